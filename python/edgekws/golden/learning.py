@@ -1,0 +1,380 @@
+"""Akida 1.0 native learning rule (AkidaUnsupervised) as pure functions.
+
+This module holds the *rule* only: integer parameters, the per-layer learning state
+and :func:`learn`, which processes spike vectors one by one exactly as the Akida
+Execution Engine does (``../shared/akida-v1-semantics.md`` §6). :class:`~edgekws.golden.Model`
+wraps it behind the akida-style ``compile``/``fit``/``add_classes`` API, and the
+gateware testbenches call it directly after every learning step.
+
+Weights are held as a ``(F, N)`` array of 0/1 (F inputs in the FullyConnected flatten
+order, N neurons). Internally each neuron's weights and each sample are Python
+integers used as bit sets (bit ``i`` = input ``i``): popcounts and the R/A lists of a
+single sample cost a few integer operations whatever F is, which beats numpy on the
+tiny per-sample arrays this sequential rule works on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MIN_PLASTICITY",
+    "LearningParams",
+    "LearningState",
+    "spread_select",
+    "random_weights",
+    "learn",
+    "add_classes",
+]
+
+#: The engine's default ``min_plasticity`` is the float32 value 0.1, seen as a double.
+DEFAULT_MIN_PLASTICITY = float(np.float32(0.1))
+
+
+#: Samples per block of the potential matmul in :func:`learn`; patches after a weight
+#: change cost O(chunk), the matmul's fixed cost is paid once per chunk.
+_CHUNK = 512
+
+
+def _round_half_away(x: float) -> int:
+    """C's ``std::round``: halves go away from zero (Python's ``round`` goes to even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def _check_fraction(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, not {value!r}") from None
+    if not (0.0 <= v <= 1.0):
+        raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class LearningParams:
+    """The AkidaUnsupervised optimizer arguments and the integers derived from them.
+
+    Build with :meth:`create`, which applies the engine's defaults and derivations.
+
+    Attributes
+    ----------
+    thswap_init : int
+        ``round(initial_plasticity * num_weights)``, halves away from zero.
+    decay : int
+        ``ceil(plasticity_decay * thswap_init)``: thswap drops by this at each learning event.
+    thswap_min : int
+        ``ceil(min_plasticity * num_weights)``.
+    thl_cap : int
+        ``round((1 - learning_competition) * num_weights)``: cap of ``threshold_learning``.
+    """
+
+    num_weights: int
+    num_classes: int
+    initial_plasticity: float
+    learning_competition: float
+    min_plasticity: float
+    plasticity_decay: float
+    thswap_init: int = field(init=False)
+    decay: int = field(init=False)
+    thswap_min: int = field(init=False)
+    thl_cap: int = field(init=False)
+
+    def __post_init__(self):
+        k = self.num_weights
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"num_weights must be a positive integer, not {k!r}")
+        c = self.num_classes
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c <= 0:
+            raise ValueError(f"num_classes must be a positive integer, not {c!r}")
+        object.__setattr__(self, "num_weights", int(k))
+        object.__setattr__(self, "num_classes", int(c))
+        for name in ("initial_plasticity", "learning_competition", "min_plasticity",
+                     "plasticity_decay"):
+            object.__setattr__(self, name, _check_fraction(name, getattr(self, name)))
+        thswap_init = _round_half_away(self.initial_plasticity * k)
+        object.__setattr__(self, "thswap_init", thswap_init)
+        object.__setattr__(self, "decay", math.ceil(self.plasticity_decay * thswap_init))
+        object.__setattr__(self, "thswap_min", math.ceil(self.min_plasticity * k))
+        object.__setattr__(self, "thl_cap",
+                           _round_half_away((1.0 - self.learning_competition) * k))
+
+    @classmethod
+    def create(cls, num_weights, num_classes=1, initial_plasticity=1.0,
+               learning_competition=0.0, min_plasticity=DEFAULT_MIN_PLASTICITY,
+               plasticity_decay=0.25) -> "LearningParams":
+        """Parameters with the engine's defaults (``akida.AkidaUnsupervised``)."""
+        return cls(num_weights, num_classes, initial_plasticity, learning_competition,
+                   min_plasticity, plasticity_decay)
+
+    def with_classes(self, num_classes: int) -> "LearningParams":
+        """The same parameters for another class count (used by :func:`add_classes`)."""
+        return LearningParams(self.num_weights, num_classes, self.initial_plasticity,
+                              self.learning_competition, self.min_plasticity,
+                              self.plasticity_decay)
+
+    def to_dict(self) -> dict:
+        """The optimizer arguments (the derived integers follow from them)."""
+        return {k: getattr(self, k) for k in (
+            "num_weights", "num_classes", "initial_plasticity", "learning_competition",
+            "min_plasticity", "plasticity_decay")}
+
+
+def spread_select(n: int, s: int, offset: int) -> tuple[list[int], int]:
+    """Pick ``s`` of ``n`` ascending candidates, one in each of ``s`` contiguous groups.
+
+    The groups are as equal as possible, the larger ones first; the position inside a
+    group is the running ``offset`` (wrapped to the group size), which advances by one
+    per pick. Returns the picked positions and the new offset.
+    """
+    if s <= 0 or s > n:
+        raise ValueError(f"spread_select needs 0 < s <= n, not s={s!r}, n={n!r}")
+    q, r = divmod(n, s)
+    start = 0
+    picks = []
+    o = offset
+    for j in range(s):
+        size = q + 1 if j < r else q
+        if o >= size:
+            o %= size
+        picks.append(start + o)
+        o += 1
+        start += size
+    return picks, o
+
+
+@dataclass
+class LearningState:
+    """What a learning FullyConnected layer remembers between samples.
+
+    Attributes
+    ----------
+    weights : ndarray, (F, N) uint8
+        Binary weights, F inputs in FullyConnected flatten order, N neurons.
+    threshold_learning : ndarray, (N,) int32
+        The potential at each neuron's last effective learning step (capped).
+    thswap : ndarray, (N,) int32
+        The number of swaps each neuron may make at its next learning step.
+    offset : int
+        The layer's spread-selection counter, shared by all neurons.
+    """
+
+    weights: np.ndarray
+    threshold_learning: np.ndarray
+    thswap: np.ndarray
+    offset: int = 0
+
+    @classmethod
+    def initial(cls, params: LearningParams, weights: np.ndarray) -> "LearningState":
+        """The state right after ``compile``: thl 0, thswap at its initial value."""
+        weights = check_binary_weights(weights)
+        n = weights.shape[1]
+        return cls(weights=weights,
+                   threshold_learning=np.zeros(n, np.int32),
+                   thswap=np.full(n, params.thswap_init, np.int32),
+                   offset=0)
+
+    def copy(self) -> "LearningState":
+        return LearningState(self.weights.copy(), self.threshold_learning.copy(),
+                             self.thswap.copy(), self.offset)
+
+
+def check_binary_weights(weights) -> np.ndarray:
+    """Validate a ``(F, N)`` array of 0/1 and return it as uint8."""
+    w = np.asarray(weights)
+    if w.ndim != 2:
+        raise ValueError(f"binary weights must have shape (inputs, neurons), not {w.shape}")
+    if w.size and (w.min() < 0 or w.max() > 1):
+        raise ValueError("binary weights must be 0 or 1, found values in "
+                         f"[{w.min()}, {w.max()}]")
+    return w.astype(np.uint8)
+
+
+def random_weights(num_inputs: int, num_neurons: int, num_weights: int,
+                   rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """``(num_inputs, num_neurons)`` 0/1 weights with exactly ``num_weights`` ones per neuron.
+
+    Unlike the engine, the placement is reproducible: pass a seed or a Generator.
+    """
+    if num_weights > num_inputs:
+        raise ValueError(f"num_weights ({num_weights}) cannot exceed the number of "
+                         f"inputs ({num_inputs})")
+    rng = np.random.default_rng(rng)
+    # argsort of uniform keys gives an independent random permutation per neuron.
+    order = np.argsort(rng.random((num_neurons, num_inputs)), axis=1)[:, :num_weights]
+    w = np.zeros((num_neurons, num_inputs), np.uint8)
+    np.put_along_axis(w, order, 1, axis=1)
+    return np.ascontiguousarray(w.T)
+
+
+def _bitsets_from_rows(rows: np.ndarray) -> list[int]:
+    """Each row of 0/1 as a Python int, bit ``i`` = element ``i``."""
+    packed = np.packbits(rows.astype(np.uint8, copy=False), axis=1, bitorder="little")
+    return [int.from_bytes(r.tobytes(), "little") for r in packed]
+
+
+def _bits_to_matrix(bitsets: list[int], F: int, nbytes: int) -> np.ndarray:
+    """Inverse of :func:`_bitsets_from_rows`, transposed: ``(F, len(bitsets))`` 0/1."""
+    raw = np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in bitsets), np.uint8)
+    bits = np.unpackbits(raw.reshape(len(bitsets), nbytes), axis=1, bitorder="little")
+    return np.ascontiguousarray(bits[:, :F].T)
+
+
+def _bit_positions(v: int) -> list[int]:
+    """Ascending positions of the set bits of ``v``."""
+    out = []
+    while v:
+        low = v & -v
+        out.append(low.bit_length() - 1)
+        v ^= low
+    return out
+
+
+def _check_labels(labels, n: int, num_classes: int) -> list[int]:
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, not {lab.dtype}")
+    if lab.ndim == 0:
+        lab = np.full(n, int(lab))
+    lab = lab.reshape(-1)
+    if lab.shape[0] != n:
+        raise ValueError(f"got {lab.shape[0]} labels for {n} samples: give one label "
+                         "per sample or a single label for all")
+    if num_classes > 1 and lab.size and lab.max() >= num_classes:
+        raise ValueError(f"label {int(lab.max())} is out of range: the layer has "
+                         f"{num_classes} classes (labels 0..{num_classes - 1}, or -1 "
+                         "for any neuron)")
+    return [int(v) for v in lab]
+
+
+def learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> np.ndarray:
+    """Learn from ``spikes`` one sample at a time, in order (AkidaUnsupervised ``fit``).
+
+    Parameters
+    ----------
+    params : LearningParams
+    state : LearningState
+        Updated in place.
+    spikes : array_like, (n, F) of 0/1
+        Binary input vectors in FullyConnected flatten order.
+    labels : int or array_like of int
+        One label per sample or one for all; ``-1`` lets any neuron learn. Ignored when
+        the layer has a single class.
+
+    Returns
+    -------
+    ndarray, (n, N) int32
+        Each sample's potentials before its own update, as the engine's ``fit`` returns.
+    """
+    x = np.asarray(spikes)
+    F, N = state.weights.shape
+    if x.ndim != 2 or x.shape[1] != F:
+        raise ValueError(f"spikes must have shape (n, {F}), not {x.shape}")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError("learning needs binary (1-bit) inputs: found values up to "
+                         f"{x.max()}")
+    n = x.shape[0]
+    K = params.num_classes
+    if N % K:
+        raise ValueError(f"{N} neurons cannot be split evenly into {K} classes")
+    m = N // K
+    lab = _check_labels(labels, n, K)
+    lab_arr = np.asarray(lab, np.int64).reshape(n)
+
+    xs = _bitsets_from_rows(x)
+    ws = _bitsets_from_rows(state.weights.T)
+    thl = [int(v) for v in state.threshold_learning]
+    thswap = [int(v) for v in state.thswap]
+    offset = int(state.offset)
+    decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
+    pots = np.empty((n, N), np.int32)
+    xf = x.astype(np.float32)  # exact: potentials are at most F < 2**24
+    nbytes = (F + 7) // 8
+    for c0 in range(0, n, _CHUNK):
+        c1 = min(n, c0 + _CHUNK)
+        # Potentials of the whole chunk against the weights at its start; columns of
+        # neurons that learn inside the chunk are patched below. The rule itself only
+        # needs the candidate block, computed from the live bit sets.
+        w_now = _bits_to_matrix(ws, F, nbytes)
+        chunk_pots = xf[c0:c1] @ w_now.astype(np.float32)
+        # A sample can only learn if some candidate beats its threshold_learning. With
+        # the chunk-start weights and thresholds that is one vectorised test; it stays
+        # exact for a sample until a neuron of its block learns (its block is "dirty").
+        elig = (chunk_pots > np.asarray(thl, np.float32)).reshape(c1 - c0, K, m).any(axis=2)
+        lab_c = lab_arr[c0:c1]
+        maybe = np.where(lab_c >= 0, elig[np.arange(c1 - c0), np.maximum(lab_c, 0)],
+                         elig.any(axis=1)) if K > 1 else elig[:, 0]
+        maybe = maybe.tolist()
+        dirty = [False] * K
+        any_dirty = False
+        changed: list[tuple[int, int, int]] = []
+        for t in range(c0, c1):
+            label = lab[t]
+            blocked = K > 1 and label >= 0
+            if not maybe[t - c0] and not (dirty[label] if blocked else any_dirty):
+                continue
+            xv = xs[t]
+            lo, hi = (label * m, label * m + m) if blocked else (0, N)
+            best, win = -1, -1
+            for j in range(lo, hi):
+                pj = (xv & ws[j]).bit_count()
+                if pj > thl[j] and pj > best:
+                    best, win = pj, j
+            if win < 0:
+                continue
+            w = ws[win]
+            r_bits = w & ~xv
+            a_bits = xv & ~w
+            s = min(thswap[win], r_bits.bit_count(), a_bits.bit_count())
+            if s > 0:
+                R = _bit_positions(r_bits)
+                A = _bit_positions(a_bits)
+                pr, offset = spread_select(len(R), s, offset)
+                pa, offset = spread_select(len(A), s, offset)
+                for i in pr:
+                    w &= ~(1 << R[i])
+                for i in pa:
+                    w |= 1 << A[i]
+                ws[win] = w
+                thl[win] = min(best, cap)
+                changed.append((t, win, w))
+                dirty[win // m] = any_dirty = True
+            thswap[win] = max(thswap[win] - decay, thswap_min)
+        for t, j, w in changed:  # in order: a later change overwrites later samples
+            if t + 1 < c1:
+                col = _bits_to_matrix([w], F, nbytes)[:, 0].astype(np.float32)
+                chunk_pots[t + 1 - c0:, j] = xf[t + 1:c1] @ col
+        pots[c0:c1] = chunk_pots
+
+    state.weights = _bits_to_matrix(ws, F, nbytes)
+    state.threshold_learning = np.asarray(thl, np.int32)
+    state.thswap = np.asarray(thswap, np.int32)
+    state.offset = offset
+    return pots
+
+
+def add_classes(params: LearningParams, state: LearningState, num_new: int,
+                rng: np.random.Generator | int | None = None
+                ) -> tuple[LearningParams, LearningState]:
+    """Append ``num_new`` classes of ``N/K`` neurons each; old neurons are untouched.
+
+    New neurons get ``num_weights`` random ones, ``threshold_learning = 0`` and
+    ``thswap = thswap_init``; the offset counter is reset, as in the engine. (The
+    engine's own state after ``add_classes`` is inconsistent: see ``docs/learning.md``.)
+    """
+    if isinstance(num_new, bool) or not isinstance(num_new, (int, np.integer)) or num_new <= 0:
+        raise ValueError(f"number of classes to add must be a positive integer, not {num_new!r}")
+    F, N = state.weights.shape
+    m = N // params.num_classes
+    extra = random_weights(F, int(num_new) * m, params.num_weights, rng)
+    new_params = params.with_classes(params.num_classes + int(num_new))
+    new_state = LearningState(
+        weights=np.concatenate([state.weights, extra], axis=1),
+        threshold_learning=np.concatenate(
+            [state.threshold_learning, np.zeros(extra.shape[1], np.int32)]),
+        thswap=np.concatenate(
+            [state.thswap, np.full(extra.shape[1], params.thswap_init, np.int32)]),
+        offset=0)
+    return new_params, new_state
