@@ -221,6 +221,10 @@ class _ConvMixin:
         self.pool_stride = self.pool_size if ps == (-1, -1) else ps
         if self.pool_type == PoolType.Max and self.pool_size == (-1, -1):
             raise ValueError("max pooling needs a pool_size, e.g. (2, 2)")
+        if self.pool_type == PoolType.Max and any(
+                st > sz for st, sz in zip(self.pool_stride, self.pool_size)):
+            raise ValueError(f"pool_stride {self.pool_stride} cannot be larger than "
+                             f"pool_size {self.pool_size}")
         if self.pool_type == PoolType.Average and self.pool_size != (-1, -1):
             raise ValueError(f"only global average pooling is supported: pool_size must "
                              f"stay (-1, -1) with PoolType.Average, not {self.pool_size!r}")
@@ -323,6 +327,9 @@ class SeparableConvolutional(_ConvMixin, Layer):
         self._init_conv(kernel_size, filters, padding, kernel_stride, pool_size, pool_type,
                         pool_stride, activation, act_bits)
         self.weights_bits = _choice(weights_bits, (1, 2, 4), "weights_bits")
+        if any(st > k for st, k in zip(self.kernel_stride, self.kernel_size)):
+            raise ValueError(f"kernel_stride {self.kernel_stride} cannot be larger than "
+                             f"kernel_size {self.kernel_size}")
 
     def _check_input(self):
         if self.input_bits not in INPUT_BITS:

@@ -202,7 +202,8 @@ class Model:
         """Prepare the last layer for native learning.
 
         Every neuron gets exactly ``num_weights`` ones at random positions (drawn from
-        ``seed`` or :attr:`rng`: reproducible, unlike the engine), threshold 0, act_step 1.
+        ``seed`` or :attr:`rng`: reproducible, unlike the engine); threshold_learning 0 and
+        thswap at its initial value. threshold and act_step keep their values.
         """
         if not isinstance(optimizer, _learning.LearningParams):
             raise TypeError("optimizer must come from AkidaUnsupervised(...), not "
@@ -216,9 +217,9 @@ class Model:
                              f"layer's {layer.num_inputs} inputs")
         rng = self.rng if seed is None else np.random.default_rng(seed)
         w = _learning.random_weights(layer.num_inputs, layer.units, optimizer.num_weights, rng)
+        # threshold and act_step are kept, as the engine does (measured: compile on a
+        # layer whose variables were set leaves them as they were).
         layer.attach_learning(optimizer, _learning.LearningState.initial(optimizer, w))
-        layer.set_variable("threshold", np.zeros(layer.units, np.int32))
-        layer.set_variable("act_step", np.ones(layer.units, np.float32))
 
     @property
     def learning(self) -> _learning.LearningParams | None:

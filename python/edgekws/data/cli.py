@@ -1,0 +1,157 @@
+"""``edgekws data ...``: build the synthetic corpus, compute cached features, describe data.
+
+Examples::
+
+    edgekws data synth --out build/corpus-small --words yes no up --speakers 6
+    edgekws data synth --out build/corpus                   # full: 35 words x 1500 speakers
+    edgekws data info --root build/corpus
+    edgekws data features --root build/corpus --cache build/features
+    edgekws data features --fsdd --cache build/features
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_cli"]
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
+    return value
+
+
+def add_cli(subparsers) -> None:
+    """Register the ``data`` command group on an argparse ``subparsers`` object."""
+    from .synth import WORDS
+
+    data = subparsers.add_parser("data", help="datasets, synthetic corpus and MFCC features",
+                                 description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    p = sub.add_parser("synth", help="write a synthetic keyword corpus (Speech Commands layout)")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--words", nargs="+", default=list(WORDS),
+                   help="words to speak (default: the 35 Speech Commands words)")
+    p.add_argument("--speakers", type=_positive_int, default=1500,
+                   help="number of synthetic speakers (default 1500)")
+    p.add_argument("--per-speaker", type=_positive_int, default=1,
+                   help="repetitions of each word per speaker (default 1)")
+    p.add_argument("--augmented-copies", type=_nonneg_int, default=1,
+                   help="augmented copies written next to each clean utterance (default 1)")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--variants", type=_nonneg_int, default=40,
+                   help="generated eSpeak voice variants (default 40)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--noise-seconds", type=float, default=60.0,
+                   help="length of each background noise file (default 60)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: all CPUs)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing corpus")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("info", help="describe a Speech Commands-layout folder")
+    p.add_argument("--root", required=True)
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("features", help="compute (cached) MFCC features")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--root", help="Speech Commands-layout folder")
+    src.add_argument("--fsdd", nargs="?", const="", metavar="RECORDINGS",
+                     help="the FSDD recordings (default: $EDGEKWS_FSDD or "
+                          "../shared/data/fsdd/recordings)")
+    p.add_argument("--cache", required=True, help="cache folder for the .npz files")
+    p.add_argument("--words", nargs="+", default=None)
+    p.add_argument("--exclude", nargs="+", default=[])
+    p.add_argument("--silence-percentage", type=float, default=10.0)
+    p.add_argument("--augment-copies", type=_nonneg_int, default=0,
+                   help="augmented copies of each training clip (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_features)
+
+
+def _cmd_synth(args) -> int:
+    from .synth import SynthConfig, synthesize_corpus
+
+    config = SynthConfig(words=tuple(args.words), speakers=args.speakers,
+                         per_speaker=args.per_speaker, augmented_copies=args.augmented_copies,
+                         seed=args.seed, val_fraction=args.val_fraction,
+                         test_fraction=args.test_fraction, noise_seconds=args.noise_seconds,
+                         variants=args.variants)
+    info = synthesize_corpus(args.out, config, workers=args.workers, progress=not args.quiet,
+                             overwrite=args.overwrite)
+    print(f"wrote {info['files']} files ({info['utterances']} utterances x "
+          f"{config.copies} copies) of {len(config.words)} words by {config.speakers} "
+          f"speakers {info['speakers']} to {args.out}: {info['bytes'] / 1e6:.1f} MB in "
+          f"{info['seconds']:.1f} s ({info['files_per_second']:.0f} files/s)")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from pathlib import Path
+
+    from .speech_commands import load_speech_commands
+
+    ds = load_speech_commands(args.root, silence_percentage=0)
+    out = {"root": ds.root, "word_to_index": ds.word_to_index,
+           "noise_files": [Path(p).name for p in ds.noise_files], **ds.summary()}
+    corpus = Path(args.root) / "corpus.json"
+    if corpus.exists():
+        out["corpus"] = json.loads(corpus.read_text(encoding="utf-8"))
+    json.dump(out, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def _cmd_features(args) -> int:
+    from .features import cached_features
+
+    progress = not args.quiet
+    if args.fsdd is not None:
+        from .fsdd import DIGIT_WORDS, list_fsdd
+
+        items = list_fsdd(args.fsdd or None)
+        fs = cached_features(items, args.cache, labels=[s.digit for s in items], name="fsdd",
+                             workers=args.workers, progress=progress)
+        print(f"fsdd: x {fs.x.shape} y {fs.y.shape} labels 0-9 = {list(DIGIT_WORDS)} "
+              f"({'built' if fs.built else 'cached'}) {fs.path}")
+        return 0
+    from .speech_commands import load_speech_commands
+
+    ds = load_speech_commands(args.root, words=args.words, exclude=args.exclude,
+                              silence_percentage=args.silence_percentage, seed=args.seed)
+    for split in ("train", "val", "test"):
+        items = ds.split(split)
+        if not items:
+            print(f"{split}: empty")
+            continue
+        copies = args.augment_copies if split == "train" else 0
+        fs = cached_features(items, args.cache, name=split, augment_copies=copies,
+                             augment_seed=args.seed, noise_files=ds.noise_files,
+                             workers=args.workers, progress=progress)
+        print(f"{split}: x {fs.x.shape} y {fs.y.shape} "
+              f"({'built' if fs.built else 'cached'}) {fs.path}")
+    print("word_to_index:", json.dumps(ds.word_to_index))
+    return 0

@@ -1,0 +1,352 @@
+"""MFCC front end of the keyword spotter, in pure numpy.
+
+This reproduces the TensorFlow Speech Commands front end that the Akida DS-CNN/KWS
+tutorials use::
+
+    spec = tf.raw_ops.AudioSpectrogram(input=wave[:, None], window_size=640, stride=320,
+                                       magnitude_squared=True)
+    mfcc = tf.raw_ops.Mfcc(spectrogram=spec, sample_rate=16000,
+                           upper_frequency_limit=4000, lower_frequency_limit=20,
+                           filterbank_channel_count=40, dct_coefficient_count=10)
+
+i.e. a periodic Hann window of 640 samples (40 ms) every 320 samples (20 ms), a 1024-point
+FFT, the HTK-style mel filterbank of TensorFlow's ``MfccMelFilterbank`` (applied to the
+*magnitude* spectrum, 40 channels from 20 Hz to 4 kHz), the natural log with a floor of
+1e-12 and the orthonormal-scaled DCT-II of ``MfccDct``. One second at 16 kHz gives 49
+frames of 10 coefficients.
+
+The stored :class:`MfccScaling` then maps these float features to the ``uint8`` codes that
+the 8-bit input layer consumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = [
+    "MfccParams",
+    "MfccScaling",
+    "fit_scaling",
+    "mfcc",
+    "pad_or_crop",
+]
+
+_FILTERBANK_FLOOR = 1e-12  # TensorFlow's kFilterbankFloor
+_BATCH = 256  # waveforms per internal FFT batch (bounds memory to ~100 MB)
+
+
+@dataclasses.dataclass(frozen=True)
+class MfccParams:
+    """Parameters of the MFCC front end (defaults: the Speech Commands / Akida KWS ones).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Sample rate of the waveforms, Hz.
+    clip_samples : int
+        Every waveform is zero-padded or cropped to this many samples (1 s).
+    window : int
+        Analysis window in samples (40 ms).
+    stride : int
+        Hop between frames in samples (20 ms).
+    mel_channels : int
+        Number of mel filterbank channels.
+    lower_hz, upper_hz : float
+        Frequency range of the filterbank.
+    coefficients : int
+        Number of DCT coefficients kept.
+    """
+
+    sample_rate: int = 16000
+    clip_samples: int = 16000
+    window: int = 640
+    stride: int = 320
+    mel_channels: int = 40
+    lower_hz: float = 20.0
+    upper_hz: float = 4000.0
+    coefficients: int = 10
+
+    def __post_init__(self):
+        for name in ("sample_rate", "clip_samples", "window", "stride", "mel_channels",
+                     "coefficients"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if self.window > self.clip_samples:
+            raise ValueError(f"window ({self.window}) must not exceed clip_samples "
+                             f"({self.clip_samples})")
+        if not (0 <= self.lower_hz < self.upper_hz <= self.sample_rate / 2):
+            raise ValueError(
+                f"need 0 <= lower_hz < upper_hz <= sample_rate/2, got lower_hz={self.lower_hz!r}, "
+                f"upper_hz={self.upper_hz!r}, sample_rate={self.sample_rate!r}")
+        if self.coefficients > self.mel_channels:
+            raise ValueError(f"coefficients ({self.coefficients}) must not exceed mel_channels "
+                             f"({self.mel_channels})")
+
+    @property
+    def fft_length(self) -> int:
+        """FFT size: the next power of two of the window (1024)."""
+        return 1 << (self.window - 1).bit_length()
+
+    @property
+    def frames(self) -> int:
+        """Number of frames per clip (49)."""
+        return 1 + (self.clip_samples - self.window) // self.stride
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Feature shape of one clip, ``(frames, coefficients)``."""
+        return (self.frames, self.coefficients)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (used in cache keys and model metadata)."""
+        return dataclasses.asdict(self)
+
+
+def _freq_to_mel(freq):
+    return 1127.0 * np.log1p(np.asarray(freq, dtype=np.float64) / 700.0)
+
+
+@lru_cache(maxsize=8)
+def _filterbank(params: MfccParams) -> np.ndarray:
+    """Dense ``(bins, channels)`` matrix equal to TensorFlow's ``MfccMelFilterbank``.
+
+    TensorFlow walks the FFT bins between ``start`` and ``end``; each bin gives
+    ``weight * sqrt(power)`` to the channel whose triangle it is on the falling side of
+    (``band_mapper``) and ``(1 - weight) * sqrt(power)`` to the next channel.
+    """
+    bins = params.fft_length // 2 + 1
+    channels = params.mel_channels
+    mel_low = _freq_to_mel(params.lower_hz)
+    mel_hi = _freq_to_mel(params.upper_hz)
+    spacing = (mel_hi - mel_low) / (channels + 1)
+    centers = mel_low + spacing * np.arange(1, channels + 2)  # one extra on top
+    hz_per_bin = 0.5 * params.sample_rate / (bins - 1)
+    start = int(1.5 + params.lower_hz / hz_per_bin)  # always excludes DC (HTK)
+    end = int(params.upper_hz / hz_per_bin)
+    matrix = np.zeros((bins, channels), dtype=np.float64)
+    for i in range(start, min(end, bins - 1) + 1):
+        melf = float(_freq_to_mel(i * hz_per_bin))
+        channel = int(np.searchsorted(centers[:channels], melf, side="left")) - 1
+        if channel >= 0:
+            weight = (centers[channel + 1] - melf) / (centers[channel + 1] - centers[channel])
+            matrix[i, channel] += weight
+        else:
+            weight = (centers[0] - melf) / (centers[0] - mel_low)
+        if channel + 1 < channels:
+            matrix[i, channel + 1] += 1.0 - weight
+    return matrix
+
+
+@lru_cache(maxsize=8)
+def _dct(params: MfccParams) -> np.ndarray:
+    """``(channels, coefficients)`` DCT-II matrix of TensorFlow's ``MfccDct``."""
+    n = params.mel_channels
+    j = np.arange(n)[:, None] + 0.5
+    i = np.arange(params.coefficients)[None, :]
+    return math.sqrt(2.0 / n) * np.cos(i * (math.pi / n) * j)
+
+
+@lru_cache(maxsize=8)
+def _window(length: int) -> np.ndarray:
+    """Periodic Hann window (TensorFlow's spectrogram window)."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
+def pad_or_crop(waves, length: int = 16000) -> np.ndarray:
+    """Zero-pad at the end, or crop, the last axis of ``waves`` to ``length`` samples.
+
+    This is what TensorFlow's ``decode_wav(desired_samples=...)`` does.
+    """
+    waves = np.asarray(waves)
+    n = waves.shape[-1]
+    if n >= length:
+        return waves[..., :length]
+    pad = [(0, 0)] * (waves.ndim - 1) + [(0, length - n)]
+    return np.pad(waves, pad)
+
+
+def _check_waves(waves) -> np.ndarray:
+    arr = np.asarray(waves)
+    if arr.dtype == np.int16:
+        arr = arr.astype(np.float64) / 32768.0
+    elif not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"waveforms must be float in [-1, 1] or int16, not dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"waveforms must have shape (samples,) or (batch, samples), "
+                         f"not {arr.shape}")
+    if arr.shape[-1] == 0:
+        raise ValueError("waveforms are empty (0 samples)")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("waveforms contain NaN or infinite values")
+    return arr
+
+
+def mfcc(waves, params: MfccParams | None = None) -> np.ndarray:
+    """MFCC features of one waveform or a batch of waveforms.
+
+    Parameters
+    ----------
+    waves : array_like
+        ``(samples,)`` or ``(batch, samples)``; float in [-1, 1] (as ``decode_wav`` gives) or
+        int16 (scaled by 1/32768). Each waveform is zero-padded or cropped to
+        ``params.clip_samples`` first.
+    params : MfccParams, optional
+        Front-end parameters; the defaults give 49 x 10 features per second.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``(frames, coefficients)`` for one waveform or
+        ``(batch, frames, coefficients)`` for a batch.
+    """
+    params = params or MfccParams()
+    arr = _check_waves(waves)
+    single = arr.ndim == 1
+    batch = pad_or_crop(np.atleast_2d(arr).astype(np.float64, copy=False), params.clip_samples)
+    window = _window(params.window)
+    fbank = _filterbank(params)
+    dct = _dct(params)
+    idx = (np.arange(params.frames)[:, None] * params.stride
+           + np.arange(params.window)[None, :])
+    out = np.empty((batch.shape[0],) + params.shape, dtype=np.float32)
+    for s in range(0, batch.shape[0], _BATCH):
+        frames = batch[s:s + _BATCH][:, idx] * window  # (b, frames, window)
+        spec = np.fft.rfft(frames, n=params.fft_length, axis=-1)
+        power = spec.real ** 2 + spec.imag ** 2
+        # TensorFlow hands the spectrogram from one op to the next as float32.
+        power = power.astype(np.float32).astype(np.float64)
+        mel = np.sqrt(power) @ fbank
+        out[s:s + _BATCH] = np.log(np.maximum(mel, _FILTERBANK_FLOOR)) @ dct
+    return out[0] if single else out
+
+
+# --------------------------------------------------------------------------- uint8 mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class MfccScaling:
+    """Affine map between float MFCC features and the ``uint8`` input codes.
+
+    ``code = clip(floor((x - offset) / scale + 0.5), 0, 255)`` (round half up, then
+    saturate) and back ``x ~= offset + scale * code``. ``offset`` and ``scale`` are
+    scalars, or one value per MFCC coefficient (broadcast over the last axis).
+
+    Store it with the model (:meth:`to_json`/:meth:`from_json`) so that training,
+    conversion and the device quantise identically.
+
+    Attributes
+    ----------
+    offset : float or tuple of float
+        Feature value mapped to code 0.
+    scale : float or tuple of float
+        Feature step per code; strictly positive.
+    """
+
+    offset: float | tuple = 0.0
+    scale: float | tuple = 1.0
+
+    def __post_init__(self):
+        off = np.asarray(self.offset, dtype=np.float64)
+        sc = np.asarray(self.scale, dtype=np.float64)
+        for name, value in (("offset", off), ("scale", sc)):
+            if value.ndim > 1 or value.size == 0:
+                raise ValueError(f"{name} must be a number or a 1-D list of numbers, "
+                                 f"not {getattr(self, name)!r}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{name} must be finite, not {getattr(self, name)!r}")
+        if np.any(sc <= 0):
+            raise ValueError(f"scale must be > 0, not {self.scale!r}")
+        if off.ndim == 1 and sc.ndim == 1 and off.size != sc.size:
+            raise ValueError(f"offset and scale lengths differ: {off.size} != {sc.size}")
+        # Normalise to plain floats / tuples so that instances compare and hash well.
+        object.__setattr__(self, "offset", float(off) if off.ndim == 0 else tuple(map(float, off)))
+        object.__setattr__(self, "scale", float(sc) if sc.ndim == 0 else tuple(map(float, sc)))
+
+    def _arrays(self, x):
+        off = np.asarray(self.offset)
+        sc = np.asarray(self.scale)
+        n = max(off.size if off.ndim else 1, sc.size if sc.ndim else 1)
+        if (off.ndim or sc.ndim) and (x.ndim == 0 or x.shape[-1] != n):
+            raise ValueError(f"per-coefficient scaling has {n} values but features have "
+                             f"shape {x.shape}")
+        return off, sc
+
+    def to_uint8(self, x) -> np.ndarray:
+        """Quantise float features to uint8 codes (round half up, saturating)."""
+        x = np.asarray(x, dtype=np.float64)
+        off, sc = self._arrays(x)
+        code = np.floor((x - off) / sc + 0.5)
+        return np.clip(code, 0, 255).astype(np.uint8)
+
+    def from_uint8(self, code) -> np.ndarray:
+        """Map uint8 codes back to float features (float32)."""
+        code = np.asarray(code)
+        if code.dtype != np.uint8:
+            raise ValueError(f"codes must be uint8, not dtype {code.dtype}")
+        off, sc = self._arrays(code)
+        return (off + sc * code.astype(np.float64)).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"offset": _jsonable(self.offset), "scale": _jsonable(self.scale)}
+
+    def to_json(self) -> str:
+        """JSON text ``{"offset": ..., "scale": ...}``."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MfccScaling":
+        if not isinstance(data, dict) or set(data) != {"offset", "scale"}:
+            raise ValueError(f"MFCC scaling must be a dict with keys 'offset' and 'scale', "
+                             f"not {data!r}")
+        return cls(offset=data["offset"], scale=data["scale"])
+
+    @classmethod
+    def from_json(cls, text: str) -> "MfccScaling":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"MFCC scaling is not valid JSON ({exc}): {text[:80]!r}") from None
+        return cls.from_dict(data)
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def fit_scaling(features, low_percentile: float = 0.5, high_percentile: float = 99.5,
+                per_coefficient: bool = False) -> MfccScaling:
+    """Fit an :class:`MfccScaling` from training features.
+
+    Code 0 is put at the ``low_percentile`` and code 255 at the ``high_percentile`` of the
+    feature values (over all samples and frames; per coefficient if ``per_coefficient``),
+    so outliers saturate instead of wasting resolution.
+
+    Parameters
+    ----------
+    features : array_like
+        Float MFCCs, ``(..., coefficients)``, e.g. ``(n, 49, 10)``.
+    low_percentile, high_percentile : float
+        Percentiles (0-100) mapped to codes 0 and 255.
+    per_coefficient : bool
+        One offset/scale per coefficient instead of a single pair.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("cannot fit an MFCC scaling on empty features")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("features contain NaN or infinite values")
+    if not 0 <= low_percentile < high_percentile <= 100:
+        raise ValueError(f"need 0 <= low_percentile < high_percentile <= 100, got "
+                         f"{low_percentile!r} and {high_percentile!r}")
+    data = x.reshape(-1, x.shape[-1]) if per_coefficient else x.reshape(-1)
+    lo = np.percentile(data, low_percentile, axis=0)
+    hi = np.percentile(data, high_percentile, axis=0)
+    scale = np.maximum(hi - lo, 1e-6) / 255.0
+    if per_coefficient:
+        return MfccScaling(offset=tuple(lo), scale=tuple(scale))
+    return MfccScaling(offset=float(lo), scale=float(scale))

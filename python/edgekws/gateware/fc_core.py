@@ -1,0 +1,613 @@
+"""Binary FullyConnected layer with on-chip learning (Akida 1.0 "AkidaUnsupervised").
+
+:class:`FCLearningCore` holds the 1-bit weights of up to ``num_neurons`` neurons over
+``num_inputs`` binary inputs in block RAM and, for each spike vector it receives:
+
+* computes every active neuron's potential ``pot[j] = popcount(x & W[:, j])``,
+  stores them (readable with ``READ_POT``) and reports the winning neuron (highest
+  potential, ties to the lowest index) and its class ``winner // neurons_per_class``;
+* on ``LEARN`` samples, applies the learning rule of
+  :func:`edgekws.golden.learning.learn` (``akida-v1-semantics.md`` §6.3) to the
+  winner among the eligible neurons of the label's block.
+
+Architecture (see ``docs/design.md``)
+-------------------------------------
+* ``lanes`` weight memories, each ``width`` bits wide: neuron ``j`` lives in lane
+  ``j % lanes``, its ``num_inputs / width`` words at consecutive addresses. Every
+  cycle of the potential pass reads one word in each lane and adds the popcount of
+  ``word & x`` (a balanced adder tree) to that lane's accumulator, so a pass takes
+  ``ceil(N / lanes) * num_inputs / width`` cycles plus a 4-cycle pipeline.
+* The winner and the learning winner are reduced on the fly, in neuron order, while
+  the potentials leave the pipeline; ``threshold_learning`` is read alongside.
+* Learning touches only the winner: its R/A counts (one pass over its words), a few
+  small divisions (:class:`.SeqDivider`), then for R and then A a walk over the
+  candidate bits, one per cycle, lowest first (``mask & -mask``), deciding each with
+  the streaming :class:`.SpreadSelector`; picked bits are toggled in place.
+
+Host interface
+--------------
+One command stream ``cmd`` and one response stream ``rsp`` (``amaranth.lib.stream``,
+valid/ready). Commands are executed in order; only reads, ``INFER`` and ``LEARN``
+answer. See :class:`Op` and :class:`Param` for the command set; the host driver in
+``sim/fc_core_driver.py`` shows the encoding.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, exact_log2
+
+from .divider import SeqDivider
+from .popcount import popcount
+from .spread_select import SpreadSelector
+
+__all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH"]
+
+#: Width of ``threshold_learning``, ``thswap`` and the derived learning parameters
+#: (signed two's complement). 16 bits hold every value the rule produces for
+#: ``num_inputs < 2**14``.
+VAR_WIDTH = 16
+
+
+class Op(enum.Enum, shape=4):
+    """Command opcodes (``cmd.payload.op``).
+
+    =============== ======================================= =================
+    op              fields used                             response
+    =============== ======================================= =================
+    INFER           ``data`` = spike word; one beat per      RESULT
+                    word, ``num_inputs / width`` beats
+    LEARN           as INFER, plus ``label`` (first beat)    RESULT
+    WRITE_WEIGHT    ``addr`` = neuron, ``word``, ``data``    none
+    READ_WEIGHT     ``addr`` = neuron, ``word``              ``data``
+    WRITE_THL       ``addr`` = neuron, ``data`` (16-bit)     none
+    READ_THL        ``addr`` = neuron                        ``data``
+    WRITE_THSWAP    ``addr`` = neuron, ``data`` (16-bit)     none
+    READ_THSWAP     ``addr`` = neuron                        ``data``
+    READ_POT        ``addr`` = neuron (last INFER/LEARN)     ``data``
+    WRITE_PARAM     ``addr`` = :class:`Param`, ``data``      none
+    READ_PARAM      ``addr`` = :class:`Param`                ``data``
+    ADD_CLASSES     ``data`` = number of new classes         none
+    =============== ======================================= =================
+    """
+    NOP = 0
+    INFER = 1
+    LEARN = 2
+    WRITE_WEIGHT = 3
+    READ_WEIGHT = 4
+    WRITE_THL = 5
+    READ_THL = 6
+    WRITE_THSWAP = 7
+    READ_THSWAP = 8
+    READ_POT = 9
+    WRITE_PARAM = 10
+    READ_PARAM = 11
+    ADD_CLASSES = 12
+
+
+class Param(enum.Enum, shape=3):
+    """Registers addressed by ``WRITE_PARAM``/``READ_PARAM``.
+
+    The learning parameters are the integers derived on the host by
+    :class:`edgekws.golden.learning.LearningParams` (``thswap_init``, ``decay``,
+    ``thswap_min``, ``thl_cap``).
+    """
+    NUM_NEURONS = 0        # active neurons (<= num_neurons)
+    NUM_CLASSES = 1
+    NEURONS_PER_CLASS = 2
+    THSWAP_INIT = 3
+    DECAY = 4
+    THSWAP_MIN = 5
+    THL_CAP = 6
+    OFFSET = 7             # the layer's spread_select counter
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+def default_width(num_inputs: int) -> int:
+    """The largest divisor of ``num_inputs`` that is at most 64."""
+    return max(d for d in range(1, min(num_inputs, 64) + 1) if num_inputs % d == 0)
+
+
+class FCLearningCore(wiring.Component):
+    """Binary FullyConnected layer with AkidaUnsupervised learning.
+
+    Parameters
+    ----------
+    num_inputs : int
+        F, the number of binary inputs (spikes) per sample.
+    num_neurons : int
+        Capacity in neurons (classes x neurons per class); the active count is the
+        ``NUM_NEURONS`` register, which ``ADD_CLASSES`` grows.
+    lanes : int
+        Neurons processed in parallel (a power of two dividing ``num_neurons``).
+    width : int, optional
+        Input bits processed per lane and cycle; must divide ``num_inputs``.
+        Defaults to the largest divisor of ``num_inputs`` not above 64.
+
+    Attributes
+    ----------
+    cmd : In(stream.Signature(cmd_layout))
+        Commands, see :class:`Op`.
+    rsp : Out(stream.Signature(rsp_layout))
+        Responses: ``op`` echoes the command; reads fill ``data`` (16-bit values are
+        two's complement in the low bits); INFER/LEARN fill ``neuron``, ``cls``,
+        ``pot`` (the winner), ``learn_valid``/``learn_neuron`` (the eligible winner,
+        if any) and ``swaps`` (``s`` of the rule).
+    """
+
+    def __init__(self, num_inputs: int = 64, num_neurons: int = 1024, *,
+                 lanes: int = 1, width: int | None = None):
+        _check_positive_int("num_inputs", num_inputs)
+        _check_positive_int("num_neurons", num_neurons)
+        _check_positive_int("lanes", lanes)
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, not {lanes!r}")
+        if num_neurons % lanes:
+            raise ValueError(f"num_neurons ({num_neurons}) must be a multiple of lanes "
+                             f"({lanes})")
+        if num_inputs >= 2 ** (VAR_WIDTH - 2):
+            raise ValueError(f"num_inputs must be below {2 ** (VAR_WIDTH - 2)}, not "
+                             f"{num_inputs!r}")
+        if width is None:
+            width = default_width(num_inputs)
+        _check_positive_int("width", width)
+        if num_inputs % width:
+            raise ValueError(f"width must divide num_inputs ({num_inputs}), not {width!r}")
+
+        self.num_inputs = F = num_inputs
+        self.num_neurons = N = num_neurons
+        self.lanes = lanes
+        self.width = width
+        self.words = F // width                  # words per neuron
+        self.groups = N // lanes                 # neurons per lane
+        self.pot_width = bits_for(F)
+        self.idx_width = bits_for(N)
+        self.data_width = max(width, VAR_WIDTH, self.idx_width)
+
+        self.cmd_layout = data.StructLayout({
+            "op": Op,
+            "addr": unsigned(max(self.idx_width, 3)),
+            "word": unsigned(bits_for(max(self.words - 1, 1))),
+            "label": signed(self.idx_width + 1),
+            "data": unsigned(self.data_width),
+        })
+        self.rsp_layout = data.StructLayout({
+            "op": Op,
+            "data": unsigned(self.data_width),
+            "neuron": unsigned(self.idx_width),
+            "cls": unsigned(self.idx_width),
+            "pot": unsigned(self.pot_width),
+            "learn_valid": unsigned(1),
+            "learn_neuron": unsigned(self.idx_width),
+            "swaps": unsigned(self.pot_width),
+        })
+        super().__init__({
+            "cmd": In(stream.Signature(self.cmd_layout)),
+            "rsp": Out(stream.Signature(self.rsp_layout)),
+        })
+
+    # The pass pipeline is: issue addresses | memory data | popcount | accumulate | reduce
+    #: Cycles from the last word issued to the last potential reduced.
+    PIPELINE_DEPTH = 4
+
+    def elaborate(self, platform):
+        m = Module()
+        F, N, L, W = self.num_inputs, self.num_neurons, self.lanes, self.width
+        WPN, G = self.words, self.groups
+        LW = exact_log2(L)
+        PW, IW, VW = self.pot_width, self.idx_width, VAR_WIDTH
+        CW = bits_for(F) + 1                      # counts, offsets, q, r, s
+
+        cmd, rsp = self.cmd, self.rsp
+        cp = cmd.payload
+
+        # ---------------------------------------------------------------- storage
+        wrd, wwr, thl_rd, thl_wr, swp_rd, swp_wr, pot_rd, pot_wr = ([] for _ in range(8))
+        for l in range(L):
+            wmem = memory.Memory(shape=W, depth=G * WPN, init=[])
+            thlm = memory.Memory(shape=signed(VW), depth=G, init=[])
+            swpm = memory.Memory(shape=signed(VW), depth=G, init=[])
+            potm = memory.Memory(shape=PW, depth=G, init=[])
+            m.submodules[f"weights{l}"] = wmem
+            m.submodules[f"thl{l}"] = thlm
+            m.submodules[f"thswap{l}"] = swpm
+            m.submodules[f"pot{l}"] = potm
+            wrd.append(wmem.read_port(transparent_for=()))
+            wwr.append(wmem.write_port())
+            thl_rd.append(thlm.read_port(transparent_for=()))
+            thl_wr.append(thlm.write_port())
+            swp_rd.append(swpm.read_port(transparent_for=()))
+            swp_wr.append(swpm.write_port())
+            pot_rd.append(potm.read_port(transparent_for=()))
+            pot_wr.append(potm.write_port())
+        m.submodules.spikes = xmem = memory.Memory(shape=W, depth=WPN, init=[])
+        x_rd = xmem.read_port(transparent_for=())
+        x_wr = xmem.write_port()
+
+        # Shared addresses: the pass reads the same address in every lane; host reads
+        # and learning use one lane and ignore the others.
+        w_addr = Signal(range(max(G * WPN, 2)))
+        v_addr = Signal(range(max(G, 2)))         # thl / thswap / pot
+        rd_en = Signal(init=1)
+        for l in range(L):
+            for port, addr in ((wrd[l], w_addr), (thl_rd[l], v_addr),
+                               (swp_rd[l], v_addr), (pot_rd[l], v_addr)):
+                m.d.comb += [port.addr.eq(addr), port.en.eq(rd_en)]
+        x_addr = Signal(range(max(WPN, 2)))
+        m.d.comb += x_rd.addr.eq(x_addr)
+
+        # ------------------------------------------------------------- registers
+        num_neurons = Signal(range(N + 1))
+        num_classes = Signal(range(N + 1))
+        per_class = Signal(range(N + 1))
+        thswap_init = Signal(signed(VW))
+        decay = Signal(signed(VW))
+        thswap_min = Signal(signed(VW))
+        thl_cap = Signal(signed(VW))
+        offset = Signal(CW)
+        params = Array([num_neurons, num_classes, per_class, thswap_init, decay,
+                        thswap_min, thl_cap, offset])
+
+        def split(neuron):
+            """(lane, group) of a neuron index."""
+            return neuron[:LW] if LW else Const(0, 1), neuron[LW:]
+
+        # ----------------------------------------------------------- sample input
+        op = Signal(Op)
+        label = Signal(signed(IW + 1))
+        cand_all = Signal()
+        cand_lo = Signal(IW + 1)
+        cand_hi = Signal(IW + 2)
+        load_word = Signal(range(max(WPN, 2)))
+
+        # --------------------------------------------------------------- pass
+        p_run = Signal()
+        p_grp = Signal(range(G + 1))
+        p_word = Signal(range(max(WPN, 2)))
+        p_groups = Signal(range(G + 1))
+        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_grp = Signal.like(p_grp)
+        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
+        s2_grp = Signal.like(p_grp)
+        s2_cnt = [Signal(bits_for(W), name=f"s2_cnt{l}") for l in range(L)]
+        s2_thl = [Signal(signed(VW), name=f"s2_thl{l}") for l in range(L)]
+        acc = [Signal(PW, name=f"acc{l}") for l in range(L)]
+        s3_valid = Signal()
+        s3_grp = Signal.like(p_grp)
+        s3_pot = [Signal(PW, name=f"s3_pot{l}") for l in range(L)]
+        s3_thl = [Signal(signed(VW), name=f"s3_thl{l}") for l in range(L)]
+
+        m.d.comb += x_addr.eq(p_word)
+        m.d.sync += [s1_valid.eq(p_run), s1_grp.eq(p_grp),
+                     s1_first.eq(p_word == 0), s1_last.eq(p_word == WPN - 1)]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_grp.eq(s1_grp),
+                     s2_first.eq(s1_first), s2_last.eq(s1_last)]
+        for l in range(L):
+            # popcount of AND: the potential contribution of this word.
+            m.d.sync += [s2_cnt[l].eq(popcount(wrd[l].data & x_rd.data)),
+                         s2_thl[l].eq(thl_rd[l].data)]
+        m.d.sync += [s3_valid.eq(s2_valid & s2_last), s3_grp.eq(s2_grp)]
+        for l in range(L):
+            total = Mux(s2_first, 0, acc[l]) + s2_cnt[l]
+            with m.If(s2_valid):
+                m.d.sync += acc[l].eq(total)
+            m.d.sync += [s3_pot[l].eq(total), s3_thl[l].eq(s2_thl[l])]
+            m.d.comb += [pot_wr[l].addr.eq(s3_grp), pot_wr[l].data.eq(s3_pot[l]),
+                         pot_wr[l].en.eq(s3_valid)]
+
+        # Stage 3: reduce the lanes in index order, then against the running best.
+        best_valid, best_pot, best_idx = Signal(), Signal(PW), Signal(IW)
+        lrn_valid, lrn_pot, lrn_idx = Signal(), Signal(PW), Signal(IW)
+        c_valid, c_pot, c_idx = Const(0, 1), Const(0, PW), Const(0, IW)
+        e_valid, e_pot, e_idx = Const(0, 1), Const(0, PW), Const(0, IW)
+        for l in range(L):
+            j = Signal(IW + 1, name=f"s3_neuron{l}")
+            m.d.comb += j.eq(Cat(Const(l, LW), s3_grp) if LW else s3_grp)
+            active = j < num_neurons
+            cand = cand_all | ((j >= cand_lo) & (j < cand_hi))
+            elig = active & cand & (s3_pot[l] > s3_thl[l])
+            take = active & (~c_valid | (s3_pot[l] > c_pot))
+            c_valid, c_pot, c_idx = (c_valid | active, Mux(take, s3_pot[l], c_pot),
+                                     Mux(take, j, c_idx))
+            take_e = elig & (~e_valid | (s3_pot[l] > e_pot))
+            e_valid, e_pot, e_idx = (e_valid | elig, Mux(take_e, s3_pot[l], e_pot),
+                                     Mux(take_e, j, e_idx))
+        with m.If(s3_valid):
+            with m.If(c_valid & (~best_valid | (c_pot > best_pot))):
+                m.d.sync += [best_valid.eq(1), best_pot.eq(c_pot), best_idx.eq(c_idx)]
+            with m.If(e_valid & (~lrn_valid | (e_pot > lrn_pot))):
+                m.d.sync += [lrn_valid.eq(1), lrn_pot.eq(e_pot), lrn_idx.eq(e_idx)]
+
+        # ---------------------------------------------------------- class divider
+        m.submodules.cls_div = cls_div = SeqDivider(IW)
+        m.d.comb += [cls_div.dividend.eq(best_idx), cls_div.divisor.eq(per_class)]
+
+        # ---------------------------------------------------------- learning unit
+        win_lane, win_grp = split(lrn_idx)
+        win_base = Signal(range(max(G * WPN, 2)))
+        win_thswap = Signal(signed(VW))
+        l_word = Signal(range(max(WPN, 2)))
+        n_r, n_a = Signal(CW), Signal(CW)
+        s_cnt = Signal(CW)
+        q_r, r_r, q_a, r_a = (Signal(CW, name=n) for n in ("q_r", "r_r", "q_a", "r_a"))
+        scan_a = Signal()                         # 0: R list, 1: A list
+        wreg = Signal(W)
+        mask = Signal(W)
+        m.submodules.div_r = div_r = SeqDivider(CW)
+        m.submodules.div_a = div_a = SeqDivider(CW)
+        m.submodules.select = sel = SpreadSelector(CW)
+
+        w_data = Array(p.data for p in wrd)[win_lane]
+        x_data = x_rd.data
+        low = mask & -mask                        # lowest candidate bit, one-hot
+
+        # ----------------------------------------------------------- host reads
+        # Reads are pipelined one per cycle: the read ports hold their data (en = 0)
+        # while the response waits for rsp.ready.
+        rd_busy = Signal()                        # a read response is in the ports
+        rd_op = Signal(Op)
+        rd_lane = Signal(max(LW, 1))
+        rd_param = Signal(self.data_width)
+        rd_data = Signal(self.data_width)
+        lane_sel = rd_lane if LW else Const(0, 1)
+        with m.Switch(rd_op):
+            with m.Case(Op.READ_WEIGHT):
+                m.d.comb += rd_data.eq(Array(p.data for p in wrd)[lane_sel])
+            with m.Case(Op.READ_THL):
+                m.d.comb += rd_data.eq(Array(p.data for p in thl_rd)[lane_sel].as_unsigned())
+            with m.Case(Op.READ_THSWAP):
+                m.d.comb += rd_data.eq(Array(p.data for p in swp_rd)[lane_sel].as_unsigned())
+            with m.Case(Op.READ_POT):
+                m.d.comb += rd_data.eq(Array(p.data for p in pot_rd)[lane_sel])
+            with m.Case(Op.READ_PARAM):
+                m.d.comb += rd_data.eq(rd_param)
+
+        # Result of INFER / LEARN.
+        res_valid = Signal()
+        res = Signal(self.rsp_layout)
+        with m.If(rd_busy):
+            m.d.comb += [rsp.valid.eq(1), rsp.payload.op.eq(rd_op),
+                         rsp.payload.data.eq(rd_data)]
+        with m.Else():
+            m.d.comb += [rsp.valid.eq(res_valid), rsp.payload.eq(res)]
+
+        # Defaults for the write ports.
+        c_lane, c_grp = split(cp.addr[:IW])
+        add_left = Signal(range(N + 1))           # ADD_CLASSES: new neurons left
+        add_cls = Signal(range(N + 1))
+        add_idx = Signal(IW + 1)
+        a_lane, a_grp = split(add_idx[:IW])
+
+        # Learning-time rule arithmetic.
+        thswap_next = Signal(signed(VW + 1))
+        m.d.comb += thswap_next.eq(win_thswap - decay)
+        thswap_new = Mux(thswap_next < thswap_min, thswap_min, thswap_next)
+        thl_new = Mux(lrn_pot > thl_cap, thl_cap, lrn_pot)
+
+        with m.FSM(name="ctrl"):
+            with m.State("IDLE"):
+                # A read may be accepted whenever its response slot frees up; other
+                # commands wait until no read response is pending.
+                can_read = ~rd_busy | rsp.ready
+                m.d.comb += rd_en.eq(can_read)
+                with m.If(rd_busy & rsp.ready):
+                    m.d.sync += rd_busy.eq(0)
+                is_read = ((cp.op == Op.READ_WEIGHT) | (cp.op == Op.READ_THL) |
+                           (cp.op == Op.READ_THSWAP) | (cp.op == Op.READ_POT) |
+                           (cp.op == Op.READ_PARAM))
+                m.d.comb += [
+                    cmd.ready.eq(Mux(is_read, can_read, ~rd_busy)),
+                    w_addr.eq(c_grp * WPN + cp.word),
+                    v_addr.eq(c_grp),
+                    x_wr.addr.eq(0),
+                    x_wr.data.eq(cp.data[:W]),
+                ]
+                for l in range(L):
+                    m.d.comb += [
+                        wwr[l].addr.eq(c_grp * WPN + cp.word), wwr[l].data.eq(cp.data[:W]),
+                        thl_wr[l].addr.eq(c_grp), thl_wr[l].data.eq(cp.data[:VW]),
+                        swp_wr[l].addr.eq(c_grp), swp_wr[l].data.eq(cp.data[:VW]),
+                    ]
+                with m.If(cmd.valid & cmd.ready):
+                    with m.If(is_read):
+                        m.d.sync += [rd_busy.eq(1), rd_op.eq(cp.op), rd_lane.eq(c_lane),
+                                     rd_param.eq(params[cp.addr[:3]])]
+                    with m.Switch(cp.op):
+                        with m.Case(Op.INFER, Op.LEARN):
+                            m.d.comb += x_wr.en.eq(1)
+                            cls_ok = (cp.label >= 0) & (num_classes != 1)
+                            m.d.sync += [
+                                op.eq(cp.op), label.eq(cp.label),
+                                cand_all.eq(~cls_ok),
+                                cand_lo.eq(cp.label.as_unsigned()[:IW] * per_class),
+                                cand_hi.eq(cp.label.as_unsigned()[:IW] * per_class
+                                           + per_class),
+                                load_word.eq(1),
+                            ]
+                            if WPN == 1:
+                                m.next = "PASS_START"
+                            else:
+                                m.next = "LOAD"
+                        with m.Case(Op.WRITE_WEIGHT):
+                            for l in range(L):
+                                m.d.comb += wwr[l].en.eq(c_lane == l)
+                        with m.Case(Op.WRITE_THL):
+                            for l in range(L):
+                                m.d.comb += thl_wr[l].en.eq(c_lane == l)
+                        with m.Case(Op.WRITE_THSWAP):
+                            for l in range(L):
+                                m.d.comb += swp_wr[l].en.eq(c_lane == l)
+                        with m.Case(Op.WRITE_PARAM):
+                            m.d.sync += params[cp.addr[:3]].eq(cp.data)
+                        with m.Case(Op.ADD_CLASSES):
+                            m.d.sync += [add_cls.eq(cp.data), add_left.eq(per_class),
+                                         add_idx.eq(num_neurons)]
+                            m.next = "ADD"
+
+            with m.State("LOAD"):
+                # Remaining spike words of the sample.
+                m.d.comb += [cmd.ready.eq(1), x_wr.addr.eq(load_word),
+                             x_wr.data.eq(cp.data[:W]), x_wr.en.eq(cmd.valid)]
+                with m.If(cmd.valid):
+                    m.d.sync += load_word.eq(load_word + 1)
+                    with m.If(load_word == WPN - 1):
+                        m.next = "PASS_START"
+
+            with m.State("PASS_START"):
+                m.d.sync += [best_valid.eq(0), lrn_valid.eq(0), p_grp.eq(0),
+                             p_word.eq(0), p_groups.eq((num_neurons + L - 1) >> LW),
+                             p_run.eq(num_neurons != 0)]
+                m.next = "PASS"
+
+            with m.State("PASS"):
+                m.d.comb += [w_addr.eq(p_grp * WPN + p_word), v_addr.eq(p_grp)]
+                with m.If(p_run):
+                    with m.If(p_word == WPN - 1):
+                        m.d.sync += [p_word.eq(0), p_grp.eq(p_grp + 1)]
+                        with m.If(p_grp == p_groups - 1):
+                            m.d.sync += p_run.eq(0)
+                    with m.Else():
+                        m.d.sync += p_word.eq(p_word + 1)
+                with m.Elif(~s1_valid & ~s2_valid & ~s3_valid):
+                    m.d.comb += cls_div.start.eq(1)
+                    m.d.sync += [res.neuron.eq(best_idx), res.pot.eq(best_pot),
+                                 res.learn_valid.eq(lrn_valid),
+                                 res.learn_neuron.eq(lrn_idx), res.swaps.eq(0),
+                                 res.op.eq(op), res.data.eq(0),
+                                 win_base.eq(win_grp * WPN), l_word.eq(0),
+                                 n_r.eq(0), n_a.eq(0)]
+                    with m.If((op == Op.LEARN) & lrn_valid):
+                        m.next = "L_COUNT"
+                    with m.Else():
+                        m.next = "RESULT_WAIT"
+
+            # --- learning: count R and A over the winner's words, read its thswap
+            with m.State("L_COUNT"):
+                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word),
+                             v_addr.eq(win_grp)]
+                m.next = "L_COUNT_ACC"
+            with m.State("L_COUNT_ACC"):
+                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word),
+                             v_addr.eq(win_grp)]
+                m.d.sync += [n_r.eq(n_r + popcount(w_data & ~x_data)),
+                             n_a.eq(n_a + popcount(~w_data & x_data)),
+                             win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])]
+                with m.If(l_word == WPN - 1):
+                    m.next = "L_S"
+                with m.Else():
+                    m.d.sync += l_word.eq(l_word + 1)
+                    m.next = "L_COUNT"
+            with m.State("L_S"):
+                # s = min(thswap, |R|, |A|), and nothing to do if s <= 0.
+                s_val = Mux(n_r < n_a, n_r, n_a)
+                s_val = Mux(win_thswap < s_val, win_thswap, s_val)
+                with m.If(s_val <= 0):
+                    m.d.sync += s_cnt.eq(0)
+                    m.next = "L_UPDATE"
+                with m.Else():
+                    m.d.sync += s_cnt.eq(s_val)
+                    m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(n_r),
+                                 div_r.divisor.eq(s_val),
+                                 div_a.start.eq(1), div_a.dividend.eq(n_a),
+                                 div_a.divisor.eq(s_val)]
+                    m.next = "L_DIV"
+            with m.State("L_DIV"):
+                with m.If(~div_r.busy & ~div_a.busy):
+                    m.d.sync += [q_r.eq(div_r.quotient), r_r.eq(div_r.remainder),
+                                 q_a.eq(div_a.quotient), r_a.eq(div_a.remainder)]
+                    # The R list's first group wraps the offset counter.
+                    m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(offset),
+                                 div_r.divisor.eq(div_r.quotient +
+                                                  (div_r.remainder != 0))]
+                    m.next = "L_MOD_R"
+            with m.State("L_MOD_R"):
+                with m.If(~div_r.busy):
+                    m.d.comb += [sel.load.eq(1), sel.q.eq(q_r), sel.r.eq(r_r),
+                                 sel.s.eq(s_cnt), sel.offset.eq(div_r.remainder)]
+                    m.d.sync += [scan_a.eq(0), l_word.eq(0)]
+                    m.next = "SCAN_READ"
+            with m.State("L_MOD_A"):
+                with m.If(~div_a.busy):
+                    m.d.comb += [sel.load.eq(1), sel.q.eq(q_a), sel.r.eq(r_a),
+                                 sel.s.eq(s_cnt), sel.offset.eq(div_a.remainder)]
+                    m.d.sync += [scan_a.eq(1), l_word.eq(0)]
+                    m.next = "SCAN_READ"
+
+            # --- learning: walk the candidate bits of one word, lowest first
+            with m.State("SCAN_READ"):
+                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word)]
+                m.next = "SCAN_LOAD"
+            with m.State("SCAN_LOAD"):
+                m.d.sync += [wreg.eq(w_data),
+                             mask.eq(Mux(scan_a, ~w_data & x_data, w_data & ~x_data))]
+                m.next = "SCAN_BITS"
+            with m.State("SCAN_BITS"):
+                with m.If((mask == 0) | sel.done):
+                    m.next = "SCAN_WRITE"
+                with m.Else():
+                    m.d.comb += sel.advance.eq(1)
+                    m.d.sync += mask.eq(mask & ~low)
+                    with m.If(sel.pick):
+                        m.d.sync += wreg.eq(wreg ^ low)
+            with m.State("SCAN_WRITE"):
+                for l in range(L):
+                    m.d.comb += [wwr[l].addr.eq(win_base + l_word), wwr[l].data.eq(wreg),
+                                 wwr[l].en.eq(win_lane == l)]
+                with m.If(sel.done | (l_word == WPN - 1)):
+                    with m.If(scan_a):
+                        m.d.sync += offset.eq(sel.offset_out)
+                        m.next = "L_UPDATE"
+                    with m.Else():
+                        m.d.comb += [div_a.start.eq(1), div_a.dividend.eq(sel.offset_out),
+                                     div_a.divisor.eq(q_a + (r_a != 0))]
+                        m.next = "L_MOD_A"
+                with m.Else():
+                    m.d.sync += l_word.eq(l_word + 1)
+                    m.next = "SCAN_READ"
+
+            with m.State("L_UPDATE"):
+                for l in range(L):
+                    m.d.comb += [
+                        swp_wr[l].addr.eq(win_grp), swp_wr[l].data.eq(thswap_new),
+                        swp_wr[l].en.eq(win_lane == l),
+                        thl_wr[l].addr.eq(win_grp), thl_wr[l].data.eq(thl_new),
+                        thl_wr[l].en.eq((win_lane == l) & (s_cnt != 0)),
+                    ]
+                m.d.sync += res.swaps.eq(s_cnt)
+                m.next = "RESULT_WAIT"
+
+            with m.State("RESULT_WAIT"):
+                with m.If(~cls_div.busy):
+                    m.d.sync += [res.cls.eq(cls_div.quotient), res_valid.eq(1)]
+                    m.next = "RESULT"
+            with m.State("RESULT"):
+                with m.If(rsp.ready):
+                    m.d.sync += res_valid.eq(0)
+                    m.next = "IDLE"
+
+            # --- ADD_CLASSES: new neurons start with thl = 0, thswap = thswap_init
+            with m.State("ADD"):
+                for l in range(L):
+                    m.d.comb += [
+                        thl_wr[l].addr.eq(a_grp), thl_wr[l].data.eq(0),
+                        swp_wr[l].addr.eq(a_grp), swp_wr[l].data.eq(thswap_init),
+                    ]
+                with m.If((add_cls == 0) | (add_idx >= N)):
+                    m.d.sync += [num_neurons.eq(add_idx), offset.eq(0)]
+                    m.next = "IDLE"
+                with m.Else():
+                    for l in range(L):
+                        m.d.comb += [thl_wr[l].en.eq(a_lane == l),
+                                     swp_wr[l].en.eq(a_lane == l)]
+                    m.d.sync += add_idx.eq(add_idx + 1)
+                    with m.If(add_left == 1):
+                        m.d.sync += [add_left.eq(per_class), add_cls.eq(add_cls - 1),
+                                     num_classes.eq(num_classes + 1)]
+                    with m.Else():
+                        m.d.sync += add_left.eq(add_left - 1)
+        return m

@@ -1,0 +1,83 @@
+"""Verilator + cocotb simulations of the FullyConnected learning core (``sim/``).
+
+Each test builds (once, cached) the committed Verilog in ``rtl/`` and runs one cocotb
+test of ``sim/test_fc_core.py`` with a scenario; the golden model is the reference.
+Run just these with ``pytest tests/test_sim_fc_core.py`` (``-m slow`` for the long
+runs).
+"""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sim.runner import build_and_test  # noqa: E402
+
+
+def run(config: str, testcase: str, **scenario):
+    build_and_test(
+        toplevel=config,
+        verilog_sources=[REPO / "rtl" / f"{config}.v"],
+        test_module="test_fc_core",
+        testcase=testcase,
+        extra_env={"EDGEKWS_FC_CONFIG": config,
+                   "EDGEKWS_FC_SCENARIO": json.dumps(scenario)},
+    )
+
+
+def test_readback_f64():
+    run("fc_learning_core", "readback")
+
+
+def test_inference_f64():
+    run("fc_learning_core", "inference", num_classes=8, per_class=8, infer_samples=60)
+
+
+def test_learning_f64_add_classes():
+    # 2 then 4 classes of 16 neurons, 1500 samples, full comparison after every one.
+    run("fc_learning_core", "learning", seed=2, num_classes=2, per_class=16,
+        add_at=600, add_classes=2, samples=1500)
+
+
+def test_learning_f64_one_class():
+    # K == 1: any label is ignored, every neuron is a candidate.
+    run("fc_learning_core", "learning", seed=3, num_classes=1, per_class=24,
+        samples=400, unlabeled=0.0)
+
+
+def test_learning_f64_1024_neurons():
+    # 64 classes x 16 neurons (the product size); full comparison every 50 samples,
+    # the changed neurons' state after every sample.
+    run("fc_learning_core", "learning", seed=4, num_classes=60, per_class=16,
+        add_at=150, add_classes=4, samples=300, full_every=50)
+
+
+def test_readback_f1024():
+    run("fc_learning_core_f1024_l2", "readback")
+
+
+def test_learning_f1024_lanes2():
+    run("fc_learning_core_f1024_l2", "learning", seed=5, num_classes=3, per_class=6,
+        add_at=100, add_classes=1, samples=250)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(10, 14))
+def test_learning_f64_long(seed):
+    run("fc_learning_core", "learning", seed=seed, num_classes=5, per_class=8,
+        add_at=2000, add_classes=3, samples=5000)
+
+
+@pytest.mark.slow
+def test_learning_f64_1024_neurons_long():
+    run("fc_learning_core", "learning", seed=20, num_classes=62, per_class=16,
+        add_at=1000, add_classes=2, samples=3000, full_every=200)
+
+
+@pytest.mark.slow
+def test_learning_f1024_long():
+    run("fc_learning_core_f1024_l2", "learning", seed=21, num_classes=4, per_class=16,
+        add_at=500, add_classes=2, samples=1500, full_every=10)
