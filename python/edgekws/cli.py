@@ -13,6 +13,7 @@ import sys
 #: ``edgekws --help`` does not pay for TensorFlow or Amaranth.
 COMMAND_MODULES = [
     "edgekws.golden.cli",
+    "edgekws.tune.cli",
     "edgekws.data.cli",
 ]
 

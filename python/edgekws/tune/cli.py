@@ -1,0 +1,109 @@
+"""``edgekws tune ...``: choose num_weights and neurons per class from data."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("tune", help="learning-parameter tools (num_weights, neurons per class)")
+    tsub = p.add_subparsers(dest="tune_command", metavar="TOOL")
+    tsub.required = True
+
+    nw = tsub.add_parser("num-weights", help="spike statistics and the suggested num_weights")
+    _source_args(nw)
+    nw.add_argument("--fraction", type=float, default=0.1,
+                    help="fraction of the inputs to use (default 0.1, as the tutorial)")
+    nw.add_argument("--plot", metavar="PNG", help="save the spike-count histogram here")
+    nw.set_defaults(func=_num_weights)
+
+    npc = tsub.add_parser("neurons-per-class",
+                          help="loss and learned neurons against neurons per class, one class")
+    _source_args(npc)
+    npc.add_argument("--labels", metavar="NPY",
+                     help="labels of the samples (.npy), when --inputs/--spikes hold several classes")
+    npc.add_argument("--class", dest="cls", type=int, help="the class to analyse")
+    npc.add_argument("--num-weights", type=int,
+                     help="default: suggested from the spike statistics")
+    npc.add_argument("--neurons", default=None,
+                     help="comma-separated neuron counts (default: the tutorial's 2..500)")
+    npc.add_argument("--repetitions", type=int, default=1)
+    npc.add_argument("--learning-competition", type=float, default=0.1)
+    npc.add_argument("--seed", type=int, default=0)
+    npc.add_argument("--plot", metavar="PNG", help="save the two curves here")
+    npc.set_defaults(func=_neurons_per_class)
+
+
+def _source_args(p):
+    p.add_argument("--spikes", metavar="NPY", help="binary spikes (.npy, or .npz with 'x')")
+    p.add_argument("--model", metavar="EKWS", help="feature extractor (.ekws) to run on --inputs")
+    p.add_argument("--inputs", metavar="NPY", help="uint8 model inputs (.npy, or .npz with 'x')")
+
+
+def _load_array(path, key="x"):
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path!r} is not a numpy .npy/.npz file: {exc}") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if key not in data:
+            raise ValueError(f"{path!r} has no array {key!r}; it has {list(data.keys())}")
+        return data[key]
+    return data
+
+
+def _spikes(args, fraction=1.0):
+    if args.spikes:
+        s = _load_array(args.spikes)
+    elif args.model and args.inputs:
+        from edgekws.golden import Model
+        model = Model(args.model)
+        x = _load_array(args.inputs)
+        n = max(1, int(np.ceil(fraction * len(x))))
+        s = model.forward(x[:n])
+    else:
+        raise ValueError("give --spikes, or --model with --inputs")
+    return s.reshape(s.shape[0], -1)
+
+
+def _num_weights(args) -> int:
+    from .spikes import spike_statistics
+    if not 0 < args.fraction <= 1:
+        raise ValueError(f"--fraction must be in (0, 1], not {args.fraction!r}")
+    spikes = _spikes(args, args.fraction)
+    if args.spikes:
+        spikes = spikes[:max(1, int(np.ceil(args.fraction * len(spikes))))]
+    stats = spike_statistics(spikes)
+    print(stats.report())
+    if args.plot:
+        stats.plot(args.plot)
+        print(f"histogram: {args.plot}")
+    return 0
+
+
+def _neurons_per_class(args) -> int:
+    from .neurons import DEFAULT_NEURONS, neurons_per_class_analysis
+    from .spikes import spike_statistics
+    spikes = _spikes(args)
+    if args.labels is not None or args.cls is not None:
+        if args.labels is None or args.cls is None:
+            raise ValueError("--labels and --class go together")
+        y = _load_array(args.labels, "y").reshape(-1)
+        if len(y) != len(spikes):
+            raise ValueError(f"{len(y)} labels for {len(spikes)} samples")
+        spikes = spikes[y == args.cls]
+        if len(spikes) == 0:
+            raise ValueError(f"no sample has class {args.cls}")
+    k = args.num_weights or spike_statistics(spikes).suggested_num_weights
+    neurons = DEFAULT_NEURONS if args.neurons is None else [
+        int(v) for v in args.neurons.split(",") if v.strip()]
+    res = neurons_per_class_analysis(spikes, k, neurons, args.learning_competition,
+                                     args.repetitions, args.seed, progress=True)
+    print(f"{res.num_samples} samples, num_weights {k}")
+    print(res.table())
+    if args.plot:
+        label = f"class {args.cls}" if args.cls is not None else "the class"
+        res.plot(args.plot, label)
+        print(f"plot: {args.plot}")
+    return 0
