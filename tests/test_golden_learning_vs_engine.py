@@ -161,3 +161,19 @@ def test_engine_and_golden_refuse_out_of_range_labels():
         eng.fit(x, np.array([0, 3], np.int32))
     with pytest.raises(ValueError, match="label 3 is out of range: the layer has 3 classes"):
         gold.fit(x, np.array([0, 3], np.int32))
+
+
+def test_to_engine_continues_learning_identically():
+    """A golden model handed to the engine (offset 0) learns on exactly as the golden one."""
+    from edgekws.golden.engine import to_engine
+    rng = np.random.default_rng(21)
+    gold = golden.Model([golden.InputData((1, 1, 48), input_bits=1),
+                         golden.FullyConnected(12, activation=False)])
+    gold.compile(golden.AkidaUnsupervised(num_weights=12, num_classes=4,
+                                          learning_competition=0.2), seed=4)
+    x, y = _clustered(rng, 400, (1, 1, 48), 4, 0.3, 0.1)
+    gold.fit(x[:200], y[:200])
+    gold.layers[-1].set_variable("thswap", gold.layers[-1].get_variable("thswap"))  # offset 0
+    eng = to_engine(gold)
+    assert_same(eng.fit(x[200:], y[200:]), gold.fit(x[200:], y[200:]))
+    _assert_state(eng, gold, "after handing over")

@@ -372,8 +372,9 @@ def add_classes(params: LearningParams, state: LearningState, num_new: int,
     """Append ``num_new`` classes of ``N/K`` neurons each; old neurons are untouched.
 
     New neurons get ``num_weights`` random ones, ``threshold_learning = 0`` and
-    ``thswap = thswap_init``; the offset counter is reset, as in the engine. (The
-    engine's own state after ``add_classes`` is inconsistent: see ``docs/learning.md``.)
+    ``thswap = thswap_init``; the offset counter is reset. The engine does exactly this
+    (500/500 random runs, ``docs/learning.md``); its layer handles taken before
+    ``add_classes`` go stale, which is what made it look inconsistent.
     """
     if isinstance(num_new, bool) or not isinstance(num_new, (int, np.integer)) or num_new <= 0:
         raise ValueError(f"number of classes to add must be a positive integer, not {num_new!r}")
