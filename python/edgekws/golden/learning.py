@@ -36,7 +36,7 @@ DEFAULT_MIN_PLASTICITY = float(np.float32(0.1))
 
 #: Samples per block of the potential matmul in :func:`learn`; patches after a weight
 #: change cost O(chunk), the matmul's fixed cost is paid once per chunk.
-_CHUNK = 512
+_CHUNK = 128
 
 
 def _round_half_away(x: float) -> int:
@@ -223,14 +223,42 @@ def _bits_to_matrix(bitsets: list[int], F: int, nbytes: int) -> np.ndarray:
     return np.ascontiguousarray(bits[:, :F].T)
 
 
+# Ascending set-bit positions of each byte value, pre-offset for each byte of a word.
+_BYTE_BITS = [tuple(i for i in range(8) if (b >> i) & 1) for b in range(256)]
+_POS_TABLES: list[list[tuple[int, ...]]] = []
+
+
+def _pos_table(k: int) -> list[tuple[int, ...]]:
+    while len(_POS_TABLES) <= k:
+        base = 8 * len(_POS_TABLES)
+        _POS_TABLES.append([tuple(base + i for i in bits) for bits in _BYTE_BITS])
+    return _POS_TABLES[k]
+
+
 def _bit_positions(v: int) -> list[int]:
-    """Ascending positions of the set bits of ``v``."""
-    out = []
+    """Ascending positions of the set bits of ``v`` (byte tables: 2x a bit loop)."""
+    out: list[int] = []
+    k = 0
     while v:
-        low = v & -v
-        out.append(low.bit_length() - 1)
-        v ^= low
+        byte = v & 255
+        if byte:
+            out += _pos_table(k)[byte]
+        v >>= 8
+        k += 1
     return out
+
+
+def _swap(w: int, r_bits: int, a_bits: int, s: int, offset: int) -> tuple[int, int]:
+    """Remove ``s`` spread-selected R connections, add ``s`` A ones (one learning step)."""
+    R = _bit_positions(r_bits)
+    A = _bit_positions(a_bits)
+    pr, offset = spread_select(len(R), s, offset)
+    pa, offset = spread_select(len(A), s, offset)
+    for i in pr:
+        w &= ~(1 << R[i])
+    for i in pa:
+        w |= 1 << A[i]
+    return w, offset
 
 
 def _check_labels(labels, n: int, num_classes: int) -> list[int]:
@@ -298,52 +326,64 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
     decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
     pots = np.empty((n, N), np.int32)
     xf = x.astype(np.float32)  # exact: potentials are at most F < 2**24
+    w_f32 = state.weights.astype(np.float32)  # kept in step with the bit sets
     nbytes = (F + 7) // 8
     for c0 in range(0, n, _CHUNK):
         c1 = min(n, c0 + _CHUNK)
         # Potentials of the whole chunk against the weights at its start; columns of
         # neurons that learn inside the chunk are patched below. The rule itself only
         # needs the candidate block, computed from the live bit sets.
-        w_now = _bits_to_matrix(ws, F, nbytes)
-        chunk_pots = xf[c0:c1] @ w_now.astype(np.float32)
-        # A sample can only learn if some candidate beats its threshold_learning. With
-        # the chunk-start weights and thresholds that is one vectorised test; it stays
-        # exact for a sample until a neuron of its block learns (its block is "dirty").
-        elig = (chunk_pots > np.asarray(thl, np.float32)).reshape(c1 - c0, K, m).any(axis=2)
+        chunk_pots = xf[c0:c1] @ w_f32
+        # Winner of every sample from the chunk-start weights and thresholds, in one
+        # vectorised pass (eligible = pot > threshold_learning; highest pot; first index
+        # on ties). It stays exact for a sample until a neuron of its block learns (the
+        # block is then "dirty" and the sample is decided from the live bit sets).
+        thl_now = np.asarray(thl, np.float32)
+        masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
+        if K > 1:
+            blocks = masked.reshape(c1 - c0, K, m)
+            win_blk = blocks.argmax(axis=2)
+            best_blk = np.take_along_axis(blocks, win_blk[..., None], axis=2)[..., 0]
+        win_all = masked.argmax(axis=1)
+        best_all = masked[np.arange(c1 - c0), win_all]
         lab_c = lab_arr[c0:c1]
-        maybe = np.where(lab_c >= 0, elig[np.arange(c1 - c0), np.maximum(lab_c, 0)],
-                         elig.any(axis=1)) if K > 1 else elig[:, 0]
-        maybe = maybe.tolist()
+        rows = np.arange(c1 - c0)
+        if K > 1:
+            blocked_c = lab_c >= 0
+            col = np.maximum(lab_c, 0)
+            pre_best = np.where(blocked_c, best_blk[rows, col], best_all).astype(np.int64)
+            pre_win = np.where(blocked_c, col * m + win_blk[rows, col], win_all)
+        else:
+            pre_best, pre_win = best_all.astype(np.int64), win_all
+        pre_best = pre_best.tolist()
+        pre_win = pre_win.tolist()
         dirty = [False] * K
         any_dirty = False
         changed: list[tuple[int, int, int]] = []
         for t in range(c0, c1):
             label = lab[t]
             blocked = K > 1 and label >= 0
-            if not maybe[t - c0] and not (dirty[label] if blocked else any_dirty):
-                continue
             xv = xs[t]
-            lo, hi = (label * m, label * m + m) if blocked else (0, N)
-            best, win = -1, -1
-            for j in range(lo, hi):
-                pj = (xv & ws[j]).bit_count()
-                if pj > thl[j] and pj > best:
-                    best, win = pj, j
-            if win < 0:
-                continue
+            if not (dirty[label] if blocked else any_dirty):
+                best = pre_best[t - c0]
+                if best < 0:
+                    continue
+                win = pre_win[t - c0]
+            else:
+                lo, hi = (label * m, label * m + m) if blocked else (0, N)
+                best, win = -1, -1
+                for j in range(lo, hi):
+                    pj = (xv & ws[j]).bit_count()
+                    if pj > thl[j] and pj > best:
+                        best, win = pj, j
+                if win < 0:
+                    continue
             w = ws[win]
             r_bits = w & ~xv
             a_bits = xv & ~w
             s = min(thswap[win], r_bits.bit_count(), a_bits.bit_count())
             if s > 0:
-                R = _bit_positions(r_bits)
-                A = _bit_positions(a_bits)
-                pr, offset = spread_select(len(R), s, offset)
-                pa, offset = spread_select(len(A), s, offset)
-                for i in pr:
-                    w &= ~(1 << R[i])
-                for i in pa:
-                    w |= 1 << A[i]
+                w, offset = _swap(w, r_bits, a_bits, s, offset)
                 ws[win] = w
                 thl[win] = min(best, cap)
                 changed.append((t, win, w))
@@ -357,6 +397,7 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
             patch = xf[c0:c1] @ after
             for e, (t, j, _) in enumerate(changed):
                 chunk_pots[t + 1 - c0:, j] = patch[t + 1 - c0:, e]
+                w_f32[:, j] = after[:, e]
         pots[c0:c1] = chunk_pots
 
     state.weights = _bits_to_matrix(ws, F, nbytes)
