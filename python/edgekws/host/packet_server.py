@@ -1,0 +1,70 @@
+"""The board's packet layer as a small pure-Python model.
+
+It turns received bytes into handler calls and replies, exactly as the gateware framer
+does: frames split at delimiters, CRC checked, unknown commands and bad lengths answered
+with an error status, and a retried non-idempotent command (same ``seq`` as the last one)
+answered from the stored reply instead of being executed twice. The simulated board and
+the emulator use it; the gateware's framer is tested against it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from edgekws import protocol as p
+
+#: handler(cmd, payload) -> (status, reply payload)
+Handler = Callable[[int, bytes], "tuple[int, bytes]"]
+
+
+class PacketServer:
+    """Feed it bytes, get reply bytes.
+
+    Parameters
+    ----------
+    handler : callable
+        ``handler(cmd, payload) -> (status, payload)`` for a well-formed request; it may
+        raise :class:`KeyError` for an unknown command.
+    """
+
+    def __init__(self, handler: Handler):
+        self.handler = handler
+        self.decoder = p.FrameDecoder()
+        self._last: tuple[int, int, bytes] | None = None  # seq, cmd, reply bytes
+        self.crc_errors = 0
+        self.framing_errors = 0
+        self.frames = 0
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for frame in self.decoder.feed(data):
+            out += self._serve(frame)
+        return bytes(out)
+
+    def _reply(self, seq, cmd, status, payload=b""):
+        return p.encode_packet(seq, (cmd | p.REPLY_BIT) & 0xFF, bytes((status,)) + payload)
+
+    def _serve(self, frame) -> bytes:
+        if frame is None:
+            self.framing_errors += 1
+            return self._reply(0xFF, 0x7F, p.Status.TOO_LONG)
+        try:
+            seq, cmd, payload = p.decode_packet(frame)
+        except p.ProtocolError as exc:
+            # Answer what we can: the host matches replies by seq and retries.
+            if "CRC" in str(exc):
+                self.crc_errors += 1
+                raw = p.cobs_decode(frame)
+                return self._reply(raw[0], raw[1] & 0x7F, p.Status.BAD_CRC)
+            self.framing_errors += 1
+            return b""
+        self.frames += 1
+        if cmd not in p.IDEMPOTENT and self._last and self._last[:2] == (seq, cmd):
+            return self._last[2]  # a retry: same answer, not executed twice
+        try:
+            status, reply = self.handler(cmd, payload)
+        except KeyError:
+            status, reply = p.Status.UNKNOWN_CMD, b""
+        out = self._reply(seq, cmd, status, reply)
+        if cmd not in p.IDEMPOTENT:
+            self._last = (seq, cmd, out)
+        return out

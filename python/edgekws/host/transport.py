@@ -1,0 +1,112 @@
+"""Request/reply over a serial link, with sequence numbers, timeouts and retries."""
+from __future__ import annotations
+
+import time
+
+from edgekws import protocol as p
+
+
+class BoardError(RuntimeError):
+    """The board answered with an error status, or did not answer."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+class Transport:
+    """One request at a time to a board on ``port`` (any pyserial URL or a serial object).
+
+    Parameters
+    ----------
+    port : str or serial.Serial-like
+        ``/dev/ttyUSB1``, ``socket://localhost:7777``, ``loop://`` or an open port object
+        with ``write``, ``read`` and ``timeout``.
+    baudrate : int
+    timeout : float
+        Seconds to wait for a reply before retrying.
+    retries : int
+        Extra attempts after a timeout, a CRC error or a corrupted reply. Retries of
+        non-idempotent commands reuse the sequence number, so the board does not learn
+        twice.
+    """
+
+    def __init__(self, port, baudrate: int = p.DEFAULT_BAUDRATE, timeout: float = 2.0,
+                 retries: int = 3):
+        if isinstance(port, str):
+            import serial
+            self.serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+        else:
+            self.serial = port
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, not {retries!r}")
+        self.timeout = timeout
+        self.retries = retries
+        self.seq = 0
+        self._last_once = None
+        self.decoder = p.FrameDecoder()
+        self.retried = 0
+
+    def close(self):
+        self.serial.close()
+
+    def request(self, cmd: int, payload: bytes = b"") -> bytes:
+        """Send ``cmd`` and return the reply payload after the status byte.
+
+        Raises :class:`BoardError` on an error status, or when no valid reply came after
+        all retries.
+        """
+        seq = self.seq
+        if cmd not in p.IDEMPOTENT and seq == self._last_once:
+            # The board replays its stored reply for a repeated (seq, cmd) of a
+            # non-idempotent command: never reuse that seq for a new one.
+            seq = (seq + 1) & 0xFF
+        self.seq = (seq + 1) & 0xFF
+        if cmd not in p.IDEMPOTENT:
+            self._last_once = seq
+        packet = p.encode_packet(seq, cmd, payload)
+        last_problem = "no reply"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+            self.serial.write(packet)
+            reply = self._await(seq, cmd)
+            if isinstance(reply, str):
+                last_problem = reply
+                continue
+            status, body = reply[0], reply[1:]
+            if status == p.Status.BAD_CRC:
+                last_problem = "the board saw a corrupted request (CRC)"
+                continue
+            if status != p.Status.OK:
+                name = p.Status(status).name if status in iter(p.Status) else str(status)
+                raise BoardError(f"board refused {p.Cmd(cmd).name}: {name}", status)
+            return body
+        raise BoardError(f"{p.Cmd(cmd).name} failed after {self.retries + 1} attempts: "
+                         f"{last_problem}")
+
+    def _await(self, seq, cmd):
+        """The reply payload for (seq, cmd), or a string saying what went wrong."""
+        deadline = time.monotonic() + self.timeout
+        problem = f"no reply within {self.timeout} s"
+        while time.monotonic() < deadline:
+            data = self.serial.read(4096)
+            if not data:
+                continue
+            for frame in self.decoder.feed(data):
+                if frame is None:
+                    problem = "an over-long reply frame"
+                    continue
+                try:
+                    rseq, rcmd, body = p.decode_packet(frame)
+                except p.ProtocolError as exc:
+                    problem = f"a corrupted reply ({exc})"
+                    continue
+                if rseq == seq and rcmd == (cmd | p.REPLY_BIT) and body:
+                    return body
+                if rseq == seq and body and body[0] == p.Status.BAD_CRC:
+                    return body
+                # A stale reply to an earlier attempt: ignore it.
+        return problem

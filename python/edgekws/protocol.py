@@ -1,0 +1,217 @@
+"""The edgekws UART protocol: one definition for the host driver, the gateware and the
+simulated board.
+
+Framing
+-------
+A packet is ``seq (u8) | cmd (u8) | payload | crc16 (u16, little-endian)``, the CRC being
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection) over ``seq | cmd | payload``.
+On the wire each packet is COBS-encoded between two ``0x00`` delimiters. COBS removes
+every zero from the encoded bytes, so a receiver that lost sync (dropped or corrupted
+bytes, a reset mid-frame) recovers at the next ``0x00``, without timeouts; the leading
+delimiter keeps leftover bytes of a broken frame from spoiling the next good one. A
+decoded packet that is too short, too long or whose CRC fails is answered with an error
+status (never silently executed).
+
+Replies
+-------
+A reply echoes ``seq``, sets bit 7 of ``cmd`` and starts its payload with a status byte.
+The board remembers the sequence number and the reply of the last *non-idempotent*
+command (learning, add classes, reset); a retry with the same ``seq`` gets the same
+reply again without learning twice. The host numbers its requests 0..255 cyclically.
+
+The command set and payload layouts are defined here too (:class:`Cmd`, :class:`Status`,
+``struct`` formats) so that both sides import them.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+
+__all__ = ["PROTOCOL_VERSION", "DEFAULT_BAUDRATE", "MAX_PACKET", "Cmd", "Status",
+           "crc16", "cobs_encode", "cobs_decode", "encode_packet", "decode_packet",
+           "FrameDecoder", "ProtocolError", "REPLY_BIT", "IDEMPOTENT"]
+
+PROTOCOL_VERSION = 1
+#: 3 Mbaud: the fastest rate the FTDI bridges of common boards (FT231X, FT2232H) support.
+DEFAULT_BAUDRATE = 3_000_000
+#: Largest decoded packet (seq + cmd + payload + crc) a receiver must accept.
+MAX_PACKET = 1024 + 8
+REPLY_BIT = 0x80
+DELIMITER = 0x00
+
+
+class Cmd(enum.IntEnum):
+    """Request codes (a reply carries ``code | REPLY_BIT``)."""
+    IDENTIFY = 0x01      #: -> version and build parameters
+    RESET = 0x02         #: clear the learning state and counters
+    WRITE_MEM = 0x10     #: region u8, offset u32, data: load weights and variables
+    READ_MEM = 0x11      #: region u8, offset u32, length u16 -> data
+    INFER = 0x20         #: flags u8, MFCC frame (490 x u8) -> class, winner [, potentials]
+    LEARN = 0x21         #: label i16, MFCC frame -> class, winner, learned
+    INFER_SPIKES = 0x22  #: flags u8, spike bytes -> as INFER (bypasses the extractor)
+    LEARN_SPIKES = 0x23  #: label i16, spike bytes -> as LEARN
+    ADD_CLASSES = 0x30   #: n u8 -> new class count
+    SET_LEARNING = 0x31  #: learning registers (see LEARNING_FORMAT)
+    READ_COUNTERS = 0x40  #: -> cycle counters and error counts
+
+
+class Status(enum.IntEnum):
+    OK = 0
+    BAD_CRC = 1          #: the packet's CRC did not match
+    UNKNOWN_CMD = 2
+    BAD_LENGTH = 3       #: the payload length does not fit the command
+    BAD_ARGUMENT = 4     #: e.g. a label >= the class count, a region or offset out of range
+    TOO_LONG = 5         #: the frame exceeded MAX_PACKET before its delimiter
+    NOT_READY = 6        #: e.g. learning before SET_LEARNING
+
+
+#: Commands that may run twice without harm: retried, not de-duplicated.
+IDEMPOTENT = frozenset({Cmd.IDENTIFY, Cmd.WRITE_MEM, Cmd.READ_MEM, Cmd.INFER,
+                        Cmd.INFER_SPIKES, Cmd.SET_LEARNING, Cmd.READ_COUNTERS})
+
+
+class ProtocolError(ValueError):
+    """A packet that cannot be decoded: bad COBS, too short, or a CRC mismatch."""
+
+
+# -- CRC-16/CCITT-FALSE -----------------------------------------------------------------
+CRC_POLY = 0x1021
+CRC_INIT = 0xFFFF
+
+
+def _crc_table():
+    table = []
+    for byte in range(256):
+        c = byte << 8
+        for _ in range(8):
+            c = ((c << 1) ^ CRC_POLY) if c & 0x8000 else (c << 1)
+        table.append(c & 0xFFFF)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    """CRC-16/CCITT-FALSE: ``crc16(b"123456789") == 0x29B1``."""
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+# -- COBS -----------------------------------------------------------------------------------
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing: the output has no zero byte."""
+    out = bytearray()
+    block = bytearray()
+    for b in data:
+        if b == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Inverse of :func:`cobs_encode`; raises :class:`ProtocolError` on malformed input."""
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n:
+        code = data[i]
+        if code == 0:
+            raise ProtocolError("COBS data contains a zero byte")
+        end = i + code
+        if end > n:
+            raise ProtocolError("COBS block runs past the end of the frame")
+        block = data[i + 1:end]
+        if 0 in block:
+            raise ProtocolError("COBS data contains a zero byte")
+        out += block
+        i = end
+        if code < 255 and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+# -- packets ---------------------------------------------------------------------------------
+def encode_packet(seq: int, cmd: int, payload: bytes = b"") -> bytes:
+    """The bytes to send: ``0x00 COBS(seq | cmd | payload | crc16) 0x00``."""
+    if not 0 <= seq <= 255:
+        raise ValueError(f"seq must be in 0..255, not {seq!r}")
+    if not 0 <= cmd <= 255:
+        raise ValueError(f"cmd must be in 0..255, not {cmd!r}")
+    body = bytes((seq, cmd)) + bytes(payload)
+    if len(body) + 2 > MAX_PACKET:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds the "
+                         f"{MAX_PACKET - 4}-byte packet limit")
+    return (bytes((DELIMITER,)) + cobs_encode(body + struct.pack("<H", crc16(body)))
+            + bytes((DELIMITER,)))
+
+
+def decode_packet(frame: bytes) -> tuple[int, int, bytes]:
+    """``(seq, cmd, payload)`` of one frame (without its delimiter), CRC checked."""
+    raw = cobs_decode(frame)
+    if len(raw) < 4:
+        raise ProtocolError(f"packet of {len(raw)} bytes is shorter than seq+cmd+crc")
+    body, (crc,) = raw[:-2], struct.unpack("<H", raw[-2:])
+    if crc16(body) != crc:
+        raise ProtocolError(f"CRC mismatch (got {crc:#06x}, computed {crc16(body):#06x})")
+    return body[0], body[1], body[2:]
+
+
+class FrameDecoder:
+    """Splits a byte stream into frames at delimiters; survives garbage and resets.
+
+    ``feed(data)`` returns the complete frames (delimiter stripped) found so far. A frame
+    longer than the COBS encoding of :data:`MAX_PACKET` is dropped and reported as
+    ``None`` so the receiver can answer TOO_LONG.
+    """
+
+    #: COBS adds one byte per 254 plus one.
+    MAX_FRAME = MAX_PACKET + MAX_PACKET // 254 + 2
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._overflow = False
+
+    def feed(self, data: bytes) -> list:
+        frames = []
+        for b in data:
+            if b == DELIMITER:
+                if self._overflow:
+                    frames.append(None)
+                elif self._buf:
+                    frames.append(bytes(self._buf))
+                self._buf.clear()
+                self._overflow = False
+            elif not self._overflow:
+                self._buf.append(b)
+                if len(self._buf) > self.MAX_FRAME:
+                    self._overflow = True
+                    self._buf.clear()
+        return frames
+
+
+# -- payload layouts (little-endian) ---------------------------------------------------------
+#: IDENTIFY reply after the status: protocol version, num_inputs, max_neurons, lanes,
+#: has_extractor, mfcc frames, mfcc coefficients, clock Hz.
+IDENTIFY_FORMAT = struct.Struct("<HHHHBBBI")
+#: SET_LEARNING request: num_classes, neurons_per_class, thswap_init, decay, thswap_min,
+#: thl_cap, active neurons.
+LEARNING_FORMAT = struct.Struct("<HHHHHHH")
+#: INFER/LEARN reply after the status: class, winning neuron, learned flag.
+RESULT_FORMAT = struct.Struct("<HHB")
+#: READ_COUNTERS reply after the status: cycles of the last inference, of the last learning
+#: step, frames served, CRC errors, framing errors.
+COUNTERS_FORMAT = struct.Struct("<IIIII")
+#: INFER flags.
+FLAG_POTENTIALS = 0x01
