@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "edgekws.golden.cli",
     "edgekws.tune.cli",
+    "edgekws.tutorial.cli",
     "edgekws.data.cli",
 ]
 
