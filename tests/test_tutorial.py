@@ -52,3 +52,22 @@ def test_enrolment_speaker_needs_enough_utterances(setup):
     assert sum(s.speaker == spk and s.word == "follow" for s in held) >= 5
     with pytest.raises(ValueError, match="no speaker has 50 utterances"):
         pick_enrolment_speaker(held, ("backward", "follow", "forward"), 50)
+
+
+def test_real_speech_enrolment_on_fsdd(tmp_path, setup):
+    from edgekws.data.fsdd import fsdd_root
+    try:
+        root = fsdd_root()
+    except (FileNotFoundError, ValueError) as exc:
+        pytest.skip(f"FSDD recordings not available: {exc}")
+    from edgekws.tutorial.real_speech import run_real_speech
+    _, _, path = setup
+    corpus = tmp_path / "corpus"
+    make_fake_speech_commands(corpus, words=("yes", "no", "one", "five", "nine"),
+                              speakers=4, per_speaker=2, seed=2)
+    res = run_real_speech(path, corpus, root, cache_dir=str(tmp_path / "cache"), copies=3,
+                          neurons_per_class=2, progress=False, log=lambda *a: None)
+    assert res.recordings == 1500
+    assert res.all_class_accuracy is None  # a bare extractor has no classifier to test
+    assert res.enrol_total == 3 * (50 - 4) and res.other_speakers_total == 3 * 100
+    assert 0 <= res.enrol_correct <= res.enrol_total

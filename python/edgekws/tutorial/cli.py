@@ -21,6 +21,18 @@ def add_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run)
 
+    r = sub.add_parser("real-speech", help="the model on real FSDD digits, and enrolment of "
+                       "left-out digits from 4 real utterances of one speaker")
+    r.add_argument("--corpus", required=True, help="Speech Commands layout folder")
+    r.add_argument("--model", default=None, help="trained model (.ekws); default: shipped")
+    r.add_argument("--fsdd", default=None, help="FSDD recordings folder "
+                   "(default: ../shared/data/fsdd/recordings or $EDGEKWS_FSDD)")
+    r.add_argument("--speaker", default="jackson", help="enrolment speaker")
+    r.add_argument("--digits", default="one,five,nine", help="digits to enrol")
+    r.add_argument("--cache", default=d.cache_dir)
+    r.add_argument("--out", default=None, help="write the result as JSON here")
+    r.set_defaults(func=_real)
+
 
 def _run(args) -> int:
     from .edge_learning import TutorialConfig, run
@@ -35,4 +47,20 @@ def _run(args) -> int:
                          seed=args.seed)
     run(cfg)
     print(f"report: {args.out}/tutorial.md")
+    return 0
+
+
+def _real(args) -> int:
+    import json
+
+    from .real_speech import run_real_speech
+    model = args.model
+    if model is None:
+        from edgekws.models import shipped_model_path
+        model = shipped_model_path()
+    res = run_real_speech(model, args.corpus, args.fsdd, args.cache,
+                          enrol_digits=tuple(args.digits.split(",")), enrol_speaker=args.speaker)
+    if args.out:
+        from edgekws.golden.fileformat import atomic_write
+        atomic_write(args.out, json.dumps(res.to_dict(), indent=2).encode())
     return 0
