@@ -8,7 +8,7 @@ PYTEST := $(BIN)/pytest
 # Two cores: two pytest workers is the sweet spot.
 JOBS   ?= 2
 
-.PHONY: install test test-slow bench sim rtl clean
+.PHONY: install test test-slow bench sim rtl clean train
 
 install: $(BIN)/activate
 $(BIN)/activate: pyproject.toml
@@ -25,6 +25,23 @@ test-slow:
 
 bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md
+
+# The shipped model (python/edgekws/models/ds_cnn_kws.ekws): the synthetic corpus
+# (35 words x 1500 speakers x 2 copies, 105k clips, built once), then float training and
+# quantization-aware training of the DS-CNN, conversion to the golden model and reports in
+# $(TRAIN_DIR). Pass options through TRAIN_ARGS, e.g. TRAIN_ARGS="--float-epochs 30".
+CORPUS     ?= build/corpus
+TRAIN_DIR  ?= build/train
+KWS_MODEL  ?= python/edgekws/models/ds_cnn_kws.ekws
+TRAIN_ARGS ?=
+
+$(CORPUS)/corpus.json:
+	$(BIN)/edgekws data synth --out $(CORPUS)
+
+train: $(CORPUS)/corpus.json
+	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR) --model $(KWS_MODEL) $(TRAIN_ARGS)
+	cp $(TRAIN_DIR)/report.md $(KWS_MODEL:.ekws=.md)
+	cp $(TRAIN_DIR)/confusion.png $(KWS_MODEL:.ekws=.png)
 
 clean:
 	rm -rf build sim_build .pytest_cache

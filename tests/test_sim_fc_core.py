@@ -32,6 +32,10 @@ def test_readback_f64():
     run("fc_learning_core", "readback")
 
 
+def test_label_out_of_range_f64():
+    run("fc_learning_core", "label_out_of_range")
+
+
 def test_inference_f64():
     run("fc_learning_core", "inference", num_classes=8, per_class=8, infer_samples=60)
 
@@ -72,6 +76,13 @@ def test_learning_f64_long(seed):
 
 
 @pytest.mark.slow
+def test_learning_f64_1024_neurons_full_every_sample():
+    # Full state (1024 potentials, weights, thl, thswap, offset) after every sample.
+    run("fc_learning_core", "learning", seed=22, num_classes=63, per_class=16,
+        add_at=200, add_classes=1, samples=400, full_every=1)
+
+
+@pytest.mark.slow
 def test_learning_f64_1024_neurons_long():
     run("fc_learning_core", "learning", seed=20, num_classes=62, per_class=16,
         add_at=1000, add_classes=2, samples=3000, full_every=200)
@@ -81,3 +92,12 @@ def test_learning_f64_1024_neurons_long():
 def test_learning_f1024_long():
     run("fc_learning_core_f1024_l2", "learning", seed=21, num_classes=4, per_class=16,
         add_at=500, add_classes=2, samples=1500, full_every=10)
+
+
+def test_bench_function():
+    """``sim.bench_fc_core.measure_fc_core`` (used by the benchmark script) works."""
+    from sim.bench_fc_core import measure_fc_core
+    res = measure_fc_core(num_classes=4, per_class=4, samples=5)
+    assert res["bound_cycles"] == 16
+    assert res["bound_cycles"] <= res["infer_cycles_mean"] <= res["learn_cycles_max"]
+    assert res["infer_sim_cycles_per_s"] > 0

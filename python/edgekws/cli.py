@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "edgekws.tune.cli",
     "edgekws.tutorial.cli",
     "edgekws.data.cli",
+    "edgekws.train.cli",
 ]
 
 

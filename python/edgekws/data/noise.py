@@ -28,6 +28,7 @@ __all__ = [
     "room_impulse_response",
     "reverberate",
     "band_limit",
+    "random_eq",
     "rms",
 ]
 
@@ -227,3 +228,26 @@ def band_limit(audio, low_hz: float = 0.0, high_hz: float | None = None, order: 
     if high_hz is not None:
         gain /= np.sqrt(1.0 + (f / high_hz) ** (2 * order))
     return np.fft.irfft(spec * gain, nfft)[:n]
+
+
+def random_eq(audio, rng=None, tilt_db_per_octave: float = 3.0, bumps: int = 3,
+              bump_db: float = 6.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A random microphone/room colouration (zero phase, FFT domain).
+
+    The gain (dB) is a tilt uniform in ``+-tilt_db_per_octave`` around 1 kHz plus ``bumps``
+    Gaussian peaks or dips (on a log-frequency axis, 0.3-1.5 octaves wide) of up to
+    ``+-bump_db`` between 150 Hz and 6 kHz.
+    """
+    rng = _rng(rng)
+    audio = np.asarray(audio, dtype=np.float64)
+    n = audio.size
+    nfft = 1 << max(1, (n - 1).bit_length())
+    f = np.fft.rfftfreq(nfft, 1.0 / sample_rate)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    gain_db = rng.uniform(-tilt_db_per_octave, tilt_db_per_octave) * octaves
+    for _ in range(bumps):
+        centre = rng.uniform(np.log2(150 / 1000), np.log2(6000 / 1000))
+        width = rng.uniform(0.3, 1.5)
+        gain_db += rng.uniform(-bump_db, bump_db) * np.exp(-0.5 * ((octaves - centre) / width) ** 2)
+    spec = np.fft.rfft(audio, nfft) * 10 ** (gain_db / 20)
+    return np.fft.irfft(spec, nfft)[:n]

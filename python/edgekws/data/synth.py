@@ -23,16 +23,22 @@ flutter, roughness, voicing) + pitch, pitch range and speed settings + a
 loudness. Every repetition varies speed, pitch, range and intonation (``.``, ``!``, ``?``)
 a little.
 
-Each utterance is written twice (this mattered for transfer to real speech):
+Each utterance is written as a clean copy and (by default one) augmented copy; the notes
+on synthetic digits found that both mattered for transfer to real speech:
 
-* **clean** - trimmed, peak-normalised to the speaker's loudness, placed around the middle
-  of the one-second clip over a very low noise floor (-80 to -60 dBFS) that half the time
-  stops shortly before and after the word (digital silence beyond, like a trimmed
-  recording zero-padded to one second, as FSDD clips are);
+* **clean** - trimmed, given a gentle random microphone colouration (+-1.5 dB/octave tilt,
+  +-3 dB bumps), peak-normalised to the speaker's loudness, placed around the middle of
+  the one-second clip over a low noise floor (-80 to -50 dBFS) that half the time stops
+  shortly before and after the word (digital silence beyond, like a trimmed recording
+  zero-padded to one second, as FSDD clips are);
 * **augmented** - the same utterance with a small speed change, a synthetic room impulse
-  response (RT60 0.15-0.8 s), a random band limit (high-pass 50-400 Hz, low-pass
-  2.8-7.5 kHz; telephone-like to wide-band), random loudness and position, and one of the
-  background noises at 0-30 dB SNR (a quarter of the time cut off around the word).
+  response (RT60 0.15-0.8 s), a stronger random colouration, a random band limit
+  (35 %: an 8 kHz recording chain, a steep low-pass at 3.3-3.9 kHz; 45 %: high-pass
+  50-400 Hz and low-pass 2.8-7.5 kHz or none; 20 %: none), random
+  loudness and position, and one of the background noises at 0-30 dB SNR. A third of
+  these copies are trimmed hard (an energy threshold 12-28 dB below the peak cuts weak
+  onsets and codas such as /s/, /f/, /th/, and the noise stops at the cut, as in many
+  FSDD clips); of the others 40 % have their noise cut off shortly around the word.
 
 The build is deterministic given ``seed``: every random draw comes from a generator seeded
 by ``(seed, speaker, word, repetition)``, and because eSpeak NG keeps hidden state across
@@ -54,7 +60,8 @@ from pathlib import Path
 import numpy as np
 
 from . import espeak as _espeak
-from .noise import NOISE_KINDS, band_limit, make_noise, reverberate, rms, room_impulse_response
+from .noise import (NOISE_KINDS, band_limit, make_noise, random_eq, reverberate, rms,
+                    room_impulse_response)
 from .speech_commands import BACKGROUND_NOISE_DIR
 from .wavio import read_wav, resample, write_wav
 
@@ -207,7 +214,7 @@ def make_variants(seed: int, count: int) -> dict:
         lines.append(f"roughness {int(rng.integers(0, 6))}")
         # No "breath": eSpeak's breath noise is not reproducible (see breathless_stock_variants).
         lines.append(f"voicing {int(rng.uniform(70, 140))}")
-        lines.append(f"consonants {int(rng.uniform(70, 130))} {int(rng.uniform(70, 130))}")
+        lines.append(f"consonants {int(rng.uniform(50, 120))} {int(rng.uniform(50, 120))}")
         out[f"ek{j:02d}"] = "\n".join(lines) + "\n"
     return out
 
@@ -279,6 +286,8 @@ def _warped_resample(audio, rate, warp):
 
 
 def _trim(audio, threshold_db=-45.0, margin=0.015):
+    """Cut the ends quieter than ``threshold_db`` below the loudest 5 ms frame, keeping
+    ``margin`` seconds."""
     frame = 80  # 5 ms
     n = audio.size // frame
     if n == 0:
@@ -391,18 +400,21 @@ def _speech(es, speaker: Speaker, word: str, rng) -> np.ndarray:
 
 
 def _clean_copy(speech, speaker, rng):
-    """Clean copy: speaker loudness, near the middle, over a -80 to -60 dBFS noise floor
-    that covers either the whole clip or (half the time) only the trimmed recording."""
-    audio = _peak_to(speech, float(np.clip(speaker.level_db + rng.normal(0, 1.5), -30, -0.5)))
+    """Clean copy: a gentle random microphone colouration, the speaker's loudness, near the
+    middle, over a -80 to -50 dBFS noise floor that covers either the whole clip or (half
+    the time) only the trimmed recording."""
+    audio = random_eq(speech, rng, tilt_db_per_octave=1.5, bumps=2, bump_db=3.0)
+    audio = _peak_to(audio, float(np.clip(speaker.level_db + rng.normal(0, 1.5), -30, -0.5)))
     out, start = _place(audio, rng, centred=True)
-    floor = 10 ** (rng.uniform(-80, -60) / 20) * rng.standard_normal(CLIP)
+    floor = 10 ** (rng.uniform(-80, -50) / 20) * rng.standard_normal(CLIP)
     if rng.random() < 0.5:
         floor *= _trimmed_mask(start, audio.size, rng)
     return out + floor
 
 
 def _augmented_copy(speech, noises, rng):
-    """Augmented copy: speed change, room echo, band limit, loudness, position, noise."""
+    """Augmented copy: speed change, room echo, colouration, band limit, loudness,
+    position, noise."""
     audio = speech
     if rng.random() < 0.5:  # small speed/pitch perturbation
         src = int(round(SAMPLE_RATE * rng.uniform(0.93, 1.07) / 100.0)) * 100
@@ -411,9 +423,19 @@ def _augmented_copy(speech, noises, rng):
         rir = room_impulse_response(rng.uniform(0.15, 0.8), rng,
                                     direct_to_reverb_db=rng.uniform(-3.0, 12.0))
         audio = reverberate(audio, rir)[: int(0.98 * CLIP)]
-    if rng.random() < 0.7:
+    audio = random_eq(audio, rng)
+    channel = rng.random()
+    if channel < 0.35:  # an 8 kHz recording (FSDD, telephone): steep cut below 4 kHz
+        audio = band_limit(audio, low_hz=rng.uniform(30, 300), high_hz=rng.uniform(3300, 3900),
+                           order=8)
+    elif channel < 0.8:
         high = rng.uniform(2800, 7500) if rng.random() < 0.8 else None
         audio = band_limit(audio, low_hz=rng.uniform(50, 400), high_hz=high)
+    # A third of the copies are trimmed hard, as a recording cut by an energy threshold:
+    # weak onsets and codas (/s/, /f/, /th/...) go, as in many FSDD clips.
+    hard_trim = rng.random() < 0.3
+    if hard_trim:
+        audio = _trim(audio, threshold_db=rng.uniform(-28.0, -12.0), margin=rng.uniform(0, 0.02))
     audio = _peak_to(audio, rng.uniform(-22.0, -1.0))
     active = rms(audio[np.abs(audio) > 0.05 * np.max(np.abs(audio))]) if audio.size else 0.0
     out, start = _place(audio, rng, centred=False)
@@ -424,8 +446,12 @@ def _augmented_copy(speech, noises, rng):
         snr = rng.uniform(0.0, 30.0)
         background = cut * (active / (rms(cut) + 1e-12) / 10 ** (snr / 20))
     else:
-        background = 10 ** (rng.uniform(-80, -55) / 20) * rng.standard_normal(CLIP)
-    if rng.random() < 0.25:
+        background = 10 ** (rng.uniform(-80, -50) / 20) * rng.standard_normal(CLIP)
+    if hard_trim:  # the noise stops where the recording was cut
+        mask = np.zeros(CLIP)
+        mask[start:start + audio.size] = 1.0
+        background *= mask
+    elif rng.random() < 0.4:
         background *= _trimmed_mask(start, audio.size, rng)
     return np.clip(out + background, -1.0, 1.0)
 

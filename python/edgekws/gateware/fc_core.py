@@ -16,7 +16,7 @@ Architecture (see ``docs/design.md``)
   ``j % lanes``, its ``num_inputs / width`` words at consecutive addresses. Every
   cycle of the potential pass reads one word in each lane and adds the popcount of
   ``word & x`` (a balanced adder tree) to that lane's accumulator, so a pass takes
-  ``ceil(N / lanes) * num_inputs / width`` cycles plus a 4-cycle pipeline.
+  ``ceil(N / lanes) * num_inputs / width`` cycles plus a 6-stage pipeline.
 * The winner and the learning winner are reduced on the fly, in neuron order, while
   the potentials leave the pipeline; ``threshold_learning`` is read alongside.
 * Learning touches only the winner: its R/A counts (one pass over its words), a few
@@ -38,11 +38,13 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
+from edgekws.golden.quant import POT_MAX
+
 from .divider import SeqDivider
-from .popcount import popcount
+from .popcount import add_tree, popcount, popcount_parts
 from .spread_select import SpreadSelector
 
-__all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH"]
+__all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH", "default_width"]
 
 #: Width of ``threshold_learning``, ``thswap`` and the derived learning parameters
 #: (signed two's complement). 16 bits hold every value the rule produces for
@@ -153,6 +155,9 @@ class FCLearningCore(wiring.Component):
         if num_inputs >= 2 ** (VAR_WIDTH - 2):
             raise ValueError(f"num_inputs must be below {2 ** (VAR_WIDTH - 2)}, not "
                              f"{num_inputs!r}")
+        # A potential is at most num_inputs, far below the 20-bit clamp of the
+        # FullyConnected potential (golden POT_MAX): no saturation logic needed.
+        assert num_inputs < POT_MAX
         if width is None:
             width = default_width(num_inputs)
         _check_positive_int("width", width)
@@ -190,10 +195,6 @@ class FCLearningCore(wiring.Component):
             "cmd": In(stream.Signature(self.cmd_layout)),
             "rsp": Out(stream.Signature(self.rsp_layout)),
         })
-
-    # The pass pipeline is: issue addresses | memory data | popcount | accumulate | reduce
-    #: Cycles from the last word issued to the last potential reduced.
-    PIPELINE_DEPTH = 4
 
     def elaborate(self, platform):
         m = Module()
@@ -259,65 +260,92 @@ class FCLearningCore(wiring.Component):
 
         # ----------------------------------------------------------- sample input
         op = Signal(Op)
-        label = Signal(signed(IW + 1))
         cand_all = Signal()
-        cand_lo = Signal(IW + 1)
-        cand_hi = Signal(IW + 2)
+        # Full width: a label >= NUM_CLASSES must give an empty block, not wrap.
+        cand_lo = Signal(2 * IW)
+        cand_hi = Signal(2 * IW + 1)
         load_word = Signal(range(max(WPN, 2)))
 
         # --------------------------------------------------------------- pass
+        # Pipeline: s0 issue addresses | s1 memory data, AND with the spikes |
+        # s2 popcounts of 16-bit slices | s3 sum and accumulate | s4 eligibility |
+        # s5 reduce.
+        # Block RAM outputs are slow (about 6 ns on ECP5), so nothing but an AND
+        # follows them before a register.
         p_run = Signal()
         p_grp = Signal(range(G + 1))
         p_word = Signal(range(max(WPN, 2)))
         p_groups = Signal(range(G + 1))
-        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_grp = Signal.like(p_grp)
-        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
-        s2_grp = Signal.like(p_grp)
-        s2_cnt = [Signal(bits_for(W), name=f"s2_cnt{l}") for l in range(L)]
-        s2_thl = [Signal(signed(VW), name=f"s2_thl{l}") for l in range(L)]
-        acc = [Signal(PW, name=f"acc{l}") for l in range(L)]
-        s3_valid = Signal()
-        s3_grp = Signal.like(p_grp)
-        s3_pot = [Signal(PW, name=f"s3_pot{l}") for l in range(L)]
-        s3_thl = [Signal(signed(VW), name=f"s3_thl{l}") for l in range(L)]
 
+        def stage(n):
+            return (Signal(name=f"s{n}_valid"), Signal(name=f"s{n}_first"),
+                    Signal(name=f"s{n}_last"), Signal.like(p_grp, name=f"s{n}_grp"))
+
+        s1_valid, s1_first, s1_last, s1_grp = stage(1)
+        s2_valid, s2_first, s2_last, s2_grp = stage(2)
+        s3_valid, s3_first, s3_last, s3_grp = stage(3)
+        s4_valid, _, _, s4_grp = stage(4)
         m.d.comb += x_addr.eq(p_word)
         m.d.sync += [s1_valid.eq(p_run), s1_grp.eq(p_grp),
                      s1_first.eq(p_word == 0), s1_last.eq(p_word == WPN - 1)]
         m.d.sync += [s2_valid.eq(s1_valid), s2_grp.eq(s1_grp),
                      s2_first.eq(s1_first), s2_last.eq(s1_last)]
+        m.d.sync += [s3_valid.eq(s2_valid), s3_grp.eq(s2_grp),
+                     s3_first.eq(s2_first), s3_last.eq(s2_last)]
+        m.d.sync += [s4_valid.eq(s3_valid & s3_last), s4_grp.eq(s3_grp)]
+        acc = [Signal(PW, name=f"acc{l}") for l in range(L)]
+        s4_pot = [Signal(PW, name=f"s4_pot{l}") for l in range(L)]
+        s4_thl = [Signal(signed(VW), name=f"s4_thl{l}") for l in range(L)]
         for l in range(L):
-            # popcount of AND: the potential contribution of this word.
-            m.d.sync += [s2_cnt[l].eq(popcount(wrd[l].data & x_rd.data)),
-                         s2_thl[l].eq(thl_rd[l].data)]
-        m.d.sync += [s3_valid.eq(s2_valid & s2_last), s3_grp.eq(s2_grp)]
-        for l in range(L):
-            total = Mux(s2_first, 0, acc[l]) + s2_cnt[l]
-            with m.If(s2_valid):
+            s2_and = Signal(W, name=f"s2_and{l}")
+            s2_thl = Signal(signed(VW), name=f"s2_thl{l}")
+            s3_thl = Signal(signed(VW), name=f"s3_thl{l}")
+            parts = popcount_parts(s2_and)
+            s3_parts = [Signal(len(v), name=f"s3_part{l}_{i}") for i, v in enumerate(parts)]
+            # popcount of AND: this word's contribution to the potential.
+            m.d.sync += [s2_and.eq(wrd[l].data & x_rd.data), s2_thl.eq(thl_rd[l].data)]
+            m.d.sync += [a.eq(b) for a, b in zip(s3_parts, parts)]
+            m.d.sync += s3_thl.eq(s2_thl)
+            total = Mux(s3_first, 0, acc[l]) + add_tree(s3_parts)
+            with m.If(s3_valid):
                 m.d.sync += acc[l].eq(total)
-            m.d.sync += [s3_pot[l].eq(total), s3_thl[l].eq(s2_thl[l])]
-            m.d.comb += [pot_wr[l].addr.eq(s3_grp), pot_wr[l].data.eq(s3_pot[l]),
-                         pot_wr[l].en.eq(s3_valid)]
+            m.d.sync += [s4_pot[l].eq(total), s4_thl[l].eq(s3_thl)]
+            m.d.comb += [pot_wr[l].addr.eq(s4_grp), pot_wr[l].data.eq(s4_pot[l]),
+                         pot_wr[l].en.eq(s4_valid)]
 
-        # Stage 3: reduce the lanes in index order, then against the running best.
+        # Stage 4: per lane, is the neuron active, and eligible for learning
+        # (candidate block, pot > threshold_learning)? Stage 5: reduce the lanes in
+        # index order, then against the running best (strictly greater replaces,
+        # so ties keep the lowest index).
+        s5_valid = Signal()
+        m.d.sync += s5_valid.eq(s4_valid)
+        s5_pot = [Signal(PW, name=f"s5_pot{l}") for l in range(L)]
+        s5_active = [Signal(name=f"s5_active{l}") for l in range(L)]
+        s5_elig = [Signal(name=f"s5_elig{l}") for l in range(L)]
+        s5_grp = Signal.like(p_grp)
+        m.d.sync += s5_grp.eq(s4_grp)
+        for l in range(L):
+            j = Signal(IW + 1, name=f"s4_neuron{l}")
+            m.d.comb += j.eq(Cat(Const(l, LW), s4_grp) if LW else s4_grp)
+            active = j < num_neurons
+            cand = cand_all | ((j >= cand_lo) & (j < cand_hi))
+            m.d.sync += [s5_pot[l].eq(s4_pot[l]), s5_active[l].eq(active),
+                         s5_elig[l].eq(active & cand & (s4_pot[l] > s4_thl[l]))]
+
         best_valid, best_pot, best_idx = Signal(), Signal(PW), Signal(IW)
         lrn_valid, lrn_pot, lrn_idx = Signal(), Signal(PW), Signal(IW)
         c_valid, c_pot, c_idx = Const(0, 1), Const(0, PW), Const(0, IW)
         e_valid, e_pot, e_idx = Const(0, 1), Const(0, PW), Const(0, IW)
         for l in range(L):
-            j = Signal(IW + 1, name=f"s3_neuron{l}")
-            m.d.comb += j.eq(Cat(Const(l, LW), s3_grp) if LW else s3_grp)
-            active = j < num_neurons
-            cand = cand_all | ((j >= cand_lo) & (j < cand_hi))
-            elig = active & cand & (s3_pot[l] > s3_thl[l])
-            take = active & (~c_valid | (s3_pot[l] > c_pot))
-            c_valid, c_pot, c_idx = (c_valid | active, Mux(take, s3_pot[l], c_pot),
+            j = Cat(Const(l, LW), s5_grp) if LW else s5_grp
+            pot, active, elig = s5_pot[l], s5_active[l], s5_elig[l]
+            take = active & (~c_valid | (pot > c_pot))
+            c_valid, c_pot, c_idx = (c_valid | active, Mux(take, pot, c_pot),
                                      Mux(take, j, c_idx))
-            take_e = elig & (~e_valid | (s3_pot[l] > e_pot))
-            e_valid, e_pot, e_idx = (e_valid | elig, Mux(take_e, s3_pot[l], e_pot),
+            take_e = elig & (~e_valid | (pot > e_pot))
+            e_valid, e_pot, e_idx = (e_valid | elig, Mux(take_e, pot, e_pot),
                                      Mux(take_e, j, e_idx))
-        with m.If(s3_valid):
+        with m.If(s5_valid):
             with m.If(c_valid & (~best_valid | (c_pot > best_pot))):
                 m.d.sync += [best_valid.eq(1), best_pot.eq(c_pot), best_idx.eq(c_idx)]
             with m.If(e_valid & (~lrn_valid | (e_pot > lrn_pot))):
@@ -333,11 +361,15 @@ class FCLearningCore(wiring.Component):
         win_thswap = Signal(signed(VW))
         l_word = Signal(range(max(WPN, 2)))
         n_r, n_a = Signal(CW), Signal(CW)
+        s_ra = Signal(CW)
         s_cnt = Signal(CW)
         q_r, r_r, q_a, r_a = (Signal(CW, name=n) for n in ("q_r", "r_r", "q_a", "r_a"))
         scan_a = Signal()                         # 0: R list, 1: A list
         wreg = Signal(W)
+        xreg = Signal(W)
         mask = Signal(W)
+        r_parts = [Signal(len(v), name=f"r_part{i}") for i, v in enumerate(popcount_parts(wreg))]
+        a_parts = [Signal(len(v), name=f"a_part{i}") for i, v in enumerate(popcount_parts(wreg))]
         m.submodules.div_r = div_r = SeqDivider(CW)
         m.submodules.div_a = div_a = SeqDivider(CW)
         m.submodules.select = sel = SpreadSelector(CW)
@@ -347,15 +379,19 @@ class FCLearningCore(wiring.Component):
         low = mask & -mask                        # lowest candidate bit, one-hot
 
         # ----------------------------------------------------------- host reads
-        # Reads are pipelined one per cycle: the read ports hold their data (en = 0)
-        # while the response waits for rsp.ready.
-        rd_busy = Signal()                        # a read response is in the ports
-        rd_op = Signal(Op)
-        rd_lane = Signal(max(LW, 1))
-        rd_param = Signal(self.data_width)
+        # Reads are pipelined, one per cycle: stage A is the memory read ports (they
+        # hold their data, en = 0, while stage A cannot move on), stage B a response
+        # register, so that no block RAM output drives rsp.payload combinationally
+        # (that path limited Fmax).
+        rd_a = Signal()                           # a read result is in the ports
+        rd_a_op = Signal(Op)
+        rd_a_lane = Signal(max(LW, 1))
+        rd_a_param = Signal(self.data_width)
+        rd_b = Signal()                           # a read response is in rd_q
+        rd_q = Signal(self.rsp_layout)
         rd_data = Signal(self.data_width)
-        lane_sel = rd_lane if LW else Const(0, 1)
-        with m.Switch(rd_op):
+        lane_sel = rd_a_lane if LW else Const(0, 1)
+        with m.Switch(rd_a_op):
             with m.Case(Op.READ_WEIGHT):
                 m.d.comb += rd_data.eq(Array(p.data for p in wrd)[lane_sel])
             with m.Case(Op.READ_THL):
@@ -365,14 +401,17 @@ class FCLearningCore(wiring.Component):
             with m.Case(Op.READ_POT):
                 m.d.comb += rd_data.eq(Array(p.data for p in pot_rd)[lane_sel])
             with m.Case(Op.READ_PARAM):
-                m.d.comb += rd_data.eq(rd_param)
+                m.d.comb += rd_data.eq(rd_a_param)
+        b_free = ~rd_b | rsp.ready
+        a_free = ~rd_a | b_free
+        with m.If(b_free):
+            m.d.sync += [rd_b.eq(rd_a), rd_q.op.eq(rd_a_op), rd_q.data.eq(rd_data)]
 
-        # Result of INFER / LEARN.
+        # Result of INFER / LEARN (never at the same time as a read response).
         res_valid = Signal()
         res = Signal(self.rsp_layout)
-        with m.If(rd_busy):
-            m.d.comb += [rsp.valid.eq(1), rsp.payload.op.eq(rd_op),
-                         rsp.payload.data.eq(rd_data)]
+        with m.If(rd_b):
+            m.d.comb += [rsp.valid.eq(1), rsp.payload.eq(rd_q)]
         with m.Else():
             m.d.comb += [rsp.valid.eq(res_valid), rsp.payload.eq(res)]
 
@@ -391,17 +430,16 @@ class FCLearningCore(wiring.Component):
 
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                # A read may be accepted whenever its response slot frees up; other
-                # commands wait until no read response is pending.
-                can_read = ~rd_busy | rsp.ready
-                m.d.comb += rd_en.eq(can_read)
-                with m.If(rd_busy & rsp.ready):
-                    m.d.sync += rd_busy.eq(0)
+                # A read is accepted whenever stage A frees up; other commands wait
+                # until no read is in flight.
+                m.d.comb += rd_en.eq(a_free)
+                with m.If(a_free):
+                    m.d.sync += rd_a.eq(0)
                 is_read = ((cp.op == Op.READ_WEIGHT) | (cp.op == Op.READ_THL) |
                            (cp.op == Op.READ_THSWAP) | (cp.op == Op.READ_POT) |
                            (cp.op == Op.READ_PARAM))
                 m.d.comb += [
-                    cmd.ready.eq(Mux(is_read, can_read, ~rd_busy)),
+                    cmd.ready.eq(Mux(is_read, a_free, ~rd_a & ~rd_b)),
                     w_addr.eq(c_grp * WPN + cp.word),
                     v_addr.eq(c_grp),
                     x_wr.addr.eq(0),
@@ -415,18 +453,16 @@ class FCLearningCore(wiring.Component):
                     ]
                 with m.If(cmd.valid & cmd.ready):
                     with m.If(is_read):
-                        m.d.sync += [rd_busy.eq(1), rd_op.eq(cp.op), rd_lane.eq(c_lane),
-                                     rd_param.eq(params[cp.addr[:3]])]
+                        m.d.sync += [rd_a.eq(1), rd_a_op.eq(cp.op), rd_a_lane.eq(c_lane),
+                                     rd_a_param.eq(params[cp.addr[:3]])]
                     with m.Switch(cp.op):
                         with m.Case(Op.INFER, Op.LEARN):
                             m.d.comb += x_wr.en.eq(1)
                             cls_ok = (cp.label >= 0) & (num_classes != 1)
                             m.d.sync += [
-                                op.eq(cp.op), label.eq(cp.label),
+                                op.eq(cp.op),
                                 cand_all.eq(~cls_ok),
                                 cand_lo.eq(cp.label.as_unsigned()[:IW] * per_class),
-                                cand_hi.eq(cp.label.as_unsigned()[:IW] * per_class
-                                           + per_class),
                                 load_word.eq(1),
                             ]
                             if WPN == 1:
@@ -460,6 +496,7 @@ class FCLearningCore(wiring.Component):
 
             with m.State("PASS_START"):
                 m.d.sync += [best_valid.eq(0), lrn_valid.eq(0), p_grp.eq(0),
+                             cand_hi.eq(cand_lo + per_class),
                              p_word.eq(0), p_groups.eq((num_neurons + L - 1) >> LW),
                              p_run.eq(num_neurons != 0)]
                 m.next = "PASS"
@@ -473,7 +510,7 @@ class FCLearningCore(wiring.Component):
                             m.d.sync += p_run.eq(0)
                     with m.Else():
                         m.d.sync += p_word.eq(p_word + 1)
-                with m.Elif(~s1_valid & ~s2_valid & ~s3_valid):
+                with m.Elif(~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid & ~s5_valid):
                     m.d.comb += cls_div.start.eq(1)
                     m.d.sync += [res.neuron.eq(best_idx), res.pot.eq(best_pot),
                                  res.learn_valid.eq(lrn_valid),
@@ -490,31 +527,40 @@ class FCLearningCore(wiring.Component):
             with m.State("L_COUNT"):
                 m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word),
                              v_addr.eq(win_grp)]
+                m.next = "L_COUNT_REG"
+            with m.State("L_COUNT_REG"):
+                m.d.sync += [wreg.eq(w_data), xreg.eq(x_data),
+                             win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])]
+                m.next = "L_COUNT_PARTS"
+            with m.State("L_COUNT_PARTS"):
+                m.d.sync += [a.eq(b) for a, b in zip(r_parts, popcount_parts(wreg & ~xreg))]
+                m.d.sync += [a.eq(b) for a, b in zip(a_parts, popcount_parts(~wreg & xreg))]
                 m.next = "L_COUNT_ACC"
             with m.State("L_COUNT_ACC"):
-                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word),
-                             v_addr.eq(win_grp)]
-                m.d.sync += [n_r.eq(n_r + popcount(w_data & ~x_data)),
-                             n_a.eq(n_a + popcount(~w_data & x_data)),
-                             win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])]
+                m.d.sync += [n_r.eq(n_r + add_tree(r_parts)),
+                             n_a.eq(n_a + add_tree(a_parts))]
                 with m.If(l_word == WPN - 1):
                     m.next = "L_S"
                 with m.Else():
                     m.d.sync += l_word.eq(l_word + 1)
                     m.next = "L_COUNT"
             with m.State("L_S"):
-                # s = min(thswap, |R|, |A|), and nothing to do if s <= 0.
-                s_val = Mux(n_r < n_a, n_r, n_a)
-                s_val = Mux(win_thswap < s_val, win_thswap, s_val)
-                with m.If(s_val <= 0):
-                    m.d.sync += s_cnt.eq(0)
+                # s = min(thswap, |R|, |A|) over two cycles (a three-way min followed
+                # by the divider set-up was the critical path); nothing to do if s <= 0.
+                m.d.sync += s_ra.eq(Mux(n_r < n_a, n_r, n_a))
+                m.next = "L_S2"
+            with m.State("L_S2"):
+                s_val = Mux(win_thswap < s_ra, win_thswap, s_ra)
+                m.d.sync += s_cnt.eq(Mux(s_val > 0, s_val, 0))
+                m.next = "L_S3"
+            with m.State("L_S3"):
+                with m.If(s_cnt == 0):
                     m.next = "L_UPDATE"
                 with m.Else():
-                    m.d.sync += s_cnt.eq(s_val)
                     m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(n_r),
-                                 div_r.divisor.eq(s_val),
+                                 div_r.divisor.eq(s_cnt),
                                  div_a.start.eq(1), div_a.dividend.eq(n_a),
-                                 div_a.divisor.eq(s_val)]
+                                 div_a.divisor.eq(s_cnt)]
                     m.next = "L_DIV"
             with m.State("L_DIV"):
                 with m.If(~div_r.busy & ~div_a.busy):

@@ -13,7 +13,7 @@ with a divider and passes ``offset`` already below the first group's size. Later
 groups start at most at ``q + 1 <= 2 * size``, so two conditional subtractions
 wrap them exactly like Python's ``%``.
 """
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,7 +34,8 @@ class SpreadSelector(wiring.Component):
         Start a new selection from ``q``, ``r``, ``s`` and ``offset``
         (``offset < (q + 1 if r else q)``). ``s == 0`` selects nothing.
     advance : Signal, in
-        Consume the current list element (ignored once ``done``).
+        Consume the current list element (ignored once ``done``). Must stay low
+        in the cycle after ``load``.
     pick : Signal, out
         The current element is picked (combinational, valid until ``done``).
     done : Signal, out
@@ -62,41 +63,57 @@ class SpreadSelector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        q, r, s = Signal(w), Signal(w), Signal(w)
-        group = Signal(w)          # index j of the current group
-        pos = Signal(w)            # position inside the current group
-        size = Signal(w + 1)       # size of the current group
-        o = Signal(w + 1)          # offset, already wrapped to the current group
+        q, r = Signal(w), Signal(w)
+        last_group = Signal(w)          # s - 1
+        group = Signal(w)               # index j of the current group
+        pos = Signal(w)                 # position inside the current group
+        size_m1 = Signal(w + 1)         # size of the current group, minus one
+        o = Signal(w + 1)               # offset, already wrapped to the current group
+        # The next group's size enters as 1 - size and 1 - 2 * size, so that wrapping
+        # ``o + 1`` is two additions side by side instead of a chain of four carry
+        # chains (the selector was the core's critical path).
+        k1 = Signal(signed(w + 3))
+        k2 = Signal(signed(w + 3))
+
+        def group_size(j, q_, r_):
+            return Mux(j < r_, q_ + 1, q_)
+
+        def set_next(size):
+            return [k1.eq(1 - size), k2.eq(1 - 2 * size)]
 
         m.d.comb += [
             self.pick.eq(~self.done & (pos == o)),
             self.offset_out.eq(o + 1),
         ]
 
-        # Size of the next group and the offset wrapped to it.
-        next_size = Mux(group + 1 < r, q + 1, q)
-        o1 = Signal(w + 2)
-        o2 = Signal(w + 2)
-        o3 = Signal(w + 2)
+        d1 = Signal(signed(w + 4))
+        d2 = Signal(signed(w + 4))
+        wrapped = Signal(w + 1)
         m.d.comb += [
-            o1.eq(o + 1),
-            o2.eq(Mux(o1 >= next_size, o1 - next_size, o1)),
-            o3.eq(Mux(o2 >= next_size, o2 - next_size, o2)),
+            d1.eq(o + k1),
+            d2.eq(o + k2),
+            wrapped.eq(Mux(d2 >= 0, d2, Mux(d1 >= 0, d1, o + 1))),
         ]
 
+        # The group sizes are derived in the cycle after ``load``, from registers:
+        # computing them from the inputs made loading the critical path.
+        prime = Signal()
         with m.If(self.load):
             m.d.sync += [
-                q.eq(self.q), r.eq(self.r), s.eq(self.s),
+                q.eq(self.q), r.eq(self.r), last_group.eq(self.s - 1),
                 group.eq(0), pos.eq(0), o.eq(self.offset),
-                size.eq(Mux(self.r != 0, self.q + 1, self.q)),
-                self.done.eq(self.s == 0),
+                self.done.eq(self.s == 0), prime.eq(1),
             ]
+        with m.Elif(prime):
+            m.d.sync += [size_m1.eq(Mux(r != 0, q, q - 1)),
+                         *set_next(group_size(1, q, r)), prime.eq(0)]
         with m.Elif(self.advance & ~self.done):
-            with m.If(self.pick & (group == s - 1)):
+            with m.If(self.pick & (group == last_group)):
                 m.d.sync += self.done.eq(1)
-            with m.Elif(pos == size - 1):
-                m.d.sync += [group.eq(group + 1), pos.eq(0), size.eq(next_size),
-                             o.eq(o3)]
+            with m.Elif(pos == size_m1):
+                m.d.sync += [group.eq(group + 1), pos.eq(0),
+                             size_m1.eq(-k1), o.eq(wrapped),
+                             *set_next(group_size(group + 2, q, r))]
             with m.Else():
                 m.d.sync += pos.eq(pos + 1)
         return m

@@ -1,0 +1,7 @@
+"""DS-CNN feature extractor gateware (issue 6): see :mod:`.extractor`."""
+from .extractor import DSCNNExtractor, Sel
+from .spec import ExtractorSpec, LayerGeom, kws_spec
+from .step import StepActivation
+
+__all__ = ["DSCNNExtractor", "Sel", "ExtractorSpec", "LayerGeom", "kws_spec",
+           "StepActivation"]

@@ -1,0 +1,637 @@
+"""The DS-CNN feature extractor: InputConvolutional then separable layers, Akida 1.0
+integer semantics, bit-exact with :mod:`edgekws.golden`.
+
+Architecture (details and measurements in ``docs/design.md``, "DS-CNN feature
+extractor")
+-----------------------------------------------------------------------------------
+One MAC array of ``lanes`` multiply-accumulate lanes runs the layers one after the
+other. Lane ``l`` works on filter (or, in a depthwise step, channel) ``g*lanes + l``
+of group ``g``. Every cycle the sequencer issues at most one *op* to the array:
+
+* ``CONV`` (InputConvolutional): one pixel (broadcast) times one weight per lane, for
+  each kernel tap and input channel inside the image: padded taps are skipped (they
+  add zero), unless ``padding_value`` is not zero;
+* ``DW`` (depthwise): one 4-bit activation per lane (its own channel) times that
+  channel's tap weight, for each tap inside the input; the sums of a position go to
+  the ``d`` registers, with a non-zero mask;
+* ``PW`` (pointwise): one depthwise sum ``d[c]`` (broadcast) times one weight per
+  lane, **only for the channels whose ``d[c]`` is not zero** (event-driven: a zero
+  adds nothing). The next non-zero channel is found with ``x & -x`` on the mask, one
+  per cycle.
+
+The op pipeline is: issue (addresses registered) | memory data and operand select |
+product | accumulate. When the last op of a (position, group) reaches the
+accumulators, the ``lanes`` sums are copied to the post-processor, which applies the
+step activation (:class:`.StepActivation`, ``act_units`` lanes) or adds into the
+20-bit saturating global sum (``POOL``), while the array already works on the next
+group. Activations of a position are packed into one ``filters x 4``-bit word of the
+activation memory (two halves, ping-pong between layers); the last pooled layer ends
+with a ``FINAL`` pass that turns the sums into the output spikes.
+
+Memories (``amaranth.lib.memory``): image (``X*Y`` words of ``C*8`` bits), weights
+(``lanes*8`` bits a word: all layers' tap/pointwise rows), neuron parameters
+(threshold and integer step, ``act_units`` neurons a word), activations
+(``2*positions`` words of ``filters*4`` bits), pooled sums.
+
+Interfaces
+----------
+``load`` (in)
+    Writes the weight and parameter memories, 32 bits a beat: beats are shifted into
+    an assembly register and ``commit`` writes the assembled word to ``sel`` at
+    ``addr``. Accepted only while the extractor is idle. The host side is
+    :mod:`edgekws.gateware.conv.host`.
+``pixels`` (in)
+    The uint8 image, one beat per position in C order of ``(x, y)`` (``C*8`` bits,
+    channel ``c`` in bits ``8c..8c+7``). The image memory is free again once the
+    first layer has read it, so the next image loads while layers 1.. compute.
+``spikes`` (out)
+    One beat per inference: ``filters * out_bits`` bits, neuron ``f`` in bits
+    ``f*out_bits..``; for the product (1-bit spikes) bit ``f`` is spike ``f``, the
+    FullyConnected input order, so the beat is the ``data`` of the learning core's
+    ``INFER`` command. If the last layer does not pool, the beat is 0 and only marks
+    the end of the inference.
+``trace`` (out)
+    Every activation word written (``layer``, ``pos``, ``data``): the intermediate
+    activations for verification. Back-pressure on it stalls the post-processor;
+    tie ``ready`` high when unused (synthesis then removes the payload registers).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...golden.quant import POT_MAX, POT_MIN, POTENTIAL_BITS
+from .spec import ACT_SLOT, PIXEL_BITS, WEIGHT_SLOT, ExtractorSpec, kws_spec
+from .step import THRESHOLD_BITS, StepActivation
+
+__all__ = ["DSCNNExtractor", "Sel", "LOAD_CHUNK"]
+
+#: Bits of data per ``load`` beat.
+LOAD_CHUNK = 32
+
+
+class Sel(enum.Enum, shape=1):
+    """Memory written by a ``load`` commit."""
+    WEIGHTS = 0
+    PARAMS = 1
+
+
+class _Kind(enum.Enum, shape=2):
+    CONV = 0
+    DW = 1
+    PW = 2
+
+
+class _Job(enum.Enum, shape=2):
+    ACT = 0          # step activation, write the activation memory
+    POOL = 1         # add into the global saturating sums
+    FINAL = 2        # step activation of the sums, output spikes
+
+
+def _check_int(name, value, lo=1, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or \
+            (hi is not None and value > hi):
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be an integer {rng}, not {value!r}")
+
+
+def _rom(values, width):
+    """Constant table indexed by a signal (one spare entry past the end)."""
+    values = list(values) + [values[-1]]
+    return Array(Const(v, width) for v in values)
+
+
+def _times(index, k: int, n: int):
+    """``index * k`` for ``index < n`` as a table (or a shift): no multiplier, neither
+    a DSP block nor a LUT one, on the sequencer's short paths."""
+    if k & (k - 1) == 0:
+        return index << (k.bit_length() - 1)
+    values = [i * k for i in range(n)]
+    return _rom(values, max(values[-1], 1).bit_length())[index]
+
+
+class DSCNNExtractor(wiring.Component):
+    """DS-CNN feature extractor for a fixed geometry, weights loaded at run time.
+
+    Parameters
+    ----------
+    spec : ExtractorSpec, optional
+        The geometry (default: the product's :func:`.kws_spec`).
+    lanes : int
+        Parallel MAC lanes; must divide the number of filters.
+    act_units : int
+        Step-activation lanes of the post-processor; must divide ``lanes``.
+    step_bits : int
+        Width of the integer step ``S`` (act_step up to ``2**(step_bits-4)`` for
+        4-bit activations).
+    """
+
+    def __init__(self, spec: ExtractorSpec | None = None, *, lanes: int = 64,
+                 act_units: int = 4, step_bits: int = 20):
+        # No "created but never used" warning for an object whose checks fail.
+        self._MustUse__silence = True
+        if spec is None:
+            spec = kws_spec()
+        if not isinstance(spec, ExtractorSpec):
+            raise TypeError(f"spec must be an ExtractorSpec, not {spec!r}")
+        spec.checked()
+        F = spec.filters
+        _check_int("lanes", lanes)
+        if F % lanes:
+            raise ValueError(f"lanes must divide the number of filters ({F}), "
+                             f"not {lanes!r}")
+        _check_int("act_units", act_units)
+        if lanes % act_units:
+            raise ValueError(f"act_units must divide lanes ({lanes}), not {act_units!r}")
+        _check_int("step_bits", step_bits, 5, 26)
+        self.spec = spec
+        self.lanes = lanes
+        self.act_units = act_units
+        self.step_bits = step_bits
+        self.groups = F // lanes
+
+        # -- weight memory layout: per layer, the base of each block ----------------
+        self.w_base = []          # conv: taps; sep: (depthwise, pointwise)
+        addr = 0
+        for g in spec.layers:
+            if g.kind == "conv":
+                self.w_base.append((addr, None))
+                addr += self.groups * g.taps * g.in_shape[2]
+            else:
+                dw = addr
+                addr += self.groups * g.taps
+                self.w_base.append((dw, addr))
+                addr += self.groups * F
+        self.w_depth = addr
+        self.w_width = lanes * WEIGHT_SLOT
+        self.param_slot = THRESHOLD_BITS + step_bits
+        self.param_width = act_units * self.param_slot
+        self.param_depth = len(spec.layers) * (F // act_units)
+        self.act_depth = 2 * spec.max_positions
+        X, Y, C = spec.image_shape
+        self.img_depth = X * Y
+        self.pixel_width = C * PIXEL_BITS
+
+        addr_bits = max(self.w_depth, self.param_depth, 2).bit_length()
+        self.load_layout = data.StructLayout({
+            "sel": Sel, "addr": unsigned(addr_bits), "data": unsigned(LOAD_CHUNK),
+            "commit": unsigned(1)})
+        self.trace_layout = data.StructLayout({
+            "layer": unsigned(max(len(spec.layers) - 1, 1).bit_length()),
+            "pos": unsigned(max(spec.max_positions - 1, 1).bit_length()),
+            "data": unsigned(F * ACT_SLOT)})
+        super().__init__({
+            "load": In(stream.Signature(self.load_layout)),
+            "pixels": In(stream.Signature(unsigned(self.pixel_width))),
+            "spikes": Out(stream.Signature(unsigned(F * spec.out_bits))),
+            "trace": Out(stream.Signature(self.trace_layout)),
+            "busy": Out(1),
+        })
+        self._MustUse__silence = False
+
+    def chunks(self, sel: Sel) -> int:
+        """``load`` beats per word of memory ``sel``."""
+        width = self.w_width if sel == Sel.WEIGHTS else self.param_width
+        return -(-width // LOAD_CHUNK)
+
+    # ------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        spec, L, A, G, SB = self.spec, self.lanes, self.act_units, self.groups, self.step_bits
+        F = spec.filters
+        NL = len(spec.layers)
+        SA = L // A                     # post-processor steps per group
+        FA = F // A                     # ... per FINAL pass
+        NPOS = spec.max_positions
+        OW, AW = spec.operand_width, spec.acc_width
+        PW = spec.pot_width
+        X0, Y0, C0 = spec.image_shape
+
+        # ------------------------------------------------------------------ memories
+        m.submodules.img = img = memory.Memory(shape=self.pixel_width,
+                                               depth=self.img_depth, init=[])
+        m.submodules.weights = wmem = memory.Memory(shape=self.w_width,
+                                                    depth=self.w_depth, init=[])
+        m.submodules.params = pmem = memory.Memory(shape=self.param_width,
+                                                   depth=self.param_depth, init=[])
+        m.submodules.act = amem = memory.Memory(shape=F * ACT_SLOT, depth=self.act_depth,
+                                                init=[])
+        img_wr, img_rd = img.write_port(), img.read_port(transparent_for=())
+        w_wr, w_rd = wmem.write_port(), wmem.read_port(transparent_for=())
+        p_wr, p_rd = pmem.write_port(), pmem.read_port(transparent_for=())
+        a_wr, a_rd = amem.write_port(), amem.read_port(transparent_for=())
+        if spec.pooled:
+            m.submodules.pool = poolm = memory.Memory(
+                shape=A * POTENTIAL_BITS, depth=FA, init=[])
+            pool_wr = poolm.write_port()
+            pool_rd = poolm.read_port(transparent_for=(pool_wr,))
+
+        # ------------------------------------------------------------ shared state
+        credit = Signal(init=1)      # the post-processor can take the next group's sums
+        img_full = Signal()
+        spk_valid = Signal()
+        spk_data = Signal(F * spec.out_bits)
+        m.d.comb += [self.spikes.valid.eq(spk_valid), self.spikes.payload.eq(spk_data)]
+        with m.If(self.spikes.valid & self.spikes.ready):
+            m.d.sync += spk_valid.eq(0)
+
+        # ------------------------------------------------------------ image input
+        pix_addr = Signal(range(self.img_depth))
+        m.d.comb += [self.pixels.ready.eq(~img_full), img_wr.addr.eq(pix_addr),
+                     img_wr.data.eq(self.pixels.payload),
+                     img_wr.en.eq(self.pixels.valid & ~img_full)]
+        with m.If(self.pixels.valid & ~img_full):
+            m.d.sync += pix_addr.eq(pix_addr + 1)
+            with m.If(pix_addr == self.img_depth - 1):
+                m.d.sync += [pix_addr.eq(0), img_full.eq(1)]
+
+        # ------------------------------------------------------- op pipeline stages
+        def stage(name):
+            return dict(
+                valid=Signal(name=f"{name}_valid"), kind=Signal(_Kind, name=f"{name}_kind"),
+                first=Signal(name=f"{name}_first"), last=Signal(name=f"{name}_last"),
+                g=Signal(range(max(G, 2)), name=f"{name}_g"),
+                c=Signal(range(max(F, C0, 2)), name=f"{name}_c"),
+                pad=Signal(name=f"{name}_pad"), zero=Signal(name=f"{name}_zero"),
+                job=Signal(_Job, name=f"{name}_job"),
+                pos=Signal(range(max(NPOS, 2)), name=f"{name}_pos"),
+                layer=Signal(range(max(NL, 2)), name=f"{name}_layer"))
+        iss = stage("iss")              # comb: the op issued this cycle
+        s0, s1, s2, s3 = stage("s0"), stage("s1"), stage("s2"), stage("s3")
+        iss_raddr = Signal(range(max(self.img_depth, self.act_depth)))
+        iss_waddr = Signal(range(self.w_depth))
+        s0_raddr = Signal.like(iss_raddr)
+        s0_waddr = Signal.like(iss_waddr)
+        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2)):
+            m.d.sync += [a[k].eq(b[k]) for k in a]
+        m.d.sync += [s0_raddr.eq(iss_raddr), s0_waddr.eq(iss_waddr)]
+        m.d.comb += [img_rd.addr.eq(s0_raddr), a_rd.addr.eq(s0_raddr),
+                     w_rd.addr.eq(s0_waddr)]
+        mac_busy = s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"]
+
+        # Depthwise sums of the current position, and their non-zero mask.
+        d_regs = [Signal(signed(spec.dw_width), name=f"d{c}") for c in range(F)]
+        nz = Signal(F)
+
+        # Stage 1: operands. The pointwise operand is picked from d_regs here.
+        s1_pwa = Signal(signed(spec.dw_width))
+        m.d.sync += s1_pwa.eq(Array(d_regs)[s0["c"]])
+        pixel = (img_rd.data.word_select(s1["c"], PIXEL_BITS) if C0 > 1
+                 else img_rd.data[:PIXEL_BITS])
+        pad_value = spec.layers[0].padding_value
+        conv_a = Mux(s1["pad"], pad_value, pixel) if pad_value else pixel
+        act_group = a_rd.data.word_select(s1["g"], L * ACT_SLOT) if G > 1 else a_rd.data
+        prods = []
+        for l in range(L):
+            a_l = Signal(signed(OW), name=f"a{l}")
+            with m.Switch(s1["kind"]):
+                with m.Case(_Kind.CONV):
+                    m.d.comb += a_l.eq(conv_a)
+                with m.Case(_Kind.DW):
+                    m.d.comb += a_l.eq(act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT])
+                with m.Case(_Kind.PW):
+                    m.d.comb += a_l.eq(Mux(s1["zero"], 0, s1_pwa))
+            w_l = w_rd.data[l * WEIGHT_SLOT:(l + 1) * WEIGHT_SLOT].as_signed()
+            # Stage 2: registered operands (the block RAMs' outputs and the operand
+            # select stay out of the multiplier's cycle); stage 3: the product.
+            ra_l = Signal(signed(OW), name=f"opa{l}")
+            rw_l = Signal(signed(WEIGHT_SLOT), name=f"opw{l}")
+            p_l = Signal(signed(OW + WEIGHT_SLOT), name=f"prod{l}")
+            m.d.sync += [ra_l.eq(a_l), rw_l.eq(w_l), p_l.eq(ra_l * rw_l)]
+            prods.append(p_l)
+
+        # Stage 4: accumulate; at the last op of a group hand the sums over.
+        acc = [Signal(signed(AW), name=f"acc{l}") for l in range(L)]
+        total = [Signal(signed(AW), name=f"total{l}") for l in range(L)]
+        for l in range(L):
+            m.d.comb += total[l].eq(Mux(s3["first"], 0, acc[l]) + prods[l])
+            with m.If(s3["valid"]):
+                m.d.sync += acc[l].eq(total[l])
+        hand_over = Signal()
+        m.d.comb += hand_over.eq(s3["valid"] & s3["last"] & (s3["kind"] != _Kind.DW))
+        with m.If(s3["valid"] & s3["last"] & (s3["kind"] == _Kind.DW)):
+            for gg in range(G):
+                with m.If(s3["g"] == gg):
+                    for l in range(L):
+                        c = gg * L + l
+                        m.d.sync += [d_regs[c].eq(total[l]), nz[c].eq(total[l] != 0)]
+
+        # ------------------------------------------------------------ post-processor
+        stall = Signal()
+        m.d.comb += stall.eq(self.trace.valid & ~self.trace.ready)
+        job_active = Signal()
+        job_kind = Signal(_Job)
+        job_layer = Signal(range(max(NL, 2)))
+        job_pos = Signal(range(max(NPOS, 2)))
+        job_g = Signal(range(max(G, 2)))
+        job_k = Signal(range(max(FA, 2)))
+        shadow = [Signal(signed(AW), name=f"shadow{l}") for l in range(L)]
+        launch_final = Signal()       # from the sequencer
+        final_layer = NL - 1
+        with m.If(hand_over):
+            m.d.sync += [job_active.eq(1), job_kind.eq(s3["job"]), job_layer.eq(s3["layer"]),
+                         job_pos.eq(s3["pos"]), job_g.eq(s3["g"]), job_k.eq(0)]
+            m.d.sync += [shadow[l].eq(total[l]) for l in range(L)]
+        with m.If(launch_final):
+            m.d.sync += [job_active.eq(1), job_kind.eq(_Job.FINAL),
+                         job_layer.eq(final_layer), job_k.eq(0), job_g.eq(0)]
+
+        is_final = job_kind == _Job.FINAL
+        step_addr = Mux(is_final, job_k, _times(job_g, SA, G) + job_k)
+        m.d.comb += [p_rd.addr.eq(_times(job_layer, FA, NL) + step_addr),
+                     p_rd.en.eq(~stall)]
+        p1_valid, p1_first, p1_last = Signal(), Signal(), Signal()
+        p1_kind = Signal(_Job)
+        p1_layer = Signal.like(job_layer)
+        p1_pos = Signal.like(job_pos)
+        p1_addr = Signal(range(max(FA, 2)))
+        p1_pot = [Signal(signed(AW), name=f"p1_pot{a}") for a in range(A)]
+        if spec.pooled:
+            m.d.comb += [pool_rd.addr.eq(step_addr), pool_rd.en.eq(~stall)]
+        with m.If(~stall):
+            m.d.sync += p1_valid.eq(job_active)
+            with m.If(job_active):
+                n_steps = Mux(is_final, FA, SA)
+                word_done = Mux(is_final, job_k == FA - 1,
+                                (job_g == G - 1) & (job_k == SA - 1))
+                m.d.sync += [p1_kind.eq(job_kind), p1_layer.eq(job_layer),
+                             p1_pos.eq(job_pos), p1_first.eq(job_pos == 0),
+                             p1_last.eq(word_done), p1_addr.eq(step_addr),
+                             job_k.eq(job_k + 1)]
+                m.d.sync += [p1_pot[a].eq(shadow[a]) for a in range(A)]
+                m.d.sync += [shadow[l].eq(shadow[l + A]) for l in range(L - A)]
+                with m.If(job_k == n_steps - 1):
+                    m.d.sync += [job_active.eq(0), credit.eq(1)]
+
+        # P1: thresholds, steps and sums read; pooled sums updated.
+        tops = _rom([(1 << g.act_bits) - 1 for g in spec.layers], 4)
+        units = []
+        tag_layout = data.StructLayout({"final": 1, "last": 1,
+                                        "pos": unsigned(len(job_pos)),
+                                        "layer": unsigned(len(job_layer))})
+        pool_sum = []
+        for a in range(A):
+            slot = p_rd.data[a * self.param_slot:(a + 1) * self.param_slot]
+            th = slot[:THRESHOLD_BITS].as_signed()
+            step = slot[THRESHOLD_BITS:]
+            if spec.pooled:
+                pool_a = pool_rd.data[a * POTENTIAL_BITS:(a + 1) * POTENTIAL_BITS].as_signed()
+                s = Signal(signed(max(AW, POTENTIAL_BITS) + 1), name=f"pool_sum{a}")
+                m.d.comb += s.eq(Mux(p1_first, 0, pool_a) + p1_pot[a])
+                pool_sum.append(Mux(s > POT_MAX, POT_MAX, Mux(s < POT_MIN, POT_MIN, s))
+                                [:POTENTIAL_BITS])
+                value = Mux(p1_kind == _Job.FINAL, pool_a, p1_pot[a])
+            else:
+                value = p1_pot[a]
+            unit = StepActivation(PW, SB, tag_width=tag_layout.size)
+            m.submodules[f"step{a}"] = unit
+            units.append(unit)
+            m.d.comb += [unit.ce.eq(~stall),
+                         unit.i_valid.eq(p1_valid & (p1_kind != _Job.POOL)),
+                         unit.i_pot.eq(value), unit.i_th.eq(th), unit.i_step.eq(step),
+                         unit.i_top.eq(tops[p1_layer])]
+        if spec.pooled:
+            m.d.comb += [pool_wr.addr.eq(p1_addr), pool_wr.data.eq(Cat(*pool_sum)),
+                         pool_wr.en.eq(p1_valid & (p1_kind == _Job.POOL) & ~stall)]
+        tag_in = Signal(tag_layout)
+        m.d.comb += [tag_in.final.eq(p1_kind == _Job.FINAL), tag_in.last.eq(p1_last),
+                     tag_in.pos.eq(p1_pos), tag_in.layer.eq(p1_layer),
+                     units[0].i_tag.eq(tag_in)]
+        pp_busy = job_active | p1_valid | self.trace.valid
+        for u in units:
+            pp_busy = pp_busy | u.o_busy
+
+        # P7: pack the activations; write a finished word / output the spikes.
+        tag = Signal(tag_layout)
+        m.d.comb += tag.eq(units[0].o_tag)
+        word = Signal(F * ACT_SLOT)
+        new_word = Cat(word[A * ACT_SLOT:], *(u.o_act for u in units))
+        ob = spec.out_bits
+        spk_word = Signal(F * ob)
+        new_spk = Cat(spk_word[A * ob:], *(u.o_act[:ob] for u in units))
+        out_base = Mux(tag.layer[0], NPOS, 0)
+        done = units[0].o_valid & ~stall
+        with m.If(self.trace.valid & self.trace.ready):
+            m.d.sync += self.trace.valid.eq(0)
+        with m.If(done & ~tag.final):
+            m.d.sync += word.eq(new_word)
+            with m.If(tag.last):
+                m.d.comb += [a_wr.addr.eq(out_base + tag.pos), a_wr.data.eq(new_word),
+                             a_wr.en.eq(1)]
+                m.d.sync += [self.trace.valid.eq(1), self.trace.payload.layer.eq(tag.layer),
+                             self.trace.payload.pos.eq(tag.pos),
+                             self.trace.payload.data.eq(new_word)]
+        with m.If(done & tag.final):
+            m.d.sync += spk_word.eq(new_spk)
+            with m.If(tag.last):
+                m.d.sync += [spk_valid.eq(1), spk_data.eq(new_spk)]
+
+        # --------------------------------------------------------------- sequencer
+        ox = Signal(range(max(g.out_xy[0] for g in spec.layers) + 1))
+        oy = Signal(range(max(g.out_xy[1] for g in spec.layers) + 1))
+        ki = Signal(range(max(g.kernel[0] for g in spec.layers) + 1))
+        kj = Signal(range(max(g.kernel[1] for g in spec.layers) + 1))
+        gc = Signal(range(max(G, 2)))
+        ch = Signal(range(max(F, C0, 2)))
+        pos = Signal(range(NPOS + 1))
+        todo = Signal(F)
+        cur = Signal(F)
+        pw_first = Signal()
+        all_idle = ~mac_busy & ~pp_busy
+
+        # Loader (idle only).
+        n_chunks = max(self.chunks(Sel.WEIGHTS), self.chunks(Sel.PARAMS))
+        asm = Signal(n_chunks * LOAD_CHUNK)
+        lp = self.load.payload
+        new_asm = Cat(asm[LOAD_CHUNK:], lp.data)
+        load_ok = self.load.valid & self.load.ready
+
+        def _word(width):
+            lo = (n_chunks - -(-width // LOAD_CHUNK)) * LOAD_CHUNK
+            return new_asm[lo:lo + width]
+        m.d.comb += [w_wr.addr.eq(lp.addr), w_wr.data.eq(_word(self.w_width)),
+                     w_wr.en.eq(load_ok & lp.commit & (lp.sel == Sel.WEIGHTS)),
+                     p_wr.addr.eq(lp.addr), p_wr.data.eq(_word(self.param_width)),
+                     p_wr.en.eq(load_ok & lp.commit & (lp.sel == Sel.PARAMS))]
+        with m.If(load_ok):
+            m.d.sync += asm.eq(new_asm)
+
+        def tables(geom):
+            OX, OY = geom.out_xy
+            ilo, ihi = zip(*(geom.tap_range(0, o) for o in range(OX)))
+            jlo, jhi = zip(*(geom.tap_range(1, o) for o in range(OY)))
+            w = max(geom.kernel).bit_length()
+            return _rom(ilo, w), _rom(ihi, w), _rom(jlo, w), _rom(jhi, w)
+
+        def enter(geom, tabs):
+            """Counters at the first position of a layer."""
+            ilo, _, jlo, _ = tabs
+            return [ox.eq(0), oy.eq(0), pos.eq(0), gc.eq(0), ch.eq(0),
+                    ki.eq(ilo[0]), kj.eq(jlo[0])]
+
+        def next_position(geom, tabs, then, end, on_end=()):
+            """Advance to the next position (C order), or leave the layer."""
+            ilo, _, jlo, _ = tabs
+            OX, OY = geom.out_xy
+            m.d.sync += [gc.eq(0), pos.eq(pos + 1)]
+            with m.If(oy == OY - 1):
+                m.d.sync += [oy.eq(0), kj.eq(jlo[0]), ox.eq(ox + 1), ki.eq(ilo[ox + 1])]
+                with m.If(ox == OX - 1):
+                    m.d.sync += list(on_end)
+                    m.next = end
+                with m.Else():
+                    m.next = then
+            with m.Else():
+                m.d.sync += [oy.eq(oy + 1), kj.eq(jlo[oy + 1]), ki.eq(ilo[ox])]
+                m.next = then
+
+        def input_xy(geom):
+            """Input coordinates of the current tap, and its word address."""
+            OX, OY = geom.out_xy
+            IY = geom.in_shape[1]
+            sx, sy = geom.stride
+            px, py = geom.pads[0][0], geom.pads[1][0]
+            xs = [o * sx - px for o in range(OX)]
+            ys = [o * sy - py for o in range(OY)]
+            width = max(abs(v) for v in xs + ys + [OX * sx * IY]).bit_length() + 2
+            x0 = Array(Const(v, signed(width)) for v in xs + [0])[ox]
+            y0 = Array(Const(v, signed(width)) for v in ys + [0])[oy]
+            row0 = Array(Const(v * IY, signed(width + IY.bit_length()))
+                         for v in xs + [0])[ox]
+            ix, iy = x0 + ki, y0 + kj
+            addr = row0 + _times(ki, IY, geom.kernel[0] + 1) + iy
+            return ix, iy, addr
+
+        tabs = [tables(g) for g in spec.layers]
+        job_of = [_Job.POOL if g.pooled else _Job.ACT for g in spec.layers]
+
+        with m.FSM(name="seq"):
+            with m.State("IDLE"):
+                m.d.comb += self.load.ready.eq(all_idle)
+                with m.If(img_full & ~self.load.valid):
+                    m.d.sync += enter(spec.layers[0], tabs[0])
+                    m.next = "L0_CONV"
+
+            for li, geom in enumerate(spec.layers):
+                ilo, ihi, jlo, jhi = tabs[li]
+                OX, OY = geom.out_xy
+                IX, IY, C = geom.in_shape
+                end_j = kj == jhi[oy]
+                end_i = ki == ihi[ox]
+                end_g = gc == G - 1
+                common = [iss["g"].eq(gc), iss["pos"].eq(pos), iss["layer"].eq(li),
+                          iss["job"].eq(job_of[li])]
+                barrier = f"L{li}_BARRIER"
+
+                if geom.kind == "conv":
+                    with m.State(f"L{li}_CONV"):
+                        ix, iy, addr = input_xy(geom)
+                        T = geom.taps * C
+                        end_c = ch == C - 1
+                        last = end_c & end_j & end_i
+                        first = (ki == ilo[ox]) & (kj == jlo[oy]) & (ch == 0)
+                        m.d.comb += [
+                            iss["kind"].eq(_Kind.CONV), iss["first"].eq(first),
+                            iss["last"].eq(last), iss["c"].eq(ch), *common,
+                            iss_raddr.eq(addr),
+                            iss_waddr.eq(self.w_base[li][0] + _times(gc, T, G) +
+                                         _times(ki, geom.kernel[1] * C, geom.kernel[0]) +
+                                         _times(kj, C, geom.kernel[1]) + ch)]
+                        if geom.padding_value:
+                            m.d.comb += iss["pad"].eq((ix < 0) | (ix >= IX) |
+                                                      (iy < 0) | (iy >= IY))
+                        with m.If(~last | credit):
+                            m.d.comb += iss["valid"].eq(1)
+                            with m.If(~end_c):
+                                m.d.sync += ch.eq(ch + 1)
+                            with m.Else():
+                                m.d.sync += ch.eq(0)
+                                with m.If(~end_j):
+                                    m.d.sync += kj.eq(kj + 1)
+                                with m.Elif(~end_i):
+                                    m.d.sync += [ki.eq(ki + 1), kj.eq(jlo[oy])]
+                                with m.Else():
+                                    m.d.sync += credit.eq(0)
+                                    with m.If(~end_g):
+                                        m.d.sync += [gc.eq(gc + 1), ki.eq(ilo[ox]),
+                                                     kj.eq(jlo[oy])]
+                                    with m.Else():
+                                        # The image is read (the last read is in flight and
+                                        # sees the old word): the next one may load.
+                                        next_position(geom, tabs[li], f"L{li}_CONV", barrier,
+                                                      on_end=[img_full.eq(0)])
+                else:
+                    in_base = NPOS if (li - 1) % 2 else 0
+                    dw_base, pw_base = self.w_base[li]
+                    with m.State(f"L{li}_DW"):
+                        ix, iy, addr = input_xy(geom)
+                        last = end_j & end_i
+                        m.d.comb += [
+                            iss["valid"].eq(1), iss["kind"].eq(_Kind.DW),
+                            iss["first"].eq((ki == ilo[ox]) & (kj == jlo[oy])),
+                            iss["last"].eq(last), *common,
+                            iss_raddr.eq(in_base + addr),
+                            iss_waddr.eq(dw_base + _times(gc, geom.taps, G) +
+                                         _times(ki, geom.kernel[1], geom.kernel[0]) + kj)]
+                        with m.If(~end_j):
+                            m.d.sync += kj.eq(kj + 1)
+                        with m.Elif(~end_i):
+                            m.d.sync += [ki.eq(ki + 1), kj.eq(jlo[oy])]
+                        with m.Elif(~end_g):
+                            m.d.sync += [gc.eq(gc + 1), ki.eq(ilo[ox]), kj.eq(jlo[oy])]
+                        with m.Else():
+                            m.d.sync += gc.eq(0)
+                            m.next = f"L{li}_DRAIN"
+                    with m.State(f"L{li}_DRAIN"):
+                        # The pointwise pass needs every depthwise sum of the position.
+                        with m.If(~mac_busy):
+                            m.d.sync += [cur.eq(nz & -nz), todo.eq(nz & (nz - 1)),
+                                         pw_first.eq(1)]
+                            m.next = f"L{li}_PW"
+                    with m.State(f"L{li}_PW"):
+                        # ``cur``: the channel issued now (one-hot, 0 if every sum is
+                        # zero); ``todo``: the non-zero channels after it. The lowest
+                        # of ``todo`` is split off for the next cycle, so the long
+                        # subtract never sits on the control path.
+                        idx = Signal(range(max(F, 2)), name=f"pw_idx{li}")
+                        m.d.comb += idx.eq(
+                            Cat(*(Cat(*(cur[k] for k in range(F) if k >> b & 1)).any()
+                                  for b in range(max(F - 1, 1).bit_length()))))
+                        last = todo == 0
+                        m.d.comb += [
+                            iss["kind"].eq(_Kind.PW), iss["first"].eq(pw_first),
+                            iss["last"].eq(last), iss["c"].eq(idx),
+                            iss["zero"].eq(cur == 0), *common,
+                            iss_waddr.eq(pw_base + _times(gc, F, G) + idx)]
+                        with m.If(~last | credit):
+                            m.d.comb += iss["valid"].eq(1)
+                            m.d.sync += [cur.eq(todo & -todo), todo.eq(todo & (todo - 1)),
+                                         pw_first.eq(0)]
+                            with m.If(last):
+                                m.d.sync += [credit.eq(0), pw_first.eq(1)]
+                                with m.If(~end_g):
+                                    m.d.sync += [gc.eq(gc + 1), cur.eq(nz & -nz),
+                                                 todo.eq(nz & (nz - 1))]
+                                with m.Else():
+                                    next_position(geom, tabs[li], f"L{li}_DW", barrier)
+
+                with m.State(barrier):
+                    # The next layer reads what this one wrote: wait for every write.
+                    if li < NL - 1:
+                        with m.If(all_idle):
+                            nxt = spec.layers[li + 1]
+                            m.d.sync += enter(nxt, tabs[li + 1])
+                            m.next = f"L{li + 1}_DW"
+                    elif geom.pooled:
+                        with m.If(all_idle & ~spk_valid):
+                            m.d.comb += launch_final.eq(1)
+                            m.d.sync += credit.eq(0)
+                            m.next = "IDLE"
+                    else:
+                        with m.If(all_idle & ~spk_valid):
+                            m.d.sync += [spk_valid.eq(1), spk_data.eq(0)]
+                            m.next = "IDLE"
+
+            m.d.comb += self.busy.eq(mac_busy | pp_busy | img_full)
+        return m

@@ -1,0 +1,108 @@
+"""``edgekws train``: train, quantize and convert the DS-CNN on a corpus folder.
+
+Examples::
+
+    edgekws train --root build/corpus                        # full run (make train)
+    edgekws train --root build/corpus-small --float-epochs 2 --qat-epochs 1 \\
+        --out-dir build/train-small --model build/train-small/kws.ekws
+"""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_cli"]
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
+
+
+def add_cli(subparsers) -> None:
+    """Register ``train`` on an argparse ``subparsers`` object."""
+    from .dataset import EDGE_WORDS
+
+    p = subparsers.add_parser(
+        "train", help="train + quantize the DS-CNN and write the golden .ekws model",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="corpus folder (Speech Commands layout)")
+    p.add_argument("--out-dir", default="build/train",
+                   help="reports, Keras weights and feature cache (default build/train)")
+    p.add_argument("--model", default=None,
+                   help="output .ekws (default OUT_DIR/ds_cnn_kws.ekws)")
+    p.add_argument("--cache", default=None, help="feature cache (default OUT_DIR/features)")
+    p.add_argument("--words", nargs="+", default=None, help="words to learn (default: all)")
+    p.add_argument("--exclude", nargs="*", default=list(EDGE_WORDS),
+                   help=f"words left out for edge learning (default {' '.join(EDGE_WORDS)})")
+    p.add_argument("--silence-percentage", type=float, default=10.0)
+    p.add_argument("--float-epochs", type=_nonneg_int, default=16)
+    p.add_argument("--qat-epochs", type=_nonneg_int, default=8)
+    p.add_argument("--batch-size", type=_positive_int, default=100)
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="float learning rate")
+    p.add_argument("--qat-lr", type=_positive_float, default=1e-4, help="QAT learning rate")
+    p.add_argument("--filters", type=_positive_int, default=64,
+                   help="channels per layer (64 in the product)")
+    p.add_argument("--max-train", type=_positive_int, default=None,
+                   help="use at most this many training samples (quick runs)")
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="TensorFlow threads (default: all CPUs)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="processes for MFCC features (default: all CPUs)")
+    p.add_argument("--init-float", default=None, metavar="DIR",
+                   help="skip float training: start QAT from a saved float model "
+                        "(OUT_DIR/keras-float of an earlier run)")
+    p.add_argument("--eager", action="store_true",
+                   help="run Keras eagerly (no graph tracing; for tiny corpora)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .pipeline import TrainConfig, run
+
+    config = TrainConfig(root=args.root, out_dir=args.out_dir, model_path=args.model,
+                         cache_dir=args.cache, words=tuple(args.words) if args.words else None,
+                         exclude=tuple(args.exclude), silence_percentage=args.silence_percentage,
+                         float_epochs=args.float_epochs, qat_epochs=args.qat_epochs,
+                         batch_size=args.batch_size, learning_rate=args.lr,
+                         qat_learning_rate=args.qat_lr, filters=args.filters,
+                         max_train=args.max_train, seed=args.seed, threads=args.threads,
+                         workers=args.workers, verbose=0 if args.quiet else 1,
+                         eager=args.eager, init_float=args.init_float)
+    res = run(config)
+    acc = res["accuracy"]
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    print(f"float {pct(acc['float']['val'])} / quantized {pct(acc['quantized']['val'])} / "
+          f"golden {pct(acc['golden']['val'])} (validation); golden test "
+          f"{pct(acc['golden']['test'])}; Keras-golden class agreement "
+          f"{pct(res['conversion']['class_agreement'])}; model {res['model_path']}")
+    return 0

@@ -1,0 +1,146 @@
+"""cocotb tests of the DS-CNN extractor against the golden model.
+
+Run through pytest (``tests/test_sim_conv_extractor.py``), which builds the Verilog of
+``rtl/`` and passes the configuration in the environment:
+
+``EDGEKWS_CONV_CONFIG``
+    name of the configuration in :data:`edgekws.gateware.conv.configs.CONFIGS`.
+``EDGEKWS_CONV_SCENARIO``
+    JSON object of overrides of :data:`SCENARIO`.
+``EDGEKWS_CONV_OUT``
+    where to write the JSON measurements (cycles, wall time).
+
+Every layer's activations at every position (from ``trace``) and the output spikes
+are compared with the golden layers' ``call``, each layer fed with the golden output
+of the previous one, so that a mismatch names the first layer that is wrong.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+import cocotb
+
+from edgekws.gateware.conv import host
+from edgekws.gateware.conv.configs import CONFIGS
+from edgekws.golden.zoo import mfcc_like_inputs, randomize
+
+from conv_driver import TB
+
+#: Defaults (overridden by EDGEKWS_CONV_SCENARIO).
+SCENARIO = dict(
+    seed=1,
+    samples=8,            # images per model
+    models=2,             # random models, loaded one after the other
+    idle=0.2,
+    backpressure=0.3,
+)
+
+
+def _config():
+    name = os.environ.get("EDGEKWS_CONV_CONFIG", "dscnn_kws")
+    scen = dict(SCENARIO)
+    scen.update(json.loads(os.environ.get("EDGEKWS_CONV_SCENARIO", "{}")))
+    cfg = CONFIGS[name]
+    ext = cfg.extractor()
+    ext._MustUse__silence = True      # only its layouts are used here
+    return name, cfg, ext, scen
+
+
+def images(shape, n, seed) -> np.ndarray:
+    """MFCC-like images for the product shape; for other shapes smooth random images
+    with some all-zero rows (so zero inputs and zero activations occur)."""
+    if tuple(shape) == (49, 10, 1):
+        return mfcc_like_inputs(n, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, *shape))
+    x = 0.5 * x + 0.25 * np.roll(x, 1, 1) + 0.25 * np.roll(x, -1, 1)
+    x = np.clip(np.round(x * 60 + 110), 0, 255)
+    x[:, rng.integers(0, shape[0], 2)] = 0
+    return x.astype(np.uint8)
+
+
+def random_model(cfg, seed):
+    model = cfg.model()
+    spec = cfg.spec()
+    return randomize(model, images(spec.image_shape, 48, seed + 1000), seed=seed)
+
+
+def check_sample(ext, layers, x, traces, spikes_payload, n):
+    """Compare one inference; return the number of activation values checked."""
+    a = x[None]
+    checked = 0
+    for li, layer in enumerate(layers):
+        want = layer.call(a)
+        if li < len(layers) - 1 or not ext.spec.pooled:
+            flat = want[0].reshape(-1, want.shape[-1])
+            got = traces[:flat.shape[0]]
+            del traces[:flat.shape[0]]
+            assert len(got) == flat.shape[0], \
+                f"sample {n} layer {li}: {len(got)} trace beats, want {flat.shape[0]}"
+            for p, (layer_id, pos, acts) in enumerate(got):
+                assert (layer_id, pos) == (li, p), \
+                    f"sample {n}: trace beat ({layer_id}, {pos}), want ({li}, {p})"
+                if not np.array_equal(acts, flat[p]):
+                    bad = np.nonzero(acts != flat[p])[0]
+                    raise AssertionError(
+                        f"sample {n} layer {li} ({layer.name}) position {p}: channels "
+                        f"{bad[:8].tolist()} gateware {acts[bad[:8]].tolist()} golden "
+                        f"{flat[p][bad[:8]].tolist()}")
+            checked += flat.size
+        a = want
+    if ext.spec.pooled:
+        got = host.decode_spikes(ext, spikes_payload)
+        want = a[0, 0, 0]
+        assert np.array_equal(got, want), \
+            f"sample {n} spikes differ at {np.nonzero(got != want)[0].tolist()}: " \
+            f"gateware {got.tolist()} golden {want.tolist()}"
+        checked += want.size
+    else:
+        assert spikes_payload == 0, "end-of-inference beat must be 0 without pooling"
+    return checked
+
+
+@cocotb.test()
+async def extractor(dut):
+    """Random models and images: every activation and spike equal to the golden's."""
+    name, cfg, ext, scen = _config()
+    tb = TB(dut, seed=scen["seed"], idle=scen["idle"], backpressure=scen["backpressure"])
+    await tb.reset()
+    t0 = time.monotonic()
+    c0 = tb.cycle()
+    total = 0
+    n_done = 0
+    measures = []
+    for k in range(scen["models"]):
+        model = random_model(cfg, scen["seed"] * 100 + k)
+        layers = host.conv_layers(ext, model)
+        await tb.load(host.load_beats(ext, model))
+        xs = images(ext.spec.image_shape, scen["samples"], scen["seed"] * 100 + k)
+        n_trace0 = len(tb.traces)
+        p0 = len(tb.pixels_done)
+        await tb.images([host.pixel_beats(ext, x) for x in xs])
+        await tb.wait_spikes(n_done + len(xs))
+        traces = [host.decode_trace(ext, p) for _, p in tb.traces[n_trace0:]]
+        for n, x in enumerate(xs):
+            total += check_sample(ext, layers, x, traces, tb.spikes[n_done + n][1], n)
+        assert not traces, f"{len(traces)} unexpected trace beats"
+        # Latency of each image: last pixel accepted -> spikes out (the next image
+        # loads while the previous computes, so this includes any wait for the engine).
+        for n in range(len(xs)):
+            measures.append(tb.spikes[n_done + n][0] - tb.pixels_done[p0 + n])
+        n_done += len(xs)
+    wall = time.monotonic() - t0
+    cycles = tb.cycle() - c0
+    periods = np.diff([t for t, _ in tb.spikes])
+    result = dict(config=name, samples=n_done, values_checked=total, sim_cycles=cycles,
+                  wall_s=round(wall, 2), cycles_per_s=round(cycles / wall),
+                  latency_cycles=[int(v) for v in measures],
+                  period_cycles=[int(v) for v in periods])
+    dut._log.info("%s", result)
+    if os.environ.get("EDGEKWS_CONV_OUT"):
+        with open(os.environ["EDGEKWS_CONV_OUT"], "w") as f:
+            json.dump(result, f)

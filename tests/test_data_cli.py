@@ -1,0 +1,83 @@
+"""The ``edgekws data`` command group."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from edgekws.data import espeak
+from edgekws.data.cli import add_cli
+from edgekws.data.fake import make_fake_speech_commands
+from edgekws.data.wavio import write_wav
+
+
+def run(argv):
+    parser = argparse.ArgumentParser(prog="edgekws")
+    sub = parser.add_subparsers(dest="command")
+    add_cli(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_registered_in_the_main_cli():
+    from edgekws import cli
+
+    assert "edgekws.data.cli" in cli.COMMAND_MODULES
+
+
+def test_info(tmp_path, capsys):
+    make_fake_speech_commands(tmp_path, words=("up", "down"), speakers=3, per_speaker=1)
+    assert run(["data", "info", "--root", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["word_to_index"] == {"_silence_": 0, "down": 1, "up": 2}
+    assert out["train"]["samples"] == 2 and out["val"]["speakers"] == 1
+    assert out["noise_files"] == ["hum.wav", "white_noise.wav"]
+
+
+def test_features_build_then_cached(tmp_path, capsys):
+    root = tmp_path / "sc"
+    make_fake_speech_commands(root, words=("up", "down"), speakers=3, per_speaker=2)
+    argv = ["data", "features", "--root", str(root), "--cache", str(tmp_path / "cache"),
+            "--quiet", "--workers", "1"]
+    assert run(argv) == 0
+    first = capsys.readouterr().out
+    assert "train: x (4, 49, 10)" in first and "(built)" in first
+    assert run(argv) == 0
+    second = capsys.readouterr().out
+    assert "(built)" not in second and second.count("(cached)") == 3
+    npz = sorted((tmp_path / "cache").glob("train-*.npz"))
+    assert len(npz) == 1 and np.load(npz[0])["x"].shape == (4, 49, 10)
+
+
+def test_features_fsdd(tmp_path, capsys):
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for i in range(3):
+        write_wav(rec / f"{i}_zed_0.wav", np.full(800, 0.1 * (i + 1), np.float32), 8000)
+    assert run(["data", "features", "--fsdd", str(rec), "--cache", str(tmp_path / "c"),
+                "--quiet", "--workers", "1"]) == 0
+    assert "fsdd: x (3, 49, 10) y (3,)" in capsys.readouterr().out
+
+
+def test_bad_arguments_name_the_value(capsys):
+    with pytest.raises(SystemExit):
+        run(["data", "synth", "--out", "x", "--speakers", "0"])
+    assert "expected a positive integer, not '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run(["data", "synth", "--out", "x", "--augmented-copies", "many"])
+    assert "expected an integer >= 0, not 'many'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="word must be lower-case letters, not 'Up'"):
+        run(["data", "synth", "--out", "x", "--words", "Up"])
+
+
+@pytest.mark.skipif(not espeak.available(), reason="espeakng-loader is not installed")
+def test_synth_small(tmp_path, capsys):
+    out = tmp_path / "corpus"
+    assert run(["data", "synth", "--out", str(out), "--words", "yes", "no", "--speakers", "3",
+                "--noise-seconds", "1", "--variants", "2", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("wrote 12 files (6 utterances x 2 copies) of 2 words by 3 speakers")
+    assert len(list((out / "yes").glob("*.wav"))) == 6
+    with pytest.raises(ValueError, match="already holds a corpus"):
+        run(["data", "synth", "--out", str(out), "--words", "yes", "--speakers", "1",
+             "--quiet"])

@@ -1,0 +1,157 @@
+"""MFCC front end: agreement with TensorFlow's ops, shapes, errors, uint8 scaling."""
+import json
+
+import numpy as np
+import pytest
+
+from edgekws.data.mfcc import MfccParams, MfccScaling, fit_scaling, mfcc, pad_or_crop
+
+
+def _test_waves():
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    return np.stack([
+        np.clip(0.3 * rng.standard_normal(16000), -1, 1),
+        1e-4 * rng.standard_normal(16000),
+        0.5 * np.sin(2 * np.pi * 440 * t) * np.hanning(16000),
+        np.zeros(16000),
+        0.2 * np.sin(2 * np.pi * (200 + 3000 * t) * t),  # chirp across the filterbank
+    ]).astype(np.float32)
+
+
+def _tf_mfcc(wave):
+    tf = pytest.importorskip("tensorflow")
+    spec = tf.raw_ops.AudioSpectrogram(input=wave[:, None], window_size=640, stride=320,
+                                       magnitude_squared=True)
+    out = tf.raw_ops.Mfcc(spectrogram=spec, sample_rate=16000, upper_frequency_limit=4000,
+                          lower_frequency_limit=20, filterbank_channel_count=40,
+                          dct_coefficient_count=10)
+    return out.numpy()[0]
+
+
+def test_matches_tensorflow_audio_spectrogram_and_mfcc():
+    waves = _test_waves()
+    ref = np.stack([_tf_mfcc(w) for w in waves])
+    ours = mfcc(waves)
+    assert ours.shape == ref.shape == (5, 49, 10)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-5)
+
+
+def test_single_equals_batch_and_shape():
+    waves = _test_waves()
+    batch = mfcc(waves)
+    assert batch.dtype == np.float32
+    for i in range(len(waves)):
+        np.testing.assert_array_equal(mfcc(waves[i]), batch[i])
+    assert MfccParams().shape == (49, 10)
+    assert MfccParams().fft_length == 1024
+
+
+def test_int16_input_is_scaled_like_decode_wav():
+    w = _test_waves()[0]
+    as_int = np.round(w * 32767).astype(np.int16)
+    np.testing.assert_allclose(mfcc(as_int), mfcc(as_int.astype(np.float32) / 32768.0),
+                               atol=1e-5)
+
+
+def test_short_and_long_inputs_are_padded_or_cropped():
+    w = _test_waves()[0]
+    short = w[:8000]
+    padded = np.concatenate([short, np.zeros(8000, np.float32)])
+    np.testing.assert_array_equal(mfcc(short), mfcc(padded))
+    long = np.concatenate([w, np.ones(500, np.float32)])
+    np.testing.assert_array_equal(mfcc(long), mfcc(w))
+    assert pad_or_crop(np.ones((2, 3)), 5).shape == (2, 5)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((1, 2, 16000), np.float32), r"shape \(samples,\) or \(batch, samples\)"),
+    (np.zeros(100, np.int32), "float in .* or int16, not dtype int32"),
+    (np.zeros(0, np.float32), "empty"),
+    (np.full(100, np.nan, np.float32), "NaN"),
+])
+def test_bad_waveforms_are_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        mfcc(bad)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"stride": 0}, "stride must be a positive integer, not 0"),
+    ({"window": 20000}, r"window \(20000\) must not exceed clip_samples"),
+    ({"upper_hz": 9000.0}, "upper_hz=9000.0"),
+    ({"coefficients": 41}, r"coefficients \(41\) must not exceed mel_channels"),
+])
+def test_bad_params_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MfccParams(**kwargs)
+
+
+# ------------------------------------------------------------------ uint8 scaling
+
+
+def test_scaling_round_trip_error_is_at_most_half_a_step():
+    s = MfccScaling(offset=-30.0, scale=0.25)
+    x = np.random.default_rng(1).uniform(-30, -30 + 255 * 0.25, size=(100, 49, 10))
+    codes = s.to_uint8(x)
+    assert codes.dtype == np.uint8
+    back = s.from_uint8(codes)
+    assert back.dtype == np.float32
+    assert np.max(np.abs(back - x)) <= 0.125 + 1e-6
+
+
+def test_scaling_saturates_and_rounds_half_up():
+    s = MfccScaling(offset=0.0, scale=2.0)
+    codes = s.to_uint8(np.array([-100.0, 0.99, 1.0, 3.0, 509.0, 511.0, 1e9]))
+    assert codes.tolist() == [0, 0, 1, 2, 255, 255, 255]
+
+
+def test_scaling_json_round_trip_scalar_and_per_coefficient():
+    for s in (MfccScaling(-12.5, 0.3),
+              MfccScaling(tuple(np.linspace(-5, 4, 10)), tuple(np.linspace(0.1, 1, 10)))):
+        text = s.to_json()
+        assert json.loads(text)["offset"] == (list(s.offset) if isinstance(s.offset, tuple)
+                                               else s.offset)
+        assert MfccScaling.from_json(text) == s
+
+
+def test_per_coefficient_scaling_applies_per_column():
+    s = MfccScaling(offset=(0.0, 10.0), scale=(1.0, 2.0))
+    assert s.to_uint8(np.array([[5.0, 20.0]])).tolist() == [[5, 5]]
+    with pytest.raises(ValueError, match="2 values but features have shape"):
+        s.to_uint8(np.zeros((4, 3)))
+
+
+def test_fit_scaling_puts_percentiles_at_the_ends():
+    x = mfcc(np.random.default_rng(2).uniform(-0.5, 0.5, (20, 16000)).astype(np.float32))
+    s = fit_scaling(x, 1.0, 99.0)
+    codes = s.to_uint8(x)
+    assert 0.005 < np.mean(codes == 0) < 0.02
+    assert 0.005 < np.mean(codes == 255) < 0.02
+    per = fit_scaling(x, 1.0, 99.0, per_coefficient=True)
+    assert len(per.offset) == 10
+    pc = per.to_uint8(x)
+    for c in range(10):  # every coefficient uses most of the code range
+        assert pc[..., c].max() == 255 and pc[..., c].min() == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"offset": 0.0, "scale": 0.0}, "scale must be > 0, not 0.0"),
+    ({"offset": float("nan"), "scale": 1.0}, "offset must be finite"),
+    ({"offset": (1.0, 2.0), "scale": (1.0, 2.0, 3.0)}, "lengths differ: 2 != 3"),
+])
+def test_bad_scaling_is_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MfccScaling(**kwargs)
+
+
+def test_bad_scaling_inputs_are_rejected():
+    with pytest.raises(ValueError, match="not valid JSON"):
+        MfccScaling.from_json("{offset")
+    with pytest.raises(ValueError, match="keys 'offset' and 'scale'"):
+        MfccScaling.from_dict({"offset": 1})
+    with pytest.raises(ValueError, match="codes must be uint8, not dtype int64"):
+        MfccScaling().from_uint8(np.array([1, 2]))
+    with pytest.raises(ValueError, match="low_percentile < high_percentile"):
+        fit_scaling(np.ones((2, 10)), 50, 40)
+    with pytest.raises(ValueError, match="empty features"):
+        fit_scaling(np.zeros((0, 10)))

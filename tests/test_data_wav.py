@@ -1,0 +1,124 @@
+"""WAV reading/writing and polyphase resampling."""
+import wave
+
+import numpy as np
+import pytest
+
+from edgekws.data.wavio import read_wav, resample, wav_info, write_wav
+
+
+def _write_raw(path, data: bytes, rate=16000, channels=1, width=2):
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(channels)
+        f.setsampwidth(width)
+        f.setframerate(rate)
+        f.writeframes(data)
+
+
+def test_round_trip_is_exact_for_int16_values(tmp_path):
+    ints = np.random.default_rng(0).integers(-32768, 32768, 1000).astype(np.int16)
+    write_wav(tmp_path / "a.wav", ints, 16000)
+    back = read_wav(tmp_path / "a.wav")
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(np.round(back * 32768).astype(np.int16), ints)
+    assert wav_info(tmp_path / "a.wav") == (1, 2, 16000, 1000)
+
+
+def test_float_write_clips_to_int16_range(tmp_path):
+    write_wav(tmp_path / "c.wav", np.array([-2.0, 0.5, 2.0], np.float32))
+    assert read_wav(tmp_path / "c.wav").tolist() == [-1.0, 0.5, 32767 / 32768]
+
+
+def test_stereo_is_averaged(tmp_path):
+    frames = np.array([[1000, 3000], [-2000, 0]], dtype="<i2")
+    _write_raw(tmp_path / "s.wav", frames.tobytes(), channels=2)
+    np.testing.assert_allclose(read_wav(tmp_path / "s.wav"), [2000 / 32768, -1000 / 32768])
+
+
+def test_8khz_is_resampled_to_16khz_keeping_the_tone(tmp_path):
+    t = np.arange(4000) / 8000
+    write_wav(tmp_path / "t.wav", (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32), 8000)
+    y = read_wav(tmp_path / "t.wav")
+    assert y.size == 8000
+    spec = np.abs(np.fft.rfft(y[1000:7000] * np.hanning(6000)))
+    peak_hz = np.argmax(spec) * 16000 / 6000
+    assert abs(peak_hz - 1000) < 5
+    assert abs(np.max(np.abs(y[1000:7000])) - 0.5) < 0.01
+    assert read_wav(tmp_path / "t.wav", target_rate=None).size == 4000
+
+
+@pytest.mark.parametrize("orig, target, n", [(22050, 16000, 3001), (8000, 16000, 1234),
+                                             (48000, 16000, 999), (16000, 11025, 500),
+                                             (23000, 16000, 7)])
+def test_resample_matches_scipy_resample_poly(orig, target, n):
+    signal = pytest.importorskip("scipy.signal")
+    from math import gcd
+
+    x = np.random.default_rng(n).standard_normal(n)
+    g = gcd(orig, target)
+    ref = signal.resample_poly(x, target // g, orig // g)
+    ours = resample(x, orig, target)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+def test_resample_batch_and_identity():
+    x = np.random.default_rng(1).standard_normal((3, 441)).astype(np.float32)
+    y = resample(x, 22050, 16000)
+    assert y.shape == (3, 320) and y.dtype == np.float32
+    np.testing.assert_allclose(y[1], resample(x[1], 22050, 16000), atol=1e-6)
+    z = resample(x, 16000, 16000)
+    np.testing.assert_array_equal(z, x)
+    assert z is not x
+
+
+def test_resample_keeps_dc_gain():
+    y = resample(np.ones(4000), 8000, 16000)
+    np.testing.assert_allclose(y[200:-200], 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((np.ones(10), 0, 16000), "original sample rate must be a positive integer, not 0"),
+    ((np.ones(10), 8000, -1), "target sample rate must be a positive integer, not -1"),
+    ((np.ones(10), 8000.0, 16000), "not 8000.0"),
+    ((np.ones(0), 8000, 16000), "empty signal"),
+    ((np.ones(10), 44101, 16000), "reduces to 16000/44101"),
+])
+def test_resample_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        resample(*args)
+
+
+def test_not_a_wav_file(tmp_path):
+    p = tmp_path / "x.wav"
+    p.write_text("hello, I am text")
+    with pytest.raises(ValueError, match=r"x\.wav: not a readable PCM WAV file"):
+        read_wav(p)
+
+
+def test_truncated_wav_header(tmp_path):
+    p = tmp_path / "t.wav"
+    p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt ")
+    with pytest.raises(ValueError, match="not a readable PCM WAV file"):
+        read_wav(p)
+
+
+def test_wrong_sample_width(tmp_path):
+    _write_raw(tmp_path / "b.wav", bytes(range(100)), width=1)
+    with pytest.raises(ValueError, match="sample width is 8 bits, expected 16-bit PCM"):
+        read_wav(tmp_path / "b.wav")
+
+
+def test_empty_wav(tmp_path):
+    _write_raw(tmp_path / "e.wav", b"")
+    with pytest.raises(ValueError, match="e.wav: WAV file holds no samples"):
+        read_wav(tmp_path / "e.wav")
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(ValueError, match="sample rate must be a positive integer, not 0"):
+        write_wav(tmp_path / "w.wav", np.zeros(4, np.float32), 0)
+    with pytest.raises(ValueError, match=r"must be 1-D \(mono\), not shape \(2, 2\)"):
+        write_wav(tmp_path / "w.wav", np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="not dtype int32"):
+        write_wav(tmp_path / "w.wav", np.zeros(4, np.int32))

@@ -1,0 +1,87 @@
+"""``edgekws train`` end to end on a tiny fake corpus: files, metadata, agreement, errors."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from edgekws import cli  # noqa: E402
+from edgekws.data.fake import make_fake_speech_commands  # noqa: E402
+from edgekws.data.mfcc import MfccScaling  # noqa: E402
+from edgekws.golden import Model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    root = tmp / "corpus"
+    make_fake_speech_commands(root, words=("yes", "no", "up"), speakers=8, per_speaker=5,
+                              val_speakers=1, test_speakers=1)
+    out = tmp / "out"
+    model = tmp / "kws.ekws"
+    rc = cli.main(["train", "--root", str(root), "--out-dir", str(out), "--model", str(model),
+                   "--float-epochs", "6", "--qat-epochs", "2", "--filters", "8",
+                   "--batch-size", "16", "--lr", "3e-3", "--qat-lr", "1e-3", "--threads", "1",
+                   "--workers", "1", "--eager", "--quiet"])
+    return rc, out, model
+
+
+def test_registered():
+    assert "edgekws.train.cli" in cli.COMMAND_MODULES
+
+
+def test_outputs_written(trained):
+    rc, out, model = trained
+    assert rc == 0
+    for name in ("report.json", "report.md", "confusion.png", "keras/model.weights.h5",
+                 "keras/model.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert "golden integer model (converted)" in (out / "report.md").read_text()
+
+
+def test_report_and_agreement(trained):
+    _, out, _ = trained
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["num_classes"] == 4 and rep["words"] == ["_silence_", "no", "up", "yes"]
+    assert rep["conversion"]["class_agreement"] == 1.0
+    assert rep["conversion"]["logits_equal"] == 1.0
+    assert all(v["activation_agreement"] == 1.0 for v in rep["conversion"]["layers"].values())
+    acc = rep["accuracy"]
+    assert acc["golden"]["val"] == acc["quantized"]["val"]
+    assert acc["golden"]["test"] == acc["quantized"]["test"]
+    hist = rep["history"]["float"]["loss"]
+    assert len(hist) == 6 and hist[-1] < hist[0]      # it learns
+    assert np.array(rep["confusion"]).sum() == rep["samples"]["test"]
+
+
+def test_model_file_metadata(trained):
+    _, _, model = trained
+    m = Model(str(model))
+    extra = m.extra
+    assert extra["format"] == "edgekws-kws-model"
+    assert extra["words"] == ["_silence_", "no", "up", "yes"]
+    scaling = MfccScaling.from_dict(extra["mfcc_scaling"])
+    assert len(scaling.scale) == 10               # per MFCC coefficient
+    assert extra["mfcc"]["coefficients"] == 10
+    assert [l.name for l in m.layers][-1] == "dense_5"
+    x = np.random.default_rng(0).integers(0, 256, (4, 49, 10, 1), dtype=np.uint8)
+    assert m.predict_classes(x, num_classes=4).shape == (4,)
+
+
+def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
+    rc = cli.main(["train", "--root", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "o"),
+                   "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "edgekws train: error:" in err and "nope" in err
+
+
+def test_bad_option_values(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--root", "x", "--float-epochs", "-1"])
+    assert "expected an integer >= 0, not '-1'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--root", "x", "--lr", "0"])
+    assert "expected a positive number, not '0'" in capsys.readouterr().err
