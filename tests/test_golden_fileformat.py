@@ -114,3 +114,13 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         m.save(path)
     assert path.read_bytes() == before, "a failed save must leave the old file intact"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ekws"], "no temporary file left"
+
+
+def test_saved_file_has_the_umask_mode_not_private(tmp_path):
+    m, _ = trained_model()
+    old = os.umask(0o022)
+    try:
+        m.save(tmp_path / "m.ekws")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.ekws").stat().st_mode & 0o777 == 0o644
