@@ -71,3 +71,16 @@ def test_real_speech_enrolment_on_fsdd(tmp_path, setup):
     assert res.all_class_accuracy is None  # a bare extractor has no classifier to test
     assert res.enrol_total == 3 * (50 - 4) and res.other_speakers_total == 3 * 100
     assert 0 <= res.enrol_correct <= res.enrol_total
+
+
+def test_tutorial_with_a_separate_enrolment_corpus(setup, tmp_path):
+    root, corpus, path = setup
+    enrol = tmp_path / "enrol"
+    make_fake_speech_commands(enrol, words=("backward", "follow", "forward"), speakers=2,
+                              per_speaker=7, seed=9)
+    cfg = TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(tmp_path / "c"),
+                         out_dir=str(tmp_path / "out"), neurons_per_class=2, augment_copies=2,
+                         neurons_table=(), enrol_corpus=str(enrol))
+    res = run(cfg, progress=False, log=lambda *a: None)
+    assert res.new_word_total == 3 * (7 - 4)
+    assert res.enrol_samples == 3 * 4 * 2

@@ -16,6 +16,8 @@ def add_cli(sub) -> None:
     p.add_argument("--num-weights", type=int, default=None,
                    help="default: int(1.2 x median spikes)")
     p.add_argument("--speaker", default=None, help="enrolment speaker (default: automatic)")
+    p.add_argument("--enrol-corpus", default=None,
+                   help="corpus with the enrolment speaker's repetitions of the new words")
     p.add_argument("--table", default=",".join(map(str, NEURONS_TABLE)),
                    help="neurons-per-class table ('' to skip)")
     p.add_argument("--seed", type=int, default=0)
@@ -43,6 +45,7 @@ def _run(args) -> int:
     cfg = TutorialConfig(corpus=args.corpus, model=model, cache_dir=args.cache,
                          out_dir=args.out, neurons_per_class=args.neurons_per_class,
                          num_weights=args.num_weights, speaker=args.speaker,
+                         enrol_corpus=args.enrol_corpus,
                          neurons_table=tuple(int(v) for v in args.table.split(",") if v),
                          seed=args.seed)
     run(cfg)

@@ -43,6 +43,9 @@ class TutorialConfig:
     enrol_utterances: int = 4
     augment_copies: int = 40
     speaker: str | None = None
+    #: Corpus holding the enrolment speaker's repetitions (default: ``corpus``'s
+    #: validation and test speakers).
+    enrol_corpus: str | None = None
     neurons_table: tuple = NEURONS_TABLE
     seed: int = 0
 
@@ -196,8 +199,10 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
     save(attach_head(cfg.model, head), saved, extra={**extra, "words": list(ds.word_to_index)})
 
     # -- edge learning of the new words from one speaker ------------------------------------
-    everything = sc.load_speech_commands(cfg.corpus, seed=cfg.seed)
+    everything = sc.load_speech_commands(cfg.enrol_corpus or cfg.corpus, seed=cfg.seed)
     held_out = everything.val + everything.test
+    if cfg.enrol_corpus:
+        held_out += everything.train
     speaker = cfg.speaker or pick_enrolment_speaker(held_out, cfg.new_words,
                                                     cfg.enrol_utterances + 1)
     rng = np.random.default_rng(cfg.seed)
@@ -256,7 +261,8 @@ def report(res: TutorialResult, cfg: TutorialConfig) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
     lines = [
         "# Edge-learning tutorial (measured)", "",
-        f"Command: `edgekws tutorial --corpus {cfg.corpus} --model {cfg.model}`", "",
+        f"Command: `edgekws tutorial --corpus {cfg.corpus} --model {cfg.model}"
+        + (f" --enrol-corpus {cfg.enrol_corpus}" if cfg.enrol_corpus else "") + "`", "",
         "| step | result |", "|---|---|",
         f"| offline classes | {res.num_classes} ({res.train_samples:,} training, "
         f"{res.val_samples:,} validation samples) |",
