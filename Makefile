@@ -23,6 +23,15 @@ test:
 test-slow:
 	$(PYTEST) -n $(JOBS) -q -m slow
 
+# The cocotb testbenches on Verilator (also part of `make test`).
+sim:
+	$(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
+
+# Regenerate the committed Verilog in rtl/ from the Amaranth sources.
+rtl:
+	$(PY) -m edgekws.gateware.generate
+	$(PY) -m edgekws.gateware.conv.generate
+
 bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md
 

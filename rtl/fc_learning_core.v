@@ -7,127 +7,127 @@
 (* generator = "Amaranth" *)
 module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__payload, rsp__valid, cmd__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [63:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [63:0] \$101 ;
-  wire [1:0] \$102 ;
-  wire [1:0] \$103 ;
-  wire [2:0] \$104 ;
-  wire [1:0] \$105 ;
-  wire [1:0] \$106 ;
-  wire [2:0] \$107 ;
-  wire [3:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [1:0] \$110 ;
-  wire [2:0] \$111 ;
-  wire [1:0] \$112 ;
-  wire [1:0] \$113 ;
-  wire [2:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire [4:0] \$116 ;
-  wire [1:0] \$117 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [63:0] \$117 ;
   wire [1:0] \$118 ;
-  wire [2:0] \$119 ;
+  wire [1:0] \$119 ;
   wire \$12 ;
-  wire [1:0] \$120 ;
+  wire [2:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [2:0] \$122 ;
-  wire [3:0] \$123 ;
-  wire [1:0] \$124 ;
+  wire [1:0] \$122 ;
+  wire [2:0] \$123 ;
+  wire [3:0] \$124 ;
   wire [1:0] \$125 ;
-  wire [2:0] \$126 ;
-  wire [1:0] \$127 ;
+  wire [1:0] \$126 ;
+  wire [2:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [2:0] \$129 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire [4:0] \$131 ;
-  wire [1:0] \$132 ;
+  wire [2:0] \$130 ;
+  wire [3:0] \$131 ;
+  wire [4:0] \$132 ;
   wire [1:0] \$133 ;
-  wire [2:0] \$134 ;
-  wire [1:0] \$135 ;
+  wire [1:0] \$134 ;
+  wire [2:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire [3:0] \$138 ;
-  wire [1:0] \$139 ;
+  wire [1:0] \$137 ;
+  wire [2:0] \$138 ;
+  wire [3:0] \$139 ;
   wire \$14 ;
   wire [1:0] \$140 ;
-  wire [2:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [1:0] \$141 ;
+  wire [2:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [3:0] \$145 ;
-  wire [4:0] \$146 ;
-  wire [1:0] \$147 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [3:0] \$146 ;
+  wire [4:0] \$147 ;
   wire [1:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
+  wire [2:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [3:0] \$153 ;
-  wire [1:0] \$154 ;
+  wire [1:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire [3:0] \$154 ;
   wire [1:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [1:0] \$157 ;
+  wire [1:0] \$156 ;
+  wire [2:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [2:0] \$159 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
-  wire [4:0] \$161 ;
-  wire [6:0] \$162 ;
-  wire [5:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [6:0] \$165 ;
-  wire [7:0] \$166 ;
-  wire [6:0] \$167 ;
-  wire [5:0] \$168 ;
-  wire [5:0] \$169 ;
-  wire \$17 ;
-  wire [6:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [6:0] \$187 ;
+  wire [2:0] \$160 ;
+  wire [3:0] \$161 ;
+  wire [4:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [2:0] \$165 ;
+  wire [1:0] \$166 ;
+  wire [1:0] \$167 ;
+  wire [2:0] \$168 ;
+  wire [3:0] \$169 ;
+  wire [63:0] \$17 ;
+  wire [1:0] \$170 ;
+  wire [1:0] \$171 ;
+  wire [2:0] \$172 ;
+  wire [1:0] \$173 ;
+  wire [1:0] \$174 ;
+  wire [2:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire [6:0] \$178 ;
+  wire [5:0] \$179 ;
+  wire [15:0] \$18 ;
+  wire [5:0] \$180 ;
+  wire [6:0] \$181 ;
+  wire [7:0] \$182 ;
+  wire [6:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire [5:0] \$185 ;
+  wire [6:0] \$186 ;
+  wire [7:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  wire [15:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [6:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire [15:0] \$2 ;
-  wire \$20 ;
-  wire [10:0] \$200 ;
+  wire \$2 ;
+  wire [6:0] \$20 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [6:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
@@ -136,430 +136,430 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [6:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [10:0] \$220 ;
-  wire \$221 ;
+  wire \$220 ;
+  reg [15:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [21:0] \$226 ;
+  wire [1:0] \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [22:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
+  wire [11:0] \$230 ;
+  wire [12:0] \$231 ;
+  wire [12:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  reg [15:0] \$237 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [21:0] \$242 ;
-  wire [1:0] \$243 ;
-  wire \$244 ;
-  wire [22:0] \$245 ;
-  wire [11:0] \$246 ;
-  wire [12:0] \$247 ;
-  wire [12:0] \$248 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire [11:0] \$244 ;
+  wire [11:0] \$245 ;
+  wire \$246 ;
+  wire [1:0] \$247 ;
+  wire [11:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [11:0] \$26 ;
-  wire [11:0] \$260 ;
-  wire [11:0] \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire [11:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
+  wire [63:0] \$251 ;
+  wire [15:0] \$252 ;
+  wire [63:0] \$253 ;
+  wire [63:0] \$254 ;
+  wire [63:0] \$255 ;
+  wire [63:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [63:0] \$258 ;
+  wire [63:0] \$259 ;
+  wire \$26 ;
+  wire [63:0] \$260 ;
+  wire [63:0] \$261 ;
+  wire [1:0] \$262 ;
+  wire [2:0] \$263 ;
+  wire [63:0] \$264 ;
+  wire [63:0] \$265 ;
+  wire [63:0] \$266 ;
   wire [63:0] \$267 ;
-  wire [15:0] \$268 ;
+  wire [1:0] \$268 ;
   wire [63:0] \$269 ;
-  wire [12:0] \$27 ;
+  wire \$27 ;
   wire [63:0] \$270 ;
   wire [63:0] \$271 ;
   wire [63:0] \$272 ;
   wire [1:0] \$273 ;
-  wire [63:0] \$274 ;
-  wire [63:0] \$275 ;
+  wire [2:0] \$274 ;
+  wire [3:0] \$275 ;
   wire [63:0] \$276 ;
   wire [63:0] \$277 ;
-  wire [1:0] \$278 ;
-  wire [2:0] \$279 ;
-  wire [11:0] \$28 ;
-  wire [63:0] \$280 ;
+  wire [63:0] \$278 ;
+  wire [63:0] \$279 ;
+  wire \$28 ;
+  wire [1:0] \$280 ;
   wire [63:0] \$281 ;
   wire [63:0] \$282 ;
   wire [63:0] \$283 ;
-  wire [1:0] \$284 ;
-  wire [63:0] \$285 ;
-  wire [63:0] \$286 ;
+  wire [63:0] \$284 ;
+  wire [1:0] \$285 ;
+  wire [2:0] \$286 ;
   wire [63:0] \$287 ;
   wire [63:0] \$288 ;
-  wire [1:0] \$289 ;
-  wire [12:0] \$29 ;
-  wire [2:0] \$290 ;
-  wire [3:0] \$291 ;
+  wire [63:0] \$289 ;
+  wire \$29 ;
+  wire [63:0] \$290 ;
+  wire [1:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
   wire [63:0] \$294 ;
   wire [63:0] \$295 ;
   wire [1:0] \$296 ;
-  wire [63:0] \$297 ;
-  wire [63:0] \$298 ;
-  wire [63:0] \$299 ;
-  wire [15:0] \$3 ;
+  wire [2:0] \$297 ;
+  wire [3:0] \$298 ;
+  wire [4:0] \$299 ;
+  wire \$3 ;
   wire \$30 ;
   wire [63:0] \$300 ;
-  wire [1:0] \$301 ;
-  wire [2:0] \$302 ;
+  wire [63:0] \$301 ;
+  wire [63:0] \$302 ;
   wire [63:0] \$303 ;
-  wire [63:0] \$304 ;
+  wire [1:0] \$304 ;
   wire [63:0] \$305 ;
   wire [63:0] \$306 ;
-  wire [1:0] \$307 ;
+  wire [63:0] \$307 ;
   wire [63:0] \$308 ;
-  wire [63:0] \$309 ;
+  wire [1:0] \$309 ;
   wire \$31 ;
-  wire [63:0] \$310 ;
+  wire [2:0] \$310 ;
   wire [63:0] \$311 ;
-  wire [1:0] \$312 ;
-  wire [2:0] \$313 ;
-  wire [3:0] \$314 ;
-  wire [4:0] \$315 ;
+  wire [63:0] \$312 ;
+  wire [63:0] \$313 ;
+  wire [63:0] \$314 ;
+  wire [1:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
   wire [63:0] \$318 ;
   wire [63:0] \$319 ;
   wire \$32 ;
   wire [1:0] \$320 ;
-  wire [63:0] \$321 ;
-  wire [63:0] \$322 ;
+  wire [2:0] \$321 ;
+  wire [3:0] \$322 ;
   wire [63:0] \$323 ;
   wire [63:0] \$324 ;
-  wire [1:0] \$325 ;
-  wire [2:0] \$326 ;
-  wire [63:0] \$327 ;
+  wire [63:0] \$325 ;
+  wire [63:0] \$326 ;
+  wire [1:0] \$327 ;
   wire [63:0] \$328 ;
   wire [63:0] \$329 ;
   wire \$33 ;
   wire [63:0] \$330 ;
-  wire [1:0] \$331 ;
-  wire [63:0] \$332 ;
-  wire [63:0] \$333 ;
+  wire [63:0] \$331 ;
+  wire [1:0] \$332 ;
+  wire [2:0] \$333 ;
   wire [63:0] \$334 ;
   wire [63:0] \$335 ;
-  wire [1:0] \$336 ;
-  wire [2:0] \$337 ;
-  wire [3:0] \$338 ;
+  wire [63:0] \$336 ;
+  wire [63:0] \$337 ;
+  wire [1:0] \$338 ;
   wire [63:0] \$339 ;
-  wire [11:0] \$34 ;
+  wire \$34 ;
   wire [63:0] \$340 ;
   wire [63:0] \$341 ;
   wire [63:0] \$342 ;
   wire [1:0] \$343 ;
-  wire [63:0] \$344 ;
-  wire [63:0] \$345 ;
-  wire [63:0] \$346 ;
+  wire [2:0] \$344 ;
+  wire [3:0] \$345 ;
+  wire [4:0] \$346 ;
   wire [63:0] \$347 ;
-  wire [1:0] \$348 ;
-  wire [2:0] \$349 ;
-  wire [12:0] \$35 ;
+  wire [63:0] \$348 ;
+  wire [63:0] \$349 ;
+  wire \$35 ;
   wire [63:0] \$350 ;
-  wire [63:0] \$351 ;
+  wire [1:0] \$351 ;
   wire [63:0] \$352 ;
   wire [63:0] \$353 ;
-  wire [1:0] \$354 ;
+  wire [63:0] \$354 ;
   wire [63:0] \$355 ;
-  wire [63:0] \$356 ;
-  wire [63:0] \$357 ;
+  wire [1:0] \$356 ;
+  wire [2:0] \$357 ;
   wire [63:0] \$358 ;
-  wire [1:0] \$359 ;
+  wire [63:0] \$359 ;
   wire \$36 ;
-  wire [2:0] \$360 ;
-  wire [3:0] \$361 ;
-  wire [4:0] \$362 ;
+  wire [63:0] \$360 ;
+  wire [63:0] \$361 ;
+  wire [1:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
   wire [63:0] \$365 ;
   wire [63:0] \$366 ;
   wire [1:0] \$367 ;
-  wire [63:0] \$368 ;
-  wire [63:0] \$369 ;
+  wire [2:0] \$368 ;
+  wire [3:0] \$369 ;
   wire \$37 ;
   wire [63:0] \$370 ;
   wire [63:0] \$371 ;
-  wire [1:0] \$372 ;
-  wire [2:0] \$373 ;
-  wire [63:0] \$374 ;
+  wire [63:0] \$372 ;
+  wire [63:0] \$373 ;
+  wire [1:0] \$374 ;
   wire [63:0] \$375 ;
   wire [63:0] \$376 ;
   wire [63:0] \$377 ;
-  wire [1:0] \$378 ;
-  wire [63:0] \$379 ;
+  wire [63:0] \$378 ;
+  wire [1:0] \$379 ;
   wire \$38 ;
-  wire [63:0] \$380 ;
+  wire [2:0] \$380 ;
   wire [63:0] \$381 ;
   wire [63:0] \$382 ;
-  wire [1:0] \$383 ;
-  wire [2:0] \$384 ;
-  wire [3:0] \$385 ;
+  wire [63:0] \$383 ;
+  wire [63:0] \$384 ;
+  wire [1:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
   wire [63:0] \$388 ;
   wire [63:0] \$389 ;
   wire \$39 ;
   wire [1:0] \$390 ;
-  wire [63:0] \$391 ;
-  wire [63:0] \$392 ;
-  wire [63:0] \$393 ;
+  wire [2:0] \$391 ;
+  wire [3:0] \$392 ;
+  wire [4:0] \$393 ;
   wire [63:0] \$394 ;
-  wire [1:0] \$395 ;
-  wire [2:0] \$396 ;
+  wire [63:0] \$395 ;
+  wire [63:0] \$396 ;
   wire [63:0] \$397 ;
-  wire [63:0] \$398 ;
+  wire [1:0] \$398 ;
   wire [63:0] \$399 ;
-  wire [6:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
   wire [63:0] \$400 ;
-  wire [1:0] \$401 ;
+  wire [63:0] \$401 ;
   wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
-  wire [63:0] \$404 ;
+  wire [1:0] \$403 ;
+  wire [2:0] \$404 ;
   wire [63:0] \$405 ;
-  wire [1:0] \$406 ;
-  wire [2:0] \$407 ;
-  wire [3:0] \$408 ;
-  wire [4:0] \$409 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [63:0] \$408 ;
+  wire [1:0] \$409 ;
   wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
   wire [63:0] \$413 ;
   wire [1:0] \$414 ;
-  wire [63:0] \$415 ;
-  wire [63:0] \$416 ;
+  wire [2:0] \$415 ;
+  wire [3:0] \$416 ;
   wire [63:0] \$417 ;
   wire [63:0] \$418 ;
-  wire [1:0] \$419 ;
-  wire \$42 ;
-  wire [2:0] \$420 ;
-  wire [63:0] \$421 ;
+  wire [63:0] \$419 ;
+  wire [11:0] \$42 ;
+  wire [63:0] \$420 ;
+  wire [1:0] \$421 ;
   wire [63:0] \$422 ;
   wire [63:0] \$423 ;
   wire [63:0] \$424 ;
-  wire [1:0] \$425 ;
-  wire [63:0] \$426 ;
-  wire [63:0] \$427 ;
+  wire [63:0] \$425 ;
+  wire [1:0] \$426 ;
+  wire [2:0] \$427 ;
   wire [63:0] \$428 ;
   wire [63:0] \$429 ;
-  wire \$43 ;
-  wire [1:0] \$430 ;
-  wire [2:0] \$431 ;
-  wire [3:0] \$432 ;
+  wire [12:0] \$43 ;
+  wire [63:0] \$430 ;
+  wire [63:0] \$431 ;
+  wire [1:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
   wire [63:0] \$435 ;
   wire [63:0] \$436 ;
   wire [1:0] \$437 ;
-  wire [63:0] \$438 ;
-  wire [63:0] \$439 ;
-  wire \$44 ;
-  wire [63:0] \$440 ;
+  wire [2:0] \$438 ;
+  wire [3:0] \$439 ;
+  wire [11:0] \$44 ;
+  wire [4:0] \$440 ;
   wire [63:0] \$441 ;
-  wire [1:0] \$442 ;
-  wire [2:0] \$443 ;
+  wire [63:0] \$442 ;
+  wire [63:0] \$443 ;
   wire [63:0] \$444 ;
-  wire [63:0] \$445 ;
+  wire [1:0] \$445 ;
   wire [63:0] \$446 ;
   wire [63:0] \$447 ;
-  wire [1:0] \$448 ;
+  wire [63:0] \$448 ;
   wire [63:0] \$449 ;
-  wire [10:0] \$45 ;
-  wire [63:0] \$450 ;
-  wire [63:0] \$451 ;
+  wire [12:0] \$45 ;
+  wire [1:0] \$450 ;
+  wire [2:0] \$451 ;
   wire [63:0] \$452 ;
-  wire [1:0] \$453 ;
-  wire [2:0] \$454 ;
-  wire [3:0] \$455 ;
-  wire [4:0] \$456 ;
+  wire [63:0] \$453 ;
+  wire [63:0] \$454 ;
+  wire [63:0] \$455 ;
+  wire [1:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
   wire \$46 ;
   wire [63:0] \$460 ;
   wire [1:0] \$461 ;
-  wire [63:0] \$462 ;
-  wire [63:0] \$463 ;
+  wire [2:0] \$462 ;
+  wire [3:0] \$463 ;
   wire [63:0] \$464 ;
   wire [63:0] \$465 ;
-  wire [1:0] \$466 ;
-  wire [2:0] \$467 ;
-  wire [63:0] \$468 ;
+  wire [63:0] \$466 ;
+  wire [63:0] \$467 ;
+  wire [1:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
   wire [63:0] \$470 ;
   wire [63:0] \$471 ;
-  wire [1:0] \$472 ;
-  wire [63:0] \$473 ;
-  wire [63:0] \$474 ;
+  wire [63:0] \$472 ;
+  wire [1:0] \$473 ;
+  wire [2:0] \$474 ;
   wire [63:0] \$475 ;
   wire [63:0] \$476 ;
-  wire [1:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [3:0] \$479 ;
+  wire [63:0] \$477 ;
+  wire [63:0] \$478 ;
+  wire [1:0] \$479 ;
   wire \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
   wire [63:0] \$482 ;
   wire [63:0] \$483 ;
   wire [1:0] \$484 ;
-  wire [63:0] \$485 ;
-  wire [63:0] \$486 ;
-  wire [63:0] \$487 ;
+  wire [2:0] \$485 ;
+  wire [3:0] \$486 ;
+  wire [4:0] \$487 ;
   wire [63:0] \$488 ;
-  wire [1:0] \$489 ;
+  wire [63:0] \$489 ;
   wire \$49 ;
-  wire [2:0] \$490 ;
+  wire [63:0] \$490 ;
   wire [63:0] \$491 ;
-  wire [63:0] \$492 ;
+  wire [1:0] \$492 ;
   wire [63:0] \$493 ;
   wire [63:0] \$494 ;
-  wire [1:0] \$495 ;
+  wire [63:0] \$495 ;
   wire [63:0] \$496 ;
-  wire [63:0] \$497 ;
-  wire [63:0] \$498 ;
+  wire [1:0] \$497 ;
+  wire [2:0] \$498 ;
   wire [63:0] \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [1:0] \$500 ;
-  wire [2:0] \$501 ;
-  wire [3:0] \$502 ;
-  wire [4:0] \$503 ;
+  wire [11:0] \$50 ;
+  wire [63:0] \$500 ;
+  wire [63:0] \$501 ;
+  wire [63:0] \$502 ;
+  wire [1:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
   wire [63:0] \$507 ;
   wire [1:0] \$508 ;
-  wire [63:0] \$509 ;
-  wire [8:0] \$51 ;
-  wire [63:0] \$510 ;
+  wire [2:0] \$509 ;
+  wire [12:0] \$51 ;
+  wire [3:0] \$510 ;
   wire [63:0] \$511 ;
   wire [63:0] \$512 ;
-  wire [1:0] \$513 ;
-  wire [2:0] \$514 ;
-  wire [63:0] \$515 ;
+  wire [63:0] \$513 ;
+  wire [63:0] \$514 ;
+  wire [1:0] \$515 ;
   wire [63:0] \$516 ;
   wire [63:0] \$517 ;
   wire [63:0] \$518 ;
-  wire [1:0] \$519 ;
+  wire [63:0] \$519 ;
   wire \$52 ;
-  wire [63:0] \$520 ;
-  wire [63:0] \$521 ;
+  wire [1:0] \$520 ;
+  wire [2:0] \$521 ;
   wire [63:0] \$522 ;
   wire [63:0] \$523 ;
-  wire [1:0] \$524 ;
-  wire [2:0] \$525 ;
-  wire [3:0] \$526 ;
+  wire [63:0] \$524 ;
+  wire [63:0] \$525 ;
+  wire [1:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
   wire [63:0] \$529 ;
   wire \$53 ;
   wire [63:0] \$530 ;
   wire [1:0] \$531 ;
-  wire [63:0] \$532 ;
-  wire [63:0] \$533 ;
-  wire [63:0] \$534 ;
+  wire [2:0] \$532 ;
+  wire [3:0] \$533 ;
+  wire [4:0] \$534 ;
   wire [63:0] \$535 ;
-  wire [1:0] \$536 ;
-  wire [2:0] \$537 ;
+  wire [63:0] \$536 ;
+  wire [63:0] \$537 ;
   wire [63:0] \$538 ;
-  wire [63:0] \$539 ;
-  wire [10:0] \$54 ;
+  wire [1:0] \$539 ;
+  wire \$54 ;
   wire [63:0] \$540 ;
   wire [63:0] \$541 ;
-  wire [1:0] \$542 ;
+  wire [63:0] \$542 ;
   wire [63:0] \$543 ;
-  wire [63:0] \$544 ;
-  wire [63:0] \$545 ;
+  wire [1:0] \$544 ;
+  wire [2:0] \$545 ;
   wire [63:0] \$546 ;
-  wire [1:0] \$547 ;
-  wire [2:0] \$548 ;
-  wire [3:0] \$549 ;
+  wire [63:0] \$547 ;
+  wire [63:0] \$548 ;
+  wire [63:0] \$549 ;
   wire \$55 ;
-  wire [4:0] \$550 ;
+  wire [1:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
   wire [63:0] \$554 ;
   wire [1:0] \$555 ;
-  wire [63:0] \$556 ;
-  wire [63:0] \$557 ;
+  wire [2:0] \$556 ;
+  wire [3:0] \$557 ;
   wire [63:0] \$558 ;
   wire [63:0] \$559 ;
   wire \$56 ;
-  wire [1:0] \$560 ;
-  wire [2:0] \$561 ;
-  wire [63:0] \$562 ;
+  wire [63:0] \$560 ;
+  wire [63:0] \$561 ;
+  wire [1:0] \$562 ;
   wire [63:0] \$563 ;
   wire [63:0] \$564 ;
   wire [63:0] \$565 ;
-  wire [1:0] \$566 ;
-  wire [63:0] \$567 ;
-  wire [63:0] \$568 ;
+  wire [63:0] \$566 ;
+  wire [1:0] \$567 ;
+  wire [2:0] \$568 ;
   wire [63:0] \$569 ;
-  wire [10:0] \$57 ;
+  wire \$57 ;
   wire [63:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [2:0] \$572 ;
-  wire [3:0] \$573 ;
+  wire [63:0] \$571 ;
+  wire [63:0] \$572 ;
+  wire [1:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
   wire [63:0] \$576 ;
   wire [63:0] \$577 ;
   wire [1:0] \$578 ;
-  wire [63:0] \$579 ;
+  wire [2:0] \$579 ;
   wire \$58 ;
-  wire [63:0] \$580 ;
-  wire [63:0] \$581 ;
+  wire [3:0] \$580 ;
+  wire [4:0] \$581 ;
   wire [63:0] \$582 ;
-  wire [1:0] \$583 ;
-  wire [2:0] \$584 ;
+  wire [63:0] \$583 ;
+  wire [63:0] \$584 ;
   wire [63:0] \$585 ;
-  wire [63:0] \$586 ;
+  wire [1:0] \$586 ;
   wire [63:0] \$587 ;
   wire [63:0] \$588 ;
-  wire [1:0] \$589 ;
+  wire [63:0] \$589 ;
   wire \$59 ;
   wire [63:0] \$590 ;
-  wire [63:0] \$591 ;
-  wire [63:0] \$592 ;
+  wire [1:0] \$591 ;
+  wire [2:0] \$592 ;
   wire [63:0] \$593 ;
-  wire [1:0] \$594 ;
-  wire [2:0] \$595 ;
-  wire [3:0] \$596 ;
-  wire [4:0] \$597 ;
+  wire [63:0] \$594 ;
+  wire [63:0] \$595 ;
+  wire [63:0] \$596 ;
+  wire [1:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
@@ -567,213 +567,197 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [63:0] \$600 ;
   wire [63:0] \$601 ;
   wire [1:0] \$602 ;
-  wire [63:0] \$603 ;
-  wire [63:0] \$604 ;
+  wire [2:0] \$603 ;
+  wire [3:0] \$604 ;
   wire [63:0] \$605 ;
   wire [63:0] \$606 ;
-  wire [1:0] \$607 ;
-  wire [2:0] \$608 ;
-  wire [63:0] \$609 ;
-  wire \$61 ;
+  wire [63:0] \$607 ;
+  wire [63:0] \$608 ;
+  wire [1:0] \$609 ;
+  wire [10:0] \$61 ;
   wire [63:0] \$610 ;
   wire [63:0] \$611 ;
   wire [63:0] \$612 ;
-  wire [1:0] \$613 ;
-  wire [63:0] \$614 ;
-  wire [63:0] \$615 ;
+  wire [63:0] \$613 ;
+  wire [1:0] \$614 ;
+  wire [2:0] \$615 ;
   wire [63:0] \$616 ;
   wire [63:0] \$617 ;
-  wire [1:0] \$618 ;
-  wire [2:0] \$619 ;
-  wire [8:0] \$62 ;
-  wire [3:0] \$620 ;
+  wire [63:0] \$618 ;
+  wire [63:0] \$619 ;
+  wire \$62 ;
+  wire [1:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
   wire [63:0] \$623 ;
   wire [63:0] \$624 ;
   wire [1:0] \$625 ;
-  wire [63:0] \$626 ;
-  wire [63:0] \$627 ;
-  wire [63:0] \$628 ;
-  wire [63:0] \$629 ;
+  wire [2:0] \$626 ;
+  wire [3:0] \$627 ;
+  wire [4:0] \$628 ;
+  wire [5:0] \$629 ;
   wire \$63 ;
-  wire [1:0] \$630 ;
-  wire [2:0] \$631 ;
-  wire [63:0] \$632 ;
-  wire [63:0] \$633 ;
-  wire [63:0] \$634 ;
-  wire [63:0] \$635 ;
-  wire [1:0] \$636 ;
-  wire [63:0] \$637 ;
-  wire [63:0] \$638 ;
-  wire [63:0] \$639 ;
-  wire [16:0] \$64 ;
-  wire [63:0] \$640 ;
-  wire [1:0] \$641 ;
-  wire [2:0] \$642 ;
-  wire [3:0] \$643 ;
-  wire [4:0] \$644 ;
-  wire [5:0] \$645 ;
-  wire [5:0] \$646 ;
-  wire [6:0] \$647 ;
-  wire [8:0] \$648 ;
-  wire [5:0] \$649 ;
+  wire [5:0] \$630 ;
+  wire [6:0] \$631 ;
+  wire [8:0] \$632 ;
+  wire [5:0] \$633 ;
+  wire [5:0] \$634 ;
+  wire [6:0] \$635 ;
+  wire [8:0] \$636 ;
+  wire \$637 ;
+  wire [1:0] \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire [7:0] \$640 ;
+  wire \$641 ;
+  wire [15:0] \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire [15:0] \$645 ;
+  wire [15:0] \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [5:0] \$650 ;
-  wire [6:0] \$651 ;
-  wire [8:0] \$652 ;
-  wire \$653 ;
-  wire [1:0] \$654 ;
-  wire \$655 ;
-  wire [7:0] \$656 ;
-  wire \$657 ;
-  wire [15:0] \$658 ;
-  wire \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire [63:0] \$653 ;
+  wire [63:0] \$654 ;
+  wire [63:0] \$655 ;
+  wire [63:0] \$656 ;
+  wire [63:0] \$657 ;
+  wire [63:0] \$658 ;
+  wire [63:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [15:0] \$661 ;
-  wire [15:0] \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire [63:0] \$669 ;
-  wire [15:0] \$67 ;
-  wire [63:0] \$670 ;
-  wire [63:0] \$671 ;
-  wire [63:0] \$672 ;
-  wire [63:0] \$673 ;
-  wire [63:0] \$674 ;
-  wire [63:0] \$675 ;
-  wire [63:0] \$676 ;
-  wire \$677 ;
+  wire [63:0] \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire [64:0] \$663 ;
+  wire [64:0] \$664 ;
+  wire [64:0] \$665 ;
+  wire [64:0] \$666 ;
+  wire [64:0] \$667 ;
+  wire [64:0] \$668 ;
+  wire [64:0] \$669 ;
+  wire [8:0] \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire [1:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire [12:0] \$677 ;
   wire \$678 ;
-  wire [64:0] \$679 ;
+  wire [11:0] \$679 ;
   wire \$68 ;
-  wire [64:0] \$680 ;
-  wire [64:0] \$681 ;
-  wire [64:0] \$682 ;
-  wire [64:0] \$683 ;
-  wire [64:0] \$684 ;
-  wire [64:0] \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire [1:0] \$688 ;
-  wire \$689 ;
+  wire [11:0] \$680 ;
+  wire [11:0] \$681 ;
+  reg \$682 ;
+  reg [10:0] \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg [10:0] \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire [12:0] \$693 ;
-  wire \$694 ;
-  wire [11:0] \$695 ;
-  wire [11:0] \$696 ;
-  wire [11:0] \$697 ;
-  reg \$698 ;
-  reg [10:0] \$699 ;
+  reg \$690 ;
+  reg [10:0] \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg [10:0] \$695 ;
+  reg [63:0] \$696 ;
+  reg [15:0] \$697 ;
+  reg [4:0] \$698 ;
+  reg [4:0] \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg \$702 ;
-  reg [10:0] \$703 ;
-  reg \$704 ;
-  reg \$705 ;
+  wire [10:0] \$70 ;
+  reg [4:0] \$700 ;
+  reg [4:0] \$701 ;
+  reg [15:0] \$702 ;
+  reg [6:0] \$703 ;
+  reg [6:0] \$704 ;
+  reg [15:0] \$705 ;
   reg \$706 ;
   reg [10:0] \$707 ;
-  reg \$708 ;
+  reg [6:0] \$708 ;
   reg \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg [10:0] \$711 ;
-  reg [63:0] \$712 ;
-  reg [15:0] \$713 ;
-  reg [4:0] \$714 ;
-  reg [4:0] \$715 ;
-  reg [4:0] \$716 ;
-  reg [4:0] \$717 ;
-  reg [15:0] \$718 ;
-  reg [6:0] \$719 ;
+  reg \$711 ;
+  reg [6:0] \$712 ;
+  reg [10:0] \$713 ;
+  reg \$714 ;
+  reg [6:0] \$715 ;
+  reg [10:0] \$716 ;
+  reg \$717 ;
+  reg [115:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  reg [6:0] \$720 ;
-  reg [15:0] \$721 ;
-  reg \$722 ;
-  reg [10:0] \$723 ;
-  reg [6:0] \$724 ;
-  reg \$725 ;
+  reg [3:0] \$720 ;
+  reg \$721 ;
+  reg [63:0] \$722 ;
+  reg [3:0] \$723 ;
+  reg \$724 ;
+  reg [21:0] \$725 ;
   reg \$726 ;
-  reg \$727 ;
-  reg [6:0] \$728 ;
+  reg [4:0] \$727 ;
+  reg [10:0] \$728 ;
   reg [10:0] \$729 ;
-  wire \$73 ;
-  reg \$730 ;
-  reg [6:0] \$731 ;
-  reg [10:0] \$732 ;
-  reg \$733 ;
-  reg [115:0] \$734 ;
-  reg \$735 ;
-  reg [3:0] \$736 ;
-  reg \$737 ;
-  reg [63:0] \$738 ;
-  reg [3:0] \$739 ;
+  wire [10:0] \$73 ;
+  reg [10:0] \$730 ;
+  reg [15:0] \$731 ;
+  reg [15:0] \$732 ;
+  reg [15:0] \$733 ;
+  reg [15:0] \$734 ;
+  reg [7:0] \$735 ;
+  reg [10:0] \$736 ;
+  reg [10:0] \$737 ;
+  reg [11:0] \$738 ;
+  reg [10:0] \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg [21:0] \$741 ;
-  reg \$742 ;
-  reg [4:0] \$743 ;
-  reg [10:0] \$744 ;
-  reg [10:0] \$745 ;
-  reg [10:0] \$746 ;
-  reg [15:0] \$747 ;
-  reg [15:0] \$748 ;
-  reg [15:0] \$749 ;
+  reg [22:0] \$740 ;
+  reg \$741 ;
+  reg [10:0] \$742 ;
+  reg \$743 ;
+  reg [115:0] \$744 ;
+  reg [9:0] \$745 ;
+  reg \$746 ;
+  reg [7:0] \$747 ;
+  reg [7:0] \$748 ;
+  reg [63:0] \$749 ;
   wire \$75 ;
-  reg [15:0] \$750 ;
-  reg [7:0] \$751 ;
-  reg [10:0] \$752 ;
-  reg [10:0] \$753 ;
-  reg [11:0] \$754 ;
-  reg [10:0] \$755 ;
-  reg [22:0] \$756 ;
-  reg \$757 ;
-  reg [10:0] \$758 ;
-  reg \$759 ;
+  reg [63:0] \$750 ;
+  reg [15:0] \$751 ;
+  reg [4:0] \$752 ;
+  reg [4:0] \$753 ;
+  reg [4:0] \$754 ;
+  reg [4:0] \$755 ;
+  reg [4:0] \$756 ;
+  reg [4:0] \$757 ;
+  reg [4:0] \$758 ;
+  reg [4:0] \$759 ;
   wire \$76 ;
-  reg [115:0] \$760 ;
-  reg [9:0] \$761 ;
-  reg \$762 ;
+  reg [7:0] \$760 ;
+  reg [7:0] \$761 ;
+  reg [7:0] \$762 ;
   reg [7:0] \$763 ;
   reg [7:0] \$764 ;
-  reg [63:0] \$765 ;
-  reg [63:0] \$766 ;
-  reg [15:0] \$767 ;
-  reg [4:0] \$768 ;
-  reg [4:0] \$769 ;
+  reg [7:0] \$765 ;
+  reg \$766 ;
+  reg [63:0] \$767 ;
+  reg \$768 ;
   wire \$77 ;
-  reg [4:0] \$770 ;
-  reg [4:0] \$771 ;
-  reg [4:0] \$772 ;
-  reg [4:0] \$773 ;
-  reg [4:0] \$774 ;
-  reg [4:0] \$775 ;
-  reg [7:0] \$776 ;
-  reg [7:0] \$777 ;
-  reg [7:0] \$778 ;
-  reg [7:0] \$779 ;
-  wire \$78 ;
-  reg [7:0] \$780 ;
-  reg [7:0] \$781 ;
-  reg \$782 ;
-  reg [63:0] \$783 ;
-  reg \$784 ;
+  wire [8:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [16:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [15:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -792,34 +776,34 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$103  = 7'h00;
-  reg \$signal$135  = 1'h0;
-  reg [6:0] \$signal$136  = 7'h00;
-  reg \$signal$137  = 1'h0;
+  reg [6:0] \$signal$113  = 7'h00;
+  reg \$signal$141  = 1'h0;
+  reg [6:0] \$signal$142  = 7'h00;
+  reg \$signal$143  = 1'h0;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$12 ;
   wire [9:0] \$signature__addr$15 ;
   wire [9:0] \$signature__addr$17 ;
   wire [9:0] \$signature__addr$22 ;
-  reg [9:0] \$signature__addr$51 ;
-  reg [9:0] \$signature__addr$53 ;
-  reg [9:0] \$signature__addr$55 ;
+  reg [9:0] \$signature__addr$61 ;
+  reg [9:0] \$signature__addr$63 ;
+  reg [9:0] \$signature__addr$65 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$35 ;
-  wire [15:0] \$signature__data$36 ;
-  wire [15:0] \$signature__data$37 ;
-  wire [6:0] \$signature__data$38 ;
-  reg [63:0] \$signature__data$52 ;
-  reg [15:0] \$signature__data$54 ;
-  reg [15:0] \$signature__data$56 ;
+  wire [63:0] \$signature__data$45 ;
+  wire [15:0] \$signature__data$46 ;
+  wire [15:0] \$signature__data$47 ;
+  wire [6:0] \$signature__data$48 ;
+  reg [63:0] \$signature__data$62 ;
+  reg [15:0] \$signature__data$64 ;
+  reg [15:0] \$signature__data$66 ;
   reg \$signature__en ;
   wire \$signature__en$14 ;
   wire \$signature__en$16 ;
   wire \$signature__en$18 ;
   reg \$signature__en$26  = 1'h0;
-  reg \$signature__en$58 ;
-  reg \$signature__en$59 ;
-  reg \$signature__en$60 ;
+  reg \$signature__en$68 ;
+  reg \$signature__en$69 ;
+  reg \$signature__en$70 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -832,8 +816,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$155 ;
-  wire \busy$82 ;
+  wire \busy$161 ;
+  wire \busy$92 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -867,11 +851,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$74 ;
-  reg [7:0] \dividend$78 ;
+  reg [7:0] \dividend$84 ;
+  reg [7:0] \dividend$88 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$76 ;
-  reg [7:0] \divisor$80 ;
+  reg [7:0] \divisor$86 ;
+  reg [7:0] \divisor$90 ;
   wire done;
   reg l_word = 1'h0;
   reg load;
@@ -882,7 +866,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$92 ;
+  reg [7:0] \offset$102 ;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -910,8 +894,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$153 ;
-  wire [10:0] \quotient$156 ;
+  wire [7:0] \quotient$159 ;
+  wire [10:0] \quotient$162 ;
   reg [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -964,7 +948,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [6:0] \rd_q.pot ;
   wire [6:0] \rd_q.swaps ;
   wire [7:0] remainder;
-  wire [7:0] \remainder$95 ;
+  wire [7:0] \remainder$105 ;
   reg [115:0] res = 116'h00000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1047,6 +1031,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 1'h0 *)
   wire s4_valid;
   reg s5_active0 = 1'h0;
+  wire [10:0] s5_c_idx0;
+  wire [6:0] s5_c_pot0;
+  wire s5_c_valid0;
+  wire [10:0] s5_e_idx0;
+  wire [6:0] s5_e_pot0;
+  wire s5_e_valid0;
   reg s5_elig0 = 1'h0;
   reg [10:0] s5_grp = 11'h000;
   reg [6:0] s5_pot0 = 7'h00;
@@ -1055,8 +1045,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$73 ;
-  reg \start$77 ;
+  reg \start$83 ;
+  reg \start$87 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1089,7 +1079,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _0_ <= pot0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$38  = _0_;
+  assign \$signature__data$48  = _0_;
   reg [63:0] spikes [0:0];
   integer spikes__i;
   initial begin
@@ -1112,8 +1102,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$59 )
-      thl0[\$signature__addr$53 ] <= \$signature__data$54 ;
+    if (\$signature__en$69 )
+      thl0[\$signature__addr$63 ] <= \$signature__data$64 ;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
@@ -1121,7 +1111,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _2_ <= thl0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$36  = _2_;
+  assign \$signature__data$46  = _2_;
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
   initial begin
@@ -1129,8 +1119,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$60 )
-      thswap0[\$signature__addr$55 ] <= \$signature__data$56 ;
+    if (\$signature__en$70 )
+      thswap0[\$signature__addr$65 ] <= \$signature__data$66 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1138,7 +1128,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _3_ <= thswap0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$37  = _3_;
+  assign \$signature__data$47  = _3_;
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
   initial begin
@@ -1146,8 +1136,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$58 )
-      weights0[\$signature__addr$51 ] <= \$signature__data$52 ;
+    if (\$signature__en$68 )
+      weights0[\$signature__addr$61 ] <= \$signature__data$62 ;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
@@ -1155,874 +1145,870 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _4_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$35  = _4_;
-  assign \$215  = \$214  ? s5_pot0 : 7'h00;
-  assign \$217  = s5_pot0 > 1'h0;
-  assign \$220  = \$219  ? s5_grp : 11'h000;
-  assign \$221  = ~ rd_b;
-  assign \$222  = \$221  | rsp__ready;
-  assign \$223  = ~ rd_a;
-  assign \$224  = ~ rd_b;
-  assign \$225  = \$224  | rsp__ready;
-  assign \$226  = \$223  | \$225 ;
-  assign \$227  = cmd__valid & cmd__ready;
-  assign \$228  = cmd__payload[3:0] == 3'h4;
-  assign \$229  = cmd__payload[3:0] == 3'h6;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = cmd__payload[3:0] == 4'h8;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = cmd__payload[3:0] == 4'h9;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = cmd__payload[3:0] == 4'hb;
-  assign \$236  = \$234  | \$235 ;
-  assign \$238  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$239  = num_classes != 1'h1;
+  assign \$signature__data$45  = _4_;
+  assign \$225  = ~ \$224 ;
+  assign \$226  = cmd__payload[26:16] * divisor;
+  assign \$227  = load_word + 1'h1;
+  assign \$228  = ! load_word;
+  assign \$229  = cand_lo + divisor;
+  assign \$230  = num_neurons + 1'h1;
+  assign \$231  = \$230  - 1'h1;
+  assign \$233  = | num_neurons;
+  assign \$234  = ~ s1_valid;
+  assign \$235  = ~ s2_valid;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = ~ s3_valid;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = ~ \$signature__en$26 ;
   assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = cmd__payload[26:16] * divisor;
-  assign \$243  = load_word + 1'h1;
-  assign \$244  = ! load_word;
-  assign \$245  = cand_lo + divisor;
-  assign \$246  = num_neurons + 1'h1;
-  assign \$247  = \$246  - 1'h1;
-  assign \$249  = | num_neurons;
-  assign \$250  = ~ s1_valid;
-  assign \$251  = ~ s2_valid;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ s3_valid;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ \$signature__en$26 ;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ s5_valid;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ! p_word;
-  assign \$260  = p_grp + 1'h1;
-  assign \$261  = p_groups - 1'h1;
-  assign \$262  = p_grp == \$261 ;
-  assign \$263  = p_word + 1'h1;
-  assign \$264  = lrn_idx * 1'h1;
-  assign \$265  = op == 2'h2;
-  assign \$266  = \$265  & \$signal$137 ;
+  assign \$241  = ~ s5_valid;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = ! p_word;
+  assign \$244  = p_grp + 1'h1;
+  assign \$245  = p_groups - 1'h1;
+  assign \$246  = p_grp == \$245 ;
+  assign \$247  = p_word + 1'h1;
+  assign \$248  = lrn_idx * 1'h1;
+  assign \$249  = op == 2'h2;
+  assign \$250  = \$249  & \$signal$143 ;
+  assign \$253  = ~ xreg;
+  assign \$254  = wreg & \$253 ;
+  assign \$255  = ~ xreg;
+  assign \$256  = wreg & \$255 ;
+  assign \$257  = \$254 [0] + \$256 [1];
+  assign \$258  = ~ xreg;
+  assign \$259  = wreg & \$258 ;
+  assign \$260  = ~ xreg;
+  assign \$261  = wreg & \$260 ;
+  assign \$262  = \$259 [2] + \$261 [3];
+  assign \$263  = \$257  + \$262 ;
+  assign \$264  = ~ xreg;
+  assign \$265  = wreg & \$264 ;
+  assign \$266  = ~ xreg;
+  assign \$267  = wreg & \$266 ;
+  assign \$268  = \$265 [4] + \$267 [5];
   assign \$269  = ~ xreg;
   assign \$270  = wreg & \$269 ;
   assign \$271  = ~ xreg;
   assign \$272  = wreg & \$271 ;
-  assign \$273  = \$270 [0] + \$272 [1];
-  assign \$274  = ~ xreg;
-  assign \$275  = wreg & \$274 ;
+  assign \$273  = \$270 [6] + \$272 [7];
+  assign \$274  = \$268  + \$273 ;
+  assign \$275  = \$263  + \$274 ;
   assign \$276  = ~ xreg;
   assign \$277  = wreg & \$276 ;
-  assign \$278  = \$275 [2] + \$277 [3];
-  assign \$279  = \$273  + \$278 ;
-  assign \$280  = ~ xreg;
-  assign \$281  = wreg & \$280 ;
-  assign \$282  = ~ xreg;
-  assign \$283  = wreg & \$282 ;
-  assign \$284  = \$281 [4] + \$283 [5];
-  assign \$285  = ~ xreg;
-  assign \$286  = wreg & \$285 ;
+  assign \$278  = ~ xreg;
+  assign \$279  = wreg & \$278 ;
+  assign \$280  = \$277 [8] + \$279 [9];
+  assign \$281  = ~ xreg;
+  assign \$282  = wreg & \$281 ;
+  assign \$283  = ~ xreg;
+  assign \$284  = wreg & \$283 ;
+  assign \$285  = \$282 [10] + \$284 [11];
+  assign \$286  = \$280  + \$285 ;
   assign \$287  = ~ xreg;
   assign \$288  = wreg & \$287 ;
-  assign \$289  = \$286 [6] + \$288 [7];
-  assign \$290  = \$284  + \$289 ;
-  assign \$291  = \$279  + \$290 ;
+  assign \$289  = ~ xreg;
+  assign \$290  = wreg & \$289 ;
+  assign \$291  = \$288 [12] + \$290 [13];
   assign \$292  = ~ xreg;
   assign \$293  = wreg & \$292 ;
   assign \$294  = ~ xreg;
   assign \$295  = wreg & \$294 ;
-  assign \$296  = \$293 [8] + \$295 [9];
-  assign \$297  = ~ xreg;
-  assign \$298  = wreg & \$297 ;
-  assign \$299  = ~ xreg;
-  assign \$300  = wreg & \$299 ;
-  assign \$301  = \$298 [10] + \$300 [11];
-  assign \$302  = \$296  + \$301 ;
-  assign \$303  = ~ xreg;
-  assign \$304  = wreg & \$303 ;
+  assign \$296  = \$293 [14] + \$295 [15];
+  assign \$297  = \$291  + \$296 ;
+  assign \$298  = \$286  + \$297 ;
+  assign \$299  = \$275  + \$298 ;
+  assign \$300  = ~ xreg;
+  assign \$301  = wreg & \$300 ;
+  assign \$302  = ~ xreg;
+  assign \$303  = wreg & \$302 ;
+  assign \$304  = \$301 [16] + \$303 [17];
   assign \$305  = ~ xreg;
   assign \$306  = wreg & \$305 ;
-  assign \$307  = \$304 [12] + \$306 [13];
-  assign \$308  = ~ xreg;
-  assign \$309  = wreg & \$308 ;
-  assign \$310  = ~ xreg;
-  assign \$311  = wreg & \$310 ;
-  assign \$312  = \$309 [14] + \$311 [15];
-  assign \$313  = \$307  + \$312 ;
-  assign \$314  = \$302  + \$313 ;
-  assign \$315  = \$291  + \$314 ;
+  assign \$307  = ~ xreg;
+  assign \$308  = wreg & \$307 ;
+  assign \$309  = \$306 [18] + \$308 [19];
+  assign \$310  = \$304  + \$309 ;
+  assign \$311  = ~ xreg;
+  assign \$312  = wreg & \$311 ;
+  assign \$313  = ~ xreg;
+  assign \$314  = wreg & \$313 ;
+  assign \$315  = \$312 [20] + \$314 [21];
   assign \$316  = ~ xreg;
   assign \$317  = wreg & \$316 ;
   assign \$318  = ~ xreg;
   assign \$319  = wreg & \$318 ;
-  assign \$320  = \$317 [16] + \$319 [17];
-  assign \$321  = ~ xreg;
-  assign \$322  = wreg & \$321 ;
+  assign \$320  = \$317 [22] + \$319 [23];
+  assign \$321  = \$315  + \$320 ;
+  assign \$322  = \$310  + \$321 ;
   assign \$323  = ~ xreg;
   assign \$324  = wreg & \$323 ;
-  assign \$325  = \$322 [18] + \$324 [19];
-  assign \$326  = \$320  + \$325 ;
-  assign \$327  = ~ xreg;
-  assign \$328  = wreg & \$327 ;
-  assign \$329  = ~ xreg;
-  assign \$330  = wreg & \$329 ;
-  assign \$331  = \$328 [20] + \$330 [21];
-  assign \$332  = ~ xreg;
-  assign \$333  = wreg & \$332 ;
+  assign \$325  = ~ xreg;
+  assign \$326  = wreg & \$325 ;
+  assign \$327  = \$324 [24] + \$326 [25];
+  assign \$328  = ~ xreg;
+  assign \$329  = wreg & \$328 ;
+  assign \$330  = ~ xreg;
+  assign \$331  = wreg & \$330 ;
+  assign \$332  = \$329 [26] + \$331 [27];
+  assign \$333  = \$327  + \$332 ;
   assign \$334  = ~ xreg;
   assign \$335  = wreg & \$334 ;
-  assign \$336  = \$333 [22] + \$335 [23];
-  assign \$337  = \$331  + \$336 ;
-  assign \$338  = \$326  + \$337 ;
+  assign \$336  = ~ xreg;
+  assign \$337  = wreg & \$336 ;
+  assign \$338  = \$335 [28] + \$337 [29];
   assign \$339  = ~ xreg;
   assign \$340  = wreg & \$339 ;
   assign \$341  = ~ xreg;
   assign \$342  = wreg & \$341 ;
-  assign \$343  = \$340 [24] + \$342 [25];
-  assign \$344  = ~ xreg;
-  assign \$345  = wreg & \$344 ;
-  assign \$346  = ~ xreg;
-  assign \$347  = wreg & \$346 ;
-  assign \$348  = \$345 [26] + \$347 [27];
-  assign \$349  = \$343  + \$348 ;
-  assign \$350  = ~ xreg;
-  assign \$351  = wreg & \$350 ;
+  assign \$343  = \$340 [30] + \$342 [31];
+  assign \$344  = \$338  + \$343 ;
+  assign \$345  = \$333  + \$344 ;
+  assign \$346  = \$322  + \$345 ;
+  assign \$347  = ~ xreg;
+  assign \$348  = wreg & \$347 ;
+  assign \$349  = ~ xreg;
+  assign \$350  = wreg & \$349 ;
+  assign \$351  = \$348 [32] + \$350 [33];
   assign \$352  = ~ xreg;
   assign \$353  = wreg & \$352 ;
-  assign \$354  = \$351 [28] + \$353 [29];
-  assign \$355  = ~ xreg;
-  assign \$356  = wreg & \$355 ;
-  assign \$357  = ~ xreg;
-  assign \$358  = wreg & \$357 ;
-  assign \$359  = \$356 [30] + \$358 [31];
-  assign \$360  = \$354  + \$359 ;
-  assign \$361  = \$349  + \$360 ;
-  assign \$362  = \$338  + \$361 ;
+  assign \$354  = ~ xreg;
+  assign \$355  = wreg & \$354 ;
+  assign \$356  = \$353 [34] + \$355 [35];
+  assign \$357  = \$351  + \$356 ;
+  assign \$358  = ~ xreg;
+  assign \$359  = wreg & \$358 ;
+  assign \$360  = ~ xreg;
+  assign \$361  = wreg & \$360 ;
+  assign \$362  = \$359 [36] + \$361 [37];
   assign \$363  = ~ xreg;
   assign \$364  = wreg & \$363 ;
   assign \$365  = ~ xreg;
   assign \$366  = wreg & \$365 ;
-  assign \$367  = \$364 [32] + \$366 [33];
-  assign \$368  = ~ xreg;
-  assign \$369  = wreg & \$368 ;
+  assign \$367  = \$364 [38] + \$366 [39];
+  assign \$368  = \$362  + \$367 ;
+  assign \$369  = \$357  + \$368 ;
   assign \$370  = ~ xreg;
   assign \$371  = wreg & \$370 ;
-  assign \$372  = \$369 [34] + \$371 [35];
-  assign \$373  = \$367  + \$372 ;
-  assign \$374  = ~ xreg;
-  assign \$375  = wreg & \$374 ;
-  assign \$376  = ~ xreg;
-  assign \$377  = wreg & \$376 ;
-  assign \$378  = \$375 [36] + \$377 [37];
-  assign \$379  = ~ xreg;
-  assign \$380  = wreg & \$379 ;
+  assign \$372  = ~ xreg;
+  assign \$373  = wreg & \$372 ;
+  assign \$374  = \$371 [40] + \$373 [41];
+  assign \$375  = ~ xreg;
+  assign \$376  = wreg & \$375 ;
+  assign \$377  = ~ xreg;
+  assign \$378  = wreg & \$377 ;
+  assign \$379  = \$376 [42] + \$378 [43];
+  assign \$380  = \$374  + \$379 ;
   assign \$381  = ~ xreg;
   assign \$382  = wreg & \$381 ;
-  assign \$383  = \$380 [38] + \$382 [39];
-  assign \$384  = \$378  + \$383 ;
-  assign \$385  = \$373  + \$384 ;
+  assign \$383  = ~ xreg;
+  assign \$384  = wreg & \$383 ;
+  assign \$385  = \$382 [44] + \$384 [45];
   assign \$386  = ~ xreg;
   assign \$387  = wreg & \$386 ;
   assign \$388  = ~ xreg;
   assign \$389  = wreg & \$388 ;
-  assign \$390  = \$387 [40] + \$389 [41];
-  assign \$391  = ~ xreg;
-  assign \$392  = wreg & \$391 ;
-  assign \$393  = ~ xreg;
-  assign \$394  = wreg & \$393 ;
-  assign \$395  = \$392 [42] + \$394 [43];
-  assign \$396  = \$390  + \$395 ;
-  assign \$397  = ~ xreg;
-  assign \$398  = wreg & \$397 ;
+  assign \$390  = \$387 [46] + \$389 [47];
+  assign \$391  = \$385  + \$390 ;
+  assign \$392  = \$380  + \$391 ;
+  assign \$393  = \$369  + \$392 ;
+  assign \$394  = ~ xreg;
+  assign \$395  = wreg & \$394 ;
+  assign \$396  = ~ xreg;
+  assign \$397  = wreg & \$396 ;
+  assign \$398  = \$395 [48] + \$397 [49];
   assign \$399  = ~ xreg;
   assign \$400  = wreg & \$399 ;
-  assign \$401  = \$398 [44] + \$400 [45];
-  assign \$402  = ~ xreg;
-  assign \$403  = wreg & \$402 ;
-  assign \$404  = ~ xreg;
-  assign \$405  = wreg & \$404 ;
-  assign \$406  = \$403 [46] + \$405 [47];
-  assign \$407  = \$401  + \$406 ;
-  assign \$408  = \$396  + \$407 ;
-  assign \$409  = \$385  + \$408 ;
+  assign \$401  = ~ xreg;
+  assign \$402  = wreg & \$401 ;
+  assign \$403  = \$400 [50] + \$402 [51];
+  assign \$404  = \$398  + \$403 ;
+  assign \$405  = ~ xreg;
+  assign \$406  = wreg & \$405 ;
+  assign \$407  = ~ xreg;
+  assign \$408  = wreg & \$407 ;
+  assign \$409  = \$406 [52] + \$408 [53];
   assign \$410  = ~ xreg;
   assign \$411  = wreg & \$410 ;
   assign \$412  = ~ xreg;
   assign \$413  = wreg & \$412 ;
-  assign \$414  = \$411 [48] + \$413 [49];
-  assign \$415  = ~ xreg;
-  assign \$416  = wreg & \$415 ;
+  assign \$414  = \$411 [54] + \$413 [55];
+  assign \$415  = \$409  + \$414 ;
+  assign \$416  = \$404  + \$415 ;
   assign \$417  = ~ xreg;
   assign \$418  = wreg & \$417 ;
-  assign \$419  = \$416 [50] + \$418 [51];
-  assign \$420  = \$414  + \$419 ;
-  assign \$421  = ~ xreg;
-  assign \$422  = wreg & \$421 ;
-  assign \$423  = ~ xreg;
-  assign \$424  = wreg & \$423 ;
-  assign \$425  = \$422 [52] + \$424 [53];
-  assign \$426  = ~ xreg;
-  assign \$427  = wreg & \$426 ;
+  assign \$419  = ~ xreg;
+  assign \$420  = wreg & \$419 ;
+  assign \$421  = \$418 [56] + \$420 [57];
+  assign \$422  = ~ xreg;
+  assign \$423  = wreg & \$422 ;
+  assign \$424  = ~ xreg;
+  assign \$425  = wreg & \$424 ;
+  assign \$426  = \$423 [58] + \$425 [59];
+  assign \$427  = \$421  + \$426 ;
   assign \$428  = ~ xreg;
   assign \$429  = wreg & \$428 ;
-  assign \$430  = \$427 [54] + \$429 [55];
-  assign \$431  = \$425  + \$430 ;
-  assign \$432  = \$420  + \$431 ;
+  assign \$430  = ~ xreg;
+  assign \$431  = wreg & \$430 ;
+  assign \$432  = \$429 [60] + \$431 [61];
   assign \$433  = ~ xreg;
   assign \$434  = wreg & \$433 ;
   assign \$435  = ~ xreg;
   assign \$436  = wreg & \$435 ;
-  assign \$437  = \$434 [56] + \$436 [57];
-  assign \$438  = ~ xreg;
-  assign \$439  = wreg & \$438 ;
-  assign \$440  = ~ xreg;
-  assign \$441  = wreg & \$440 ;
-  assign \$442  = \$439 [58] + \$441 [59];
-  assign \$443  = \$437  + \$442 ;
-  assign \$444  = ~ xreg;
-  assign \$445  = wreg & \$444 ;
-  assign \$446  = ~ xreg;
-  assign \$447  = wreg & \$446 ;
-  assign \$448  = \$445 [60] + \$447 [61];
-  assign \$449  = ~ xreg;
-  assign \$450  = wreg & \$449 ;
-  assign \$451  = ~ xreg;
-  assign \$452  = wreg & \$451 ;
-  assign \$453  = \$450 [62] + \$452 [63];
-  assign \$454  = \$448  + \$453 ;
-  assign \$455  = \$443  + \$454 ;
-  assign \$456  = \$432  + \$455 ;
+  assign \$437  = \$434 [62] + \$436 [63];
+  assign \$438  = \$432  + \$437 ;
+  assign \$439  = \$427  + \$438 ;
+  assign \$440  = \$416  + \$439 ;
+  assign \$441  = ~ wreg;
+  assign \$442  = \$441  & xreg;
+  assign \$443  = ~ wreg;
+  assign \$444  = \$443  & xreg;
+  assign \$445  = \$442 [0] + \$444 [1];
+  assign \$446  = ~ wreg;
+  assign \$447  = \$446  & xreg;
+  assign \$448  = ~ wreg;
+  assign \$449  = \$448  & xreg;
+  assign \$450  = \$447 [2] + \$449 [3];
+  assign \$451  = \$445  + \$450 ;
+  assign \$452  = ~ wreg;
+  assign \$453  = \$452  & xreg;
+  assign \$454  = ~ wreg;
+  assign \$455  = \$454  & xreg;
+  assign \$456  = \$453 [4] + \$455 [5];
   assign \$457  = ~ wreg;
   assign \$458  = \$457  & xreg;
   assign \$459  = ~ wreg;
   assign \$460  = \$459  & xreg;
-  assign \$461  = \$458 [0] + \$460 [1];
-  assign \$462  = ~ wreg;
-  assign \$463  = \$462  & xreg;
+  assign \$461  = \$458 [6] + \$460 [7];
+  assign \$462  = \$456  + \$461 ;
+  assign \$463  = \$451  + \$462 ;
   assign \$464  = ~ wreg;
   assign \$465  = \$464  & xreg;
-  assign \$466  = \$463 [2] + \$465 [3];
-  assign \$467  = \$461  + \$466 ;
-  assign \$468  = ~ wreg;
-  assign \$469  = \$468  & xreg;
-  assign \$470  = ~ wreg;
-  assign \$471  = \$470  & xreg;
-  assign \$472  = \$469 [4] + \$471 [5];
-  assign \$473  = ~ wreg;
-  assign \$474  = \$473  & xreg;
+  assign \$466  = ~ wreg;
+  assign \$467  = \$466  & xreg;
+  assign \$468  = \$465 [8] + \$467 [9];
+  assign \$469  = ~ wreg;
+  assign \$470  = \$469  & xreg;
+  assign \$471  = ~ wreg;
+  assign \$472  = \$471  & xreg;
+  assign \$473  = \$470 [10] + \$472 [11];
+  assign \$474  = \$468  + \$473 ;
   assign \$475  = ~ wreg;
   assign \$476  = \$475  & xreg;
-  assign \$477  = \$474 [6] + \$476 [7];
-  assign \$478  = \$472  + \$477 ;
-  assign \$479  = \$467  + \$478 ;
+  assign \$477  = ~ wreg;
+  assign \$478  = \$477  & xreg;
+  assign \$479  = \$476 [12] + \$478 [13];
   assign \$480  = ~ wreg;
   assign \$481  = \$480  & xreg;
   assign \$482  = ~ wreg;
   assign \$483  = \$482  & xreg;
-  assign \$484  = \$481 [8] + \$483 [9];
-  assign \$485  = ~ wreg;
-  assign \$486  = \$485  & xreg;
-  assign \$487  = ~ wreg;
-  assign \$488  = \$487  & xreg;
-  assign \$489  = \$486 [10] + \$488 [11];
-  assign \$490  = \$484  + \$489 ;
-  assign \$491  = ~ wreg;
-  assign \$492  = \$491  & xreg;
+  assign \$484  = \$481 [14] + \$483 [15];
+  assign \$485  = \$479  + \$484 ;
+  assign \$486  = \$474  + \$485 ;
+  assign \$487  = \$463  + \$486 ;
+  assign \$488  = ~ wreg;
+  assign \$489  = \$488  & xreg;
+  assign \$490  = ~ wreg;
+  assign \$491  = \$490  & xreg;
+  assign \$492  = \$489 [16] + \$491 [17];
   assign \$493  = ~ wreg;
   assign \$494  = \$493  & xreg;
-  assign \$495  = \$492 [12] + \$494 [13];
-  assign \$496  = ~ wreg;
-  assign \$497  = \$496  & xreg;
-  assign \$498  = ~ wreg;
-  assign \$499  = \$498  & xreg;
-  assign \$500  = \$497 [14] + \$499 [15];
-  assign \$501  = \$495  + \$500 ;
-  assign \$502  = \$490  + \$501 ;
-  assign \$503  = \$479  + \$502 ;
+  assign \$495  = ~ wreg;
+  assign \$496  = \$495  & xreg;
+  assign \$497  = \$494 [18] + \$496 [19];
+  assign \$498  = \$492  + \$497 ;
+  assign \$499  = ~ wreg;
+  assign \$500  = \$499  & xreg;
+  assign \$501  = ~ wreg;
+  assign \$502  = \$501  & xreg;
+  assign \$503  = \$500 [20] + \$502 [21];
   assign \$504  = ~ wreg;
   assign \$505  = \$504  & xreg;
   assign \$506  = ~ wreg;
   assign \$507  = \$506  & xreg;
-  assign \$508  = \$505 [16] + \$507 [17];
-  assign \$509  = ~ wreg;
-  assign \$510  = \$509  & xreg;
+  assign \$508  = \$505 [22] + \$507 [23];
+  assign \$509  = \$503  + \$508 ;
+  assign \$510  = \$498  + \$509 ;
   assign \$511  = ~ wreg;
   assign \$512  = \$511  & xreg;
-  assign \$513  = \$510 [18] + \$512 [19];
-  assign \$514  = \$508  + \$513 ;
-  assign \$515  = ~ wreg;
-  assign \$516  = \$515  & xreg;
-  assign \$517  = ~ wreg;
-  assign \$518  = \$517  & xreg;
-  assign \$519  = \$516 [20] + \$518 [21];
-  assign \$520  = ~ wreg;
-  assign \$521  = \$520  & xreg;
+  assign \$513  = ~ wreg;
+  assign \$514  = \$513  & xreg;
+  assign \$515  = \$512 [24] + \$514 [25];
+  assign \$516  = ~ wreg;
+  assign \$517  = \$516  & xreg;
+  assign \$518  = ~ wreg;
+  assign \$519  = \$518  & xreg;
+  assign \$520  = \$517 [26] + \$519 [27];
+  assign \$521  = \$515  + \$520 ;
   assign \$522  = ~ wreg;
   assign \$523  = \$522  & xreg;
-  assign \$524  = \$521 [22] + \$523 [23];
-  assign \$525  = \$519  + \$524 ;
-  assign \$526  = \$514  + \$525 ;
+  assign \$524  = ~ wreg;
+  assign \$525  = \$524  & xreg;
+  assign \$526  = \$523 [28] + \$525 [29];
   assign \$527  = ~ wreg;
   assign \$528  = \$527  & xreg;
   assign \$529  = ~ wreg;
   assign \$530  = \$529  & xreg;
-  assign \$531  = \$528 [24] + \$530 [25];
-  assign \$532  = ~ wreg;
-  assign \$533  = \$532  & xreg;
-  assign \$534  = ~ wreg;
-  assign \$535  = \$534  & xreg;
-  assign \$536  = \$533 [26] + \$535 [27];
-  assign \$537  = \$531  + \$536 ;
-  assign \$538  = ~ wreg;
-  assign \$539  = \$538  & xreg;
+  assign \$531  = \$528 [30] + \$530 [31];
+  assign \$532  = \$526  + \$531 ;
+  assign \$533  = \$521  + \$532 ;
+  assign \$534  = \$510  + \$533 ;
+  assign \$535  = ~ wreg;
+  assign \$536  = \$535  & xreg;
+  assign \$537  = ~ wreg;
+  assign \$538  = \$537  & xreg;
+  assign \$539  = \$536 [32] + \$538 [33];
   assign \$540  = ~ wreg;
   assign \$541  = \$540  & xreg;
-  assign \$542  = \$539 [28] + \$541 [29];
-  assign \$543  = ~ wreg;
-  assign \$544  = \$543  & xreg;
-  assign \$545  = ~ wreg;
-  assign \$546  = \$545  & xreg;
-  assign \$547  = \$544 [30] + \$546 [31];
-  assign \$548  = \$542  + \$547 ;
-  assign \$549  = \$537  + \$548 ;
-  assign \$550  = \$526  + \$549 ;
+  assign \$542  = ~ wreg;
+  assign \$543  = \$542  & xreg;
+  assign \$544  = \$541 [34] + \$543 [35];
+  assign \$545  = \$539  + \$544 ;
+  assign \$546  = ~ wreg;
+  assign \$547  = \$546  & xreg;
+  assign \$548  = ~ wreg;
+  assign \$549  = \$548  & xreg;
+  assign \$550  = \$547 [36] + \$549 [37];
   assign \$551  = ~ wreg;
   assign \$552  = \$551  & xreg;
   assign \$553  = ~ wreg;
   assign \$554  = \$553  & xreg;
-  assign \$555  = \$552 [32] + \$554 [33];
-  assign \$556  = ~ wreg;
-  assign \$557  = \$556  & xreg;
+  assign \$555  = \$552 [38] + \$554 [39];
+  assign \$556  = \$550  + \$555 ;
+  assign \$557  = \$545  + \$556 ;
   assign \$558  = ~ wreg;
   assign \$559  = \$558  & xreg;
-  assign \$560  = \$557 [34] + \$559 [35];
-  assign \$561  = \$555  + \$560 ;
-  assign \$562  = ~ wreg;
-  assign \$563  = \$562  & xreg;
-  assign \$564  = ~ wreg;
-  assign \$565  = \$564  & xreg;
-  assign \$566  = \$563 [36] + \$565 [37];
-  assign \$567  = ~ wreg;
-  assign \$568  = \$567  & xreg;
+  assign \$560  = ~ wreg;
+  assign \$561  = \$560  & xreg;
+  assign \$562  = \$559 [40] + \$561 [41];
+  assign \$563  = ~ wreg;
+  assign \$564  = \$563  & xreg;
+  assign \$565  = ~ wreg;
+  assign \$566  = \$565  & xreg;
+  assign \$567  = \$564 [42] + \$566 [43];
+  assign \$568  = \$562  + \$567 ;
   assign \$569  = ~ wreg;
   assign \$570  = \$569  & xreg;
-  assign \$571  = \$568 [38] + \$570 [39];
-  assign \$572  = \$566  + \$571 ;
-  assign \$573  = \$561  + \$572 ;
+  assign \$571  = ~ wreg;
+  assign \$572  = \$571  & xreg;
+  assign \$573  = \$570 [44] + \$572 [45];
   assign \$574  = ~ wreg;
   assign \$575  = \$574  & xreg;
   assign \$576  = ~ wreg;
   assign \$577  = \$576  & xreg;
-  assign \$578  = \$575 [40] + \$577 [41];
-  assign \$579  = ~ wreg;
-  assign \$580  = \$579  & xreg;
-  assign \$581  = ~ wreg;
-  assign \$582  = \$581  & xreg;
-  assign \$583  = \$580 [42] + \$582 [43];
-  assign \$584  = \$578  + \$583 ;
-  assign \$585  = ~ wreg;
-  assign \$586  = \$585  & xreg;
+  assign \$578  = \$575 [46] + \$577 [47];
+  assign \$579  = \$573  + \$578 ;
+  assign \$580  = \$568  + \$579 ;
+  assign \$581  = \$557  + \$580 ;
+  assign \$582  = ~ wreg;
+  assign \$583  = \$582  & xreg;
+  assign \$584  = ~ wreg;
+  assign \$585  = \$584  & xreg;
+  assign \$586  = \$583 [48] + \$585 [49];
   assign \$587  = ~ wreg;
   assign \$588  = \$587  & xreg;
-  assign \$589  = \$586 [44] + \$588 [45];
-  assign \$590  = ~ wreg;
-  assign \$591  = \$590  & xreg;
-  assign \$592  = ~ wreg;
-  assign \$593  = \$592  & xreg;
-  assign \$594  = \$591 [46] + \$593 [47];
-  assign \$595  = \$589  + \$594 ;
-  assign \$596  = \$584  + \$595 ;
-  assign \$597  = \$573  + \$596 ;
+  assign \$589  = ~ wreg;
+  assign \$590  = \$589  & xreg;
+  assign \$591  = \$588 [50] + \$590 [51];
+  assign \$592  = \$586  + \$591 ;
+  assign \$593  = ~ wreg;
+  assign \$594  = \$593  & xreg;
+  assign \$595  = ~ wreg;
+  assign \$596  = \$595  & xreg;
+  assign \$597  = \$594 [52] + \$596 [53];
   assign \$598  = ~ wreg;
   assign \$599  = \$598  & xreg;
   assign \$600  = ~ wreg;
   assign \$601  = \$600  & xreg;
-  assign \$602  = \$599 [48] + \$601 [49];
-  assign \$603  = ~ wreg;
-  assign \$604  = \$603  & xreg;
+  assign \$602  = \$599 [54] + \$601 [55];
+  assign \$603  = \$597  + \$602 ;
+  assign \$604  = \$592  + \$603 ;
   assign \$605  = ~ wreg;
   assign \$606  = \$605  & xreg;
-  assign \$607  = \$604 [50] + \$606 [51];
-  assign \$608  = \$602  + \$607 ;
-  assign \$609  = ~ wreg;
-  assign \$610  = \$609  & xreg;
-  assign \$611  = ~ wreg;
-  assign \$612  = \$611  & xreg;
-  assign \$613  = \$610 [52] + \$612 [53];
-  assign \$614  = ~ wreg;
-  assign \$615  = \$614  & xreg;
+  assign \$607  = ~ wreg;
+  assign \$608  = \$607  & xreg;
+  assign \$609  = \$606 [56] + \$608 [57];
+  assign \$610  = ~ wreg;
+  assign \$611  = \$610  & xreg;
+  assign \$612  = ~ wreg;
+  assign \$613  = \$612  & xreg;
+  assign \$614  = \$611 [58] + \$613 [59];
+  assign \$615  = \$609  + \$614 ;
   assign \$616  = ~ wreg;
   assign \$617  = \$616  & xreg;
-  assign \$618  = \$615 [54] + \$617 [55];
-  assign \$619  = \$613  + \$618 ;
-  assign \$620  = \$608  + \$619 ;
+  assign \$618  = ~ wreg;
+  assign \$619  = \$618  & xreg;
+  assign \$620  = \$617 [60] + \$619 [61];
   assign \$621  = ~ wreg;
   assign \$622  = \$621  & xreg;
   assign \$623  = ~ wreg;
   assign \$624  = \$623  & xreg;
-  assign \$625  = \$622 [56] + \$624 [57];
-  assign \$626  = ~ wreg;
-  assign \$627  = \$626  & xreg;
-  assign \$628  = ~ wreg;
-  assign \$629  = \$628  & xreg;
-  assign \$630  = \$627 [58] + \$629 [59];
-  assign \$631  = \$625  + \$630 ;
-  assign \$632  = ~ wreg;
-  assign \$633  = \$632  & xreg;
-  assign \$634  = ~ wreg;
-  assign \$635  = \$634  & xreg;
-  assign \$636  = \$633 [60] + \$635 [61];
-  assign \$637  = ~ wreg;
-  assign \$638  = \$637  & xreg;
-  assign \$639  = ~ wreg;
-  assign \$640  = \$639  & xreg;
-  assign \$641  = \$638 [62] + \$640 [63];
-  assign \$642  = \$636  + \$641 ;
-  assign \$643  = \$631  + \$642 ;
-  assign \$644  = \$620  + \$643 ;
-  assign \$645  = r_part0 + r_part1;
-  assign \$646  = r_part2 + r_part3;
-  assign \$647  = \$645  + \$646 ;
-  assign \$648  = \$signal  + \$647 ;
-  assign \$649  = a_part0 + a_part1;
-  assign \$650  = a_part2 + a_part3;
-  assign \$651  = \$649  + \$650 ;
-  assign \$652  = n_a + \$651 ;
-  assign \$653  = ! l_word;
-  assign \$654  = l_word + 1'h1;
-  assign \$655  = \$signal  < n_a;
-  assign \$656  = \$655  ? \$signal  : n_a;
-  assign \$657  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$658  = \$657  ? win_thswap : { 8'h00, s_ra };
-  assign \$659  = $signed(\$658 ) > $signed(1'h0);
-  assign \$660  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$661  = \$660  ? win_thswap : { 8'h00, s_ra };
-  assign \$662  = \$659  ? \$661  : 16'h0000;
-  assign \$663  = ! s_cnt;
-  assign \$664  = ~ busy;
-  assign \$665  = ~ \busy$82 ;
-  assign \$666  = \$664  & \$665 ;
-  assign \$667  = ~ busy;
-  assign \$668  = ~ \busy$82 ;
-  assign \$671  = ~ \$670 ;
-  assign \$672  = \$671  & x_rd__data;
-  assign \$674  = ~ x_rd__data;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = scan_a ? \$672  : \$675 ;
-  assign \$677  = ! mask;
-  assign \$678  = \$677  | done;
-  assign \$679  = - mask;
-  assign \$680  = { 1'h0, mask } & \$679 ;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = { 1'h0, mask } & \$681 ;
-  assign \$683  = - mask;
-  assign \$684  = { 1'h0, mask } & \$683 ;
-  assign \$685  = { 1'h0, wreg } ^ \$684 ;
-  assign \$686  = ! l_word;
-  assign \$687  = done | \$686 ;
-  assign \$688  = l_word + 1'h1;
-  assign \$689  = ~ \busy$155 ;
-  assign \$690  = ! add_cls;
-  assign \$691  = add_idx >= 11'h400;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = add_idx + 1'h1;
-  assign \$694  = add_left == 1'h1;
-  assign \$695  = add_cls - 1'h1;
-  assign \$696  = num_classes + 1'h1;
-  assign \$697  = add_left - 1'h1;
+  assign \$625  = \$622 [62] + \$624 [63];
+  assign \$626  = \$620  + \$625 ;
+  assign \$627  = \$615  + \$626 ;
+  assign \$628  = \$604  + \$627 ;
+  assign \$629  = r_part0 + r_part1;
+  assign \$630  = r_part2 + r_part3;
+  assign \$631  = \$629  + \$630 ;
+  assign \$632  = \$signal  + \$631 ;
+  assign \$633  = a_part0 + a_part1;
+  assign \$634  = a_part2 + a_part3;
+  assign \$635  = \$633  + \$634 ;
+  assign \$636  = n_a + \$635 ;
+  assign \$637  = ! l_word;
+  assign \$638  = l_word + 1'h1;
+  assign \$639  = \$signal  < n_a;
+  assign \$640  = \$639  ? \$signal  : n_a;
+  assign \$641  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$642  = \$641  ? win_thswap : { 8'h00, s_ra };
+  assign \$643  = $signed(\$642 ) > $signed(1'h0);
+  assign \$644  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$645  = \$644  ? win_thswap : { 8'h00, s_ra };
+  assign \$646  = \$643  ? \$645  : 16'h0000;
+  assign \$647  = ! s_cnt;
+  assign \$648  = ~ busy;
+  assign \$649  = ~ \busy$92 ;
+  assign \$650  = \$648  & \$649 ;
+  assign \$651  = ~ busy;
+  assign \$652  = ~ \busy$92 ;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$655  & x_rd__data;
+  assign \$658  = ~ x_rd__data;
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = scan_a ? \$656  : \$659 ;
+  assign \$661  = ! mask;
+  assign \$662  = \$661  | done;
+  assign \$663  = - mask;
+  assign \$664  = { 1'h0, mask } & \$663 ;
+  assign \$665  = ~ \$664 ;
+  assign \$666  = { 1'h0, mask } & \$665 ;
+  assign \$667  = - mask;
+  assign \$668  = { 1'h0, mask } & \$667 ;
+  assign \$669  = { 1'h0, wreg } ^ \$668 ;
+  assign \$670  = ! l_word;
+  assign \$671  = done | \$670 ;
+  assign \$672  = l_word + 1'h1;
+  assign \$673  = ~ \busy$161 ;
+  assign \$674  = ! add_cls;
+  assign \$675  = add_idx >= 11'h400;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = add_idx + 1'h1;
+  assign \$678  = add_left == 1'h1;
+  assign \$679  = add_cls - 1'h1;
+  assign \$680  = num_classes + 1'h1;
+  assign \$681  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$698 ;
+    s1_valid <= \$682 ;
   always @(posedge clk)
-    s1_grp <= \$699 ;
+    s1_grp <= \$683 ;
   always @(posedge clk)
-    s1_first <= \$700 ;
+    s1_first <= \$684 ;
   always @(posedge clk)
-    s1_last <= \$701 ;
+    s1_last <= \$685 ;
   always @(posedge clk)
-    s2_valid <= \$702 ;
+    s2_valid <= \$686 ;
   always @(posedge clk)
-    s2_grp <= \$703 ;
+    s2_grp <= \$687 ;
   always @(posedge clk)
-    s2_first <= \$704 ;
+    s2_first <= \$688 ;
   always @(posedge clk)
-    s2_last <= \$705 ;
+    s2_last <= \$689 ;
   always @(posedge clk)
-    s3_valid <= \$706 ;
+    s3_valid <= \$690 ;
   always @(posedge clk)
-    s3_grp <= \$707 ;
+    s3_grp <= \$691 ;
   always @(posedge clk)
-    s3_first <= \$708 ;
+    s3_first <= \$692 ;
   always @(posedge clk)
-    s3_last <= \$709 ;
+    s3_last <= \$693 ;
   always @(posedge clk)
-    \$signature__en$26  <= \$710 ;
+    \$signature__en$26  <= \$694 ;
   always @(posedge clk)
-    s4_grp <= \$711 ;
+    s4_grp <= \$695 ;
   always @(posedge clk)
-    s2_and0 <= \$712 ;
+    s2_and0 <= \$696 ;
   always @(posedge clk)
-    s2_thl0 <= \$713 ;
+    s2_thl0 <= \$697 ;
   always @(posedge clk)
-    s3_part0_0 <= \$714 ;
+    s3_part0_0 <= \$698 ;
   always @(posedge clk)
-    s3_part0_1 <= \$715 ;
+    s3_part0_1 <= \$699 ;
   always @(posedge clk)
-    s3_part0_2 <= \$716 ;
+    s3_part0_2 <= \$700 ;
   always @(posedge clk)
-    s3_part0_3 <= \$717 ;
+    s3_part0_3 <= \$701 ;
   always @(posedge clk)
-    s3_thl0 <= \$718 ;
+    s3_thl0 <= \$702 ;
   always @(posedge clk)
-    acc0 <= \$719 ;
+    acc0 <= \$703 ;
   always @(posedge clk)
-    \$signature__data  <= \$720 ;
+    \$signature__data  <= \$704 ;
   always @(posedge clk)
-    s4_thl0 <= \$721 ;
+    s4_thl0 <= \$705 ;
   always @(posedge clk)
-    s5_valid <= \$722 ;
+    s5_valid <= \$706 ;
   always @(posedge clk)
-    s5_grp <= \$723 ;
+    s5_grp <= \$707 ;
   always @(posedge clk)
-    s5_pot0 <= \$724 ;
+    s5_pot0 <= \$708 ;
   always @(posedge clk)
-    s5_active0 <= \$725 ;
+    s5_active0 <= \$709 ;
   always @(posedge clk)
-    s5_elig0 <= \$726 ;
+    s5_elig0 <= \$710 ;
   always @(posedge clk)
-    \$signal$135  <= \$727 ;
+    \$signal$141  <= \$711 ;
   always @(posedge clk)
-    \$signal$136  <= \$728 ;
+    \$signal$142  <= \$712 ;
   always @(posedge clk)
-    dividend <= \$729 ;
+    dividend <= \$713 ;
   always @(posedge clk)
-    \$signal$137  <= \$730 ;
+    \$signal$143  <= \$714 ;
   always @(posedge clk)
-    \$signal$103  <= \$731 ;
+    \$signal$113  <= \$715 ;
   always @(posedge clk)
-    lrn_idx <= \$732 ;
+    lrn_idx <= \$716 ;
   always @(posedge clk)
-    rd_b <= \$733 ;
+    rd_b <= \$717 ;
   always @(posedge clk)
-    rd_q <= \$734 ;
+    rd_q <= \$718 ;
   always @(posedge clk)
-    rd_a <= \$735 ;
+    rd_a <= \$719 ;
   always @(posedge clk)
-    rd_a_op <= \$736 ;
+    rd_a_op <= \$720 ;
   always @(posedge clk)
-    rd_a_lane <= \$737 ;
+    rd_a_lane <= \$721 ;
   always @(posedge clk)
-    rd_a_param <= \$738 ;
+    rd_a_param <= \$722 ;
   always @(posedge clk)
-    op <= \$739 ;
+    op <= \$723 ;
   always @(posedge clk)
-    cand_all <= \$740 ;
+    cand_all <= \$724 ;
   always @(posedge clk)
-    cand_lo <= \$741 ;
+    cand_lo <= \$725 ;
   always @(posedge clk)
-    load_word <= \$742 ;
+    load_word <= \$726 ;
   always @(posedge clk)
-    ctrl_state <= \$743 ;
+    ctrl_state <= \$727 ;
   always @(posedge clk)
-    num_neurons <= \$744 ;
+    num_neurons <= \$728 ;
   always @(posedge clk)
-    num_classes <= \$745 ;
+    num_classes <= \$729 ;
   always @(posedge clk)
-    divisor <= \$746 ;
+    divisor <= \$730 ;
   always @(posedge clk)
-    thswap_init <= \$747 ;
+    thswap_init <= \$731 ;
   always @(posedge clk)
-    decay <= \$748 ;
+    decay <= \$732 ;
   always @(posedge clk)
-    thswap_min <= \$749 ;
+    thswap_min <= \$733 ;
   always @(posedge clk)
-    thl_cap <= \$750 ;
+    thl_cap <= \$734 ;
   always @(posedge clk)
-    offset <= \$751 ;
+    offset <= \$735 ;
   always @(posedge clk)
-    add_cls <= \$752 ;
+    add_cls <= \$736 ;
   always @(posedge clk)
-    add_left <= \$753 ;
+    add_left <= \$737 ;
   always @(posedge clk)
-    add_idx <= \$754 ;
+    add_idx <= \$738 ;
   always @(posedge clk)
-    p_grp <= \$755 ;
+    p_grp <= \$739 ;
   always @(posedge clk)
-    cand_hi <= \$756 ;
+    cand_hi <= \$740 ;
   always @(posedge clk)
-    p_word <= \$757 ;
+    p_word <= \$741 ;
   always @(posedge clk)
-    p_groups <= \$758 ;
+    p_groups <= \$742 ;
   always @(posedge clk)
-    p_run <= \$759 ;
+    p_run <= \$743 ;
   always @(posedge clk)
-    res <= \$760 ;
+    res <= \$744 ;
   always @(posedge clk)
-    win_base <= \$761 ;
+    win_base <= \$745 ;
   always @(posedge clk)
-    l_word <= \$762 ;
+    l_word <= \$746 ;
   always @(posedge clk)
-    \$signal  <= \$763 ;
+    \$signal  <= \$747 ;
   always @(posedge clk)
-    n_a <= \$764 ;
+    n_a <= \$748 ;
   always @(posedge clk)
-    wreg <= \$765 ;
+    wreg <= \$749 ;
   always @(posedge clk)
-    xreg <= \$766 ;
+    xreg <= \$750 ;
   always @(posedge clk)
-    win_thswap <= \$767 ;
+    win_thswap <= \$751 ;
   always @(posedge clk)
-    r_part0 <= \$768 ;
+    r_part0 <= \$752 ;
   always @(posedge clk)
-    r_part1 <= \$769 ;
+    r_part1 <= \$753 ;
   always @(posedge clk)
-    r_part2 <= \$770 ;
+    r_part2 <= \$754 ;
   always @(posedge clk)
-    r_part3 <= \$771 ;
+    r_part3 <= \$755 ;
   always @(posedge clk)
-    a_part0 <= \$772 ;
+    a_part0 <= \$756 ;
   always @(posedge clk)
-    a_part1 <= \$773 ;
+    a_part1 <= \$757 ;
   always @(posedge clk)
-    a_part2 <= \$774 ;
+    a_part2 <= \$758 ;
   always @(posedge clk)
-    a_part3 <= \$775 ;
+    a_part3 <= \$759 ;
   always @(posedge clk)
-    s_ra <= \$776 ;
+    s_ra <= \$760 ;
   always @(posedge clk)
-    s_cnt <= \$777 ;
+    s_cnt <= \$761 ;
   always @(posedge clk)
-    q_r <= \$778 ;
+    q_r <= \$762 ;
   always @(posedge clk)
-    r_r <= \$779 ;
+    r_r <= \$763 ;
   always @(posedge clk)
-    q_a <= \$780 ;
+    q_a <= \$764 ;
   always @(posedge clk)
-    r_a <= \$781 ;
+    r_a <= \$765 ;
   always @(posedge clk)
-    scan_a <= \$782 ;
+    scan_a <= \$766 ;
   always @(posedge clk)
-    mask <= \$783 ;
+    mask <= \$767 ;
   always @(posedge clk)
-    res_valid <= \$784 ;
+    res_valid <= \$768 ;
+  assign \$2  = s5_pot0 > 1'h0;
+  assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
+  assign \$6  = s5_pot0 > 1'h0;
+  assign s5_c_idx0 = \$8  ? s5_grp : 11'h000;
+  assign \$10  = s5_pot0 > 1'h0;
+  assign s5_e_pot0 = \$12  ? s5_pot0 : 7'h00;
+  assign \$14  = s5_pot0 > 1'h0;
+  assign s5_e_idx0 = \$16  ? s5_grp : 11'h000;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$5  = ~ rd_a;
-  assign \$6  = ~ rd_b;
-  assign \$7  = \$6  | rsp__ready;
-  assign \$8  = \$5  | \$7 ;
-  assign \$9  = cmd__payload[3:0] == 3'h4;
-  assign \$10  = cmd__payload[3:0] == 3'h6;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = cmd__payload[3:0] == 4'h8;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = cmd__payload[3:0] == 4'h9;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = cmd__payload[3:0] == 4'hb;
-  assign \$17  = \$15  | \$16 ;
-  assign \$18  = ~ rd_a;
-  assign \$19  = ~ rd_b;
-  assign \$20  = \$19  | rsp__ready;
-  assign \$21  = \$18  | \$20 ;
-  assign \$22  = ~ rd_a;
-  assign \$23  = ~ rd_b;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = \$17  ? \$21  : \$24 ;
-  assign \$26  = cmd__payload[14:4] * 1'h1;
-  assign \$27  = \$26  + cmd__payload[15];
-  assign \$28  = cmd__payload[14:4] * 1'h1;
-  assign \$29  = \$28  + cmd__payload[15];
-  assign \$30  = cmd__valid & cmd__ready;
-  assign \$34  = p_grp * 1'h1;
-  assign \$35  = \$34  + p_word;
-  assign \$36  = ~ s1_valid;
-  assign \$37  = ~ s2_valid;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = ~ s3_valid;
+  assign \$21  = ~ rd_a;
+  assign \$22  = ~ rd_b;
+  assign \$23  = \$22  | rsp__ready;
+  assign \$24  = \$21  | \$23 ;
+  assign \$25  = cmd__payload[3:0] == 3'h4;
+  assign \$26  = cmd__payload[3:0] == 3'h6;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = cmd__payload[3:0] == 4'h8;
+  assign \$29  = \$27  | \$28 ;
+  assign \$30  = cmd__payload[3:0] == 4'h9;
+  assign \$31  = \$29  | \$30 ;
+  assign \$32  = cmd__payload[3:0] == 4'hb;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = ~ rd_a;
+  assign \$35  = ~ rd_b;
+  assign \$36  = \$35  | rsp__ready;
+  assign \$37  = \$34  | \$36 ;
+  assign \$38  = ~ rd_a;
+  assign \$39  = ~ rd_b;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = ~ \$signature__en$26 ;
-  assign \$42  = \$40  & \$41 ;
-  assign \$43  = ~ s5_valid;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = win_base + l_word;
-  assign \$46  = ! s_cnt;
-  assign \$47  = ~ busy;
-  assign \$48  = ~ \busy$82 ;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = | remainder;
-  assign \$51  = quotient + \$50 ;
-  assign \$52  = ~ busy;
-  assign \$53  = ~ \busy$82 ;
-  assign \$54  = win_base + l_word;
-  assign \$55  = ! mask;
-  assign \$56  = \$55  | done;
-  assign \$57  = win_base + l_word;
-  assign \$59  = ! l_word;
-  assign \$60  = done | \$59 ;
-  assign \$61  = | r_a;
-  assign \$62  = q_a + \$61 ;
-  assign \$63  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$64  = \$63  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$66  = $signed({ 1'h0, \$signal$103  }) > $signed(thl_cap);
-  assign \$67  = \$66  ? thl_cap : { 9'h000, \$signal$103  };
-  assign \$69  = | s_cnt;
-  assign \$71  = ! add_cls;
-  assign \$72  = add_idx >= 11'h400;
-  assign \$73  = \$71  | \$72 ;
-  assign \$76  = ! ctrl_state;
-  assign \$77  = ctrl_state == 1'h1;
-  assign \$78  = ctrl_state == 2'h2;
-  assign \$79  = ctrl_state == 2'h3;
-  assign \$80  = ctrl_state == 3'h4;
-  assign \$81  = ctrl_state == 3'h5;
-  assign \$82  = ctrl_state == 3'h6;
-  assign \$83  = ctrl_state == 3'h7;
-  assign \$84  = ctrl_state == 4'h8;
-  assign \$85  = ctrl_state == 4'h9;
-  assign \$86  = ctrl_state == 4'ha;
-  assign \$87  = ctrl_state == 4'hb;
-  assign \$88  = ctrl_state == 4'hc;
-  assign \$89  = ctrl_state == 4'hd;
-  assign \$90  = ctrl_state == 4'he;
-  assign \$91  = ctrl_state == 4'hf;
-  assign \$92  = ctrl_state == 5'h10;
-  assign \$93  = ctrl_state == 5'h11;
-  assign \$94  = ctrl_state == 5'h12;
-  assign \$95  = ctrl_state == 5'h13;
-  assign \$96  = ctrl_state == 5'h14;
-  assign \$97  = ctrl_state == 5'h15;
-  assign \$98  = ! p_word;
-  assign \$99  = ! p_word;
-  assign \$100  = s3_valid & s3_last;
-  assign \$101  = \$signature__data$35  & x_rd__data;
-  assign \$102  = s2_and0[0] + s2_and0[1];
-  assign \$103  = s2_and0[2] + s2_and0[3];
-  assign \$104  = \$102  + \$103 ;
-  assign \$105  = s2_and0[4] + s2_and0[5];
-  assign \$106  = s2_and0[6] + s2_and0[7];
-  assign \$107  = \$105  + \$106 ;
-  assign \$108  = \$104  + \$107 ;
-  assign \$109  = s2_and0[8] + s2_and0[9];
-  assign \$110  = s2_and0[10] + s2_and0[11];
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = s2_and0[12] + s2_and0[13];
-  assign \$113  = s2_and0[14] + s2_and0[15];
-  assign \$114  = \$112  + \$113 ;
-  assign \$115  = \$111  + \$114 ;
-  assign \$116  = \$108  + \$115 ;
-  assign \$117  = s2_and0[16] + s2_and0[17];
-  assign \$118  = s2_and0[18] + s2_and0[19];
-  assign \$119  = \$117  + \$118 ;
-  assign \$120  = s2_and0[20] + s2_and0[21];
-  assign \$121  = s2_and0[22] + s2_and0[23];
-  assign \$122  = \$120  + \$121 ;
-  assign \$123  = \$119  + \$122 ;
-  assign \$124  = s2_and0[24] + s2_and0[25];
-  assign \$125  = s2_and0[26] + s2_and0[27];
-  assign \$126  = \$124  + \$125 ;
-  assign \$127  = s2_and0[28] + s2_and0[29];
-  assign \$128  = s2_and0[30] + s2_and0[31];
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = \$126  + \$129 ;
-  assign \$131  = \$123  + \$130 ;
-  assign \$132  = s2_and0[32] + s2_and0[33];
-  assign \$133  = s2_and0[34] + s2_and0[35];
-  assign \$134  = \$132  + \$133 ;
-  assign \$135  = s2_and0[36] + s2_and0[37];
-  assign \$136  = s2_and0[38] + s2_and0[39];
-  assign \$137  = \$135  + \$136 ;
-  assign \$138  = \$134  + \$137 ;
-  assign \$139  = s2_and0[40] + s2_and0[41];
-  assign \$140  = s2_and0[42] + s2_and0[43];
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = s2_and0[44] + s2_and0[45];
-  assign \$143  = s2_and0[46] + s2_and0[47];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = \$141  + \$144 ;
-  assign \$146  = \$138  + \$145 ;
-  assign \$147  = s2_and0[48] + s2_and0[49];
-  assign \$148  = s2_and0[50] + s2_and0[51];
-  assign \$149  = \$147  + \$148 ;
-  assign \$150  = s2_and0[52] + s2_and0[53];
-  assign \$151  = s2_and0[54] + s2_and0[55];
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = \$149  + \$152 ;
-  assign \$154  = s2_and0[56] + s2_and0[57];
-  assign \$155  = s2_and0[58] + s2_and0[59];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = s2_and0[60] + s2_and0[61];
-  assign \$158  = s2_and0[62] + s2_and0[63];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = \$156  + \$159 ;
-  assign \$161  = \$153  + \$160 ;
-  assign \$162  = s3_first ? 7'h00 : acc0;
-  assign \$163  = s3_part0_0 + s3_part0_1;
-  assign \$164  = s3_part0_2 + s3_part0_3;
+  assign \$41  = \$33  ? \$37  : \$40 ;
+  assign \$42  = cmd__payload[14:4] * 1'h1;
+  assign \$43  = \$42  + cmd__payload[15];
+  assign \$44  = cmd__payload[14:4] * 1'h1;
+  assign \$45  = \$44  + cmd__payload[15];
+  assign \$46  = cmd__valid & cmd__ready;
+  assign \$50  = p_grp * 1'h1;
+  assign \$51  = \$50  + p_word;
+  assign \$52  = ~ s1_valid;
+  assign \$53  = ~ s2_valid;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = ~ s3_valid;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ~ \$signature__en$26 ;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = ~ s5_valid;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = win_base + l_word;
+  assign \$62  = ! s_cnt;
+  assign \$63  = ~ busy;
+  assign \$64  = ~ \busy$92 ;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = | remainder;
+  assign \$67  = quotient + \$66 ;
+  assign \$68  = ~ busy;
+  assign \$69  = ~ \busy$92 ;
+  assign \$70  = win_base + l_word;
+  assign \$71  = ! mask;
+  assign \$72  = \$71  | done;
+  assign \$73  = win_base + l_word;
+  assign \$75  = ! l_word;
+  assign \$76  = done | \$75 ;
+  assign \$77  = | r_a;
+  assign \$78  = q_a + \$77 ;
+  assign \$79  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$80  = \$79  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$82  = $signed({ 1'h0, \$signal$113  }) > $signed(thl_cap);
+  assign \$83  = \$82  ? thl_cap : { 9'h000, \$signal$113  };
+  assign \$85  = | s_cnt;
+  assign \$87  = ! add_cls;
+  assign \$88  = add_idx >= 11'h400;
+  assign \$89  = \$87  | \$88 ;
+  assign \$92  = ! ctrl_state;
+  assign \$93  = ctrl_state == 1'h1;
+  assign \$94  = ctrl_state == 2'h2;
+  assign \$95  = ctrl_state == 2'h3;
+  assign \$96  = ctrl_state == 3'h4;
+  assign \$97  = ctrl_state == 3'h5;
+  assign \$98  = ctrl_state == 3'h6;
+  assign \$99  = ctrl_state == 3'h7;
+  assign \$100  = ctrl_state == 4'h8;
+  assign \$101  = ctrl_state == 4'h9;
+  assign \$102  = ctrl_state == 4'ha;
+  assign \$103  = ctrl_state == 4'hb;
+  assign \$104  = ctrl_state == 4'hc;
+  assign \$105  = ctrl_state == 4'hd;
+  assign \$106  = ctrl_state == 4'he;
+  assign \$107  = ctrl_state == 4'hf;
+  assign \$108  = ctrl_state == 5'h10;
+  assign \$109  = ctrl_state == 5'h11;
+  assign \$110  = ctrl_state == 5'h12;
+  assign \$111  = ctrl_state == 5'h13;
+  assign \$112  = ctrl_state == 5'h14;
+  assign \$113  = ctrl_state == 5'h15;
+  assign \$114  = ! p_word;
+  assign \$115  = ! p_word;
+  assign \$116  = s3_valid & s3_last;
+  assign \$117  = \$signature__data$45  & x_rd__data;
+  assign \$118  = s2_and0[0] + s2_and0[1];
+  assign \$119  = s2_and0[2] + s2_and0[3];
+  assign \$120  = \$118  + \$119 ;
+  assign \$121  = s2_and0[4] + s2_and0[5];
+  assign \$122  = s2_and0[6] + s2_and0[7];
+  assign \$123  = \$121  + \$122 ;
+  assign \$124  = \$120  + \$123 ;
+  assign \$125  = s2_and0[8] + s2_and0[9];
+  assign \$126  = s2_and0[10] + s2_and0[11];
+  assign \$127  = \$125  + \$126 ;
+  assign \$128  = s2_and0[12] + s2_and0[13];
+  assign \$129  = s2_and0[14] + s2_and0[15];
+  assign \$130  = \$128  + \$129 ;
+  assign \$131  = \$127  + \$130 ;
+  assign \$132  = \$124  + \$131 ;
+  assign \$133  = s2_and0[16] + s2_and0[17];
+  assign \$134  = s2_and0[18] + s2_and0[19];
+  assign \$135  = \$133  + \$134 ;
+  assign \$136  = s2_and0[20] + s2_and0[21];
+  assign \$137  = s2_and0[22] + s2_and0[23];
+  assign \$138  = \$136  + \$137 ;
+  assign \$139  = \$135  + \$138 ;
+  assign \$140  = s2_and0[24] + s2_and0[25];
+  assign \$141  = s2_and0[26] + s2_and0[27];
+  assign \$142  = \$140  + \$141 ;
+  assign \$143  = s2_and0[28] + s2_and0[29];
+  assign \$144  = s2_and0[30] + s2_and0[31];
+  assign \$145  = \$143  + \$144 ;
+  assign \$146  = \$142  + \$145 ;
+  assign \$147  = \$139  + \$146 ;
+  assign \$148  = s2_and0[32] + s2_and0[33];
+  assign \$149  = s2_and0[34] + s2_and0[35];
+  assign \$150  = \$148  + \$149 ;
+  assign \$151  = s2_and0[36] + s2_and0[37];
+  assign \$152  = s2_and0[38] + s2_and0[39];
+  assign \$153  = \$151  + \$152 ;
+  assign \$154  = \$150  + \$153 ;
+  assign \$155  = s2_and0[40] + s2_and0[41];
+  assign \$156  = s2_and0[42] + s2_and0[43];
+  assign \$157  = \$155  + \$156 ;
+  assign \$158  = s2_and0[44] + s2_and0[45];
+  assign \$159  = s2_and0[46] + s2_and0[47];
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = \$157  + \$160 ;
+  assign \$162  = \$154  + \$161 ;
+  assign \$163  = s2_and0[48] + s2_and0[49];
+  assign \$164  = s2_and0[50] + s2_and0[51];
   assign \$165  = \$163  + \$164 ;
-  assign \$166  = \$162  + \$165 ;
-  assign \$167  = s3_first ? 7'h00 : acc0;
-  assign \$168  = s3_part0_0 + s3_part0_1;
-  assign \$169  = s3_part0_2 + s3_part0_3;
-  assign \$170  = \$168  + \$169 ;
-  assign \$171  = \$167  + \$170 ;
-  assign \$172  = s4_grp < num_neurons;
-  assign \$173  = s4_grp < num_neurons;
-  assign \$174  = s4_grp >= cand_lo;
-  assign \$175  = s4_grp < cand_hi;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = cand_all | \$176 ;
-  assign \$178  = \$173  & \$177 ;
-  assign \$179  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$180  = \$178  & \$179 ;
-  assign \$182  = ~ \$signal$135 ;
-  assign \$184  = s5_pot0 > 1'h0;
-  assign \$187  = \$186  ? s5_pot0 : 7'h00;
-  assign \$188  = \$187  > \$signal$136 ;
-  assign \$189  = \$182  | \$188 ;
-  assign \$190  = \$181  & \$189 ;
-  assign \$192  = s5_pot0 > 1'h0;
-  assign \$195  = \$194  ? s5_pot0 : 7'h00;
-  assign \$197  = s5_pot0 > 1'h0;
-  assign \$200  = \$199  ? s5_grp : 11'h000;
-  assign \$202  = ~ \$signal$137 ;
-  assign \$204  = s5_pot0 > 1'h0;
-  assign \$207  = \$206  ? s5_pot0 : 7'h00;
-  assign \$208  = \$207  > \$signal$103 ;
-  assign \$209  = \$202  | \$208 ;
-  assign \$210  = \$201  & \$209 ;
-  assign \$212  = s5_pot0 > 1'h0;
+  assign \$166  = s2_and0[52] + s2_and0[53];
+  assign \$167  = s2_and0[54] + s2_and0[55];
+  assign \$168  = \$166  + \$167 ;
+  assign \$169  = \$165  + \$168 ;
+  assign \$170  = s2_and0[56] + s2_and0[57];
+  assign \$171  = s2_and0[58] + s2_and0[59];
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = s2_and0[60] + s2_and0[61];
+  assign \$174  = s2_and0[62] + s2_and0[63];
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = \$172  + \$175 ;
+  assign \$177  = \$169  + \$176 ;
+  assign \$178  = s3_first ? 7'h00 : acc0;
+  assign \$179  = s3_part0_0 + s3_part0_1;
+  assign \$180  = s3_part0_2 + s3_part0_3;
+  assign \$181  = \$179  + \$180 ;
+  assign \$182  = \$178  + \$181 ;
+  assign \$183  = s3_first ? 7'h00 : acc0;
+  assign \$184  = s3_part0_0 + s3_part0_1;
+  assign \$185  = s3_part0_2 + s3_part0_3;
+  assign \$186  = \$184  + \$185 ;
+  assign \$187  = \$183  + \$186 ;
+  assign \$188  = s4_grp < num_neurons;
+  assign \$189  = s4_grp < num_neurons;
+  assign \$190  = s4_grp >= cand_lo;
+  assign \$191  = s4_grp < cand_hi;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = cand_all | \$192 ;
+  assign \$194  = \$189  & \$193 ;
+  assign \$195  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ \$signal$141 ;
+  assign \$198  = s5_c_pot0 > \$signal$142 ;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = s5_c_valid0 & \$199 ;
+  assign \$201  = ~ \$signal$143 ;
+  assign \$202  = s5_e_pot0 > \$signal$113 ;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = s5_e_valid0 & \$203 ;
+  assign \$205  = ~ rd_b;
+  assign \$206  = \$205  | rsp__ready;
+  assign \$207  = ~ rd_a;
+  assign \$208  = ~ rd_b;
+  assign \$209  = \$208  | rsp__ready;
+  assign \$210  = \$207  | \$209 ;
+  assign \$211  = cmd__valid & cmd__ready;
+  assign \$212  = cmd__payload[3:0] == 3'h4;
+  assign \$213  = cmd__payload[3:0] == 3'h6;
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = cmd__payload[3:0] == 4'h8;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = cmd__payload[3:0] == 4'h9;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = cmd__payload[3:0] == 4'hb;
+  assign \$220  = \$218  | \$219 ;
+  assign \$222  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$223  = num_classes != 1'h1;
+  assign \$224  = \$222  & \$223 ;
   \fc_learning_core.cls_div  cls_div (
-    .busy(\busy$155 ),
+    .busy(\busy$161 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$156 ),
+    .quotient(\quotient$162 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core.div_a  div_a (
-    .busy(\busy$82 ),
+    .busy(\busy$92 ),
     .clk(clk),
-    .dividend(\dividend$78 ),
-    .\divisor$8 (\divisor$80 ),
-    .quotient(\quotient$153 ),
-    .remainder(\remainder$95 ),
+    .dividend(\dividend$88 ),
+    .\divisor$8 (\divisor$90 ),
+    .quotient(\quotient$159 ),
+    .remainder(\remainder$105 ),
     .rst(rst),
-    .start(\start$77 )
+    .start(\start$87 )
   );
   \fc_learning_core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$74 ),
-    .\divisor$8 (\divisor$76 ),
+    .dividend(\dividend$84 ),
+    .\divisor$8 (\divisor$86 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$73 )
+    .start(\start$83 )
   );
   \fc_learning_core.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$92 ),
+    .offset(\offset$102 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -2030,28 +2016,6 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     .rst(rst),
     .s(s)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (cmd__payload[6:4])
-      3'h0:
-          \$237  = { 5'h00, num_neurons };
-      3'h1:
-          \$237  = { 5'h00, num_classes };
-      3'h2:
-          \$237  = { 5'h00, divisor };
-      3'h3:
-          \$237  = thswap_init;
-      3'h4:
-          \$237  = decay;
-      3'h5:
-          \$237  = thswap_min;
-      3'h6:
-          \$237  = thl_cap;
-      3'h7:
-          \$237  = { 8'h00, offset };
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     x_addr = p_word;
@@ -2093,13 +2057,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     rd_data = 64'h0000000000000000;
     casez (rd_a_op)
       4'h4:
-          rd_data = \$1 ;
+          rd_data = \$17 ;
       4'h6:
-          rd_data = { 48'h000000000000, \$2  };
+          rd_data = { 48'h000000000000, \$18  };
       4'h8:
-          rd_data = { 48'h000000000000, \$3  };
+          rd_data = { 48'h000000000000, \$19  };
       4'h9:
-          rd_data = { 57'h000000000000000, \$4  };
+          rd_data = { 57'h000000000000000, \$20  };
       4'hb:
           rd_data = rd_a_param;
     endcase
@@ -2127,7 +2091,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$8 ;
+          \$signature__en  = \$24 ;
     endcase
   end
   always @* begin
@@ -2135,7 +2099,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$25 ;
+          cmd__ready = \$41 ;
       5'h03:
           cmd__ready = 1'h1;
     endcase
@@ -2145,15 +2109,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     \$signature__addr  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$27 [9:0];
+          \$signature__addr  = \$43 [9:0];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$35 [9:0];
+          \$signature__addr  = \$51 [9:0];
       5'h05:
-          \$signature__addr  = \$45 [9:0];
+          \$signature__addr  = \$61 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2173,7 +2137,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$54 [9:0];
+          \$signature__addr  = \$70 [9:0];
     endcase
   end
   always @* begin
@@ -2204,10 +2168,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$51  = 10'h000;
+    \$signature__addr$61  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$51  = \$29 [9:0];
+          \$signature__addr$61  = \$45 [9:0];
       5'h03:
           /* empty */;
       5'h01:
@@ -2241,15 +2205,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$51  = \$57 [9:0];
+          \$signature__addr$61  = \$73 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$52  = 64'h0000000000000000;
+    \$signature__data$62  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$52  = cmd__payload[91:28];
+          \$signature__data$62  = cmd__payload[91:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2283,15 +2247,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$52  = wreg;
+          \$signature__data$62  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$53  = 10'h000;
+    \$signature__addr$63  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$53  = cmd__payload[13:4];
+          \$signature__addr$63  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2327,21 +2291,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$53  = lrn_idx[9:0];
+          \$signature__addr$63  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$53  = add_idx[9:0];
+          \$signature__addr$63  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$54  = 16'h0000;
+    \$signature__data$64  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$54  = cmd__payload[43:28];
+          \$signature__data$64  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2377,21 +2341,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$54  = \$67 ;
+          \$signature__data$64  = \$83 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$54  = 16'h0000;
+          \$signature__data$64  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$55  = 10'h000;
+    \$signature__addr$65  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$55  = cmd__payload[13:4];
+          \$signature__addr$65  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2427,21 +2391,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$55  = lrn_idx[9:0];
+          \$signature__addr$65  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$55  = add_idx[9:0];
+          \$signature__addr$65  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$56  = 16'h0000;
+    \$signature__data$66  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$56  = cmd__payload[43:28];
+          \$signature__data$66  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2477,13 +2441,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$56  = \$64 [15:0];
+          \$signature__data$66  = \$80 [15:0];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$56  = thswap_init;
+          \$signature__data$66  = thswap_init;
     endcase
   end
   always @* begin
@@ -2491,7 +2455,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$30 ) begin
+          if (\$46 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -2503,15 +2467,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$58  = 1'h0;
+    \$signature__en$68  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$30 ) begin
+          if (\$46 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$58  = \$31 ;
+                  \$signature__en$68  = \$47 ;
             endcase
           end
       5'h03:
@@ -2547,22 +2511,22 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$58  = \$58 ;
+          \$signature__en$68  = \$74 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$59  = 1'h0;
+    \$signature__en$69  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$30 ) begin
+          if (\$46 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$59  = \$32 ;
+                  \$signature__en$69  = \$48 ;
             endcase
           end
       5'h03:
@@ -2600,25 +2564,25 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__en$59  = \$70 ;
+          \$signature__en$69  = \$86 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$73 ) begin
+          if (\$89 ) begin
           end else begin
-            \$signature__en$59  = \$74 ;
+            \$signature__en$69  = \$90 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$60  = 1'h0;
+    \$signature__en$70  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$30 ) begin
+          if (\$46 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -2627,7 +2591,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$60  = \$33 ;
+                  \$signature__en$70  = \$49 ;
             endcase
           end
       5'h03:
@@ -2665,16 +2629,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__en$60  = \$65 ;
+          \$signature__en$70  = \$81 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$73 ) begin
+          if (\$89 ) begin
           end else begin
-            \$signature__en$60  = \$75 ;
+            \$signature__en$70  = \$91 ;
           end
     endcase
   end
@@ -2690,14 +2654,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$44 ) begin
+          end else if (\$60 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$73  = 1'h0;
+    \start$83  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2721,19 +2685,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \start$73  = 1'h1;
+            \start$83  = 1'h1;
           end
       5'h0e:
-          if (\$49 ) begin
-            \start$73  = 1'h1;
+          if (\$65 ) begin
+            \start$83  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$74  = 8'h00;
+    \dividend$84  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2757,19 +2721,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \dividend$74  = \$signal ;
+            \dividend$84  = \$signal ;
           end
       5'h0e:
-          if (\$49 ) begin
-            \dividend$74  = offset;
+          if (\$65 ) begin
+            \dividend$84  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$76  = 8'h00;
+    \divisor$86  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2793,19 +2757,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \divisor$76  = s_cnt;
+            \divisor$86  = s_cnt;
           end
       5'h0e:
-          if (\$49 ) begin
-            \divisor$76  = \$51 [7:0];
+          if (\$65 ) begin
+            \divisor$86  = \$67 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$77  = 1'h0;
+    \start$87  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2829,9 +2793,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \start$77  = 1'h1;
+            \start$87  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -2846,18 +2810,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$60 ) begin
+          if (\$76 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$77  = 1'h1;
+              \start$87  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$78  = 8'h00;
+    \dividend$88  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2881,9 +2845,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \dividend$78  = n_a;
+            \dividend$88  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -2898,18 +2862,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$60 ) begin
+          if (\$76 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$78  = offset_out[7:0];
+              \dividend$88  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$80  = 8'h00;
+    \divisor$90  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2933,9 +2897,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$46 ) begin
+          if (\$62 ) begin
           end else begin
-            \divisor$80  = s_cnt;
+            \divisor$90  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -2950,11 +2914,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$60 ) begin
+          if (\$76 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$80  = \$62 [7:0];
+              \divisor$90  = \$78 [7:0];
             end
           end
     endcase
@@ -2988,11 +2952,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$52 ) begin
+          if (\$68 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$53 ) begin
+          if (\$69 ) begin
             load = 1'h1;
           end
     endcase
@@ -3026,11 +2990,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$52 ) begin
+          if (\$68 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$53 ) begin
+          if (\$69 ) begin
             q = q_a;
           end
     endcase
@@ -3064,11 +3028,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$52 ) begin
+          if (\$68 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$53 ) begin
+          if (\$69 ) begin
             r = r_a;
           end
     endcase
@@ -3102,18 +3066,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$52 ) begin
+          if (\$68 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$53 ) begin
+          if (\$69 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$92  = 8'h00;
+    \offset$102  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3140,12 +3104,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$52 ) begin
-            \offset$92  = remainder;
+          if (\$68 ) begin
+            \offset$102  = remainder;
           end
       5'h11:
-          if (\$53 ) begin
-            \offset$92  = \remainder$95 ;
+          if (\$69 ) begin
+            \offset$102  = \remainder$105 ;
           end
     endcase
   end
@@ -3187,7 +3151,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$56 ) begin
+          if (\$72 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -3195,461 +3159,461 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = p_run;
+    \$682  = p_run;
     if (rst) begin
-      \$698  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = p_grp;
+    \$683  = p_grp;
     if (rst) begin
-      \$699  = 11'h000;
+      \$683  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \$98 ;
+    \$684  = \$114 ;
     if (rst) begin
-      \$700  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \$99 ;
+    \$685  = \$115 ;
     if (rst) begin
-      \$701  = 1'h0;
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s1_valid;
+    \$686  = s1_valid;
     if (rst) begin
-      \$702  = 1'h0;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s1_grp;
+    \$687  = s1_grp;
     if (rst) begin
-      \$703  = 11'h000;
+      \$687  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = s1_first;
+    \$688  = s1_first;
     if (rst) begin
-      \$704  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s1_last;
+    \$689  = s1_last;
     if (rst) begin
-      \$705  = 1'h0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = s2_valid;
+    \$690  = s2_valid;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = s2_grp;
+    if (rst) begin
+      \$691  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = s2_first;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = s2_last;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \$116 ;
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = s3_grp;
+    if (rst) begin
+      \$695  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = \$117 ;
+    if (rst) begin
+      \$696  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = \$signature__data$46 ;
+    if (rst) begin
+      \$697  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = \$132 ;
+    if (rst) begin
+      \$698  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = \$147 ;
+    if (rst) begin
+      \$699  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = \$162 ;
+    if (rst) begin
+      \$700  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = \$177 ;
+    if (rst) begin
+      \$701  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = s2_thl0;
+    if (rst) begin
+      \$702  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = acc0;
+    if (s3_valid) begin
+      \$703  = \$182 [6:0];
+    end
+    if (rst) begin
+      \$703  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = \$187 [6:0];
+    if (rst) begin
+      \$704  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = s3_thl0;
+    if (rst) begin
+      \$705  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = \$signature__en$26 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = s2_grp;
+    \$707  = s4_grp;
     if (rst) begin
       \$707  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = s2_first;
+    \$708  = \$signature__data ;
     if (rst) begin
-      \$708  = 1'h0;
+      \$708  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = s2_last;
+    \$709  = \$188 ;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$100 ;
+    \$710  = \$196 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = s3_grp;
+    \$711  = \$signal$141 ;
+    if (s5_valid) begin
+      if (\$200 ) begin
+        \$711  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$711  = 1'h0;
+    endcase
     if (rst) begin
-      \$711  = 11'h000;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$101 ;
+    \$712  = \$signal$142 ;
+    if (s5_valid) begin
+      if (\$200 ) begin
+        \$712  = s5_c_pot0;
+      end
+    end
     if (rst) begin
-      \$712  = 64'h0000000000000000;
+      \$712  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$signature__data$36 ;
+    \$713  = dividend;
+    if (s5_valid) begin
+      if (\$200 ) begin
+        \$713  = s5_c_idx0;
+      end
+    end
     if (rst) begin
-      \$713  = 16'h0000;
+      \$713  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$116 ;
+    \$714  = \$signal$143 ;
+    if (s5_valid) begin
+      if (\$204 ) begin
+        \$714  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$714  = 1'h0;
+    endcase
     if (rst) begin
-      \$714  = 5'h00;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \$131 ;
+    \$715  = \$signal$113 ;
+    if (s5_valid) begin
+      if (\$204 ) begin
+        \$715  = s5_e_pot0;
+      end
+    end
     if (rst) begin
-      \$715  = 5'h00;
+      \$715  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$146 ;
+    \$716  = lrn_idx;
+    if (s5_valid) begin
+      if (\$204 ) begin
+        \$716  = s5_e_idx0;
+      end
+    end
     if (rst) begin
-      \$716  = 5'h00;
+      \$716  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \$161 ;
+    \$717  = rd_b;
+    if (\$206 ) begin
+      \$717  = rd_a;
+    end
     if (rst) begin
-      \$717  = 5'h00;
+      \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = s2_thl0;
+    \$718  = rd_q;
+    if (\$206 ) begin
+      \$718 [3:0] = rd_a_op;
+      \$718 [67:4] = rd_data;
+    end
     if (rst) begin
-      \$718  = 16'h0000;
+      \$718  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = acc0;
-    if (s3_valid) begin
-      \$719  = \$166 [6:0];
-    end
+    \$719  = rd_a;
+    casez (ctrl_state)
+      5'h00:
+        begin
+          if (\$210 ) begin
+            \$719  = 1'h0;
+          end
+          if (\$211 ) begin
+            if (\$220 ) begin
+              \$719  = 1'h1;
+            end
+          end
+        end
+    endcase
     if (rst) begin
-      \$719  = 7'h00;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$171 [6:0];
+    \$720  = rd_a_op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            if (\$220 ) begin
+              \$720  = cmd__payload[3:0];
+            end
+          end
+    endcase
     if (rst) begin
-      \$720  = 7'h00;
+      \$720  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = s3_thl0;
+    \$721  = rd_a_lane;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            if (\$220 ) begin
+              \$721  = 1'h0;
+            end
+          end
+    endcase
     if (rst) begin
-      \$721  = 16'h0000;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$signature__en$26 ;
+    \$722  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            if (\$220 ) begin
+              \$722  = { \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221  };
+            end
+          end
+    endcase
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = s4_grp;
+    \$723  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$723  = cmd__payload[3:0];
+            endcase
+          end
+    endcase
     if (rst) begin
-      \$723  = 11'h000;
+      \$723  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signature__data ;
+    \$724  = cand_all;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$724  = \$225 ;
+            endcase
+          end
+    endcase
     if (rst) begin
-      \$724  = 7'h00;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$172 ;
+    \$725  = cand_lo;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$725  = \$226 ;
+            endcase
+          end
+    endcase
     if (rst) begin
-      \$725  = 1'h0;
+      \$725  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$180 ;
+    \$726  = load_word;
+    casez (ctrl_state)
+      5'h00:
+          if (\$211 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$726  = 1'h1;
+            endcase
+          end
+      5'h03:
+          if (cmd__valid) begin
+            \$726  = \$227 [0];
+          end
+    endcase
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$signal$135 ;
-    if (s5_valid) begin
-      if (\$190 ) begin
-        \$727  = 1'h1;
-      end
-    end
+    \$727  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$727  = 1'h0;
-    endcase
-    if (rst) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$signal$136 ;
-    if (s5_valid) begin
-      if (\$190 ) begin
-        \$728  = \$195 ;
-      end
-    end
-    if (rst) begin
-      \$728  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = dividend;
-    if (s5_valid) begin
-      if (\$190 ) begin
-        \$729  = \$200 ;
-      end
-    end
-    if (rst) begin
-      \$729  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \$signal$137 ;
-    if (s5_valid) begin
-      if (\$210 ) begin
-        \$730  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$730  = 1'h0;
-    endcase
-    if (rst) begin
-      \$730  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \$signal$103 ;
-    if (s5_valid) begin
-      if (\$210 ) begin
-        \$731  = \$215 ;
-      end
-    end
-    if (rst) begin
-      \$731  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = lrn_idx;
-    if (s5_valid) begin
-      if (\$210 ) begin
-        \$732  = \$220 ;
-      end
-    end
-    if (rst) begin
-      \$732  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = rd_b;
-    if (\$222 ) begin
-      \$733  = rd_a;
-    end
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = rd_q;
-    if (\$222 ) begin
-      \$734 [3:0] = rd_a_op;
-      \$734 [67:4] = rd_data;
-    end
-    if (rst) begin
-      \$734  = 116'h00000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = rd_a;
-    casez (ctrl_state)
-      5'h00:
-        begin
-          if (\$226 ) begin
-            \$735  = 1'h0;
-          end
-          if (\$227 ) begin
-            if (\$236 ) begin
-              \$735  = 1'h1;
-            end
-          end
-        end
-    endcase
-    if (rst) begin
-      \$735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rd_a_op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            if (\$236 ) begin
-              \$736  = cmd__payload[3:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$736  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = rd_a_lane;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            if (\$236 ) begin
-              \$737  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rd_a_param;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            if (\$236 ) begin
-              \$738  = { \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237  };
-            end
-          end
-    endcase
-    if (rst) begin
-      \$738  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$739  = cmd__payload[3:0];
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$739  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = cand_all;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$740  = \$241 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = cand_lo;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$741  = \$242 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$741  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = load_word;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$742  = 1'h1;
-            endcase
-          end
-      5'h03:
-          if (cmd__valid) begin
-            \$742  = \$243 [0];
-          end
-    endcase
-    if (rst) begin
-      \$742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = ctrl_state;
-    casez (ctrl_state)
-      5'h00:
-          if (\$227 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$743  = 5'h01;
+                  \$727  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -3659,108 +3623,108 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$743  = 5'h02;
+                  \$727  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$244 ) begin
-              \$743  = 5'h01;
+            if (\$228 ) begin
+              \$727  = 5'h01;
             end
           end
       5'h01:
-          \$743  = 5'h04;
+          \$727  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
+          end else if (\$242 ) begin
             (* full_case = 32'd1 *)
-            if (\$266 ) begin
-              \$743  = 5'h05;
+            if (\$250 ) begin
+              \$727  = 5'h05;
             end else begin
-              \$743  = 5'h06;
+              \$727  = 5'h06;
             end
           end
       5'h05:
-          \$743  = 5'h07;
+          \$727  = 5'h07;
       5'h07:
-          \$743  = 5'h08;
+          \$727  = 5'h08;
       5'h08:
-          \$743  = 5'h09;
+          \$727  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$653 ) begin
-            \$743  = 5'h0a;
+          if (\$637 ) begin
+            \$727  = 5'h0a;
           end else begin
-            \$743  = 5'h05;
+            \$727  = 5'h05;
           end
       5'h0a:
-          \$743  = 5'h0b;
+          \$727  = 5'h0b;
       5'h0b:
-          \$743  = 5'h0c;
+          \$727  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$663 ) begin
-            \$743  = 5'h0d;
+          if (\$647 ) begin
+            \$727  = 5'h0d;
           end else begin
-            \$743  = 5'h0e;
+            \$727  = 5'h0e;
           end
       5'h0e:
-          if (\$666 ) begin
-            \$743  = 5'h0f;
+          if (\$650 ) begin
+            \$727  = 5'h0f;
           end
       5'h0f:
-          if (\$667 ) begin
-            \$743  = 5'h10;
+          if (\$651 ) begin
+            \$727  = 5'h10;
           end
       5'h11:
-          if (\$668 ) begin
-            \$743  = 5'h10;
+          if (\$652 ) begin
+            \$727  = 5'h10;
           end
       5'h10:
-          \$743  = 5'h12;
+          \$727  = 5'h12;
       5'h12:
-          \$743  = 5'h13;
+          \$727  = 5'h13;
       5'h13:
-          if (\$678 ) begin
-            \$743  = 5'h14;
+          if (\$662 ) begin
+            \$727  = 5'h14;
           end
       5'h14:
           (* full_case = 32'd1 *)
-          if (\$687 ) begin
+          if (\$671 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$743  = 5'h0d;
+              \$727  = 5'h0d;
             end else begin
-              \$743  = 5'h11;
+              \$727  = 5'h11;
             end
           end else begin
-            \$743  = 5'h10;
+            \$727  = 5'h10;
           end
       5'h0d:
-          \$743  = 5'h06;
+          \$727  = 5'h06;
       5'h06:
-          if (\$689 ) begin
-            \$743  = 5'h15;
+          if (\$673 ) begin
+            \$727  = 5'h15;
           end
       5'h15:
           if (rsp__ready) begin
-            \$743  = 5'h00;
+            \$727  = 5'h00;
           end
       5'h02:
-          if (\$692 ) begin
-            \$743  = 5'h00;
+          if (\$676 ) begin
+            \$727  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$743  = 5'h00;
+      \$727  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = num_neurons;
+    \$728  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3773,7 +3737,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$744  = cmd__payload[38:28];
+                        \$728  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3818,20 +3782,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h02:
-          if (\$692 ) begin
-            \$744  = add_idx[10:0];
+          if (\$676 ) begin
+            \$728  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$744  = 11'h000;
+      \$728  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = num_classes;
+    \$729  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3846,7 +3810,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$745  = cmd__payload[38:28];
+                        \$729  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3892,23 +3856,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$692 ) begin
+          if (\$676 ) begin
           end else begin
-            if (\$694 ) begin
-              \$745  = \$696 [10:0];
+            if (\$678 ) begin
+              \$729  = \$680 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$745  = 11'h000;
+      \$729  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = divisor;
+    \$730  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3925,21 +3889,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$746  = cmd__payload[38:28];
+                        \$730  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$746  = 11'h000;
+      \$730  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = thswap_init;
+    \$731  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3958,21 +3922,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$747  = cmd__payload[43:28];
+                        \$731  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$747  = 16'h0000;
+      \$731  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = decay;
+    \$732  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3993,21 +3957,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$748  = cmd__payload[43:28];
+                        \$732  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$748  = 16'h0000;
+      \$732  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = thswap_min;
+    \$733  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4030,21 +3994,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$749  = cmd__payload[43:28];
+                        \$733  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$749  = 16'h0000;
+      \$733  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = thl_cap;
+    \$734  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4069,21 +4033,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$750  = cmd__payload[43:28];
+                        \$734  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$750  = 16'h0000;
+      \$734  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = offset;
+    \$735  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4111,7 +4075,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$751  = cmd__payload[35:28];
+                        \$735  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4148,9 +4112,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$687 ) begin
+          if (\$671 ) begin
             if (scan_a) begin
-              \$751  = offset_out[7:0];
+              \$735  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -4160,20 +4124,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h02:
-          if (\$692 ) begin
-            \$751  = 8'h00;
+          if (\$676 ) begin
+            \$735  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$751  = 8'h00;
+      \$735  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = add_cls;
+    \$736  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4186,7 +4150,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$752  = cmd__payload[38:28];
+                  \$736  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4231,23 +4195,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$692 ) begin
+          if (\$676 ) begin
           end else begin
-            if (\$694 ) begin
-              \$752  = \$695 [10:0];
+            if (\$678 ) begin
+              \$736  = \$679 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$752  = 11'h000;
+      \$736  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = add_left;
+    \$737  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4260,7 +4224,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$753  = divisor;
+                  \$737  = divisor;
             endcase
           end
       5'h03:
@@ -4305,26 +4269,26 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$692 ) begin
+          if (\$676 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$694 ) begin
-              \$753  = divisor;
+            if (\$678 ) begin
+              \$737  = divisor;
             end else begin
-              \$753  = \$697 [10:0];
+              \$737  = \$681 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$753  = 11'h000;
+      \$737  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = add_idx;
+    \$738  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$227 ) begin
+          if (\$211 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4337,7 +4301,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$754  = { 1'h0, num_neurons };
+                  \$738  = { 1'h0, num_neurons };
             endcase
           end
       5'h03:
@@ -4382,116 +4346,116 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$692 ) begin
+          if (\$676 ) begin
           end else begin
-            \$754  = \$693 [11:0];
+            \$738  = \$677 [11:0];
           end
     endcase
     if (rst) begin
-      \$754  = 12'h000;
+      \$738  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = p_grp;
+    \$739  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$755  = 11'h000;
+          \$739  = 11'h000;
       5'h04:
           if (p_run) begin
-            if (\$259 ) begin
-              \$755  = \$260 [10:0];
+            if (\$243 ) begin
+              \$739  = \$244 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$755  = 11'h000;
+      \$739  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = cand_hi;
+    \$740  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$756  = \$245 ;
+          \$740  = \$229 ;
     endcase
     if (rst) begin
-      \$756  = 23'h000000;
+      \$740  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = p_word;
+    \$741  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$757  = 1'h0;
+          \$741  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$259 ) begin
-              \$757  = 1'h0;
+            if (\$243 ) begin
+              \$741  = 1'h0;
             end else begin
-              \$757  = \$263 [0];
+              \$741  = \$247 [0];
             end
           end
     endcase
     if (rst) begin
-      \$757  = 1'h0;
+      \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = p_groups;
+    \$742  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$758  = \$248 [10:0];
+          \$742  = \$232 [10:0];
     endcase
     if (rst) begin
-      \$758  = 11'h000;
+      \$742  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = p_run;
+    \$743  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$759  = \$249 ;
+          \$743  = \$233 ;
       5'h04:
           if (p_run) begin
-            if (\$259 ) begin
-              if (\$262 ) begin
-                \$759  = 1'h0;
+            if (\$243 ) begin
+              if (\$246 ) begin
+                \$743  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$759  = 1'h0;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = res;
+    \$744  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4501,14 +4465,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$760 [78:68] = dividend;
-            \$760 [96:90] = \$signal$136 ;
-            \$760 [97] = \$signal$137 ;
-            \$760 [108:98] = lrn_idx;
-            \$760 [115:109] = 7'h00;
-            \$760 [3:0] = op;
-            \$760 [67:4] = 64'h0000000000000000;
+          end else if (\$242 ) begin
+            \$744 [78:68] = dividend;
+            \$744 [96:90] = \$signal$142 ;
+            \$744 [97] = \$signal$143 ;
+            \$744 [108:98] = lrn_idx;
+            \$744 [115:109] = 7'h00;
+            \$744 [3:0] = op;
+            \$744 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -4539,19 +4503,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h0d:
-          \$760 [115:109] = s_cnt[6:0];
+          \$744 [115:109] = s_cnt[6:0];
       5'h06:
-          if (\$689 ) begin
-            \$760 [89:79] = \quotient$156 ;
+          if (\$673 ) begin
+            \$744 [89:79] = \quotient$162 ;
           end
     endcase
     if (rst) begin
-      \$760  = 116'h00000000000000000000000000000;
+      \$744  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = win_base;
+    \$745  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4561,17 +4525,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$761  = \$264 [9:0];
+          end else if (\$242 ) begin
+            \$745  = \$248 [9:0];
           end
     endcase
     if (rst) begin
-      \$761  = 10'h000;
+      \$745  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = l_word;
+    \$746  = l_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4581,8 +4545,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$762  = 1'h0;
+          end else if (\$242 ) begin
+            \$746  = 1'h0;
           end
       5'h05:
           /* empty */;
@@ -4592,9 +4556,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$653 ) begin
+          if (\$637 ) begin
           end else begin
-            \$762  = \$654 [0];
+            \$746  = \$638 [0];
           end
       5'h0a:
           /* empty */;
@@ -4605,12 +4569,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$667 ) begin
-            \$762  = 1'h0;
+          if (\$651 ) begin
+            \$746  = 1'h0;
           end
       5'h11:
-          if (\$668 ) begin
-            \$762  = 1'h0;
+          if (\$652 ) begin
+            \$746  = 1'h0;
           end
       5'h10:
           /* empty */;
@@ -4620,18 +4584,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           (* full_case = 32'd1 *)
-          if (\$687 ) begin
+          if (\$671 ) begin
           end else begin
-            \$762  = \$688 [0];
+            \$746  = \$672 [0];
           end
     endcase
     if (rst) begin
-      \$762  = 1'h0;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \$signal ;
+    \$747  = \$signal ;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4641,8 +4605,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$763  = 8'h00;
+          end else if (\$242 ) begin
+            \$747  = 8'h00;
           end
       5'h05:
           /* empty */;
@@ -4651,7 +4615,436 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$763  = \$648 [7:0];
+          \$747  = \$632 [7:0];
+    endcase
+    if (rst) begin
+      \$747  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$242 ) begin
+            \$748  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$748  = \$636 [7:0];
+    endcase
+    if (rst) begin
+      \$748  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = wreg;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$749  = \$251 ;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          \$749  = \$653 ;
+      5'h13:
+          (* full_case = 32'd1 *)
+          if (\$662 ) begin
+          end else begin
+            if (pick) begin
+              \$749  = \$669 [63:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$749  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = xreg;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$750  = x_rd__data;
+    endcase
+    if (rst) begin
+      \$750  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = win_thswap;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$751  = \$252 ;
+    endcase
+    if (rst) begin
+      \$751  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = r_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$752  = \$299 ;
+    endcase
+    if (rst) begin
+      \$752  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = r_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$753  = \$346 ;
+    endcase
+    if (rst) begin
+      \$753  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = r_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$754  = \$393 ;
+    endcase
+    if (rst) begin
+      \$754  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = r_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$755  = \$440 ;
+    endcase
+    if (rst) begin
+      \$755  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = a_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$756  = \$487 ;
+    endcase
+    if (rst) begin
+      \$756  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = a_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$757  = \$534 ;
+    endcase
+    if (rst) begin
+      \$757  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = a_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$758  = \$581 ;
+    endcase
+    if (rst) begin
+      \$758  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = a_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$759  = \$628 ;
+    endcase
+    if (rst) begin
+      \$759  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = s_ra;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          \$760  = \$640 ;
+    endcase
+    if (rst) begin
+      \$760  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = s_cnt;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$761  = \$646 [7:0];
+    endcase
+    if (rst) begin
+      \$761  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = q_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$650 ) begin
+            \$762  = quotient;
+          end
+    endcase
+    if (rst) begin
+      \$762  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$650 ) begin
+            \$763  = remainder;
+          end
     endcase
     if (rst) begin
       \$763  = 8'h00;
@@ -4659,7 +5052,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = n_a;
+    \$764  = q_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4668,10 +5061,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h01:
           /* empty */;
       5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$764  = 8'h00;
-          end
+          /* empty */;
       5'h05:
           /* empty */;
       5'h07:
@@ -4679,7 +5069,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$764  = \$652 [7:0];
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$650 ) begin
+            \$764  = \quotient$159 ;
+          end
     endcase
     if (rst) begin
       \$764  = 8'h00;
@@ -4687,338 +5087,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = wreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$765  = \$267 ;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          \$765  = \$669 ;
-      5'h13:
-          (* full_case = 32'd1 *)
-          if (\$678 ) begin
-          end else begin
-            if (pick) begin
-              \$765  = \$685 [63:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$765  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = xreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$766  = x_rd__data;
-    endcase
-    if (rst) begin
-      \$766  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$767  = \$268 ;
-    endcase
-    if (rst) begin
-      \$767  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = r_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$768  = \$315 ;
-    endcase
-    if (rst) begin
-      \$768  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$769  = \$362 ;
-    endcase
-    if (rst) begin
-      \$769  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = r_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$770  = \$409 ;
-    endcase
-    if (rst) begin
-      \$770  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = r_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$771  = \$456 ;
-    endcase
-    if (rst) begin
-      \$771  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = a_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$772  = \$503 ;
-    endcase
-    if (rst) begin
-      \$772  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = a_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$773  = \$550 ;
-    endcase
-    if (rst) begin
-      \$773  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = a_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$774  = \$597 ;
-    endcase
-    if (rst) begin
-      \$774  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = a_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$775  = \$644 ;
-    endcase
-    if (rst) begin
-      \$775  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = s_ra;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$776  = \$656 ;
-    endcase
-    if (rst) begin
-      \$776  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = s_cnt;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$777  = \$662 [7:0];
-    endcase
-    if (rst) begin
-      \$777  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = q_r;
+    \$765  = r_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5043,122 +5112,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$666 ) begin
-            \$778  = quotient;
+          if (\$650 ) begin
+            \$765  = \remainder$105 ;
           end
     endcase
     if (rst) begin
-      \$778  = 8'h00;
+      \$765  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = r_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$666 ) begin
-            \$779  = remainder;
-          end
-    endcase
-    if (rst) begin
-      \$779  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = q_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$666 ) begin
-            \$780  = \quotient$153 ;
-          end
-    endcase
-    if (rst) begin
-      \$780  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = r_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$666 ) begin
-            \$781  = \remainder$95 ;
-          end
-    endcase
-    if (rst) begin
-      \$781  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = scan_a;
+    \$766  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5185,21 +5149,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$667 ) begin
-            \$782  = 1'h0;
+          if (\$651 ) begin
+            \$766  = 1'h0;
           end
       5'h11:
-          if (\$668 ) begin
-            \$782  = 1'h1;
+          if (\$652 ) begin
+            \$766  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$782  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = mask;
+    \$767  = mask;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5232,21 +5196,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h10:
           /* empty */;
       5'h12:
-          \$783  = \$676 ;
+          \$767  = \$660 ;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$678 ) begin
+          if (\$662 ) begin
           end else begin
-            \$783  = \$682 [63:0];
+            \$767  = \$666 [63:0];
           end
     endcase
     if (rst) begin
-      \$783  = 64'h0000000000000000;
+      \$767  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = res_valid;
+    \$768  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5287,17 +5251,39 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$689 ) begin
-            \$784  = 1'h1;
+          if (\$673 ) begin
+            \$768  = 1'h1;
           end
       5'h15:
           if (rsp__ready) begin
-            \$784  = 1'h0;
+            \$768  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$784  = 1'h0;
+      \$768  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (cmd__payload[6:4])
+      3'h0:
+          \$221  = { 5'h00, num_neurons };
+      3'h1:
+          \$221  = { 5'h00, num_classes };
+      3'h2:
+          \$221  = { 5'h00, divisor };
+      3'h3:
+          \$221  = thswap_init;
+      3'h4:
+          \$221  = decay;
+      3'h5:
+          \$221  = thswap_min;
+      3'h6:
+          \$221  = thl_cap;
+      3'h7:
+          \$221  = { 8'h00, offset };
+    endcase
   end
   assign w_addr = \$signature__addr ;
   assign rd_en = \$signature__en ;
@@ -5342,45 +5328,39 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \res.learn_valid  = res[97];
   assign \res.learn_neuron  = res[108:98];
   assign \res.swaps  = res[115:109];
-  assign \$673  = \$signature__data$35 ;
-  assign \$670  = \$signature__data$35 ;
-  assign \$669  = \$signature__data$35 ;
-  assign \$268  = \$signature__data$37 ;
-  assign \$267  = \$signature__data$35 ;
-  assign \$4  = \$signature__data$38 ;
-  assign \$3  = \$signature__data$37 ;
-  assign \$2  = \$signature__data$36 ;
-  assign \$1  = \$signature__data$35 ;
-  assign \$31  = 1'h1;
-  assign \$32  = 1'h1;
-  assign \$33  = 1'h1;
-  assign \$58  = 1'h1;
-  assign \$65  = 1'h1;
-  assign \$68  = 1'h1;
-  assign \$70  = \$69 ;
+  assign \$657  = \$signature__data$45 ;
+  assign \$654  = \$signature__data$45 ;
+  assign \$653  = \$signature__data$45 ;
+  assign \$252  = \$signature__data$47 ;
+  assign \$251  = \$signature__data$45 ;
+  assign \$20  = \$signature__data$48 ;
+  assign \$19  = \$signature__data$47 ;
+  assign \$18  = \$signature__data$46 ;
+  assign \$17  = \$signature__data$45 ;
+  assign s5_c_valid0 = s5_active0;
+  assign \$1  = 1'h1;
+  assign \$3  = 1'h1;
+  assign \$4  = s5_active0;
+  assign \$5  = 1'h1;
+  assign \$7  = 1'h1;
+  assign \$8  = s5_active0;
+  assign s5_e_valid0 = s5_elig0;
+  assign \$9  = 1'h1;
+  assign \$11  = 1'h1;
+  assign \$12  = s5_elig0;
+  assign \$13  = 1'h1;
+  assign \$15  = 1'h1;
+  assign \$16  = s5_elig0;
+  assign \$47  = 1'h1;
+  assign \$48  = 1'h1;
+  assign \$49  = 1'h1;
   assign \$74  = 1'h1;
-  assign \$75  = 1'h1;
-  assign \$181  = s5_active0;
-  assign \$183  = 1'h1;
-  assign \$185  = 1'h1;
-  assign \$186  = s5_active0;
-  assign \$191  = 1'h1;
-  assign \$193  = 1'h1;
-  assign \$194  = s5_active0;
-  assign \$196  = 1'h1;
-  assign \$198  = 1'h1;
-  assign \$199  = s5_active0;
-  assign \$201  = s5_elig0;
-  assign \$203  = 1'h1;
-  assign \$205  = 1'h1;
-  assign \$206  = s5_elig0;
-  assign \$211  = 1'h1;
-  assign \$213  = 1'h1;
-  assign \$214  = s5_elig0;
-  assign \$216  = 1'h1;
-  assign \$218  = 1'h1;
-  assign \$219  = s5_elig0;
-  assign \$248  = \$247 ;
+  assign \$81  = 1'h1;
+  assign \$84  = 1'h1;
+  assign \$86  = \$85 ;
+  assign \$90  = 1'h1;
+  assign \$91  = 1'h1;
+  assign \$232  = \$231 ;
 endmodule
 
 (* generator = "Amaranth" *)

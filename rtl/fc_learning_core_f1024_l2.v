@@ -7,247 +7,247 @@
 (* generator = "Amaranth" *)
 module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__payload, rsp__valid, cmd__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  reg [63:0] \$1 ;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [12:0] \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [16:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [15:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [16:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
+  wire [15:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [63:0] \$118 ;
-  wire [1:0] \$119 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  wire [1:0] \$120 ;
-  wire [2:0] \$121 ;
-  wire [1:0] \$122 ;
-  wire [1:0] \$123 ;
-  wire [2:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire [1:0] \$126 ;
-  wire [1:0] \$127 ;
-  wire [2:0] \$128 ;
-  wire [1:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [1:0] \$130 ;
-  wire [2:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [4:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [1:0] \$135 ;
-  wire [2:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [1:0] \$138 ;
-  wire [2:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire [1:0] \$141 ;
-  wire [1:0] \$142 ;
-  wire [2:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [1:0] \$145 ;
-  wire [2:0] \$146 ;
-  wire [3:0] \$147 ;
-  wire [4:0] \$148 ;
-  wire [1:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [2:0] \$151 ;
+  wire [63:0] \$150 ;
+  wire [1:0] \$151 ;
   wire [1:0] \$152 ;
-  wire [1:0] \$153 ;
-  wire [2:0] \$154 ;
-  wire [3:0] \$155 ;
-  wire [1:0] \$156 ;
-  wire [1:0] \$157 ;
-  wire [2:0] \$158 ;
+  wire [2:0] \$153 ;
+  wire [1:0] \$154 ;
+  wire [1:0] \$155 ;
+  wire [2:0] \$156 ;
+  wire [3:0] \$157 ;
+  wire [1:0] \$158 ;
   wire [1:0] \$159 ;
   wire \$16 ;
-  wire [1:0] \$160 ;
-  wire [2:0] \$161 ;
-  wire [3:0] \$162 ;
-  wire [4:0] \$163 ;
-  wire [1:0] \$164 ;
-  wire [1:0] \$165 ;
-  wire [2:0] \$166 ;
+  wire [2:0] \$160 ;
+  wire [1:0] \$161 ;
+  wire [1:0] \$162 ;
+  wire [2:0] \$163 ;
+  wire [3:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire [1:0] \$166 ;
   wire [1:0] \$167 ;
-  wire [1:0] \$168 ;
-  wire [2:0] \$169 ;
+  wire [2:0] \$168 ;
+  wire [1:0] \$169 ;
   wire \$17 ;
-  wire [3:0] \$170 ;
-  wire [1:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [2:0] \$173 ;
+  wire [1:0] \$170 ;
+  wire [2:0] \$171 ;
+  wire [3:0] \$172 ;
+  wire [1:0] \$173 ;
   wire [1:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [2:0] \$176 ;
-  wire [3:0] \$177 ;
-  wire [4:0] \$178 ;
-  wire [10:0] \$179 ;
+  wire [2:0] \$175 ;
+  wire [1:0] \$176 ;
+  wire [1:0] \$177 ;
+  wire [2:0] \$178 ;
+  wire [3:0] \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [5:0] \$181 ;
-  wire [6:0] \$182 ;
-  wire [11:0] \$183 ;
-  wire [10:0] \$184 ;
-  wire [5:0] \$185 ;
-  wire [5:0] \$186 ;
-  wire [6:0] \$187 ;
-  wire [11:0] \$188 ;
-  wire [63:0] \$189 ;
+  wire [4:0] \$180 ;
+  wire [1:0] \$181 ;
+  wire [1:0] \$182 ;
+  wire [2:0] \$183 ;
+  wire [1:0] \$184 ;
+  wire [1:0] \$185 ;
+  wire [2:0] \$186 ;
+  wire [3:0] \$187 ;
+  wire [1:0] \$188 ;
+  wire [1:0] \$189 ;
   wire \$19 ;
-  wire [1:0] \$190 ;
+  wire [2:0] \$190 ;
   wire [1:0] \$191 ;
-  wire [2:0] \$192 ;
-  wire [1:0] \$193 ;
-  wire [1:0] \$194 ;
-  wire [2:0] \$195 ;
-  wire [3:0] \$196 ;
+  wire [1:0] \$192 ;
+  wire [2:0] \$193 ;
+  wire [3:0] \$194 ;
+  wire [4:0] \$195 ;
+  wire [1:0] \$196 ;
   wire [1:0] \$197 ;
-  wire [1:0] \$198 ;
-  wire [2:0] \$199 ;
-  reg [15:0] \$2 ;
+  wire [2:0] \$198 ;
+  wire [1:0] \$199 ;
+  wire \$2 ;
   wire \$20 ;
   wire [1:0] \$200 ;
-  wire [1:0] \$201 ;
-  wire [2:0] \$202 ;
-  wire [3:0] \$203 ;
-  wire [4:0] \$204 ;
-  wire [1:0] \$205 ;
+  wire [2:0] \$201 ;
+  wire [3:0] \$202 ;
+  wire [1:0] \$203 ;
+  wire [1:0] \$204 ;
+  wire [2:0] \$205 ;
   wire [1:0] \$206 ;
-  wire [2:0] \$207 ;
-  wire [1:0] \$208 ;
-  wire [1:0] \$209 ;
+  wire [1:0] \$207 ;
+  wire [2:0] \$208 ;
+  wire [3:0] \$209 ;
   wire \$21 ;
-  wire [2:0] \$210 ;
-  wire [3:0] \$211 ;
-  wire [1:0] \$212 ;
-  wire [1:0] \$213 ;
-  wire [2:0] \$214 ;
-  wire [1:0] \$215 ;
-  wire [1:0] \$216 ;
-  wire [2:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [4:0] \$219 ;
+  wire [4:0] \$210 ;
+  wire [10:0] \$211 ;
+  wire [5:0] \$212 ;
+  wire [5:0] \$213 ;
+  wire [6:0] \$214 ;
+  wire [11:0] \$215 ;
+  wire [10:0] \$216 ;
+  wire [5:0] \$217 ;
+  wire [5:0] \$218 ;
+  wire [6:0] \$219 ;
   wire \$22 ;
-  wire [1:0] \$220 ;
-  wire [1:0] \$221 ;
-  wire [2:0] \$222 ;
+  wire [11:0] \$220 ;
+  wire [63:0] \$221 ;
+  wire [1:0] \$222 ;
   wire [1:0] \$223 ;
-  wire [1:0] \$224 ;
-  wire [2:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [1:0] \$227 ;
-  wire [1:0] \$228 ;
-  wire [2:0] \$229 ;
+  wire [2:0] \$224 ;
+  wire [1:0] \$225 ;
+  wire [1:0] \$226 ;
+  wire [2:0] \$227 ;
+  wire [3:0] \$228 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
   wire [1:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire [2:0] \$232 ;
-  wire [3:0] \$233 ;
-  wire [4:0] \$234 ;
-  wire [1:0] \$235 ;
-  wire [1:0] \$236 ;
-  wire [2:0] \$237 ;
+  wire [2:0] \$231 ;
+  wire [1:0] \$232 ;
+  wire [1:0] \$233 ;
+  wire [2:0] \$234 ;
+  wire [3:0] \$235 ;
+  wire [4:0] \$236 ;
+  wire [1:0] \$237 ;
   wire [1:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire [2:0] \$239 ;
   wire \$24 ;
-  wire [2:0] \$240 ;
-  wire [3:0] \$241 ;
-  wire [1:0] \$242 ;
-  wire [1:0] \$243 ;
-  wire [2:0] \$244 ;
+  wire [1:0] \$240 ;
+  wire [1:0] \$241 ;
+  wire [2:0] \$242 ;
+  wire [3:0] \$243 ;
+  wire [1:0] \$244 ;
   wire [1:0] \$245 ;
-  wire [1:0] \$246 ;
-  wire [2:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire [4:0] \$249 ;
+  wire [2:0] \$246 ;
+  wire [1:0] \$247 ;
+  wire [1:0] \$248 ;
+  wire [2:0] \$249 ;
   wire \$25 ;
-  wire [10:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [5:0] \$252 ;
-  wire [6:0] \$253 ;
-  wire [11:0] \$254 ;
-  wire [10:0] \$255 ;
-  wire [5:0] \$256 ;
-  wire [5:0] \$257 ;
-  wire [6:0] \$258 ;
-  wire [11:0] \$259 ;
-  wire [14:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [15:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire [14:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
+  wire [3:0] \$250 ;
+  wire [4:0] \$251 ;
+  wire [1:0] \$252 ;
+  wire [1:0] \$253 ;
+  wire [2:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [2:0] \$257 ;
+  wire [3:0] \$258 ;
+  wire [1:0] \$259 ;
+  wire \$26 ;
+  wire [1:0] \$260 ;
+  wire [2:0] \$261 ;
+  wire [1:0] \$262 ;
+  wire [1:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [3:0] \$265 ;
+  wire [4:0] \$266 ;
+  wire [1:0] \$267 ;
+  wire [1:0] \$268 ;
+  wire [2:0] \$269 ;
+  wire \$27 ;
+  wire [1:0] \$270 ;
+  wire [1:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [3:0] \$273 ;
+  wire [1:0] \$274 ;
+  wire [1:0] \$275 ;
+  wire [2:0] \$276 ;
+  wire [1:0] \$277 ;
+  wire [1:0] \$278 ;
+  wire [2:0] \$279 ;
+  wire \$28 ;
+  wire [3:0] \$280 ;
+  wire [4:0] \$281 ;
+  wire [10:0] \$282 ;
+  wire [5:0] \$283 ;
+  wire [5:0] \$284 ;
+  wire [6:0] \$285 ;
+  wire [11:0] \$286 ;
   wire [10:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire [15:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire [5:0] \$288 ;
+  wire [5:0] \$289 ;
+  wire \$29 ;
+  wire [6:0] \$290 ;
+  wire [11:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [10:0] \$295 ;
-  wire [10:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  reg [15:0] \$3 ;
-  wire [14:0] \$30 ;
+  wire \$3 ;
+  wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [10:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [15:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [10:0] \$314 ;
-  wire [10:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
@@ -255,7 +255,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [10:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -263,717 +263,649 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
-  wire [10:0] \$330 ;
-  wire [10:0] \$331 ;
+  reg [63:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
+  reg [15:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire [10:0] \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [21:0] \$339 ;
+  reg [15:0] \$34 ;
+  wire [4:0] \$340 ;
+  wire \$341 ;
+  wire [22:0] \$342 ;
+  wire [11:0] \$343 ;
+  wire [12:0] \$344 ;
+  wire [12:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [10:0] \$349 ;
-  wire \$35 ;
-  wire [10:0] \$350 ;
+  wire \$349 ;
+  reg [15:0] \$35 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
+  wire [10:0] \$357 ;
+  wire [10:0] \$358 ;
   wire \$359 ;
-  wire \$36 ;
-  wire [10:0] \$360 ;
-  wire \$361 ;
+  reg [10:0] \$36 ;
+  wire [4:0] \$360 ;
+  wire [14:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire [10:0] \$368 ;
-  wire [10:0] \$369 ;
+  reg [63:0] \$364 ;
+  reg [15:0] \$365 ;
+  wire [63:0] \$366 ;
+  wire [63:0] \$367 ;
+  wire [63:0] \$368 ;
+  wire [63:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire [10:0] \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [1:0] \$370 ;
+  wire [63:0] \$371 ;
+  wire [63:0] \$372 ;
+  wire [63:0] \$373 ;
+  wire [63:0] \$374 ;
+  wire [1:0] \$375 ;
+  wire [2:0] \$376 ;
+  wire [63:0] \$377 ;
+  wire [63:0] \$378 ;
+  wire [63:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire [10:0] \$384 ;
-  wire [10:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire [14:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
-  reg [10:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  reg [15:0] \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire [21:0] \$407 ;
-  wire [4:0] \$408 ;
-  wire \$409 ;
+  wire [63:0] \$380 ;
+  wire [1:0] \$381 ;
+  wire [63:0] \$382 ;
+  wire [63:0] \$383 ;
+  wire [63:0] \$384 ;
+  wire [63:0] \$385 ;
+  wire [1:0] \$386 ;
+  wire [2:0] \$387 ;
+  wire [3:0] \$388 ;
+  wire [63:0] \$389 ;
+  wire \$39 ;
+  wire [63:0] \$390 ;
+  wire [63:0] \$391 ;
+  wire [63:0] \$392 ;
+  wire [1:0] \$393 ;
+  wire [63:0] \$394 ;
+  wire [63:0] \$395 ;
+  wire [63:0] \$396 ;
+  wire [63:0] \$397 ;
+  wire [1:0] \$398 ;
+  wire [2:0] \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire [63:0] \$400 ;
+  wire [63:0] \$401 ;
+  wire [63:0] \$402 ;
+  wire [63:0] \$403 ;
+  wire [1:0] \$404 ;
+  wire [63:0] \$405 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [63:0] \$408 ;
+  wire [1:0] \$409 ;
   wire \$41 ;
-  wire [22:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [12:0] \$412 ;
-  wire [12:0] \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [2:0] \$410 ;
+  wire [3:0] \$411 ;
+  wire [4:0] \$412 ;
+  wire [63:0] \$413 ;
+  wire [63:0] \$414 ;
+  wire [63:0] \$415 ;
+  wire [63:0] \$416 ;
+  wire [1:0] \$417 ;
+  wire [63:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire [10:0] \$425 ;
-  wire [10:0] \$426 ;
-  wire \$427 ;
-  wire [4:0] \$428 ;
-  wire [14:0] \$429 ;
+  wire [63:0] \$420 ;
+  wire [63:0] \$421 ;
+  wire [1:0] \$422 ;
+  wire [2:0] \$423 ;
+  wire [63:0] \$424 ;
+  wire [63:0] \$425 ;
+  wire [63:0] \$426 ;
+  wire [63:0] \$427 ;
+  wire [1:0] \$428 ;
+  wire [63:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  reg [63:0] \$432 ;
-  reg [15:0] \$433 ;
-  wire [63:0] \$434 ;
-  wire [63:0] \$435 ;
+  wire [63:0] \$430 ;
+  wire [63:0] \$431 ;
+  wire [63:0] \$432 ;
+  wire [1:0] \$433 ;
+  wire [2:0] \$434 ;
+  wire [3:0] \$435 ;
   wire [63:0] \$436 ;
   wire [63:0] \$437 ;
-  wire [1:0] \$438 ;
+  wire [63:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
-  wire [63:0] \$440 ;
+  wire [1:0] \$440 ;
   wire [63:0] \$441 ;
   wire [63:0] \$442 ;
-  wire [1:0] \$443 ;
-  wire [2:0] \$444 ;
-  wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
+  wire [63:0] \$443 ;
+  wire [63:0] \$444 ;
+  wire [1:0] \$445 ;
+  wire [2:0] \$446 ;
   wire [63:0] \$447 ;
   wire [63:0] \$448 ;
-  wire [1:0] \$449 ;
+  wire [63:0] \$449 ;
   wire \$45 ;
   wire [63:0] \$450 ;
-  wire [63:0] \$451 ;
+  wire [1:0] \$451 ;
   wire [63:0] \$452 ;
   wire [63:0] \$453 ;
-  wire [1:0] \$454 ;
-  wire [2:0] \$455 ;
-  wire [3:0] \$456 ;
-  wire [63:0] \$457 ;
-  wire [63:0] \$458 ;
-  wire [63:0] \$459 ;
+  wire [63:0] \$454 ;
+  wire [63:0] \$455 ;
+  wire [1:0] \$456 ;
+  wire [2:0] \$457 ;
+  wire [3:0] \$458 ;
+  wire [4:0] \$459 ;
   wire \$46 ;
   wire [63:0] \$460 ;
-  wire [1:0] \$461 ;
+  wire [63:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
-  wire [63:0] \$464 ;
+  wire [1:0] \$464 ;
   wire [63:0] \$465 ;
-  wire [1:0] \$466 ;
-  wire [2:0] \$467 ;
+  wire [63:0] \$466 ;
+  wire [63:0] \$467 ;
   wire [63:0] \$468 ;
-  wire [63:0] \$469 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
-  wire [63:0] \$470 ;
+  wire [2:0] \$470 ;
   wire [63:0] \$471 ;
-  wire [1:0] \$472 ;
+  wire [63:0] \$472 ;
   wire [63:0] \$473 ;
   wire [63:0] \$474 ;
-  wire [63:0] \$475 ;
+  wire [1:0] \$475 ;
   wire [63:0] \$476 ;
-  wire [1:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [3:0] \$479 ;
+  wire [63:0] \$477 ;
+  wire [63:0] \$478 ;
+  wire [63:0] \$479 ;
   wire \$48 ;
-  wire [4:0] \$480 ;
-  wire [63:0] \$481 ;
-  wire [63:0] \$482 ;
+  wire [1:0] \$480 ;
+  wire [2:0] \$481 ;
+  wire [3:0] \$482 ;
   wire [63:0] \$483 ;
   wire [63:0] \$484 ;
-  wire [1:0] \$485 ;
+  wire [63:0] \$485 ;
   wire [63:0] \$486 ;
-  wire [63:0] \$487 ;
+  wire [1:0] \$487 ;
   wire [63:0] \$488 ;
   wire [63:0] \$489 ;
   wire \$49 ;
-  wire [1:0] \$490 ;
-  wire [2:0] \$491 ;
-  wire [63:0] \$492 ;
-  wire [63:0] \$493 ;
+  wire [63:0] \$490 ;
+  wire [63:0] \$491 ;
+  wire [1:0] \$492 ;
+  wire [2:0] \$493 ;
   wire [63:0] \$494 ;
   wire [63:0] \$495 ;
-  wire [1:0] \$496 ;
+  wire [63:0] \$496 ;
   wire [63:0] \$497 ;
-  wire [63:0] \$498 ;
+  wire [1:0] \$498 ;
   wire [63:0] \$499 ;
   wire \$5 ;
-  wire [13:0] \$50 ;
+  wire \$50 ;
   wire [63:0] \$500 ;
-  wire [1:0] \$501 ;
-  wire [2:0] \$502 ;
-  wire [3:0] \$503 ;
-  wire [63:0] \$504 ;
-  wire [63:0] \$505 ;
-  wire [63:0] \$506 ;
+  wire [63:0] \$501 ;
+  wire [63:0] \$502 ;
+  wire [1:0] \$503 ;
+  wire [2:0] \$504 ;
+  wire [3:0] \$505 ;
+  wire [4:0] \$506 ;
   wire [63:0] \$507 ;
-  wire [1:0] \$508 ;
+  wire [63:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
-  wire [63:0] \$511 ;
+  wire [1:0] \$511 ;
   wire [63:0] \$512 ;
-  wire [1:0] \$513 ;
-  wire [2:0] \$514 ;
+  wire [63:0] \$513 ;
+  wire [63:0] \$514 ;
   wire [63:0] \$515 ;
-  wire [63:0] \$516 ;
-  wire [63:0] \$517 ;
+  wire [1:0] \$516 ;
+  wire [2:0] \$517 ;
   wire [63:0] \$518 ;
-  wire [1:0] \$519 ;
+  wire [63:0] \$519 ;
   wire \$52 ;
   wire [63:0] \$520 ;
   wire [63:0] \$521 ;
-  wire [63:0] \$522 ;
+  wire [1:0] \$522 ;
   wire [63:0] \$523 ;
-  wire [1:0] \$524 ;
-  wire [2:0] \$525 ;
-  wire [3:0] \$526 ;
-  wire [4:0] \$527 ;
-  wire [63:0] \$528 ;
-  wire [63:0] \$529 ;
+  wire [63:0] \$524 ;
+  wire [63:0] \$525 ;
+  wire [63:0] \$526 ;
+  wire [1:0] \$527 ;
+  wire [2:0] \$528 ;
+  wire [3:0] \$529 ;
   wire \$53 ;
   wire [63:0] \$530 ;
   wire [63:0] \$531 ;
-  wire [1:0] \$532 ;
+  wire [63:0] \$532 ;
   wire [63:0] \$533 ;
-  wire [63:0] \$534 ;
+  wire [1:0] \$534 ;
   wire [63:0] \$535 ;
   wire [63:0] \$536 ;
-  wire [1:0] \$537 ;
-  wire [2:0] \$538 ;
-  wire [63:0] \$539 ;
+  wire [63:0] \$537 ;
+  wire [63:0] \$538 ;
+  wire [1:0] \$539 ;
   wire \$54 ;
-  wire [63:0] \$540 ;
+  wire [2:0] \$540 ;
   wire [63:0] \$541 ;
   wire [63:0] \$542 ;
-  wire [1:0] \$543 ;
+  wire [63:0] \$543 ;
   wire [63:0] \$544 ;
-  wire [63:0] \$545 ;
+  wire [1:0] \$545 ;
   wire [63:0] \$546 ;
   wire [63:0] \$547 ;
-  wire [1:0] \$548 ;
-  wire [2:0] \$549 ;
+  wire [63:0] \$548 ;
+  wire [63:0] \$549 ;
   wire \$55 ;
-  wire [3:0] \$550 ;
-  wire [63:0] \$551 ;
-  wire [63:0] \$552 ;
-  wire [63:0] \$553 ;
+  wire [1:0] \$550 ;
+  wire [2:0] \$551 ;
+  wire [3:0] \$552 ;
+  wire [4:0] \$553 ;
   wire [63:0] \$554 ;
-  wire [1:0] \$555 ;
+  wire [63:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
-  wire [63:0] \$558 ;
+  wire [1:0] \$558 ;
   wire [63:0] \$559 ;
-  wire [12:0] \$56 ;
-  wire [1:0] \$560 ;
-  wire [2:0] \$561 ;
+  wire \$56 ;
+  wire [63:0] \$560 ;
+  wire [63:0] \$561 ;
   wire [63:0] \$562 ;
-  wire [63:0] \$563 ;
-  wire [63:0] \$564 ;
+  wire [1:0] \$563 ;
+  wire [2:0] \$564 ;
   wire [63:0] \$565 ;
-  wire [1:0] \$566 ;
+  wire [63:0] \$566 ;
   wire [63:0] \$567 ;
   wire [63:0] \$568 ;
-  wire [63:0] \$569 ;
+  wire [1:0] \$569 ;
   wire \$57 ;
   wire [63:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [2:0] \$572 ;
-  wire [3:0] \$573 ;
-  wire [4:0] \$574 ;
-  wire [63:0] \$575 ;
-  wire [63:0] \$576 ;
+  wire [63:0] \$571 ;
+  wire [63:0] \$572 ;
+  wire [63:0] \$573 ;
+  wire [1:0] \$574 ;
+  wire [2:0] \$575 ;
+  wire [3:0] \$576 ;
   wire [63:0] \$577 ;
   wire [63:0] \$578 ;
-  wire [1:0] \$579 ;
-  wire \$58 ;
+  wire [63:0] \$579 ;
+  wire [14:0] \$58 ;
   wire [63:0] \$580 ;
-  wire [63:0] \$581 ;
+  wire [1:0] \$581 ;
   wire [63:0] \$582 ;
   wire [63:0] \$583 ;
-  wire [1:0] \$584 ;
-  wire [2:0] \$585 ;
-  wire [63:0] \$586 ;
-  wire [63:0] \$587 ;
+  wire [63:0] \$584 ;
+  wire [63:0] \$585 ;
+  wire [1:0] \$586 ;
+  wire [2:0] \$587 ;
   wire [63:0] \$588 ;
   wire [63:0] \$589 ;
-  wire [13:0] \$59 ;
-  wire [1:0] \$590 ;
+  wire [15:0] \$59 ;
+  wire [63:0] \$590 ;
   wire [63:0] \$591 ;
-  wire [63:0] \$592 ;
+  wire [1:0] \$592 ;
   wire [63:0] \$593 ;
   wire [63:0] \$594 ;
-  wire [1:0] \$595 ;
-  wire [2:0] \$596 ;
-  wire [3:0] \$597 ;
-  wire [63:0] \$598 ;
-  wire [63:0] \$599 ;
+  wire [63:0] \$595 ;
+  wire [63:0] \$596 ;
+  wire [1:0] \$597 ;
+  wire [2:0] \$598 ;
+  wire [3:0] \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [63:0] \$600 ;
+  wire [14:0] \$60 ;
+  wire [4:0] \$600 ;
   wire [63:0] \$601 ;
-  wire [1:0] \$602 ;
+  wire [63:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
-  wire [63:0] \$605 ;
+  wire [1:0] \$605 ;
   wire [63:0] \$606 ;
-  wire [1:0] \$607 ;
-  wire [2:0] \$608 ;
+  wire [63:0] \$607 ;
+  wire [63:0] \$608 ;
   wire [63:0] \$609 ;
-  wire \$61 ;
-  wire [63:0] \$610 ;
-  wire [63:0] \$611 ;
+  wire [15:0] \$61 ;
+  wire [1:0] \$610 ;
+  wire [2:0] \$611 ;
   wire [63:0] \$612 ;
-  wire [1:0] \$613 ;
+  wire [63:0] \$613 ;
   wire [63:0] \$614 ;
   wire [63:0] \$615 ;
-  wire [63:0] \$616 ;
+  wire [1:0] \$616 ;
   wire [63:0] \$617 ;
-  wire [1:0] \$618 ;
-  wire [2:0] \$619 ;
-  wire [13:0] \$62 ;
-  wire [3:0] \$620 ;
-  wire [4:0] \$621 ;
-  wire [63:0] \$622 ;
-  wire [63:0] \$623 ;
+  wire [63:0] \$618 ;
+  wire [63:0] \$619 ;
+  wire [14:0] \$62 ;
+  wire [63:0] \$620 ;
+  wire [1:0] \$621 ;
+  wire [2:0] \$622 ;
+  wire [3:0] \$623 ;
   wire [63:0] \$624 ;
   wire [63:0] \$625 ;
-  wire [1:0] \$626 ;
+  wire [63:0] \$626 ;
   wire [63:0] \$627 ;
-  wire [63:0] \$628 ;
+  wire [1:0] \$628 ;
   wire [63:0] \$629 ;
-  wire \$63 ;
+  wire [15:0] \$63 ;
   wire [63:0] \$630 ;
-  wire [1:0] \$631 ;
-  wire [2:0] \$632 ;
-  wire [63:0] \$633 ;
-  wire [63:0] \$634 ;
+  wire [63:0] \$631 ;
+  wire [63:0] \$632 ;
+  wire [1:0] \$633 ;
+  wire [2:0] \$634 ;
   wire [63:0] \$635 ;
   wire [63:0] \$636 ;
-  wire [1:0] \$637 ;
+  wire [63:0] \$637 ;
   wire [63:0] \$638 ;
-  wire [63:0] \$639 ;
-  wire [13:0] \$64 ;
+  wire [1:0] \$639 ;
+  wire \$64 ;
   wire [63:0] \$640 ;
   wire [63:0] \$641 ;
-  wire [1:0] \$642 ;
-  wire [2:0] \$643 ;
-  wire [3:0] \$644 ;
-  wire [63:0] \$645 ;
-  wire [63:0] \$646 ;
-  wire [63:0] \$647 ;
+  wire [63:0] \$642 ;
+  wire [63:0] \$643 ;
+  wire [1:0] \$644 ;
+  wire [2:0] \$645 ;
+  wire [3:0] \$646 ;
+  wire [4:0] \$647 ;
   wire [63:0] \$648 ;
-  wire [1:0] \$649 ;
+  wire [63:0] \$649 ;
   wire \$65 ;
   wire [63:0] \$650 ;
   wire [63:0] \$651 ;
-  wire [63:0] \$652 ;
+  wire [1:0] \$652 ;
   wire [63:0] \$653 ;
-  wire [1:0] \$654 ;
-  wire [2:0] \$655 ;
+  wire [63:0] \$654 ;
+  wire [63:0] \$655 ;
   wire [63:0] \$656 ;
-  wire [63:0] \$657 ;
-  wire [63:0] \$658 ;
+  wire [1:0] \$657 ;
+  wire [2:0] \$658 ;
   wire [63:0] \$659 ;
   wire \$66 ;
-  wire [1:0] \$660 ;
+  wire [63:0] \$660 ;
   wire [63:0] \$661 ;
   wire [63:0] \$662 ;
-  wire [63:0] \$663 ;
+  wire [1:0] \$663 ;
   wire [63:0] \$664 ;
-  wire [1:0] \$665 ;
-  wire [2:0] \$666 ;
-  wire [3:0] \$667 ;
-  wire [4:0] \$668 ;
-  wire [63:0] \$669 ;
+  wire [63:0] \$665 ;
+  wire [63:0] \$666 ;
+  wire [63:0] \$667 ;
+  wire [1:0] \$668 ;
+  wire [2:0] \$669 ;
   wire \$67 ;
-  wire [63:0] \$670 ;
+  wire [3:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire [1:0] \$673 ;
+  wire [63:0] \$673 ;
   wire [63:0] \$674 ;
-  wire [63:0] \$675 ;
+  wire [1:0] \$675 ;
   wire [63:0] \$676 ;
   wire [63:0] \$677 ;
-  wire [1:0] \$678 ;
-  wire [2:0] \$679 ;
+  wire [63:0] \$678 ;
+  wire [63:0] \$679 ;
   wire \$68 ;
-  wire [63:0] \$680 ;
-  wire [63:0] \$681 ;
+  wire [1:0] \$680 ;
+  wire [2:0] \$681 ;
   wire [63:0] \$682 ;
   wire [63:0] \$683 ;
-  wire [1:0] \$684 ;
+  wire [63:0] \$684 ;
   wire [63:0] \$685 ;
-  wire [63:0] \$686 ;
+  wire [1:0] \$686 ;
   wire [63:0] \$687 ;
   wire [63:0] \$688 ;
-  wire [1:0] \$689 ;
-  wire [12:0] \$69 ;
-  wire [2:0] \$690 ;
-  wire [3:0] \$691 ;
-  wire [63:0] \$692 ;
-  wire [63:0] \$693 ;
-  wire [63:0] \$694 ;
+  wire [63:0] \$689 ;
+  wire \$69 ;
+  wire [63:0] \$690 ;
+  wire [1:0] \$691 ;
+  wire [2:0] \$692 ;
+  wire [3:0] \$693 ;
+  wire [4:0] \$694 ;
   wire [63:0] \$695 ;
-  wire [1:0] \$696 ;
+  wire [63:0] \$696 ;
   wire [63:0] \$697 ;
   wire [63:0] \$698 ;
-  wire [63:0] \$699 ;
+  wire [1:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire [63:0] \$700 ;
-  wire [1:0] \$701 ;
-  wire [2:0] \$702 ;
+  wire [63:0] \$701 ;
+  wire [63:0] \$702 ;
   wire [63:0] \$703 ;
-  wire [63:0] \$704 ;
-  wire [63:0] \$705 ;
+  wire [1:0] \$704 ;
+  wire [2:0] \$705 ;
   wire [63:0] \$706 ;
-  wire [1:0] \$707 ;
+  wire [63:0] \$707 ;
   wire [63:0] \$708 ;
   wire [63:0] \$709 ;
-  wire [16:0] \$71 ;
-  wire [63:0] \$710 ;
+  wire [14:0] \$71 ;
+  wire [1:0] \$710 ;
   wire [63:0] \$711 ;
-  wire [1:0] \$712 ;
-  wire [2:0] \$713 ;
-  wire [3:0] \$714 ;
-  wire [4:0] \$715 ;
-  wire [63:0] \$716 ;
-  wire [63:0] \$717 ;
+  wire [63:0] \$712 ;
+  wire [63:0] \$713 ;
+  wire [63:0] \$714 ;
+  wire [1:0] \$715 ;
+  wire [2:0] \$716 ;
+  wire [3:0] \$717 ;
   wire [63:0] \$718 ;
   wire [63:0] \$719 ;
-  wire \$72 ;
-  wire [1:0] \$720 ;
+  wire [15:0] \$72 ;
+  wire [63:0] \$720 ;
   wire [63:0] \$721 ;
-  wire [63:0] \$722 ;
+  wire [1:0] \$722 ;
   wire [63:0] \$723 ;
   wire [63:0] \$724 ;
-  wire [1:0] \$725 ;
-  wire [2:0] \$726 ;
-  wire [63:0] \$727 ;
-  wire [63:0] \$728 ;
+  wire [63:0] \$725 ;
+  wire [63:0] \$726 ;
+  wire [1:0] \$727 ;
+  wire [2:0] \$728 ;
   wire [63:0] \$729 ;
   wire \$73 ;
   wire [63:0] \$730 ;
-  wire [1:0] \$731 ;
+  wire [63:0] \$731 ;
   wire [63:0] \$732 ;
-  wire [63:0] \$733 ;
+  wire [1:0] \$733 ;
   wire [63:0] \$734 ;
   wire [63:0] \$735 ;
-  wire [1:0] \$736 ;
-  wire [2:0] \$737 ;
-  wire [3:0] \$738 ;
-  wire [63:0] \$739 ;
-  wire [15:0] \$74 ;
-  wire [63:0] \$740 ;
-  wire [63:0] \$741 ;
-  wire [63:0] \$742 ;
-  wire [1:0] \$743 ;
-  wire [63:0] \$744 ;
-  wire [63:0] \$745 ;
-  wire [63:0] \$746 ;
-  wire [63:0] \$747 ;
-  wire [1:0] \$748 ;
-  wire [2:0] \$749 ;
+  wire [63:0] \$736 ;
+  wire [63:0] \$737 ;
+  wire [1:0] \$738 ;
+  wire [2:0] \$739 ;
+  wire \$74 ;
+  wire [3:0] \$740 ;
+  wire [4:0] \$741 ;
+  wire [5:0] \$742 ;
+  wire [5:0] \$743 ;
+  wire [6:0] \$744 ;
+  wire [12:0] \$745 ;
+  wire [5:0] \$746 ;
+  wire [5:0] \$747 ;
+  wire [6:0] \$748 ;
+  wire [12:0] \$749 ;
   wire \$75 ;
-  wire [63:0] \$750 ;
-  wire [63:0] \$751 ;
-  wire [63:0] \$752 ;
-  wire [63:0] \$753 ;
-  wire [1:0] \$754 ;
-  wire [63:0] \$755 ;
-  wire [63:0] \$756 ;
-  wire [63:0] \$757 ;
-  wire [63:0] \$758 ;
-  wire [1:0] \$759 ;
+  wire \$750 ;
+  wire [4:0] \$751 ;
+  wire \$752 ;
+  wire [11:0] \$753 ;
+  wire \$754 ;
+  wire [15:0] \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire [15:0] \$758 ;
+  wire [15:0] \$759 ;
   wire \$76 ;
-  wire [2:0] \$760 ;
-  wire [3:0] \$761 ;
-  wire [4:0] \$762 ;
-  wire [63:0] \$763 ;
-  wire [63:0] \$764 ;
-  wire [63:0] \$765 ;
-  wire [63:0] \$766 ;
-  wire [1:0] \$767 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  reg [63:0] \$766 ;
+  reg [63:0] \$767 ;
   wire [63:0] \$768 ;
   wire [63:0] \$769 ;
   wire \$77 ;
-  wire [63:0] \$770 ;
+  reg [63:0] \$770 ;
   wire [63:0] \$771 ;
-  wire [1:0] \$772 ;
-  wire [2:0] \$773 ;
-  wire [63:0] \$774 ;
-  wire [63:0] \$775 ;
-  wire [63:0] \$776 ;
-  wire [63:0] \$777 ;
-  wire [1:0] \$778 ;
-  wire [63:0] \$779 ;
+  wire [63:0] \$772 ;
+  wire [63:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [64:0] \$776 ;
+  wire [64:0] \$777 ;
+  wire [64:0] \$778 ;
+  wire [64:0] \$779 ;
   wire \$78 ;
-  wire [63:0] \$780 ;
-  wire [63:0] \$781 ;
-  wire [63:0] \$782 ;
-  wire [1:0] \$783 ;
-  wire [2:0] \$784 ;
-  wire [3:0] \$785 ;
-  wire [63:0] \$786 ;
-  wire [63:0] \$787 ;
-  wire [63:0] \$788 ;
-  wire [63:0] \$789 ;
-  wire [16:0] \$79 ;
-  wire [1:0] \$790 ;
-  wire [63:0] \$791 ;
-  wire [63:0] \$792 ;
-  wire [63:0] \$793 ;
-  wire [63:0] \$794 ;
-  wire [1:0] \$795 ;
-  wire [2:0] \$796 ;
-  wire [63:0] \$797 ;
-  wire [63:0] \$798 ;
-  wire [63:0] \$799 ;
+  wire [64:0] \$780 ;
+  wire [64:0] \$781 ;
+  wire [64:0] \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire [4:0] \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire \$79 ;
+  wire [12:0] \$790 ;
+  wire \$791 ;
+  wire [11:0] \$792 ;
+  wire [11:0] \$793 ;
+  wire [11:0] \$794 ;
+  reg \$795 ;
+  reg [9:0] \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [63:0] \$800 ;
-  wire [1:0] \$801 ;
-  wire [63:0] \$802 ;
-  wire [63:0] \$803 ;
-  wire [63:0] \$804 ;
-  wire [63:0] \$805 ;
-  wire [1:0] \$806 ;
-  wire [2:0] \$807 ;
-  wire [3:0] \$808 ;
-  wire [4:0] \$809 ;
+  reg [9:0] \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg [9:0] \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg [9:0] \$808 ;
+  reg [63:0] \$809 ;
   wire \$81 ;
-  wire [5:0] \$810 ;
-  wire [5:0] \$811 ;
-  wire [6:0] \$812 ;
-  wire [12:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [5:0] \$815 ;
-  wire [6:0] \$816 ;
-  wire [12:0] \$817 ;
-  wire \$818 ;
-  wire [4:0] \$819 ;
-  wire [15:0] \$82 ;
-  wire \$820 ;
-  wire [11:0] \$821 ;
-  wire \$822 ;
-  wire [15:0] \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire [15:0] \$826 ;
-  wire [15:0] \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  reg [15:0] \$810 ;
+  reg [4:0] \$811 ;
+  reg [4:0] \$812 ;
+  reg [4:0] \$813 ;
+  reg [4:0] \$814 ;
+  reg [15:0] \$815 ;
+  reg [10:0] \$816 ;
+  reg [10:0] \$817 ;
+  reg [15:0] \$818 ;
+  reg [63:0] \$819 ;
+  wire [13:0] \$82 ;
+  reg [15:0] \$820 ;
+  reg [4:0] \$821 ;
+  reg [4:0] \$822 ;
+  reg [4:0] \$823 ;
+  reg [4:0] \$824 ;
+  reg [15:0] \$825 ;
+  reg [10:0] \$826 ;
+  reg [10:0] \$827 ;
+  reg [15:0] \$828 ;
+  reg \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  reg [63:0] \$834 ;
-  reg [63:0] \$835 ;
-  wire [63:0] \$836 ;
-  wire [63:0] \$837 ;
-  reg [63:0] \$838 ;
-  wire [63:0] \$839 ;
+  reg [9:0] \$830 ;
+  reg [10:0] \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg [10:0] \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg [10:0] \$838 ;
+  reg [10:0] \$839 ;
   wire \$84 ;
-  wire [63:0] \$840 ;
-  wire [63:0] \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire [64:0] \$844 ;
-  wire [64:0] \$845 ;
-  wire [64:0] \$846 ;
-  wire [64:0] \$847 ;
-  wire [64:0] \$848 ;
-  wire [64:0] \$849 ;
+  reg \$840 ;
+  reg [10:0] \$841 ;
+  reg [10:0] \$842 ;
+  reg \$843 ;
+  reg [123:0] \$844 ;
+  reg \$845 ;
+  reg [3:0] \$846 ;
+  reg \$847 ;
+  reg [63:0] \$848 ;
+  reg [3:0] \$849 ;
   wire \$85 ;
-  wire [64:0] \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire [4:0] \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire [12:0] \$858 ;
-  wire \$859 ;
+  reg \$850 ;
+  reg [21:0] \$851 ;
+  reg [3:0] \$852 ;
+  reg [4:0] \$853 ;
+  reg [10:0] \$854 ;
+  reg [10:0] \$855 ;
+  reg [10:0] \$856 ;
+  reg [15:0] \$857 ;
+  reg [15:0] \$858 ;
+  reg [15:0] \$859 ;
   wire \$86 ;
-  wire [11:0] \$860 ;
-  wire [11:0] \$861 ;
-  wire [11:0] \$862 ;
-  reg \$863 ;
-  reg [9:0] \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg \$867 ;
+  reg [15:0] \$860 ;
+  reg [11:0] \$861 ;
+  reg [10:0] \$862 ;
+  reg [10:0] \$863 ;
+  reg [11:0] \$864 ;
+  reg [9:0] \$865 ;
+  reg [22:0] \$866 ;
+  reg [3:0] \$867 ;
   reg [9:0] \$868 ;
   reg \$869 ;
   wire \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg [9:0] \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg [9:0] \$876 ;
-  reg [63:0] \$877 ;
-  reg [15:0] \$878 ;
+  reg [123:0] \$870 ;
+  reg [12:0] \$871 ;
+  reg [3:0] \$872 ;
+  reg [11:0] \$873 ;
+  reg [11:0] \$874 ;
+  reg [63:0] \$875 ;
+  reg [63:0] \$876 ;
+  reg [15:0] \$877 ;
+  reg [4:0] \$878 ;
   reg [4:0] \$879 ;
-  wire \$88 ;
+  wire [12:0] \$88 ;
   reg [4:0] \$880 ;
   reg [4:0] \$881 ;
   reg [4:0] \$882 ;
-  reg [15:0] \$883 ;
-  reg [10:0] \$884 ;
-  reg [10:0] \$885 ;
-  reg [15:0] \$886 ;
-  reg [63:0] \$887 ;
-  reg [15:0] \$888 ;
-  reg [4:0] \$889 ;
+  reg [4:0] \$883 ;
+  reg [4:0] \$884 ;
+  reg [4:0] \$885 ;
+  reg [11:0] \$886 ;
+  reg [11:0] \$887 ;
+  reg [11:0] \$888 ;
+  reg [11:0] \$889 ;
   wire \$89 ;
-  reg [4:0] \$890 ;
-  reg [4:0] \$891 ;
-  reg [4:0] \$892 ;
-  reg [15:0] \$893 ;
-  reg [10:0] \$894 ;
-  reg [10:0] \$895 ;
-  reg [15:0] \$896 ;
-  reg \$897 ;
-  reg [9:0] \$898 ;
-  reg [10:0] \$899 ;
+  reg [11:0] \$890 ;
+  reg [11:0] \$891 ;
+  reg \$892 ;
+  reg [63:0] \$893 ;
+  reg \$894 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg \$901 ;
-  reg [10:0] \$902 ;
-  reg \$903 ;
-  reg \$904 ;
-  reg \$905 ;
-  reg [10:0] \$906 ;
-  reg [10:0] \$907 ;
-  reg \$908 ;
-  reg [10:0] \$909 ;
-  wire \$91 ;
-  reg [10:0] \$910 ;
-  reg \$911 ;
-  reg [123:0] \$912 ;
-  reg \$913 ;
-  reg [3:0] \$914 ;
-  reg \$915 ;
-  reg [63:0] \$916 ;
-  reg [3:0] \$917 ;
-  reg \$918 ;
-  reg [21:0] \$919 ;
+  wire [13:0] \$91 ;
   wire \$92 ;
-  reg [3:0] \$920 ;
-  reg [4:0] \$921 ;
-  reg [10:0] \$922 ;
-  reg [10:0] \$923 ;
-  reg [10:0] \$924 ;
-  reg [15:0] \$925 ;
-  reg [15:0] \$926 ;
-  reg [15:0] \$927 ;
-  reg [15:0] \$928 ;
-  reg [11:0] \$929 ;
   wire \$93 ;
-  reg [10:0] \$930 ;
-  reg [10:0] \$931 ;
-  reg [11:0] \$932 ;
-  reg [9:0] \$933 ;
-  reg [22:0] \$934 ;
-  reg [3:0] \$935 ;
-  reg [9:0] \$936 ;
-  reg \$937 ;
-  reg [123:0] \$938 ;
-  reg [12:0] \$939 ;
-  wire \$94 ;
-  reg [3:0] \$940 ;
-  reg [11:0] \$941 ;
-  reg [11:0] \$942 ;
-  reg [63:0] \$943 ;
-  reg [63:0] \$944 ;
-  reg [15:0] \$945 ;
-  reg [4:0] \$946 ;
-  reg [4:0] \$947 ;
-  reg [4:0] \$948 ;
-  reg [4:0] \$949 ;
+  wire [13:0] \$94 ;
   wire \$95 ;
-  reg [4:0] \$950 ;
-  reg [4:0] \$951 ;
-  reg [4:0] \$952 ;
-  reg [4:0] \$953 ;
-  reg [11:0] \$954 ;
-  reg [11:0] \$955 ;
-  reg [11:0] \$956 ;
-  reg [11:0] \$957 ;
-  reg [11:0] \$958 ;
-  reg [11:0] \$959 ;
-  wire \$96 ;
-  reg \$960 ;
-  reg [63:0] \$961 ;
-  reg \$962 ;
+  wire [13:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg [11:0] \$signal  = 12'h000;
-  reg [10:0] \$signal$130  = 11'h000;
-  reg \$signal$174  = 1'h0;
-  reg [10:0] \$signal$175  = 11'h000;
-  reg \$signal$176  = 1'h0;
+  reg [10:0] \$signal$149  = 11'h000;
+  reg \$signal$186  = 1'h0;
+  reg [10:0] \$signal$187  = 11'h000;
+  reg \$signal$188  = 1'h0;
   reg [12:0] \$signature__addr ;
   reg [8:0] \$signature__addr$12 ;
   wire [8:0] \$signature__addr$15 ;
@@ -984,29 +916,35 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [8:0] \$signature__addr$25 ;
   wire [8:0] \$signature__addr$30 ;
   wire [8:0] \$signature__addr$36 ;
-  reg [12:0] \$signature__addr$69 ;
-  reg [8:0] \$signature__addr$71 ;
-  reg [8:0] \$signature__addr$73 ;
-  reg [12:0] \$signature__addr$75 ;
-  reg [8:0] \$signature__addr$77 ;
-  reg [8:0] \$signature__addr$79 ;
+  reg [12:0] \$signature__addr$88 ;
+  reg [8:0] \$signature__addr$90 ;
+  reg [8:0] \$signature__addr$92 ;
+  reg [12:0] \$signature__addr$94 ;
+  reg [8:0] \$signature__addr$96 ;
+  reg [8:0] \$signature__addr$98 ;
   reg [10:0] \$signature__data  = 11'h000;
   reg [10:0] \$signature__data$37  = 11'h000;
-  wire [63:0] \$signature__data$49 ;
-  wire [63:0] \$signature__data$50 ;
-  wire [15:0] \$signature__data$51 ;
-  wire [15:0] \$signature__data$52 ;
-  wire [15:0] \$signature__data$53 ;
-  wire [15:0] \$signature__data$54 ;
-  wire [10:0] \$signature__data$55 ;
-  wire [10:0] \$signature__data$56 ;
-  reg [63:0] \$signature__data$70 ;
-  reg [15:0] \$signature__data$72 ;
-  reg [15:0] \$signature__data$74 ;
-  reg [63:0] \$signature__data$76 ;
-  reg [15:0] \$signature__data$78 ;
-  reg [15:0] \$signature__data$80 ;
+  wire [63:0] \$signature__data$68 ;
+  wire [63:0] \$signature__data$69 ;
+  wire [15:0] \$signature__data$70 ;
+  wire [15:0] \$signature__data$71 ;
+  wire [15:0] \$signature__data$72 ;
+  wire [15:0] \$signature__data$73 ;
+  wire [10:0] \$signature__data$74 ;
+  wire [10:0] \$signature__data$75 ;
+  reg [63:0] \$signature__data$89 ;
+  reg [15:0] \$signature__data$91 ;
+  reg [15:0] \$signature__data$93 ;
+  reg [63:0] \$signature__data$95 ;
+  reg [15:0] \$signature__data$97 ;
+  reg [15:0] \$signature__data$99 ;
   reg \$signature__en ;
+  reg \$signature__en$101 ;
+  reg \$signature__en$102 ;
+  reg \$signature__en$103 ;
+  reg \$signature__en$104 ;
+  reg \$signature__en$105 ;
+  reg \$signature__en$106 ;
   wire \$signature__en$14 ;
   wire \$signature__en$16 ;
   wire \$signature__en$18 ;
@@ -1017,12 +955,6 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg \$signature__en$34  = 1'h0;
   (* init = 1'h0 *)
   wire \$signature__en$39 ;
-  reg \$signature__en$82 ;
-  reg \$signature__en$83 ;
-  reg \$signature__en$84 ;
-  reg \$signature__en$85 ;
-  reg \$signature__en$86 ;
-  reg \$signature__en$87 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -1036,8 +968,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$109 ;
-  wire \busy$193 ;
+  wire \busy$128 ;
+  wire \busy$205 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1071,11 +1003,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [11:0] \dividend$101 ;
-  reg [11:0] \dividend$105 ;
+  reg [11:0] \dividend$120 ;
+  reg [11:0] \dividend$124 ;
   reg [10:0] divisor = 11'h000;
-  reg [11:0] \divisor$103 ;
-  reg [11:0] \divisor$107 ;
+  reg [11:0] \divisor$122 ;
+  reg [11:0] \divisor$126 ;
   wire done;
   reg [3:0] l_word = 4'h0;
   reg load;
@@ -1086,7 +1018,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [11:0] offset = 12'h000;
-  reg [11:0] \offset$119 ;
+  reg [11:0] \offset$138 ;
   wire [12:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1114,8 +1046,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [11:0] q_a = 12'h000;
   reg [11:0] q_r = 12'h000;
   wire [11:0] quotient;
-  wire [11:0] \quotient$191 ;
-  wire [10:0] \quotient$194 ;
+  wire [11:0] \quotient$203 ;
+  wire [10:0] \quotient$206 ;
   reg [11:0] r;
   reg [11:0] r_a = 12'h000;
   reg [4:0] r_part0 = 5'h00;
@@ -1168,7 +1100,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [10:0] \rd_q.pot ;
   wire [10:0] \rd_q.swaps ;
   wire [11:0] remainder;
-  wire [11:0] \remainder$122 ;
+  wire [11:0] \remainder$141 ;
   reg [123:0] res = 124'h0000000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1263,6 +1195,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire s4_valid;
   reg s5_active0 = 1'h0;
   reg s5_active1 = 1'h0;
+  wire [10:0] s5_c_idx0;
+  wire [10:0] s5_c_idx1;
+  wire [10:0] s5_c_pot0;
+  wire [10:0] s5_c_pot1;
+  wire s5_c_valid0;
+  wire s5_c_valid1;
+  wire [10:0] s5_e_idx0;
+  wire [10:0] s5_e_idx1;
+  wire [10:0] s5_e_pot0;
+  wire [10:0] s5_e_pot1;
+  wire s5_e_valid0;
+  wire s5_e_valid1;
   reg s5_elig0 = 1'h0;
   reg s5_elig1 = 1'h0;
   reg [9:0] s5_grp = 10'h000;
@@ -1273,8 +1217,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [11:0] s_ra = 12'h000;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$100 ;
-  reg \start$104 ;
+  reg \start$119 ;
+  reg \start$123 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1307,7 +1251,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _0_ <= pot0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$55  = _0_;
+  assign \$signature__data$74  = _0_;
   reg [10:0] pot1 [511:0];
   integer pot1__i;
   initial begin
@@ -1324,7 +1268,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _1_ <= pot1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$56  = _1_;
+  assign \$signature__data$75  = _1_;
   reg [63:0] spikes [15:0];
   integer spikes__i;
   initial begin
@@ -1347,8 +1291,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$84 )
-      thl0[\$signature__addr$71 ] <= \$signature__data$72 ;
+    if (\$signature__en$103 )
+      thl0[\$signature__addr$90 ] <= \$signature__data$91 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1356,7 +1300,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _3_ <= thl0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$51  = _3_;
+  assign \$signature__data$70  = _3_;
   reg [15:0] thl1 [511:0];
   integer thl1__i;
   initial begin
@@ -1364,8 +1308,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl1[thl1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$85 )
-      thl1[\$signature__addr$77 ] <= \$signature__data$78 ;
+    if (\$signature__en$104 )
+      thl1[\$signature__addr$96 ] <= \$signature__data$97 ;
   end
   reg [15:0] _4_;
   always @(posedge clk) begin
@@ -1373,7 +1317,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _4_ <= thl1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$52  = _4_;
+  assign \$signature__data$71  = _4_;
   reg [15:0] thswap0 [511:0];
   integer thswap0__i;
   initial begin
@@ -1381,8 +1325,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$86 )
-      thswap0[\$signature__addr$73 ] <= \$signature__data$74 ;
+    if (\$signature__en$105 )
+      thswap0[\$signature__addr$92 ] <= \$signature__data$93 ;
   end
   reg [15:0] _5_;
   always @(posedge clk) begin
@@ -1390,7 +1334,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _5_ <= thswap0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$53  = _5_;
+  assign \$signature__data$72  = _5_;
   reg [15:0] thswap1 [511:0];
   integer thswap1__i;
   initial begin
@@ -1398,8 +1342,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap1[thswap1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$87 )
-      thswap1[\$signature__addr$79 ] <= \$signature__data$80 ;
+    if (\$signature__en$106 )
+      thswap1[\$signature__addr$98 ] <= \$signature__data$99 ;
   end
   reg [15:0] _6_;
   always @(posedge clk) begin
@@ -1407,7 +1351,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _6_ <= thswap1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$54  = _6_;
+  assign \$signature__data$73  = _6_;
   reg [63:0] weights0 [8191:0];
   integer weights0__i;
   initial begin
@@ -1415,8 +1359,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$82 )
-      weights0[\$signature__addr$69 ] <= \$signature__data$70 ;
+    if (\$signature__en$101 )
+      weights0[\$signature__addr$88 ] <= \$signature__data$89 ;
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
@@ -1424,7 +1368,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _7_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$49  = _7_;
+  assign \$signature__data$68  = _7_;
   reg [63:0] weights1 [8191:0];
   integer weights1__i;
   initial begin
@@ -1432,8 +1376,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights1[weights1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$83 )
-      weights1[\$signature__addr$75 ] <= \$signature__data$76 ;
+    if (\$signature__en$102 )
+      weights1[\$signature__addr$94 ] <= \$signature__data$95 ;
   end
   reg [63:0] _8_;
   always @(posedge clk) begin
@@ -1441,1042 +1385,1016 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _8_ <= weights1[\$signature__addr ];
     end
   end
-  assign \$signature__data$50  = _8_;
-  assign \$37  = ! cmd__payload[4];
-  assign \$39  = p_grp * 5'h10;
-  assign \$40  = \$39  + p_word;
-  assign \$41  = ~ s1_valid;
-  assign \$42  = ~ s2_valid;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = ~ s3_valid;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ~ \$signature__en$34 ;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ s5_valid;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = win_base + l_word;
-  assign \$51  = ! s_cnt;
-  assign \$52  = ~ busy;
-  assign \$53  = ~ \busy$109 ;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = | remainder;
-  assign \$56  = quotient + \$55 ;
-  assign \$57  = ~ busy;
-  assign \$58  = ~ \busy$109 ;
-  assign \$59  = win_base + l_word;
-  assign \$60  = ! mask;
-  assign \$61  = \$60  | done;
-  assign \$62  = win_base + l_word;
-  assign \$63  = ! lrn_idx[0];
-  assign \$64  = win_base + l_word;
-  assign \$66  = l_word == 4'hf;
-  assign \$67  = done | \$66 ;
-  assign \$68  = | r_a;
-  assign \$69  = q_a + \$68 ;
-  assign \$70  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$71  = \$70  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$72  = ! lrn_idx[0];
-  assign \$73  = $signed({ 1'h0, \$signal$130  }) > $signed(thl_cap);
-  assign \$74  = \$73  ? thl_cap : { 5'h00, \$signal$130  };
-  assign \$75  = ! lrn_idx[0];
-  assign \$76  = | s_cnt;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$79  = \$78  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$81  = $signed({ 1'h0, \$signal$130  }) > $signed(thl_cap);
-  assign \$82  = \$81  ? thl_cap : { 5'h00, \$signal$130  };
-  assign \$84  = | s_cnt;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = ! add_cls;
-  assign \$87  = add_idx >= 11'h400;
-  assign \$88  = \$86  | \$87 ;
-  assign \$89  = ! add_idx[0];
-  assign \$90  = ! add_idx[0];
-  assign \$93  = ! ctrl_state;
-  assign \$94  = ctrl_state == 1'h1;
-  assign \$95  = ctrl_state == 2'h2;
-  assign \$96  = ctrl_state == 2'h3;
-  assign \$97  = ctrl_state == 3'h4;
-  assign \$98  = ctrl_state == 3'h5;
-  assign \$99  = ctrl_state == 3'h6;
-  assign \$100  = ctrl_state == 3'h7;
-  assign \$101  = ctrl_state == 4'h8;
-  assign \$102  = ctrl_state == 4'h9;
-  assign \$103  = ctrl_state == 4'ha;
-  assign \$104  = ctrl_state == 4'hb;
-  assign \$105  = ctrl_state == 4'hc;
-  assign \$106  = ctrl_state == 4'hd;
-  assign \$107  = ctrl_state == 4'he;
-  assign \$108  = ctrl_state == 4'hf;
-  assign \$109  = ctrl_state == 5'h10;
-  assign \$110  = ctrl_state == 5'h11;
-  assign \$111  = ctrl_state == 5'h12;
-  assign \$112  = ctrl_state == 5'h13;
-  assign \$113  = ctrl_state == 5'h14;
-  assign \$114  = ctrl_state == 5'h15;
-  assign \$115  = ! p_word;
-  assign \$116  = p_word == 4'hf;
-  assign \$117  = s3_valid & s3_last;
-  assign \$118  = \$signature__data$49  & x_rd__data;
-  assign \$119  = s2_and0[0] + s2_and0[1];
-  assign \$120  = s2_and0[2] + s2_and0[3];
-  assign \$121  = \$119  + \$120 ;
-  assign \$122  = s2_and0[4] + s2_and0[5];
-  assign \$123  = s2_and0[6] + s2_and0[7];
-  assign \$124  = \$122  + \$123 ;
-  assign \$125  = \$121  + \$124 ;
-  assign \$126  = s2_and0[8] + s2_and0[9];
-  assign \$127  = s2_and0[10] + s2_and0[11];
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = s2_and0[12] + s2_and0[13];
-  assign \$130  = s2_and0[14] + s2_and0[15];
-  assign \$131  = \$129  + \$130 ;
-  assign \$132  = \$128  + \$131 ;
-  assign \$133  = \$125  + \$132 ;
-  assign \$134  = s2_and0[16] + s2_and0[17];
-  assign \$135  = s2_and0[18] + s2_and0[19];
-  assign \$136  = \$134  + \$135 ;
-  assign \$137  = s2_and0[20] + s2_and0[21];
-  assign \$138  = s2_and0[22] + s2_and0[23];
-  assign \$139  = \$137  + \$138 ;
-  assign \$140  = \$136  + \$139 ;
-  assign \$141  = s2_and0[24] + s2_and0[25];
-  assign \$142  = s2_and0[26] + s2_and0[27];
-  assign \$143  = \$141  + \$142 ;
-  assign \$144  = s2_and0[28] + s2_and0[29];
-  assign \$145  = s2_and0[30] + s2_and0[31];
-  assign \$146  = \$144  + \$145 ;
-  assign \$147  = \$143  + \$146 ;
-  assign \$148  = \$140  + \$147 ;
-  assign \$149  = s2_and0[32] + s2_and0[33];
-  assign \$150  = s2_and0[34] + s2_and0[35];
-  assign \$151  = \$149  + \$150 ;
-  assign \$152  = s2_and0[36] + s2_and0[37];
-  assign \$153  = s2_and0[38] + s2_and0[39];
-  assign \$154  = \$152  + \$153 ;
-  assign \$155  = \$151  + \$154 ;
-  assign \$156  = s2_and0[40] + s2_and0[41];
-  assign \$157  = s2_and0[42] + s2_and0[43];
-  assign \$158  = \$156  + \$157 ;
-  assign \$159  = s2_and0[44] + s2_and0[45];
-  assign \$160  = s2_and0[46] + s2_and0[47];
-  assign \$161  = \$159  + \$160 ;
-  assign \$162  = \$158  + \$161 ;
-  assign \$163  = \$155  + \$162 ;
-  assign \$164  = s2_and0[48] + s2_and0[49];
-  assign \$165  = s2_and0[50] + s2_and0[51];
-  assign \$166  = \$164  + \$165 ;
-  assign \$167  = s2_and0[52] + s2_and0[53];
-  assign \$168  = s2_and0[54] + s2_and0[55];
-  assign \$169  = \$167  + \$168 ;
-  assign \$170  = \$166  + \$169 ;
-  assign \$171  = s2_and0[56] + s2_and0[57];
-  assign \$172  = s2_and0[58] + s2_and0[59];
-  assign \$173  = \$171  + \$172 ;
-  assign \$174  = s2_and0[60] + s2_and0[61];
-  assign \$175  = s2_and0[62] + s2_and0[63];
-  assign \$176  = \$174  + \$175 ;
-  assign \$177  = \$173  + \$176 ;
-  assign \$178  = \$170  + \$177 ;
-  assign \$179  = s3_first ? 11'h000 : acc0;
-  assign \$180  = s3_part0_0 + s3_part0_1;
-  assign \$181  = s3_part0_2 + s3_part0_3;
-  assign \$182  = \$180  + \$181 ;
-  assign \$183  = \$179  + \$182 ;
-  assign \$184  = s3_first ? 11'h000 : acc0;
-  assign \$185  = s3_part0_0 + s3_part0_1;
-  assign \$186  = s3_part0_2 + s3_part0_3;
-  assign \$187  = \$185  + \$186 ;
-  assign \$188  = \$184  + \$187 ;
-  assign \$189  = \$signature__data$50  & x_rd__data;
-  assign \$190  = s2_and1[0] + s2_and1[1];
-  assign \$191  = s2_and1[2] + s2_and1[3];
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = s2_and1[4] + s2_and1[5];
-  assign \$194  = s2_and1[6] + s2_and1[7];
-  assign \$195  = \$193  + \$194 ;
-  assign \$196  = \$192  + \$195 ;
-  assign \$197  = s2_and1[8] + s2_and1[9];
-  assign \$198  = s2_and1[10] + s2_and1[11];
-  assign \$199  = \$197  + \$198 ;
-  assign \$200  = s2_and1[12] + s2_and1[13];
-  assign \$201  = s2_and1[14] + s2_and1[15];
-  assign \$202  = \$200  + \$201 ;
-  assign \$203  = \$199  + \$202 ;
-  assign \$204  = \$196  + \$203 ;
-  assign \$205  = s2_and1[16] + s2_and1[17];
-  assign \$206  = s2_and1[18] + s2_and1[19];
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = s2_and1[20] + s2_and1[21];
-  assign \$209  = s2_and1[22] + s2_and1[23];
-  assign \$210  = \$208  + \$209 ;
-  assign \$211  = \$207  + \$210 ;
-  assign \$212  = s2_and1[24] + s2_and1[25];
-  assign \$213  = s2_and1[26] + s2_and1[27];
+  assign \$signature__data$69  = _8_;
+  assign \$93  = \$92  | done;
+  assign \$94  = win_base + l_word;
+  assign \$95  = ! lrn_idx[0];
+  assign \$96  = win_base + l_word;
+  assign \$98  = l_word == 4'hf;
+  assign \$99  = done | \$98 ;
+  assign \$100  = | r_a;
+  assign \$101  = q_a + \$100 ;
+  assign \$102  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$103  = \$102  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$104  = ! lrn_idx[0];
+  assign \$105  = $signed({ 1'h0, \$signal$149  }) > $signed(thl_cap);
+  assign \$106  = \$105  ? thl_cap : { 5'h00, \$signal$149  };
+  assign \$107  = ! lrn_idx[0];
+  assign \$108  = | s_cnt;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$111  = \$110  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$113  = $signed({ 1'h0, \$signal$149  }) > $signed(thl_cap);
+  assign \$114  = \$113  ? thl_cap : { 5'h00, \$signal$149  };
+  assign \$116  = | s_cnt;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ! add_cls;
+  assign \$119  = add_idx >= 11'h400;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = ! add_idx[0];
+  assign \$122  = ! add_idx[0];
+  assign \$125  = ! ctrl_state;
+  assign \$126  = ctrl_state == 1'h1;
+  assign \$127  = ctrl_state == 2'h2;
+  assign \$128  = ctrl_state == 2'h3;
+  assign \$129  = ctrl_state == 3'h4;
+  assign \$130  = ctrl_state == 3'h5;
+  assign \$131  = ctrl_state == 3'h6;
+  assign \$132  = ctrl_state == 3'h7;
+  assign \$133  = ctrl_state == 4'h8;
+  assign \$134  = ctrl_state == 4'h9;
+  assign \$135  = ctrl_state == 4'ha;
+  assign \$136  = ctrl_state == 4'hb;
+  assign \$137  = ctrl_state == 4'hc;
+  assign \$138  = ctrl_state == 4'hd;
+  assign \$139  = ctrl_state == 4'he;
+  assign \$140  = ctrl_state == 4'hf;
+  assign \$141  = ctrl_state == 5'h10;
+  assign \$142  = ctrl_state == 5'h11;
+  assign \$143  = ctrl_state == 5'h12;
+  assign \$144  = ctrl_state == 5'h13;
+  assign \$145  = ctrl_state == 5'h14;
+  assign \$146  = ctrl_state == 5'h15;
+  assign \$147  = ! p_word;
+  assign \$148  = p_word == 4'hf;
+  assign \$149  = s3_valid & s3_last;
+  assign \$150  = \$signature__data$68  & x_rd__data;
+  assign \$151  = s2_and0[0] + s2_and0[1];
+  assign \$152  = s2_and0[2] + s2_and0[3];
+  assign \$153  = \$151  + \$152 ;
+  assign \$154  = s2_and0[4] + s2_and0[5];
+  assign \$155  = s2_and0[6] + s2_and0[7];
+  assign \$156  = \$154  + \$155 ;
+  assign \$157  = \$153  + \$156 ;
+  assign \$158  = s2_and0[8] + s2_and0[9];
+  assign \$159  = s2_and0[10] + s2_and0[11];
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = s2_and0[12] + s2_and0[13];
+  assign \$162  = s2_and0[14] + s2_and0[15];
+  assign \$163  = \$161  + \$162 ;
+  assign \$164  = \$160  + \$163 ;
+  assign \$165  = \$157  + \$164 ;
+  assign \$166  = s2_and0[16] + s2_and0[17];
+  assign \$167  = s2_and0[18] + s2_and0[19];
+  assign \$168  = \$166  + \$167 ;
+  assign \$169  = s2_and0[20] + s2_and0[21];
+  assign \$170  = s2_and0[22] + s2_and0[23];
+  assign \$171  = \$169  + \$170 ;
+  assign \$172  = \$168  + \$171 ;
+  assign \$173  = s2_and0[24] + s2_and0[25];
+  assign \$174  = s2_and0[26] + s2_and0[27];
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = s2_and0[28] + s2_and0[29];
+  assign \$177  = s2_and0[30] + s2_and0[31];
+  assign \$178  = \$176  + \$177 ;
+  assign \$179  = \$175  + \$178 ;
+  assign \$180  = \$172  + \$179 ;
+  assign \$181  = s2_and0[32] + s2_and0[33];
+  assign \$182  = s2_and0[34] + s2_and0[35];
+  assign \$183  = \$181  + \$182 ;
+  assign \$184  = s2_and0[36] + s2_and0[37];
+  assign \$185  = s2_and0[38] + s2_and0[39];
+  assign \$186  = \$184  + \$185 ;
+  assign \$187  = \$183  + \$186 ;
+  assign \$188  = s2_and0[40] + s2_and0[41];
+  assign \$189  = s2_and0[42] + s2_and0[43];
+  assign \$190  = \$188  + \$189 ;
+  assign \$191  = s2_and0[44] + s2_and0[45];
+  assign \$192  = s2_and0[46] + s2_and0[47];
+  assign \$193  = \$191  + \$192 ;
+  assign \$194  = \$190  + \$193 ;
+  assign \$195  = \$187  + \$194 ;
+  assign \$196  = s2_and0[48] + s2_and0[49];
+  assign \$197  = s2_and0[50] + s2_and0[51];
+  assign \$198  = \$196  + \$197 ;
+  assign \$199  = s2_and0[52] + s2_and0[53];
+  assign \$200  = s2_and0[54] + s2_and0[55];
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = \$198  + \$201 ;
+  assign \$203  = s2_and0[56] + s2_and0[57];
+  assign \$204  = s2_and0[58] + s2_and0[59];
+  assign \$205  = \$203  + \$204 ;
+  assign \$206  = s2_and0[60] + s2_and0[61];
+  assign \$207  = s2_and0[62] + s2_and0[63];
+  assign \$208  = \$206  + \$207 ;
+  assign \$209  = \$205  + \$208 ;
+  assign \$210  = \$202  + \$209 ;
+  assign \$211  = s3_first ? 11'h000 : acc0;
+  assign \$212  = s3_part0_0 + s3_part0_1;
+  assign \$213  = s3_part0_2 + s3_part0_3;
   assign \$214  = \$212  + \$213 ;
-  assign \$215  = s2_and1[28] + s2_and1[29];
-  assign \$216  = s2_and1[30] + s2_and1[31];
-  assign \$217  = \$215  + \$216 ;
-  assign \$218  = \$214  + \$217 ;
-  assign \$219  = \$211  + \$218 ;
-  assign \$220  = s2_and1[32] + s2_and1[33];
-  assign \$221  = s2_and1[34] + s2_and1[35];
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = s2_and1[36] + s2_and1[37];
-  assign \$224  = s2_and1[38] + s2_and1[39];
-  assign \$225  = \$223  + \$224 ;
-  assign \$226  = \$222  + \$225 ;
-  assign \$227  = s2_and1[40] + s2_and1[41];
-  assign \$228  = s2_and1[42] + s2_and1[43];
-  assign \$229  = \$227  + \$228 ;
-  assign \$230  = s2_and1[44] + s2_and1[45];
-  assign \$231  = s2_and1[46] + s2_and1[47];
-  assign \$232  = \$230  + \$231 ;
-  assign \$233  = \$229  + \$232 ;
-  assign \$234  = \$226  + \$233 ;
-  assign \$235  = s2_and1[48] + s2_and1[49];
-  assign \$236  = s2_and1[50] + s2_and1[51];
-  assign \$237  = \$235  + \$236 ;
-  assign \$238  = s2_and1[52] + s2_and1[53];
-  assign \$239  = s2_and1[54] + s2_and1[55];
-  assign \$240  = \$238  + \$239 ;
-  assign \$241  = \$237  + \$240 ;
-  assign \$242  = s2_and1[56] + s2_and1[57];
-  assign \$243  = s2_and1[58] + s2_and1[59];
-  assign \$244  = \$242  + \$243 ;
-  assign \$245  = s2_and1[60] + s2_and1[61];
-  assign \$246  = s2_and1[62] + s2_and1[63];
-  assign \$247  = \$245  + \$246 ;
-  assign \$248  = \$244  + \$247 ;
-  assign \$249  = \$241  + \$248 ;
-  assign \$250  = s3_first ? 11'h000 : acc1;
-  assign \$251  = s3_part1_0 + s3_part1_1;
-  assign \$252  = s3_part1_2 + s3_part1_3;
-  assign \$253  = \$251  + \$252 ;
-  assign \$254  = \$250  + \$253 ;
-  assign \$255  = s3_first ? 11'h000 : acc1;
-  assign \$256  = s3_part1_0 + s3_part1_1;
-  assign \$257  = s3_part1_2 + s3_part1_3;
-  assign \$258  = \$256  + \$257 ;
-  assign \$259  = \$255  + \$258 ;
-  assign \$260  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$261  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$262  = { s4_grp, 1'h0 } >= cand_lo;
-  assign \$263  = { s4_grp, 1'h0 } < cand_hi;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = cand_all | \$264 ;
-  assign \$266  = \$261  & \$265 ;
-  assign \$267  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$270  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$271  = { s4_grp, 1'h1 } >= cand_lo;
-  assign \$272  = { s4_grp, 1'h1 } < cand_hi;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = cand_all | \$273 ;
-  assign \$275  = \$270  & \$274 ;
-  assign \$276  = $signed({ 1'h0, \$signature__data$37  }) > $signed(s4_thl1);
-  assign \$277  = \$275  & \$276 ;
-  assign \$279  = \$278  | s5_active1;
-  assign \$280  = ~ \$signal$174 ;
-  assign \$282  = ~ \$281 ;
-  assign \$284  = s5_pot0 > 1'h0;
-  assign \$287  = \$286  ? s5_pot0 : 11'h000;
-  assign \$288  = s5_pot1 > \$287 ;
-  assign \$289  = \$282  | \$288 ;
-  assign \$290  = s5_active1 & \$289 ;
-  assign \$292  = s5_pot0 > 1'h0;
-  assign \$295  = \$294  ? s5_pot0 : 11'h000;
-  assign \$296  = \$290  ? s5_pot1 : \$295 ;
-  assign \$297  = \$296  > \$signal$175 ;
-  assign \$298  = \$280  | \$297 ;
-  assign \$299  = \$279  & \$298 ;
-  assign \$301  = ~ \$300 ;
-  assign \$303  = s5_pot0 > 1'h0;
-  assign \$306  = \$305  ? s5_pot0 : 11'h000;
-  assign \$307  = s5_pot1 > \$306 ;
-  assign \$308  = \$301  | \$307 ;
-  assign \$309  = s5_active1 & \$308 ;
-  assign \$311  = s5_pot0 > 1'h0;
-  assign \$314  = \$313  ? s5_pot0 : 11'h000;
-  assign \$315  = \$309  ? s5_pot1 : \$314 ;
-  assign \$317  = ~ \$316 ;
-  assign \$319  = s5_pot0 > 1'h0;
-  assign \$322  = \$321  ? s5_pot0 : 11'h000;
-  assign \$323  = s5_pot1 > \$322 ;
-  assign \$324  = \$317  | \$323 ;
-  assign \$325  = s5_active1 & \$324 ;
-  assign \$327  = s5_pot0 > 1'h0;
-  assign \$330  = \$329  ? { s5_grp, 1'h0 } : 11'h000;
-  assign \$331  = \$325  ? { s5_grp, 1'h1 } : \$330 ;
-  assign \$333  = \$332  | s5_elig1;
-  assign \$334  = ~ \$signal$176 ;
-  assign \$336  = ~ \$335 ;
-  assign \$338  = s5_pot0 > 1'h0;
-  assign \$341  = \$340  ? s5_pot0 : 11'h000;
-  assign \$342  = s5_pot1 > \$341 ;
-  assign \$343  = \$336  | \$342 ;
-  assign \$344  = s5_elig1 & \$343 ;
-  assign \$346  = s5_pot0 > 1'h0;
-  assign \$349  = \$348  ? s5_pot0 : 11'h000;
-  assign \$350  = \$344  ? s5_pot1 : \$349 ;
-  assign \$351  = \$350  > \$signal$130 ;
-  assign \$352  = \$334  | \$351 ;
-  assign \$353  = \$333  & \$352 ;
-  assign \$355  = ~ \$354 ;
-  assign \$357  = s5_pot0 > 1'h0;
-  assign \$360  = \$359  ? s5_pot0 : 11'h000;
-  assign \$361  = s5_pot1 > \$360 ;
-  assign \$362  = \$355  | \$361 ;
-  assign \$363  = s5_elig1 & \$362 ;
-  assign \$365  = s5_pot0 > 1'h0;
-  assign \$368  = \$367  ? s5_pot0 : 11'h000;
-  assign \$369  = \$363  ? s5_pot1 : \$368 ;
-  assign \$371  = ~ \$370 ;
-  assign \$373  = s5_pot0 > 1'h0;
-  assign \$376  = \$375  ? s5_pot0 : 11'h000;
-  assign \$377  = s5_pot1 > \$376 ;
-  assign \$378  = \$371  | \$377 ;
-  assign \$379  = s5_elig1 & \$378 ;
-  assign \$381  = s5_pot0 > 1'h0;
-  assign \$384  = \$383  ? { s5_grp, 1'h0 } : 11'h000;
-  assign \$385  = \$379  ? { s5_grp, 1'h1 } : \$384 ;
-  assign \$386  = ~ rd_b;
-  assign \$387  = \$386  | rsp__ready;
-  assign \$388  = ~ rd_a;
-  assign \$389  = ~ rd_b;
-  assign \$390  = \$389  | rsp__ready;
-  assign \$391  = \$388  | \$390 ;
-  assign \$392  = cmd__valid & cmd__ready;
-  assign \$393  = cmd__payload[3:0] == 3'h4;
-  assign \$394  = cmd__payload[3:0] == 3'h6;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = cmd__payload[3:0] == 4'h8;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = cmd__payload[3:0] == 4'h9;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = cmd__payload[3:0] == 4'hb;
-  assign \$401  = \$399  | \$400 ;
-  assign \$403  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
-  assign \$404  = num_classes != 1'h1;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = cmd__payload[29:19] * divisor;
-  assign \$408  = load_word + 1'h1;
-  assign \$409  = load_word == 4'hf;
-  assign \$410  = cand_lo + divisor;
-  assign \$411  = num_neurons + 2'h2;
-  assign \$412  = \$411  - 1'h1;
-  assign \$414  = | num_neurons;
-  assign \$415  = ~ s1_valid;
-  assign \$416  = ~ s2_valid;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = ~ s3_valid;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = ~ \$signature__en$34 ;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = ~ s5_valid;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = p_word == 4'hf;
-  assign \$425  = p_grp + 1'h1;
-  assign \$426  = p_groups - 1'h1;
-  assign \$427  = p_grp == \$426 ;
-  assign \$428  = p_word + 1'h1;
-  assign \$429  = lrn_idx[10:1] * 5'h10;
-  assign \$430  = op == 2'h2;
-  assign \$431  = \$430  & \$signal$176 ;
-  assign \$434  = ~ xreg;
-  assign \$435  = wreg & \$434 ;
+  assign \$215  = \$211  + \$214 ;
+  assign \$216  = s3_first ? 11'h000 : acc0;
+  assign \$217  = s3_part0_0 + s3_part0_1;
+  assign \$218  = s3_part0_2 + s3_part0_3;
+  assign \$219  = \$217  + \$218 ;
+  assign \$220  = \$216  + \$219 ;
+  assign \$221  = \$signature__data$69  & x_rd__data;
+  assign \$222  = s2_and1[0] + s2_and1[1];
+  assign \$223  = s2_and1[2] + s2_and1[3];
+  assign \$224  = \$222  + \$223 ;
+  assign \$225  = s2_and1[4] + s2_and1[5];
+  assign \$226  = s2_and1[6] + s2_and1[7];
+  assign \$227  = \$225  + \$226 ;
+  assign \$228  = \$224  + \$227 ;
+  assign \$229  = s2_and1[8] + s2_and1[9];
+  assign \$230  = s2_and1[10] + s2_and1[11];
+  assign \$231  = \$229  + \$230 ;
+  assign \$232  = s2_and1[12] + s2_and1[13];
+  assign \$233  = s2_and1[14] + s2_and1[15];
+  assign \$234  = \$232  + \$233 ;
+  assign \$235  = \$231  + \$234 ;
+  assign \$236  = \$228  + \$235 ;
+  assign \$237  = s2_and1[16] + s2_and1[17];
+  assign \$238  = s2_and1[18] + s2_and1[19];
+  assign \$239  = \$237  + \$238 ;
+  assign \$240  = s2_and1[20] + s2_and1[21];
+  assign \$241  = s2_and1[22] + s2_and1[23];
+  assign \$242  = \$240  + \$241 ;
+  assign \$243  = \$239  + \$242 ;
+  assign \$244  = s2_and1[24] + s2_and1[25];
+  assign \$245  = s2_and1[26] + s2_and1[27];
+  assign \$246  = \$244  + \$245 ;
+  assign \$247  = s2_and1[28] + s2_and1[29];
+  assign \$248  = s2_and1[30] + s2_and1[31];
+  assign \$249  = \$247  + \$248 ;
+  assign \$250  = \$246  + \$249 ;
+  assign \$251  = \$243  + \$250 ;
+  assign \$252  = s2_and1[32] + s2_and1[33];
+  assign \$253  = s2_and1[34] + s2_and1[35];
+  assign \$254  = \$252  + \$253 ;
+  assign \$255  = s2_and1[36] + s2_and1[37];
+  assign \$256  = s2_and1[38] + s2_and1[39];
+  assign \$257  = \$255  + \$256 ;
+  assign \$258  = \$254  + \$257 ;
+  assign \$259  = s2_and1[40] + s2_and1[41];
+  assign \$260  = s2_and1[42] + s2_and1[43];
+  assign \$261  = \$259  + \$260 ;
+  assign \$262  = s2_and1[44] + s2_and1[45];
+  assign \$263  = s2_and1[46] + s2_and1[47];
+  assign \$264  = \$262  + \$263 ;
+  assign \$265  = \$261  + \$264 ;
+  assign \$266  = \$258  + \$265 ;
+  assign \$267  = s2_and1[48] + s2_and1[49];
+  assign \$268  = s2_and1[50] + s2_and1[51];
+  assign \$269  = \$267  + \$268 ;
+  assign \$270  = s2_and1[52] + s2_and1[53];
+  assign \$271  = s2_and1[54] + s2_and1[55];
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = \$269  + \$272 ;
+  assign \$274  = s2_and1[56] + s2_and1[57];
+  assign \$275  = s2_and1[58] + s2_and1[59];
+  assign \$276  = \$274  + \$275 ;
+  assign \$277  = s2_and1[60] + s2_and1[61];
+  assign \$278  = s2_and1[62] + s2_and1[63];
+  assign \$279  = \$277  + \$278 ;
+  assign \$280  = \$276  + \$279 ;
+  assign \$281  = \$273  + \$280 ;
+  assign \$282  = s3_first ? 11'h000 : acc1;
+  assign \$283  = s3_part1_0 + s3_part1_1;
+  assign \$284  = s3_part1_2 + s3_part1_3;
+  assign \$285  = \$283  + \$284 ;
+  assign \$286  = \$282  + \$285 ;
+  assign \$287  = s3_first ? 11'h000 : acc1;
+  assign \$288  = s3_part1_0 + s3_part1_1;
+  assign \$289  = s3_part1_2 + s3_part1_3;
+  assign \$290  = \$288  + \$289 ;
+  assign \$291  = \$287  + \$290 ;
+  assign \$292  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$293  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$294  = { s4_grp, 1'h0 } >= cand_lo;
+  assign \$295  = { s4_grp, 1'h0 } < cand_hi;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = cand_all | \$296 ;
+  assign \$298  = \$293  & \$297 ;
+  assign \$299  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$302  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$303  = { s4_grp, 1'h1 } >= cand_lo;
+  assign \$304  = { s4_grp, 1'h1 } < cand_hi;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = cand_all | \$305 ;
+  assign \$307  = \$302  & \$306 ;
+  assign \$308  = $signed({ 1'h0, \$signature__data$37  }) > $signed(s4_thl1);
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = ~ \$signal$186 ;
+  assign \$311  = s5_c_pot1 > \$signal$187 ;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = s5_c_valid1 & \$312 ;
+  assign \$314  = ~ \$signal$188 ;
+  assign \$315  = s5_e_pot1 > \$signal$149 ;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = s5_e_valid1 & \$316 ;
+  assign \$318  = ~ rd_b;
+  assign \$319  = \$318  | rsp__ready;
+  assign \$320  = ~ rd_a;
+  assign \$321  = ~ rd_b;
+  assign \$322  = \$321  | rsp__ready;
+  assign \$323  = \$320  | \$322 ;
+  assign \$324  = cmd__valid & cmd__ready;
+  assign \$325  = cmd__payload[3:0] == 3'h4;
+  assign \$326  = cmd__payload[3:0] == 3'h6;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = cmd__payload[3:0] == 4'h8;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = cmd__payload[3:0] == 4'h9;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = cmd__payload[3:0] == 4'hb;
+  assign \$333  = \$331  | \$332 ;
+  assign \$335  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
+  assign \$336  = num_classes != 1'h1;
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = cmd__payload[29:19] * divisor;
+  assign \$340  = load_word + 1'h1;
+  assign \$341  = load_word == 4'hf;
+  assign \$342  = cand_lo + divisor;
+  assign \$343  = num_neurons + 2'h2;
+  assign \$344  = \$343  - 1'h1;
+  assign \$346  = | num_neurons;
+  assign \$347  = ~ s1_valid;
+  assign \$348  = ~ s2_valid;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ s3_valid;
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = ~ \$signature__en$34 ;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = ~ s5_valid;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = p_word == 4'hf;
+  assign \$357  = p_grp + 1'h1;
+  assign \$358  = p_groups - 1'h1;
+  assign \$359  = p_grp == \$358 ;
+  assign \$360  = p_word + 1'h1;
+  assign \$361  = lrn_idx[10:1] * 5'h10;
+  assign \$362  = op == 2'h2;
+  assign \$363  = \$362  & \$signal$188 ;
+  assign \$366  = ~ xreg;
+  assign \$367  = wreg & \$366 ;
+  assign \$368  = ~ xreg;
+  assign \$369  = wreg & \$368 ;
+  assign \$370  = \$367 [0] + \$369 [1];
+  assign \$371  = ~ xreg;
+  assign \$372  = wreg & \$371 ;
+  assign \$373  = ~ xreg;
+  assign \$374  = wreg & \$373 ;
+  assign \$375  = \$372 [2] + \$374 [3];
+  assign \$376  = \$370  + \$375 ;
+  assign \$377  = ~ xreg;
+  assign \$378  = wreg & \$377 ;
+  assign \$379  = ~ xreg;
+  assign \$380  = wreg & \$379 ;
+  assign \$381  = \$378 [4] + \$380 [5];
+  assign \$382  = ~ xreg;
+  assign \$383  = wreg & \$382 ;
+  assign \$384  = ~ xreg;
+  assign \$385  = wreg & \$384 ;
+  assign \$386  = \$383 [6] + \$385 [7];
+  assign \$387  = \$381  + \$386 ;
+  assign \$388  = \$376  + \$387 ;
+  assign \$389  = ~ xreg;
+  assign \$390  = wreg & \$389 ;
+  assign \$391  = ~ xreg;
+  assign \$392  = wreg & \$391 ;
+  assign \$393  = \$390 [8] + \$392 [9];
+  assign \$394  = ~ xreg;
+  assign \$395  = wreg & \$394 ;
+  assign \$396  = ~ xreg;
+  assign \$397  = wreg & \$396 ;
+  assign \$398  = \$395 [10] + \$397 [11];
+  assign \$399  = \$393  + \$398 ;
+  assign \$400  = ~ xreg;
+  assign \$401  = wreg & \$400 ;
+  assign \$402  = ~ xreg;
+  assign \$403  = wreg & \$402 ;
+  assign \$404  = \$401 [12] + \$403 [13];
+  assign \$405  = ~ xreg;
+  assign \$406  = wreg & \$405 ;
+  assign \$407  = ~ xreg;
+  assign \$408  = wreg & \$407 ;
+  assign \$409  = \$406 [14] + \$408 [15];
+  assign \$410  = \$404  + \$409 ;
+  assign \$411  = \$399  + \$410 ;
+  assign \$412  = \$388  + \$411 ;
+  assign \$413  = ~ xreg;
+  assign \$414  = wreg & \$413 ;
+  assign \$415  = ~ xreg;
+  assign \$416  = wreg & \$415 ;
+  assign \$417  = \$414 [16] + \$416 [17];
+  assign \$418  = ~ xreg;
+  assign \$419  = wreg & \$418 ;
+  assign \$420  = ~ xreg;
+  assign \$421  = wreg & \$420 ;
+  assign \$422  = \$419 [18] + \$421 [19];
+  assign \$423  = \$417  + \$422 ;
+  assign \$424  = ~ xreg;
+  assign \$425  = wreg & \$424 ;
+  assign \$426  = ~ xreg;
+  assign \$427  = wreg & \$426 ;
+  assign \$428  = \$425 [20] + \$427 [21];
+  assign \$429  = ~ xreg;
+  assign \$430  = wreg & \$429 ;
+  assign \$431  = ~ xreg;
+  assign \$432  = wreg & \$431 ;
+  assign \$433  = \$430 [22] + \$432 [23];
+  assign \$434  = \$428  + \$433 ;
+  assign \$435  = \$423  + \$434 ;
   assign \$436  = ~ xreg;
   assign \$437  = wreg & \$436 ;
-  assign \$438  = \$435 [0] + \$437 [1];
-  assign \$439  = ~ xreg;
-  assign \$440  = wreg & \$439 ;
+  assign \$438  = ~ xreg;
+  assign \$439  = wreg & \$438 ;
+  assign \$440  = \$437 [24] + \$439 [25];
   assign \$441  = ~ xreg;
   assign \$442  = wreg & \$441 ;
-  assign \$443  = \$440 [2] + \$442 [3];
-  assign \$444  = \$438  + \$443 ;
-  assign \$445  = ~ xreg;
-  assign \$446  = wreg & \$445 ;
+  assign \$443  = ~ xreg;
+  assign \$444  = wreg & \$443 ;
+  assign \$445  = \$442 [26] + \$444 [27];
+  assign \$446  = \$440  + \$445 ;
   assign \$447  = ~ xreg;
   assign \$448  = wreg & \$447 ;
-  assign \$449  = \$446 [4] + \$448 [5];
-  assign \$450  = ~ xreg;
-  assign \$451  = wreg & \$450 ;
+  assign \$449  = ~ xreg;
+  assign \$450  = wreg & \$449 ;
+  assign \$451  = \$448 [28] + \$450 [29];
   assign \$452  = ~ xreg;
   assign \$453  = wreg & \$452 ;
-  assign \$454  = \$451 [6] + \$453 [7];
-  assign \$455  = \$449  + \$454 ;
-  assign \$456  = \$444  + \$455 ;
-  assign \$457  = ~ xreg;
-  assign \$458  = wreg & \$457 ;
-  assign \$459  = ~ xreg;
-  assign \$460  = wreg & \$459 ;
-  assign \$461  = \$458 [8] + \$460 [9];
+  assign \$454  = ~ xreg;
+  assign \$455  = wreg & \$454 ;
+  assign \$456  = \$453 [30] + \$455 [31];
+  assign \$457  = \$451  + \$456 ;
+  assign \$458  = \$446  + \$457 ;
+  assign \$459  = \$435  + \$458 ;
+  assign \$460  = ~ xreg;
+  assign \$461  = wreg & \$460 ;
   assign \$462  = ~ xreg;
   assign \$463  = wreg & \$462 ;
-  assign \$464  = ~ xreg;
-  assign \$465  = wreg & \$464 ;
-  assign \$466  = \$463 [10] + \$465 [11];
-  assign \$467  = \$461  + \$466 ;
-  assign \$468  = ~ xreg;
-  assign \$469  = wreg & \$468 ;
-  assign \$470  = ~ xreg;
-  assign \$471  = wreg & \$470 ;
-  assign \$472  = \$469 [12] + \$471 [13];
+  assign \$464  = \$461 [32] + \$463 [33];
+  assign \$465  = ~ xreg;
+  assign \$466  = wreg & \$465 ;
+  assign \$467  = ~ xreg;
+  assign \$468  = wreg & \$467 ;
+  assign \$469  = \$466 [34] + \$468 [35];
+  assign \$470  = \$464  + \$469 ;
+  assign \$471  = ~ xreg;
+  assign \$472  = wreg & \$471 ;
   assign \$473  = ~ xreg;
   assign \$474  = wreg & \$473 ;
-  assign \$475  = ~ xreg;
-  assign \$476  = wreg & \$475 ;
-  assign \$477  = \$474 [14] + \$476 [15];
-  assign \$478  = \$472  + \$477 ;
-  assign \$479  = \$467  + \$478 ;
-  assign \$480  = \$456  + \$479 ;
-  assign \$481  = ~ xreg;
-  assign \$482  = wreg & \$481 ;
+  assign \$475  = \$472 [36] + \$474 [37];
+  assign \$476  = ~ xreg;
+  assign \$477  = wreg & \$476 ;
+  assign \$478  = ~ xreg;
+  assign \$479  = wreg & \$478 ;
+  assign \$480  = \$477 [38] + \$479 [39];
+  assign \$481  = \$475  + \$480 ;
+  assign \$482  = \$470  + \$481 ;
   assign \$483  = ~ xreg;
   assign \$484  = wreg & \$483 ;
-  assign \$485  = \$482 [16] + \$484 [17];
-  assign \$486  = ~ xreg;
-  assign \$487  = wreg & \$486 ;
+  assign \$485  = ~ xreg;
+  assign \$486  = wreg & \$485 ;
+  assign \$487  = \$484 [40] + \$486 [41];
   assign \$488  = ~ xreg;
   assign \$489  = wreg & \$488 ;
-  assign \$490  = \$487 [18] + \$489 [19];
-  assign \$491  = \$485  + \$490 ;
-  assign \$492  = ~ xreg;
-  assign \$493  = wreg & \$492 ;
+  assign \$490  = ~ xreg;
+  assign \$491  = wreg & \$490 ;
+  assign \$492  = \$489 [42] + \$491 [43];
+  assign \$493  = \$487  + \$492 ;
   assign \$494  = ~ xreg;
   assign \$495  = wreg & \$494 ;
-  assign \$496  = \$493 [20] + \$495 [21];
-  assign \$497  = ~ xreg;
-  assign \$498  = wreg & \$497 ;
+  assign \$496  = ~ xreg;
+  assign \$497  = wreg & \$496 ;
+  assign \$498  = \$495 [44] + \$497 [45];
   assign \$499  = ~ xreg;
   assign \$500  = wreg & \$499 ;
-  assign \$501  = \$498 [22] + \$500 [23];
-  assign \$502  = \$496  + \$501 ;
-  assign \$503  = \$491  + \$502 ;
-  assign \$504  = ~ xreg;
-  assign \$505  = wreg & \$504 ;
-  assign \$506  = ~ xreg;
-  assign \$507  = wreg & \$506 ;
-  assign \$508  = \$505 [24] + \$507 [25];
+  assign \$501  = ~ xreg;
+  assign \$502  = wreg & \$501 ;
+  assign \$503  = \$500 [46] + \$502 [47];
+  assign \$504  = \$498  + \$503 ;
+  assign \$505  = \$493  + \$504 ;
+  assign \$506  = \$482  + \$505 ;
+  assign \$507  = ~ xreg;
+  assign \$508  = wreg & \$507 ;
   assign \$509  = ~ xreg;
   assign \$510  = wreg & \$509 ;
-  assign \$511  = ~ xreg;
-  assign \$512  = wreg & \$511 ;
-  assign \$513  = \$510 [26] + \$512 [27];
-  assign \$514  = \$508  + \$513 ;
-  assign \$515  = ~ xreg;
-  assign \$516  = wreg & \$515 ;
-  assign \$517  = ~ xreg;
-  assign \$518  = wreg & \$517 ;
-  assign \$519  = \$516 [28] + \$518 [29];
+  assign \$511  = \$508 [48] + \$510 [49];
+  assign \$512  = ~ xreg;
+  assign \$513  = wreg & \$512 ;
+  assign \$514  = ~ xreg;
+  assign \$515  = wreg & \$514 ;
+  assign \$516  = \$513 [50] + \$515 [51];
+  assign \$517  = \$511  + \$516 ;
+  assign \$518  = ~ xreg;
+  assign \$519  = wreg & \$518 ;
   assign \$520  = ~ xreg;
   assign \$521  = wreg & \$520 ;
-  assign \$522  = ~ xreg;
-  assign \$523  = wreg & \$522 ;
-  assign \$524  = \$521 [30] + \$523 [31];
-  assign \$525  = \$519  + \$524 ;
-  assign \$526  = \$514  + \$525 ;
-  assign \$527  = \$503  + \$526 ;
-  assign \$528  = ~ xreg;
-  assign \$529  = wreg & \$528 ;
+  assign \$522  = \$519 [52] + \$521 [53];
+  assign \$523  = ~ xreg;
+  assign \$524  = wreg & \$523 ;
+  assign \$525  = ~ xreg;
+  assign \$526  = wreg & \$525 ;
+  assign \$527  = \$524 [54] + \$526 [55];
+  assign \$528  = \$522  + \$527 ;
+  assign \$529  = \$517  + \$528 ;
   assign \$530  = ~ xreg;
   assign \$531  = wreg & \$530 ;
-  assign \$532  = \$529 [32] + \$531 [33];
-  assign \$533  = ~ xreg;
-  assign \$534  = wreg & \$533 ;
+  assign \$532  = ~ xreg;
+  assign \$533  = wreg & \$532 ;
+  assign \$534  = \$531 [56] + \$533 [57];
   assign \$535  = ~ xreg;
   assign \$536  = wreg & \$535 ;
-  assign \$537  = \$534 [34] + \$536 [35];
-  assign \$538  = \$532  + \$537 ;
-  assign \$539  = ~ xreg;
-  assign \$540  = wreg & \$539 ;
+  assign \$537  = ~ xreg;
+  assign \$538  = wreg & \$537 ;
+  assign \$539  = \$536 [58] + \$538 [59];
+  assign \$540  = \$534  + \$539 ;
   assign \$541  = ~ xreg;
   assign \$542  = wreg & \$541 ;
-  assign \$543  = \$540 [36] + \$542 [37];
-  assign \$544  = ~ xreg;
-  assign \$545  = wreg & \$544 ;
+  assign \$543  = ~ xreg;
+  assign \$544  = wreg & \$543 ;
+  assign \$545  = \$542 [60] + \$544 [61];
   assign \$546  = ~ xreg;
   assign \$547  = wreg & \$546 ;
-  assign \$548  = \$545 [38] + \$547 [39];
-  assign \$549  = \$543  + \$548 ;
-  assign \$550  = \$538  + \$549 ;
-  assign \$551  = ~ xreg;
-  assign \$552  = wreg & \$551 ;
-  assign \$553  = ~ xreg;
-  assign \$554  = wreg & \$553 ;
-  assign \$555  = \$552 [40] + \$554 [41];
-  assign \$556  = ~ xreg;
-  assign \$557  = wreg & \$556 ;
-  assign \$558  = ~ xreg;
-  assign \$559  = wreg & \$558 ;
-  assign \$560  = \$557 [42] + \$559 [43];
-  assign \$561  = \$555  + \$560 ;
-  assign \$562  = ~ xreg;
-  assign \$563  = wreg & \$562 ;
-  assign \$564  = ~ xreg;
-  assign \$565  = wreg & \$564 ;
-  assign \$566  = \$563 [44] + \$565 [45];
-  assign \$567  = ~ xreg;
-  assign \$568  = wreg & \$567 ;
-  assign \$569  = ~ xreg;
-  assign \$570  = wreg & \$569 ;
-  assign \$571  = \$568 [46] + \$570 [47];
-  assign \$572  = \$566  + \$571 ;
-  assign \$573  = \$561  + \$572 ;
-  assign \$574  = \$550  + \$573 ;
-  assign \$575  = ~ xreg;
-  assign \$576  = wreg & \$575 ;
-  assign \$577  = ~ xreg;
-  assign \$578  = wreg & \$577 ;
-  assign \$579  = \$576 [48] + \$578 [49];
-  assign \$580  = ~ xreg;
-  assign \$581  = wreg & \$580 ;
-  assign \$582  = ~ xreg;
-  assign \$583  = wreg & \$582 ;
-  assign \$584  = \$581 [50] + \$583 [51];
-  assign \$585  = \$579  + \$584 ;
-  assign \$586  = ~ xreg;
-  assign \$587  = wreg & \$586 ;
-  assign \$588  = ~ xreg;
-  assign \$589  = wreg & \$588 ;
-  assign \$590  = \$587 [52] + \$589 [53];
-  assign \$591  = ~ xreg;
-  assign \$592  = wreg & \$591 ;
-  assign \$593  = ~ xreg;
-  assign \$594  = wreg & \$593 ;
-  assign \$595  = \$592 [54] + \$594 [55];
-  assign \$596  = \$590  + \$595 ;
-  assign \$597  = \$585  + \$596 ;
-  assign \$598  = ~ xreg;
-  assign \$599  = wreg & \$598 ;
-  assign \$600  = ~ xreg;
-  assign \$601  = wreg & \$600 ;
-  assign \$602  = \$599 [56] + \$601 [57];
-  assign \$603  = ~ xreg;
-  assign \$604  = wreg & \$603 ;
-  assign \$605  = ~ xreg;
-  assign \$606  = wreg & \$605 ;
-  assign \$607  = \$604 [58] + \$606 [59];
-  assign \$608  = \$602  + \$607 ;
-  assign \$609  = ~ xreg;
-  assign \$610  = wreg & \$609 ;
-  assign \$611  = ~ xreg;
-  assign \$612  = wreg & \$611 ;
-  assign \$613  = \$610 [60] + \$612 [61];
-  assign \$614  = ~ xreg;
-  assign \$615  = wreg & \$614 ;
-  assign \$616  = ~ xreg;
-  assign \$617  = wreg & \$616 ;
-  assign \$618  = \$615 [62] + \$617 [63];
-  assign \$619  = \$613  + \$618 ;
-  assign \$620  = \$608  + \$619 ;
-  assign \$621  = \$597  + \$620 ;
-  assign \$622  = ~ wreg;
-  assign \$623  = \$622  & xreg;
+  assign \$548  = ~ xreg;
+  assign \$549  = wreg & \$548 ;
+  assign \$550  = \$547 [62] + \$549 [63];
+  assign \$551  = \$545  + \$550 ;
+  assign \$552  = \$540  + \$551 ;
+  assign \$553  = \$529  + \$552 ;
+  assign \$554  = ~ wreg;
+  assign \$555  = \$554  & xreg;
+  assign \$556  = ~ wreg;
+  assign \$557  = \$556  & xreg;
+  assign \$558  = \$555 [0] + \$557 [1];
+  assign \$559  = ~ wreg;
+  assign \$560  = \$559  & xreg;
+  assign \$561  = ~ wreg;
+  assign \$562  = \$561  & xreg;
+  assign \$563  = \$560 [2] + \$562 [3];
+  assign \$564  = \$558  + \$563 ;
+  assign \$565  = ~ wreg;
+  assign \$566  = \$565  & xreg;
+  assign \$567  = ~ wreg;
+  assign \$568  = \$567  & xreg;
+  assign \$569  = \$566 [4] + \$568 [5];
+  assign \$570  = ~ wreg;
+  assign \$571  = \$570  & xreg;
+  assign \$572  = ~ wreg;
+  assign \$573  = \$572  & xreg;
+  assign \$574  = \$571 [6] + \$573 [7];
+  assign \$575  = \$569  + \$574 ;
+  assign \$576  = \$564  + \$575 ;
+  assign \$577  = ~ wreg;
+  assign \$578  = \$577  & xreg;
+  assign \$579  = ~ wreg;
+  assign \$580  = \$579  & xreg;
+  assign \$581  = \$578 [8] + \$580 [9];
+  assign \$582  = ~ wreg;
+  assign \$583  = \$582  & xreg;
+  assign \$584  = ~ wreg;
+  assign \$585  = \$584  & xreg;
+  assign \$586  = \$583 [10] + \$585 [11];
+  assign \$587  = \$581  + \$586 ;
+  assign \$588  = ~ wreg;
+  assign \$589  = \$588  & xreg;
+  assign \$590  = ~ wreg;
+  assign \$591  = \$590  & xreg;
+  assign \$592  = \$589 [12] + \$591 [13];
+  assign \$593  = ~ wreg;
+  assign \$594  = \$593  & xreg;
+  assign \$595  = ~ wreg;
+  assign \$596  = \$595  & xreg;
+  assign \$597  = \$594 [14] + \$596 [15];
+  assign \$598  = \$592  + \$597 ;
+  assign \$599  = \$587  + \$598 ;
+  assign \$600  = \$576  + \$599 ;
+  assign \$601  = ~ wreg;
+  assign \$602  = \$601  & xreg;
+  assign \$603  = ~ wreg;
+  assign \$604  = \$603  & xreg;
+  assign \$605  = \$602 [16] + \$604 [17];
+  assign \$606  = ~ wreg;
+  assign \$607  = \$606  & xreg;
+  assign \$608  = ~ wreg;
+  assign \$609  = \$608  & xreg;
+  assign \$610  = \$607 [18] + \$609 [19];
+  assign \$611  = \$605  + \$610 ;
+  assign \$612  = ~ wreg;
+  assign \$613  = \$612  & xreg;
+  assign \$614  = ~ wreg;
+  assign \$615  = \$614  & xreg;
+  assign \$616  = \$613 [20] + \$615 [21];
+  assign \$617  = ~ wreg;
+  assign \$618  = \$617  & xreg;
+  assign \$619  = ~ wreg;
+  assign \$620  = \$619  & xreg;
+  assign \$621  = \$618 [22] + \$620 [23];
+  assign \$622  = \$616  + \$621 ;
+  assign \$623  = \$611  + \$622 ;
   assign \$624  = ~ wreg;
   assign \$625  = \$624  & xreg;
-  assign \$626  = \$623 [0] + \$625 [1];
-  assign \$627  = ~ wreg;
-  assign \$628  = \$627  & xreg;
+  assign \$626  = ~ wreg;
+  assign \$627  = \$626  & xreg;
+  assign \$628  = \$625 [24] + \$627 [25];
   assign \$629  = ~ wreg;
   assign \$630  = \$629  & xreg;
-  assign \$631  = \$628 [2] + \$630 [3];
-  assign \$632  = \$626  + \$631 ;
-  assign \$633  = ~ wreg;
-  assign \$634  = \$633  & xreg;
+  assign \$631  = ~ wreg;
+  assign \$632  = \$631  & xreg;
+  assign \$633  = \$630 [26] + \$632 [27];
+  assign \$634  = \$628  + \$633 ;
   assign \$635  = ~ wreg;
   assign \$636  = \$635  & xreg;
-  assign \$637  = \$634 [4] + \$636 [5];
-  assign \$638  = ~ wreg;
-  assign \$639  = \$638  & xreg;
+  assign \$637  = ~ wreg;
+  assign \$638  = \$637  & xreg;
+  assign \$639  = \$636 [28] + \$638 [29];
   assign \$640  = ~ wreg;
   assign \$641  = \$640  & xreg;
-  assign \$642  = \$639 [6] + \$641 [7];
-  assign \$643  = \$637  + \$642 ;
-  assign \$644  = \$632  + \$643 ;
-  assign \$645  = ~ wreg;
-  assign \$646  = \$645  & xreg;
-  assign \$647  = ~ wreg;
-  assign \$648  = \$647  & xreg;
-  assign \$649  = \$646 [8] + \$648 [9];
+  assign \$642  = ~ wreg;
+  assign \$643  = \$642  & xreg;
+  assign \$644  = \$641 [30] + \$643 [31];
+  assign \$645  = \$639  + \$644 ;
+  assign \$646  = \$634  + \$645 ;
+  assign \$647  = \$623  + \$646 ;
+  assign \$648  = ~ wreg;
+  assign \$649  = \$648  & xreg;
   assign \$650  = ~ wreg;
   assign \$651  = \$650  & xreg;
-  assign \$652  = ~ wreg;
-  assign \$653  = \$652  & xreg;
-  assign \$654  = \$651 [10] + \$653 [11];
-  assign \$655  = \$649  + \$654 ;
-  assign \$656  = ~ wreg;
-  assign \$657  = \$656  & xreg;
-  assign \$658  = ~ wreg;
-  assign \$659  = \$658  & xreg;
-  assign \$660  = \$657 [12] + \$659 [13];
+  assign \$652  = \$649 [32] + \$651 [33];
+  assign \$653  = ~ wreg;
+  assign \$654  = \$653  & xreg;
+  assign \$655  = ~ wreg;
+  assign \$656  = \$655  & xreg;
+  assign \$657  = \$654 [34] + \$656 [35];
+  assign \$658  = \$652  + \$657 ;
+  assign \$659  = ~ wreg;
+  assign \$660  = \$659  & xreg;
   assign \$661  = ~ wreg;
   assign \$662  = \$661  & xreg;
-  assign \$663  = ~ wreg;
-  assign \$664  = \$663  & xreg;
-  assign \$665  = \$662 [14] + \$664 [15];
-  assign \$666  = \$660  + \$665 ;
-  assign \$667  = \$655  + \$666 ;
-  assign \$668  = \$644  + \$667 ;
-  assign \$669  = ~ wreg;
-  assign \$670  = \$669  & xreg;
+  assign \$663  = \$660 [36] + \$662 [37];
+  assign \$664  = ~ wreg;
+  assign \$665  = \$664  & xreg;
+  assign \$666  = ~ wreg;
+  assign \$667  = \$666  & xreg;
+  assign \$668  = \$665 [38] + \$667 [39];
+  assign \$669  = \$663  + \$668 ;
+  assign \$670  = \$658  + \$669 ;
   assign \$671  = ~ wreg;
   assign \$672  = \$671  & xreg;
-  assign \$673  = \$670 [16] + \$672 [17];
-  assign \$674  = ~ wreg;
-  assign \$675  = \$674  & xreg;
+  assign \$673  = ~ wreg;
+  assign \$674  = \$673  & xreg;
+  assign \$675  = \$672 [40] + \$674 [41];
   assign \$676  = ~ wreg;
   assign \$677  = \$676  & xreg;
-  assign \$678  = \$675 [18] + \$677 [19];
-  assign \$679  = \$673  + \$678 ;
-  assign \$680  = ~ wreg;
-  assign \$681  = \$680  & xreg;
+  assign \$678  = ~ wreg;
+  assign \$679  = \$678  & xreg;
+  assign \$680  = \$677 [42] + \$679 [43];
+  assign \$681  = \$675  + \$680 ;
   assign \$682  = ~ wreg;
   assign \$683  = \$682  & xreg;
-  assign \$684  = \$681 [20] + \$683 [21];
-  assign \$685  = ~ wreg;
-  assign \$686  = \$685  & xreg;
+  assign \$684  = ~ wreg;
+  assign \$685  = \$684  & xreg;
+  assign \$686  = \$683 [44] + \$685 [45];
   assign \$687  = ~ wreg;
   assign \$688  = \$687  & xreg;
-  assign \$689  = \$686 [22] + \$688 [23];
-  assign \$690  = \$684  + \$689 ;
-  assign \$691  = \$679  + \$690 ;
-  assign \$692  = ~ wreg;
-  assign \$693  = \$692  & xreg;
-  assign \$694  = ~ wreg;
-  assign \$695  = \$694  & xreg;
-  assign \$696  = \$693 [24] + \$695 [25];
+  assign \$689  = ~ wreg;
+  assign \$690  = \$689  & xreg;
+  assign \$691  = \$688 [46] + \$690 [47];
+  assign \$692  = \$686  + \$691 ;
+  assign \$693  = \$681  + \$692 ;
+  assign \$694  = \$670  + \$693 ;
+  assign \$695  = ~ wreg;
+  assign \$696  = \$695  & xreg;
   assign \$697  = ~ wreg;
   assign \$698  = \$697  & xreg;
-  assign \$699  = ~ wreg;
-  assign \$700  = \$699  & xreg;
-  assign \$701  = \$698 [26] + \$700 [27];
-  assign \$702  = \$696  + \$701 ;
-  assign \$703  = ~ wreg;
-  assign \$704  = \$703  & xreg;
-  assign \$705  = ~ wreg;
-  assign \$706  = \$705  & xreg;
-  assign \$707  = \$704 [28] + \$706 [29];
+  assign \$699  = \$696 [48] + \$698 [49];
+  assign \$700  = ~ wreg;
+  assign \$701  = \$700  & xreg;
+  assign \$702  = ~ wreg;
+  assign \$703  = \$702  & xreg;
+  assign \$704  = \$701 [50] + \$703 [51];
+  assign \$705  = \$699  + \$704 ;
+  assign \$706  = ~ wreg;
+  assign \$707  = \$706  & xreg;
   assign \$708  = ~ wreg;
   assign \$709  = \$708  & xreg;
-  assign \$710  = ~ wreg;
-  assign \$711  = \$710  & xreg;
-  assign \$712  = \$709 [30] + \$711 [31];
-  assign \$713  = \$707  + \$712 ;
-  assign \$714  = \$702  + \$713 ;
-  assign \$715  = \$691  + \$714 ;
-  assign \$716  = ~ wreg;
-  assign \$717  = \$716  & xreg;
+  assign \$710  = \$707 [52] + \$709 [53];
+  assign \$711  = ~ wreg;
+  assign \$712  = \$711  & xreg;
+  assign \$713  = ~ wreg;
+  assign \$714  = \$713  & xreg;
+  assign \$715  = \$712 [54] + \$714 [55];
+  assign \$716  = \$710  + \$715 ;
+  assign \$717  = \$705  + \$716 ;
   assign \$718  = ~ wreg;
   assign \$719  = \$718  & xreg;
-  assign \$720  = \$717 [32] + \$719 [33];
-  assign \$721  = ~ wreg;
-  assign \$722  = \$721  & xreg;
+  assign \$720  = ~ wreg;
+  assign \$721  = \$720  & xreg;
+  assign \$722  = \$719 [56] + \$721 [57];
   assign \$723  = ~ wreg;
   assign \$724  = \$723  & xreg;
-  assign \$725  = \$722 [34] + \$724 [35];
-  assign \$726  = \$720  + \$725 ;
-  assign \$727  = ~ wreg;
-  assign \$728  = \$727  & xreg;
+  assign \$725  = ~ wreg;
+  assign \$726  = \$725  & xreg;
+  assign \$727  = \$724 [58] + \$726 [59];
+  assign \$728  = \$722  + \$727 ;
   assign \$729  = ~ wreg;
   assign \$730  = \$729  & xreg;
-  assign \$731  = \$728 [36] + \$730 [37];
-  assign \$732  = ~ wreg;
-  assign \$733  = \$732  & xreg;
+  assign \$731  = ~ wreg;
+  assign \$732  = \$731  & xreg;
+  assign \$733  = \$730 [60] + \$732 [61];
   assign \$734  = ~ wreg;
   assign \$735  = \$734  & xreg;
-  assign \$736  = \$733 [38] + \$735 [39];
-  assign \$737  = \$731  + \$736 ;
-  assign \$738  = \$726  + \$737 ;
-  assign \$739  = ~ wreg;
-  assign \$740  = \$739  & xreg;
-  assign \$741  = ~ wreg;
-  assign \$742  = \$741  & xreg;
-  assign \$743  = \$740 [40] + \$742 [41];
-  assign \$744  = ~ wreg;
-  assign \$745  = \$744  & xreg;
-  assign \$746  = ~ wreg;
-  assign \$747  = \$746  & xreg;
-  assign \$748  = \$745 [42] + \$747 [43];
-  assign \$749  = \$743  + \$748 ;
-  assign \$750  = ~ wreg;
-  assign \$751  = \$750  & xreg;
-  assign \$752  = ~ wreg;
-  assign \$753  = \$752  & xreg;
-  assign \$754  = \$751 [44] + \$753 [45];
-  assign \$755  = ~ wreg;
-  assign \$756  = \$755  & xreg;
-  assign \$757  = ~ wreg;
-  assign \$758  = \$757  & xreg;
-  assign \$759  = \$756 [46] + \$758 [47];
-  assign \$760  = \$754  + \$759 ;
-  assign \$761  = \$749  + \$760 ;
-  assign \$762  = \$738  + \$761 ;
-  assign \$763  = ~ wreg;
-  assign \$764  = \$763  & xreg;
-  assign \$765  = ~ wreg;
-  assign \$766  = \$765  & xreg;
-  assign \$767  = \$764 [48] + \$766 [49];
-  assign \$768  = ~ wreg;
-  assign \$769  = \$768  & xreg;
-  assign \$770  = ~ wreg;
-  assign \$771  = \$770  & xreg;
-  assign \$772  = \$769 [50] + \$771 [51];
-  assign \$773  = \$767  + \$772 ;
-  assign \$774  = ~ wreg;
-  assign \$775  = \$774  & xreg;
-  assign \$776  = ~ wreg;
-  assign \$777  = \$776  & xreg;
-  assign \$778  = \$775 [52] + \$777 [53];
-  assign \$779  = ~ wreg;
-  assign \$780  = \$779  & xreg;
-  assign \$781  = ~ wreg;
-  assign \$782  = \$781  & xreg;
-  assign \$783  = \$780 [54] + \$782 [55];
-  assign \$784  = \$778  + \$783 ;
-  assign \$785  = \$773  + \$784 ;
-  assign \$786  = ~ wreg;
-  assign \$787  = \$786  & xreg;
-  assign \$788  = ~ wreg;
-  assign \$789  = \$788  & xreg;
-  assign \$790  = \$787 [56] + \$789 [57];
-  assign \$791  = ~ wreg;
-  assign \$792  = \$791  & xreg;
-  assign \$793  = ~ wreg;
-  assign \$794  = \$793  & xreg;
-  assign \$795  = \$792 [58] + \$794 [59];
-  assign \$796  = \$790  + \$795 ;
-  assign \$797  = ~ wreg;
-  assign \$798  = \$797  & xreg;
-  assign \$799  = ~ wreg;
-  assign \$800  = \$799  & xreg;
-  assign \$801  = \$798 [60] + \$800 [61];
-  assign \$802  = ~ wreg;
-  assign \$803  = \$802  & xreg;
-  assign \$804  = ~ wreg;
-  assign \$805  = \$804  & xreg;
-  assign \$806  = \$803 [62] + \$805 [63];
-  assign \$807  = \$801  + \$806 ;
-  assign \$808  = \$796  + \$807 ;
-  assign \$809  = \$785  + \$808 ;
-  assign \$810  = r_part0 + r_part1;
-  assign \$811  = r_part2 + r_part3;
-  assign \$812  = \$810  + \$811 ;
-  assign \$813  = \$signal  + \$812 ;
-  assign \$814  = a_part0 + a_part1;
-  assign \$815  = a_part2 + a_part3;
-  assign \$816  = \$814  + \$815 ;
-  assign \$817  = n_a + \$816 ;
-  assign \$818  = l_word == 4'hf;
-  assign \$819  = l_word + 1'h1;
-  assign \$820  = \$signal  < n_a;
-  assign \$821  = \$820  ? \$signal  : n_a;
-  assign \$822  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$823  = \$822  ? win_thswap : { 4'h0, s_ra };
-  assign \$824  = $signed(\$823 ) > $signed(1'h0);
-  assign \$825  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$826  = \$825  ? win_thswap : { 4'h0, s_ra };
-  assign \$827  = \$824  ? \$826  : 16'h0000;
-  assign \$828  = ! s_cnt;
-  assign \$829  = ~ busy;
-  assign \$830  = ~ \busy$109 ;
-  assign \$831  = \$829  & \$830 ;
-  assign \$832  = ~ busy;
-  assign \$833  = ~ \busy$109 ;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = \$836  & x_rd__data;
-  assign \$839  = ~ x_rd__data;
-  assign \$840  = \$838  & \$839 ;
-  assign \$841  = scan_a ? \$837  : \$840 ;
-  assign \$842  = ! mask;
-  assign \$843  = \$842  | done;
-  assign \$844  = - mask;
-  assign \$845  = { 1'h0, mask } & \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = { 1'h0, mask } & \$846 ;
-  assign \$848  = - mask;
-  assign \$849  = { 1'h0, mask } & \$848 ;
-  assign \$850  = { 1'h0, wreg } ^ \$849 ;
-  assign \$851  = l_word == 4'hf;
-  assign \$852  = done | \$851 ;
-  assign \$853  = l_word + 1'h1;
-  assign \$854  = ~ \busy$193 ;
-  assign \$855  = ! add_cls;
-  assign \$856  = add_idx >= 11'h400;
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = add_idx + 1'h1;
-  assign \$859  = add_left == 1'h1;
-  assign \$860  = add_cls - 1'h1;
-  assign \$861  = num_classes + 1'h1;
-  assign \$862  = add_left - 1'h1;
+  assign \$736  = ~ wreg;
+  assign \$737  = \$736  & xreg;
+  assign \$738  = \$735 [62] + \$737 [63];
+  assign \$739  = \$733  + \$738 ;
+  assign \$740  = \$728  + \$739 ;
+  assign \$741  = \$717  + \$740 ;
+  assign \$742  = r_part0 + r_part1;
+  assign \$743  = r_part2 + r_part3;
+  assign \$744  = \$742  + \$743 ;
+  assign \$745  = \$signal  + \$744 ;
+  assign \$746  = a_part0 + a_part1;
+  assign \$747  = a_part2 + a_part3;
+  assign \$748  = \$746  + \$747 ;
+  assign \$749  = n_a + \$748 ;
+  assign \$750  = l_word == 4'hf;
+  assign \$751  = l_word + 1'h1;
+  assign \$752  = \$signal  < n_a;
+  assign \$753  = \$752  ? \$signal  : n_a;
+  assign \$754  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$755  = \$754  ? win_thswap : { 4'h0, s_ra };
+  assign \$756  = $signed(\$755 ) > $signed(1'h0);
+  assign \$757  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$758  = \$757  ? win_thswap : { 4'h0, s_ra };
+  assign \$759  = \$756  ? \$758  : 16'h0000;
+  assign \$760  = ! s_cnt;
+  assign \$761  = ~ busy;
+  assign \$762  = ~ \busy$128 ;
+  assign \$763  = \$761  & \$762 ;
+  assign \$764  = ~ busy;
+  assign \$765  = ~ \busy$128 ;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$768  & x_rd__data;
+  assign \$771  = ~ x_rd__data;
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = scan_a ? \$769  : \$772 ;
+  assign \$774  = ! mask;
+  assign \$775  = \$774  | done;
+  assign \$776  = - mask;
+  assign \$777  = { 1'h0, mask } & \$776 ;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = { 1'h0, mask } & \$778 ;
+  assign \$780  = - mask;
+  assign \$781  = { 1'h0, mask } & \$780 ;
+  assign \$782  = { 1'h0, wreg } ^ \$781 ;
+  assign \$783  = l_word == 4'hf;
+  assign \$784  = done | \$783 ;
+  assign \$785  = l_word + 1'h1;
+  assign \$786  = ~ \busy$205 ;
+  assign \$787  = ! add_cls;
+  assign \$788  = add_idx >= 11'h400;
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = add_idx + 1'h1;
+  assign \$791  = add_left == 1'h1;
+  assign \$792  = add_cls - 1'h1;
+  assign \$793  = num_classes + 1'h1;
+  assign \$794  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$863 ;
+    s1_valid <= \$795 ;
   always @(posedge clk)
-    s1_grp <= \$864 ;
+    s1_grp <= \$796 ;
   always @(posedge clk)
-    s1_first <= \$865 ;
+    s1_first <= \$797 ;
   always @(posedge clk)
-    s1_last <= \$866 ;
+    s1_last <= \$798 ;
   always @(posedge clk)
-    s2_valid <= \$867 ;
+    s2_valid <= \$799 ;
   always @(posedge clk)
-    s2_grp <= \$868 ;
+    s2_grp <= \$800 ;
   always @(posedge clk)
-    s2_first <= \$869 ;
+    s2_first <= \$801 ;
   always @(posedge clk)
-    s2_last <= \$870 ;
+    s2_last <= \$802 ;
   always @(posedge clk)
-    s3_valid <= \$871 ;
+    s3_valid <= \$803 ;
   always @(posedge clk)
-    s3_grp <= \$872 ;
+    s3_grp <= \$804 ;
   always @(posedge clk)
-    s3_first <= \$873 ;
+    s3_first <= \$805 ;
   always @(posedge clk)
-    s3_last <= \$874 ;
+    s3_last <= \$806 ;
   always @(posedge clk)
-    \$signature__en$34  <= \$875 ;
+    \$signature__en$34  <= \$807 ;
   always @(posedge clk)
-    s4_grp <= \$876 ;
+    s4_grp <= \$808 ;
   always @(posedge clk)
-    s2_and0 <= \$877 ;
+    s2_and0 <= \$809 ;
   always @(posedge clk)
-    s2_thl0 <= \$878 ;
+    s2_thl0 <= \$810 ;
   always @(posedge clk)
-    s3_part0_0 <= \$879 ;
+    s3_part0_0 <= \$811 ;
   always @(posedge clk)
-    s3_part0_1 <= \$880 ;
+    s3_part0_1 <= \$812 ;
   always @(posedge clk)
-    s3_part0_2 <= \$881 ;
+    s3_part0_2 <= \$813 ;
   always @(posedge clk)
-    s3_part0_3 <= \$882 ;
+    s3_part0_3 <= \$814 ;
   always @(posedge clk)
-    s3_thl0 <= \$883 ;
+    s3_thl0 <= \$815 ;
   always @(posedge clk)
-    acc0 <= \$884 ;
+    acc0 <= \$816 ;
   always @(posedge clk)
-    \$signature__data  <= \$885 ;
+    \$signature__data  <= \$817 ;
   always @(posedge clk)
-    s4_thl0 <= \$886 ;
+    s4_thl0 <= \$818 ;
   always @(posedge clk)
-    s2_and1 <= \$887 ;
+    s2_and1 <= \$819 ;
   always @(posedge clk)
-    s2_thl1 <= \$888 ;
+    s2_thl1 <= \$820 ;
   always @(posedge clk)
-    s3_part1_0 <= \$889 ;
+    s3_part1_0 <= \$821 ;
   always @(posedge clk)
-    s3_part1_1 <= \$890 ;
+    s3_part1_1 <= \$822 ;
   always @(posedge clk)
-    s3_part1_2 <= \$891 ;
+    s3_part1_2 <= \$823 ;
   always @(posedge clk)
-    s3_part1_3 <= \$892 ;
+    s3_part1_3 <= \$824 ;
   always @(posedge clk)
-    s3_thl1 <= \$893 ;
+    s3_thl1 <= \$825 ;
   always @(posedge clk)
-    acc1 <= \$894 ;
+    acc1 <= \$826 ;
   always @(posedge clk)
-    \$signature__data$37  <= \$895 ;
+    \$signature__data$37  <= \$827 ;
   always @(posedge clk)
-    s4_thl1 <= \$896 ;
+    s4_thl1 <= \$828 ;
   always @(posedge clk)
-    s5_valid <= \$897 ;
+    s5_valid <= \$829 ;
   always @(posedge clk)
-    s5_grp <= \$898 ;
+    s5_grp <= \$830 ;
   always @(posedge clk)
-    s5_pot0 <= \$899 ;
+    s5_pot0 <= \$831 ;
   always @(posedge clk)
-    s5_active0 <= \$900 ;
+    s5_active0 <= \$832 ;
   always @(posedge clk)
-    s5_elig0 <= \$901 ;
+    s5_elig0 <= \$833 ;
   always @(posedge clk)
-    s5_pot1 <= \$902 ;
+    s5_pot1 <= \$834 ;
   always @(posedge clk)
-    s5_active1 <= \$903 ;
+    s5_active1 <= \$835 ;
   always @(posedge clk)
-    s5_elig1 <= \$904 ;
+    s5_elig1 <= \$836 ;
   always @(posedge clk)
-    \$signal$174  <= \$905 ;
+    \$signal$186  <= \$837 ;
   always @(posedge clk)
-    \$signal$175  <= \$906 ;
+    \$signal$187  <= \$838 ;
   always @(posedge clk)
-    dividend <= \$907 ;
+    dividend <= \$839 ;
   always @(posedge clk)
-    \$signal$176  <= \$908 ;
+    \$signal$188  <= \$840 ;
   always @(posedge clk)
-    \$signal$130  <= \$909 ;
+    \$signal$149  <= \$841 ;
   always @(posedge clk)
-    lrn_idx <= \$910 ;
+    lrn_idx <= \$842 ;
   always @(posedge clk)
-    rd_b <= \$911 ;
+    rd_b <= \$843 ;
   always @(posedge clk)
-    rd_q <= \$912 ;
+    rd_q <= \$844 ;
   always @(posedge clk)
-    rd_a <= \$913 ;
+    rd_a <= \$845 ;
   always @(posedge clk)
-    rd_a_op <= \$914 ;
+    rd_a_op <= \$846 ;
   always @(posedge clk)
-    rd_a_lane <= \$915 ;
+    rd_a_lane <= \$847 ;
   always @(posedge clk)
-    rd_a_param <= \$916 ;
+    rd_a_param <= \$848 ;
   always @(posedge clk)
-    op <= \$917 ;
+    op <= \$849 ;
   always @(posedge clk)
-    cand_all <= \$918 ;
+    cand_all <= \$850 ;
   always @(posedge clk)
-    cand_lo <= \$919 ;
+    cand_lo <= \$851 ;
   always @(posedge clk)
-    load_word <= \$920 ;
+    load_word <= \$852 ;
   always @(posedge clk)
-    ctrl_state <= \$921 ;
+    ctrl_state <= \$853 ;
   always @(posedge clk)
-    num_neurons <= \$922 ;
+    num_neurons <= \$854 ;
   always @(posedge clk)
-    num_classes <= \$923 ;
+    num_classes <= \$855 ;
   always @(posedge clk)
-    divisor <= \$924 ;
+    divisor <= \$856 ;
   always @(posedge clk)
-    thswap_init <= \$925 ;
+    thswap_init <= \$857 ;
   always @(posedge clk)
-    decay <= \$926 ;
+    decay <= \$858 ;
   always @(posedge clk)
-    thswap_min <= \$927 ;
+    thswap_min <= \$859 ;
   always @(posedge clk)
-    thl_cap <= \$928 ;
+    thl_cap <= \$860 ;
   always @(posedge clk)
-    offset <= \$929 ;
+    offset <= \$861 ;
   always @(posedge clk)
-    add_cls <= \$930 ;
+    add_cls <= \$862 ;
   always @(posedge clk)
-    add_left <= \$931 ;
+    add_left <= \$863 ;
   always @(posedge clk)
-    add_idx <= \$932 ;
+    add_idx <= \$864 ;
   always @(posedge clk)
-    p_grp <= \$933 ;
+    p_grp <= \$865 ;
   always @(posedge clk)
-    cand_hi <= \$934 ;
+    cand_hi <= \$866 ;
   always @(posedge clk)
-    p_word <= \$935 ;
+    p_word <= \$867 ;
   always @(posedge clk)
-    p_groups <= \$936 ;
+    p_groups <= \$868 ;
   always @(posedge clk)
-    p_run <= \$937 ;
+    p_run <= \$869 ;
   always @(posedge clk)
-    res <= \$938 ;
+    res <= \$870 ;
   always @(posedge clk)
-    win_base <= \$939 ;
+    win_base <= \$871 ;
   always @(posedge clk)
-    l_word <= \$940 ;
+    l_word <= \$872 ;
   always @(posedge clk)
-    \$signal  <= \$941 ;
+    \$signal  <= \$873 ;
   always @(posedge clk)
-    n_a <= \$942 ;
+    n_a <= \$874 ;
   always @(posedge clk)
-    wreg <= \$943 ;
+    wreg <= \$875 ;
   always @(posedge clk)
-    xreg <= \$944 ;
+    xreg <= \$876 ;
   always @(posedge clk)
-    win_thswap <= \$945 ;
+    win_thswap <= \$877 ;
   always @(posedge clk)
-    r_part0 <= \$946 ;
+    r_part0 <= \$878 ;
   always @(posedge clk)
-    r_part1 <= \$947 ;
+    r_part1 <= \$879 ;
   always @(posedge clk)
-    r_part2 <= \$948 ;
+    r_part2 <= \$880 ;
   always @(posedge clk)
-    r_part3 <= \$949 ;
+    r_part3 <= \$881 ;
   always @(posedge clk)
-    a_part0 <= \$950 ;
+    a_part0 <= \$882 ;
   always @(posedge clk)
-    a_part1 <= \$951 ;
+    a_part1 <= \$883 ;
   always @(posedge clk)
-    a_part2 <= \$952 ;
+    a_part2 <= \$884 ;
   always @(posedge clk)
-    a_part3 <= \$953 ;
+    a_part3 <= \$885 ;
   always @(posedge clk)
-    s_ra <= \$954 ;
+    s_ra <= \$886 ;
   always @(posedge clk)
-    s_cnt <= \$955 ;
+    s_cnt <= \$887 ;
   always @(posedge clk)
-    q_r <= \$956 ;
+    q_r <= \$888 ;
   always @(posedge clk)
-    r_r <= \$957 ;
+    r_r <= \$889 ;
   always @(posedge clk)
-    q_a <= \$958 ;
+    q_a <= \$890 ;
   always @(posedge clk)
-    r_a <= \$959 ;
+    r_a <= \$891 ;
   always @(posedge clk)
-    scan_a <= \$960 ;
+    scan_a <= \$892 ;
   always @(posedge clk)
-    mask <= \$961 ;
+    mask <= \$893 ;
   always @(posedge clk)
-    res_valid <= \$962 ;
+    res_valid <= \$894 ;
+  assign \$2  = s5_pot0 > 1'h0;
+  assign s5_c_pot0 = \$4  ? s5_pot0 : 11'h000;
+  assign \$6  = s5_pot0 > 1'h0;
+  assign s5_c_idx0 = \$8  ? { s5_grp, 1'h0 } : 11'h000;
+  assign \$10  = s5_pot0 > 1'h0;
+  assign s5_e_pot0 = \$12  ? s5_pot0 : 11'h000;
+  assign \$14  = s5_pot0 > 1'h0;
+  assign s5_e_idx0 = \$16  ? { s5_grp, 1'h0 } : 11'h000;
+  assign s5_c_valid1 = s5_c_valid0 | s5_active1;
+  assign \$17  = ~ s5_c_valid0;
+  assign \$18  = s5_pot1 > s5_c_pot0;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = s5_active1 & \$19 ;
+  assign s5_c_pot1 = \$20  ? s5_pot1 : s5_c_pot0;
+  assign \$21  = ~ s5_c_valid0;
+  assign \$22  = s5_pot1 > s5_c_pot0;
+  assign \$23  = \$21  | \$22 ;
+  assign \$24  = s5_active1 & \$23 ;
+  assign s5_c_idx1 = \$24  ? { s5_grp, 1'h1 } : s5_c_idx0;
+  assign s5_e_valid1 = s5_e_valid0 | s5_elig1;
+  assign \$25  = ~ s5_e_valid0;
+  assign \$26  = s5_pot1 > s5_e_pot0;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = s5_elig1 & \$27 ;
+  assign s5_e_pot1 = \$28  ? s5_pot1 : s5_e_pot0;
+  assign \$29  = ~ s5_e_valid0;
+  assign \$30  = s5_pot1 > s5_e_pot0;
+  assign \$31  = \$29  | \$30 ;
+  assign \$32  = s5_elig1 & \$31 ;
+  assign s5_e_idx1 = \$32  ? { s5_grp, 1'h1 } : s5_e_idx0;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$5  = ~ rd_a;
-  assign \$6  = ~ rd_b;
-  assign \$7  = \$6  | rsp__ready;
-  assign \$8  = \$5  | \$7 ;
-  assign \$9  = cmd__payload[3:0] == 3'h4;
-  assign \$10  = cmd__payload[3:0] == 3'h6;
-  assign \$11  = \$9  | \$10 ;
-  assign \$12  = cmd__payload[3:0] == 4'h8;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = cmd__payload[3:0] == 4'h9;
-  assign \$15  = \$13  | \$14 ;
-  assign \$16  = cmd__payload[3:0] == 4'hb;
-  assign \$17  = \$15  | \$16 ;
-  assign \$18  = ~ rd_a;
-  assign \$19  = ~ rd_b;
-  assign \$20  = \$19  | rsp__ready;
-  assign \$21  = \$18  | \$20 ;
-  assign \$22  = ~ rd_a;
-  assign \$23  = ~ rd_b;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = \$17  ? \$21  : \$24 ;
-  assign \$26  = cmd__payload[14:5] * 5'h10;
-  assign \$27  = \$26  + cmd__payload[18:15];
-  assign \$28  = cmd__payload[14:5] * 5'h10;
-  assign \$29  = \$28  + cmd__payload[18:15];
-  assign \$30  = cmd__payload[14:5] * 5'h10;
-  assign \$31  = \$30  + cmd__payload[18:15];
-  assign \$32  = cmd__valid & cmd__ready;
-  assign \$33  = ! cmd__payload[4];
-  assign \$35  = ! cmd__payload[4];
+  assign \$37  = ~ rd_a;
+  assign \$38  = ~ rd_b;
+  assign \$39  = \$38  | rsp__ready;
+  assign \$40  = \$37  | \$39 ;
+  assign \$41  = cmd__payload[3:0] == 3'h4;
+  assign \$42  = cmd__payload[3:0] == 3'h6;
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = cmd__payload[3:0] == 4'h8;
+  assign \$45  = \$43  | \$44 ;
+  assign \$46  = cmd__payload[3:0] == 4'h9;
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = cmd__payload[3:0] == 4'hb;
+  assign \$49  = \$47  | \$48 ;
+  assign \$50  = ~ rd_a;
+  assign \$51  = ~ rd_b;
+  assign \$52  = \$51  | rsp__ready;
+  assign \$53  = \$50  | \$52 ;
+  assign \$54  = ~ rd_a;
+  assign \$55  = ~ rd_b;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = \$49  ? \$53  : \$56 ;
+  assign \$58  = cmd__payload[14:5] * 5'h10;
+  assign \$59  = \$58  + cmd__payload[18:15];
+  assign \$60  = cmd__payload[14:5] * 5'h10;
+  assign \$61  = \$60  + cmd__payload[18:15];
+  assign \$62  = cmd__payload[14:5] * 5'h10;
+  assign \$63  = \$62  + cmd__payload[18:15];
+  assign \$64  = cmd__valid & cmd__ready;
+  assign \$65  = ! cmd__payload[4];
+  assign \$67  = ! cmd__payload[4];
+  assign \$69  = ! cmd__payload[4];
+  assign \$71  = p_grp * 5'h10;
+  assign \$72  = \$71  + p_word;
+  assign \$73  = ~ s1_valid;
+  assign \$74  = ~ s2_valid;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = ~ s3_valid;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ \$signature__en$34 ;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ s5_valid;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = win_base + l_word;
+  assign \$83  = ! s_cnt;
+  assign \$84  = ~ busy;
+  assign \$85  = ~ \busy$128 ;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = | remainder;
+  assign \$88  = quotient + \$87 ;
+  assign \$89  = ~ busy;
+  assign \$90  = ~ \busy$128 ;
+  assign \$91  = win_base + l_word;
+  assign \$92  = ! mask;
   \fc_learning_core_f1024_l2.cls_div  cls_div (
-    .busy(\busy$193 ),
+    .busy(\busy$205 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$194 ),
+    .quotient(\quotient$206 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_f1024_l2.div_a  div_a (
-    .busy(\busy$109 ),
+    .busy(\busy$128 ),
     .clk(clk),
-    .dividend(\dividend$105 ),
-    .\divisor$8 (\divisor$107 ),
-    .quotient(\quotient$191 ),
-    .remainder(\remainder$122 ),
+    .dividend(\dividend$124 ),
+    .\divisor$8 (\divisor$126 ),
+    .quotient(\quotient$203 ),
+    .remainder(\remainder$141 ),
     .rst(rst),
-    .start(\start$104 )
+    .start(\start$123 )
   );
   \fc_learning_core_f1024_l2.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$101 ),
-    .\divisor$8 (\divisor$103 ),
+    .dividend(\dividend$120 ),
+    .\divisor$8 (\divisor$122 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$100 )
+    .start(\start$119 )
   );
   \fc_learning_core_f1024_l2.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$119 ),
+    .offset(\offset$138 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -2489,21 +2407,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$402  = { 5'h00, num_neurons };
+          \$334  = { 5'h00, num_neurons };
       3'h1:
-          \$402  = { 5'h00, num_classes };
+          \$334  = { 5'h00, num_classes };
       3'h2:
-          \$402  = { 5'h00, divisor };
+          \$334  = { 5'h00, divisor };
       3'h3:
-          \$402  = thswap_init;
+          \$334  = thswap_init;
       3'h4:
-          \$402  = decay;
+          \$334  = decay;
       3'h5:
-          \$402  = thswap_min;
+          \$334  = thswap_min;
       3'h6:
-          \$402  = thl_cap;
+          \$334  = thl_cap;
       3'h7:
-          \$402  = { 4'h0, offset };
+          \$334  = { 4'h0, offset };
     endcase
   end
   always @* begin
@@ -2511,9 +2429,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$432  = \$signature__data$49 ;
+          \$364  = \$signature__data$68 ;
       1'h1:
-          \$432  = \$signature__data$50 ;
+          \$364  = \$signature__data$69 ;
     endcase
   end
   always @* begin
@@ -2521,9 +2439,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$433  = \$signature__data$53 ;
+          \$365  = \$signature__data$72 ;
       1'h1:
-          \$433  = \$signature__data$54 ;
+          \$365  = \$signature__data$73 ;
     endcase
   end
   always @* begin
@@ -2531,9 +2449,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$834  = \$signature__data$49 ;
+          \$766  = \$signature__data$68 ;
       1'h1:
-          \$834  = \$signature__data$50 ;
+          \$766  = \$signature__data$69 ;
     endcase
   end
   always @* begin
@@ -2541,9 +2459,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$835  = \$signature__data$49 ;
+          \$767  = \$signature__data$68 ;
       1'h1:
-          \$835  = \$signature__data$50 ;
+          \$767  = \$signature__data$69 ;
     endcase
   end
   always @* begin
@@ -2551,9 +2469,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$838  = \$signature__data$49 ;
+          \$770  = \$signature__data$68 ;
       1'h1:
-          \$838  = \$signature__data$50 ;
+          \$770  = \$signature__data$69 ;
     endcase
   end
   always @* begin
@@ -2597,13 +2515,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     rd_data = 64'h0000000000000000;
     casez (rd_a_op)
       4'h4:
-          rd_data = \$1 ;
+          rd_data = \$33 ;
       4'h6:
-          rd_data = { 48'h000000000000, \$2  };
+          rd_data = { 48'h000000000000, \$34  };
       4'h8:
-          rd_data = { 48'h000000000000, \$3  };
+          rd_data = { 48'h000000000000, \$35  };
       4'h9:
-          rd_data = { 53'h00000000000000, \$4  };
+          rd_data = { 53'h00000000000000, \$36  };
       4'hb:
           rd_data = rd_a_param;
     endcase
@@ -2631,7 +2549,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$8 ;
+          \$signature__en  = \$40 ;
     endcase
   end
   always @* begin
@@ -2639,7 +2557,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$25 ;
+          cmd__ready = \$57 ;
       5'h01:
           cmd__ready = 1'h1;
     endcase
@@ -2649,15 +2567,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     \$signature__addr  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$27 [12:0];
+          \$signature__addr  = \$59 [12:0];
       5'h01:
           /* empty */;
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$40 [12:0];
+          \$signature__addr  = \$72 [12:0];
       5'h05:
-          \$signature__addr  = \$50 [12:0];
+          \$signature__addr  = \$82 [12:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2677,7 +2595,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$59 [12:0];
+          \$signature__addr  = \$91 [12:0];
     endcase
   end
   always @* begin
@@ -2718,10 +2636,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$69  = 13'h0000;
+    \$signature__addr$88  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$69  = \$29 [12:0];
+          \$signature__addr$88  = \$61 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -2755,15 +2673,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$69  = \$62 [12:0];
+          \$signature__addr$88  = \$94 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$70  = 64'h0000000000000000;
+    \$signature__data$89  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$70  = cmd__payload[94:31];
+          \$signature__data$89  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2797,15 +2715,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$70  = wreg;
+          \$signature__data$89  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$71  = 9'h000;
+    \$signature__addr$90  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$71  = cmd__payload[13:5];
+          \$signature__addr$90  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2841,21 +2759,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$71  = lrn_idx[9:1];
+          \$signature__addr$90  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$71  = add_idx[9:1];
+          \$signature__addr$90  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$72  = 16'h0000;
+    \$signature__data$91  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$72  = cmd__payload[46:31];
+          \$signature__data$91  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2891,21 +2809,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$72  = \$74 ;
+          \$signature__data$91  = \$106 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$72  = 16'h0000;
+          \$signature__data$91  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$73  = 9'h000;
+    \$signature__addr$92  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$73  = cmd__payload[13:5];
+          \$signature__addr$92  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2941,21 +2859,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$73  = lrn_idx[9:1];
+          \$signature__addr$92  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$73  = add_idx[9:1];
+          \$signature__addr$92  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$74  = 16'h0000;
+    \$signature__data$93  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$74  = cmd__payload[46:31];
+          \$signature__data$93  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2991,21 +2909,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$74  = \$71 [15:0];
+          \$signature__data$93  = \$103 [15:0];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$74  = thswap_init;
+          \$signature__data$93  = thswap_init;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$75  = 13'h0000;
+    \$signature__addr$94  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$75  = \$31 [12:0];
+          \$signature__addr$94  = \$63 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -3039,15 +2957,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$75  = \$64 [12:0];
+          \$signature__addr$94  = \$96 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$76  = 64'h0000000000000000;
+    \$signature__data$95  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$76  = cmd__payload[94:31];
+          \$signature__data$95  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3081,15 +2999,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$76  = wreg;
+          \$signature__data$95  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$77  = 9'h000;
+    \$signature__addr$96  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$77  = cmd__payload[13:5];
+          \$signature__addr$96  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3125,21 +3043,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$77  = lrn_idx[9:1];
+          \$signature__addr$96  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$77  = add_idx[9:1];
+          \$signature__addr$96  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$78  = 16'h0000;
+    \$signature__data$97  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$78  = cmd__payload[46:31];
+          \$signature__data$97  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3175,21 +3093,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$78  = \$82 ;
+          \$signature__data$97  = \$114 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$78  = 16'h0000;
+          \$signature__data$97  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$79  = 9'h000;
+    \$signature__addr$98  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$79  = cmd__payload[13:5];
+          \$signature__addr$98  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3225,21 +3143,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__addr$79  = lrn_idx[9:1];
+          \$signature__addr$98  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__addr$79  = add_idx[9:1];
+          \$signature__addr$98  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$80  = 16'h0000;
+    \$signature__data$99  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$80  = cmd__payload[46:31];
+          \$signature__data$99  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3275,13 +3193,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__data$80  = \$79 [15:0];
+          \$signature__data$99  = \$111 [15:0];
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
-          \$signature__data$80  = thswap_init;
+          \$signature__data$99  = thswap_init;
     endcase
   end
   always @* begin
@@ -3289,7 +3207,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -3301,15 +3219,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$82  = 1'h0;
+    \$signature__en$101  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$82  = \$33 ;
+                  \$signature__en$101  = \$65 ;
             endcase
           end
       5'h01:
@@ -3345,20 +3263,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$82  = \$63 ;
+          \$signature__en$101  = \$95 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$83  = 1'h0;
+    \$signature__en$102  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$83  = \$34 ;
+                  \$signature__en$102  = \$66 ;
             endcase
           end
       5'h01:
@@ -3394,22 +3312,22 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$83  = \$65 ;
+          \$signature__en$102  = \$97 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$84  = 1'h0;
+    \$signature__en$103  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$84  = \$35 ;
+                  \$signature__en$103  = \$67 ;
             endcase
           end
       5'h01:
@@ -3447,32 +3365,32 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__en$84  = \$77 ;
+          \$signature__en$103  = \$109 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$88 ) begin
+          if (\$120 ) begin
           end else begin
-            \$signature__en$84  = \$89 ;
+            \$signature__en$103  = \$121 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$85  = 1'h0;
+    \$signature__en$104  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$85  = \$36 ;
+                  \$signature__en$104  = \$68 ;
             endcase
           end
       5'h01:
@@ -3510,90 +3428,25 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__en$85  = \$85 ;
+          \$signature__en$104  = \$117 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$88 ) begin
+          if (\$120 ) begin
           end else begin
-            \$signature__en$85  = \$91 ;
+            \$signature__en$104  = \$123 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$86  = 1'h0;
+    \$signature__en$105  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$32 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  \$signature__en$86  = \$37 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__en$86  = \$72 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$88 ) begin
-          end else begin
-            \$signature__en$86  = \$90 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$87  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$32 ) begin
+          if (\$64 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3602,7 +3455,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$87  = \$38 ;
+                  \$signature__en$105  = \$69 ;
             endcase
           end
       5'h01:
@@ -3640,16 +3493,81 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$signature__en$87  = \$80 ;
+          \$signature__en$105  = \$104 ;
       5'h06:
           /* empty */;
       5'h15:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$88 ) begin
+          if (\$120 ) begin
           end else begin
-            \$signature__en$87  = \$92 ;
+            \$signature__en$105  = \$122 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$106  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$64 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  \$signature__en$106  = \$70 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h0d:
+          \$signature__en$106  = \$112 ;
+      5'h06:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$120 ) begin
+          end else begin
+            \$signature__en$106  = \$124 ;
           end
     endcase
   end
@@ -3665,14 +3583,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$49 ) begin
+          end else if (\$81 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$100  = 1'h0;
+    \start$119  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3696,19 +3614,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \start$100  = 1'h1;
+            \start$119  = 1'h1;
           end
       5'h0e:
-          if (\$54 ) begin
-            \start$100  = 1'h1;
+          if (\$86 ) begin
+            \start$119  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$101  = 12'h000;
+    \dividend$120  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3732,19 +3650,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \dividend$101  = \$signal ;
+            \dividend$120  = \$signal ;
           end
       5'h0e:
-          if (\$54 ) begin
-            \dividend$101  = offset;
+          if (\$86 ) begin
+            \dividend$120  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$103  = 12'h000;
+    \divisor$122  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3768,19 +3686,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \divisor$103  = s_cnt;
+            \divisor$122  = s_cnt;
           end
       5'h0e:
-          if (\$54 ) begin
-            \divisor$103  = \$56 [11:0];
+          if (\$86 ) begin
+            \divisor$122  = \$88 [11:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$104  = 1'h0;
+    \start$123  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3804,9 +3722,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \start$104  = 1'h1;
+            \start$123  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3821,18 +3739,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$67 ) begin
+          if (\$99 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$104  = 1'h1;
+              \start$123  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$105  = 12'h000;
+    \dividend$124  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3856,9 +3774,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \dividend$105  = n_a;
+            \dividend$124  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3873,18 +3791,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$67 ) begin
+          if (\$99 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$105  = offset_out[11:0];
+              \dividend$124  = offset_out[11:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$107  = 12'h000;
+    \divisor$126  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3908,9 +3826,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$83 ) begin
           end else begin
-            \divisor$107  = s_cnt;
+            \divisor$126  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -3925,11 +3843,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$67 ) begin
+          if (\$99 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$107  = \$69 [11:0];
+              \divisor$126  = \$101 [11:0];
             end
           end
     endcase
@@ -3963,11 +3881,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$57 ) begin
+          if (\$89 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$58 ) begin
+          if (\$90 ) begin
             load = 1'h1;
           end
     endcase
@@ -4001,11 +3919,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$57 ) begin
+          if (\$89 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$58 ) begin
+          if (\$90 ) begin
             q = q_a;
           end
     endcase
@@ -4039,11 +3957,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$57 ) begin
+          if (\$89 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$58 ) begin
+          if (\$90 ) begin
             r = r_a;
           end
     endcase
@@ -4077,18 +3995,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$57 ) begin
+          if (\$89 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$58 ) begin
+          if (\$90 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$119  = 12'h000;
+    \offset$138  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4115,12 +4033,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$57 ) begin
-            \offset$119  = remainder;
+          if (\$89 ) begin
+            \offset$138  = remainder;
           end
       5'h11:
-          if (\$58 ) begin
-            \offset$119  = \remainder$122 ;
+          if (\$90 ) begin
+            \offset$138  = \remainder$141 ;
           end
     endcase
   end
@@ -4162,7 +4080,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$61 ) begin
+          if (\$93 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -4170,310 +4088,310 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = p_run;
+    \$795  = p_run;
     if (rst) begin
-      \$863  = 1'h0;
+      \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = p_grp;
+    \$796  = p_grp;
     if (rst) begin
-      \$864  = 10'h000;
+      \$796  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \$115 ;
+    \$797  = \$147 ;
     if (rst) begin
-      \$865  = 1'h0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \$116 ;
+    \$798  = \$148 ;
     if (rst) begin
-      \$866  = 1'h0;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = s1_valid;
+    \$799  = s1_valid;
     if (rst) begin
-      \$867  = 1'h0;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = s1_grp;
+    \$800  = s1_grp;
     if (rst) begin
-      \$868  = 10'h000;
+      \$800  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = s1_first;
+    \$801  = s1_first;
     if (rst) begin
-      \$869  = 1'h0;
+      \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = s1_last;
+    \$802  = s1_last;
     if (rst) begin
-      \$870  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = s2_valid;
+    \$803  = s2_valid;
     if (rst) begin
-      \$871  = 1'h0;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = s2_grp;
+    \$804  = s2_grp;
     if (rst) begin
-      \$872  = 10'h000;
+      \$804  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = s2_first;
+    \$805  = s2_first;
     if (rst) begin
-      \$873  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = s2_last;
+    \$806  = s2_last;
     if (rst) begin
-      \$874  = 1'h0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \$117 ;
+    \$807  = \$149 ;
     if (rst) begin
-      \$875  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = s3_grp;
+    \$808  = s3_grp;
     if (rst) begin
-      \$876  = 10'h000;
+      \$808  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \$118 ;
+    \$809  = \$150 ;
     if (rst) begin
-      \$877  = 64'h0000000000000000;
+      \$809  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$signature__data$51 ;
+    \$810  = \$signature__data$70 ;
     if (rst) begin
-      \$878  = 16'h0000;
+      \$810  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \$133 ;
+    \$811  = \$165 ;
     if (rst) begin
-      \$879  = 5'h00;
+      \$811  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \$148 ;
+    \$812  = \$180 ;
     if (rst) begin
-      \$880  = 5'h00;
+      \$812  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \$163 ;
+    \$813  = \$195 ;
     if (rst) begin
-      \$881  = 5'h00;
+      \$813  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \$178 ;
+    \$814  = \$210 ;
     if (rst) begin
-      \$882  = 5'h00;
+      \$814  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = s2_thl0;
+    \$815  = s2_thl0;
     if (rst) begin
-      \$883  = 16'h0000;
+      \$815  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = acc0;
+    \$816  = acc0;
     if (s3_valid) begin
-      \$884  = \$183 [10:0];
+      \$816  = \$215 [10:0];
     end
     if (rst) begin
-      \$884  = 11'h000;
+      \$816  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \$188 [10:0];
+    \$817  = \$220 [10:0];
     if (rst) begin
-      \$885  = 11'h000;
+      \$817  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = s3_thl0;
+    \$818  = s3_thl0;
     if (rst) begin
-      \$886  = 16'h0000;
+      \$818  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \$189 ;
+    \$819  = \$221 ;
     if (rst) begin
-      \$887  = 64'h0000000000000000;
+      \$819  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \$signature__data$52 ;
+    \$820  = \$signature__data$71 ;
     if (rst) begin
-      \$888  = 16'h0000;
+      \$820  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \$204 ;
+    \$821  = \$236 ;
     if (rst) begin
-      \$889  = 5'h00;
+      \$821  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \$219 ;
+    \$822  = \$251 ;
     if (rst) begin
-      \$890  = 5'h00;
+      \$822  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \$234 ;
+    \$823  = \$266 ;
     if (rst) begin
-      \$891  = 5'h00;
+      \$823  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$249 ;
+    \$824  = \$281 ;
     if (rst) begin
-      \$892  = 5'h00;
+      \$824  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = s2_thl1;
+    \$825  = s2_thl1;
     if (rst) begin
-      \$893  = 16'h0000;
+      \$825  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = acc1;
+    \$826  = acc1;
     if (s3_valid) begin
-      \$894  = \$254 [10:0];
+      \$826  = \$286 [10:0];
     end
     if (rst) begin
-      \$894  = 11'h000;
+      \$826  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \$259 [10:0];
+    \$827  = \$291 [10:0];
     if (rst) begin
-      \$895  = 11'h000;
+      \$827  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = s3_thl1;
+    \$828  = s3_thl1;
     if (rst) begin
-      \$896  = 16'h0000;
+      \$828  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \$signature__en$34 ;
+    \$829  = \$signature__en$34 ;
     if (rst) begin
-      \$897  = 1'h0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = s4_grp;
+    \$830  = s4_grp;
     if (rst) begin
-      \$898  = 10'h000;
+      \$830  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$signature__data ;
+    \$831  = \$signature__data ;
     if (rst) begin
-      \$899  = 11'h000;
+      \$831  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$260 ;
+    \$832  = \$292 ;
     if (rst) begin
-      \$900  = 1'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \$268 ;
+    \$833  = \$300 ;
     if (rst) begin
-      \$901  = 1'h0;
+      \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$signature__data$37 ;
+    \$834  = \$signature__data$37 ;
     if (rst) begin
-      \$902  = 11'h000;
+      \$834  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \$269 ;
+    \$835  = \$301 ;
     if (rst) begin
-      \$903  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \$277 ;
+    \$836  = \$309 ;
     if (rst) begin
-      \$904  = 1'h0;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$signal$174 ;
+    \$837  = \$signal$186 ;
     if (s5_valid) begin
-      if (\$299 ) begin
-        \$905  = 1'h1;
+      if (\$313 ) begin
+        \$837  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -4482,42 +4400,42 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$905  = 1'h0;
+          \$837  = 1'h0;
     endcase
     if (rst) begin
-      \$905  = 1'h0;
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \$signal$175 ;
+    \$838  = \$signal$187 ;
     if (s5_valid) begin
-      if (\$299 ) begin
-        \$906  = \$315 ;
+      if (\$313 ) begin
+        \$838  = s5_c_pot1;
       end
     end
     if (rst) begin
-      \$906  = 11'h000;
+      \$838  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = dividend;
+    \$839  = dividend;
     if (s5_valid) begin
-      if (\$299 ) begin
-        \$907  = \$331 ;
+      if (\$313 ) begin
+        \$839  = s5_c_idx1;
       end
     end
     if (rst) begin
-      \$907  = 11'h000;
+      \$839  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \$signal$176 ;
+    \$840  = \$signal$188 ;
     if (s5_valid) begin
-      if (\$353 ) begin
-        \$908  = 1'h1;
+      if (\$317 ) begin
+        \$840  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -4526,199 +4444,199 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$908  = 1'h0;
+          \$840  = 1'h0;
     endcase
     if (rst) begin
-      \$908  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \$signal$130 ;
+    \$841  = \$signal$149 ;
     if (s5_valid) begin
-      if (\$353 ) begin
-        \$909  = \$369 ;
+      if (\$317 ) begin
+        \$841  = s5_e_pot1;
       end
     end
     if (rst) begin
-      \$909  = 11'h000;
+      \$841  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = lrn_idx;
+    \$842  = lrn_idx;
     if (s5_valid) begin
-      if (\$353 ) begin
-        \$910  = \$385 ;
+      if (\$317 ) begin
+        \$842  = s5_e_idx1;
       end
     end
     if (rst) begin
-      \$910  = 11'h000;
+      \$842  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = rd_b;
-    if (\$387 ) begin
-      \$911  = rd_a;
+    \$843  = rd_b;
+    if (\$319 ) begin
+      \$843  = rd_a;
     end
     if (rst) begin
-      \$911  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = rd_q;
-    if (\$387 ) begin
-      \$912 [3:0] = rd_a_op;
-      \$912 [67:4] = rd_data;
+    \$844  = rd_q;
+    if (\$319 ) begin
+      \$844 [3:0] = rd_a_op;
+      \$844 [67:4] = rd_data;
     end
     if (rst) begin
-      \$912  = 124'h0000000000000000000000000000000;
+      \$844  = 124'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = rd_a;
+    \$845  = rd_a;
     casez (ctrl_state)
       5'h00:
         begin
-          if (\$391 ) begin
-            \$913  = 1'h0;
+          if (\$323 ) begin
+            \$845  = 1'h0;
           end
-          if (\$392 ) begin
-            if (\$401 ) begin
-              \$913  = 1'h1;
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$845  = 1'h1;
             end
           end
         end
     endcase
     if (rst) begin
-      \$913  = 1'h0;
+      \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = rd_a_op;
+    \$846  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
-            if (\$401 ) begin
-              \$914  = cmd__payload[3:0];
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$846  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$914  = 4'h0;
+      \$846  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = rd_a_lane;
+    \$847  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
-            if (\$401 ) begin
-              \$915  = cmd__payload[4];
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$847  = cmd__payload[4];
             end
           end
     endcase
     if (rst) begin
-      \$915  = 1'h0;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = rd_a_param;
+    \$848  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
-            if (\$401 ) begin
-              \$916  = { \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402 [15], \$402  };
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$848  = { \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334  };
             end
           end
     endcase
     if (rst) begin
-      \$916  = 64'h0000000000000000;
+      \$848  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = op;
+    \$849  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$917  = cmd__payload[3:0];
+                  \$849  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$917  = 4'h0;
+      \$849  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = cand_all;
+    \$850  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$918  = \$406 ;
+                  \$850  = \$338 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$918  = 1'h0;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = cand_lo;
+    \$851  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$919  = \$407 ;
+                  \$851  = \$339 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$919  = 22'h000000;
+      \$851  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = load_word;
+    \$852  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$920  = 4'h1;
+                  \$852  = 4'h1;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            \$920  = \$408 [3:0];
+            \$852  = \$340 [3:0];
           end
     endcase
     if (rst) begin
-      \$920  = 4'h0;
+      \$852  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = ctrl_state;
+    \$853  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$921  = 5'h01;
+                  \$853  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4728,108 +4646,108 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$921  = 5'h02;
+                  \$853  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$409 ) begin
-              \$921  = 5'h03;
+            if (\$341 ) begin
+              \$853  = 5'h03;
             end
           end
       5'h03:
-          \$921  = 5'h04;
+          \$853  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
+          end else if (\$355 ) begin
             (* full_case = 32'd1 *)
-            if (\$431 ) begin
-              \$921  = 5'h05;
+            if (\$363 ) begin
+              \$853  = 5'h05;
             end else begin
-              \$921  = 5'h06;
+              \$853  = 5'h06;
             end
           end
       5'h05:
-          \$921  = 5'h07;
+          \$853  = 5'h07;
       5'h07:
-          \$921  = 5'h08;
+          \$853  = 5'h08;
       5'h08:
-          \$921  = 5'h09;
+          \$853  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$818 ) begin
-            \$921  = 5'h0a;
+          if (\$750 ) begin
+            \$853  = 5'h0a;
           end else begin
-            \$921  = 5'h05;
+            \$853  = 5'h05;
           end
       5'h0a:
-          \$921  = 5'h0b;
+          \$853  = 5'h0b;
       5'h0b:
-          \$921  = 5'h0c;
+          \$853  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$828 ) begin
-            \$921  = 5'h0d;
+          if (\$760 ) begin
+            \$853  = 5'h0d;
           end else begin
-            \$921  = 5'h0e;
+            \$853  = 5'h0e;
           end
       5'h0e:
-          if (\$831 ) begin
-            \$921  = 5'h0f;
+          if (\$763 ) begin
+            \$853  = 5'h0f;
           end
       5'h0f:
-          if (\$832 ) begin
-            \$921  = 5'h10;
+          if (\$764 ) begin
+            \$853  = 5'h10;
           end
       5'h11:
-          if (\$833 ) begin
-            \$921  = 5'h10;
+          if (\$765 ) begin
+            \$853  = 5'h10;
           end
       5'h10:
-          \$921  = 5'h12;
+          \$853  = 5'h12;
       5'h12:
-          \$921  = 5'h13;
+          \$853  = 5'h13;
       5'h13:
-          if (\$843 ) begin
-            \$921  = 5'h14;
+          if (\$775 ) begin
+            \$853  = 5'h14;
           end
       5'h14:
           (* full_case = 32'd1 *)
-          if (\$852 ) begin
+          if (\$784 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$921  = 5'h0d;
+              \$853  = 5'h0d;
             end else begin
-              \$921  = 5'h11;
+              \$853  = 5'h11;
             end
           end else begin
-            \$921  = 5'h10;
+            \$853  = 5'h10;
           end
       5'h0d:
-          \$921  = 5'h06;
+          \$853  = 5'h06;
       5'h06:
-          if (\$854 ) begin
-            \$921  = 5'h15;
+          if (\$786 ) begin
+            \$853  = 5'h15;
           end
       5'h15:
           if (rsp__ready) begin
-            \$921  = 5'h00;
+            \$853  = 5'h00;
           end
       5'h02:
-          if (\$857 ) begin
-            \$921  = 5'h00;
+          if (\$789 ) begin
+            \$853  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$921  = 5'h00;
+      \$853  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = num_neurons;
+    \$854  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4842,7 +4760,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$922  = cmd__payload[41:31];
+                        \$854  = cmd__payload[41:31];
                   endcase
             endcase
           end
@@ -4887,20 +4805,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h02:
-          if (\$857 ) begin
-            \$922  = add_idx[10:0];
+          if (\$789 ) begin
+            \$854  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$922  = 11'h000;
+      \$854  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = num_classes;
+    \$855  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4915,7 +4833,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$923  = cmd__payload[41:31];
+                        \$855  = cmd__payload[41:31];
                   endcase
             endcase
           end
@@ -4961,23 +4879,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$857 ) begin
+          if (\$789 ) begin
           end else begin
-            if (\$859 ) begin
-              \$923  = \$861 [10:0];
+            if (\$791 ) begin
+              \$855  = \$793 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$923  = 11'h000;
+      \$855  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = divisor;
+    \$856  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4994,21 +4912,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$924  = cmd__payload[41:31];
+                        \$856  = cmd__payload[41:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$924  = 11'h000;
+      \$856  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = thswap_init;
+    \$857  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5027,21 +4945,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$925  = cmd__payload[46:31];
+                        \$857  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$925  = 16'h0000;
+      \$857  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = decay;
+    \$858  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5062,21 +4980,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$926  = cmd__payload[46:31];
+                        \$858  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$926  = 16'h0000;
+      \$858  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = thswap_min;
+    \$859  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5099,21 +5017,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$927  = cmd__payload[46:31];
+                        \$859  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$927  = 16'h0000;
+      \$859  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = thl_cap;
+    \$860  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5138,21 +5056,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$928  = cmd__payload[46:31];
+                        \$860  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$928  = 16'h0000;
+      \$860  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = offset;
+    \$861  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5180,7 +5098,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$929  = cmd__payload[42:31];
+                        \$861  = cmd__payload[42:31];
                   endcase
             endcase
           end
@@ -5217,9 +5135,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$852 ) begin
+          if (\$784 ) begin
             if (scan_a) begin
-              \$929  = offset_out[11:0];
+              \$861  = offset_out[11:0];
             end
           end
       5'h0d:
@@ -5229,20 +5147,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h02:
-          if (\$857 ) begin
-            \$929  = 12'h000;
+          if (\$789 ) begin
+            \$861  = 12'h000;
           end
     endcase
     if (rst) begin
-      \$929  = 12'h000;
+      \$861  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = add_cls;
+    \$862  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5255,7 +5173,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$930  = cmd__payload[41:31];
+                  \$862  = cmd__payload[41:31];
             endcase
           end
       5'h01:
@@ -5300,23 +5218,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$857 ) begin
+          if (\$789 ) begin
           end else begin
-            if (\$859 ) begin
-              \$930  = \$860 [10:0];
+            if (\$791 ) begin
+              \$862  = \$792 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$930  = 11'h000;
+      \$862  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = add_left;
+    \$863  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5329,7 +5247,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$931  = divisor;
+                  \$863  = divisor;
             endcase
           end
       5'h01:
@@ -5374,26 +5292,26 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$857 ) begin
+          if (\$789 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$859 ) begin
-              \$931  = divisor;
+            if (\$791 ) begin
+              \$863  = divisor;
             end else begin
-              \$931  = \$862 [10:0];
+              \$863  = \$794 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$931  = 11'h000;
+      \$863  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = add_idx;
+    \$864  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$392 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5406,7 +5324,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$932  = { 1'h0, num_neurons };
+                  \$864  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -5451,116 +5369,116 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$857 ) begin
+          if (\$789 ) begin
           end else begin
-            \$932  = \$858 [11:0];
+            \$864  = \$790 [11:0];
           end
     endcase
     if (rst) begin
-      \$932  = 12'h000;
+      \$864  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = p_grp;
+    \$865  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$933  = 10'h000;
+          \$865  = 10'h000;
       5'h04:
           if (p_run) begin
-            if (\$424 ) begin
-              \$933  = \$425 [9:0];
+            if (\$356 ) begin
+              \$865  = \$357 [9:0];
             end
           end
     endcase
     if (rst) begin
-      \$933  = 10'h000;
+      \$865  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = cand_hi;
+    \$866  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$934  = \$410 ;
+          \$866  = \$342 ;
     endcase
     if (rst) begin
-      \$934  = 23'h000000;
+      \$866  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = p_word;
+    \$867  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$935  = 4'h0;
+          \$867  = 4'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$424 ) begin
-              \$935  = 4'h0;
+            if (\$356 ) begin
+              \$867  = 4'h0;
             end else begin
-              \$935  = \$428 [3:0];
+              \$867  = \$360 [3:0];
             end
           end
     endcase
     if (rst) begin
-      \$935  = 4'h0;
+      \$867  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = p_groups;
+    \$868  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$936  = \$413 [9:0];
+          \$868  = \$345 [9:0];
     endcase
     if (rst) begin
-      \$936  = 10'h000;
+      \$868  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = p_run;
+    \$869  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$937  = \$414 ;
+          \$869  = \$346 ;
       5'h04:
           if (p_run) begin
-            if (\$424 ) begin
-              if (\$427 ) begin
-                \$937  = 1'h0;
+            if (\$356 ) begin
+              if (\$359 ) begin
+                \$869  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$937  = 1'h0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = res;
+    \$870  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5570,14 +5488,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
-            \$938 [78:68] = dividend;
-            \$938 [100:90] = \$signal$175 ;
-            \$938 [101] = \$signal$176 ;
-            \$938 [112:102] = lrn_idx;
-            \$938 [123:113] = 11'h000;
-            \$938 [3:0] = op;
-            \$938 [67:4] = 64'h0000000000000000;
+          end else if (\$355 ) begin
+            \$870 [78:68] = dividend;
+            \$870 [100:90] = \$signal$187 ;
+            \$870 [101] = \$signal$188 ;
+            \$870 [112:102] = lrn_idx;
+            \$870 [123:113] = 11'h000;
+            \$870 [3:0] = op;
+            \$870 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -5608,19 +5526,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h0d:
-          \$938 [123:113] = s_cnt[10:0];
+          \$870 [123:113] = s_cnt[10:0];
       5'h06:
-          if (\$854 ) begin
-            \$938 [89:79] = \quotient$194 ;
+          if (\$786 ) begin
+            \$870 [89:79] = \quotient$206 ;
           end
     endcase
     if (rst) begin
-      \$938  = 124'h0000000000000000000000000000000;
+      \$870  = 124'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = win_base;
+    \$871  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5630,17 +5548,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
-            \$939  = \$429 [12:0];
+          end else if (\$355 ) begin
+            \$871  = \$361 [12:0];
           end
     endcase
     if (rst) begin
-      \$939  = 13'h0000;
+      \$871  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = l_word;
+    \$872  = l_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5650,8 +5568,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
-            \$940  = 4'h0;
+          end else if (\$355 ) begin
+            \$872  = 4'h0;
           end
       5'h05:
           /* empty */;
@@ -5661,9 +5579,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$818 ) begin
+          if (\$750 ) begin
           end else begin
-            \$940  = \$819 [3:0];
+            \$872  = \$751 [3:0];
           end
       5'h0a:
           /* empty */;
@@ -5674,12 +5592,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$832 ) begin
-            \$940  = 4'h0;
+          if (\$764 ) begin
+            \$872  = 4'h0;
           end
       5'h11:
-          if (\$833 ) begin
-            \$940  = 4'h0;
+          if (\$765 ) begin
+            \$872  = 4'h0;
           end
       5'h10:
           /* empty */;
@@ -5689,18 +5607,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           (* full_case = 32'd1 *)
-          if (\$852 ) begin
+          if (\$784 ) begin
           end else begin
-            \$940  = \$853 [3:0];
+            \$872  = \$785 [3:0];
           end
     endcase
     if (rst) begin
-      \$940  = 4'h0;
+      \$872  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$signal ;
+    \$873  = \$signal ;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5710,8 +5628,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
-            \$941  = 12'h000;
+          end else if (\$355 ) begin
+            \$873  = 12'h000;
           end
       5'h05:
           /* empty */;
@@ -5720,15 +5638,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$941  = \$813 [11:0];
+          \$873  = \$745 [11:0];
     endcase
     if (rst) begin
-      \$941  = 12'h000;
+      \$873  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = n_a;
+    \$874  = n_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5738,8 +5656,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$423 ) begin
-            \$942  = 12'h000;
+          end else if (\$355 ) begin
+            \$874  = 12'h000;
           end
       5'h05:
           /* empty */;
@@ -5748,15 +5666,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$942  = \$817 [11:0];
+          \$874  = \$749 [11:0];
     endcase
     if (rst) begin
-      \$942  = 12'h000;
+      \$874  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = wreg;
+    \$875  = wreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5769,7 +5687,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h05:
           /* empty */;
       5'h07:
-          \$943  = \$432 ;
+          \$875  = \$364 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -5789,23 +5707,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h10:
           /* empty */;
       5'h12:
-          \$943  = \$834 ;
+          \$875  = \$766 ;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$843 ) begin
+          if (\$775 ) begin
           end else begin
             if (pick) begin
-              \$943  = \$850 [63:0];
+              \$875  = \$782 [63:0];
             end
           end
     endcase
     if (rst) begin
-      \$943  = 64'h0000000000000000;
+      \$875  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = xreg;
+    \$876  = xreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5818,15 +5736,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h05:
           /* empty */;
       5'h07:
-          \$944  = x_rd__data;
+          \$876  = x_rd__data;
     endcase
     if (rst) begin
-      \$944  = 64'h0000000000000000;
+      \$876  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = win_thswap;
+    \$877  = win_thswap;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5839,38 +5757,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h05:
           /* empty */;
       5'h07:
-          \$945  = \$433 ;
+          \$877  = \$365 ;
     endcase
     if (rst) begin
-      \$945  = 16'h0000;
+      \$877  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = r_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$946  = \$480 ;
-    endcase
-    if (rst) begin
-      \$946  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = r_part1;
+    \$878  = r_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5885,15 +5780,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$947  = \$527 ;
+          \$878  = \$412 ;
     endcase
     if (rst) begin
-      \$947  = 5'h00;
+      \$878  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = r_part2;
+    \$879  = r_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5908,15 +5803,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$948  = \$574 ;
+          \$879  = \$459 ;
     endcase
     if (rst) begin
-      \$948  = 5'h00;
+      \$879  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = r_part3;
+    \$880  = r_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5931,15 +5826,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$949  = \$621 ;
+          \$880  = \$506 ;
     endcase
     if (rst) begin
-      \$949  = 5'h00;
+      \$880  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = a_part0;
+    \$881  = r_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5954,15 +5849,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$950  = \$668 ;
+          \$881  = \$553 ;
     endcase
     if (rst) begin
-      \$950  = 5'h00;
+      \$881  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = a_part1;
+    \$882  = a_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5977,15 +5872,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$951  = \$715 ;
+          \$882  = \$600 ;
     endcase
     if (rst) begin
-      \$951  = 5'h00;
+      \$882  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = a_part2;
+    \$883  = a_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6000,15 +5895,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$952  = \$762 ;
+          \$883  = \$647 ;
     endcase
     if (rst) begin
-      \$952  = 5'h00;
+      \$883  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = a_part3;
+    \$884  = a_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6023,15 +5918,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$953  = \$809 ;
+          \$884  = \$694 ;
     endcase
     if (rst) begin
-      \$953  = 5'h00;
+      \$884  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = s_ra;
+    \$885  = a_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6046,19 +5941,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$954  = \$821 ;
+          \$885  = \$741 ;
     endcase
     if (rst) begin
-      \$954  = 12'h000;
+      \$885  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = s_cnt;
+    \$886  = s_ra;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6077,17 +5968,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          \$955  = \$827 [11:0];
+          \$886  = \$753 ;
     endcase
     if (rst) begin
-      \$955  = 12'h000;
+      \$886  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = q_r;
+    \$887  = s_cnt;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6108,21 +5997,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0a:
           /* empty */;
       5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$831 ) begin
-            \$956  = quotient;
-          end
+          \$887  = \$759 [11:0];
     endcase
     if (rst) begin
-      \$956  = 12'h000;
+      \$887  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = r_r;
+    \$888  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6147,17 +6030,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$831 ) begin
-            \$957  = remainder;
+          if (\$763 ) begin
+            \$888  = quotient;
           end
     endcase
     if (rst) begin
-      \$957  = 12'h000;
+      \$888  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = q_a;
+    \$889  = r_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6182,17 +6065,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$831 ) begin
-            \$958  = \quotient$191 ;
+          if (\$763 ) begin
+            \$889  = remainder;
           end
     endcase
     if (rst) begin
-      \$958  = 12'h000;
+      \$889  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = r_a;
+    \$890  = q_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6217,17 +6100,52 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$831 ) begin
-            \$959  = \remainder$122 ;
+          if (\$763 ) begin
+            \$890  = \quotient$203 ;
           end
     endcase
     if (rst) begin
-      \$959  = 12'h000;
+      \$890  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = scan_a;
+    \$891  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$763 ) begin
+            \$891  = \remainder$141 ;
+          end
+    endcase
+    if (rst) begin
+      \$891  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6254,21 +6172,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$832 ) begin
-            \$960  = 1'h0;
+          if (\$764 ) begin
+            \$892  = 1'h0;
           end
       5'h11:
-          if (\$833 ) begin
-            \$960  = 1'h1;
+          if (\$765 ) begin
+            \$892  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$960  = 1'h0;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = mask;
+    \$893  = mask;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6301,21 +6219,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h10:
           /* empty */;
       5'h12:
-          \$961  = \$841 ;
+          \$893  = \$773 ;
       5'h13:
           (* full_case = 32'd1 *)
-          if (\$843 ) begin
+          if (\$775 ) begin
           end else begin
-            \$961  = \$847 [63:0];
+            \$893  = \$779 [63:0];
           end
     endcase
     if (rst) begin
-      \$961  = 64'h0000000000000000;
+      \$893  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = res_valid;
+    \$894  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6356,16 +6274,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$854 ) begin
-            \$962  = 1'h1;
+          if (\$786 ) begin
+            \$894  = 1'h1;
           end
       5'h15:
           if (rsp__ready) begin
-            \$962  = 1'h0;
+            \$894  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$962  = 1'h0;
+      \$894  = 1'h0;
     end
   end
   always @* begin
@@ -6373,9 +6291,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$1  = \$signature__data$49 ;
+          \$33  = \$signature__data$68 ;
       1'h1:
-          \$1  = \$signature__data$50 ;
+          \$33  = \$signature__data$69 ;
     endcase
   end
   always @* begin
@@ -6383,9 +6301,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$2  = \$signature__data$51 ;
+          \$34  = \$signature__data$70 ;
       1'h1:
-          \$2  = \$signature__data$52 ;
+          \$34  = \$signature__data$71 ;
     endcase
   end
   always @* begin
@@ -6393,9 +6311,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$3  = \$signature__data$53 ;
+          \$35  = \$signature__data$72 ;
       1'h1:
-          \$3  = \$signature__data$54 ;
+          \$35  = \$signature__data$73 ;
     endcase
   end
   always @* begin
@@ -6403,9 +6321,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$4  = \$signature__data$55 ;
+          \$36  = \$signature__data$74 ;
       1'h1:
-          \$4  = \$signature__data$56 ;
+          \$36  = \$signature__data$75 ;
     endcase
   end
   assign w_addr = \$signature__addr ;
@@ -6464,59 +6382,29 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \res.learn_valid  = res[101];
   assign \res.learn_neuron  = res[112:102];
   assign \res.swaps  = res[123:113];
-  assign \$34  = cmd__payload[4];
-  assign \$36  = cmd__payload[4];
-  assign \$38  = cmd__payload[4];
-  assign \$65  = lrn_idx[0];
-  assign \$80  = lrn_idx[0];
-  assign \$83  = lrn_idx[0];
-  assign \$91  = add_idx[0];
-  assign \$92  = add_idx[0];
-  assign \$278  = s5_active0;
-  assign \$281  = s5_active0;
-  assign \$283  = 1'h1;
-  assign \$285  = 1'h1;
-  assign \$286  = s5_active0;
-  assign \$291  = 1'h1;
-  assign \$293  = 1'h1;
-  assign \$294  = s5_active0;
-  assign \$300  = s5_active0;
-  assign \$302  = 1'h1;
-  assign \$304  = 1'h1;
-  assign \$305  = s5_active0;
-  assign \$310  = 1'h1;
-  assign \$312  = 1'h1;
-  assign \$313  = s5_active0;
-  assign \$316  = s5_active0;
-  assign \$318  = 1'h1;
-  assign \$320  = 1'h1;
-  assign \$321  = s5_active0;
-  assign \$326  = 1'h1;
-  assign \$328  = 1'h1;
-  assign \$329  = s5_active0;
-  assign \$332  = s5_elig0;
-  assign \$335  = s5_elig0;
-  assign \$337  = 1'h1;
-  assign \$339  = 1'h1;
-  assign \$340  = s5_elig0;
-  assign \$345  = 1'h1;
-  assign \$347  = 1'h1;
-  assign \$348  = s5_elig0;
-  assign \$354  = s5_elig0;
-  assign \$356  = 1'h1;
-  assign \$358  = 1'h1;
-  assign \$359  = s5_elig0;
-  assign \$364  = 1'h1;
-  assign \$366  = 1'h1;
-  assign \$367  = s5_elig0;
-  assign \$370  = s5_elig0;
-  assign \$372  = 1'h1;
-  assign \$374  = 1'h1;
-  assign \$375  = s5_elig0;
-  assign \$380  = 1'h1;
-  assign \$382  = 1'h1;
-  assign \$383  = s5_elig0;
-  assign \$413  = { \$412 [12], \$412 [12:1] };
+  assign s5_c_valid0 = s5_active0;
+  assign \$1  = 1'h1;
+  assign \$3  = 1'h1;
+  assign \$4  = s5_active0;
+  assign \$5  = 1'h1;
+  assign \$7  = 1'h1;
+  assign \$8  = s5_active0;
+  assign s5_e_valid0 = s5_elig0;
+  assign \$9  = 1'h1;
+  assign \$11  = 1'h1;
+  assign \$12  = s5_elig0;
+  assign \$13  = 1'h1;
+  assign \$15  = 1'h1;
+  assign \$16  = s5_elig0;
+  assign \$66  = cmd__payload[4];
+  assign \$68  = cmd__payload[4];
+  assign \$70  = cmd__payload[4];
+  assign \$97  = lrn_idx[0];
+  assign \$112  = lrn_idx[0];
+  assign \$115  = lrn_idx[0];
+  assign \$123  = add_idx[0];
+  assign \$124  = add_idx[0];
+  assign \$345  = { \$344 [12], \$344 [12:1] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -1,0 +1,1 @@
+"""Simulation of the gateware: Verilator/cocotb helper (:mod:`sim.runner`), benches."""

@@ -36,7 +36,8 @@ def measure_fc_core(config: str = "fc_learning_core", num_classes: int = 64,
         ``learn_swap_cycles_mean`` (samples that swapped weights),
         ``learn_events``, ``bound_cycles`` = ceil(N*F/(lanes*width)),
         ``infer_sim_cycles_per_s``/``learn_sim_cycles_per_s`` (Verilator + cocotb,
-        whole transactions), ``build_s`` (Verilator build, cached builds report the
+        whole transactions), ``idle_sim_cycles_per_s`` (the model with the clock
+        running and Python only waiting), ``build_s`` (Verilator build, cached builds report the
         original time) and the configuration.
     """
     src = REPO_ROOT / "rtl" / f"{config}.v"

@@ -68,7 +68,7 @@ class Codec:
             "neuron", "cls", "pot", "learn_valid", "learn_neuron", "swaps")))
 
     # -- weights: neuron j, word w = inputs [w*width, (w+1)*width), bit b = input w*width+b
-    def weight_words(self, weights: np.ndarray) -> np.ndarray:
+    def weight_words(self, weights: np.ndarray) -> list[list[int]]:
         """``(F, N)`` 0/1 -> ``(N, words)`` Python ints."""
         W = self.core.width
         F, N = weights.shape

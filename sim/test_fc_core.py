@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import cocotb
+from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
 from edgekws.gateware.fc_core import FCLearningCore, Op
@@ -294,6 +295,10 @@ async def bench(dut):
             res["infer_cycles_mean"] = float(np.mean(cycles))
             res["infer_cycles_max"] = float(np.max(cycles))
         res[f"{key}_sim_cycles_per_s"] = sim_cycles / wall
+    # The model alone: the clock runs, Python only waits.
+    t_wall = time.monotonic()
+    await Timer(200_000 * period, unit="ns")
+    res["idle_sim_cycles_per_s"] = 200_000 / (time.monotonic() - t_wall)
     N = K * m
     res.update(config=name, num_inputs=F, num_neurons=N, lanes=core.lanes,
                width=core.width, samples=scen["samples"],

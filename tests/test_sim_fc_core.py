@@ -89,6 +89,18 @@ def test_learning_f64_1024_neurons_long():
 
 
 @pytest.mark.slow
+def test_learning_lanes8():
+    # 8 lanes x 32 bits (two words per neuron); 1024 neurons at the end.
+    run("fc_learning_core_l8_w32", "readback")
+    run("fc_learning_core_l8_w32", "inference", num_classes=5, per_class=12,
+        infer_samples=60)
+    run("fc_learning_core_l8_w32", "learning", seed=23, num_classes=5, per_class=12,
+        add_at=700, add_classes=3, samples=2000)
+    run("fc_learning_core_l8_w32", "learning", seed=24, num_classes=62, per_class=16,
+        add_at=100, add_classes=2, samples=300, full_every=20)
+
+
+@pytest.mark.slow
 def test_learning_f1024_long():
     run("fc_learning_core_f1024_l2", "learning", seed=21, num_classes=4, per_class=16,
         add_at=500, add_classes=2, samples=1500, full_every=10)

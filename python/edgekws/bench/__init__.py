@@ -10,6 +10,7 @@ from dataclasses import dataclass
 #: Suites in report order.
 SUITES = [
     "edgekws.bench.golden",
+    "edgekws.bench.fc_core",
     "edgekws.gateware.conv.bench",
 ]
 

@@ -339,12 +339,20 @@ class FCLearningCore(wiring.Component):
         for l in range(L):
             j = Cat(Const(l, LW), s5_grp) if LW else s5_grp
             pot, active, elig = s5_pot[l], s5_active[l], s5_elig[l]
+            # Each step's result goes through named signals: reusing the expressions
+            # would copy the whole chain into every use (exponential Verilog).
+            nxt = [Signal(1, name=f"s5_c_valid{l}"), Signal(PW, name=f"s5_c_pot{l}"),
+                   Signal(IW, name=f"s5_c_idx{l}"), Signal(1, name=f"s5_e_valid{l}"),
+                   Signal(PW, name=f"s5_e_pot{l}"), Signal(IW, name=f"s5_e_idx{l}")]
             take = active & (~c_valid | (pot > c_pot))
-            c_valid, c_pot, c_idx = (c_valid | active, Mux(take, pot, c_pot),
-                                     Mux(take, j, c_idx))
             take_e = elig & (~e_valid | (pot > e_pot))
-            e_valid, e_pot, e_idx = (e_valid | elig, Mux(take_e, pot, e_pot),
-                                     Mux(take_e, j, e_idx))
+            m.d.comb += [
+                nxt[0].eq(c_valid | active), nxt[1].eq(Mux(take, pot, c_pot)),
+                nxt[2].eq(Mux(take, j, c_idx)),
+                nxt[3].eq(e_valid | elig), nxt[4].eq(Mux(take_e, pot, e_pot)),
+                nxt[5].eq(Mux(take_e, j, e_idx)),
+            ]
+            c_valid, c_pot, c_idx, e_valid, e_pot, e_idx = nxt
         with m.If(s5_valid):
             with m.If(c_valid & (~best_valid | (c_pot > best_pot))):
                 m.d.sync += [best_valid.eq(1), best_pot.eq(c_pot), best_idx.eq(c_idx)]

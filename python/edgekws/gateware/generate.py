@@ -10,6 +10,9 @@ Each entry of :data:`CONFIGS` is one Verilog module (and file) of
   (64 classes x 16), one lane of 64 bits;
 * ``fc_learning_core_f1024_l2``: F = 1024, 1024 neurons, two lanes; proves that the
   wide input elaborates and works, and exercises the lane logic.
+* ``fc_learning_core_l8_w32``: F = 64 over two 32-bit words, eight lanes: the
+  parallel variant (simulated in the ``slow`` suite only, to keep ``make test``
+  short).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ CONFIGS = {
     "fc_learning_core": dict(num_inputs=64, num_neurons=1024, lanes=1, width=64),
     "fc_learning_core_f1024_l2": dict(num_inputs=1024, num_neurons=1024, lanes=2,
                                       width=64),
+    "fc_learning_core_l8_w32": dict(num_inputs=64, num_neurons=1024, lanes=8, width=32),
 }
 
 _INIT_RE = re.compile(
