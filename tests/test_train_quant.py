@@ -30,15 +30,19 @@ def test_quantize_weights_integers_in_range():
         tfq.qmax(3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bits", [1, 4])
-def test_step_activation_matches_golden(bits):
+def test_step_activation_matches_golden(bits, dtype):
     rng = np.random.default_rng(bits)
     F = 32
-    pot = rng.integers(-5000, 5000, (400, F)).astype(np.float64)
-    th_real = rng.uniform(-3000, 3000, F)
-    sigma = rng.uniform(0.01, 900, F)
-    q, th, k = tfq.step_activation_ste(tf.constant(pot), tf.constant(th_real),
+    pot = rng.integers(-900_000, 900_000, (400, F)).astype(np.float64)
+    pot[:200] //= 200      # small potentials too
+    th_real = np.concatenate([rng.uniform(-3000, 3000, F // 2),
+                              rng.uniform(-9e5, 9e5, F // 2)])
+    sigma = np.exp(rng.uniform(np.log(0.01), np.log(60_000), F))
+    q, th, k = tfq.step_activation_ste(tf.constant(pot.astype(dtype)), tf.constant(th_real),
                                        tf.constant(sigma), bits)
+    assert q.dtype == dtype
     th, k = np.asarray(th), np.asarray(k)
     assert np.array_equal(th, np.rint(th)) and np.array_equal(k, np.rint(k)) and k.min() >= 1
     want = step_activation(pot.astype(np.int64), th.astype(np.int64), k / 16, bits)

@@ -60,11 +60,11 @@ def add_cli(subparsers) -> None:
     p.add_argument("--exclude", nargs="*", default=list(EDGE_WORDS),
                    help=f"words left out for edge learning (default {' '.join(EDGE_WORDS)})")
     p.add_argument("--silence-percentage", type=float, default=10.0)
-    p.add_argument("--float-epochs", type=_nonneg_int, default=16)
-    p.add_argument("--qat-epochs", type=_nonneg_int, default=8)
+    p.add_argument("--float-epochs", type=_nonneg_int, default=20)
+    p.add_argument("--qat-epochs", type=_nonneg_int, default=12)
     p.add_argument("--batch-size", type=_positive_int, default=100)
     p.add_argument("--lr", type=_positive_float, default=1e-3, help="float learning rate")
-    p.add_argument("--qat-lr", type=_positive_float, default=1e-4, help="QAT learning rate")
+    p.add_argument("--qat-lr", type=_positive_float, default=5e-4, help="QAT learning rate")
     p.add_argument("--filters", type=_positive_int, default=64,
                    help="channels per layer (64 in the product)")
     p.add_argument("--max-train", type=_positive_int, default=None,

@@ -122,20 +122,22 @@ class QBlock(keras.layers.Layer):
     def quantized_call(self, u):
         """Codes, and a dict of what the golden layer needs (integer-valued tensors)."""
         kernels, scale = self.integer_weights()
-        pot = tf.cast(self.integer_conv(u, kernels), tf.float64)
+        # Exact integers in float32: |pot| <= 255*127*25 (conv_0) or 15*7*9*7*C (separable).
+        pot = self.integer_conv(u, kernels)
         positions = 1.0
         if self.pooled:
             positions = float(pot.shape[1] * pot.shape[2])
-            pot = saturating_sum(pot)
+            # The sum of 125 positions needs float64; saturated, it fits float32 again.
+            pot = tf.cast(saturating_sum(tf.cast(pot, tf.float64)), tf.float32)
         A, b = self._folded(scale, positions)
         sign = tf.where(A < 0, tf.constant(-1.0, tf.float64), tf.constant(1.0, tf.float64))
         A_abs = tf.maximum(tf.abs(A), 1e-30)
         step = tf.cast(self.out_step, tf.float64)
         sigma = tf.minimum(step / A_abs, THRESHOLD_LIMIT)
         th_real = -b / A_abs + 0.5 * sigma
-        q, th, k = step_activation_ste(sign * pot, th_real, sigma, self.act_bits)
-        return tf.cast(q, tf.float32), {"kernels": kernels, "sign": sign, "threshold": th,
-                                        "step_units": k}
+        q, th, k = step_activation_ste(tf.cast(sign, tf.float32) * pot, th_real, sigma,
+                                       self.act_bits)
+        return q, {"kernels": kernels, "sign": sign, "threshold": th, "step_units": k}
 
     def call(self, x, training=None):
         if self.quantized:

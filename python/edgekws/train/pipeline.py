@@ -39,11 +39,11 @@ class TrainConfig:
     words: tuple | None = None
     exclude: tuple = EDGE_WORDS
     silence_percentage: float = 10.0
-    float_epochs: int = 16
-    qat_epochs: int = 8
+    float_epochs: int = 20
+    qat_epochs: int = 12
     batch_size: int = 100
     learning_rate: float = 1e-3
-    qat_learning_rate: float = 1e-4
+    qat_learning_rate: float = 5e-4
     filters: int = 64
     calibration_samples: int = 4000
     max_train: int | None = None
@@ -221,6 +221,7 @@ def run(config: TrainConfig) -> dict:
                              f"model with {n_classes} classes and {config.filters} filters "
                              "is needed")
         model.set_weights(start.get_weights())
+        results["config"]["float_epochs"] = None      # trained elsewhere
         say(f"float model from {config.init_float}")
     elif config.float_epochs:
         say(f"float training: {config.float_epochs} epochs")

@@ -7,8 +7,9 @@ and whose *gradient* is that of a smooth surrogate::
     value = stop_gradient(q) + (s - stop_gradient(s))     # s - s == 0 exactly
 
 The integer step activation of Akida (``clip(ceil(16 (pot - th) / S), 0, 2^b - 1)``,
-see :func:`edgekws.golden.quant.step_activation`) is evaluated in float64 on exact
-integers, so the Keras forward pass and the golden model agree bit for bit.
+see :func:`edgekws.golden.quant.step_activation`) is evaluated on exact integers (see
+:func:`step_activation_ste` for why float32 is exact), so the Keras forward pass and the
+golden model agree bit for bit.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ tf = tensorflow()
 #: Largest |threshold| the conversion emits: beyond any potential of the DS-CNN, exact
 #: in float32 and in int32.
 THRESHOLD_LIMIT = float(1 << 23)
-#: Largest act_step (in units of 1/16) emitted; keeps 16*(pot-th)/S exact.
-STEP_UNITS_LIMIT = float(1 << 24)
+#: Largest act_step (in units of 1/16) emitted; keeps 16*(pot-th)/S exact in float32.
+STEP_UNITS_LIMIT = float(1 << 20)
 
 
 def straight_through(value, surrogate):
@@ -73,8 +74,9 @@ def step_activation_ste(pot, th_real, sigma, bits: int):
 
     Parameters
     ----------
-    pot : tf.Tensor, float64
-        Integer-valued potentials (already sign-corrected), ``(..., F)``.
+    pot : tf.Tensor, float32 or float64
+        Integer-valued potentials (already sign-corrected), ``(..., F)``; in float32 they
+        must stay below 2**24 in magnitude (true of every DS-CNN layer before pooling).
     th_real : tf.Tensor, float64, (F,)
         Real threshold: the code switches from ``k-1`` to ``k`` at ``th_real + (k-1) sigma``.
     sigma : tf.Tensor, float64, (F,)
@@ -83,7 +85,7 @@ def step_activation_ste(pot, th_real, sigma, bits: int):
 
     Returns
     -------
-    q : tf.Tensor, float64
+    q : tf.Tensor, dtype of ``pot``
         Codes in ``[0, 2^bits - 1]``: ``pot > floor(th_real)`` for 1 bit, else
         ``clip(ceil(16 (pot - th) / k), 0, 15)`` with ``th = round(th_real)`` and
         ``k = max(round(16 sigma), 1)`` (the act_step is ``k / 16``).
@@ -91,19 +93,32 @@ def step_activation_ste(pot, th_real, sigma, bits: int):
         The integer threshold used.
     k : tf.Tensor, float64
         The act_step in units of 1/16 (1 for 1-bit layers, where it has no effect).
+
+    Notes
+    -----
+    Exactness in float32: ``th`` is an integer below 2**23 and ``pot - th`` is exact; it is
+    clipped to ``[-1, ceil(15 k / 16)]`` (beyond which the code is 0 or 15 anyway), so
+    ``16 (pot - th) <= 15 k + 16 < 2**24`` with ``k <= 2**20``, and a float quotient of two
+    such integers whose exact value ``n <= 16`` satisfies ``n k < 2**24`` cannot round onto
+    an integer it is not equal to: ``ceil`` is exact.
     """
+    dt = pot.dtype
     top = float((1 << bits) - 1)
     th_real = tf.clip_by_value(th_real, -THRESHOLD_LIMIT, THRESHOLD_LIMIT)
-    surrogate = tf.clip_by_value((pot - th_real) / sigma + 0.5, 0.0, top)
+    surrogate = tf.clip_by_value((pot - tf.cast(th_real, dt)) / tf.cast(sigma, dt) + 0.5,
+                                 0.0, top)
     if bits == 1:
         th = floor_ste(th_real)
         k = tf.ones_like(th)
-        exact = tf.cast(pot > th, pot.dtype)
+        exact = tf.cast(pot > tf.cast(th, dt), dt)
     elif bits == 4:
         th = round_ste(th_real)
         k = tf.clip_by_value(round_ste(16.0 * sigma), 1.0, STEP_UNITS_LIMIT)
-        # float64 on integers far below 2**53: the quotient cannot round onto a wrong integer.
-        exact = tf.clip_by_value(tf.math.ceil(16.0 * (pot - th) / k), 0.0, top)
+        cap = tf.math.ceil(15.0 * k / 16.0)
+        d = tf.clip_by_value(tf.stop_gradient(pot) - tf.cast(tf.stop_gradient(th), dt), -1.0,
+                             tf.cast(cap, dt))
+        exact = tf.clip_by_value(tf.math.ceil(16.0 * d / tf.cast(tf.stop_gradient(k), dt)),
+                                 0.0, top)
     else:
         raise ValueError(f"activation bits must be 1 or 4, not {bits!r}")
     return straight_through(exact, surrogate), th, k
