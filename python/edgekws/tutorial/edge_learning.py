@@ -182,7 +182,9 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
         backprop_acc = float(np.mean(backprop.predict_classes(x_val) == val.y))
         log(f"backprop (quantized, converted) classifier: {100 * backprop_acc:.2f} %")
 
-    stats = spike_statistics(s_train[:max(1, len(s_train) // 10)])
+    # A random 10% of the training set (the lists are grouped by word).
+    tenth = np.random.default_rng(cfg.seed).permutation(len(s_train))[:max(1, len(s_train) // 10)]
+    stats = spike_statistics(s_train[tenth])
     k = cfg.num_weights or stats.suggested_num_weights
     log(f"median spikes {stats.median:g} -> num_weights {k}")
 
@@ -257,11 +259,18 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
     return res
 
 
+def _short(path) -> str:
+    """A path relative to the working folder when it is inside it (readable reports)."""
+    import os
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 def report(res: TutorialResult, cfg: TutorialConfig) -> str:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
     lines = [
         "# Edge-learning tutorial (measured)", "",
-        f"Command: `edgekws tutorial --corpus {cfg.corpus} --model {cfg.model}"
+        f"Command: `edgekws tutorial --corpus {cfg.corpus} --model {_short(cfg.model)}"
         + (f" --enrol-corpus {cfg.enrol_corpus}" if cfg.enrol_corpus else "") + "`", "",
         "| step | result |", "|---|---|",
         f"| offline classes | {res.num_classes} ({res.train_samples:,} training, "

@@ -88,7 +88,8 @@ def run_real_speech(model_path, corpus, fsdd_root=None, cache_dir=".ekws-cache",
     val = cached_features(ds.val, cache_dir, name="real-val", progress=progress)
     s_train, s_val = spikes_of(train.x), spikes_of(val.x)
     from edgekws.tune import spike_statistics
-    k = spike_statistics(s_train[:max(1, len(s_train) // 10)]).suggested_num_weights
+    tenth = np.random.default_rng(seed).permutation(len(s_train))[:max(1, len(s_train) // 10)]
+    k = spike_statistics(s_train[tenth]).suggested_num_weights
     head = learning_head(s_train.shape[-1], K, neurons_per_class, k, 0.1, seed)
     fit_batches(head, s_train, train.y, progress=progress)
     before = accuracy(head, s_val, val.y, K)
