@@ -73,11 +73,23 @@ def _random_params(rng, F, K):
 
 
 class SampleSource:
-    """Random and clustered spike vectors with labels."""
+    """Random and clustered spike vectors with labels, or recorded ones.
+
+    With ``scen["spikes_file"]`` (an ``.npz`` with ``x`` (n, F) 0/1 and ``y`` labels,
+    e.g. the golden feature extractor's spikes of real speech) the samples are taken
+    from it in order, cycling.
+    """
 
     def __init__(self, rng, F, scen):
         self.rng, self.F, self.scen = rng, F, scen
         self.protos = []
+        self.recorded = None
+        if scen.get("spikes_file"):
+            data = np.load(scen["spikes_file"])
+            self.recorded = (data["x"].reshape(len(data["x"]), -1).astype(np.uint8),
+                             data["y"].astype(np.int64))
+            assert self.recorded[0].shape[1] == F, "recorded spikes do not fit the core"
+            self.next = 0
 
     def prototypes(self, K):
         while len(self.protos) < K:
@@ -85,6 +97,12 @@ class SampleSource:
 
     def __call__(self, K):
         rng, scen = self.rng, self.scen
+        if self.recorded is not None:
+            x, y = self.recorded
+            i = self.next % len(x)
+            self.next += 1
+            label = -1 if rng.random() < scen["unlabeled"] else int(y[i]) % K
+            return x[i], label
         self.prototypes(K)
         cls = int(rng.integers(K))
         if rng.random() < scen["clustered"]:
@@ -185,7 +203,8 @@ async def learning(dut):
     await tb.reset()
     F = core.num_inputs
     K, m = scen["num_classes"], scen["per_class"]
-    p = _random_params(rng, F, K)
+    p = (LearningParams.create(num_classes=K, **scen["params"]) if scen.get("params")
+         else _random_params(rng, F, K))
     st = LearningState.initial(p, random_weights(F, K * m, p.num_weights, rng))
     dut._log.info("params %s -> thswap_init %d decay %d thswap_min %d thl_cap %d",
                   p.to_dict(), p.thswap_init, p.decay, p.thswap_min, p.thl_cap)

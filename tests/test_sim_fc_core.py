@@ -113,3 +113,29 @@ def test_bench_function():
     assert res["bound_cycles"] == 16
     assert res["bound_cycles"] <= res["infer_cycles_mean"] <= res["learn_cycles_max"]
     assert res["infer_sim_cycles_per_s"] > 0
+
+
+def test_learning_f64_real_speech_spikes(tmp_path):
+    """Spikes of real speech (FSDD digits, or MFCC-like frames where FSDD is absent)
+    through the shipped DS-CNN extractor, learned with the tutorial's parameters."""
+    import numpy as np
+
+    from edgekws.golden.zoo import mfcc_like_inputs
+    from edgekws.models import shipped_model_path
+    from edgekws.tutorial.edge_learning import extractor_of
+    extractor, _, extra = extractor_of(shipped_model_path())
+    try:
+        from edgekws.data.fsdd import list_fsdd, load_fsdd
+        from edgekws.data.mfcc import MfccScaling, mfcc
+        samples = list_fsdd(digits=range(8))[::5]
+        waves, words, _ = load_fsdd(samples)
+        x = MfccScaling.from_dict(extra["mfcc_scaling"]).to_uint8(mfcc(waves))[..., None]
+        y = np.array([s.digit for s in samples])
+    except (FileNotFoundError, ValueError):
+        x, y = mfcc_like_inputs(240, seed=3), np.arange(240) % 8
+    spikes = extractor.forward(x).reshape(len(x), -1)
+    order = np.random.default_rng(0).permutation(len(x))
+    np.savez(tmp_path / "spikes.npz", x=spikes[order], y=y[order])
+    run("fc_learning_core", "learning", seed=7, num_classes=8, per_class=8, samples=240,
+        spikes_file=str(tmp_path / "spikes.npz"), unlabeled=0.05,
+        params=dict(num_weights=26, learning_competition=0.1))
