@@ -12,7 +12,7 @@ def add_cli(sub) -> None:
     nw = tsub.add_parser("num-weights", help="spike statistics and the suggested num_weights")
     _source_args(nw)
     nw.add_argument("--fraction", type=float, default=0.1,
-                    help="fraction of the inputs to use (default 0.1, as the tutorial)")
+                    help="random fraction of the samples to use (default 0.1, as the tutorial)")
     nw.add_argument("--plot", metavar="PNG", help="save the spike-count histogram here")
     nw.set_defaults(func=_num_weights)
 
@@ -30,6 +30,7 @@ def add_cli(sub) -> None:
     npc.add_argument("--learning-competition", type=float, default=0.1)
     npc.add_argument("--seed", type=int, default=0)
     npc.add_argument("--plot", metavar="PNG", help="save the two curves here")
+    npc.add_argument("--name", help="the class's name for the plot (e.g. the word)")
     npc.set_defaults(func=_neurons_per_class)
 
 
@@ -53,15 +54,22 @@ def _load_array(path, key="x"):
     return data
 
 
+def _subset(n: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """A seeded random ``fraction`` of ``n`` indices: data files are often grouped by
+    class, so the first rows would not be representative."""
+    k = max(1, int(np.ceil(fraction * n)))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
 def _spikes(args, fraction=1.0):
     if args.spikes:
         s = _load_array(args.spikes)
+        s = s[_subset(len(s), fraction)]
     elif args.model and args.inputs:
         from edgekws.golden import Model
         model = Model(args.model)
         x = _load_array(args.inputs)
-        n = max(1, int(np.ceil(fraction * len(x))))
-        s = model.forward(x[:n])
+        s = model.forward(x[_subset(len(x), fraction)])
     else:
         raise ValueError("give --spikes, or --model with --inputs")
     return s.reshape(s.shape[0], -1)
@@ -72,8 +80,6 @@ def _num_weights(args) -> int:
     if not 0 < args.fraction <= 1:
         raise ValueError(f"--fraction must be in (0, 1], not {args.fraction!r}")
     spikes = _spikes(args, args.fraction)
-    if args.spikes:
-        spikes = spikes[:max(1, int(np.ceil(args.fraction * len(spikes))))]
     stats = spike_statistics(spikes)
     print(stats.report())
     if args.plot:
@@ -103,7 +109,8 @@ def _neurons_per_class(args) -> int:
     print(f"{res.num_samples} samples, num_weights {k}")
     print(res.table())
     if args.plot:
-        label = f"class {args.cls}" if args.cls is not None else "the class"
+        label = (f"'{args.name}'" if args.name else
+                 f"class {args.cls}" if args.cls is not None else "the class")
         res.plot(args.plot, label)
         print(f"plot: {args.plot}")
     return 0
