@@ -1,5 +1,4 @@
 """The shipped model python/edgekws/models/ds_cnn_kws.ekws (skipped when not built)."""
-import numpy as np
 import pytest
 
 from edgekws.data.mfcc import MfccScaling

@@ -19,11 +19,12 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from edgekws.atomicio import atomic_write
 
 from .augment import augment
 from .fsdd import CLIP, FsddSample, fit_clip
@@ -198,19 +199,7 @@ def _read_cache(path: Path, key: str, n: int, shape) -> tuple | None:
 
 
 def _write_atomic(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def cached_features(items, cache_dir, labels=None, name: str = "features",

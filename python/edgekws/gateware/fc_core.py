@@ -41,7 +41,7 @@ from amaranth.utils import bits_for, exact_log2
 from edgekws.golden.quant import POT_MAX
 
 from .divider import SeqDivider
-from .popcount import add_tree, popcount, popcount_parts
+from .popcount import add_tree, popcount_parts
 from .spread_select import SpreadSelector
 
 __all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH", "default_width"]

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from edgekws.atomicio import atomic_write  # noqa: F401 (re-exported)
 
 MAGIC = b"EDGEKWS\x00"
 FORMAT_VERSION = 1
@@ -36,36 +36,6 @@ _DTYPES = {"int8", "uint8", "int32", "float32"}
 
 class ModelFileError(ValueError):
     """A model file that is not ours, from a newer version, truncated or corrupted."""
-
-
-def atomic_write(path, data: bytes) -> None:
-    """Replace ``path`` by ``data`` so that readers see the old or the new file, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        # mkstemp makes the file private (0600); give it the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent or ".", os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse directory fsync
-        pass
 
 
 def to_bytes(model, extra: dict | None = None) -> bytes:

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from edgekws.golden import AkidaUnsupervised, FullyConnected, InputData, Model
-from edgekws.golden.learning import LearningState
 from edgekws.tune import spike_statistics
 
 NEW_WORDS = ("backward", "follow", "forward")
