@@ -124,3 +124,12 @@ def test_saved_file_has_the_umask_mode_not_private(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.ekws").stat().st_mode & 0o777 == 0o644
+
+
+def test_extra_metadata_survives_load_and_save(tmp_path):
+    m, x = trained_model()
+    fileformat.save(m, tmp_path / "a.ekws", extra={"words": ["yes", "no"], "scale": 0.5})
+    r = g.Model(tmp_path / "a.ekws")
+    assert r.extra == {"words": ["yes", "no"], "scale": 0.5}
+    r.save(tmp_path / "b.ekws")
+    assert g.Model(tmp_path / "b.ekws").extra == r.extra

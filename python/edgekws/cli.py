@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "edgekws.tutorial.cli",
     "edgekws.data.cli",
     "edgekws.train.cli",
+    "edgekws.host.cli",
 ]
 
 

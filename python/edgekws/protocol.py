@@ -215,3 +215,79 @@ RESULT_FORMAT = struct.Struct("<HHB")
 COUNTERS_FORMAT = struct.Struct("<IIIII")
 #: INFER flags.
 FLAG_POTENTIALS = 0x01
+
+
+# -- memory regions (WRITE_MEM / READ_MEM) ---------------------------------------------------
+#: WRITE_MEM request: region u8, offset u32, then the data bytes.
+#: READ_MEM request: region u8, offset u32, length u16; the reply holds the data.
+MEM_HEADER = struct.Struct("<BI")
+READ_MEM_FORMAT = struct.Struct("<BIH")
+#: Largest data chunk of one WRITE_MEM or READ_MEM (fits MAX_PACKET with the headers and
+#: is a multiple of 8, so FC neurons of 64 inputs never straddle two packets needlessly).
+MEM_CHUNK = 1016
+#: Extractor layers addressable (regions ``EXT_* + layer``).
+MAX_EXT_LAYERS = 8
+
+
+class Region(enum.IntEnum):
+    """Memory regions of WRITE_MEM/READ_MEM; ``offset`` is in bytes, little-endian values.
+
+    Extractor, layer ``l`` (0 = InputConvolutional, 1.. = SeparableConvolutional) at
+    region ``EXT_* + l`` (what ``gateware/conv/host.py`` loads through the ``load``
+    stream, before its re-layout into lane words):
+
+    * ``EXT_WEIGHTS``: the golden ``weights`` variable as int8 in C order, ``(kx, ky, C,
+      F)`` for the InputConvolutional, ``(kx, ky, C, 1)`` (depthwise, not flipped) for a
+      separable layer. The board's bridge does the lane layout and the depthwise flip.
+    * ``EXT_WEIGHTS_PW``: ``weights_pw`` ``(1, 1, C, F)`` int8 (separable layers only).
+    * ``EXT_THRESHOLD``: int32 per neuron.
+    * ``EXT_STEP``: the integer step ``S = act_step_units(act_step) << (4 - act_bits)`` as
+      u32 per neuron (``S = 1`` for 1-bit layers, as ``integer_steps`` gives).
+
+    FullyConnected learning core (``docs/design.md`` §1.2):
+
+    * ``FC_WEIGHTS``: neuron ``n`` at ``n * ceil(F / 8)``; bit ``i`` of the neuron's bytes
+      (LSB first) is input ``i`` (= WRITE_WEIGHT/READ_WEIGHT words, little-endian).
+    * ``FC_THL``: ``threshold_learning``, int16 per neuron (WRITE_THL/READ_THL).
+    * ``FC_THSWAP``: ``thswap``, int16 per neuron (WRITE_THSWAP/READ_THSWAP).
+    * ``FC_POTENTIALS``: read only, u16 per active neuron: potentials of the last
+      INFER/LEARN (READ_POT; for LEARN, before the update).
+    * ``LEARN_REGS``: u16 per :class:`LearnReg` at ``2 * reg`` (WRITE_PARAM/READ_PARAM);
+      SET_LEARNING writes all but OFFSET (and clears OFFSET); OFFSET is written here.
+
+    A region or a range the board does not have is refused with BAD_ARGUMENT.
+    """
+    EXT_WEIGHTS = 0x00
+    EXT_WEIGHTS_PW = 0x08
+    EXT_THRESHOLD = 0x10
+    EXT_STEP = 0x18
+    FC_WEIGHTS = 0x20
+    FC_THL = 0x21
+    FC_THSWAP = 0x22
+    FC_POTENTIALS = 0x23
+    LEARN_REGS = 0x30
+
+
+class LearnReg(enum.IntEnum):
+    """The learning core's registers (``Param`` of ``gateware/fc_core.py``), u16 each."""
+    NUM_NEURONS = 0
+    NUM_CLASSES = 1
+    NEURONS_PER_CLASS = 2
+    THSWAP_INIT = 3
+    DECAY = 4
+    THSWAP_MIN = 5
+    THL_CAP = 6
+    OFFSET = 7
+
+
+#: LEARN/LEARN_SPIKES request header: label (-1 = any neuron), then the frame or spikes.
+LABEL_FORMAT = struct.Struct("<h")
+#: ADD_CLASSES request: number of classes; the reply holds the new class count (u16). The
+#: new neurons' weights are written to FC_WEIGHTS beforehand.
+ADD_CLASSES_FORMAT = struct.Struct("<B")
+CLASS_COUNT_FORMAT = struct.Struct("<H")
+#: Spikes (INFER_SPIKES/LEARN_SPIKES) are ``ceil(F / 8)`` bytes, bit ``i`` (LSB first) =
+#: input ``i``; INFER with FLAG_POTENTIALS appends u16 potentials of the active neurons
+#: when they fit in the reply (at most MAX_INLINE_POTENTIALS), else none: read
+#: FC_POTENTIALS then.
+MAX_INLINE_POTENTIALS = (MAX_PACKET - 4 - 1 - RESULT_FORMAT.size) // 2

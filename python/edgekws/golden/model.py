@@ -45,6 +45,8 @@ class Model:
 
     def __init__(self, layers_or_path=None):
         self._layers: list[Layer] = []
+        #: Free JSON metadata kept with the model file (word list, MFCC scaling, ...).
+        self.extra: dict = {}
         #: Seed or Generator for the random initial weights of compile/add_classes.
         self.rng = np.random.default_rng()
         if isinstance(layers_or_path, (str, os.PathLike)):
@@ -267,9 +269,9 @@ class Model:
         return text
 
     def save(self, path) -> None:
-        """Write the model (and its learning state) atomically; see ``fileformat``."""
+        """Write the model, its learning state and :attr:`extra` atomically."""
         from .fileformat import save
-        save(self, path)
+        save(self, path, extra=self.extra or None)
 
     def __repr__(self):
         return f"Model({[l.name for l in self._layers]})"

@@ -1,0 +1,500 @@
+"""The board driver: an akida-``Model``-like API over the UART protocol.
+
+::
+
+    from edgekws.host.board import Board
+    with Board("socket://127.0.0.1:7777") as board:       # or /dev/ttyUSB1, a pty path
+        board.load(model)          # golden Model: extractor + compiled learning FC
+        classes = board.predict_classes(frames)            # uint8 (n, 49, 10, 1)
+        board.add_classes(1, seed=0)
+        board.fit(enrol_frames, labels)
+        board.to_golden().save("learned.ekws")
+
+Everything goes through :class:`~edgekws.host.transport.Transport` (sequence numbers,
+CRC, retries); an error reply raises :class:`BoardError` naming the command and the
+status (``board refused LEARN: BAD_ARGUMENT``). The memory map is
+:class:`edgekws.protocol.Region`.
+"""
+from __future__ import annotations
+
+import copy
+import secrets
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekws import protocol as p
+from edgekws.golden import learning as _learning
+from edgekws.golden.layers import FullyConnected, InputData
+from edgekws.golden.quant import act_step_units
+
+from .transport import BoardError, Transport
+
+__all__ = ["Board", "BoardInfo", "BoardError", "layer_images", "set_layer_image",
+           "pack_spikes", "unpack_spikes"]
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """The IDENTIFY reply."""
+    version: int
+    num_inputs: int
+    max_neurons: int
+    lanes: int
+    has_extractor: bool
+    mfcc_frames: int
+    mfcc_coefficients: int
+    clock_hz: int
+
+
+# -- region codecs, shared with the emulator ---------------------------------------------------
+def integer_step(layer) -> np.ndarray:
+    """``S = act_step_units(act_step) << (4 - act_bits)``, 1 for 1-bit layers (u32)."""
+    b = layer.act_bits
+    if b == 1:
+        return np.ones(layer.filters, np.int64)
+    S = act_step_units(layer.get_variable("act_step")) << (4 - b)
+    if S.max(initial=0) >= 1 << 32:
+        raise ValueError(f"layer {layer.name!r}: act_step too large for the u32 step")
+    return S
+
+
+def layer_images(layer) -> dict:
+    """``{region base: bytes}`` of one extractor layer (see :class:`protocol.Region`)."""
+    R = p.Region
+    out = {R.EXT_WEIGHTS: np.ascontiguousarray(layer.get_variable("weights"), np.int8).tobytes()}
+    if "weights_pw" in layer.get_variable_names():
+        out[R.EXT_WEIGHTS_PW] = np.ascontiguousarray(layer.get_variable("weights_pw"),
+                                                     np.int8).tobytes()
+    out[R.EXT_THRESHOLD] = layer.get_variable("threshold").astype("<i4").tobytes()
+    out[R.EXT_STEP] = integer_step(layer).astype("<u4").tobytes()
+    return out
+
+
+def set_layer_image(layer, base: int, data: bytes, keep_act_step=None) -> None:
+    """Set ``layer``'s variable from a full region image (inverse of :func:`layer_images`).
+
+    The step gives back ``act_step = units / 16``, or ``keep_act_step`` (e.g. the
+    template's float act_step) when that has the same integer step.
+    """
+    R = p.Region
+    if base in (R.EXT_WEIGHTS, R.EXT_WEIGHTS_PW):
+        name = "weights" if base == R.EXT_WEIGHTS else "weights_pw"
+        shape = layer.get_variable(name).shape
+        layer.set_variable(name, np.frombuffer(data, np.int8).reshape(shape))
+    elif base == R.EXT_THRESHOLD:
+        layer.set_variable("threshold", np.frombuffer(data, "<i4").astype(np.int32))
+    elif base == R.EXT_STEP:
+        S = np.frombuffer(data, "<u4").astype(np.int64)
+        b = layer.act_bits
+        if keep_act_step is not None and np.array_equal(
+                integer_step_of(keep_act_step, b), S if b != 1 else np.ones_like(S)):
+            layer.set_variable("act_step", keep_act_step)
+            return
+        if b == 1:
+            return  # the step has no effect on 1-bit outputs
+        shift = 4 - b
+        units = S >> shift
+        if S.size and ((S & ((1 << shift) - 1)).any() or units.min() < 1):
+            raise ValueError(f"layer {layer.name!r}: an integer step must be a positive "
+                             f"multiple of {1 << shift}")
+        layer.set_variable("act_step", (units / 16.0).astype(np.float32))
+    else:
+        raise ValueError(f"region {base:#x} is not an extractor region")
+
+
+def integer_step_of(act_step, act_bits) -> np.ndarray:
+    if act_bits == 1:
+        return np.ones(np.shape(act_step), np.int64)
+    return act_step_units(act_step) << (4 - act_bits)
+
+
+def pack_spikes(x: np.ndarray) -> bytes:
+    """One sample's 0/1 spikes (F,) as ``ceil(F/8)`` bytes, bit ``i`` LSB first = input ``i``."""
+    return np.packbits(np.asarray(x, np.uint8).reshape(-1), bitorder="little").tobytes()
+
+
+def unpack_spikes(data: bytes, F: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[:F]
+
+
+class _PromptPort:
+    """A pyserial port whose ``read(n)`` returns as soon as some bytes are there.
+
+    pyserial's ``read(n)`` waits for ``n`` bytes or the timeout: every reply would cost
+    the whole timeout. This waits for the first byte, then drains what is buffered.
+    """
+
+    def __init__(self, serial):
+        self.serial = serial
+
+    def write(self, data):
+        self.serial.write(data)
+
+    def read(self, n):
+        data = bytearray(self.serial.read(1))
+        while data and len(data) < n:
+            waiting = self.serial.in_waiting
+            if not waiting:
+                break
+            chunk = self.serial.read(min(n - len(data), waiting))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+
+    def close(self):
+        self.serial.close()
+
+
+def open_port(port, baudrate: int = p.DEFAULT_BAUDRATE):
+    """A prompt serial object for any pyserial URL (``socket://``, a device, a pty)."""
+    import serial
+    try:
+        s = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+    except (serial.SerialException, ValueError) as exc:
+        raise OSError(f"cannot open board port {port!r}: {exc}") from None
+    return _PromptPort(s)
+
+
+class Board:
+    """A board (or the emulator) as an akida-like model.
+
+    Parameters
+    ----------
+    port : str, serial-like or Transport
+        Any pyserial URL, an open port object, or a ready :class:`Transport`.
+    baudrate, timeout, retries
+        As for :class:`Transport` (``timeout`` per attempt, in seconds).
+    progress : bool
+        Default for the ``progress`` argument of the batch methods (tqdm bars).
+    """
+
+    def __init__(self, port, baudrate: int = p.DEFAULT_BAUDRATE, timeout: float = 2.0,
+                 retries: int = 3, progress: bool = False):
+        if isinstance(port, Transport):
+            self.transport = port
+        else:
+            if isinstance(port, str):
+                port = open_port(port, baudrate)
+            self.transport = Transport(port, baudrate=baudrate, timeout=timeout,
+                                       retries=retries)
+            # A random first seq: a board still holding the stored reply of another
+            # session's last LEARN (same seq and cmd) would replay it instead of learning.
+            self.transport.seq = secrets.randbelow(256)
+        self.progress = progress
+        #: Random source of add_classes when no seed is given.
+        self.rng = np.random.default_rng()
+        self.info = self.identify()
+        self._template = None    # the loaded golden model (structure, float act_steps)
+        self._params = None      # its LearningParams, kept up to date by add_classes
+
+    # -- plumbing -------------------------------------------------------------------------
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _request(self, cmd, payload=b""):
+        return self.transport.request(cmd, payload)
+
+    def write_mem(self, region: int, data: bytes, offset: int = 0) -> None:
+        """WRITE_MEM in chunks of :data:`protocol.MEM_CHUNK`."""
+        data = bytes(data)
+        for i in range(0, len(data), p.MEM_CHUNK):
+            self._request(p.Cmd.WRITE_MEM, p.MEM_HEADER.pack(int(region), offset + i)
+                          + data[i:i + p.MEM_CHUNK])
+
+    def read_mem(self, region: int, length: int, offset: int = 0) -> bytes:
+        """READ_MEM in chunks; checks that every chunk has the asked length."""
+        out = bytearray()
+        for i in range(0, length, p.MEM_CHUNK):
+            n = min(p.MEM_CHUNK, length - i)
+            data = self._request(p.Cmd.READ_MEM, p.READ_MEM_FORMAT.pack(int(region), offset + i, n))
+            if len(data) != n:
+                raise BoardError(f"READ_MEM of region {int(region):#x} returned {len(data)} "
+                                 f"bytes instead of {n}")
+            out += data
+        return bytes(out)
+
+    def _progress(self, it, total, desc, progress):
+        if self.progress if progress is None else progress:
+            from tqdm import tqdm
+            return tqdm(it, total=total, desc=desc, unit="frame")
+        return it
+
+    # -- board information -----------------------------------------------------------------
+    def identify(self) -> BoardInfo:
+        reply = self._request(p.Cmd.IDENTIFY)
+        if len(reply) != p.IDENTIFY_FORMAT.size:
+            raise BoardError(f"IDENTIFY reply of {len(reply)} bytes, expected "
+                             f"{p.IDENTIFY_FORMAT.size}")
+        v = p.IDENTIFY_FORMAT.unpack(reply)
+        info = BoardInfo(v[0], v[1], v[2], v[3], bool(v[4]), v[5], v[6], v[7])
+        if info.version != p.PROTOCOL_VERSION:
+            raise BoardError(f"the board speaks protocol version {info.version}, this host "
+                             f"{p.PROTOCOL_VERSION}")
+        return info
+
+    def counters(self) -> dict:
+        """Cycle counters of the last inference and learning step, frames and errors."""
+        reply = self._request(p.Cmd.READ_COUNTERS)
+        names = ("infer_cycles", "learn_cycles", "frames", "crc_errors", "framing_errors")
+        return dict(zip(names, p.COUNTERS_FORMAT.unpack(reply)))
+
+    def reset(self) -> None:
+        """Clear the learning core and the counters (the model must be loaded again)."""
+        self._request(p.Cmd.RESET)
+        self._template = self._params = None
+
+    # -- registers -------------------------------------------------------------------------
+    def registers(self) -> dict:
+        data = self.read_mem(p.Region.LEARN_REGS, 2 * len(p.LearnReg))
+        vals = struct.unpack(f"<{len(p.LearnReg)}H", data)
+        return {r.name: v for r, v in zip(p.LearnReg, vals)}
+
+    @property
+    def num_classes(self) -> int:
+        return self.registers()["NUM_CLASSES"]
+
+    @property
+    def learning(self):
+        """The LearningParams of the loaded model (host copy, follows add_classes)."""
+        return self._params
+
+    # -- loading ---------------------------------------------------------------------------
+    def _check_model(self, model):
+        layers = model.layers
+        if not layers:
+            raise ValueError("the model has no layers")
+        fc = layers[-1]
+        if not isinstance(fc, FullyConnected) or fc.learning is None:
+            raise ValueError("the board needs a model whose last layer is a FullyConnected "
+                             "compiled for learning (model.compile(AkidaUnsupervised(...)))")
+        if fc.weights_bits != 1 or fc.input_bits != 1 or fc.activation:
+            raise ValueError("the learning core runs a FullyConnected with 1-bit weights, "
+                             "1-bit inputs and activation=False")
+        if np.any(fc.get_variable("threshold") != 0) or np.any(fc.get_variable("act_step") != 1):
+            raise ValueError(f"layer {fc.name!r}: the learning core ranks raw potentials: "
+                             "threshold must be 0 and act_step 1")
+        if fc.num_inputs != self.info.num_inputs:
+            raise ValueError(f"layer {fc.name!r} has {fc.num_inputs} inputs; the board's "
+                             f"core takes {self.info.num_inputs}")
+        if fc.units > self.info.max_neurons:
+            raise ValueError(f"{fc.units} neurons exceed the board's {self.info.max_neurons}")
+        ext = layers[:-1]
+        if isinstance(ext[0], InputData):
+            if len(ext) != 1:
+                raise ValueError("a spikes-in model must be InputData + FullyConnected")
+            return []
+        if not self.info.has_extractor:
+            raise ValueError("this board has no feature extractor: load a spikes-in model "
+                             "(InputData + FullyConnected)")
+        want = [self.info.mfcc_frames, self.info.mfcc_coefficients, 1]
+        if model.input_shape != want:
+            raise ValueError(f"the model takes {model.input_shape} inputs; the board's "
+                             f"extractor {want}")
+        if len(ext) > p.MAX_EXT_LAYERS:
+            raise ValueError(f"{len(ext)} extractor layers exceed {p.MAX_EXT_LAYERS}")
+        return ext
+
+    def load(self, model) -> None:
+        """Write ``model`` (extractor layers, learning FC and its state) to the board."""
+        ext = self._check_model(model)
+        fc = model.layers[-1]
+        lp = fc.learning
+        N, K = fc.units, lp.num_classes
+        for name in ("thswap_init", "decay", "thswap_min", "thl_cap"):
+            if not 0 <= getattr(lp, name) <= 0xFFFF:
+                raise ValueError(f"learning parameter {name}={getattr(lp, name)} does not "
+                                 "fit the core's 16-bit register")
+        state = fc.learning_state()
+        for name in ("threshold_learning", "thswap"):
+            v = getattr(state, name)
+            if v.size and (v.min() < -32768 or v.max() > 32767):
+                raise ValueError(f"{name} does not fit the core's 16-bit memory")
+        self._request(p.Cmd.SET_LEARNING, p.LEARNING_FORMAT.pack(
+            K, N // K, lp.thswap_init, lp.decay, lp.thswap_min, lp.thl_cap, N))
+        for li, layer in enumerate(ext):
+            for base, data in layer_images(layer).items():
+                self.write_mem(base + li, data)
+        self._write_fc(0, state.weights)
+        self.write_mem(p.Region.FC_THL, state.threshold_learning.astype("<i2").tobytes())
+        self.write_mem(p.Region.FC_THSWAP, state.thswap.astype("<i2").tobytes())
+        self.write_mem(p.Region.LEARN_REGS, struct.pack("<H", state.offset),
+                       offset=2 * p.LearnReg.OFFSET)
+        self._template = copy.deepcopy(model)
+        self._params = lp
+
+    def attach(self, model) -> None:
+        """Adopt ``model`` as what the board holds (loaded earlier, e.g. by another
+        command) without writing it; the board's learning registers must match it."""
+        self._check_model(model)
+        fc = model.layers[-1]
+        lp = fc.learning
+        regs = self.registers()
+        want = {"NUM_NEURONS": fc.units, "NUM_CLASSES": lp.num_classes,
+                "THSWAP_INIT": lp.thswap_init, "DECAY": lp.decay,
+                "THSWAP_MIN": lp.thswap_min, "THL_CAP": lp.thl_cap}
+        bad = {k: (regs[k], v) for k, v in want.items() if regs[k] != v}
+        if bad:
+            raise ValueError("the board does not hold this model (board, model): "
+                             f"{bad}; load it first")
+        self._template = copy.deepcopy(model)
+        self._params = lp
+
+    def _write_fc(self, first_neuron: int, weights: np.ndarray) -> None:
+        """Weights ``(F, n)`` of neurons ``first_neuron..`` to FC_WEIGHTS."""
+        nb = (weights.shape[0] + 7) // 8
+        packed = np.packbits(weights.T.astype(np.uint8), axis=1, bitorder="little")
+        self.write_mem(p.Region.FC_WEIGHTS, packed.tobytes(), offset=first_neuron * nb)
+
+    def _need_model(self):
+        if self._template is None:
+            raise ValueError("no model loaded on this board from this host: call load() "
+                             "first")
+        return self._template
+
+    @property
+    def _spikes_in(self) -> bool:
+        return isinstance(self._need_model().layers[0], InputData)
+
+    # -- inference -------------------------------------------------------------------------
+    def _frames(self, inputs):
+        model = self._need_model()
+        x = model._check_input(inputs)   # same checks and messages as the golden model
+        if self._spikes_in:
+            return p.Cmd.INFER_SPIKES, p.Cmd.LEARN_SPIKES, [pack_spikes(s) for s in x]
+        return p.Cmd.INFER, p.Cmd.LEARN, [s.tobytes() for s in x]
+
+    def infer(self, inputs, potentials: bool = False, progress=None):
+        """``(classes, winners[, potentials (n, N) int32])`` of a batch, one request each."""
+        cmd, _, frames = self._frames(inputs)
+        regs = self.registers()
+        N = regs["NUM_NEURONS"]
+        inline = potentials and N <= p.MAX_INLINE_POTENTIALS
+        flags = p.FLAG_POTENTIALS if inline else 0
+        classes = np.zeros(len(frames), np.int64)
+        winners = np.zeros(len(frames), np.int64)
+        pots = np.zeros((len(frames), N), np.int32) if potentials else None
+        for i, frame in enumerate(self._progress(frames, len(frames), "infer", progress)):
+            reply = self._request(cmd, bytes((flags,)) + frame)
+            c, w, _ = p.RESULT_FORMAT.unpack_from(reply)
+            classes[i], winners[i] = c, w
+            rest = reply[p.RESULT_FORMAT.size:]
+            if potentials:
+                if not inline:
+                    rest = self.read_mem(p.Region.FC_POTENTIALS, 2 * N)
+                if len(rest) != 2 * N:
+                    raise BoardError(f"{p.Cmd(cmd).name} returned {len(rest)} bytes of "
+                                     f"potentials for {N} neurons")
+                pots[i] = np.frombuffer(rest, "<u2")
+        return (classes, winners, pots) if potentials else (classes, winners)
+
+    def forward(self, inputs, progress=None) -> np.ndarray:
+        """The learning layer's potentials, int32 ``(n, 1, 1, N)``, as golden ``forward``."""
+        _, _, pots = self.infer(inputs, potentials=True, progress=progress)
+        return pots.reshape(pots.shape[0], 1, 1, -1)
+
+    def predict_classes(self, inputs, num_classes: int | None = None,
+                        progress=None) -> np.ndarray:
+        """Class of the winning neuron; ``num_classes`` defaults to the board's."""
+        classes, winners = self.infer(inputs, progress=progress)
+        if num_classes is None:
+            return classes
+        N = self.registers()["NUM_NEURONS"]
+        if num_classes == 0 or num_classes == N:
+            return winners
+        if N % num_classes:
+            raise ValueError(f"{N} neurons cannot be split evenly into {num_classes} classes")
+        return winners // (N // num_classes)
+
+    # -- learning --------------------------------------------------------------------------
+    def fit(self, inputs, input_labels=-1, progress=None) -> np.ndarray:
+        """Learn sample by sample (LEARN); returns each sample's ``learned`` flag.
+
+        Labels are checked by the board: one out of range raises ``BoardError``
+        (BAD_ARGUMENT) and the samples before it have been learned.
+        """
+        _, cmd, frames = self._frames(inputs)
+        lab = np.asarray(input_labels)
+        if lab.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integers, not {lab.dtype}")
+        lab = np.full(len(frames), int(lab)) if lab.ndim == 0 else lab.reshape(-1)
+        if lab.shape[0] != len(frames):
+            raise ValueError(f"got {lab.shape[0]} labels for {len(frames)} samples")
+        if lab.size and (lab.min() < -32768 or lab.max() > 32767):
+            raise ValueError("labels must fit in int16")
+        learned = np.zeros(len(frames), bool)
+        for i, frame in enumerate(self._progress(frames, len(frames), "learn", progress)):
+            reply = self._request(cmd, p.LABEL_FORMAT.pack(int(lab[i])) + frame)
+            learned[i] = bool(p.RESULT_FORMAT.unpack_from(reply)[2])
+        return learned
+
+    def add_classes(self, num_add_classes: int, seed=None) -> int:
+        """Append classes: random weights drawn here (golden ``random_weights``, the same
+        draw as ``Model.add_classes(n, seed)``) are written, then ADD_CLASSES.
+        Returns the new class count."""
+        if self._params is None:
+            raise ValueError("add_classes needs a model loaded with load()")
+        n = num_add_classes
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < 256:
+            raise ValueError(f"number of classes to add must be in 1..255, not {n!r}")
+        regs = self.registers()
+        N, K, m = regs["NUM_NEURONS"], regs["NUM_CLASSES"], regs["NEURONS_PER_CLASS"]
+        if N + n * m > self.info.max_neurons:
+            raise ValueError(f"{N} + {n} x {m} neurons exceed the board's "
+                             f"{self.info.max_neurons}")
+        rng = self.rng if seed is None else np.random.default_rng(seed)
+        w = _learning.random_weights(self.info.num_inputs, int(n) * m,
+                                     self._params.num_weights, rng)
+        self._write_fc(N, w)
+        reply = self._request(p.Cmd.ADD_CLASSES, p.ADD_CLASSES_FORMAT.pack(int(n)))
+        (count,) = p.CLASS_COUNT_FORMAT.unpack(reply)
+        if count != K + n:
+            raise BoardError(f"ADD_CLASSES: the board has {count} classes, expected {K + n}")
+        self._params = self._params.with_classes(count)
+        return count
+
+    # -- read back -------------------------------------------------------------------------
+    def to_golden(self):
+        """Read every variable back and return a golden Model (saveable), the loaded
+        model's structure and metadata with the board's values."""
+        model = copy.deepcopy(self._need_model())
+        regs = self.registers()
+        N, K = regs["NUM_NEURONS"], regs["NUM_CLASSES"]
+        if self._params is None or K != self._params.num_classes:
+            raise BoardError(f"the board has {K} classes but this host loaded "
+                             f"{getattr(self._params, 'num_classes', None)}: another host "
+                             "changed it")
+        lp = self._params
+        for name, reg in (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
+                          ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP")):
+            if getattr(lp, name) != regs[reg]:
+                raise BoardError(f"the board's {reg} is {regs[reg]}, the loaded model's "
+                                 f"{getattr(lp, name)}")
+        layers = model.layers
+        fc = layers[-1]
+        if not isinstance(layers[0], InputData):
+            for li, layer in enumerate(layers[:-1]):
+                for base, data in layer_images(layer).items():
+                    image = self.read_mem(base + li, len(data))
+                    keep = layer.get_variable("act_step") if base == p.Region.EXT_STEP else None
+                    set_layer_image(layer, base, image, keep_act_step=keep)
+        F = fc.num_inputs
+        nb = (F + 7) // 8
+        raw = np.frombuffer(self.read_mem(p.Region.FC_WEIGHTS, N * nb), np.uint8)
+        weights = np.unpackbits(raw.reshape(N, nb), axis=1, bitorder="little")[:, :F].T
+        thl = np.frombuffer(self.read_mem(p.Region.FC_THL, 2 * N), "<i2").astype(np.int32)
+        thswap = np.frombuffer(self.read_mem(p.Region.FC_THSWAP, 2 * N), "<i2").astype(np.int32)
+        if N != fc.units:
+            fc.grow(N)
+        fc.attach_learning(lp, _learning.LearningState(
+            np.ascontiguousarray(weights, np.uint8), thl, thswap, regs["OFFSET"]))
+        model.extra = dict(getattr(self._template, "extra", {}) or {})
+        return model

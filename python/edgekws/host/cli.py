@@ -1,0 +1,210 @@
+"""``edgekws board ...``: emulate a board, load it, infer WAV files, enrol new words.
+
+The board holds the model; the host keeps a copy of it (``--state``, a ``.ekws`` file
+with the word list and the MFCC scaling in its metadata) written by ``load`` and
+``enrol`` and read by ``infer``::
+
+    edgekws board emulate --tcp 7777 &                      # prints socket://127.0.0.1:7777
+    edgekws board load --port socket://127.0.0.1:7777 --state board.ekws
+    edgekws board enrol --port socket://127.0.0.1:7777 --state board.ekws --word hello a.wav b.wav
+    edgekws board infer --port socket://127.0.0.1:7777 --state board.ekws c.wav
+"""
+from __future__ import annotations
+
+import sys
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("board", help="drive a board (or its emulator) over the UART protocol")
+    bsub = p.add_subparsers(dest="board_command", metavar="ACTION")
+    bsub.required = True
+
+    e = bsub.add_parser("emulate", help="serve a golden-model emulated board; prints its URL")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--tcp", type=int, metavar="PORT", default=None,
+                   help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
+    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    e.add_argument("--max-neurons", type=int, default=1024)
+    e.set_defaults(func=_emulate)
+
+    def port_args(q):
+        q.add_argument("--port", required=True,
+                       help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty path")
+        q.add_argument("--baudrate", type=int, default=None)
+        q.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt")
+        q.add_argument("--retries", type=int, default=3)
+
+    i = bsub.add_parser("identify", help="print the board's build parameters and counters")
+    port_args(i)
+    i.set_defaults(func=_identify)
+
+    lo = bsub.add_parser("load", help="load a model onto the board and save the host copy")
+    port_args(lo)
+    lo.add_argument("--model", default=None,
+                    help="model (.ekws); a model without a learning layer (default: the "
+                         "shipped one) gets its extractor and a fresh learning layer")
+    lo.add_argument("--state", default="board.ekws", help="host copy to write")
+    lo.add_argument("--neurons-per-class", type=int, default=15)
+    lo.add_argument("--num-weights", type=int, default=12)
+    lo.add_argument("--competition", type=float, default=0.1, help="learning_competition")
+    lo.add_argument("--first-word", default="_unknown_",
+                    help="name of the fresh layer's single initial class")
+    lo.add_argument("--seed", type=int, default=0)
+    lo.set_defaults(func=_load)
+
+    inf = bsub.add_parser("infer", help="print the word the board hears in each WAV file")
+    port_args(inf)
+    inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
+    inf.add_argument("files", nargs="+", metavar="FILE.wav")
+    inf.set_defaults(func=_infer)
+
+    en = bsub.add_parser("enrol", help="learn a new word on the board from a few WAV files")
+    port_args(en)
+    en.add_argument("--state", default="board.ekws", help="host copy (read, then updated)")
+    en.add_argument("--word", required=True)
+    en.add_argument("--copies", type=int, default=40, help="augmented copies per file")
+    en.add_argument("--seed", type=int, default=0)
+    en.add_argument("files", nargs="+", metavar="FILE.wav")
+    en.set_defaults(func=_enrol)
+
+
+def _board(args):
+    from edgekws import protocol as p
+    from .board import Board
+    return Board(args.port, baudrate=args.baudrate or p.DEFAULT_BAUDRATE,
+                 timeout=args.timeout, retries=args.retries, progress=sys.stderr.isatty())
+
+
+def _emulate(args) -> int:
+    from .emulator import Emulator, serve_pty, serve_tcp
+    emu = Emulator(max_neurons=args.max_neurons)
+    server = serve_tcp(args.tcp, emu) if args.tcp is not None else serve_pty(emu)
+    print(server.url, flush=True)
+    print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    server.wait()
+    return 0
+
+
+def _identify(args) -> int:
+    from .board import BoardError
+    try:
+        with _board(args) as board:
+            for k, v in vars(board.info).items():
+                print(f"{k}: {v}")
+            for k, v in board.counters().items():
+                print(f"{k}: {v}")
+            for k, v in board.registers().items():
+                print(f"reg {k}: {v}")
+    except BoardError as exc:
+        print(f"edgekws board: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _save(model, path):
+    from edgekws.golden.fileformat import save
+    save(model, path, extra=getattr(model, "extra", None))
+
+
+def _read_state(path):
+    from edgekws.golden import Model
+    model = Model(path)
+    extra = model.extra or {}
+    for key in ("words", "mfcc_scaling"):
+        if key not in extra:
+            raise ValueError(f"{path}: no {key!r} in its metadata; write it with "
+                             "`edgekws board load`")
+    return model
+
+
+def _load(args) -> int:
+    from edgekws.golden import AkidaUnsupervised, FullyConnected, Model
+    from edgekws.models import shipped_model_path
+    from .board import BoardError
+    path = args.model or shipped_model_path()
+    model = Model(path)
+    extra = dict(model.extra or {})
+    last = model.layers[-1]
+    if not (isinstance(last, FullyConnected) and last.learning is not None):
+        if isinstance(last, FullyConnected):
+            model.pop_layer()
+        model.add(FullyConnected(args.neurons_per_class, name="edge_layer", activation=False))
+        model.compile(AkidaUnsupervised(num_weights=args.num_weights, num_classes=1,
+                                        learning_competition=args.competition),
+                      seed=args.seed)
+        extra["words"] = [args.first_word]
+        extra.pop("word_to_index", None)
+    model.extra = extra
+    if "mfcc_scaling" not in extra:
+        raise ValueError(f"{path} has no stored MFCC scaling (metadata 'mfcc_scaling')")
+    try:
+        with _board(args) as board:
+            board.load(model)
+            _save(board.to_golden(), args.state)
+    except BoardError as exc:
+        print(f"edgekws board: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"loaded {path} ({model.learning.num_classes} classes); host copy {args.state}")
+    return 0
+
+
+def _frames(model, files):
+    import numpy as np
+    from edgekws.data.mfcc import MfccParams, MfccScaling, mfcc
+    from edgekws.data.wavio import read_wav
+    params = MfccParams(**model.extra["mfcc"]) if "mfcc" in model.extra else MfccParams()
+    scaling = MfccScaling.from_dict(model.extra["mfcc_scaling"])
+    waves = [read_wav(f, params.sample_rate) for f in files]
+    return waves, params, scaling, lambda w: scaling.to_uint8(
+        mfcc(np.asarray(w, np.float32), params))[..., None]
+
+
+def _infer(args) -> int:
+    from .board import BoardError
+    model = _read_state(args.state)
+    waves, params, _, to_frames = _frames(model, args.files)
+    from edgekws.data.mfcc import pad_or_crop
+    import numpy as np
+    frames = to_frames(np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves]))
+    words = model.extra["words"]
+    try:
+        with _board(args) as board:
+            board.attach(model)
+            classes = board.predict_classes(frames)
+    except BoardError as exc:
+        print(f"edgekws board: error: {exc}", file=sys.stderr)
+        return 1
+    for f, c in zip(args.files, classes):
+        print(f"{f}\t{words[c] if c < len(words) else c}")
+    return 0
+
+
+def _enrol(args) -> int:
+    import numpy as np
+    from edgekws.data.augment import augment
+    from edgekws.data.mfcc import pad_or_crop
+    from .board import BoardError
+    model = _read_state(args.state)
+    words = list(model.extra["words"])
+    if args.word in words:
+        raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
+    waves, params, _, to_frames = _frames(model, args.files)
+    rng = np.random.default_rng(args.seed)
+    clips = [pad_or_crop(w[None], params.clip_samples)[0] for w in waves]
+    copies = np.concatenate([np.concatenate([c[None], augment(c, args.copies, rng)])
+                             for c in clips])
+    frames = to_frames(copies)
+    try:
+        with _board(args) as board:
+            board.attach(model)
+            label = board.add_classes(1, seed=args.seed) - 1
+            learned = board.fit(frames, label)
+            back = board.to_golden()
+    except BoardError as exc:
+        print(f"edgekws board: error: {exc}", file=sys.stderr)
+        return 1
+    back.extra = dict(model.extra, words=words + [args.word])
+    _save(back, args.state)
+    print(f"enrolled {args.word!r} as class {label} from {len(frames)} frames "
+          f"({int(learned.sum())} learning steps); host copy {args.state}")
+    return 0
