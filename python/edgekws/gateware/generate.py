@@ -73,17 +73,19 @@ def _fmt(kw: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kw.items())
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generator_main(argv, names, generate, module: str, description: str) -> int:
+    """The command line of a Verilog generator: write ``rtl/<name>.v`` for each
+    configuration, or with ``--check`` only say which committed files are stale."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true",
                         help="only compare with rtl/, exit 1 if stale")
-    parser.add_argument("names", nargs="*", default=list(CONFIGS),
+    parser.add_argument("names", nargs="*", default=list(names),
                         help="configurations to generate (default: all)")
     args = parser.parse_args(argv)
     stale = []
     for name in args.names:
         path = RTL_DIR / f"{name}.v"
-        text = generate_verilog(name)
+        text = generate(name)
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path)
@@ -92,9 +94,14 @@ def main(argv=None) -> int:
             print(f"wrote {path} ({len(text.splitlines())} lines)")
     if stale:
         print("stale: " + ", ".join(map(str, stale)) +
-              "\nrun: python -m edgekws.gateware.generate", file=sys.stderr)
+              f"\nrun: python -m {module}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None) -> int:
+    return generator_main(argv, CONFIGS, generate_verilog, "edgekws.gateware.generate",
+                          __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -6,10 +6,9 @@ change to the extractor; ``tests/test_gateware_conv_extractor.py`` fails while
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ..generate import RTL_DIR, _compact_zero_init
+from ..generate import _compact_zero_init, generator_main
 from .configs import CONFIGS
 
 __all__ = ["generate_verilog", "main"]
@@ -28,27 +27,8 @@ def generate_verilog(name: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="only compare with rtl/, exit 1 if stale")
-    parser.add_argument("names", nargs="*", default=list(CONFIGS),
-                        help="configurations to generate (default: all)")
-    args = parser.parse_args(argv)
-    stale = []
-    for name in args.names:
-        path = RTL_DIR / f"{name}.v"
-        text = generate_verilog(name)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path)
-        else:
-            path.write_text(text)
-            print(f"wrote {path} ({len(text.splitlines())} lines)")
-    if stale:
-        print("stale: " + ", ".join(map(str, stale)) +
-              "\nrun: python -m edgekws.gateware.conv.generate", file=sys.stderr)
-        return 1
-    return 0
+    return generator_main(argv, CONFIGS, generate_verilog, "edgekws.gateware.conv.generate",
+                          __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
