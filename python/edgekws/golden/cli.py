@@ -13,5 +13,12 @@ def add_cli(sub) -> None:
 
 def _summary(args) -> int:
     from .model import Model
-    Model(args.path).summary()
+    model = Model(args.path)
+    model.summary()
+    extra = model.extra
+    if extra.get("words"):
+        words = extra["words"]
+        print(f"\nclasses ({len(words)}): {', '.join(words)}")
+    if "mfcc_scaling" in extra:
+        print("input: MFCC 49x10 mapped to uint8 by the stored scaling (metadata 'mfcc_scaling')")
     return 0
