@@ -10,109 +10,109 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$1 ;
   wire [11:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  reg [2:0] \$103 ;
-  wire \$104 ;
-  reg [2:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [11:0] \$101 ;
+  reg [5:0] \$102 ;
+  wire [12:0] \$103 ;
+  reg [8:0] \$104 ;
+  wire [9:0] \$105 ;
+  wire [13:0] \$106 ;
+  reg [4:0] \$107 ;
+  wire [5:0] \$108 ;
+  reg [4:0] \$109 ;
   wire [7:0] \$11 ;
-  wire \$110 ;
-  reg [2:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  reg [2:0] \$114 ;
-  wire \$115 ;
+  wire [6:0] \$110 ;
+  wire [3:0] \$111 ;
+  wire [7:0] \$112 ;
+  wire [8:0] \$113 ;
+  wire \$114 ;
+  reg [2:0] \$115 ;
   wire \$116 ;
-  reg [11:0] \$117 ;
-  reg [5:0] \$118 ;
-  wire [12:0] \$119 ;
+  wire \$117 ;
+  reg [2:0] \$118 ;
+  wire \$119 ;
   wire [31:0] \$12 ;
-  reg [8:0] \$120 ;
-  wire [9:0] \$121 ;
-  wire [13:0] \$122 ;
-  reg [4:0] \$123 ;
-  wire [5:0] \$124 ;
-  reg [4:0] \$125 ;
-  wire [6:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [7:0] \$128 ;
-  wire [8:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  reg [1:0] \$123 ;
+  wire \$124 ;
+  reg [1:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  reg [1:0] \$128 ;
+  wire \$129 ;
   wire [11:0] \$13 ;
-  wire \$130 ;
-  reg [2:0] \$131 ;
+  reg [1:0] \$130 ;
+  wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  reg [2:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  reg [1:0] \$139 ;
+  reg [10:0] \$133 ;
+  reg [4:0] \$134 ;
+  wire [11:0] \$135 ;
+  reg [7:0] \$136 ;
+  wire [8:0] \$137 ;
+  wire [12:0] \$138 ;
+  wire [13:0] \$139 ;
   wire [7:0] \$14 ;
-  wire \$140 ;
-  reg [1:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  reg [1:0] \$144 ;
+  reg [3:0] \$140 ;
+  wire [6:0] \$141 ;
+  reg [2:0] \$142 ;
+  wire [7:0] \$143 ;
+  wire [8:0] \$144 ;
   wire \$145 ;
-  reg [1:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  reg [10:0] \$149 ;
+  wire \$149 ;
   wire [31:0] \$15 ;
-  reg [4:0] \$150 ;
-  wire [11:0] \$151 ;
-  reg [7:0] \$152 ;
-  wire [8:0] \$153 ;
-  wire [12:0] \$154 ;
-  wire [13:0] \$155 ;
-  reg [3:0] \$156 ;
-  wire [6:0] \$157 ;
-  reg [2:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire \$150 ;
+  wire [7:0] \$151 ;
+  wire [8:0] \$152 ;
+  wire [9:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  reg [2:0] \$157 ;
+  wire \$158 ;
+  reg [2:0] \$159 ;
   wire [11:0] \$16 ;
-  wire [8:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  reg [2:0] \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  reg [2:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [7:0] \$167 ;
-  wire [8:0] \$168 ;
-  wire [9:0] \$169 ;
+  reg [10:0] \$167 ;
+  reg [4:0] \$168 ;
+  wire [11:0] \$169 ;
   wire [7:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  reg [2:0] \$173 ;
-  wire \$174 ;
-  reg [2:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  reg [2:0] \$178 ;
+  reg [7:0] \$170 ;
+  wire [8:0] \$171 ;
+  wire [12:0] \$172 ;
+  wire [13:0] \$173 ;
+  reg [3:0] \$174 ;
+  wire [7:0] \$175 ;
+  reg [3:0] \$176 ;
+  wire [8:0] \$177 ;
+  wire [9:0] \$178 ;
   wire \$179 ;
   wire [31:0] \$18 ;
-  reg [2:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  reg [10:0] \$183 ;
-  reg [4:0] \$184 ;
-  wire [11:0] \$185 ;
-  reg [7:0] \$186 ;
-  wire [8:0] \$187 ;
-  wire [12:0] \$188 ;
-  wire [13:0] \$189 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [7:0] \$185 ;
+  wire [8:0] \$186 ;
+  wire [9:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [11:0] \$19 ;
-  reg [3:0] \$190 ;
-  wire [7:0] \$191 ;
-  reg [3:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [9:0] \$194 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
@@ -121,9 +121,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [7:0] \$2 ;
   wire [7:0] \$20 ;
   wire \$200 ;
-  wire [7:0] \$201 ;
-  wire [8:0] \$202 ;
-  wire [9:0] \$203 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
@@ -143,31 +143,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$219 ;
   wire [11:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [7:0] \$221 ;
   wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  reg [11:0] \$223 ;
+  reg [11:0] \$224 ;
+  reg [11:0] \$225 ;
+  wire [19:0] \$226 ;
+  wire [19:0] \$227 ;
+  wire [19:0] \$228 ;
+  wire [19:0] \$229 ;
   wire [7:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [7:0] \$233 ;
+  wire [19:0] \$230 ;
+  wire [19:0] \$231 ;
+  wire [19:0] \$232 ;
+  wire [19:0] \$233 ;
   wire \$234 ;
-  reg [11:0] \$235 ;
-  wire [19:0] \$236 ;
-  wire [19:0] \$237 ;
-  wire [19:0] \$238 ;
-  wire [19:0] \$239 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [31:0] \$24 ;
-  wire [19:0] \$240 ;
-  wire [19:0] \$241 ;
-  wire [19:0] \$242 ;
-  wire [19:0] \$243 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
@@ -185,7 +185,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [20:0] \$26 ;
+  wire [21:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -201,192 +201,192 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire [3:0] \$274 ;
-  wire [4:0] \$275 ;
-  wire [4:0] \$276 ;
-  wire [3:0] \$277 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
-  wire [3:0] \$279 ;
-  wire [20:0] \$28 ;
-  wire [4:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
+  wire \$279 ;
+  wire [21:0] \$28 ;
+  wire \$280 ;
+  wire [3:0] \$281 ;
+  wire [4:0] \$282 ;
+  wire [4:0] \$283 ;
+  wire [3:0] \$284 ;
   wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire [3:0] \$286 ;
+  wire [4:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire [21:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire \$293 ;
-  reg [2:0] \$294 ;
+  wire [19:0] \$293 ;
+  wire [21:0] \$294 ;
   wire \$295 ;
   wire \$296 ;
-  reg [2:0] \$297 ;
-  wire \$298 ;
+  wire [21:0] \$297 ;
+  wire [21:0] \$298 ;
   wire \$299 ;
   wire [31:0] \$3 ;
-  wire [20:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [21:0] \$30 ;
+  wire [19:0] \$300 ;
+  wire [21:0] \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [4:0] \$304 ;
-  reg [2:0] \$305 ;
+  wire [21:0] \$304 ;
+  wire [21:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
-  reg [2:0] \$308 ;
+  wire \$308 ;
   wire \$309 ;
   wire [21:0] \$31 ;
   wire \$310 ;
-  wire [3:0] \$311 ;
-  wire [3:0] \$312 ;
-  reg [2:0] \$313 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [1:0] \$316 ;
-  reg [2:0] \$317 ;
+  wire \$316 ;
+  wire \$317 ;
   reg [2:0] \$318 ;
-  wire [6:0] \$319 ;
-  wire [20:0] \$32 ;
+  wire \$319 ;
+  wire [21:0] \$32 ;
   wire \$320 ;
-  wire [3:0] \$321 ;
-  wire [3:0] \$322 ;
-  reg [2:0] \$323 ;
+  reg [2:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
   wire \$324 ;
-  wire [3:0] \$325 ;
-  wire [3:0] \$326 ;
-  reg [2:0] \$327 ;
-  reg [2:0] \$328 ;
-  wire \$329 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire [4:0] \$328 ;
+  reg [2:0] \$329 ;
   wire [21:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
+  reg [2:0] \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
+  wire [3:0] \$335 ;
+  wire [3:0] \$336 ;
+  reg [2:0] \$337 ;
   wire \$338 ;
-  reg [1:0] \$339 ;
-  wire [20:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  reg [1:0] \$342 ;
-  wire \$343 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire [1:0] \$340 ;
+  reg [2:0] \$341 ;
+  reg [2:0] \$342 ;
+  wire [6:0] \$343 ;
   wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [3:0] \$347 ;
-  wire [3:0] \$348 ;
-  reg [1:0] \$349 ;
-  wire [21:0] \$35 ;
-  wire [1:0] \$350 ;
-  reg [1:0] \$351 ;
-  reg [1:0] \$352 ;
+  wire [3:0] \$345 ;
+  wire [3:0] \$346 ;
+  reg [2:0] \$347 ;
+  wire \$348 ;
+  wire [3:0] \$349 ;
+  wire [4:0] \$35 ;
+  wire [3:0] \$350 ;
+  reg [2:0] \$351 ;
+  reg [2:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [16:0] \$357 ;
-  wire [16:0] \$358 ;
-  wire [16:0] \$359 ;
-  wire [20:0] \$36 ;
-  wire [16:0] \$360 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [16:0] \$364 ;
-  wire [16:0] \$365 ;
-  wire [16:0] \$366 ;
-  wire [16:0] \$367 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  reg [1:0] \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [21:0] \$37 ;
-  wire \$370 ;
-  wire [1:0] \$371 ;
-  wire [16:0] \$372 ;
-  wire [16:0] \$373 ;
-  wire [16:0] \$374 ;
-  wire [16:0] \$375 ;
-  wire [6:0] \$376 ;
-  wire \$377 ;
-  wire [3:0] \$378 ;
-  wire [3:0] \$379 ;
-  wire [20:0] \$38 ;
+  wire [3:0] \$37 ;
+  reg [1:0] \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire [3:0] \$375 ;
+  wire [3:0] \$376 ;
+  reg [1:0] \$377 ;
+  wire [1:0] \$378 ;
+  reg [1:0] \$379 ;
+  wire [4:0] \$38 ;
   reg [1:0] \$380 ;
   wire \$381 ;
-  wire [3:0] \$382 ;
-  wire [3:0] \$383 ;
-  reg [1:0] \$384 ;
-  reg [1:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
-  wire [21:0] \$39 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire [16:0] \$386 ;
+  wire [16:0] \$387 ;
+  wire [16:0] \$388 ;
+  wire [16:0] \$389 ;
+  wire [4:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  reg [2:0] \$396 ;
+  wire [16:0] \$393 ;
+  wire [16:0] \$394 ;
+  wire [16:0] \$395 ;
+  wire [16:0] \$396 ;
   wire \$397 ;
   wire \$398 ;
-  reg [2:0] \$399 ;
+  wire \$399 ;
   wire [11:0] \$4 ;
-  wire [20:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire [3:0] \$404 ;
-  wire [3:0] \$405 ;
-  reg [2:0] \$406 ;
-  wire [1:0] \$407 ;
-  reg [2:0] \$408 ;
-  reg [2:0] \$409 ;
-  wire [21:0] \$41 ;
+  wire [5:0] \$40 ;
+  wire [1:0] \$400 ;
+  wire [16:0] \$401 ;
+  wire [16:0] \$402 ;
+  wire [16:0] \$403 ;
+  wire [16:0] \$404 ;
+  wire [6:0] \$405 ;
+  wire \$406 ;
+  wire [3:0] \$407 ;
+  wire [3:0] \$408 ;
+  reg [1:0] \$409 ;
+  wire \$41 ;
   wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire [16:0] \$414 ;
-  wire [16:0] \$415 ;
-  wire [16:0] \$416 ;
-  wire [16:0] \$417 ;
+  wire [3:0] \$411 ;
+  wire [3:0] \$412 ;
+  reg [1:0] \$413 ;
+  reg [1:0] \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire \$42 ;
+  wire [3:0] \$42 ;
   wire \$420 ;
-  wire [16:0] \$421 ;
-  wire [16:0] \$422 ;
-  wire [16:0] \$423 ;
-  wire [16:0] \$424 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [1:0] \$428 ;
-  wire [16:0] \$429 ;
-  wire \$43 ;
-  wire [16:0] \$430 ;
-  wire [16:0] \$431 ;
-  wire [16:0] \$432 ;
-  wire [6:0] \$433 ;
+  wire \$428 ;
+  reg [2:0] \$429 ;
+  wire [4:0] \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  reg [2:0] \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  wire [3:0] \$435 ;
-  wire [3:0] \$436 ;
-  reg [2:0] \$437 ;
-  wire \$438 ;
-  wire [3:0] \$439 ;
-  wire \$44 ;
-  wire [3:0] \$440 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [3:0] \$437 ;
+  wire [3:0] \$438 ;
+  reg [2:0] \$439 ;
+  wire [4:0] \$44 ;
+  wire [1:0] \$440 ;
   reg [2:0] \$441 ;
   reg [2:0] \$442 ;
   wire \$443 ;
@@ -394,130 +394,130 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire [4:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
+  wire [16:0] \$448 ;
+  wire [16:0] \$449 ;
+  wire \$45 ;
+  wire [16:0] \$450 ;
+  wire [16:0] \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  reg \$455 ;
-  reg [6:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg [1:0] \$459 ;
+  wire [16:0] \$455 ;
+  wire [16:0] \$456 ;
+  wire [16:0] \$457 ;
+  wire [16:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg [3:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [1:0] \$466 ;
-  reg [5:0] \$467 ;
-  reg [1:0] \$468 ;
-  reg \$469 ;
-  wire [3:0] \$47 ;
-  reg [1:0] \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [3:0] \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg [1:0] \$477 ;
-  reg [5:0] \$478 ;
-  reg [1:0] \$479 ;
-  wire [4:0] \$48 ;
-  reg \$480 ;
-  reg [1:0] \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg [3:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg [1:0] \$488 ;
-  reg [5:0] \$489 ;
-  wire [4:0] \$49 ;
-  reg [1:0] \$490 ;
-  reg \$491 ;
-  reg [1:0] \$492 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire [1:0] \$462 ;
+  wire [16:0] \$463 ;
+  wire [16:0] \$464 ;
+  wire [16:0] \$465 ;
+  wire [16:0] \$466 ;
+  wire [6:0] \$467 ;
+  wire \$468 ;
+  wire [3:0] \$469 ;
+  wire \$47 ;
+  wire [3:0] \$470 ;
+  reg [2:0] \$471 ;
+  wire \$472 ;
+  wire [3:0] \$473 ;
+  wire [3:0] \$474 ;
+  reg [2:0] \$475 ;
+  reg [2:0] \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
   reg \$493 ;
-  reg \$494 ;
+  reg [6:0] \$494 ;
   reg \$495 ;
-  reg [3:0] \$496 ;
-  reg \$497 ;
+  reg \$496 ;
+  reg [1:0] \$497 ;
   reg \$498 ;
-  reg [1:0] \$499 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
-  wire [5:0] \$50 ;
-  reg [5:0] \$500 ;
-  reg [1:0] \$501 ;
-  reg [6:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [11:0] \$504 ;
-  reg [11:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [19:0] \$507 ;
-  reg [11:0] \$508 ;
-  reg [7:0] \$509 ;
+  wire \$50 ;
+  reg \$500 ;
+  reg [3:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg [1:0] \$504 ;
+  reg [5:0] \$505 ;
+  reg [1:0] \$506 ;
+  reg \$507 ;
+  reg [1:0] \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg [19:0] \$510 ;
-  reg [11:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [19:0] \$513 ;
-  reg [11:0] \$514 ;
-  reg [7:0] \$515 ;
-  reg [19:0] \$516 ;
-  reg [11:0] \$517 ;
-  reg [7:0] \$518 ;
-  reg [19:0] \$519 ;
-  wire [3:0] \$52 ;
-  reg [11:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [19:0] \$522 ;
-  reg [11:0] \$523 ;
-  reg [7:0] \$524 ;
-  reg [19:0] \$525 ;
-  reg [11:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [19:0] \$528 ;
-  reg [20:0] \$529 ;
-  wire [4:0] \$53 ;
-  reg [20:0] \$530 ;
-  reg [20:0] \$531 ;
-  reg [20:0] \$532 ;
-  reg [20:0] \$533 ;
-  reg [20:0] \$534 ;
-  reg [20:0] \$535 ;
-  reg [20:0] \$536 ;
-  reg [11:0] \$537 ;
-  reg [15:0] \$538 ;
-  reg [11:0] \$539 ;
-  wire [4:0] \$54 ;
-  reg [11:0] \$540 ;
-  reg [11:0] \$541 ;
-  reg [11:0] \$542 ;
-  reg [11:0] \$543 ;
-  reg [11:0] \$544 ;
-  reg [11:0] \$545 ;
-  reg [11:0] \$546 ;
-  reg [11:0] \$547 ;
-  reg [11:0] \$548 ;
-  reg [11:0] \$549 ;
-  wire [19:0] \$55 ;
-  reg [11:0] \$550 ;
-  reg [11:0] \$551 ;
-  reg [11:0] \$552 ;
-  reg [11:0] \$553 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg [3:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [1:0] \$515 ;
+  reg [5:0] \$516 ;
+  reg [1:0] \$517 ;
+  reg \$518 ;
+  reg [1:0] \$519 ;
+  wire \$52 ;
+  reg \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [3:0] \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg [1:0] \$526 ;
+  reg [5:0] \$527 ;
+  reg [1:0] \$528 ;
+  reg \$529 ;
+  wire [5:0] \$53 ;
+  reg [1:0] \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [3:0] \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [1:0] \$537 ;
+  reg [5:0] \$538 ;
+  reg [1:0] \$539 ;
+  wire [6:0] \$54 ;
+  reg \$540 ;
+  reg [1:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg [3:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [1:0] \$548 ;
+  reg [5:0] \$549 ;
+  wire \$55 ;
+  reg [1:0] \$550 ;
+  reg [6:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [7:0] \$553 ;
   reg \$554 ;
-  reg [1:0] \$555 ;
-  reg [1:0] \$556 ;
-  reg [5:0] \$557 ;
-  reg \$558 ;
-  reg [2:0] \$559 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [20:0] \$558 ;
+  reg [20:0] \$559 ;
   wire \$56 ;
   reg [20:0] \$560 ;
   reg [20:0] \$561 ;
@@ -525,65 +525,109 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] \$563 ;
   reg [20:0] \$564 ;
   reg [20:0] \$565 ;
-  reg [20:0] \$566 ;
-  reg [20:0] \$567 ;
-  reg \$568 ;
-  reg [1:0] \$569 ;
+  reg [11:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [11:0] \$568 ;
+  reg [11:0] \$569 ;
   wire \$57 ;
-  reg [1:0] \$570 ;
-  reg [5:0] \$571 ;
-  reg \$572 ;
-  reg \$573 ;
-  reg [2:0] \$574 ;
-  reg [20:0] \$575 ;
-  reg [20:0] \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [63:0] \$579 ;
-  wire [19:0] \$58 ;
-  reg [71:0] \$580 ;
-  reg [15:0] \$581 ;
-  reg [15:0] \$582 ;
-  reg [127:0] \$583 ;
-  reg [2:0] \$584 ;
-  reg [2:0] \$585 ;
+  reg [11:0] \$570 ;
+  reg [11:0] \$571 ;
+  reg [11:0] \$572 ;
+  reg [11:0] \$573 ;
+  reg [11:0] \$574 ;
+  reg [11:0] \$575 ;
+  reg [11:0] \$576 ;
+  reg [11:0] \$577 ;
+  reg [11:0] \$578 ;
+  reg [11:0] \$579 ;
+  wire \$58 ;
+  reg [11:0] \$580 ;
+  reg [11:0] \$581 ;
+  reg [11:0] \$582 ;
+  reg \$583 ;
+  reg [1:0] \$584 ;
+  reg [1:0] \$585 ;
   reg [5:0] \$586 ;
   reg \$587 ;
-  reg [3:0] \$588 ;
-  reg [2:0] \$589 ;
+  reg [2:0] \$588 ;
+  reg [20:0] \$589 ;
   wire \$59 ;
-  reg [2:0] \$590 ;
-  reg [3:0] \$591 ;
-  reg [15:0] \$592 ;
-  reg [15:0] \$593 ;
-  reg \$594 ;
-  wire [7:0] \$598 ;
+  reg [20:0] \$590 ;
+  reg [20:0] \$591 ;
+  reg [20:0] \$592 ;
+  reg [20:0] \$593 ;
+  reg [20:0] \$594 ;
+  reg [20:0] \$595 ;
+  reg [20:0] \$596 ;
+  reg \$597 ;
+  reg [1:0] \$598 ;
+  reg [1:0] \$599 ;
   wire [31:0] \$6 ;
   wire \$60 ;
-  wire [6:0] \$601 ;
-  wire [7:0] \$605 ;
-  wire [6:0] \$608 ;
+  reg [5:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg [2:0] \$603 ;
+  reg [20:0] \$604 ;
+  reg [20:0] \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg [2:0] \$609 ;
   wire \$61 ;
-  wire [7:0] \$612 ;
-  wire [6:0] \$615 ;
-  wire [7:0] \$619 ;
+  reg \$610 ;
+  reg [2:0] \$611 ;
+  reg \$612 ;
+  reg [2:0] \$613 ;
+  reg [19:0] \$614 ;
+  reg [20:0] \$615 ;
+  reg [21:0] \$616 ;
+  reg [19:0] \$617 ;
+  reg [19:0] \$618 ;
+  reg [20:0] \$619 ;
   wire \$62 ;
-  wire [6:0] \$622 ;
-  wire [7:0] \$626 ;
-  wire [6:0] \$629 ;
-  wire [21:0] \$63 ;
-  wire [7:0] \$633 ;
-  wire [6:0] \$636 ;
-  wire [21:0] \$64 ;
-  wire [7:0] \$640 ;
-  wire [6:0] \$643 ;
-  wire [7:0] \$647 ;
+  reg [21:0] \$620 ;
+  reg [19:0] \$621 ;
+  reg \$622 ;
+  reg [63:0] \$623 ;
+  reg [71:0] \$624 ;
+  reg [15:0] \$625 ;
+  reg [15:0] \$626 ;
+  reg [127:0] \$627 ;
+  reg [2:0] \$628 ;
+  reg [2:0] \$629 ;
+  wire \$63 ;
+  reg [5:0] \$630 ;
+  reg \$631 ;
+  reg [3:0] \$632 ;
+  reg [2:0] \$633 ;
+  reg [2:0] \$634 ;
+  reg [3:0] \$635 ;
+  reg [15:0] \$636 ;
+  reg [15:0] \$637 ;
+  reg \$638 ;
+  wire \$64 ;
+  wire [7:0] \$642 ;
+  wire [6:0] \$645 ;
+  wire [7:0] \$649 ;
   wire \$65 ;
-  wire [6:0] \$650 ;
+  wire [6:0] \$652 ;
+  wire [7:0] \$656 ;
+  wire [6:0] \$659 ;
   wire \$66 ;
-  wire [21:0] \$67 ;
-  wire [21:0] \$68 ;
+  wire [7:0] \$663 ;
+  wire [6:0] \$666 ;
+  wire \$67 ;
+  wire [7:0] \$670 ;
+  wire [6:0] \$673 ;
+  wire [7:0] \$677 ;
+  wire \$68 ;
+  wire [6:0] \$680 ;
+  wire [7:0] \$684 ;
+  wire [6:0] \$687 ;
   wire \$69 ;
+  wire [7:0] \$691 ;
+  wire [6:0] \$694 ;
   wire [11:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -592,8 +636,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [5:0] \$77 ;
-  wire [6:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
@@ -603,34 +647,37 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  reg [2:0] \$87 ;
   wire \$88 ;
-  wire \$89 ;
+  reg [2:0] \$89 ;
   wire [31:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  reg [2:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  reg [2:0] \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$86  = 1'h0;
+  reg \$signal$131  = 1'h0;
+  reg \$signal$132  = 1'h0;
+  reg \$signal$247  = 1'h0;
+  reg \$signal$261  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$113 ;
-  wire [7:0] \$signature__addr$119 ;
-  wire [4:0] \$signature__addr$123 ;
+  reg [6:0] \$signature__addr$112 ;
+  wire [7:0] \$signature__addr$118 ;
+  wire [4:0] \$signature__addr$122 ;
   wire [15:0] \$signature__data ;
-  reg [63:0] \$signature__data$114 ;
-  wire [63:0] \$signature__data$120 ;
-  wire [103:0] \$signature__data$124 ;
+  reg [63:0] \$signature__data$113 ;
+  wire [63:0] \$signature__data$119 ;
+  wire [103:0] \$signature__data$123 ;
   wire \$signature__en ;
-  reg \$signature__en$118 ;
-  wire \$signature__en$122 ;
-  wire \$signature__en$125 ;
+  reg \$signature__en$117 ;
+  wire \$signature__en$121 ;
+  wire \$signature__en$124 ;
   reg [11:0] a0;
   reg [11:0] a1;
   reg [11:0] a2;
@@ -650,11 +697,12 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] acc5 = 21'h000000;
   reg [20:0] acc6 = 21'h000000;
   reg [20:0] acc7 = 21'h000000;
+  reg [63:0] act_q = 64'h0000000000000000;
   reg [127:0] asm = 128'h00000000000000000000000000000000;
   output busy;
   wire busy;
   wire ce;
-  wire \ce$96 ;
+  wire \ce$89 ;
   reg [3:0] ch = 4'h0;
   input clk;
   wire clk;
@@ -676,20 +724,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [11:0] d7 = 12'h000;
   reg [11:0] d8 = 12'h000;
   reg [11:0] d9 = 12'h000;
+  reg dw_done0 = 1'h0;
+  reg dw_done1 = 1'h0;
   reg gc = 1'h0;
-  wire hand_over;
-  wire [20:0] i_pot;
-  wire [20:0] \i_pot$98 ;
+  reg hand_over = 1'h0;
+  wire [20:0] i_alt;
+  wire [20:0] \i_alt$93 ;
+  reg [20:0] i_pot = 21'h000000;
+  reg [20:0] \i_pot$91  = 21'h000000;
+  wire i_sel_alt;
+  wire \i_sel_alt$94 ;
   wire [19:0] i_step;
-  wire [19:0] \i_step$100 ;
+  wire [19:0] \i_step$96 ;
   wire [9:0] i_tag;
   wire [31:0] i_th;
-  wire [31:0] \i_th$99 ;
+  wire [31:0] \i_th$95 ;
   reg [3:0] i_top;
-  reg [3:0] \i_top$101 ;
+  reg [3:0] \i_top$97 ;
   wire i_valid;
-  wire \i_valid$97 ;
+  wire \i_valid$90 ;
   reg img_full = 1'h0;
+  reg [15:0] img_q = 16'h0000;
   reg [6:0] img_rd__addr = 7'h00;
   wire [15:0] img_rd__data;
   reg [3:0] iss_c;
@@ -741,9 +796,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire load__valid;
   reg [15:0] nz = 16'h0000;
   wire [3:0] o_act;
-  wire [3:0] \o_act$117 ;
+  wire [3:0] \o_act$116 ;
   wire o_busy;
-  wire \o_busy$131 ;
+  wire \o_busy$134 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [11:0] opa0 = 12'h000;
@@ -764,8 +819,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [7:0] opw7 = 8'h00;
   reg [2:0] ox = 3'h0;
   reg [2:0] oy = 3'h0;
-  (* init = 3'h0 *)
-  wire [2:0] p1_addr;
+  reg [2:0] p1_addr = 3'h0;
   (* enum_base_type = "_Job" *)
   (* enum_value_00 = "ACT" *)
   (* enum_value_01 = "POOL" *)
@@ -774,8 +828,20 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg p1_last = 1'h0;
   reg [1:0] p1_layer = 2'h0;
   reg [5:0] p1_pos = 6'h00;
-  reg [20:0] p1_pot0 = 21'h000000;
-  reg [20:0] p1_pot1 = 21'h000000;
+  (* init = 21'h000000 *)
+  wire [20:0] p1_pot0;
+  (* init = 21'h000000 *)
+  wire [20:0] p1_pot1;
+  reg [2:0] p2_addr = 3'h0;
+  reg p2_first = 1'h0;
+  reg [19:0] p2_old0 = 20'h00000;
+  reg [19:0] p2_old1 = 20'h00000;
+  reg [20:0] p2_pot0 = 21'h000000;
+  reg [20:0] p2_pot1 = 21'h000000;
+  reg [2:0] p3_addr = 3'h0;
+  (* init = 3'h0 *)
+  wire [2:0] p4_addr;
+  reg p4_valid = 1'h0;
   wire [4:0] p_rd__addr;
   wire [103:0] p_rd__data;
   wire p_rd__en;
@@ -790,8 +856,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [2:0] pool_rd__addr;
   wire [39:0] pool_rd__data;
   wire pool_rd__en;
-  wire [21:0] pool_sum0;
-  wire [21:0] pool_sum1;
+  reg [19:0] pool_sat0 = 20'h00000;
+  reg [19:0] pool_sat1 = 20'h00000;
+  reg [21:0] pool_sum0 = 22'h000000;
+  reg [21:0] pool_sum1 = 22'h000000;
   reg [2:0] pool_wr__addr = 3'h0;
   wire [39:0] pool_wr__data;
   wire pool_wr__en;
@@ -807,6 +875,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg pw_first = 1'h0;
   reg [3:0] pw_idx1;
   reg [3:0] pw_idx2;
+  reg [11:0] pwa_part0 = 12'h000;
+  reg [11:0] pwa_part1 = 12'h000;
   input rst;
   wire rst;
   reg [3:0] s0_c = 4'h0;
@@ -829,8 +899,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* init = 7'h00 *)
   wire [6:0] s0_raddr;
   reg s0_valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] s0_waddr;
+  reg [7:0] s0_waddr = 8'h00;
   reg s0_zero = 1'h0;
   reg [3:0] s1_c = 4'h0;
   reg s1_first = 1'h0;
@@ -849,8 +918,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s1_layer = 2'h0;
   reg s1_pad = 1'h0;
   reg [5:0] s1_pos = 6'h00;
-  reg [11:0] s1_pwa = 12'h000;
   reg s1_valid = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] s1_waddr;
   reg s1_zero = 1'h0;
   reg [3:0] s2_c = 4'h0;
   reg s2_first = 1'h0;
@@ -869,6 +939,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s2_layer = 2'h0;
   reg s2_pad = 1'h0;
   reg [5:0] s2_pos = 6'h00;
+  reg [11:0] s2_pwa = 12'h000;
   reg s2_valid = 1'h0;
   reg s2_zero = 1'h0;
   reg [3:0] s3_c = 4'h0;
@@ -890,6 +961,25 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] s3_pos = 6'h00;
   reg s3_valid = 1'h0;
   reg s3_zero = 1'h0;
+  reg [3:0] s4_c = 4'h0;
+  reg s4_first = 1'h0;
+  reg s4_g = 1'h0;
+  (* enum_base_type = "_Job" *)
+  (* enum_value_00 = "ACT" *)
+  (* enum_value_01 = "POOL" *)
+  (* enum_value_10 = "FINAL" *)
+  reg [1:0] s4_job = 2'h0;
+  (* enum_base_type = "_Kind" *)
+  (* enum_value_00 = "CONV" *)
+  (* enum_value_01 = "DW" *)
+  (* enum_value_10 = "PW" *)
+  reg [1:0] s4_kind = 2'h0;
+  reg s4_last = 1'h0;
+  reg [1:0] s4_layer = 2'h0;
+  reg s4_pad = 1'h0;
+  reg [5:0] s4_pos = 6'h00;
+  reg s4_valid = 1'h0;
+  reg s4_zero = 1'h0;
   reg [3:0] seq_state = 4'h0;
   reg [20:0] shadow0 = 21'h000000;
   reg [20:0] shadow1 = 21'h000000;
@@ -949,8 +1039,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       act[act__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$118 )
-      act[\$signature__addr$113 ] <= \$signature__data$114 ;
+    if (\$signature__en$117 )
+      act[\$signature__addr$112 ] <= \$signature__data$113 ;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -979,13 +1069,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$125 )
+    if (\$signature__en$124 )
       params[load__payload[5:1]] <= { load__payload[16:9], asm[127:32] };
   end
   reg [103:0] _2_;
   always @(posedge clk) begin
     if (p_rd__en) begin
-      _2_ <= params[\$50 [4:0]];
+      _2_ <= params[\$40 [4:0]];
     end
   end
   assign p_rd__data = _2_;
@@ -997,14 +1087,12 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @(posedge clk) begin
     if (pool_wr__en)
-      pool[pool_wr__addr] <= { \$68 [19:0], \$64 [19:0] };
+      pool[pool_wr__addr] <= { pool_sat1, pool_sat0 };
   end
   reg [39:0] _3_;
   always @(posedge clk) begin
     if (pool_rd__en) begin
-      _3_ <= pool[\$54 [2:0]];
-      if (pool_wr__en && \$54 [2:0] == pool_wr__addr)
-        _3_ <= { \$68 [19:0], \$64 [19:0] };
+      _3_ <= pool[\$44 [2:0]];
     end
   end
   assign pool_rd__data = _3_;
@@ -1015,7 +1103,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$122 )
+    if (\$signature__en$121 )
       weights[load__payload[8:1]] <= { load__payload[40:9], asm[127:96] };
   end
   reg [63:0] _4_;
@@ -1023,770 +1111,1207 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _4_ <= weights[w_rd__addr];
   end
   assign w_rd__data = _4_;
+  assign \$313  = \$312  & tag[0];
+  assign \$314  = load__valid & load__ready;
+  assign \$315  = ~ load__valid;
+  assign \$316  = img_full & \$315 ;
+  assign \$317  = ch == 1'h1;
+  assign \$319  = \$318  == kj;
+  assign \$320  = \$317  & \$319 ;
+  assign \$322  = \$321  == ki;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  | credit;
+  assign \$326  = ch == 1'h1;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = ch + 1'h1;
+  assign \$330  = \$329  == kj;
+  assign \$331  = ~ \$330 ;
+  assign \$333  = \$332  == ki;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = kj + 1'h1;
+  assign \$336  = ki + 1'h1;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = gc + 1'h1;
+  assign \$343  = pos + 1'h1;
+  assign \$344  = oy == 3'h6;
+  assign \$345  = ox + 1'h1;
+  assign \$346  = ox + 1'h1;
+  assign \$348  = ox == 3'h6;
+  assign \$349  = oy + 1'h1;
+  assign \$350  = oy + 1'h1;
+  assign \$353  = s0_valid | s1_valid;
   assign \$354  = \$353  | s2_valid;
   assign \$355  = \$354  | s3_valid;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = - nz;
-  assign \$358  = { 1'h0, nz } & \$357 ;
-  assign \$359  = nz - 1'h1;
-  assign \$360  = { 1'h0, nz } & \$359 ;
-  assign \$361  = ! todo;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = \$362  | credit;
-  assign \$364  = - todo;
-  assign \$365  = { 1'h0, todo } & \$364 ;
-  assign \$366  = todo - 1'h1;
-  assign \$367  = { 1'h0, todo } & \$366 ;
-  assign \$368  = ! todo;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = gc + 1'h1;
-  assign \$372  = - nz;
-  assign \$373  = { 1'h0, nz } & \$372 ;
-  assign \$374  = nz - 1'h1;
-  assign \$375  = { 1'h0, nz } & \$374 ;
-  assign \$376  = pos + 1'h1;
-  assign \$377  = oy == 3'h6;
-  assign \$378  = ox + 1'h1;
-  assign \$379  = ox + 1'h1;
-  assign \$381  = ox == 3'h6;
-  assign \$382  = oy + 1'h1;
-  assign \$383  = oy + 1'h1;
-  assign \$386  = s0_valid | s1_valid;
-  assign \$387  = \$386  | s2_valid;
-  assign \$388  = \$387  | s3_valid;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = job_active | \$signal$86 ;
-  assign \$391  = \$390  | trace__valid;
-  assign \$392  = \$391  | o_busy;
-  assign \$393  = \$392  | \o_busy$131 ;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$389  & \$394 ;
-  assign \$397  = \$396  == kj;
-  assign \$398  = ~ \$397 ;
-  assign \$400  = \$399  == ki;
-  assign \$401  = ~ \$400 ;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = kj + 1'h1;
-  assign \$405  = ki + 1'h1;
-  assign \$407  = gc + 1'h1;
-  assign \$410  = s0_valid | s1_valid;
-  assign \$411  = \$410  | s2_valid;
-  assign \$412  = \$411  | s3_valid;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = - nz;
-  assign \$415  = { 1'h0, nz } & \$414 ;
-  assign \$416  = nz - 1'h1;
-  assign \$417  = { 1'h0, nz } & \$416 ;
-  assign \$418  = ! todo;
+  assign \$356  = \$355  | s4_valid;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = job_active | \$signal ;
+  assign \$359  = \$358  | trace__valid;
+  assign \$360  = \$signal$131  | \$signal$132 ;
+  assign \$361  = \$360  | p4_valid;
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = \$362  | o_busy;
+  assign \$364  = \$363  | \o_busy$134 ;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$357  & \$365 ;
+  assign \$368  = \$367  == kj;
+  assign \$369  = ~ \$368 ;
+  assign \$371  = \$370  == ki;
+  assign \$372  = ~ \$371 ;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = kj + 1'h1;
+  assign \$376  = ki + 1'h1;
+  assign \$378  = gc + 1'h1;
+  assign \$381  = s0_valid | s1_valid;
+  assign \$382  = \$381  | s2_valid;
+  assign \$383  = \$382  | s3_valid;
+  assign \$384  = \$383  | s4_valid;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = - nz;
+  assign \$387  = { 1'h0, nz } & \$386 ;
+  assign \$388  = nz - 1'h1;
+  assign \$389  = { 1'h0, nz } & \$388 ;
+  assign \$390  = ! todo;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$391  | credit;
+  assign \$393  = - todo;
+  assign \$394  = { 1'h0, todo } & \$393 ;
+  assign \$395  = todo - 1'h1;
+  assign \$396  = { 1'h0, todo } & \$395 ;
+  assign \$397  = ! todo;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = gc + 1'h1;
+  assign \$401  = - nz;
+  assign \$402  = { 1'h0, nz } & \$401 ;
+  assign \$403  = nz - 1'h1;
+  assign \$404  = { 1'h0, nz } & \$403 ;
+  assign \$405  = pos + 1'h1;
+  assign \$406  = oy == 3'h6;
+  assign \$407  = ox + 1'h1;
+  assign \$408  = ox + 1'h1;
+  assign \$410  = ox == 3'h6;
+  assign \$411  = oy + 1'h1;
+  assign \$412  = oy + 1'h1;
+  assign \$415  = s0_valid | s1_valid;
+  assign \$416  = \$415  | s2_valid;
+  assign \$417  = \$416  | s3_valid;
+  assign \$418  = \$417  | s4_valid;
   assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  | credit;
-  assign \$421  = - todo;
-  assign \$422  = { 1'h0, todo } & \$421 ;
-  assign \$423  = todo - 1'h1;
-  assign \$424  = { 1'h0, todo } & \$423 ;
-  assign \$425  = ! todo;
+  assign \$420  = job_active | \$signal ;
+  assign \$421  = \$420  | trace__valid;
+  assign \$422  = \$signal$131  | \$signal$132 ;
+  assign \$423  = \$422  | p4_valid;
+  assign \$424  = \$421  | \$423 ;
+  assign \$425  = \$424  | o_busy;
+  assign \$426  = \$425  | \o_busy$134 ;
   assign \$427  = ~ \$426 ;
-  assign \$428  = gc + 1'h1;
-  assign \$429  = - nz;
-  assign \$430  = { 1'h0, nz } & \$429 ;
-  assign \$431  = nz - 1'h1;
-  assign \$432  = { 1'h0, nz } & \$431 ;
-  assign \$433  = pos + 1'h1;
-  assign \$434  = oy == 3'h6;
-  assign \$435  = ox + 1'h1;
-  assign \$436  = ox + 1'h1;
-  assign \$438  = ox == 3'h6;
-  assign \$439  = oy + 1'h1;
-  assign \$440  = oy + 1'h1;
+  assign \$428  = \$419  & \$427 ;
+  assign \$430  = \$429  == kj;
+  assign \$431  = ~ \$430 ;
+  assign \$433  = \$432  == ki;
+  assign \$434  = ~ \$433 ;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = kj + 1'h1;
+  assign \$438  = ki + 1'h1;
+  assign \$440  = gc + 1'h1;
   assign \$443  = s0_valid | s1_valid;
   assign \$444  = \$443  | s2_valid;
   assign \$445  = \$444  | s3_valid;
-  assign \$446  = ~ \$445 ;
-  assign \$447  = job_active | \$signal$86 ;
-  assign \$448  = \$447  | trace__valid;
-  assign \$449  = \$448  | o_busy;
-  assign \$450  = \$449  | \o_busy$131 ;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$446  & \$451 ;
-  assign \$453  = ~ spikes__valid;
-  assign \$454  = \$452  & \$453 ;
+  assign \$446  = \$445  | s4_valid;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = - nz;
+  assign \$449  = { 1'h0, nz } & \$448 ;
+  assign \$450  = nz - 1'h1;
+  assign \$451  = { 1'h0, nz } & \$450 ;
+  assign \$452  = ! todo;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$453  | credit;
+  assign \$455  = - todo;
+  assign \$456  = { 1'h0, todo } & \$455 ;
+  assign \$457  = todo - 1'h1;
+  assign \$458  = { 1'h0, todo } & \$457 ;
+  assign \$459  = ! todo;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = gc + 1'h1;
+  assign \$463  = - nz;
+  assign \$464  = { 1'h0, nz } & \$463 ;
+  assign \$465  = nz - 1'h1;
+  assign \$466  = { 1'h0, nz } & \$465 ;
+  assign \$467  = pos + 1'h1;
+  assign \$468  = oy == 3'h6;
+  assign \$469  = ox + 1'h1;
+  assign \$470  = ox + 1'h1;
+  assign \$472  = ox == 3'h6;
+  assign \$473  = oy + 1'h1;
+  assign \$474  = oy + 1'h1;
+  assign \$477  = s0_valid | s1_valid;
+  assign \$478  = \$477  | s2_valid;
+  assign \$479  = \$478  | s3_valid;
+  assign \$480  = \$479  | s4_valid;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = job_active | \$signal ;
+  assign \$483  = \$482  | trace__valid;
+  assign \$484  = \$signal$131  | \$signal$132 ;
+  assign \$485  = \$484  | p4_valid;
+  assign \$486  = \$483  | \$485 ;
+  assign \$487  = \$486  | o_busy;
+  assign \$488  = \$487  | \o_busy$134 ;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = \$481  & \$489 ;
+  assign \$491  = ~ spikes__valid;
+  assign \$492  = \$490  & \$491 ;
   always @(posedge clk)
-    spikes__valid <= \$455 ;
+    spikes__valid <= \$493 ;
   always @(posedge clk)
-    \$signature__addr  <= \$456 ;
+    \$signature__addr  <= \$494 ;
   always @(posedge clk)
-    img_full <= \$457 ;
+    img_full <= \$495 ;
   always @(posedge clk)
-    s0_valid <= \$458 ;
+    s0_valid <= \$496 ;
   always @(posedge clk)
-    s0_kind <= \$459 ;
+    s0_kind <= \$497 ;
   always @(posedge clk)
-    s0_first <= \$460 ;
+    s0_first <= \$498 ;
   always @(posedge clk)
-    s0_last <= \$461 ;
+    s0_last <= \$499 ;
   always @(posedge clk)
-    s0_g <= \$462 ;
+    s0_g <= \$500 ;
   always @(posedge clk)
-    s0_c <= \$463 ;
+    s0_c <= \$501 ;
   always @(posedge clk)
-    s0_pad <= \$464 ;
+    s0_pad <= \$502 ;
   always @(posedge clk)
-    s0_zero <= \$465 ;
+    s0_zero <= \$503 ;
   always @(posedge clk)
-    s0_job <= \$466 ;
+    s0_job <= \$504 ;
   always @(posedge clk)
-    s0_pos <= \$467 ;
+    s0_pos <= \$505 ;
   always @(posedge clk)
-    s0_layer <= \$468 ;
+    s0_layer <= \$506 ;
   always @(posedge clk)
-    s1_valid <= \$469 ;
+    s1_valid <= \$507 ;
   always @(posedge clk)
-    s1_kind <= \$470 ;
+    s1_kind <= \$508 ;
   always @(posedge clk)
-    s1_first <= \$471 ;
+    s1_first <= \$509 ;
   always @(posedge clk)
-    s1_last <= \$472 ;
+    s1_last <= \$510 ;
   always @(posedge clk)
-    s1_g <= \$473 ;
+    s1_g <= \$511 ;
   always @(posedge clk)
-    s1_c <= \$474 ;
+    s1_c <= \$512 ;
   always @(posedge clk)
-    s1_pad <= \$475 ;
+    s1_pad <= \$513 ;
   always @(posedge clk)
-    s1_zero <= \$476 ;
+    s1_zero <= \$514 ;
   always @(posedge clk)
-    s1_job <= \$477 ;
+    s1_job <= \$515 ;
   always @(posedge clk)
-    s1_pos <= \$478 ;
+    s1_pos <= \$516 ;
   always @(posedge clk)
-    s1_layer <= \$479 ;
+    s1_layer <= \$517 ;
   always @(posedge clk)
-    s2_valid <= \$480 ;
+    s2_valid <= \$518 ;
   always @(posedge clk)
-    s2_kind <= \$481 ;
+    s2_kind <= \$519 ;
   always @(posedge clk)
-    s2_first <= \$482 ;
+    s2_first <= \$520 ;
   always @(posedge clk)
-    s2_last <= \$483 ;
+    s2_last <= \$521 ;
   always @(posedge clk)
-    s2_g <= \$484 ;
+    s2_g <= \$522 ;
   always @(posedge clk)
-    s2_c <= \$485 ;
+    s2_c <= \$523 ;
   always @(posedge clk)
-    s2_pad <= \$486 ;
+    s2_pad <= \$524 ;
   always @(posedge clk)
-    s2_zero <= \$487 ;
+    s2_zero <= \$525 ;
   always @(posedge clk)
-    s2_job <= \$488 ;
+    s2_job <= \$526 ;
   always @(posedge clk)
-    s2_pos <= \$489 ;
+    s2_pos <= \$527 ;
   always @(posedge clk)
-    s2_layer <= \$490 ;
+    s2_layer <= \$528 ;
   always @(posedge clk)
-    s3_valid <= \$491 ;
+    s3_valid <= \$529 ;
   always @(posedge clk)
-    s3_kind <= \$492 ;
+    s3_kind <= \$530 ;
   always @(posedge clk)
-    s3_first <= \$493 ;
+    s3_first <= \$531 ;
   always @(posedge clk)
-    s3_last <= \$494 ;
+    s3_last <= \$532 ;
   always @(posedge clk)
-    s3_g <= \$495 ;
+    s3_g <= \$533 ;
   always @(posedge clk)
-    s3_c <= \$496 ;
+    s3_c <= \$534 ;
   always @(posedge clk)
-    s3_pad <= \$497 ;
+    s3_pad <= \$535 ;
   always @(posedge clk)
-    s3_zero <= \$498 ;
+    s3_zero <= \$536 ;
   always @(posedge clk)
-    s3_job <= \$499 ;
+    s3_job <= \$537 ;
   always @(posedge clk)
-    s3_pos <= \$500 ;
+    s3_pos <= \$538 ;
   always @(posedge clk)
-    s3_layer <= \$501 ;
+    s3_layer <= \$539 ;
   always @(posedge clk)
-    img_rd__addr <= \$502 ;
+    s4_valid <= \$540 ;
   always @(posedge clk)
-    w_rd__addr <= \$503 ;
+    s4_kind <= \$541 ;
   always @(posedge clk)
-    s1_pwa <= \$504 ;
+    s4_first <= \$542 ;
   always @(posedge clk)
-    opa0 <= \$505 ;
+    s4_last <= \$543 ;
   always @(posedge clk)
-    opw0 <= \$506 ;
+    s4_g <= \$544 ;
   always @(posedge clk)
-    prod0 <= \$507 ;
+    s4_c <= \$545 ;
   always @(posedge clk)
-    opa1 <= \$508 ;
+    s4_pad <= \$546 ;
   always @(posedge clk)
-    opw1 <= \$509 ;
+    s4_zero <= \$547 ;
   always @(posedge clk)
-    prod1 <= \$510 ;
+    s4_job <= \$548 ;
   always @(posedge clk)
-    opa2 <= \$511 ;
+    s4_pos <= \$549 ;
   always @(posedge clk)
-    opw2 <= \$512 ;
+    s4_layer <= \$550 ;
   always @(posedge clk)
-    prod2 <= \$513 ;
+    img_rd__addr <= \$551 ;
   always @(posedge clk)
-    opa3 <= \$514 ;
+    s0_waddr <= \$552 ;
   always @(posedge clk)
-    opw3 <= \$515 ;
+    w_rd__addr <= \$553 ;
   always @(posedge clk)
-    prod3 <= \$516 ;
+    img_q <= img_rd__data;
   always @(posedge clk)
-    opa4 <= \$517 ;
+    act_q <= a_rd__data;
   always @(posedge clk)
-    opw4 <= \$518 ;
+    pwa_part0 <= \$223 ;
   always @(posedge clk)
-    prod4 <= \$519 ;
+    pwa_part1 <= \$224 ;
   always @(posedge clk)
-    opa5 <= \$520 ;
+    s2_pwa <= \$225 ;
   always @(posedge clk)
-    opw5 <= \$521 ;
+    opa0 <= a0;
   always @(posedge clk)
-    prod5 <= \$522 ;
+    opw0 <= w_rd__data[7:0];
   always @(posedge clk)
-    opa6 <= \$523 ;
+    prod0 <= \$226 ;
   always @(posedge clk)
-    opw6 <= \$524 ;
+    opa1 <= a1;
   always @(posedge clk)
-    prod6 <= \$525 ;
+    opw1 <= w_rd__data[15:8];
   always @(posedge clk)
-    opa7 <= \$526 ;
+    prod1 <= \$227 ;
   always @(posedge clk)
-    opw7 <= \$527 ;
+    opa2 <= a2;
   always @(posedge clk)
-    prod7 <= \$528 ;
+    opw2 <= w_rd__data[23:16];
   always @(posedge clk)
-    acc0 <= \$529 ;
+    prod2 <= \$228 ;
   always @(posedge clk)
-    acc1 <= \$530 ;
+    opa3 <= a3;
   always @(posedge clk)
-    acc2 <= \$531 ;
+    opw3 <= w_rd__data[31:24];
   always @(posedge clk)
-    acc3 <= \$532 ;
+    prod3 <= \$229 ;
   always @(posedge clk)
-    acc4 <= \$533 ;
+    opa4 <= a4;
   always @(posedge clk)
-    acc5 <= \$534 ;
+    opw4 <= w_rd__data[39:32];
   always @(posedge clk)
-    acc6 <= \$535 ;
+    prod4 <= \$230 ;
   always @(posedge clk)
-    acc7 <= \$536 ;
+    opa5 <= a5;
   always @(posedge clk)
-    d0 <= \$537 ;
+    opw5 <= w_rd__data[47:40];
   always @(posedge clk)
-    nz <= \$538 ;
+    prod5 <= \$231 ;
   always @(posedge clk)
-    d1 <= \$539 ;
+    opa6 <= a6;
   always @(posedge clk)
-    d2 <= \$540 ;
+    opw6 <= w_rd__data[55:48];
   always @(posedge clk)
-    d3 <= \$541 ;
+    prod6 <= \$232 ;
   always @(posedge clk)
-    d4 <= \$542 ;
+    opa7 <= a7;
   always @(posedge clk)
-    d5 <= \$543 ;
+    opw7 <= w_rd__data[63:56];
   always @(posedge clk)
-    d6 <= \$544 ;
+    prod7 <= \$233 ;
   always @(posedge clk)
-    d7 <= \$545 ;
+    \$signal$247  <= \$554 ;
   always @(posedge clk)
-    d8 <= \$546 ;
+    hand_over <= \$555 ;
   always @(posedge clk)
-    d9 <= \$547 ;
+    dw_done0 <= \$556 ;
   always @(posedge clk)
-    d10 <= \$548 ;
+    dw_done1 <= \$557 ;
   always @(posedge clk)
-    d11 <= \$549 ;
+    acc0 <= \$558 ;
   always @(posedge clk)
-    d12 <= \$550 ;
+    acc1 <= \$559 ;
   always @(posedge clk)
-    d13 <= \$551 ;
+    acc2 <= \$560 ;
   always @(posedge clk)
-    d14 <= \$552 ;
+    acc3 <= \$561 ;
   always @(posedge clk)
-    d15 <= \$553 ;
+    acc4 <= \$562 ;
   always @(posedge clk)
-    job_active <= \$554 ;
+    acc5 <= \$563 ;
   always @(posedge clk)
-    job_kind <= \$555 ;
+    acc6 <= \$564 ;
   always @(posedge clk)
-    job_layer <= \$556 ;
+    acc7 <= \$565 ;
   always @(posedge clk)
-    job_pos <= \$557 ;
+    d0 <= \$566 ;
   always @(posedge clk)
-    job_g <= \$558 ;
+    nz <= \$567 ;
   always @(posedge clk)
-    job_k <= \$559 ;
+    d1 <= \$568 ;
   always @(posedge clk)
-    shadow0 <= \$560 ;
+    d2 <= \$569 ;
   always @(posedge clk)
-    shadow1 <= \$561 ;
+    d3 <= \$570 ;
   always @(posedge clk)
-    shadow2 <= \$562 ;
+    d4 <= \$571 ;
   always @(posedge clk)
-    shadow3 <= \$563 ;
+    d5 <= \$572 ;
   always @(posedge clk)
-    shadow4 <= \$564 ;
+    d6 <= \$573 ;
   always @(posedge clk)
-    shadow5 <= \$565 ;
+    d7 <= \$574 ;
   always @(posedge clk)
-    shadow6 <= \$566 ;
+    d8 <= \$575 ;
   always @(posedge clk)
-    shadow7 <= \$567 ;
+    d9 <= \$576 ;
   always @(posedge clk)
-    \$signal$86  <= \$568 ;
+    d10 <= \$577 ;
   always @(posedge clk)
-    p1_kind <= \$569 ;
+    d11 <= \$578 ;
   always @(posedge clk)
-    p1_layer <= \$570 ;
+    d12 <= \$579 ;
   always @(posedge clk)
-    p1_pos <= \$571 ;
+    d13 <= \$580 ;
   always @(posedge clk)
-    \$signal  <= \$572 ;
+    d14 <= \$581 ;
   always @(posedge clk)
-    p1_last <= \$573 ;
+    d15 <= \$582 ;
   always @(posedge clk)
-    pool_wr__addr <= \$574 ;
+    job_active <= \$583 ;
   always @(posedge clk)
-    p1_pot0 <= \$575 ;
+    job_kind <= \$584 ;
   always @(posedge clk)
-    p1_pot1 <= \$576 ;
+    job_layer <= \$585 ;
   always @(posedge clk)
-    credit <= \$577 ;
+    job_pos <= \$586 ;
   always @(posedge clk)
-    trace__valid <= \$578 ;
+    job_g <= \$587 ;
   always @(posedge clk)
-    word <= \$579 ;
+    job_k <= \$588 ;
   always @(posedge clk)
-    trace__payload <= \$580 ;
+    shadow0 <= \$589 ;
   always @(posedge clk)
-    spk_word <= \$581 ;
+    shadow1 <= \$590 ;
   always @(posedge clk)
-    spikes__payload <= \$582 ;
+    shadow2 <= \$591 ;
   always @(posedge clk)
-    asm <= \$583 ;
+    shadow3 <= \$592 ;
   always @(posedge clk)
-    ox <= \$584 ;
+    shadow4 <= \$593 ;
   always @(posedge clk)
-    oy <= \$585 ;
+    shadow5 <= \$594 ;
   always @(posedge clk)
-    pos <= \$586 ;
+    shadow6 <= \$595 ;
   always @(posedge clk)
-    gc <= \$587 ;
+    shadow7 <= \$596 ;
   always @(posedge clk)
-    ch <= \$588 ;
+    \$signal  <= \$597 ;
   always @(posedge clk)
-    ki <= \$589 ;
+    p1_kind <= \$598 ;
   always @(posedge clk)
-    kj <= \$590 ;
+    p1_layer <= \$599 ;
   always @(posedge clk)
-    seq_state <= \$591 ;
+    p1_pos <= \$600 ;
   always @(posedge clk)
-    cur <= \$592 ;
+    \$signal$261  <= \$601 ;
   always @(posedge clk)
-    todo <= \$593 ;
+    p1_last <= \$602 ;
   always @(posedge clk)
-    pw_first <= \$594 ;
+    p1_addr <= \$603 ;
+  always @(posedge clk)
+    i_pot <= \$604 ;
+  always @(posedge clk)
+    \i_pot$91  <= \$605 ;
+  always @(posedge clk)
+    credit <= \$606 ;
+  always @(posedge clk)
+    \$signal$131  <= \$607 ;
+  always @(posedge clk)
+    p2_first <= \$608 ;
+  always @(posedge clk)
+    p2_addr <= \$609 ;
+  always @(posedge clk)
+    \$signal$132  <= \$610 ;
+  always @(posedge clk)
+    p3_addr <= \$611 ;
+  always @(posedge clk)
+    p4_valid <= \$612 ;
+  always @(posedge clk)
+    pool_wr__addr <= \$613 ;
+  always @(posedge clk)
+    p2_old0 <= \$614 ;
+  always @(posedge clk)
+    p2_pot0 <= \$615 ;
+  always @(posedge clk)
+    pool_sum0 <= \$616 ;
+  always @(posedge clk)
+    pool_sat0 <= \$617 ;
+  always @(posedge clk)
+    p2_old1 <= \$618 ;
+  always @(posedge clk)
+    p2_pot1 <= \$619 ;
+  always @(posedge clk)
+    pool_sum1 <= \$620 ;
+  always @(posedge clk)
+    pool_sat1 <= \$621 ;
+  always @(posedge clk)
+    trace__valid <= \$622 ;
+  always @(posedge clk)
+    word <= \$623 ;
+  always @(posedge clk)
+    trace__payload <= \$624 ;
+  always @(posedge clk)
+    spk_word <= \$625 ;
+  always @(posedge clk)
+    spikes__payload <= \$626 ;
+  always @(posedge clk)
+    asm <= \$627 ;
+  always @(posedge clk)
+    ox <= \$628 ;
+  always @(posedge clk)
+    oy <= \$629 ;
+  always @(posedge clk)
+    pos <= \$630 ;
+  always @(posedge clk)
+    gc <= \$631 ;
+  always @(posedge clk)
+    ch <= \$632 ;
+  always @(posedge clk)
+    ki <= \$633 ;
+  always @(posedge clk)
+    kj <= \$634 ;
+  always @(posedge clk)
+    seq_state <= \$635 ;
+  always @(posedge clk)
+    cur <= \$636 ;
+  always @(posedge clk)
+    todo <= \$637 ;
+  always @(posedge clk)
+    pw_first <= \$638 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
-  assign \$598  = s1_c * 4'h8;
-  assign \$2  = img_rd__data >> \$598 ;
-  assign \$601  = s1_g * 6'h20;
-  assign \$3  = a_rd__data >> \$601 ;
-  assign \$4  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$605  = s1_c * 4'h8;
-  assign \$5  = img_rd__data >> \$605 ;
-  assign \$608  = s1_g * 6'h20;
-  assign \$6  = a_rd__data >> \$608 ;
-  assign \$7  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$612  = s1_c * 4'h8;
-  assign \$8  = img_rd__data >> \$612 ;
-  assign \$615  = s1_g * 6'h20;
-  assign \$9  = a_rd__data >> \$615 ;
-  assign \$10  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$619  = s1_c * 4'h8;
-  assign \$11  = img_rd__data >> \$619 ;
-  assign \$622  = s1_g * 6'h20;
-  assign \$12  = a_rd__data >> \$622 ;
-  assign \$13  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$626  = s1_c * 4'h8;
-  assign \$14  = img_rd__data >> \$626 ;
-  assign \$629  = s1_g * 6'h20;
-  assign \$15  = a_rd__data >> \$629 ;
-  assign \$16  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$633  = s1_c * 4'h8;
-  assign \$17  = img_rd__data >> \$633 ;
-  assign \$636  = s1_g * 6'h20;
-  assign \$18  = a_rd__data >> \$636 ;
-  assign \$19  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$640  = s1_c * 4'h8;
-  assign \$20  = img_rd__data >> \$640 ;
-  assign \$643  = s1_g * 6'h20;
-  assign \$21  = a_rd__data >> \$643 ;
-  assign \$22  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$647  = s1_c * 4'h8;
-  assign \$23  = img_rd__data >> \$647 ;
-  assign \$650  = s1_g * 6'h20;
-  assign \$24  = a_rd__data >> \$650 ;
-  assign \$25  = s1_zero ? 12'h000 : s1_pwa;
-  assign \$26  = s3_first ? 21'h000000 : acc0;
-  assign \$27  = $signed(\$26 ) + $signed(prod0);
-  assign \$28  = s3_first ? 21'h000000 : acc1;
-  assign \$29  = $signed(\$28 ) + $signed(prod1);
-  assign \$30  = s3_first ? 21'h000000 : acc2;
-  assign \$31  = $signed(\$30 ) + $signed(prod2);
-  assign \$32  = s3_first ? 21'h000000 : acc3;
-  assign \$33  = $signed(\$32 ) + $signed(prod3);
-  assign \$34  = s3_first ? 21'h000000 : acc4;
-  assign \$35  = $signed(\$34 ) + $signed(prod4);
-  assign \$36  = s3_first ? 21'h000000 : acc5;
-  assign \$37  = $signed(\$36 ) + $signed(prod5);
-  assign \$38  = s3_first ? 21'h000000 : acc6;
-  assign \$39  = $signed(\$38 ) + $signed(prod6);
-  assign \$40  = s3_first ? 21'h000000 : acc7;
-  assign \$41  = $signed(\$40 ) + $signed(prod7);
-  assign \$42  = s3_valid & s3_last;
-  assign \$43  = s3_kind != 1'h1;
-  assign hand_over = \$42  & \$43 ;
-  assign \$44  = ~ trace__ready;
-  assign stall = trace__valid & \$44 ;
-  assign \$46  = job_kind == 2'h2;
-  assign \$48  = \$47  + job_k;
-  assign \$49  = \$46  ? { 2'h0, job_k } : \$48 ;
-  assign \$50  = \$45  + \$49 ;
+  assign \$642  = s2_c * 4'h8;
+  assign \$2  = img_q >> \$642 ;
+  assign \$645  = s2_g * 6'h20;
+  assign \$3  = act_q >> \$645 ;
+  assign \$4  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$649  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$649 ;
+  assign \$652  = s2_g * 6'h20;
+  assign \$6  = act_q >> \$652 ;
+  assign \$7  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$656  = s2_c * 4'h8;
+  assign \$8  = img_q >> \$656 ;
+  assign \$659  = s2_g * 6'h20;
+  assign \$9  = act_q >> \$659 ;
+  assign \$10  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$663  = s2_c * 4'h8;
+  assign \$11  = img_q >> \$663 ;
+  assign \$666  = s2_g * 6'h20;
+  assign \$12  = act_q >> \$666 ;
+  assign \$13  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$670  = s2_c * 4'h8;
+  assign \$14  = img_q >> \$670 ;
+  assign \$673  = s2_g * 6'h20;
+  assign \$15  = act_q >> \$673 ;
+  assign \$16  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$677  = s2_c * 4'h8;
+  assign \$17  = img_q >> \$677 ;
+  assign \$680  = s2_g * 6'h20;
+  assign \$18  = act_q >> \$680 ;
+  assign \$19  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$684  = s2_c * 4'h8;
+  assign \$20  = img_q >> \$684 ;
+  assign \$687  = s2_g * 6'h20;
+  assign \$21  = act_q >> \$687 ;
+  assign \$22  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$691  = s2_c * 4'h8;
+  assign \$23  = img_q >> \$691 ;
+  assign \$694  = s2_g * 6'h20;
+  assign \$24  = act_q >> \$694 ;
+  assign \$25  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$26  = $signed(acc0) + $signed(prod0);
+  assign \$27  = $signed(acc1) + $signed(prod1);
+  assign \$28  = $signed(acc2) + $signed(prod2);
+  assign \$29  = $signed(acc3) + $signed(prod3);
+  assign \$30  = $signed(acc4) + $signed(prod4);
+  assign \$31  = $signed(acc5) + $signed(prod5);
+  assign \$32  = $signed(acc6) + $signed(prod6);
+  assign \$33  = $signed(acc7) + $signed(prod7);
+  assign \$34  = ~ trace__ready;
+  assign stall = trace__valid & \$34 ;
+  assign \$36  = job_kind == 2'h2;
+  assign \$38  = \$37  + job_k;
+  assign \$39  = \$36  ? { 2'h0, job_k } : \$38 ;
+  assign \$40  = \$35  + \$39 ;
   assign p_rd__en = ~ stall;
-  assign \$51  = job_kind == 2'h2;
-  assign \$53  = \$52  + job_k;
-  assign \$54  = \$51  ? { 2'h0, job_k } : \$53 ;
+  assign \$41  = job_kind == 2'h2;
+  assign \$43  = \$42  + job_k;
+  assign \$44  = \$41  ? { 2'h0, job_k } : \$43 ;
   assign pool_rd__en = ~ stall;
-  assign \$55  = \$signal  ? 20'h00000 : pool_rd__data[19:0];
-  assign pool_sum0 = $signed(\$55 ) + $signed(p1_pot0);
   assign ce = ~ stall;
-  assign \$56  = p1_kind != 1'h1;
-  assign i_valid = \$signal$86  & \$56 ;
-  assign \$57  = p1_kind == 2'h2;
-  assign i_pot = \$57  ? { pool_rd__data[19], pool_rd__data[19:0] } : p1_pot0;
-  assign \$58  = \$signal  ? 20'h00000 : pool_rd__data[39:20];
-  assign pool_sum1 = $signed(\$58 ) + $signed(p1_pot1);
-  assign \ce$96  = ~ stall;
-  assign \$59  = p1_kind != 1'h1;
-  assign \i_valid$97  = \$signal$86  & \$59 ;
-  assign \$60  = p1_kind == 2'h2;
-  assign \i_pot$98  = \$60  ? { pool_rd__data[39], pool_rd__data[39:20] } : p1_pot1;
-  assign \$61  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$62  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$63  = \$62  ? 22'h380000 : pool_sum0;
-  assign \$64  = \$61  ? 22'h07ffff : \$63 ;
-  assign \$65  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$66  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$67  = \$66  ? 22'h380000 : pool_sum1;
-  assign \$68  = \$65  ? 22'h07ffff : \$67 ;
-  assign \$69  = p1_kind == 1'h1;
-  assign \$70  = \$signal$86  & \$69 ;
-  assign \$71  = ~ stall;
-  assign pool_wr__en = \$70  & \$71 ;
-  assign \$72  = p1_kind == 2'h2;
-  assign \$73  = ~ stall;
-  assign \$74  = o_valid & \$73 ;
-  assign \$75  = ~ tag[0];
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = tag[8] ? 6'h31 : 6'h00;
-  assign \$78  = \$77  + tag[7:2];
-  assign \$79  = load__valid & load__ready;
-  assign \$80  = \$79  & load__payload[41];
-  assign \$81  = ! load__payload[0];
-  assign \$signature__en$122  = \$80  & \$81 ;
-  assign \$82  = load__valid & load__ready;
-  assign \$83  = \$82  & load__payload[41];
-  assign \$signature__en$125  = \$83  & \$84 ;
-  assign \$85  = s0_valid | s1_valid;
-  assign \$86  = \$85  | s2_valid;
-  assign \$87  = \$86  | s3_valid;
-  assign \$88  = job_active | \$signal$86 ;
-  assign \$89  = \$88  | trace__valid;
-  assign \$90  = \$89  | o_busy;
-  assign \$91  = \$90  | \o_busy$131 ;
-  assign \$92  = \$87  | \$91 ;
-  assign busy = \$92  | img_full;
-  assign \$93  = s0_valid | s1_valid;
-  assign \$94  = \$93  | s2_valid;
-  assign \$95  = \$94  | s3_valid;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = job_active | \$signal$86 ;
-  assign \$98  = \$97  | trace__valid;
-  assign \$99  = \$98  | o_busy;
-  assign \$100  = \$99  | \o_busy$131 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$96  & \$101 ;
-  assign \$104  = \$103  == ki;
-  assign \$106  = \$105  == kj;
-  assign \$107  = \$104  & \$106 ;
-  assign \$108  = ! ch;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = ch == 1'h1;
-  assign \$112  = \$111  == kj;
-  assign \$113  = \$110  & \$112 ;
-  assign \$115  = \$114  == ki;
-  assign \$116  = \$113  & \$115 ;
-  assign \$119  = $signed(\$117 ) + $signed({ 1'h0, \$118  });
-  assign \$121  = $signed(\$120 ) + $signed({ 1'h0, kj });
-  assign \$122  = $signed(\$119 ) + $signed(\$121 );
-  assign \$124  = 1'h0 + \$123 ;
-  assign \$126  = \$124  + \$125 ;
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = \$128  + ch;
-  assign \$130  = ch == 1'h1;
-  assign \$132  = \$131  == kj;
-  assign \$133  = \$130  & \$132 ;
-  assign \$135  = \$134  == ki;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$137  | credit;
-  assign \$140  = \$139  == ki;
-  assign \$142  = \$141  == kj;
-  assign \$143  = \$140  & \$142 ;
-  assign \$145  = \$144  == kj;
-  assign \$147  = \$146  == ki;
-  assign \$148  = \$145  & \$147 ;
-  assign \$151  = $signed(\$149 ) + $signed({ 1'h0, \$150  });
-  assign \$153  = $signed(\$152 ) + $signed({ 1'h0, kj });
-  assign \$154  = $signed(\$151 ) + $signed(\$153 );
-  assign \$155  = $signed(1'h0) + $signed(\$154 );
-  assign \$157  = 6'h3c + \$156 ;
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = \$159  + kj;
-  assign \$161  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$162  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$163  = | { cur[15:12], cur[7:4] };
-  assign \$164  = | cur[15:8];
-  assign \$165  = ! todo;
-  assign \$166  = ! cur;
-  assign \$168  = 7'h4e + \$167 ;
-  assign \$169  = \$168  + pw_idx1;
-  assign \$170  = ! todo;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$171  | credit;
-  assign \$174  = \$173  == ki;
-  assign \$176  = \$175  == kj;
-  assign \$177  = \$174  & \$176 ;
-  assign \$179  = \$178  == kj;
-  assign \$181  = \$180  == ki;
-  assign \$182  = \$179  & \$181 ;
-  assign \$185  = $signed(\$183 ) + $signed({ 1'h0, \$184  });
-  assign \$187  = $signed(\$186 ) + $signed({ 1'h0, kj });
-  assign \$188  = $signed(\$185 ) + $signed(\$187 );
-  assign \$189  = $signed(7'h31) + $signed(\$188 );
-  assign \$191  = 7'h6e + \$190 ;
-  assign \$193  = \$191  + \$192 ;
-  assign \$194  = \$193  + kj;
-  assign \$195  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$196  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$197  = | { cur[15:12], cur[7:4] };
-  assign \$198  = | cur[15:8];
-  assign \$199  = ! todo;
-  assign \$200  = ! cur;
-  assign \$202  = 8'h8c + \$201 ;
-  assign \$203  = \$202  + pw_idx2;
-  assign \$204  = ! todo;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = \$205  | credit;
-  assign \$207  = s0_valid | s1_valid;
-  assign \$208  = \$207  | s2_valid;
-  assign \$209  = \$208  | s3_valid;
-  assign \$210  = ~ \$209 ;
-  assign \$211  = job_active | \$signal$86 ;
-  assign \$212  = \$211  | trace__valid;
-  assign \$213  = \$212  | o_busy;
-  assign \$214  = \$213  | \o_busy$131 ;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = \$210  & \$215 ;
-  assign \$217  = ~ spikes__valid;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = ! seq_state;
-  assign \$220  = seq_state == 1'h1;
-  assign \$221  = seq_state == 2'h2;
-  assign \$222  = seq_state == 2'h3;
-  assign \$223  = seq_state == 3'h4;
-  assign \$224  = seq_state == 3'h5;
-  assign \$225  = seq_state == 3'h6;
-  assign \$226  = seq_state == 3'h7;
-  assign \$227  = seq_state == 4'h8;
-  assign \$228  = seq_state == 4'h9;
-  assign \$229  = seq_state == 4'ha;
-  assign \$230  = spikes__valid & spikes__ready;
-  assign \$231  = ~ img_full;
-  assign \$232  = pixels__valid & \$231 ;
-  assign \$233  = \$signature__addr  + 1'h1;
-  assign \$234  = \$signature__addr  == 7'h5a;
-  assign \$236  = $signed(opa0) * $signed(opw0);
-  assign \$237  = $signed(opa1) * $signed(opw1);
-  assign \$238  = $signed(opa2) * $signed(opw2);
-  assign \$239  = $signed(opa3) * $signed(opw3);
-  assign \$240  = $signed(opa4) * $signed(opw4);
-  assign \$241  = $signed(opa5) * $signed(opw5);
-  assign \$242  = $signed(opa6) * $signed(opw6);
-  assign \$243  = $signed(opa7) * $signed(opw7);
-  assign \$244  = s3_valid & s3_last;
-  assign \$245  = s3_kind == 1'h1;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = ! s3_g;
-  assign \$248  = | \$27 [20:0];
-  assign \$249  = | \$29 [20:0];
-  assign \$250  = | \$31 [20:0];
-  assign \$251  = | \$33 [20:0];
-  assign \$252  = | \$35 [20:0];
-  assign \$253  = | \$37 [20:0];
-  assign \$254  = | \$39 [20:0];
-  assign \$255  = | \$41 [20:0];
+  assign \$45  = p1_kind != 1'h1;
+  assign i_valid = \$signal  & \$45 ;
+  assign i_sel_alt = p1_kind == 2'h2;
+  assign \ce$89  = ~ stall;
+  assign \$46  = p1_kind != 1'h1;
+  assign \i_valid$90  = \$signal  & \$46 ;
+  assign \i_sel_alt$94  = p1_kind == 2'h2;
+  assign \$47  = ~ stall;
+  assign pool_wr__en = p4_valid & \$47 ;
+  assign \$48  = p1_kind == 2'h2;
+  assign \$49  = ~ stall;
+  assign \$50  = o_valid & \$49 ;
+  assign \$51  = ~ tag[0];
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = tag[8] ? 6'h31 : 6'h00;
+  assign \$54  = \$53  + tag[7:2];
+  assign \$55  = load__valid & load__ready;
+  assign \$56  = \$55  & load__payload[41];
+  assign \$57  = ! load__payload[0];
+  assign \$signature__en$121  = \$56  & \$57 ;
+  assign \$58  = load__valid & load__ready;
+  assign \$59  = \$58  & load__payload[41];
+  assign \$signature__en$124  = \$59  & \$60 ;
+  assign \$61  = s0_valid | s1_valid;
+  assign \$62  = \$61  | s2_valid;
+  assign \$63  = \$62  | s3_valid;
+  assign \$64  = \$63  | s4_valid;
+  assign \$65  = job_active | \$signal ;
+  assign \$66  = \$65  | trace__valid;
+  assign \$67  = \$signal$131  | \$signal$132 ;
+  assign \$68  = \$67  | p4_valid;
+  assign \$69  = \$66  | \$68 ;
+  assign \$70  = \$69  | o_busy;
+  assign \$71  = \$70  | \o_busy$134 ;
+  assign \$72  = \$64  | \$71 ;
+  assign busy = \$72  | img_full;
+  assign \$73  = s0_valid | s1_valid;
+  assign \$74  = \$73  | s2_valid;
+  assign \$75  = \$74  | s3_valid;
+  assign \$76  = \$75  | s4_valid;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = job_active | \$signal ;
+  assign \$79  = \$78  | trace__valid;
+  assign \$80  = \$signal$131  | \$signal$132 ;
+  assign \$81  = \$80  | p4_valid;
+  assign \$82  = \$79  | \$81 ;
+  assign \$83  = \$82  | o_busy;
+  assign \$84  = \$83  | \o_busy$134 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$77  & \$85 ;
+  assign \$88  = \$87  == ki;
+  assign \$90  = \$89  == kj;
+  assign \$91  = \$88  & \$90 ;
+  assign \$92  = ! ch;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = ch == 1'h1;
+  assign \$96  = \$95  == kj;
+  assign \$97  = \$94  & \$96 ;
+  assign \$99  = \$98  == ki;
+  assign \$100  = \$97  & \$99 ;
+  assign \$103  = $signed(\$101 ) + $signed({ 1'h0, \$102  });
+  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, kj });
+  assign \$106  = $signed(\$103 ) + $signed(\$105 );
+  assign \$108  = 1'h0 + \$107 ;
+  assign \$110  = \$108  + \$109 ;
+  assign \$112  = \$110  + \$111 ;
+  assign \$113  = \$112  + ch;
+  assign \$114  = ch == 1'h1;
+  assign \$116  = \$115  == kj;
+  assign \$117  = \$114  & \$116 ;
+  assign \$119  = \$118  == ki;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$121  | credit;
+  assign \$124  = \$123  == ki;
+  assign \$126  = \$125  == kj;
+  assign \$127  = \$124  & \$126 ;
+  assign \$129  = \$128  == kj;
+  assign \$131  = \$130  == ki;
+  assign \$132  = \$129  & \$131 ;
+  assign \$135  = $signed(\$133 ) + $signed({ 1'h0, \$134  });
+  assign \$137  = $signed(\$136 ) + $signed({ 1'h0, kj });
+  assign \$138  = $signed(\$135 ) + $signed(\$137 );
+  assign \$139  = $signed(1'h0) + $signed(\$138 );
+  assign \$141  = 6'h3c + \$140 ;
+  assign \$143  = \$141  + \$142 ;
+  assign \$144  = \$143  + kj;
+  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$147  = | { cur[15:12], cur[7:4] };
+  assign \$148  = | cur[15:8];
+  assign \$149  = ! todo;
+  assign \$150  = ! cur;
+  assign \$152  = 7'h4e + \$151 ;
+  assign \$153  = \$152  + pw_idx1;
+  assign \$154  = ! todo;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  | credit;
+  assign \$158  = \$157  == ki;
+  assign \$160  = \$159  == kj;
+  assign \$161  = \$158  & \$160 ;
+  assign \$163  = \$162  == kj;
+  assign \$165  = \$164  == ki;
+  assign \$166  = \$163  & \$165 ;
+  assign \$169  = $signed(\$167 ) + $signed({ 1'h0, \$168  });
+  assign \$171  = $signed(\$170 ) + $signed({ 1'h0, kj });
+  assign \$172  = $signed(\$169 ) + $signed(\$171 );
+  assign \$173  = $signed(7'h31) + $signed(\$172 );
+  assign \$175  = 7'h6e + \$174 ;
+  assign \$177  = \$175  + \$176 ;
+  assign \$178  = \$177  + kj;
+  assign \$179  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$180  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$181  = | { cur[15:12], cur[7:4] };
+  assign \$182  = | cur[15:8];
+  assign \$183  = ! todo;
+  assign \$184  = ! cur;
+  assign \$186  = 8'h8c + \$185 ;
+  assign \$187  = \$186  + pw_idx2;
+  assign \$188  = ! todo;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$189  | credit;
+  assign \$191  = s0_valid | s1_valid;
+  assign \$192  = \$191  | s2_valid;
+  assign \$193  = \$192  | s3_valid;
+  assign \$194  = \$193  | s4_valid;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = job_active | \$signal ;
+  assign \$197  = \$196  | trace__valid;
+  assign \$198  = \$signal$131  | \$signal$132 ;
+  assign \$199  = \$198  | p4_valid;
+  assign \$200  = \$197  | \$199 ;
+  assign \$201  = \$200  | o_busy;
+  assign \$202  = \$201  | \o_busy$134 ;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = \$195  & \$203 ;
+  assign \$205  = ~ spikes__valid;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ! seq_state;
+  assign \$208  = seq_state == 1'h1;
+  assign \$209  = seq_state == 2'h2;
+  assign \$210  = seq_state == 2'h3;
+  assign \$211  = seq_state == 3'h4;
+  assign \$212  = seq_state == 3'h5;
+  assign \$213  = seq_state == 3'h6;
+  assign \$214  = seq_state == 3'h7;
+  assign \$215  = seq_state == 4'h8;
+  assign \$216  = seq_state == 4'h9;
+  assign \$217  = seq_state == 4'ha;
+  assign \$218  = spikes__valid & spikes__ready;
+  assign \$219  = ~ img_full;
+  assign \$220  = pixels__valid & \$219 ;
+  assign \$221  = \$signature__addr  + 1'h1;
+  assign \$222  = \$signature__addr  == 7'h5a;
+  assign \$226  = $signed(opa0) * $signed(opw0);
+  assign \$227  = $signed(opa1) * $signed(opw1);
+  assign \$228  = $signed(opa2) * $signed(opw2);
+  assign \$229  = $signed(opa3) * $signed(opw3);
+  assign \$230  = $signed(opa4) * $signed(opw4);
+  assign \$231  = $signed(opa5) * $signed(opw5);
+  assign \$232  = $signed(opa6) * $signed(opw6);
+  assign \$233  = $signed(opa7) * $signed(opw7);
+  assign \$234  = s3_valid & s3_last;
+  assign \$235  = s3_valid & s3_last;
+  assign \$236  = s3_kind != 1'h1;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = s3_valid & s3_last;
+  assign \$239  = s3_kind == 1'h1;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! s3_g;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = s3_valid & s3_last;
+  assign \$244  = s3_kind == 1'h1;
+  assign \$245  = \$243  & \$244 ;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = \$signal$247  | rst;
+  assign \$249  = \$signal$247  | rst;
+  assign \$250  = \$signal$247  | rst;
+  assign \$251  = \$signal$247  | rst;
+  assign \$252  = \$signal$247  | rst;
+  assign \$253  = \$signal$247  | rst;
+  assign \$254  = \$signal$247  | rst;
+  assign \$255  = \$signal$247  | rst;
+  assign \$256  = | \$26 [20:0];
   assign \$257  = | \$27 [20:0];
-  assign \$258  = | \$29 [20:0];
-  assign \$259  = | \$31 [20:0];
-  assign \$260  = | \$33 [20:0];
-  assign \$261  = | \$35 [20:0];
-  assign \$262  = | \$37 [20:0];
-  assign \$263  = | \$39 [20:0];
-  assign \$264  = | \$41 [20:0];
-  assign \$265  = ~ stall;
-  assign \$266  = ! job_pos;
-  assign \$267  = job_kind == 2'h2;
-  assign \$268  = job_k == 3'h7;
-  assign \$270  = job_k == 2'h3;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$267  ? \$268  : \$271 ;
-  assign \$273  = job_kind == 2'h2;
-  assign \$275  = \$274  + job_k;
-  assign \$276  = \$273  ? { 2'h0, job_k } : \$275 ;
-  assign \$277  = job_k + 1'h1;
-  assign \$278  = job_kind == 2'h2;
-  assign \$279  = \$278  ? 4'h8 : 4'h4;
-  assign \$280  = \$279  - 1'h1;
-  assign \$281  = job_k == \$280 ;
-  assign \$282  = trace__valid & trace__ready;
-  assign \$283  = ~ stall;
-  assign \$284  = o_valid & \$283 ;
-  assign \$285  = ~ tag[0];
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = ~ stall;
-  assign \$288  = o_valid & \$287 ;
-  assign \$289  = \$288  & tag[0];
-  assign \$290  = load__valid & load__ready;
-  assign \$291  = ~ load__valid;
-  assign \$292  = img_full & \$291 ;
-  assign \$293  = ch == 1'h1;
-  assign \$295  = \$294  == kj;
-  assign \$296  = \$293  & \$295 ;
-  assign \$298  = \$297  == ki;
-  assign \$299  = \$296  & \$298 ;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$300  | credit;
-  assign \$302  = ch == 1'h1;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = ch + 1'h1;
-  assign \$306  = \$305  == kj;
-  assign \$307  = ~ \$306 ;
-  assign \$309  = \$308  == ki;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = kj + 1'h1;
-  assign \$312  = ki + 1'h1;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = gc + 1'h1;
-  assign \$319  = pos + 1'h1;
-  assign \$320  = oy == 3'h6;
-  assign \$321  = ox + 1'h1;
-  assign \$322  = ox + 1'h1;
-  assign \$324  = ox == 3'h6;
-  assign \$325  = oy + 1'h1;
-  assign \$326  = oy + 1'h1;
-  assign \$329  = s0_valid | s1_valid;
-  assign \$330  = \$329  | s2_valid;
-  assign \$331  = \$330  | s3_valid;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = job_active | \$signal$86 ;
-  assign \$334  = \$333  | trace__valid;
-  assign \$335  = \$334  | o_busy;
-  assign \$336  = \$335  | \o_busy$131 ;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = \$332  & \$337 ;
-  assign \$340  = \$339  == kj;
-  assign \$341  = ~ \$340 ;
-  assign \$343  = \$342  == ki;
-  assign \$344  = ~ \$343 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = kj + 1'h1;
-  assign \$348  = ki + 1'h1;
-  assign \$350  = gc + 1'h1;
-  assign \$353  = s0_valid | s1_valid;
+  assign \$258  = | \$28 [20:0];
+  assign \$259  = | \$29 [20:0];
+  assign \$260  = | \$30 [20:0];
+  assign \$261  = | \$31 [20:0];
+  assign \$262  = | \$32 [20:0];
+  assign \$263  = | \$33 [20:0];
+  assign \$264  = | \$26 [20:0];
+  assign \$265  = | \$27 [20:0];
+  assign \$266  = | \$28 [20:0];
+  assign \$267  = | \$29 [20:0];
+  assign \$268  = | \$30 [20:0];
+  assign \$269  = | \$31 [20:0];
+  assign \$270  = | \$32 [20:0];
+  assign \$271  = | \$33 [20:0];
+  assign \$272  = ~ stall;
+  assign \$273  = ! job_pos;
+  assign \$274  = job_kind == 2'h2;
+  assign \$275  = job_k == 3'h7;
+  assign \$277  = job_k == 2'h3;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = \$274  ? \$275  : \$278 ;
+  assign \$280  = job_kind == 2'h2;
+  assign \$282  = \$281  + job_k;
+  assign \$283  = \$280  ? { 2'h0, job_k } : \$282 ;
+  assign \$284  = job_k + 1'h1;
+  assign \$285  = job_kind == 2'h2;
+  assign \$286  = \$285  ? 4'h8 : 4'h4;
+  assign \$287  = \$286  - 1'h1;
+  assign \$288  = job_k == \$287 ;
+  assign \$289  = ~ stall;
+  assign \$290  = p1_kind == 1'h1;
+  assign \$291  = \$signal  & \$290 ;
+  assign \$292  = ~ stall;
+  assign \$293  = p2_first ? 20'h00000 : p2_old0;
+  assign \$294  = $signed(\$293 ) + $signed(p2_pot0);
+  assign \$295  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$296  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$297  = \$296  ? 22'h380000 : pool_sum0;
+  assign \$298  = \$295  ? 22'h07ffff : \$297 ;
+  assign \$299  = ~ stall;
+  assign \$300  = p2_first ? 20'h00000 : p2_old1;
+  assign \$301  = $signed(\$300 ) + $signed(p2_pot1);
+  assign \$302  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$303  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$304  = \$303  ? 22'h380000 : pool_sum1;
+  assign \$305  = \$302  ? 22'h07ffff : \$304 ;
+  assign \$306  = trace__valid & trace__ready;
+  assign \$307  = ~ stall;
+  assign \$308  = o_valid & \$307 ;
+  assign \$309  = ~ tag[0];
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = ~ stall;
+  assign \$312  = o_valid & \$311 ;
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
     .i_pot(i_pot),
+    .i_sel_alt(i_sel_alt),
     .i_tag(tag_in),
     .i_top(i_top),
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$824$0 (p_rd__data[51:0]),
+    .\port$880$0 (p_rd__data[51:0]),
+    .\port$886$0 (pool_rd__data[19:0]),
     .rst(rst),
-    .tag5(tag),
-    .valid5(o_valid)
+    .tag6(tag),
+    .valid6(o_valid)
   );
   \dscnn_unit_a.step1  step1 (
-    .ce(\ce$96 ),
+    .ce(\ce$89 ),
     .clk(clk),
-    .i_pot(\i_pot$98 ),
-    .i_top(\i_top$101 ),
-    .i_valid(\i_valid$97 ),
-    .o_act(\o_act$117 ),
-    .o_busy(\o_busy$131 ),
-    .\port$824$52 (p_rd__data[103:52]),
+    .i_pot(\i_pot$91 ),
+    .i_sel_alt(\i_sel_alt$94 ),
+    .i_top(\i_top$97 ),
+    .i_valid(\i_valid$90 ),
+    .o_act(\o_act$116 ),
+    .o_busy(\o_busy$134 ),
+    .\port$880$52 (p_rd__data[103:52]),
+    .\port$886$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = 2'h0;
-    casez (\$379 )
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$318  = 3'h2;
+      3'h1:
+          \$318  = 3'h2;
+      3'h2:
+          \$318  = 3'h2;
+      3'h3:
+          \$318  = 3'h2;
+      3'h4:
+          \$318  = 3'h2;
+      3'h5:
+          \$318  = 3'h2;
+      3'h6:
+          \$318  = 3'h1;
+      3'h7:
+          \$318  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$321  = 3'h4;
+      3'h1:
+          \$321  = 3'h4;
+      3'h2:
+          \$321  = 3'h4;
+      3'h3:
+          \$321  = 3'h4;
+      3'h4:
+          \$321  = 3'h4;
+      3'h5:
+          \$321  = 3'h4;
+      3'h6:
+          \$321  = 3'h2;
+      3'h7:
+          \$321  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$329  = 3'h2;
+      3'h1:
+          \$329  = 3'h2;
+      3'h2:
+          \$329  = 3'h2;
+      3'h3:
+          \$329  = 3'h2;
+      3'h4:
+          \$329  = 3'h2;
+      3'h5:
+          \$329  = 3'h2;
+      3'h6:
+          \$329  = 3'h1;
+      3'h7:
+          \$329  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$332  = 3'h4;
+      3'h1:
+          \$332  = 3'h4;
+      3'h2:
+          \$332  = 3'h4;
+      3'h3:
+          \$332  = 3'h4;
+      3'h4:
+          \$332  = 3'h4;
+      3'h5:
+          \$332  = 3'h4;
+      3'h6:
+          \$332  = 3'h2;
+      3'h7:
+          \$332  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$337  = 3'h1;
+      3'h1:
+          \$337  = 3'h0;
+      3'h2:
+          \$337  = 3'h0;
+      3'h3:
+          \$337  = 3'h0;
+      3'h4:
+          \$337  = 3'h0;
+      3'h5:
+          \$337  = 3'h0;
+      3'h6:
+          \$337  = 3'h0;
+      3'h7:
+          \$337  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$341  = 3'h2;
+      3'h1:
+          \$341  = 3'h0;
+      3'h2:
+          \$341  = 3'h0;
+      3'h3:
+          \$341  = 3'h0;
+      3'h4:
+          \$341  = 3'h0;
+      3'h5:
+          \$341  = 3'h0;
+      3'h6:
+          \$341  = 3'h0;
+      3'h7:
+          \$341  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$342  = 3'h1;
+      3'h1:
+          \$342  = 3'h0;
+      3'h2:
+          \$342  = 3'h0;
+      3'h3:
+          \$342  = 3'h0;
+      3'h4:
+          \$342  = 3'h0;
+      3'h5:
+          \$342  = 3'h0;
+      3'h6:
+          \$342  = 3'h0;
+      3'h7:
+          \$342  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = 3'h0;
+    casez (\$346 )
       4'h0:
+          \$347  = 3'h2;
+      4'h1:
+          \$347  = 3'h0;
+      4'h2:
+          \$347  = 3'h0;
+      4'h3:
+          \$347  = 3'h0;
+      4'h4:
+          \$347  = 3'h0;
+      4'h5:
+          \$347  = 3'h0;
+      4'h6:
+          \$347  = 3'h0;
+      4'h7:
+          \$347  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = 3'h0;
+    casez (\$350 )
+      4'h0:
+          \$351  = 3'h1;
+      4'h1:
+          \$351  = 3'h0;
+      4'h2:
+          \$351  = 3'h0;
+      4'h3:
+          \$351  = 3'h0;
+      4'h4:
+          \$351  = 3'h0;
+      4'h5:
+          \$351  = 3'h0;
+      4'h6:
+          \$351  = 3'h0;
+      4'h7:
+          \$351  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$352  = 3'h2;
+      3'h1:
+          \$352  = 3'h0;
+      3'h2:
+          \$352  = 3'h0;
+      3'h3:
+          \$352  = 3'h0;
+      3'h4:
+          \$352  = 3'h0;
+      3'h5:
+          \$352  = 3'h0;
+      3'h6:
+          \$352  = 3'h0;
+      3'h7:
+          \$352  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$367  = 2'h2;
+      3'h1:
+          \$367  = 2'h2;
+      3'h2:
+          \$367  = 2'h2;
+      3'h3:
+          \$367  = 2'h2;
+      3'h4:
+          \$367  = 2'h2;
+      3'h5:
+          \$367  = 2'h2;
+      3'h6:
+          \$367  = 2'h1;
+      3'h7:
+          \$367  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$370  = 2'h2;
+      3'h1:
+          \$370  = 2'h2;
+      3'h2:
+          \$370  = 2'h2;
+      3'h3:
+          \$370  = 2'h2;
+      3'h4:
+          \$370  = 2'h2;
+      3'h5:
+          \$370  = 2'h2;
+      3'h6:
+          \$370  = 2'h1;
+      3'h7:
+          \$370  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$377  = 2'h1;
+      3'h1:
+          \$377  = 2'h0;
+      3'h2:
+          \$377  = 2'h0;
+      3'h3:
+          \$377  = 2'h0;
+      3'h4:
+          \$377  = 2'h0;
+      3'h5:
+          \$377  = 2'h0;
+      3'h6:
+          \$377  = 2'h0;
+      3'h7:
+          \$377  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$379  = 2'h1;
+      3'h1:
+          \$379  = 2'h0;
+      3'h2:
+          \$379  = 2'h0;
+      3'h3:
+          \$379  = 2'h0;
+      3'h4:
+          \$379  = 2'h0;
+      3'h5:
+          \$379  = 2'h0;
+      3'h6:
+          \$379  = 2'h0;
+      3'h7:
+          \$379  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
           \$380  = 2'h1;
-      4'h1:
+      3'h1:
           \$380  = 2'h0;
-      4'h2:
+      3'h2:
           \$380  = 2'h0;
-      4'h3:
+      3'h3:
           \$380  = 2'h0;
-      4'h4:
+      3'h4:
           \$380  = 2'h0;
-      4'h5:
+      3'h5:
           \$380  = 2'h0;
-      4'h6:
+      3'h6:
           \$380  = 2'h0;
-      4'h7:
+      3'h7:
           \$380  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = 2'h0;
-    casez (\$383 )
+    \$409  = 2'h0;
+    casez (\$408 )
       4'h0:
-          \$384  = 2'h1;
+          \$409  = 2'h1;
       4'h1:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h2:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h3:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h4:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h5:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h6:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
       4'h7:
-          \$384  = 2'h0;
+          \$409  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = 2'h0;
+    casez (\$412 )
+      4'h0:
+          \$413  = 2'h1;
+      4'h1:
+          \$413  = 2'h0;
+      4'h2:
+          \$413  = 2'h0;
+      4'h3:
+          \$413  = 2'h0;
+      4'h4:
+          \$413  = 2'h0;
+      4'h5:
+          \$413  = 2'h0;
+      4'h6:
+          \$413  = 2'h0;
+      4'h7:
+          \$413  = 2'h0;
     endcase
   end
   always @* begin
@@ -1794,21 +2319,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$385  = 2'h1;
+          \$414  = 2'h1;
       3'h1:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h2:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h3:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h4:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h5:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h6:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
       3'h7:
-          \$385  = 2'h0;
+          \$414  = 2'h0;
     endcase
   end
   always @* begin
@@ -1816,21 +2341,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$396  = 3'h4;
+          \$429  = 3'h4;
       3'h1:
-          \$396  = 3'h4;
+          \$429  = 3'h4;
       3'h2:
-          \$396  = 3'h4;
+          \$429  = 3'h4;
       3'h3:
-          \$396  = 3'h4;
+          \$429  = 3'h4;
       3'h4:
-          \$396  = 3'h4;
+          \$429  = 3'h4;
       3'h5:
-          \$396  = 3'h3;
+          \$429  = 3'h3;
       3'h6:
-          \$396  = 3'h2;
+          \$429  = 3'h2;
       3'h7:
-          \$396  = 3'h2;
+          \$429  = 3'h2;
     endcase
   end
   always @* begin
@@ -1838,21 +2363,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h1:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h2:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h3:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h4:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h5:
-          \$399  = 3'h2;
+          \$432  = 3'h2;
       3'h6:
-          \$399  = 3'h1;
+          \$432  = 3'h1;
       3'h7:
-          \$399  = 3'h1;
+          \$432  = 3'h1;
     endcase
   end
   always @* begin
@@ -1860,21 +2385,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$406  = 3'h2;
+          \$439  = 3'h2;
       3'h1:
-          \$406  = 3'h1;
+          \$439  = 3'h1;
       3'h2:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
       3'h3:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
       3'h4:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
       3'h5:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
       3'h6:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
       3'h7:
-          \$406  = 3'h0;
+          \$439  = 3'h0;
     endcase
   end
   always @* begin
@@ -1882,97 +2407,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$408  = 3'h1;
-      3'h1:
-          \$408  = 3'h0;
-      3'h2:
-          \$408  = 3'h0;
-      3'h3:
-          \$408  = 3'h0;
-      3'h4:
-          \$408  = 3'h0;
-      3'h5:
-          \$408  = 3'h0;
-      3'h6:
-          \$408  = 3'h0;
-      3'h7:
-          \$408  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$409  = 3'h2;
-      3'h1:
-          \$409  = 3'h1;
-      3'h2:
-          \$409  = 3'h0;
-      3'h3:
-          \$409  = 3'h0;
-      3'h4:
-          \$409  = 3'h0;
-      3'h5:
-          \$409  = 3'h0;
-      3'h6:
-          \$409  = 3'h0;
-      3'h7:
-          \$409  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = 3'h0;
-    casez (\$436 )
-      4'h0:
-          \$437  = 3'h1;
-      4'h1:
-          \$437  = 3'h0;
-      4'h2:
-          \$437  = 3'h0;
-      4'h3:
-          \$437  = 3'h0;
-      4'h4:
-          \$437  = 3'h0;
-      4'h5:
-          \$437  = 3'h0;
-      4'h6:
-          \$437  = 3'h0;
-      4'h7:
-          \$437  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = 3'h0;
-    casez (\$440 )
-      4'h0:
-          \$441  = 3'h2;
-      4'h1:
           \$441  = 3'h1;
-      4'h2:
+      3'h1:
           \$441  = 3'h0;
-      4'h3:
+      3'h2:
           \$441  = 3'h0;
-      4'h4:
+      3'h3:
           \$441  = 3'h0;
-      4'h5:
+      3'h4:
           \$441  = 3'h0;
-      4'h6:
+      3'h5:
           \$441  = 3'h0;
-      4'h7:
+      3'h6:
+          \$441  = 3'h0;
+      3'h7:
           \$441  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (ox)
+    casez (oy)
       3'h0:
-          \$442  = 3'h1;
+          \$442  = 3'h2;
       3'h1:
-          \$442  = 3'h0;
+          \$442  = 3'h1;
       3'h2:
           \$442  = 3'h0;
       3'h3:
@@ -1985,12 +2444,78 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           \$442  = 3'h0;
       3'h7:
           \$442  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = 3'h0;
+    casez (\$470 )
+      4'h0:
+          \$471  = 3'h1;
+      4'h1:
+          \$471  = 3'h0;
+      4'h2:
+          \$471  = 3'h0;
+      4'h3:
+          \$471  = 3'h0;
+      4'h4:
+          \$471  = 3'h0;
+      4'h5:
+          \$471  = 3'h0;
+      4'h6:
+          \$471  = 3'h0;
+      4'h7:
+          \$471  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = 3'h0;
+    casez (\$474 )
+      4'h0:
+          \$475  = 3'h2;
+      4'h1:
+          \$475  = 3'h1;
+      4'h2:
+          \$475  = 3'h0;
+      4'h3:
+          \$475  = 3'h0;
+      4'h4:
+          \$475  = 3'h0;
+      4'h5:
+          \$475  = 3'h0;
+      4'h6:
+          \$475  = 3'h0;
+      4'h7:
+          \$475  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$476  = 3'h1;
+      3'h1:
+          \$476  = 3'h0;
+      3'h2:
+          \$476  = 3'h0;
+      3'h3:
+          \$476  = 3'h0;
+      3'h4:
+          \$476  = 3'h0;
+      3'h5:
+          \$476  = 3'h0;
+      3'h6:
+          \$476  = 3'h0;
+      3'h7:
+          \$476  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a0 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a0 = { 4'h0, \$2  };
       2'h1:
@@ -2002,7 +2527,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a1 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a1 = { 4'h0, \$5  };
       2'h1:
@@ -2014,7 +2539,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a2 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a2 = { 4'h0, \$8  };
       2'h1:
@@ -2026,7 +2551,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a3 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a3 = { 4'h0, \$11  };
       2'h1:
@@ -2038,7 +2563,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a4 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a4 = { 4'h0, \$14  };
       2'h1:
@@ -2050,7 +2575,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a5 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a5 = { 4'h0, \$17  };
       2'h1:
@@ -2062,7 +2587,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a6 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a6 = { 4'h0, \$20  };
       2'h1:
@@ -2074,7 +2599,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a7 = 12'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a7 = { 4'h0, \$23  };
       2'h1:
@@ -2085,28 +2610,28 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$113  = 7'h00;
-    if (\$76 ) begin
+    \$signature__addr$112  = 7'h00;
+    if (\$52 ) begin
       if (tag[1]) begin
-        \$signature__addr$113  = \$78 ;
+        \$signature__addr$112  = \$54 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$114  = 64'h0000000000000000;
-    if (\$76 ) begin
+    \$signature__data$113  = 64'h0000000000000000;
+    if (\$52 ) begin
       if (tag[1]) begin
-        \$signature__data$114  = { \o_act$117 , o_act, word[63:8] };
+        \$signature__data$113  = { \o_act$116 , o_act, word[63:8] };
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$118  = 1'h0;
-    if (\$76 ) begin
+    \$signature__en$117  = 1'h0;
+    if (\$52 ) begin
       if (tag[1]) begin
-        \$signature__en$118  = 1'h1;
+        \$signature__en$117  = 1'h1;
       end
     end
   end
@@ -2115,7 +2640,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$102 ;
+          load__ready = \$86 ;
     endcase
   end
   always @* begin
@@ -2151,11 +2676,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$109 ;
+          iss_first = \$93 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$143 ;
+          iss_first = \$127 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2163,7 +2688,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$177 ;
+          iss_first = \$161 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2177,23 +2702,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$116 ;
+          iss_last = \$100 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$148 ;
+          iss_last = \$132 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$165 ;
+          iss_last = \$149 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$182 ;
+          iss_last = \$166 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$199 ;
+          iss_last = \$183 ;
     endcase
   end
   always @* begin
@@ -2333,11 +2858,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_raddr = \$122 [6:0];
+          iss_raddr = \$106 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_raddr = \$155 [6:0];
+          iss_raddr = \$139 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2345,7 +2870,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_raddr = \$189 [6:0];
+          iss_raddr = \$173 [6:0];
     endcase
   end
   always @* begin
@@ -2355,23 +2880,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_waddr = \$129 [7:0];
+          iss_waddr = \$113 [7:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_waddr = \$160 [7:0];
+          iss_waddr = \$144 [7:0];
       4'h4:
           /* empty */;
       4'h5:
-          iss_waddr = \$169 [7:0];
+          iss_waddr = \$153 [7:0];
       4'h6:
           /* empty */;
       4'h7:
-          iss_waddr = \$194 [7:0];
+          iss_waddr = \$178 [7:0];
       4'h8:
           /* empty */;
       4'h9:
-          iss_waddr = \$203 [7:0];
+          iss_waddr = \$187 [7:0];
     endcase
   end
   always @* begin
@@ -2381,7 +2906,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$138 ) begin
+          if (\$122 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2391,7 +2916,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$172 ) begin
+          if (\$156 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2401,7 +2926,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$206 ) begin
+          if (\$190 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2421,7 +2946,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$164 , \$163 , \$162 , \$161  };
+          pw_idx1 = { \$148 , \$147 , \$146 , \$145  };
     endcase
   end
   always @* begin
@@ -2439,7 +2964,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$166 ;
+          iss_zero = \$150 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2447,7 +2972,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$200 ;
+          iss_zero = \$184 ;
     endcase
   end
   always @* begin
@@ -2473,7 +2998,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$198 , \$197 , \$196 , \$195  };
+          pw_idx2 = { \$182 , \$181 , \$180 , \$179  };
     endcase
   end
   always @* begin
@@ -2501,1184 +3026,1007 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$218 ) begin
+          if (\$206 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = spikes__valid;
-    if (\$230 ) begin
-      \$455  = 1'h0;
+    \$493  = spikes__valid;
+    if (\$218 ) begin
+      \$493  = 1'h0;
     end
-    if (\$289 ) begin
+    if (\$313 ) begin
       if (tag[1]) begin
-        \$455  = 1'h1;
+        \$493  = 1'h1;
       end
     end
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = \$signature__addr ;
-    if (\$232 ) begin
-      \$456  = \$233 [6:0];
-      if (\$234 ) begin
-        \$456  = 7'h00;
-      end
-    end
-    if (rst) begin
-      \$456  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = img_full;
-    if (\$232 ) begin
-      if (\$234 ) begin
-        \$457  = 1'h1;
-      end
-    end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$301 ) begin
-            (* full_case = 32'd1 *)
-            if (\$303 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$315 ) begin
-                end else begin
-                  if (\$320 ) begin
-                    if (\$324 ) begin
-                      \$457  = 1'h0;
-                    end
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = iss_valid;
-    if (rst) begin
-      \$458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = iss_kind;
-    if (rst) begin
-      \$459  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = iss_first;
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = iss_last;
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = iss_g;
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = iss_c;
-    if (rst) begin
-      \$463  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = 1'h0;
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = iss_zero;
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_job;
-    if (rst) begin
-      \$466  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_pos;
-    if (rst) begin
-      \$467  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = iss_layer;
-    if (rst) begin
-      \$468  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s0_valid;
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s0_kind;
-    if (rst) begin
-      \$470  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s0_first;
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s0_last;
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s0_g;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s0_c;
-    if (rst) begin
-      \$474  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s0_pad;
-    if (rst) begin
-      \$475  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s0_zero;
-    if (rst) begin
-      \$476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_job;
-    if (rst) begin
-      \$477  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_pos;
-    if (rst) begin
-      \$478  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s0_layer;
-    if (rst) begin
-      \$479  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s1_valid;
-    if (rst) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s1_kind;
-    if (rst) begin
-      \$481  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s1_first;
-    if (rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s1_last;
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s1_g;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s1_c;
-    if (rst) begin
-      \$485  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s1_pad;
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_zero;
-    if (rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_job;
-    if (rst) begin
-      \$488  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_pos;
-    if (rst) begin
-      \$489  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s1_layer;
-    if (rst) begin
-      \$490  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s2_valid;
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_kind;
-    if (rst) begin
-      \$492  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_first;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_last;
+    \$494  = \$signature__addr ;
+    if (\$220 ) begin
+      \$494  = \$221 [6:0];
+      if (\$222 ) begin
+        \$494  = 7'h00;
+      end
+    end
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s2_g;
+    \$495  = img_full;
+    if (\$220 ) begin
+      if (\$222 ) begin
+        \$495  = 1'h1;
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$325 ) begin
+            (* full_case = 32'd1 *)
+            if (\$327 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$331 ) begin
+              end else if (\$334 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$339 ) begin
+                end else begin
+                  if (\$344 ) begin
+                    if (\$348 ) begin
+                      \$495  = 1'h0;
+                    end
+                  end
+                end
+              end
+            end
+          end
+    endcase
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_c;
+    \$496  = iss_valid;
     if (rst) begin
-      \$496  = 4'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s2_pad;
+    \$497  = iss_kind;
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_zero;
+    \$498  = iss_first;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_job;
+    \$499  = iss_last;
     if (rst) begin
-      \$499  = 2'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_pos;
+    \$500  = iss_g;
     if (rst) begin
-      \$500  = 6'h00;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_layer;
+    \$501  = iss_c;
     if (rst) begin
-      \$501  = 2'h0;
+      \$501  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = iss_raddr;
+    \$502  = 1'h0;
     if (rst) begin
-      \$502  = 7'h00;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = iss_waddr;
+    \$503  = iss_zero;
     if (rst) begin
-      \$503  = 8'h00;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = \$235 ;
+    \$504  = iss_job;
     if (rst) begin
-      \$504  = 12'h000;
+      \$504  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = a0;
+    \$505  = iss_pos;
     if (rst) begin
-      \$505  = 12'h000;
+      \$505  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = w_rd__data[7:0];
+    \$506  = iss_layer;
     if (rst) begin
-      \$506  = 8'h00;
+      \$506  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = \$236 ;
+    \$507  = s0_valid;
     if (rst) begin
-      \$507  = 20'h00000;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = a1;
+    \$508  = s0_kind;
     if (rst) begin
-      \$508  = 12'h000;
+      \$508  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = w_rd__data[15:8];
+    \$509  = s0_first;
     if (rst) begin
-      \$509  = 8'h00;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = \$237 ;
+    \$510  = s0_last;
     if (rst) begin
-      \$510  = 20'h00000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = a2;
+    \$511  = s0_g;
     if (rst) begin
-      \$511  = 12'h000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = w_rd__data[23:16];
+    \$512  = s0_c;
     if (rst) begin
-      \$512  = 8'h00;
+      \$512  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = \$238 ;
+    \$513  = s0_pad;
     if (rst) begin
-      \$513  = 20'h00000;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = a3;
+    \$514  = s0_zero;
     if (rst) begin
-      \$514  = 12'h000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = w_rd__data[31:24];
+    \$515  = s0_job;
     if (rst) begin
-      \$515  = 8'h00;
+      \$515  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = \$239 ;
+    \$516  = s0_pos;
     if (rst) begin
-      \$516  = 20'h00000;
+      \$516  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = a4;
+    \$517  = s0_layer;
     if (rst) begin
-      \$517  = 12'h000;
+      \$517  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = w_rd__data[39:32];
+    \$518  = s1_valid;
     if (rst) begin
-      \$518  = 8'h00;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = \$240 ;
+    \$519  = s1_kind;
     if (rst) begin
-      \$519  = 20'h00000;
+      \$519  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = a5;
+    \$520  = s1_first;
     if (rst) begin
-      \$520  = 12'h000;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = w_rd__data[47:40];
+    \$521  = s1_last;
     if (rst) begin
-      \$521  = 8'h00;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = \$241 ;
+    \$522  = s1_g;
     if (rst) begin
-      \$522  = 20'h00000;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = a6;
+    \$523  = s1_c;
     if (rst) begin
-      \$523  = 12'h000;
+      \$523  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = w_rd__data[55:48];
+    \$524  = s1_pad;
     if (rst) begin
-      \$524  = 8'h00;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = \$242 ;
+    \$525  = s1_zero;
     if (rst) begin
-      \$525  = 20'h00000;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = a7;
+    \$526  = s1_job;
     if (rst) begin
-      \$526  = 12'h000;
+      \$526  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = w_rd__data[63:56];
+    \$527  = s1_pos;
     if (rst) begin
-      \$527  = 8'h00;
+      \$527  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \$243 ;
+    \$528  = s1_layer;
     if (rst) begin
-      \$528  = 20'h00000;
+      \$528  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = acc0;
-    if (s3_valid) begin
-      \$529  = \$27 [20:0];
-    end
+    \$529  = s2_valid;
     if (rst) begin
-      \$529  = 21'h000000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = acc1;
-    if (s3_valid) begin
-      \$530  = \$29 [20:0];
-    end
+    \$530  = s2_kind;
     if (rst) begin
-      \$530  = 21'h000000;
+      \$530  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = acc2;
-    if (s3_valid) begin
-      \$531  = \$31 [20:0];
-    end
+    \$531  = s2_first;
     if (rst) begin
-      \$531  = 21'h000000;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = acc3;
-    if (s3_valid) begin
-      \$532  = \$33 [20:0];
-    end
+    \$532  = s2_last;
     if (rst) begin
-      \$532  = 21'h000000;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = acc4;
-    if (s3_valid) begin
-      \$533  = \$35 [20:0];
-    end
+    \$533  = s2_g;
     if (rst) begin
-      \$533  = 21'h000000;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = acc5;
-    if (s3_valid) begin
-      \$534  = \$37 [20:0];
-    end
+    \$534  = s2_c;
     if (rst) begin
-      \$534  = 21'h000000;
+      \$534  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = acc6;
-    if (s3_valid) begin
-      \$535  = \$39 [20:0];
-    end
+    \$535  = s2_pad;
     if (rst) begin
-      \$535  = 21'h000000;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc7;
-    if (s3_valid) begin
-      \$536  = \$41 [20:0];
-    end
+    \$536  = s2_zero;
     if (rst) begin
-      \$536  = 21'h000000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = d0;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$537  = \$27 [11:0];
-      end
-    end
+    \$537  = s2_job;
     if (rst) begin
-      \$537  = 12'h000;
+      \$537  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = nz;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$538 [0] = \$248 ;
-        \$538 [1] = \$249 ;
-        \$538 [2] = \$250 ;
-        \$538 [3] = \$251 ;
-        \$538 [4] = \$252 ;
-        \$538 [5] = \$253 ;
-        \$538 [6] = \$254 ;
-        \$538 [7] = \$255 ;
-      end
-      if (\$256 ) begin
-        \$538 [8] = \$257 ;
-        \$538 [9] = \$258 ;
-        \$538 [10] = \$259 ;
-        \$538 [11] = \$260 ;
-        \$538 [12] = \$261 ;
-        \$538 [13] = \$262 ;
-        \$538 [14] = \$263 ;
-        \$538 [15] = \$264 ;
-      end
-    end
+    \$538  = s2_pos;
     if (rst) begin
-      \$538  = 16'h0000;
+      \$538  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = d1;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$539  = \$29 [11:0];
-      end
-    end
+    \$539  = s2_layer;
     if (rst) begin
-      \$539  = 12'h000;
+      \$539  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = d2;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$540  = \$31 [11:0];
-      end
-    end
+    \$540  = s3_valid;
     if (rst) begin
-      \$540  = 12'h000;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = d3;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$541  = \$33 [11:0];
-      end
-    end
+    \$541  = s3_kind;
     if (rst) begin
-      \$541  = 12'h000;
+      \$541  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = d4;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$542  = \$35 [11:0];
-      end
-    end
+    \$542  = s3_first;
     if (rst) begin
-      \$542  = 12'h000;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = d5;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$543  = \$37 [11:0];
-      end
-    end
+    \$543  = s3_last;
     if (rst) begin
-      \$543  = 12'h000;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = d6;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$544  = \$39 [11:0];
-      end
-    end
+    \$544  = s3_g;
     if (rst) begin
-      \$544  = 12'h000;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = d7;
-    if (\$246 ) begin
-      if (\$247 ) begin
-        \$545  = \$41 [11:0];
-      end
-    end
+    \$545  = s3_c;
     if (rst) begin
-      \$545  = 12'h000;
+      \$545  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = d8;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$546  = \$27 [11:0];
-      end
-    end
+    \$546  = s3_pad;
     if (rst) begin
-      \$546  = 12'h000;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = d9;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$547  = \$29 [11:0];
-      end
-    end
+    \$547  = s3_zero;
     if (rst) begin
-      \$547  = 12'h000;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = d10;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$548  = \$31 [11:0];
-      end
-    end
+    \$548  = s3_job;
     if (rst) begin
-      \$548  = 12'h000;
+      \$548  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = d11;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$549  = \$33 [11:0];
-      end
-    end
+    \$549  = s3_pos;
     if (rst) begin
-      \$549  = 12'h000;
+      \$549  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = d12;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$550  = \$35 [11:0];
-      end
-    end
+    \$550  = s3_layer;
     if (rst) begin
-      \$550  = 12'h000;
+      \$550  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = d13;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$551  = \$37 [11:0];
-      end
-    end
+    \$551  = iss_raddr;
     if (rst) begin
-      \$551  = 12'h000;
+      \$551  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = d14;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$552  = \$39 [11:0];
-      end
-    end
+    \$552  = iss_waddr;
     if (rst) begin
-      \$552  = 12'h000;
+      \$552  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = d15;
-    if (\$246 ) begin
-      if (\$256 ) begin
-        \$553  = \$41 [11:0];
-      end
-    end
+    \$553  = s0_waddr;
     if (rst) begin
-      \$553  = 12'h000;
+      \$553  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = job_active;
-    if (hand_over) begin
-      \$554  = 1'h1;
-    end
-    if (launch_final) begin
-      \$554  = 1'h1;
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        if (\$281 ) begin
-          \$554  = 1'h0;
-        end
-      end
-    end
+    \$554  = \$234 ;
     if (rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = job_kind;
-    if (hand_over) begin
-      \$555  = s3_job;
-    end
-    if (launch_final) begin
-      \$555  = 2'h2;
-    end
+    \$555  = \$237 ;
     if (rst) begin
-      \$555  = 2'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = job_layer;
-    if (hand_over) begin
-      \$556  = s3_layer;
-    end
-    if (launch_final) begin
-      \$556  = 2'h2;
-    end
+    \$556  = \$242 ;
     if (rst) begin
-      \$556  = 2'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = job_pos;
-    if (hand_over) begin
-      \$557  = s3_pos;
-    end
+    \$557  = \$247 ;
     if (rst) begin
-      \$557  = 6'h00;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = job_g;
-    if (hand_over) begin
-      \$558  = s3_g;
-    end
-    if (launch_final) begin
-      \$558  = 1'h0;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
+    \$558  = acc0;
+    if (\$248 ) begin
+      \$558  = 21'h000000;
+    end else if (s4_valid) begin
+      \$558  = \$26 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = job_k;
-    if (hand_over) begin
-      \$559  = 3'h0;
-    end
-    if (launch_final) begin
-      \$559  = 3'h0;
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$559  = \$277 [2:0];
-      end
-    end
-    if (rst) begin
-      \$559  = 3'h0;
+    \$559  = acc1;
+    if (\$249 ) begin
+      \$559  = 21'h000000;
+    end else if (s4_valid) begin
+      \$559  = \$27 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow0;
-    if (hand_over) begin
-      \$560  = \$27 [20:0];
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$560  = shadow2;
-      end
-    end
-    if (rst) begin
+    \$560  = acc2;
+    if (\$250 ) begin
       \$560  = 21'h000000;
+    end else if (s4_valid) begin
+      \$560  = \$28 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = shadow1;
-    if (hand_over) begin
+    \$561  = acc3;
+    if (\$251 ) begin
+      \$561  = 21'h000000;
+    end else if (s4_valid) begin
       \$561  = \$29 [20:0];
     end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$561  = shadow3;
-      end
-    end
-    if (rst) begin
-      \$561  = 21'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = shadow2;
-    if (hand_over) begin
-      \$562  = \$31 [20:0];
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$562  = shadow4;
-      end
-    end
-    if (rst) begin
+    \$562  = acc4;
+    if (\$252 ) begin
       \$562  = 21'h000000;
+    end else if (s4_valid) begin
+      \$562  = \$30 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = shadow3;
-    if (hand_over) begin
-      \$563  = \$33 [20:0];
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$563  = shadow5;
-      end
-    end
-    if (rst) begin
+    \$563  = acc5;
+    if (\$253 ) begin
       \$563  = 21'h000000;
+    end else if (s4_valid) begin
+      \$563  = \$31 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = shadow4;
-    if (hand_over) begin
-      \$564  = \$35 [20:0];
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$564  = shadow6;
-      end
-    end
-    if (rst) begin
+    \$564  = acc6;
+    if (\$254 ) begin
       \$564  = 21'h000000;
+    end else if (s4_valid) begin
+      \$564  = \$32 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = shadow5;
-    if (hand_over) begin
-      \$565  = \$37 [20:0];
-    end
-    if (\$265 ) begin
-      if (job_active) begin
-        \$565  = shadow7;
-      end
-    end
-    if (rst) begin
+    \$565  = acc7;
+    if (\$255 ) begin
       \$565  = 21'h000000;
+    end else if (s4_valid) begin
+      \$565  = \$33 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = shadow6;
+    \$566  = d0;
+    if (dw_done0) begin
+      \$566  = \$26 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = nz;
+    if (dw_done0) begin
+      \$567 [0] = \$256 ;
+      \$567 [1] = \$257 ;
+      \$567 [2] = \$258 ;
+      \$567 [3] = \$259 ;
+      \$567 [4] = \$260 ;
+      \$567 [5] = \$261 ;
+      \$567 [6] = \$262 ;
+      \$567 [7] = \$263 ;
+    end
+    if (dw_done1) begin
+      \$567 [8] = \$264 ;
+      \$567 [9] = \$265 ;
+      \$567 [10] = \$266 ;
+      \$567 [11] = \$267 ;
+      \$567 [12] = \$268 ;
+      \$567 [13] = \$269 ;
+      \$567 [14] = \$270 ;
+      \$567 [15] = \$271 ;
+    end
+    if (rst) begin
+      \$567  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = d1;
+    if (dw_done0) begin
+      \$568  = \$27 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = d2;
+    if (dw_done0) begin
+      \$569  = \$28 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = d3;
+    if (dw_done0) begin
+      \$570  = \$29 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = d4;
+    if (dw_done0) begin
+      \$571  = \$30 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = d5;
+    if (dw_done0) begin
+      \$572  = \$31 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = d6;
+    if (dw_done0) begin
+      \$573  = \$32 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = d7;
+    if (dw_done0) begin
+      \$574  = \$33 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = d8;
+    if (dw_done1) begin
+      \$575  = \$26 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = d9;
+    if (dw_done1) begin
+      \$576  = \$27 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = d10;
+    if (dw_done1) begin
+      \$577  = \$28 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = d11;
+    if (dw_done1) begin
+      \$578  = \$29 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = d12;
+    if (dw_done1) begin
+      \$579  = \$30 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = d13;
+    if (dw_done1) begin
+      \$580  = \$31 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = d14;
+    if (dw_done1) begin
+      \$581  = \$32 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = d15;
+    if (dw_done1) begin
+      \$582  = \$33 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = job_active;
     if (hand_over) begin
-      \$566  = \$39 [20:0];
+      \$583  = 1'h1;
+    end
+    if (launch_final) begin
+      \$583  = 1'h1;
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        if (\$288 ) begin
+          \$583  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$566  = 21'h000000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow7;
+    \$584  = job_kind;
     if (hand_over) begin
-      \$567  = \$41 [20:0];
+      \$584  = s4_job;
+    end
+    if (launch_final) begin
+      \$584  = 2'h2;
     end
     if (rst) begin
-      \$567  = 21'h000000;
+      \$584  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = \$signal$86 ;
-    if (\$265 ) begin
-      \$568  = job_active;
+    \$585  = job_layer;
+    if (hand_over) begin
+      \$585  = s4_layer;
+    end
+    if (launch_final) begin
+      \$585  = 2'h2;
     end
     if (rst) begin
-      \$568  = 1'h0;
+      \$585  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = p1_kind;
-    if (\$265 ) begin
+    \$586  = job_pos;
+    if (hand_over) begin
+      \$586  = s4_pos;
+    end
+    if (rst) begin
+      \$586  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = job_g;
+    if (hand_over) begin
+      \$587  = s4_g;
+    end
+    if (launch_final) begin
+      \$587  = 1'h0;
+    end
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = job_k;
+    if (hand_over) begin
+      \$588  = 3'h0;
+    end
+    if (launch_final) begin
+      \$588  = 3'h0;
+    end
+    if (\$272 ) begin
       if (job_active) begin
-        \$569  = job_kind;
+        \$588  = \$284 [2:0];
       end
     end
     if (rst) begin
-      \$569  = 2'h0;
+      \$588  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = p1_layer;
-    if (\$265 ) begin
+    \$589  = shadow0;
+    if (hand_over) begin
+      \$589  = \$26 [20:0];
+    end
+    if (\$272 ) begin
       if (job_active) begin
-        \$570  = job_layer;
+        \$589  = shadow2;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = shadow1;
+    if (hand_over) begin
+      \$590  = \$27 [20:0];
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        \$590  = shadow3;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = shadow2;
+    if (hand_over) begin
+      \$591  = \$28 [20:0];
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        \$591  = shadow4;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = shadow3;
+    if (hand_over) begin
+      \$592  = \$29 [20:0];
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        \$592  = shadow5;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = shadow4;
+    if (hand_over) begin
+      \$593  = \$30 [20:0];
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        \$593  = shadow6;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = shadow5;
+    if (hand_over) begin
+      \$594  = \$31 [20:0];
+    end
+    if (\$272 ) begin
+      if (job_active) begin
+        \$594  = shadow7;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = shadow6;
+    if (hand_over) begin
+      \$595  = \$32 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = shadow7;
+    if (hand_over) begin
+      \$596  = \$33 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = \$signal ;
+    if (\$272 ) begin
+      \$597  = job_active;
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = p1_kind;
+    if (\$272 ) begin
+      if (job_active) begin
+        \$598  = job_kind;
       end
     end
     if (rst) begin
-      \$570  = 2'h0;
+      \$598  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = p1_pos;
-    if (\$265 ) begin
+    \$599  = p1_layer;
+    if (\$272 ) begin
       if (job_active) begin
-        \$571  = job_pos;
+        \$599  = job_layer;
       end
     end
     if (rst) begin
-      \$571  = 6'h00;
+      \$599  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \$signal ;
-    if (\$265 ) begin
+    \$600  = p1_pos;
+    if (\$272 ) begin
       if (job_active) begin
-        \$572  = \$266 ;
+        \$600  = job_pos;
       end
     end
     if (rst) begin
-      \$572  = 1'h0;
+      \$600  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = p1_last;
-    if (\$265 ) begin
+    \$601  = \$signal$261 ;
+    if (\$272 ) begin
       if (job_active) begin
-        \$573  = \$272 ;
+        \$601  = \$273 ;
       end
     end
     if (rst) begin
-      \$573  = 1'h0;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = pool_wr__addr;
-    if (\$265 ) begin
+    \$602  = p1_last;
+    if (\$272 ) begin
       if (job_active) begin
-        \$574  = \$276 [2:0];
+        \$602  = \$279 ;
       end
     end
     if (rst) begin
-      \$574  = 3'h0;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = p1_pot0;
-    if (\$265 ) begin
+    \$603  = p1_addr;
+    if (\$272 ) begin
       if (job_active) begin
-        \$575  = shadow0;
+        \$603  = \$283 [2:0];
       end
     end
     if (rst) begin
-      \$575  = 21'h000000;
+      \$603  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = p1_pot1;
-    if (\$265 ) begin
+    \$604  = i_pot;
+    if (\$272 ) begin
       if (job_active) begin
-        \$576  = shadow1;
+        \$604  = shadow0;
       end
     end
     if (rst) begin
-      \$576  = 21'h000000;
+      \$604  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = credit;
-    if (\$265 ) begin
+    \$605  = \i_pot$91 ;
+    if (\$272 ) begin
       if (job_active) begin
-        if (\$281 ) begin
-          \$577  = 1'h1;
+        \$605  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$605  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = credit;
+    if (\$272 ) begin
+      if (job_active) begin
+        if (\$288 ) begin
+          \$606  = 1'h1;
         end
       end
     end
@@ -3686,15 +4034,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$331 ) begin
+              end else if (\$334 ) begin
               end else begin
-                \$577  = 1'h0;
+                \$606  = 1'h0;
               end
             end
           end
@@ -3705,9 +4053,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
-              \$577  = 1'h0;
+          if (\$392 ) begin
+            if (\$397 ) begin
+              \$606  = 1'h0;
             end
           end
       4'h6:
@@ -3717,413 +4065,563 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
-              \$577  = 1'h0;
+          if (\$454 ) begin
+            if (\$459 ) begin
+              \$606  = 1'h0;
             end
           end
       4'ha:
+          if (\$492 ) begin
+            \$606  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$606  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = \$signal$131 ;
+    if (\$289 ) begin
+      \$607  = \$291 ;
+    end
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = p2_first;
+    if (\$289 ) begin
+      \$608  = \$signal$261 ;
+    end
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = p2_addr;
+    if (\$289 ) begin
+      \$609  = p1_addr;
+    end
+    if (rst) begin
+      \$609  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = \$signal$132 ;
+    if (\$289 ) begin
+      \$610  = \$signal$131 ;
+    end
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = p3_addr;
+    if (\$289 ) begin
+      \$611  = p2_addr;
+    end
+    if (rst) begin
+      \$611  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = p4_valid;
+    if (\$289 ) begin
+      \$612  = \$signal$132 ;
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = pool_wr__addr;
+    if (\$289 ) begin
+      \$613  = p3_addr;
+    end
+    if (rst) begin
+      \$613  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = p2_old0;
+    if (\$292 ) begin
+      \$614  = pool_rd__data[19:0];
+    end
+    if (rst) begin
+      \$614  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = p2_pot0;
+    if (\$292 ) begin
+      \$615  = i_pot;
+    end
+    if (rst) begin
+      \$615  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = pool_sum0;
+    if (\$292 ) begin
+      \$616  = \$294 ;
+    end
+    if (rst) begin
+      \$616  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = pool_sat0;
+    if (\$292 ) begin
+      \$617  = \$298 [19:0];
+    end
+    if (rst) begin
+      \$617  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = p2_old1;
+    if (\$299 ) begin
+      \$618  = pool_rd__data[39:20];
+    end
+    if (rst) begin
+      \$618  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = p2_pot1;
+    if (\$299 ) begin
+      \$619  = \i_pot$91 ;
+    end
+    if (rst) begin
+      \$619  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = pool_sum1;
+    if (\$299 ) begin
+      \$620  = \$301 ;
+    end
+    if (rst) begin
+      \$620  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = pool_sat1;
+    if (\$299 ) begin
+      \$621  = \$305 [19:0];
+    end
+    if (rst) begin
+      \$621  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = trace__valid;
+    if (\$306 ) begin
+      \$622  = 1'h0;
+    end
+    if (\$310 ) begin
+      if (tag[1]) begin
+        \$622  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = word;
+    if (\$310 ) begin
+      \$623  = { \o_act$116 , o_act, word[63:8] };
+    end
+    if (rst) begin
+      \$623  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = trace__payload;
+    if (\$310 ) begin
+      if (tag[1]) begin
+        \$624 [1:0] = tag[9:8];
+        \$624 [7:2] = tag[7:2];
+        \$624 [71:8] = { \o_act$116 , o_act, word[63:8] };
+      end
+    end
+    if (rst) begin
+      \$624  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = spk_word;
+    if (\$313 ) begin
+      \$625  = { \o_act$116 [0], o_act[0], spk_word[15:2] };
+    end
+    if (rst) begin
+      \$625  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = spikes__payload;
+    if (\$313 ) begin
+      if (tag[1]) begin
+        \$626  = { \o_act$116 [0], o_act[0], spk_word[15:2] };
+      end
+    end
+    if (rst) begin
+      \$626  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = asm;
+    if (\$314 ) begin
+      \$627  = { load__payload[40:9], asm[127:32] };
+    end
+    if (rst) begin
+      \$627  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = ox;
+    casez (seq_state)
+      4'h0:
+          if (\$316 ) begin
+            \$628  = 3'h0;
+          end
+      4'h1:
+          if (\$325 ) begin
+            (* full_case = 32'd1 *)
+            if (\$327 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$331 ) begin
+              end else if (\$334 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$339 ) begin
+                end else begin
+                  if (\$344 ) begin
+                    \$628  = \$345 [2:0];
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$366 ) begin
+            \$628  = 3'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                if (\$406 ) begin
+                  \$628  = \$407 [2:0];
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$428 ) begin
+            \$628  = 3'h0;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
           if (\$454 ) begin
-            \$577  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$577  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = trace__valid;
-    if (\$282 ) begin
-      \$578  = 1'h0;
-    end
-    if (\$286 ) begin
-      if (tag[1]) begin
-        \$578  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = word;
-    if (\$286 ) begin
-      \$579  = { \o_act$117 , o_act, word[63:8] };
-    end
-    if (rst) begin
-      \$579  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = trace__payload;
-    if (\$286 ) begin
-      if (tag[1]) begin
-        \$580 [1:0] = tag[9:8];
-        \$580 [7:2] = tag[7:2];
-        \$580 [71:8] = { \o_act$117 , o_act, word[63:8] };
-      end
-    end
-    if (rst) begin
-      \$580  = 72'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = spk_word;
-    if (\$289 ) begin
-      \$581  = { \o_act$117 [0], o_act[0], spk_word[15:2] };
-    end
-    if (rst) begin
-      \$581  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = spikes__payload;
-    if (\$289 ) begin
-      if (tag[1]) begin
-        \$582  = { \o_act$117 [0], o_act[0], spk_word[15:2] };
-      end
-    end
-    if (rst) begin
-      \$582  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = asm;
-    if (\$290 ) begin
-      \$583  = { load__payload[40:9], asm[127:32] };
-    end
-    if (rst) begin
-      \$583  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = ox;
-    casez (seq_state)
-      4'h0:
-          if (\$292 ) begin
-            \$584  = 3'h0;
-          end
-      4'h1:
-          if (\$301 ) begin
-            (* full_case = 32'd1 *)
-            if (\$303 ) begin
-            end else begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$461 ) begin
               end else begin
-                (* full_case = 32'd1 *)
-                if (\$315 ) begin
-                end else begin
-                  if (\$320 ) begin
-                    \$584  = \$321 [2:0];
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$338 ) begin
-            \$584  = 3'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
-              (* full_case = 32'd1 *)
-              if (\$370 ) begin
-              end else begin
-                if (\$377 ) begin
-                  \$584  = \$378 [2:0];
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$395 ) begin
-            \$584  = 3'h0;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
-              (* full_case = 32'd1 *)
-              if (\$427 ) begin
-              end else begin
-                if (\$434 ) begin
-                  \$584  = \$435 [2:0];
+                if (\$468 ) begin
+                  \$628  = \$469 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$584  = 3'h0;
+      \$628  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = oy;
+    \$629  = oy;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$585  = 3'h0;
+          if (\$316 ) begin
+            \$629  = 3'h0;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$331 ) begin
+              end else if (\$334 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
+                if (\$339 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$320 ) begin
-                    \$585  = 3'h0;
+                  if (\$344 ) begin
+                    \$629  = 3'h0;
                   end else begin
-                    \$585  = \$325 [2:0];
+                    \$629  = \$349 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$585  = 3'h0;
+          if (\$366 ) begin
+            \$629  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$399 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$377 ) begin
-                  \$585  = 3'h0;
+                if (\$406 ) begin
+                  \$629  = 3'h0;
                 end else begin
-                  \$585  = \$382 [2:0];
+                  \$629  = \$411 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$585  = 3'h0;
+          if (\$428 ) begin
+            \$629  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
+          if (\$454 ) begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$427 ) begin
+              if (\$461 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$585  = 3'h0;
+                if (\$468 ) begin
+                  \$629  = 3'h0;
                 end else begin
-                  \$585  = \$439 [2:0];
+                  \$629  = \$473 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$585  = 3'h0;
+      \$629  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = pos;
+    \$630  = pos;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$586  = 6'h00;
+          if (\$316 ) begin
+            \$630  = 6'h00;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$331 ) begin
+              end else if (\$334 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
+                if (\$339 ) begin
                 end else begin
-                  \$586  = \$319 [5:0];
+                  \$630  = \$343 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$586  = 6'h00;
+          if (\$366 ) begin
+            \$630  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$399 ) begin
               end else begin
-                \$586  = \$376 [5:0];
+                \$630  = \$405 [5:0];
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$586  = 6'h00;
+          if (\$428 ) begin
+            \$630  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
+          if (\$454 ) begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$427 ) begin
+              if (\$461 ) begin
               end else begin
-                \$586  = \$433 [5:0];
+                \$630  = \$467 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$586  = 6'h00;
+      \$630  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = gc;
+    \$631  = gc;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$587  = 1'h0;
+          if (\$316 ) begin
+            \$631  = 1'h0;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$331 ) begin
+              end else if (\$334 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
-                  \$587  = \$316 [0];
+                if (\$339 ) begin
+                  \$631  = \$340 [0];
                 end else begin
-                  \$587  = 1'h0;
+                  \$631  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$587  = 1'h0;
+          if (\$366 ) begin
+            \$631  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-          end else if (\$346 ) begin
-            \$587  = \$350 [0];
+          if (\$369 ) begin
+          end else if (\$372 ) begin
+          end else if (\$374 ) begin
+            \$631  = \$378 [0];
           end else begin
-            \$587  = 1'h0;
+            \$631  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
-                \$587  = \$371 [0];
+              if (\$399 ) begin
+                \$631  = \$400 [0];
               end else begin
-                \$587  = 1'h0;
+                \$631  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$587  = 1'h0;
+          if (\$428 ) begin
+            \$631  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$398 ) begin
-          end else if (\$401 ) begin
-          end else if (\$403 ) begin
-            \$587  = \$407 [0];
+          if (\$431 ) begin
+          end else if (\$434 ) begin
+          end else if (\$436 ) begin
+            \$631  = \$440 [0];
           end else begin
-            \$587  = 1'h0;
+            \$631  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
+          if (\$454 ) begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$427 ) begin
-                \$587  = \$428 [0];
+              if (\$461 ) begin
+                \$631  = \$462 [0];
               end else begin
-                \$587  = 1'h0;
+                \$631  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$587  = 1'h0;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = ch;
+    \$632  = ch;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$588  = 4'h0;
+          if (\$316 ) begin
+            \$632  = 4'h0;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
-              \$588  = \$304 [3:0];
+            if (\$327 ) begin
+              \$632  = \$328 [3:0];
             end else begin
-              \$588  = 4'h0;
+              \$632  = 4'h0;
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$588  = 4'h0;
+          if (\$366 ) begin
+            \$632  = 4'h0;
           end
       4'h3:
           /* empty */;
@@ -4132,1286 +4630,482 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$395 ) begin
-            \$588  = 4'h0;
+          if (\$428 ) begin
+            \$632  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$588  = 4'h0;
+      \$632  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = ki;
+    \$633  = ki;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$589  = 3'h2;
+          if (\$316 ) begin
+            \$633  = 3'h2;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
-                \$589  = \$312 [2:0];
+              if (\$331 ) begin
+              end else if (\$334 ) begin
+                \$633  = \$336 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
-                  \$589  = \$317 ;
+                if (\$339 ) begin
+                  \$633  = \$341 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$320 ) begin
-                    \$589  = \$323 ;
+                  if (\$344 ) begin
+                    \$633  = \$347 ;
                   end else begin
-                    \$589  = \$328 ;
+                    \$633  = \$352 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$589  = 3'h1;
+          if (\$366 ) begin
+            \$633  = 3'h1;
           end
       4'h3:
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-            \$589  = \$348 [2:0];
-          end else if (\$346 ) begin
-            \$589  = { 1'h0, \$351  };
+          if (\$369 ) begin
+          end else if (\$372 ) begin
+            \$633  = \$376 [2:0];
+          end else if (\$374 ) begin
+            \$633  = { 1'h0, \$379  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$399 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$377 ) begin
-                  \$589  = { 1'h0, \$380  };
+                if (\$406 ) begin
+                  \$633  = { 1'h0, \$409  };
                 end else begin
-                  \$589  = { 1'h0, \$385  };
+                  \$633  = { 1'h0, \$414  };
                 end
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$589  = 3'h1;
+          if (\$428 ) begin
+            \$633  = 3'h1;
           end
       4'h7:
-          if (\$398 ) begin
-          end else if (\$401 ) begin
-            \$589  = \$405 [2:0];
-          end else if (\$403 ) begin
-            \$589  = \$408 ;
+          if (\$431 ) begin
+          end else if (\$434 ) begin
+            \$633  = \$438 [2:0];
+          end else if (\$436 ) begin
+            \$633  = \$441 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
+          if (\$454 ) begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$427 ) begin
+              if (\$461 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$589  = \$437 ;
+                if (\$468 ) begin
+                  \$633  = \$471 ;
                 end else begin
-                  \$589  = \$442 ;
+                  \$633  = \$476 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$589  = 3'h0;
+      \$633  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = kj;
+    \$634  = kj;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$590  = 3'h1;
+          if (\$316 ) begin
+            \$634  = 3'h1;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-                \$590  = \$311 [2:0];
-              end else if (\$310 ) begin
-                \$590  = \$313 ;
+              if (\$331 ) begin
+                \$634  = \$335 [2:0];
+              end else if (\$334 ) begin
+                \$634  = \$337 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
-                  \$590  = \$318 ;
+                if (\$339 ) begin
+                  \$634  = \$342 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$320 ) begin
-                    \$590  = 3'h1;
+                  if (\$344 ) begin
+                    \$634  = 3'h1;
                   end else begin
-                    \$590  = \$327 ;
+                    \$634  = \$351 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$590  = 3'h1;
+          if (\$366 ) begin
+            \$634  = 3'h1;
           end
       4'h3:
-          if (\$341 ) begin
-            \$590  = \$347 [2:0];
-          end else if (\$344 ) begin
-            \$590  = { 1'h0, \$349  };
-          end else if (\$346 ) begin
-            \$590  = { 1'h0, \$352  };
+          if (\$369 ) begin
+            \$634  = \$375 [2:0];
+          end else if (\$372 ) begin
+            \$634  = { 1'h0, \$377  };
+          end else if (\$374 ) begin
+            \$634  = { 1'h0, \$380  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$399 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$377 ) begin
-                  \$590  = 3'h1;
+                if (\$406 ) begin
+                  \$634  = 3'h1;
                 end else begin
-                  \$590  = { 1'h0, \$384  };
+                  \$634  = { 1'h0, \$413  };
                 end
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$590  = 3'h2;
+          if (\$428 ) begin
+            \$634  = 3'h2;
           end
       4'h7:
-          if (\$398 ) begin
-            \$590  = \$404 [2:0];
-          end else if (\$401 ) begin
-            \$590  = \$406 ;
-          end else if (\$403 ) begin
-            \$590  = \$409 ;
+          if (\$431 ) begin
+            \$634  = \$437 [2:0];
+          end else if (\$434 ) begin
+            \$634  = \$439 ;
+          end else if (\$436 ) begin
+            \$634  = \$442 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
+          if (\$454 ) begin
+            if (\$459 ) begin
               (* full_case = 32'd1 *)
-              if (\$427 ) begin
+              if (\$461 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$590  = 3'h2;
+                if (\$468 ) begin
+                  \$634  = 3'h2;
                 end else begin
-                  \$590  = \$441 ;
+                  \$634  = \$475 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$590  = 3'h0;
+      \$634  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = seq_state;
+    \$635  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$292 ) begin
-            \$591  = 4'h1;
+          if (\$316 ) begin
+            \$635  = 4'h1;
           end
       4'h1:
-          if (\$301 ) begin
+          if (\$325 ) begin
             (* full_case = 32'd1 *)
-            if (\$303 ) begin
+            if (\$327 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$307 ) begin
-              end else if (\$310 ) begin
+              if (\$331 ) begin
+              end else if (\$334 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$315 ) begin
+                if (\$339 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$320 ) begin
+                  if (\$344 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$324 ) begin
-                      \$591  = 4'h2;
+                    if (\$348 ) begin
+                      \$635  = 4'h2;
                     end else begin
-                      \$591  = 4'h1;
+                      \$635  = 4'h1;
                     end
                   end else begin
-                    \$591  = 4'h1;
+                    \$635  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$591  = 4'h3;
+          if (\$366 ) begin
+            \$635  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-          end else if (\$346 ) begin
+          if (\$369 ) begin
+          end else if (\$372 ) begin
+          end else if (\$374 ) begin
           end else begin
-            \$591  = 4'h4;
+            \$635  = 4'h4;
           end
       4'h4:
-          if (\$356 ) begin
-            \$591  = 4'h5;
+          if (\$385 ) begin
+            \$635  = 4'h5;
           end
       4'h5:
-          if (\$363 ) begin
-            if (\$368 ) begin
+          if (\$392 ) begin
+            if (\$397 ) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$399 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$377 ) begin
+                if (\$406 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$381 ) begin
-                    \$591  = 4'h6;
+                  if (\$410 ) begin
+                    \$635  = 4'h6;
                   end else begin
-                    \$591  = 4'h3;
+                    \$635  = 4'h3;
                   end
                 end else begin
-                  \$591  = 4'h3;
+                  \$635  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$395 ) begin
-            \$591  = 4'h7;
+          if (\$428 ) begin
+            \$635  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$398 ) begin
-          end else if (\$401 ) begin
-          end else if (\$403 ) begin
+          if (\$431 ) begin
+          end else if (\$434 ) begin
+          end else if (\$436 ) begin
           end else begin
-            \$591  = 4'h8;
+            \$635  = 4'h8;
           end
       4'h8:
-          if (\$413 ) begin
-            \$591  = 4'h9;
+          if (\$447 ) begin
+            \$635  = 4'h9;
           end
       4'h9:
-          if (\$420 ) begin
-            if (\$425 ) begin
-              (* full_case = 32'd1 *)
-              if (\$427 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$438 ) begin
-                    \$591  = 4'ha;
-                  end else begin
-                    \$591  = 4'h7;
-                  end
-                end else begin
-                  \$591  = 4'h7;
-                end
-              end
-            end
-          end
-      4'ha:
           if (\$454 ) begin
-            \$591  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$591  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = cur;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$356 ) begin
-            \$592  = \$358 [15:0];
-          end
-      4'h5:
-          if (\$363 ) begin
-            \$592  = \$365 [15:0];
-            if (\$368 ) begin
-              if (\$370 ) begin
-                \$592  = \$373 [15:0];
+            if (\$459 ) begin
+              (* full_case = 32'd1 *)
+              if (\$461 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$468 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$472 ) begin
+                    \$635  = 4'ha;
+                  end else begin
+                    \$635  = 4'h7;
+                  end
+                end else begin
+                  \$635  = 4'h7;
+                end
               end
             end
           end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$413 ) begin
-            \$592  = \$415 [15:0];
-          end
-      4'h9:
-          if (\$420 ) begin
-            \$592  = \$422 [15:0];
-            if (\$425 ) begin
-              if (\$427 ) begin
-                \$592  = \$430 [15:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$592  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = todo;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$356 ) begin
-            \$593  = \$360 [15:0];
-          end
-      4'h5:
-          if (\$363 ) begin
-            \$593  = \$367 [15:0];
-            if (\$368 ) begin
-              if (\$370 ) begin
-                \$593  = \$375 [15:0];
-              end
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$413 ) begin
-            \$593  = \$417 [15:0];
-          end
-      4'h9:
-          if (\$420 ) begin
-            \$593  = \$424 [15:0];
-            if (\$425 ) begin
-              if (\$427 ) begin
-                \$593  = \$432 [15:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$593  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = pw_first;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$356 ) begin
-            \$594  = 1'h1;
-          end
-      4'h5:
-          if (\$363 ) begin
-            \$594  = 1'h0;
-            if (\$368 ) begin
-              \$594  = 1'h1;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$413 ) begin
-            \$594  = 1'h1;
-          end
-      4'h9:
-          if (\$420 ) begin
-            \$594  = 1'h0;
-            if (\$425 ) begin
-              \$594  = 1'h1;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (p1_layer)
-      2'h0:
-          i_top = 4'hf;
-      2'h1:
-          i_top = 4'hf;
-      2'h2:
-          i_top = 4'h1;
-      2'h3:
-          i_top = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (p1_layer)
-      2'h0:
-          \i_top$101  = 4'hf;
-      2'h1:
-          \i_top$101  = 4'hf;
-      2'h2:
-          \i_top$101  = 4'h1;
-      2'h3:
-          \i_top$101  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$103  = 3'h2;
-      3'h1:
-          \$103  = 3'h0;
-      3'h2:
-          \$103  = 3'h0;
-      3'h3:
-          \$103  = 3'h0;
-      3'h4:
-          \$103  = 3'h0;
-      3'h5:
-          \$103  = 3'h0;
-      3'h6:
-          \$103  = 3'h0;
-      3'h7:
-          \$103  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$105  = 3'h1;
-      3'h1:
-          \$105  = 3'h0;
-      3'h2:
-          \$105  = 3'h0;
-      3'h3:
-          \$105  = 3'h0;
-      3'h4:
-          \$105  = 3'h0;
-      3'h5:
-          \$105  = 3'h0;
-      3'h6:
-          \$105  = 3'h0;
-      3'h7:
-          \$105  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$111  = 3'h2;
-      3'h1:
-          \$111  = 3'h2;
-      3'h2:
-          \$111  = 3'h2;
-      3'h3:
-          \$111  = 3'h2;
-      3'h4:
-          \$111  = 3'h2;
-      3'h5:
-          \$111  = 3'h2;
-      3'h6:
-          \$111  = 3'h1;
-      3'h7:
-          \$111  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$114  = 3'h4;
-      3'h1:
-          \$114  = 3'h4;
-      3'h2:
-          \$114  = 3'h4;
-      3'h3:
-          \$114  = 3'h4;
-      3'h4:
-          \$114  = 3'h4;
-      3'h5:
-          \$114  = 3'h4;
-      3'h6:
-          \$114  = 3'h2;
-      3'h7:
-          \$114  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$117  = 12'hff2;
-      3'h1:
-          \$117  = 12'h000;
-      3'h2:
-          \$117  = 12'h00e;
-      3'h3:
-          \$117  = 12'h01c;
-      3'h4:
-          \$117  = 12'h02a;
-      3'h5:
-          \$117  = 12'h038;
-      3'h6:
-          \$117  = 12'h046;
-      3'h7:
-          \$117  = 12'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = 6'h00;
-    casez (ki)
-      3'h0:
-          \$118  = 6'h00;
-      3'h1:
-          \$118  = 6'h07;
-      3'h2:
-          \$118  = 6'h0e;
-      3'h3:
-          \$118  = 6'h15;
-      3'h4:
-          \$118  = 6'h1c;
-      3'h5:
-          \$118  = 6'h23;
-      3'h6:
-          \$118  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$120  = 9'h1ff;
-      3'h1:
-          \$120  = 9'h000;
-      3'h2:
-          \$120  = 9'h001;
-      3'h3:
-          \$120  = 9'h002;
-      3'h4:
-          \$120  = 9'h003;
-      3'h5:
-          \$120  = 9'h004;
-      3'h6:
-          \$120  = 9'h005;
-      3'h7:
-          \$120  = 9'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$123  = 5'h00;
-      1'h1:
-          \$123  = 5'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$125  = 5'h00;
-      3'h1:
-          \$125  = 5'h06;
-      3'h2:
-          \$125  = 5'h0c;
-      3'h3:
-          \$125  = 5'h12;
-      3'h4:
-          \$125  = 5'h18;
-      3'h5:
-          \$125  = 5'h18;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$131  = 3'h2;
-      3'h1:
-          \$131  = 3'h2;
-      3'h2:
-          \$131  = 3'h2;
-      3'h3:
-          \$131  = 3'h2;
-      3'h4:
-          \$131  = 3'h2;
-      3'h5:
-          \$131  = 3'h2;
-      3'h6:
-          \$131  = 3'h1;
-      3'h7:
-          \$131  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$134  = 3'h4;
-      3'h1:
-          \$134  = 3'h4;
-      3'h2:
-          \$134  = 3'h4;
-      3'h3:
-          \$134  = 3'h4;
-      3'h4:
-          \$134  = 3'h4;
-      3'h5:
-          \$134  = 3'h4;
-      3'h6:
-          \$134  = 3'h2;
-      3'h7:
-          \$134  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$139  = 2'h1;
-      3'h1:
-          \$139  = 2'h0;
-      3'h2:
-          \$139  = 2'h0;
-      3'h3:
-          \$139  = 2'h0;
-      3'h4:
-          \$139  = 2'h0;
-      3'h5:
-          \$139  = 2'h0;
-      3'h6:
-          \$139  = 2'h0;
-      3'h7:
-          \$139  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$141  = 2'h1;
-      3'h1:
-          \$141  = 2'h0;
-      3'h2:
-          \$141  = 2'h0;
-      3'h3:
-          \$141  = 2'h0;
-      3'h4:
-          \$141  = 2'h0;
-      3'h5:
-          \$141  = 2'h0;
-      3'h6:
-          \$141  = 2'h0;
-      3'h7:
-          \$141  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$144  = 2'h2;
-      3'h1:
-          \$144  = 2'h2;
-      3'h2:
-          \$144  = 2'h2;
-      3'h3:
-          \$144  = 2'h2;
-      3'h4:
-          \$144  = 2'h2;
-      3'h5:
-          \$144  = 2'h2;
-      3'h6:
-          \$144  = 2'h1;
-      3'h7:
-          \$144  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$146  = 2'h2;
-      3'h1:
-          \$146  = 2'h2;
-      3'h2:
-          \$146  = 2'h2;
-      3'h3:
-          \$146  = 2'h2;
-      3'h4:
-          \$146  = 2'h2;
-      3'h5:
-          \$146  = 2'h2;
-      3'h6:
-          \$146  = 2'h1;
-      3'h7:
-          \$146  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$149  = 11'h7f9;
-      3'h1:
-          \$149  = 11'h000;
-      3'h2:
-          \$149  = 11'h007;
-      3'h3:
-          \$149  = 11'h00e;
-      3'h4:
-          \$149  = 11'h015;
-      3'h5:
-          \$149  = 11'h01c;
-      3'h6:
-          \$149  = 11'h023;
-      3'h7:
-          \$149  = 11'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$150  = 5'h00;
-      3'h1:
-          \$150  = 5'h07;
-      3'h2:
-          \$150  = 5'h0e;
-      3'h3:
-          \$150  = 5'h15;
-      3'h4:
-          \$150  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$152  = 8'hff;
-      3'h1:
-          \$152  = 8'h00;
-      3'h2:
-          \$152  = 8'h01;
-      3'h3:
-          \$152  = 8'h02;
-      3'h4:
-          \$152  = 8'h03;
-      3'h5:
-          \$152  = 8'h04;
-      3'h6:
-          \$152  = 8'h05;
-      3'h7:
-          \$152  = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$156  = 4'h0;
-      1'h1:
-          \$156  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$158  = 3'h0;
-      3'h1:
-          \$158  = 3'h3;
-      3'h2:
-          \$158  = 3'h6;
-      3'h3:
-          \$158  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$173  = 3'h1;
-      3'h1:
-          \$173  = 3'h0;
-      3'h2:
-          \$173  = 3'h0;
-      3'h3:
-          \$173  = 3'h0;
-      3'h4:
-          \$173  = 3'h0;
-      3'h5:
-          \$173  = 3'h0;
-      3'h6:
-          \$173  = 3'h0;
-      3'h7:
-          \$173  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$175  = 3'h2;
-      3'h1:
-          \$175  = 3'h1;
-      3'h2:
-          \$175  = 3'h0;
-      3'h3:
-          \$175  = 3'h0;
-      3'h4:
-          \$175  = 3'h0;
-      3'h5:
-          \$175  = 3'h0;
-      3'h6:
-          \$175  = 3'h0;
-      3'h7:
-          \$175  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$178  = 3'h4;
-      3'h1:
-          \$178  = 3'h4;
-      3'h2:
-          \$178  = 3'h4;
-      3'h3:
-          \$178  = 3'h4;
-      3'h4:
-          \$178  = 3'h4;
-      3'h5:
-          \$178  = 3'h3;
-      3'h6:
-          \$178  = 3'h2;
-      3'h7:
-          \$178  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$180  = 3'h2;
-      3'h1:
-          \$180  = 3'h2;
-      3'h2:
-          \$180  = 3'h2;
-      3'h3:
-          \$180  = 3'h2;
-      3'h4:
-          \$180  = 3'h2;
-      3'h5:
-          \$180  = 3'h2;
-      3'h6:
-          \$180  = 3'h1;
-      3'h7:
-          \$180  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$183  = 11'h7f9;
-      3'h1:
-          \$183  = 11'h000;
-      3'h2:
-          \$183  = 11'h007;
-      3'h3:
-          \$183  = 11'h00e;
-      3'h4:
-          \$183  = 11'h015;
-      3'h5:
-          \$183  = 11'h01c;
-      3'h6:
-          \$183  = 11'h023;
-      3'h7:
-          \$183  = 11'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$184  = 5'h00;
-      3'h1:
-          \$184  = 5'h07;
-      3'h2:
-          \$184  = 5'h0e;
-      3'h3:
-          \$184  = 5'h15;
-      3'h4:
-          \$184  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$186  = 8'hfe;
-      3'h1:
-          \$186  = 8'hff;
-      3'h2:
-          \$186  = 8'h00;
-      3'h3:
-          \$186  = 8'h01;
-      3'h4:
-          \$186  = 8'h02;
-      3'h5:
-          \$186  = 8'h03;
-      3'h6:
-          \$186  = 8'h04;
-      3'h7:
-          \$186  = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$190  = 4'h0;
-      1'h1:
-          \$190  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = 4'h0;
-    casez (ki)
-      3'h0:
-          \$192  = 4'h0;
-      3'h1:
-          \$192  = 4'h5;
-      3'h2:
-          \$192  = 4'ha;
-      3'h3:
-          \$192  = 4'ha;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s0_c)
-      4'h0:
-          \$235  = d0;
-      4'h1:
-          \$235  = d1;
-      4'h2:
-          \$235  = d2;
-      4'h3:
-          \$235  = d3;
-      4'h4:
-          \$235  = d4;
-      4'h5:
-          \$235  = d5;
-      4'h6:
-          \$235  = d6;
-      4'h7:
-          \$235  = d7;
-      4'h8:
-          \$235  = d8;
-      4'h9:
-          \$235  = d9;
       4'ha:
-          \$235  = d10;
-      4'hb:
-          \$235  = d11;
-      4'hc:
-          \$235  = d12;
-      4'hd:
-          \$235  = d13;
-      4'he:
-          \$235  = d14;
-      4'hf:
-          \$235  = d15;
+          if (\$492 ) begin
+            \$635  = 4'h0;
+          end
     endcase
+    if (rst) begin
+      \$635  = 4'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$294  = 3'h2;
-      3'h1:
-          \$294  = 3'h2;
-      3'h2:
-          \$294  = 3'h2;
-      3'h3:
-          \$294  = 3'h2;
-      3'h4:
-          \$294  = 3'h2;
-      3'h5:
-          \$294  = 3'h2;
-      3'h6:
-          \$294  = 3'h1;
-      3'h7:
-          \$294  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$297  = 3'h4;
-      3'h1:
-          \$297  = 3'h4;
-      3'h2:
-          \$297  = 3'h4;
-      3'h3:
-          \$297  = 3'h4;
-      3'h4:
-          \$297  = 3'h4;
-      3'h5:
-          \$297  = 3'h4;
-      3'h6:
-          \$297  = 3'h2;
-      3'h7:
-          \$297  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$305  = 3'h2;
-      3'h1:
-          \$305  = 3'h2;
-      3'h2:
-          \$305  = 3'h2;
-      3'h3:
-          \$305  = 3'h2;
-      3'h4:
-          \$305  = 3'h2;
-      3'h5:
-          \$305  = 3'h2;
-      3'h6:
-          \$305  = 3'h1;
-      3'h7:
-          \$305  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$308  = 3'h4;
-      3'h1:
-          \$308  = 3'h4;
-      3'h2:
-          \$308  = 3'h4;
-      3'h3:
-          \$308  = 3'h4;
-      3'h4:
-          \$308  = 3'h4;
-      3'h5:
-          \$308  = 3'h4;
-      3'h6:
-          \$308  = 3'h2;
-      3'h7:
-          \$308  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$313  = 3'h1;
-      3'h1:
-          \$313  = 3'h0;
-      3'h2:
-          \$313  = 3'h0;
-      3'h3:
-          \$313  = 3'h0;
-      3'h4:
-          \$313  = 3'h0;
-      3'h5:
-          \$313  = 3'h0;
-      3'h6:
-          \$313  = 3'h0;
-      3'h7:
-          \$313  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$317  = 3'h2;
-      3'h1:
-          \$317  = 3'h0;
-      3'h2:
-          \$317  = 3'h0;
-      3'h3:
-          \$317  = 3'h0;
-      3'h4:
-          \$317  = 3'h0;
-      3'h5:
-          \$317  = 3'h0;
-      3'h6:
-          \$317  = 3'h0;
-      3'h7:
-          \$317  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$318  = 3'h1;
-      3'h1:
-          \$318  = 3'h0;
-      3'h2:
-          \$318  = 3'h0;
-      3'h3:
-          \$318  = 3'h0;
-      3'h4:
-          \$318  = 3'h0;
-      3'h5:
-          \$318  = 3'h0;
-      3'h6:
-          \$318  = 3'h0;
-      3'h7:
-          \$318  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = 3'h0;
-    casez (\$322 )
+    \$636  = cur;
+    casez (seq_state)
       4'h0:
-          \$323  = 3'h2;
+          /* empty */;
       4'h1:
-          \$323  = 3'h0;
+          /* empty */;
       4'h2:
-          \$323  = 3'h0;
+          /* empty */;
       4'h3:
-          \$323  = 3'h0;
+          /* empty */;
       4'h4:
-          \$323  = 3'h0;
+          if (\$385 ) begin
+            \$636  = \$387 [15:0];
+          end
       4'h5:
-          \$323  = 3'h0;
+          if (\$392 ) begin
+            \$636  = \$394 [15:0];
+            if (\$397 ) begin
+              if (\$399 ) begin
+                \$636  = \$402 [15:0];
+              end
+            end
+          end
       4'h6:
-          \$323  = 3'h0;
+          /* empty */;
       4'h7:
-          \$323  = 3'h0;
+          /* empty */;
+      4'h8:
+          if (\$447 ) begin
+            \$636  = \$449 [15:0];
+          end
+      4'h9:
+          if (\$454 ) begin
+            \$636  = \$456 [15:0];
+            if (\$459 ) begin
+              if (\$461 ) begin
+                \$636  = \$464 [15:0];
+              end
+            end
+          end
     endcase
+    if (rst) begin
+      \$636  = 16'h0000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = 3'h0;
-    casez (\$326 )
+    \$637  = todo;
+    casez (seq_state)
       4'h0:
-          \$327  = 3'h1;
+          /* empty */;
       4'h1:
-          \$327  = 3'h0;
+          /* empty */;
       4'h2:
-          \$327  = 3'h0;
+          /* empty */;
       4'h3:
-          \$327  = 3'h0;
+          /* empty */;
       4'h4:
-          \$327  = 3'h0;
+          if (\$385 ) begin
+            \$637  = \$389 [15:0];
+          end
       4'h5:
-          \$327  = 3'h0;
+          if (\$392 ) begin
+            \$637  = \$396 [15:0];
+            if (\$397 ) begin
+              if (\$399 ) begin
+                \$637  = \$404 [15:0];
+              end
+            end
+          end
       4'h6:
-          \$327  = 3'h0;
+          /* empty */;
       4'h7:
-          \$327  = 3'h0;
+          /* empty */;
+      4'h8:
+          if (\$447 ) begin
+            \$637  = \$451 [15:0];
+          end
+      4'h9:
+          if (\$454 ) begin
+            \$637  = \$458 [15:0];
+            if (\$459 ) begin
+              if (\$461 ) begin
+                \$637  = \$466 [15:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$637  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = pw_first;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$385 ) begin
+            \$638  = 1'h1;
+          end
+      4'h5:
+          if (\$392 ) begin
+            \$638  = 1'h0;
+            if (\$397 ) begin
+              \$638  = 1'h1;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$447 ) begin
+            \$638  = 1'h1;
+          end
+      4'h9:
+          if (\$454 ) begin
+            \$638  = 1'h0;
+            if (\$459 ) begin
+              \$638  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (p1_layer)
+      2'h0:
+          i_top = 4'hf;
+      2'h1:
+          i_top = 4'hf;
+      2'h2:
+          i_top = 4'h1;
+      2'h3:
+          i_top = 4'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (p1_layer)
+      2'h0:
+          \i_top$97  = 4'hf;
+      2'h1:
+          \i_top$97  = 4'hf;
+      2'h2:
+          \i_top$97  = 4'h1;
+      2'h3:
+          \i_top$97  = 4'h1;
     endcase
   end
   always @* begin
@@ -5419,21 +5113,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$328  = 3'h2;
+          \$87  = 3'h2;
       3'h1:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h2:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h3:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h4:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h5:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h6:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
       3'h7:
-          \$328  = 3'h0;
+          \$87  = 3'h0;
     endcase
   end
   always @* begin
@@ -5441,21 +5135,43 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$339  = 2'h2;
+          \$89  = 3'h1;
       3'h1:
-          \$339  = 2'h2;
+          \$89  = 3'h0;
       3'h2:
-          \$339  = 2'h2;
+          \$89  = 3'h0;
       3'h3:
-          \$339  = 2'h2;
+          \$89  = 3'h0;
       3'h4:
-          \$339  = 2'h2;
+          \$89  = 3'h0;
       3'h5:
-          \$339  = 2'h2;
+          \$89  = 3'h0;
       3'h6:
-          \$339  = 2'h1;
+          \$89  = 3'h0;
       3'h7:
-          \$339  = 2'h1;
+          \$89  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$95  = 3'h2;
+      3'h1:
+          \$95  = 3'h2;
+      3'h2:
+          \$95  = 3'h2;
+      3'h3:
+          \$95  = 3'h2;
+      3'h4:
+          \$95  = 3'h2;
+      3'h5:
+          \$95  = 3'h2;
+      3'h6:
+          \$95  = 3'h1;
+      3'h7:
+          \$95  = 3'h1;
     endcase
   end
   always @* begin
@@ -5463,43 +5179,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h1:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h2:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h3:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h4:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h5:
-          \$342  = 2'h2;
+          \$98  = 3'h4;
       3'h6:
-          \$342  = 2'h1;
+          \$98  = 3'h2;
       3'h7:
-          \$342  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$349  = 2'h1;
-      3'h1:
-          \$349  = 2'h0;
-      3'h2:
-          \$349  = 2'h0;
-      3'h3:
-          \$349  = 2'h0;
-      3'h4:
-          \$349  = 2'h0;
-      3'h5:
-          \$349  = 2'h0;
-      3'h6:
-          \$349  = 2'h0;
-      3'h7:
-          \$349  = 2'h0;
+          \$98  = 3'h2;
     endcase
   end
   always @* begin
@@ -5507,21 +5201,41 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$351  = 2'h1;
+          \$101  = 12'hff2;
       3'h1:
-          \$351  = 2'h0;
+          \$101  = 12'h000;
       3'h2:
-          \$351  = 2'h0;
+          \$101  = 12'h00e;
       3'h3:
-          \$351  = 2'h0;
+          \$101  = 12'h01c;
       3'h4:
-          \$351  = 2'h0;
+          \$101  = 12'h02a;
       3'h5:
-          \$351  = 2'h0;
+          \$101  = 12'h038;
       3'h6:
-          \$351  = 2'h0;
+          \$101  = 12'h046;
       3'h7:
-          \$351  = 2'h0;
+          \$101  = 12'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = 6'h00;
+    casez (ki)
+      3'h0:
+          \$102  = 6'h00;
+      3'h1:
+          \$102  = 6'h07;
+      3'h2:
+          \$102  = 6'h0e;
+      3'h3:
+          \$102  = 6'h15;
+      3'h4:
+          \$102  = 6'h1c;
+      3'h5:
+          \$102  = 6'h23;
+      3'h6:
+          \$102  = 6'h23;
     endcase
   end
   always @* begin
@@ -5529,21 +5243,491 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$352  = 2'h1;
+          \$104  = 9'h1ff;
       3'h1:
-          \$352  = 2'h0;
+          \$104  = 9'h000;
       3'h2:
-          \$352  = 2'h0;
+          \$104  = 9'h001;
       3'h3:
-          \$352  = 2'h0;
+          \$104  = 9'h002;
       3'h4:
-          \$352  = 2'h0;
+          \$104  = 9'h003;
       3'h5:
-          \$352  = 2'h0;
+          \$104  = 9'h004;
       3'h6:
-          \$352  = 2'h0;
+          \$104  = 9'h005;
       3'h7:
-          \$352  = 2'h0;
+          \$104  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$107  = 5'h00;
+      1'h1:
+          \$107  = 5'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$109  = 5'h00;
+      3'h1:
+          \$109  = 5'h06;
+      3'h2:
+          \$109  = 5'h0c;
+      3'h3:
+          \$109  = 5'h12;
+      3'h4:
+          \$109  = 5'h18;
+      3'h5:
+          \$109  = 5'h18;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$115  = 3'h2;
+      3'h1:
+          \$115  = 3'h2;
+      3'h2:
+          \$115  = 3'h2;
+      3'h3:
+          \$115  = 3'h2;
+      3'h4:
+          \$115  = 3'h2;
+      3'h5:
+          \$115  = 3'h2;
+      3'h6:
+          \$115  = 3'h1;
+      3'h7:
+          \$115  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$118  = 3'h4;
+      3'h1:
+          \$118  = 3'h4;
+      3'h2:
+          \$118  = 3'h4;
+      3'h3:
+          \$118  = 3'h4;
+      3'h4:
+          \$118  = 3'h4;
+      3'h5:
+          \$118  = 3'h4;
+      3'h6:
+          \$118  = 3'h2;
+      3'h7:
+          \$118  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$123  = 2'h1;
+      3'h1:
+          \$123  = 2'h0;
+      3'h2:
+          \$123  = 2'h0;
+      3'h3:
+          \$123  = 2'h0;
+      3'h4:
+          \$123  = 2'h0;
+      3'h5:
+          \$123  = 2'h0;
+      3'h6:
+          \$123  = 2'h0;
+      3'h7:
+          \$123  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$125  = 2'h1;
+      3'h1:
+          \$125  = 2'h0;
+      3'h2:
+          \$125  = 2'h0;
+      3'h3:
+          \$125  = 2'h0;
+      3'h4:
+          \$125  = 2'h0;
+      3'h5:
+          \$125  = 2'h0;
+      3'h6:
+          \$125  = 2'h0;
+      3'h7:
+          \$125  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$128  = 2'h2;
+      3'h1:
+          \$128  = 2'h2;
+      3'h2:
+          \$128  = 2'h2;
+      3'h3:
+          \$128  = 2'h2;
+      3'h4:
+          \$128  = 2'h2;
+      3'h5:
+          \$128  = 2'h2;
+      3'h6:
+          \$128  = 2'h1;
+      3'h7:
+          \$128  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$130  = 2'h2;
+      3'h1:
+          \$130  = 2'h2;
+      3'h2:
+          \$130  = 2'h2;
+      3'h3:
+          \$130  = 2'h2;
+      3'h4:
+          \$130  = 2'h2;
+      3'h5:
+          \$130  = 2'h2;
+      3'h6:
+          \$130  = 2'h1;
+      3'h7:
+          \$130  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$133  = 11'h7f9;
+      3'h1:
+          \$133  = 11'h000;
+      3'h2:
+          \$133  = 11'h007;
+      3'h3:
+          \$133  = 11'h00e;
+      3'h4:
+          \$133  = 11'h015;
+      3'h5:
+          \$133  = 11'h01c;
+      3'h6:
+          \$133  = 11'h023;
+      3'h7:
+          \$133  = 11'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$134  = 5'h00;
+      3'h1:
+          \$134  = 5'h07;
+      3'h2:
+          \$134  = 5'h0e;
+      3'h3:
+          \$134  = 5'h15;
+      3'h4:
+          \$134  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$136  = 8'hff;
+      3'h1:
+          \$136  = 8'h00;
+      3'h2:
+          \$136  = 8'h01;
+      3'h3:
+          \$136  = 8'h02;
+      3'h4:
+          \$136  = 8'h03;
+      3'h5:
+          \$136  = 8'h04;
+      3'h6:
+          \$136  = 8'h05;
+      3'h7:
+          \$136  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$140  = 4'h0;
+      1'h1:
+          \$140  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$142  = 3'h0;
+      3'h1:
+          \$142  = 3'h3;
+      3'h2:
+          \$142  = 3'h6;
+      3'h3:
+          \$142  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$157  = 3'h1;
+      3'h1:
+          \$157  = 3'h0;
+      3'h2:
+          \$157  = 3'h0;
+      3'h3:
+          \$157  = 3'h0;
+      3'h4:
+          \$157  = 3'h0;
+      3'h5:
+          \$157  = 3'h0;
+      3'h6:
+          \$157  = 3'h0;
+      3'h7:
+          \$157  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$159  = 3'h2;
+      3'h1:
+          \$159  = 3'h1;
+      3'h2:
+          \$159  = 3'h0;
+      3'h3:
+          \$159  = 3'h0;
+      3'h4:
+          \$159  = 3'h0;
+      3'h5:
+          \$159  = 3'h0;
+      3'h6:
+          \$159  = 3'h0;
+      3'h7:
+          \$159  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$162  = 3'h4;
+      3'h1:
+          \$162  = 3'h4;
+      3'h2:
+          \$162  = 3'h4;
+      3'h3:
+          \$162  = 3'h4;
+      3'h4:
+          \$162  = 3'h4;
+      3'h5:
+          \$162  = 3'h3;
+      3'h6:
+          \$162  = 3'h2;
+      3'h7:
+          \$162  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$164  = 3'h2;
+      3'h1:
+          \$164  = 3'h2;
+      3'h2:
+          \$164  = 3'h2;
+      3'h3:
+          \$164  = 3'h2;
+      3'h4:
+          \$164  = 3'h2;
+      3'h5:
+          \$164  = 3'h2;
+      3'h6:
+          \$164  = 3'h1;
+      3'h7:
+          \$164  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$167  = 11'h7f9;
+      3'h1:
+          \$167  = 11'h000;
+      3'h2:
+          \$167  = 11'h007;
+      3'h3:
+          \$167  = 11'h00e;
+      3'h4:
+          \$167  = 11'h015;
+      3'h5:
+          \$167  = 11'h01c;
+      3'h6:
+          \$167  = 11'h023;
+      3'h7:
+          \$167  = 11'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$168  = 5'h00;
+      3'h1:
+          \$168  = 5'h07;
+      3'h2:
+          \$168  = 5'h0e;
+      3'h3:
+          \$168  = 5'h15;
+      3'h4:
+          \$168  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$170  = 8'hfe;
+      3'h1:
+          \$170  = 8'hff;
+      3'h2:
+          \$170  = 8'h00;
+      3'h3:
+          \$170  = 8'h01;
+      3'h4:
+          \$170  = 8'h02;
+      3'h5:
+          \$170  = 8'h03;
+      3'h6:
+          \$170  = 8'h04;
+      3'h7:
+          \$170  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$174  = 4'h0;
+      1'h1:
+          \$174  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$176  = 4'h0;
+      3'h1:
+          \$176  = 4'h5;
+      3'h2:
+          \$176  = 4'ha;
+      3'h3:
+          \$176  = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s0_c[2:0])
+      3'h0:
+          \$223  = d0;
+      3'h1:
+          \$223  = d1;
+      3'h2:
+          \$223  = d2;
+      3'h3:
+          \$223  = d3;
+      3'h4:
+          \$223  = d4;
+      3'h5:
+          \$223  = d5;
+      3'h6:
+          \$223  = d6;
+      3'h7:
+          \$223  = d7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s0_c[2:0])
+      3'h0:
+          \$224  = d8;
+      3'h1:
+          \$224  = d9;
+      3'h2:
+          \$224  = d10;
+      3'h3:
+          \$224  = d11;
+      3'h4:
+          \$224  = d12;
+      3'h5:
+          \$224  = d13;
+      3'h6:
+          \$224  = d14;
+      3'h7:
+          \$224  = d15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_c[3])
+      1'h0:
+          \$225  = pwa_part0;
+      1'h1:
+          \$225  = pwa_part1;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5552,29 +5736,33 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$signature__data  = pixels__payload;
   assign s0_raddr = img_rd__addr;
   assign a_rd__addr = img_rd__addr;
-  assign s0_waddr = w_rd__addr;
-  assign total0 = \$27 [20:0];
-  assign total1 = \$29 [20:0];
-  assign total2 = \$31 [20:0];
-  assign total3 = \$33 [20:0];
-  assign total4 = \$35 [20:0];
-  assign total5 = \$37 [20:0];
-  assign total6 = \$39 [20:0];
-  assign total7 = \$41 [20:0];
-  assign p_rd__addr = \$50 [4:0];
-  assign pool_rd__addr = \$54 [2:0];
+  assign s1_waddr = w_rd__addr;
+  assign total0 = \$26 [20:0];
+  assign total1 = \$27 [20:0];
+  assign total2 = \$28 [20:0];
+  assign total3 = \$29 [20:0];
+  assign total4 = \$30 [20:0];
+  assign total5 = \$31 [20:0];
+  assign total6 = \$32 [20:0];
+  assign total7 = \$33 [20:0];
+  assign p_rd__addr = \$40 [4:0];
+  assign pool_rd__addr = \$44 [2:0];
+  assign p1_pot0 = i_pot;
+  assign i_alt = { pool_rd__data[19], pool_rd__data[19:0] };
   assign i_th = p_rd__data[31:0];
   assign i_step = p_rd__data[51:32];
-  assign \i_th$99  = p_rd__data[83:52];
-  assign \i_step$100  = p_rd__data[103:84];
-  assign p1_addr = pool_wr__addr;
-  assign pool_wr__data = { \$68 [19:0], \$64 [19:0] };
+  assign p1_pot1 = \i_pot$91 ;
+  assign \i_alt$93  = { pool_rd__data[39], pool_rd__data[39:20] };
+  assign \i_th$95  = p_rd__data[83:52];
+  assign \i_step$96  = p_rd__data[103:84];
+  assign p4_addr = pool_wr__addr;
+  assign pool_wr__data = { pool_sat1, pool_sat0 };
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$119  = load__payload[8:1];
-  assign \$signature__data$120  = { load__payload[40:9], asm[127:96] };
-  assign \$signature__addr$123  = load__payload[5:1];
-  assign \$signature__data$124  = { load__payload[16:9], asm[127:32] };
+  assign \$signature__addr$118  = load__payload[8:1];
+  assign \$signature__data$119  = { load__payload[40:9], asm[127:96] };
+  assign \$signature__addr$122  = load__payload[5:1];
+  assign \$signature__data$123  = { load__payload[16:9], asm[127:32] };
   assign iss_pad = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[8:1];
@@ -5594,129 +5782,142 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
-  assign tag_in[0] = \$72 ;
-  assign \$45  = { job_layer, 3'h0 };
-  assign \$47  = { 1'h0, job_g, 2'h0 };
-  assign \$52  = { 1'h0, job_g, 2'h0 };
-  assign \$84  = load__payload[0];
-  assign \$127  = { kj, 1'h0 };
-  assign \$167  = { 3'h0, gc, 4'h0 };
-  assign \$201  = { 3'h0, gc, 4'h0 };
-  assign \$256  = s3_g;
-  assign \$269  = job_g;
-  assign \$274  = { 1'h0, job_g, 2'h0 };
-  assign \$314  = gc;
-  assign \$345  = gc;
-  assign \$369  = gc;
-  assign \$402  = gc;
-  assign \$426  = gc;
+  assign tag_in[0] = \$48 ;
+  assign \$35  = { job_layer, 3'h0 };
+  assign \$37  = { 1'h0, job_g, 2'h0 };
+  assign \$42  = { 1'h0, job_g, 2'h0 };
+  assign \$60  = load__payload[0];
+  assign \$111  = { kj, 1'h0 };
+  assign \$151  = { 3'h0, gc, 4'h0 };
+  assign \$185  = { 3'h0, gc, 4'h0 };
+  assign \$246  = s3_g;
+  assign \$276  = job_g;
+  assign \$281  = { 1'h0, job_g, 2'h0 };
+  assign \$338  = gc;
+  assign \$373  = gc;
+  assign \$398  = gc;
+  assign \$435  = gc;
+  assign \$460  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_pot, i_top, \port$824$0 , o_busy, o_act, i_tag, valid5, tag5, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \port$886$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [20:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [20:0] \$86 ;
+  reg [20:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [20:0] i_alt;
   input [20:0] i_pot;
   wire [20:0] i_pot;
+  input i_sel_alt;
+  wire i_sel_alt;
   wire [19:0] i_step;
   input [9:0] i_tag;
   wire [9:0] i_tag;
@@ -5725,6 +5926,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_pot, i_top, \port$824$0 , o_busy
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [20:0] in_alt = 21'h000000;
+  reg [20:0] in_pot = 21'h000000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -5733,23 +5938,25 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_pot, i_top, \port$824$0 , o_busy
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$824$0 ;
-  wire [51:0] \port$824$0 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$880$0 ;
+  wire [51:0] \port$880$0 ;
+  input [19:0] \port$886$0 ;
+  wire [19:0] \port$886$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -5758,674 +5965,667 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_pot, i_top, \port$824$0 , o_busy
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
-  output [9:0] tag5;
   reg [9:0] tag5 = 10'h000;
+  output [9:0] tag6;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
-  output valid5;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  output valid6;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$824$0 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = i_tag;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = i_tag;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$824$0 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$880$0 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = { \port$886$0 [19], \port$886$0  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = i_sel_alt;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$880$0 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
-    end
-    if (rst) begin
-      \$95  = 5'h00;
+      \$97  = pos3;
     end
   end
-  assign i_step = \port$824$0 [51:32];
-  assign i_th = \port$824$0 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
+    end
+  end
+  assign i_step = \port$880$0 [51:32];
+  assign i_alt = { \port$886$0 [19], \port$886$0  };
+  assign i_th = \port$880$0 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_pot, i_top, \port$824$52 , o_busy, o_act, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \port$886$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [20:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [20:0] \$86 ;
+  reg [20:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [20:0] i_alt;
   input [20:0] i_pot;
   wire [20:0] i_pot;
+  input i_sel_alt;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -6433,6 +6633,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_pot, i_top, \port$824$52 , o_bus
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [20:0] in_alt = 21'h000000;
+  reg [20:0] in_pot = 21'h000000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -6441,23 +6645,25 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_pot, i_top, \port$824$52 , o_bus
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$824$52 ;
-  wire [51:0] \port$824$52 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$880$52 ;
+  wire [51:0] \port$880$52 ;
+  input [19:0] \port$886$20 ;
+  wire [19:0] \port$886$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -6466,564 +6672,544 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_pot, i_top, \port$824$52 , o_bus
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$824$52 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$824$52 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$880$52 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = { \port$886$20 [19], \port$886$20  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = i_sel_alt;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$880$52 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$824$52 [51:32];
-  assign i_th = \port$824$52 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$880$52 [51:32];
+  assign i_alt = { \port$886$20 [19], \port$886$20  };
+  assign i_th = \port$880$52 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule

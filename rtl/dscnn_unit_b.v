@@ -9,125 +9,125 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  reg [1:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  reg [1:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  reg [12:0] \$108 ;
-  reg [4:0] \$109 ;
+  reg [12:0] \$100 ;
+  reg [4:0] \$101 ;
+  wire [13:0] \$102 ;
+  reg [8:0] \$103 ;
+  wire [9:0] \$104 ;
+  wire [14:0] \$105 ;
+  reg \$106 ;
+  wire [1:0] \$107 ;
+  reg [2:0] \$108 ;
+  wire [3:0] \$109 ;
   wire [10:0] \$11 ;
-  wire [13:0] \$110 ;
-  reg [8:0] \$111 ;
-  wire [9:0] \$112 ;
-  wire [14:0] \$113 ;
-  reg \$114 ;
-  wire [1:0] \$115 ;
-  reg [2:0] \$116 ;
-  wire [3:0] \$117 ;
-  wire [2:0] \$118 ;
-  wire [4:0] \$119 ;
+  wire [2:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire [5:0] \$112 ;
+  reg [8:0] \$113 ;
+  wire [9:0] \$114 ;
+  wire \$115 ;
+  reg [8:0] \$116 ;
+  wire [9:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [7:0] \$12 ;
-  wire [5:0] \$120 ;
-  reg [8:0] \$121 ;
-  wire [9:0] \$122 ;
+  reg [8:0] \$120 ;
+  wire [9:0] \$121 ;
+  wire \$122 ;
   wire \$123 ;
   reg [8:0] \$124 ;
   wire [9:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
-  reg [8:0] \$128 ;
-  wire [9:0] \$129 ;
+  wire \$128 ;
+  reg [1:0] \$129 ;
   wire [10:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
-  reg [8:0] \$132 ;
-  wire [9:0] \$133 ;
+  reg [1:0] \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   reg [1:0] \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  reg [1:0] \$139 ;
   wire [7:0] \$14 ;
-  reg [1:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  reg [1:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  reg [1:0] \$145 ;
+  reg [1:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  reg [1:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [10:0] \$147 ;
+  reg [3:0] \$148 ;
+  wire [11:0] \$149 ;
   wire [10:0] \$15 ;
-  reg [1:0] \$150 ;
-  wire \$151 ;
-  reg [1:0] \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  reg [10:0] \$155 ;
-  reg [3:0] \$156 ;
-  wire [11:0] \$157 ;
-  reg [7:0] \$158 ;
-  wire [8:0] \$159 ;
+  reg [7:0] \$150 ;
+  wire [8:0] \$151 ;
+  wire [12:0] \$152 ;
+  wire [13:0] \$153 ;
+  reg \$154 ;
+  wire [4:0] \$155 ;
+  reg [2:0] \$156 ;
+  wire [5:0] \$157 ;
+  wire [6:0] \$158 ;
+  wire \$159 ;
   wire [7:0] \$16 ;
-  wire [12:0] \$160 ;
-  wire [13:0] \$161 ;
-  reg \$162 ;
-  wire [4:0] \$163 ;
-  reg [2:0] \$164 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [3:0] \$164 ;
   wire [5:0] \$165 ;
   wire [6:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [10:0] \$17 ;
-  wire \$170 ;
+  reg [1:0] \$170 ;
   wire \$171 ;
-  wire [3:0] \$172 ;
-  wire [5:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire \$175 ;
+  reg [1:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  reg [1:0] \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  reg [1:0] \$178 ;
+  reg [1:0] \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire [19:0] \$18 ;
-  reg [1:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  reg [1:0] \$183 ;
-  wire \$184 ;
-  reg [1:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  reg [8:0] \$188 ;
-  reg [3:0] \$189 ;
+  wire [20:0] \$18 ;
+  reg [8:0] \$180 ;
+  reg [3:0] \$181 ;
+  wire [9:0] \$182 ;
+  reg [6:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [10:0] \$185 ;
+  wire [11:0] \$186 ;
+  reg \$187 ;
+  wire [5:0] \$188 ;
+  reg [2:0] \$189 ;
   wire [20:0] \$19 ;
-  wire [9:0] \$190 ;
-  reg [6:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [10:0] \$193 ;
-  wire [11:0] \$194 ;
-  reg \$195 ;
-  wire [5:0] \$196 ;
-  reg [2:0] \$197 ;
+  wire [6:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire [3:0] \$197 ;
   wire [6:0] \$198 ;
   wire [7:0] \$199 ;
   wire [7:0] \$2 ;
-  wire [19:0] \$20 ;
+  wire [20:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire [3:0] \$205 ;
-  wire [6:0] \$206 ;
-  wire [7:0] \$207 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [20:0] \$21 ;
@@ -138,32 +138,32 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
+  wire [7:0] \$217 ;
   wire \$218 ;
-  wire \$219 ;
-  wire [19:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [7:0] \$225 ;
-  wire \$226 ;
-  reg [10:0] \$227 ;
-  wire [18:0] \$228 ;
-  wire [18:0] \$229 ;
+  reg [10:0] \$219 ;
+  wire [20:0] \$22 ;
+  wire [18:0] \$220 ;
+  wire [18:0] \$221 ;
+  wire [18:0] \$222 ;
+  wire [18:0] \$223 ;
+  wire [18:0] \$224 ;
+  wire [18:0] \$225 ;
+  wire [18:0] \$226 ;
+  wire [18:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [20:0] \$23 ;
-  wire [18:0] \$230 ;
-  wire [18:0] \$231 ;
-  wire [18:0] \$232 ;
-  wire [18:0] \$233 ;
-  wire [18:0] \$234 ;
-  wire [18:0] \$235 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [19:0] \$24 ;
+  wire [20:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -182,21 +182,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [1:0] \$257 ;
-  wire [2:0] \$258 ;
-  wire [2:0] \$259 ;
-  wire [19:0] \$26 ;
-  wire [1:0] \$260 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [1:0] \$262 ;
+  wire [2:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [1:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
+  wire [1:0] \$268 ;
   wire \$269 ;
-  wire [20:0] \$27 ;
+  wire [2:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -204,55 +204,55 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  reg [1:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [19:0] \$28 ;
-  reg [1:0] \$280 ;
+  wire \$28 ;
+  wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  reg [1:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
+  reg [1:0] \$285 ;
   wire \$286 ;
-  wire [3:0] \$287 ;
-  reg [1:0] \$288 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
-  wire [20:0] \$29 ;
+  wire [1:0] \$29 ;
   wire \$290 ;
-  reg [1:0] \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire [2:0] \$294 ;
-  wire [2:0] \$295 ;
+  wire \$291 ;
+  wire [3:0] \$292 ;
+  reg [1:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   reg [1:0] \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire [1:0] \$299 ;
+  wire [2:0] \$299 ;
   wire [10:0] \$3 ;
-  wire [19:0] \$30 ;
-  reg [1:0] \$300 ;
+  wire [2:0] \$30 ;
+  wire [2:0] \$300 ;
   reg [1:0] \$301 ;
-  wire [6:0] \$302 ;
+  wire \$302 ;
   wire \$303 ;
-  wire [4:0] \$304 ;
-  wire [4:0] \$305 ;
+  wire [1:0] \$304 ;
+  reg [1:0] \$305 ;
   reg [1:0] \$306 ;
-  wire \$307 ;
-  wire [3:0] \$308 ;
-  wire [3:0] \$309 ;
-  wire [20:0] \$31 ;
-  reg [1:0] \$310 ;
+  wire [6:0] \$307 ;
+  wire \$308 ;
+  wire [4:0] \$309 ;
+  wire [2:0] \$31 ;
+  wire [4:0] \$310 ;
   reg [1:0] \$311 ;
   wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [3:0] \$313 ;
+  wire [3:0] \$314 ;
+  reg [1:0] \$315 ;
+  reg [1:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [19:0] \$32 ;
+  wire [3:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
@@ -261,30 +261,30 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  reg [1:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
-  wire [20:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
-  reg [1:0] \$331 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
+  reg [1:0] \$334 ;
   wire \$335 ;
-  wire [2:0] \$336 ;
-  wire [2:0] \$337 ;
-  reg [1:0] \$338 ;
-  wire [1:0] \$339 ;
+  wire \$336 ;
+  reg [1:0] \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  reg [1:0] \$340 ;
-  reg [1:0] \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire [8:0] \$346 ;
-  wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
-  wire [8:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire [2:0] \$342 ;
+  wire [2:0] \$343 ;
+  reg [1:0] \$344 ;
+  wire [1:0] \$345 ;
+  reg [1:0] \$346 ;
+  reg [1:0] \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -297,30 +297,30 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [1:0] \$360 ;
+  wire [8:0] \$360 ;
   wire [8:0] \$361 ;
   wire [8:0] \$362 ;
   wire [8:0] \$363 ;
-  wire [8:0] \$364 ;
-  wire [6:0] \$365 ;
+  wire \$364 ;
+  wire \$365 ;
   wire \$366 ;
-  wire [4:0] \$367 ;
-  wire [4:0] \$368 ;
-  reg [1:0] \$369 ;
-  wire [2:0] \$37 ;
-  wire \$370 ;
-  wire [3:0] \$371 ;
-  wire [3:0] \$372 ;
-  reg [1:0] \$373 ;
-  reg [1:0] \$374 ;
-  wire \$375 ;
-  wire \$376 ;
+  wire [1:0] \$367 ;
+  wire [8:0] \$368 ;
+  wire [8:0] \$369 ;
+  wire \$37 ;
+  wire [8:0] \$370 ;
+  wire [8:0] \$371 ;
+  wire [6:0] \$372 ;
+  wire \$373 ;
+  wire [4:0] \$374 ;
+  wire [4:0] \$375 ;
+  reg [1:0] \$376 ;
   wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [3:0] \$378 ;
+  wire [3:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
+  reg [1:0] \$380 ;
+  reg [1:0] \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
@@ -329,70 +329,70 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [1:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
-  reg [1:0] \$391 ;
+  wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  reg [1:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire [2:0] \$399 ;
+  reg [1:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [2:0] \$40 ;
-  wire [2:0] \$400 ;
-  reg [1:0] \$401 ;
-  wire [1:0] \$402 ;
-  reg [1:0] \$403 ;
-  reg [1:0] \$404 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  reg [1:0] \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [8:0] \$409 ;
-  wire [2:0] \$41 ;
-  wire [8:0] \$410 ;
-  wire [8:0] \$411 ;
-  wire [8:0] \$412 ;
+  wire [2:0] \$407 ;
+  wire [2:0] \$408 ;
+  reg [1:0] \$409 ;
+  wire \$41 ;
+  wire [1:0] \$410 ;
+  reg [1:0] \$411 ;
+  reg [1:0] \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [8:0] \$416 ;
-  wire [8:0] \$417 ;
+  wire \$416 ;
+  wire \$417 ;
   wire [8:0] \$418 ;
   wire [8:0] \$419 ;
-  wire [3:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire \$42 ;
+  wire [8:0] \$420 ;
+  wire [8:0] \$421 ;
   wire \$422 ;
-  wire [1:0] \$423 ;
-  wire [8:0] \$424 ;
+  wire \$423 ;
+  wire \$424 ;
   wire [8:0] \$425 ;
   wire [8:0] \$426 ;
   wire [8:0] \$427 ;
-  wire [6:0] \$428 ;
+  wire [8:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [4:0] \$430 ;
-  wire [4:0] \$431 ;
-  reg [1:0] \$432 ;
-  wire \$433 ;
-  wire [3:0] \$434 ;
-  wire [3:0] \$435 ;
-  reg [1:0] \$436 ;
-  reg [1:0] \$437 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [1:0] \$432 ;
+  wire [8:0] \$433 ;
+  wire [8:0] \$434 ;
+  wire [8:0] \$435 ;
+  wire [8:0] \$436 ;
+  wire [6:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [4:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
+  wire [4:0] \$440 ;
+  reg [1:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
+  wire [3:0] \$443 ;
+  wire [3:0] \$444 ;
+  reg [1:0] \$445 ;
+  reg [1:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -403,88 +403,88 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  reg \$456 ;
-  reg [6:0] \$457 ;
-  reg \$458 ;
-  reg \$459 ;
-  wire \$46 ;
-  reg [1:0] \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg [2:0] \$464 ;
-  reg \$465 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire [5:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
   reg \$466 ;
-  reg [1:0] \$467 ;
-  reg [5:0] \$468 ;
-  reg [1:0] \$469 ;
-  wire \$47 ;
-  reg \$470 ;
-  reg [1:0] \$471 ;
+  reg [6:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
+  wire [6:0] \$47 ;
+  reg [1:0] \$470 ;
+  reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg [2:0] \$475 ;
+  reg [2:0] \$474 ;
+  reg \$475 ;
   reg \$476 ;
-  reg \$477 ;
-  reg [1:0] \$478 ;
-  reg [5:0] \$479 ;
+  reg [1:0] \$477 ;
+  reg [5:0] \$478 ;
+  reg [1:0] \$479 ;
   wire \$48 ;
-  reg [1:0] \$480 ;
-  reg \$481 ;
-  reg [1:0] \$482 ;
+  reg \$480 ;
+  reg [1:0] \$481 ;
+  reg \$482 ;
   reg \$483 ;
   reg \$484 ;
-  reg \$485 ;
-  reg [2:0] \$486 ;
+  reg [2:0] \$485 ;
+  reg \$486 ;
   reg \$487 ;
-  reg \$488 ;
-  reg [1:0] \$489 ;
+  reg [1:0] \$488 ;
+  reg [5:0] \$489 ;
   wire \$49 ;
-  reg [5:0] \$490 ;
-  reg [1:0] \$491 ;
-  reg \$492 ;
-  reg [1:0] \$493 ;
+  reg [1:0] \$490 ;
+  reg \$491 ;
+  reg [1:0] \$492 ;
+  reg \$493 ;
   reg \$494 ;
   reg \$495 ;
-  reg \$496 ;
-  reg [2:0] \$497 ;
+  reg [2:0] \$496 ;
+  reg \$497 ;
   reg \$498 ;
-  reg \$499 ;
+  reg [1:0] \$499 ;
   wire [10:0] \$5 ;
   wire \$50 ;
-  reg [1:0] \$500 ;
-  reg [5:0] \$501 ;
-  reg [1:0] \$502 ;
-  reg [6:0] \$503 ;
-  reg [5:0] \$504 ;
-  reg [10:0] \$505 ;
-  reg [10:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [18:0] \$508 ;
-  reg [10:0] \$509 ;
+  reg [5:0] \$500 ;
+  reg [1:0] \$501 ;
+  reg \$502 ;
+  reg [1:0] \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [2:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg [7:0] \$510 ;
-  reg [18:0] \$511 ;
-  reg [10:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [18:0] \$514 ;
-  reg [10:0] \$515 ;
-  reg [7:0] \$516 ;
-  reg [18:0] \$517 ;
-  reg [10:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [1:0] \$510 ;
+  reg [5:0] \$511 ;
+  reg [1:0] \$512 ;
+  reg \$513 ;
+  reg [1:0] \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg [2:0] \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [18:0] \$520 ;
-  reg [10:0] \$521 ;
-  reg [7:0] \$522 ;
-  reg [18:0] \$523 ;
-  reg [10:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg [18:0] \$526 ;
-  reg [10:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [18:0] \$529 ;
+  reg \$520 ;
+  reg [1:0] \$521 ;
+  reg [5:0] \$522 ;
+  reg [1:0] \$523 ;
+  reg [6:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [5:0] \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
   reg [19:0] \$530 ;
   reg [19:0] \$531 ;
@@ -518,7 +518,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] \$557 ;
   reg [19:0] \$558 ;
   reg [19:0] \$559 ;
-  wire [5:0] \$56 ;
+  wire \$56 ;
   reg [19:0] \$560 ;
   reg \$561 ;
   reg [1:0] \$562 ;
@@ -529,7 +529,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$567 ;
   reg [19:0] \$568 ;
   reg [19:0] \$569 ;
-  wire [6:0] \$57 ;
+  wire \$57 ;
   reg [19:0] \$570 ;
   reg [19:0] \$571 ;
   reg [19:0] \$572 ;
@@ -585,9 +585,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  reg [1:0] \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  reg [1:0] \$88 ;
   wire \$89 ;
   wire [10:0] \$9 ;
   wire \$90 ;
@@ -596,24 +596,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$93 ;
   reg [1:0] \$94 ;
   wire \$95 ;
-  reg [1:0] \$96 ;
-  wire \$97 ;
+  wire \$96 ;
+  reg [1:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$272  = 1'h0;
+  reg \$signal$291  = 1'h0;
+  reg \$signal$305  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$144 ;
-  wire [5:0] \$signature__addr$156 ;
-  wire [1:0] \$signature__addr$160 ;
+  reg [6:0] \$signature__addr$155 ;
+  wire [5:0] \$signature__addr$167 ;
+  wire [1:0] \$signature__addr$171 ;
   wire [7:0] \$signature__data ;
-  reg [31:0] \$signature__data$145 ;
-  wire [63:0] \$signature__data$157 ;
-  wire [415:0] \$signature__data$161 ;
+  reg [31:0] \$signature__data$156 ;
+  wire [63:0] \$signature__data$168 ;
+  wire [415:0] \$signature__data$172 ;
   wire \$signature__en ;
-  reg \$signature__en$155 ;
-  wire \$signature__en$159 ;
-  wire \$signature__en$162 ;
+  reg \$signature__en$166 ;
+  wire \$signature__en$170 ;
+  wire \$signature__en$173 ;
   reg [10:0] a0;
   reg [10:0] a1;
   reg [10:0] a2;
@@ -633,17 +634,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] acc5 = 20'h00000;
   reg [19:0] acc6 = 20'h00000;
   reg [19:0] acc7 = 20'h00000;
+  reg [31:0] act_q = 32'd0;
   reg [415:0] asm = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output busy;
   wire busy;
   wire ce;
-  wire \ce$102 ;
-  wire \ce$109 ;
-  wire \ce$116 ;
-  wire \ce$123 ;
+  wire \ce$103 ;
+  wire \ce$112 ;
+  wire \ce$121 ;
   wire \ce$130 ;
-  wire \ce$88 ;
-  wire \ce$95 ;
+  wire \ce$139 ;
+  wire \ce$85 ;
+  wire \ce$94 ;
   reg [2:0] ch = 3'h0;
   input clk;
   wire clk;
@@ -657,50 +659,68 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [10:0] d5 = 11'h000;
   reg [10:0] d6 = 11'h000;
   reg [10:0] d7 = 11'h000;
+  reg dw_done0 = 1'h0;
   reg gc = 1'h0;
-  wire hand_over;
+  reg hand_over = 1'h0;
+  wire [19:0] i_alt;
+  wire [19:0] \i_alt$107 ;
+  wire [19:0] \i_alt$116 ;
+  wire [19:0] \i_alt$125 ;
+  wire [19:0] \i_alt$134 ;
+  wire [19:0] \i_alt$143 ;
+  wire [19:0] \i_alt$89 ;
+  wire [19:0] \i_alt$98 ;
   reg [19:0] i_pot = 20'h00000;
-  reg [19:0] \i_pot$104  = 20'h00000;
-  reg [19:0] \i_pot$111  = 20'h00000;
-  reg [19:0] \i_pot$118  = 20'h00000;
-  reg [19:0] \i_pot$125  = 20'h00000;
+  reg [19:0] \i_pot$105  = 20'h00000;
+  reg [19:0] \i_pot$114  = 20'h00000;
+  reg [19:0] \i_pot$123  = 20'h00000;
   reg [19:0] \i_pot$132  = 20'h00000;
-  reg [19:0] \i_pot$90  = 20'h00000;
-  reg [19:0] \i_pot$97  = 20'h00000;
+  reg [19:0] \i_pot$141  = 20'h00000;
+  reg [19:0] \i_pot$87  = 20'h00000;
+  reg [19:0] \i_pot$96  = 20'h00000;
+  wire i_sel_alt;
+  wire \i_sel_alt$108 ;
+  wire \i_sel_alt$117 ;
+  wire \i_sel_alt$126 ;
+  wire \i_sel_alt$135 ;
+  wire \i_sel_alt$144 ;
+  wire \i_sel_alt$90 ;
+  wire \i_sel_alt$99 ;
   wire [19:0] i_step;
-  wire [19:0] \i_step$100 ;
-  wire [19:0] \i_step$107 ;
-  wire [19:0] \i_step$114 ;
-  wire [19:0] \i_step$121 ;
+  wire [19:0] \i_step$101 ;
+  wire [19:0] \i_step$110 ;
+  wire [19:0] \i_step$119 ;
   wire [19:0] \i_step$128 ;
-  wire [19:0] \i_step$135 ;
-  wire [19:0] \i_step$93 ;
+  wire [19:0] \i_step$137 ;
+  wire [19:0] \i_step$146 ;
+  wire [19:0] \i_step$92 ;
   wire [9:0] i_tag;
   wire [31:0] i_th;
-  wire [31:0] \i_th$106 ;
-  wire [31:0] \i_th$113 ;
-  wire [31:0] \i_th$120 ;
+  wire [31:0] \i_th$100 ;
+  wire [31:0] \i_th$109 ;
+  wire [31:0] \i_th$118 ;
   wire [31:0] \i_th$127 ;
-  wire [31:0] \i_th$134 ;
-  wire [31:0] \i_th$92 ;
-  wire [31:0] \i_th$99 ;
+  wire [31:0] \i_th$136 ;
+  wire [31:0] \i_th$145 ;
+  wire [31:0] \i_th$91 ;
   reg [3:0] i_top;
-  reg [3:0] \i_top$101 ;
-  reg [3:0] \i_top$108 ;
-  reg [3:0] \i_top$115 ;
-  reg [3:0] \i_top$122 ;
+  reg [3:0] \i_top$102 ;
+  reg [3:0] \i_top$111 ;
+  reg [3:0] \i_top$120 ;
   reg [3:0] \i_top$129 ;
-  reg [3:0] \i_top$136 ;
-  reg [3:0] \i_top$94 ;
+  reg [3:0] \i_top$138 ;
+  reg [3:0] \i_top$147 ;
+  reg [3:0] \i_top$93 ;
   wire i_valid;
-  wire \i_valid$103 ;
-  wire \i_valid$110 ;
-  wire \i_valid$117 ;
-  wire \i_valid$124 ;
+  wire \i_valid$104 ;
+  wire \i_valid$113 ;
+  wire \i_valid$122 ;
   wire \i_valid$131 ;
-  wire \i_valid$89 ;
-  wire \i_valid$96 ;
+  wire \i_valid$140 ;
+  wire \i_valid$86 ;
+  wire \i_valid$95 ;
   reg img_full = 1'h0;
+  reg [7:0] img_q = 8'h00;
   reg [6:0] img_rd__addr = 7'h00;
   wire [7:0] img_rd__data;
   reg [2:0] iss_c;
@@ -752,21 +772,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire load__valid;
   reg [7:0] nz = 8'h00;
   wire [3:0] o_act;
-  wire [3:0] \o_act$148 ;
-  wire [3:0] \o_act$149 ;
-  wire [3:0] \o_act$150 ;
-  wire [3:0] \o_act$151 ;
-  wire [3:0] \o_act$152 ;
-  wire [3:0] \o_act$153 ;
-  wire [3:0] \o_act$154 ;
+  wire [3:0] \o_act$159 ;
+  wire [3:0] \o_act$160 ;
+  wire [3:0] \o_act$161 ;
+  wire [3:0] \o_act$162 ;
+  wire [3:0] \o_act$163 ;
+  wire [3:0] \o_act$164 ;
+  wire [3:0] \o_act$165 ;
   wire o_busy;
-  wire \o_busy$168 ;
-  wire \o_busy$169 ;
-  wire \o_busy$170 ;
-  wire \o_busy$171 ;
-  wire \o_busy$172 ;
-  wire \o_busy$173 ;
-  wire \o_busy$174 ;
+  wire \o_busy$181 ;
+  wire \o_busy$182 ;
+  wire \o_busy$183 ;
+  wire \o_busy$184 ;
+  wire \o_busy$185 ;
+  wire \o_busy$186 ;
+  wire \o_busy$187 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [10:0] opa0 = 11'h000;
@@ -835,6 +855,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg pw_first = 1'h0;
   reg [2:0] pw_idx1;
   reg [2:0] pw_idx2;
+  reg [10:0] pwa_part0 = 11'h000;
   input rst;
   wire rst;
   reg [2:0] s0_c = 3'h0;
@@ -857,8 +878,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* init = 7'h00 *)
   wire [6:0] s0_raddr;
   reg s0_valid = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] s0_waddr;
+  reg [5:0] s0_waddr = 6'h00;
   reg s0_zero = 1'h0;
   reg [2:0] s1_c = 3'h0;
   reg s1_first = 1'h0;
@@ -877,8 +897,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s1_layer = 2'h0;
   reg s1_pad = 1'h0;
   reg [5:0] s1_pos = 6'h00;
-  reg [10:0] s1_pwa = 11'h000;
   reg s1_valid = 1'h0;
+  (* init = 6'h00 *)
+  wire [5:0] s1_waddr;
   reg s1_zero = 1'h0;
   reg [2:0] s2_c = 3'h0;
   reg s2_first = 1'h0;
@@ -897,6 +918,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s2_layer = 2'h0;
   reg s2_pad = 1'h0;
   reg [5:0] s2_pos = 6'h00;
+  reg [10:0] s2_pwa = 11'h000;
   reg s2_valid = 1'h0;
   reg s2_zero = 1'h0;
   reg [2:0] s3_c = 3'h0;
@@ -918,6 +940,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] s3_pos = 6'h00;
   reg s3_valid = 1'h0;
   reg s3_zero = 1'h0;
+  reg [2:0] s4_c = 3'h0;
+  reg s4_first = 1'h0;
+  reg s4_g = 1'h0;
+  (* enum_base_type = "_Job" *)
+  (* enum_value_00 = "ACT" *)
+  (* enum_value_01 = "POOL" *)
+  (* enum_value_10 = "FINAL" *)
+  reg [1:0] s4_job = 2'h0;
+  (* enum_base_type = "_Kind" *)
+  (* enum_value_00 = "CONV" *)
+  (* enum_value_01 = "DW" *)
+  (* enum_value_10 = "PW" *)
+  reg [1:0] s4_kind = 2'h0;
+  reg s4_last = 1'h0;
+  reg [1:0] s4_layer = 2'h0;
+  reg s4_pad = 1'h0;
+  reg [5:0] s4_pos = 6'h00;
+  reg s4_valid = 1'h0;
+  reg s4_zero = 1'h0;
   reg [3:0] seq_state = 4'h0;
   reg [19:0] shadow0 = 20'h00000;
   reg [19:0] shadow1 = 20'h00000;
@@ -1084,8 +1125,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     act[109] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$155 )
-      act[\$signature__addr$144 ] <= \$signature__data$145 ;
+    if (\$signature__en$166 )
+      act[\$signature__addr$155 ] <= \$signature__data$156 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1114,13 +1155,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$162 )
+    if (\$signature__en$173 )
       params[load__payload[2:1]] <= { load__payload[38:7], asm[415:32] };
   end
   reg [415:0] _2_;
   always @(posedge clk) begin
     if (p_rd__en) begin
-      _2_ <= params[\$42 [1:0]];
+      _2_ <= params[\$32 [1:0]];
     end
   end
   assign p_rd__data = _2_;
@@ -1131,7 +1172,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$159 )
+    if (\$signature__en$170 )
       weights[load__payload[6:1]] <= { load__payload[38:7], asm[415:384] };
   end
   reg [63:0] _3_;
@@ -1139,225 +1180,267 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _3_ <= weights[w_rd__addr];
   end
   assign w_rd__data = _3_;
-  assign \$375  = s0_valid | s1_valid;
-  assign \$376  = \$375  | s2_valid;
-  assign \$377  = \$376  | s3_valid;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = job_active | \$signal ;
-  assign \$380  = \$379  | trace__valid;
-  assign \$381  = \$380  | o_busy;
-  assign \$382  = \$381  | \o_busy$168 ;
-  assign \$383  = \$382  | \o_busy$169 ;
-  assign \$384  = \$383  | \o_busy$170 ;
-  assign \$385  = \$384  | \o_busy$171 ;
-  assign \$386  = \$385  | \o_busy$172 ;
-  assign \$387  = \$386  | \o_busy$173 ;
-  assign \$388  = \$387  | \o_busy$174 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$378  & \$389 ;
-  assign \$392  = \$391  == kj;
-  assign \$393  = ~ \$392 ;
-  assign \$395  = \$394  == ki;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = ! gc;
-  assign \$399  = kj + 1'h1;
-  assign \$400  = ki + 1'h1;
-  assign \$402  = gc + 1'h1;
-  assign \$405  = s0_valid | s1_valid;
-  assign \$406  = \$405  | s2_valid;
-  assign \$407  = \$406  | s3_valid;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = - nz;
-  assign \$410  = { 1'h0, nz } & \$409 ;
-  assign \$411  = nz - 1'h1;
-  assign \$412  = { 1'h0, nz } & \$411 ;
-  assign \$413  = ! todo;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  | credit;
-  assign \$416  = - todo;
-  assign \$417  = { 1'h0, todo } & \$416 ;
-  assign \$418  = todo - 1'h1;
-  assign \$419  = { 1'h0, todo } & \$418 ;
-  assign \$420  = ! todo;
-  assign \$421  = ! gc;
-  assign \$423  = gc + 1'h1;
-  assign \$424  = - nz;
-  assign \$425  = { 1'h0, nz } & \$424 ;
-  assign \$426  = nz - 1'h1;
-  assign \$427  = { 1'h0, nz } & \$426 ;
-  assign \$428  = pos + 1'h1;
-  assign \$429  = oy == 1'h1;
-  assign \$430  = ox + 1'h1;
-  assign \$431  = ox + 1'h1;
-  assign \$433  = ox == 3'h4;
-  assign \$434  = oy + 1'h1;
-  assign \$435  = oy + 1'h1;
-  assign \$438  = s0_valid | s1_valid;
-  assign \$439  = \$438  | s2_valid;
-  assign \$440  = \$439  | s3_valid;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = job_active | \$signal ;
-  assign \$443  = \$442  | trace__valid;
-  assign \$444  = \$443  | o_busy;
-  assign \$445  = \$444  | \o_busy$168 ;
-  assign \$446  = \$445  | \o_busy$169 ;
-  assign \$447  = \$446  | \o_busy$170 ;
-  assign \$448  = \$447  | \o_busy$171 ;
-  assign \$449  = \$448  | \o_busy$172 ;
-  assign \$450  = \$449  | \o_busy$173 ;
-  assign \$451  = \$450  | \o_busy$174 ;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$441  & \$452 ;
-  assign \$454  = ~ spikes__valid;
-  assign \$455  = \$453  & \$454 ;
+  assign \$377  = ox == 4'h8;
+  assign \$378  = oy + 1'h1;
+  assign \$379  = oy + 1'h1;
+  assign \$382  = s0_valid | s1_valid;
+  assign \$383  = \$382  | s2_valid;
+  assign \$384  = \$383  | s3_valid;
+  assign \$385  = \$384  | s4_valid;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = job_active | \$signal ;
+  assign \$388  = \$387  | trace__valid;
+  assign \$389  = \$388  | o_busy;
+  assign \$390  = \$389  | \o_busy$181 ;
+  assign \$391  = \$390  | \o_busy$182 ;
+  assign \$392  = \$391  | \o_busy$183 ;
+  assign \$393  = \$392  | \o_busy$184 ;
+  assign \$394  = \$393  | \o_busy$185 ;
+  assign \$395  = \$394  | \o_busy$186 ;
+  assign \$396  = \$395  | \o_busy$187 ;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$386  & \$397 ;
+  assign \$400  = \$399  == kj;
+  assign \$401  = ~ \$400 ;
+  assign \$403  = \$402  == ki;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = ! gc;
+  assign \$407  = kj + 1'h1;
+  assign \$408  = ki + 1'h1;
+  assign \$410  = gc + 1'h1;
+  assign \$413  = s0_valid | s1_valid;
+  assign \$414  = \$413  | s2_valid;
+  assign \$415  = \$414  | s3_valid;
+  assign \$416  = \$415  | s4_valid;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = - nz;
+  assign \$419  = { 1'h0, nz } & \$418 ;
+  assign \$420  = nz - 1'h1;
+  assign \$421  = { 1'h0, nz } & \$420 ;
+  assign \$422  = ! todo;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$423  | credit;
+  assign \$425  = - todo;
+  assign \$426  = { 1'h0, todo } & \$425 ;
+  assign \$427  = todo - 1'h1;
+  assign \$428  = { 1'h0, todo } & \$427 ;
+  assign \$429  = ! todo;
+  assign \$430  = ! gc;
+  assign \$432  = gc + 1'h1;
+  assign \$433  = - nz;
+  assign \$434  = { 1'h0, nz } & \$433 ;
+  assign \$435  = nz - 1'h1;
+  assign \$436  = { 1'h0, nz } & \$435 ;
+  assign \$437  = pos + 1'h1;
+  assign \$438  = oy == 1'h1;
+  assign \$439  = ox + 1'h1;
+  assign \$440  = ox + 1'h1;
+  assign \$442  = ox == 3'h4;
+  assign \$443  = oy + 1'h1;
+  assign \$444  = oy + 1'h1;
+  assign \$447  = s0_valid | s1_valid;
+  assign \$448  = \$447  | s2_valid;
+  assign \$449  = \$448  | s3_valid;
+  assign \$450  = \$449  | s4_valid;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = job_active | \$signal ;
+  assign \$453  = \$452  | trace__valid;
+  assign \$454  = \$453  | o_busy;
+  assign \$455  = \$454  | \o_busy$181 ;
+  assign \$456  = \$455  | \o_busy$182 ;
+  assign \$457  = \$456  | \o_busy$183 ;
+  assign \$458  = \$457  | \o_busy$184 ;
+  assign \$459  = \$458  | \o_busy$185 ;
+  assign \$460  = \$459  | \o_busy$186 ;
+  assign \$461  = \$460  | \o_busy$187 ;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$451  & \$462 ;
+  assign \$464  = ~ spikes__valid;
+  assign \$465  = \$463  & \$464 ;
   always @(posedge clk)
-    spikes__valid <= \$456 ;
+    spikes__valid <= \$466 ;
   always @(posedge clk)
-    \$signature__addr  <= \$457 ;
+    \$signature__addr  <= \$467 ;
   always @(posedge clk)
-    img_full <= \$458 ;
+    img_full <= \$468 ;
   always @(posedge clk)
-    s0_valid <= \$459 ;
+    s0_valid <= \$469 ;
   always @(posedge clk)
-    s0_kind <= \$460 ;
+    s0_kind <= \$470 ;
   always @(posedge clk)
-    s0_first <= \$461 ;
+    s0_first <= \$471 ;
   always @(posedge clk)
-    s0_last <= \$462 ;
+    s0_last <= \$472 ;
   always @(posedge clk)
-    s0_g <= \$463 ;
+    s0_g <= \$473 ;
   always @(posedge clk)
-    s0_c <= \$464 ;
+    s0_c <= \$474 ;
   always @(posedge clk)
-    s0_pad <= \$465 ;
+    s0_pad <= \$475 ;
   always @(posedge clk)
-    s0_zero <= \$466 ;
+    s0_zero <= \$476 ;
   always @(posedge clk)
-    s0_job <= \$467 ;
+    s0_job <= \$477 ;
   always @(posedge clk)
-    s0_pos <= \$468 ;
+    s0_pos <= \$478 ;
   always @(posedge clk)
-    s0_layer <= \$469 ;
+    s0_layer <= \$479 ;
   always @(posedge clk)
-    s1_valid <= \$470 ;
+    s1_valid <= \$480 ;
   always @(posedge clk)
-    s1_kind <= \$471 ;
+    s1_kind <= \$481 ;
   always @(posedge clk)
-    s1_first <= \$472 ;
+    s1_first <= \$482 ;
   always @(posedge clk)
-    s1_last <= \$473 ;
+    s1_last <= \$483 ;
   always @(posedge clk)
-    s1_g <= \$474 ;
+    s1_g <= \$484 ;
   always @(posedge clk)
-    s1_c <= \$475 ;
+    s1_c <= \$485 ;
   always @(posedge clk)
-    s1_pad <= \$476 ;
+    s1_pad <= \$486 ;
   always @(posedge clk)
-    s1_zero <= \$477 ;
+    s1_zero <= \$487 ;
   always @(posedge clk)
-    s1_job <= \$478 ;
+    s1_job <= \$488 ;
   always @(posedge clk)
-    s1_pos <= \$479 ;
+    s1_pos <= \$489 ;
   always @(posedge clk)
-    s1_layer <= \$480 ;
+    s1_layer <= \$490 ;
   always @(posedge clk)
-    s2_valid <= \$481 ;
+    s2_valid <= \$491 ;
   always @(posedge clk)
-    s2_kind <= \$482 ;
+    s2_kind <= \$492 ;
   always @(posedge clk)
-    s2_first <= \$483 ;
+    s2_first <= \$493 ;
   always @(posedge clk)
-    s2_last <= \$484 ;
+    s2_last <= \$494 ;
   always @(posedge clk)
-    s2_g <= \$485 ;
+    s2_g <= \$495 ;
   always @(posedge clk)
-    s2_c <= \$486 ;
+    s2_c <= \$496 ;
   always @(posedge clk)
-    s2_pad <= \$487 ;
+    s2_pad <= \$497 ;
   always @(posedge clk)
-    s2_zero <= \$488 ;
+    s2_zero <= \$498 ;
   always @(posedge clk)
-    s2_job <= \$489 ;
+    s2_job <= \$499 ;
   always @(posedge clk)
-    s2_pos <= \$490 ;
+    s2_pos <= \$500 ;
   always @(posedge clk)
-    s2_layer <= \$491 ;
+    s2_layer <= \$501 ;
   always @(posedge clk)
-    s3_valid <= \$492 ;
+    s3_valid <= \$502 ;
   always @(posedge clk)
-    s3_kind <= \$493 ;
+    s3_kind <= \$503 ;
   always @(posedge clk)
-    s3_first <= \$494 ;
+    s3_first <= \$504 ;
   always @(posedge clk)
-    s3_last <= \$495 ;
+    s3_last <= \$505 ;
   always @(posedge clk)
-    s3_g <= \$496 ;
+    s3_g <= \$506 ;
   always @(posedge clk)
-    s3_c <= \$497 ;
+    s3_c <= \$507 ;
   always @(posedge clk)
-    s3_pad <= \$498 ;
+    s3_pad <= \$508 ;
   always @(posedge clk)
-    s3_zero <= \$499 ;
+    s3_zero <= \$509 ;
   always @(posedge clk)
-    s3_job <= \$500 ;
+    s3_job <= \$510 ;
   always @(posedge clk)
-    s3_pos <= \$501 ;
+    s3_pos <= \$511 ;
   always @(posedge clk)
-    s3_layer <= \$502 ;
+    s3_layer <= \$512 ;
   always @(posedge clk)
-    img_rd__addr <= \$503 ;
+    s4_valid <= \$513 ;
   always @(posedge clk)
-    w_rd__addr <= \$504 ;
+    s4_kind <= \$514 ;
   always @(posedge clk)
-    s1_pwa <= \$505 ;
+    s4_first <= \$515 ;
   always @(posedge clk)
-    opa0 <= \$506 ;
+    s4_last <= \$516 ;
   always @(posedge clk)
-    opw0 <= \$507 ;
+    s4_g <= \$517 ;
   always @(posedge clk)
-    prod0 <= \$508 ;
+    s4_c <= \$518 ;
   always @(posedge clk)
-    opa1 <= \$509 ;
+    s4_pad <= \$519 ;
   always @(posedge clk)
-    opw1 <= \$510 ;
+    s4_zero <= \$520 ;
   always @(posedge clk)
-    prod1 <= \$511 ;
+    s4_job <= \$521 ;
   always @(posedge clk)
-    opa2 <= \$512 ;
+    s4_pos <= \$522 ;
   always @(posedge clk)
-    opw2 <= \$513 ;
+    s4_layer <= \$523 ;
   always @(posedge clk)
-    prod2 <= \$514 ;
+    img_rd__addr <= \$524 ;
   always @(posedge clk)
-    opa3 <= \$515 ;
+    s0_waddr <= \$525 ;
   always @(posedge clk)
-    opw3 <= \$516 ;
+    w_rd__addr <= \$526 ;
   always @(posedge clk)
-    prod3 <= \$517 ;
+    img_q <= img_rd__data;
   always @(posedge clk)
-    opa4 <= \$518 ;
+    act_q <= a_rd__data;
   always @(posedge clk)
-    opw4 <= \$519 ;
+    pwa_part0 <= \$219 ;
   always @(posedge clk)
-    prod4 <= \$520 ;
+    s2_pwa <= pwa_part0;
   always @(posedge clk)
-    opa5 <= \$521 ;
+    opa0 <= a0;
   always @(posedge clk)
-    opw5 <= \$522 ;
+    opw0 <= w_rd__data[7:0];
   always @(posedge clk)
-    prod5 <= \$523 ;
+    prod0 <= \$220 ;
   always @(posedge clk)
-    opa6 <= \$524 ;
+    opa1 <= a1;
   always @(posedge clk)
-    opw6 <= \$525 ;
+    opw1 <= w_rd__data[15:8];
   always @(posedge clk)
-    prod6 <= \$526 ;
+    prod1 <= \$221 ;
   always @(posedge clk)
-    opa7 <= \$527 ;
+    opa2 <= a2;
   always @(posedge clk)
-    opw7 <= \$528 ;
+    opw2 <= w_rd__data[23:16];
   always @(posedge clk)
-    prod7 <= \$529 ;
+    prod2 <= \$222 ;
+  always @(posedge clk)
+    opa3 <= a3;
+  always @(posedge clk)
+    opw3 <= w_rd__data[31:24];
+  always @(posedge clk)
+    prod3 <= \$223 ;
+  always @(posedge clk)
+    opa4 <= a4;
+  always @(posedge clk)
+    opw4 <= w_rd__data[39:32];
+  always @(posedge clk)
+    prod4 <= \$224 ;
+  always @(posedge clk)
+    opa5 <= a5;
+  always @(posedge clk)
+    opw5 <= w_rd__data[47:40];
+  always @(posedge clk)
+    prod5 <= \$225 ;
+  always @(posedge clk)
+    opa6 <= a6;
+  always @(posedge clk)
+    opw6 <= w_rd__data[55:48];
+  always @(posedge clk)
+    prod6 <= \$226 ;
+  always @(posedge clk)
+    opa7 <= a7;
+  always @(posedge clk)
+    opw7 <= w_rd__data[63:56];
+  always @(posedge clk)
+    prod7 <= \$227 ;
+  always @(posedge clk)
+    \$signal$291  <= \$527 ;
+  always @(posedge clk)
+    hand_over <= \$528 ;
+  always @(posedge clk)
+    dw_done0 <= \$529 ;
   always @(posedge clk)
     acc0 <= \$530 ;
   always @(posedge clk)
@@ -1429,7 +1512,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     p1_pos <= \$564 ;
   always @(posedge clk)
-    \$signal$272  <= \$565 ;
+    \$signal$305  <= \$565 ;
   always @(posedge clk)
     p1_last <= \$566 ;
   always @(posedge clk)
@@ -1437,19 +1520,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     i_pot <= \$568 ;
   always @(posedge clk)
-    \i_pot$90  <= \$569 ;
+    \i_pot$87  <= \$569 ;
   always @(posedge clk)
-    \i_pot$97  <= \$570 ;
+    \i_pot$96  <= \$570 ;
   always @(posedge clk)
-    \i_pot$104  <= \$571 ;
+    \i_pot$105  <= \$571 ;
   always @(posedge clk)
-    \i_pot$111  <= \$572 ;
+    \i_pot$114  <= \$572 ;
   always @(posedge clk)
-    \i_pot$118  <= \$573 ;
+    \i_pot$123  <= \$573 ;
   always @(posedge clk)
-    \i_pot$125  <= \$574 ;
+    \i_pot$132  <= \$574 ;
   always @(posedge clk)
-    \i_pot$132  <= \$575 ;
+    \i_pot$141  <= \$575 ;
   always @(posedge clk)
     credit <= \$576 ;
   always @(posedge clk)
@@ -1489,337 +1572,340 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
-  assign \$2  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$3  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$4  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$5  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$6  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$7  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$8  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$9  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$10  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$11  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$12  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$13  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$14  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$15  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$16  = s1_pad ? 8'h05 : img_rd__data;
-  assign \$17  = s1_zero ? 11'h000 : s1_pwa;
-  assign \$18  = s3_first ? 20'h00000 : acc0;
-  assign \$19  = $signed(\$18 ) + $signed(prod0);
-  assign \$20  = s3_first ? 20'h00000 : acc1;
-  assign \$21  = $signed(\$20 ) + $signed(prod1);
-  assign \$22  = s3_first ? 20'h00000 : acc2;
-  assign \$23  = $signed(\$22 ) + $signed(prod2);
-  assign \$24  = s3_first ? 20'h00000 : acc3;
-  assign \$25  = $signed(\$24 ) + $signed(prod3);
-  assign \$26  = s3_first ? 20'h00000 : acc4;
-  assign \$27  = $signed(\$26 ) + $signed(prod4);
-  assign \$28  = s3_first ? 20'h00000 : acc5;
-  assign \$29  = $signed(\$28 ) + $signed(prod5);
-  assign \$30  = s3_first ? 20'h00000 : acc6;
-  assign \$31  = $signed(\$30 ) + $signed(prod6);
-  assign \$32  = s3_first ? 20'h00000 : acc7;
-  assign \$33  = $signed(\$32 ) + $signed(prod7);
-  assign \$34  = s3_valid & s3_last;
-  assign \$35  = s3_kind != 1'h1;
-  assign hand_over = \$34  & \$35 ;
-  assign \$36  = ~ trace__ready;
-  assign stall = trace__valid & \$36 ;
-  assign \$38  = job_kind == 2'h2;
-  assign \$40  = \$39  + job_k;
-  assign \$41  = \$38  ? { 2'h0, job_k } : \$40 ;
-  assign \$42  = \$37  + \$41 ;
+  assign \$2  = s2_pad ? 8'h05 : img_q;
+  assign \$3  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$4  = s2_pad ? 8'h05 : img_q;
+  assign \$5  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$6  = s2_pad ? 8'h05 : img_q;
+  assign \$7  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$8  = s2_pad ? 8'h05 : img_q;
+  assign \$9  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$10  = s2_pad ? 8'h05 : img_q;
+  assign \$11  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$12  = s2_pad ? 8'h05 : img_q;
+  assign \$13  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$14  = s2_pad ? 8'h05 : img_q;
+  assign \$15  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$16  = s2_pad ? 8'h05 : img_q;
+  assign \$17  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$18  = $signed(acc0) + $signed(prod0);
+  assign \$19  = $signed(acc1) + $signed(prod1);
+  assign \$20  = $signed(acc2) + $signed(prod2);
+  assign \$21  = $signed(acc3) + $signed(prod3);
+  assign \$22  = $signed(acc4) + $signed(prod4);
+  assign \$23  = $signed(acc5) + $signed(prod5);
+  assign \$24  = $signed(acc6) + $signed(prod6);
+  assign \$25  = $signed(acc7) + $signed(prod7);
+  assign \$26  = ~ trace__ready;
+  assign stall = trace__valid & \$26 ;
+  assign \$28  = job_kind == 2'h2;
+  assign \$30  = \$29  + job_k;
+  assign \$31  = \$28  ? { 2'h0, job_k } : \$30 ;
+  assign \$32  = \$27  + \$31 ;
   assign p_rd__en = ~ stall;
   assign ce = ~ stall;
-  assign \$43  = p1_kind != 1'h1;
-  assign i_valid = \$signal  & \$43 ;
-  assign \ce$88  = ~ stall;
-  assign \$44  = p1_kind != 1'h1;
-  assign \i_valid$89  = \$signal  & \$44 ;
-  assign \ce$95  = ~ stall;
-  assign \$45  = p1_kind != 1'h1;
-  assign \i_valid$96  = \$signal  & \$45 ;
-  assign \ce$102  = ~ stall;
-  assign \$46  = p1_kind != 1'h1;
-  assign \i_valid$103  = \$signal  & \$46 ;
-  assign \ce$109  = ~ stall;
-  assign \$47  = p1_kind != 1'h1;
-  assign \i_valid$110  = \$signal  & \$47 ;
-  assign \ce$116  = ~ stall;
-  assign \$48  = p1_kind != 1'h1;
-  assign \i_valid$117  = \$signal  & \$48 ;
-  assign \ce$123  = ~ stall;
-  assign \$49  = p1_kind != 1'h1;
-  assign \i_valid$124  = \$signal  & \$49 ;
+  assign \$33  = p1_kind != 1'h1;
+  assign i_valid = \$signal  & \$33 ;
+  assign \ce$85  = ~ stall;
+  assign \$34  = p1_kind != 1'h1;
+  assign \i_valid$86  = \$signal  & \$34 ;
+  assign \ce$94  = ~ stall;
+  assign \$35  = p1_kind != 1'h1;
+  assign \i_valid$95  = \$signal  & \$35 ;
+  assign \ce$103  = ~ stall;
+  assign \$36  = p1_kind != 1'h1;
+  assign \i_valid$104  = \$signal  & \$36 ;
+  assign \ce$112  = ~ stall;
+  assign \$37  = p1_kind != 1'h1;
+  assign \i_valid$113  = \$signal  & \$37 ;
+  assign \ce$121  = ~ stall;
+  assign \$38  = p1_kind != 1'h1;
+  assign \i_valid$122  = \$signal  & \$38 ;
   assign \ce$130  = ~ stall;
-  assign \$50  = p1_kind != 1'h1;
-  assign \i_valid$131  = \$signal  & \$50 ;
-  assign \$51  = p1_kind == 2'h2;
-  assign \$52  = ~ stall;
-  assign \$53  = o_valid & \$52 ;
-  assign \$54  = ~ tag[0];
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = tag[8] ? 6'h37 : 6'h00;
-  assign \$57  = \$56  + tag[7:2];
-  assign \$58  = load__valid & load__ready;
-  assign \$59  = \$58  & load__payload[39];
-  assign \$60  = ! load__payload[0];
-  assign \$signature__en$159  = \$59  & \$60 ;
-  assign \$61  = load__valid & load__ready;
-  assign \$62  = \$61  & load__payload[39];
-  assign \$signature__en$162  = \$62  & \$63 ;
-  assign \$64  = s0_valid | s1_valid;
-  assign \$65  = \$64  | s2_valid;
-  assign \$66  = \$65  | s3_valid;
-  assign \$67  = job_active | \$signal ;
-  assign \$68  = \$67  | trace__valid;
-  assign \$69  = \$68  | o_busy;
-  assign \$70  = \$69  | \o_busy$168 ;
-  assign \$71  = \$70  | \o_busy$169 ;
-  assign \$72  = \$71  | \o_busy$170 ;
-  assign \$73  = \$72  | \o_busy$171 ;
-  assign \$74  = \$73  | \o_busy$172 ;
-  assign \$75  = \$74  | \o_busy$173 ;
-  assign \$76  = \$75  | \o_busy$174 ;
-  assign \$77  = \$66  | \$76 ;
-  assign busy = \$77  | img_full;
-  assign \$78  = s0_valid | s1_valid;
-  assign \$79  = \$78  | s2_valid;
-  assign \$80  = \$79  | s3_valid;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = job_active | \$signal ;
-  assign \$83  = \$82  | trace__valid;
-  assign \$84  = \$83  | o_busy;
-  assign \$85  = \$84  | \o_busy$168 ;
-  assign \$86  = \$85  | \o_busy$169 ;
-  assign \$87  = \$86  | \o_busy$170 ;
-  assign \$88  = \$87  | \o_busy$171 ;
-  assign \$89  = \$88  | \o_busy$172 ;
-  assign \$90  = \$89  | \o_busy$173 ;
-  assign \$91  = \$90  | \o_busy$174 ;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$81  & \$92 ;
-  assign \$95  = \$94  == ki;
-  assign \$97  = \$96  == kj;
-  assign \$98  = \$95  & \$97 ;
-  assign \$99  = ! ch;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = ! ch;
-  assign \$103  = \$102  == kj;
-  assign \$104  = \$101  & \$103 ;
-  assign \$106  = \$105  == ki;
-  assign \$107  = \$104  & \$106 ;
-  assign \$110  = $signed(\$108 ) + $signed({ 1'h0, \$109  });
-  assign \$112  = $signed(\$111 ) + $signed({ 1'h0, kj });
-  assign \$113  = $signed(\$110 ) + $signed(\$112 );
-  assign \$115  = 1'h0 + \$114 ;
-  assign \$117  = \$115  + \$116 ;
-  assign \$119  = \$117  + \$118 ;
-  assign \$120  = \$119  + ch;
-  assign \$122  = $signed(\$121 ) + $signed({ 1'h0, ki });
-  assign \$123  = $signed(\$122 ) < $signed(1'h0);
-  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, ki });
-  assign \$126  = $signed(\$125 ) >= $signed(5'h0b);
+  assign \$39  = p1_kind != 1'h1;
+  assign \i_valid$131  = \$signal  & \$39 ;
+  assign \ce$139  = ~ stall;
+  assign \$40  = p1_kind != 1'h1;
+  assign \i_valid$140  = \$signal  & \$40 ;
+  assign \$41  = p1_kind == 2'h2;
+  assign \$42  = ~ stall;
+  assign \$43  = o_valid & \$42 ;
+  assign \$44  = ~ tag[0];
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = tag[8] ? 6'h37 : 6'h00;
+  assign \$47  = \$46  + tag[7:2];
+  assign \$48  = load__valid & load__ready;
+  assign \$49  = \$48  & load__payload[39];
+  assign \$50  = ! load__payload[0];
+  assign \$signature__en$170  = \$49  & \$50 ;
+  assign \$51  = load__valid & load__ready;
+  assign \$52  = \$51  & load__payload[39];
+  assign \$signature__en$173  = \$52  & \$53 ;
+  assign \$54  = s0_valid | s1_valid;
+  assign \$55  = \$54  | s2_valid;
+  assign \$56  = \$55  | s3_valid;
+  assign \$57  = \$56  | s4_valid;
+  assign \$58  = job_active | \$signal ;
+  assign \$59  = \$58  | trace__valid;
+  assign \$60  = \$59  | o_busy;
+  assign \$61  = \$60  | \o_busy$181 ;
+  assign \$62  = \$61  | \o_busy$182 ;
+  assign \$63  = \$62  | \o_busy$183 ;
+  assign \$64  = \$63  | \o_busy$184 ;
+  assign \$65  = \$64  | \o_busy$185 ;
+  assign \$66  = \$65  | \o_busy$186 ;
+  assign \$67  = \$66  | \o_busy$187 ;
+  assign \$68  = \$57  | \$67 ;
+  assign busy = \$68  | img_full;
+  assign \$69  = s0_valid | s1_valid;
+  assign \$70  = \$69  | s2_valid;
+  assign \$71  = \$70  | s3_valid;
+  assign \$72  = \$71  | s4_valid;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = job_active | \$signal ;
+  assign \$75  = \$74  | trace__valid;
+  assign \$76  = \$75  | o_busy;
+  assign \$77  = \$76  | \o_busy$181 ;
+  assign \$78  = \$77  | \o_busy$182 ;
+  assign \$79  = \$78  | \o_busy$183 ;
+  assign \$80  = \$79  | \o_busy$184 ;
+  assign \$81  = \$80  | \o_busy$185 ;
+  assign \$82  = \$81  | \o_busy$186 ;
+  assign \$83  = \$82  | \o_busy$187 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = \$73  & \$84 ;
+  assign \$87  = \$86  == ki;
+  assign \$89  = \$88  == kj;
+  assign \$90  = \$87  & \$89 ;
+  assign \$91  = ! ch;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ! ch;
+  assign \$95  = \$94  == kj;
+  assign \$96  = \$93  & \$95 ;
+  assign \$98  = \$97  == ki;
+  assign \$99  = \$96  & \$98 ;
+  assign \$102  = $signed(\$100 ) + $signed({ 1'h0, \$101  });
+  assign \$104  = $signed(\$103 ) + $signed({ 1'h0, kj });
+  assign \$105  = $signed(\$102 ) + $signed(\$104 );
+  assign \$107  = 1'h0 + \$106 ;
+  assign \$109  = \$107  + \$108 ;
+  assign \$111  = \$109  + \$110 ;
+  assign \$112  = \$111  + ch;
+  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, ki });
+  assign \$115  = $signed(\$114 ) < $signed(1'h0);
+  assign \$117  = $signed(\$116 ) + $signed({ 1'h0, ki });
+  assign \$118  = $signed(\$117 ) >= $signed(5'h0b);
+  assign \$119  = \$115  | \$118 ;
+  assign \$121  = $signed(\$120 ) + $signed({ 1'h0, kj });
+  assign \$122  = $signed(\$121 ) < $signed(1'h0);
+  assign \$123  = \$119  | \$122 ;
+  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, kj });
+  assign \$126  = $signed(\$125 ) >= $signed(5'h09);
   assign \$127  = \$123  | \$126 ;
-  assign \$129  = $signed(\$128 ) + $signed({ 1'h0, kj });
-  assign \$130  = $signed(\$129 ) < $signed(1'h0);
-  assign \$131  = \$127  | \$130 ;
-  assign \$133  = $signed(\$132 ) + $signed({ 1'h0, kj });
-  assign \$134  = $signed(\$133 ) >= $signed(5'h09);
-  assign \$135  = \$131  | \$134 ;
-  assign \$136  = ! ch;
-  assign \$138  = \$137  == kj;
-  assign \$139  = \$136  & \$138 ;
-  assign \$141  = \$140  == ki;
-  assign \$142  = \$139  & \$141 ;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$143  | credit;
-  assign \$146  = \$145  == ki;
-  assign \$148  = \$147  == kj;
-  assign \$149  = \$146  & \$148 ;
-  assign \$151  = \$150  == kj;
-  assign \$153  = \$152  == ki;
-  assign \$154  = \$151  & \$153 ;
-  assign \$157  = $signed(\$155 ) + $signed({ 1'h0, \$156  });
-  assign \$159  = $signed(\$158 ) + $signed({ 1'h0, kj });
-  assign \$160  = $signed(\$157 ) + $signed(\$159 );
-  assign \$161  = $signed(1'h0) + $signed(\$160 );
-  assign \$163  = 4'h9 + \$162 ;
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = \$165  + kj;
-  assign \$167  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$168  = | { cur[7:6], cur[3:2] };
-  assign \$169  = | cur[7:4];
-  assign \$170  = ! todo;
-  assign \$171  = ! cur;
-  assign \$173  = 5'h12 + \$172 ;
-  assign \$174  = \$173  + pw_idx1;
-  assign \$175  = ! todo;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$176  | credit;
-  assign \$179  = \$178  == ki;
-  assign \$181  = \$180  == kj;
-  assign \$182  = \$179  & \$181 ;
-  assign \$184  = \$183  == kj;
-  assign \$186  = \$185  == ki;
-  assign \$187  = \$184  & \$186 ;
-  assign \$190  = $signed(\$188 ) + $signed({ 1'h0, \$189  });
-  assign \$192  = $signed(\$191 ) + $signed({ 1'h0, kj });
-  assign \$193  = $signed(\$190 ) + $signed(\$192 );
-  assign \$194  = $signed(7'h37) + $signed(\$193 );
-  assign \$196  = 5'h1a + \$195 ;
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = \$198  + kj;
-  assign \$200  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$201  = | { cur[7:6], cur[3:2] };
-  assign \$202  = | cur[7:4];
-  assign \$203  = ! todo;
-  assign \$204  = ! cur;
-  assign \$206  = 6'h23 + \$205 ;
-  assign \$207  = \$206  + pw_idx2;
-  assign \$208  = ! todo;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = \$209  | credit;
-  assign \$211  = ! seq_state;
-  assign \$212  = seq_state == 1'h1;
-  assign \$213  = seq_state == 2'h2;
-  assign \$214  = seq_state == 2'h3;
-  assign \$215  = seq_state == 3'h4;
-  assign \$216  = seq_state == 3'h5;
-  assign \$217  = seq_state == 3'h6;
-  assign \$218  = seq_state == 3'h7;
-  assign \$219  = seq_state == 4'h8;
-  assign \$220  = seq_state == 4'h9;
-  assign \$221  = seq_state == 4'ha;
-  assign \$222  = spikes__valid & spikes__ready;
-  assign \$223  = ~ img_full;
-  assign \$224  = pixels__valid & \$223 ;
-  assign \$225  = \$signature__addr  + 1'h1;
-  assign \$226  = \$signature__addr  == 7'h62;
-  assign \$228  = $signed(opa0) * $signed(opw0);
-  assign \$229  = $signed(opa1) * $signed(opw1);
-  assign \$230  = $signed(opa2) * $signed(opw2);
-  assign \$231  = $signed(opa3) * $signed(opw3);
-  assign \$232  = $signed(opa4) * $signed(opw4);
-  assign \$233  = $signed(opa5) * $signed(opw5);
-  assign \$234  = $signed(opa6) * $signed(opw6);
-  assign \$235  = $signed(opa7) * $signed(opw7);
-  assign \$236  = s3_valid & s3_last;
-  assign \$237  = s3_kind == 1'h1;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ! s3_g;
-  assign \$240  = | \$19 [19:0];
-  assign \$241  = | \$21 [19:0];
-  assign \$242  = | \$23 [19:0];
-  assign \$243  = | \$25 [19:0];
-  assign \$244  = | \$27 [19:0];
-  assign \$245  = | \$29 [19:0];
-  assign \$246  = | \$31 [19:0];
-  assign \$247  = | \$33 [19:0];
-  assign \$248  = ~ stall;
-  assign \$249  = ! job_pos;
-  assign \$250  = job_kind == 2'h2;
-  assign \$251  = ! job_k;
-  assign \$252  = ! job_g;
-  assign \$253  = ! job_k;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = \$250  ? \$251  : \$254 ;
-  assign \$256  = job_kind == 2'h2;
-  assign \$258  = \$257  + job_k;
-  assign \$259  = \$256  ? { 2'h0, job_k } : \$258 ;
-  assign \$260  = job_k + 1'h1;
+  assign \$128  = ! ch;
+  assign \$130  = \$129  == kj;
+  assign \$131  = \$128  & \$130 ;
+  assign \$133  = \$132  == ki;
+  assign \$134  = \$131  & \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = \$135  | credit;
+  assign \$138  = \$137  == ki;
+  assign \$140  = \$139  == kj;
+  assign \$141  = \$138  & \$140 ;
+  assign \$143  = \$142  == kj;
+  assign \$145  = \$144  == ki;
+  assign \$146  = \$143  & \$145 ;
+  assign \$149  = $signed(\$147 ) + $signed({ 1'h0, \$148  });
+  assign \$151  = $signed(\$150 ) + $signed({ 1'h0, kj });
+  assign \$152  = $signed(\$149 ) + $signed(\$151 );
+  assign \$153  = $signed(1'h0) + $signed(\$152 );
+  assign \$155  = 4'h9 + \$154 ;
+  assign \$157  = \$155  + \$156 ;
+  assign \$158  = \$157  + kj;
+  assign \$159  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$160  = | { cur[7:6], cur[3:2] };
+  assign \$161  = | cur[7:4];
+  assign \$162  = ! todo;
+  assign \$163  = ! cur;
+  assign \$165  = 5'h12 + \$164 ;
+  assign \$166  = \$165  + pw_idx1;
+  assign \$167  = ! todo;
+  assign \$168  = ~ \$167 ;
+  assign \$169  = \$168  | credit;
+  assign \$171  = \$170  == ki;
+  assign \$173  = \$172  == kj;
+  assign \$174  = \$171  & \$173 ;
+  assign \$176  = \$175  == kj;
+  assign \$178  = \$177  == ki;
+  assign \$179  = \$176  & \$178 ;
+  assign \$182  = $signed(\$180 ) + $signed({ 1'h0, \$181  });
+  assign \$184  = $signed(\$183 ) + $signed({ 1'h0, kj });
+  assign \$185  = $signed(\$182 ) + $signed(\$184 );
+  assign \$186  = $signed(7'h37) + $signed(\$185 );
+  assign \$188  = 5'h1a + \$187 ;
+  assign \$190  = \$188  + \$189 ;
+  assign \$191  = \$190  + kj;
+  assign \$192  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$193  = | { cur[7:6], cur[3:2] };
+  assign \$194  = | cur[7:4];
+  assign \$195  = ! todo;
+  assign \$196  = ! cur;
+  assign \$198  = 6'h23 + \$197 ;
+  assign \$199  = \$198  + pw_idx2;
+  assign \$200  = ! todo;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = \$201  | credit;
+  assign \$203  = ! seq_state;
+  assign \$204  = seq_state == 1'h1;
+  assign \$205  = seq_state == 2'h2;
+  assign \$206  = seq_state == 2'h3;
+  assign \$207  = seq_state == 3'h4;
+  assign \$208  = seq_state == 3'h5;
+  assign \$209  = seq_state == 3'h6;
+  assign \$210  = seq_state == 3'h7;
+  assign \$211  = seq_state == 4'h8;
+  assign \$212  = seq_state == 4'h9;
+  assign \$213  = seq_state == 4'ha;
+  assign \$214  = spikes__valid & spikes__ready;
+  assign \$215  = ~ img_full;
+  assign \$216  = pixels__valid & \$215 ;
+  assign \$217  = \$signature__addr  + 1'h1;
+  assign \$218  = \$signature__addr  == 7'h62;
+  assign \$220  = $signed(opa0) * $signed(opw0);
+  assign \$221  = $signed(opa1) * $signed(opw1);
+  assign \$222  = $signed(opa2) * $signed(opw2);
+  assign \$223  = $signed(opa3) * $signed(opw3);
+  assign \$224  = $signed(opa4) * $signed(opw4);
+  assign \$225  = $signed(opa5) * $signed(opw5);
+  assign \$226  = $signed(opa6) * $signed(opw6);
+  assign \$227  = $signed(opa7) * $signed(opw7);
+  assign \$228  = s3_valid & s3_last;
+  assign \$229  = s3_valid & s3_last;
+  assign \$230  = s3_kind != 1'h1;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = s3_valid & s3_last;
+  assign \$233  = s3_kind == 1'h1;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ! s3_g;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = \$signal$291  | rst;
+  assign \$238  = \$signal$291  | rst;
+  assign \$239  = \$signal$291  | rst;
+  assign \$240  = \$signal$291  | rst;
+  assign \$241  = \$signal$291  | rst;
+  assign \$242  = \$signal$291  | rst;
+  assign \$243  = \$signal$291  | rst;
+  assign \$244  = \$signal$291  | rst;
+  assign \$245  = | \$18 [19:0];
+  assign \$246  = | \$19 [19:0];
+  assign \$247  = | \$20 [19:0];
+  assign \$248  = | \$21 [19:0];
+  assign \$249  = | \$22 [19:0];
+  assign \$250  = | \$23 [19:0];
+  assign \$251  = | \$24 [19:0];
+  assign \$252  = | \$25 [19:0];
+  assign \$253  = ~ stall;
+  assign \$254  = ! job_pos;
+  assign \$255  = job_kind == 2'h2;
+  assign \$256  = ! job_k;
+  assign \$257  = ! job_g;
+  assign \$258  = ! job_k;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = \$255  ? \$256  : \$259 ;
   assign \$261  = job_kind == 2'h2;
-  assign \$264  = ! job_k;
-  assign \$265  = trace__valid & trace__ready;
-  assign \$266  = ~ stall;
-  assign \$267  = o_valid & \$266 ;
-  assign \$268  = ~ tag[0];
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = ~ stall;
-  assign \$271  = o_valid & \$270 ;
-  assign \$272  = \$271  & tag[0];
-  assign \$273  = load__valid & load__ready;
-  assign \$274  = ~ load__valid;
-  assign \$275  = img_full & \$274 ;
-  assign \$276  = ! ch;
-  assign \$278  = \$277  == kj;
-  assign \$279  = \$276  & \$278 ;
-  assign \$281  = \$280  == ki;
-  assign \$282  = \$279  & \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = \$283  | credit;
-  assign \$285  = ! ch;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = ch + 1'h1;
-  assign \$289  = \$288  == kj;
-  assign \$290  = ~ \$289 ;
-  assign \$292  = \$291  == ki;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = kj + 1'h1;
-  assign \$295  = ki + 1'h1;
-  assign \$297  = ! gc;
-  assign \$299  = gc + 1'h1;
-  assign \$302  = pos + 1'h1;
-  assign \$303  = oy == 3'h4;
-  assign \$304  = ox + 1'h1;
-  assign \$305  = ox + 1'h1;
-  assign \$307  = ox == 4'ha;
-  assign \$308  = oy + 1'h1;
-  assign \$309  = oy + 1'h1;
-  assign \$312  = s0_valid | s1_valid;
-  assign \$313  = \$312  | s2_valid;
-  assign \$314  = \$313  | s3_valid;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = job_active | \$signal ;
-  assign \$317  = \$316  | trace__valid;
-  assign \$318  = \$317  | o_busy;
-  assign \$319  = \$318  | \o_busy$168 ;
-  assign \$320  = \$319  | \o_busy$169 ;
-  assign \$321  = \$320  | \o_busy$170 ;
-  assign \$322  = \$321  | \o_busy$171 ;
-  assign \$323  = \$322  | \o_busy$172 ;
-  assign \$324  = \$323  | \o_busy$173 ;
-  assign \$325  = \$324  | \o_busy$174 ;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$315  & \$326 ;
-  assign \$329  = \$328  == kj;
-  assign \$330  = ~ \$329 ;
-  assign \$332  = \$331  == ki;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = ! gc;
-  assign \$336  = kj + 1'h1;
-  assign \$337  = ki + 1'h1;
-  assign \$339  = gc + 1'h1;
-  assign \$342  = s0_valid | s1_valid;
-  assign \$343  = \$342  | s2_valid;
-  assign \$344  = \$343  | s3_valid;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = - nz;
-  assign \$347  = { 1'h0, nz } & \$346 ;
-  assign \$348  = nz - 1'h1;
-  assign \$349  = { 1'h0, nz } & \$348 ;
-  assign \$350  = ! todo;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$351  | credit;
-  assign \$353  = - todo;
-  assign \$354  = { 1'h0, todo } & \$353 ;
-  assign \$355  = todo - 1'h1;
-  assign \$356  = { 1'h0, todo } & \$355 ;
+  assign \$263  = \$262  + job_k;
+  assign \$264  = \$261  ? { 2'h0, job_k } : \$263 ;
+  assign \$265  = job_k + 1'h1;
+  assign \$266  = job_kind == 2'h2;
+  assign \$269  = ! job_k;
+  assign \$270  = trace__valid & trace__ready;
+  assign \$271  = ~ stall;
+  assign \$272  = o_valid & \$271 ;
+  assign \$273  = ~ tag[0];
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = ~ stall;
+  assign \$276  = o_valid & \$275 ;
+  assign \$277  = \$276  & tag[0];
+  assign \$278  = load__valid & load__ready;
+  assign \$279  = ~ load__valid;
+  assign \$280  = img_full & \$279 ;
+  assign \$281  = ! ch;
+  assign \$283  = \$282  == kj;
+  assign \$284  = \$281  & \$283 ;
+  assign \$286  = \$285  == ki;
+  assign \$287  = \$284  & \$286 ;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = \$288  | credit;
+  assign \$290  = ! ch;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = ch + 1'h1;
+  assign \$294  = \$293  == kj;
+  assign \$295  = ~ \$294 ;
+  assign \$297  = \$296  == ki;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = kj + 1'h1;
+  assign \$300  = ki + 1'h1;
+  assign \$302  = ! gc;
+  assign \$304  = gc + 1'h1;
+  assign \$307  = pos + 1'h1;
+  assign \$308  = oy == 3'h4;
+  assign \$309  = ox + 1'h1;
+  assign \$310  = ox + 1'h1;
+  assign \$312  = ox == 4'ha;
+  assign \$313  = oy + 1'h1;
+  assign \$314  = oy + 1'h1;
+  assign \$317  = s0_valid | s1_valid;
+  assign \$318  = \$317  | s2_valid;
+  assign \$319  = \$318  | s3_valid;
+  assign \$320  = \$319  | s4_valid;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = job_active | \$signal ;
+  assign \$323  = \$322  | trace__valid;
+  assign \$324  = \$323  | o_busy;
+  assign \$325  = \$324  | \o_busy$181 ;
+  assign \$326  = \$325  | \o_busy$182 ;
+  assign \$327  = \$326  | \o_busy$183 ;
+  assign \$328  = \$327  | \o_busy$184 ;
+  assign \$329  = \$328  | \o_busy$185 ;
+  assign \$330  = \$329  | \o_busy$186 ;
+  assign \$331  = \$330  | \o_busy$187 ;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$321  & \$332 ;
+  assign \$335  = \$334  == kj;
+  assign \$336  = ~ \$335 ;
+  assign \$338  = \$337  == ki;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = ! gc;
+  assign \$342  = kj + 1'h1;
+  assign \$343  = ki + 1'h1;
+  assign \$345  = gc + 1'h1;
+  assign \$348  = s0_valid | s1_valid;
+  assign \$349  = \$348  | s2_valid;
+  assign \$350  = \$349  | s3_valid;
+  assign \$351  = \$350  | s4_valid;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = - nz;
+  assign \$354  = { 1'h0, nz } & \$353 ;
+  assign \$355  = nz - 1'h1;
+  assign \$356  = { 1'h0, nz } & \$355 ;
   assign \$357  = ! todo;
-  assign \$358  = ! gc;
-  assign \$360  = gc + 1'h1;
-  assign \$361  = - nz;
-  assign \$362  = { 1'h0, nz } & \$361 ;
-  assign \$363  = nz - 1'h1;
-  assign \$364  = { 1'h0, nz } & \$363 ;
-  assign \$365  = pos + 1'h1;
-  assign \$366  = oy == 2'h2;
-  assign \$367  = ox + 1'h1;
-  assign \$368  = ox + 1'h1;
-  assign \$370  = ox == 4'h8;
-  assign \$371  = oy + 1'h1;
-  assign \$372  = oy + 1'h1;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  | credit;
+  assign \$360  = - todo;
+  assign \$361  = { 1'h0, todo } & \$360 ;
+  assign \$362  = todo - 1'h1;
+  assign \$363  = { 1'h0, todo } & \$362 ;
+  assign \$364  = ! todo;
+  assign \$365  = ! gc;
+  assign \$367  = gc + 1'h1;
+  assign \$368  = - nz;
+  assign \$369  = { 1'h0, nz } & \$368 ;
+  assign \$370  = nz - 1'h1;
+  assign \$371  = { 1'h0, nz } & \$370 ;
+  assign \$372  = pos + 1'h1;
+  assign \$373  = oy == 2'h2;
+  assign \$374  = ox + 1'h1;
+  assign \$375  = ox + 1'h1;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1829,216 +1915,282 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$842$0 (p_rd__data[51:0]),
+    .\port$871$0 (p_rd__data[51:0]),
     .rst(rst),
-    .tag5(tag),
-    .valid5(o_valid)
+    .tag6(tag),
+    .valid6(o_valid)
   );
   \dscnn_unit_b.step1  step1 (
-    .ce(\ce$88 ),
+    .ce(\ce$85 ),
     .clk(clk),
-    .i_pot(\i_pot$90 ),
-    .i_top(\i_top$94 ),
-    .i_valid(\i_valid$89 ),
-    .o_act(\o_act$148 ),
-    .o_busy(\o_busy$168 ),
-    .\port$842$52 (p_rd__data[103:52]),
+    .i_pot(\i_pot$87 ),
+    .i_top(\i_top$93 ),
+    .i_valid(\i_valid$86 ),
+    .o_act(\o_act$159 ),
+    .o_busy(\o_busy$181 ),
+    .\port$871$52 (p_rd__data[103:52]),
     .rst(rst)
   );
   \dscnn_unit_b.step2  step2 (
-    .ce(\ce$95 ),
+    .ce(\ce$94 ),
     .clk(clk),
-    .i_pot(\i_pot$97 ),
-    .i_top(\i_top$101 ),
-    .i_valid(\i_valid$96 ),
-    .o_act(\o_act$149 ),
-    .o_busy(\o_busy$169 ),
-    .\port$842$104 (p_rd__data[155:104]),
+    .i_pot(\i_pot$96 ),
+    .i_top(\i_top$102 ),
+    .i_valid(\i_valid$95 ),
+    .o_act(\o_act$160 ),
+    .o_busy(\o_busy$182 ),
+    .\port$871$104 (p_rd__data[155:104]),
     .rst(rst)
   );
   \dscnn_unit_b.step3  step3 (
-    .ce(\ce$102 ),
+    .ce(\ce$103 ),
     .clk(clk),
-    .i_pot(\i_pot$104 ),
-    .i_top(\i_top$108 ),
-    .i_valid(\i_valid$103 ),
-    .o_act(\o_act$150 ),
-    .o_busy(\o_busy$170 ),
-    .\port$842$156 (p_rd__data[207:156]),
+    .i_pot(\i_pot$105 ),
+    .i_top(\i_top$111 ),
+    .i_valid(\i_valid$104 ),
+    .o_act(\o_act$161 ),
+    .o_busy(\o_busy$183 ),
+    .\port$871$156 (p_rd__data[207:156]),
     .rst(rst)
   );
   \dscnn_unit_b.step4  step4 (
-    .ce(\ce$109 ),
+    .ce(\ce$112 ),
     .clk(clk),
-    .i_pot(\i_pot$111 ),
-    .i_top(\i_top$115 ),
-    .i_valid(\i_valid$110 ),
-    .o_act(\o_act$151 ),
-    .o_busy(\o_busy$171 ),
-    .\port$842$208 (p_rd__data[259:208]),
+    .i_pot(\i_pot$114 ),
+    .i_top(\i_top$120 ),
+    .i_valid(\i_valid$113 ),
+    .o_act(\o_act$162 ),
+    .o_busy(\o_busy$184 ),
+    .\port$871$208 (p_rd__data[259:208]),
     .rst(rst)
   );
   \dscnn_unit_b.step5  step5 (
-    .ce(\ce$116 ),
+    .ce(\ce$121 ),
     .clk(clk),
-    .i_pot(\i_pot$118 ),
-    .i_top(\i_top$122 ),
-    .i_valid(\i_valid$117 ),
-    .o_act(\o_act$152 ),
-    .o_busy(\o_busy$172 ),
-    .\port$842$260 (p_rd__data[311:260]),
+    .i_pot(\i_pot$123 ),
+    .i_top(\i_top$129 ),
+    .i_valid(\i_valid$122 ),
+    .o_act(\o_act$163 ),
+    .o_busy(\o_busy$185 ),
+    .\port$871$260 (p_rd__data[311:260]),
     .rst(rst)
   );
   \dscnn_unit_b.step6  step6 (
-    .ce(\ce$123 ),
-    .clk(clk),
-    .i_pot(\i_pot$125 ),
-    .i_top(\i_top$129 ),
-    .i_valid(\i_valid$124 ),
-    .o_act(\o_act$153 ),
-    .o_busy(\o_busy$173 ),
-    .\port$842$312 (p_rd__data[363:312]),
-    .rst(rst)
-  );
-  \dscnn_unit_b.step7  step7 (
     .ce(\ce$130 ),
     .clk(clk),
     .i_pot(\i_pot$132 ),
-    .i_top(\i_top$136 ),
+    .i_top(\i_top$138 ),
     .i_valid(\i_valid$131 ),
-    .o_act(\o_act$154 ),
-    .o_busy(\o_busy$174 ),
-    .\port$842$364 (p_rd__data[415:364]),
+    .o_act(\o_act$164 ),
+    .o_busy(\o_busy$186 ),
+    .\port$871$312 (p_rd__data[363:312]),
+    .rst(rst)
+  );
+  \dscnn_unit_b.step7  step7 (
+    .ce(\ce$139 ),
+    .clk(clk),
+    .i_pot(\i_pot$141 ),
+    .i_top(\i_top$147 ),
+    .i_valid(\i_valid$140 ),
+    .o_act(\o_act$165 ),
+    .o_busy(\o_busy$187 ),
+    .\port$871$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$391  = 2'h2;
-      3'h1:
-          \$391  = 2'h1;
-      3'h2:
-          \$391  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$394  = 2'h2;
-      4'h1:
-          \$394  = 2'h2;
-      4'h2:
-          \$394  = 2'h2;
-      4'h3:
-          \$394  = 2'h2;
-      4'h4:
-          \$394  = 2'h1;
-      4'h5:
-          \$394  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$401  = 2'h1;
-      3'h1:
-          \$401  = 2'h0;
-      3'h2:
-          \$401  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$403  = 2'h1;
-      4'h1:
-          \$403  = 2'h0;
-      4'h2:
-          \$403  = 2'h0;
-      4'h3:
-          \$403  = 2'h0;
-      4'h4:
-          \$403  = 2'h0;
-      4'h5:
-          \$403  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$404  = 2'h1;
-      3'h1:
-          \$404  = 2'h0;
-      3'h2:
-          \$404  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = 2'h0;
-    casez (\$431 )
+    \$376  = 2'h0;
+    casez (\$375 )
       5'h00:
-          \$432  = 2'h1;
+          \$376  = 2'h0;
       5'h01:
-          \$432  = 2'h0;
+          \$376  = 2'h0;
       5'h02:
-          \$432  = 2'h0;
+          \$376  = 2'h0;
       5'h03:
-          \$432  = 2'h0;
+          \$376  = 2'h0;
       5'h04:
-          \$432  = 2'h0;
+          \$376  = 2'h0;
       5'h05:
-          \$432  = 2'h0;
+          \$376  = 2'h0;
+      5'h06:
+          \$376  = 2'h0;
+      5'h07:
+          \$376  = 2'h0;
+      5'h08:
+          \$376  = 2'h0;
+      5'h09:
+          \$376  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = 2'h0;
-    casez (\$435 )
+    \$380  = 2'h0;
+    casez (\$379 )
       4'h0:
-          \$436  = 2'h1;
+          \$380  = 2'h0;
       4'h1:
-          \$436  = 2'h0;
+          \$380  = 2'h0;
       4'h2:
-          \$436  = 2'h0;
+          \$380  = 2'h0;
+      4'h3:
+          \$380  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = 2'h0;
+    \$381  = 2'h0;
     casez (ox)
       4'h0:
-          \$437  = 2'h1;
+          \$381  = 2'h0;
       4'h1:
-          \$437  = 2'h0;
+          \$381  = 2'h0;
       4'h2:
-          \$437  = 2'h0;
+          \$381  = 2'h0;
       4'h3:
-          \$437  = 2'h0;
+          \$381  = 2'h0;
       4'h4:
-          \$437  = 2'h0;
+          \$381  = 2'h0;
       4'h5:
-          \$437  = 2'h0;
+          \$381  = 2'h0;
+      4'h6:
+          \$381  = 2'h0;
+      4'h7:
+          \$381  = 2'h0;
+      4'h8:
+          \$381  = 2'h0;
+      4'h9:
+          \$381  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$399  = 2'h2;
+      3'h1:
+          \$399  = 2'h1;
+      3'h2:
+          \$399  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$402  = 2'h2;
+      4'h1:
+          \$402  = 2'h2;
+      4'h2:
+          \$402  = 2'h2;
+      4'h3:
+          \$402  = 2'h2;
+      4'h4:
+          \$402  = 2'h1;
+      4'h5:
+          \$402  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$409  = 2'h1;
+      3'h1:
+          \$409  = 2'h0;
+      3'h2:
+          \$409  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$411  = 2'h1;
+      4'h1:
+          \$411  = 2'h0;
+      4'h2:
+          \$411  = 2'h0;
+      4'h3:
+          \$411  = 2'h0;
+      4'h4:
+          \$411  = 2'h0;
+      4'h5:
+          \$411  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$412  = 2'h1;
+      3'h1:
+          \$412  = 2'h0;
+      3'h2:
+          \$412  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = 2'h0;
+    casez (\$440 )
+      5'h00:
+          \$441  = 2'h1;
+      5'h01:
+          \$441  = 2'h0;
+      5'h02:
+          \$441  = 2'h0;
+      5'h03:
+          \$441  = 2'h0;
+      5'h04:
+          \$441  = 2'h0;
+      5'h05:
+          \$441  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = 2'h0;
+    casez (\$444 )
+      4'h0:
+          \$445  = 2'h1;
+      4'h1:
+          \$445  = 2'h0;
+      4'h2:
+          \$445  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$446  = 2'h1;
+      4'h1:
+          \$446  = 2'h0;
+      4'h2:
+          \$446  = 2'h0;
+      4'h3:
+          \$446  = 2'h0;
+      4'h4:
+          \$446  = 2'h0;
+      4'h5:
+          \$446  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a0 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a0 = { 3'h0, \$2  };
       2'h1:
-          a0 = { 7'h00, a_rd__data[3:0] };
+          a0 = { 7'h00, act_q[3:0] };
       2'h2:
           a0 = \$3 ;
     endcase
@@ -2046,11 +2198,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a1 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a1 = { 3'h0, \$4  };
       2'h1:
-          a1 = { 7'h00, a_rd__data[7:4] };
+          a1 = { 7'h00, act_q[7:4] };
       2'h2:
           a1 = \$5 ;
     endcase
@@ -2058,11 +2210,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a2 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a2 = { 3'h0, \$6  };
       2'h1:
-          a2 = { 7'h00, a_rd__data[11:8] };
+          a2 = { 7'h00, act_q[11:8] };
       2'h2:
           a2 = \$7 ;
     endcase
@@ -2070,11 +2222,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a3 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a3 = { 3'h0, \$8  };
       2'h1:
-          a3 = { 7'h00, a_rd__data[15:12] };
+          a3 = { 7'h00, act_q[15:12] };
       2'h2:
           a3 = \$9 ;
     endcase
@@ -2082,11 +2234,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a4 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a4 = { 3'h0, \$10  };
       2'h1:
-          a4 = { 7'h00, a_rd__data[19:16] };
+          a4 = { 7'h00, act_q[19:16] };
       2'h2:
           a4 = \$11 ;
     endcase
@@ -2094,11 +2246,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a5 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a5 = { 3'h0, \$12  };
       2'h1:
-          a5 = { 7'h00, a_rd__data[23:20] };
+          a5 = { 7'h00, act_q[23:20] };
       2'h2:
           a5 = \$13 ;
     endcase
@@ -2106,11 +2258,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a6 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a6 = { 3'h0, \$14  };
       2'h1:
-          a6 = { 7'h00, a_rd__data[27:24] };
+          a6 = { 7'h00, act_q[27:24] };
       2'h2:
           a6 = \$15 ;
     endcase
@@ -2118,39 +2270,39 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     a7 = 11'h000;
-    casez (s1_kind)
+    casez (s2_kind)
       2'h0:
           a7 = { 3'h0, \$16  };
       2'h1:
-          a7 = { 7'h00, a_rd__data[31:28] };
+          a7 = { 7'h00, act_q[31:28] };
       2'h2:
           a7 = \$17 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$144  = 7'h00;
-    if (\$55 ) begin
+    \$signature__addr$155  = 7'h00;
+    if (\$45 ) begin
       if (tag[1]) begin
-        \$signature__addr$144  = \$57 ;
+        \$signature__addr$155  = \$47 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$145  = 32'd0;
-    if (\$55 ) begin
+    \$signature__data$156  = 32'd0;
+    if (\$45 ) begin
       if (tag[1]) begin
-        \$signature__data$145  = { \o_act$154 , \o_act$153 , \o_act$152 , \o_act$151 , \o_act$150 , \o_act$149 , \o_act$148 , o_act };
+        \$signature__data$156  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$155  = 1'h0;
-    if (\$55 ) begin
+    \$signature__en$166  = 1'h0;
+    if (\$45 ) begin
       if (tag[1]) begin
-        \$signature__en$155  = 1'h1;
+        \$signature__en$166  = 1'h1;
       end
     end
   end
@@ -2159,7 +2311,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$93 ;
+          load__ready = \$85 ;
     endcase
   end
   always @* begin
@@ -2195,11 +2347,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$100 ;
+          iss_first = \$92 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$149 ;
+          iss_first = \$141 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2207,7 +2359,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$182 ;
+          iss_first = \$174 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2221,23 +2373,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$107 ;
+          iss_last = \$99 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$154 ;
+          iss_last = \$146 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$170 ;
+          iss_last = \$162 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$187 ;
+          iss_last = \$179 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$203 ;
+          iss_last = \$195 ;
     endcase
   end
   always @* begin
@@ -2377,11 +2529,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_raddr = \$113 [6:0];
+          iss_raddr = \$105 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_raddr = \$161 [6:0];
+          iss_raddr = \$153 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2389,7 +2541,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_raddr = \$194 [6:0];
+          iss_raddr = \$186 [6:0];
     endcase
   end
   always @* begin
@@ -2399,23 +2551,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_waddr = \$120 ;
+          iss_waddr = \$112 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_waddr = \$166 [5:0];
+          iss_waddr = \$158 [5:0];
       4'h4:
           /* empty */;
       4'h5:
-          iss_waddr = \$174 [5:0];
+          iss_waddr = \$166 [5:0];
       4'h6:
           /* empty */;
       4'h7:
-          iss_waddr = \$199 [5:0];
+          iss_waddr = \$191 [5:0];
       4'h8:
           /* empty */;
       4'h9:
-          iss_waddr = \$207 [5:0];
+          iss_waddr = \$199 [5:0];
     endcase
   end
   always @* begin
@@ -2425,7 +2577,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_pad = \$135 ;
+          iss_pad = \$127 ;
     endcase
   end
   always @* begin
@@ -2435,7 +2587,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$144 ) begin
+          if (\$136 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2445,7 +2597,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$177 ) begin
+          if (\$169 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2455,7 +2607,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$210 ) begin
+          if (\$202 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2475,7 +2627,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$169 , \$168 , \$167  };
+          pw_idx1 = { \$161 , \$160 , \$159  };
     endcase
   end
   always @* begin
@@ -2493,7 +2645,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$171 ;
+          iss_zero = \$163 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2501,7 +2653,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$204 ;
+          iss_zero = \$196 ;
     endcase
   end
   always @* begin
@@ -2527,18 +2679,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$202 , \$201 , \$200  };
+          pw_idx2 = { \$194 , \$193 , \$192  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = spikes__valid;
-    if (\$222 ) begin
-      \$456  = 1'h0;
+    \$466  = spikes__valid;
+    if (\$214 ) begin
+      \$466  = 1'h0;
     end
-    if (\$272 ) begin
+    if (\$277 ) begin
       if (tag[1]) begin
-        \$456  = 1'h1;
+        \$466  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2563,53 +2715,53 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$455 ) begin
-            \$456  = 1'h1;
+          if (\$465 ) begin
+            \$466  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$456  = 1'h0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \$signature__addr ;
-    if (\$224 ) begin
-      \$457  = \$225 [6:0];
-      if (\$226 ) begin
-        \$457  = 7'h00;
+    \$467  = \$signature__addr ;
+    if (\$216 ) begin
+      \$467  = \$217 [6:0];
+      if (\$218 ) begin
+        \$467  = 7'h00;
       end
     end
     if (rst) begin
-      \$457  = 7'h00;
+      \$467  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = img_full;
-    if (\$224 ) begin
-      if (\$226 ) begin
-        \$458  = 1'h1;
+    \$468  = img_full;
+    if (\$216 ) begin
+      if (\$218 ) begin
+        \$468  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
+                if (\$303 ) begin
                 end else begin
-                  if (\$303 ) begin
-                    if (\$307 ) begin
-                      \$458  = 1'h0;
+                  if (\$308 ) begin
+                    if (\$312 ) begin
+                      \$468  = 1'h0;
                     end
                   end
                 end
@@ -2618,612 +2770,527 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$458  = 1'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = iss_valid;
+    \$469  = iss_valid;
     if (rst) begin
-      \$459  = 1'h0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = iss_kind;
+    \$470  = iss_kind;
     if (rst) begin
-      \$460  = 2'h0;
+      \$470  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = iss_first;
+    \$471  = iss_first;
     if (rst) begin
-      \$461  = 1'h0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = iss_last;
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = iss_g;
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = iss_c;
-    if (rst) begin
-      \$464  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = iss_pad;
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_zero;
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_job;
-    if (rst) begin
-      \$467  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = iss_pos;
-    if (rst) begin
-      \$468  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = iss_layer;
-    if (rst) begin
-      \$469  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s0_valid;
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s0_kind;
-    if (rst) begin
-      \$471  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s0_first;
+    \$472  = iss_last;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s0_last;
+    \$473  = iss_g;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s0_g;
+    \$474  = iss_c;
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s0_c;
+    \$475  = iss_pad;
     if (rst) begin
-      \$475  = 3'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s0_pad;
+    \$476  = iss_zero;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_zero;
+    \$477  = iss_job;
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_job;
+    \$478  = iss_pos;
     if (rst) begin
-      \$478  = 2'h0;
+      \$478  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s0_pos;
+    \$479  = iss_layer;
     if (rst) begin
-      \$479  = 6'h00;
+      \$479  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s0_layer;
+    \$480  = s0_valid;
     if (rst) begin
-      \$480  = 2'h0;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s1_valid;
+    \$481  = s0_kind;
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s1_kind;
+    \$482  = s0_first;
     if (rst) begin
-      \$482  = 2'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s1_first;
+    \$483  = s0_last;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s1_last;
+    \$484  = s0_g;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s1_g;
+    \$485  = s0_c;
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s1_c;
+    \$486  = s0_pad;
     if (rst) begin
-      \$486  = 3'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_pad;
+    \$487  = s0_zero;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_zero;
+    \$488  = s0_job;
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_job;
+    \$489  = s0_pos;
     if (rst) begin
-      \$489  = 2'h0;
+      \$489  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s1_pos;
+    \$490  = s0_layer;
     if (rst) begin
-      \$490  = 6'h00;
+      \$490  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_layer;
+    \$491  = s1_valid;
     if (rst) begin
-      \$491  = 2'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_valid;
+    \$492  = s1_kind;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_kind;
+    \$493  = s1_first;
     if (rst) begin
-      \$493  = 2'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_first;
+    \$494  = s1_last;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s2_last;
+    \$495  = s1_g;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_g;
+    \$496  = s1_c;
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s2_c;
+    \$497  = s1_pad;
     if (rst) begin
-      \$497  = 3'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_pad;
+    \$498  = s1_zero;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_zero;
+    \$499  = s1_job;
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_job;
+    \$500  = s1_pos;
     if (rst) begin
-      \$500  = 2'h0;
+      \$500  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_pos;
+    \$501  = s1_layer;
     if (rst) begin
-      \$501  = 6'h00;
+      \$501  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_layer;
+    \$502  = s2_valid;
     if (rst) begin
-      \$502  = 2'h0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = iss_raddr;
+    \$503  = s2_kind;
     if (rst) begin
-      \$503  = 7'h00;
+      \$503  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = iss_waddr;
+    \$504  = s2_first;
     if (rst) begin
-      \$504  = 6'h00;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = \$227 ;
+    \$505  = s2_last;
     if (rst) begin
-      \$505  = 11'h000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = a0;
+    \$506  = s2_g;
     if (rst) begin
-      \$506  = 11'h000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = w_rd__data[7:0];
+    \$507  = s2_c;
     if (rst) begin
-      \$507  = 8'h00;
+      \$507  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = \$228 ;
+    \$508  = s2_pad;
     if (rst) begin
-      \$508  = 19'h00000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = a1;
+    \$509  = s2_zero;
     if (rst) begin
-      \$509  = 11'h000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = w_rd__data[15:8];
+    \$510  = s2_job;
     if (rst) begin
-      \$510  = 8'h00;
+      \$510  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = \$229 ;
+    \$511  = s2_pos;
     if (rst) begin
-      \$511  = 19'h00000;
+      \$511  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = a2;
+    \$512  = s2_layer;
     if (rst) begin
-      \$512  = 11'h000;
+      \$512  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = w_rd__data[23:16];
+    \$513  = s3_valid;
     if (rst) begin
-      \$513  = 8'h00;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = \$230 ;
+    \$514  = s3_kind;
     if (rst) begin
-      \$514  = 19'h00000;
+      \$514  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = a3;
+    \$515  = s3_first;
     if (rst) begin
-      \$515  = 11'h000;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = w_rd__data[31:24];
+    \$516  = s3_last;
     if (rst) begin
-      \$516  = 8'h00;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = \$231 ;
+    \$517  = s3_g;
     if (rst) begin
-      \$517  = 19'h00000;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = a4;
+    \$518  = s3_c;
     if (rst) begin
-      \$518  = 11'h000;
+      \$518  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = w_rd__data[39:32];
+    \$519  = s3_pad;
     if (rst) begin
-      \$519  = 8'h00;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = \$232 ;
+    \$520  = s3_zero;
     if (rst) begin
-      \$520  = 19'h00000;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = a5;
+    \$521  = s3_job;
     if (rst) begin
-      \$521  = 11'h000;
+      \$521  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = w_rd__data[47:40];
+    \$522  = s3_pos;
     if (rst) begin
-      \$522  = 8'h00;
+      \$522  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = \$233 ;
+    \$523  = s3_layer;
     if (rst) begin
-      \$523  = 19'h00000;
+      \$523  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = a6;
+    \$524  = iss_raddr;
     if (rst) begin
-      \$524  = 11'h000;
+      \$524  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = w_rd__data[55:48];
+    \$525  = iss_waddr;
     if (rst) begin
-      \$525  = 8'h00;
+      \$525  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = \$234 ;
+    \$526  = s0_waddr;
     if (rst) begin
-      \$526  = 19'h00000;
+      \$526  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = a7;
+    \$527  = \$228 ;
     if (rst) begin
-      \$527  = 11'h000;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = w_rd__data[63:56];
+    \$528  = \$231 ;
     if (rst) begin
-      \$528  = 8'h00;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = \$235 ;
+    \$529  = \$236 ;
     if (rst) begin
-      \$529  = 19'h00000;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$530  = acc0;
-    if (s3_valid) begin
-      \$530  = \$19 [19:0];
-    end
-    if (rst) begin
+    if (\$237 ) begin
       \$530  = 20'h00000;
+    end else if (s4_valid) begin
+      \$530  = \$18 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$531  = acc1;
-    if (s3_valid) begin
-      \$531  = \$21 [19:0];
-    end
-    if (rst) begin
+    if (\$238 ) begin
       \$531  = 20'h00000;
+    end else if (s4_valid) begin
+      \$531  = \$19 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$532  = acc2;
-    if (s3_valid) begin
-      \$532  = \$23 [19:0];
-    end
-    if (rst) begin
+    if (\$239 ) begin
       \$532  = 20'h00000;
+    end else if (s4_valid) begin
+      \$532  = \$20 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$533  = acc3;
-    if (s3_valid) begin
-      \$533  = \$25 [19:0];
-    end
-    if (rst) begin
+    if (\$240 ) begin
       \$533  = 20'h00000;
+    end else if (s4_valid) begin
+      \$533  = \$21 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$534  = acc4;
-    if (s3_valid) begin
-      \$534  = \$27 [19:0];
-    end
-    if (rst) begin
+    if (\$241 ) begin
       \$534  = 20'h00000;
+    end else if (s4_valid) begin
+      \$534  = \$22 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$535  = acc5;
-    if (s3_valid) begin
-      \$535  = \$29 [19:0];
-    end
-    if (rst) begin
+    if (\$242 ) begin
       \$535  = 20'h00000;
+    end else if (s4_valid) begin
+      \$535  = \$23 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$536  = acc6;
-    if (s3_valid) begin
-      \$536  = \$31 [19:0];
-    end
-    if (rst) begin
+    if (\$243 ) begin
       \$536  = 20'h00000;
+    end else if (s4_valid) begin
+      \$536  = \$24 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$537  = acc7;
-    if (s3_valid) begin
-      \$537  = \$33 [19:0];
-    end
-    if (rst) begin
+    if (\$244 ) begin
       \$537  = 20'h00000;
+    end else if (s4_valid) begin
+      \$537  = \$25 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$538  = d0;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$538  = \$19 [10:0];
-      end
-    end
-    if (rst) begin
-      \$538  = 11'h000;
+    if (dw_done0) begin
+      \$538  = \$18 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$539  = nz;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$539 [0] = \$240 ;
-        \$539 [1] = \$241 ;
-        \$539 [2] = \$242 ;
-        \$539 [3] = \$243 ;
-        \$539 [4] = \$244 ;
-        \$539 [5] = \$245 ;
-        \$539 [6] = \$246 ;
-        \$539 [7] = \$247 ;
-      end
+    if (dw_done0) begin
+      \$539 [0] = \$245 ;
+      \$539 [1] = \$246 ;
+      \$539 [2] = \$247 ;
+      \$539 [3] = \$248 ;
+      \$539 [4] = \$249 ;
+      \$539 [5] = \$250 ;
+      \$539 [6] = \$251 ;
+      \$539 [7] = \$252 ;
     end
     if (rst) begin
       \$539  = 8'h00;
@@ -3232,85 +3299,50 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$540  = d1;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$540  = \$21 [10:0];
-      end
-    end
-    if (rst) begin
-      \$540  = 11'h000;
+    if (dw_done0) begin
+      \$540  = \$19 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$541  = d2;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$541  = \$23 [10:0];
-      end
-    end
-    if (rst) begin
-      \$541  = 11'h000;
+    if (dw_done0) begin
+      \$541  = \$20 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$542  = d3;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$542  = \$25 [10:0];
-      end
-    end
-    if (rst) begin
-      \$542  = 11'h000;
+    if (dw_done0) begin
+      \$542  = \$21 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$543  = d4;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$543  = \$27 [10:0];
-      end
-    end
-    if (rst) begin
-      \$543  = 11'h000;
+    if (dw_done0) begin
+      \$543  = \$22 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$544  = d5;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$544  = \$29 [10:0];
-      end
-    end
-    if (rst) begin
-      \$544  = 11'h000;
+    if (dw_done0) begin
+      \$544  = \$23 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$545  = d6;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$545  = \$31 [10:0];
-      end
-    end
-    if (rst) begin
-      \$545  = 11'h000;
+    if (dw_done0) begin
+      \$545  = \$24 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$546  = d7;
-    if (\$238 ) begin
-      if (\$239 ) begin
-        \$546  = \$33 [10:0];
-      end
-    end
-    if (rst) begin
-      \$546  = 11'h000;
+    if (dw_done0) begin
+      \$546  = \$25 [10:0];
     end
   end
   always @* begin
@@ -3319,9 +3351,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (hand_over) begin
       \$547  = 1'h1;
     end
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        if (\$264 ) begin
+        if (\$269 ) begin
           \$547  = 1'h0;
         end
       end
@@ -3334,7 +3366,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$548  = job_kind;
     if (hand_over) begin
-      \$548  = s3_job;
+      \$548  = s4_job;
     end
     if (rst) begin
       \$548  = 2'h0;
@@ -3344,7 +3376,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$549  = job_layer;
     if (hand_over) begin
-      \$549  = s3_layer;
+      \$549  = s4_layer;
     end
     if (rst) begin
       \$549  = 2'h0;
@@ -3354,7 +3386,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$550  = job_pos;
     if (hand_over) begin
-      \$550  = s3_pos;
+      \$550  = s4_pos;
     end
     if (rst) begin
       \$550  = 6'h00;
@@ -3364,7 +3396,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$551  = job_g;
     if (hand_over) begin
-      \$551  = s3_g;
+      \$551  = s4_g;
     end
     if (rst) begin
       \$551  = 1'h0;
@@ -3376,9 +3408,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (hand_over) begin
       \$552  = 1'h0;
     end
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        \$552  = \$260 [0];
+        \$552  = \$265 [0];
       end
     end
     if (rst) begin
@@ -3389,86 +3421,62 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$553  = shadow0;
     if (hand_over) begin
-      \$553  = \$19 [19:0];
-    end
-    if (rst) begin
-      \$553  = 20'h00000;
+      \$553  = \$18 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$554  = shadow1;
     if (hand_over) begin
-      \$554  = \$21 [19:0];
-    end
-    if (rst) begin
-      \$554  = 20'h00000;
+      \$554  = \$19 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$555  = shadow2;
     if (hand_over) begin
-      \$555  = \$23 [19:0];
-    end
-    if (rst) begin
-      \$555  = 20'h00000;
+      \$555  = \$20 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$556  = shadow3;
     if (hand_over) begin
-      \$556  = \$25 [19:0];
-    end
-    if (rst) begin
-      \$556  = 20'h00000;
+      \$556  = \$21 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$557  = shadow4;
     if (hand_over) begin
-      \$557  = \$27 [19:0];
-    end
-    if (rst) begin
-      \$557  = 20'h00000;
+      \$557  = \$22 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$558  = shadow5;
     if (hand_over) begin
-      \$558  = \$29 [19:0];
-    end
-    if (rst) begin
-      \$558  = 20'h00000;
+      \$558  = \$23 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$559  = shadow6;
     if (hand_over) begin
-      \$559  = \$31 [19:0];
-    end
-    if (rst) begin
-      \$559  = 20'h00000;
+      \$559  = \$24 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$560  = shadow7;
     if (hand_over) begin
-      \$560  = \$33 [19:0];
-    end
-    if (rst) begin
-      \$560  = 20'h00000;
+      \$560  = \$25 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$561  = \$signal ;
-    if (\$248 ) begin
+    if (\$253 ) begin
       \$561  = job_active;
     end
     if (rst) begin
@@ -3478,7 +3486,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$562  = p1_kind;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
         \$562  = job_kind;
       end
@@ -3490,7 +3498,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$563  = p1_layer;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
         \$563  = job_layer;
       end
@@ -3502,7 +3510,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$564  = p1_pos;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
         \$564  = job_pos;
       end
@@ -3513,10 +3521,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$signal$272 ;
-    if (\$248 ) begin
+    \$565  = \$signal$305 ;
+    if (\$253 ) begin
       if (job_active) begin
-        \$565  = \$249 ;
+        \$565  = \$254 ;
       end
     end
     if (rst) begin
@@ -3526,9 +3534,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$566  = p1_last;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        \$566  = \$255 ;
+        \$566  = \$260 ;
       end
     end
     if (rst) begin
@@ -3538,9 +3546,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$567  = p1_addr;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        \$567  = \$259 [0];
+        \$567  = \$264 [0];
       end
     end
     if (rst) begin
@@ -3550,7 +3558,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$568  = i_pot;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
         \$568  = shadow0;
       end
@@ -3561,8 +3569,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \i_pot$90 ;
-    if (\$248 ) begin
+    \$569  = \i_pot$87 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$569  = shadow1;
       end
@@ -3573,8 +3581,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \i_pot$97 ;
-    if (\$248 ) begin
+    \$570  = \i_pot$96 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$570  = shadow2;
       end
@@ -3585,8 +3593,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \i_pot$104 ;
-    if (\$248 ) begin
+    \$571  = \i_pot$105 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$571  = shadow3;
       end
@@ -3597,8 +3605,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \i_pot$111 ;
-    if (\$248 ) begin
+    \$572  = \i_pot$114 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$572  = shadow4;
       end
@@ -3609,8 +3617,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \i_pot$118 ;
-    if (\$248 ) begin
+    \$573  = \i_pot$123 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$573  = shadow5;
       end
@@ -3621,8 +3629,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \i_pot$125 ;
-    if (\$248 ) begin
+    \$574  = \i_pot$132 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$574  = shadow6;
       end
@@ -3633,8 +3641,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \i_pot$132 ;
-    if (\$248 ) begin
+    \$575  = \i_pot$141 ;
+    if (\$253 ) begin
       if (job_active) begin
         \$575  = shadow7;
       end
@@ -3646,9 +3654,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$576  = credit;
-    if (\$248 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        if (\$264 ) begin
+        if (\$269 ) begin
           \$576  = 1'h1;
         end
       end
@@ -3657,13 +3665,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 \$576  = 1'h0;
               end
@@ -3676,8 +3684,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               \$576  = 1'h0;
             end
           end
@@ -3688,8 +3696,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               \$576  = 1'h0;
             end
           end
@@ -3701,10 +3709,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$577  = trace__valid;
-    if (\$265 ) begin
+    if (\$270 ) begin
       \$577  = 1'h0;
     end
-    if (\$269 ) begin
+    if (\$274 ) begin
       if (tag[1]) begin
         \$577  = 1'h1;
       end
@@ -3716,8 +3724,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$578  = word;
-    if (\$269 ) begin
-      \$578  = { \o_act$154 , \o_act$153 , \o_act$152 , \o_act$151 , \o_act$150 , \o_act$149 , \o_act$148 , o_act };
+    if (\$274 ) begin
+      \$578  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
     end
     if (rst) begin
       \$578  = 32'd0;
@@ -3726,11 +3734,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$579  = trace__payload;
-    if (\$269 ) begin
+    if (\$274 ) begin
       if (tag[1]) begin
         \$579 [1:0] = tag[9:8];
         \$579 [7:2] = tag[7:2];
-        \$579 [39:8] = { \o_act$154 , \o_act$153 , \o_act$152 , \o_act$151 , \o_act$150 , \o_act$149 , \o_act$148 , o_act };
+        \$579 [39:8] = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
       end
     end
     if (rst) begin
@@ -3740,8 +3748,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$580  = spk_word;
-    if (\$272 ) begin
-      \$580  = { \o_act$154 , \o_act$153 , \o_act$152 , \o_act$151 , \o_act$150 , \o_act$149 , \o_act$148 , o_act };
+    if (\$277 ) begin
+      \$580  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
     end
     if (rst) begin
       \$580  = 32'd0;
@@ -3750,9 +3758,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$581  = spikes__payload;
-    if (\$272 ) begin
+    if (\$277 ) begin
       if (tag[1]) begin
-        \$581  = { \o_act$154 , \o_act$153 , \o_act$152 , \o_act$151 , \o_act$150 , \o_act$149 , \o_act$148 , o_act };
+        \$581  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
       end
     end
     casez (seq_state)
@@ -3777,7 +3785,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$455 ) begin
+          if (\$465 ) begin
             \$581  = 32'd0;
           end
     endcase
@@ -3788,7 +3796,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$582  = asm;
-    if (\$273 ) begin
+    if (\$278 ) begin
       \$582  = { load__payload[38:7], asm[415:32] };
     end
     if (rst) begin
@@ -3800,30 +3808,30 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$583  = ox;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$583  = 4'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
+                if (\$303 ) begin
                 end else begin
-                  if (\$303 ) begin
-                    \$583  = \$304 [3:0];
+                  if (\$308 ) begin
+                    \$583  = \$309 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$583  = 4'h0;
           end
       4'h3:
@@ -3831,19 +3839,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
-                if (\$366 ) begin
-                  \$583  = \$367 [3:0];
+                if (\$373 ) begin
+                  \$583  = \$374 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$583  = 4'h0;
           end
       4'h7:
@@ -3851,13 +3859,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
-                if (\$429 ) begin
-                  \$583  = \$430 [3:0];
+                if (\$438 ) begin
+                  \$583  = \$439 [3:0];
                 end
               end
             end
@@ -3872,33 +3880,33 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$584  = oy;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$584  = 3'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
+                if (\$303 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$303 ) begin
+                  if (\$308 ) begin
                     \$584  = 3'h0;
                   end else begin
-                    \$584  = \$308 [2:0];
+                    \$584  = \$313 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$584  = 3'h0;
           end
       4'h3:
@@ -3906,22 +3914,22 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$366 ) begin
+                if (\$373 ) begin
                   \$584  = 3'h0;
                 end else begin
-                  \$584  = \$371 [2:0];
+                  \$584  = \$378 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$584  = 3'h0;
           end
       4'h7:
@@ -3929,16 +3937,16 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$429 ) begin
+                if (\$438 ) begin
                   \$584  = 3'h0;
                 end else begin
-                  \$584  = \$434 [2:0];
+                  \$584  = \$443 [2:0];
                 end
               end
             end
@@ -3953,28 +3961,28 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$585  = pos;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$585  = 6'h00;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
+                if (\$303 ) begin
                 end else begin
-                  \$585  = \$302 [5:0];
+                  \$585  = \$307 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$585  = 6'h00;
           end
       4'h3:
@@ -3982,17 +3990,17 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
-                \$585  = \$365 [5:0];
+                \$585  = \$372 [5:0];
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$585  = 6'h00;
           end
       4'h7:
@@ -4000,12 +4008,12 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
-                \$585  = \$428 [5:0];
+                \$585  = \$437 [5:0];
               end
             end
           end
@@ -4019,21 +4027,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$586  = gc;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$586  = 1'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
-                  \$586  = \$299 [0];
+                if (\$303 ) begin
+                  \$586  = \$304 [0];
                 end else begin
                   \$586  = 1'h0;
                 end
@@ -4041,52 +4049,52 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$586  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$330 ) begin
-          end else if (\$333 ) begin
-          end else if (\$335 ) begin
-            \$586  = \$339 [0];
+          if (\$336 ) begin
+          end else if (\$339 ) begin
+          end else if (\$341 ) begin
+            \$586  = \$345 [0];
           end else begin
             \$586  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
-                \$586  = \$360 [0];
+              if (\$366 ) begin
+                \$586  = \$367 [0];
               end else begin
                 \$586  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$586  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$393 ) begin
-          end else if (\$396 ) begin
-          end else if (\$398 ) begin
-            \$586  = \$402 [0];
+          if (\$401 ) begin
+          end else if (\$404 ) begin
+          end else if (\$406 ) begin
+            \$586  = \$410 [0];
           end else begin
             \$586  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
-                \$586  = \$423 [0];
+              if (\$431 ) begin
+                \$586  = \$432 [0];
               end else begin
                 \$586  = 1'h0;
               end
@@ -4102,20 +4110,20 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$587  = ch;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$587  = 3'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
-              \$587  = \$287 [2:0];
+            if (\$291 ) begin
+              \$587  = \$292 [2:0];
             end else begin
               \$587  = 3'h0;
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$587  = 3'h0;
           end
       4'h3:
@@ -4125,7 +4133,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$587  = 3'h0;
           end
     endcase
@@ -4138,85 +4146,85 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$588  = ki;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$588  = 2'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
-                \$588  = \$295 [1:0];
+              if (\$295 ) begin
+              end else if (\$298 ) begin
+                \$588  = \$300 [1:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
-                  \$588  = \$300 ;
+                if (\$303 ) begin
+                  \$588  = \$305 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$303 ) begin
-                    \$588  = \$306 ;
-                  end else begin
+                  if (\$308 ) begin
                     \$588  = \$311 ;
+                  end else begin
+                    \$588  = \$316 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$588  = 2'h0;
           end
       4'h3:
-          if (\$330 ) begin
-          end else if (\$333 ) begin
-            \$588  = \$337 [1:0];
-          end else if (\$335 ) begin
-            \$588  = \$340 ;
+          if (\$336 ) begin
+          end else if (\$339 ) begin
+            \$588  = \$343 [1:0];
+          end else if (\$341 ) begin
+            \$588  = \$346 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$366 ) begin
-                  \$588  = \$369 ;
+                if (\$373 ) begin
+                  \$588  = \$376 ;
                 end else begin
-                  \$588  = \$374 ;
+                  \$588  = \$381 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$588  = 2'h1;
           end
       4'h7:
-          if (\$393 ) begin
-          end else if (\$396 ) begin
-            \$588  = \$400 [1:0];
-          end else if (\$398 ) begin
-            \$588  = \$403 ;
+          if (\$401 ) begin
+          end else if (\$404 ) begin
+            \$588  = \$408 [1:0];
+          end else if (\$406 ) begin
+            \$588  = \$411 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$429 ) begin
-                  \$588  = \$432 ;
+                if (\$438 ) begin
+                  \$588  = \$441 ;
                 end else begin
-                  \$588  = \$437 ;
+                  \$588  = \$446 ;
                 end
               end
             end
@@ -4231,88 +4239,88 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$589  = kj;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$589  = 2'h0;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-                \$589  = \$294 [1:0];
-              end else if (\$293 ) begin
-                \$589  = \$296 ;
+              if (\$295 ) begin
+                \$589  = \$299 [1:0];
+              end else if (\$298 ) begin
+                \$589  = \$301 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
-                  \$589  = \$301 ;
+                if (\$303 ) begin
+                  \$589  = \$306 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$303 ) begin
+                  if (\$308 ) begin
                     \$589  = 2'h0;
                   end else begin
-                    \$589  = \$310 ;
+                    \$589  = \$315 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$589  = 2'h0;
           end
       4'h3:
-          if (\$330 ) begin
-            \$589  = \$336 [1:0];
-          end else if (\$333 ) begin
-            \$589  = \$338 ;
-          end else if (\$335 ) begin
-            \$589  = \$341 ;
+          if (\$336 ) begin
+            \$589  = \$342 [1:0];
+          end else if (\$339 ) begin
+            \$589  = \$344 ;
+          end else if (\$341 ) begin
+            \$589  = \$347 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$366 ) begin
+                if (\$373 ) begin
                   \$589  = 2'h0;
                 end else begin
-                  \$589  = \$373 ;
+                  \$589  = \$380 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$589  = 2'h1;
           end
       4'h7:
-          if (\$393 ) begin
-            \$589  = \$399 [1:0];
-          end else if (\$396 ) begin
-            \$589  = \$401 ;
-          end else if (\$398 ) begin
-            \$589  = \$404 ;
+          if (\$401 ) begin
+            \$589  = \$407 [1:0];
+          end else if (\$404 ) begin
+            \$589  = \$409 ;
+          end else if (\$406 ) begin
+            \$589  = \$412 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$429 ) begin
+                if (\$438 ) begin
                   \$589  = 2'h1;
                 end else begin
-                  \$589  = \$436 ;
+                  \$589  = \$445 ;
                 end
               end
             end
@@ -4327,25 +4335,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$590  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$275 ) begin
+          if (\$280 ) begin
             \$590  = 4'h1;
           end
       4'h1:
-          if (\$284 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$286 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$290 ) begin
-              end else if (\$293 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$298 ) begin
+                if (\$303 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$303 ) begin
+                  if (\$308 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$307 ) begin
+                    if (\$312 ) begin
                       \$590  = 4'h2;
                     end else begin
                       \$590  = 4'h1;
@@ -4358,31 +4366,31 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$327 ) begin
+          if (\$333 ) begin
             \$590  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$330 ) begin
-          end else if (\$333 ) begin
-          end else if (\$335 ) begin
+          if (\$336 ) begin
+          end else if (\$339 ) begin
+          end else if (\$341 ) begin
           end else begin
             \$590  = 4'h4;
           end
       4'h4:
-          if (\$345 ) begin
+          if (\$352 ) begin
             \$590  = 4'h5;
           end
       4'h5:
-          if (\$352 ) begin
-            if (\$357 ) begin
+          if (\$359 ) begin
+            if (\$364 ) begin
               (* full_case = 32'd1 *)
-              if (\$359 ) begin
+              if (\$366 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$366 ) begin
+                if (\$373 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$370 ) begin
+                  if (\$377 ) begin
                     \$590  = 4'h6;
                   end else begin
                     \$590  = 4'h3;
@@ -4394,31 +4402,31 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h6:
-          if (\$390 ) begin
+          if (\$398 ) begin
             \$590  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$393 ) begin
-          end else if (\$396 ) begin
-          end else if (\$398 ) begin
+          if (\$401 ) begin
+          end else if (\$404 ) begin
+          end else if (\$406 ) begin
           end else begin
             \$590  = 4'h8;
           end
       4'h8:
-          if (\$408 ) begin
+          if (\$417 ) begin
             \$590  = 4'h9;
           end
       4'h9:
-          if (\$415 ) begin
-            if (\$420 ) begin
+          if (\$424 ) begin
+            if (\$429 ) begin
               (* full_case = 32'd1 *)
-              if (\$422 ) begin
+              if (\$431 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$429 ) begin
+                if (\$438 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$433 ) begin
+                  if (\$442 ) begin
                     \$590  = 4'ha;
                   end else begin
                     \$590  = 4'h7;
@@ -4430,7 +4438,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'ha:
-          if (\$455 ) begin
+          if (\$465 ) begin
             \$590  = 4'h0;
           end
     endcase
@@ -4451,15 +4459,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$345 ) begin
-            \$591  = \$347 [7:0];
-          end
-      4'h5:
           if (\$352 ) begin
             \$591  = \$354 [7:0];
-            if (\$357 ) begin
-              if (\$359 ) begin
-                \$591  = \$362 [7:0];
+          end
+      4'h5:
+          if (\$359 ) begin
+            \$591  = \$361 [7:0];
+            if (\$364 ) begin
+              if (\$366 ) begin
+                \$591  = \$369 [7:0];
               end
             end
           end
@@ -4468,15 +4476,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$408 ) begin
-            \$591  = \$410 [7:0];
+          if (\$417 ) begin
+            \$591  = \$419 [7:0];
           end
       4'h9:
-          if (\$415 ) begin
-            \$591  = \$417 [7:0];
-            if (\$420 ) begin
-              if (\$422 ) begin
-                \$591  = \$425 [7:0];
+          if (\$424 ) begin
+            \$591  = \$426 [7:0];
+            if (\$429 ) begin
+              if (\$431 ) begin
+                \$591  = \$434 [7:0];
               end
             end
           end
@@ -4498,15 +4506,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$345 ) begin
-            \$592  = \$349 [7:0];
-          end
-      4'h5:
           if (\$352 ) begin
             \$592  = \$356 [7:0];
-            if (\$357 ) begin
-              if (\$359 ) begin
-                \$592  = \$364 [7:0];
+          end
+      4'h5:
+          if (\$359 ) begin
+            \$592  = \$363 [7:0];
+            if (\$364 ) begin
+              if (\$366 ) begin
+                \$592  = \$371 [7:0];
               end
             end
           end
@@ -4515,15 +4523,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$408 ) begin
-            \$592  = \$412 [7:0];
+          if (\$417 ) begin
+            \$592  = \$421 [7:0];
           end
       4'h9:
-          if (\$415 ) begin
-            \$592  = \$419 [7:0];
-            if (\$420 ) begin
-              if (\$422 ) begin
-                \$592  = \$427 [7:0];
+          if (\$424 ) begin
+            \$592  = \$428 [7:0];
+            if (\$429 ) begin
+              if (\$431 ) begin
+                \$592  = \$436 [7:0];
               end
             end
           end
@@ -4545,13 +4553,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$345 ) begin
+          if (\$352 ) begin
             \$593  = 1'h1;
           end
       4'h5:
-          if (\$352 ) begin
+          if (\$359 ) begin
             \$593  = 1'h0;
-            if (\$357 ) begin
+            if (\$364 ) begin
               \$593  = 1'h1;
             end
           end
@@ -4560,13 +4568,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$408 ) begin
+          if (\$417 ) begin
             \$593  = 1'h1;
           end
       4'h9:
-          if (\$415 ) begin
+          if (\$424 ) begin
             \$593  = 1'h0;
-            if (\$420 ) begin
+            if (\$429 ) begin
               \$593  = 1'h1;
             end
           end
@@ -4594,13 +4602,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$94  = 4'hf;
+          \i_top$93  = 4'hf;
       2'h1:
-          \i_top$94  = 4'h3;
+          \i_top$93  = 4'h3;
       2'h2:
-          \i_top$94  = 4'hf;
+          \i_top$93  = 4'hf;
       2'h3:
-          \i_top$94  = 4'hf;
+          \i_top$93  = 4'hf;
     endcase
   end
   always @* begin
@@ -4608,13 +4616,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$101  = 4'hf;
+          \i_top$102  = 4'hf;
       2'h1:
-          \i_top$101  = 4'h3;
+          \i_top$102  = 4'h3;
       2'h2:
-          \i_top$101  = 4'hf;
+          \i_top$102  = 4'hf;
       2'h3:
-          \i_top$101  = 4'hf;
+          \i_top$102  = 4'hf;
     endcase
   end
   always @* begin
@@ -4622,13 +4630,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$108  = 4'hf;
+          \i_top$111  = 4'hf;
       2'h1:
-          \i_top$108  = 4'h3;
+          \i_top$111  = 4'h3;
       2'h2:
-          \i_top$108  = 4'hf;
+          \i_top$111  = 4'hf;
       2'h3:
-          \i_top$108  = 4'hf;
+          \i_top$111  = 4'hf;
     endcase
   end
   always @* begin
@@ -4636,27 +4644,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$115  = 4'hf;
+          \i_top$120  = 4'hf;
       2'h1:
-          \i_top$115  = 4'h3;
+          \i_top$120  = 4'h3;
       2'h2:
-          \i_top$115  = 4'hf;
+          \i_top$120  = 4'hf;
       2'h3:
-          \i_top$115  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (p1_layer)
-      2'h0:
-          \i_top$122  = 4'hf;
-      2'h1:
-          \i_top$122  = 4'h3;
-      2'h2:
-          \i_top$122  = 4'hf;
-      2'h3:
-          \i_top$122  = 4'hf;
+          \i_top$120  = 4'hf;
     endcase
   end
   always @* begin
@@ -4678,139 +4672,153 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$136  = 4'hf;
+          \i_top$138  = 4'hf;
       2'h1:
-          \i_top$136  = 4'h3;
+          \i_top$138  = 4'h3;
       2'h2:
-          \i_top$136  = 4'hf;
+          \i_top$138  = 4'hf;
       2'h3:
-          \i_top$136  = 4'hf;
+          \i_top$138  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (p1_layer)
+      2'h0:
+          \i_top$147  = 4'hf;
+      2'h1:
+          \i_top$147  = 4'h3;
+      2'h2:
+          \i_top$147  = 4'hf;
+      2'h3:
+          \i_top$147  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$86  = 2'h0;
+      4'h1:
+          \$86  = 2'h0;
+      4'h2:
+          \$86  = 2'h0;
+      4'h3:
+          \$86  = 2'h0;
+      4'h4:
+          \$86  = 2'h0;
+      4'h5:
+          \$86  = 2'h0;
+      4'h6:
+          \$86  = 2'h0;
+      4'h7:
+          \$86  = 2'h0;
+      4'h8:
+          \$86  = 2'h0;
+      4'h9:
+          \$86  = 2'h0;
+      4'ha:
+          \$86  = 2'h0;
+      4'hb:
+          \$86  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$88  = 2'h0;
+      3'h1:
+          \$88  = 2'h0;
+      3'h2:
+          \$88  = 2'h0;
+      3'h3:
+          \$88  = 2'h0;
+      3'h4:
+          \$88  = 2'h0;
+      3'h5:
+          \$88  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$94  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$94  = 2'h0;
-      4'h1:
-          \$94  = 2'h0;
-      4'h2:
-          \$94  = 2'h0;
-      4'h3:
-          \$94  = 2'h0;
-      4'h4:
-          \$94  = 2'h0;
-      4'h5:
-          \$94  = 2'h0;
-      4'h6:
-          \$94  = 2'h0;
-      4'h7:
-          \$94  = 2'h0;
-      4'h8:
-          \$94  = 2'h0;
-      4'h9:
-          \$94  = 2'h0;
-      4'ha:
-          \$94  = 2'h0;
-      4'hb:
-          \$94  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = 2'h0;
     casez (oy)
       3'h0:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
       3'h1:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
       3'h2:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
       3'h3:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
       3'h4:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
       3'h5:
-          \$96  = 2'h0;
+          \$94  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$102  = 2'h2;
-      3'h1:
-          \$102  = 2'h2;
-      3'h2:
-          \$102  = 2'h2;
-      3'h3:
-          \$102  = 2'h2;
-      3'h4:
-          \$102  = 2'h2;
-      3'h5:
-          \$102  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = 2'h0;
+    \$97  = 2'h0;
     casez (ox)
       4'h0:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h1:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h2:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h3:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h4:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h5:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h6:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h7:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h8:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'h9:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'ha:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
       4'hb:
-          \$105  = 2'h2;
+          \$97  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = 13'h0000;
+    \$100  = 13'h0000;
     casez (ox)
       4'h0:
-          \$108  = 13'h1ff7;
+          \$100  = 13'h1ff7;
       4'h1:
-          \$108  = 13'h0000;
+          \$100  = 13'h0000;
       4'h2:
-          \$108  = 13'h0009;
+          \$100  = 13'h0009;
       4'h3:
-          \$108  = 13'h0012;
+          \$100  = 13'h0012;
       4'h4:
-          \$108  = 13'h001b;
+          \$100  = 13'h001b;
       4'h5:
-          \$108  = 13'h0024;
+          \$100  = 13'h0024;
       4'h6:
-          \$108  = 13'h002d;
+          \$100  = 13'h002d;
       4'h7:
-          \$108  = 13'h0036;
+          \$100  = 13'h0036;
       4'h8:
-          \$108  = 13'h003f;
+          \$100  = 13'h003f;
       4'h9:
-          \$108  = 13'h0048;
+          \$100  = 13'h0048;
       4'ha:
-          \$108  = 13'h0051;
+          \$100  = 13'h0051;
       4'hb:
-          \$108  = 13'h0000;
+          \$100  = 13'h0000;
     endcase
   end
   always @* begin
@@ -4818,31 +4826,31 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$109  = 5'h00;
+          \$101  = 5'h00;
       2'h1:
-          \$109  = 5'h09;
+          \$101  = 5'h09;
       2'h2:
-          \$109  = 5'h12;
+          \$101  = 5'h12;
       2'h3:
-          \$109  = 5'h1b;
+          \$101  = 5'h1b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = 9'h000;
+    \$103  = 9'h000;
     casez (oy)
       3'h0:
-          \$111  = 9'h1ff;
+          \$103  = 9'h1ff;
       3'h1:
-          \$111  = 9'h001;
+          \$103  = 9'h001;
       3'h2:
-          \$111  = 9'h003;
+          \$103  = 9'h003;
       3'h3:
-          \$111  = 9'h005;
+          \$103  = 9'h005;
       3'h4:
-          \$111  = 9'h007;
+          \$103  = 9'h007;
       3'h5:
-          \$111  = 9'h000;
+          \$103  = 9'h000;
     endcase
   end
   always @* begin
@@ -4850,9 +4858,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$114  = 1'h0;
+          \$106  = 1'h0;
       1'h1:
-          \$114  = 1'h0;
+          \$106  = 1'h0;
     endcase
   end
   always @* begin
@@ -4860,263 +4868,263 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$116  = 3'h0;
+          \$108  = 3'h0;
       2'h1:
-          \$116  = 3'h3;
+          \$108  = 3'h3;
       2'h2:
-          \$116  = 3'h6;
+          \$108  = 3'h6;
       2'h3:
-          \$116  = 3'h6;
+          \$108  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = 9'h000;
+    \$113  = 9'h000;
     casez (ox)
       4'h0:
-          \$121  = 9'h1ff;
+          \$113  = 9'h1ff;
       4'h1:
-          \$121  = 9'h000;
+          \$113  = 9'h000;
       4'h2:
-          \$121  = 9'h001;
+          \$113  = 9'h001;
       4'h3:
-          \$121  = 9'h002;
+          \$113  = 9'h002;
       4'h4:
-          \$121  = 9'h003;
+          \$113  = 9'h003;
       4'h5:
-          \$121  = 9'h004;
+          \$113  = 9'h004;
       4'h6:
-          \$121  = 9'h005;
+          \$113  = 9'h005;
       4'h7:
-          \$121  = 9'h006;
+          \$113  = 9'h006;
       4'h8:
-          \$121  = 9'h007;
+          \$113  = 9'h007;
       4'h9:
-          \$121  = 9'h008;
+          \$113  = 9'h008;
       4'ha:
-          \$121  = 9'h009;
+          \$113  = 9'h009;
       4'hb:
-          \$121  = 9'h000;
+          \$113  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = 9'h000;
+    casez (ox)
+      4'h0:
+          \$116  = 9'h1ff;
+      4'h1:
+          \$116  = 9'h000;
+      4'h2:
+          \$116  = 9'h001;
+      4'h3:
+          \$116  = 9'h002;
+      4'h4:
+          \$116  = 9'h003;
+      4'h5:
+          \$116  = 9'h004;
+      4'h6:
+          \$116  = 9'h005;
+      4'h7:
+          \$116  = 9'h006;
+      4'h8:
+          \$116  = 9'h007;
+      4'h9:
+          \$116  = 9'h008;
+      4'ha:
+          \$116  = 9'h009;
+      4'hb:
+          \$116  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$120  = 9'h1ff;
+      3'h1:
+          \$120  = 9'h001;
+      3'h2:
+          \$120  = 9'h003;
+      3'h3:
+          \$120  = 9'h005;
+      3'h4:
+          \$120  = 9'h007;
+      3'h5:
+          \$120  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$124  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$124  = 9'h1ff;
+      3'h1:
+          \$124  = 9'h001;
+      3'h2:
+          \$124  = 9'h003;
+      3'h3:
+          \$124  = 9'h005;
+      3'h4:
+          \$124  = 9'h007;
+      3'h5:
+          \$124  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$129  = 2'h2;
+      3'h1:
+          \$129  = 2'h2;
+      3'h2:
+          \$129  = 2'h2;
+      3'h3:
+          \$129  = 2'h2;
+      3'h4:
+          \$129  = 2'h2;
+      3'h5:
+          \$129  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = 2'h0;
     casez (ox)
       4'h0:
-          \$124  = 9'h1ff;
+          \$132  = 2'h2;
       4'h1:
-          \$124  = 9'h000;
+          \$132  = 2'h2;
       4'h2:
-          \$124  = 9'h001;
+          \$132  = 2'h2;
       4'h3:
-          \$124  = 9'h002;
+          \$132  = 2'h2;
       4'h4:
-          \$124  = 9'h003;
+          \$132  = 2'h2;
       4'h5:
-          \$124  = 9'h004;
+          \$132  = 2'h2;
       4'h6:
-          \$124  = 9'h005;
+          \$132  = 2'h2;
       4'h7:
-          \$124  = 9'h006;
+          \$132  = 2'h2;
       4'h8:
-          \$124  = 9'h007;
+          \$132  = 2'h2;
       4'h9:
-          \$124  = 9'h008;
+          \$132  = 2'h2;
       4'ha:
-          \$124  = 9'h009;
+          \$132  = 2'h2;
       4'hb:
-          \$124  = 9'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = 9'h000;
-    casez (oy)
-      3'h0:
-          \$128  = 9'h1ff;
-      3'h1:
-          \$128  = 9'h001;
-      3'h2:
-          \$128  = 9'h003;
-      3'h3:
-          \$128  = 9'h005;
-      3'h4:
-          \$128  = 9'h007;
-      3'h5:
-          \$128  = 9'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = 9'h000;
-    casez (oy)
-      3'h0:
-          \$132  = 9'h1ff;
-      3'h1:
-          \$132  = 9'h001;
-      3'h2:
-          \$132  = 9'h003;
-      3'h3:
-          \$132  = 9'h005;
-      3'h4:
-          \$132  = 9'h007;
-      3'h5:
-          \$132  = 9'h000;
+          \$132  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$137  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$137  = 2'h0;
+      4'h1:
+          \$137  = 2'h0;
+      4'h2:
+          \$137  = 2'h0;
+      4'h3:
+          \$137  = 2'h0;
+      4'h4:
+          \$137  = 2'h0;
+      4'h5:
+          \$137  = 2'h0;
+      4'h6:
+          \$137  = 2'h0;
+      4'h7:
+          \$137  = 2'h0;
+      4'h8:
+          \$137  = 2'h0;
+      4'h9:
+          \$137  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = 2'h0;
     casez (oy)
       3'h0:
-          \$137  = 2'h2;
+          \$139  = 2'h0;
       3'h1:
-          \$137  = 2'h2;
+          \$139  = 2'h0;
       3'h2:
-          \$137  = 2'h2;
+          \$139  = 2'h0;
       3'h3:
-          \$137  = 2'h2;
-      3'h4:
-          \$137  = 2'h2;
-      3'h5:
-          \$137  = 2'h2;
+          \$139  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$140  = 2'h2;
-      4'h1:
-          \$140  = 2'h2;
-      4'h2:
-          \$140  = 2'h2;
-      4'h3:
-          \$140  = 2'h2;
-      4'h4:
-          \$140  = 2'h2;
-      4'h5:
-          \$140  = 2'h2;
-      4'h6:
-          \$140  = 2'h2;
-      4'h7:
-          \$140  = 2'h2;
-      4'h8:
-          \$140  = 2'h2;
-      4'h9:
-          \$140  = 2'h2;
-      4'ha:
-          \$140  = 2'h2;
-      4'hb:
-          \$140  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$145  = 2'h0;
-      4'h1:
-          \$145  = 2'h0;
-      4'h2:
-          \$145  = 2'h0;
-      4'h3:
-          \$145  = 2'h0;
-      4'h4:
-          \$145  = 2'h0;
-      4'h5:
-          \$145  = 2'h0;
-      4'h6:
-          \$145  = 2'h0;
-      4'h7:
-          \$145  = 2'h0;
-      4'h8:
-          \$145  = 2'h0;
-      4'h9:
-          \$145  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = 2'h0;
+    \$142  = 2'h0;
     casez (oy)
       3'h0:
-          \$147  = 2'h0;
+          \$142  = 2'h2;
       3'h1:
-          \$147  = 2'h0;
+          \$142  = 2'h2;
       3'h2:
-          \$147  = 2'h0;
+          \$142  = 2'h2;
       3'h3:
-          \$147  = 2'h0;
+          \$142  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$150  = 2'h2;
-      3'h1:
-          \$150  = 2'h2;
-      3'h2:
-          \$150  = 2'h2;
-      3'h3:
-          \$150  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = 2'h0;
+    \$144  = 2'h0;
     casez (ox)
       4'h0:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h1:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h2:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h3:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h4:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h5:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h6:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h7:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h8:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
       4'h9:
-          \$152  = 2'h2;
+          \$144  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = 11'h000;
+    \$147  = 11'h000;
     casez (ox)
       4'h0:
-          \$155  = 11'h000;
+          \$147  = 11'h000;
       4'h1:
-          \$155  = 11'h005;
+          \$147  = 11'h005;
       4'h2:
-          \$155  = 11'h00a;
+          \$147  = 11'h00a;
       4'h3:
-          \$155  = 11'h00f;
+          \$147  = 11'h00f;
       4'h4:
-          \$155  = 11'h014;
+          \$147  = 11'h014;
       4'h5:
-          \$155  = 11'h019;
+          \$147  = 11'h019;
       4'h6:
-          \$155  = 11'h01e;
+          \$147  = 11'h01e;
       4'h7:
-          \$155  = 11'h023;
+          \$147  = 11'h023;
       4'h8:
-          \$155  = 11'h028;
+          \$147  = 11'h028;
       4'h9:
-          \$155  = 11'h000;
+          \$147  = 11'h000;
     endcase
   end
   always @* begin
@@ -5124,27 +5132,27 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$156  = 4'h0;
+          \$148  = 4'h0;
       2'h1:
-          \$156  = 4'h5;
+          \$148  = 4'h5;
       2'h2:
-          \$156  = 4'ha;
+          \$148  = 4'ha;
       2'h3:
-          \$156  = 4'hf;
+          \$148  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = 8'h00;
+    \$150  = 8'h00;
     casez (oy)
       3'h0:
-          \$158  = 8'h00;
+          \$150  = 8'h00;
       3'h1:
-          \$158  = 8'h01;
+          \$150  = 8'h01;
       3'h2:
-          \$158  = 8'h02;
+          \$150  = 8'h02;
       3'h3:
-          \$158  = 8'h00;
+          \$150  = 8'h00;
     endcase
   end
   always @* begin
@@ -5152,9 +5160,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$162  = 1'h0;
+          \$154  = 1'h0;
       1'h1:
-          \$162  = 1'h0;
+          \$154  = 1'h0;
     endcase
   end
   always @* begin
@@ -5162,91 +5170,91 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$164  = 3'h0;
+          \$156  = 3'h0;
       2'h1:
-          \$164  = 3'h3;
+          \$156  = 3'h3;
       2'h2:
-          \$164  = 3'h6;
+          \$156  = 3'h6;
       2'h3:
-          \$164  = 3'h6;
+          \$156  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = 2'h0;
+    \$170  = 2'h0;
     casez (ox)
       4'h0:
-          \$178  = 2'h1;
+          \$170  = 2'h1;
       4'h1:
-          \$178  = 2'h0;
+          \$170  = 2'h0;
       4'h2:
-          \$178  = 2'h0;
+          \$170  = 2'h0;
       4'h3:
-          \$178  = 2'h0;
+          \$170  = 2'h0;
       4'h4:
-          \$178  = 2'h0;
+          \$170  = 2'h0;
       4'h5:
-          \$178  = 2'h0;
+          \$170  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = 2'h0;
+    \$172  = 2'h0;
     casez (oy)
       3'h0:
-          \$180  = 2'h1;
+          \$172  = 2'h1;
       3'h1:
-          \$180  = 2'h0;
+          \$172  = 2'h0;
       3'h2:
-          \$180  = 2'h0;
+          \$172  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = 2'h0;
+    \$175  = 2'h0;
     casez (oy)
       3'h0:
-          \$183  = 2'h2;
+          \$175  = 2'h2;
       3'h1:
-          \$183  = 2'h1;
+          \$175  = 2'h1;
       3'h2:
-          \$183  = 2'h1;
+          \$175  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = 2'h0;
+    \$177  = 2'h0;
     casez (ox)
       4'h0:
-          \$185  = 2'h2;
+          \$177  = 2'h2;
       4'h1:
-          \$185  = 2'h2;
+          \$177  = 2'h2;
       4'h2:
-          \$185  = 2'h2;
+          \$177  = 2'h2;
       4'h3:
-          \$185  = 2'h2;
+          \$177  = 2'h2;
       4'h4:
-          \$185  = 2'h1;
+          \$177  = 2'h1;
       4'h5:
-          \$185  = 2'h1;
+          \$177  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = 9'h000;
+    \$180  = 9'h000;
     casez (ox)
       4'h0:
-          \$188  = 9'h1fd;
+          \$180  = 9'h1fd;
       4'h1:
-          \$188  = 9'h003;
+          \$180  = 9'h003;
       4'h2:
-          \$188  = 9'h009;
+          \$180  = 9'h009;
       4'h3:
-          \$188  = 9'h00f;
+          \$180  = 9'h00f;
       4'h4:
-          \$188  = 9'h015;
+          \$180  = 9'h015;
       4'h5:
-          \$188  = 9'h000;
+          \$180  = 9'h000;
     endcase
   end
   always @* begin
@@ -5254,25 +5262,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$189  = 4'h0;
+          \$181  = 4'h0;
       2'h1:
-          \$189  = 4'h3;
+          \$181  = 4'h3;
       2'h2:
-          \$189  = 4'h6;
+          \$181  = 4'h6;
       2'h3:
-          \$189  = 4'h9;
+          \$181  = 4'h9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = 7'h00;
+    \$183  = 7'h00;
     casez (oy)
       3'h0:
-          \$191  = 7'h7f;
+          \$183  = 7'h7f;
       3'h1:
-          \$191  = 7'h01;
+          \$183  = 7'h01;
       3'h2:
-          \$191  = 7'h00;
+          \$183  = 7'h00;
     endcase
   end
   always @* begin
@@ -5280,9 +5288,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$195  = 1'h0;
+          \$187  = 1'h0;
       1'h1:
-          \$195  = 1'h0;
+          \$187  = 1'h0;
     endcase
   end
   always @* begin
@@ -5290,13 +5298,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$197  = 3'h0;
+          \$189  = 3'h0;
       2'h1:
-          \$197  = 3'h3;
+          \$189  = 3'h3;
       2'h2:
-          \$197  = 3'h6;
+          \$189  = 3'h6;
       2'h3:
-          \$197  = 3'h6;
+          \$189  = 3'h6;
     endcase
   end
   always @* begin
@@ -5304,165 +5312,117 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c)
       3'h0:
-          \$227  = d0;
+          \$219  = d0;
       3'h1:
-          \$227  = d1;
+          \$219  = d1;
       3'h2:
-          \$227  = d2;
+          \$219  = d2;
       3'h3:
-          \$227  = d3;
+          \$219  = d3;
       3'h4:
-          \$227  = d4;
+          \$219  = d4;
       3'h5:
-          \$227  = d5;
+          \$219  = d5;
       3'h6:
-          \$227  = d6;
+          \$219  = d6;
       3'h7:
-          \$227  = d7;
+          \$219  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = 2'h0;
+    \$282  = 2'h0;
     casez (oy)
       3'h0:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
       3'h1:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
       3'h2:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
       3'h3:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
       3'h4:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
       3'h5:
-          \$277  = 2'h2;
+          \$282  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = 2'h0;
+    \$285  = 2'h0;
     casez (ox)
       4'h0:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h1:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h2:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h3:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h4:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h5:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h6:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h7:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h8:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'h9:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'ha:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
       4'hb:
-          \$280  = 2'h2;
+          \$285  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = 2'h0;
+    \$293  = 2'h0;
     casez (oy)
       3'h0:
-          \$288  = 2'h2;
+          \$293  = 2'h2;
       3'h1:
-          \$288  = 2'h2;
+          \$293  = 2'h2;
       3'h2:
-          \$288  = 2'h2;
+          \$293  = 2'h2;
       3'h3:
-          \$288  = 2'h2;
+          \$293  = 2'h2;
       3'h4:
-          \$288  = 2'h2;
+          \$293  = 2'h2;
       3'h5:
-          \$288  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$291  = 2'h2;
-      4'h1:
-          \$291  = 2'h2;
-      4'h2:
-          \$291  = 2'h2;
-      4'h3:
-          \$291  = 2'h2;
-      4'h4:
-          \$291  = 2'h2;
-      4'h5:
-          \$291  = 2'h2;
-      4'h6:
-          \$291  = 2'h2;
-      4'h7:
-          \$291  = 2'h2;
-      4'h8:
-          \$291  = 2'h2;
-      4'h9:
-          \$291  = 2'h2;
-      4'ha:
-          \$291  = 2'h2;
-      4'hb:
-          \$291  = 2'h2;
+          \$293  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$296  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$296  = 2'h0;
-      3'h1:
-          \$296  = 2'h0;
-      3'h2:
-          \$296  = 2'h0;
-      3'h3:
-          \$296  = 2'h0;
-      3'h4:
-          \$296  = 2'h0;
-      3'h5:
-          \$296  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = 2'h0;
     casez (ox)
       4'h0:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h1:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h2:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h3:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h4:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h5:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h6:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h7:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h8:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'h9:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'ha:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
       4'hb:
-          \$300  = 2'h0;
+          \$296  = 2'h2;
     endcase
   end
   always @* begin
@@ -5485,240 +5445,222 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = 2'h0;
-    casez (\$305 )
-      5'h00:
-          \$306  = 2'h0;
-      5'h01:
-          \$306  = 2'h0;
-      5'h02:
-          \$306  = 2'h0;
-      5'h03:
-          \$306  = 2'h0;
-      5'h04:
-          \$306  = 2'h0;
-      5'h05:
-          \$306  = 2'h0;
-      5'h06:
-          \$306  = 2'h0;
-      5'h07:
-          \$306  = 2'h0;
-      5'h08:
-          \$306  = 2'h0;
-      5'h09:
-          \$306  = 2'h0;
-      5'h0a:
-          \$306  = 2'h0;
-      5'h0b:
-          \$306  = 2'h0;
+    \$305  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$305  = 2'h0;
+      4'h1:
+          \$305  = 2'h0;
+      4'h2:
+          \$305  = 2'h0;
+      4'h3:
+          \$305  = 2'h0;
+      4'h4:
+          \$305  = 2'h0;
+      4'h5:
+          \$305  = 2'h0;
+      4'h6:
+          \$305  = 2'h0;
+      4'h7:
+          \$305  = 2'h0;
+      4'h8:
+          \$305  = 2'h0;
+      4'h9:
+          \$305  = 2'h0;
+      4'ha:
+          \$305  = 2'h0;
+      4'hb:
+          \$305  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = 2'h0;
-    casez (\$309 )
-      4'h0:
-          \$310  = 2'h0;
-      4'h1:
-          \$310  = 2'h0;
-      4'h2:
-          \$310  = 2'h0;
-      4'h3:
-          \$310  = 2'h0;
-      4'h4:
-          \$310  = 2'h0;
-      4'h5:
-          \$310  = 2'h0;
+    \$306  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$306  = 2'h0;
+      3'h1:
+          \$306  = 2'h0;
+      3'h2:
+          \$306  = 2'h0;
+      3'h3:
+          \$306  = 2'h0;
+      3'h4:
+          \$306  = 2'h0;
+      3'h5:
+          \$306  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$311  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$311  = 2'h0;
-      4'h1:
-          \$311  = 2'h0;
-      4'h2:
-          \$311  = 2'h0;
-      4'h3:
-          \$311  = 2'h0;
-      4'h4:
-          \$311  = 2'h0;
-      4'h5:
-          \$311  = 2'h0;
-      4'h6:
-          \$311  = 2'h0;
-      4'h7:
-          \$311  = 2'h0;
-      4'h8:
-          \$311  = 2'h0;
-      4'h9:
-          \$311  = 2'h0;
-      4'ha:
-          \$311  = 2'h0;
-      4'hb:
-          \$311  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$328  = 2'h2;
-      3'h1:
-          \$328  = 2'h2;
-      3'h2:
-          \$328  = 2'h2;
-      3'h3:
-          \$328  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$331  = 2'h2;
-      4'h1:
-          \$331  = 2'h2;
-      4'h2:
-          \$331  = 2'h2;
-      4'h3:
-          \$331  = 2'h2;
-      4'h4:
-          \$331  = 2'h2;
-      4'h5:
-          \$331  = 2'h2;
-      4'h6:
-          \$331  = 2'h2;
-      4'h7:
-          \$331  = 2'h2;
-      4'h8:
-          \$331  = 2'h2;
-      4'h9:
-          \$331  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$338  = 2'h0;
-      3'h1:
-          \$338  = 2'h0;
-      3'h2:
-          \$338  = 2'h0;
-      3'h3:
-          \$338  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$340  = 2'h0;
-      4'h1:
-          \$340  = 2'h0;
-      4'h2:
-          \$340  = 2'h0;
-      4'h3:
-          \$340  = 2'h0;
-      4'h4:
-          \$340  = 2'h0;
-      4'h5:
-          \$340  = 2'h0;
-      4'h6:
-          \$340  = 2'h0;
-      4'h7:
-          \$340  = 2'h0;
-      4'h8:
-          \$340  = 2'h0;
-      4'h9:
-          \$340  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$341  = 2'h0;
-      3'h1:
-          \$341  = 2'h0;
-      3'h2:
-          \$341  = 2'h0;
-      3'h3:
-          \$341  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = 2'h0;
-    casez (\$368 )
+    casez (\$310 )
       5'h00:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h01:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h02:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h03:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h04:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h05:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h06:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h07:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h08:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
       5'h09:
-          \$369  = 2'h0;
+          \$311  = 2'h0;
+      5'h0a:
+          \$311  = 2'h0;
+      5'h0b:
+          \$311  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = 2'h0;
-    casez (\$372 )
+    \$315  = 2'h0;
+    casez (\$314 )
       4'h0:
-          \$373  = 2'h0;
+          \$315  = 2'h0;
       4'h1:
-          \$373  = 2'h0;
+          \$315  = 2'h0;
       4'h2:
-          \$373  = 2'h0;
+          \$315  = 2'h0;
       4'h3:
-          \$373  = 2'h0;
+          \$315  = 2'h0;
+      4'h4:
+          \$315  = 2'h0;
+      4'h5:
+          \$315  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = 2'h0;
+    \$316  = 2'h0;
     casez (ox)
       4'h0:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h1:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h2:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h3:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h4:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h5:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h6:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h7:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h8:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
       4'h9:
-          \$374  = 2'h0;
+          \$316  = 2'h0;
+      4'ha:
+          \$316  = 2'h0;
+      4'hb:
+          \$316  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$334  = 2'h2;
+      3'h1:
+          \$334  = 2'h2;
+      3'h2:
+          \$334  = 2'h2;
+      3'h3:
+          \$334  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$337  = 2'h2;
+      4'h1:
+          \$337  = 2'h2;
+      4'h2:
+          \$337  = 2'h2;
+      4'h3:
+          \$337  = 2'h2;
+      4'h4:
+          \$337  = 2'h2;
+      4'h5:
+          \$337  = 2'h2;
+      4'h6:
+          \$337  = 2'h2;
+      4'h7:
+          \$337  = 2'h2;
+      4'h8:
+          \$337  = 2'h2;
+      4'h9:
+          \$337  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$344  = 2'h0;
+      3'h1:
+          \$344  = 2'h0;
+      3'h2:
+          \$344  = 2'h0;
+      3'h3:
+          \$344  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$346  = 2'h0;
+      4'h1:
+          \$346  = 2'h0;
+      4'h2:
+          \$346  = 2'h0;
+      4'h3:
+          \$346  = 2'h0;
+      4'h4:
+          \$346  = 2'h0;
+      4'h5:
+          \$346  = 2'h0;
+      4'h6:
+          \$346  = 2'h0;
+      4'h7:
+          \$346  = 2'h0;
+      4'h8:
+          \$346  = 2'h0;
+      4'h9:
+          \$346  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$347  = 2'h0;
+      3'h1:
+          \$347  = 2'h0;
+      3'h2:
+          \$347  = 2'h0;
+      3'h3:
+          \$347  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5727,46 +5669,62 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$signature__data  = pixels__payload;
   assign s0_raddr = img_rd__addr;
   assign a_rd__addr = img_rd__addr;
-  assign s0_waddr = w_rd__addr;
-  assign total0 = \$19 [19:0];
-  assign total1 = \$21 [19:0];
-  assign total2 = \$23 [19:0];
-  assign total3 = \$25 [19:0];
-  assign total4 = \$27 [19:0];
-  assign total5 = \$29 [19:0];
-  assign total6 = \$31 [19:0];
-  assign total7 = \$33 [19:0];
-  assign p_rd__addr = \$42 [1:0];
+  assign s1_waddr = w_rd__addr;
+  assign total0 = \$18 [19:0];
+  assign total1 = \$19 [19:0];
+  assign total2 = \$20 [19:0];
+  assign total3 = \$21 [19:0];
+  assign total4 = \$22 [19:0];
+  assign total5 = \$23 [19:0];
+  assign total6 = \$24 [19:0];
+  assign total7 = \$25 [19:0];
+  assign p_rd__addr = \$32 [1:0];
   assign p1_pot0 = i_pot;
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
   assign i_th = p_rd__data[31:0];
   assign i_step = p_rd__data[51:32];
-  assign p1_pot1 = \i_pot$90 ;
-  assign \i_th$92  = p_rd__data[83:52];
-  assign \i_step$93  = p_rd__data[103:84];
-  assign p1_pot2 = \i_pot$97 ;
-  assign \i_th$99  = p_rd__data[135:104];
-  assign \i_step$100  = p_rd__data[155:136];
-  assign p1_pot3 = \i_pot$104 ;
-  assign \i_th$106  = p_rd__data[187:156];
-  assign \i_step$107  = p_rd__data[207:188];
-  assign p1_pot4 = \i_pot$111 ;
-  assign \i_th$113  = p_rd__data[239:208];
-  assign \i_step$114  = p_rd__data[259:240];
-  assign p1_pot5 = \i_pot$118 ;
-  assign \i_th$120  = p_rd__data[291:260];
-  assign \i_step$121  = p_rd__data[311:292];
-  assign p1_pot6 = \i_pot$125 ;
-  assign \i_th$127  = p_rd__data[343:312];
-  assign \i_step$128  = p_rd__data[363:344];
-  assign p1_pot7 = \i_pot$132 ;
-  assign \i_th$134  = p_rd__data[395:364];
-  assign \i_step$135  = p_rd__data[415:396];
+  assign p1_pot1 = \i_pot$87 ;
+  assign \i_alt$89  = 20'h00000;
+  assign \i_sel_alt$90  = 1'h0;
+  assign \i_th$91  = p_rd__data[83:52];
+  assign \i_step$92  = p_rd__data[103:84];
+  assign p1_pot2 = \i_pot$96 ;
+  assign \i_alt$98  = 20'h00000;
+  assign \i_sel_alt$99  = 1'h0;
+  assign \i_th$100  = p_rd__data[135:104];
+  assign \i_step$101  = p_rd__data[155:136];
+  assign p1_pot3 = \i_pot$105 ;
+  assign \i_alt$107  = 20'h00000;
+  assign \i_sel_alt$108  = 1'h0;
+  assign \i_th$109  = p_rd__data[187:156];
+  assign \i_step$110  = p_rd__data[207:188];
+  assign p1_pot4 = \i_pot$114 ;
+  assign \i_alt$116  = 20'h00000;
+  assign \i_sel_alt$117  = 1'h0;
+  assign \i_th$118  = p_rd__data[239:208];
+  assign \i_step$119  = p_rd__data[259:240];
+  assign p1_pot5 = \i_pot$123 ;
+  assign \i_alt$125  = 20'h00000;
+  assign \i_sel_alt$126  = 1'h0;
+  assign \i_th$127  = p_rd__data[291:260];
+  assign \i_step$128  = p_rd__data[311:292];
+  assign p1_pot6 = \i_pot$132 ;
+  assign \i_alt$134  = 20'h00000;
+  assign \i_sel_alt$135  = 1'h0;
+  assign \i_th$136  = p_rd__data[343:312];
+  assign \i_step$137  = p_rd__data[363:344];
+  assign p1_pot7 = \i_pot$141 ;
+  assign \i_alt$143  = 20'h00000;
+  assign \i_sel_alt$144  = 1'h0;
+  assign \i_th$145  = p_rd__data[395:364];
+  assign \i_step$146  = p_rd__data[415:396];
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$156  = load__payload[6:1];
-  assign \$signature__data$157  = { load__payload[38:7], asm[415:384] };
-  assign \$signature__addr$160  = load__payload[2:1];
-  assign \$signature__data$161  = { load__payload[38:7], asm[415:32] };
+  assign \$signature__addr$167  = load__payload[6:1];
+  assign \$signature__data$168  = { load__payload[38:7], asm[415:384] };
+  assign \$signature__addr$171  = load__payload[2:1];
+  assign \$signature__data$172  = { load__payload[38:7], asm[415:32] };
   assign launch_final = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[6:1];
@@ -5786,128 +5744,140 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
-  assign tag_in[0] = \$51 ;
-  assign \$37  = { 1'h0, job_layer };
-  assign \$39  = { 1'h0, job_g };
-  assign \$63  = load__payload[0];
-  assign \$118  = { 1'h0, kj };
-  assign \$172  = { gc, 3'h0 };
-  assign \$205  = { gc, 3'h0 };
-  assign \$257  = { 1'h0, job_g };
-  assign \$262  = 1'h1;
-  assign \$263  = 2'h0;
-  assign \$298  = gc;
-  assign \$335  = gc;
-  assign \$359  = gc;
-  assign \$398  = gc;
-  assign \$422  = gc;
+  assign tag_in[0] = \$41 ;
+  assign \$27  = { 1'h0, job_layer };
+  assign \$29  = { 1'h0, job_g };
+  assign \$53  = load__payload[0];
+  assign \$110  = { 1'h0, kj };
+  assign \$164  = { gc, 3'h0 };
+  assign \$197  = { gc, 3'h0 };
+  assign \$262  = { 1'h0, job_g };
+  assign \$267  = 1'h1;
+  assign \$268  = 2'h0;
+  assign \$303  = gc;
+  assign \$341  = gc;
+  assign \$366  = gc;
+  assign \$406  = gc;
+  assign \$431  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$842$0 , o_busy, o_act, i_tag, i_pot, valid5, tag5, clk);
+module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   input [9:0] i_tag;
   wire [9:0] i_tag;
@@ -5916,6 +5886,10 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$842$0 , o_busy, o_act
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -5924,23 +5898,23 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$842$0 , o_busy, o_act
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$0 ;
-  wire [51:0] \port$842$0 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$0 ;
+  wire [51:0] \port$871$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -5949,674 +5923,667 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$842$0 , o_busy, o_act
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
-  output [9:0] tag5;
   reg [9:0] tag5 = 10'h000;
+  output [9:0] tag6;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
-  output valid5;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  output valid6;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$0 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = i_tag;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = i_tag;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$0 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$0 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$0 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
-    end
-    if (rst) begin
-      \$95  = 5'h00;
+      \$97  = pos3;
     end
   end
-  assign i_step = \port$842$0 [51:32];
-  assign i_th = \port$842$0 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
+    end
+  end
+  assign i_step = \port$871$0 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$0 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$842$52 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -6624,6 +6591,10 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$842$52 , o_busy, o_ac
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -6632,23 +6603,23 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$842$52 , o_busy, o_ac
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$52 ;
-  wire [51:0] \port$842$52 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$52 ;
+  wire [51:0] \port$871$52 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -6657,673 +6628,666 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$842$52 , o_busy, o_ac
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$52 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$52 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$52 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$52 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$52 [51:32];
-  assign i_th = \port$842$52 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$52 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$52 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$842$104 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -7331,6 +7295,10 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$842$104 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -7339,23 +7307,23 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$842$104 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$104 ;
-  wire [51:0] \port$842$104 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$104 ;
+  wire [51:0] \port$871$104 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -7364,673 +7332,666 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$842$104 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$104 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$104 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$104 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$104 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$104 [51:32];
-  assign i_th = \port$842$104 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$104 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$104 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$842$156 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -8038,6 +7999,10 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$842$156 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -8046,23 +8011,23 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$842$156 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$156 ;
-  wire [51:0] \port$842$156 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$156 ;
+  wire [51:0] \port$871$156 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -8071,673 +8036,666 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$842$156 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$156 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$156 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$156 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$156 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$156 [51:32];
-  assign i_th = \port$842$156 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$156 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$156 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$842$208 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -8745,6 +8703,10 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$842$208 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -8753,23 +8715,23 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$842$208 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$208 ;
-  wire [51:0] \port$842$208 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$208 ;
+  wire [51:0] \port$871$208 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -8778,673 +8740,666 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$842$208 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$208 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$208 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$208 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$208 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$208 [51:32];
-  assign i_th = \port$842$208 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$208 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$208 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$842$260 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -9452,6 +9407,10 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$842$260 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -9460,23 +9419,23 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$842$260 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$260 ;
-  wire [51:0] \port$842$260 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$260 ;
+  wire [51:0] \port$871$260 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -9485,673 +9444,666 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$842$260 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$260 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$260 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$260 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$260 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$260 [51:32];
-  assign i_th = \port$842$260 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$260 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$260 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$842$312 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -10159,6 +10111,10 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$842$312 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -10167,23 +10123,23 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$842$312 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$312 ;
-  wire [51:0] \port$842$312 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$312 ;
+  wire [51:0] \port$871$312 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -10192,673 +10148,666 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$842$312 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$312 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$312 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$312 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$312 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$312 [51:32];
-  assign i_th = \port$842$312 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$312 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$312 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$842$364 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
-  wire [32:0] \$1 ;
-  wire [25:0] \$10 ;
+  wire [19:0] \$1 ;
+  wire [22:0] \$10 ;
+  reg \$100 ;
+  reg [24:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [4:0] \$105 ;
   wire [25:0] \$11 ;
-  wire [26:0] \$12 ;
-  wire \$13 ;
-  wire [4:0] \$14 ;
-  wire [22:0] \$15 ;
-  wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [22:0] \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire [22:0] \$21 ;
-  wire [25:0] \$22 ;
+  wire [25:0] \$12 ;
+  wire [26:0] \$13 ;
+  wire \$14 ;
+  wire [4:0] \$15 ;
+  wire [22:0] \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  wire [4:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [22:0] \$20 ;
+  wire \$21 ;
+  wire [22:0] \$22 ;
   wire [25:0] \$23 ;
-  wire [22:0] \$24 ;
-  wire \$25 ;
-  wire [2:0] \$26 ;
-  wire [4:0] \$27 ;
-  wire [20:0] \$28 ;
-  wire \$29 ;
+  wire [25:0] \$24 ;
+  wire [22:0] \$25 ;
+  wire \$26 ;
+  wire [2:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [20:0] \$29 ;
   wire \$3 ;
-  wire [20:0] \$30 ;
-  wire [25:0] \$31 ;
+  wire \$30 ;
+  wire [20:0] \$31 ;
   wire [25:0] \$32 ;
-  wire [20:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [4:0] \$36 ;
-  wire [20:0] \$37 ;
-  wire \$38 ;
-  wire [20:0] \$39 ;
-  wire [20:0] \$4 ;
-  wire [25:0] \$40 ;
+  wire [25:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire [1:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [20:0] \$40 ;
   wire [25:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire \$43 ;
+  wire [25:0] \$42 ;
+  wire [20:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire \$46 ;
+  wire \$45 ;
+  wire [4:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [27:0] \$5 ;
+  wire [20:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
+  wire \$53 ;
+  wire \$54 ;
   wire [4:0] \$55 ;
-  reg \$56 ;
-  reg [9:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [19:0] \$59 ;
-  wire [28:0] \$6 ;
-  reg \$60 ;
-  reg [9:0] \$61 ;
-  reg [3:0] \$62 ;
-  reg [19:0] \$63 ;
-  reg \$64 ;
-  reg [9:0] \$65 ;
-  reg [3:0] \$66 ;
-  reg [19:0] \$67 ;
-  reg \$68 ;
-  reg [9:0] \$69 ;
-  wire [22:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [19:0] \$71 ;
-  reg \$72 ;
-  reg [9:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [19:0] \$75 ;
-  reg \$76 ;
-  reg [9:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [19:0] \$79 ;
-  wire \$8 ;
-  reg [33:0] \$80 ;
-  reg \$81 ;
-  reg [24:0] \$82 ;
-  reg [4:0] \$83 ;
-  reg \$84 ;
-  reg [24:0] \$85 ;
-  reg [4:0] \$86 ;
-  reg \$87 ;
-  reg [24:0] \$88 ;
-  reg [4:0] \$89 ;
-  wire [22:0] \$9 ;
-  reg \$90 ;
-  reg [24:0] \$91 ;
-  reg [4:0] \$92 ;
-  reg \$93 ;
-  reg [24:0] \$94 ;
-  reg [4:0] \$95 ;
+  wire [4:0] \$56 ;
+  wire [4:0] \$57 ;
+  reg \$58 ;
+  reg [9:0] \$59 ;
+  wire [27:0] \$6 ;
+  reg [3:0] \$60 ;
+  reg [19:0] \$61 ;
+  reg \$62 ;
+  reg [9:0] \$63 ;
+  reg [3:0] \$64 ;
+  reg [19:0] \$65 ;
+  reg \$66 ;
+  reg [9:0] \$67 ;
+  reg [3:0] \$68 ;
+  reg [19:0] \$69 ;
+  wire [28:0] \$7 ;
+  reg \$70 ;
+  reg [9:0] \$71 ;
+  reg [3:0] \$72 ;
+  reg [19:0] \$73 ;
+  reg \$74 ;
+  reg [9:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [19:0] \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [22:0] \$8 ;
+  reg [3:0] \$80 ;
+  reg [19:0] \$81 ;
+  reg \$82 ;
+  reg [9:0] \$83 ;
+  reg [3:0] \$84 ;
+  reg [19:0] \$85 ;
+  reg [19:0] \$86 ;
+  reg [19:0] \$87 ;
+  reg \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [33:0] \$90 ;
+  reg \$91 ;
+  reg [24:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg [24:0] \$95 ;
+  reg [4:0] \$96 ;
+  reg \$97 ;
+  reg [24:0] \$98 ;
+  reg [4:0] \$99 ;
   input ce;
   wire ce;
   input clk;
   wire clk;
   reg [33:0] d = 34'h000000000;
+  wire [19:0] i_alt;
   input [19:0] i_pot;
   wire [19:0] i_pot;
+  wire i_sel_alt;
   wire [19:0] i_step;
   wire [9:0] i_tag;
   wire [31:0] i_th;
@@ -10866,6 +10815,10 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$842$364 , o_busy, o_a
   wire [3:0] i_top;
   input i_valid;
   wire i_valid;
+  reg [19:0] in_alt = 20'h00000;
+  reg [19:0] in_pot = 20'h00000;
+  reg in_sel = 1'h0;
+  reg [31:0] in_th = 32'd0;
   output [3:0] o_act;
   wire [3:0] o_act;
   output o_busy;
@@ -10874,23 +10827,23 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$842$364 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$842$364 ;
-  wire [51:0] \port$842$364 ;
-  reg pos1 = 1'h0;
+  input [51:0] \port$871$364 ;
+  wire [51:0] \port$871$364 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
   reg pos5 = 1'h0;
-  reg [4:0] quo1 = 5'h00;
+  reg pos6 = 1'h0;
   reg [4:0] quo2 = 5'h00;
   reg [4:0] quo3 = 5'h00;
   reg [4:0] quo4 = 5'h00;
   reg [4:0] quo5 = 5'h00;
-  reg [24:0] rem1 = 25'h0000000;
+  reg [4:0] quo6 = 5'h00;
   reg [24:0] rem2 = 25'h0000000;
   reg [24:0] rem3 = 25'h0000000;
   reg [24:0] rem4 = 25'h0000000;
   reg [24:0] rem5 = 25'h0000000;
+  reg [24:0] rem6 = 25'h0000000;
   input rst;
   wire rst;
   reg [19:0] step0 = 20'h00000;
@@ -10899,564 +10852,545 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$842$364 , o_busy, o_a
   reg [19:0] step3 = 20'h00000;
   reg [19:0] step4 = 20'h00000;
   reg [19:0] step5 = 20'h00000;
+  reg [19:0] step6 = 20'h00000;
   reg [9:0] tag0 = 10'h000;
   reg [9:0] tag1 = 10'h000;
   reg [9:0] tag2 = 10'h000;
   reg [9:0] tag3 = 10'h000;
   reg [9:0] tag4 = 10'h000;
   reg [9:0] tag5 = 10'h000;
+  reg [9:0] tag6 = 10'h000;
   reg [3:0] top0 = 4'h0;
   reg [3:0] top1 = 4'h0;
   reg [3:0] top2 = 4'h0;
   reg [3:0] top3 = 4'h0;
   reg [3:0] top4 = 4'h0;
   reg [3:0] top5 = 4'h0;
+  reg [3:0] top6 = 4'h0;
   reg valid0 = 1'h0;
   reg valid1 = 1'h0;
   reg valid2 = 1'h0;
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
-  assign \$6  = \$5  - 1'h1;
-  assign \$8  = rem1 >= \$7 ;
-  assign \$10  = rem1 - \$9 ;
-  assign \$11  = \$8  ? \$10  : { 1'h0, rem1 };
-  assign \$13  = rem1 >= \$12 ;
-  assign \$14  = \$13  ? 5'h10 : quo1;
-  assign \$16  = rem1 >= \$15 ;
-  assign \$17  = \$16  ? 4'h8 : 4'h0;
-  assign \$18  = \$14  | { 1'h0, \$17  };
-  assign \$20  = rem2 >= \$19 ;
-  assign \$22  = rem2 - \$21 ;
-  assign \$23  = \$20  ? \$22  : { 1'h0, rem2 };
-  assign \$25  = rem2 >= \$24 ;
-  assign \$26  = \$25  ? 3'h4 : 3'h0;
-  assign \$27  = quo2 | { 2'h0, \$26  };
-  assign \$29  = rem3 >= \$28 ;
-  assign \$31  = rem3 - \$30 ;
-  assign \$32  = \$29  ? \$31  : { 1'h0, rem3 };
-  assign \$34  = rem3 >= \$33 ;
-  assign \$35  = \$34  ? 2'h2 : 2'h0;
-  assign \$36  = quo3 | { 3'h0, \$35  };
-  assign \$38  = rem4 >= \$37 ;
-  assign \$40  = rem4 - \$39 ;
-  assign \$41  = \$38  ? \$40  : { 1'h0, rem4 };
-  assign \$43  = rem4 >= \$42 ;
-  assign \$44  = \$43  ? 1'h1 : 1'h0;
-  assign \$45  = quo4 | { 4'h0, \$44  };
-  assign \$46  = valid0 | valid1;
-  assign \$47  = \$46  | valid2;
-  assign \$48  = \$47  | valid3;
-  assign \$49  = \$48  | valid4;
-  assign o_busy = \$49  | valid5;
-  assign \$50  = ~ pos5;
-  assign \$51  = quo5[3:0] >= top5;
-  assign \$52  = quo5[4] | \$51 ;
-  assign \$53  = quo5[3:0] + 1'h1;
-  assign \$54  = \$52  ? { 1'h0, top5 } : \$53 ;
-  assign \$55  = pos5 ? \$54  : 5'h00;
+  reg valid6 = 1'h0;
+  assign \$1  = in_sel ? in_alt : in_pot;
+  assign \$2  = $signed(\$1 ) - $signed(in_th);
+  assign \$3  = $signed(d) > $signed(1'h0);
+  assign \$4  = $signed(d) >= $signed(22'h100000);
+  assign \$5  = \$4  ? 21'h100000 : d[20:0];
+  assign \$7  = \$6  - 1'h1;
+  assign \$9  = rem2 >= \$8 ;
+  assign \$11  = rem2 - \$10 ;
+  assign \$12  = \$9  ? \$11  : { 1'h0, rem2 };
+  assign \$14  = rem2 >= \$13 ;
+  assign \$15  = \$14  ? 5'h10 : quo2;
+  assign \$17  = rem2 >= \$16 ;
+  assign \$18  = \$17  ? 4'h8 : 4'h0;
+  assign \$19  = \$15  | { 1'h0, \$18  };
+  assign \$21  = rem3 >= \$20 ;
+  assign \$23  = rem3 - \$22 ;
+  assign \$24  = \$21  ? \$23  : { 1'h0, rem3 };
+  assign \$26  = rem3 >= \$25 ;
+  assign \$27  = \$26  ? 3'h4 : 3'h0;
+  assign \$28  = quo3 | { 2'h0, \$27  };
+  assign \$30  = rem4 >= \$29 ;
+  assign \$32  = rem4 - \$31 ;
+  assign \$33  = \$30  ? \$32  : { 1'h0, rem4 };
+  assign \$35  = rem4 >= \$34 ;
+  assign \$36  = \$35  ? 2'h2 : 2'h0;
+  assign \$37  = quo4 | { 3'h0, \$36  };
+  assign \$39  = rem5 >= \$38 ;
+  assign \$41  = rem5 - \$40 ;
+  assign \$42  = \$39  ? \$41  : { 1'h0, rem5 };
+  assign \$44  = rem5 >= \$43 ;
+  assign \$45  = \$44  ? 1'h1 : 1'h0;
+  assign \$46  = quo5 | { 4'h0, \$45  };
+  assign \$47  = valid0 | valid1;
+  assign \$48  = \$47  | valid2;
+  assign \$49  = \$48  | valid3;
+  assign \$50  = \$49  | valid4;
+  assign \$51  = \$50  | valid5;
+  assign o_busy = \$51  | valid6;
+  assign \$52  = ~ pos6;
+  assign \$53  = quo6[3:0] >= top6;
+  assign \$54  = quo6[4] | \$53 ;
+  assign \$55  = quo6[3:0] + 1'h1;
+  assign \$56  = \$54  ? { 1'h0, top6 } : \$55 ;
+  assign \$57  = pos6 ? \$56  : 5'h00;
   always @(posedge clk)
-    valid0 <= \$56 ;
+    valid0 <= \$58 ;
   always @(posedge clk)
-    tag0 <= \$57 ;
+    tag0 <= \$59 ;
   always @(posedge clk)
-    top0 <= \$58 ;
+    top0 <= \$60 ;
   always @(posedge clk)
-    step0 <= \$59 ;
+    step0 <= \$61 ;
   always @(posedge clk)
-    valid1 <= \$60 ;
+    valid1 <= \$62 ;
   always @(posedge clk)
-    tag1 <= \$61 ;
+    tag1 <= \$63 ;
   always @(posedge clk)
-    top1 <= \$62 ;
+    top1 <= \$64 ;
   always @(posedge clk)
-    step1 <= \$63 ;
+    step1 <= \$65 ;
   always @(posedge clk)
-    valid2 <= \$64 ;
+    valid2 <= \$66 ;
   always @(posedge clk)
-    tag2 <= \$65 ;
+    tag2 <= \$67 ;
   always @(posedge clk)
-    top2 <= \$66 ;
+    top2 <= \$68 ;
   always @(posedge clk)
-    step2 <= \$67 ;
+    step2 <= \$69 ;
   always @(posedge clk)
-    valid3 <= \$68 ;
+    valid3 <= \$70 ;
   always @(posedge clk)
-    tag3 <= \$69 ;
+    tag3 <= \$71 ;
   always @(posedge clk)
-    top3 <= \$70 ;
+    top3 <= \$72 ;
   always @(posedge clk)
-    step3 <= \$71 ;
+    step3 <= \$73 ;
   always @(posedge clk)
-    valid4 <= \$72 ;
+    valid4 <= \$74 ;
   always @(posedge clk)
-    tag4 <= \$73 ;
+    tag4 <= \$75 ;
   always @(posedge clk)
-    top4 <= \$74 ;
+    top4 <= \$76 ;
   always @(posedge clk)
-    step4 <= \$75 ;
+    step4 <= \$77 ;
   always @(posedge clk)
-    valid5 <= \$76 ;
+    valid5 <= \$78 ;
   always @(posedge clk)
-    tag5 <= \$77 ;
+    tag5 <= \$79 ;
   always @(posedge clk)
-    top5 <= \$78 ;
+    top5 <= \$80 ;
   always @(posedge clk)
-    step5 <= \$79 ;
+    step5 <= \$81 ;
   always @(posedge clk)
-    d <= \$80 ;
+    valid6 <= \$82 ;
   always @(posedge clk)
-    pos1 <= \$81 ;
+    tag6 <= \$83 ;
   always @(posedge clk)
-    rem1 <= \$82 ;
+    top6 <= \$84 ;
   always @(posedge clk)
-    quo1 <= \$83 ;
+    step6 <= \$85 ;
   always @(posedge clk)
-    pos2 <= \$84 ;
+    in_pot <= \$86 ;
   always @(posedge clk)
-    rem2 <= \$85 ;
+    in_alt <= \$87 ;
   always @(posedge clk)
-    quo2 <= \$86 ;
+    in_sel <= \$88 ;
   always @(posedge clk)
-    pos3 <= \$87 ;
+    in_th <= \$89 ;
   always @(posedge clk)
-    rem3 <= \$88 ;
+    d <= \$90 ;
   always @(posedge clk)
-    quo3 <= \$89 ;
+    pos2 <= \$91 ;
   always @(posedge clk)
-    pos4 <= \$90 ;
+    rem2 <= \$92 ;
   always @(posedge clk)
-    rem4 <= \$91 ;
+    quo2 <= \$93 ;
   always @(posedge clk)
-    quo4 <= \$92 ;
+    pos3 <= \$94 ;
   always @(posedge clk)
-    pos5 <= \$93 ;
+    rem3 <= \$95 ;
   always @(posedge clk)
-    rem5 <= \$94 ;
+    quo3 <= \$96 ;
   always @(posedge clk)
-    quo5 <= \$95 ;
-  assign \$1  = $signed(i_pot) - $signed(\port$842$364 [31:0]);
-  assign \$2  = $signed(d) > $signed(1'h0);
-  assign \$3  = $signed(d) >= $signed(22'h100000);
-  assign \$4  = \$3  ? 21'h100000 : d[20:0];
+    pos4 <= \$97 ;
+  always @(posedge clk)
+    rem4 <= \$98 ;
+  always @(posedge clk)
+    quo4 <= \$99 ;
+  always @(posedge clk)
+    pos5 <= \$100 ;
+  always @(posedge clk)
+    rem5 <= \$101 ;
+  always @(posedge clk)
+    quo5 <= \$102 ;
+  always @(posedge clk)
+    pos6 <= \$103 ;
+  always @(posedge clk)
+    rem6 <= \$104 ;
+  always @(posedge clk)
+    quo6 <= \$105 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$56  = valid0;
+    \$58  = valid0;
     if (ce) begin
-      \$56  = i_valid;
+      \$58  = i_valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$57  = tag0;
+    \$59  = tag0;
     if (ce) begin
-      \$57  = 10'h000;
-    end
-    if (rst) begin
-      \$57  = 10'h000;
+      \$59  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$58  = top0;
+    \$60  = top0;
     if (ce) begin
-      \$58  = i_top;
-    end
-    if (rst) begin
-      \$58  = 4'h0;
+      \$60  = i_top;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$59  = step0;
+    \$61  = step0;
     if (ce) begin
-      \$59  = \port$842$364 [51:32];
-    end
-    if (rst) begin
-      \$59  = 20'h00000;
+      \$61  = \port$871$364 [51:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$60  = valid1;
+    \$62  = valid1;
     if (ce) begin
-      \$60  = valid0;
+      \$62  = valid0;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$61  = tag1;
+    \$63  = tag1;
     if (ce) begin
-      \$61  = tag0;
-    end
-    if (rst) begin
-      \$61  = 10'h000;
+      \$63  = tag0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$62  = top1;
+    \$64  = top1;
     if (ce) begin
-      \$62  = top0;
-    end
-    if (rst) begin
-      \$62  = 4'h0;
+      \$64  = top0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$63  = step1;
+    \$65  = step1;
     if (ce) begin
-      \$63  = step0;
-    end
-    if (rst) begin
-      \$63  = 20'h00000;
+      \$65  = step0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$64  = valid2;
+    \$66  = valid2;
     if (ce) begin
-      \$64  = valid1;
+      \$66  = valid1;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$65  = tag2;
+    \$67  = tag2;
     if (ce) begin
-      \$65  = tag1;
-    end
-    if (rst) begin
-      \$65  = 10'h000;
+      \$67  = tag1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$66  = top2;
+    \$68  = top2;
     if (ce) begin
-      \$66  = top1;
-    end
-    if (rst) begin
-      \$66  = 4'h0;
+      \$68  = top1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$67  = step2;
+    \$69  = step2;
     if (ce) begin
-      \$67  = step1;
-    end
-    if (rst) begin
-      \$67  = 20'h00000;
+      \$69  = step1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$68  = valid3;
+    \$70  = valid3;
     if (ce) begin
-      \$68  = valid2;
+      \$70  = valid2;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$69  = tag3;
+    \$71  = tag3;
     if (ce) begin
-      \$69  = tag2;
-    end
-    if (rst) begin
-      \$69  = 10'h000;
+      \$71  = tag2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$70  = top3;
+    \$72  = top3;
     if (ce) begin
-      \$70  = top2;
-    end
-    if (rst) begin
-      \$70  = 4'h0;
+      \$72  = top2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$71  = step3;
+    \$73  = step3;
     if (ce) begin
-      \$71  = step2;
-    end
-    if (rst) begin
-      \$71  = 20'h00000;
+      \$73  = step2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$72  = valid4;
+    \$74  = valid4;
     if (ce) begin
-      \$72  = valid3;
+      \$74  = valid3;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$73  = tag4;
+    \$75  = tag4;
     if (ce) begin
-      \$73  = tag3;
-    end
-    if (rst) begin
-      \$73  = 10'h000;
+      \$75  = tag3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$74  = top4;
+    \$76  = top4;
     if (ce) begin
-      \$74  = top3;
-    end
-    if (rst) begin
-      \$74  = 4'h0;
+      \$76  = top3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$75  = step4;
+    \$77  = step4;
     if (ce) begin
-      \$75  = step3;
-    end
-    if (rst) begin
-      \$75  = 20'h00000;
+      \$77  = step3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$76  = valid5;
+    \$78  = valid5;
     if (ce) begin
-      \$76  = valid4;
+      \$78  = valid4;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$77  = tag5;
+    \$79  = tag5;
     if (ce) begin
-      \$77  = tag4;
-    end
-    if (rst) begin
-      \$77  = 10'h000;
+      \$79  = tag4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$78  = top5;
+    \$80  = top5;
     if (ce) begin
-      \$78  = top4;
-    end
-    if (rst) begin
-      \$78  = 4'h0;
+      \$80  = top4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$79  = step5;
+    \$81  = step5;
     if (ce) begin
-      \$79  = step4;
-    end
-    if (rst) begin
-      \$79  = 20'h00000;
+      \$81  = step4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$80  = d;
+    \$82  = valid6;
     if (ce) begin
-      \$80  = { \$1 [32], \$1  };
+      \$82  = valid5;
     end
     if (rst) begin
-      \$80  = 34'h000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$81  = pos1;
+    \$83  = tag6;
     if (ce) begin
-      \$81  = \$2 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
+      \$83  = tag5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$82  = rem1;
+    \$84  = top6;
     if (ce) begin
-      \$82  = \$6 [24:0];
-    end
-    if (rst) begin
-      \$82  = 25'h0000000;
+      \$84  = top5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$83  = quo1;
+    \$85  = step6;
     if (ce) begin
-      \$83  = 5'h00;
-    end
-    if (rst) begin
-      \$83  = 5'h00;
+      \$85  = step5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$84  = pos2;
+    \$86  = in_pot;
     if (ce) begin
-      \$84  = pos1;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
+      \$86  = i_pot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$85  = rem2;
+    \$87  = in_alt;
     if (ce) begin
-      \$85  = \$11 [24:0];
-    end
-    if (rst) begin
-      \$85  = 25'h0000000;
+      \$87  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$86  = quo2;
+    \$88  = in_sel;
     if (ce) begin
-      \$86  = \$18 ;
-    end
-    if (rst) begin
-      \$86  = 5'h00;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$87  = pos3;
+    \$89  = in_th;
     if (ce) begin
-      \$87  = pos2;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
+      \$89  = \port$871$364 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$88  = rem3;
+    \$90  = d;
     if (ce) begin
-      \$88  = \$23 [24:0];
-    end
-    if (rst) begin
-      \$88  = 25'h0000000;
+      \$90  = { \$2 [32], \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$89  = quo3;
+    \$91  = pos2;
     if (ce) begin
-      \$89  = \$27 ;
-    end
-    if (rst) begin
-      \$89  = 5'h00;
+      \$91  = \$3 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$90  = pos4;
+    \$92  = rem2;
     if (ce) begin
-      \$90  = pos3;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
+      \$92  = \$7 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$91  = rem4;
+    \$93  = quo2;
     if (ce) begin
-      \$91  = \$32 [24:0];
-    end
-    if (rst) begin
-      \$91  = 25'h0000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$92  = quo4;
+    \$94  = pos3;
     if (ce) begin
-      \$92  = \$36 ;
-    end
-    if (rst) begin
-      \$92  = 5'h00;
+      \$94  = pos2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$93  = pos5;
+    \$95  = rem3;
     if (ce) begin
-      \$93  = pos4;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
+      \$95  = \$12 [24:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$94  = rem5;
+    \$96  = quo3;
     if (ce) begin
-      \$94  = \$41 [24:0];
-    end
-    if (rst) begin
-      \$94  = 25'h0000000;
+      \$96  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$95  = quo5;
+    \$97  = pos4;
     if (ce) begin
-      \$95  = \$45 ;
+      \$97  = pos3;
     end
-    if (rst) begin
-      \$95  = 5'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$98  = rem4;
+    if (ce) begin
+      \$98  = \$24 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$99  = quo4;
+    if (ce) begin
+      \$99  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$100  = pos5;
+    if (ce) begin
+      \$100  = pos4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$101  = rem5;
+    if (ce) begin
+      \$101  = \$33 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$102  = quo5;
+    if (ce) begin
+      \$102  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$103  = pos6;
+    if (ce) begin
+      \$103  = pos5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$104  = rem6;
+    if (ce) begin
+      \$104  = \$42 [24:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$105  = quo6;
+    if (ce) begin
+      \$105  = \$46 ;
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$842$364 [51:32];
-  assign i_th = \port$842$364 [31:0];
-  assign o_valid = valid5;
-  assign o_tag = tag5;
-  assign o_act = \$55 [3:0];
-  assign \$5  = { 3'h0, \$4 , 4'h0 };
-  assign \$7  = { step1, 3'h0 };
-  assign \$9  = { step1, 3'h0 };
-  assign \$12  = { 3'h0, step1, 4'h0 };
-  assign \$15  = { step1, 3'h0 };
-  assign \$19  = { 1'h0, step2, 2'h0 };
-  assign \$21  = { 1'h0, step2, 2'h0 };
-  assign \$24  = { 1'h0, step2, 2'h0 };
-  assign \$28  = { step3, 1'h0 };
-  assign \$30  = { step3, 1'h0 };
-  assign \$33  = { step3, 1'h0 };
-  assign \$37  = { 1'h0, step4 };
-  assign \$39  = { 1'h0, step4 };
-  assign \$42  = { 1'h0, step4 };
+  assign i_step = \port$871$364 [51:32];
+  assign i_alt = 20'h00000;
+  assign i_sel_alt = 1'h0;
+  assign i_th = \port$871$364 [31:0];
+  assign o_valid = valid6;
+  assign o_tag = tag6;
+  assign o_act = \$57 [3:0];
+  assign \$6  = { 3'h0, \$5 , 4'h0 };
+  assign \$8  = { step2, 3'h0 };
+  assign \$10  = { step2, 3'h0 };
+  assign \$13  = { 3'h0, step2, 4'h0 };
+  assign \$16  = { step2, 3'h0 };
+  assign \$20  = { 1'h0, step3, 2'h0 };
+  assign \$22  = { 1'h0, step3, 2'h0 };
+  assign \$25  = { 1'h0, step3, 2'h0 };
+  assign \$29  = { step4, 1'h0 };
+  assign \$31  = { step4, 1'h0 };
+  assign \$34  = { step4, 1'h0 };
+  assign \$38  = { 1'h0, step5 };
+  assign \$40  = { 1'h0, step5 };
+  assign \$43  = { 1'h0, step5 };
 endmodule

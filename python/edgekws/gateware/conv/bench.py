@@ -179,7 +179,9 @@ def run(quick: bool = False):
         rows += [
             Row("extractor ECP5-85F: LUT / FF / DP16KD / MULT18", f"{s['luts']} / {s['ffs']} / "
                 f"{s['bram_dp16kd']} / {s['dsp_mult18']}", command=s["command"]),
-            Row("extractor Fmax (MHz)", f"{r['fmax_mhz']}", "100", command=s["command"]),
+            Row("extractor Fmax (MHz)", f"{r['fmax_mhz']}", "100", command=s["command"],
+                note="post-route" if s.get("routed", True) else
+                "pre-route estimate (nextpnr --no-route)"),
             Row("latency per keyword at Fmax (us)", f"{r['latency_us_at_fmax']:.1f}", "500",
                 command=cmd),
         ]

@@ -19,8 +19,8 @@ of group ``g``. Every cycle the sequencer issues at most one *op* to the array:
   adds nothing). The next non-zero channel is found with ``x & -x`` on the mask, one
   per cycle.
 
-The op pipeline is: issue (addresses registered) | memory data and operand select |
-product | accumulate. When the last op of a (position, group) reaches the
+The op pipeline is: issue (addresses registered) | memory data, registered as read |
+operand select (and weight data) | product | accumulate. When the last op of a (position, group) reaches the
 accumulators, the ``lanes`` sums are copied to the post-processor, which applies the
 step activation (:class:`.StepActivation`, ``act_units`` lanes) or adds into the
 20-bit saturating global sum (``POOL``), while the array already works on the next
@@ -57,7 +57,8 @@ Interfaces
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Array, Cat, Const, Module, Mux, ResetSignal, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -225,7 +226,9 @@ class DSCNNExtractor(wiring.Component):
             m.submodules.pool = poolm = memory.Memory(
                 shape=A * POTENTIAL_BITS, depth=FA, init=[])
             pool_wr = poolm.write_port()
-            pool_rd = poolm.read_port(transparent_for=(pool_wr,))
+            # Read-modify-write over 3 registered stages: the same sums are revisited
+            # only after a whole job (L/A steps and more), so no forwarding is needed.
+            pool_rd = poolm.read_port(transparent_for=())
 
         # ------------------------------------------------------------ shared state
         credit = Signal(init=1)      # the post-processor can take the next group's sums
@@ -258,64 +261,95 @@ class DSCNNExtractor(wiring.Component):
                 pos=Signal(range(max(NPOS, 2)), name=f"{name}_pos"),
                 layer=Signal(range(max(NL, 2)), name=f"{name}_layer"))
         iss = stage("iss")              # comb: the op issued this cycle
-        s0, s1, s2, s3 = stage("s0"), stage("s1"), stage("s2"), stage("s3")
+        s0, s1, s2, s3, s4 = (stage(f"s{k}") for k in range(5))
         iss_raddr = Signal(range(max(self.img_depth, self.act_depth)))
         iss_waddr = Signal(range(self.w_depth))
         s0_raddr = Signal.like(iss_raddr)
         s0_waddr = Signal.like(iss_waddr)
-        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2)):
+        s1_waddr = Signal.like(iss_waddr)
+        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2), (s4, s3)):
             m.d.sync += [a[k].eq(b[k]) for k in a]
-        m.d.sync += [s0_raddr.eq(iss_raddr), s0_waddr.eq(iss_waddr)]
+        m.d.sync += [s0_raddr.eq(iss_raddr), s0_waddr.eq(iss_waddr), s1_waddr.eq(s0_waddr)]
+        # The image and activation words are read in s0 and registered as they are
+        # (s1 -> s2): a DP16KD's clock-to-out (5.8 ns in nextpnr's model) leaves no
+        # room for logic or wide fan-out behind it. The weights are read a cycle later
+        # and go straight into the operand registers.
         m.d.comb += [img_rd.addr.eq(s0_raddr), a_rd.addr.eq(s0_raddr),
-                     w_rd.addr.eq(s0_waddr)]
-        mac_busy = s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"]
+                     w_rd.addr.eq(s1_waddr)]
+        mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
+                    s4["valid"])
 
         # Depthwise sums of the current position, and their non-zero mask.
-        d_regs = [Signal(signed(spec.dw_width), name=f"d{c}") for c in range(F)]
+        d_regs = [Signal(signed(spec.dw_width), name=f"d{c}", reset_less=True)
+                  for c in range(F)]
         nz = Signal(F)
 
-        # Stage 1: operands. The pointwise operand is picked from d_regs here.
-        s1_pwa = Signal(signed(spec.dw_width))
-        m.d.sync += s1_pwa.eq(Array(d_regs)[s0["c"]])
-        pixel = (img_rd.data.word_select(s1["c"], PIXEL_BITS) if C0 > 1
-                 else img_rd.data[:PIXEL_BITS])
+        # Stage 2: the raw memory words, and the pointwise operand picked from d_regs.
+        img_q = Signal(self.pixel_width, reset_less=True)
+        act_q = Signal(F * ACT_SLOT, reset_less=True)
+        s2_pwa = Signal(signed(spec.dw_width), reset_less=True)
+        m.d.sync += [img_q.eq(img_rd.data), act_q.eq(a_rd.data)]
+        # The F-to-1 choice of d[c] in two registered steps of <= 8 to 1 (s0 -> s1:
+        # within a bank of 8 by c's low bits; s1 -> s2: the bank by the high bits), so
+        # synthesis builds two shallow mux trees rather than one deep chain. d is
+        # stable while pointwise ops are issued (they start after the drain).
+        cw = len(s0["c"])
+        lo_bits = min(3, cw)
+        banks = [d_regs[k:k + (1 << lo_bits)] for k in range(0, F, 1 << lo_bits)]
+        part = [Signal(signed(spec.dw_width), name=f"pwa_part{k}", reset_less=True)
+                for k in range(len(banks))]
+        m.d.sync += [pt.eq(Array(bank)[s0["c"][:lo_bits]]) for pt, bank in zip(part, banks)]
+        m.d.sync += s2_pwa.eq(Array(part)[s1["c"][lo_bits:]] if len(part) > 1 else part[0])
+        pixel = (img_q.word_select(s2["c"], PIXEL_BITS) if C0 > 1
+                 else img_q[:PIXEL_BITS])
         pad_value = spec.layers[0].padding_value
-        conv_a = Mux(s1["pad"], pad_value, pixel) if pad_value else pixel
-        act_group = a_rd.data.word_select(s1["g"], L * ACT_SLOT) if G > 1 else a_rd.data
+        conv_a = Mux(s2["pad"], pad_value, pixel) if pad_value else pixel
+        act_group = act_q.word_select(s2["g"], L * ACT_SLOT) if G > 1 else act_q
         prods = []
         for l in range(L):
             a_l = Signal(signed(OW), name=f"a{l}")
-            with m.Switch(s1["kind"]):
+            with m.Switch(s2["kind"]):
                 with m.Case(_Kind.CONV):
                     m.d.comb += a_l.eq(conv_a)
                 with m.Case(_Kind.DW):
                     m.d.comb += a_l.eq(act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT])
                 with m.Case(_Kind.PW):
-                    m.d.comb += a_l.eq(Mux(s1["zero"], 0, s1_pwa))
+                    m.d.comb += a_l.eq(Mux(s2["zero"], 0, s2_pwa))
             w_l = w_rd.data[l * WEIGHT_SLOT:(l + 1) * WEIGHT_SLOT].as_signed()
-            # Stage 2: registered operands (the block RAMs' outputs and the operand
-            # select stay out of the multiplier's cycle); stage 3: the product.
-            ra_l = Signal(signed(OW), name=f"opa{l}")
-            rw_l = Signal(signed(WEIGHT_SLOT), name=f"opw{l}")
-            p_l = Signal(signed(OW + WEIGHT_SLOT), name=f"prod{l}")
+            # Stage 3: registered operands (the operand select stays out of the
+            # multiplier's cycle); stage 4: the product.
+            ra_l = Signal(signed(OW), name=f"opa{l}", reset_less=True)
+            rw_l = Signal(signed(WEIGHT_SLOT), name=f"opw{l}", reset_less=True)
+            p_l = Signal(signed(OW + WEIGHT_SLOT), name=f"prod{l}", reset_less=True)
             m.d.sync += [ra_l.eq(a_l), rw_l.eq(w_l), p_l.eq(ra_l * rw_l)]
             prods.append(p_l)
 
-        # Stage 4: accumulate; at the last op of a group hand the sums over.
-        acc = [Signal(signed(AW), name=f"acc{l}") for l in range(L)]
+        # Stage 5 (s4): accumulate; at the last op of a group hand the sums over.
+        acc = [Signal(signed(AW), name=f"acc{l}", reset_less=True) for l in range(L)]
         total = [Signal(signed(AW), name=f"total{l}") for l in range(L)]
+        # The controls of the L accumulators, d registers and shadow registers are
+        # decoded a stage early (s3) and registered: each is one flip-flop driving a
+        # clock enable or a synchronous reset, no decode logic per lane. The
+        # accumulators are cleared by the last op of a group (the flip-flops' sync
+        # reset, off the adder's path) rather than muxed at the first op.
+        s3_done = s3["valid"] & s3["last"]
+        acc_clear, hand_over = Signal(), Signal()
+        dw_done = [Signal(name=f"dw_done{gg}") for gg in range(G)]
+        m.d.sync += [acc_clear.eq(s3_done),
+                     hand_over.eq(s3_done & (s3["kind"] != _Kind.DW))]
+        m.d.sync += [dw_done[gg].eq(s3_done & (s3["kind"] == _Kind.DW) & (s3["g"] == gg))
+                     for gg in range(G)]
         for l in range(L):
-            m.d.comb += total[l].eq(Mux(s3["first"], 0, acc[l]) + prods[l])
-            with m.If(s3["valid"]):
+            m.d.comb += total[l].eq(acc[l] + prods[l])
+            with m.If(acc_clear | ResetSignal()):
+                m.d.sync += acc[l].eq(0)
+            with m.Elif(s4["valid"]):
                 m.d.sync += acc[l].eq(total[l])
-        hand_over = Signal()
-        m.d.comb += hand_over.eq(s3["valid"] & s3["last"] & (s3["kind"] != _Kind.DW))
-        with m.If(s3["valid"] & s3["last"] & (s3["kind"] == _Kind.DW)):
-            for gg in range(G):
-                with m.If(s3["g"] == gg):
-                    for l in range(L):
-                        c = gg * L + l
-                        m.d.sync += [d_regs[c].eq(total[l]), nz[c].eq(total[l] != 0)]
+        for gg in range(G):
+            with m.If(dw_done[gg]):
+                for l in range(L):
+                    c = gg * L + l
+                    m.d.sync += [d_regs[c].eq(total[l]), nz[c].eq(total[l] != 0)]
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
@@ -326,12 +360,12 @@ class DSCNNExtractor(wiring.Component):
         job_pos = Signal(range(max(NPOS, 2)))
         job_g = Signal(range(max(G, 2)))
         job_k = Signal(range(max(FA, 2)))
-        shadow = [Signal(signed(AW), name=f"shadow{l}") for l in range(L)]
+        shadow = [Signal(signed(AW), name=f"shadow{l}", reset_less=True) for l in range(L)]
         launch_final = Signal()       # from the sequencer
         final_layer = NL - 1
         with m.If(hand_over):
-            m.d.sync += [job_active.eq(1), job_kind.eq(s3["job"]), job_layer.eq(s3["layer"]),
-                         job_pos.eq(s3["pos"]), job_g.eq(s3["g"]), job_k.eq(0)]
+            m.d.sync += [job_active.eq(1), job_kind.eq(s4["job"]), job_layer.eq(s4["layer"]),
+                         job_pos.eq(s4["pos"]), job_g.eq(s4["g"]), job_k.eq(0)]
             m.d.sync += [shadow[l].eq(total[l]) for l in range(L)]
         with m.If(launch_final):
             m.d.sync += [job_active.eq(1), job_kind.eq(_Job.FINAL),
@@ -371,34 +405,56 @@ class DSCNNExtractor(wiring.Component):
                                         "pos": unsigned(len(job_pos)),
                                         "layer": unsigned(len(job_layer))})
         pool_sum = []
+        if spec.pooled:
+            # P2: the old sums and the potentials registered; P3: their sum; P4: the
+            # saturated sum registered, written.
+            p2_valid, p2_first = Signal(), Signal()
+            p2_addr, p3_addr, p4_addr = (Signal.like(p1_addr, name=f"p{k}_addr")
+                                         for k in (2, 3, 4))
+            p3_valid, p4_valid = Signal(), Signal()
+            pool_pp_busy = p2_valid | p3_valid | p4_valid
+            with m.If(~stall):
+                m.d.sync += [p2_valid.eq(p1_valid & (p1_kind == _Job.POOL)),
+                             p2_first.eq(p1_first), p2_addr.eq(p1_addr),
+                             p3_valid.eq(p2_valid), p3_addr.eq(p2_addr),
+                             p4_valid.eq(p3_valid), p4_addr.eq(p3_addr)]
         for a in range(A):
             slot = p_rd.data[a * self.param_slot:(a + 1) * self.param_slot]
             th = slot[:THRESHOLD_BITS].as_signed()
             step = slot[THRESHOLD_BITS:]
             if spec.pooled:
                 pool_a = pool_rd.data[a * POTENTIAL_BITS:(a + 1) * POTENTIAL_BITS].as_signed()
+                p2_old = Signal(signed(POTENTIAL_BITS), name=f"p2_old{a}")
+                p2_pot = Signal(signed(AW), name=f"p2_pot{a}")
                 s = Signal(signed(max(AW, POTENTIAL_BITS) + 1), name=f"pool_sum{a}")
-                m.d.comb += s.eq(Mux(p1_first, 0, pool_a) + p1_pot[a])
-                pool_sum.append(Mux(s > POT_MAX, POT_MAX, Mux(s < POT_MIN, POT_MIN, s))
-                                [:POTENTIAL_BITS])
-                value = Mux(p1_kind == _Job.FINAL, pool_a, p1_pot[a])
+                sat = Signal(POTENTIAL_BITS, name=f"pool_sat{a}")
+                with m.If(~stall):
+                    m.d.sync += [p2_old.eq(pool_a), p2_pot.eq(p1_pot[a]),
+                                 s.eq(Mux(p2_first, 0, p2_old) + p2_pot),
+                                 sat.eq(Mux(s > POT_MAX, POT_MAX,
+                                            Mux(s < POT_MIN, POT_MIN, s))[:POTENTIAL_BITS])]
+                pool_sum.append(sat)
+                alt, sel_alt = pool_a, p1_kind == _Job.FINAL
             else:
-                value = p1_pot[a]
+                alt, sel_alt = 0, 0
             unit = StepActivation(PW, SB, tag_width=tag_layout.size)
             m.submodules[f"step{a}"] = unit
             units.append(unit)
             m.d.comb += [unit.ce.eq(~stall),
                          unit.i_valid.eq(p1_valid & (p1_kind != _Job.POOL)),
-                         unit.i_pot.eq(value), unit.i_th.eq(th), unit.i_step.eq(step),
+                         unit.i_pot.eq(p1_pot[a]), unit.i_alt.eq(alt),
+                         unit.i_sel_alt.eq(sel_alt), unit.i_th.eq(th), unit.i_step.eq(step),
                          unit.i_top.eq(tops[p1_layer])]
         if spec.pooled:
-            m.d.comb += [pool_wr.addr.eq(p1_addr), pool_wr.data.eq(Cat(*pool_sum)),
-                         pool_wr.en.eq(p1_valid & (p1_kind == _Job.POOL) & ~stall)]
+            m.d.comb += [pool_wr.addr.eq(p4_addr), pool_wr.data.eq(Cat(*pool_sum)),
+                         pool_wr.en.eq(p4_valid & ~stall)]
         tag_in = Signal(tag_layout)
         m.d.comb += [tag_in.final.eq(p1_kind == _Job.FINAL), tag_in.last.eq(p1_last),
                      tag_in.pos.eq(p1_pos), tag_in.layer.eq(p1_layer),
                      units[0].i_tag.eq(tag_in)]
         pp_busy = job_active | p1_valid | self.trace.valid
+        if spec.pooled:
+            pp_busy = pp_busy | pool_pp_busy
         for u in units:
             pp_busy = pp_busy | u.o_busy
 

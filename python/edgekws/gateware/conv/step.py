@@ -49,13 +49,16 @@ class StepActivation(wiring.Component):
         Clock enable of every stage (low: the pipeline holds).
     i_valid, i_pot, i_th, i_step, i_top, i_tag : In
         One operation: potential, threshold, step and ``top = 2**act_bits - 1``.
+    i_alt, i_sel_alt : In
+        A second potential, used instead of ``i_pot`` when ``i_sel_alt`` (both are
+        registered before the choice: they may come straight from block RAMs).
     o_valid, o_act, o_tag : Out
         The activation (``0..top``) and the tag, ``LATENCY`` enabled cycles later.
     o_busy : Out(1)
         Some operation is in the pipeline.
     """
 
-    LATENCY = 6
+    LATENCY = 7
 
     def __init__(self, pot_width: int, step_bits: int, tag_width: int = 1):
         self._MustUse__silence = True     # no "never used" warning when a check fails
@@ -71,6 +74,7 @@ class StepActivation(wiring.Component):
         super().__init__({
             "ce": In(1, init=1),
             "i_valid": In(1), "i_pot": In(signed(pot_width)),
+            "i_alt": In(signed(pot_width)), "i_sel_alt": In(1),
             "i_th": In(signed(THRESHOLD_BITS)), "i_step": In(unsigned(step_bits)),
             "i_top": In(4), "i_tag": In(tag_width),
             "o_valid": Out(1), "o_act": Out(4), "o_tag": Out(tag_width),
@@ -84,13 +88,17 @@ class StepActivation(wiring.Component):
         NW = SB + 5                                   # 16 * 2**SB needs SB + 5 bits
         n_stages = self.LATENCY
         valid = [Signal(name=f"valid{k}") for k in range(n_stages)]
-        tag = [Signal(self.tag_width, name=f"tag{k}") for k in range(n_stages)]
-        top = [Signal(4, name=f"top{k}") for k in range(n_stages)]
-        step = [Signal(SB, name=f"step{k}") for k in range(n_stages)]
-        pos = [Signal(name=f"pos{k}") for k in range(n_stages)]
-        rem = [Signal(NW, name=f"rem{k}") for k in range(n_stages)]
-        quo = [Signal(5, name=f"quo{k}") for k in range(n_stages)]   # bit 4: saturated
+        tag = [Signal(self.tag_width, name=f"tag{k}", reset_less=True) for k in range(n_stages)]
+        top = [Signal(4, name=f"top{k}", reset_less=True) for k in range(n_stages)]
+        step = [Signal(SB, name=f"step{k}", reset_less=True) for k in range(n_stages)]
+        pos = [Signal(name=f"pos{k}", reset_less=True) for k in range(n_stages)]
+        rem = [Signal(NW, name=f"rem{k}", reset_less=True) for k in range(n_stages)]
+        quo = [Signal(5, name=f"quo{k}", reset_less=True) for k in range(n_stages)]   # bit 4: saturated
 
+        in_pot = Signal(signed(self.pot_width), reset_less=True)
+        in_alt = Signal(signed(self.pot_width), reset_less=True)
+        in_sel = Signal(reset_less=True)
+        in_th = Signal(signed(THRESHOLD_BITS), reset_less=True)
         with m.If(self.ce):
             prev = (self.i_valid, self.i_tag, self.i_top, self.i_step)
             for k in range(n_stages):
@@ -98,15 +106,18 @@ class StepActivation(wiring.Component):
                              step[k].eq(prev[3])]
                 prev = (valid[k], tag[k], top[k], step[k])
 
-            # Stage 0: d = pot - th, exact (34 bits).
-            d = Signal(signed(THRESHOLD_BITS + 2))
-            m.d.sync += d.eq(self.i_pot - self.i_th)
-            # Stage 1: d <= 0 gives 0; else n = 16 min(d, 2**SB) - 1.
+            # Stage 0: the inputs registered (they come straight from block RAMs).
+            m.d.sync += [in_pot.eq(self.i_pot), in_alt.eq(self.i_alt),
+                         in_sel.eq(self.i_sel_alt), in_th.eq(self.i_th)]
+            # Stage 1: d = pot - th (pot: ``i_alt`` if ``i_sel_alt``), exact (34 bits).
+            d = Signal(signed(THRESHOLD_BITS + 2), reset_less=True)
+            m.d.sync += d.eq(Mux(in_sel, in_alt, in_pot) - in_th)
+            # Stage 2: d <= 0 gives 0; else n = 16 min(d, 2**SB) - 1.
             dsat = Mux(d >= (1 << SB), 1 << SB, d[:SB + 1])
-            m.d.sync += [pos[1].eq(d > 0), rem[1].eq((dsat << 4) - 1), quo[1].eq(0)]
-            # Stage 2: saturation (quotient >= 16) and quotient bit 3;
-            # stages 3-5: bits 2, 1, 0 (restoring division).
-            for k, bit in ((2, 3), (3, 2), (4, 1), (5, 0)):
+            m.d.sync += [pos[2].eq(d > 0), rem[2].eq((dsat << 4) - 1), quo[2].eq(0)]
+            # Stage 3: saturation (quotient >= 16) and quotient bit 3;
+            # stages 4-6: bits 2, 1, 0 (restoring division).
+            for k, bit in ((3, 3), (4, 2), (5, 1), (6, 0)):
                 r, S = rem[k - 1], step[k - 1]
                 take = r >= (S << bit)
                 q = quo[k - 1]

