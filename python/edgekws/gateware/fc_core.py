@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, exact_log2
 
 from edgekws.golden.quant import POT_MAX
+from edgekws.protocol import LearnReg
 
 from .divider import SeqDivider
 from .popcount import add_tree, popcount_parts
@@ -88,21 +89,15 @@ class Op(enum.Enum, shape=4):
     ADD_CLASSES = 12
 
 
-class Param(enum.Enum, shape=3):
-    """Registers addressed by ``WRITE_PARAM``/``READ_PARAM``.
+#: Registers addressed by ``WRITE_PARAM``/``READ_PARAM``, numbered once for host and
+#: gateware by :class:`edgekws.protocol.LearnReg` (the shape, 3 bits, follows the values).
+Param = enum.Enum("Param", [(r.name, r.value) for r in LearnReg])
+Param.__doc__ = """Registers addressed by ``WRITE_PARAM``/``READ_PARAM``.
 
     The learning parameters are the integers derived on the host by
     :class:`edgekws.golden.learning.LearningParams` (``thswap_init``, ``decay``,
     ``thswap_min``, ``thl_cap``).
     """
-    NUM_NEURONS = 0        # active neurons (<= num_neurons)
-    NUM_CLASSES = 1
-    NEURONS_PER_CLASS = 2
-    THSWAP_INIT = 3
-    DECAY = 4
-    THSWAP_MIN = 5
-    THL_CAP = 6
-    OFFSET = 7             # the layer's spread_select counter
 
 
 def _check_positive_int(name, value):

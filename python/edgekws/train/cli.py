@@ -10,27 +10,12 @@ from __future__ import annotations
 
 import argparse
 
+from edgekws.cliargs import nonneg_int as _nonneg_int
+from edgekws.cliargs import positive_int as _positive_int
+
 __all__ = ["add_cli"]
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return value
-
-
-def _nonneg_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
-    return value
 
 
 def _positive_float(text):
