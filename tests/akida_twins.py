@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import edgekws.golden as golden
-from edgekws.golden.quant import weight_range
+from edgekws.golden import zoo
 
 akida = pytest.importorskip("akida", reason="the akida engine (the oracle) is not installed")
 
@@ -42,32 +42,12 @@ def set_both(eng_layer, gold_layer, name, value):
 
 
 def randomize(eng, gold, rng, x_probe):
-    """Random weights, then thresholds/act_steps fitted to the potentials on ``x_probe``."""
-    x = x_probe
+    """:func:`edgekws.golden.zoo.randomize` on the golden model (with sub-1/16 act_step
+    fractions, which the engine truncates), then the same variables in the engine."""
+    zoo.randomize(gold, x_probe, rng, step_fractions=True)
     for el, gl in zip(eng.layers, gold.layers):
-        if isinstance(gl, golden.InputData):
-            continue
         for name in gl.get_variable_names():
-            if name.startswith("weights"):
-                lo, hi = weight_range(gl.weights_bits)
-                shape = gl.get_variable(name).shape
-                set_both(el, gl, name, rng.integers(lo, hi + 1, shape).astype(np.int8))
-        # Potentials of this layer on the probe decide a useful threshold range.
-        pot = np.asarray(gl.potentials(x), np.int64)
-        F = pot.shape[-1]
-        flat = pot.reshape(-1, F)
-        q = np.quantile(flat, rng.uniform(0.2, 0.8, F), axis=0).diagonal()
-        th = np.round(q).astype(np.int32)
-        spread = np.maximum(flat.std(axis=0), 1.0)
-        if gl.activation:
-            levels = (1 << gl.act_bits) - 1
-            step = np.maximum(spread / max(levels, 1) * rng.uniform(0.3, 2.0, F), 1 / 16)
-        else:
-            step = rng.uniform(1 / 16, 8.0, F)
-        # Random sub-1/16 fractions check the truncation of act_step.
-        set_both(el, gl, "threshold", th)
-        set_both(el, gl, "act_step", (step + rng.uniform(0, 1 / 16, F)).astype(np.float32))
-        x = gl.call(x) if gl.activation else x
+            el.set_variable(name, gl.get_variable(name))
     return eng, gold
 
 

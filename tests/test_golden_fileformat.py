@@ -8,6 +8,7 @@ import pytest
 
 import edgekws.golden as g
 from edgekws.golden import fileformat
+from edgekws.golden.zoo import randomize
 from test_golden_vs_engine import ds_cnn_spec
 
 
@@ -16,20 +17,10 @@ def trained_model(seed=0):
     m = g.Model()
     for i, (cls, kw) in enumerate(ds_cnn_spec(units=12)):
         m.add(getattr(g, cls)(name=f"l{i}", **kw))
-    from akida_twins import weight_range
-    for layer in m.layers:
-        for name in layer.get_variable_names():
-            v = layer.get_variable(name)
-            if name.startswith("weights"):
-                lo, hi = weight_range(layer.weights_bits)
-                layer.set_variable(name, rng.integers(lo, hi + 1, v.shape))
-            elif name == "threshold":
-                layer.set_variable(name, rng.integers(0, 500, v.shape))
-            else:
-                layer.set_variable(name, rng.uniform(1, 9, v.shape).astype(np.float32))
+    x = rng.integers(0, 256, (100, 49, 10, 1)).astype(np.uint8)
+    randomize(m, x[:32], rng)
     m.compile(g.AkidaUnsupervised(num_weights=20, num_classes=4, learning_competition=0.1),
               seed=seed)
-    x = rng.integers(0, 256, (100, 49, 10, 1)).astype(np.uint8)
     m.fit(x[:60], rng.integers(0, 4, 60))
     return m, x
 

@@ -40,9 +40,13 @@ def ds_cnn_kws(units: int | None = 33, filters: int = KWS_FILTERS,
     return m
 
 
-def randomize(model: Model, probe: np.ndarray, seed=0) -> Model:
+def randomize(model: Model, probe: np.ndarray, seed=0, step_fractions: bool = False) -> Model:
     """Random weights; thresholds at random quantiles of each neuron's potentials on
-    ``probe``; act_steps spreading those potentials over the activation levels."""
+    ``probe``; act_steps spreading those potentials over the activation levels.
+
+    ``seed`` is an int or a Generator. ``step_fractions`` adds random sub-1/16 parts to
+    the act_steps, which the engine truncates: differential tests use it to check that.
+    """
     rng = np.random.default_rng(seed)
     x = probe
     for layer in model.layers:
@@ -58,6 +62,8 @@ def randomize(model: Model, probe: np.ndarray, seed=0) -> Model:
         spread = np.maximum(flat.std(axis=0), 1.0)
         levels = (1 << layer.act_bits) - 1 if layer.activation else 1
         step = np.maximum(spread / levels * rng.uniform(0.3, 2.0, F), 1 / 16)
+        if step_fractions:
+            step = step + rng.uniform(0, 1 / 16, F)
         layer.set_variable("threshold", np.round(q).astype(np.int32))
         layer.set_variable("act_step", step.astype(np.float32))
         if layer.activation:
