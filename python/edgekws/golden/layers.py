@@ -154,9 +154,12 @@ class Layer:
 
     def call(self, x: np.ndarray) -> np.ndarray:
         """Output of the layer for a validated uint8 batch."""
-        pot = self.potentials(x)
+        return self.activate(self.potentials(x))
+
+    def activate(self, pot) -> np.ndarray:
+        """Potentials to outputs: int32 potentials, or the step activation's uint8."""
         if not self.activation:
-            return pot.astype(np.int32)
+            return np.asarray(pot).astype(np.int32, copy=False)
         return step_activation(pot, self._vars["threshold"], self._vars["act_step"],
                                self.act_bits)
 

@@ -242,12 +242,7 @@ class Model:
         state = layer.learning_state()
         pots = _learning.learn(layer.learning, state, fc_flatten(spikes), input_labels)
         layer.store_learning_state(state)
-        pots = pots.reshape(x.shape[0], 1, 1, layer.units)
-        if not layer.activation:
-            return pots
-        from .quant import step_activation
-        return step_activation(pots, layer._vars["threshold"], layer._vars["act_step"],
-                               layer.act_bits)
+        return layer.activate(pots.reshape(x.shape[0], 1, 1, layer.units))
 
     def add_classes(self, num_add_classes: int, seed=None) -> None:
         """Append classes to the learning layer; learned neurons stay as they are."""

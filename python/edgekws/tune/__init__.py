@@ -6,7 +6,7 @@
   of neurons per class, for one class.
 """
 from .neurons import NeuronsPerClassResult, neurons_per_class_analysis
-from .spikes import SpikeStatistics, spike_statistics, suggest_num_weights
+from .spikes import SpikeStatistics, random_subset, spike_statistics, suggest_num_weights
 
-__all__ = ["SpikeStatistics", "spike_statistics", "suggest_num_weights",
+__all__ = ["SpikeStatistics", "random_subset", "spike_statistics", "suggest_num_weights",
            "NeuronsPerClassResult", "neurons_per_class_analysis"]

@@ -54,22 +54,17 @@ def _load_array(path, key="x"):
     return data
 
 
-def _subset(n: int, fraction: float, seed: int = 0) -> np.ndarray:
-    """A seeded random ``fraction`` of ``n`` indices: data files are often grouped by
-    class, so the first rows would not be representative."""
-    k = max(1, int(np.ceil(fraction * n)))
-    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
-
-
 def _spikes(args, fraction=1.0):
+    from .spikes import random_subset
+
     if args.spikes:
         s = _load_array(args.spikes)
-        s = s[_subset(len(s), fraction)]
+        s = s[random_subset(len(s), fraction)]
     elif args.model and args.inputs:
         from edgekws.golden import Model
         model = Model(args.model)
         x = _load_array(args.inputs)
-        s = model.forward(x[_subset(len(x), fraction)])
+        s = model.forward(x[random_subset(len(x), fraction)])
     else:
         raise ValueError("give --spikes, or --model with --inputs")
     return s.reshape(s.shape[0], -1)

@@ -75,6 +75,16 @@ class SpikeStatistics:
         plt.close(fig)
 
 
+def random_subset(n: int, fraction: float, seed=0) -> np.ndarray:
+    """Sorted indices of a seeded random ``fraction`` of ``n`` samples (at least one).
+
+    Data sets are often grouped by class, so the first rows would not be representative
+    (the tutorial's "10% of the training set" is of shuffled data).
+    """
+    k = max(1, int(np.ceil(fraction * n)))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
 def _as_spikes(spikes) -> np.ndarray:
     s = np.asarray(spikes)
     if s.ndim < 2:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekws.golden import AkidaUnsupervised, FullyConnected, InputData, Model
-from edgekws.tune import spike_statistics
+from edgekws.tune import random_subset, spike_statistics
 
 NEW_WORDS = ("backward", "follow", "forward")
 NEURONS_TABLE = (10, 20, 50, 100, 200, 300, 400, 500)
@@ -91,6 +91,22 @@ def extractor_of(model_path) -> tuple[Model, Model | None, dict]:
                          f"{last.output_bits}-bit values; edge learning needs a feature "
                          "extractor with 1-bit spikes")
     return full, None, extra
+
+
+def spike_encoder(extractor: Model, scaling):
+    """``features -> spikes``: MFCCs to uint8 codes with the model's stored scaling, then
+    the extractor, as ``(n, 1, 1, 64)`` learning-layer inputs."""
+    def encode(features):
+        x = scaling.to_uint8(features)[..., None]
+        return extractor.forward(x).reshape(len(x), 1, 1, -1)
+    return encode
+
+
+def suggest_from_training(spikes, seed):
+    """The spike statistics of a random 10% of the training spikes (the tutorial's
+    estimate) and the suggested num_weights."""
+    stats = spike_statistics(spikes[random_subset(len(spikes), 0.1, seed)])
+    return stats, stats.suggested_num_weights
 
 
 def learning_head(num_inputs: int, num_classes: int, neurons_per_class: int, num_weights: int,
@@ -163,9 +179,7 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
         raise ValueError(f"{cfg.model} has no stored MFCC scaling (metadata 'mfcc_scaling')")
     scaling = MfccScaling.from_dict(extra["mfcc_scaling"])
 
-    def spikes_of(features):
-        x = scaling.to_uint8(features)[..., None]
-        return extractor.forward(x).reshape(len(x), 1, 1, -1)
+    spikes_of = spike_encoder(extractor, scaling)
 
     ds = sc.load_speech_commands(cfg.corpus, exclude=cfg.new_words, seed=cfg.seed)
     K = len(ds.word_to_index)
@@ -181,10 +195,8 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
         backprop_acc = float(np.mean(backprop.predict_classes(x_val) == val.y))
         log(f"backprop (quantized, converted) classifier: {100 * backprop_acc:.2f} %")
 
-    # A random 10% of the training set (the lists are grouped by word).
-    tenth = np.random.default_rng(cfg.seed).permutation(len(s_train))[:max(1, len(s_train) // 10)]
-    stats = spike_statistics(s_train[tenth])
-    k = cfg.num_weights or stats.suggested_num_weights
+    stats, suggested = suggest_from_training(s_train, cfg.seed)
+    k = cfg.num_weights or suggested
     log(f"median spikes {stats.median:g} -> num_weights {k}")
 
     head = learning_head(s_train.shape[-1], K, cfg.neurons_per_class, k,

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .edge_learning import accuracy, extractor_of, fit_batches, learning_head
+from .edge_learning import (accuracy, extractor_of, fit_batches, learning_head, spike_encoder,
+                            suggest_from_training)
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -55,9 +56,7 @@ def run_real_speech(model_path, corpus, fsdd_root=None, cache_dir=".ekws-cache",
     scaling = MfccScaling.from_dict(extra["mfcc_scaling"])
     words = list(extra.get("words", []))
 
-    def spikes_of(features):
-        x = scaling.to_uint8(features)[..., None]
-        return extractor.forward(x).reshape(len(x), 1, 1, -1)
+    spikes_of = spike_encoder(extractor, scaling)
 
     samples = list_fsdd(fsdd_root)
     waves, fwords, speakers = load_fsdd(samples)
@@ -87,9 +86,7 @@ def run_real_speech(model_path, corpus, fsdd_root=None, cache_dir=".ekws-cache",
     train = cached_features(ds.train, cache_dir, name="real-train", progress=progress)
     val = cached_features(ds.val, cache_dir, name="real-val", progress=progress)
     s_train, s_val = spikes_of(train.x), spikes_of(val.x)
-    from edgekws.tune import spike_statistics
-    tenth = np.random.default_rng(seed).permutation(len(s_train))[:max(1, len(s_train) // 10)]
-    k = spike_statistics(s_train[tenth]).suggested_num_weights
+    _, k = suggest_from_training(s_train, seed)
     head = learning_head(s_train.shape[-1], K, neurons_per_class, k, 0.1, seed)
     fit_batches(head, s_train, train.y, progress=progress)
     before = accuracy(head, s_val, val.y, K)
