@@ -8,6 +8,11 @@ with the word list and the MFCC scaling in its metadata) written by ``load`` and
     edgekws board load --port socket://127.0.0.1:7777 --state board.ekws
     edgekws board enrol --port socket://127.0.0.1:7777 --state board.ekws --word hello a.wav b.wav
     edgekws board infer --port socket://127.0.0.1:7777 --state board.ekws c.wav
+    arecord -f S16_LE -r 16000 -c 1 -t raw | \
+        edgekws board listen --port socket://127.0.0.1:7777 --state board.ekws --stdin
+
+``listen`` and ``enrol --stdin/--mic/--wav`` cut a live stream into utterances
+(:mod:`edgekws.host.listen`).
 """
 from __future__ import annotations
 
@@ -58,14 +63,43 @@ def add_cli(sub) -> None:
     inf.add_argument("files", nargs="+", metavar="FILE.wav")
     inf.set_defaults(func=_infer)
 
-    en = bsub.add_parser("enrol", help="learn a new word on the board from a few WAV files")
+    def stream_args(q, required):
+        g = q.add_mutually_exclusive_group(required=required)
+        g.add_argument("--wav", metavar="FILE",
+                       help="a 16 kHz mono 16-bit WAV recording, streamed as if live")
+        g.add_argument("--stdin", action="store_true",
+                       help="raw 16 kHz mono s16le audio on standard input "
+                            "(arecord -f S16_LE -r 16000 -c 1 -t raw | ...)")
+        g.add_argument("--mic", action="store_true",
+                       help="the microphone (needs pip install 'edgekws[mic]' and PortAudio)")
+        q.add_argument("--device", default=None,
+                       help="with --mic: sounddevice input device number or name")
+        q.add_argument("--window-hop", type=float, default=0.25, metavar="SECONDS",
+                       help="look at the last second of audio every SECONDS")
+        q.add_argument("--threshold", type=float, default=-40.0, metavar="DBFS",
+                       help="energy gate: 20 ms blocks quieter than this are silence")
+        q.add_argument("--refractory", type=float, default=1.0, metavar="SECONDS",
+                       help="after a detection, ignore the stream for SECONDS")
+
+    en = bsub.add_parser("enrol", help="learn a new word on the board from a few WAV files "
+                                       "or utterances cut from a live stream")
     port_args(en)
     en.add_argument("--state", default="board.ekws", help="host copy (read, then updated)")
     en.add_argument("--word", required=True)
-    en.add_argument("--copies", type=int, default=40, help="augmented copies per file")
+    en.add_argument("--copies", type=int, default=40, help="augmented copies per utterance")
     en.add_argument("--seed", type=int, default=0)
-    en.add_argument("files", nargs="+", metavar="FILE.wav")
+    en.add_argument("--utterances", type=int, default=4,
+                    help="from a stream: how many utterances to capture")
+    stream_args(en, required=False)
+    en.add_argument("files", nargs="*", metavar="FILE.wav", help="one utterance per file")
     en.set_defaults(func=_enrol)
+
+    li = bsub.add_parser("listen", help="spot words in a live stream: print time and word "
+                                        "of each utterance")
+    port_args(li)
+    li.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
+    stream_args(li, required=True)
+    li.set_defaults(func=_listen)
 
 
 def _board(args):
@@ -148,15 +182,42 @@ def _load(args) -> int:
     return 0
 
 
-def _frames(model, files):
+def _front_end(model):
+    """``(params, scaling, to_frames)`` of a host copy: ``to_frames`` maps float waves to the
+    uint8 MFCC frames the board takes, by the parameters and scaling in its metadata."""
     import numpy as np
     from edgekws.data.mfcc import MfccParams, MfccScaling, mfcc
-    from edgekws.data.wavio import read_wav
     params = MfccParams(**model.extra["mfcc"]) if "mfcc" in model.extra else MfccParams()
     scaling = MfccScaling.from_dict(model.extra["mfcc_scaling"])
-    waves = [read_wav(f, params.sample_rate) for f in files]
-    return waves, params, scaling, lambda w: scaling.to_uint8(
+    return params, scaling, lambda w: scaling.to_uint8(
         mfcc(np.asarray(w, np.float32), params))[..., None]
+
+
+def _frames(model, files):
+    from edgekws.data.wavio import read_wav
+    params, scaling, to_frames = _front_end(model)
+    waves = [read_wav(f, params.sample_rate) for f in files]
+    return waves, params, scaling, to_frames
+
+
+def _segmenter(args, params):
+    from .listen import Segmenter
+    return Segmenter(params, hop=args.window_hop, threshold_db=args.threshold,
+                     refractory=args.refractory)
+
+
+def _stream(args, seg):
+    """``(chunks, description)`` of the stream the arguments name (checked at once)."""
+    from .listen import mic_chunks, raw_chunks, wav_chunks
+    if args.device is not None and not args.mic:
+        raise ValueError(f"--device {args.device!r} applies to --mic only")
+    if args.wav:
+        return wav_chunks(args.wav, seg.hop, seg.rate), args.wav
+    if args.stdin:
+        return raw_chunks(sys.stdin.buffer, seg.hop), "standard input"
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    name = "the default microphone" if device is None else f"microphone {device!r}"
+    return mic_chunks(seg.hop, device, seg.rate), name
 
 
 def _infer(args) -> int:
@@ -179,18 +240,39 @@ def _infer(args) -> int:
     return 0
 
 
+def _enrol_clips(args, model):
+    """One-second clips to enrol from: the WAV files, or utterances cut from a stream."""
+    from edgekws.data.mfcc import pad_or_crop
+    from .listen import capture
+    streamed = bool(args.wav or args.stdin or args.mic)
+    if bool(args.files) == streamed:
+        raise ValueError("enrol from WAV files (one utterance each) or from a stream "
+                         "(--wav, --stdin or --mic): " + ("not both" if streamed else
+                                                           "give one"))
+    if args.files:
+        waves, params, _, _ = _frames(model, args.files)
+        return [pad_or_crop(w[None], params.clip_samples)[0] for w in waves]
+    seg = _segmenter(args, _front_end(model)[0])
+    chunks, what = _stream(args, seg)
+    n = args.utterances
+    print(f"say {args.word!r} {n} times, with a pause between ({what})", file=sys.stderr,
+          flush=True)
+    windows = capture(chunks, seg, n, on_window=lambda w, i: print(
+        f"  utterance {i}/{n} at {w.time:.2f} s", file=sys.stderr, flush=True))
+    return [w.samples for w in windows]
+
+
 def _enrol(args) -> int:
     import numpy as np
     from edgekws.data.augment import augment
-    from edgekws.data.mfcc import pad_or_crop
     from .board import BoardError
     model = _read_state(args.state)
     words = list(model.extra["words"])
     if args.word in words:
         raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
-    waves, params, _, to_frames = _frames(model, args.files)
+    clips = _enrol_clips(args, model)
+    to_frames = _front_end(model)[2]
     rng = np.random.default_rng(args.seed)
-    clips = [pad_or_crop(w[None], params.clip_samples)[0] for w in waves]
     copies = np.concatenate([np.concatenate([c[None], augment(c, args.copies, rng)])
                              for c in clips])
     frames = to_frames(copies)
@@ -207,4 +289,31 @@ def _enrol(args) -> int:
     _save(back, args.state)
     print(f"enrolled {args.word!r} as class {label} from {len(frames)} frames "
           f"({int(learned.sum())} learning steps); host copy {args.state}")
+    return 0
+
+
+def _listen(args) -> int:
+    from .board import BoardError
+    from .listen import spot
+    model = _read_state(args.state)
+    params, _, to_frames = _front_end(model)
+    words = model.extra["words"]
+    seg = _segmenter(args, params)
+    chunks, what = _stream(args, seg)
+    count = 0
+    try:
+        with _board(args) as board:
+            board.attach(model)
+            print(f"listening to {what} for {', '.join(words)} (Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+            for d in spot(chunks, seg, to_frames,
+                          lambda x: board.predict_classes(x, progress=False), words):
+                print(f"{d.time:.2f}\t{d.word}", flush=True)
+                count += 1
+    except BoardError as exc:
+        print(f"edgekws board: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    print(f"{count} detections", file=sys.stderr)
     return 0

@@ -1,0 +1,329 @@
+"""Keyword spotting on a continuous audio stream (``edgekws board listen``, ``enrol --stdin``).
+
+A stream of 16 kHz mono audio (raw ``s16le`` from a pipe, a WAV file read chunk by chunk as
+if it were live, or a microphone through ``sounddevice``) is kept in a one-second ring
+buffer. Every hop (0.25 s by default) the :class:`Segmenter` looks at the buffer's energy in
+20 ms blocks:
+
+* **energy gate** -- blocks below ``threshold_db`` (dBFS) are silence; a window with less
+  than ``min_loud`` seconds of loud blocks is skipped, so silence never reaches the board;
+* **centring** -- the window fires once the energy centre of its loud blocks has moved to
+  within half a hop of the window's middle. Clips are centred in training (Speech Commands
+  words, FSDD's ``align='center'``), so the board sees an utterance where it expects one;
+* **refractory period** -- after a window fires, none fires for ``refractory`` seconds, so
+  one utterance is one detection.
+
+A fired window is turned into the model's uint8 MFCC frame by the caller's ``to_frames``
+(the host CLI passes the very function ``edgekws board infer`` uses) and classified on the
+board. :func:`capture` uses the same segmentation to cut utterances for enrolment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from edgekws.data.mfcc import MfccParams
+
+__all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_chunks",
+           "spot", "capture"]
+
+#: What a missing microphone stack tells the user.
+MIC_HELP = ("live microphone input needs the sounddevice package and the PortAudio "
+            "library: pip install 'edgekws[mic]' (and e.g. apt-get install libportaudio2); "
+            "or pipe raw audio in: arecord -f S16_LE -r 16000 -c 1 -t raw | ... --stdin")
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One second of the stream that the segmenter picked.
+
+    Attributes
+    ----------
+    start : int
+        Stream index of its first sample (samples before the stream began count as silence).
+    samples : numpy.ndarray
+        float32 ``(clip_samples,)`` in [-1, 1), as :func:`edgekws.data.wavio.read_wav` gives.
+    rate : int
+        Sample rate, Hz.
+    """
+
+    start: int
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def time(self) -> float:
+        """Stream time of the window's middle, in seconds."""
+        return (self.start + self.samples.size / 2) / self.rate
+
+
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """A fired window and what the board said about it."""
+
+    window: Window
+    frame: np.ndarray   # the uint8 (frames, coefficients, 1) MFCC frame sent to the board
+    label: int
+    word: str
+
+    @property
+    def time(self) -> float:
+        return self.window.time
+
+
+class Segmenter:
+    """Cuts a stream into one-second windows centred on utterances (see the module doc).
+
+    Parameters
+    ----------
+    params : MfccParams, optional
+        Gives the sample rate, the window length (``clip_samples``) and the energy block
+        (``stride``, 20 ms).
+    hop : float
+        Seconds between two looks at the buffer.
+    threshold_db : float
+        Energy gate: a block is loud when its mean power is at least this many dBFS
+        (a full-scale sine is -3 dBFS).
+    min_loud : float
+        Seconds of loud blocks a window needs to be considered.
+    refractory : float
+        Seconds after a fired window during which no other fires.
+    """
+
+    def __init__(self, params: MfccParams | None = None, hop: float = 0.25,
+                 threshold_db: float = -40.0, min_loud: float = 0.1,
+                 refractory: float = 1.0):
+        self.params = params = params or MfccParams()
+        self.rate = params.sample_rate
+        self.clip = params.clip_samples
+        self.block = params.stride
+        hop = _positive("hop", hop)
+        self.hop = int(round(hop * self.rate))
+        if not 0 < self.hop <= self.clip:
+            raise ValueError(f"hop must be between 1/{self.rate} s and the "
+                             f"{self.clip / self.rate:g} s window, not {hop!r}")
+        if isinstance(threshold_db, bool) or not isinstance(threshold_db, (int, float)) or not (
+                math.isfinite(threshold_db) and threshold_db <= 0):
+            raise ValueError(f"threshold must be a level in dBFS (<= 0), not {threshold_db!r}")
+        self.threshold_db = float(threshold_db)
+        self.min_loud = _positive("min_loud", min_loud)
+        self.refractory = int(round(_positive("refractory", refractory) * self.rate))
+        self._power_floor = 10.0 ** (self.threshold_db / 10.0)
+        self._buffer = np.zeros(self.clip, np.float32)   # the ring: silence before the stream
+        self._pending = np.zeros(0, np.float32)
+        self.end = 0                   # stream samples shifted into the buffer so far
+        self._last_fire = None         # buffer end of the last fired window
+
+    def _centre(self) -> float | None:
+        """Energy centre (samples from the window start) of the loud blocks, or None when
+        the window has too little loud sound."""
+        n = self.clip // self.block
+        blocks = self._buffer[:n * self.block].astype(np.float64).reshape(n, self.block)
+        power = np.mean(blocks ** 2, axis=1)
+        loud = power >= self._power_floor
+        if loud.sum() * self.block < self.min_loud * self.rate:
+            return None
+        weights = np.where(loud, power, 0.0)
+        centres = (np.arange(n) + 0.5) * self.block
+        return float(np.dot(weights, centres) / weights.sum())
+
+    def _look(self) -> Window | None:
+        if self._last_fire is not None and self.end - self._last_fire < self.refractory:
+            return None
+        centre = self._centre()
+        if centre is None or centre > self.clip / 2 + self.hop / 2:
+            return None
+        self._last_fire = self.end
+        return Window(self.end - self.clip, self._buffer.copy(), self.rate)
+
+    def feed(self, chunk) -> list:
+        """Append audio (int16, or float in [-1, 1]); the windows that fired meanwhile."""
+        x = np.asarray(chunk)
+        if x.ndim != 1:
+            raise ValueError(f"audio chunks must be 1-D (mono), not shape {x.shape}")
+        if x.dtype == np.int16:
+            x = x.astype(np.float32) / 32768.0     # as read_wav scales
+        elif np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32, copy=False)
+        else:
+            raise ValueError(f"audio chunks must be int16 or float, not dtype {x.dtype}")
+        data = np.concatenate([self._pending, x])
+        fired = []
+        used = 0
+        while data.size - used >= self.hop:
+            self._buffer = np.concatenate([self._buffer[self.hop:], data[used:used + self.hop]])
+            used += self.hop
+            self.end += self.hop
+            w = self._look()
+            if w is not None:
+                fired.append(w)
+        self._pending = data[used:]
+        return fired
+
+    def flush(self) -> list:
+        """End of a finite stream: one second of silence, so that an utterance at the very
+        end still reaches the middle of a window."""
+        return self.feed(np.zeros(self.clip, np.float32))
+
+
+# -- sources: iterators of int16 chunks ------------------------------------------------------
+def raw_chunks(stream, chunk_samples: int) -> Iterator[np.ndarray]:
+    """Raw little-endian 16-bit mono PCM from a binary file object (``sys.stdin.buffer``),
+    ``chunk_samples`` at a time (the last chunk may be shorter)."""
+    size = 2 * chunk_samples
+    carry = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            break
+        data = carry + data
+        cut = len(data) - len(data) % 2
+        carry = data[cut:]
+        if cut:
+            yield np.frombuffer(data[:cut], "<i2").astype(np.int16)
+    if carry:
+        print("edgekws: warning: the stream ended on half a sample (1 odd byte dropped)",
+              file=sys.stderr)
+
+
+def wav_chunks(path, chunk_samples: int, rate: int = 16000) -> Iterator[np.ndarray]:
+    """A 16-bit PCM mono WAV file at ``rate`` Hz read ``chunk_samples`` at a time, as a live
+    stream would arrive (no resampling or down-mixing: a stream has to be the right format).
+    The header is checked before the generator is returned."""
+    import wave
+    from edgekws.data.wavio import wav_info
+    path = os.fspath(path)
+    channels, width, file_rate, _ = wav_info(path)
+    fix = (f"convert it, e.g. sox {path} -r {rate} -c 1 -b 16 out.wav, or use "
+           "`edgekws board infer` on one-second clips")
+    if channels != 1:
+        raise ValueError(f"{path}: {channels} channels; a stream must be mono ({fix})")
+    if width != 2:
+        raise ValueError(f"{path}: {8 * width}-bit samples; a stream must be 16-bit PCM "
+                         f"({fix})")
+    if file_rate != rate:
+        raise ValueError(f"{path}: sample rate {file_rate} Hz; a stream must be {rate} Hz "
+                         f"({fix})")
+
+    def gen():
+        with wave.open(path, "rb") as f:
+            while True:
+                data = f.readframes(chunk_samples)
+                if not data:
+                    return
+                yield np.frombuffer(data[:len(data) - len(data) % 2], "<i2").astype(np.int16)
+
+    return gen()
+
+
+def _sounddevice():
+    try:
+        import sounddevice
+    except ImportError:
+        raise OSError(f"no sounddevice package: {MIC_HELP}") from None
+    except OSError as exc:       # sounddevice is there but PortAudio is not
+        raise OSError(f"sounddevice cannot load PortAudio ({exc}): {MIC_HELP}") from None
+    return sounddevice
+
+
+def mic_chunks(chunk_samples: int, device=None, rate: int = 16000) -> Iterator[np.ndarray]:
+    """The microphone (``sounddevice``, imported here so that the rest of the host needs
+    no audio stack), 16-bit mono at ``rate`` Hz. The device is opened before the generator
+    is returned, so a bad device or a missing PortAudio is reported at once; recording
+    starts with the first chunk asked for."""
+    sd = _sounddevice()
+    try:
+        stream = sd.InputStream(samplerate=rate, channels=1, dtype="int16",
+                                blocksize=chunk_samples, device=device)
+    except Exception as exc:     # sounddevice.PortAudioError, ValueError for a bad device
+        raise OSError(f"cannot open microphone {device if device is not None else '(default)'}"
+                      f" at {rate} Hz mono: {exc}") from None
+
+    def gen():
+        try:
+            stream.start()
+            while True:
+                data, overflowed = stream.read(chunk_samples)
+                if overflowed:
+                    print("edgekws: warning: audio input overflowed (samples lost)",
+                          file=sys.stderr)
+                yield np.asarray(data, np.int16).reshape(-1)
+        finally:
+            stream.stop()
+            stream.close()
+
+    return gen()
+
+
+# -- consumers -------------------------------------------------------------------------------
+def spot(chunks: Iterable, segmenter: Segmenter, to_frames: Callable,
+         classify: Callable, words) -> Iterator[Detection]:
+    """Detections of a stream, as they happen.
+
+    Parameters
+    ----------
+    chunks : iterable of array
+        The audio (a source above).
+    segmenter : Segmenter
+        Decides which windows are utterances.
+    to_frames : callable
+        ``(n, samples)`` float waves -> ``(n, frames, coefficients, 1)`` uint8 frames.
+    classify : callable
+        uint8 frames -> class indices, e.g. ``Board.predict_classes``.
+    words : sequence of str
+        Class names; a class without one is shown as its number.
+    """
+    def detect(window):
+        frame = to_frames(window.samples[None])
+        label = int(np.asarray(classify(frame))[0])
+        word = words[label] if 0 <= label < len(words) else str(label)
+        return Detection(window, frame[0], label, word)
+
+    for chunk in chunks:
+        for w in segmenter.feed(chunk):
+            yield detect(w)
+    for w in segmenter.flush():
+        yield detect(w)
+
+
+def capture(chunks: Iterable, segmenter: Segmenter, count: int,
+            on_window: Callable | None = None) -> list:
+    """The first ``count`` utterances of a stream as :class:`Window` s (for enrolment).
+
+    Raises
+    ------
+    ValueError
+        If the stream ends before ``count`` utterances were heard.
+    """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"number of utterances must be a positive integer, not {count!r}")
+    got = []
+
+    def take(windows):
+        for w in windows:
+            got.append(w)
+            if on_window is not None:
+                on_window(w, len(got))
+            if len(got) == count:
+                return True
+        return False
+
+    for chunk in chunks:
+        if take(segmenter.feed(chunk)):
+            return got
+    if take(segmenter.flush()):
+        return got
+    raise ValueError(f"the stream ended after {len(got)} of {count} utterances (energy gate "
+                     f"{segmenter.threshold_db:g} dBFS); speak louder or lower --threshold")

@@ -1,0 +1,408 @@
+"""Streaming keyword spotting (``edgekws board listen``, ``enrol --stdin/--mic/--wav``)
+against the golden-backed emulator.
+
+Streams are real FSDD utterances (synthetic tone words when the recordings are absent)
+separated by silence with a -60 dBFS noise floor. What is checked: one detection per
+utterance and none in silence; each detection's class is what the board's
+``predict_classes`` and the golden host copy give on the frame of the window that fired,
+and what ``board infer`` says of that window saved as a WAV file; enrolling from a stream
+learns exactly what enrolling from the cut clips as WAV files learns; bad streams and a
+missing microphone stack give errors that name the problem.
+"""
+from __future__ import annotations
+
+import io
+import re
+import sys
+import types
+import wave
+
+import numpy as np
+import pytest
+
+from edgekws.cli import main
+from edgekws.data.wavio import write_wav
+from edgekws.golden import Model
+from edgekws.golden.fileformat import save
+from edgekws.host import listen as L
+from edgekws.host.board import Board
+from edgekws.host.emulator import serve_tcp
+
+from test_host_board import assert_same_model
+
+RATE = 16000
+
+
+def _words():
+    """``{word: [utterance waves]}``: FSDD digits one/five of one speaker, or tone words."""
+    try:
+        from edgekws.data.fsdd import list_fsdd
+        from edgekws.data.wavio import read_wav
+        out = {}
+        for digit, word in ((1, "one"), (5, "five")):
+            samples = list_fsdd(speakers=["jackson"], digits=[digit])[:7]
+            out[word] = [read_wav(s.path) for s in samples]
+        return out
+    except (FileNotFoundError, ValueError):
+        t = np.arange(int(0.45 * RATE)) / RATE
+        env = np.sin(np.pi * t / t[-1])
+        rng = np.random.default_rng(5)
+
+        def tone(f0, k):
+            f = f0 * (1 + 0.03 * k)
+            return (0.2 * env * (np.sin(2 * np.pi * f * t) + 0.5 * np.sin(4 * np.pi * f * t))
+                    + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+        return {"one": [tone(300, k) for k in range(7)],
+                "five": [tone(1500, k) for k in range(7)]}
+
+
+WORDS = _words()
+
+
+def make_stream(utterances, seed=0, lead=0.5):
+    """int16 stream: ``lead`` s of silence, then each utterance followed by 1.2-1.8 s of
+    silence; a -60 dBFS noise floor throughout. Returns the stream and each utterance's
+    (first, last) sample."""
+    rng = np.random.default_rng(seed)
+    parts, spans, at = [np.zeros(int(lead * RATE), np.float32)], [], int(lead * RATE)
+    for u in utterances:
+        parts.append(u)
+        spans.append((at, at + u.size))
+        gap = int(RATE * rng.uniform(1.2, 1.8))
+        parts.append(np.zeros(gap, np.float32))
+        at += u.size + gap
+    x = np.concatenate(parts)
+    x = x + rng.standard_normal(x.size).astype(np.float32) * 10 ** (-60 / 20)
+    return np.clip(np.rint(x * 32768), -32768, 32767).astype(np.int16), spans
+
+
+def listen_utterances():
+    """The utterances listen is tested on: 2 of each word, interleaved."""
+    return [WORDS["one"][4], WORDS["five"][4], WORDS["five"][5], WORDS["one"][5]]
+
+
+def chunks_of(x, n=1000):
+    return [x[i:i + n] for i in range(0, x.size, n)]
+
+
+def run_cli(argv, capsys, stdin: bytes | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def board_state(tmp_path_factory):
+    """An emulated board, loaded, with 'one' and 'five' enrolled from streams; yields
+    (url, host copy path)."""
+    tmp = tmp_path_factory.mktemp("listen")
+    state = str(tmp / "board.ekws")
+    with serve_tcp(0) as server:
+        common = ["--port", server.url, "--state", state]
+        assert main(["board", "load", *common]) == 0
+        for word in ("one", "five"):
+            stream, _ = make_stream(WORDS[word][:4], seed=1)
+            old = sys.stdin
+            sys.stdin = io.TextIOWrapper(io.BytesIO(stream.tobytes()))
+            try:
+                assert main(["board", "enrol", *common, "--word", word, "--copies", "10",
+                             "--stdin"]) == 0
+            finally:
+                sys.stdin = old
+        yield server.url, state
+
+
+# -- segmentation alone --------------------------------------------------------------------
+@pytest.mark.parametrize("hop", [0.1, 0.25, 0.5])
+def test_segmenter_one_centred_window_per_utterance(hop):
+    utts = listen_utterances()
+    stream, spans = make_stream(utts, seed=2)
+    seg = L.Segmenter(hop=hop)
+    windows = [w for c in chunks_of(stream, 777) for w in seg.feed(c)] + seg.flush()
+    assert len(windows) == len(utts)
+    for w, (a, b) in zip(windows, spans):
+        # Centred to within half a hop (plus the energy centre's distance from the middle
+        # of the recording); with a hop up to 0.25 s the whole utterance is inside.
+        assert abs(w.time - (a + b) / 2 / RATE) <= hop / 2 + 0.1
+        if hop <= 0.25:
+            assert w.start <= a and b <= w.start + RATE, (w.start, a, b)
+        np.testing.assert_array_equal(
+            w.samples, stream[w.start:w.start + RATE].astype(np.float32) / 32768)
+
+
+def test_segmenter_silence_and_refractory():
+    seg = L.Segmenter()
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(5 * RATE) * 10 ** (-60 / 20) * 32768).astype(np.int16)
+    assert seg.feed(noise) == [] and seg.flush() == []
+    # The refractory period is what makes one utterance one window: without it every hop
+    # that still has the utterance in the window's first half fires again.
+    u = WORDS["one"][0]
+    seg = L.Segmenter()
+    assert len(seg.feed(u) + seg.flush()) == 1
+    seg = L.Segmenter(refractory=0.25)
+    assert len(seg.feed(u) + seg.flush()) > 1
+    # Two utterances 0.3 s apart: both heard by default, one within a 2 s refractory period.
+    close = np.concatenate([u, np.zeros(int(0.3 * RATE), np.float32), u])
+    seg = L.Segmenter()
+    assert len(seg.feed(close) + seg.flush()) == 2
+    seg = L.Segmenter(refractory=2.0)
+    assert len(seg.feed(close) + seg.flush()) == 1
+    # A louder gate hears nothing.
+    seg = L.Segmenter(threshold_db=-3.0)
+    assert seg.feed(close) + seg.flush() == []
+
+
+def test_segmenter_errors():
+    with pytest.raises(ValueError, match=r"hop must be a positive number of seconds, not -1"):
+        L.Segmenter(hop=-1)
+    with pytest.raises(ValueError, match=r"hop must be between .* not 2"):
+        L.Segmenter(hop=2)
+    with pytest.raises(ValueError, match=r"threshold must be a level in dBFS \(<= 0\), not 6"):
+        L.Segmenter(threshold_db=6)
+    with pytest.raises(ValueError, match=r"refractory must be .* not nan"):
+        L.Segmenter(refractory=float("nan"))
+    with pytest.raises(ValueError, match=r"\(mono\), not shape \(10, 2\)"):
+        L.Segmenter().feed(np.zeros((10, 2), np.int16))
+    with pytest.raises(ValueError, match=r"int16 or float, not dtype int32"):
+        L.Segmenter().feed(np.zeros(10, np.int32))
+    with pytest.raises(ValueError, match=r"ended after 0 of 2 utterances"):
+        L.capture([np.zeros(RATE, np.int16)], L.Segmenter(), 2)
+    with pytest.raises(ValueError, match=r"positive integer, not 0"):
+        L.capture([], L.Segmenter(), 0)
+
+
+class _Trickle(io.RawIOBase):
+    """A pipe that returns fewer bytes than asked, odd counts included."""
+
+    def __init__(self, data, rng):
+        self.data, self.pos, self.rng = data, 0, rng
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        k = min(n, int(self.rng.integers(1, 700)))
+        out = self.data[self.pos:self.pos + k]
+        self.pos += len(out)
+        return out
+
+
+def test_raw_chunks_reassembles_partial_reads(capsys):
+    x = np.random.default_rng(3).integers(-32768, 32767, 5001).astype(np.int16)
+    data = x.astype("<i2").tobytes()
+    got = list(L.raw_chunks(_Trickle(data, np.random.default_rng(4)), 400))
+    np.testing.assert_array_equal(np.concatenate(got), x)
+    assert max(c.size for c in got) <= 400
+    got = list(L.raw_chunks(io.BytesIO(data + b"\x01"), 400))
+    np.testing.assert_array_equal(np.concatenate(got), x)
+    assert "1 odd byte dropped" in capsys.readouterr().err
+
+
+# -- against the emulated board -------------------------------------------------------------
+def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch, tmp_path):
+    url, state = board_state
+    utts = listen_utterances()
+    stream, spans = make_stream(utts, seed=3)
+    code, out, err = run_cli(["board", "listen", "--port", url, "--state", state, "--stdin"],
+                             capsys, stream.tobytes(), monkeypatch)
+    assert code == 0, err
+    lines = [l.split("\t") for l in out.splitlines()]
+    assert len(lines) == len(utts), out
+    assert f"{len(utts)} detections" in err
+
+    # The same stream through the library, with the frames the board was sent.
+    model = Model(state)
+    words = model.extra["words"]
+    from edgekws.host.cli import _front_end
+    to_frames = _front_end(model)[2]
+    with Board(url) as board:
+        board.attach(model)
+        dets = list(L.spot(chunks_of(stream, 4000), L.Segmenter(), to_frames,
+                           lambda x: board.predict_classes(x, progress=False), words))
+        frames = np.stack([d.frame for d in dets])
+        again = board.predict_classes(frames, progress=False)
+    assert [(f"{d.time:.2f}", d.word) for d in dets] == [tuple(l) for l in lines]
+    labels = np.array([d.label for d in dets])
+    np.testing.assert_array_equal(again, labels)
+    np.testing.assert_array_equal(model.predict_classes(frames, num_classes=len(words)), labels)
+    np.testing.assert_array_equal(frames, to_frames(np.stack([d.window.samples for d in dets])))
+    for d, (a, b) in zip(dets, spans):
+        assert d.window.start <= a and b <= d.window.start + RATE
+
+    # `board infer` on the fired windows saved as WAV files says the same words.
+    wavs = []
+    for i, d in enumerate(dets):
+        wavs.append(str(tmp_path / f"w{i}.wav"))
+        write_wav(wavs[-1], d.window.samples)
+    code, out, err = run_cli(["board", "infer", "--port", url, "--state", state, *wavs], capsys)
+    assert code == 0, err
+    assert [l.split("\t")[1] for l in out.splitlines()] == [d.word for d in dets]
+    # (Not asserted, as it is the model's quality rather than the listener's: the words.)
+    truth = ["one", "five", "five", "one"]
+    print("detected", [d.word for d in dets], "spoken", truth)
+
+
+def test_listen_wav_equals_stdin_and_silence_gives_nothing(board_state, capsys, monkeypatch,
+                                                           tmp_path):
+    url, state = board_state
+    stream, _ = make_stream(listen_utterances(), seed=3)
+    common = ["board", "listen", "--port", url, "--state", state]
+    _, by_stdin, _ = run_cli([*common, "--stdin"], capsys, stream.tobytes(), monkeypatch)
+    path = tmp_path / "s.wav"
+    write_wav(path, stream)
+    code, by_wav, err = run_cli([*common, "--wav", str(path), "--window-hop", "0.25"], capsys)
+    assert code == 0, err
+    assert by_wav == by_stdin and by_wav.count("\n") == 4
+
+    quiet, _ = make_stream([], seed=4, lead=6.0)
+    code, out, err = run_cli([*common, "--stdin"], capsys, quiet.tobytes(), monkeypatch)
+    assert code == 0 and out == "" and "0 detections" in err
+
+
+def test_stream_enrol_learns_what_wav_enrol_learns(board_state, tmp_path, capsys, monkeypatch):
+    """enrol --stdin on a stream == enrol FILE.wav... on the clips the segmenter cut."""
+    _, state = board_state
+    base = str(tmp_path / "base.ekws")
+    model = Model(state)
+    save(model, base, extra=model.extra)   # any loaded host copy will do as the start
+    stream, _ = make_stream(WORDS["five"][4:7], seed=6)
+    seg = L.Segmenter()
+    windows = L.capture(chunks_of(stream), seg, 3)
+    wavs = []
+    for i, w in enumerate(windows):
+        wavs.append(str(tmp_path / f"u{i}.wav"))
+        write_wav(wavs[-1], w.samples)
+    results = []
+    for how in ("stream", "files"):
+        st = str(tmp_path / f"{how}.ekws")
+        with serve_tcp(0) as server:
+            common = ["--port", server.url, "--state", st]
+            assert main(["board", "load", *common, "--model", base]) == 0
+            args = ["board", "enrol", *common, "--word", "again", "--copies", "5"]
+            if how == "stream":
+                code, out, err = run_cli([*args, "--stdin", "--utterances", "3"], capsys,
+                                         stream.tobytes(), monkeypatch)
+                assert [l.strip() for l in err.splitlines()[1:]] == [
+                    f"utterance {i + 1}/3 at {w.time:.2f} s" for i, w in enumerate(windows)]
+            else:
+                code, out, err = run_cli([*args, *wavs], capsys)
+            assert code == 0, err
+            assert "from 18 frames" in out
+        results.append(Model(st))
+    assert results[0].extra["words"] == results[1].extra["words"] == words_plus(model, "again")
+    assert_same_model(results[0], results[1])
+    assert results[0].layers[-1].learning.num_classes == model.layers[-1].learning.num_classes + 1
+
+
+def words_plus(model, word):
+    return list(model.extra["words"]) + [word]
+
+
+# -- errors ----------------------------------------------------------------------------------
+def _write(path, channels=1, rate=RATE, width=2):
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(channels)
+        f.setsampwidth(width)
+        f.setframerate(rate)
+        f.writeframes(b"\0" * (width * channels * rate))
+    return str(path)
+
+
+def test_stream_errors_name_the_problem(board_state, tmp_path, capsys, monkeypatch):
+    url, state = board_state
+    common = ["board", "listen", "--port", url, "--state", state]
+    cases = [
+        (["--wav", _write(tmp_path / "st.wav", channels=2)], r"2 channels; a stream must be mono"),
+        (["--wav", _write(tmp_path / "cd.wav", rate=44100)],
+         r"sample rate 44100 Hz; a stream must be 16000 Hz"),
+        (["--wav", _write(tmp_path / "b8.wav", width=1)], r"8-bit samples; a stream must be 16"),
+        (["--stdin", "--device", "2"], r"--device '2' applies to --mic only"),
+        (["--stdin", "--window-hop", "0"], r"hop must be a positive number of seconds, not 0.0"),
+    ]
+    for extra, message in cases:
+        code, out, err = run_cli([*common, *extra], capsys, b"", monkeypatch)
+        assert code == 2 and out == ""
+        assert err.startswith("edgekws board: error: ") and re.search(message, err), (extra, err)
+    enrol = ["board", "enrol", "--port", url, "--state", state, "--word", "new"]
+    code, _, err = run_cli([*enrol, "--stdin", _write(tmp_path / "a.wav")], capsys, b"",
+                           monkeypatch)
+    assert code == 2 and "not both" in err
+    code, _, err = run_cli(enrol, capsys)
+    assert code == 2 and "give one" in err
+    stream, _ = make_stream(WORDS["one"][:2], seed=7)
+    code, _, err = run_cli([*enrol, "--stdin", "--utterances", "3"], capsys, stream.tobytes(),
+                           monkeypatch)
+    assert code == 2 and "the stream ended after 2 of 3 utterances" in err
+    assert Model(state).extra["words"] == ["_unknown_", "one", "five"]   # nothing enrolled
+
+
+def test_mic_without_sounddevice_or_portaudio(board_state, tmp_path, capsys, monkeypatch):
+    url, state = board_state
+    argv = ["board", "listen", "--port", url, "--state", state, "--mic"]
+    monkeypatch.setitem(sys.modules, "sounddevice", None)     # import fails: not installed
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2
+    assert "no sounddevice package" in err and "pip install 'edgekws[mic]'" in err
+    assert "PortAudio" in err
+    # Installed, but its import cannot find PortAudio (what sounddevice raises then).
+    monkeypatch.delitem(sys.modules, "sounddevice")
+    (tmp_path / "sounddevice.py").write_text(
+        "raise OSError('PortAudio library not found')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2
+    assert "cannot load PortAudio (PortAudio library not found)" in err
+    assert "pip install 'edgekws[mic]'" in err
+
+
+def test_mic_stream_through_a_fake_sounddevice(board_state, capsys, monkeypatch):
+    """--mic reads blocks from sounddevice.InputStream: same detections as --stdin; Ctrl-C
+    ends the listening cleanly and closes the stream."""
+    url, state = board_state
+    stream, _ = make_stream(listen_utterances(), seed=3)
+    opened = []
+
+    class InputStream:
+        def __init__(self, **kwargs):
+            self.kwargs, self.pos, self.closed = kwargs, 0, False
+            opened.append(self)
+
+        def start(self):
+            self.started = True
+
+        def read(self, n):
+            if self.pos >= stream.size:
+                raise KeyboardInterrupt          # the user stops it
+            block = stream[self.pos:self.pos + n]
+            self.pos += n
+            return block.reshape(-1, 1), False
+
+        def stop(self):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(
+        InputStream=InputStream))
+    common = ["board", "listen", "--port", url, "--state", state]
+    code, by_mic, err = run_cli([*common, "--mic", "--device", "3"], capsys)
+    assert code == 0, err
+    assert "listening to microphone 3" in err
+    [s] = opened
+    assert s.kwargs == dict(samplerate=16000, channels=1, dtype="int16", blocksize=4000,
+                            device=3)
+    assert s.started and s.closed
+    _, by_stdin, _ = run_cli([*common, "--stdin"], capsys, stream.tobytes(), monkeypatch)
+    assert by_mic == by_stdin and by_mic.count("\n") == 4
+
+    def no_such_device(**kwargs):
+        raise ValueError(f"No input device matching {kwargs['device']!r}")
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(
+        InputStream=no_such_device))
+    code, out, err = run_cli([*common, "--mic", "--device", "usb"], capsys)
+    assert code == 2 and out == ""
+    assert "cannot open microphone usb at 16000 Hz mono: No input device matching 'usb'" in err
