@@ -1,0 +1,497 @@
+"""Extractor regions of WRITE_MEM/READ_MEM in the protocol's golden byte layout.
+
+The host writes an extractor layer as the golden model stores it
+(:class:`edgekws.protocol.Region`: ``EXT_WEIGHTS``, ``EXT_WEIGHTS_PW``,
+``EXT_THRESHOLD``, ``EXT_STEP`` + layer, the bytes of
+:func:`edgekws.host.board.layer_images`); :class:`.DSCNNExtractor` takes ``load`` beats
+in its own memory layout (:mod:`edgekws.gateware.conv.host`: lane words, flipped
+depthwise kernels, ``threshold | S << THRESHOLD_BITS`` parameter words). The
+:class:`ExtLoader` translates on the fly, so the board needs no host-side re-layout and
+any aligned piece of any region can be written in any order.
+
+Why the layouts line up: in a golden weights array the filter (or, depthwise, the
+channel) index is the last, fastest axis, so every ``lanes``-aligned run of ``lanes``
+bytes is the content of exactly one weight-memory row (lane ``l`` = byte ``l``); only
+the row number needs computing. A threshold and a step share one parameter word with
+``act_units - 1`` other neurons, so both are kept in a shadow memory and every neuron
+write rewrites its whole parameter word (read-modify-write).
+
+:class:`ExtLoaderModel` is the pure-Python model of the component, used by the tests;
+:func:`regions` is the region table both share.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol
+from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
+from .conv.step import THRESHOLD_BITS
+
+__all__ = ["ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
+
+#: Bytes of one threshold or step value in the golden layout (int32 / u32).
+VALUE_BYTES = 4
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def _log2(n: int) -> int:
+    return n.bit_length() - 1
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """One extractor region and how its bytes map onto the extractor's memories.
+
+    Attributes
+    ----------
+    region : int
+        The :class:`protocol.Region` value (``EXT_* + layer``).
+    kind : {"weights", "threshold", "step"}
+    layer : int
+    size : int
+        Bytes in the region.
+    align : int
+        Offsets and lengths must be multiples of it.
+    base, stride, first, down : int, int, int, bool
+        Weights: the ``lanes``-byte run ``t`` (lane group ``g = t % groups``, run
+        ``q = t // groups`` within the group) is weight row
+        ``base + g * stride + (first - q if down else first + q)``; ``down`` is the
+        depthwise kernel flip.
+    shadow : int
+        Byte address of the region's first byte in the weight shadow (weights), or of
+        its first value in the threshold/step shadow (which is indexed by neuron).
+    param_base : int
+        Parameter-memory address of the layer's first word (threshold/step).
+    """
+    region: int
+    kind: str
+    layer: int
+    size: int
+    align: int
+    base: int = 0
+    stride: int = 0
+    first: int = 0
+    down: bool = False
+    shadow: int = 0
+    param_base: int = 0
+
+    def row(self, t: int, groups: int) -> int:
+        """Weight row of the ``t``-th ``lanes``-byte run of the region."""
+        g, q = t % groups, t // groups
+        return self.base + g * self.stride + (self.first - q if self.down else self.first + q)
+
+
+def regions(ext: DSCNNExtractor) -> list[RegionInfo]:
+    """The extractor regions of ``ext``, in the layouts of :mod:`.conv.host`."""
+    R = protocol.Region
+    F, L, A = ext.spec.filters, ext.lanes, ext.act_units
+    out = []
+    wsh = 0
+    for li, (geom, (b0, b1)) in enumerate(zip(ext.spec.layers, ext.w_base)):
+        kx, ky = geom.kernel
+        C = geom.in_shape[2]
+        taps = geom.taps
+        if geom.kind == "conv":
+            size = kx * ky * C * F
+            out.append(RegionInfo(R.EXT_WEIGHTS + li, "weights", li, size, L, base=b0,
+                                  stride=taps * C, shadow=wsh))
+            wsh += size
+        else:
+            size = kx * ky * C
+            # A depthwise tap (i, j) is stored flipped, at (kx-1-i, ky-1-j): C order
+            # reversed, i.e. tap index taps - 1 - q.
+            out.append(RegionInfo(R.EXT_WEIGHTS + li, "weights", li, size, L, base=b0,
+                                  stride=taps, first=taps - 1, down=True, shadow=wsh))
+            wsh += size
+            size = C * F
+            out.append(RegionInfo(R.EXT_WEIGHTS_PW + li, "weights", li, size, L, base=b1,
+                                  stride=F, shadow=wsh))
+            wsh += size
+        for kind, reg in (("threshold", R.EXT_THRESHOLD), ("step", R.EXT_STEP)):
+            out.append(RegionInfo(reg + li, kind, li, VALUE_BYTES * F, VALUE_BYTES,
+                                  shadow=li * F, param_base=li * (F // A)))
+    return out
+
+
+def _check(ext, weight_readback):
+    if not isinstance(ext, DSCNNExtractor):
+        raise TypeError(f"ext must be a DSCNNExtractor, not {ext!r}")
+    if not isinstance(weight_readback, bool):
+        raise TypeError(f"weight_readback must be a bool, not {weight_readback!r}")
+    n = len(ext.spec.layers)
+    if n > protocol.MAX_EXT_LAYERS:
+        raise ValueError(f"the extractor has {n} layers, more than the protocol's "
+                         f"MAX_EXT_LAYERS={protocol.MAX_EXT_LAYERS}")
+    # Powers of two turn the run and neuron divisions into bit slices (act_units
+    # divides lanes, so it is one too; step_bits <= 26 fits the u32 step).
+    for name, v in (("lanes", ext.lanes), ("groups", ext.groups)):
+        if not _is_pow2(v):
+            raise ValueError(f"ExtLoader needs a power-of-two ext.{name}, not {v!r}")
+
+
+def _ok(info: RegionInfo | None, offset: int, length: int) -> bool:
+    return (info is not None and offset % info.align == 0 and length % info.align == 0
+            and 0 <= offset and 0 <= length and offset + length <= info.size)
+
+
+class ExtLoaderModel:
+    """Pure-Python model of :class:`ExtLoader` and of the extractor memories it writes.
+
+    ``weights`` and ``params`` are the extractor's memory images (Python ints, as
+    :func:`.conv.host.weight_words` / :func:`.conv.host.param_words`), ``threshold`` and
+    ``step`` the shadow (per layer and neuron, the step masked to ``ext.step_bits``).
+    """
+
+    def __init__(self, ext: DSCNNExtractor, *, weight_readback: bool = True):
+        _check(ext, weight_readback)
+        self.ext = ext
+        self.weight_readback = weight_readback
+        self.info = {r.region: r for r in regions(ext)}
+        n, F = len(ext.spec.layers), ext.spec.filters
+        self.weights = [0] * ext.w_depth
+        self.params = [0] * ext.param_depth
+        self.threshold = [0] * (n * F)
+        self.step = [0] * (n * F)
+        self.wshadow = bytearray(sum(r.size for r in self.info.values()
+                                     if r.kind == "weights"))
+
+    def ok(self, region: int, offset: int, length: int, read: bool = False) -> bool:
+        """Whether the component serves this access (its ``ok`` / ``ok_read``)."""
+        info = self.info.get(region)
+        if read and info is not None and info.kind == "weights" and not self.weight_readback:
+            return False
+        return _ok(info, offset, length)
+
+    def write(self, region: int, offset: int, data: bytes) -> None:
+        """WRITE_MEM of ``data`` at ``offset`` of ``region``."""
+        if not self.ok(region, offset, len(data)):
+            raise ValueError(f"write of {len(data)} bytes at {offset} of region "
+                             f"{region:#x} is not served")
+        info, ext = self.info[region], self.ext
+        L = ext.lanes
+        if info.kind == "weights":
+            self.wshadow[info.shadow + offset:info.shadow + offset + len(data)] = data
+            for k in range(0, len(data), L):
+                row = info.row((offset + k) // L, ext.groups)
+                self.weights[row] = int.from_bytes(data[k:k + L], "little")
+            return
+        A, slot = ext.act_units, ext.param_slot
+        for k in range(0, len(data), VALUE_BYTES):
+            n = (offset + k) // VALUE_BYTES
+            v = int.from_bytes(data[k:k + VALUE_BYTES], "little")
+            if info.kind == "threshold":
+                self.threshold[info.shadow + n] = v
+            else:
+                self.step[info.shadow + n] = v & ((1 << ext.step_bits) - 1)
+            n0 = n - n % A
+            word = 0
+            for j in range(A):
+                s = info.shadow + n0 + j
+                word |= (self.threshold[s] | self.step[s] << THRESHOLD_BITS) << (j * slot)
+            self.params[info.param_base + n // A] = word
+
+    def read(self, region: int, offset: int, length: int) -> bytes:
+        """READ_MEM of ``length`` bytes at ``offset`` of ``region``."""
+        if not self.ok(region, offset, length, read=True):
+            raise ValueError(f"read of {length} bytes at {offset} of region "
+                             f"{region:#x} is not served")
+        info = self.info[region]
+        if info.kind == "weights":
+            return bytes(self.wshadow[info.shadow + offset:info.shadow + offset + length])
+        src = self.threshold if info.kind == "threshold" else self.step
+        vals = src[info.shadow + offset // VALUE_BYTES:
+                   info.shadow + (offset + length) // VALUE_BYTES]
+        return b"".join(v.to_bytes(VALUE_BYTES, "little") for v in vals)
+
+
+class ExtLoader(wiring.Component):
+    """Writes (and reads back) the extractor's regions in the protocol's golden layout.
+
+    Parameters
+    ----------
+    ext : DSCNNExtractor
+        The extractor whose ``load`` port ``load`` drives; every layout constant comes
+        from it. ``ext.lanes``, ``ext.groups`` and ``ext.act_units`` must be powers of
+        two (all the configurations of :mod:`.conv.configs` are).
+    weight_readback : bool
+        Keep a byte copy of the weight regions in block RAM so that READ_MEM of
+        ``EXT_WEIGHTS``/``EXT_WEIGHTS_PW`` is served. Without it those reads are refused
+        (``ok_read`` = 0); writes are served either way, and thresholds and steps are
+        always readable (their shadow is needed for writing anyway). For the product
+        extractor (20288 weight bytes) ``synth_ecp5`` gives 12 DP16KD, 835 LUT4 and
+        450 FF with the copy, 2 DP16KD, 661 LUT4 and 396 FF without.
+
+    Attributes
+    ----------
+    region, offset, length : Signal, in
+        The access: :class:`protocol.Region` value, byte offset, byte count.
+    ok : Signal, out
+        Combinational: a *write* of ``(region, offset, length)`` is served: the region
+        exists for this extractor (``EXT_WEIGHTS_PW`` only for separable layers), it
+        holds ``offset + length`` bytes, and offset and length are multiples of
+        ``ext.lanes`` (weights) or 4 (thresholds, steps). A zero length is served
+        (nothing is written).
+    ok_read : Signal, out
+        Combinational: a *read* is served: as ``ok``, and for the weight regions only
+        with ``weight_readback``.
+    write : Signal, in
+        Pulse (while not ``busy`` and ``ok``; ignored otherwise): latch the access;
+        the ``length`` bytes then come on ``wdata``.
+    wdata : stream of 8 bits, in
+        The bytes of the write, in order (``ready`` only while bytes are still due).
+        Step values keep their low ``ext.step_bits`` bits: the dispatcher refuses
+        larger ones before starting the write.
+    load : stream of ``ext.load_layout``, out
+        To :attr:`DSCNNExtractor.load`. A weight row is sent once its ``lanes`` bytes
+        are in; a threshold or step rewrites its whole parameter word.
+    read : Signal, in
+        Pulse (while not ``busy`` and ``ok_read``; ignored otherwise): latch the access
+        and send its ``length`` bytes on ``rdata``.
+    rdata : stream of 8 bits, out
+        The bytes read, in order: the golden layout of what was last written (zeros
+        after reset; a step as u32 of its low ``ext.step_bits`` bits).
+    busy : Signal, out
+        From the cycle after ``write``/``read`` until the last ``load`` beat or
+        ``rdata`` byte has been taken.
+    """
+
+    def __init__(self, ext: DSCNNExtractor, *, weight_readback: bool = True):
+        self._MustUse__silence = True
+        _check(ext, weight_readback)
+        self.ext = ext
+        self.weight_readback = weight_readback
+        self.infos = regions(ext)
+        self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
+        super().__init__({
+            "region": In(8),
+            "offset": In(32),
+            "length": In(range(protocol.MAX_PACKET + 1)),
+            "ok": Out(1),
+            "ok_read": Out(1),
+            "write": In(1),
+            "wdata": In(stream.Signature(8)),
+            "load": Out(stream.Signature(ext.load_layout)),
+            "read": In(1),
+            "rdata": Out(stream.Signature(8)),
+            "busy": Out(1),
+        })
+        self._MustUse__silence = False
+
+    def elaborate(self, platform):
+        m = Module()
+        ext = self.ext
+        F, L, G, A = ext.spec.filters, ext.lanes, ext.groups, ext.act_units
+        n_layers = len(ext.spec.layers)
+        slot, step_bits = ext.param_slot, ext.step_bits
+        n_wchunks, n_pchunks = ext.chunks(Sel.WEIGHTS), ext.chunks(Sel.PARAMS)
+        max_size = max(r.size for r in self.infos)
+
+        # -- shadows --------------------------------------------------------------
+        m.submodules.th = th_mem = memory.Memory(shape=THRESHOLD_BITS, depth=n_layers * F,
+                                                 init=[])
+        m.submodules.st = st_mem = memory.Memory(shape=step_bits, depth=n_layers * F,
+                                                 init=[])
+        th_wr, th_rd = th_mem.write_port(), th_mem.read_port(transparent_for=())
+        st_wr, st_rd = st_mem.write_port(), st_mem.read_port(transparent_for=())
+        if self.weight_readback:
+            m.submodules.wsh = w_mem = memory.Memory(shape=8, depth=self.w_bytes, init=[])
+            w_wr, w_rd = w_mem.write_port(), w_mem.read_port(transparent_for=())
+
+        # -- access check ---------------------------------------------------------
+        # offset + length in 33 bits: a huge offset must not wrap into range.
+        end = Signal(33)
+        m.d.comb += end.eq(self.offset + self.length)
+        hit = Signal()
+        is_weights = Signal()
+        with m.Switch(self.region):
+            for r in self.infos:
+                with m.Case(r.region):
+                    a = _log2(r.align)
+                    aligned = ((self.offset[:a] == 0) & (self.length[:a] == 0)) if a else 1
+                    m.d.comb += [hit.eq(aligned & (end <= r.size)),
+                                 is_weights.eq(r.kind == "weights")]
+        m.d.comb += [self.ok.eq(hit),
+                     self.ok_read.eq(hit & (~is_weights if not self.weight_readback
+                                            else 1))]
+
+        # -- state ----------------------------------------------------------------
+        rem = Signal(range(protocol.MAX_PACKET + 1))      # bytes still due
+        nbyte = Signal(range(max(L, VALUE_BYTES)))        # byte within row / value
+        chunk = Signal(LOAD_CHUNK)
+        # weights
+        row = Signal(range(ext.w_depth + 1))
+        rowq = Signal(range(ext.w_depth + 1))             # the row of lane group 0
+        g = Signal(range(max(G, 2)))
+        stride = Signal(range(ext.w_depth + 1))
+        down = Signal()
+        waddr = Signal(range(max(self.w_bytes, 2)))
+        # thresholds / steps
+        is_step = Signal()
+        sh_base = Signal(range(n_layers * F + 1))
+        p_base = Signal(range(max(ext.param_depth, 2)))
+        neuron = Signal(range(F + 1))
+        j = Signal(range(A + 1))
+        pword = Signal(n_pchunks * LOAD_CHUNK)
+        beat = Signal(range(max(n_wchunks, n_pchunks) + 1))
+        # reads
+        raddr = Signal(range(max(self.w_bytes, VALUE_BYTES * n_layers * F) + 1))
+        rsrc = Signal(2)                                   # 0 weights, 1 thr, 2 step
+        rvalid = Signal()
+        rlane = Signal(2)
+
+        lp = self.load.payload
+        off = self.offset[:max(max_size, 2).bit_length()]
+
+        with m.FSM(name="ext_loader") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.write & self.ok):
+                    m.d.sync += [rem.eq(self.length), nbyte.eq(0)]
+                    with m.Switch(self.region):
+                        for r in self.infos:
+                            with m.Case(r.region):
+                                if r.kind == "weights":
+                                    t = off >> _log2(L)
+                                    gi = t[:_log2(G)] if G > 1 else Const(0, 1)
+                                    q = t >> _log2(G)
+                                    rq = (r.first - q) if r.down else (r.first + q)
+                                    m.d.sync += [rowq.eq(r.base + rq),
+                                                 row.eq(r.base + rq + gi * r.stride),
+                                                 g.eq(gi), stride.eq(r.stride),
+                                                 down.eq(r.down),
+                                                 waddr.eq(r.shadow + off)]
+                                    m.next = "W_BYTES"
+                                else:
+                                    m.d.sync += [is_step.eq(r.kind == "step"),
+                                                 sh_base.eq(r.shadow),
+                                                 p_base.eq(r.param_base),
+                                                 neuron.eq(off >> _log2(VALUE_BYTES))]
+                                    m.next = "P_BYTES"
+                with m.Elif(self.read & self.ok_read):
+                    m.d.sync += [rem.eq(self.length), rvalid.eq(0)]
+                    with m.Switch(self.region):
+                        for r in self.infos:
+                            with m.Case(r.region):
+                                if r.kind == "weights":
+                                    if self.weight_readback:
+                                        m.d.sync += [rsrc.eq(0), raddr.eq(r.shadow + off)]
+                                else:
+                                    m.d.sync += [
+                                        rsrc.eq(1 if r.kind == "threshold" else 2),
+                                        raddr.eq(VALUE_BYTES * r.shadow + off)]
+                    m.next = "READ"
+
+            # -- weights: collect 4 bytes (or the row's end), send one beat --------
+            with m.State("W_BYTES"):
+                m.d.comb += self.wdata.ready.eq(rem != 0)
+                with m.If(rem == 0):
+                    m.next = "IDLE"                          # a zero-length write
+                with m.Elif(self.wdata.valid):
+                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(self.wdata.payload),
+                                 rem.eq(rem - 1), waddr.eq(waddr + 1)]
+                    if self.weight_readback:
+                        m.d.comb += [w_wr.addr.eq(waddr), w_wr.data.eq(self.wdata.payload),
+                                     w_wr.en.eq(1)]
+                    with m.If((nbyte[:2] == 3) | (nbyte == L - 1)):
+                        m.next = "W_BEAT"
+                    with m.Else():
+                        m.d.sync += nbyte.eq(nbyte + 1)
+
+            with m.State("W_BEAT"):
+                commit = nbyte == L - 1
+                m.d.comb += [self.load.valid.eq(1), lp.sel.eq(Sel.WEIGHTS),
+                             lp.addr.eq(row), lp.data.eq(chunk), lp.commit.eq(commit)]
+                with m.If(self.load.ready):
+                    m.d.sync += [chunk.eq(0), nbyte.eq(nbyte + 1)]
+                    with m.If(commit):
+                        m.d.sync += nbyte.eq(0)
+                        # Next run: the next lane group, or the next tap/channel.
+                        with m.If(g == G - 1):
+                            nq = Mux(down, rowq - 1, rowq + 1)
+                            m.d.sync += [g.eq(0), rowq.eq(nq), row.eq(nq)]
+                        with m.Else():
+                            m.d.sync += [g.eq(g + 1), row.eq(row + stride)]
+                    m.next = "W_BYTES"
+                    with m.If(rem == 0):
+                        m.next = "IDLE"
+
+            # -- thresholds / steps: collect a value, store it, rewrite its word ---
+            with m.State("P_BYTES"):
+                m.d.comb += self.wdata.ready.eq(rem != 0)
+                with m.If(rem == 0):
+                    m.next = "IDLE"
+                with m.Elif(self.wdata.valid):
+                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(self.wdata.payload),
+                                 rem.eq(rem - 1), nbyte.eq(nbyte + 1)]
+                    with m.If(nbyte[:2] == VALUE_BYTES - 1):
+                        m.d.sync += nbyte.eq(0)
+                        m.next = "P_STORE"
+
+            with m.State("P_STORE"):
+                m.d.comb += [th_wr.addr.eq(sh_base + neuron), th_wr.data.eq(chunk),
+                             th_wr.en.eq(~is_step),
+                             st_wr.addr.eq(sh_base + neuron), st_wr.data.eq(chunk),
+                             st_wr.en.eq(is_step)]
+                m.d.sync += j.eq(0)
+                m.next = "P_GATHER"
+
+            with m.State("P_GATHER"):
+                # Read the word's act_units neurons (one a cycle, data a cycle later)
+                # and shift them in: the first read ends in slot 0.
+                n0 = Cat(Const(0, _log2(A)), neuron[_log2(A):]) if A > 1 else neuron
+                m.d.comb += [th_rd.addr.eq(sh_base + n0 + j), st_rd.addr.eq(sh_base + n0 + j),
+                             th_rd.en.eq(1), st_rd.en.eq(1)]
+                m.d.sync += j.eq(j + 1)
+                with m.If(j != 0):
+                    m.d.sync += pword.eq(Cat(pword[slot:A * slot], th_rd.data, st_rd.data))
+                with m.If(j == A):
+                    m.d.sync += beat.eq(0)
+                    m.next = "P_BEAT"
+
+            with m.State("P_BEAT"):
+                commit = beat == n_pchunks - 1
+                m.d.comb += [self.load.valid.eq(1), lp.sel.eq(Sel.PARAMS),
+                             lp.addr.eq(p_base + (neuron >> _log2(A))),
+                             lp.data.eq(pword[:LOAD_CHUNK]), lp.commit.eq(commit)]
+                with m.If(self.load.ready):
+                    m.d.sync += [pword.eq(pword >> LOAD_CHUNK), beat.eq(beat + 1)]
+                    with m.If(commit):
+                        m.d.sync += [neuron.eq(neuron + 1), chunk.eq(0)]
+                        m.next = "P_BYTES"
+                        with m.If(rem == 0):
+                            m.next = "IDLE"
+
+            # -- reads: one byte a cycle, the read port holding while rdata waits ---
+            with m.State("READ"):
+                advance = ~rvalid | self.rdata.ready
+                word = Signal(32)
+                with m.Switch(rsrc):
+                    if self.weight_readback:
+                        with m.Case(0):
+                            m.d.comb += word.eq(w_rd.data)
+                    with m.Case(1):
+                        m.d.comb += word.eq(th_rd.data)
+                    with m.Case(2):
+                        m.d.comb += word.eq(st_rd.data)
+                m.d.comb += [self.rdata.valid.eq(rvalid),
+                             self.rdata.payload.eq(word.word_select(rlane, 8)),
+                             th_rd.addr.eq(raddr >> 2), st_rd.addr.eq(raddr >> 2),
+                             th_rd.en.eq(advance), st_rd.en.eq(advance)]
+                if self.weight_readback:
+                    m.d.comb += [w_rd.addr.eq(raddr), w_rd.en.eq(advance)]
+                with m.If(advance):
+                    m.d.sync += rvalid.eq(rem != 0)
+                    with m.If(rem != 0):
+                        m.d.sync += [raddr.eq(raddr + 1), rem.eq(rem - 1),
+                                     rlane.eq(Mux(rsrc == 0, 0, raddr[:2]))]
+                    with m.Else():
+                        m.next = "IDLE"
+
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        return m
