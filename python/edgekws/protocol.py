@@ -211,7 +211,10 @@ LEARNING_FORMAT = struct.Struct("<HHHHHHH")
 #: INFER/LEARN reply after the status: class, winning neuron, learned flag.
 RESULT_FORMAT = struct.Struct("<HHB")
 #: READ_COUNTERS reply after the status: cycles of the last inference, of the last learning
-#: step, frames served, CRC errors, framing errors.
+#: step, frames served, CRC errors, framing errors. The board counts clock cycles from
+#: the end of the request's checks to the learning core's result (for INFER/LEARN that
+#: includes the extractor; for LEARN, the weight update); the emulator has no clock and
+#: reports 0 for both. RESET zeroes all five.
 COUNTERS_FORMAT = struct.Struct("<IIIII")
 #: INFER flags.
 FLAG_POTENTIALS = 0x01
@@ -222,9 +225,10 @@ FLAG_POTENTIALS = 0x01
 #: READ_MEM request: region u8, offset u32, length u16; the reply holds the data.
 MEM_HEADER = struct.Struct("<BI")
 READ_MEM_FORMAT = struct.Struct("<BIH")
-#: Largest data chunk of one WRITE_MEM or READ_MEM (fits MAX_PACKET with the headers and
-#: is a multiple of 8, so FC neurons of 64 inputs never straddle two packets needlessly).
-MEM_CHUNK = 1016
+#: Largest data chunk of one WRITE_MEM or READ_MEM the host sends: fits MAX_PACKET with
+#: the headers and is a multiple of 64, so the chunks of a region stay aligned to the
+#: extractor's weight rows (64 lanes) and to whole FC neurons of 64 inputs.
+MEM_CHUNK = 960
 #: Extractor layers addressable (regions ``EXT_* + layer``).
 MAX_EXT_LAYERS = 8
 
@@ -244,6 +248,14 @@ class Region(enum.IntEnum):
     * ``EXT_STEP``: the integer step ``S = act_step_units(act_step) << (4 - act_bits)`` as
       u32 per neuron (``S = 1`` for 1-bit layers, as ``integer_steps`` gives).
 
+    Extractor accesses (reads and writes) are aligned: offset and length multiples of
+    the extractor's MAC lanes (64 on the board, the ``ext_lanes`` of the emulator) for
+    ``EXT_WEIGHTS``/``EXT_WEIGHTS_PW``, of 4 for ``EXT_THRESHOLD``/``EXT_STEP``. A write
+    whose values the layer cannot hold (a weight outside its ``weights_bits`` range, a
+    step ``>= 2**20``, or for ``act_bits`` > 1 a step that is not a positive multiple of
+    ``2**(4 - act_bits)``) is refused whole. The extractor's memories read back as zeros
+    until written; load every region of a layer before inferring with it.
+
     FullyConnected learning core (``docs/design.md`` §1.2):
 
     * ``FC_WEIGHTS``: neuron ``n`` at ``n * ceil(F / 8)``; bit ``i`` of the neuron's bytes
@@ -251,9 +263,11 @@ class Region(enum.IntEnum):
     * ``FC_THL``: ``threshold_learning``, int16 per neuron (WRITE_THL/READ_THL).
     * ``FC_THSWAP``: ``thswap``, int16 per neuron (WRITE_THSWAP/READ_THSWAP).
     * ``FC_POTENTIALS``: read only, u16 per active neuron: potentials of the last
-      INFER/LEARN (READ_POT; for LEARN, before the update).
+      INFER/LEARN (READ_POT; for LEARN, before the update); RESET does not clear them.
     * ``LEARN_REGS``: u16 per :class:`LearnReg` at ``2 * reg`` (WRITE_PARAM/READ_PARAM);
-      SET_LEARNING writes all but OFFSET (and clears OFFSET); OFFSET is written here.
+      SET_LEARNING writes all but OFFSET (and clears OFFSET); OFFSET is written here. A
+      write leaving OFFSET above the number of inputs F (which learning never
+      produces) is refused whole.
 
     A region or a range the board does not have is refused with BAD_ARGUMENT.
     """

@@ -6,8 +6,13 @@ bytes as the board's memories, INFER runs the golden extractor then the learning
 rule (winner = highest potential, lowest index on ties), LEARN runs
 ``golden.learning.learn`` on one sample. :func:`serve_pty` and :func:`serve_tcp` put it
 behind a port that :class:`~edgekws.host.board.Board` (any pyserial URL) talks to;
-``edgekws board emulate`` starts one. The Verilator-simulated board will plug into the
-same server and transport.
+``edgekws board emulate`` starts one.
+
+It is the reference model of the gateware's command semantics: ``tests/test_gateware_top.py``
+compares the replies of :class:`edgekws.gateware.top.BoardTop` (whose
+:class:`~edgekws.gateware.dispatcher.Dispatcher` executes the commands) with this
+emulator's, byte for byte. Only the two cycle counters of READ_COUNTERS differ: the
+emulator has no clock and reports 0.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import numpy as np
 
 from edgekws import protocol as p
 from edgekws.golden import learning as _learning
+from edgekws.golden.quant import weight_range
 
 from .board import layer_images, set_layer_image, unpack_spikes
 from .packet_server import PacketServer
@@ -29,6 +35,23 @@ __all__ = ["Emulator", "serve_pty", "serve_tcp", "EmulatorServer"]
 
 #: Largest step the extractor's step activation takes (``step_bits`` of the product).
 STEP_BITS = 20
+
+
+def _values_fit(layer, base, data) -> bool:
+    """Whether the extractor memories hold the written values (the board's pre-check)."""
+    R = p.Region
+    if base in (R.EXT_WEIGHTS, R.EXT_WEIGHTS_PW):
+        lo, hi = weight_range(layer.weights_bits)
+        w = data.view(np.int8)
+        return not w.size or (lo <= w.min() and w.max() <= hi)
+    if base == R.EXT_STEP:
+        S = data.view("<u4").astype(np.int64)
+        if S.size and S.max() >= 1 << STEP_BITS:
+            return False
+        if layer.act_bits != 1:
+            unit = 1 << (4 - layer.act_bits)
+            return not S.size or (not (S % unit).any() and S.min() >= unit)
+    return True
 
 
 class _Refuse(Exception):
@@ -46,15 +69,22 @@ class Emulator:
         board without extractor (spikes only).
     num_inputs, max_neurons : int
         The learning core's F and capacity.
+    lanes : int
+        The learning core's lanes (reported by IDENTIFY).
+    clock_hz : int
+        The clock reported by IDENTIFY.
+    ext_lanes : int
+        The extractor's MAC lanes: the alignment of EXT_WEIGHTS/EXT_WEIGHTS_PW accesses.
     """
 
     def __init__(self, extractor=None, num_inputs: int = 64, max_neurons: int = 1024,
-                 lanes: int = 1, clock_hz: int = 0):
+                 lanes: int = 1, clock_hz: int = 0, ext_lanes: int = 64):
         if extractor is None:
             from edgekws.golden.zoo import ds_cnn_kws
             extractor = ds_cnn_kws(units=None)
         self.ext = extractor or None
         self.F, self.max_neurons, self.lanes, self.clock_hz = num_inputs, max_neurons, lanes, clock_hz
+        self.ext_lanes = ext_lanes
         self.nb = (num_inputs + 7) // 8
         self.server = PacketServer(self)
         self.lock = threading.Lock()
@@ -63,14 +93,17 @@ class Emulator:
         if self.ext is not None:
             for li, layer in enumerate(self.ext.layers):
                 for base, data in layer_images(layer).items():
-                    self.images[base + li] = bytearray(data)
+                    # The board's memories start at zero (the skeleton's weights and
+                    # thresholds are zero too; its steps are not).
+                    self.images[base + li] = bytearray(len(data))
+        # Potentials survive RESET, as the core's potential memory does.
+        self.pots = np.zeros(self.max_neurons, np.uint16)
         self._reset_core()
 
     def _reset_core(self):
         self.thl = np.zeros(self.max_neurons, np.int16)
         self.thswap = np.zeros(self.max_neurons, np.int16)
         self.regs = np.zeros(len(p.LearnReg), np.uint16)
-        self.pots = np.zeros(self.max_neurons, np.uint16)
         self.infer_cycles = self.learn_cycles = 0
 
     # -- the handler -----------------------------------------------------------------------
@@ -140,22 +173,34 @@ class Emulator:
         mem, writable = self._region(region)
         if not writable or offset + data.size > mem.size:
             raise _Refuse(p.Status.BAD_ARGUMENT)
-        if region in self.images:
-            old = bytes(self.images[region])
+        self._check_aligned(region, offset, data.size)
+        if region == p.Region.LEARN_REGS:
+            regs = self.regs.copy()
+            mem[offset:offset + data.size] = data
+            if self.regs[p.LearnReg.OFFSET] > self.F:
+                self.regs[:] = regs      # the core's offset never exceeds F
+                raise _Refuse(p.Status.BAD_ARGUMENT)
+        elif region in self.images:
+            base, layer = region & ~7, self.ext.layers[region & 7]
+            if not _values_fit(layer, base, data):
+                raise _Refuse(p.Status.BAD_ARGUMENT)
             self.images[region][offset:offset + data.size] = data.tobytes()
             try:
-                base, li = region & ~7, region & 7
-                set_layer_image(self.ext.layers[li], base, bytes(self.images[region]))
-                if base == p.Region.EXT_STEP and \
-                        np.frombuffer(self.images[region], "<u4").max() >= 1 << STEP_BITS:
-                    raise ValueError("step too large")
+                set_layer_image(layer, base, bytes(self.images[region]))
             except ValueError:
-                self.images[region][:] = old
-                set_layer_image(self.ext.layers[li], base, old)
-                raise _Refuse(p.Status.BAD_ARGUMENT) from None
+                pass  # steps still partly zero (not loaded yet): the layer keeps its own
         else:
             mem[offset:offset + data.size] = data
         return b""
+
+    def _check_aligned(self, region, offset, length):
+        """Extractor accesses are whole weight rows / whole u32 values."""
+        if region in self.images:
+            base = region & ~7
+            align = self.ext_lanes if base in (p.Region.EXT_WEIGHTS,
+                                               p.Region.EXT_WEIGHTS_PW) else 4
+            if offset % align or length % align:
+                raise _Refuse(p.Status.BAD_ARGUMENT)
 
     def _read_mem(self, payload):
         self._length(payload, p.READ_MEM_FORMAT.size)
@@ -163,6 +208,7 @@ class Emulator:
         mem, _ = self._region(region)
         if length > p.MAX_PACKET - 5 or offset + length > mem.size:
             raise _Refuse(p.Status.BAD_ARGUMENT)
+        self._check_aligned(region, offset, length)
         return mem[offset:offset + length].tobytes()
 
     # -- learning core ---------------------------------------------------------------------

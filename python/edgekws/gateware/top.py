@@ -1,0 +1,134 @@
+"""The board: UART packet link, command dispatcher, learning core, extractor and its
+loader, as one Verilog module ``edgekws_board`` (ports ``clk``, ``rst``, ``uart_rx``,
+``uart_tx``).
+
+The host driver (:class:`edgekws.host.board.Board`) talks to it exactly as to the
+emulator (:class:`edgekws.host.emulator.Emulator`): same requests, same replies.
+
+``rtl/edgekws_board.v`` is the *simulation* build: ``SIM_CLK_HZ`` and ``SIM_BAUD`` give a
+UART of :data:`SIM_DIVISOR` clock cycles per bit, so that a Verilator run spends its
+cycles computing rather than shifting bits (the Verilator bridge reads these constants).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from edgekws import protocol as p
+
+from .conv.extractor import DSCNNExtractor
+from .dispatcher import Dispatcher
+from .ext_loader import ExtLoader
+from .fc_core import FCLearningCore
+from .link import PacketLink
+
+__all__ = ["BoardTop", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "LINK_PORTS", "CONFIGS",
+           "generate_verilog", "main"]
+
+#: The simulation build: 12 MHz and 3 Mbaud, 4 clock cycles per UART bit.
+SIM_CLK_HZ = 12_000_000
+SIM_BAUD = 3_000_000
+SIM_DIVISOR = SIM_CLK_HZ // SIM_BAUD
+
+#: The link's request/reply ports, wired one to one to the dispatcher's.
+LINK_PORTS = ("req_valid", "req_status", "req_len", "req_addr", "req_data", "req_ack",
+              "rep_addr", "rep_data", "rep_we", "rep_len", "rep_send", "rep_busy",
+              "frames", "crc_errors", "framing_errors", "clear_counters")
+
+
+class BoardTop(wiring.Component):
+    """The whole board.
+
+    Parameters
+    ----------
+    clk_hz : int
+        The clock (reported by IDENTIFY, and the UART's timing).
+    baud : int
+        The UART's bit rate.
+    num_inputs, num_neurons, fc_lanes : int
+        The learning core (:class:`FCLearningCore`): F, capacity, lanes.
+    extractor : bool
+        Include the DS-CNN extractor (the product's geometry, ``ext_lanes`` MAC lanes)
+        and its loader; ``False`` gives a spikes-only board (INFER_SPIKES/LEARN_SPIKES).
+    ext_lanes : int
+        MAC lanes of the extractor.
+
+    Attributes
+    ----------
+    uart_rx : Signal, in
+    uart_tx : Signal, out
+    """
+
+    def __init__(self, *, clk_hz: int, baud: int = p.DEFAULT_BAUDRATE, num_inputs: int = 64,
+                 num_neurons: int = 1024, fc_lanes: int = 1, extractor: bool = True,
+                 ext_lanes: int = 64):
+        self.link = PacketLink(clk_hz=clk_hz, baud=baud)
+        self.core = FCLearningCore(num_inputs, num_neurons, lanes=fc_lanes)
+        self.ext = DSCNNExtractor(lanes=ext_lanes) if extractor else None
+        self.loader = ExtLoader(self.ext) if extractor else None
+        self.dispatcher = Dispatcher(self.core, self.ext, clk_hz=clk_hz)
+        super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        link, core, disp = self.link, self.core, self.dispatcher
+        m.submodules.link = link
+        m.submodules.core = core
+        m.submodules.dispatcher = disp
+        m.d.comb += [link.rx.eq(self.uart_rx), self.uart_tx.eq(link.tx)]
+        for name in LINK_PORTS:
+            src, dst = (link, disp) if name in link.signature.members and \
+                link.signature.members[name].flow == wiring.Out else (disp, link)
+            m.d.comb += getattr(dst, name).eq(getattr(src, name))
+        wiring.connect(m, disp.fc_cmd, core.cmd)
+        wiring.connect(m, core.rsp, disp.fc_rsp)
+        if self.ext is not None:
+            ext, loader = self.ext, self.loader
+            m.submodules.ext = ext
+            m.submodules.loader = loader
+            wiring.connect(m, disp.pixels, ext.pixels)
+            wiring.connect(m, ext.spikes, disp.spikes)
+            wiring.connect(m, loader.load, ext.load)
+            m.d.comb += ext.trace.ready.eq(1)
+            for name in ("region", "offset", "length", "write", "read"):
+                m.d.comb += getattr(loader, name).eq(getattr(disp, "ext_" + name))
+            for name in ("ok", "ok_read", "busy"):
+                m.d.comb += getattr(disp, "ext_" + name).eq(getattr(loader, name))
+            wiring.connect(m, disp.ext_wdata, loader.wdata)
+            wiring.connect(m, loader.rdata, disp.ext_rdata)
+        return m
+
+
+# -- the committed Verilog ---------------------------------------------------------------
+#: module name -> BoardTop arguments of the generated ``rtl/<name>.v``.
+CONFIGS = {
+    "edgekws_board": dict(clk_hz=SIM_CLK_HZ, baud=SIM_BAUD),
+}
+
+
+def generate_verilog(name: str) -> str:
+    """The Verilog text of the board configuration ``name`` of :data:`CONFIGS`."""
+    from amaranth.back import verilog
+
+    from .generate import _compact_zero_init
+
+    kw = CONFIGS[name]
+    top = BoardTop(**kw)
+    text = verilog.convert(top, name=name, emit_src=False)
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    header = (f"// Generated by `python -m edgekws.gateware.top` from\n"
+              f"// edgekws.gateware.top.BoardTop({args}).\n"
+              f"// Do not edit: change the Python and regenerate.\n")
+    return header + _compact_zero_init(text)
+
+
+def main(argv=None) -> int:
+    from .generate import generator_main
+    return generator_main(argv, CONFIGS, generate_verilog, "edgekws.gateware.top",
+                          "Write the committed Verilog of the board (rtl/edgekws_board.v).")
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())
