@@ -59,6 +59,7 @@ __all__ = [
     "build",
     "run_tests",
     "build_and_test",
+    "build_exe",
 ]
 
 #: The repository root (``sim/`` is one level below it).
@@ -297,3 +298,48 @@ def build_and_test(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
                       public_all=public_all)
     return run_tests(build_dir, toplevel, test_module, testcase=testcase,
                      extra_env=extra_env, test_dirs=test_dirs, seed=seed, waves=waves)
+
+
+def build_exe(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
+              cpp_sources: Iterable[str | os.PathLike], build_args: Sequence[str] = (),
+              *, name: str | None = None, verbose: bool = False) -> Path:
+    """Verilate ``verilog_sources`` with a C++ ``main`` (no cocotb); return the executable.
+
+    For harnesses that must run millions of cycles with work every cycle (the simulated
+    board's UART bridge). Same workarounds, cache (keyed by the Verilog and C++ contents
+    and the options) and build lock as :func:`build`; the executable is
+    ``build/sim/<name>-<hash>/<name>``, ``name`` defaulting to ``toplevel``. The build
+    time in seconds is written to ``build_time.txt`` beside it.
+    """
+    import subprocess
+
+    sources = [Path(s).resolve() for s in verilog_sources]
+    cpp = [Path(s).resolve() for s in cpp_sources]
+    name = name or toplevel
+    args = list(VERILATOR_ARGS) + ["-O3", "--x-assign", "fast", "--x-initial", "fast",
+                                   "-CFLAGS", "-O2", "-MAKEFLAGS", "OPT_FAST=-O2"]
+    args += list(build_args)
+    key = _build_key(toplevel, sources + cpp, args + ["exe"])
+    build_dir = BUILD_ROOT / f"{name}-{key}"
+    exe = build_dir / name
+    stamp = build_dir / "build_ok"
+    if stamp.exists() and exe.exists():
+        return exe
+    with _build_lock(), _patched_environ(toolchain_env()):
+        if stamp.exists() and exe.exists():
+            return exe
+        t0 = time.monotonic()
+        build_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [str(_verilator_bin() / "verilator"), "--cc", "--exe", "--build", "-j", "1",
+               "--top-module", toplevel, "--Mdir", str(build_dir / "obj"),
+               "-o", str(exe), *args, *map(str, sources), *map(str, cpp)]
+        res = subprocess.run(cmd, cwd=build_dir, capture_output=not verbose, text=True)
+        if res.returncode != 0:
+            log = build_dir / "build.log"
+            log.write_text((res.stdout or "") + (res.stderr or ""))
+            tail = "\n".join(((res.stdout or "") + (res.stderr or "")).splitlines()[-30:])
+            raise RuntimeError(f"Verilator build of {toplevel} failed (exit "
+                               f"{res.returncode}); log {log}:\n{tail}")
+        (build_dir / "build_time.txt").write_text(f"{time.monotonic() - t0:.1f}\n")
+        stamp.write_text(key + "\n")
+    return exe

