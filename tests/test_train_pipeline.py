@@ -70,6 +70,41 @@ def test_model_file_metadata(trained):
     assert m.predict_classes(x, num_classes=4).shape == (4,)
 
 
+def test_fine_tune_with_the_prototype_head(trained, tmp_path):
+    """--init-qat + --prototype-weight: QAT resumes from the saved quantized model with the
+    prototype loss added; conversion stays exact and the Dense head still predicts."""
+    _, out, _ = trained
+    root = out.parent / "corpus"
+    ft = tmp_path / "ft"
+    rc = cli.main(["train", "--root", str(root), "--out-dir", str(ft), "--cache",
+                   str(out / "features"), "--init-qat", str(out / "keras"), "--qat-epochs", "1",
+                   "--prototype-weight", "1", "--prototype-per-class", "3", "--filters", "8",
+                   "--batch-size", "16", "--qat-lr", "1e-3", "--threads", "1", "--workers", "1",
+                   "--eager", "--quiet"])
+    assert rc == 0
+    rep = json.loads((ft / "report.json").read_text())
+    assert rep["config"]["init_qat"] == str(out / "keras")
+    assert rep["config"]["prototype_weight"] == 1.0
+    assert "float" not in rep["accuracy"] and not (ft / "keras-float").exists()
+    before = json.loads((out / "report.json").read_text())["accuracy"]["quantized"]["val"]
+    assert rep["accuracy"]["quantized_before_qat"]["val"] == before   # the same model resumed
+    hist = rep["history"]["qat"]
+    assert len(hist["proto_loss"]) == 1 and hist["proto_loss"][0] > 0
+    assert rep["conversion"]["class_agreement"] == 1.0
+    assert rep["conversion"]["logits_equal"] == 1.0
+    assert [l.name for l in Model(str(ft / "ds_cnn_kws.ekws")).layers][-1] == "dense_5"
+
+
+def test_init_qat_needs_a_quantized_model(trained, tmp_path, capsys):
+    _, out, _ = trained
+    rc = cli.main(["train", "--root", str(out.parent / "corpus"), "--out-dir",
+                   str(tmp_path / "o"), "--cache", str(out / "features"), "--init-qat",
+                   str(out / "keras-float"), "--filters", "8", "--threads", "1", "--workers",
+                   "1", "--quiet"])
+    assert rc == 2
+    assert "a quantized model with 4 classes and 8 filters is needed" in capsys.readouterr().err
+
+
 def test_missing_corpus_is_a_clear_error(tmp_path, capsys):
     rc = cli.main(["train", "--root", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "o"),
                    "--quiet"])
@@ -85,3 +120,6 @@ def test_bad_option_values(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--root", "x", "--lr", "0"])
     assert "expected a positive number, not '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--root", "x", "--prototype-weight", "-1"])
+    assert "expected a number >= 0, not '-1'" in capsys.readouterr().err

@@ -5,6 +5,9 @@ Examples::
     edgekws train --root build/corpus                        # full run (make train)
     edgekws train --root build/corpus-small --float-epochs 2 --qat-epochs 1 \\
         --out-dir build/train-small --model build/train-small/kws.ekws
+    # fine-tune a quantized model with the prototype head (spikes for native learning)
+    edgekws train --root build/corpus --init-qat build/train/keras --qat-epochs 5 \\
+        --qat-lr 2e-4 --prototype-weight 1 --out-dir build/train-proto
 """
 from __future__ import annotations
 
@@ -25,6 +28,16 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return value
+
+
+def _nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
     return value
 
 
@@ -62,6 +75,14 @@ def add_cli(subparsers) -> None:
     p.add_argument("--init-float", default=None, metavar="DIR",
                    help="skip float training: start QAT from a saved float model "
                         "(OUT_DIR/keras-float of an earlier run)")
+    p.add_argument("--init-qat", default=None, metavar="DIR",
+                   help="skip float training and QAT preparation: fine-tune a saved "
+                        "quantized model (OUT_DIR/keras of an earlier run)")
+    p.add_argument("--prototype-weight", type=_nonneg_float, default=0.0,
+                   help="weight of the binary-prototype head's loss during QAT, which "
+                        "trains the spikes for the edge-learning layer (0: off)")
+    p.add_argument("--prototype-per-class", type=_positive_int, default=15,
+                   help="prototypes per class of that head (default 15)")
     p.add_argument("--eager", action="store_true",
                    help="run Keras eagerly (no graph tracing; for tiny corpora)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -79,14 +100,16 @@ def _cmd_train(args) -> int:
                          qat_learning_rate=args.qat_lr, filters=args.filters,
                          max_train=args.max_train, seed=args.seed, threads=args.threads,
                          workers=args.workers, verbose=0 if args.quiet else 1,
-                         eager=args.eager, init_float=args.init_float)
+                         eager=args.eager, init_float=args.init_float,
+                         init_qat=args.init_qat, prototype_weight=args.prototype_weight,
+                         prototype_per_class=args.prototype_per_class)
     res = run(config)
     acc = res["accuracy"]
 
     def pct(v):
         return "-" if v is None else f"{100 * v:.2f}%"
 
-    print(f"float {pct(acc['float']['val'])} / quantized {pct(acc['quantized']['val'])} / "
+    print(f"float {pct(acc.get('float', {}).get('val'))} / quantized {pct(acc['quantized']['val'])} / "
           f"golden {pct(acc['golden']['val'])} (validation); golden test "
           f"{pct(acc['golden']['test'])}; Keras-golden class agreement "
           f"{pct(res['conversion']['class_agreement'])}; model {res['model_path']}")

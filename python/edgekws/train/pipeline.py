@@ -7,7 +7,11 @@ Steps of :func:`run`:
    re-estimated on training data and the float model is evaluated;
 3. :func:`~edgekws.train.model.prepare_qat` (equalisation, activation steps, batch-norm
    statistics under quantized inputs) and quantization-aware training; the weights of the
-   epoch with the best validation accuracy are kept;
+   epoch with the best validation accuracy are kept. With ``prototype_weight`` > 0 the QAT
+   loss adds the cross-entropy of a binary-prototype head
+   (:mod:`~edgekws.train.prototype`), which trains the spikes for native learning;
+   ``init_qat`` resumes QAT from a saved quantized model (no float training, no
+   ``prepare_qat``);
 4. conversion to the golden model, checked against the quantized Keras model on the
    validation split (per-layer activations, logits, classes);
 5. ``<model>.ekws`` with metadata (words, MFCC parameters and uint8 scaling, accuracies),
@@ -57,6 +61,14 @@ class TrainConfig:
     #: Start from the float model saved by an earlier run (``OUT_DIR/keras-float``) instead
     #: of training one: only QAT, conversion and reports run.
     init_float: str | None = None
+    #: Start QAT from a quantized model saved by an earlier run (``OUT_DIR/keras``): no
+    #: float training and no :func:`~edgekws.train.model.prepare_qat` (fine-tuning).
+    init_qat: str | None = None
+    #: Weight of the prototype head's cross-entropy in the QAT loss (0: Dense head only);
+    #: see :mod:`edgekws.train.prototype`.
+    prototype_weight: float = 0.0
+    #: Prototypes per class of that head (the tutorial's neurons per class).
+    prototype_per_class: int = 15
 
     def __post_init__(self):
         for name in ("float_epochs", "qat_epochs"):
@@ -71,6 +83,15 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v > 0:
                 raise ValueError(f"{name} must be > 0, not {v!r}")
+        if isinstance(self.prototype_weight, bool) or \
+                not isinstance(self.prototype_weight, (int, float)) or \
+                not self.prototype_weight >= 0:
+            raise ValueError(f"prototype_weight must be >= 0, not {self.prototype_weight!r}")
+        v = self.prototype_per_class
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"prototype_per_class must be a positive integer, not {v!r}")
+        if self.init_float and self.init_qat:
+            raise ValueError("give init_float or init_qat, not both")
         if self.max_train is not None and self.max_train < 1:
             raise ValueError(f"max_train must be a positive integer, not {self.max_train!r}")
         if self.model_path is None:
@@ -211,10 +232,20 @@ def run(config: TrainConfig) -> dict:
                "accuracy": {}, "history": {}}
     calib_idx = rng.choice(len(data.x_train), min(config.calibration_samples,
                                                   len(data.x_train)), replace=False)
-    x_calib = data.x_train[np.sort(calib_idx)]
+    x_calib, y_calib = data.x_train[np.sort(calib_idx)], data.y_train[np.sort(calib_idx)]
 
     t0 = time.time()
-    if config.init_float:
+    if config.init_qat:
+        start = load_keras(config.init_qat)
+        if not start.quantized or (start.num_classes, start.filters) != (n_classes,
+                                                                         config.filters):
+            raise ValueError(f"{config.init_qat!r} holds a {start.config()} model; a "
+                             f"quantized model with {n_classes} classes and "
+                             f"{config.filters} filters is needed")
+        model = start
+        results["config"]["float_epochs"] = None      # trained elsewhere
+        say(f"quantized model from {config.init_qat}")
+    elif config.init_float:
         start = load_keras(config.init_float)
         if start.quantized or (start.num_classes, start.filters) != (n_classes, config.filters):
             raise ValueError(f"{config.init_float!r} holds a {start.config()} model; a float "
@@ -229,22 +260,28 @@ def run(config: TrainConfig) -> dict:
                                                config.learning_rate, config.batch_size,
                                                config.verbose, keep_best=False,
                                                eager=config.eager)
-    recalibrate_float_bn(model, x_calib)
-    save_keras(model, out / "keras-float")
+    if not config.init_qat:
+        recalibrate_float_bn(model, x_calib)
+        save_keras(model, out / "keras-float")
+        results["accuracy"]["float"] = {"val": _accuracy(model, data.x_val, data.y_val),
+                                        "test": _accuracy(model, data.x_test, data.y_test)}
+        say(f"float accuracy: {results['accuracy']['float']}")
     times["float"] = time.time() - t0
-    results["accuracy"]["float"] = {"val": _accuracy(model, data.x_val, data.y_val),
-                                    "test": _accuracy(model, data.x_test, data.y_test)}
-    say(f"float accuracy: {results['accuracy']['float']}")
 
     t0 = time.time()
-    results["activation_steps"] = prepare_qat(model, x_calib)
+    if not config.init_qat:
+        results["activation_steps"] = prepare_qat(model, x_calib)
     results["accuracy"]["quantized_before_qat"] = {
         "val": _accuracy(model, data.x_val, data.y_val)}
     say(f"quantized before QAT: {results['accuracy']['quantized_before_qat']}")
     if config.qat_epochs:
-        say(f"quantization-aware training: {config.qat_epochs} epochs")
+        say(f"quantization-aware training: {config.qat_epochs} epochs"
+            + (f", prototype head weight {config.prototype_weight:g}"
+               if config.prototype_weight else ""))
+        target = _with_prototype_head(model, config, x_calib, y_calib) \
+            if config.prototype_weight else model
         results["history"]["qat"], results["qat_best_epoch"] = _fit(
-            model, data, config.qat_epochs, config.qat_learning_rate, config.batch_size,
+            target, data, config.qat_epochs, config.qat_learning_rate, config.batch_size,
             config.verbose, keep_best=True, eager=config.eager)
     times["qat"] = time.time() - t0
     results["accuracy"]["quantized"] = {"val": _accuracy(model, data.x_val, data.y_val),
@@ -285,6 +322,20 @@ def run(config: TrainConfig) -> dict:
     write_reports(results, out)
     say(f"wrote {model_path} and {out / 'report.md'}")
     return results
+
+
+def _with_prototype_head(model, config: TrainConfig, x, y):
+    """``model`` wrapped with a prototype head whose prototypes start at the spikes of
+    training samples ``x`` (labels ``y``): a
+    :class:`~edgekws.train.prototype.PrototypeTrainer`."""
+    from .prototype import PrototypeHead, PrototypeTrainer
+
+    spikes = np.concatenate([model.quantized_outputs(x[i:i + 500])[-2]
+                             for i in range(0, len(x), 500)]).reshape(len(x), -1)
+    head = PrototypeHead(model.num_classes, config.prototype_per_class, name="prototypes")
+    head.build((None, spikes.shape[1]))
+    head.init_from_samples(spikes, y, seed=config.seed)
+    return PrototypeTrainer(model, head, config.prototype_weight)
 
 
 def _spikes(golden, x) -> np.ndarray:

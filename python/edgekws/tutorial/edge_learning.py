@@ -306,4 +306,7 @@ def report(res: TutorialResult, cfg: TutorialConfig) -> str:
                   "| neurons | accuracy | time ratio (vs 300) |", "|---|---|---|"]
         lines += [f"| {r['neurons']} | {100 * r['accuracy']:.2f} % | {r['seconds'] / ref:.2f} |"
                   for r in res.neurons_table]
+    lines += ["", "How the feature extractor is trained for native learning, and what else was "
+              "tried to close the gap to the backprop classifier: "
+              "[native-gap.md](native-gap.md)."]
     return "\n".join(lines) + "\n"
