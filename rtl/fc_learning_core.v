@@ -26,88 +26,88 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire [63:0] \$117 ;
+  wire [63:0] \$116 ;
+  wire [1:0] \$117 ;
   wire [1:0] \$118 ;
-  wire [1:0] \$119 ;
+  wire [2:0] \$119 ;
   wire \$12 ;
-  wire [2:0] \$120 ;
+  wire [1:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
-  wire [3:0] \$124 ;
+  wire [2:0] \$122 ;
+  wire [3:0] \$123 ;
+  wire [1:0] \$124 ;
   wire [1:0] \$125 ;
-  wire [1:0] \$126 ;
-  wire [2:0] \$127 ;
+  wire [2:0] \$126 ;
+  wire [1:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [1:0] \$129 ;
+  wire [2:0] \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
-  wire [3:0] \$131 ;
-  wire [4:0] \$132 ;
+  wire [3:0] \$130 ;
+  wire [4:0] \$131 ;
+  wire [1:0] \$132 ;
   wire [1:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [2:0] \$135 ;
+  wire [2:0] \$134 ;
+  wire [1:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [3:0] \$139 ;
+  wire [2:0] \$137 ;
+  wire [3:0] \$138 ;
+  wire [1:0] \$139 ;
   wire \$14 ;
   wire [1:0] \$140 ;
-  wire [1:0] \$141 ;
-  wire [2:0] \$142 ;
+  wire [2:0] \$141 ;
+  wire [1:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [3:0] \$146 ;
-  wire [4:0] \$147 ;
+  wire [2:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire [4:0] \$146 ;
+  wire [1:0] \$147 ;
   wire [1:0] \$148 ;
-  wire [1:0] \$149 ;
+  wire [2:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
+  wire [1:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire [3:0] \$154 ;
+  wire [2:0] \$152 ;
+  wire [3:0] \$153 ;
+  wire [1:0] \$154 ;
   wire [1:0] \$155 ;
-  wire [1:0] \$156 ;
-  wire [2:0] \$157 ;
+  wire [2:0] \$156 ;
+  wire [1:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire [2:0] \$160 ;
-  wire [3:0] \$161 ;
-  wire [4:0] \$162 ;
+  wire [3:0] \$160 ;
+  wire [4:0] \$161 ;
+  wire [1:0] \$162 ;
   wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
-  wire [2:0] \$165 ;
+  wire [2:0] \$164 ;
+  wire [1:0] \$165 ;
   wire [1:0] \$166 ;
-  wire [1:0] \$167 ;
-  wire [2:0] \$168 ;
-  wire [3:0] \$169 ;
+  wire [2:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire [1:0] \$169 ;
   wire [63:0] \$17 ;
   wire [1:0] \$170 ;
-  wire [1:0] \$171 ;
-  wire [2:0] \$172 ;
+  wire [2:0] \$171 ;
+  wire [1:0] \$172 ;
   wire [1:0] \$173 ;
-  wire [1:0] \$174 ;
-  wire [2:0] \$175 ;
-  wire [3:0] \$176 ;
-  wire [4:0] \$177 ;
-  wire [6:0] \$178 ;
+  wire [2:0] \$174 ;
+  wire [3:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire [5:0] \$178 ;
   wire [5:0] \$179 ;
-  wire [15:0] \$18 ;
-  wire [5:0] \$180 ;
-  wire [6:0] \$181 ;
-  wire [7:0] \$182 ;
-  wire [6:0] \$183 ;
+  wire [63:0] \$18 ;
+  wire [6:0] \$180 ;
+  wire [7:0] \$181 ;
+  wire [6:0] \$182 ;
+  wire [5:0] \$183 ;
   wire [5:0] \$184 ;
-  wire [5:0] \$185 ;
-  wire [6:0] \$186 ;
-  wire [7:0] \$187 ;
+  wire [6:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [15:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
@@ -119,645 +119,661 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
+  wire [63:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [63:0] \$207 ;
+  wire [63:0] \$208 ;
+  wire [15:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [15:0] \$210 ;
+  wire [63:0] \$211 ;
+  wire [15:0] \$212 ;
+  wire [15:0] \$213 ;
+  wire [6:0] \$214 ;
+  wire [6:0] \$215 ;
+  wire [15:0] \$216 ;
+  wire [63:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  reg [15:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [21:0] \$226 ;
-  wire [1:0] \$227 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
-  wire [22:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [11:0] \$230 ;
-  wire [12:0] \$231 ;
-  wire [12:0] \$232 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  reg [15:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire [11:0] \$244 ;
-  wire [11:0] \$245 ;
-  wire \$246 ;
-  wire [1:0] \$247 ;
-  wire [11:0] \$248 ;
+  wire [21:0] \$242 ;
+  wire [1:0] \$243 ;
+  wire \$244 ;
+  wire [22:0] \$245 ;
+  wire [11:0] \$246 ;
+  wire [12:0] \$247 ;
+  wire [12:0] \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [63:0] \$251 ;
-  wire [15:0] \$252 ;
-  wire [63:0] \$253 ;
-  wire [63:0] \$254 ;
-  wire [63:0] \$255 ;
-  wire [63:0] \$256 ;
-  wire [1:0] \$257 ;
-  wire [63:0] \$258 ;
-  wire [63:0] \$259 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [63:0] \$260 ;
-  wire [63:0] \$261 ;
-  wire [1:0] \$262 ;
-  wire [2:0] \$263 ;
-  wire [63:0] \$264 ;
-  wire [63:0] \$265 ;
-  wire [63:0] \$266 ;
-  wire [63:0] \$267 ;
-  wire [1:0] \$268 ;
+  wire [11:0] \$260 ;
+  wire [11:0] \$261 ;
+  wire \$262 ;
+  wire [1:0] \$263 ;
+  wire [11:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [15:0] \$267 ;
+  wire [63:0] \$268 ;
   wire [63:0] \$269 ;
   wire \$27 ;
   wire [63:0] \$270 ;
   wire [63:0] \$271 ;
-  wire [63:0] \$272 ;
-  wire [1:0] \$273 ;
-  wire [2:0] \$274 ;
-  wire [3:0] \$275 ;
+  wire [1:0] \$272 ;
+  wire [63:0] \$273 ;
+  wire [63:0] \$274 ;
+  wire [63:0] \$275 ;
   wire [63:0] \$276 ;
-  wire [63:0] \$277 ;
-  wire [63:0] \$278 ;
+  wire [1:0] \$277 ;
+  wire [2:0] \$278 ;
   wire [63:0] \$279 ;
   wire \$28 ;
-  wire [1:0] \$280 ;
+  wire [63:0] \$280 ;
   wire [63:0] \$281 ;
   wire [63:0] \$282 ;
-  wire [63:0] \$283 ;
+  wire [1:0] \$283 ;
   wire [63:0] \$284 ;
-  wire [1:0] \$285 ;
-  wire [2:0] \$286 ;
+  wire [63:0] \$285 ;
+  wire [63:0] \$286 ;
   wire [63:0] \$287 ;
-  wire [63:0] \$288 ;
-  wire [63:0] \$289 ;
+  wire [1:0] \$288 ;
+  wire [2:0] \$289 ;
   wire \$29 ;
-  wire [63:0] \$290 ;
-  wire [1:0] \$291 ;
+  wire [3:0] \$290 ;
+  wire [63:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
   wire [63:0] \$294 ;
-  wire [63:0] \$295 ;
-  wire [1:0] \$296 ;
-  wire [2:0] \$297 ;
-  wire [3:0] \$298 ;
-  wire [4:0] \$299 ;
+  wire [1:0] \$295 ;
+  wire [63:0] \$296 ;
+  wire [63:0] \$297 ;
+  wire [63:0] \$298 ;
+  wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [63:0] \$300 ;
-  wire [63:0] \$301 ;
+  wire [1:0] \$300 ;
+  wire [2:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
-  wire [1:0] \$304 ;
+  wire [63:0] \$304 ;
   wire [63:0] \$305 ;
-  wire [63:0] \$306 ;
+  wire [1:0] \$306 ;
   wire [63:0] \$307 ;
   wire [63:0] \$308 ;
-  wire [1:0] \$309 ;
+  wire [63:0] \$309 ;
   wire \$31 ;
-  wire [2:0] \$310 ;
-  wire [63:0] \$311 ;
-  wire [63:0] \$312 ;
-  wire [63:0] \$313 ;
-  wire [63:0] \$314 ;
-  wire [1:0] \$315 ;
+  wire [63:0] \$310 ;
+  wire [1:0] \$311 ;
+  wire [2:0] \$312 ;
+  wire [3:0] \$313 ;
+  wire [4:0] \$314 ;
+  wire [63:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
   wire [63:0] \$318 ;
-  wire [63:0] \$319 ;
+  wire [1:0] \$319 ;
   wire \$32 ;
-  wire [1:0] \$320 ;
-  wire [2:0] \$321 ;
-  wire [3:0] \$322 ;
+  wire [63:0] \$320 ;
+  wire [63:0] \$321 ;
+  wire [63:0] \$322 ;
   wire [63:0] \$323 ;
-  wire [63:0] \$324 ;
-  wire [63:0] \$325 ;
+  wire [1:0] \$324 ;
+  wire [2:0] \$325 ;
   wire [63:0] \$326 ;
-  wire [1:0] \$327 ;
+  wire [63:0] \$327 ;
   wire [63:0] \$328 ;
   wire [63:0] \$329 ;
   wire \$33 ;
-  wire [63:0] \$330 ;
+  wire [1:0] \$330 ;
   wire [63:0] \$331 ;
-  wire [1:0] \$332 ;
-  wire [2:0] \$333 ;
+  wire [63:0] \$332 ;
+  wire [63:0] \$333 ;
   wire [63:0] \$334 ;
-  wire [63:0] \$335 ;
-  wire [63:0] \$336 ;
-  wire [63:0] \$337 ;
-  wire [1:0] \$338 ;
+  wire [1:0] \$335 ;
+  wire [2:0] \$336 ;
+  wire [3:0] \$337 ;
+  wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
   wire [63:0] \$340 ;
   wire [63:0] \$341 ;
-  wire [63:0] \$342 ;
-  wire [1:0] \$343 ;
-  wire [2:0] \$344 ;
-  wire [3:0] \$345 ;
-  wire [4:0] \$346 ;
-  wire [63:0] \$347 ;
-  wire [63:0] \$348 ;
+  wire [1:0] \$342 ;
+  wire [63:0] \$343 ;
+  wire [63:0] \$344 ;
+  wire [63:0] \$345 ;
+  wire [63:0] \$346 ;
+  wire [1:0] \$347 ;
+  wire [2:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
-  wire [1:0] \$351 ;
+  wire [63:0] \$351 ;
   wire [63:0] \$352 ;
-  wire [63:0] \$353 ;
+  wire [1:0] \$353 ;
   wire [63:0] \$354 ;
   wire [63:0] \$355 ;
-  wire [1:0] \$356 ;
-  wire [2:0] \$357 ;
-  wire [63:0] \$358 ;
-  wire [63:0] \$359 ;
+  wire [63:0] \$356 ;
+  wire [63:0] \$357 ;
+  wire [1:0] \$358 ;
+  wire [2:0] \$359 ;
   wire \$36 ;
-  wire [63:0] \$360 ;
-  wire [63:0] \$361 ;
-  wire [1:0] \$362 ;
+  wire [3:0] \$360 ;
+  wire [4:0] \$361 ;
+  wire [63:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
   wire [63:0] \$365 ;
-  wire [63:0] \$366 ;
-  wire [1:0] \$367 ;
-  wire [2:0] \$368 ;
-  wire [3:0] \$369 ;
+  wire [1:0] \$366 ;
+  wire [63:0] \$367 ;
+  wire [63:0] \$368 ;
+  wire [63:0] \$369 ;
   wire \$37 ;
   wire [63:0] \$370 ;
-  wire [63:0] \$371 ;
-  wire [63:0] \$372 ;
+  wire [1:0] \$371 ;
+  wire [2:0] \$372 ;
   wire [63:0] \$373 ;
-  wire [1:0] \$374 ;
+  wire [63:0] \$374 ;
   wire [63:0] \$375 ;
   wire [63:0] \$376 ;
-  wire [63:0] \$377 ;
+  wire [1:0] \$377 ;
   wire [63:0] \$378 ;
-  wire [1:0] \$379 ;
+  wire [63:0] \$379 ;
   wire \$38 ;
-  wire [2:0] \$380 ;
+  wire [63:0] \$380 ;
   wire [63:0] \$381 ;
-  wire [63:0] \$382 ;
-  wire [63:0] \$383 ;
-  wire [63:0] \$384 ;
-  wire [1:0] \$385 ;
+  wire [1:0] \$382 ;
+  wire [2:0] \$383 ;
+  wire [3:0] \$384 ;
+  wire [63:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
   wire [63:0] \$388 ;
-  wire [63:0] \$389 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
-  wire [2:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [4:0] \$393 ;
-  wire [63:0] \$394 ;
-  wire [63:0] \$395 ;
+  wire [63:0] \$390 ;
+  wire [63:0] \$391 ;
+  wire [63:0] \$392 ;
+  wire [63:0] \$393 ;
+  wire [1:0] \$394 ;
+  wire [2:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
-  wire [1:0] \$398 ;
+  wire [63:0] \$398 ;
   wire [63:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [63:0] \$400 ;
+  wire [11:0] \$40 ;
+  wire [1:0] \$400 ;
   wire [63:0] \$401 ;
   wire [63:0] \$402 ;
-  wire [1:0] \$403 ;
-  wire [2:0] \$404 ;
-  wire [63:0] \$405 ;
-  wire [63:0] \$406 ;
-  wire [63:0] \$407 ;
-  wire [63:0] \$408 ;
-  wire [1:0] \$409 ;
-  wire \$41 ;
+  wire [63:0] \$403 ;
+  wire [63:0] \$404 ;
+  wire [1:0] \$405 ;
+  wire [2:0] \$406 ;
+  wire [3:0] \$407 ;
+  wire [4:0] \$408 ;
+  wire [63:0] \$409 ;
+  wire [12:0] \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
-  wire [63:0] \$413 ;
-  wire [1:0] \$414 ;
-  wire [2:0] \$415 ;
-  wire [3:0] \$416 ;
+  wire [1:0] \$413 ;
+  wire [63:0] \$414 ;
+  wire [63:0] \$415 ;
+  wire [63:0] \$416 ;
   wire [63:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [63:0] \$419 ;
+  wire [1:0] \$418 ;
+  wire [2:0] \$419 ;
   wire [11:0] \$42 ;
   wire [63:0] \$420 ;
-  wire [1:0] \$421 ;
+  wire [63:0] \$421 ;
   wire [63:0] \$422 ;
   wire [63:0] \$423 ;
-  wire [63:0] \$424 ;
+  wire [1:0] \$424 ;
   wire [63:0] \$425 ;
-  wire [1:0] \$426 ;
-  wire [2:0] \$427 ;
+  wire [63:0] \$426 ;
+  wire [63:0] \$427 ;
   wire [63:0] \$428 ;
-  wire [63:0] \$429 ;
+  wire [1:0] \$429 ;
   wire [12:0] \$43 ;
-  wire [63:0] \$430 ;
-  wire [63:0] \$431 ;
-  wire [1:0] \$432 ;
+  wire [2:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [63:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
   wire [63:0] \$435 ;
-  wire [63:0] \$436 ;
-  wire [1:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [3:0] \$439 ;
-  wire [11:0] \$44 ;
-  wire [4:0] \$440 ;
-  wire [63:0] \$441 ;
-  wire [63:0] \$442 ;
+  wire [1:0] \$436 ;
+  wire [63:0] \$437 ;
+  wire [63:0] \$438 ;
+  wire [63:0] \$439 ;
+  wire \$44 ;
+  wire [63:0] \$440 ;
+  wire [1:0] \$441 ;
+  wire [2:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
-  wire [1:0] \$445 ;
+  wire [63:0] \$445 ;
   wire [63:0] \$446 ;
-  wire [63:0] \$447 ;
+  wire [1:0] \$447 ;
   wire [63:0] \$448 ;
   wire [63:0] \$449 ;
-  wire [12:0] \$45 ;
-  wire [1:0] \$450 ;
-  wire [2:0] \$451 ;
-  wire [63:0] \$452 ;
-  wire [63:0] \$453 ;
-  wire [63:0] \$454 ;
-  wire [63:0] \$455 ;
-  wire [1:0] \$456 ;
+  wire \$45 ;
+  wire [63:0] \$450 ;
+  wire [63:0] \$451 ;
+  wire [1:0] \$452 ;
+  wire [2:0] \$453 ;
+  wire [3:0] \$454 ;
+  wire [4:0] \$455 ;
+  wire [63:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
   wire \$46 ;
-  wire [63:0] \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
-  wire [3:0] \$463 ;
+  wire [1:0] \$460 ;
+  wire [63:0] \$461 ;
+  wire [63:0] \$462 ;
+  wire [63:0] \$463 ;
   wire [63:0] \$464 ;
-  wire [63:0] \$465 ;
-  wire [63:0] \$466 ;
+  wire [1:0] \$465 ;
+  wire [2:0] \$466 ;
   wire [63:0] \$467 ;
-  wire [1:0] \$468 ;
+  wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
   wire [63:0] \$470 ;
-  wire [63:0] \$471 ;
+  wire [1:0] \$471 ;
   wire [63:0] \$472 ;
-  wire [1:0] \$473 ;
-  wire [2:0] \$474 ;
+  wire [63:0] \$473 ;
+  wire [63:0] \$474 ;
   wire [63:0] \$475 ;
-  wire [63:0] \$476 ;
-  wire [63:0] \$477 ;
-  wire [63:0] \$478 ;
-  wire [1:0] \$479 ;
-  wire \$48 ;
+  wire [1:0] \$476 ;
+  wire [2:0] \$477 ;
+  wire [3:0] \$478 ;
+  wire [63:0] \$479 ;
+  wire [11:0] \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
   wire [63:0] \$482 ;
-  wire [63:0] \$483 ;
-  wire [1:0] \$484 ;
-  wire [2:0] \$485 ;
-  wire [3:0] \$486 ;
-  wire [4:0] \$487 ;
-  wire [63:0] \$488 ;
-  wire [63:0] \$489 ;
-  wire \$49 ;
+  wire [1:0] \$483 ;
+  wire [63:0] \$484 ;
+  wire [63:0] \$485 ;
+  wire [63:0] \$486 ;
+  wire [63:0] \$487 ;
+  wire [1:0] \$488 ;
+  wire [2:0] \$489 ;
+  wire [12:0] \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
-  wire [1:0] \$492 ;
+  wire [63:0] \$492 ;
   wire [63:0] \$493 ;
-  wire [63:0] \$494 ;
+  wire [1:0] \$494 ;
   wire [63:0] \$495 ;
   wire [63:0] \$496 ;
-  wire [1:0] \$497 ;
-  wire [2:0] \$498 ;
-  wire [63:0] \$499 ;
+  wire [63:0] \$497 ;
+  wire [63:0] \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
-  wire [11:0] \$50 ;
-  wire [63:0] \$500 ;
-  wire [63:0] \$501 ;
-  wire [63:0] \$502 ;
-  wire [1:0] \$503 ;
+  wire \$50 ;
+  wire [2:0] \$500 ;
+  wire [3:0] \$501 ;
+  wire [4:0] \$502 ;
+  wire [63:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
-  wire [63:0] \$507 ;
-  wire [1:0] \$508 ;
-  wire [2:0] \$509 ;
-  wire [12:0] \$51 ;
-  wire [3:0] \$510 ;
+  wire [1:0] \$507 ;
+  wire [63:0] \$508 ;
+  wire [63:0] \$509 ;
+  wire \$51 ;
+  wire [63:0] \$510 ;
   wire [63:0] \$511 ;
-  wire [63:0] \$512 ;
-  wire [63:0] \$513 ;
+  wire [1:0] \$512 ;
+  wire [2:0] \$513 ;
   wire [63:0] \$514 ;
-  wire [1:0] \$515 ;
+  wire [63:0] \$515 ;
   wire [63:0] \$516 ;
   wire [63:0] \$517 ;
-  wire [63:0] \$518 ;
+  wire [1:0] \$518 ;
   wire [63:0] \$519 ;
   wire \$52 ;
-  wire [1:0] \$520 ;
-  wire [2:0] \$521 ;
+  wire [63:0] \$520 ;
+  wire [63:0] \$521 ;
   wire [63:0] \$522 ;
-  wire [63:0] \$523 ;
-  wire [63:0] \$524 ;
-  wire [63:0] \$525 ;
-  wire [1:0] \$526 ;
+  wire [1:0] \$523 ;
+  wire [2:0] \$524 ;
+  wire [3:0] \$525 ;
+  wire [63:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
   wire [63:0] \$529 ;
   wire \$53 ;
-  wire [63:0] \$530 ;
-  wire [1:0] \$531 ;
-  wire [2:0] \$532 ;
-  wire [3:0] \$533 ;
-  wire [4:0] \$534 ;
-  wire [63:0] \$535 ;
-  wire [63:0] \$536 ;
+  wire [1:0] \$530 ;
+  wire [63:0] \$531 ;
+  wire [63:0] \$532 ;
+  wire [63:0] \$533 ;
+  wire [63:0] \$534 ;
+  wire [1:0] \$535 ;
+  wire [2:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
-  wire [1:0] \$539 ;
+  wire [63:0] \$539 ;
   wire \$54 ;
   wire [63:0] \$540 ;
-  wire [63:0] \$541 ;
+  wire [1:0] \$541 ;
   wire [63:0] \$542 ;
   wire [63:0] \$543 ;
-  wire [1:0] \$544 ;
-  wire [2:0] \$545 ;
-  wire [63:0] \$546 ;
-  wire [63:0] \$547 ;
-  wire [63:0] \$548 ;
-  wire [63:0] \$549 ;
+  wire [63:0] \$544 ;
+  wire [63:0] \$545 ;
+  wire [1:0] \$546 ;
+  wire [2:0] \$547 ;
+  wire [3:0] \$548 ;
+  wire [4:0] \$549 ;
   wire \$55 ;
-  wire [1:0] \$550 ;
+  wire [63:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
-  wire [63:0] \$554 ;
-  wire [1:0] \$555 ;
-  wire [2:0] \$556 ;
-  wire [3:0] \$557 ;
+  wire [1:0] \$554 ;
+  wire [63:0] \$555 ;
+  wire [63:0] \$556 ;
+  wire [63:0] \$557 ;
   wire [63:0] \$558 ;
-  wire [63:0] \$559 ;
+  wire [1:0] \$559 ;
   wire \$56 ;
-  wire [63:0] \$560 ;
+  wire [2:0] \$560 ;
   wire [63:0] \$561 ;
-  wire [1:0] \$562 ;
+  wire [63:0] \$562 ;
   wire [63:0] \$563 ;
   wire [63:0] \$564 ;
-  wire [63:0] \$565 ;
+  wire [1:0] \$565 ;
   wire [63:0] \$566 ;
-  wire [1:0] \$567 ;
-  wire [2:0] \$568 ;
+  wire [63:0] \$567 ;
+  wire [63:0] \$568 ;
   wire [63:0] \$569 ;
   wire \$57 ;
-  wire [63:0] \$570 ;
-  wire [63:0] \$571 ;
-  wire [63:0] \$572 ;
-  wire [1:0] \$573 ;
+  wire [1:0] \$570 ;
+  wire [2:0] \$571 ;
+  wire [3:0] \$572 ;
+  wire [63:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
   wire [63:0] \$576 ;
-  wire [63:0] \$577 ;
-  wire [1:0] \$578 ;
-  wire [2:0] \$579 ;
+  wire [1:0] \$577 ;
+  wire [63:0] \$578 ;
+  wire [63:0] \$579 ;
   wire \$58 ;
-  wire [3:0] \$580 ;
-  wire [4:0] \$581 ;
-  wire [63:0] \$582 ;
-  wire [63:0] \$583 ;
+  wire [63:0] \$580 ;
+  wire [63:0] \$581 ;
+  wire [1:0] \$582 ;
+  wire [2:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
-  wire [1:0] \$586 ;
+  wire [63:0] \$586 ;
   wire [63:0] \$587 ;
-  wire [63:0] \$588 ;
+  wire [1:0] \$588 ;
   wire [63:0] \$589 ;
-  wire \$59 ;
+  wire [10:0] \$59 ;
   wire [63:0] \$590 ;
-  wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
-  wire [63:0] \$593 ;
-  wire [63:0] \$594 ;
-  wire [63:0] \$595 ;
-  wire [63:0] \$596 ;
-  wire [1:0] \$597 ;
+  wire [63:0] \$591 ;
+  wire [63:0] \$592 ;
+  wire [1:0] \$593 ;
+  wire [2:0] \$594 ;
+  wire [3:0] \$595 ;
+  wire [4:0] \$596 ;
+  wire [63:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire [63:0] \$600 ;
-  wire [63:0] \$601 ;
-  wire [1:0] \$602 ;
-  wire [2:0] \$603 ;
-  wire [3:0] \$604 ;
+  wire [1:0] \$601 ;
+  wire [63:0] \$602 ;
+  wire [63:0] \$603 ;
+  wire [63:0] \$604 ;
   wire [63:0] \$605 ;
-  wire [63:0] \$606 ;
-  wire [63:0] \$607 ;
+  wire [1:0] \$606 ;
+  wire [2:0] \$607 ;
   wire [63:0] \$608 ;
-  wire [1:0] \$609 ;
-  wire [10:0] \$61 ;
+  wire [63:0] \$609 ;
+  wire \$61 ;
   wire [63:0] \$610 ;
   wire [63:0] \$611 ;
-  wire [63:0] \$612 ;
+  wire [1:0] \$612 ;
   wire [63:0] \$613 ;
-  wire [1:0] \$614 ;
-  wire [2:0] \$615 ;
+  wire [63:0] \$614 ;
+  wire [63:0] \$615 ;
   wire [63:0] \$616 ;
-  wire [63:0] \$617 ;
-  wire [63:0] \$618 ;
-  wire [63:0] \$619 ;
+  wire [1:0] \$617 ;
+  wire [2:0] \$618 ;
+  wire [3:0] \$619 ;
   wire \$62 ;
-  wire [1:0] \$620 ;
+  wire [63:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
   wire [63:0] \$623 ;
-  wire [63:0] \$624 ;
-  wire [1:0] \$625 ;
-  wire [2:0] \$626 ;
-  wire [3:0] \$627 ;
-  wire [4:0] \$628 ;
-  wire [5:0] \$629 ;
+  wire [1:0] \$624 ;
+  wire [63:0] \$625 ;
+  wire [63:0] \$626 ;
+  wire [63:0] \$627 ;
+  wire [63:0] \$628 ;
+  wire [1:0] \$629 ;
   wire \$63 ;
-  wire [5:0] \$630 ;
-  wire [6:0] \$631 ;
-  wire [8:0] \$632 ;
-  wire [5:0] \$633 ;
-  wire [5:0] \$634 ;
-  wire [6:0] \$635 ;
-  wire [8:0] \$636 ;
-  wire \$637 ;
-  wire [1:0] \$638 ;
-  wire \$639 ;
+  wire [2:0] \$630 ;
+  wire [63:0] \$631 ;
+  wire [63:0] \$632 ;
+  wire [63:0] \$633 ;
+  wire [63:0] \$634 ;
+  wire [1:0] \$635 ;
+  wire [63:0] \$636 ;
+  wire [63:0] \$637 ;
+  wire [63:0] \$638 ;
+  wire [63:0] \$639 ;
   wire \$64 ;
-  wire [7:0] \$640 ;
-  wire \$641 ;
-  wire [15:0] \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire [15:0] \$645 ;
-  wire [15:0] \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
+  wire [1:0] \$640 ;
+  wire [2:0] \$641 ;
+  wire [3:0] \$642 ;
+  wire [4:0] \$643 ;
+  wire [5:0] \$644 ;
+  wire [5:0] \$645 ;
+  wire [6:0] \$646 ;
+  wire [8:0] \$647 ;
+  wire [5:0] \$648 ;
+  wire [5:0] \$649 ;
+  wire [8:0] \$65 ;
+  wire [6:0] \$650 ;
+  wire [8:0] \$651 ;
   wire \$652 ;
-  wire [63:0] \$653 ;
-  wire [63:0] \$654 ;
-  wire [63:0] \$655 ;
-  wire [63:0] \$656 ;
-  wire [63:0] \$657 ;
-  wire [63:0] \$658 ;
-  wire [63:0] \$659 ;
+  wire [1:0] \$653 ;
+  wire \$654 ;
+  wire [7:0] \$655 ;
+  wire \$656 ;
+  wire [15:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [63:0] \$660 ;
-  wire \$661 ;
+  wire [15:0] \$660 ;
+  wire [15:0] \$661 ;
   wire \$662 ;
-  wire [64:0] \$663 ;
-  wire [64:0] \$664 ;
-  wire [64:0] \$665 ;
-  wire [64:0] \$666 ;
-  wire [64:0] \$667 ;
-  wire [64:0] \$668 ;
-  wire [64:0] \$669 ;
-  wire [8:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire [1:0] \$672 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [63:0] \$668 ;
+  wire [63:0] \$669 ;
+  wire \$67 ;
+  wire [63:0] \$670 ;
+  wire [63:0] \$671 ;
+  wire [63:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire [12:0] \$677 ;
-  wire \$678 ;
-  wire [11:0] \$679 ;
-  wire \$68 ;
-  wire [11:0] \$680 ;
-  wire [11:0] \$681 ;
-  reg \$682 ;
-  reg [10:0] \$683 ;
-  reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
-  reg [10:0] \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire [64:0] \$675 ;
+  wire [64:0] \$676 ;
+  wire [64:0] \$677 ;
+  wire [64:0] \$678 ;
+  wire [64:0] \$679 ;
+  wire [10:0] \$68 ;
+  wire [64:0] \$680 ;
+  wire [64:0] \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire [1:0] \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire [12:0] \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg [10:0] \$691 ;
-  reg \$692 ;
-  reg \$693 ;
+  wire \$690 ;
+  wire [11:0] \$691 ;
+  wire [11:0] \$692 ;
+  wire [11:0] \$693 ;
   reg \$694 ;
   reg [10:0] \$695 ;
-  reg [63:0] \$696 ;
-  reg [15:0] \$697 ;
-  reg [4:0] \$698 ;
-  reg [4:0] \$699 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [10:0] \$699 ;
   wire \$7 ;
-  wire [10:0] \$70 ;
-  reg [4:0] \$700 ;
-  reg [4:0] \$701 ;
-  reg [15:0] \$702 ;
-  reg [6:0] \$703 ;
-  reg [6:0] \$704 ;
-  reg [15:0] \$705 ;
+  wire \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg [10:0] \$703 ;
+  reg \$704 ;
+  reg \$705 ;
   reg \$706 ;
   reg [10:0] \$707 ;
-  reg [6:0] \$708 ;
-  reg \$709 ;
-  wire \$71 ;
-  reg \$710 ;
-  reg \$711 ;
-  reg [6:0] \$712 ;
-  reg [10:0] \$713 ;
-  reg \$714 ;
+  reg [63:0] \$708 ;
+  reg [15:0] \$709 ;
+  wire [10:0] \$71 ;
+  reg [4:0] \$710 ;
+  reg [4:0] \$711 ;
+  reg [4:0] \$712 ;
+  reg [4:0] \$713 ;
+  reg [15:0] \$714 ;
   reg [6:0] \$715 ;
-  reg [10:0] \$716 ;
-  reg \$717 ;
-  reg [115:0] \$718 ;
-  reg \$719 ;
+  reg [6:0] \$716 ;
+  reg [15:0] \$717 ;
+  reg \$718 ;
+  reg [10:0] \$719 ;
   wire \$72 ;
-  reg [3:0] \$720 ;
+  reg [6:0] \$720 ;
   reg \$721 ;
-  reg [63:0] \$722 ;
-  reg [3:0] \$723 ;
-  reg \$724 ;
-  reg [21:0] \$725 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg [6:0] \$724 ;
+  reg [10:0] \$725 ;
   reg \$726 ;
-  reg [4:0] \$727 ;
+  reg [6:0] \$727 ;
   reg [10:0] \$728 ;
-  reg [10:0] \$729 ;
-  wire [10:0] \$73 ;
-  reg [10:0] \$730 ;
-  reg [15:0] \$731 ;
+  reg [63:0] \$729 ;
+  wire \$73 ;
+  reg \$730 ;
+  reg [115:0] \$731 ;
   reg [15:0] \$732 ;
-  reg [15:0] \$733 ;
-  reg [15:0] \$734 ;
-  reg [7:0] \$735 ;
-  reg [10:0] \$736 ;
-  reg [10:0] \$737 ;
-  reg [11:0] \$738 ;
-  reg [10:0] \$739 ;
+  reg [63:0] \$733 ;
+  reg \$734 ;
+  reg [3:0] \$735 ;
+  reg \$736 ;
+  reg [4:0] \$737 ;
+  reg [63:0] \$738 ;
+  reg [3:0] \$739 ;
   wire \$74 ;
-  reg [22:0] \$740 ;
-  reg \$741 ;
-  reg [10:0] \$742 ;
-  reg \$743 ;
-  reg [115:0] \$744 ;
-  reg [9:0] \$745 ;
-  reg \$746 ;
-  reg [7:0] \$747 ;
-  reg [7:0] \$748 ;
-  reg [63:0] \$749 ;
+  reg \$740 ;
+  reg [21:0] \$741 ;
+  reg \$742 ;
+  reg [4:0] \$743 ;
+  reg [10:0] \$744 ;
+  reg [10:0] \$745 ;
+  reg [10:0] \$746 ;
+  reg [15:0] \$747 ;
+  reg [15:0] \$748 ;
+  reg [15:0] \$749 ;
   wire \$75 ;
-  reg [63:0] \$750 ;
-  reg [15:0] \$751 ;
-  reg [4:0] \$752 ;
-  reg [4:0] \$753 ;
-  reg [4:0] \$754 ;
-  reg [4:0] \$755 ;
-  reg [4:0] \$756 ;
-  reg [4:0] \$757 ;
-  reg [4:0] \$758 ;
-  reg [4:0] \$759 ;
-  wire \$76 ;
-  reg [7:0] \$760 ;
-  reg [7:0] \$761 ;
-  reg [7:0] \$762 ;
+  reg [15:0] \$750 ;
+  reg [7:0] \$751 ;
+  reg [10:0] \$752 ;
+  reg [10:0] \$753 ;
+  reg [11:0] \$754 ;
+  reg [10:0] \$755 ;
+  reg [22:0] \$756 ;
+  reg \$757 ;
+  reg [10:0] \$758 ;
+  reg \$759 ;
+  wire [8:0] \$76 ;
+  reg [115:0] \$760 ;
+  reg [9:0] \$761 ;
+  reg \$762 ;
   reg [7:0] \$763 ;
   reg [7:0] \$764 ;
-  reg [7:0] \$765 ;
-  reg \$766 ;
-  reg [63:0] \$767 ;
-  reg \$768 ;
+  reg [63:0] \$765 ;
+  reg [15:0] \$766 ;
+  reg [4:0] \$767 ;
+  reg [4:0] \$768 ;
+  reg [4:0] \$769 ;
   wire \$77 ;
-  wire [8:0] \$78 ;
+  reg [4:0] \$770 ;
+  reg [4:0] \$771 ;
+  reg [4:0] \$772 ;
+  reg [4:0] \$773 ;
+  reg [4:0] \$774 ;
+  reg [7:0] \$775 ;
+  reg [7:0] \$776 ;
+  reg [7:0] \$777 ;
+  reg [7:0] \$778 ;
+  reg [7:0] \$779 ;
+  wire [16:0] \$78 ;
+  reg [7:0] \$780 ;
+  reg \$781 ;
+  reg [63:0] \$782 ;
+  reg [63:0] \$783 ;
+  reg \$784 ;
   wire \$79 ;
   wire \$8 ;
-  wire [16:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [15:0] \$81 ;
   wire \$82 ;
-  wire [15:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -776,34 +792,34 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$113  = 7'h00;
-  reg \$signal$141  = 1'h0;
-  reg [6:0] \$signal$142  = 7'h00;
-  reg \$signal$143  = 1'h0;
+  reg [6:0] \$signal$108  = 7'h00;
+  reg \$signal$138  = 1'h0;
+  reg [6:0] \$signal$139  = 7'h00;
+  reg \$signal$140  = 1'h0;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$12 ;
   wire [9:0] \$signature__addr$15 ;
   wire [9:0] \$signature__addr$17 ;
   wire [9:0] \$signature__addr$22 ;
-  reg [9:0] \$signature__addr$61 ;
-  reg [9:0] \$signature__addr$63 ;
-  reg [9:0] \$signature__addr$65 ;
+  reg [9:0] \$signature__addr$56 ;
+  reg [9:0] \$signature__addr$58 ;
+  reg [9:0] \$signature__addr$60 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$45 ;
-  wire [15:0] \$signature__data$46 ;
-  wire [15:0] \$signature__data$47 ;
-  wire [6:0] \$signature__data$48 ;
-  reg [63:0] \$signature__data$62 ;
-  reg [15:0] \$signature__data$64 ;
-  reg [15:0] \$signature__data$66 ;
+  wire [63:0] \$signature__data$123 ;
+  wire [15:0] \$signature__data$126 ;
+  wire [15:0] \$signature__data$144 ;
+  wire [6:0] \$signature__data$145 ;
+  reg [63:0] \$signature__data$57 ;
+  reg [15:0] \$signature__data$59 ;
+  reg [15:0] \$signature__data$61 ;
   reg \$signature__en ;
   wire \$signature__en$14 ;
   wire \$signature__en$16 ;
   wire \$signature__en$18 ;
   reg \$signature__en$26  = 1'h0;
-  reg \$signature__en$68 ;
-  reg \$signature__en$69 ;
-  reg \$signature__en$70 ;
+  reg \$signature__en$63 ;
+  reg \$signature__en$64 ;
+  reg \$signature__en$65 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -816,8 +832,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$161 ;
-  wire \busy$92 ;
+  wire \busy$164 ;
+  wire \busy$87 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -851,11 +867,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$84 ;
-  reg [7:0] \dividend$88 ;
+  reg [7:0] \dividend$79 ;
+  reg [7:0] \dividend$83 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$86 ;
-  reg [7:0] \divisor$90 ;
+  reg [7:0] \divisor$81 ;
+  reg [7:0] \divisor$85 ;
   wire done;
   reg l_word = 1'h0;
   reg load;
@@ -866,7 +882,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$102 ;
+  reg [7:0] \offset$97 ;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -894,8 +910,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$159 ;
-  wire [10:0] \quotient$162 ;
+  wire [7:0] \quotient$162 ;
+  wire [10:0] \quotient$165 ;
   reg [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -921,8 +937,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] rd_a_op = 4'h0;
   reg [63:0] rd_a_param = 64'h0000000000000000;
+  reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  reg [63:0] rd_data;
   wire rd_en;
   reg [115:0] rd_q = 116'h00000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
@@ -947,8 +963,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [3:0] \rd_q.op ;
   wire [6:0] \rd_q.pot ;
   wire [6:0] \rd_q.swaps ;
+  reg [15:0] rd_q_b = 16'h0000;
+  reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [7:0] remainder;
-  wire [7:0] \remainder$105 ;
+  wire [7:0] \remainder$100 ;
   reg [115:0] res = 116'h00000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1045,8 +1063,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$83 ;
-  reg \start$87 ;
+  reg \start$78 ;
+  reg \start$82 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1055,6 +1073,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [9:0] w_addr;
   reg [9:0] win_base = 10'h000;
   reg [15:0] win_thswap = 16'h0000;
+  reg [63:0] wq = 64'h0000000000000000;
   reg [63:0] wreg = 64'h0000000000000000;
   reg x_addr;
   wire [-1:0] x_rd__addr;
@@ -1079,7 +1098,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _0_ <= pot0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$48  = _0_;
+  assign \$signature__data$145  = _0_;
   reg [63:0] spikes [0:0];
   integer spikes__i;
   initial begin
@@ -1102,8 +1121,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$69 )
-      thl0[\$signature__addr$63 ] <= \$signature__data$64 ;
+    if (\$signature__en$64 )
+      thl0[\$signature__addr$58 ] <= \$signature__data$59 ;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
@@ -1111,7 +1130,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _2_ <= thl0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$46  = _2_;
+  assign \$signature__data$126  = _2_;
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
   initial begin
@@ -1119,8 +1138,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$70 )
-      thswap0[\$signature__addr$65 ] <= \$signature__data$66 ;
+    if (\$signature__en$65 )
+      thswap0[\$signature__addr$60 ] <= \$signature__data$61 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1128,7 +1147,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _3_ <= thswap0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$47  = _3_;
+  assign \$signature__data$144  = _3_;
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
   initial begin
@@ -1136,8 +1155,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$68 )
-      weights0[\$signature__addr$61 ] <= \$signature__data$62 ;
+    if (\$signature__en$63 )
+      weights0[\$signature__addr$56 ] <= \$signature__data$57 ;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
@@ -1145,632 +1164,668 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       _4_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$45  = _4_;
-  assign \$225  = ~ \$224 ;
-  assign \$226  = cmd__payload[26:16] * divisor;
-  assign \$227  = load_word + 1'h1;
-  assign \$228  = ! load_word;
-  assign \$229  = cand_lo + divisor;
-  assign \$230  = num_neurons + 1'h1;
-  assign \$231  = \$230  - 1'h1;
-  assign \$233  = | num_neurons;
-  assign \$234  = ~ s1_valid;
-  assign \$235  = ~ s2_valid;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ s3_valid;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ \$signature__en$26 ;
+  assign \$signature__data$123  = _4_;
+  assign \$210  = rd_a_sel[1] ? \$209  : 16'h0000;
+  assign \$211  = \$208  | { 48'h000000000000, \$210  };
+  assign \$213  = rd_a_sel[2] ? \$212  : 16'h0000;
+  assign \$215  = rd_a_sel[3] ? \$214  : 7'h00;
+  assign \$216  = \$213  | { 9'h000, \$215  };
+  assign \$217  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$218  = ~ rd_a;
+  assign \$219  = ~ rd_b;
+  assign \$220  = \$219  | rsp__ready;
+  assign \$221  = \$218  | \$220 ;
+  assign \$222  = cmd__valid & cmd__ready;
+  assign \$223  = cmd__payload[3:0] == 3'h4;
+  assign \$224  = cmd__payload[3:0] == 3'h6;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = cmd__payload[3:0] == 4'h8;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = cmd__payload[3:0] == 4'h9;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = cmd__payload[3:0] == 4'hb;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = cmd__payload[3:0] == 3'h4;
+  assign \$233  = cmd__payload[3:0] == 3'h6;
+  assign \$234  = cmd__payload[3:0] == 4'h8;
+  assign \$235  = cmd__payload[3:0] == 4'h9;
+  assign \$236  = cmd__payload[3:0] == 4'hb;
+  assign \$238  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$239  = num_classes != 1'h1;
   assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ s5_valid;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = ! p_word;
-  assign \$244  = p_grp + 1'h1;
-  assign \$245  = p_groups - 1'h1;
-  assign \$246  = p_grp == \$245 ;
-  assign \$247  = p_word + 1'h1;
-  assign \$248  = lrn_idx * 1'h1;
-  assign \$249  = op == 2'h2;
-  assign \$250  = \$249  & \$signal$143 ;
-  assign \$253  = ~ xreg;
-  assign \$254  = wreg & \$253 ;
-  assign \$255  = ~ xreg;
-  assign \$256  = wreg & \$255 ;
-  assign \$257  = \$254 [0] + \$256 [1];
-  assign \$258  = ~ xreg;
-  assign \$259  = wreg & \$258 ;
-  assign \$260  = ~ xreg;
-  assign \$261  = wreg & \$260 ;
-  assign \$262  = \$259 [2] + \$261 [3];
-  assign \$263  = \$257  + \$262 ;
-  assign \$264  = ~ xreg;
-  assign \$265  = wreg & \$264 ;
-  assign \$266  = ~ xreg;
-  assign \$267  = wreg & \$266 ;
-  assign \$268  = \$265 [4] + \$267 [5];
-  assign \$269  = ~ xreg;
-  assign \$270  = wreg & \$269 ;
-  assign \$271  = ~ xreg;
-  assign \$272  = wreg & \$271 ;
-  assign \$273  = \$270 [6] + \$272 [7];
-  assign \$274  = \$268  + \$273 ;
-  assign \$275  = \$263  + \$274 ;
-  assign \$276  = ~ xreg;
-  assign \$277  = wreg & \$276 ;
-  assign \$278  = ~ xreg;
-  assign \$279  = wreg & \$278 ;
-  assign \$280  = \$277 [8] + \$279 [9];
+  assign \$241  = ~ \$240 ;
+  assign \$242  = cmd__payload[26:16] * divisor;
+  assign \$243  = load_word + 1'h1;
+  assign \$244  = ! load_word;
+  assign \$245  = cand_lo + divisor;
+  assign \$246  = num_neurons + 1'h1;
+  assign \$247  = \$246  - 1'h1;
+  assign \$249  = | num_neurons;
+  assign \$250  = ~ s1_valid;
+  assign \$251  = ~ s2_valid;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ s3_valid;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ~ \$signature__en$26 ;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = ~ s5_valid;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ! p_word;
+  assign \$260  = p_grp + 1'h1;
+  assign \$261  = p_groups - 1'h1;
+  assign \$262  = p_grp == \$261 ;
+  assign \$263  = p_word + 1'h1;
+  assign \$264  = lrn_idx * 1'h1;
+  assign \$265  = op == 2'h2;
+  assign \$266  = \$265  & \$signal$140 ;
+  assign \$268  = ~ xreg;
+  assign \$269  = wq & \$268 ;
+  assign \$270  = ~ xreg;
+  assign \$271  = wq & \$270 ;
+  assign \$272  = \$269 [0] + \$271 [1];
+  assign \$273  = ~ xreg;
+  assign \$274  = wq & \$273 ;
+  assign \$275  = ~ xreg;
+  assign \$276  = wq & \$275 ;
+  assign \$277  = \$274 [2] + \$276 [3];
+  assign \$278  = \$272  + \$277 ;
+  assign \$279  = ~ xreg;
+  assign \$280  = wq & \$279 ;
   assign \$281  = ~ xreg;
-  assign \$282  = wreg & \$281 ;
-  assign \$283  = ~ xreg;
-  assign \$284  = wreg & \$283 ;
-  assign \$285  = \$282 [10] + \$284 [11];
-  assign \$286  = \$280  + \$285 ;
-  assign \$287  = ~ xreg;
-  assign \$288  = wreg & \$287 ;
-  assign \$289  = ~ xreg;
-  assign \$290  = wreg & \$289 ;
-  assign \$291  = \$288 [12] + \$290 [13];
-  assign \$292  = ~ xreg;
-  assign \$293  = wreg & \$292 ;
-  assign \$294  = ~ xreg;
-  assign \$295  = wreg & \$294 ;
-  assign \$296  = \$293 [14] + \$295 [15];
-  assign \$297  = \$291  + \$296 ;
-  assign \$298  = \$286  + \$297 ;
-  assign \$299  = \$275  + \$298 ;
-  assign \$300  = ~ xreg;
-  assign \$301  = wreg & \$300 ;
+  assign \$282  = wq & \$281 ;
+  assign \$283  = \$280 [4] + \$282 [5];
+  assign \$284  = ~ xreg;
+  assign \$285  = wq & \$284 ;
+  assign \$286  = ~ xreg;
+  assign \$287  = wq & \$286 ;
+  assign \$288  = \$285 [6] + \$287 [7];
+  assign \$289  = \$283  + \$288 ;
+  assign \$290  = \$278  + \$289 ;
+  assign \$291  = ~ xreg;
+  assign \$292  = wq & \$291 ;
+  assign \$293  = ~ xreg;
+  assign \$294  = wq & \$293 ;
+  assign \$295  = \$292 [8] + \$294 [9];
+  assign \$296  = ~ xreg;
+  assign \$297  = wq & \$296 ;
+  assign \$298  = ~ xreg;
+  assign \$299  = wq & \$298 ;
+  assign \$300  = \$297 [10] + \$299 [11];
+  assign \$301  = \$295  + \$300 ;
   assign \$302  = ~ xreg;
-  assign \$303  = wreg & \$302 ;
-  assign \$304  = \$301 [16] + \$303 [17];
-  assign \$305  = ~ xreg;
-  assign \$306  = wreg & \$305 ;
+  assign \$303  = wq & \$302 ;
+  assign \$304  = ~ xreg;
+  assign \$305  = wq & \$304 ;
+  assign \$306  = \$303 [12] + \$305 [13];
   assign \$307  = ~ xreg;
-  assign \$308  = wreg & \$307 ;
-  assign \$309  = \$306 [18] + \$308 [19];
-  assign \$310  = \$304  + \$309 ;
-  assign \$311  = ~ xreg;
-  assign \$312  = wreg & \$311 ;
-  assign \$313  = ~ xreg;
-  assign \$314  = wreg & \$313 ;
-  assign \$315  = \$312 [20] + \$314 [21];
-  assign \$316  = ~ xreg;
-  assign \$317  = wreg & \$316 ;
-  assign \$318  = ~ xreg;
-  assign \$319  = wreg & \$318 ;
-  assign \$320  = \$317 [22] + \$319 [23];
-  assign \$321  = \$315  + \$320 ;
-  assign \$322  = \$310  + \$321 ;
-  assign \$323  = ~ xreg;
-  assign \$324  = wreg & \$323 ;
-  assign \$325  = ~ xreg;
-  assign \$326  = wreg & \$325 ;
-  assign \$327  = \$324 [24] + \$326 [25];
+  assign \$308  = wq & \$307 ;
+  assign \$309  = ~ xreg;
+  assign \$310  = wq & \$309 ;
+  assign \$311  = \$308 [14] + \$310 [15];
+  assign \$312  = \$306  + \$311 ;
+  assign \$313  = \$301  + \$312 ;
+  assign \$314  = \$290  + \$313 ;
+  assign \$315  = ~ xreg;
+  assign \$316  = wq & \$315 ;
+  assign \$317  = ~ xreg;
+  assign \$318  = wq & \$317 ;
+  assign \$319  = \$316 [16] + \$318 [17];
+  assign \$320  = ~ xreg;
+  assign \$321  = wq & \$320 ;
+  assign \$322  = ~ xreg;
+  assign \$323  = wq & \$322 ;
+  assign \$324  = \$321 [18] + \$323 [19];
+  assign \$325  = \$319  + \$324 ;
+  assign \$326  = ~ xreg;
+  assign \$327  = wq & \$326 ;
   assign \$328  = ~ xreg;
-  assign \$329  = wreg & \$328 ;
-  assign \$330  = ~ xreg;
-  assign \$331  = wreg & \$330 ;
-  assign \$332  = \$329 [26] + \$331 [27];
-  assign \$333  = \$327  + \$332 ;
-  assign \$334  = ~ xreg;
-  assign \$335  = wreg & \$334 ;
-  assign \$336  = ~ xreg;
-  assign \$337  = wreg & \$336 ;
-  assign \$338  = \$335 [28] + \$337 [29];
-  assign \$339  = ~ xreg;
-  assign \$340  = wreg & \$339 ;
-  assign \$341  = ~ xreg;
-  assign \$342  = wreg & \$341 ;
-  assign \$343  = \$340 [30] + \$342 [31];
-  assign \$344  = \$338  + \$343 ;
-  assign \$345  = \$333  + \$344 ;
-  assign \$346  = \$322  + \$345 ;
-  assign \$347  = ~ xreg;
-  assign \$348  = wreg & \$347 ;
+  assign \$329  = wq & \$328 ;
+  assign \$330  = \$327 [20] + \$329 [21];
+  assign \$331  = ~ xreg;
+  assign \$332  = wq & \$331 ;
+  assign \$333  = ~ xreg;
+  assign \$334  = wq & \$333 ;
+  assign \$335  = \$332 [22] + \$334 [23];
+  assign \$336  = \$330  + \$335 ;
+  assign \$337  = \$325  + \$336 ;
+  assign \$338  = ~ xreg;
+  assign \$339  = wq & \$338 ;
+  assign \$340  = ~ xreg;
+  assign \$341  = wq & \$340 ;
+  assign \$342  = \$339 [24] + \$341 [25];
+  assign \$343  = ~ xreg;
+  assign \$344  = wq & \$343 ;
+  assign \$345  = ~ xreg;
+  assign \$346  = wq & \$345 ;
+  assign \$347  = \$344 [26] + \$346 [27];
+  assign \$348  = \$342  + \$347 ;
   assign \$349  = ~ xreg;
-  assign \$350  = wreg & \$349 ;
-  assign \$351  = \$348 [32] + \$350 [33];
-  assign \$352  = ~ xreg;
-  assign \$353  = wreg & \$352 ;
+  assign \$350  = wq & \$349 ;
+  assign \$351  = ~ xreg;
+  assign \$352  = wq & \$351 ;
+  assign \$353  = \$350 [28] + \$352 [29];
   assign \$354  = ~ xreg;
-  assign \$355  = wreg & \$354 ;
-  assign \$356  = \$353 [34] + \$355 [35];
-  assign \$357  = \$351  + \$356 ;
-  assign \$358  = ~ xreg;
-  assign \$359  = wreg & \$358 ;
-  assign \$360  = ~ xreg;
-  assign \$361  = wreg & \$360 ;
-  assign \$362  = \$359 [36] + \$361 [37];
-  assign \$363  = ~ xreg;
-  assign \$364  = wreg & \$363 ;
-  assign \$365  = ~ xreg;
-  assign \$366  = wreg & \$365 ;
-  assign \$367  = \$364 [38] + \$366 [39];
-  assign \$368  = \$362  + \$367 ;
-  assign \$369  = \$357  + \$368 ;
-  assign \$370  = ~ xreg;
-  assign \$371  = wreg & \$370 ;
-  assign \$372  = ~ xreg;
-  assign \$373  = wreg & \$372 ;
-  assign \$374  = \$371 [40] + \$373 [41];
+  assign \$355  = wq & \$354 ;
+  assign \$356  = ~ xreg;
+  assign \$357  = wq & \$356 ;
+  assign \$358  = \$355 [30] + \$357 [31];
+  assign \$359  = \$353  + \$358 ;
+  assign \$360  = \$348  + \$359 ;
+  assign \$361  = \$337  + \$360 ;
+  assign \$362  = ~ xreg;
+  assign \$363  = wq & \$362 ;
+  assign \$364  = ~ xreg;
+  assign \$365  = wq & \$364 ;
+  assign \$366  = \$363 [32] + \$365 [33];
+  assign \$367  = ~ xreg;
+  assign \$368  = wq & \$367 ;
+  assign \$369  = ~ xreg;
+  assign \$370  = wq & \$369 ;
+  assign \$371  = \$368 [34] + \$370 [35];
+  assign \$372  = \$366  + \$371 ;
+  assign \$373  = ~ xreg;
+  assign \$374  = wq & \$373 ;
   assign \$375  = ~ xreg;
-  assign \$376  = wreg & \$375 ;
-  assign \$377  = ~ xreg;
-  assign \$378  = wreg & \$377 ;
-  assign \$379  = \$376 [42] + \$378 [43];
-  assign \$380  = \$374  + \$379 ;
-  assign \$381  = ~ xreg;
-  assign \$382  = wreg & \$381 ;
-  assign \$383  = ~ xreg;
-  assign \$384  = wreg & \$383 ;
-  assign \$385  = \$382 [44] + \$384 [45];
-  assign \$386  = ~ xreg;
-  assign \$387  = wreg & \$386 ;
-  assign \$388  = ~ xreg;
-  assign \$389  = wreg & \$388 ;
-  assign \$390  = \$387 [46] + \$389 [47];
-  assign \$391  = \$385  + \$390 ;
-  assign \$392  = \$380  + \$391 ;
-  assign \$393  = \$369  + \$392 ;
-  assign \$394  = ~ xreg;
-  assign \$395  = wreg & \$394 ;
+  assign \$376  = wq & \$375 ;
+  assign \$377  = \$374 [36] + \$376 [37];
+  assign \$378  = ~ xreg;
+  assign \$379  = wq & \$378 ;
+  assign \$380  = ~ xreg;
+  assign \$381  = wq & \$380 ;
+  assign \$382  = \$379 [38] + \$381 [39];
+  assign \$383  = \$377  + \$382 ;
+  assign \$384  = \$372  + \$383 ;
+  assign \$385  = ~ xreg;
+  assign \$386  = wq & \$385 ;
+  assign \$387  = ~ xreg;
+  assign \$388  = wq & \$387 ;
+  assign \$389  = \$386 [40] + \$388 [41];
+  assign \$390  = ~ xreg;
+  assign \$391  = wq & \$390 ;
+  assign \$392  = ~ xreg;
+  assign \$393  = wq & \$392 ;
+  assign \$394  = \$391 [42] + \$393 [43];
+  assign \$395  = \$389  + \$394 ;
   assign \$396  = ~ xreg;
-  assign \$397  = wreg & \$396 ;
-  assign \$398  = \$395 [48] + \$397 [49];
-  assign \$399  = ~ xreg;
-  assign \$400  = wreg & \$399 ;
+  assign \$397  = wq & \$396 ;
+  assign \$398  = ~ xreg;
+  assign \$399  = wq & \$398 ;
+  assign \$400  = \$397 [44] + \$399 [45];
   assign \$401  = ~ xreg;
-  assign \$402  = wreg & \$401 ;
-  assign \$403  = \$400 [50] + \$402 [51];
-  assign \$404  = \$398  + \$403 ;
-  assign \$405  = ~ xreg;
-  assign \$406  = wreg & \$405 ;
-  assign \$407  = ~ xreg;
-  assign \$408  = wreg & \$407 ;
-  assign \$409  = \$406 [52] + \$408 [53];
-  assign \$410  = ~ xreg;
-  assign \$411  = wreg & \$410 ;
-  assign \$412  = ~ xreg;
-  assign \$413  = wreg & \$412 ;
-  assign \$414  = \$411 [54] + \$413 [55];
-  assign \$415  = \$409  + \$414 ;
-  assign \$416  = \$404  + \$415 ;
-  assign \$417  = ~ xreg;
-  assign \$418  = wreg & \$417 ;
-  assign \$419  = ~ xreg;
-  assign \$420  = wreg & \$419 ;
-  assign \$421  = \$418 [56] + \$420 [57];
+  assign \$402  = wq & \$401 ;
+  assign \$403  = ~ xreg;
+  assign \$404  = wq & \$403 ;
+  assign \$405  = \$402 [46] + \$404 [47];
+  assign \$406  = \$400  + \$405 ;
+  assign \$407  = \$395  + \$406 ;
+  assign \$408  = \$384  + \$407 ;
+  assign \$409  = ~ xreg;
+  assign \$410  = wq & \$409 ;
+  assign \$411  = ~ xreg;
+  assign \$412  = wq & \$411 ;
+  assign \$413  = \$410 [48] + \$412 [49];
+  assign \$414  = ~ xreg;
+  assign \$415  = wq & \$414 ;
+  assign \$416  = ~ xreg;
+  assign \$417  = wq & \$416 ;
+  assign \$418  = \$415 [50] + \$417 [51];
+  assign \$419  = \$413  + \$418 ;
+  assign \$420  = ~ xreg;
+  assign \$421  = wq & \$420 ;
   assign \$422  = ~ xreg;
-  assign \$423  = wreg & \$422 ;
-  assign \$424  = ~ xreg;
-  assign \$425  = wreg & \$424 ;
-  assign \$426  = \$423 [58] + \$425 [59];
-  assign \$427  = \$421  + \$426 ;
-  assign \$428  = ~ xreg;
-  assign \$429  = wreg & \$428 ;
-  assign \$430  = ~ xreg;
-  assign \$431  = wreg & \$430 ;
-  assign \$432  = \$429 [60] + \$431 [61];
-  assign \$433  = ~ xreg;
-  assign \$434  = wreg & \$433 ;
-  assign \$435  = ~ xreg;
-  assign \$436  = wreg & \$435 ;
-  assign \$437  = \$434 [62] + \$436 [63];
-  assign \$438  = \$432  + \$437 ;
-  assign \$439  = \$427  + \$438 ;
-  assign \$440  = \$416  + \$439 ;
-  assign \$441  = ~ wreg;
-  assign \$442  = \$441  & xreg;
-  assign \$443  = ~ wreg;
-  assign \$444  = \$443  & xreg;
-  assign \$445  = \$442 [0] + \$444 [1];
-  assign \$446  = ~ wreg;
-  assign \$447  = \$446  & xreg;
-  assign \$448  = ~ wreg;
-  assign \$449  = \$448  & xreg;
-  assign \$450  = \$447 [2] + \$449 [3];
-  assign \$451  = \$445  + \$450 ;
-  assign \$452  = ~ wreg;
-  assign \$453  = \$452  & xreg;
-  assign \$454  = ~ wreg;
-  assign \$455  = \$454  & xreg;
-  assign \$456  = \$453 [4] + \$455 [5];
-  assign \$457  = ~ wreg;
-  assign \$458  = \$457  & xreg;
-  assign \$459  = ~ wreg;
-  assign \$460  = \$459  & xreg;
-  assign \$461  = \$458 [6] + \$460 [7];
-  assign \$462  = \$456  + \$461 ;
-  assign \$463  = \$451  + \$462 ;
-  assign \$464  = ~ wreg;
-  assign \$465  = \$464  & xreg;
-  assign \$466  = ~ wreg;
-  assign \$467  = \$466  & xreg;
-  assign \$468  = \$465 [8] + \$467 [9];
-  assign \$469  = ~ wreg;
+  assign \$423  = wq & \$422 ;
+  assign \$424  = \$421 [52] + \$423 [53];
+  assign \$425  = ~ xreg;
+  assign \$426  = wq & \$425 ;
+  assign \$427  = ~ xreg;
+  assign \$428  = wq & \$427 ;
+  assign \$429  = \$426 [54] + \$428 [55];
+  assign \$430  = \$424  + \$429 ;
+  assign \$431  = \$419  + \$430 ;
+  assign \$432  = ~ xreg;
+  assign \$433  = wq & \$432 ;
+  assign \$434  = ~ xreg;
+  assign \$435  = wq & \$434 ;
+  assign \$436  = \$433 [56] + \$435 [57];
+  assign \$437  = ~ xreg;
+  assign \$438  = wq & \$437 ;
+  assign \$439  = ~ xreg;
+  assign \$440  = wq & \$439 ;
+  assign \$441  = \$438 [58] + \$440 [59];
+  assign \$442  = \$436  + \$441 ;
+  assign \$443  = ~ xreg;
+  assign \$444  = wq & \$443 ;
+  assign \$445  = ~ xreg;
+  assign \$446  = wq & \$445 ;
+  assign \$447  = \$444 [60] + \$446 [61];
+  assign \$448  = ~ xreg;
+  assign \$449  = wq & \$448 ;
+  assign \$450  = ~ xreg;
+  assign \$451  = wq & \$450 ;
+  assign \$452  = \$449 [62] + \$451 [63];
+  assign \$453  = \$447  + \$452 ;
+  assign \$454  = \$442  + \$453 ;
+  assign \$455  = \$431  + \$454 ;
+  assign \$456  = ~ wq;
+  assign \$457  = \$456  & xreg;
+  assign \$458  = ~ wq;
+  assign \$459  = \$458  & xreg;
+  assign \$460  = \$457 [0] + \$459 [1];
+  assign \$461  = ~ wq;
+  assign \$462  = \$461  & xreg;
+  assign \$463  = ~ wq;
+  assign \$464  = \$463  & xreg;
+  assign \$465  = \$462 [2] + \$464 [3];
+  assign \$466  = \$460  + \$465 ;
+  assign \$467  = ~ wq;
+  assign \$468  = \$467  & xreg;
+  assign \$469  = ~ wq;
   assign \$470  = \$469  & xreg;
-  assign \$471  = ~ wreg;
-  assign \$472  = \$471  & xreg;
-  assign \$473  = \$470 [10] + \$472 [11];
-  assign \$474  = \$468  + \$473 ;
-  assign \$475  = ~ wreg;
-  assign \$476  = \$475  & xreg;
-  assign \$477  = ~ wreg;
-  assign \$478  = \$477  & xreg;
-  assign \$479  = \$476 [12] + \$478 [13];
-  assign \$480  = ~ wreg;
-  assign \$481  = \$480  & xreg;
-  assign \$482  = ~ wreg;
-  assign \$483  = \$482  & xreg;
-  assign \$484  = \$481 [14] + \$483 [15];
-  assign \$485  = \$479  + \$484 ;
-  assign \$486  = \$474  + \$485 ;
-  assign \$487  = \$463  + \$486 ;
-  assign \$488  = ~ wreg;
-  assign \$489  = \$488  & xreg;
-  assign \$490  = ~ wreg;
+  assign \$471  = \$468 [4] + \$470 [5];
+  assign \$472  = ~ wq;
+  assign \$473  = \$472  & xreg;
+  assign \$474  = ~ wq;
+  assign \$475  = \$474  & xreg;
+  assign \$476  = \$473 [6] + \$475 [7];
+  assign \$477  = \$471  + \$476 ;
+  assign \$478  = \$466  + \$477 ;
+  assign \$479  = ~ wq;
+  assign \$480  = \$479  & xreg;
+  assign \$481  = ~ wq;
+  assign \$482  = \$481  & xreg;
+  assign \$483  = \$480 [8] + \$482 [9];
+  assign \$484  = ~ wq;
+  assign \$485  = \$484  & xreg;
+  assign \$486  = ~ wq;
+  assign \$487  = \$486  & xreg;
+  assign \$488  = \$485 [10] + \$487 [11];
+  assign \$489  = \$483  + \$488 ;
+  assign \$490  = ~ wq;
   assign \$491  = \$490  & xreg;
-  assign \$492  = \$489 [16] + \$491 [17];
-  assign \$493  = ~ wreg;
-  assign \$494  = \$493  & xreg;
-  assign \$495  = ~ wreg;
+  assign \$492  = ~ wq;
+  assign \$493  = \$492  & xreg;
+  assign \$494  = \$491 [12] + \$493 [13];
+  assign \$495  = ~ wq;
   assign \$496  = \$495  & xreg;
-  assign \$497  = \$494 [18] + \$496 [19];
-  assign \$498  = \$492  + \$497 ;
-  assign \$499  = ~ wreg;
-  assign \$500  = \$499  & xreg;
-  assign \$501  = ~ wreg;
-  assign \$502  = \$501  & xreg;
-  assign \$503  = \$500 [20] + \$502 [21];
-  assign \$504  = ~ wreg;
-  assign \$505  = \$504  & xreg;
-  assign \$506  = ~ wreg;
-  assign \$507  = \$506  & xreg;
-  assign \$508  = \$505 [22] + \$507 [23];
-  assign \$509  = \$503  + \$508 ;
-  assign \$510  = \$498  + \$509 ;
-  assign \$511  = ~ wreg;
-  assign \$512  = \$511  & xreg;
-  assign \$513  = ~ wreg;
-  assign \$514  = \$513  & xreg;
-  assign \$515  = \$512 [24] + \$514 [25];
-  assign \$516  = ~ wreg;
+  assign \$497  = ~ wq;
+  assign \$498  = \$497  & xreg;
+  assign \$499  = \$496 [14] + \$498 [15];
+  assign \$500  = \$494  + \$499 ;
+  assign \$501  = \$489  + \$500 ;
+  assign \$502  = \$478  + \$501 ;
+  assign \$503  = ~ wq;
+  assign \$504  = \$503  & xreg;
+  assign \$505  = ~ wq;
+  assign \$506  = \$505  & xreg;
+  assign \$507  = \$504 [16] + \$506 [17];
+  assign \$508  = ~ wq;
+  assign \$509  = \$508  & xreg;
+  assign \$510  = ~ wq;
+  assign \$511  = \$510  & xreg;
+  assign \$512  = \$509 [18] + \$511 [19];
+  assign \$513  = \$507  + \$512 ;
+  assign \$514  = ~ wq;
+  assign \$515  = \$514  & xreg;
+  assign \$516  = ~ wq;
   assign \$517  = \$516  & xreg;
-  assign \$518  = ~ wreg;
-  assign \$519  = \$518  & xreg;
-  assign \$520  = \$517 [26] + \$519 [27];
-  assign \$521  = \$515  + \$520 ;
-  assign \$522  = ~ wreg;
-  assign \$523  = \$522  & xreg;
-  assign \$524  = ~ wreg;
-  assign \$525  = \$524  & xreg;
-  assign \$526  = \$523 [28] + \$525 [29];
-  assign \$527  = ~ wreg;
-  assign \$528  = \$527  & xreg;
-  assign \$529  = ~ wreg;
-  assign \$530  = \$529  & xreg;
-  assign \$531  = \$528 [30] + \$530 [31];
-  assign \$532  = \$526  + \$531 ;
-  assign \$533  = \$521  + \$532 ;
-  assign \$534  = \$510  + \$533 ;
-  assign \$535  = ~ wreg;
-  assign \$536  = \$535  & xreg;
-  assign \$537  = ~ wreg;
+  assign \$518  = \$515 [20] + \$517 [21];
+  assign \$519  = ~ wq;
+  assign \$520  = \$519  & xreg;
+  assign \$521  = ~ wq;
+  assign \$522  = \$521  & xreg;
+  assign \$523  = \$520 [22] + \$522 [23];
+  assign \$524  = \$518  + \$523 ;
+  assign \$525  = \$513  + \$524 ;
+  assign \$526  = ~ wq;
+  assign \$527  = \$526  & xreg;
+  assign \$528  = ~ wq;
+  assign \$529  = \$528  & xreg;
+  assign \$530  = \$527 [24] + \$529 [25];
+  assign \$531  = ~ wq;
+  assign \$532  = \$531  & xreg;
+  assign \$533  = ~ wq;
+  assign \$534  = \$533  & xreg;
+  assign \$535  = \$532 [26] + \$534 [27];
+  assign \$536  = \$530  + \$535 ;
+  assign \$537  = ~ wq;
   assign \$538  = \$537  & xreg;
-  assign \$539  = \$536 [32] + \$538 [33];
-  assign \$540  = ~ wreg;
-  assign \$541  = \$540  & xreg;
-  assign \$542  = ~ wreg;
+  assign \$539  = ~ wq;
+  assign \$540  = \$539  & xreg;
+  assign \$541  = \$538 [28] + \$540 [29];
+  assign \$542  = ~ wq;
   assign \$543  = \$542  & xreg;
-  assign \$544  = \$541 [34] + \$543 [35];
-  assign \$545  = \$539  + \$544 ;
-  assign \$546  = ~ wreg;
-  assign \$547  = \$546  & xreg;
-  assign \$548  = ~ wreg;
-  assign \$549  = \$548  & xreg;
-  assign \$550  = \$547 [36] + \$549 [37];
-  assign \$551  = ~ wreg;
-  assign \$552  = \$551  & xreg;
-  assign \$553  = ~ wreg;
-  assign \$554  = \$553  & xreg;
-  assign \$555  = \$552 [38] + \$554 [39];
-  assign \$556  = \$550  + \$555 ;
-  assign \$557  = \$545  + \$556 ;
-  assign \$558  = ~ wreg;
-  assign \$559  = \$558  & xreg;
-  assign \$560  = ~ wreg;
-  assign \$561  = \$560  & xreg;
-  assign \$562  = \$559 [40] + \$561 [41];
-  assign \$563  = ~ wreg;
+  assign \$544  = ~ wq;
+  assign \$545  = \$544  & xreg;
+  assign \$546  = \$543 [30] + \$545 [31];
+  assign \$547  = \$541  + \$546 ;
+  assign \$548  = \$536  + \$547 ;
+  assign \$549  = \$525  + \$548 ;
+  assign \$550  = ~ wq;
+  assign \$551  = \$550  & xreg;
+  assign \$552  = ~ wq;
+  assign \$553  = \$552  & xreg;
+  assign \$554  = \$551 [32] + \$553 [33];
+  assign \$555  = ~ wq;
+  assign \$556  = \$555  & xreg;
+  assign \$557  = ~ wq;
+  assign \$558  = \$557  & xreg;
+  assign \$559  = \$556 [34] + \$558 [35];
+  assign \$560  = \$554  + \$559 ;
+  assign \$561  = ~ wq;
+  assign \$562  = \$561  & xreg;
+  assign \$563  = ~ wq;
   assign \$564  = \$563  & xreg;
-  assign \$565  = ~ wreg;
-  assign \$566  = \$565  & xreg;
-  assign \$567  = \$564 [42] + \$566 [43];
-  assign \$568  = \$562  + \$567 ;
-  assign \$569  = ~ wreg;
-  assign \$570  = \$569  & xreg;
-  assign \$571  = ~ wreg;
-  assign \$572  = \$571  & xreg;
-  assign \$573  = \$570 [44] + \$572 [45];
-  assign \$574  = ~ wreg;
-  assign \$575  = \$574  & xreg;
-  assign \$576  = ~ wreg;
-  assign \$577  = \$576  & xreg;
-  assign \$578  = \$575 [46] + \$577 [47];
-  assign \$579  = \$573  + \$578 ;
-  assign \$580  = \$568  + \$579 ;
-  assign \$581  = \$557  + \$580 ;
-  assign \$582  = ~ wreg;
-  assign \$583  = \$582  & xreg;
-  assign \$584  = ~ wreg;
+  assign \$565  = \$562 [36] + \$564 [37];
+  assign \$566  = ~ wq;
+  assign \$567  = \$566  & xreg;
+  assign \$568  = ~ wq;
+  assign \$569  = \$568  & xreg;
+  assign \$570  = \$567 [38] + \$569 [39];
+  assign \$571  = \$565  + \$570 ;
+  assign \$572  = \$560  + \$571 ;
+  assign \$573  = ~ wq;
+  assign \$574  = \$573  & xreg;
+  assign \$575  = ~ wq;
+  assign \$576  = \$575  & xreg;
+  assign \$577  = \$574 [40] + \$576 [41];
+  assign \$578  = ~ wq;
+  assign \$579  = \$578  & xreg;
+  assign \$580  = ~ wq;
+  assign \$581  = \$580  & xreg;
+  assign \$582  = \$579 [42] + \$581 [43];
+  assign \$583  = \$577  + \$582 ;
+  assign \$584  = ~ wq;
   assign \$585  = \$584  & xreg;
-  assign \$586  = \$583 [48] + \$585 [49];
-  assign \$587  = ~ wreg;
-  assign \$588  = \$587  & xreg;
-  assign \$589  = ~ wreg;
+  assign \$586  = ~ wq;
+  assign \$587  = \$586  & xreg;
+  assign \$588  = \$585 [44] + \$587 [45];
+  assign \$589  = ~ wq;
   assign \$590  = \$589  & xreg;
-  assign \$591  = \$588 [50] + \$590 [51];
-  assign \$592  = \$586  + \$591 ;
-  assign \$593  = ~ wreg;
-  assign \$594  = \$593  & xreg;
-  assign \$595  = ~ wreg;
-  assign \$596  = \$595  & xreg;
-  assign \$597  = \$594 [52] + \$596 [53];
-  assign \$598  = ~ wreg;
-  assign \$599  = \$598  & xreg;
-  assign \$600  = ~ wreg;
-  assign \$601  = \$600  & xreg;
-  assign \$602  = \$599 [54] + \$601 [55];
-  assign \$603  = \$597  + \$602 ;
-  assign \$604  = \$592  + \$603 ;
-  assign \$605  = ~ wreg;
-  assign \$606  = \$605  & xreg;
-  assign \$607  = ~ wreg;
-  assign \$608  = \$607  & xreg;
-  assign \$609  = \$606 [56] + \$608 [57];
-  assign \$610  = ~ wreg;
+  assign \$591  = ~ wq;
+  assign \$592  = \$591  & xreg;
+  assign \$593  = \$590 [46] + \$592 [47];
+  assign \$594  = \$588  + \$593 ;
+  assign \$595  = \$583  + \$594 ;
+  assign \$596  = \$572  + \$595 ;
+  assign \$597  = ~ wq;
+  assign \$598  = \$597  & xreg;
+  assign \$599  = ~ wq;
+  assign \$600  = \$599  & xreg;
+  assign \$601  = \$598 [48] + \$600 [49];
+  assign \$602  = ~ wq;
+  assign \$603  = \$602  & xreg;
+  assign \$604  = ~ wq;
+  assign \$605  = \$604  & xreg;
+  assign \$606  = \$603 [50] + \$605 [51];
+  assign \$607  = \$601  + \$606 ;
+  assign \$608  = ~ wq;
+  assign \$609  = \$608  & xreg;
+  assign \$610  = ~ wq;
   assign \$611  = \$610  & xreg;
-  assign \$612  = ~ wreg;
-  assign \$613  = \$612  & xreg;
-  assign \$614  = \$611 [58] + \$613 [59];
-  assign \$615  = \$609  + \$614 ;
-  assign \$616  = ~ wreg;
-  assign \$617  = \$616  & xreg;
-  assign \$618  = ~ wreg;
-  assign \$619  = \$618  & xreg;
-  assign \$620  = \$617 [60] + \$619 [61];
-  assign \$621  = ~ wreg;
-  assign \$622  = \$621  & xreg;
-  assign \$623  = ~ wreg;
-  assign \$624  = \$623  & xreg;
-  assign \$625  = \$622 [62] + \$624 [63];
-  assign \$626  = \$620  + \$625 ;
-  assign \$627  = \$615  + \$626 ;
-  assign \$628  = \$604  + \$627 ;
-  assign \$629  = r_part0 + r_part1;
-  assign \$630  = r_part2 + r_part3;
-  assign \$631  = \$629  + \$630 ;
-  assign \$632  = \$signal  + \$631 ;
-  assign \$633  = a_part0 + a_part1;
-  assign \$634  = a_part2 + a_part3;
-  assign \$635  = \$633  + \$634 ;
-  assign \$636  = n_a + \$635 ;
-  assign \$637  = ! l_word;
-  assign \$638  = l_word + 1'h1;
-  assign \$639  = \$signal  < n_a;
-  assign \$640  = \$639  ? \$signal  : n_a;
-  assign \$641  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$642  = \$641  ? win_thswap : { 8'h00, s_ra };
-  assign \$643  = $signed(\$642 ) > $signed(1'h0);
-  assign \$644  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$645  = \$644  ? win_thswap : { 8'h00, s_ra };
-  assign \$646  = \$643  ? \$645  : 16'h0000;
-  assign \$647  = ! s_cnt;
-  assign \$648  = ~ busy;
-  assign \$649  = ~ \busy$92 ;
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = ~ busy;
-  assign \$652  = ~ \busy$92 ;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$655  & x_rd__data;
-  assign \$658  = ~ x_rd__data;
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = scan_a ? \$656  : \$659 ;
-  assign \$661  = ! mask;
-  assign \$662  = \$661  | done;
-  assign \$663  = - mask;
-  assign \$664  = { 1'h0, mask } & \$663 ;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = { 1'h0, mask } & \$665 ;
-  assign \$667  = - mask;
-  assign \$668  = { 1'h0, mask } & \$667 ;
-  assign \$669  = { 1'h0, wreg } ^ \$668 ;
-  assign \$670  = ! l_word;
-  assign \$671  = done | \$670 ;
-  assign \$672  = l_word + 1'h1;
-  assign \$673  = ~ \busy$161 ;
-  assign \$674  = ! add_cls;
-  assign \$675  = add_idx >= 11'h400;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = add_idx + 1'h1;
-  assign \$678  = add_left == 1'h1;
-  assign \$679  = add_cls - 1'h1;
-  assign \$680  = num_classes + 1'h1;
-  assign \$681  = add_left - 1'h1;
+  assign \$612  = \$609 [52] + \$611 [53];
+  assign \$613  = ~ wq;
+  assign \$614  = \$613  & xreg;
+  assign \$615  = ~ wq;
+  assign \$616  = \$615  & xreg;
+  assign \$617  = \$614 [54] + \$616 [55];
+  assign \$618  = \$612  + \$617 ;
+  assign \$619  = \$607  + \$618 ;
+  assign \$620  = ~ wq;
+  assign \$621  = \$620  & xreg;
+  assign \$622  = ~ wq;
+  assign \$623  = \$622  & xreg;
+  assign \$624  = \$621 [56] + \$623 [57];
+  assign \$625  = ~ wq;
+  assign \$626  = \$625  & xreg;
+  assign \$627  = ~ wq;
+  assign \$628  = \$627  & xreg;
+  assign \$629  = \$626 [58] + \$628 [59];
+  assign \$630  = \$624  + \$629 ;
+  assign \$631  = ~ wq;
+  assign \$632  = \$631  & xreg;
+  assign \$633  = ~ wq;
+  assign \$634  = \$633  & xreg;
+  assign \$635  = \$632 [60] + \$634 [61];
+  assign \$636  = ~ wq;
+  assign \$637  = \$636  & xreg;
+  assign \$638  = ~ wq;
+  assign \$639  = \$638  & xreg;
+  assign \$640  = \$637 [62] + \$639 [63];
+  assign \$641  = \$635  + \$640 ;
+  assign \$642  = \$630  + \$641 ;
+  assign \$643  = \$619  + \$642 ;
+  assign \$644  = r_part0 + r_part1;
+  assign \$645  = r_part2 + r_part3;
+  assign \$646  = \$644  + \$645 ;
+  assign \$647  = \$signal  + \$646 ;
+  assign \$648  = a_part0 + a_part1;
+  assign \$649  = a_part2 + a_part3;
+  assign \$650  = \$648  + \$649 ;
+  assign \$651  = n_a + \$650 ;
+  assign \$652  = ! l_word;
+  assign \$653  = l_word + 1'h1;
+  assign \$654  = \$signal  < n_a;
+  assign \$655  = \$654  ? \$signal  : n_a;
+  assign \$656  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$657  = \$656  ? win_thswap : { 8'h00, s_ra };
+  assign \$658  = $signed(\$657 ) > $signed(1'h0);
+  assign \$659  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$660  = \$659  ? win_thswap : { 8'h00, s_ra };
+  assign \$661  = \$658  ? \$660  : 16'h0000;
+  assign \$662  = ! s_cnt;
+  assign \$663  = ~ busy;
+  assign \$664  = ~ \busy$87 ;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = ~ busy;
+  assign \$667  = ~ \busy$87 ;
+  assign \$668  = ~ wq;
+  assign \$669  = \$668  & x_rd__data;
+  assign \$670  = ~ x_rd__data;
+  assign \$671  = wq & \$670 ;
+  assign \$672  = scan_a ? \$669  : \$671 ;
+  assign \$673  = ! mask;
+  assign \$674  = \$673  | done;
+  assign \$675  = - mask;
+  assign \$676  = { 1'h0, mask } & \$675 ;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = { 1'h0, mask } & \$677 ;
+  assign \$679  = - mask;
+  assign \$680  = { 1'h0, mask } & \$679 ;
+  assign \$681  = { 1'h0, wreg } ^ \$680 ;
+  assign \$682  = ! l_word;
+  assign \$683  = done | \$682 ;
+  assign \$684  = l_word + 1'h1;
+  assign \$685  = ~ \busy$164 ;
+  assign \$686  = ! add_cls;
+  assign \$687  = add_idx >= 11'h400;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = add_idx + 1'h1;
+  assign \$690  = add_left == 1'h1;
+  assign \$691  = add_cls - 1'h1;
+  assign \$692  = num_classes + 1'h1;
+  assign \$693  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$682 ;
+    s1_valid <= \$694 ;
   always @(posedge clk)
-    s1_grp <= \$683 ;
+    s1_grp <= \$695 ;
   always @(posedge clk)
-    s1_first <= \$684 ;
+    s1_first <= \$696 ;
   always @(posedge clk)
-    s1_last <= \$685 ;
+    s1_last <= \$697 ;
   always @(posedge clk)
-    s2_valid <= \$686 ;
+    s2_valid <= \$698 ;
   always @(posedge clk)
-    s2_grp <= \$687 ;
+    s2_grp <= \$699 ;
   always @(posedge clk)
-    s2_first <= \$688 ;
+    s2_first <= \$700 ;
   always @(posedge clk)
-    s2_last <= \$689 ;
+    s2_last <= \$701 ;
   always @(posedge clk)
-    s3_valid <= \$690 ;
+    s3_valid <= \$702 ;
   always @(posedge clk)
-    s3_grp <= \$691 ;
+    s3_grp <= \$703 ;
   always @(posedge clk)
-    s3_first <= \$692 ;
+    s3_first <= \$704 ;
   always @(posedge clk)
-    s3_last <= \$693 ;
+    s3_last <= \$705 ;
   always @(posedge clk)
-    \$signature__en$26  <= \$694 ;
+    \$signature__en$26  <= \$706 ;
   always @(posedge clk)
-    s4_grp <= \$695 ;
+    s4_grp <= \$707 ;
   always @(posedge clk)
-    s2_and0 <= \$696 ;
+    s2_and0 <= \$708 ;
   always @(posedge clk)
-    s2_thl0 <= \$697 ;
+    s2_thl0 <= \$709 ;
   always @(posedge clk)
-    s3_part0_0 <= \$698 ;
+    s3_part0_0 <= \$710 ;
   always @(posedge clk)
-    s3_part0_1 <= \$699 ;
+    s3_part0_1 <= \$711 ;
   always @(posedge clk)
-    s3_part0_2 <= \$700 ;
+    s3_part0_2 <= \$712 ;
   always @(posedge clk)
-    s3_part0_3 <= \$701 ;
+    s3_part0_3 <= \$713 ;
   always @(posedge clk)
-    s3_thl0 <= \$702 ;
+    s3_thl0 <= \$714 ;
   always @(posedge clk)
-    acc0 <= \$703 ;
+    acc0 <= \$715 ;
   always @(posedge clk)
-    \$signature__data  <= \$704 ;
+    \$signature__data  <= \$716 ;
   always @(posedge clk)
-    s4_thl0 <= \$705 ;
+    s4_thl0 <= \$717 ;
   always @(posedge clk)
-    s5_valid <= \$706 ;
+    s5_valid <= \$718 ;
   always @(posedge clk)
-    s5_grp <= \$707 ;
+    s5_grp <= \$719 ;
   always @(posedge clk)
-    s5_pot0 <= \$708 ;
+    s5_pot0 <= \$720 ;
   always @(posedge clk)
-    s5_active0 <= \$709 ;
+    s5_active0 <= \$721 ;
   always @(posedge clk)
-    s5_elig0 <= \$710 ;
+    s5_elig0 <= \$722 ;
   always @(posedge clk)
-    \$signal$141  <= \$711 ;
+    \$signal$138  <= \$723 ;
   always @(posedge clk)
-    \$signal$142  <= \$712 ;
+    \$signal$139  <= \$724 ;
   always @(posedge clk)
-    dividend <= \$713 ;
+    dividend <= \$725 ;
   always @(posedge clk)
-    \$signal$143  <= \$714 ;
+    \$signal$140  <= \$726 ;
   always @(posedge clk)
-    \$signal$113  <= \$715 ;
+    \$signal$108  <= \$727 ;
   always @(posedge clk)
-    lrn_idx <= \$716 ;
+    lrn_idx <= \$728 ;
   always @(posedge clk)
-    rd_b <= \$717 ;
+    wq <= \$729 ;
   always @(posedge clk)
-    rd_q <= \$718 ;
+    rd_b <= \$730 ;
   always @(posedge clk)
-    rd_a <= \$719 ;
+    rd_q <= \$731 ;
   always @(posedge clk)
-    rd_a_op <= \$720 ;
+    rd_q_b <= \$732 ;
   always @(posedge clk)
-    rd_a_lane <= \$721 ;
+    rd_q_p <= \$733 ;
   always @(posedge clk)
-    rd_a_param <= \$722 ;
+    rd_a <= \$734 ;
   always @(posedge clk)
-    op <= \$723 ;
+    rd_a_op <= \$735 ;
   always @(posedge clk)
-    cand_all <= \$724 ;
+    rd_a_lane <= \$736 ;
   always @(posedge clk)
-    cand_lo <= \$725 ;
+    rd_a_sel <= \$737 ;
   always @(posedge clk)
-    load_word <= \$726 ;
+    rd_a_param <= \$738 ;
   always @(posedge clk)
-    ctrl_state <= \$727 ;
+    op <= \$739 ;
   always @(posedge clk)
-    num_neurons <= \$728 ;
+    cand_all <= \$740 ;
   always @(posedge clk)
-    num_classes <= \$729 ;
+    cand_lo <= \$741 ;
   always @(posedge clk)
-    divisor <= \$730 ;
+    load_word <= \$742 ;
   always @(posedge clk)
-    thswap_init <= \$731 ;
+    ctrl_state <= \$743 ;
   always @(posedge clk)
-    decay <= \$732 ;
+    num_neurons <= \$744 ;
   always @(posedge clk)
-    thswap_min <= \$733 ;
+    num_classes <= \$745 ;
   always @(posedge clk)
-    thl_cap <= \$734 ;
+    divisor <= \$746 ;
   always @(posedge clk)
-    offset <= \$735 ;
+    thswap_init <= \$747 ;
   always @(posedge clk)
-    add_cls <= \$736 ;
+    decay <= \$748 ;
   always @(posedge clk)
-    add_left <= \$737 ;
+    thswap_min <= \$749 ;
   always @(posedge clk)
-    add_idx <= \$738 ;
+    thl_cap <= \$750 ;
   always @(posedge clk)
-    p_grp <= \$739 ;
+    offset <= \$751 ;
   always @(posedge clk)
-    cand_hi <= \$740 ;
+    add_cls <= \$752 ;
   always @(posedge clk)
-    p_word <= \$741 ;
+    add_left <= \$753 ;
   always @(posedge clk)
-    p_groups <= \$742 ;
+    add_idx <= \$754 ;
   always @(posedge clk)
-    p_run <= \$743 ;
+    p_grp <= \$755 ;
   always @(posedge clk)
-    res <= \$744 ;
+    cand_hi <= \$756 ;
   always @(posedge clk)
-    win_base <= \$745 ;
+    p_word <= \$757 ;
   always @(posedge clk)
-    l_word <= \$746 ;
+    p_groups <= \$758 ;
   always @(posedge clk)
-    \$signal  <= \$747 ;
+    p_run <= \$759 ;
   always @(posedge clk)
-    n_a <= \$748 ;
+    res <= \$760 ;
   always @(posedge clk)
-    wreg <= \$749 ;
+    win_base <= \$761 ;
   always @(posedge clk)
-    xreg <= \$750 ;
+    l_word <= \$762 ;
   always @(posedge clk)
-    win_thswap <= \$751 ;
+    \$signal  <= \$763 ;
   always @(posedge clk)
-    r_part0 <= \$752 ;
+    n_a <= \$764 ;
   always @(posedge clk)
-    r_part1 <= \$753 ;
+    xreg <= \$765 ;
   always @(posedge clk)
-    r_part2 <= \$754 ;
+    win_thswap <= \$766 ;
   always @(posedge clk)
-    r_part3 <= \$755 ;
+    r_part0 <= \$767 ;
   always @(posedge clk)
-    a_part0 <= \$756 ;
+    r_part1 <= \$768 ;
   always @(posedge clk)
-    a_part1 <= \$757 ;
+    r_part2 <= \$769 ;
   always @(posedge clk)
-    a_part2 <= \$758 ;
+    r_part3 <= \$770 ;
   always @(posedge clk)
-    a_part3 <= \$759 ;
+    a_part0 <= \$771 ;
   always @(posedge clk)
-    s_ra <= \$760 ;
+    a_part1 <= \$772 ;
   always @(posedge clk)
-    s_cnt <= \$761 ;
+    a_part2 <= \$773 ;
   always @(posedge clk)
-    q_r <= \$762 ;
+    a_part3 <= \$774 ;
   always @(posedge clk)
-    r_r <= \$763 ;
+    s_ra <= \$775 ;
   always @(posedge clk)
-    q_a <= \$764 ;
+    s_cnt <= \$776 ;
   always @(posedge clk)
-    r_a <= \$765 ;
+    q_r <= \$777 ;
   always @(posedge clk)
-    scan_a <= \$766 ;
+    r_r <= \$778 ;
   always @(posedge clk)
-    mask <= \$767 ;
+    q_a <= \$779 ;
   always @(posedge clk)
-    res_valid <= \$768 ;
+    r_a <= \$780 ;
+  always @(posedge clk)
+    scan_a <= \$781 ;
+  always @(posedge clk)
+    wreg <= \$782 ;
+  always @(posedge clk)
+    mask <= \$783 ;
+  always @(posedge clk)
+    res_valid <= \$784 ;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -1779,236 +1834,223 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign s5_e_pot0 = \$12  ? s5_pot0 : 7'h00;
   assign \$14  = s5_pot0 > 1'h0;
   assign s5_e_idx0 = \$16  ? s5_grp : 11'h000;
+  assign \$17  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
+  assign \$18  = \$17  | rd_q_p;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$21  = ~ rd_a;
-  assign \$22  = ~ rd_b;
-  assign \$23  = \$22  | rsp__ready;
-  assign \$24  = \$21  | \$23 ;
-  assign \$25  = cmd__payload[3:0] == 3'h4;
-  assign \$26  = cmd__payload[3:0] == 3'h6;
+  assign \$19  = ~ rd_a;
+  assign \$20  = ~ rd_b;
+  assign \$21  = \$20  | rsp__ready;
+  assign \$22  = \$19  | \$21 ;
+  assign \$23  = cmd__payload[3:0] == 3'h4;
+  assign \$24  = cmd__payload[3:0] == 3'h6;
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = cmd__payload[3:0] == 4'h8;
   assign \$27  = \$25  | \$26 ;
-  assign \$28  = cmd__payload[3:0] == 4'h8;
+  assign \$28  = cmd__payload[3:0] == 4'h9;
   assign \$29  = \$27  | \$28 ;
-  assign \$30  = cmd__payload[3:0] == 4'h9;
+  assign \$30  = cmd__payload[3:0] == 4'hb;
   assign \$31  = \$29  | \$30 ;
-  assign \$32  = cmd__payload[3:0] == 4'hb;
-  assign \$33  = \$31  | \$32 ;
-  assign \$34  = ~ rd_a;
-  assign \$35  = ~ rd_b;
-  assign \$36  = \$35  | rsp__ready;
-  assign \$37  = \$34  | \$36 ;
-  assign \$38  = ~ rd_a;
-  assign \$39  = ~ rd_b;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = \$33  ? \$37  : \$40 ;
+  assign \$32  = ~ rd_a;
+  assign \$33  = ~ rd_b;
+  assign \$34  = \$33  | rsp__ready;
+  assign \$35  = \$32  | \$34 ;
+  assign \$36  = ~ rd_a;
+  assign \$37  = ~ rd_b;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = \$31  ? \$35  : \$38 ;
+  assign \$40  = cmd__payload[14:4] * 1'h1;
+  assign \$41  = \$40  + cmd__payload[15];
   assign \$42  = cmd__payload[14:4] * 1'h1;
   assign \$43  = \$42  + cmd__payload[15];
-  assign \$44  = cmd__payload[14:4] * 1'h1;
-  assign \$45  = \$44  + cmd__payload[15];
-  assign \$46  = cmd__valid & cmd__ready;
-  assign \$50  = p_grp * 1'h1;
-  assign \$51  = \$50  + p_word;
-  assign \$52  = ~ s1_valid;
-  assign \$53  = ~ s2_valid;
+  assign \$44  = cmd__valid & cmd__ready;
+  assign \$48  = p_grp * 1'h1;
+  assign \$49  = \$48  + p_word;
+  assign \$50  = ~ s1_valid;
+  assign \$51  = ~ s2_valid;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = ~ s3_valid;
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ s3_valid;
+  assign \$55  = ~ \$signature__en$26 ;
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = ~ \$signature__en$26 ;
+  assign \$57  = ~ s5_valid;
   assign \$58  = \$56  & \$57 ;
-  assign \$59  = ~ s5_valid;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = win_base + l_word;
-  assign \$62  = ! s_cnt;
-  assign \$63  = ~ busy;
-  assign \$64  = ~ \busy$92 ;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | remainder;
-  assign \$67  = quotient + \$66 ;
-  assign \$68  = ~ busy;
-  assign \$69  = ~ \busy$92 ;
-  assign \$70  = win_base + l_word;
-  assign \$71  = ! mask;
-  assign \$72  = \$71  | done;
-  assign \$73  = win_base + l_word;
-  assign \$75  = ! l_word;
-  assign \$76  = done | \$75 ;
-  assign \$77  = | r_a;
-  assign \$78  = q_a + \$77 ;
-  assign \$79  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$80  = \$79  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$82  = $signed({ 1'h0, \$signal$113  }) > $signed(thl_cap);
-  assign \$83  = \$82  ? thl_cap : { 9'h000, \$signal$113  };
-  assign \$85  = | s_cnt;
-  assign \$87  = ! add_cls;
-  assign \$88  = add_idx >= 11'h400;
-  assign \$89  = \$87  | \$88 ;
-  assign \$92  = ! ctrl_state;
-  assign \$93  = ctrl_state == 1'h1;
-  assign \$94  = ctrl_state == 2'h2;
-  assign \$95  = ctrl_state == 2'h3;
-  assign \$96  = ctrl_state == 3'h4;
-  assign \$97  = ctrl_state == 3'h5;
-  assign \$98  = ctrl_state == 3'h6;
-  assign \$99  = ctrl_state == 3'h7;
-  assign \$100  = ctrl_state == 4'h8;
-  assign \$101  = ctrl_state == 4'h9;
-  assign \$102  = ctrl_state == 4'ha;
-  assign \$103  = ctrl_state == 4'hb;
-  assign \$104  = ctrl_state == 4'hc;
-  assign \$105  = ctrl_state == 4'hd;
-  assign \$106  = ctrl_state == 4'he;
-  assign \$107  = ctrl_state == 4'hf;
-  assign \$108  = ctrl_state == 5'h10;
-  assign \$109  = ctrl_state == 5'h11;
-  assign \$110  = ctrl_state == 5'h12;
-  assign \$111  = ctrl_state == 5'h13;
-  assign \$112  = ctrl_state == 5'h14;
-  assign \$113  = ctrl_state == 5'h15;
+  assign \$59  = win_base + l_word;
+  assign \$60  = ! s_cnt;
+  assign \$61  = ~ busy;
+  assign \$62  = ~ \busy$87 ;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = | remainder;
+  assign \$65  = quotient + \$64 ;
+  assign \$66  = ~ busy;
+  assign \$67  = ~ \busy$87 ;
+  assign \$68  = win_base + l_word;
+  assign \$69  = ! mask;
+  assign \$70  = \$69  | done;
+  assign \$71  = win_base + l_word;
+  assign \$73  = ! l_word;
+  assign \$74  = done | \$73 ;
+  assign \$75  = | r_a;
+  assign \$76  = q_a + \$75 ;
+  assign \$77  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$78  = \$77  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$80  = $signed({ 1'h0, \$signal$108  }) > $signed(thl_cap);
+  assign \$81  = \$80  ? thl_cap : { 9'h000, \$signal$108  };
+  assign \$83  = | s_cnt;
+  assign \$85  = ! add_cls;
+  assign \$86  = add_idx >= 11'h400;
+  assign \$87  = \$85  | \$86 ;
+  assign \$90  = ! ctrl_state;
+  assign \$91  = ctrl_state == 1'h1;
+  assign \$92  = ctrl_state == 2'h2;
+  assign \$93  = ctrl_state == 2'h3;
+  assign \$94  = ctrl_state == 3'h4;
+  assign \$95  = ctrl_state == 3'h5;
+  assign \$96  = ctrl_state == 3'h6;
+  assign \$97  = ctrl_state == 3'h7;
+  assign \$98  = ctrl_state == 4'h8;
+  assign \$99  = ctrl_state == 4'h9;
+  assign \$100  = ctrl_state == 4'ha;
+  assign \$101  = ctrl_state == 4'hb;
+  assign \$102  = ctrl_state == 4'hc;
+  assign \$103  = ctrl_state == 4'hd;
+  assign \$104  = ctrl_state == 4'he;
+  assign \$105  = ctrl_state == 4'hf;
+  assign \$106  = ctrl_state == 5'h10;
+  assign \$107  = ctrl_state == 5'h11;
+  assign \$108  = ctrl_state == 5'h12;
+  assign \$109  = ctrl_state == 5'h13;
+  assign \$110  = ctrl_state == 5'h14;
+  assign \$111  = ctrl_state == 5'h15;
+  assign \$112  = ctrl_state == 5'h16;
+  assign \$113  = ! p_word;
   assign \$114  = ! p_word;
-  assign \$115  = ! p_word;
-  assign \$116  = s3_valid & s3_last;
-  assign \$117  = \$signature__data$45  & x_rd__data;
-  assign \$118  = s2_and0[0] + s2_and0[1];
-  assign \$119  = s2_and0[2] + s2_and0[3];
-  assign \$120  = \$118  + \$119 ;
-  assign \$121  = s2_and0[4] + s2_and0[5];
-  assign \$122  = s2_and0[6] + s2_and0[7];
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = \$120  + \$123 ;
-  assign \$125  = s2_and0[8] + s2_and0[9];
-  assign \$126  = s2_and0[10] + s2_and0[11];
-  assign \$127  = \$125  + \$126 ;
-  assign \$128  = s2_and0[12] + s2_and0[13];
-  assign \$129  = s2_and0[14] + s2_and0[15];
-  assign \$130  = \$128  + \$129 ;
-  assign \$131  = \$127  + \$130 ;
-  assign \$132  = \$124  + \$131 ;
-  assign \$133  = s2_and0[16] + s2_and0[17];
-  assign \$134  = s2_and0[18] + s2_and0[19];
-  assign \$135  = \$133  + \$134 ;
-  assign \$136  = s2_and0[20] + s2_and0[21];
-  assign \$137  = s2_and0[22] + s2_and0[23];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = \$135  + \$138 ;
-  assign \$140  = s2_and0[24] + s2_and0[25];
-  assign \$141  = s2_and0[26] + s2_and0[27];
-  assign \$142  = \$140  + \$141 ;
-  assign \$143  = s2_and0[28] + s2_and0[29];
-  assign \$144  = s2_and0[30] + s2_and0[31];
-  assign \$145  = \$143  + \$144 ;
-  assign \$146  = \$142  + \$145 ;
-  assign \$147  = \$139  + \$146 ;
-  assign \$148  = s2_and0[32] + s2_and0[33];
-  assign \$149  = s2_and0[34] + s2_and0[35];
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = s2_and0[36] + s2_and0[37];
-  assign \$152  = s2_and0[38] + s2_and0[39];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = \$150  + \$153 ;
-  assign \$155  = s2_and0[40] + s2_and0[41];
-  assign \$156  = s2_and0[42] + s2_and0[43];
-  assign \$157  = \$155  + \$156 ;
-  assign \$158  = s2_and0[44] + s2_and0[45];
-  assign \$159  = s2_and0[46] + s2_and0[47];
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = \$157  + \$160 ;
-  assign \$162  = \$154  + \$161 ;
-  assign \$163  = s2_and0[48] + s2_and0[49];
-  assign \$164  = s2_and0[50] + s2_and0[51];
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = s2_and0[52] + s2_and0[53];
-  assign \$167  = s2_and0[54] + s2_and0[55];
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = \$165  + \$168 ;
-  assign \$170  = s2_and0[56] + s2_and0[57];
-  assign \$171  = s2_and0[58] + s2_and0[59];
-  assign \$172  = \$170  + \$171 ;
-  assign \$173  = s2_and0[60] + s2_and0[61];
-  assign \$174  = s2_and0[62] + s2_and0[63];
-  assign \$175  = \$173  + \$174 ;
-  assign \$176  = \$172  + \$175 ;
-  assign \$177  = \$169  + \$176 ;
-  assign \$178  = s3_first ? 7'h00 : acc0;
-  assign \$179  = s3_part0_0 + s3_part0_1;
-  assign \$180  = s3_part0_2 + s3_part0_3;
-  assign \$181  = \$179  + \$180 ;
-  assign \$182  = \$178  + \$181 ;
-  assign \$183  = s3_first ? 7'h00 : acc0;
-  assign \$184  = s3_part0_0 + s3_part0_1;
-  assign \$185  = s3_part0_2 + s3_part0_3;
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = \$183  + \$186 ;
+  assign \$115  = s3_valid & s3_last;
+  assign \$116  = \$signature__data$123  & x_rd__data;
+  assign \$117  = s2_and0[0] + s2_and0[1];
+  assign \$118  = s2_and0[2] + s2_and0[3];
+  assign \$119  = \$117  + \$118 ;
+  assign \$120  = s2_and0[4] + s2_and0[5];
+  assign \$121  = s2_and0[6] + s2_and0[7];
+  assign \$122  = \$120  + \$121 ;
+  assign \$123  = \$119  + \$122 ;
+  assign \$124  = s2_and0[8] + s2_and0[9];
+  assign \$125  = s2_and0[10] + s2_and0[11];
+  assign \$126  = \$124  + \$125 ;
+  assign \$127  = s2_and0[12] + s2_and0[13];
+  assign \$128  = s2_and0[14] + s2_and0[15];
+  assign \$129  = \$127  + \$128 ;
+  assign \$130  = \$126  + \$129 ;
+  assign \$131  = \$123  + \$130 ;
+  assign \$132  = s2_and0[16] + s2_and0[17];
+  assign \$133  = s2_and0[18] + s2_and0[19];
+  assign \$134  = \$132  + \$133 ;
+  assign \$135  = s2_and0[20] + s2_and0[21];
+  assign \$136  = s2_and0[22] + s2_and0[23];
+  assign \$137  = \$135  + \$136 ;
+  assign \$138  = \$134  + \$137 ;
+  assign \$139  = s2_and0[24] + s2_and0[25];
+  assign \$140  = s2_and0[26] + s2_and0[27];
+  assign \$141  = \$139  + \$140 ;
+  assign \$142  = s2_and0[28] + s2_and0[29];
+  assign \$143  = s2_and0[30] + s2_and0[31];
+  assign \$144  = \$142  + \$143 ;
+  assign \$145  = \$141  + \$144 ;
+  assign \$146  = \$138  + \$145 ;
+  assign \$147  = s2_and0[32] + s2_and0[33];
+  assign \$148  = s2_and0[34] + s2_and0[35];
+  assign \$149  = \$147  + \$148 ;
+  assign \$150  = s2_and0[36] + s2_and0[37];
+  assign \$151  = s2_and0[38] + s2_and0[39];
+  assign \$152  = \$150  + \$151 ;
+  assign \$153  = \$149  + \$152 ;
+  assign \$154  = s2_and0[40] + s2_and0[41];
+  assign \$155  = s2_and0[42] + s2_and0[43];
+  assign \$156  = \$154  + \$155 ;
+  assign \$157  = s2_and0[44] + s2_and0[45];
+  assign \$158  = s2_and0[46] + s2_and0[47];
+  assign \$159  = \$157  + \$158 ;
+  assign \$160  = \$156  + \$159 ;
+  assign \$161  = \$153  + \$160 ;
+  assign \$162  = s2_and0[48] + s2_and0[49];
+  assign \$163  = s2_and0[50] + s2_and0[51];
+  assign \$164  = \$162  + \$163 ;
+  assign \$165  = s2_and0[52] + s2_and0[53];
+  assign \$166  = s2_and0[54] + s2_and0[55];
+  assign \$167  = \$165  + \$166 ;
+  assign \$168  = \$164  + \$167 ;
+  assign \$169  = s2_and0[56] + s2_and0[57];
+  assign \$170  = s2_and0[58] + s2_and0[59];
+  assign \$171  = \$169  + \$170 ;
+  assign \$172  = s2_and0[60] + s2_and0[61];
+  assign \$173  = s2_and0[62] + s2_and0[63];
+  assign \$174  = \$172  + \$173 ;
+  assign \$175  = \$171  + \$174 ;
+  assign \$176  = \$168  + \$175 ;
+  assign \$177  = s3_first ? 7'h00 : acc0;
+  assign \$178  = s3_part0_0 + s3_part0_1;
+  assign \$179  = s3_part0_2 + s3_part0_3;
+  assign \$180  = \$178  + \$179 ;
+  assign \$181  = \$177  + \$180 ;
+  assign \$182  = s3_first ? 7'h00 : acc0;
+  assign \$183  = s3_part0_0 + s3_part0_1;
+  assign \$184  = s3_part0_2 + s3_part0_3;
+  assign \$185  = \$183  + \$184 ;
+  assign \$186  = \$182  + \$185 ;
+  assign \$187  = s4_grp < num_neurons;
   assign \$188  = s4_grp < num_neurons;
-  assign \$189  = s4_grp < num_neurons;
-  assign \$190  = s4_grp >= cand_lo;
-  assign \$191  = s4_grp < cand_hi;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = cand_all | \$192 ;
-  assign \$194  = \$189  & \$193 ;
-  assign \$195  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ \$signal$141 ;
-  assign \$198  = s5_c_pot0 > \$signal$142 ;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = s5_c_valid0 & \$199 ;
-  assign \$201  = ~ \$signal$143 ;
-  assign \$202  = s5_e_pot0 > \$signal$113 ;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = s5_e_valid0 & \$203 ;
+  assign \$189  = s4_grp >= cand_lo;
+  assign \$190  = s4_grp < cand_hi;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = cand_all | \$191 ;
+  assign \$193  = \$188  & \$192 ;
+  assign \$194  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ \$signal$138 ;
+  assign \$197  = s5_c_pot0 > \$signal$139 ;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = s5_c_valid0 & \$198 ;
+  assign \$200  = ~ \$signal$140 ;
+  assign \$201  = s5_e_pot0 > \$signal$108 ;
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = s5_e_valid0 & \$202 ;
   assign \$205  = ~ rd_b;
   assign \$206  = \$205  | rsp__ready;
-  assign \$207  = ~ rd_a;
-  assign \$208  = ~ rd_b;
-  assign \$209  = \$208  | rsp__ready;
-  assign \$210  = \$207  | \$209 ;
-  assign \$211  = cmd__valid & cmd__ready;
-  assign \$212  = cmd__payload[3:0] == 3'h4;
-  assign \$213  = cmd__payload[3:0] == 3'h6;
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = cmd__payload[3:0] == 4'h8;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = cmd__payload[3:0] == 4'h9;
-  assign \$218  = \$216  | \$217 ;
-  assign \$219  = cmd__payload[3:0] == 4'hb;
-  assign \$220  = \$218  | \$219 ;
-  assign \$222  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$223  = num_classes != 1'h1;
-  assign \$224  = \$222  & \$223 ;
+  assign \$208  = rd_a_sel[0] ? \$207  : 64'h0000000000000000;
   \fc_learning_core.cls_div  cls_div (
-    .busy(\busy$161 ),
+    .busy(\busy$164 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$162 ),
+    .quotient(\quotient$165 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core.div_a  div_a (
-    .busy(\busy$92 ),
+    .busy(\busy$87 ),
     .clk(clk),
-    .dividend(\dividend$88 ),
-    .\divisor$8 (\divisor$90 ),
-    .quotient(\quotient$159 ),
-    .remainder(\remainder$105 ),
+    .dividend(\dividend$83 ),
+    .\divisor$8 (\divisor$85 ),
+    .quotient(\quotient$162 ),
+    .remainder(\remainder$100 ),
     .rst(rst),
-    .start(\start$87 )
+    .start(\start$82 )
   );
   \fc_learning_core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$84 ),
-    .\divisor$8 (\divisor$86 ),
+    .dividend(\dividend$79 ),
+    .\divisor$8 (\divisor$81 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$83 )
+    .start(\start$78 )
   );
   \fc_learning_core.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$102 ),
+    .offset(\offset$97 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -2016,6 +2058,28 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     .rst(rst),
     .s(s)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (cmd__payload[6:4])
+      3'h0:
+          \$237  = { 5'h00, num_neurons };
+      3'h1:
+          \$237  = { 5'h00, num_classes };
+      3'h2:
+          \$237  = { 5'h00, divisor };
+      3'h3:
+          \$237  = thswap_init;
+      3'h4:
+          \$237  = decay;
+      3'h5:
+          \$237  = thswap_min;
+      3'h6:
+          \$237  = thl_cap;
+      3'h7:
+          \$237  = { 8'h00, offset };
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     x_addr = p_word;
@@ -2050,22 +2114,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h10:
           x_addr = l_word;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rd_data = 64'h0000000000000000;
-    casez (rd_a_op)
-      4'h4:
-          rd_data = \$17 ;
-      4'h6:
-          rd_data = { 48'h000000000000, \$18  };
-      4'h8:
-          rd_data = { 48'h000000000000, \$19  };
-      4'h9:
-          rd_data = { 57'h000000000000000, \$20  };
-      4'hb:
-          rd_data = rd_a_param;
+      5'h12:
+          x_addr = l_word;
     endcase
   end
   always @* begin
@@ -2081,7 +2131,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (rd_b) begin
-      rsp__payload = rd_q;
+      { rsp__payload[115:68], rsp__payload[3:0] } = { rd_q[115:68], rd_q[3:0] };
+      rsp__payload[67:4] = \$18 ;
     end else begin
       rsp__payload = res;
     end
@@ -2091,7 +2142,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$24 ;
+          \$signature__en  = \$22 ;
     endcase
   end
   always @* begin
@@ -2099,7 +2150,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$41 ;
+          cmd__ready = \$39 ;
       5'h03:
           cmd__ready = 1'h1;
     endcase
@@ -2109,15 +2160,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     \$signature__addr  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$43 [9:0];
+          \$signature__addr  = \$41 [9:0];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$51 [9:0];
+          \$signature__addr  = \$49 [9:0];
       5'h05:
-          \$signature__addr  = \$61 [9:0];
+          \$signature__addr  = \$59 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2137,7 +2188,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$70 [9:0];
+          \$signature__addr  = \$68 [9:0];
     endcase
   end
   always @* begin
@@ -2168,10 +2219,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$61  = 10'h000;
+    \$signature__addr$56  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$61  = \$45 [9:0];
+          \$signature__addr$56  = \$43 [9:0];
       5'h03:
           /* empty */;
       5'h01:
@@ -2205,15 +2256,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$61  = \$73 [9:0];
+          /* empty */;
+      5'h15:
+          \$signature__addr$56  = \$71 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$62  = 64'h0000000000000000;
+    \$signature__data$57  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$62  = cmd__payload[91:28];
+          \$signature__data$57  = cmd__payload[91:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2247,15 +2300,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$62  = wreg;
+          /* empty */;
+      5'h15:
+          \$signature__data$57  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$63  = 10'h000;
+    \$signature__addr$58  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$63  = cmd__payload[13:4];
+          \$signature__addr$58  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2289,23 +2344,25 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$63  = lrn_idx[9:0];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$58  = lrn_idx[9:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$63  = add_idx[9:0];
+          \$signature__addr$58  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$64  = 16'h0000;
+    \$signature__data$59  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$64  = cmd__payload[43:28];
+          \$signature__data$59  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2340,22 +2397,24 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$64  = \$83 ;
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$59  = \$81 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$64  = 16'h0000;
+          \$signature__data$59  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$65  = 10'h000;
+    \$signature__addr$60  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$65  = cmd__payload[13:4];
+          \$signature__addr$60  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2390,22 +2449,24 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__addr$65  = lrn_idx[9:0];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$60  = lrn_idx[9:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$65  = add_idx[9:0];
+          \$signature__addr$60  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$66  = 16'h0000;
+    \$signature__data$61  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$66  = cmd__payload[43:28];
+          \$signature__data$61  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2440,14 +2501,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$66  = \$80 [15:0];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$61  = \$78 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$66  = thswap_init;
+          \$signature__data$61  = thswap_init;
     endcase
   end
   always @* begin
@@ -2455,7 +2518,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$46 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -2467,15 +2530,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$68  = 1'h0;
+    \$signature__en$63  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$46 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$68  = \$47 ;
+                  \$signature__en$63  = \$45 ;
             endcase
           end
       5'h03:
@@ -2511,22 +2574,24 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$68  = \$74 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$63  = \$72 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$69  = 1'h0;
+    \$signature__en$64  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$46 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$69  = \$48 ;
+                  \$signature__en$64  = \$46 ;
             endcase
           end
       5'h03:
@@ -2563,26 +2628,28 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$69  = \$86 ;
+          \$signature__en$64  = \$84 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$89 ) begin
+          if (\$87 ) begin
           end else begin
-            \$signature__en$69  = \$90 ;
+            \$signature__en$64  = \$88 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$70  = 1'h0;
+    \$signature__en$65  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$46 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -2591,7 +2658,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$70  = \$49 ;
+                  \$signature__en$65  = \$47 ;
             endcase
           end
       5'h03:
@@ -2628,17 +2695,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$70  = \$81 ;
+          \$signature__en$65  = \$79 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$89 ) begin
+          if (\$87 ) begin
           end else begin
-            \$signature__en$70  = \$91 ;
+            \$signature__en$65  = \$89 ;
           end
     endcase
   end
@@ -2654,14 +2723,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$60 ) begin
+          end else if (\$58 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$83  = 1'h0;
+    \start$78  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2685,19 +2754,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \start$83  = 1'h1;
+            \start$78  = 1'h1;
           end
       5'h0e:
-          if (\$65 ) begin
-            \start$83  = 1'h1;
+          if (\$63 ) begin
+            \start$78  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$84  = 8'h00;
+    \dividend$79  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2721,19 +2790,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \dividend$84  = \$signal ;
+            \dividend$79  = \$signal ;
           end
       5'h0e:
-          if (\$65 ) begin
-            \dividend$84  = offset;
+          if (\$63 ) begin
+            \dividend$79  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$86  = 8'h00;
+    \divisor$81  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2757,19 +2826,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \divisor$86  = s_cnt;
+            \divisor$81  = s_cnt;
           end
       5'h0e:
-          if (\$65 ) begin
-            \divisor$86  = \$67 [7:0];
+          if (\$63 ) begin
+            \divisor$81  = \$65 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$87  = 1'h0;
+    \start$82  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2793,9 +2862,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \start$87  = 1'h1;
+            \start$82  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -2810,18 +2879,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$76 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$87  = 1'h1;
+              \start$82  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$88  = 8'h00;
+    \dividend$83  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2845,9 +2916,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \dividend$88  = n_a;
+            \dividend$83  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -2862,18 +2933,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$76 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$88  = offset_out[7:0];
+              \dividend$83  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$90  = 8'h00;
+    \divisor$85  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2897,9 +2970,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$62 ) begin
+          if (\$60 ) begin
           end else begin
-            \divisor$90  = s_cnt;
+            \divisor$85  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -2914,11 +2987,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$76 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$90  = \$78 [7:0];
+              \divisor$85  = \$76 [7:0];
             end
           end
     endcase
@@ -2952,11 +3027,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$68 ) begin
+          if (\$66 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$69 ) begin
+          if (\$67 ) begin
             load = 1'h1;
           end
     endcase
@@ -2990,11 +3065,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$68 ) begin
+          if (\$66 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$69 ) begin
+          if (\$67 ) begin
             q = q_a;
           end
     endcase
@@ -3028,11 +3103,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$68 ) begin
+          if (\$66 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$69 ) begin
+          if (\$67 ) begin
             r = r_a;
           end
     endcase
@@ -3066,18 +3141,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$68 ) begin
+          if (\$66 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$69 ) begin
+          if (\$67 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$102  = 8'h00;
+    \offset$97  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3104,12 +3179,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$68 ) begin
-            \offset$102  = remainder;
+          if (\$66 ) begin
+            \offset$97  = remainder;
           end
       5'h11:
-          if (\$69 ) begin
-            \offset$102  = \remainder$105 ;
+          if (\$67 ) begin
+            \offset$97  = \remainder$100 ;
           end
     endcase
   end
@@ -3150,8 +3225,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h12:
           /* empty */;
       5'h13:
+          /* empty */;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$72 ) begin
+          if (\$70 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -3159,281 +3236,156 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = p_run;
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = p_grp;
-    if (rst) begin
-      \$683  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$114 ;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \$115 ;
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = s1_valid;
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = s1_grp;
-    if (rst) begin
-      \$687  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = s1_first;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = s1_last;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = s2_valid;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = s2_grp;
-    if (rst) begin
-      \$691  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = s2_first;
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = s2_last;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$116 ;
+    \$694  = p_run;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = s3_grp;
+    \$695  = p_grp;
     if (rst) begin
       \$695  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$117 ;
+    \$696  = \$113 ;
     if (rst) begin
-      \$696  = 64'h0000000000000000;
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$signature__data$46 ;
+    \$697  = \$114 ;
     if (rst) begin
-      \$697  = 16'h0000;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \$132 ;
+    \$698  = s1_valid;
     if (rst) begin
-      \$698  = 5'h00;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \$147 ;
+    \$699  = s1_grp;
     if (rst) begin
-      \$699  = 5'h00;
+      \$699  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \$162 ;
+    \$700  = s1_first;
     if (rst) begin
-      \$700  = 5'h00;
+      \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \$177 ;
+    \$701  = s1_last;
     if (rst) begin
-      \$701  = 5'h00;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s2_thl0;
+    \$702  = s2_valid;
     if (rst) begin
-      \$702  = 16'h0000;
+      \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = acc0;
-    if (s3_valid) begin
-      \$703  = \$182 [6:0];
-    end
+    \$703  = s2_grp;
     if (rst) begin
-      \$703  = 7'h00;
+      \$703  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$187 [6:0];
+    \$704  = s2_first;
     if (rst) begin
-      \$704  = 7'h00;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s3_thl0;
+    \$705  = s2_last;
     if (rst) begin
-      \$705  = 16'h0000;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$signature__en$26 ;
+    \$706  = \$115 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = s4_grp;
+    \$707  = s3_grp;
     if (rst) begin
       \$707  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$signature__data ;
+    \$708  = \$116 ;
     if (rst) begin
-      \$708  = 7'h00;
+      \$708  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$188 ;
+    \$709  = \$signature__data$126 ;
     if (rst) begin
-      \$709  = 1'h0;
+      \$709  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$196 ;
+    \$710  = \$131 ;
     if (rst) begin
-      \$710  = 1'h0;
+      \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$signal$141 ;
-    if (s5_valid) begin
-      if (\$200 ) begin
-        \$711  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$711  = 1'h0;
-    endcase
+    \$711  = \$146 ;
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$signal$142 ;
-    if (s5_valid) begin
-      if (\$200 ) begin
-        \$712  = s5_c_pot0;
-      end
-    end
+    \$712  = \$161 ;
     if (rst) begin
-      \$712  = 7'h00;
+      \$712  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = dividend;
-    if (s5_valid) begin
-      if (\$200 ) begin
-        \$713  = s5_c_idx0;
-      end
-    end
+    \$713  = \$176 ;
     if (rst) begin
-      \$713  = 11'h000;
+      \$713  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$signal$143 ;
-    if (s5_valid) begin
-      if (\$204 ) begin
-        \$714  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$714  = 1'h0;
-    endcase
+    \$714  = s2_thl0;
     if (rst) begin
-      \$714  = 1'h0;
+      \$714  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \$signal$113 ;
-    if (s5_valid) begin
-      if (\$204 ) begin
-        \$715  = s5_e_pot0;
-      end
+    \$715  = acc0;
+    if (s3_valid) begin
+      \$715  = \$181 [6:0];
     end
     if (rst) begin
       \$715  = 7'h00;
@@ -3441,165 +3393,112 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = lrn_idx;
-    if (s5_valid) begin
-      if (\$204 ) begin
-        \$716  = s5_e_idx0;
-      end
-    end
+    \$716  = \$186 [6:0];
     if (rst) begin
-      \$716  = 11'h000;
+      \$716  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = rd_b;
-    if (\$206 ) begin
-      \$717  = rd_a;
-    end
+    \$717  = s3_thl0;
     if (rst) begin
-      \$717  = 1'h0;
+      \$717  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = rd_q;
-    if (\$206 ) begin
-      \$718 [3:0] = rd_a_op;
-      \$718 [67:4] = rd_data;
-    end
+    \$718  = \$signature__en$26 ;
     if (rst) begin
-      \$718  = 116'h00000000000000000000000000000;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = rd_a;
-    casez (ctrl_state)
-      5'h00:
-        begin
-          if (\$210 ) begin
-            \$719  = 1'h0;
-          end
-          if (\$211 ) begin
-            if (\$220 ) begin
-              \$719  = 1'h1;
-            end
-          end
-        end
-    endcase
+    \$719  = s4_grp;
     if (rst) begin
-      \$719  = 1'h0;
+      \$719  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = rd_a_op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            if (\$220 ) begin
-              \$720  = cmd__payload[3:0];
-            end
-          end
-    endcase
+    \$720  = \$signature__data ;
     if (rst) begin
-      \$720  = 4'h0;
+      \$720  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = rd_a_lane;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            if (\$220 ) begin
-              \$721  = 1'h0;
-            end
-          end
-    endcase
+    \$721  = \$187 ;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = rd_a_param;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            if (\$220 ) begin
-              \$722  = { \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221 [15], \$221  };
-            end
-          end
-    endcase
+    \$722  = \$195 ;
     if (rst) begin
-      \$722  = 64'h0000000000000000;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$723  = cmd__payload[3:0];
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$723  = 4'h0;
+    \$723  = \$signal$138 ;
+    if (s5_valid) begin
+      if (\$199 ) begin
+        \$723  = 1'h1;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$724  = \$225 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$724  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = cand_lo;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$725  = \$226 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$725  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = load_word;
-    casez (ctrl_state)
-      5'h00:
-          if (\$211 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$726  = 1'h1;
-            endcase
-          end
+          /* empty */;
       5'h03:
-          if (cmd__valid) begin
-            \$726  = \$227 [0];
-          end
+          /* empty */;
+      5'h01:
+          \$723  = 1'h0;
+    endcase
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$signal$139 ;
+    if (s5_valid) begin
+      if (\$199 ) begin
+        \$724  = s5_c_pot0;
+      end
+    end
+    if (rst) begin
+      \$724  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = dividend;
+    if (s5_valid) begin
+      if (\$199 ) begin
+        \$725  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$725  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = \$signal$140 ;
+    if (s5_valid) begin
+      if (\$203 ) begin
+        \$726  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$726  = 1'h0;
     endcase
     if (rst) begin
       \$726  = 1'h0;
@@ -3607,13 +3506,233 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = ctrl_state;
+    \$727  = \$signal$108 ;
+    if (s5_valid) begin
+      if (\$203 ) begin
+        \$727  = s5_e_pot0;
+      end
+    end
+    if (rst) begin
+      \$727  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = lrn_idx;
+    if (s5_valid) begin
+      if (\$203 ) begin
+        \$728  = s5_e_idx0;
+      end
+    end
+    if (rst) begin
+      \$728  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = \$204 ;
+    if (rst) begin
+      \$729  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = rd_b;
+    if (\$206 ) begin
+      \$730  = rd_a;
+    end
+    if (rst) begin
+      \$730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = rd_q;
+    if (\$206 ) begin
+      \$731 [3:0] = rd_a_op;
+      \$731 [67:4] = \$211 ;
+    end
+    if (rst) begin
+      \$731  = 116'h00000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = rd_q_b;
+    if (\$206 ) begin
+      \$732  = \$216 ;
+    end
+    if (rst) begin
+      \$732  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = rd_q_p;
+    if (\$206 ) begin
+      \$733  = \$217 ;
+    end
+    if (rst) begin
+      \$733  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = rd_a;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+        begin
+          if (\$221 ) begin
+            \$734  = 1'h0;
+          end
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$734  = 1'h1;
+            end
+          end
+        end
+    endcase
+    if (rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = rd_a_op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$735  = cmd__payload[3:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$735  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = rd_a_lane;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$736  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = rd_a_sel;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$737  = { \$236 , \$235 , \$234 , \$233 , \$232  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$737  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$738  = { \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$738  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$727  = 5'h01;
+                  \$739  = cmd__payload[3:0];
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$739  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = cand_all;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$740  = \$241 ;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = cand_lo;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$741  = \$242 ;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$741  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = load_word;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$742  = 1'h1;
+            endcase
+          end
+      5'h03:
+          if (cmd__valid) begin
+            \$742  = \$243 [0];
+          end
+    endcase
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = ctrl_state;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$743  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -3623,108 +3742,110 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$727  = 5'h02;
+                  \$743  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$228 ) begin
-              \$727  = 5'h01;
+            if (\$244 ) begin
+              \$743  = 5'h01;
             end
           end
       5'h01:
-          \$727  = 5'h04;
+          \$743  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$242 ) begin
+          end else if (\$258 ) begin
             (* full_case = 32'd1 *)
-            if (\$250 ) begin
-              \$727  = 5'h05;
+            if (\$266 ) begin
+              \$743  = 5'h05;
             end else begin
-              \$727  = 5'h06;
+              \$743  = 5'h06;
             end
           end
       5'h05:
-          \$727  = 5'h07;
+          \$743  = 5'h07;
       5'h07:
-          \$727  = 5'h08;
+          \$743  = 5'h08;
       5'h08:
-          \$727  = 5'h09;
+          \$743  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$637 ) begin
-            \$727  = 5'h0a;
+          if (\$652 ) begin
+            \$743  = 5'h0a;
           end else begin
-            \$727  = 5'h05;
+            \$743  = 5'h05;
           end
       5'h0a:
-          \$727  = 5'h0b;
+          \$743  = 5'h0b;
       5'h0b:
-          \$727  = 5'h0c;
+          \$743  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$647 ) begin
-            \$727  = 5'h0d;
+          if (\$662 ) begin
+            \$743  = 5'h0d;
           end else begin
-            \$727  = 5'h0e;
+            \$743  = 5'h0e;
           end
       5'h0e:
-          if (\$650 ) begin
-            \$727  = 5'h0f;
+          if (\$665 ) begin
+            \$743  = 5'h0f;
           end
       5'h0f:
-          if (\$651 ) begin
-            \$727  = 5'h10;
+          if (\$666 ) begin
+            \$743  = 5'h10;
           end
       5'h11:
-          if (\$652 ) begin
-            \$727  = 5'h10;
+          if (\$667 ) begin
+            \$743  = 5'h10;
           end
       5'h10:
-          \$727  = 5'h12;
+          \$743  = 5'h12;
       5'h12:
-          \$727  = 5'h13;
+          \$743  = 5'h13;
       5'h13:
-          if (\$662 ) begin
-            \$727  = 5'h14;
-          end
+          \$743  = 5'h14;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$671 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-              \$727  = 5'h0d;
-            end else begin
-              \$727  = 5'h11;
-            end
-          end else begin
-            \$727  = 5'h10;
-          end
-      5'h0d:
-          \$727  = 5'h06;
-      5'h06:
-          if (\$673 ) begin
-            \$727  = 5'h15;
+          if (\$674 ) begin
+            \$743  = 5'h15;
           end
       5'h15:
+          (* full_case = 32'd1 *)
+          if (\$683 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+              \$743  = 5'h0d;
+            end else begin
+              \$743  = 5'h11;
+            end
+          end else begin
+            \$743  = 5'h10;
+          end
+      5'h0d:
+          \$743  = 5'h06;
+      5'h06:
+          if (\$685 ) begin
+            \$743  = 5'h16;
+          end
+      5'h16:
           if (rsp__ready) begin
-            \$727  = 5'h00;
+            \$743  = 5'h00;
           end
       5'h02:
-          if (\$676 ) begin
-            \$727  = 5'h00;
+          if (\$688 ) begin
+            \$743  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$727  = 5'h00;
+      \$743  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = num_neurons;
+    \$744  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3737,7 +3858,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$728  = cmd__payload[38:28];
+                        \$744  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3775,27 +3896,29 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$676 ) begin
-            \$728  = add_idx[10:0];
+          if (\$688 ) begin
+            \$744  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$728  = 11'h000;
+      \$744  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = num_classes;
+    \$745  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3810,7 +3933,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$729  = cmd__payload[38:28];
+                        \$745  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3848,31 +3971,33 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$676 ) begin
+          if (\$688 ) begin
           end else begin
-            if (\$678 ) begin
-              \$729  = \$680 [10:0];
+            if (\$690 ) begin
+              \$745  = \$692 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$729  = 11'h000;
+      \$745  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = divisor;
+    \$746  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3889,21 +4014,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$730  = cmd__payload[38:28];
+                        \$746  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$730  = 11'h000;
+      \$746  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = thswap_init;
+    \$747  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3922,21 +4047,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$731  = cmd__payload[43:28];
+                        \$747  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$731  = 16'h0000;
+      \$747  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = decay;
+    \$748  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3957,21 +4082,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$732  = cmd__payload[43:28];
+                        \$748  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$732  = 16'h0000;
+      \$748  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = thswap_min;
+    \$749  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3994,21 +4119,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$733  = cmd__payload[43:28];
+                        \$749  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$733  = 16'h0000;
+      \$749  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = thl_cap;
+    \$750  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4033,21 +4158,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$734  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$734  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = offset;
+    \$751  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4075,7 +4200,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$735  = cmd__payload[35:28];
+                        \$751  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4112,32 +4237,34 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
-          if (\$671 ) begin
+          /* empty */;
+      5'h15:
+          if (\$683 ) begin
             if (scan_a) begin
-              \$735  = offset_out[7:0];
+              \$751  = offset_out[7:0];
             end
           end
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$676 ) begin
-            \$735  = 8'h00;
+          if (\$688 ) begin
+            \$751  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$735  = 8'h00;
+      \$751  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = add_cls;
+    \$752  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4150,7 +4277,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$736  = cmd__payload[38:28];
+                  \$752  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4187,31 +4314,33 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$676 ) begin
+          if (\$688 ) begin
           end else begin
-            if (\$678 ) begin
-              \$736  = \$679 [10:0];
+            if (\$690 ) begin
+              \$752  = \$691 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$736  = 11'h000;
+      \$752  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = add_left;
+    \$753  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4224,7 +4353,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$737  = divisor;
+                  \$753  = divisor;
             endcase
           end
       5'h03:
@@ -4261,34 +4390,36 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$676 ) begin
+          if (\$688 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$678 ) begin
-              \$737  = divisor;
+            if (\$690 ) begin
+              \$753  = divisor;
             end else begin
-              \$737  = \$681 [10:0];
+              \$753  = \$693 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$737  = 11'h000;
+      \$753  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = add_idx;
+    \$754  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$211 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4301,7 +4432,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$738  = { 1'h0, num_neurons };
+                  \$754  = { 1'h0, num_neurons };
             endcase
           end
       5'h03:
@@ -4338,124 +4469,126 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$676 ) begin
+          if (\$688 ) begin
           end else begin
-            \$738  = \$677 [11:0];
+            \$754  = \$689 [11:0];
           end
     endcase
     if (rst) begin
-      \$738  = 12'h000;
+      \$754  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = p_grp;
+    \$755  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$739  = 11'h000;
+          \$755  = 11'h000;
       5'h04:
           if (p_run) begin
-            if (\$243 ) begin
-              \$739  = \$244 [10:0];
+            if (\$259 ) begin
+              \$755  = \$260 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$739  = 11'h000;
+      \$755  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = cand_hi;
+    \$756  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$740  = \$229 ;
+          \$756  = \$245 ;
     endcase
     if (rst) begin
-      \$740  = 23'h000000;
+      \$756  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = p_word;
+    \$757  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$741  = 1'h0;
+          \$757  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$243 ) begin
-              \$741  = 1'h0;
+            if (\$259 ) begin
+              \$757  = 1'h0;
             end else begin
-              \$741  = \$247 [0];
+              \$757  = \$263 [0];
             end
           end
     endcase
     if (rst) begin
-      \$741  = 1'h0;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = p_groups;
+    \$758  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$742  = \$232 [10:0];
+          \$758  = \$248 [10:0];
     endcase
     if (rst) begin
-      \$742  = 11'h000;
+      \$758  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = p_run;
+    \$759  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$743  = \$233 ;
+          \$759  = \$249 ;
       5'h04:
           if (p_run) begin
-            if (\$243 ) begin
-              if (\$246 ) begin
-                \$743  = 1'h0;
+            if (\$259 ) begin
+              if (\$262 ) begin
+                \$759  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$743  = 1'h0;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = res;
+    \$760  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4465,14 +4598,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$242 ) begin
-            \$744 [78:68] = dividend;
-            \$744 [96:90] = \$signal$142 ;
-            \$744 [97] = \$signal$143 ;
-            \$744 [108:98] = lrn_idx;
-            \$744 [115:109] = 7'h00;
-            \$744 [3:0] = op;
-            \$744 [67:4] = 64'h0000000000000000;
+          end else if (\$258 ) begin
+            \$760 [78:68] = dividend;
+            \$760 [96:90] = \$signal$139 ;
+            \$760 [97] = \$signal$140 ;
+            \$760 [108:98] = lrn_idx;
+            \$760 [115:109] = 7'h00;
+            \$760 [3:0] = op;
+            \$760 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -4501,21 +4634,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
+          /* empty */;
+      5'h15:
           /* empty */;
       5'h0d:
-          \$744 [115:109] = s_cnt[6:0];
+          \$760 [115:109] = s_cnt[6:0];
       5'h06:
-          if (\$673 ) begin
-            \$744 [89:79] = \quotient$162 ;
+          if (\$685 ) begin
+            \$760 [89:79] = \quotient$165 ;
           end
     endcase
     if (rst) begin
-      \$744  = 116'h00000000000000000000000000000;
+      \$760  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = win_base;
+    \$761  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4525,17 +4660,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$242 ) begin
-            \$745  = \$248 [9:0];
+          end else if (\$258 ) begin
+            \$761  = \$264 [9:0];
           end
     endcase
     if (rst) begin
-      \$745  = 10'h000;
+      \$761  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = l_word;
+    \$762  = l_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4545,8 +4680,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$242 ) begin
-            \$746  = 1'h0;
+          end else if (\$258 ) begin
+            \$762  = 1'h0;
           end
       5'h05:
           /* empty */;
@@ -4556,9 +4691,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$637 ) begin
+          if (\$652 ) begin
           end else begin
-            \$746  = \$638 [0];
+            \$762  = \$653 [0];
           end
       5'h0a:
           /* empty */;
@@ -4569,12 +4704,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$651 ) begin
-            \$746  = 1'h0;
+          if (\$666 ) begin
+            \$762  = 1'h0;
           end
       5'h11:
-          if (\$652 ) begin
-            \$746  = 1'h0;
+          if (\$667 ) begin
+            \$762  = 1'h0;
           end
       5'h10:
           /* empty */;
@@ -4583,19 +4718,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           /* empty */;
       5'h14:
+          /* empty */;
+      5'h15:
           (* full_case = 32'd1 *)
-          if (\$671 ) begin
+          if (\$683 ) begin
           end else begin
-            \$746  = \$672 [0];
+            \$762  = \$684 [0];
           end
     endcase
     if (rst) begin
-      \$746  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \$signal ;
+    \$763  = \$signal ;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4605,8 +4742,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$242 ) begin
-            \$747  = 8'h00;
+          end else if (\$258 ) begin
+            \$763  = 8'h00;
           end
       5'h05:
           /* empty */;
@@ -4615,436 +4752,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$747  = \$632 [7:0];
-    endcase
-    if (rst) begin
-      \$747  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = n_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$242 ) begin
-            \$748  = 8'h00;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$748  = \$636 [7:0];
-    endcase
-    if (rst) begin
-      \$748  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = wreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$749  = \$251 ;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          \$749  = \$653 ;
-      5'h13:
-          (* full_case = 32'd1 *)
-          if (\$662 ) begin
-          end else begin
-            if (pick) begin
-              \$749  = \$669 [63:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$749  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = xreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$750  = x_rd__data;
-    endcase
-    if (rst) begin
-      \$750  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$751  = \$252 ;
-    endcase
-    if (rst) begin
-      \$751  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = r_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$752  = \$299 ;
-    endcase
-    if (rst) begin
-      \$752  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$753  = \$346 ;
-    endcase
-    if (rst) begin
-      \$753  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = r_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$754  = \$393 ;
-    endcase
-    if (rst) begin
-      \$754  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = r_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$755  = \$440 ;
-    endcase
-    if (rst) begin
-      \$755  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = a_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$756  = \$487 ;
-    endcase
-    if (rst) begin
-      \$756  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = a_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$757  = \$534 ;
-    endcase
-    if (rst) begin
-      \$757  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = a_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$758  = \$581 ;
-    endcase
-    if (rst) begin
-      \$758  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = a_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$759  = \$628 ;
-    endcase
-    if (rst) begin
-      \$759  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = s_ra;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$760  = \$640 ;
-    endcase
-    if (rst) begin
-      \$760  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = s_cnt;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$761  = \$646 [7:0];
-    endcase
-    if (rst) begin
-      \$761  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = q_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$650 ) begin
-            \$762  = quotient;
-          end
-    endcase
-    if (rst) begin
-      \$762  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = r_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$650 ) begin
-            \$763  = remainder;
-          end
+          \$763  = \$647 [7:0];
     endcase
     if (rst) begin
       \$763  = 8'h00;
@@ -5052,7 +4760,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = q_a;
+    \$764  = n_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5061,7 +4769,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h01:
           /* empty */;
       5'h04:
-          /* empty */;
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$764  = 8'h00;
+          end
       5'h05:
           /* empty */;
       5'h07:
@@ -5069,17 +4780,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$650 ) begin
-            \$764  = \quotient$159 ;
-          end
+          \$764  = \$651 [7:0];
     endcase
     if (rst) begin
       \$764  = 8'h00;
@@ -5087,7 +4788,289 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = r_a;
+    \$765  = xreg;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$765  = x_rd__data;
+    endcase
+    if (rst) begin
+      \$765  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = win_thswap;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$766  = \$267 ;
+    endcase
+    if (rst) begin
+      \$766  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = r_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$767  = \$314 ;
+    endcase
+    if (rst) begin
+      \$767  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = r_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$768  = \$361 ;
+    endcase
+    if (rst) begin
+      \$768  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = r_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$769  = \$408 ;
+    endcase
+    if (rst) begin
+      \$769  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = r_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$770  = \$455 ;
+    endcase
+    if (rst) begin
+      \$770  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = a_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$771  = \$502 ;
+    endcase
+    if (rst) begin
+      \$771  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = a_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$772  = \$549 ;
+    endcase
+    if (rst) begin
+      \$772  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = a_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$773  = \$596 ;
+    endcase
+    if (rst) begin
+      \$773  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = a_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$774  = \$643 ;
+    endcase
+    if (rst) begin
+      \$774  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = s_ra;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          \$775  = \$655 ;
+    endcase
+    if (rst) begin
+      \$775  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = s_cnt;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$776  = \$661 [7:0];
+    endcase
+    if (rst) begin
+      \$776  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5112,17 +5095,122 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$650 ) begin
-            \$765  = \remainder$105 ;
+          if (\$665 ) begin
+            \$777  = quotient;
           end
     endcase
     if (rst) begin
-      \$765  = 8'h00;
+      \$777  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = scan_a;
+    \$778  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$778  = remainder;
+          end
+    endcase
+    if (rst) begin
+      \$778  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = q_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$779  = \quotient$162 ;
+          end
+    endcase
+    if (rst) begin
+      \$779  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$780  = \remainder$100 ;
+          end
+    endcase
+    if (rst) begin
+      \$780  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5149,21 +5237,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$651 ) begin
-            \$766  = 1'h0;
+          if (\$666 ) begin
+            \$781  = 1'h0;
           end
       5'h11:
-          if (\$652 ) begin
-            \$766  = 1'h1;
+          if (\$667 ) begin
+            \$781  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$766  = 1'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = mask;
+    \$782  = wreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5196,21 +5284,74 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h10:
           /* empty */;
       5'h12:
-          \$767  = \$660 ;
+          /* empty */;
       5'h13:
+          \$782  = wq;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$662 ) begin
+          if (\$674 ) begin
           end else begin
-            \$767  = \$666 [63:0];
+            if (pick) begin
+              \$782  = \$681 [63:0];
+            end
           end
     endcase
     if (rst) begin
-      \$767  = 64'h0000000000000000;
+      \$782  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = res_valid;
+    \$783  = mask;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$783  = \$672 ;
+      5'h14:
+          (* full_case = 32'd1 *)
+          if (\$674 ) begin
+          end else begin
+            \$783  = \$678 [63:0];
+          end
+    endcase
+    if (rst) begin
+      \$783  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5248,42 +5389,22 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$673 ) begin
-            \$768  = 1'h1;
+          if (\$685 ) begin
+            \$784  = 1'h1;
           end
-      5'h15:
+      5'h16:
           if (rsp__ready) begin
-            \$768  = 1'h0;
+            \$784  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$768  = 1'h0;
+      \$784  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (cmd__payload[6:4])
-      3'h0:
-          \$221  = { 5'h00, num_neurons };
-      3'h1:
-          \$221  = { 5'h00, num_classes };
-      3'h2:
-          \$221  = { 5'h00, divisor };
-      3'h3:
-          \$221  = thswap_init;
-      3'h4:
-          \$221  = decay;
-      3'h5:
-          \$221  = thswap_min;
-      3'h6:
-          \$221  = thl_cap;
-      3'h7:
-          \$221  = { 8'h00, offset };
-    endcase
   end
   assign w_addr = \$signature__addr ;
   assign rd_en = \$signature__en ;
@@ -5328,15 +5449,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \res.learn_valid  = res[97];
   assign \res.learn_neuron  = res[108:98];
   assign \res.swaps  = res[115:109];
-  assign \$657  = \$signature__data$45 ;
-  assign \$654  = \$signature__data$45 ;
-  assign \$653  = \$signature__data$45 ;
-  assign \$252  = \$signature__data$47 ;
-  assign \$251  = \$signature__data$45 ;
-  assign \$20  = \$signature__data$48 ;
-  assign \$19  = \$signature__data$47 ;
-  assign \$18  = \$signature__data$46 ;
-  assign \$17  = \$signature__data$45 ;
+  assign \$267  = \$signature__data$144 ;
+  assign \$214  = \$signature__data$145 ;
+  assign \$212  = \$signature__data$144 ;
+  assign \$209  = \$signature__data$126 ;
+  assign \$207  = \$signature__data$123 ;
+  assign \$204  = \$signature__data$123 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5351,16 +5469,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
+  assign \$45  = 1'h1;
+  assign \$46  = 1'h1;
   assign \$47  = 1'h1;
-  assign \$48  = 1'h1;
-  assign \$49  = 1'h1;
-  assign \$74  = 1'h1;
-  assign \$81  = 1'h1;
-  assign \$84  = 1'h1;
-  assign \$86  = \$85 ;
-  assign \$90  = 1'h1;
-  assign \$91  = 1'h1;
-  assign \$232  = \$231 ;
+  assign \$72  = 1'h1;
+  assign \$79  = 1'h1;
+  assign \$82  = 1'h1;
+  assign \$84  = \$83 ;
+  assign \$88  = 1'h1;
+  assign \$89  = 1'h1;
+  assign \$248  = \$247 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5685,37 +5803,44 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   wire [8:0] \$22 ;
   wire [10:0] \$23 ;
   wire [11:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire [8:0] \$28 ;
+  wire [8:0] \$25 ;
+  wire [9:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [10:0] \$28 ;
   wire [11:0] \$29 ;
   wire [9:0] \$3 ;
   wire [8:0] \$30 ;
-  wire \$31 ;
-  wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [9:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [10:0] \$39 ;
+  wire [9:0] \$31 ;
+  wire [10:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [8:0] \$36 ;
+  wire [9:0] \$37 ;
+  wire [11:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
-  wire [8:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
+  wire [10:0] \$40 ;
+  wire \$41 ;
+  wire [10:0] \$42 ;
+  wire [8:0] \$43 ;
   reg [7:0] \$44 ;
   reg [7:0] \$45 ;
   reg [7:0] \$46 ;
-  reg [8:0] \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  reg [7:0] \$47 ;
+  reg [8:0] \$48 ;
+  reg [7:0] \$49 ;
   wire \$5 ;
   reg [8:0] \$50 ;
-  reg [10:0] \$51 ;
-  reg [10:0] \$52 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [8:0] \$53 ;
+  reg [10:0] \$54 ;
+  reg [10:0] \$55 ;
+  reg [10:0] \$56 ;
+  reg [10:0] \$57 ;
+  reg [10:0] \$58 ;
+  reg [10:0] \$59 ;
   wire [9:0] \$6 ;
   wire [11:0] \$7 ;
   wire [11:0] \$8 ;
@@ -5730,8 +5855,13 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   output done;
   reg done = 1'h0;
   reg [7:0] group = 8'h00;
+  reg [8:0] group_p2 = 9'h000;
   reg [10:0] k1 = 11'h000;
+  reg [10:0] k1_big = 11'h000;
+  reg [10:0] k1_small = 11'h000;
   reg [10:0] k2 = 11'h000;
+  reg [10:0] k2_big = 11'h000;
+  reg [10:0] k2_small = 11'h000;
   reg [7:0] last_group = 8'h00;
   input load;
   wire load;
@@ -5755,26 +5885,44 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   wire [7:0] s;
   reg [8:0] size_m1 = 9'h000;
   wire [8:0] wrapped;
+  assign \$38  = - $signed(k1);
+  assign \$39  = group_p2 < r;
+  assign \$40  = \$39  ? k1_big : k1_small;
+  assign \$41  = group_p2 < r;
+  assign \$42  = \$41  ? k2_big : k2_small;
+  assign \$43  = pos + 1'h1;
   always @(posedge clk)
-    r <= \$43 ;
+    \$signal  <= \$44 ;
   always @(posedge clk)
-    last_group <= \$44 ;
+    r <= \$45 ;
   always @(posedge clk)
-    group <= \$45 ;
+    last_group <= \$46 ;
   always @(posedge clk)
-    pos <= \$46 ;
+    group <= \$47 ;
   always @(posedge clk)
-    o <= \$47 ;
+    group_p2 <= \$48 ;
   always @(posedge clk)
-    done <= \$48 ;
+    pos <= \$49 ;
   always @(posedge clk)
-    prime <= \$49 ;
+    o <= \$50 ;
   always @(posedge clk)
-    size_m1 <= \$50 ;
+    done <= \$51 ;
   always @(posedge clk)
-    k1 <= \$51 ;
+    prime <= \$52 ;
   always @(posedge clk)
-    k2 <= \$52 ;
+    size_m1 <= \$53 ;
+  always @(posedge clk)
+    k1 <= \$54 ;
+  always @(posedge clk)
+    k2 <= \$55 ;
+  always @(posedge clk)
+    k1_big <= \$56 ;
+  always @(posedge clk)
+    k2_big <= \$57 ;
+  always @(posedge clk)
+    k1_small <= \$58 ;
+  always @(posedge clk)
+    k2_small <= \$59 ;
   assign \$1  = ~ done;
   assign \$2  = pos == o;
   assign pick = \$1  & \$2 ;
@@ -5802,30 +5950,24 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
   assign \$23  = 2'h2 * \$22 ;
   assign \$24  = 1'h1 - \$23 ;
-  assign \$25  = group == last_group;
-  assign \$26  = pick & \$25 ;
-  assign \$27  = pos == size_m1;
-  assign \$28  = group + 1'h1;
-  assign \$29  = - $signed(k1);
-  assign \$30  = group + 2'h2;
-  assign \$31  = \$30  < r;
-  assign \$32  = \$signal  + 1'h1;
-  assign \$33  = \$31  ? \$32  : { 1'h0, \$signal  };
-  assign \$34  = 1'h1 - \$33 ;
-  assign \$35  = group + 2'h2;
-  assign \$36  = \$35  < r;
-  assign \$37  = \$signal  + 1'h1;
-  assign \$38  = \$36  ? \$37  : { 1'h0, \$signal  };
-  assign \$39  = 2'h2 * \$38 ;
-  assign \$40  = 1'h1 - \$39 ;
-  assign \$41  = pos + 1'h1;
-  always @(posedge clk)
-    \$signal  <= \$42 ;
+  assign \$25  = \$signal  + 1'h1;
+  assign \$26  = 1'h1 - \$25 ;
+  assign \$27  = \$signal  + 1'h1;
+  assign \$28  = 2'h2 * \$27 ;
+  assign \$29  = 1'h1 - \$28 ;
+  assign \$30  = 1'h1 - \$signal ;
+  assign \$31  = 2'h2 * \$signal ;
+  assign \$32  = 1'h1 - \$31 ;
+  assign \$33  = group == last_group;
+  assign \$34  = pick & \$33 ;
+  assign \$35  = pos == size_m1;
+  assign \$36  = group + 1'h1;
+  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = last_group;
+    \$44  = \$signal ;
     if (load) begin
-      \$44  = \$11 [7:0];
+      \$44  = q;
     end
     if (rst) begin
       \$44  = 8'h00;
@@ -5833,15 +5975,9 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = group;
+    \$45  = r;
     if (load) begin
-      \$45  = 8'h00;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$45  = \$28 [7:0];
-      end
+      \$45  = \r$18 ;
     end
     if (rst) begin
       \$45  = 8'h00;
@@ -5849,76 +5985,75 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = pos;
+    \$46  = last_group;
     if (load) begin
+      \$46  = \$11 [7:0];
+    end
+    if (rst) begin
       \$46  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = group;
+    if (load) begin
+      \$47  = 8'h00;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$47  = \$36 [7:0];
+      end
+    end
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$48  = group_p2;
+    if (load) begin
+      \$48  = 9'h002;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$48  = \$37 [8:0];
+      end
+    end
+    if (rst) begin
+      \$48  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$49  = pos;
+    if (load) begin
+      \$49  = 8'h00;
     end else if (prime) begin
     end else if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$46  = 8'h00;
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$49  = 8'h00;
       end else begin
-        \$46  = \$41 [7:0];
+        \$49  = \$43 [7:0];
       end
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$49  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = o;
+    \$50  = o;
     if (load) begin
-      \$47  = { 1'h0, offset };
+      \$50  = { 1'h0, offset };
     end else if (prime) begin
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$47  = \$8 [8:0];
-      end
-    end
-    if (rst) begin
-      \$47  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = done;
-    if (load) begin
-      \$48  = \$12 ;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-        \$48  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = prime;
-    if (load) begin
-      \$49  = 1'h1;
-    end else if (prime) begin
-      \$49  = 1'h0;
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$50  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$50  = \$29 [8:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$50  = \$8 [8:0];
       end
     end
     if (rst) begin
@@ -5927,54 +6062,121 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = k1;
+    \$51  = done;
     if (load) begin
+      \$51  = \$12 ;
     end else if (prime) begin
-      \$51  = { \$19 [9], \$19  };
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$51  = { \$34 [9], \$34  };
+      if (\$34 ) begin
+        \$51  = 1'h1;
       end
     end
     if (rst) begin
-      \$51  = 11'h000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = k2;
+    \$52  = prime;
+    if (load) begin
+      \$52  = 1'h1;
+    end else if (prime) begin
+      \$52  = 1'h0;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$53  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$52  = \$24 [10:0];
+      \$53  = \$15 ;
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$52  = \$40 [10:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$53  = \$38 [8:0];
       end
     end
     if (rst) begin
-      \$52  = 11'h000;
+      \$53  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = \$signal ;
+    \$54  = k1;
     if (load) begin
-      \$42  = q;
+    end else if (prime) begin
+      \$54  = { \$19 [9], \$19  };
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$54  = \$40 ;
+      end
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$54  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = r;
+    \$55  = k2;
     if (load) begin
-      \$43  = \r$18 ;
+    end else if (prime) begin
+      \$55  = \$24 [10:0];
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$55  = \$42 ;
+      end
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$55  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$56  = k1_big;
+    if (load) begin
+    end else if (prime) begin
+      \$56  = { \$26 [9], \$26  };
+    end
+    if (rst) begin
+      \$56  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$57  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$57  = \$29 [10:0];
+    end
+    if (rst) begin
+      \$57  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$58  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$58  = { \$30 [8], \$30 [8], \$30  };
+    end
+    if (rst) begin
+      \$58  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$59  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$59  = \$32 ;
+    end
+    if (rst) begin
+      \$59  = 11'h000;
     end
   end
   assign wrapped = \$8 [8:0];

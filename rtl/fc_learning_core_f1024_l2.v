@@ -10,21 +10,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [12:0] \$101 ;
+  wire [16:0] \$101 ;
   wire \$102 ;
-  wire [16:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  wire [15:0] \$104 ;
   wire \$105 ;
-  wire [15:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [16:0] \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire [16:0] \$111 ;
-  wire \$112 ;
+  wire \$111 ;
+  wire [15:0] \$112 ;
   wire \$113 ;
-  wire [15:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -62,165 +62,165 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [63:0] \$149 ;
   wire \$15 ;
-  wire [63:0] \$150 ;
+  wire [1:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
+  wire [2:0] \$152 ;
+  wire [1:0] \$153 ;
   wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [3:0] \$157 ;
+  wire [2:0] \$155 ;
+  wire [3:0] \$156 ;
+  wire [1:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [1:0] \$159 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire [2:0] \$160 ;
+  wire [1:0] \$160 ;
   wire [1:0] \$161 ;
-  wire [1:0] \$162 ;
-  wire [2:0] \$163 ;
-  wire [3:0] \$164 ;
-  wire [4:0] \$165 ;
+  wire [2:0] \$162 ;
+  wire [3:0] \$163 ;
+  wire [4:0] \$164 ;
+  wire [1:0] \$165 ;
   wire [1:0] \$166 ;
-  wire [1:0] \$167 ;
-  wire [2:0] \$168 ;
+  wire [2:0] \$167 ;
+  wire [1:0] \$168 ;
   wire [1:0] \$169 ;
   wire \$17 ;
-  wire [1:0] \$170 ;
-  wire [2:0] \$171 ;
-  wire [3:0] \$172 ;
+  wire [2:0] \$170 ;
+  wire [3:0] \$171 ;
+  wire [1:0] \$172 ;
   wire [1:0] \$173 ;
-  wire [1:0] \$174 ;
-  wire [2:0] \$175 ;
+  wire [2:0] \$174 ;
+  wire [1:0] \$175 ;
   wire [1:0] \$176 ;
-  wire [1:0] \$177 ;
-  wire [2:0] \$178 ;
-  wire [3:0] \$179 ;
+  wire [2:0] \$177 ;
+  wire [3:0] \$178 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
-  wire [4:0] \$180 ;
+  wire [1:0] \$180 ;
   wire [1:0] \$181 ;
-  wire [1:0] \$182 ;
-  wire [2:0] \$183 ;
+  wire [2:0] \$182 ;
+  wire [1:0] \$183 ;
   wire [1:0] \$184 ;
-  wire [1:0] \$185 ;
-  wire [2:0] \$186 ;
-  wire [3:0] \$187 ;
+  wire [2:0] \$185 ;
+  wire [3:0] \$186 ;
+  wire [1:0] \$187 ;
   wire [1:0] \$188 ;
-  wire [1:0] \$189 ;
+  wire [2:0] \$189 ;
   wire \$19 ;
-  wire [2:0] \$190 ;
+  wire [1:0] \$190 ;
   wire [1:0] \$191 ;
-  wire [1:0] \$192 ;
-  wire [2:0] \$193 ;
-  wire [3:0] \$194 ;
-  wire [4:0] \$195 ;
+  wire [2:0] \$192 ;
+  wire [3:0] \$193 ;
+  wire [4:0] \$194 ;
+  wire [1:0] \$195 ;
   wire [1:0] \$196 ;
-  wire [1:0] \$197 ;
-  wire [2:0] \$198 ;
+  wire [2:0] \$197 ;
+  wire [1:0] \$198 ;
   wire [1:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [1:0] \$200 ;
-  wire [2:0] \$201 ;
-  wire [3:0] \$202 ;
+  wire [2:0] \$200 ;
+  wire [3:0] \$201 ;
+  wire [1:0] \$202 ;
   wire [1:0] \$203 ;
-  wire [1:0] \$204 ;
-  wire [2:0] \$205 ;
+  wire [2:0] \$204 ;
+  wire [1:0] \$205 ;
   wire [1:0] \$206 ;
-  wire [1:0] \$207 ;
-  wire [2:0] \$208 ;
-  wire [3:0] \$209 ;
+  wire [2:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [4:0] \$209 ;
   wire \$21 ;
-  wire [4:0] \$210 ;
-  wire [10:0] \$211 ;
+  wire [10:0] \$210 ;
+  wire [5:0] \$211 ;
   wire [5:0] \$212 ;
-  wire [5:0] \$213 ;
-  wire [6:0] \$214 ;
-  wire [11:0] \$215 ;
-  wire [10:0] \$216 ;
+  wire [6:0] \$213 ;
+  wire [11:0] \$214 ;
+  wire [10:0] \$215 ;
+  wire [5:0] \$216 ;
   wire [5:0] \$217 ;
-  wire [5:0] \$218 ;
-  wire [6:0] \$219 ;
+  wire [6:0] \$218 ;
+  wire [11:0] \$219 ;
   wire \$22 ;
-  wire [11:0] \$220 ;
-  wire [63:0] \$221 ;
+  wire [63:0] \$220 ;
+  wire [1:0] \$221 ;
   wire [1:0] \$222 ;
-  wire [1:0] \$223 ;
-  wire [2:0] \$224 ;
+  wire [2:0] \$223 ;
+  wire [1:0] \$224 ;
   wire [1:0] \$225 ;
-  wire [1:0] \$226 ;
-  wire [2:0] \$227 ;
-  wire [3:0] \$228 ;
+  wire [2:0] \$226 ;
+  wire [3:0] \$227 ;
+  wire [1:0] \$228 ;
   wire [1:0] \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [2:0] \$231 ;
+  wire [2:0] \$230 ;
+  wire [1:0] \$231 ;
   wire [1:0] \$232 ;
-  wire [1:0] \$233 ;
-  wire [2:0] \$234 ;
-  wire [3:0] \$235 ;
-  wire [4:0] \$236 ;
+  wire [2:0] \$233 ;
+  wire [3:0] \$234 ;
+  wire [4:0] \$235 ;
+  wire [1:0] \$236 ;
   wire [1:0] \$237 ;
-  wire [1:0] \$238 ;
-  wire [2:0] \$239 ;
+  wire [2:0] \$238 ;
+  wire [1:0] \$239 ;
   wire \$24 ;
   wire [1:0] \$240 ;
-  wire [1:0] \$241 ;
-  wire [2:0] \$242 ;
-  wire [3:0] \$243 ;
+  wire [2:0] \$241 ;
+  wire [3:0] \$242 ;
+  wire [1:0] \$243 ;
   wire [1:0] \$244 ;
-  wire [1:0] \$245 ;
-  wire [2:0] \$246 ;
+  wire [2:0] \$245 ;
+  wire [1:0] \$246 ;
   wire [1:0] \$247 ;
-  wire [1:0] \$248 ;
-  wire [2:0] \$249 ;
+  wire [2:0] \$248 ;
+  wire [3:0] \$249 ;
   wire \$25 ;
-  wire [3:0] \$250 ;
-  wire [4:0] \$251 ;
+  wire [4:0] \$250 ;
+  wire [1:0] \$251 ;
   wire [1:0] \$252 ;
-  wire [1:0] \$253 ;
-  wire [2:0] \$254 ;
+  wire [2:0] \$253 ;
+  wire [1:0] \$254 ;
   wire [1:0] \$255 ;
-  wire [1:0] \$256 ;
-  wire [2:0] \$257 ;
-  wire [3:0] \$258 ;
+  wire [2:0] \$256 ;
+  wire [3:0] \$257 ;
+  wire [1:0] \$258 ;
   wire [1:0] \$259 ;
   wire \$26 ;
-  wire [1:0] \$260 ;
-  wire [2:0] \$261 ;
+  wire [2:0] \$260 ;
+  wire [1:0] \$261 ;
   wire [1:0] \$262 ;
-  wire [1:0] \$263 ;
-  wire [2:0] \$264 ;
-  wire [3:0] \$265 ;
-  wire [4:0] \$266 ;
+  wire [2:0] \$263 ;
+  wire [3:0] \$264 ;
+  wire [4:0] \$265 ;
+  wire [1:0] \$266 ;
   wire [1:0] \$267 ;
-  wire [1:0] \$268 ;
-  wire [2:0] \$269 ;
+  wire [2:0] \$268 ;
+  wire [1:0] \$269 ;
   wire \$27 ;
   wire [1:0] \$270 ;
-  wire [1:0] \$271 ;
-  wire [2:0] \$272 ;
-  wire [3:0] \$273 ;
+  wire [2:0] \$271 ;
+  wire [3:0] \$272 ;
+  wire [1:0] \$273 ;
   wire [1:0] \$274 ;
-  wire [1:0] \$275 ;
-  wire [2:0] \$276 ;
+  wire [2:0] \$275 ;
+  wire [1:0] \$276 ;
   wire [1:0] \$277 ;
-  wire [1:0] \$278 ;
-  wire [2:0] \$279 ;
+  wire [2:0] \$278 ;
+  wire [3:0] \$279 ;
   wire \$28 ;
-  wire [3:0] \$280 ;
-  wire [4:0] \$281 ;
-  wire [10:0] \$282 ;
+  wire [4:0] \$280 ;
+  wire [10:0] \$281 ;
+  wire [5:0] \$282 ;
   wire [5:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [6:0] \$285 ;
-  wire [11:0] \$286 ;
-  wire [10:0] \$287 ;
+  wire [6:0] \$284 ;
+  wire [11:0] \$285 ;
+  wire [10:0] \$286 ;
+  wire [5:0] \$287 ;
   wire [5:0] \$288 ;
-  wire [5:0] \$289 ;
+  wire [6:0] \$289 ;
   wire \$29 ;
-  wire [6:0] \$290 ;
-  wire [11:0] \$291 ;
+  wire [11:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
@@ -249,663 +249,679 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
+  reg [63:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  reg [63:0] \$33 ;
-  wire \$330 ;
+  reg [63:0] \$320 ;
+  wire [63:0] \$321 ;
+  reg [15:0] \$322 ;
+  wire [15:0] \$323 ;
+  wire [63:0] \$324 ;
+  reg [15:0] \$325 ;
+  wire [15:0] \$326 ;
+  reg [10:0] \$327 ;
+  wire [10:0] \$328 ;
+  wire [15:0] \$329 ;
+  wire [63:0] \$33 ;
+  wire [63:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  reg [15:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [21:0] \$339 ;
-  reg [15:0] \$34 ;
-  wire [4:0] \$340 ;
+  wire \$339 ;
+  wire [63:0] \$34 ;
+  wire \$340 ;
   wire \$341 ;
-  wire [22:0] \$342 ;
-  wire [11:0] \$343 ;
-  wire [12:0] \$344 ;
-  wire [12:0] \$345 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  reg [15:0] \$35 ;
-  wire \$350 ;
+  wire \$35 ;
+  reg [15:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire [10:0] \$357 ;
-  wire [10:0] \$358 ;
-  wire \$359 ;
-  reg [10:0] \$36 ;
-  wire [4:0] \$360 ;
-  wire [14:0] \$361 ;
+  wire [21:0] \$355 ;
+  wire [4:0] \$356 ;
+  wire \$357 ;
+  wire [22:0] \$358 ;
+  wire [11:0] \$359 ;
+  wire \$36 ;
+  wire [12:0] \$360 ;
+  wire [12:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
-  reg [63:0] \$364 ;
-  reg [15:0] \$365 ;
-  wire [63:0] \$366 ;
-  wire [63:0] \$367 ;
-  wire [63:0] \$368 ;
-  wire [63:0] \$369 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [1:0] \$370 ;
-  wire [63:0] \$371 ;
-  wire [63:0] \$372 ;
-  wire [63:0] \$373 ;
-  wire [63:0] \$374 ;
-  wire [1:0] \$375 ;
-  wire [2:0] \$376 ;
-  wire [63:0] \$377 ;
-  wire [63:0] \$378 ;
-  wire [63:0] \$379 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire [10:0] \$373 ;
+  wire [10:0] \$374 ;
+  wire \$375 ;
+  wire [4:0] \$376 ;
+  wire [14:0] \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [63:0] \$380 ;
-  wire [1:0] \$381 ;
+  reg [15:0] \$380 ;
+  wire [63:0] \$381 ;
   wire [63:0] \$382 ;
   wire [63:0] \$383 ;
   wire [63:0] \$384 ;
-  wire [63:0] \$385 ;
-  wire [1:0] \$386 ;
-  wire [2:0] \$387 ;
-  wire [3:0] \$388 ;
+  wire [1:0] \$385 ;
+  wire [63:0] \$386 ;
+  wire [63:0] \$387 ;
+  wire [63:0] \$388 ;
   wire [63:0] \$389 ;
   wire \$39 ;
-  wire [63:0] \$390 ;
-  wire [63:0] \$391 ;
+  wire [1:0] \$390 ;
+  wire [2:0] \$391 ;
   wire [63:0] \$392 ;
-  wire [1:0] \$393 ;
+  wire [63:0] \$393 ;
   wire [63:0] \$394 ;
   wire [63:0] \$395 ;
-  wire [63:0] \$396 ;
+  wire [1:0] \$396 ;
   wire [63:0] \$397 ;
-  wire [1:0] \$398 ;
-  wire [2:0] \$399 ;
+  wire [63:0] \$398 ;
+  wire [63:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire [63:0] \$400 ;
-  wire [63:0] \$401 ;
-  wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
-  wire [1:0] \$404 ;
+  wire [1:0] \$401 ;
+  wire [2:0] \$402 ;
+  wire [3:0] \$403 ;
+  wire [63:0] \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
-  wire [63:0] \$408 ;
-  wire [1:0] \$409 ;
+  wire [1:0] \$408 ;
+  wire [63:0] \$409 ;
   wire \$41 ;
-  wire [2:0] \$410 ;
-  wire [3:0] \$411 ;
-  wire [4:0] \$412 ;
-  wire [63:0] \$413 ;
-  wire [63:0] \$414 ;
+  wire [63:0] \$410 ;
+  wire [63:0] \$411 ;
+  wire [63:0] \$412 ;
+  wire [1:0] \$413 ;
+  wire [2:0] \$414 ;
   wire [63:0] \$415 ;
   wire [63:0] \$416 ;
-  wire [1:0] \$417 ;
+  wire [63:0] \$417 ;
   wire [63:0] \$418 ;
-  wire [63:0] \$419 ;
+  wire [1:0] \$419 ;
   wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
-  wire [1:0] \$422 ;
-  wire [2:0] \$423 ;
-  wire [63:0] \$424 ;
-  wire [63:0] \$425 ;
-  wire [63:0] \$426 ;
-  wire [63:0] \$427 ;
-  wire [1:0] \$428 ;
+  wire [63:0] \$422 ;
+  wire [63:0] \$423 ;
+  wire [1:0] \$424 ;
+  wire [2:0] \$425 ;
+  wire [3:0] \$426 ;
+  wire [4:0] \$427 ;
+  wire [63:0] \$428 ;
   wire [63:0] \$429 ;
   wire \$43 ;
   wire [63:0] \$430 ;
   wire [63:0] \$431 ;
-  wire [63:0] \$432 ;
-  wire [1:0] \$433 ;
-  wire [2:0] \$434 ;
-  wire [3:0] \$435 ;
+  wire [1:0] \$432 ;
+  wire [63:0] \$433 ;
+  wire [63:0] \$434 ;
+  wire [63:0] \$435 ;
   wire [63:0] \$436 ;
-  wire [63:0] \$437 ;
-  wire [63:0] \$438 ;
+  wire [1:0] \$437 ;
+  wire [2:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
-  wire [1:0] \$440 ;
+  wire [63:0] \$440 ;
   wire [63:0] \$441 ;
   wire [63:0] \$442 ;
-  wire [63:0] \$443 ;
+  wire [1:0] \$443 ;
   wire [63:0] \$444 ;
-  wire [1:0] \$445 ;
-  wire [2:0] \$446 ;
+  wire [63:0] \$445 ;
+  wire [63:0] \$446 ;
   wire [63:0] \$447 ;
-  wire [63:0] \$448 ;
-  wire [63:0] \$449 ;
+  wire [1:0] \$448 ;
+  wire [2:0] \$449 ;
   wire \$45 ;
-  wire [63:0] \$450 ;
-  wire [1:0] \$451 ;
+  wire [3:0] \$450 ;
+  wire [63:0] \$451 ;
   wire [63:0] \$452 ;
   wire [63:0] \$453 ;
   wire [63:0] \$454 ;
-  wire [63:0] \$455 ;
-  wire [1:0] \$456 ;
-  wire [2:0] \$457 ;
-  wire [3:0] \$458 ;
-  wire [4:0] \$459 ;
+  wire [1:0] \$455 ;
+  wire [63:0] \$456 ;
+  wire [63:0] \$457 ;
+  wire [63:0] \$458 ;
+  wire [63:0] \$459 ;
   wire \$46 ;
-  wire [63:0] \$460 ;
-  wire [63:0] \$461 ;
+  wire [1:0] \$460 ;
+  wire [2:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
-  wire [1:0] \$464 ;
+  wire [63:0] \$464 ;
   wire [63:0] \$465 ;
-  wire [63:0] \$466 ;
+  wire [1:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
-  wire [1:0] \$469 ;
+  wire [63:0] \$469 ;
   wire \$47 ;
-  wire [2:0] \$470 ;
-  wire [63:0] \$471 ;
-  wire [63:0] \$472 ;
-  wire [63:0] \$473 ;
-  wire [63:0] \$474 ;
-  wire [1:0] \$475 ;
+  wire [63:0] \$470 ;
+  wire [1:0] \$471 ;
+  wire [2:0] \$472 ;
+  wire [3:0] \$473 ;
+  wire [4:0] \$474 ;
+  wire [63:0] \$475 ;
   wire [63:0] \$476 ;
   wire [63:0] \$477 ;
   wire [63:0] \$478 ;
-  wire [63:0] \$479 ;
+  wire [1:0] \$479 ;
   wire \$48 ;
-  wire [1:0] \$480 ;
-  wire [2:0] \$481 ;
-  wire [3:0] \$482 ;
+  wire [63:0] \$480 ;
+  wire [63:0] \$481 ;
+  wire [63:0] \$482 ;
   wire [63:0] \$483 ;
-  wire [63:0] \$484 ;
-  wire [63:0] \$485 ;
+  wire [1:0] \$484 ;
+  wire [2:0] \$485 ;
   wire [63:0] \$486 ;
-  wire [1:0] \$487 ;
+  wire [63:0] \$487 ;
   wire [63:0] \$488 ;
   wire [63:0] \$489 ;
   wire \$49 ;
-  wire [63:0] \$490 ;
+  wire [1:0] \$490 ;
   wire [63:0] \$491 ;
-  wire [1:0] \$492 ;
-  wire [2:0] \$493 ;
+  wire [63:0] \$492 ;
+  wire [63:0] \$493 ;
   wire [63:0] \$494 ;
-  wire [63:0] \$495 ;
-  wire [63:0] \$496 ;
-  wire [63:0] \$497 ;
-  wire [1:0] \$498 ;
+  wire [1:0] \$495 ;
+  wire [2:0] \$496 ;
+  wire [3:0] \$497 ;
+  wire [63:0] \$498 ;
   wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [63:0] \$500 ;
   wire [63:0] \$501 ;
-  wire [63:0] \$502 ;
-  wire [1:0] \$503 ;
-  wire [2:0] \$504 ;
-  wire [3:0] \$505 ;
-  wire [4:0] \$506 ;
-  wire [63:0] \$507 ;
-  wire [63:0] \$508 ;
+  wire [1:0] \$502 ;
+  wire [63:0] \$503 ;
+  wire [63:0] \$504 ;
+  wire [63:0] \$505 ;
+  wire [63:0] \$506 ;
+  wire [1:0] \$507 ;
+  wire [2:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
-  wire [1:0] \$511 ;
+  wire [63:0] \$511 ;
   wire [63:0] \$512 ;
-  wire [63:0] \$513 ;
+  wire [1:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
-  wire [1:0] \$516 ;
-  wire [2:0] \$517 ;
-  wire [63:0] \$518 ;
-  wire [63:0] \$519 ;
+  wire [63:0] \$516 ;
+  wire [63:0] \$517 ;
+  wire [1:0] \$518 ;
+  wire [2:0] \$519 ;
   wire \$52 ;
-  wire [63:0] \$520 ;
-  wire [63:0] \$521 ;
-  wire [1:0] \$522 ;
+  wire [3:0] \$520 ;
+  wire [4:0] \$521 ;
+  wire [63:0] \$522 ;
   wire [63:0] \$523 ;
   wire [63:0] \$524 ;
   wire [63:0] \$525 ;
-  wire [63:0] \$526 ;
-  wire [1:0] \$527 ;
-  wire [2:0] \$528 ;
-  wire [3:0] \$529 ;
+  wire [1:0] \$526 ;
+  wire [63:0] \$527 ;
+  wire [63:0] \$528 ;
+  wire [63:0] \$529 ;
   wire \$53 ;
   wire [63:0] \$530 ;
-  wire [63:0] \$531 ;
-  wire [63:0] \$532 ;
+  wire [1:0] \$531 ;
+  wire [2:0] \$532 ;
   wire [63:0] \$533 ;
-  wire [1:0] \$534 ;
+  wire [63:0] \$534 ;
   wire [63:0] \$535 ;
   wire [63:0] \$536 ;
-  wire [63:0] \$537 ;
+  wire [1:0] \$537 ;
   wire [63:0] \$538 ;
-  wire [1:0] \$539 ;
+  wire [63:0] \$539 ;
   wire \$54 ;
-  wire [2:0] \$540 ;
+  wire [63:0] \$540 ;
   wire [63:0] \$541 ;
-  wire [63:0] \$542 ;
-  wire [63:0] \$543 ;
-  wire [63:0] \$544 ;
-  wire [1:0] \$545 ;
+  wire [1:0] \$542 ;
+  wire [2:0] \$543 ;
+  wire [3:0] \$544 ;
+  wire [63:0] \$545 ;
   wire [63:0] \$546 ;
   wire [63:0] \$547 ;
   wire [63:0] \$548 ;
-  wire [63:0] \$549 ;
+  wire [1:0] \$549 ;
   wire \$55 ;
-  wire [1:0] \$550 ;
-  wire [2:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [4:0] \$553 ;
-  wire [63:0] \$554 ;
-  wire [63:0] \$555 ;
+  wire [63:0] \$550 ;
+  wire [63:0] \$551 ;
+  wire [63:0] \$552 ;
+  wire [63:0] \$553 ;
+  wire [1:0] \$554 ;
+  wire [2:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
-  wire [1:0] \$558 ;
+  wire [63:0] \$558 ;
   wire [63:0] \$559 ;
-  wire \$56 ;
-  wire [63:0] \$560 ;
+  wire [14:0] \$56 ;
+  wire [1:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
-  wire [1:0] \$563 ;
-  wire [2:0] \$564 ;
-  wire [63:0] \$565 ;
-  wire [63:0] \$566 ;
-  wire [63:0] \$567 ;
-  wire [63:0] \$568 ;
-  wire [1:0] \$569 ;
-  wire \$57 ;
+  wire [63:0] \$563 ;
+  wire [63:0] \$564 ;
+  wire [1:0] \$565 ;
+  wire [2:0] \$566 ;
+  wire [3:0] \$567 ;
+  wire [4:0] \$568 ;
+  wire [63:0] \$569 ;
+  wire [15:0] \$57 ;
   wire [63:0] \$570 ;
   wire [63:0] \$571 ;
   wire [63:0] \$572 ;
-  wire [63:0] \$573 ;
-  wire [1:0] \$574 ;
-  wire [2:0] \$575 ;
-  wire [3:0] \$576 ;
+  wire [1:0] \$573 ;
+  wire [63:0] \$574 ;
+  wire [63:0] \$575 ;
+  wire [63:0] \$576 ;
   wire [63:0] \$577 ;
-  wire [63:0] \$578 ;
-  wire [63:0] \$579 ;
+  wire [1:0] \$578 ;
+  wire [2:0] \$579 ;
   wire [14:0] \$58 ;
   wire [63:0] \$580 ;
-  wire [1:0] \$581 ;
+  wire [63:0] \$581 ;
   wire [63:0] \$582 ;
   wire [63:0] \$583 ;
-  wire [63:0] \$584 ;
+  wire [1:0] \$584 ;
   wire [63:0] \$585 ;
-  wire [1:0] \$586 ;
-  wire [2:0] \$587 ;
+  wire [63:0] \$586 ;
+  wire [63:0] \$587 ;
   wire [63:0] \$588 ;
-  wire [63:0] \$589 ;
+  wire [1:0] \$589 ;
   wire [15:0] \$59 ;
-  wire [63:0] \$590 ;
-  wire [63:0] \$591 ;
-  wire [1:0] \$592 ;
+  wire [2:0] \$590 ;
+  wire [3:0] \$591 ;
+  wire [63:0] \$592 ;
   wire [63:0] \$593 ;
   wire [63:0] \$594 ;
   wire [63:0] \$595 ;
-  wire [63:0] \$596 ;
-  wire [1:0] \$597 ;
-  wire [2:0] \$598 ;
-  wire [3:0] \$599 ;
+  wire [1:0] \$596 ;
+  wire [63:0] \$597 ;
+  wire [63:0] \$598 ;
+  wire [63:0] \$599 ;
   wire \$6 ;
   wire [14:0] \$60 ;
-  wire [4:0] \$600 ;
-  wire [63:0] \$601 ;
-  wire [63:0] \$602 ;
+  wire [63:0] \$600 ;
+  wire [1:0] \$601 ;
+  wire [2:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
-  wire [1:0] \$605 ;
+  wire [63:0] \$605 ;
   wire [63:0] \$606 ;
-  wire [63:0] \$607 ;
+  wire [1:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
   wire [15:0] \$61 ;
-  wire [1:0] \$610 ;
-  wire [2:0] \$611 ;
-  wire [63:0] \$612 ;
-  wire [63:0] \$613 ;
-  wire [63:0] \$614 ;
-  wire [63:0] \$615 ;
-  wire [1:0] \$616 ;
+  wire [63:0] \$610 ;
+  wire [63:0] \$611 ;
+  wire [1:0] \$612 ;
+  wire [2:0] \$613 ;
+  wire [3:0] \$614 ;
+  wire [4:0] \$615 ;
+  wire [63:0] \$616 ;
   wire [63:0] \$617 ;
   wire [63:0] \$618 ;
   wire [63:0] \$619 ;
-  wire [14:0] \$62 ;
-  wire [63:0] \$620 ;
-  wire [1:0] \$621 ;
-  wire [2:0] \$622 ;
-  wire [3:0] \$623 ;
+  wire \$62 ;
+  wire [1:0] \$620 ;
+  wire [63:0] \$621 ;
+  wire [63:0] \$622 ;
+  wire [63:0] \$623 ;
   wire [63:0] \$624 ;
-  wire [63:0] \$625 ;
-  wire [63:0] \$626 ;
+  wire [1:0] \$625 ;
+  wire [2:0] \$626 ;
   wire [63:0] \$627 ;
-  wire [1:0] \$628 ;
+  wire [63:0] \$628 ;
   wire [63:0] \$629 ;
-  wire [15:0] \$63 ;
+  wire \$63 ;
   wire [63:0] \$630 ;
-  wire [63:0] \$631 ;
+  wire [1:0] \$631 ;
   wire [63:0] \$632 ;
-  wire [1:0] \$633 ;
-  wire [2:0] \$634 ;
+  wire [63:0] \$633 ;
+  wire [63:0] \$634 ;
   wire [63:0] \$635 ;
-  wire [63:0] \$636 ;
-  wire [63:0] \$637 ;
-  wire [63:0] \$638 ;
-  wire [1:0] \$639 ;
+  wire [1:0] \$636 ;
+  wire [2:0] \$637 ;
+  wire [3:0] \$638 ;
+  wire [63:0] \$639 ;
   wire \$64 ;
   wire [63:0] \$640 ;
   wire [63:0] \$641 ;
   wire [63:0] \$642 ;
-  wire [63:0] \$643 ;
-  wire [1:0] \$644 ;
-  wire [2:0] \$645 ;
-  wire [3:0] \$646 ;
-  wire [4:0] \$647 ;
-  wire [63:0] \$648 ;
-  wire [63:0] \$649 ;
+  wire [1:0] \$643 ;
+  wire [63:0] \$644 ;
+  wire [63:0] \$645 ;
+  wire [63:0] \$646 ;
+  wire [63:0] \$647 ;
+  wire [1:0] \$648 ;
+  wire [2:0] \$649 ;
   wire \$65 ;
   wire [63:0] \$650 ;
   wire [63:0] \$651 ;
-  wire [1:0] \$652 ;
+  wire [63:0] \$652 ;
   wire [63:0] \$653 ;
-  wire [63:0] \$654 ;
+  wire [1:0] \$654 ;
   wire [63:0] \$655 ;
   wire [63:0] \$656 ;
-  wire [1:0] \$657 ;
-  wire [2:0] \$658 ;
-  wire [63:0] \$659 ;
+  wire [63:0] \$657 ;
+  wire [63:0] \$658 ;
+  wire [1:0] \$659 ;
   wire \$66 ;
-  wire [63:0] \$660 ;
-  wire [63:0] \$661 ;
-  wire [63:0] \$662 ;
-  wire [1:0] \$663 ;
+  wire [2:0] \$660 ;
+  wire [3:0] \$661 ;
+  wire [4:0] \$662 ;
+  wire [63:0] \$663 ;
   wire [63:0] \$664 ;
   wire [63:0] \$665 ;
   wire [63:0] \$666 ;
-  wire [63:0] \$667 ;
-  wire [1:0] \$668 ;
-  wire [2:0] \$669 ;
+  wire [1:0] \$667 ;
+  wire [63:0] \$668 ;
+  wire [63:0] \$669 ;
   wire \$67 ;
-  wire [3:0] \$670 ;
+  wire [63:0] \$670 ;
   wire [63:0] \$671 ;
-  wire [63:0] \$672 ;
-  wire [63:0] \$673 ;
+  wire [1:0] \$672 ;
+  wire [2:0] \$673 ;
   wire [63:0] \$674 ;
-  wire [1:0] \$675 ;
+  wire [63:0] \$675 ;
   wire [63:0] \$676 ;
   wire [63:0] \$677 ;
-  wire [63:0] \$678 ;
+  wire [1:0] \$678 ;
   wire [63:0] \$679 ;
   wire \$68 ;
-  wire [1:0] \$680 ;
-  wire [2:0] \$681 ;
+  wire [63:0] \$680 ;
+  wire [63:0] \$681 ;
   wire [63:0] \$682 ;
-  wire [63:0] \$683 ;
-  wire [63:0] \$684 ;
-  wire [63:0] \$685 ;
-  wire [1:0] \$686 ;
+  wire [1:0] \$683 ;
+  wire [2:0] \$684 ;
+  wire [3:0] \$685 ;
+  wire [63:0] \$686 ;
   wire [63:0] \$687 ;
   wire [63:0] \$688 ;
   wire [63:0] \$689 ;
-  wire \$69 ;
-  wire [63:0] \$690 ;
-  wire [1:0] \$691 ;
-  wire [2:0] \$692 ;
-  wire [3:0] \$693 ;
-  wire [4:0] \$694 ;
-  wire [63:0] \$695 ;
-  wire [63:0] \$696 ;
+  wire [14:0] \$69 ;
+  wire [1:0] \$690 ;
+  wire [63:0] \$691 ;
+  wire [63:0] \$692 ;
+  wire [63:0] \$693 ;
+  wire [63:0] \$694 ;
+  wire [1:0] \$695 ;
+  wire [2:0] \$696 ;
   wire [63:0] \$697 ;
   wire [63:0] \$698 ;
-  wire [1:0] \$699 ;
+  wire [63:0] \$699 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [15:0] \$70 ;
   wire [63:0] \$700 ;
-  wire [63:0] \$701 ;
+  wire [1:0] \$701 ;
   wire [63:0] \$702 ;
   wire [63:0] \$703 ;
-  wire [1:0] \$704 ;
-  wire [2:0] \$705 ;
-  wire [63:0] \$706 ;
-  wire [63:0] \$707 ;
-  wire [63:0] \$708 ;
-  wire [63:0] \$709 ;
-  wire [14:0] \$71 ;
-  wire [1:0] \$710 ;
+  wire [63:0] \$704 ;
+  wire [63:0] \$705 ;
+  wire [1:0] \$706 ;
+  wire [2:0] \$707 ;
+  wire [3:0] \$708 ;
+  wire [4:0] \$709 ;
+  wire \$71 ;
+  wire [63:0] \$710 ;
   wire [63:0] \$711 ;
   wire [63:0] \$712 ;
   wire [63:0] \$713 ;
-  wire [63:0] \$714 ;
-  wire [1:0] \$715 ;
-  wire [2:0] \$716 ;
-  wire [3:0] \$717 ;
+  wire [1:0] \$714 ;
+  wire [63:0] \$715 ;
+  wire [63:0] \$716 ;
+  wire [63:0] \$717 ;
   wire [63:0] \$718 ;
-  wire [63:0] \$719 ;
-  wire [15:0] \$72 ;
-  wire [63:0] \$720 ;
+  wire [1:0] \$719 ;
+  wire \$72 ;
+  wire [2:0] \$720 ;
   wire [63:0] \$721 ;
-  wire [1:0] \$722 ;
+  wire [63:0] \$722 ;
   wire [63:0] \$723 ;
   wire [63:0] \$724 ;
-  wire [63:0] \$725 ;
+  wire [1:0] \$725 ;
   wire [63:0] \$726 ;
-  wire [1:0] \$727 ;
-  wire [2:0] \$728 ;
+  wire [63:0] \$727 ;
+  wire [63:0] \$728 ;
   wire [63:0] \$729 ;
   wire \$73 ;
-  wire [63:0] \$730 ;
-  wire [63:0] \$731 ;
-  wire [63:0] \$732 ;
-  wire [1:0] \$733 ;
+  wire [1:0] \$730 ;
+  wire [2:0] \$731 ;
+  wire [3:0] \$732 ;
+  wire [63:0] \$733 ;
   wire [63:0] \$734 ;
   wire [63:0] \$735 ;
   wire [63:0] \$736 ;
-  wire [63:0] \$737 ;
-  wire [1:0] \$738 ;
-  wire [2:0] \$739 ;
+  wire [1:0] \$737 ;
+  wire [63:0] \$738 ;
+  wire [63:0] \$739 ;
   wire \$74 ;
-  wire [3:0] \$740 ;
-  wire [4:0] \$741 ;
-  wire [5:0] \$742 ;
-  wire [5:0] \$743 ;
-  wire [6:0] \$744 ;
-  wire [12:0] \$745 ;
-  wire [5:0] \$746 ;
-  wire [5:0] \$747 ;
-  wire [6:0] \$748 ;
-  wire [12:0] \$749 ;
+  wire [63:0] \$740 ;
+  wire [63:0] \$741 ;
+  wire [1:0] \$742 ;
+  wire [2:0] \$743 ;
+  wire [63:0] \$744 ;
+  wire [63:0] \$745 ;
+  wire [63:0] \$746 ;
+  wire [63:0] \$747 ;
+  wire [1:0] \$748 ;
+  wire [63:0] \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire [4:0] \$751 ;
-  wire \$752 ;
-  wire [11:0] \$753 ;
-  wire \$754 ;
-  wire [15:0] \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire [15:0] \$758 ;
-  wire [15:0] \$759 ;
+  wire [63:0] \$750 ;
+  wire [63:0] \$751 ;
+  wire [63:0] \$752 ;
+  wire [1:0] \$753 ;
+  wire [2:0] \$754 ;
+  wire [3:0] \$755 ;
+  wire [4:0] \$756 ;
+  wire [5:0] \$757 ;
+  wire [5:0] \$758 ;
+  wire [6:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
+  wire [12:0] \$760 ;
+  wire [5:0] \$761 ;
+  wire [5:0] \$762 ;
+  wire [6:0] \$763 ;
+  wire [12:0] \$764 ;
   wire \$765 ;
-  reg [63:0] \$766 ;
-  reg [63:0] \$767 ;
-  wire [63:0] \$768 ;
-  wire [63:0] \$769 ;
+  wire [4:0] \$766 ;
+  wire \$767 ;
+  wire [11:0] \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [63:0] \$770 ;
-  wire [63:0] \$771 ;
-  wire [63:0] \$772 ;
-  wire [63:0] \$773 ;
-  wire \$774 ;
+  wire [15:0] \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire [15:0] \$773 ;
+  wire [15:0] \$774 ;
   wire \$775 ;
-  wire [64:0] \$776 ;
-  wire [64:0] \$777 ;
-  wire [64:0] \$778 ;
-  wire [64:0] \$779 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [64:0] \$780 ;
-  wire [64:0] \$781 ;
-  wire [64:0] \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire [4:0] \$785 ;
+  wire \$780 ;
+  wire [63:0] \$781 ;
+  wire [63:0] \$782 ;
+  wire [63:0] \$783 ;
+  wire [63:0] \$784 ;
+  wire [63:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [64:0] \$788 ;
+  wire [64:0] \$789 ;
   wire \$79 ;
-  wire [12:0] \$790 ;
-  wire \$791 ;
-  wire [11:0] \$792 ;
-  wire [11:0] \$793 ;
-  wire [11:0] \$794 ;
-  reg \$795 ;
-  reg [9:0] \$796 ;
-  reg \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  wire [64:0] \$790 ;
+  wire [64:0] \$791 ;
+  wire [64:0] \$792 ;
+  wire [64:0] \$793 ;
+  wire [64:0] \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire [4:0] \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
-  reg [9:0] \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg \$803 ;
-  reg [9:0] \$804 ;
-  reg \$805 ;
-  reg \$806 ;
+  wire [13:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire [12:0] \$802 ;
+  wire \$803 ;
+  wire [11:0] \$804 ;
+  wire [11:0] \$805 ;
+  wire [11:0] \$806 ;
   reg \$807 ;
   reg [9:0] \$808 ;
-  reg [63:0] \$809 ;
+  reg \$809 ;
   wire \$81 ;
-  reg [15:0] \$810 ;
-  reg [4:0] \$811 ;
-  reg [4:0] \$812 ;
-  reg [4:0] \$813 ;
-  reg [4:0] \$814 ;
-  reg [15:0] \$815 ;
-  reg [10:0] \$816 ;
-  reg [10:0] \$817 ;
-  reg [15:0] \$818 ;
-  reg [63:0] \$819 ;
-  wire [13:0] \$82 ;
-  reg [15:0] \$820 ;
-  reg [4:0] \$821 ;
-  reg [4:0] \$822 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg [9:0] \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg [9:0] \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
+  reg [9:0] \$820 ;
+  reg [63:0] \$821 ;
+  reg [15:0] \$822 ;
   reg [4:0] \$823 ;
   reg [4:0] \$824 ;
-  reg [15:0] \$825 ;
-  reg [10:0] \$826 ;
-  reg [10:0] \$827 ;
-  reg [15:0] \$828 ;
-  reg \$829 ;
+  reg [4:0] \$825 ;
+  reg [4:0] \$826 ;
+  reg [15:0] \$827 ;
+  reg [10:0] \$828 ;
+  reg [10:0] \$829 ;
   wire \$83 ;
-  reg [9:0] \$830 ;
-  reg [10:0] \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg [10:0] \$834 ;
-  reg \$835 ;
-  reg \$836 ;
-  reg \$837 ;
+  reg [15:0] \$830 ;
+  reg [63:0] \$831 ;
+  reg [15:0] \$832 ;
+  reg [4:0] \$833 ;
+  reg [4:0] \$834 ;
+  reg [4:0] \$835 ;
+  reg [4:0] \$836 ;
+  reg [15:0] \$837 ;
   reg [10:0] \$838 ;
   reg [10:0] \$839 ;
   wire \$84 ;
-  reg \$840 ;
-  reg [10:0] \$841 ;
-  reg [10:0] \$842 ;
-  reg \$843 ;
-  reg [123:0] \$844 ;
+  reg [15:0] \$840 ;
+  reg \$841 ;
+  reg [9:0] \$842 ;
+  reg [10:0] \$843 ;
+  reg \$844 ;
   reg \$845 ;
-  reg [3:0] \$846 ;
+  reg [10:0] \$846 ;
   reg \$847 ;
-  reg [63:0] \$848 ;
-  reg [3:0] \$849 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg [21:0] \$851 ;
-  reg [3:0] \$852 ;
-  reg [4:0] \$853 ;
+  reg [10:0] \$850 ;
+  reg [10:0] \$851 ;
+  reg \$852 ;
+  reg [10:0] \$853 ;
   reg [10:0] \$854 ;
-  reg [10:0] \$855 ;
-  reg [10:0] \$856 ;
-  reg [15:0] \$857 ;
+  reg [63:0] \$855 ;
+  reg \$856 ;
+  reg [123:0] \$857 ;
   reg [15:0] \$858 ;
-  reg [15:0] \$859 ;
-  wire \$86 ;
-  reg [15:0] \$860 ;
-  reg [11:0] \$861 ;
-  reg [10:0] \$862 ;
-  reg [10:0] \$863 ;
-  reg [11:0] \$864 ;
-  reg [9:0] \$865 ;
-  reg [22:0] \$866 ;
-  reg [3:0] \$867 ;
-  reg [9:0] \$868 ;
-  reg \$869 ;
+  reg [63:0] \$859 ;
+  wire [12:0] \$86 ;
+  reg \$860 ;
+  reg [3:0] \$861 ;
+  reg \$862 ;
+  reg [4:0] \$863 ;
+  reg [63:0] \$864 ;
+  reg [3:0] \$865 ;
+  reg \$866 ;
+  reg [21:0] \$867 ;
+  reg [3:0] \$868 ;
+  reg [4:0] \$869 ;
   wire \$87 ;
-  reg [123:0] \$870 ;
-  reg [12:0] \$871 ;
-  reg [3:0] \$872 ;
-  reg [11:0] \$873 ;
-  reg [11:0] \$874 ;
-  reg [63:0] \$875 ;
-  reg [63:0] \$876 ;
-  reg [15:0] \$877 ;
-  reg [4:0] \$878 ;
-  reg [4:0] \$879 ;
-  wire [12:0] \$88 ;
-  reg [4:0] \$880 ;
-  reg [4:0] \$881 ;
-  reg [4:0] \$882 ;
-  reg [4:0] \$883 ;
-  reg [4:0] \$884 ;
-  reg [4:0] \$885 ;
-  reg [11:0] \$886 ;
-  reg [11:0] \$887 ;
-  reg [11:0] \$888 ;
+  reg [10:0] \$870 ;
+  reg [10:0] \$871 ;
+  reg [10:0] \$872 ;
+  reg [15:0] \$873 ;
+  reg [15:0] \$874 ;
+  reg [15:0] \$875 ;
+  reg [15:0] \$876 ;
+  reg [11:0] \$877 ;
+  reg [10:0] \$878 ;
+  reg [10:0] \$879 ;
+  wire \$88 ;
+  reg [11:0] \$880 ;
+  reg [9:0] \$881 ;
+  reg [22:0] \$882 ;
+  reg [3:0] \$883 ;
+  reg [9:0] \$884 ;
+  reg \$885 ;
+  reg [123:0] \$886 ;
+  reg [12:0] \$887 ;
+  reg [3:0] \$888 ;
   reg [11:0] \$889 ;
-  wire \$89 ;
+  wire [13:0] \$89 ;
   reg [11:0] \$890 ;
-  reg [11:0] \$891 ;
-  reg \$892 ;
-  reg [63:0] \$893 ;
-  reg \$894 ;
+  reg [63:0] \$891 ;
+  reg [15:0] \$892 ;
+  reg [4:0] \$893 ;
+  reg [4:0] \$894 ;
+  reg [4:0] \$895 ;
+  reg [4:0] \$896 ;
+  reg [4:0] \$897 ;
+  reg [4:0] \$898 ;
+  reg [4:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [13:0] \$91 ;
-  wire \$92 ;
+  reg [4:0] \$900 ;
+  reg [11:0] \$901 ;
+  reg [11:0] \$902 ;
+  reg [11:0] \$903 ;
+  reg [11:0] \$904 ;
+  reg [11:0] \$905 ;
+  reg [11:0] \$906 ;
+  reg \$907 ;
+  reg [63:0] \$908 ;
+  reg [63:0] \$909 ;
+  wire \$91 ;
+  reg \$910 ;
+  wire [13:0] \$92 ;
   wire \$93 ;
   wire [13:0] \$94 ;
   wire \$95 ;
-  wire [13:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [12:0] \$99 ;
   reg [11:0] \$signal  = 12'h000;
-  reg [10:0] \$signal$149  = 11'h000;
-  reg \$signal$186  = 1'h0;
-  reg [10:0] \$signal$187  = 11'h000;
-  reg \$signal$188  = 1'h0;
+  reg [10:0] \$signal$139  = 11'h000;
+  reg \$signal$180  = 1'h0;
+  reg [10:0] \$signal$181  = 11'h000;
+  reg \$signal$182  = 1'h0;
   reg [12:0] \$signature__addr ;
   reg [8:0] \$signature__addr$12 ;
   wire [8:0] \$signature__addr$15 ;
@@ -916,35 +932,29 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [8:0] \$signature__addr$25 ;
   wire [8:0] \$signature__addr$30 ;
   wire [8:0] \$signature__addr$36 ;
-  reg [12:0] \$signature__addr$88 ;
-  reg [8:0] \$signature__addr$90 ;
-  reg [8:0] \$signature__addr$92 ;
-  reg [12:0] \$signature__addr$94 ;
-  reg [8:0] \$signature__addr$96 ;
-  reg [8:0] \$signature__addr$98 ;
+  reg [12:0] \$signature__addr$78 ;
+  reg [8:0] \$signature__addr$80 ;
+  reg [8:0] \$signature__addr$82 ;
+  reg [12:0] \$signature__addr$84 ;
+  reg [8:0] \$signature__addr$86 ;
+  reg [8:0] \$signature__addr$88 ;
   reg [10:0] \$signature__data  = 11'h000;
+  wire [63:0] \$signature__data$154 ;
+  wire [15:0] \$signature__data$157 ;
+  wire [63:0] \$signature__data$166 ;
+  wire [15:0] \$signature__data$168 ;
+  wire [15:0] \$signature__data$187 ;
+  wire [15:0] \$signature__data$188 ;
+  wire [10:0] \$signature__data$189 ;
+  wire [10:0] \$signature__data$190 ;
   reg [10:0] \$signature__data$37  = 11'h000;
-  wire [63:0] \$signature__data$68 ;
-  wire [63:0] \$signature__data$69 ;
-  wire [15:0] \$signature__data$70 ;
-  wire [15:0] \$signature__data$71 ;
-  wire [15:0] \$signature__data$72 ;
-  wire [15:0] \$signature__data$73 ;
-  wire [10:0] \$signature__data$74 ;
-  wire [10:0] \$signature__data$75 ;
-  reg [63:0] \$signature__data$89 ;
-  reg [15:0] \$signature__data$91 ;
-  reg [15:0] \$signature__data$93 ;
-  reg [63:0] \$signature__data$95 ;
-  reg [15:0] \$signature__data$97 ;
-  reg [15:0] \$signature__data$99 ;
+  reg [63:0] \$signature__data$79 ;
+  reg [15:0] \$signature__data$81 ;
+  reg [15:0] \$signature__data$83 ;
+  reg [63:0] \$signature__data$85 ;
+  reg [15:0] \$signature__data$87 ;
+  reg [15:0] \$signature__data$89 ;
   reg \$signature__en ;
-  reg \$signature__en$101 ;
-  reg \$signature__en$102 ;
-  reg \$signature__en$103 ;
-  reg \$signature__en$104 ;
-  reg \$signature__en$105 ;
-  reg \$signature__en$106 ;
   wire \$signature__en$14 ;
   wire \$signature__en$16 ;
   wire \$signature__en$18 ;
@@ -955,6 +965,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg \$signature__en$34  = 1'h0;
   (* init = 1'h0 *)
   wire \$signature__en$39 ;
+  reg \$signature__en$91 ;
+  reg \$signature__en$92 ;
+  reg \$signature__en$93 ;
+  reg \$signature__en$94 ;
+  reg \$signature__en$95 ;
+  reg \$signature__en$96 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -968,8 +984,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$128 ;
-  wire \busy$205 ;
+  wire \busy$118 ;
+  wire \busy$208 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1003,11 +1019,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [11:0] \dividend$120 ;
-  reg [11:0] \dividend$124 ;
+  reg [11:0] \dividend$110 ;
+  reg [11:0] \dividend$114 ;
   reg [10:0] divisor = 11'h000;
-  reg [11:0] \divisor$122 ;
-  reg [11:0] \divisor$126 ;
+  reg [11:0] \divisor$112 ;
+  reg [11:0] \divisor$116 ;
   wire done;
   reg [3:0] l_word = 4'h0;
   reg load;
@@ -1018,7 +1034,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [11:0] offset = 12'h000;
-  reg [11:0] \offset$138 ;
+  reg [11:0] \offset$128 ;
   wire [12:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1046,8 +1062,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [11:0] q_a = 12'h000;
   reg [11:0] q_r = 12'h000;
   wire [11:0] quotient;
-  wire [11:0] \quotient$203 ;
-  wire [10:0] \quotient$206 ;
+  wire [11:0] \quotient$206 ;
+  wire [10:0] \quotient$209 ;
   reg [11:0] r;
   reg [11:0] r_a = 12'h000;
   reg [4:0] r_part0 = 5'h00;
@@ -1073,8 +1089,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] rd_a_op = 4'h0;
   reg [63:0] rd_a_param = 64'h0000000000000000;
+  reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  reg [63:0] rd_data;
   wire rd_en;
   reg [123:0] rd_q = 124'h0000000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
@@ -1099,8 +1115,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [3:0] \rd_q.op ;
   wire [10:0] \rd_q.pot ;
   wire [10:0] \rd_q.swaps ;
+  reg [15:0] rd_q_b = 16'h0000;
+  reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [11:0] remainder;
-  wire [11:0] \remainder$141 ;
+  wire [11:0] \remainder$131 ;
   reg [123:0] res = 124'h0000000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1217,8 +1235,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [11:0] s_ra = 12'h000;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$119 ;
-  reg \start$123 ;
+  reg \start$109 ;
+  reg \start$113 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1227,6 +1245,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [12:0] w_addr;
   reg [12:0] win_base = 13'h0000;
   reg [15:0] win_thswap = 16'h0000;
+  reg [63:0] wq = 64'h0000000000000000;
   reg [63:0] wreg = 64'h0000000000000000;
   wire [3:0] x_addr;
   reg [3:0] x_rd__addr;
@@ -1251,7 +1270,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _0_ <= pot0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$74  = _0_;
+  assign \$signature__data$189  = _0_;
   reg [10:0] pot1 [511:0];
   integer pot1__i;
   initial begin
@@ -1268,7 +1287,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _1_ <= pot1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$75  = _1_;
+  assign \$signature__data$190  = _1_;
   reg [63:0] spikes [15:0];
   integer spikes__i;
   initial begin
@@ -1291,8 +1310,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$103 )
-      thl0[\$signature__addr$90 ] <= \$signature__data$91 ;
+    if (\$signature__en$93 )
+      thl0[\$signature__addr$80 ] <= \$signature__data$81 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1300,7 +1319,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _3_ <= thl0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$70  = _3_;
+  assign \$signature__data$157  = _3_;
   reg [15:0] thl1 [511:0];
   integer thl1__i;
   initial begin
@@ -1308,8 +1327,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl1[thl1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$104 )
-      thl1[\$signature__addr$96 ] <= \$signature__data$97 ;
+    if (\$signature__en$94 )
+      thl1[\$signature__addr$86 ] <= \$signature__data$87 ;
   end
   reg [15:0] _4_;
   always @(posedge clk) begin
@@ -1317,7 +1336,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _4_ <= thl1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$71  = _4_;
+  assign \$signature__data$168  = _4_;
   reg [15:0] thswap0 [511:0];
   integer thswap0__i;
   initial begin
@@ -1325,8 +1344,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$105 )
-      thswap0[\$signature__addr$92 ] <= \$signature__data$93 ;
+    if (\$signature__en$95 )
+      thswap0[\$signature__addr$82 ] <= \$signature__data$83 ;
   end
   reg [15:0] _5_;
   always @(posedge clk) begin
@@ -1334,7 +1353,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _5_ <= thswap0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$72  = _5_;
+  assign \$signature__data$187  = _5_;
   reg [15:0] thswap1 [511:0];
   integer thswap1__i;
   initial begin
@@ -1342,8 +1361,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap1[thswap1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$106 )
-      thswap1[\$signature__addr$98 ] <= \$signature__data$99 ;
+    if (\$signature__en$96 )
+      thswap1[\$signature__addr$88 ] <= \$signature__data$89 ;
   end
   reg [15:0] _6_;
   always @(posedge clk) begin
@@ -1351,7 +1370,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _6_ <= thswap1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$73  = _6_;
+  assign \$signature__data$188  = _6_;
   reg [63:0] weights0 [8191:0];
   integer weights0__i;
   initial begin
@@ -1359,8 +1378,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$101 )
-      weights0[\$signature__addr$88 ] <= \$signature__data$89 ;
+    if (\$signature__en$91 )
+      weights0[\$signature__addr$78 ] <= \$signature__data$79 ;
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
@@ -1368,7 +1387,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _7_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$68  = _7_;
+  assign \$signature__data$154  = _7_;
   reg [63:0] weights1 [8191:0];
   integer weights1__i;
   initial begin
@@ -1376,8 +1395,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights1[weights1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$102 )
-      weights1[\$signature__addr$94 ] <= \$signature__data$95 ;
+    if (\$signature__en$92 )
+      weights1[\$signature__addr$84 ] <= \$signature__data$85 ;
   end
   reg [63:0] _8_;
   always @(posedge clk) begin
@@ -1385,897 +1404,932 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       _8_ <= weights1[\$signature__addr ];
     end
   end
-  assign \$signature__data$69  = _8_;
-  assign \$93  = \$92  | done;
+  assign \$signature__data$166  = _8_;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = ~ s5_valid;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = win_base + l_word;
+  assign \$81  = ! s_cnt;
+  assign \$82  = ~ busy;
+  assign \$83  = ~ \busy$118 ;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = | remainder;
+  assign \$86  = quotient + \$85 ;
+  assign \$87  = ~ busy;
+  assign \$88  = ~ \busy$118 ;
+  assign \$89  = win_base + l_word;
+  assign \$90  = ! mask;
+  assign \$91  = \$90  | done;
+  assign \$92  = win_base + l_word;
+  assign \$93  = ! lrn_idx[0];
   assign \$94  = win_base + l_word;
-  assign \$95  = ! lrn_idx[0];
-  assign \$96  = win_base + l_word;
-  assign \$98  = l_word == 4'hf;
-  assign \$99  = done | \$98 ;
-  assign \$100  = | r_a;
-  assign \$101  = q_a + \$100 ;
-  assign \$102  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$103  = \$102  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$104  = ! lrn_idx[0];
-  assign \$105  = $signed({ 1'h0, \$signal$149  }) > $signed(thl_cap);
-  assign \$106  = \$105  ? thl_cap : { 5'h00, \$signal$149  };
-  assign \$107  = ! lrn_idx[0];
-  assign \$108  = | s_cnt;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$111  = \$110  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$113  = $signed({ 1'h0, \$signal$149  }) > $signed(thl_cap);
-  assign \$114  = \$113  ? thl_cap : { 5'h00, \$signal$149  };
-  assign \$116  = | s_cnt;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ! add_cls;
-  assign \$119  = add_idx >= 11'h400;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = ! add_idx[0];
-  assign \$122  = ! add_idx[0];
-  assign \$125  = ! ctrl_state;
-  assign \$126  = ctrl_state == 1'h1;
-  assign \$127  = ctrl_state == 2'h2;
-  assign \$128  = ctrl_state == 2'h3;
-  assign \$129  = ctrl_state == 3'h4;
-  assign \$130  = ctrl_state == 3'h5;
-  assign \$131  = ctrl_state == 3'h6;
-  assign \$132  = ctrl_state == 3'h7;
-  assign \$133  = ctrl_state == 4'h8;
-  assign \$134  = ctrl_state == 4'h9;
-  assign \$135  = ctrl_state == 4'ha;
-  assign \$136  = ctrl_state == 4'hb;
-  assign \$137  = ctrl_state == 4'hc;
-  assign \$138  = ctrl_state == 4'hd;
-  assign \$139  = ctrl_state == 4'he;
-  assign \$140  = ctrl_state == 4'hf;
-  assign \$141  = ctrl_state == 5'h10;
-  assign \$142  = ctrl_state == 5'h11;
-  assign \$143  = ctrl_state == 5'h12;
-  assign \$144  = ctrl_state == 5'h13;
-  assign \$145  = ctrl_state == 5'h14;
-  assign \$146  = ctrl_state == 5'h15;
-  assign \$147  = ! p_word;
-  assign \$148  = p_word == 4'hf;
-  assign \$149  = s3_valid & s3_last;
-  assign \$150  = \$signature__data$68  & x_rd__data;
-  assign \$151  = s2_and0[0] + s2_and0[1];
-  assign \$152  = s2_and0[2] + s2_and0[3];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = s2_and0[4] + s2_and0[5];
-  assign \$155  = s2_and0[6] + s2_and0[7];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = \$153  + \$156 ;
-  assign \$158  = s2_and0[8] + s2_and0[9];
-  assign \$159  = s2_and0[10] + s2_and0[11];
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = s2_and0[12] + s2_and0[13];
-  assign \$162  = s2_and0[14] + s2_and0[15];
-  assign \$163  = \$161  + \$162 ;
-  assign \$164  = \$160  + \$163 ;
-  assign \$165  = \$157  + \$164 ;
-  assign \$166  = s2_and0[16] + s2_and0[17];
-  assign \$167  = s2_and0[18] + s2_and0[19];
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = s2_and0[20] + s2_and0[21];
-  assign \$170  = s2_and0[22] + s2_and0[23];
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = \$168  + \$171 ;
-  assign \$173  = s2_and0[24] + s2_and0[25];
-  assign \$174  = s2_and0[26] + s2_and0[27];
-  assign \$175  = \$173  + \$174 ;
-  assign \$176  = s2_and0[28] + s2_and0[29];
-  assign \$177  = s2_and0[30] + s2_and0[31];
-  assign \$178  = \$176  + \$177 ;
-  assign \$179  = \$175  + \$178 ;
-  assign \$180  = \$172  + \$179 ;
-  assign \$181  = s2_and0[32] + s2_and0[33];
-  assign \$182  = s2_and0[34] + s2_and0[35];
-  assign \$183  = \$181  + \$182 ;
-  assign \$184  = s2_and0[36] + s2_and0[37];
-  assign \$185  = s2_and0[38] + s2_and0[39];
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = \$183  + \$186 ;
-  assign \$188  = s2_and0[40] + s2_and0[41];
-  assign \$189  = s2_and0[42] + s2_and0[43];
-  assign \$190  = \$188  + \$189 ;
-  assign \$191  = s2_and0[44] + s2_and0[45];
-  assign \$192  = s2_and0[46] + s2_and0[47];
-  assign \$193  = \$191  + \$192 ;
-  assign \$194  = \$190  + \$193 ;
-  assign \$195  = \$187  + \$194 ;
-  assign \$196  = s2_and0[48] + s2_and0[49];
-  assign \$197  = s2_and0[50] + s2_and0[51];
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = s2_and0[52] + s2_and0[53];
-  assign \$200  = s2_and0[54] + s2_and0[55];
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = \$198  + \$201 ;
-  assign \$203  = s2_and0[56] + s2_and0[57];
-  assign \$204  = s2_and0[58] + s2_and0[59];
-  assign \$205  = \$203  + \$204 ;
-  assign \$206  = s2_and0[60] + s2_and0[61];
-  assign \$207  = s2_and0[62] + s2_and0[63];
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = \$205  + \$208 ;
-  assign \$210  = \$202  + \$209 ;
-  assign \$211  = s3_first ? 11'h000 : acc0;
-  assign \$212  = s3_part0_0 + s3_part0_1;
-  assign \$213  = s3_part0_2 + s3_part0_3;
-  assign \$214  = \$212  + \$213 ;
-  assign \$215  = \$211  + \$214 ;
-  assign \$216  = s3_first ? 11'h000 : acc0;
-  assign \$217  = s3_part0_0 + s3_part0_1;
-  assign \$218  = s3_part0_2 + s3_part0_3;
-  assign \$219  = \$217  + \$218 ;
-  assign \$220  = \$216  + \$219 ;
-  assign \$221  = \$signature__data$69  & x_rd__data;
-  assign \$222  = s2_and1[0] + s2_and1[1];
-  assign \$223  = s2_and1[2] + s2_and1[3];
-  assign \$224  = \$222  + \$223 ;
-  assign \$225  = s2_and1[4] + s2_and1[5];
-  assign \$226  = s2_and1[6] + s2_and1[7];
-  assign \$227  = \$225  + \$226 ;
-  assign \$228  = \$224  + \$227 ;
-  assign \$229  = s2_and1[8] + s2_and1[9];
-  assign \$230  = s2_and1[10] + s2_and1[11];
-  assign \$231  = \$229  + \$230 ;
-  assign \$232  = s2_and1[12] + s2_and1[13];
-  assign \$233  = s2_and1[14] + s2_and1[15];
-  assign \$234  = \$232  + \$233 ;
-  assign \$235  = \$231  + \$234 ;
-  assign \$236  = \$228  + \$235 ;
-  assign \$237  = s2_and1[16] + s2_and1[17];
-  assign \$238  = s2_and1[18] + s2_and1[19];
-  assign \$239  = \$237  + \$238 ;
-  assign \$240  = s2_and1[20] + s2_and1[21];
-  assign \$241  = s2_and1[22] + s2_and1[23];
-  assign \$242  = \$240  + \$241 ;
-  assign \$243  = \$239  + \$242 ;
-  assign \$244  = s2_and1[24] + s2_and1[25];
-  assign \$245  = s2_and1[26] + s2_and1[27];
-  assign \$246  = \$244  + \$245 ;
-  assign \$247  = s2_and1[28] + s2_and1[29];
-  assign \$248  = s2_and1[30] + s2_and1[31];
-  assign \$249  = \$247  + \$248 ;
-  assign \$250  = \$246  + \$249 ;
-  assign \$251  = \$243  + \$250 ;
-  assign \$252  = s2_and1[32] + s2_and1[33];
-  assign \$253  = s2_and1[34] + s2_and1[35];
-  assign \$254  = \$252  + \$253 ;
-  assign \$255  = s2_and1[36] + s2_and1[37];
-  assign \$256  = s2_and1[38] + s2_and1[39];
-  assign \$257  = \$255  + \$256 ;
-  assign \$258  = \$254  + \$257 ;
-  assign \$259  = s2_and1[40] + s2_and1[41];
-  assign \$260  = s2_and1[42] + s2_and1[43];
-  assign \$261  = \$259  + \$260 ;
-  assign \$262  = s2_and1[44] + s2_and1[45];
-  assign \$263  = s2_and1[46] + s2_and1[47];
-  assign \$264  = \$262  + \$263 ;
-  assign \$265  = \$261  + \$264 ;
-  assign \$266  = \$258  + \$265 ;
-  assign \$267  = s2_and1[48] + s2_and1[49];
-  assign \$268  = s2_and1[50] + s2_and1[51];
-  assign \$269  = \$267  + \$268 ;
-  assign \$270  = s2_and1[52] + s2_and1[53];
-  assign \$271  = s2_and1[54] + s2_and1[55];
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = \$269  + \$272 ;
-  assign \$274  = s2_and1[56] + s2_and1[57];
-  assign \$275  = s2_and1[58] + s2_and1[59];
-  assign \$276  = \$274  + \$275 ;
-  assign \$277  = s2_and1[60] + s2_and1[61];
-  assign \$278  = s2_and1[62] + s2_and1[63];
-  assign \$279  = \$277  + \$278 ;
-  assign \$280  = \$276  + \$279 ;
-  assign \$281  = \$273  + \$280 ;
-  assign \$282  = s3_first ? 11'h000 : acc1;
-  assign \$283  = s3_part1_0 + s3_part1_1;
-  assign \$284  = s3_part1_2 + s3_part1_3;
-  assign \$285  = \$283  + \$284 ;
-  assign \$286  = \$282  + \$285 ;
-  assign \$287  = s3_first ? 11'h000 : acc1;
-  assign \$288  = s3_part1_0 + s3_part1_1;
-  assign \$289  = s3_part1_2 + s3_part1_3;
-  assign \$290  = \$288  + \$289 ;
-  assign \$291  = \$287  + \$290 ;
+  assign \$96  = l_word == 4'hf;
+  assign \$97  = done | \$96 ;
+  assign \$98  = | r_a;
+  assign \$99  = q_a + \$98 ;
+  assign \$100  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$101  = \$100  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$102  = ! lrn_idx[0];
+  assign \$103  = $signed({ 1'h0, \$signal$139  }) > $signed(thl_cap);
+  assign \$104  = \$103  ? thl_cap : { 5'h00, \$signal$139  };
+  assign \$105  = ! lrn_idx[0];
+  assign \$106  = | s_cnt;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$109  = \$108  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$111  = $signed({ 1'h0, \$signal$139  }) > $signed(thl_cap);
+  assign \$112  = \$111  ? thl_cap : { 5'h00, \$signal$139  };
+  assign \$114  = | s_cnt;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = ! add_cls;
+  assign \$117  = add_idx >= 11'h400;
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = ! add_idx[0];
+  assign \$120  = ! add_idx[0];
+  assign \$123  = ! ctrl_state;
+  assign \$124  = ctrl_state == 1'h1;
+  assign \$125  = ctrl_state == 2'h2;
+  assign \$126  = ctrl_state == 2'h3;
+  assign \$127  = ctrl_state == 3'h4;
+  assign \$128  = ctrl_state == 3'h5;
+  assign \$129  = ctrl_state == 3'h6;
+  assign \$130  = ctrl_state == 3'h7;
+  assign \$131  = ctrl_state == 4'h8;
+  assign \$132  = ctrl_state == 4'h9;
+  assign \$133  = ctrl_state == 4'ha;
+  assign \$134  = ctrl_state == 4'hb;
+  assign \$135  = ctrl_state == 4'hc;
+  assign \$136  = ctrl_state == 4'hd;
+  assign \$137  = ctrl_state == 4'he;
+  assign \$138  = ctrl_state == 4'hf;
+  assign \$139  = ctrl_state == 5'h10;
+  assign \$140  = ctrl_state == 5'h11;
+  assign \$141  = ctrl_state == 5'h12;
+  assign \$142  = ctrl_state == 5'h13;
+  assign \$143  = ctrl_state == 5'h14;
+  assign \$144  = ctrl_state == 5'h15;
+  assign \$145  = ctrl_state == 5'h16;
+  assign \$146  = ! p_word;
+  assign \$147  = p_word == 4'hf;
+  assign \$148  = s3_valid & s3_last;
+  assign \$149  = \$signature__data$154  & x_rd__data;
+  assign \$150  = s2_and0[0] + s2_and0[1];
+  assign \$151  = s2_and0[2] + s2_and0[3];
+  assign \$152  = \$150  + \$151 ;
+  assign \$153  = s2_and0[4] + s2_and0[5];
+  assign \$154  = s2_and0[6] + s2_and0[7];
+  assign \$155  = \$153  + \$154 ;
+  assign \$156  = \$152  + \$155 ;
+  assign \$157  = s2_and0[8] + s2_and0[9];
+  assign \$158  = s2_and0[10] + s2_and0[11];
+  assign \$159  = \$157  + \$158 ;
+  assign \$160  = s2_and0[12] + s2_and0[13];
+  assign \$161  = s2_and0[14] + s2_and0[15];
+  assign \$162  = \$160  + \$161 ;
+  assign \$163  = \$159  + \$162 ;
+  assign \$164  = \$156  + \$163 ;
+  assign \$165  = s2_and0[16] + s2_and0[17];
+  assign \$166  = s2_and0[18] + s2_and0[19];
+  assign \$167  = \$165  + \$166 ;
+  assign \$168  = s2_and0[20] + s2_and0[21];
+  assign \$169  = s2_and0[22] + s2_and0[23];
+  assign \$170  = \$168  + \$169 ;
+  assign \$171  = \$167  + \$170 ;
+  assign \$172  = s2_and0[24] + s2_and0[25];
+  assign \$173  = s2_and0[26] + s2_and0[27];
+  assign \$174  = \$172  + \$173 ;
+  assign \$175  = s2_and0[28] + s2_and0[29];
+  assign \$176  = s2_and0[30] + s2_and0[31];
+  assign \$177  = \$175  + \$176 ;
+  assign \$178  = \$174  + \$177 ;
+  assign \$179  = \$171  + \$178 ;
+  assign \$180  = s2_and0[32] + s2_and0[33];
+  assign \$181  = s2_and0[34] + s2_and0[35];
+  assign \$182  = \$180  + \$181 ;
+  assign \$183  = s2_and0[36] + s2_and0[37];
+  assign \$184  = s2_and0[38] + s2_and0[39];
+  assign \$185  = \$183  + \$184 ;
+  assign \$186  = \$182  + \$185 ;
+  assign \$187  = s2_and0[40] + s2_and0[41];
+  assign \$188  = s2_and0[42] + s2_and0[43];
+  assign \$189  = \$187  + \$188 ;
+  assign \$190  = s2_and0[44] + s2_and0[45];
+  assign \$191  = s2_and0[46] + s2_and0[47];
+  assign \$192  = \$190  + \$191 ;
+  assign \$193  = \$189  + \$192 ;
+  assign \$194  = \$186  + \$193 ;
+  assign \$195  = s2_and0[48] + s2_and0[49];
+  assign \$196  = s2_and0[50] + s2_and0[51];
+  assign \$197  = \$195  + \$196 ;
+  assign \$198  = s2_and0[52] + s2_and0[53];
+  assign \$199  = s2_and0[54] + s2_and0[55];
+  assign \$200  = \$198  + \$199 ;
+  assign \$201  = \$197  + \$200 ;
+  assign \$202  = s2_and0[56] + s2_and0[57];
+  assign \$203  = s2_and0[58] + s2_and0[59];
+  assign \$204  = \$202  + \$203 ;
+  assign \$205  = s2_and0[60] + s2_and0[61];
+  assign \$206  = s2_and0[62] + s2_and0[63];
+  assign \$207  = \$205  + \$206 ;
+  assign \$208  = \$204  + \$207 ;
+  assign \$209  = \$201  + \$208 ;
+  assign \$210  = s3_first ? 11'h000 : acc0;
+  assign \$211  = s3_part0_0 + s3_part0_1;
+  assign \$212  = s3_part0_2 + s3_part0_3;
+  assign \$213  = \$211  + \$212 ;
+  assign \$214  = \$210  + \$213 ;
+  assign \$215  = s3_first ? 11'h000 : acc0;
+  assign \$216  = s3_part0_0 + s3_part0_1;
+  assign \$217  = s3_part0_2 + s3_part0_3;
+  assign \$218  = \$216  + \$217 ;
+  assign \$219  = \$215  + \$218 ;
+  assign \$220  = \$signature__data$166  & x_rd__data;
+  assign \$221  = s2_and1[0] + s2_and1[1];
+  assign \$222  = s2_and1[2] + s2_and1[3];
+  assign \$223  = \$221  + \$222 ;
+  assign \$224  = s2_and1[4] + s2_and1[5];
+  assign \$225  = s2_and1[6] + s2_and1[7];
+  assign \$226  = \$224  + \$225 ;
+  assign \$227  = \$223  + \$226 ;
+  assign \$228  = s2_and1[8] + s2_and1[9];
+  assign \$229  = s2_and1[10] + s2_and1[11];
+  assign \$230  = \$228  + \$229 ;
+  assign \$231  = s2_and1[12] + s2_and1[13];
+  assign \$232  = s2_and1[14] + s2_and1[15];
+  assign \$233  = \$231  + \$232 ;
+  assign \$234  = \$230  + \$233 ;
+  assign \$235  = \$227  + \$234 ;
+  assign \$236  = s2_and1[16] + s2_and1[17];
+  assign \$237  = s2_and1[18] + s2_and1[19];
+  assign \$238  = \$236  + \$237 ;
+  assign \$239  = s2_and1[20] + s2_and1[21];
+  assign \$240  = s2_and1[22] + s2_and1[23];
+  assign \$241  = \$239  + \$240 ;
+  assign \$242  = \$238  + \$241 ;
+  assign \$243  = s2_and1[24] + s2_and1[25];
+  assign \$244  = s2_and1[26] + s2_and1[27];
+  assign \$245  = \$243  + \$244 ;
+  assign \$246  = s2_and1[28] + s2_and1[29];
+  assign \$247  = s2_and1[30] + s2_and1[31];
+  assign \$248  = \$246  + \$247 ;
+  assign \$249  = \$245  + \$248 ;
+  assign \$250  = \$242  + \$249 ;
+  assign \$251  = s2_and1[32] + s2_and1[33];
+  assign \$252  = s2_and1[34] + s2_and1[35];
+  assign \$253  = \$251  + \$252 ;
+  assign \$254  = s2_and1[36] + s2_and1[37];
+  assign \$255  = s2_and1[38] + s2_and1[39];
+  assign \$256  = \$254  + \$255 ;
+  assign \$257  = \$253  + \$256 ;
+  assign \$258  = s2_and1[40] + s2_and1[41];
+  assign \$259  = s2_and1[42] + s2_and1[43];
+  assign \$260  = \$258  + \$259 ;
+  assign \$261  = s2_and1[44] + s2_and1[45];
+  assign \$262  = s2_and1[46] + s2_and1[47];
+  assign \$263  = \$261  + \$262 ;
+  assign \$264  = \$260  + \$263 ;
+  assign \$265  = \$257  + \$264 ;
+  assign \$266  = s2_and1[48] + s2_and1[49];
+  assign \$267  = s2_and1[50] + s2_and1[51];
+  assign \$268  = \$266  + \$267 ;
+  assign \$269  = s2_and1[52] + s2_and1[53];
+  assign \$270  = s2_and1[54] + s2_and1[55];
+  assign \$271  = \$269  + \$270 ;
+  assign \$272  = \$268  + \$271 ;
+  assign \$273  = s2_and1[56] + s2_and1[57];
+  assign \$274  = s2_and1[58] + s2_and1[59];
+  assign \$275  = \$273  + \$274 ;
+  assign \$276  = s2_and1[60] + s2_and1[61];
+  assign \$277  = s2_and1[62] + s2_and1[63];
+  assign \$278  = \$276  + \$277 ;
+  assign \$279  = \$275  + \$278 ;
+  assign \$280  = \$272  + \$279 ;
+  assign \$281  = s3_first ? 11'h000 : acc1;
+  assign \$282  = s3_part1_0 + s3_part1_1;
+  assign \$283  = s3_part1_2 + s3_part1_3;
+  assign \$284  = \$282  + \$283 ;
+  assign \$285  = \$281  + \$284 ;
+  assign \$286  = s3_first ? 11'h000 : acc1;
+  assign \$287  = s3_part1_0 + s3_part1_1;
+  assign \$288  = s3_part1_2 + s3_part1_3;
+  assign \$289  = \$287  + \$288 ;
+  assign \$290  = \$286  + \$289 ;
+  assign \$291  = { s4_grp, 1'h0 } < num_neurons;
   assign \$292  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$293  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$294  = { s4_grp, 1'h0 } >= cand_lo;
-  assign \$295  = { s4_grp, 1'h0 } < cand_hi;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = cand_all | \$296 ;
-  assign \$298  = \$293  & \$297 ;
-  assign \$299  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$300  = \$298  & \$299 ;
+  assign \$293  = { s4_grp, 1'h0 } >= cand_lo;
+  assign \$294  = { s4_grp, 1'h0 } < cand_hi;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = cand_all | \$295 ;
+  assign \$297  = \$292  & \$296 ;
+  assign \$298  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = { s4_grp, 1'h1 } < num_neurons;
   assign \$301  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$302  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$303  = { s4_grp, 1'h1 } >= cand_lo;
-  assign \$304  = { s4_grp, 1'h1 } < cand_hi;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = cand_all | \$305 ;
-  assign \$307  = \$302  & \$306 ;
-  assign \$308  = $signed({ 1'h0, \$signature__data$37  }) > $signed(s4_thl1);
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = ~ \$signal$186 ;
-  assign \$311  = s5_c_pot1 > \$signal$187 ;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = s5_c_valid1 & \$312 ;
-  assign \$314  = ~ \$signal$188 ;
-  assign \$315  = s5_e_pot1 > \$signal$149 ;
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = s5_e_valid1 & \$316 ;
+  assign \$302  = { s4_grp, 1'h1 } >= cand_lo;
+  assign \$303  = { s4_grp, 1'h1 } < cand_hi;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = cand_all | \$304 ;
+  assign \$306  = \$301  & \$305 ;
+  assign \$307  = $signed({ 1'h0, \$signature__data$37  }) > $signed(s4_thl1);
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = ~ \$signal$180 ;
+  assign \$310  = s5_c_pot1 > \$signal$181 ;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = s5_c_valid1 & \$311 ;
+  assign \$313  = ~ \$signal$182 ;
+  assign \$314  = s5_e_pot1 > \$signal$139 ;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = s5_e_valid1 & \$315 ;
   assign \$318  = ~ rd_b;
   assign \$319  = \$318  | rsp__ready;
-  assign \$320  = ~ rd_a;
-  assign \$321  = ~ rd_b;
-  assign \$322  = \$321  | rsp__ready;
-  assign \$323  = \$320  | \$322 ;
-  assign \$324  = cmd__valid & cmd__ready;
-  assign \$325  = cmd__payload[3:0] == 3'h4;
-  assign \$326  = cmd__payload[3:0] == 3'h6;
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = cmd__payload[3:0] == 4'h8;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = cmd__payload[3:0] == 4'h9;
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = cmd__payload[3:0] == 4'hb;
-  assign \$333  = \$331  | \$332 ;
-  assign \$335  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
-  assign \$336  = num_classes != 1'h1;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = cmd__payload[29:19] * divisor;
-  assign \$340  = load_word + 1'h1;
-  assign \$341  = load_word == 4'hf;
-  assign \$342  = cand_lo + divisor;
-  assign \$343  = num_neurons + 2'h2;
-  assign \$344  = \$343  - 1'h1;
-  assign \$346  = | num_neurons;
-  assign \$347  = ~ s1_valid;
-  assign \$348  = ~ s2_valid;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ s3_valid;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = ~ \$signature__en$34 ;
+  assign \$321  = rd_a_sel[0] ? \$320  : 64'h0000000000000000;
+  assign \$323  = rd_a_sel[1] ? \$322  : 16'h0000;
+  assign \$324  = \$321  | { 48'h000000000000, \$323  };
+  assign \$326  = rd_a_sel[2] ? \$325  : 16'h0000;
+  assign \$328  = rd_a_sel[3] ? \$327  : 11'h000;
+  assign \$329  = \$326  | { 5'h00, \$328  };
+  assign \$330  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$331  = ~ rd_a;
+  assign \$332  = ~ rd_b;
+  assign \$333  = \$332  | rsp__ready;
+  assign \$334  = \$331  | \$333 ;
+  assign \$335  = cmd__valid & cmd__ready;
+  assign \$336  = cmd__payload[3:0] == 3'h4;
+  assign \$337  = cmd__payload[3:0] == 3'h6;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = cmd__payload[3:0] == 4'h8;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = cmd__payload[3:0] == 4'h9;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = cmd__payload[3:0] == 4'hb;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = cmd__payload[3:0] == 3'h4;
+  assign \$346  = cmd__payload[3:0] == 3'h6;
+  assign \$347  = cmd__payload[3:0] == 4'h8;
+  assign \$348  = cmd__payload[3:0] == 4'h9;
+  assign \$349  = cmd__payload[3:0] == 4'hb;
+  assign \$351  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
+  assign \$352  = num_classes != 1'h1;
   assign \$353  = \$351  & \$352 ;
-  assign \$354  = ~ s5_valid;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = p_word == 4'hf;
-  assign \$357  = p_grp + 1'h1;
-  assign \$358  = p_groups - 1'h1;
-  assign \$359  = p_grp == \$358 ;
-  assign \$360  = p_word + 1'h1;
-  assign \$361  = lrn_idx[10:1] * 5'h10;
-  assign \$362  = op == 2'h2;
-  assign \$363  = \$362  & \$signal$188 ;
-  assign \$366  = ~ xreg;
-  assign \$367  = wreg & \$366 ;
-  assign \$368  = ~ xreg;
-  assign \$369  = wreg & \$368 ;
-  assign \$370  = \$367 [0] + \$369 [1];
-  assign \$371  = ~ xreg;
-  assign \$372  = wreg & \$371 ;
-  assign \$373  = ~ xreg;
-  assign \$374  = wreg & \$373 ;
-  assign \$375  = \$372 [2] + \$374 [3];
-  assign \$376  = \$370  + \$375 ;
-  assign \$377  = ~ xreg;
-  assign \$378  = wreg & \$377 ;
-  assign \$379  = ~ xreg;
-  assign \$380  = wreg & \$379 ;
-  assign \$381  = \$378 [4] + \$380 [5];
-  assign \$382  = ~ xreg;
-  assign \$383  = wreg & \$382 ;
-  assign \$384  = ~ xreg;
-  assign \$385  = wreg & \$384 ;
-  assign \$386  = \$383 [6] + \$385 [7];
-  assign \$387  = \$381  + \$386 ;
-  assign \$388  = \$376  + \$387 ;
-  assign \$389  = ~ xreg;
-  assign \$390  = wreg & \$389 ;
-  assign \$391  = ~ xreg;
-  assign \$392  = wreg & \$391 ;
-  assign \$393  = \$390 [8] + \$392 [9];
+  assign \$354  = ~ \$353 ;
+  assign \$355  = cmd__payload[29:19] * divisor;
+  assign \$356  = load_word + 1'h1;
+  assign \$357  = load_word == 4'hf;
+  assign \$358  = cand_lo + divisor;
+  assign \$359  = num_neurons + 2'h2;
+  assign \$360  = \$359  - 1'h1;
+  assign \$362  = | num_neurons;
+  assign \$363  = ~ s1_valid;
+  assign \$364  = ~ s2_valid;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = ~ s3_valid;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = ~ \$signature__en$34 ;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = ~ s5_valid;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = p_word == 4'hf;
+  assign \$373  = p_grp + 1'h1;
+  assign \$374  = p_groups - 1'h1;
+  assign \$375  = p_grp == \$374 ;
+  assign \$376  = p_word + 1'h1;
+  assign \$377  = lrn_idx[10:1] * 5'h10;
+  assign \$378  = op == 2'h2;
+  assign \$379  = \$378  & \$signal$182 ;
+  assign \$381  = ~ xreg;
+  assign \$382  = wq & \$381 ;
+  assign \$383  = ~ xreg;
+  assign \$384  = wq & \$383 ;
+  assign \$385  = \$382 [0] + \$384 [1];
+  assign \$386  = ~ xreg;
+  assign \$387  = wq & \$386 ;
+  assign \$388  = ~ xreg;
+  assign \$389  = wq & \$388 ;
+  assign \$390  = \$387 [2] + \$389 [3];
+  assign \$391  = \$385  + \$390 ;
+  assign \$392  = ~ xreg;
+  assign \$393  = wq & \$392 ;
   assign \$394  = ~ xreg;
-  assign \$395  = wreg & \$394 ;
-  assign \$396  = ~ xreg;
-  assign \$397  = wreg & \$396 ;
-  assign \$398  = \$395 [10] + \$397 [11];
-  assign \$399  = \$393  + \$398 ;
-  assign \$400  = ~ xreg;
-  assign \$401  = wreg & \$400 ;
-  assign \$402  = ~ xreg;
-  assign \$403  = wreg & \$402 ;
-  assign \$404  = \$401 [12] + \$403 [13];
-  assign \$405  = ~ xreg;
-  assign \$406  = wreg & \$405 ;
-  assign \$407  = ~ xreg;
-  assign \$408  = wreg & \$407 ;
-  assign \$409  = \$406 [14] + \$408 [15];
-  assign \$410  = \$404  + \$409 ;
-  assign \$411  = \$399  + \$410 ;
-  assign \$412  = \$388  + \$411 ;
-  assign \$413  = ~ xreg;
-  assign \$414  = wreg & \$413 ;
+  assign \$395  = wq & \$394 ;
+  assign \$396  = \$393 [4] + \$395 [5];
+  assign \$397  = ~ xreg;
+  assign \$398  = wq & \$397 ;
+  assign \$399  = ~ xreg;
+  assign \$400  = wq & \$399 ;
+  assign \$401  = \$398 [6] + \$400 [7];
+  assign \$402  = \$396  + \$401 ;
+  assign \$403  = \$391  + \$402 ;
+  assign \$404  = ~ xreg;
+  assign \$405  = wq & \$404 ;
+  assign \$406  = ~ xreg;
+  assign \$407  = wq & \$406 ;
+  assign \$408  = \$405 [8] + \$407 [9];
+  assign \$409  = ~ xreg;
+  assign \$410  = wq & \$409 ;
+  assign \$411  = ~ xreg;
+  assign \$412  = wq & \$411 ;
+  assign \$413  = \$410 [10] + \$412 [11];
+  assign \$414  = \$408  + \$413 ;
   assign \$415  = ~ xreg;
-  assign \$416  = wreg & \$415 ;
-  assign \$417  = \$414 [16] + \$416 [17];
-  assign \$418  = ~ xreg;
-  assign \$419  = wreg & \$418 ;
+  assign \$416  = wq & \$415 ;
+  assign \$417  = ~ xreg;
+  assign \$418  = wq & \$417 ;
+  assign \$419  = \$416 [12] + \$418 [13];
   assign \$420  = ~ xreg;
-  assign \$421  = wreg & \$420 ;
-  assign \$422  = \$419 [18] + \$421 [19];
-  assign \$423  = \$417  + \$422 ;
-  assign \$424  = ~ xreg;
-  assign \$425  = wreg & \$424 ;
-  assign \$426  = ~ xreg;
-  assign \$427  = wreg & \$426 ;
-  assign \$428  = \$425 [20] + \$427 [21];
-  assign \$429  = ~ xreg;
-  assign \$430  = wreg & \$429 ;
-  assign \$431  = ~ xreg;
-  assign \$432  = wreg & \$431 ;
-  assign \$433  = \$430 [22] + \$432 [23];
-  assign \$434  = \$428  + \$433 ;
-  assign \$435  = \$423  + \$434 ;
-  assign \$436  = ~ xreg;
-  assign \$437  = wreg & \$436 ;
-  assign \$438  = ~ xreg;
-  assign \$439  = wreg & \$438 ;
-  assign \$440  = \$437 [24] + \$439 [25];
+  assign \$421  = wq & \$420 ;
+  assign \$422  = ~ xreg;
+  assign \$423  = wq & \$422 ;
+  assign \$424  = \$421 [14] + \$423 [15];
+  assign \$425  = \$419  + \$424 ;
+  assign \$426  = \$414  + \$425 ;
+  assign \$427  = \$403  + \$426 ;
+  assign \$428  = ~ xreg;
+  assign \$429  = wq & \$428 ;
+  assign \$430  = ~ xreg;
+  assign \$431  = wq & \$430 ;
+  assign \$432  = \$429 [16] + \$431 [17];
+  assign \$433  = ~ xreg;
+  assign \$434  = wq & \$433 ;
+  assign \$435  = ~ xreg;
+  assign \$436  = wq & \$435 ;
+  assign \$437  = \$434 [18] + \$436 [19];
+  assign \$438  = \$432  + \$437 ;
+  assign \$439  = ~ xreg;
+  assign \$440  = wq & \$439 ;
   assign \$441  = ~ xreg;
-  assign \$442  = wreg & \$441 ;
-  assign \$443  = ~ xreg;
-  assign \$444  = wreg & \$443 ;
-  assign \$445  = \$442 [26] + \$444 [27];
-  assign \$446  = \$440  + \$445 ;
-  assign \$447  = ~ xreg;
-  assign \$448  = wreg & \$447 ;
-  assign \$449  = ~ xreg;
-  assign \$450  = wreg & \$449 ;
-  assign \$451  = \$448 [28] + \$450 [29];
-  assign \$452  = ~ xreg;
-  assign \$453  = wreg & \$452 ;
-  assign \$454  = ~ xreg;
-  assign \$455  = wreg & \$454 ;
-  assign \$456  = \$453 [30] + \$455 [31];
-  assign \$457  = \$451  + \$456 ;
-  assign \$458  = \$446  + \$457 ;
-  assign \$459  = \$435  + \$458 ;
-  assign \$460  = ~ xreg;
-  assign \$461  = wreg & \$460 ;
+  assign \$442  = wq & \$441 ;
+  assign \$443  = \$440 [20] + \$442 [21];
+  assign \$444  = ~ xreg;
+  assign \$445  = wq & \$444 ;
+  assign \$446  = ~ xreg;
+  assign \$447  = wq & \$446 ;
+  assign \$448  = \$445 [22] + \$447 [23];
+  assign \$449  = \$443  + \$448 ;
+  assign \$450  = \$438  + \$449 ;
+  assign \$451  = ~ xreg;
+  assign \$452  = wq & \$451 ;
+  assign \$453  = ~ xreg;
+  assign \$454  = wq & \$453 ;
+  assign \$455  = \$452 [24] + \$454 [25];
+  assign \$456  = ~ xreg;
+  assign \$457  = wq & \$456 ;
+  assign \$458  = ~ xreg;
+  assign \$459  = wq & \$458 ;
+  assign \$460  = \$457 [26] + \$459 [27];
+  assign \$461  = \$455  + \$460 ;
   assign \$462  = ~ xreg;
-  assign \$463  = wreg & \$462 ;
-  assign \$464  = \$461 [32] + \$463 [33];
-  assign \$465  = ~ xreg;
-  assign \$466  = wreg & \$465 ;
+  assign \$463  = wq & \$462 ;
+  assign \$464  = ~ xreg;
+  assign \$465  = wq & \$464 ;
+  assign \$466  = \$463 [28] + \$465 [29];
   assign \$467  = ~ xreg;
-  assign \$468  = wreg & \$467 ;
-  assign \$469  = \$466 [34] + \$468 [35];
-  assign \$470  = \$464  + \$469 ;
-  assign \$471  = ~ xreg;
-  assign \$472  = wreg & \$471 ;
-  assign \$473  = ~ xreg;
-  assign \$474  = wreg & \$473 ;
-  assign \$475  = \$472 [36] + \$474 [37];
-  assign \$476  = ~ xreg;
-  assign \$477  = wreg & \$476 ;
-  assign \$478  = ~ xreg;
-  assign \$479  = wreg & \$478 ;
-  assign \$480  = \$477 [38] + \$479 [39];
-  assign \$481  = \$475  + \$480 ;
-  assign \$482  = \$470  + \$481 ;
-  assign \$483  = ~ xreg;
-  assign \$484  = wreg & \$483 ;
-  assign \$485  = ~ xreg;
-  assign \$486  = wreg & \$485 ;
-  assign \$487  = \$484 [40] + \$486 [41];
+  assign \$468  = wq & \$467 ;
+  assign \$469  = ~ xreg;
+  assign \$470  = wq & \$469 ;
+  assign \$471  = \$468 [30] + \$470 [31];
+  assign \$472  = \$466  + \$471 ;
+  assign \$473  = \$461  + \$472 ;
+  assign \$474  = \$450  + \$473 ;
+  assign \$475  = ~ xreg;
+  assign \$476  = wq & \$475 ;
+  assign \$477  = ~ xreg;
+  assign \$478  = wq & \$477 ;
+  assign \$479  = \$476 [32] + \$478 [33];
+  assign \$480  = ~ xreg;
+  assign \$481  = wq & \$480 ;
+  assign \$482  = ~ xreg;
+  assign \$483  = wq & \$482 ;
+  assign \$484  = \$481 [34] + \$483 [35];
+  assign \$485  = \$479  + \$484 ;
+  assign \$486  = ~ xreg;
+  assign \$487  = wq & \$486 ;
   assign \$488  = ~ xreg;
-  assign \$489  = wreg & \$488 ;
-  assign \$490  = ~ xreg;
-  assign \$491  = wreg & \$490 ;
-  assign \$492  = \$489 [42] + \$491 [43];
-  assign \$493  = \$487  + \$492 ;
-  assign \$494  = ~ xreg;
-  assign \$495  = wreg & \$494 ;
-  assign \$496  = ~ xreg;
-  assign \$497  = wreg & \$496 ;
-  assign \$498  = \$495 [44] + \$497 [45];
-  assign \$499  = ~ xreg;
-  assign \$500  = wreg & \$499 ;
-  assign \$501  = ~ xreg;
-  assign \$502  = wreg & \$501 ;
-  assign \$503  = \$500 [46] + \$502 [47];
-  assign \$504  = \$498  + \$503 ;
-  assign \$505  = \$493  + \$504 ;
-  assign \$506  = \$482  + \$505 ;
-  assign \$507  = ~ xreg;
-  assign \$508  = wreg & \$507 ;
+  assign \$489  = wq & \$488 ;
+  assign \$490  = \$487 [36] + \$489 [37];
+  assign \$491  = ~ xreg;
+  assign \$492  = wq & \$491 ;
+  assign \$493  = ~ xreg;
+  assign \$494  = wq & \$493 ;
+  assign \$495  = \$492 [38] + \$494 [39];
+  assign \$496  = \$490  + \$495 ;
+  assign \$497  = \$485  + \$496 ;
+  assign \$498  = ~ xreg;
+  assign \$499  = wq & \$498 ;
+  assign \$500  = ~ xreg;
+  assign \$501  = wq & \$500 ;
+  assign \$502  = \$499 [40] + \$501 [41];
+  assign \$503  = ~ xreg;
+  assign \$504  = wq & \$503 ;
+  assign \$505  = ~ xreg;
+  assign \$506  = wq & \$505 ;
+  assign \$507  = \$504 [42] + \$506 [43];
+  assign \$508  = \$502  + \$507 ;
   assign \$509  = ~ xreg;
-  assign \$510  = wreg & \$509 ;
-  assign \$511  = \$508 [48] + \$510 [49];
-  assign \$512  = ~ xreg;
-  assign \$513  = wreg & \$512 ;
+  assign \$510  = wq & \$509 ;
+  assign \$511  = ~ xreg;
+  assign \$512  = wq & \$511 ;
+  assign \$513  = \$510 [44] + \$512 [45];
   assign \$514  = ~ xreg;
-  assign \$515  = wreg & \$514 ;
-  assign \$516  = \$513 [50] + \$515 [51];
-  assign \$517  = \$511  + \$516 ;
-  assign \$518  = ~ xreg;
-  assign \$519  = wreg & \$518 ;
-  assign \$520  = ~ xreg;
-  assign \$521  = wreg & \$520 ;
-  assign \$522  = \$519 [52] + \$521 [53];
-  assign \$523  = ~ xreg;
-  assign \$524  = wreg & \$523 ;
-  assign \$525  = ~ xreg;
-  assign \$526  = wreg & \$525 ;
-  assign \$527  = \$524 [54] + \$526 [55];
-  assign \$528  = \$522  + \$527 ;
-  assign \$529  = \$517  + \$528 ;
-  assign \$530  = ~ xreg;
-  assign \$531  = wreg & \$530 ;
-  assign \$532  = ~ xreg;
-  assign \$533  = wreg & \$532 ;
-  assign \$534  = \$531 [56] + \$533 [57];
+  assign \$515  = wq & \$514 ;
+  assign \$516  = ~ xreg;
+  assign \$517  = wq & \$516 ;
+  assign \$518  = \$515 [46] + \$517 [47];
+  assign \$519  = \$513  + \$518 ;
+  assign \$520  = \$508  + \$519 ;
+  assign \$521  = \$497  + \$520 ;
+  assign \$522  = ~ xreg;
+  assign \$523  = wq & \$522 ;
+  assign \$524  = ~ xreg;
+  assign \$525  = wq & \$524 ;
+  assign \$526  = \$523 [48] + \$525 [49];
+  assign \$527  = ~ xreg;
+  assign \$528  = wq & \$527 ;
+  assign \$529  = ~ xreg;
+  assign \$530  = wq & \$529 ;
+  assign \$531  = \$528 [50] + \$530 [51];
+  assign \$532  = \$526  + \$531 ;
+  assign \$533  = ~ xreg;
+  assign \$534  = wq & \$533 ;
   assign \$535  = ~ xreg;
-  assign \$536  = wreg & \$535 ;
-  assign \$537  = ~ xreg;
-  assign \$538  = wreg & \$537 ;
-  assign \$539  = \$536 [58] + \$538 [59];
-  assign \$540  = \$534  + \$539 ;
-  assign \$541  = ~ xreg;
-  assign \$542  = wreg & \$541 ;
-  assign \$543  = ~ xreg;
-  assign \$544  = wreg & \$543 ;
-  assign \$545  = \$542 [60] + \$544 [61];
-  assign \$546  = ~ xreg;
-  assign \$547  = wreg & \$546 ;
-  assign \$548  = ~ xreg;
-  assign \$549  = wreg & \$548 ;
-  assign \$550  = \$547 [62] + \$549 [63];
-  assign \$551  = \$545  + \$550 ;
-  assign \$552  = \$540  + \$551 ;
-  assign \$553  = \$529  + \$552 ;
-  assign \$554  = ~ wreg;
-  assign \$555  = \$554  & xreg;
-  assign \$556  = ~ wreg;
-  assign \$557  = \$556  & xreg;
-  assign \$558  = \$555 [0] + \$557 [1];
-  assign \$559  = ~ wreg;
-  assign \$560  = \$559  & xreg;
-  assign \$561  = ~ wreg;
-  assign \$562  = \$561  & xreg;
-  assign \$563  = \$560 [2] + \$562 [3];
-  assign \$564  = \$558  + \$563 ;
-  assign \$565  = ~ wreg;
-  assign \$566  = \$565  & xreg;
-  assign \$567  = ~ wreg;
-  assign \$568  = \$567  & xreg;
-  assign \$569  = \$566 [4] + \$568 [5];
-  assign \$570  = ~ wreg;
-  assign \$571  = \$570  & xreg;
-  assign \$572  = ~ wreg;
-  assign \$573  = \$572  & xreg;
-  assign \$574  = \$571 [6] + \$573 [7];
-  assign \$575  = \$569  + \$574 ;
-  assign \$576  = \$564  + \$575 ;
-  assign \$577  = ~ wreg;
-  assign \$578  = \$577  & xreg;
-  assign \$579  = ~ wreg;
-  assign \$580  = \$579  & xreg;
-  assign \$581  = \$578 [8] + \$580 [9];
-  assign \$582  = ~ wreg;
+  assign \$536  = wq & \$535 ;
+  assign \$537  = \$534 [52] + \$536 [53];
+  assign \$538  = ~ xreg;
+  assign \$539  = wq & \$538 ;
+  assign \$540  = ~ xreg;
+  assign \$541  = wq & \$540 ;
+  assign \$542  = \$539 [54] + \$541 [55];
+  assign \$543  = \$537  + \$542 ;
+  assign \$544  = \$532  + \$543 ;
+  assign \$545  = ~ xreg;
+  assign \$546  = wq & \$545 ;
+  assign \$547  = ~ xreg;
+  assign \$548  = wq & \$547 ;
+  assign \$549  = \$546 [56] + \$548 [57];
+  assign \$550  = ~ xreg;
+  assign \$551  = wq & \$550 ;
+  assign \$552  = ~ xreg;
+  assign \$553  = wq & \$552 ;
+  assign \$554  = \$551 [58] + \$553 [59];
+  assign \$555  = \$549  + \$554 ;
+  assign \$556  = ~ xreg;
+  assign \$557  = wq & \$556 ;
+  assign \$558  = ~ xreg;
+  assign \$559  = wq & \$558 ;
+  assign \$560  = \$557 [60] + \$559 [61];
+  assign \$561  = ~ xreg;
+  assign \$562  = wq & \$561 ;
+  assign \$563  = ~ xreg;
+  assign \$564  = wq & \$563 ;
+  assign \$565  = \$562 [62] + \$564 [63];
+  assign \$566  = \$560  + \$565 ;
+  assign \$567  = \$555  + \$566 ;
+  assign \$568  = \$544  + \$567 ;
+  assign \$569  = ~ wq;
+  assign \$570  = \$569  & xreg;
+  assign \$571  = ~ wq;
+  assign \$572  = \$571  & xreg;
+  assign \$573  = \$570 [0] + \$572 [1];
+  assign \$574  = ~ wq;
+  assign \$575  = \$574  & xreg;
+  assign \$576  = ~ wq;
+  assign \$577  = \$576  & xreg;
+  assign \$578  = \$575 [2] + \$577 [3];
+  assign \$579  = \$573  + \$578 ;
+  assign \$580  = ~ wq;
+  assign \$581  = \$580  & xreg;
+  assign \$582  = ~ wq;
   assign \$583  = \$582  & xreg;
-  assign \$584  = ~ wreg;
-  assign \$585  = \$584  & xreg;
-  assign \$586  = \$583 [10] + \$585 [11];
-  assign \$587  = \$581  + \$586 ;
-  assign \$588  = ~ wreg;
-  assign \$589  = \$588  & xreg;
-  assign \$590  = ~ wreg;
-  assign \$591  = \$590  & xreg;
-  assign \$592  = \$589 [12] + \$591 [13];
-  assign \$593  = ~ wreg;
-  assign \$594  = \$593  & xreg;
-  assign \$595  = ~ wreg;
-  assign \$596  = \$595  & xreg;
-  assign \$597  = \$594 [14] + \$596 [15];
-  assign \$598  = \$592  + \$597 ;
-  assign \$599  = \$587  + \$598 ;
-  assign \$600  = \$576  + \$599 ;
-  assign \$601  = ~ wreg;
-  assign \$602  = \$601  & xreg;
-  assign \$603  = ~ wreg;
+  assign \$584  = \$581 [4] + \$583 [5];
+  assign \$585  = ~ wq;
+  assign \$586  = \$585  & xreg;
+  assign \$587  = ~ wq;
+  assign \$588  = \$587  & xreg;
+  assign \$589  = \$586 [6] + \$588 [7];
+  assign \$590  = \$584  + \$589 ;
+  assign \$591  = \$579  + \$590 ;
+  assign \$592  = ~ wq;
+  assign \$593  = \$592  & xreg;
+  assign \$594  = ~ wq;
+  assign \$595  = \$594  & xreg;
+  assign \$596  = \$593 [8] + \$595 [9];
+  assign \$597  = ~ wq;
+  assign \$598  = \$597  & xreg;
+  assign \$599  = ~ wq;
+  assign \$600  = \$599  & xreg;
+  assign \$601  = \$598 [10] + \$600 [11];
+  assign \$602  = \$596  + \$601 ;
+  assign \$603  = ~ wq;
   assign \$604  = \$603  & xreg;
-  assign \$605  = \$602 [16] + \$604 [17];
-  assign \$606  = ~ wreg;
-  assign \$607  = \$606  & xreg;
-  assign \$608  = ~ wreg;
+  assign \$605  = ~ wq;
+  assign \$606  = \$605  & xreg;
+  assign \$607  = \$604 [12] + \$606 [13];
+  assign \$608  = ~ wq;
   assign \$609  = \$608  & xreg;
-  assign \$610  = \$607 [18] + \$609 [19];
-  assign \$611  = \$605  + \$610 ;
-  assign \$612  = ~ wreg;
-  assign \$613  = \$612  & xreg;
-  assign \$614  = ~ wreg;
-  assign \$615  = \$614  & xreg;
-  assign \$616  = \$613 [20] + \$615 [21];
-  assign \$617  = ~ wreg;
-  assign \$618  = \$617  & xreg;
-  assign \$619  = ~ wreg;
-  assign \$620  = \$619  & xreg;
-  assign \$621  = \$618 [22] + \$620 [23];
-  assign \$622  = \$616  + \$621 ;
-  assign \$623  = \$611  + \$622 ;
-  assign \$624  = ~ wreg;
-  assign \$625  = \$624  & xreg;
-  assign \$626  = ~ wreg;
-  assign \$627  = \$626  & xreg;
-  assign \$628  = \$625 [24] + \$627 [25];
-  assign \$629  = ~ wreg;
+  assign \$610  = ~ wq;
+  assign \$611  = \$610  & xreg;
+  assign \$612  = \$609 [14] + \$611 [15];
+  assign \$613  = \$607  + \$612 ;
+  assign \$614  = \$602  + \$613 ;
+  assign \$615  = \$591  + \$614 ;
+  assign \$616  = ~ wq;
+  assign \$617  = \$616  & xreg;
+  assign \$618  = ~ wq;
+  assign \$619  = \$618  & xreg;
+  assign \$620  = \$617 [16] + \$619 [17];
+  assign \$621  = ~ wq;
+  assign \$622  = \$621  & xreg;
+  assign \$623  = ~ wq;
+  assign \$624  = \$623  & xreg;
+  assign \$625  = \$622 [18] + \$624 [19];
+  assign \$626  = \$620  + \$625 ;
+  assign \$627  = ~ wq;
+  assign \$628  = \$627  & xreg;
+  assign \$629  = ~ wq;
   assign \$630  = \$629  & xreg;
-  assign \$631  = ~ wreg;
-  assign \$632  = \$631  & xreg;
-  assign \$633  = \$630 [26] + \$632 [27];
-  assign \$634  = \$628  + \$633 ;
-  assign \$635  = ~ wreg;
-  assign \$636  = \$635  & xreg;
-  assign \$637  = ~ wreg;
-  assign \$638  = \$637  & xreg;
-  assign \$639  = \$636 [28] + \$638 [29];
-  assign \$640  = ~ wreg;
-  assign \$641  = \$640  & xreg;
-  assign \$642  = ~ wreg;
-  assign \$643  = \$642  & xreg;
-  assign \$644  = \$641 [30] + \$643 [31];
-  assign \$645  = \$639  + \$644 ;
-  assign \$646  = \$634  + \$645 ;
-  assign \$647  = \$623  + \$646 ;
-  assign \$648  = ~ wreg;
-  assign \$649  = \$648  & xreg;
-  assign \$650  = ~ wreg;
+  assign \$631  = \$628 [20] + \$630 [21];
+  assign \$632  = ~ wq;
+  assign \$633  = \$632  & xreg;
+  assign \$634  = ~ wq;
+  assign \$635  = \$634  & xreg;
+  assign \$636  = \$633 [22] + \$635 [23];
+  assign \$637  = \$631  + \$636 ;
+  assign \$638  = \$626  + \$637 ;
+  assign \$639  = ~ wq;
+  assign \$640  = \$639  & xreg;
+  assign \$641  = ~ wq;
+  assign \$642  = \$641  & xreg;
+  assign \$643  = \$640 [24] + \$642 [25];
+  assign \$644  = ~ wq;
+  assign \$645  = \$644  & xreg;
+  assign \$646  = ~ wq;
+  assign \$647  = \$646  & xreg;
+  assign \$648  = \$645 [26] + \$647 [27];
+  assign \$649  = \$643  + \$648 ;
+  assign \$650  = ~ wq;
   assign \$651  = \$650  & xreg;
-  assign \$652  = \$649 [32] + \$651 [33];
-  assign \$653  = ~ wreg;
-  assign \$654  = \$653  & xreg;
-  assign \$655  = ~ wreg;
+  assign \$652  = ~ wq;
+  assign \$653  = \$652  & xreg;
+  assign \$654  = \$651 [28] + \$653 [29];
+  assign \$655  = ~ wq;
   assign \$656  = \$655  & xreg;
-  assign \$657  = \$654 [34] + \$656 [35];
-  assign \$658  = \$652  + \$657 ;
-  assign \$659  = ~ wreg;
-  assign \$660  = \$659  & xreg;
-  assign \$661  = ~ wreg;
-  assign \$662  = \$661  & xreg;
-  assign \$663  = \$660 [36] + \$662 [37];
-  assign \$664  = ~ wreg;
-  assign \$665  = \$664  & xreg;
-  assign \$666  = ~ wreg;
-  assign \$667  = \$666  & xreg;
-  assign \$668  = \$665 [38] + \$667 [39];
-  assign \$669  = \$663  + \$668 ;
-  assign \$670  = \$658  + \$669 ;
-  assign \$671  = ~ wreg;
-  assign \$672  = \$671  & xreg;
-  assign \$673  = ~ wreg;
-  assign \$674  = \$673  & xreg;
-  assign \$675  = \$672 [40] + \$674 [41];
-  assign \$676  = ~ wreg;
+  assign \$657  = ~ wq;
+  assign \$658  = \$657  & xreg;
+  assign \$659  = \$656 [30] + \$658 [31];
+  assign \$660  = \$654  + \$659 ;
+  assign \$661  = \$649  + \$660 ;
+  assign \$662  = \$638  + \$661 ;
+  assign \$663  = ~ wq;
+  assign \$664  = \$663  & xreg;
+  assign \$665  = ~ wq;
+  assign \$666  = \$665  & xreg;
+  assign \$667  = \$664 [32] + \$666 [33];
+  assign \$668  = ~ wq;
+  assign \$669  = \$668  & xreg;
+  assign \$670  = ~ wq;
+  assign \$671  = \$670  & xreg;
+  assign \$672  = \$669 [34] + \$671 [35];
+  assign \$673  = \$667  + \$672 ;
+  assign \$674  = ~ wq;
+  assign \$675  = \$674  & xreg;
+  assign \$676  = ~ wq;
   assign \$677  = \$676  & xreg;
-  assign \$678  = ~ wreg;
-  assign \$679  = \$678  & xreg;
-  assign \$680  = \$677 [42] + \$679 [43];
-  assign \$681  = \$675  + \$680 ;
-  assign \$682  = ~ wreg;
-  assign \$683  = \$682  & xreg;
-  assign \$684  = ~ wreg;
-  assign \$685  = \$684  & xreg;
-  assign \$686  = \$683 [44] + \$685 [45];
-  assign \$687  = ~ wreg;
-  assign \$688  = \$687  & xreg;
-  assign \$689  = ~ wreg;
-  assign \$690  = \$689  & xreg;
-  assign \$691  = \$688 [46] + \$690 [47];
-  assign \$692  = \$686  + \$691 ;
-  assign \$693  = \$681  + \$692 ;
-  assign \$694  = \$670  + \$693 ;
-  assign \$695  = ~ wreg;
-  assign \$696  = \$695  & xreg;
-  assign \$697  = ~ wreg;
+  assign \$678  = \$675 [36] + \$677 [37];
+  assign \$679  = ~ wq;
+  assign \$680  = \$679  & xreg;
+  assign \$681  = ~ wq;
+  assign \$682  = \$681  & xreg;
+  assign \$683  = \$680 [38] + \$682 [39];
+  assign \$684  = \$678  + \$683 ;
+  assign \$685  = \$673  + \$684 ;
+  assign \$686  = ~ wq;
+  assign \$687  = \$686  & xreg;
+  assign \$688  = ~ wq;
+  assign \$689  = \$688  & xreg;
+  assign \$690  = \$687 [40] + \$689 [41];
+  assign \$691  = ~ wq;
+  assign \$692  = \$691  & xreg;
+  assign \$693  = ~ wq;
+  assign \$694  = \$693  & xreg;
+  assign \$695  = \$692 [42] + \$694 [43];
+  assign \$696  = \$690  + \$695 ;
+  assign \$697  = ~ wq;
   assign \$698  = \$697  & xreg;
-  assign \$699  = \$696 [48] + \$698 [49];
-  assign \$700  = ~ wreg;
-  assign \$701  = \$700  & xreg;
-  assign \$702  = ~ wreg;
+  assign \$699  = ~ wq;
+  assign \$700  = \$699  & xreg;
+  assign \$701  = \$698 [44] + \$700 [45];
+  assign \$702  = ~ wq;
   assign \$703  = \$702  & xreg;
-  assign \$704  = \$701 [50] + \$703 [51];
-  assign \$705  = \$699  + \$704 ;
-  assign \$706  = ~ wreg;
-  assign \$707  = \$706  & xreg;
-  assign \$708  = ~ wreg;
-  assign \$709  = \$708  & xreg;
-  assign \$710  = \$707 [52] + \$709 [53];
-  assign \$711  = ~ wreg;
-  assign \$712  = \$711  & xreg;
-  assign \$713  = ~ wreg;
-  assign \$714  = \$713  & xreg;
-  assign \$715  = \$712 [54] + \$714 [55];
-  assign \$716  = \$710  + \$715 ;
-  assign \$717  = \$705  + \$716 ;
-  assign \$718  = ~ wreg;
-  assign \$719  = \$718  & xreg;
-  assign \$720  = ~ wreg;
-  assign \$721  = \$720  & xreg;
-  assign \$722  = \$719 [56] + \$721 [57];
-  assign \$723  = ~ wreg;
+  assign \$704  = ~ wq;
+  assign \$705  = \$704  & xreg;
+  assign \$706  = \$703 [46] + \$705 [47];
+  assign \$707  = \$701  + \$706 ;
+  assign \$708  = \$696  + \$707 ;
+  assign \$709  = \$685  + \$708 ;
+  assign \$710  = ~ wq;
+  assign \$711  = \$710  & xreg;
+  assign \$712  = ~ wq;
+  assign \$713  = \$712  & xreg;
+  assign \$714  = \$711 [48] + \$713 [49];
+  assign \$715  = ~ wq;
+  assign \$716  = \$715  & xreg;
+  assign \$717  = ~ wq;
+  assign \$718  = \$717  & xreg;
+  assign \$719  = \$716 [50] + \$718 [51];
+  assign \$720  = \$714  + \$719 ;
+  assign \$721  = ~ wq;
+  assign \$722  = \$721  & xreg;
+  assign \$723  = ~ wq;
   assign \$724  = \$723  & xreg;
-  assign \$725  = ~ wreg;
-  assign \$726  = \$725  & xreg;
-  assign \$727  = \$724 [58] + \$726 [59];
-  assign \$728  = \$722  + \$727 ;
-  assign \$729  = ~ wreg;
-  assign \$730  = \$729  & xreg;
-  assign \$731  = ~ wreg;
-  assign \$732  = \$731  & xreg;
-  assign \$733  = \$730 [60] + \$732 [61];
-  assign \$734  = ~ wreg;
-  assign \$735  = \$734  & xreg;
-  assign \$736  = ~ wreg;
-  assign \$737  = \$736  & xreg;
-  assign \$738  = \$735 [62] + \$737 [63];
-  assign \$739  = \$733  + \$738 ;
-  assign \$740  = \$728  + \$739 ;
-  assign \$741  = \$717  + \$740 ;
-  assign \$742  = r_part0 + r_part1;
-  assign \$743  = r_part2 + r_part3;
-  assign \$744  = \$742  + \$743 ;
-  assign \$745  = \$signal  + \$744 ;
-  assign \$746  = a_part0 + a_part1;
-  assign \$747  = a_part2 + a_part3;
-  assign \$748  = \$746  + \$747 ;
-  assign \$749  = n_a + \$748 ;
-  assign \$750  = l_word == 4'hf;
-  assign \$751  = l_word + 1'h1;
-  assign \$752  = \$signal  < n_a;
-  assign \$753  = \$752  ? \$signal  : n_a;
-  assign \$754  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$755  = \$754  ? win_thswap : { 4'h0, s_ra };
-  assign \$756  = $signed(\$755 ) > $signed(1'h0);
-  assign \$757  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$758  = \$757  ? win_thswap : { 4'h0, s_ra };
-  assign \$759  = \$756  ? \$758  : 16'h0000;
-  assign \$760  = ! s_cnt;
-  assign \$761  = ~ busy;
-  assign \$762  = ~ \busy$128 ;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = ~ busy;
-  assign \$765  = ~ \busy$128 ;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = \$768  & x_rd__data;
-  assign \$771  = ~ x_rd__data;
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = scan_a ? \$769  : \$772 ;
-  assign \$774  = ! mask;
-  assign \$775  = \$774  | done;
-  assign \$776  = - mask;
-  assign \$777  = { 1'h0, mask } & \$776 ;
-  assign \$778  = ~ \$777 ;
-  assign \$779  = { 1'h0, mask } & \$778 ;
-  assign \$780  = - mask;
-  assign \$781  = { 1'h0, mask } & \$780 ;
-  assign \$782  = { 1'h0, wreg } ^ \$781 ;
-  assign \$783  = l_word == 4'hf;
-  assign \$784  = done | \$783 ;
-  assign \$785  = l_word + 1'h1;
-  assign \$786  = ~ \busy$205 ;
-  assign \$787  = ! add_cls;
-  assign \$788  = add_idx >= 11'h400;
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = add_idx + 1'h1;
-  assign \$791  = add_left == 1'h1;
-  assign \$792  = add_cls - 1'h1;
-  assign \$793  = num_classes + 1'h1;
-  assign \$794  = add_left - 1'h1;
+  assign \$725  = \$722 [52] + \$724 [53];
+  assign \$726  = ~ wq;
+  assign \$727  = \$726  & xreg;
+  assign \$728  = ~ wq;
+  assign \$729  = \$728  & xreg;
+  assign \$730  = \$727 [54] + \$729 [55];
+  assign \$731  = \$725  + \$730 ;
+  assign \$732  = \$720  + \$731 ;
+  assign \$733  = ~ wq;
+  assign \$734  = \$733  & xreg;
+  assign \$735  = ~ wq;
+  assign \$736  = \$735  & xreg;
+  assign \$737  = \$734 [56] + \$736 [57];
+  assign \$738  = ~ wq;
+  assign \$739  = \$738  & xreg;
+  assign \$740  = ~ wq;
+  assign \$741  = \$740  & xreg;
+  assign \$742  = \$739 [58] + \$741 [59];
+  assign \$743  = \$737  + \$742 ;
+  assign \$744  = ~ wq;
+  assign \$745  = \$744  & xreg;
+  assign \$746  = ~ wq;
+  assign \$747  = \$746  & xreg;
+  assign \$748  = \$745 [60] + \$747 [61];
+  assign \$749  = ~ wq;
+  assign \$750  = \$749  & xreg;
+  assign \$751  = ~ wq;
+  assign \$752  = \$751  & xreg;
+  assign \$753  = \$750 [62] + \$752 [63];
+  assign \$754  = \$748  + \$753 ;
+  assign \$755  = \$743  + \$754 ;
+  assign \$756  = \$732  + \$755 ;
+  assign \$757  = r_part0 + r_part1;
+  assign \$758  = r_part2 + r_part3;
+  assign \$759  = \$757  + \$758 ;
+  assign \$760  = \$signal  + \$759 ;
+  assign \$761  = a_part0 + a_part1;
+  assign \$762  = a_part2 + a_part3;
+  assign \$763  = \$761  + \$762 ;
+  assign \$764  = n_a + \$763 ;
+  assign \$765  = l_word == 4'hf;
+  assign \$766  = l_word + 1'h1;
+  assign \$767  = \$signal  < n_a;
+  assign \$768  = \$767  ? \$signal  : n_a;
+  assign \$769  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$770  = \$769  ? win_thswap : { 4'h0, s_ra };
+  assign \$771  = $signed(\$770 ) > $signed(1'h0);
+  assign \$772  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$773  = \$772  ? win_thswap : { 4'h0, s_ra };
+  assign \$774  = \$771  ? \$773  : 16'h0000;
+  assign \$775  = ! s_cnt;
+  assign \$776  = ~ busy;
+  assign \$777  = ~ \busy$118 ;
+  assign \$778  = \$776  & \$777 ;
+  assign \$779  = ~ busy;
+  assign \$780  = ~ \busy$118 ;
+  assign \$781  = ~ wq;
+  assign \$782  = \$781  & x_rd__data;
+  assign \$783  = ~ x_rd__data;
+  assign \$784  = wq & \$783 ;
+  assign \$785  = scan_a ? \$782  : \$784 ;
+  assign \$786  = ! mask;
+  assign \$787  = \$786  | done;
+  assign \$788  = - mask;
+  assign \$789  = { 1'h0, mask } & \$788 ;
+  assign \$790  = ~ \$789 ;
+  assign \$791  = { 1'h0, mask } & \$790 ;
+  assign \$792  = - mask;
+  assign \$793  = { 1'h0, mask } & \$792 ;
+  assign \$794  = { 1'h0, wreg } ^ \$793 ;
+  assign \$795  = l_word == 4'hf;
+  assign \$796  = done | \$795 ;
+  assign \$797  = l_word + 1'h1;
+  assign \$798  = ~ \busy$208 ;
+  assign \$799  = ! add_cls;
+  assign \$800  = add_idx >= 11'h400;
+  assign \$801  = \$799  | \$800 ;
+  assign \$802  = add_idx + 1'h1;
+  assign \$803  = add_left == 1'h1;
+  assign \$804  = add_cls - 1'h1;
+  assign \$805  = num_classes + 1'h1;
+  assign \$806  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$795 ;
+    s1_valid <= \$807 ;
   always @(posedge clk)
-    s1_grp <= \$796 ;
+    s1_grp <= \$808 ;
   always @(posedge clk)
-    s1_first <= \$797 ;
+    s1_first <= \$809 ;
   always @(posedge clk)
-    s1_last <= \$798 ;
+    s1_last <= \$810 ;
   always @(posedge clk)
-    s2_valid <= \$799 ;
+    s2_valid <= \$811 ;
   always @(posedge clk)
-    s2_grp <= \$800 ;
+    s2_grp <= \$812 ;
   always @(posedge clk)
-    s2_first <= \$801 ;
+    s2_first <= \$813 ;
   always @(posedge clk)
-    s2_last <= \$802 ;
+    s2_last <= \$814 ;
   always @(posedge clk)
-    s3_valid <= \$803 ;
+    s3_valid <= \$815 ;
   always @(posedge clk)
-    s3_grp <= \$804 ;
+    s3_grp <= \$816 ;
   always @(posedge clk)
-    s3_first <= \$805 ;
+    s3_first <= \$817 ;
   always @(posedge clk)
-    s3_last <= \$806 ;
+    s3_last <= \$818 ;
   always @(posedge clk)
-    \$signature__en$34  <= \$807 ;
+    \$signature__en$34  <= \$819 ;
   always @(posedge clk)
-    s4_grp <= \$808 ;
+    s4_grp <= \$820 ;
   always @(posedge clk)
-    s2_and0 <= \$809 ;
+    s2_and0 <= \$821 ;
   always @(posedge clk)
-    s2_thl0 <= \$810 ;
+    s2_thl0 <= \$822 ;
   always @(posedge clk)
-    s3_part0_0 <= \$811 ;
+    s3_part0_0 <= \$823 ;
   always @(posedge clk)
-    s3_part0_1 <= \$812 ;
+    s3_part0_1 <= \$824 ;
   always @(posedge clk)
-    s3_part0_2 <= \$813 ;
+    s3_part0_2 <= \$825 ;
   always @(posedge clk)
-    s3_part0_3 <= \$814 ;
+    s3_part0_3 <= \$826 ;
   always @(posedge clk)
-    s3_thl0 <= \$815 ;
+    s3_thl0 <= \$827 ;
   always @(posedge clk)
-    acc0 <= \$816 ;
+    acc0 <= \$828 ;
   always @(posedge clk)
-    \$signature__data  <= \$817 ;
+    \$signature__data  <= \$829 ;
   always @(posedge clk)
-    s4_thl0 <= \$818 ;
+    s4_thl0 <= \$830 ;
   always @(posedge clk)
-    s2_and1 <= \$819 ;
+    s2_and1 <= \$831 ;
   always @(posedge clk)
-    s2_thl1 <= \$820 ;
+    s2_thl1 <= \$832 ;
   always @(posedge clk)
-    s3_part1_0 <= \$821 ;
+    s3_part1_0 <= \$833 ;
   always @(posedge clk)
-    s3_part1_1 <= \$822 ;
+    s3_part1_1 <= \$834 ;
   always @(posedge clk)
-    s3_part1_2 <= \$823 ;
+    s3_part1_2 <= \$835 ;
   always @(posedge clk)
-    s3_part1_3 <= \$824 ;
+    s3_part1_3 <= \$836 ;
   always @(posedge clk)
-    s3_thl1 <= \$825 ;
+    s3_thl1 <= \$837 ;
   always @(posedge clk)
-    acc1 <= \$826 ;
+    acc1 <= \$838 ;
   always @(posedge clk)
-    \$signature__data$37  <= \$827 ;
+    \$signature__data$37  <= \$839 ;
   always @(posedge clk)
-    s4_thl1 <= \$828 ;
+    s4_thl1 <= \$840 ;
   always @(posedge clk)
-    s5_valid <= \$829 ;
+    s5_valid <= \$841 ;
   always @(posedge clk)
-    s5_grp <= \$830 ;
+    s5_grp <= \$842 ;
   always @(posedge clk)
-    s5_pot0 <= \$831 ;
+    s5_pot0 <= \$843 ;
   always @(posedge clk)
-    s5_active0 <= \$832 ;
+    s5_active0 <= \$844 ;
   always @(posedge clk)
-    s5_elig0 <= \$833 ;
+    s5_elig0 <= \$845 ;
   always @(posedge clk)
-    s5_pot1 <= \$834 ;
+    s5_pot1 <= \$846 ;
   always @(posedge clk)
-    s5_active1 <= \$835 ;
+    s5_active1 <= \$847 ;
   always @(posedge clk)
-    s5_elig1 <= \$836 ;
+    s5_elig1 <= \$848 ;
   always @(posedge clk)
-    \$signal$186  <= \$837 ;
+    \$signal$180  <= \$849 ;
   always @(posedge clk)
-    \$signal$187  <= \$838 ;
+    \$signal$181  <= \$850 ;
   always @(posedge clk)
-    dividend <= \$839 ;
+    dividend <= \$851 ;
   always @(posedge clk)
-    \$signal$188  <= \$840 ;
+    \$signal$182  <= \$852 ;
   always @(posedge clk)
-    \$signal$149  <= \$841 ;
+    \$signal$139  <= \$853 ;
   always @(posedge clk)
-    lrn_idx <= \$842 ;
+    lrn_idx <= \$854 ;
   always @(posedge clk)
-    rd_b <= \$843 ;
+    wq <= \$855 ;
   always @(posedge clk)
-    rd_q <= \$844 ;
+    rd_b <= \$856 ;
   always @(posedge clk)
-    rd_a <= \$845 ;
+    rd_q <= \$857 ;
   always @(posedge clk)
-    rd_a_op <= \$846 ;
+    rd_q_b <= \$858 ;
   always @(posedge clk)
-    rd_a_lane <= \$847 ;
+    rd_q_p <= \$859 ;
   always @(posedge clk)
-    rd_a_param <= \$848 ;
+    rd_a <= \$860 ;
   always @(posedge clk)
-    op <= \$849 ;
+    rd_a_op <= \$861 ;
   always @(posedge clk)
-    cand_all <= \$850 ;
+    rd_a_lane <= \$862 ;
   always @(posedge clk)
-    cand_lo <= \$851 ;
+    rd_a_sel <= \$863 ;
   always @(posedge clk)
-    load_word <= \$852 ;
+    rd_a_param <= \$864 ;
   always @(posedge clk)
-    ctrl_state <= \$853 ;
+    op <= \$865 ;
   always @(posedge clk)
-    num_neurons <= \$854 ;
+    cand_all <= \$866 ;
   always @(posedge clk)
-    num_classes <= \$855 ;
+    cand_lo <= \$867 ;
   always @(posedge clk)
-    divisor <= \$856 ;
+    load_word <= \$868 ;
   always @(posedge clk)
-    thswap_init <= \$857 ;
+    ctrl_state <= \$869 ;
   always @(posedge clk)
-    decay <= \$858 ;
+    num_neurons <= \$870 ;
   always @(posedge clk)
-    thswap_min <= \$859 ;
+    num_classes <= \$871 ;
   always @(posedge clk)
-    thl_cap <= \$860 ;
+    divisor <= \$872 ;
   always @(posedge clk)
-    offset <= \$861 ;
+    thswap_init <= \$873 ;
   always @(posedge clk)
-    add_cls <= \$862 ;
+    decay <= \$874 ;
   always @(posedge clk)
-    add_left <= \$863 ;
+    thswap_min <= \$875 ;
   always @(posedge clk)
-    add_idx <= \$864 ;
+    thl_cap <= \$876 ;
   always @(posedge clk)
-    p_grp <= \$865 ;
+    offset <= \$877 ;
   always @(posedge clk)
-    cand_hi <= \$866 ;
+    add_cls <= \$878 ;
   always @(posedge clk)
-    p_word <= \$867 ;
+    add_left <= \$879 ;
   always @(posedge clk)
-    p_groups <= \$868 ;
+    add_idx <= \$880 ;
   always @(posedge clk)
-    p_run <= \$869 ;
+    p_grp <= \$881 ;
   always @(posedge clk)
-    res <= \$870 ;
+    cand_hi <= \$882 ;
   always @(posedge clk)
-    win_base <= \$871 ;
+    p_word <= \$883 ;
   always @(posedge clk)
-    l_word <= \$872 ;
+    p_groups <= \$884 ;
   always @(posedge clk)
-    \$signal  <= \$873 ;
+    p_run <= \$885 ;
   always @(posedge clk)
-    n_a <= \$874 ;
+    res <= \$886 ;
   always @(posedge clk)
-    wreg <= \$875 ;
+    win_base <= \$887 ;
   always @(posedge clk)
-    xreg <= \$876 ;
+    l_word <= \$888 ;
   always @(posedge clk)
-    win_thswap <= \$877 ;
+    \$signal  <= \$889 ;
   always @(posedge clk)
-    r_part0 <= \$878 ;
+    n_a <= \$890 ;
   always @(posedge clk)
-    r_part1 <= \$879 ;
+    xreg <= \$891 ;
   always @(posedge clk)
-    r_part2 <= \$880 ;
+    win_thswap <= \$892 ;
   always @(posedge clk)
-    r_part3 <= \$881 ;
+    r_part0 <= \$893 ;
   always @(posedge clk)
-    a_part0 <= \$882 ;
+    r_part1 <= \$894 ;
   always @(posedge clk)
-    a_part1 <= \$883 ;
+    r_part2 <= \$895 ;
   always @(posedge clk)
-    a_part2 <= \$884 ;
+    r_part3 <= \$896 ;
   always @(posedge clk)
-    a_part3 <= \$885 ;
+    a_part0 <= \$897 ;
   always @(posedge clk)
-    s_ra <= \$886 ;
+    a_part1 <= \$898 ;
   always @(posedge clk)
-    s_cnt <= \$887 ;
+    a_part2 <= \$899 ;
   always @(posedge clk)
-    q_r <= \$888 ;
+    a_part3 <= \$900 ;
   always @(posedge clk)
-    r_r <= \$889 ;
+    s_ra <= \$901 ;
   always @(posedge clk)
-    q_a <= \$890 ;
+    s_cnt <= \$902 ;
   always @(posedge clk)
-    r_a <= \$891 ;
+    q_r <= \$903 ;
   always @(posedge clk)
-    scan_a <= \$892 ;
+    r_r <= \$904 ;
   always @(posedge clk)
-    mask <= \$893 ;
+    q_a <= \$905 ;
   always @(posedge clk)
-    res_valid <= \$894 ;
+    r_a <= \$906 ;
+  always @(posedge clk)
+    scan_a <= \$907 ;
+  always @(posedge clk)
+    wreg <= \$908 ;
+  always @(posedge clk)
+    mask <= \$909 ;
+  always @(posedge clk)
+    res_valid <= \$910 ;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 11'h000;
   assign \$6  = s5_pot0 > 1'h0;
@@ -2306,95 +2360,83 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$31  = \$29  | \$30 ;
   assign \$32  = s5_elig1 & \$31 ;
   assign s5_e_idx1 = \$32  ? { s5_grp, 1'h1 } : s5_e_idx0;
+  assign \$33  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
+  assign \$34  = \$33  | rd_q_p;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$37  = ~ rd_a;
-  assign \$38  = ~ rd_b;
-  assign \$39  = \$38  | rsp__ready;
-  assign \$40  = \$37  | \$39 ;
-  assign \$41  = cmd__payload[3:0] == 3'h4;
-  assign \$42  = cmd__payload[3:0] == 3'h6;
+  assign \$35  = ~ rd_a;
+  assign \$36  = ~ rd_b;
+  assign \$37  = \$36  | rsp__ready;
+  assign \$38  = \$35  | \$37 ;
+  assign \$39  = cmd__payload[3:0] == 3'h4;
+  assign \$40  = cmd__payload[3:0] == 3'h6;
+  assign \$41  = \$39  | \$40 ;
+  assign \$42  = cmd__payload[3:0] == 4'h8;
   assign \$43  = \$41  | \$42 ;
-  assign \$44  = cmd__payload[3:0] == 4'h8;
+  assign \$44  = cmd__payload[3:0] == 4'h9;
   assign \$45  = \$43  | \$44 ;
-  assign \$46  = cmd__payload[3:0] == 4'h9;
+  assign \$46  = cmd__payload[3:0] == 4'hb;
   assign \$47  = \$45  | \$46 ;
-  assign \$48  = cmd__payload[3:0] == 4'hb;
-  assign \$49  = \$47  | \$48 ;
-  assign \$50  = ~ rd_a;
-  assign \$51  = ~ rd_b;
-  assign \$52  = \$51  | rsp__ready;
-  assign \$53  = \$50  | \$52 ;
-  assign \$54  = ~ rd_a;
-  assign \$55  = ~ rd_b;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = \$49  ? \$53  : \$56 ;
+  assign \$48  = ~ rd_a;
+  assign \$49  = ~ rd_b;
+  assign \$50  = \$49  | rsp__ready;
+  assign \$51  = \$48  | \$50 ;
+  assign \$52  = ~ rd_a;
+  assign \$53  = ~ rd_b;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$47  ? \$51  : \$54 ;
+  assign \$56  = cmd__payload[14:5] * 5'h10;
+  assign \$57  = \$56  + cmd__payload[18:15];
   assign \$58  = cmd__payload[14:5] * 5'h10;
   assign \$59  = \$58  + cmd__payload[18:15];
   assign \$60  = cmd__payload[14:5] * 5'h10;
   assign \$61  = \$60  + cmd__payload[18:15];
-  assign \$62  = cmd__payload[14:5] * 5'h10;
-  assign \$63  = \$62  + cmd__payload[18:15];
-  assign \$64  = cmd__valid & cmd__ready;
+  assign \$62  = cmd__valid & cmd__ready;
+  assign \$63  = ! cmd__payload[4];
   assign \$65  = ! cmd__payload[4];
   assign \$67  = ! cmd__payload[4];
-  assign \$69  = ! cmd__payload[4];
-  assign \$71  = p_grp * 5'h10;
-  assign \$72  = \$71  + p_word;
-  assign \$73  = ~ s1_valid;
-  assign \$74  = ~ s2_valid;
+  assign \$69  = p_grp * 5'h10;
+  assign \$70  = \$69  + p_word;
+  assign \$71  = ~ s1_valid;
+  assign \$72  = ~ s2_valid;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = ~ s3_valid;
   assign \$75  = \$73  & \$74 ;
-  assign \$76  = ~ s3_valid;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ \$signature__en$34 ;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = ~ s5_valid;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = win_base + l_word;
-  assign \$83  = ! s_cnt;
-  assign \$84  = ~ busy;
-  assign \$85  = ~ \busy$128 ;
-  assign \$86  = \$84  & \$85 ;
-  assign \$87  = | remainder;
-  assign \$88  = quotient + \$87 ;
-  assign \$89  = ~ busy;
-  assign \$90  = ~ \busy$128 ;
-  assign \$91  = win_base + l_word;
-  assign \$92  = ! mask;
+  assign \$76  = ~ \$signature__en$34 ;
   \fc_learning_core_f1024_l2.cls_div  cls_div (
-    .busy(\busy$205 ),
+    .busy(\busy$208 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$206 ),
+    .quotient(\quotient$209 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_f1024_l2.div_a  div_a (
-    .busy(\busy$128 ),
+    .busy(\busy$118 ),
     .clk(clk),
-    .dividend(\dividend$124 ),
-    .\divisor$8 (\divisor$126 ),
-    .quotient(\quotient$203 ),
-    .remainder(\remainder$141 ),
+    .dividend(\dividend$114 ),
+    .\divisor$8 (\divisor$116 ),
+    .quotient(\quotient$206 ),
+    .remainder(\remainder$131 ),
     .rst(rst),
-    .start(\start$123 )
+    .start(\start$113 )
   );
   \fc_learning_core_f1024_l2.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$120 ),
-    .\divisor$8 (\divisor$122 ),
+    .dividend(\dividend$110 ),
+    .\divisor$8 (\divisor$112 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$119 )
+    .start(\start$109 )
   );
   \fc_learning_core_f1024_l2.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$138 ),
+    .offset(\offset$128 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -2405,23 +2447,73 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
+    casez (lrn_idx[0])
+      1'h0:
+          \$317  = \$signature__data$154 ;
+      1'h1:
+          \$317  = \$signature__data$166 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd_a_lane)
+      1'h0:
+          \$320  = \$signature__data$154 ;
+      1'h1:
+          \$320  = \$signature__data$166 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd_a_lane)
+      1'h0:
+          \$322  = \$signature__data$157 ;
+      1'h1:
+          \$322  = \$signature__data$168 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd_a_lane)
+      1'h0:
+          \$325  = \$signature__data$187 ;
+      1'h1:
+          \$325  = \$signature__data$188 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd_a_lane)
+      1'h0:
+          \$327  = \$signature__data$189 ;
+      1'h1:
+          \$327  = \$signature__data$190 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$334  = { 5'h00, num_neurons };
+          \$350  = { 5'h00, num_neurons };
       3'h1:
-          \$334  = { 5'h00, num_classes };
+          \$350  = { 5'h00, num_classes };
       3'h2:
-          \$334  = { 5'h00, divisor };
+          \$350  = { 5'h00, divisor };
       3'h3:
-          \$334  = thswap_init;
+          \$350  = thswap_init;
       3'h4:
-          \$334  = decay;
+          \$350  = decay;
       3'h5:
-          \$334  = thswap_min;
+          \$350  = thswap_min;
       3'h6:
-          \$334  = thl_cap;
+          \$350  = thl_cap;
       3'h7:
-          \$334  = { 4'h0, offset };
+          \$350  = { 4'h0, offset };
     endcase
   end
   always @* begin
@@ -2429,49 +2521,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$364  = \$signature__data$68 ;
+          \$380  = \$signature__data$187 ;
       1'h1:
-          \$364  = \$signature__data$69 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[0])
-      1'h0:
-          \$365  = \$signature__data$72 ;
-      1'h1:
-          \$365  = \$signature__data$73 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[0])
-      1'h0:
-          \$766  = \$signature__data$68 ;
-      1'h1:
-          \$766  = \$signature__data$69 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[0])
-      1'h0:
-          \$767  = \$signature__data$68 ;
-      1'h1:
-          \$767  = \$signature__data$69 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[0])
-      1'h0:
-          \$770  = \$signature__data$68 ;
-      1'h1:
-          \$770  = \$signature__data$69 ;
+          \$380  = \$signature__data$188 ;
     endcase
   end
   always @* begin
@@ -2508,22 +2560,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h10:
           x_rd__addr = l_word;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rd_data = 64'h0000000000000000;
-    casez (rd_a_op)
-      4'h4:
-          rd_data = \$33 ;
-      4'h6:
-          rd_data = { 48'h000000000000, \$34  };
-      4'h8:
-          rd_data = { 48'h000000000000, \$35  };
-      4'h9:
-          rd_data = { 53'h00000000000000, \$36  };
-      4'hb:
-          rd_data = rd_a_param;
+      5'h12:
+          x_rd__addr = l_word;
     endcase
   end
   always @* begin
@@ -2539,7 +2577,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (rd_b) begin
-      rsp__payload = rd_q;
+      { rsp__payload[123:68], rsp__payload[3:0] } = { rd_q[123:68], rd_q[3:0] };
+      rsp__payload[67:4] = \$34 ;
     end else begin
       rsp__payload = res;
     end
@@ -2549,7 +2588,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$40 ;
+          \$signature__en  = \$38 ;
     endcase
   end
   always @* begin
@@ -2557,7 +2596,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$57 ;
+          cmd__ready = \$55 ;
       5'h01:
           cmd__ready = 1'h1;
     endcase
@@ -2567,15 +2606,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     \$signature__addr  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$59 [12:0];
+          \$signature__addr  = \$57 [12:0];
       5'h01:
           /* empty */;
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$72 [12:0];
+          \$signature__addr  = \$70 [12:0];
       5'h05:
-          \$signature__addr  = \$82 [12:0];
+          \$signature__addr  = \$80 [12:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2595,7 +2634,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$91 [12:0];
+          \$signature__addr  = \$89 [12:0];
     endcase
   end
   always @* begin
@@ -2636,10 +2675,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$88  = 13'h0000;
+    \$signature__addr$78  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$88  = \$61 [12:0];
+          \$signature__addr$78  = \$59 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -2673,15 +2712,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$88  = \$94 [12:0];
+          /* empty */;
+      5'h15:
+          \$signature__addr$78  = \$92 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$89  = 64'h0000000000000000;
+    \$signature__data$79  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$89  = cmd__payload[94:31];
+          \$signature__data$79  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2715,15 +2756,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$89  = wreg;
+          /* empty */;
+      5'h15:
+          \$signature__data$79  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$90  = 9'h000;
+    \$signature__addr$80  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$90  = cmd__payload[13:5];
+          \$signature__addr$80  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2757,23 +2800,25 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$90  = lrn_idx[9:1];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$80  = lrn_idx[9:1];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$90  = add_idx[9:1];
+          \$signature__addr$80  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$91  = 16'h0000;
+    \$signature__data$81  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$91  = cmd__payload[46:31];
+          \$signature__data$81  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2807,23 +2852,25 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$91  = \$106 ;
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$81  = \$104 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$91  = 16'h0000;
+          \$signature__data$81  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$92  = 9'h000;
+    \$signature__addr$82  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$92  = cmd__payload[13:5];
+          \$signature__addr$82  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2857,23 +2904,25 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$92  = lrn_idx[9:1];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$82  = lrn_idx[9:1];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$92  = add_idx[9:1];
+          \$signature__addr$82  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$93  = 16'h0000;
+    \$signature__data$83  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$93  = cmd__payload[46:31];
+          \$signature__data$83  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2907,157 +2956,165 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$93  = \$103 [15:0];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
-      5'h02:
-          \$signature__data$93  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$94  = 13'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$94  = \$63 [12:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$94  = \$96 [12:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$95  = 64'h0000000000000000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$95  = cmd__payload[94:31];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$95  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$96  = 9'h000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$96  = cmd__payload[13:5];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
       5'h0d:
-          \$signature__addr$96  = lrn_idx[9:1];
+          \$signature__data$83  = \$101 [15:0];
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$83  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$84  = 13'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$84  = \$61 [12:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$84  = \$94 [12:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$85  = 64'h0000000000000000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$85  = cmd__payload[94:31];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$85  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$86  = 9'h000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$86  = cmd__payload[13:5];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$86  = lrn_idx[9:1];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$96  = add_idx[9:1];
+          \$signature__addr$86  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$97  = 16'h0000;
+    \$signature__data$87  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$97  = cmd__payload[46:31];
+          \$signature__data$87  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3092,22 +3149,24 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$97  = \$114 ;
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$87  = \$112 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$97  = 16'h0000;
+          \$signature__data$87  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$98  = 9'h000;
+    \$signature__addr$88  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$98  = cmd__payload[13:5];
+          \$signature__addr$88  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3142,22 +3201,24 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__addr$98  = lrn_idx[9:1];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$88  = lrn_idx[9:1];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$98  = add_idx[9:1];
+          \$signature__addr$88  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$99  = 16'h0000;
+    \$signature__data$89  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$99  = cmd__payload[46:31];
+          \$signature__data$89  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3192,14 +3253,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$99  = \$111 [15:0];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$89  = \$109 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$99  = thswap_init;
+          \$signature__data$89  = thswap_init;
     endcase
   end
   always @* begin
@@ -3207,7 +3270,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -3219,15 +3282,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$101  = 1'h0;
+    \$signature__en$91  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$101  = \$65 ;
+                  \$signature__en$91  = \$63 ;
             endcase
           end
       5'h01:
@@ -3263,20 +3326,22 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$101  = \$95 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$91  = \$93 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$102  = 1'h0;
+    \$signature__en$92  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$102  = \$66 ;
+                  \$signature__en$92  = \$64 ;
             endcase
           end
       5'h01:
@@ -3312,22 +3377,24 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$102  = \$97 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$92  = \$95 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$103  = 1'h0;
+    \$signature__en$93  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$103  = \$67 ;
+                  \$signature__en$93  = \$65 ;
             endcase
           end
       5'h01:
@@ -3364,33 +3431,35 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$103  = \$109 ;
+          \$signature__en$93  = \$107 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$120 ) begin
+          if (\$118 ) begin
           end else begin
-            \$signature__en$103  = \$121 ;
+            \$signature__en$93  = \$119 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$104  = 1'h0;
+    \$signature__en$94  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$104  = \$68 ;
+                  \$signature__en$94  = \$66 ;
             endcase
           end
       5'h01:
@@ -3427,91 +3496,28 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$104  = \$117 ;
+          \$signature__en$94  = \$115 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$120 ) begin
+          if (\$118 ) begin
           end else begin
-            \$signature__en$104  = \$123 ;
+            \$signature__en$94  = \$121 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$105  = 1'h0;
+    \$signature__en$95  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$64 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  \$signature__en$105  = \$69 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__en$105  = \$104 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$120 ) begin
-          end else begin
-            \$signature__en$105  = \$122 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$106  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$64 ) begin
+          if (\$62 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3520,7 +3526,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$106  = \$70 ;
+                  \$signature__en$95  = \$67 ;
             endcase
           end
       5'h01:
@@ -3557,17 +3563,86 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$106  = \$112 ;
+          \$signature__en$95  = \$102 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$120 ) begin
+          if (\$118 ) begin
           end else begin
-            \$signature__en$106  = \$124 ;
+            \$signature__en$95  = \$120 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$96  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$62 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  \$signature__en$96  = \$68 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__en$96  = \$110 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$118 ) begin
+          end else begin
+            \$signature__en$96  = \$122 ;
           end
     endcase
   end
@@ -3583,14 +3658,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$81 ) begin
+          end else if (\$79 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$119  = 1'h0;
+    \start$109  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3614,19 +3689,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \start$119  = 1'h1;
+            \start$109  = 1'h1;
           end
       5'h0e:
-          if (\$86 ) begin
-            \start$119  = 1'h1;
+          if (\$84 ) begin
+            \start$109  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$120  = 12'h000;
+    \dividend$110  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3650,19 +3725,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \dividend$120  = \$signal ;
+            \dividend$110  = \$signal ;
           end
       5'h0e:
-          if (\$86 ) begin
-            \dividend$120  = offset;
+          if (\$84 ) begin
+            \dividend$110  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$122  = 12'h000;
+    \divisor$112  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3686,19 +3761,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \divisor$122  = s_cnt;
+            \divisor$112  = s_cnt;
           end
       5'h0e:
-          if (\$86 ) begin
-            \divisor$122  = \$88 [11:0];
+          if (\$84 ) begin
+            \divisor$112  = \$86 [11:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$123  = 1'h0;
+    \start$113  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3722,9 +3797,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \start$123  = 1'h1;
+            \start$113  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3739,18 +3814,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$99 ) begin
+          /* empty */;
+      5'h15:
+          if (\$97 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$123  = 1'h1;
+              \start$113  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$124  = 12'h000;
+    \dividend$114  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3774,9 +3851,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \dividend$124  = n_a;
+            \dividend$114  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3791,18 +3868,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$99 ) begin
+          /* empty */;
+      5'h15:
+          if (\$97 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$124  = offset_out[11:0];
+              \dividend$114  = offset_out[11:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$126  = 12'h000;
+    \divisor$116  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3826,9 +3905,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$83 ) begin
+          if (\$81 ) begin
           end else begin
-            \divisor$126  = s_cnt;
+            \divisor$116  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -3843,11 +3922,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$99 ) begin
+          /* empty */;
+      5'h15:
+          if (\$97 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$126  = \$101 [11:0];
+              \divisor$116  = \$99 [11:0];
             end
           end
     endcase
@@ -3881,11 +3962,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$89 ) begin
+          if (\$87 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$90 ) begin
+          if (\$88 ) begin
             load = 1'h1;
           end
     endcase
@@ -3919,11 +4000,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$89 ) begin
+          if (\$87 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$90 ) begin
+          if (\$88 ) begin
             q = q_a;
           end
     endcase
@@ -3957,11 +4038,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$89 ) begin
+          if (\$87 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$90 ) begin
+          if (\$88 ) begin
             r = r_a;
           end
     endcase
@@ -3995,18 +4076,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$89 ) begin
+          if (\$87 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$90 ) begin
+          if (\$88 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$138  = 12'h000;
+    \offset$128  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4033,12 +4114,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$89 ) begin
-            \offset$138  = remainder;
+          if (\$87 ) begin
+            \offset$128  = remainder;
           end
       5'h11:
-          if (\$90 ) begin
-            \offset$138  = \remainder$141 ;
+          if (\$88 ) begin
+            \offset$128  = \remainder$131 ;
           end
     endcase
   end
@@ -4079,8 +4160,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
+          /* empty */;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$93 ) begin
+          if (\$91 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -4088,331 +4171,229 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = p_run;
-    if (rst) begin
-      \$795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = p_grp;
-    if (rst) begin
-      \$796  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \$147 ;
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \$148 ;
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = s1_valid;
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = s1_grp;
-    if (rst) begin
-      \$800  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = s1_first;
-    if (rst) begin
-      \$801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = s1_last;
-    if (rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = s2_valid;
-    if (rst) begin
-      \$803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = s2_grp;
-    if (rst) begin
-      \$804  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = s2_first;
-    if (rst) begin
-      \$805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = s2_last;
-    if (rst) begin
-      \$806  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \$149 ;
+    \$807  = p_run;
     if (rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = s3_grp;
+    \$808  = p_grp;
     if (rst) begin
       \$808  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \$150 ;
+    \$809  = \$146 ;
     if (rst) begin
-      \$809  = 64'h0000000000000000;
+      \$809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \$signature__data$70 ;
+    \$810  = \$147 ;
     if (rst) begin
-      \$810  = 16'h0000;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \$165 ;
+    \$811  = s1_valid;
     if (rst) begin
-      \$811  = 5'h00;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \$180 ;
+    \$812  = s1_grp;
     if (rst) begin
-      \$812  = 5'h00;
+      \$812  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \$195 ;
+    \$813  = s1_first;
     if (rst) begin
-      \$813  = 5'h00;
+      \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \$210 ;
+    \$814  = s1_last;
     if (rst) begin
-      \$814  = 5'h00;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = s2_thl0;
+    \$815  = s2_valid;
     if (rst) begin
-      \$815  = 16'h0000;
+      \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = acc0;
-    if (s3_valid) begin
-      \$816  = \$215 [10:0];
-    end
+    \$816  = s2_grp;
     if (rst) begin
-      \$816  = 11'h000;
+      \$816  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \$220 [10:0];
+    \$817  = s2_first;
     if (rst) begin
-      \$817  = 11'h000;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = s3_thl0;
+    \$818  = s2_last;
     if (rst) begin
-      \$818  = 16'h0000;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \$221 ;
+    \$819  = \$148 ;
     if (rst) begin
-      \$819  = 64'h0000000000000000;
+      \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \$signature__data$71 ;
+    \$820  = s3_grp;
     if (rst) begin
-      \$820  = 16'h0000;
+      \$820  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \$236 ;
+    \$821  = \$149 ;
     if (rst) begin
-      \$821  = 5'h00;
+      \$821  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \$251 ;
+    \$822  = \$signature__data$157 ;
     if (rst) begin
-      \$822  = 5'h00;
+      \$822  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \$266 ;
+    \$823  = \$164 ;
     if (rst) begin
       \$823  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \$281 ;
+    \$824  = \$179 ;
     if (rst) begin
       \$824  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = s2_thl1;
+    \$825  = \$194 ;
     if (rst) begin
-      \$825  = 16'h0000;
+      \$825  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = acc1;
+    \$826  = \$209 ;
+    if (rst) begin
+      \$826  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = s2_thl0;
+    if (rst) begin
+      \$827  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = acc0;
     if (s3_valid) begin
-      \$826  = \$286 [10:0];
+      \$828  = \$214 [10:0];
     end
     if (rst) begin
-      \$826  = 11'h000;
+      \$828  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \$291 [10:0];
+    \$829  = \$219 [10:0];
     if (rst) begin
-      \$827  = 11'h000;
+      \$829  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = s3_thl1;
+    \$830  = s3_thl0;
     if (rst) begin
-      \$828  = 16'h0000;
+      \$830  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$signature__en$34 ;
+    \$831  = \$220 ;
     if (rst) begin
-      \$829  = 1'h0;
+      \$831  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = s4_grp;
+    \$832  = \$signature__data$168 ;
     if (rst) begin
-      \$830  = 10'h000;
+      \$832  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \$signature__data ;
+    \$833  = \$235 ;
     if (rst) begin
-      \$831  = 11'h000;
+      \$833  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \$292 ;
+    \$834  = \$250 ;
     if (rst) begin
-      \$832  = 1'h0;
+      \$834  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \$300 ;
+    \$835  = \$265 ;
     if (rst) begin
-      \$833  = 1'h0;
+      \$835  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \$signature__data$37 ;
+    \$836  = \$280 ;
     if (rst) begin
-      \$834  = 11'h000;
+      \$836  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \$301 ;
+    \$837  = s2_thl1;
     if (rst) begin
-      \$835  = 1'h0;
+      \$837  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \$309 ;
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \$signal$186 ;
-    if (s5_valid) begin
-      if (\$313 ) begin
-        \$837  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$837  = 1'h0;
-    endcase
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \$signal$187 ;
-    if (s5_valid) begin
-      if (\$313 ) begin
-        \$838  = s5_c_pot1;
-      end
+    \$838  = acc1;
+    if (s3_valid) begin
+      \$838  = \$285 [10:0];
     end
     if (rst) begin
       \$838  = 11'h000;
@@ -4420,22 +4401,80 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = dividend;
-    if (s5_valid) begin
-      if (\$313 ) begin
-        \$839  = s5_c_idx1;
-      end
-    end
+    \$839  = \$290 [10:0];
     if (rst) begin
       \$839  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \$signal$188 ;
+    \$840  = s3_thl1;
+    if (rst) begin
+      \$840  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = \$signature__en$34 ;
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = s4_grp;
+    if (rst) begin
+      \$842  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = \$signature__data ;
+    if (rst) begin
+      \$843  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = \$291 ;
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = \$299 ;
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = \$signature__data$37 ;
+    if (rst) begin
+      \$846  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = \$300 ;
+    if (rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = \$308 ;
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = \$signal$180 ;
     if (s5_valid) begin
-      if (\$317 ) begin
-        \$840  = 1'h1;
+      if (\$312 ) begin
+        \$849  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -4444,199 +4483,285 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$840  = 1'h0;
+          \$849  = 1'h0;
     endcase
     if (rst) begin
-      \$840  = 1'h0;
+      \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \$signal$149 ;
+    \$850  = \$signal$181 ;
     if (s5_valid) begin
-      if (\$317 ) begin
-        \$841  = s5_e_pot1;
+      if (\$312 ) begin
+        \$850  = s5_c_pot1;
       end
     end
     if (rst) begin
-      \$841  = 11'h000;
+      \$850  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = lrn_idx;
+    \$851  = dividend;
     if (s5_valid) begin
-      if (\$317 ) begin
-        \$842  = s5_e_idx1;
+      if (\$312 ) begin
+        \$851  = s5_c_idx1;
       end
     end
     if (rst) begin
-      \$842  = 11'h000;
+      \$851  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = rd_b;
-    if (\$319 ) begin
-      \$843  = rd_a;
+    \$852  = \$signal$182 ;
+    if (s5_valid) begin
+      if (\$316 ) begin
+        \$852  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$852  = 1'h0;
+    endcase
+    if (rst) begin
+      \$852  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = \$signal$139 ;
+    if (s5_valid) begin
+      if (\$316 ) begin
+        \$853  = s5_e_pot1;
+      end
     end
     if (rst) begin
-      \$843  = 1'h0;
+      \$853  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = rd_q;
-    if (\$319 ) begin
-      \$844 [3:0] = rd_a_op;
-      \$844 [67:4] = rd_data;
+    \$854  = lrn_idx;
+    if (s5_valid) begin
+      if (\$316 ) begin
+        \$854  = s5_e_idx1;
+      end
     end
     if (rst) begin
-      \$844  = 124'h0000000000000000000000000000000;
+      \$854  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = rd_a;
+    \$855  = \$317 ;
+    if (rst) begin
+      \$855  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = rd_b;
+    if (\$319 ) begin
+      \$856  = rd_a;
+    end
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = rd_q;
+    if (\$319 ) begin
+      \$857 [3:0] = rd_a_op;
+      \$857 [67:4] = \$324 ;
+    end
+    if (rst) begin
+      \$857  = 124'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = rd_q_b;
+    if (\$319 ) begin
+      \$858  = \$329 ;
+    end
+    if (rst) begin
+      \$858  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = rd_q_p;
+    if (\$319 ) begin
+      \$859  = \$330 ;
+    end
+    if (rst) begin
+      \$859  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = rd_a;
     casez (ctrl_state)
       5'h00:
         begin
-          if (\$323 ) begin
-            \$845  = 1'h0;
+          if (\$334 ) begin
+            \$860  = 1'h0;
           end
-          if (\$324 ) begin
-            if (\$333 ) begin
-              \$845  = 1'h1;
+          if (\$335 ) begin
+            if (\$344 ) begin
+              \$860  = 1'h1;
             end
           end
         end
     endcase
     if (rst) begin
-      \$845  = 1'h0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = rd_a_op;
+    \$861  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
-            if (\$333 ) begin
-              \$846  = cmd__payload[3:0];
+          if (\$335 ) begin
+            if (\$344 ) begin
+              \$861  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$846  = 4'h0;
+      \$861  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = rd_a_lane;
+    \$862  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
-            if (\$333 ) begin
-              \$847  = cmd__payload[4];
+          if (\$335 ) begin
+            if (\$344 ) begin
+              \$862  = cmd__payload[4];
             end
           end
     endcase
     if (rst) begin
-      \$847  = 1'h0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = rd_a_param;
+    \$863  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
-            if (\$333 ) begin
-              \$848  = { \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334 [15], \$334  };
+          if (\$335 ) begin
+            if (\$344 ) begin
+              \$863  = { \$349 , \$348 , \$347 , \$346 , \$345  };
             end
           end
     endcase
     if (rst) begin
-      \$848  = 64'h0000000000000000;
+      \$863  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = op;
+    \$864  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
+            if (\$344 ) begin
+              \$864  = { \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$864  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$849  = cmd__payload[3:0];
+                  \$865  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$849  = 4'h0;
+      \$865  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = cand_all;
+    \$866  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$850  = \$338 ;
+                  \$866  = \$354 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$850  = 1'h0;
+      \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = cand_lo;
+    \$867  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$851  = \$339 ;
+                  \$867  = \$355 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$851  = 22'h000000;
+      \$867  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = load_word;
+    \$868  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$852  = 4'h1;
+                  \$868  = 4'h1;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            \$852  = \$340 [3:0];
+            \$868  = \$356 [3:0];
           end
     endcase
     if (rst) begin
-      \$852  = 4'h0;
+      \$868  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = ctrl_state;
+    \$869  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$853  = 5'h01;
+                  \$869  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4646,108 +4771,110 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$853  = 5'h02;
+                  \$869  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$341 ) begin
-              \$853  = 5'h03;
+            if (\$357 ) begin
+              \$869  = 5'h03;
             end
           end
       5'h03:
-          \$853  = 5'h04;
+          \$869  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$355 ) begin
+          end else if (\$371 ) begin
             (* full_case = 32'd1 *)
-            if (\$363 ) begin
-              \$853  = 5'h05;
+            if (\$379 ) begin
+              \$869  = 5'h05;
             end else begin
-              \$853  = 5'h06;
+              \$869  = 5'h06;
             end
           end
       5'h05:
-          \$853  = 5'h07;
+          \$869  = 5'h07;
       5'h07:
-          \$853  = 5'h08;
+          \$869  = 5'h08;
       5'h08:
-          \$853  = 5'h09;
+          \$869  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$750 ) begin
-            \$853  = 5'h0a;
+          if (\$765 ) begin
+            \$869  = 5'h0a;
           end else begin
-            \$853  = 5'h05;
+            \$869  = 5'h05;
           end
       5'h0a:
-          \$853  = 5'h0b;
+          \$869  = 5'h0b;
       5'h0b:
-          \$853  = 5'h0c;
+          \$869  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$760 ) begin
-            \$853  = 5'h0d;
+          if (\$775 ) begin
+            \$869  = 5'h0d;
           end else begin
-            \$853  = 5'h0e;
+            \$869  = 5'h0e;
           end
       5'h0e:
-          if (\$763 ) begin
-            \$853  = 5'h0f;
+          if (\$778 ) begin
+            \$869  = 5'h0f;
           end
       5'h0f:
-          if (\$764 ) begin
-            \$853  = 5'h10;
+          if (\$779 ) begin
+            \$869  = 5'h10;
           end
       5'h11:
-          if (\$765 ) begin
-            \$853  = 5'h10;
+          if (\$780 ) begin
+            \$869  = 5'h10;
           end
       5'h10:
-          \$853  = 5'h12;
+          \$869  = 5'h12;
       5'h12:
-          \$853  = 5'h13;
+          \$869  = 5'h13;
       5'h13:
-          if (\$775 ) begin
-            \$853  = 5'h14;
-          end
+          \$869  = 5'h14;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$784 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-              \$853  = 5'h0d;
-            end else begin
-              \$853  = 5'h11;
-            end
-          end else begin
-            \$853  = 5'h10;
-          end
-      5'h0d:
-          \$853  = 5'h06;
-      5'h06:
-          if (\$786 ) begin
-            \$853  = 5'h15;
+          if (\$787 ) begin
+            \$869  = 5'h15;
           end
       5'h15:
+          (* full_case = 32'd1 *)
+          if (\$796 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+              \$869  = 5'h0d;
+            end else begin
+              \$869  = 5'h11;
+            end
+          end else begin
+            \$869  = 5'h10;
+          end
+      5'h0d:
+          \$869  = 5'h06;
+      5'h06:
+          if (\$798 ) begin
+            \$869  = 5'h16;
+          end
+      5'h16:
           if (rsp__ready) begin
-            \$853  = 5'h00;
+            \$869  = 5'h00;
           end
       5'h02:
-          if (\$789 ) begin
-            \$853  = 5'h00;
+          if (\$801 ) begin
+            \$869  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$853  = 5'h00;
+      \$869  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = num_neurons;
+    \$870  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4760,7 +4887,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$854  = cmd__payload[41:31];
+                        \$870  = cmd__payload[41:31];
                   endcase
             endcase
           end
@@ -4798,27 +4925,29 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$789 ) begin
-            \$854  = add_idx[10:0];
+          if (\$801 ) begin
+            \$870  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$854  = 11'h000;
+      \$870  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = num_classes;
+    \$871  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4833,7 +4962,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$855  = cmd__payload[41:31];
+                        \$871  = cmd__payload[41:31];
                   endcase
             endcase
           end
@@ -4871,31 +5000,33 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$789 ) begin
+          if (\$801 ) begin
           end else begin
-            if (\$791 ) begin
-              \$855  = \$793 [10:0];
+            if (\$803 ) begin
+              \$871  = \$805 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$855  = 11'h000;
+      \$871  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = divisor;
+    \$872  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4912,21 +5043,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$856  = cmd__payload[41:31];
+                        \$872  = cmd__payload[41:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$856  = 11'h000;
+      \$872  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = thswap_init;
+    \$873  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4945,21 +5076,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$857  = cmd__payload[46:31];
+                        \$873  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$857  = 16'h0000;
+      \$873  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = decay;
+    \$874  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4980,21 +5111,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$858  = cmd__payload[46:31];
+                        \$874  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$858  = 16'h0000;
+      \$874  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = thswap_min;
+    \$875  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5017,21 +5148,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$859  = cmd__payload[46:31];
+                        \$875  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$859  = 16'h0000;
+      \$875  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = thl_cap;
+    \$876  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5056,21 +5187,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$860  = cmd__payload[46:31];
+                        \$876  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$860  = 16'h0000;
+      \$876  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = offset;
+    \$877  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5098,7 +5229,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$861  = cmd__payload[42:31];
+                        \$877  = cmd__payload[42:31];
                   endcase
             endcase
           end
@@ -5135,32 +5266,34 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
-          if (\$784 ) begin
+          /* empty */;
+      5'h15:
+          if (\$796 ) begin
             if (scan_a) begin
-              \$861  = offset_out[11:0];
+              \$877  = offset_out[11:0];
             end
           end
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$789 ) begin
-            \$861  = 12'h000;
+          if (\$801 ) begin
+            \$877  = 12'h000;
           end
     endcase
     if (rst) begin
-      \$861  = 12'h000;
+      \$877  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = add_cls;
+    \$878  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5173,7 +5306,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$862  = cmd__payload[41:31];
+                  \$878  = cmd__payload[41:31];
             endcase
           end
       5'h01:
@@ -5210,31 +5343,33 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$789 ) begin
+          if (\$801 ) begin
           end else begin
-            if (\$791 ) begin
-              \$862  = \$792 [10:0];
+            if (\$803 ) begin
+              \$878  = \$804 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$862  = 11'h000;
+      \$878  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = add_left;
+    \$879  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5247,7 +5382,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$863  = divisor;
+                  \$879  = divisor;
             endcase
           end
       5'h01:
@@ -5284,34 +5419,36 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$789 ) begin
+          if (\$801 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$791 ) begin
-              \$863  = divisor;
+            if (\$803 ) begin
+              \$879  = divisor;
             end else begin
-              \$863  = \$794 [10:0];
+              \$879  = \$806 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$863  = 11'h000;
+      \$879  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = add_idx;
+    \$880  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$324 ) begin
+          if (\$335 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5324,7 +5461,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$864  = { 1'h0, num_neurons };
+                  \$880  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -5361,124 +5498,126 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$789 ) begin
+          if (\$801 ) begin
           end else begin
-            \$864  = \$790 [11:0];
+            \$880  = \$802 [11:0];
           end
     endcase
     if (rst) begin
-      \$864  = 12'h000;
+      \$880  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = p_grp;
+    \$881  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$865  = 10'h000;
+          \$881  = 10'h000;
       5'h04:
           if (p_run) begin
-            if (\$356 ) begin
-              \$865  = \$357 [9:0];
+            if (\$372 ) begin
+              \$881  = \$373 [9:0];
             end
           end
     endcase
     if (rst) begin
-      \$865  = 10'h000;
+      \$881  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = cand_hi;
+    \$882  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$866  = \$342 ;
+          \$882  = \$358 ;
     endcase
     if (rst) begin
-      \$866  = 23'h000000;
+      \$882  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = p_word;
+    \$883  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$867  = 4'h0;
+          \$883  = 4'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$356 ) begin
-              \$867  = 4'h0;
+            if (\$372 ) begin
+              \$883  = 4'h0;
             end else begin
-              \$867  = \$360 [3:0];
+              \$883  = \$376 [3:0];
             end
           end
     endcase
     if (rst) begin
-      \$867  = 4'h0;
+      \$883  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = p_groups;
+    \$884  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$868  = \$345 [9:0];
+          \$884  = \$361 [9:0];
     endcase
     if (rst) begin
-      \$868  = 10'h000;
+      \$884  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = p_run;
+    \$885  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$869  = \$346 ;
+          \$885  = \$362 ;
       5'h04:
           if (p_run) begin
-            if (\$356 ) begin
-              if (\$359 ) begin
-                \$869  = 1'h0;
+            if (\$372 ) begin
+              if (\$375 ) begin
+                \$885  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$869  = 1'h0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = res;
+    \$886  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5488,14 +5627,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$355 ) begin
-            \$870 [78:68] = dividend;
-            \$870 [100:90] = \$signal$187 ;
-            \$870 [101] = \$signal$188 ;
-            \$870 [112:102] = lrn_idx;
-            \$870 [123:113] = 11'h000;
-            \$870 [3:0] = op;
-            \$870 [67:4] = 64'h0000000000000000;
+          end else if (\$371 ) begin
+            \$886 [78:68] = dividend;
+            \$886 [100:90] = \$signal$181 ;
+            \$886 [101] = \$signal$182 ;
+            \$886 [112:102] = lrn_idx;
+            \$886 [123:113] = 11'h000;
+            \$886 [3:0] = op;
+            \$886 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -5524,21 +5663,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
+          /* empty */;
+      5'h15:
           /* empty */;
       5'h0d:
-          \$870 [123:113] = s_cnt[10:0];
+          \$886 [123:113] = s_cnt[10:0];
       5'h06:
-          if (\$786 ) begin
-            \$870 [89:79] = \quotient$206 ;
+          if (\$798 ) begin
+            \$886 [89:79] = \quotient$209 ;
           end
     endcase
     if (rst) begin
-      \$870  = 124'h0000000000000000000000000000000;
+      \$886  = 124'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = win_base;
+    \$887  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5548,17 +5689,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$355 ) begin
-            \$871  = \$361 [12:0];
+          end else if (\$371 ) begin
+            \$887  = \$377 [12:0];
           end
     endcase
     if (rst) begin
-      \$871  = 13'h0000;
+      \$887  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = l_word;
+    \$888  = l_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5568,8 +5709,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$355 ) begin
-            \$872  = 4'h0;
+          end else if (\$371 ) begin
+            \$888  = 4'h0;
           end
       5'h05:
           /* empty */;
@@ -5579,9 +5720,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$750 ) begin
+          if (\$765 ) begin
           end else begin
-            \$872  = \$751 [3:0];
+            \$888  = \$766 [3:0];
           end
       5'h0a:
           /* empty */;
@@ -5592,12 +5733,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$764 ) begin
-            \$872  = 4'h0;
+          if (\$779 ) begin
+            \$888  = 4'h0;
           end
       5'h11:
-          if (\$765 ) begin
-            \$872  = 4'h0;
+          if (\$780 ) begin
+            \$888  = 4'h0;
           end
       5'h10:
           /* empty */;
@@ -5606,19 +5747,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           /* empty */;
       5'h14:
+          /* empty */;
+      5'h15:
           (* full_case = 32'd1 *)
-          if (\$784 ) begin
+          if (\$796 ) begin
           end else begin
-            \$872  = \$785 [3:0];
+            \$888  = \$797 [3:0];
           end
     endcase
     if (rst) begin
-      \$872  = 4'h0;
+      \$888  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = \$signal ;
+    \$889  = \$signal ;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5628,8 +5771,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$355 ) begin
-            \$873  = 12'h000;
+          end else if (\$371 ) begin
+            \$889  = 12'h000;
           end
       5'h05:
           /* empty */;
@@ -5638,436 +5781,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$873  = \$745 [11:0];
-    endcase
-    if (rst) begin
-      \$873  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = n_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$355 ) begin
-            \$874  = 12'h000;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$874  = \$749 [11:0];
-    endcase
-    if (rst) begin
-      \$874  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = wreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$875  = \$364 ;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          \$875  = \$766 ;
-      5'h13:
-          (* full_case = 32'd1 *)
-          if (\$775 ) begin
-          end else begin
-            if (pick) begin
-              \$875  = \$782 [63:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$875  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = xreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$876  = x_rd__data;
-    endcase
-    if (rst) begin
-      \$876  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$877  = \$365 ;
-    endcase
-    if (rst) begin
-      \$877  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = r_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$878  = \$412 ;
-    endcase
-    if (rst) begin
-      \$878  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$879  = \$459 ;
-    endcase
-    if (rst) begin
-      \$879  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = r_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$880  = \$506 ;
-    endcase
-    if (rst) begin
-      \$880  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = r_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$881  = \$553 ;
-    endcase
-    if (rst) begin
-      \$881  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = a_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$882  = \$600 ;
-    endcase
-    if (rst) begin
-      \$882  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = a_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$883  = \$647 ;
-    endcase
-    if (rst) begin
-      \$883  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = a_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$884  = \$694 ;
-    endcase
-    if (rst) begin
-      \$884  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = a_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$885  = \$741 ;
-    endcase
-    if (rst) begin
-      \$885  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = s_ra;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$886  = \$753 ;
-    endcase
-    if (rst) begin
-      \$886  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = s_cnt;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$887  = \$759 [11:0];
-    endcase
-    if (rst) begin
-      \$887  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = q_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$763 ) begin
-            \$888  = quotient;
-          end
-    endcase
-    if (rst) begin
-      \$888  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = r_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$763 ) begin
-            \$889  = remainder;
-          end
+          \$889  = \$760 [11:0];
     endcase
     if (rst) begin
       \$889  = 12'h000;
@@ -6075,7 +5789,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = q_a;
+    \$890  = n_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6084,7 +5798,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h03:
           /* empty */;
       5'h04:
-          /* empty */;
+          if (p_run) begin
+          end else if (\$371 ) begin
+            \$890  = 12'h000;
+          end
       5'h05:
           /* empty */;
       5'h07:
@@ -6092,17 +5809,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$763 ) begin
-            \$890  = \quotient$203 ;
-          end
+          \$890  = \$764 [11:0];
     endcase
     if (rst) begin
       \$890  = 12'h000;
@@ -6110,7 +5817,289 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = r_a;
+    \$891  = xreg;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$891  = x_rd__data;
+    endcase
+    if (rst) begin
+      \$891  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = win_thswap;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$892  = \$380 ;
+    endcase
+    if (rst) begin
+      \$892  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = r_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$893  = \$427 ;
+    endcase
+    if (rst) begin
+      \$893  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = r_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$894  = \$474 ;
+    endcase
+    if (rst) begin
+      \$894  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = r_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$895  = \$521 ;
+    endcase
+    if (rst) begin
+      \$895  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = r_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$896  = \$568 ;
+    endcase
+    if (rst) begin
+      \$896  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = a_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$897  = \$615 ;
+    endcase
+    if (rst) begin
+      \$897  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = a_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$898  = \$662 ;
+    endcase
+    if (rst) begin
+      \$898  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = a_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$899  = \$709 ;
+    endcase
+    if (rst) begin
+      \$899  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = a_part3;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$900  = \$756 ;
+    endcase
+    if (rst) begin
+      \$900  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = s_ra;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          \$901  = \$768 ;
+    endcase
+    if (rst) begin
+      \$901  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = s_cnt;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$902  = \$774 [11:0];
+    endcase
+    if (rst) begin
+      \$902  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6135,17 +6124,122 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$763 ) begin
-            \$891  = \remainder$141 ;
+          if (\$778 ) begin
+            \$903  = quotient;
           end
     endcase
     if (rst) begin
-      \$891  = 12'h000;
+      \$903  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = scan_a;
+    \$904  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$778 ) begin
+            \$904  = remainder;
+          end
+    endcase
+    if (rst) begin
+      \$904  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = q_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$778 ) begin
+            \$905  = \quotient$206 ;
+          end
+    endcase
+    if (rst) begin
+      \$905  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$778 ) begin
+            \$906  = \remainder$131 ;
+          end
+    endcase
+    if (rst) begin
+      \$906  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6172,21 +6266,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$764 ) begin
-            \$892  = 1'h0;
+          if (\$779 ) begin
+            \$907  = 1'h0;
           end
       5'h11:
-          if (\$765 ) begin
-            \$892  = 1'h1;
+          if (\$780 ) begin
+            \$907  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$892  = 1'h0;
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = mask;
+    \$908  = wreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6219,21 +6313,74 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h10:
           /* empty */;
       5'h12:
-          \$893  = \$773 ;
+          /* empty */;
       5'h13:
+          \$908  = wq;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$775 ) begin
+          if (\$787 ) begin
           end else begin
-            \$893  = \$779 [63:0];
+            if (pick) begin
+              \$908  = \$794 [63:0];
+            end
           end
     endcase
     if (rst) begin
-      \$893  = 64'h0000000000000000;
+      \$908  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = res_valid;
+    \$909  = mask;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$909  = \$785 ;
+      5'h14:
+          (* full_case = 32'd1 *)
+          if (\$787 ) begin
+          end else begin
+            \$909  = \$791 [63:0];
+          end
+    endcase
+    if (rst) begin
+      \$909  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6271,60 +6418,22 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$786 ) begin
-            \$894  = 1'h1;
+          if (\$798 ) begin
+            \$910  = 1'h1;
           end
-      5'h15:
+      5'h16:
           if (rsp__ready) begin
-            \$894  = 1'h0;
+            \$910  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$894  = 1'h0;
+      \$910  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd_a_lane)
-      1'h0:
-          \$33  = \$signature__data$68 ;
-      1'h1:
-          \$33  = \$signature__data$69 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd_a_lane)
-      1'h0:
-          \$34  = \$signature__data$70 ;
-      1'h1:
-          \$34  = \$signature__data$71 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd_a_lane)
-      1'h0:
-          \$35  = \$signature__data$72 ;
-      1'h1:
-          \$35  = \$signature__data$73 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (rd_a_lane)
-      1'h0:
-          \$36  = \$signature__data$74 ;
-      1'h1:
-          \$36  = \$signature__data$75 ;
-    endcase
   end
   assign w_addr = \$signature__addr ;
   assign rd_en = \$signature__en ;
@@ -6396,15 +6505,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
+  assign \$64  = cmd__payload[4];
   assign \$66  = cmd__payload[4];
   assign \$68  = cmd__payload[4];
-  assign \$70  = cmd__payload[4];
-  assign \$97  = lrn_idx[0];
-  assign \$112  = lrn_idx[0];
-  assign \$115  = lrn_idx[0];
-  assign \$123  = add_idx[0];
-  assign \$124  = add_idx[0];
-  assign \$345  = { \$344 [12], \$344 [12:1] };
+  assign \$95  = lrn_idx[0];
+  assign \$110  = lrn_idx[0];
+  assign \$113  = lrn_idx[0];
+  assign \$121  = add_idx[0];
+  assign \$122  = add_idx[0];
+  assign \$361  = { \$360 [12], \$360 [12:1] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6729,37 +6838,44 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   wire [12:0] \$22 ;
   wire [14:0] \$23 ;
   wire [15:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire [12:0] \$28 ;
+  wire [12:0] \$25 ;
+  wire [13:0] \$26 ;
+  wire [12:0] \$27 ;
+  wire [14:0] \$28 ;
   wire [15:0] \$29 ;
   wire [13:0] \$3 ;
   wire [12:0] \$30 ;
-  wire \$31 ;
-  wire [12:0] \$32 ;
-  wire [12:0] \$33 ;
-  wire [13:0] \$34 ;
-  wire [12:0] \$35 ;
-  wire \$36 ;
-  wire [12:0] \$37 ;
-  wire [12:0] \$38 ;
-  wire [14:0] \$39 ;
+  wire [13:0] \$31 ;
+  wire [14:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [12:0] \$36 ;
+  wire [13:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [15:0] \$40 ;
-  wire [12:0] \$41 ;
-  reg [11:0] \$42 ;
-  reg [11:0] \$43 ;
+  wire [14:0] \$40 ;
+  wire \$41 ;
+  wire [14:0] \$42 ;
+  wire [12:0] \$43 ;
   reg [11:0] \$44 ;
   reg [11:0] \$45 ;
   reg [11:0] \$46 ;
-  reg [12:0] \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  reg [11:0] \$47 ;
+  reg [12:0] \$48 ;
+  reg [11:0] \$49 ;
   wire \$5 ;
   reg [12:0] \$50 ;
-  reg [14:0] \$51 ;
-  reg [14:0] \$52 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [12:0] \$53 ;
+  reg [14:0] \$54 ;
+  reg [14:0] \$55 ;
+  reg [14:0] \$56 ;
+  reg [14:0] \$57 ;
+  reg [14:0] \$58 ;
+  reg [14:0] \$59 ;
   wire [13:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -6774,8 +6890,13 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   output done;
   reg done = 1'h0;
   reg [11:0] group = 12'h000;
+  reg [12:0] group_p2 = 13'h0000;
   reg [14:0] k1 = 15'h0000;
+  reg [14:0] k1_big = 15'h0000;
+  reg [14:0] k1_small = 15'h0000;
   reg [14:0] k2 = 15'h0000;
+  reg [14:0] k2_big = 15'h0000;
+  reg [14:0] k2_small = 15'h0000;
   reg [11:0] last_group = 12'h000;
   input load;
   wire load;
@@ -6799,26 +6920,44 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   wire [11:0] s;
   reg [12:0] size_m1 = 13'h0000;
   wire [12:0] wrapped;
+  assign \$38  = - $signed(k1);
+  assign \$39  = group_p2 < r;
+  assign \$40  = \$39  ? k1_big : k1_small;
+  assign \$41  = group_p2 < r;
+  assign \$42  = \$41  ? k2_big : k2_small;
+  assign \$43  = pos + 1'h1;
   always @(posedge clk)
-    r <= \$43 ;
+    \$signal  <= \$44 ;
   always @(posedge clk)
-    last_group <= \$44 ;
+    r <= \$45 ;
   always @(posedge clk)
-    group <= \$45 ;
+    last_group <= \$46 ;
   always @(posedge clk)
-    pos <= \$46 ;
+    group <= \$47 ;
   always @(posedge clk)
-    o <= \$47 ;
+    group_p2 <= \$48 ;
   always @(posedge clk)
-    done <= \$48 ;
+    pos <= \$49 ;
   always @(posedge clk)
-    prime <= \$49 ;
+    o <= \$50 ;
   always @(posedge clk)
-    size_m1 <= \$50 ;
+    done <= \$51 ;
   always @(posedge clk)
-    k1 <= \$51 ;
+    prime <= \$52 ;
   always @(posedge clk)
-    k2 <= \$52 ;
+    size_m1 <= \$53 ;
+  always @(posedge clk)
+    k1 <= \$54 ;
+  always @(posedge clk)
+    k2 <= \$55 ;
+  always @(posedge clk)
+    k1_big <= \$56 ;
+  always @(posedge clk)
+    k2_big <= \$57 ;
+  always @(posedge clk)
+    k1_small <= \$58 ;
+  always @(posedge clk)
+    k2_small <= \$59 ;
   assign \$1  = ~ done;
   assign \$2  = pos == o;
   assign pick = \$1  & \$2 ;
@@ -6846,30 +6985,24 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
   assign \$23  = 2'h2 * \$22 ;
   assign \$24  = 1'h1 - \$23 ;
-  assign \$25  = group == last_group;
-  assign \$26  = pick & \$25 ;
-  assign \$27  = pos == size_m1;
-  assign \$28  = group + 1'h1;
-  assign \$29  = - $signed(k1);
-  assign \$30  = group + 2'h2;
-  assign \$31  = \$30  < r;
-  assign \$32  = \$signal  + 1'h1;
-  assign \$33  = \$31  ? \$32  : { 1'h0, \$signal  };
-  assign \$34  = 1'h1 - \$33 ;
-  assign \$35  = group + 2'h2;
-  assign \$36  = \$35  < r;
-  assign \$37  = \$signal  + 1'h1;
-  assign \$38  = \$36  ? \$37  : { 1'h0, \$signal  };
-  assign \$39  = 2'h2 * \$38 ;
-  assign \$40  = 1'h1 - \$39 ;
-  assign \$41  = pos + 1'h1;
-  always @(posedge clk)
-    \$signal  <= \$42 ;
+  assign \$25  = \$signal  + 1'h1;
+  assign \$26  = 1'h1 - \$25 ;
+  assign \$27  = \$signal  + 1'h1;
+  assign \$28  = 2'h2 * \$27 ;
+  assign \$29  = 1'h1 - \$28 ;
+  assign \$30  = 1'h1 - \$signal ;
+  assign \$31  = 2'h2 * \$signal ;
+  assign \$32  = 1'h1 - \$31 ;
+  assign \$33  = group == last_group;
+  assign \$34  = pick & \$33 ;
+  assign \$35  = pos == size_m1;
+  assign \$36  = group + 1'h1;
+  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = last_group;
+    \$44  = \$signal ;
     if (load) begin
-      \$44  = \$11 [11:0];
+      \$44  = q;
     end
     if (rst) begin
       \$44  = 12'h000;
@@ -6877,15 +7010,9 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = group;
+    \$45  = r;
     if (load) begin
-      \$45  = 12'h000;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$45  = \$28 [11:0];
-      end
+      \$45  = \r$18 ;
     end
     if (rst) begin
       \$45  = 12'h000;
@@ -6893,76 +7020,75 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = pos;
+    \$46  = last_group;
     if (load) begin
+      \$46  = \$11 [11:0];
+    end
+    if (rst) begin
       \$46  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = group;
+    if (load) begin
+      \$47  = 12'h000;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$47  = \$36 [11:0];
+      end
+    end
+    if (rst) begin
+      \$47  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$48  = group_p2;
+    if (load) begin
+      \$48  = 13'h0002;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$48  = \$37 [12:0];
+      end
+    end
+    if (rst) begin
+      \$48  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$49  = pos;
+    if (load) begin
+      \$49  = 12'h000;
     end else if (prime) begin
     end else if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$46  = 12'h000;
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$49  = 12'h000;
       end else begin
-        \$46  = \$41 [11:0];
+        \$49  = \$43 [11:0];
       end
     end
     if (rst) begin
-      \$46  = 12'h000;
+      \$49  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = o;
+    \$50  = o;
     if (load) begin
-      \$47  = { 1'h0, offset };
+      \$50  = { 1'h0, offset };
     end else if (prime) begin
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$47  = \$8 [12:0];
-      end
-    end
-    if (rst) begin
-      \$47  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = done;
-    if (load) begin
-      \$48  = \$12 ;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-        \$48  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = prime;
-    if (load) begin
-      \$49  = 1'h1;
-    end else if (prime) begin
-      \$49  = 1'h0;
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$50  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$50  = \$29 [12:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$50  = \$8 [12:0];
       end
     end
     if (rst) begin
@@ -6971,54 +7097,121 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = k1;
+    \$51  = done;
     if (load) begin
+      \$51  = \$12 ;
     end else if (prime) begin
-      \$51  = { \$19 [13], \$19  };
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$51  = { \$34 [13], \$34  };
+      if (\$34 ) begin
+        \$51  = 1'h1;
       end
     end
     if (rst) begin
-      \$51  = 15'h0000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = k2;
+    \$52  = prime;
+    if (load) begin
+      \$52  = 1'h1;
+    end else if (prime) begin
+      \$52  = 1'h0;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$53  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$52  = \$24 [14:0];
+      \$53  = \$15 ;
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$52  = \$40 [14:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$53  = \$38 [12:0];
       end
     end
     if (rst) begin
-      \$52  = 15'h0000;
+      \$53  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = \$signal ;
+    \$54  = k1;
     if (load) begin
-      \$42  = q;
+    end else if (prime) begin
+      \$54  = { \$19 [13], \$19  };
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$54  = \$40 ;
+      end
     end
     if (rst) begin
-      \$42  = 12'h000;
+      \$54  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = r;
+    \$55  = k2;
     if (load) begin
-      \$43  = \r$18 ;
+    end else if (prime) begin
+      \$55  = \$24 [14:0];
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$55  = \$42 ;
+      end
     end
     if (rst) begin
-      \$43  = 12'h000;
+      \$55  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$56  = k1_big;
+    if (load) begin
+    end else if (prime) begin
+      \$56  = { \$26 [13], \$26  };
+    end
+    if (rst) begin
+      \$56  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$57  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$57  = \$29 [14:0];
+    end
+    if (rst) begin
+      \$57  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$58  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$58  = { \$30 [12], \$30 [12], \$30  };
+    end
+    if (rst) begin
+      \$58  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$59  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$59  = \$32 ;
+    end
+    if (rst) begin
+      \$59  = 15'h0000;
     end
   end
   assign wrapped = \$8 [12:0];

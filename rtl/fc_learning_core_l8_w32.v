@@ -12,116 +12,116 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire [12:0] \$1004 ;
-  wire \$1005 ;
-  wire [11:0] \$1006 ;
-  wire [11:0] \$1007 ;
-  wire [11:0] \$1008 ;
-  reg \$1009 ;
+  wire [32:0] \$1002 ;
+  wire [32:0] \$1003 ;
+  wire [32:0] \$1004 ;
+  wire [32:0] \$1005 ;
+  wire [32:0] \$1006 ;
+  wire [32:0] \$1007 ;
+  wire [32:0] \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
-  reg [7:0] \$1010 ;
-  reg \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
-  reg [7:0] \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg [7:0] \$1018 ;
-  reg \$1019 ;
+  wire \$1010 ;
+  wire [1:0] \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire [12:0] \$1016 ;
+  wire \$1017 ;
+  wire [11:0] \$1018 ;
+  wire [11:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
+  wire [11:0] \$1020 ;
   reg \$1021 ;
   reg [7:0] \$1022 ;
-  reg [31:0] \$1023 ;
-  reg [15:0] \$1024 ;
-  reg [4:0] \$1025 ;
-  reg [4:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [6:0] \$1028 ;
-  reg [6:0] \$1029 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg [7:0] \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
-  reg [15:0] \$1030 ;
-  reg [31:0] \$1031 ;
-  reg [15:0] \$1032 ;
-  reg [4:0] \$1033 ;
-  reg [4:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [6:0] \$1036 ;
-  reg [6:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [31:0] \$1039 ;
+  reg [7:0] \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [31:0] \$1035 ;
+  reg [15:0] \$1036 ;
+  reg [4:0] \$1037 ;
+  reg [4:0] \$1038 ;
+  reg [15:0] \$1039 ;
   wire \$104 ;
-  reg [15:0] \$1040 ;
-  reg [4:0] \$1041 ;
-  reg [4:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [6:0] \$1044 ;
-  reg [6:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [31:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [4:0] \$1049 ;
+  reg [6:0] \$1040 ;
+  reg [6:0] \$1041 ;
+  reg [15:0] \$1042 ;
+  reg [31:0] \$1043 ;
+  reg [15:0] \$1044 ;
+  reg [4:0] \$1045 ;
+  reg [4:0] \$1046 ;
+  reg [15:0] \$1047 ;
+  reg [6:0] \$1048 ;
+  reg [6:0] \$1049 ;
   wire \$105 ;
-  reg [4:0] \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [6:0] \$1052 ;
-  reg [6:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [31:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [4:0] \$1057 ;
-  reg [4:0] \$1058 ;
-  reg [15:0] \$1059 ;
+  reg [15:0] \$1050 ;
+  reg [31:0] \$1051 ;
+  reg [15:0] \$1052 ;
+  reg [4:0] \$1053 ;
+  reg [4:0] \$1054 ;
+  reg [15:0] \$1055 ;
+  reg [6:0] \$1056 ;
+  reg [6:0] \$1057 ;
+  reg [15:0] \$1058 ;
+  reg [31:0] \$1059 ;
   wire \$106 ;
-  reg [6:0] \$1060 ;
-  reg [6:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [31:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [4:0] \$1065 ;
-  reg [4:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [6:0] \$1068 ;
-  reg [6:0] \$1069 ;
+  reg [15:0] \$1060 ;
+  reg [4:0] \$1061 ;
+  reg [4:0] \$1062 ;
+  reg [15:0] \$1063 ;
+  reg [6:0] \$1064 ;
+  reg [6:0] \$1065 ;
+  reg [15:0] \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [15:0] \$1068 ;
+  reg [4:0] \$1069 ;
   wire \$107 ;
-  reg [15:0] \$1070 ;
-  reg [31:0] \$1071 ;
-  reg [15:0] \$1072 ;
-  reg [4:0] \$1073 ;
-  reg [4:0] \$1074 ;
-  reg [15:0] \$1075 ;
-  reg [6:0] \$1076 ;
-  reg [6:0] \$1077 ;
-  reg [15:0] \$1078 ;
-  reg [31:0] \$1079 ;
+  reg [4:0] \$1070 ;
+  reg [15:0] \$1071 ;
+  reg [6:0] \$1072 ;
+  reg [6:0] \$1073 ;
+  reg [15:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [15:0] \$1076 ;
+  reg [4:0] \$1077 ;
+  reg [4:0] \$1078 ;
+  reg [15:0] \$1079 ;
   wire \$108 ;
-  reg [15:0] \$1080 ;
-  reg [4:0] \$1081 ;
-  reg [4:0] \$1082 ;
-  reg [15:0] \$1083 ;
-  reg [6:0] \$1084 ;
-  reg [6:0] \$1085 ;
-  reg [15:0] \$1086 ;
-  reg \$1087 ;
-  reg [7:0] \$1088 ;
+  reg [6:0] \$1080 ;
+  reg [6:0] \$1081 ;
+  reg [15:0] \$1082 ;
+  reg [31:0] \$1083 ;
+  reg [15:0] \$1084 ;
+  reg [4:0] \$1085 ;
+  reg [4:0] \$1086 ;
+  reg [15:0] \$1087 ;
+  reg [6:0] \$1088 ;
   reg [6:0] \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg \$1091 ;
-  reg [6:0] \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg [6:0] \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg [6:0] \$1098 ;
+  reg [15:0] \$1090 ;
+  reg [31:0] \$1091 ;
+  reg [15:0] \$1092 ;
+  reg [4:0] \$1093 ;
+  reg [4:0] \$1094 ;
+  reg [15:0] \$1095 ;
+  reg [6:0] \$1096 ;
+  reg [6:0] \$1097 ;
+  reg [15:0] \$1098 ;
   reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
+  reg [7:0] \$1100 ;
   reg [6:0] \$1101 ;
   reg \$1102 ;
   reg \$1103 ;
@@ -135,67 +135,83 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [6:0] \$1110 ;
   reg \$1111 ;
   reg \$1112 ;
-  reg \$1113 ;
-  reg [6:0] \$1114 ;
-  reg [10:0] \$1115 ;
-  reg \$1116 ;
-  reg [6:0] \$1117 ;
-  reg [10:0] \$1118 ;
-  reg \$1119 ;
+  reg [6:0] \$1113 ;
+  reg \$1114 ;
+  reg \$1115 ;
+  reg [6:0] \$1116 ;
+  reg \$1117 ;
+  reg \$1118 ;
+  reg [6:0] \$1119 ;
   wire \$112 ;
-  reg [83:0] \$1120 ;
+  reg \$1120 ;
   reg \$1121 ;
-  reg [3:0] \$1122 ;
-  reg [2:0] \$1123 ;
-  reg [31:0] \$1124 ;
-  reg [3:0] \$1125 ;
-  reg \$1126 ;
-  reg [21:0] \$1127 ;
+  reg [6:0] \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg \$1125 ;
+  reg [6:0] \$1126 ;
+  reg [10:0] \$1127 ;
   reg \$1128 ;
-  reg [4:0] \$1129 ;
+  reg [6:0] \$1129 ;
   wire \$113 ;
   reg [10:0] \$1130 ;
-  reg [10:0] \$1131 ;
-  reg [10:0] \$1132 ;
-  reg [15:0] \$1133 ;
+  reg [31:0] \$1131 ;
+  reg \$1132 ;
+  reg [83:0] \$1133 ;
   reg [15:0] \$1134 ;
-  reg [15:0] \$1135 ;
-  reg [15:0] \$1136 ;
-  reg [7:0] \$1137 ;
-  reg [10:0] \$1138 ;
-  reg [10:0] \$1139 ;
+  reg [31:0] \$1135 ;
+  reg \$1136 ;
+  reg [3:0] \$1137 ;
+  reg [2:0] \$1138 ;
+  reg [4:0] \$1139 ;
   wire \$114 ;
-  reg [11:0] \$1140 ;
-  reg [7:0] \$1141 ;
-  reg [22:0] \$1142 ;
-  reg \$1143 ;
-  reg [7:0] \$1144 ;
-  reg \$1145 ;
-  reg [83:0] \$1146 ;
-  reg [7:0] \$1147 ;
-  reg \$1148 ;
-  reg [7:0] \$1149 ;
+  reg [31:0] \$1140 ;
+  reg [3:0] \$1141 ;
+  reg \$1142 ;
+  reg [21:0] \$1143 ;
+  reg \$1144 ;
+  reg [4:0] \$1145 ;
+  reg [10:0] \$1146 ;
+  reg [10:0] \$1147 ;
+  reg [10:0] \$1148 ;
+  reg [15:0] \$1149 ;
   wire \$115 ;
-  reg [7:0] \$1150 ;
-  reg [31:0] \$1151 ;
-  reg [31:0] \$1152 ;
-  reg [15:0] \$1153 ;
-  reg [4:0] \$1154 ;
-  reg [4:0] \$1155 ;
-  reg [4:0] \$1156 ;
-  reg [4:0] \$1157 ;
-  reg [7:0] \$1158 ;
-  reg [7:0] \$1159 ;
+  reg [15:0] \$1150 ;
+  reg [15:0] \$1151 ;
+  reg [15:0] \$1152 ;
+  reg [7:0] \$1153 ;
+  reg [10:0] \$1154 ;
+  reg [10:0] \$1155 ;
+  reg [11:0] \$1156 ;
+  reg [7:0] \$1157 ;
+  reg [22:0] \$1158 ;
+  reg \$1159 ;
   wire \$116 ;
   reg [7:0] \$1160 ;
-  reg [7:0] \$1161 ;
-  reg [7:0] \$1162 ;
+  reg \$1161 ;
+  reg [83:0] \$1162 ;
   reg [7:0] \$1163 ;
   reg \$1164 ;
-  reg [31:0] \$1165 ;
-  reg \$1166 ;
+  reg [7:0] \$1165 ;
+  reg [7:0] \$1166 ;
+  reg [31:0] \$1167 ;
+  reg [15:0] \$1168 ;
+  reg [4:0] \$1169 ;
   wire \$117 ;
+  reg [4:0] \$1170 ;
+  reg [4:0] \$1171 ;
+  reg [4:0] \$1172 ;
+  reg [7:0] \$1173 ;
+  reg [7:0] \$1174 ;
+  reg [7:0] \$1175 ;
+  reg [7:0] \$1176 ;
+  reg [7:0] \$1177 ;
+  reg [7:0] \$1178 ;
+  reg \$1179 ;
   wire \$118 ;
+  reg [31:0] \$1180 ;
+  reg [31:0] \$1181 ;
+  reg \$1182 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
@@ -207,11 +223,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  reg [31:0] \$129 ;
+  wire [31:0] \$129 ;
   wire \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [6:0] \$132 ;
+  wire [31:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -233,8 +249,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [9:0] \$152 ;
+  wire [10:0] \$153 ;
   wire [9:0] \$154 ;
   wire [10:0] \$155 ;
   wire [9:0] \$156 ;
@@ -253,8 +269,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [9:0] \$168 ;
   wire [10:0] \$169 ;
   wire \$17 ;
-  wire [9:0] \$170 ;
-  wire [10:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
@@ -280,10 +296,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire [9:0] \$197 ;
-  wire [10:0] \$198 ;
+  wire [9:0] \$195 ;
+  wire [10:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
@@ -293,20 +309,20 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
+  wire [8:0] \$206 ;
   wire \$207 ;
-  wire [8:0] \$208 ;
+  wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire \$212 ;
+  wire [8:0] \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
-  wire \$215 ;
+  wire \$214 ;
+  wire [8:0] \$215 ;
   wire \$216 ;
-  wire [8:0] \$217 ;
-  wire \$218 ;
+  wire \$217 ;
+  wire [8:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire [8:0] \$220 ;
@@ -324,81 +340,81 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$231 ;
   wire [8:0] \$232 ;
   wire \$233 ;
-  wire [8:0] \$234 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  wire [8:0] \$237 ;
   wire \$238 ;
-  wire [8:0] \$239 ;
+  wire [16:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [16:0] \$241 ;
-  wire \$242 ;
+  wire \$241 ;
+  wire [15:0] \$242 ;
   wire \$243 ;
-  wire [15:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
+  wire [16:0] \$247 ;
   wire \$248 ;
-  wire [16:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [15:0] \$250 ;
   wire \$251 ;
-  wire [15:0] \$252 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [16:0] \$255 ;
   wire \$256 ;
-  wire [16:0] \$257 ;
-  wire \$258 ;
+  wire \$257 ;
+  wire [15:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [15:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
+  wire [16:0] \$263 ;
   wire \$264 ;
-  wire [16:0] \$265 ;
-  wire \$266 ;
+  wire \$265 ;
+  wire [15:0] \$266 ;
   wire \$267 ;
-  wire [15:0] \$268 ;
+  wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  wire [16:0] \$271 ;
   wire \$272 ;
-  wire [16:0] \$273 ;
-  wire \$274 ;
+  wire \$273 ;
+  wire [15:0] \$274 ;
   wire \$275 ;
-  wire [15:0] \$276 ;
+  wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [16:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [16:0] \$281 ;
-  wire \$282 ;
+  wire \$281 ;
+  wire [15:0] \$282 ;
   wire \$283 ;
-  wire [15:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
+  wire [16:0] \$287 ;
   wire \$288 ;
-  wire [16:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [15:0] \$290 ;
   wire \$291 ;
-  wire [15:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [16:0] \$295 ;
   wire \$296 ;
-  wire [16:0] \$297 ;
-  wire \$298 ;
+  wire \$297 ;
+  wire [15:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [15:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
@@ -449,336 +465,336 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
-  wire [31:0] \$348 ;
+  wire [31:0] \$347 ;
+  wire [1:0] \$348 ;
   wire [1:0] \$349 ;
   wire \$35 ;
-  wire [1:0] \$350 ;
-  wire [2:0] \$351 ;
+  wire [2:0] \$350 ;
+  wire [1:0] \$351 ;
   wire [1:0] \$352 ;
-  wire [1:0] \$353 ;
-  wire [2:0] \$354 ;
-  wire [3:0] \$355 ;
+  wire [2:0] \$353 ;
+  wire [3:0] \$354 ;
+  wire [1:0] \$355 ;
   wire [1:0] \$356 ;
-  wire [1:0] \$357 ;
-  wire [2:0] \$358 ;
+  wire [2:0] \$357 ;
+  wire [1:0] \$358 ;
   wire [1:0] \$359 ;
   wire \$36 ;
-  wire [1:0] \$360 ;
-  wire [2:0] \$361 ;
-  wire [3:0] \$362 ;
-  wire [4:0] \$363 ;
+  wire [2:0] \$360 ;
+  wire [3:0] \$361 ;
+  wire [4:0] \$362 ;
+  wire [1:0] \$363 ;
   wire [1:0] \$364 ;
-  wire [1:0] \$365 ;
-  wire [2:0] \$366 ;
+  wire [2:0] \$365 ;
+  wire [1:0] \$366 ;
   wire [1:0] \$367 ;
-  wire [1:0] \$368 ;
-  wire [2:0] \$369 ;
+  wire [2:0] \$368 ;
+  wire [3:0] \$369 ;
   wire \$37 ;
-  wire [3:0] \$370 ;
+  wire [1:0] \$370 ;
   wire [1:0] \$371 ;
-  wire [1:0] \$372 ;
-  wire [2:0] \$373 ;
+  wire [2:0] \$372 ;
+  wire [1:0] \$373 ;
   wire [1:0] \$374 ;
-  wire [1:0] \$375 ;
-  wire [2:0] \$376 ;
-  wire [3:0] \$377 ;
-  wire [4:0] \$378 ;
-  wire [6:0] \$379 ;
+  wire [2:0] \$375 ;
+  wire [3:0] \$376 ;
+  wire [4:0] \$377 ;
+  wire [6:0] \$378 ;
+  wire [5:0] \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [7:0] \$381 ;
-  wire [6:0] \$382 ;
-  wire [5:0] \$383 ;
-  wire [7:0] \$384 ;
-  wire [31:0] \$385 ;
+  wire [7:0] \$380 ;
+  wire [6:0] \$381 ;
+  wire [5:0] \$382 ;
+  wire [7:0] \$383 ;
+  wire [31:0] \$384 ;
+  wire [1:0] \$385 ;
   wire [1:0] \$386 ;
-  wire [1:0] \$387 ;
-  wire [2:0] \$388 ;
+  wire [2:0] \$387 ;
+  wire [1:0] \$388 ;
   wire [1:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
-  wire [2:0] \$391 ;
-  wire [3:0] \$392 ;
+  wire [2:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire [1:0] \$392 ;
   wire [1:0] \$393 ;
-  wire [1:0] \$394 ;
-  wire [2:0] \$395 ;
+  wire [2:0] \$394 ;
+  wire [1:0] \$395 ;
   wire [1:0] \$396 ;
-  wire [1:0] \$397 ;
-  wire [2:0] \$398 ;
-  wire [3:0] \$399 ;
+  wire [2:0] \$397 ;
+  wire [3:0] \$398 ;
+  wire [4:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [4:0] \$400 ;
+  wire [1:0] \$400 ;
   wire [1:0] \$401 ;
-  wire [1:0] \$402 ;
-  wire [2:0] \$403 ;
+  wire [2:0] \$402 ;
+  wire [1:0] \$403 ;
   wire [1:0] \$404 ;
-  wire [1:0] \$405 ;
-  wire [2:0] \$406 ;
-  wire [3:0] \$407 ;
+  wire [2:0] \$405 ;
+  wire [3:0] \$406 ;
+  wire [1:0] \$407 ;
   wire [1:0] \$408 ;
-  wire [1:0] \$409 ;
+  wire [2:0] \$409 ;
   wire \$41 ;
-  wire [2:0] \$410 ;
+  wire [1:0] \$410 ;
   wire [1:0] \$411 ;
-  wire [1:0] \$412 ;
-  wire [2:0] \$413 ;
-  wire [3:0] \$414 ;
-  wire [4:0] \$415 ;
-  wire [6:0] \$416 ;
-  wire [5:0] \$417 ;
-  wire [7:0] \$418 ;
-  wire [6:0] \$419 ;
+  wire [2:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire [4:0] \$414 ;
+  wire [6:0] \$415 ;
+  wire [5:0] \$416 ;
+  wire [7:0] \$417 ;
+  wire [6:0] \$418 ;
+  wire [5:0] \$419 ;
   wire \$42 ;
-  wire [5:0] \$420 ;
-  wire [7:0] \$421 ;
-  wire [31:0] \$422 ;
+  wire [7:0] \$420 ;
+  wire [31:0] \$421 ;
+  wire [1:0] \$422 ;
   wire [1:0] \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
+  wire [2:0] \$424 ;
+  wire [1:0] \$425 ;
   wire [1:0] \$426 ;
-  wire [1:0] \$427 ;
-  wire [2:0] \$428 ;
-  wire [3:0] \$429 ;
+  wire [2:0] \$427 ;
+  wire [3:0] \$428 ;
+  wire [1:0] \$429 ;
   wire \$43 ;
   wire [1:0] \$430 ;
-  wire [1:0] \$431 ;
-  wire [2:0] \$432 ;
+  wire [2:0] \$431 ;
+  wire [1:0] \$432 ;
   wire [1:0] \$433 ;
-  wire [1:0] \$434 ;
-  wire [2:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [4:0] \$437 ;
+  wire [2:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [4:0] \$436 ;
+  wire [1:0] \$437 ;
   wire [1:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [2:0] \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
+  wire [1:0] \$440 ;
   wire [1:0] \$441 ;
-  wire [1:0] \$442 ;
-  wire [2:0] \$443 ;
-  wire [3:0] \$444 ;
+  wire [2:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [1:0] \$444 ;
   wire [1:0] \$445 ;
-  wire [1:0] \$446 ;
-  wire [2:0] \$447 ;
+  wire [2:0] \$446 ;
+  wire [1:0] \$447 ;
   wire [1:0] \$448 ;
-  wire [1:0] \$449 ;
+  wire [2:0] \$449 ;
   wire \$45 ;
-  wire [2:0] \$450 ;
-  wire [3:0] \$451 ;
-  wire [4:0] \$452 ;
-  wire [6:0] \$453 ;
-  wire [5:0] \$454 ;
-  wire [7:0] \$455 ;
-  wire [6:0] \$456 ;
-  wire [5:0] \$457 ;
-  wire [7:0] \$458 ;
-  wire [31:0] \$459 ;
+  wire [3:0] \$450 ;
+  wire [4:0] \$451 ;
+  wire [6:0] \$452 ;
+  wire [5:0] \$453 ;
+  wire [7:0] \$454 ;
+  wire [6:0] \$455 ;
+  wire [5:0] \$456 ;
+  wire [7:0] \$457 ;
+  wire [31:0] \$458 ;
+  wire [1:0] \$459 ;
   wire \$46 ;
   wire [1:0] \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
+  wire [2:0] \$461 ;
+  wire [1:0] \$462 ;
   wire [1:0] \$463 ;
-  wire [1:0] \$464 ;
-  wire [2:0] \$465 ;
-  wire [3:0] \$466 ;
+  wire [2:0] \$464 ;
+  wire [3:0] \$465 ;
+  wire [1:0] \$466 ;
   wire [1:0] \$467 ;
-  wire [1:0] \$468 ;
-  wire [2:0] \$469 ;
+  wire [2:0] \$468 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
   wire [1:0] \$470 ;
-  wire [1:0] \$471 ;
-  wire [2:0] \$472 ;
-  wire [3:0] \$473 ;
-  wire [4:0] \$474 ;
+  wire [2:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [4:0] \$473 ;
+  wire [1:0] \$474 ;
   wire [1:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [2:0] \$477 ;
+  wire [2:0] \$476 ;
+  wire [1:0] \$477 ;
   wire [1:0] \$478 ;
-  wire [1:0] \$479 ;
+  wire [2:0] \$479 ;
   wire \$48 ;
-  wire [2:0] \$480 ;
-  wire [3:0] \$481 ;
+  wire [3:0] \$480 ;
+  wire [1:0] \$481 ;
   wire [1:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
+  wire [2:0] \$483 ;
+  wire [1:0] \$484 ;
   wire [1:0] \$485 ;
-  wire [1:0] \$486 ;
-  wire [2:0] \$487 ;
-  wire [3:0] \$488 ;
-  wire [4:0] \$489 ;
+  wire [2:0] \$486 ;
+  wire [3:0] \$487 ;
+  wire [4:0] \$488 ;
+  wire [6:0] \$489 ;
   wire \$49 ;
-  wire [6:0] \$490 ;
-  wire [5:0] \$491 ;
-  wire [7:0] \$492 ;
-  wire [6:0] \$493 ;
-  wire [5:0] \$494 ;
-  wire [7:0] \$495 ;
-  wire [31:0] \$496 ;
+  wire [5:0] \$490 ;
+  wire [7:0] \$491 ;
+  wire [6:0] \$492 ;
+  wire [5:0] \$493 ;
+  wire [7:0] \$494 ;
+  wire [31:0] \$495 ;
+  wire [1:0] \$496 ;
   wire [1:0] \$497 ;
-  wire [1:0] \$498 ;
-  wire [2:0] \$499 ;
+  wire [2:0] \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [1:0] \$500 ;
-  wire [1:0] \$501 ;
-  wire [2:0] \$502 ;
-  wire [3:0] \$503 ;
+  wire [2:0] \$501 ;
+  wire [3:0] \$502 ;
+  wire [1:0] \$503 ;
   wire [1:0] \$504 ;
-  wire [1:0] \$505 ;
-  wire [2:0] \$506 ;
+  wire [2:0] \$505 ;
+  wire [1:0] \$506 ;
   wire [1:0] \$507 ;
-  wire [1:0] \$508 ;
-  wire [2:0] \$509 ;
+  wire [2:0] \$508 ;
+  wire [3:0] \$509 ;
   wire \$51 ;
-  wire [3:0] \$510 ;
-  wire [4:0] \$511 ;
+  wire [4:0] \$510 ;
+  wire [1:0] \$511 ;
   wire [1:0] \$512 ;
-  wire [1:0] \$513 ;
-  wire [2:0] \$514 ;
+  wire [2:0] \$513 ;
+  wire [1:0] \$514 ;
   wire [1:0] \$515 ;
-  wire [1:0] \$516 ;
-  wire [2:0] \$517 ;
-  wire [3:0] \$518 ;
+  wire [2:0] \$516 ;
+  wire [3:0] \$517 ;
+  wire [1:0] \$518 ;
   wire [1:0] \$519 ;
   wire \$52 ;
-  wire [1:0] \$520 ;
-  wire [2:0] \$521 ;
+  wire [2:0] \$520 ;
+  wire [1:0] \$521 ;
   wire [1:0] \$522 ;
-  wire [1:0] \$523 ;
-  wire [2:0] \$524 ;
-  wire [3:0] \$525 ;
-  wire [4:0] \$526 ;
-  wire [6:0] \$527 ;
-  wire [5:0] \$528 ;
-  wire [7:0] \$529 ;
+  wire [2:0] \$523 ;
+  wire [3:0] \$524 ;
+  wire [4:0] \$525 ;
+  wire [6:0] \$526 ;
+  wire [5:0] \$527 ;
+  wire [7:0] \$528 ;
+  wire [6:0] \$529 ;
   wire \$53 ;
-  wire [6:0] \$530 ;
-  wire [5:0] \$531 ;
-  wire [7:0] \$532 ;
-  wire [31:0] \$533 ;
+  wire [5:0] \$530 ;
+  wire [7:0] \$531 ;
+  wire [31:0] \$532 ;
+  wire [1:0] \$533 ;
   wire [1:0] \$534 ;
-  wire [1:0] \$535 ;
-  wire [2:0] \$536 ;
+  wire [2:0] \$535 ;
+  wire [1:0] \$536 ;
   wire [1:0] \$537 ;
-  wire [1:0] \$538 ;
-  wire [2:0] \$539 ;
+  wire [2:0] \$538 ;
+  wire [3:0] \$539 ;
   wire \$54 ;
-  wire [3:0] \$540 ;
+  wire [1:0] \$540 ;
   wire [1:0] \$541 ;
-  wire [1:0] \$542 ;
-  wire [2:0] \$543 ;
+  wire [2:0] \$542 ;
+  wire [1:0] \$543 ;
   wire [1:0] \$544 ;
-  wire [1:0] \$545 ;
-  wire [2:0] \$546 ;
-  wire [3:0] \$547 ;
-  wire [4:0] \$548 ;
+  wire [2:0] \$545 ;
+  wire [3:0] \$546 ;
+  wire [4:0] \$547 ;
+  wire [1:0] \$548 ;
   wire [1:0] \$549 ;
   wire \$55 ;
-  wire [1:0] \$550 ;
-  wire [2:0] \$551 ;
+  wire [2:0] \$550 ;
+  wire [1:0] \$551 ;
   wire [1:0] \$552 ;
-  wire [1:0] \$553 ;
-  wire [2:0] \$554 ;
-  wire [3:0] \$555 ;
+  wire [2:0] \$553 ;
+  wire [3:0] \$554 ;
+  wire [1:0] \$555 ;
   wire [1:0] \$556 ;
-  wire [1:0] \$557 ;
-  wire [2:0] \$558 ;
+  wire [2:0] \$557 ;
+  wire [1:0] \$558 ;
   wire [1:0] \$559 ;
   wire \$56 ;
-  wire [1:0] \$560 ;
-  wire [2:0] \$561 ;
-  wire [3:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire [6:0] \$564 ;
-  wire [5:0] \$565 ;
-  wire [7:0] \$566 ;
-  wire [6:0] \$567 ;
-  wire [5:0] \$568 ;
-  wire [7:0] \$569 ;
+  wire [2:0] \$560 ;
+  wire [3:0] \$561 ;
+  wire [4:0] \$562 ;
+  wire [6:0] \$563 ;
+  wire [5:0] \$564 ;
+  wire [7:0] \$565 ;
+  wire [6:0] \$566 ;
+  wire [5:0] \$567 ;
+  wire [7:0] \$568 ;
+  wire [31:0] \$569 ;
   wire \$57 ;
-  wire [31:0] \$570 ;
+  wire [1:0] \$570 ;
   wire [1:0] \$571 ;
-  wire [1:0] \$572 ;
-  wire [2:0] \$573 ;
+  wire [2:0] \$572 ;
+  wire [1:0] \$573 ;
   wire [1:0] \$574 ;
-  wire [1:0] \$575 ;
-  wire [2:0] \$576 ;
-  wire [3:0] \$577 ;
+  wire [2:0] \$575 ;
+  wire [3:0] \$576 ;
+  wire [1:0] \$577 ;
   wire [1:0] \$578 ;
-  wire [1:0] \$579 ;
+  wire [2:0] \$579 ;
   wire \$58 ;
-  wire [2:0] \$580 ;
+  wire [1:0] \$580 ;
   wire [1:0] \$581 ;
-  wire [1:0] \$582 ;
-  wire [2:0] \$583 ;
-  wire [3:0] \$584 ;
-  wire [4:0] \$585 ;
+  wire [2:0] \$582 ;
+  wire [3:0] \$583 ;
+  wire [4:0] \$584 ;
+  wire [1:0] \$585 ;
   wire [1:0] \$586 ;
-  wire [1:0] \$587 ;
-  wire [2:0] \$588 ;
+  wire [2:0] \$587 ;
+  wire [1:0] \$588 ;
   wire [1:0] \$589 ;
   wire \$59 ;
-  wire [1:0] \$590 ;
-  wire [2:0] \$591 ;
-  wire [3:0] \$592 ;
+  wire [2:0] \$590 ;
+  wire [3:0] \$591 ;
+  wire [1:0] \$592 ;
   wire [1:0] \$593 ;
-  wire [1:0] \$594 ;
-  wire [2:0] \$595 ;
+  wire [2:0] \$594 ;
+  wire [1:0] \$595 ;
   wire [1:0] \$596 ;
-  wire [1:0] \$597 ;
-  wire [2:0] \$598 ;
-  wire [3:0] \$599 ;
+  wire [2:0] \$597 ;
+  wire [3:0] \$598 ;
+  wire [4:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [4:0] \$600 ;
-  wire [6:0] \$601 ;
-  wire [5:0] \$602 ;
-  wire [7:0] \$603 ;
-  wire [6:0] \$604 ;
-  wire [5:0] \$605 ;
-  wire [7:0] \$606 ;
-  wire [31:0] \$607 ;
+  wire [6:0] \$600 ;
+  wire [5:0] \$601 ;
+  wire [7:0] \$602 ;
+  wire [6:0] \$603 ;
+  wire [5:0] \$604 ;
+  wire [7:0] \$605 ;
+  wire [31:0] \$606 ;
+  wire [1:0] \$607 ;
   wire [1:0] \$608 ;
-  wire [1:0] \$609 ;
+  wire [2:0] \$609 ;
   wire \$61 ;
-  wire [2:0] \$610 ;
+  wire [1:0] \$610 ;
   wire [1:0] \$611 ;
-  wire [1:0] \$612 ;
-  wire [2:0] \$613 ;
-  wire [3:0] \$614 ;
+  wire [2:0] \$612 ;
+  wire [3:0] \$613 ;
+  wire [1:0] \$614 ;
   wire [1:0] \$615 ;
-  wire [1:0] \$616 ;
-  wire [2:0] \$617 ;
+  wire [2:0] \$616 ;
+  wire [1:0] \$617 ;
   wire [1:0] \$618 ;
-  wire [1:0] \$619 ;
+  wire [2:0] \$619 ;
   wire \$62 ;
-  wire [2:0] \$620 ;
-  wire [3:0] \$621 ;
-  wire [4:0] \$622 ;
+  wire [3:0] \$620 ;
+  wire [4:0] \$621 ;
+  wire [1:0] \$622 ;
   wire [1:0] \$623 ;
-  wire [1:0] \$624 ;
-  wire [2:0] \$625 ;
+  wire [2:0] \$624 ;
+  wire [1:0] \$625 ;
   wire [1:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [2:0] \$628 ;
-  wire [3:0] \$629 ;
+  wire [2:0] \$627 ;
+  wire [3:0] \$628 ;
+  wire [1:0] \$629 ;
   wire \$63 ;
   wire [1:0] \$630 ;
-  wire [1:0] \$631 ;
-  wire [2:0] \$632 ;
+  wire [2:0] \$631 ;
+  wire [1:0] \$632 ;
   wire [1:0] \$633 ;
-  wire [1:0] \$634 ;
-  wire [2:0] \$635 ;
-  wire [3:0] \$636 ;
-  wire [4:0] \$637 ;
-  wire [6:0] \$638 ;
-  wire [5:0] \$639 ;
+  wire [2:0] \$634 ;
+  wire [3:0] \$635 ;
+  wire [4:0] \$636 ;
+  wire [6:0] \$637 ;
+  wire [5:0] \$638 ;
+  wire [7:0] \$639 ;
   wire \$64 ;
-  wire [7:0] \$640 ;
-  wire [6:0] \$641 ;
-  wire [5:0] \$642 ;
-  wire [7:0] \$643 ;
+  wire [6:0] \$640 ;
+  wire [5:0] \$641 ;
+  wire [7:0] \$642 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
@@ -867,317 +883,317 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
-  wire \$723 ;
+  reg [31:0] \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  reg [31:0] \$726 ;
+  wire [31:0] \$727 ;
+  reg [15:0] \$728 ;
+  wire [15:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
+  wire [31:0] \$730 ;
+  reg [15:0] \$731 ;
+  wire [15:0] \$732 ;
+  reg [6:0] \$733 ;
+  wire [6:0] \$734 ;
+  wire [15:0] \$735 ;
+  wire [31:0] \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  reg [15:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire [21:0] \$745 ;
-  wire [1:0] \$746 ;
+  wire \$745 ;
+  wire \$746 ;
   wire \$747 ;
-  wire [22:0] \$748 ;
-  wire [11:0] \$749 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire [12:0] \$750 ;
-  wire [12:0] \$751 ;
+  wire \$750 ;
+  wire \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
+  reg [15:0] \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire [8:0] \$763 ;
-  wire [8:0] \$764 ;
-  wire \$765 ;
-  wire [1:0] \$766 ;
-  wire [9:0] \$767 ;
+  wire [21:0] \$761 ;
+  wire [1:0] \$762 ;
+  wire \$763 ;
+  wire [22:0] \$764 ;
+  wire [11:0] \$765 ;
+  wire [12:0] \$766 ;
+  wire [12:0] \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  reg [31:0] \$770 ;
-  reg [15:0] \$771 ;
-  wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
-  wire [1:0] \$776 ;
-  wire [31:0] \$777 ;
-  wire [31:0] \$778 ;
-  wire [31:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire [8:0] \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [1:0] \$781 ;
-  wire [2:0] \$782 ;
-  wire [31:0] \$783 ;
-  wire [31:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
-  wire [1:0] \$787 ;
+  wire [8:0] \$780 ;
+  wire \$781 ;
+  wire [1:0] \$782 ;
+  wire [9:0] \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  reg [15:0] \$786 ;
+  wire [31:0] \$787 ;
   wire [31:0] \$788 ;
   wire [31:0] \$789 ;
   wire \$79 ;
   wire [31:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [1:0] \$792 ;
-  wire [2:0] \$793 ;
-  wire [3:0] \$794 ;
+  wire [1:0] \$791 ;
+  wire [31:0] \$792 ;
+  wire [31:0] \$793 ;
+  wire [31:0] \$794 ;
   wire [31:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [31:0] \$797 ;
+  wire [1:0] \$796 ;
+  wire [2:0] \$797 ;
   wire [31:0] \$798 ;
-  wire [1:0] \$799 ;
+  wire [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire [31:0] \$800 ;
   wire [31:0] \$801 ;
-  wire [31:0] \$802 ;
+  wire [1:0] \$802 ;
   wire [31:0] \$803 ;
-  wire [1:0] \$804 ;
-  wire [2:0] \$805 ;
+  wire [31:0] \$804 ;
+  wire [31:0] \$805 ;
   wire [31:0] \$806 ;
-  wire [31:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [31:0] \$809 ;
+  wire [1:0] \$807 ;
+  wire [2:0] \$808 ;
+  wire [3:0] \$809 ;
   wire \$81 ;
-  wire [1:0] \$810 ;
+  wire [31:0] \$810 ;
   wire [31:0] \$811 ;
   wire [31:0] \$812 ;
   wire [31:0] \$813 ;
-  wire [31:0] \$814 ;
-  wire [1:0] \$815 ;
-  wire [2:0] \$816 ;
-  wire [3:0] \$817 ;
-  wire [4:0] \$818 ;
-  wire [31:0] \$819 ;
+  wire [1:0] \$814 ;
+  wire [31:0] \$815 ;
+  wire [31:0] \$816 ;
+  wire [31:0] \$817 ;
+  wire [31:0] \$818 ;
+  wire [1:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
+  wire [2:0] \$820 ;
   wire [31:0] \$821 ;
   wire [31:0] \$822 ;
-  wire [1:0] \$823 ;
+  wire [31:0] \$823 ;
   wire [31:0] \$824 ;
-  wire [31:0] \$825 ;
+  wire [1:0] \$825 ;
   wire [31:0] \$826 ;
   wire [31:0] \$827 ;
-  wire [1:0] \$828 ;
-  wire [2:0] \$829 ;
+  wire [31:0] \$828 ;
+  wire [31:0] \$829 ;
   wire \$83 ;
-  wire [31:0] \$830 ;
-  wire [31:0] \$831 ;
-  wire [31:0] \$832 ;
-  wire [31:0] \$833 ;
-  wire [1:0] \$834 ;
+  wire [1:0] \$830 ;
+  wire [2:0] \$831 ;
+  wire [3:0] \$832 ;
+  wire [4:0] \$833 ;
+  wire [31:0] \$834 ;
   wire [31:0] \$835 ;
   wire [31:0] \$836 ;
   wire [31:0] \$837 ;
-  wire [31:0] \$838 ;
-  wire [1:0] \$839 ;
+  wire [1:0] \$838 ;
+  wire [31:0] \$839 ;
   wire \$84 ;
-  wire [2:0] \$840 ;
-  wire [3:0] \$841 ;
+  wire [31:0] \$840 ;
+  wire [31:0] \$841 ;
   wire [31:0] \$842 ;
-  wire [31:0] \$843 ;
-  wire [31:0] \$844 ;
+  wire [1:0] \$843 ;
+  wire [2:0] \$844 ;
   wire [31:0] \$845 ;
-  wire [1:0] \$846 ;
+  wire [31:0] \$846 ;
   wire [31:0] \$847 ;
   wire [31:0] \$848 ;
-  wire [31:0] \$849 ;
+  wire [1:0] \$849 ;
   wire \$85 ;
   wire [31:0] \$850 ;
-  wire [1:0] \$851 ;
-  wire [2:0] \$852 ;
+  wire [31:0] \$851 ;
+  wire [31:0] \$852 ;
   wire [31:0] \$853 ;
-  wire [31:0] \$854 ;
-  wire [31:0] \$855 ;
-  wire [31:0] \$856 ;
-  wire [1:0] \$857 ;
+  wire [1:0] \$854 ;
+  wire [2:0] \$855 ;
+  wire [3:0] \$856 ;
+  wire [31:0] \$857 ;
   wire [31:0] \$858 ;
   wire [31:0] \$859 ;
   wire \$86 ;
   wire [31:0] \$860 ;
-  wire [31:0] \$861 ;
-  wire [1:0] \$862 ;
-  wire [2:0] \$863 ;
-  wire [3:0] \$864 ;
-  wire [4:0] \$865 ;
-  wire [31:0] \$866 ;
-  wire [31:0] \$867 ;
+  wire [1:0] \$861 ;
+  wire [31:0] \$862 ;
+  wire [31:0] \$863 ;
+  wire [31:0] \$864 ;
+  wire [31:0] \$865 ;
+  wire [1:0] \$866 ;
+  wire [2:0] \$867 ;
   wire [31:0] \$868 ;
   wire [31:0] \$869 ;
   wire \$87 ;
-  wire [1:0] \$870 ;
+  wire [31:0] \$870 ;
   wire [31:0] \$871 ;
-  wire [31:0] \$872 ;
+  wire [1:0] \$872 ;
   wire [31:0] \$873 ;
   wire [31:0] \$874 ;
-  wire [1:0] \$875 ;
-  wire [2:0] \$876 ;
-  wire [31:0] \$877 ;
-  wire [31:0] \$878 ;
-  wire [31:0] \$879 ;
+  wire [31:0] \$875 ;
+  wire [31:0] \$876 ;
+  wire [1:0] \$877 ;
+  wire [2:0] \$878 ;
+  wire [3:0] \$879 ;
   wire \$88 ;
-  wire [31:0] \$880 ;
-  wire [1:0] \$881 ;
+  wire [4:0] \$880 ;
+  wire [31:0] \$881 ;
   wire [31:0] \$882 ;
   wire [31:0] \$883 ;
   wire [31:0] \$884 ;
-  wire [31:0] \$885 ;
-  wire [1:0] \$886 ;
-  wire [2:0] \$887 ;
-  wire [3:0] \$888 ;
+  wire [1:0] \$885 ;
+  wire [31:0] \$886 ;
+  wire [31:0] \$887 ;
+  wire [31:0] \$888 ;
   wire [31:0] \$889 ;
   wire \$89 ;
-  wire [31:0] \$890 ;
-  wire [31:0] \$891 ;
+  wire [1:0] \$890 ;
+  wire [2:0] \$891 ;
   wire [31:0] \$892 ;
-  wire [1:0] \$893 ;
+  wire [31:0] \$893 ;
   wire [31:0] \$894 ;
   wire [31:0] \$895 ;
-  wire [31:0] \$896 ;
+  wire [1:0] \$896 ;
   wire [31:0] \$897 ;
-  wire [1:0] \$898 ;
-  wire [2:0] \$899 ;
+  wire [31:0] \$898 ;
+  wire [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire [31:0] \$900 ;
-  wire [31:0] \$901 ;
-  wire [31:0] \$902 ;
-  wire [31:0] \$903 ;
-  wire [1:0] \$904 ;
+  wire [1:0] \$901 ;
+  wire [2:0] \$902 ;
+  wire [3:0] \$903 ;
+  wire [31:0] \$904 ;
   wire [31:0] \$905 ;
   wire [31:0] \$906 ;
   wire [31:0] \$907 ;
-  wire [31:0] \$908 ;
-  wire [1:0] \$909 ;
+  wire [1:0] \$908 ;
+  wire [31:0] \$909 ;
   wire \$91 ;
-  wire [2:0] \$910 ;
-  wire [3:0] \$911 ;
-  wire [4:0] \$912 ;
-  wire [31:0] \$913 ;
-  wire [31:0] \$914 ;
+  wire [31:0] \$910 ;
+  wire [31:0] \$911 ;
+  wire [31:0] \$912 ;
+  wire [1:0] \$913 ;
+  wire [2:0] \$914 ;
   wire [31:0] \$915 ;
   wire [31:0] \$916 ;
-  wire [1:0] \$917 ;
+  wire [31:0] \$917 ;
   wire [31:0] \$918 ;
-  wire [31:0] \$919 ;
+  wire [1:0] \$919 ;
   wire \$92 ;
   wire [31:0] \$920 ;
   wire [31:0] \$921 ;
-  wire [1:0] \$922 ;
-  wire [2:0] \$923 ;
-  wire [31:0] \$924 ;
-  wire [31:0] \$925 ;
-  wire [31:0] \$926 ;
-  wire [31:0] \$927 ;
-  wire [1:0] \$928 ;
+  wire [31:0] \$922 ;
+  wire [31:0] \$923 ;
+  wire [1:0] \$924 ;
+  wire [2:0] \$925 ;
+  wire [3:0] \$926 ;
+  wire [4:0] \$927 ;
+  wire [31:0] \$928 ;
   wire [31:0] \$929 ;
   wire \$93 ;
   wire [31:0] \$930 ;
   wire [31:0] \$931 ;
-  wire [31:0] \$932 ;
-  wire [1:0] \$933 ;
-  wire [2:0] \$934 ;
-  wire [3:0] \$935 ;
+  wire [1:0] \$932 ;
+  wire [31:0] \$933 ;
+  wire [31:0] \$934 ;
+  wire [31:0] \$935 ;
   wire [31:0] \$936 ;
-  wire [31:0] \$937 ;
-  wire [31:0] \$938 ;
+  wire [1:0] \$937 ;
+  wire [2:0] \$938 ;
   wire [31:0] \$939 ;
   wire \$94 ;
-  wire [1:0] \$940 ;
+  wire [31:0] \$940 ;
   wire [31:0] \$941 ;
   wire [31:0] \$942 ;
-  wire [31:0] \$943 ;
+  wire [1:0] \$943 ;
   wire [31:0] \$944 ;
-  wire [1:0] \$945 ;
-  wire [2:0] \$946 ;
+  wire [31:0] \$945 ;
+  wire [31:0] \$946 ;
   wire [31:0] \$947 ;
-  wire [31:0] \$948 ;
-  wire [31:0] \$949 ;
+  wire [1:0] \$948 ;
+  wire [2:0] \$949 ;
   wire \$95 ;
-  wire [31:0] \$950 ;
-  wire [1:0] \$951 ;
+  wire [3:0] \$950 ;
+  wire [31:0] \$951 ;
   wire [31:0] \$952 ;
   wire [31:0] \$953 ;
   wire [31:0] \$954 ;
-  wire [31:0] \$955 ;
-  wire [1:0] \$956 ;
-  wire [2:0] \$957 ;
-  wire [3:0] \$958 ;
-  wire [4:0] \$959 ;
+  wire [1:0] \$955 ;
+  wire [31:0] \$956 ;
+  wire [31:0] \$957 ;
+  wire [31:0] \$958 ;
+  wire [31:0] \$959 ;
   wire \$96 ;
-  wire [5:0] \$960 ;
-  wire [8:0] \$961 ;
-  wire [5:0] \$962 ;
-  wire [8:0] \$963 ;
-  wire \$964 ;
-  wire [1:0] \$965 ;
-  wire \$966 ;
-  wire [7:0] \$967 ;
-  wire \$968 ;
-  wire [15:0] \$969 ;
+  wire [1:0] \$960 ;
+  wire [2:0] \$961 ;
+  wire [31:0] \$962 ;
+  wire [31:0] \$963 ;
+  wire [31:0] \$964 ;
+  wire [31:0] \$965 ;
+  wire [1:0] \$966 ;
+  wire [31:0] \$967 ;
+  wire [31:0] \$968 ;
+  wire [31:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire [15:0] \$972 ;
-  wire [15:0] \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
+  wire [31:0] \$970 ;
+  wire [1:0] \$971 ;
+  wire [2:0] \$972 ;
+  wire [3:0] \$973 ;
+  wire [4:0] \$974 ;
+  wire [5:0] \$975 ;
+  wire [8:0] \$976 ;
+  wire [5:0] \$977 ;
+  wire [8:0] \$978 ;
   wire \$979 ;
   wire \$98 ;
-  reg [31:0] \$980 ;
-  reg [31:0] \$981 ;
-  wire [31:0] \$982 ;
-  wire [31:0] \$983 ;
-  reg [31:0] \$984 ;
-  wire [31:0] \$985 ;
-  wire [31:0] \$986 ;
-  wire [31:0] \$987 ;
-  wire \$988 ;
+  wire [1:0] \$980 ;
+  wire \$981 ;
+  wire [7:0] \$982 ;
+  wire \$983 ;
+  wire [15:0] \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire [15:0] \$987 ;
+  wire [15:0] \$988 ;
   wire \$989 ;
   wire \$99 ;
-  wire [32:0] \$990 ;
-  wire [32:0] \$991 ;
-  wire [32:0] \$992 ;
-  wire [32:0] \$993 ;
-  wire [32:0] \$994 ;
-  wire [32:0] \$995 ;
-  wire [32:0] \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire [1:0] \$999 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire [31:0] \$995 ;
+  wire [31:0] \$996 ;
+  wire [31:0] \$997 ;
+  wire [31:0] \$998 ;
+  wire [31:0] \$999 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$359  = 7'h00;
-  reg \$signal$434  = 1'h0;
-  reg [6:0] \$signal$435  = 7'h00;
-  reg \$signal$436  = 1'h0;
+  reg [6:0] \$signal$325  = 7'h00;
+  reg \$signal$416  = 1'h0;
+  reg [6:0] \$signal$417  = 7'h00;
+  reg \$signal$418  = 1'h0;
   reg [7:0] \$signature__addr ;
   wire [6:0] \$signature__addr$100 ;
   wire [6:0] \$signature__addr$104 ;
@@ -1187,34 +1203,34 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [6:0] \$signature__addr$17 ;
   wire [7:0] \$signature__addr$19 ;
   wire [6:0] \$signature__addr$21 ;
+  reg [7:0] \$signature__addr$210 ;
+  reg [6:0] \$signature__addr$212 ;
+  reg [6:0] \$signature__addr$214 ;
+  reg [7:0] \$signature__addr$216 ;
+  reg [6:0] \$signature__addr$218 ;
+  reg [6:0] \$signature__addr$220 ;
+  reg [7:0] \$signature__addr$222 ;
+  reg [6:0] \$signature__addr$224 ;
+  reg [6:0] \$signature__addr$226 ;
+  reg [7:0] \$signature__addr$228 ;
   wire [6:0] \$signature__addr$23 ;
-  reg [7:0] \$signature__addr$244 ;
-  reg [6:0] \$signature__addr$246 ;
+  reg [6:0] \$signature__addr$230 ;
+  reg [6:0] \$signature__addr$232 ;
+  reg [7:0] \$signature__addr$234 ;
+  reg [6:0] \$signature__addr$236 ;
+  reg [6:0] \$signature__addr$238 ;
+  reg [7:0] \$signature__addr$240 ;
+  reg [6:0] \$signature__addr$242 ;
+  reg [6:0] \$signature__addr$244 ;
+  reg [7:0] \$signature__addr$246 ;
   reg [6:0] \$signature__addr$248 ;
   wire [6:0] \$signature__addr$25 ;
-  reg [7:0] \$signature__addr$250 ;
-  reg [6:0] \$signature__addr$252 ;
+  reg [6:0] \$signature__addr$250 ;
+  reg [7:0] \$signature__addr$252 ;
   reg [6:0] \$signature__addr$254 ;
-  reg [7:0] \$signature__addr$256 ;
-  reg [6:0] \$signature__addr$258 ;
-  reg [6:0] \$signature__addr$260 ;
-  reg [7:0] \$signature__addr$262 ;
-  reg [6:0] \$signature__addr$264 ;
-  reg [6:0] \$signature__addr$266 ;
-  reg [7:0] \$signature__addr$268 ;
+  reg [6:0] \$signature__addr$256 ;
   wire [7:0] \$signature__addr$27 ;
-  reg [6:0] \$signature__addr$270 ;
-  reg [6:0] \$signature__addr$272 ;
-  reg [7:0] \$signature__addr$274 ;
-  reg [6:0] \$signature__addr$276 ;
-  reg [6:0] \$signature__addr$278 ;
-  reg [7:0] \$signature__addr$280 ;
-  reg [6:0] \$signature__addr$282 ;
-  reg [6:0] \$signature__addr$284 ;
-  reg [7:0] \$signature__addr$286 ;
-  reg [6:0] \$signature__addr$288 ;
   wire [6:0] \$signature__addr$29 ;
-  reg [6:0] \$signature__addr$290 ;
   wire [6:0] \$signature__addr$31 ;
   wire [6:0] \$signature__addr$33 ;
   wire [7:0] \$signature__addr$35 ;
@@ -1246,62 +1262,62 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [6:0] \$signature__data$101  = 7'h00;
   reg [6:0] \$signature__data$105  = 7'h00;
   reg [6:0] \$signature__data$109  = 7'h00;
-  wire [31:0] \$signature__data$200 ;
-  wire [31:0] \$signature__data$201 ;
-  wire [31:0] \$signature__data$202 ;
-  wire [31:0] \$signature__data$203 ;
-  wire [31:0] \$signature__data$204 ;
-  wire [31:0] \$signature__data$205 ;
-  wire [31:0] \$signature__data$206 ;
-  wire [31:0] \$signature__data$207 ;
-  wire [15:0] \$signature__data$208 ;
-  wire [15:0] \$signature__data$209 ;
-  wire [15:0] \$signature__data$210 ;
-  wire [15:0] \$signature__data$211 ;
-  wire [15:0] \$signature__data$212 ;
-  wire [15:0] \$signature__data$213 ;
-  wire [15:0] \$signature__data$214 ;
-  wire [15:0] \$signature__data$215 ;
-  wire [15:0] \$signature__data$216 ;
-  wire [15:0] \$signature__data$217 ;
-  wire [15:0] \$signature__data$218 ;
-  wire [15:0] \$signature__data$219 ;
-  wire [15:0] \$signature__data$220 ;
-  wire [15:0] \$signature__data$221 ;
-  wire [15:0] \$signature__data$222 ;
-  wire [15:0] \$signature__data$223 ;
-  wire [6:0] \$signature__data$224 ;
-  wire [6:0] \$signature__data$225 ;
-  wire [6:0] \$signature__data$226 ;
-  wire [6:0] \$signature__data$227 ;
-  wire [6:0] \$signature__data$228 ;
-  wire [6:0] \$signature__data$229 ;
-  wire [6:0] \$signature__data$230 ;
-  wire [6:0] \$signature__data$231 ;
-  reg [31:0] \$signature__data$245 ;
-  reg [15:0] \$signature__data$247 ;
+  reg [31:0] \$signature__data$211 ;
+  reg [15:0] \$signature__data$213 ;
+  reg [15:0] \$signature__data$215 ;
+  reg [31:0] \$signature__data$217 ;
+  reg [15:0] \$signature__data$219 ;
+  reg [15:0] \$signature__data$221 ;
+  reg [31:0] \$signature__data$223 ;
+  reg [15:0] \$signature__data$225 ;
+  reg [15:0] \$signature__data$227 ;
+  reg [31:0] \$signature__data$229 ;
+  reg [15:0] \$signature__data$231 ;
+  reg [15:0] \$signature__data$233 ;
+  reg [31:0] \$signature__data$235 ;
+  reg [15:0] \$signature__data$237 ;
+  reg [15:0] \$signature__data$239 ;
+  reg [31:0] \$signature__data$241 ;
+  reg [15:0] \$signature__data$243 ;
+  reg [15:0] \$signature__data$245 ;
+  reg [31:0] \$signature__data$247 ;
   reg [15:0] \$signature__data$249 ;
-  reg [31:0] \$signature__data$251 ;
-  reg [15:0] \$signature__data$253 ;
+  reg [15:0] \$signature__data$251 ;
+  reg [31:0] \$signature__data$253 ;
   reg [15:0] \$signature__data$255 ;
-  reg [31:0] \$signature__data$257 ;
-  reg [15:0] \$signature__data$259 ;
-  reg [15:0] \$signature__data$261 ;
-  reg [31:0] \$signature__data$263 ;
-  reg [15:0] \$signature__data$265 ;
-  reg [15:0] \$signature__data$267 ;
-  reg [31:0] \$signature__data$269 ;
-  reg [15:0] \$signature__data$271 ;
-  reg [15:0] \$signature__data$273 ;
-  reg [31:0] \$signature__data$275 ;
-  reg [15:0] \$signature__data$277 ;
-  reg [15:0] \$signature__data$279 ;
-  reg [31:0] \$signature__data$281 ;
-  reg [15:0] \$signature__data$283 ;
-  reg [15:0] \$signature__data$285 ;
-  reg [31:0] \$signature__data$287 ;
-  reg [15:0] \$signature__data$289 ;
-  reg [15:0] \$signature__data$291 ;
+  reg [15:0] \$signature__data$257 ;
+  wire [31:0] \$signature__data$340 ;
+  wire [15:0] \$signature__data$343 ;
+  wire [31:0] \$signature__data$350 ;
+  wire [15:0] \$signature__data$352 ;
+  wire [31:0] \$signature__data$359 ;
+  wire [15:0] \$signature__data$361 ;
+  wire [31:0] \$signature__data$368 ;
+  wire [15:0] \$signature__data$370 ;
+  wire [31:0] \$signature__data$377 ;
+  wire [15:0] \$signature__data$379 ;
+  wire [31:0] \$signature__data$386 ;
+  wire [15:0] \$signature__data$388 ;
+  wire [31:0] \$signature__data$395 ;
+  wire [15:0] \$signature__data$397 ;
+  wire [31:0] \$signature__data$404 ;
+  wire [15:0] \$signature__data$406 ;
+  wire [15:0] \$signature__data$423 ;
+  wire [15:0] \$signature__data$424 ;
+  wire [15:0] \$signature__data$425 ;
+  wire [15:0] \$signature__data$426 ;
+  wire [15:0] \$signature__data$427 ;
+  wire [15:0] \$signature__data$428 ;
+  wire [15:0] \$signature__data$429 ;
+  wire [15:0] \$signature__data$430 ;
+  wire [6:0] \$signature__data$431 ;
+  wire [6:0] \$signature__data$432 ;
+  wire [6:0] \$signature__data$433 ;
+  wire [6:0] \$signature__data$434 ;
+  wire [6:0] \$signature__data$435 ;
+  wire [6:0] \$signature__data$436 ;
+  wire [6:0] \$signature__data$437 ;
+  wire [6:0] \$signature__data$438 ;
   reg [6:0] \$signature__data$85  = 7'h00;
   reg [6:0] \$signature__data$89  = 7'h00;
   reg [6:0] \$signature__data$93  = 7'h00;
@@ -1319,33 +1335,33 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$signature__en$20 ;
   wire \$signature__en$22 ;
   wire \$signature__en$24 ;
+  reg \$signature__en$259 ;
   wire \$signature__en$26 ;
+  reg \$signature__en$260 ;
+  reg \$signature__en$261 ;
+  reg \$signature__en$262 ;
+  reg \$signature__en$263 ;
+  reg \$signature__en$264 ;
+  reg \$signature__en$265 ;
+  reg \$signature__en$266 ;
+  reg \$signature__en$267 ;
+  reg \$signature__en$268 ;
+  reg \$signature__en$269 ;
+  reg \$signature__en$270 ;
+  reg \$signature__en$271 ;
+  reg \$signature__en$272 ;
+  reg \$signature__en$273 ;
+  reg \$signature__en$274 ;
+  reg \$signature__en$275 ;
+  reg \$signature__en$276 ;
+  reg \$signature__en$277 ;
+  reg \$signature__en$278 ;
+  reg \$signature__en$279 ;
   wire \$signature__en$28 ;
-  reg \$signature__en$293 ;
-  reg \$signature__en$294 ;
-  reg \$signature__en$295 ;
-  reg \$signature__en$296 ;
-  reg \$signature__en$297 ;
-  reg \$signature__en$298 ;
-  reg \$signature__en$299 ;
+  reg \$signature__en$280 ;
+  reg \$signature__en$281 ;
+  reg \$signature__en$282 ;
   wire \$signature__en$30 ;
-  reg \$signature__en$300 ;
-  reg \$signature__en$301 ;
-  reg \$signature__en$302 ;
-  reg \$signature__en$303 ;
-  reg \$signature__en$304 ;
-  reg \$signature__en$305 ;
-  reg \$signature__en$306 ;
-  reg \$signature__en$307 ;
-  reg \$signature__en$308 ;
-  reg \$signature__en$309 ;
-  reg \$signature__en$310 ;
-  reg \$signature__en$311 ;
-  reg \$signature__en$312 ;
-  reg \$signature__en$313 ;
-  reg \$signature__en$314 ;
-  reg \$signature__en$315 ;
-  reg \$signature__en$316 ;
   wire \$signature__en$32 ;
   wire \$signature__en$34 ;
   wire \$signature__en$36 ;
@@ -1394,8 +1410,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$338 ;
-  wire \busy$449 ;
+  wire \busy$304 ;
+  wire \busy$452 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1429,11 +1445,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$330 ;
-  reg [7:0] \dividend$334 ;
+  reg [7:0] \dividend$296 ;
+  reg [7:0] \dividend$300 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$332 ;
-  reg [7:0] \divisor$336 ;
+  reg [7:0] \divisor$298 ;
+  reg [7:0] \divisor$302 ;
   wire done;
   reg l_word = 1'h0;
   reg load;
@@ -1444,7 +1460,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$348 ;
+  reg [7:0] \offset$314 ;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1472,8 +1488,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$447 ;
-  wire [10:0] \quotient$450 ;
+  wire [7:0] \quotient$450 ;
+  wire [10:0] \quotient$453 ;
   reg [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -1497,8 +1513,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] rd_a_op = 4'h0;
   reg [31:0] rd_a_param = 32'd0;
+  reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  reg [31:0] rd_data;
   wire rd_en;
   reg [83:0] rd_q = 84'h000000000000000000000;
   wire [10:0] \rd_q.cls ;
@@ -1523,8 +1539,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [3:0] \rd_q.op ;
   wire [6:0] \rd_q.pot ;
   wire [6:0] \rd_q.swaps ;
+  reg [15:0] rd_q_b = 16'h0000;
+  reg [31:0] rd_q_p = 32'd0;
   wire [7:0] remainder;
-  wire [7:0] \remainder$351 ;
+  wire [7:0] \remainder$317 ;
   reg [83:0] res = 84'h000000000000000000000;
   wire [10:0] \res.cls ;
   wire [31:0] \res.data ;
@@ -1745,8 +1763,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$329 ;
-  reg \start$333 ;
+  reg \start$295 ;
+  reg \start$299 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1755,6 +1773,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [7:0] w_addr;
   reg [7:0] win_base = 8'h00;
   reg [15:0] win_thswap = 16'h0000;
+  reg [31:0] wq = 32'd0;
   reg [31:0] wreg = 32'd0;
   wire x_addr;
   reg x_rd__addr;
@@ -1779,7 +1798,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _0_ <= pot0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$224  = _0_;
+  assign \$signature__data$431  = _0_;
   reg [6:0] pot1 [127:0];
   integer pot1__i;
   initial begin
@@ -1796,7 +1815,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _1_ <= pot1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$225  = _1_;
+  assign \$signature__data$432  = _1_;
   reg [6:0] pot2 [127:0];
   integer pot2__i;
   initial begin
@@ -1813,7 +1832,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _2_ <= pot2[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$226  = _2_;
+  assign \$signature__data$433  = _2_;
   reg [6:0] pot3 [127:0];
   integer pot3__i;
   initial begin
@@ -1830,7 +1849,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _3_ <= pot3[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$227  = _3_;
+  assign \$signature__data$434  = _3_;
   reg [6:0] pot4 [127:0];
   integer pot4__i;
   initial begin
@@ -1847,7 +1866,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _4_ <= pot4[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$228  = _4_;
+  assign \$signature__data$435  = _4_;
   reg [6:0] pot5 [127:0];
   integer pot5__i;
   initial begin
@@ -1864,7 +1883,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _5_ <= pot5[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$229  = _5_;
+  assign \$signature__data$436  = _5_;
   reg [6:0] pot6 [127:0];
   integer pot6__i;
   initial begin
@@ -1881,7 +1900,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _6_ <= pot6[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$230  = _6_;
+  assign \$signature__data$437  = _6_;
   reg [6:0] pot7 [127:0];
   integer pot7__i;
   initial begin
@@ -1898,7 +1917,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _7_ <= pot7[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$231  = _7_;
+  assign \$signature__data$438  = _7_;
   reg [31:0] spikes [1:0];
   initial begin
     spikes[0] = 32'd0;
@@ -1920,8 +1939,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$301 )
-      thl0[\$signature__addr$246 ] <= \$signature__data$247 ;
+    if (\$signature__en$267 )
+      thl0[\$signature__addr$212 ] <= \$signature__data$213 ;
   end
   reg [15:0] _9_;
   always @(posedge clk) begin
@@ -1929,7 +1948,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _9_ <= thl0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$208  = _9_;
+  assign \$signature__data$343  = _9_;
   reg [15:0] thl1 [127:0];
   integer thl1__i;
   initial begin
@@ -1937,8 +1956,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl1[thl1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$302 )
-      thl1[\$signature__addr$252 ] <= \$signature__data$253 ;
+    if (\$signature__en$268 )
+      thl1[\$signature__addr$218 ] <= \$signature__data$219 ;
   end
   reg [15:0] _10_;
   always @(posedge clk) begin
@@ -1946,7 +1965,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _10_ <= thl1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$209  = _10_;
+  assign \$signature__data$352  = _10_;
   reg [15:0] thl2 [127:0];
   integer thl2__i;
   initial begin
@@ -1954,8 +1973,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl2[thl2__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$303 )
-      thl2[\$signature__addr$258 ] <= \$signature__data$259 ;
+    if (\$signature__en$269 )
+      thl2[\$signature__addr$224 ] <= \$signature__data$225 ;
   end
   reg [15:0] _11_;
   always @(posedge clk) begin
@@ -1963,7 +1982,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _11_ <= thl2[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$210  = _11_;
+  assign \$signature__data$361  = _11_;
   reg [15:0] thl3 [127:0];
   integer thl3__i;
   initial begin
@@ -1971,8 +1990,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl3[thl3__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$304 )
-      thl3[\$signature__addr$264 ] <= \$signature__data$265 ;
+    if (\$signature__en$270 )
+      thl3[\$signature__addr$230 ] <= \$signature__data$231 ;
   end
   reg [15:0] _12_;
   always @(posedge clk) begin
@@ -1980,7 +1999,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _12_ <= thl3[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$211  = _12_;
+  assign \$signature__data$370  = _12_;
   reg [15:0] thl4 [127:0];
   integer thl4__i;
   initial begin
@@ -1988,8 +2007,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl4[thl4__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$305 )
-      thl4[\$signature__addr$270 ] <= \$signature__data$271 ;
+    if (\$signature__en$271 )
+      thl4[\$signature__addr$236 ] <= \$signature__data$237 ;
   end
   reg [15:0] _13_;
   always @(posedge clk) begin
@@ -1997,7 +2016,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _13_ <= thl4[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$212  = _13_;
+  assign \$signature__data$379  = _13_;
   reg [15:0] thl5 [127:0];
   integer thl5__i;
   initial begin
@@ -2005,8 +2024,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl5[thl5__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$306 )
-      thl5[\$signature__addr$276 ] <= \$signature__data$277 ;
+    if (\$signature__en$272 )
+      thl5[\$signature__addr$242 ] <= \$signature__data$243 ;
   end
   reg [15:0] _14_;
   always @(posedge clk) begin
@@ -2014,7 +2033,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _14_ <= thl5[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$213  = _14_;
+  assign \$signature__data$388  = _14_;
   reg [15:0] thl6 [127:0];
   integer thl6__i;
   initial begin
@@ -2022,8 +2041,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl6[thl6__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$307 )
-      thl6[\$signature__addr$282 ] <= \$signature__data$283 ;
+    if (\$signature__en$273 )
+      thl6[\$signature__addr$248 ] <= \$signature__data$249 ;
   end
   reg [15:0] _15_;
   always @(posedge clk) begin
@@ -2031,7 +2050,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _15_ <= thl6[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$214  = _15_;
+  assign \$signature__data$397  = _15_;
   reg [15:0] thl7 [127:0];
   integer thl7__i;
   initial begin
@@ -2039,8 +2058,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thl7[thl7__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$308 )
-      thl7[\$signature__addr$288 ] <= \$signature__data$289 ;
+    if (\$signature__en$274 )
+      thl7[\$signature__addr$254 ] <= \$signature__data$255 ;
   end
   reg [15:0] _16_;
   always @(posedge clk) begin
@@ -2048,7 +2067,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _16_ <= thl7[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$215  = _16_;
+  assign \$signature__data$406  = _16_;
   reg [15:0] thswap0 [127:0];
   integer thswap0__i;
   initial begin
@@ -2056,8 +2075,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$309 )
-      thswap0[\$signature__addr$248 ] <= \$signature__data$249 ;
+    if (\$signature__en$275 )
+      thswap0[\$signature__addr$214 ] <= \$signature__data$215 ;
   end
   reg [15:0] _17_;
   always @(posedge clk) begin
@@ -2065,7 +2084,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _17_ <= thswap0[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$216  = _17_;
+  assign \$signature__data$423  = _17_;
   reg [15:0] thswap1 [127:0];
   integer thswap1__i;
   initial begin
@@ -2073,8 +2092,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap1[thswap1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$310 )
-      thswap1[\$signature__addr$254 ] <= \$signature__data$255 ;
+    if (\$signature__en$276 )
+      thswap1[\$signature__addr$220 ] <= \$signature__data$221 ;
   end
   reg [15:0] _18_;
   always @(posedge clk) begin
@@ -2082,7 +2101,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _18_ <= thswap1[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$217  = _18_;
+  assign \$signature__data$424  = _18_;
   reg [15:0] thswap2 [127:0];
   integer thswap2__i;
   initial begin
@@ -2090,8 +2109,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap2[thswap2__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$311 )
-      thswap2[\$signature__addr$260 ] <= \$signature__data$261 ;
+    if (\$signature__en$277 )
+      thswap2[\$signature__addr$226 ] <= \$signature__data$227 ;
   end
   reg [15:0] _19_;
   always @(posedge clk) begin
@@ -2099,7 +2118,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _19_ <= thswap2[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$218  = _19_;
+  assign \$signature__data$425  = _19_;
   reg [15:0] thswap3 [127:0];
   integer thswap3__i;
   initial begin
@@ -2107,8 +2126,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap3[thswap3__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$312 )
-      thswap3[\$signature__addr$266 ] <= \$signature__data$267 ;
+    if (\$signature__en$278 )
+      thswap3[\$signature__addr$232 ] <= \$signature__data$233 ;
   end
   reg [15:0] _20_;
   always @(posedge clk) begin
@@ -2116,7 +2135,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _20_ <= thswap3[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$219  = _20_;
+  assign \$signature__data$426  = _20_;
   reg [15:0] thswap4 [127:0];
   integer thswap4__i;
   initial begin
@@ -2124,8 +2143,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap4[thswap4__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$313 )
-      thswap4[\$signature__addr$272 ] <= \$signature__data$273 ;
+    if (\$signature__en$279 )
+      thswap4[\$signature__addr$238 ] <= \$signature__data$239 ;
   end
   reg [15:0] _21_;
   always @(posedge clk) begin
@@ -2133,7 +2152,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _21_ <= thswap4[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$220  = _21_;
+  assign \$signature__data$427  = _21_;
   reg [15:0] thswap5 [127:0];
   integer thswap5__i;
   initial begin
@@ -2141,8 +2160,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap5[thswap5__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$314 )
-      thswap5[\$signature__addr$278 ] <= \$signature__data$279 ;
+    if (\$signature__en$280 )
+      thswap5[\$signature__addr$244 ] <= \$signature__data$245 ;
   end
   reg [15:0] _22_;
   always @(posedge clk) begin
@@ -2150,7 +2169,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _22_ <= thswap5[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$221  = _22_;
+  assign \$signature__data$428  = _22_;
   reg [15:0] thswap6 [127:0];
   integer thswap6__i;
   initial begin
@@ -2158,8 +2177,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap6[thswap6__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$315 )
-      thswap6[\$signature__addr$284 ] <= \$signature__data$285 ;
+    if (\$signature__en$281 )
+      thswap6[\$signature__addr$250 ] <= \$signature__data$251 ;
   end
   reg [15:0] _23_;
   always @(posedge clk) begin
@@ -2167,7 +2186,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _23_ <= thswap6[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$222  = _23_;
+  assign \$signature__data$429  = _23_;
   reg [15:0] thswap7 [127:0];
   integer thswap7__i;
   initial begin
@@ -2175,8 +2194,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       thswap7[thswap7__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$316 )
-      thswap7[\$signature__addr$290 ] <= \$signature__data$291 ;
+    if (\$signature__en$282 )
+      thswap7[\$signature__addr$256 ] <= \$signature__data$257 ;
   end
   reg [15:0] _24_;
   always @(posedge clk) begin
@@ -2184,7 +2203,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _24_ <= thswap7[\$signature__addr$12 ];
     end
   end
-  assign \$signature__data$223  = _24_;
+  assign \$signature__data$430  = _24_;
   reg [31:0] weights0 [255:0];
   initial begin
     weights0[0] = 32'd0;
@@ -2445,8 +2464,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights0[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$293 )
-      weights0[\$signature__addr$244 ] <= \$signature__data$245 ;
+    if (\$signature__en$259 )
+      weights0[\$signature__addr$210 ] <= \$signature__data$211 ;
   end
   reg [31:0] _25_;
   always @(posedge clk) begin
@@ -2454,7 +2473,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _25_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$200  = _25_;
+  assign \$signature__data$340  = _25_;
   reg [31:0] weights1 [255:0];
   initial begin
     weights1[0] = 32'd0;
@@ -2715,8 +2734,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights1[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$294 )
-      weights1[\$signature__addr$250 ] <= \$signature__data$251 ;
+    if (\$signature__en$260 )
+      weights1[\$signature__addr$216 ] <= \$signature__data$217 ;
   end
   reg [31:0] _26_;
   always @(posedge clk) begin
@@ -2724,7 +2743,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _26_ <= weights1[\$signature__addr ];
     end
   end
-  assign \$signature__data$201  = _26_;
+  assign \$signature__data$350  = _26_;
   reg [31:0] weights2 [255:0];
   initial begin
     weights2[0] = 32'd0;
@@ -2985,8 +3004,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights2[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$295 )
-      weights2[\$signature__addr$256 ] <= \$signature__data$257 ;
+    if (\$signature__en$261 )
+      weights2[\$signature__addr$222 ] <= \$signature__data$223 ;
   end
   reg [31:0] _27_;
   always @(posedge clk) begin
@@ -2994,7 +3013,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _27_ <= weights2[\$signature__addr ];
     end
   end
-  assign \$signature__data$202  = _27_;
+  assign \$signature__data$359  = _27_;
   reg [31:0] weights3 [255:0];
   initial begin
     weights3[0] = 32'd0;
@@ -3255,8 +3274,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights3[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$296 )
-      weights3[\$signature__addr$262 ] <= \$signature__data$263 ;
+    if (\$signature__en$262 )
+      weights3[\$signature__addr$228 ] <= \$signature__data$229 ;
   end
   reg [31:0] _28_;
   always @(posedge clk) begin
@@ -3264,7 +3283,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _28_ <= weights3[\$signature__addr ];
     end
   end
-  assign \$signature__data$203  = _28_;
+  assign \$signature__data$368  = _28_;
   reg [31:0] weights4 [255:0];
   initial begin
     weights4[0] = 32'd0;
@@ -3525,8 +3544,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights4[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$297 )
-      weights4[\$signature__addr$268 ] <= \$signature__data$269 ;
+    if (\$signature__en$263 )
+      weights4[\$signature__addr$234 ] <= \$signature__data$235 ;
   end
   reg [31:0] _29_;
   always @(posedge clk) begin
@@ -3534,7 +3553,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _29_ <= weights4[\$signature__addr ];
     end
   end
-  assign \$signature__data$204  = _29_;
+  assign \$signature__data$377  = _29_;
   reg [31:0] weights5 [255:0];
   initial begin
     weights5[0] = 32'd0;
@@ -3795,8 +3814,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights5[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$298 )
-      weights5[\$signature__addr$274 ] <= \$signature__data$275 ;
+    if (\$signature__en$264 )
+      weights5[\$signature__addr$240 ] <= \$signature__data$241 ;
   end
   reg [31:0] _30_;
   always @(posedge clk) begin
@@ -3804,7 +3823,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _30_ <= weights5[\$signature__addr ];
     end
   end
-  assign \$signature__data$205  = _30_;
+  assign \$signature__data$386  = _30_;
   reg [31:0] weights6 [255:0];
   initial begin
     weights6[0] = 32'd0;
@@ -4065,8 +4084,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights6[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$299 )
-      weights6[\$signature__addr$280 ] <= \$signature__data$281 ;
+    if (\$signature__en$265 )
+      weights6[\$signature__addr$246 ] <= \$signature__data$247 ;
   end
   reg [31:0] _31_;
   always @(posedge clk) begin
@@ -4074,7 +4093,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _31_ <= weights6[\$signature__addr ];
     end
   end
-  assign \$signature__data$206  = _31_;
+  assign \$signature__data$395  = _31_;
   reg [31:0] weights7 [255:0];
   initial begin
     weights7[0] = 32'd0;
@@ -4335,8 +4354,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     weights7[255] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$300 )
-      weights7[\$signature__addr$286 ] <= \$signature__data$287 ;
+    if (\$signature__en$266 )
+      weights7[\$signature__addr$252 ] <= \$signature__data$253 ;
   end
   reg [31:0] _32_;
   always @(posedge clk) begin
@@ -4344,7 +4363,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       _32_ <= weights7[\$signature__addr ];
     end
   end
-  assign \$signature__data$207  = _32_;
+  assign \$signature__data$404  = _32_;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -4507,28 +4526,32 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$127  = \$125  | \$126 ;
   assign \$128  = s5_elig7 & \$127 ;
   assign s5_e_idx7 = \$128  ? { s5_grp, 3'h7 } : s5_e_idx6;
+  assign \$129  = rd_q[35:4] | { 16'h0000, rd_q_b };
+  assign \$130  = \$129  | rd_q_p;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$133  = ~ rd_a;
-  assign \$134  = ~ rd_b;
-  assign \$135  = \$134  | rsp__ready;
-  assign \$136  = \$133  | \$135 ;
-  assign \$137  = cmd__payload[3:0] == 3'h4;
-  assign \$138  = cmd__payload[3:0] == 3'h6;
+  assign \$131  = ~ rd_a;
+  assign \$132  = ~ rd_b;
+  assign \$133  = \$132  | rsp__ready;
+  assign \$134  = \$131  | \$133 ;
+  assign \$135  = cmd__payload[3:0] == 3'h4;
+  assign \$136  = cmd__payload[3:0] == 3'h6;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = cmd__payload[3:0] == 4'h8;
   assign \$139  = \$137  | \$138 ;
-  assign \$140  = cmd__payload[3:0] == 4'h8;
+  assign \$140  = cmd__payload[3:0] == 4'h9;
   assign \$141  = \$139  | \$140 ;
-  assign \$142  = cmd__payload[3:0] == 4'h9;
+  assign \$142  = cmd__payload[3:0] == 4'hb;
   assign \$143  = \$141  | \$142 ;
-  assign \$144  = cmd__payload[3:0] == 4'hb;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = ~ rd_a;
-  assign \$147  = ~ rd_b;
-  assign \$148  = \$147  | rsp__ready;
-  assign \$149  = \$146  | \$148 ;
-  assign \$150  = ~ rd_a;
-  assign \$151  = ~ rd_b;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = \$145  ? \$149  : \$152 ;
+  assign \$144  = ~ rd_a;
+  assign \$145  = ~ rd_b;
+  assign \$146  = \$145  | rsp__ready;
+  assign \$147  = \$144  | \$146 ;
+  assign \$148  = ~ rd_a;
+  assign \$149  = ~ rd_b;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = \$143  ? \$147  : \$150 ;
+  assign \$152  = cmd__payload[14:7] * 2'h2;
+  assign \$153  = \$152  + cmd__payload[15];
   assign \$154  = cmd__payload[14:7] * 2'h2;
   assign \$155  = \$154  + cmd__payload[15];
   assign \$156  = cmd__payload[14:7] * 2'h2;
@@ -4545,1183 +4568,1202 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$167  = \$166  + cmd__payload[15];
   assign \$168  = cmd__payload[14:7] * 2'h2;
   assign \$169  = \$168  + cmd__payload[15];
-  assign \$170  = cmd__payload[14:7] * 2'h2;
-  assign \$171  = \$170  + cmd__payload[15];
-  assign \$172  = cmd__valid & cmd__ready;
-  assign \$173  = ! cmd__payload[6:4];
-  assign \$174  = cmd__payload[6:4] == 1'h1;
-  assign \$175  = cmd__payload[6:4] == 2'h2;
-  assign \$176  = cmd__payload[6:4] == 2'h3;
-  assign \$177  = cmd__payload[6:4] == 3'h4;
-  assign \$178  = cmd__payload[6:4] == 3'h5;
-  assign \$179  = cmd__payload[6:4] == 3'h6;
-  assign \$180  = cmd__payload[6:4] == 3'h7;
-  assign \$181  = ! cmd__payload[6:4];
-  assign \$182  = cmd__payload[6:4] == 1'h1;
-  assign \$183  = cmd__payload[6:4] == 2'h2;
-  assign \$184  = cmd__payload[6:4] == 2'h3;
-  assign \$185  = cmd__payload[6:4] == 3'h4;
-  assign \$186  = cmd__payload[6:4] == 3'h5;
-  assign \$187  = cmd__payload[6:4] == 3'h6;
-  assign \$188  = cmd__payload[6:4] == 3'h7;
-  assign \$189  = ! cmd__payload[6:4];
-  assign \$190  = cmd__payload[6:4] == 1'h1;
-  assign \$191  = cmd__payload[6:4] == 2'h2;
-  assign \$192  = cmd__payload[6:4] == 2'h3;
-  assign \$193  = cmd__payload[6:4] == 3'h4;
-  assign \$194  = cmd__payload[6:4] == 3'h5;
-  assign \$195  = cmd__payload[6:4] == 3'h6;
-  assign \$196  = cmd__payload[6:4] == 3'h7;
-  assign \$197  = p_grp * 2'h2;
-  assign \$198  = \$197  + p_word;
-  assign \$199  = ~ s1_valid;
-  assign \$200  = ~ s2_valid;
+  assign \$170  = cmd__valid & cmd__ready;
+  assign \$171  = ! cmd__payload[6:4];
+  assign \$172  = cmd__payload[6:4] == 1'h1;
+  assign \$173  = cmd__payload[6:4] == 2'h2;
+  assign \$174  = cmd__payload[6:4] == 2'h3;
+  assign \$175  = cmd__payload[6:4] == 3'h4;
+  assign \$176  = cmd__payload[6:4] == 3'h5;
+  assign \$177  = cmd__payload[6:4] == 3'h6;
+  assign \$178  = cmd__payload[6:4] == 3'h7;
+  assign \$179  = ! cmd__payload[6:4];
+  assign \$180  = cmd__payload[6:4] == 1'h1;
+  assign \$181  = cmd__payload[6:4] == 2'h2;
+  assign \$182  = cmd__payload[6:4] == 2'h3;
+  assign \$183  = cmd__payload[6:4] == 3'h4;
+  assign \$184  = cmd__payload[6:4] == 3'h5;
+  assign \$185  = cmd__payload[6:4] == 3'h6;
+  assign \$186  = cmd__payload[6:4] == 3'h7;
+  assign \$187  = ! cmd__payload[6:4];
+  assign \$188  = cmd__payload[6:4] == 1'h1;
+  assign \$189  = cmd__payload[6:4] == 2'h2;
+  assign \$190  = cmd__payload[6:4] == 2'h3;
+  assign \$191  = cmd__payload[6:4] == 3'h4;
+  assign \$192  = cmd__payload[6:4] == 3'h5;
+  assign \$193  = cmd__payload[6:4] == 3'h6;
+  assign \$194  = cmd__payload[6:4] == 3'h7;
+  assign \$195  = p_grp * 2'h2;
+  assign \$196  = \$195  + p_word;
+  assign \$197  = ~ s1_valid;
+  assign \$198  = ~ s2_valid;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = ~ s3_valid;
   assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ s3_valid;
+  assign \$202  = ~ \$signature__en$82 ;
   assign \$203  = \$201  & \$202 ;
-  assign \$204  = ~ \$signature__en$82 ;
+  assign \$204  = ~ s5_valid;
   assign \$205  = \$203  & \$204 ;
-  assign \$206  = ~ s5_valid;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = win_base + l_word;
-  assign \$209  = ! s_cnt;
-  assign \$210  = ~ busy;
-  assign \$211  = ~ \busy$338 ;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = | remainder;
-  assign \$214  = quotient + \$213 ;
-  assign \$215  = ~ busy;
-  assign \$216  = ~ \busy$338 ;
-  assign \$217  = win_base + l_word;
-  assign \$218  = ! mask;
-  assign \$219  = \$218  | done;
+  assign \$206  = win_base + l_word;
+  assign \$207  = ! s_cnt;
+  assign \$208  = ~ busy;
+  assign \$209  = ~ \busy$304 ;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = | remainder;
+  assign \$212  = quotient + \$211 ;
+  assign \$213  = ~ busy;
+  assign \$214  = ~ \busy$304 ;
+  assign \$215  = win_base + l_word;
+  assign \$216  = ! mask;
+  assign \$217  = \$216  | done;
+  assign \$218  = win_base + l_word;
+  assign \$219  = ! lrn_idx[2:0];
   assign \$220  = win_base + l_word;
-  assign \$221  = ! lrn_idx[2:0];
+  assign \$221  = lrn_idx[2:0] == 1'h1;
   assign \$222  = win_base + l_word;
-  assign \$223  = lrn_idx[2:0] == 1'h1;
+  assign \$223  = lrn_idx[2:0] == 2'h2;
   assign \$224  = win_base + l_word;
-  assign \$225  = lrn_idx[2:0] == 2'h2;
+  assign \$225  = lrn_idx[2:0] == 2'h3;
   assign \$226  = win_base + l_word;
-  assign \$227  = lrn_idx[2:0] == 2'h3;
+  assign \$227  = lrn_idx[2:0] == 3'h4;
   assign \$228  = win_base + l_word;
-  assign \$229  = lrn_idx[2:0] == 3'h4;
+  assign \$229  = lrn_idx[2:0] == 3'h5;
   assign \$230  = win_base + l_word;
-  assign \$231  = lrn_idx[2:0] == 3'h5;
+  assign \$231  = lrn_idx[2:0] == 3'h6;
   assign \$232  = win_base + l_word;
-  assign \$233  = lrn_idx[2:0] == 3'h6;
-  assign \$234  = win_base + l_word;
-  assign \$235  = lrn_idx[2:0] == 3'h7;
-  assign \$237  = done | \$236 ;
-  assign \$238  = | r_a;
-  assign \$239  = q_a + \$238 ;
-  assign \$240  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$241  = \$240  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$242  = ! lrn_idx[2:0];
-  assign \$243  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$244  = \$243  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$245  = ! lrn_idx[2:0];
-  assign \$246  = | s_cnt;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$249  = \$248  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$250  = lrn_idx[2:0] == 1'h1;
-  assign \$251  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$252  = \$251  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$253  = lrn_idx[2:0] == 1'h1;
-  assign \$254  = | s_cnt;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$257  = \$256  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$258  = lrn_idx[2:0] == 2'h2;
-  assign \$259  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$260  = \$259  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$261  = lrn_idx[2:0] == 2'h2;
-  assign \$262  = | s_cnt;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$265  = \$264  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$266  = lrn_idx[2:0] == 2'h3;
-  assign \$267  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$268  = \$267  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$269  = lrn_idx[2:0] == 2'h3;
-  assign \$270  = | s_cnt;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$273  = \$272  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$274  = lrn_idx[2:0] == 3'h4;
-  assign \$275  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$276  = \$275  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$277  = lrn_idx[2:0] == 3'h4;
-  assign \$278  = | s_cnt;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$281  = \$280  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$282  = lrn_idx[2:0] == 3'h5;
-  assign \$283  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$284  = \$283  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$285  = lrn_idx[2:0] == 3'h5;
-  assign \$286  = | s_cnt;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$289  = \$288  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$290  = lrn_idx[2:0] == 3'h6;
-  assign \$291  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$292  = \$291  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$293  = lrn_idx[2:0] == 3'h6;
-  assign \$294  = | s_cnt;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$297  = \$296  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$298  = lrn_idx[2:0] == 3'h7;
-  assign \$299  = $signed({ 1'h0, \$signal$359  }) > $signed(thl_cap);
-  assign \$300  = \$299  ? thl_cap : { 9'h000, \$signal$359  };
-  assign \$301  = lrn_idx[2:0] == 3'h7;
-  assign \$302  = | s_cnt;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = ! add_cls;
-  assign \$305  = add_idx >= 11'h400;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = ! add_idx[2:0];
-  assign \$308  = ! add_idx[2:0];
-  assign \$309  = add_idx[2:0] == 1'h1;
-  assign \$310  = add_idx[2:0] == 1'h1;
-  assign \$311  = add_idx[2:0] == 2'h2;
-  assign \$312  = add_idx[2:0] == 2'h2;
-  assign \$313  = add_idx[2:0] == 2'h3;
-  assign \$314  = add_idx[2:0] == 2'h3;
-  assign \$315  = add_idx[2:0] == 3'h4;
-  assign \$316  = add_idx[2:0] == 3'h4;
-  assign \$317  = add_idx[2:0] == 3'h5;
-  assign \$318  = add_idx[2:0] == 3'h5;
-  assign \$319  = add_idx[2:0] == 3'h6;
-  assign \$320  = add_idx[2:0] == 3'h6;
-  assign \$321  = add_idx[2:0] == 3'h7;
-  assign \$322  = add_idx[2:0] == 3'h7;
-  assign \$323  = ! ctrl_state;
-  assign \$324  = ctrl_state == 1'h1;
-  assign \$325  = ctrl_state == 2'h2;
-  assign \$326  = ctrl_state == 2'h3;
-  assign \$327  = ctrl_state == 3'h4;
-  assign \$328  = ctrl_state == 3'h5;
-  assign \$329  = ctrl_state == 3'h6;
-  assign \$330  = ctrl_state == 3'h7;
-  assign \$331  = ctrl_state == 4'h8;
-  assign \$332  = ctrl_state == 4'h9;
-  assign \$333  = ctrl_state == 4'ha;
-  assign \$334  = ctrl_state == 4'hb;
-  assign \$335  = ctrl_state == 4'hc;
-  assign \$336  = ctrl_state == 4'hd;
-  assign \$337  = ctrl_state == 4'he;
-  assign \$338  = ctrl_state == 4'hf;
-  assign \$339  = ctrl_state == 5'h10;
-  assign \$340  = ctrl_state == 5'h11;
-  assign \$341  = ctrl_state == 5'h12;
-  assign \$342  = ctrl_state == 5'h13;
-  assign \$343  = ctrl_state == 5'h14;
-  assign \$344  = ctrl_state == 5'h15;
-  assign \$345  = ! p_word;
-  assign \$347  = s3_valid & s3_last;
-  assign \$348  = \$signature__data$200  & x_rd__data;
-  assign \$349  = s2_and0[0] + s2_and0[1];
-  assign \$350  = s2_and0[2] + s2_and0[3];
-  assign \$351  = \$349  + \$350 ;
-  assign \$352  = s2_and0[4] + s2_and0[5];
-  assign \$353  = s2_and0[6] + s2_and0[7];
-  assign \$354  = \$352  + \$353 ;
-  assign \$355  = \$351  + \$354 ;
-  assign \$356  = s2_and0[8] + s2_and0[9];
-  assign \$357  = s2_and0[10] + s2_and0[11];
-  assign \$358  = \$356  + \$357 ;
-  assign \$359  = s2_and0[12] + s2_and0[13];
-  assign \$360  = s2_and0[14] + s2_and0[15];
-  assign \$361  = \$359  + \$360 ;
-  assign \$362  = \$358  + \$361 ;
-  assign \$363  = \$355  + \$362 ;
-  assign \$364  = s2_and0[16] + s2_and0[17];
-  assign \$365  = s2_and0[18] + s2_and0[19];
-  assign \$366  = \$364  + \$365 ;
-  assign \$367  = s2_and0[20] + s2_and0[21];
-  assign \$368  = s2_and0[22] + s2_and0[23];
-  assign \$369  = \$367  + \$368 ;
-  assign \$370  = \$366  + \$369 ;
-  assign \$371  = s2_and0[24] + s2_and0[25];
-  assign \$372  = s2_and0[26] + s2_and0[27];
-  assign \$373  = \$371  + \$372 ;
-  assign \$374  = s2_and0[28] + s2_and0[29];
-  assign \$375  = s2_and0[30] + s2_and0[31];
-  assign \$376  = \$374  + \$375 ;
-  assign \$377  = \$373  + \$376 ;
-  assign \$378  = \$370  + \$377 ;
-  assign \$379  = s3_first ? 7'h00 : acc0;
-  assign \$380  = s3_part0_0 + s3_part0_1;
-  assign \$381  = \$379  + \$380 ;
-  assign \$382  = s3_first ? 7'h00 : acc0;
-  assign \$383  = s3_part0_0 + s3_part0_1;
-  assign \$384  = \$382  + \$383 ;
-  assign \$385  = \$signature__data$201  & x_rd__data;
-  assign \$386  = s2_and1[0] + s2_and1[1];
-  assign \$387  = s2_and1[2] + s2_and1[3];
-  assign \$388  = \$386  + \$387 ;
-  assign \$389  = s2_and1[4] + s2_and1[5];
-  assign \$390  = s2_and1[6] + s2_and1[7];
-  assign \$391  = \$389  + \$390 ;
-  assign \$392  = \$388  + \$391 ;
-  assign \$393  = s2_and1[8] + s2_and1[9];
-  assign \$394  = s2_and1[10] + s2_and1[11];
-  assign \$395  = \$393  + \$394 ;
-  assign \$396  = s2_and1[12] + s2_and1[13];
-  assign \$397  = s2_and1[14] + s2_and1[15];
-  assign \$398  = \$396  + \$397 ;
-  assign \$399  = \$395  + \$398 ;
-  assign \$400  = \$392  + \$399 ;
-  assign \$401  = s2_and1[16] + s2_and1[17];
-  assign \$402  = s2_and1[18] + s2_and1[19];
-  assign \$403  = \$401  + \$402 ;
-  assign \$404  = s2_and1[20] + s2_and1[21];
-  assign \$405  = s2_and1[22] + s2_and1[23];
-  assign \$406  = \$404  + \$405 ;
-  assign \$407  = \$403  + \$406 ;
-  assign \$408  = s2_and1[24] + s2_and1[25];
-  assign \$409  = s2_and1[26] + s2_and1[27];
-  assign \$410  = \$408  + \$409 ;
-  assign \$411  = s2_and1[28] + s2_and1[29];
-  assign \$412  = s2_and1[30] + s2_and1[31];
-  assign \$413  = \$411  + \$412 ;
-  assign \$414  = \$410  + \$413 ;
-  assign \$415  = \$407  + \$414 ;
-  assign \$416  = s3_first ? 7'h00 : acc1;
-  assign \$417  = s3_part1_0 + s3_part1_1;
-  assign \$418  = \$416  + \$417 ;
-  assign \$419  = s3_first ? 7'h00 : acc1;
-  assign \$420  = s3_part1_0 + s3_part1_1;
-  assign \$421  = \$419  + \$420 ;
-  assign \$422  = \$signature__data$202  & x_rd__data;
-  assign \$423  = s2_and2[0] + s2_and2[1];
-  assign \$424  = s2_and2[2] + s2_and2[3];
-  assign \$425  = \$423  + \$424 ;
-  assign \$426  = s2_and2[4] + s2_and2[5];
-  assign \$427  = s2_and2[6] + s2_and2[7];
-  assign \$428  = \$426  + \$427 ;
-  assign \$429  = \$425  + \$428 ;
-  assign \$430  = s2_and2[8] + s2_and2[9];
-  assign \$431  = s2_and2[10] + s2_and2[11];
-  assign \$432  = \$430  + \$431 ;
-  assign \$433  = s2_and2[12] + s2_and2[13];
-  assign \$434  = s2_and2[14] + s2_and2[15];
-  assign \$435  = \$433  + \$434 ;
-  assign \$436  = \$432  + \$435 ;
-  assign \$437  = \$429  + \$436 ;
-  assign \$438  = s2_and2[16] + s2_and2[17];
-  assign \$439  = s2_and2[18] + s2_and2[19];
-  assign \$440  = \$438  + \$439 ;
-  assign \$441  = s2_and2[20] + s2_and2[21];
-  assign \$442  = s2_and2[22] + s2_and2[23];
-  assign \$443  = \$441  + \$442 ;
-  assign \$444  = \$440  + \$443 ;
-  assign \$445  = s2_and2[24] + s2_and2[25];
-  assign \$446  = s2_and2[26] + s2_and2[27];
-  assign \$447  = \$445  + \$446 ;
-  assign \$448  = s2_and2[28] + s2_and2[29];
-  assign \$449  = s2_and2[30] + s2_and2[31];
-  assign \$450  = \$448  + \$449 ;
-  assign \$451  = \$447  + \$450 ;
-  assign \$452  = \$444  + \$451 ;
-  assign \$453  = s3_first ? 7'h00 : acc2;
-  assign \$454  = s3_part2_0 + s3_part2_1;
-  assign \$455  = \$453  + \$454 ;
-  assign \$456  = s3_first ? 7'h00 : acc2;
-  assign \$457  = s3_part2_0 + s3_part2_1;
-  assign \$458  = \$456  + \$457 ;
-  assign \$459  = \$signature__data$203  & x_rd__data;
-  assign \$460  = s2_and3[0] + s2_and3[1];
-  assign \$461  = s2_and3[2] + s2_and3[3];
-  assign \$462  = \$460  + \$461 ;
-  assign \$463  = s2_and3[4] + s2_and3[5];
-  assign \$464  = s2_and3[6] + s2_and3[7];
-  assign \$465  = \$463  + \$464 ;
-  assign \$466  = \$462  + \$465 ;
-  assign \$467  = s2_and3[8] + s2_and3[9];
-  assign \$468  = s2_and3[10] + s2_and3[11];
-  assign \$469  = \$467  + \$468 ;
-  assign \$470  = s2_and3[12] + s2_and3[13];
-  assign \$471  = s2_and3[14] + s2_and3[15];
-  assign \$472  = \$470  + \$471 ;
-  assign \$473  = \$469  + \$472 ;
-  assign \$474  = \$466  + \$473 ;
-  assign \$475  = s2_and3[16] + s2_and3[17];
-  assign \$476  = s2_and3[18] + s2_and3[19];
-  assign \$477  = \$475  + \$476 ;
-  assign \$478  = s2_and3[20] + s2_and3[21];
-  assign \$479  = s2_and3[22] + s2_and3[23];
-  assign \$480  = \$478  + \$479 ;
-  assign \$481  = \$477  + \$480 ;
-  assign \$482  = s2_and3[24] + s2_and3[25];
-  assign \$483  = s2_and3[26] + s2_and3[27];
-  assign \$484  = \$482  + \$483 ;
-  assign \$485  = s2_and3[28] + s2_and3[29];
-  assign \$486  = s2_and3[30] + s2_and3[31];
-  assign \$487  = \$485  + \$486 ;
-  assign \$488  = \$484  + \$487 ;
-  assign \$489  = \$481  + \$488 ;
-  assign \$490  = s3_first ? 7'h00 : acc3;
-  assign \$491  = s3_part3_0 + s3_part3_1;
-  assign \$492  = \$490  + \$491 ;
-  assign \$493  = s3_first ? 7'h00 : acc3;
-  assign \$494  = s3_part3_0 + s3_part3_1;
-  assign \$495  = \$493  + \$494 ;
-  assign \$496  = \$signature__data$204  & x_rd__data;
-  assign \$497  = s2_and4[0] + s2_and4[1];
-  assign \$498  = s2_and4[2] + s2_and4[3];
-  assign \$499  = \$497  + \$498 ;
-  assign \$500  = s2_and4[4] + s2_and4[5];
-  assign \$501  = s2_and4[6] + s2_and4[7];
-  assign \$502  = \$500  + \$501 ;
-  assign \$503  = \$499  + \$502 ;
-  assign \$504  = s2_and4[8] + s2_and4[9];
-  assign \$505  = s2_and4[10] + s2_and4[11];
-  assign \$506  = \$504  + \$505 ;
-  assign \$507  = s2_and4[12] + s2_and4[13];
-  assign \$508  = s2_and4[14] + s2_and4[15];
-  assign \$509  = \$507  + \$508 ;
-  assign \$510  = \$506  + \$509 ;
-  assign \$511  = \$503  + \$510 ;
-  assign \$512  = s2_and4[16] + s2_and4[17];
-  assign \$513  = s2_and4[18] + s2_and4[19];
-  assign \$514  = \$512  + \$513 ;
-  assign \$515  = s2_and4[20] + s2_and4[21];
-  assign \$516  = s2_and4[22] + s2_and4[23];
-  assign \$517  = \$515  + \$516 ;
-  assign \$518  = \$514  + \$517 ;
-  assign \$519  = s2_and4[24] + s2_and4[25];
-  assign \$520  = s2_and4[26] + s2_and4[27];
-  assign \$521  = \$519  + \$520 ;
-  assign \$522  = s2_and4[28] + s2_and4[29];
-  assign \$523  = s2_and4[30] + s2_and4[31];
-  assign \$524  = \$522  + \$523 ;
-  assign \$525  = \$521  + \$524 ;
-  assign \$526  = \$518  + \$525 ;
-  assign \$527  = s3_first ? 7'h00 : acc4;
-  assign \$528  = s3_part4_0 + s3_part4_1;
-  assign \$529  = \$527  + \$528 ;
-  assign \$530  = s3_first ? 7'h00 : acc4;
-  assign \$531  = s3_part4_0 + s3_part4_1;
-  assign \$532  = \$530  + \$531 ;
-  assign \$533  = \$signature__data$205  & x_rd__data;
-  assign \$534  = s2_and5[0] + s2_and5[1];
-  assign \$535  = s2_and5[2] + s2_and5[3];
-  assign \$536  = \$534  + \$535 ;
-  assign \$537  = s2_and5[4] + s2_and5[5];
-  assign \$538  = s2_and5[6] + s2_and5[7];
-  assign \$539  = \$537  + \$538 ;
-  assign \$540  = \$536  + \$539 ;
-  assign \$541  = s2_and5[8] + s2_and5[9];
-  assign \$542  = s2_and5[10] + s2_and5[11];
-  assign \$543  = \$541  + \$542 ;
-  assign \$544  = s2_and5[12] + s2_and5[13];
-  assign \$545  = s2_and5[14] + s2_and5[15];
-  assign \$546  = \$544  + \$545 ;
-  assign \$547  = \$543  + \$546 ;
-  assign \$548  = \$540  + \$547 ;
-  assign \$549  = s2_and5[16] + s2_and5[17];
-  assign \$550  = s2_and5[18] + s2_and5[19];
-  assign \$551  = \$549  + \$550 ;
-  assign \$552  = s2_and5[20] + s2_and5[21];
-  assign \$553  = s2_and5[22] + s2_and5[23];
-  assign \$554  = \$552  + \$553 ;
-  assign \$555  = \$551  + \$554 ;
-  assign \$556  = s2_and5[24] + s2_and5[25];
-  assign \$557  = s2_and5[26] + s2_and5[27];
-  assign \$558  = \$556  + \$557 ;
-  assign \$559  = s2_and5[28] + s2_and5[29];
-  assign \$560  = s2_and5[30] + s2_and5[31];
-  assign \$561  = \$559  + \$560 ;
-  assign \$562  = \$558  + \$561 ;
-  assign \$563  = \$555  + \$562 ;
-  assign \$564  = s3_first ? 7'h00 : acc5;
-  assign \$565  = s3_part5_0 + s3_part5_1;
-  assign \$566  = \$564  + \$565 ;
-  assign \$567  = s3_first ? 7'h00 : acc5;
-  assign \$568  = s3_part5_0 + s3_part5_1;
-  assign \$569  = \$567  + \$568 ;
-  assign \$570  = \$signature__data$206  & x_rd__data;
-  assign \$571  = s2_and6[0] + s2_and6[1];
-  assign \$572  = s2_and6[2] + s2_and6[3];
-  assign \$573  = \$571  + \$572 ;
-  assign \$574  = s2_and6[4] + s2_and6[5];
-  assign \$575  = s2_and6[6] + s2_and6[7];
-  assign \$576  = \$574  + \$575 ;
-  assign \$577  = \$573  + \$576 ;
-  assign \$578  = s2_and6[8] + s2_and6[9];
-  assign \$579  = s2_and6[10] + s2_and6[11];
-  assign \$580  = \$578  + \$579 ;
-  assign \$581  = s2_and6[12] + s2_and6[13];
-  assign \$582  = s2_and6[14] + s2_and6[15];
-  assign \$583  = \$581  + \$582 ;
-  assign \$584  = \$580  + \$583 ;
-  assign \$585  = \$577  + \$584 ;
-  assign \$586  = s2_and6[16] + s2_and6[17];
-  assign \$587  = s2_and6[18] + s2_and6[19];
-  assign \$588  = \$586  + \$587 ;
-  assign \$589  = s2_and6[20] + s2_and6[21];
-  assign \$590  = s2_and6[22] + s2_and6[23];
-  assign \$591  = \$589  + \$590 ;
-  assign \$592  = \$588  + \$591 ;
-  assign \$593  = s2_and6[24] + s2_and6[25];
-  assign \$594  = s2_and6[26] + s2_and6[27];
-  assign \$595  = \$593  + \$594 ;
-  assign \$596  = s2_and6[28] + s2_and6[29];
-  assign \$597  = s2_and6[30] + s2_and6[31];
-  assign \$598  = \$596  + \$597 ;
-  assign \$599  = \$595  + \$598 ;
-  assign \$600  = \$592  + \$599 ;
-  assign \$601  = s3_first ? 7'h00 : acc6;
-  assign \$602  = s3_part6_0 + s3_part6_1;
-  assign \$603  = \$601  + \$602 ;
-  assign \$604  = s3_first ? 7'h00 : acc6;
-  assign \$605  = s3_part6_0 + s3_part6_1;
-  assign \$606  = \$604  + \$605 ;
-  assign \$607  = \$signature__data$207  & x_rd__data;
-  assign \$608  = s2_and7[0] + s2_and7[1];
-  assign \$609  = s2_and7[2] + s2_and7[3];
-  assign \$610  = \$608  + \$609 ;
-  assign \$611  = s2_and7[4] + s2_and7[5];
-  assign \$612  = s2_and7[6] + s2_and7[7];
-  assign \$613  = \$611  + \$612 ;
-  assign \$614  = \$610  + \$613 ;
-  assign \$615  = s2_and7[8] + s2_and7[9];
-  assign \$616  = s2_and7[10] + s2_and7[11];
-  assign \$617  = \$615  + \$616 ;
-  assign \$618  = s2_and7[12] + s2_and7[13];
-  assign \$619  = s2_and7[14] + s2_and7[15];
-  assign \$620  = \$618  + \$619 ;
-  assign \$621  = \$617  + \$620 ;
-  assign \$622  = \$614  + \$621 ;
-  assign \$623  = s2_and7[16] + s2_and7[17];
-  assign \$624  = s2_and7[18] + s2_and7[19];
-  assign \$625  = \$623  + \$624 ;
-  assign \$626  = s2_and7[20] + s2_and7[21];
-  assign \$627  = s2_and7[22] + s2_and7[23];
-  assign \$628  = \$626  + \$627 ;
-  assign \$629  = \$625  + \$628 ;
-  assign \$630  = s2_and7[24] + s2_and7[25];
-  assign \$631  = s2_and7[26] + s2_and7[27];
-  assign \$632  = \$630  + \$631 ;
-  assign \$633  = s2_and7[28] + s2_and7[29];
-  assign \$634  = s2_and7[30] + s2_and7[31];
-  assign \$635  = \$633  + \$634 ;
-  assign \$636  = \$632  + \$635 ;
-  assign \$637  = \$629  + \$636 ;
-  assign \$638  = s3_first ? 7'h00 : acc7;
-  assign \$639  = s3_part7_0 + s3_part7_1;
-  assign \$640  = \$638  + \$639 ;
-  assign \$641  = s3_first ? 7'h00 : acc7;
-  assign \$642  = s3_part7_0 + s3_part7_1;
-  assign \$643  = \$641  + \$642 ;
+  assign \$233  = lrn_idx[2:0] == 3'h7;
+  assign \$235  = done | \$234 ;
+  assign \$236  = | r_a;
+  assign \$237  = q_a + \$236 ;
+  assign \$238  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$239  = \$238  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$240  = ! lrn_idx[2:0];
+  assign \$241  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$242  = \$241  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$243  = ! lrn_idx[2:0];
+  assign \$244  = | s_cnt;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$247  = \$246  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$248  = lrn_idx[2:0] == 1'h1;
+  assign \$249  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$250  = \$249  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$251  = lrn_idx[2:0] == 1'h1;
+  assign \$252  = | s_cnt;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$255  = \$254  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$256  = lrn_idx[2:0] == 2'h2;
+  assign \$257  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$258  = \$257  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$259  = lrn_idx[2:0] == 2'h2;
+  assign \$260  = | s_cnt;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$263  = \$262  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$264  = lrn_idx[2:0] == 2'h3;
+  assign \$265  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$266  = \$265  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$267  = lrn_idx[2:0] == 2'h3;
+  assign \$268  = | s_cnt;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$271  = \$270  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$272  = lrn_idx[2:0] == 3'h4;
+  assign \$273  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$274  = \$273  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$275  = lrn_idx[2:0] == 3'h4;
+  assign \$276  = | s_cnt;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$279  = \$278  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$280  = lrn_idx[2:0] == 3'h5;
+  assign \$281  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$282  = \$281  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$283  = lrn_idx[2:0] == 3'h5;
+  assign \$284  = | s_cnt;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$287  = \$286  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$288  = lrn_idx[2:0] == 3'h6;
+  assign \$289  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$290  = \$289  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$291  = lrn_idx[2:0] == 3'h6;
+  assign \$292  = | s_cnt;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$295  = \$294  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$296  = lrn_idx[2:0] == 3'h7;
+  assign \$297  = $signed({ 1'h0, \$signal$325  }) > $signed(thl_cap);
+  assign \$298  = \$297  ? thl_cap : { 9'h000, \$signal$325  };
+  assign \$299  = lrn_idx[2:0] == 3'h7;
+  assign \$300  = | s_cnt;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ! add_cls;
+  assign \$303  = add_idx >= 11'h400;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ! add_idx[2:0];
+  assign \$306  = ! add_idx[2:0];
+  assign \$307  = add_idx[2:0] == 1'h1;
+  assign \$308  = add_idx[2:0] == 1'h1;
+  assign \$309  = add_idx[2:0] == 2'h2;
+  assign \$310  = add_idx[2:0] == 2'h2;
+  assign \$311  = add_idx[2:0] == 2'h3;
+  assign \$312  = add_idx[2:0] == 2'h3;
+  assign \$313  = add_idx[2:0] == 3'h4;
+  assign \$314  = add_idx[2:0] == 3'h4;
+  assign \$315  = add_idx[2:0] == 3'h5;
+  assign \$316  = add_idx[2:0] == 3'h5;
+  assign \$317  = add_idx[2:0] == 3'h6;
+  assign \$318  = add_idx[2:0] == 3'h6;
+  assign \$319  = add_idx[2:0] == 3'h7;
+  assign \$320  = add_idx[2:0] == 3'h7;
+  assign \$321  = ! ctrl_state;
+  assign \$322  = ctrl_state == 1'h1;
+  assign \$323  = ctrl_state == 2'h2;
+  assign \$324  = ctrl_state == 2'h3;
+  assign \$325  = ctrl_state == 3'h4;
+  assign \$326  = ctrl_state == 3'h5;
+  assign \$327  = ctrl_state == 3'h6;
+  assign \$328  = ctrl_state == 3'h7;
+  assign \$329  = ctrl_state == 4'h8;
+  assign \$330  = ctrl_state == 4'h9;
+  assign \$331  = ctrl_state == 4'ha;
+  assign \$332  = ctrl_state == 4'hb;
+  assign \$333  = ctrl_state == 4'hc;
+  assign \$334  = ctrl_state == 4'hd;
+  assign \$335  = ctrl_state == 4'he;
+  assign \$336  = ctrl_state == 4'hf;
+  assign \$337  = ctrl_state == 5'h10;
+  assign \$338  = ctrl_state == 5'h11;
+  assign \$339  = ctrl_state == 5'h12;
+  assign \$340  = ctrl_state == 5'h13;
+  assign \$341  = ctrl_state == 5'h14;
+  assign \$342  = ctrl_state == 5'h15;
+  assign \$343  = ctrl_state == 5'h16;
+  assign \$344  = ! p_word;
+  assign \$346  = s3_valid & s3_last;
+  assign \$347  = \$signature__data$340  & x_rd__data;
+  assign \$348  = s2_and0[0] + s2_and0[1];
+  assign \$349  = s2_and0[2] + s2_and0[3];
+  assign \$350  = \$348  + \$349 ;
+  assign \$351  = s2_and0[4] + s2_and0[5];
+  assign \$352  = s2_and0[6] + s2_and0[7];
+  assign \$353  = \$351  + \$352 ;
+  assign \$354  = \$350  + \$353 ;
+  assign \$355  = s2_and0[8] + s2_and0[9];
+  assign \$356  = s2_and0[10] + s2_and0[11];
+  assign \$357  = \$355  + \$356 ;
+  assign \$358  = s2_and0[12] + s2_and0[13];
+  assign \$359  = s2_and0[14] + s2_and0[15];
+  assign \$360  = \$358  + \$359 ;
+  assign \$361  = \$357  + \$360 ;
+  assign \$362  = \$354  + \$361 ;
+  assign \$363  = s2_and0[16] + s2_and0[17];
+  assign \$364  = s2_and0[18] + s2_and0[19];
+  assign \$365  = \$363  + \$364 ;
+  assign \$366  = s2_and0[20] + s2_and0[21];
+  assign \$367  = s2_and0[22] + s2_and0[23];
+  assign \$368  = \$366  + \$367 ;
+  assign \$369  = \$365  + \$368 ;
+  assign \$370  = s2_and0[24] + s2_and0[25];
+  assign \$371  = s2_and0[26] + s2_and0[27];
+  assign \$372  = \$370  + \$371 ;
+  assign \$373  = s2_and0[28] + s2_and0[29];
+  assign \$374  = s2_and0[30] + s2_and0[31];
+  assign \$375  = \$373  + \$374 ;
+  assign \$376  = \$372  + \$375 ;
+  assign \$377  = \$369  + \$376 ;
+  assign \$378  = s3_first ? 7'h00 : acc0;
+  assign \$379  = s3_part0_0 + s3_part0_1;
+  assign \$380  = \$378  + \$379 ;
+  assign \$381  = s3_first ? 7'h00 : acc0;
+  assign \$382  = s3_part0_0 + s3_part0_1;
+  assign \$383  = \$381  + \$382 ;
+  assign \$384  = \$signature__data$350  & x_rd__data;
+  assign \$385  = s2_and1[0] + s2_and1[1];
+  assign \$386  = s2_and1[2] + s2_and1[3];
+  assign \$387  = \$385  + \$386 ;
+  assign \$388  = s2_and1[4] + s2_and1[5];
+  assign \$389  = s2_and1[6] + s2_and1[7];
+  assign \$390  = \$388  + \$389 ;
+  assign \$391  = \$387  + \$390 ;
+  assign \$392  = s2_and1[8] + s2_and1[9];
+  assign \$393  = s2_and1[10] + s2_and1[11];
+  assign \$394  = \$392  + \$393 ;
+  assign \$395  = s2_and1[12] + s2_and1[13];
+  assign \$396  = s2_and1[14] + s2_and1[15];
+  assign \$397  = \$395  + \$396 ;
+  assign \$398  = \$394  + \$397 ;
+  assign \$399  = \$391  + \$398 ;
+  assign \$400  = s2_and1[16] + s2_and1[17];
+  assign \$401  = s2_and1[18] + s2_and1[19];
+  assign \$402  = \$400  + \$401 ;
+  assign \$403  = s2_and1[20] + s2_and1[21];
+  assign \$404  = s2_and1[22] + s2_and1[23];
+  assign \$405  = \$403  + \$404 ;
+  assign \$406  = \$402  + \$405 ;
+  assign \$407  = s2_and1[24] + s2_and1[25];
+  assign \$408  = s2_and1[26] + s2_and1[27];
+  assign \$409  = \$407  + \$408 ;
+  assign \$410  = s2_and1[28] + s2_and1[29];
+  assign \$411  = s2_and1[30] + s2_and1[31];
+  assign \$412  = \$410  + \$411 ;
+  assign \$413  = \$409  + \$412 ;
+  assign \$414  = \$406  + \$413 ;
+  assign \$415  = s3_first ? 7'h00 : acc1;
+  assign \$416  = s3_part1_0 + s3_part1_1;
+  assign \$417  = \$415  + \$416 ;
+  assign \$418  = s3_first ? 7'h00 : acc1;
+  assign \$419  = s3_part1_0 + s3_part1_1;
+  assign \$420  = \$418  + \$419 ;
+  assign \$421  = \$signature__data$359  & x_rd__data;
+  assign \$422  = s2_and2[0] + s2_and2[1];
+  assign \$423  = s2_and2[2] + s2_and2[3];
+  assign \$424  = \$422  + \$423 ;
+  assign \$425  = s2_and2[4] + s2_and2[5];
+  assign \$426  = s2_and2[6] + s2_and2[7];
+  assign \$427  = \$425  + \$426 ;
+  assign \$428  = \$424  + \$427 ;
+  assign \$429  = s2_and2[8] + s2_and2[9];
+  assign \$430  = s2_and2[10] + s2_and2[11];
+  assign \$431  = \$429  + \$430 ;
+  assign \$432  = s2_and2[12] + s2_and2[13];
+  assign \$433  = s2_and2[14] + s2_and2[15];
+  assign \$434  = \$432  + \$433 ;
+  assign \$435  = \$431  + \$434 ;
+  assign \$436  = \$428  + \$435 ;
+  assign \$437  = s2_and2[16] + s2_and2[17];
+  assign \$438  = s2_and2[18] + s2_and2[19];
+  assign \$439  = \$437  + \$438 ;
+  assign \$440  = s2_and2[20] + s2_and2[21];
+  assign \$441  = s2_and2[22] + s2_and2[23];
+  assign \$442  = \$440  + \$441 ;
+  assign \$443  = \$439  + \$442 ;
+  assign \$444  = s2_and2[24] + s2_and2[25];
+  assign \$445  = s2_and2[26] + s2_and2[27];
+  assign \$446  = \$444  + \$445 ;
+  assign \$447  = s2_and2[28] + s2_and2[29];
+  assign \$448  = s2_and2[30] + s2_and2[31];
+  assign \$449  = \$447  + \$448 ;
+  assign \$450  = \$446  + \$449 ;
+  assign \$451  = \$443  + \$450 ;
+  assign \$452  = s3_first ? 7'h00 : acc2;
+  assign \$453  = s3_part2_0 + s3_part2_1;
+  assign \$454  = \$452  + \$453 ;
+  assign \$455  = s3_first ? 7'h00 : acc2;
+  assign \$456  = s3_part2_0 + s3_part2_1;
+  assign \$457  = \$455  + \$456 ;
+  assign \$458  = \$signature__data$368  & x_rd__data;
+  assign \$459  = s2_and3[0] + s2_and3[1];
+  assign \$460  = s2_and3[2] + s2_and3[3];
+  assign \$461  = \$459  + \$460 ;
+  assign \$462  = s2_and3[4] + s2_and3[5];
+  assign \$463  = s2_and3[6] + s2_and3[7];
+  assign \$464  = \$462  + \$463 ;
+  assign \$465  = \$461  + \$464 ;
+  assign \$466  = s2_and3[8] + s2_and3[9];
+  assign \$467  = s2_and3[10] + s2_and3[11];
+  assign \$468  = \$466  + \$467 ;
+  assign \$469  = s2_and3[12] + s2_and3[13];
+  assign \$470  = s2_and3[14] + s2_and3[15];
+  assign \$471  = \$469  + \$470 ;
+  assign \$472  = \$468  + \$471 ;
+  assign \$473  = \$465  + \$472 ;
+  assign \$474  = s2_and3[16] + s2_and3[17];
+  assign \$475  = s2_and3[18] + s2_and3[19];
+  assign \$476  = \$474  + \$475 ;
+  assign \$477  = s2_and3[20] + s2_and3[21];
+  assign \$478  = s2_and3[22] + s2_and3[23];
+  assign \$479  = \$477  + \$478 ;
+  assign \$480  = \$476  + \$479 ;
+  assign \$481  = s2_and3[24] + s2_and3[25];
+  assign \$482  = s2_and3[26] + s2_and3[27];
+  assign \$483  = \$481  + \$482 ;
+  assign \$484  = s2_and3[28] + s2_and3[29];
+  assign \$485  = s2_and3[30] + s2_and3[31];
+  assign \$486  = \$484  + \$485 ;
+  assign \$487  = \$483  + \$486 ;
+  assign \$488  = \$480  + \$487 ;
+  assign \$489  = s3_first ? 7'h00 : acc3;
+  assign \$490  = s3_part3_0 + s3_part3_1;
+  assign \$491  = \$489  + \$490 ;
+  assign \$492  = s3_first ? 7'h00 : acc3;
+  assign \$493  = s3_part3_0 + s3_part3_1;
+  assign \$494  = \$492  + \$493 ;
+  assign \$495  = \$signature__data$377  & x_rd__data;
+  assign \$496  = s2_and4[0] + s2_and4[1];
+  assign \$497  = s2_and4[2] + s2_and4[3];
+  assign \$498  = \$496  + \$497 ;
+  assign \$499  = s2_and4[4] + s2_and4[5];
+  assign \$500  = s2_and4[6] + s2_and4[7];
+  assign \$501  = \$499  + \$500 ;
+  assign \$502  = \$498  + \$501 ;
+  assign \$503  = s2_and4[8] + s2_and4[9];
+  assign \$504  = s2_and4[10] + s2_and4[11];
+  assign \$505  = \$503  + \$504 ;
+  assign \$506  = s2_and4[12] + s2_and4[13];
+  assign \$507  = s2_and4[14] + s2_and4[15];
+  assign \$508  = \$506  + \$507 ;
+  assign \$509  = \$505  + \$508 ;
+  assign \$510  = \$502  + \$509 ;
+  assign \$511  = s2_and4[16] + s2_and4[17];
+  assign \$512  = s2_and4[18] + s2_and4[19];
+  assign \$513  = \$511  + \$512 ;
+  assign \$514  = s2_and4[20] + s2_and4[21];
+  assign \$515  = s2_and4[22] + s2_and4[23];
+  assign \$516  = \$514  + \$515 ;
+  assign \$517  = \$513  + \$516 ;
+  assign \$518  = s2_and4[24] + s2_and4[25];
+  assign \$519  = s2_and4[26] + s2_and4[27];
+  assign \$520  = \$518  + \$519 ;
+  assign \$521  = s2_and4[28] + s2_and4[29];
+  assign \$522  = s2_and4[30] + s2_and4[31];
+  assign \$523  = \$521  + \$522 ;
+  assign \$524  = \$520  + \$523 ;
+  assign \$525  = \$517  + \$524 ;
+  assign \$526  = s3_first ? 7'h00 : acc4;
+  assign \$527  = s3_part4_0 + s3_part4_1;
+  assign \$528  = \$526  + \$527 ;
+  assign \$529  = s3_first ? 7'h00 : acc4;
+  assign \$530  = s3_part4_0 + s3_part4_1;
+  assign \$531  = \$529  + \$530 ;
+  assign \$532  = \$signature__data$386  & x_rd__data;
+  assign \$533  = s2_and5[0] + s2_and5[1];
+  assign \$534  = s2_and5[2] + s2_and5[3];
+  assign \$535  = \$533  + \$534 ;
+  assign \$536  = s2_and5[4] + s2_and5[5];
+  assign \$537  = s2_and5[6] + s2_and5[7];
+  assign \$538  = \$536  + \$537 ;
+  assign \$539  = \$535  + \$538 ;
+  assign \$540  = s2_and5[8] + s2_and5[9];
+  assign \$541  = s2_and5[10] + s2_and5[11];
+  assign \$542  = \$540  + \$541 ;
+  assign \$543  = s2_and5[12] + s2_and5[13];
+  assign \$544  = s2_and5[14] + s2_and5[15];
+  assign \$545  = \$543  + \$544 ;
+  assign \$546  = \$542  + \$545 ;
+  assign \$547  = \$539  + \$546 ;
+  assign \$548  = s2_and5[16] + s2_and5[17];
+  assign \$549  = s2_and5[18] + s2_and5[19];
+  assign \$550  = \$548  + \$549 ;
+  assign \$551  = s2_and5[20] + s2_and5[21];
+  assign \$552  = s2_and5[22] + s2_and5[23];
+  assign \$553  = \$551  + \$552 ;
+  assign \$554  = \$550  + \$553 ;
+  assign \$555  = s2_and5[24] + s2_and5[25];
+  assign \$556  = s2_and5[26] + s2_and5[27];
+  assign \$557  = \$555  + \$556 ;
+  assign \$558  = s2_and5[28] + s2_and5[29];
+  assign \$559  = s2_and5[30] + s2_and5[31];
+  assign \$560  = \$558  + \$559 ;
+  assign \$561  = \$557  + \$560 ;
+  assign \$562  = \$554  + \$561 ;
+  assign \$563  = s3_first ? 7'h00 : acc5;
+  assign \$564  = s3_part5_0 + s3_part5_1;
+  assign \$565  = \$563  + \$564 ;
+  assign \$566  = s3_first ? 7'h00 : acc5;
+  assign \$567  = s3_part5_0 + s3_part5_1;
+  assign \$568  = \$566  + \$567 ;
+  assign \$569  = \$signature__data$395  & x_rd__data;
+  assign \$570  = s2_and6[0] + s2_and6[1];
+  assign \$571  = s2_and6[2] + s2_and6[3];
+  assign \$572  = \$570  + \$571 ;
+  assign \$573  = s2_and6[4] + s2_and6[5];
+  assign \$574  = s2_and6[6] + s2_and6[7];
+  assign \$575  = \$573  + \$574 ;
+  assign \$576  = \$572  + \$575 ;
+  assign \$577  = s2_and6[8] + s2_and6[9];
+  assign \$578  = s2_and6[10] + s2_and6[11];
+  assign \$579  = \$577  + \$578 ;
+  assign \$580  = s2_and6[12] + s2_and6[13];
+  assign \$581  = s2_and6[14] + s2_and6[15];
+  assign \$582  = \$580  + \$581 ;
+  assign \$583  = \$579  + \$582 ;
+  assign \$584  = \$576  + \$583 ;
+  assign \$585  = s2_and6[16] + s2_and6[17];
+  assign \$586  = s2_and6[18] + s2_and6[19];
+  assign \$587  = \$585  + \$586 ;
+  assign \$588  = s2_and6[20] + s2_and6[21];
+  assign \$589  = s2_and6[22] + s2_and6[23];
+  assign \$590  = \$588  + \$589 ;
+  assign \$591  = \$587  + \$590 ;
+  assign \$592  = s2_and6[24] + s2_and6[25];
+  assign \$593  = s2_and6[26] + s2_and6[27];
+  assign \$594  = \$592  + \$593 ;
+  assign \$595  = s2_and6[28] + s2_and6[29];
+  assign \$596  = s2_and6[30] + s2_and6[31];
+  assign \$597  = \$595  + \$596 ;
+  assign \$598  = \$594  + \$597 ;
+  assign \$599  = \$591  + \$598 ;
+  assign \$600  = s3_first ? 7'h00 : acc6;
+  assign \$601  = s3_part6_0 + s3_part6_1;
+  assign \$602  = \$600  + \$601 ;
+  assign \$603  = s3_first ? 7'h00 : acc6;
+  assign \$604  = s3_part6_0 + s3_part6_1;
+  assign \$605  = \$603  + \$604 ;
+  assign \$606  = \$signature__data$404  & x_rd__data;
+  assign \$607  = s2_and7[0] + s2_and7[1];
+  assign \$608  = s2_and7[2] + s2_and7[3];
+  assign \$609  = \$607  + \$608 ;
+  assign \$610  = s2_and7[4] + s2_and7[5];
+  assign \$611  = s2_and7[6] + s2_and7[7];
+  assign \$612  = \$610  + \$611 ;
+  assign \$613  = \$609  + \$612 ;
+  assign \$614  = s2_and7[8] + s2_and7[9];
+  assign \$615  = s2_and7[10] + s2_and7[11];
+  assign \$616  = \$614  + \$615 ;
+  assign \$617  = s2_and7[12] + s2_and7[13];
+  assign \$618  = s2_and7[14] + s2_and7[15];
+  assign \$619  = \$617  + \$618 ;
+  assign \$620  = \$616  + \$619 ;
+  assign \$621  = \$613  + \$620 ;
+  assign \$622  = s2_and7[16] + s2_and7[17];
+  assign \$623  = s2_and7[18] + s2_and7[19];
+  assign \$624  = \$622  + \$623 ;
+  assign \$625  = s2_and7[20] + s2_and7[21];
+  assign \$626  = s2_and7[22] + s2_and7[23];
+  assign \$627  = \$625  + \$626 ;
+  assign \$628  = \$624  + \$627 ;
+  assign \$629  = s2_and7[24] + s2_and7[25];
+  assign \$630  = s2_and7[26] + s2_and7[27];
+  assign \$631  = \$629  + \$630 ;
+  assign \$632  = s2_and7[28] + s2_and7[29];
+  assign \$633  = s2_and7[30] + s2_and7[31];
+  assign \$634  = \$632  + \$633 ;
+  assign \$635  = \$631  + \$634 ;
+  assign \$636  = \$628  + \$635 ;
+  assign \$637  = s3_first ? 7'h00 : acc7;
+  assign \$638  = s3_part7_0 + s3_part7_1;
+  assign \$639  = \$637  + \$638 ;
+  assign \$640  = s3_first ? 7'h00 : acc7;
+  assign \$641  = s3_part7_0 + s3_part7_1;
+  assign \$642  = \$640  + \$641 ;
+  assign \$643  = { s4_grp, 3'h0 } < num_neurons;
   assign \$644  = { s4_grp, 3'h0 } < num_neurons;
-  assign \$645  = { s4_grp, 3'h0 } < num_neurons;
-  assign \$646  = { s4_grp, 3'h0 } >= cand_lo;
-  assign \$647  = { s4_grp, 3'h0 } < cand_hi;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = cand_all | \$648 ;
-  assign \$650  = \$645  & \$649 ;
-  assign \$651  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$652  = \$650  & \$651 ;
+  assign \$645  = { s4_grp, 3'h0 } >= cand_lo;
+  assign \$646  = { s4_grp, 3'h0 } < cand_hi;
+  assign \$647  = \$645  & \$646 ;
+  assign \$648  = cand_all | \$647 ;
+  assign \$649  = \$644  & \$648 ;
+  assign \$650  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = { s4_grp, 3'h1 } < num_neurons;
   assign \$653  = { s4_grp, 3'h1 } < num_neurons;
-  assign \$654  = { s4_grp, 3'h1 } < num_neurons;
-  assign \$655  = { s4_grp, 3'h1 } >= cand_lo;
-  assign \$656  = { s4_grp, 3'h1 } < cand_hi;
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = cand_all | \$657 ;
-  assign \$659  = \$654  & \$658 ;
-  assign \$660  = $signed({ 1'h0, \$signature__data$85  }) > $signed(s4_thl1);
-  assign \$661  = \$659  & \$660 ;
+  assign \$654  = { s4_grp, 3'h1 } >= cand_lo;
+  assign \$655  = { s4_grp, 3'h1 } < cand_hi;
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = cand_all | \$656 ;
+  assign \$658  = \$653  & \$657 ;
+  assign \$659  = $signed({ 1'h0, \$signature__data$85  }) > $signed(s4_thl1);
+  assign \$660  = \$658  & \$659 ;
+  assign \$661  = { s4_grp, 3'h2 } < num_neurons;
   assign \$662  = { s4_grp, 3'h2 } < num_neurons;
-  assign \$663  = { s4_grp, 3'h2 } < num_neurons;
-  assign \$664  = { s4_grp, 3'h2 } >= cand_lo;
-  assign \$665  = { s4_grp, 3'h2 } < cand_hi;
-  assign \$666  = \$664  & \$665 ;
-  assign \$667  = cand_all | \$666 ;
-  assign \$668  = \$663  & \$667 ;
-  assign \$669  = $signed({ 1'h0, \$signature__data$89  }) > $signed(s4_thl2);
-  assign \$670  = \$668  & \$669 ;
+  assign \$663  = { s4_grp, 3'h2 } >= cand_lo;
+  assign \$664  = { s4_grp, 3'h2 } < cand_hi;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = cand_all | \$665 ;
+  assign \$667  = \$662  & \$666 ;
+  assign \$668  = $signed({ 1'h0, \$signature__data$89  }) > $signed(s4_thl2);
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = { s4_grp, 3'h3 } < num_neurons;
   assign \$671  = { s4_grp, 3'h3 } < num_neurons;
-  assign \$672  = { s4_grp, 3'h3 } < num_neurons;
-  assign \$673  = { s4_grp, 3'h3 } >= cand_lo;
-  assign \$674  = { s4_grp, 3'h3 } < cand_hi;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = cand_all | \$675 ;
-  assign \$677  = \$672  & \$676 ;
-  assign \$678  = $signed({ 1'h0, \$signature__data$93  }) > $signed(s4_thl3);
-  assign \$679  = \$677  & \$678 ;
+  assign \$672  = { s4_grp, 3'h3 } >= cand_lo;
+  assign \$673  = { s4_grp, 3'h3 } < cand_hi;
+  assign \$674  = \$672  & \$673 ;
+  assign \$675  = cand_all | \$674 ;
+  assign \$676  = \$671  & \$675 ;
+  assign \$677  = $signed({ 1'h0, \$signature__data$93  }) > $signed(s4_thl3);
+  assign \$678  = \$676  & \$677 ;
+  assign \$679  = { s4_grp, 3'h4 } < num_neurons;
   assign \$680  = { s4_grp, 3'h4 } < num_neurons;
-  assign \$681  = { s4_grp, 3'h4 } < num_neurons;
-  assign \$682  = { s4_grp, 3'h4 } >= cand_lo;
-  assign \$683  = { s4_grp, 3'h4 } < cand_hi;
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = cand_all | \$684 ;
-  assign \$686  = \$681  & \$685 ;
-  assign \$687  = $signed({ 1'h0, \$signature__data$97  }) > $signed(s4_thl4);
-  assign \$688  = \$686  & \$687 ;
+  assign \$681  = { s4_grp, 3'h4 } >= cand_lo;
+  assign \$682  = { s4_grp, 3'h4 } < cand_hi;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = cand_all | \$683 ;
+  assign \$685  = \$680  & \$684 ;
+  assign \$686  = $signed({ 1'h0, \$signature__data$97  }) > $signed(s4_thl4);
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = { s4_grp, 3'h5 } < num_neurons;
   assign \$689  = { s4_grp, 3'h5 } < num_neurons;
-  assign \$690  = { s4_grp, 3'h5 } < num_neurons;
-  assign \$691  = { s4_grp, 3'h5 } >= cand_lo;
-  assign \$692  = { s4_grp, 3'h5 } < cand_hi;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = cand_all | \$693 ;
-  assign \$695  = \$690  & \$694 ;
-  assign \$696  = $signed({ 1'h0, \$signature__data$101  }) > $signed(s4_thl5);
-  assign \$697  = \$695  & \$696 ;
+  assign \$690  = { s4_grp, 3'h5 } >= cand_lo;
+  assign \$691  = { s4_grp, 3'h5 } < cand_hi;
+  assign \$692  = \$690  & \$691 ;
+  assign \$693  = cand_all | \$692 ;
+  assign \$694  = \$689  & \$693 ;
+  assign \$695  = $signed({ 1'h0, \$signature__data$101  }) > $signed(s4_thl5);
+  assign \$696  = \$694  & \$695 ;
+  assign \$697  = { s4_grp, 3'h6 } < num_neurons;
   assign \$698  = { s4_grp, 3'h6 } < num_neurons;
-  assign \$699  = { s4_grp, 3'h6 } < num_neurons;
-  assign \$700  = { s4_grp, 3'h6 } >= cand_lo;
-  assign \$701  = { s4_grp, 3'h6 } < cand_hi;
-  assign \$702  = \$700  & \$701 ;
-  assign \$703  = cand_all | \$702 ;
-  assign \$704  = \$699  & \$703 ;
-  assign \$705  = $signed({ 1'h0, \$signature__data$105  }) > $signed(s4_thl6);
-  assign \$706  = \$704  & \$705 ;
+  assign \$699  = { s4_grp, 3'h6 } >= cand_lo;
+  assign \$700  = { s4_grp, 3'h6 } < cand_hi;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = cand_all | \$701 ;
+  assign \$703  = \$698  & \$702 ;
+  assign \$704  = $signed({ 1'h0, \$signature__data$105  }) > $signed(s4_thl6);
+  assign \$705  = \$703  & \$704 ;
+  assign \$706  = { s4_grp, 3'h7 } < num_neurons;
   assign \$707  = { s4_grp, 3'h7 } < num_neurons;
-  assign \$708  = { s4_grp, 3'h7 } < num_neurons;
-  assign \$709  = { s4_grp, 3'h7 } >= cand_lo;
-  assign \$710  = { s4_grp, 3'h7 } < cand_hi;
-  assign \$711  = \$709  & \$710 ;
-  assign \$712  = cand_all | \$711 ;
-  assign \$713  = \$708  & \$712 ;
-  assign \$714  = $signed({ 1'h0, \$signature__data$109  }) > $signed(s4_thl7);
-  assign \$715  = \$713  & \$714 ;
-  assign \$716  = ~ \$signal$434 ;
-  assign \$717  = s5_c_pot7 > \$signal$435 ;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = s5_c_valid7 & \$718 ;
-  assign \$720  = ~ \$signal$436 ;
-  assign \$721  = s5_e_pot7 > \$signal$359 ;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = s5_e_valid7 & \$722 ;
+  assign \$708  = { s4_grp, 3'h7 } >= cand_lo;
+  assign \$709  = { s4_grp, 3'h7 } < cand_hi;
+  assign \$710  = \$708  & \$709 ;
+  assign \$711  = cand_all | \$710 ;
+  assign \$712  = \$707  & \$711 ;
+  assign \$713  = $signed({ 1'h0, \$signature__data$109  }) > $signed(s4_thl7);
+  assign \$714  = \$712  & \$713 ;
+  assign \$715  = ~ \$signal$416 ;
+  assign \$716  = s5_c_pot7 > \$signal$417 ;
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = s5_c_valid7 & \$717 ;
+  assign \$719  = ~ \$signal$418 ;
+  assign \$720  = s5_e_pot7 > \$signal$325 ;
+  assign \$721  = \$719  | \$720 ;
+  assign \$722  = s5_e_valid7 & \$721 ;
   assign \$724  = ~ rd_b;
   assign \$725  = \$724  | rsp__ready;
-  assign \$726  = ~ rd_a;
-  assign \$727  = ~ rd_b;
-  assign \$728  = \$727  | rsp__ready;
-  assign \$729  = \$726  | \$728 ;
-  assign \$730  = cmd__valid & cmd__ready;
-  assign \$731  = cmd__payload[3:0] == 3'h4;
-  assign \$732  = cmd__payload[3:0] == 3'h6;
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = cmd__payload[3:0] == 4'h8;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = cmd__payload[3:0] == 4'h9;
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = cmd__payload[3:0] == 4'hb;
-  assign \$739  = \$737  | \$738 ;
-  assign \$741  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$742  = num_classes != 1'h1;
-  assign \$743  = \$741  & \$742 ;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = cmd__payload[26:16] * divisor;
-  assign \$746  = load_word + 1'h1;
-  assign \$748  = cand_lo + divisor;
-  assign \$749  = num_neurons + 4'h8;
-  assign \$750  = \$749  - 1'h1;
-  assign \$752  = | num_neurons;
-  assign \$753  = ~ s1_valid;
-  assign \$754  = ~ s2_valid;
-  assign \$755  = \$753  & \$754 ;
-  assign \$756  = ~ s3_valid;
-  assign \$757  = \$755  & \$756 ;
-  assign \$758  = ~ \$signature__en$82 ;
+  assign \$727  = rd_a_sel[0] ? \$726  : 32'd0;
+  assign \$729  = rd_a_sel[1] ? \$728  : 16'h0000;
+  assign \$730  = \$727  | { 16'h0000, \$729  };
+  assign \$732  = rd_a_sel[2] ? \$731  : 16'h0000;
+  assign \$734  = rd_a_sel[3] ? \$733  : 7'h00;
+  assign \$735  = \$732  | { 9'h000, \$734  };
+  assign \$736  = rd_a_sel[4] ? rd_a_param : 32'd0;
+  assign \$737  = ~ rd_a;
+  assign \$738  = ~ rd_b;
+  assign \$739  = \$738  | rsp__ready;
+  assign \$740  = \$737  | \$739 ;
+  assign \$741  = cmd__valid & cmd__ready;
+  assign \$742  = cmd__payload[3:0] == 3'h4;
+  assign \$743  = cmd__payload[3:0] == 3'h6;
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = cmd__payload[3:0] == 4'h8;
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = cmd__payload[3:0] == 4'h9;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = cmd__payload[3:0] == 4'hb;
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = cmd__payload[3:0] == 3'h4;
+  assign \$752  = cmd__payload[3:0] == 3'h6;
+  assign \$753  = cmd__payload[3:0] == 4'h8;
+  assign \$754  = cmd__payload[3:0] == 4'h9;
+  assign \$755  = cmd__payload[3:0] == 4'hb;
+  assign \$757  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$758  = num_classes != 1'h1;
   assign \$759  = \$757  & \$758 ;
-  assign \$760  = ~ s5_valid;
-  assign \$761  = \$759  & \$760 ;
-  assign \$763  = p_grp + 1'h1;
-  assign \$764  = p_groups - 1'h1;
-  assign \$765  = p_grp == \$764 ;
-  assign \$766  = p_word + 1'h1;
-  assign \$767  = lrn_idx[10:3] * 2'h2;
-  assign \$768  = op == 2'h2;
-  assign \$769  = \$768  & \$signal$436 ;
-  assign \$772  = ~ xreg;
-  assign \$773  = wreg & \$772 ;
-  assign \$774  = ~ xreg;
-  assign \$775  = wreg & \$774 ;
-  assign \$776  = \$773 [0] + \$775 [1];
-  assign \$777  = ~ xreg;
-  assign \$778  = wreg & \$777 ;
-  assign \$779  = ~ xreg;
-  assign \$780  = wreg & \$779 ;
-  assign \$781  = \$778 [2] + \$780 [3];
-  assign \$782  = \$776  + \$781 ;
-  assign \$783  = ~ xreg;
-  assign \$784  = wreg & \$783 ;
-  assign \$785  = ~ xreg;
-  assign \$786  = wreg & \$785 ;
-  assign \$787  = \$784 [4] + \$786 [5];
-  assign \$788  = ~ xreg;
-  assign \$789  = wreg & \$788 ;
-  assign \$790  = ~ xreg;
-  assign \$791  = wreg & \$790 ;
-  assign \$792  = \$789 [6] + \$791 [7];
-  assign \$793  = \$787  + \$792 ;
-  assign \$794  = \$782  + \$793 ;
-  assign \$795  = ~ xreg;
-  assign \$796  = wreg & \$795 ;
-  assign \$797  = ~ xreg;
-  assign \$798  = wreg & \$797 ;
-  assign \$799  = \$796 [8] + \$798 [9];
+  assign \$760  = ~ \$759 ;
+  assign \$761  = cmd__payload[26:16] * divisor;
+  assign \$762  = load_word + 1'h1;
+  assign \$764  = cand_lo + divisor;
+  assign \$765  = num_neurons + 4'h8;
+  assign \$766  = \$765  - 1'h1;
+  assign \$768  = | num_neurons;
+  assign \$769  = ~ s1_valid;
+  assign \$770  = ~ s2_valid;
+  assign \$771  = \$769  & \$770 ;
+  assign \$772  = ~ s3_valid;
+  assign \$773  = \$771  & \$772 ;
+  assign \$774  = ~ \$signature__en$82 ;
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = ~ s5_valid;
+  assign \$777  = \$775  & \$776 ;
+  assign \$779  = p_grp + 1'h1;
+  assign \$780  = p_groups - 1'h1;
+  assign \$781  = p_grp == \$780 ;
+  assign \$782  = p_word + 1'h1;
+  assign \$783  = lrn_idx[10:3] * 2'h2;
+  assign \$784  = op == 2'h2;
+  assign \$785  = \$784  & \$signal$418 ;
+  assign \$787  = ~ xreg;
+  assign \$788  = wq & \$787 ;
+  assign \$789  = ~ xreg;
+  assign \$790  = wq & \$789 ;
+  assign \$791  = \$788 [0] + \$790 [1];
+  assign \$792  = ~ xreg;
+  assign \$793  = wq & \$792 ;
+  assign \$794  = ~ xreg;
+  assign \$795  = wq & \$794 ;
+  assign \$796  = \$793 [2] + \$795 [3];
+  assign \$797  = \$791  + \$796 ;
+  assign \$798  = ~ xreg;
+  assign \$799  = wq & \$798 ;
   assign \$800  = ~ xreg;
-  assign \$801  = wreg & \$800 ;
-  assign \$802  = ~ xreg;
-  assign \$803  = wreg & \$802 ;
-  assign \$804  = \$801 [10] + \$803 [11];
-  assign \$805  = \$799  + \$804 ;
-  assign \$806  = ~ xreg;
-  assign \$807  = wreg & \$806 ;
-  assign \$808  = ~ xreg;
-  assign \$809  = wreg & \$808 ;
-  assign \$810  = \$807 [12] + \$809 [13];
-  assign \$811  = ~ xreg;
-  assign \$812  = wreg & \$811 ;
-  assign \$813  = ~ xreg;
-  assign \$814  = wreg & \$813 ;
-  assign \$815  = \$812 [14] + \$814 [15];
-  assign \$816  = \$810  + \$815 ;
-  assign \$817  = \$805  + \$816 ;
-  assign \$818  = \$794  + \$817 ;
-  assign \$819  = ~ xreg;
-  assign \$820  = wreg & \$819 ;
+  assign \$801  = wq & \$800 ;
+  assign \$802  = \$799 [4] + \$801 [5];
+  assign \$803  = ~ xreg;
+  assign \$804  = wq & \$803 ;
+  assign \$805  = ~ xreg;
+  assign \$806  = wq & \$805 ;
+  assign \$807  = \$804 [6] + \$806 [7];
+  assign \$808  = \$802  + \$807 ;
+  assign \$809  = \$797  + \$808 ;
+  assign \$810  = ~ xreg;
+  assign \$811  = wq & \$810 ;
+  assign \$812  = ~ xreg;
+  assign \$813  = wq & \$812 ;
+  assign \$814  = \$811 [8] + \$813 [9];
+  assign \$815  = ~ xreg;
+  assign \$816  = wq & \$815 ;
+  assign \$817  = ~ xreg;
+  assign \$818  = wq & \$817 ;
+  assign \$819  = \$816 [10] + \$818 [11];
+  assign \$820  = \$814  + \$819 ;
   assign \$821  = ~ xreg;
-  assign \$822  = wreg & \$821 ;
-  assign \$823  = \$820 [16] + \$822 [17];
-  assign \$824  = ~ xreg;
-  assign \$825  = wreg & \$824 ;
+  assign \$822  = wq & \$821 ;
+  assign \$823  = ~ xreg;
+  assign \$824  = wq & \$823 ;
+  assign \$825  = \$822 [12] + \$824 [13];
   assign \$826  = ~ xreg;
-  assign \$827  = wreg & \$826 ;
-  assign \$828  = \$825 [18] + \$827 [19];
-  assign \$829  = \$823  + \$828 ;
-  assign \$830  = ~ xreg;
-  assign \$831  = wreg & \$830 ;
-  assign \$832  = ~ xreg;
-  assign \$833  = wreg & \$832 ;
-  assign \$834  = \$831 [20] + \$833 [21];
-  assign \$835  = ~ xreg;
-  assign \$836  = wreg & \$835 ;
-  assign \$837  = ~ xreg;
-  assign \$838  = wreg & \$837 ;
-  assign \$839  = \$836 [22] + \$838 [23];
-  assign \$840  = \$834  + \$839 ;
-  assign \$841  = \$829  + \$840 ;
-  assign \$842  = ~ xreg;
-  assign \$843  = wreg & \$842 ;
-  assign \$844  = ~ xreg;
-  assign \$845  = wreg & \$844 ;
-  assign \$846  = \$843 [24] + \$845 [25];
+  assign \$827  = wq & \$826 ;
+  assign \$828  = ~ xreg;
+  assign \$829  = wq & \$828 ;
+  assign \$830  = \$827 [14] + \$829 [15];
+  assign \$831  = \$825  + \$830 ;
+  assign \$832  = \$820  + \$831 ;
+  assign \$833  = \$809  + \$832 ;
+  assign \$834  = ~ xreg;
+  assign \$835  = wq & \$834 ;
+  assign \$836  = ~ xreg;
+  assign \$837  = wq & \$836 ;
+  assign \$838  = \$835 [16] + \$837 [17];
+  assign \$839  = ~ xreg;
+  assign \$840  = wq & \$839 ;
+  assign \$841  = ~ xreg;
+  assign \$842  = wq & \$841 ;
+  assign \$843  = \$840 [18] + \$842 [19];
+  assign \$844  = \$838  + \$843 ;
+  assign \$845  = ~ xreg;
+  assign \$846  = wq & \$845 ;
   assign \$847  = ~ xreg;
-  assign \$848  = wreg & \$847 ;
-  assign \$849  = ~ xreg;
-  assign \$850  = wreg & \$849 ;
-  assign \$851  = \$848 [26] + \$850 [27];
-  assign \$852  = \$846  + \$851 ;
-  assign \$853  = ~ xreg;
-  assign \$854  = wreg & \$853 ;
-  assign \$855  = ~ xreg;
-  assign \$856  = wreg & \$855 ;
-  assign \$857  = \$854 [28] + \$856 [29];
-  assign \$858  = ~ xreg;
-  assign \$859  = wreg & \$858 ;
-  assign \$860  = ~ xreg;
-  assign \$861  = wreg & \$860 ;
-  assign \$862  = \$859 [30] + \$861 [31];
-  assign \$863  = \$857  + \$862 ;
-  assign \$864  = \$852  + \$863 ;
-  assign \$865  = \$841  + \$864 ;
-  assign \$866  = ~ wreg;
-  assign \$867  = \$866  & xreg;
-  assign \$868  = ~ wreg;
-  assign \$869  = \$868  & xreg;
-  assign \$870  = \$867 [0] + \$869 [1];
-  assign \$871  = ~ wreg;
-  assign \$872  = \$871  & xreg;
-  assign \$873  = ~ wreg;
-  assign \$874  = \$873  & xreg;
-  assign \$875  = \$872 [2] + \$874 [3];
-  assign \$876  = \$870  + \$875 ;
-  assign \$877  = ~ wreg;
-  assign \$878  = \$877  & xreg;
-  assign \$879  = ~ wreg;
-  assign \$880  = \$879  & xreg;
-  assign \$881  = \$878 [4] + \$880 [5];
-  assign \$882  = ~ wreg;
-  assign \$883  = \$882  & xreg;
-  assign \$884  = ~ wreg;
-  assign \$885  = \$884  & xreg;
-  assign \$886  = \$883 [6] + \$885 [7];
-  assign \$887  = \$881  + \$886 ;
-  assign \$888  = \$876  + \$887 ;
-  assign \$889  = ~ wreg;
-  assign \$890  = \$889  & xreg;
-  assign \$891  = ~ wreg;
-  assign \$892  = \$891  & xreg;
-  assign \$893  = \$890 [8] + \$892 [9];
-  assign \$894  = ~ wreg;
+  assign \$848  = wq & \$847 ;
+  assign \$849  = \$846 [20] + \$848 [21];
+  assign \$850  = ~ xreg;
+  assign \$851  = wq & \$850 ;
+  assign \$852  = ~ xreg;
+  assign \$853  = wq & \$852 ;
+  assign \$854  = \$851 [22] + \$853 [23];
+  assign \$855  = \$849  + \$854 ;
+  assign \$856  = \$844  + \$855 ;
+  assign \$857  = ~ xreg;
+  assign \$858  = wq & \$857 ;
+  assign \$859  = ~ xreg;
+  assign \$860  = wq & \$859 ;
+  assign \$861  = \$858 [24] + \$860 [25];
+  assign \$862  = ~ xreg;
+  assign \$863  = wq & \$862 ;
+  assign \$864  = ~ xreg;
+  assign \$865  = wq & \$864 ;
+  assign \$866  = \$863 [26] + \$865 [27];
+  assign \$867  = \$861  + \$866 ;
+  assign \$868  = ~ xreg;
+  assign \$869  = wq & \$868 ;
+  assign \$870  = ~ xreg;
+  assign \$871  = wq & \$870 ;
+  assign \$872  = \$869 [28] + \$871 [29];
+  assign \$873  = ~ xreg;
+  assign \$874  = wq & \$873 ;
+  assign \$875  = ~ xreg;
+  assign \$876  = wq & \$875 ;
+  assign \$877  = \$874 [30] + \$876 [31];
+  assign \$878  = \$872  + \$877 ;
+  assign \$879  = \$867  + \$878 ;
+  assign \$880  = \$856  + \$879 ;
+  assign \$881  = ~ wq;
+  assign \$882  = \$881  & xreg;
+  assign \$883  = ~ wq;
+  assign \$884  = \$883  & xreg;
+  assign \$885  = \$882 [0] + \$884 [1];
+  assign \$886  = ~ wq;
+  assign \$887  = \$886  & xreg;
+  assign \$888  = ~ wq;
+  assign \$889  = \$888  & xreg;
+  assign \$890  = \$887 [2] + \$889 [3];
+  assign \$891  = \$885  + \$890 ;
+  assign \$892  = ~ wq;
+  assign \$893  = \$892  & xreg;
+  assign \$894  = ~ wq;
   assign \$895  = \$894  & xreg;
-  assign \$896  = ~ wreg;
-  assign \$897  = \$896  & xreg;
-  assign \$898  = \$895 [10] + \$897 [11];
-  assign \$899  = \$893  + \$898 ;
-  assign \$900  = ~ wreg;
-  assign \$901  = \$900  & xreg;
-  assign \$902  = ~ wreg;
-  assign \$903  = \$902  & xreg;
-  assign \$904  = \$901 [12] + \$903 [13];
-  assign \$905  = ~ wreg;
-  assign \$906  = \$905  & xreg;
-  assign \$907  = ~ wreg;
-  assign \$908  = \$907  & xreg;
-  assign \$909  = \$906 [14] + \$908 [15];
-  assign \$910  = \$904  + \$909 ;
-  assign \$911  = \$899  + \$910 ;
-  assign \$912  = \$888  + \$911 ;
-  assign \$913  = ~ wreg;
-  assign \$914  = \$913  & xreg;
-  assign \$915  = ~ wreg;
+  assign \$896  = \$893 [4] + \$895 [5];
+  assign \$897  = ~ wq;
+  assign \$898  = \$897  & xreg;
+  assign \$899  = ~ wq;
+  assign \$900  = \$899  & xreg;
+  assign \$901  = \$898 [6] + \$900 [7];
+  assign \$902  = \$896  + \$901 ;
+  assign \$903  = \$891  + \$902 ;
+  assign \$904  = ~ wq;
+  assign \$905  = \$904  & xreg;
+  assign \$906  = ~ wq;
+  assign \$907  = \$906  & xreg;
+  assign \$908  = \$905 [8] + \$907 [9];
+  assign \$909  = ~ wq;
+  assign \$910  = \$909  & xreg;
+  assign \$911  = ~ wq;
+  assign \$912  = \$911  & xreg;
+  assign \$913  = \$910 [10] + \$912 [11];
+  assign \$914  = \$908  + \$913 ;
+  assign \$915  = ~ wq;
   assign \$916  = \$915  & xreg;
-  assign \$917  = \$914 [16] + \$916 [17];
-  assign \$918  = ~ wreg;
-  assign \$919  = \$918  & xreg;
-  assign \$920  = ~ wreg;
+  assign \$917  = ~ wq;
+  assign \$918  = \$917  & xreg;
+  assign \$919  = \$916 [12] + \$918 [13];
+  assign \$920  = ~ wq;
   assign \$921  = \$920  & xreg;
-  assign \$922  = \$919 [18] + \$921 [19];
-  assign \$923  = \$917  + \$922 ;
-  assign \$924  = ~ wreg;
-  assign \$925  = \$924  & xreg;
-  assign \$926  = ~ wreg;
-  assign \$927  = \$926  & xreg;
-  assign \$928  = \$925 [20] + \$927 [21];
-  assign \$929  = ~ wreg;
-  assign \$930  = \$929  & xreg;
-  assign \$931  = ~ wreg;
-  assign \$932  = \$931  & xreg;
-  assign \$933  = \$930 [22] + \$932 [23];
-  assign \$934  = \$928  + \$933 ;
-  assign \$935  = \$923  + \$934 ;
-  assign \$936  = ~ wreg;
-  assign \$937  = \$936  & xreg;
-  assign \$938  = ~ wreg;
-  assign \$939  = \$938  & xreg;
-  assign \$940  = \$937 [24] + \$939 [25];
-  assign \$941  = ~ wreg;
+  assign \$922  = ~ wq;
+  assign \$923  = \$922  & xreg;
+  assign \$924  = \$921 [14] + \$923 [15];
+  assign \$925  = \$919  + \$924 ;
+  assign \$926  = \$914  + \$925 ;
+  assign \$927  = \$903  + \$926 ;
+  assign \$928  = ~ wq;
+  assign \$929  = \$928  & xreg;
+  assign \$930  = ~ wq;
+  assign \$931  = \$930  & xreg;
+  assign \$932  = \$929 [16] + \$931 [17];
+  assign \$933  = ~ wq;
+  assign \$934  = \$933  & xreg;
+  assign \$935  = ~ wq;
+  assign \$936  = \$935  & xreg;
+  assign \$937  = \$934 [18] + \$936 [19];
+  assign \$938  = \$932  + \$937 ;
+  assign \$939  = ~ wq;
+  assign \$940  = \$939  & xreg;
+  assign \$941  = ~ wq;
   assign \$942  = \$941  & xreg;
-  assign \$943  = ~ wreg;
-  assign \$944  = \$943  & xreg;
-  assign \$945  = \$942 [26] + \$944 [27];
-  assign \$946  = \$940  + \$945 ;
-  assign \$947  = ~ wreg;
-  assign \$948  = \$947  & xreg;
-  assign \$949  = ~ wreg;
-  assign \$950  = \$949  & xreg;
-  assign \$951  = \$948 [28] + \$950 [29];
-  assign \$952  = ~ wreg;
-  assign \$953  = \$952  & xreg;
-  assign \$954  = ~ wreg;
-  assign \$955  = \$954  & xreg;
-  assign \$956  = \$953 [30] + \$955 [31];
-  assign \$957  = \$951  + \$956 ;
-  assign \$958  = \$946  + \$957 ;
-  assign \$959  = \$935  + \$958 ;
-  assign \$960  = r_part0 + r_part1;
-  assign \$961  = \$signal  + \$960 ;
-  assign \$962  = a_part0 + a_part1;
-  assign \$963  = n_a + \$962 ;
-  assign \$965  = l_word + 1'h1;
-  assign \$966  = \$signal  < n_a;
-  assign \$967  = \$966  ? \$signal  : n_a;
-  assign \$968  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$969  = \$968  ? win_thswap : { 8'h00, s_ra };
-  assign \$970  = $signed(\$969 ) > $signed(1'h0);
-  assign \$971  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$972  = \$971  ? win_thswap : { 8'h00, s_ra };
-  assign \$973  = \$970  ? \$972  : 16'h0000;
-  assign \$974  = ! s_cnt;
-  assign \$975  = ~ busy;
-  assign \$976  = ~ \busy$338 ;
-  assign \$977  = \$975  & \$976 ;
-  assign \$978  = ~ busy;
-  assign \$979  = ~ \busy$338 ;
-  assign \$982  = ~ \$981 ;
-  assign \$983  = \$982  & x_rd__data;
-  assign \$985  = ~ x_rd__data;
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = scan_a ? \$983  : \$986 ;
-  assign \$988  = ! mask;
-  assign \$989  = \$988  | done;
-  assign \$990  = - mask;
-  assign \$991  = { 1'h0, mask } & \$990 ;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = { 1'h0, mask } & \$992 ;
-  assign \$994  = - mask;
-  assign \$995  = { 1'h0, mask } & \$994 ;
-  assign \$996  = { 1'h0, wreg } ^ \$995 ;
-  assign \$998  = done | \$997 ;
-  assign \$999  = l_word + 1'h1;
-  assign \$1000  = ~ \busy$449 ;
-  assign \$1001  = ! add_cls;
-  assign \$1002  = add_idx >= 11'h400;
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = add_idx + 1'h1;
-  assign \$1005  = add_left == 1'h1;
-  assign \$1006  = add_cls - 1'h1;
-  assign \$1007  = num_classes + 1'h1;
-  assign \$1008  = add_left - 1'h1;
+  assign \$943  = \$940 [20] + \$942 [21];
+  assign \$944  = ~ wq;
+  assign \$945  = \$944  & xreg;
+  assign \$946  = ~ wq;
+  assign \$947  = \$946  & xreg;
+  assign \$948  = \$945 [22] + \$947 [23];
+  assign \$949  = \$943  + \$948 ;
+  assign \$950  = \$938  + \$949 ;
+  assign \$951  = ~ wq;
+  assign \$952  = \$951  & xreg;
+  assign \$953  = ~ wq;
+  assign \$954  = \$953  & xreg;
+  assign \$955  = \$952 [24] + \$954 [25];
+  assign \$956  = ~ wq;
+  assign \$957  = \$956  & xreg;
+  assign \$958  = ~ wq;
+  assign \$959  = \$958  & xreg;
+  assign \$960  = \$957 [26] + \$959 [27];
+  assign \$961  = \$955  + \$960 ;
+  assign \$962  = ~ wq;
+  assign \$963  = \$962  & xreg;
+  assign \$964  = ~ wq;
+  assign \$965  = \$964  & xreg;
+  assign \$966  = \$963 [28] + \$965 [29];
+  assign \$967  = ~ wq;
+  assign \$968  = \$967  & xreg;
+  assign \$969  = ~ wq;
+  assign \$970  = \$969  & xreg;
+  assign \$971  = \$968 [30] + \$970 [31];
+  assign \$972  = \$966  + \$971 ;
+  assign \$973  = \$961  + \$972 ;
+  assign \$974  = \$950  + \$973 ;
+  assign \$975  = r_part0 + r_part1;
+  assign \$976  = \$signal  + \$975 ;
+  assign \$977  = a_part0 + a_part1;
+  assign \$978  = n_a + \$977 ;
+  assign \$980  = l_word + 1'h1;
+  assign \$981  = \$signal  < n_a;
+  assign \$982  = \$981  ? \$signal  : n_a;
+  assign \$983  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$984  = \$983  ? win_thswap : { 8'h00, s_ra };
+  assign \$985  = $signed(\$984 ) > $signed(1'h0);
+  assign \$986  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$987  = \$986  ? win_thswap : { 8'h00, s_ra };
+  assign \$988  = \$985  ? \$987  : 16'h0000;
+  assign \$989  = ! s_cnt;
+  assign \$990  = ~ busy;
+  assign \$991  = ~ \busy$304 ;
+  assign \$992  = \$990  & \$991 ;
+  assign \$993  = ~ busy;
+  assign \$994  = ~ \busy$304 ;
+  assign \$995  = ~ wq;
+  assign \$996  = \$995  & x_rd__data;
+  assign \$997  = ~ x_rd__data;
+  assign \$998  = wq & \$997 ;
+  assign \$999  = scan_a ? \$996  : \$998 ;
+  assign \$1000  = ! mask;
+  assign \$1001  = \$1000  | done;
+  assign \$1002  = - mask;
+  assign \$1003  = { 1'h0, mask } & \$1002 ;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = { 1'h0, mask } & \$1004 ;
+  assign \$1006  = - mask;
+  assign \$1007  = { 1'h0, mask } & \$1006 ;
+  assign \$1008  = { 1'h0, wreg } ^ \$1007 ;
+  assign \$1010  = done | \$1009 ;
+  assign \$1011  = l_word + 1'h1;
+  assign \$1012  = ~ \busy$452 ;
+  assign \$1013  = ! add_cls;
+  assign \$1014  = add_idx >= 11'h400;
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = add_idx + 1'h1;
+  assign \$1017  = add_left == 1'h1;
+  assign \$1018  = add_cls - 1'h1;
+  assign \$1019  = num_classes + 1'h1;
+  assign \$1020  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$1009 ;
+    s1_valid <= \$1021 ;
   always @(posedge clk)
-    s1_grp <= \$1010 ;
+    s1_grp <= \$1022 ;
   always @(posedge clk)
-    s1_first <= \$1011 ;
+    s1_first <= \$1023 ;
   always @(posedge clk)
-    s1_last <= \$1012 ;
+    s1_last <= \$1024 ;
   always @(posedge clk)
-    s2_valid <= \$1013 ;
+    s2_valid <= \$1025 ;
   always @(posedge clk)
-    s2_grp <= \$1014 ;
+    s2_grp <= \$1026 ;
   always @(posedge clk)
-    s2_first <= \$1015 ;
+    s2_first <= \$1027 ;
   always @(posedge clk)
-    s2_last <= \$1016 ;
+    s2_last <= \$1028 ;
   always @(posedge clk)
-    s3_valid <= \$1017 ;
+    s3_valid <= \$1029 ;
   always @(posedge clk)
-    s3_grp <= \$1018 ;
+    s3_grp <= \$1030 ;
   always @(posedge clk)
-    s3_first <= \$1019 ;
+    s3_first <= \$1031 ;
   always @(posedge clk)
-    s3_last <= \$1020 ;
+    s3_last <= \$1032 ;
   always @(posedge clk)
-    \$signature__en$82  <= \$1021 ;
+    \$signature__en$82  <= \$1033 ;
   always @(posedge clk)
-    s4_grp <= \$1022 ;
+    s4_grp <= \$1034 ;
   always @(posedge clk)
-    s2_and0 <= \$1023 ;
+    s2_and0 <= \$1035 ;
   always @(posedge clk)
-    s2_thl0 <= \$1024 ;
+    s2_thl0 <= \$1036 ;
   always @(posedge clk)
-    s3_part0_0 <= \$1025 ;
+    s3_part0_0 <= \$1037 ;
   always @(posedge clk)
-    s3_part0_1 <= \$1026 ;
+    s3_part0_1 <= \$1038 ;
   always @(posedge clk)
-    s3_thl0 <= \$1027 ;
+    s3_thl0 <= \$1039 ;
   always @(posedge clk)
-    acc0 <= \$1028 ;
+    acc0 <= \$1040 ;
   always @(posedge clk)
-    \$signature__data  <= \$1029 ;
+    \$signature__data  <= \$1041 ;
   always @(posedge clk)
-    s4_thl0 <= \$1030 ;
+    s4_thl0 <= \$1042 ;
   always @(posedge clk)
-    s2_and1 <= \$1031 ;
+    s2_and1 <= \$1043 ;
   always @(posedge clk)
-    s2_thl1 <= \$1032 ;
+    s2_thl1 <= \$1044 ;
   always @(posedge clk)
-    s3_part1_0 <= \$1033 ;
+    s3_part1_0 <= \$1045 ;
   always @(posedge clk)
-    s3_part1_1 <= \$1034 ;
+    s3_part1_1 <= \$1046 ;
   always @(posedge clk)
-    s3_thl1 <= \$1035 ;
+    s3_thl1 <= \$1047 ;
   always @(posedge clk)
-    acc1 <= \$1036 ;
+    acc1 <= \$1048 ;
   always @(posedge clk)
-    \$signature__data$85  <= \$1037 ;
+    \$signature__data$85  <= \$1049 ;
   always @(posedge clk)
-    s4_thl1 <= \$1038 ;
+    s4_thl1 <= \$1050 ;
   always @(posedge clk)
-    s2_and2 <= \$1039 ;
+    s2_and2 <= \$1051 ;
   always @(posedge clk)
-    s2_thl2 <= \$1040 ;
+    s2_thl2 <= \$1052 ;
   always @(posedge clk)
-    s3_part2_0 <= \$1041 ;
+    s3_part2_0 <= \$1053 ;
   always @(posedge clk)
-    s3_part2_1 <= \$1042 ;
+    s3_part2_1 <= \$1054 ;
   always @(posedge clk)
-    s3_thl2 <= \$1043 ;
+    s3_thl2 <= \$1055 ;
   always @(posedge clk)
-    acc2 <= \$1044 ;
+    acc2 <= \$1056 ;
   always @(posedge clk)
-    \$signature__data$89  <= \$1045 ;
+    \$signature__data$89  <= \$1057 ;
   always @(posedge clk)
-    s4_thl2 <= \$1046 ;
+    s4_thl2 <= \$1058 ;
   always @(posedge clk)
-    s2_and3 <= \$1047 ;
+    s2_and3 <= \$1059 ;
   always @(posedge clk)
-    s2_thl3 <= \$1048 ;
+    s2_thl3 <= \$1060 ;
   always @(posedge clk)
-    s3_part3_0 <= \$1049 ;
+    s3_part3_0 <= \$1061 ;
   always @(posedge clk)
-    s3_part3_1 <= \$1050 ;
+    s3_part3_1 <= \$1062 ;
   always @(posedge clk)
-    s3_thl3 <= \$1051 ;
+    s3_thl3 <= \$1063 ;
   always @(posedge clk)
-    acc3 <= \$1052 ;
+    acc3 <= \$1064 ;
   always @(posedge clk)
-    \$signature__data$93  <= \$1053 ;
+    \$signature__data$93  <= \$1065 ;
   always @(posedge clk)
-    s4_thl3 <= \$1054 ;
+    s4_thl3 <= \$1066 ;
   always @(posedge clk)
-    s2_and4 <= \$1055 ;
+    s2_and4 <= \$1067 ;
   always @(posedge clk)
-    s2_thl4 <= \$1056 ;
+    s2_thl4 <= \$1068 ;
   always @(posedge clk)
-    s3_part4_0 <= \$1057 ;
+    s3_part4_0 <= \$1069 ;
   always @(posedge clk)
-    s3_part4_1 <= \$1058 ;
+    s3_part4_1 <= \$1070 ;
   always @(posedge clk)
-    s3_thl4 <= \$1059 ;
+    s3_thl4 <= \$1071 ;
   always @(posedge clk)
-    acc4 <= \$1060 ;
+    acc4 <= \$1072 ;
   always @(posedge clk)
-    \$signature__data$97  <= \$1061 ;
+    \$signature__data$97  <= \$1073 ;
   always @(posedge clk)
-    s4_thl4 <= \$1062 ;
+    s4_thl4 <= \$1074 ;
   always @(posedge clk)
-    s2_and5 <= \$1063 ;
+    s2_and5 <= \$1075 ;
   always @(posedge clk)
-    s2_thl5 <= \$1064 ;
+    s2_thl5 <= \$1076 ;
   always @(posedge clk)
-    s3_part5_0 <= \$1065 ;
+    s3_part5_0 <= \$1077 ;
   always @(posedge clk)
-    s3_part5_1 <= \$1066 ;
+    s3_part5_1 <= \$1078 ;
   always @(posedge clk)
-    s3_thl5 <= \$1067 ;
+    s3_thl5 <= \$1079 ;
   always @(posedge clk)
-    acc5 <= \$1068 ;
+    acc5 <= \$1080 ;
   always @(posedge clk)
-    \$signature__data$101  <= \$1069 ;
+    \$signature__data$101  <= \$1081 ;
   always @(posedge clk)
-    s4_thl5 <= \$1070 ;
+    s4_thl5 <= \$1082 ;
   always @(posedge clk)
-    s2_and6 <= \$1071 ;
+    s2_and6 <= \$1083 ;
   always @(posedge clk)
-    s2_thl6 <= \$1072 ;
+    s2_thl6 <= \$1084 ;
   always @(posedge clk)
-    s3_part6_0 <= \$1073 ;
+    s3_part6_0 <= \$1085 ;
   always @(posedge clk)
-    s3_part6_1 <= \$1074 ;
+    s3_part6_1 <= \$1086 ;
   always @(posedge clk)
-    s3_thl6 <= \$1075 ;
+    s3_thl6 <= \$1087 ;
   always @(posedge clk)
-    acc6 <= \$1076 ;
+    acc6 <= \$1088 ;
   always @(posedge clk)
-    \$signature__data$105  <= \$1077 ;
+    \$signature__data$105  <= \$1089 ;
   always @(posedge clk)
-    s4_thl6 <= \$1078 ;
+    s4_thl6 <= \$1090 ;
   always @(posedge clk)
-    s2_and7 <= \$1079 ;
+    s2_and7 <= \$1091 ;
   always @(posedge clk)
-    s2_thl7 <= \$1080 ;
+    s2_thl7 <= \$1092 ;
   always @(posedge clk)
-    s3_part7_0 <= \$1081 ;
+    s3_part7_0 <= \$1093 ;
   always @(posedge clk)
-    s3_part7_1 <= \$1082 ;
+    s3_part7_1 <= \$1094 ;
   always @(posedge clk)
-    s3_thl7 <= \$1083 ;
+    s3_thl7 <= \$1095 ;
   always @(posedge clk)
-    acc7 <= \$1084 ;
+    acc7 <= \$1096 ;
   always @(posedge clk)
-    \$signature__data$109  <= \$1085 ;
+    \$signature__data$109  <= \$1097 ;
   always @(posedge clk)
-    s4_thl7 <= \$1086 ;
+    s4_thl7 <= \$1098 ;
   always @(posedge clk)
-    s5_valid <= \$1087 ;
+    s5_valid <= \$1099 ;
   always @(posedge clk)
-    s5_grp <= \$1088 ;
+    s5_grp <= \$1100 ;
   always @(posedge clk)
-    s5_pot0 <= \$1089 ;
+    s5_pot0 <= \$1101 ;
   always @(posedge clk)
-    s5_active0 <= \$1090 ;
+    s5_active0 <= \$1102 ;
   always @(posedge clk)
-    s5_elig0 <= \$1091 ;
+    s5_elig0 <= \$1103 ;
   always @(posedge clk)
-    s5_pot1 <= \$1092 ;
+    s5_pot1 <= \$1104 ;
   always @(posedge clk)
-    s5_active1 <= \$1093 ;
+    s5_active1 <= \$1105 ;
   always @(posedge clk)
-    s5_elig1 <= \$1094 ;
+    s5_elig1 <= \$1106 ;
   always @(posedge clk)
-    s5_pot2 <= \$1095 ;
+    s5_pot2 <= \$1107 ;
   always @(posedge clk)
-    s5_active2 <= \$1096 ;
+    s5_active2 <= \$1108 ;
   always @(posedge clk)
-    s5_elig2 <= \$1097 ;
+    s5_elig2 <= \$1109 ;
   always @(posedge clk)
-    s5_pot3 <= \$1098 ;
+    s5_pot3 <= \$1110 ;
   always @(posedge clk)
-    s5_active3 <= \$1099 ;
+    s5_active3 <= \$1111 ;
   always @(posedge clk)
-    s5_elig3 <= \$1100 ;
+    s5_elig3 <= \$1112 ;
   always @(posedge clk)
-    s5_pot4 <= \$1101 ;
+    s5_pot4 <= \$1113 ;
   always @(posedge clk)
-    s5_active4 <= \$1102 ;
+    s5_active4 <= \$1114 ;
   always @(posedge clk)
-    s5_elig4 <= \$1103 ;
+    s5_elig4 <= \$1115 ;
   always @(posedge clk)
-    s5_pot5 <= \$1104 ;
+    s5_pot5 <= \$1116 ;
   always @(posedge clk)
-    s5_active5 <= \$1105 ;
+    s5_active5 <= \$1117 ;
   always @(posedge clk)
-    s5_elig5 <= \$1106 ;
+    s5_elig5 <= \$1118 ;
   always @(posedge clk)
-    s5_pot6 <= \$1107 ;
+    s5_pot6 <= \$1119 ;
   always @(posedge clk)
-    s5_active6 <= \$1108 ;
+    s5_active6 <= \$1120 ;
   always @(posedge clk)
-    s5_elig6 <= \$1109 ;
+    s5_elig6 <= \$1121 ;
   always @(posedge clk)
-    s5_pot7 <= \$1110 ;
+    s5_pot7 <= \$1122 ;
   always @(posedge clk)
-    s5_active7 <= \$1111 ;
+    s5_active7 <= \$1123 ;
   always @(posedge clk)
-    s5_elig7 <= \$1112 ;
+    s5_elig7 <= \$1124 ;
   always @(posedge clk)
-    \$signal$434  <= \$1113 ;
+    \$signal$416  <= \$1125 ;
   always @(posedge clk)
-    \$signal$435  <= \$1114 ;
+    \$signal$417  <= \$1126 ;
   always @(posedge clk)
-    dividend <= \$1115 ;
+    dividend <= \$1127 ;
   always @(posedge clk)
-    \$signal$436  <= \$1116 ;
+    \$signal$418  <= \$1128 ;
   always @(posedge clk)
-    \$signal$359  <= \$1117 ;
+    \$signal$325  <= \$1129 ;
   always @(posedge clk)
-    lrn_idx <= \$1118 ;
+    lrn_idx <= \$1130 ;
   always @(posedge clk)
-    rd_b <= \$1119 ;
+    wq <= \$1131 ;
   always @(posedge clk)
-    rd_q <= \$1120 ;
+    rd_b <= \$1132 ;
   always @(posedge clk)
-    rd_a <= \$1121 ;
+    rd_q <= \$1133 ;
   always @(posedge clk)
-    rd_a_op <= \$1122 ;
+    rd_q_b <= \$1134 ;
   always @(posedge clk)
-    rd_a_lane <= \$1123 ;
+    rd_q_p <= \$1135 ;
   always @(posedge clk)
-    rd_a_param <= \$1124 ;
+    rd_a <= \$1136 ;
   always @(posedge clk)
-    op <= \$1125 ;
+    rd_a_op <= \$1137 ;
   always @(posedge clk)
-    cand_all <= \$1126 ;
+    rd_a_lane <= \$1138 ;
   always @(posedge clk)
-    cand_lo <= \$1127 ;
+    rd_a_sel <= \$1139 ;
   always @(posedge clk)
-    load_word <= \$1128 ;
+    rd_a_param <= \$1140 ;
   always @(posedge clk)
-    ctrl_state <= \$1129 ;
+    op <= \$1141 ;
   always @(posedge clk)
-    num_neurons <= \$1130 ;
+    cand_all <= \$1142 ;
   always @(posedge clk)
-    num_classes <= \$1131 ;
+    cand_lo <= \$1143 ;
   always @(posedge clk)
-    divisor <= \$1132 ;
+    load_word <= \$1144 ;
   always @(posedge clk)
-    thswap_init <= \$1133 ;
+    ctrl_state <= \$1145 ;
   always @(posedge clk)
-    decay <= \$1134 ;
+    num_neurons <= \$1146 ;
   always @(posedge clk)
-    thswap_min <= \$1135 ;
+    num_classes <= \$1147 ;
   always @(posedge clk)
-    thl_cap <= \$1136 ;
+    divisor <= \$1148 ;
   always @(posedge clk)
-    offset <= \$1137 ;
+    thswap_init <= \$1149 ;
   always @(posedge clk)
-    add_cls <= \$1138 ;
+    decay <= \$1150 ;
   always @(posedge clk)
-    add_left <= \$1139 ;
+    thswap_min <= \$1151 ;
   always @(posedge clk)
-    add_idx <= \$1140 ;
+    thl_cap <= \$1152 ;
   always @(posedge clk)
-    p_grp <= \$1141 ;
+    offset <= \$1153 ;
   always @(posedge clk)
-    cand_hi <= \$1142 ;
+    add_cls <= \$1154 ;
   always @(posedge clk)
-    p_word <= \$1143 ;
+    add_left <= \$1155 ;
   always @(posedge clk)
-    p_groups <= \$1144 ;
+    add_idx <= \$1156 ;
   always @(posedge clk)
-    p_run <= \$1145 ;
+    p_grp <= \$1157 ;
   always @(posedge clk)
-    res <= \$1146 ;
+    cand_hi <= \$1158 ;
   always @(posedge clk)
-    win_base <= \$1147 ;
+    p_word <= \$1159 ;
   always @(posedge clk)
-    l_word <= \$1148 ;
+    p_groups <= \$1160 ;
   always @(posedge clk)
-    \$signal  <= \$1149 ;
+    p_run <= \$1161 ;
   always @(posedge clk)
-    n_a <= \$1150 ;
+    res <= \$1162 ;
   always @(posedge clk)
-    wreg <= \$1151 ;
+    win_base <= \$1163 ;
   always @(posedge clk)
-    xreg <= \$1152 ;
+    l_word <= \$1164 ;
   always @(posedge clk)
-    win_thswap <= \$1153 ;
+    \$signal  <= \$1165 ;
   always @(posedge clk)
-    r_part0 <= \$1154 ;
+    n_a <= \$1166 ;
   always @(posedge clk)
-    r_part1 <= \$1155 ;
+    xreg <= \$1167 ;
   always @(posedge clk)
-    a_part0 <= \$1156 ;
+    win_thswap <= \$1168 ;
   always @(posedge clk)
-    a_part1 <= \$1157 ;
+    r_part0 <= \$1169 ;
   always @(posedge clk)
-    s_ra <= \$1158 ;
+    r_part1 <= \$1170 ;
   always @(posedge clk)
-    s_cnt <= \$1159 ;
+    a_part0 <= \$1171 ;
   always @(posedge clk)
-    q_r <= \$1160 ;
+    a_part1 <= \$1172 ;
   always @(posedge clk)
-    r_r <= \$1161 ;
+    s_ra <= \$1173 ;
   always @(posedge clk)
-    q_a <= \$1162 ;
+    s_cnt <= \$1174 ;
   always @(posedge clk)
-    r_a <= \$1163 ;
+    q_r <= \$1175 ;
   always @(posedge clk)
-    scan_a <= \$1164 ;
+    r_r <= \$1176 ;
   always @(posedge clk)
-    mask <= \$1165 ;
+    q_a <= \$1177 ;
   always @(posedge clk)
-    res_valid <= \$1166 ;
+    r_a <= \$1178 ;
+  always @(posedge clk)
+    scan_a <= \$1179 ;
+  always @(posedge clk)
+    wreg <= \$1180 ;
+  always @(posedge clk)
+    mask <= \$1181 ;
+  always @(posedge clk)
+    res_valid <= \$1182 ;
   \fc_learning_core_l8_w32.cls_div  cls_div (
-    .busy(\busy$449 ),
+    .busy(\busy$452 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$450 ),
+    .quotient(\quotient$453 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_l8_w32.div_a  div_a (
-    .busy(\busy$338 ),
+    .busy(\busy$304 ),
     .clk(clk),
-    .dividend(\dividend$334 ),
-    .\divisor$8 (\divisor$336 ),
-    .quotient(\quotient$447 ),
-    .remainder(\remainder$351 ),
+    .dividend(\dividend$300 ),
+    .\divisor$8 (\divisor$302 ),
+    .quotient(\quotient$450 ),
+    .remainder(\remainder$317 ),
     .rst(rst),
-    .start(\start$333 )
+    .start(\start$299 )
   );
   \fc_learning_core_l8_w32.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$330 ),
-    .\divisor$8 (\divisor$332 ),
+    .dividend(\dividend$296 ),
+    .\divisor$8 (\divisor$298 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$329 )
+    .start(\start$295 )
   );
   \fc_learning_core_l8_w32.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$348 ),
+    .offset(\offset$314 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -5732,23 +5774,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (rd_a_lane)
+    casez (lrn_idx[2:0])
       3'h0:
-          \$129  = \$signature__data$200 ;
+          \$723  = \$signature__data$340 ;
       3'h1:
-          \$129  = \$signature__data$201 ;
+          \$723  = \$signature__data$350 ;
       3'h2:
-          \$129  = \$signature__data$202 ;
+          \$723  = \$signature__data$359 ;
       3'h3:
-          \$129  = \$signature__data$203 ;
+          \$723  = \$signature__data$368 ;
       3'h4:
-          \$129  = \$signature__data$204 ;
+          \$723  = \$signature__data$377 ;
       3'h5:
-          \$129  = \$signature__data$205 ;
+          \$723  = \$signature__data$386 ;
       3'h6:
-          \$129  = \$signature__data$206 ;
+          \$723  = \$signature__data$395 ;
       3'h7:
-          \$129  = \$signature__data$207 ;
+          \$723  = \$signature__data$404 ;
     endcase
   end
   always @* begin
@@ -5756,21 +5798,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$130  = \$signature__data$208 ;
+          \$726  = \$signature__data$340 ;
       3'h1:
-          \$130  = \$signature__data$209 ;
+          \$726  = \$signature__data$350 ;
       3'h2:
-          \$130  = \$signature__data$210 ;
+          \$726  = \$signature__data$359 ;
       3'h3:
-          \$130  = \$signature__data$211 ;
+          \$726  = \$signature__data$368 ;
       3'h4:
-          \$130  = \$signature__data$212 ;
+          \$726  = \$signature__data$377 ;
       3'h5:
-          \$130  = \$signature__data$213 ;
+          \$726  = \$signature__data$386 ;
       3'h6:
-          \$130  = \$signature__data$214 ;
+          \$726  = \$signature__data$395 ;
       3'h7:
-          \$130  = \$signature__data$215 ;
+          \$726  = \$signature__data$404 ;
     endcase
   end
   always @* begin
@@ -5778,21 +5820,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$131  = \$signature__data$216 ;
+          \$728  = \$signature__data$343 ;
       3'h1:
-          \$131  = \$signature__data$217 ;
+          \$728  = \$signature__data$352 ;
       3'h2:
-          \$131  = \$signature__data$218 ;
+          \$728  = \$signature__data$361 ;
       3'h3:
-          \$131  = \$signature__data$219 ;
+          \$728  = \$signature__data$370 ;
       3'h4:
-          \$131  = \$signature__data$220 ;
+          \$728  = \$signature__data$379 ;
       3'h5:
-          \$131  = \$signature__data$221 ;
+          \$728  = \$signature__data$388 ;
       3'h6:
-          \$131  = \$signature__data$222 ;
+          \$728  = \$signature__data$397 ;
       3'h7:
-          \$131  = \$signature__data$223 ;
+          \$728  = \$signature__data$406 ;
     endcase
   end
   always @* begin
@@ -5800,21 +5842,43 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$132  = \$signature__data$224 ;
+          \$731  = \$signature__data$423 ;
       3'h1:
-          \$132  = \$signature__data$225 ;
+          \$731  = \$signature__data$424 ;
       3'h2:
-          \$132  = \$signature__data$226 ;
+          \$731  = \$signature__data$425 ;
       3'h3:
-          \$132  = \$signature__data$227 ;
+          \$731  = \$signature__data$426 ;
       3'h4:
-          \$132  = \$signature__data$228 ;
+          \$731  = \$signature__data$427 ;
       3'h5:
-          \$132  = \$signature__data$229 ;
+          \$731  = \$signature__data$428 ;
       3'h6:
-          \$132  = \$signature__data$230 ;
+          \$731  = \$signature__data$429 ;
       3'h7:
-          \$132  = \$signature__data$231 ;
+          \$731  = \$signature__data$430 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (rd_a_lane)
+      3'h0:
+          \$733  = \$signature__data$431 ;
+      3'h1:
+          \$733  = \$signature__data$432 ;
+      3'h2:
+          \$733  = \$signature__data$433 ;
+      3'h3:
+          \$733  = \$signature__data$434 ;
+      3'h4:
+          \$733  = \$signature__data$435 ;
+      3'h5:
+          \$733  = \$signature__data$436 ;
+      3'h6:
+          \$733  = \$signature__data$437 ;
+      3'h7:
+          \$733  = \$signature__data$438 ;
     endcase
   end
   always @* begin
@@ -5822,21 +5886,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$740  = { 5'h00, num_neurons };
+          \$756  = { 5'h00, num_neurons };
       3'h1:
-          \$740  = { 5'h00, num_classes };
+          \$756  = { 5'h00, num_classes };
       3'h2:
-          \$740  = { 5'h00, divisor };
+          \$756  = { 5'h00, divisor };
       3'h3:
-          \$740  = thswap_init;
+          \$756  = thswap_init;
       3'h4:
-          \$740  = decay;
+          \$756  = decay;
       3'h5:
-          \$740  = thswap_min;
+          \$756  = thswap_min;
       3'h6:
-          \$740  = thl_cap;
+          \$756  = thl_cap;
       3'h7:
-          \$740  = { 8'h00, offset };
+          \$756  = { 8'h00, offset };
     endcase
   end
   always @* begin
@@ -5844,109 +5908,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (lrn_idx[2:0])
       3'h0:
-          \$770  = \$signature__data$200 ;
+          \$786  = \$signature__data$423 ;
       3'h1:
-          \$770  = \$signature__data$201 ;
+          \$786  = \$signature__data$424 ;
       3'h2:
-          \$770  = \$signature__data$202 ;
+          \$786  = \$signature__data$425 ;
       3'h3:
-          \$770  = \$signature__data$203 ;
+          \$786  = \$signature__data$426 ;
       3'h4:
-          \$770  = \$signature__data$204 ;
+          \$786  = \$signature__data$427 ;
       3'h5:
-          \$770  = \$signature__data$205 ;
+          \$786  = \$signature__data$428 ;
       3'h6:
-          \$770  = \$signature__data$206 ;
+          \$786  = \$signature__data$429 ;
       3'h7:
-          \$770  = \$signature__data$207 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[2:0])
-      3'h0:
-          \$771  = \$signature__data$216 ;
-      3'h1:
-          \$771  = \$signature__data$217 ;
-      3'h2:
-          \$771  = \$signature__data$218 ;
-      3'h3:
-          \$771  = \$signature__data$219 ;
-      3'h4:
-          \$771  = \$signature__data$220 ;
-      3'h5:
-          \$771  = \$signature__data$221 ;
-      3'h6:
-          \$771  = \$signature__data$222 ;
-      3'h7:
-          \$771  = \$signature__data$223 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[2:0])
-      3'h0:
-          \$980  = \$signature__data$200 ;
-      3'h1:
-          \$980  = \$signature__data$201 ;
-      3'h2:
-          \$980  = \$signature__data$202 ;
-      3'h3:
-          \$980  = \$signature__data$203 ;
-      3'h4:
-          \$980  = \$signature__data$204 ;
-      3'h5:
-          \$980  = \$signature__data$205 ;
-      3'h6:
-          \$980  = \$signature__data$206 ;
-      3'h7:
-          \$980  = \$signature__data$207 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[2:0])
-      3'h0:
-          \$981  = \$signature__data$200 ;
-      3'h1:
-          \$981  = \$signature__data$201 ;
-      3'h2:
-          \$981  = \$signature__data$202 ;
-      3'h3:
-          \$981  = \$signature__data$203 ;
-      3'h4:
-          \$981  = \$signature__data$204 ;
-      3'h5:
-          \$981  = \$signature__data$205 ;
-      3'h6:
-          \$981  = \$signature__data$206 ;
-      3'h7:
-          \$981  = \$signature__data$207 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (lrn_idx[2:0])
-      3'h0:
-          \$984  = \$signature__data$200 ;
-      3'h1:
-          \$984  = \$signature__data$201 ;
-      3'h2:
-          \$984  = \$signature__data$202 ;
-      3'h3:
-          \$984  = \$signature__data$203 ;
-      3'h4:
-          \$984  = \$signature__data$204 ;
-      3'h5:
-          \$984  = \$signature__data$205 ;
-      3'h6:
-          \$984  = \$signature__data$206 ;
-      3'h7:
-          \$984  = \$signature__data$207 ;
+          \$786  = \$signature__data$430 ;
     endcase
   end
   always @* begin
@@ -5983,22 +5959,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h10:
           x_rd__addr = l_word;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    rd_data = 32'd0;
-    casez (rd_a_op)
-      4'h4:
-          rd_data = \$129 ;
-      4'h6:
-          rd_data = { 16'h0000, \$130  };
-      4'h8:
-          rd_data = { 16'h0000, \$131  };
-      4'h9:
-          rd_data = { 25'h0000000, \$132  };
-      4'hb:
-          rd_data = rd_a_param;
+      5'h12:
+          x_rd__addr = l_word;
     endcase
   end
   always @* begin
@@ -6014,7 +5976,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (rd_b) begin
-      rsp__payload = rd_q;
+      { rsp__payload[83:36], rsp__payload[3:0] } = { rd_q[83:36], rd_q[3:0] };
+      rsp__payload[35:4] = \$130 ;
     end else begin
       rsp__payload = res;
     end
@@ -6024,7 +5987,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$136 ;
+          \$signature__en  = \$134 ;
     endcase
   end
   always @* begin
@@ -6032,7 +5995,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$153 ;
+          cmd__ready = \$151 ;
       5'h01:
           cmd__ready = 1'h1;
     endcase
@@ -6042,15 +6005,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     \$signature__addr  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$155 [7:0];
+          \$signature__addr  = \$153 [7:0];
       5'h01:
           /* empty */;
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$198 [7:0];
+          \$signature__addr  = \$196 [7:0];
       5'h05:
-          \$signature__addr  = \$208 [7:0];
+          \$signature__addr  = \$206 [7:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -6070,7 +6033,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$217 [7:0];
+          \$signature__addr  = \$215 [7:0];
     endcase
   end
   always @* begin
@@ -6111,10 +6074,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$244  = 8'h00;
+    \$signature__addr$210  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$244  = \$157 [7:0];
+          \$signature__addr$210  = \$155 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6148,15 +6111,17 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$244  = \$220 [7:0];
+          /* empty */;
+      5'h15:
+          \$signature__addr$210  = \$218 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$245  = 32'd0;
+    \$signature__data$211  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$245  = cmd__payload[59:28];
+          \$signature__data$211  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6190,15 +6155,17 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$245  = wreg;
+          /* empty */;
+      5'h15:
+          \$signature__data$211  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$246  = 7'h00;
+    \$signature__addr$212  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$246  = cmd__payload[13:7];
+          \$signature__addr$212  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -6232,23 +6199,25 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$246  = lrn_idx[9:3];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$212  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$246  = add_idx[9:3];
+          \$signature__addr$212  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$247  = 16'h0000;
+    \$signature__data$213  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$247  = cmd__payload[43:28];
+          \$signature__data$213  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6283,14 +6252,1688 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__data$247  = \$244 ;
+          \$signature__data$213  = \$242 ;
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$213  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$214  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$214  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$214  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$247  = 16'h0000;
+          \$signature__addr$214  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$215  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$215  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$215  = \$239 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$215  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$216  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$216  = \$157 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$216  = \$220 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$217  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$217  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$217  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$218  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$218  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$218  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$218  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$219  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$219  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$219  = \$250 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$219  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$220  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$220  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$220  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$220  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$221  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$221  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$221  = \$247 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$221  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$222  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$222  = \$159 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$222  = \$222 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$223  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$223  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$223  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$224  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$224  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$224  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$224  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$225  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$225  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$225  = \$258 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$225  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$226  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$226  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$226  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$226  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$227  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$227  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$227  = \$255 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$227  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$228  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$228  = \$161 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$228  = \$224 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$229  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$229  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$229  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$230  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$230  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$230  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$230  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$231  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$231  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$231  = \$266 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$231  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$232  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$232  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$232  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$232  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$233  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$233  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$233  = \$263 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$233  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$234  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$234  = \$163 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$234  = \$226 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$235  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$235  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$235  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$236  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$236  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$236  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$236  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$237  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$237  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$237  = \$274 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$237  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$238  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$238  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$238  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$238  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$239  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$239  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$239  = \$271 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$239  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$240  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$240  = \$165 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$240  = \$228 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$241  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$241  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$241  = wreg;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$242  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$242  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$242  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$242  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$243  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$243  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$243  = \$282 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$243  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$244  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$244  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__addr$244  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$244  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$245  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$245  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__data$245  = \$279 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$245  = thswap_init;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$246  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$246  = \$167 [7:0];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__addr$246  = \$230 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$247  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$247  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__data$247  = wreg;
     endcase
   end
   always @* begin
@@ -6333,11 +7976,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           \$signature__addr$248  = lrn_idx[9:3];
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           \$signature__addr$248  = add_idx[9:3];
@@ -6383,156 +8028,128 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__data$249  = \$241 [15:0];
+          \$signature__data$249  = \$290 ;
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$249  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$250  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$250  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
-      5'h02:
-          \$signature__data$249  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$250  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$250  = \$159 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$250  = \$222 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$251  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$251  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$251  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$252  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$252  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
       5'h0d:
-          \$signature__addr$252  = lrn_idx[9:3];
+          \$signature__addr$250  = lrn_idx[9:3];
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$250  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$251  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$251  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$251  = \$287 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$252  = add_idx[9:3];
+          \$signature__data$251  = thswap_init;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$253  = 16'h0000;
+    \$signature__addr$252  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$253  = cmd__payload[43:28];
+          \$signature__addr$252  = \$169 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6567,14 +8184,52 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$253  = \$252 ;
-      5'h06:
+      5'h15:
+          \$signature__addr$252  = \$232 [7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$253  = 32'd0;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$253  = cmd__payload[59:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$253  = 16'h0000;
+          \$signature__data$253  = wreg;
     endcase
   end
   always @* begin
@@ -6617,11 +8272,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           \$signature__addr$254  = lrn_idx[9:3];
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           \$signature__addr$254  = add_idx[9:3];
@@ -6667,1718 +8324,120 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__data$255  = \$249 [15:0];
+          \$signature__data$255  = \$298 ;
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$255  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__addr$256  = 7'h00;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__addr$256  = cmd__payload[13:7];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
-      5'h02:
-          \$signature__data$255  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$256  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$256  = \$161 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$256  = \$224 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$257  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$257  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$257  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$258  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$258  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
       5'h0d:
-          \$signature__addr$258  = lrn_idx[9:3];
+          \$signature__addr$256  = lrn_idx[9:3];
       5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$256  = add_idx[9:3];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__data$257  = 16'h0000;
+    casez (ctrl_state)
+      5'h00:
+          \$signature__data$257  = cmd__payload[43:28];
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
           /* empty */;
       5'h15:
           /* empty */;
-      5'h02:
-          \$signature__addr$258  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$259  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$259  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
       5'h0d:
-          \$signature__data$259  = \$260 ;
+          \$signature__data$257  = \$295 [15:0];
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$259  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$260  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$260  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$260  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$260  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$261  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$261  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$261  = \$257 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$261  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$262  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$262  = \$163 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$262  = \$226 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$263  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$263  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$263  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$264  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$264  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$264  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$264  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$265  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$265  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$265  = \$268 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$265  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$266  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$266  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$266  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$266  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$267  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$267  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$267  = \$265 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$267  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$268  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$268  = \$165 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$268  = \$228 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$269  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$269  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$269  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$270  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$270  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$270  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$270  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$271  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$271  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$271  = \$276 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$271  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$272  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$272  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$272  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$272  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$273  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$273  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$273  = \$273 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$273  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$274  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$274  = \$167 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$274  = \$230 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$275  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$275  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$275  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$276  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$276  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$276  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$276  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$277  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$277  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$277  = \$284 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$277  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$278  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$278  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$278  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$278  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$279  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$279  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$279  = \$281 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$279  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$280  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$280  = \$169 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$280  = \$232 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$281  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$281  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$281  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$282  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$282  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$282  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$282  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$283  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$283  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$283  = \$292 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$283  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$284  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$284  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$284  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$284  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$285  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$285  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$285  = \$289 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$285  = thswap_init;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$286  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$286  = \$171 [7:0];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__addr$286  = \$234 [7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$287  = 32'd0;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$287  = cmd__payload[59:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$signature__data$287  = wreg;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$288  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$288  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$288  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$288  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$289  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$289  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$289  = \$300 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$289  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$290  = 7'h00;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__addr$290  = cmd__payload[13:7];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$290  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__addr$290  = add_idx[9:3];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$291  = 16'h0000;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__data$291  = cmd__payload[43:28];
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__data$291  = \$297 [15:0];
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          \$signature__data$291  = thswap_init;
+          \$signature__data$257  = thswap_init;
     endcase
   end
   always @* begin
@@ -8386,7 +8445,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -8398,15 +8457,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$293  = 1'h0;
+    \$signature__en$259  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$293  = \$173 ;
+                  \$signature__en$259  = \$171 ;
             endcase
           end
       5'h01:
@@ -8442,20 +8501,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$293  = \$221 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$259  = \$219 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$294  = 1'h0;
+    \$signature__en$260  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$294  = \$174 ;
+                  \$signature__en$260  = \$172 ;
             endcase
           end
       5'h01:
@@ -8491,20 +8552,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$294  = \$223 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$260  = \$221 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$295  = 1'h0;
+    \$signature__en$261  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$295  = \$175 ;
+                  \$signature__en$261  = \$173 ;
             endcase
           end
       5'h01:
@@ -8540,20 +8603,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$295  = \$225 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$261  = \$223 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$296  = 1'h0;
+    \$signature__en$262  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$296  = \$176 ;
+                  \$signature__en$262  = \$174 ;
             endcase
           end
       5'h01:
@@ -8589,20 +8654,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$296  = \$227 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$262  = \$225 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$297  = 1'h0;
+    \$signature__en$263  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$297  = \$177 ;
+                  \$signature__en$263  = \$175 ;
             endcase
           end
       5'h01:
@@ -8638,20 +8705,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$297  = \$229 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$263  = \$227 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$298  = 1'h0;
+    \$signature__en$264  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$298  = \$178 ;
+                  \$signature__en$264  = \$176 ;
             endcase
           end
       5'h01:
@@ -8687,20 +8756,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$298  = \$231 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$264  = \$229 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$299  = 1'h0;
+    \$signature__en$265  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$299  = \$179 ;
+                  \$signature__en$265  = \$177 ;
             endcase
           end
       5'h01:
@@ -8736,20 +8807,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$299  = \$233 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$265  = \$231 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$300  = 1'h0;
+    \$signature__en$266  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$300  = \$180 ;
+                  \$signature__en$266  = \$178 ;
             endcase
           end
       5'h01:
@@ -8785,22 +8858,24 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$300  = \$235 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$266  = \$233 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$301  = 1'h0;
+    \$signature__en$267  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$301  = \$181 ;
+                  \$signature__en$267  = \$179 ;
             endcase
           end
       5'h01:
@@ -8837,33 +8912,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$301  = \$247 ;
+          \$signature__en$267  = \$245 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$301  = \$307 ;
+            \$signature__en$267  = \$305 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$302  = 1'h0;
+    \$signature__en$268  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$302  = \$182 ;
+                  \$signature__en$268  = \$180 ;
             endcase
           end
       5'h01:
@@ -8900,33 +8977,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$302  = \$255 ;
+          \$signature__en$268  = \$253 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$302  = \$309 ;
+            \$signature__en$268  = \$307 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$303  = 1'h0;
+    \$signature__en$269  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$303  = \$183 ;
+                  \$signature__en$269  = \$181 ;
             endcase
           end
       5'h01:
@@ -8963,33 +9042,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$303  = \$263 ;
+          \$signature__en$269  = \$261 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$303  = \$311 ;
+            \$signature__en$269  = \$309 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$304  = 1'h0;
+    \$signature__en$270  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$304  = \$184 ;
+                  \$signature__en$270  = \$182 ;
             endcase
           end
       5'h01:
@@ -9026,33 +9107,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$304  = \$271 ;
+          \$signature__en$270  = \$269 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$304  = \$313 ;
+            \$signature__en$270  = \$311 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$305  = 1'h0;
+    \$signature__en$271  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$305  = \$185 ;
+                  \$signature__en$271  = \$183 ;
             endcase
           end
       5'h01:
@@ -9089,33 +9172,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$305  = \$279 ;
+          \$signature__en$271  = \$277 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$305  = \$315 ;
+            \$signature__en$271  = \$313 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$306  = 1'h0;
+    \$signature__en$272  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$306  = \$186 ;
+                  \$signature__en$272  = \$184 ;
             endcase
           end
       5'h01:
@@ -9152,33 +9237,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$306  = \$287 ;
+          \$signature__en$272  = \$285 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$306  = \$317 ;
+            \$signature__en$272  = \$315 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$307  = 1'h0;
+    \$signature__en$273  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$307  = \$187 ;
+                  \$signature__en$273  = \$185 ;
             endcase
           end
       5'h01:
@@ -9215,33 +9302,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$307  = \$295 ;
+          \$signature__en$273  = \$293 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$307  = \$319 ;
+            \$signature__en$273  = \$317 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$308  = 1'h0;
+    \$signature__en$274  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$308  = \$188 ;
+                  \$signature__en$274  = \$186 ;
             endcase
           end
       5'h01:
@@ -9278,91 +9367,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$308  = \$303 ;
+          \$signature__en$274  = \$301 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$308  = \$321 ;
+            \$signature__en$274  = \$319 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$309  = 1'h0;
+    \$signature__en$275  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  \$signature__en$309  = \$189 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__en$309  = \$242 ;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$306 ) begin
-          end else begin
-            \$signature__en$309  = \$308 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$310  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9371,7 +9397,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$310  = \$190 ;
+                  \$signature__en$275  = \$187 ;
             endcase
           end
       5'h01:
@@ -9408,26 +9434,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$310  = \$250 ;
+          \$signature__en$275  = \$240 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$310  = \$310 ;
+            \$signature__en$275  = \$306 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$311  = 1'h0;
+    \$signature__en$276  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9436,7 +9464,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$311  = \$191 ;
+                  \$signature__en$276  = \$188 ;
             endcase
           end
       5'h01:
@@ -9473,26 +9501,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$311  = \$258 ;
+          \$signature__en$276  = \$248 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$311  = \$312 ;
+            \$signature__en$276  = \$308 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$312  = 1'h0;
+    \$signature__en$277  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9501,7 +9531,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$312  = \$192 ;
+                  \$signature__en$277  = \$189 ;
             endcase
           end
       5'h01:
@@ -9538,26 +9568,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$312  = \$266 ;
+          \$signature__en$277  = \$256 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$312  = \$314 ;
+            \$signature__en$277  = \$310 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$313  = 1'h0;
+    \$signature__en$278  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9566,7 +9598,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$313  = \$193 ;
+                  \$signature__en$278  = \$190 ;
             endcase
           end
       5'h01:
@@ -9603,26 +9635,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$313  = \$274 ;
+          \$signature__en$278  = \$264 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$313  = \$316 ;
+            \$signature__en$278  = \$312 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$314  = 1'h0;
+    \$signature__en$279  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9631,7 +9665,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$314  = \$194 ;
+                  \$signature__en$279  = \$191 ;
             endcase
           end
       5'h01:
@@ -9668,26 +9702,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$314  = \$282 ;
+          \$signature__en$279  = \$272 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$314  = \$318 ;
+            \$signature__en$279  = \$314 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$315  = 1'h0;
+    \$signature__en$280  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9696,7 +9732,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$315  = \$195 ;
+                  \$signature__en$280  = \$192 ;
             endcase
           end
       5'h01:
@@ -9733,26 +9769,28 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$315  = \$290 ;
+          \$signature__en$280  = \$280 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$315  = \$320 ;
+            \$signature__en$280  = \$316 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$316  = 1'h0;
+    \$signature__en$281  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$172 ) begin
+          if (\$170 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -9761,7 +9799,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$316  = \$196 ;
+                  \$signature__en$281  = \$193 ;
             endcase
           end
       5'h01:
@@ -9798,17 +9836,86 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$316  = \$298 ;
+          \$signature__en$281  = \$288 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$306 ) begin
+          if (\$304 ) begin
           end else begin
-            \$signature__en$316  = \$322 ;
+            \$signature__en$281  = \$318 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$282  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$170 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  \$signature__en$282  = \$194 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__en$282  = \$296 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$304 ) begin
+          end else begin
+            \$signature__en$282  = \$320 ;
           end
     endcase
   end
@@ -9824,14 +9931,14 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$207 ) begin
+          end else if (\$205 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$329  = 1'h0;
+    \start$295  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9855,19 +9962,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \start$329  = 1'h1;
+            \start$295  = 1'h1;
           end
       5'h0e:
-          if (\$212 ) begin
-            \start$329  = 1'h1;
+          if (\$210 ) begin
+            \start$295  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$330  = 8'h00;
+    \dividend$296  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9891,19 +9998,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \dividend$330  = \$signal ;
+            \dividend$296  = \$signal ;
           end
       5'h0e:
-          if (\$212 ) begin
-            \dividend$330  = offset;
+          if (\$210 ) begin
+            \dividend$296  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$332  = 8'h00;
+    \divisor$298  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9927,19 +10034,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \divisor$332  = s_cnt;
+            \divisor$298  = s_cnt;
           end
       5'h0e:
-          if (\$212 ) begin
-            \divisor$332  = \$214 [7:0];
+          if (\$210 ) begin
+            \divisor$298  = \$212 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$333  = 1'h0;
+    \start$299  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9963,9 +10070,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \start$333  = 1'h1;
+            \start$299  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -9980,18 +10087,20 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          if (\$237 ) begin
+          /* empty */;
+      5'h15:
+          if (\$235 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$333  = 1'h1;
+              \start$299  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$334  = 8'h00;
+    \dividend$300  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -10015,9 +10124,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \dividend$334  = n_a;
+            \dividend$300  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -10032,18 +10141,20 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          if (\$237 ) begin
+          /* empty */;
+      5'h15:
+          if (\$235 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$334  = offset_out[7:0];
+              \dividend$300  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$336  = 8'h00;
+    \divisor$302  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -10067,9 +10178,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$207 ) begin
           end else begin
-            \divisor$336  = s_cnt;
+            \divisor$302  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -10084,11 +10195,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          if (\$237 ) begin
+          /* empty */;
+      5'h15:
+          if (\$235 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$336  = \$239 [7:0];
+              \divisor$302  = \$237 [7:0];
             end
           end
     endcase
@@ -10122,11 +10235,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$215 ) begin
+          if (\$213 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$216 ) begin
+          if (\$214 ) begin
             load = 1'h1;
           end
     endcase
@@ -10160,11 +10273,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$215 ) begin
+          if (\$213 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$216 ) begin
+          if (\$214 ) begin
             q = q_a;
           end
     endcase
@@ -10198,11 +10311,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$215 ) begin
+          if (\$213 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$216 ) begin
+          if (\$214 ) begin
             r = r_a;
           end
     endcase
@@ -10236,18 +10349,18 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$215 ) begin
+          if (\$213 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$216 ) begin
+          if (\$214 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$348  = 8'h00;
+    \offset$314  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -10274,12 +10387,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$215 ) begin
-            \offset$348  = remainder;
+          if (\$213 ) begin
+            \offset$314  = remainder;
           end
       5'h11:
-          if (\$216 ) begin
-            \offset$348  = \remainder$351 ;
+          if (\$214 ) begin
+            \offset$314  = \remainder$317 ;
           end
     endcase
   end
@@ -10320,8 +10433,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h12:
           /* empty */;
       5'h13:
+          /* empty */;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$219 ) begin
+          if (\$217 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -10329,993 +10444,815 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = p_run;
-    if (rst) begin
-      \$1009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = p_grp;
-    if (rst) begin
-      \$1010  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \$345 ;
-    if (rst) begin
-      \$1011  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \$346 ;
-    if (rst) begin
-      \$1012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = s1_valid;
-    if (rst) begin
-      \$1013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = s1_grp;
-    if (rst) begin
-      \$1014  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = s1_first;
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = s1_last;
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = s2_valid;
-    if (rst) begin
-      \$1017  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = s2_grp;
-    if (rst) begin
-      \$1018  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = s2_first;
-    if (rst) begin
-      \$1019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = s2_last;
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \$347 ;
+    \$1021  = p_run;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = s3_grp;
+    \$1022  = p_grp;
     if (rst) begin
       \$1022  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$348 ;
+    \$1023  = \$344 ;
     if (rst) begin
-      \$1023  = 32'd0;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \$signature__data$208 ;
+    \$1024  = \$345 ;
     if (rst) begin
-      \$1024  = 16'h0000;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$363 ;
+    \$1025  = s1_valid;
     if (rst) begin
-      \$1025  = 5'h00;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$378 ;
+    \$1026  = s1_grp;
     if (rst) begin
-      \$1026  = 5'h00;
+      \$1026  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = s2_thl0;
+    \$1027  = s1_first;
     if (rst) begin
-      \$1027  = 16'h0000;
+      \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = acc0;
+    \$1028  = s1_last;
+    if (rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = s2_valid;
+    if (rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = s2_grp;
+    if (rst) begin
+      \$1030  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = s2_first;
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = s2_last;
+    if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = \$346 ;
+    if (rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = s3_grp;
+    if (rst) begin
+      \$1034  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = \$347 ;
+    if (rst) begin
+      \$1035  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = \$signature__data$343 ;
+    if (rst) begin
+      \$1036  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = \$362 ;
+    if (rst) begin
+      \$1037  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = \$377 ;
+    if (rst) begin
+      \$1038  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = s2_thl0;
+    if (rst) begin
+      \$1039  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = acc0;
     if (s3_valid) begin
-      \$1028  = \$381 [6:0];
+      \$1040  = \$380 [6:0];
     end
     if (rst) begin
-      \$1028  = 7'h00;
+      \$1040  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$384 [6:0];
+    \$1041  = \$383 [6:0];
     if (rst) begin
-      \$1029  = 7'h00;
+      \$1041  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = s3_thl0;
+    \$1042  = s3_thl0;
     if (rst) begin
-      \$1030  = 16'h0000;
+      \$1042  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \$385 ;
+    \$1043  = \$384 ;
     if (rst) begin
-      \$1031  = 32'd0;
+      \$1043  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$signature__data$209 ;
+    \$1044  = \$signature__data$352 ;
     if (rst) begin
-      \$1032  = 16'h0000;
+      \$1044  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \$400 ;
+    \$1045  = \$399 ;
     if (rst) begin
-      \$1033  = 5'h00;
+      \$1045  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \$415 ;
+    \$1046  = \$414 ;
     if (rst) begin
-      \$1034  = 5'h00;
+      \$1046  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = s2_thl1;
+    \$1047  = s2_thl1;
     if (rst) begin
-      \$1035  = 16'h0000;
+      \$1047  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = acc1;
+    \$1048  = acc1;
     if (s3_valid) begin
-      \$1036  = \$418 [6:0];
+      \$1048  = \$417 [6:0];
     end
     if (rst) begin
-      \$1036  = 7'h00;
+      \$1048  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$421 [6:0];
+    \$1049  = \$420 [6:0];
     if (rst) begin
-      \$1037  = 7'h00;
+      \$1049  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = s3_thl1;
+    \$1050  = s3_thl1;
     if (rst) begin
-      \$1038  = 16'h0000;
+      \$1050  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \$422 ;
+    \$1051  = \$421 ;
     if (rst) begin
-      \$1039  = 32'd0;
+      \$1051  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$signature__data$210 ;
+    \$1052  = \$signature__data$361 ;
     if (rst) begin
-      \$1040  = 16'h0000;
+      \$1052  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \$437 ;
+    \$1053  = \$436 ;
     if (rst) begin
-      \$1041  = 5'h00;
+      \$1053  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \$452 ;
+    \$1054  = \$451 ;
     if (rst) begin
-      \$1042  = 5'h00;
+      \$1054  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = s2_thl2;
+    \$1055  = s2_thl2;
     if (rst) begin
-      \$1043  = 16'h0000;
+      \$1055  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = acc2;
+    \$1056  = acc2;
     if (s3_valid) begin
-      \$1044  = \$455 [6:0];
+      \$1056  = \$454 [6:0];
     end
     if (rst) begin
-      \$1044  = 7'h00;
+      \$1056  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \$458 [6:0];
+    \$1057  = \$457 [6:0];
     if (rst) begin
-      \$1045  = 7'h00;
+      \$1057  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = s3_thl2;
+    \$1058  = s3_thl2;
     if (rst) begin
-      \$1046  = 16'h0000;
+      \$1058  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \$459 ;
+    \$1059  = \$458 ;
     if (rst) begin
-      \$1047  = 32'd0;
+      \$1059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \$signature__data$211 ;
+    \$1060  = \$signature__data$370 ;
     if (rst) begin
-      \$1048  = 16'h0000;
+      \$1060  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \$474 ;
+    \$1061  = \$473 ;
     if (rst) begin
-      \$1049  = 5'h00;
+      \$1061  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \$489 ;
+    \$1062  = \$488 ;
     if (rst) begin
-      \$1050  = 5'h00;
+      \$1062  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = s2_thl3;
+    \$1063  = s2_thl3;
     if (rst) begin
-      \$1051  = 16'h0000;
+      \$1063  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = acc3;
+    \$1064  = acc3;
     if (s3_valid) begin
-      \$1052  = \$492 [6:0];
+      \$1064  = \$491 [6:0];
     end
     if (rst) begin
-      \$1052  = 7'h00;
+      \$1064  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \$495 [6:0];
+    \$1065  = \$494 [6:0];
     if (rst) begin
-      \$1053  = 7'h00;
+      \$1065  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = s3_thl3;
+    \$1066  = s3_thl3;
     if (rst) begin
-      \$1054  = 16'h0000;
+      \$1066  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \$496 ;
+    \$1067  = \$495 ;
     if (rst) begin
-      \$1055  = 32'd0;
+      \$1067  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \$signature__data$212 ;
+    \$1068  = \$signature__data$379 ;
     if (rst) begin
-      \$1056  = 16'h0000;
+      \$1068  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \$511 ;
+    \$1069  = \$510 ;
     if (rst) begin
-      \$1057  = 5'h00;
+      \$1069  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \$526 ;
+    \$1070  = \$525 ;
     if (rst) begin
-      \$1058  = 5'h00;
+      \$1070  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = s2_thl4;
+    \$1071  = s2_thl4;
     if (rst) begin
-      \$1059  = 16'h0000;
+      \$1071  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = acc4;
+    \$1072  = acc4;
     if (s3_valid) begin
-      \$1060  = \$529 [6:0];
+      \$1072  = \$528 [6:0];
     end
     if (rst) begin
-      \$1060  = 7'h00;
+      \$1072  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \$532 [6:0];
+    \$1073  = \$531 [6:0];
     if (rst) begin
-      \$1061  = 7'h00;
+      \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = s3_thl4;
+    \$1074  = s3_thl4;
     if (rst) begin
-      \$1062  = 16'h0000;
+      \$1074  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$533 ;
+    \$1075  = \$532 ;
     if (rst) begin
-      \$1063  = 32'd0;
+      \$1075  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \$signature__data$213 ;
+    \$1076  = \$signature__data$388 ;
     if (rst) begin
-      \$1064  = 16'h0000;
+      \$1076  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \$548 ;
+    \$1077  = \$547 ;
     if (rst) begin
-      \$1065  = 5'h00;
+      \$1077  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \$563 ;
+    \$1078  = \$562 ;
     if (rst) begin
-      \$1066  = 5'h00;
+      \$1078  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = s2_thl5;
+    \$1079  = s2_thl5;
     if (rst) begin
-      \$1067  = 16'h0000;
+      \$1079  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = acc5;
+    \$1080  = acc5;
     if (s3_valid) begin
-      \$1068  = \$566 [6:0];
+      \$1080  = \$565 [6:0];
     end
     if (rst) begin
-      \$1068  = 7'h00;
+      \$1080  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$569 [6:0];
+    \$1081  = \$568 [6:0];
     if (rst) begin
-      \$1069  = 7'h00;
+      \$1081  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s3_thl5;
+    \$1082  = s3_thl5;
     if (rst) begin
-      \$1070  = 16'h0000;
+      \$1082  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$570 ;
+    \$1083  = \$569 ;
     if (rst) begin
-      \$1071  = 32'd0;
+      \$1083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \$signature__data$214 ;
+    \$1084  = \$signature__data$397 ;
     if (rst) begin
-      \$1072  = 16'h0000;
+      \$1084  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \$585 ;
+    \$1085  = \$584 ;
     if (rst) begin
-      \$1073  = 5'h00;
+      \$1085  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$600 ;
+    \$1086  = \$599 ;
     if (rst) begin
-      \$1074  = 5'h00;
+      \$1086  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = s2_thl6;
+    \$1087  = s2_thl6;
     if (rst) begin
-      \$1075  = 16'h0000;
+      \$1087  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = acc6;
+    \$1088  = acc6;
     if (s3_valid) begin
-      \$1076  = \$603 [6:0];
+      \$1088  = \$602 [6:0];
     end
     if (rst) begin
-      \$1076  = 7'h00;
+      \$1088  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \$606 [6:0];
-    if (rst) begin
-      \$1077  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = s3_thl6;
-    if (rst) begin
-      \$1078  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \$607 ;
-    if (rst) begin
-      \$1079  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \$signature__data$215 ;
-    if (rst) begin
-      \$1080  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \$622 ;
-    if (rst) begin
-      \$1081  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$637 ;
-    if (rst) begin
-      \$1082  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = s2_thl7;
-    if (rst) begin
-      \$1083  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = acc7;
-    if (s3_valid) begin
-      \$1084  = \$640 [6:0];
-    end
-    if (rst) begin
-      \$1084  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \$643 [6:0];
-    if (rst) begin
-      \$1085  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = s3_thl7;
-    if (rst) begin
-      \$1086  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \$signature__en$82 ;
-    if (rst) begin
-      \$1087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = s4_grp;
-    if (rst) begin
-      \$1088  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \$signature__data ;
+    \$1089  = \$605 [6:0];
     if (rst) begin
       \$1089  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \$644 ;
+    \$1090  = s3_thl6;
     if (rst) begin
-      \$1090  = 1'h0;
+      \$1090  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \$652 ;
+    \$1091  = \$606 ;
     if (rst) begin
-      \$1091  = 1'h0;
+      \$1091  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \$signature__data$85 ;
+    \$1092  = \$signature__data$406 ;
     if (rst) begin
-      \$1092  = 7'h00;
+      \$1092  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$653 ;
+    \$1093  = \$621 ;
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$661 ;
+    \$1094  = \$636 ;
     if (rst) begin
-      \$1094  = 1'h0;
+      \$1094  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \$signature__data$89 ;
+    \$1095  = s2_thl7;
     if (rst) begin
-      \$1095  = 7'h00;
+      \$1095  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \$662 ;
+    \$1096  = acc7;
+    if (s3_valid) begin
+      \$1096  = \$639 [6:0];
+    end
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \$670 ;
+    \$1097  = \$642 [6:0];
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \$signature__data$93 ;
+    \$1098  = s3_thl7;
     if (rst) begin
-      \$1098  = 7'h00;
+      \$1098  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \$671 ;
+    \$1099  = \$signature__en$82 ;
     if (rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \$679 ;
+    \$1100  = s4_grp;
     if (rst) begin
-      \$1100  = 1'h0;
+      \$1100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \$signature__data$97 ;
+    \$1101  = \$signature__data ;
     if (rst) begin
       \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \$680 ;
+    \$1102  = \$643 ;
     if (rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \$688 ;
+    \$1103  = \$651 ;
     if (rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \$signature__data$101 ;
+    \$1104  = \$signature__data$85 ;
     if (rst) begin
       \$1104  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \$689 ;
+    \$1105  = \$652 ;
     if (rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \$697 ;
+    \$1106  = \$660 ;
     if (rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \$signature__data$105 ;
+    \$1107  = \$signature__data$89 ;
     if (rst) begin
       \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$698 ;
+    \$1108  = \$661 ;
     if (rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \$706 ;
+    \$1109  = \$669 ;
     if (rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \$signature__data$109 ;
+    \$1110  = \$signature__data$93 ;
     if (rst) begin
       \$1110  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \$707 ;
+    \$1111  = \$670 ;
     if (rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \$715 ;
+    \$1112  = \$678 ;
     if (rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \$signal$434 ;
-    if (s5_valid) begin
-      if (\$719 ) begin
-        \$1113  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$1113  = 1'h0;
-    endcase
+    \$1113  = \$signature__data$97 ;
     if (rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \$signal$435 ;
-    if (s5_valid) begin
-      if (\$719 ) begin
-        \$1114  = s5_c_pot7;
-      end
-    end
+    \$1114  = \$679 ;
     if (rst) begin
-      \$1114  = 7'h00;
+      \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = dividend;
-    if (s5_valid) begin
-      if (\$719 ) begin
-        \$1115  = s5_c_idx7;
-      end
-    end
+    \$1115  = \$687 ;
     if (rst) begin
-      \$1115  = 11'h000;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \$signal$436 ;
-    if (s5_valid) begin
-      if (\$723 ) begin
-        \$1116  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$1116  = 1'h0;
-    endcase
+    \$1116  = \$signature__data$101 ;
     if (rst) begin
-      \$1116  = 1'h0;
+      \$1116  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$signal$359 ;
-    if (s5_valid) begin
-      if (\$723 ) begin
-        \$1117  = s5_e_pot7;
-      end
-    end
+    \$1117  = \$688 ;
     if (rst) begin
-      \$1117  = 7'h00;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = lrn_idx;
-    if (s5_valid) begin
-      if (\$723 ) begin
-        \$1118  = s5_e_idx7;
-      end
-    end
+    \$1118  = \$696 ;
     if (rst) begin
-      \$1118  = 11'h000;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = rd_b;
-    if (\$725 ) begin
-      \$1119  = rd_a;
-    end
+    \$1119  = \$signature__data$105 ;
     if (rst) begin
-      \$1119  = 1'h0;
+      \$1119  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = rd_q;
-    if (\$725 ) begin
-      \$1120 [3:0] = rd_a_op;
-      \$1120 [35:4] = rd_data;
-    end
+    \$1120  = \$697 ;
     if (rst) begin
-      \$1120  = 84'h000000000000000000000;
+      \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = rd_a;
-    casez (ctrl_state)
-      5'h00:
-        begin
-          if (\$729 ) begin
-            \$1121  = 1'h0;
-          end
-          if (\$730 ) begin
-            if (\$739 ) begin
-              \$1121  = 1'h1;
-            end
-          end
-        end
-    endcase
+    \$1121  = \$705 ;
     if (rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = rd_a_op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            if (\$739 ) begin
-              \$1122  = cmd__payload[3:0];
-            end
-          end
-    endcase
+    \$1122  = \$signature__data$109 ;
     if (rst) begin
-      \$1122  = 4'h0;
+      \$1122  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = rd_a_lane;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            if (\$739 ) begin
-              \$1123  = cmd__payload[6:4];
-            end
-          end
-    endcase
+    \$1123  = \$706 ;
     if (rst) begin
-      \$1123  = 3'h0;
+      \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = rd_a_param;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            if (\$739 ) begin
-              \$1124  = { \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740 [15], \$740  };
-            end
-          end
-    endcase
+    \$1124  = \$714 ;
     if (rst) begin
-      \$1124  = 32'd0;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$1125  = cmd__payload[3:0];
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$1125  = 4'h0;
+    \$1125  = \$signal$416 ;
+    if (s5_valid) begin
+      if (\$718 ) begin
+        \$1125  = 1'h1;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$1126  = \$744 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$1126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = cand_lo;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$1127  = \$745 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$1127  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = load_word;
-    casez (ctrl_state)
-      5'h00:
-          if (\$730 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$1128  = 1'h1;
-            endcase
-          end
+          /* empty */;
       5'h01:
-          if (cmd__valid) begin
-            \$1128  = \$746 [0];
-          end
+          /* empty */;
+      5'h03:
+          \$1125  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \$signal$417 ;
+    if (s5_valid) begin
+      if (\$718 ) begin
+        \$1126  = s5_c_pot7;
+      end
+    end
+    if (rst) begin
+      \$1126  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = dividend;
+    if (s5_valid) begin
+      if (\$718 ) begin
+        \$1127  = s5_c_idx7;
+      end
+    end
+    if (rst) begin
+      \$1127  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = \$signal$418 ;
+    if (s5_valid) begin
+      if (\$722 ) begin
+        \$1128  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$1128  = 1'h0;
     endcase
     if (rst) begin
       \$1128  = 1'h0;
@@ -11323,13 +11260,233 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = ctrl_state;
+    \$1129  = \$signal$325 ;
+    if (s5_valid) begin
+      if (\$722 ) begin
+        \$1129  = s5_e_pot7;
+      end
+    end
+    if (rst) begin
+      \$1129  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = lrn_idx;
+    if (s5_valid) begin
+      if (\$722 ) begin
+        \$1130  = s5_e_idx7;
+      end
+    end
+    if (rst) begin
+      \$1130  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = \$723 ;
+    if (rst) begin
+      \$1131  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = rd_b;
+    if (\$725 ) begin
+      \$1132  = rd_a;
+    end
+    if (rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = rd_q;
+    if (\$725 ) begin
+      \$1133 [3:0] = rd_a_op;
+      \$1133 [35:4] = \$730 ;
+    end
+    if (rst) begin
+      \$1133  = 84'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = rd_q_b;
+    if (\$725 ) begin
+      \$1134  = \$735 ;
+    end
+    if (rst) begin
+      \$1134  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = rd_q_p;
+    if (\$725 ) begin
+      \$1135  = \$736 ;
+    end
+    if (rst) begin
+      \$1135  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = rd_a;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+        begin
+          if (\$740 ) begin
+            \$1136  = 1'h0;
+          end
+          if (\$741 ) begin
+            if (\$750 ) begin
+              \$1136  = 1'h1;
+            end
+          end
+        end
+    endcase
+    if (rst) begin
+      \$1136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = rd_a_op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            if (\$750 ) begin
+              \$1137  = cmd__payload[3:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1137  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = rd_a_lane;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            if (\$750 ) begin
+              \$1138  = cmd__payload[6:4];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1138  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = rd_a_sel;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            if (\$750 ) begin
+              \$1139  = { \$755 , \$754 , \$753 , \$752 , \$751  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1139  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            if (\$750 ) begin
+              \$1140  = { \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756 [15], \$756  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1140  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1129  = 5'h01;
+                  \$1141  = cmd__payload[3:0];
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$1141  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = cand_all;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$1142  = \$760 ;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$1142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = cand_lo;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$1143  = \$761 ;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$1143  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = load_word;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$1144  = 1'h1;
+            endcase
+          end
+      5'h01:
+          if (cmd__valid) begin
+            \$1144  = \$762 [0];
+          end
+    endcase
+    if (rst) begin
+      \$1144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = ctrl_state;
+    casez (ctrl_state)
+      5'h00:
+          if (\$741 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$1145  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -11339,108 +11496,110 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1129  = 5'h02;
+                  \$1145  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$747 ) begin
-              \$1129  = 5'h03;
+            if (\$763 ) begin
+              \$1145  = 5'h03;
             end
           end
       5'h03:
-          \$1129  = 5'h04;
+          \$1145  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$761 ) begin
+          end else if (\$777 ) begin
             (* full_case = 32'd1 *)
-            if (\$769 ) begin
-              \$1129  = 5'h05;
+            if (\$785 ) begin
+              \$1145  = 5'h05;
             end else begin
-              \$1129  = 5'h06;
+              \$1145  = 5'h06;
             end
           end
       5'h05:
-          \$1129  = 5'h07;
+          \$1145  = 5'h07;
       5'h07:
-          \$1129  = 5'h08;
+          \$1145  = 5'h08;
       5'h08:
-          \$1129  = 5'h09;
+          \$1145  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$964 ) begin
-            \$1129  = 5'h0a;
+          if (\$979 ) begin
+            \$1145  = 5'h0a;
           end else begin
-            \$1129  = 5'h05;
+            \$1145  = 5'h05;
           end
       5'h0a:
-          \$1129  = 5'h0b;
+          \$1145  = 5'h0b;
       5'h0b:
-          \$1129  = 5'h0c;
+          \$1145  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$974 ) begin
-            \$1129  = 5'h0d;
+          if (\$989 ) begin
+            \$1145  = 5'h0d;
           end else begin
-            \$1129  = 5'h0e;
+            \$1145  = 5'h0e;
           end
       5'h0e:
-          if (\$977 ) begin
-            \$1129  = 5'h0f;
+          if (\$992 ) begin
+            \$1145  = 5'h0f;
           end
       5'h0f:
-          if (\$978 ) begin
-            \$1129  = 5'h10;
+          if (\$993 ) begin
+            \$1145  = 5'h10;
           end
       5'h11:
-          if (\$979 ) begin
-            \$1129  = 5'h10;
+          if (\$994 ) begin
+            \$1145  = 5'h10;
           end
       5'h10:
-          \$1129  = 5'h12;
+          \$1145  = 5'h12;
       5'h12:
-          \$1129  = 5'h13;
+          \$1145  = 5'h13;
       5'h13:
-          if (\$989 ) begin
-            \$1129  = 5'h14;
-          end
+          \$1145  = 5'h14;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$998 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-              \$1129  = 5'h0d;
-            end else begin
-              \$1129  = 5'h11;
-            end
-          end else begin
-            \$1129  = 5'h10;
-          end
-      5'h0d:
-          \$1129  = 5'h06;
-      5'h06:
-          if (\$1000 ) begin
-            \$1129  = 5'h15;
+          if (\$1001 ) begin
+            \$1145  = 5'h15;
           end
       5'h15:
+          (* full_case = 32'd1 *)
+          if (\$1010 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+              \$1145  = 5'h0d;
+            end else begin
+              \$1145  = 5'h11;
+            end
+          end else begin
+            \$1145  = 5'h10;
+          end
+      5'h0d:
+          \$1145  = 5'h06;
+      5'h06:
+          if (\$1012 ) begin
+            \$1145  = 5'h16;
+          end
+      5'h16:
           if (rsp__ready) begin
-            \$1129  = 5'h00;
+            \$1145  = 5'h00;
           end
       5'h02:
-          if (\$1003 ) begin
-            \$1129  = 5'h00;
+          if (\$1015 ) begin
+            \$1145  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1129  = 5'h00;
+      \$1145  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = num_neurons;
+    \$1146  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11453,7 +11612,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$1130  = cmd__payload[38:28];
+                        \$1146  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -11491,27 +11650,29 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$1003 ) begin
-            \$1130  = add_idx[10:0];
+          if (\$1015 ) begin
+            \$1146  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$1130  = 11'h000;
+      \$1146  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = num_classes;
+    \$1147  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11526,7 +11687,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$1131  = cmd__payload[38:28];
+                        \$1147  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -11564,31 +11725,33 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$1003 ) begin
+          if (\$1015 ) begin
           end else begin
-            if (\$1005 ) begin
-              \$1131  = \$1007 [10:0];
+            if (\$1017 ) begin
+              \$1147  = \$1019 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$1131  = 11'h000;
+      \$1147  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = divisor;
+    \$1148  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11605,21 +11768,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$1132  = cmd__payload[38:28];
+                        \$1148  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1132  = 11'h000;
+      \$1148  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = thswap_init;
+    \$1149  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11638,21 +11801,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$1133  = cmd__payload[43:28];
+                        \$1149  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1133  = 16'h0000;
+      \$1149  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = decay;
+    \$1150  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11673,21 +11836,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$1134  = cmd__payload[43:28];
+                        \$1150  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1134  = 16'h0000;
+      \$1150  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = thswap_min;
+    \$1151  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11710,21 +11873,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$1135  = cmd__payload[43:28];
+                        \$1151  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1135  = 16'h0000;
+      \$1151  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = thl_cap;
+    \$1152  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11749,21 +11912,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$1136  = cmd__payload[43:28];
+                        \$1152  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1136  = 16'h0000;
+      \$1152  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = offset;
+    \$1153  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11791,7 +11954,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$1137  = cmd__payload[35:28];
+                        \$1153  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -11828,32 +11991,34 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           /* empty */;
       5'h14:
-          if (\$998 ) begin
+          /* empty */;
+      5'h15:
+          if (\$1010 ) begin
             if (scan_a) begin
-              \$1137  = offset_out[7:0];
+              \$1153  = offset_out[7:0];
             end
           end
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$1003 ) begin
-            \$1137  = 8'h00;
+          if (\$1015 ) begin
+            \$1153  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$1137  = 8'h00;
+      \$1153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = add_cls;
+    \$1154  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11866,7 +12031,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1138  = cmd__payload[38:28];
+                  \$1154  = cmd__payload[38:28];
             endcase
           end
       5'h01:
@@ -11903,31 +12068,33 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$1003 ) begin
+          if (\$1015 ) begin
           end else begin
-            if (\$1005 ) begin
-              \$1138  = \$1006 [10:0];
+            if (\$1017 ) begin
+              \$1154  = \$1018 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$1138  = 11'h000;
+      \$1154  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = add_left;
+    \$1155  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11940,7 +12107,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1139  = divisor;
+                  \$1155  = divisor;
             endcase
           end
       5'h01:
@@ -11977,34 +12144,36 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$1003 ) begin
+          if (\$1015 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$1005 ) begin
-              \$1139  = divisor;
+            if (\$1017 ) begin
+              \$1155  = divisor;
             end else begin
-              \$1139  = \$1008 [10:0];
+              \$1155  = \$1020 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$1139  = 11'h000;
+      \$1155  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = add_idx;
+    \$1156  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$730 ) begin
+          if (\$741 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -12017,7 +12186,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1140  = { 1'h0, num_neurons };
+                  \$1156  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -12054,586 +12223,95 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$1003 ) begin
+          if (\$1015 ) begin
           end else begin
-            \$1140  = \$1004 [11:0];
+            \$1156  = \$1016 [11:0];
           end
     endcase
     if (rst) begin
-      \$1140  = 12'h000;
+      \$1156  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = p_grp;
+    \$1157  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1141  = 8'h00;
+          \$1157  = 8'h00;
       5'h04:
           if (p_run) begin
-            if (\$762 ) begin
-              \$1141  = \$763 [7:0];
+            if (\$778 ) begin
+              \$1157  = \$779 [7:0];
             end
           end
     endcase
     if (rst) begin
-      \$1141  = 8'h00;
+      \$1157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = cand_hi;
+    \$1158  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1142  = \$748 ;
+          \$1158  = \$764 ;
     endcase
     if (rst) begin
-      \$1142  = 23'h000000;
+      \$1158  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = p_word;
+    \$1159  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1143  = 1'h0;
+          \$1159  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$762 ) begin
-              \$1143  = 1'h0;
+            if (\$778 ) begin
+              \$1159  = 1'h0;
             end else begin
-              \$1143  = \$766 [0];
+              \$1159  = \$782 [0];
             end
           end
     endcase
     if (rst) begin
-      \$1143  = 1'h0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = p_groups;
+    \$1160  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1144  = \$751 [7:0];
-    endcase
-    if (rst) begin
-      \$1144  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = p_run;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$1145  = \$752 ;
-      5'h04:
-          if (p_run) begin
-            if (\$762 ) begin
-              if (\$765 ) begin
-                \$1145  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = res;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$761 ) begin
-            \$1146 [46:36] = dividend;
-            \$1146 [64:58] = \$signal$435 ;
-            \$1146 [65] = \$signal$436 ;
-            \$1146 [76:66] = lrn_idx;
-            \$1146 [83:77] = 7'h00;
-            \$1146 [3:0] = op;
-            \$1146 [35:4] = 32'd0;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$1146 [83:77] = s_cnt[6:0];
-      5'h06:
-          if (\$1000 ) begin
-            \$1146 [57:47] = \quotient$450 ;
-          end
-    endcase
-    if (rst) begin
-      \$1146  = 84'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = win_base;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$761 ) begin
-            \$1147  = \$767 [7:0];
-          end
-    endcase
-    if (rst) begin
-      \$1147  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = l_word;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$761 ) begin
-            \$1148  = 1'h0;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (\$964 ) begin
-          end else begin
-            \$1148  = \$965 [0];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$978 ) begin
-            \$1148  = 1'h0;
-          end
-      5'h11:
-          if (\$979 ) begin
-            \$1148  = 1'h0;
-          end
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          (* full_case = 32'd1 *)
-          if (\$998 ) begin
-          end else begin
-            \$1148  = \$999 [0];
-          end
-    endcase
-    if (rst) begin
-      \$1148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = \$signal ;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$761 ) begin
-            \$1149  = 8'h00;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$1149  = \$961 [7:0];
-    endcase
-    if (rst) begin
-      \$1149  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = n_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$761 ) begin
-            \$1150  = 8'h00;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$1150  = \$963 [7:0];
-    endcase
-    if (rst) begin
-      \$1150  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = wreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$1151  = \$770 ;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          \$1151  = \$980 ;
-      5'h13:
-          (* full_case = 32'd1 *)
-          if (\$989 ) begin
-          end else begin
-            if (pick) begin
-              \$1151  = \$996 [31:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1151  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = xreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$1152  = x_rd__data;
-    endcase
-    if (rst) begin
-      \$1152  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$1153  = \$771 ;
-    endcase
-    if (rst) begin
-      \$1153  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = r_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$1154  = \$818 ;
-    endcase
-    if (rst) begin
-      \$1154  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$1155  = \$865 ;
-    endcase
-    if (rst) begin
-      \$1155  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = a_part0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$1156  = \$912 ;
-    endcase
-    if (rst) begin
-      \$1156  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = a_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$1157  = \$959 ;
-    endcase
-    if (rst) begin
-      \$1157  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = s_ra;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$1158  = \$967 ;
-    endcase
-    if (rst) begin
-      \$1158  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = s_cnt;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$1159  = \$973 [7:0];
-    endcase
-    if (rst) begin
-      \$1159  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = q_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$977 ) begin
-            \$1160  = quotient;
-          end
+          \$1160  = \$767 [7:0];
     endcase
     if (rst) begin
       \$1160  = 8'h00;
@@ -12641,42 +12319,30 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = r_r;
+    \$1161  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          /* empty */;
+          \$1161  = \$768 ;
       5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$977 ) begin
-            \$1161  = remainder;
+          if (p_run) begin
+            if (\$778 ) begin
+              if (\$781 ) begin
+                \$1161  = 1'h0;
+              end
+            end
           end
     endcase
     if (rst) begin
-      \$1161  = 8'h00;
+      \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = q_a;
+    \$1162  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -12685,7 +12351,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h03:
           /* empty */;
       5'h04:
-          /* empty */;
+          if (p_run) begin
+          end else if (\$777 ) begin
+            \$1162 [46:36] = dividend;
+            \$1162 [64:58] = \$signal$417 ;
+            \$1162 [65] = \$signal$418 ;
+            \$1162 [76:66] = lrn_idx;
+            \$1162 [83:77] = 7'h00;
+            \$1162 [3:0] = op;
+            \$1162 [35:4] = 32'd0;
+          end
       5'h05:
           /* empty */;
       5'h07:
@@ -12701,17 +12376,35 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$977 ) begin
-            \$1162  = \quotient$447 ;
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$1162 [83:77] = s_cnt[6:0];
+      5'h06:
+          if (\$1012 ) begin
+            \$1162 [57:47] = \quotient$453 ;
           end
     endcase
     if (rst) begin
-      \$1162  = 8'h00;
+      \$1162  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = r_a;
+    \$1163  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -12720,24 +12413,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h03:
           /* empty */;
       5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$977 ) begin
-            \$1163  = \remainder$351 ;
+          if (p_run) begin
+          end else if (\$777 ) begin
+            \$1163  = \$783 [7:0];
           end
     endcase
     if (rst) begin
@@ -12746,7 +12424,455 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = scan_a;
+    \$1164  = l_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$777 ) begin
+            \$1164  = 1'h0;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (\$979 ) begin
+          end else begin
+            \$1164  = \$980 [0];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$993 ) begin
+            \$1164  = 1'h0;
+          end
+      5'h11:
+          if (\$994 ) begin
+            \$1164  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          (* full_case = 32'd1 *)
+          if (\$1010 ) begin
+          end else begin
+            \$1164  = \$1011 [0];
+          end
+    endcase
+    if (rst) begin
+      \$1164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = \$signal ;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$777 ) begin
+            \$1165  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$1165  = \$976 [7:0];
+    endcase
+    if (rst) begin
+      \$1165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$777 ) begin
+            \$1166  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$1166  = \$978 [7:0];
+    endcase
+    if (rst) begin
+      \$1166  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = xreg;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$1167  = x_rd__data;
+    endcase
+    if (rst) begin
+      \$1167  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = win_thswap;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          \$1168  = \$786 ;
+    endcase
+    if (rst) begin
+      \$1168  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = r_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$1169  = \$833 ;
+    endcase
+    if (rst) begin
+      \$1169  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = r_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$1170  = \$880 ;
+    endcase
+    if (rst) begin
+      \$1170  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = a_part0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$1171  = \$927 ;
+    endcase
+    if (rst) begin
+      \$1171  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = a_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$1172  = \$974 ;
+    endcase
+    if (rst) begin
+      \$1172  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = s_ra;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          \$1173  = \$982 ;
+    endcase
+    if (rst) begin
+      \$1173  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = s_cnt;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$1174  = \$988 [7:0];
+    endcase
+    if (rst) begin
+      \$1174  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = q_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$992 ) begin
+            \$1175  = quotient;
+          end
+    endcase
+    if (rst) begin
+      \$1175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$992 ) begin
+            \$1176  = remainder;
+          end
+    endcase
+    if (rst) begin
+      \$1176  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = q_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$992 ) begin
+            \$1177  = \quotient$450 ;
+          end
+    endcase
+    if (rst) begin
+      \$1177  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$992 ) begin
+            \$1178  = \remainder$317 ;
+          end
+    endcase
+    if (rst) begin
+      \$1178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -12773,21 +12899,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$978 ) begin
-            \$1164  = 1'h0;
+          if (\$993 ) begin
+            \$1179  = 1'h0;
           end
       5'h11:
-          if (\$979 ) begin
-            \$1164  = 1'h1;
+          if (\$994 ) begin
+            \$1179  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1164  = 1'h0;
+      \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = mask;
+    \$1180  = wreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -12820,21 +12946,74 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h10:
           /* empty */;
       5'h12:
-          \$1165  = \$987 ;
+          /* empty */;
       5'h13:
+          \$1180  = wq;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$989 ) begin
+          if (\$1001 ) begin
           end else begin
-            \$1165  = \$993 [31:0];
+            if (pick) begin
+              \$1180  = \$1008 [31:0];
+            end
           end
     endcase
     if (rst) begin
-      \$1165  = 32'd0;
+      \$1180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = res_valid;
+    \$1181  = mask;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$1181  = \$999 ;
+      5'h14:
+          (* full_case = 32'd1 *)
+          if (\$1001 ) begin
+          end else begin
+            \$1181  = \$1005 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$1181  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -12872,19 +13051,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$1000 ) begin
-            \$1166  = 1'h1;
+          if (\$1012 ) begin
+            \$1182  = 1'h1;
           end
-      5'h15:
+      5'h16:
           if (rsp__ready) begin
-            \$1166  = 1'h0;
+            \$1182  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1166  = 1'h0;
+      \$1182  = 1'h0;
     end
   end
   assign w_addr = \$signature__addr ;
@@ -13029,13 +13210,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$236  = l_word;
-  assign \$346  = p_word;
-  assign \$747  = load_word;
-  assign \$751  = { \$750 [12], \$750 [12], \$750 [12], \$750 [12:3] };
-  assign \$762  = p_word;
-  assign \$964  = l_word;
-  assign \$997  = l_word;
+  assign \$234  = l_word;
+  assign \$345  = p_word;
+  assign \$763  = load_word;
+  assign \$767  = { \$766 [12], \$766 [12], \$766 [12], \$766 [12:3] };
+  assign \$778  = p_word;
+  assign \$979  = l_word;
+  assign \$1009  = l_word;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -13360,37 +13541,44 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   wire [8:0] \$22 ;
   wire [10:0] \$23 ;
   wire [11:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire [8:0] \$28 ;
+  wire [8:0] \$25 ;
+  wire [9:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [10:0] \$28 ;
   wire [11:0] \$29 ;
   wire [9:0] \$3 ;
   wire [8:0] \$30 ;
-  wire \$31 ;
-  wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [9:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [10:0] \$39 ;
+  wire [9:0] \$31 ;
+  wire [10:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [8:0] \$36 ;
+  wire [9:0] \$37 ;
+  wire [11:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
-  wire [8:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
+  wire [10:0] \$40 ;
+  wire \$41 ;
+  wire [10:0] \$42 ;
+  wire [8:0] \$43 ;
   reg [7:0] \$44 ;
   reg [7:0] \$45 ;
   reg [7:0] \$46 ;
-  reg [8:0] \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  reg [7:0] \$47 ;
+  reg [8:0] \$48 ;
+  reg [7:0] \$49 ;
   wire \$5 ;
   reg [8:0] \$50 ;
-  reg [10:0] \$51 ;
-  reg [10:0] \$52 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [8:0] \$53 ;
+  reg [10:0] \$54 ;
+  reg [10:0] \$55 ;
+  reg [10:0] \$56 ;
+  reg [10:0] \$57 ;
+  reg [10:0] \$58 ;
+  reg [10:0] \$59 ;
   wire [9:0] \$6 ;
   wire [11:0] \$7 ;
   wire [11:0] \$8 ;
@@ -13405,8 +13593,13 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   output done;
   reg done = 1'h0;
   reg [7:0] group = 8'h00;
+  reg [8:0] group_p2 = 9'h000;
   reg [10:0] k1 = 11'h000;
+  reg [10:0] k1_big = 11'h000;
+  reg [10:0] k1_small = 11'h000;
   reg [10:0] k2 = 11'h000;
+  reg [10:0] k2_big = 11'h000;
+  reg [10:0] k2_small = 11'h000;
   reg [7:0] last_group = 8'h00;
   input load;
   wire load;
@@ -13430,26 +13623,44 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   wire [7:0] s;
   reg [8:0] size_m1 = 9'h000;
   wire [8:0] wrapped;
+  assign \$38  = - $signed(k1);
+  assign \$39  = group_p2 < r;
+  assign \$40  = \$39  ? k1_big : k1_small;
+  assign \$41  = group_p2 < r;
+  assign \$42  = \$41  ? k2_big : k2_small;
+  assign \$43  = pos + 1'h1;
   always @(posedge clk)
-    r <= \$43 ;
+    \$signal  <= \$44 ;
   always @(posedge clk)
-    last_group <= \$44 ;
+    r <= \$45 ;
   always @(posedge clk)
-    group <= \$45 ;
+    last_group <= \$46 ;
   always @(posedge clk)
-    pos <= \$46 ;
+    group <= \$47 ;
   always @(posedge clk)
-    o <= \$47 ;
+    group_p2 <= \$48 ;
   always @(posedge clk)
-    done <= \$48 ;
+    pos <= \$49 ;
   always @(posedge clk)
-    prime <= \$49 ;
+    o <= \$50 ;
   always @(posedge clk)
-    size_m1 <= \$50 ;
+    done <= \$51 ;
   always @(posedge clk)
-    k1 <= \$51 ;
+    prime <= \$52 ;
   always @(posedge clk)
-    k2 <= \$52 ;
+    size_m1 <= \$53 ;
+  always @(posedge clk)
+    k1 <= \$54 ;
+  always @(posedge clk)
+    k2 <= \$55 ;
+  always @(posedge clk)
+    k1_big <= \$56 ;
+  always @(posedge clk)
+    k2_big <= \$57 ;
+  always @(posedge clk)
+    k1_small <= \$58 ;
+  always @(posedge clk)
+    k2_small <= \$59 ;
   assign \$1  = ~ done;
   assign \$2  = pos == o;
   assign pick = \$1  & \$2 ;
@@ -13477,30 +13688,24 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
   assign \$23  = 2'h2 * \$22 ;
   assign \$24  = 1'h1 - \$23 ;
-  assign \$25  = group == last_group;
-  assign \$26  = pick & \$25 ;
-  assign \$27  = pos == size_m1;
-  assign \$28  = group + 1'h1;
-  assign \$29  = - $signed(k1);
-  assign \$30  = group + 2'h2;
-  assign \$31  = \$30  < r;
-  assign \$32  = \$signal  + 1'h1;
-  assign \$33  = \$31  ? \$32  : { 1'h0, \$signal  };
-  assign \$34  = 1'h1 - \$33 ;
-  assign \$35  = group + 2'h2;
-  assign \$36  = \$35  < r;
-  assign \$37  = \$signal  + 1'h1;
-  assign \$38  = \$36  ? \$37  : { 1'h0, \$signal  };
-  assign \$39  = 2'h2 * \$38 ;
-  assign \$40  = 1'h1 - \$39 ;
-  assign \$41  = pos + 1'h1;
-  always @(posedge clk)
-    \$signal  <= \$42 ;
+  assign \$25  = \$signal  + 1'h1;
+  assign \$26  = 1'h1 - \$25 ;
+  assign \$27  = \$signal  + 1'h1;
+  assign \$28  = 2'h2 * \$27 ;
+  assign \$29  = 1'h1 - \$28 ;
+  assign \$30  = 1'h1 - \$signal ;
+  assign \$31  = 2'h2 * \$signal ;
+  assign \$32  = 1'h1 - \$31 ;
+  assign \$33  = group == last_group;
+  assign \$34  = pick & \$33 ;
+  assign \$35  = pos == size_m1;
+  assign \$36  = group + 1'h1;
+  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = last_group;
+    \$44  = \$signal ;
     if (load) begin
-      \$44  = \$11 [7:0];
+      \$44  = q;
     end
     if (rst) begin
       \$44  = 8'h00;
@@ -13508,15 +13713,9 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = group;
+    \$45  = r;
     if (load) begin
-      \$45  = 8'h00;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$45  = \$28 [7:0];
-      end
+      \$45  = \r$18 ;
     end
     if (rst) begin
       \$45  = 8'h00;
@@ -13524,76 +13723,75 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = pos;
+    \$46  = last_group;
     if (load) begin
+      \$46  = \$11 [7:0];
+    end
+    if (rst) begin
       \$46  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = group;
+    if (load) begin
+      \$47  = 8'h00;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$47  = \$36 [7:0];
+      end
+    end
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$48  = group_p2;
+    if (load) begin
+      \$48  = 9'h002;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$48  = \$37 [8:0];
+      end
+    end
+    if (rst) begin
+      \$48  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$49  = pos;
+    if (load) begin
+      \$49  = 8'h00;
     end else if (prime) begin
     end else if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$46  = 8'h00;
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$49  = 8'h00;
       end else begin
-        \$46  = \$41 [7:0];
+        \$49  = \$43 [7:0];
       end
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$49  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = o;
+    \$50  = o;
     if (load) begin
-      \$47  = { 1'h0, offset };
+      \$50  = { 1'h0, offset };
     end else if (prime) begin
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$47  = \$8 [8:0];
-      end
-    end
-    if (rst) begin
-      \$47  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = done;
-    if (load) begin
-      \$48  = \$12 ;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-        \$48  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = prime;
-    if (load) begin
-      \$49  = 1'h1;
-    end else if (prime) begin
-      \$49  = 1'h0;
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$50  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$50  = \$29 [8:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$50  = \$8 [8:0];
       end
     end
     if (rst) begin
@@ -13602,54 +13800,121 @@ module \fc_learning_core_l8_w32.select (rst, pick, offset_out, load, q, \r$18 , 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = k1;
+    \$51  = done;
     if (load) begin
+      \$51  = \$12 ;
     end else if (prime) begin
-      \$51  = { \$19 [9], \$19  };
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$51  = { \$34 [9], \$34  };
+      if (\$34 ) begin
+        \$51  = 1'h1;
       end
     end
     if (rst) begin
-      \$51  = 11'h000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = k2;
+    \$52  = prime;
+    if (load) begin
+      \$52  = 1'h1;
+    end else if (prime) begin
+      \$52  = 1'h0;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$53  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$52  = \$24 [10:0];
+      \$53  = \$15 ;
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$52  = \$40 [10:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$53  = \$38 [8:0];
       end
     end
     if (rst) begin
-      \$52  = 11'h000;
+      \$53  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = \$signal ;
+    \$54  = k1;
     if (load) begin
-      \$42  = q;
+    end else if (prime) begin
+      \$54  = { \$19 [9], \$19  };
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$54  = \$40 ;
+      end
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$54  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = r;
+    \$55  = k2;
     if (load) begin
-      \$43  = \r$18 ;
+    end else if (prime) begin
+      \$55  = \$24 [10:0];
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$55  = \$42 ;
+      end
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$55  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$56  = k1_big;
+    if (load) begin
+    end else if (prime) begin
+      \$56  = { \$26 [9], \$26  };
+    end
+    if (rst) begin
+      \$56  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$57  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$57  = \$29 [10:0];
+    end
+    if (rst) begin
+      \$57  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$58  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$58  = { \$30 [8], \$30 [8], \$30  };
+    end
+    if (rst) begin
+      \$58  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$59  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$59  = \$32 ;
+    end
+    if (rst) begin
+      \$59  = 11'h000;
     end
   end
   assign wrapped = \$8 [8:0];

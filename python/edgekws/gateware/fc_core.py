@@ -378,6 +378,10 @@ class FCLearningCore(wiring.Component):
         m.submodules.select = sel = SpreadSelector(CW)
 
         w_data = Array(p.data for p in wrd)[win_lane]
+        # The winner's weight word straight out of the block RAM into a register: behind
+        # wreg's multiplexer the RAM's 5.8 ns clock-to-out limited Fmax.
+        wq = Signal(W)
+        m.d.sync += wq.eq(w_data)
         x_data = x_rd.data
         low = mask & -mask                        # lowest candidate bit, one-hot
 
@@ -388,33 +392,39 @@ class FCLearningCore(wiring.Component):
         # (that path limited Fmax).
         rd_a = Signal()                           # a read result is in the ports
         rd_a_op = Signal(Op)
+        # One-hot source of the read data, decoded when the read is accepted. Stage B
+        # keeps the data as the OR of three registers (two pairs of block RAM outputs,
+        # the parameter), ORed at rsp.payload: one LUT between a block RAM output
+        # (5.8 ns clock-to-out) and a flip-flop; the op-decoded multiplexer was four.
+        rd_sources = (Op.READ_WEIGHT, Op.READ_THL, Op.READ_THSWAP, Op.READ_POT,
+                      Op.READ_PARAM)
+        rd_a_sel = Signal(len(rd_sources))
         rd_a_lane = Signal(max(LW, 1))
         rd_a_param = Signal(self.data_width)
         rd_b = Signal()                           # a read response is in rd_q
         rd_q = Signal(self.rsp_layout)
-        rd_data = Signal(self.data_width)
+        rd_q_b = Signal(max(VW, PW))              # rd_q.data | rd_q_b | rd_q_p: the data
+        rd_q_p = Signal(self.data_width)          # signed parameters read sign-extended
         lane_sel = rd_a_lane if LW else Const(0, 1)
-        with m.Switch(rd_a_op):
-            with m.Case(Op.READ_WEIGHT):
-                m.d.comb += rd_data.eq(Array(p.data for p in wrd)[lane_sel])
-            with m.Case(Op.READ_THL):
-                m.d.comb += rd_data.eq(Array(p.data for p in thl_rd)[lane_sel].as_unsigned())
-            with m.Case(Op.READ_THSWAP):
-                m.d.comb += rd_data.eq(Array(p.data for p in swp_rd)[lane_sel].as_unsigned())
-            with m.Case(Op.READ_POT):
-                m.d.comb += rd_data.eq(Array(p.data for p in pot_rd)[lane_sel])
-            with m.Case(Op.READ_PARAM):
-                m.d.comb += rd_data.eq(rd_a_param)
+        rd_values = [Mux(rd_a_sel[k], v, 0) for k, v in enumerate((
+            Array(p.data for p in wrd)[lane_sel],
+            Array(p.data for p in thl_rd)[lane_sel].as_unsigned(),
+            Array(p.data for p in swp_rd)[lane_sel].as_unsigned(),
+            Array(p.data for p in pot_rd)[lane_sel],
+            rd_a_param))]
         b_free = ~rd_b | rsp.ready
         a_free = ~rd_a | b_free
         with m.If(b_free):
-            m.d.sync += [rd_b.eq(rd_a), rd_q.op.eq(rd_a_op), rd_q.data.eq(rd_data)]
+            m.d.sync += [rd_b.eq(rd_a), rd_q.op.eq(rd_a_op),
+                         rd_q.data.eq(rd_values[0] | rd_values[1]),
+                         rd_q_b.eq(rd_values[2] | rd_values[3]), rd_q_p.eq(rd_values[4])]
 
         # Result of INFER / LEARN (never at the same time as a read response).
         res_valid = Signal()
         res = Signal(self.rsp_layout)
         with m.If(rd_b):
-            m.d.comb += [rsp.valid.eq(1), rsp.payload.eq(rd_q)]
+            m.d.comb += [rsp.valid.eq(1), rsp.payload.eq(rd_q),
+                         rsp.payload.data.eq(rd_q.data | rd_q_b | rd_q_p)]
         with m.Else():
             m.d.comb += [rsp.valid.eq(res_valid), rsp.payload.eq(res)]
 
@@ -457,6 +467,7 @@ class FCLearningCore(wiring.Component):
                 with m.If(cmd.valid & cmd.ready):
                     with m.If(is_read):
                         m.d.sync += [rd_a.eq(1), rd_a_op.eq(cp.op), rd_a_lane.eq(c_lane),
+                                     rd_a_sel.eq(Cat(cp.op == o for o in rd_sources)),
                                      rd_a_param.eq(params[cp.addr[:3]])]
                     with m.Switch(cp.op):
                         with m.Case(Op.INFER, Op.LEARN):
@@ -532,12 +543,12 @@ class FCLearningCore(wiring.Component):
                              v_addr.eq(win_grp)]
                 m.next = "L_COUNT_REG"
             with m.State("L_COUNT_REG"):
-                m.d.sync += [wreg.eq(w_data), xreg.eq(x_data),
+                m.d.sync += [xreg.eq(x_data),
                              win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])]
                 m.next = "L_COUNT_PARTS"
-            with m.State("L_COUNT_PARTS"):
-                m.d.sync += [a.eq(b) for a, b in zip(r_parts, popcount_parts(wreg & ~xreg))]
-                m.d.sync += [a.eq(b) for a, b in zip(a_parts, popcount_parts(~wreg & xreg))]
+            with m.State("L_COUNT_PARTS"):   # wq: the word read in L_COUNT
+                m.d.sync += [a.eq(b) for a, b in zip(r_parts, popcount_parts(wq & ~xreg))]
+                m.d.sync += [a.eq(b) for a, b in zip(a_parts, popcount_parts(~wq & xreg))]
                 m.next = "L_COUNT_ACC"
             with m.State("L_COUNT_ACC"):
                 m.d.sync += [n_r.eq(n_r + add_tree(r_parts)),
@@ -592,8 +603,10 @@ class FCLearningCore(wiring.Component):
                 m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word)]
                 m.next = "SCAN_LOAD"
             with m.State("SCAN_LOAD"):
-                m.d.sync += [wreg.eq(w_data),
-                             mask.eq(Mux(scan_a, ~w_data & x_data, w_data & ~x_data))]
+                m.d.comb += x_addr.eq(l_word)   # the word reaches wq
+                m.next = "SCAN_MASK"
+            with m.State("SCAN_MASK"):
+                m.d.sync += [wreg.eq(wq), mask.eq(Mux(scan_a, ~wq & x_data, wq & ~x_data))]
                 m.next = "SCAN_BITS"
             with m.State("SCAN_BITS"):
                 with m.If((mask == 0) | sel.done):

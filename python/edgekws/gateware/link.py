@@ -269,22 +269,28 @@ class PacketLink(wiring.Component):
         length = Signal(range(MAX_PACKET + 1))   # reply bytes without the CRC
         crc = Signal(16, init=CRC_INIT)
         pos = Signal(range(total + 1))           # start of the current COBS block
-        idx = Signal(range(total + 1))           # byte of body | crc being looked at
+        idx = Signal(range(total + 4))           # read address of the reply buffer
         run = Signal(range(_COBS_RUN + 1))       # non-zero bytes in the block
         left = Signal(range(_COBS_RUN + 1))      # block bytes still to send
         ends_zero = Signal()                     # the block ended at a zero (skip it)
         ends_full = Signal()                     # ... after 254 bytes (no implied zero)
 
-        # `rp.data` is the byte at `idx` because the read address is always the value
-        # `idx` takes in the next cycle. SCAN advances `idx` whatever the byte (CODE
-        # rewinds it to `pos`), so the address never depends on the data read: no path
-        # from the block RAM's output back to its address input.
+        # Registers on both sides of the block RAM (Fmax, docs/design.md §4): its read
+        # address is the register `idx`, its output goes straight into `dq` (clock-to-out
+        # 5.8 ns). So `dq` is always the byte at `eidx`, `idx` two cycles late. SCAN
+        # advances `idx` whatever the byte (CODE rewinds it to `pos`), so the address
+        # never depends on the data read, and SCAN still looks at one byte per cycle
+        # (`eidx` = `idx` - 2 there; PRIME and PRIME1 set that up).
         next_idx = Signal.like(idx)
-        m.d.comb += [next_idx.eq(idx), rp.addr.eq(next_idx)]
-        m.d.sync += idx.eq(next_idx)
-        in_body = idx < length
-        byte = Mux(in_body, rp.data, Mux(idx == length, crc[:8], crc[8:]))
-        at_end = idx >= length + 2
+        idx1 = Signal.like(idx)
+        eidx = Signal.like(idx)
+        dq = Signal(8)
+        m.d.comb += [next_idx.eq(idx), rp.addr.eq(idx)]
+        m.d.sync += [idx.eq(next_idx), idx1.eq(idx), eidx.eq(idx1), dq.eq(rp.data)]
+        in_body = eidx < length
+        byte = Mux(in_body, dq, Mux(eidx == length, crc[:8], crc[8:]))  # at `eidx`
+        at_end = eidx >= length + 2
+        settled = eidx == idx                    # `byte` is the one at `idx`
 
         busy = Signal()
         m.d.comb += self.rep_busy.eq(busy | utx.busy)
@@ -295,14 +301,23 @@ class PacketLink(wiring.Component):
                     m.d.sync += [length.eq(self.rep_len), crc.eq(CRC_INIT), busy.eq(1)]
                     m.next = "LEAD"
             with m.State("LEAD"):
-                m.d.comb += utx.data.valid.eq(1)   # the leading delimiter
+                # The read address does not wait for the UART here and in CODE: the
+                # UART's ready -> address path was the next one to limit Fmax.
+                m.d.comb += [utx.data.valid.eq(1), next_idx.eq(0)]   # the leading delimiter
+                m.d.sync += [pos.eq(0), run.eq(0)]
                 with m.If(utx.data.ready):
-                    m.d.comb += next_idx.eq(0)
-                    m.d.sync += [pos.eq(0), run.eq(0)]
-                    m.next = "SCAN"
+                    m.next = "PRIME"
+            with m.State("PRIME"):
+                # `idx` = `pos`: SCAN starts with `eidx` = `pos`, `idx` = `pos` + 2.
+                m.d.comb += next_idx.eq(idx + 1)
+                m.next = "PRIME1"
+            with m.State("PRIME1"):
+                m.d.comb += next_idx.eq(idx + 1)
+                m.next = "SCAN"
             with m.State("SCAN"):
                 # Look ahead for the block's length; the CRC sees each body byte once,
                 # in order, here (a full block stops before the byte after it).
+                m.d.comb += next_idx.eq(idx + 1)
                 with m.If(run == _COBS_RUN):
                     m.d.sync += [ends_zero.eq(0), ends_full.eq(1)]
                     m.next = "CODE"
@@ -310,7 +325,6 @@ class PacketLink(wiring.Component):
                     m.d.sync += [ends_zero.eq(0), ends_full.eq(0)]
                     m.next = "CODE"
                 with m.Else():
-                    m.d.comb += next_idx.eq(idx + 1)
                     with m.If(in_body):
                         m.d.sync += crc.eq(crc16_step(crc, byte))
                     with m.If(byte == 0):
@@ -319,15 +333,15 @@ class PacketLink(wiring.Component):
                     with m.Else():
                         m.d.sync += run.eq(run + 1)
             with m.State("CODE"):
-                m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(run + 1)]
+                m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(run + 1),
+                             next_idx.eq(pos)]
                 with m.If(utx.data.ready):
-                    m.d.comb += next_idx.eq(pos)
                     m.d.sync += left.eq(run)
                     m.next = "DATA"
             with m.State("DATA"):
                 with m.If(left == 0):
                     m.next = "NEXT"
-                with m.Else():
+                with m.Elif(settled):   # two cycles after each step of `idx`
                     m.d.comb += [utx.data.valid.eq(1), utx.data.payload.eq(byte)]
                     with m.If(utx.data.ready):
                         m.d.comb += next_idx.eq(idx + 1)
@@ -337,7 +351,7 @@ class PacketLink(wiring.Component):
                     start = Mux(ends_zero, idx + 1, idx)
                     m.d.comb += next_idx.eq(start)
                     m.d.sync += [pos.eq(start), run.eq(0)]
-                    m.next = "SCAN"
+                    m.next = "PRIME"
                 with m.Else():
                     m.next = "TRAIL"
             with m.State("TRAIL"):

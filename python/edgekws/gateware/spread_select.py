@@ -74,6 +74,13 @@ class SpreadSelector(wiring.Component):
         # chains (the selector was the core's critical path).
         k1 = Signal(signed(w + 3))
         k2 = Signal(signed(w + 3))
+        # Both candidates of (k1, k2), for a group of q + 1 and of q, are derived once
+        # in the priming cycle, and `group + 2` is kept as a register: the next group's
+        # k1 is then a comparison and a multiplexer, not four carry chains in a row
+        # (that path limited the core's Fmax).
+        group_p2 = Signal(w + 1)
+        k_big = [Signal(signed(w + 3), name=f"k{i}_big") for i in (1, 2)]
+        k_small = [Signal(signed(w + 3), name=f"k{i}_small") for i in (1, 2)]
 
         def group_size(j, q_, r_):
             return Mux(j < r_, q_ + 1, q_)
@@ -101,19 +108,23 @@ class SpreadSelector(wiring.Component):
         with m.If(self.load):
             m.d.sync += [
                 q.eq(self.q), r.eq(self.r), last_group.eq(self.s - 1),
-                group.eq(0), pos.eq(0), o.eq(self.offset),
+                group.eq(0), group_p2.eq(2), pos.eq(0), o.eq(self.offset),
                 self.done.eq(self.s == 0), prime.eq(1),
             ]
         with m.Elif(prime):
             m.d.sync += [size_m1.eq(Mux(r != 0, q, q - 1)),
-                         *set_next(group_size(1, q, r)), prime.eq(0)]
+                         *set_next(group_size(1, q, r)), prime.eq(0),
+                         k_big[0].eq(1 - (q + 1)), k_big[1].eq(1 - 2 * (q + 1)),
+                         k_small[0].eq(1 - q), k_small[1].eq(1 - 2 * q)]
         with m.Elif(self.advance & ~self.done):
             with m.If(self.pick & (group == last_group)):
                 m.d.sync += self.done.eq(1)
             with m.Elif(pos == size_m1):
-                m.d.sync += [group.eq(group + 1), pos.eq(0),
+                big = group_p2 < r             # group + 2 has q + 1 elements
+                m.d.sync += [group.eq(group + 1), group_p2.eq(group_p2 + 1), pos.eq(0),
                              size_m1.eq(-k1), o.eq(wrapped),
-                             *set_next(group_size(group + 2, q, r))]
+                             k1.eq(Mux(big, k_big[0], k_small[0])),
+                             k2.eq(Mux(big, k_big[1], k_small[1]))]
             with m.Else():
                 m.d.sync += pos.eq(pos + 1)
         return m
