@@ -93,3 +93,74 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "is not a numpy .npy/.npz file" in capsys.readouterr().err
     assert main(["tune", "num-weights"]) == 2
     assert "give --spikes, or --model with --inputs" in capsys.readouterr().err
+
+
+# -- edgekws tune spikes: the tutorial's spikes of a corpus split -----------------------------
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    from edgekws.data.fake import make_fake_speech_commands
+    root = tmp_path_factory.mktemp("tune_spikes")
+    # "backward" is one of the tutorial's new words: it must not appear in the labels.
+    make_fake_speech_commands(root / "corpus", words=("yes", "no", "up", "backward"),
+                              speakers=4, per_speaker=2, seed=3)
+    return root
+
+
+def _expected(model_path, corpus, split_attr):
+    """Spikes and labels computed without the command: MFCCs of the split's samples,
+    scaled with the model's stored scaling, through the extractor."""
+    from edgekws.data.features import compute_features
+    from edgekws.data.mfcc import MfccScaling
+    from edgekws.data.speech_commands import load_speech_commands
+    from edgekws.tutorial.edge_learning import NEW_WORDS, extractor_of, spike_encoder
+    ext, _, extra = extractor_of(model_path)
+    ds = load_speech_commands(corpus, exclude=NEW_WORDS)
+    items = getattr(ds, split_attr)
+    x, y = compute_features(items)
+    enc = spike_encoder(ext, MfccScaling.from_dict(extra["mfcc_scaling"]))
+    return enc(x).reshape(len(x), -1), y, items, ds
+
+
+@pytest.mark.parametrize("split,attr", [("train", "train"), ("validation", "val")])
+def test_cli_spikes_equal_the_encoder_and_labels_match(tiny_corpus, split, attr, capsys):
+    from edgekws.models import shipped_model_path
+    model = shipped_model_path()
+    corpus = tiny_corpus / "corpus"
+    out, lab = tiny_corpus / f"s-{split}.npy", tiny_corpus / f"y-{split}.npy"
+    assert main(["tune", "spikes", "--model", str(model), "--corpus", str(corpus),
+                 "--split", split, "--cache", str(tiny_corpus / "cache"),
+                 "--out", str(out), "--labels-out", str(lab)]) == 0
+    assert "(separable_4)" in capsys.readouterr().out
+    spikes, labels = np.load(out), np.load(lab)
+    want_s, want_y, items, ds = _expected(model, corpus, attr)
+    assert spikes.dtype == np.uint8 and spikes.shape == (len(items), 64)
+    np.testing.assert_array_equal(spikes, want_s)
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, want_y)
+    # The labels are the tutorial's classes: the new words are left out, silence is in.
+    assert "backward" not in ds.word_to_index
+    words = [s.word for s in items]
+    assert "backward" not in words and any(w == "yes" for w in words)
+    np.testing.assert_array_equal(labels, [ds.word_to_index[w] for w in words])
+    assert not list(tiny_corpus.glob("*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_cli_spikes_errors(tiny_corpus, tmp_path, capsys):
+    from edgekws.golden import Model, fileformat
+    from edgekws.models import shipped_model_path
+    model = shipped_model_path()
+    out = str(tmp_path / "s.npy")
+    assert main(["tune", "spikes", "--model", str(model), "--corpus", str(tmp_path / "none"),
+                 "--out", out]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "s.npy").exists()
+    # A model that ends in 4-bit activations (separable_3) has no spike layer to learn on.
+    m = Model(model)
+    extra = m.extra
+    m.pop_layer()
+    m.pop_layer()
+    fileformat.save(m, tmp_path / "no_spikes.ekws", extra=extra)
+    assert main(["tune", "spikes", "--model", str(tmp_path / "no_spikes.ekws"),
+                 "--corpus", str(tiny_corpus / "corpus"), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "'separable_3' outputs 4-bit values" in err and "1-bit spikes" in err
+    assert not (tmp_path / "s.npy").exists()

@@ -33,6 +33,20 @@ def add_cli(sub) -> None:
     npc.add_argument("--name", help="the class's name for the plot (e.g. the word)")
     npc.set_defaults(func=_neurons_per_class)
 
+    sp = tsub.add_parser("spikes", help="the extractor's spikes (and labels) on a corpus split, "
+                         "as the tutorial's native learning sees them")
+    sp.add_argument("--model", metavar="EKWS", required=True,
+                    help="trained model (.ekws) whose extractor ends in 1-bit spikes")
+    sp.add_argument("--corpus", metavar="ROOT", required=True, help="Speech Commands layout folder")
+    sp.add_argument("--split", choices=("train", "validation", "test"), default="train")
+    sp.add_argument("--cache", metavar="DIR", default=None,
+                    help="feature cache folder (default: the tutorial's, .ekws-cache)")
+    sp.add_argument("--seed", type=int, default=None,
+                    help="silence-cut seed (default: the tutorial's, 0)")
+    sp.add_argument("--out", metavar="NPY", required=True, help="spikes, uint8 (n, inputs)")
+    sp.add_argument("--labels-out", metavar="NPY", help="labels, int32 (n,)")
+    sp.set_defaults(func=_corpus_spikes)
+
 
 def _source_args(p):
     p.add_argument("--spikes", metavar="NPY", help="binary spikes (.npy, or .npz with 'x')")
@@ -108,4 +122,18 @@ def _neurons_per_class(args) -> int:
                  f"class {args.cls}" if args.cls is not None else "the class")
         res.plot(args.plot, label)
         print(f"plot: {args.plot}")
+    return 0
+
+
+def _corpus_spikes(args) -> int:
+    from .corpus_spikes import corpus_spikes, save_npy
+    res = corpus_spikes(args.model, args.corpus, args.split, args.cache, args.seed,
+                        progress=True)
+    save_npy(args.out, res.spikes)
+    if args.labels_out:
+        save_npy(args.labels_out, res.labels)
+    counts = res.spikes.sum(axis=1)
+    print(f"{len(res.spikes)} {args.split} samples, {len(res.words)} classes, "
+          f"{res.spikes.shape[1]} spikes wide ({res.layer}), mean {counts.mean():.2f} per sample")
+    print(f"spikes: {args.out}" + (f"; labels: {args.labels_out}" if args.labels_out else ""))
     return 0

@@ -102,6 +102,42 @@ def spike_encoder(extractor: Model, scaling):
     return encode
 
 
+def front_end(model_path):
+    """``(extractor, backprop_or_None, metadata, scaling, encode)`` of a trained ``.ekws``:
+    what the tutorial (and ``edgekws tune spikes``) need to turn MFCCs into spikes."""
+    from edgekws.data.mfcc import MfccScaling
+    extractor, backprop, extra = extractor_of(model_path)
+    if "mfcc_scaling" not in extra:
+        raise ValueError(f"{model_path} has no stored MFCC scaling (metadata 'mfcc_scaling')")
+    scaling = MfccScaling.from_dict(extra["mfcc_scaling"])
+    return extractor, backprop, extra, scaling, spike_encoder(extractor, scaling)
+
+
+#: The tutorial's splits: name -> (attribute of the loaded Dataset, feature cache name).
+SPLITS = {"train": ("train", "tutorial-train"),
+          "validation": ("val", "tutorial-val"),
+          "test": ("test", "tutorial-test")}
+
+
+def offline_dataset(corpus, new_words, seed):
+    """The offline classes of ``corpus`` (every word but the ``new_words``), as the
+    tutorial splits them."""
+    from edgekws.data import speech_commands as sc
+    return sc.load_speech_commands(corpus, exclude=new_words, seed=seed)
+
+
+def split_features(ds, split: str, cache_dir, progress: bool = True):
+    """Cached MFCC features of one of the tutorial's :data:`SPLITS` of ``ds``."""
+    from edgekws.data.features import cached_features
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, not {split!r}")
+    attr, name = SPLITS[split]
+    items = getattr(ds, attr)
+    if not items:
+        raise ValueError(f"the {split} split has no samples")
+    return cached_features(items, cache_dir, name=name, progress=progress)
+
+
 def suggest_from_training(spikes, seed):
     """The spike statistics of a random 10% of the training spikes (the tutorial's
     estimate) and the suggested num_weights."""
@@ -171,21 +207,15 @@ def pick_enrolment_speaker(samples, new_words, minimum: int) -> str:
 def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult:
     from edgekws.data import speech_commands as sc
     from edgekws.data.augment import augment
-    from edgekws.data.features import cached_features
-    from edgekws.data.mfcc import MfccScaling, mfcc
+    from edgekws.data.mfcc import mfcc
 
-    extractor, backprop, extra = extractor_of(cfg.model)
-    if "mfcc_scaling" not in extra:
-        raise ValueError(f"{cfg.model} has no stored MFCC scaling (metadata 'mfcc_scaling')")
-    scaling = MfccScaling.from_dict(extra["mfcc_scaling"])
+    extractor, backprop, extra, scaling, spikes_of = front_end(cfg.model)
 
-    spikes_of = spike_encoder(extractor, scaling)
-
-    ds = sc.load_speech_commands(cfg.corpus, exclude=cfg.new_words, seed=cfg.seed)
+    ds = offline_dataset(cfg.corpus, cfg.new_words, cfg.seed)
     K = len(ds.word_to_index)
     log(f"offline classes: {K} ({', '.join(list(ds.word_to_index)[:6])}, ...)")
-    train = cached_features(ds.train, cfg.cache_dir, name="tutorial-train", progress=progress)
-    val = cached_features(ds.val, cfg.cache_dir, name="tutorial-val", progress=progress)
+    train = split_features(ds, "train", cfg.cache_dir, progress)
+    val = split_features(ds, "validation", cfg.cache_dir, progress)
     s_train, s_val = spikes_of(train.x), spikes_of(val.x)
     log(f"spikes: {len(s_train)} training, {len(s_val)} validation samples")
 
