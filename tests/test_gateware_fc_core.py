@@ -9,7 +9,7 @@ import random
 
 import pytest
 from amaranth.hdl import Fragment
-from amaranth.sim import Simulator
+from amaranth_sim import run_sim as _run
 
 from edgekws.gateware.divider import SeqDivider
 from edgekws.gateware.fc_core import FCLearningCore, default_width
@@ -47,13 +47,6 @@ def test_elaborates(F, N, lanes):
 
 def test_default_width():
     assert (default_width(64), default_width(1024), default_width(100)) == (64, 64, 50)
-
-
-def _run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def test_spread_selector_matches_golden():

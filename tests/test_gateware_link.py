@@ -15,6 +15,7 @@ import warnings
 import pytest
 from amaranth.hdl import Module, Signal, UnusedElaboratable
 from amaranth.sim import Simulator
+from amaranth_sim import run_sim as _run
 
 from edgekws import protocol as p
 from edgekws.gateware.link import MAX_BODY, PacketLink, crc16_step
@@ -110,16 +111,6 @@ def _consumer(dut, got):
             await ctx.tick()
             ctx.set(dut.req_ack, 0)
     return bench
-
-
-def _run(dut, *benches, background=()):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in benches:
-        sim.add_testbench(bench)
-    for bench in background:
-        sim.add_testbench(bench, background=True)
-    sim.run()
 
 
 def _counters(ctx, dut):

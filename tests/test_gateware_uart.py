@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 from amaranth.hdl import Elaboratable, Module, UnusedElaboratable
-from amaranth.sim import Simulator
+from amaranth_sim import run_sim as _run
 
 from edgekws.gateware.uart import MIN_DIVISOR, UARTRx, UARTTx, uart_divisor
 
@@ -40,16 +40,6 @@ class _Loopback(Elaboratable):
         m.submodules.rx = self.rx
         m.d.comb += [self.rx.rx.eq(self.tx.tx), self.rx.data.ready.eq(1)]
         return m
-
-
-def _run(dut, *benches, background=()):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in benches:
-        sim.add_testbench(bench)
-    for bench in background:
-        sim.add_testbench(bench, background=True)
-    sim.run()
 
 
 def _collect(rx: UARTRx, got: list, errors: list):
