@@ -8,7 +8,7 @@ PYTEST := $(BIN)/pytest
 # Two cores: two pytest workers is the sweet spot.
 JOBS   ?= 2
 
-.PHONY: install test test-slow bench sim rtl clean train
+.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault
 
 install: $(BIN)/activate
 $(BIN)/activate: pyproject.toml
@@ -27,10 +27,41 @@ test-slow:
 sim:
 	$(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
 
+# The long extractor simulation: 4 random models x 100 images through rtl/dscnn_kws.v,
+# every activation compared with the golden model (about 400 x 40k cycles).
+sim-full:
+	$(PYTEST) -p no:xdist -q -m slow tests/test_sim_conv_extractor.py::test_kws_extractor_many
+
+# ECP5 bitstream with YoWASP: build/fpga/$(BOARD)/top.bit (logs, report.json and
+# summary.json beside it); fails when timing is not met. BOARD: ulx3s-85f, ulx3s-25f.
+# FPGA_ARGS e.g. "--freq 40 --lanes 16" or "--design fc" (defaults per board in
+# fpga/board.py: 85F 45 MHz and 32 lanes, 25F 30 MHz and 16 lanes).
+# Flash: openFPGALoader -b ulx3s build/fpga/$(BOARD)/top.bit
+BOARD     ?= ulx3s-85f
+FPGA_ARGS ?=
+fpga:
+	nice $(PY) fpga/build.py board --board $(BOARD) $(FPGA_ARGS)
+
+# The simulated board (rtl/edgekws_board.v in Verilator, UART on loopback TCP) under
+# many requests: SOAK_FRAMES mixed INFER_SPIKES/LEARN_SPIKES with a full INFER every 50th,
+# every answer checked against the golden model; `fault` damages FAULT_RATE of the attempts
+# (flipped bits, bad CRCs, dropped/inserted bytes, half frames, spoilt replies).
+# SOAK_TARGET=emulator runs the same against the golden emulator. Tables in build/.
+SOAK_TARGET ?= simulated
+SOAK_FRAMES ?= 10000
+FAULT_RATE  ?= 0.05
+soak:
+	@mkdir -p build
+	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --out build/soak-$(SOAK_TARGET).json
+fault:
+	@mkdir -p build
+	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --fault $(FAULT_RATE) --out build/fault-$(SOAK_TARGET).json
+
 # Regenerate the committed Verilog in rtl/ from the Amaranth sources.
 rtl:
 	$(PY) -m edgekws.gateware.generate
 	$(PY) -m edgekws.gateware.conv.generate
+	$(PY) -m edgekws.gateware.top
 
 bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md
@@ -39,16 +70,20 @@ bench:
 # (35 words x 1500 speakers x 2 copies, 105k clips, built once), then float training and
 # quantization-aware training of the DS-CNN, conversion to the golden model and reports in
 # $(TRAIN_DIR). Pass options through TRAIN_ARGS, e.g. TRAIN_ARGS="--float-epochs 30".
+# PROTOTYPE_WEIGHT: weight of the binary-prototype head in QAT, which trains the spikes for
+# the tutorial's native learning (docs/tutorial/native-gap.md); 0 turns it off.
 CORPUS     ?= build/corpus
 TRAIN_DIR  ?= build/train
 KWS_MODEL  ?= python/edgekws/models/ds_cnn_kws.ekws
 TRAIN_ARGS ?=
+PROTOTYPE_WEIGHT ?= 1
 
 $(CORPUS)/corpus.json:
 	$(BIN)/edgekws data synth --out $(CORPUS)
 
 train: $(CORPUS)/corpus.json
-	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR) --model $(KWS_MODEL) $(TRAIN_ARGS)
+	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR) --model $(KWS_MODEL) \
+	    --prototype-weight $(PROTOTYPE_WEIGHT) $(TRAIN_ARGS)
 	cp $(TRAIN_DIR)/report.md $(KWS_MODEL:.ekws=.md)
 	cp $(TRAIN_DIR)/confusion.png $(KWS_MODEL:.ekws=.png)
 

@@ -8,162 +8,162 @@
 module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, trace__ready, clk, rst, load__ready, pixels__ready, spikes__payload, spikes__valid, trace__payload, trace__valid, busy, load__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [11:0] \$10 ;
+  wire [21:0] \$10 ;
   wire \$100 ;
-  reg [11:0] \$101 ;
-  reg [5:0] \$102 ;
-  wire [12:0] \$103 ;
-  reg [8:0] \$104 ;
-  wire [9:0] \$105 ;
-  wire [13:0] \$106 ;
-  reg [4:0] \$107 ;
-  wire [5:0] \$108 ;
-  reg [4:0] \$109 ;
-  wire [7:0] \$11 ;
-  wire [6:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [7:0] \$112 ;
-  wire [8:0] \$113 ;
-  wire \$114 ;
-  reg [2:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  reg [2:0] \$118 ;
+  reg [1:0] \$101 ;
+  wire \$102 ;
+  reg [1:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  reg [1:0] \$106 ;
+  wire \$107 ;
+  reg [1:0] \$108 ;
+  wire \$109 ;
+  wire [21:0] \$11 ;
+  wire \$110 ;
+  reg [11:0] \$111 ;
+  reg [7:0] \$112 ;
+  wire [12:0] \$113 ;
+  reg [4:0] \$114 ;
+  wire [5:0] \$115 ;
+  reg [6:0] \$116 ;
+  reg [2:0] \$117 ;
+  wire [3:0] \$118 ;
   wire \$119 ;
-  wire [31:0] \$12 ;
+  wire [21:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  reg [1:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
-  reg [1:0] \$125 ;
+  reg [6:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
-  reg [1:0] \$128 ;
-  wire \$129 ;
-  wire [11:0] \$13 ;
-  reg [1:0] \$130 ;
-  wire \$131 ;
+  wire \$128 ;
+  reg [2:0] \$129 ;
+  wire [21:0] \$13 ;
+  wire \$130 ;
+  reg [2:0] \$131 ;
   wire \$132 ;
-  reg [10:0] \$133 ;
-  reg [4:0] \$134 ;
-  wire [11:0] \$135 ;
-  reg [7:0] \$136 ;
-  wire [8:0] \$137 ;
-  wire [12:0] \$138 ;
-  wire [13:0] \$139 ;
-  wire [7:0] \$14 ;
-  reg [3:0] \$140 ;
-  wire [6:0] \$141 ;
-  reg [2:0] \$142 ;
-  wire [7:0] \$143 ;
-  wire [8:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  wire \$133 ;
+  reg [2:0] \$134 ;
+  wire \$135 ;
+  reg [2:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  reg [11:0] \$139 ;
+  wire [21:0] \$14 ;
+  reg [7:0] \$140 ;
+  wire [12:0] \$141 ;
+  reg [4:0] \$142 ;
+  wire [5:0] \$143 ;
+  reg [6:0] \$144 ;
+  reg [3:0] \$145 ;
+  wire [4:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [31:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
-  wire [7:0] \$151 ;
-  wire [8:0] \$152 ;
-  wire [9:0] \$153 ;
+  wire \$151 ;
+  wire \$152 ;
+  reg [7:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  reg [2:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
-  reg [2:0] \$159 ;
-  wire [11:0] \$16 ;
+  wire \$159 ;
+  wire [4:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  reg [2:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
-  reg [2:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  reg [10:0] \$167 ;
-  reg [4:0] \$168 ;
-  wire [11:0] \$169 ;
-  wire [7:0] \$17 ;
-  reg [7:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [12:0] \$172 ;
-  wire [13:0] \$173 ;
-  reg [3:0] \$174 ;
-  wire [7:0] \$175 ;
-  reg [3:0] \$176 ;
-  wire [8:0] \$177 ;
-  wire [9:0] \$178 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
   wire \$179 ;
-  wire [31:0] \$18 ;
+  wire [3:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [7:0] \$185 ;
-  wire [8:0] \$186 ;
-  wire [9:0] \$187 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [7:0] \$187 ;
   wire \$188 ;
-  wire \$189 ;
-  wire [11:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  reg [11:0] \$189 ;
+  wire [4:0] \$19 ;
+  reg [11:0] \$190 ;
+  reg [11:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [31:0] \$193 ;
+  wire [3:0] \$194 ;
+  wire [19:0] \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [31:0] \$197 ;
+  wire [3:0] \$198 ;
+  wire [19:0] \$199 ;
   wire [7:0] \$2 ;
-  wire [7:0] \$20 ;
+  wire [4:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [31:0] \$201 ;
+  wire [3:0] \$202 ;
+  wire [19:0] \$203 ;
   wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
+  wire [31:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [19:0] \$207 ;
   wire \$208 ;
-  wire \$209 ;
-  wire [31:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [31:0] \$209 ;
+  wire [5:0] \$21 ;
+  wire [3:0] \$210 ;
+  wire [19:0] \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [31:0] \$213 ;
+  wire [3:0] \$214 ;
+  wire [19:0] \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [11:0] \$22 ;
+  wire [31:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [19:0] \$219 ;
+  wire \$22 ;
   wire \$220 ;
-  wire [7:0] \$221 ;
-  wire \$222 ;
-  reg [11:0] \$223 ;
-  reg [11:0] \$224 ;
-  reg [11:0] \$225 ;
-  wire [19:0] \$226 ;
-  wire [19:0] \$227 ;
-  wire [19:0] \$228 ;
-  wire [19:0] \$229 ;
-  wire [7:0] \$23 ;
-  wire [19:0] \$230 ;
-  wire [19:0] \$231 ;
-  wire [19:0] \$232 ;
-  wire [19:0] \$233 ;
+  wire [31:0] \$221 ;
+  wire [3:0] \$222 ;
+  wire [19:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [3:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [31:0] \$24 ;
+  wire [4:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -174,7 +174,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [11:0] \$25 ;
+  wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -185,7 +185,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [21:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -196,236 +196,236 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [21:0] \$27 ;
+  wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
+  wire [3:0] \$271 ;
+  wire [4:0] \$272 ;
+  wire [4:0] \$273 ;
+  wire [3:0] \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [3:0] \$276 ;
+  wire [4:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [21:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
-  wire [3:0] \$281 ;
-  wire [4:0] \$282 ;
-  wire [4:0] \$283 ;
-  wire [3:0] \$284 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [19:0] \$283 ;
+  wire [21:0] \$284 ;
   wire \$285 ;
-  wire [3:0] \$286 ;
-  wire [4:0] \$287 ;
-  wire \$288 ;
+  wire \$286 ;
+  wire [21:0] \$287 ;
+  wire [21:0] \$288 ;
   wire \$289 ;
-  wire [21:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
+  wire \$29 ;
+  wire [19:0] \$290 ;
+  wire [21:0] \$291 ;
   wire \$292 ;
-  wire [19:0] \$293 ;
+  wire \$293 ;
   wire [21:0] \$294 ;
-  wire \$295 ;
+  wire [21:0] \$295 ;
   wire \$296 ;
-  wire [21:0] \$297 ;
-  wire [21:0] \$298 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
-  wire [31:0] \$3 ;
-  wire [21:0] \$30 ;
-  wire [19:0] \$300 ;
-  wire [21:0] \$301 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire [21:0] \$304 ;
-  wire [21:0] \$305 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
+  reg [2:0] \$308 ;
   wire \$309 ;
-  wire [21:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
+  reg [2:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  reg [2:0] \$318 ;
-  wire \$319 ;
-  wire [21:0] \$32 ;
+  wire [4:0] \$318 ;
+  reg [2:0] \$319 ;
+  wire \$32 ;
   wire \$320 ;
-  reg [2:0] \$321 ;
-  wire \$322 ;
+  wire \$321 ;
+  reg [2:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire [4:0] \$328 ;
-  reg [2:0] \$329 ;
-  wire [21:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  wire [3:0] \$325 ;
+  wire [3:0] \$326 ;
+  reg [2:0] \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire [1:0] \$330 ;
+  reg [2:0] \$331 ;
   reg [2:0] \$332 ;
-  wire \$333 ;
+  wire [6:0] \$333 ;
   wire \$334 ;
   wire [3:0] \$335 ;
   wire [3:0] \$336 ;
   reg [2:0] \$337 ;
   wire \$338 ;
-  wire \$339 ;
-  wire \$34 ;
-  wire [1:0] \$340 ;
+  wire [3:0] \$339 ;
+  wire [5:0] \$34 ;
+  wire [3:0] \$340 ;
   reg [2:0] \$341 ;
   reg [2:0] \$342 ;
-  wire [6:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [3:0] \$345 ;
-  wire [3:0] \$346 ;
-  reg [2:0] \$347 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
   wire \$348 ;
-  wire [3:0] \$349 ;
-  wire [4:0] \$35 ;
-  wire [3:0] \$350 ;
-  reg [2:0] \$351 ;
-  reg [2:0] \$352 ;
+  wire \$349 ;
+  wire [6:0] \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire \$357 ;
+  reg [1:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  reg [1:0] \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
+  wire [3:0] \$365 ;
+  wire [3:0] \$366 ;
   reg [1:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire [3:0] \$37 ;
+  wire [1:0] \$368 ;
+  reg [1:0] \$369 ;
+  wire \$37 ;
   reg [1:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire [3:0] \$375 ;
-  wire [3:0] \$376 ;
-  reg [1:0] \$377 ;
-  wire [1:0] \$378 ;
-  reg [1:0] \$379 ;
-  wire [4:0] \$38 ;
-  reg [1:0] \$380 ;
+  wire \$375 ;
+  wire [16:0] \$376 ;
+  wire [16:0] \$377 ;
+  wire [16:0] \$378 ;
+  wire [16:0] \$379 ;
+  wire \$38 ;
+  wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
+  wire [16:0] \$383 ;
+  wire [16:0] \$384 ;
+  wire [16:0] \$385 ;
   wire [16:0] \$386 ;
-  wire [16:0] \$387 ;
-  wire [16:0] \$388 ;
-  wire [16:0] \$389 ;
-  wire [4:0] \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire [1:0] \$390 ;
+  wire [16:0] \$391 ;
+  wire [16:0] \$392 ;
   wire [16:0] \$393 ;
   wire [16:0] \$394 ;
-  wire [16:0] \$395 ;
-  wire [16:0] \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
-  wire [11:0] \$4 ;
-  wire [5:0] \$40 ;
-  wire [1:0] \$400 ;
-  wire [16:0] \$401 ;
-  wire [16:0] \$402 ;
-  wire [16:0] \$403 ;
-  wire [16:0] \$404 ;
-  wire [6:0] \$405 ;
+  wire [6:0] \$395 ;
+  wire \$396 ;
+  wire [3:0] \$397 ;
+  wire [3:0] \$398 ;
+  reg [1:0] \$399 ;
+  wire [8:0] \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire [3:0] \$401 ;
+  wire [3:0] \$402 ;
+  reg [1:0] \$403 ;
+  reg [1:0] \$404 ;
+  wire \$405 ;
   wire \$406 ;
-  wire [3:0] \$407 ;
-  wire [3:0] \$408 ;
-  reg [1:0] \$409 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire [3:0] \$411 ;
-  wire [3:0] \$412 ;
-  reg [1:0] \$413 ;
-  reg [1:0] \$414 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
-  wire [3:0] \$42 ;
+  reg [2:0] \$419 ;
+  wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  reg [2:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
+  wire [3:0] \$427 ;
+  wire [3:0] \$428 ;
   reg [2:0] \$429 ;
-  wire [4:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
+  wire \$43 ;
+  wire [1:0] \$430 ;
+  reg [2:0] \$431 ;
   reg [2:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [3:0] \$437 ;
-  wire [3:0] \$438 ;
-  reg [2:0] \$439 ;
-  wire [4:0] \$44 ;
-  wire [1:0] \$440 ;
-  reg [2:0] \$441 ;
-  reg [2:0] \$442 ;
+  wire \$437 ;
+  wire [16:0] \$438 ;
+  wire [16:0] \$439 ;
+  wire \$44 ;
+  wire [16:0] \$440 ;
+  wire [16:0] \$441 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
+  wire [16:0] \$445 ;
+  wire [16:0] \$446 ;
+  wire [16:0] \$447 ;
   wire [16:0] \$448 ;
-  wire [16:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [16:0] \$450 ;
-  wire [16:0] \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire [1:0] \$452 ;
+  wire [16:0] \$453 ;
+  wire [16:0] \$454 ;
   wire [16:0] \$455 ;
   wire [16:0] \$456 ;
-  wire [16:0] \$457 ;
-  wire [16:0] \$458 ;
-  wire \$459 ;
+  wire [6:0] \$457 ;
+  wire \$458 ;
+  wire [3:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire [1:0] \$462 ;
-  wire [16:0] \$463 ;
-  wire [16:0] \$464 ;
-  wire [16:0] \$465 ;
-  wire [16:0] \$466 ;
-  wire [6:0] \$467 ;
+  wire [3:0] \$460 ;
+  reg [2:0] \$461 ;
+  wire \$462 ;
+  wire [3:0] \$463 ;
+  wire [3:0] \$464 ;
+  reg [2:0] \$465 ;
+  reg [2:0] \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [3:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [3:0] \$470 ;
-  reg [2:0] \$471 ;
+  wire \$470 ;
+  wire \$471 ;
   wire \$472 ;
-  wire [3:0] \$473 ;
-  wire [3:0] \$474 ;
-  reg [2:0] \$475 ;
-  reg [2:0] \$476 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
@@ -433,100 +433,100 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  reg \$483 ;
+  reg [6:0] \$484 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg [1:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  reg \$490 ;
+  reg [3:0] \$491 ;
+  reg \$492 ;
   reg \$493 ;
-  reg [6:0] \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg [1:0] \$497 ;
-  reg \$498 ;
+  reg [1:0] \$494 ;
+  reg [5:0] \$495 ;
+  reg [1:0] \$496 ;
+  reg \$497 ;
+  reg [1:0] \$498 ;
   reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   reg \$500 ;
-  reg [3:0] \$501 ;
-  reg \$502 ;
+  reg \$501 ;
+  reg [3:0] \$502 ;
   reg \$503 ;
-  reg [1:0] \$504 ;
-  reg [5:0] \$505 ;
-  reg [1:0] \$506 ;
-  reg \$507 ;
-  reg [1:0] \$508 ;
-  reg \$509 ;
+  reg \$504 ;
+  reg [1:0] \$505 ;
+  reg [5:0] \$506 ;
+  reg [1:0] \$507 ;
+  reg \$508 ;
+  reg [1:0] \$509 ;
   wire \$51 ;
   reg \$510 ;
   reg \$511 ;
-  reg [3:0] \$512 ;
-  reg \$513 ;
+  reg \$512 ;
+  reg [3:0] \$513 ;
   reg \$514 ;
-  reg [1:0] \$515 ;
-  reg [5:0] \$516 ;
-  reg [1:0] \$517 ;
-  reg \$518 ;
-  reg [1:0] \$519 ;
+  reg \$515 ;
+  reg [1:0] \$516 ;
+  reg [5:0] \$517 ;
+  reg [1:0] \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
+  reg [1:0] \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg [3:0] \$523 ;
-  reg \$524 ;
+  reg \$523 ;
+  reg [3:0] \$524 ;
   reg \$525 ;
-  reg [1:0] \$526 ;
-  reg [5:0] \$527 ;
-  reg [1:0] \$528 ;
-  reg \$529 ;
-  wire [5:0] \$53 ;
-  reg [1:0] \$530 ;
-  reg \$531 ;
+  reg \$526 ;
+  reg [1:0] \$527 ;
+  reg [5:0] \$528 ;
+  reg [1:0] \$529 ;
+  wire \$53 ;
+  reg \$530 ;
+  reg [1:0] \$531 ;
   reg \$532 ;
   reg \$533 ;
-  reg [3:0] \$534 ;
-  reg \$535 ;
+  reg \$534 ;
+  reg [3:0] \$535 ;
   reg \$536 ;
-  reg [1:0] \$537 ;
-  reg [5:0] \$538 ;
-  reg [1:0] \$539 ;
-  wire [6:0] \$54 ;
-  reg \$540 ;
-  reg [1:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg [3:0] \$545 ;
+  reg \$537 ;
+  reg [1:0] \$538 ;
+  reg [5:0] \$539 ;
+  wire \$54 ;
+  reg [1:0] \$540 ;
+  reg [6:0] \$541 ;
+  reg [6:0] \$542 ;
+  reg [7:0] \$543 ;
+  reg [7:0] \$544 ;
+  reg \$545 ;
   reg \$546 ;
   reg \$547 ;
-  reg [1:0] \$548 ;
-  reg [5:0] \$549 ;
+  reg \$548 ;
+  reg [20:0] \$549 ;
   wire \$55 ;
-  reg [1:0] \$550 ;
-  reg [6:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg [20:0] \$558 ;
-  reg [20:0] \$559 ;
+  reg [20:0] \$550 ;
+  reg [20:0] \$551 ;
+  reg [20:0] \$552 ;
+  reg [20:0] \$553 ;
+  reg [20:0] \$554 ;
+  reg [20:0] \$555 ;
+  reg [20:0] \$556 ;
+  reg [11:0] \$557 ;
+  reg [15:0] \$558 ;
+  reg [11:0] \$559 ;
   wire \$56 ;
-  reg [20:0] \$560 ;
-  reg [20:0] \$561 ;
-  reg [20:0] \$562 ;
-  reg [20:0] \$563 ;
-  reg [20:0] \$564 ;
-  reg [20:0] \$565 ;
+  reg [11:0] \$560 ;
+  reg [11:0] \$561 ;
+  reg [11:0] \$562 ;
+  reg [11:0] \$563 ;
+  reg [11:0] \$564 ;
+  reg [11:0] \$565 ;
   reg [11:0] \$566 ;
-  reg [15:0] \$567 ;
+  reg [11:0] \$567 ;
   reg [11:0] \$568 ;
   reg [11:0] \$569 ;
   wire \$57 ;
@@ -534,159 +534,135 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [11:0] \$571 ;
   reg [11:0] \$572 ;
   reg [11:0] \$573 ;
-  reg [11:0] \$574 ;
-  reg [11:0] \$575 ;
-  reg [11:0] \$576 ;
-  reg [11:0] \$577 ;
-  reg [11:0] \$578 ;
-  reg [11:0] \$579 ;
+  reg \$574 ;
+  reg [1:0] \$575 ;
+  reg [1:0] \$576 ;
+  reg [5:0] \$577 ;
+  reg \$578 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [11:0] \$580 ;
-  reg [11:0] \$581 ;
-  reg [11:0] \$582 ;
-  reg \$583 ;
-  reg [1:0] \$584 ;
-  reg [1:0] \$585 ;
-  reg [5:0] \$586 ;
-  reg \$587 ;
-  reg [2:0] \$588 ;
-  reg [20:0] \$589 ;
+  reg [20:0] \$580 ;
+  reg [20:0] \$581 ;
+  reg [20:0] \$582 ;
+  reg [20:0] \$583 ;
+  reg [20:0] \$584 ;
+  reg [20:0] \$585 ;
+  reg [20:0] \$586 ;
+  reg [20:0] \$587 ;
+  reg \$588 ;
+  reg [1:0] \$589 ;
   wire \$59 ;
-  reg [20:0] \$590 ;
-  reg [20:0] \$591 ;
-  reg [20:0] \$592 ;
-  reg [20:0] \$593 ;
-  reg [20:0] \$594 ;
+  reg [1:0] \$590 ;
+  reg [5:0] \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [2:0] \$594 ;
   reg [20:0] \$595 ;
   reg [20:0] \$596 ;
   reg \$597 ;
-  reg [1:0] \$598 ;
-  reg [1:0] \$599 ;
-  wire [31:0] \$6 ;
+  reg \$598 ;
+  reg \$599 ;
+  wire [11:0] \$6 ;
   wire \$60 ;
-  reg [5:0] \$600 ;
+  reg [2:0] \$600 ;
   reg \$601 ;
-  reg \$602 ;
-  reg [2:0] \$603 ;
-  reg [20:0] \$604 ;
-  reg [20:0] \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg [2:0] \$609 ;
+  reg [2:0] \$602 ;
+  reg \$603 ;
+  reg [2:0] \$604 ;
+  reg [19:0] \$605 ;
+  reg [20:0] \$606 ;
+  reg [21:0] \$607 ;
+  reg [19:0] \$608 ;
+  reg [19:0] \$609 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [2:0] \$611 ;
-  reg \$612 ;
-  reg [2:0] \$613 ;
-  reg [19:0] \$614 ;
-  reg [20:0] \$615 ;
-  reg [21:0] \$616 ;
-  reg [19:0] \$617 ;
-  reg [19:0] \$618 ;
-  reg [20:0] \$619 ;
+  reg [20:0] \$610 ;
+  reg [21:0] \$611 ;
+  reg [19:0] \$612 ;
+  reg \$613 ;
+  reg [63:0] \$614 ;
+  reg [71:0] \$615 ;
+  reg [15:0] \$616 ;
+  reg [15:0] \$617 ;
+  reg [127:0] \$618 ;
+  reg [2:0] \$619 ;
   wire \$62 ;
-  reg [21:0] \$620 ;
-  reg [19:0] \$621 ;
+  reg [2:0] \$620 ;
+  reg [5:0] \$621 ;
   reg \$622 ;
-  reg [63:0] \$623 ;
-  reg [71:0] \$624 ;
-  reg [15:0] \$625 ;
-  reg [15:0] \$626 ;
-  reg [127:0] \$627 ;
-  reg [2:0] \$628 ;
-  reg [2:0] \$629 ;
+  reg [3:0] \$623 ;
+  reg [2:0] \$624 ;
+  reg [2:0] \$625 ;
+  reg [3:0] \$626 ;
+  reg [15:0] \$627 ;
+  reg [15:0] \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [5:0] \$630 ;
-  reg \$631 ;
-  reg [3:0] \$632 ;
-  reg [2:0] \$633 ;
-  reg [2:0] \$634 ;
-  reg [3:0] \$635 ;
-  reg [15:0] \$636 ;
-  reg [15:0] \$637 ;
-  reg \$638 ;
+  wire [7:0] \$636 ;
   wire \$64 ;
-  wire [7:0] \$642 ;
-  wire [6:0] \$645 ;
-  wire [7:0] \$649 ;
   wire \$65 ;
-  wire [6:0] \$652 ;
-  wire [7:0] \$656 ;
-  wire [6:0] \$659 ;
   wire \$66 ;
-  wire [7:0] \$663 ;
-  wire [6:0] \$666 ;
   wire \$67 ;
-  wire [7:0] \$670 ;
-  wire [6:0] \$673 ;
-  wire [7:0] \$677 ;
-  wire \$68 ;
-  wire [6:0] \$680 ;
-  wire [7:0] \$684 ;
-  wire [6:0] \$687 ;
+  reg [2:0] \$68 ;
   wire \$69 ;
-  wire [7:0] \$691 ;
-  wire [6:0] \$694 ;
-  wire [11:0] \$7 ;
-  wire \$70 ;
+  wire [21:0] \$7 ;
+  reg [2:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  reg [2:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [7:0] \$8 ;
+  reg [2:0] \$79 ;
+  wire [21:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  reg [2:0] \$87 ;
-  wire \$88 ;
-  reg [2:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  reg [12:0] \$82 ;
+  reg [8:0] \$83 ;
+  wire [13:0] \$84 ;
+  wire [6:0] \$841 ;
+  wire [6:0] \$847 ;
+  reg [5:0] \$85 ;
+  wire [6:0] \$853 ;
+  wire [6:0] \$859 ;
+  wire [6:0] \$86 ;
+  wire [6:0] \$865 ;
+  reg [4:0] \$87 ;
+  wire [6:0] \$871 ;
+  wire [6:0] \$877 ;
+  wire [5:0] \$88 ;
+  wire [6:0] \$883 ;
+  reg [4:0] \$89 ;
+  wire [21:0] \$9 ;
+  wire [3:0] \$90 ;
+  wire [5:0] \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  reg [2:0] \$93 ;
   wire \$94 ;
-  reg [2:0] \$95 ;
-  wire \$96 ;
+  wire \$95 ;
+  reg [2:0] \$96 ;
   wire \$97 ;
-  reg [2:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$131  = 1'h0;
-  reg \$signal$132  = 1'h0;
-  reg \$signal$247  = 1'h0;
-  reg \$signal$261  = 1'h0;
+  reg \$signal$124  = 1'h0;
+  reg \$signal$125  = 1'h0;
+  reg \$signal$245  = 1'h0;
+  reg \$signal$259  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$112 ;
-  wire [7:0] \$signature__addr$118 ;
-  wire [4:0] \$signature__addr$122 ;
+  reg [6:0] \$signature__addr$105 ;
+  wire [7:0] \$signature__addr$111 ;
+  wire [4:0] \$signature__addr$115 ;
   wire [15:0] \$signature__data ;
-  reg [63:0] \$signature__data$113 ;
-  wire [63:0] \$signature__data$119 ;
-  wire [103:0] \$signature__data$123 ;
+  reg [63:0] \$signature__data$106 ;
+  wire [63:0] \$signature__data$112 ;
+  wire [103:0] \$signature__data$116 ;
   wire \$signature__en ;
-  reg \$signature__en$117 ;
-  wire \$signature__en$121 ;
-  wire \$signature__en$124 ;
-  reg [11:0] a0;
-  reg [11:0] a1;
-  reg [11:0] a2;
-  reg [11:0] a3;
-  reg [11:0] a4;
-  reg [11:0] a5;
-  reg [11:0] a6;
-  reg [11:0] a7;
-  (* init = 7'h00 *)
+  reg \$signature__en$110 ;
+  wire \$signature__en$114 ;
+  wire \$signature__en$117 ;
+  reg [11:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [63:0] a_rd__data;
   reg [20:0] acc0 = 21'h000000;
@@ -702,7 +678,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   output busy;
   wire busy;
   wire ce;
-  wire \ce$89 ;
+  wire \ce$82 ;
   reg [3:0] ch = 4'h0;
   input clk;
   wire clk;
@@ -729,23 +705,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg gc = 1'h0;
   reg hand_over = 1'h0;
   wire [20:0] i_alt;
-  wire [20:0] \i_alt$93 ;
+  wire [20:0] \i_alt$86 ;
   reg [20:0] i_pot = 21'h000000;
-  reg [20:0] \i_pot$91  = 21'h000000;
+  reg [20:0] \i_pot$84  = 21'h000000;
   wire i_sel_alt;
-  wire \i_sel_alt$94 ;
+  wire \i_sel_alt$87 ;
   wire [19:0] i_step;
-  wire [19:0] \i_step$96 ;
+  wire [19:0] \i_step$89 ;
   wire [9:0] i_tag;
   wire [31:0] i_th;
-  wire [31:0] \i_th$95 ;
+  wire [31:0] \i_th$88 ;
   reg [3:0] i_top;
-  reg [3:0] \i_top$97 ;
+  reg [3:0] \i_top$90 ;
   wire i_valid;
-  wire \i_valid$90 ;
+  wire \i_valid$83 ;
   reg img_full = 1'h0;
   reg [15:0] img_q = 16'h0000;
-  reg [6:0] img_rd__addr = 7'h00;
+  wire [6:0] img_rd__addr;
   wire [15:0] img_rd__data;
   reg [3:0] iss_c;
   reg iss_first;
@@ -764,9 +740,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] iss_layer;
   wire iss_pad;
   reg [5:0] iss_pos;
-  reg [6:0] iss_raddr;
+  reg [6:0] iss_ra1;
+  reg [6:0] iss_ra2;
   reg iss_valid;
-  reg [7:0] iss_waddr;
+  reg [7:0] iss_wa1;
+  reg [7:0] iss_wa2;
   reg iss_zero;
   reg job_active = 1'h0;
   reg job_g = 1'h0;
@@ -796,19 +774,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire load__valid;
   reg [15:0] nz = 16'h0000;
   wire [3:0] o_act;
-  wire [3:0] \o_act$116 ;
+  wire [3:0] \o_act$109 ;
   wire o_busy;
-  wire \o_busy$134 ;
+  wire \o_busy$127 ;
   wire [9:0] o_tag;
   wire o_valid;
-  reg [11:0] opa0 = 12'h000;
-  reg [11:0] opa1 = 12'h000;
-  reg [11:0] opa2 = 12'h000;
-  reg [11:0] opa3 = 12'h000;
-  reg [11:0] opa4 = 12'h000;
-  reg [11:0] opa5 = 12'h000;
-  reg [11:0] opa6 = 12'h000;
-  reg [11:0] opa7 = 12'h000;
+  reg [3:0] opa0 = 4'h0;
+  reg [3:0] opa1 = 4'h0;
+  reg [3:0] opa2 = 4'h0;
+  reg [3:0] opa3 = 4'h0;
+  reg [3:0] opa4 = 4'h0;
+  reg [3:0] opa5 = 4'h0;
+  reg [3:0] opa6 = 4'h0;
+  reg [3:0] opa7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [7:0] opa_hi0 = 8'h00;
   reg [7:0] opw0 = 8'h00;
   reg [7:0] opw1 = 8'h00;
   reg [7:0] opw2 = 8'h00;
@@ -896,10 +876,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s0_layer = 2'h0;
   reg s0_pad = 1'h0;
   reg [5:0] s0_pos = 6'h00;
-  (* init = 7'h00 *)
-  wire [6:0] s0_raddr;
+  reg [6:0] s0_ra1 = 7'h00;
+  reg [6:0] s0_ra2 = 7'h00;
   reg s0_valid = 1'h0;
-  reg [7:0] s0_waddr = 8'h00;
+  reg [7:0] s0_wa1 = 8'h00;
+  reg [7:0] s0_wa2 = 8'h00;
   reg s0_zero = 1'h0;
   reg [3:0] s1_c = 4'h0;
   reg s1_first = 1'h0;
@@ -919,8 +900,6 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg s1_pad = 1'h0;
   reg [5:0] s1_pos = 6'h00;
   reg s1_valid = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] s1_waddr;
   reg s1_zero = 1'h0;
   reg [3:0] s2_c = 4'h0;
   reg s2_first = 1'h0;
@@ -1029,7 +1008,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire trace__ready;
   output trace__valid;
   reg trace__valid = 1'h0;
-  reg [7:0] w_rd__addr = 8'h00;
+  reg [63:0] w_q = 64'h0000000000000000;
+  wire [7:0] w_rd__addr;
   wire [63:0] w_rd__data;
   reg [63:0] word = 64'h0000000000000000;
   reg [63:0] act [97:0];
@@ -1039,12 +1019,12 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       act[act__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$117 )
-      act[\$signature__addr$112 ] <= \$signature__data$113 ;
+    if (\$signature__en$110 )
+      act[\$signature__addr$105 ] <= \$signature__data$106 ;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= act[img_rd__addr];
+    _0_ <= act[\$3 [6:0]];
   end
   assign a_rd__data = _0_;
   reg [15:0] img [90:0];
@@ -1059,7 +1039,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   reg [15:0] _1_;
   always @(posedge clk) begin
-    _1_ <= img[img_rd__addr];
+    _1_ <= img[\$2 [6:0]];
   end
   assign img_rd__data = _1_;
   reg [103:0] params [23:0];
@@ -1069,13 +1049,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$124 )
+    if (\$signature__en$117 )
       params[load__payload[5:1]] <= { load__payload[16:9], asm[127:32] };
   end
   reg [103:0] _2_;
   always @(posedge clk) begin
     if (p_rd__en) begin
-      _2_ <= params[\$40 [4:0]];
+      _2_ <= params[\$21 [4:0]];
     end
   end
   assign p_rd__data = _2_;
@@ -1092,7 +1072,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [39:0] _3_;
   always @(posedge clk) begin
     if (pool_rd__en) begin
-      _3_ <= pool[\$44 [2:0]];
+      _3_ <= pool[\$25 [2:0]];
     end
   end
   assign pool_rd__data = _3_;
@@ -1103,814 +1083,803 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$121 )
+    if (\$signature__en$114 )
       weights[load__payload[8:1]] <= { load__payload[40:9], asm[127:96] };
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    _4_ <= weights[w_rd__addr];
+    _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$313  = \$312  & tag[0];
-  assign \$314  = load__valid & load__ready;
-  assign \$315  = ~ load__valid;
-  assign \$316  = img_full & \$315 ;
-  assign \$317  = ch == 1'h1;
-  assign \$319  = \$318  == kj;
-  assign \$320  = \$317  & \$319 ;
-  assign \$322  = \$321  == ki;
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$324  | credit;
-  assign \$326  = ch == 1'h1;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = ch + 1'h1;
-  assign \$330  = \$329  == kj;
-  assign \$331  = ~ \$330 ;
-  assign \$333  = \$332  == ki;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = kj + 1'h1;
-  assign \$336  = ki + 1'h1;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = gc + 1'h1;
-  assign \$343  = pos + 1'h1;
-  assign \$344  = oy == 3'h6;
-  assign \$345  = ox + 1'h1;
-  assign \$346  = ox + 1'h1;
-  assign \$348  = ox == 3'h6;
-  assign \$349  = oy + 1'h1;
-  assign \$350  = oy + 1'h1;
-  assign \$353  = s0_valid | s1_valid;
-  assign \$354  = \$353  | s2_valid;
-  assign \$355  = \$354  | s3_valid;
-  assign \$356  = \$355  | s4_valid;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = job_active | \$signal ;
-  assign \$359  = \$358  | trace__valid;
-  assign \$360  = \$signal$131  | \$signal$132 ;
-  assign \$361  = \$360  | p4_valid;
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = \$362  | o_busy;
-  assign \$364  = \$363  | \o_busy$134 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$357  & \$365 ;
-  assign \$368  = \$367  == kj;
-  assign \$369  = ~ \$368 ;
-  assign \$371  = \$370  == ki;
-  assign \$372  = ~ \$371 ;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = kj + 1'h1;
-  assign \$376  = ki + 1'h1;
-  assign \$378  = gc + 1'h1;
-  assign \$381  = s0_valid | s1_valid;
-  assign \$382  = \$381  | s2_valid;
-  assign \$383  = \$382  | s3_valid;
-  assign \$384  = \$383  | s4_valid;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = - nz;
-  assign \$387  = { 1'h0, nz } & \$386 ;
-  assign \$388  = nz - 1'h1;
-  assign \$389  = { 1'h0, nz } & \$388 ;
-  assign \$390  = ! todo;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$391  | credit;
-  assign \$393  = - todo;
-  assign \$394  = { 1'h0, todo } & \$393 ;
-  assign \$395  = todo - 1'h1;
-  assign \$396  = { 1'h0, todo } & \$395 ;
-  assign \$397  = ! todo;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = gc + 1'h1;
-  assign \$401  = - nz;
-  assign \$402  = { 1'h0, nz } & \$401 ;
-  assign \$403  = nz - 1'h1;
-  assign \$404  = { 1'h0, nz } & \$403 ;
-  assign \$405  = pos + 1'h1;
-  assign \$406  = oy == 3'h6;
-  assign \$407  = ox + 1'h1;
-  assign \$408  = ox + 1'h1;
-  assign \$410  = ox == 3'h6;
-  assign \$411  = oy + 1'h1;
-  assign \$412  = oy + 1'h1;
-  assign \$415  = s0_valid | s1_valid;
-  assign \$416  = \$415  | s2_valid;
-  assign \$417  = \$416  | s3_valid;
-  assign \$418  = \$417  | s4_valid;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = job_active | \$signal ;
-  assign \$421  = \$420  | trace__valid;
-  assign \$422  = \$signal$131  | \$signal$132 ;
-  assign \$423  = \$422  | p4_valid;
-  assign \$424  = \$421  | \$423 ;
-  assign \$425  = \$424  | o_busy;
-  assign \$426  = \$425  | \o_busy$134 ;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$419  & \$427 ;
-  assign \$430  = \$429  == kj;
-  assign \$431  = ~ \$430 ;
-  assign \$433  = \$432  == ki;
-  assign \$434  = ~ \$433 ;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = kj + 1'h1;
-  assign \$438  = ki + 1'h1;
-  assign \$440  = gc + 1'h1;
-  assign \$443  = s0_valid | s1_valid;
-  assign \$444  = \$443  | s2_valid;
-  assign \$445  = \$444  | s3_valid;
-  assign \$446  = \$445  | s4_valid;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = - nz;
-  assign \$449  = { 1'h0, nz } & \$448 ;
-  assign \$450  = nz - 1'h1;
-  assign \$451  = { 1'h0, nz } & \$450 ;
-  assign \$452  = ! todo;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  | credit;
-  assign \$455  = - todo;
-  assign \$456  = { 1'h0, todo } & \$455 ;
-  assign \$457  = todo - 1'h1;
-  assign \$458  = { 1'h0, todo } & \$457 ;
-  assign \$459  = ! todo;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = gc + 1'h1;
-  assign \$463  = - nz;
-  assign \$464  = { 1'h0, nz } & \$463 ;
-  assign \$465  = nz - 1'h1;
-  assign \$466  = { 1'h0, nz } & \$465 ;
-  assign \$467  = pos + 1'h1;
-  assign \$468  = oy == 3'h6;
-  assign \$469  = ox + 1'h1;
-  assign \$470  = ox + 1'h1;
-  assign \$472  = ox == 3'h6;
-  assign \$473  = oy + 1'h1;
-  assign \$474  = oy + 1'h1;
-  assign \$477  = s0_valid | s1_valid;
-  assign \$478  = \$477  | s2_valid;
-  assign \$479  = \$478  | s3_valid;
-  assign \$480  = \$479  | s4_valid;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = job_active | \$signal ;
-  assign \$483  = \$482  | trace__valid;
-  assign \$484  = \$signal$131  | \$signal$132 ;
-  assign \$485  = \$484  | p4_valid;
-  assign \$486  = \$483  | \$485 ;
-  assign \$487  = \$486  | o_busy;
-  assign \$488  = \$487  | \o_busy$134 ;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$481  & \$489 ;
-  assign \$491  = ~ spikes__valid;
-  assign \$492  = \$490  & \$491 ;
+  assign \$336  = ox + 1'h1;
+  assign \$338  = ox == 3'h6;
+  assign \$339  = oy + 1'h1;
+  assign \$340  = oy + 1'h1;
+  assign \$343  = s0_valid | s1_valid;
+  assign \$344  = \$343  | s2_valid;
+  assign \$345  = \$344  | s3_valid;
+  assign \$346  = \$345  | s4_valid;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = job_active | \$signal ;
+  assign \$349  = \$348  | trace__valid;
+  assign \$350  = \$signal$124  | \$signal$125 ;
+  assign \$351  = \$350  | p4_valid;
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = \$352  | o_busy;
+  assign \$354  = \$353  | \o_busy$127 ;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = \$347  & \$355 ;
+  assign \$358  = \$357  == kj;
+  assign \$359  = ~ \$358 ;
+  assign \$361  = \$360  == ki;
+  assign \$362  = ~ \$361 ;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = kj + 1'h1;
+  assign \$366  = ki + 1'h1;
+  assign \$368  = gc + 1'h1;
+  assign \$371  = s0_valid | s1_valid;
+  assign \$372  = \$371  | s2_valid;
+  assign \$373  = \$372  | s3_valid;
+  assign \$374  = \$373  | s4_valid;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = - nz;
+  assign \$377  = { 1'h0, nz } & \$376 ;
+  assign \$378  = nz - 1'h1;
+  assign \$379  = { 1'h0, nz } & \$378 ;
+  assign \$380  = ! todo;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = \$381  | credit;
+  assign \$383  = - todo;
+  assign \$384  = { 1'h0, todo } & \$383 ;
+  assign \$385  = todo - 1'h1;
+  assign \$386  = { 1'h0, todo } & \$385 ;
+  assign \$387  = ! todo;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = gc + 1'h1;
+  assign \$391  = - nz;
+  assign \$392  = { 1'h0, nz } & \$391 ;
+  assign \$393  = nz - 1'h1;
+  assign \$394  = { 1'h0, nz } & \$393 ;
+  assign \$395  = pos + 1'h1;
+  assign \$396  = oy == 3'h6;
+  assign \$397  = ox + 1'h1;
+  assign \$398  = ox + 1'h1;
+  assign \$400  = ox == 3'h6;
+  assign \$401  = oy + 1'h1;
+  assign \$402  = oy + 1'h1;
+  assign \$405  = s0_valid | s1_valid;
+  assign \$406  = \$405  | s2_valid;
+  assign \$407  = \$406  | s3_valid;
+  assign \$408  = \$407  | s4_valid;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = job_active | \$signal ;
+  assign \$411  = \$410  | trace__valid;
+  assign \$412  = \$signal$124  | \$signal$125 ;
+  assign \$413  = \$412  | p4_valid;
+  assign \$414  = \$411  | \$413 ;
+  assign \$415  = \$414  | o_busy;
+  assign \$416  = \$415  | \o_busy$127 ;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = \$409  & \$417 ;
+  assign \$420  = \$419  == kj;
+  assign \$421  = ~ \$420 ;
+  assign \$423  = \$422  == ki;
+  assign \$424  = ~ \$423 ;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = kj + 1'h1;
+  assign \$428  = ki + 1'h1;
+  assign \$430  = gc + 1'h1;
+  assign \$433  = s0_valid | s1_valid;
+  assign \$434  = \$433  | s2_valid;
+  assign \$435  = \$434  | s3_valid;
+  assign \$436  = \$435  | s4_valid;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = - nz;
+  assign \$439  = { 1'h0, nz } & \$438 ;
+  assign \$440  = nz - 1'h1;
+  assign \$441  = { 1'h0, nz } & \$440 ;
+  assign \$442  = ! todo;
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  | credit;
+  assign \$445  = - todo;
+  assign \$446  = { 1'h0, todo } & \$445 ;
+  assign \$447  = todo - 1'h1;
+  assign \$448  = { 1'h0, todo } & \$447 ;
+  assign \$449  = ! todo;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = gc + 1'h1;
+  assign \$453  = - nz;
+  assign \$454  = { 1'h0, nz } & \$453 ;
+  assign \$455  = nz - 1'h1;
+  assign \$456  = { 1'h0, nz } & \$455 ;
+  assign \$457  = pos + 1'h1;
+  assign \$458  = oy == 3'h6;
+  assign \$459  = ox + 1'h1;
+  assign \$460  = ox + 1'h1;
+  assign \$462  = ox == 3'h6;
+  assign \$463  = oy + 1'h1;
+  assign \$464  = oy + 1'h1;
+  assign \$467  = s0_valid | s1_valid;
+  assign \$468  = \$467  | s2_valid;
+  assign \$469  = \$468  | s3_valid;
+  assign \$470  = \$469  | s4_valid;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = job_active | \$signal ;
+  assign \$473  = \$472  | trace__valid;
+  assign \$474  = \$signal$124  | \$signal$125 ;
+  assign \$475  = \$474  | p4_valid;
+  assign \$476  = \$473  | \$475 ;
+  assign \$477  = \$476  | o_busy;
+  assign \$478  = \$477  | \o_busy$127 ;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$471  & \$479 ;
+  assign \$481  = ~ spikes__valid;
+  assign \$482  = \$480  & \$481 ;
   always @(posedge clk)
-    spikes__valid <= \$493 ;
+    spikes__valid <= \$483 ;
   always @(posedge clk)
-    \$signature__addr  <= \$494 ;
+    \$signature__addr  <= \$484 ;
   always @(posedge clk)
-    img_full <= \$495 ;
+    img_full <= \$485 ;
   always @(posedge clk)
-    s0_valid <= \$496 ;
+    s0_valid <= \$486 ;
   always @(posedge clk)
-    s0_kind <= \$497 ;
+    s0_kind <= \$487 ;
   always @(posedge clk)
-    s0_first <= \$498 ;
+    s0_first <= \$488 ;
   always @(posedge clk)
-    s0_last <= \$499 ;
+    s0_last <= \$489 ;
   always @(posedge clk)
-    s0_g <= \$500 ;
+    s0_g <= \$490 ;
   always @(posedge clk)
-    s0_c <= \$501 ;
+    s0_c <= \$491 ;
   always @(posedge clk)
-    s0_pad <= \$502 ;
+    s0_pad <= \$492 ;
   always @(posedge clk)
-    s0_zero <= \$503 ;
+    s0_zero <= \$493 ;
   always @(posedge clk)
-    s0_job <= \$504 ;
+    s0_job <= \$494 ;
   always @(posedge clk)
-    s0_pos <= \$505 ;
+    s0_pos <= \$495 ;
   always @(posedge clk)
-    s0_layer <= \$506 ;
+    s0_layer <= \$496 ;
   always @(posedge clk)
-    s1_valid <= \$507 ;
+    s1_valid <= \$497 ;
   always @(posedge clk)
-    s1_kind <= \$508 ;
+    s1_kind <= \$498 ;
   always @(posedge clk)
-    s1_first <= \$509 ;
+    s1_first <= \$499 ;
   always @(posedge clk)
-    s1_last <= \$510 ;
+    s1_last <= \$500 ;
   always @(posedge clk)
-    s1_g <= \$511 ;
+    s1_g <= \$501 ;
   always @(posedge clk)
-    s1_c <= \$512 ;
+    s1_c <= \$502 ;
   always @(posedge clk)
-    s1_pad <= \$513 ;
+    s1_pad <= \$503 ;
   always @(posedge clk)
-    s1_zero <= \$514 ;
+    s1_zero <= \$504 ;
   always @(posedge clk)
-    s1_job <= \$515 ;
+    s1_job <= \$505 ;
   always @(posedge clk)
-    s1_pos <= \$516 ;
+    s1_pos <= \$506 ;
   always @(posedge clk)
-    s1_layer <= \$517 ;
+    s1_layer <= \$507 ;
   always @(posedge clk)
-    s2_valid <= \$518 ;
+    s2_valid <= \$508 ;
   always @(posedge clk)
-    s2_kind <= \$519 ;
+    s2_kind <= \$509 ;
   always @(posedge clk)
-    s2_first <= \$520 ;
+    s2_first <= \$510 ;
   always @(posedge clk)
-    s2_last <= \$521 ;
+    s2_last <= \$511 ;
   always @(posedge clk)
-    s2_g <= \$522 ;
+    s2_g <= \$512 ;
   always @(posedge clk)
-    s2_c <= \$523 ;
+    s2_c <= \$513 ;
   always @(posedge clk)
-    s2_pad <= \$524 ;
+    s2_pad <= \$514 ;
   always @(posedge clk)
-    s2_zero <= \$525 ;
+    s2_zero <= \$515 ;
   always @(posedge clk)
-    s2_job <= \$526 ;
+    s2_job <= \$516 ;
   always @(posedge clk)
-    s2_pos <= \$527 ;
+    s2_pos <= \$517 ;
   always @(posedge clk)
-    s2_layer <= \$528 ;
+    s2_layer <= \$518 ;
   always @(posedge clk)
-    s3_valid <= \$529 ;
+    s3_valid <= \$519 ;
   always @(posedge clk)
-    s3_kind <= \$530 ;
+    s3_kind <= \$520 ;
   always @(posedge clk)
-    s3_first <= \$531 ;
+    s3_first <= \$521 ;
   always @(posedge clk)
-    s3_last <= \$532 ;
+    s3_last <= \$522 ;
   always @(posedge clk)
-    s3_g <= \$533 ;
+    s3_g <= \$523 ;
   always @(posedge clk)
-    s3_c <= \$534 ;
+    s3_c <= \$524 ;
   always @(posedge clk)
-    s3_pad <= \$535 ;
+    s3_pad <= \$525 ;
   always @(posedge clk)
-    s3_zero <= \$536 ;
+    s3_zero <= \$526 ;
   always @(posedge clk)
-    s3_job <= \$537 ;
+    s3_job <= \$527 ;
   always @(posedge clk)
-    s3_pos <= \$538 ;
+    s3_pos <= \$528 ;
   always @(posedge clk)
-    s3_layer <= \$539 ;
+    s3_layer <= \$529 ;
   always @(posedge clk)
-    s4_valid <= \$540 ;
+    s4_valid <= \$530 ;
   always @(posedge clk)
-    s4_kind <= \$541 ;
+    s4_kind <= \$531 ;
   always @(posedge clk)
-    s4_first <= \$542 ;
+    s4_first <= \$532 ;
   always @(posedge clk)
-    s4_last <= \$543 ;
+    s4_last <= \$533 ;
   always @(posedge clk)
-    s4_g <= \$544 ;
+    s4_g <= \$534 ;
   always @(posedge clk)
-    s4_c <= \$545 ;
+    s4_c <= \$535 ;
   always @(posedge clk)
-    s4_pad <= \$546 ;
+    s4_pad <= \$536 ;
   always @(posedge clk)
-    s4_zero <= \$547 ;
+    s4_zero <= \$537 ;
   always @(posedge clk)
-    s4_job <= \$548 ;
+    s4_job <= \$538 ;
   always @(posedge clk)
-    s4_pos <= \$549 ;
+    s4_pos <= \$539 ;
   always @(posedge clk)
-    s4_layer <= \$550 ;
+    s4_layer <= \$540 ;
   always @(posedge clk)
-    img_rd__addr <= \$551 ;
+    s0_ra1 <= \$541 ;
   always @(posedge clk)
-    s0_waddr <= \$552 ;
+    s0_ra2 <= \$542 ;
   always @(posedge clk)
-    w_rd__addr <= \$553 ;
+    s0_wa1 <= \$543 ;
+  always @(posedge clk)
+    s0_wa2 <= \$544 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
     act_q <= a_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$223 ;
+    w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part1 <= \$224 ;
+    pwa_part0 <= \$189 ;
   always @(posedge clk)
-    s2_pwa <= \$225 ;
+    pwa_part1 <= \$190 ;
   always @(posedge clk)
-    opa0 <= a0;
+    s2_pwa <= \$191 ;
   always @(posedge clk)
-    opw0 <= w_rd__data[7:0];
+    opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    prod0 <= \$226 ;
+    opa0 <= \$194 ;
   always @(posedge clk)
-    opa1 <= a1;
+    opw0 <= w_q[7:0];
   always @(posedge clk)
-    opw1 <= w_rd__data[15:8];
+    prod0 <= \$195 ;
   always @(posedge clk)
-    prod1 <= \$227 ;
+    opa1 <= \$198 ;
   always @(posedge clk)
-    opa2 <= a2;
+    opw1 <= w_q[15:8];
   always @(posedge clk)
-    opw2 <= w_rd__data[23:16];
+    prod1 <= \$199 ;
   always @(posedge clk)
-    prod2 <= \$228 ;
+    opa2 <= \$202 ;
   always @(posedge clk)
-    opa3 <= a3;
+    opw2 <= w_q[23:16];
   always @(posedge clk)
-    opw3 <= w_rd__data[31:24];
+    prod2 <= \$203 ;
   always @(posedge clk)
-    prod3 <= \$229 ;
+    opa3 <= \$206 ;
   always @(posedge clk)
-    opa4 <= a4;
+    opw3 <= w_q[31:24];
   always @(posedge clk)
-    opw4 <= w_rd__data[39:32];
+    prod3 <= \$207 ;
   always @(posedge clk)
-    prod4 <= \$230 ;
+    opa4 <= \$210 ;
   always @(posedge clk)
-    opa5 <= a5;
+    opw4 <= w_q[39:32];
   always @(posedge clk)
-    opw5 <= w_rd__data[47:40];
+    prod4 <= \$211 ;
   always @(posedge clk)
-    prod5 <= \$231 ;
+    opa5 <= \$214 ;
   always @(posedge clk)
-    opa6 <= a6;
+    opw5 <= w_q[47:40];
   always @(posedge clk)
-    opw6 <= w_rd__data[55:48];
+    prod5 <= \$215 ;
   always @(posedge clk)
-    prod6 <= \$232 ;
+    opa6 <= \$218 ;
   always @(posedge clk)
-    opa7 <= a7;
+    opw6 <= w_q[55:48];
   always @(posedge clk)
-    opw7 <= w_rd__data[63:56];
+    prod6 <= \$219 ;
   always @(posedge clk)
-    prod7 <= \$233 ;
+    opa7 <= \$222 ;
   always @(posedge clk)
-    \$signal$247  <= \$554 ;
+    opw7 <= w_q[63:56];
   always @(posedge clk)
-    hand_over <= \$555 ;
+    prod7 <= \$223 ;
   always @(posedge clk)
-    dw_done0 <= \$556 ;
+    \$signal$245  <= \$545 ;
   always @(posedge clk)
-    dw_done1 <= \$557 ;
+    hand_over <= \$546 ;
   always @(posedge clk)
-    acc0 <= \$558 ;
+    dw_done0 <= \$547 ;
   always @(posedge clk)
-    acc1 <= \$559 ;
+    dw_done1 <= \$548 ;
   always @(posedge clk)
-    acc2 <= \$560 ;
+    acc0 <= \$549 ;
   always @(posedge clk)
-    acc3 <= \$561 ;
+    acc1 <= \$550 ;
   always @(posedge clk)
-    acc4 <= \$562 ;
+    acc2 <= \$551 ;
   always @(posedge clk)
-    acc5 <= \$563 ;
+    acc3 <= \$552 ;
   always @(posedge clk)
-    acc6 <= \$564 ;
+    acc4 <= \$553 ;
   always @(posedge clk)
-    acc7 <= \$565 ;
+    acc5 <= \$554 ;
   always @(posedge clk)
-    d0 <= \$566 ;
+    acc6 <= \$555 ;
   always @(posedge clk)
-    nz <= \$567 ;
+    acc7 <= \$556 ;
   always @(posedge clk)
-    d1 <= \$568 ;
+    d0 <= \$557 ;
   always @(posedge clk)
-    d2 <= \$569 ;
+    nz <= \$558 ;
   always @(posedge clk)
-    d3 <= \$570 ;
+    d1 <= \$559 ;
   always @(posedge clk)
-    d4 <= \$571 ;
+    d2 <= \$560 ;
   always @(posedge clk)
-    d5 <= \$572 ;
+    d3 <= \$561 ;
   always @(posedge clk)
-    d6 <= \$573 ;
+    d4 <= \$562 ;
   always @(posedge clk)
-    d7 <= \$574 ;
+    d5 <= \$563 ;
   always @(posedge clk)
-    d8 <= \$575 ;
+    d6 <= \$564 ;
   always @(posedge clk)
-    d9 <= \$576 ;
+    d7 <= \$565 ;
   always @(posedge clk)
-    d10 <= \$577 ;
+    d8 <= \$566 ;
   always @(posedge clk)
-    d11 <= \$578 ;
+    d9 <= \$567 ;
   always @(posedge clk)
-    d12 <= \$579 ;
+    d10 <= \$568 ;
   always @(posedge clk)
-    d13 <= \$580 ;
+    d11 <= \$569 ;
   always @(posedge clk)
-    d14 <= \$581 ;
+    d12 <= \$570 ;
   always @(posedge clk)
-    d15 <= \$582 ;
+    d13 <= \$571 ;
   always @(posedge clk)
-    job_active <= \$583 ;
+    d14 <= \$572 ;
   always @(posedge clk)
-    job_kind <= \$584 ;
+    d15 <= \$573 ;
   always @(posedge clk)
-    job_layer <= \$585 ;
+    job_active <= \$574 ;
   always @(posedge clk)
-    job_pos <= \$586 ;
+    job_kind <= \$575 ;
   always @(posedge clk)
-    job_g <= \$587 ;
+    job_layer <= \$576 ;
   always @(posedge clk)
-    job_k <= \$588 ;
+    job_pos <= \$577 ;
   always @(posedge clk)
-    shadow0 <= \$589 ;
+    job_g <= \$578 ;
   always @(posedge clk)
-    shadow1 <= \$590 ;
+    job_k <= \$579 ;
   always @(posedge clk)
-    shadow2 <= \$591 ;
+    shadow0 <= \$580 ;
   always @(posedge clk)
-    shadow3 <= \$592 ;
+    shadow1 <= \$581 ;
   always @(posedge clk)
-    shadow4 <= \$593 ;
+    shadow2 <= \$582 ;
   always @(posedge clk)
-    shadow5 <= \$594 ;
+    shadow3 <= \$583 ;
   always @(posedge clk)
-    shadow6 <= \$595 ;
+    shadow4 <= \$584 ;
   always @(posedge clk)
-    shadow7 <= \$596 ;
+    shadow5 <= \$585 ;
   always @(posedge clk)
-    \$signal  <= \$597 ;
+    shadow6 <= \$586 ;
   always @(posedge clk)
-    p1_kind <= \$598 ;
+    shadow7 <= \$587 ;
   always @(posedge clk)
-    p1_layer <= \$599 ;
+    \$signal  <= \$588 ;
   always @(posedge clk)
-    p1_pos <= \$600 ;
+    p1_kind <= \$589 ;
   always @(posedge clk)
-    \$signal$261  <= \$601 ;
+    p1_layer <= \$590 ;
   always @(posedge clk)
-    p1_last <= \$602 ;
+    p1_pos <= \$591 ;
   always @(posedge clk)
-    p1_addr <= \$603 ;
+    \$signal$259  <= \$592 ;
   always @(posedge clk)
-    i_pot <= \$604 ;
+    p1_last <= \$593 ;
   always @(posedge clk)
-    \i_pot$91  <= \$605 ;
+    p1_addr <= \$594 ;
   always @(posedge clk)
-    credit <= \$606 ;
+    i_pot <= \$595 ;
   always @(posedge clk)
-    \$signal$131  <= \$607 ;
+    \i_pot$84  <= \$596 ;
   always @(posedge clk)
-    p2_first <= \$608 ;
+    credit <= \$597 ;
   always @(posedge clk)
-    p2_addr <= \$609 ;
+    \$signal$124  <= \$598 ;
   always @(posedge clk)
-    \$signal$132  <= \$610 ;
+    p2_first <= \$599 ;
   always @(posedge clk)
-    p3_addr <= \$611 ;
+    p2_addr <= \$600 ;
   always @(posedge clk)
-    p4_valid <= \$612 ;
+    \$signal$125  <= \$601 ;
   always @(posedge clk)
-    pool_wr__addr <= \$613 ;
+    p3_addr <= \$602 ;
   always @(posedge clk)
-    p2_old0 <= \$614 ;
+    p4_valid <= \$603 ;
   always @(posedge clk)
-    p2_pot0 <= \$615 ;
+    pool_wr__addr <= \$604 ;
   always @(posedge clk)
-    pool_sum0 <= \$616 ;
+    p2_old0 <= \$605 ;
   always @(posedge clk)
-    pool_sat0 <= \$617 ;
+    p2_pot0 <= \$606 ;
   always @(posedge clk)
-    p2_old1 <= \$618 ;
+    pool_sum0 <= \$607 ;
   always @(posedge clk)
-    p2_pot1 <= \$619 ;
+    pool_sat0 <= \$608 ;
   always @(posedge clk)
-    pool_sum1 <= \$620 ;
+    p2_old1 <= \$609 ;
   always @(posedge clk)
-    pool_sat1 <= \$621 ;
+    p2_pot1 <= \$610 ;
   always @(posedge clk)
-    trace__valid <= \$622 ;
+    pool_sum1 <= \$611 ;
   always @(posedge clk)
-    word <= \$623 ;
+    pool_sat1 <= \$612 ;
   always @(posedge clk)
-    trace__payload <= \$624 ;
+    trace__valid <= \$613 ;
   always @(posedge clk)
-    spk_word <= \$625 ;
+    word <= \$614 ;
   always @(posedge clk)
-    spikes__payload <= \$626 ;
+    trace__payload <= \$615 ;
   always @(posedge clk)
-    asm <= \$627 ;
+    spk_word <= \$616 ;
   always @(posedge clk)
-    ox <= \$628 ;
+    spikes__payload <= \$617 ;
   always @(posedge clk)
-    oy <= \$629 ;
+    asm <= \$618 ;
   always @(posedge clk)
-    pos <= \$630 ;
+    ox <= \$619 ;
   always @(posedge clk)
-    gc <= \$631 ;
+    oy <= \$620 ;
   always @(posedge clk)
-    ch <= \$632 ;
+    pos <= \$621 ;
   always @(posedge clk)
-    ki <= \$633 ;
+    gc <= \$622 ;
   always @(posedge clk)
-    kj <= \$634 ;
+    ch <= \$623 ;
   always @(posedge clk)
-    seq_state <= \$635 ;
+    ki <= \$624 ;
   always @(posedge clk)
-    cur <= \$636 ;
+    kj <= \$625 ;
   always @(posedge clk)
-    todo <= \$637 ;
+    seq_state <= \$626 ;
   always @(posedge clk)
-    pw_first <= \$638 ;
+    cur <= \$627 ;
+  always @(posedge clk)
+    todo <= \$628 ;
+  always @(posedge clk)
+    pw_first <= \$629 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
-  assign \$642  = s2_c * 4'h8;
-  assign \$2  = img_q >> \$642 ;
-  assign \$645  = s2_g * 6'h20;
-  assign \$3  = act_q >> \$645 ;
-  assign \$4  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$649  = s2_c * 4'h8;
-  assign \$5  = img_q >> \$649 ;
-  assign \$652  = s2_g * 6'h20;
-  assign \$6  = act_q >> \$652 ;
-  assign \$7  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$656  = s2_c * 4'h8;
-  assign \$8  = img_q >> \$656 ;
-  assign \$659  = s2_g * 6'h20;
-  assign \$9  = act_q >> \$659 ;
-  assign \$10  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$663  = s2_c * 4'h8;
-  assign \$11  = img_q >> \$663 ;
-  assign \$666  = s2_g * 6'h20;
-  assign \$12  = act_q >> \$666 ;
-  assign \$13  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$670  = s2_c * 4'h8;
-  assign \$14  = img_q >> \$670 ;
-  assign \$673  = s2_g * 6'h20;
-  assign \$15  = act_q >> \$673 ;
-  assign \$16  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$677  = s2_c * 4'h8;
-  assign \$17  = img_q >> \$677 ;
-  assign \$680  = s2_g * 6'h20;
-  assign \$18  = act_q >> \$680 ;
-  assign \$19  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$684  = s2_c * 4'h8;
-  assign \$20  = img_q >> \$684 ;
-  assign \$687  = s2_g * 6'h20;
-  assign \$21  = act_q >> \$687 ;
-  assign \$22  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$691  = s2_c * 4'h8;
-  assign \$23  = img_q >> \$691 ;
-  assign \$694  = s2_g * 6'h20;
-  assign \$24  = act_q >> \$694 ;
-  assign \$25  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$26  = $signed(acc0) + $signed(prod0);
-  assign \$27  = $signed(acc1) + $signed(prod1);
-  assign \$28  = $signed(acc2) + $signed(prod2);
-  assign \$29  = $signed(acc3) + $signed(prod3);
-  assign \$30  = $signed(acc4) + $signed(prod4);
-  assign \$31  = $signed(acc5) + $signed(prod5);
-  assign \$32  = $signed(acc6) + $signed(prod6);
-  assign \$33  = $signed(acc7) + $signed(prod7);
-  assign \$34  = ~ trace__ready;
-  assign stall = trace__valid & \$34 ;
-  assign \$36  = job_kind == 2'h2;
-  assign \$38  = \$37  + job_k;
-  assign \$39  = \$36  ? { 2'h0, job_k } : \$38 ;
-  assign \$40  = \$35  + \$39 ;
+  assign \$2  = s0_ra1 + s0_ra2;
+  assign \$3  = s0_ra1 + s0_ra2;
+  assign \$4  = s0_wa1 + s0_wa2;
+  assign \$636  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$636 ;
+  assign \$6  = s2_zero ? 12'h000 : s2_pwa;
+  assign \$7  = $signed(acc0) + $signed(prod0);
+  assign \$8  = $signed(acc1) + $signed(prod1);
+  assign \$9  = $signed(acc2) + $signed(prod2);
+  assign \$10  = $signed(acc3) + $signed(prod3);
+  assign \$11  = $signed(acc4) + $signed(prod4);
+  assign \$12  = $signed(acc5) + $signed(prod5);
+  assign \$13  = $signed(acc6) + $signed(prod6);
+  assign \$14  = $signed(acc7) + $signed(prod7);
+  assign \$15  = ~ trace__ready;
+  assign stall = trace__valid & \$15 ;
+  assign \$17  = job_kind == 2'h2;
+  assign \$19  = \$18  + job_k;
+  assign \$20  = \$17  ? { 2'h0, job_k } : \$19 ;
+  assign \$21  = \$16  + \$20 ;
   assign p_rd__en = ~ stall;
-  assign \$41  = job_kind == 2'h2;
-  assign \$43  = \$42  + job_k;
-  assign \$44  = \$41  ? { 2'h0, job_k } : \$43 ;
+  assign \$22  = job_kind == 2'h2;
+  assign \$24  = \$23  + job_k;
+  assign \$25  = \$22  ? { 2'h0, job_k } : \$24 ;
   assign pool_rd__en = ~ stall;
   assign ce = ~ stall;
-  assign \$45  = p1_kind != 1'h1;
-  assign i_valid = \$signal  & \$45 ;
+  assign \$26  = p1_kind != 1'h1;
+  assign i_valid = \$signal  & \$26 ;
   assign i_sel_alt = p1_kind == 2'h2;
-  assign \ce$89  = ~ stall;
-  assign \$46  = p1_kind != 1'h1;
-  assign \i_valid$90  = \$signal  & \$46 ;
-  assign \i_sel_alt$94  = p1_kind == 2'h2;
-  assign \$47  = ~ stall;
-  assign pool_wr__en = p4_valid & \$47 ;
-  assign \$48  = p1_kind == 2'h2;
-  assign \$49  = ~ stall;
-  assign \$50  = o_valid & \$49 ;
-  assign \$51  = ~ tag[0];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = tag[8] ? 6'h31 : 6'h00;
-  assign \$54  = \$53  + tag[7:2];
-  assign \$55  = load__valid & load__ready;
-  assign \$56  = \$55  & load__payload[41];
-  assign \$57  = ! load__payload[0];
-  assign \$signature__en$121  = \$56  & \$57 ;
-  assign \$58  = load__valid & load__ready;
-  assign \$59  = \$58  & load__payload[41];
-  assign \$signature__en$124  = \$59  & \$60 ;
-  assign \$61  = s0_valid | s1_valid;
-  assign \$62  = \$61  | s2_valid;
-  assign \$63  = \$62  | s3_valid;
-  assign \$64  = \$63  | s4_valid;
-  assign \$65  = job_active | \$signal ;
-  assign \$66  = \$65  | trace__valid;
-  assign \$67  = \$signal$131  | \$signal$132 ;
-  assign \$68  = \$67  | p4_valid;
-  assign \$69  = \$66  | \$68 ;
-  assign \$70  = \$69  | o_busy;
-  assign \$71  = \$70  | \o_busy$134 ;
-  assign \$72  = \$64  | \$71 ;
-  assign busy = \$72  | img_full;
-  assign \$73  = s0_valid | s1_valid;
-  assign \$74  = \$73  | s2_valid;
-  assign \$75  = \$74  | s3_valid;
-  assign \$76  = \$75  | s4_valid;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = job_active | \$signal ;
-  assign \$79  = \$78  | trace__valid;
-  assign \$80  = \$signal$131  | \$signal$132 ;
-  assign \$81  = \$80  | p4_valid;
-  assign \$82  = \$79  | \$81 ;
-  assign \$83  = \$82  | o_busy;
-  assign \$84  = \$83  | \o_busy$134 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$77  & \$85 ;
-  assign \$88  = \$87  == ki;
-  assign \$90  = \$89  == kj;
-  assign \$91  = \$88  & \$90 ;
-  assign \$92  = ! ch;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = ch == 1'h1;
-  assign \$96  = \$95  == kj;
-  assign \$97  = \$94  & \$96 ;
-  assign \$99  = \$98  == ki;
-  assign \$100  = \$97  & \$99 ;
-  assign \$103  = $signed(\$101 ) + $signed({ 1'h0, \$102  });
-  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, kj });
-  assign \$106  = $signed(\$103 ) + $signed(\$105 );
-  assign \$108  = 1'h0 + \$107 ;
-  assign \$110  = \$108  + \$109 ;
-  assign \$112  = \$110  + \$111 ;
-  assign \$113  = \$112  + ch;
-  assign \$114  = ch == 1'h1;
-  assign \$116  = \$115  == kj;
-  assign \$117  = \$114  & \$116 ;
-  assign \$119  = \$118  == ki;
-  assign \$120  = \$117  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$121  | credit;
-  assign \$124  = \$123  == ki;
-  assign \$126  = \$125  == kj;
-  assign \$127  = \$124  & \$126 ;
-  assign \$129  = \$128  == kj;
-  assign \$131  = \$130  == ki;
-  assign \$132  = \$129  & \$131 ;
-  assign \$135  = $signed(\$133 ) + $signed({ 1'h0, \$134  });
-  assign \$137  = $signed(\$136 ) + $signed({ 1'h0, kj });
-  assign \$138  = $signed(\$135 ) + $signed(\$137 );
-  assign \$139  = $signed(1'h0) + $signed(\$138 );
-  assign \$141  = 6'h3c + \$140 ;
-  assign \$143  = \$141  + \$142 ;
-  assign \$144  = \$143  + kj;
-  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$147  = | { cur[15:12], cur[7:4] };
-  assign \$148  = | cur[15:8];
-  assign \$149  = ! todo;
-  assign \$150  = ! cur;
-  assign \$152  = 7'h4e + \$151 ;
-  assign \$153  = \$152  + pw_idx1;
+  assign \ce$82  = ~ stall;
+  assign \$27  = p1_kind != 1'h1;
+  assign \i_valid$83  = \$signal  & \$27 ;
+  assign \i_sel_alt$87  = p1_kind == 2'h2;
+  assign \$28  = ~ stall;
+  assign pool_wr__en = p4_valid & \$28 ;
+  assign \$29  = p1_kind == 2'h2;
+  assign \$30  = ~ stall;
+  assign \$31  = o_valid & \$30 ;
+  assign \$32  = ~ tag[0];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = tag[8] ? 6'h31 : 6'h00;
+  assign \$35  = \$34  + tag[7:2];
+  assign \$36  = load__valid & load__ready;
+  assign \$37  = \$36  & load__payload[41];
+  assign \$38  = ! load__payload[0];
+  assign \$signature__en$114  = \$37  & \$38 ;
+  assign \$39  = load__valid & load__ready;
+  assign \$40  = \$39  & load__payload[41];
+  assign \$signature__en$117  = \$40  & \$41 ;
+  assign \$42  = s0_valid | s1_valid;
+  assign \$43  = \$42  | s2_valid;
+  assign \$44  = \$43  | s3_valid;
+  assign \$45  = \$44  | s4_valid;
+  assign \$46  = job_active | \$signal ;
+  assign \$47  = \$46  | trace__valid;
+  assign \$48  = \$signal$124  | \$signal$125 ;
+  assign \$49  = \$48  | p4_valid;
+  assign \$50  = \$47  | \$49 ;
+  assign \$51  = \$50  | o_busy;
+  assign \$52  = \$51  | \o_busy$127 ;
+  assign \$53  = \$45  | \$52 ;
+  assign busy = \$53  | img_full;
+  assign \$54  = s0_valid | s1_valid;
+  assign \$55  = \$54  | s2_valid;
+  assign \$56  = \$55  | s3_valid;
+  assign \$57  = \$56  | s4_valid;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = job_active | \$signal ;
+  assign \$60  = \$59  | trace__valid;
+  assign \$61  = \$signal$124  | \$signal$125 ;
+  assign \$62  = \$61  | p4_valid;
+  assign \$63  = \$60  | \$62 ;
+  assign \$64  = \$63  | o_busy;
+  assign \$65  = \$64  | \o_busy$127 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$58  & \$66 ;
+  assign \$69  = \$68  == ki;
+  assign \$71  = \$70  == kj;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ! ch;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = ch == 1'h1;
+  assign \$77  = \$76  == kj;
+  assign \$78  = \$75  & \$77 ;
+  assign \$80  = \$79  == ki;
+  assign \$81  = \$78  & \$80 ;
+  assign \$84  = $signed(\$82 ) + $signed(\$83 );
+  assign \$86  = \$85  + kj;
+  assign \$88  = \$87  + ch;
+  assign \$91  = \$89  + \$90 ;
+  assign \$92  = ch == 1'h1;
+  assign \$94  = \$93  == kj;
+  assign \$95  = \$92  & \$94 ;
+  assign \$97  = \$96  == ki;
+  assign \$98  = \$95  & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$99  | credit;
+  assign \$102  = \$101  == ki;
+  assign \$104  = \$103  == kj;
+  assign \$105  = \$102  & \$104 ;
+  assign \$107  = \$106  == kj;
+  assign \$109  = \$108  == ki;
+  assign \$110  = \$107  & \$109 ;
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$115  = \$114  + kj;
+  assign \$118  = \$117  + kj;
+  assign \$119  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$120  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$121  = | { cur[15:12], cur[7:4] };
+  assign \$122  = | cur[15:8];
+  assign \$123  = ! todo;
+  assign \$124  = ! cur;
+  assign \$126  = ! todo;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$127  | credit;
+  assign \$130  = \$129  == ki;
+  assign \$132  = \$131  == kj;
+  assign \$133  = \$130  & \$132 ;
+  assign \$135  = \$134  == kj;
+  assign \$137  = \$136  == ki;
+  assign \$138  = \$135  & \$137 ;
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$143  = \$142  + kj;
+  assign \$146  = \$145  + kj;
+  assign \$147  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$148  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$149  = | { cur[15:12], cur[7:4] };
+  assign \$150  = | cur[15:8];
+  assign \$151  = ! todo;
+  assign \$152  = ! cur;
   assign \$154  = ! todo;
   assign \$155  = ~ \$154 ;
   assign \$156  = \$155  | credit;
-  assign \$158  = \$157  == ki;
-  assign \$160  = \$159  == kj;
-  assign \$161  = \$158  & \$160 ;
-  assign \$163  = \$162  == kj;
-  assign \$165  = \$164  == ki;
-  assign \$166  = \$163  & \$165 ;
-  assign \$169  = $signed(\$167 ) + $signed({ 1'h0, \$168  });
-  assign \$171  = $signed(\$170 ) + $signed({ 1'h0, kj });
-  assign \$172  = $signed(\$169 ) + $signed(\$171 );
-  assign \$173  = $signed(7'h31) + $signed(\$172 );
-  assign \$175  = 7'h6e + \$174 ;
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = \$177  + kj;
-  assign \$179  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$180  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$181  = | { cur[15:12], cur[7:4] };
-  assign \$182  = | cur[15:8];
-  assign \$183  = ! todo;
-  assign \$184  = ! cur;
-  assign \$186  = 8'h8c + \$185 ;
-  assign \$187  = \$186  + pw_idx2;
-  assign \$188  = ! todo;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$189  | credit;
-  assign \$191  = s0_valid | s1_valid;
-  assign \$192  = \$191  | s2_valid;
-  assign \$193  = \$192  | s3_valid;
-  assign \$194  = \$193  | s4_valid;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = job_active | \$signal ;
-  assign \$197  = \$196  | trace__valid;
-  assign \$198  = \$signal$131  | \$signal$132 ;
-  assign \$199  = \$198  | p4_valid;
-  assign \$200  = \$197  | \$199 ;
-  assign \$201  = \$200  | o_busy;
-  assign \$202  = \$201  | \o_busy$134 ;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = \$195  & \$203 ;
-  assign \$205  = ~ spikes__valid;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = ! seq_state;
-  assign \$208  = seq_state == 1'h1;
-  assign \$209  = seq_state == 2'h2;
-  assign \$210  = seq_state == 2'h3;
-  assign \$211  = seq_state == 3'h4;
-  assign \$212  = seq_state == 3'h5;
-  assign \$213  = seq_state == 3'h6;
-  assign \$214  = seq_state == 3'h7;
-  assign \$215  = seq_state == 4'h8;
-  assign \$216  = seq_state == 4'h9;
-  assign \$217  = seq_state == 4'ha;
-  assign \$218  = spikes__valid & spikes__ready;
-  assign \$219  = ~ img_full;
-  assign \$220  = pixels__valid & \$219 ;
-  assign \$221  = \$signature__addr  + 1'h1;
-  assign \$222  = \$signature__addr  == 7'h5a;
-  assign \$226  = $signed(opa0) * $signed(opw0);
-  assign \$227  = $signed(opa1) * $signed(opw1);
-  assign \$228  = $signed(opa2) * $signed(opw2);
-  assign \$229  = $signed(opa3) * $signed(opw3);
-  assign \$230  = $signed(opa4) * $signed(opw4);
-  assign \$231  = $signed(opa5) * $signed(opw5);
-  assign \$232  = $signed(opa6) * $signed(opw6);
-  assign \$233  = $signed(opa7) * $signed(opw7);
-  assign \$234  = s3_valid & s3_last;
-  assign \$235  = s3_valid & s3_last;
-  assign \$236  = s3_kind != 1'h1;
+  assign \$157  = s0_valid | s1_valid;
+  assign \$158  = \$157  | s2_valid;
+  assign \$159  = \$158  | s3_valid;
+  assign \$160  = \$159  | s4_valid;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = job_active | \$signal ;
+  assign \$163  = \$162  | trace__valid;
+  assign \$164  = \$signal$124  | \$signal$125 ;
+  assign \$165  = \$164  | p4_valid;
+  assign \$166  = \$163  | \$165 ;
+  assign \$167  = \$166  | o_busy;
+  assign \$168  = \$167  | \o_busy$127 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$161  & \$169 ;
+  assign \$171  = ~ spikes__valid;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = ! seq_state;
+  assign \$174  = seq_state == 1'h1;
+  assign \$175  = seq_state == 2'h2;
+  assign \$176  = seq_state == 2'h3;
+  assign \$177  = seq_state == 3'h4;
+  assign \$178  = seq_state == 3'h5;
+  assign \$179  = seq_state == 3'h6;
+  assign \$180  = seq_state == 3'h7;
+  assign \$181  = seq_state == 4'h8;
+  assign \$182  = seq_state == 4'h9;
+  assign \$183  = seq_state == 4'ha;
+  assign \$184  = spikes__valid & spikes__ready;
+  assign \$185  = ~ img_full;
+  assign \$186  = pixels__valid & \$185 ;
+  assign \$187  = \$signature__addr  + 1'h1;
+  assign \$188  = \$signature__addr  == 7'h5a;
+  assign \$192  = s2_kind == 1'h1;
+  assign \$841  = s2_g * 6'h20;
+  assign \$193  = act_q >> \$841 ;
+  assign \$194  = \$192  ? \$193 [3:0] : a_bcast[3:0];
+  assign \$195  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$196  = s2_kind == 1'h1;
+  assign \$847  = s2_g * 6'h20;
+  assign \$197  = act_q >> \$847 ;
+  assign \$198  = \$196  ? \$197 [7:4] : a_bcast[3:0];
+  assign \$199  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$200  = s2_kind == 1'h1;
+  assign \$853  = s2_g * 6'h20;
+  assign \$201  = act_q >> \$853 ;
+  assign \$202  = \$200  ? \$201 [11:8] : a_bcast[3:0];
+  assign \$203  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$204  = s2_kind == 1'h1;
+  assign \$859  = s2_g * 6'h20;
+  assign \$205  = act_q >> \$859 ;
+  assign \$206  = \$204  ? \$205 [15:12] : a_bcast[3:0];
+  assign \$207  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$208  = s2_kind == 1'h1;
+  assign \$865  = s2_g * 6'h20;
+  assign \$209  = act_q >> \$865 ;
+  assign \$210  = \$208  ? \$209 [19:16] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$212  = s2_kind == 1'h1;
+  assign \$871  = s2_g * 6'h20;
+  assign \$213  = act_q >> \$871 ;
+  assign \$214  = \$212  ? \$213 [23:20] : a_bcast[3:0];
+  assign \$215  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$216  = s2_kind == 1'h1;
+  assign \$877  = s2_g * 6'h20;
+  assign \$217  = act_q >> \$877 ;
+  assign \$218  = \$216  ? \$217 [27:24] : a_bcast[3:0];
+  assign \$219  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$220  = s2_kind == 1'h1;
+  assign \$883  = s2_g * 6'h20;
+  assign \$221  = act_q >> \$883 ;
+  assign \$222  = \$220  ? \$221 [31:28] : a_bcast[3:0];
+  assign \$223  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$224  = s3_valid & s3_last;
+  assign \$225  = s3_valid & s3_last;
+  assign \$226  = s3_kind != 1'h1;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = s3_valid & s3_last;
+  assign \$229  = s3_kind == 1'h1;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ! s3_g;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = s3_valid & s3_last;
+  assign \$234  = s3_kind == 1'h1;
+  assign \$235  = \$233  & \$234 ;
   assign \$237  = \$235  & \$236 ;
-  assign \$238  = s3_valid & s3_last;
-  assign \$239  = s3_kind == 1'h1;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! s3_g;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = s3_valid & s3_last;
-  assign \$244  = s3_kind == 1'h1;
-  assign \$245  = \$243  & \$244 ;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = \$signal$247  | rst;
-  assign \$249  = \$signal$247  | rst;
-  assign \$250  = \$signal$247  | rst;
-  assign \$251  = \$signal$247  | rst;
-  assign \$252  = \$signal$247  | rst;
-  assign \$253  = \$signal$247  | rst;
-  assign \$254  = \$signal$247  | rst;
-  assign \$255  = \$signal$247  | rst;
-  assign \$256  = | \$26 [20:0];
-  assign \$257  = | \$27 [20:0];
-  assign \$258  = | \$28 [20:0];
-  assign \$259  = | \$29 [20:0];
-  assign \$260  = | \$30 [20:0];
-  assign \$261  = | \$31 [20:0];
-  assign \$262  = | \$32 [20:0];
-  assign \$263  = | \$33 [20:0];
-  assign \$264  = | \$26 [20:0];
-  assign \$265  = | \$27 [20:0];
-  assign \$266  = | \$28 [20:0];
-  assign \$267  = | \$29 [20:0];
-  assign \$268  = | \$30 [20:0];
-  assign \$269  = | \$31 [20:0];
-  assign \$270  = | \$32 [20:0];
-  assign \$271  = | \$33 [20:0];
-  assign \$272  = ~ stall;
-  assign \$273  = ! job_pos;
-  assign \$274  = job_kind == 2'h2;
-  assign \$275  = job_k == 3'h7;
-  assign \$277  = job_k == 2'h3;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = \$274  ? \$275  : \$278 ;
-  assign \$280  = job_kind == 2'h2;
-  assign \$282  = \$281  + job_k;
-  assign \$283  = \$280  ? { 2'h0, job_k } : \$282 ;
-  assign \$284  = job_k + 1'h1;
-  assign \$285  = job_kind == 2'h2;
-  assign \$286  = \$285  ? 4'h8 : 4'h4;
-  assign \$287  = \$286  - 1'h1;
-  assign \$288  = job_k == \$287 ;
+  assign \$238  = \$signal$245  | rst;
+  assign \$239  = \$signal$245  | rst;
+  assign \$240  = \$signal$245  | rst;
+  assign \$241  = \$signal$245  | rst;
+  assign \$242  = \$signal$245  | rst;
+  assign \$243  = \$signal$245  | rst;
+  assign \$244  = \$signal$245  | rst;
+  assign \$245  = \$signal$245  | rst;
+  assign \$246  = | \$7 [20:0];
+  assign \$247  = | \$8 [20:0];
+  assign \$248  = | \$9 [20:0];
+  assign \$249  = | \$10 [20:0];
+  assign \$250  = | \$11 [20:0];
+  assign \$251  = | \$12 [20:0];
+  assign \$252  = | \$13 [20:0];
+  assign \$253  = | \$14 [20:0];
+  assign \$254  = | \$7 [20:0];
+  assign \$255  = | \$8 [20:0];
+  assign \$256  = | \$9 [20:0];
+  assign \$257  = | \$10 [20:0];
+  assign \$258  = | \$11 [20:0];
+  assign \$259  = | \$12 [20:0];
+  assign \$260  = | \$13 [20:0];
+  assign \$261  = | \$14 [20:0];
+  assign \$262  = ~ stall;
+  assign \$263  = ! job_pos;
+  assign \$264  = job_kind == 2'h2;
+  assign \$265  = job_k == 3'h7;
+  assign \$267  = job_k == 2'h3;
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = \$264  ? \$265  : \$268 ;
+  assign \$270  = job_kind == 2'h2;
+  assign \$272  = \$271  + job_k;
+  assign \$273  = \$270  ? { 2'h0, job_k } : \$272 ;
+  assign \$274  = job_k + 1'h1;
+  assign \$275  = job_kind == 2'h2;
+  assign \$276  = \$275  ? 4'h8 : 4'h4;
+  assign \$277  = \$276  - 1'h1;
+  assign \$278  = job_k == \$277 ;
+  assign \$279  = ~ stall;
+  assign \$280  = p1_kind == 1'h1;
+  assign \$281  = \$signal  & \$280 ;
+  assign \$282  = ~ stall;
+  assign \$283  = p2_first ? 20'h00000 : p2_old0;
+  assign \$284  = $signed(\$283 ) + $signed(p2_pot0);
+  assign \$285  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$286  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$287  = \$286  ? 22'h380000 : pool_sum0;
+  assign \$288  = \$285  ? 22'h07ffff : \$287 ;
   assign \$289  = ~ stall;
-  assign \$290  = p1_kind == 1'h1;
-  assign \$291  = \$signal  & \$290 ;
-  assign \$292  = ~ stall;
-  assign \$293  = p2_first ? 20'h00000 : p2_old0;
-  assign \$294  = $signed(\$293 ) + $signed(p2_pot0);
-  assign \$295  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$296  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$297  = \$296  ? 22'h380000 : pool_sum0;
-  assign \$298  = \$295  ? 22'h07ffff : \$297 ;
-  assign \$299  = ~ stall;
-  assign \$300  = p2_first ? 20'h00000 : p2_old1;
-  assign \$301  = $signed(\$300 ) + $signed(p2_pot1);
-  assign \$302  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$303  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$304  = \$303  ? 22'h380000 : pool_sum1;
-  assign \$305  = \$302  ? 22'h07ffff : \$304 ;
-  assign \$306  = trace__valid & trace__ready;
-  assign \$307  = ~ stall;
-  assign \$308  = o_valid & \$307 ;
-  assign \$309  = ~ tag[0];
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = ~ stall;
-  assign \$312  = o_valid & \$311 ;
+  assign \$290  = p2_first ? 20'h00000 : p2_old1;
+  assign \$291  = $signed(\$290 ) + $signed(p2_pot1);
+  assign \$292  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$293  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$294  = \$293  ? 22'h380000 : pool_sum1;
+  assign \$295  = \$292  ? 22'h07ffff : \$294 ;
+  assign \$296  = trace__valid & trace__ready;
+  assign \$297  = ~ stall;
+  assign \$298  = o_valid & \$297 ;
+  assign \$299  = ~ tag[0];
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ~ stall;
+  assign \$302  = o_valid & \$301 ;
+  assign \$303  = \$302  & tag[0];
+  assign \$304  = load__valid & load__ready;
+  assign \$305  = ~ load__valid;
+  assign \$306  = img_full & \$305 ;
+  assign \$307  = ch == 1'h1;
+  assign \$309  = \$308  == kj;
+  assign \$310  = \$307  & \$309 ;
+  assign \$312  = \$311  == ki;
+  assign \$313  = \$310  & \$312 ;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$314  | credit;
+  assign \$316  = ch == 1'h1;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = ch + 1'h1;
+  assign \$320  = \$319  == kj;
+  assign \$321  = ~ \$320 ;
+  assign \$323  = \$322  == ki;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = kj + 1'h1;
+  assign \$326  = ki + 1'h1;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = gc + 1'h1;
+  assign \$333  = pos + 1'h1;
+  assign \$334  = oy == 3'h6;
+  assign \$335  = ox + 1'h1;
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1921,221 +1890,67 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$880$0 (p_rd__data[51:0]),
-    .\port$886$0 (pool_rd__data[19:0]),
+    .\port$869$0 (p_rd__data[51:0]),
+    .\port$875$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
   );
   \dscnn_unit_a.step1  step1 (
-    .ce(\ce$89 ),
+    .ce(\ce$82 ),
     .clk(clk),
-    .i_pot(\i_pot$91 ),
-    .i_sel_alt(\i_sel_alt$94 ),
-    .i_top(\i_top$97 ),
-    .i_valid(\i_valid$90 ),
-    .o_act(\o_act$116 ),
-    .o_busy(\o_busy$134 ),
-    .\port$880$52 (p_rd__data[103:52]),
-    .\port$886$20 (pool_rd__data[39:20]),
+    .i_pot(\i_pot$84 ),
+    .i_sel_alt(\i_sel_alt$87 ),
+    .i_top(\i_top$90 ),
+    .i_valid(\i_valid$83 ),
+    .o_act(\o_act$109 ),
+    .o_busy(\o_busy$127 ),
+    .\port$869$52 (p_rd__data[103:52]),
+    .\port$875$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$318  = 3'h2;
-      3'h1:
-          \$318  = 3'h2;
-      3'h2:
-          \$318  = 3'h2;
-      3'h3:
-          \$318  = 3'h2;
-      3'h4:
-          \$318  = 3'h2;
-      3'h5:
-          \$318  = 3'h2;
-      3'h6:
-          \$318  = 3'h1;
-      3'h7:
-          \$318  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$321  = 3'h4;
-      3'h1:
-          \$321  = 3'h4;
-      3'h2:
-          \$321  = 3'h4;
-      3'h3:
-          \$321  = 3'h4;
-      3'h4:
-          \$321  = 3'h4;
-      3'h5:
-          \$321  = 3'h4;
-      3'h6:
-          \$321  = 3'h2;
-      3'h7:
-          \$321  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$329  = 3'h2;
-      3'h1:
-          \$329  = 3'h2;
-      3'h2:
-          \$329  = 3'h2;
-      3'h3:
-          \$329  = 3'h2;
-      3'h4:
-          \$329  = 3'h2;
-      3'h5:
-          \$329  = 3'h2;
-      3'h6:
-          \$329  = 3'h1;
-      3'h7:
-          \$329  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$332  = 3'h4;
-      3'h1:
-          \$332  = 3'h4;
-      3'h2:
-          \$332  = 3'h4;
-      3'h3:
-          \$332  = 3'h4;
-      3'h4:
-          \$332  = 3'h4;
-      3'h5:
-          \$332  = 3'h4;
-      3'h6:
-          \$332  = 3'h2;
-      3'h7:
-          \$332  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$337  = 3'h1;
-      3'h1:
-          \$337  = 3'h0;
-      3'h2:
-          \$337  = 3'h0;
-      3'h3:
-          \$337  = 3'h0;
-      3'h4:
-          \$337  = 3'h0;
-      3'h5:
-          \$337  = 3'h0;
-      3'h6:
-          \$337  = 3'h0;
-      3'h7:
-          \$337  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$341  = 3'h2;
-      3'h1:
-          \$341  = 3'h0;
-      3'h2:
-          \$341  = 3'h0;
-      3'h3:
-          \$341  = 3'h0;
-      3'h4:
-          \$341  = 3'h0;
-      3'h5:
-          \$341  = 3'h0;
-      3'h6:
-          \$341  = 3'h0;
-      3'h7:
-          \$341  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$342  = 3'h1;
-      3'h1:
-          \$342  = 3'h0;
-      3'h2:
-          \$342  = 3'h0;
-      3'h3:
-          \$342  = 3'h0;
-      3'h4:
-          \$342  = 3'h0;
-      3'h5:
-          \$342  = 3'h0;
-      3'h6:
-          \$342  = 3'h0;
-      3'h7:
-          \$342  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = 3'h0;
-    casez (\$346 )
+    \$337  = 3'h0;
+    casez (\$336 )
       4'h0:
-          \$347  = 3'h2;
+          \$337  = 3'h2;
       4'h1:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h2:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h3:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h4:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h5:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h6:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
       4'h7:
-          \$347  = 3'h0;
+          \$337  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = 3'h0;
-    casez (\$350 )
+    \$341  = 3'h0;
+    casez (\$340 )
       4'h0:
-          \$351  = 3'h1;
+          \$341  = 3'h1;
       4'h1:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h2:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h3:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h4:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h5:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h6:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
       4'h7:
-          \$351  = 3'h0;
+          \$341  = 3'h0;
     endcase
   end
   always @* begin
@@ -2143,21 +1958,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$352  = 3'h2;
+          \$342  = 3'h2;
       3'h1:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h2:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h3:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h4:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h5:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h6:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
       3'h7:
-          \$352  = 3'h0;
+          \$342  = 3'h0;
     endcase
   end
   always @* begin
@@ -2165,21 +1980,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h1:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h2:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h3:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h4:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h5:
-          \$367  = 2'h2;
+          \$357  = 2'h2;
       3'h6:
+          \$357  = 2'h1;
+      3'h7:
+          \$357  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$360  = 2'h2;
+      3'h1:
+          \$360  = 2'h2;
+      3'h2:
+          \$360  = 2'h2;
+      3'h3:
+          \$360  = 2'h2;
+      3'h4:
+          \$360  = 2'h2;
+      3'h5:
+          \$360  = 2'h2;
+      3'h6:
+          \$360  = 2'h1;
+      3'h7:
+          \$360  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
           \$367  = 2'h1;
+      3'h1:
+          \$367  = 2'h0;
+      3'h2:
+          \$367  = 2'h0;
+      3'h3:
+          \$367  = 2'h0;
+      3'h4:
+          \$367  = 2'h0;
+      3'h5:
+          \$367  = 2'h0;
+      3'h6:
+          \$367  = 2'h0;
       3'h7:
-          \$367  = 2'h1;
+          \$367  = 2'h0;
     endcase
   end
   always @* begin
@@ -2187,43 +2046,87 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$370  = 2'h2;
+          \$369  = 2'h1;
       3'h1:
-          \$370  = 2'h2;
+          \$369  = 2'h0;
       3'h2:
-          \$370  = 2'h2;
+          \$369  = 2'h0;
       3'h3:
-          \$370  = 2'h2;
+          \$369  = 2'h0;
       3'h4:
-          \$370  = 2'h2;
+          \$369  = 2'h0;
       3'h5:
-          \$370  = 2'h2;
+          \$369  = 2'h0;
       3'h6:
+          \$369  = 2'h0;
+      3'h7:
+          \$369  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
           \$370  = 2'h1;
+      3'h1:
+          \$370  = 2'h0;
+      3'h2:
+          \$370  = 2'h0;
+      3'h3:
+          \$370  = 2'h0;
+      3'h4:
+          \$370  = 2'h0;
+      3'h5:
+          \$370  = 2'h0;
+      3'h6:
+          \$370  = 2'h0;
       3'h7:
-          \$370  = 2'h1;
+          \$370  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$377  = 2'h1;
-      3'h1:
-          \$377  = 2'h0;
-      3'h2:
-          \$377  = 2'h0;
-      3'h3:
-          \$377  = 2'h0;
-      3'h4:
-          \$377  = 2'h0;
-      3'h5:
-          \$377  = 2'h0;
-      3'h6:
-          \$377  = 2'h0;
-      3'h7:
-          \$377  = 2'h0;
+    \$399  = 2'h0;
+    casez (\$398 )
+      4'h0:
+          \$399  = 2'h1;
+      4'h1:
+          \$399  = 2'h0;
+      4'h2:
+          \$399  = 2'h0;
+      4'h3:
+          \$399  = 2'h0;
+      4'h4:
+          \$399  = 2'h0;
+      4'h5:
+          \$399  = 2'h0;
+      4'h6:
+          \$399  = 2'h0;
+      4'h7:
+          \$399  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = 2'h0;
+    casez (\$402 )
+      4'h0:
+          \$403  = 2'h1;
+      4'h1:
+          \$403  = 2'h0;
+      4'h2:
+          \$403  = 2'h0;
+      4'h3:
+          \$403  = 2'h0;
+      4'h4:
+          \$403  = 2'h0;
+      4'h5:
+          \$403  = 2'h0;
+      4'h6:
+          \$403  = 2'h0;
+      4'h7:
+          \$403  = 2'h0;
     endcase
   end
   always @* begin
@@ -2231,21 +2134,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$379  = 2'h1;
+          \$404  = 2'h1;
       3'h1:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h2:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h3:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h4:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h5:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h6:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
       3'h7:
-          \$379  = 2'h0;
+          \$404  = 2'h0;
     endcase
   end
   always @* begin
@@ -2253,65 +2156,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$380  = 2'h1;
+          \$419  = 3'h4;
       3'h1:
-          \$380  = 2'h0;
+          \$419  = 3'h4;
       3'h2:
-          \$380  = 2'h0;
+          \$419  = 3'h4;
       3'h3:
-          \$380  = 2'h0;
+          \$419  = 3'h4;
       3'h4:
-          \$380  = 2'h0;
+          \$419  = 3'h4;
       3'h5:
-          \$380  = 2'h0;
+          \$419  = 3'h3;
       3'h6:
-          \$380  = 2'h0;
+          \$419  = 3'h2;
       3'h7:
-          \$380  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = 2'h0;
-    casez (\$408 )
-      4'h0:
-          \$409  = 2'h1;
-      4'h1:
-          \$409  = 2'h0;
-      4'h2:
-          \$409  = 2'h0;
-      4'h3:
-          \$409  = 2'h0;
-      4'h4:
-          \$409  = 2'h0;
-      4'h5:
-          \$409  = 2'h0;
-      4'h6:
-          \$409  = 2'h0;
-      4'h7:
-          \$409  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = 2'h0;
-    casez (\$412 )
-      4'h0:
-          \$413  = 2'h1;
-      4'h1:
-          \$413  = 2'h0;
-      4'h2:
-          \$413  = 2'h0;
-      4'h3:
-          \$413  = 2'h0;
-      4'h4:
-          \$413  = 2'h0;
-      4'h5:
-          \$413  = 2'h0;
-      4'h6:
-          \$413  = 2'h0;
-      4'h7:
-          \$413  = 2'h0;
+          \$419  = 3'h2;
     endcase
   end
   always @* begin
@@ -2319,21 +2178,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$414  = 2'h1;
+          \$422  = 3'h2;
       3'h1:
-          \$414  = 2'h0;
+          \$422  = 3'h2;
       3'h2:
-          \$414  = 2'h0;
+          \$422  = 3'h2;
       3'h3:
-          \$414  = 2'h0;
+          \$422  = 3'h2;
       3'h4:
-          \$414  = 2'h0;
+          \$422  = 3'h2;
       3'h5:
-          \$414  = 2'h0;
+          \$422  = 3'h2;
       3'h6:
-          \$414  = 2'h0;
+          \$422  = 3'h1;
       3'h7:
-          \$414  = 2'h0;
+          \$422  = 3'h1;
     endcase
   end
   always @* begin
@@ -2341,21 +2200,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$429  = 3'h4;
-      3'h1:
-          \$429  = 3'h4;
-      3'h2:
-          \$429  = 3'h4;
-      3'h3:
-          \$429  = 3'h4;
-      3'h4:
-          \$429  = 3'h4;
-      3'h5:
-          \$429  = 3'h3;
-      3'h6:
           \$429  = 3'h2;
+      3'h1:
+          \$429  = 3'h1;
+      3'h2:
+          \$429  = 3'h0;
+      3'h3:
+          \$429  = 3'h0;
+      3'h4:
+          \$429  = 3'h0;
+      3'h5:
+          \$429  = 3'h0;
+      3'h6:
+          \$429  = 3'h0;
       3'h7:
-          \$429  = 3'h2;
+          \$429  = 3'h0;
     endcase
   end
   always @* begin
@@ -2363,21 +2222,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$432  = 3'h2;
+          \$431  = 3'h1;
       3'h1:
-          \$432  = 3'h2;
+          \$431  = 3'h0;
       3'h2:
-          \$432  = 3'h2;
+          \$431  = 3'h0;
       3'h3:
-          \$432  = 3'h2;
+          \$431  = 3'h0;
       3'h4:
-          \$432  = 3'h2;
+          \$431  = 3'h0;
       3'h5:
-          \$432  = 3'h2;
+          \$431  = 3'h0;
       3'h6:
-          \$432  = 3'h1;
+          \$431  = 3'h0;
       3'h7:
-          \$432  = 3'h1;
+          \$431  = 3'h0;
     endcase
   end
   always @* begin
@@ -2385,21 +2244,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$439  = 3'h2;
+          \$432  = 3'h2;
       3'h1:
-          \$439  = 3'h1;
+          \$432  = 3'h1;
       3'h2:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
       3'h3:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
       3'h4:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
       3'h5:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
       3'h6:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
       3'h7:
-          \$439  = 3'h0;
+          \$432  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = 3'h0;
+    casez (\$460 )
+      4'h0:
+          \$461  = 3'h1;
+      4'h1:
+          \$461  = 3'h0;
+      4'h2:
+          \$461  = 3'h0;
+      4'h3:
+          \$461  = 3'h0;
+      4'h4:
+          \$461  = 3'h0;
+      4'h5:
+          \$461  = 3'h0;
+      4'h6:
+          \$461  = 3'h0;
+      4'h7:
+          \$461  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = 3'h0;
+    casez (\$464 )
+      4'h0:
+          \$465  = 3'h2;
+      4'h1:
+          \$465  = 3'h1;
+      4'h2:
+          \$465  = 3'h0;
+      4'h3:
+          \$465  = 3'h0;
+      4'h4:
+          \$465  = 3'h0;
+      4'h5:
+          \$465  = 3'h0;
+      4'h6:
+          \$465  = 3'h0;
+      4'h7:
+          \$465  = 3'h0;
     endcase
   end
   always @* begin
@@ -2407,231 +2310,57 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$441  = 3'h1;
+          \$466  = 3'h1;
       3'h1:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h2:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h3:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h4:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h5:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h6:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
       3'h7:
-          \$441  = 3'h0;
+          \$466  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$442  = 3'h2;
-      3'h1:
-          \$442  = 3'h1;
-      3'h2:
-          \$442  = 3'h0;
-      3'h3:
-          \$442  = 3'h0;
-      3'h4:
-          \$442  = 3'h0;
-      3'h5:
-          \$442  = 3'h0;
-      3'h6:
-          \$442  = 3'h0;
-      3'h7:
-          \$442  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = 3'h0;
-    casez (\$470 )
-      4'h0:
-          \$471  = 3'h1;
-      4'h1:
-          \$471  = 3'h0;
-      4'h2:
-          \$471  = 3'h0;
-      4'h3:
-          \$471  = 3'h0;
-      4'h4:
-          \$471  = 3'h0;
-      4'h5:
-          \$471  = 3'h0;
-      4'h6:
-          \$471  = 3'h0;
-      4'h7:
-          \$471  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = 3'h0;
-    casez (\$474 )
-      4'h0:
-          \$475  = 3'h2;
-      4'h1:
-          \$475  = 3'h1;
-      4'h2:
-          \$475  = 3'h0;
-      4'h3:
-          \$475  = 3'h0;
-      4'h4:
-          \$475  = 3'h0;
-      4'h5:
-          \$475  = 3'h0;
-      4'h6:
-          \$475  = 3'h0;
-      4'h7:
-          \$475  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$476  = 3'h1;
-      3'h1:
-          \$476  = 3'h0;
-      3'h2:
-          \$476  = 3'h0;
-      3'h3:
-          \$476  = 3'h0;
-      3'h4:
-          \$476  = 3'h0;
-      3'h5:
-          \$476  = 3'h0;
-      3'h6:
-          \$476  = 3'h0;
-      3'h7:
-          \$476  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a0 = 12'h000;
+    a_bcast = 12'h000;
     casez (s2_kind)
       2'h0:
-          a0 = { 4'h0, \$2  };
-      2'h1:
-          a0 = { 8'h00, \$3 [3:0] };
+          a_bcast = { 4'h0, \$5  };
       2'h2:
-          a0 = \$4 ;
+          a_bcast = \$6 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a1 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a1 = { 4'h0, \$5  };
-      2'h1:
-          a1 = { 8'h00, \$6 [7:4] };
-      2'h2:
-          a1 = \$7 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a2 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a2 = { 4'h0, \$8  };
-      2'h1:
-          a2 = { 8'h00, \$9 [11:8] };
-      2'h2:
-          a2 = \$10 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a3 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a3 = { 4'h0, \$11  };
-      2'h1:
-          a3 = { 8'h00, \$12 [15:12] };
-      2'h2:
-          a3 = \$13 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a4 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a4 = { 4'h0, \$14  };
-      2'h1:
-          a4 = { 8'h00, \$15 [19:16] };
-      2'h2:
-          a4 = \$16 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a5 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a5 = { 4'h0, \$17  };
-      2'h1:
-          a5 = { 8'h00, \$18 [23:20] };
-      2'h2:
-          a5 = \$19 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a6 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a6 = { 4'h0, \$20  };
-      2'h1:
-          a6 = { 8'h00, \$21 [27:24] };
-      2'h2:
-          a6 = \$22 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a7 = 12'h000;
-    casez (s2_kind)
-      2'h0:
-          a7 = { 4'h0, \$23  };
-      2'h1:
-          a7 = { 8'h00, \$24 [31:28] };
-      2'h2:
-          a7 = \$25 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$112  = 7'h00;
-    if (\$52 ) begin
+    \$signature__addr$105  = 7'h00;
+    if (\$33 ) begin
       if (tag[1]) begin
-        \$signature__addr$112  = \$54 ;
+        \$signature__addr$105  = \$35 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$113  = 64'h0000000000000000;
-    if (\$52 ) begin
+    \$signature__data$106  = 64'h0000000000000000;
+    if (\$33 ) begin
       if (tag[1]) begin
-        \$signature__data$113  = { \o_act$116 , o_act, word[63:8] };
+        \$signature__data$106  = { \o_act$109 , o_act, word[63:8] };
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$117  = 1'h0;
-    if (\$52 ) begin
+    \$signature__en$110  = 1'h0;
+    if (\$33 ) begin
       if (tag[1]) begin
-        \$signature__en$117  = 1'h1;
+        \$signature__en$110  = 1'h1;
       end
     end
   end
@@ -2640,7 +2369,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$86 ;
+          load__ready = \$67 ;
     endcase
   end
   always @* begin
@@ -2676,11 +2405,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$93 ;
+          iss_first = \$74 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$127 ;
+          iss_first = \$105 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2688,7 +2417,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$161 ;
+          iss_first = \$133 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2702,23 +2431,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$100 ;
+          iss_last = \$81 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$132 ;
+          iss_last = \$110 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$149 ;
+          iss_last = \$123 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$166 ;
+          iss_last = \$138 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$183 ;
+          iss_last = \$151 ;
     endcase
   end
   always @* begin
@@ -2853,16 +2582,16 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    iss_raddr = 7'h00;
+    iss_ra1 = 7'h00;
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          iss_raddr = \$106 [6:0];
+          iss_ra1 = \$84 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_raddr = \$139 [6:0];
+          iss_ra1 = \$113 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2870,33 +2599,81 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_raddr = \$173 [6:0];
+          iss_ra1 = \$141 [6:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    iss_waddr = 8'h00;
+    iss_ra2 = 7'h00;
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          iss_waddr = \$113 [7:0];
+          iss_ra2 = \$86 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_waddr = \$144 [7:0];
+          iss_ra2 = { 1'h0, \$115  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_waddr = \$153 [7:0];
+          /* empty */;
       4'h6:
           /* empty */;
       4'h7:
-          iss_waddr = \$178 [7:0];
+          iss_ra2 = { 1'h0, \$143  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    iss_wa1 = 8'h00;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          iss_wa1 = { 2'h0, \$88  };
+      4'h2:
+          /* empty */;
+      4'h3:
+          iss_wa1 = { 1'h0, \$116  };
+      4'h4:
+          /* empty */;
+      4'h5:
+          iss_wa1 = { 1'h0, \$125  };
+      4'h6:
+          /* empty */;
+      4'h7:
+          iss_wa1 = { 1'h0, \$144  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_waddr = \$187 [7:0];
+          iss_wa1 = \$153 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    iss_wa2 = 8'h00;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          iss_wa2 = { 2'h0, \$91  };
+      4'h2:
+          /* empty */;
+      4'h3:
+          iss_wa2 = { 4'h0, \$118  };
+      4'h4:
+          /* empty */;
+      4'h5:
+          iss_wa2 = { 4'h0, pw_idx1 };
+      4'h6:
+          /* empty */;
+      4'h7:
+          iss_wa2 = { 3'h0, \$146  };
+      4'h8:
+          /* empty */;
+      4'h9:
+          iss_wa2 = { 4'h0, pw_idx2 };
     endcase
   end
   always @* begin
@@ -2906,7 +2683,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$122 ) begin
+          if (\$100 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2916,7 +2693,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$156 ) begin
+          if (\$128 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2926,7 +2703,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$190 ) begin
+          if (\$156 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2946,7 +2723,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$148 , \$147 , \$146 , \$145  };
+          pw_idx1 = { \$122 , \$121 , \$120 , \$119  };
     endcase
   end
   always @* begin
@@ -2964,7 +2741,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$150 ;
+          iss_zero = \$124 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2972,7 +2749,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$184 ;
+          iss_zero = \$152 ;
     endcase
   end
   always @* begin
@@ -2998,7 +2775,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$182 , \$181 , \$180 , \$179  };
+          pw_idx2 = { \$150 , \$149 , \$148 , \$147  };
     endcase
   end
   always @* begin
@@ -3026,65 +2803,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$206 ) begin
+          if (\$172 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = spikes__valid;
-    if (\$218 ) begin
-      \$493  = 1'h0;
+    \$483  = spikes__valid;
+    if (\$184 ) begin
+      \$483  = 1'h0;
     end
-    if (\$313 ) begin
+    if (\$303 ) begin
       if (tag[1]) begin
-        \$493  = 1'h1;
+        \$483  = 1'h1;
       end
     end
     if (rst) begin
-      \$493  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = \$signature__addr ;
-    if (\$220 ) begin
-      \$494  = \$221 [6:0];
-      if (\$222 ) begin
-        \$494  = 7'h00;
+    \$484  = \$signature__addr ;
+    if (\$186 ) begin
+      \$484  = \$187 [6:0];
+      if (\$188 ) begin
+        \$484  = 7'h00;
       end
     end
     if (rst) begin
-      \$494  = 7'h00;
+      \$484  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = img_full;
-    if (\$220 ) begin
-      if (\$222 ) begin
-        \$495  = 1'h1;
+    \$485  = img_full;
+    if (\$186 ) begin
+      if (\$188 ) begin
+        \$485  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
+                if (\$329 ) begin
                 end else begin
-                  if (\$344 ) begin
-                    if (\$348 ) begin
-                      \$495  = 1'h0;
+                  if (\$334 ) begin
+                    if (\$338 ) begin
+                      \$485  = 1'h0;
                     end
                   end
                 end
@@ -3093,880 +2870,1034 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$495  = 1'h0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = iss_valid;
+    \$486  = iss_valid;
     if (rst) begin
-      \$496  = 1'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = iss_kind;
+    \$487  = iss_kind;
     if (rst) begin
-      \$497  = 2'h0;
+      \$487  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = iss_first;
+    \$488  = iss_first;
     if (rst) begin
-      \$498  = 1'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = iss_last;
+    \$489  = iss_last;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = iss_g;
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = iss_c;
+    if (rst) begin
+      \$491  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = 1'h0;
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = iss_zero;
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = iss_job;
+    if (rst) begin
+      \$494  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = iss_pos;
+    if (rst) begin
+      \$495  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = iss_layer;
+    if (rst) begin
+      \$496  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = s0_valid;
+    if (rst) begin
+      \$497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = s0_kind;
+    if (rst) begin
+      \$498  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = s0_first;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = iss_g;
+    \$500  = s0_last;
     if (rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = iss_c;
+    \$501  = s0_g;
     if (rst) begin
-      \$501  = 4'h0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = 1'h0;
+    \$502  = s0_c;
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = iss_zero;
+    \$503  = s0_pad;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = iss_job;
+    \$504  = s0_zero;
     if (rst) begin
-      \$504  = 2'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = iss_pos;
+    \$505  = s0_job;
     if (rst) begin
-      \$505  = 6'h00;
+      \$505  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = iss_layer;
+    \$506  = s0_pos;
     if (rst) begin
-      \$506  = 2'h0;
+      \$506  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s0_valid;
+    \$507  = s0_layer;
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s0_kind;
+    \$508  = s1_valid;
     if (rst) begin
-      \$508  = 2'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s0_first;
+    \$509  = s1_kind;
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s0_last;
+    \$510  = s1_first;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s0_g;
+    \$511  = s1_last;
     if (rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s0_c;
+    \$512  = s1_g;
     if (rst) begin
-      \$512  = 4'h0;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s0_pad;
+    \$513  = s1_c;
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s0_zero;
+    \$514  = s1_pad;
     if (rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s0_job;
+    \$515  = s1_zero;
     if (rst) begin
-      \$515  = 2'h0;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s0_pos;
+    \$516  = s1_job;
     if (rst) begin
-      \$516  = 6'h00;
+      \$516  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s0_layer;
+    \$517  = s1_pos;
     if (rst) begin
-      \$517  = 2'h0;
+      \$517  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s1_valid;
+    \$518  = s1_layer;
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s1_kind;
+    \$519  = s2_valid;
     if (rst) begin
-      \$519  = 2'h0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s1_first;
+    \$520  = s2_kind;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s1_last;
+    \$521  = s2_first;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s1_g;
+    \$522  = s2_last;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s1_c;
+    \$523  = s2_g;
     if (rst) begin
-      \$523  = 4'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s1_pad;
+    \$524  = s2_c;
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s1_zero;
+    \$525  = s2_pad;
     if (rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s1_job;
+    \$526  = s2_zero;
     if (rst) begin
-      \$526  = 2'h0;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s1_pos;
+    \$527  = s2_job;
     if (rst) begin
-      \$527  = 6'h00;
+      \$527  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s1_layer;
+    \$528  = s2_pos;
     if (rst) begin
-      \$528  = 2'h0;
+      \$528  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s2_valid;
+    \$529  = s2_layer;
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s2_kind;
+    \$530  = s3_valid;
     if (rst) begin
-      \$530  = 2'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s2_first;
+    \$531  = s3_kind;
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s2_last;
+    \$532  = s3_first;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s2_g;
+    \$533  = s3_last;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s2_c;
+    \$534  = s3_g;
     if (rst) begin
-      \$534  = 4'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s2_pad;
+    \$535  = s3_c;
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s2_zero;
+    \$536  = s3_pad;
     if (rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s2_job;
+    \$537  = s3_zero;
     if (rst) begin
-      \$537  = 2'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s2_pos;
+    \$538  = s3_job;
     if (rst) begin
-      \$538  = 6'h00;
+      \$538  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s2_layer;
+    \$539  = s3_pos;
     if (rst) begin
-      \$539  = 2'h0;
+      \$539  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s3_valid;
+    \$540  = s3_layer;
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s3_kind;
+    \$541  = iss_ra1;
     if (rst) begin
-      \$541  = 2'h0;
+      \$541  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s3_first;
+    \$542  = iss_ra2;
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s3_last;
+    \$543  = iss_wa1;
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s3_g;
+    \$544  = iss_wa2;
     if (rst) begin
-      \$544  = 1'h0;
+      \$544  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = s3_c;
+    \$545  = \$224 ;
     if (rst) begin
-      \$545  = 4'h0;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s3_pad;
+    \$546  = \$227 ;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s3_zero;
+    \$547  = \$232 ;
     if (rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s3_job;
+    \$548  = \$237 ;
     if (rst) begin
-      \$548  = 2'h0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s3_pos;
-    if (rst) begin
-      \$549  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s3_layer;
-    if (rst) begin
-      \$550  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = iss_raddr;
-    if (rst) begin
-      \$551  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = iss_waddr;
-    if (rst) begin
-      \$552  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s0_waddr;
-    if (rst) begin
-      \$553  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = \$234 ;
-    if (rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \$237 ;
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$242 ;
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = \$247 ;
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = acc0;
-    if (\$248 ) begin
-      \$558  = 21'h000000;
+    \$549  = acc0;
+    if (\$238 ) begin
+      \$549  = 21'h000000;
     end else if (s4_valid) begin
-      \$558  = \$26 [20:0];
+      \$549  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = acc1;
-    if (\$249 ) begin
-      \$559  = 21'h000000;
+    \$550  = acc1;
+    if (\$239 ) begin
+      \$550  = 21'h000000;
     end else if (s4_valid) begin
-      \$559  = \$27 [20:0];
+      \$550  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = acc2;
-    if (\$250 ) begin
-      \$560  = 21'h000000;
+    \$551  = acc2;
+    if (\$240 ) begin
+      \$551  = 21'h000000;
     end else if (s4_valid) begin
-      \$560  = \$28 [20:0];
+      \$551  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = acc3;
-    if (\$251 ) begin
-      \$561  = 21'h000000;
+    \$552  = acc3;
+    if (\$241 ) begin
+      \$552  = 21'h000000;
     end else if (s4_valid) begin
-      \$561  = \$29 [20:0];
+      \$552  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = acc4;
-    if (\$252 ) begin
-      \$562  = 21'h000000;
+    \$553  = acc4;
+    if (\$242 ) begin
+      \$553  = 21'h000000;
     end else if (s4_valid) begin
-      \$562  = \$30 [20:0];
+      \$553  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = acc5;
-    if (\$253 ) begin
-      \$563  = 21'h000000;
+    \$554  = acc5;
+    if (\$243 ) begin
+      \$554  = 21'h000000;
     end else if (s4_valid) begin
-      \$563  = \$31 [20:0];
+      \$554  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = acc6;
-    if (\$254 ) begin
-      \$564  = 21'h000000;
+    \$555  = acc6;
+    if (\$244 ) begin
+      \$555  = 21'h000000;
     end else if (s4_valid) begin
-      \$564  = \$32 [20:0];
+      \$555  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = acc7;
-    if (\$255 ) begin
-      \$565  = 21'h000000;
+    \$556  = acc7;
+    if (\$245 ) begin
+      \$556  = 21'h000000;
     end else if (s4_valid) begin
-      \$565  = \$33 [20:0];
+      \$556  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = d0;
+    \$557  = d0;
     if (dw_done0) begin
-      \$566  = \$26 [11:0];
+      \$557  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = nz;
+    \$558  = nz;
     if (dw_done0) begin
-      \$567 [0] = \$256 ;
-      \$567 [1] = \$257 ;
-      \$567 [2] = \$258 ;
-      \$567 [3] = \$259 ;
-      \$567 [4] = \$260 ;
-      \$567 [5] = \$261 ;
-      \$567 [6] = \$262 ;
-      \$567 [7] = \$263 ;
+      \$558 [0] = \$246 ;
+      \$558 [1] = \$247 ;
+      \$558 [2] = \$248 ;
+      \$558 [3] = \$249 ;
+      \$558 [4] = \$250 ;
+      \$558 [5] = \$251 ;
+      \$558 [6] = \$252 ;
+      \$558 [7] = \$253 ;
     end
     if (dw_done1) begin
-      \$567 [8] = \$264 ;
-      \$567 [9] = \$265 ;
-      \$567 [10] = \$266 ;
-      \$567 [11] = \$267 ;
-      \$567 [12] = \$268 ;
-      \$567 [13] = \$269 ;
-      \$567 [14] = \$270 ;
-      \$567 [15] = \$271 ;
+      \$558 [8] = \$254 ;
+      \$558 [9] = \$255 ;
+      \$558 [10] = \$256 ;
+      \$558 [11] = \$257 ;
+      \$558 [12] = \$258 ;
+      \$558 [13] = \$259 ;
+      \$558 [14] = \$260 ;
+      \$558 [15] = \$261 ;
     end
     if (rst) begin
-      \$567  = 16'h0000;
+      \$558  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = d1;
+    \$559  = d1;
     if (dw_done0) begin
-      \$568  = \$27 [11:0];
+      \$559  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = d2;
+    \$560  = d2;
     if (dw_done0) begin
-      \$569  = \$28 [11:0];
+      \$560  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = d3;
+    \$561  = d3;
     if (dw_done0) begin
-      \$570  = \$29 [11:0];
+      \$561  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = d4;
+    \$562  = d4;
     if (dw_done0) begin
-      \$571  = \$30 [11:0];
+      \$562  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = d5;
+    \$563  = d5;
     if (dw_done0) begin
-      \$572  = \$31 [11:0];
+      \$563  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = d6;
+    \$564  = d6;
     if (dw_done0) begin
-      \$573  = \$32 [11:0];
+      \$564  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = d7;
+    \$565  = d7;
     if (dw_done0) begin
-      \$574  = \$33 [11:0];
+      \$565  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = d8;
+    \$566  = d8;
     if (dw_done1) begin
-      \$575  = \$26 [11:0];
+      \$566  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = d9;
+    \$567  = d9;
     if (dw_done1) begin
-      \$576  = \$27 [11:0];
+      \$567  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = d10;
+    \$568  = d10;
     if (dw_done1) begin
-      \$577  = \$28 [11:0];
+      \$568  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = d11;
+    \$569  = d11;
     if (dw_done1) begin
-      \$578  = \$29 [11:0];
+      \$569  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = d12;
+    \$570  = d12;
     if (dw_done1) begin
-      \$579  = \$30 [11:0];
+      \$570  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = d13;
+    \$571  = d13;
     if (dw_done1) begin
-      \$580  = \$31 [11:0];
+      \$571  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = d14;
+    \$572  = d14;
     if (dw_done1) begin
-      \$581  = \$32 [11:0];
+      \$572  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = d15;
+    \$573  = d15;
     if (dw_done1) begin
-      \$582  = \$33 [11:0];
+      \$573  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = job_active;
+    \$574  = job_active;
     if (hand_over) begin
-      \$583  = 1'h1;
+      \$574  = 1'h1;
     end
     if (launch_final) begin
-      \$583  = 1'h1;
+      \$574  = 1'h1;
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        if (\$288 ) begin
-          \$583  = 1'h0;
+        if (\$278 ) begin
+          \$574  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = job_kind;
+    \$575  = job_kind;
     if (hand_over) begin
-      \$584  = s4_job;
+      \$575  = s4_job;
     end
     if (launch_final) begin
-      \$584  = 2'h2;
+      \$575  = 2'h2;
     end
     if (rst) begin
-      \$584  = 2'h0;
+      \$575  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = job_layer;
+    \$576  = job_layer;
     if (hand_over) begin
-      \$585  = s4_layer;
+      \$576  = s4_layer;
     end
     if (launch_final) begin
-      \$585  = 2'h2;
+      \$576  = 2'h2;
     end
     if (rst) begin
-      \$585  = 2'h0;
+      \$576  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = job_pos;
+    \$577  = job_pos;
     if (hand_over) begin
-      \$586  = s4_pos;
+      \$577  = s4_pos;
     end
     if (rst) begin
-      \$586  = 6'h00;
+      \$577  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = job_g;
+    \$578  = job_g;
     if (hand_over) begin
-      \$587  = s4_g;
+      \$578  = s4_g;
     end
     if (launch_final) begin
-      \$587  = 1'h0;
+      \$578  = 1'h0;
     end
     if (rst) begin
-      \$587  = 1'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = job_k;
+    \$579  = job_k;
     if (hand_over) begin
-      \$588  = 3'h0;
+      \$579  = 3'h0;
     end
     if (launch_final) begin
-      \$588  = 3'h0;
+      \$579  = 3'h0;
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$588  = \$284 [2:0];
+        \$579  = \$274 [2:0];
       end
     end
     if (rst) begin
-      \$588  = 3'h0;
+      \$579  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = shadow0;
+    \$580  = shadow0;
     if (hand_over) begin
-      \$589  = \$26 [20:0];
+      \$580  = \$7 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$589  = shadow2;
+        \$580  = shadow2;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = shadow1;
+    \$581  = shadow1;
     if (hand_over) begin
-      \$590  = \$27 [20:0];
+      \$581  = \$8 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$590  = shadow3;
+        \$581  = shadow3;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = shadow2;
+    \$582  = shadow2;
     if (hand_over) begin
-      \$591  = \$28 [20:0];
+      \$582  = \$9 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$591  = shadow4;
+        \$582  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = shadow3;
+    \$583  = shadow3;
     if (hand_over) begin
-      \$592  = \$29 [20:0];
+      \$583  = \$10 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$592  = shadow5;
+        \$583  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = shadow4;
+    \$584  = shadow4;
     if (hand_over) begin
-      \$593  = \$30 [20:0];
+      \$584  = \$11 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$593  = shadow6;
+        \$584  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = shadow5;
+    \$585  = shadow5;
     if (hand_over) begin
-      \$594  = \$31 [20:0];
+      \$585  = \$12 [20:0];
     end
-    if (\$272 ) begin
+    if (\$262 ) begin
       if (job_active) begin
-        \$594  = shadow7;
+        \$585  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = shadow6;
+    \$586  = shadow6;
     if (hand_over) begin
-      \$595  = \$32 [20:0];
+      \$586  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = shadow7;
+    \$587  = shadow7;
     if (hand_over) begin
-      \$596  = \$33 [20:0];
+      \$587  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$signal ;
-    if (\$272 ) begin
-      \$597  = job_active;
+    \$588  = \$signal ;
+    if (\$262 ) begin
+      \$588  = job_active;
     end
     if (rst) begin
-      \$597  = 1'h0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = p1_kind;
-    if (\$272 ) begin
+    \$589  = p1_kind;
+    if (\$262 ) begin
       if (job_active) begin
-        \$598  = job_kind;
-      end
-    end
-    if (rst) begin
-      \$598  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = p1_layer;
-    if (\$272 ) begin
-      if (job_active) begin
-        \$599  = job_layer;
+        \$589  = job_kind;
       end
     end
     if (rst) begin
-      \$599  = 2'h0;
+      \$589  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = p1_pos;
-    if (\$272 ) begin
+    \$590  = p1_layer;
+    if (\$262 ) begin
       if (job_active) begin
-        \$600  = job_pos;
+        \$590  = job_layer;
       end
     end
     if (rst) begin
-      \$600  = 6'h00;
+      \$590  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = \$signal$261 ;
-    if (\$272 ) begin
+    \$591  = p1_pos;
+    if (\$262 ) begin
       if (job_active) begin
-        \$601  = \$273 ;
+        \$591  = job_pos;
       end
+    end
+    if (rst) begin
+      \$591  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = \$signal$259 ;
+    if (\$262 ) begin
+      if (job_active) begin
+        \$592  = \$263 ;
+      end
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = p1_last;
+    if (\$262 ) begin
+      if (job_active) begin
+        \$593  = \$269 ;
+      end
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = p1_addr;
+    if (\$262 ) begin
+      if (job_active) begin
+        \$594  = \$273 [2:0];
+      end
+    end
+    if (rst) begin
+      \$594  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = i_pot;
+    if (\$262 ) begin
+      if (job_active) begin
+        \$595  = shadow0;
+      end
+    end
+    if (rst) begin
+      \$595  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = \i_pot$84 ;
+    if (\$262 ) begin
+      if (job_active) begin
+        \$596  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$596  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = credit;
+    if (\$262 ) begin
+      if (job_active) begin
+        if (\$278 ) begin
+          \$597  = 1'h1;
+        end
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$315 ) begin
+            (* full_case = 32'd1 *)
+            if (\$317 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$321 ) begin
+              end else if (\$324 ) begin
+              end else begin
+                \$597  = 1'h0;
+              end
+            end
+          end
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$382 ) begin
+            if (\$387 ) begin
+              \$597  = 1'h0;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$444 ) begin
+            if (\$449 ) begin
+              \$597  = 1'h0;
+            end
+          end
+      4'ha:
+          if (\$482 ) begin
+            \$597  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$597  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = \$signal$124 ;
+    if (\$279 ) begin
+      \$598  = \$281 ;
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = p2_first;
+    if (\$279 ) begin
+      \$599  = \$signal$259 ;
+    end
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = p2_addr;
+    if (\$279 ) begin
+      \$600  = p1_addr;
+    end
+    if (rst) begin
+      \$600  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = \$signal$125 ;
+    if (\$279 ) begin
+      \$601  = \$signal$124 ;
     end
     if (rst) begin
       \$601  = 1'h0;
@@ -3974,654 +3905,507 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = p1_last;
-    if (\$272 ) begin
-      if (job_active) begin
-        \$602  = \$279 ;
-      end
+    \$602  = p3_addr;
+    if (\$279 ) begin
+      \$602  = p2_addr;
     end
     if (rst) begin
-      \$602  = 1'h0;
+      \$602  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = p1_addr;
-    if (\$272 ) begin
-      if (job_active) begin
-        \$603  = \$283 [2:0];
-      end
+    \$603  = p4_valid;
+    if (\$279 ) begin
+      \$603  = \$signal$125 ;
     end
     if (rst) begin
-      \$603  = 3'h0;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = i_pot;
-    if (\$272 ) begin
-      if (job_active) begin
-        \$604  = shadow0;
-      end
+    \$604  = pool_wr__addr;
+    if (\$279 ) begin
+      \$604  = p3_addr;
     end
     if (rst) begin
-      \$604  = 21'h000000;
+      \$604  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \i_pot$91 ;
-    if (\$272 ) begin
-      if (job_active) begin
-        \$605  = shadow1;
-      end
+    \$605  = p2_old0;
+    if (\$282 ) begin
+      \$605  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$605  = 21'h000000;
+      \$605  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = credit;
-    if (\$272 ) begin
-      if (job_active) begin
-        if (\$288 ) begin
-          \$606  = 1'h1;
-        end
+    \$606  = p2_pot0;
+    if (\$282 ) begin
+      \$606  = i_pot;
+    end
+    if (rst) begin
+      \$606  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = pool_sum0;
+    if (\$282 ) begin
+      \$607  = \$284 ;
+    end
+    if (rst) begin
+      \$607  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = pool_sat0;
+    if (\$282 ) begin
+      \$608  = \$288 [19:0];
+    end
+    if (rst) begin
+      \$608  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = p2_old1;
+    if (\$289 ) begin
+      \$609  = pool_rd__data[39:20];
+    end
+    if (rst) begin
+      \$609  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = p2_pot1;
+    if (\$289 ) begin
+      \$610  = \i_pot$84 ;
+    end
+    if (rst) begin
+      \$610  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = pool_sum1;
+    if (\$289 ) begin
+      \$611  = \$291 ;
+    end
+    if (rst) begin
+      \$611  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = pool_sat1;
+    if (\$289 ) begin
+      \$612  = \$295 [19:0];
+    end
+    if (rst) begin
+      \$612  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = trace__valid;
+    if (\$296 ) begin
+      \$613  = 1'h0;
+    end
+    if (\$300 ) begin
+      if (tag[1]) begin
+        \$613  = 1'h1;
       end
     end
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = word;
+    if (\$300 ) begin
+      \$614  = { \o_act$109 , o_act, word[63:8] };
+    end
+    if (rst) begin
+      \$614  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = trace__payload;
+    if (\$300 ) begin
+      if (tag[1]) begin
+        \$615 [1:0] = tag[9:8];
+        \$615 [7:2] = tag[7:2];
+        \$615 [71:8] = { \o_act$109 , o_act, word[63:8] };
+      end
+    end
+    if (rst) begin
+      \$615  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = spk_word;
+    if (\$303 ) begin
+      \$616  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    end
+    if (rst) begin
+      \$616  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = spikes__payload;
+    if (\$303 ) begin
+      if (tag[1]) begin
+        \$617  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+      end
+    end
+    if (rst) begin
+      \$617  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = asm;
+    if (\$304 ) begin
+      \$618  = { load__payload[40:9], asm[127:32] };
+    end
+    if (rst) begin
+      \$618  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = ox;
     casez (seq_state)
       4'h0:
-          /* empty */;
-      4'h1:
-          if (\$325 ) begin
-            (* full_case = 32'd1 *)
-            if (\$327 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
-              end else begin
-                \$606  = 1'h0;
-              end
-            end
-          end
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              \$606  = 1'h0;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
-              \$606  = 1'h0;
-            end
-          end
-      4'ha:
-          if (\$492 ) begin
-            \$606  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$606  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \$signal$131 ;
-    if (\$289 ) begin
-      \$607  = \$291 ;
-    end
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = p2_first;
-    if (\$289 ) begin
-      \$608  = \$signal$261 ;
-    end
-    if (rst) begin
-      \$608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = p2_addr;
-    if (\$289 ) begin
-      \$609  = p1_addr;
-    end
-    if (rst) begin
-      \$609  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = \$signal$132 ;
-    if (\$289 ) begin
-      \$610  = \$signal$131 ;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = p3_addr;
-    if (\$289 ) begin
-      \$611  = p2_addr;
-    end
-    if (rst) begin
-      \$611  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = p4_valid;
-    if (\$289 ) begin
-      \$612  = \$signal$132 ;
-    end
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = pool_wr__addr;
-    if (\$289 ) begin
-      \$613  = p3_addr;
-    end
-    if (rst) begin
-      \$613  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = p2_old0;
-    if (\$292 ) begin
-      \$614  = pool_rd__data[19:0];
-    end
-    if (rst) begin
-      \$614  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = p2_pot0;
-    if (\$292 ) begin
-      \$615  = i_pot;
-    end
-    if (rst) begin
-      \$615  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = pool_sum0;
-    if (\$292 ) begin
-      \$616  = \$294 ;
-    end
-    if (rst) begin
-      \$616  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = pool_sat0;
-    if (\$292 ) begin
-      \$617  = \$298 [19:0];
-    end
-    if (rst) begin
-      \$617  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = p2_old1;
-    if (\$299 ) begin
-      \$618  = pool_rd__data[39:20];
-    end
-    if (rst) begin
-      \$618  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = p2_pot1;
-    if (\$299 ) begin
-      \$619  = \i_pot$91 ;
-    end
-    if (rst) begin
-      \$619  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = pool_sum1;
-    if (\$299 ) begin
-      \$620  = \$301 ;
-    end
-    if (rst) begin
-      \$620  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = pool_sat1;
-    if (\$299 ) begin
-      \$621  = \$305 [19:0];
-    end
-    if (rst) begin
-      \$621  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = trace__valid;
-    if (\$306 ) begin
-      \$622  = 1'h0;
-    end
-    if (\$310 ) begin
-      if (tag[1]) begin
-        \$622  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = word;
-    if (\$310 ) begin
-      \$623  = { \o_act$116 , o_act, word[63:8] };
-    end
-    if (rst) begin
-      \$623  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = trace__payload;
-    if (\$310 ) begin
-      if (tag[1]) begin
-        \$624 [1:0] = tag[9:8];
-        \$624 [7:2] = tag[7:2];
-        \$624 [71:8] = { \o_act$116 , o_act, word[63:8] };
-      end
-    end
-    if (rst) begin
-      \$624  = 72'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = spk_word;
-    if (\$313 ) begin
-      \$625  = { \o_act$116 [0], o_act[0], spk_word[15:2] };
-    end
-    if (rst) begin
-      \$625  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = spikes__payload;
-    if (\$313 ) begin
-      if (tag[1]) begin
-        \$626  = { \o_act$116 [0], o_act[0], spk_word[15:2] };
-      end
-    end
-    if (rst) begin
-      \$626  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = asm;
-    if (\$314 ) begin
-      \$627  = { load__payload[40:9], asm[127:32] };
-    end
-    if (rst) begin
-      \$627  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = ox;
-    casez (seq_state)
-      4'h0:
-          if (\$316 ) begin
-            \$628  = 3'h0;
+          if (\$306 ) begin
+            \$619  = 3'h0;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
+                if (\$329 ) begin
                 end else begin
-                  if (\$344 ) begin
-                    \$628  = \$345 [2:0];
+                  if (\$334 ) begin
+                    \$619  = \$335 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$628  = 3'h0;
+          if (\$356 ) begin
+            \$619  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
-                if (\$406 ) begin
-                  \$628  = \$407 [2:0];
+                if (\$396 ) begin
+                  \$619  = \$397 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$628  = 3'h0;
+          if (\$418 ) begin
+            \$619  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
-                if (\$468 ) begin
-                  \$628  = \$469 [2:0];
+                if (\$458 ) begin
+                  \$619  = \$459 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$628  = 3'h0;
+      \$619  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = oy;
+    \$620  = oy;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$629  = 3'h0;
+          if (\$306 ) begin
+            \$620  = 3'h0;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
+                if (\$329 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$344 ) begin
-                    \$629  = 3'h0;
+                  if (\$334 ) begin
+                    \$620  = 3'h0;
                   end else begin
-                    \$629  = \$349 [2:0];
+                    \$620  = \$339 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$629  = 3'h0;
+          if (\$356 ) begin
+            \$620  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$406 ) begin
-                  \$629  = 3'h0;
+                if (\$396 ) begin
+                  \$620  = 3'h0;
                 end else begin
-                  \$629  = \$411 [2:0];
+                  \$620  = \$401 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$629  = 3'h0;
+          if (\$418 ) begin
+            \$620  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$468 ) begin
-                  \$629  = 3'h0;
+                if (\$458 ) begin
+                  \$620  = 3'h0;
                 end else begin
-                  \$629  = \$473 [2:0];
+                  \$620  = \$463 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$629  = 3'h0;
+      \$620  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = pos;
+    \$621  = pos;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$630  = 6'h00;
+          if (\$306 ) begin
+            \$621  = 6'h00;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
+                if (\$329 ) begin
                 end else begin
-                  \$630  = \$343 [5:0];
+                  \$621  = \$333 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$630  = 6'h00;
+          if (\$356 ) begin
+            \$621  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
-                \$630  = \$405 [5:0];
+                \$621  = \$395 [5:0];
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$630  = 6'h00;
+          if (\$418 ) begin
+            \$621  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
-                \$630  = \$467 [5:0];
+                \$621  = \$457 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$630  = 6'h00;
+      \$621  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = gc;
+    \$622  = gc;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$631  = 1'h0;
+          if (\$306 ) begin
+            \$622  = 1'h0;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
-                  \$631  = \$340 [0];
+                if (\$329 ) begin
+                  \$622  = \$330 [0];
                 end else begin
-                  \$631  = 1'h0;
+                  \$622  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$631  = 1'h0;
+          if (\$356 ) begin
+            \$622  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$369 ) begin
-          end else if (\$372 ) begin
-          end else if (\$374 ) begin
-            \$631  = \$378 [0];
+          if (\$359 ) begin
+          end else if (\$362 ) begin
+          end else if (\$364 ) begin
+            \$622  = \$368 [0];
           end else begin
-            \$631  = 1'h0;
+            \$622  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
-                \$631  = \$400 [0];
+              if (\$389 ) begin
+                \$622  = \$390 [0];
               end else begin
-                \$631  = 1'h0;
+                \$622  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$631  = 1'h0;
+          if (\$418 ) begin
+            \$622  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$431 ) begin
-          end else if (\$434 ) begin
-          end else if (\$436 ) begin
-            \$631  = \$440 [0];
+          if (\$421 ) begin
+          end else if (\$424 ) begin
+          end else if (\$426 ) begin
+            \$622  = \$430 [0];
           end else begin
-            \$631  = 1'h0;
+            \$622  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
-                \$631  = \$462 [0];
+              if (\$451 ) begin
+                \$622  = \$452 [0];
               end else begin
-                \$631  = 1'h0;
+                \$622  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$631  = 1'h0;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = ch;
+    \$623  = ch;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$632  = 4'h0;
+          if (\$306 ) begin
+            \$623  = 4'h0;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
-              \$632  = \$328 [3:0];
+            if (\$317 ) begin
+              \$623  = \$318 [3:0];
             end else begin
-              \$632  = 4'h0;
+              \$623  = 4'h0;
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$632  = 4'h0;
+          if (\$356 ) begin
+            \$623  = 4'h0;
           end
       4'h3:
           /* empty */;
@@ -4630,322 +4414,322 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$428 ) begin
-            \$632  = 4'h0;
+          if (\$418 ) begin
+            \$623  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$632  = 4'h0;
+      \$623  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = ki;
+    \$624  = ki;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$633  = 3'h2;
+          if (\$306 ) begin
+            \$624  = 3'h2;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
-                \$633  = \$336 [2:0];
+              if (\$321 ) begin
+              end else if (\$324 ) begin
+                \$624  = \$326 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
-                  \$633  = \$341 ;
+                if (\$329 ) begin
+                  \$624  = \$331 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$344 ) begin
-                    \$633  = \$347 ;
+                  if (\$334 ) begin
+                    \$624  = \$337 ;
                   end else begin
-                    \$633  = \$352 ;
+                    \$624  = \$342 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$633  = 3'h1;
+          if (\$356 ) begin
+            \$624  = 3'h1;
           end
       4'h3:
-          if (\$369 ) begin
-          end else if (\$372 ) begin
-            \$633  = \$376 [2:0];
-          end else if (\$374 ) begin
-            \$633  = { 1'h0, \$379  };
+          if (\$359 ) begin
+          end else if (\$362 ) begin
+            \$624  = \$366 [2:0];
+          end else if (\$364 ) begin
+            \$624  = { 1'h0, \$369  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$406 ) begin
-                  \$633  = { 1'h0, \$409  };
+                if (\$396 ) begin
+                  \$624  = { 1'h0, \$399  };
                 end else begin
-                  \$633  = { 1'h0, \$414  };
+                  \$624  = { 1'h0, \$404  };
                 end
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$633  = 3'h1;
+          if (\$418 ) begin
+            \$624  = 3'h1;
           end
       4'h7:
-          if (\$431 ) begin
-          end else if (\$434 ) begin
-            \$633  = \$438 [2:0];
-          end else if (\$436 ) begin
-            \$633  = \$441 ;
+          if (\$421 ) begin
+          end else if (\$424 ) begin
+            \$624  = \$428 [2:0];
+          end else if (\$426 ) begin
+            \$624  = \$431 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$468 ) begin
-                  \$633  = \$471 ;
+                if (\$458 ) begin
+                  \$624  = \$461 ;
                 end else begin
-                  \$633  = \$476 ;
+                  \$624  = \$466 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$633  = 3'h0;
+      \$624  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = kj;
+    \$625  = kj;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$634  = 3'h1;
+          if (\$306 ) begin
+            \$625  = 3'h1;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-                \$634  = \$335 [2:0];
-              end else if (\$334 ) begin
-                \$634  = \$337 ;
+              if (\$321 ) begin
+                \$625  = \$325 [2:0];
+              end else if (\$324 ) begin
+                \$625  = \$327 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
-                  \$634  = \$342 ;
+                if (\$329 ) begin
+                  \$625  = \$332 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$344 ) begin
-                    \$634  = 3'h1;
+                  if (\$334 ) begin
+                    \$625  = 3'h1;
                   end else begin
-                    \$634  = \$351 ;
+                    \$625  = \$341 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$634  = 3'h1;
+          if (\$356 ) begin
+            \$625  = 3'h1;
           end
       4'h3:
-          if (\$369 ) begin
-            \$634  = \$375 [2:0];
-          end else if (\$372 ) begin
-            \$634  = { 1'h0, \$377  };
-          end else if (\$374 ) begin
-            \$634  = { 1'h0, \$380  };
+          if (\$359 ) begin
+            \$625  = \$365 [2:0];
+          end else if (\$362 ) begin
+            \$625  = { 1'h0, \$367  };
+          end else if (\$364 ) begin
+            \$625  = { 1'h0, \$370  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$406 ) begin
-                  \$634  = 3'h1;
+                if (\$396 ) begin
+                  \$625  = 3'h1;
                 end else begin
-                  \$634  = { 1'h0, \$413  };
+                  \$625  = { 1'h0, \$403  };
                 end
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$634  = 3'h2;
+          if (\$418 ) begin
+            \$625  = 3'h2;
           end
       4'h7:
-          if (\$431 ) begin
-            \$634  = \$437 [2:0];
-          end else if (\$434 ) begin
-            \$634  = \$439 ;
-          end else if (\$436 ) begin
-            \$634  = \$442 ;
+          if (\$421 ) begin
+            \$625  = \$427 [2:0];
+          end else if (\$424 ) begin
+            \$625  = \$429 ;
+          end else if (\$426 ) begin
+            \$625  = \$432 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$468 ) begin
-                  \$634  = 3'h2;
+                if (\$458 ) begin
+                  \$625  = 3'h2;
                 end else begin
-                  \$634  = \$475 ;
+                  \$625  = \$465 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$634  = 3'h0;
+      \$625  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = seq_state;
+    \$626  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$316 ) begin
-            \$635  = 4'h1;
+          if (\$306 ) begin
+            \$626  = 4'h1;
           end
       4'h1:
-          if (\$325 ) begin
+          if (\$315 ) begin
             (* full_case = 32'd1 *)
-            if (\$327 ) begin
+            if (\$317 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$331 ) begin
-              end else if (\$334 ) begin
+              if (\$321 ) begin
+              end else if (\$324 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$339 ) begin
+                if (\$329 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$344 ) begin
+                  if (\$334 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$348 ) begin
-                      \$635  = 4'h2;
+                    if (\$338 ) begin
+                      \$626  = 4'h2;
                     end else begin
-                      \$635  = 4'h1;
+                      \$626  = 4'h1;
                     end
                   end else begin
-                    \$635  = 4'h1;
+                    \$626  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$366 ) begin
-            \$635  = 4'h3;
+          if (\$356 ) begin
+            \$626  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$369 ) begin
-          end else if (\$372 ) begin
-          end else if (\$374 ) begin
+          if (\$359 ) begin
+          end else if (\$362 ) begin
+          end else if (\$364 ) begin
           end else begin
-            \$635  = 4'h4;
+            \$626  = 4'h4;
           end
       4'h4:
-          if (\$385 ) begin
-            \$635  = 4'h5;
+          if (\$375 ) begin
+            \$626  = 4'h5;
           end
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$382 ) begin
+            if (\$387 ) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$389 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$406 ) begin
+                if (\$396 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$410 ) begin
-                    \$635  = 4'h6;
+                  if (\$400 ) begin
+                    \$626  = 4'h6;
                   end else begin
-                    \$635  = 4'h3;
+                    \$626  = 4'h3;
                   end
                 end else begin
-                  \$635  = 4'h3;
+                  \$626  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$428 ) begin
-            \$635  = 4'h7;
+          if (\$418 ) begin
+            \$626  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$431 ) begin
-          end else if (\$434 ) begin
-          end else if (\$436 ) begin
+          if (\$421 ) begin
+          end else if (\$424 ) begin
+          end else if (\$426 ) begin
           end else begin
-            \$635  = 4'h8;
+            \$626  = 4'h8;
           end
       4'h8:
-          if (\$447 ) begin
-            \$635  = 4'h9;
+          if (\$437 ) begin
+            \$626  = 4'h9;
           end
       4'h9:
-          if (\$454 ) begin
-            if (\$459 ) begin
+          if (\$444 ) begin
+            if (\$449 ) begin
               (* full_case = 32'd1 *)
-              if (\$461 ) begin
+              if (\$451 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$468 ) begin
+                if (\$458 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$472 ) begin
-                    \$635  = 4'ha;
+                  if (\$462 ) begin
+                    \$626  = 4'ha;
                   end else begin
-                    \$635  = 4'h7;
+                    \$626  = 4'h7;
                   end
                 end else begin
-                  \$635  = 4'h7;
+                  \$626  = 4'h7;
                 end
               end
             end
           end
       4'ha:
-          if (\$492 ) begin
-            \$635  = 4'h0;
+          if (\$482 ) begin
+            \$626  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$635  = 4'h0;
+      \$626  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = cur;
+    \$627  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4956,15 +4740,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$385 ) begin
-            \$636  = \$387 [15:0];
+          if (\$375 ) begin
+            \$627  = \$377 [15:0];
           end
       4'h5:
-          if (\$392 ) begin
-            \$636  = \$394 [15:0];
-            if (\$397 ) begin
-              if (\$399 ) begin
-                \$636  = \$402 [15:0];
+          if (\$382 ) begin
+            \$627  = \$384 [15:0];
+            if (\$387 ) begin
+              if (\$389 ) begin
+                \$627  = \$392 [15:0];
               end
             end
           end
@@ -4973,26 +4757,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$447 ) begin
-            \$636  = \$449 [15:0];
+          if (\$437 ) begin
+            \$627  = \$439 [15:0];
           end
       4'h9:
-          if (\$454 ) begin
-            \$636  = \$456 [15:0];
-            if (\$459 ) begin
-              if (\$461 ) begin
-                \$636  = \$464 [15:0];
+          if (\$444 ) begin
+            \$627  = \$446 [15:0];
+            if (\$449 ) begin
+              if (\$451 ) begin
+                \$627  = \$454 [15:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$636  = 16'h0000;
+      \$627  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = todo;
+    \$628  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5003,15 +4787,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$385 ) begin
-            \$637  = \$389 [15:0];
+          if (\$375 ) begin
+            \$628  = \$379 [15:0];
           end
       4'h5:
-          if (\$392 ) begin
-            \$637  = \$396 [15:0];
-            if (\$397 ) begin
-              if (\$399 ) begin
-                \$637  = \$404 [15:0];
+          if (\$382 ) begin
+            \$628  = \$386 [15:0];
+            if (\$387 ) begin
+              if (\$389 ) begin
+                \$628  = \$394 [15:0];
               end
             end
           end
@@ -5020,26 +4804,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$447 ) begin
-            \$637  = \$451 [15:0];
+          if (\$437 ) begin
+            \$628  = \$441 [15:0];
           end
       4'h9:
-          if (\$454 ) begin
-            \$637  = \$458 [15:0];
-            if (\$459 ) begin
-              if (\$461 ) begin
-                \$637  = \$466 [15:0];
+          if (\$444 ) begin
+            \$628  = \$448 [15:0];
+            if (\$449 ) begin
+              if (\$451 ) begin
+                \$628  = \$456 [15:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$637  = 16'h0000;
+      \$628  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = pw_first;
+    \$629  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5050,14 +4834,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$385 ) begin
-            \$638  = 1'h1;
+          if (\$375 ) begin
+            \$629  = 1'h1;
           end
       4'h5:
-          if (\$392 ) begin
-            \$638  = 1'h0;
-            if (\$397 ) begin
-              \$638  = 1'h1;
+          if (\$382 ) begin
+            \$629  = 1'h0;
+            if (\$387 ) begin
+              \$629  = 1'h1;
             end
           end
       4'h6:
@@ -5065,19 +4849,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$447 ) begin
-            \$638  = 1'h1;
+          if (\$437 ) begin
+            \$629  = 1'h1;
           end
       4'h9:
-          if (\$454 ) begin
-            \$638  = 1'h0;
-            if (\$459 ) begin
-              \$638  = 1'h1;
+          if (\$444 ) begin
+            \$629  = 1'h0;
+            if (\$449 ) begin
+              \$629  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$638  = 1'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
@@ -5099,13 +4883,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$97  = 4'hf;
+          \i_top$90  = 4'hf;
       2'h1:
-          \i_top$97  = 4'hf;
+          \i_top$90  = 4'hf;
       2'h2:
-          \i_top$97  = 4'h1;
+          \i_top$90  = 4'h1;
       2'h3:
-          \i_top$97  = 4'h1;
+          \i_top$90  = 4'h1;
     endcase
   end
   always @* begin
@@ -5113,21 +4897,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$87  = 3'h2;
+          \$68  = 3'h2;
       3'h1:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h2:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h3:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h4:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h5:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h6:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
       3'h7:
-          \$87  = 3'h0;
+          \$68  = 3'h0;
     endcase
   end
   always @* begin
@@ -5135,21 +4919,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$89  = 3'h1;
+          \$70  = 3'h1;
       3'h1:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h2:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h3:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h4:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h5:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h6:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
       3'h7:
-          \$89  = 3'h0;
+          \$70  = 3'h0;
     endcase
   end
   always @* begin
@@ -5157,21 +4941,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h1:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h2:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h3:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h4:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h5:
-          \$95  = 3'h2;
+          \$76  = 3'h2;
       3'h6:
-          \$95  = 3'h1;
+          \$76  = 3'h1;
       3'h7:
-          \$95  = 3'h1;
+          \$76  = 3'h1;
     endcase
   end
   always @* begin
@@ -5179,21 +4963,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h1:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h2:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h3:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h4:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h5:
-          \$98  = 3'h4;
+          \$79  = 3'h4;
       3'h6:
-          \$98  = 3'h2;
+          \$79  = 3'h2;
       3'h7:
-          \$98  = 3'h2;
+          \$79  = 3'h2;
     endcase
   end
   always @* begin
@@ -5201,63 +4985,63 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$101  = 12'hff2;
+          \$82  = 13'h1ff2;
       3'h1:
-          \$101  = 12'h000;
+          \$82  = 13'h0000;
       3'h2:
-          \$101  = 12'h00e;
+          \$82  = 13'h000e;
       3'h3:
-          \$101  = 12'h01c;
+          \$82  = 13'h001c;
       3'h4:
-          \$101  = 12'h02a;
+          \$82  = 13'h002a;
       3'h5:
-          \$101  = 12'h038;
+          \$82  = 13'h0038;
       3'h6:
-          \$101  = 12'h046;
+          \$82  = 13'h0046;
       3'h7:
-          \$101  = 12'h000;
+          \$82  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = 6'h00;
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$83  = 9'h1ff;
+      3'h1:
+          \$83  = 9'h000;
+      3'h2:
+          \$83  = 9'h001;
+      3'h3:
+          \$83  = 9'h002;
+      3'h4:
+          \$83  = 9'h003;
+      3'h5:
+          \$83  = 9'h004;
+      3'h6:
+          \$83  = 9'h005;
+      3'h7:
+          \$83  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = 6'h00;
     casez (ki)
       3'h0:
-          \$102  = 6'h00;
+          \$85  = 6'h00;
       3'h1:
-          \$102  = 6'h07;
+          \$85  = 6'h07;
       3'h2:
-          \$102  = 6'h0e;
+          \$85  = 6'h0e;
       3'h3:
-          \$102  = 6'h15;
+          \$85  = 6'h15;
       3'h4:
-          \$102  = 6'h1c;
+          \$85  = 6'h1c;
       3'h5:
-          \$102  = 6'h23;
+          \$85  = 6'h23;
       3'h6:
-          \$102  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$104  = 9'h1ff;
-      3'h1:
-          \$104  = 9'h000;
-      3'h2:
-          \$104  = 9'h001;
-      3'h3:
-          \$104  = 9'h002;
-      3'h4:
-          \$104  = 9'h003;
-      3'h5:
-          \$104  = 9'h004;
-      3'h6:
-          \$104  = 9'h005;
-      3'h7:
-          \$104  = 9'h000;
+          \$85  = 6'h23;
     endcase
   end
   always @* begin
@@ -5265,27 +5049,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$107  = 5'h00;
+          \$87  = 5'h00;
       1'h1:
-          \$107  = 5'h1e;
+          \$87  = 5'h1e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = 5'h00;
+    \$89  = 5'h00;
     casez (ki)
       3'h0:
-          \$109  = 5'h00;
+          \$89  = 5'h00;
       3'h1:
-          \$109  = 5'h06;
+          \$89  = 5'h06;
       3'h2:
-          \$109  = 5'h0c;
+          \$89  = 5'h0c;
       3'h3:
-          \$109  = 5'h12;
+          \$89  = 5'h12;
       3'h4:
-          \$109  = 5'h18;
+          \$89  = 5'h18;
       3'h5:
-          \$109  = 5'h18;
+          \$89  = 5'h18;
     endcase
   end
   always @* begin
@@ -5293,21 +5077,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h1:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h2:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h3:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h4:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h5:
-          \$115  = 3'h2;
+          \$93  = 3'h2;
       3'h6:
-          \$115  = 3'h1;
+          \$93  = 3'h1;
       3'h7:
-          \$115  = 3'h1;
+          \$93  = 3'h1;
     endcase
   end
   always @* begin
@@ -5315,21 +5099,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h1:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h2:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h3:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h4:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h5:
-          \$118  = 3'h4;
+          \$96  = 3'h4;
       3'h6:
-          \$118  = 3'h2;
+          \$96  = 3'h2;
       3'h7:
-          \$118  = 3'h2;
+          \$96  = 3'h2;
     endcase
   end
   always @* begin
@@ -5337,21 +5121,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$123  = 2'h1;
+          \$101  = 2'h1;
       3'h1:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h2:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h3:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h4:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h5:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h6:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
       3'h7:
-          \$123  = 2'h0;
+          \$101  = 2'h0;
     endcase
   end
   always @* begin
@@ -5359,21 +5143,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$125  = 2'h1;
+          \$103  = 2'h1;
       3'h1:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h2:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h3:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h4:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h5:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h6:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
       3'h7:
-          \$125  = 2'h0;
+          \$103  = 2'h0;
     endcase
   end
   always @* begin
@@ -5381,21 +5165,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h1:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h2:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h3:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h4:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h5:
-          \$128  = 2'h2;
+          \$106  = 2'h2;
       3'h6:
-          \$128  = 2'h1;
+          \$106  = 2'h1;
       3'h7:
-          \$128  = 2'h1;
+          \$106  = 2'h1;
     endcase
   end
   always @* begin
@@ -5403,21 +5187,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h1:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h2:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h3:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h4:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h5:
-          \$130  = 2'h2;
+          \$108  = 2'h2;
       3'h6:
-          \$130  = 2'h1;
+          \$108  = 2'h1;
       3'h7:
-          \$130  = 2'h1;
+          \$108  = 2'h1;
     endcase
   end
   always @* begin
@@ -5425,59 +5209,59 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$133  = 11'h7f9;
+          \$111  = 12'hff9;
       3'h1:
-          \$133  = 11'h000;
+          \$111  = 12'h000;
       3'h2:
-          \$133  = 11'h007;
+          \$111  = 12'h007;
       3'h3:
-          \$133  = 11'h00e;
+          \$111  = 12'h00e;
       3'h4:
-          \$133  = 11'h015;
+          \$111  = 12'h015;
       3'h5:
-          \$133  = 11'h01c;
+          \$111  = 12'h01c;
       3'h6:
-          \$133  = 11'h023;
+          \$111  = 12'h023;
       3'h7:
-          \$133  = 11'h000;
+          \$111  = 12'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = 5'h00;
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$112  = 8'hff;
+      3'h1:
+          \$112  = 8'h00;
+      3'h2:
+          \$112  = 8'h01;
+      3'h3:
+          \$112  = 8'h02;
+      3'h4:
+          \$112  = 8'h03;
+      3'h5:
+          \$112  = 8'h04;
+      3'h6:
+          \$112  = 8'h05;
+      3'h7:
+          \$112  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = 5'h00;
     casez (ki)
       3'h0:
-          \$134  = 5'h00;
+          \$114  = 5'h00;
       3'h1:
-          \$134  = 5'h07;
+          \$114  = 5'h07;
       3'h2:
-          \$134  = 5'h0e;
+          \$114  = 5'h0e;
       3'h3:
-          \$134  = 5'h15;
+          \$114  = 5'h15;
       3'h4:
-          \$134  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$136  = 8'hff;
-      3'h1:
-          \$136  = 8'h00;
-      3'h2:
-          \$136  = 8'h01;
-      3'h3:
-          \$136  = 8'h02;
-      3'h4:
-          \$136  = 8'h03;
-      3'h5:
-          \$136  = 8'h04;
-      3'h6:
-          \$136  = 8'h05;
-      3'h7:
-          \$136  = 8'h00;
+          \$114  = 5'h15;
     endcase
   end
   always @* begin
@@ -5485,171 +5269,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$140  = 4'h0;
+          \$116  = 7'h3c;
       1'h1:
-          \$140  = 4'h9;
+          \$116  = 7'h45;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = 3'h0;
+    \$117  = 3'h0;
     casez (ki)
       3'h0:
-          \$142  = 3'h0;
+          \$117  = 3'h0;
       3'h1:
-          \$142  = 3'h3;
+          \$117  = 3'h3;
       3'h2:
-          \$142  = 3'h6;
+          \$117  = 3'h6;
       3'h3:
-          \$142  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$157  = 3'h1;
-      3'h1:
-          \$157  = 3'h0;
-      3'h2:
-          \$157  = 3'h0;
-      3'h3:
-          \$157  = 3'h0;
-      3'h4:
-          \$157  = 3'h0;
-      3'h5:
-          \$157  = 3'h0;
-      3'h6:
-          \$157  = 3'h0;
-      3'h7:
-          \$157  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$159  = 3'h2;
-      3'h1:
-          \$159  = 3'h1;
-      3'h2:
-          \$159  = 3'h0;
-      3'h3:
-          \$159  = 3'h0;
-      3'h4:
-          \$159  = 3'h0;
-      3'h5:
-          \$159  = 3'h0;
-      3'h6:
-          \$159  = 3'h0;
-      3'h7:
-          \$159  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$162  = 3'h4;
-      3'h1:
-          \$162  = 3'h4;
-      3'h2:
-          \$162  = 3'h4;
-      3'h3:
-          \$162  = 3'h4;
-      3'h4:
-          \$162  = 3'h4;
-      3'h5:
-          \$162  = 3'h3;
-      3'h6:
-          \$162  = 3'h2;
-      3'h7:
-          \$162  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$164  = 3'h2;
-      3'h1:
-          \$164  = 3'h2;
-      3'h2:
-          \$164  = 3'h2;
-      3'h3:
-          \$164  = 3'h2;
-      3'h4:
-          \$164  = 3'h2;
-      3'h5:
-          \$164  = 3'h2;
-      3'h6:
-          \$164  = 3'h1;
-      3'h7:
-          \$164  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$167  = 11'h7f9;
-      3'h1:
-          \$167  = 11'h000;
-      3'h2:
-          \$167  = 11'h007;
-      3'h3:
-          \$167  = 11'h00e;
-      3'h4:
-          \$167  = 11'h015;
-      3'h5:
-          \$167  = 11'h01c;
-      3'h6:
-          \$167  = 11'h023;
-      3'h7:
-          \$167  = 11'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$168  = 5'h00;
-      3'h1:
-          \$168  = 5'h07;
-      3'h2:
-          \$168  = 5'h0e;
-      3'h3:
-          \$168  = 5'h15;
-      3'h4:
-          \$168  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$170  = 8'hfe;
-      3'h1:
-          \$170  = 8'hff;
-      3'h2:
-          \$170  = 8'h00;
-      3'h3:
-          \$170  = 8'h01;
-      3'h4:
-          \$170  = 8'h02;
-      3'h5:
-          \$170  = 8'h03;
-      3'h6:
-          \$170  = 8'h04;
-      3'h7:
-          \$170  = 8'h00;
+          \$117  = 3'h6;
     endcase
   end
   always @* begin
@@ -5657,23 +5293,191 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$174  = 4'h0;
+          \$125  = 7'h4e;
       1'h1:
-          \$174  = 4'hf;
+          \$125  = 7'h5e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = 4'h0;
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$129  = 3'h1;
+      3'h1:
+          \$129  = 3'h0;
+      3'h2:
+          \$129  = 3'h0;
+      3'h3:
+          \$129  = 3'h0;
+      3'h4:
+          \$129  = 3'h0;
+      3'h5:
+          \$129  = 3'h0;
+      3'h6:
+          \$129  = 3'h0;
+      3'h7:
+          \$129  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$131  = 3'h2;
+      3'h1:
+          \$131  = 3'h1;
+      3'h2:
+          \$131  = 3'h0;
+      3'h3:
+          \$131  = 3'h0;
+      3'h4:
+          \$131  = 3'h0;
+      3'h5:
+          \$131  = 3'h0;
+      3'h6:
+          \$131  = 3'h0;
+      3'h7:
+          \$131  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$134  = 3'h4;
+      3'h1:
+          \$134  = 3'h4;
+      3'h2:
+          \$134  = 3'h4;
+      3'h3:
+          \$134  = 3'h4;
+      3'h4:
+          \$134  = 3'h4;
+      3'h5:
+          \$134  = 3'h3;
+      3'h6:
+          \$134  = 3'h2;
+      3'h7:
+          \$134  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$136  = 3'h2;
+      3'h1:
+          \$136  = 3'h2;
+      3'h2:
+          \$136  = 3'h2;
+      3'h3:
+          \$136  = 3'h2;
+      3'h4:
+          \$136  = 3'h2;
+      3'h5:
+          \$136  = 3'h2;
+      3'h6:
+          \$136  = 3'h1;
+      3'h7:
+          \$136  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$139  = 12'h02a;
+      3'h1:
+          \$139  = 12'h031;
+      3'h2:
+          \$139  = 12'h038;
+      3'h3:
+          \$139  = 12'h03f;
+      3'h4:
+          \$139  = 12'h046;
+      3'h5:
+          \$139  = 12'h04d;
+      3'h6:
+          \$139  = 12'h054;
+      3'h7:
+          \$139  = 12'h031;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$140  = 8'hfe;
+      3'h1:
+          \$140  = 8'hff;
+      3'h2:
+          \$140  = 8'h00;
+      3'h3:
+          \$140  = 8'h01;
+      3'h4:
+          \$140  = 8'h02;
+      3'h5:
+          \$140  = 8'h03;
+      3'h6:
+          \$140  = 8'h04;
+      3'h7:
+          \$140  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = 5'h00;
     casez (ki)
       3'h0:
-          \$176  = 4'h0;
+          \$142  = 5'h00;
       3'h1:
-          \$176  = 4'h5;
+          \$142  = 5'h07;
       3'h2:
-          \$176  = 4'ha;
+          \$142  = 5'h0e;
       3'h3:
-          \$176  = 4'ha;
+          \$142  = 5'h15;
+      3'h4:
+          \$142  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$144  = 7'h6e;
+      1'h1:
+          \$144  = 7'h7d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$145  = 4'h0;
+      3'h1:
+          \$145  = 4'h5;
+      3'h2:
+          \$145  = 4'ha;
+      3'h3:
+          \$145  = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$153  = 8'h8c;
+      1'h1:
+          \$153  = 8'h9c;
     endcase
   end
   always @* begin
@@ -5681,21 +5485,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c[2:0])
       3'h0:
-          \$223  = d0;
+          \$189  = d0;
       3'h1:
-          \$223  = d1;
+          \$189  = d1;
       3'h2:
-          \$223  = d2;
+          \$189  = d2;
       3'h3:
-          \$223  = d3;
+          \$189  = d3;
       3'h4:
-          \$223  = d4;
+          \$189  = d4;
       3'h5:
-          \$223  = d5;
+          \$189  = d5;
       3'h6:
-          \$223  = d6;
+          \$189  = d6;
       3'h7:
-          \$223  = d7;
+          \$189  = d7;
     endcase
   end
   always @* begin
@@ -5703,21 +5507,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c[2:0])
       3'h0:
-          \$224  = d8;
+          \$190  = d8;
       3'h1:
-          \$224  = d9;
+          \$190  = d9;
       3'h2:
-          \$224  = d10;
+          \$190  = d10;
       3'h3:
-          \$224  = d11;
+          \$190  = d11;
       3'h4:
-          \$224  = d12;
+          \$190  = d12;
       3'h5:
-          \$224  = d13;
+          \$190  = d13;
       3'h6:
-          \$224  = d14;
+          \$190  = d14;
       3'h7:
-          \$224  = d15;
+          \$190  = d15;
     endcase
   end
   always @* begin
@@ -5725,44 +5529,198 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s1_c[3])
       1'h0:
-          \$225  = pwa_part0;
+          \$191  = pwa_part0;
       1'h1:
-          \$225  = pwa_part1;
+          \$191  = pwa_part1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$308  = 3'h2;
+      3'h1:
+          \$308  = 3'h2;
+      3'h2:
+          \$308  = 3'h2;
+      3'h3:
+          \$308  = 3'h2;
+      3'h4:
+          \$308  = 3'h2;
+      3'h5:
+          \$308  = 3'h2;
+      3'h6:
+          \$308  = 3'h1;
+      3'h7:
+          \$308  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$311  = 3'h4;
+      3'h1:
+          \$311  = 3'h4;
+      3'h2:
+          \$311  = 3'h4;
+      3'h3:
+          \$311  = 3'h4;
+      3'h4:
+          \$311  = 3'h4;
+      3'h5:
+          \$311  = 3'h4;
+      3'h6:
+          \$311  = 3'h2;
+      3'h7:
+          \$311  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$319  = 3'h2;
+      3'h1:
+          \$319  = 3'h2;
+      3'h2:
+          \$319  = 3'h2;
+      3'h3:
+          \$319  = 3'h2;
+      3'h4:
+          \$319  = 3'h2;
+      3'h5:
+          \$319  = 3'h2;
+      3'h6:
+          \$319  = 3'h1;
+      3'h7:
+          \$319  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$322  = 3'h4;
+      3'h1:
+          \$322  = 3'h4;
+      3'h2:
+          \$322  = 3'h4;
+      3'h3:
+          \$322  = 3'h4;
+      3'h4:
+          \$322  = 3'h4;
+      3'h5:
+          \$322  = 3'h4;
+      3'h6:
+          \$322  = 3'h2;
+      3'h7:
+          \$322  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$327  = 3'h1;
+      3'h1:
+          \$327  = 3'h0;
+      3'h2:
+          \$327  = 3'h0;
+      3'h3:
+          \$327  = 3'h0;
+      3'h4:
+          \$327  = 3'h0;
+      3'h5:
+          \$327  = 3'h0;
+      3'h6:
+          \$327  = 3'h0;
+      3'h7:
+          \$327  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$331  = 3'h2;
+      3'h1:
+          \$331  = 3'h0;
+      3'h2:
+          \$331  = 3'h0;
+      3'h3:
+          \$331  = 3'h0;
+      3'h4:
+          \$331  = 3'h0;
+      3'h5:
+          \$331  = 3'h0;
+      3'h6:
+          \$331  = 3'h0;
+      3'h7:
+          \$331  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$332  = 3'h1;
+      3'h1:
+          \$332  = 3'h0;
+      3'h2:
+          \$332  = 3'h0;
+      3'h3:
+          \$332  = 3'h0;
+      3'h4:
+          \$332  = 3'h0;
+      3'h5:
+          \$332  = 3'h0;
+      3'h6:
+          \$332  = 3'h0;
+      3'h7:
+          \$332  = 3'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
   assign spk_data = spikes__payload;
   assign pix_addr = \$signature__addr ;
   assign \$signature__data  = pixels__payload;
-  assign s0_raddr = img_rd__addr;
-  assign a_rd__addr = img_rd__addr;
-  assign s1_waddr = w_rd__addr;
-  assign total0 = \$26 [20:0];
-  assign total1 = \$27 [20:0];
-  assign total2 = \$28 [20:0];
-  assign total3 = \$29 [20:0];
-  assign total4 = \$30 [20:0];
-  assign total5 = \$31 [20:0];
-  assign total6 = \$32 [20:0];
-  assign total7 = \$33 [20:0];
-  assign p_rd__addr = \$40 [4:0];
-  assign pool_rd__addr = \$44 [2:0];
+  assign img_rd__addr = \$2 [6:0];
+  assign a_rd__addr = \$3 [6:0];
+  assign w_rd__addr = \$4 [7:0];
+  assign total0 = \$7 [20:0];
+  assign total1 = \$8 [20:0];
+  assign total2 = \$9 [20:0];
+  assign total3 = \$10 [20:0];
+  assign total4 = \$11 [20:0];
+  assign total5 = \$12 [20:0];
+  assign total6 = \$13 [20:0];
+  assign total7 = \$14 [20:0];
+  assign p_rd__addr = \$21 [4:0];
+  assign pool_rd__addr = \$25 [2:0];
   assign p1_pot0 = i_pot;
   assign i_alt = { pool_rd__data[19], pool_rd__data[19:0] };
   assign i_th = p_rd__data[31:0];
   assign i_step = p_rd__data[51:32];
-  assign p1_pot1 = \i_pot$91 ;
-  assign \i_alt$93  = { pool_rd__data[39], pool_rd__data[39:20] };
-  assign \i_th$95  = p_rd__data[83:52];
-  assign \i_step$96  = p_rd__data[103:84];
+  assign p1_pot1 = \i_pot$84 ;
+  assign \i_alt$86  = { pool_rd__data[39], pool_rd__data[39:20] };
+  assign \i_th$88  = p_rd__data[83:52];
+  assign \i_step$89  = p_rd__data[103:84];
   assign p4_addr = pool_wr__addr;
   assign pool_wr__data = { pool_sat1, pool_sat0 };
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$118  = load__payload[8:1];
-  assign \$signature__data$119  = { load__payload[40:9], asm[127:96] };
-  assign \$signature__addr$122  = load__payload[5:1];
-  assign \$signature__data$123  = { load__payload[16:9], asm[127:32] };
+  assign \$signature__addr$111  = load__payload[8:1];
+  assign \$signature__data$112  = { load__payload[40:9], asm[127:96] };
+  assign \$signature__addr$115  = load__payload[5:1];
+  assign \$signature__data$116  = { load__payload[16:9], asm[127:32] };
   assign iss_pad = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[8:1];
@@ -5782,26 +5740,24 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
-  assign tag_in[0] = \$48 ;
-  assign \$35  = { job_layer, 3'h0 };
-  assign \$37  = { 1'h0, job_g, 2'h0 };
-  assign \$42  = { 1'h0, job_g, 2'h0 };
-  assign \$60  = load__payload[0];
-  assign \$111  = { kj, 1'h0 };
-  assign \$151  = { 3'h0, gc, 4'h0 };
-  assign \$185  = { 3'h0, gc, 4'h0 };
-  assign \$246  = s3_g;
-  assign \$276  = job_g;
-  assign \$281  = { 1'h0, job_g, 2'h0 };
-  assign \$338  = gc;
-  assign \$373  = gc;
-  assign \$398  = gc;
-  assign \$435  = gc;
-  assign \$460  = gc;
+  assign tag_in[0] = \$29 ;
+  assign \$16  = { job_layer, 3'h0 };
+  assign \$18  = { 1'h0, job_g, 2'h0 };
+  assign \$23  = { 1'h0, job_g, 2'h0 };
+  assign \$41  = load__payload[0];
+  assign \$90  = { kj, 1'h0 };
+  assign \$236  = s3_g;
+  assign \$266  = job_g;
+  assign \$271  = { 1'h0, job_g, 2'h0 };
+  assign \$328  = gc;
+  assign \$363  = gc;
+  assign \$388  = gc;
+  assign \$425  = gc;
+  assign \$450  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \port$886$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \port$875$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5938,10 +5894,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$880$0 ;
-  wire [51:0] \port$880$0 ;
-  input [19:0] \port$886$0 ;
-  wire [19:0] \port$886$0 ;
+  input [51:0] \port$869$0 ;
+  wire [51:0] \port$869$0 ;
+  input [19:0] \port$875$0 ;
+  wire [19:0] \port$875$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6157,7 +6113,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$880$0 [51:32];
+      \$61  = \port$869$0 [51:32];
     end
   end
   always @* begin
@@ -6357,7 +6313,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$886$0 [19], \port$886$0  };
+      \$87  = { \port$875$0 [19], \port$875$0  };
     end
   end
   always @* begin
@@ -6371,7 +6327,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$880$0 [31:0];
+      \$89  = \port$869$0 [31:0];
     end
   end
   always @* begin
@@ -6486,9 +6442,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$880$0 [51:32];
-  assign i_alt = { \port$886$0 [19], \port$886$0  };
-  assign i_th = \port$880$0 [31:0];
+  assign i_step = \port$869$0 [51:32];
+  assign i_alt = { \port$875$0 [19], \port$875$0  };
+  assign i_th = \port$869$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6509,7 +6465,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \port$886$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \port$875$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6645,10 +6601,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$880$52 ;
-  wire [51:0] \port$880$52 ;
-  input [19:0] \port$886$20 ;
-  wire [19:0] \port$886$20 ;
+  input [51:0] \port$869$52 ;
+  wire [51:0] \port$869$52 ;
+  input [19:0] \port$875$20 ;
+  wire [19:0] \port$875$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6862,7 +6818,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$880$52 [51:32];
+      \$61  = \port$869$52 [51:32];
     end
   end
   always @* begin
@@ -7062,7 +7018,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$886$20 [19], \port$886$20  };
+      \$87  = { \port$875$20 [19], \port$875$20  };
     end
   end
   always @* begin
@@ -7076,7 +7032,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$880$52 [31:0];
+      \$89  = \port$869$52 [31:0];
     end
   end
   always @* begin
@@ -7192,9 +7148,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$880$52 [51:32];
-  assign i_alt = { \port$886$20 [19], \port$886$20  };
-  assign i_th = \port$880$52 [31:0];
+  assign i_step = \port$869$52 [51:32];
+  assign i_alt = { \port$875$20 [19], \port$875$20  };
+  assign i_th = \port$869$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -8,151 +8,151 @@
 module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, trace__ready, clk, rst, load__ready, pixels__ready, spikes__payload, spikes__valid, trace__payload, trace__valid, busy, load__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [7:0] \$10 ;
-  reg [12:0] \$100 ;
-  reg [4:0] \$101 ;
-  wire [13:0] \$102 ;
-  reg [8:0] \$103 ;
-  wire [9:0] \$104 ;
-  wire [14:0] \$105 ;
-  reg \$106 ;
-  wire [1:0] \$107 ;
-  reg [2:0] \$108 ;
-  wire [3:0] \$109 ;
-  wire [10:0] \$11 ;
-  wire [2:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire [5:0] \$112 ;
-  reg [8:0] \$113 ;
-  wire [9:0] \$114 ;
-  wire \$115 ;
-  reg [8:0] \$116 ;
-  wire [9:0] \$117 ;
-  wire \$118 ;
+  wire [20:0] \$10 ;
+  wire [9:0] \$100 ;
+  wire \$101 ;
+  reg [8:0] \$102 ;
+  wire [9:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  reg [8:0] \$106 ;
+  wire [9:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [20:0] \$11 ;
+  reg [8:0] \$110 ;
+  wire [9:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  reg [1:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  reg [1:0] \$118 ;
   wire \$119 ;
-  wire [7:0] \$12 ;
-  reg [8:0] \$120 ;
-  wire [9:0] \$121 ;
+  wire [20:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  reg [8:0] \$124 ;
-  wire [9:0] \$125 ;
+  reg [1:0] \$123 ;
+  wire \$124 ;
+  reg [1:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  reg [1:0] \$129 ;
-  wire [10:0] \$13 ;
-  wire \$130 ;
+  reg [1:0] \$128 ;
+  wire \$129 ;
+  wire [20:0] \$13 ;
+  reg [1:0] \$130 ;
   wire \$131 ;
-  reg [1:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  reg [1:0] \$137 ;
-  wire \$138 ;
-  reg [1:0] \$139 ;
-  wire [7:0] \$14 ;
-  wire \$140 ;
+  wire \$132 ;
+  reg [11:0] \$133 ;
+  reg [7:0] \$134 ;
+  wire [12:0] \$135 ;
+  reg [3:0] \$136 ;
+  wire [4:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
+  wire [20:0] \$14 ;
+  wire [3:0] \$140 ;
   wire \$141 ;
-  reg [1:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  reg [1:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  reg [10:0] \$147 ;
-  reg [3:0] \$148 ;
-  wire [11:0] \$149 ;
-  wire [10:0] \$15 ;
-  reg [7:0] \$150 ;
-  wire [8:0] \$151 ;
-  wire [12:0] \$152 ;
-  wire [13:0] \$153 ;
-  reg \$154 ;
-  wire [4:0] \$155 ;
-  reg [2:0] \$156 ;
-  wire [5:0] \$157 ;
-  wire [6:0] \$158 ;
+  reg [4:0] \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  reg [1:0] \$150 ;
+  wire \$151 ;
+  reg [1:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  reg [1:0] \$155 ;
+  wire \$156 ;
+  reg [1:0] \$157 ;
+  wire \$158 ;
   wire \$159 ;
-  wire [7:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [3:0] \$164 ;
-  wire [5:0] \$165 ;
-  wire [6:0] \$166 ;
-  wire \$167 ;
+  wire [2:0] \$16 ;
+  reg [9:0] \$160 ;
+  reg [6:0] \$161 ;
+  wire [10:0] \$162 ;
+  reg [3:0] \$163 ;
+  wire [4:0] \$164 ;
+  reg [4:0] \$165 ;
+  reg [2:0] \$166 ;
+  wire [3:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [10:0] \$17 ;
-  reg [1:0] \$170 ;
+  wire \$17 ;
+  wire \$170 ;
   wire \$171 ;
-  reg [1:0] \$172 ;
-  wire \$173 ;
+  wire \$172 ;
+  reg [5:0] \$173 ;
   wire \$174 ;
-  reg [1:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
-  reg [1:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [20:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [3:0] \$181 ;
-  wire [9:0] \$182 ;
-  reg [6:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [10:0] \$185 ;
-  wire [11:0] \$186 ;
-  reg \$187 ;
-  wire [5:0] \$188 ;
-  reg [2:0] \$189 ;
-  wire [20:0] \$19 ;
-  wire [6:0] \$190 ;
+  wire [1:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [2:0] \$19 ;
+  wire \$190 ;
   wire [7:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  reg [10:0] \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire [3:0] \$197 ;
-  wire [6:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire [3:0] \$195 ;
+  wire [18:0] \$196 ;
+  wire \$197 ;
+  wire [3:0] \$198 ;
+  wire [18:0] \$199 ;
   wire [7:0] \$2 ;
-  wire [20:0] \$20 ;
+  wire [2:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
+  wire [3:0] \$201 ;
+  wire [18:0] \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire [3:0] \$204 ;
+  wire [18:0] \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  wire [3:0] \$207 ;
+  wire [18:0] \$208 ;
   wire \$209 ;
-  wire [20:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [3:0] \$21 ;
+  wire [3:0] \$210 ;
+  wire [18:0] \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [3:0] \$213 ;
+  wire [18:0] \$214 ;
   wire \$215 ;
-  wire \$216 ;
-  wire [7:0] \$217 ;
+  wire [3:0] \$216 ;
+  wire [18:0] \$217 ;
   wire \$218 ;
-  reg [10:0] \$219 ;
-  wire [20:0] \$22 ;
-  wire [18:0] \$220 ;
-  wire [18:0] \$221 ;
-  wire [18:0] \$222 ;
-  wire [18:0] \$223 ;
-  wire [18:0] \$224 ;
-  wire [18:0] \$225 ;
-  wire [18:0] \$226 ;
-  wire [18:0] \$227 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [20:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -163,7 +163,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [20:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -174,35 +174,35 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [20:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [1:0] \$252 ;
+  wire [2:0] \$253 ;
+  wire [2:0] \$254 ;
+  wire [1:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
+  wire [1:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [1:0] \$262 ;
-  wire [2:0] \$263 ;
-  wire [2:0] \$264 ;
-  wire [1:0] \$265 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire [1:0] \$268 ;
+  wire \$268 ;
   wire \$269 ;
-  wire [2:0] \$27 ;
+  wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
+  reg [1:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
+  reg [1:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -210,117 +210,117 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  reg [1:0] \$282 ;
-  wire \$283 ;
+  wire [3:0] \$282 ;
+  reg [1:0] \$283 ;
   wire \$284 ;
-  reg [1:0] \$285 ;
-  wire \$286 ;
+  wire \$285 ;
+  reg [1:0] \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire \$289 ;
-  wire [1:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [3:0] \$292 ;
-  reg [1:0] \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire [2:0] \$289 ;
+  wire \$29 ;
+  wire [2:0] \$290 ;
+  reg [1:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire [1:0] \$294 ;
+  reg [1:0] \$295 ;
   reg [1:0] \$296 ;
-  wire \$297 ;
+  wire [6:0] \$297 ;
   wire \$298 ;
-  wire [2:0] \$299 ;
-  wire [10:0] \$3 ;
-  wire [2:0] \$30 ;
-  wire [2:0] \$300 ;
+  wire [4:0] \$299 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire [4:0] \$300 ;
   reg [1:0] \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire [1:0] \$304 ;
+  wire [3:0] \$303 ;
+  wire [3:0] \$304 ;
   reg [1:0] \$305 ;
   reg [1:0] \$306 ;
-  wire [6:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
-  wire [4:0] \$309 ;
-  wire [2:0] \$31 ;
-  wire [4:0] \$310 ;
-  reg [1:0] \$311 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
   wire \$312 ;
-  wire [3:0] \$313 ;
-  wire [3:0] \$314 ;
-  reg [1:0] \$315 ;
-  reg [1:0] \$316 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [3:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  reg [1:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
+  reg [1:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
+  wire [2:0] \$332 ;
+  wire [2:0] \$333 ;
   reg [1:0] \$334 ;
-  wire \$335 ;
-  wire \$336 ;
+  wire [1:0] \$335 ;
+  reg [1:0] \$336 ;
   reg [1:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [2:0] \$342 ;
-  wire [2:0] \$343 ;
-  reg [1:0] \$344 ;
-  wire [1:0] \$345 ;
-  reg [1:0] \$346 ;
-  reg [1:0] \$347 ;
+  wire \$342 ;
+  wire [8:0] \$343 ;
+  wire [8:0] \$344 ;
+  wire [8:0] \$345 ;
+  wire [8:0] \$346 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
+  wire [5:0] \$35 ;
+  wire [8:0] \$350 ;
+  wire [8:0] \$351 ;
+  wire [8:0] \$352 ;
   wire [8:0] \$353 ;
-  wire [8:0] \$354 ;
-  wire [8:0] \$355 ;
-  wire [8:0] \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
-  wire \$36 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire [1:0] \$357 ;
+  wire [8:0] \$358 ;
+  wire [8:0] \$359 ;
+  wire [6:0] \$36 ;
   wire [8:0] \$360 ;
   wire [8:0] \$361 ;
-  wire [8:0] \$362 ;
-  wire [8:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire [1:0] \$367 ;
-  wire [8:0] \$368 ;
-  wire [8:0] \$369 ;
+  wire [6:0] \$362 ;
+  wire \$363 ;
+  wire [4:0] \$364 ;
+  wire [4:0] \$365 ;
+  reg [1:0] \$366 ;
+  wire \$367 ;
+  wire [3:0] \$368 ;
+  wire [3:0] \$369 ;
   wire \$37 ;
-  wire [8:0] \$370 ;
-  wire [8:0] \$371 ;
-  wire [6:0] \$372 ;
+  reg [1:0] \$370 ;
+  reg [1:0] \$371 ;
+  wire \$372 ;
   wire \$373 ;
-  wire [4:0] \$374 ;
-  wire [4:0] \$375 ;
-  reg [1:0] \$376 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [3:0] \$378 ;
-  wire [3:0] \$379 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  reg [1:0] \$380 ;
-  reg [1:0] \$381 ;
+  wire \$380 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
@@ -328,71 +328,71 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  reg [1:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  reg [1:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire [2:0] \$397 ;
+  wire [2:0] \$398 ;
   reg [1:0] \$399 ;
-  wire [7:0] \$4 ;
+  wire [6:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
+  wire [1:0] \$400 ;
+  reg [1:0] \$401 ;
   reg [1:0] \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [2:0] \$407 ;
-  wire [2:0] \$408 ;
-  reg [1:0] \$409 ;
+  wire \$407 ;
+  wire [8:0] \$408 ;
+  wire [8:0] \$409 ;
   wire \$41 ;
-  wire [1:0] \$410 ;
-  reg [1:0] \$411 ;
-  reg [1:0] \$412 ;
+  wire [8:0] \$410 ;
+  wire [8:0] \$411 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [8:0] \$415 ;
+  wire [8:0] \$416 ;
+  wire [8:0] \$417 ;
   wire [8:0] \$418 ;
-  wire [8:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [8:0] \$420 ;
-  wire [8:0] \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [1:0] \$422 ;
+  wire [8:0] \$423 ;
+  wire [8:0] \$424 ;
   wire [8:0] \$425 ;
   wire [8:0] \$426 ;
-  wire [8:0] \$427 ;
-  wire [8:0] \$428 ;
-  wire \$429 ;
+  wire [6:0] \$427 ;
+  wire \$428 ;
+  wire [4:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire [1:0] \$432 ;
-  wire [8:0] \$433 ;
-  wire [8:0] \$434 ;
-  wire [8:0] \$435 ;
-  wire [8:0] \$436 ;
-  wire [6:0] \$437 ;
+  wire [4:0] \$430 ;
+  reg [1:0] \$431 ;
+  wire \$432 ;
+  wire [3:0] \$433 ;
+  wire [3:0] \$434 ;
+  reg [1:0] \$435 ;
+  reg [1:0] \$436 ;
+  wire \$437 ;
   wire \$438 ;
-  wire [4:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [4:0] \$440 ;
-  reg [1:0] \$441 ;
+  wire \$440 ;
+  wire \$441 ;
   wire \$442 ;
-  wire [3:0] \$443 ;
-  wire [3:0] \$444 ;
-  reg [1:0] \$445 ;
-  reg [1:0] \$446 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -403,160 +403,151 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [5:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  reg \$456 ;
+  reg [6:0] \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire \$46 ;
+  reg [1:0] \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg [2:0] \$464 ;
+  reg \$465 ;
   reg \$466 ;
-  reg [6:0] \$467 ;
-  reg \$468 ;
-  reg \$469 ;
-  wire [6:0] \$47 ;
-  reg [1:0] \$470 ;
-  reg \$471 ;
+  reg [1:0] \$467 ;
+  reg [5:0] \$468 ;
+  reg [1:0] \$469 ;
+  wire \$47 ;
+  reg \$470 ;
+  reg [1:0] \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [2:0] \$474 ;
-  reg \$475 ;
+  reg \$474 ;
+  reg [2:0] \$475 ;
   reg \$476 ;
-  reg [1:0] \$477 ;
-  reg [5:0] \$478 ;
-  reg [1:0] \$479 ;
+  reg \$477 ;
+  reg [1:0] \$478 ;
+  reg [5:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg [1:0] \$481 ;
-  reg \$482 ;
+  reg [1:0] \$480 ;
+  reg \$481 ;
+  reg [1:0] \$482 ;
   reg \$483 ;
   reg \$484 ;
-  reg [2:0] \$485 ;
-  reg \$486 ;
+  reg \$485 ;
+  reg [2:0] \$486 ;
   reg \$487 ;
-  reg [1:0] \$488 ;
-  reg [5:0] \$489 ;
+  reg \$488 ;
+  reg [1:0] \$489 ;
   wire \$49 ;
-  reg [1:0] \$490 ;
-  reg \$491 ;
-  reg [1:0] \$492 ;
-  reg \$493 ;
+  reg [5:0] \$490 ;
+  reg [1:0] \$491 ;
+  reg \$492 ;
+  reg [1:0] \$493 ;
   reg \$494 ;
   reg \$495 ;
-  reg [2:0] \$496 ;
-  reg \$497 ;
+  reg \$496 ;
+  reg [2:0] \$497 ;
   reg \$498 ;
-  reg [1:0] \$499 ;
-  wire [10:0] \$5 ;
+  reg \$499 ;
+  wire [7:0] \$5 ;
   wire \$50 ;
-  reg [5:0] \$500 ;
-  reg [1:0] \$501 ;
-  reg \$502 ;
-  reg [1:0] \$503 ;
-  reg \$504 ;
+  reg [1:0] \$500 ;
+  reg [5:0] \$501 ;
+  reg [1:0] \$502 ;
+  reg \$503 ;
+  reg [1:0] \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg [2:0] \$507 ;
-  reg \$508 ;
+  reg \$507 ;
+  reg [2:0] \$508 ;
   reg \$509 ;
   wire \$51 ;
-  reg [1:0] \$510 ;
-  reg [5:0] \$511 ;
-  reg [1:0] \$512 ;
-  reg \$513 ;
-  reg [1:0] \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg [2:0] \$518 ;
+  reg \$510 ;
+  reg [1:0] \$511 ;
+  reg [5:0] \$512 ;
+  reg [1:0] \$513 ;
+  reg [6:0] \$514 ;
+  reg [6:0] \$515 ;
+  reg [5:0] \$516 ;
+  reg [5:0] \$517 ;
+  reg \$518 ;
   reg \$519 ;
   wire \$52 ;
   reg \$520 ;
-  reg [1:0] \$521 ;
-  reg [5:0] \$522 ;
-  reg [1:0] \$523 ;
-  reg [6:0] \$524 ;
-  reg [5:0] \$525 ;
-  reg [5:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [19:0] \$521 ;
+  reg [19:0] \$522 ;
+  reg [19:0] \$523 ;
+  reg [19:0] \$524 ;
+  reg [19:0] \$525 ;
+  reg [19:0] \$526 ;
+  reg [19:0] \$527 ;
+  reg [19:0] \$528 ;
+  reg [10:0] \$529 ;
   wire \$53 ;
-  reg [19:0] \$530 ;
-  reg [19:0] \$531 ;
-  reg [19:0] \$532 ;
-  reg [19:0] \$533 ;
-  reg [19:0] \$534 ;
-  reg [19:0] \$535 ;
-  reg [19:0] \$536 ;
-  reg [19:0] \$537 ;
-  reg [10:0] \$538 ;
-  reg [7:0] \$539 ;
+  reg [7:0] \$530 ;
+  reg [10:0] \$531 ;
+  reg [10:0] \$532 ;
+  reg [10:0] \$533 ;
+  reg [10:0] \$534 ;
+  reg [10:0] \$535 ;
+  reg [10:0] \$536 ;
+  reg [10:0] \$537 ;
+  reg \$538 ;
+  reg [1:0] \$539 ;
   wire \$54 ;
-  reg [10:0] \$540 ;
-  reg [10:0] \$541 ;
-  reg [10:0] \$542 ;
-  reg [10:0] \$543 ;
-  reg [10:0] \$544 ;
-  reg [10:0] \$545 ;
-  reg [10:0] \$546 ;
-  reg \$547 ;
-  reg [1:0] \$548 ;
-  reg [1:0] \$549 ;
+  reg [1:0] \$540 ;
+  reg [5:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [19:0] \$544 ;
+  reg [19:0] \$545 ;
+  reg [19:0] \$546 ;
+  reg [19:0] \$547 ;
+  reg [19:0] \$548 ;
+  reg [19:0] \$549 ;
   wire \$55 ;
-  reg [5:0] \$550 ;
-  reg \$551 ;
+  reg [19:0] \$550 ;
+  reg [19:0] \$551 ;
   reg \$552 ;
-  reg [19:0] \$553 ;
-  reg [19:0] \$554 ;
-  reg [19:0] \$555 ;
-  reg [19:0] \$556 ;
-  reg [19:0] \$557 ;
-  reg [19:0] \$558 ;
+  reg [1:0] \$553 ;
+  reg [1:0] \$554 ;
+  reg [5:0] \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
   reg [19:0] \$559 ;
   wire \$56 ;
   reg [19:0] \$560 ;
-  reg \$561 ;
-  reg [1:0] \$562 ;
-  reg [1:0] \$563 ;
-  reg [5:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
+  reg [19:0] \$561 ;
+  reg [19:0] \$562 ;
+  reg [19:0] \$563 ;
+  reg [19:0] \$564 ;
+  reg [19:0] \$565 ;
+  reg [19:0] \$566 ;
   reg \$567 ;
-  reg [19:0] \$568 ;
-  reg [19:0] \$569 ;
+  reg \$568 ;
+  reg [31:0] \$569 ;
   wire \$57 ;
-  reg [19:0] \$570 ;
-  reg [19:0] \$571 ;
-  reg [19:0] \$572 ;
-  reg [19:0] \$573 ;
-  reg [19:0] \$574 ;
-  reg [19:0] \$575 ;
-  reg \$576 ;
+  reg [39:0] \$570 ;
+  reg [31:0] \$571 ;
+  reg [31:0] \$572 ;
+  reg [415:0] \$573 ;
+  reg [3:0] \$574 ;
+  reg [2:0] \$575 ;
+  reg [5:0] \$576 ;
   reg \$577 ;
-  reg [31:0] \$578 ;
-  reg [39:0] \$579 ;
+  reg [2:0] \$578 ;
+  reg [1:0] \$579 ;
   wire \$58 ;
-  reg [31:0] \$580 ;
-  reg [31:0] \$581 ;
-  reg [415:0] \$582 ;
-  reg [3:0] \$583 ;
-  reg [2:0] \$584 ;
-  reg [5:0] \$585 ;
-  reg \$586 ;
-  reg [2:0] \$587 ;
-  reg [1:0] \$588 ;
-  reg [1:0] \$589 ;
+  reg [1:0] \$580 ;
+  reg [3:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg \$584 ;
   wire \$59 ;
-  reg [3:0] \$590 ;
-  reg [7:0] \$591 ;
-  reg [7:0] \$592 ;
-  reg \$593 ;
-  wire [7:0] \$6 ;
+  wire [10:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -567,63 +558,55 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [10:0] \$7 ;
+  wire [20:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  reg [1:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  reg [1:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [7:0] \$8 ;
+  wire [20:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  reg [1:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   reg [1:0] \$86 ;
   wire \$87 ;
-  reg [1:0] \$88 ;
-  wire \$89 ;
-  wire [10:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  reg [1:0] \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  reg [1:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$88 ;
+  reg [13:0] \$89 ;
+  wire [20:0] \$9 ;
+  reg [8:0] \$90 ;
+  wire [14:0] \$91 ;
+  reg [4:0] \$92 ;
+  wire [5:0] \$93 ;
+  reg \$94 ;
+  wire [3:0] \$95 ;
+  reg [2:0] \$96 ;
+  wire [2:0] \$97 ;
+  wire [3:0] \$98 ;
+  reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$291  = 1'h0;
-  reg \$signal$305  = 1'h0;
+  reg \$signal$289  = 1'h0;
+  reg \$signal$303  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$155 ;
-  wire [5:0] \$signature__addr$167 ;
-  wire [1:0] \$signature__addr$171 ;
+  reg [6:0] \$signature__addr$149 ;
+  wire [5:0] \$signature__addr$161 ;
+  wire [1:0] \$signature__addr$165 ;
   wire [7:0] \$signature__data ;
-  reg [31:0] \$signature__data$156 ;
-  wire [63:0] \$signature__data$168 ;
-  wire [415:0] \$signature__data$172 ;
+  reg [31:0] \$signature__data$150 ;
+  wire [63:0] \$signature__data$162 ;
+  wire [415:0] \$signature__data$166 ;
   wire \$signature__en ;
-  reg \$signature__en$166 ;
-  wire \$signature__en$170 ;
-  wire \$signature__en$173 ;
-  reg [10:0] a0;
-  reg [10:0] a1;
-  reg [10:0] a2;
-  reg [10:0] a3;
-  reg [10:0] a4;
-  reg [10:0] a5;
-  reg [10:0] a6;
-  reg [10:0] a7;
-  (* init = 7'h00 *)
+  reg \$signature__en$160 ;
+  wire \$signature__en$164 ;
+  wire \$signature__en$167 ;
+  reg [10:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [31:0] a_rd__data;
   reg [19:0] acc0 = 20'h00000;
@@ -639,13 +622,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   output busy;
   wire busy;
   wire ce;
-  wire \ce$103 ;
-  wire \ce$112 ;
-  wire \ce$121 ;
-  wire \ce$130 ;
-  wire \ce$139 ;
-  wire \ce$85 ;
-  wire \ce$94 ;
+  wire \ce$106 ;
+  wire \ce$115 ;
+  wire \ce$124 ;
+  wire \ce$133 ;
+  wire \ce$79 ;
+  wire \ce$88 ;
+  wire \ce$97 ;
   reg [2:0] ch = 3'h0;
   input clk;
   wire clk;
@@ -663,65 +646,65 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg gc = 1'h0;
   reg hand_over = 1'h0;
   wire [19:0] i_alt;
-  wire [19:0] \i_alt$107 ;
-  wire [19:0] \i_alt$116 ;
-  wire [19:0] \i_alt$125 ;
-  wire [19:0] \i_alt$134 ;
-  wire [19:0] \i_alt$143 ;
-  wire [19:0] \i_alt$89 ;
-  wire [19:0] \i_alt$98 ;
+  wire [19:0] \i_alt$101 ;
+  wire [19:0] \i_alt$110 ;
+  wire [19:0] \i_alt$119 ;
+  wire [19:0] \i_alt$128 ;
+  wire [19:0] \i_alt$137 ;
+  wire [19:0] \i_alt$83 ;
+  wire [19:0] \i_alt$92 ;
   reg [19:0] i_pot = 20'h00000;
-  reg [19:0] \i_pot$105  = 20'h00000;
-  reg [19:0] \i_pot$114  = 20'h00000;
-  reg [19:0] \i_pot$123  = 20'h00000;
-  reg [19:0] \i_pot$132  = 20'h00000;
-  reg [19:0] \i_pot$141  = 20'h00000;
-  reg [19:0] \i_pot$87  = 20'h00000;
-  reg [19:0] \i_pot$96  = 20'h00000;
+  reg [19:0] \i_pot$108  = 20'h00000;
+  reg [19:0] \i_pot$117  = 20'h00000;
+  reg [19:0] \i_pot$126  = 20'h00000;
+  reg [19:0] \i_pot$135  = 20'h00000;
+  reg [19:0] \i_pot$81  = 20'h00000;
+  reg [19:0] \i_pot$90  = 20'h00000;
+  reg [19:0] \i_pot$99  = 20'h00000;
   wire i_sel_alt;
-  wire \i_sel_alt$108 ;
-  wire \i_sel_alt$117 ;
-  wire \i_sel_alt$126 ;
-  wire \i_sel_alt$135 ;
-  wire \i_sel_alt$144 ;
-  wire \i_sel_alt$90 ;
-  wire \i_sel_alt$99 ;
+  wire \i_sel_alt$102 ;
+  wire \i_sel_alt$111 ;
+  wire \i_sel_alt$120 ;
+  wire \i_sel_alt$129 ;
+  wire \i_sel_alt$138 ;
+  wire \i_sel_alt$84 ;
+  wire \i_sel_alt$93 ;
   wire [19:0] i_step;
-  wire [19:0] \i_step$101 ;
-  wire [19:0] \i_step$110 ;
-  wire [19:0] \i_step$119 ;
-  wire [19:0] \i_step$128 ;
-  wire [19:0] \i_step$137 ;
-  wire [19:0] \i_step$146 ;
-  wire [19:0] \i_step$92 ;
+  wire [19:0] \i_step$104 ;
+  wire [19:0] \i_step$113 ;
+  wire [19:0] \i_step$122 ;
+  wire [19:0] \i_step$131 ;
+  wire [19:0] \i_step$140 ;
+  wire [19:0] \i_step$86 ;
+  wire [19:0] \i_step$95 ;
   wire [9:0] i_tag;
   wire [31:0] i_th;
-  wire [31:0] \i_th$100 ;
-  wire [31:0] \i_th$109 ;
-  wire [31:0] \i_th$118 ;
-  wire [31:0] \i_th$127 ;
-  wire [31:0] \i_th$136 ;
-  wire [31:0] \i_th$145 ;
-  wire [31:0] \i_th$91 ;
+  wire [31:0] \i_th$103 ;
+  wire [31:0] \i_th$112 ;
+  wire [31:0] \i_th$121 ;
+  wire [31:0] \i_th$130 ;
+  wire [31:0] \i_th$139 ;
+  wire [31:0] \i_th$85 ;
+  wire [31:0] \i_th$94 ;
   reg [3:0] i_top;
-  reg [3:0] \i_top$102 ;
-  reg [3:0] \i_top$111 ;
-  reg [3:0] \i_top$120 ;
-  reg [3:0] \i_top$129 ;
-  reg [3:0] \i_top$138 ;
-  reg [3:0] \i_top$147 ;
-  reg [3:0] \i_top$93 ;
+  reg [3:0] \i_top$105 ;
+  reg [3:0] \i_top$114 ;
+  reg [3:0] \i_top$123 ;
+  reg [3:0] \i_top$132 ;
+  reg [3:0] \i_top$141 ;
+  reg [3:0] \i_top$87 ;
+  reg [3:0] \i_top$96 ;
   wire i_valid;
-  wire \i_valid$104 ;
-  wire \i_valid$113 ;
-  wire \i_valid$122 ;
-  wire \i_valid$131 ;
-  wire \i_valid$140 ;
-  wire \i_valid$86 ;
-  wire \i_valid$95 ;
+  wire \i_valid$107 ;
+  wire \i_valid$116 ;
+  wire \i_valid$125 ;
+  wire \i_valid$134 ;
+  wire \i_valid$80 ;
+  wire \i_valid$89 ;
+  wire \i_valid$98 ;
   reg img_full = 1'h0;
   reg [7:0] img_q = 8'h00;
-  reg [6:0] img_rd__addr = 7'h00;
+  wire [6:0] img_rd__addr;
   wire [7:0] img_rd__data;
   reg [2:0] iss_c;
   reg iss_first;
@@ -740,9 +723,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] iss_layer;
   reg iss_pad;
   reg [5:0] iss_pos;
-  reg [6:0] iss_raddr;
+  reg [6:0] iss_ra1;
+  reg [6:0] iss_ra2;
   reg iss_valid;
-  reg [5:0] iss_waddr;
+  reg [5:0] iss_wa1;
+  reg [5:0] iss_wa2;
   reg iss_zero;
   reg job_active = 1'h0;
   reg job_g = 1'h0;
@@ -772,31 +757,33 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire load__valid;
   reg [7:0] nz = 8'h00;
   wire [3:0] o_act;
+  wire [3:0] \o_act$153 ;
+  wire [3:0] \o_act$154 ;
+  wire [3:0] \o_act$155 ;
+  wire [3:0] \o_act$156 ;
+  wire [3:0] \o_act$157 ;
+  wire [3:0] \o_act$158 ;
   wire [3:0] \o_act$159 ;
-  wire [3:0] \o_act$160 ;
-  wire [3:0] \o_act$161 ;
-  wire [3:0] \o_act$162 ;
-  wire [3:0] \o_act$163 ;
-  wire [3:0] \o_act$164 ;
-  wire [3:0] \o_act$165 ;
   wire o_busy;
+  wire \o_busy$175 ;
+  wire \o_busy$176 ;
+  wire \o_busy$177 ;
+  wire \o_busy$178 ;
+  wire \o_busy$179 ;
+  wire \o_busy$180 ;
   wire \o_busy$181 ;
-  wire \o_busy$182 ;
-  wire \o_busy$183 ;
-  wire \o_busy$184 ;
-  wire \o_busy$185 ;
-  wire \o_busy$186 ;
-  wire \o_busy$187 ;
   wire [9:0] o_tag;
   wire o_valid;
-  reg [10:0] opa0 = 11'h000;
-  reg [10:0] opa1 = 11'h000;
-  reg [10:0] opa2 = 11'h000;
-  reg [10:0] opa3 = 11'h000;
-  reg [10:0] opa4 = 11'h000;
-  reg [10:0] opa5 = 11'h000;
-  reg [10:0] opa6 = 11'h000;
-  reg [10:0] opa7 = 11'h000;
+  reg [3:0] opa0 = 4'h0;
+  reg [3:0] opa1 = 4'h0;
+  reg [3:0] opa2 = 4'h0;
+  reg [3:0] opa3 = 4'h0;
+  reg [3:0] opa4 = 4'h0;
+  reg [3:0] opa5 = 4'h0;
+  reg [3:0] opa6 = 4'h0;
+  reg [3:0] opa7 = 4'h0;
+  (* keep = 32'd1 *)
+  reg [6:0] opa_hi0 = 7'h00;
   reg [7:0] opw0 = 8'h00;
   reg [7:0] opw1 = 8'h00;
   reg [7:0] opw2 = 8'h00;
@@ -875,10 +862,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [1:0] s0_layer = 2'h0;
   reg s0_pad = 1'h0;
   reg [5:0] s0_pos = 6'h00;
-  (* init = 7'h00 *)
-  wire [6:0] s0_raddr;
+  reg [6:0] s0_ra1 = 7'h00;
+  reg [6:0] s0_ra2 = 7'h00;
   reg s0_valid = 1'h0;
-  reg [5:0] s0_waddr = 6'h00;
+  reg [5:0] s0_wa1 = 6'h00;
+  reg [5:0] s0_wa2 = 6'h00;
   reg s0_zero = 1'h0;
   reg [2:0] s1_c = 3'h0;
   reg s1_first = 1'h0;
@@ -898,8 +886,6 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg s1_pad = 1'h0;
   reg [5:0] s1_pos = 6'h00;
   reg s1_valid = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] s1_waddr;
   reg s1_zero = 1'h0;
   reg [2:0] s2_c = 3'h0;
   reg s2_first = 1'h0;
@@ -1008,7 +994,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire trace__ready;
   output trace__valid;
   reg trace__valid = 1'h0;
-  reg [5:0] w_rd__addr = 6'h00;
+  reg [63:0] w_q = 64'h0000000000000000;
+  wire [5:0] w_rd__addr;
   wire [63:0] w_rd__data;
   reg [31:0] word = 32'd0;
   reg [31:0] act [109:0];
@@ -1125,12 +1112,12 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     act[109] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$166 )
-      act[\$signature__addr$155 ] <= \$signature__data$156 ;
+    if (\$signature__en$160 )
+      act[\$signature__addr$149 ] <= \$signature__data$150 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= act[img_rd__addr];
+    _0_ <= act[\$3 [6:0]];
   end
   assign a_rd__data = _0_;
   reg [7:0] img [98:0];
@@ -1145,7 +1132,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    _1_ <= img[img_rd__addr];
+    _1_ <= img[\$2 [6:0]];
   end
   assign img_rd__data = _1_;
   reg [415:0] params [2:0];
@@ -1155,13 +1142,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$173 )
+    if (\$signature__en$167 )
       params[load__payload[2:1]] <= { load__payload[38:7], asm[415:32] };
   end
   reg [415:0] _2_;
   always @(posedge clk) begin
     if (p_rd__en) begin
-      _2_ <= params[\$32 [1:0]];
+      _2_ <= params[\$21 [1:0]];
     end
   end
   assign p_rd__data = _2_;
@@ -1172,740 +1159,736 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$170 )
+    if (\$signature__en$164 )
       weights[load__payload[6:1]] <= { load__payload[38:7], asm[415:384] };
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= weights[w_rd__addr];
+    _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$377  = ox == 4'h8;
-  assign \$378  = oy + 1'h1;
-  assign \$379  = oy + 1'h1;
-  assign \$382  = s0_valid | s1_valid;
-  assign \$383  = \$382  | s2_valid;
-  assign \$384  = \$383  | s3_valid;
-  assign \$385  = \$384  | s4_valid;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = job_active | \$signal ;
-  assign \$388  = \$387  | trace__valid;
-  assign \$389  = \$388  | o_busy;
-  assign \$390  = \$389  | \o_busy$181 ;
-  assign \$391  = \$390  | \o_busy$182 ;
-  assign \$392  = \$391  | \o_busy$183 ;
-  assign \$393  = \$392  | \o_busy$184 ;
-  assign \$394  = \$393  | \o_busy$185 ;
-  assign \$395  = \$394  | \o_busy$186 ;
-  assign \$396  = \$395  | \o_busy$187 ;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$386  & \$397 ;
-  assign \$400  = \$399  == kj;
-  assign \$401  = ~ \$400 ;
-  assign \$403  = \$402  == ki;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = ! gc;
-  assign \$407  = kj + 1'h1;
-  assign \$408  = ki + 1'h1;
-  assign \$410  = gc + 1'h1;
-  assign \$413  = s0_valid | s1_valid;
-  assign \$414  = \$413  | s2_valid;
-  assign \$415  = \$414  | s3_valid;
-  assign \$416  = \$415  | s4_valid;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = - nz;
-  assign \$419  = { 1'h0, nz } & \$418 ;
-  assign \$420  = nz - 1'h1;
-  assign \$421  = { 1'h0, nz } & \$420 ;
-  assign \$422  = ! todo;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  | credit;
-  assign \$425  = - todo;
-  assign \$426  = { 1'h0, todo } & \$425 ;
-  assign \$427  = todo - 1'h1;
-  assign \$428  = { 1'h0, todo } & \$427 ;
-  assign \$429  = ! todo;
-  assign \$430  = ! gc;
-  assign \$432  = gc + 1'h1;
-  assign \$433  = - nz;
-  assign \$434  = { 1'h0, nz } & \$433 ;
-  assign \$435  = nz - 1'h1;
-  assign \$436  = { 1'h0, nz } & \$435 ;
-  assign \$437  = pos + 1'h1;
-  assign \$438  = oy == 1'h1;
-  assign \$439  = ox + 1'h1;
-  assign \$440  = ox + 1'h1;
-  assign \$442  = ox == 3'h4;
-  assign \$443  = oy + 1'h1;
-  assign \$444  = oy + 1'h1;
-  assign \$447  = s0_valid | s1_valid;
-  assign \$448  = \$447  | s2_valid;
-  assign \$449  = \$448  | s3_valid;
-  assign \$450  = \$449  | s4_valid;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = job_active | \$signal ;
-  assign \$453  = \$452  | trace__valid;
-  assign \$454  = \$453  | o_busy;
-  assign \$455  = \$454  | \o_busy$181 ;
-  assign \$456  = \$455  | \o_busy$182 ;
-  assign \$457  = \$456  | \o_busy$183 ;
-  assign \$458  = \$457  | \o_busy$184 ;
-  assign \$459  = \$458  | \o_busy$185 ;
-  assign \$460  = \$459  | \o_busy$186 ;
-  assign \$461  = \$460  | \o_busy$187 ;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$451  & \$462 ;
-  assign \$464  = ~ spikes__valid;
-  assign \$465  = \$463  & \$464 ;
+  assign \$385  = \$384  | \o_busy$180 ;
+  assign \$386  = \$385  | \o_busy$181 ;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = \$376  & \$387 ;
+  assign \$390  = \$389  == kj;
+  assign \$391  = ~ \$390 ;
+  assign \$393  = \$392  == ki;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = ! gc;
+  assign \$397  = kj + 1'h1;
+  assign \$398  = ki + 1'h1;
+  assign \$400  = gc + 1'h1;
+  assign \$403  = s0_valid | s1_valid;
+  assign \$404  = \$403  | s2_valid;
+  assign \$405  = \$404  | s3_valid;
+  assign \$406  = \$405  | s4_valid;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = - nz;
+  assign \$409  = { 1'h0, nz } & \$408 ;
+  assign \$410  = nz - 1'h1;
+  assign \$411  = { 1'h0, nz } & \$410 ;
+  assign \$412  = ! todo;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$413  | credit;
+  assign \$415  = - todo;
+  assign \$416  = { 1'h0, todo } & \$415 ;
+  assign \$417  = todo - 1'h1;
+  assign \$418  = { 1'h0, todo } & \$417 ;
+  assign \$419  = ! todo;
+  assign \$420  = ! gc;
+  assign \$422  = gc + 1'h1;
+  assign \$423  = - nz;
+  assign \$424  = { 1'h0, nz } & \$423 ;
+  assign \$425  = nz - 1'h1;
+  assign \$426  = { 1'h0, nz } & \$425 ;
+  assign \$427  = pos + 1'h1;
+  assign \$428  = oy == 1'h1;
+  assign \$429  = ox + 1'h1;
+  assign \$430  = ox + 1'h1;
+  assign \$432  = ox == 3'h4;
+  assign \$433  = oy + 1'h1;
+  assign \$434  = oy + 1'h1;
+  assign \$437  = s0_valid | s1_valid;
+  assign \$438  = \$437  | s2_valid;
+  assign \$439  = \$438  | s3_valid;
+  assign \$440  = \$439  | s4_valid;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = job_active | \$signal ;
+  assign \$443  = \$442  | trace__valid;
+  assign \$444  = \$443  | o_busy;
+  assign \$445  = \$444  | \o_busy$175 ;
+  assign \$446  = \$445  | \o_busy$176 ;
+  assign \$447  = \$446  | \o_busy$177 ;
+  assign \$448  = \$447  | \o_busy$178 ;
+  assign \$449  = \$448  | \o_busy$179 ;
+  assign \$450  = \$449  | \o_busy$180 ;
+  assign \$451  = \$450  | \o_busy$181 ;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$441  & \$452 ;
+  assign \$454  = ~ spikes__valid;
+  assign \$455  = \$453  & \$454 ;
   always @(posedge clk)
-    spikes__valid <= \$466 ;
+    spikes__valid <= \$456 ;
   always @(posedge clk)
-    \$signature__addr  <= \$467 ;
+    \$signature__addr  <= \$457 ;
   always @(posedge clk)
-    img_full <= \$468 ;
+    img_full <= \$458 ;
   always @(posedge clk)
-    s0_valid <= \$469 ;
+    s0_valid <= \$459 ;
   always @(posedge clk)
-    s0_kind <= \$470 ;
+    s0_kind <= \$460 ;
   always @(posedge clk)
-    s0_first <= \$471 ;
+    s0_first <= \$461 ;
   always @(posedge clk)
-    s0_last <= \$472 ;
+    s0_last <= \$462 ;
   always @(posedge clk)
-    s0_g <= \$473 ;
+    s0_g <= \$463 ;
   always @(posedge clk)
-    s0_c <= \$474 ;
+    s0_c <= \$464 ;
   always @(posedge clk)
-    s0_pad <= \$475 ;
+    s0_pad <= \$465 ;
   always @(posedge clk)
-    s0_zero <= \$476 ;
+    s0_zero <= \$466 ;
   always @(posedge clk)
-    s0_job <= \$477 ;
+    s0_job <= \$467 ;
   always @(posedge clk)
-    s0_pos <= \$478 ;
+    s0_pos <= \$468 ;
   always @(posedge clk)
-    s0_layer <= \$479 ;
+    s0_layer <= \$469 ;
   always @(posedge clk)
-    s1_valid <= \$480 ;
+    s1_valid <= \$470 ;
   always @(posedge clk)
-    s1_kind <= \$481 ;
+    s1_kind <= \$471 ;
   always @(posedge clk)
-    s1_first <= \$482 ;
+    s1_first <= \$472 ;
   always @(posedge clk)
-    s1_last <= \$483 ;
+    s1_last <= \$473 ;
   always @(posedge clk)
-    s1_g <= \$484 ;
+    s1_g <= \$474 ;
   always @(posedge clk)
-    s1_c <= \$485 ;
+    s1_c <= \$475 ;
   always @(posedge clk)
-    s1_pad <= \$486 ;
+    s1_pad <= \$476 ;
   always @(posedge clk)
-    s1_zero <= \$487 ;
+    s1_zero <= \$477 ;
   always @(posedge clk)
-    s1_job <= \$488 ;
+    s1_job <= \$478 ;
   always @(posedge clk)
-    s1_pos <= \$489 ;
+    s1_pos <= \$479 ;
   always @(posedge clk)
-    s1_layer <= \$490 ;
+    s1_layer <= \$480 ;
   always @(posedge clk)
-    s2_valid <= \$491 ;
+    s2_valid <= \$481 ;
   always @(posedge clk)
-    s2_kind <= \$492 ;
+    s2_kind <= \$482 ;
   always @(posedge clk)
-    s2_first <= \$493 ;
+    s2_first <= \$483 ;
   always @(posedge clk)
-    s2_last <= \$494 ;
+    s2_last <= \$484 ;
   always @(posedge clk)
-    s2_g <= \$495 ;
+    s2_g <= \$485 ;
   always @(posedge clk)
-    s2_c <= \$496 ;
+    s2_c <= \$486 ;
   always @(posedge clk)
-    s2_pad <= \$497 ;
+    s2_pad <= \$487 ;
   always @(posedge clk)
-    s2_zero <= \$498 ;
+    s2_zero <= \$488 ;
   always @(posedge clk)
-    s2_job <= \$499 ;
+    s2_job <= \$489 ;
   always @(posedge clk)
-    s2_pos <= \$500 ;
+    s2_pos <= \$490 ;
   always @(posedge clk)
-    s2_layer <= \$501 ;
+    s2_layer <= \$491 ;
   always @(posedge clk)
-    s3_valid <= \$502 ;
+    s3_valid <= \$492 ;
   always @(posedge clk)
-    s3_kind <= \$503 ;
+    s3_kind <= \$493 ;
   always @(posedge clk)
-    s3_first <= \$504 ;
+    s3_first <= \$494 ;
   always @(posedge clk)
-    s3_last <= \$505 ;
+    s3_last <= \$495 ;
   always @(posedge clk)
-    s3_g <= \$506 ;
+    s3_g <= \$496 ;
   always @(posedge clk)
-    s3_c <= \$507 ;
+    s3_c <= \$497 ;
   always @(posedge clk)
-    s3_pad <= \$508 ;
+    s3_pad <= \$498 ;
   always @(posedge clk)
-    s3_zero <= \$509 ;
+    s3_zero <= \$499 ;
   always @(posedge clk)
-    s3_job <= \$510 ;
+    s3_job <= \$500 ;
   always @(posedge clk)
-    s3_pos <= \$511 ;
+    s3_pos <= \$501 ;
   always @(posedge clk)
-    s3_layer <= \$512 ;
+    s3_layer <= \$502 ;
   always @(posedge clk)
-    s4_valid <= \$513 ;
+    s4_valid <= \$503 ;
   always @(posedge clk)
-    s4_kind <= \$514 ;
+    s4_kind <= \$504 ;
   always @(posedge clk)
-    s4_first <= \$515 ;
+    s4_first <= \$505 ;
   always @(posedge clk)
-    s4_last <= \$516 ;
+    s4_last <= \$506 ;
   always @(posedge clk)
-    s4_g <= \$517 ;
+    s4_g <= \$507 ;
   always @(posedge clk)
-    s4_c <= \$518 ;
+    s4_c <= \$508 ;
   always @(posedge clk)
-    s4_pad <= \$519 ;
+    s4_pad <= \$509 ;
   always @(posedge clk)
-    s4_zero <= \$520 ;
+    s4_zero <= \$510 ;
   always @(posedge clk)
-    s4_job <= \$521 ;
+    s4_job <= \$511 ;
   always @(posedge clk)
-    s4_pos <= \$522 ;
+    s4_pos <= \$512 ;
   always @(posedge clk)
-    s4_layer <= \$523 ;
+    s4_layer <= \$513 ;
   always @(posedge clk)
-    img_rd__addr <= \$524 ;
+    s0_ra1 <= \$514 ;
   always @(posedge clk)
-    s0_waddr <= \$525 ;
+    s0_ra2 <= \$515 ;
   always @(posedge clk)
-    w_rd__addr <= \$526 ;
+    s0_wa1 <= \$516 ;
+  always @(posedge clk)
+    s0_wa2 <= \$517 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
     act_q <= a_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$219 ;
+    w_q <= w_rd__data;
+  always @(posedge clk)
+    pwa_part0 <= \$193 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
-    opa0 <= a0;
+    opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opw0 <= w_rd__data[7:0];
+    opa0 <= \$195 ;
   always @(posedge clk)
-    prod0 <= \$220 ;
+    opw0 <= w_q[7:0];
   always @(posedge clk)
-    opa1 <= a1;
+    prod0 <= \$196 ;
   always @(posedge clk)
-    opw1 <= w_rd__data[15:8];
+    opa1 <= \$198 ;
   always @(posedge clk)
-    prod1 <= \$221 ;
+    opw1 <= w_q[15:8];
   always @(posedge clk)
-    opa2 <= a2;
+    prod1 <= \$199 ;
   always @(posedge clk)
-    opw2 <= w_rd__data[23:16];
+    opa2 <= \$201 ;
   always @(posedge clk)
-    prod2 <= \$222 ;
+    opw2 <= w_q[23:16];
   always @(posedge clk)
-    opa3 <= a3;
+    prod2 <= \$202 ;
   always @(posedge clk)
-    opw3 <= w_rd__data[31:24];
+    opa3 <= \$204 ;
   always @(posedge clk)
-    prod3 <= \$223 ;
+    opw3 <= w_q[31:24];
   always @(posedge clk)
-    opa4 <= a4;
+    prod3 <= \$205 ;
   always @(posedge clk)
-    opw4 <= w_rd__data[39:32];
+    opa4 <= \$207 ;
   always @(posedge clk)
-    prod4 <= \$224 ;
+    opw4 <= w_q[39:32];
   always @(posedge clk)
-    opa5 <= a5;
+    prod4 <= \$208 ;
   always @(posedge clk)
-    opw5 <= w_rd__data[47:40];
+    opa5 <= \$210 ;
   always @(posedge clk)
-    prod5 <= \$225 ;
+    opw5 <= w_q[47:40];
   always @(posedge clk)
-    opa6 <= a6;
+    prod5 <= \$211 ;
   always @(posedge clk)
-    opw6 <= w_rd__data[55:48];
+    opa6 <= \$213 ;
   always @(posedge clk)
-    prod6 <= \$226 ;
+    opw6 <= w_q[55:48];
   always @(posedge clk)
-    opa7 <= a7;
+    prod6 <= \$214 ;
   always @(posedge clk)
-    opw7 <= w_rd__data[63:56];
+    opa7 <= \$216 ;
   always @(posedge clk)
-    prod7 <= \$227 ;
+    opw7 <= w_q[63:56];
   always @(posedge clk)
-    \$signal$291  <= \$527 ;
+    prod7 <= \$217 ;
   always @(posedge clk)
-    hand_over <= \$528 ;
+    \$signal$289  <= \$518 ;
   always @(posedge clk)
-    dw_done0 <= \$529 ;
+    hand_over <= \$519 ;
   always @(posedge clk)
-    acc0 <= \$530 ;
+    dw_done0 <= \$520 ;
   always @(posedge clk)
-    acc1 <= \$531 ;
+    acc0 <= \$521 ;
   always @(posedge clk)
-    acc2 <= \$532 ;
+    acc1 <= \$522 ;
   always @(posedge clk)
-    acc3 <= \$533 ;
+    acc2 <= \$523 ;
   always @(posedge clk)
-    acc4 <= \$534 ;
+    acc3 <= \$524 ;
   always @(posedge clk)
-    acc5 <= \$535 ;
+    acc4 <= \$525 ;
   always @(posedge clk)
-    acc6 <= \$536 ;
+    acc5 <= \$526 ;
   always @(posedge clk)
-    acc7 <= \$537 ;
+    acc6 <= \$527 ;
   always @(posedge clk)
-    d0 <= \$538 ;
+    acc7 <= \$528 ;
   always @(posedge clk)
-    nz <= \$539 ;
+    d0 <= \$529 ;
   always @(posedge clk)
-    d1 <= \$540 ;
+    nz <= \$530 ;
   always @(posedge clk)
-    d2 <= \$541 ;
+    d1 <= \$531 ;
   always @(posedge clk)
-    d3 <= \$542 ;
+    d2 <= \$532 ;
   always @(posedge clk)
-    d4 <= \$543 ;
+    d3 <= \$533 ;
   always @(posedge clk)
-    d5 <= \$544 ;
+    d4 <= \$534 ;
   always @(posedge clk)
-    d6 <= \$545 ;
+    d5 <= \$535 ;
   always @(posedge clk)
-    d7 <= \$546 ;
+    d6 <= \$536 ;
   always @(posedge clk)
-    job_active <= \$547 ;
+    d7 <= \$537 ;
   always @(posedge clk)
-    job_kind <= \$548 ;
+    job_active <= \$538 ;
   always @(posedge clk)
-    job_layer <= \$549 ;
+    job_kind <= \$539 ;
   always @(posedge clk)
-    job_pos <= \$550 ;
+    job_layer <= \$540 ;
   always @(posedge clk)
-    job_g <= \$551 ;
+    job_pos <= \$541 ;
   always @(posedge clk)
-    job_k <= \$552 ;
+    job_g <= \$542 ;
   always @(posedge clk)
-    shadow0 <= \$553 ;
+    job_k <= \$543 ;
   always @(posedge clk)
-    shadow1 <= \$554 ;
+    shadow0 <= \$544 ;
   always @(posedge clk)
-    shadow2 <= \$555 ;
+    shadow1 <= \$545 ;
   always @(posedge clk)
-    shadow3 <= \$556 ;
+    shadow2 <= \$546 ;
   always @(posedge clk)
-    shadow4 <= \$557 ;
+    shadow3 <= \$547 ;
   always @(posedge clk)
-    shadow5 <= \$558 ;
+    shadow4 <= \$548 ;
   always @(posedge clk)
-    shadow6 <= \$559 ;
+    shadow5 <= \$549 ;
   always @(posedge clk)
-    shadow7 <= \$560 ;
+    shadow6 <= \$550 ;
   always @(posedge clk)
-    \$signal  <= \$561 ;
+    shadow7 <= \$551 ;
   always @(posedge clk)
-    p1_kind <= \$562 ;
+    \$signal  <= \$552 ;
   always @(posedge clk)
-    p1_layer <= \$563 ;
+    p1_kind <= \$553 ;
   always @(posedge clk)
-    p1_pos <= \$564 ;
+    p1_layer <= \$554 ;
   always @(posedge clk)
-    \$signal$305  <= \$565 ;
+    p1_pos <= \$555 ;
   always @(posedge clk)
-    p1_last <= \$566 ;
+    \$signal$303  <= \$556 ;
   always @(posedge clk)
-    p1_addr <= \$567 ;
+    p1_last <= \$557 ;
   always @(posedge clk)
-    i_pot <= \$568 ;
+    p1_addr <= \$558 ;
   always @(posedge clk)
-    \i_pot$87  <= \$569 ;
+    i_pot <= \$559 ;
   always @(posedge clk)
-    \i_pot$96  <= \$570 ;
+    \i_pot$81  <= \$560 ;
   always @(posedge clk)
-    \i_pot$105  <= \$571 ;
+    \i_pot$90  <= \$561 ;
   always @(posedge clk)
-    \i_pot$114  <= \$572 ;
+    \i_pot$99  <= \$562 ;
   always @(posedge clk)
-    \i_pot$123  <= \$573 ;
+    \i_pot$108  <= \$563 ;
   always @(posedge clk)
-    \i_pot$132  <= \$574 ;
+    \i_pot$117  <= \$564 ;
   always @(posedge clk)
-    \i_pot$141  <= \$575 ;
+    \i_pot$126  <= \$565 ;
   always @(posedge clk)
-    credit <= \$576 ;
+    \i_pot$135  <= \$566 ;
   always @(posedge clk)
-    trace__valid <= \$577 ;
+    credit <= \$567 ;
   always @(posedge clk)
-    word <= \$578 ;
+    trace__valid <= \$568 ;
   always @(posedge clk)
-    trace__payload <= \$579 ;
+    word <= \$569 ;
   always @(posedge clk)
-    spk_word <= \$580 ;
+    trace__payload <= \$570 ;
   always @(posedge clk)
-    spikes__payload <= \$581 ;
+    spk_word <= \$571 ;
   always @(posedge clk)
-    asm <= \$582 ;
+    spikes__payload <= \$572 ;
   always @(posedge clk)
-    ox <= \$583 ;
+    asm <= \$573 ;
   always @(posedge clk)
-    oy <= \$584 ;
+    ox <= \$574 ;
   always @(posedge clk)
-    pos <= \$585 ;
+    oy <= \$575 ;
   always @(posedge clk)
-    gc <= \$586 ;
+    pos <= \$576 ;
   always @(posedge clk)
-    ch <= \$587 ;
+    gc <= \$577 ;
   always @(posedge clk)
-    ki <= \$588 ;
+    ch <= \$578 ;
   always @(posedge clk)
-    kj <= \$589 ;
+    ki <= \$579 ;
   always @(posedge clk)
-    seq_state <= \$590 ;
+    kj <= \$580 ;
   always @(posedge clk)
-    cur <= \$591 ;
+    seq_state <= \$581 ;
   always @(posedge clk)
-    todo <= \$592 ;
+    cur <= \$582 ;
   always @(posedge clk)
-    pw_first <= \$593 ;
+    todo <= \$583 ;
+  always @(posedge clk)
+    pw_first <= \$584 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
-  assign \$2  = s2_pad ? 8'h05 : img_q;
-  assign \$3  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$4  = s2_pad ? 8'h05 : img_q;
-  assign \$5  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$6  = s2_pad ? 8'h05 : img_q;
-  assign \$7  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$8  = s2_pad ? 8'h05 : img_q;
-  assign \$9  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$10  = s2_pad ? 8'h05 : img_q;
-  assign \$11  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$12  = s2_pad ? 8'h05 : img_q;
-  assign \$13  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$14  = s2_pad ? 8'h05 : img_q;
-  assign \$15  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$16  = s2_pad ? 8'h05 : img_q;
-  assign \$17  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$18  = $signed(acc0) + $signed(prod0);
-  assign \$19  = $signed(acc1) + $signed(prod1);
-  assign \$20  = $signed(acc2) + $signed(prod2);
-  assign \$21  = $signed(acc3) + $signed(prod3);
-  assign \$22  = $signed(acc4) + $signed(prod4);
-  assign \$23  = $signed(acc5) + $signed(prod5);
-  assign \$24  = $signed(acc6) + $signed(prod6);
-  assign \$25  = $signed(acc7) + $signed(prod7);
-  assign \$26  = ~ trace__ready;
-  assign stall = trace__valid & \$26 ;
-  assign \$28  = job_kind == 2'h2;
-  assign \$30  = \$29  + job_k;
-  assign \$31  = \$28  ? { 2'h0, job_k } : \$30 ;
-  assign \$32  = \$27  + \$31 ;
+  assign \$2  = s0_ra1 + s0_ra2;
+  assign \$3  = s0_ra1 + s0_ra2;
+  assign \$4  = s0_wa1 + s0_wa2;
+  assign \$5  = s2_pad ? 8'h05 : img_q;
+  assign \$6  = s2_zero ? 11'h000 : s2_pwa;
+  assign \$7  = $signed(acc0) + $signed(prod0);
+  assign \$8  = $signed(acc1) + $signed(prod1);
+  assign \$9  = $signed(acc2) + $signed(prod2);
+  assign \$10  = $signed(acc3) + $signed(prod3);
+  assign \$11  = $signed(acc4) + $signed(prod4);
+  assign \$12  = $signed(acc5) + $signed(prod5);
+  assign \$13  = $signed(acc6) + $signed(prod6);
+  assign \$14  = $signed(acc7) + $signed(prod7);
+  assign \$15  = ~ trace__ready;
+  assign stall = trace__valid & \$15 ;
+  assign \$17  = job_kind == 2'h2;
+  assign \$19  = \$18  + job_k;
+  assign \$20  = \$17  ? { 2'h0, job_k } : \$19 ;
+  assign \$21  = \$16  + \$20 ;
   assign p_rd__en = ~ stall;
   assign ce = ~ stall;
-  assign \$33  = p1_kind != 1'h1;
-  assign i_valid = \$signal  & \$33 ;
-  assign \ce$85  = ~ stall;
-  assign \$34  = p1_kind != 1'h1;
-  assign \i_valid$86  = \$signal  & \$34 ;
-  assign \ce$94  = ~ stall;
-  assign \$35  = p1_kind != 1'h1;
-  assign \i_valid$95  = \$signal  & \$35 ;
-  assign \ce$103  = ~ stall;
-  assign \$36  = p1_kind != 1'h1;
-  assign \i_valid$104  = \$signal  & \$36 ;
-  assign \ce$112  = ~ stall;
-  assign \$37  = p1_kind != 1'h1;
-  assign \i_valid$113  = \$signal  & \$37 ;
-  assign \ce$121  = ~ stall;
-  assign \$38  = p1_kind != 1'h1;
-  assign \i_valid$122  = \$signal  & \$38 ;
-  assign \ce$130  = ~ stall;
-  assign \$39  = p1_kind != 1'h1;
-  assign \i_valid$131  = \$signal  & \$39 ;
-  assign \ce$139  = ~ stall;
-  assign \$40  = p1_kind != 1'h1;
-  assign \i_valid$140  = \$signal  & \$40 ;
-  assign \$41  = p1_kind == 2'h2;
-  assign \$42  = ~ stall;
-  assign \$43  = o_valid & \$42 ;
-  assign \$44  = ~ tag[0];
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = tag[8] ? 6'h37 : 6'h00;
-  assign \$47  = \$46  + tag[7:2];
-  assign \$48  = load__valid & load__ready;
-  assign \$49  = \$48  & load__payload[39];
-  assign \$50  = ! load__payload[0];
-  assign \$signature__en$170  = \$49  & \$50 ;
-  assign \$51  = load__valid & load__ready;
-  assign \$52  = \$51  & load__payload[39];
-  assign \$signature__en$173  = \$52  & \$53 ;
-  assign \$54  = s0_valid | s1_valid;
-  assign \$55  = \$54  | s2_valid;
-  assign \$56  = \$55  | s3_valid;
-  assign \$57  = \$56  | s4_valid;
-  assign \$58  = job_active | \$signal ;
-  assign \$59  = \$58  | trace__valid;
-  assign \$60  = \$59  | o_busy;
-  assign \$61  = \$60  | \o_busy$181 ;
-  assign \$62  = \$61  | \o_busy$182 ;
-  assign \$63  = \$62  | \o_busy$183 ;
-  assign \$64  = \$63  | \o_busy$184 ;
-  assign \$65  = \$64  | \o_busy$185 ;
-  assign \$66  = \$65  | \o_busy$186 ;
-  assign \$67  = \$66  | \o_busy$187 ;
-  assign \$68  = \$57  | \$67 ;
-  assign busy = \$68  | img_full;
-  assign \$69  = s0_valid | s1_valid;
-  assign \$70  = \$69  | s2_valid;
-  assign \$71  = \$70  | s3_valid;
-  assign \$72  = \$71  | s4_valid;
+  assign \$22  = p1_kind != 1'h1;
+  assign i_valid = \$signal  & \$22 ;
+  assign \ce$79  = ~ stall;
+  assign \$23  = p1_kind != 1'h1;
+  assign \i_valid$80  = \$signal  & \$23 ;
+  assign \ce$88  = ~ stall;
+  assign \$24  = p1_kind != 1'h1;
+  assign \i_valid$89  = \$signal  & \$24 ;
+  assign \ce$97  = ~ stall;
+  assign \$25  = p1_kind != 1'h1;
+  assign \i_valid$98  = \$signal  & \$25 ;
+  assign \ce$106  = ~ stall;
+  assign \$26  = p1_kind != 1'h1;
+  assign \i_valid$107  = \$signal  & \$26 ;
+  assign \ce$115  = ~ stall;
+  assign \$27  = p1_kind != 1'h1;
+  assign \i_valid$116  = \$signal  & \$27 ;
+  assign \ce$124  = ~ stall;
+  assign \$28  = p1_kind != 1'h1;
+  assign \i_valid$125  = \$signal  & \$28 ;
+  assign \ce$133  = ~ stall;
+  assign \$29  = p1_kind != 1'h1;
+  assign \i_valid$134  = \$signal  & \$29 ;
+  assign \$30  = p1_kind == 2'h2;
+  assign \$31  = ~ stall;
+  assign \$32  = o_valid & \$31 ;
+  assign \$33  = ~ tag[0];
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = tag[8] ? 6'h37 : 6'h00;
+  assign \$36  = \$35  + tag[7:2];
+  assign \$37  = load__valid & load__ready;
+  assign \$38  = \$37  & load__payload[39];
+  assign \$39  = ! load__payload[0];
+  assign \$signature__en$164  = \$38  & \$39 ;
+  assign \$40  = load__valid & load__ready;
+  assign \$41  = \$40  & load__payload[39];
+  assign \$signature__en$167  = \$41  & \$42 ;
+  assign \$43  = s0_valid | s1_valid;
+  assign \$44  = \$43  | s2_valid;
+  assign \$45  = \$44  | s3_valid;
+  assign \$46  = \$45  | s4_valid;
+  assign \$47  = job_active | \$signal ;
+  assign \$48  = \$47  | trace__valid;
+  assign \$49  = \$48  | o_busy;
+  assign \$50  = \$49  | \o_busy$175 ;
+  assign \$51  = \$50  | \o_busy$176 ;
+  assign \$52  = \$51  | \o_busy$177 ;
+  assign \$53  = \$52  | \o_busy$178 ;
+  assign \$54  = \$53  | \o_busy$179 ;
+  assign \$55  = \$54  | \o_busy$180 ;
+  assign \$56  = \$55  | \o_busy$181 ;
+  assign \$57  = \$46  | \$56 ;
+  assign busy = \$57  | img_full;
+  assign \$58  = s0_valid | s1_valid;
+  assign \$59  = \$58  | s2_valid;
+  assign \$60  = \$59  | s3_valid;
+  assign \$61  = \$60  | s4_valid;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = job_active | \$signal ;
+  assign \$64  = \$63  | trace__valid;
+  assign \$65  = \$64  | o_busy;
+  assign \$66  = \$65  | \o_busy$175 ;
+  assign \$67  = \$66  | \o_busy$176 ;
+  assign \$68  = \$67  | \o_busy$177 ;
+  assign \$69  = \$68  | \o_busy$178 ;
+  assign \$70  = \$69  | \o_busy$179 ;
+  assign \$71  = \$70  | \o_busy$180 ;
+  assign \$72  = \$71  | \o_busy$181 ;
   assign \$73  = ~ \$72 ;
-  assign \$74  = job_active | \$signal ;
-  assign \$75  = \$74  | trace__valid;
-  assign \$76  = \$75  | o_busy;
-  assign \$77  = \$76  | \o_busy$181 ;
-  assign \$78  = \$77  | \o_busy$182 ;
-  assign \$79  = \$78  | \o_busy$183 ;
-  assign \$80  = \$79  | \o_busy$184 ;
-  assign \$81  = \$80  | \o_busy$185 ;
-  assign \$82  = \$81  | \o_busy$186 ;
-  assign \$83  = \$82  | \o_busy$187 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$73  & \$84 ;
+  assign \$74  = \$62  & \$73 ;
+  assign \$76  = \$75  == ki;
+  assign \$78  = \$77  == kj;
+  assign \$79  = \$76  & \$78 ;
+  assign \$80  = ! ch;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ! ch;
+  assign \$84  = \$83  == kj;
+  assign \$85  = \$82  & \$84 ;
   assign \$87  = \$86  == ki;
-  assign \$89  = \$88  == kj;
-  assign \$90  = \$87  & \$89 ;
-  assign \$91  = ! ch;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ! ch;
-  assign \$95  = \$94  == kj;
-  assign \$96  = \$93  & \$95 ;
-  assign \$98  = \$97  == ki;
-  assign \$99  = \$96  & \$98 ;
-  assign \$102  = $signed(\$100 ) + $signed({ 1'h0, \$101  });
-  assign \$104  = $signed(\$103 ) + $signed({ 1'h0, kj });
-  assign \$105  = $signed(\$102 ) + $signed(\$104 );
-  assign \$107  = 1'h0 + \$106 ;
-  assign \$109  = \$107  + \$108 ;
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = \$111  + ch;
-  assign \$114  = $signed(\$113 ) + $signed({ 1'h0, ki });
-  assign \$115  = $signed(\$114 ) < $signed(1'h0);
-  assign \$117  = $signed(\$116 ) + $signed({ 1'h0, ki });
-  assign \$118  = $signed(\$117 ) >= $signed(5'h0b);
-  assign \$119  = \$115  | \$118 ;
-  assign \$121  = $signed(\$120 ) + $signed({ 1'h0, kj });
-  assign \$122  = $signed(\$121 ) < $signed(1'h0);
-  assign \$123  = \$119  | \$122 ;
-  assign \$125  = $signed(\$124 ) + $signed({ 1'h0, kj });
-  assign \$126  = $signed(\$125 ) >= $signed(5'h09);
-  assign \$127  = \$123  | \$126 ;
-  assign \$128  = ! ch;
-  assign \$130  = \$129  == kj;
-  assign \$131  = \$128  & \$130 ;
-  assign \$133  = \$132  == ki;
-  assign \$134  = \$131  & \$133 ;
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$135  | credit;
-  assign \$138  = \$137  == ki;
-  assign \$140  = \$139  == kj;
-  assign \$141  = \$138  & \$140 ;
-  assign \$143  = \$142  == kj;
-  assign \$145  = \$144  == ki;
-  assign \$146  = \$143  & \$145 ;
-  assign \$149  = $signed(\$147 ) + $signed({ 1'h0, \$148  });
-  assign \$151  = $signed(\$150 ) + $signed({ 1'h0, kj });
-  assign \$152  = $signed(\$149 ) + $signed(\$151 );
-  assign \$153  = $signed(1'h0) + $signed(\$152 );
-  assign \$155  = 4'h9 + \$154 ;
-  assign \$157  = \$155  + \$156 ;
-  assign \$158  = \$157  + kj;
-  assign \$159  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$160  = | { cur[7:6], cur[3:2] };
-  assign \$161  = | cur[7:4];
-  assign \$162  = ! todo;
-  assign \$163  = ! cur;
-  assign \$165  = 5'h12 + \$164 ;
-  assign \$166  = \$165  + pw_idx1;
-  assign \$167  = ! todo;
-  assign \$168  = ~ \$167 ;
-  assign \$169  = \$168  | credit;
-  assign \$171  = \$170  == ki;
-  assign \$173  = \$172  == kj;
-  assign \$174  = \$171  & \$173 ;
-  assign \$176  = \$175  == kj;
-  assign \$178  = \$177  == ki;
-  assign \$179  = \$176  & \$178 ;
-  assign \$182  = $signed(\$180 ) + $signed({ 1'h0, \$181  });
-  assign \$184  = $signed(\$183 ) + $signed({ 1'h0, kj });
-  assign \$185  = $signed(\$182 ) + $signed(\$184 );
-  assign \$186  = $signed(7'h37) + $signed(\$185 );
-  assign \$188  = 5'h1a + \$187 ;
-  assign \$190  = \$188  + \$189 ;
-  assign \$191  = \$190  + kj;
-  assign \$192  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$193  = | { cur[7:6], cur[3:2] };
-  assign \$194  = | cur[7:4];
-  assign \$195  = ! todo;
-  assign \$196  = ! cur;
-  assign \$198  = 6'h23 + \$197 ;
-  assign \$199  = \$198  + pw_idx2;
-  assign \$200  = ! todo;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = \$201  | credit;
-  assign \$203  = ! seq_state;
-  assign \$204  = seq_state == 1'h1;
-  assign \$205  = seq_state == 2'h2;
-  assign \$206  = seq_state == 2'h3;
-  assign \$207  = seq_state == 3'h4;
-  assign \$208  = seq_state == 3'h5;
-  assign \$209  = seq_state == 3'h6;
-  assign \$210  = seq_state == 3'h7;
-  assign \$211  = seq_state == 4'h8;
-  assign \$212  = seq_state == 4'h9;
-  assign \$213  = seq_state == 4'ha;
-  assign \$214  = spikes__valid & spikes__ready;
-  assign \$215  = ~ img_full;
-  assign \$216  = pixels__valid & \$215 ;
-  assign \$217  = \$signature__addr  + 1'h1;
-  assign \$218  = \$signature__addr  == 7'h62;
-  assign \$220  = $signed(opa0) * $signed(opw0);
-  assign \$221  = $signed(opa1) * $signed(opw1);
-  assign \$222  = $signed(opa2) * $signed(opw2);
-  assign \$223  = $signed(opa3) * $signed(opw3);
-  assign \$224  = $signed(opa4) * $signed(opw4);
-  assign \$225  = $signed(opa5) * $signed(opw5);
-  assign \$226  = $signed(opa6) * $signed(opw6);
-  assign \$227  = $signed(opa7) * $signed(opw7);
-  assign \$228  = s3_valid & s3_last;
-  assign \$229  = s3_valid & s3_last;
-  assign \$230  = s3_kind != 1'h1;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = s3_valid & s3_last;
-  assign \$233  = s3_kind == 1'h1;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = ! s3_g;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = \$signal$291  | rst;
-  assign \$238  = \$signal$291  | rst;
-  assign \$239  = \$signal$291  | rst;
-  assign \$240  = \$signal$291  | rst;
-  assign \$241  = \$signal$291  | rst;
-  assign \$242  = \$signal$291  | rst;
-  assign \$243  = \$signal$291  | rst;
-  assign \$244  = \$signal$291  | rst;
-  assign \$245  = | \$18 [19:0];
-  assign \$246  = | \$19 [19:0];
-  assign \$247  = | \$20 [19:0];
-  assign \$248  = | \$21 [19:0];
-  assign \$249  = | \$22 [19:0];
-  assign \$250  = | \$23 [19:0];
-  assign \$251  = | \$24 [19:0];
-  assign \$252  = | \$25 [19:0];
-  assign \$253  = ~ stall;
-  assign \$254  = ! job_pos;
-  assign \$255  = job_kind == 2'h2;
-  assign \$256  = ! job_k;
-  assign \$257  = ! job_g;
-  assign \$258  = ! job_k;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = \$255  ? \$256  : \$259 ;
-  assign \$261  = job_kind == 2'h2;
-  assign \$263  = \$262  + job_k;
-  assign \$264  = \$261  ? { 2'h0, job_k } : \$263 ;
-  assign \$265  = job_k + 1'h1;
-  assign \$266  = job_kind == 2'h2;
-  assign \$269  = ! job_k;
-  assign \$270  = trace__valid & trace__ready;
-  assign \$271  = ~ stall;
-  assign \$272  = o_valid & \$271 ;
-  assign \$273  = ~ tag[0];
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = ~ stall;
-  assign \$276  = o_valid & \$275 ;
-  assign \$277  = \$276  & tag[0];
-  assign \$278  = load__valid & load__ready;
-  assign \$279  = ~ load__valid;
-  assign \$280  = img_full & \$279 ;
-  assign \$281  = ! ch;
-  assign \$283  = \$282  == kj;
-  assign \$284  = \$281  & \$283 ;
-  assign \$286  = \$285  == ki;
-  assign \$287  = \$284  & \$286 ;
+  assign \$88  = \$85  & \$87 ;
+  assign \$91  = $signed(\$89 ) + $signed(\$90 );
+  assign \$93  = \$92  + kj;
+  assign \$95  = \$94  + ch;
+  assign \$98  = \$96  + \$97 ;
+  assign \$100  = $signed(\$99 ) + $signed({ 1'h0, ki });
+  assign \$101  = $signed(\$100 ) < $signed(1'h0);
+  assign \$103  = $signed(\$102 ) + $signed({ 1'h0, ki });
+  assign \$104  = $signed(\$103 ) >= $signed(5'h0b);
+  assign \$105  = \$101  | \$104 ;
+  assign \$107  = $signed(\$106 ) + $signed({ 1'h0, kj });
+  assign \$108  = $signed(\$107 ) < $signed(1'h0);
+  assign \$109  = \$105  | \$108 ;
+  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, kj });
+  assign \$112  = $signed(\$111 ) >= $signed(5'h09);
+  assign \$113  = \$109  | \$112 ;
+  assign \$114  = ! ch;
+  assign \$116  = \$115  == kj;
+  assign \$117  = \$114  & \$116 ;
+  assign \$119  = \$118  == ki;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$121  | credit;
+  assign \$124  = \$123  == ki;
+  assign \$126  = \$125  == kj;
+  assign \$127  = \$124  & \$126 ;
+  assign \$129  = \$128  == kj;
+  assign \$131  = \$130  == ki;
+  assign \$132  = \$129  & \$131 ;
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$137  = \$136  + kj;
+  assign \$140  = \$139  + kj;
+  assign \$141  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$142  = | { cur[7:6], cur[3:2] };
+  assign \$143  = | cur[7:4];
+  assign \$144  = ! todo;
+  assign \$145  = ! cur;
+  assign \$147  = ! todo;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  | credit;
+  assign \$151  = \$150  == ki;
+  assign \$153  = \$152  == kj;
+  assign \$154  = \$151  & \$153 ;
+  assign \$156  = \$155  == kj;
+  assign \$158  = \$157  == ki;
+  assign \$159  = \$156  & \$158 ;
+  assign \$162  = $signed(\$160 ) + $signed(\$161 );
+  assign \$164  = \$163  + kj;
+  assign \$167  = \$166  + kj;
+  assign \$168  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$169  = | { cur[7:6], cur[3:2] };
+  assign \$170  = | cur[7:4];
+  assign \$171  = ! todo;
+  assign \$172  = ! cur;
+  assign \$174  = ! todo;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  | credit;
+  assign \$177  = ! seq_state;
+  assign \$178  = seq_state == 1'h1;
+  assign \$179  = seq_state == 2'h2;
+  assign \$180  = seq_state == 2'h3;
+  assign \$181  = seq_state == 3'h4;
+  assign \$182  = seq_state == 3'h5;
+  assign \$183  = seq_state == 3'h6;
+  assign \$184  = seq_state == 3'h7;
+  assign \$185  = seq_state == 4'h8;
+  assign \$186  = seq_state == 4'h9;
+  assign \$187  = seq_state == 4'ha;
+  assign \$188  = spikes__valid & spikes__ready;
+  assign \$189  = ~ img_full;
+  assign \$190  = pixels__valid & \$189 ;
+  assign \$191  = \$signature__addr  + 1'h1;
+  assign \$192  = \$signature__addr  == 7'h62;
+  assign \$194  = s2_kind == 1'h1;
+  assign \$195  = \$194  ? act_q[3:0] : a_bcast[3:0];
+  assign \$196  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$197  = s2_kind == 1'h1;
+  assign \$198  = \$197  ? act_q[7:4] : a_bcast[3:0];
+  assign \$199  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$200  = s2_kind == 1'h1;
+  assign \$201  = \$200  ? act_q[11:8] : a_bcast[3:0];
+  assign \$202  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$203  = s2_kind == 1'h1;
+  assign \$204  = \$203  ? act_q[15:12] : a_bcast[3:0];
+  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$206  = s2_kind == 1'h1;
+  assign \$207  = \$206  ? act_q[19:16] : a_bcast[3:0];
+  assign \$208  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$209  = s2_kind == 1'h1;
+  assign \$210  = \$209  ? act_q[23:20] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$212  = s2_kind == 1'h1;
+  assign \$213  = \$212  ? act_q[27:24] : a_bcast[3:0];
+  assign \$214  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$215  = s2_kind == 1'h1;
+  assign \$216  = \$215  ? act_q[31:28] : a_bcast[3:0];
+  assign \$217  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$218  = s3_valid & s3_last;
+  assign \$219  = s3_valid & s3_last;
+  assign \$220  = s3_kind != 1'h1;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = s3_valid & s3_last;
+  assign \$223  = s3_kind == 1'h1;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ! s3_g;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = \$signal$289  | rst;
+  assign \$228  = \$signal$289  | rst;
+  assign \$229  = \$signal$289  | rst;
+  assign \$230  = \$signal$289  | rst;
+  assign \$231  = \$signal$289  | rst;
+  assign \$232  = \$signal$289  | rst;
+  assign \$233  = \$signal$289  | rst;
+  assign \$234  = \$signal$289  | rst;
+  assign \$235  = | \$7 [19:0];
+  assign \$236  = | \$8 [19:0];
+  assign \$237  = | \$9 [19:0];
+  assign \$238  = | \$10 [19:0];
+  assign \$239  = | \$11 [19:0];
+  assign \$240  = | \$12 [19:0];
+  assign \$241  = | \$13 [19:0];
+  assign \$242  = | \$14 [19:0];
+  assign \$243  = ~ stall;
+  assign \$244  = ! job_pos;
+  assign \$245  = job_kind == 2'h2;
+  assign \$246  = ! job_k;
+  assign \$247  = ! job_g;
+  assign \$248  = ! job_k;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = \$245  ? \$246  : \$249 ;
+  assign \$251  = job_kind == 2'h2;
+  assign \$253  = \$252  + job_k;
+  assign \$254  = \$251  ? { 2'h0, job_k } : \$253 ;
+  assign \$255  = job_k + 1'h1;
+  assign \$256  = job_kind == 2'h2;
+  assign \$259  = ! job_k;
+  assign \$260  = trace__valid & trace__ready;
+  assign \$261  = ~ stall;
+  assign \$262  = o_valid & \$261 ;
+  assign \$263  = ~ tag[0];
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ~ stall;
+  assign \$266  = o_valid & \$265 ;
+  assign \$267  = \$266  & tag[0];
+  assign \$268  = load__valid & load__ready;
+  assign \$269  = ~ load__valid;
+  assign \$270  = img_full & \$269 ;
+  assign \$271  = ! ch;
+  assign \$273  = \$272  == kj;
+  assign \$274  = \$271  & \$273 ;
+  assign \$276  = \$275  == ki;
+  assign \$277  = \$274  & \$276 ;
+  assign \$278  = ~ \$277 ;
+  assign \$279  = \$278  | credit;
+  assign \$280  = ! ch;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = ch + 1'h1;
+  assign \$284  = \$283  == kj;
+  assign \$285  = ~ \$284 ;
+  assign \$287  = \$286  == ki;
   assign \$288  = ~ \$287 ;
-  assign \$289  = \$288  | credit;
-  assign \$290  = ! ch;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = ch + 1'h1;
-  assign \$294  = \$293  == kj;
-  assign \$295  = ~ \$294 ;
-  assign \$297  = \$296  == ki;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = kj + 1'h1;
-  assign \$300  = ki + 1'h1;
-  assign \$302  = ! gc;
-  assign \$304  = gc + 1'h1;
-  assign \$307  = pos + 1'h1;
-  assign \$308  = oy == 3'h4;
-  assign \$309  = ox + 1'h1;
-  assign \$310  = ox + 1'h1;
-  assign \$312  = ox == 4'ha;
-  assign \$313  = oy + 1'h1;
-  assign \$314  = oy + 1'h1;
-  assign \$317  = s0_valid | s1_valid;
-  assign \$318  = \$317  | s2_valid;
-  assign \$319  = \$318  | s3_valid;
-  assign \$320  = \$319  | s4_valid;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = job_active | \$signal ;
-  assign \$323  = \$322  | trace__valid;
-  assign \$324  = \$323  | o_busy;
-  assign \$325  = \$324  | \o_busy$181 ;
-  assign \$326  = \$325  | \o_busy$182 ;
-  assign \$327  = \$326  | \o_busy$183 ;
-  assign \$328  = \$327  | \o_busy$184 ;
-  assign \$329  = \$328  | \o_busy$185 ;
-  assign \$330  = \$329  | \o_busy$186 ;
-  assign \$331  = \$330  | \o_busy$187 ;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$321  & \$332 ;
-  assign \$335  = \$334  == kj;
-  assign \$336  = ~ \$335 ;
-  assign \$338  = \$337  == ki;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = ! gc;
-  assign \$342  = kj + 1'h1;
-  assign \$343  = ki + 1'h1;
-  assign \$345  = gc + 1'h1;
-  assign \$348  = s0_valid | s1_valid;
-  assign \$349  = \$348  | s2_valid;
-  assign \$350  = \$349  | s3_valid;
-  assign \$351  = \$350  | s4_valid;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = - nz;
-  assign \$354  = { 1'h0, nz } & \$353 ;
-  assign \$355  = nz - 1'h1;
-  assign \$356  = { 1'h0, nz } & \$355 ;
-  assign \$357  = ! todo;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  | credit;
-  assign \$360  = - todo;
-  assign \$361  = { 1'h0, todo } & \$360 ;
-  assign \$362  = todo - 1'h1;
-  assign \$363  = { 1'h0, todo } & \$362 ;
-  assign \$364  = ! todo;
-  assign \$365  = ! gc;
-  assign \$367  = gc + 1'h1;
-  assign \$368  = - nz;
-  assign \$369  = { 1'h0, nz } & \$368 ;
-  assign \$370  = nz - 1'h1;
-  assign \$371  = { 1'h0, nz } & \$370 ;
-  assign \$372  = pos + 1'h1;
-  assign \$373  = oy == 2'h2;
-  assign \$374  = ox + 1'h1;
-  assign \$375  = ox + 1'h1;
+  assign \$289  = kj + 1'h1;
+  assign \$290  = ki + 1'h1;
+  assign \$292  = ! gc;
+  assign \$294  = gc + 1'h1;
+  assign \$297  = pos + 1'h1;
+  assign \$298  = oy == 3'h4;
+  assign \$299  = ox + 1'h1;
+  assign \$300  = ox + 1'h1;
+  assign \$302  = ox == 4'ha;
+  assign \$303  = oy + 1'h1;
+  assign \$304  = oy + 1'h1;
+  assign \$307  = s0_valid | s1_valid;
+  assign \$308  = \$307  | s2_valid;
+  assign \$309  = \$308  | s3_valid;
+  assign \$310  = \$309  | s4_valid;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = job_active | \$signal ;
+  assign \$313  = \$312  | trace__valid;
+  assign \$314  = \$313  | o_busy;
+  assign \$315  = \$314  | \o_busy$175 ;
+  assign \$316  = \$315  | \o_busy$176 ;
+  assign \$317  = \$316  | \o_busy$177 ;
+  assign \$318  = \$317  | \o_busy$178 ;
+  assign \$319  = \$318  | \o_busy$179 ;
+  assign \$320  = \$319  | \o_busy$180 ;
+  assign \$321  = \$320  | \o_busy$181 ;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$311  & \$322 ;
+  assign \$325  = \$324  == kj;
+  assign \$326  = ~ \$325 ;
+  assign \$328  = \$327  == ki;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = ! gc;
+  assign \$332  = kj + 1'h1;
+  assign \$333  = ki + 1'h1;
+  assign \$335  = gc + 1'h1;
+  assign \$338  = s0_valid | s1_valid;
+  assign \$339  = \$338  | s2_valid;
+  assign \$340  = \$339  | s3_valid;
+  assign \$341  = \$340  | s4_valid;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = - nz;
+  assign \$344  = { 1'h0, nz } & \$343 ;
+  assign \$345  = nz - 1'h1;
+  assign \$346  = { 1'h0, nz } & \$345 ;
+  assign \$347  = ! todo;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = \$348  | credit;
+  assign \$350  = - todo;
+  assign \$351  = { 1'h0, todo } & \$350 ;
+  assign \$352  = todo - 1'h1;
+  assign \$353  = { 1'h0, todo } & \$352 ;
+  assign \$354  = ! todo;
+  assign \$355  = ! gc;
+  assign \$357  = gc + 1'h1;
+  assign \$358  = - nz;
+  assign \$359  = { 1'h0, nz } & \$358 ;
+  assign \$360  = nz - 1'h1;
+  assign \$361  = { 1'h0, nz } & \$360 ;
+  assign \$362  = pos + 1'h1;
+  assign \$363  = oy == 2'h2;
+  assign \$364  = ox + 1'h1;
+  assign \$365  = ox + 1'h1;
+  assign \$367  = ox == 4'h8;
+  assign \$368  = oy + 1'h1;
+  assign \$369  = oy + 1'h1;
+  assign \$372  = s0_valid | s1_valid;
+  assign \$373  = \$372  | s2_valid;
+  assign \$374  = \$373  | s3_valid;
+  assign \$375  = \$374  | s4_valid;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = job_active | \$signal ;
+  assign \$378  = \$377  | trace__valid;
+  assign \$379  = \$378  | o_busy;
+  assign \$380  = \$379  | \o_busy$175 ;
+  assign \$381  = \$380  | \o_busy$176 ;
+  assign \$382  = \$381  | \o_busy$177 ;
+  assign \$383  = \$382  | \o_busy$178 ;
+  assign \$384  = \$383  | \o_busy$179 ;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1915,152 +1898,116 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$871$0 (p_rd__data[51:0]),
+    .\port$860$0 (p_rd__data[51:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
   );
   \dscnn_unit_b.step1  step1 (
-    .ce(\ce$85 ),
+    .ce(\ce$79 ),
     .clk(clk),
-    .i_pot(\i_pot$87 ),
-    .i_top(\i_top$93 ),
-    .i_valid(\i_valid$86 ),
-    .o_act(\o_act$159 ),
-    .o_busy(\o_busy$181 ),
-    .\port$871$52 (p_rd__data[103:52]),
+    .i_pot(\i_pot$81 ),
+    .i_top(\i_top$87 ),
+    .i_valid(\i_valid$80 ),
+    .o_act(\o_act$153 ),
+    .o_busy(\o_busy$175 ),
+    .\port$860$52 (p_rd__data[103:52]),
     .rst(rst)
   );
   \dscnn_unit_b.step2  step2 (
-    .ce(\ce$94 ),
+    .ce(\ce$88 ),
     .clk(clk),
-    .i_pot(\i_pot$96 ),
-    .i_top(\i_top$102 ),
-    .i_valid(\i_valid$95 ),
-    .o_act(\o_act$160 ),
-    .o_busy(\o_busy$182 ),
-    .\port$871$104 (p_rd__data[155:104]),
+    .i_pot(\i_pot$90 ),
+    .i_top(\i_top$96 ),
+    .i_valid(\i_valid$89 ),
+    .o_act(\o_act$154 ),
+    .o_busy(\o_busy$176 ),
+    .\port$860$104 (p_rd__data[155:104]),
     .rst(rst)
   );
   \dscnn_unit_b.step3  step3 (
-    .ce(\ce$103 ),
+    .ce(\ce$97 ),
     .clk(clk),
-    .i_pot(\i_pot$105 ),
-    .i_top(\i_top$111 ),
-    .i_valid(\i_valid$104 ),
-    .o_act(\o_act$161 ),
-    .o_busy(\o_busy$183 ),
-    .\port$871$156 (p_rd__data[207:156]),
+    .i_pot(\i_pot$99 ),
+    .i_top(\i_top$105 ),
+    .i_valid(\i_valid$98 ),
+    .o_act(\o_act$155 ),
+    .o_busy(\o_busy$177 ),
+    .\port$860$156 (p_rd__data[207:156]),
     .rst(rst)
   );
   \dscnn_unit_b.step4  step4 (
-    .ce(\ce$112 ),
+    .ce(\ce$106 ),
     .clk(clk),
-    .i_pot(\i_pot$114 ),
-    .i_top(\i_top$120 ),
-    .i_valid(\i_valid$113 ),
-    .o_act(\o_act$162 ),
-    .o_busy(\o_busy$184 ),
-    .\port$871$208 (p_rd__data[259:208]),
+    .i_pot(\i_pot$108 ),
+    .i_top(\i_top$114 ),
+    .i_valid(\i_valid$107 ),
+    .o_act(\o_act$156 ),
+    .o_busy(\o_busy$178 ),
+    .\port$860$208 (p_rd__data[259:208]),
     .rst(rst)
   );
   \dscnn_unit_b.step5  step5 (
-    .ce(\ce$121 ),
+    .ce(\ce$115 ),
     .clk(clk),
-    .i_pot(\i_pot$123 ),
-    .i_top(\i_top$129 ),
-    .i_valid(\i_valid$122 ),
-    .o_act(\o_act$163 ),
-    .o_busy(\o_busy$185 ),
-    .\port$871$260 (p_rd__data[311:260]),
+    .i_pot(\i_pot$117 ),
+    .i_top(\i_top$123 ),
+    .i_valid(\i_valid$116 ),
+    .o_act(\o_act$157 ),
+    .o_busy(\o_busy$179 ),
+    .\port$860$260 (p_rd__data[311:260]),
     .rst(rst)
   );
   \dscnn_unit_b.step6  step6 (
-    .ce(\ce$130 ),
+    .ce(\ce$124 ),
     .clk(clk),
-    .i_pot(\i_pot$132 ),
-    .i_top(\i_top$138 ),
-    .i_valid(\i_valid$131 ),
-    .o_act(\o_act$164 ),
-    .o_busy(\o_busy$186 ),
-    .\port$871$312 (p_rd__data[363:312]),
+    .i_pot(\i_pot$126 ),
+    .i_top(\i_top$132 ),
+    .i_valid(\i_valid$125 ),
+    .o_act(\o_act$158 ),
+    .o_busy(\o_busy$180 ),
+    .\port$860$312 (p_rd__data[363:312]),
     .rst(rst)
   );
   \dscnn_unit_b.step7  step7 (
-    .ce(\ce$139 ),
+    .ce(\ce$133 ),
     .clk(clk),
-    .i_pot(\i_pot$141 ),
-    .i_top(\i_top$147 ),
-    .i_valid(\i_valid$140 ),
-    .o_act(\o_act$165 ),
-    .o_busy(\o_busy$187 ),
-    .\port$871$364 (p_rd__data[415:364]),
+    .i_pot(\i_pot$135 ),
+    .i_top(\i_top$141 ),
+    .i_valid(\i_valid$134 ),
+    .o_act(\o_act$159 ),
+    .o_busy(\o_busy$181 ),
+    .\port$860$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = 2'h0;
-    casez (\$375 )
-      5'h00:
-          \$376  = 2'h0;
-      5'h01:
-          \$376  = 2'h0;
-      5'h02:
-          \$376  = 2'h0;
-      5'h03:
-          \$376  = 2'h0;
-      5'h04:
-          \$376  = 2'h0;
-      5'h05:
-          \$376  = 2'h0;
-      5'h06:
-          \$376  = 2'h0;
-      5'h07:
-          \$376  = 2'h0;
-      5'h08:
-          \$376  = 2'h0;
-      5'h09:
-          \$376  = 2'h0;
+    \$389  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$389  = 2'h2;
+      3'h1:
+          \$389  = 2'h1;
+      3'h2:
+          \$389  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = 2'h0;
-    casez (\$379 )
-      4'h0:
-          \$380  = 2'h0;
-      4'h1:
-          \$380  = 2'h0;
-      4'h2:
-          \$380  = 2'h0;
-      4'h3:
-          \$380  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = 2'h0;
+    \$392  = 2'h0;
     casez (ox)
       4'h0:
-          \$381  = 2'h0;
+          \$392  = 2'h2;
       4'h1:
-          \$381  = 2'h0;
+          \$392  = 2'h2;
       4'h2:
-          \$381  = 2'h0;
+          \$392  = 2'h2;
       4'h3:
-          \$381  = 2'h0;
+          \$392  = 2'h2;
       4'h4:
-          \$381  = 2'h0;
+          \$392  = 2'h1;
       4'h5:
-          \$381  = 2'h0;
-      4'h6:
-          \$381  = 2'h0;
-      4'h7:
-          \$381  = 2'h0;
-      4'h8:
-          \$381  = 2'h0;
-      4'h9:
-          \$381  = 2'h0;
+          \$392  = 2'h1;
     endcase
   end
   always @* begin
@@ -2068,241 +2015,125 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$399  = 2'h0;
     casez (oy)
       3'h0:
-          \$399  = 2'h2;
+          \$399  = 2'h1;
       3'h1:
-          \$399  = 2'h1;
+          \$399  = 2'h0;
       3'h2:
-          \$399  = 2'h1;
+          \$399  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$401  = 2'h1;
+      4'h1:
+          \$401  = 2'h0;
+      4'h2:
+          \$401  = 2'h0;
+      4'h3:
+          \$401  = 2'h0;
+      4'h4:
+          \$401  = 2'h0;
+      4'h5:
+          \$401  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$402  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$402  = 2'h2;
-      4'h1:
-          \$402  = 2'h2;
-      4'h2:
-          \$402  = 2'h2;
-      4'h3:
-          \$402  = 2'h2;
-      4'h4:
-          \$402  = 2'h1;
-      4'h5:
-          \$402  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = 2'h0;
     casez (oy)
       3'h0:
-          \$409  = 2'h1;
+          \$402  = 2'h1;
       3'h1:
-          \$409  = 2'h0;
+          \$402  = 2'h0;
       3'h2:
-          \$409  = 2'h0;
+          \$402  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$411  = 2'h1;
-      4'h1:
-          \$411  = 2'h0;
-      4'h2:
-          \$411  = 2'h0;
-      4'h3:
-          \$411  = 2'h0;
-      4'h4:
-          \$411  = 2'h0;
-      4'h5:
-          \$411  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$412  = 2'h1;
-      3'h1:
-          \$412  = 2'h0;
-      3'h2:
-          \$412  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = 2'h0;
-    casez (\$440 )
+    \$431  = 2'h0;
+    casez (\$430 )
       5'h00:
-          \$441  = 2'h1;
+          \$431  = 2'h1;
       5'h01:
-          \$441  = 2'h0;
+          \$431  = 2'h0;
       5'h02:
-          \$441  = 2'h0;
+          \$431  = 2'h0;
       5'h03:
-          \$441  = 2'h0;
+          \$431  = 2'h0;
       5'h04:
-          \$441  = 2'h0;
+          \$431  = 2'h0;
       5'h05:
-          \$441  = 2'h0;
+          \$431  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = 2'h0;
-    casez (\$444 )
+    \$435  = 2'h0;
+    casez (\$434 )
       4'h0:
-          \$445  = 2'h1;
+          \$435  = 2'h1;
       4'h1:
-          \$445  = 2'h0;
+          \$435  = 2'h0;
       4'h2:
-          \$445  = 2'h0;
+          \$435  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = 2'h0;
+    \$436  = 2'h0;
     casez (ox)
       4'h0:
-          \$446  = 2'h1;
+          \$436  = 2'h1;
       4'h1:
-          \$446  = 2'h0;
+          \$436  = 2'h0;
       4'h2:
-          \$446  = 2'h0;
+          \$436  = 2'h0;
       4'h3:
-          \$446  = 2'h0;
+          \$436  = 2'h0;
       4'h4:
-          \$446  = 2'h0;
+          \$436  = 2'h0;
       4'h5:
-          \$446  = 2'h0;
+          \$436  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a0 = 11'h000;
+    a_bcast = 11'h000;
     casez (s2_kind)
       2'h0:
-          a0 = { 3'h0, \$2  };
-      2'h1:
-          a0 = { 7'h00, act_q[3:0] };
+          a_bcast = { 3'h0, \$5  };
       2'h2:
-          a0 = \$3 ;
+          a_bcast = \$6 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a1 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a1 = { 3'h0, \$4  };
-      2'h1:
-          a1 = { 7'h00, act_q[7:4] };
-      2'h2:
-          a1 = \$5 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a2 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a2 = { 3'h0, \$6  };
-      2'h1:
-          a2 = { 7'h00, act_q[11:8] };
-      2'h2:
-          a2 = \$7 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a3 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a3 = { 3'h0, \$8  };
-      2'h1:
-          a3 = { 7'h00, act_q[15:12] };
-      2'h2:
-          a3 = \$9 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a4 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a4 = { 3'h0, \$10  };
-      2'h1:
-          a4 = { 7'h00, act_q[19:16] };
-      2'h2:
-          a4 = \$11 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a5 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a5 = { 3'h0, \$12  };
-      2'h1:
-          a5 = { 7'h00, act_q[23:20] };
-      2'h2:
-          a5 = \$13 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a6 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a6 = { 3'h0, \$14  };
-      2'h1:
-          a6 = { 7'h00, act_q[27:24] };
-      2'h2:
-          a6 = \$15 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    a7 = 11'h000;
-    casez (s2_kind)
-      2'h0:
-          a7 = { 3'h0, \$16  };
-      2'h1:
-          a7 = { 7'h00, act_q[31:28] };
-      2'h2:
-          a7 = \$17 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$155  = 7'h00;
-    if (\$45 ) begin
+    \$signature__addr$149  = 7'h00;
+    if (\$34 ) begin
       if (tag[1]) begin
-        \$signature__addr$155  = \$47 ;
+        \$signature__addr$149  = \$36 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$156  = 32'd0;
-    if (\$45 ) begin
+    \$signature__data$150  = 32'd0;
+    if (\$34 ) begin
       if (tag[1]) begin
-        \$signature__data$156  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
+        \$signature__data$150  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$166  = 1'h0;
-    if (\$45 ) begin
+    \$signature__en$160  = 1'h0;
+    if (\$34 ) begin
       if (tag[1]) begin
-        \$signature__en$166  = 1'h1;
+        \$signature__en$160  = 1'h1;
       end
     end
   end
@@ -2311,7 +2142,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$85 ;
+          load__ready = \$74 ;
     endcase
   end
   always @* begin
@@ -2347,11 +2178,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$92 ;
+          iss_first = \$81 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$141 ;
+          iss_first = \$127 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2359,7 +2190,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$174 ;
+          iss_first = \$154 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2373,23 +2204,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$99 ;
+          iss_last = \$88 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$146 ;
+          iss_last = \$132 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$162 ;
+          iss_last = \$144 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$179 ;
+          iss_last = \$159 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$195 ;
+          iss_last = \$171 ;
     endcase
   end
   always @* begin
@@ -2524,16 +2355,16 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    iss_raddr = 7'h00;
+    iss_ra1 = 7'h00;
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          iss_raddr = \$105 [6:0];
+          iss_ra1 = \$91 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_raddr = \$153 [6:0];
+          iss_ra1 = \$135 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2541,33 +2372,81 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_raddr = \$186 [6:0];
+          iss_ra1 = \$162 [6:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    iss_waddr = 6'h00;
+    iss_ra2 = 7'h00;
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          iss_waddr = \$112 ;
+          iss_ra2 = { 1'h0, \$93  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_waddr = \$158 [5:0];
+          iss_ra2 = { 2'h0, \$137  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_waddr = \$166 [5:0];
+          /* empty */;
       4'h6:
           /* empty */;
       4'h7:
-          iss_waddr = \$191 [5:0];
+          iss_ra2 = { 2'h0, \$164  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    iss_wa1 = 6'h00;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          iss_wa1 = { 2'h0, \$95  };
+      4'h2:
+          /* empty */;
+      4'h3:
+          iss_wa1 = { 2'h0, \$138  };
+      4'h4:
+          /* empty */;
+      4'h5:
+          iss_wa1 = { 1'h0, \$146  };
+      4'h6:
+          /* empty */;
+      4'h7:
+          iss_wa1 = { 1'h0, \$165  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_waddr = \$199 [5:0];
+          iss_wa1 = \$173 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    iss_wa2 = 6'h00;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          iss_wa2 = { 2'h0, \$98  };
+      4'h2:
+          /* empty */;
+      4'h3:
+          iss_wa2 = { 2'h0, \$140  };
+      4'h4:
+          /* empty */;
+      4'h5:
+          iss_wa2 = { 3'h0, pw_idx1 };
+      4'h6:
+          /* empty */;
+      4'h7:
+          iss_wa2 = { 2'h0, \$167  };
+      4'h8:
+          /* empty */;
+      4'h9:
+          iss_wa2 = { 3'h0, pw_idx2 };
     endcase
   end
   always @* begin
@@ -2577,7 +2456,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_pad = \$127 ;
+          iss_pad = \$113 ;
     endcase
   end
   always @* begin
@@ -2587,7 +2466,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$136 ) begin
+          if (\$122 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2597,7 +2476,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$169 ) begin
+          if (\$149 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2607,7 +2486,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$202 ) begin
+          if (\$176 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2627,7 +2506,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$161 , \$160 , \$159  };
+          pw_idx1 = { \$143 , \$142 , \$141  };
     endcase
   end
   always @* begin
@@ -2645,7 +2524,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$163 ;
+          iss_zero = \$145 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2653,7 +2532,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$196 ;
+          iss_zero = \$172 ;
     endcase
   end
   always @* begin
@@ -2679,18 +2558,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$194 , \$193 , \$192  };
+          pw_idx2 = { \$170 , \$169 , \$168  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = spikes__valid;
-    if (\$214 ) begin
-      \$466  = 1'h0;
+    \$456  = spikes__valid;
+    if (\$188 ) begin
+      \$456  = 1'h0;
     end
-    if (\$277 ) begin
+    if (\$267 ) begin
       if (tag[1]) begin
-        \$466  = 1'h1;
+        \$456  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2715,53 +2594,53 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$465 ) begin
-            \$466  = 1'h1;
+          if (\$455 ) begin
+            \$456  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$466  = 1'h0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = \$signature__addr ;
-    if (\$216 ) begin
-      \$467  = \$217 [6:0];
-      if (\$218 ) begin
-        \$467  = 7'h00;
+    \$457  = \$signature__addr ;
+    if (\$190 ) begin
+      \$457  = \$191 [6:0];
+      if (\$192 ) begin
+        \$457  = 7'h00;
       end
     end
     if (rst) begin
-      \$467  = 7'h00;
+      \$457  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = img_full;
-    if (\$216 ) begin
-      if (\$218 ) begin
-        \$468  = 1'h1;
+    \$458  = img_full;
+    if (\$190 ) begin
+      if (\$192 ) begin
+        \$458  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$293 ) begin
                 end else begin
-                  if (\$308 ) begin
-                    if (\$312 ) begin
-                      \$468  = 1'h0;
+                  if (\$298 ) begin
+                    if (\$302 ) begin
+                      \$458  = 1'h0;
                     end
                   end
                 end
@@ -2770,894 +2649,901 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$468  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = iss_valid;
+    \$459  = iss_valid;
     if (rst) begin
-      \$469  = 1'h0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = iss_kind;
+    \$460  = iss_kind;
     if (rst) begin
-      \$470  = 2'h0;
+      \$460  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = iss_first;
+    \$461  = iss_first;
     if (rst) begin
-      \$471  = 1'h0;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = iss_last;
+    \$462  = iss_last;
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = iss_g;
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = iss_c;
+    if (rst) begin
+      \$464  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = iss_pad;
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = iss_zero;
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = iss_job;
+    if (rst) begin
+      \$467  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = iss_pos;
+    if (rst) begin
+      \$468  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = iss_layer;
+    if (rst) begin
+      \$469  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = s0_valid;
+    if (rst) begin
+      \$470  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = s0_kind;
+    if (rst) begin
+      \$471  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = s0_first;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = iss_g;
+    \$473  = s0_last;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = iss_c;
+    \$474  = s0_g;
     if (rst) begin
-      \$474  = 3'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = iss_pad;
+    \$475  = s0_c;
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = iss_zero;
+    \$476  = s0_pad;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = iss_job;
+    \$477  = s0_zero;
     if (rst) begin
-      \$477  = 2'h0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = iss_pos;
+    \$478  = s0_job;
     if (rst) begin
-      \$478  = 6'h00;
+      \$478  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = iss_layer;
+    \$479  = s0_pos;
     if (rst) begin
-      \$479  = 2'h0;
+      \$479  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s0_valid;
+    \$480  = s0_layer;
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s0_kind;
+    \$481  = s1_valid;
     if (rst) begin
-      \$481  = 2'h0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s0_first;
+    \$482  = s1_kind;
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s0_last;
+    \$483  = s1_first;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s0_g;
+    \$484  = s1_last;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s0_c;
+    \$485  = s1_g;
     if (rst) begin
-      \$485  = 3'h0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s0_pad;
+    \$486  = s1_c;
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s0_zero;
+    \$487  = s1_pad;
     if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s0_job;
+    \$488  = s1_zero;
     if (rst) begin
-      \$488  = 2'h0;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s0_pos;
+    \$489  = s1_job;
     if (rst) begin
-      \$489  = 6'h00;
+      \$489  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s0_layer;
+    \$490  = s1_pos;
     if (rst) begin
-      \$490  = 2'h0;
+      \$490  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_valid;
+    \$491  = s1_layer;
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s1_kind;
+    \$492  = s2_valid;
     if (rst) begin
-      \$492  = 2'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s1_first;
+    \$493  = s2_kind;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s1_last;
+    \$494  = s2_first;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s1_g;
+    \$495  = s2_last;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s1_c;
+    \$496  = s2_g;
     if (rst) begin
-      \$496  = 3'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s1_pad;
+    \$497  = s2_c;
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s1_zero;
+    \$498  = s2_pad;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s1_job;
+    \$499  = s2_zero;
     if (rst) begin
-      \$499  = 2'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s1_pos;
+    \$500  = s2_job;
     if (rst) begin
-      \$500  = 6'h00;
+      \$500  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s1_layer;
+    \$501  = s2_pos;
     if (rst) begin
-      \$501  = 2'h0;
+      \$501  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_valid;
+    \$502  = s2_layer;
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s2_kind;
+    \$503  = s3_valid;
     if (rst) begin
-      \$503  = 2'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s2_first;
+    \$504  = s3_kind;
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s2_last;
+    \$505  = s3_first;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s2_g;
+    \$506  = s3_last;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s2_c;
+    \$507  = s3_g;
     if (rst) begin
-      \$507  = 3'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s2_pad;
+    \$508  = s3_c;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s2_zero;
+    \$509  = s3_pad;
     if (rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s2_job;
+    \$510  = s3_zero;
     if (rst) begin
-      \$510  = 2'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s2_pos;
+    \$511  = s3_job;
     if (rst) begin
-      \$511  = 6'h00;
+      \$511  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s2_layer;
+    \$512  = s3_pos;
     if (rst) begin
-      \$512  = 2'h0;
+      \$512  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s3_valid;
+    \$513  = s3_layer;
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s3_kind;
+    \$514  = iss_ra1;
     if (rst) begin
-      \$514  = 2'h0;
+      \$514  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s3_first;
+    \$515  = iss_ra2;
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s3_last;
+    \$516  = iss_wa1;
     if (rst) begin
-      \$516  = 1'h0;
+      \$516  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s3_g;
+    \$517  = iss_wa2;
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s3_c;
+    \$518  = \$218 ;
     if (rst) begin
-      \$518  = 3'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s3_pad;
+    \$519  = \$221 ;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s3_zero;
+    \$520  = \$226 ;
     if (rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s3_job;
-    if (rst) begin
-      \$521  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s3_pos;
-    if (rst) begin
-      \$522  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s3_layer;
-    if (rst) begin
-      \$523  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = iss_raddr;
-    if (rst) begin
-      \$524  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = iss_waddr;
-    if (rst) begin
-      \$525  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s0_waddr;
-    if (rst) begin
-      \$526  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = \$228 ;
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = \$231 ;
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = \$236 ;
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = acc0;
-    if (\$237 ) begin
-      \$530  = 20'h00000;
+    \$521  = acc0;
+    if (\$227 ) begin
+      \$521  = 20'h00000;
     end else if (s4_valid) begin
-      \$530  = \$18 [19:0];
+      \$521  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = acc1;
-    if (\$238 ) begin
-      \$531  = 20'h00000;
+    \$522  = acc1;
+    if (\$228 ) begin
+      \$522  = 20'h00000;
     end else if (s4_valid) begin
-      \$531  = \$19 [19:0];
+      \$522  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = acc2;
-    if (\$239 ) begin
-      \$532  = 20'h00000;
+    \$523  = acc2;
+    if (\$229 ) begin
+      \$523  = 20'h00000;
     end else if (s4_valid) begin
-      \$532  = \$20 [19:0];
+      \$523  = \$9 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = acc3;
-    if (\$240 ) begin
-      \$533  = 20'h00000;
+    \$524  = acc3;
+    if (\$230 ) begin
+      \$524  = 20'h00000;
     end else if (s4_valid) begin
-      \$533  = \$21 [19:0];
+      \$524  = \$10 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = acc4;
-    if (\$241 ) begin
-      \$534  = 20'h00000;
+    \$525  = acc4;
+    if (\$231 ) begin
+      \$525  = 20'h00000;
     end else if (s4_valid) begin
-      \$534  = \$22 [19:0];
+      \$525  = \$11 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = acc5;
-    if (\$242 ) begin
-      \$535  = 20'h00000;
+    \$526  = acc5;
+    if (\$232 ) begin
+      \$526  = 20'h00000;
     end else if (s4_valid) begin
-      \$535  = \$23 [19:0];
+      \$526  = \$12 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc6;
-    if (\$243 ) begin
-      \$536  = 20'h00000;
+    \$527  = acc6;
+    if (\$233 ) begin
+      \$527  = 20'h00000;
     end else if (s4_valid) begin
-      \$536  = \$24 [19:0];
+      \$527  = \$13 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = acc7;
-    if (\$244 ) begin
-      \$537  = 20'h00000;
+    \$528  = acc7;
+    if (\$234 ) begin
+      \$528  = 20'h00000;
     end else if (s4_valid) begin
-      \$537  = \$25 [19:0];
+      \$528  = \$14 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = d0;
+    \$529  = d0;
     if (dw_done0) begin
-      \$538  = \$18 [10:0];
+      \$529  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = nz;
+    \$530  = nz;
     if (dw_done0) begin
-      \$539 [0] = \$245 ;
-      \$539 [1] = \$246 ;
-      \$539 [2] = \$247 ;
-      \$539 [3] = \$248 ;
-      \$539 [4] = \$249 ;
-      \$539 [5] = \$250 ;
-      \$539 [6] = \$251 ;
-      \$539 [7] = \$252 ;
+      \$530 [0] = \$235 ;
+      \$530 [1] = \$236 ;
+      \$530 [2] = \$237 ;
+      \$530 [3] = \$238 ;
+      \$530 [4] = \$239 ;
+      \$530 [5] = \$240 ;
+      \$530 [6] = \$241 ;
+      \$530 [7] = \$242 ;
     end
     if (rst) begin
-      \$539  = 8'h00;
+      \$530  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = d1;
+    \$531  = d1;
     if (dw_done0) begin
-      \$540  = \$19 [10:0];
+      \$531  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = d2;
+    \$532  = d2;
     if (dw_done0) begin
-      \$541  = \$20 [10:0];
+      \$532  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = d3;
+    \$533  = d3;
     if (dw_done0) begin
-      \$542  = \$21 [10:0];
+      \$533  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = d4;
+    \$534  = d4;
     if (dw_done0) begin
-      \$543  = \$22 [10:0];
+      \$534  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = d5;
+    \$535  = d5;
     if (dw_done0) begin
-      \$544  = \$23 [10:0];
+      \$535  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = d6;
+    \$536  = d6;
     if (dw_done0) begin
-      \$545  = \$24 [10:0];
+      \$536  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = d7;
+    \$537  = d7;
     if (dw_done0) begin
-      \$546  = \$25 [10:0];
+      \$537  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = job_active;
+    \$538  = job_active;
     if (hand_over) begin
-      \$547  = 1'h1;
+      \$538  = 1'h1;
     end
-    if (\$253 ) begin
+    if (\$243 ) begin
       if (job_active) begin
-        if (\$269 ) begin
-          \$547  = 1'h0;
+        if (\$259 ) begin
+          \$538  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = job_kind;
+    \$539  = job_kind;
     if (hand_over) begin
-      \$548  = s4_job;
+      \$539  = s4_job;
     end
     if (rst) begin
-      \$548  = 2'h0;
+      \$539  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = job_layer;
+    \$540  = job_layer;
     if (hand_over) begin
-      \$549  = s4_layer;
+      \$540  = s4_layer;
     end
     if (rst) begin
-      \$549  = 2'h0;
+      \$540  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = job_pos;
+    \$541  = job_pos;
     if (hand_over) begin
-      \$550  = s4_pos;
+      \$541  = s4_pos;
     end
     if (rst) begin
-      \$550  = 6'h00;
+      \$541  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = job_g;
+    \$542  = job_g;
     if (hand_over) begin
-      \$551  = s4_g;
+      \$542  = s4_g;
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = job_k;
+    \$543  = job_k;
     if (hand_over) begin
+      \$543  = 1'h0;
+    end
+    if (\$243 ) begin
+      if (job_active) begin
+        \$543  = \$255 [0];
+      end
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = shadow0;
+    if (hand_over) begin
+      \$544  = \$7 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = shadow1;
+    if (hand_over) begin
+      \$545  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = shadow2;
+    if (hand_over) begin
+      \$546  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = shadow3;
+    if (hand_over) begin
+      \$547  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = shadow4;
+    if (hand_over) begin
+      \$548  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = shadow5;
+    if (hand_over) begin
+      \$549  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = shadow6;
+    if (hand_over) begin
+      \$550  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = shadow7;
+    if (hand_over) begin
+      \$551  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = \$signal ;
+    if (\$243 ) begin
+      \$552  = job_active;
+    end
+    if (rst) begin
       \$552  = 1'h0;
     end
-    if (\$253 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = p1_kind;
+    if (\$243 ) begin
       if (job_active) begin
-        \$552  = \$265 [0];
+        \$553  = job_kind;
       end
     end
     if (rst) begin
-      \$552  = 1'h0;
+      \$553  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = shadow0;
-    if (hand_over) begin
-      \$553  = \$18 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = shadow1;
-    if (hand_over) begin
-      \$554  = \$19 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = shadow2;
-    if (hand_over) begin
-      \$555  = \$20 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = shadow3;
-    if (hand_over) begin
-      \$556  = \$21 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = shadow4;
-    if (hand_over) begin
-      \$557  = \$22 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = shadow5;
-    if (hand_over) begin
-      \$558  = \$23 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = shadow6;
-    if (hand_over) begin
-      \$559  = \$24 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow7;
-    if (hand_over) begin
-      \$560  = \$25 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \$signal ;
-    if (\$253 ) begin
-      \$561  = job_active;
-    end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = p1_kind;
-    if (\$253 ) begin
+    \$554  = p1_layer;
+    if (\$243 ) begin
       if (job_active) begin
-        \$562  = job_kind;
+        \$554  = job_layer;
       end
     end
     if (rst) begin
-      \$562  = 2'h0;
+      \$554  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = p1_layer;
-    if (\$253 ) begin
+    \$555  = p1_pos;
+    if (\$243 ) begin
       if (job_active) begin
-        \$563  = job_layer;
+        \$555  = job_pos;
       end
     end
     if (rst) begin
-      \$563  = 2'h0;
+      \$555  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = p1_pos;
-    if (\$253 ) begin
+    \$556  = \$signal$303 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$564  = job_pos;
+        \$556  = \$244 ;
       end
     end
     if (rst) begin
-      \$564  = 6'h00;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$signal$305 ;
-    if (\$253 ) begin
+    \$557  = p1_last;
+    if (\$243 ) begin
       if (job_active) begin
-        \$565  = \$254 ;
+        \$557  = \$250 ;
       end
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = p1_last;
-    if (\$253 ) begin
+    \$558  = p1_addr;
+    if (\$243 ) begin
       if (job_active) begin
-        \$566  = \$260 ;
+        \$558  = \$254 [0];
       end
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = p1_addr;
-    if (\$253 ) begin
+    \$559  = i_pot;
+    if (\$243 ) begin
       if (job_active) begin
-        \$567  = \$264 [0];
+        \$559  = shadow0;
       end
     end
     if (rst) begin
-      \$567  = 1'h0;
+      \$559  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = i_pot;
-    if (\$253 ) begin
+    \$560  = \i_pot$81 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$568  = shadow0;
+        \$560  = shadow1;
       end
     end
     if (rst) begin
-      \$568  = 20'h00000;
+      \$560  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \i_pot$87 ;
-    if (\$253 ) begin
+    \$561  = \i_pot$90 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$569  = shadow1;
+        \$561  = shadow2;
       end
     end
     if (rst) begin
-      \$569  = 20'h00000;
+      \$561  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \i_pot$96 ;
-    if (\$253 ) begin
+    \$562  = \i_pot$99 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$570  = shadow2;
+        \$562  = shadow3;
       end
     end
     if (rst) begin
-      \$570  = 20'h00000;
+      \$562  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \i_pot$105 ;
-    if (\$253 ) begin
+    \$563  = \i_pot$108 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$571  = shadow3;
+        \$563  = shadow4;
       end
     end
     if (rst) begin
-      \$571  = 20'h00000;
+      \$563  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \i_pot$114 ;
-    if (\$253 ) begin
+    \$564  = \i_pot$117 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$572  = shadow4;
+        \$564  = shadow5;
       end
     end
     if (rst) begin
-      \$572  = 20'h00000;
+      \$564  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \i_pot$123 ;
-    if (\$253 ) begin
+    \$565  = \i_pot$126 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$573  = shadow5;
+        \$565  = shadow6;
       end
     end
     if (rst) begin
-      \$573  = 20'h00000;
+      \$565  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \i_pot$132 ;
-    if (\$253 ) begin
+    \$566  = \i_pot$135 ;
+    if (\$243 ) begin
       if (job_active) begin
-        \$574  = shadow6;
+        \$566  = shadow7;
       end
     end
     if (rst) begin
-      \$574  = 20'h00000;
+      \$566  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \i_pot$141 ;
-    if (\$253 ) begin
+    \$567  = credit;
+    if (\$243 ) begin
       if (job_active) begin
-        \$575  = shadow7;
-      end
-    end
-    if (rst) begin
-      \$575  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = credit;
-    if (\$253 ) begin
-      if (job_active) begin
-        if (\$269 ) begin
-          \$576  = 1'h1;
+        if (\$259 ) begin
+          \$567  = 1'h1;
         end
       end
     end
@@ -3665,15 +3551,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
-                \$576  = 1'h0;
+                \$567  = 1'h0;
               end
             end
           end
@@ -3684,9 +3570,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
-              \$576  = 1'h0;
+          if (\$349 ) begin
+            if (\$354 ) begin
+              \$567  = 1'h0;
             end
           end
       4'h6:
@@ -3696,71 +3582,71 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
-              \$576  = 1'h0;
+          if (\$414 ) begin
+            if (\$419 ) begin
+              \$567  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$576  = 1'h1;
+      \$567  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = trace__valid;
-    if (\$270 ) begin
-      \$577  = 1'h0;
+    \$568  = trace__valid;
+    if (\$260 ) begin
+      \$568  = 1'h0;
     end
-    if (\$274 ) begin
+    if (\$264 ) begin
       if (tag[1]) begin
-        \$577  = 1'h1;
+        \$568  = 1'h1;
       end
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = word;
-    if (\$274 ) begin
-      \$578  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
+    \$569  = word;
+    if (\$264 ) begin
+      \$569  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$578  = 32'd0;
+      \$569  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = trace__payload;
-    if (\$274 ) begin
+    \$570  = trace__payload;
+    if (\$264 ) begin
       if (tag[1]) begin
-        \$579 [1:0] = tag[9:8];
-        \$579 [7:2] = tag[7:2];
-        \$579 [39:8] = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
+        \$570 [1:0] = tag[9:8];
+        \$570 [7:2] = tag[7:2];
+        \$570 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     if (rst) begin
-      \$579  = 40'h0000000000;
+      \$570  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = spk_word;
-    if (\$277 ) begin
-      \$580  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
+    \$571  = spk_word;
+    if (\$267 ) begin
+      \$571  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$580  = 32'd0;
+      \$571  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = spikes__payload;
-    if (\$277 ) begin
+    \$572  = spikes__payload;
+    if (\$267 ) begin
       if (tag[1]) begin
-        \$581  = { \o_act$165 , \o_act$164 , \o_act$163 , \o_act$162 , \o_act$161 , \o_act$160 , \o_act$159 , o_act };
+        \$572  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     casez (seq_state)
@@ -3785,346 +3671,346 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$465 ) begin
-            \$581  = 32'd0;
+          if (\$455 ) begin
+            \$572  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$581  = 32'd0;
+      \$572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = asm;
-    if (\$278 ) begin
-      \$582  = { load__payload[38:7], asm[415:32] };
+    \$573  = asm;
+    if (\$268 ) begin
+      \$573  = { load__payload[38:7], asm[415:32] };
     end
     if (rst) begin
-      \$582  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$573  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = ox;
+    \$574  = ox;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$583  = 4'h0;
+          if (\$270 ) begin
+            \$574  = 4'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$293 ) begin
                 end else begin
-                  if (\$308 ) begin
-                    \$583  = \$309 [3:0];
+                  if (\$298 ) begin
+                    \$574  = \$299 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$583  = 4'h0;
+          if (\$323 ) begin
+            \$574  = 4'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
-                if (\$373 ) begin
-                  \$583  = \$374 [3:0];
+                if (\$363 ) begin
+                  \$574  = \$364 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$583  = 4'h0;
+          if (\$388 ) begin
+            \$574  = 4'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
-                if (\$438 ) begin
-                  \$583  = \$439 [3:0];
+                if (\$428 ) begin
+                  \$574  = \$429 [3:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$583  = 4'h0;
+      \$574  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = oy;
+    \$575  = oy;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$584  = 3'h0;
+          if (\$270 ) begin
+            \$575  = 3'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$293 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$584  = 3'h0;
+                  if (\$298 ) begin
+                    \$575  = 3'h0;
                   end else begin
-                    \$584  = \$313 [2:0];
+                    \$575  = \$303 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$584  = 3'h0;
+          if (\$323 ) begin
+            \$575  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$584  = 3'h0;
+                if (\$363 ) begin
+                  \$575  = 3'h0;
                 end else begin
-                  \$584  = \$378 [2:0];
+                  \$575  = \$368 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$584  = 3'h0;
+          if (\$388 ) begin
+            \$575  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$438 ) begin
-                  \$584  = 3'h0;
+                if (\$428 ) begin
+                  \$575  = 3'h0;
                 end else begin
-                  \$584  = \$443 [2:0];
+                  \$575  = \$433 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$584  = 3'h0;
+      \$575  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = pos;
+    \$576  = pos;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$585  = 6'h00;
+          if (\$270 ) begin
+            \$576  = 6'h00;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$293 ) begin
                 end else begin
-                  \$585  = \$307 [5:0];
+                  \$576  = \$297 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$585  = 6'h00;
+          if (\$323 ) begin
+            \$576  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
-                \$585  = \$372 [5:0];
+                \$576  = \$362 [5:0];
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$585  = 6'h00;
+          if (\$388 ) begin
+            \$576  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
-                \$585  = \$437 [5:0];
+                \$576  = \$427 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$585  = 6'h00;
+      \$576  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = gc;
+    \$577  = gc;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$586  = 1'h0;
+          if (\$270 ) begin
+            \$577  = 1'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$586  = \$304 [0];
+                if (\$293 ) begin
+                  \$577  = \$294 [0];
                 end else begin
-                  \$586  = 1'h0;
+                  \$577  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$586  = 1'h0;
+          if (\$323 ) begin
+            \$577  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$336 ) begin
-          end else if (\$339 ) begin
-          end else if (\$341 ) begin
-            \$586  = \$345 [0];
+          if (\$326 ) begin
+          end else if (\$329 ) begin
+          end else if (\$331 ) begin
+            \$577  = \$335 [0];
           end else begin
-            \$586  = 1'h0;
+            \$577  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
-                \$586  = \$367 [0];
+              if (\$356 ) begin
+                \$577  = \$357 [0];
               end else begin
-                \$586  = 1'h0;
+                \$577  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$586  = 1'h0;
+          if (\$388 ) begin
+            \$577  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$401 ) begin
-          end else if (\$404 ) begin
-          end else if (\$406 ) begin
-            \$586  = \$410 [0];
+          if (\$391 ) begin
+          end else if (\$394 ) begin
+          end else if (\$396 ) begin
+            \$577  = \$400 [0];
           end else begin
-            \$586  = 1'h0;
+            \$577  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
-                \$586  = \$432 [0];
+              if (\$421 ) begin
+                \$577  = \$422 [0];
               end else begin
-                \$586  = 1'h0;
+                \$577  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$586  = 1'h0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = ch;
+    \$578  = ch;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$587  = 3'h0;
+          if (\$270 ) begin
+            \$578  = 3'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
-              \$587  = \$292 [2:0];
+            if (\$281 ) begin
+              \$578  = \$282 [2:0];
             end else begin
-              \$587  = 3'h0;
+              \$578  = 3'h0;
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$587  = 3'h0;
+          if (\$323 ) begin
+            \$578  = 3'h0;
           end
       4'h3:
           /* empty */;
@@ -4133,322 +4019,322 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$398 ) begin
-            \$587  = 3'h0;
+          if (\$388 ) begin
+            \$578  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$587  = 3'h0;
+      \$578  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = ki;
+    \$579  = ki;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$588  = 2'h0;
+          if (\$270 ) begin
+            \$579  = 2'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-                \$588  = \$300 [1:0];
+              if (\$285 ) begin
+              end else if (\$288 ) begin
+                \$579  = \$290 [1:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$588  = \$305 ;
+                if (\$293 ) begin
+                  \$579  = \$295 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$588  = \$311 ;
+                  if (\$298 ) begin
+                    \$579  = \$301 ;
                   end else begin
-                    \$588  = \$316 ;
+                    \$579  = \$306 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$588  = 2'h0;
+          if (\$323 ) begin
+            \$579  = 2'h0;
           end
       4'h3:
-          if (\$336 ) begin
-          end else if (\$339 ) begin
-            \$588  = \$343 [1:0];
-          end else if (\$341 ) begin
-            \$588  = \$346 ;
+          if (\$326 ) begin
+          end else if (\$329 ) begin
+            \$579  = \$333 [1:0];
+          end else if (\$331 ) begin
+            \$579  = \$336 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$588  = \$376 ;
+                if (\$363 ) begin
+                  \$579  = \$366 ;
                 end else begin
-                  \$588  = \$381 ;
+                  \$579  = \$371 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$588  = 2'h1;
+          if (\$388 ) begin
+            \$579  = 2'h1;
           end
       4'h7:
-          if (\$401 ) begin
-          end else if (\$404 ) begin
-            \$588  = \$408 [1:0];
-          end else if (\$406 ) begin
-            \$588  = \$411 ;
+          if (\$391 ) begin
+          end else if (\$394 ) begin
+            \$579  = \$398 [1:0];
+          end else if (\$396 ) begin
+            \$579  = \$401 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$438 ) begin
-                  \$588  = \$441 ;
+                if (\$428 ) begin
+                  \$579  = \$431 ;
                 end else begin
-                  \$588  = \$446 ;
+                  \$579  = \$436 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$588  = 2'h0;
+      \$579  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = kj;
+    \$580  = kj;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$589  = 2'h0;
+          if (\$270 ) begin
+            \$580  = 2'h0;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-                \$589  = \$299 [1:0];
-              end else if (\$298 ) begin
-                \$589  = \$301 ;
+              if (\$285 ) begin
+                \$580  = \$289 [1:0];
+              end else if (\$288 ) begin
+                \$580  = \$291 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$589  = \$306 ;
+                if (\$293 ) begin
+                  \$580  = \$296 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$589  = 2'h0;
+                  if (\$298 ) begin
+                    \$580  = 2'h0;
                   end else begin
-                    \$589  = \$315 ;
+                    \$580  = \$305 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$589  = 2'h0;
+          if (\$323 ) begin
+            \$580  = 2'h0;
           end
       4'h3:
-          if (\$336 ) begin
-            \$589  = \$342 [1:0];
-          end else if (\$339 ) begin
-            \$589  = \$344 ;
-          end else if (\$341 ) begin
-            \$589  = \$347 ;
+          if (\$326 ) begin
+            \$580  = \$332 [1:0];
+          end else if (\$329 ) begin
+            \$580  = \$334 ;
+          end else if (\$331 ) begin
+            \$580  = \$337 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$589  = 2'h0;
+                if (\$363 ) begin
+                  \$580  = 2'h0;
                 end else begin
-                  \$589  = \$380 ;
+                  \$580  = \$370 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$589  = 2'h1;
+          if (\$388 ) begin
+            \$580  = 2'h1;
           end
       4'h7:
-          if (\$401 ) begin
-            \$589  = \$407 [1:0];
-          end else if (\$404 ) begin
-            \$589  = \$409 ;
-          end else if (\$406 ) begin
-            \$589  = \$412 ;
+          if (\$391 ) begin
+            \$580  = \$397 [1:0];
+          end else if (\$394 ) begin
+            \$580  = \$399 ;
+          end else if (\$396 ) begin
+            \$580  = \$402 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$438 ) begin
-                  \$589  = 2'h1;
+                if (\$428 ) begin
+                  \$580  = 2'h1;
                 end else begin
-                  \$589  = \$445 ;
+                  \$580  = \$435 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$589  = 2'h0;
+      \$580  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = seq_state;
+    \$581  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$590  = 4'h1;
+          if (\$270 ) begin
+            \$581  = 4'h1;
           end
       4'h1:
-          if (\$289 ) begin
+          if (\$279 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$281 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$285 ) begin
+              end else if (\$288 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$293 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$308 ) begin
+                  if (\$298 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$312 ) begin
-                      \$590  = 4'h2;
+                    if (\$302 ) begin
+                      \$581  = 4'h2;
                     end else begin
-                      \$590  = 4'h1;
+                      \$581  = 4'h1;
                     end
                   end else begin
-                    \$590  = 4'h1;
+                    \$581  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$333 ) begin
-            \$590  = 4'h3;
+          if (\$323 ) begin
+            \$581  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$336 ) begin
-          end else if (\$339 ) begin
-          end else if (\$341 ) begin
+          if (\$326 ) begin
+          end else if (\$329 ) begin
+          end else if (\$331 ) begin
           end else begin
-            \$590  = 4'h4;
+            \$581  = 4'h4;
           end
       4'h4:
-          if (\$352 ) begin
-            \$590  = 4'h5;
+          if (\$342 ) begin
+            \$581  = 4'h5;
           end
       4'h5:
-          if (\$359 ) begin
-            if (\$364 ) begin
+          if (\$349 ) begin
+            if (\$354 ) begin
               (* full_case = 32'd1 *)
-              if (\$366 ) begin
+              if (\$356 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
+                if (\$363 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$377 ) begin
-                    \$590  = 4'h6;
+                  if (\$367 ) begin
+                    \$581  = 4'h6;
                   end else begin
-                    \$590  = 4'h3;
+                    \$581  = 4'h3;
                   end
                 end else begin
-                  \$590  = 4'h3;
+                  \$581  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$398 ) begin
-            \$590  = 4'h7;
+          if (\$388 ) begin
+            \$581  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$401 ) begin
-          end else if (\$404 ) begin
-          end else if (\$406 ) begin
+          if (\$391 ) begin
+          end else if (\$394 ) begin
+          end else if (\$396 ) begin
           end else begin
-            \$590  = 4'h8;
+            \$581  = 4'h8;
           end
       4'h8:
-          if (\$417 ) begin
-            \$590  = 4'h9;
+          if (\$407 ) begin
+            \$581  = 4'h9;
           end
       4'h9:
-          if (\$424 ) begin
-            if (\$429 ) begin
+          if (\$414 ) begin
+            if (\$419 ) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$421 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$438 ) begin
+                if (\$428 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$442 ) begin
-                    \$590  = 4'ha;
+                  if (\$432 ) begin
+                    \$581  = 4'ha;
                   end else begin
-                    \$590  = 4'h7;
+                    \$581  = 4'h7;
                   end
                 end else begin
-                  \$590  = 4'h7;
+                  \$581  = 4'h7;
                 end
               end
             end
           end
       4'ha:
-          if (\$465 ) begin
-            \$590  = 4'h0;
+          if (\$455 ) begin
+            \$581  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$590  = 4'h0;
+      \$581  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = cur;
+    \$582  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4459,15 +4345,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$352 ) begin
-            \$591  = \$354 [7:0];
+          if (\$342 ) begin
+            \$582  = \$344 [7:0];
           end
       4'h5:
-          if (\$359 ) begin
-            \$591  = \$361 [7:0];
-            if (\$364 ) begin
-              if (\$366 ) begin
-                \$591  = \$369 [7:0];
+          if (\$349 ) begin
+            \$582  = \$351 [7:0];
+            if (\$354 ) begin
+              if (\$356 ) begin
+                \$582  = \$359 [7:0];
               end
             end
           end
@@ -4476,26 +4362,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$417 ) begin
-            \$591  = \$419 [7:0];
+          if (\$407 ) begin
+            \$582  = \$409 [7:0];
           end
       4'h9:
-          if (\$424 ) begin
-            \$591  = \$426 [7:0];
-            if (\$429 ) begin
-              if (\$431 ) begin
-                \$591  = \$434 [7:0];
+          if (\$414 ) begin
+            \$582  = \$416 [7:0];
+            if (\$419 ) begin
+              if (\$421 ) begin
+                \$582  = \$424 [7:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$591  = 8'h00;
+      \$582  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = todo;
+    \$583  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4506,15 +4392,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$352 ) begin
-            \$592  = \$356 [7:0];
+          if (\$342 ) begin
+            \$583  = \$346 [7:0];
           end
       4'h5:
-          if (\$359 ) begin
-            \$592  = \$363 [7:0];
-            if (\$364 ) begin
-              if (\$366 ) begin
-                \$592  = \$371 [7:0];
+          if (\$349 ) begin
+            \$583  = \$353 [7:0];
+            if (\$354 ) begin
+              if (\$356 ) begin
+                \$583  = \$361 [7:0];
               end
             end
           end
@@ -4523,26 +4409,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$417 ) begin
-            \$592  = \$421 [7:0];
+          if (\$407 ) begin
+            \$583  = \$411 [7:0];
           end
       4'h9:
-          if (\$424 ) begin
-            \$592  = \$428 [7:0];
-            if (\$429 ) begin
-              if (\$431 ) begin
-                \$592  = \$436 [7:0];
+          if (\$414 ) begin
+            \$583  = \$418 [7:0];
+            if (\$419 ) begin
+              if (\$421 ) begin
+                \$583  = \$426 [7:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$592  = 8'h00;
+      \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = pw_first;
+    \$584  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4553,14 +4439,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$352 ) begin
-            \$593  = 1'h1;
+          if (\$342 ) begin
+            \$584  = 1'h1;
           end
       4'h5:
-          if (\$359 ) begin
-            \$593  = 1'h0;
-            if (\$364 ) begin
-              \$593  = 1'h1;
+          if (\$349 ) begin
+            \$584  = 1'h0;
+            if (\$354 ) begin
+              \$584  = 1'h1;
             end
           end
       4'h6:
@@ -4568,19 +4454,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$417 ) begin
-            \$593  = 1'h1;
+          if (\$407 ) begin
+            \$584  = 1'h1;
           end
       4'h9:
-          if (\$424 ) begin
-            \$593  = 1'h0;
-            if (\$429 ) begin
-              \$593  = 1'h1;
+          if (\$414 ) begin
+            \$584  = 1'h0;
+            if (\$419 ) begin
+              \$584  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$593  = 1'h0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
@@ -4602,13 +4488,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$93  = 4'hf;
+          \i_top$87  = 4'hf;
       2'h1:
-          \i_top$93  = 4'h3;
+          \i_top$87  = 4'h3;
       2'h2:
-          \i_top$93  = 4'hf;
+          \i_top$87  = 4'hf;
       2'h3:
-          \i_top$93  = 4'hf;
+          \i_top$87  = 4'hf;
     endcase
   end
   always @* begin
@@ -4616,13 +4502,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$102  = 4'hf;
+          \i_top$96  = 4'hf;
       2'h1:
-          \i_top$102  = 4'h3;
+          \i_top$96  = 4'h3;
       2'h2:
-          \i_top$102  = 4'hf;
+          \i_top$96  = 4'hf;
       2'h3:
-          \i_top$102  = 4'hf;
+          \i_top$96  = 4'hf;
     endcase
   end
   always @* begin
@@ -4630,13 +4516,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$111  = 4'hf;
+          \i_top$105  = 4'hf;
       2'h1:
-          \i_top$111  = 4'h3;
+          \i_top$105  = 4'h3;
       2'h2:
-          \i_top$111  = 4'hf;
+          \i_top$105  = 4'hf;
       2'h3:
-          \i_top$111  = 4'hf;
+          \i_top$105  = 4'hf;
     endcase
   end
   always @* begin
@@ -4644,13 +4530,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$120  = 4'hf;
+          \i_top$114  = 4'hf;
       2'h1:
-          \i_top$120  = 4'h3;
+          \i_top$114  = 4'h3;
       2'h2:
-          \i_top$120  = 4'hf;
+          \i_top$114  = 4'hf;
       2'h3:
-          \i_top$120  = 4'hf;
+          \i_top$114  = 4'hf;
     endcase
   end
   always @* begin
@@ -4658,13 +4544,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$129  = 4'hf;
+          \i_top$123  = 4'hf;
       2'h1:
-          \i_top$129  = 4'h3;
+          \i_top$123  = 4'h3;
       2'h2:
-          \i_top$129  = 4'hf;
+          \i_top$123  = 4'hf;
       2'h3:
-          \i_top$129  = 4'hf;
+          \i_top$123  = 4'hf;
     endcase
   end
   always @* begin
@@ -4672,13 +4558,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$138  = 4'hf;
+          \i_top$132  = 4'hf;
       2'h1:
-          \i_top$138  = 4'h3;
+          \i_top$132  = 4'h3;
       2'h2:
-          \i_top$138  = 4'hf;
+          \i_top$132  = 4'hf;
       2'h3:
-          \i_top$138  = 4'hf;
+          \i_top$132  = 4'hf;
     endcase
   end
   always @* begin
@@ -4686,13 +4572,79 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
-          \i_top$147  = 4'hf;
+          \i_top$141  = 4'hf;
       2'h1:
-          \i_top$147  = 4'h3;
+          \i_top$141  = 4'h3;
       2'h2:
-          \i_top$147  = 4'hf;
+          \i_top$141  = 4'hf;
       2'h3:
-          \i_top$147  = 4'hf;
+          \i_top$141  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$75  = 2'h0;
+      4'h1:
+          \$75  = 2'h0;
+      4'h2:
+          \$75  = 2'h0;
+      4'h3:
+          \$75  = 2'h0;
+      4'h4:
+          \$75  = 2'h0;
+      4'h5:
+          \$75  = 2'h0;
+      4'h6:
+          \$75  = 2'h0;
+      4'h7:
+          \$75  = 2'h0;
+      4'h8:
+          \$75  = 2'h0;
+      4'h9:
+          \$75  = 2'h0;
+      4'ha:
+          \$75  = 2'h0;
+      4'hb:
+          \$75  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$77  = 2'h0;
+      3'h1:
+          \$77  = 2'h0;
+      3'h2:
+          \$77  = 2'h0;
+      3'h3:
+          \$77  = 2'h0;
+      3'h4:
+          \$77  = 2'h0;
+      3'h5:
+          \$77  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$83  = 2'h2;
+      3'h1:
+          \$83  = 2'h2;
+      3'h2:
+          \$83  = 2'h2;
+      3'h3:
+          \$83  = 2'h2;
+      3'h4:
+          \$83  = 2'h2;
+      3'h5:
+          \$83  = 2'h2;
     endcase
   end
   always @* begin
@@ -4700,125 +4652,77 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$86  = 2'h0;
     casez (ox)
       4'h0:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h1:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h2:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h3:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h4:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h5:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h6:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h7:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h8:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'h9:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'ha:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
       4'hb:
-          \$86  = 2'h0;
+          \$86  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$88  = 2'h0;
-      3'h1:
-          \$88  = 2'h0;
-      3'h2:
-          \$88  = 2'h0;
-      3'h3:
-          \$88  = 2'h0;
-      3'h4:
-          \$88  = 2'h0;
-      3'h5:
-          \$88  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$94  = 2'h2;
-      3'h1:
-          \$94  = 2'h2;
-      3'h2:
-          \$94  = 2'h2;
-      3'h3:
-          \$94  = 2'h2;
-      3'h4:
-          \$94  = 2'h2;
-      3'h5:
-          \$94  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = 2'h0;
+    \$89  = 14'h0000;
     casez (ox)
       4'h0:
-          \$97  = 2'h2;
+          \$89  = 14'h3ff7;
       4'h1:
-          \$97  = 2'h2;
+          \$89  = 14'h0000;
       4'h2:
-          \$97  = 2'h2;
+          \$89  = 14'h0009;
       4'h3:
-          \$97  = 2'h2;
+          \$89  = 14'h0012;
       4'h4:
-          \$97  = 2'h2;
+          \$89  = 14'h001b;
       4'h5:
-          \$97  = 2'h2;
+          \$89  = 14'h0024;
       4'h6:
-          \$97  = 2'h2;
+          \$89  = 14'h002d;
       4'h7:
-          \$97  = 2'h2;
+          \$89  = 14'h0036;
       4'h8:
-          \$97  = 2'h2;
+          \$89  = 14'h003f;
       4'h9:
-          \$97  = 2'h2;
+          \$89  = 14'h0048;
       4'ha:
-          \$97  = 2'h2;
+          \$89  = 14'h0051;
       4'hb:
-          \$97  = 2'h2;
+          \$89  = 14'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = 13'h0000;
-    casez (ox)
-      4'h0:
-          \$100  = 13'h1ff7;
-      4'h1:
-          \$100  = 13'h0000;
-      4'h2:
-          \$100  = 13'h0009;
-      4'h3:
-          \$100  = 13'h0012;
-      4'h4:
-          \$100  = 13'h001b;
-      4'h5:
-          \$100  = 13'h0024;
-      4'h6:
-          \$100  = 13'h002d;
-      4'h7:
-          \$100  = 13'h0036;
-      4'h8:
-          \$100  = 13'h003f;
-      4'h9:
-          \$100  = 13'h0048;
-      4'ha:
-          \$100  = 13'h0051;
-      4'hb:
-          \$100  = 13'h0000;
+    \$90  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$90  = 9'h1ff;
+      3'h1:
+          \$90  = 9'h001;
+      3'h2:
+          \$90  = 9'h003;
+      3'h3:
+          \$90  = 9'h005;
+      3'h4:
+          \$90  = 9'h007;
+      3'h5:
+          \$90  = 9'h000;
     endcase
   end
   always @* begin
@@ -4826,31 +4730,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$101  = 5'h00;
+          \$92  = 5'h00;
       2'h1:
-          \$101  = 5'h09;
+          \$92  = 5'h09;
       2'h2:
-          \$101  = 5'h12;
+          \$92  = 5'h12;
       2'h3:
-          \$101  = 5'h1b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = 9'h000;
-    casez (oy)
-      3'h0:
-          \$103  = 9'h1ff;
-      3'h1:
-          \$103  = 9'h001;
-      3'h2:
-          \$103  = 9'h003;
-      3'h3:
-          \$103  = 9'h005;
-      3'h4:
-          \$103  = 9'h007;
-      3'h5:
-          \$103  = 9'h000;
+          \$92  = 5'h1b;
     endcase
   end
   always @* begin
@@ -4858,9 +4744,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$106  = 1'h0;
+          \$94  = 1'h0;
       1'h1:
-          \$106  = 1'h0;
+          \$94  = 1'h0;
     endcase
   end
   always @* begin
@@ -4868,263 +4754,277 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$108  = 3'h0;
+          \$96  = 3'h0;
       2'h1:
-          \$108  = 3'h3;
+          \$96  = 3'h3;
       2'h2:
-          \$108  = 3'h6;
+          \$96  = 3'h6;
       2'h3:
-          \$108  = 3'h6;
+          \$96  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = 9'h000;
+    \$99  = 9'h000;
     casez (ox)
       4'h0:
-          \$113  = 9'h1ff;
+          \$99  = 9'h1ff;
       4'h1:
-          \$113  = 9'h000;
+          \$99  = 9'h000;
       4'h2:
-          \$113  = 9'h001;
+          \$99  = 9'h001;
       4'h3:
-          \$113  = 9'h002;
+          \$99  = 9'h002;
       4'h4:
-          \$113  = 9'h003;
+          \$99  = 9'h003;
       4'h5:
-          \$113  = 9'h004;
+          \$99  = 9'h004;
       4'h6:
-          \$113  = 9'h005;
+          \$99  = 9'h005;
       4'h7:
-          \$113  = 9'h006;
+          \$99  = 9'h006;
       4'h8:
-          \$113  = 9'h007;
+          \$99  = 9'h007;
       4'h9:
-          \$113  = 9'h008;
+          \$99  = 9'h008;
       4'ha:
-          \$113  = 9'h009;
+          \$99  = 9'h009;
       4'hb:
-          \$113  = 9'h000;
+          \$99  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = 9'h000;
+    \$102  = 9'h000;
     casez (ox)
       4'h0:
-          \$116  = 9'h1ff;
+          \$102  = 9'h1ff;
       4'h1:
-          \$116  = 9'h000;
+          \$102  = 9'h000;
       4'h2:
-          \$116  = 9'h001;
+          \$102  = 9'h001;
       4'h3:
-          \$116  = 9'h002;
+          \$102  = 9'h002;
       4'h4:
-          \$116  = 9'h003;
+          \$102  = 9'h003;
       4'h5:
-          \$116  = 9'h004;
+          \$102  = 9'h004;
       4'h6:
-          \$116  = 9'h005;
+          \$102  = 9'h005;
       4'h7:
-          \$116  = 9'h006;
+          \$102  = 9'h006;
       4'h8:
-          \$116  = 9'h007;
+          \$102  = 9'h007;
       4'h9:
-          \$116  = 9'h008;
+          \$102  = 9'h008;
       4'ha:
-          \$116  = 9'h009;
+          \$102  = 9'h009;
       4'hb:
-          \$116  = 9'h000;
+          \$102  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = 9'h000;
+    \$106  = 9'h000;
     casez (oy)
       3'h0:
-          \$120  = 9'h1ff;
+          \$106  = 9'h1ff;
       3'h1:
-          \$120  = 9'h001;
+          \$106  = 9'h001;
       3'h2:
-          \$120  = 9'h003;
+          \$106  = 9'h003;
       3'h3:
-          \$120  = 9'h005;
+          \$106  = 9'h005;
       3'h4:
-          \$120  = 9'h007;
+          \$106  = 9'h007;
       3'h5:
-          \$120  = 9'h000;
+          \$106  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = 9'h000;
+    \$110  = 9'h000;
     casez (oy)
       3'h0:
-          \$124  = 9'h1ff;
+          \$110  = 9'h1ff;
       3'h1:
-          \$124  = 9'h001;
+          \$110  = 9'h001;
       3'h2:
-          \$124  = 9'h003;
+          \$110  = 9'h003;
       3'h3:
-          \$124  = 9'h005;
+          \$110  = 9'h005;
       3'h4:
-          \$124  = 9'h007;
+          \$110  = 9'h007;
       3'h5:
-          \$124  = 9'h000;
+          \$110  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = 2'h0;
+    \$115  = 2'h0;
     casez (oy)
       3'h0:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
       3'h1:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
       3'h2:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
       3'h3:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
       3'h4:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
       3'h5:
-          \$129  = 2'h2;
+          \$115  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = 2'h0;
+    \$118  = 2'h0;
     casez (ox)
       4'h0:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h1:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h2:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h3:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h4:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h5:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h6:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h7:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h8:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'h9:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'ha:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
       4'hb:
-          \$132  = 2'h2;
+          \$118  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = 2'h0;
+    \$123  = 2'h0;
     casez (ox)
       4'h0:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h1:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h2:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h3:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h4:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h5:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h6:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h7:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h8:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
       4'h9:
-          \$137  = 2'h0;
+          \$123  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = 2'h0;
+    \$125  = 2'h0;
     casez (oy)
       3'h0:
-          \$139  = 2'h0;
+          \$125  = 2'h0;
       3'h1:
-          \$139  = 2'h0;
+          \$125  = 2'h0;
       3'h2:
-          \$139  = 2'h0;
+          \$125  = 2'h0;
       3'h3:
-          \$139  = 2'h0;
+          \$125  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = 2'h0;
+    \$128  = 2'h0;
     casez (oy)
       3'h0:
-          \$142  = 2'h2;
+          \$128  = 2'h2;
       3'h1:
-          \$142  = 2'h2;
+          \$128  = 2'h2;
       3'h2:
-          \$142  = 2'h2;
+          \$128  = 2'h2;
       3'h3:
-          \$142  = 2'h2;
+          \$128  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = 2'h0;
+    \$130  = 2'h0;
     casez (ox)
       4'h0:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h1:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h2:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h3:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h4:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h5:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h6:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h7:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h8:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
       4'h9:
-          \$144  = 2'h2;
+          \$130  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = 11'h000;
+    \$133  = 12'h000;
     casez (ox)
       4'h0:
-          \$147  = 11'h000;
+          \$133  = 12'h000;
       4'h1:
-          \$147  = 11'h005;
+          \$133  = 12'h005;
       4'h2:
-          \$147  = 11'h00a;
+          \$133  = 12'h00a;
       4'h3:
-          \$147  = 11'h00f;
+          \$133  = 12'h00f;
       4'h4:
-          \$147  = 11'h014;
+          \$133  = 12'h014;
       4'h5:
-          \$147  = 11'h019;
+          \$133  = 12'h019;
       4'h6:
-          \$147  = 11'h01e;
+          \$133  = 12'h01e;
       4'h7:
-          \$147  = 11'h023;
+          \$133  = 12'h023;
       4'h8:
-          \$147  = 11'h028;
+          \$133  = 12'h028;
       4'h9:
-          \$147  = 11'h000;
+          \$133  = 12'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = 8'h00;
+    casez (oy)
+      3'h0:
+          \$134  = 8'h00;
+      3'h1:
+          \$134  = 8'h01;
+      3'h2:
+          \$134  = 8'h02;
+      3'h3:
+          \$134  = 8'h00;
     endcase
   end
   always @* begin
@@ -5132,27 +5032,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$148  = 4'h0;
+          \$136  = 4'h0;
       2'h1:
-          \$148  = 4'h5;
+          \$136  = 4'h5;
       2'h2:
-          \$148  = 4'ha;
+          \$136  = 4'ha;
       2'h3:
-          \$148  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = 8'h00;
-    casez (oy)
-      3'h0:
-          \$150  = 8'h00;
-      3'h1:
-          \$150  = 8'h01;
-      3'h2:
-          \$150  = 8'h02;
-      3'h3:
-          \$150  = 8'h00;
+          \$136  = 4'hf;
     endcase
   end
   always @* begin
@@ -5160,9 +5046,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$154  = 1'h0;
+          \$138  = 4'h9;
       1'h1:
-          \$154  = 1'h0;
+          \$138  = 4'h9;
     endcase
   end
   always @* begin
@@ -5170,117 +5056,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$156  = 3'h0;
+          \$139  = 3'h0;
       2'h1:
-          \$156  = 3'h3;
+          \$139  = 3'h3;
       2'h2:
-          \$156  = 3'h6;
+          \$139  = 3'h6;
       2'h3:
-          \$156  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$170  = 2'h1;
-      4'h1:
-          \$170  = 2'h0;
-      4'h2:
-          \$170  = 2'h0;
-      4'h3:
-          \$170  = 2'h0;
-      4'h4:
-          \$170  = 2'h0;
-      4'h5:
-          \$170  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$172  = 2'h1;
-      3'h1:
-          \$172  = 2'h0;
-      3'h2:
-          \$172  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$175  = 2'h2;
-      3'h1:
-          \$175  = 2'h1;
-      3'h2:
-          \$175  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$177  = 2'h2;
-      4'h1:
-          \$177  = 2'h2;
-      4'h2:
-          \$177  = 2'h2;
-      4'h3:
-          \$177  = 2'h2;
-      4'h4:
-          \$177  = 2'h1;
-      4'h5:
-          \$177  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = 9'h000;
-    casez (ox)
-      4'h0:
-          \$180  = 9'h1fd;
-      4'h1:
-          \$180  = 9'h003;
-      4'h2:
-          \$180  = 9'h009;
-      4'h3:
-          \$180  = 9'h00f;
-      4'h4:
-          \$180  = 9'h015;
-      4'h5:
-          \$180  = 9'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ki)
-      2'h0:
-          \$181  = 4'h0;
-      2'h1:
-          \$181  = 4'h3;
-      2'h2:
-          \$181  = 4'h6;
-      2'h3:
-          \$181  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = 7'h00;
-    casez (oy)
-      3'h0:
-          \$183  = 7'h7f;
-      3'h1:
-          \$183  = 7'h01;
-      3'h2:
-          \$183  = 7'h00;
+          \$139  = 3'h6;
     endcase
   end
   always @* begin
@@ -5288,9 +5070,99 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$187  = 1'h0;
+          \$146  = 5'h12;
       1'h1:
-          \$187  = 1'h0;
+          \$146  = 5'h12;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$150  = 2'h1;
+      4'h1:
+          \$150  = 2'h0;
+      4'h2:
+          \$150  = 2'h0;
+      4'h3:
+          \$150  = 2'h0;
+      4'h4:
+          \$150  = 2'h0;
+      4'h5:
+          \$150  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$152  = 2'h1;
+      3'h1:
+          \$152  = 2'h0;
+      3'h2:
+          \$152  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$155  = 2'h2;
+      3'h1:
+          \$155  = 2'h1;
+      3'h2:
+          \$155  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$157  = 2'h2;
+      4'h1:
+          \$157  = 2'h2;
+      4'h2:
+          \$157  = 2'h2;
+      4'h3:
+          \$157  = 2'h2;
+      4'h4:
+          \$157  = 2'h1;
+      4'h5:
+          \$157  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = 10'h000;
+    casez (ox)
+      4'h0:
+          \$160  = 10'h034;
+      4'h1:
+          \$160  = 10'h03a;
+      4'h2:
+          \$160  = 10'h040;
+      4'h3:
+          \$160  = 10'h046;
+      4'h4:
+          \$160  = 10'h04c;
+      4'h5:
+          \$160  = 10'h037;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = 7'h00;
+    casez (oy)
+      3'h0:
+          \$161  = 7'h7f;
+      3'h1:
+          \$161  = 7'h01;
+      3'h2:
+          \$161  = 7'h00;
     endcase
   end
   always @* begin
@@ -5298,13 +5170,47 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$189  = 3'h0;
+          \$163  = 4'h0;
       2'h1:
-          \$189  = 3'h3;
+          \$163  = 4'h3;
       2'h2:
-          \$189  = 3'h6;
+          \$163  = 4'h6;
       2'h3:
-          \$189  = 3'h6;
+          \$163  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$165  = 5'h1a;
+      1'h1:
+          \$165  = 5'h1a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ki)
+      2'h0:
+          \$166  = 3'h0;
+      2'h1:
+          \$166  = 3'h3;
+      2'h2:
+          \$166  = 3'h6;
+      2'h3:
+          \$166  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$173  = 6'h23;
+      1'h1:
+          \$173  = 6'h23;
     endcase
   end
   always @* begin
@@ -5312,141 +5218,219 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c)
       3'h0:
-          \$219  = d0;
+          \$193  = d0;
       3'h1:
-          \$219  = d1;
+          \$193  = d1;
       3'h2:
-          \$219  = d2;
+          \$193  = d2;
       3'h3:
-          \$219  = d3;
+          \$193  = d3;
       3'h4:
-          \$219  = d4;
+          \$193  = d4;
       3'h5:
-          \$219  = d5;
+          \$193  = d5;
       3'h6:
-          \$219  = d6;
+          \$193  = d6;
       3'h7:
-          \$219  = d7;
+          \$193  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = 2'h0;
+    \$272  = 2'h0;
     casez (oy)
       3'h0:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
       3'h1:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
       3'h2:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
       3'h3:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
       3'h4:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
       3'h5:
-          \$282  = 2'h2;
+          \$272  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = 2'h0;
+    \$275  = 2'h0;
     casez (ox)
       4'h0:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h1:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h2:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h3:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h4:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h5:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h6:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h7:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h8:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'h9:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'ha:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
       4'hb:
-          \$285  = 2'h2;
+          \$275  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = 2'h0;
+    \$283  = 2'h0;
     casez (oy)
       3'h0:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
       3'h1:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
       3'h2:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
       3'h3:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
       3'h4:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
       3'h5:
-          \$293  = 2'h2;
+          \$283  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$286  = 2'h2;
+      4'h1:
+          \$286  = 2'h2;
+      4'h2:
+          \$286  = 2'h2;
+      4'h3:
+          \$286  = 2'h2;
+      4'h4:
+          \$286  = 2'h2;
+      4'h5:
+          \$286  = 2'h2;
+      4'h6:
+          \$286  = 2'h2;
+      4'h7:
+          \$286  = 2'h2;
+      4'h8:
+          \$286  = 2'h2;
+      4'h9:
+          \$286  = 2'h2;
+      4'ha:
+          \$286  = 2'h2;
+      4'hb:
+          \$286  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$291  = 2'h0;
+      3'h1:
+          \$291  = 2'h0;
+      3'h2:
+          \$291  = 2'h0;
+      3'h3:
+          \$291  = 2'h0;
+      3'h4:
+          \$291  = 2'h0;
+      3'h5:
+          \$291  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$295  = 2'h0;
+      4'h1:
+          \$295  = 2'h0;
+      4'h2:
+          \$295  = 2'h0;
+      4'h3:
+          \$295  = 2'h0;
+      4'h4:
+          \$295  = 2'h0;
+      4'h5:
+          \$295  = 2'h0;
+      4'h6:
+          \$295  = 2'h0;
+      4'h7:
+          \$295  = 2'h0;
+      4'h8:
+          \$295  = 2'h0;
+      4'h9:
+          \$295  = 2'h0;
+      4'ha:
+          \$295  = 2'h0;
+      4'hb:
+          \$295  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$296  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$296  = 2'h2;
-      4'h1:
-          \$296  = 2'h2;
-      4'h2:
-          \$296  = 2'h2;
-      4'h3:
-          \$296  = 2'h2;
-      4'h4:
-          \$296  = 2'h2;
-      4'h5:
-          \$296  = 2'h2;
-      4'h6:
-          \$296  = 2'h2;
-      4'h7:
-          \$296  = 2'h2;
-      4'h8:
-          \$296  = 2'h2;
-      4'h9:
-          \$296  = 2'h2;
-      4'ha:
-          \$296  = 2'h2;
-      4'hb:
-          \$296  = 2'h2;
+    casez (oy)
+      3'h0:
+          \$296  = 2'h0;
+      3'h1:
+          \$296  = 2'h0;
+      3'h2:
+          \$296  = 2'h0;
+      3'h3:
+          \$296  = 2'h0;
+      3'h4:
+          \$296  = 2'h0;
+      3'h5:
+          \$296  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$301  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (\$300 )
+      5'h00:
           \$301  = 2'h0;
-      3'h1:
+      5'h01:
           \$301  = 2'h0;
-      3'h2:
+      5'h02:
           \$301  = 2'h0;
-      3'h3:
+      5'h03:
           \$301  = 2'h0;
-      3'h4:
+      5'h04:
           \$301  = 2'h0;
-      3'h5:
+      5'h05:
+          \$301  = 2'h0;
+      5'h06:
+          \$301  = 2'h0;
+      5'h07:
+          \$301  = 2'h0;
+      5'h08:
+          \$301  = 2'h0;
+      5'h09:
+          \$301  = 2'h0;
+      5'h0a:
+          \$301  = 2'h0;
+      5'h0b:
           \$301  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$305  = 2'h0;
-    casez (ox)
+    casez (\$304 )
       4'h0:
           \$305  = 2'h0;
       4'h1:
@@ -5458,115 +5442,77 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           \$305  = 2'h0;
       4'h5:
-          \$305  = 2'h0;
-      4'h6:
-          \$305  = 2'h0;
-      4'h7:
-          \$305  = 2'h0;
-      4'h8:
-          \$305  = 2'h0;
-      4'h9:
-          \$305  = 2'h0;
-      4'ha:
-          \$305  = 2'h0;
-      4'hb:
           \$305  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$306  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$306  = 2'h0;
-      3'h1:
-          \$306  = 2'h0;
-      3'h2:
-          \$306  = 2'h0;
-      3'h3:
-          \$306  = 2'h0;
-      3'h4:
-          \$306  = 2'h0;
-      3'h5:
-          \$306  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = 2'h0;
-    casez (\$310 )
-      5'h00:
-          \$311  = 2'h0;
-      5'h01:
-          \$311  = 2'h0;
-      5'h02:
-          \$311  = 2'h0;
-      5'h03:
-          \$311  = 2'h0;
-      5'h04:
-          \$311  = 2'h0;
-      5'h05:
-          \$311  = 2'h0;
-      5'h06:
-          \$311  = 2'h0;
-      5'h07:
-          \$311  = 2'h0;
-      5'h08:
-          \$311  = 2'h0;
-      5'h09:
-          \$311  = 2'h0;
-      5'h0a:
-          \$311  = 2'h0;
-      5'h0b:
-          \$311  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = 2'h0;
-    casez (\$314 )
-      4'h0:
-          \$315  = 2'h0;
-      4'h1:
-          \$315  = 2'h0;
-      4'h2:
-          \$315  = 2'h0;
-      4'h3:
-          \$315  = 2'h0;
-      4'h4:
-          \$315  = 2'h0;
-      4'h5:
-          \$315  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = 2'h0;
     casez (ox)
       4'h0:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h1:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h2:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h3:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h4:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h5:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h6:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h7:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h8:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'h9:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'ha:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
       4'hb:
-          \$316  = 2'h0;
+          \$306  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$324  = 2'h2;
+      3'h1:
+          \$324  = 2'h2;
+      3'h2:
+          \$324  = 2'h2;
+      3'h3:
+          \$324  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$327  = 2'h2;
+      4'h1:
+          \$327  = 2'h2;
+      4'h2:
+          \$327  = 2'h2;
+      4'h3:
+          \$327  = 2'h2;
+      4'h4:
+          \$327  = 2'h2;
+      4'h5:
+          \$327  = 2'h2;
+      4'h6:
+          \$327  = 2'h2;
+      4'h7:
+          \$327  = 2'h2;
+      4'h8:
+          \$327  = 2'h2;
+      4'h9:
+          \$327  = 2'h2;
     endcase
   end
   always @* begin
@@ -5574,157 +5520,183 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$334  = 2'h0;
     casez (oy)
       3'h0:
-          \$334  = 2'h2;
+          \$334  = 2'h0;
       3'h1:
-          \$334  = 2'h2;
+          \$334  = 2'h0;
       3'h2:
-          \$334  = 2'h2;
+          \$334  = 2'h0;
       3'h3:
-          \$334  = 2'h2;
+          \$334  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$336  = 2'h0;
+      4'h1:
+          \$336  = 2'h0;
+      4'h2:
+          \$336  = 2'h0;
+      4'h3:
+          \$336  = 2'h0;
+      4'h4:
+          \$336  = 2'h0;
+      4'h5:
+          \$336  = 2'h0;
+      4'h6:
+          \$336  = 2'h0;
+      4'h7:
+          \$336  = 2'h0;
+      4'h8:
+          \$336  = 2'h0;
+      4'h9:
+          \$336  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$337  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$337  = 2'h2;
-      4'h1:
-          \$337  = 2'h2;
-      4'h2:
-          \$337  = 2'h2;
-      4'h3:
-          \$337  = 2'h2;
-      4'h4:
-          \$337  = 2'h2;
-      4'h5:
-          \$337  = 2'h2;
-      4'h6:
-          \$337  = 2'h2;
-      4'h7:
-          \$337  = 2'h2;
-      4'h8:
-          \$337  = 2'h2;
-      4'h9:
-          \$337  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = 2'h0;
     casez (oy)
       3'h0:
-          \$344  = 2'h0;
+          \$337  = 2'h0;
       3'h1:
-          \$344  = 2'h0;
+          \$337  = 2'h0;
       3'h2:
-          \$344  = 2'h0;
+          \$337  = 2'h0;
       3'h3:
-          \$344  = 2'h0;
+          \$337  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = 2'h0;
+    \$366  = 2'h0;
+    casez (\$365 )
+      5'h00:
+          \$366  = 2'h0;
+      5'h01:
+          \$366  = 2'h0;
+      5'h02:
+          \$366  = 2'h0;
+      5'h03:
+          \$366  = 2'h0;
+      5'h04:
+          \$366  = 2'h0;
+      5'h05:
+          \$366  = 2'h0;
+      5'h06:
+          \$366  = 2'h0;
+      5'h07:
+          \$366  = 2'h0;
+      5'h08:
+          \$366  = 2'h0;
+      5'h09:
+          \$366  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = 2'h0;
+    casez (\$369 )
+      4'h0:
+          \$370  = 2'h0;
+      4'h1:
+          \$370  = 2'h0;
+      4'h2:
+          \$370  = 2'h0;
+      4'h3:
+          \$370  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = 2'h0;
     casez (ox)
       4'h0:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h1:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h2:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h3:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h4:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h5:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h6:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h7:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h8:
-          \$346  = 2'h0;
+          \$371  = 2'h0;
       4'h9:
-          \$346  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$347  = 2'h0;
-      3'h1:
-          \$347  = 2'h0;
-      3'h2:
-          \$347  = 2'h0;
-      3'h3:
-          \$347  = 2'h0;
+          \$371  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
   assign spk_data = spikes__payload;
   assign pix_addr = \$signature__addr ;
   assign \$signature__data  = pixels__payload;
-  assign s0_raddr = img_rd__addr;
-  assign a_rd__addr = img_rd__addr;
-  assign s1_waddr = w_rd__addr;
-  assign total0 = \$18 [19:0];
-  assign total1 = \$19 [19:0];
-  assign total2 = \$20 [19:0];
-  assign total3 = \$21 [19:0];
-  assign total4 = \$22 [19:0];
-  assign total5 = \$23 [19:0];
-  assign total6 = \$24 [19:0];
-  assign total7 = \$25 [19:0];
-  assign p_rd__addr = \$32 [1:0];
+  assign img_rd__addr = \$2 [6:0];
+  assign a_rd__addr = \$3 [6:0];
+  assign w_rd__addr = \$4 [5:0];
+  assign total0 = \$7 [19:0];
+  assign total1 = \$8 [19:0];
+  assign total2 = \$9 [19:0];
+  assign total3 = \$10 [19:0];
+  assign total4 = \$11 [19:0];
+  assign total5 = \$12 [19:0];
+  assign total6 = \$13 [19:0];
+  assign total7 = \$14 [19:0];
+  assign p_rd__addr = \$21 [1:0];
   assign p1_pot0 = i_pot;
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
   assign i_th = p_rd__data[31:0];
   assign i_step = p_rd__data[51:32];
-  assign p1_pot1 = \i_pot$87 ;
-  assign \i_alt$89  = 20'h00000;
-  assign \i_sel_alt$90  = 1'h0;
-  assign \i_th$91  = p_rd__data[83:52];
-  assign \i_step$92  = p_rd__data[103:84];
-  assign p1_pot2 = \i_pot$96 ;
-  assign \i_alt$98  = 20'h00000;
-  assign \i_sel_alt$99  = 1'h0;
-  assign \i_th$100  = p_rd__data[135:104];
-  assign \i_step$101  = p_rd__data[155:136];
-  assign p1_pot3 = \i_pot$105 ;
-  assign \i_alt$107  = 20'h00000;
-  assign \i_sel_alt$108  = 1'h0;
-  assign \i_th$109  = p_rd__data[187:156];
-  assign \i_step$110  = p_rd__data[207:188];
-  assign p1_pot4 = \i_pot$114 ;
-  assign \i_alt$116  = 20'h00000;
-  assign \i_sel_alt$117  = 1'h0;
-  assign \i_th$118  = p_rd__data[239:208];
-  assign \i_step$119  = p_rd__data[259:240];
-  assign p1_pot5 = \i_pot$123 ;
-  assign \i_alt$125  = 20'h00000;
-  assign \i_sel_alt$126  = 1'h0;
-  assign \i_th$127  = p_rd__data[291:260];
-  assign \i_step$128  = p_rd__data[311:292];
-  assign p1_pot6 = \i_pot$132 ;
-  assign \i_alt$134  = 20'h00000;
-  assign \i_sel_alt$135  = 1'h0;
-  assign \i_th$136  = p_rd__data[343:312];
-  assign \i_step$137  = p_rd__data[363:344];
-  assign p1_pot7 = \i_pot$141 ;
-  assign \i_alt$143  = 20'h00000;
-  assign \i_sel_alt$144  = 1'h0;
-  assign \i_th$145  = p_rd__data[395:364];
-  assign \i_step$146  = p_rd__data[415:396];
+  assign p1_pot1 = \i_pot$81 ;
+  assign \i_alt$83  = 20'h00000;
+  assign \i_sel_alt$84  = 1'h0;
+  assign \i_th$85  = p_rd__data[83:52];
+  assign \i_step$86  = p_rd__data[103:84];
+  assign p1_pot2 = \i_pot$90 ;
+  assign \i_alt$92  = 20'h00000;
+  assign \i_sel_alt$93  = 1'h0;
+  assign \i_th$94  = p_rd__data[135:104];
+  assign \i_step$95  = p_rd__data[155:136];
+  assign p1_pot3 = \i_pot$99 ;
+  assign \i_alt$101  = 20'h00000;
+  assign \i_sel_alt$102  = 1'h0;
+  assign \i_th$103  = p_rd__data[187:156];
+  assign \i_step$104  = p_rd__data[207:188];
+  assign p1_pot4 = \i_pot$108 ;
+  assign \i_alt$110  = 20'h00000;
+  assign \i_sel_alt$111  = 1'h0;
+  assign \i_th$112  = p_rd__data[239:208];
+  assign \i_step$113  = p_rd__data[259:240];
+  assign p1_pot5 = \i_pot$117 ;
+  assign \i_alt$119  = 20'h00000;
+  assign \i_sel_alt$120  = 1'h0;
+  assign \i_th$121  = p_rd__data[291:260];
+  assign \i_step$122  = p_rd__data[311:292];
+  assign p1_pot6 = \i_pot$126 ;
+  assign \i_alt$128  = 20'h00000;
+  assign \i_sel_alt$129  = 1'h0;
+  assign \i_th$130  = p_rd__data[343:312];
+  assign \i_step$131  = p_rd__data[363:344];
+  assign p1_pot7 = \i_pot$135 ;
+  assign \i_alt$137  = 20'h00000;
+  assign \i_sel_alt$138  = 1'h0;
+  assign \i_th$139  = p_rd__data[395:364];
+  assign \i_step$140  = p_rd__data[415:396];
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$167  = load__payload[6:1];
-  assign \$signature__data$168  = { load__payload[38:7], asm[415:384] };
-  assign \$signature__addr$171  = load__payload[2:1];
-  assign \$signature__data$172  = { load__payload[38:7], asm[415:32] };
+  assign \$signature__addr$161  = load__payload[6:1];
+  assign \$signature__data$162  = { load__payload[38:7], asm[415:384] };
+  assign \$signature__addr$165  = load__payload[2:1];
+  assign \$signature__data$166  = { load__payload[38:7], asm[415:32] };
   assign launch_final = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[6:1];
@@ -5744,25 +5716,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
-  assign tag_in[0] = \$41 ;
-  assign \$27  = { 1'h0, job_layer };
-  assign \$29  = { 1'h0, job_g };
-  assign \$53  = load__payload[0];
-  assign \$110  = { 1'h0, kj };
-  assign \$164  = { gc, 3'h0 };
-  assign \$197  = { gc, 3'h0 };
-  assign \$262  = { 1'h0, job_g };
-  assign \$267  = 1'h1;
-  assign \$268  = 2'h0;
-  assign \$303  = gc;
-  assign \$341  = gc;
-  assign \$366  = gc;
-  assign \$406  = gc;
-  assign \$431  = gc;
+  assign tag_in[0] = \$30 ;
+  assign \$16  = { 1'h0, job_layer };
+  assign \$18  = { 1'h0, job_g };
+  assign \$42  = load__payload[0];
+  assign \$97  = { 1'h0, kj };
+  assign \$252  = { 1'h0, job_g };
+  assign \$257  = 1'h1;
+  assign \$258  = 2'h0;
+  assign \$293  = gc;
+  assign \$331  = gc;
+  assign \$356  = gc;
+  assign \$396  = gc;
+  assign \$421  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5898,8 +5868,8 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$0 ;
-  wire [51:0] \port$871$0 ;
+  input [51:0] \port$860$0 ;
+  wire [51:0] \port$860$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6115,7 +6085,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$0 [51:32];
+      \$61  = \port$860$0 [51:32];
     end
   end
   always @* begin
@@ -6329,7 +6299,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$0 [31:0];
+      \$89  = \port$860$0 [31:0];
     end
   end
   always @* begin
@@ -6444,10 +6414,10 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$871$0 [51:32];
+  assign i_step = \port$860$0 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$0 [31:0];
+  assign i_th = \port$860$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6468,7 +6438,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$871$0 , o_busy, o_act
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6603,8 +6573,8 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_ac
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$52 ;
-  wire [51:0] \port$871$52 ;
+  input [51:0] \port$860$52 ;
+  wire [51:0] \port$860$52 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6818,7 +6788,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$52 [51:32];
+      \$61  = \port$860$52 [51:32];
     end
   end
   always @* begin
@@ -7032,7 +7002,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$52 [31:0];
+      \$89  = \port$860$52 [31:0];
     end
   end
   always @* begin
@@ -7148,10 +7118,10 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_ac
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$52 [51:32];
+  assign i_step = \port$860$52 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$52 [31:0];
+  assign i_th = \port$860$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7172,7 +7142,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$871$52 , o_busy, o_ac
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -7307,8 +7277,8 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$104 ;
-  wire [51:0] \port$871$104 ;
+  input [51:0] \port$860$104 ;
+  wire [51:0] \port$860$104 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7522,7 +7492,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$104 [51:32];
+      \$61  = \port$860$104 [51:32];
     end
   end
   always @* begin
@@ -7736,7 +7706,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$104 [31:0];
+      \$89  = \port$860$104 [31:0];
     end
   end
   always @* begin
@@ -7852,10 +7822,10 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$104 [51:32];
+  assign i_step = \port$860$104 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$104 [31:0];
+  assign i_th = \port$860$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7876,7 +7846,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$871$104 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8011,8 +7981,8 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$156 ;
-  wire [51:0] \port$871$156 ;
+  input [51:0] \port$860$156 ;
+  wire [51:0] \port$860$156 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8226,7 +8196,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$156 [51:32];
+      \$61  = \port$860$156 [51:32];
     end
   end
   always @* begin
@@ -8440,7 +8410,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$156 [31:0];
+      \$89  = \port$860$156 [31:0];
     end
   end
   always @* begin
@@ -8556,10 +8526,10 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$156 [51:32];
+  assign i_step = \port$860$156 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$156 [31:0];
+  assign i_th = \port$860$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8580,7 +8550,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$871$156 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8715,8 +8685,8 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$208 ;
-  wire [51:0] \port$871$208 ;
+  input [51:0] \port$860$208 ;
+  wire [51:0] \port$860$208 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8930,7 +8900,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$208 [51:32];
+      \$61  = \port$860$208 [51:32];
     end
   end
   always @* begin
@@ -9144,7 +9114,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$208 [31:0];
+      \$89  = \port$860$208 [31:0];
     end
   end
   always @* begin
@@ -9260,10 +9230,10 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$208 [51:32];
+  assign i_step = \port$860$208 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$208 [31:0];
+  assign i_th = \port$860$208 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -9284,7 +9254,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$871$208 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -9419,8 +9389,8 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$260 ;
-  wire [51:0] \port$871$260 ;
+  input [51:0] \port$860$260 ;
+  wire [51:0] \port$860$260 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9634,7 +9604,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$260 [51:32];
+      \$61  = \port$860$260 [51:32];
     end
   end
   always @* begin
@@ -9848,7 +9818,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$260 [31:0];
+      \$89  = \port$860$260 [31:0];
     end
   end
   always @* begin
@@ -9964,10 +9934,10 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$260 [51:32];
+  assign i_step = \port$860$260 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$260 [31:0];
+  assign i_th = \port$860$260 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -9988,7 +9958,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$871$260 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10123,8 +10093,8 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$312 ;
-  wire [51:0] \port$871$312 ;
+  input [51:0] \port$860$312 ;
+  wire [51:0] \port$860$312 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -10338,7 +10308,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$312 [51:32];
+      \$61  = \port$860$312 [51:32];
     end
   end
   always @* begin
@@ -10552,7 +10522,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$312 [31:0];
+      \$89  = \port$860$312 [31:0];
     end
   end
   always @* begin
@@ -10668,10 +10638,10 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$312 [51:32];
+  assign i_step = \port$860$312 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$312 [31:0];
+  assign i_th = \port$860$312 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10692,7 +10662,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$871$312 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10827,8 +10797,8 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$364 ;
-  wire [51:0] \port$871$364 ;
+  input [51:0] \port$860$364 ;
+  wire [51:0] \port$860$364 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -11042,7 +11012,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$364 [51:32];
+      \$61  = \port$860$364 [51:32];
     end
   end
   always @* begin
@@ -11256,7 +11226,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$364 [31:0];
+      \$89  = \port$860$364 [31:0];
     end
   end
   always @* begin
@@ -11372,10 +11342,10 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$871$364 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$364 [51:32];
+  assign i_step = \port$860$364 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$871$364 [31:0];
+  assign i_th = \port$860$364 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -50,10 +50,25 @@ def test_kws_geometry_and_mac_count():
     (dict(act_units=0), "act_units must be an integer >= 1, not 0"),
     (dict(step_bits=4), "step_bits must be an integer in \\[5, 26\\], not 4"),
     (dict(step_bits=40), "step_bits must be an integer in \\[5, 26\\], not 40"),
+    (dict(mult="dsp48"), "mult must be one of \\('auto', 'generic', 'ecp5'\\), not 'dsp48'"),
 ])
 def test_parameter_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DSCNNExtractor(**kwargs)
+
+
+def test_mult_kinds_in_verilog():
+    """``mult``: generic products in the committed RTL, one MULT18X18D with its output
+    register per lane for ECP5, and ``auto`` is generic without an ECP5 platform."""
+    from amaranth.back import verilog
+    cfg = CONFIGS["dscnn_unit_a"]
+    text = {k: verilog.convert(DSCNNExtractor(cfg.spec(), lanes=cfg.lanes,
+                                              act_units=cfg.act_units, mult=k),
+                               name="t", emit_src=False) for k in ("generic", "ecp5", "auto")}
+    assert "MULT18X18D" not in text["generic"]
+    assert text["auto"] == text["generic"]
+    assert text["ecp5"].count("MULT18X18D #(") == cfg.lanes
+    assert text["ecp5"].count('.REG_OUTPUT_CLK("CLK0")') == cfg.lanes
 
 
 def test_spec_type_error():

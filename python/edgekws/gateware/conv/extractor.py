@@ -64,12 +64,18 @@ from amaranth.lib.wiring import In, Out
 
 from ...golden.quant import POT_MAX, POT_MIN, POTENTIAL_BITS
 from .spec import ACT_SLOT, PIXEL_BITS, WEIGHT_SLOT, ExtractorSpec, kws_spec
+from .mult import KINDS as MULT_KINDS
+from .mult import registered_product
+from .mult import resolve as resolve_mult
 from .step import THRESHOLD_BITS, StepActivation
 
 __all__ = ["DSCNNExtractor", "Sel", "LOAD_CHUNK"]
 
 #: Bits of data per ``load`` beat.
 LOAD_CHUNK = 32
+
+#: MAC lanes sharing one copy of the broadcast operand register (fan-out per copy).
+LANE_GROUP = 8
 
 
 class Sel(enum.Enum, shape=1):
@@ -126,10 +132,14 @@ class DSCNNExtractor(wiring.Component):
     step_bits : int
         Width of the integer step ``S`` (act_step up to ``2**(step_bits-4)`` for
         4-bit activations).
+    mult : str
+        The lanes' multipliers (:mod:`.mult`): ``"generic"`` (``a * b`` into a
+        register), ``"ecp5"`` (MULT18X18D with its output register) or ``"auto"``
+        (``"ecp5"`` when elaborated for an ECP5 platform, else ``"generic"``).
     """
 
     def __init__(self, spec: ExtractorSpec | None = None, *, lanes: int = 64,
-                 act_units: int = 4, step_bits: int = 20):
+                 act_units: int = 4, step_bits: int = 20, mult: str = "auto"):
         # No "created but never used" warning for an object whose checks fail.
         self._MustUse__silence = True
         if spec is None:
@@ -146,6 +156,9 @@ class DSCNNExtractor(wiring.Component):
         if lanes % act_units:
             raise ValueError(f"act_units must divide lanes ({lanes}), not {act_units!r}")
         _check_int("step_bits", step_bits, 5, 26)
+        if mult not in MULT_KINDS:
+            raise ValueError(f"mult must be one of {MULT_KINDS}, not {mult!r}")
+        self.mult = mult
         self.spec = spec
         self.lanes = lanes
         self.act_units = act_units
@@ -208,6 +221,7 @@ class DSCNNExtractor(wiring.Component):
         OW, AW = spec.operand_width, spec.acc_width
         PW = spec.pot_width
         X0, Y0, C0 = spec.image_shape
+        mult = resolve_mult(self.mult, platform)
 
         # ------------------------------------------------------------------ memories
         m.submodules.img = img = memory.Memory(shape=self.pixel_width,
@@ -262,20 +276,26 @@ class DSCNNExtractor(wiring.Component):
                 layer=Signal(range(max(NL, 2)), name=f"{name}_layer"))
         iss = stage("iss")              # comb: the op issued this cycle
         s0, s1, s2, s3, s4 = (stage(f"s{k}") for k in range(5))
-        iss_raddr = Signal(range(max(self.img_depth, self.act_depth)))
-        iss_waddr = Signal(range(self.w_depth))
-        s0_raddr = Signal.like(iss_raddr)
-        s0_waddr = Signal.like(iss_waddr)
-        s1_waddr = Signal.like(iss_waddr)
+        # Read addresses: each is issued as two parts (position part, tap part), each
+        # one adder of table lookups, and summed in s0 right before the RAMs: the
+        # whole sum in the issue cycle was a chain of 3-4 adders behind the FSM's
+        # muxes (12.5 ns post-route). Parts and sums wrap modulo 2**width, so a
+        # negative part (a padded position's offset) still gives the right address.
+        iss_ra = [Signal(range(max(self.img_depth, self.act_depth)), name=f"iss_ra{k}")
+                  for k in (1, 2)]
+        iss_wa = [Signal(range(self.w_depth), name=f"iss_wa{k}") for k in (1, 2)]
+        s0_ra = [Signal.like(v, name=f"s0_ra{k}") for k, v in enumerate(iss_ra, 1)]
+        s0_wa = [Signal.like(v, name=f"s0_wa{k}") for k, v in enumerate(iss_wa, 1)]
         for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2), (s4, s3)):
             m.d.sync += [a[k].eq(b[k]) for k in a]
-        m.d.sync += [s0_raddr.eq(iss_raddr), s0_waddr.eq(iss_waddr), s1_waddr.eq(s0_waddr)]
-        # The image and activation words are read in s0 and registered as they are
-        # (s1 -> s2): a DP16KD's clock-to-out (5.8 ns in nextpnr's model) leaves no
-        # room for logic or wide fan-out behind it. The weights are read a cycle later
-        # and go straight into the operand registers.
+        m.d.sync += [d.eq(v) for d, v in zip(s0_ra + s0_wa, iss_ra + iss_wa)]
+        s0_raddr = (s0_ra[0] + s0_ra[1])[:len(s0_ra[0])]
+        s0_waddr = (s0_wa[0] + s0_wa[1])[:len(s0_wa[0])]
+        # All three words are read in s0 and registered as they are (s1 -> s2): a
+        # DP16KD's clock-to-out (5.8 ns in nextpnr's model) leaves no room for logic,
+        # fan-out or a long route behind it (the weight RAMs sit far from the DSP rows).
         m.d.comb += [img_rd.addr.eq(s0_raddr), a_rd.addr.eq(s0_raddr),
-                     w_rd.addr.eq(s1_waddr)]
+                     w_rd.addr.eq(s0_waddr)]
         mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
                     s4["valid"])
 
@@ -287,8 +307,9 @@ class DSCNNExtractor(wiring.Component):
         # Stage 2: the raw memory words, and the pointwise operand picked from d_regs.
         img_q = Signal(self.pixel_width, reset_less=True)
         act_q = Signal(F * ACT_SLOT, reset_less=True)
+        w_q = Signal(self.w_width, reset_less=True)
         s2_pwa = Signal(signed(spec.dw_width), reset_less=True)
-        m.d.sync += [img_q.eq(img_rd.data), act_q.eq(a_rd.data)]
+        m.d.sync += [img_q.eq(img_rd.data), act_q.eq(a_rd.data), w_q.eq(w_rd.data)]
         # The F-to-1 choice of d[c] in two registered steps of <= 8 to 1 (s0 -> s1:
         # within a bank of 8 by c's low bits; s1 -> s2: the bank by the high bits), so
         # synthesis builds two shallow mux trees rather than one deep chain. d is
@@ -305,24 +326,35 @@ class DSCNNExtractor(wiring.Component):
         pad_value = spec.layers[0].padding_value
         conv_a = Mux(s2["pad"], pad_value, pixel) if pad_value else pixel
         act_group = act_q.word_select(s2["g"], L * ACT_SLOT) if G > 1 else act_q
+        # Operand a of lane l: its own 4-bit activation in a depthwise op, else the
+        # broadcast pixel or d[c]. Above bit ACT_SLOT it is the same in every lane (the
+        # activations are zero-extended), so it is computed once and registered in one
+        # copy per group of LANE_GROUP lanes: a single register would fan out to every
+        # DSP of the array (6-9 ns of routing on the ECP5-85F). The copies are marked
+        # ``keep`` and fpga/build.py keeps such flip-flops from being merged.
+        bcast = Signal(signed(OW), name="a_bcast")
+        with m.Switch(s2["kind"]):
+            with m.Case(_Kind.CONV):
+                m.d.comb += bcast.eq(conv_a)
+            with m.Case(_Kind.PW):
+                m.d.comb += bcast.eq(Mux(s2["zero"], 0, s2_pwa))
+        is_dw = s2["kind"] == _Kind.DW
+        hi_copies = [Signal(OW - ACT_SLOT, name=f"opa_hi{k}", reset_less=True,
+                            attrs={"keep": 1})
+                     for k in range(-(-L // LANE_GROUP))]
+        m.d.sync += [hc.eq(bcast[ACT_SLOT:]) for hc in hi_copies]
         prods = []
         for l in range(L):
-            a_l = Signal(signed(OW), name=f"a{l}")
-            with m.Switch(s2["kind"]):
-                with m.Case(_Kind.CONV):
-                    m.d.comb += a_l.eq(conv_a)
-                with m.Case(_Kind.DW):
-                    m.d.comb += a_l.eq(act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT])
-                with m.Case(_Kind.PW):
-                    m.d.comb += a_l.eq(Mux(s2["zero"], 0, s2_pwa))
-            w_l = w_rd.data[l * WEIGHT_SLOT:(l + 1) * WEIGHT_SLOT].as_signed()
+            a_lo = Mux(is_dw, act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT],
+                       bcast[:ACT_SLOT])
+            w_l = w_q[l * WEIGHT_SLOT:(l + 1) * WEIGHT_SLOT].as_signed()
             # Stage 3: registered operands (the operand select stays out of the
             # multiplier's cycle); stage 4: the product.
-            ra_l = Signal(signed(OW), name=f"opa{l}", reset_less=True)
+            ra_lo = Signal(ACT_SLOT, name=f"opa{l}", reset_less=True)
             rw_l = Signal(signed(WEIGHT_SLOT), name=f"opw{l}", reset_less=True)
-            p_l = Signal(signed(OW + WEIGHT_SLOT), name=f"prod{l}", reset_less=True)
-            m.d.sync += [ra_l.eq(a_l), rw_l.eq(w_l), p_l.eq(ra_l * rw_l)]
-            prods.append(p_l)
+            ra_l = Cat(ra_lo, hi_copies[l // LANE_GROUP]).as_signed()
+            m.d.sync += [ra_lo.eq(a_lo), rw_l.eq(w_l)]
+            prods.append(registered_product(m, ra_l, rw_l, f"prod{l}", mult))
 
         # Stage 5 (s4): accumulate; at the last op of a group hand the sums over.
         acc = [Signal(signed(AW), name=f"acc{l}", reset_less=True) for l in range(L)]
@@ -542,8 +574,9 @@ class DSCNNExtractor(wiring.Component):
                 m.d.sync += [oy.eq(oy + 1), kj.eq(jlo[oy + 1]), ki.eq(ilo[ox])]
                 m.next = then
 
-        def input_xy(geom):
-            """Input coordinates of the current tap, and its word address."""
+        def input_xy(geom, base=0):
+            """Input coordinates of the current tap, and its word address ``base + ...``
+            as two parts (position, tap) whose sum is the address."""
             OX, OY = geom.out_xy
             IY = geom.in_shape[1]
             sx, sy = geom.stride
@@ -553,11 +586,18 @@ class DSCNNExtractor(wiring.Component):
             width = max(abs(v) for v in xs + ys + [OX * sx * IY]).bit_length() + 2
             x0 = Array(Const(v, signed(width)) for v in xs + [0])[ox]
             y0 = Array(Const(v, signed(width)) for v in ys + [0])[oy]
-            row0 = Array(Const(v * IY, signed(width + IY.bit_length()))
+            row0 = Array(Const(base + v * IY, signed(width + IY.bit_length() + 1))
                          for v in xs + [0])[ox]
             ix, iy = x0 + ki, y0 + kj
-            addr = row0 + _times(ki, IY, geom.kernel[0] + 1) + iy
-            return ix, iy, addr
+            return ix, iy, (row0 + y0, _times(ki, IY, geom.kernel[0] + 1) + kj)
+
+        def parts(sigs, values):
+            return [sg.eq(v) for sg, v in zip(sigs, values)]
+
+        def group_rom(base, per_group):
+            """``base + gc * per_group`` as a table (constant for one group)."""
+            return _rom([base + g * per_group for g in range(G)],
+                        max(base + (G - 1) * per_group, 1).bit_length())[gc]
 
         tabs = [tables(g) for g in spec.layers]
         job_of = [_Job.POOL if g.pooled else _Job.ACT for g in spec.layers]
@@ -584,16 +624,17 @@ class DSCNNExtractor(wiring.Component):
                     with m.State(f"L{li}_CONV"):
                         ix, iy, addr = input_xy(geom)
                         T = geom.taps * C
+                        K1 = geom.kernel[1]
                         end_c = ch == C - 1
                         last = end_c & end_j & end_i
                         first = (ki == ilo[ox]) & (kj == jlo[oy]) & (ch == 0)
                         m.d.comb += [
                             iss["kind"].eq(_Kind.CONV), iss["first"].eq(first),
                             iss["last"].eq(last), iss["c"].eq(ch), *common,
-                            iss_raddr.eq(addr),
-                            iss_waddr.eq(self.w_base[li][0] + _times(gc, T, G) +
-                                         _times(ki, geom.kernel[1] * C, geom.kernel[0]) +
-                                         _times(kj, C, geom.kernel[1]) + ch)]
+                            *parts(iss_ra, addr),
+                            *parts(iss_wa, (group_rom(self.w_base[li][0], T) + ch,
+                                            _times(ki, K1 * C, geom.kernel[0]) +
+                                            _times(kj, C, K1)))]
                         if geom.padding_value:
                             m.d.comb += iss["pad"].eq((ix < 0) | (ix >= IX) |
                                                       (iy < 0) | (iy >= IY))
@@ -621,15 +662,16 @@ class DSCNNExtractor(wiring.Component):
                     in_base = NPOS if (li - 1) % 2 else 0
                     dw_base, pw_base = self.w_base[li]
                     with m.State(f"L{li}_DW"):
-                        ix, iy, addr = input_xy(geom)
+                        ix, iy, addr = input_xy(geom, in_base)
                         last = end_j & end_i
                         m.d.comb += [
                             iss["valid"].eq(1), iss["kind"].eq(_Kind.DW),
                             iss["first"].eq((ki == ilo[ox]) & (kj == jlo[oy])),
                             iss["last"].eq(last), *common,
-                            iss_raddr.eq(in_base + addr),
-                            iss_waddr.eq(dw_base + _times(gc, geom.taps, G) +
-                                         _times(ki, geom.kernel[1], geom.kernel[0]) + kj)]
+                            *parts(iss_ra, addr),
+                            *parts(iss_wa, (group_rom(dw_base, geom.taps),
+                                            _times(ki, geom.kernel[1], geom.kernel[0]) +
+                                            kj))]
                         with m.If(~end_j):
                             m.d.sync += kj.eq(kj + 1)
                         with m.Elif(~end_i):
@@ -659,7 +701,7 @@ class DSCNNExtractor(wiring.Component):
                             iss["kind"].eq(_Kind.PW), iss["first"].eq(pw_first),
                             iss["last"].eq(last), iss["c"].eq(idx),
                             iss["zero"].eq(cur == 0), *common,
-                            iss_waddr.eq(pw_base + _times(gc, F, G) + idx)]
+                            *parts(iss_wa, (group_rom(pw_base, F), idx))]
                         with m.If(~last | credit):
                             m.d.comb += iss["valid"].eq(1)
                             m.d.sync += [cur.eq(todo & -todo), todo.eq(todo & (todo - 1)),

