@@ -27,10 +27,18 @@ test-slow:
 sim:
 	$(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
 
-# The long extractor simulation: 4 random models x 100 images through rtl/dscnn_kws.v,
-# every activation compared with the golden model (about 400 x 40k cycles).
+# The long extractor simulation through rtl/dscnn_kws.v, every activation and spike
+# compared with the golden model: the shipped model on the whole validation split of
+# CORPUS (3,520 frames for corpus-s500; features cached in build/features; results in
+# build/sim-full.json), then 4 random models x 100 images.
+CORPUS ?= build/corpus-s500
 sim-full:
-	$(PYTEST) -p no:xdist -q -m slow tests/test_sim_conv_extractor.py::test_kws_extractor_many
+	@test -f $(CORPUS)/corpus.json || { echo "no corpus at $(CORPUS): build it with" \
+	  "'$(BIN)/edgekws data synth --out $(CORPUS) --speakers 500' (or set CORPUS=...)"; exit 1; }
+	EDGEKWS_CORPUS=$(CORPUS) EDGEKWS_FEATURES=build/features \
+	  EDGEKWS_CONV_FULL_OUT=$(abspath build/sim-full.json) $(PYTEST) -p no:xdist -q -s -m slow \
+	  tests/test_sim_conv_extractor.py::test_kws_shipped_model_validation_set \
+	  tests/test_sim_conv_extractor.py::test_kws_extractor_many
 
 # ECP5 bitstream with YoWASP: build/fpga/$(BOARD)/top.bit (logs, report.json and
 # summary.json beside it); fails when timing is not met. BOARD: ulx3s-85f, ulx3s-25f.

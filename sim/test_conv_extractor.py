@@ -10,6 +10,14 @@ Run through pytest (``tests/test_sim_conv_extractor.py``), which builds the Veri
 ``EDGEKWS_CONV_OUT``
     where to write the JSON measurements (cycles, wall time).
 
+Without ``model`` in the scenario, ``models`` random models each run ``samples`` MFCC-like
+images. With ``"model"`` (path of a trained ``.ekws``: its feature extractor, i.e. the
+model without a Dense head on the spikes) and ``"inputs"`` (path of a ``.npy`` of uint8
+frames, ``(n, 49, 10)`` or ``(n, 49, 10, 1)``), that model runs every given frame, in
+chunks of ``chunk`` frames so that the traces of a whole validation set never sit in
+memory at once; mismatching frames are counted (and the first few described) before the
+test fails, so the results name how many frames differ.
+
 Every layer's activations at every position (from ``trace``) and the output spikes
 are compared with the golden layers' ``call``, each layer fed with the golden output
 of the previous one, so that a mismatch names the first layer that is wrong.
@@ -69,12 +77,16 @@ def random_model(cfg, seed):
     return randomize(model, images(spec.image_shape, 48, seed + 1000), seed=seed)
 
 
-def check_sample(ext, layers, x, traces, spikes_payload, n):
-    """Compare one inference; return the number of activation values checked."""
+def check_sample(ext, layers, x, traces, spikes_payload, n, wants=None):
+    """Compare one inference; return the number of activation values checked.
+
+    ``wants``, optional: the golden layers' outputs for this sample (each ``(1, ...)``),
+    when the caller computed them for a whole batch at once.
+    """
     a = x[None]
     checked = 0
     for li, layer in enumerate(layers):
-        want = layer.call(a)
+        want = layer.call(a) if wants is None else wants[li]
         if li < len(layers) - 1 or not ext.spec.pooled:
             flat = want[0].reshape(-1, want.shape[-1])
             got = traces[:flat.shape[0]]
@@ -104,12 +116,91 @@ def check_sample(ext, layers, x, traces, spikes_payload, n):
     return checked
 
 
+def given_frames(path, shape) -> np.ndarray:
+    """The uint8 frames of a ``.npy``, as ``(n, *shape)``."""
+    x = np.load(path)
+    if x.dtype != np.uint8:
+        raise ValueError(f"inputs {path} must be uint8 frames, not {x.dtype}")
+    given = x.shape
+    if x.ndim == len(shape) and shape[-1] == 1:
+        x = x[..., None]
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape) or not len(x):
+        raise ValueError(f"inputs {path} must hold (n, {', '.join(map(str, shape))}) "
+                         f"frames, not {given}")
+    return x
+
+
+def extractor_model(path):
+    """The feature extractor of a trained ``.ekws`` (without a Dense head on spikes)."""
+    from edgekws.tutorial.edge_learning import extractor_of
+    return extractor_of(path)[0]
+
+
+async def run_given(dut, name, ext, scen, tb):
+    """The scenario's model on the scenario's frames; see the module docstring."""
+    model = extractor_model(scen["model"])
+    layers = host.conv_layers(ext, model)
+    xs = given_frames(scen["inputs"], ext.spec.image_shape)
+    chunk = int(scen.get("chunk", 64))
+    await tb.load(host.load_beats(ext, model))
+    t0 = time.monotonic()
+    c0 = tb.cycle()
+    total = mismatches = 0
+    errors = []
+    for s0 in range(0, len(xs), chunk):
+        batch = xs[s0:s0 + chunk]
+        # Golden outputs of the whole chunk at once; each layer fed the golden output
+        # of the previous one, as check_sample does.
+        wants, a = [], batch
+        for layer in layers:
+            a = layer.call(a)
+            wants.append(a)
+        await tb.images([host.pixel_beats(ext, x) for x in batch])
+        await tb.wait_spikes(s0 + len(batch))
+        traces = [host.decode_trace(ext, p) for _, p in tb.traces]
+        del tb.traces[:]               # the drain keeps appending to this same list
+        traced = wants[:len(layers) - 1] if ext.spec.pooled else wants
+        per_sample = sum(int(np.prod(w.shape[1:-1])) for w in traced)
+        for n, x in enumerate(batch):
+            # Each sample gets exactly its own beats, so a mismatch cannot shift the rest.
+            mine, traces = traces[:per_sample], traces[per_sample:]
+            try:
+                total += check_sample(ext, layers, x, mine, tb.spikes[s0 + n][1], s0 + n,
+                                      wants=[w[n:n + 1] for w in wants])
+            except AssertionError as exc:
+                mismatches += 1
+                if len(errors) < 5:
+                    errors.append(str(exc))
+        assert not traces, f"{len(traces)} unexpected trace beats after sample {s0}"
+    wall = time.monotonic() - t0
+    cycles = tb.cycle() - c0
+    periods = np.diff([t for t, _ in tb.spikes])
+    latency = [tb.spikes[n][0] - tb.pixels_done[n] for n in range(len(xs))]
+    result = dict(config=name, model=str(scen["model"]), inputs=str(scen["inputs"]),
+                  samples=len(xs), mismatches=mismatches, errors=errors,
+                  values_checked=total, sim_cycles=cycles, wall_s=round(wall, 2),
+                  cycles_per_s=round(cycles / wall), s_per_inference=round(wall / len(xs), 4),
+                  cycles_per_inference=round(cycles / len(xs)),
+                  latency_cycles_mean=round(float(np.mean(latency))),
+                  latency_cycles_max=int(np.max(latency)),
+                  period_cycles_median=int(np.median(periods)) if len(periods) else None)
+    dut._log.info("%s", result)
+    if os.environ.get("EDGEKWS_CONV_OUT"):
+        with open(os.environ["EDGEKWS_CONV_OUT"], "w") as f:
+            json.dump(result, f)
+    assert mismatches == 0, f"{mismatches} of {len(xs)} frames differ: {errors}"
+
+
 @cocotb.test()
 async def extractor(dut):
-    """Random models and images: every activation and spike equal to the golden's."""
+    """Random models and images (or the scenario's model and frames): every activation
+    and spike equal to the golden's."""
     name, cfg, ext, scen = _config()
     tb = TB(dut, seed=scen["seed"], idle=scen["idle"], backpressure=scen["backpressure"])
     await tb.reset()
+    if scen.get("model"):
+        await run_given(dut, name, ext, scen, tb)
+        return
     t0 = time.monotonic()
     c0 = tb.cycle()
     total = 0
