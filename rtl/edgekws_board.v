@@ -241,7 +241,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$5262$16 (\$1 ),
+    .\port$5299$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -297,13 +297,13 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   \edgekws_board.loader  loader (
     .busy(ext_busy),
     .clk(clk),
-    .hit(ext_ok),
     .length(length),
     .load__payload(load__payload),
     .load__ready(load__ready),
     .load__valid(load__valid),
+    .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$5262$16 (\$1 ),
+    .\port$5299$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -422,122 +422,122 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [63:0] \$116 ;
+  wire [1:0] \$117 ;
+  wire [1:0] \$118 ;
+  wire [2:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [63:0] \$125 ;
-  wire [1:0] \$126 ;
+  wire [1:0] \$120 ;
+  wire [1:0] \$121 ;
+  wire [2:0] \$122 ;
+  wire [3:0] \$123 ;
+  wire [1:0] \$124 ;
+  wire [1:0] \$125 ;
+  wire [2:0] \$126 ;
   wire [1:0] \$127 ;
-  wire [2:0] \$128 ;
-  wire [1:0] \$129 ;
+  wire [1:0] \$128 ;
+  wire [2:0] \$129 ;
   wire \$13 ;
-  wire [1:0] \$130 ;
-  wire [2:0] \$131 ;
-  wire [3:0] \$132 ;
+  wire [3:0] \$130 ;
+  wire [4:0] \$131 ;
+  wire [1:0] \$132 ;
   wire [1:0] \$133 ;
-  wire [1:0] \$134 ;
-  wire [2:0] \$135 ;
+  wire [2:0] \$134 ;
+  wire [1:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [3:0] \$139 ;
+  wire [2:0] \$137 ;
+  wire [3:0] \$138 ;
+  wire [1:0] \$139 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire [1:0] \$141 ;
+  wire [1:0] \$140 ;
+  wire [2:0] \$141 ;
   wire [1:0] \$142 ;
-  wire [2:0] \$143 ;
-  wire [1:0] \$144 ;
-  wire [1:0] \$145 ;
-  wire [2:0] \$146 ;
-  wire [3:0] \$147 ;
+  wire [1:0] \$143 ;
+  wire [2:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire [4:0] \$146 ;
+  wire [1:0] \$147 ;
   wire [1:0] \$148 ;
-  wire [1:0] \$149 ;
+  wire [2:0] \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
+  wire [1:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire [3:0] \$154 ;
-  wire [4:0] \$155 ;
-  wire [1:0] \$156 ;
+  wire [2:0] \$152 ;
+  wire [3:0] \$153 ;
+  wire [1:0] \$154 ;
+  wire [1:0] \$155 ;
+  wire [2:0] \$156 ;
   wire [1:0] \$157 ;
-  wire [2:0] \$158 ;
-  wire [1:0] \$159 ;
+  wire [1:0] \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
-  wire [1:0] \$160 ;
-  wire [2:0] \$161 ;
-  wire [3:0] \$162 ;
+  wire [3:0] \$160 ;
+  wire [4:0] \$161 ;
+  wire [1:0] \$162 ;
   wire [1:0] \$163 ;
-  wire [1:0] \$164 ;
-  wire [2:0] \$165 ;
+  wire [2:0] \$164 ;
+  wire [1:0] \$165 ;
   wire [1:0] \$166 ;
-  wire [1:0] \$167 ;
-  wire [2:0] \$168 ;
-  wire [3:0] \$169 ;
+  wire [2:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire [1:0] \$169 ;
   wire [63:0] \$17 ;
-  wire [4:0] \$170 ;
-  wire [1:0] \$171 ;
+  wire [1:0] \$170 ;
+  wire [2:0] \$171 ;
   wire [1:0] \$172 ;
-  wire [2:0] \$173 ;
-  wire [1:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [2:0] \$176 ;
-  wire [3:0] \$177 ;
-  wire [1:0] \$178 ;
-  wire [1:0] \$179 ;
+  wire [1:0] \$173 ;
+  wire [2:0] \$174 ;
+  wire [3:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [5:0] \$179 ;
   wire [63:0] \$18 ;
-  wire [2:0] \$180 ;
-  wire [1:0] \$181 ;
-  wire [1:0] \$182 ;
-  wire [2:0] \$183 ;
-  wire [3:0] \$184 ;
-  wire [4:0] \$185 ;
-  wire [6:0] \$186 ;
-  wire [5:0] \$187 ;
-  wire [5:0] \$188 ;
-  wire [6:0] \$189 ;
-  wire [15:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [6:0] \$191 ;
-  wire [5:0] \$192 ;
-  wire [5:0] \$193 ;
-  wire [6:0] \$194 ;
-  wire [7:0] \$195 ;
+  wire [6:0] \$180 ;
+  wire [7:0] \$181 ;
+  wire [6:0] \$182 ;
+  wire [5:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire [6:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
-  wire [15:0] \$20 ;
+  wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
+  wire [63:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [63:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [63:0] \$207 ;
+  wire [63:0] \$208 ;
+  wire [15:0] \$209 ;
+  wire \$21 ;
+  wire [15:0] \$210 ;
+  wire [63:0] \$211 ;
+  wire [15:0] \$212 ;
+  wire [15:0] \$213 ;
+  wire [6:0] \$214 ;
+  wire [6:0] \$215 ;
+  wire [15:0] \$216 ;
+  wire [63:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [15:0] \$22 ;
+  wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
@@ -548,29 +548,29 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [15:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  reg [15:0] \$234 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
+  reg [15:0] \$237 ;
   wire \$238 ;
-  wire [21:0] \$239 ;
-  wire [63:0] \$24 ;
-  wire [1:0] \$240 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
   wire \$241 ;
-  wire [22:0] \$242 ;
-  wire [11:0] \$243 ;
-  wire [12:0] \$244 ;
-  wire [12:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
+  wire [21:0] \$242 ;
+  wire [1:0] \$243 ;
+  wire \$244 ;
+  wire [22:0] \$245 ;
+  wire [11:0] \$246 ;
+  wire [12:0] \$247 ;
+  wire [12:0] \$248 ;
   wire \$249 ;
-  wire [6:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -578,572 +578,572 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [11:0] \$257 ;
-  wire [11:0] \$258 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
-  wire [6:0] \$26 ;
-  wire [1:0] \$260 ;
+  wire \$26 ;
+  wire [11:0] \$260 ;
   wire [11:0] \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire [63:0] \$264 ;
-  wire [15:0] \$265 ;
-  wire [63:0] \$266 ;
-  wire [63:0] \$267 ;
+  wire [1:0] \$263 ;
+  wire [11:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [15:0] \$267 ;
   wire [63:0] \$268 ;
   wire [63:0] \$269 ;
-  wire [63:0] \$27 ;
-  wire [1:0] \$270 ;
+  wire \$27 ;
+  wire [63:0] \$270 ;
   wire [63:0] \$271 ;
-  wire [63:0] \$272 ;
+  wire [1:0] \$272 ;
   wire [63:0] \$273 ;
   wire [63:0] \$274 ;
-  wire [1:0] \$275 ;
-  wire [2:0] \$276 ;
-  wire [63:0] \$277 ;
-  wire [63:0] \$278 ;
+  wire [63:0] \$275 ;
+  wire [63:0] \$276 ;
+  wire [1:0] \$277 ;
+  wire [2:0] \$278 ;
   wire [63:0] \$279 ;
-  wire [63:0] \$28 ;
+  wire \$28 ;
   wire [63:0] \$280 ;
-  wire [1:0] \$281 ;
+  wire [63:0] \$281 ;
   wire [63:0] \$282 ;
-  wire [63:0] \$283 ;
+  wire [1:0] \$283 ;
   wire [63:0] \$284 ;
   wire [63:0] \$285 ;
-  wire [1:0] \$286 ;
-  wire [2:0] \$287 ;
-  wire [3:0] \$288 ;
-  wire [63:0] \$289 ;
+  wire [63:0] \$286 ;
+  wire [63:0] \$287 ;
+  wire [1:0] \$288 ;
+  wire [2:0] \$289 ;
   wire \$29 ;
-  wire [63:0] \$290 ;
+  wire [3:0] \$290 ;
   wire [63:0] \$291 ;
   wire [63:0] \$292 ;
-  wire [1:0] \$293 ;
+  wire [63:0] \$293 ;
   wire [63:0] \$294 ;
-  wire [63:0] \$295 ;
+  wire [1:0] \$295 ;
   wire [63:0] \$296 ;
   wire [63:0] \$297 ;
-  wire [1:0] \$298 ;
-  wire [2:0] \$299 ;
+  wire [63:0] \$298 ;
+  wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [63:0] \$300 ;
-  wire [63:0] \$301 ;
+  wire [1:0] \$300 ;
+  wire [2:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
-  wire [1:0] \$304 ;
+  wire [63:0] \$304 ;
   wire [63:0] \$305 ;
-  wire [63:0] \$306 ;
+  wire [1:0] \$306 ;
   wire [63:0] \$307 ;
   wire [63:0] \$308 ;
-  wire [1:0] \$309 ;
+  wire [63:0] \$309 ;
   wire \$31 ;
-  wire [2:0] \$310 ;
-  wire [3:0] \$311 ;
-  wire [4:0] \$312 ;
-  wire [63:0] \$313 ;
-  wire [63:0] \$314 ;
+  wire [63:0] \$310 ;
+  wire [1:0] \$311 ;
+  wire [2:0] \$312 ;
+  wire [3:0] \$313 ;
+  wire [4:0] \$314 ;
   wire [63:0] \$315 ;
   wire [63:0] \$316 ;
-  wire [1:0] \$317 ;
+  wire [63:0] \$317 ;
   wire [63:0] \$318 ;
-  wire [63:0] \$319 ;
+  wire [1:0] \$319 ;
   wire \$32 ;
   wire [63:0] \$320 ;
   wire [63:0] \$321 ;
-  wire [1:0] \$322 ;
-  wire [2:0] \$323 ;
-  wire [63:0] \$324 ;
-  wire [63:0] \$325 ;
+  wire [63:0] \$322 ;
+  wire [63:0] \$323 ;
+  wire [1:0] \$324 ;
+  wire [2:0] \$325 ;
   wire [63:0] \$326 ;
   wire [63:0] \$327 ;
-  wire [1:0] \$328 ;
+  wire [63:0] \$328 ;
   wire [63:0] \$329 ;
   wire \$33 ;
-  wire [63:0] \$330 ;
+  wire [1:0] \$330 ;
   wire [63:0] \$331 ;
   wire [63:0] \$332 ;
-  wire [1:0] \$333 ;
-  wire [2:0] \$334 ;
-  wire [3:0] \$335 ;
-  wire [63:0] \$336 ;
-  wire [63:0] \$337 ;
+  wire [63:0] \$333 ;
+  wire [63:0] \$334 ;
+  wire [1:0] \$335 ;
+  wire [2:0] \$336 ;
+  wire [3:0] \$337 ;
   wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
-  wire [1:0] \$340 ;
+  wire [63:0] \$340 ;
   wire [63:0] \$341 ;
-  wire [63:0] \$342 ;
+  wire [1:0] \$342 ;
   wire [63:0] \$343 ;
   wire [63:0] \$344 ;
-  wire [1:0] \$345 ;
-  wire [2:0] \$346 ;
-  wire [63:0] \$347 ;
-  wire [63:0] \$348 ;
+  wire [63:0] \$345 ;
+  wire [63:0] \$346 ;
+  wire [1:0] \$347 ;
+  wire [2:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
-  wire [1:0] \$351 ;
+  wire [63:0] \$351 ;
   wire [63:0] \$352 ;
-  wire [63:0] \$353 ;
+  wire [1:0] \$353 ;
   wire [63:0] \$354 ;
   wire [63:0] \$355 ;
-  wire [1:0] \$356 ;
-  wire [2:0] \$357 ;
-  wire [3:0] \$358 ;
-  wire [4:0] \$359 ;
+  wire [63:0] \$356 ;
+  wire [63:0] \$357 ;
+  wire [1:0] \$358 ;
+  wire [2:0] \$359 ;
   wire \$36 ;
-  wire [63:0] \$360 ;
-  wire [63:0] \$361 ;
+  wire [3:0] \$360 ;
+  wire [4:0] \$361 ;
   wire [63:0] \$362 ;
   wire [63:0] \$363 ;
-  wire [1:0] \$364 ;
+  wire [63:0] \$364 ;
   wire [63:0] \$365 ;
-  wire [63:0] \$366 ;
+  wire [1:0] \$366 ;
   wire [63:0] \$367 ;
   wire [63:0] \$368 ;
-  wire [1:0] \$369 ;
+  wire [63:0] \$369 ;
   wire \$37 ;
-  wire [2:0] \$370 ;
-  wire [63:0] \$371 ;
-  wire [63:0] \$372 ;
+  wire [63:0] \$370 ;
+  wire [1:0] \$371 ;
+  wire [2:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
-  wire [1:0] \$375 ;
+  wire [63:0] \$375 ;
   wire [63:0] \$376 ;
-  wire [63:0] \$377 ;
+  wire [1:0] \$377 ;
   wire [63:0] \$378 ;
   wire [63:0] \$379 ;
   wire \$38 ;
-  wire [1:0] \$380 ;
-  wire [2:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [63:0] \$383 ;
-  wire [63:0] \$384 ;
+  wire [63:0] \$380 ;
+  wire [63:0] \$381 ;
+  wire [1:0] \$382 ;
+  wire [2:0] \$383 ;
+  wire [3:0] \$384 ;
   wire [63:0] \$385 ;
   wire [63:0] \$386 ;
-  wire [1:0] \$387 ;
+  wire [63:0] \$387 ;
   wire [63:0] \$388 ;
-  wire [63:0] \$389 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
   wire [63:0] \$390 ;
   wire [63:0] \$391 ;
-  wire [1:0] \$392 ;
-  wire [2:0] \$393 ;
-  wire [63:0] \$394 ;
-  wire [63:0] \$395 ;
+  wire [63:0] \$392 ;
+  wire [63:0] \$393 ;
+  wire [1:0] \$394 ;
+  wire [2:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
-  wire [1:0] \$398 ;
+  wire [63:0] \$398 ;
   wire [63:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [63:0] \$400 ;
+  wire [11:0] \$40 ;
+  wire [1:0] \$400 ;
   wire [63:0] \$401 ;
   wire [63:0] \$402 ;
-  wire [1:0] \$403 ;
-  wire [2:0] \$404 ;
-  wire [3:0] \$405 ;
-  wire [4:0] \$406 ;
-  wire [63:0] \$407 ;
-  wire [63:0] \$408 ;
+  wire [63:0] \$403 ;
+  wire [63:0] \$404 ;
+  wire [1:0] \$405 ;
+  wire [2:0] \$406 ;
+  wire [3:0] \$407 ;
+  wire [4:0] \$408 ;
   wire [63:0] \$409 ;
-  wire \$41 ;
+  wire [12:0] \$41 ;
   wire [63:0] \$410 ;
-  wire [1:0] \$411 ;
+  wire [63:0] \$411 ;
   wire [63:0] \$412 ;
-  wire [63:0] \$413 ;
+  wire [1:0] \$413 ;
   wire [63:0] \$414 ;
   wire [63:0] \$415 ;
-  wire [1:0] \$416 ;
-  wire [2:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [63:0] \$419 ;
-  wire \$42 ;
+  wire [63:0] \$416 ;
+  wire [63:0] \$417 ;
+  wire [1:0] \$418 ;
+  wire [2:0] \$419 ;
+  wire [11:0] \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
-  wire [1:0] \$422 ;
+  wire [63:0] \$422 ;
   wire [63:0] \$423 ;
-  wire [63:0] \$424 ;
+  wire [1:0] \$424 ;
   wire [63:0] \$425 ;
   wire [63:0] \$426 ;
-  wire [1:0] \$427 ;
-  wire [2:0] \$428 ;
-  wire [3:0] \$429 ;
-  wire \$43 ;
-  wire [63:0] \$430 ;
-  wire [63:0] \$431 ;
+  wire [63:0] \$427 ;
+  wire [63:0] \$428 ;
+  wire [1:0] \$429 ;
+  wire [12:0] \$43 ;
+  wire [2:0] \$430 ;
+  wire [3:0] \$431 ;
   wire [63:0] \$432 ;
   wire [63:0] \$433 ;
-  wire [1:0] \$434 ;
+  wire [63:0] \$434 ;
   wire [63:0] \$435 ;
-  wire [63:0] \$436 ;
+  wire [1:0] \$436 ;
   wire [63:0] \$437 ;
   wire [63:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [63:0] \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
-  wire [63:0] \$441 ;
-  wire [63:0] \$442 ;
+  wire [63:0] \$440 ;
+  wire [1:0] \$441 ;
+  wire [2:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
-  wire [1:0] \$445 ;
+  wire [63:0] \$445 ;
   wire [63:0] \$446 ;
-  wire [63:0] \$447 ;
+  wire [1:0] \$447 ;
   wire [63:0] \$448 ;
   wire [63:0] \$449 ;
   wire \$45 ;
-  wire [1:0] \$450 ;
-  wire [2:0] \$451 ;
-  wire [3:0] \$452 ;
-  wire [4:0] \$453 ;
-  wire [63:0] \$454 ;
-  wire [63:0] \$455 ;
+  wire [63:0] \$450 ;
+  wire [63:0] \$451 ;
+  wire [1:0] \$452 ;
+  wire [2:0] \$453 ;
+  wire [3:0] \$454 ;
+  wire [4:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
-  wire [1:0] \$458 ;
+  wire [63:0] \$458 ;
   wire [63:0] \$459 ;
   wire \$46 ;
-  wire [63:0] \$460 ;
+  wire [1:0] \$460 ;
   wire [63:0] \$461 ;
   wire [63:0] \$462 ;
-  wire [1:0] \$463 ;
-  wire [2:0] \$464 ;
-  wire [63:0] \$465 ;
-  wire [63:0] \$466 ;
+  wire [63:0] \$463 ;
+  wire [63:0] \$464 ;
+  wire [1:0] \$465 ;
+  wire [2:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
-  wire [1:0] \$469 ;
+  wire [63:0] \$469 ;
   wire \$47 ;
   wire [63:0] \$470 ;
-  wire [63:0] \$471 ;
+  wire [1:0] \$471 ;
   wire [63:0] \$472 ;
   wire [63:0] \$473 ;
-  wire [1:0] \$474 ;
-  wire [2:0] \$475 ;
-  wire [3:0] \$476 ;
-  wire [63:0] \$477 ;
-  wire [63:0] \$478 ;
+  wire [63:0] \$474 ;
+  wire [63:0] \$475 ;
+  wire [1:0] \$476 ;
+  wire [2:0] \$477 ;
+  wire [3:0] \$478 ;
   wire [63:0] \$479 ;
-  wire \$48 ;
+  wire [11:0] \$48 ;
   wire [63:0] \$480 ;
-  wire [1:0] \$481 ;
+  wire [63:0] \$481 ;
   wire [63:0] \$482 ;
-  wire [63:0] \$483 ;
+  wire [1:0] \$483 ;
   wire [63:0] \$484 ;
   wire [63:0] \$485 ;
-  wire [1:0] \$486 ;
-  wire [2:0] \$487 ;
-  wire [63:0] \$488 ;
-  wire [63:0] \$489 ;
-  wire \$49 ;
+  wire [63:0] \$486 ;
+  wire [63:0] \$487 ;
+  wire [1:0] \$488 ;
+  wire [2:0] \$489 ;
+  wire [12:0] \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
-  wire [1:0] \$492 ;
+  wire [63:0] \$492 ;
   wire [63:0] \$493 ;
-  wire [63:0] \$494 ;
+  wire [1:0] \$494 ;
   wire [63:0] \$495 ;
   wire [63:0] \$496 ;
-  wire [1:0] \$497 ;
-  wire [2:0] \$498 ;
-  wire [3:0] \$499 ;
+  wire [63:0] \$497 ;
+  wire [63:0] \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
-  wire [11:0] \$50 ;
-  wire [4:0] \$500 ;
-  wire [63:0] \$501 ;
-  wire [63:0] \$502 ;
+  wire \$50 ;
+  wire [2:0] \$500 ;
+  wire [3:0] \$501 ;
+  wire [4:0] \$502 ;
   wire [63:0] \$503 ;
   wire [63:0] \$504 ;
-  wire [1:0] \$505 ;
+  wire [63:0] \$505 ;
   wire [63:0] \$506 ;
-  wire [63:0] \$507 ;
+  wire [1:0] \$507 ;
   wire [63:0] \$508 ;
   wire [63:0] \$509 ;
-  wire [12:0] \$51 ;
-  wire [1:0] \$510 ;
-  wire [2:0] \$511 ;
-  wire [63:0] \$512 ;
-  wire [63:0] \$513 ;
+  wire \$51 ;
+  wire [63:0] \$510 ;
+  wire [63:0] \$511 ;
+  wire [1:0] \$512 ;
+  wire [2:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
-  wire [1:0] \$516 ;
+  wire [63:0] \$516 ;
   wire [63:0] \$517 ;
-  wire [63:0] \$518 ;
+  wire [1:0] \$518 ;
   wire [63:0] \$519 ;
-  wire [11:0] \$52 ;
+  wire \$52 ;
   wire [63:0] \$520 ;
-  wire [1:0] \$521 ;
-  wire [2:0] \$522 ;
-  wire [3:0] \$523 ;
-  wire [63:0] \$524 ;
-  wire [63:0] \$525 ;
+  wire [63:0] \$521 ;
+  wire [63:0] \$522 ;
+  wire [1:0] \$523 ;
+  wire [2:0] \$524 ;
+  wire [3:0] \$525 ;
   wire [63:0] \$526 ;
   wire [63:0] \$527 ;
-  wire [1:0] \$528 ;
+  wire [63:0] \$528 ;
   wire [63:0] \$529 ;
-  wire [12:0] \$53 ;
-  wire [63:0] \$530 ;
+  wire \$53 ;
+  wire [1:0] \$530 ;
   wire [63:0] \$531 ;
   wire [63:0] \$532 ;
-  wire [1:0] \$533 ;
-  wire [2:0] \$534 ;
-  wire [63:0] \$535 ;
-  wire [63:0] \$536 ;
+  wire [63:0] \$533 ;
+  wire [63:0] \$534 ;
+  wire [1:0] \$535 ;
+  wire [2:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
-  wire [1:0] \$539 ;
+  wire [63:0] \$539 ;
   wire \$54 ;
   wire [63:0] \$540 ;
-  wire [63:0] \$541 ;
+  wire [1:0] \$541 ;
   wire [63:0] \$542 ;
   wire [63:0] \$543 ;
-  wire [1:0] \$544 ;
-  wire [2:0] \$545 ;
-  wire [3:0] \$546 ;
-  wire [4:0] \$547 ;
-  wire [63:0] \$548 ;
-  wire [63:0] \$549 ;
+  wire [63:0] \$544 ;
+  wire [63:0] \$545 ;
+  wire [1:0] \$546 ;
+  wire [2:0] \$547 ;
+  wire [3:0] \$548 ;
+  wire [4:0] \$549 ;
   wire \$55 ;
   wire [63:0] \$550 ;
   wire [63:0] \$551 ;
-  wire [1:0] \$552 ;
+  wire [63:0] \$552 ;
   wire [63:0] \$553 ;
-  wire [63:0] \$554 ;
+  wire [1:0] \$554 ;
   wire [63:0] \$555 ;
   wire [63:0] \$556 ;
-  wire [1:0] \$557 ;
-  wire [2:0] \$558 ;
-  wire [63:0] \$559 ;
+  wire [63:0] \$557 ;
+  wire [63:0] \$558 ;
+  wire [1:0] \$559 ;
   wire \$56 ;
-  wire [63:0] \$560 ;
+  wire [2:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
-  wire [1:0] \$563 ;
+  wire [63:0] \$563 ;
   wire [63:0] \$564 ;
-  wire [63:0] \$565 ;
+  wire [1:0] \$565 ;
   wire [63:0] \$566 ;
   wire [63:0] \$567 ;
-  wire [1:0] \$568 ;
-  wire [2:0] \$569 ;
+  wire [63:0] \$568 ;
+  wire [63:0] \$569 ;
   wire \$57 ;
-  wire [3:0] \$570 ;
-  wire [63:0] \$571 ;
-  wire [63:0] \$572 ;
+  wire [1:0] \$570 ;
+  wire [2:0] \$571 ;
+  wire [3:0] \$572 ;
   wire [63:0] \$573 ;
   wire [63:0] \$574 ;
-  wire [1:0] \$575 ;
+  wire [63:0] \$575 ;
   wire [63:0] \$576 ;
-  wire [63:0] \$577 ;
+  wire [1:0] \$577 ;
   wire [63:0] \$578 ;
   wire [63:0] \$579 ;
-  wire [11:0] \$58 ;
-  wire [1:0] \$580 ;
-  wire [2:0] \$581 ;
-  wire [63:0] \$582 ;
-  wire [63:0] \$583 ;
+  wire \$58 ;
+  wire [63:0] \$580 ;
+  wire [63:0] \$581 ;
+  wire [1:0] \$582 ;
+  wire [2:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
-  wire [1:0] \$586 ;
+  wire [63:0] \$586 ;
   wire [63:0] \$587 ;
-  wire [63:0] \$588 ;
+  wire [1:0] \$588 ;
   wire [63:0] \$589 ;
-  wire [12:0] \$59 ;
+  wire [10:0] \$59 ;
   wire [63:0] \$590 ;
-  wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
-  wire [3:0] \$593 ;
-  wire [4:0] \$594 ;
-  wire [63:0] \$595 ;
-  wire [63:0] \$596 ;
+  wire [63:0] \$591 ;
+  wire [63:0] \$592 ;
+  wire [1:0] \$593 ;
+  wire [2:0] \$594 ;
+  wire [3:0] \$595 ;
+  wire [4:0] \$596 ;
   wire [63:0] \$597 ;
   wire [63:0] \$598 ;
-  wire [1:0] \$599 ;
+  wire [63:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire [63:0] \$600 ;
-  wire [63:0] \$601 ;
+  wire [1:0] \$601 ;
   wire [63:0] \$602 ;
   wire [63:0] \$603 ;
-  wire [1:0] \$604 ;
-  wire [2:0] \$605 ;
-  wire [63:0] \$606 ;
-  wire [63:0] \$607 ;
+  wire [63:0] \$604 ;
+  wire [63:0] \$605 ;
+  wire [1:0] \$606 ;
+  wire [2:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
   wire \$61 ;
-  wire [1:0] \$610 ;
+  wire [63:0] \$610 ;
   wire [63:0] \$611 ;
-  wire [63:0] \$612 ;
+  wire [1:0] \$612 ;
   wire [63:0] \$613 ;
   wire [63:0] \$614 ;
-  wire [1:0] \$615 ;
-  wire [2:0] \$616 ;
-  wire [3:0] \$617 ;
-  wire [63:0] \$618 ;
-  wire [63:0] \$619 ;
+  wire [63:0] \$615 ;
+  wire [63:0] \$616 ;
+  wire [1:0] \$617 ;
+  wire [2:0] \$618 ;
+  wire [3:0] \$619 ;
   wire \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$621 ;
-  wire [1:0] \$622 ;
+  wire [63:0] \$622 ;
   wire [63:0] \$623 ;
-  wire [63:0] \$624 ;
+  wire [1:0] \$624 ;
   wire [63:0] \$625 ;
   wire [63:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [2:0] \$628 ;
-  wire [63:0] \$629 ;
+  wire [63:0] \$627 ;
+  wire [63:0] \$628 ;
+  wire [1:0] \$629 ;
   wire \$63 ;
-  wire [63:0] \$630 ;
+  wire [2:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
-  wire [1:0] \$633 ;
+  wire [63:0] \$633 ;
   wire [63:0] \$634 ;
-  wire [63:0] \$635 ;
+  wire [1:0] \$635 ;
   wire [63:0] \$636 ;
   wire [63:0] \$637 ;
-  wire [1:0] \$638 ;
-  wire [2:0] \$639 ;
+  wire [63:0] \$638 ;
+  wire [63:0] \$639 ;
   wire \$64 ;
-  wire [3:0] \$640 ;
-  wire [4:0] \$641 ;
-  wire [5:0] \$642 ;
-  wire [5:0] \$643 ;
-  wire [6:0] \$644 ;
-  wire [8:0] \$645 ;
-  wire [5:0] \$646 ;
-  wire [5:0] \$647 ;
-  wire [6:0] \$648 ;
-  wire [8:0] \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire [1:0] \$651 ;
+  wire [1:0] \$640 ;
+  wire [2:0] \$641 ;
+  wire [3:0] \$642 ;
+  wire [4:0] \$643 ;
+  wire [5:0] \$644 ;
+  wire [5:0] \$645 ;
+  wire [6:0] \$646 ;
+  wire [8:0] \$647 ;
+  wire [5:0] \$648 ;
+  wire [5:0] \$649 ;
+  wire [8:0] \$65 ;
+  wire [6:0] \$650 ;
+  wire [8:0] \$651 ;
   wire \$652 ;
-  wire [7:0] \$653 ;
+  wire [1:0] \$653 ;
   wire \$654 ;
-  wire [15:0] \$655 ;
+  wire [7:0] \$655 ;
   wire \$656 ;
-  wire \$657 ;
-  wire [15:0] \$658 ;
-  wire [15:0] \$659 ;
+  wire [15:0] \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
+  wire [15:0] \$660 ;
+  wire [15:0] \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [63:0] \$666 ;
-  wire [63:0] \$667 ;
+  wire \$666 ;
+  wire \$667 ;
   wire [63:0] \$668 ;
   wire [63:0] \$669 ;
   wire \$67 ;
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire [63:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
+  wire [64:0] \$675 ;
   wire [64:0] \$676 ;
   wire [64:0] \$677 ;
   wire [64:0] \$678 ;
   wire [64:0] \$679 ;
-  wire \$68 ;
+  wire [10:0] \$68 ;
   wire [64:0] \$680 ;
   wire [64:0] \$681 ;
-  wire [64:0] \$682 ;
+  wire \$682 ;
   wire \$683 ;
-  wire \$684 ;
-  wire [1:0] \$685 ;
+  wire [1:0] \$684 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
-  wire [10:0] \$69 ;
-  wire [12:0] \$690 ;
-  wire \$691 ;
+  wire [12:0] \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire [11:0] \$691 ;
   wire [11:0] \$692 ;
   wire [11:0] \$693 ;
-  wire [11:0] \$694 ;
-  reg \$695 ;
-  reg [10:0] \$696 ;
+  reg \$694 ;
+  reg [10:0] \$695 ;
+  reg \$696 ;
   reg \$697 ;
   reg \$698 ;
-  reg \$699 ;
+  reg [10:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [10:0] \$700 ;
+  reg \$700 ;
   reg \$701 ;
   reg \$702 ;
-  reg \$703 ;
-  reg [10:0] \$704 ;
+  reg [10:0] \$703 ;
+  reg \$704 ;
   reg \$705 ;
   reg \$706 ;
-  reg \$707 ;
-  reg [10:0] \$708 ;
-  reg [63:0] \$709 ;
-  wire \$71 ;
-  reg [15:0] \$710 ;
+  reg [10:0] \$707 ;
+  reg [63:0] \$708 ;
+  reg [15:0] \$709 ;
+  wire [10:0] \$71 ;
+  reg [4:0] \$710 ;
   reg [4:0] \$711 ;
   reg [4:0] \$712 ;
   reg [4:0] \$713 ;
-  reg [4:0] \$714 ;
-  reg [15:0] \$715 ;
+  reg [15:0] \$714 ;
+  reg [6:0] \$715 ;
   reg [6:0] \$716 ;
-  reg [6:0] \$717 ;
-  reg [15:0] \$718 ;
-  reg \$719 ;
+  reg [15:0] \$717 ;
+  reg \$718 ;
+  reg [10:0] \$719 ;
   wire \$72 ;
-  reg [10:0] \$720 ;
-  reg [6:0] \$721 ;
+  reg [6:0] \$720 ;
+  reg \$721 ;
   reg \$722 ;
   reg \$723 ;
-  reg \$724 ;
-  reg [6:0] \$725 ;
-  reg [10:0] \$726 ;
-  reg \$727 ;
-  reg [6:0] \$728 ;
-  reg [10:0] \$729 ;
+  reg [6:0] \$724 ;
+  reg [10:0] \$725 ;
+  reg \$726 ;
+  reg [6:0] \$727 ;
+  reg [10:0] \$728 ;
+  reg [63:0] \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg [115:0] \$731 ;
-  reg \$732 ;
-  reg [3:0] \$733 ;
+  reg [15:0] \$732 ;
+  reg [63:0] \$733 ;
   reg \$734 ;
-  reg [4:0] \$735 ;
-  reg [63:0] \$736 ;
-  reg [3:0] \$737 ;
-  reg \$738 ;
-  reg [21:0] \$739 ;
+  reg [3:0] \$735 ;
+  reg \$736 ;
+  reg [4:0] \$737 ;
+  reg [63:0] \$738 ;
+  reg [3:0] \$739 ;
   wire \$74 ;
   reg \$740 ;
-  reg [4:0] \$741 ;
-  reg [10:0] \$742 ;
-  reg [10:0] \$743 ;
+  reg [21:0] \$741 ;
+  reg \$742 ;
+  reg [4:0] \$743 ;
   reg [10:0] \$744 ;
-  reg [15:0] \$745 ;
-  reg [15:0] \$746 ;
+  reg [10:0] \$745 ;
+  reg [10:0] \$746 ;
   reg [15:0] \$747 ;
   reg [15:0] \$748 ;
-  reg [7:0] \$749 ;
-  wire [8:0] \$75 ;
-  reg [10:0] \$750 ;
-  reg [10:0] \$751 ;
-  reg [11:0] \$752 ;
+  reg [15:0] \$749 ;
+  wire \$75 ;
+  reg [15:0] \$750 ;
+  reg [7:0] \$751 ;
+  reg [10:0] \$752 ;
   reg [10:0] \$753 ;
-  reg [22:0] \$754 ;
-  reg \$755 ;
-  reg [10:0] \$756 ;
+  reg [11:0] \$754 ;
+  reg [10:0] \$755 ;
+  reg [22:0] \$756 ;
   reg \$757 ;
-  reg [115:0] \$758 ;
-  reg [9:0] \$759 ;
-  wire \$76 ;
-  reg \$760 ;
-  reg [7:0] \$761 ;
-  reg [7:0] \$762 ;
-  reg [63:0] \$763 ;
-  reg [63:0] \$764 ;
-  reg [15:0] \$765 ;
-  reg [4:0] \$766 ;
+  reg [10:0] \$758 ;
+  reg \$759 ;
+  wire [8:0] \$76 ;
+  reg [115:0] \$760 ;
+  reg [9:0] \$761 ;
+  reg \$762 ;
+  reg [7:0] \$763 ;
+  reg [7:0] \$764 ;
+  reg [63:0] \$765 ;
+  reg [15:0] \$766 ;
   reg [4:0] \$767 ;
   reg [4:0] \$768 ;
   reg [4:0] \$769 ;
@@ -1152,31 +1152,33 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [4:0] \$771 ;
   reg [4:0] \$772 ;
   reg [4:0] \$773 ;
-  reg [7:0] \$774 ;
+  reg [4:0] \$774 ;
   reg [7:0] \$775 ;
   reg [7:0] \$776 ;
   reg [7:0] \$777 ;
   reg [7:0] \$778 ;
   reg [7:0] \$779 ;
-  wire [10:0] \$78 ;
-  reg \$780 ;
-  reg [63:0] \$781 ;
-  reg \$782 ;
+  wire [16:0] \$78 ;
+  reg [7:0] \$780 ;
+  reg \$781 ;
+  reg [63:0] \$782 ;
+  reg [63:0] \$783 ;
+  reg \$784 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [10:0] \$81 ;
+  wire [15:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
-  wire [16:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [15:0] \$91 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
@@ -1186,33 +1188,33 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$111  = 7'h00;
-  reg \$signal$141  = 1'h0;
-  reg [6:0] \$signal$142  = 7'h00;
-  reg \$signal$143  = 1'h0;
+  reg [6:0] \$signal$106  = 7'h00;
+  reg \$signal$138  = 1'h0;
+  reg [6:0] \$signal$139  = 7'h00;
+  reg \$signal$140  = 1'h0;
   reg [9:0] \$signature__addr ;
   wire [9:0] \$signature__addr$14 ;
   reg [9:0] \$signature__addr$4 ;
-  reg [9:0] \$signature__addr$58 ;
-  reg [9:0] \$signature__addr$60 ;
-  reg [9:0] \$signature__addr$62 ;
+  reg [9:0] \$signature__addr$53 ;
+  reg [9:0] \$signature__addr$55 ;
+  reg [9:0] \$signature__addr$57 ;
   wire [9:0] \$signature__addr$7 ;
   wire [9:0] \$signature__addr$9 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$37 ;
-  wire [15:0] \$signature__data$38 ;
-  wire [15:0] \$signature__data$39 ;
-  wire [6:0] \$signature__data$40 ;
-  reg [63:0] \$signature__data$59 ;
-  reg [15:0] \$signature__data$61 ;
-  reg [15:0] \$signature__data$63 ;
+  wire [63:0] \$signature__data$123 ;
+  wire [15:0] \$signature__data$126 ;
+  wire [15:0] \$signature__data$144 ;
+  wire [6:0] \$signature__data$145 ;
+  reg [63:0] \$signature__data$54 ;
+  reg [15:0] \$signature__data$56 ;
+  reg [15:0] \$signature__data$58 ;
   reg \$signature__en ;
   wire \$signature__en$10 ;
   reg \$signature__en$18  = 1'h0;
   wire \$signature__en$6 ;
-  reg \$signature__en$66 ;
-  reg \$signature__en$67 ;
-  reg \$signature__en$68 ;
+  reg \$signature__en$61 ;
+  reg \$signature__en$62 ;
+  reg \$signature__en$63 ;
   wire \$signature__en$8 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
@@ -1226,8 +1228,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$162 ;
-  wire \busy$90 ;
+  wire \busy$164 ;
+  wire \busy$85 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1261,11 +1263,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$82 ;
-  reg [7:0] \dividend$86 ;
+  reg [7:0] \dividend$77 ;
+  reg [7:0] \dividend$81 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$84 ;
-  reg [7:0] \divisor$88 ;
+  reg [7:0] \divisor$79 ;
+  reg [7:0] \divisor$83 ;
   wire done;
   reg l_word = 1'h0;
   reg load;
@@ -1276,7 +1278,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$100 ;
+  reg [7:0] \offset$95 ;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1304,8 +1306,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$160 ;
-  wire [10:0] \quotient$163 ;
+  wire [7:0] \quotient$162 ;
+  wire [10:0] \quotient$165 ;
   reg [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -1333,7 +1335,6 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [63:0] rd_a_param = 64'h0000000000000000;
   reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  wire [63:0] rd_data;
   wire rd_en;
   reg [115:0] rd_q = 116'h00000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
@@ -1358,8 +1359,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire [3:0] \rd_q.op ;
   wire [6:0] \rd_q.pot ;
   wire [6:0] \rd_q.swaps ;
+  reg [15:0] rd_q_b = 16'h0000;
+  reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [7:0] remainder;
-  wire [7:0] \remainder$103 ;
+  wire [7:0] \remainder$98 ;
   reg [115:0] res = 116'h00000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1456,8 +1459,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
   reg start;
-  reg \start$81 ;
-  reg \start$85 ;
+  reg \start$76 ;
+  reg \start$80 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
@@ -1466,6 +1469,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire [9:0] w_addr;
   reg [9:0] win_base = 10'h000;
   reg [15:0] win_thswap = 16'h0000;
+  reg [63:0] wq = 64'h0000000000000000;
   reg [63:0] wreg = 64'h0000000000000000;
   reg x_addr;
   wire [-1:0] x_rd__addr;
@@ -1490,7 +1494,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       _0_ <= pot0[\$signature__addr$4 ];
     end
   end
-  assign \$signature__data$40  = _0_;
+  assign \$signature__data$145  = _0_;
   reg [63:0] spikes [0:0];
   integer spikes__i;
   initial begin
@@ -1513,8 +1517,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$67 )
-      thl0[\$signature__addr$60 ] <= \$signature__data$61 ;
+    if (\$signature__en$62 )
+      thl0[\$signature__addr$55 ] <= \$signature__data$56 ;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
@@ -1522,7 +1526,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       _2_ <= thl0[\$signature__addr$4 ];
     end
   end
-  assign \$signature__data$38  = _2_;
+  assign \$signature__data$126  = _2_;
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
   initial begin
@@ -1530,8 +1534,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$68 )
-      thswap0[\$signature__addr$62 ] <= \$signature__data$63 ;
+    if (\$signature__en$63 )
+      thswap0[\$signature__addr$57 ] <= \$signature__data$58 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1539,7 +1543,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       _3_ <= thswap0[\$signature__addr$4 ];
     end
   end
-  assign \$signature__data$39  = _3_;
+  assign \$signature__data$144  = _3_;
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
   initial begin
@@ -1547,8 +1551,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$66 )
-      weights0[\$signature__addr$58 ] <= \$signature__data$59 ;
+    if (\$signature__en$61 )
+      weights0[\$signature__addr$53 ] <= \$signature__data$54 ;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
@@ -1556,661 +1560,668 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       _4_ <= weights0[\$signature__addr ];
     end
   end
-  assign \$signature__data$37  = _4_;
-  assign \$210  = s5_e_pot0 > \$signal$111 ;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = s5_e_valid0 & \$211 ;
-  assign \$213  = ~ rd_b;
-  assign \$214  = \$213  | rsp__ready;
-  assign \$215  = ~ rd_a;
-  assign \$216  = ~ rd_b;
-  assign \$217  = \$216  | rsp__ready;
-  assign \$218  = \$215  | \$217 ;
-  assign \$219  = cmd__valid & cmd__ready;
-  assign \$220  = cmd__payload[3:0] == 3'h4;
-  assign \$221  = cmd__payload[3:0] == 3'h6;
-  assign \$222  = \$220  | \$221 ;
-  assign \$223  = cmd__payload[3:0] == 4'h8;
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = cmd__payload[3:0] == 4'h9;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = cmd__payload[3:0] == 4'hb;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = cmd__payload[3:0] == 3'h4;
-  assign \$230  = cmd__payload[3:0] == 3'h6;
-  assign \$231  = cmd__payload[3:0] == 4'h8;
-  assign \$232  = cmd__payload[3:0] == 4'h9;
-  assign \$233  = cmd__payload[3:0] == 4'hb;
-  assign \$235  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$236  = num_classes != 1'h1;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = cmd__payload[26:16] * divisor;
-  assign \$240  = load_word + 1'h1;
-  assign \$241  = ! load_word;
-  assign \$242  = cand_lo + divisor;
-  assign \$243  = num_neurons + 1'h1;
-  assign \$244  = \$243  - 1'h1;
-  assign \$246  = | num_neurons;
-  assign \$247  = ~ s1_valid;
-  assign \$248  = ~ s2_valid;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = ~ s3_valid;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = ~ \$signature__en$18 ;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ~ s5_valid;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = ! p_word;
-  assign \$257  = p_grp + 1'h1;
-  assign \$258  = p_groups - 1'h1;
-  assign \$259  = p_grp == \$258 ;
-  assign \$260  = p_word + 1'h1;
-  assign \$261  = lrn_idx * 1'h1;
-  assign \$262  = op == 2'h2;
-  assign \$263  = \$262  & \$signal$143 ;
-  assign \$266  = ~ xreg;
-  assign \$267  = wreg & \$266 ;
+  assign \$signature__data$123  = _4_;
+  assign \$210  = rd_a_sel[1] ? \$209  : 16'h0000;
+  assign \$211  = \$208  | { 48'h000000000000, \$210  };
+  assign \$213  = rd_a_sel[2] ? \$212  : 16'h0000;
+  assign \$215  = rd_a_sel[3] ? \$214  : 7'h00;
+  assign \$216  = \$213  | { 9'h000, \$215  };
+  assign \$217  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$218  = ~ rd_a;
+  assign \$219  = ~ rd_b;
+  assign \$220  = \$219  | rsp__ready;
+  assign \$221  = \$218  | \$220 ;
+  assign \$222  = cmd__valid & cmd__ready;
+  assign \$223  = cmd__payload[3:0] == 3'h4;
+  assign \$224  = cmd__payload[3:0] == 3'h6;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = cmd__payload[3:0] == 4'h8;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = cmd__payload[3:0] == 4'h9;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = cmd__payload[3:0] == 4'hb;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = cmd__payload[3:0] == 3'h4;
+  assign \$233  = cmd__payload[3:0] == 3'h6;
+  assign \$234  = cmd__payload[3:0] == 4'h8;
+  assign \$235  = cmd__payload[3:0] == 4'h9;
+  assign \$236  = cmd__payload[3:0] == 4'hb;
+  assign \$238  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$239  = num_classes != 1'h1;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = cmd__payload[26:16] * divisor;
+  assign \$243  = load_word + 1'h1;
+  assign \$244  = ! load_word;
+  assign \$245  = cand_lo + divisor;
+  assign \$246  = num_neurons + 1'h1;
+  assign \$247  = \$246  - 1'h1;
+  assign \$249  = | num_neurons;
+  assign \$250  = ~ s1_valid;
+  assign \$251  = ~ s2_valid;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ s3_valid;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ~ \$signature__en$18 ;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = ~ s5_valid;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ! p_word;
+  assign \$260  = p_grp + 1'h1;
+  assign \$261  = p_groups - 1'h1;
+  assign \$262  = p_grp == \$261 ;
+  assign \$263  = p_word + 1'h1;
+  assign \$264  = lrn_idx * 1'h1;
+  assign \$265  = op == 2'h2;
+  assign \$266  = \$265  & \$signal$140 ;
   assign \$268  = ~ xreg;
-  assign \$269  = wreg & \$268 ;
-  assign \$270  = \$267 [0] + \$269 [1];
-  assign \$271  = ~ xreg;
-  assign \$272  = wreg & \$271 ;
+  assign \$269  = wq & \$268 ;
+  assign \$270  = ~ xreg;
+  assign \$271  = wq & \$270 ;
+  assign \$272  = \$269 [0] + \$271 [1];
   assign \$273  = ~ xreg;
-  assign \$274  = wreg & \$273 ;
-  assign \$275  = \$272 [2] + \$274 [3];
-  assign \$276  = \$270  + \$275 ;
-  assign \$277  = ~ xreg;
-  assign \$278  = wreg & \$277 ;
+  assign \$274  = wq & \$273 ;
+  assign \$275  = ~ xreg;
+  assign \$276  = wq & \$275 ;
+  assign \$277  = \$274 [2] + \$276 [3];
+  assign \$278  = \$272  + \$277 ;
   assign \$279  = ~ xreg;
-  assign \$280  = wreg & \$279 ;
-  assign \$281  = \$278 [4] + \$280 [5];
-  assign \$282  = ~ xreg;
-  assign \$283  = wreg & \$282 ;
+  assign \$280  = wq & \$279 ;
+  assign \$281  = ~ xreg;
+  assign \$282  = wq & \$281 ;
+  assign \$283  = \$280 [4] + \$282 [5];
   assign \$284  = ~ xreg;
-  assign \$285  = wreg & \$284 ;
-  assign \$286  = \$283 [6] + \$285 [7];
-  assign \$287  = \$281  + \$286 ;
-  assign \$288  = \$276  + \$287 ;
-  assign \$289  = ~ xreg;
-  assign \$290  = wreg & \$289 ;
+  assign \$285  = wq & \$284 ;
+  assign \$286  = ~ xreg;
+  assign \$287  = wq & \$286 ;
+  assign \$288  = \$285 [6] + \$287 [7];
+  assign \$289  = \$283  + \$288 ;
+  assign \$290  = \$278  + \$289 ;
   assign \$291  = ~ xreg;
-  assign \$292  = wreg & \$291 ;
-  assign \$293  = \$290 [8] + \$292 [9];
-  assign \$294  = ~ xreg;
-  assign \$295  = wreg & \$294 ;
+  assign \$292  = wq & \$291 ;
+  assign \$293  = ~ xreg;
+  assign \$294  = wq & \$293 ;
+  assign \$295  = \$292 [8] + \$294 [9];
   assign \$296  = ~ xreg;
-  assign \$297  = wreg & \$296 ;
-  assign \$298  = \$295 [10] + \$297 [11];
-  assign \$299  = \$293  + \$298 ;
-  assign \$300  = ~ xreg;
-  assign \$301  = wreg & \$300 ;
+  assign \$297  = wq & \$296 ;
+  assign \$298  = ~ xreg;
+  assign \$299  = wq & \$298 ;
+  assign \$300  = \$297 [10] + \$299 [11];
+  assign \$301  = \$295  + \$300 ;
   assign \$302  = ~ xreg;
-  assign \$303  = wreg & \$302 ;
-  assign \$304  = \$301 [12] + \$303 [13];
-  assign \$305  = ~ xreg;
-  assign \$306  = wreg & \$305 ;
+  assign \$303  = wq & \$302 ;
+  assign \$304  = ~ xreg;
+  assign \$305  = wq & \$304 ;
+  assign \$306  = \$303 [12] + \$305 [13];
   assign \$307  = ~ xreg;
-  assign \$308  = wreg & \$307 ;
-  assign \$309  = \$306 [14] + \$308 [15];
-  assign \$310  = \$304  + \$309 ;
-  assign \$311  = \$299  + \$310 ;
-  assign \$312  = \$288  + \$311 ;
-  assign \$313  = ~ xreg;
-  assign \$314  = wreg & \$313 ;
+  assign \$308  = wq & \$307 ;
+  assign \$309  = ~ xreg;
+  assign \$310  = wq & \$309 ;
+  assign \$311  = \$308 [14] + \$310 [15];
+  assign \$312  = \$306  + \$311 ;
+  assign \$313  = \$301  + \$312 ;
+  assign \$314  = \$290  + \$313 ;
   assign \$315  = ~ xreg;
-  assign \$316  = wreg & \$315 ;
-  assign \$317  = \$314 [16] + \$316 [17];
-  assign \$318  = ~ xreg;
-  assign \$319  = wreg & \$318 ;
+  assign \$316  = wq & \$315 ;
+  assign \$317  = ~ xreg;
+  assign \$318  = wq & \$317 ;
+  assign \$319  = \$316 [16] + \$318 [17];
   assign \$320  = ~ xreg;
-  assign \$321  = wreg & \$320 ;
-  assign \$322  = \$319 [18] + \$321 [19];
-  assign \$323  = \$317  + \$322 ;
-  assign \$324  = ~ xreg;
-  assign \$325  = wreg & \$324 ;
+  assign \$321  = wq & \$320 ;
+  assign \$322  = ~ xreg;
+  assign \$323  = wq & \$322 ;
+  assign \$324  = \$321 [18] + \$323 [19];
+  assign \$325  = \$319  + \$324 ;
   assign \$326  = ~ xreg;
-  assign \$327  = wreg & \$326 ;
-  assign \$328  = \$325 [20] + \$327 [21];
-  assign \$329  = ~ xreg;
-  assign \$330  = wreg & \$329 ;
+  assign \$327  = wq & \$326 ;
+  assign \$328  = ~ xreg;
+  assign \$329  = wq & \$328 ;
+  assign \$330  = \$327 [20] + \$329 [21];
   assign \$331  = ~ xreg;
-  assign \$332  = wreg & \$331 ;
-  assign \$333  = \$330 [22] + \$332 [23];
-  assign \$334  = \$328  + \$333 ;
-  assign \$335  = \$323  + \$334 ;
-  assign \$336  = ~ xreg;
-  assign \$337  = wreg & \$336 ;
+  assign \$332  = wq & \$331 ;
+  assign \$333  = ~ xreg;
+  assign \$334  = wq & \$333 ;
+  assign \$335  = \$332 [22] + \$334 [23];
+  assign \$336  = \$330  + \$335 ;
+  assign \$337  = \$325  + \$336 ;
   assign \$338  = ~ xreg;
-  assign \$339  = wreg & \$338 ;
-  assign \$340  = \$337 [24] + \$339 [25];
-  assign \$341  = ~ xreg;
-  assign \$342  = wreg & \$341 ;
+  assign \$339  = wq & \$338 ;
+  assign \$340  = ~ xreg;
+  assign \$341  = wq & \$340 ;
+  assign \$342  = \$339 [24] + \$341 [25];
   assign \$343  = ~ xreg;
-  assign \$344  = wreg & \$343 ;
-  assign \$345  = \$342 [26] + \$344 [27];
-  assign \$346  = \$340  + \$345 ;
-  assign \$347  = ~ xreg;
-  assign \$348  = wreg & \$347 ;
+  assign \$344  = wq & \$343 ;
+  assign \$345  = ~ xreg;
+  assign \$346  = wq & \$345 ;
+  assign \$347  = \$344 [26] + \$346 [27];
+  assign \$348  = \$342  + \$347 ;
   assign \$349  = ~ xreg;
-  assign \$350  = wreg & \$349 ;
-  assign \$351  = \$348 [28] + \$350 [29];
-  assign \$352  = ~ xreg;
-  assign \$353  = wreg & \$352 ;
+  assign \$350  = wq & \$349 ;
+  assign \$351  = ~ xreg;
+  assign \$352  = wq & \$351 ;
+  assign \$353  = \$350 [28] + \$352 [29];
   assign \$354  = ~ xreg;
-  assign \$355  = wreg & \$354 ;
-  assign \$356  = \$353 [30] + \$355 [31];
-  assign \$357  = \$351  + \$356 ;
-  assign \$358  = \$346  + \$357 ;
-  assign \$359  = \$335  + \$358 ;
-  assign \$360  = ~ xreg;
-  assign \$361  = wreg & \$360 ;
+  assign \$355  = wq & \$354 ;
+  assign \$356  = ~ xreg;
+  assign \$357  = wq & \$356 ;
+  assign \$358  = \$355 [30] + \$357 [31];
+  assign \$359  = \$353  + \$358 ;
+  assign \$360  = \$348  + \$359 ;
+  assign \$361  = \$337  + \$360 ;
   assign \$362  = ~ xreg;
-  assign \$363  = wreg & \$362 ;
-  assign \$364  = \$361 [32] + \$363 [33];
-  assign \$365  = ~ xreg;
-  assign \$366  = wreg & \$365 ;
+  assign \$363  = wq & \$362 ;
+  assign \$364  = ~ xreg;
+  assign \$365  = wq & \$364 ;
+  assign \$366  = \$363 [32] + \$365 [33];
   assign \$367  = ~ xreg;
-  assign \$368  = wreg & \$367 ;
-  assign \$369  = \$366 [34] + \$368 [35];
-  assign \$370  = \$364  + \$369 ;
-  assign \$371  = ~ xreg;
-  assign \$372  = wreg & \$371 ;
+  assign \$368  = wq & \$367 ;
+  assign \$369  = ~ xreg;
+  assign \$370  = wq & \$369 ;
+  assign \$371  = \$368 [34] + \$370 [35];
+  assign \$372  = \$366  + \$371 ;
   assign \$373  = ~ xreg;
-  assign \$374  = wreg & \$373 ;
-  assign \$375  = \$372 [36] + \$374 [37];
-  assign \$376  = ~ xreg;
-  assign \$377  = wreg & \$376 ;
+  assign \$374  = wq & \$373 ;
+  assign \$375  = ~ xreg;
+  assign \$376  = wq & \$375 ;
+  assign \$377  = \$374 [36] + \$376 [37];
   assign \$378  = ~ xreg;
-  assign \$379  = wreg & \$378 ;
-  assign \$380  = \$377 [38] + \$379 [39];
-  assign \$381  = \$375  + \$380 ;
-  assign \$382  = \$370  + \$381 ;
-  assign \$383  = ~ xreg;
-  assign \$384  = wreg & \$383 ;
+  assign \$379  = wq & \$378 ;
+  assign \$380  = ~ xreg;
+  assign \$381  = wq & \$380 ;
+  assign \$382  = \$379 [38] + \$381 [39];
+  assign \$383  = \$377  + \$382 ;
+  assign \$384  = \$372  + \$383 ;
   assign \$385  = ~ xreg;
-  assign \$386  = wreg & \$385 ;
-  assign \$387  = \$384 [40] + \$386 [41];
-  assign \$388  = ~ xreg;
-  assign \$389  = wreg & \$388 ;
+  assign \$386  = wq & \$385 ;
+  assign \$387  = ~ xreg;
+  assign \$388  = wq & \$387 ;
+  assign \$389  = \$386 [40] + \$388 [41];
   assign \$390  = ~ xreg;
-  assign \$391  = wreg & \$390 ;
-  assign \$392  = \$389 [42] + \$391 [43];
-  assign \$393  = \$387  + \$392 ;
-  assign \$394  = ~ xreg;
-  assign \$395  = wreg & \$394 ;
+  assign \$391  = wq & \$390 ;
+  assign \$392  = ~ xreg;
+  assign \$393  = wq & \$392 ;
+  assign \$394  = \$391 [42] + \$393 [43];
+  assign \$395  = \$389  + \$394 ;
   assign \$396  = ~ xreg;
-  assign \$397  = wreg & \$396 ;
-  assign \$398  = \$395 [44] + \$397 [45];
-  assign \$399  = ~ xreg;
-  assign \$400  = wreg & \$399 ;
+  assign \$397  = wq & \$396 ;
+  assign \$398  = ~ xreg;
+  assign \$399  = wq & \$398 ;
+  assign \$400  = \$397 [44] + \$399 [45];
   assign \$401  = ~ xreg;
-  assign \$402  = wreg & \$401 ;
-  assign \$403  = \$400 [46] + \$402 [47];
-  assign \$404  = \$398  + \$403 ;
-  assign \$405  = \$393  + \$404 ;
-  assign \$406  = \$382  + \$405 ;
-  assign \$407  = ~ xreg;
-  assign \$408  = wreg & \$407 ;
+  assign \$402  = wq & \$401 ;
+  assign \$403  = ~ xreg;
+  assign \$404  = wq & \$403 ;
+  assign \$405  = \$402 [46] + \$404 [47];
+  assign \$406  = \$400  + \$405 ;
+  assign \$407  = \$395  + \$406 ;
+  assign \$408  = \$384  + \$407 ;
   assign \$409  = ~ xreg;
-  assign \$410  = wreg & \$409 ;
-  assign \$411  = \$408 [48] + \$410 [49];
-  assign \$412  = ~ xreg;
-  assign \$413  = wreg & \$412 ;
+  assign \$410  = wq & \$409 ;
+  assign \$411  = ~ xreg;
+  assign \$412  = wq & \$411 ;
+  assign \$413  = \$410 [48] + \$412 [49];
   assign \$414  = ~ xreg;
-  assign \$415  = wreg & \$414 ;
-  assign \$416  = \$413 [50] + \$415 [51];
-  assign \$417  = \$411  + \$416 ;
-  assign \$418  = ~ xreg;
-  assign \$419  = wreg & \$418 ;
+  assign \$415  = wq & \$414 ;
+  assign \$416  = ~ xreg;
+  assign \$417  = wq & \$416 ;
+  assign \$418  = \$415 [50] + \$417 [51];
+  assign \$419  = \$413  + \$418 ;
   assign \$420  = ~ xreg;
-  assign \$421  = wreg & \$420 ;
-  assign \$422  = \$419 [52] + \$421 [53];
-  assign \$423  = ~ xreg;
-  assign \$424  = wreg & \$423 ;
+  assign \$421  = wq & \$420 ;
+  assign \$422  = ~ xreg;
+  assign \$423  = wq & \$422 ;
+  assign \$424  = \$421 [52] + \$423 [53];
   assign \$425  = ~ xreg;
-  assign \$426  = wreg & \$425 ;
-  assign \$427  = \$424 [54] + \$426 [55];
-  assign \$428  = \$422  + \$427 ;
-  assign \$429  = \$417  + \$428 ;
-  assign \$430  = ~ xreg;
-  assign \$431  = wreg & \$430 ;
+  assign \$426  = wq & \$425 ;
+  assign \$427  = ~ xreg;
+  assign \$428  = wq & \$427 ;
+  assign \$429  = \$426 [54] + \$428 [55];
+  assign \$430  = \$424  + \$429 ;
+  assign \$431  = \$419  + \$430 ;
   assign \$432  = ~ xreg;
-  assign \$433  = wreg & \$432 ;
-  assign \$434  = \$431 [56] + \$433 [57];
-  assign \$435  = ~ xreg;
-  assign \$436  = wreg & \$435 ;
+  assign \$433  = wq & \$432 ;
+  assign \$434  = ~ xreg;
+  assign \$435  = wq & \$434 ;
+  assign \$436  = \$433 [56] + \$435 [57];
   assign \$437  = ~ xreg;
-  assign \$438  = wreg & \$437 ;
-  assign \$439  = \$436 [58] + \$438 [59];
-  assign \$440  = \$434  + \$439 ;
-  assign \$441  = ~ xreg;
-  assign \$442  = wreg & \$441 ;
+  assign \$438  = wq & \$437 ;
+  assign \$439  = ~ xreg;
+  assign \$440  = wq & \$439 ;
+  assign \$441  = \$438 [58] + \$440 [59];
+  assign \$442  = \$436  + \$441 ;
   assign \$443  = ~ xreg;
-  assign \$444  = wreg & \$443 ;
-  assign \$445  = \$442 [60] + \$444 [61];
-  assign \$446  = ~ xreg;
-  assign \$447  = wreg & \$446 ;
+  assign \$444  = wq & \$443 ;
+  assign \$445  = ~ xreg;
+  assign \$446  = wq & \$445 ;
+  assign \$447  = \$444 [60] + \$446 [61];
   assign \$448  = ~ xreg;
-  assign \$449  = wreg & \$448 ;
-  assign \$450  = \$447 [62] + \$449 [63];
-  assign \$451  = \$445  + \$450 ;
-  assign \$452  = \$440  + \$451 ;
-  assign \$453  = \$429  + \$452 ;
-  assign \$454  = ~ wreg;
-  assign \$455  = \$454  & xreg;
-  assign \$456  = ~ wreg;
+  assign \$449  = wq & \$448 ;
+  assign \$450  = ~ xreg;
+  assign \$451  = wq & \$450 ;
+  assign \$452  = \$449 [62] + \$451 [63];
+  assign \$453  = \$447  + \$452 ;
+  assign \$454  = \$442  + \$453 ;
+  assign \$455  = \$431  + \$454 ;
+  assign \$456  = ~ wq;
   assign \$457  = \$456  & xreg;
-  assign \$458  = \$455 [0] + \$457 [1];
-  assign \$459  = ~ wreg;
-  assign \$460  = \$459  & xreg;
-  assign \$461  = ~ wreg;
+  assign \$458  = ~ wq;
+  assign \$459  = \$458  & xreg;
+  assign \$460  = \$457 [0] + \$459 [1];
+  assign \$461  = ~ wq;
   assign \$462  = \$461  & xreg;
-  assign \$463  = \$460 [2] + \$462 [3];
-  assign \$464  = \$458  + \$463 ;
-  assign \$465  = ~ wreg;
-  assign \$466  = \$465  & xreg;
-  assign \$467  = ~ wreg;
+  assign \$463  = ~ wq;
+  assign \$464  = \$463  & xreg;
+  assign \$465  = \$462 [2] + \$464 [3];
+  assign \$466  = \$460  + \$465 ;
+  assign \$467  = ~ wq;
   assign \$468  = \$467  & xreg;
-  assign \$469  = \$466 [4] + \$468 [5];
-  assign \$470  = ~ wreg;
-  assign \$471  = \$470  & xreg;
-  assign \$472  = ~ wreg;
+  assign \$469  = ~ wq;
+  assign \$470  = \$469  & xreg;
+  assign \$471  = \$468 [4] + \$470 [5];
+  assign \$472  = ~ wq;
   assign \$473  = \$472  & xreg;
-  assign \$474  = \$471 [6] + \$473 [7];
-  assign \$475  = \$469  + \$474 ;
-  assign \$476  = \$464  + \$475 ;
-  assign \$477  = ~ wreg;
-  assign \$478  = \$477  & xreg;
-  assign \$479  = ~ wreg;
+  assign \$474  = ~ wq;
+  assign \$475  = \$474  & xreg;
+  assign \$476  = \$473 [6] + \$475 [7];
+  assign \$477  = \$471  + \$476 ;
+  assign \$478  = \$466  + \$477 ;
+  assign \$479  = ~ wq;
   assign \$480  = \$479  & xreg;
-  assign \$481  = \$478 [8] + \$480 [9];
-  assign \$482  = ~ wreg;
-  assign \$483  = \$482  & xreg;
-  assign \$484  = ~ wreg;
+  assign \$481  = ~ wq;
+  assign \$482  = \$481  & xreg;
+  assign \$483  = \$480 [8] + \$482 [9];
+  assign \$484  = ~ wq;
   assign \$485  = \$484  & xreg;
-  assign \$486  = \$483 [10] + \$485 [11];
-  assign \$487  = \$481  + \$486 ;
-  assign \$488  = ~ wreg;
-  assign \$489  = \$488  & xreg;
-  assign \$490  = ~ wreg;
+  assign \$486  = ~ wq;
+  assign \$487  = \$486  & xreg;
+  assign \$488  = \$485 [10] + \$487 [11];
+  assign \$489  = \$483  + \$488 ;
+  assign \$490  = ~ wq;
   assign \$491  = \$490  & xreg;
-  assign \$492  = \$489 [12] + \$491 [13];
-  assign \$493  = ~ wreg;
-  assign \$494  = \$493  & xreg;
-  assign \$495  = ~ wreg;
+  assign \$492  = ~ wq;
+  assign \$493  = \$492  & xreg;
+  assign \$494  = \$491 [12] + \$493 [13];
+  assign \$495  = ~ wq;
   assign \$496  = \$495  & xreg;
-  assign \$497  = \$494 [14] + \$496 [15];
-  assign \$498  = \$492  + \$497 ;
-  assign \$499  = \$487  + \$498 ;
-  assign \$500  = \$476  + \$499 ;
-  assign \$501  = ~ wreg;
-  assign \$502  = \$501  & xreg;
-  assign \$503  = ~ wreg;
+  assign \$497  = ~ wq;
+  assign \$498  = \$497  & xreg;
+  assign \$499  = \$496 [14] + \$498 [15];
+  assign \$500  = \$494  + \$499 ;
+  assign \$501  = \$489  + \$500 ;
+  assign \$502  = \$478  + \$501 ;
+  assign \$503  = ~ wq;
   assign \$504  = \$503  & xreg;
-  assign \$505  = \$502 [16] + \$504 [17];
-  assign \$506  = ~ wreg;
-  assign \$507  = \$506  & xreg;
-  assign \$508  = ~ wreg;
+  assign \$505  = ~ wq;
+  assign \$506  = \$505  & xreg;
+  assign \$507  = \$504 [16] + \$506 [17];
+  assign \$508  = ~ wq;
   assign \$509  = \$508  & xreg;
-  assign \$510  = \$507 [18] + \$509 [19];
-  assign \$511  = \$505  + \$510 ;
-  assign \$512  = ~ wreg;
-  assign \$513  = \$512  & xreg;
-  assign \$514  = ~ wreg;
+  assign \$510  = ~ wq;
+  assign \$511  = \$510  & xreg;
+  assign \$512  = \$509 [18] + \$511 [19];
+  assign \$513  = \$507  + \$512 ;
+  assign \$514  = ~ wq;
   assign \$515  = \$514  & xreg;
-  assign \$516  = \$513 [20] + \$515 [21];
-  assign \$517  = ~ wreg;
-  assign \$518  = \$517  & xreg;
-  assign \$519  = ~ wreg;
+  assign \$516  = ~ wq;
+  assign \$517  = \$516  & xreg;
+  assign \$518  = \$515 [20] + \$517 [21];
+  assign \$519  = ~ wq;
   assign \$520  = \$519  & xreg;
-  assign \$521  = \$518 [22] + \$520 [23];
-  assign \$522  = \$516  + \$521 ;
-  assign \$523  = \$511  + \$522 ;
-  assign \$524  = ~ wreg;
-  assign \$525  = \$524  & xreg;
-  assign \$526  = ~ wreg;
+  assign \$521  = ~ wq;
+  assign \$522  = \$521  & xreg;
+  assign \$523  = \$520 [22] + \$522 [23];
+  assign \$524  = \$518  + \$523 ;
+  assign \$525  = \$513  + \$524 ;
+  assign \$526  = ~ wq;
   assign \$527  = \$526  & xreg;
-  assign \$528  = \$525 [24] + \$527 [25];
-  assign \$529  = ~ wreg;
-  assign \$530  = \$529  & xreg;
-  assign \$531  = ~ wreg;
+  assign \$528  = ~ wq;
+  assign \$529  = \$528  & xreg;
+  assign \$530  = \$527 [24] + \$529 [25];
+  assign \$531  = ~ wq;
   assign \$532  = \$531  & xreg;
-  assign \$533  = \$530 [26] + \$532 [27];
-  assign \$534  = \$528  + \$533 ;
-  assign \$535  = ~ wreg;
-  assign \$536  = \$535  & xreg;
-  assign \$537  = ~ wreg;
+  assign \$533  = ~ wq;
+  assign \$534  = \$533  & xreg;
+  assign \$535  = \$532 [26] + \$534 [27];
+  assign \$536  = \$530  + \$535 ;
+  assign \$537  = ~ wq;
   assign \$538  = \$537  & xreg;
-  assign \$539  = \$536 [28] + \$538 [29];
-  assign \$540  = ~ wreg;
-  assign \$541  = \$540  & xreg;
-  assign \$542  = ~ wreg;
+  assign \$539  = ~ wq;
+  assign \$540  = \$539  & xreg;
+  assign \$541  = \$538 [28] + \$540 [29];
+  assign \$542  = ~ wq;
   assign \$543  = \$542  & xreg;
-  assign \$544  = \$541 [30] + \$543 [31];
-  assign \$545  = \$539  + \$544 ;
-  assign \$546  = \$534  + \$545 ;
-  assign \$547  = \$523  + \$546 ;
-  assign \$548  = ~ wreg;
-  assign \$549  = \$548  & xreg;
-  assign \$550  = ~ wreg;
+  assign \$544  = ~ wq;
+  assign \$545  = \$544  & xreg;
+  assign \$546  = \$543 [30] + \$545 [31];
+  assign \$547  = \$541  + \$546 ;
+  assign \$548  = \$536  + \$547 ;
+  assign \$549  = \$525  + \$548 ;
+  assign \$550  = ~ wq;
   assign \$551  = \$550  & xreg;
-  assign \$552  = \$549 [32] + \$551 [33];
-  assign \$553  = ~ wreg;
-  assign \$554  = \$553  & xreg;
-  assign \$555  = ~ wreg;
+  assign \$552  = ~ wq;
+  assign \$553  = \$552  & xreg;
+  assign \$554  = \$551 [32] + \$553 [33];
+  assign \$555  = ~ wq;
   assign \$556  = \$555  & xreg;
-  assign \$557  = \$554 [34] + \$556 [35];
-  assign \$558  = \$552  + \$557 ;
-  assign \$559  = ~ wreg;
-  assign \$560  = \$559  & xreg;
-  assign \$561  = ~ wreg;
+  assign \$557  = ~ wq;
+  assign \$558  = \$557  & xreg;
+  assign \$559  = \$556 [34] + \$558 [35];
+  assign \$560  = \$554  + \$559 ;
+  assign \$561  = ~ wq;
   assign \$562  = \$561  & xreg;
-  assign \$563  = \$560 [36] + \$562 [37];
-  assign \$564  = ~ wreg;
-  assign \$565  = \$564  & xreg;
-  assign \$566  = ~ wreg;
+  assign \$563  = ~ wq;
+  assign \$564  = \$563  & xreg;
+  assign \$565  = \$562 [36] + \$564 [37];
+  assign \$566  = ~ wq;
   assign \$567  = \$566  & xreg;
-  assign \$568  = \$565 [38] + \$567 [39];
-  assign \$569  = \$563  + \$568 ;
-  assign \$570  = \$558  + \$569 ;
-  assign \$571  = ~ wreg;
-  assign \$572  = \$571  & xreg;
-  assign \$573  = ~ wreg;
+  assign \$568  = ~ wq;
+  assign \$569  = \$568  & xreg;
+  assign \$570  = \$567 [38] + \$569 [39];
+  assign \$571  = \$565  + \$570 ;
+  assign \$572  = \$560  + \$571 ;
+  assign \$573  = ~ wq;
   assign \$574  = \$573  & xreg;
-  assign \$575  = \$572 [40] + \$574 [41];
-  assign \$576  = ~ wreg;
-  assign \$577  = \$576  & xreg;
-  assign \$578  = ~ wreg;
+  assign \$575  = ~ wq;
+  assign \$576  = \$575  & xreg;
+  assign \$577  = \$574 [40] + \$576 [41];
+  assign \$578  = ~ wq;
   assign \$579  = \$578  & xreg;
-  assign \$580  = \$577 [42] + \$579 [43];
-  assign \$581  = \$575  + \$580 ;
-  assign \$582  = ~ wreg;
-  assign \$583  = \$582  & xreg;
-  assign \$584  = ~ wreg;
+  assign \$580  = ~ wq;
+  assign \$581  = \$580  & xreg;
+  assign \$582  = \$579 [42] + \$581 [43];
+  assign \$583  = \$577  + \$582 ;
+  assign \$584  = ~ wq;
   assign \$585  = \$584  & xreg;
-  assign \$586  = \$583 [44] + \$585 [45];
-  assign \$587  = ~ wreg;
-  assign \$588  = \$587  & xreg;
-  assign \$589  = ~ wreg;
+  assign \$586  = ~ wq;
+  assign \$587  = \$586  & xreg;
+  assign \$588  = \$585 [44] + \$587 [45];
+  assign \$589  = ~ wq;
   assign \$590  = \$589  & xreg;
-  assign \$591  = \$588 [46] + \$590 [47];
-  assign \$592  = \$586  + \$591 ;
-  assign \$593  = \$581  + \$592 ;
-  assign \$594  = \$570  + \$593 ;
-  assign \$595  = ~ wreg;
-  assign \$596  = \$595  & xreg;
-  assign \$597  = ~ wreg;
+  assign \$591  = ~ wq;
+  assign \$592  = \$591  & xreg;
+  assign \$593  = \$590 [46] + \$592 [47];
+  assign \$594  = \$588  + \$593 ;
+  assign \$595  = \$583  + \$594 ;
+  assign \$596  = \$572  + \$595 ;
+  assign \$597  = ~ wq;
   assign \$598  = \$597  & xreg;
-  assign \$599  = \$596 [48] + \$598 [49];
-  assign \$600  = ~ wreg;
-  assign \$601  = \$600  & xreg;
-  assign \$602  = ~ wreg;
+  assign \$599  = ~ wq;
+  assign \$600  = \$599  & xreg;
+  assign \$601  = \$598 [48] + \$600 [49];
+  assign \$602  = ~ wq;
   assign \$603  = \$602  & xreg;
-  assign \$604  = \$601 [50] + \$603 [51];
-  assign \$605  = \$599  + \$604 ;
-  assign \$606  = ~ wreg;
-  assign \$607  = \$606  & xreg;
-  assign \$608  = ~ wreg;
+  assign \$604  = ~ wq;
+  assign \$605  = \$604  & xreg;
+  assign \$606  = \$603 [50] + \$605 [51];
+  assign \$607  = \$601  + \$606 ;
+  assign \$608  = ~ wq;
   assign \$609  = \$608  & xreg;
-  assign \$610  = \$607 [52] + \$609 [53];
-  assign \$611  = ~ wreg;
-  assign \$612  = \$611  & xreg;
-  assign \$613  = ~ wreg;
+  assign \$610  = ~ wq;
+  assign \$611  = \$610  & xreg;
+  assign \$612  = \$609 [52] + \$611 [53];
+  assign \$613  = ~ wq;
   assign \$614  = \$613  & xreg;
-  assign \$615  = \$612 [54] + \$614 [55];
-  assign \$616  = \$610  + \$615 ;
-  assign \$617  = \$605  + \$616 ;
-  assign \$618  = ~ wreg;
-  assign \$619  = \$618  & xreg;
-  assign \$620  = ~ wreg;
+  assign \$615  = ~ wq;
+  assign \$616  = \$615  & xreg;
+  assign \$617  = \$614 [54] + \$616 [55];
+  assign \$618  = \$612  + \$617 ;
+  assign \$619  = \$607  + \$618 ;
+  assign \$620  = ~ wq;
   assign \$621  = \$620  & xreg;
-  assign \$622  = \$619 [56] + \$621 [57];
-  assign \$623  = ~ wreg;
-  assign \$624  = \$623  & xreg;
-  assign \$625  = ~ wreg;
+  assign \$622  = ~ wq;
+  assign \$623  = \$622  & xreg;
+  assign \$624  = \$621 [56] + \$623 [57];
+  assign \$625  = ~ wq;
   assign \$626  = \$625  & xreg;
-  assign \$627  = \$624 [58] + \$626 [59];
-  assign \$628  = \$622  + \$627 ;
-  assign \$629  = ~ wreg;
-  assign \$630  = \$629  & xreg;
-  assign \$631  = ~ wreg;
+  assign \$627  = ~ wq;
+  assign \$628  = \$627  & xreg;
+  assign \$629  = \$626 [58] + \$628 [59];
+  assign \$630  = \$624  + \$629 ;
+  assign \$631  = ~ wq;
   assign \$632  = \$631  & xreg;
-  assign \$633  = \$630 [60] + \$632 [61];
-  assign \$634  = ~ wreg;
-  assign \$635  = \$634  & xreg;
-  assign \$636  = ~ wreg;
+  assign \$633  = ~ wq;
+  assign \$634  = \$633  & xreg;
+  assign \$635  = \$632 [60] + \$634 [61];
+  assign \$636  = ~ wq;
   assign \$637  = \$636  & xreg;
-  assign \$638  = \$635 [62] + \$637 [63];
-  assign \$639  = \$633  + \$638 ;
-  assign \$640  = \$628  + \$639 ;
-  assign \$641  = \$617  + \$640 ;
-  assign \$642  = r_part0 + r_part1;
-  assign \$643  = r_part2 + r_part3;
-  assign \$644  = \$642  + \$643 ;
-  assign \$645  = \$signal  + \$644 ;
-  assign \$646  = a_part0 + a_part1;
-  assign \$647  = a_part2 + a_part3;
-  assign \$648  = \$646  + \$647 ;
-  assign \$649  = n_a + \$648 ;
-  assign \$650  = ! l_word;
-  assign \$651  = l_word + 1'h1;
-  assign \$652  = \$signal  < n_a;
-  assign \$653  = \$652  ? \$signal  : n_a;
-  assign \$654  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$655  = \$654  ? win_thswap : { 8'h00, s_ra };
-  assign \$656  = $signed(\$655 ) > $signed(1'h0);
-  assign \$657  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$658  = \$657  ? win_thswap : { 8'h00, s_ra };
-  assign \$659  = \$656  ? \$658  : 16'h0000;
-  assign \$660  = ! s_cnt;
-  assign \$661  = ~ busy;
-  assign \$662  = ~ \busy$90 ;
-  assign \$663  = \$661  & \$662 ;
-  assign \$664  = ~ busy;
-  assign \$665  = ~ \busy$90 ;
-  assign \$668  = ~ \$667 ;
+  assign \$638  = ~ wq;
+  assign \$639  = \$638  & xreg;
+  assign \$640  = \$637 [62] + \$639 [63];
+  assign \$641  = \$635  + \$640 ;
+  assign \$642  = \$630  + \$641 ;
+  assign \$643  = \$619  + \$642 ;
+  assign \$644  = r_part0 + r_part1;
+  assign \$645  = r_part2 + r_part3;
+  assign \$646  = \$644  + \$645 ;
+  assign \$647  = \$signal  + \$646 ;
+  assign \$648  = a_part0 + a_part1;
+  assign \$649  = a_part2 + a_part3;
+  assign \$650  = \$648  + \$649 ;
+  assign \$651  = n_a + \$650 ;
+  assign \$652  = ! l_word;
+  assign \$653  = l_word + 1'h1;
+  assign \$654  = \$signal  < n_a;
+  assign \$655  = \$654  ? \$signal  : n_a;
+  assign \$656  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$657  = \$656  ? win_thswap : { 8'h00, s_ra };
+  assign \$658  = $signed(\$657 ) > $signed(1'h0);
+  assign \$659  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$660  = \$659  ? win_thswap : { 8'h00, s_ra };
+  assign \$661  = \$658  ? \$660  : 16'h0000;
+  assign \$662  = ! s_cnt;
+  assign \$663  = ~ busy;
+  assign \$664  = ~ \busy$85 ;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = ~ busy;
+  assign \$667  = ~ \busy$85 ;
+  assign \$668  = ~ wq;
   assign \$669  = \$668  & x_rd__data;
-  assign \$671  = ~ x_rd__data;
-  assign \$672  = \$670  & \$671 ;
-  assign \$673  = scan_a ? \$669  : \$672 ;
-  assign \$674  = ! mask;
-  assign \$675  = \$674  | done;
-  assign \$676  = - mask;
-  assign \$677  = { 1'h0, mask } & \$676 ;
-  assign \$678  = ~ \$677 ;
-  assign \$679  = { 1'h0, mask } & \$678 ;
-  assign \$680  = - mask;
-  assign \$681  = { 1'h0, mask } & \$680 ;
-  assign \$682  = { 1'h0, wreg } ^ \$681 ;
-  assign \$683  = ! l_word;
-  assign \$684  = done | \$683 ;
-  assign \$685  = l_word + 1'h1;
-  assign \$686  = ~ \busy$162 ;
-  assign \$687  = ! add_cls;
-  assign \$688  = add_idx >= 11'h400;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = add_idx + 1'h1;
-  assign \$691  = add_left == 1'h1;
-  assign \$692  = add_cls - 1'h1;
-  assign \$693  = num_classes + 1'h1;
-  assign \$694  = add_left - 1'h1;
+  assign \$670  = ~ x_rd__data;
+  assign \$671  = wq & \$670 ;
+  assign \$672  = scan_a ? \$669  : \$671 ;
+  assign \$673  = ! mask;
+  assign \$674  = \$673  | done;
+  assign \$675  = - mask;
+  assign \$676  = { 1'h0, mask } & \$675 ;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = { 1'h0, mask } & \$677 ;
+  assign \$679  = - mask;
+  assign \$680  = { 1'h0, mask } & \$679 ;
+  assign \$681  = { 1'h0, wreg } ^ \$680 ;
+  assign \$682  = ! l_word;
+  assign \$683  = done | \$682 ;
+  assign \$684  = l_word + 1'h1;
+  assign \$685  = ~ \busy$164 ;
+  assign \$686  = ! add_cls;
+  assign \$687  = add_idx >= 11'h400;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = add_idx + 1'h1;
+  assign \$690  = add_left == 1'h1;
+  assign \$691  = add_cls - 1'h1;
+  assign \$692  = num_classes + 1'h1;
+  assign \$693  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$695 ;
+    s1_valid <= \$694 ;
   always @(posedge clk)
-    s1_grp <= \$696 ;
+    s1_grp <= \$695 ;
   always @(posedge clk)
-    s1_first <= \$697 ;
+    s1_first <= \$696 ;
   always @(posedge clk)
-    s1_last <= \$698 ;
+    s1_last <= \$697 ;
   always @(posedge clk)
-    s2_valid <= \$699 ;
+    s2_valid <= \$698 ;
   always @(posedge clk)
-    s2_grp <= \$700 ;
+    s2_grp <= \$699 ;
   always @(posedge clk)
-    s2_first <= \$701 ;
+    s2_first <= \$700 ;
   always @(posedge clk)
-    s2_last <= \$702 ;
+    s2_last <= \$701 ;
   always @(posedge clk)
-    s3_valid <= \$703 ;
+    s3_valid <= \$702 ;
   always @(posedge clk)
-    s3_grp <= \$704 ;
+    s3_grp <= \$703 ;
   always @(posedge clk)
-    s3_first <= \$705 ;
+    s3_first <= \$704 ;
   always @(posedge clk)
-    s3_last <= \$706 ;
+    s3_last <= \$705 ;
   always @(posedge clk)
-    \$signature__en$18  <= \$707 ;
+    \$signature__en$18  <= \$706 ;
   always @(posedge clk)
-    s4_grp <= \$708 ;
+    s4_grp <= \$707 ;
   always @(posedge clk)
-    s2_and0 <= \$709 ;
+    s2_and0 <= \$708 ;
   always @(posedge clk)
-    s2_thl0 <= \$710 ;
+    s2_thl0 <= \$709 ;
   always @(posedge clk)
-    s3_part0_0 <= \$711 ;
+    s3_part0_0 <= \$710 ;
   always @(posedge clk)
-    s3_part0_1 <= \$712 ;
+    s3_part0_1 <= \$711 ;
   always @(posedge clk)
-    s3_part0_2 <= \$713 ;
+    s3_part0_2 <= \$712 ;
   always @(posedge clk)
-    s3_part0_3 <= \$714 ;
+    s3_part0_3 <= \$713 ;
   always @(posedge clk)
-    s3_thl0 <= \$715 ;
+    s3_thl0 <= \$714 ;
   always @(posedge clk)
-    acc0 <= \$716 ;
+    acc0 <= \$715 ;
   always @(posedge clk)
-    \$signature__data  <= \$717 ;
+    \$signature__data  <= \$716 ;
   always @(posedge clk)
-    s4_thl0 <= \$718 ;
+    s4_thl0 <= \$717 ;
   always @(posedge clk)
-    s5_valid <= \$719 ;
+    s5_valid <= \$718 ;
   always @(posedge clk)
-    s5_grp <= \$720 ;
+    s5_grp <= \$719 ;
   always @(posedge clk)
-    s5_pot0 <= \$721 ;
+    s5_pot0 <= \$720 ;
   always @(posedge clk)
-    s5_active0 <= \$722 ;
+    s5_active0 <= \$721 ;
   always @(posedge clk)
-    s5_elig0 <= \$723 ;
+    s5_elig0 <= \$722 ;
   always @(posedge clk)
-    \$signal$141  <= \$724 ;
+    \$signal$138  <= \$723 ;
   always @(posedge clk)
-    \$signal$142  <= \$725 ;
+    \$signal$139  <= \$724 ;
   always @(posedge clk)
-    dividend <= \$726 ;
+    dividend <= \$725 ;
   always @(posedge clk)
-    \$signal$143  <= \$727 ;
+    \$signal$140  <= \$726 ;
   always @(posedge clk)
-    \$signal$111  <= \$728 ;
+    \$signal$106  <= \$727 ;
   always @(posedge clk)
-    lrn_idx <= \$729 ;
+    lrn_idx <= \$728 ;
+  always @(posedge clk)
+    wq <= \$729 ;
   always @(posedge clk)
     rd_b <= \$730 ;
   always @(posedge clk)
     rd_q <= \$731 ;
   always @(posedge clk)
-    rd_a <= \$732 ;
+    rd_q_b <= \$732 ;
   always @(posedge clk)
-    rd_a_op <= \$733 ;
+    rd_q_p <= \$733 ;
   always @(posedge clk)
-    rd_a_lane <= \$734 ;
+    rd_a <= \$734 ;
   always @(posedge clk)
-    rd_a_sel <= \$735 ;
+    rd_a_op <= \$735 ;
   always @(posedge clk)
-    rd_a_param <= \$736 ;
+    rd_a_lane <= \$736 ;
   always @(posedge clk)
-    op <= \$737 ;
+    rd_a_sel <= \$737 ;
   always @(posedge clk)
-    cand_all <= \$738 ;
+    rd_a_param <= \$738 ;
   always @(posedge clk)
-    cand_lo <= \$739 ;
+    op <= \$739 ;
   always @(posedge clk)
-    load_word <= \$740 ;
+    cand_all <= \$740 ;
   always @(posedge clk)
-    ctrl_state <= \$741 ;
+    cand_lo <= \$741 ;
   always @(posedge clk)
-    num_neurons <= \$742 ;
+    load_word <= \$742 ;
   always @(posedge clk)
-    num_classes <= \$743 ;
+    ctrl_state <= \$743 ;
   always @(posedge clk)
-    divisor <= \$744 ;
+    num_neurons <= \$744 ;
   always @(posedge clk)
-    thswap_init <= \$745 ;
+    num_classes <= \$745 ;
   always @(posedge clk)
-    decay <= \$746 ;
+    divisor <= \$746 ;
   always @(posedge clk)
-    thswap_min <= \$747 ;
+    thswap_init <= \$747 ;
   always @(posedge clk)
-    thl_cap <= \$748 ;
+    decay <= \$748 ;
   always @(posedge clk)
-    offset <= \$749 ;
+    thswap_min <= \$749 ;
   always @(posedge clk)
-    add_cls <= \$750 ;
+    thl_cap <= \$750 ;
   always @(posedge clk)
-    add_left <= \$751 ;
+    offset <= \$751 ;
   always @(posedge clk)
-    add_idx <= \$752 ;
+    add_cls <= \$752 ;
   always @(posedge clk)
-    p_grp <= \$753 ;
+    add_left <= \$753 ;
   always @(posedge clk)
-    cand_hi <= \$754 ;
+    add_idx <= \$754 ;
   always @(posedge clk)
-    p_word <= \$755 ;
+    p_grp <= \$755 ;
   always @(posedge clk)
-    p_groups <= \$756 ;
+    cand_hi <= \$756 ;
   always @(posedge clk)
-    p_run <= \$757 ;
+    p_word <= \$757 ;
   always @(posedge clk)
-    res <= \$758 ;
+    p_groups <= \$758 ;
   always @(posedge clk)
-    win_base <= \$759 ;
+    p_run <= \$759 ;
   always @(posedge clk)
-    l_word <= \$760 ;
+    res <= \$760 ;
   always @(posedge clk)
-    \$signal  <= \$761 ;
+    win_base <= \$761 ;
   always @(posedge clk)
-    n_a <= \$762 ;
+    l_word <= \$762 ;
   always @(posedge clk)
-    wreg <= \$763 ;
+    \$signal  <= \$763 ;
   always @(posedge clk)
-    xreg <= \$764 ;
+    n_a <= \$764 ;
   always @(posedge clk)
-    win_thswap <= \$765 ;
+    xreg <= \$765 ;
   always @(posedge clk)
-    r_part0 <= \$766 ;
+    win_thswap <= \$766 ;
   always @(posedge clk)
-    r_part1 <= \$767 ;
+    r_part0 <= \$767 ;
   always @(posedge clk)
-    r_part2 <= \$768 ;
+    r_part1 <= \$768 ;
   always @(posedge clk)
-    r_part3 <= \$769 ;
+    r_part2 <= \$769 ;
   always @(posedge clk)
-    a_part0 <= \$770 ;
+    r_part3 <= \$770 ;
   always @(posedge clk)
-    a_part1 <= \$771 ;
+    a_part0 <= \$771 ;
   always @(posedge clk)
-    a_part2 <= \$772 ;
+    a_part1 <= \$772 ;
   always @(posedge clk)
-    a_part3 <= \$773 ;
+    a_part2 <= \$773 ;
   always @(posedge clk)
-    s_ra <= \$774 ;
+    a_part3 <= \$774 ;
   always @(posedge clk)
-    s_cnt <= \$775 ;
+    s_ra <= \$775 ;
   always @(posedge clk)
-    q_r <= \$776 ;
+    s_cnt <= \$776 ;
   always @(posedge clk)
-    r_r <= \$777 ;
+    q_r <= \$777 ;
   always @(posedge clk)
-    q_a <= \$778 ;
+    r_r <= \$778 ;
   always @(posedge clk)
-    r_a <= \$779 ;
+    q_a <= \$779 ;
   always @(posedge clk)
-    scan_a <= \$780 ;
+    r_a <= \$780 ;
   always @(posedge clk)
-    mask <= \$781 ;
+    scan_a <= \$781 ;
   always @(posedge clk)
-    res_valid <= \$782 ;
+    wreg <= \$782 ;
+  always @(posedge clk)
+    mask <= \$783 ;
+  always @(posedge clk)
+    res_valid <= \$784 ;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -2219,223 +2230,223 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign s5_e_pot0 = \$12  ? s5_pot0 : 7'h00;
   assign \$14  = s5_pot0 > 1'h0;
   assign s5_e_idx0 = \$16  ? s5_grp : 11'h000;
-  assign \$18  = rd_a_sel[0] ? \$17  : 64'h0000000000000000;
-  assign \$20  = rd_a_sel[1] ? \$19  : 16'h0000;
-  assign \$21  = \$18  | { 48'h000000000000, \$20  };
-  assign \$23  = rd_a_sel[2] ? \$22  : 16'h0000;
-  assign \$24  = \$21  | { 48'h000000000000, \$23  };
-  assign \$26  = rd_a_sel[3] ? \$25  : 7'h00;
-  assign \$27  = \$24  | { 57'h000000000000000, \$26  };
-  assign \$28  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign rd_data = \$27  | \$28 ;
+  assign \$17  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
+  assign \$18  = \$17  | rd_q_p;
   assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$29  = ~ rd_a;
-  assign \$30  = ~ rd_b;
-  assign \$31  = \$30  | rsp__ready;
-  assign \$32  = \$29  | \$31 ;
-  assign \$33  = cmd__payload[3:0] == 3'h4;
-  assign \$34  = cmd__payload[3:0] == 3'h6;
-  assign \$35  = \$33  | \$34 ;
-  assign \$36  = cmd__payload[3:0] == 4'h8;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = cmd__payload[3:0] == 4'h9;
-  assign \$39  = \$37  | \$38 ;
-  assign \$40  = cmd__payload[3:0] == 4'hb;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = ~ rd_a;
-  assign \$43  = ~ rd_b;
-  assign \$44  = \$43  | rsp__ready;
-  assign \$45  = \$42  | \$44 ;
-  assign \$46  = ~ rd_a;
-  assign \$47  = ~ rd_b;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \$41  ? \$45  : \$48 ;
-  assign \$50  = cmd__payload[14:4] * 1'h1;
-  assign \$51  = \$50  + cmd__payload[15];
-  assign \$52  = cmd__payload[14:4] * 1'h1;
-  assign \$53  = \$52  + cmd__payload[15];
-  assign \$54  = cmd__valid & cmd__ready;
-  assign \$58  = p_grp * 1'h1;
-  assign \$59  = \$58  + p_word;
-  assign \$60  = ~ s1_valid;
-  assign \$61  = ~ s2_valid;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = ~ s3_valid;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = ~ \$signature__en$18 ;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = ~ s5_valid;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = win_base + l_word;
-  assign \$70  = ! s_cnt;
-  assign \$71  = ~ busy;
-  assign \$72  = ~ \busy$90 ;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = | remainder;
-  assign \$75  = quotient + \$74 ;
-  assign \$76  = ~ busy;
-  assign \$77  = ~ \busy$90 ;
-  assign \$78  = win_base + l_word;
-  assign \$79  = ! mask;
-  assign \$80  = \$79  | done;
-  assign \$81  = win_base + l_word;
-  assign \$83  = ! l_word;
-  assign \$84  = done | \$83 ;
-  assign \$85  = | r_a;
-  assign \$86  = q_a + \$85 ;
-  assign \$87  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$88  = \$87  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$90  = $signed({ 1'h0, \$signal$111  }) > $signed(thl_cap);
-  assign \$91  = \$90  ? thl_cap : { 9'h000, \$signal$111  };
-  assign \$93  = | s_cnt;
-  assign \$95  = ! add_cls;
-  assign \$96  = add_idx >= 11'h400;
-  assign \$97  = \$95  | \$96 ;
-  assign \$100  = ! ctrl_state;
-  assign \$101  = ctrl_state == 1'h1;
-  assign \$102  = ctrl_state == 2'h2;
-  assign \$103  = ctrl_state == 2'h3;
-  assign \$104  = ctrl_state == 3'h4;
-  assign \$105  = ctrl_state == 3'h5;
-  assign \$106  = ctrl_state == 3'h6;
-  assign \$107  = ctrl_state == 3'h7;
-  assign \$108  = ctrl_state == 4'h8;
-  assign \$109  = ctrl_state == 4'h9;
-  assign \$110  = ctrl_state == 4'ha;
-  assign \$111  = ctrl_state == 4'hb;
-  assign \$112  = ctrl_state == 4'hc;
-  assign \$113  = ctrl_state == 4'hd;
-  assign \$114  = ctrl_state == 4'he;
-  assign \$115  = ctrl_state == 4'hf;
-  assign \$116  = ctrl_state == 5'h10;
-  assign \$117  = ctrl_state == 5'h11;
-  assign \$118  = ctrl_state == 5'h12;
-  assign \$119  = ctrl_state == 5'h13;
-  assign \$120  = ctrl_state == 5'h14;
-  assign \$121  = ctrl_state == 5'h15;
-  assign \$122  = ! p_word;
-  assign \$123  = ! p_word;
-  assign \$124  = s3_valid & s3_last;
-  assign \$125  = \$signature__data$37  & x_rd__data;
-  assign \$126  = s2_and0[0] + s2_and0[1];
-  assign \$127  = s2_and0[2] + s2_and0[3];
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = s2_and0[4] + s2_and0[5];
-  assign \$130  = s2_and0[6] + s2_and0[7];
-  assign \$131  = \$129  + \$130 ;
-  assign \$132  = \$128  + \$131 ;
-  assign \$133  = s2_and0[8] + s2_and0[9];
-  assign \$134  = s2_and0[10] + s2_and0[11];
-  assign \$135  = \$133  + \$134 ;
-  assign \$136  = s2_and0[12] + s2_and0[13];
-  assign \$137  = s2_and0[14] + s2_and0[15];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = \$135  + \$138 ;
-  assign \$140  = \$132  + \$139 ;
-  assign \$141  = s2_and0[16] + s2_and0[17];
-  assign \$142  = s2_and0[18] + s2_and0[19];
-  assign \$143  = \$141  + \$142 ;
-  assign \$144  = s2_and0[20] + s2_and0[21];
-  assign \$145  = s2_and0[22] + s2_and0[23];
-  assign \$146  = \$144  + \$145 ;
-  assign \$147  = \$143  + \$146 ;
-  assign \$148  = s2_and0[24] + s2_and0[25];
-  assign \$149  = s2_and0[26] + s2_and0[27];
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = s2_and0[28] + s2_and0[29];
-  assign \$152  = s2_and0[30] + s2_and0[31];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = \$150  + \$153 ;
-  assign \$155  = \$147  + \$154 ;
-  assign \$156  = s2_and0[32] + s2_and0[33];
-  assign \$157  = s2_and0[34] + s2_and0[35];
-  assign \$158  = \$156  + \$157 ;
-  assign \$159  = s2_and0[36] + s2_and0[37];
-  assign \$160  = s2_and0[38] + s2_and0[39];
-  assign \$161  = \$159  + \$160 ;
-  assign \$162  = \$158  + \$161 ;
-  assign \$163  = s2_and0[40] + s2_and0[41];
-  assign \$164  = s2_and0[42] + s2_and0[43];
-  assign \$165  = \$163  + \$164 ;
-  assign \$166  = s2_and0[44] + s2_and0[45];
-  assign \$167  = s2_and0[46] + s2_and0[47];
-  assign \$168  = \$166  + \$167 ;
-  assign \$169  = \$165  + \$168 ;
-  assign \$170  = \$162  + \$169 ;
-  assign \$171  = s2_and0[48] + s2_and0[49];
-  assign \$172  = s2_and0[50] + s2_and0[51];
-  assign \$173  = \$171  + \$172 ;
-  assign \$174  = s2_and0[52] + s2_and0[53];
-  assign \$175  = s2_and0[54] + s2_and0[55];
-  assign \$176  = \$174  + \$175 ;
-  assign \$177  = \$173  + \$176 ;
-  assign \$178  = s2_and0[56] + s2_and0[57];
-  assign \$179  = s2_and0[58] + s2_and0[59];
+  assign \$19  = ~ rd_a;
+  assign \$20  = ~ rd_b;
+  assign \$21  = \$20  | rsp__ready;
+  assign \$22  = \$19  | \$21 ;
+  assign \$23  = cmd__payload[3:0] == 3'h4;
+  assign \$24  = cmd__payload[3:0] == 3'h6;
+  assign \$25  = \$23  | \$24 ;
+  assign \$26  = cmd__payload[3:0] == 4'h8;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = cmd__payload[3:0] == 4'h9;
+  assign \$29  = \$27  | \$28 ;
+  assign \$30  = cmd__payload[3:0] == 4'hb;
+  assign \$31  = \$29  | \$30 ;
+  assign \$32  = ~ rd_a;
+  assign \$33  = ~ rd_b;
+  assign \$34  = \$33  | rsp__ready;
+  assign \$35  = \$32  | \$34 ;
+  assign \$36  = ~ rd_a;
+  assign \$37  = ~ rd_b;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = \$31  ? \$35  : \$38 ;
+  assign \$40  = cmd__payload[14:4] * 1'h1;
+  assign \$41  = \$40  + cmd__payload[15];
+  assign \$42  = cmd__payload[14:4] * 1'h1;
+  assign \$43  = \$42  + cmd__payload[15];
+  assign \$44  = cmd__valid & cmd__ready;
+  assign \$48  = p_grp * 1'h1;
+  assign \$49  = \$48  + p_word;
+  assign \$50  = ~ s1_valid;
+  assign \$51  = ~ s2_valid;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = ~ s3_valid;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = ~ \$signature__en$18 ;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = ~ s5_valid;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = win_base + l_word;
+  assign \$60  = ! s_cnt;
+  assign \$61  = ~ busy;
+  assign \$62  = ~ \busy$85 ;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = | remainder;
+  assign \$65  = quotient + \$64 ;
+  assign \$66  = ~ busy;
+  assign \$67  = ~ \busy$85 ;
+  assign \$68  = win_base + l_word;
+  assign \$69  = ! mask;
+  assign \$70  = \$69  | done;
+  assign \$71  = win_base + l_word;
+  assign \$73  = ! l_word;
+  assign \$74  = done | \$73 ;
+  assign \$75  = | r_a;
+  assign \$76  = q_a + \$75 ;
+  assign \$77  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$78  = \$77  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$80  = $signed({ 1'h0, \$signal$106  }) > $signed(thl_cap);
+  assign \$81  = \$80  ? thl_cap : { 9'h000, \$signal$106  };
+  assign \$83  = | s_cnt;
+  assign \$85  = ! add_cls;
+  assign \$86  = add_idx >= 11'h400;
+  assign \$87  = \$85  | \$86 ;
+  assign \$90  = ! ctrl_state;
+  assign \$91  = ctrl_state == 1'h1;
+  assign \$92  = ctrl_state == 2'h2;
+  assign \$93  = ctrl_state == 2'h3;
+  assign \$94  = ctrl_state == 3'h4;
+  assign \$95  = ctrl_state == 3'h5;
+  assign \$96  = ctrl_state == 3'h6;
+  assign \$97  = ctrl_state == 3'h7;
+  assign \$98  = ctrl_state == 4'h8;
+  assign \$99  = ctrl_state == 4'h9;
+  assign \$100  = ctrl_state == 4'ha;
+  assign \$101  = ctrl_state == 4'hb;
+  assign \$102  = ctrl_state == 4'hc;
+  assign \$103  = ctrl_state == 4'hd;
+  assign \$104  = ctrl_state == 4'he;
+  assign \$105  = ctrl_state == 4'hf;
+  assign \$106  = ctrl_state == 5'h10;
+  assign \$107  = ctrl_state == 5'h11;
+  assign \$108  = ctrl_state == 5'h12;
+  assign \$109  = ctrl_state == 5'h13;
+  assign \$110  = ctrl_state == 5'h14;
+  assign \$111  = ctrl_state == 5'h15;
+  assign \$112  = ctrl_state == 5'h16;
+  assign \$113  = ! p_word;
+  assign \$114  = ! p_word;
+  assign \$115  = s3_valid & s3_last;
+  assign \$116  = \$signature__data$123  & x_rd__data;
+  assign \$117  = s2_and0[0] + s2_and0[1];
+  assign \$118  = s2_and0[2] + s2_and0[3];
+  assign \$119  = \$117  + \$118 ;
+  assign \$120  = s2_and0[4] + s2_and0[5];
+  assign \$121  = s2_and0[6] + s2_and0[7];
+  assign \$122  = \$120  + \$121 ;
+  assign \$123  = \$119  + \$122 ;
+  assign \$124  = s2_and0[8] + s2_and0[9];
+  assign \$125  = s2_and0[10] + s2_and0[11];
+  assign \$126  = \$124  + \$125 ;
+  assign \$127  = s2_and0[12] + s2_and0[13];
+  assign \$128  = s2_and0[14] + s2_and0[15];
+  assign \$129  = \$127  + \$128 ;
+  assign \$130  = \$126  + \$129 ;
+  assign \$131  = \$123  + \$130 ;
+  assign \$132  = s2_and0[16] + s2_and0[17];
+  assign \$133  = s2_and0[18] + s2_and0[19];
+  assign \$134  = \$132  + \$133 ;
+  assign \$135  = s2_and0[20] + s2_and0[21];
+  assign \$136  = s2_and0[22] + s2_and0[23];
+  assign \$137  = \$135  + \$136 ;
+  assign \$138  = \$134  + \$137 ;
+  assign \$139  = s2_and0[24] + s2_and0[25];
+  assign \$140  = s2_and0[26] + s2_and0[27];
+  assign \$141  = \$139  + \$140 ;
+  assign \$142  = s2_and0[28] + s2_and0[29];
+  assign \$143  = s2_and0[30] + s2_and0[31];
+  assign \$144  = \$142  + \$143 ;
+  assign \$145  = \$141  + \$144 ;
+  assign \$146  = \$138  + \$145 ;
+  assign \$147  = s2_and0[32] + s2_and0[33];
+  assign \$148  = s2_and0[34] + s2_and0[35];
+  assign \$149  = \$147  + \$148 ;
+  assign \$150  = s2_and0[36] + s2_and0[37];
+  assign \$151  = s2_and0[38] + s2_and0[39];
+  assign \$152  = \$150  + \$151 ;
+  assign \$153  = \$149  + \$152 ;
+  assign \$154  = s2_and0[40] + s2_and0[41];
+  assign \$155  = s2_and0[42] + s2_and0[43];
+  assign \$156  = \$154  + \$155 ;
+  assign \$157  = s2_and0[44] + s2_and0[45];
+  assign \$158  = s2_and0[46] + s2_and0[47];
+  assign \$159  = \$157  + \$158 ;
+  assign \$160  = \$156  + \$159 ;
+  assign \$161  = \$153  + \$160 ;
+  assign \$162  = s2_and0[48] + s2_and0[49];
+  assign \$163  = s2_and0[50] + s2_and0[51];
+  assign \$164  = \$162  + \$163 ;
+  assign \$165  = s2_and0[52] + s2_and0[53];
+  assign \$166  = s2_and0[54] + s2_and0[55];
+  assign \$167  = \$165  + \$166 ;
+  assign \$168  = \$164  + \$167 ;
+  assign \$169  = s2_and0[56] + s2_and0[57];
+  assign \$170  = s2_and0[58] + s2_and0[59];
+  assign \$171  = \$169  + \$170 ;
+  assign \$172  = s2_and0[60] + s2_and0[61];
+  assign \$173  = s2_and0[62] + s2_and0[63];
+  assign \$174  = \$172  + \$173 ;
+  assign \$175  = \$171  + \$174 ;
+  assign \$176  = \$168  + \$175 ;
+  assign \$177  = s3_first ? 7'h00 : acc0;
+  assign \$178  = s3_part0_0 + s3_part0_1;
+  assign \$179  = s3_part0_2 + s3_part0_3;
   assign \$180  = \$178  + \$179 ;
-  assign \$181  = s2_and0[60] + s2_and0[61];
-  assign \$182  = s2_and0[62] + s2_and0[63];
-  assign \$183  = \$181  + \$182 ;
-  assign \$184  = \$180  + \$183 ;
-  assign \$185  = \$177  + \$184 ;
-  assign \$186  = s3_first ? 7'h00 : acc0;
-  assign \$187  = s3_part0_0 + s3_part0_1;
-  assign \$188  = s3_part0_2 + s3_part0_3;
-  assign \$189  = \$187  + \$188 ;
-  assign \$190  = \$186  + \$189 ;
-  assign \$191  = s3_first ? 7'h00 : acc0;
-  assign \$192  = s3_part0_0 + s3_part0_1;
-  assign \$193  = s3_part0_2 + s3_part0_3;
-  assign \$194  = \$192  + \$193 ;
-  assign \$195  = \$191  + \$194 ;
-  assign \$196  = s4_grp < num_neurons;
-  assign \$197  = s4_grp < num_neurons;
-  assign \$198  = s4_grp >= cand_lo;
-  assign \$199  = s4_grp < cand_hi;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = cand_all | \$200 ;
-  assign \$202  = \$197  & \$201 ;
-  assign \$203  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ \$signal$141 ;
-  assign \$206  = s5_c_pot0 > \$signal$142 ;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = s5_c_valid0 & \$207 ;
-  assign \$209  = ~ \$signal$143 ;
+  assign \$181  = \$177  + \$180 ;
+  assign \$182  = s3_first ? 7'h00 : acc0;
+  assign \$183  = s3_part0_0 + s3_part0_1;
+  assign \$184  = s3_part0_2 + s3_part0_3;
+  assign \$185  = \$183  + \$184 ;
+  assign \$186  = \$182  + \$185 ;
+  assign \$187  = s4_grp < num_neurons;
+  assign \$188  = s4_grp < num_neurons;
+  assign \$189  = s4_grp >= cand_lo;
+  assign \$190  = s4_grp < cand_hi;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = cand_all | \$191 ;
+  assign \$193  = \$188  & \$192 ;
+  assign \$194  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ \$signal$138 ;
+  assign \$197  = s5_c_pot0 > \$signal$139 ;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = s5_c_valid0 & \$198 ;
+  assign \$200  = ~ \$signal$140 ;
+  assign \$201  = s5_e_pot0 > \$signal$106 ;
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = s5_e_valid0 & \$202 ;
+  assign \$205  = ~ rd_b;
+  assign \$206  = \$205  | rsp__ready;
+  assign \$208  = rd_a_sel[0] ? \$207  : 64'h0000000000000000;
   \edgekws_board.core.cls_div  cls_div (
-    .busy(\busy$162 ),
+    .busy(\busy$164 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$163 ),
+    .quotient(\quotient$165 ),
     .rst(rst),
     .start(start)
   );
   \edgekws_board.core.div_a  div_a (
-    .busy(\busy$90 ),
+    .busy(\busy$85 ),
     .clk(clk),
-    .dividend(\dividend$86 ),
-    .\divisor$8 (\divisor$88 ),
-    .quotient(\quotient$160 ),
-    .remainder(\remainder$103 ),
+    .dividend(\dividend$81 ),
+    .\divisor$8 (\divisor$83 ),
+    .quotient(\quotient$162 ),
+    .remainder(\remainder$98 ),
     .rst(rst),
-    .start(\start$85 )
+    .start(\start$80 )
   );
   \edgekws_board.core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$82 ),
-    .\divisor$8 (\divisor$84 ),
+    .dividend(\dividend$77 ),
+    .\divisor$8 (\divisor$79 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$81 )
+    .start(\start$76 )
   );
   \edgekws_board.core.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$100 ),
+    .offset(\offset$95 ),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
@@ -2448,21 +2459,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$234  = { 5'h00, num_neurons };
+          \$237  = { 5'h00, num_neurons };
       3'h1:
-          \$234  = { 5'h00, num_classes };
+          \$237  = { 5'h00, num_classes };
       3'h2:
-          \$234  = { 5'h00, divisor };
+          \$237  = { 5'h00, divisor };
       3'h3:
-          \$234  = thswap_init;
+          \$237  = thswap_init;
       3'h4:
-          \$234  = decay;
+          \$237  = decay;
       3'h5:
-          \$234  = thswap_min;
+          \$237  = thswap_min;
       3'h6:
-          \$234  = thl_cap;
+          \$237  = thl_cap;
       3'h7:
-          \$234  = { 8'h00, offset };
+          \$237  = { 8'h00, offset };
     endcase
   end
   always @* begin
@@ -2499,6 +2510,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h10:
           x_addr = l_word;
+      5'h12:
+          x_addr = l_word;
     endcase
   end
   always @* begin
@@ -2514,7 +2527,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (rd_b) begin
-      rsp__payload = rd_q;
+      { rsp__payload[115:68], rsp__payload[3:0] } = { rd_q[115:68], rd_q[3:0] };
+      rsp__payload[67:4] = \$18 ;
     end else begin
       rsp__payload = res;
     end
@@ -2524,7 +2538,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     \$signature__en  = 1'h1;
     casez (ctrl_state)
       5'h00:
-          \$signature__en  = \$32 ;
+          \$signature__en  = \$22 ;
     endcase
   end
   always @* begin
@@ -2532,7 +2546,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$49 ;
+          cmd__ready = \$39 ;
       5'h03:
           cmd__ready = 1'h1;
     endcase
@@ -2542,15 +2556,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     \$signature__addr  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$51 [9:0];
+          \$signature__addr  = \$41 [9:0];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$59 [9:0];
+          \$signature__addr  = \$49 [9:0];
       5'h05:
-          \$signature__addr  = \$69 [9:0];
+          \$signature__addr  = \$59 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2570,7 +2584,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$78 [9:0];
+          \$signature__addr  = \$68 [9:0];
     endcase
   end
   always @* begin
@@ -2601,10 +2615,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$58  = 10'h000;
+    \$signature__addr$53  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$58  = \$53 [9:0];
+          \$signature__addr$53  = \$43 [9:0];
       5'h03:
           /* empty */;
       5'h01:
@@ -2638,15 +2652,17 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__addr$58  = \$81 [9:0];
+          /* empty */;
+      5'h15:
+          \$signature__addr$53  = \$71 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$59  = 64'h0000000000000000;
+    \$signature__data$54  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$59  = cmd__payload[91:28];
+          \$signature__data$54  = cmd__payload[91:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2680,15 +2696,17 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__data$59  = wreg;
+          /* empty */;
+      5'h15:
+          \$signature__data$54  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$60  = 10'h000;
+    \$signature__addr$55  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$60  = cmd__payload[13:4];
+          \$signature__addr$55  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2722,23 +2740,25 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$60  = lrn_idx[9:0];
-      5'h06:
           /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$55  = lrn_idx[9:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$60  = add_idx[9:0];
+          \$signature__addr$55  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$61  = 16'h0000;
+    \$signature__data$56  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$61  = cmd__payload[43:28];
+          \$signature__data$56  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2773,22 +2793,24 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$61  = \$91 ;
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$56  = \$81 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$61  = 16'h0000;
+          \$signature__data$56  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$62  = 10'h000;
+    \$signature__addr$57  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$62  = cmd__payload[13:4];
+          \$signature__addr$57  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2823,22 +2845,24 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__addr$62  = lrn_idx[9:0];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__addr$57  = lrn_idx[9:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__addr$62  = add_idx[9:0];
+          \$signature__addr$57  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$63  = 16'h0000;
+    \$signature__data$58  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$63  = cmd__payload[43:28];
+          \$signature__data$58  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2873,14 +2897,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0d:
-          \$signature__data$63  = \$88 [15:0];
-      5'h06:
-          /* empty */;
       5'h15:
           /* empty */;
+      5'h0d:
+          \$signature__data$58  = \$78 [15:0];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
       5'h02:
-          \$signature__data$63  = thswap_init;
+          \$signature__data$58  = thswap_init;
     endcase
   end
   always @* begin
@@ -2888,7 +2914,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$54 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -2900,15 +2926,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$66  = 1'h0;
+    \$signature__en$61  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$54 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$66  = \$55 ;
+                  \$signature__en$61  = \$45 ;
             endcase
           end
       5'h03:
@@ -2944,22 +2970,24 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          \$signature__en$66  = \$82 ;
+          /* empty */;
+      5'h15:
+          \$signature__en$61  = \$72 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$67  = 1'h0;
+    \$signature__en$62  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$54 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$67  = \$56 ;
+                  \$signature__en$62  = \$46 ;
             endcase
           end
       5'h03:
@@ -2996,26 +3024,28 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$67  = \$94 ;
+          \$signature__en$62  = \$84 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$97 ) begin
+          if (\$87 ) begin
           end else begin
-            \$signature__en$67  = \$98 ;
+            \$signature__en$62  = \$88 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$68  = 1'h0;
+    \$signature__en$63  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$54 ) begin
+          if (\$44 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3024,7 +3054,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$68  = \$57 ;
+                  \$signature__en$63  = \$47 ;
             endcase
           end
       5'h03:
@@ -3061,17 +3091,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
-          \$signature__en$68  = \$89 ;
+          \$signature__en$63  = \$79 ;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$97 ) begin
+          if (\$87 ) begin
           end else begin
-            \$signature__en$68  = \$99 ;
+            \$signature__en$63  = \$89 ;
           end
     endcase
   end
@@ -3087,14 +3119,14 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$68 ) begin
+          end else if (\$58 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$81  = 1'h0;
+    \start$76  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3118,19 +3150,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \start$81  = 1'h1;
+            \start$76  = 1'h1;
           end
       5'h0e:
-          if (\$73 ) begin
-            \start$81  = 1'h1;
+          if (\$63 ) begin
+            \start$76  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$82  = 8'h00;
+    \dividend$77  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3154,19 +3186,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \dividend$82  = \$signal ;
+            \dividend$77  = \$signal ;
           end
       5'h0e:
-          if (\$73 ) begin
-            \dividend$82  = offset;
+          if (\$63 ) begin
+            \dividend$77  = offset;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$84  = 8'h00;
+    \divisor$79  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3190,19 +3222,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \divisor$84  = s_cnt;
+            \divisor$79  = s_cnt;
           end
       5'h0e:
-          if (\$73 ) begin
-            \divisor$84  = \$75 [7:0];
+          if (\$63 ) begin
+            \divisor$79  = \$65 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$85  = 1'h0;
+    \start$80  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3226,9 +3258,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \start$85  = 1'h1;
+            \start$80  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3243,18 +3275,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          if (\$84 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$85  = 1'h1;
+              \start$80  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$86  = 8'h00;
+    \dividend$81  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3278,9 +3312,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \dividend$86  = n_a;
+            \dividend$81  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3295,18 +3329,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          if (\$84 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$86  = offset_out[7:0];
+              \dividend$81  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$88  = 8'h00;
+    \divisor$83  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3330,9 +3366,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$70 ) begin
+          if (\$60 ) begin
           end else begin
-            \divisor$88  = s_cnt;
+            \divisor$83  = s_cnt;
           end
       5'h0e:
           /* empty */;
@@ -3347,11 +3383,13 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          if (\$84 ) begin
+          /* empty */;
+      5'h15:
+          if (\$74 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$88  = \$86 [7:0];
+              \divisor$83  = \$76 [7:0];
             end
           end
     endcase
@@ -3385,11 +3423,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$76 ) begin
+          if (\$66 ) begin
             load = 1'h1;
           end
       5'h11:
-          if (\$77 ) begin
+          if (\$67 ) begin
             load = 1'h1;
           end
     endcase
@@ -3423,11 +3461,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$76 ) begin
+          if (\$66 ) begin
             q = q_r;
           end
       5'h11:
-          if (\$77 ) begin
+          if (\$67 ) begin
             q = q_a;
           end
     endcase
@@ -3461,11 +3499,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$76 ) begin
+          if (\$66 ) begin
             r = r_r;
           end
       5'h11:
-          if (\$77 ) begin
+          if (\$67 ) begin
             r = r_a;
           end
     endcase
@@ -3499,18 +3537,18 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$76 ) begin
+          if (\$66 ) begin
             s = s_cnt;
           end
       5'h11:
-          if (\$77 ) begin
+          if (\$67 ) begin
             s = s_cnt;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$100  = 8'h00;
+    \offset$95  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3537,12 +3575,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$76 ) begin
-            \offset$100  = remainder;
+          if (\$66 ) begin
+            \offset$95  = remainder;
           end
       5'h11:
-          if (\$77 ) begin
-            \offset$100  = \remainder$103 ;
+          if (\$67 ) begin
+            \offset$95  = \remainder$98 ;
           end
     endcase
   end
@@ -3583,8 +3621,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h12:
           /* empty */;
       5'h13:
+          /* empty */;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$80 ) begin
+          if (\$70 ) begin
           end else begin
             advance = 1'h1;
           end
@@ -3592,216 +3632,260 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = p_run;
+    \$694  = p_run;
     if (rst) begin
-      \$695  = 1'h0;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = p_grp;
+    \$695  = p_grp;
     if (rst) begin
-      \$696  = 11'h000;
+      \$695  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$122 ;
+    \$696  = \$113 ;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = \$114 ;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \$123 ;
+    \$698  = s1_valid;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = s1_valid;
+    \$699  = s1_grp;
     if (rst) begin
-      \$699  = 1'h0;
+      \$699  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = s1_grp;
+    \$700  = s1_first;
     if (rst) begin
-      \$700  = 11'h000;
+      \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = s1_first;
+    \$701  = s1_last;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s1_last;
+    \$702  = s2_valid;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s2_valid;
+    \$703  = s2_grp;
     if (rst) begin
-      \$703  = 1'h0;
+      \$703  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = s2_grp;
+    \$704  = s2_first;
     if (rst) begin
-      \$704  = 11'h000;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s2_first;
+    \$705  = s2_last;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = s2_last;
+    \$706  = \$115 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \$124 ;
+    \$707  = s3_grp;
     if (rst) begin
-      \$707  = 1'h0;
+      \$707  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = s3_grp;
+    \$708  = \$116 ;
     if (rst) begin
-      \$708  = 11'h000;
+      \$708  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$125 ;
+    \$709  = \$signature__data$126 ;
     if (rst) begin
-      \$709  = 64'h0000000000000000;
+      \$709  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$signature__data$38 ;
+    \$710  = \$131 ;
     if (rst) begin
-      \$710  = 16'h0000;
+      \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$140 ;
+    \$711  = \$146 ;
     if (rst) begin
       \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$155 ;
+    \$712  = \$161 ;
     if (rst) begin
       \$712  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$170 ;
+    \$713  = \$176 ;
     if (rst) begin
       \$713  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$185 ;
+    \$714  = s2_thl0;
     if (rst) begin
-      \$714  = 5'h00;
+      \$714  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = s2_thl0;
-    if (rst) begin
-      \$715  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = acc0;
+    \$715  = acc0;
     if (s3_valid) begin
-      \$716  = \$190 [6:0];
+      \$715  = \$181 [6:0];
     end
+    if (rst) begin
+      \$715  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = \$186 [6:0];
     if (rst) begin
       \$716  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \$195 [6:0];
+    \$717  = s3_thl0;
     if (rst) begin
-      \$717  = 7'h00;
+      \$717  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = s3_thl0;
+    \$718  = \$signature__en$18 ;
     if (rst) begin
-      \$718  = 16'h0000;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \$signature__en$18 ;
+    \$719  = s4_grp;
     if (rst) begin
-      \$719  = 1'h0;
+      \$719  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = s4_grp;
+    \$720  = \$signature__data ;
     if (rst) begin
-      \$720  = 11'h000;
+      \$720  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$signature__data ;
+    \$721  = \$187 ;
     if (rst) begin
-      \$721  = 7'h00;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$196 ;
+    \$722  = \$195 ;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$204 ;
+    \$723  = \$signal$138 ;
+    if (s5_valid) begin
+      if (\$199 ) begin
+        \$723  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$723  = 1'h0;
+    endcase
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$141 ;
+    \$724  = \$signal$139 ;
     if (s5_valid) begin
-      if (\$208 ) begin
-        \$724  = 1'h1;
+      if (\$199 ) begin
+        \$724  = s5_c_pot0;
+      end
+    end
+    if (rst) begin
+      \$724  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = dividend;
+    if (s5_valid) begin
+      if (\$199 ) begin
+        \$725  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$725  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = \$signal$140 ;
+    if (s5_valid) begin
+      if (\$203 ) begin
+        \$726  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -3810,84 +3894,47 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h03:
           /* empty */;
       5'h01:
-          \$724  = 1'h0;
+          \$726  = 1'h0;
     endcase
     if (rst) begin
-      \$724  = 1'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$signal$142 ;
+    \$727  = \$signal$106 ;
     if (s5_valid) begin
-      if (\$208 ) begin
-        \$725  = s5_c_pot0;
+      if (\$203 ) begin
+        \$727  = s5_e_pot0;
       end
     end
     if (rst) begin
-      \$725  = 7'h00;
+      \$727  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = dividend;
+    \$728  = lrn_idx;
     if (s5_valid) begin
-      if (\$208 ) begin
-        \$726  = s5_c_idx0;
+      if (\$203 ) begin
+        \$728  = s5_e_idx0;
       end
     end
     if (rst) begin
-      \$726  = 11'h000;
+      \$728  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$signal$143 ;
-    if (s5_valid) begin
-      if (\$212 ) begin
-        \$727  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$727  = 1'h0;
-    endcase
+    \$729  = \$204 ;
     if (rst) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$signal$111 ;
-    if (s5_valid) begin
-      if (\$212 ) begin
-        \$728  = s5_e_pot0;
-      end
-    end
-    if (rst) begin
-      \$728  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = lrn_idx;
-    if (s5_valid) begin
-      if (\$212 ) begin
-        \$729  = s5_e_idx0;
-      end
-    end
-    if (rst) begin
-      \$729  = 11'h000;
+      \$729  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$730  = rd_b;
-    if (\$214 ) begin
+    if (\$206 ) begin
       \$730  = rd_a;
     end
     if (rst) begin
@@ -3897,9 +3944,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$731  = rd_q;
-    if (\$214 ) begin
+    if (\$206 ) begin
       \$731 [3:0] = rd_a_op;
-      \$731 [67:4] = rd_data;
+      \$731 [67:4] = \$211 ;
     end
     if (rst) begin
       \$731  = 116'h00000000000000000000000000000;
@@ -3907,49 +3954,39 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = rd_a;
+    \$732  = rd_q_b;
+    if (\$206 ) begin
+      \$732  = \$216 ;
+    end
+    if (rst) begin
+      \$732  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = rd_q_p;
+    if (\$206 ) begin
+      \$733  = \$217 ;
+    end
+    if (rst) begin
+      \$733  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = rd_a;
     casez (ctrl_state)
       5'h00:
         begin
-          if (\$218 ) begin
-            \$732  = 1'h0;
+          if (\$221 ) begin
+            \$734  = 1'h0;
           end
-          if (\$219 ) begin
-            if (\$228 ) begin
-              \$732  = 1'h1;
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$734  = 1'h1;
             end
           end
         end
-    endcase
-    if (rst) begin
-      \$732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = rd_a_op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$219 ) begin
-            if (\$228 ) begin
-              \$733  = cmd__payload[3:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$733  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = rd_a_lane;
-    casez (ctrl_state)
-      5'h00:
-          if (\$219 ) begin
-            if (\$228 ) begin
-              \$734  = 1'h0;
-            end
-          end
     endcase
     if (rst) begin
       \$734  = 1'h0;
@@ -3957,96 +3994,90 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = rd_a_sel;
+    \$735  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
-            if (\$228 ) begin
-              \$735  = { \$233 , \$232 , \$231 , \$230 , \$229  };
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$735  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$735  = 5'h00;
+      \$735  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rd_a_param;
+    \$736  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
-            if (\$228 ) begin
-              \$736  = { \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234 [15], \$234  };
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$736  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$736  = 64'h0000000000000000;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = op;
+    \$737  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$737  = { \$236 , \$235 , \$234 , \$233 , \$232  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$737  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            if (\$231 ) begin
+              \$738  = { \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$738  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$737  = cmd__payload[3:0];
+                  \$739  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$737  = 4'h0;
+      \$739  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = cand_all;
+    \$740  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$738  = \$238 ;
+                  \$740  = \$241 ;
             endcase
-          end
-    endcase
-    if (rst) begin
-      \$738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = cand_lo;
-    casez (ctrl_state)
-      5'h00:
-          if (\$219 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$739  = \$239 ;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$739  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = load_word;
-    casez (ctrl_state)
-      5'h00:
-          if (\$219 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  \$740  = 1'h1;
-            endcase
-          end
-      5'h03:
-          if (cmd__valid) begin
-            \$740  = \$240 [0];
           end
     endcase
     if (rst) begin
@@ -4055,13 +4086,49 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = ctrl_state;
+    \$741  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$741  = 5'h01;
+                  \$741  = \$242 ;
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$741  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = load_word;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$742  = 1'h1;
+            endcase
+          end
+      5'h03:
+          if (cmd__valid) begin
+            \$742  = \$243 [0];
+          end
+    endcase
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = ctrl_state;
+    casez (ctrl_state)
+      5'h00:
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  \$743  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4071,108 +4138,110 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$741  = 5'h02;
+                  \$743  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$241 ) begin
-              \$741  = 5'h01;
+            if (\$244 ) begin
+              \$743  = 5'h01;
             end
           end
       5'h01:
-          \$741  = 5'h04;
+          \$743  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$255 ) begin
+          end else if (\$258 ) begin
             (* full_case = 32'd1 *)
-            if (\$263 ) begin
-              \$741  = 5'h05;
+            if (\$266 ) begin
+              \$743  = 5'h05;
             end else begin
-              \$741  = 5'h06;
+              \$743  = 5'h06;
             end
           end
       5'h05:
-          \$741  = 5'h07;
+          \$743  = 5'h07;
       5'h07:
-          \$741  = 5'h08;
+          \$743  = 5'h08;
       5'h08:
-          \$741  = 5'h09;
+          \$743  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$650 ) begin
-            \$741  = 5'h0a;
+          if (\$652 ) begin
+            \$743  = 5'h0a;
           end else begin
-            \$741  = 5'h05;
+            \$743  = 5'h05;
           end
       5'h0a:
-          \$741  = 5'h0b;
+          \$743  = 5'h0b;
       5'h0b:
-          \$741  = 5'h0c;
+          \$743  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$660 ) begin
-            \$741  = 5'h0d;
+          if (\$662 ) begin
+            \$743  = 5'h0d;
           end else begin
-            \$741  = 5'h0e;
+            \$743  = 5'h0e;
           end
       5'h0e:
-          if (\$663 ) begin
-            \$741  = 5'h0f;
+          if (\$665 ) begin
+            \$743  = 5'h0f;
           end
       5'h0f:
-          if (\$664 ) begin
-            \$741  = 5'h10;
+          if (\$666 ) begin
+            \$743  = 5'h10;
           end
       5'h11:
-          if (\$665 ) begin
-            \$741  = 5'h10;
+          if (\$667 ) begin
+            \$743  = 5'h10;
           end
       5'h10:
-          \$741  = 5'h12;
+          \$743  = 5'h12;
       5'h12:
-          \$741  = 5'h13;
+          \$743  = 5'h13;
       5'h13:
-          if (\$675 ) begin
-            \$741  = 5'h14;
-          end
+          \$743  = 5'h14;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$684 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-              \$741  = 5'h0d;
-            end else begin
-              \$741  = 5'h11;
-            end
-          end else begin
-            \$741  = 5'h10;
-          end
-      5'h0d:
-          \$741  = 5'h06;
-      5'h06:
-          if (\$686 ) begin
-            \$741  = 5'h15;
+          if (\$674 ) begin
+            \$743  = 5'h15;
           end
       5'h15:
+          (* full_case = 32'd1 *)
+          if (\$683 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+              \$743  = 5'h0d;
+            end else begin
+              \$743  = 5'h11;
+            end
+          end else begin
+            \$743  = 5'h10;
+          end
+      5'h0d:
+          \$743  = 5'h06;
+      5'h06:
+          if (\$685 ) begin
+            \$743  = 5'h16;
+          end
+      5'h16:
           if (rsp__ready) begin
-            \$741  = 5'h00;
+            \$743  = 5'h00;
           end
       5'h02:
-          if (\$689 ) begin
-            \$741  = 5'h00;
+          if (\$688 ) begin
+            \$743  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$741  = 5'h00;
+      \$743  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = num_neurons;
+    \$744  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4185,7 +4254,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$742  = cmd__payload[38:28];
+                        \$744  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -4223,27 +4292,29 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$689 ) begin
-            \$742  = add_idx[10:0];
+          if (\$688 ) begin
+            \$744  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$742  = 11'h000;
+      \$744  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = num_classes;
+    \$745  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4258,7 +4329,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$743  = cmd__payload[38:28];
+                        \$745  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -4296,31 +4367,33 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$689 ) begin
+          if (\$688 ) begin
           end else begin
-            if (\$691 ) begin
-              \$743  = \$693 [10:0];
+            if (\$690 ) begin
+              \$745  = \$692 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$743  = 11'h000;
+      \$745  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = divisor;
+    \$746  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4337,21 +4410,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$744  = cmd__payload[38:28];
+                        \$746  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$744  = 11'h000;
+      \$746  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = thswap_init;
+    \$747  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4370,21 +4443,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$745  = cmd__payload[43:28];
+                        \$747  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$745  = 16'h0000;
+      \$747  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = decay;
+    \$748  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4405,21 +4478,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$746  = cmd__payload[43:28];
+                        \$748  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$746  = 16'h0000;
+      \$748  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = thswap_min;
+    \$749  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4442,21 +4515,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$747  = cmd__payload[43:28];
+                        \$749  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$747  = 16'h0000;
+      \$749  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = thl_cap;
+    \$750  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4481,21 +4554,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$748  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$748  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = offset;
+    \$751  = offset;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4523,7 +4596,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$749  = cmd__payload[35:28];
+                        \$751  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4560,32 +4633,34 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           /* empty */;
       5'h14:
-          if (\$684 ) begin
+          /* empty */;
+      5'h15:
+          if (\$683 ) begin
             if (scan_a) begin
-              \$749  = offset_out[7:0];
+              \$751  = offset_out[7:0];
             end
           end
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
-          if (\$689 ) begin
-            \$749  = 8'h00;
+          if (\$688 ) begin
+            \$751  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$749  = 8'h00;
+      \$751  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = add_cls;
+    \$752  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4598,7 +4673,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$750  = cmd__payload[38:28];
+                  \$752  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4635,31 +4710,33 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$689 ) begin
+          if (\$688 ) begin
           end else begin
-            if (\$691 ) begin
-              \$750  = \$692 [10:0];
+            if (\$690 ) begin
+              \$752  = \$691 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$750  = 11'h000;
+      \$752  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = add_left;
+    \$753  = add_left;
     casez (ctrl_state)
       5'h00:
-          if (\$219 ) begin
+          if (\$222 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4672,7 +4749,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$751  = divisor;
+                  \$753  = divisor;
             endcase
           end
       5'h03:
@@ -4709,114 +4786,23 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h15:
+      5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$689 ) begin
+          if (\$688 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$691 ) begin
-              \$751  = divisor;
+            if (\$690 ) begin
+              \$753  = divisor;
             end else begin
-              \$751  = \$694 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$751  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$219 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$752  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$689 ) begin
-          end else begin
-            \$752  = \$690 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$752  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = p_grp;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$753  = 11'h000;
-      5'h04:
-          if (p_run) begin
-            if (\$256 ) begin
-              \$753  = \$257 [10:0];
+              \$753  = \$693 [10:0];
             end
           end
     endcase
@@ -4826,74 +4812,131 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = cand_hi;
+    \$754  = add_idx;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
+          if (\$222 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$754  = { 1'h0, num_neurons };
+            endcase
+          end
       5'h03:
           /* empty */;
       5'h01:
-          \$754  = \$242 ;
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$688 ) begin
+          end else begin
+            \$754  = \$689 [11:0];
+          end
     endcase
     if (rst) begin
-      \$754  = 23'h000000;
+      \$754  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = p_word;
+    \$755  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$755  = 1'h0;
+          \$755  = 11'h000;
       5'h04:
           if (p_run) begin
-            (* full_case = 32'd1 *)
-            if (\$256 ) begin
-              \$755  = 1'h0;
-            end else begin
-              \$755  = \$260 [0];
+            if (\$259 ) begin
+              \$755  = \$260 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$755  = 1'h0;
+      \$755  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = p_groups;
+    \$756  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$756  = \$245 [10:0];
+          \$756  = \$245 ;
     endcase
     if (rst) begin
-      \$756  = 11'h000;
+      \$756  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = p_run;
+    \$757  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$757  = \$246 ;
+          \$757  = 1'h0;
       5'h04:
           if (p_run) begin
-            if (\$256 ) begin
-              if (\$259 ) begin
-                \$757  = 1'h0;
-              end
+            (* full_case = 32'd1 *)
+            if (\$259 ) begin
+              \$757  = 1'h0;
+            end else begin
+              \$757  = \$263 [0];
             end
           end
     endcase
@@ -4903,252 +4946,245 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = res;
+    \$758  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$255 ) begin
-            \$758 [78:68] = dividend;
-            \$758 [96:90] = \$signal$142 ;
-            \$758 [97] = \$signal$143 ;
-            \$758 [108:98] = lrn_idx;
-            \$758 [115:109] = 7'h00;
-            \$758 [3:0] = op;
-            \$758 [67:4] = 64'h0000000000000000;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0d:
-          \$758 [115:109] = s_cnt[6:0];
-      5'h06:
-          if (\$686 ) begin
-            \$758 [89:79] = \quotient$163 ;
-          end
+          \$758  = \$248 [10:0];
     endcase
     if (rst) begin
-      \$758  = 116'h00000000000000000000000000000;
+      \$758  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = win_base;
+    \$759  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          /* empty */;
+          \$759  = \$249 ;
       5'h04:
           if (p_run) begin
-          end else if (\$255 ) begin
-            \$759  = \$261 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$759  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = l_word;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$255 ) begin
-            \$760  = 1'h0;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          (* full_case = 32'd1 *)
-          if (\$650 ) begin
-          end else begin
-            \$760  = \$651 [0];
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$664 ) begin
-            \$760  = 1'h0;
-          end
-      5'h11:
-          if (\$665 ) begin
-            \$760  = 1'h0;
-          end
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          (* full_case = 32'd1 *)
-          if (\$684 ) begin
-          end else begin
-            \$760  = \$685 [0];
-          end
-    endcase
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = \$signal ;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$255 ) begin
-            \$761  = 8'h00;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$761  = \$645 [7:0];
-    endcase
-    if (rst) begin
-      \$761  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = n_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$255 ) begin
-            \$762  = 8'h00;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$762  = \$649 [7:0];
-    endcase
-    if (rst) begin
-      \$762  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = wreg;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$763  = \$264 ;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          \$763  = \$666 ;
-      5'h13:
-          (* full_case = 32'd1 *)
-          if (\$675 ) begin
-          end else begin
-            if (pick) begin
-              \$763  = \$682 [63:0];
+            if (\$259 ) begin
+              if (\$262 ) begin
+                \$759  = 1'h0;
+              end
             end
           end
     endcase
     if (rst) begin
-      \$763  = 64'h0000000000000000;
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = xreg;
+    \$760  = res;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$760 [78:68] = dividend;
+            \$760 [96:90] = \$signal$139 ;
+            \$760 [97] = \$signal$140 ;
+            \$760 [108:98] = lrn_idx;
+            \$760 [115:109] = 7'h00;
+            \$760 [3:0] = op;
+            \$760 [67:4] = 64'h0000000000000000;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$760 [115:109] = s_cnt[6:0];
+      5'h06:
+          if (\$685 ) begin
+            \$760 [89:79] = \quotient$165 ;
+          end
+    endcase
+    if (rst) begin
+      \$760  = 116'h00000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = win_base;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$761  = \$264 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$761  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = l_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$762  = 1'h0;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (\$652 ) begin
+          end else begin
+            \$762  = \$653 [0];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$666 ) begin
+            \$762  = 1'h0;
+          end
+      5'h11:
+          if (\$667 ) begin
+            \$762  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          (* full_case = 32'd1 *)
+          if (\$683 ) begin
+          end else begin
+            \$762  = \$684 [0];
+          end
+    endcase
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = \$signal ;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$763  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$763  = \$647 [7:0];
+    endcase
+    if (rst) begin
+      \$763  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$258 ) begin
+            \$764  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$764  = \$651 [7:0];
+    endcase
+    if (rst) begin
+      \$764  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = xreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5161,15 +5197,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h05:
           /* empty */;
       5'h07:
-          \$764  = x_rd__data;
+          \$765  = x_rd__data;
     endcase
     if (rst) begin
-      \$764  = 64'h0000000000000000;
+      \$765  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = win_thswap;
+    \$766  = win_thswap;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5182,15 +5218,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h05:
           /* empty */;
       5'h07:
-          \$765  = \$265 ;
+          \$766  = \$267 ;
     endcase
     if (rst) begin
-      \$765  = 16'h0000;
+      \$766  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = r_part0;
+    \$767  = r_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5205,30 +5241,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$766  = \$312 ;
-    endcase
-    if (rst) begin
-      \$766  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$767  = \$359 ;
+          \$767  = \$314 ;
     endcase
     if (rst) begin
       \$767  = 5'h00;
@@ -5236,7 +5249,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = r_part2;
+    \$768  = r_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5251,7 +5264,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$768  = \$406 ;
+          \$768  = \$361 ;
     endcase
     if (rst) begin
       \$768  = 5'h00;
@@ -5259,7 +5272,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = r_part3;
+    \$769  = r_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5274,7 +5287,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$769  = \$453 ;
+          \$769  = \$408 ;
     endcase
     if (rst) begin
       \$769  = 5'h00;
@@ -5282,7 +5295,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = a_part0;
+    \$770  = r_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5297,7 +5310,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$770  = \$500 ;
+          \$770  = \$455 ;
     endcase
     if (rst) begin
       \$770  = 5'h00;
@@ -5305,7 +5318,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = a_part1;
+    \$771  = a_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5320,7 +5333,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$771  = \$547 ;
+          \$771  = \$502 ;
     endcase
     if (rst) begin
       \$771  = 5'h00;
@@ -5328,7 +5341,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = a_part2;
+    \$772  = a_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5343,7 +5356,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$772  = \$594 ;
+          \$772  = \$549 ;
     endcase
     if (rst) begin
       \$772  = 5'h00;
@@ -5351,7 +5364,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = a_part3;
+    \$773  = a_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5366,7 +5379,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$773  = \$641 ;
+          \$773  = \$596 ;
     endcase
     if (rst) begin
       \$773  = 5'h00;
@@ -5374,7 +5387,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = s_ra;
+    \$774  = a_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5389,19 +5402,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$774  = \$653 ;
+          \$774  = \$643 ;
     endcase
     if (rst) begin
-      \$774  = 8'h00;
+      \$774  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = s_cnt;
+    \$775  = s_ra;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5420,9 +5429,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          \$775  = \$659 [7:0];
+          \$775  = \$655 ;
     endcase
     if (rst) begin
       \$775  = 8'h00;
@@ -5430,7 +5437,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = q_r;
+    \$776  = s_cnt;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5451,13 +5458,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0a:
           /* empty */;
       5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$663 ) begin
-            \$776  = quotient;
-          end
+          \$776  = \$661 [7:0];
     endcase
     if (rst) begin
       \$776  = 8'h00;
@@ -5465,7 +5466,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = r_r;
+    \$777  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5490,8 +5491,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$663 ) begin
-            \$777  = remainder;
+          if (\$665 ) begin
+            \$777  = quotient;
           end
     endcase
     if (rst) begin
@@ -5500,7 +5501,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = q_a;
+    \$778  = r_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5525,8 +5526,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$663 ) begin
-            \$778  = \quotient$160 ;
+          if (\$665 ) begin
+            \$778  = remainder;
           end
     endcase
     if (rst) begin
@@ -5535,7 +5536,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = r_a;
+    \$779  = q_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5560,8 +5561,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$663 ) begin
-            \$779  = \remainder$103 ;
+          if (\$665 ) begin
+            \$779  = \quotient$162 ;
           end
     endcase
     if (rst) begin
@@ -5570,7 +5571,42 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = scan_a;
+    \$780  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$780  = \remainder$98 ;
+          end
+    endcase
+    if (rst) begin
+      \$780  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5597,21 +5633,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$664 ) begin
-            \$780  = 1'h0;
+          if (\$666 ) begin
+            \$781  = 1'h0;
           end
       5'h11:
-          if (\$665 ) begin
-            \$780  = 1'h1;
+          if (\$667 ) begin
+            \$781  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$780  = 1'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = mask;
+    \$782  = wreg;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5644,21 +5680,74 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h10:
           /* empty */;
       5'h12:
-          \$781  = \$673 ;
+          /* empty */;
       5'h13:
+          \$782  = wq;
+      5'h14:
           (* full_case = 32'd1 *)
-          if (\$675 ) begin
+          if (\$674 ) begin
           end else begin
-            \$781  = \$679 [63:0];
+            if (pick) begin
+              \$782  = \$681 [63:0];
+            end
           end
     endcase
     if (rst) begin
-      \$781  = 64'h0000000000000000;
+      \$782  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = res_valid;
+    \$783  = mask;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$783  = \$672 ;
+      5'h14:
+          (* full_case = 32'd1 *)
+          if (\$674 ) begin
+          end else begin
+            \$783  = \$678 [63:0];
+          end
+    endcase
+    if (rst) begin
+      \$783  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5696,19 +5785,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h14:
           /* empty */;
+      5'h15:
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$686 ) begin
-            \$782  = 1'h1;
+          if (\$685 ) begin
+            \$784  = 1'h1;
           end
-      5'h15:
+      5'h16:
           if (rsp__ready) begin
-            \$782  = 1'h0;
+            \$784  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$782  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   assign w_addr = \$signature__addr ;
@@ -5754,15 +5845,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \cmd__payload.word  = cmd__payload[15];
   assign \cmd__payload.label  = cmd__payload[27:16];
   assign \cmd__payload.data  = cmd__payload[91:28];
-  assign \$670  = \$signature__data$37 ;
-  assign \$667  = \$signature__data$37 ;
-  assign \$666  = \$signature__data$37 ;
-  assign \$265  = \$signature__data$39 ;
-  assign \$264  = \$signature__data$37 ;
-  assign \$25  = \$signature__data$40 ;
-  assign \$22  = \$signature__data$39 ;
-  assign \$19  = \$signature__data$38 ;
-  assign \$17  = \$signature__data$37 ;
+  assign \$267  = \$signature__data$144 ;
+  assign \$214  = \$signature__data$145 ;
+  assign \$212  = \$signature__data$144 ;
+  assign \$209  = \$signature__data$126 ;
+  assign \$207  = \$signature__data$123 ;
+  assign \$204  = \$signature__data$123 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5777,16 +5865,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$55  = 1'h1;
-  assign \$56  = 1'h1;
-  assign \$57  = 1'h1;
+  assign \$45  = 1'h1;
+  assign \$46  = 1'h1;
+  assign \$47  = 1'h1;
+  assign \$72  = 1'h1;
+  assign \$79  = 1'h1;
   assign \$82  = 1'h1;
+  assign \$84  = \$83 ;
+  assign \$88  = 1'h1;
   assign \$89  = 1'h1;
-  assign \$92  = 1'h1;
-  assign \$94  = \$93 ;
-  assign \$98  = 1'h1;
-  assign \$99  = 1'h1;
-  assign \$245  = \$244 ;
+  assign \$248  = \$247 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6111,37 +6199,44 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   wire [8:0] \$22 ;
   wire [10:0] \$23 ;
   wire [11:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire [8:0] \$28 ;
+  wire [8:0] \$25 ;
+  wire [9:0] \$26 ;
+  wire [8:0] \$27 ;
+  wire [10:0] \$28 ;
   wire [11:0] \$29 ;
   wire [9:0] \$3 ;
   wire [8:0] \$30 ;
-  wire \$31 ;
-  wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  wire [9:0] \$34 ;
-  wire [8:0] \$35 ;
-  wire \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [10:0] \$39 ;
+  wire [9:0] \$31 ;
+  wire [10:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [8:0] \$36 ;
+  wire [9:0] \$37 ;
+  wire [11:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
-  wire [8:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
+  wire [10:0] \$40 ;
+  wire \$41 ;
+  wire [10:0] \$42 ;
+  wire [8:0] \$43 ;
   reg [7:0] \$44 ;
   reg [7:0] \$45 ;
   reg [7:0] \$46 ;
-  reg [8:0] \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  reg [7:0] \$47 ;
+  reg [8:0] \$48 ;
+  reg [7:0] \$49 ;
   wire \$5 ;
   reg [8:0] \$50 ;
-  reg [10:0] \$51 ;
-  reg [10:0] \$52 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [8:0] \$53 ;
+  reg [10:0] \$54 ;
+  reg [10:0] \$55 ;
+  reg [10:0] \$56 ;
+  reg [10:0] \$57 ;
+  reg [10:0] \$58 ;
+  reg [10:0] \$59 ;
   wire [9:0] \$6 ;
   wire [11:0] \$7 ;
   wire [11:0] \$8 ;
@@ -6156,8 +6251,13 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   output done;
   reg done = 1'h0;
   reg [7:0] group = 8'h00;
+  reg [8:0] group_p2 = 9'h000;
   reg [10:0] k1 = 11'h000;
+  reg [10:0] k1_big = 11'h000;
+  reg [10:0] k1_small = 11'h000;
   reg [10:0] k2 = 11'h000;
+  reg [10:0] k2_big = 11'h000;
+  reg [10:0] k2_small = 11'h000;
   reg [7:0] last_group = 8'h00;
   input load;
   wire load;
@@ -6181,26 +6281,44 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   wire [7:0] s;
   reg [8:0] size_m1 = 9'h000;
   wire [8:0] wrapped;
+  assign \$38  = - $signed(k1);
+  assign \$39  = group_p2 < r;
+  assign \$40  = \$39  ? k1_big : k1_small;
+  assign \$41  = group_p2 < r;
+  assign \$42  = \$41  ? k2_big : k2_small;
+  assign \$43  = pos + 1'h1;
   always @(posedge clk)
-    r <= \$43 ;
+    \$signal  <= \$44 ;
   always @(posedge clk)
-    last_group <= \$44 ;
+    r <= \$45 ;
   always @(posedge clk)
-    group <= \$45 ;
+    last_group <= \$46 ;
   always @(posedge clk)
-    pos <= \$46 ;
+    group <= \$47 ;
   always @(posedge clk)
-    o <= \$47 ;
+    group_p2 <= \$48 ;
   always @(posedge clk)
-    done <= \$48 ;
+    pos <= \$49 ;
   always @(posedge clk)
-    prime <= \$49 ;
+    o <= \$50 ;
   always @(posedge clk)
-    size_m1 <= \$50 ;
+    done <= \$51 ;
   always @(posedge clk)
-    k1 <= \$51 ;
+    prime <= \$52 ;
   always @(posedge clk)
-    k2 <= \$52 ;
+    size_m1 <= \$53 ;
+  always @(posedge clk)
+    k1 <= \$54 ;
+  always @(posedge clk)
+    k2 <= \$55 ;
+  always @(posedge clk)
+    k1_big <= \$56 ;
+  always @(posedge clk)
+    k2_big <= \$57 ;
+  always @(posedge clk)
+    k1_small <= \$58 ;
+  always @(posedge clk)
+    k2_small <= \$59 ;
   assign \$1  = ~ done;
   assign \$2  = pos == o;
   assign pick = \$1  & \$2 ;
@@ -6228,30 +6346,24 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
   assign \$23  = 2'h2 * \$22 ;
   assign \$24  = 1'h1 - \$23 ;
-  assign \$25  = group == last_group;
-  assign \$26  = pick & \$25 ;
-  assign \$27  = pos == size_m1;
-  assign \$28  = group + 1'h1;
-  assign \$29  = - $signed(k1);
-  assign \$30  = group + 2'h2;
-  assign \$31  = \$30  < r;
-  assign \$32  = \$signal  + 1'h1;
-  assign \$33  = \$31  ? \$32  : { 1'h0, \$signal  };
-  assign \$34  = 1'h1 - \$33 ;
-  assign \$35  = group + 2'h2;
-  assign \$36  = \$35  < r;
-  assign \$37  = \$signal  + 1'h1;
-  assign \$38  = \$36  ? \$37  : { 1'h0, \$signal  };
-  assign \$39  = 2'h2 * \$38 ;
-  assign \$40  = 1'h1 - \$39 ;
-  assign \$41  = pos + 1'h1;
-  always @(posedge clk)
-    \$signal  <= \$42 ;
+  assign \$25  = \$signal  + 1'h1;
+  assign \$26  = 1'h1 - \$25 ;
+  assign \$27  = \$signal  + 1'h1;
+  assign \$28  = 2'h2 * \$27 ;
+  assign \$29  = 1'h1 - \$28 ;
+  assign \$30  = 1'h1 - \$signal ;
+  assign \$31  = 2'h2 * \$signal ;
+  assign \$32  = 1'h1 - \$31 ;
+  assign \$33  = group == last_group;
+  assign \$34  = pick & \$33 ;
+  assign \$35  = pos == size_m1;
+  assign \$36  = group + 1'h1;
+  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = last_group;
+    \$44  = \$signal ;
     if (load) begin
-      \$44  = \$11 [7:0];
+      \$44  = q;
     end
     if (rst) begin
       \$44  = 8'h00;
@@ -6259,15 +6371,9 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = group;
+    \$45  = r;
     if (load) begin
-      \$45  = 8'h00;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$45  = \$28 [7:0];
-      end
+      \$45  = \r$18 ;
     end
     if (rst) begin
       \$45  = 8'h00;
@@ -6275,76 +6381,75 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = pos;
+    \$46  = last_group;
     if (load) begin
+      \$46  = \$11 [7:0];
+    end
+    if (rst) begin
       \$46  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = group;
+    if (load) begin
+      \$47  = 8'h00;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$47  = \$36 [7:0];
+      end
+    end
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$48  = group_p2;
+    if (load) begin
+      \$48  = 9'h002;
+    end else if (prime) begin
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$48  = \$37 [8:0];
+      end
+    end
+    if (rst) begin
+      \$48  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$49  = pos;
+    if (load) begin
+      \$49  = 8'h00;
     end else if (prime) begin
     end else if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$46  = 8'h00;
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$49  = 8'h00;
       end else begin
-        \$46  = \$41 [7:0];
+        \$49  = \$43 [7:0];
       end
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$49  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = o;
+    \$50  = o;
     if (load) begin
-      \$47  = { 1'h0, offset };
+      \$50  = { 1'h0, offset };
     end else if (prime) begin
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$47  = \$8 [8:0];
-      end
-    end
-    if (rst) begin
-      \$47  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = done;
-    if (load) begin
-      \$48  = \$12 ;
-    end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-        \$48  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = prime;
-    if (load) begin
-      \$49  = 1'h1;
-    end else if (prime) begin
-      \$49  = 1'h0;
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$50  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$50  = \$29 [8:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$50  = \$8 [8:0];
       end
     end
     if (rst) begin
@@ -6353,54 +6458,121 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = k1;
+    \$51  = done;
     if (load) begin
+      \$51  = \$12 ;
     end else if (prime) begin
-      \$51  = { \$19 [9], \$19  };
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$51  = { \$34 [9], \$34  };
+      if (\$34 ) begin
+        \$51  = 1'h1;
       end
     end
     if (rst) begin
-      \$51  = 11'h000;
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = k2;
+    \$52  = prime;
+    if (load) begin
+      \$52  = 1'h1;
+    end else if (prime) begin
+      \$52  = 1'h0;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$53  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$52  = \$24 [10:0];
+      \$53  = \$15 ;
     end else if (\$10 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$52  = \$40 [10:0];
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$53  = \$38 [8:0];
       end
     end
     if (rst) begin
-      \$52  = 11'h000;
+      \$53  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = \$signal ;
+    \$54  = k1;
     if (load) begin
-      \$42  = q;
+    end else if (prime) begin
+      \$54  = { \$19 [9], \$19  };
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$54  = \$40 ;
+      end
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$54  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = r;
+    \$55  = k2;
     if (load) begin
-      \$43  = \r$18 ;
+    end else if (prime) begin
+      \$55  = \$24 [10:0];
+    end else if (\$10 ) begin
+      if (\$34 ) begin
+      end else if (\$35 ) begin
+        \$55  = \$42 ;
+      end
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$55  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$56  = k1_big;
+    if (load) begin
+    end else if (prime) begin
+      \$56  = { \$26 [9], \$26  };
+    end
+    if (rst) begin
+      \$56  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$57  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$57  = \$29 [10:0];
+    end
+    if (rst) begin
+      \$57  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$58  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$58  = { \$30 [8], \$30 [8], \$30  };
+    end
+    if (rst) begin
+      \$58  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$59  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$59  = \$32 ;
+    end
+    if (rst) begin
+      \$59  = 11'h000;
     end
   end
   assign wrapped = \$8 [8:0];
@@ -6408,8 +6580,8 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_ok_read, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len
-, rep_send, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5262$16 , spikes__valid, spikes__payload, ext_ok, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
+, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5299$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -6421,38 +6593,38 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [31:0] \$107 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [31:0] \$109 ;
   wire [16:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [31:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [23:0] \$118 ;
-  wire [24:0] \$119 ;
+  wire [31:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   reg [7:0] \$12 ;
-  wire [11:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [23:0] \$120 ;
+  wire [24:0] \$121 ;
+  wire [11:0] \$122 ;
   wire \$123 ;
-  wire [32:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [32:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [11:0] \$131 ;
-  wire [11:0] \$132 ;
-  wire [7:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [11:0] \$133 ;
+  wire [11:0] \$134 ;
+  wire [7:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -6478,276 +6650,283 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [11:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [4:0] \$160 ;
-  wire \$161 ;
-  wire \$162 ;
+  wire \$160 ;
+  wire [11:0] \$161 ;
+  wire [4:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [11:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
-  wire [11:0] \$172 ;
+  wire [11:0] \$171 ;
+  wire \$172 ;
   wire \$173 ;
-  wire [8:0] \$174 ;
+  wire [11:0] \$174 ;
   wire \$175 ;
-  wire \$176 ;
+  wire [8:0] \$176 ;
   wire \$177 ;
-  wire [11:0] \$178 ;
+  wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [11:0] \$181 ;
+  wire [11:0] \$180 ;
+  wire \$181 ;
   wire \$182 ;
-  wire [8:0] \$183 ;
+  wire [11:0] \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [8:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [3:0] \$19 ;
   wire \$190 ;
-  wire [11:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire [11:0] \$194 ;
-  wire [16:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [15:0] \$198 ;
-  wire [16:0] \$199 ;
+  wire [11:0] \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire [11:0] \$196 ;
+  wire [16:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [11:0] \$2 ;
   wire [3:0] \$20 ;
-  wire [11:0] \$200 ;
-  wire \$201 ;
+  wire [15:0] \$200 ;
+  wire [16:0] \$201 ;
   wire [11:0] \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire [11:0] \$205 ;
+  wire [11:0] \$204 ;
+  wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
+  wire [11:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [31:0] \$21 ;
-  wire [16:0] \$210 ;
-  wire [16:0] \$211 ;
-  wire [11:0] \$212 ;
-  wire [11:0] \$213 ;
-  wire \$214 ;
-  wire [1:0] \$215 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [16:0] \$212 ;
+  wire [16:0] \$213 ;
+  wire [11:0] \$214 ;
+  wire [11:0] \$215 ;
   wire \$216 ;
-  wire [11:0] \$217 ;
-  wire [1:0] \$218 ;
-  wire \$219 ;
+  wire [1:0] \$217 ;
+  wire \$218 ;
+  wire [11:0] \$219 ;
   wire [31:0] \$22 ;
-  wire \$220 ;
-  wire [1:0] \$221 ;
+  wire [1:0] \$220 ;
+  wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
-  wire [32:0] \$224 ;
-  wire [32:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [1:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire [32:0] \$226 ;
+  wire [32:0] \$227 ;
   wire \$228 ;
-  wire [15:0] \$229 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire \$231 ;
+  wire [15:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
+  wire [1:0] \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [1:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [31:0] \$24 ;
-  wire [33:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [3:0] \$243 ;
+  wire \$243 ;
   wire \$244 ;
-  wire [3:0] \$245 ;
+  wire \$245 ;
   wire [33:0] \$246 ;
   wire \$247 ;
-  wire [33:0] \$248 ;
-  wire \$249 ;
+  wire \$248 ;
+  wire [3:0] \$249 ;
   wire [31:0] \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [2:0] \$253 ;
-  wire [11:0] \$254 ;
-  wire [33:0] \$255 ;
+  wire [3:0] \$251 ;
+  wire [33:0] \$252 ;
+  wire \$253 ;
+  wire [33:0] \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire [11:0] \$257 ;
-  wire [33:0] \$258 ;
-  wire \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [2:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire [11:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  reg [8:0] \$265 ;
+  wire [11:0] \$260 ;
+  wire [33:0] \$261 ;
+  wire \$262 ;
+  wire [11:0] \$263 ;
+  wire [33:0] \$264 ;
+  wire \$265 ;
   wire \$266 ;
-  reg [8:0] \$267 ;
-  wire \$268 ;
+  wire \$267 ;
+  wire [11:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
-  reg \$272 ;
-  wire \$273 ;
-  reg [4:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [32:0] \$276 ;
+  reg [8:0] \$271 ;
+  wire \$272 ;
+  reg [8:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
   wire \$277 ;
-  reg [4:0] \$278 ;
+  reg \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
+  reg [4:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire [32:0] \$282 ;
   wire \$283 ;
-  wire [11:0] \$284 ;
+  reg [4:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [11:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [33:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire [11:0] \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [3:0] \$302 ;
-  wire [3:0] \$303 ;
+  wire \$302 ;
+  wire [33:0] \$303 ;
   wire \$304 ;
-  wire [33:0] \$305 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [15:0] \$308 ;
-  wire [16:0] \$309 ;
+  wire [3:0] \$308 ;
+  wire [3:0] \$309 ;
   wire \$31 ;
-  wire [16:0] \$310 ;
-  wire \$311 ;
+  wire \$310 ;
+  wire [33:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [33:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [15:0] \$314 ;
+  wire [16:0] \$315 ;
+  wire [16:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  wire [33:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [11:0] \$324 ;
-  wire [33:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
-  wire [11:0] \$327 ;
-  wire [33:0] \$328 ;
+  wire \$327 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire [11:0] \$330 ;
-  wire [11:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [31:0] \$334 ;
-  reg [10:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  wire [33:0] \$331 ;
+  wire \$332 ;
+  wire [11:0] \$333 ;
+  wire [33:0] \$334 ;
+  wire \$335 ;
+  wire [11:0] \$336 ;
+  wire [11:0] \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
+  reg [31:0] \$340 ;
+  reg [10:0] \$341 ;
   reg [7:0] \$342 ;
   reg [7:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg \$345 ;
-  reg [10:0] \$346 ;
-  reg [10:0] \$347 ;
+  reg [7:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [7:0] \$347 ;
   reg [7:0] \$348 ;
-  reg \$349 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg [10:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg [127:0] \$353 ;
-  reg [10:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [159:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg \$359 ;
+  reg [31:0] \$350 ;
+  reg \$351 ;
+  reg [10:0] \$352 ;
+  reg [10:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg [10:0] \$357 ;
+  reg [5:0] \$358 ;
+  reg [127:0] \$359 ;
   wire \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
+  reg [10:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [159:0] \$363 ;
   reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
+  reg \$365 ;
   reg [15:0] \$366 ;
   reg [15:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg [31:0] \$369 ;
+  reg [15:0] \$368 ;
+  reg [15:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg [32:0] \$374 ;
-  reg \$375 ;
-  reg [3:0] \$376 ;
-  reg [63:0] \$377 ;
-  reg [7:0] \$378 ;
+  reg [15:0] \$370 ;
+  reg [15:0] \$371 ;
+  reg [15:0] \$372 ;
+  reg [15:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
   reg \$379 ;
   wire \$38 ;
-  reg [63:0] \$380 ;
-  reg [15:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg \$383 ;
-  reg [3:0] \$384 ;
-  reg [31:0] \$385 ;
+  reg [32:0] \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg [3:0] \$383 ;
+  reg [63:0] \$384 ;
+  reg [7:0] \$385 ;
   reg \$386 ;
   reg [63:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg \$389 ;
+  reg [15:0] \$388 ;
+  reg [15:0] \$389 ;
   wire \$39 ;
-  reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [3:0] \$392 ;
+  reg \$390 ;
+  reg [3:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg \$393 ;
+  reg [63:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg \$396 ;
+  reg [7:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [3:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  wire [14:0] \$406 ;
   wire \$41 ;
+  wire [14:0] \$413 ;
   wire \$42 ;
   wire \$43 ;
-  wire [6:0] \$439 ;
   wire [2:0] \$44 ;
-  wire [7:0] \$446 ;
+  wire [6:0] \$446 ;
   wire [7:0] \$45 ;
+  wire [7:0] \$453 ;
   wire [31:0] \$46 ;
   wire [31:0] \$47 ;
   wire \$48 ;
@@ -6808,7 +6987,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [15:0] \$signal$103  = 16'h0000;
+  reg [15:0] \$signal$104  = 16'h0000;
   reg [32:0] a = 33'h000000000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
@@ -6960,6 +7139,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg last_valid = 1'h0;
   reg [31:0] learn_cycles = 32'd0;
   reg [15:0] n = 16'h0000;
+  reg ok_wait = 1'h0;
   reg pc = 1'h0;
   reg [7:0] pix = 8'h00;
   output [7:0] pixels__payload;
@@ -6969,8 +7149,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$5262$16 ;
-  wire [39:0] \port$5262$16 ;
+  output [39:0] \port$5299$16 ;
+  wire [39:0] \port$5299$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7042,8 +7222,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$10  = plen - 3'h5;
   assign \$11  = \$9  ? { 1'h0, hdr[71:56] } : { \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10  };
   assign \$13  = | plen;
-  assign \$406  = k * 4'h8;
-  assign \$14  = ebuf >> \$406 ;
+  assign \$413  = k * 4'h8;
+  assign \$14  = ebuf >> \$413 ;
   assign \$16  = ! hdr[23:16];
   assign \$17  = add_total > 11'h400;
   assign \$18  = \$16  | \$17 ;
@@ -7067,11 +7247,11 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$42  = \$8 [31:0] == cidx;
   assign \$43  = cvalid & \$42 ;
   assign \$44  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$439  = \$44  * 4'h8;
-  assign \$45  = cache >> \$439 ;
+  assign \$446  = \$44  * 4'h8;
+  assign \$45  = cache >> \$446 ;
   assign \$49  = i == n;
-  assign \$446  = a[3:0] * 4'h8;
-  assign \$50  = ebuf >> \$446 ;
+  assign \$453  = a[3:0] * 4'h8;
+  assign \$50  = ebuf >> \$453 ;
   assign \$51  = i == n;
   assign \$52  = 2'h3 + wp;
   assign \$53  = ! dispatch_state;
@@ -7123,350 +7303,358 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$99  = dispatch_state == 6'h2e;
   assign \$100  = dispatch_state == 6'h2f;
   assign \$101  = dispatch_state == 6'h30;
-  assign \$102  = reg_num_classes >= 1'h1;
-  assign \$103  = reg_neurons_per_class >= 1'h1;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = reg_num_neurons <= 11'h400;
+  assign \$102  = dispatch_state == 6'h31;
+  assign \$103  = dispatch_state == 6'h32;
+  assign \$104  = reg_num_classes >= 1'h1;
+  assign \$105  = reg_neurons_per_class >= 1'h1;
   assign \$106  = \$104  & \$105 ;
-  assign \$107  = reg_num_classes * reg_neurons_per_class;
-  assign \$108  = \$107  == reg_num_neurons;
-  assign \$109  = \$106  & \$108 ;
-  assign \$110  = hdr[31:16] >= 1'h1;
-  assign \$111  = hdr[47:32] >= 1'h1;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = hdr[127:112] <= 11'h400;
+  assign \$107  = reg_num_neurons <= 11'h400;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = reg_num_classes * reg_neurons_per_class;
+  assign \$110  = \$109  == reg_num_neurons;
+  assign \$111  = \$108  & \$110 ;
+  assign \$112  = hdr[31:16] >= 1'h1;
+  assign \$113  = hdr[47:32] >= 1'h1;
   assign \$114  = \$112  & \$113 ;
-  assign \$115  = hdr[31:16] * hdr[47:32];
-  assign \$116  = \$115  == hdr[127:112];
-  assign \$117  = \$114  & \$116 ;
-  assign \$118  = hdr[23:16] * reg_neurons_per_class;
-  assign \$119  = reg_num_neurons + \$118 ;
-  assign \$120  = wp + 1'h1;
-  assign \$121  = keep & rep_we;
-  assign \$122  = rep_addr < 4'h8;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = cyc + 1'h1;
-  assign \$125  = ~ rep_busy;
-  assign \$126  = req_valid & \$125 ;
-  assign \$127  = ~ guard;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = | i;
-  assign \$130  = i == 5'h10;
-  assign \$131  = i + 1'h1;
-  assign \$132  = req_len - 2'h2;
-  assign \$134  = req_status == 3'h5;
-  assign \$135  = | req_status;
-  assign \$136  = hdr[15:8] == 6'h20;
-  assign \$137  = hdr[15:8] == 1'h1;
-  assign \$138  = hdr[15:8] == 6'h22;
-  assign \$139  = hdr[15:8] == 7'h40;
-  assign \$140  = hdr[15:8] == 5'h10;
-  assign \$141  = hdr[15:8] == 5'h11;
-  assign \$142  = hdr[15:8] == 6'h31;
-  assign \$143  = | { \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136  };
-  assign \$144  = ~ \$143 ;
-  assign \$145  = hdr[15:8] == 6'h20;
-  assign \$146  = hdr[15:8] == 1'h1;
-  assign \$147  = hdr[15:8] == 6'h22;
-  assign \$148  = hdr[15:8] == 7'h40;
-  assign \$149  = hdr[15:8] == 5'h10;
-  assign \$150  = hdr[15:8] == 5'h11;
-  assign \$151  = hdr[15:8] == 6'h31;
-  assign \$152  = | { \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145  };
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  & last_valid;
-  assign \$155  = \$signal  == hdr[7:0];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = last_cmd == hdr[15:8];
+  assign \$115  = hdr[127:112] <= 11'h400;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = hdr[31:16] * hdr[47:32];
+  assign \$118  = \$117  == hdr[127:112];
+  assign \$119  = \$116  & \$118 ;
+  assign \$120  = hdr[23:16] * reg_neurons_per_class;
+  assign \$121  = reg_num_neurons + \$120 ;
+  assign \$122  = wp + 1'h1;
+  assign \$123  = keep & rep_we;
+  assign \$124  = rep_addr < 4'h8;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = cyc + 1'h1;
+  assign \$127  = ~ rep_busy;
+  assign \$128  = req_valid & \$127 ;
+  assign \$129  = ~ guard;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = | i;
+  assign \$132  = i == 5'h10;
+  assign \$133  = i + 1'h1;
+  assign \$134  = req_len - 2'h2;
+  assign \$136  = req_status == 3'h5;
+  assign \$137  = | req_status;
+  assign \$138  = hdr[15:8] == 6'h20;
+  assign \$139  = hdr[15:8] == 1'h1;
+  assign \$140  = hdr[15:8] == 6'h22;
+  assign \$141  = hdr[15:8] == 7'h40;
+  assign \$142  = hdr[15:8] == 5'h10;
+  assign \$143  = hdr[15:8] == 5'h11;
+  assign \$144  = hdr[15:8] == 6'h31;
+  assign \$145  = | { \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138  };
+  assign \$146  = ~ \$145 ;
+  assign \$147  = hdr[15:8] == 6'h20;
+  assign \$148  = hdr[15:8] == 1'h1;
+  assign \$149  = hdr[15:8] == 6'h22;
+  assign \$150  = hdr[15:8] == 7'h40;
+  assign \$151  = hdr[15:8] == 5'h10;
+  assign \$152  = hdr[15:8] == 5'h11;
+  assign \$153  = hdr[15:8] == 6'h31;
+  assign \$154  = | { \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147  };
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & last_valid;
+  assign \$157  = \$signal  == hdr[7:0];
   assign \$158  = \$156  & \$157 ;
-  assign \$159  = k + 1'h1;
-  assign \$160  = last_len - 1'h1;
-  assign \$161  = $signed({ 1'h0, k }) == $signed(\$160 );
-  assign \$162  = | plen;
-  assign \$163  = | plen;
+  assign \$159  = last_cmd == hdr[15:8];
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = k + 1'h1;
+  assign \$162  = last_len - 1'h1;
+  assign \$163  = $signed({ 1'h0, k }) == $signed(\$162 );
   assign \$164  = | plen;
-  assign \$165  = plen != 4'he;
-  assign \$166  = plen != 1'h1;
-  assign \$167  = ~ geom_ok;
-  assign \$168  = hdr[15:8] == 6'h20;
-  assign \$169  = plen - 1'h1;
-  assign \$170  = plen < 1'h1;
-  assign \$171  = ~ geom_ok;
-  assign \$172  = plen - 1'h1;
-  assign \$173  = hdr[15:8] == 6'h20;
-  assign \$174  = \$173  ? 9'h1ea : 9'h008;
-  assign \$175  = \$172  != \$174 ;
-  assign \$176  = hdr[15:8] == 6'h22;
-  assign \$177  = hdr[15:8] == 6'h21;
-  assign \$178  = plen - 2'h2;
-  assign \$179  = plen < 2'h2;
-  assign \$180  = ~ geom_ok;
-  assign \$181  = plen - 2'h2;
-  assign \$182  = hdr[15:8] == 6'h21;
-  assign \$183  = \$182  ? 9'h1ea : 9'h008;
-  assign \$184  = \$181  != \$183 ;
-  assign \$185  = $signed(hdr[31:16]) < $signed(1'h1);
-  assign \$186  = reg_num_classes > 1'h1;
-  assign \$187  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = \$185  | \$188 ;
-  assign \$190  = hdr[15:8] == 6'h23;
-  assign \$191  = plen - 3'h5;
-  assign \$192  = plen < 3'h5;
-  assign \$193  = plen != 3'h7;
-  assign \$194  = k + 1'h1;
-  assign \$195  = n - 1'h1;
-  assign \$196  = k == \$195 ;
-  assign \$197  = reg_num_neurons > 11'h400;
-  assign \$198  = \$197  ? 16'h0400 : reg_num_neurons;
-  assign \$200  = k + 1'h1;
-  assign \$201  = k == 10'h3ff;
+  assign \$165  = | plen;
+  assign \$166  = | plen;
+  assign \$167  = plen != 4'he;
+  assign \$168  = plen != 1'h1;
+  assign \$169  = ~ geom_ok;
+  assign \$170  = hdr[15:8] == 6'h20;
+  assign \$171  = plen - 1'h1;
+  assign \$172  = plen < 1'h1;
+  assign \$173  = ~ geom_ok;
+  assign \$174  = plen - 1'h1;
+  assign \$175  = hdr[15:8] == 6'h20;
+  assign \$176  = \$175  ? 9'h1ea : 9'h008;
+  assign \$177  = \$174  != \$176 ;
+  assign \$178  = hdr[15:8] == 6'h22;
+  assign \$179  = hdr[15:8] == 6'h21;
+  assign \$180  = plen - 2'h2;
+  assign \$181  = plen < 2'h2;
+  assign \$182  = ~ geom_ok;
+  assign \$183  = plen - 2'h2;
+  assign \$184  = hdr[15:8] == 6'h21;
+  assign \$185  = \$184  ? 9'h1ea : 9'h008;
+  assign \$186  = \$183  != \$185 ;
+  assign \$187  = $signed(hdr[31:16]) < $signed(1'h1);
+  assign \$188  = reg_num_classes > 1'h1;
+  assign \$189  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = \$187  | \$190 ;
+  assign \$192  = hdr[15:8] == 6'h23;
+  assign \$193  = plen - 3'h5;
+  assign \$194  = plen < 3'h5;
+  assign \$195  = plen != 3'h7;
+  assign \$196  = k + 1'h1;
+  assign \$197  = n - 1'h1;
+  assign \$198  = k == \$197 ;
+  assign \$199  = reg_num_neurons > 11'h400;
+  assign \$200  = \$199  ? 16'h0400 : reg_num_neurons;
   assign \$202  = k + 1'h1;
   assign \$203  = k == 10'h3ff;
-  assign \$204  = ~ set_learning_ok;
-  assign \$205  = k + 1'h1;
-  assign \$206  = k == 3'h7;
-  assign \$207  = ! hdr[23:16];
-  assign \$208  = add_total > 11'h400;
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = reg_num_classes + hdr[23:16];
-  assign \$211  = reg_num_classes + hdr[23:16];
-  assign \$212  = i + 1'h1;
-  assign \$213  = k + 1'h1;
-  assign \$214  = k == 3'h7;
-  assign \$215  = wk + 1'h1;
-  assign \$216  = ! wk;
-  assign \$217  = i + 1'h1;
-  assign \$218  = pc + 1'h1;
-  assign \$219  = ! pc;
-  assign \$220  = i == n;
-  assign \$221  = wk + 1'h1;
-  assign \$222  = ! wk;
-  assign \$223  = | fc_rsp__payload[115:109];
-  assign \$224  = cyc + 1'h1;
-  assign \$225  = cyc + 1'h1;
-  assign \$226  = ~ is_learn;
-  assign \$227  = \$226  & hdr[16];
-  assign \$228  = reg_num_neurons > 11'h400;
-  assign \$229  = \$228  ? 16'h0400 : reg_num_neurons;
-  assign \$230  = \$229  <= 9'h1ff;
-  assign \$231  = \$227  & \$230 ;
-  assign \$232  = hdr[23:16] == 6'h20;
-  assign \$233  = hdr[23:16] == 6'h21;
-  assign \$234  = hdr[23:16] == 6'h22;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = hdr[23:16] == 6'h30;
-  assign \$237  = hdr[23:16] < 6'h20;
-  assign \$238  = hdr[18:16] < 3'h5;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = a + n;
-  assign \$241  = \$240  > 14'h2000;
-  assign \$242  = hdr[23:16] == 6'h21;
-  assign \$243  = \$242  ? 4'h6 : 4'h8;
-  assign \$244  = hdr[23:16] == 6'h21;
-  assign \$245  = \$244  ? 4'h5 : 4'h7;
+  assign \$204  = k + 1'h1;
+  assign \$205  = k == 10'h3ff;
+  assign \$206  = ~ set_learning_ok;
+  assign \$207  = k + 1'h1;
+  assign \$208  = k == 3'h7;
+  assign \$209  = ! hdr[23:16];
+  assign \$210  = add_total > 11'h400;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = reg_num_classes + hdr[23:16];
+  assign \$213  = reg_num_classes + hdr[23:16];
+  assign \$214  = i + 1'h1;
+  assign \$215  = k + 1'h1;
+  assign \$216  = k == 3'h7;
+  assign \$217  = wk + 1'h1;
+  assign \$218  = ! wk;
+  assign \$219  = i + 1'h1;
+  assign \$220  = pc + 1'h1;
+  assign \$221  = ! pc;
+  assign \$222  = i == n;
+  assign \$223  = wk + 1'h1;
+  assign \$224  = ! wk;
+  assign \$225  = | fc_rsp__payload[115:109];
+  assign \$226  = cyc + 1'h1;
+  assign \$227  = cyc + 1'h1;
+  assign \$228  = ~ is_learn;
+  assign \$229  = \$228  & hdr[16];
+  assign \$230  = reg_num_neurons > 11'h400;
+  assign \$231  = \$230  ? 16'h0400 : reg_num_neurons;
+  assign \$232  = \$231  <= 9'h1ff;
+  assign \$233  = \$229  & \$232 ;
+  assign \$234  = ok_wait + 1'h1;
+  assign \$235  = ! ok_wait;
+  assign \$236  = ok_wait + 1'h1;
+  assign \$237  = ! ok_wait;
+  assign \$238  = hdr[23:16] == 6'h20;
+  assign \$239  = hdr[23:16] == 6'h21;
+  assign \$240  = hdr[23:16] == 6'h22;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = hdr[23:16] == 6'h30;
+  assign \$243  = hdr[23:16] < 6'h20;
+  assign \$244  = hdr[18:16] < 3'h5;
+  assign \$245  = \$243  & \$244 ;
   assign \$246  = a + n;
-  assign \$247  = \$246  > 12'h800;
-  assign \$248  = a + n;
-  assign \$249  = \$248  > 5'h10;
-  assign \$250  = i == n;
-  assign \$251  = \$8 [31:0] == cidx;
-  assign \$252  = cvalid & \$251 ;
-  assign \$253  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$254  = i + 1'h1;
-  assign \$255  = a + 1'h1;
+  assign \$247  = \$246  > 14'h2000;
+  assign \$248  = hdr[23:16] == 6'h21;
+  assign \$249  = \$248  ? 4'h6 : 4'h8;
+  assign \$250  = hdr[23:16] == 6'h21;
+  assign \$251  = \$250  ? 4'h5 : 4'h7;
+  assign \$252  = a + n;
+  assign \$253  = \$252  > 12'h800;
+  assign \$254  = a + n;
+  assign \$255  = \$254  > 5'h10;
   assign \$256  = i == n;
-  assign \$257  = i + 1'h1;
-  assign \$258  = a + 1'h1;
-  assign \$259  = ebuf[127:112] > 7'h40;
-  assign \$260  = i == n;
-  assign \$261  = ! n;
-  assign \$262  = i + 1'h1;
-  assign \$263  = hdr[20:19] < 2'h2;
-  assign \$264  = hdr[20:19] == 2'h3;
-  assign \$266  = $signed(\$265 ) > $signed(req_data);
-  assign \$268  = $signed(\$267 ) < $signed(req_data);
-  assign \$269  = \$266  | \$268 ;
-  assign \$270  = i[1:0] == 2'h3;
-  assign \$271  = { req_data, s_acc[31:8] } >= 21'h100000;
-  assign \$273  = ~ \$272 ;
-  assign \$275  = \$274  - 1'h1;
-  assign \$276  = { 1'h0, req_data, s_acc[31:8] } & { \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275 [5], \$275  };
-  assign \$277  = | \$276 ;
-  assign \$279  = \$278  > { req_data, s_acc[31:8] };
-  assign \$280  = \$277  | \$279 ;
-  assign \$281  = \$273  & \$280 ;
-  assign \$282  = \$271  | \$281 ;
-  assign \$283  = i == n;
-  assign \$284  = i + 1'h1;
-  assign \$285  = ~ ext_busy;
-  assign \$286  = hdr[23:16] == 6'h20;
-  assign \$287  = hdr[23:16] == 6'h21;
-  assign \$288  = hdr[23:16] == 6'h22;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = hdr[23:16] == 6'h23;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = hdr[23:16] == 6'h30;
-  assign \$293  = hdr[23:16] < 6'h20;
-  assign \$294  = hdr[18:16] < 3'h5;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = n > 11'h403;
-  assign \$297  = a + n;
-  assign \$298  = \$297  > 14'h2000;
-  assign \$299  = \$296  | \$298 ;
-  assign \$300  = hdr[23:16] == 6'h21;
-  assign \$301  = hdr[23:16] == 6'h22;
-  assign \$302  = \$301  ? 4'h8 : 4'h9;
-  assign \$303  = \$300  ? 4'h6 : \$302 ;
-  assign \$304  = n > 11'h403;
-  assign \$305  = a + n;
-  assign \$306  = hdr[23:16] == 6'h23;
-  assign \$307  = reg_num_neurons > 11'h400;
-  assign \$308  = \$307  ? 16'h0400 : reg_num_neurons;
-  assign \$310  = \$306  ? \$309  : 17'h00800;
-  assign \$311  = \$305  > \$310 ;
-  assign \$312  = \$304  | \$311 ;
-  assign \$313  = n > 11'h403;
-  assign \$314  = a + n;
-  assign \$315  = \$314  > 5'h10;
-  assign \$316  = \$313  | \$315 ;
-  assign \$317  = n > 11'h403;
-  assign \$318  = ~ ext_ok_read;
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = ! n;
-  assign \$321  = i == n;
-  assign \$322  = \$8 [31:0] == cidx;
-  assign \$323  = cvalid & \$322 ;
-  assign \$324  = i + 1'h1;
-  assign \$325  = a + 1'h1;
-  assign \$326  = i == n;
-  assign \$327  = i + 1'h1;
-  assign \$328  = a + 1'h1;
-  assign \$329  = i == n;
+  assign \$257  = \$8 [31:0] == cidx;
+  assign \$258  = cvalid & \$257 ;
+  assign \$259  = is_w ? a[2:0] : { 2'h0, a[0] };
+  assign \$260  = i + 1'h1;
+  assign \$261  = a + 1'h1;
+  assign \$262  = i == n;
+  assign \$263  = i + 1'h1;
+  assign \$264  = a + 1'h1;
+  assign \$265  = ebuf[127:112] > 7'h40;
+  assign \$266  = i == n;
+  assign \$267  = ! n;
+  assign \$268  = i + 1'h1;
+  assign \$269  = hdr[20:19] < 2'h2;
+  assign \$270  = hdr[20:19] == 2'h3;
+  assign \$272  = $signed(\$271 ) > $signed(req_data);
+  assign \$274  = $signed(\$273 ) < $signed(req_data);
+  assign \$275  = \$272  | \$274 ;
+  assign \$276  = i[1:0] == 2'h3;
+  assign \$277  = { req_data, s_acc[31:8] } >= 21'h100000;
+  assign \$279  = ~ \$278 ;
+  assign \$281  = \$280  - 1'h1;
+  assign \$282  = { 1'h0, req_data, s_acc[31:8] } & { \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281  };
+  assign \$283  = | \$282 ;
+  assign \$285  = \$284  > { req_data, s_acc[31:8] };
+  assign \$286  = \$283  | \$285 ;
+  assign \$287  = \$279  & \$286 ;
+  assign \$288  = \$277  | \$287 ;
+  assign \$289  = i == n;
+  assign \$290  = i + 1'h1;
+  assign \$291  = ~ ext_busy;
+  assign \$292  = hdr[23:16] == 6'h20;
+  assign \$293  = hdr[23:16] == 6'h21;
+  assign \$294  = hdr[23:16] == 6'h22;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = hdr[23:16] == 6'h23;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = hdr[23:16] == 6'h30;
+  assign \$299  = hdr[23:16] < 6'h20;
+  assign \$300  = hdr[18:16] < 3'h5;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = n > 11'h403;
+  assign \$303  = a + n;
+  assign \$304  = \$303  > 14'h2000;
+  assign \$305  = \$302  | \$304 ;
+  assign \$306  = hdr[23:16] == 6'h21;
+  assign \$307  = hdr[23:16] == 6'h22;
+  assign \$308  = \$307  ? 4'h8 : 4'h9;
+  assign \$309  = \$306  ? 4'h6 : \$308 ;
+  assign \$310  = n > 11'h403;
+  assign \$311  = a + n;
+  assign \$312  = hdr[23:16] == 6'h23;
+  assign \$313  = reg_num_neurons > 11'h400;
+  assign \$314  = \$313  ? 16'h0400 : reg_num_neurons;
+  assign \$316  = \$312  ? \$315  : 17'h00800;
+  assign \$317  = \$311  > \$316 ;
+  assign \$318  = \$310  | \$317 ;
+  assign \$319  = n > 11'h403;
+  assign \$320  = a + n;
+  assign \$321  = \$320  > 5'h10;
+  assign \$322  = \$319  | \$321 ;
+  assign \$323  = n > 11'h403;
+  assign \$324  = ~ ext_ok_read;
+  assign \$325  = \$323  | \$324 ;
+  assign \$326  = ! n;
+  assign \$327  = i == n;
+  assign \$328  = \$8 [31:0] == cidx;
+  assign \$329  = cvalid & \$328 ;
   assign \$330  = i + 1'h1;
-  assign \$331  = 2'h3 + wp;
+  assign \$331  = a + 1'h1;
+  assign \$332  = i == n;
+  assign \$333  = i + 1'h1;
+  assign \$334  = a + 1'h1;
+  assign \$335  = i == n;
+  assign \$336  = i + 1'h1;
+  assign \$337  = 2'h3 + wp;
   always @(posedge clk)
-    geom_ok <= \$332 ;
+    geom_ok <= \$338 ;
   always @(posedge clk)
-    set_learning_ok <= \$333 ;
+    set_learning_ok <= \$339 ;
   always @(posedge clk)
-    add_total <= \$334 ;
+    add_total <= \$340 ;
   always @(posedge clk)
-    wp <= \$335 ;
+    wp <= \$341 ;
   always @(posedge clk)
-    stored0 <= \$336 ;
+    stored0 <= \$342 ;
   always @(posedge clk)
-    stored1 <= \$337 ;
+    stored1 <= \$343 ;
   always @(posedge clk)
-    stored2 <= \$338 ;
+    stored2 <= \$344 ;
   always @(posedge clk)
-    stored3 <= \$339 ;
+    stored3 <= \$345 ;
   always @(posedge clk)
-    stored4 <= \$340 ;
+    stored4 <= \$346 ;
   always @(posedge clk)
-    stored5 <= \$341 ;
+    stored5 <= \$347 ;
   always @(posedge clk)
-    stored6 <= \$342 ;
+    stored6 <= \$348 ;
   always @(posedge clk)
-    stored7 <= \$343 ;
+    stored7 <= \$349 ;
   always @(posedge clk)
-    cyc <= \$344 ;
+    cyc <= \$350 ;
   always @(posedge clk)
-    guard <= \$345 ;
+    guard <= \$351 ;
   always @(posedge clk)
-    i <= \$346 ;
+    i <= \$352 ;
   always @(posedge clk)
-    base <= \$347 ;
+    base <= \$353 ;
   always @(posedge clk)
-    status <= \$348 ;
+    status <= \$354 ;
   always @(posedge clk)
-    keep <= \$349 ;
+    keep <= \$355 ;
   always @(posedge clk)
-    cvalid <= \$350 ;
+    cvalid <= \$356 ;
   always @(posedge clk)
-    k <= \$351 ;
+    k <= \$357 ;
   always @(posedge clk)
-    dispatch_state <= \$352 ;
+    dispatch_state <= \$358 ;
   always @(posedge clk)
-    hdr <= \$353 ;
+    hdr <= \$359 ;
   always @(posedge clk)
-    plen <= \$354 ;
+    plen <= \$360 ;
   always @(posedge clk)
-    rep_seq <= \$355 ;
+    rep_seq <= \$361 ;
   always @(posedge clk)
-    rep_cmd <= \$356 ;
+    rep_cmd <= \$362 ;
   always @(posedge clk)
-    ebuf <= \$357 ;
+    ebuf <= \$363 ;
   always @(posedge clk)
-    n <= \$358 ;
+    n <= \$364 ;
   always @(posedge clk)
-    after_emit_pots <= \$359 ;
+    after_emit_pots <= \$365 ;
   always @(posedge clk)
-    reg_num_neurons <= \$360 ;
+    reg_num_neurons <= \$366 ;
   always @(posedge clk)
-    reg_num_classes <= \$361 ;
+    reg_num_classes <= \$367 ;
   always @(posedge clk)
-    reg_neurons_per_class <= \$362 ;
+    reg_neurons_per_class <= \$368 ;
   always @(posedge clk)
-    reg_thswap_init <= \$363 ;
+    reg_thswap_init <= \$369 ;
   always @(posedge clk)
-    reg_decay <= \$364 ;
+    reg_decay <= \$370 ;
   always @(posedge clk)
-    reg_thswap_min <= \$365 ;
+    reg_thswap_min <= \$371 ;
   always @(posedge clk)
-    reg_thl_cap <= \$366 ;
+    reg_thl_cap <= \$372 ;
   always @(posedge clk)
-    reg_offset <= \$367 ;
+    reg_offset <= \$373 ;
   always @(posedge clk)
-    infer_cycles <= \$368 ;
+    infer_cycles <= \$374 ;
   always @(posedge clk)
-    learn_cycles <= \$369 ;
+    learn_cycles <= \$375 ;
   always @(posedge clk)
-    is_learn <= \$370 ;
+    is_learn <= \$376 ;
   always @(posedge clk)
-    from_frame <= \$371 ;
+    from_frame <= \$377 ;
   always @(posedge clk)
-    counting <= \$372 ;
+    counting <= \$378 ;
   always @(posedge clk)
-    wk <= \$373 ;
+    wk <= \$379 ;
   always @(posedge clk)
-    a <= \$374 ;
+    a <= \$380 ;
   always @(posedge clk)
-    is_w <= \$375 ;
+    ok_wait <= \$381 ;
   always @(posedge clk)
-    fc_rd_op <= \$376 ;
+    is_w <= \$382 ;
   always @(posedge clk)
-    word <= \$377 ;
+    fc_rd_op <= \$383 ;
   always @(posedge clk)
-    pix <= \$378 ;
+    word <= \$384 ;
   always @(posedge clk)
-    pc <= \$379 ;
+    pix <= \$385 ;
   always @(posedge clk)
-    spk <= \$380 ;
+    pc <= \$386 ;
   always @(posedge clk)
-    \$signal$103  <= \$381 ;
+    spk <= \$387 ;
   always @(posedge clk)
-    res_neuron <= \$382 ;
+    \$signal$104  <= \$388 ;
   always @(posedge clk)
-    res_learned <= \$383 ;
+    res_neuron <= \$389 ;
   always @(posedge clk)
-    fc_wr_op <= \$384 ;
+    res_learned <= \$390 ;
   always @(posedge clk)
-    s_acc <= \$385 ;
+    fc_wr_op <= \$391 ;
   always @(posedge clk)
-    bad <= \$386 ;
+    s_acc <= \$392 ;
   always @(posedge clk)
-    cache <= \$387 ;
+    bad <= \$393 ;
   always @(posedge clk)
-    cidx <= \$388 ;
+    cache <= \$394 ;
   always @(posedge clk)
-    last_valid <= \$389 ;
+    cidx <= \$395 ;
   always @(posedge clk)
-    \$signal  <= \$390 ;
+    last_valid <= \$396 ;
   always @(posedge clk)
-    last_cmd <= \$391 ;
+    \$signal  <= \$397 ;
   always @(posedge clk)
-    last_len <= \$392 ;
+    last_cmd <= \$398 ;
+  always @(posedge clk)
+    last_len <= \$399 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$12  = 8'h00;
@@ -7513,82 +7701,82 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$265  = 9'h000;
+    \$271  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$265  = 9'h180;
+          \$271  = 9'h180;
       3'h1:
-          \$265  = 9'h1f9;
+          \$271  = 9'h1f9;
       3'h2:
-          \$265  = 9'h1f9;
+          \$271  = 9'h1f9;
       3'h3:
-          \$265  = 9'h1f9;
+          \$271  = 9'h1f9;
       3'h4:
-          \$265  = 9'h1f9;
+          \$271  = 9'h1f9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$267  = 9'h000;
+    \$273  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$267  = 9'h07f;
+          \$273  = 9'h07f;
       3'h1:
-          \$267  = 9'h007;
+          \$273  = 9'h007;
       3'h2:
-          \$267  = 9'h007;
+          \$273  = 9'h007;
       3'h3:
-          \$267  = 9'h007;
+          \$273  = 9'h007;
       3'h4:
-          \$267  = 9'h007;
+          \$273  = 9'h007;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$272  = 1'h0;
+    \$278  = 1'h0;
     casez (hdr[18:16])
       3'h0:
-          \$272  = 1'h0;
+          \$278  = 1'h0;
       3'h1:
-          \$272  = 1'h0;
+          \$278  = 1'h0;
       3'h2:
-          \$272  = 1'h0;
+          \$278  = 1'h0;
       3'h3:
-          \$272  = 1'h0;
+          \$278  = 1'h0;
       3'h4:
-          \$272  = 1'h1;
+          \$278  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$274  = 5'h00;
+    \$280  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$274  = 5'h01;
+          \$280  = 5'h01;
       3'h1:
-          \$274  = 5'h01;
+          \$280  = 5'h01;
       3'h2:
-          \$274  = 5'h01;
+          \$280  = 5'h01;
       3'h3:
-          \$274  = 5'h01;
+          \$280  = 5'h01;
       3'h4:
-          \$274  = 5'h01;
+          \$280  = 5'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = 5'h00;
+    \$284  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$278  = 5'h01;
+          \$284  = 5'h01;
       3'h1:
-          \$278  = 5'h01;
+          \$284  = 5'h01;
       3'h2:
-          \$278  = 5'h01;
+          \$284  = 5'h01;
       3'h3:
-          \$278  = 5'h01;
+          \$284  = 5'h01;
       3'h4:
-          \$278  = 5'h01;
+          \$284  = 5'h01;
     endcase
   end
   always @* begin
@@ -7687,53 +7875,57 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
           /* empty */;
-      6'h2b:
+      6'h1d:
           /* empty */;
-      6'h03:
+      6'h0f:
           /* empty */;
       6'h2e:
           /* empty */;
       6'h2f:
           /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
       6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
           rep_len = \$52 [10:0];
     endcase
   end
@@ -7791,53 +7983,57 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
           /* empty */;
-      6'h2b:
+      6'h1d:
           /* empty */;
-      6'h03:
+      6'h0f:
           /* empty */;
       6'h2e:
           /* empty */;
       6'h2f:
           /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
       6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
           rep_send = 1'h1;
     endcase
   end
@@ -7895,53 +8091,57 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
           /* empty */;
-      6'h2b:
+      6'h1d:
           /* empty */;
-      6'h03:
+      6'h0f:
           /* empty */;
       6'h2e:
           /* empty */;
       6'h2f:
           /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
       6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
           req_ack = 1'h1;
     endcase
   end
@@ -8028,52 +8228,56 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           if (\$41 ) begin
           end else if (\$43 ) begin
             put_en = 1'h1;
           end
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
       6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h2a:
           (* full_case = 32'd1 *)
           if (\$49 ) begin
           end else begin
             put_en = 1'h1;
           end
-      6'h2b:
+      6'h2d:
           (* full_case = 32'd1 *)
           if (\$51 ) begin
           end else begin
@@ -8137,52 +8341,56 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           if (\$41 ) begin
           end else if (\$43 ) begin
             put_data = \$45 ;
           end
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
       6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h2a:
           (* full_case = 32'd1 *)
           if (\$49 ) begin
           end else begin
             put_data = \$50 ;
           end
-      6'h2b:
+      6'h2d:
           (* full_case = 32'd1 *)
           if (\$51 ) begin
           end else begin
@@ -8250,39 +8458,43 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
+      6'h1e:
           /* empty */;
-      6'h1f:
-          fc_cmd__valid = 1'h1;
-      6'h21:
-          fc_cmd__valid = 1'h1;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
+      6'h21:
+          fc_cmd__valid = 1'h1;
+      6'h23:
+          fc_cmd__valid = 1'h1;
       6'h24:
           /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           /* empty */;
-      6'h2c:
+      6'h2e:
           fc_cmd__valid = 1'h1;
     endcase
   end
@@ -8368,49 +8580,53 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
+      6'h1e:
           /* empty */;
-      6'h1f:
+      6'h22:
+          /* empty */;
+      6'h21:
         begin
           fc_cmd__payload[3:0] = fc_wr_op;
           fc_cmd__payload[14:4] = \$22 [10:0];
           fc_cmd__payload[15] = \$23 ;
           fc_cmd__payload[91:28] = cache;
         end
-      6'h21:
+      6'h23:
         begin
           fc_cmd__payload[3:0] = fc_rd_op;
           fc_cmd__payload[14:4] = \$25 [10:0];
           fc_cmd__payload[15] = \$26 ;
           fc_cmd__payload[91:28] = 64'h0000000000000000;
         end
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
       6'h24:
           /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           /* empty */;
-      6'h2c:
+      6'h2e:
         begin
           fc_cmd__payload[3:0] = fc_rd_op;
           fc_cmd__payload[14:4] = \$47 [10:0];
@@ -8601,41 +8817,45 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
+      6'h1e:
           /* empty */;
-      6'h1f:
+      6'h22:
           /* empty */;
       6'h21:
           /* empty */;
-      6'h22:
-          fc_rsp__ready = 1'h1;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          fc_rsp__ready = 1'h1;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           /* empty */;
-      6'h2c:
+      6'h2e:
           /* empty */;
-      6'h2d:
+      6'h2f:
           fc_rsp__ready = 1'h1;
     endcase
   end
@@ -8693,27 +8913,31 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
           ext_write = 1'h1;
     endcase
   end
@@ -8771,31 +8995,35 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
+          /* empty */;
+      6'h2b:
           ext_wdata__valid = 1'h1;
     endcase
   end
@@ -8853,31 +9081,35 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
+          /* empty */;
+      6'h2b:
           ext_wdata__payload = req_data;
     endcase
   end
@@ -8935,35 +9167,39 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           if (\$27 ) begin
           end else if (\$32 ) begin
           end else if (\$33 ) begin
@@ -9031,45 +9267,49 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
           /* empty */;
       6'h2c:
           /* empty */;
       6'h2d:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
           (* full_case = 32'd1 *)
           if (\$51 ) begin
           end else begin
@@ -9131,51 +9371,55 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
           /* empty */;
       6'h2c:
           /* empty */;
       6'h2d:
           /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
       6'h03:
           head_en = 1'h1;
-      6'h2e:
+      6'h30:
           head_en = 1'h1;
-      6'h2f:
+      6'h31:
           head_en = 1'h1;
     endcase
   end
@@ -9233,51 +9477,55 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
           /* empty */;
       6'h2c:
           /* empty */;
       6'h2d:
           /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
       6'h03:
           head_addr = 2'h0;
-      6'h2e:
+      6'h30:
           head_addr = 2'h1;
-      6'h2f:
+      6'h31:
           head_addr = 2'h2;
     endcase
   end
@@ -9335,138 +9583,142 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
           /* empty */;
       6'h2c:
           /* empty */;
       6'h2d:
           /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
       6'h03:
           head_data = rep_seq;
-      6'h2e:
+      6'h30:
           head_data = rep_cmd;
-      6'h2f:
+      6'h31:
           head_data = status;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$332  = \$109 ;
+    \$338  = \$111 ;
     if (rst) begin
-      \$332  = 1'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$333  = \$117 ;
+    \$339  = \$119 ;
     if (rst) begin
-      \$333  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$334  = { 7'h00, \$119  };
+    \$340  = { 7'h00, \$121  };
     if (rst) begin
-      \$334  = 32'd0;
+      \$340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$335  = wp;
+    \$341  = wp;
     if (put_en) begin
-      \$335  = \$120 [10:0];
+      \$341  = \$122 [10:0];
     end
     casez (dispatch_state)
       6'h00:
-          \$335  = 11'h000;
+          \$341  = 11'h000;
     endcase
     if (rst) begin
-      \$335  = 11'h000;
+      \$341  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$336  = stored0;
-    if (\$123 ) begin
+    \$342  = stored0;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
-            \$336  = rep_data;
+            \$342  = rep_data;
       endcase
     end
     if (rst) begin
-      \$336  = 8'h00;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$337  = stored1;
-    if (\$123 ) begin
+    \$343  = stored1;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
         11'h001:
-            \$337  = rep_data;
+            \$343  = rep_data;
       endcase
     end
     if (rst) begin
-      \$337  = 8'h00;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = stored2;
-    if (\$123 ) begin
+    \$344  = stored2;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
         11'h001:
             /* empty */;
         11'h002:
-            \$338  = rep_data;
+            \$344  = rep_data;
       endcase
     end
     if (rst) begin
-      \$338  = 8'h00;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = stored3;
-    if (\$123 ) begin
+    \$345  = stored3;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9475,17 +9727,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h002:
             /* empty */;
         11'h003:
-            \$339  = rep_data;
+            \$345  = rep_data;
       endcase
     end
     if (rst) begin
-      \$339  = 8'h00;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = stored4;
-    if (\$123 ) begin
+    \$346  = stored4;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9496,17 +9748,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h003:
             /* empty */;
         11'h004:
-            \$340  = rep_data;
+            \$346  = rep_data;
       endcase
     end
     if (rst) begin
-      \$340  = 8'h00;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = stored5;
-    if (\$123 ) begin
+    \$347  = stored5;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9519,17 +9771,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h004:
             /* empty */;
         11'h005:
-            \$341  = rep_data;
+            \$347  = rep_data;
       endcase
     end
     if (rst) begin
-      \$341  = 8'h00;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = stored6;
-    if (\$123 ) begin
+    \$348  = stored6;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9544,17 +9796,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h005:
             /* empty */;
         11'h006:
-            \$342  = rep_data;
+            \$348  = rep_data;
       endcase
     end
     if (rst) begin
-      \$342  = 8'h00;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = stored7;
-    if (\$123 ) begin
+    \$349  = stored7;
+    if (\$125 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9571,18 +9823,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h006:
             /* empty */;
         11'h007:
-            \$343  = rep_data;
+            \$349  = rep_data;
       endcase
     end
     if (rst) begin
-      \$343  = 8'h00;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = cyc;
+    \$350  = cyc;
     if (counting) begin
-      \$344  = \$124 [31:0];
+      \$350  = \$126 [31:0];
     end
     casez (dispatch_state)
       6'h00:
@@ -9609,30 +9861,30 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$170 ) begin
-                end else if (\$171 ) begin
-                end else if (\$175 ) begin
+                if (\$172 ) begin
+                end else if (\$173 ) begin
+                end else if (\$177 ) begin
                 end else begin
-                  \$344  = 32'd0;
+                  \$350  = 32'd0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                end else if (\$180 ) begin
-                end else if (\$184 ) begin
-                end else if (\$189 ) begin
+                if (\$181 ) begin
+                end else if (\$182 ) begin
+                end else if (\$186 ) begin
+                end else if (\$191 ) begin
                 end else begin
-                  \$344  = 32'd0;
+                  \$350  = 32'd0;
                 end
           endcase
     endcase
     if (rst) begin
-      \$344  = 32'd0;
+      \$350  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = 1'h0;
+    \$351  = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9643,7 +9895,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h04:
           /* empty */;
       6'h06:
-          \$345  = 1'h1;
+          \$351  = 1'h1;
       6'h05:
           /* empty */;
       6'h07:
@@ -9684,190 +9936,198 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
           /* empty */;
-      6'h2b:
+      6'h1d:
           /* empty */;
-      6'h03:
+      6'h0f:
           /* empty */;
       6'h2e:
           /* empty */;
       6'h2f:
           /* empty */;
-      6'h30:
-          \$345  = 1'h1;
-    endcase
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = i;
-    casez (dispatch_state)
-      6'h00:
-          \$346  = 11'h000;
-      6'h01:
-          (* full_case = 32'd1 *)
-          if (\$130 ) begin
-            \$346  = 11'h000;
-          end else begin
-            \$346  = \$131 [10:0];
-          end
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          if (\$196 ) begin
-            if (after_emit_pots) begin
-              \$346  = 11'h000;
-            end
-          end
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          \$346  = \$212 [10:0];
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          \$346  = \$217 [10:0];
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          \$346  = \$254 [10:0];
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          \$346  = \$257 [10:0];
-      6'h23:
-          /* empty */;
-      6'h1e:
-          if (\$260 ) begin
-            \$346  = 11'h000;
-          end
-      6'h26:
-          \$346  = \$262 [10:0];
-      6'h25:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          if (ext_wdata__ready) begin
-            \$346  = \$284 [10:0];
-          end
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          if (\$321 ) begin
-          end else if (\$323 ) begin
-            \$346  = \$324 [10:0];
-          end
       6'h2c:
           /* empty */;
       6'h2d:
           /* empty */;
-      6'h2a:
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          \$351  = 1'h1;
+    endcase
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$352  = i;
+    casez (dispatch_state)
+      6'h00:
+          \$352  = 11'h000;
+      6'h01:
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
+          if (\$132 ) begin
+            \$352  = 11'h000;
           end else begin
-            \$346  = \$327 [10:0];
+            \$352  = \$133 [10:0];
           end
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          if (\$198 ) begin
+            if (after_emit_pots) begin
+              \$352  = 11'h000;
+            end
+          end
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          \$352  = \$214 [10:0];
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          \$352  = \$219 [10:0];
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          \$352  = \$260 [10:0];
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          \$352  = \$263 [10:0];
+      6'h25:
+          /* empty */;
+      6'h20:
+          if (\$266 ) begin
+            \$352  = 11'h000;
+          end
+      6'h28:
+          \$352  = \$268 [10:0];
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
       6'h2b:
+          if (ext_wdata__ready) begin
+            \$352  = \$290 [10:0];
+          end
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          if (\$327 ) begin
+          end else if (\$329 ) begin
+            \$352  = \$330 [10:0];
+          end
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
           (* full_case = 32'd1 *)
-          if (\$329 ) begin
+          if (\$332 ) begin
+          end else begin
+            \$352  = \$333 [10:0];
+          end
+      6'h2d:
+          (* full_case = 32'd1 *)
+          if (\$335 ) begin
           end else begin
             if (ext_rdata__valid) begin
-              \$346  = \$330 [10:0];
+              \$352  = \$336 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$346  = 11'h000;
+      \$352  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = base;
+    \$353  = base;
     casez (dispatch_state)
       6'h00:
-          \$347  = 11'h000;
+          \$353  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
@@ -9889,30 +10149,30 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$347  = 11'h003;
+                \$353  = 11'h003;
             8'h23, 8'h21:
-                \$347  = 11'h004;
+                \$353  = 11'h004;
             8'h10:
-                \$347  = 11'h007;
+                \$353  = 11'h007;
           endcase
     endcase
     if (rst) begin
-      \$347  = 11'h000;
+      \$353  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = status;
+    \$354  = status;
     casez (dispatch_state)
       6'h00:
-          \$348  = 8'h00;
+          \$354  = 8'h00;
       6'h01:
           /* empty */;
       6'h02:
-          if (\$134 ) begin
-            \$348  = 8'h05;
-          end else if (\$135 ) begin
-            \$348  = 8'h01;
+          if (\$136 ) begin
+            \$354  = 8'h05;
+          end else if (\$137 ) begin
+            \$354  = 8'h01;
           end
       6'h04:
           /* empty */;
@@ -9922,55 +10182,55 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           casez (hdr[15:8])
             8'h01:
-                if (\$162 ) begin
-                  \$348  = 8'h03;
+                if (\$164 ) begin
+                  \$354  = 8'h03;
                 end
             8'h40:
-                if (\$163 ) begin
-                  \$348  = 8'h03;
+                if (\$165 ) begin
+                  \$354  = 8'h03;
                 end
             8'h02:
-                if (\$164 ) begin
-                  \$348  = 8'h03;
+                if (\$166 ) begin
+                  \$354  = 8'h03;
                 end
             8'h31:
-                if (\$165 ) begin
-                  \$348  = 8'h03;
+                if (\$167 ) begin
+                  \$354  = 8'h03;
                 end
             8'h30:
-                if (\$166 ) begin
-                  \$348  = 8'h03;
-                end else if (\$167 ) begin
-                  \$348  = 8'h06;
+                if (\$168 ) begin
+                  \$354  = 8'h03;
+                end else if (\$169 ) begin
+                  \$354  = 8'h06;
                 end
             8'h22, 8'h20:
-                if (\$170 ) begin
-                  \$348  = 8'h03;
-                end else if (\$171 ) begin
-                  \$348  = 8'h06;
-                end else if (\$175 ) begin
-                  \$348  = 8'h03;
+                if (\$172 ) begin
+                  \$354  = 8'h03;
+                end else if (\$173 ) begin
+                  \$354  = 8'h06;
+                end else if (\$177 ) begin
+                  \$354  = 8'h03;
                 end
             8'h23, 8'h21:
-                if (\$179 ) begin
-                  \$348  = 8'h03;
-                end else if (\$180 ) begin
-                  \$348  = 8'h06;
-                end else if (\$184 ) begin
-                  \$348  = 8'h03;
-                end else if (\$189 ) begin
-                  \$348  = 8'h04;
+                if (\$181 ) begin
+                  \$354  = 8'h03;
+                end else if (\$182 ) begin
+                  \$354  = 8'h06;
+                end else if (\$186 ) begin
+                  \$354  = 8'h03;
+                end else if (\$191 ) begin
+                  \$354  = 8'h04;
                 end
             8'h10:
-                if (\$192 ) begin
-                  \$348  = 8'h03;
+                if (\$194 ) begin
+                  \$354  = 8'h03;
                 end
             8'h11:
-                if (\$193 ) begin
-                  \$348  = 8'h03;
+                if (\$195 ) begin
+                  \$354  = 8'h03;
                 end
             default:
-                \$348  = 8'h02;
+                \$354  = 8'h02;
           endcase
       6'h07:
           /* empty */;
@@ -9979,14 +10239,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h10:
           /* empty */;
       6'h09:
-          if (\$204 ) begin
-            \$348  = 8'h04;
+          if (\$206 ) begin
+            \$354  = 8'h04;
           end
       6'h11:
           /* empty */;
       6'h0a:
-          if (\$209 ) begin
-            \$348  = 8'h04;
+          if (\$211 ) begin
+            \$354  = 8'h04;
           end
       6'h0c:
           /* empty */;
@@ -10013,114 +10273,118 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1a:
           /* empty */;
       6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
           (* full_case = 32'd1 *)
-          if (\$232 ) begin
-            if (\$241 ) begin
-              \$348  = 8'h04;
-            end
-          end else if (\$235 ) begin
+          if (\$238 ) begin
             if (\$247 ) begin
-              \$348  = 8'h04;
+              \$354  = 8'h04;
             end
-          end else if (\$236 ) begin
-            if (\$249 ) begin
-              \$348  = 8'h04;
+          end else if (\$241 ) begin
+            if (\$253 ) begin
+              \$354  = 8'h04;
             end
-          end else if (\$239 ) begin
+          end else if (\$242 ) begin
+            if (\$255 ) begin
+              \$354  = 8'h04;
+            end
+          end else if (\$245 ) begin
             (* full_case = 32'd1 *)
             if (ext_ok) begin
             end else begin
-              \$348  = 8'h04;
+              \$354  = 8'h04;
             end
           end else begin
-            \$348  = 8'h04;
+            \$354  = 8'h04;
           end
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
+      6'h21:
+          /* empty */;
+      6'h23:
           /* empty */;
       6'h24:
           /* empty */;
-      6'h23:
-          if (\$259 ) begin
-            \$348  = 8'h04;
-          end
-      6'h1e:
-          if (\$260 ) begin
-            if (bad) begin
-              \$348  = 8'h04;
-            end
-          end
+      6'h1f:
+          /* empty */;
       6'h26:
           /* empty */;
       6'h25:
+          if (\$265 ) begin
+            \$354  = 8'h04;
+          end
+      6'h20:
+          if (\$266 ) begin
+            if (bad) begin
+              \$354  = 8'h04;
+            end
+          end
+      6'h28:
           /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           (* full_case = 32'd1 *)
-          if (\$286 ) begin
-            if (\$299 ) begin
-              \$348  = 8'h04;
+          if (\$292 ) begin
+            if (\$305 ) begin
+              \$354  = 8'h04;
             end
-          end else if (\$291 ) begin
-            if (\$312 ) begin
-              \$348  = 8'h04;
+          end else if (\$297 ) begin
+            if (\$318 ) begin
+              \$354  = 8'h04;
             end
-          end else if (\$292 ) begin
-            if (\$316 ) begin
-              \$348  = 8'h04;
+          end else if (\$298 ) begin
+            if (\$322 ) begin
+              \$354  = 8'h04;
             end
-          end else if (\$295 ) begin
-            if (\$319 ) begin
-              \$348  = 8'h04;
+          end else if (\$301 ) begin
+            if (\$325 ) begin
+              \$354  = 8'h04;
             end
           end else begin
-            \$348  = 8'h04;
+            \$354  = 8'h04;
           end
     endcase
     if (rst) begin
-      \$348  = 8'h00;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = keep;
+    \$355  = keep;
     casez (dispatch_state)
       6'h00:
-          \$349  = 1'h0;
+          \$355  = 1'h0;
       6'h01:
           /* empty */;
       6'h02:
           (* full_case = 32'd1 *)
-          if (\$134 ) begin
-          end else if (\$135 ) begin
+          if (\$136 ) begin
+          end else if (\$137 ) begin
           end else begin
-            \$349  = \$144 ;
+            \$355  = \$146 ;
           end
     endcase
     if (rst) begin
-      \$349  = 1'h0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = cvalid;
+    \$356  = cvalid;
     casez (dispatch_state)
       6'h00:
-          \$350  = 1'h0;
+          \$356  = 1'h0;
       6'h01:
           /* empty */;
       6'h02:
@@ -10132,9 +10396,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             if (after_emit_pots) begin
-              \$350  = 1'h0;
+              \$356  = 1'h0;
             end
           end
       6'h08:
@@ -10173,86 +10437,90 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          if (fc_cmd__ready) begin
-            \$350  = 1'h0;
-          end
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
-          if (fc_rsp__valid) begin
-            \$350  = 1'h1;
+          /* empty */;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$356  = 1'h0;
           end
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$356  = 1'h1;
+          end
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
+      6'h2a:
+          /* empty */;
+      6'h1d:
           /* empty */;
       6'h0f:
           /* empty */;
-      6'h2c:
+      6'h2e:
           /* empty */;
-      6'h2d:
+      6'h2f:
           if (fc_rsp__valid) begin
-            \$350  = 1'h1;
+            \$356  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$350  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = k;
+    \$357  = k;
     casez (dispatch_state)
       6'h00:
-          \$351  = 11'h000;
+          \$357  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
           /* empty */;
       6'h04:
-          \$351  = \$159 [10:0];
+          \$357  = \$161 [10:0];
       6'h06:
           /* empty */;
       6'h05:
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$162 ) begin
+                if (\$164 ) begin
                 end else begin
-                  \$351  = 11'h000;
+                  \$357  = 11'h000;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$163 ) begin
+                if (\$165 ) begin
                 end else begin
-                  \$351  = 11'h000;
+                  \$357  = 11'h000;
                 end
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$166 ) begin
                 end else begin
-                  \$351  = 11'h000;
+                  \$357  = 11'h000;
                 end
             8'h31:
                 /* empty */;
@@ -10260,63 +10528,63 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$170 ) begin
-                end else if (\$171 ) begin
-                end else if (\$175 ) begin
+                if (\$172 ) begin
+                end else if (\$173 ) begin
+                end else if (\$177 ) begin
                 end else begin
-                  \$351  = 11'h000;
+                  \$357  = 11'h000;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                end else if (\$180 ) begin
-                end else if (\$184 ) begin
-                end else if (\$189 ) begin
+                if (\$181 ) begin
+                end else if (\$182 ) begin
+                end else if (\$186 ) begin
+                end else if (\$191 ) begin
                 end else begin
-                  \$351  = 11'h000;
+                  \$357  = 11'h000;
                 end
           endcase
       6'h07:
-          \$351  = \$194 [10:0];
+          \$357  = \$196 [10:0];
       6'h08:
           if (fc_cmd__ready) begin
-            \$351  = \$200 [10:0];
-            if (\$201 ) begin
-              \$351  = 11'h000;
+            \$357  = \$202 [10:0];
+            if (\$203 ) begin
+              \$357  = 11'h000;
             end
           end
       6'h10:
           if (fc_cmd__ready) begin
-            \$351  = \$202 [10:0];
-            if (\$203 ) begin
-              \$351  = 11'h000;
+            \$357  = \$204 [10:0];
+            if (\$205 ) begin
+              \$357  = 11'h000;
             end
           end
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$206 ) begin
           end else begin
-            \$351  = 11'h000;
+            \$357  = 11'h000;
           end
       6'h11:
           if (fc_cmd__ready) begin
-            \$351  = \$205 [10:0];
+            \$357  = \$207 [10:0];
           end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$211 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$351  = 11'h000;
+              \$357  = 11'h000;
             end
           end
       6'h0c:
           /* empty */;
       6'h12:
         begin
-          \$351  = \$213 [10:0];
-          if (\$214 ) begin
-            \$351  = 11'h000;
+          \$357  = \$215 [10:0];
+          if (\$216 ) begin
+            \$357  = 11'h000;
           end
         end
       6'h13:
@@ -10338,489 +10606,481 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$351  = 11'h000;
+          \$357  = 11'h000;
       6'h0d:
+          /* empty */;
+      6'h0e:
           /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
+      6'h21:
+          /* empty */;
+      6'h23:
           /* empty */;
       6'h24:
           /* empty */;
-      6'h23:
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
           (* full_case = 32'd1 *)
-          if (\$259 ) begin
+          if (\$265 ) begin
           end else begin
-            \$351  = 11'h000;
+            \$357  = 11'h000;
           end
     endcase
     if (rst) begin
-      \$351  = 11'h000;
+      \$357  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = dispatch_state;
+    \$358  = dispatch_state;
     casez (dispatch_state)
       6'h00:
-          if (\$128 ) begin
-            \$352  = 6'h01;
+          if (\$130 ) begin
+            \$358  = 6'h01;
           end
       6'h01:
-          if (\$130 ) begin
-            \$352  = 6'h02;
+          if (\$132 ) begin
+            \$358  = 6'h02;
           end
       6'h02:
           (* full_case = 32'd1 *)
-          if (\$134 ) begin
-            \$352  = 6'h03;
-          end else if (\$135 ) begin
-            \$352  = 6'h03;
+          if (\$136 ) begin
+            \$358  = 6'h03;
+          end else if (\$137 ) begin
+            \$358  = 6'h03;
           end else begin
             (* full_case = 32'd1 *)
-            if (\$158 ) begin
-              \$352  = 6'h04;
+            if (\$160 ) begin
+              \$358  = 6'h04;
             end else begin
-              \$352  = 6'h05;
+              \$358  = 6'h05;
             end
           end
       6'h04:
-          if (\$161 ) begin
-            \$352  = 6'h06;
+          if (\$163 ) begin
+            \$358  = 6'h06;
           end
       6'h06:
-          \$352  = 6'h00;
+          \$358  = 6'h00;
       6'h05:
           (* full_case = 32'd1 *)
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$162 ) begin
-                  \$352  = 6'h03;
+                if (\$164 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h07;
+                  \$358  = 6'h07;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$163 ) begin
-                  \$352  = 6'h03;
+                if (\$165 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h07;
+                  \$358  = 6'h07;
                 end
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                  \$352  = 6'h03;
+                if (\$166 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h08;
+                  \$358  = 6'h08;
                 end
             8'h31:
                 (* full_case = 32'd1 *)
-                if (\$165 ) begin
-                  \$352  = 6'h03;
+                if (\$167 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h09;
+                  \$358  = 6'h09;
                 end
             8'h30:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
-                  \$352  = 6'h03;
-                end else if (\$167 ) begin
-                  \$352  = 6'h03;
+                if (\$168 ) begin
+                  \$358  = 6'h03;
+                end else if (\$169 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h0a;
+                  \$358  = 6'h0a;
                 end
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$170 ) begin
-                  \$352  = 6'h03;
-                end else if (\$171 ) begin
-                  \$352  = 6'h03;
-                end else if (\$175 ) begin
-                  \$352  = 6'h03;
+                if (\$172 ) begin
+                  \$358  = 6'h03;
+                end else if (\$173 ) begin
+                  \$358  = 6'h03;
+                end else if (\$177 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h0b;
-                  if (\$176 ) begin
-                    \$352  = 6'h0c;
+                  \$358  = 6'h0b;
+                  if (\$178 ) begin
+                    \$358  = 6'h0c;
                   end
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                  \$352  = 6'h03;
-                end else if (\$180 ) begin
-                  \$352  = 6'h03;
-                end else if (\$184 ) begin
-                  \$352  = 6'h03;
-                end else if (\$189 ) begin
-                  \$352  = 6'h03;
+                if (\$181 ) begin
+                  \$358  = 6'h03;
+                end else if (\$182 ) begin
+                  \$358  = 6'h03;
+                end else if (\$186 ) begin
+                  \$358  = 6'h03;
+                end else if (\$191 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h0b;
-                  if (\$190 ) begin
-                    \$352  = 6'h0c;
+                  \$358  = 6'h0b;
+                  if (\$192 ) begin
+                    \$358  = 6'h0c;
                   end
                 end
             8'h10:
                 (* full_case = 32'd1 *)
-                if (\$192 ) begin
-                  \$352  = 6'h03;
+                if (\$194 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h0d;
+                  \$358  = 6'h0d;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
-                if (\$193 ) begin
-                  \$352  = 6'h03;
+                if (\$195 ) begin
+                  \$358  = 6'h03;
                 end else begin
-                  \$352  = 6'h0e;
+                  \$358  = 6'h0e;
                 end
             default:
-                \$352  = 6'h03;
+                \$358  = 6'h03;
           endcase
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             (* full_case = 32'd1 *)
             if (after_emit_pots) begin
-              \$352  = 6'h0f;
+              \$358  = 6'h0f;
             end else begin
-              \$352  = 6'h03;
+              \$358  = 6'h03;
             end
           end
       6'h08:
           if (fc_cmd__ready) begin
-            if (\$201 ) begin
-              \$352  = 6'h10;
+            if (\$203 ) begin
+              \$358  = 6'h10;
             end
           end
       6'h10:
           if (fc_cmd__ready) begin
-            if (\$203 ) begin
-              \$352  = 6'h11;
+            if (\$205 ) begin
+              \$358  = 6'h11;
             end
           end
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
-            \$352  = 6'h03;
+          if (\$206 ) begin
+            \$358  = 6'h03;
           end else begin
-            \$352  = 6'h11;
+            \$358  = 6'h11;
           end
       6'h11:
           if (fc_cmd__ready) begin
-            if (\$206 ) begin
-              \$352  = 6'h03;
+            if (\$208 ) begin
+              \$358  = 6'h03;
             end
           end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
-            \$352  = 6'h03;
+          if (\$211 ) begin
+            \$358  = 6'h03;
           end else begin
             if (fc_cmd__ready) begin
-              \$352  = 6'h07;
+              \$358  = 6'h07;
             end
           end
       6'h0c:
-          \$352  = 6'h12;
+          \$358  = 6'h12;
       6'h12:
           (* full_case = 32'd1 *)
-          if (\$214 ) begin
-            \$352  = 6'h13;
+          if (\$216 ) begin
+            \$358  = 6'h13;
           end else begin
-            \$352  = 6'h0c;
+            \$358  = 6'h0c;
           end
       6'h13:
           if (fc_cmd__ready) begin
             (* full_case = 32'd1 *)
-            if (\$216 ) begin
-              \$352  = 6'h14;
+            if (\$218 ) begin
+              \$358  = 6'h14;
             end else begin
-              \$352  = 6'h0c;
+              \$358  = 6'h0c;
             end
           end
       6'h0b:
-          \$352  = 6'h15;
+          \$358  = 6'h15;
       6'h15:
           (* full_case = 32'd1 *)
-          if (\$219 ) begin
-            \$352  = 6'h16;
+          if (\$221 ) begin
+            \$358  = 6'h16;
           end else begin
-            \$352  = 6'h0b;
+            \$358  = 6'h0b;
           end
       6'h16:
           if (pixels__ready) begin
             (* full_case = 32'd1 *)
-            if (\$220 ) begin
-              \$352  = 6'h17;
+            if (\$222 ) begin
+              \$358  = 6'h17;
             end else begin
-              \$352  = 6'h0b;
+              \$358  = 6'h0b;
             end
           end
       6'h17:
           if (spikes__valid) begin
-            \$352  = 6'h18;
+            \$358  = 6'h18;
           end
       6'h18:
           if (fc_cmd__ready) begin
             (* full_case = 32'd1 *)
-            if (\$222 ) begin
-              \$352  = 6'h14;
+            if (\$224 ) begin
+              \$358  = 6'h14;
             end else begin
-              \$352  = 6'h18;
+              \$358  = 6'h18;
             end
           end
       6'h14:
           if (fc_rsp__valid) begin
             (* full_case = 32'd1 *)
             if (is_learn) begin
-              \$352  = 6'h19;
+              \$358  = 6'h19;
             end else begin
-              \$352  = 6'h1a;
+              \$358  = 6'h1a;
             end
           end
       6'h19:
           if (fc_cmd__ready) begin
-            \$352  = 6'h1b;
+            \$358  = 6'h1b;
           end
       6'h1b:
           if (fc_rsp__valid) begin
-            \$352  = 6'h1a;
+            \$358  = 6'h1a;
           end
       6'h1a:
-          \$352  = 6'h07;
+          \$358  = 6'h07;
       6'h0d:
-          (* full_case = 32'd1 *)
-          if (\$232 ) begin
-            \$352  = 6'h1c;
-            if (\$241 ) begin
-              \$352  = 6'h03;
-            end
-          end else if (\$235 ) begin
-            \$352  = 6'h1c;
-            if (\$247 ) begin
-              \$352  = 6'h03;
-            end
-          end else if (\$236 ) begin
-            \$352  = 6'h1d;
-            if (\$249 ) begin
-              \$352  = 6'h03;
-            end
-          end else if (\$239 ) begin
-            (* full_case = 32'd1 *)
-            if (ext_ok) begin
-              \$352  = 6'h1e;
-            end else begin
-              \$352  = 6'h03;
-            end
-          end else begin
-            \$352  = 6'h03;
+          if (\$235 ) begin
+            \$358  = 6'h1c;
+          end
+      6'h0e:
+          if (\$237 ) begin
+            \$358  = 6'h1d;
           end
       6'h1c:
           (* full_case = 32'd1 *)
-          if (\$250 ) begin
-            (* full_case = 32'd1 *)
-            if (cvalid) begin
-              \$352  = 6'h1f;
-            end else begin
-              \$352  = 6'h03;
+          if (\$238 ) begin
+            \$358  = 6'h1e;
+            if (\$247 ) begin
+              \$358  = 6'h03;
             end
-          end else if (\$252 ) begin
-            \$352  = 6'h20;
-          end else if (cvalid) begin
-            \$352  = 6'h1f;
+          end else if (\$241 ) begin
+            \$358  = 6'h1e;
+            if (\$253 ) begin
+              \$358  = 6'h03;
+            end
+          end else if (\$242 ) begin
+            \$358  = 6'h1f;
+            if (\$255 ) begin
+              \$358  = 6'h03;
+            end
+          end else if (\$245 ) begin
+            (* full_case = 32'd1 *)
+            if (ext_ok) begin
+              \$358  = 6'h20;
+            end else begin
+              \$358  = 6'h03;
+            end
           end else begin
-            \$352  = 6'h21;
-          end
-      6'h20:
-          \$352  = 6'h1c;
-      6'h1f:
-          if (fc_cmd__ready) begin
-            \$352  = 6'h1c;
-          end
-      6'h21:
-          if (fc_cmd__ready) begin
-            \$352  = 6'h22;
-          end
-      6'h22:
-          if (fc_rsp__valid) begin
-            \$352  = 6'h1c;
-          end
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$256 ) begin
-            \$352  = 6'h23;
-          end else begin
-            \$352  = 6'h24;
-          end
-      6'h24:
-          \$352  = 6'h1d;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-            \$352  = 6'h03;
-          end else begin
-            \$352  = 6'h11;
+            \$358  = 6'h03;
           end
       6'h1e:
           (* full_case = 32'd1 *)
-          if (\$260 ) begin
+          if (\$256 ) begin
             (* full_case = 32'd1 *)
-            if (bad) begin
-              \$352  = 6'h03;
-            end else if (\$261 ) begin
-              \$352  = 6'h03;
+            if (cvalid) begin
+              \$358  = 6'h21;
             end else begin
-              \$352  = 6'h25;
+              \$358  = 6'h03;
             end
+          end else if (\$258 ) begin
+            \$358  = 6'h22;
+          end else if (cvalid) begin
+            \$358  = 6'h21;
           end else begin
-            \$352  = 6'h26;
+            \$358  = 6'h23;
+          end
+      6'h22:
+          \$358  = 6'h1e;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$358  = 6'h1e;
+          end
+      6'h23:
+          if (fc_cmd__ready) begin
+            \$358  = 6'h24;
+          end
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$358  = 6'h1e;
+          end
+      6'h1f:
+          (* full_case = 32'd1 *)
+          if (\$262 ) begin
+            \$358  = 6'h25;
+          end else begin
+            \$358  = 6'h26;
           end
       6'h26:
-          \$352  = 6'h1e;
+          \$358  = 6'h1f;
       6'h25:
-          \$352  = 6'h27;
-      6'h27:
           (* full_case = 32'd1 *)
-          if (\$283 ) begin
-            \$352  = 6'h28;
+          if (\$265 ) begin
+            \$358  = 6'h03;
           end else begin
-            \$352  = 6'h29;
+            \$358  = 6'h11;
           end
-      6'h29:
-          if (ext_wdata__ready) begin
-            \$352  = 6'h27;
+      6'h20:
+          (* full_case = 32'd1 *)
+          if (\$266 ) begin
+            (* full_case = 32'd1 *)
+            if (bad) begin
+              \$358  = 6'h03;
+            end else if (\$267 ) begin
+              \$358  = 6'h03;
+            end else begin
+              \$358  = 6'h27;
+            end
+          end else begin
+            \$358  = 6'h28;
           end
       6'h28:
-          if (\$285 ) begin
-            \$352  = 6'h03;
-          end
-      6'h0e:
+          \$358  = 6'h20;
+      6'h27:
+          \$358  = 6'h29;
+      6'h29:
           (* full_case = 32'd1 *)
-          if (\$286 ) begin
-            \$352  = 6'h0f;
-            if (\$299 ) begin
-              \$352  = 6'h03;
+          if (\$289 ) begin
+            \$358  = 6'h2a;
+          end else begin
+            \$358  = 6'h2b;
+          end
+      6'h2b:
+          if (ext_wdata__ready) begin
+            \$358  = 6'h29;
+          end
+      6'h2a:
+          if (\$291 ) begin
+            \$358  = 6'h03;
+          end
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$292 ) begin
+            \$358  = 6'h0f;
+            if (\$305 ) begin
+              \$358  = 6'h03;
             end
-          end else if (\$291 ) begin
-            \$352  = 6'h0f;
-            if (\$312 ) begin
-              \$352  = 6'h03;
+          end else if (\$297 ) begin
+            \$358  = 6'h0f;
+            if (\$318 ) begin
+              \$358  = 6'h03;
             end
-          end else if (\$292 ) begin
-            \$352  = 6'h2a;
-            if (\$316 ) begin
-              \$352  = 6'h03;
+          end else if (\$298 ) begin
+            \$358  = 6'h2c;
+            if (\$322 ) begin
+              \$358  = 6'h03;
             end
-          end else if (\$295 ) begin
+          end else if (\$301 ) begin
             (* full_case = 32'd1 *)
-            if (\$319 ) begin
-              \$352  = 6'h03;
-            end else if (\$320 ) begin
-              \$352  = 6'h03;
+            if (\$325 ) begin
+              \$358  = 6'h03;
+            end else if (\$326 ) begin
+              \$358  = 6'h03;
             end else begin
-              \$352  = 6'h2b;
+              \$358  = 6'h2d;
             end
           end else begin
-            \$352  = 6'h03;
+            \$358  = 6'h03;
           end
       6'h0f:
           (* full_case = 32'd1 *)
-          if (\$321 ) begin
-            \$352  = 6'h03;
-          end else if (\$323 ) begin
+          if (\$327 ) begin
+            \$358  = 6'h03;
+          end else if (\$329 ) begin
           end else begin
-            \$352  = 6'h2c;
+            \$358  = 6'h2e;
+          end
+      6'h2e:
+          if (fc_cmd__ready) begin
+            \$358  = 6'h2f;
+          end
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$358  = 6'h0f;
           end
       6'h2c:
-          if (fc_cmd__ready) begin
-            \$352  = 6'h2d;
+          if (\$332 ) begin
+            \$358  = 6'h03;
           end
       6'h2d:
-          if (fc_rsp__valid) begin
-            \$352  = 6'h0f;
-          end
-      6'h2a:
-          if (\$326 ) begin
-            \$352  = 6'h03;
-          end
-      6'h2b:
-          if (\$329 ) begin
-            \$352  = 6'h28;
+          if (\$335 ) begin
+            \$358  = 6'h2a;
           end
       6'h03:
-          \$352  = 6'h2e;
-      6'h2e:
-          \$352  = 6'h2f;
-      6'h2f:
-          \$352  = 6'h30;
+          \$358  = 6'h30;
       6'h30:
-          \$352  = 6'h00;
+          \$358  = 6'h31;
+      6'h31:
+          \$358  = 6'h32;
+      6'h32:
+          \$358  = 6'h00;
     endcase
     if (rst) begin
-      \$352  = 6'h00;
+      \$358  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = hdr;
+    \$359  = hdr;
     casez (dispatch_state)
       6'h00:
           /* empty */;
       6'h01:
-          if (\$129 ) begin
-            \$353  = { req_data, hdr[127:8] };
+          if (\$131 ) begin
+            \$359  = { req_data, hdr[127:8] };
           end
     endcase
     if (rst) begin
-      \$353  = 128'h00000000000000000000000000000000;
+      \$359  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = plen;
+    \$360  = plen;
     casez (dispatch_state)
       6'h00:
           /* empty */;
       6'h01:
           /* empty */;
       6'h02:
-          \$354  = \$132 [10:0];
+          \$360  = \$134 [10:0];
     endcase
     if (rst) begin
-      \$354  = 11'h000;
+      \$360  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = rep_seq;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-        begin
-          \$355  = hdr[7:0];
-          if (\$134 ) begin
-            \$355  = 8'hff;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$355  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = rep_cmd;
+    \$361  = rep_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -10828,19 +11088,39 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h02:
         begin
-          \$356  = \$133 ;
-          if (\$134 ) begin
-            \$356  = 8'hff;
+          \$361  = hdr[7:0];
+          if (\$136 ) begin
+            \$361  = 8'hff;
           end
         end
     endcase
     if (rst) begin
-      \$356  = 8'h00;
+      \$361  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = ebuf;
+    \$362  = rep_cmd;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+        begin
+          \$362  = \$135 ;
+          if (\$136 ) begin
+            \$362  = 8'hff;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$363  = ebuf;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -10856,15 +11136,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$162 ) begin
+                if (\$164 ) begin
                 end else begin
-                  \$357  = 160'h000000000000b71b000a31010001040000400001;
+                  \$363  = 160'h000000000000b71b000a31010001040000400001;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$163 ) begin
+                if (\$165 ) begin
                 end else begin
-                  \$357  = { framing_errors, crc_errors, frames, learn_cycles, infer_cycles };
+                  \$363  = { framing_errors, crc_errors, frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
@@ -10879,10 +11159,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$211 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$357  = { 143'h000000000000000000000000000000000000, \$211  };
+              \$363  = { 143'h000000000000000000000000000000000000, \$213  };
             end
           end
       6'h0c:
@@ -10908,89 +11188,93 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$357  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$103  };
+          \$363  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$104  };
       6'h0d:
-          if (\$232 ) begin
-          end else if (\$235 ) begin
-          end else if (\$236 ) begin
-            \$357  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
-          end
+          /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+          if (\$238 ) begin
+          end else if (\$241 ) begin
+          end else if (\$242 ) begin
+            \$363  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+          end
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
+      6'h21:
+          /* empty */;
+      6'h23:
           /* empty */;
       6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$357 [7:0] = req_data;
+                \$363 [7:0] = req_data;
             4'h1:
-                \$357 [15:8] = req_data;
+                \$363 [15:8] = req_data;
             4'h2:
-                \$357 [23:16] = req_data;
+                \$363 [23:16] = req_data;
             4'h3:
-                \$357 [31:24] = req_data;
+                \$363 [31:24] = req_data;
             4'h4:
-                \$357 [39:32] = req_data;
+                \$363 [39:32] = req_data;
             4'h5:
-                \$357 [47:40] = req_data;
+                \$363 [47:40] = req_data;
             4'h6:
-                \$357 [55:48] = req_data;
+                \$363 [55:48] = req_data;
             4'h7:
-                \$357 [63:56] = req_data;
+                \$363 [63:56] = req_data;
             4'h8:
-                \$357 [71:64] = req_data;
+                \$363 [71:64] = req_data;
             4'h9:
-                \$357 [79:72] = req_data;
+                \$363 [79:72] = req_data;
             4'ha:
-                \$357 [87:80] = req_data;
+                \$363 [87:80] = req_data;
             4'hb:
-                \$357 [95:88] = req_data;
+                \$363 [95:88] = req_data;
             4'hc:
-                \$357 [103:96] = req_data;
+                \$363 [103:96] = req_data;
             4'hd:
-                \$357 [111:104] = req_data;
+                \$363 [111:104] = req_data;
             4'he:
-                \$357 [119:112] = req_data;
+                \$363 [119:112] = req_data;
             4'hf:
-                \$357 [127:120] = req_data;
+                \$363 [127:120] = req_data;
           endcase
-      6'h23:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h26:
-          /* empty */;
       6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
           /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
-          if (\$286 ) begin
-          end else if (\$291 ) begin
-          end else if (\$292 ) begin
-            \$357  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          if (\$292 ) begin
+          end else if (\$297 ) begin
+          end else if (\$298 ) begin
+            \$363  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
     endcase
     if (rst) begin
-      \$357  = 160'h0000000000000000000000000000000000000000;
+      \$363  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = n;
+    \$364  = n;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11006,15 +11290,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$162 ) begin
+                if (\$164 ) begin
                 end else begin
-                  \$358  = 16'h000f;
+                  \$364  = 16'h000f;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$163 ) begin
+                if (\$165 ) begin
                 end else begin
-                  \$358  = 16'h0014;
+                  \$364  = 16'h0014;
                 end
             8'h02:
                 /* empty */;
@@ -11023,18 +11307,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$358  = { \$169 [11], \$169 [11], \$169 [11], \$169 [11], \$169  };
+                \$364  = { \$171 [11], \$171 [11], \$171 [11], \$171 [11], \$171  };
             8'h23, 8'h21:
-                \$358  = { \$178 [11], \$178 [11], \$178 [11], \$178 [11], \$178  };
+                \$364  = { \$180 [11], \$180 [11], \$180 [11], \$180 [11], \$180  };
             8'h10:
-                \$358  = { \$191 [11], \$191 [11], \$191 [11], \$191 [11], \$191  };
+                \$364  = { \$193 [11], \$193 [11], \$193 [11], \$193 [11], \$193  };
             8'h11:
-                \$358  = hdr[71:56];
+                \$364  = hdr[71:56];
           endcase
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             if (after_emit_pots) begin
-              \$358  = \$199 [15:0];
+              \$364  = \$201 [15:0];
             end
           end
       6'h08:
@@ -11047,10 +11331,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$211 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$358  = 16'h0002;
+              \$364  = 16'h0002;
             end
           end
       6'h0c:
@@ -11076,565 +11360,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$358  = 16'h0005;
-    endcase
-    if (rst) begin
-      \$358  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = after_emit_pots;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$162 ) begin
-                end else begin
-                  \$359  = 1'h0;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$163 ) begin
-                end else begin
-                  \$359  = 1'h0;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$209 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$359  = 1'h0;
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          \$359  = \$231 ;
-    endcase
-    if (rst) begin
-      \$359  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = reg_num_neurons;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                end else begin
-                  \$360  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$360  = hdr[127:112];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$209 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$360  = add_total[15:0];
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$360  = ebuf[15:0];
-          end
-    endcase
-    if (rst) begin
-      \$360  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = reg_num_classes;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                end else begin
-                  \$361  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$361  = hdr[31:16];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$209 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$361  = \$210 [15:0];
-            end
-          end
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$361  = ebuf[31:16];
-          end
-    endcase
-    if (rst) begin
-      \$361  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = reg_neurons_per_class;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                end else begin
-                  \$362  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$362  = hdr[47:32];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$362  = ebuf[47:32];
-          end
-    endcase
-    if (rst) begin
-      \$362  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = reg_thswap_init;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                end else begin
-                  \$363  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$363  = hdr[63:48];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$363  = ebuf[63:48];
-          end
-    endcase
-    if (rst) begin
-      \$363  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = reg_decay;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                end else begin
-                  \$364  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$364  = hdr[79:64];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$364  = ebuf[79:64];
-          end
+          \$364  = 16'h0005;
     endcase
     if (rst) begin
       \$364  = 16'h0000;
@@ -11642,7 +11368,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = reg_thswap_min;
+    \$365  = after_emit_pots;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11657,14 +11383,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           casez (hdr[15:8])
             8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
                 (* full_case = 32'd1 *)
                 if (\$164 ) begin
                 end else begin
-                  \$365  = 16'h0000;
+                  \$365  = 1'h0;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$165 ) begin
+                end else begin
+                  \$365  = 1'h0;
                 end
           endcase
       6'h07:
@@ -11674,15 +11402,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h10:
           /* empty */;
       6'h09:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \$365  = hdr[95:80];
-          end
+          /* empty */;
       6'h11:
           /* empty */;
       6'h0a:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$211 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$365  = 1'h0;
+            end
+          end
       6'h0c:
           /* empty */;
       6'h12:
@@ -11706,37 +11436,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          (* full_case = 32'd1 *)
-          if (\$259 ) begin
-          end else begin
-            \$365  = ebuf[95:80];
-          end
+          \$365  = \$233 ;
     endcase
     if (rst) begin
-      \$365  = 16'h0000;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = reg_thl_cap;
+    \$366  = reg_num_neurons;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11756,7 +11464,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$166 ) begin
                 end else begin
                   \$366  = 16'h0000;
                 end
@@ -11769,9 +11477,217 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$206 ) begin
           end else begin
-            \$366  = hdr[111:96];
+            \$366  = hdr[127:112];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$211 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$366  = add_total[15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$366  = ebuf[15:0];
+          end
+    endcase
+    if (rst) begin
+      \$366  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$367  = reg_num_classes;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$367  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$367  = hdr[31:16];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$211 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$367  = \$212 [15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$367  = ebuf[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$367  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$368  = reg_neurons_per_class;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$368  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$368  = hdr[47:32];
           end
       6'h11:
           /* empty */;
@@ -11803,34 +11719,38 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
+      6'h21:
+          /* empty */;
+      6'h23:
           /* empty */;
       6'h24:
           /* empty */;
-      6'h23:
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
           (* full_case = 32'd1 *)
-          if (\$259 ) begin
+          if (\$265 ) begin
           end else begin
-            \$366  = ebuf[111:96];
+            \$368  = ebuf[47:32];
           end
     endcase
     if (rst) begin
-      \$366  = 16'h0000;
+      \$368  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = reg_offset;
+    \$369  = reg_thswap_init;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11850,9 +11770,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$166 ) begin
                 end else begin
-                  \$367  = 16'h0000;
+                  \$369  = 16'h0000;
                 end
           endcase
       6'h07:
@@ -11863,18 +11783,410 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$206 ) begin
           end else begin
-            \$367  = 16'h0000;
+            \$369  = hdr[63:48];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$369  = ebuf[63:48];
+          end
+    endcase
+    if (rst) begin
+      \$369  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$370  = reg_decay;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$370  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$370  = hdr[79:64];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$370  = ebuf[79:64];
+          end
+    endcase
+    if (rst) begin
+      \$370  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$371  = reg_thswap_min;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$371  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$371  = hdr[95:80];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$371  = ebuf[95:80];
+          end
+    endcase
+    if (rst) begin
+      \$371  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$372  = reg_thl_cap;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$372  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$372  = hdr[111:96];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$265 ) begin
+          end else begin
+            \$372  = ebuf[111:96];
+          end
+    endcase
+    if (rst) begin
+      \$372  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$373  = reg_offset;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$166 ) begin
+                end else begin
+                  \$373  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$206 ) begin
+          end else begin
+            \$373  = 16'h0000;
           end
       6'h11:
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$209 ) begin
+          if (\$211 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$367  = 16'h0000;
+              \$373  = 16'h0000;
             end
           end
       6'h0c:
@@ -11899,40 +12211,44 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h1b:
           if (fc_rsp__valid) begin
-            \$367  = fc_rsp__payload[19:4];
+            \$373  = fc_rsp__payload[19:4];
           end
       6'h1a:
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
+      6'h21:
+          /* empty */;
+      6'h23:
           /* empty */;
       6'h24:
           /* empty */;
-      6'h23:
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
           (* full_case = 32'd1 *)
-          if (\$259 ) begin
+          if (\$265 ) begin
           end else begin
-            \$367  = ebuf[127:112];
+            \$373  = ebuf[127:112];
           end
     endcase
     if (rst) begin
-      \$367  = 16'h0000;
+      \$373  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = infer_cycles;
+    \$374  = infer_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11952,9 +12268,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$166 ) begin
                 end else begin
-                  \$368  = 32'd0;
+                  \$374  = 32'd0;
                 end
           endcase
       6'h07:
@@ -11990,17 +12306,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             (* full_case = 32'd1 *)
             if (is_learn) begin
             end else begin
-              \$368  = \$225 [31:0];
+              \$374  = \$227 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$368  = 32'd0;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = learn_cycles;
+    \$375  = learn_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12020,9 +12336,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$166 ) begin
                 end else begin
-                  \$369  = 32'd0;
+                  \$375  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12056,17 +12372,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h14:
           if (fc_rsp__valid) begin
             if (is_learn) begin
-              \$369  = \$224 [31:0];
+              \$375  = \$226 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$369  = 32'd0;
+      \$375  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = is_learn;
+    \$376  = is_learn;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12091,18 +12407,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$370  = 1'h0;
+                \$376  = 1'h0;
             8'h23, 8'h21:
-                \$370  = 1'h1;
+                \$376  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$370  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = from_frame;
+    \$377  = from_frame;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12127,18 +12443,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$371  = \$168 ;
+                \$377  = \$170 ;
             8'h23, 8'h21:
-                \$371  = \$177 ;
+                \$377  = \$179 ;
           endcase
     endcase
     if (rst) begin
-      \$371  = 1'h0;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = counting;
+    \$378  = counting;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12164,20 +12480,20 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$170 ) begin
-                end else if (\$171 ) begin
-                end else if (\$175 ) begin
+                if (\$172 ) begin
+                end else if (\$173 ) begin
+                end else if (\$177 ) begin
                 end else begin
-                  \$372  = 1'h1;
+                  \$378  = 1'h1;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                end else if (\$180 ) begin
-                end else if (\$184 ) begin
-                end else if (\$189 ) begin
+                if (\$181 ) begin
+                end else if (\$182 ) begin
+                end else if (\$186 ) begin
+                end else if (\$191 ) begin
                 end else begin
-                  \$372  = 1'h1;
+                  \$378  = 1'h1;
                 end
           endcase
       6'h07:
@@ -12210,16 +12526,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$372  = 1'h0;
+            \$378  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$372  = 1'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = wk;
+    \$379  = wk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12245,20 +12561,20 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$170 ) begin
-                end else if (\$171 ) begin
-                end else if (\$175 ) begin
+                if (\$172 ) begin
+                end else if (\$173 ) begin
+                end else if (\$177 ) begin
                 end else begin
-                  \$373  = 1'h0;
+                  \$379  = 1'h0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$179 ) begin
-                end else if (\$180 ) begin
-                end else if (\$184 ) begin
-                end else if (\$189 ) begin
+                if (\$181 ) begin
+                end else if (\$182 ) begin
+                end else if (\$186 ) begin
+                end else if (\$191 ) begin
                 end else begin
-                  \$373  = 1'h0;
+                  \$379  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12279,7 +12595,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h13:
           if (fc_cmd__ready) begin
-            \$373  = \$215 [0];
+            \$379  = \$217 [0];
           end
       6'h0b:
           /* empty */;
@@ -12291,16 +12607,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h18:
           if (fc_cmd__ready) begin
-            \$373  = \$221 [0];
+            \$379  = \$223 [0];
           end
     endcase
     if (rst) begin
-      \$373  = 1'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = a;
+    \$380  = a;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12329,14 +12645,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h23, 8'h21:
                 /* empty */;
             8'h10:
-                \$374  = { 1'h0, hdr[55:24] };
+                \$380  = { 1'h0, hdr[55:24] };
             8'h11:
-                \$374  = { 1'h0, hdr[55:24] };
+                \$380  = { 1'h0, hdr[55:24] };
           endcase
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             if (after_emit_pots) begin
-              \$374  = 33'h000000000;
+              \$380  = 33'h000000000;
             end
           end
       6'h08:
@@ -12375,59 +12691,151 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          \$374  = \$255 [32:0];
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          \$374  = \$258 [32:0];
-      6'h23:
           /* empty */;
       6'h1e:
           /* empty */;
-      6'h26:
+      6'h22:
+          \$380  = \$261 [32:0];
+      6'h21:
           /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          \$380  = \$264 [32:0];
       6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
           /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          if (\$321 ) begin
-          end else if (\$323 ) begin
-            \$374  = \$325 [32:0];
-          end
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          if (\$327 ) begin
+          end else if (\$329 ) begin
+            \$380  = \$331 [32:0];
+          end
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
+          if (\$332 ) begin
           end else begin
-            \$374  = \$328 [32:0];
+            \$380  = \$334 [32:0];
           end
     endcase
     if (rst) begin
-      \$374  = 33'h000000000;
+      \$380  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = is_w;
+    \$381  = ok_wait;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                /* empty */;
+            8'h31:
+                /* empty */;
+            8'h30:
+                /* empty */;
+            8'h22, 8'h20:
+                /* empty */;
+            8'h23, 8'h21:
+                /* empty */;
+            8'h10:
+                (* full_case = 32'd1 *)
+                if (\$194 ) begin
+                end else begin
+                  \$381  = 1'h0;
+                end
+            8'h11:
+                (* full_case = 32'd1 *)
+                if (\$195 ) begin
+                end else begin
+                  \$381  = 1'h0;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          \$381  = \$234 [0];
+      6'h0e:
+          \$381  = \$236 [0];
+    endcase
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$382  = is_w;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12442,9 +12850,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             if (after_emit_pots) begin
-              \$375  = 1'h0;
+              \$382  = 1'h0;
             end
           end
       6'h08:
@@ -12482,53 +12890,57 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1a:
           /* empty */;
       6'h0d:
-          if (\$232 ) begin
-            \$375  = 1'h1;
-          end else if (\$235 ) begin
-            \$375  = 1'h0;
-          end
+          /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+          if (\$238 ) begin
+            \$382  = 1'h1;
+          end else if (\$241 ) begin
+            \$382  = 1'h0;
+          end
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
-          if (\$286 ) begin
-            \$375  = 1'h1;
-          end else if (\$291 ) begin
-            \$375  = 1'h0;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          if (\$292 ) begin
+            \$382  = 1'h1;
+          end else if (\$297 ) begin
+            \$382  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$375  = 1'h0;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = fc_rd_op;
+    \$383  = fc_rd_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12543,9 +12955,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$196 ) begin
+          if (\$198 ) begin
             if (after_emit_pots) begin
-              \$376  = 4'h9;
+              \$383  = 4'h9;
             end
           end
       6'h08:
@@ -12583,53 +12995,57 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1a:
           /* empty */;
       6'h0d:
-          if (\$232 ) begin
-            \$376  = 4'h4;
-          end else if (\$235 ) begin
-            \$376  = \$243 ;
-          end
+          /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+          if (\$238 ) begin
+            \$383  = 4'h4;
+          end else if (\$241 ) begin
+            \$383  = \$249 ;
+          end
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
+      6'h2b:
           /* empty */;
-      6'h0e:
-          if (\$286 ) begin
-            \$376  = 4'h4;
-          end else if (\$291 ) begin
-            \$376  = \$303 ;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          if (\$292 ) begin
+            \$383  = 4'h4;
+          end else if (\$297 ) begin
+            \$383  = \$309 ;
           end
     endcase
     if (rst) begin
-      \$376  = 4'h0;
+      \$383  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = word;
+    \$384  = word;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12658,15 +13074,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0c:
           /* empty */;
       6'h12:
-          \$377  = { req_data, word[63:8] };
+          \$384  = { req_data, word[63:8] };
     endcase
     if (rst) begin
-      \$377  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = pix;
+    \$385  = pix;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12701,15 +13117,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0b:
           /* empty */;
       6'h15:
-          \$378  = req_data;
+          \$385  = req_data;
     endcase
     if (rst) begin
-      \$378  = 8'h00;
+      \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = pc;
+    \$386  = pc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12745,19 +13161,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h15:
         begin
-          \$379  = \$218 [0];
-          if (\$219 ) begin
-            \$379  = 1'h0;
+          \$386  = \$220 [0];
+          if (\$221 ) begin
+            \$386  = 1'h0;
           end
         end
     endcase
     if (rst) begin
-      \$379  = 1'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = spk;
+    \$387  = spk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12797,531 +13213,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h17:
           if (spikes__valid) begin
-            \$380  = spikes__payload;
-          end
-    endcase
-    if (rst) begin
-      \$380  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = \$signal$103 ;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          if (fc_rsp__valid) begin
-            \$381  = { 5'h00, fc_rsp__payload[89:79] };
-          end
-    endcase
-    if (rst) begin
-      \$381  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = res_neuron;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          if (fc_rsp__valid) begin
-            \$382  = { 5'h00, fc_rsp__payload[78:68] };
-          end
-    endcase
-    if (rst) begin
-      \$382  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = res_learned;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          if (fc_rsp__valid) begin
-            \$383  = \$223 ;
-          end
-    endcase
-    if (rst) begin
-      \$383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = fc_wr_op;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          if (\$232 ) begin
-            \$384  = 4'h3;
-          end else if (\$235 ) begin
-            \$384  = \$245 ;
-          end
-    endcase
-    if (rst) begin
-      \$384  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = s_acc;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          if (\$232 ) begin
-          end else if (\$235 ) begin
-          end else if (\$236 ) begin
-          end else if (\$239 ) begin
-            if (ext_ok) begin
-              \$385  = 32'd0;
-            end
-          end
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h26:
-          if (\$263 ) begin
-          end else if (\$264 ) begin
-            \$385  = { req_data, s_acc[31:8] };
-          end
-    endcase
-    if (rst) begin
-      \$385  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = bad;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          if (\$232 ) begin
-          end else if (\$235 ) begin
-          end else if (\$236 ) begin
-          end else if (\$239 ) begin
-            if (ext_ok) begin
-              \$386  = 1'h0;
-            end
-          end
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h26:
-          if (\$263 ) begin
-            if (\$269 ) begin
-              \$386  = 1'h1;
-            end
-          end else if (\$264 ) begin
-            if (\$270 ) begin
-              if (\$282 ) begin
-                \$386  = 1'h1;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = cache;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          (* full_case = 32'd1 *)
-          casez (\$253 )
-            3'h0:
-                \$387 [7:0] = req_data;
-            3'h1:
-                \$387 [15:8] = req_data;
-            3'h2:
-                \$387 [23:16] = req_data;
-            3'h3:
-                \$387 [31:24] = req_data;
-            3'h4:
-                \$387 [39:32] = req_data;
-            3'h5:
-                \$387 [47:40] = req_data;
-            3'h6:
-                \$387 [55:48] = req_data;
-            3'h7:
-                \$387 [63:56] = req_data;
-          endcase
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          if (fc_rsp__valid) begin
-            \$387  = fc_rsp__payload[67:4];
-          end
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          if (fc_rsp__valid) begin
-            \$387  = fc_rsp__payload[67:4];
+            \$387  = spikes__payload;
           end
     endcase
     if (rst) begin
@@ -13330,7 +13222,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = cidx;
+    \$388  = \$signal$104 ;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13373,63 +13265,123 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h18:
           /* empty */;
       6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
           if (fc_rsp__valid) begin
-            \$388  = \$8 [31:0];
+            \$388  = { 5'h00, fc_rsp__payload[89:79] };
           end
-      6'h1d:
+    endcase
+    if (rst) begin
+      \$388  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$389  = res_neuron;
+    casez (dispatch_state)
+      6'h00:
           /* empty */;
-      6'h24:
+      6'h01:
           /* empty */;
-      6'h23:
+      6'h02:
           /* empty */;
-      6'h1e:
+      6'h04:
           /* empty */;
-      6'h26:
+      6'h06:
           /* empty */;
-      6'h25:
+      6'h05:
           /* empty */;
-      6'h27:
+      6'h07:
           /* empty */;
-      6'h29:
+      6'h08:
           /* empty */;
-      6'h28:
+      6'h10:
           /* empty */;
-      6'h0e:
+      6'h09:
           /* empty */;
-      6'h0f:
+      6'h11:
           /* empty */;
-      6'h2c:
+      6'h0a:
           /* empty */;
-      6'h2d:
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
           if (fc_rsp__valid) begin
-            \$388  = \$8 [31:0];
+            \$389  = { 5'h00, fc_rsp__payload[78:68] };
           end
     endcase
     if (rst) begin
-      \$388  = 32'd0;
+      \$389  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = last_valid;
+    \$390  = res_learned;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          if (fc_rsp__valid) begin
+            \$390  = \$225 ;
+          end
+    endcase
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$391  = fc_wr_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13481,64 +13433,22 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h28:
-          /* empty */;
       6'h0e:
           /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h03:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h30:
-          if (keep) begin
-            \$389  = 1'h1;
+      6'h1c:
+          if (\$238 ) begin
+            \$391  = 4'h3;
+          end else if (\$241 ) begin
+            \$391  = \$251 ;
           end
     endcase
     if (rst) begin
-      \$389  = 1'h0;
+      \$391  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = \$signal ;
+    \$392  = s_acc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13590,64 +13500,48 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+          if (\$238 ) begin
+          end else if (\$241 ) begin
+          end else if (\$242 ) begin
+          end else if (\$245 ) begin
+            if (ext_ok) begin
+              \$392  = 32'd0;
+            end
+          end
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
+      6'h20:
           /* empty */;
       6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h03:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h30:
-          if (keep) begin
-            \$390  = rep_seq;
+          if (\$269 ) begin
+          end else if (\$270 ) begin
+            \$392  = { req_data, s_acc[31:8] };
           end
     endcase
     if (rst) begin
-      \$390  = 8'h00;
+      \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = last_cmd;
+    \$393  = bad;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13699,64 +13593,55 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+          if (\$238 ) begin
+          end else if (\$241 ) begin
+          end else if (\$242 ) begin
+          end else if (\$245 ) begin
+            if (ext_ok) begin
+              \$393  = 1'h0;
+            end
+          end
+      6'h1e:
           /* empty */;
       6'h22:
           /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          /* empty */;
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
+      6'h20:
           /* empty */;
       6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
-          /* empty */;
-      6'h2a:
-          /* empty */;
-      6'h2b:
-          /* empty */;
-      6'h03:
-          /* empty */;
-      6'h2e:
-          /* empty */;
-      6'h2f:
-          /* empty */;
-      6'h30:
-          if (keep) begin
-            \$391  = hdr[15:8];
+          if (\$269 ) begin
+            if (\$275 ) begin
+              \$393  = 1'h1;
+            end
+          end else if (\$270 ) begin
+            if (\$276 ) begin
+              if (\$288 ) begin
+                \$393  = 1'h1;
+              end
+            end
           end
     endcase
     if (rst) begin
-      \$391  = 8'h00;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = last_len;
+    \$394  = cache;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13808,59 +13693,626 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0d:
           /* empty */;
+      6'h0e:
+          /* empty */;
       6'h1c:
           /* empty */;
-      6'h20:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h21:
+      6'h1e:
           /* empty */;
       6'h22:
-          /* empty */;
-      6'h1d:
-          /* empty */;
-      6'h24:
+          (* full_case = 32'd1 *)
+          casez (\$259 )
+            3'h0:
+                \$394 [7:0] = req_data;
+            3'h1:
+                \$394 [15:8] = req_data;
+            3'h2:
+                \$394 [23:16] = req_data;
+            3'h3:
+                \$394 [31:24] = req_data;
+            3'h4:
+                \$394 [39:32] = req_data;
+            3'h5:
+                \$394 [47:40] = req_data;
+            3'h6:
+                \$394 [55:48] = req_data;
+            3'h7:
+                \$394 [63:56] = req_data;
+          endcase
+      6'h21:
           /* empty */;
       6'h23:
           /* empty */;
-      6'h1e:
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$394  = fc_rsp__payload[67:4];
+          end
+      6'h1f:
           /* empty */;
       6'h26:
           /* empty */;
       6'h25:
           /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
-      6'h28:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h0f:
-          /* empty */;
-      6'h2c:
-          /* empty */;
-      6'h2d:
+      6'h2b:
           /* empty */;
       6'h2a:
           /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$394  = fc_rsp__payload[67:4];
+          end
+    endcase
+    if (rst) begin
+      \$394  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$395  = cidx;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$395  = \$8 [31:0];
+          end
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
       6'h2b:
           /* empty */;
-      6'h03:
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$395  = \$8 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$396  = last_valid;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
           /* empty */;
       6'h2e:
           /* empty */;
       6'h2f:
           /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
       6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
           if (keep) begin
-            \$392  = \$331 [3:0];
+            \$396  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$392  = 4'h0;
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$397  = \$signal ;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          if (keep) begin
+            \$397  = rep_seq;
+          end
+    endcase
+    if (rst) begin
+      \$397  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$398  = last_cmd;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          if (keep) begin
+            \$398  = hdr[15:8];
+          end
+    endcase
+    if (rst) begin
+      \$398  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$399  = last_len;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          /* empty */;
+      6'h2a:
+          /* empty */;
+      6'h1d:
+          /* empty */;
+      6'h0f:
+          /* empty */;
+      6'h2e:
+          /* empty */;
+      6'h2f:
+          /* empty */;
+      6'h2c:
+          /* empty */;
+      6'h2d:
+          /* empty */;
+      6'h03:
+          /* empty */;
+      6'h30:
+          /* empty */;
+      6'h31:
+          /* empty */;
+      6'h32:
+          if (keep) begin
+            \$399  = \$337 [3:0];
+          end
+    endcase
+    if (rst) begin
+      \$399  = 4'h0;
     end
   end
   assign label = hdr[31:16];
@@ -13869,7 +14321,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$5262$16  = hdr[55:16];
+  assign \port$5299$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -13891,10 +14343,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$26  = 1'h0;
   assign \$46  = \$8 [31:0];
   assign \$48  = 1'h0;
-  assign \$133 [6:0] = hdr[14:8];
-  assign \$133 [7] = 1'h1;
-  assign \$199  = { \$198 , 1'h0 };
-  assign \$309  = { \$308 , 1'h0 };
+  assign \$135 [6:0] = hdr[14:8];
+  assign \$135 [7] = 1'h1;
+  assign \$201  = { \$200 , 1'h0 };
+  assign \$315  = { \$314 , 1'h0 };
   assign \$22  = cidx;
   assign \$25  = \$8 [31:0];
   assign \$47  = \$8 [31:0];
@@ -18099,8 +18551,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$4154$0 (p_rd__data[51:0]),
-    .\port$4160$0 (pool_rd__data[19:0]),
+    .\port$4170$0 (p_rd__data[51:0]),
+    .\port$4176$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -18114,8 +18566,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$288 ),
     .o_busy(\o_busy$312 ),
-    .\port$4154$52 (p_rd__data[103:52]),
-    .\port$4160$20 (pool_rd__data[39:20]),
+    .\port$4170$52 (p_rd__data[103:52]),
+    .\port$4176$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -18127,8 +18579,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$289 ),
     .o_busy(\o_busy$313 ),
-    .\port$4154$104 (p_rd__data[155:104]),
-    .\port$4160$40 (pool_rd__data[59:40]),
+    .\port$4170$104 (p_rd__data[155:104]),
+    .\port$4176$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -18140,8 +18592,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$290 ),
     .o_busy(\o_busy$314 ),
-    .\port$4154$156 (p_rd__data[207:156]),
-    .\port$4160$60 (pool_rd__data[79:60]),
+    .\port$4170$156 (p_rd__data[207:156]),
+    .\port$4176$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -26639,7 +27091,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$0 , \port$4160$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$0 , \port$4176$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -26776,10 +27228,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4154$0 ;
-  wire [51:0] \port$4154$0 ;
-  input [19:0] \port$4160$0 ;
-  wire [19:0] \port$4160$0 ;
+  input [51:0] \port$4170$0 ;
+  wire [51:0] \port$4170$0 ;
+  input [19:0] \port$4176$0 ;
+  wire [19:0] \port$4176$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -26995,7 +27447,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4154$0 [51:32];
+      \$61  = \port$4170$0 [51:32];
     end
   end
   always @* begin
@@ -27195,7 +27647,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4160$0 [19], \port$4160$0  };
+      \$87  = { \port$4176$0 [19], \port$4176$0  };
     end
   end
   always @* begin
@@ -27209,7 +27661,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4154$0 [31:0];
+      \$89  = \port$4170$0 [31:0];
     end
   end
   always @* begin
@@ -27324,9 +27776,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$4154$0 [51:32];
-  assign i_alt = { \port$4160$0 [19], \port$4160$0  };
-  assign i_th = \port$4154$0 [31:0];
+  assign i_step = \port$4170$0 [51:32];
+  assign i_alt = { \port$4176$0 [19], \port$4176$0  };
+  assign i_th = \port$4170$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -27347,7 +27799,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$52 , \port$4160$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$52 , \port$4176$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -27483,10 +27935,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4154$52 ;
-  wire [51:0] \port$4154$52 ;
-  input [19:0] \port$4160$20 ;
-  wire [19:0] \port$4160$20 ;
+  input [51:0] \port$4170$52 ;
+  wire [51:0] \port$4170$52 ;
+  input [19:0] \port$4176$20 ;
+  wire [19:0] \port$4176$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -27700,7 +28152,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4154$52 [51:32];
+      \$61  = \port$4170$52 [51:32];
     end
   end
   always @* begin
@@ -27900,7 +28352,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4160$20 [19], \port$4160$20  };
+      \$87  = { \port$4176$20 [19], \port$4176$20  };
     end
   end
   always @* begin
@@ -27914,7 +28366,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4154$52 [31:0];
+      \$89  = \port$4170$52 [31:0];
     end
   end
   always @* begin
@@ -28030,9 +28482,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4154$52 [51:32];
-  assign i_alt = { \port$4160$20 [19], \port$4160$20  };
-  assign i_th = \port$4154$52 [31:0];
+  assign i_step = \port$4170$52 [51:32];
+  assign i_alt = { \port$4176$20 [19], \port$4176$20  };
+  assign i_th = \port$4170$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -28053,7 +28505,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$104 , \port$4160$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$104 , \port$4176$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28189,10 +28641,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4154$104 ;
-  wire [51:0] \port$4154$104 ;
-  input [19:0] \port$4160$40 ;
-  wire [19:0] \port$4160$40 ;
+  input [51:0] \port$4170$104 ;
+  wire [51:0] \port$4170$104 ;
+  input [19:0] \port$4176$40 ;
+  wire [19:0] \port$4176$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28406,7 +28858,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4154$104 [51:32];
+      \$61  = \port$4170$104 [51:32];
     end
   end
   always @* begin
@@ -28606,7 +29058,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4160$40 [19], \port$4160$40  };
+      \$87  = { \port$4176$40 [19], \port$4176$40  };
     end
   end
   always @* begin
@@ -28620,7 +29072,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4154$104 [31:0];
+      \$89  = \port$4170$104 [31:0];
     end
   end
   always @* begin
@@ -28736,9 +29188,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4154$104 [51:32];
-  assign i_alt = { \port$4160$40 [19], \port$4160$40  };
-  assign i_th = \port$4154$104 [31:0];
+  assign i_step = \port$4170$104 [51:32];
+  assign i_alt = { \port$4176$40 [19], \port$4176$40  };
+  assign i_th = \port$4170$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -28759,7 +29211,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$156 , \port$4160$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$156 , \port$4176$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28895,10 +29347,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4154$156 ;
-  wire [51:0] \port$4154$156 ;
-  input [19:0] \port$4160$60 ;
-  wire [19:0] \port$4160$60 ;
+  input [51:0] \port$4170$156 ;
+  wire [51:0] \port$4170$156 ;
+  input [19:0] \port$4176$60 ;
+  wire [19:0] \port$4176$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29112,7 +29564,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4154$156 [51:32];
+      \$61  = \port$4170$156 [51:32];
     end
   end
   always @* begin
@@ -29312,7 +29764,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4160$60 [19], \port$4160$60  };
+      \$87  = { \port$4176$60 [19], \port$4176$60  };
     end
   end
   always @* begin
@@ -29326,7 +29778,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4154$156 [31:0];
+      \$89  = \port$4170$156 [31:0];
     end
   end
   always @* begin
@@ -29442,9 +29894,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4154$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4154$156 [51:32];
-  assign i_alt = { \port$4160$60 [19], \port$4160$60  };
-  assign i_th = \port$4154$156 [31:0];
+  assign i_step = \port$4170$156 [51:32];
+  assign i_alt = { \port$4176$60 [19], \port$4176$60  };
+  assign i_th = \port$4170$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29498,485 +29950,488 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [1:0] \$127 ;
-  wire [1:0] \$128 ;
-  wire \$129 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [1:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire [11:0] \$137 ;
+  wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [11:0] \$139 ;
   wire [1:0] \$14 ;
   wire \$140 ;
-  wire [8:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire [8:0] \$143 ;
   wire \$144 ;
   wire [8:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
+  wire \$146 ;
+  wire [8:0] \$147 ;
   wire [32:0] \$148 ;
-  wire \$149 ;
+  wire [32:0] \$149 ;
   wire [1:0] \$15 ;
-  wire \$150 ;
+  wire [32:0] \$150 ;
   wire \$151 ;
-  wire [11:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [11:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire \$159 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [7:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [7:0] \$160 ;
   wire \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
   wire \$166 ;
-  wire [7:0] \$167 ;
-  wire [7:0] \$168 ;
-  wire \$169 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [7:0] \$170 ;
   wire \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
   wire \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [7:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [7:0] \$180 ;
   wire \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
   wire \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire \$189 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [7:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [7:0] \$190 ;
   wire \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
   wire \$196 ;
-  wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire \$199 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [7:0] \$200 ;
   wire \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [7:0] \$204 ;
+  wire [7:0] \$205 ;
   wire \$206 ;
-  wire [7:0] \$207 ;
-  wire [7:0] \$208 ;
-  wire \$209 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [7:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [7:0] \$210 ;
   wire \$211 ;
-  wire [7:0] \$212 ;
-  wire [7:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
   wire \$216 ;
-  wire [7:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [7:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [7:0] \$220 ;
   wire \$221 ;
-  wire [7:0] \$222 ;
-  wire [7:0] \$223 ;
-  wire \$224 ;
-  wire \$225 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
   wire \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire \$229 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [7:0] \$230 ;
   wire \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire [7:0] \$234 ;
+  wire [7:0] \$235 ;
   wire \$236 ;
-  wire [7:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire \$239 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [7:0] \$240 ;
   wire \$241 ;
-  wire [7:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
   wire \$246 ;
-  wire [7:0] \$247 ;
-  wire [7:0] \$248 ;
-  wire \$249 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire [7:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [7:0] \$250 ;
   wire \$251 ;
-  wire [7:0] \$252 ;
-  wire [7:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
   wire \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
-  wire \$259 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [7:0] \$259 ;
   wire [11:0] \$26 ;
-  wire \$260 ;
+  wire [7:0] \$260 ;
   wire \$261 ;
-  wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
   wire \$266 ;
-  wire [7:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire [7:0] \$269 ;
   wire [11:0] \$27 ;
-  wire \$270 ;
+  wire [7:0] \$270 ;
   wire \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire \$274 ;
-  wire \$275 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire [7:0] \$274 ;
+  wire [7:0] \$275 ;
   wire \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire \$279 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [7:0] \$280 ;
   wire \$281 ;
-  wire [7:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
   wire \$286 ;
-  wire [7:0] \$287 ;
-  wire [7:0] \$288 ;
-  wire \$289 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [7:0] \$290 ;
   wire \$291 ;
-  wire [7:0] \$292 ;
-  wire [7:0] \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire [7:0] \$294 ;
+  wire [7:0] \$295 ;
   wire \$296 ;
-  wire [7:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire \$299 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [7:0] \$300 ;
   wire \$301 ;
-  wire [7:0] \$302 ;
-  wire [7:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire [7:0] \$304 ;
+  wire [7:0] \$305 ;
   wire \$306 ;
-  wire [7:0] \$307 ;
-  wire [7:0] \$308 ;
-  wire \$309 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [7:0] \$310 ;
   wire \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
   wire \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire \$319 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire [7:0] \$319 ;
   wire [11:0] \$32 ;
-  wire \$320 ;
+  wire [7:0] \$320 ;
   wire \$321 ;
-  wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire [7:0] \$324 ;
+  wire [7:0] \$325 ;
   wire \$326 ;
-  wire [7:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire \$329 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [7:0] \$329 ;
   wire [11:0] \$33 ;
-  wire \$330 ;
+  wire [7:0] \$330 ;
   wire \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire \$334 ;
-  wire \$335 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire [7:0] \$334 ;
+  wire [7:0] \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire \$339 ;
-  wire [8:0] \$34 ;
-  wire \$340 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire [7:0] \$339 ;
+  wire [11:0] \$34 ;
+  wire [7:0] \$340 ;
   wire \$341 ;
-  wire [7:0] \$342 ;
-  wire [7:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
   wire \$346 ;
-  wire [7:0] \$347 ;
-  wire [7:0] \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire \$350 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire [7:0] \$349 ;
+  wire [8:0] \$35 ;
+  wire [7:0] \$350 ;
   wire \$351 ;
-  wire [7:0] \$352 ;
-  wire [7:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire [7:0] \$354 ;
+  wire [7:0] \$355 ;
   wire \$356 ;
-  wire [7:0] \$357 ;
-  wire [7:0] \$358 ;
-  wire \$359 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
+  wire [7:0] \$360 ;
   wire \$361 ;
-  wire [7:0] \$362 ;
-  wire [7:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
   wire \$366 ;
-  wire [7:0] \$367 ;
-  wire [7:0] \$368 ;
-  wire \$369 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [7:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [7:0] \$370 ;
   wire \$371 ;
-  wire [7:0] \$372 ;
-  wire [7:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire [7:0] \$374 ;
+  wire [7:0] \$375 ;
   wire \$376 ;
-  wire [7:0] \$377 ;
-  wire [7:0] \$378 ;
-  wire \$379 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire [7:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
+  wire [7:0] \$380 ;
   wire \$381 ;
-  wire [7:0] \$382 ;
-  wire [7:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire [7:0] \$384 ;
+  wire [7:0] \$385 ;
   wire \$386 ;
-  wire [7:0] \$387 ;
-  wire [7:0] \$388 ;
-  wire \$389 ;
-  wire [7:0] \$39 ;
-  wire \$390 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire [7:0] \$389 ;
+  wire \$39 ;
+  wire [7:0] \$390 ;
   wire \$391 ;
-  wire [7:0] \$392 ;
-  wire [7:0] \$393 ;
-  wire \$394 ;
-  wire \$395 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [7:0] \$394 ;
+  wire [7:0] \$395 ;
   wire \$396 ;
-  wire [7:0] \$397 ;
-  wire [7:0] \$398 ;
-  wire \$399 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire [7:0] \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
-  wire \$400 ;
+  wire [7:0] \$400 ;
   wire \$401 ;
-  wire [7:0] \$402 ;
-  wire [7:0] \$403 ;
-  wire \$404 ;
-  wire \$405 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire [7:0] \$404 ;
+  wire [7:0] \$405 ;
   wire \$406 ;
-  wire [7:0] \$407 ;
-  wire [7:0] \$408 ;
-  wire \$409 ;
-  wire [11:0] \$41 ;
-  wire \$410 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [7:0] \$409 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$410 ;
   wire \$411 ;
-  wire [7:0] \$412 ;
-  wire [7:0] \$413 ;
-  wire \$414 ;
-  wire \$415 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire [7:0] \$414 ;
+  wire [7:0] \$415 ;
   wire \$416 ;
-  wire [7:0] \$417 ;
-  wire [7:0] \$418 ;
-  wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire [7:0] \$419 ;
+  wire [11:0] \$42 ;
+  wire [7:0] \$420 ;
   wire \$421 ;
-  wire [7:0] \$422 ;
-  wire [7:0] \$423 ;
-  wire \$424 ;
-  wire \$425 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire [7:0] \$424 ;
+  wire [7:0] \$425 ;
   wire \$426 ;
-  wire [7:0] \$427 ;
-  wire [7:0] \$428 ;
-  wire \$429 ;
-  wire [11:0] \$43 ;
-  wire \$430 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [7:0] \$429 ;
+  wire \$43 ;
+  wire [7:0] \$430 ;
   wire \$431 ;
-  wire [7:0] \$432 ;
-  wire [7:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire [7:0] \$434 ;
+  wire [7:0] \$435 ;
   wire \$436 ;
-  wire [7:0] \$437 ;
-  wire [7:0] \$438 ;
-  wire \$439 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [7:0] \$439 ;
   wire [11:0] \$44 ;
-  wire \$440 ;
+  wire [7:0] \$440 ;
   wire \$441 ;
-  wire [7:0] \$442 ;
-  wire [7:0] \$443 ;
-  wire \$444 ;
-  wire \$445 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [7:0] \$444 ;
+  wire [7:0] \$445 ;
   wire \$446 ;
-  wire [7:0] \$447 ;
-  wire [7:0] \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [7:0] \$449 ;
+  wire [11:0] \$45 ;
+  wire [7:0] \$450 ;
   wire \$451 ;
-  wire [7:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire [7:0] \$454 ;
+  wire [7:0] \$455 ;
   wire \$456 ;
-  wire [7:0] \$457 ;
-  wire [7:0] \$458 ;
-  wire \$459 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire [7:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
+  wire [7:0] \$460 ;
   wire \$461 ;
-  wire [7:0] \$462 ;
-  wire [7:0] \$463 ;
-  wire \$464 ;
-  wire \$465 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire [7:0] \$464 ;
+  wire [7:0] \$465 ;
   wire \$466 ;
-  wire [7:0] \$467 ;
-  wire [7:0] \$468 ;
-  wire \$469 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [7:0] \$470 ;
   wire \$471 ;
-  wire [7:0] \$472 ;
-  wire [7:0] \$473 ;
-  wire \$474 ;
-  wire \$475 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire [7:0] \$474 ;
+  wire [7:0] \$475 ;
   wire \$476 ;
-  wire [7:0] \$477 ;
-  wire [7:0] \$478 ;
-  wire \$479 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire [7:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
+  wire [7:0] \$480 ;
   wire \$481 ;
-  wire [7:0] \$482 ;
-  wire [7:0] \$483 ;
-  wire \$484 ;
-  wire \$485 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire [7:0] \$484 ;
+  wire [7:0] \$485 ;
   wire \$486 ;
-  wire [7:0] \$487 ;
-  wire [7:0] \$488 ;
-  wire \$489 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire [7:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [7:0] \$490 ;
   wire \$491 ;
-  wire [7:0] \$492 ;
-  wire [7:0] \$493 ;
-  wire \$494 ;
-  wire \$495 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire [7:0] \$494 ;
+  wire [7:0] \$495 ;
   wire \$496 ;
-  wire [7:0] \$497 ;
-  wire [7:0] \$498 ;
-  wire \$499 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire [7:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [7:0] \$500 ;
   wire \$501 ;
-  wire [7:0] \$502 ;
-  wire [7:0] \$503 ;
-  wire \$504 ;
-  wire \$505 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire [7:0] \$504 ;
+  wire [7:0] \$505 ;
   wire \$506 ;
-  wire [7:0] \$507 ;
-  wire [7:0] \$508 ;
-  wire \$509 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [7:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
+  wire [7:0] \$510 ;
   wire \$511 ;
-  wire [7:0] \$512 ;
-  wire [7:0] \$513 ;
-  wire \$514 ;
-  wire \$515 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire [7:0] \$514 ;
+  wire [7:0] \$515 ;
   wire \$516 ;
-  wire [7:0] \$517 ;
-  wire [7:0] \$518 ;
-  wire \$519 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire [7:0] \$519 ;
   wire \$52 ;
-  wire [8:0] \$520 ;
+  wire [7:0] \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire [8:0] \$523 ;
+  wire [8:0] \$522 ;
+  wire \$523 ;
   wire \$524 ;
-  wire [11:0] \$525 ;
-  wire [11:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg [10:0] \$529 ;
-  wire [11:0] \$53 ;
-  reg [15:0] \$530 ;
-  reg [1:0] \$531 ;
-  reg \$532 ;
-  reg [2:0] \$533 ;
-  reg [10:0] \$534 ;
+  wire [8:0] \$525 ;
+  wire \$526 ;
+  wire [11:0] \$527 ;
+  wire [11:0] \$528 ;
+  reg [7:0] \$529 ;
+  wire \$53 ;
+  reg [7:0] \$530 ;
+  reg [10:0] \$531 ;
+  reg [15:0] \$532 ;
+  reg [1:0] \$533 ;
+  reg \$534 ;
   reg [2:0] \$535 ;
   reg [10:0] \$536 ;
-  reg [10:0] \$537 ;
-  reg \$538 ;
-  reg [7:0] \$539 ;
+  reg [2:0] \$537 ;
+  reg [10:0] \$538 ;
+  reg [10:0] \$539 ;
   wire \$54 ;
   reg \$540 ;
-  reg \$541 ;
+  reg [7:0] \$541 ;
   reg \$542 ;
-  reg [31:0] \$543 ;
-  reg [31:0] \$544 ;
+  reg \$543 ;
+  reg \$544 ;
   reg [31:0] \$545 ;
-  reg [10:0] \$546 ;
-  reg [10:0] \$547 ;
-  reg [7:0] \$548 ;
+  reg [31:0] \$546 ;
+  reg [31:0] \$547 ;
+  reg [10:0] \$548 ;
   reg [10:0] \$549 ;
-  wire \$55 ;
-  reg [15:0] \$550 ;
-  reg \$551 ;
-  reg [2:0] \$552 ;
-  reg [10:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
+  wire [11:0] \$55 ;
+  reg [10:0] \$550 ;
+  reg [7:0] \$551 ;
+  reg [10:0] \$552 ;
+  reg [15:0] \$553 ;
+  reg \$554 ;
+  reg [3:0] \$555 ;
+  reg [10:0] \$556 ;
   reg [7:0] \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
+  reg [7:0] \$560 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -30073,10 +30528,11 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   reg [31:0] frames = 32'd0;
   output [31:0] framing_errors;
   reg [31:0] framing_errors = 32'd0;
-  reg [2:0] fsm_state = 3'h0;
+  reg [3:0] fsm_state = 4'h0;
   reg head = 1'h0;
   reg head_after_ack;
   reg [10:0] idx = 11'h000;
+  reg [10:0] idx1 = 11'h000;
   reg [7:0] left = 8'h00;
   reg [10:0] length = 11'h000;
   reg [10:0] length0 = 11'h000;
@@ -30109,6 +30565,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   wire [2:0] req_status;
   output req_valid;
   wire req_valid;
+  (* init = 11'h000 *)
   wire [10:0] rp__addr;
   wire [7:0] rp__data;
   input rst;
@@ -30141,7 +30598,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= rep_mem[next_idx];
+    _0_ <= rep_mem[idx];
   end
   assign rp__data = _0_;
   reg [7:0] req_mem0 [1034:0];
@@ -30174,156 +30631,163 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     _2_ <= req_mem1[req_addr];
   end
   assign \$signature__data$30  = _2_;
-  assign \$436  = eidx == length;
-  assign \$437  = \$436  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$438  = \$435  ? dq : \$437 ;
-  assign \$439  = \$434  ^ \$438 [7];
-  assign \$440  = eidx < length;
-  assign \$441  = eidx == length;
-  assign \$442  = \$441  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$443  = \$440  ? dq : \$442 ;
-  assign \$445  = eidx < length;
-  assign \$446  = eidx == length;
-  assign \$447  = \$446  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$448  = \$445  ? dq : \$447 ;
-  assign \$449  = \$444  ^ \crc$69 [9];
-  assign \$450  = eidx < length;
-  assign \$451  = eidx == length;
-  assign \$452  = \$451  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$453  = \$450  ? dq : \$452 ;
-  assign \$454  = \$449  ^ \crc$69 [13];
-  assign \$455  = eidx < length;
-  assign \$456  = eidx == length;
-  assign \$457  = \$456  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$458  = \$455  ? dq : \$457 ;
-  assign \$459  = \$454  ^ \$458 [1];
-  assign \$460  = eidx < length;
-  assign \$461  = eidx == length;
-  assign \$462  = \$461  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$463  = \$460  ? dq : \$462 ;
-  assign \$464  = \$459  ^ \$463 [5];
-  assign \$465  = eidx < length;
-  assign \$466  = eidx == length;
-  assign \$467  = \$466  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$468  = \$465  ? dq : \$467 ;
-  assign \$470  = eidx < length;
-  assign \$471  = eidx == length;
-  assign \$472  = \$471  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$473  = \$470  ? dq : \$472 ;
-  assign \$474  = \$469  ^ \crc$69 [10];
-  assign \$475  = eidx < length;
-  assign \$476  = eidx == length;
-  assign \$477  = \$476  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$478  = \$475  ? dq : \$477 ;
-  assign \$479  = \$474  ^ \crc$69 [14];
-  assign \$480  = eidx < length;
-  assign \$481  = eidx == length;
-  assign \$482  = \$481  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$483  = \$480  ? dq : \$482 ;
-  assign \$484  = \$479  ^ \$483 [2];
-  assign \$485  = eidx < length;
-  assign \$486  = eidx == length;
-  assign \$487  = \$486  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$488  = \$485  ? dq : \$487 ;
-  assign \$489  = \$484  ^ \$488 [6];
-  assign \$490  = eidx < length;
-  assign \$491  = eidx == length;
-  assign \$492  = \$491  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$493  = \$490  ? dq : \$492 ;
-  assign \$495  = eidx < length;
-  assign \$496  = eidx == length;
-  assign \$497  = \$496  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$498  = \$495  ? dq : \$497 ;
-  assign \$499  = \$494  ^ \crc$69 [11];
-  assign \$500  = eidx < length;
-  assign \$501  = eidx == length;
-  assign \$502  = \$501  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$503  = \$500  ? dq : \$502 ;
-  assign \$504  = \$499  ^ \crc$69 [15];
-  assign \$505  = eidx < length;
-  assign \$506  = eidx == length;
-  assign \$507  = \$506  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$508  = \$505  ? dq : \$507 ;
-  assign \$509  = \$504  ^ \$508 [3];
-  assign \$510  = eidx < length;
-  assign \$511  = eidx == length;
-  assign \$512  = \$511  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$513  = \$510  ? dq : \$512 ;
-  assign \$514  = \$509  ^ \$513 [7];
-  assign \$515  = eidx < length;
-  assign \$516  = eidx == length;
-  assign \$517  = \$516  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$518  = \$515  ? dq : \$517 ;
-  assign \$519  = ! \$518 ;
-  assign \$520  = run + 1'h1;
-  assign \$521  = ! left;
-  assign \$522  = eidx == idx;
-  assign \$523  = left - 1'h1;
-  assign \$524  = ends_full | ends_zero;
-  assign \$525  = idx + 1'h1;
-  assign \$526  = ends_zero ? \$525  : { 1'h0, idx };
+  assign \$433  = eidx == length;
+  assign \$434  = \$433  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$435  = \$432  ? dq : \$434 ;
+  assign \$436  = \$431  ^ \$435 [4];
+  assign \$437  = eidx < length;
+  assign \$438  = eidx == length;
+  assign \$439  = \$438  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$440  = \$437  ? dq : \$439 ;
+  assign \$441  = \$436  ^ \$440 [7];
+  assign \$442  = eidx < length;
+  assign \$443  = eidx == length;
+  assign \$444  = \$443  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$445  = \$442  ? dq : \$444 ;
+  assign \$447  = eidx < length;
+  assign \$448  = eidx == length;
+  assign \$449  = \$448  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$450  = \$447  ? dq : \$449 ;
+  assign \$451  = \$446  ^ \crc$69 [9];
+  assign \$452  = eidx < length;
+  assign \$453  = eidx == length;
+  assign \$454  = \$453  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$455  = \$452  ? dq : \$454 ;
+  assign \$456  = \$451  ^ \crc$69 [13];
+  assign \$457  = eidx < length;
+  assign \$458  = eidx == length;
+  assign \$459  = \$458  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$460  = \$457  ? dq : \$459 ;
+  assign \$461  = \$456  ^ \$460 [1];
+  assign \$462  = eidx < length;
+  assign \$463  = eidx == length;
+  assign \$464  = \$463  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$465  = \$462  ? dq : \$464 ;
+  assign \$466  = \$461  ^ \$465 [5];
+  assign \$467  = eidx < length;
+  assign \$468  = eidx == length;
+  assign \$469  = \$468  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$470  = \$467  ? dq : \$469 ;
+  assign \$472  = eidx < length;
+  assign \$473  = eidx == length;
+  assign \$474  = \$473  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$475  = \$472  ? dq : \$474 ;
+  assign \$476  = \$471  ^ \crc$69 [10];
+  assign \$477  = eidx < length;
+  assign \$478  = eidx == length;
+  assign \$479  = \$478  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$480  = \$477  ? dq : \$479 ;
+  assign \$481  = \$476  ^ \crc$69 [14];
+  assign \$482  = eidx < length;
+  assign \$483  = eidx == length;
+  assign \$484  = \$483  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$485  = \$482  ? dq : \$484 ;
+  assign \$486  = \$481  ^ \$485 [2];
+  assign \$487  = eidx < length;
+  assign \$488  = eidx == length;
+  assign \$489  = \$488  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$490  = \$487  ? dq : \$489 ;
+  assign \$491  = \$486  ^ \$490 [6];
+  assign \$492  = eidx < length;
+  assign \$493  = eidx == length;
+  assign \$494  = \$493  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$495  = \$492  ? dq : \$494 ;
+  assign \$497  = eidx < length;
+  assign \$498  = eidx == length;
+  assign \$499  = \$498  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$500  = \$497  ? dq : \$499 ;
+  assign \$501  = \$496  ^ \crc$69 [11];
+  assign \$502  = eidx < length;
+  assign \$503  = eidx == length;
+  assign \$504  = \$503  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$505  = \$502  ? dq : \$504 ;
+  assign \$506  = \$501  ^ \crc$69 [15];
+  assign \$507  = eidx < length;
+  assign \$508  = eidx == length;
+  assign \$509  = \$508  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$510  = \$507  ? dq : \$509 ;
+  assign \$511  = \$506  ^ \$510 [3];
+  assign \$512  = eidx < length;
+  assign \$513  = eidx == length;
+  assign \$514  = \$513  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$515  = \$512  ? dq : \$514 ;
+  assign \$516  = \$511  ^ \$515 [7];
+  assign \$517  = eidx < length;
+  assign \$518  = eidx == length;
+  assign \$519  = \$518  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$520  = \$517  ? dq : \$519 ;
+  assign \$521  = ! \$520 ;
+  assign \$522  = run + 1'h1;
+  assign \$523  = ! left;
+  assign \$524  = eidx == idx;
+  assign \$525  = left - 1'h1;
+  assign \$526  = ends_full | ends_zero;
+  assign \$527  = idx + 1'h1;
+  assign \$528  = ends_zero ? \$527  : { 1'h0, idx };
   always @(posedge clk)
-    \$signature__data  <= \$527 ;
+    \$signature__data  <= \$529 ;
   always @(posedge clk)
-    d1 <= \$528 ;
+    d1 <= \$530 ;
   always @(posedge clk)
-    dcount <= \$529 ;
+    dcount <= \$531 ;
   always @(posedge clk)
-    crc <= \$530 ;
+    crc <= \$532 ;
   always @(posedge clk)
-    pend <= \$531 ;
+    pend <= \$533 ;
   always @(posedge clk)
-    head <= \$532 ;
+    head <= \$534 ;
   always @(posedge clk)
-    status0 <= \$533 ;
+    status0 <= \$535 ;
   always @(posedge clk)
-    length0 <= \$534 ;
+    length0 <= \$536 ;
   always @(posedge clk)
-    status1 <= \$535 ;
+    status1 <= \$537 ;
   always @(posedge clk)
-    length1 <= \$536 ;
+    length1 <= \$538 ;
   always @(posedge clk)
-    flen <= \$537 ;
+    flen <= \$539 ;
   always @(posedge clk)
-    overflow <= \$538 ;
+    overflow <= \$540 ;
   always @(posedge clk)
-    rem <= \$539 ;
+    rem <= \$541 ;
   always @(posedge clk)
-    code255 <= \$540 ;
+    code255 <= \$542 ;
   always @(posedge clk)
-    nobuf <= \$541 ;
+    nobuf <= \$543 ;
   always @(posedge clk)
-    wr <= \$542 ;
+    wr <= \$544 ;
   always @(posedge clk)
-    frames <= \$543 ;
+    frames <= \$545 ;
   always @(posedge clk)
-    crc_errors <= \$544 ;
+    crc_errors <= \$546 ;
   always @(posedge clk)
-    framing_errors <= \$545 ;
+    framing_errors <= \$547 ;
   always @(posedge clk)
-    idx <= \$546 ;
+    idx <= \$548 ;
   always @(posedge clk)
-    eidx <= \$547 ;
+    idx1 <= \$549 ;
   always @(posedge clk)
-    dq <= \$548 ;
+    eidx <= \$550 ;
   always @(posedge clk)
-    length <= \$549 ;
+    dq <= \$551 ;
   always @(posedge clk)
-    \crc$69  <= \$550 ;
+    length <= \$552 ;
   always @(posedge clk)
-    busy <= \$551 ;
+    \crc$69  <= \$553 ;
   always @(posedge clk)
-    fsm_state <= \$552 ;
+    busy <= \$554 ;
   always @(posedge clk)
-    pos <= \$553 ;
+    fsm_state <= \$555 ;
   always @(posedge clk)
-    run <= \$554 ;
+    pos <= \$556 ;
   always @(posedge clk)
-    ends_zero <= \$555 ;
+    run <= \$557 ;
   always @(posedge clk)
-    ends_full <= \$556 ;
+    ends_zero <= \$558 ;
   always @(posedge clk)
-    left <= \$557 ;
+    ends_full <= \$559 ;
+  always @(posedge clk)
+    left <= \$560 ;
   assign \$1  = dcount - 2'h2;
   assign \$2  = dcount >= 2'h2;
   assign \$3  = emit & \$2 ;
@@ -30363,378 +30827,375 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign rep_busy = busy | \busy$60 ;
   assign \$32  = idx + 1'h1;
   assign \$33  = idx + 1'h1;
-  assign \$34  = run + 1'h1;
-  assign \$35  = ! left;
-  assign \$36  = eidx == idx;
-  assign \$37  = eidx < length;
-  assign \$38  = eidx == length;
-  assign \$39  = \$38  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$40  = \$37  ? dq : \$39 ;
-  assign \$41  = idx + 1'h1;
-  assign \$42  = ends_full | ends_zero;
-  assign \$43  = idx + 1'h1;
-  assign \$44  = ends_zero ? \$43  : { 1'h0, idx };
-  assign \$45  = ! fsm_state;
-  assign \$46  = fsm_state == 1'h1;
-  assign \$47  = fsm_state == 2'h2;
-  assign \$48  = fsm_state == 2'h3;
-  assign \$49  = fsm_state == 3'h4;
-  assign \$50  = fsm_state == 3'h5;
-  assign \$51  = fsm_state == 3'h6;
-  assign \$52  = fsm_state == 3'h7;
-  assign \$53  = dcount + 1'h1;
-  assign \$54  = dcount >= 2'h2;
-  assign \$56  = \$55  ^ crc[12];
-  assign \$57  = \$56  ^ \$signature__data [0];
-  assign \$58  = \$57  ^ \$signature__data [4];
-  assign \$60  = \$59  ^ crc[13];
-  assign \$61  = \$60  ^ \$signature__data [1];
-  assign \$62  = \$61  ^ \$signature__data [5];
-  assign \$64  = \$63  ^ crc[14];
-  assign \$65  = \$64  ^ \$signature__data [2];
-  assign \$66  = \$65  ^ \$signature__data [6];
-  assign \$68  = \$67  ^ crc[15];
-  assign \$69  = \$68  ^ \$signature__data [3];
-  assign \$70  = \$69  ^ \$signature__data [7];
-  assign \$72  = \$71  ^ \$signature__data [4];
-  assign \$74  = \$73  ^ crc[12];
-  assign \$75  = \$74  ^ crc[13];
-  assign \$76  = \$75  ^ \$signature__data [0];
-  assign \$77  = \$76  ^ \$signature__data [4];
-  assign \$78  = \$77  ^ \$signature__data [5];
-  assign \$80  = \$79  ^ crc[13];
-  assign \$81  = \$80  ^ crc[14];
-  assign \$82  = \$81  ^ \$signature__data [1];
-  assign \$83  = \$82  ^ \$signature__data [5];
-  assign \$84  = \$83  ^ \$signature__data [6];
-  assign \$86  = \$85  ^ crc[14];
-  assign \$87  = \$86  ^ crc[15];
-  assign \$88  = \$87  ^ \$signature__data [2];
-  assign \$89  = \$88  ^ \$signature__data [6];
-  assign \$90  = \$89  ^ \$signature__data [7];
-  assign \$92  = \$91  ^ crc[11];
-  assign \$93  = \$92  ^ crc[15];
-  assign \$94  = \$93  ^ \$signature__data [3];
-  assign \$95  = \$94  ^ \$signature__data [7];
-  assign \$97  = \$96  ^ crc[12];
-  assign \$98  = \$97  ^ \$signature__data [4];
-  assign \$100  = \$99  ^ crc[13];
-  assign \$101  = \$100  ^ \$signature__data [5];
-  assign \$103  = \$102  ^ crc[14];
-  assign \$104  = \$103  ^ \$signature__data [6];
-  assign \$106  = \$105  ^ crc[8];
-  assign \$107  = \$106  ^ crc[12];
-  assign \$108  = \$107  ^ crc[15];
-  assign \$109  = \$108  ^ \$signature__data [0];
-  assign \$110  = \$109  ^ \$signature__data [4];
-  assign \$111  = \$110  ^ \$signature__data [7];
-  assign \$113  = \$112  ^ crc[9];
-  assign \$114  = \$113  ^ crc[13];
-  assign \$115  = \$114  ^ \$signature__data [1];
-  assign \$116  = \$115  ^ \$signature__data [5];
-  assign \$118  = \$117  ^ crc[10];
-  assign \$119  = \$118  ^ crc[14];
-  assign \$120  = \$119  ^ \$signature__data [2];
-  assign \$121  = \$120  ^ \$signature__data [6];
-  assign \$123  = \$122  ^ crc[11];
-  assign \$124  = \$123  ^ crc[15];
-  assign \$125  = \$124  ^ \$signature__data [3];
-  assign \$126  = \$125  ^ \$signature__data [7];
-  assign \$127  = wr ? 2'h2 : 2'h1;
-  assign \$128  = pend_after_ack | \$127 ;
-  assign \$129  = ! wr;
-  assign \$131  = ~ wr;
-  assign \$132  = pend_after_ack >> \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = ! data__payload;
-  assign \$135  = ~ overflow;
-  assign \$136  = flen == 11'h40e;
-  assign \$137  = flen + 1'h1;
-  assign \$138  = ! flen;
-  assign \$139  = ! rem;
-  assign \$140  = pend == 2'h3;
-  assign \$141  = data__payload - 1'h1;
-  assign \$142  = data__payload == 8'hff;
+  assign \$34  = idx + 1'h1;
+  assign \$35  = run + 1'h1;
+  assign \$36  = ! left;
+  assign \$37  = eidx == idx;
+  assign \$38  = eidx < length;
+  assign \$39  = eidx == length;
+  assign \$40  = \$39  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$41  = \$38  ? dq : \$40 ;
+  assign \$42  = idx + 1'h1;
+  assign \$43  = ends_full | ends_zero;
+  assign \$44  = idx + 1'h1;
+  assign \$45  = ends_zero ? \$44  : { 1'h0, idx };
+  assign \$46  = ! fsm_state;
+  assign \$47  = fsm_state == 1'h1;
+  assign \$48  = fsm_state == 2'h2;
+  assign \$49  = fsm_state == 2'h3;
+  assign \$50  = fsm_state == 3'h4;
+  assign \$51  = fsm_state == 3'h5;
+  assign \$52  = fsm_state == 3'h6;
+  assign \$53  = fsm_state == 3'h7;
+  assign \$54  = fsm_state == 4'h8;
+  assign \$55  = dcount + 1'h1;
+  assign \$56  = dcount >= 2'h2;
+  assign \$58  = \$57  ^ crc[12];
+  assign \$59  = \$58  ^ \$signature__data [0];
+  assign \$60  = \$59  ^ \$signature__data [4];
+  assign \$62  = \$61  ^ crc[13];
+  assign \$63  = \$62  ^ \$signature__data [1];
+  assign \$64  = \$63  ^ \$signature__data [5];
+  assign \$66  = \$65  ^ crc[14];
+  assign \$67  = \$66  ^ \$signature__data [2];
+  assign \$68  = \$67  ^ \$signature__data [6];
+  assign \$70  = \$69  ^ crc[15];
+  assign \$71  = \$70  ^ \$signature__data [3];
+  assign \$72  = \$71  ^ \$signature__data [7];
+  assign \$74  = \$73  ^ \$signature__data [4];
+  assign \$76  = \$75  ^ crc[12];
+  assign \$77  = \$76  ^ crc[13];
+  assign \$78  = \$77  ^ \$signature__data [0];
+  assign \$79  = \$78  ^ \$signature__data [4];
+  assign \$80  = \$79  ^ \$signature__data [5];
+  assign \$82  = \$81  ^ crc[13];
+  assign \$83  = \$82  ^ crc[14];
+  assign \$84  = \$83  ^ \$signature__data [1];
+  assign \$85  = \$84  ^ \$signature__data [5];
+  assign \$86  = \$85  ^ \$signature__data [6];
+  assign \$88  = \$87  ^ crc[14];
+  assign \$89  = \$88  ^ crc[15];
+  assign \$90  = \$89  ^ \$signature__data [2];
+  assign \$91  = \$90  ^ \$signature__data [6];
+  assign \$92  = \$91  ^ \$signature__data [7];
+  assign \$94  = \$93  ^ crc[11];
+  assign \$95  = \$94  ^ crc[15];
+  assign \$96  = \$95  ^ \$signature__data [3];
+  assign \$97  = \$96  ^ \$signature__data [7];
+  assign \$99  = \$98  ^ crc[12];
+  assign \$100  = \$99  ^ \$signature__data [4];
+  assign \$102  = \$101  ^ crc[13];
+  assign \$103  = \$102  ^ \$signature__data [5];
+  assign \$105  = \$104  ^ crc[14];
+  assign \$106  = \$105  ^ \$signature__data [6];
+  assign \$108  = \$107  ^ crc[8];
+  assign \$109  = \$108  ^ crc[12];
+  assign \$110  = \$109  ^ crc[15];
+  assign \$111  = \$110  ^ \$signature__data [0];
+  assign \$112  = \$111  ^ \$signature__data [4];
+  assign \$113  = \$112  ^ \$signature__data [7];
+  assign \$115  = \$114  ^ crc[9];
+  assign \$116  = \$115  ^ crc[13];
+  assign \$117  = \$116  ^ \$signature__data [1];
+  assign \$118  = \$117  ^ \$signature__data [5];
+  assign \$120  = \$119  ^ crc[10];
+  assign \$121  = \$120  ^ crc[14];
+  assign \$122  = \$121  ^ \$signature__data [2];
+  assign \$123  = \$122  ^ \$signature__data [6];
+  assign \$125  = \$124  ^ crc[11];
+  assign \$126  = \$125  ^ crc[15];
+  assign \$127  = \$126  ^ \$signature__data [3];
+  assign \$128  = \$127  ^ \$signature__data [7];
+  assign \$129  = wr ? 2'h2 : 2'h1;
+  assign \$130  = pend_after_ack | \$129 ;
+  assign \$131  = ! wr;
+  assign \$133  = ~ wr;
+  assign \$134  = pend_after_ack >> \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = ! data__payload;
+  assign \$137  = ~ overflow;
+  assign \$138  = flen == 11'h40e;
+  assign \$139  = flen + 1'h1;
+  assign \$140  = ! flen;
+  assign \$141  = ! rem;
+  assign \$142  = pend == 2'h3;
   assign \$143  = data__payload - 1'h1;
   assign \$144  = data__payload == 8'hff;
-  assign \$145  = rem - 1'h1;
-  assign \$146  = frames + 1'h1;
-  assign \$147  = crc_errors + 1'h1;
-  assign \$148  = framing_errors + 1'h1;
-  assign \$149  = ~ \busy$60 ;
-  assign \$150  = rep_send & \$149 ;
-  assign \$151  = run == 8'hfe;
-  assign \$152  = length + 2'h2;
-  assign \$153  = eidx >= \$152 ;
-  assign \$154  = eidx < length;
-  assign \$155  = eidx < length;
-  assign \$156  = eidx == length;
-  assign \$157  = \$156  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$158  = \$155  ? dq : \$157 ;
-  assign \$160  = eidx < length;
-  assign \$161  = eidx == length;
-  assign \$162  = \$161  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$163  = \$160  ? dq : \$162 ;
-  assign \$164  = \$159  ^ \crc$69 [12];
-  assign \$165  = eidx < length;
-  assign \$166  = eidx == length;
-  assign \$167  = \$166  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$168  = \$165  ? dq : \$167 ;
-  assign \$169  = \$164  ^ \$168 [0];
-  assign \$170  = eidx < length;
-  assign \$171  = eidx == length;
-  assign \$172  = \$171  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$173  = \$170  ? dq : \$172 ;
-  assign \$174  = \$169  ^ \$173 [4];
-  assign \$175  = eidx < length;
-  assign \$176  = eidx == length;
-  assign \$177  = \$176  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$178  = \$175  ? dq : \$177 ;
-  assign \$180  = eidx < length;
-  assign \$181  = eidx == length;
-  assign \$182  = \$181  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$183  = \$180  ? dq : \$182 ;
-  assign \$184  = \$179  ^ \crc$69 [13];
-  assign \$185  = eidx < length;
-  assign \$186  = eidx == length;
-  assign \$187  = \$186  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$188  = \$185  ? dq : \$187 ;
-  assign \$189  = \$184  ^ \$188 [1];
-  assign \$190  = eidx < length;
-  assign \$191  = eidx == length;
-  assign \$192  = \$191  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$193  = \$190  ? dq : \$192 ;
-  assign \$194  = \$189  ^ \$193 [5];
-  assign \$195  = eidx < length;
-  assign \$196  = eidx == length;
-  assign \$197  = \$196  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$198  = \$195  ? dq : \$197 ;
-  assign \$200  = eidx < length;
-  assign \$201  = eidx == length;
-  assign \$202  = \$201  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$203  = \$200  ? dq : \$202 ;
-  assign \$204  = \$199  ^ \crc$69 [14];
-  assign \$205  = eidx < length;
-  assign \$206  = eidx == length;
-  assign \$207  = \$206  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$208  = \$205  ? dq : \$207 ;
-  assign \$209  = \$204  ^ \$208 [2];
-  assign \$210  = eidx < length;
-  assign \$211  = eidx == length;
-  assign \$212  = \$211  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$213  = \$210  ? dq : \$212 ;
-  assign \$214  = \$209  ^ \$213 [6];
-  assign \$215  = eidx < length;
-  assign \$216  = eidx == length;
-  assign \$217  = \$216  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$218  = \$215  ? dq : \$217 ;
-  assign \$220  = eidx < length;
-  assign \$221  = eidx == length;
-  assign \$222  = \$221  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$223  = \$220  ? dq : \$222 ;
-  assign \$224  = \$219  ^ \crc$69 [15];
-  assign \$225  = eidx < length;
-  assign \$226  = eidx == length;
-  assign \$227  = \$226  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$228  = \$225  ? dq : \$227 ;
-  assign \$229  = \$224  ^ \$228 [3];
-  assign \$230  = eidx < length;
-  assign \$231  = eidx == length;
-  assign \$232  = \$231  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$233  = \$230  ? dq : \$232 ;
-  assign \$234  = \$229  ^ \$233 [7];
-  assign \$235  = eidx < length;
-  assign \$236  = eidx == length;
-  assign \$237  = \$236  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$238  = \$235  ? dq : \$237 ;
-  assign \$240  = eidx < length;
-  assign \$241  = eidx == length;
-  assign \$242  = \$241  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$243  = \$240  ? dq : \$242 ;
-  assign \$244  = \$239  ^ \$243 [4];
-  assign \$245  = eidx < length;
-  assign \$246  = eidx == length;
-  assign \$247  = \$246  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$248  = \$245  ? dq : \$247 ;
-  assign \$250  = eidx < length;
-  assign \$251  = eidx == length;
-  assign \$252  = \$251  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$253  = \$250  ? dq : \$252 ;
-  assign \$254  = \$249  ^ \crc$69 [12];
-  assign \$255  = eidx < length;
-  assign \$256  = eidx == length;
-  assign \$257  = \$256  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$258  = \$255  ? dq : \$257 ;
-  assign \$259  = \$254  ^ \crc$69 [13];
-  assign \$260  = eidx < length;
-  assign \$261  = eidx == length;
-  assign \$262  = \$261  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$263  = \$260  ? dq : \$262 ;
-  assign \$264  = \$259  ^ \$263 [0];
-  assign \$265  = eidx < length;
-  assign \$266  = eidx == length;
-  assign \$267  = \$266  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$268  = \$265  ? dq : \$267 ;
-  assign \$269  = \$264  ^ \$268 [4];
-  assign \$270  = eidx < length;
-  assign \$271  = eidx == length;
-  assign \$272  = \$271  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$273  = \$270  ? dq : \$272 ;
-  assign \$274  = \$269  ^ \$273 [5];
-  assign \$275  = eidx < length;
-  assign \$276  = eidx == length;
-  assign \$277  = \$276  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$278  = \$275  ? dq : \$277 ;
-  assign \$280  = eidx < length;
-  assign \$281  = eidx == length;
-  assign \$282  = \$281  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$283  = \$280  ? dq : \$282 ;
-  assign \$284  = \$279  ^ \crc$69 [13];
-  assign \$285  = eidx < length;
-  assign \$286  = eidx == length;
-  assign \$287  = \$286  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$288  = \$285  ? dq : \$287 ;
-  assign \$289  = \$284  ^ \crc$69 [14];
-  assign \$290  = eidx < length;
-  assign \$291  = eidx == length;
-  assign \$292  = \$291  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$293  = \$290  ? dq : \$292 ;
-  assign \$294  = \$289  ^ \$293 [1];
-  assign \$295  = eidx < length;
-  assign \$296  = eidx == length;
-  assign \$297  = \$296  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$298  = \$295  ? dq : \$297 ;
-  assign \$299  = \$294  ^ \$298 [5];
-  assign \$300  = eidx < length;
-  assign \$301  = eidx == length;
-  assign \$302  = \$301  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$303  = \$300  ? dq : \$302 ;
-  assign \$304  = \$299  ^ \$303 [6];
-  assign \$305  = eidx < length;
-  assign \$306  = eidx == length;
-  assign \$307  = \$306  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$308  = \$305  ? dq : \$307 ;
-  assign \$310  = eidx < length;
-  assign \$311  = eidx == length;
-  assign \$312  = \$311  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$313  = \$310  ? dq : \$312 ;
-  assign \$314  = \$309  ^ \crc$69 [14];
-  assign \$315  = eidx < length;
-  assign \$316  = eidx == length;
-  assign \$317  = \$316  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$318  = \$315  ? dq : \$317 ;
-  assign \$319  = \$314  ^ \crc$69 [15];
-  assign \$320  = eidx < length;
-  assign \$321  = eidx == length;
-  assign \$322  = \$321  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$323  = \$320  ? dq : \$322 ;
-  assign \$324  = \$319  ^ \$323 [2];
-  assign \$325  = eidx < length;
-  assign \$326  = eidx == length;
-  assign \$327  = \$326  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$328  = \$325  ? dq : \$327 ;
-  assign \$329  = \$324  ^ \$328 [6];
-  assign \$330  = eidx < length;
-  assign \$331  = eidx == length;
-  assign \$332  = \$331  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$333  = \$330  ? dq : \$332 ;
-  assign \$334  = \$329  ^ \$333 [7];
-  assign \$335  = eidx < length;
-  assign \$336  = eidx == length;
-  assign \$337  = \$336  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$338  = \$335  ? dq : \$337 ;
-  assign \$340  = eidx < length;
-  assign \$341  = eidx == length;
-  assign \$342  = \$341  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$343  = \$340  ? dq : \$342 ;
-  assign \$344  = \$339  ^ \crc$69 [11];
-  assign \$345  = eidx < length;
-  assign \$346  = eidx == length;
-  assign \$347  = \$346  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$348  = \$345  ? dq : \$347 ;
-  assign \$349  = \$344  ^ \crc$69 [15];
-  assign \$350  = eidx < length;
-  assign \$351  = eidx == length;
-  assign \$352  = \$351  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$353  = \$350  ? dq : \$352 ;
-  assign \$354  = \$349  ^ \$353 [3];
-  assign \$355  = eidx < length;
-  assign \$356  = eidx == length;
-  assign \$357  = \$356  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$358  = \$355  ? dq : \$357 ;
-  assign \$359  = \$354  ^ \$358 [7];
-  assign \$360  = eidx < length;
-  assign \$361  = eidx == length;
-  assign \$362  = \$361  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$363  = \$360  ? dq : \$362 ;
-  assign \$365  = eidx < length;
-  assign \$366  = eidx == length;
-  assign \$367  = \$366  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$368  = \$365  ? dq : \$367 ;
-  assign \$369  = \$364  ^ \crc$69 [12];
-  assign \$370  = eidx < length;
-  assign \$371  = eidx == length;
-  assign \$372  = \$371  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$373  = \$370  ? dq : \$372 ;
-  assign \$374  = \$369  ^ \$373 [4];
-  assign \$375  = eidx < length;
-  assign \$376  = eidx == length;
-  assign \$377  = \$376  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$378  = \$375  ? dq : \$377 ;
-  assign \$380  = eidx < length;
-  assign \$381  = eidx == length;
-  assign \$382  = \$381  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$383  = \$380  ? dq : \$382 ;
-  assign \$384  = \$379  ^ \crc$69 [13];
-  assign \$385  = eidx < length;
-  assign \$386  = eidx == length;
-  assign \$387  = \$386  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$388  = \$385  ? dq : \$387 ;
-  assign \$389  = \$384  ^ \$388 [5];
-  assign \$390  = eidx < length;
-  assign \$391  = eidx == length;
-  assign \$392  = \$391  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$393  = \$390  ? dq : \$392 ;
-  assign \$395  = eidx < length;
-  assign \$396  = eidx == length;
-  assign \$397  = \$396  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$398  = \$395  ? dq : \$397 ;
-  assign \$399  = \$394  ^ \crc$69 [14];
-  assign \$400  = eidx < length;
-  assign \$401  = eidx == length;
-  assign \$402  = \$401  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$403  = \$400  ? dq : \$402 ;
-  assign \$404  = \$399  ^ \$403 [6];
-  assign \$405  = eidx < length;
-  assign \$406  = eidx == length;
-  assign \$407  = \$406  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$408  = \$405  ? dq : \$407 ;
-  assign \$410  = eidx < length;
-  assign \$411  = eidx == length;
-  assign \$412  = \$411  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$413  = \$410  ? dq : \$412 ;
-  assign \$414  = \$409  ^ \crc$69 [8];
-  assign \$415  = eidx < length;
-  assign \$416  = eidx == length;
-  assign \$417  = \$416  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$418  = \$415  ? dq : \$417 ;
-  assign \$419  = \$414  ^ \crc$69 [12];
-  assign \$420  = eidx < length;
-  assign \$421  = eidx == length;
-  assign \$422  = \$421  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$423  = \$420  ? dq : \$422 ;
-  assign \$424  = \$419  ^ \crc$69 [15];
-  assign \$425  = eidx < length;
-  assign \$426  = eidx == length;
-  assign \$427  = \$426  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$428  = \$425  ? dq : \$427 ;
-  assign \$429  = \$424  ^ \$428 [0];
-  assign \$430  = eidx < length;
-  assign \$431  = eidx == length;
-  assign \$432  = \$431  ? \crc$69 [7:0] : \crc$69 [15:8];
-  assign \$433  = \$430  ? dq : \$432 ;
-  assign \$434  = \$429  ^ \$433 [4];
-  assign \$435  = eidx < length;
+  assign \$145  = data__payload - 1'h1;
+  assign \$146  = data__payload == 8'hff;
+  assign \$147  = rem - 1'h1;
+  assign \$148  = frames + 1'h1;
+  assign \$149  = crc_errors + 1'h1;
+  assign \$150  = framing_errors + 1'h1;
+  assign \$151  = ~ \busy$60 ;
+  assign \$152  = rep_send & \$151 ;
+  assign \$153  = run == 8'hfe;
+  assign \$154  = length + 2'h2;
+  assign \$155  = eidx >= \$154 ;
+  assign \$156  = eidx < length;
+  assign \$157  = eidx < length;
+  assign \$158  = eidx == length;
+  assign \$159  = \$158  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$160  = \$157  ? dq : \$159 ;
+  assign \$162  = eidx < length;
+  assign \$163  = eidx == length;
+  assign \$164  = \$163  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$165  = \$162  ? dq : \$164 ;
+  assign \$166  = \$161  ^ \crc$69 [12];
+  assign \$167  = eidx < length;
+  assign \$168  = eidx == length;
+  assign \$169  = \$168  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$170  = \$167  ? dq : \$169 ;
+  assign \$171  = \$166  ^ \$170 [0];
+  assign \$172  = eidx < length;
+  assign \$173  = eidx == length;
+  assign \$174  = \$173  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$175  = \$172  ? dq : \$174 ;
+  assign \$176  = \$171  ^ \$175 [4];
+  assign \$177  = eidx < length;
+  assign \$178  = eidx == length;
+  assign \$179  = \$178  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$180  = \$177  ? dq : \$179 ;
+  assign \$182  = eidx < length;
+  assign \$183  = eidx == length;
+  assign \$184  = \$183  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$185  = \$182  ? dq : \$184 ;
+  assign \$186  = \$181  ^ \crc$69 [13];
+  assign \$187  = eidx < length;
+  assign \$188  = eidx == length;
+  assign \$189  = \$188  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$190  = \$187  ? dq : \$189 ;
+  assign \$191  = \$186  ^ \$190 [1];
+  assign \$192  = eidx < length;
+  assign \$193  = eidx == length;
+  assign \$194  = \$193  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$195  = \$192  ? dq : \$194 ;
+  assign \$196  = \$191  ^ \$195 [5];
+  assign \$197  = eidx < length;
+  assign \$198  = eidx == length;
+  assign \$199  = \$198  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$200  = \$197  ? dq : \$199 ;
+  assign \$202  = eidx < length;
+  assign \$203  = eidx == length;
+  assign \$204  = \$203  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$205  = \$202  ? dq : \$204 ;
+  assign \$206  = \$201  ^ \crc$69 [14];
+  assign \$207  = eidx < length;
+  assign \$208  = eidx == length;
+  assign \$209  = \$208  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$210  = \$207  ? dq : \$209 ;
+  assign \$211  = \$206  ^ \$210 [2];
+  assign \$212  = eidx < length;
+  assign \$213  = eidx == length;
+  assign \$214  = \$213  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$215  = \$212  ? dq : \$214 ;
+  assign \$216  = \$211  ^ \$215 [6];
+  assign \$217  = eidx < length;
+  assign \$218  = eidx == length;
+  assign \$219  = \$218  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$220  = \$217  ? dq : \$219 ;
+  assign \$222  = eidx < length;
+  assign \$223  = eidx == length;
+  assign \$224  = \$223  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$225  = \$222  ? dq : \$224 ;
+  assign \$226  = \$221  ^ \crc$69 [15];
+  assign \$227  = eidx < length;
+  assign \$228  = eidx == length;
+  assign \$229  = \$228  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$230  = \$227  ? dq : \$229 ;
+  assign \$231  = \$226  ^ \$230 [3];
+  assign \$232  = eidx < length;
+  assign \$233  = eidx == length;
+  assign \$234  = \$233  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$235  = \$232  ? dq : \$234 ;
+  assign \$236  = \$231  ^ \$235 [7];
+  assign \$237  = eidx < length;
+  assign \$238  = eidx == length;
+  assign \$239  = \$238  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$240  = \$237  ? dq : \$239 ;
+  assign \$242  = eidx < length;
+  assign \$243  = eidx == length;
+  assign \$244  = \$243  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$245  = \$242  ? dq : \$244 ;
+  assign \$246  = \$241  ^ \$245 [4];
+  assign \$247  = eidx < length;
+  assign \$248  = eidx == length;
+  assign \$249  = \$248  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$250  = \$247  ? dq : \$249 ;
+  assign \$252  = eidx < length;
+  assign \$253  = eidx == length;
+  assign \$254  = \$253  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$255  = \$252  ? dq : \$254 ;
+  assign \$256  = \$251  ^ \crc$69 [12];
+  assign \$257  = eidx < length;
+  assign \$258  = eidx == length;
+  assign \$259  = \$258  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$260  = \$257  ? dq : \$259 ;
+  assign \$261  = \$256  ^ \crc$69 [13];
+  assign \$262  = eidx < length;
+  assign \$263  = eidx == length;
+  assign \$264  = \$263  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$265  = \$262  ? dq : \$264 ;
+  assign \$266  = \$261  ^ \$265 [0];
+  assign \$267  = eidx < length;
+  assign \$268  = eidx == length;
+  assign \$269  = \$268  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$270  = \$267  ? dq : \$269 ;
+  assign \$271  = \$266  ^ \$270 [4];
+  assign \$272  = eidx < length;
+  assign \$273  = eidx == length;
+  assign \$274  = \$273  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$275  = \$272  ? dq : \$274 ;
+  assign \$276  = \$271  ^ \$275 [5];
+  assign \$277  = eidx < length;
+  assign \$278  = eidx == length;
+  assign \$279  = \$278  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$280  = \$277  ? dq : \$279 ;
+  assign \$282  = eidx < length;
+  assign \$283  = eidx == length;
+  assign \$284  = \$283  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$285  = \$282  ? dq : \$284 ;
+  assign \$286  = \$281  ^ \crc$69 [13];
+  assign \$287  = eidx < length;
+  assign \$288  = eidx == length;
+  assign \$289  = \$288  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$290  = \$287  ? dq : \$289 ;
+  assign \$291  = \$286  ^ \crc$69 [14];
+  assign \$292  = eidx < length;
+  assign \$293  = eidx == length;
+  assign \$294  = \$293  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$295  = \$292  ? dq : \$294 ;
+  assign \$296  = \$291  ^ \$295 [1];
+  assign \$297  = eidx < length;
+  assign \$298  = eidx == length;
+  assign \$299  = \$298  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$300  = \$297  ? dq : \$299 ;
+  assign \$301  = \$296  ^ \$300 [5];
+  assign \$302  = eidx < length;
+  assign \$303  = eidx == length;
+  assign \$304  = \$303  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$305  = \$302  ? dq : \$304 ;
+  assign \$306  = \$301  ^ \$305 [6];
+  assign \$307  = eidx < length;
+  assign \$308  = eidx == length;
+  assign \$309  = \$308  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$310  = \$307  ? dq : \$309 ;
+  assign \$312  = eidx < length;
+  assign \$313  = eidx == length;
+  assign \$314  = \$313  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$315  = \$312  ? dq : \$314 ;
+  assign \$316  = \$311  ^ \crc$69 [14];
+  assign \$317  = eidx < length;
+  assign \$318  = eidx == length;
+  assign \$319  = \$318  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$320  = \$317  ? dq : \$319 ;
+  assign \$321  = \$316  ^ \crc$69 [15];
+  assign \$322  = eidx < length;
+  assign \$323  = eidx == length;
+  assign \$324  = \$323  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$325  = \$322  ? dq : \$324 ;
+  assign \$326  = \$321  ^ \$325 [2];
+  assign \$327  = eidx < length;
+  assign \$328  = eidx == length;
+  assign \$329  = \$328  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$330  = \$327  ? dq : \$329 ;
+  assign \$331  = \$326  ^ \$330 [6];
+  assign \$332  = eidx < length;
+  assign \$333  = eidx == length;
+  assign \$334  = \$333  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$335  = \$332  ? dq : \$334 ;
+  assign \$336  = \$331  ^ \$335 [7];
+  assign \$337  = eidx < length;
+  assign \$338  = eidx == length;
+  assign \$339  = \$338  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$340  = \$337  ? dq : \$339 ;
+  assign \$342  = eidx < length;
+  assign \$343  = eidx == length;
+  assign \$344  = \$343  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$345  = \$342  ? dq : \$344 ;
+  assign \$346  = \$341  ^ \crc$69 [11];
+  assign \$347  = eidx < length;
+  assign \$348  = eidx == length;
+  assign \$349  = \$348  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$350  = \$347  ? dq : \$349 ;
+  assign \$351  = \$346  ^ \crc$69 [15];
+  assign \$352  = eidx < length;
+  assign \$353  = eidx == length;
+  assign \$354  = \$353  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$355  = \$352  ? dq : \$354 ;
+  assign \$356  = \$351  ^ \$355 [3];
+  assign \$357  = eidx < length;
+  assign \$358  = eidx == length;
+  assign \$359  = \$358  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$360  = \$357  ? dq : \$359 ;
+  assign \$361  = \$356  ^ \$360 [7];
+  assign \$362  = eidx < length;
+  assign \$363  = eidx == length;
+  assign \$364  = \$363  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$365  = \$362  ? dq : \$364 ;
+  assign \$367  = eidx < length;
+  assign \$368  = eidx == length;
+  assign \$369  = \$368  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$370  = \$367  ? dq : \$369 ;
+  assign \$371  = \$366  ^ \crc$69 [12];
+  assign \$372  = eidx < length;
+  assign \$373  = eidx == length;
+  assign \$374  = \$373  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$375  = \$372  ? dq : \$374 ;
+  assign \$376  = \$371  ^ \$375 [4];
+  assign \$377  = eidx < length;
+  assign \$378  = eidx == length;
+  assign \$379  = \$378  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$380  = \$377  ? dq : \$379 ;
+  assign \$382  = eidx < length;
+  assign \$383  = eidx == length;
+  assign \$384  = \$383  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$385  = \$382  ? dq : \$384 ;
+  assign \$386  = \$381  ^ \crc$69 [13];
+  assign \$387  = eidx < length;
+  assign \$388  = eidx == length;
+  assign \$389  = \$388  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$390  = \$387  ? dq : \$389 ;
+  assign \$391  = \$386  ^ \$390 [5];
+  assign \$392  = eidx < length;
+  assign \$393  = eidx == length;
+  assign \$394  = \$393  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$395  = \$392  ? dq : \$394 ;
+  assign \$397  = eidx < length;
+  assign \$398  = eidx == length;
+  assign \$399  = \$398  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$400  = \$397  ? dq : \$399 ;
+  assign \$401  = \$396  ^ \crc$69 [14];
+  assign \$402  = eidx < length;
+  assign \$403  = eidx == length;
+  assign \$404  = \$403  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$405  = \$402  ? dq : \$404 ;
+  assign \$406  = \$401  ^ \$405 [6];
+  assign \$407  = eidx < length;
+  assign \$408  = eidx == length;
+  assign \$409  = \$408  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$410  = \$407  ? dq : \$409 ;
+  assign \$412  = eidx < length;
+  assign \$413  = eidx == length;
+  assign \$414  = \$413  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$415  = \$412  ? dq : \$414 ;
+  assign \$416  = \$411  ^ \crc$69 [8];
+  assign \$417  = eidx < length;
+  assign \$418  = eidx == length;
+  assign \$419  = \$418  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$420  = \$417  ? dq : \$419 ;
+  assign \$421  = \$416  ^ \crc$69 [12];
+  assign \$422  = eidx < length;
+  assign \$423  = eidx == length;
+  assign \$424  = \$423  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$425  = \$422  ? dq : \$424 ;
+  assign \$426  = \$421  ^ \crc$69 [15];
+  assign \$427  = eidx < length;
+  assign \$428  = eidx == length;
+  assign \$429  = \$428  ? \crc$69 [7:0] : \crc$69 [15:8];
+  assign \$430  = \$427  ? dq : \$429 ;
+  assign \$431  = \$426  ^ \$430 [0];
+  assign \$432  = eidx < length;
   \edgekws_board.link.uart_rx  uart_rx (
     .clk(clk),
     .data__payload(data__payload),
@@ -30919,26 +31380,28 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     next_idx = idx;
     casez (fsm_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           next_idx = 11'h000;
-      3'h2:
+      4'h2:
           next_idx = \$32 [10:0];
-      3'h3:
+      4'h3:
           next_idx = \$33 [10:0];
-      3'h4:
+      4'h4:
+          next_idx = \$34 [10:0];
+      4'h5:
           next_idx = pos;
-      3'h5:
-          if (\$35 ) begin
-          end else if (\$36 ) begin
+      4'h6:
+          if (\$36 ) begin
+          end else if (\$37 ) begin
             if (\data__ready$71 ) begin
-              next_idx = \$41 [10:0];
+              next_idx = \$42 [10:0];
             end
           end
-      3'h6:
-          if (\$42 ) begin
-            next_idx = \$44 [10:0];
+      4'h7:
+          if (\$43 ) begin
+            next_idx = \$45 [10:0];
           end
     endcase
   end
@@ -30946,152 +31409,131 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \data__payload$61  = 8'h00;
     casez (fsm_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
-          \data__payload$61  = \$34 [7:0];
-      3'h5:
-          if (\$35 ) begin
-          end else if (\$36 ) begin
-            \data__payload$61  = \$40 ;
+      4'h4:
+          /* empty */;
+      4'h5:
+          \data__payload$61  = \$35 [7:0];
+      4'h6:
+          if (\$36 ) begin
+          end else if (\$37 ) begin
+            \data__payload$61  = \$41 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \data__valid$63  = 1'h0;
-    (* full_case = 32'd1 *)
     casez (fsm_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
+      4'h1:
           \data__valid$63  = 1'h1;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
+          /* empty */;
+      4'h5:
           \data__valid$63  = 1'h1;
-      3'h5:
-          if (\$35 ) begin
-          end else if (\$36 ) begin
+      4'h6:
+          if (\$36 ) begin
+          end else if (\$37 ) begin
             \data__valid$63  = 1'h1;
           end
-      3'h6:
+      4'h7:
           /* empty */;
-      3'h7:
+      4'h8:
           \data__valid$63  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$527  = \$signature__data ;
+    \$529  = \$signature__data ;
     if (emit) begin
-      \$527  = d1;
+      \$529  = d1;
     end
     if (rst) begin
-      \$527  = 8'h00;
+      \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$528  = d1;
+    \$530  = d1;
     if (emit) begin
-      \$528  = emit_byte;
+      \$530  = emit_byte;
     end
     if (rst) begin
-      \$528  = 8'h00;
+      \$530  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$529  = dcount;
+    \$531  = dcount;
     if (emit) begin
-      \$529  = \$53 [10:0];
+      \$531  = \$55 [10:0];
     end
     if (data__valid) begin
-      if (\$134 ) begin
-        \$529  = 11'h000;
+      if (\$136 ) begin
+        \$531  = 11'h000;
       end
     end
     if (rst) begin
-      \$529  = 11'h000;
+      \$531  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$530  = crc;
+    \$532  = crc;
     if (emit) begin
-      if (\$54 ) begin
-        \$530  = { \$126 , \$121 , \$116 , \$111 , \$104 , \$101 , \$98 , \$95 , \$90 , \$84 , \$78 , \$72 , \$70 , \$66 , \$62 , \$58  };
+      if (\$56 ) begin
+        \$532  = { \$128 , \$123 , \$118 , \$113 , \$106 , \$103 , \$100 , \$97 , \$92 , \$86 , \$80 , \$74 , \$72 , \$68 , \$64 , \$60  };
       end
     end
     if (data__valid) begin
-      if (\$134 ) begin
-        \$530  = 16'hffff;
+      if (\$136 ) begin
+        \$532  = 16'hffff;
       end
     end
     if (rst) begin
-      \$530  = 16'hffff;
+      \$532  = 16'hffff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$531  = pend_after_ack;
+    \$533  = pend_after_ack;
     if (complete) begin
-      \$531  = \$128 ;
+      \$533  = \$130 ;
     end
     if (rst) begin
-      \$531  = 2'h0;
+      \$533  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$532  = head_after_ack;
+    \$534  = head_after_ack;
     if (complete) begin
-      if (\$133 ) begin
-        \$532  = wr;
+      if (\$135 ) begin
+        \$534  = wr;
       end
     end
     if (rst) begin
-      \$532  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$533  = status0;
+    \$535  = status0;
     if (complete) begin
-      if (\$129 ) begin
-        \$533  = complete_status;
-      end
-    end
-    if (rst) begin
-      \$533  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$534  = length0;
-    if (complete) begin
-      if (\$129 ) begin
-        \$534  = complete_len;
-      end
-    end
-    if (rst) begin
-      \$534  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$535  = status1;
-    if (complete) begin
-      if (\$130 ) begin
+      if (\$131 ) begin
         \$535  = complete_status;
       end
     end
@@ -31101,9 +31543,9 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$536  = length1;
+    \$536  = length0;
     if (complete) begin
-      if (\$130 ) begin
+      if (\$131 ) begin
         \$536  = complete_len;
       end
     end
@@ -31113,78 +31555,55 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$537  = flen;
+    \$537  = status1;
+    if (complete) begin
+      if (\$132 ) begin
+        \$537  = complete_status;
+      end
+    end
+    if (rst) begin
+      \$537  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$538  = length1;
+    if (complete) begin
+      if (\$132 ) begin
+        \$538  = complete_len;
+      end
+    end
+    if (rst) begin
+      \$538  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$539  = flen;
     if (data__valid) begin
-      if (\$134 ) begin
-        \$537  = 11'h000;
-      end else if (\$135 ) begin
+      if (\$136 ) begin
+        \$539  = 11'h000;
+      end else if (\$137 ) begin
         (* full_case = 32'd1 *)
-        if (\$136 ) begin
+        if (\$138 ) begin
         end else begin
-          \$537  = \$137 [10:0];
+          \$539  = \$139 [10:0];
         end
       end
     end
     if (rst) begin
-      \$537  = 11'h000;
+      \$539  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$538  = overflow;
+    \$540  = overflow;
     if (data__valid) begin
-      if (\$134 ) begin
-        \$538  = 1'h0;
-      end else if (\$135 ) begin
-        if (\$136 ) begin
-          \$538  = 1'h1;
-        end
-      end
-    end
-    if (rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$539  = rem;
-    if (data__valid) begin
-      if (\$134 ) begin
-        \$539  = 8'h00;
-      end else if (\$135 ) begin
-        (* full_case = 32'd1 *)
-        if (\$136 ) begin
-        end else begin
-          (* full_case = 32'd1 *)
-          if (\$138 ) begin
-            \$539  = \$141 [7:0];
-          end else if (\$139 ) begin
-            \$539  = \$143 [7:0];
-          end else begin
-            \$539  = \$145 [7:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$539  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$540  = code255;
-    if (data__valid) begin
-      if (\$134 ) begin
+      if (\$136 ) begin
         \$540  = 1'h0;
-      end else if (\$135 ) begin
-        (* full_case = 32'd1 *)
-        if (\$136 ) begin
-        end else begin
-          if (\$138 ) begin
-            \$540  = \$142 ;
-          end else if (\$139 ) begin
-            \$540  = \$144 ;
-          end
+      end else if (\$137 ) begin
+        if (\$138 ) begin
+          \$540  = 1'h1;
         end
       end
     end
@@ -31194,34 +31613,43 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$541  = nobuf;
+    \$541  = rem;
     if (data__valid) begin
-      if (\$134 ) begin
-      end else if (\$135 ) begin
+      if (\$136 ) begin
+        \$541  = 8'h00;
+      end else if (\$137 ) begin
         (* full_case = 32'd1 *)
-        if (\$136 ) begin
+        if (\$138 ) begin
         end else begin
-          if (\$138 ) begin
-            \$541  = \$140 ;
+          (* full_case = 32'd1 *)
+          if (\$140 ) begin
+            \$541  = \$143 [7:0];
+          end else if (\$141 ) begin
+            \$541  = \$145 [7:0];
+          end else begin
+            \$541  = \$147 [7:0];
           end
         end
       end
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$542  = wr;
+    \$542  = code255;
     if (data__valid) begin
-      if (\$134 ) begin
-      end else if (\$135 ) begin
+      if (\$136 ) begin
+        \$542  = 1'h0;
+      end else if (\$137 ) begin
         (* full_case = 32'd1 *)
-        if (\$136 ) begin
+        if (\$138 ) begin
         end else begin
-          if (\$138 ) begin
-            \$542  = pend[0];
+          if (\$140 ) begin
+            \$542  = \$144 ;
+          end else if (\$141 ) begin
+            \$542  = \$146 ;
           end
         end
       end
@@ -31232,34 +31660,48 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$543  = frames;
-    if (clear_counters) begin
-      \$543  = 32'd0;
-    end else if (count_frame) begin
-      \$543  = \$146 [31:0];
+    \$543  = nobuf;
+    if (data__valid) begin
+      if (\$136 ) begin
+      end else if (\$137 ) begin
+        (* full_case = 32'd1 *)
+        if (\$138 ) begin
+        end else begin
+          if (\$140 ) begin
+            \$543  = \$142 ;
+          end
+        end
+      end
     end
     if (rst) begin
-      \$543  = 32'd0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$544  = crc_errors;
-    if (clear_counters) begin
-      \$544  = 32'd0;
-    end else if (count_crc) begin
-      \$544  = \$147 [31:0];
+    \$544  = wr;
+    if (data__valid) begin
+      if (\$136 ) begin
+      end else if (\$137 ) begin
+        (* full_case = 32'd1 *)
+        if (\$138 ) begin
+        end else begin
+          if (\$140 ) begin
+            \$544  = pend[0];
+          end
+        end
+      end
     end
     if (rst) begin
-      \$544  = 32'd0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$545  = framing_errors;
+    \$545  = frames;
     if (clear_counters) begin
       \$545  = 32'd0;
-    end else if (count_framing) begin
+    end else if (count_frame) begin
       \$545  = \$148 [31:0];
     end
     if (rst) begin
@@ -31268,281 +31710,326 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$546  = next_idx;
+    \$546  = crc_errors;
+    if (clear_counters) begin
+      \$546  = 32'd0;
+    end else if (count_crc) begin
+      \$546  = \$149 [31:0];
+    end
     if (rst) begin
-      \$546  = 11'h000;
+      \$546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$547  = idx;
+    \$547  = framing_errors;
+    if (clear_counters) begin
+      \$547  = 32'd0;
+    end else if (count_framing) begin
+      \$547  = \$150 [31:0];
+    end
     if (rst) begin
-      \$547  = 11'h000;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$548  = rp__data;
+    \$548  = next_idx;
     if (rst) begin
-      \$548  = 8'h00;
+      \$548  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$549  = length;
-    casez (fsm_state)
-      3'h0:
-          if (\$150 ) begin
-            \$549  = rep_len;
-          end
-    endcase
+    \$549  = idx;
     if (rst) begin
       \$549  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$550  = \crc$69 ;
+    \$550  = idx1;
+    if (rst) begin
+      \$550  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$551  = rp__data;
+    if (rst) begin
+      \$551  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$552  = length;
     casez (fsm_state)
-      3'h0:
-          if (\$150 ) begin
-            \$550  = 16'hffff;
+      4'h0:
+          if (\$152 ) begin
+            \$552  = rep_len;
           end
-      3'h1:
+    endcase
+    if (rst) begin
+      \$552  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$553  = \crc$69 ;
+    casez (fsm_state)
+      4'h0:
+          if (\$152 ) begin
+            \$553  = 16'hffff;
+          end
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
+          /* empty */;
+      4'h4:
           (* full_case = 32'd1 *)
-          if (\$151 ) begin
-          end else if (\$153 ) begin
+          if (\$153 ) begin
+          end else if (\$155 ) begin
           end else begin
-            if (\$154 ) begin
-              \$550  = { \$514 , \$489 , \$464 , \$439 , \$404 , \$389 , \$374 , \$359 , \$334 , \$304 , \$274 , \$244 , \$234 , \$214 , \$194 , \$174  };
+            if (\$156 ) begin
+              \$553  = { \$516 , \$491 , \$466 , \$441 , \$406 , \$391 , \$376 , \$361 , \$336 , \$306 , \$276 , \$246 , \$236 , \$216 , \$196 , \$176  };
             end
           end
     endcase
     if (rst) begin
-      \$550  = 16'hffff;
+      \$553  = 16'hffff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$551  = busy;
-    (* full_case = 32'd1 *)
+    \$554  = busy;
     casez (fsm_state)
-      3'h0:
-          if (\$150 ) begin
-            \$551  = 1'h1;
+      4'h0:
+          if (\$152 ) begin
+            \$554  = 1'h1;
           end
-      3'h1:
+      4'h1:
           /* empty */;
-      3'h2:
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
           /* empty */;
-      3'h5:
+      4'h5:
           /* empty */;
-      3'h6:
+      4'h6:
           /* empty */;
-      3'h7:
+      4'h7:
+          /* empty */;
+      4'h8:
           if (\data__ready$71 ) begin
-            \$551  = 1'h0;
+            \$554  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$551  = 1'h0;
+      \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$552  = fsm_state;
-    (* full_case = 32'd1 *)
+    \$555  = fsm_state;
     casez (fsm_state)
-      3'h0:
-          if (\$150 ) begin
-            \$552  = 3'h1;
+      4'h0:
+          if (\$152 ) begin
+            \$555  = 4'h1;
           end
-      3'h1:
+      4'h1:
           if (\data__ready$71 ) begin
-            \$552  = 3'h2;
+            \$555  = 4'h2;
           end
-      3'h2:
-          \$552  = 3'h3;
-      3'h3:
+      4'h2:
+          \$555  = 4'h3;
+      4'h3:
+          \$555  = 4'h4;
+      4'h4:
           (* full_case = 32'd1 *)
-          if (\$151 ) begin
-            \$552  = 3'h4;
-          end else if (\$153 ) begin
-            \$552  = 3'h4;
+          if (\$153 ) begin
+            \$555  = 4'h5;
+          end else if (\$155 ) begin
+            \$555  = 4'h5;
           end else begin
-            if (\$519 ) begin
-              \$552  = 3'h4;
+            if (\$521 ) begin
+              \$555  = 4'h5;
             end
           end
-      3'h4:
+      4'h5:
           if (\data__ready$71 ) begin
-            \$552  = 3'h5;
+            \$555  = 4'h6;
           end
-      3'h5:
-          if (\$521 ) begin
-            \$552  = 3'h6;
+      4'h6:
+          if (\$523 ) begin
+            \$555  = 4'h7;
           end
-      3'h6:
+      4'h7:
           (* full_case = 32'd1 *)
-          if (\$524 ) begin
-            \$552  = 3'h2;
+          if (\$526 ) begin
+            \$555  = 4'h2;
           end else begin
-            \$552  = 3'h7;
+            \$555  = 4'h8;
           end
-      3'h7:
+      4'h8:
           if (\data__ready$71 ) begin
-            \$552  = 3'h0;
+            \$555  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$552  = 3'h0;
+      \$555  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$553  = pos;
+    \$556  = pos;
     casez (fsm_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          \$553  = 11'h000;
-      3'h2:
+      4'h1:
+          \$556  = 11'h000;
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
           /* empty */;
-      3'h4:
+      4'h4:
           /* empty */;
-      3'h5:
+      4'h5:
           /* empty */;
-      3'h6:
-          if (\$524 ) begin
-            \$553  = \$526 [10:0];
+      4'h6:
+          /* empty */;
+      4'h7:
+          if (\$526 ) begin
+            \$556  = \$528 [10:0];
           end
     endcase
     if (rst) begin
-      \$553  = 11'h000;
+      \$556  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$554  = run;
+    \$557  = run;
     casez (fsm_state)
-      3'h0:
+      4'h0:
           /* empty */;
-      3'h1:
-          \$554  = 8'h00;
-      3'h2:
+      4'h1:
+          \$557  = 8'h00;
+      4'h2:
           /* empty */;
-      3'h3:
+      4'h3:
+          /* empty */;
+      4'h4:
           (* full_case = 32'd1 *)
-          if (\$151 ) begin
-          end else if (\$153 ) begin
+          if (\$153 ) begin
+          end else if (\$155 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$519 ) begin
+            if (\$521 ) begin
             end else begin
-              \$554  = \$520 [7:0];
+              \$557  = \$522 [7:0];
             end
           end
-      3'h4:
+      4'h5:
           /* empty */;
-      3'h5:
+      4'h6:
           /* empty */;
-      3'h6:
-          if (\$524 ) begin
-            \$554  = 8'h00;
-          end
-    endcase
-    if (rst) begin
-      \$554  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$555  = ends_zero;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          (* full_case = 32'd1 *)
-          if (\$151 ) begin
-            \$555  = 1'h0;
-          end else if (\$153 ) begin
-            \$555  = 1'h0;
-          end else begin
-            if (\$519 ) begin
-              \$555  = 1'h1;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$556  = ends_full;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          (* full_case = 32'd1 *)
-          if (\$151 ) begin
-            \$556  = 1'h1;
-          end else if (\$153 ) begin
-            \$556  = 1'h0;
-          end else begin
-            if (\$519 ) begin
-              \$556  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$557  = left;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\data__ready$71 ) begin
-            \$557  = run;
-          end
-      3'h5:
-          if (\$521 ) begin
-          end else if (\$522 ) begin
-            if (\data__ready$71 ) begin
-              \$557  = \$523 [7:0];
-            end
+      4'h7:
+          if (\$526 ) begin
+            \$557  = 8'h00;
           end
     endcase
     if (rst) begin
       \$557  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$558  = ends_zero;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          (* full_case = 32'd1 *)
+          if (\$153 ) begin
+            \$558  = 1'h0;
+          end else if (\$155 ) begin
+            \$558  = 1'h0;
+          end else begin
+            if (\$521 ) begin
+              \$558  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$559  = ends_full;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          (* full_case = 32'd1 *)
+          if (\$153 ) begin
+            \$559  = 1'h1;
+          end else if (\$155 ) begin
+            \$559  = 1'h0;
+          end else begin
+            if (\$521 ) begin
+              \$559  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$560  = left;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\data__ready$71 ) begin
+            \$560  = run;
+          end
+      4'h6:
+          if (\$523 ) begin
+          end else if (\$524 ) begin
+            if (\data__ready$71 ) begin
+              \$560  = \$525 [7:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$560  = 8'h00;
     end
   end
   assign \rx$1  = rx;
@@ -31557,41 +32044,41 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign rep_addr = wp__addr;
   assign rep_data = wp__data;
   assign rep_we = wp__en;
-  assign rp__addr = next_idx;
+  assign rp__addr = idx;
   assign \$12  = wr;
-  assign \$55  = crc[8];
-  assign \$59  = crc[9];
-  assign \$63  = crc[10];
-  assign \$67  = crc[11];
-  assign \$71  = crc[12];
-  assign \$73  = crc[8];
-  assign \$79  = crc[9];
-  assign \$85  = crc[10];
-  assign \$91  = crc[0];
-  assign \$96  = crc[1];
-  assign \$99  = crc[2];
-  assign \$102  = crc[3];
-  assign \$105  = crc[4];
-  assign \$112  = crc[5];
-  assign \$117  = crc[6];
-  assign \$122  = crc[7];
-  assign \$130  = wr;
-  assign \$159  = \crc$69 [8];
-  assign \$179  = \crc$69 [9];
-  assign \$199  = \crc$69 [10];
-  assign \$219  = \crc$69 [11];
-  assign \$239  = \crc$69 [12];
-  assign \$249  = \crc$69 [8];
-  assign \$279  = \crc$69 [9];
-  assign \$309  = \crc$69 [10];
-  assign \$339  = \crc$69 [0];
-  assign \$364  = \crc$69 [1];
-  assign \$379  = \crc$69 [2];
-  assign \$394  = \crc$69 [3];
-  assign \$409  = \crc$69 [4];
-  assign \$444  = \crc$69 [5];
-  assign \$469  = \crc$69 [6];
-  assign \$494  = \crc$69 [7];
+  assign \$57  = crc[8];
+  assign \$61  = crc[9];
+  assign \$65  = crc[10];
+  assign \$69  = crc[11];
+  assign \$73  = crc[12];
+  assign \$75  = crc[8];
+  assign \$81  = crc[9];
+  assign \$87  = crc[10];
+  assign \$93  = crc[0];
+  assign \$98  = crc[1];
+  assign \$101  = crc[2];
+  assign \$104  = crc[3];
+  assign \$107  = crc[4];
+  assign \$114  = crc[5];
+  assign \$119  = crc[6];
+  assign \$124  = crc[7];
+  assign \$132  = wr;
+  assign \$161  = \crc$69 [8];
+  assign \$181  = \crc$69 [9];
+  assign \$201  = \crc$69 [10];
+  assign \$221  = \crc$69 [11];
+  assign \$241  = \crc$69 [12];
+  assign \$251  = \crc$69 [8];
+  assign \$281  = \crc$69 [9];
+  assign \$311  = \crc$69 [10];
+  assign \$341  = \crc$69 [0];
+  assign \$366  = \crc$69 [1];
+  assign \$381  = \crc$69 [2];
+  assign \$396  = \crc$69 [3];
+  assign \$411  = \crc$69 [4];
+  assign \$446  = \crc$69 [5];
+  assign \$471  = \crc$69 [6];
+  assign \$496  = \crc$69 [7];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -31958,334 +32445,365 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5262$16 , load__ready, hit, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5299$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [9:0] \$100 ;
-  wire \$101 ;
-  wire [9:0] \$102 ;
-  wire [9:0] \$103 ;
-  wire [10:0] \$104 ;
-  wire [9:0] \$105 ;
-  wire [10:0] \$106 ;
-  wire [6:0] \$107 ;
-  wire [7:0] \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire [7:0] \$110 ;
-  wire [14:0] \$111 ;
-  wire [14:0] \$112 ;
+  wire [14:0] \$10 ;
+  wire [12:0] \$100 ;
+  wire [13:0] \$101 ;
+  wire [12:0] \$102 ;
+  wire [12:0] \$103 ;
+  wire [13:0] \$104 ;
+  wire [7:0] \$105 ;
+  wire [14:0] \$106 ;
+  wire [14:0] \$107 ;
+  wire [14:0] \$108 ;
+  wire [12:0] \$109 ;
+  wire [13:0] \$11 ;
+  wire [13:0] \$110 ;
+  wire [12:0] \$111 ;
+  wire [13:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
+  wire [11:0] \$116 ;
+  wire [15:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [13:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [6:0] \$121 ;
+  wire [6:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire [12:0] \$129 ;
-  wire \$13 ;
-  wire [12:0] \$130 ;
-  wire [13:0] \$131 ;
-  wire [14:0] \$132 ;
-  wire [12:0] \$133 ;
-  wire [12:0] \$134 ;
-  wire [13:0] \$135 ;
-  wire [14:0] \$136 ;
-  wire [5:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire [13:0] \$139 ;
-  wire \$14 ;
-  wire [12:0] \$140 ;
-  wire [12:0] \$141 ;
-  wire [12:0] \$142 ;
-  wire [12:0] \$143 ;
-  wire [13:0] \$144 ;
-  wire [14:0] \$145 ;
-  wire [12:0] \$146 ;
-  wire [12:0] \$147 ;
-  wire [13:0] \$148 ;
-  wire [14:0] \$149 ;
-  wire \$15 ;
-  wire [4:0] \$150 ;
-  wire [15:0] \$151 ;
-  wire [13:0] \$152 ;
-  wire [12:0] \$153 ;
-  wire [12:0] \$154 ;
-  wire [13:0] \$155 ;
-  wire [14:0] \$156 ;
-  wire [12:0] \$157 ;
-  wire [12:0] \$158 ;
-  wire [13:0] \$159 ;
-  wire \$16 ;
-  wire [14:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [15:0] \$162 ;
-  wire [13:0] \$163 ;
-  wire [12:0] \$164 ;
-  wire [12:0] \$165 ;
-  wire [12:0] \$166 ;
-  wire [12:0] \$167 ;
-  wire [13:0] \$168 ;
-  wire [14:0] \$169 ;
-  wire \$17 ;
-  wire [12:0] \$170 ;
-  wire [12:0] \$171 ;
-  wire [13:0] \$172 ;
-  wire [14:0] \$173 ;
-  wire [4:0] \$174 ;
-  wire [15:0] \$175 ;
-  wire [13:0] \$176 ;
-  wire [12:0] \$177 ;
-  wire [12:0] \$178 ;
-  wire [13:0] \$179 ;
-  wire \$18 ;
-  wire [14:0] \$180 ;
-  wire [12:0] \$181 ;
-  wire [12:0] \$182 ;
-  wire [13:0] \$183 ;
-  wire [14:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [15:0] \$186 ;
-  wire [13:0] \$187 ;
-  wire [12:0] \$188 ;
-  wire [12:0] \$189 ;
-  wire \$19 ;
-  wire [12:0] \$190 ;
-  wire [12:0] \$191 ;
-  wire [13:0] \$192 ;
-  wire [14:0] \$193 ;
-  wire [12:0] \$194 ;
-  wire [12:0] \$195 ;
-  wire [13:0] \$196 ;
-  wire [14:0] \$197 ;
-  wire [4:0] \$198 ;
-  wire [15:0] \$199 ;
+  wire [9:0] \$125 ;
+  wire [9:0] \$126 ;
+  wire [10:0] \$127 ;
+  wire [9:0] \$128 ;
+  wire [9:0] \$129 ;
+  wire [12:0] \$13 ;
+  wire [10:0] \$130 ;
+  wire [1:0] \$131 ;
+  wire [9:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire [11:0] \$135 ;
+  wire [6:0] \$136 ;
+  wire \$137 ;
+  wire [3:0] \$138 ;
+  wire \$139 ;
+  wire [13:0] \$14 ;
+  wire \$140 ;
+  wire [223:0] \$141 ;
+  wire [5:0] \$142 ;
+  wire \$143 ;
+  wire [7:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [12:0] \$15 ;
+  wire [15:0] \$150 ;
+  wire [11:0] \$151 ;
+  wire \$152 ;
+  wire [1:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [13:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [12:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [12:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [13:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire \$20 ;
-  wire [14:0] \$200 ;
-  wire [12:0] \$201 ;
-  wire [12:0] \$202 ;
-  wire [13:0] \$203 ;
-  wire [14:0] \$204 ;
-  wire [12:0] \$205 ;
-  wire [12:0] \$206 ;
-  wire [13:0] \$207 ;
-  wire [14:0] \$208 ;
-  wire [7:0] \$209 ;
-  wire \$21 ;
-  wire [15:0] \$210 ;
-  wire [14:0] \$211 ;
-  wire [12:0] \$212 ;
-  wire [12:0] \$213 ;
-  wire [12:0] \$214 ;
-  wire [12:0] \$215 ;
-  wire [13:0] \$216 ;
-  wire [14:0] \$217 ;
-  wire [12:0] \$218 ;
-  wire [12:0] \$219 ;
-  wire \$22 ;
-  wire [13:0] \$220 ;
-  wire [14:0] \$221 ;
-  wire [4:0] \$222 ;
-  wire [15:0] \$223 ;
-  wire [14:0] \$224 ;
-  wire [12:0] \$225 ;
-  wire [12:0] \$226 ;
-  wire [13:0] \$227 ;
-  wire [14:0] \$228 ;
-  wire [12:0] \$229 ;
-  wire \$23 ;
-  wire [12:0] \$230 ;
-  wire [13:0] \$231 ;
-  wire [14:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [15:0] \$234 ;
-  wire [14:0] \$235 ;
-  wire [12:0] \$236 ;
-  wire [12:0] \$237 ;
-  wire [13:0] \$238 ;
-  wire [13:0] \$239 ;
-  wire \$24 ;
-  wire [13:0] \$240 ;
-  wire [13:0] \$241 ;
-  wire [13:0] \$242 ;
-  wire [13:0] \$243 ;
-  wire [13:0] \$244 ;
-  wire [13:0] \$245 ;
-  wire [13:0] \$246 ;
-  wire [13:0] \$247 ;
-  wire [13:0] \$248 ;
-  wire [14:0] \$249 ;
-  wire \$25 ;
-  wire [14:0] \$250 ;
-  wire [13:0] \$251 ;
-  wire [13:0] \$252 ;
-  wire [14:0] \$253 ;
-  wire [14:0] \$254 ;
-  wire [13:0] \$255 ;
-  wire [13:0] \$256 ;
+  wire [12:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [12:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [13:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [4:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [14:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire [13:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
   wire \$257 ;
-  wire [11:0] \$258 ;
-  wire [15:0] \$259 ;
-  wire \$26 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [13:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [6:0] \$263 ;
-  wire [6:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [9:0] \$267 ;
-  wire [9:0] \$268 ;
-  wire [10:0] \$269 ;
-  wire \$27 ;
-  wire [9:0] \$270 ;
-  wire [9:0] \$271 ;
-  wire [10:0] \$272 ;
-  wire [1:0] \$273 ;
-  wire [9:0] \$274 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [12:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [11:0] \$277 ;
-  wire [6:0] \$278 ;
+  wire \$277 ;
+  wire \$278 ;
   wire \$279 ;
-  wire \$28 ;
-  wire [3:0] \$280 ;
+  wire [12:0] \$28 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire [223:0] \$283 ;
-  wire [5:0] \$284 ;
+  wire \$283 ;
+  wire \$284 ;
   wire \$285 ;
-  wire [7:0] \$286 ;
+  wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
+  wire [13:0] \$29 ;
   wire \$290 ;
-  wire \$291 ;
-  wire [15:0] \$292 ;
-  wire [11:0] \$293 ;
-  wire \$294 ;
-  wire [1:0] \$295 ;
-  reg [10:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [8:0] \$299 ;
-  wire \$3 ;
-  wire \$30 ;
-  reg \$300 ;
-  reg [8:0] \$301 ;
-  reg \$302 ;
-  reg [14:0] \$303 ;
-  reg [2:0] \$304 ;
-  reg \$305 ;
-  reg [8:0] \$306 ;
-  reg [6:0] \$307 ;
-  reg [6:0] \$308 ;
-  reg \$309 ;
-  wire \$31 ;
-  reg [1:0] \$310 ;
-  reg [14:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [2:0] \$313 ;
-  reg [223:0] \$314 ;
-  reg [4:0] \$315 ;
-  reg [1:0] \$316 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire [5:0] \$428 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [9:0] \$291 ;
+  wire \$292 ;
+  wire [9:0] \$293 ;
+  wire [9:0] \$294 ;
+  wire [10:0] \$295 ;
+  wire [9:0] \$296 ;
+  wire [10:0] \$297 ;
+  wire [6:0] \$298 ;
+  wire [7:0] \$299 ;
+  wire [12:0] \$3 ;
+  wire [12:0] \$30 ;
+  wire \$300 ;
+  wire [7:0] \$301 ;
+  wire [14:0] \$302 ;
+  wire [14:0] \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [12:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  reg [7:0] \$318 ;
+  reg [10:0] \$319 ;
+  wire [13:0] \$32 ;
+  reg [12:0] \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [10:0] \$324 ;
+  reg [5:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [8:0] \$328 ;
+  reg [8:0] \$329 ;
+  wire [7:0] \$33 ;
+  reg \$330 ;
+  reg [8:0] \$331 ;
+  reg \$332 ;
+  reg [14:0] \$333 ;
+  reg [1:0] \$334 ;
+  reg [14:0] \$335 ;
+  reg \$336 ;
+  reg [8:0] \$337 ;
+  reg [6:0] \$338 ;
+  reg [6:0] \$339 ;
+  wire [14:0] \$34 ;
+  reg [2:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [2:0] \$342 ;
+  reg [223:0] \$343 ;
+  reg [4:0] \$344 ;
+  reg [1:0] \$345 ;
+  wire [13:0] \$35 ;
+  wire [13:0] \$36 ;
+  wire [12:0] \$37 ;
+  wire [13:0] \$38 ;
+  wire [12:0] \$39 ;
+  wire [12:0] \$4 ;
+  wire [13:0] \$40 ;
+  wire [12:0] \$41 ;
+  wire [12:0] \$42 ;
+  wire [13:0] \$43 ;
+  wire [12:0] \$44 ;
+  wire [12:0] \$45 ;
+  wire [13:0] \$46 ;
+  wire [4:0] \$47 ;
+  wire [14:0] \$48 ;
+  wire [13:0] \$49 ;
+  wire [13:0] \$5 ;
+  wire [13:0] \$50 ;
+  wire [12:0] \$51 ;
+  wire [12:0] \$52 ;
+  wire [13:0] \$53 ;
+  wire [12:0] \$54 ;
+  wire [12:0] \$55 ;
+  wire [13:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [14:0] \$58 ;
+  wire [13:0] \$59 ;
+  wire [12:0] \$6 ;
+  wire [13:0] \$60 ;
+  wire [12:0] \$61 ;
+  wire [13:0] \$62 ;
+  wire [12:0] \$63 ;
+  wire [13:0] \$64 ;
+  wire [5:0] \$647 ;
+  wire [12:0] \$65 ;
+  wire [12:0] \$66 ;
+  wire [13:0] \$67 ;
+  wire [12:0] \$68 ;
+  wire [12:0] \$69 ;
+  wire [12:0] \$7 ;
+  wire [13:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire [14:0] \$72 ;
+  wire [14:0] \$73 ;
+  wire [14:0] \$74 ;
+  wire [12:0] \$75 ;
+  wire [12:0] \$76 ;
+  wire [13:0] \$77 ;
+  wire [12:0] \$78 ;
+  wire [12:0] \$79 ;
+  wire [13:0] \$8 ;
+  wire [13:0] \$80 ;
+  wire [7:0] \$81 ;
+  wire [14:0] \$82 ;
+  wire [14:0] \$83 ;
+  wire [14:0] \$84 ;
+  wire [12:0] \$85 ;
+  wire [13:0] \$86 ;
+  wire [12:0] \$87 ;
+  wire [13:0] \$88 ;
+  wire [12:0] \$89 ;
+  wire [5:0] \$9 ;
+  wire [12:0] \$90 ;
+  wire [13:0] \$91 ;
+  wire [12:0] \$92 ;
+  wire [12:0] \$93 ;
+  wire [13:0] \$94 ;
+  wire [4:0] \$95 ;
+  wire [14:0] \$96 ;
+  wire [14:0] \$97 ;
+  wire [14:0] \$98 ;
+  wire [12:0] \$99 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg [12:0] \$signal$6  = 13'h0000;
   reg [14:0] \$signature__addr ;
-  reg [8:0] \$signature__addr$22 ;
-  reg [8:0] \$signature__addr$28 ;
+  reg [8:0] \$signature__addr$50 ;
+  reg [8:0] \$signature__addr$53 ;
   reg [7:0] \$signature__data ;
-  reg [31:0] \$signature__data$25 ;
-  reg [19:0] \$signature__data$29 ;
+  reg [31:0] \$signature__data$51 ;
+  reg [19:0] \$signature__data$54 ;
   reg \$signature__en ;
-  reg \$signature__en$26 ;
-  reg \$signature__en$30 ;
+  reg \$signature__en$52 ;
+  reg \$signature__en$55 ;
   reg [4:0] beat = 5'h00;
   output busy;
   wire busy;
@@ -32293,14 +32811,16 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
   input clk;
   wire clk;
   reg down = 1'h0;
-  wire [32:0] \end ;
+  wire [13:0] \end ;
   reg [2:0] ext_loader_state = 3'h0;
   reg g = 1'h0;
-  output hit;
   reg hit;
+  reg i_high = 1'h0;
+  reg [10:0] i_length = 11'h000;
   reg is_step = 1'h0;
   reg is_weights;
   reg [2:0] j = 3'h0;
+  reg kind_w = 1'h0;
   input [10:0] length;
   wire [10:0] length;
   output [42:0] load__payload;
@@ -32319,12 +32839,13 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
   reg [5:0] nbyte = 6'h00;
   reg [6:0] neuron = 7'h00;
   wire [31:0] offset;
-  wire ok;
+  output ok;
+  reg ok = 1'h0;
   output ok_read;
-  wire ok_read;
+  reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$5262$16 ;
-  wire [39:0] \port$5262$16 ;
+  input [39:0] \port$5299$16 ;
+  wire [39:0] \port$5299$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -32372,8 +32893,8 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       st[st__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      st[\$signature__addr$28 ] <= \$signature__data$29 ;
+    if (\$signature__en$55 )
+      st[\$signature__addr$53 ] <= \$signature__data$54 ;
   end
   reg [19:0] _0_;
   always @(posedge clk) begin
@@ -32706,8 +33227,8 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     th[319] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$26 )
-      th[\$signature__addr$22 ] <= \$signature__data$25 ;
+    if (\$signature__en$52 )
+      th[\$signature__addr$50 ] <= \$signature__data$51 ;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -32733,335 +33254,1438 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     end
   end
   assign w_rd__data = _2_;
-  assign \end  = \port$5262$16 [39:8] + length;
-  assign \$1  = ! \port$5262$16 [13:8];
-  assign \$2  = ! length[5:0];
-  assign \$3  = \$1  & \$2 ;
-  assign \$4  = \end  <= 11'h640;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = ! \port$5262$16 [9:8];
-  assign \$7  = ! length[1:0];
-  assign \$8  = \$6  & \$7 ;
-  assign \$9  = \end  <= 9'h100;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = ! \port$5262$16 [9:8];
-  assign \$12  = ! length[1:0];
-  assign \$13  = \$11  & \$12 ;
-  assign \$14  = \end  <= 9'h100;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = ! \port$5262$16 [13:8];
-  assign \$17  = ! length[5:0];
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = \end  <= 10'h240;
-  assign \$20  = \$18  & \$19 ;
-  assign \$21  = ! \port$5262$16 [13:8];
-  assign \$22  = ! length[5:0];
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = \end  <= 13'h1000;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = ! \port$5262$16 [9:8];
-  assign \$27  = ! length[1:0];
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = \end  <= 9'h100;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = ! \port$5262$16 [9:8];
-  assign \$32  = ! length[1:0];
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = \end  <= 9'h100;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = ! \port$5262$16 [13:8];
-  assign \$37  = ! length[5:0];
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = \end  <= 10'h240;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = ! \port$5262$16 [13:8];
-  assign \$42  = ! length[5:0];
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = \end  <= 13'h1000;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = ! \port$5262$16 [9:8];
-  assign \$47  = ! length[1:0];
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = \end  <= 9'h100;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = ! \port$5262$16 [9:8];
-  assign \$52  = ! length[1:0];
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = \end  <= 9'h100;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = ! \port$5262$16 [13:8];
-  assign \$57  = ! length[5:0];
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \end  <= 10'h240;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ! \port$5262$16 [13:8];
-  assign \$62  = ! length[5:0];
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \end  <= 13'h1000;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = ! \port$5262$16 [9:8];
-  assign \$67  = ! length[1:0];
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \end  <= 9'h100;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = ! \port$5262$16 [9:8];
-  assign \$72  = ! length[1:0];
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = \end  <= 9'h100;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = ! \port$5262$16 [13:8];
-  assign \$77  = ! length[5:0];
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = \end  <= 10'h240;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = ! \port$5262$16 [13:8];
-  assign \$82  = ! length[5:0];
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = \end  <= 13'h1000;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = ! \port$5262$16 [9:8];
-  assign \$87  = ! length[1:0];
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = \end  <= 9'h100;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = ! \port$5262$16 [9:8];
-  assign \$92  = ! length[1:0];
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \end  <= 9'h100;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = | rem;
-  assign \$97  = ! rem;
-  assign \$98  = nbyte == 6'h3f;
-  assign \$99  = | rem;
-  assign \$100  = sh_base + neuron;
-  assign \$101  = ~ is_step;
-  assign \$102  = sh_base + neuron;
-  assign \$103  = sh_base + { neuron[6:2], 2'h0 };
-  assign \$104  = \$103  + j;
-  assign \$105  = sh_base + { neuron[6:2], 2'h0 };
-  assign \$106  = \$105  + j;
-  assign \$108  = p_base + \$107 ;
-  assign \$109  = beat == 3'h6;
-  assign \$428  = rlane * 4'h8;
-  assign \$110  = word >> \$428 ;
-  assign \$113  = ~ rvalid;
-  assign \$114  = \$113  | rdata__ready;
-  assign \$115  = ~ rvalid;
-  assign \$116  = \$115  | rdata__ready;
-  assign \$117  = ~ rvalid;
-  assign \$118  = \$117  | rdata__ready;
-  assign busy = ~ \$119 ;
-  assign \$119  = ! ext_loader_state;
-  assign \$120  = ext_loader_state == 1'h1;
-  assign \$121  = ext_loader_state == 2'h2;
-  assign \$122  = ext_loader_state == 2'h3;
-  assign \$123  = ext_loader_state == 3'h4;
-  assign \$124  = ext_loader_state == 3'h5;
-  assign \$125  = ext_loader_state == 3'h6;
-  assign \$126  = ext_loader_state == 3'h7;
-  assign \$127  = write & hit;
-  assign \$128  = read & ok_read;
-  assign \$131  = 1'h0 + \$130 ;
-  assign \$132  = 1'h0 + \$131 ;
-  assign \$135  = 1'h0 + \$134 ;
-  assign \$136  = 1'h0 + \$135 ;
-  assign \$138  = \$136  + 6'h00;
-  assign \$139  = 1'h0 + \port$5262$16 [20:8];
-  assign \$144  = 4'h8 - \$143 ;
-  assign \$145  = $signed(6'h19) + $signed(\$144 );
-  assign \$148  = 4'h8 - \$147 ;
-  assign \$149  = $signed(6'h19) + $signed(\$148 );
-  assign \$151  = $signed(\$149 ) + $signed(6'h00);
-  assign \$152  = 11'h640 + \port$5262$16 [20:8];
-  assign \$155  = 1'h0 + \$154 ;
-  assign \$156  = 6'h22 + \$155 ;
-  assign \$159  = 1'h0 + \$158 ;
-  assign \$160  = 6'h22 + \$159 ;
-  assign \$162  = \$160  + 8'h00;
-  assign \$163  = 12'h880 + \port$5262$16 [20:8];
-  assign \$168  = 4'h8 - \$167 ;
-  assign \$169  = $signed(8'h62) + $signed(\$168 );
-  assign \$172  = 4'h8 - \$171 ;
-  assign \$173  = $signed(8'h62) + $signed(\$172 );
-  assign \$175  = $signed(\$173 ) + $signed(6'h00);
-  assign \$176  = 13'h1880 + \port$5262$16 [20:8];
-  assign \$179  = 1'h0 + \$178 ;
-  assign \$180  = 7'h6b + \$179 ;
-  assign \$183  = 1'h0 + \$182 ;
-  assign \$184  = 7'h6b + \$183 ;
-  assign \$186  = \$184  + 8'h00;
-  assign \$187  = 13'h1ac0 + \port$5262$16 [20:8];
-  assign \$192  = 4'h8 - \$191 ;
-  assign \$193  = $signed(9'h0ab) + $signed(\$192 );
-  assign \$196  = 4'h8 - \$195 ;
-  assign \$197  = $signed(9'h0ab) + $signed(\$196 );
-  assign \$199  = $signed(\$197 ) + $signed(6'h00);
-  assign \$200  = 14'h2ac0 + \port$5262$16 [20:8];
-  assign \$203  = 1'h0 + \$202 ;
-  assign \$204  = 8'hb4 + \$203 ;
-  assign \$207  = 1'h0 + \$206 ;
-  assign \$208  = 8'hb4 + \$207 ;
-  assign \$210  = \$208  + 8'h00;
-  assign \$211  = 14'h2d00 + \port$5262$16 [20:8];
-  assign \$216  = 4'h8 - \$215 ;
-  assign \$217  = $signed(9'h0f4) + $signed(\$216 );
-  assign \$220  = 4'h8 - \$219 ;
-  assign \$221  = $signed(9'h0f4) + $signed(\$220 );
-  assign \$223  = $signed(\$221 ) + $signed(6'h00);
-  assign \$224  = 14'h3d00 + \port$5262$16 [20:8];
-  assign \$227  = 1'h0 + \$226 ;
-  assign \$228  = 8'hfd + \$227 ;
-  assign \$231  = 1'h0 + \$230 ;
-  assign \$232  = 8'hfd + \$231 ;
-  assign \$234  = \$232  + 8'h00;
-  assign \$235  = 14'h3f40 + \port$5262$16 [20:8];
-  assign \$238  = 1'h0 + \port$5262$16 [20:8];
-  assign \$239  = 1'h0 + \port$5262$16 [20:8];
-  assign \$240  = 1'h0 + \port$5262$16 [20:8];
-  assign \$241  = 11'h640 + \port$5262$16 [20:8];
-  assign \$242  = 12'h880 + \port$5262$16 [20:8];
-  assign \$243  = 9'h100 + \port$5262$16 [20:8];
-  assign \$244  = 9'h100 + \port$5262$16 [20:8];
-  assign \$245  = 13'h1880 + \port$5262$16 [20:8];
-  assign \$246  = 13'h1ac0 + \port$5262$16 [20:8];
-  assign \$247  = 10'h200 + \port$5262$16 [20:8];
-  assign \$248  = 10'h200 + \port$5262$16 [20:8];
-  assign \$249  = 14'h2ac0 + \port$5262$16 [20:8];
-  assign \$250  = 14'h2d00 + \port$5262$16 [20:8];
-  assign \$251  = 10'h300 + \port$5262$16 [20:8];
-  assign \$252  = 10'h300 + \port$5262$16 [20:8];
-  assign \$253  = 14'h3d00 + \port$5262$16 [20:8];
-  assign \$254  = 14'h3f40 + \port$5262$16 [20:8];
-  assign \$255  = 11'h400 + \port$5262$16 [20:8];
-  assign \$256  = 11'h400 + \port$5262$16 [20:8];
-  assign \$257  = ! rem;
-  assign \$258  = rem - 1'h1;
-  assign \$259  = waddr + 1'h1;
-  assign \$260  = nbyte[1:0] == 2'h3;
-  assign \$261  = nbyte == 6'h3f;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = nbyte + 1'h1;
-  assign \$264  = nbyte + 1'h1;
-  assign \$265  = nbyte == 6'h3f;
-  assign \$266  = ! g;
-  assign \$267  = rowq - 1'h1;
-  assign \$268  = rowq + 1'h1;
-  assign \$269  = down ? { \$267 [9], \$267  } : { 1'h0, \$268  };
-  assign \$270  = rowq - 1'h1;
-  assign \$271  = rowq + 1'h1;
-  assign \$272  = down ? { \$270 [9], \$270  } : { 1'h0, \$271  };
-  assign \$273  = g + 1'h1;
-  assign \$274  = row + stride;
-  assign \$275  = ! rem;
-  assign \$276  = ! rem;
-  assign \$277  = rem - 1'h1;
-  assign \$278  = nbyte + 1'h1;
-  assign \$279  = nbyte[1:0] == 2'h3;
-  assign \$280  = j + 1'h1;
-  assign \$281  = | j;
-  assign \$282  = j == 3'h4;
-  assign \$284  = beat + 1'h1;
-  assign \$285  = beat == 3'h6;
-  assign \$286  = neuron + 1'h1;
-  assign \$287  = ! rem;
-  assign \$288  = ~ rvalid;
-  assign \$289  = \$288  | rdata__ready;
+  assign \$1  = | \port$5299$16 [39:21];
+  assign \$5  = 1'h0 + \$4 ;
+  assign \$8  = 1'h0 + \$7 ;
+  assign \$10  = \$8  + 6'h00;
+  assign \$11  = 1'h0 + \$signal$6 ;
+  assign \$12  = 1'h0 + \$signal$6 ;
+  assign \$14  = 1'h0 + \$signal$6 ;
+  assign \$16  = 1'h0 + \$signal$6 ;
+  assign \$19  = 6'h21 - \$18 ;
+  assign \$22  = 6'h21 - \$21 ;
+  assign \$24  = $signed(\$22 ) + $signed(6'h00);
+  assign \$25  = 11'h640 + \$signal$6 ;
+  assign \$26  = 11'h640 + \$signal$6 ;
+  assign \$29  = 6'h22 + \$28 ;
+  assign \$32  = 6'h22 + \$31 ;
+  assign \$34  = \$32  + 8'h00;
+  assign \$35  = 12'h880 + \$signal$6 ;
+  assign \$36  = 12'h880 + \$signal$6 ;
+  assign \$38  = 9'h100 + \$signal$6 ;
+  assign \$40  = 9'h100 + \$signal$6 ;
+  assign \$43  = 7'h6a - \$42 ;
+  assign \$46  = 7'h6a - \$45 ;
+  assign \$48  = $signed(\$46 ) + $signed(6'h00);
+  assign \$49  = 13'h1880 + \$signal$6 ;
+  assign \$50  = 13'h1880 + \$signal$6 ;
+  assign \$53  = 7'h6b + \$52 ;
+  assign \$56  = 7'h6b + \$55 ;
+  assign \$58  = \$56  + 8'h00;
+  assign \$59  = 13'h1ac0 + \$signal$6 ;
+  assign \$60  = 13'h1ac0 + \$signal$6 ;
+  assign \$62  = 10'h200 + \$signal$6 ;
+  assign \$64  = 10'h200 + \$signal$6 ;
+  assign \$67  = 8'hb3 - \$66 ;
+  assign \$70  = 8'hb3 - \$69 ;
+  assign \$72  = $signed(\$70 ) + $signed(6'h00);
+  assign \$73  = 14'h2ac0 + \$signal$6 ;
+  assign \$74  = 14'h2ac0 + \$signal$6 ;
+  assign \$77  = 8'hb4 + \$76 ;
+  assign \$80  = 8'hb4 + \$79 ;
+  assign \$82  = \$80  + 8'h00;
+  assign \$83  = 14'h2d00 + \$signal$6 ;
+  assign \$84  = 14'h2d00 + \$signal$6 ;
+  assign \$86  = 10'h300 + \$signal$6 ;
+  assign \$88  = 10'h300 + \$signal$6 ;
+  assign \$91  = 8'hfc - \$90 ;
+  assign \$94  = 8'hfc - \$93 ;
+  assign \$96  = $signed(\$94 ) + $signed(6'h00);
+  assign \$97  = 14'h3d00 + \$signal$6 ;
+  assign \$98  = 14'h3d00 + \$signal$6 ;
+  assign \$101  = 8'hfd + \$100 ;
+  assign \$104  = 8'hfd + \$103 ;
+  assign \$106  = \$104  + 8'h00;
+  assign \$107  = 14'h3f40 + \$signal$6 ;
+  assign \$108  = 14'h3f40 + \$signal$6 ;
+  assign \$110  = 11'h400 + \$signal$6 ;
+  assign \$112  = 11'h400 + \$signal$6 ;
+  assign \$113  = write & ok;
+  assign \$114  = read & ok_read;
+  assign \$115  = ! rem;
+  assign \$116  = rem - 1'h1;
+  assign \$117  = waddr + 1'h1;
+  assign \$118  = nbyte[1:0] == 2'h3;
+  assign \$119  = nbyte == 6'h3f;
+  assign \$120  = \$118  | \$119 ;
+  assign \$121  = nbyte + 1'h1;
+  assign \$122  = nbyte + 1'h1;
+  assign \$123  = nbyte == 6'h3f;
+  assign \$124  = ! g;
+  assign \$125  = rowq - 1'h1;
+  assign \$126  = rowq + 1'h1;
+  assign \$127  = down ? { \$125 [9], \$125  } : { 1'h0, \$126  };
+  assign \$128  = rowq - 1'h1;
+  assign \$129  = rowq + 1'h1;
+  assign \$130  = down ? { \$128 [9], \$128  } : { 1'h0, \$129  };
+  assign \$131  = g + 1'h1;
+  assign \$132  = row + stride;
+  assign \$133  = ! rem;
+  assign \$134  = ! rem;
+  assign \$135  = rem - 1'h1;
+  assign \$136  = nbyte + 1'h1;
+  assign \$137  = nbyte[1:0] == 2'h3;
+  assign \$138  = j + 1'h1;
+  assign \$139  = | j;
+  assign \$140  = j == 3'h4;
+  assign \$142  = beat + 1'h1;
+  assign \$143  = beat == 3'h6;
+  assign \$144  = neuron + 1'h1;
+  assign \$145  = ! rem;
+  assign \$146  = ~ rvalid;
+  assign \$147  = \$146  | rdata__ready;
+  assign \$148  = | rem;
+  assign \$149  = | rem;
+  assign \$150  = raddr + 1'h1;
+  assign \$151  = rem - 1'h1;
+  assign \$152  = ! rsrc;
+  assign \$153  = \$152  ? 2'h0 : raddr[1:0];
+  assign \end  = \$signal$6  + i_length;
+  assign \$154  = ! \$signal$6 [5:0];
+  assign \$155  = ! i_length[5:0];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ~ i_high;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \end  <= 11'h640;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = ! \$signal$6 [1:0];
+  assign \$162  = ! i_length[1:0];
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = ~ i_high;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = \end  <= 9'h100;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = ! \$signal$6 [1:0];
+  assign \$169  = ! i_length[1:0];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = ~ i_high;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \end  <= 9'h100;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = ! \$signal$6 [5:0];
+  assign \$176  = ! i_length[5:0];
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = ~ i_high;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \end  <= 10'h240;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = ! \$signal$6 [5:0];
+  assign \$183  = ! i_length[5:0];
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ~ i_high;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = \end  <= 13'h1000;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ! \$signal$6 [1:0];
+  assign \$190  = ! i_length[1:0];
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ~ i_high;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \end  <= 9'h100;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ! \$signal$6 [1:0];
+  assign \$197  = ! i_length[1:0];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = ~ i_high;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \end  <= 9'h100;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = ! \$signal$6 [5:0];
+  assign \$204  = ! i_length[5:0];
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = ~ i_high;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \end  <= 10'h240;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = ! \$signal$6 [5:0];
+  assign \$211  = ! i_length[5:0];
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ~ i_high;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = \end  <= 13'h1000;
+  assign \$216  = \$214  & \$215 ;
+  assign \$217  = ! \$signal$6 [1:0];
+  assign \$218  = ! i_length[1:0];
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = ~ i_high;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = \end  <= 9'h100;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ! \$signal$6 [1:0];
+  assign \$225  = ! i_length[1:0];
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = ~ i_high;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = \end  <= 9'h100;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ! \$signal$6 [5:0];
+  assign \$232  = ! i_length[5:0];
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ~ i_high;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = \end  <= 10'h240;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ! \$signal$6 [5:0];
+  assign \$239  = ! i_length[5:0];
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ i_high;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = \end  <= 13'h1000;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ! \$signal$6 [1:0];
+  assign \$246  = ! i_length[1:0];
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = ~ i_high;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = \end  <= 9'h100;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = ! \$signal$6 [1:0];
+  assign \$253  = ! i_length[1:0];
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ~ i_high;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = \end  <= 9'h100;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ! \$signal$6 [5:0];
+  assign \$260  = ! i_length[5:0];
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = ~ i_high;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = \end  <= 10'h240;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ! \$signal$6 [5:0];
+  assign \$267  = ! i_length[5:0];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = ~ i_high;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = \end  <= 13'h1000;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ! \$signal$6 [1:0];
+  assign \$274  = ! i_length[1:0];
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = ~ i_high;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \end  <= 9'h100;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = ! \$signal$6 [1:0];
+  assign \$281  = ! i_length[1:0];
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = ~ i_high;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \end  <= 9'h100;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = | rem;
+  assign \$288  = ! rem;
+  assign \$289  = nbyte == 6'h3f;
   assign \$290  = | rem;
-  assign \$291  = | rem;
-  assign \$292  = raddr + 1'h1;
-  assign \$293  = rem - 1'h1;
-  assign \$294  = ! rsrc;
-  assign \$295  = \$294  ? 2'h0 : raddr[1:0];
+  assign \$291  = sh_base + neuron;
+  assign \$292  = ~ is_step;
+  assign \$293  = sh_base + neuron;
+  assign \$294  = sh_base + { neuron[6:2], 2'h0 };
+  assign \$295  = \$294  + j;
+  assign \$296  = sh_base + { neuron[6:2], 2'h0 };
+  assign \$297  = \$296  + j;
+  assign \$299  = p_base + \$298 ;
+  assign \$300  = beat == 3'h6;
+  assign \$647  = rlane * 4'h8;
+  assign \$301  = word >> \$647 ;
+  assign \$304  = ~ rvalid;
+  assign \$305  = \$304  | rdata__ready;
+  assign \$306  = ~ rvalid;
+  assign \$307  = \$306  | rdata__ready;
+  assign \$308  = ~ rvalid;
+  assign \$309  = \$308  | rdata__ready;
+  assign busy = ~ \$310 ;
+  assign \$310  = ! ext_loader_state;
+  assign \$311  = ext_loader_state == 1'h1;
+  assign \$312  = ext_loader_state == 2'h2;
+  assign \$313  = ext_loader_state == 2'h3;
+  assign \$314  = ext_loader_state == 3'h4;
+  assign \$315  = ext_loader_state == 3'h5;
+  assign \$316  = ext_loader_state == 3'h6;
+  assign \$317  = ext_loader_state == 3'h7;
   always @(posedge clk)
-    rem <= \$296 ;
+    \$signal  <= \$318 ;
   always @(posedge clk)
-    nbyte <= \$297 ;
+    i_length <= \$319 ;
   always @(posedge clk)
-    rowq <= \$298 ;
+    \$signal$6  <= \$320 ;
   always @(posedge clk)
-    row <= \$299 ;
+    i_high <= \$321 ;
   always @(posedge clk)
-    g <= \$300 ;
+    ok <= \$322 ;
   always @(posedge clk)
-    stride <= \$301 ;
+    ok_read <= \$323 ;
   always @(posedge clk)
-    down <= \$302 ;
+    rem <= \$324 ;
   always @(posedge clk)
-    waddr <= \$303 ;
+    nbyte <= \$325 ;
   always @(posedge clk)
-    ext_loader_state <= \$304 ;
+    rvalid <= \$326 ;
   always @(posedge clk)
-    is_step <= \$305 ;
+    kind_w <= \$327 ;
   always @(posedge clk)
-    sh_base <= \$306 ;
+    rowq <= \$328 ;
   always @(posedge clk)
-    p_base <= \$307 ;
+    row <= \$329 ;
   always @(posedge clk)
-    neuron <= \$308 ;
+    g <= \$330 ;
   always @(posedge clk)
-    rvalid <= \$309 ;
+    stride <= \$331 ;
   always @(posedge clk)
-    rsrc <= \$310 ;
+    down <= \$332 ;
   always @(posedge clk)
-    raddr <= \$311 ;
+    waddr <= \$333 ;
   always @(posedge clk)
-    chunk <= \$312 ;
+    rsrc <= \$334 ;
   always @(posedge clk)
-    j <= \$313 ;
+    raddr <= \$335 ;
   always @(posedge clk)
-    pword <= \$314 ;
+    is_step <= \$336 ;
   always @(posedge clk)
-    beat <= \$315 ;
+    sh_base <= \$337 ;
   always @(posedge clk)
-    rlane <= \$316 ;
+    p_base <= \$338 ;
+  always @(posedge clk)
+    neuron <= \$339 ;
+  always @(posedge clk)
+    ext_loader_state <= \$340 ;
+  always @(posedge clk)
+    chunk <= \$341 ;
+  always @(posedge clk)
+    j <= \$342 ;
+  always @(posedge clk)
+    pword <= \$343 ;
+  always @(posedge clk)
+    beat <= \$344 ;
+  always @(posedge clk)
+    rlane <= \$345 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$318  = \port$5299$16 [7:0];
+    if (rst) begin
+      \$318  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$319  = length;
+    if (rst) begin
+      \$319  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$320  = \port$5299$16 [20:8];
+    if (rst) begin
+      \$320  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$321  = \$1 ;
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$322  = hit;
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$323  = \$2 ;
+    if (rst) begin
+      \$323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$324  = rem;
+    (* full_case = 32'd1 *)
+    casez (ext_loader_state)
+      3'h0:
+          \$324  = i_length;
+      3'h2:
+          if (\$115 ) begin
+          end else if (wdata__valid) begin
+            \$324  = \$116 [10:0];
+          end
+      3'h4:
+          /* empty */;
+      3'h1:
+          if (\$134 ) begin
+          end else if (wdata__valid) begin
+            \$324  = \$135 [10:0];
+          end
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h3:
+          if (\$147 ) begin
+            if (\$149 ) begin
+              \$324  = \$151 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$324  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$325  = nbyte;
+    casez (ext_loader_state)
+      3'h0:
+          \$325  = 6'h00;
+      3'h2:
+          if (\$115 ) begin
+          end else if (wdata__valid) begin
+            (* full_case = 32'd1 *)
+            if (\$120 ) begin
+            end else begin
+              \$325  = \$121 [5:0];
+            end
+          end
+      3'h4:
+          if (load__ready) begin
+            \$325  = \$122 [5:0];
+            if (\$123 ) begin
+              \$325  = 6'h00;
+            end
+          end
+      3'h1:
+          if (\$134 ) begin
+          end else if (wdata__valid) begin
+            \$325  = \$136 [5:0];
+            if (\$137 ) begin
+              \$325  = 6'h00;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$325  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$326  = rvalid;
+    (* full_case = 32'd1 *)
+    casez (ext_loader_state)
+      3'h0:
+          \$326  = 1'h0;
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h3:
+          if (\$147 ) begin
+            \$326  = \$148 ;
+          end
+    endcase
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$327  = kind_w;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$327  = 1'h1;
+            8'h10:
+                \$327  = 1'h0;
+            8'h18:
+                \$327  = 1'h0;
+            8'h01:
+                \$327  = 1'h1;
+            8'h09:
+                \$327  = 1'h1;
+            8'h11:
+                \$327  = 1'h0;
+            8'h19:
+                \$327  = 1'h0;
+            8'h02:
+                \$327  = 1'h1;
+            8'h0a:
+                \$327  = 1'h1;
+            8'h12:
+                \$327  = 1'h0;
+            8'h1a:
+                \$327  = 1'h0;
+            8'h03:
+                \$327  = 1'h1;
+            8'h0b:
+                \$327  = 1'h1;
+            8'h13:
+                \$327  = 1'h0;
+            8'h1b:
+                \$327  = 1'h0;
+            8'h04:
+                \$327  = 1'h1;
+            8'h0c:
+                \$327  = 1'h1;
+            8'h14:
+                \$327  = 1'h0;
+            8'h1c:
+                \$327  = 1'h0;
+          endcase
+    endcase
+    if (rst) begin
+      \$327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$328  = rowq;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$328  = \$5 [8:0];
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$328  = \$19 [8:0];
+            8'h09:
+                \$328  = \$29 [8:0];
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$328  = \$43 [8:0];
+            8'h0a:
+                \$328  = \$53 [8:0];
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$328  = \$67 [8:0];
+            8'h0b:
+                \$328  = \$77 [8:0];
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$328  = \$91 [8:0];
+            8'h0c:
+                \$328  = \$101 [8:0];
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          if (load__ready) begin
+            if (\$123 ) begin
+              if (\$124 ) begin
+                \$328  = \$127 [8:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$328  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$329  = row;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$329  = \$10 [8:0];
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$329  = \$24 [8:0];
+            8'h09:
+                \$329  = \$34 [8:0];
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$329  = \$48 [8:0];
+            8'h0a:
+                \$329  = \$58 [8:0];
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$329  = \$72 [8:0];
+            8'h0b:
+                \$329  = \$82 [8:0];
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$329  = \$96 [8:0];
+            8'h0c:
+                \$329  = \$106 [8:0];
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          if (load__ready) begin
+            if (\$123 ) begin
+              (* full_case = 32'd1 *)
+              if (\$124 ) begin
+                \$329  = \$130 [8:0];
+              end else begin
+                \$329  = \$132 [8:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$329  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$330  = g;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$330  = 1'h0;
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$330  = 1'h0;
+            8'h09:
+                \$330  = 1'h0;
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$330  = 1'h0;
+            8'h0a:
+                \$330  = 1'h0;
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$330  = 1'h0;
+            8'h0b:
+                \$330  = 1'h0;
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$330  = 1'h0;
+            8'h0c:
+                \$330  = 1'h0;
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          if (load__ready) begin
+            if (\$123 ) begin
+              (* full_case = 32'd1 *)
+              if (\$124 ) begin
+                \$330  = 1'h0;
+              end else begin
+                \$330  = \$131 [0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$331  = stride;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$331  = 9'h019;
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$331  = 9'h009;
+            8'h09:
+                \$331  = 9'h040;
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$331  = 9'h009;
+            8'h0a:
+                \$331  = 9'h040;
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$331  = 9'h009;
+            8'h0b:
+                \$331  = 9'h040;
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$331  = 9'h009;
+            8'h0c:
+                \$331  = 9'h040;
+          endcase
+    endcase
+    if (rst) begin
+      \$331  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$332  = down;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$332  = 1'h0;
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$332  = 1'h1;
+            8'h09:
+                \$332  = 1'h0;
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$332  = 1'h1;
+            8'h0a:
+                \$332  = 1'h0;
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$332  = 1'h1;
+            8'h0b:
+                \$332  = 1'h0;
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$332  = 1'h1;
+            8'h0c:
+                \$332  = 1'h0;
+          endcase
+    endcase
+    if (rst) begin
+      \$332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$333  = waddr;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$333  = { 1'h0, \$11  };
+            8'h10:
+                /* empty */;
+            8'h18:
+                /* empty */;
+            8'h01:
+                \$333  = { 1'h0, \$25  };
+            8'h09:
+                \$333  = { 1'h0, \$35  };
+            8'h11:
+                /* empty */;
+            8'h19:
+                /* empty */;
+            8'h02:
+                \$333  = { 1'h0, \$49  };
+            8'h0a:
+                \$333  = { 1'h0, \$59  };
+            8'h12:
+                /* empty */;
+            8'h1a:
+                /* empty */;
+            8'h03:
+                \$333  = \$73 ;
+            8'h0b:
+                \$333  = \$83 ;
+            8'h13:
+                /* empty */;
+            8'h1b:
+                /* empty */;
+            8'h04:
+                \$333  = \$97 ;
+            8'h0c:
+                \$333  = \$107 ;
+          endcase
+      3'h2:
+          if (\$115 ) begin
+          end else if (wdata__valid) begin
+            \$333  = \$117 [14:0];
+          end
+    endcase
+    if (rst) begin
+      \$333  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$334  = rsrc;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$334  = 2'h0;
+            8'h10:
+                \$334  = 2'h1;
+            8'h18:
+                \$334  = 2'h2;
+            8'h01:
+                \$334  = 2'h0;
+            8'h09:
+                \$334  = 2'h0;
+            8'h11:
+                \$334  = 2'h1;
+            8'h19:
+                \$334  = 2'h2;
+            8'h02:
+                \$334  = 2'h0;
+            8'h0a:
+                \$334  = 2'h0;
+            8'h12:
+                \$334  = 2'h1;
+            8'h1a:
+                \$334  = 2'h2;
+            8'h03:
+                \$334  = 2'h0;
+            8'h0b:
+                \$334  = 2'h0;
+            8'h13:
+                \$334  = 2'h1;
+            8'h1b:
+                \$334  = 2'h2;
+            8'h04:
+                \$334  = 2'h0;
+            8'h0c:
+                \$334  = 2'h0;
+            8'h14:
+                \$334  = 2'h1;
+            8'h1c:
+                \$334  = 2'h2;
+          endcase
+    endcase
+    if (rst) begin
+      \$334  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$335  = raddr;
+    (* full_case = 32'd1 *)
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                \$335  = { 1'h0, \$12  };
+            8'h10:
+                \$335  = { 1'h0, \$14  };
+            8'h18:
+                \$335  = { 1'h0, \$16  };
+            8'h01:
+                \$335  = { 1'h0, \$26  };
+            8'h09:
+                \$335  = { 1'h0, \$36  };
+            8'h11:
+                \$335  = { 1'h0, \$38  };
+            8'h19:
+                \$335  = { 1'h0, \$40  };
+            8'h02:
+                \$335  = { 1'h0, \$50  };
+            8'h0a:
+                \$335  = { 1'h0, \$60  };
+            8'h12:
+                \$335  = { 1'h0, \$62  };
+            8'h1a:
+                \$335  = { 1'h0, \$64  };
+            8'h03:
+                \$335  = \$74 ;
+            8'h0b:
+                \$335  = \$84 ;
+            8'h13:
+                \$335  = { 1'h0, \$86  };
+            8'h1b:
+                \$335  = { 1'h0, \$88  };
+            8'h04:
+                \$335  = \$98 ;
+            8'h0c:
+                \$335  = \$108 ;
+            8'h14:
+                \$335  = { 1'h0, \$110  };
+            8'h1c:
+                \$335  = { 1'h0, \$112  };
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h3:
+          if (\$147 ) begin
+            if (\$149 ) begin
+              \$335  = \$150 [14:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$335  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$336  = is_step;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                /* empty */;
+            8'h10:
+                \$336  = 1'h0;
+            8'h18:
+                \$336  = 1'h1;
+            8'h01:
+                /* empty */;
+            8'h09:
+                /* empty */;
+            8'h11:
+                \$336  = 1'h0;
+            8'h19:
+                \$336  = 1'h1;
+            8'h02:
+                /* empty */;
+            8'h0a:
+                /* empty */;
+            8'h12:
+                \$336  = 1'h0;
+            8'h1a:
+                \$336  = 1'h1;
+            8'h03:
+                /* empty */;
+            8'h0b:
+                /* empty */;
+            8'h13:
+                \$336  = 1'h0;
+            8'h1b:
+                \$336  = 1'h1;
+            8'h04:
+                /* empty */;
+            8'h0c:
+                /* empty */;
+            8'h14:
+                \$336  = 1'h0;
+            8'h1c:
+                \$336  = 1'h1;
+          endcase
+    endcase
+    if (rst) begin
+      \$336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$337  = sh_base;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                /* empty */;
+            8'h10:
+                \$337  = 9'h000;
+            8'h18:
+                \$337  = 9'h000;
+            8'h01:
+                /* empty */;
+            8'h09:
+                /* empty */;
+            8'h11:
+                \$337  = 9'h040;
+            8'h19:
+                \$337  = 9'h040;
+            8'h02:
+                /* empty */;
+            8'h0a:
+                /* empty */;
+            8'h12:
+                \$337  = 9'h080;
+            8'h1a:
+                \$337  = 9'h080;
+            8'h03:
+                /* empty */;
+            8'h0b:
+                /* empty */;
+            8'h13:
+                \$337  = 9'h0c0;
+            8'h1b:
+                \$337  = 9'h0c0;
+            8'h04:
+                /* empty */;
+            8'h0c:
+                /* empty */;
+            8'h14:
+                \$337  = 9'h100;
+            8'h1c:
+                \$337  = 9'h100;
+          endcase
+    endcase
+    if (rst) begin
+      \$337  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$338  = p_base;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                /* empty */;
+            8'h10:
+                \$338  = 7'h00;
+            8'h18:
+                \$338  = 7'h00;
+            8'h01:
+                /* empty */;
+            8'h09:
+                /* empty */;
+            8'h11:
+                \$338  = 7'h10;
+            8'h19:
+                \$338  = 7'h10;
+            8'h02:
+                /* empty */;
+            8'h0a:
+                /* empty */;
+            8'h12:
+                \$338  = 7'h20;
+            8'h1a:
+                \$338  = 7'h20;
+            8'h03:
+                /* empty */;
+            8'h0b:
+                /* empty */;
+            8'h13:
+                \$338  = 7'h30;
+            8'h1b:
+                \$338  = 7'h30;
+            8'h04:
+                /* empty */;
+            8'h0c:
+                /* empty */;
+            8'h14:
+                \$338  = 7'h40;
+            8'h1c:
+                \$338  = 7'h40;
+          endcase
+    endcase
+    if (rst) begin
+      \$338  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$339  = neuron;
+    casez (ext_loader_state)
+      3'h0:
+          casez (\$signal )
+            8'h00:
+                /* empty */;
+            8'h10:
+                \$339  = \$13 [6:0];
+            8'h18:
+                \$339  = \$15 [6:0];
+            8'h01:
+                /* empty */;
+            8'h09:
+                /* empty */;
+            8'h11:
+                \$339  = \$37 [6:0];
+            8'h19:
+                \$339  = \$39 [6:0];
+            8'h02:
+                /* empty */;
+            8'h0a:
+                /* empty */;
+            8'h12:
+                \$339  = \$61 [6:0];
+            8'h1a:
+                \$339  = \$63 [6:0];
+            8'h03:
+                /* empty */;
+            8'h0b:
+                /* empty */;
+            8'h13:
+                \$339  = \$85 [6:0];
+            8'h1b:
+                \$339  = \$87 [6:0];
+            8'h04:
+                /* empty */;
+            8'h0c:
+                /* empty */;
+            8'h14:
+                \$339  = \$109 [6:0];
+            8'h1c:
+                \$339  = \$111 [6:0];
+          endcase
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          if (load__ready) begin
+            if (\$143 ) begin
+              \$339  = \$144 [6:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$339  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$340  = ext_loader_state;
+    (* full_case = 32'd1 *)
+    casez (ext_loader_state)
+      3'h0:
+          if (\$113 ) begin
+            \$340  = 3'h1;
+            if (kind_w) begin
+              \$340  = 3'h2;
+            end
+          end else if (\$114 ) begin
+            \$340  = 3'h3;
+          end
+      3'h2:
+          if (\$115 ) begin
+            \$340  = 3'h0;
+          end else if (wdata__valid) begin
+            if (\$120 ) begin
+              \$340  = 3'h4;
+            end
+          end
+      3'h4:
+          if (load__ready) begin
+            \$340  = 3'h2;
+            if (\$133 ) begin
+              \$340  = 3'h0;
+            end
+          end
+      3'h1:
+          if (\$134 ) begin
+            \$340  = 3'h0;
+          end else if (wdata__valid) begin
+            if (\$137 ) begin
+              \$340  = 3'h5;
+            end
+          end
+      3'h5:
+          \$340  = 3'h6;
+      3'h6:
+          if (\$140 ) begin
+            \$340  = 3'h7;
+          end
+      3'h7:
+          if (load__ready) begin
+            if (\$143 ) begin
+              \$340  = 3'h1;
+              if (\$145 ) begin
+                \$340  = 3'h0;
+              end
+            end
+          end
+      3'h3:
+          if (\$147 ) begin
+            (* full_case = 32'd1 *)
+            if (\$149 ) begin
+            end else begin
+              \$340  = 3'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$340  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$341  = chunk;
+    casez (ext_loader_state)
+      3'h0:
+          /* empty */;
+      3'h2:
+          if (\$115 ) begin
+          end else if (wdata__valid) begin
+            (* full_case = 32'd1 *)
+            casez (nbyte[1:0])
+              2'h0:
+                  \$341 [7:0] = wdata__payload;
+              2'h1:
+                  \$341 [15:8] = wdata__payload;
+              2'h2:
+                  \$341 [23:16] = wdata__payload;
+              2'h3:
+                  \$341 [31:24] = wdata__payload;
+            endcase
+          end
+      3'h4:
+          if (load__ready) begin
+            \$341  = 32'd0;
+          end
+      3'h1:
+          if (\$134 ) begin
+          end else if (wdata__valid) begin
+            (* full_case = 32'd1 *)
+            casez (nbyte[1:0])
+              2'h0:
+                  \$341 [7:0] = wdata__payload;
+              2'h1:
+                  \$341 [15:8] = wdata__payload;
+              2'h2:
+                  \$341 [23:16] = wdata__payload;
+              2'h3:
+                  \$341 [31:24] = wdata__payload;
+            endcase
+          end
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          if (load__ready) begin
+            if (\$143 ) begin
+              \$341  = 32'd0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$342  = j;
+    casez (ext_loader_state)
+      3'h0:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          \$342  = 3'h0;
+      3'h6:
+          \$342  = \$138 [2:0];
+    endcase
+    if (rst) begin
+      \$342  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$343  = pword;
+    casez (ext_loader_state)
+      3'h0:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          if (\$139 ) begin
+            \$343  = { 16'h0000, st_rd__data, th_rd__data, pword[207:52] };
+          end
+      3'h7:
+          if (load__ready) begin
+            \$343  = \$141 ;
+          end
+    endcase
+    if (rst) begin
+      \$343  = 224'h00000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$344  = beat;
+    casez (ext_loader_state)
+      3'h0:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          if (\$140 ) begin
+            \$344  = 5'h00;
+          end
+      3'h7:
+          if (load__ready) begin
+            \$344  = \$142 [4:0];
+          end
+    endcase
+    if (rst) begin
+      \$344  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$345  = rlane;
+    (* full_case = 32'd1 *)
+    casez (ext_loader_state)
+      3'h0:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          /* empty */;
+      3'h3:
+          if (\$147 ) begin
+            if (\$149 ) begin
+              \$345  = \$153 ;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$345  = 2'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     hit = 1'h0;
-    casez (\port$5262$16 [7:0])
+    casez (\$signal )
       8'h00:
-          hit = \$5 ;
+          hit = \$160 ;
       8'h10:
-          hit = \$10 ;
+          hit = \$167 ;
       8'h18:
-          hit = \$15 ;
+          hit = \$174 ;
       8'h01:
-          hit = \$20 ;
+          hit = \$181 ;
       8'h09:
-          hit = \$25 ;
+          hit = \$188 ;
       8'h11:
-          hit = \$30 ;
+          hit = \$195 ;
       8'h19:
-          hit = \$35 ;
+          hit = \$202 ;
       8'h02:
-          hit = \$40 ;
+          hit = \$209 ;
       8'h0a:
-          hit = \$45 ;
+          hit = \$216 ;
       8'h12:
-          hit = \$50 ;
+          hit = \$223 ;
       8'h1a:
-          hit = \$55 ;
+          hit = \$230 ;
       8'h03:
-          hit = \$60 ;
+          hit = \$237 ;
       8'h0b:
-          hit = \$65 ;
+          hit = \$244 ;
       8'h13:
-          hit = \$70 ;
+          hit = \$251 ;
       8'h1b:
-          hit = \$75 ;
+          hit = \$258 ;
       8'h04:
-          hit = \$80 ;
+          hit = \$265 ;
       8'h0c:
-          hit = \$85 ;
+          hit = \$272 ;
       8'h14:
-          hit = \$90 ;
+          hit = \$279 ;
       8'h1c:
-          hit = \$95 ;
+          hit = \$286 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     is_weights = 1'h0;
-    casez (\port$5262$16 [7:0])
+    casez (\$signal )
       8'h00:
           is_weights = 1'h1;
       8'h10:
@@ -33108,12 +34732,12 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
-          wdata__ready = \$96 ;
+      3'h2:
+          wdata__ready = \$287 ;
       3'h4:
           /* empty */;
-      3'h2:
-          wdata__ready = \$99 ;
+      3'h1:
+          wdata__ready = \$290 ;
     endcase
   end
   always @* begin
@@ -33122,8 +34746,8 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
-          if (\$97 ) begin
+      3'h2:
+          if (\$288 ) begin
           end else if (wdata__valid) begin
             \$signature__addr  = waddr;
           end
@@ -33135,8 +34759,8 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
-          if (\$97 ) begin
+      3'h2:
+          if (\$288 ) begin
           end else if (wdata__valid) begin
             \$signature__data  = wdata__payload;
           end
@@ -33148,8 +34772,8 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
-          if (\$97 ) begin
+      3'h2:
+          if (\$288 ) begin
           end else if (wdata__valid) begin
             \$signature__en  = 1'h1;
           end
@@ -33161,11 +34785,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           load__valid = 1'h1;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33181,16 +34805,16 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
         begin
           load__payload[0] = 1'h0;
           load__payload[9:1] = row;
           load__payload[41:10] = chunk;
-          load__payload[42] = \$98 ;
+          load__payload[42] = \$289 ;
         end
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33199,106 +34823,106 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       3'h7:
         begin
           load__payload[0] = 1'h1;
-          load__payload[9:1] = { 1'h0, \$108  };
+          load__payload[9:1] = { 1'h0, \$299  };
           load__payload[41:10] = pword[31:0];
-          load__payload[42] = \$109 ;
+          load__payload[42] = \$300 ;
         end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__addr$22  = 9'h000;
+    \$signature__addr$50  = 9'h000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__addr$22  = \$100 [8:0];
+          \$signature__addr$50  = \$291 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__data$25  = 32'd0;
+    \$signature__data$51  = 32'd0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__data$25  = chunk;
+          \$signature__data$51  = chunk;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__en$26  = 1'h0;
+    \$signature__en$52  = 1'h0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__en$26  = \$101 ;
+          \$signature__en$52  = \$292 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__addr$28  = 9'h000;
+    \$signature__addr$53  = 9'h000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__addr$28  = \$102 [8:0];
+          \$signature__addr$53  = \$293 [8:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__data$29  = 20'h00000;
+    \$signature__data$54  = 20'h00000;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__data$29  = chunk[19:0];
+          \$signature__data$54  = chunk[19:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$signature__en$30  = 1'h0;
+    \$signature__en$55  = 1'h0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
-          \$signature__en$30  = is_step;
+          \$signature__en$55  = is_step;
     endcase
   end
   always @* begin
@@ -33308,20 +34932,20 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
       3'h6:
-          th_rd__addr = \$104 [8:0];
+          th_rd__addr = \$295 [8:0];
       3'h7:
           /* empty */;
       3'h3:
-          th_rd__addr = \$111 [8:0];
+          th_rd__addr = \$302 [8:0];
     endcase
   end
   always @* begin
@@ -33331,20 +34955,20 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
       3'h6:
-          st_rd__addr = \$106 [8:0];
+          st_rd__addr = \$297 [8:0];
       3'h7:
           /* empty */;
       3'h3:
-          st_rd__addr = \$112 [8:0];
+          st_rd__addr = \$303 [8:0];
     endcase
   end
   always @* begin
@@ -33354,11 +34978,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33367,7 +34991,7 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       3'h7:
           /* empty */;
       3'h3:
-          th_rd__en = \$114 ;
+          th_rd__en = \$305 ;
     endcase
   end
   always @* begin
@@ -33377,11 +35001,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33390,7 +35014,7 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       3'h7:
           /* empty */;
       3'h3:
-          st_rd__en = \$116 ;
+          st_rd__en = \$307 ;
     endcase
   end
   always @* begin
@@ -33400,11 +35024,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33430,11 +35054,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33453,11 +35077,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33466,7 +35090,7 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       3'h7:
           /* empty */;
       3'h3:
-          rdata__payload = \$110 ;
+          rdata__payload = \$301 ;
     endcase
   end
   always @* begin
@@ -33476,11 +35100,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33499,11 +35123,11 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
     casez (ext_loader_state)
       3'h0:
           /* empty */;
-      3'h1:
+      3'h2:
           /* empty */;
       3'h4:
           /* empty */;
-      3'h2:
+      3'h1:
           /* empty */;
       3'h5:
           /* empty */;
@@ -33512,1121 +35136,73 @@ module \edgekws_board.loader (rst, length, ok_read, busy, write, wdata__valid, w
       3'h7:
           /* empty */;
       3'h3:
-          w_rd__en = \$118 ;
+          w_rd__en = \$309 ;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$296  = rem;
-    (* full_case = 32'd1 *)
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            \$296  = length;
-          end else if (\$128 ) begin
-            \$296  = length;
-          end
-      3'h1:
-          if (\$257 ) begin
-          end else if (wdata__valid) begin
-            \$296  = \$258 [10:0];
-          end
-      3'h4:
-          /* empty */;
-      3'h2:
-          if (\$276 ) begin
-          end else if (wdata__valid) begin
-            \$296  = \$277 [10:0];
-          end
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          if (\$289 ) begin
-            if (\$291 ) begin
-              \$296  = \$293 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$296  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$297  = nbyte;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            \$297  = 6'h00;
-          end
-      3'h1:
-          if (\$257 ) begin
-          end else if (wdata__valid) begin
-            (* full_case = 32'd1 *)
-            if (\$262 ) begin
-            end else begin
-              \$297  = \$263 [5:0];
-            end
-          end
-      3'h4:
-          if (load__ready) begin
-            \$297  = \$264 [5:0];
-            if (\$265 ) begin
-              \$297  = 6'h00;
-            end
-          end
-      3'h2:
-          if (\$276 ) begin
-          end else if (wdata__valid) begin
-            \$297  = \$278 [5:0];
-            if (\$279 ) begin
-              \$297  = 6'h00;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$297  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$298  = rowq;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$298  = \$132 [8:0];
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$298  = \$145 [8:0];
-              8'h09:
-                  \$298  = \$156 [8:0];
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$298  = \$169 [8:0];
-              8'h0a:
-                  \$298  = \$180 [8:0];
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$298  = \$193 [8:0];
-              8'h0b:
-                  \$298  = \$204 [8:0];
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$298  = \$217 [8:0];
-              8'h0c:
-                  \$298  = \$228 [8:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          if (load__ready) begin
-            if (\$265 ) begin
-              if (\$266 ) begin
-                \$298  = \$269 [8:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$298  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$299  = row;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$299  = \$138 [8:0];
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$299  = \$151 [8:0];
-              8'h09:
-                  \$299  = \$162 [8:0];
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$299  = \$175 [8:0];
-              8'h0a:
-                  \$299  = \$186 [8:0];
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$299  = \$199 [8:0];
-              8'h0b:
-                  \$299  = \$210 [8:0];
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$299  = \$223 [8:0];
-              8'h0c:
-                  \$299  = \$234 [8:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          if (load__ready) begin
-            if (\$265 ) begin
-              (* full_case = 32'd1 *)
-              if (\$266 ) begin
-                \$299  = \$272 [8:0];
-              end else begin
-                \$299  = \$274 [8:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$299  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$300  = g;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$300  = 1'h0;
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$300  = 1'h0;
-              8'h09:
-                  \$300  = 1'h0;
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$300  = 1'h0;
-              8'h0a:
-                  \$300  = 1'h0;
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$300  = 1'h0;
-              8'h0b:
-                  \$300  = 1'h0;
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$300  = 1'h0;
-              8'h0c:
-                  \$300  = 1'h0;
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          if (load__ready) begin
-            if (\$265 ) begin
-              (* full_case = 32'd1 *)
-              if (\$266 ) begin
-                \$300  = 1'h0;
-              end else begin
-                \$300  = \$273 [0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$301  = stride;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$301  = 9'h019;
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$301  = 9'h009;
-              8'h09:
-                  \$301  = 9'h040;
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$301  = 9'h009;
-              8'h0a:
-                  \$301  = 9'h040;
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$301  = 9'h009;
-              8'h0b:
-                  \$301  = 9'h040;
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$301  = 9'h009;
-              8'h0c:
-                  \$301  = 9'h040;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$301  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$302  = down;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$302  = 1'h0;
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$302  = 1'h1;
-              8'h09:
-                  \$302  = 1'h0;
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$302  = 1'h1;
-              8'h0a:
-                  \$302  = 1'h0;
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$302  = 1'h1;
-              8'h0b:
-                  \$302  = 1'h0;
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$302  = 1'h1;
-              8'h0c:
-                  \$302  = 1'h0;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$303  = waddr;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$303  = { 1'h0, \$139  };
-              8'h10:
-                  /* empty */;
-              8'h18:
-                  /* empty */;
-              8'h01:
-                  \$303  = { 1'h0, \$152  };
-              8'h09:
-                  \$303  = { 1'h0, \$163  };
-              8'h11:
-                  /* empty */;
-              8'h19:
-                  /* empty */;
-              8'h02:
-                  \$303  = { 1'h0, \$176  };
-              8'h0a:
-                  \$303  = { 1'h0, \$187  };
-              8'h12:
-                  /* empty */;
-              8'h1a:
-                  /* empty */;
-              8'h03:
-                  \$303  = \$200 ;
-              8'h0b:
-                  \$303  = \$211 ;
-              8'h13:
-                  /* empty */;
-              8'h1b:
-                  /* empty */;
-              8'h04:
-                  \$303  = \$224 ;
-              8'h0c:
-                  \$303  = \$235 ;
-            endcase
-          end
-      3'h1:
-          if (\$257 ) begin
-          end else if (wdata__valid) begin
-            \$303  = \$259 [14:0];
-          end
-    endcase
-    if (rst) begin
-      \$303  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$304  = ext_loader_state;
-    (* full_case = 32'd1 *)
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$304  = 3'h1;
-              8'h10:
-                  \$304  = 3'h2;
-              8'h18:
-                  \$304  = 3'h2;
-              8'h01:
-                  \$304  = 3'h1;
-              8'h09:
-                  \$304  = 3'h1;
-              8'h11:
-                  \$304  = 3'h2;
-              8'h19:
-                  \$304  = 3'h2;
-              8'h02:
-                  \$304  = 3'h1;
-              8'h0a:
-                  \$304  = 3'h1;
-              8'h12:
-                  \$304  = 3'h2;
-              8'h1a:
-                  \$304  = 3'h2;
-              8'h03:
-                  \$304  = 3'h1;
-              8'h0b:
-                  \$304  = 3'h1;
-              8'h13:
-                  \$304  = 3'h2;
-              8'h1b:
-                  \$304  = 3'h2;
-              8'h04:
-                  \$304  = 3'h1;
-              8'h0c:
-                  \$304  = 3'h1;
-              8'h14:
-                  \$304  = 3'h2;
-              8'h1c:
-                  \$304  = 3'h2;
-            endcase
-          end else if (\$128 ) begin
-            \$304  = 3'h3;
-          end
-      3'h1:
-          if (\$257 ) begin
-            \$304  = 3'h0;
-          end else if (wdata__valid) begin
-            if (\$262 ) begin
-              \$304  = 3'h4;
-            end
-          end
-      3'h4:
-          if (load__ready) begin
-            \$304  = 3'h1;
-            if (\$275 ) begin
-              \$304  = 3'h0;
-            end
-          end
-      3'h2:
-          if (\$276 ) begin
-            \$304  = 3'h0;
-          end else if (wdata__valid) begin
-            if (\$279 ) begin
-              \$304  = 3'h5;
-            end
-          end
-      3'h5:
-          \$304  = 3'h6;
-      3'h6:
-          if (\$282 ) begin
-            \$304  = 3'h7;
-          end
-      3'h7:
-          if (load__ready) begin
-            if (\$285 ) begin
-              \$304  = 3'h2;
-              if (\$287 ) begin
-                \$304  = 3'h0;
-              end
-            end
-          end
-      3'h3:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              \$304  = 3'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$304  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$305  = is_step;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  /* empty */;
-              8'h10:
-                  \$305  = 1'h0;
-              8'h18:
-                  \$305  = 1'h1;
-              8'h01:
-                  /* empty */;
-              8'h09:
-                  /* empty */;
-              8'h11:
-                  \$305  = 1'h0;
-              8'h19:
-                  \$305  = 1'h1;
-              8'h02:
-                  /* empty */;
-              8'h0a:
-                  /* empty */;
-              8'h12:
-                  \$305  = 1'h0;
-              8'h1a:
-                  \$305  = 1'h1;
-              8'h03:
-                  /* empty */;
-              8'h0b:
-                  /* empty */;
-              8'h13:
-                  \$305  = 1'h0;
-              8'h1b:
-                  \$305  = 1'h1;
-              8'h04:
-                  /* empty */;
-              8'h0c:
-                  /* empty */;
-              8'h14:
-                  \$305  = 1'h0;
-              8'h1c:
-                  \$305  = 1'h1;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$306  = sh_base;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  /* empty */;
-              8'h10:
-                  \$306  = 9'h000;
-              8'h18:
-                  \$306  = 9'h000;
-              8'h01:
-                  /* empty */;
-              8'h09:
-                  /* empty */;
-              8'h11:
-                  \$306  = 9'h040;
-              8'h19:
-                  \$306  = 9'h040;
-              8'h02:
-                  /* empty */;
-              8'h0a:
-                  /* empty */;
-              8'h12:
-                  \$306  = 9'h080;
-              8'h1a:
-                  \$306  = 9'h080;
-              8'h03:
-                  /* empty */;
-              8'h0b:
-                  /* empty */;
-              8'h13:
-                  \$306  = 9'h0c0;
-              8'h1b:
-                  \$306  = 9'h0c0;
-              8'h04:
-                  /* empty */;
-              8'h0c:
-                  /* empty */;
-              8'h14:
-                  \$306  = 9'h100;
-              8'h1c:
-                  \$306  = 9'h100;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$306  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$307  = p_base;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  /* empty */;
-              8'h10:
-                  \$307  = 7'h00;
-              8'h18:
-                  \$307  = 7'h00;
-              8'h01:
-                  /* empty */;
-              8'h09:
-                  /* empty */;
-              8'h11:
-                  \$307  = 7'h10;
-              8'h19:
-                  \$307  = 7'h10;
-              8'h02:
-                  /* empty */;
-              8'h0a:
-                  /* empty */;
-              8'h12:
-                  \$307  = 7'h20;
-              8'h1a:
-                  \$307  = 7'h20;
-              8'h03:
-                  /* empty */;
-              8'h0b:
-                  /* empty */;
-              8'h13:
-                  \$307  = 7'h30;
-              8'h1b:
-                  \$307  = 7'h30;
-              8'h04:
-                  /* empty */;
-              8'h0c:
-                  /* empty */;
-              8'h14:
-                  \$307  = 7'h40;
-              8'h1c:
-                  \$307  = 7'h40;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$307  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$308  = neuron;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  /* empty */;
-              8'h10:
-                  \$308  = \$140 [6:0];
-              8'h18:
-                  \$308  = \$141 [6:0];
-              8'h01:
-                  /* empty */;
-              8'h09:
-                  /* empty */;
-              8'h11:
-                  \$308  = \$164 [6:0];
-              8'h19:
-                  \$308  = \$165 [6:0];
-              8'h02:
-                  /* empty */;
-              8'h0a:
-                  /* empty */;
-              8'h12:
-                  \$308  = \$188 [6:0];
-              8'h1a:
-                  \$308  = \$189 [6:0];
-              8'h03:
-                  /* empty */;
-              8'h0b:
-                  /* empty */;
-              8'h13:
-                  \$308  = \$212 [6:0];
-              8'h1b:
-                  \$308  = \$213 [6:0];
-              8'h04:
-                  /* empty */;
-              8'h0c:
-                  /* empty */;
-              8'h14:
-                  \$308  = \$236 [6:0];
-              8'h1c:
-                  \$308  = \$237 [6:0];
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          if (load__ready) begin
-            if (\$285 ) begin
-              \$308  = \$286 [6:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$308  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$309  = rvalid;
-    (* full_case = 32'd1 *)
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-          end else if (\$128 ) begin
-            \$309  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          if (\$289 ) begin
-            \$309  = \$290 ;
-          end
-    endcase
-    if (rst) begin
-      \$309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$310  = rsrc;
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-          end else if (\$128 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$310  = 2'h0;
-              8'h10:
-                  \$310  = 2'h1;
-              8'h18:
-                  \$310  = 2'h2;
-              8'h01:
-                  \$310  = 2'h0;
-              8'h09:
-                  \$310  = 2'h0;
-              8'h11:
-                  \$310  = 2'h1;
-              8'h19:
-                  \$310  = 2'h2;
-              8'h02:
-                  \$310  = 2'h0;
-              8'h0a:
-                  \$310  = 2'h0;
-              8'h12:
-                  \$310  = 2'h1;
-              8'h1a:
-                  \$310  = 2'h2;
-              8'h03:
-                  \$310  = 2'h0;
-              8'h0b:
-                  \$310  = 2'h0;
-              8'h13:
-                  \$310  = 2'h1;
-              8'h1b:
-                  \$310  = 2'h2;
-              8'h04:
-                  \$310  = 2'h0;
-              8'h0c:
-                  \$310  = 2'h0;
-              8'h14:
-                  \$310  = 2'h1;
-              8'h1c:
-                  \$310  = 2'h2;
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$310  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$311  = raddr;
-    (* full_case = 32'd1 *)
-    casez (ext_loader_state)
-      3'h0:
-          if (\$127 ) begin
-          end else if (\$128 ) begin
-            casez (\port$5262$16 [7:0])
-              8'h00:
-                  \$311  = { 1'h0, \$238  };
-              8'h10:
-                  \$311  = { 1'h0, \$239  };
-              8'h18:
-                  \$311  = { 1'h0, \$240  };
-              8'h01:
-                  \$311  = { 1'h0, \$241  };
-              8'h09:
-                  \$311  = { 1'h0, \$242  };
-              8'h11:
-                  \$311  = { 1'h0, \$243  };
-              8'h19:
-                  \$311  = { 1'h0, \$244  };
-              8'h02:
-                  \$311  = { 1'h0, \$245  };
-              8'h0a:
-                  \$311  = { 1'h0, \$246  };
-              8'h12:
-                  \$311  = { 1'h0, \$247  };
-              8'h1a:
-                  \$311  = { 1'h0, \$248  };
-              8'h03:
-                  \$311  = \$249 ;
-              8'h0b:
-                  \$311  = \$250 ;
-              8'h13:
-                  \$311  = { 1'h0, \$251  };
-              8'h1b:
-                  \$311  = { 1'h0, \$252  };
-              8'h04:
-                  \$311  = \$253 ;
-              8'h0c:
-                  \$311  = \$254 ;
-              8'h14:
-                  \$311  = { 1'h0, \$255  };
-              8'h1c:
-                  \$311  = { 1'h0, \$256  };
-            endcase
-          end
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          if (\$289 ) begin
-            if (\$291 ) begin
-              \$311  = \$292 [14:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$311  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$312  = chunk;
-    casez (ext_loader_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          if (\$257 ) begin
-          end else if (wdata__valid) begin
-            (* full_case = 32'd1 *)
-            casez (nbyte[1:0])
-              2'h0:
-                  \$312 [7:0] = wdata__payload;
-              2'h1:
-                  \$312 [15:8] = wdata__payload;
-              2'h2:
-                  \$312 [23:16] = wdata__payload;
-              2'h3:
-                  \$312 [31:24] = wdata__payload;
-            endcase
-          end
-      3'h4:
-          if (load__ready) begin
-            \$312  = 32'd0;
-          end
-      3'h2:
-          if (\$276 ) begin
-          end else if (wdata__valid) begin
-            (* full_case = 32'd1 *)
-            casez (nbyte[1:0])
-              2'h0:
-                  \$312 [7:0] = wdata__payload;
-              2'h1:
-                  \$312 [15:8] = wdata__payload;
-              2'h2:
-                  \$312 [23:16] = wdata__payload;
-              2'h3:
-                  \$312 [31:24] = wdata__payload;
-            endcase
-          end
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          if (load__ready) begin
-            if (\$285 ) begin
-              \$312  = 32'd0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$312  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$313  = j;
-    casez (ext_loader_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          \$313  = 3'h0;
-      3'h6:
-          \$313  = \$280 [2:0];
-    endcase
-    if (rst) begin
-      \$313  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$314  = pword;
-    casez (ext_loader_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          if (\$281 ) begin
-            \$314  = { 16'h0000, st_rd__data, th_rd__data, pword[207:52] };
-          end
-      3'h7:
-          if (load__ready) begin
-            \$314  = \$283 ;
-          end
-    endcase
-    if (rst) begin
-      \$314  = 224'h00000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$315  = beat;
-    casez (ext_loader_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          if (\$282 ) begin
-            \$315  = 5'h00;
-          end
-      3'h7:
-          if (load__ready) begin
-            \$315  = \$284 [4:0];
-          end
-    endcase
-    if (rst) begin
-      \$315  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$316  = rlane;
-    (* full_case = 32'd1 *)
-    casez (ext_loader_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          if (\$289 ) begin
-            if (\$291 ) begin
-              \$316  = \$295 ;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$316  = 2'h0;
-    end
-  end
-  assign offset = \port$5262$16 [39:8];
-  assign region = \port$5262$16 [7:0];
-  assign ok = hit;
+  assign region = \port$5299$16 [7:0];
+  assign offset = \port$5299$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];
   assign \load__payload.commit  = load__payload[42];
-  assign ok_read = hit;
-  assign \$107  = { 2'h0, neuron[6:2] };
-  assign \$111  = { 2'h0, raddr[14:2] };
-  assign \$112  = { 2'h0, raddr[14:2] };
-  assign \$129  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$130  = \$129 ;
-  assign \$133  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$134  = \$133 ;
-  assign \$137  = 6'h00;
-  assign \$140  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$141  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$142  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$143  = \$142 ;
-  assign \$146  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$147  = \$146 ;
-  assign \$150  = 5'h00;
-  assign \$153  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$154  = \$153 ;
-  assign \$157  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$158  = \$157 ;
-  assign \$161  = 8'h00;
-  assign \$164  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$165  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$166  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$167  = \$166 ;
-  assign \$170  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$171  = \$170 ;
-  assign \$174  = 5'h00;
-  assign \$177  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$178  = \$177 ;
-  assign \$181  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$182  = \$181 ;
-  assign \$185  = 8'h00;
-  assign \$188  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$189  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$190  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$191  = \$190 ;
-  assign \$194  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$195  = \$194 ;
-  assign \$198  = 5'h00;
-  assign \$201  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$202  = \$201 ;
-  assign \$205  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$206  = \$205 ;
-  assign \$209  = 8'h00;
-  assign \$212  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$213  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$214  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$215  = \$214 ;
-  assign \$218  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$219  = \$218 ;
-  assign \$222  = 5'h00;
-  assign \$225  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$226  = \$225 ;
-  assign \$229  = { 6'h00, \port$5262$16 [20:14] };
-  assign \$230  = \$229 ;
-  assign \$233  = 8'h00;
-  assign \$236  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$237  = { 2'h0, \port$5262$16 [20:10] };
-  assign \$283  = { 32'h00000000, pword[223:32] };
+  assign \$2  = hit;
+  assign \$3  = { 6'h00, \$signal$6 [12:6] };
+  assign \$4  = \$3 ;
+  assign \$6  = { 6'h00, \$signal$6 [12:6] };
+  assign \$7  = \$6 ;
+  assign \$9  = 6'h00;
+  assign \$13  = { 2'h0, \$signal$6 [12:2] };
+  assign \$15  = { 2'h0, \$signal$6 [12:2] };
+  assign \$17  = { 6'h00, \$signal$6 [12:6] };
+  assign \$18  = \$17 ;
+  assign \$20  = { 6'h00, \$signal$6 [12:6] };
+  assign \$21  = \$20 ;
+  assign \$23  = 5'h00;
+  assign \$27  = { 6'h00, \$signal$6 [12:6] };
+  assign \$28  = \$27 ;
+  assign \$30  = { 6'h00, \$signal$6 [12:6] };
+  assign \$31  = \$30 ;
+  assign \$33  = 8'h00;
+  assign \$37  = { 2'h0, \$signal$6 [12:2] };
+  assign \$39  = { 2'h0, \$signal$6 [12:2] };
+  assign \$41  = { 6'h00, \$signal$6 [12:6] };
+  assign \$42  = \$41 ;
+  assign \$44  = { 6'h00, \$signal$6 [12:6] };
+  assign \$45  = \$44 ;
+  assign \$47  = 5'h00;
+  assign \$51  = { 6'h00, \$signal$6 [12:6] };
+  assign \$52  = \$51 ;
+  assign \$54  = { 6'h00, \$signal$6 [12:6] };
+  assign \$55  = \$54 ;
+  assign \$57  = 8'h00;
+  assign \$61  = { 2'h0, \$signal$6 [12:2] };
+  assign \$63  = { 2'h0, \$signal$6 [12:2] };
+  assign \$65  = { 6'h00, \$signal$6 [12:6] };
+  assign \$66  = \$65 ;
+  assign \$68  = { 6'h00, \$signal$6 [12:6] };
+  assign \$69  = \$68 ;
+  assign \$71  = 5'h00;
+  assign \$75  = { 6'h00, \$signal$6 [12:6] };
+  assign \$76  = \$75 ;
+  assign \$78  = { 6'h00, \$signal$6 [12:6] };
+  assign \$79  = \$78 ;
+  assign \$81  = 8'h00;
+  assign \$85  = { 2'h0, \$signal$6 [12:2] };
+  assign \$87  = { 2'h0, \$signal$6 [12:2] };
+  assign \$89  = { 6'h00, \$signal$6 [12:6] };
+  assign \$90  = \$89 ;
+  assign \$92  = { 6'h00, \$signal$6 [12:6] };
+  assign \$93  = \$92 ;
+  assign \$95  = 5'h00;
+  assign \$99  = { 6'h00, \$signal$6 [12:6] };
+  assign \$100  = \$99 ;
+  assign \$102  = { 6'h00, \$signal$6 [12:6] };
+  assign \$103  = \$102 ;
+  assign \$105  = 8'h00;
+  assign \$109  = { 2'h0, \$signal$6 [12:2] };
+  assign \$111  = { 2'h0, \$signal$6 [12:2] };
+  assign \$141  = { 32'h00000000, pword[223:32] };
+  assign \$298  = { 2'h0, neuron[6:2] };
+  assign \$302  = { 2'h0, raddr[14:2] };
+  assign \$303  = { 2'h0, raddr[14:2] };
 endmodule

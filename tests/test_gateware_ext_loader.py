@@ -15,7 +15,7 @@ from edgekws import protocol
 from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, host
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.extractor import LOAD_CHUNK, Sel
-from edgekws.gateware.ext_loader import ExtLoader, ExtLoaderModel, regions
+from edgekws.gateware.ext_loader import OK_LATENCY, ExtLoader, ExtLoaderModel, regions
 from edgekws.golden.layers import InputConvolutional, SeparableConvolutional
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import mfcc_like_inputs, randomize
@@ -157,16 +157,20 @@ class Bench:
         await ctx.tick()
         self.cycles += 1
 
-    def access(self, region, offset, length):
+    async def access(self, region, offset, length):
+        """Present the access; ``(ok, ok_read)`` once they answer it (OK_LATENCY cycles)."""
         ctx, dut = self.ctx, self.dut
         ctx.set(dut.region, region)
         ctx.set(dut.offset, offset)
         ctx.set(dut.length, length)
+        for _ in range(OK_LATENCY):
+            self.before = ctx.get(dut.ok), ctx.get(dut.ok_read)
+            await self.cycle()
         return ctx.get(dut.ok), ctx.get(dut.ok_read)
 
     async def write(self, region, offset, data):
         ctx, dut = self.ctx, self.dut
-        ok, _ = self.access(region, offset, len(data))
+        ok, _ = await self.access(region, offset, len(data))
         assert ok, (region, offset, len(data))
         ctx.set(dut.write, 1)
         await self.cycle()
@@ -184,7 +188,7 @@ class Bench:
 
     async def read(self, region, offset, length):
         ctx, dut = self.ctx, self.dut
-        _, ok = self.access(region, offset, length)
+        _, ok = await self.access(region, offset, length)
         assert ok, (region, offset, length)
         ctx.set(dut.read, 1)
         await self.cycle()
@@ -281,6 +285,7 @@ def test_ok_cases():
         (R.EXT_WEIGHTS, wsz, L, 0, 0),                 # past the end
         (R.EXT_WEIGHTS, wsz - L, 2 * L, 0, 0),
         (R.EXT_THRESHOLD, 2**32 - 4, 8, 0, 0),         # offset + length wraps 32 bits
+        (R.EXT_THRESHOLD, 2**31, 4, 0, 0),             # only a high offset bit set
         (R.EXT_THRESHOLD, 0, tsz + 4, 0, 0),
         (R.EXT_WEIGHTS, L // 2, L, 0, 0),              # misaligned offset
         (R.EXT_WEIGHTS, 0, L + 1, 0, 0),               # misaligned length
@@ -297,10 +302,15 @@ def test_ok_cases():
         dut = ExtLoader(ext, weight_readback=rb)
 
         async def run(b):
+            # The answer to the previous access; first, to the reset inputs (0, 0, 0).
+            prev = (models[rb].ok(0, 0, 0), models[rb].ok(0, 0, 0, read=True))
             for region, off, n, ok, ok_read in cases:
                 if not rb and info.get(region) and info[region].kind == "weights":
                     ok_read = 0
-                assert b.access(region, off, n) == (ok, ok_read), (region, off, n, rb)
+                assert await b.access(region, off, n) == (ok, ok_read), (region, off, n, rb)
+                # One cycle earlier the outputs still answered the previous access.
+                assert b.before == prev, (region, off, n, rb)
+                prev = (ok, ok_read)
                 assert (ok, ok_read) == (models[rb].ok(region, off, n),
                                          models[rb].ok(region, off, n, read=True))
                 if not ok:

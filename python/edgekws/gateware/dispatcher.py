@@ -51,6 +51,7 @@ from amaranth.utils import exact_log2
 from edgekws import protocol as p
 from edgekws.golden.quant import weight_range
 
+from .ext_loader import OK_LATENCY
 from .fc_core import FCLearningCore, Op
 
 __all__ = ["Dispatcher", "HEADER_BYTES"]
@@ -169,6 +170,7 @@ class Dispatcher(wiring.Component):
         i = Signal(range(p.MAX_PACKET + 1))         # byte counter of the bulk phase
         n = Signal(16)                              # bulk length / loop bound
         k = Signal(range(max(N, HEADER_BYTES) + 2))  # small loop counter
+        ok_wait = Signal(range(OK_LATENCY))         # cycles waited for the loader's ok
         m.d.comb += self.req_addr.eq(base + i)
 
         # Payload fields (little-endian), valid once the header is read.
@@ -438,14 +440,16 @@ class Dispatcher(wiring.Component):
                             m.d.sync += refuse(p.Status.BAD_LENGTH)
                             m.next = fin
                         with m.Else():
-                            m.next = "WR_REGION"
+                            m.d.sync += ok_wait.eq(0)
+                            m.next = "WR_WAIT"
                     with m.Case(C.READ_MEM):
                         m.d.sync += [n.eq(rd_len), a.eq(offset)]
                         with m.If(plen != p.READ_MEM_FORMAT.size):
                             m.d.sync += refuse(p.Status.BAD_LENGTH)
                             m.next = fin
                         with m.Else():
-                            m.next = "RD_REGION"
+                            m.d.sync += ok_wait.eq(0)
+                            m.next = "RD_WAIT"
                     with m.Default():
                         m.d.sync += refuse(p.Status.UNKNOWN_CMD)
                         m.next = fin
@@ -598,6 +602,14 @@ class Dispatcher(wiring.Component):
                              after_emit_pots.eq(~is_learn & flags[0] &
                                                 (n_pot <= p.MAX_INLINE_POTENTIALS))]
                 m.next = "EMIT"
+
+            # The loader's ok/ok_read answer region/offset/length (stable from
+            # DISPATCH on) OK_LATENCY cycles later.
+            for wait, nxt in (("WR_WAIT", "WR_REGION"), ("RD_WAIT", "RD_REGION")):
+                with m.State(wait):
+                    m.d.sync += ok_wait.eq(ok_wait + 1)
+                    with m.If(ok_wait == OK_LATENCY - 2):
+                        m.next = nxt
 
             # ------------------------------------------------------- WRITE_MEM
             with m.State("WR_REGION"):

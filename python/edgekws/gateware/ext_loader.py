@@ -31,7 +31,12 @@ from .. import protocol
 from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .conv.step import THRESHOLD_BITS
 
-__all__ = ["ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
+__all__ = ["OK_LATENCY", "ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
+
+#: Cycles from ``region``/``offset``/``length`` to the ``ok``/``ok_read`` that answer
+#: them: the inputs are registered, then the check and the start arithmetic are (so
+#: neither sits on a path from the dispatcher's registers to the loader's state).
+OK_LATENCY = 2
 
 #: Bytes of one threshold or step value in the golden layout (int32 / u32).
 VALUE_BYTES = 4
@@ -233,17 +238,20 @@ class ExtLoader(wiring.Component):
     region, offset, length : Signal, in
         The access: :class:`protocol.Region` value, byte offset, byte count.
     ok : Signal, out
-        Combinational: a *write* of ``(region, offset, length)`` is served: the region
+        Registered, :data:`OK_LATENCY` cycles behind the inputs: a *write* of
+        ``(region, offset, length)`` is served: the region
         exists for this extractor (``EXT_WEIGHTS_PW`` only for separable layers), it
         holds ``offset + length`` bytes, and offset and length are multiples of
         ``ext.lanes`` (weights) or 4 (thresholds, steps). A zero length is served
         (nothing is written).
     ok_read : Signal, out
-        Combinational: a *read* is served: as ``ok``, and for the weight regions only
-        with ``weight_readback``.
+        Registered like ``ok``: a *read* is served: as ``ok``, and for the weight
+        regions only with ``weight_readback``.
     write : Signal, in
-        Pulse (while not ``busy`` and ``ok``; ignored otherwise): latch the access;
-        the ``length`` bytes then come on ``wdata``.
+        Pulse (while not ``busy`` and ``ok``; ignored otherwise): start the access;
+        the ``length`` bytes then come on ``wdata``. ``region``, ``offset`` and
+        ``length`` must have been stable for :data:`OK_LATENCY` cycles before the
+        pulse (the cycle in which ``ok`` answers them) and during it.
     wdata : stream of 8 bits, in
         The bytes of the write, in order (``ready`` only while bytes are still due).
         Step values keep their low ``ext.step_bits`` bits: the dispatcher refuses
@@ -252,8 +260,9 @@ class ExtLoader(wiring.Component):
         To :attr:`DSCNNExtractor.load`. A weight row is sent once its ``lanes`` bytes
         are in; a threshold or step rewrites its whole parameter word.
     read : Signal, in
-        Pulse (while not ``busy`` and ``ok_read``; ignored otherwise): latch the access
-        and send its ``length`` bytes on ``rdata``.
+        Pulse (while not ``busy`` and ``ok_read``; ignored otherwise): start the access
+        and send its ``length`` bytes on ``rdata``; the inputs are held as for
+        ``write``.
     rdata : stream of 8 bits, out
         The bytes read, in order: the golden layout of what was last written (zeros
         after reset; a step as u32 of its low ``ext.step_bits`` bits).
@@ -304,20 +313,28 @@ class ExtLoader(wiring.Component):
             m.submodules.wsh = w_mem = memory.Memory(shape=8, depth=self.w_bytes, init=[])
             w_wr, w_rd = w_mem.write_port(), w_mem.read_port(transparent_for=())
 
-        # -- access check ---------------------------------------------------------
-        # offset + length in 33 bits: a huge offset must not wrap into range.
-        end = Signal(33)
-        m.d.comb += end.eq(self.offset + self.length)
+        # -- access check -------------------------------------------------------
+        # Stage 1 registers the inputs; stage 2 registers the check and, while idle,
+        # the start values of every state register, so a write/read pulse only
+        # changes state (see OK_LATENCY).
+        i_region, i_length = Signal(8), Signal(range(protocol.MAX_PACKET + 1))
+        nbits = max(max_size, 2).bit_length()
+        i_off, i_high = Signal(nbits), Signal()            # offset below/above 2**nbits
+        m.d.sync += [i_region.eq(self.region), i_length.eq(self.length),
+                     i_off.eq(self.offset[:nbits]), i_high.eq(self.offset[nbits:] != 0)]
+        # A huge offset must not wrap into range: its high bits refuse it.
+        end = Signal(nbits + 1)
+        m.d.comb += end.eq(i_off + i_length)
         hit = Signal()
         is_weights = Signal()
-        with m.Switch(self.region):
+        with m.Switch(i_region):
             for r in self.infos:
                 with m.Case(r.region):
                     a = _log2(r.align)
-                    aligned = ((self.offset[:a] == 0) & (self.length[:a] == 0)) if a else 1
-                    m.d.comb += [hit.eq(aligned & (end <= r.size)),
+                    aligned = ((i_off[:a] == 0) & (i_length[:a] == 0)) if a else 1
+                    m.d.comb += [hit.eq(aligned & ~i_high & (end <= r.size)),
                                  is_weights.eq(r.kind == "weights")]
-        m.d.comb += [self.ok.eq(hit),
+        m.d.sync += [self.ok.eq(hit),
                      self.ok_read.eq(hit & (~is_weights if not self.weight_readback
                                             else 1))]
 
@@ -347,44 +364,41 @@ class ExtLoader(wiring.Component):
         rlane = Signal(2)
 
         lp = self.load.payload
-        off = self.offset[:max(max_size, 2).bit_length()]
+        off = i_off
+        kind_w = Signal()                                  # the region holds weights
 
         with m.FSM(name="ext_loader") as fsm:
             with m.State("IDLE"):
+                # Start values of the access on the inputs (registered, see OK_LATENCY).
+                m.d.sync += [rem.eq(i_length), nbyte.eq(0), rvalid.eq(0)]
+                with m.Switch(i_region):
+                    for r in self.infos:
+                        with m.Case(r.region):
+                            if r.kind == "weights":
+                                t = off >> _log2(L)
+                                gi = t[:_log2(G)] if G > 1 else Const(0, 1)
+                                q = t >> _log2(G)
+                                c = r.base + r.first
+                                rq = (c - q) if r.down else (c + q)
+                                m.d.sync += [kind_w.eq(1), rowq.eq(rq),
+                                             row.eq(rq + gi * r.stride),
+                                             g.eq(gi), stride.eq(r.stride),
+                                             down.eq(r.down),
+                                             waddr.eq(r.shadow + off)]
+                                if self.weight_readback:
+                                    m.d.sync += [rsrc.eq(0), raddr.eq(r.shadow + off)]
+                            else:
+                                m.d.sync += [kind_w.eq(0), is_step.eq(r.kind == "step"),
+                                             sh_base.eq(r.shadow),
+                                             p_base.eq(r.param_base),
+                                             neuron.eq(off >> _log2(VALUE_BYTES)),
+                                             rsrc.eq(1 if r.kind == "threshold" else 2),
+                                             raddr.eq(VALUE_BYTES * r.shadow + off)]
                 with m.If(self.write & self.ok):
-                    m.d.sync += [rem.eq(self.length), nbyte.eq(0)]
-                    with m.Switch(self.region):
-                        for r in self.infos:
-                            with m.Case(r.region):
-                                if r.kind == "weights":
-                                    t = off >> _log2(L)
-                                    gi = t[:_log2(G)] if G > 1 else Const(0, 1)
-                                    q = t >> _log2(G)
-                                    rq = (r.first - q) if r.down else (r.first + q)
-                                    m.d.sync += [rowq.eq(r.base + rq),
-                                                 row.eq(r.base + rq + gi * r.stride),
-                                                 g.eq(gi), stride.eq(r.stride),
-                                                 down.eq(r.down),
-                                                 waddr.eq(r.shadow + off)]
-                                    m.next = "W_BYTES"
-                                else:
-                                    m.d.sync += [is_step.eq(r.kind == "step"),
-                                                 sh_base.eq(r.shadow),
-                                                 p_base.eq(r.param_base),
-                                                 neuron.eq(off >> _log2(VALUE_BYTES))]
-                                    m.next = "P_BYTES"
+                    m.next = "P_BYTES"
+                    with m.If(kind_w):
+                        m.next = "W_BYTES"
                 with m.Elif(self.read & self.ok_read):
-                    m.d.sync += [rem.eq(self.length), rvalid.eq(0)]
-                    with m.Switch(self.region):
-                        for r in self.infos:
-                            with m.Case(r.region):
-                                if r.kind == "weights":
-                                    if self.weight_readback:
-                                        m.d.sync += [rsrc.eq(0), raddr.eq(r.shadow + off)]
-                                else:
-                                    m.d.sync += [
-                                        rsrc.eq(1 if r.kind == "threshold" else 2),
-                                        raddr.eq(VALUE_BYTES * r.shadow + off)]
                     m.next = "READ"
 
             # -- weights: collect 4 bytes (or the row's end), send one beat --------
