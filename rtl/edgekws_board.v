@@ -241,7 +241,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$5299$16 (\$1 ),
+    .\port$5297$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -303,7 +303,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__valid(load__valid),
     .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$5299$16 (\$1 ),
+    .\port$5297$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -6581,7 +6581,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
-, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5299$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5297$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7149,8 +7149,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$5299$16 ;
-  wire [39:0] \port$5299$16 ;
+  output [39:0] \port$5297$16 ;
+  wire [39:0] \port$5297$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -14321,7 +14321,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$5299$16  = hdr[55:16];
+  assign \port$5297$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -18551,8 +18551,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$4170$0 (p_rd__data[51:0]),
-    .\port$4176$0 (pool_rd__data[19:0]),
+    .\port$4168$0 (p_rd__data[51:0]),
+    .\port$4174$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -18566,8 +18566,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$288 ),
     .o_busy(\o_busy$312 ),
-    .\port$4170$52 (p_rd__data[103:52]),
-    .\port$4176$20 (pool_rd__data[39:20]),
+    .\port$4168$52 (p_rd__data[103:52]),
+    .\port$4174$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -18579,8 +18579,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$289 ),
     .o_busy(\o_busy$313 ),
-    .\port$4170$104 (p_rd__data[155:104]),
-    .\port$4176$40 (pool_rd__data[59:40]),
+    .\port$4168$104 (p_rd__data[155:104]),
+    .\port$4174$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -18592,8 +18592,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$290 ),
     .o_busy(\o_busy$314 ),
-    .\port$4170$156 (p_rd__data[207:156]),
-    .\port$4176$60 (pool_rd__data[79:60]),
+    .\port$4168$156 (p_rd__data[207:156]),
+    .\port$4174$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -27091,7 +27091,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$0 , \port$4176$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4168$0 , \port$4174$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -27228,10 +27228,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4170$0 ;
-  wire [51:0] \port$4170$0 ;
-  input [19:0] \port$4176$0 ;
-  wire [19:0] \port$4176$0 ;
+  input [51:0] \port$4168$0 ;
+  wire [51:0] \port$4168$0 ;
+  input [19:0] \port$4174$0 ;
+  wire [19:0] \port$4174$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -27447,7 +27447,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4170$0 [51:32];
+      \$61  = \port$4168$0 [51:32];
     end
   end
   always @* begin
@@ -27647,7 +27647,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4176$0 [19], \port$4176$0  };
+      \$87  = { \port$4174$0 [19], \port$4174$0  };
     end
   end
   always @* begin
@@ -27661,7 +27661,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4170$0 [31:0];
+      \$89  = \port$4168$0 [31:0];
     end
   end
   always @* begin
@@ -27776,9 +27776,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$4170$0 [51:32];
-  assign i_alt = { \port$4176$0 [19], \port$4176$0  };
-  assign i_th = \port$4170$0 [31:0];
+  assign i_step = \port$4168$0 [51:32];
+  assign i_alt = { \port$4174$0 [19], \port$4174$0  };
+  assign i_th = \port$4168$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -27799,7 +27799,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$52 , \port$4176$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4168$52 , \port$4174$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -27935,10 +27935,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4170$52 ;
-  wire [51:0] \port$4170$52 ;
-  input [19:0] \port$4176$20 ;
-  wire [19:0] \port$4176$20 ;
+  input [51:0] \port$4168$52 ;
+  wire [51:0] \port$4168$52 ;
+  input [19:0] \port$4174$20 ;
+  wire [19:0] \port$4174$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28152,7 +28152,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4170$52 [51:32];
+      \$61  = \port$4168$52 [51:32];
     end
   end
   always @* begin
@@ -28352,7 +28352,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4176$20 [19], \port$4176$20  };
+      \$87  = { \port$4174$20 [19], \port$4174$20  };
     end
   end
   always @* begin
@@ -28366,7 +28366,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4170$52 [31:0];
+      \$89  = \port$4168$52 [31:0];
     end
   end
   always @* begin
@@ -28482,9 +28482,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4170$52 [51:32];
-  assign i_alt = { \port$4176$20 [19], \port$4176$20  };
-  assign i_th = \port$4170$52 [31:0];
+  assign i_step = \port$4168$52 [51:32];
+  assign i_alt = { \port$4174$20 [19], \port$4174$20  };
+  assign i_th = \port$4168$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -28505,7 +28505,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$104 , \port$4176$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4168$104 , \port$4174$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28641,10 +28641,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4170$104 ;
-  wire [51:0] \port$4170$104 ;
-  input [19:0] \port$4176$40 ;
-  wire [19:0] \port$4176$40 ;
+  input [51:0] \port$4168$104 ;
+  wire [51:0] \port$4168$104 ;
+  input [19:0] \port$4174$40 ;
+  wire [19:0] \port$4174$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28858,7 +28858,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4170$104 [51:32];
+      \$61  = \port$4168$104 [51:32];
     end
   end
   always @* begin
@@ -29058,7 +29058,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4176$40 [19], \port$4176$40  };
+      \$87  = { \port$4174$40 [19], \port$4174$40  };
     end
   end
   always @* begin
@@ -29072,7 +29072,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4170$104 [31:0];
+      \$89  = \port$4168$104 [31:0];
     end
   end
   always @* begin
@@ -29188,9 +29188,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4170$104 [51:32];
-  assign i_alt = { \port$4176$40 [19], \port$4176$40  };
-  assign i_th = \port$4170$104 [31:0];
+  assign i_step = \port$4168$104 [51:32];
+  assign i_alt = { \port$4174$40 [19], \port$4174$40  };
+  assign i_th = \port$4168$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29211,7 +29211,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$156 , \port$4176$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4168$156 , \port$4174$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29347,10 +29347,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4170$156 ;
-  wire [51:0] \port$4170$156 ;
-  input [19:0] \port$4176$60 ;
-  wire [19:0] \port$4176$60 ;
+  input [51:0] \port$4168$156 ;
+  wire [51:0] \port$4168$156 ;
+  input [19:0] \port$4174$60 ;
+  wire [19:0] \port$4174$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29564,7 +29564,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4170$156 [51:32];
+      \$61  = \port$4168$156 [51:32];
     end
   end
   always @* begin
@@ -29764,7 +29764,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4176$60 [19], \port$4176$60  };
+      \$87  = { \port$4174$60 [19], \port$4174$60  };
     end
   end
   always @* begin
@@ -29778,7 +29778,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4170$156 [31:0];
+      \$89  = \port$4168$156 [31:0];
     end
   end
   always @* begin
@@ -29894,9 +29894,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4170$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4170$156 [51:32];
-  assign i_alt = { \port$4176$60 [19], \port$4176$60  };
-  assign i_th = \port$4170$156 [31:0];
+  assign i_step = \port$4168$156 [51:32];
+  assign i_alt = { \port$4174$60 [19], \port$4174$60  };
+  assign i_th = \port$4168$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -32445,7 +32445,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5299$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5297$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -32844,8 +32844,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   output ok_read;
   reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$5299$16 ;
-  wire [39:0] \port$5299$16 ;
+  input [39:0] \port$5297$16 ;
+  wire [39:0] \port$5297$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -33254,7 +33254,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$5299$16 [39:21];
+  assign \$1  = | \port$5297$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -33572,7 +33572,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = \port$5299$16 [7:0];
+    \$318  = \port$5297$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
@@ -33586,7 +33586,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \port$5299$16 [20:8];
+    \$320  = \port$5297$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -35139,8 +35139,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$5299$16 [7:0];
-  assign offset = \port$5299$16 [39:8];
+  assign region = \port$5297$16 [7:0];
+  assign offset = \port$5297$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

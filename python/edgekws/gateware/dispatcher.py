@@ -300,6 +300,19 @@ class Dispatcher(wiring.Component):
 
         guard = Signal()                            # rep_busy follows rep_send a cycle late
         m.d.sync += guard.eq(0)
+        def fill_cache(prefix):
+            """States ``<prefix>_READ``/``_WAIT``: word ``idx`` of the FC core into the
+            word cache, then back to ``<prefix>_NEXT`` (shared by FC writes and reads)."""
+            with m.State(f"{prefix}_READ"):
+                m.d.comb += [self.fc_cmd.valid.eq(1), *fc_access(fc_rd_op, idx)]
+                with m.If(self.fc_cmd.ready):
+                    m.next = f"{prefix}_WAIT"
+            with m.State(f"{prefix}_WAIT"):
+                m.d.comb += self.fc_rsp.ready.eq(1)
+                with m.If(self.fc_rsp.valid):
+                    m.d.sync += [cache.eq(rsp.data), cidx.eq(idx), cvalid.eq(1)]
+                    m.next = f"{prefix}_NEXT"
+
         with m.FSM(name="dispatch"):
             # ------------------------------------------------------------ intake
             with m.State("IDLE"):
@@ -670,15 +683,7 @@ class Dispatcher(wiring.Component):
                 with m.If(self.fc_cmd.ready):
                     m.d.sync += cvalid.eq(0)
                     m.next = "FW_NEXT"
-            with m.State("FW_READ"):
-                m.d.comb += [self.fc_cmd.valid.eq(1), *fc_access(fc_rd_op, idx)]
-                with m.If(self.fc_cmd.ready):
-                    m.next = "FW_WAIT"
-            with m.State("FW_WAIT"):
-                m.d.comb += self.fc_rsp.ready.eq(1)
-                with m.If(self.fc_rsp.valid):
-                    m.d.sync += [cache.eq(rsp.data), cidx.eq(idx), cvalid.eq(1)]
-                    m.next = "FW_NEXT"
+            fill_cache("FW")
 
             # LEARN_REGS: merge into a copy, check, then shadows and core.
             with m.State("LR_FETCH"):
@@ -799,15 +804,7 @@ class Dispatcher(wiring.Component):
                     m.d.sync += [i.eq(i + 1), a.eq(a + 1)]
                 with m.Else():
                     m.next = "FR_READ"
-            with m.State("FR_READ"):
-                m.d.comb += [self.fc_cmd.valid.eq(1), *fc_access(fc_rd_op, idx)]
-                with m.If(self.fc_cmd.ready):
-                    m.next = "FR_WAIT"
-            with m.State("FR_WAIT"):
-                m.d.comb += self.fc_rsp.ready.eq(1)
-                with m.If(self.fc_rsp.valid):
-                    m.d.sync += [cache.eq(rsp.data), cidx.eq(idx), cvalid.eq(1)]
-                    m.next = "FR_NEXT"
+            fill_cache("FR")
 
             with m.State("LR_READ"):
                 with m.If(i == n):
