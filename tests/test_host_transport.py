@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgekws import protocol as p
-from edgekws.host.packet_server import PacketServer
+from edgekws.host.packet_server import LocalPort, PacketServer
 from edgekws.host.transport import BoardError, Transport
 
 
@@ -31,13 +31,13 @@ class Counter:
         raise KeyError(cmd)
 
 
-class FaultyLink:
+class FaultyLink(LocalPort):
     """A serial-port stand-in: both directions drop, corrupt or insert bytes at ``rate``."""
 
     def __init__(self, server, rate=0.0, seed=0):
-        self.server, self.rate = server, rate
+        super().__init__(server)
+        self.rate = rate
         self.rng = np.random.default_rng(seed)
-        self.inbox = bytearray()
         self.corrupted = 0
 
     def _mangle(self, data):
@@ -58,14 +58,6 @@ class FaultyLink:
 
     def write(self, data):
         self.inbox += self._mangle(self.server.feed(self._mangle(data)))
-
-    def read(self, n):
-        out = bytes(self.inbox[:n])
-        del self.inbox[:n]
-        return out
-
-    def close(self):
-        pass
 
 
 def test_clean_link_round_trip():

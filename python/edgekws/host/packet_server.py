@@ -68,3 +68,23 @@ class PacketServer:
         if cmd not in p.IDEMPOTENT:
             self._last = (seq, cmd, out)
         return out
+
+
+class LocalPort:
+    """A serial-port stand-in wired to a :class:`PacketServer` in this process: what is
+    written is served at once, and the replies wait to be read."""
+
+    def __init__(self, server: PacketServer):
+        self.server = server
+        self.inbox = bytearray()
+
+    def write(self, data):
+        self.inbox += self.server.feed(data)
+
+    def read(self, n):
+        out = bytes(self.inbox[:n])
+        del self.inbox[:n]
+        return out
+
+    def close(self):
+        pass

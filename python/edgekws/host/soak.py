@@ -39,30 +39,12 @@ from edgekws import protocol as p
 
 from .board import Board, pack_spikes
 from .emulator import Emulator
+from .packet_server import LocalPort
 from .transport import BoardError, Transport
 
-__all__ = ["FaultyPort", "LocalPort", "SoakResult", "soak", "main"]
+__all__ = ["FaultyPort", "SoakResult", "soak", "main"]
 
 FAULTS = ("bitflip", "crc", "drop", "insert", "truncate", "reply")
-
-
-class LocalPort:
-    """A serial-port stand-in wired to an in-process emulator (the reference)."""
-
-    def __init__(self, emulator: Emulator):
-        self.server = emulator.server
-        self.inbox = bytearray()
-
-    def write(self, data):
-        self.inbox += self.server.feed(data)
-
-    def read(self, n):
-        out = bytes(self.inbox[:n])
-        del self.inbox[:n]
-        return out
-
-    def close(self):
-        pass
 
 
 class FaultyPort:
@@ -242,7 +224,7 @@ def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
     board.load(model)                          # clean link while loading
     ref = Emulator(extractor=None if board.info.has_extractor else False,
                    num_inputs=board.info.num_inputs, max_neurons=board.info.max_neurons)
-    ref_board = Board(Transport(LocalPort(ref), timeout=1.0))
+    ref_board = Board(Transport(LocalPort(ref.server), timeout=1.0))
     ref_board.load(model)
     N, K, F = model.layers[-1].units, 3, board.info.num_inputs
     from edgekws.golden.zoo import mfcc_like_inputs
