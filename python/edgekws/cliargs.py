@@ -3,24 +3,25 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "nonneg_int"]
+__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float"]
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return value
+def _checked(convert, accept, expected: str):
+    """An argparse ``type``: ``convert(text)`` if it parses and ``accept``s, else an
+    error ``expected <expected>, not '<text>'``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, not {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, not {text!r}")
+        return value
+    return parse
 
 
-def nonneg_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
+nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+# NaN compares false with everything, so both float types refuse it.
+positive_float = _checked(float, lambda v: v > 0, "a positive number")
+nonneg_float = _checked(float, lambda v: v >= 0, "a number >= 0")

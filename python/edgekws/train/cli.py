@@ -15,30 +15,10 @@ import argparse
 
 from edgekws.cliargs import nonneg_int as _nonneg_int
 from edgekws.cliargs import positive_int as _positive_int
+from edgekws.cliargs import nonneg_float as _nonneg_float
+from edgekws.cliargs import positive_float as _positive_float
 
 __all__ = ["add_cli"]
-
-
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
-    return value
-
-
-def _nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
-    return value
 
 
 def add_cli(subparsers) -> None:
