@@ -367,17 +367,19 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
         # on ties). It stays exact for a sample until a neuron of its block learns (the
         # block is then "dirty" and the sample is decided from the live bit sets).
         thl_now = np.asarray(thl, np.float32)
-        masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
         lab_c = lab_arr[c0:c1]
         rows = np.arange(c1 - c0)
         unblocked = K == 1 or bool((lab_c < 0).any())
         if unblocked:  # label -1 or a single class: the best over all neurons
+            masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
             win_all = masked.argmax(axis=1)
             best_all = masked[rows, win_all]
         if K > 1:
-            blocks = masked.reshape(c1 - c0, K, m)
+            # Only the label's block is masked: a K-fold smaller pass than the whole chunk.
             col = np.maximum(lab_c, 0)
-            mine = blocks[rows, col]                       # (chunk, m): the label's block
+            mine = chunk_pots.reshape(c1 - c0, K, m)[rows, col]  # (chunk, m)
+            thl_mine = thl_now.reshape(K, m)[col]
+            mine = np.where(mine > thl_mine, mine, np.float32(-1))
             win_blk = mine.argmax(axis=1)
             pre_best = mine[rows, win_blk].astype(np.int64)
             pre_win = col * m + win_blk
