@@ -24,6 +24,7 @@ __all__ = ["add_cli"]
 def add_cli(subparsers) -> None:
     """Register ``train`` on an argparse ``subparsers`` object."""
     from .dataset import EDGE_WORDS
+    from .pipeline import SELECT
 
     p = subparsers.add_parser(
         "train", help="train + quantize the DS-CNN and write the golden .ekws model",
@@ -63,6 +64,10 @@ def add_cli(subparsers) -> None:
                         "trains the spikes for the edge-learning layer (0: off)")
     p.add_argument("--prototype-per-class", type=_positive_int, default=15,
                    help="prototypes per class of that head (default 15)")
+    p.add_argument("--select", choices=SELECT, default="val_accuracy",
+                   help="which QAT epoch to keep: best Dense-head validation accuracy, or "
+                        "best accuracy of the tutorial's native learning on its spikes "
+                        "(val_native, measured every epoch)")
     p.add_argument("--eager", action="store_true",
                    help="run Keras eagerly (no graph tracing; for tiny corpora)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -82,7 +87,8 @@ def _cmd_train(args) -> int:
                          workers=args.workers, verbose=0 if args.quiet else 1,
                          eager=args.eager, init_float=args.init_float,
                          init_qat=args.init_qat, prototype_weight=args.prototype_weight,
-                         prototype_per_class=args.prototype_per_class)
+                         prototype_per_class=args.prototype_per_class,
+                         select=args.select)
     res = run(config)
     acc = res["accuracy"]
 

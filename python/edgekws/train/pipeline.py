@@ -27,6 +27,9 @@ import numpy as np
 
 from .dataset import EDGE_WORDS
 
+#: Epoch-selection metrics of QAT (:attr:`TrainConfig.select`).
+SELECT = ("val_accuracy", "val_native")
+
 #: Metadata format of the ``extra`` block of a trained model file.
 METADATA_FORMAT = "edgekws-kws-model"
 METADATA_VERSION = 1
@@ -69,6 +72,11 @@ class TrainConfig:
     prototype_weight: float = 0.0
     #: Prototypes per class of that head (the tutorial's neurons per class).
     prototype_per_class: int = 15
+    #: Which QAT epoch is kept: the best Dense-head validation accuracy
+    #: (``"val_accuracy"``) or the best accuracy of the tutorial's native learning on the
+    #: epoch's spikes (``"val_native"``, :mod:`~edgekws.train.native_eval`; measured at
+    #: every epoch's end, about 20 s each on the 500-speaker corpus).
+    select: str = "val_accuracy"
 
     def __post_init__(self):
         for name in ("float_epochs", "qat_epochs"):
@@ -90,6 +98,8 @@ class TrainConfig:
         v = self.prototype_per_class
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"prototype_per_class must be a positive integer, not {v!r}")
+        if self.select not in SELECT:
+            raise ValueError(f"select must be one of {SELECT}, not {self.select!r}")
         if self.init_float and self.init_qat:
             raise ValueError("give init_float or init_qat, not both")
         if self.max_train is not None and self.max_train < 1:
@@ -100,8 +110,10 @@ class TrainConfig:
             self.cache_dir = str(Path(self.out_dir) / "features")
 
 
-def _fit(model, data, epochs, lr, batch_size, verbose, keep_best, eager=False):
-    """Keras fit with a cosine-decayed Adam; optionally restore the best-validation epoch."""
+def _fit(model, data, epochs, lr, batch_size, verbose, keep_best, eager=False,
+         monitor="val_accuracy", extra_callbacks=()):
+    """Keras fit with a cosine-decayed Adam; optionally restore the epoch with the best
+    ``monitor`` (a validation metric that ``extra_callbacks`` may add to the logs)."""
     import keras
 
     from .model import compile_model
@@ -110,8 +122,8 @@ def _fit(model, data, epochs, lr, batch_size, verbose, keep_best, eager=False):
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.05)
     compile_model(model, schedule)
     model.run_eagerly = bool(eager)
-    callbacks = []
-    best = _BestWeights() if keep_best else None
+    callbacks = list(extra_callbacks)      # before BestWeights: they fill in its metric
+    best = _BestWeights(monitor) if keep_best else None
     if best is not None:
         callbacks.append(best)
     history = model.fit(data.x_train.astype(np.float32), data.y_train, epochs=epochs,
@@ -128,22 +140,26 @@ def _best_weights_callback():
     import keras
 
     class BestWeights(keras.callbacks.Callback):
-        """Keep the weights of the epoch with the best validation accuracy."""
+        """Keep the weights of the epoch with the best ``monitor`` (higher is better)."""
 
-        def __init__(self):
+        def __init__(self, monitor):
             super().__init__()
+            self.monitor = monitor
             self.best, self.weights, self.epoch = -1.0, None, -1
 
         def on_epoch_end(self, epoch, logs=None):
-            acc = float((logs or {}).get("val_accuracy", -1.0))
+            if self.monitor not in (logs or {}):
+                raise KeyError(f"no {self.monitor!r} in the epoch's logs "
+                               f"({sorted(logs or {})})")
+            acc = float(logs[self.monitor])
             if acc > self.best:
                 self.best, self.weights, self.epoch = acc, self.model.get_weights(), epoch
 
     return BestWeights
 
 
-def _BestWeights():
-    return _best_weights_callback()()
+def _BestWeights(monitor="val_accuracy"):
+    return _best_weights_callback()(monitor)
 
 
 def _accuracy(model, x, y, batch_size=500) -> float | None:
@@ -280,9 +296,16 @@ def run(config: TrainConfig) -> dict:
                if config.prototype_weight else ""))
         target = _with_prototype_head(model, config, x_calib, y_calib) \
             if config.prototype_weight else model
+        extra = []
+        if config.select == "val_native":
+            from .native_eval import native_callback
+            extra.append(native_callback(model, data.x_train, data.y_train, data.x_val,
+                                         data.y_val, n_classes, log=say,
+                                         seed=config.seed))
         results["history"]["qat"], results["qat_best_epoch"] = _fit(
             target, data, config.qat_epochs, config.qat_learning_rate, config.batch_size,
-            config.verbose, keep_best=True, eager=config.eager)
+            config.verbose, keep_best=True, eager=config.eager, monitor=config.select,
+            extra_callbacks=extra)
     times["qat"] = time.time() - t0
     results["accuracy"]["quantized"] = {"val": _accuracy(model, data.x_val, data.y_val),
                                         "test": _accuracy(model, data.x_test, data.y_test)}
