@@ -12,62 +12,62 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$100 ;
   reg [1:0] \$101 ;
   wire \$102 ;
-  reg [1:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  reg [1:0] \$104 ;
   wire \$105 ;
   reg [1:0] \$106 ;
   wire \$107 ;
-  reg [1:0] \$108 ;
-  wire \$109 ;
+  wire \$108 ;
+  reg [11:0] \$109 ;
   wire [21:0] \$11 ;
-  wire \$110 ;
-  reg [11:0] \$111 ;
-  reg [7:0] \$112 ;
-  wire [12:0] \$113 ;
-  reg [4:0] \$114 ;
-  wire [5:0] \$115 ;
-  reg [6:0] \$116 ;
-  reg [2:0] \$117 ;
-  wire [3:0] \$118 ;
+  reg [7:0] \$110 ;
+  wire [12:0] \$111 ;
+  reg [4:0] \$112 ;
+  wire [5:0] \$113 ;
+  reg [6:0] \$114 ;
+  reg [2:0] \$115 ;
+  wire [3:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire [21:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
+  reg [6:0] \$123 ;
   wire \$124 ;
-  reg [6:0] \$125 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  reg [2:0] \$127 ;
   wire \$128 ;
   reg [2:0] \$129 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  reg [2:0] \$131 ;
-  wire \$132 ;
+  wire \$131 ;
+  reg [2:0] \$132 ;
   wire \$133 ;
   reg [2:0] \$134 ;
   wire \$135 ;
-  reg [2:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  reg [11:0] \$139 ;
+  wire \$136 ;
+  reg [11:0] \$137 ;
+  reg [7:0] \$138 ;
+  wire [12:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [7:0] \$140 ;
-  wire [12:0] \$141 ;
-  reg [4:0] \$142 ;
-  wire [5:0] \$143 ;
-  reg [6:0] \$144 ;
-  reg [3:0] \$145 ;
-  wire [4:0] \$146 ;
+  reg [4:0] \$140 ;
+  wire [5:0] \$141 ;
+  reg [6:0] \$142 ;
+  reg [3:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  reg [7:0] \$151 ;
   wire \$152 ;
-  reg [7:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -102,50 +102,50 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
+  wire [7:0] \$185 ;
   wire \$186 ;
-  wire [7:0] \$187 ;
-  wire \$188 ;
+  reg [11:0] \$187 ;
+  reg [11:0] \$188 ;
   reg [11:0] \$189 ;
   wire [4:0] \$19 ;
-  reg [11:0] \$190 ;
-  reg [11:0] \$191 ;
-  wire \$192 ;
-  wire [31:0] \$193 ;
-  wire [3:0] \$194 ;
-  wire [19:0] \$195 ;
-  wire \$196 ;
-  wire [31:0] \$197 ;
-  wire [3:0] \$198 ;
-  wire [19:0] \$199 ;
+  wire \$190 ;
+  wire [31:0] \$191 ;
+  wire [3:0] \$192 ;
+  wire [19:0] \$193 ;
+  wire \$194 ;
+  wire [31:0] \$195 ;
+  wire [3:0] \$196 ;
+  wire [19:0] \$197 ;
+  wire \$198 ;
+  wire [31:0] \$199 ;
   wire [7:0] \$2 ;
   wire [4:0] \$20 ;
-  wire \$200 ;
-  wire [31:0] \$201 ;
-  wire [3:0] \$202 ;
-  wire [19:0] \$203 ;
-  wire \$204 ;
-  wire [31:0] \$205 ;
-  wire [3:0] \$206 ;
-  wire [19:0] \$207 ;
-  wire \$208 ;
-  wire [31:0] \$209 ;
+  wire [3:0] \$200 ;
+  wire [19:0] \$201 ;
+  wire \$202 ;
+  wire [31:0] \$203 ;
+  wire [3:0] \$204 ;
+  wire [19:0] \$205 ;
+  wire \$206 ;
+  wire [31:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [19:0] \$209 ;
   wire [5:0] \$21 ;
-  wire [3:0] \$210 ;
-  wire [19:0] \$211 ;
-  wire \$212 ;
-  wire [31:0] \$213 ;
-  wire [3:0] \$214 ;
-  wire [19:0] \$215 ;
-  wire \$216 ;
-  wire [31:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [19:0] \$219 ;
+  wire \$210 ;
+  wire [31:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [19:0] \$213 ;
+  wire \$214 ;
+  wire [31:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [19:0] \$217 ;
+  wire \$218 ;
+  wire [31:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire [31:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [19:0] \$223 ;
+  wire [3:0] \$220 ;
+  wire [19:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -195,36 +195,36 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
+  wire [3:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire [3:0] \$271 ;
-  wire [4:0] \$272 ;
-  wire [4:0] \$273 ;
+  wire [4:0] \$270 ;
+  wire [4:0] \$271 ;
+  wire [3:0] \$272 ;
+  wire \$273 ;
   wire [3:0] \$274 ;
-  wire \$275 ;
-  wire [3:0] \$276 ;
-  wire [4:0] \$277 ;
+  wire [4:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [19:0] \$283 ;
-  wire [21:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [21:0] \$287 ;
-  wire [21:0] \$288 ;
-  wire \$289 ;
+  wire [19:0] \$281 ;
+  wire [21:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [21:0] \$285 ;
+  wire [21:0] \$286 ;
+  wire \$287 ;
+  wire [19:0] \$288 ;
+  wire [21:0] \$289 ;
   wire \$29 ;
-  wire [19:0] \$290 ;
-  wire [21:0] \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire [21:0] \$294 ;
-  wire [21:0] \$295 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [21:0] \$292 ;
+  wire [21:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -237,47 +237,47 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  reg [2:0] \$306 ;
   wire \$307 ;
-  reg [2:0] \$308 ;
-  wire \$309 ;
+  wire \$308 ;
+  reg [2:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
-  reg [2:0] \$311 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [4:0] \$318 ;
-  reg [2:0] \$319 ;
+  wire [4:0] \$316 ;
+  reg [2:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  reg [2:0] \$320 ;
   wire \$321 ;
-  reg [2:0] \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire [3:0] \$325 ;
-  wire [3:0] \$326 ;
-  reg [2:0] \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire \$322 ;
+  wire [3:0] \$323 ;
+  wire [3:0] \$324 ;
+  reg [2:0] \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire [1:0] \$328 ;
+  reg [2:0] \$329 ;
   wire \$33 ;
-  wire [1:0] \$330 ;
-  reg [2:0] \$331 ;
-  reg [2:0] \$332 ;
-  wire [6:0] \$333 ;
-  wire \$334 ;
-  wire [3:0] \$335 ;
-  wire [3:0] \$336 ;
-  reg [2:0] \$337 ;
-  wire \$338 ;
-  wire [3:0] \$339 ;
+  reg [2:0] \$330 ;
+  wire [6:0] \$331 ;
+  wire \$332 ;
+  wire [3:0] \$333 ;
+  wire [3:0] \$334 ;
+  reg [2:0] \$335 ;
+  wire \$336 ;
+  wire [3:0] \$337 ;
+  wire [3:0] \$338 ;
+  reg [2:0] \$339 ;
   wire [5:0] \$34 ;
-  wire [3:0] \$340 ;
-  reg [2:0] \$341 ;
-  reg [2:0] \$342 ;
+  reg [2:0] \$340 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
@@ -291,62 +291,62 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  reg [1:0] \$355 ;
   wire \$356 ;
-  reg [1:0] \$357 ;
-  wire \$358 ;
+  wire \$357 ;
+  reg [1:0] \$358 ;
   wire \$359 ;
   wire \$36 ;
-  reg [1:0] \$360 ;
+  wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [3:0] \$365 ;
-  wire [3:0] \$366 ;
+  wire [3:0] \$363 ;
+  wire [3:0] \$364 ;
+  reg [1:0] \$365 ;
+  wire [1:0] \$366 ;
   reg [1:0] \$367 ;
-  wire [1:0] \$368 ;
-  reg [1:0] \$369 ;
+  reg [1:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  reg [1:0] \$370 ;
+  wire \$370 ;
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
+  wire [16:0] \$374 ;
+  wire [16:0] \$375 ;
   wire [16:0] \$376 ;
   wire [16:0] \$377 ;
-  wire [16:0] \$378 ;
-  wire [16:0] \$379 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
+  wire [16:0] \$381 ;
+  wire [16:0] \$382 ;
   wire [16:0] \$383 ;
   wire [16:0] \$384 ;
-  wire [16:0] \$385 ;
-  wire [16:0] \$386 ;
+  wire \$385 ;
+  wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [1:0] \$388 ;
+  wire [16:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
+  wire [16:0] \$390 ;
   wire [16:0] \$391 ;
   wire [16:0] \$392 ;
-  wire [16:0] \$393 ;
-  wire [16:0] \$394 ;
-  wire [6:0] \$395 ;
-  wire \$396 ;
-  wire [3:0] \$397 ;
-  wire [3:0] \$398 ;
-  reg [1:0] \$399 ;
+  wire [6:0] \$393 ;
+  wire \$394 ;
+  wire [3:0] \$395 ;
+  wire [3:0] \$396 ;
+  reg [1:0] \$397 ;
+  wire \$398 ;
+  wire [3:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire [3:0] \$401 ;
-  wire [3:0] \$402 ;
-  reg [1:0] \$403 ;
-  reg [1:0] \$404 ;
+  wire [3:0] \$400 ;
+  reg [1:0] \$401 ;
+  reg [1:0] \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
@@ -360,61 +360,61 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
+  reg [2:0] \$417 ;
   wire \$418 ;
-  reg [2:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  reg [2:0] \$420 ;
   wire \$421 ;
-  reg [2:0] \$422 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [3:0] \$427 ;
-  wire [3:0] \$428 ;
+  wire [3:0] \$425 ;
+  wire [3:0] \$426 ;
+  reg [2:0] \$427 ;
+  wire [1:0] \$428 ;
   reg [2:0] \$429 ;
   wire \$43 ;
-  wire [1:0] \$430 ;
-  reg [2:0] \$431 ;
-  reg [2:0] \$432 ;
+  reg [2:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [16:0] \$436 ;
+  wire [16:0] \$437 ;
   wire [16:0] \$438 ;
   wire [16:0] \$439 ;
   wire \$44 ;
-  wire [16:0] \$440 ;
-  wire [16:0] \$441 ;
+  wire \$440 ;
+  wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
+  wire [16:0] \$443 ;
+  wire [16:0] \$444 ;
   wire [16:0] \$445 ;
   wire [16:0] \$446 ;
-  wire [16:0] \$447 ;
-  wire [16:0] \$448 ;
+  wire \$447 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [1:0] \$452 ;
+  wire [1:0] \$450 ;
+  wire [16:0] \$451 ;
+  wire [16:0] \$452 ;
   wire [16:0] \$453 ;
   wire [16:0] \$454 ;
-  wire [16:0] \$455 ;
-  wire [16:0] \$456 ;
-  wire [6:0] \$457 ;
-  wire \$458 ;
-  wire [3:0] \$459 ;
+  wire [6:0] \$455 ;
+  wire \$456 ;
+  wire [3:0] \$457 ;
+  wire [3:0] \$458 ;
+  reg [2:0] \$459 ;
   wire \$46 ;
-  wire [3:0] \$460 ;
-  reg [2:0] \$461 ;
-  wire \$462 ;
-  wire [3:0] \$463 ;
-  wire [3:0] \$464 ;
-  reg [2:0] \$465 ;
-  reg [2:0] \$466 ;
+  wire \$460 ;
+  wire [3:0] \$461 ;
+  wire [3:0] \$462 ;
+  reg [2:0] \$463 ;
+  reg [2:0] \$464 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
@@ -431,81 +431,81 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
+  reg \$481 ;
+  reg [6:0] \$482 ;
   reg \$483 ;
-  reg [6:0] \$484 ;
-  reg \$485 ;
+  reg \$484 ;
+  reg [1:0] \$485 ;
   reg \$486 ;
-  reg [1:0] \$487 ;
+  reg \$487 ;
   reg \$488 ;
-  reg \$489 ;
+  reg [3:0] \$489 ;
   wire \$49 ;
   reg \$490 ;
-  reg [3:0] \$491 ;
-  reg \$492 ;
-  reg \$493 ;
+  reg \$491 ;
+  reg [1:0] \$492 ;
+  reg [5:0] \$493 ;
   reg [1:0] \$494 ;
-  reg [5:0] \$495 ;
+  reg \$495 ;
   reg [1:0] \$496 ;
   reg \$497 ;
-  reg [1:0] \$498 ;
+  reg \$498 ;
   reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
+  reg [3:0] \$500 ;
   reg \$501 ;
-  reg [3:0] \$502 ;
-  reg \$503 ;
-  reg \$504 ;
+  reg \$502 ;
+  reg [1:0] \$503 ;
+  reg [5:0] \$504 ;
   reg [1:0] \$505 ;
-  reg [5:0] \$506 ;
+  reg \$506 ;
   reg [1:0] \$507 ;
   reg \$508 ;
-  reg [1:0] \$509 ;
+  reg \$509 ;
   wire \$51 ;
   reg \$510 ;
-  reg \$511 ;
+  reg [3:0] \$511 ;
   reg \$512 ;
-  reg [3:0] \$513 ;
-  reg \$514 ;
-  reg \$515 ;
+  reg \$513 ;
+  reg [1:0] \$514 ;
+  reg [5:0] \$515 ;
   reg [1:0] \$516 ;
-  reg [5:0] \$517 ;
+  reg \$517 ;
   reg [1:0] \$518 ;
   reg \$519 ;
   wire \$52 ;
-  reg [1:0] \$520 ;
+  reg \$520 ;
   reg \$521 ;
-  reg \$522 ;
+  reg [3:0] \$522 ;
   reg \$523 ;
-  reg [3:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
+  reg \$524 ;
+  reg [1:0] \$525 ;
+  reg [5:0] \$526 ;
   reg [1:0] \$527 ;
-  reg [5:0] \$528 ;
+  reg \$528 ;
   reg [1:0] \$529 ;
   wire \$53 ;
   reg \$530 ;
-  reg [1:0] \$531 ;
+  reg \$531 ;
   reg \$532 ;
-  reg \$533 ;
+  reg [3:0] \$533 ;
   reg \$534 ;
-  reg [3:0] \$535 ;
-  reg \$536 ;
-  reg \$537 ;
+  reg \$535 ;
+  reg [1:0] \$536 ;
+  reg [5:0] \$537 ;
   reg [1:0] \$538 ;
-  reg [5:0] \$539 ;
+  reg [6:0] \$539 ;
   wire \$54 ;
-  reg [1:0] \$540 ;
-  reg [6:0] \$541 ;
-  reg [6:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [7:0] \$544 ;
+  reg [6:0] \$540 ;
+  reg [7:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg \$543 ;
+  reg \$544 ;
   reg \$545 ;
   reg \$546 ;
-  reg \$547 ;
-  reg \$548 ;
+  reg [20:0] \$547 ;
+  reg [20:0] \$548 ;
   reg [20:0] \$549 ;
   wire \$55 ;
   reg [20:0] \$550 ;
@@ -513,10 +513,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] \$552 ;
   reg [20:0] \$553 ;
   reg [20:0] \$554 ;
-  reg [20:0] \$555 ;
-  reg [20:0] \$556 ;
+  reg [11:0] \$555 ;
+  reg [15:0] \$556 ;
   reg [11:0] \$557 ;
-  reg [15:0] \$558 ;
+  reg [11:0] \$558 ;
   reg [11:0] \$559 ;
   wire \$56 ;
   reg [11:0] \$560 ;
@@ -532,57 +532,57 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$57 ;
   reg [11:0] \$570 ;
   reg [11:0] \$571 ;
-  reg [11:0] \$572 ;
-  reg [11:0] \$573 ;
-  reg \$574 ;
-  reg [1:0] \$575 ;
-  reg [1:0] \$576 ;
-  reg [5:0] \$577 ;
-  reg \$578 ;
-  reg [2:0] \$579 ;
+  reg [20:0] \$572 ;
+  reg [20:0] \$573 ;
+  reg [20:0] \$574 ;
+  reg [20:0] \$575 ;
+  reg [20:0] \$576 ;
+  reg [20:0] \$577 ;
+  reg [20:0] \$578 ;
+  reg [20:0] \$579 ;
   wire \$58 ;
-  reg [20:0] \$580 ;
-  reg [20:0] \$581 ;
-  reg [20:0] \$582 ;
-  reg [20:0] \$583 ;
-  reg [20:0] \$584 ;
-  reg [20:0] \$585 ;
-  reg [20:0] \$586 ;
-  reg [20:0] \$587 ;
-  reg \$588 ;
-  reg [1:0] \$589 ;
+  reg \$580 ;
+  reg [1:0] \$581 ;
+  reg [1:0] \$582 ;
+  reg [5:0] \$583 ;
+  reg \$584 ;
+  reg [2:0] \$585 ;
+  reg \$586 ;
+  reg [1:0] \$587 ;
+  reg [1:0] \$588 ;
+  reg [5:0] \$589 ;
   wire \$59 ;
-  reg [1:0] \$590 ;
-  reg [5:0] \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg [2:0] \$594 ;
-  reg [20:0] \$595 ;
-  reg [20:0] \$596 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg [2:0] \$592 ;
+  reg [20:0] \$593 ;
+  reg [20:0] \$594 ;
+  reg \$595 ;
+  reg \$596 ;
   reg \$597 ;
-  reg \$598 ;
+  reg [2:0] \$598 ;
   reg \$599 ;
   wire [11:0] \$6 ;
   wire \$60 ;
   reg [2:0] \$600 ;
   reg \$601 ;
   reg [2:0] \$602 ;
-  reg \$603 ;
-  reg [2:0] \$604 ;
-  reg [19:0] \$605 ;
-  reg [20:0] \$606 ;
-  reg [21:0] \$607 ;
-  reg [19:0] \$608 ;
-  reg [19:0] \$609 ;
+  reg [19:0] \$603 ;
+  reg [20:0] \$604 ;
+  reg [21:0] \$605 ;
+  reg [19:0] \$606 ;
+  reg [19:0] \$607 ;
+  reg [20:0] \$608 ;
+  reg [21:0] \$609 ;
   wire \$61 ;
-  reg [20:0] \$610 ;
-  reg [21:0] \$611 ;
-  reg [19:0] \$612 ;
-  reg \$613 ;
-  reg [63:0] \$614 ;
-  reg [71:0] \$615 ;
-  reg [15:0] \$616 ;
-  reg [15:0] \$617 ;
+  reg [19:0] \$610 ;
+  reg \$611 ;
+  reg [63:0] \$612 ;
+  reg [71:0] \$613 ;
+  reg [15:0] \$614 ;
+  reg [15:0] \$615 ;
+  reg \$616 ;
+  reg [41:0] \$617 ;
   reg [127:0] \$618 ;
   reg [2:0] \$619 ;
   wire \$62 ;
@@ -600,68 +600,67 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [7:0] \$636 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  reg [2:0] \$66 ;
   wire \$67 ;
   reg [2:0] \$68 ;
   wire \$69 ;
   wire [21:0] \$7 ;
-  reg [2:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  reg [2:0] \$74 ;
   wire \$75 ;
-  reg [2:0] \$76 ;
-  wire \$77 ;
+  wire \$76 ;
+  reg [2:0] \$77 ;
   wire \$78 ;
-  reg [2:0] \$79 ;
+  wire \$79 ;
   wire [21:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  reg [12:0] \$82 ;
-  reg [8:0] \$83 ;
-  wire [13:0] \$84 ;
-  wire [6:0] \$841 ;
-  wire [6:0] \$847 ;
-  reg [5:0] \$85 ;
-  wire [6:0] \$853 ;
-  wire [6:0] \$859 ;
-  wire [6:0] \$86 ;
-  wire [6:0] \$865 ;
+  reg [12:0] \$80 ;
+  reg [8:0] \$81 ;
+  wire [13:0] \$82 ;
+  reg [5:0] \$83 ;
+  wire [6:0] \$839 ;
+  wire [6:0] \$84 ;
+  wire [6:0] \$845 ;
+  reg [4:0] \$85 ;
+  wire [6:0] \$851 ;
+  wire [6:0] \$857 ;
+  wire [5:0] \$86 ;
+  wire [6:0] \$863 ;
+  wire [6:0] \$869 ;
   reg [4:0] \$87 ;
-  wire [6:0] \$871 ;
-  wire [6:0] \$877 ;
-  wire [5:0] \$88 ;
-  wire [6:0] \$883 ;
-  reg [4:0] \$89 ;
+  wire [6:0] \$875 ;
+  wire [3:0] \$88 ;
+  wire [6:0] \$881 ;
+  wire [5:0] \$89 ;
   wire [21:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [5:0] \$91 ;
+  wire \$90 ;
+  reg [2:0] \$91 ;
   wire \$92 ;
-  reg [2:0] \$93 ;
-  wire \$94 ;
+  wire \$93 ;
+  reg [2:0] \$94 ;
   wire \$95 ;
-  reg [2:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  reg [1:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$124  = 1'h0;
-  reg \$signal$125  = 1'h0;
-  reg \$signal$245  = 1'h0;
-  reg \$signal$259  = 1'h0;
+  reg \$signal$126  = 1'h0;
+  reg \$signal$127  = 1'h0;
+  reg \$signal$261  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$105 ;
   wire [7:0] \$signature__addr$111 ;
-  wire [4:0] \$signature__addr$115 ;
+  wire [4:0] \$signature__addr$117 ;
   wire [15:0] \$signature__data ;
   reg [63:0] \$signature__data$106 ;
-  wire [63:0] \$signature__data$112 ;
-  wire [103:0] \$signature__data$116 ;
+  wire [63:0] \$signature__data$113 ;
+  wire [103:0] \$signature__data$118 ;
   wire \$signature__en ;
   reg \$signature__en$110 ;
-  wire \$signature__en$114 ;
-  wire \$signature__en$117 ;
+  wire \$signature__en$115 ;
+  wire \$signature__en$119 ;
   reg [11:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [63:0] a_rd__data;
@@ -673,6 +672,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] acc5 = 21'h000000;
   reg [20:0] acc6 = 21'h000000;
   reg [20:0] acc7 = 21'h000000;
+  (* keep = 32'd1 *)
+  reg acc_clear_c0 = 1'h0;
   reg [63:0] act_q = 64'h0000000000000000;
   reg [127:0] asm = 128'h00000000000000000000000000000000;
   output busy;
@@ -700,10 +701,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [11:0] d7 = 12'h000;
   reg [11:0] d8 = 12'h000;
   reg [11:0] d9 = 12'h000;
-  reg dw_done0 = 1'h0;
-  reg dw_done1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg dw_done0_c0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg dw_done1_c0 = 1'h0;
   reg gc = 1'h0;
-  reg hand_over = 1'h0;
+  (* keep = 32'd1 *)
+  reg hand_over_c0 = 1'h0;
   wire [20:0] i_alt;
   wire [20:0] \i_alt$86 ;
   reg [20:0] i_pot = 21'h000000;
@@ -746,7 +750,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [7:0] iss_wa1;
   reg [7:0] iss_wa2;
   reg iss_zero;
-  reg job_active = 1'h0;
+  (* keep = 32'd1 *)
+  reg job_active_c0 = 1'h0;
   reg job_g = 1'h0;
   reg [2:0] job_k = 3'h0;
   (* enum_base_type = "_Job" *)
@@ -772,11 +777,20 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg load__ready;
   input load__valid;
   wire load__valid;
+  reg load_ok = 1'h0;
+  reg [41:0] lp = 42'h00000000000;
+  wire [7:0] \lp.addr ;
+  wire \lp.commit ;
+  wire [31:0] \lp.data ;
+  (* enum_base_type = "Sel" *)
+  (* enum_value_0 = "WEIGHTS" *)
+  (* enum_value_1 = "PARAMS" *)
+  wire \lp.sel ;
   reg [15:0] nz = 16'h0000;
   wire [3:0] o_act;
   wire [3:0] \o_act$109 ;
   wire o_busy;
-  wire \o_busy$127 ;
+  wire \o_busy$129 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -1049,8 +1063,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$117 )
-      params[load__payload[5:1]] <= { load__payload[16:9], asm[127:32] };
+    if (\$signature__en$119 )
+      params[lp[5:1]] <= { lp[16:9], asm[127:32] };
   end
   reg [103:0] _2_;
   always @(posedge clk) begin
@@ -1083,262 +1097,261 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$114 )
-      weights[load__payload[8:1]] <= { load__payload[40:9], asm[127:96] };
+    if (\$signature__en$115 )
+      weights[lp[8:1]] <= { lp[40:9], asm[127:96] };
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
     _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$336  = ox + 1'h1;
-  assign \$338  = ox == 3'h6;
-  assign \$339  = oy + 1'h1;
-  assign \$340  = oy + 1'h1;
-  assign \$343  = s0_valid | s1_valid;
-  assign \$344  = \$343  | s2_valid;
-  assign \$345  = \$344  | s3_valid;
-  assign \$346  = \$345  | s4_valid;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = job_active | \$signal ;
-  assign \$349  = \$348  | trace__valid;
-  assign \$350  = \$signal$124  | \$signal$125 ;
-  assign \$351  = \$350  | p4_valid;
-  assign \$352  = \$349  | \$351 ;
-  assign \$353  = \$352  | o_busy;
-  assign \$354  = \$353  | \o_busy$127 ;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = \$347  & \$355 ;
-  assign \$358  = \$357  == kj;
-  assign \$359  = ~ \$358 ;
-  assign \$361  = \$360  == ki;
+  assign \$336  = ox == 3'h6;
+  assign \$337  = oy + 1'h1;
+  assign \$338  = oy + 1'h1;
+  assign \$341  = s0_valid | s1_valid;
+  assign \$342  = \$341  | s2_valid;
+  assign \$343  = \$342  | s3_valid;
+  assign \$344  = \$343  | s4_valid;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = job_active_c0 | \$signal ;
+  assign \$347  = \$346  | trace__valid;
+  assign \$348  = \$signal$126  | \$signal$127 ;
+  assign \$349  = \$348  | p4_valid;
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = \$350  | o_busy;
+  assign \$352  = \$351  | \o_busy$129 ;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$345  & \$353 ;
+  assign \$356  = \$355  == kj;
+  assign \$357  = ~ \$356 ;
+  assign \$359  = \$358  == ki;
+  assign \$360  = ~ \$359 ;
   assign \$362  = ~ \$361 ;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = kj + 1'h1;
-  assign \$366  = ki + 1'h1;
-  assign \$368  = gc + 1'h1;
-  assign \$371  = s0_valid | s1_valid;
-  assign \$372  = \$371  | s2_valid;
-  assign \$373  = \$372  | s3_valid;
-  assign \$374  = \$373  | s4_valid;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = - nz;
+  assign \$363  = kj + 1'h1;
+  assign \$364  = ki + 1'h1;
+  assign \$366  = gc + 1'h1;
+  assign \$369  = s0_valid | s1_valid;
+  assign \$370  = \$369  | s2_valid;
+  assign \$371  = \$370  | s3_valid;
+  assign \$372  = \$371  | s4_valid;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = - nz;
+  assign \$375  = { 1'h0, nz } & \$374 ;
+  assign \$376  = nz - 1'h1;
   assign \$377  = { 1'h0, nz } & \$376 ;
-  assign \$378  = nz - 1'h1;
-  assign \$379  = { 1'h0, nz } & \$378 ;
-  assign \$380  = ! todo;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$381  | credit;
-  assign \$383  = - todo;
+  assign \$378  = ! todo;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$379  | credit;
+  assign \$381  = - todo;
+  assign \$382  = { 1'h0, todo } & \$381 ;
+  assign \$383  = todo - 1'h1;
   assign \$384  = { 1'h0, todo } & \$383 ;
-  assign \$385  = todo - 1'h1;
-  assign \$386  = { 1'h0, todo } & \$385 ;
-  assign \$387  = ! todo;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = gc + 1'h1;
-  assign \$391  = - nz;
+  assign \$385  = ! todo;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = gc + 1'h1;
+  assign \$389  = - nz;
+  assign \$390  = { 1'h0, nz } & \$389 ;
+  assign \$391  = nz - 1'h1;
   assign \$392  = { 1'h0, nz } & \$391 ;
-  assign \$393  = nz - 1'h1;
-  assign \$394  = { 1'h0, nz } & \$393 ;
-  assign \$395  = pos + 1'h1;
-  assign \$396  = oy == 3'h6;
-  assign \$397  = ox + 1'h1;
-  assign \$398  = ox + 1'h1;
-  assign \$400  = ox == 3'h6;
-  assign \$401  = oy + 1'h1;
-  assign \$402  = oy + 1'h1;
-  assign \$405  = s0_valid | s1_valid;
-  assign \$406  = \$405  | s2_valid;
-  assign \$407  = \$406  | s3_valid;
-  assign \$408  = \$407  | s4_valid;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = job_active | \$signal ;
-  assign \$411  = \$410  | trace__valid;
-  assign \$412  = \$signal$124  | \$signal$125 ;
-  assign \$413  = \$412  | p4_valid;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = \$414  | o_busy;
-  assign \$416  = \$415  | \o_busy$127 ;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = \$409  & \$417 ;
-  assign \$420  = \$419  == kj;
-  assign \$421  = ~ \$420 ;
-  assign \$423  = \$422  == ki;
+  assign \$393  = pos + 1'h1;
+  assign \$394  = oy == 3'h6;
+  assign \$395  = ox + 1'h1;
+  assign \$396  = ox + 1'h1;
+  assign \$398  = ox == 3'h6;
+  assign \$399  = oy + 1'h1;
+  assign \$400  = oy + 1'h1;
+  assign \$403  = s0_valid | s1_valid;
+  assign \$404  = \$403  | s2_valid;
+  assign \$405  = \$404  | s3_valid;
+  assign \$406  = \$405  | s4_valid;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = job_active_c0 | \$signal ;
+  assign \$409  = \$408  | trace__valid;
+  assign \$410  = \$signal$126  | \$signal$127 ;
+  assign \$411  = \$410  | p4_valid;
+  assign \$412  = \$409  | \$411 ;
+  assign \$413  = \$412  | o_busy;
+  assign \$414  = \$413  | \o_busy$129 ;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$407  & \$415 ;
+  assign \$418  = \$417  == kj;
+  assign \$419  = ~ \$418 ;
+  assign \$421  = \$420  == ki;
+  assign \$422  = ~ \$421 ;
   assign \$424  = ~ \$423 ;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = kj + 1'h1;
-  assign \$428  = ki + 1'h1;
-  assign \$430  = gc + 1'h1;
-  assign \$433  = s0_valid | s1_valid;
-  assign \$434  = \$433  | s2_valid;
-  assign \$435  = \$434  | s3_valid;
-  assign \$436  = \$435  | s4_valid;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = - nz;
+  assign \$425  = kj + 1'h1;
+  assign \$426  = ki + 1'h1;
+  assign \$428  = gc + 1'h1;
+  assign \$431  = s0_valid | s1_valid;
+  assign \$432  = \$431  | s2_valid;
+  assign \$433  = \$432  | s3_valid;
+  assign \$434  = \$433  | s4_valid;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = - nz;
+  assign \$437  = { 1'h0, nz } & \$436 ;
+  assign \$438  = nz - 1'h1;
   assign \$439  = { 1'h0, nz } & \$438 ;
-  assign \$440  = nz - 1'h1;
-  assign \$441  = { 1'h0, nz } & \$440 ;
-  assign \$442  = ! todo;
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  | credit;
-  assign \$445  = - todo;
+  assign \$440  = ! todo;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = \$441  | credit;
+  assign \$443  = - todo;
+  assign \$444  = { 1'h0, todo } & \$443 ;
+  assign \$445  = todo - 1'h1;
   assign \$446  = { 1'h0, todo } & \$445 ;
-  assign \$447  = todo - 1'h1;
-  assign \$448  = { 1'h0, todo } & \$447 ;
-  assign \$449  = ! todo;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = gc + 1'h1;
-  assign \$453  = - nz;
+  assign \$447  = ! todo;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = gc + 1'h1;
+  assign \$451  = - nz;
+  assign \$452  = { 1'h0, nz } & \$451 ;
+  assign \$453  = nz - 1'h1;
   assign \$454  = { 1'h0, nz } & \$453 ;
-  assign \$455  = nz - 1'h1;
-  assign \$456  = { 1'h0, nz } & \$455 ;
-  assign \$457  = pos + 1'h1;
-  assign \$458  = oy == 3'h6;
-  assign \$459  = ox + 1'h1;
-  assign \$460  = ox + 1'h1;
-  assign \$462  = ox == 3'h6;
-  assign \$463  = oy + 1'h1;
-  assign \$464  = oy + 1'h1;
-  assign \$467  = s0_valid | s1_valid;
-  assign \$468  = \$467  | s2_valid;
-  assign \$469  = \$468  | s3_valid;
-  assign \$470  = \$469  | s4_valid;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = job_active | \$signal ;
-  assign \$473  = \$472  | trace__valid;
-  assign \$474  = \$signal$124  | \$signal$125 ;
-  assign \$475  = \$474  | p4_valid;
-  assign \$476  = \$473  | \$475 ;
-  assign \$477  = \$476  | o_busy;
-  assign \$478  = \$477  | \o_busy$127 ;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$471  & \$479 ;
-  assign \$481  = ~ spikes__valid;
-  assign \$482  = \$480  & \$481 ;
+  assign \$455  = pos + 1'h1;
+  assign \$456  = oy == 3'h6;
+  assign \$457  = ox + 1'h1;
+  assign \$458  = ox + 1'h1;
+  assign \$460  = ox == 3'h6;
+  assign \$461  = oy + 1'h1;
+  assign \$462  = oy + 1'h1;
+  assign \$465  = s0_valid | s1_valid;
+  assign \$466  = \$465  | s2_valid;
+  assign \$467  = \$466  | s3_valid;
+  assign \$468  = \$467  | s4_valid;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = job_active_c0 | \$signal ;
+  assign \$471  = \$470  | trace__valid;
+  assign \$472  = \$signal$126  | \$signal$127 ;
+  assign \$473  = \$472  | p4_valid;
+  assign \$474  = \$471  | \$473 ;
+  assign \$475  = \$474  | o_busy;
+  assign \$476  = \$475  | \o_busy$129 ;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$469  & \$477 ;
+  assign \$479  = ~ spikes__valid;
+  assign \$480  = \$478  & \$479 ;
   always @(posedge clk)
-    spikes__valid <= \$483 ;
+    spikes__valid <= \$481 ;
   always @(posedge clk)
-    \$signature__addr  <= \$484 ;
+    \$signature__addr  <= \$482 ;
   always @(posedge clk)
-    img_full <= \$485 ;
+    img_full <= \$483 ;
   always @(posedge clk)
-    s0_valid <= \$486 ;
+    s0_valid <= \$484 ;
   always @(posedge clk)
-    s0_kind <= \$487 ;
+    s0_kind <= \$485 ;
   always @(posedge clk)
-    s0_first <= \$488 ;
+    s0_first <= \$486 ;
   always @(posedge clk)
-    s0_last <= \$489 ;
+    s0_last <= \$487 ;
   always @(posedge clk)
-    s0_g <= \$490 ;
+    s0_g <= \$488 ;
   always @(posedge clk)
-    s0_c <= \$491 ;
+    s0_c <= \$489 ;
   always @(posedge clk)
-    s0_pad <= \$492 ;
+    s0_pad <= \$490 ;
   always @(posedge clk)
-    s0_zero <= \$493 ;
+    s0_zero <= \$491 ;
   always @(posedge clk)
-    s0_job <= \$494 ;
+    s0_job <= \$492 ;
   always @(posedge clk)
-    s0_pos <= \$495 ;
+    s0_pos <= \$493 ;
   always @(posedge clk)
-    s0_layer <= \$496 ;
+    s0_layer <= \$494 ;
   always @(posedge clk)
-    s1_valid <= \$497 ;
+    s1_valid <= \$495 ;
   always @(posedge clk)
-    s1_kind <= \$498 ;
+    s1_kind <= \$496 ;
   always @(posedge clk)
-    s1_first <= \$499 ;
+    s1_first <= \$497 ;
   always @(posedge clk)
-    s1_last <= \$500 ;
+    s1_last <= \$498 ;
   always @(posedge clk)
-    s1_g <= \$501 ;
+    s1_g <= \$499 ;
   always @(posedge clk)
-    s1_c <= \$502 ;
+    s1_c <= \$500 ;
   always @(posedge clk)
-    s1_pad <= \$503 ;
+    s1_pad <= \$501 ;
   always @(posedge clk)
-    s1_zero <= \$504 ;
+    s1_zero <= \$502 ;
   always @(posedge clk)
-    s1_job <= \$505 ;
+    s1_job <= \$503 ;
   always @(posedge clk)
-    s1_pos <= \$506 ;
+    s1_pos <= \$504 ;
   always @(posedge clk)
-    s1_layer <= \$507 ;
+    s1_layer <= \$505 ;
   always @(posedge clk)
-    s2_valid <= \$508 ;
+    s2_valid <= \$506 ;
   always @(posedge clk)
-    s2_kind <= \$509 ;
+    s2_kind <= \$507 ;
   always @(posedge clk)
-    s2_first <= \$510 ;
+    s2_first <= \$508 ;
   always @(posedge clk)
-    s2_last <= \$511 ;
+    s2_last <= \$509 ;
   always @(posedge clk)
-    s2_g <= \$512 ;
+    s2_g <= \$510 ;
   always @(posedge clk)
-    s2_c <= \$513 ;
+    s2_c <= \$511 ;
   always @(posedge clk)
-    s2_pad <= \$514 ;
+    s2_pad <= \$512 ;
   always @(posedge clk)
-    s2_zero <= \$515 ;
+    s2_zero <= \$513 ;
   always @(posedge clk)
-    s2_job <= \$516 ;
+    s2_job <= \$514 ;
   always @(posedge clk)
-    s2_pos <= \$517 ;
+    s2_pos <= \$515 ;
   always @(posedge clk)
-    s2_layer <= \$518 ;
+    s2_layer <= \$516 ;
   always @(posedge clk)
-    s3_valid <= \$519 ;
+    s3_valid <= \$517 ;
   always @(posedge clk)
-    s3_kind <= \$520 ;
+    s3_kind <= \$518 ;
   always @(posedge clk)
-    s3_first <= \$521 ;
+    s3_first <= \$519 ;
   always @(posedge clk)
-    s3_last <= \$522 ;
+    s3_last <= \$520 ;
   always @(posedge clk)
-    s3_g <= \$523 ;
+    s3_g <= \$521 ;
   always @(posedge clk)
-    s3_c <= \$524 ;
+    s3_c <= \$522 ;
   always @(posedge clk)
-    s3_pad <= \$525 ;
+    s3_pad <= \$523 ;
   always @(posedge clk)
-    s3_zero <= \$526 ;
+    s3_zero <= \$524 ;
   always @(posedge clk)
-    s3_job <= \$527 ;
+    s3_job <= \$525 ;
   always @(posedge clk)
-    s3_pos <= \$528 ;
+    s3_pos <= \$526 ;
   always @(posedge clk)
-    s3_layer <= \$529 ;
+    s3_layer <= \$527 ;
   always @(posedge clk)
-    s4_valid <= \$530 ;
+    s4_valid <= \$528 ;
   always @(posedge clk)
-    s4_kind <= \$531 ;
+    s4_kind <= \$529 ;
   always @(posedge clk)
-    s4_first <= \$532 ;
+    s4_first <= \$530 ;
   always @(posedge clk)
-    s4_last <= \$533 ;
+    s4_last <= \$531 ;
   always @(posedge clk)
-    s4_g <= \$534 ;
+    s4_g <= \$532 ;
   always @(posedge clk)
-    s4_c <= \$535 ;
+    s4_c <= \$533 ;
   always @(posedge clk)
-    s4_pad <= \$536 ;
+    s4_pad <= \$534 ;
   always @(posedge clk)
-    s4_zero <= \$537 ;
+    s4_zero <= \$535 ;
   always @(posedge clk)
-    s4_job <= \$538 ;
+    s4_job <= \$536 ;
   always @(posedge clk)
-    s4_pos <= \$539 ;
+    s4_pos <= \$537 ;
   always @(posedge clk)
-    s4_layer <= \$540 ;
+    s4_layer <= \$538 ;
   always @(posedge clk)
-    s0_ra1 <= \$541 ;
+    s0_ra1 <= \$539 ;
   always @(posedge clk)
-    s0_ra2 <= \$542 ;
+    s0_ra2 <= \$540 ;
   always @(posedge clk)
-    s0_wa1 <= \$543 ;
+    s0_wa1 <= \$541 ;
   always @(posedge clk)
-    s0_wa2 <= \$544 ;
+    s0_wa2 <= \$542 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1346,207 +1359,211 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$189 ;
+    pwa_part0 <= \$187 ;
   always @(posedge clk)
-    pwa_part1 <= \$190 ;
+    pwa_part1 <= \$188 ;
   always @(posedge clk)
-    s2_pwa <= \$191 ;
+    s2_pwa <= \$189 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    opa0 <= \$194 ;
+    opa0 <= \$192 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$195 ;
+    prod0 <= \$193 ;
   always @(posedge clk)
-    opa1 <= \$198 ;
+    opa1 <= \$196 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$199 ;
+    prod1 <= \$197 ;
   always @(posedge clk)
-    opa2 <= \$202 ;
+    opa2 <= \$200 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$203 ;
+    prod2 <= \$201 ;
   always @(posedge clk)
-    opa3 <= \$206 ;
+    opa3 <= \$204 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$207 ;
+    prod3 <= \$205 ;
   always @(posedge clk)
-    opa4 <= \$210 ;
+    opa4 <= \$208 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$211 ;
+    prod4 <= \$209 ;
   always @(posedge clk)
-    opa5 <= \$214 ;
+    opa5 <= \$212 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$215 ;
+    prod5 <= \$213 ;
   always @(posedge clk)
-    opa6 <= \$218 ;
+    opa6 <= \$216 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$219 ;
+    prod6 <= \$217 ;
   always @(posedge clk)
-    opa7 <= \$222 ;
+    opa7 <= \$220 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$223 ;
+    prod7 <= \$221 ;
   always @(posedge clk)
-    \$signal$245  <= \$545 ;
+    acc_clear_c0 <= \$543 ;
   always @(posedge clk)
-    hand_over <= \$546 ;
+    hand_over_c0 <= \$544 ;
   always @(posedge clk)
-    dw_done0 <= \$547 ;
+    dw_done0_c0 <= \$545 ;
   always @(posedge clk)
-    dw_done1 <= \$548 ;
+    dw_done1_c0 <= \$546 ;
   always @(posedge clk)
-    acc0 <= \$549 ;
+    acc0 <= \$547 ;
   always @(posedge clk)
-    acc1 <= \$550 ;
+    acc1 <= \$548 ;
   always @(posedge clk)
-    acc2 <= \$551 ;
+    acc2 <= \$549 ;
   always @(posedge clk)
-    acc3 <= \$552 ;
+    acc3 <= \$550 ;
   always @(posedge clk)
-    acc4 <= \$553 ;
+    acc4 <= \$551 ;
   always @(posedge clk)
-    acc5 <= \$554 ;
+    acc5 <= \$552 ;
   always @(posedge clk)
-    acc6 <= \$555 ;
+    acc6 <= \$553 ;
   always @(posedge clk)
-    acc7 <= \$556 ;
+    acc7 <= \$554 ;
   always @(posedge clk)
-    d0 <= \$557 ;
+    d0 <= \$555 ;
   always @(posedge clk)
-    nz <= \$558 ;
+    nz <= \$556 ;
   always @(posedge clk)
-    d1 <= \$559 ;
+    d1 <= \$557 ;
   always @(posedge clk)
-    d2 <= \$560 ;
+    d2 <= \$558 ;
   always @(posedge clk)
-    d3 <= \$561 ;
+    d3 <= \$559 ;
   always @(posedge clk)
-    d4 <= \$562 ;
+    d4 <= \$560 ;
   always @(posedge clk)
-    d5 <= \$563 ;
+    d5 <= \$561 ;
   always @(posedge clk)
-    d6 <= \$564 ;
+    d6 <= \$562 ;
   always @(posedge clk)
-    d7 <= \$565 ;
+    d7 <= \$563 ;
   always @(posedge clk)
-    d8 <= \$566 ;
+    d8 <= \$564 ;
   always @(posedge clk)
-    d9 <= \$567 ;
+    d9 <= \$565 ;
   always @(posedge clk)
-    d10 <= \$568 ;
+    d10 <= \$566 ;
   always @(posedge clk)
-    d11 <= \$569 ;
+    d11 <= \$567 ;
   always @(posedge clk)
-    d12 <= \$570 ;
+    d12 <= \$568 ;
   always @(posedge clk)
-    d13 <= \$571 ;
+    d13 <= \$569 ;
   always @(posedge clk)
-    d14 <= \$572 ;
+    d14 <= \$570 ;
   always @(posedge clk)
-    d15 <= \$573 ;
+    d15 <= \$571 ;
   always @(posedge clk)
-    job_active <= \$574 ;
+    shadow0 <= \$572 ;
   always @(posedge clk)
-    job_kind <= \$575 ;
+    shadow1 <= \$573 ;
   always @(posedge clk)
-    job_layer <= \$576 ;
+    shadow2 <= \$574 ;
   always @(posedge clk)
-    job_pos <= \$577 ;
+    shadow3 <= \$575 ;
   always @(posedge clk)
-    job_g <= \$578 ;
+    shadow4 <= \$576 ;
   always @(posedge clk)
-    job_k <= \$579 ;
+    shadow5 <= \$577 ;
   always @(posedge clk)
-    shadow0 <= \$580 ;
+    shadow6 <= \$578 ;
   always @(posedge clk)
-    shadow1 <= \$581 ;
+    shadow7 <= \$579 ;
   always @(posedge clk)
-    shadow2 <= \$582 ;
+    job_active_c0 <= \$580 ;
   always @(posedge clk)
-    shadow3 <= \$583 ;
+    job_kind <= \$581 ;
   always @(posedge clk)
-    shadow4 <= \$584 ;
+    job_layer <= \$582 ;
   always @(posedge clk)
-    shadow5 <= \$585 ;
+    job_pos <= \$583 ;
   always @(posedge clk)
-    shadow6 <= \$586 ;
+    job_g <= \$584 ;
   always @(posedge clk)
-    shadow7 <= \$587 ;
+    job_k <= \$585 ;
   always @(posedge clk)
-    \$signal  <= \$588 ;
+    \$signal  <= \$586 ;
   always @(posedge clk)
-    p1_kind <= \$589 ;
+    p1_kind <= \$587 ;
   always @(posedge clk)
-    p1_layer <= \$590 ;
+    p1_layer <= \$588 ;
   always @(posedge clk)
-    p1_pos <= \$591 ;
+    p1_pos <= \$589 ;
   always @(posedge clk)
-    \$signal$259  <= \$592 ;
+    \$signal$261  <= \$590 ;
   always @(posedge clk)
-    p1_last <= \$593 ;
+    p1_last <= \$591 ;
   always @(posedge clk)
-    p1_addr <= \$594 ;
+    p1_addr <= \$592 ;
   always @(posedge clk)
-    i_pot <= \$595 ;
+    i_pot <= \$593 ;
   always @(posedge clk)
-    \i_pot$84  <= \$596 ;
+    \i_pot$84  <= \$594 ;
   always @(posedge clk)
-    credit <= \$597 ;
+    credit <= \$595 ;
   always @(posedge clk)
-    \$signal$124  <= \$598 ;
+    \$signal$126  <= \$596 ;
   always @(posedge clk)
-    p2_first <= \$599 ;
+    p2_first <= \$597 ;
   always @(posedge clk)
-    p2_addr <= \$600 ;
+    p2_addr <= \$598 ;
   always @(posedge clk)
-    \$signal$125  <= \$601 ;
+    \$signal$127  <= \$599 ;
   always @(posedge clk)
-    p3_addr <= \$602 ;
+    p3_addr <= \$600 ;
   always @(posedge clk)
-    p4_valid <= \$603 ;
+    p4_valid <= \$601 ;
   always @(posedge clk)
-    pool_wr__addr <= \$604 ;
+    pool_wr__addr <= \$602 ;
   always @(posedge clk)
-    p2_old0 <= \$605 ;
+    p2_old0 <= \$603 ;
   always @(posedge clk)
-    p2_pot0 <= \$606 ;
+    p2_pot0 <= \$604 ;
   always @(posedge clk)
-    pool_sum0 <= \$607 ;
+    pool_sum0 <= \$605 ;
   always @(posedge clk)
-    pool_sat0 <= \$608 ;
+    pool_sat0 <= \$606 ;
   always @(posedge clk)
-    p2_old1 <= \$609 ;
+    p2_old1 <= \$607 ;
   always @(posedge clk)
-    p2_pot1 <= \$610 ;
+    p2_pot1 <= \$608 ;
   always @(posedge clk)
-    pool_sum1 <= \$611 ;
+    pool_sum1 <= \$609 ;
   always @(posedge clk)
-    pool_sat1 <= \$612 ;
+    pool_sat1 <= \$610 ;
   always @(posedge clk)
-    trace__valid <= \$613 ;
+    trace__valid <= \$611 ;
   always @(posedge clk)
-    word <= \$614 ;
+    word <= \$612 ;
   always @(posedge clk)
-    trace__payload <= \$615 ;
+    trace__payload <= \$613 ;
   always @(posedge clk)
-    spk_word <= \$616 ;
+    spk_word <= \$614 ;
   always @(posedge clk)
-    spikes__payload <= \$617 ;
+    spikes__payload <= \$615 ;
+  always @(posedge clk)
+    load_ok <= \$616 ;
+  always @(posedge clk)
+    lp <= \$617 ;
   always @(posedge clk)
     asm <= \$618 ;
   always @(posedge clk)
@@ -1616,270 +1633,269 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$33  = \$31  & \$32 ;
   assign \$34  = tag[8] ? 6'h31 : 6'h00;
   assign \$35  = \$34  + tag[7:2];
-  assign \$36  = load__valid & load__ready;
-  assign \$37  = \$36  & load__payload[41];
-  assign \$38  = ! load__payload[0];
-  assign \$signature__en$114  = \$37  & \$38 ;
-  assign \$39  = load__valid & load__ready;
-  assign \$40  = \$39  & load__payload[41];
-  assign \$signature__en$117  = \$40  & \$41 ;
-  assign \$42  = s0_valid | s1_valid;
-  assign \$43  = \$42  | s2_valid;
-  assign \$44  = \$43  | s3_valid;
-  assign \$45  = \$44  | s4_valid;
-  assign \$46  = job_active | \$signal ;
-  assign \$47  = \$46  | trace__valid;
-  assign \$48  = \$signal$124  | \$signal$125 ;
-  assign \$49  = \$48  | p4_valid;
-  assign \$50  = \$47  | \$49 ;
-  assign \$51  = \$50  | o_busy;
-  assign \$52  = \$51  | \o_busy$127 ;
-  assign \$53  = \$45  | \$52 ;
-  assign busy = \$53  | img_full;
-  assign \$54  = s0_valid | s1_valid;
-  assign \$55  = \$54  | s2_valid;
-  assign \$56  = \$55  | s3_valid;
-  assign \$57  = \$56  | s4_valid;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = job_active | \$signal ;
-  assign \$60  = \$59  | trace__valid;
-  assign \$61  = \$signal$124  | \$signal$125 ;
-  assign \$62  = \$61  | p4_valid;
-  assign \$63  = \$60  | \$62 ;
-  assign \$64  = \$63  | o_busy;
-  assign \$65  = \$64  | \o_busy$127 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$58  & \$66 ;
-  assign \$69  = \$68  == ki;
-  assign \$71  = \$70  == kj;
-  assign \$72  = \$69  & \$71 ;
-  assign \$73  = ! ch;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ch == 1'h1;
-  assign \$77  = \$76  == kj;
-  assign \$78  = \$75  & \$77 ;
-  assign \$80  = \$79  == ki;
-  assign \$81  = \$78  & \$80 ;
-  assign \$84  = $signed(\$82 ) + $signed(\$83 );
-  assign \$86  = \$85  + kj;
-  assign \$88  = \$87  + ch;
-  assign \$91  = \$89  + \$90 ;
-  assign \$92  = ch == 1'h1;
-  assign \$94  = \$93  == kj;
-  assign \$95  = \$92  & \$94 ;
-  assign \$97  = \$96  == ki;
-  assign \$98  = \$95  & \$97 ;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$99  | credit;
-  assign \$102  = \$101  == ki;
-  assign \$104  = \$103  == kj;
-  assign \$105  = \$102  & \$104 ;
-  assign \$107  = \$106  == kj;
-  assign \$109  = \$108  == ki;
-  assign \$110  = \$107  & \$109 ;
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$115  = \$114  + kj;
-  assign \$118  = \$117  + kj;
-  assign \$119  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$120  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$121  = | { cur[15:12], cur[7:4] };
-  assign \$122  = | cur[15:8];
-  assign \$123  = ! todo;
-  assign \$124  = ! cur;
-  assign \$126  = ! todo;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$127  | credit;
-  assign \$130  = \$129  == ki;
-  assign \$132  = \$131  == kj;
-  assign \$133  = \$130  & \$132 ;
-  assign \$135  = \$134  == kj;
-  assign \$137  = \$136  == ki;
-  assign \$138  = \$135  & \$137 ;
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$143  = \$142  + kj;
-  assign \$146  = \$145  + kj;
-  assign \$147  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$148  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$149  = | { cur[15:12], cur[7:4] };
-  assign \$150  = | cur[15:8];
-  assign \$151  = ! todo;
-  assign \$152  = ! cur;
-  assign \$154  = ! todo;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  | credit;
-  assign \$157  = s0_valid | s1_valid;
-  assign \$158  = \$157  | s2_valid;
-  assign \$159  = \$158  | s3_valid;
-  assign \$160  = \$159  | s4_valid;
-  assign \$161  = ~ \$160 ;
-  assign \$162  = job_active | \$signal ;
-  assign \$163  = \$162  | trace__valid;
-  assign \$164  = \$signal$124  | \$signal$125 ;
-  assign \$165  = \$164  | p4_valid;
-  assign \$166  = \$163  | \$165 ;
-  assign \$167  = \$166  | o_busy;
-  assign \$168  = \$167  | \o_busy$127 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$161  & \$169 ;
-  assign \$171  = ~ spikes__valid;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ! seq_state;
-  assign \$174  = seq_state == 1'h1;
-  assign \$175  = seq_state == 2'h2;
-  assign \$176  = seq_state == 2'h3;
-  assign \$177  = seq_state == 3'h4;
-  assign \$178  = seq_state == 3'h5;
-  assign \$179  = seq_state == 3'h6;
-  assign \$180  = seq_state == 3'h7;
-  assign \$181  = seq_state == 4'h8;
-  assign \$182  = seq_state == 4'h9;
-  assign \$183  = seq_state == 4'ha;
-  assign \$184  = spikes__valid & spikes__ready;
-  assign \$185  = ~ img_full;
-  assign \$186  = pixels__valid & \$185 ;
-  assign \$187  = \$signature__addr  + 1'h1;
-  assign \$188  = \$signature__addr  == 7'h5a;
-  assign \$192  = s2_kind == 1'h1;
-  assign \$841  = s2_g * 6'h20;
-  assign \$193  = act_q >> \$841 ;
-  assign \$194  = \$192  ? \$193 [3:0] : a_bcast[3:0];
-  assign \$195  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$196  = s2_kind == 1'h1;
-  assign \$847  = s2_g * 6'h20;
-  assign \$197  = act_q >> \$847 ;
-  assign \$198  = \$196  ? \$197 [7:4] : a_bcast[3:0];
-  assign \$199  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$200  = s2_kind == 1'h1;
-  assign \$853  = s2_g * 6'h20;
-  assign \$201  = act_q >> \$853 ;
-  assign \$202  = \$200  ? \$201 [11:8] : a_bcast[3:0];
-  assign \$203  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$204  = s2_kind == 1'h1;
-  assign \$859  = s2_g * 6'h20;
-  assign \$205  = act_q >> \$859 ;
-  assign \$206  = \$204  ? \$205 [15:12] : a_bcast[3:0];
-  assign \$207  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$208  = s2_kind == 1'h1;
-  assign \$865  = s2_g * 6'h20;
-  assign \$209  = act_q >> \$865 ;
-  assign \$210  = \$208  ? \$209 [19:16] : a_bcast[3:0];
-  assign \$211  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$212  = s2_kind == 1'h1;
-  assign \$871  = s2_g * 6'h20;
-  assign \$213  = act_q >> \$871 ;
-  assign \$214  = \$212  ? \$213 [23:20] : a_bcast[3:0];
-  assign \$215  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$216  = s2_kind == 1'h1;
-  assign \$877  = s2_g * 6'h20;
-  assign \$217  = act_q >> \$877 ;
-  assign \$218  = \$216  ? \$217 [27:24] : a_bcast[3:0];
-  assign \$219  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$220  = s2_kind == 1'h1;
-  assign \$883  = s2_g * 6'h20;
-  assign \$221  = act_q >> \$883 ;
-  assign \$222  = \$220  ? \$221 [31:28] : a_bcast[3:0];
-  assign \$223  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$224  = s3_valid & s3_last;
-  assign \$225  = s3_valid & s3_last;
-  assign \$226  = s3_kind != 1'h1;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = s3_valid & s3_last;
-  assign \$229  = s3_kind == 1'h1;
+  assign \$36  = load_ok & lp[41];
+  assign \$37  = ! lp[0];
+  assign \$signature__en$115  = \$36  & \$37 ;
+  assign \$38  = load_ok & lp[41];
+  assign \$signature__en$119  = \$38  & \$39 ;
+  assign \$40  = s0_valid | s1_valid;
+  assign \$41  = \$40  | s2_valid;
+  assign \$42  = \$41  | s3_valid;
+  assign \$43  = \$42  | s4_valid;
+  assign \$44  = job_active_c0 | \$signal ;
+  assign \$45  = \$44  | trace__valid;
+  assign \$46  = \$signal$126  | \$signal$127 ;
+  assign \$47  = \$46  | p4_valid;
+  assign \$48  = \$45  | \$47 ;
+  assign \$49  = \$48  | o_busy;
+  assign \$50  = \$49  | \o_busy$129 ;
+  assign \$51  = \$43  | \$50 ;
+  assign busy = \$51  | img_full;
+  assign \$52  = s0_valid | s1_valid;
+  assign \$53  = \$52  | s2_valid;
+  assign \$54  = \$53  | s3_valid;
+  assign \$55  = \$54  | s4_valid;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = job_active_c0 | \$signal ;
+  assign \$58  = \$57  | trace__valid;
+  assign \$59  = \$signal$126  | \$signal$127 ;
+  assign \$60  = \$59  | p4_valid;
+  assign \$61  = \$58  | \$60 ;
+  assign \$62  = \$61  | o_busy;
+  assign \$63  = \$62  | \o_busy$129 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$56  & \$64 ;
+  assign \$67  = \$66  == ki;
+  assign \$69  = \$68  == kj;
+  assign \$70  = \$67  & \$69 ;
+  assign \$71  = ! ch;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ch == 1'h1;
+  assign \$75  = \$74  == kj;
+  assign \$76  = \$73  & \$75 ;
+  assign \$78  = \$77  == ki;
+  assign \$79  = \$76  & \$78 ;
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$84  = \$83  + kj;
+  assign \$86  = \$85  + ch;
+  assign \$89  = \$87  + \$88 ;
+  assign \$90  = ch == 1'h1;
+  assign \$92  = \$91  == kj;
+  assign \$93  = \$90  & \$92 ;
+  assign \$95  = \$94  == ki;
+  assign \$96  = \$93  & \$95 ;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$97  | credit;
+  assign \$100  = \$99  == ki;
+  assign \$102  = \$101  == kj;
+  assign \$103  = \$100  & \$102 ;
+  assign \$105  = \$104  == kj;
+  assign \$107  = \$106  == ki;
+  assign \$108  = \$105  & \$107 ;
+  assign \$111  = $signed(\$109 ) + $signed(\$110 );
+  assign \$113  = \$112  + kj;
+  assign \$116  = \$115  + kj;
+  assign \$117  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$118  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$119  = | { cur[15:12], cur[7:4] };
+  assign \$120  = | cur[15:8];
+  assign \$121  = ! todo;
+  assign \$122  = ! cur;
+  assign \$124  = ! todo;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$125  | credit;
+  assign \$128  = \$127  == ki;
+  assign \$130  = \$129  == kj;
+  assign \$131  = \$128  & \$130 ;
+  assign \$133  = \$132  == kj;
+  assign \$135  = \$134  == ki;
+  assign \$136  = \$133  & \$135 ;
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = \$140  + kj;
+  assign \$144  = \$143  + kj;
+  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$147  = | { cur[15:12], cur[7:4] };
+  assign \$148  = | cur[15:8];
+  assign \$149  = ! todo;
+  assign \$150  = ! cur;
+  assign \$152  = ! todo;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  | credit;
+  assign \$155  = s0_valid | s1_valid;
+  assign \$156  = \$155  | s2_valid;
+  assign \$157  = \$156  | s3_valid;
+  assign \$158  = \$157  | s4_valid;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = job_active_c0 | \$signal ;
+  assign \$161  = \$160  | trace__valid;
+  assign \$162  = \$signal$126  | \$signal$127 ;
+  assign \$163  = \$162  | p4_valid;
+  assign \$164  = \$161  | \$163 ;
+  assign \$165  = \$164  | o_busy;
+  assign \$166  = \$165  | \o_busy$129 ;
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$159  & \$167 ;
+  assign \$169  = ~ spikes__valid;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = ! seq_state;
+  assign \$172  = seq_state == 1'h1;
+  assign \$173  = seq_state == 2'h2;
+  assign \$174  = seq_state == 2'h3;
+  assign \$175  = seq_state == 3'h4;
+  assign \$176  = seq_state == 3'h5;
+  assign \$177  = seq_state == 3'h6;
+  assign \$178  = seq_state == 3'h7;
+  assign \$179  = seq_state == 4'h8;
+  assign \$180  = seq_state == 4'h9;
+  assign \$181  = seq_state == 4'ha;
+  assign \$182  = spikes__valid & spikes__ready;
+  assign \$183  = ~ img_full;
+  assign \$184  = pixels__valid & \$183 ;
+  assign \$185  = \$signature__addr  + 1'h1;
+  assign \$186  = \$signature__addr  == 7'h5a;
+  assign \$190  = s2_kind == 1'h1;
+  assign \$839  = s2_g * 6'h20;
+  assign \$191  = act_q >> \$839 ;
+  assign \$192  = \$190  ? \$191 [3:0] : a_bcast[3:0];
+  assign \$193  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$194  = s2_kind == 1'h1;
+  assign \$845  = s2_g * 6'h20;
+  assign \$195  = act_q >> \$845 ;
+  assign \$196  = \$194  ? \$195 [7:4] : a_bcast[3:0];
+  assign \$197  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$198  = s2_kind == 1'h1;
+  assign \$851  = s2_g * 6'h20;
+  assign \$199  = act_q >> \$851 ;
+  assign \$200  = \$198  ? \$199 [11:8] : a_bcast[3:0];
+  assign \$201  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$202  = s2_kind == 1'h1;
+  assign \$857  = s2_g * 6'h20;
+  assign \$203  = act_q >> \$857 ;
+  assign \$204  = \$202  ? \$203 [15:12] : a_bcast[3:0];
+  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$206  = s2_kind == 1'h1;
+  assign \$863  = s2_g * 6'h20;
+  assign \$207  = act_q >> \$863 ;
+  assign \$208  = \$206  ? \$207 [19:16] : a_bcast[3:0];
+  assign \$209  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$210  = s2_kind == 1'h1;
+  assign \$869  = s2_g * 6'h20;
+  assign \$211  = act_q >> \$869 ;
+  assign \$212  = \$210  ? \$211 [23:20] : a_bcast[3:0];
+  assign \$213  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$214  = s2_kind == 1'h1;
+  assign \$875  = s2_g * 6'h20;
+  assign \$215  = act_q >> \$875 ;
+  assign \$216  = \$214  ? \$215 [27:24] : a_bcast[3:0];
+  assign \$217  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$218  = s2_kind == 1'h1;
+  assign \$881  = s2_g * 6'h20;
+  assign \$219  = act_q >> \$881 ;
+  assign \$220  = \$218  ? \$219 [31:28] : a_bcast[3:0];
+  assign \$221  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$222  = s3_valid & s3_last;
+  assign \$223  = s3_valid & s3_last;
+  assign \$224  = s3_kind != 1'h1;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = s3_valid & s3_last;
+  assign \$227  = s3_kind == 1'h1;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! s3_g;
   assign \$230  = \$228  & \$229 ;
-  assign \$231  = ! s3_g;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = s3_valid & s3_last;
-  assign \$234  = s3_kind == 1'h1;
+  assign \$231  = s3_valid & s3_last;
+  assign \$232  = s3_kind == 1'h1;
+  assign \$233  = \$231  & \$232 ;
   assign \$235  = \$233  & \$234 ;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$signal$245  | rst;
-  assign \$239  = \$signal$245  | rst;
-  assign \$240  = \$signal$245  | rst;
-  assign \$241  = \$signal$245  | rst;
-  assign \$242  = \$signal$245  | rst;
-  assign \$243  = \$signal$245  | rst;
-  assign \$244  = \$signal$245  | rst;
-  assign \$245  = \$signal$245  | rst;
-  assign \$246  = | \$7 [20:0];
-  assign \$247  = | \$8 [20:0];
-  assign \$248  = | \$9 [20:0];
-  assign \$249  = | \$10 [20:0];
-  assign \$250  = | \$11 [20:0];
-  assign \$251  = | \$12 [20:0];
-  assign \$252  = | \$13 [20:0];
-  assign \$253  = | \$14 [20:0];
-  assign \$254  = | \$7 [20:0];
-  assign \$255  = | \$8 [20:0];
-  assign \$256  = | \$9 [20:0];
-  assign \$257  = | \$10 [20:0];
-  assign \$258  = | \$11 [20:0];
-  assign \$259  = | \$12 [20:0];
-  assign \$260  = | \$13 [20:0];
-  assign \$261  = | \$14 [20:0];
-  assign \$262  = ~ stall;
-  assign \$263  = ! job_pos;
-  assign \$264  = job_kind == 2'h2;
-  assign \$265  = job_k == 3'h7;
-  assign \$267  = job_k == 2'h3;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = \$264  ? \$265  : \$268 ;
-  assign \$270  = job_kind == 2'h2;
-  assign \$272  = \$271  + job_k;
-  assign \$273  = \$270  ? { 2'h0, job_k } : \$272 ;
-  assign \$274  = job_k + 1'h1;
-  assign \$275  = job_kind == 2'h2;
-  assign \$276  = \$275  ? 4'h8 : 4'h4;
-  assign \$277  = \$276  - 1'h1;
-  assign \$278  = job_k == \$277 ;
-  assign \$279  = ~ stall;
-  assign \$280  = p1_kind == 1'h1;
-  assign \$281  = \$signal  & \$280 ;
-  assign \$282  = ~ stall;
-  assign \$283  = p2_first ? 20'h00000 : p2_old0;
-  assign \$284  = $signed(\$283 ) + $signed(p2_pot0);
-  assign \$285  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$286  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$287  = \$286  ? 22'h380000 : pool_sum0;
-  assign \$288  = \$285  ? 22'h07ffff : \$287 ;
-  assign \$289  = ~ stall;
-  assign \$290  = p2_first ? 20'h00000 : p2_old1;
-  assign \$291  = $signed(\$290 ) + $signed(p2_pot1);
-  assign \$292  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$293  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$294  = \$293  ? 22'h380000 : pool_sum1;
-  assign \$295  = \$292  ? 22'h07ffff : \$294 ;
-  assign \$296  = trace__valid & trace__ready;
-  assign \$297  = ~ stall;
-  assign \$298  = o_valid & \$297 ;
-  assign \$299  = ~ tag[0];
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = ~ stall;
-  assign \$302  = o_valid & \$301 ;
-  assign \$303  = \$302  & tag[0];
-  assign \$304  = load__valid & load__ready;
-  assign \$305  = ~ load__valid;
-  assign \$306  = img_full & \$305 ;
-  assign \$307  = ch == 1'h1;
-  assign \$309  = \$308  == kj;
-  assign \$310  = \$307  & \$309 ;
-  assign \$312  = \$311  == ki;
-  assign \$313  = \$310  & \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$314  | credit;
-  assign \$316  = ch == 1'h1;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = ch + 1'h1;
-  assign \$320  = \$319  == kj;
-  assign \$321  = ~ \$320 ;
-  assign \$323  = \$322  == ki;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = kj + 1'h1;
-  assign \$326  = ki + 1'h1;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = gc + 1'h1;
-  assign \$333  = pos + 1'h1;
-  assign \$334  = oy == 3'h6;
-  assign \$335  = ox + 1'h1;
+  assign \$236  = acc_clear_c0 | rst;
+  assign \$237  = acc_clear_c0 | rst;
+  assign \$238  = acc_clear_c0 | rst;
+  assign \$239  = acc_clear_c0 | rst;
+  assign \$240  = acc_clear_c0 | rst;
+  assign \$241  = acc_clear_c0 | rst;
+  assign \$242  = acc_clear_c0 | rst;
+  assign \$243  = acc_clear_c0 | rst;
+  assign \$244  = | \$7 [20:0];
+  assign \$245  = | \$8 [20:0];
+  assign \$246  = | \$9 [20:0];
+  assign \$247  = | \$10 [20:0];
+  assign \$248  = | \$11 [20:0];
+  assign \$249  = | \$12 [20:0];
+  assign \$250  = | \$13 [20:0];
+  assign \$251  = | \$14 [20:0];
+  assign \$252  = | \$7 [20:0];
+  assign \$253  = | \$8 [20:0];
+  assign \$254  = | \$9 [20:0];
+  assign \$255  = | \$10 [20:0];
+  assign \$256  = | \$11 [20:0];
+  assign \$257  = | \$12 [20:0];
+  assign \$258  = | \$13 [20:0];
+  assign \$259  = | \$14 [20:0];
+  assign \$260  = ~ stall;
+  assign \$261  = ! job_pos;
+  assign \$262  = job_kind == 2'h2;
+  assign \$263  = job_k == 3'h7;
+  assign \$265  = job_k == 2'h3;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = \$262  ? \$263  : \$266 ;
+  assign \$268  = job_kind == 2'h2;
+  assign \$270  = \$269  + job_k;
+  assign \$271  = \$268  ? { 2'h0, job_k } : \$270 ;
+  assign \$272  = job_k + 1'h1;
+  assign \$273  = job_kind == 2'h2;
+  assign \$274  = \$273  ? 4'h8 : 4'h4;
+  assign \$275  = \$274  - 1'h1;
+  assign \$276  = job_k == \$275 ;
+  assign \$277  = ~ stall;
+  assign \$278  = p1_kind == 1'h1;
+  assign \$279  = \$signal  & \$278 ;
+  assign \$280  = ~ stall;
+  assign \$281  = p2_first ? 20'h00000 : p2_old0;
+  assign \$282  = $signed(\$281 ) + $signed(p2_pot0);
+  assign \$283  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$284  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$285  = \$284  ? 22'h380000 : pool_sum0;
+  assign \$286  = \$283  ? 22'h07ffff : \$285 ;
+  assign \$287  = ~ stall;
+  assign \$288  = p2_first ? 20'h00000 : p2_old1;
+  assign \$289  = $signed(\$288 ) + $signed(p2_pot1);
+  assign \$290  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$291  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$292  = \$291  ? 22'h380000 : pool_sum1;
+  assign \$293  = \$290  ? 22'h07ffff : \$292 ;
+  assign \$294  = trace__valid & trace__ready;
+  assign \$295  = ~ stall;
+  assign \$296  = o_valid & \$295 ;
+  assign \$297  = ~ tag[0];
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = ~ stall;
+  assign \$300  = o_valid & \$299 ;
+  assign \$301  = \$300  & tag[0];
+  assign \$302  = load__valid & load__ready;
+  assign \$303  = ~ load__valid;
+  assign \$304  = img_full & \$303 ;
+  assign \$305  = ch == 1'h1;
+  assign \$307  = \$306  == kj;
+  assign \$308  = \$305  & \$307 ;
+  assign \$310  = \$309  == ki;
+  assign \$311  = \$308  & \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  | credit;
+  assign \$314  = ch == 1'h1;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = ch + 1'h1;
+  assign \$318  = \$317  == kj;
+  assign \$319  = ~ \$318 ;
+  assign \$321  = \$320  == ki;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = kj + 1'h1;
+  assign \$324  = ki + 1'h1;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = gc + 1'h1;
+  assign \$331  = pos + 1'h1;
+  assign \$332  = oy == 3'h6;
+  assign \$333  = ox + 1'h1;
+  assign \$334  = ox + 1'h1;
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1890,8 +1906,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$869$0 (p_rd__data[51:0]),
-    .\port$875$0 (pool_rd__data[19:0]),
+    .\port$871$0 (p_rd__data[51:0]),
+    .\port$877$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -1904,53 +1920,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$90 ),
     .i_valid(\i_valid$83 ),
     .o_act(\o_act$109 ),
-    .o_busy(\o_busy$127 ),
-    .\port$869$52 (p_rd__data[103:52]),
-    .\port$875$20 (pool_rd__data[39:20]),
+    .o_busy(\o_busy$129 ),
+    .\port$871$52 (p_rd__data[103:52]),
+    .\port$877$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = 3'h0;
-    casez (\$336 )
+    \$339  = 3'h0;
+    casez (\$338 )
       4'h0:
-          \$337  = 3'h2;
+          \$339  = 3'h1;
       4'h1:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h2:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h3:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h4:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h5:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h6:
-          \$337  = 3'h0;
+          \$339  = 3'h0;
       4'h7:
-          \$337  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = 3'h0;
-    casez (\$340 )
-      4'h0:
-          \$341  = 3'h1;
-      4'h1:
-          \$341  = 3'h0;
-      4'h2:
-          \$341  = 3'h0;
-      4'h3:
-          \$341  = 3'h0;
-      4'h4:
-          \$341  = 3'h0;
-      4'h5:
-          \$341  = 3'h0;
-      4'h6:
-          \$341  = 3'h0;
-      4'h7:
-          \$341  = 3'h0;
+          \$339  = 3'h0;
     endcase
   end
   always @* begin
@@ -1958,21 +1952,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$342  = 3'h2;
+          \$340  = 3'h2;
       3'h1:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h2:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h3:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h4:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h5:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h6:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
       3'h7:
-          \$342  = 3'h0;
+          \$340  = 3'h0;
     endcase
   end
   always @* begin
@@ -1980,21 +1974,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h1:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h2:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h3:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h4:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h5:
-          \$357  = 2'h2;
+          \$355  = 2'h2;
       3'h6:
-          \$357  = 2'h1;
+          \$355  = 2'h1;
       3'h7:
-          \$357  = 2'h1;
+          \$355  = 2'h1;
     endcase
   end
   always @* begin
@@ -2002,27 +1996,49 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h1:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h2:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h3:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h4:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h5:
-          \$360  = 2'h2;
+          \$358  = 2'h2;
       3'h6:
-          \$360  = 2'h1;
+          \$358  = 2'h1;
       3'h7:
-          \$360  = 2'h1;
+          \$358  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (oy)
+      3'h0:
+          \$365  = 2'h1;
+      3'h1:
+          \$365  = 2'h0;
+      3'h2:
+          \$365  = 2'h0;
+      3'h3:
+          \$365  = 2'h0;
+      3'h4:
+          \$365  = 2'h0;
+      3'h5:
+          \$365  = 2'h0;
+      3'h6:
+          \$365  = 2'h0;
+      3'h7:
+          \$365  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
       3'h0:
           \$367  = 2'h1;
       3'h1:
@@ -2044,89 +2060,67 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$369  = 2'h1;
-      3'h1:
-          \$369  = 2'h0;
-      3'h2:
-          \$369  = 2'h0;
-      3'h3:
-          \$369  = 2'h0;
-      3'h4:
-          \$369  = 2'h0;
-      3'h5:
-          \$369  = 2'h0;
-      3'h6:
-          \$369  = 2'h0;
-      3'h7:
-          \$369  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$370  = 2'h1;
+          \$368  = 2'h1;
       3'h1:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h2:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h3:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h4:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h5:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h6:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       3'h7:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = 2'h0;
-    casez (\$398 )
+    \$397  = 2'h0;
+    casez (\$396 )
       4'h0:
-          \$399  = 2'h1;
+          \$397  = 2'h1;
       4'h1:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h2:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h3:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h4:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h5:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h6:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
       4'h7:
-          \$399  = 2'h0;
+          \$397  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = 2'h0;
-    casez (\$402 )
+    \$401  = 2'h0;
+    casez (\$400 )
       4'h0:
-          \$403  = 2'h1;
+          \$401  = 2'h1;
       4'h1:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h2:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h3:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h4:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h5:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h6:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
       4'h7:
-          \$403  = 2'h0;
+          \$401  = 2'h0;
     endcase
   end
   always @* begin
@@ -2134,21 +2128,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$404  = 2'h1;
+          \$402  = 2'h1;
       3'h1:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h2:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h3:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h4:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h5:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h6:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
       3'h7:
-          \$404  = 2'h0;
+          \$402  = 2'h0;
     endcase
   end
   always @* begin
@@ -2156,21 +2150,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$419  = 3'h4;
+          \$417  = 3'h4;
       3'h1:
-          \$419  = 3'h4;
+          \$417  = 3'h4;
       3'h2:
-          \$419  = 3'h4;
+          \$417  = 3'h4;
       3'h3:
-          \$419  = 3'h4;
+          \$417  = 3'h4;
       3'h4:
-          \$419  = 3'h4;
+          \$417  = 3'h4;
       3'h5:
-          \$419  = 3'h3;
+          \$417  = 3'h3;
       3'h6:
-          \$419  = 3'h2;
+          \$417  = 3'h2;
       3'h7:
-          \$419  = 3'h2;
+          \$417  = 3'h2;
     endcase
   end
   always @* begin
@@ -2178,21 +2172,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h1:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h2:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h3:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h4:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h5:
-          \$422  = 3'h2;
+          \$420  = 3'h2;
       3'h6:
-          \$422  = 3'h1;
+          \$420  = 3'h1;
       3'h7:
-          \$422  = 3'h1;
+          \$420  = 3'h1;
     endcase
   end
   always @* begin
@@ -2200,43 +2194,43 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$429  = 3'h2;
+          \$427  = 3'h2;
       3'h1:
+          \$427  = 3'h1;
+      3'h2:
+          \$427  = 3'h0;
+      3'h3:
+          \$427  = 3'h0;
+      3'h4:
+          \$427  = 3'h0;
+      3'h5:
+          \$427  = 3'h0;
+      3'h6:
+          \$427  = 3'h0;
+      3'h7:
+          \$427  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
           \$429  = 3'h1;
-      3'h2:
-          \$429  = 3'h0;
-      3'h3:
-          \$429  = 3'h0;
-      3'h4:
-          \$429  = 3'h0;
-      3'h5:
-          \$429  = 3'h0;
-      3'h6:
-          \$429  = 3'h0;
-      3'h7:
-          \$429  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$431  = 3'h1;
       3'h1:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h2:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h3:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h4:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h5:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h6:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
       3'h7:
-          \$431  = 3'h0;
+          \$429  = 3'h0;
     endcase
   end
   always @* begin
@@ -2244,65 +2238,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$432  = 3'h2;
+          \$430  = 3'h2;
       3'h1:
-          \$432  = 3'h1;
+          \$430  = 3'h1;
       3'h2:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
       3'h3:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
       3'h4:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
       3'h5:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
       3'h6:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
       3'h7:
-          \$432  = 3'h0;
+          \$430  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = 3'h0;
-    casez (\$460 )
+    \$459  = 3'h0;
+    casez (\$458 )
       4'h0:
-          \$461  = 3'h1;
+          \$459  = 3'h1;
       4'h1:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h2:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h3:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h4:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h5:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h6:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
       4'h7:
-          \$461  = 3'h0;
+          \$459  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = 3'h0;
-    casez (\$464 )
+    \$463  = 3'h0;
+    casez (\$462 )
       4'h0:
-          \$465  = 3'h2;
+          \$463  = 3'h2;
       4'h1:
-          \$465  = 3'h1;
+          \$463  = 3'h1;
       4'h2:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
       4'h3:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
       4'h4:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
       4'h5:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
       4'h6:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
       4'h7:
-          \$465  = 3'h0;
+          \$463  = 3'h0;
     endcase
   end
   always @* begin
@@ -2310,21 +2304,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$466  = 3'h1;
+          \$464  = 3'h1;
       3'h1:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h2:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h3:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h4:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h5:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h6:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
       3'h7:
-          \$466  = 3'h0;
+          \$464  = 3'h0;
     endcase
   end
   always @* begin
@@ -2369,7 +2363,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$67 ;
+          load__ready = \$65 ;
     endcase
   end
   always @* begin
@@ -2405,11 +2399,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$74 ;
+          iss_first = \$72 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$105 ;
+          iss_first = \$103 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2417,7 +2411,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$133 ;
+          iss_first = \$131 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2431,23 +2425,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$81 ;
+          iss_last = \$79 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$110 ;
+          iss_last = \$108 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$123 ;
+          iss_last = \$121 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$138 ;
+          iss_last = \$136 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$151 ;
+          iss_last = \$149 ;
     endcase
   end
   always @* begin
@@ -2587,11 +2581,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$84 [6:0];
+          iss_ra1 = \$82 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$113 [6:0];
+          iss_ra1 = \$111 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2599,7 +2593,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$141 [6:0];
+          iss_ra1 = \$139 [6:0];
     endcase
   end
   always @* begin
@@ -2609,11 +2603,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = \$86 ;
+          iss_ra2 = \$84 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 1'h0, \$115  };
+          iss_ra2 = { 1'h0, \$113  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2621,7 +2615,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 1'h0, \$143  };
+          iss_ra2 = { 1'h0, \$141  };
     endcase
   end
   always @* begin
@@ -2631,23 +2625,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$88  };
+          iss_wa1 = { 2'h0, \$86  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 1'h0, \$116  };
+          iss_wa1 = { 1'h0, \$114  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$125  };
+          iss_wa1 = { 1'h0, \$123  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$144  };
+          iss_wa1 = { 1'h0, \$142  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$153 ;
+          iss_wa1 = \$151 ;
     endcase
   end
   always @* begin
@@ -2657,11 +2651,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$91  };
+          iss_wa2 = { 2'h0, \$89  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 4'h0, \$118  };
+          iss_wa2 = { 4'h0, \$116  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2669,7 +2663,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 3'h0, \$146  };
+          iss_wa2 = { 3'h0, \$144  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2683,7 +2677,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$100 ) begin
+          if (\$98 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2693,7 +2687,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$128 ) begin
+          if (\$126 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2703,7 +2697,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$156 ) begin
+          if (\$154 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2723,7 +2717,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$122 , \$121 , \$120 , \$119  };
+          pw_idx1 = { \$120 , \$119 , \$118 , \$117  };
     endcase
   end
   always @* begin
@@ -2741,7 +2735,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$124 ;
+          iss_zero = \$122 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2749,7 +2743,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$152 ;
+          iss_zero = \$150 ;
     endcase
   end
   always @* begin
@@ -2775,7 +2769,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$150 , \$149 , \$148 , \$147  };
+          pw_idx2 = { \$148 , \$147 , \$146 , \$145  };
     endcase
   end
   always @* begin
@@ -2803,65 +2797,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$172 ) begin
+          if (\$170 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = spikes__valid;
-    if (\$184 ) begin
-      \$483  = 1'h0;
+    \$481  = spikes__valid;
+    if (\$182 ) begin
+      \$481  = 1'h0;
     end
-    if (\$303 ) begin
+    if (\$301 ) begin
       if (tag[1]) begin
+        \$481  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = \$signature__addr ;
+    if (\$184 ) begin
+      \$482  = \$185 [6:0];
+      if (\$186 ) begin
+        \$482  = 7'h00;
+      end
+    end
+    if (rst) begin
+      \$482  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = img_full;
+    if (\$184 ) begin
+      if (\$186 ) begin
         \$483  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = \$signature__addr ;
-    if (\$186 ) begin
-      \$484  = \$187 [6:0];
-      if (\$188 ) begin
-        \$484  = 7'h00;
-      end
-    end
-    if (rst) begin
-      \$484  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = img_full;
-    if (\$186 ) begin
-      if (\$188 ) begin
-        \$485  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
+                if (\$327 ) begin
                 end else begin
-                  if (\$334 ) begin
-                    if (\$338 ) begin
-                      \$485  = 1'h0;
+                  if (\$332 ) begin
+                    if (\$336 ) begin
+                      \$483  = 1'h0;
                     end
                   end
                 end
@@ -2870,947 +2864,947 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$485  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = iss_valid;
+    \$484  = iss_valid;
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = iss_kind;
+    if (rst) begin
+      \$485  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = iss_first;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = iss_kind;
+    \$487  = iss_last;
     if (rst) begin
-      \$487  = 2'h0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = iss_first;
+    \$488  = iss_g;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = iss_last;
+    \$489  = iss_c;
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = iss_g;
+    \$490  = 1'h0;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = iss_c;
+    \$491  = iss_zero;
     if (rst) begin
-      \$491  = 4'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = 1'h0;
+    \$492  = iss_job;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = iss_zero;
+    \$493  = iss_pos;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = iss_job;
+    \$494  = iss_layer;
     if (rst) begin
       \$494  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = iss_pos;
+    \$495  = s0_valid;
     if (rst) begin
-      \$495  = 6'h00;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = iss_layer;
+    \$496  = s0_kind;
     if (rst) begin
       \$496  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s0_valid;
+    \$497  = s0_first;
     if (rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s0_kind;
+    \$498  = s0_last;
     if (rst) begin
-      \$498  = 2'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s0_first;
+    \$499  = s0_g;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s0_last;
+    \$500  = s0_c;
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s0_g;
+    \$501  = s0_pad;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s0_c;
+    \$502  = s0_zero;
     if (rst) begin
-      \$502  = 4'h0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s0_pad;
+    \$503  = s0_job;
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s0_zero;
+    \$504  = s0_pos;
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s0_job;
+    \$505  = s0_layer;
     if (rst) begin
       \$505  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s0_pos;
+    \$506  = s1_valid;
     if (rst) begin
-      \$506  = 6'h00;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s0_layer;
+    \$507  = s1_kind;
     if (rst) begin
       \$507  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s1_valid;
+    \$508  = s1_first;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s1_kind;
+    \$509  = s1_last;
     if (rst) begin
-      \$509  = 2'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s1_first;
+    \$510  = s1_g;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s1_last;
+    \$511  = s1_c;
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s1_g;
+    \$512  = s1_pad;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s1_c;
+    \$513  = s1_zero;
     if (rst) begin
-      \$513  = 4'h0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s1_pad;
+    \$514  = s1_job;
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s1_zero;
+    \$515  = s1_pos;
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s1_job;
+    \$516  = s1_layer;
     if (rst) begin
       \$516  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s1_pos;
+    \$517  = s2_valid;
     if (rst) begin
-      \$517  = 6'h00;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s1_layer;
+    \$518  = s2_kind;
     if (rst) begin
       \$518  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s2_valid;
+    \$519  = s2_first;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s2_kind;
+    \$520  = s2_last;
     if (rst) begin
-      \$520  = 2'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s2_first;
+    \$521  = s2_g;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s2_last;
+    \$522  = s2_c;
     if (rst) begin
-      \$522  = 1'h0;
+      \$522  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s2_g;
+    \$523  = s2_pad;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s2_c;
+    \$524  = s2_zero;
     if (rst) begin
-      \$524  = 4'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s2_pad;
+    \$525  = s2_job;
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s2_zero;
+    \$526  = s2_pos;
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s2_job;
+    \$527  = s2_layer;
     if (rst) begin
       \$527  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s2_pos;
+    \$528  = s3_valid;
     if (rst) begin
-      \$528  = 6'h00;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s2_layer;
+    \$529  = s3_kind;
     if (rst) begin
       \$529  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s3_valid;
+    \$530  = s3_first;
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s3_kind;
+    \$531  = s3_last;
     if (rst) begin
-      \$531  = 2'h0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s3_first;
+    \$532  = s3_g;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s3_last;
+    \$533  = s3_c;
     if (rst) begin
-      \$533  = 1'h0;
+      \$533  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s3_g;
+    \$534  = s3_pad;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s3_c;
+    \$535  = s3_zero;
     if (rst) begin
-      \$535  = 4'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s3_pad;
+    \$536  = s3_job;
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s3_zero;
+    \$537  = s3_pos;
     if (rst) begin
-      \$537  = 1'h0;
+      \$537  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s3_job;
+    \$538  = s3_layer;
     if (rst) begin
       \$538  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s3_pos;
+    \$539  = iss_ra1;
     if (rst) begin
-      \$539  = 6'h00;
+      \$539  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s3_layer;
+    \$540  = iss_ra2;
     if (rst) begin
-      \$540  = 2'h0;
+      \$540  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = iss_ra1;
+    \$541  = iss_wa1;
     if (rst) begin
-      \$541  = 7'h00;
+      \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = iss_ra2;
+    \$542  = iss_wa2;
     if (rst) begin
-      \$542  = 7'h00;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = iss_wa1;
+    \$543  = \$222 ;
     if (rst) begin
-      \$543  = 8'h00;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = iss_wa2;
+    \$544  = \$225 ;
     if (rst) begin
-      \$544  = 8'h00;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$224 ;
+    \$545  = \$230 ;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = \$227 ;
+    \$546  = \$235 ;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$232 ;
-    if (rst) begin
-      \$547  = 1'h0;
+    \$547  = acc0;
+    if (\$236 ) begin
+      \$547  = 21'h000000;
+    end else if (s4_valid) begin
+      \$547  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$237 ;
-    if (rst) begin
-      \$548  = 1'h0;
+    \$548  = acc1;
+    if (\$237 ) begin
+      \$548  = 21'h000000;
+    end else if (s4_valid) begin
+      \$548  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = acc0;
+    \$549  = acc2;
     if (\$238 ) begin
       \$549  = 21'h000000;
     end else if (s4_valid) begin
-      \$549  = \$7 [20:0];
+      \$549  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = acc1;
+    \$550  = acc3;
     if (\$239 ) begin
       \$550  = 21'h000000;
     end else if (s4_valid) begin
-      \$550  = \$8 [20:0];
+      \$550  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = acc2;
+    \$551  = acc4;
     if (\$240 ) begin
       \$551  = 21'h000000;
     end else if (s4_valid) begin
-      \$551  = \$9 [20:0];
+      \$551  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = acc3;
+    \$552  = acc5;
     if (\$241 ) begin
       \$552  = 21'h000000;
     end else if (s4_valid) begin
-      \$552  = \$10 [20:0];
+      \$552  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = acc4;
+    \$553  = acc6;
     if (\$242 ) begin
       \$553  = 21'h000000;
     end else if (s4_valid) begin
-      \$553  = \$11 [20:0];
+      \$553  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = acc5;
+    \$554  = acc7;
     if (\$243 ) begin
       \$554  = 21'h000000;
     end else if (s4_valid) begin
-      \$554  = \$12 [20:0];
+      \$554  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = acc6;
-    if (\$244 ) begin
-      \$555  = 21'h000000;
-    end else if (s4_valid) begin
-      \$555  = \$13 [20:0];
+    \$555  = d0;
+    if (dw_done0_c0) begin
+      \$555  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = acc7;
-    if (\$245 ) begin
-      \$556  = 21'h000000;
-    end else if (s4_valid) begin
-      \$556  = \$14 [20:0];
+    \$556  = nz;
+    if (dw_done0_c0) begin
+      \$556 [0] = \$244 ;
+      \$556 [1] = \$245 ;
+      \$556 [2] = \$246 ;
+      \$556 [3] = \$247 ;
+      \$556 [4] = \$248 ;
+      \$556 [5] = \$249 ;
+      \$556 [6] = \$250 ;
+      \$556 [7] = \$251 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = d0;
-    if (dw_done0) begin
-      \$557  = \$7 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = nz;
-    if (dw_done0) begin
-      \$558 [0] = \$246 ;
-      \$558 [1] = \$247 ;
-      \$558 [2] = \$248 ;
-      \$558 [3] = \$249 ;
-      \$558 [4] = \$250 ;
-      \$558 [5] = \$251 ;
-      \$558 [6] = \$252 ;
-      \$558 [7] = \$253 ;
-    end
-    if (dw_done1) begin
-      \$558 [8] = \$254 ;
-      \$558 [9] = \$255 ;
-      \$558 [10] = \$256 ;
-      \$558 [11] = \$257 ;
-      \$558 [12] = \$258 ;
-      \$558 [13] = \$259 ;
-      \$558 [14] = \$260 ;
-      \$558 [15] = \$261 ;
+    if (dw_done1_c0) begin
+      \$556 [8] = \$252 ;
+      \$556 [9] = \$253 ;
+      \$556 [10] = \$254 ;
+      \$556 [11] = \$255 ;
+      \$556 [12] = \$256 ;
+      \$556 [13] = \$257 ;
+      \$556 [14] = \$258 ;
+      \$556 [15] = \$259 ;
     end
     if (rst) begin
-      \$558  = 16'h0000;
+      \$556  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = d1;
-    if (dw_done0) begin
-      \$559  = \$8 [11:0];
+    \$557  = d1;
+    if (dw_done0_c0) begin
+      \$557  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = d2;
-    if (dw_done0) begin
-      \$560  = \$9 [11:0];
+    \$558  = d2;
+    if (dw_done0_c0) begin
+      \$558  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = d3;
-    if (dw_done0) begin
-      \$561  = \$10 [11:0];
+    \$559  = d3;
+    if (dw_done0_c0) begin
+      \$559  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = d4;
-    if (dw_done0) begin
-      \$562  = \$11 [11:0];
+    \$560  = d4;
+    if (dw_done0_c0) begin
+      \$560  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = d5;
-    if (dw_done0) begin
-      \$563  = \$12 [11:0];
+    \$561  = d5;
+    if (dw_done0_c0) begin
+      \$561  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = d6;
-    if (dw_done0) begin
-      \$564  = \$13 [11:0];
+    \$562  = d6;
+    if (dw_done0_c0) begin
+      \$562  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = d7;
-    if (dw_done0) begin
-      \$565  = \$14 [11:0];
+    \$563  = d7;
+    if (dw_done0_c0) begin
+      \$563  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = d8;
-    if (dw_done1) begin
-      \$566  = \$7 [11:0];
+    \$564  = d8;
+    if (dw_done1_c0) begin
+      \$564  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = d9;
-    if (dw_done1) begin
-      \$567  = \$8 [11:0];
+    \$565  = d9;
+    if (dw_done1_c0) begin
+      \$565  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = d10;
-    if (dw_done1) begin
-      \$568  = \$9 [11:0];
+    \$566  = d10;
+    if (dw_done1_c0) begin
+      \$566  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = d11;
-    if (dw_done1) begin
-      \$569  = \$10 [11:0];
+    \$567  = d11;
+    if (dw_done1_c0) begin
+      \$567  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = d12;
-    if (dw_done1) begin
-      \$570  = \$11 [11:0];
+    \$568  = d12;
+    if (dw_done1_c0) begin
+      \$568  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = d13;
-    if (dw_done1) begin
-      \$571  = \$12 [11:0];
+    \$569  = d13;
+    if (dw_done1_c0) begin
+      \$569  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = d14;
-    if (dw_done1) begin
-      \$572  = \$13 [11:0];
+    \$570  = d14;
+    if (dw_done1_c0) begin
+      \$570  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = d15;
-    if (dw_done1) begin
-      \$573  = \$14 [11:0];
+    \$571  = d15;
+    if (dw_done1_c0) begin
+      \$571  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = job_active;
-    if (hand_over) begin
-      \$574  = 1'h1;
+    \$572  = shadow0;
+    if (hand_over_c0) begin
+      \$572  = \$7 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$572  = shadow2;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = shadow1;
+    if (hand_over_c0) begin
+      \$573  = \$8 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$573  = shadow3;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = shadow2;
+    if (hand_over_c0) begin
+      \$574  = \$9 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$574  = shadow4;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = shadow3;
+    if (hand_over_c0) begin
+      \$575  = \$10 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$575  = shadow5;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = shadow4;
+    if (hand_over_c0) begin
+      \$576  = \$11 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$576  = shadow6;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = shadow5;
+    if (hand_over_c0) begin
+      \$577  = \$12 [20:0];
+    end
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$577  = shadow7;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = shadow6;
+    if (hand_over_c0) begin
+      \$578  = \$13 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = shadow7;
+    if (hand_over_c0) begin
+      \$579  = \$14 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = job_active_c0;
+    if (hand_over_c0) begin
+      \$580  = 1'h1;
     end
     if (launch_final) begin
-      \$574  = 1'h1;
+      \$580  = 1'h1;
     end
-    if (\$262 ) begin
-      if (job_active) begin
-        if (\$278 ) begin
-          \$574  = 1'h0;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        if (\$276 ) begin
+          \$580  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = job_kind;
-    if (hand_over) begin
-      \$575  = s4_job;
+    \$581  = job_kind;
+    if (hand_over_c0) begin
+      \$581  = s4_job;
     end
     if (launch_final) begin
-      \$575  = 2'h2;
+      \$581  = 2'h2;
     end
     if (rst) begin
-      \$575  = 2'h0;
+      \$581  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = job_layer;
-    if (hand_over) begin
-      \$576  = s4_layer;
+    \$582  = job_layer;
+    if (hand_over_c0) begin
+      \$582  = s4_layer;
     end
     if (launch_final) begin
-      \$576  = 2'h2;
+      \$582  = 2'h2;
     end
     if (rst) begin
-      \$576  = 2'h0;
+      \$582  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = job_pos;
-    if (hand_over) begin
-      \$577  = s4_pos;
+    \$583  = job_pos;
+    if (hand_over_c0) begin
+      \$583  = s4_pos;
     end
     if (rst) begin
-      \$577  = 6'h00;
+      \$583  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = job_g;
-    if (hand_over) begin
-      \$578  = s4_g;
+    \$584  = job_g;
+    if (hand_over_c0) begin
+      \$584  = s4_g;
     end
     if (launch_final) begin
-      \$578  = 1'h0;
+      \$584  = 1'h0;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = job_k;
-    if (hand_over) begin
-      \$579  = 3'h0;
+    \$585  = job_k;
+    if (hand_over_c0) begin
+      \$585  = 3'h0;
     end
     if (launch_final) begin
-      \$579  = 3'h0;
+      \$585  = 3'h0;
     end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$579  = \$274 [2:0];
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$585  = \$272 [2:0];
       end
     end
     if (rst) begin
-      \$579  = 3'h0;
+      \$585  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = shadow0;
-    if (hand_over) begin
-      \$580  = \$7 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$580  = shadow2;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = shadow1;
-    if (hand_over) begin
-      \$581  = \$8 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$581  = shadow3;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = shadow2;
-    if (hand_over) begin
-      \$582  = \$9 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$582  = shadow4;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = shadow3;
-    if (hand_over) begin
-      \$583  = \$10 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$583  = shadow5;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = shadow4;
-    if (hand_over) begin
-      \$584  = \$11 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$584  = shadow6;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = shadow5;
-    if (hand_over) begin
-      \$585  = \$12 [20:0];
-    end
-    if (\$262 ) begin
-      if (job_active) begin
-        \$585  = shadow7;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = shadow6;
-    if (hand_over) begin
-      \$586  = \$13 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = shadow7;
-    if (hand_over) begin
-      \$587  = \$14 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = \$signal ;
-    if (\$262 ) begin
-      \$588  = job_active;
+    \$586  = \$signal ;
+    if (\$260 ) begin
+      \$586  = job_active_c0;
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = p1_kind;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$589  = job_kind;
+    \$587  = p1_kind;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$587  = job_kind;
       end
     end
     if (rst) begin
-      \$589  = 2'h0;
+      \$587  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = p1_layer;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$590  = job_layer;
+    \$588  = p1_layer;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$588  = job_layer;
       end
     end
     if (rst) begin
-      \$590  = 2'h0;
+      \$588  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = p1_pos;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$591  = job_pos;
+    \$589  = p1_pos;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$589  = job_pos;
       end
     end
     if (rst) begin
-      \$591  = 6'h00;
+      \$589  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = \$signal$259 ;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$592  = \$263 ;
+    \$590  = \$signal$261 ;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$590  = \$261 ;
       end
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = p1_last;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$593  = \$269 ;
+    \$591  = p1_last;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$591  = \$267 ;
       end
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = p1_addr;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$594  = \$273 [2:0];
+    \$592  = p1_addr;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$592  = \$271 [2:0];
       end
     end
     if (rst) begin
-      \$594  = 3'h0;
+      \$592  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = i_pot;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$595  = shadow0;
+    \$593  = i_pot;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$593  = shadow0;
       end
     end
     if (rst) begin
-      \$595  = 21'h000000;
+      \$593  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \i_pot$84 ;
-    if (\$262 ) begin
-      if (job_active) begin
-        \$596  = shadow1;
+    \$594  = \i_pot$84 ;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        \$594  = shadow1;
       end
     end
     if (rst) begin
-      \$596  = 21'h000000;
+      \$594  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = credit;
-    if (\$262 ) begin
-      if (job_active) begin
-        if (\$278 ) begin
-          \$597  = 1'h1;
+    \$595  = credit;
+    if (\$260 ) begin
+      if (job_active_c0) begin
+        if (\$276 ) begin
+          \$595  = 1'h1;
         end
       end
     end
@@ -3818,15 +3812,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
-                \$597  = 1'h0;
+                \$595  = 1'h0;
               end
             end
           end
@@ -3837,9 +3831,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
-              \$597  = 1'h0;
+          if (\$380 ) begin
+            if (\$385 ) begin
+              \$595  = 1'h0;
             end
           end
       4'h6:
@@ -3849,35 +3843,55 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
-              \$597  = 1'h0;
+          if (\$442 ) begin
+            if (\$447 ) begin
+              \$595  = 1'h0;
             end
           end
       4'ha:
-          if (\$482 ) begin
-            \$597  = 1'h0;
+          if (\$480 ) begin
+            \$595  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$597  = 1'h1;
+      \$595  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$signal$124 ;
-    if (\$279 ) begin
-      \$598  = \$281 ;
+    \$596  = \$signal$126 ;
+    if (\$277 ) begin
+      \$596  = \$279 ;
     end
     if (rst) begin
-      \$598  = 1'h0;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = p2_first;
-    if (\$279 ) begin
-      \$599  = \$signal$259 ;
+    \$597  = p2_first;
+    if (\$277 ) begin
+      \$597  = \$signal$261 ;
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = p2_addr;
+    if (\$277 ) begin
+      \$598  = p1_addr;
+    end
+    if (rst) begin
+      \$598  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = \$signal$127 ;
+    if (\$277 ) begin
+      \$599  = \$signal$126 ;
     end
     if (rst) begin
       \$599  = 1'h0;
@@ -3885,9 +3899,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = p2_addr;
-    if (\$279 ) begin
-      \$600  = p1_addr;
+    \$600  = p3_addr;
+    if (\$277 ) begin
+      \$600  = p2_addr;
     end
     if (rst) begin
       \$600  = 3'h0;
@@ -3895,9 +3909,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = \$signal$125 ;
-    if (\$279 ) begin
-      \$601  = \$signal$124 ;
+    \$601  = p4_valid;
+    if (\$277 ) begin
+      \$601  = \$signal$127 ;
     end
     if (rst) begin
       \$601  = 1'h0;
@@ -3905,9 +3919,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = p3_addr;
-    if (\$279 ) begin
-      \$602  = p2_addr;
+    \$602  = pool_wr__addr;
+    if (\$277 ) begin
+      \$602  = p3_addr;
     end
     if (rst) begin
       \$602  = 3'h0;
@@ -3915,170 +3929,164 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = p4_valid;
-    if (\$279 ) begin
-      \$603  = \$signal$125 ;
+    \$603  = p2_old0;
+    if (\$280 ) begin
+      \$603  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$603  = 1'h0;
+      \$603  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = pool_wr__addr;
-    if (\$279 ) begin
-      \$604  = p3_addr;
+    \$604  = p2_pot0;
+    if (\$280 ) begin
+      \$604  = i_pot;
     end
     if (rst) begin
-      \$604  = 3'h0;
+      \$604  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = p2_old0;
-    if (\$282 ) begin
-      \$605  = pool_rd__data[19:0];
+    \$605  = pool_sum0;
+    if (\$280 ) begin
+      \$605  = \$282 ;
     end
     if (rst) begin
-      \$605  = 20'h00000;
+      \$605  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = p2_pot0;
-    if (\$282 ) begin
-      \$606  = i_pot;
+    \$606  = pool_sat0;
+    if (\$280 ) begin
+      \$606  = \$286 [19:0];
     end
     if (rst) begin
-      \$606  = 21'h000000;
+      \$606  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = pool_sum0;
-    if (\$282 ) begin
-      \$607  = \$284 ;
+    \$607  = p2_old1;
+    if (\$287 ) begin
+      \$607  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$607  = 22'h000000;
+      \$607  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = pool_sat0;
-    if (\$282 ) begin
-      \$608  = \$288 [19:0];
+    \$608  = p2_pot1;
+    if (\$287 ) begin
+      \$608  = \i_pot$84 ;
     end
     if (rst) begin
-      \$608  = 20'h00000;
+      \$608  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = p2_old1;
-    if (\$289 ) begin
-      \$609  = pool_rd__data[39:20];
+    \$609  = pool_sum1;
+    if (\$287 ) begin
+      \$609  = \$289 ;
     end
     if (rst) begin
-      \$609  = 20'h00000;
+      \$609  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = p2_pot1;
-    if (\$289 ) begin
-      \$610  = \i_pot$84 ;
+    \$610  = pool_sat1;
+    if (\$287 ) begin
+      \$610  = \$293 [19:0];
     end
     if (rst) begin
-      \$610  = 21'h000000;
+      \$610  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = pool_sum1;
-    if (\$289 ) begin
-      \$611  = \$291 ;
+    \$611  = trace__valid;
+    if (\$294 ) begin
+      \$611  = 1'h0;
     end
-    if (rst) begin
-      \$611  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = pool_sat1;
-    if (\$289 ) begin
-      \$612  = \$295 [19:0];
-    end
-    if (rst) begin
-      \$612  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = trace__valid;
-    if (\$296 ) begin
-      \$613  = 1'h0;
-    end
-    if (\$300 ) begin
+    if (\$298 ) begin
       if (tag[1]) begin
-        \$613  = 1'h1;
+        \$611  = 1'h1;
       end
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = word;
-    if (\$300 ) begin
-      \$614  = { \o_act$109 , o_act, word[63:8] };
+    \$612  = word;
+    if (\$298 ) begin
+      \$612  = { \o_act$109 , o_act, word[63:8] };
     end
     if (rst) begin
-      \$614  = 64'h0000000000000000;
+      \$612  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = trace__payload;
-    if (\$300 ) begin
+    \$613  = trace__payload;
+    if (\$298 ) begin
       if (tag[1]) begin
-        \$615 [1:0] = tag[9:8];
-        \$615 [7:2] = tag[7:2];
-        \$615 [71:8] = { \o_act$109 , o_act, word[63:8] };
+        \$613 [1:0] = tag[9:8];
+        \$613 [7:2] = tag[7:2];
+        \$613 [71:8] = { \o_act$109 , o_act, word[63:8] };
       end
     end
     if (rst) begin
-      \$615  = 72'h000000000000000000;
+      \$613  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = spk_word;
-    if (\$303 ) begin
-      \$616  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$614  = spk_word;
+    if (\$301 ) begin
+      \$614  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
     end
     if (rst) begin
-      \$616  = 16'h0000;
+      \$614  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = spikes__payload;
-    if (\$303 ) begin
+    \$615  = spikes__payload;
+    if (\$301 ) begin
       if (tag[1]) begin
-        \$617  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+        \$615  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
       end
     end
     if (rst) begin
-      \$617  = 16'h0000;
+      \$615  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = \$302 ;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = load__payload;
+    if (rst) begin
+      \$617  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$618  = asm;
-    if (\$304 ) begin
-      \$618  = { load__payload[40:9], asm[127:32] };
+    if (load_ok) begin
+      \$618  = { lp[40:9], asm[127:32] };
     end
     if (rst) begin
       \$618  = 128'h00000000000000000000000000000000;
@@ -4089,30 +4097,30 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$619  = ox;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$619  = 3'h0;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
+                if (\$327 ) begin
                 end else begin
-                  if (\$334 ) begin
-                    \$619  = \$335 [2:0];
+                  if (\$332 ) begin
+                    \$619  = \$333 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$619  = 3'h0;
           end
       4'h3:
@@ -4120,19 +4128,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
-                if (\$396 ) begin
-                  \$619  = \$397 [2:0];
+                if (\$394 ) begin
+                  \$619  = \$395 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$619  = 3'h0;
           end
       4'h7:
@@ -4140,13 +4148,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
-                if (\$458 ) begin
-                  \$619  = \$459 [2:0];
+                if (\$456 ) begin
+                  \$619  = \$457 [2:0];
                 end
               end
             end
@@ -4161,33 +4169,33 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$620  = oy;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$620  = 3'h0;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
+                if (\$327 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$334 ) begin
+                  if (\$332 ) begin
                     \$620  = 3'h0;
                   end else begin
-                    \$620  = \$339 [2:0];
+                    \$620  = \$337 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$620  = 3'h0;
           end
       4'h3:
@@ -4195,22 +4203,22 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$396 ) begin
+                if (\$394 ) begin
                   \$620  = 3'h0;
                 end else begin
-                  \$620  = \$401 [2:0];
+                  \$620  = \$399 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$620  = 3'h0;
           end
       4'h7:
@@ -4218,16 +4226,16 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$458 ) begin
+                if (\$456 ) begin
                   \$620  = 3'h0;
                 end else begin
-                  \$620  = \$463 [2:0];
+                  \$620  = \$461 [2:0];
                 end
               end
             end
@@ -4242,28 +4250,28 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$621  = pos;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$621  = 6'h00;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
+                if (\$327 ) begin
                 end else begin
-                  \$621  = \$333 [5:0];
+                  \$621  = \$331 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$621  = 6'h00;
           end
       4'h3:
@@ -4271,17 +4279,17 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
-                \$621  = \$395 [5:0];
+                \$621  = \$393 [5:0];
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$621  = 6'h00;
           end
       4'h7:
@@ -4289,12 +4297,12 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
-                \$621  = \$457 [5:0];
+                \$621  = \$455 [5:0];
               end
             end
           end
@@ -4308,21 +4316,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$622  = gc;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$622  = 1'h0;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
-                  \$622  = \$330 [0];
+                if (\$327 ) begin
+                  \$622  = \$328 [0];
                 end else begin
                   \$622  = 1'h0;
                 end
@@ -4330,52 +4338,52 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$622  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$359 ) begin
+          if (\$357 ) begin
+          end else if (\$360 ) begin
           end else if (\$362 ) begin
-          end else if (\$364 ) begin
-            \$622  = \$368 [0];
+            \$622  = \$366 [0];
           end else begin
             \$622  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
-                \$622  = \$390 [0];
+              if (\$387 ) begin
+                \$622  = \$388 [0];
               end else begin
                 \$622  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$622  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$421 ) begin
+          if (\$419 ) begin
+          end else if (\$422 ) begin
           end else if (\$424 ) begin
-          end else if (\$426 ) begin
-            \$622  = \$430 [0];
+            \$622  = \$428 [0];
           end else begin
             \$622  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
-                \$622  = \$452 [0];
+              if (\$449 ) begin
+                \$622  = \$450 [0];
               end else begin
                 \$622  = 1'h0;
               end
@@ -4391,20 +4399,20 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$623  = ch;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$623  = 4'h0;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
-              \$623  = \$318 [3:0];
+            if (\$315 ) begin
+              \$623  = \$316 [3:0];
             end else begin
               \$623  = 4'h0;
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$623  = 4'h0;
           end
       4'h3:
@@ -4414,7 +4422,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$623  = 4'h0;
           end
     endcase
@@ -4427,85 +4435,85 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$624  = ki;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$624  = 3'h2;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
-                \$624  = \$326 [2:0];
+              if (\$319 ) begin
+              end else if (\$322 ) begin
+                \$624  = \$324 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
-                  \$624  = \$331 ;
+                if (\$327 ) begin
+                  \$624  = \$329 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$334 ) begin
-                    \$624  = \$337 ;
+                  if (\$332 ) begin
+                    \$624  = \$335 ;
                   end else begin
-                    \$624  = \$342 ;
+                    \$624  = \$340 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$624  = 3'h1;
           end
       4'h3:
-          if (\$359 ) begin
+          if (\$357 ) begin
+          end else if (\$360 ) begin
+            \$624  = \$364 [2:0];
           end else if (\$362 ) begin
-            \$624  = \$366 [2:0];
-          end else if (\$364 ) begin
-            \$624  = { 1'h0, \$369  };
+            \$624  = { 1'h0, \$367  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$396 ) begin
-                  \$624  = { 1'h0, \$399  };
+                if (\$394 ) begin
+                  \$624  = { 1'h0, \$397  };
                 end else begin
-                  \$624  = { 1'h0, \$404  };
+                  \$624  = { 1'h0, \$402  };
                 end
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$624  = 3'h1;
           end
       4'h7:
-          if (\$421 ) begin
+          if (\$419 ) begin
+          end else if (\$422 ) begin
+            \$624  = \$426 [2:0];
           end else if (\$424 ) begin
-            \$624  = \$428 [2:0];
-          end else if (\$426 ) begin
-            \$624  = \$431 ;
+            \$624  = \$429 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$458 ) begin
-                  \$624  = \$461 ;
+                if (\$456 ) begin
+                  \$624  = \$459 ;
                 end else begin
-                  \$624  = \$466 ;
+                  \$624  = \$464 ;
                 end
               end
             end
@@ -4520,88 +4528,88 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$625  = kj;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$625  = 3'h1;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-                \$625  = \$325 [2:0];
-              end else if (\$324 ) begin
-                \$625  = \$327 ;
+              if (\$319 ) begin
+                \$625  = \$323 [2:0];
+              end else if (\$322 ) begin
+                \$625  = \$325 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
-                  \$625  = \$332 ;
+                if (\$327 ) begin
+                  \$625  = \$330 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$334 ) begin
+                  if (\$332 ) begin
                     \$625  = 3'h1;
                   end else begin
-                    \$625  = \$341 ;
+                    \$625  = \$339 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$625  = 3'h1;
           end
       4'h3:
-          if (\$359 ) begin
-            \$625  = \$365 [2:0];
+          if (\$357 ) begin
+            \$625  = \$363 [2:0];
+          end else if (\$360 ) begin
+            \$625  = { 1'h0, \$365  };
           end else if (\$362 ) begin
-            \$625  = { 1'h0, \$367  };
-          end else if (\$364 ) begin
-            \$625  = { 1'h0, \$370  };
+            \$625  = { 1'h0, \$368  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$396 ) begin
+                if (\$394 ) begin
                   \$625  = 3'h1;
                 end else begin
-                  \$625  = { 1'h0, \$403  };
+                  \$625  = { 1'h0, \$401  };
                 end
               end
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$625  = 3'h2;
           end
       4'h7:
-          if (\$421 ) begin
-            \$625  = \$427 [2:0];
+          if (\$419 ) begin
+            \$625  = \$425 [2:0];
+          end else if (\$422 ) begin
+            \$625  = \$427 ;
           end else if (\$424 ) begin
-            \$625  = \$429 ;
-          end else if (\$426 ) begin
-            \$625  = \$432 ;
+            \$625  = \$430 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$458 ) begin
+                if (\$456 ) begin
                   \$625  = 3'h2;
                 end else begin
-                  \$625  = \$465 ;
+                  \$625  = \$463 ;
                 end
               end
             end
@@ -4616,25 +4624,25 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$626  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$306 ) begin
+          if (\$304 ) begin
             \$626  = 4'h1;
           end
       4'h1:
-          if (\$315 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$317 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$321 ) begin
-              end else if (\$324 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$329 ) begin
+                if (\$327 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$334 ) begin
+                  if (\$332 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$338 ) begin
+                    if (\$336 ) begin
                       \$626  = 4'h2;
                     end else begin
                       \$626  = 4'h1;
@@ -4647,31 +4655,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$356 ) begin
+          if (\$354 ) begin
             \$626  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$359 ) begin
+          if (\$357 ) begin
+          end else if (\$360 ) begin
           end else if (\$362 ) begin
-          end else if (\$364 ) begin
           end else begin
             \$626  = 4'h4;
           end
       4'h4:
-          if (\$375 ) begin
+          if (\$373 ) begin
             \$626  = 4'h5;
           end
       4'h5:
-          if (\$382 ) begin
-            if (\$387 ) begin
+          if (\$380 ) begin
+            if (\$385 ) begin
               (* full_case = 32'd1 *)
-              if (\$389 ) begin
+              if (\$387 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$396 ) begin
+                if (\$394 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$400 ) begin
+                  if (\$398 ) begin
                     \$626  = 4'h6;
                   end else begin
                     \$626  = 4'h3;
@@ -4683,31 +4691,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h6:
-          if (\$418 ) begin
+          if (\$416 ) begin
             \$626  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$421 ) begin
+          if (\$419 ) begin
+          end else if (\$422 ) begin
           end else if (\$424 ) begin
-          end else if (\$426 ) begin
           end else begin
             \$626  = 4'h8;
           end
       4'h8:
-          if (\$437 ) begin
+          if (\$435 ) begin
             \$626  = 4'h9;
           end
       4'h9:
-          if (\$444 ) begin
-            if (\$449 ) begin
+          if (\$442 ) begin
+            if (\$447 ) begin
               (* full_case = 32'd1 *)
-              if (\$451 ) begin
+              if (\$449 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$458 ) begin
+                if (\$456 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$462 ) begin
+                  if (\$460 ) begin
                     \$626  = 4'ha;
                   end else begin
                     \$626  = 4'h7;
@@ -4719,7 +4727,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'ha:
-          if (\$482 ) begin
+          if (\$480 ) begin
             \$626  = 4'h0;
           end
     endcase
@@ -4740,15 +4748,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$375 ) begin
-            \$627  = \$377 [15:0];
+          if (\$373 ) begin
+            \$627  = \$375 [15:0];
           end
       4'h5:
-          if (\$382 ) begin
-            \$627  = \$384 [15:0];
-            if (\$387 ) begin
-              if (\$389 ) begin
-                \$627  = \$392 [15:0];
+          if (\$380 ) begin
+            \$627  = \$382 [15:0];
+            if (\$385 ) begin
+              if (\$387 ) begin
+                \$627  = \$390 [15:0];
               end
             end
           end
@@ -4757,15 +4765,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$437 ) begin
-            \$627  = \$439 [15:0];
+          if (\$435 ) begin
+            \$627  = \$437 [15:0];
           end
       4'h9:
-          if (\$444 ) begin
-            \$627  = \$446 [15:0];
-            if (\$449 ) begin
-              if (\$451 ) begin
-                \$627  = \$454 [15:0];
+          if (\$442 ) begin
+            \$627  = \$444 [15:0];
+            if (\$447 ) begin
+              if (\$449 ) begin
+                \$627  = \$452 [15:0];
               end
             end
           end
@@ -4787,15 +4795,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$375 ) begin
-            \$628  = \$379 [15:0];
+          if (\$373 ) begin
+            \$628  = \$377 [15:0];
           end
       4'h5:
-          if (\$382 ) begin
-            \$628  = \$386 [15:0];
-            if (\$387 ) begin
-              if (\$389 ) begin
-                \$628  = \$394 [15:0];
+          if (\$380 ) begin
+            \$628  = \$384 [15:0];
+            if (\$385 ) begin
+              if (\$387 ) begin
+                \$628  = \$392 [15:0];
               end
             end
           end
@@ -4804,15 +4812,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$437 ) begin
-            \$628  = \$441 [15:0];
+          if (\$435 ) begin
+            \$628  = \$439 [15:0];
           end
       4'h9:
-          if (\$444 ) begin
-            \$628  = \$448 [15:0];
-            if (\$449 ) begin
-              if (\$451 ) begin
-                \$628  = \$456 [15:0];
+          if (\$442 ) begin
+            \$628  = \$446 [15:0];
+            if (\$447 ) begin
+              if (\$449 ) begin
+                \$628  = \$454 [15:0];
               end
             end
           end
@@ -4834,13 +4842,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$375 ) begin
+          if (\$373 ) begin
             \$629  = 1'h1;
           end
       4'h5:
-          if (\$382 ) begin
+          if (\$380 ) begin
             \$629  = 1'h0;
-            if (\$387 ) begin
+            if (\$385 ) begin
               \$629  = 1'h1;
             end
           end
@@ -4849,13 +4857,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$437 ) begin
+          if (\$435 ) begin
             \$629  = 1'h1;
           end
       4'h9:
-          if (\$444 ) begin
+          if (\$442 ) begin
             \$629  = 1'h0;
-            if (\$449 ) begin
+            if (\$447 ) begin
               \$629  = 1'h1;
             end
           end
@@ -4897,7 +4905,29 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$68  = 3'h2;
+          \$66  = 3'h2;
+      3'h1:
+          \$66  = 3'h0;
+      3'h2:
+          \$66  = 3'h0;
+      3'h3:
+          \$66  = 3'h0;
+      3'h4:
+          \$66  = 3'h0;
+      3'h5:
+          \$66  = 3'h0;
+      3'h6:
+          \$66  = 3'h0;
+      3'h7:
+          \$66  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$68  = 3'h1;
       3'h1:
           \$68  = 3'h0;
       3'h2:
@@ -4919,43 +4949,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$70  = 3'h1;
+          \$74  = 3'h2;
       3'h1:
-          \$70  = 3'h0;
+          \$74  = 3'h2;
       3'h2:
-          \$70  = 3'h0;
+          \$74  = 3'h2;
       3'h3:
-          \$70  = 3'h0;
+          \$74  = 3'h2;
       3'h4:
-          \$70  = 3'h0;
+          \$74  = 3'h2;
       3'h5:
-          \$70  = 3'h0;
+          \$74  = 3'h2;
       3'h6:
-          \$70  = 3'h0;
+          \$74  = 3'h1;
       3'h7:
-          \$70  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$76  = 3'h2;
-      3'h1:
-          \$76  = 3'h2;
-      3'h2:
-          \$76  = 3'h2;
-      3'h3:
-          \$76  = 3'h2;
-      3'h4:
-          \$76  = 3'h2;
-      3'h5:
-          \$76  = 3'h2;
-      3'h6:
-          \$76  = 3'h1;
-      3'h7:
-          \$76  = 3'h1;
+          \$74  = 3'h1;
     endcase
   end
   always @* begin
@@ -4963,21 +4971,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h1:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h2:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h3:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h4:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h5:
-          \$79  = 3'h4;
+          \$77  = 3'h4;
       3'h6:
-          \$79  = 3'h2;
+          \$77  = 3'h2;
       3'h7:
-          \$79  = 3'h2;
+          \$77  = 3'h2;
     endcase
   end
   always @* begin
@@ -4985,21 +4993,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$82  = 13'h1ff2;
+          \$80  = 13'h1ff2;
       3'h1:
-          \$82  = 13'h0000;
+          \$80  = 13'h0000;
       3'h2:
-          \$82  = 13'h000e;
+          \$80  = 13'h000e;
       3'h3:
-          \$82  = 13'h001c;
+          \$80  = 13'h001c;
       3'h4:
-          \$82  = 13'h002a;
+          \$80  = 13'h002a;
       3'h5:
-          \$82  = 13'h0038;
+          \$80  = 13'h0038;
       3'h6:
-          \$82  = 13'h0046;
+          \$80  = 13'h0046;
       3'h7:
-          \$82  = 13'h0000;
+          \$80  = 13'h0000;
     endcase
   end
   always @* begin
@@ -5007,41 +5015,41 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$83  = 9'h1ff;
+          \$81  = 9'h1ff;
       3'h1:
-          \$83  = 9'h000;
+          \$81  = 9'h000;
       3'h2:
-          \$83  = 9'h001;
+          \$81  = 9'h001;
       3'h3:
-          \$83  = 9'h002;
+          \$81  = 9'h002;
       3'h4:
-          \$83  = 9'h003;
+          \$81  = 9'h003;
       3'h5:
-          \$83  = 9'h004;
+          \$81  = 9'h004;
       3'h6:
-          \$83  = 9'h005;
+          \$81  = 9'h005;
       3'h7:
-          \$83  = 9'h000;
+          \$81  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = 6'h00;
+    \$83  = 6'h00;
     casez (ki)
       3'h0:
-          \$85  = 6'h00;
+          \$83  = 6'h00;
       3'h1:
-          \$85  = 6'h07;
+          \$83  = 6'h07;
       3'h2:
-          \$85  = 6'h0e;
+          \$83  = 6'h0e;
       3'h3:
-          \$85  = 6'h15;
+          \$83  = 6'h15;
       3'h4:
-          \$85  = 6'h1c;
+          \$83  = 6'h1c;
       3'h5:
-          \$85  = 6'h23;
+          \$83  = 6'h23;
       3'h6:
-          \$85  = 6'h23;
+          \$83  = 6'h23;
     endcase
   end
   always @* begin
@@ -5049,27 +5057,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$87  = 5'h00;
+          \$85  = 5'h00;
       1'h1:
-          \$87  = 5'h1e;
+          \$85  = 5'h1e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 5'h00;
+    \$87  = 5'h00;
     casez (ki)
       3'h0:
-          \$89  = 5'h00;
+          \$87  = 5'h00;
       3'h1:
-          \$89  = 5'h06;
+          \$87  = 5'h06;
       3'h2:
-          \$89  = 5'h0c;
+          \$87  = 5'h0c;
       3'h3:
-          \$89  = 5'h12;
+          \$87  = 5'h12;
       3'h4:
-          \$89  = 5'h18;
+          \$87  = 5'h18;
       3'h5:
-          \$89  = 5'h18;
+          \$87  = 5'h18;
     endcase
   end
   always @* begin
@@ -5077,21 +5085,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h1:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h2:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h3:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h4:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h5:
-          \$93  = 3'h2;
+          \$91  = 3'h2;
       3'h6:
-          \$93  = 3'h1;
+          \$91  = 3'h1;
       3'h7:
-          \$93  = 3'h1;
+          \$91  = 3'h1;
     endcase
   end
   always @* begin
@@ -5099,27 +5107,49 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h1:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h2:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h3:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h4:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h5:
-          \$96  = 3'h4;
+          \$94  = 3'h4;
       3'h6:
-          \$96  = 3'h2;
+          \$94  = 3'h2;
       3'h7:
-          \$96  = 3'h2;
+          \$94  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (ox)
+      3'h0:
+          \$99  = 2'h1;
+      3'h1:
+          \$99  = 2'h0;
+      3'h2:
+          \$99  = 2'h0;
+      3'h3:
+          \$99  = 2'h0;
+      3'h4:
+          \$99  = 2'h0;
+      3'h5:
+          \$99  = 2'h0;
+      3'h6:
+          \$99  = 2'h0;
+      3'h7:
+          \$99  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
       3'h0:
           \$101  = 2'h1;
       3'h1:
@@ -5143,27 +5173,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$103  = 2'h1;
+          \$104  = 2'h2;
       3'h1:
-          \$103  = 2'h0;
+          \$104  = 2'h2;
       3'h2:
-          \$103  = 2'h0;
+          \$104  = 2'h2;
       3'h3:
-          \$103  = 2'h0;
+          \$104  = 2'h2;
       3'h4:
-          \$103  = 2'h0;
+          \$104  = 2'h2;
       3'h5:
-          \$103  = 2'h0;
+          \$104  = 2'h2;
       3'h6:
-          \$103  = 2'h0;
+          \$104  = 2'h1;
       3'h7:
-          \$103  = 2'h0;
+          \$104  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (oy)
+    casez (ox)
       3'h0:
           \$106  = 2'h2;
       3'h1:
@@ -5187,43 +5217,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$108  = 2'h2;
+          \$109  = 12'hff9;
       3'h1:
-          \$108  = 2'h2;
+          \$109  = 12'h000;
       3'h2:
-          \$108  = 2'h2;
+          \$109  = 12'h007;
       3'h3:
-          \$108  = 2'h2;
+          \$109  = 12'h00e;
       3'h4:
-          \$108  = 2'h2;
+          \$109  = 12'h015;
       3'h5:
-          \$108  = 2'h2;
+          \$109  = 12'h01c;
       3'h6:
-          \$108  = 2'h1;
+          \$109  = 12'h023;
       3'h7:
-          \$108  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$111  = 12'hff9;
-      3'h1:
-          \$111  = 12'h000;
-      3'h2:
-          \$111  = 12'h007;
-      3'h3:
-          \$111  = 12'h00e;
-      3'h4:
-          \$111  = 12'h015;
-      3'h5:
-          \$111  = 12'h01c;
-      3'h6:
-          \$111  = 12'h023;
-      3'h7:
-          \$111  = 12'h000;
+          \$109  = 12'h000;
     endcase
   end
   always @* begin
@@ -5231,37 +5239,37 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$112  = 8'hff;
+          \$110  = 8'hff;
       3'h1:
-          \$112  = 8'h00;
+          \$110  = 8'h00;
       3'h2:
-          \$112  = 8'h01;
+          \$110  = 8'h01;
       3'h3:
-          \$112  = 8'h02;
+          \$110  = 8'h02;
       3'h4:
-          \$112  = 8'h03;
+          \$110  = 8'h03;
       3'h5:
-          \$112  = 8'h04;
+          \$110  = 8'h04;
       3'h6:
-          \$112  = 8'h05;
+          \$110  = 8'h05;
       3'h7:
-          \$112  = 8'h00;
+          \$110  = 8'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = 5'h00;
+    \$112  = 5'h00;
     casez (ki)
       3'h0:
-          \$114  = 5'h00;
+          \$112  = 5'h00;
       3'h1:
-          \$114  = 5'h07;
+          \$112  = 5'h07;
       3'h2:
-          \$114  = 5'h0e;
+          \$112  = 5'h0e;
       3'h3:
-          \$114  = 5'h15;
+          \$112  = 5'h15;
       3'h4:
-          \$114  = 5'h15;
+          \$112  = 5'h15;
     endcase
   end
   always @* begin
@@ -5269,23 +5277,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$116  = 7'h3c;
+          \$114  = 7'h3c;
       1'h1:
-          \$116  = 7'h45;
+          \$114  = 7'h45;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = 3'h0;
+    \$115  = 3'h0;
     casez (ki)
       3'h0:
-          \$117  = 3'h0;
+          \$115  = 3'h0;
       3'h1:
-          \$117  = 3'h3;
+          \$115  = 3'h3;
       3'h2:
-          \$117  = 3'h6;
+          \$115  = 3'h6;
       3'h3:
-          \$117  = 3'h6;
+          \$115  = 3'h6;
     endcase
   end
   always @* begin
@@ -5293,9 +5301,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$125  = 7'h4e;
+          \$123  = 7'h4e;
       1'h1:
-          \$125  = 7'h5e;
+          \$123  = 7'h5e;
     endcase
   end
   always @* begin
@@ -5303,9 +5311,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
+          \$127  = 3'h1;
+      3'h1:
+          \$127  = 3'h0;
+      3'h2:
+          \$127  = 3'h0;
+      3'h3:
+          \$127  = 3'h0;
+      3'h4:
+          \$127  = 3'h0;
+      3'h5:
+          \$127  = 3'h0;
+      3'h6:
+          \$127  = 3'h0;
+      3'h7:
+          \$127  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$129  = 3'h2;
+      3'h1:
           \$129  = 3'h1;
-      3'h1:
-          \$129  = 3'h0;
       3'h2:
           \$129  = 3'h0;
       3'h3:
@@ -5325,43 +5355,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$131  = 3'h2;
+          \$132  = 3'h4;
       3'h1:
-          \$131  = 3'h1;
+          \$132  = 3'h4;
       3'h2:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h3:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h4:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h5:
-          \$131  = 3'h0;
+          \$132  = 3'h3;
       3'h6:
-          \$131  = 3'h0;
+          \$132  = 3'h2;
       3'h7:
-          \$131  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$134  = 3'h4;
-      3'h1:
-          \$134  = 3'h4;
-      3'h2:
-          \$134  = 3'h4;
-      3'h3:
-          \$134  = 3'h4;
-      3'h4:
-          \$134  = 3'h4;
-      3'h5:
-          \$134  = 3'h3;
-      3'h6:
-          \$134  = 3'h2;
-      3'h7:
-          \$134  = 3'h2;
+          \$132  = 3'h2;
     endcase
   end
   always @* begin
@@ -5369,21 +5377,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h1:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h2:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h3:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h4:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h5:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h6:
-          \$136  = 3'h1;
+          \$134  = 3'h1;
       3'h7:
-          \$136  = 3'h1;
+          \$134  = 3'h1;
     endcase
   end
   always @* begin
@@ -5391,21 +5399,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$139  = 12'h02a;
+          \$137  = 12'h02a;
       3'h1:
-          \$139  = 12'h031;
+          \$137  = 12'h031;
       3'h2:
-          \$139  = 12'h038;
+          \$137  = 12'h038;
       3'h3:
-          \$139  = 12'h03f;
+          \$137  = 12'h03f;
       3'h4:
-          \$139  = 12'h046;
+          \$137  = 12'h046;
       3'h5:
-          \$139  = 12'h04d;
+          \$137  = 12'h04d;
       3'h6:
-          \$139  = 12'h054;
+          \$137  = 12'h054;
       3'h7:
-          \$139  = 12'h031;
+          \$137  = 12'h031;
     endcase
   end
   always @* begin
@@ -5413,37 +5421,37 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$140  = 8'hfe;
+          \$138  = 8'hfe;
       3'h1:
-          \$140  = 8'hff;
+          \$138  = 8'hff;
       3'h2:
-          \$140  = 8'h00;
+          \$138  = 8'h00;
       3'h3:
-          \$140  = 8'h01;
+          \$138  = 8'h01;
       3'h4:
-          \$140  = 8'h02;
+          \$138  = 8'h02;
       3'h5:
-          \$140  = 8'h03;
+          \$138  = 8'h03;
       3'h6:
-          \$140  = 8'h04;
+          \$138  = 8'h04;
       3'h7:
-          \$140  = 8'h00;
+          \$138  = 8'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = 5'h00;
+    \$140  = 5'h00;
     casez (ki)
       3'h0:
-          \$142  = 5'h00;
+          \$140  = 5'h00;
       3'h1:
-          \$142  = 5'h07;
+          \$140  = 5'h07;
       3'h2:
-          \$142  = 5'h0e;
+          \$140  = 5'h0e;
       3'h3:
-          \$142  = 5'h15;
+          \$140  = 5'h15;
       3'h4:
-          \$142  = 5'h15;
+          \$140  = 5'h15;
     endcase
   end
   always @* begin
@@ -5451,23 +5459,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$144  = 7'h6e;
+          \$142  = 7'h6e;
       1'h1:
-          \$144  = 7'h7d;
+          \$142  = 7'h7d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = 4'h0;
+    \$143  = 4'h0;
     casez (ki)
       3'h0:
-          \$145  = 4'h0;
+          \$143  = 4'h0;
       3'h1:
-          \$145  = 4'h5;
+          \$143  = 4'h5;
       3'h2:
-          \$145  = 4'ha;
+          \$143  = 4'ha;
       3'h3:
-          \$145  = 4'ha;
+          \$143  = 4'ha;
     endcase
   end
   always @* begin
@@ -5475,9 +5483,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$153  = 8'h8c;
+          \$151  = 8'h8c;
       1'h1:
-          \$153  = 8'h9c;
+          \$151  = 8'h9c;
     endcase
   end
   always @* begin
@@ -5485,21 +5493,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c[2:0])
       3'h0:
-          \$189  = d0;
+          \$187  = d0;
       3'h1:
-          \$189  = d1;
+          \$187  = d1;
       3'h2:
-          \$189  = d2;
+          \$187  = d2;
       3'h3:
-          \$189  = d3;
+          \$187  = d3;
       3'h4:
-          \$189  = d4;
+          \$187  = d4;
       3'h5:
-          \$189  = d5;
+          \$187  = d5;
       3'h6:
-          \$189  = d6;
+          \$187  = d6;
       3'h7:
-          \$189  = d7;
+          \$187  = d7;
     endcase
   end
   always @* begin
@@ -5507,21 +5515,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c[2:0])
       3'h0:
-          \$190  = d8;
+          \$188  = d8;
       3'h1:
-          \$190  = d9;
+          \$188  = d9;
       3'h2:
-          \$190  = d10;
+          \$188  = d10;
       3'h3:
-          \$190  = d11;
+          \$188  = d11;
       3'h4:
-          \$190  = d12;
+          \$188  = d12;
       3'h5:
-          \$190  = d13;
+          \$188  = d13;
       3'h6:
-          \$190  = d14;
+          \$188  = d14;
       3'h7:
-          \$190  = d15;
+          \$188  = d15;
     endcase
   end
   always @* begin
@@ -5529,9 +5537,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s1_c[3])
       1'h0:
-          \$191  = pwa_part0;
+          \$189  = pwa_part0;
       1'h1:
-          \$191  = pwa_part1;
+          \$189  = pwa_part1;
     endcase
   end
   always @* begin
@@ -5539,21 +5547,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h1:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h2:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h3:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h4:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h5:
-          \$308  = 3'h2;
+          \$306  = 3'h2;
       3'h6:
-          \$308  = 3'h1;
+          \$306  = 3'h1;
       3'h7:
-          \$308  = 3'h1;
+          \$306  = 3'h1;
     endcase
   end
   always @* begin
@@ -5561,21 +5569,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h1:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h2:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h3:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h4:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h5:
-          \$311  = 3'h4;
+          \$309  = 3'h4;
       3'h6:
-          \$311  = 3'h2;
+          \$309  = 3'h2;
       3'h7:
-          \$311  = 3'h2;
+          \$309  = 3'h2;
     endcase
   end
   always @* begin
@@ -5583,21 +5591,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h1:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h2:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h3:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h4:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h5:
-          \$319  = 3'h2;
+          \$317  = 3'h2;
       3'h6:
-          \$319  = 3'h1;
+          \$317  = 3'h1;
       3'h7:
-          \$319  = 3'h1;
+          \$317  = 3'h1;
     endcase
   end
   always @* begin
@@ -5605,21 +5613,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h1:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h2:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h3:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h4:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h5:
-          \$322  = 3'h4;
+          \$320  = 3'h4;
       3'h6:
-          \$322  = 3'h2;
+          \$320  = 3'h2;
       3'h7:
-          \$322  = 3'h2;
+          \$320  = 3'h2;
     endcase
   end
   always @* begin
@@ -5627,21 +5635,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$327  = 3'h1;
+          \$325  = 3'h1;
       3'h1:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h2:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h3:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h4:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h5:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h6:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
       3'h7:
-          \$327  = 3'h0;
+          \$325  = 3'h0;
     endcase
   end
   always @* begin
@@ -5649,21 +5657,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$331  = 3'h2;
+          \$329  = 3'h2;
       3'h1:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h2:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h3:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h4:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h5:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h6:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
       3'h7:
-          \$331  = 3'h0;
+          \$329  = 3'h0;
     endcase
   end
   always @* begin
@@ -5671,21 +5679,43 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$332  = 3'h1;
+          \$330  = 3'h1;
       3'h1:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h2:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h3:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h4:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h5:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h6:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
       3'h7:
-          \$332  = 3'h0;
+          \$330  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = 3'h0;
+    casez (\$334 )
+      4'h0:
+          \$335  = 3'h2;
+      4'h1:
+          \$335  = 3'h0;
+      4'h2:
+          \$335  = 3'h0;
+      4'h3:
+          \$335  = 3'h0;
+      4'h4:
+          \$335  = 3'h0;
+      4'h5:
+          \$335  = 3'h0;
+      4'h6:
+          \$335  = 3'h0;
+      4'h7:
+          \$335  = 3'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5717,10 +5747,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign pool_wr__data = { pool_sat1, pool_sat0 };
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$111  = load__payload[8:1];
-  assign \$signature__data$112  = { load__payload[40:9], asm[127:96] };
-  assign \$signature__addr$115  = load__payload[5:1];
-  assign \$signature__data$116  = { load__payload[16:9], asm[127:32] };
+  assign \$signature__addr$111  = lp[8:1];
+  assign \$signature__data$113  = { lp[40:9], asm[127:96] };
+  assign \$signature__addr$117  = lp[5:1];
+  assign \$signature__data$118  = { lp[16:9], asm[127:32] };
   assign iss_pad = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[8:1];
@@ -5737,6 +5767,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \tag.last  = tag[1];
   assign \tag.pos  = tag[7:2];
   assign \tag.layer  = tag[9:8];
+  assign \lp.sel  = lp[0];
+  assign \lp.addr  = lp[8:1];
+  assign \lp.data  = lp[40:9];
+  assign \lp.commit  = lp[41];
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
@@ -5744,20 +5778,20 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$16  = { job_layer, 3'h0 };
   assign \$18  = { 1'h0, job_g, 2'h0 };
   assign \$23  = { 1'h0, job_g, 2'h0 };
-  assign \$41  = load__payload[0];
-  assign \$90  = { kj, 1'h0 };
-  assign \$236  = s3_g;
-  assign \$266  = job_g;
-  assign \$271  = { 1'h0, job_g, 2'h0 };
-  assign \$328  = gc;
-  assign \$363  = gc;
-  assign \$388  = gc;
-  assign \$425  = gc;
-  assign \$450  = gc;
+  assign \$39  = lp[0];
+  assign \$88  = { kj, 1'h0 };
+  assign \$234  = s3_g;
+  assign \$264  = job_g;
+  assign \$269  = { 1'h0, job_g, 2'h0 };
+  assign \$326  = gc;
+  assign \$361  = gc;
+  assign \$386  = gc;
+  assign \$423  = gc;
+  assign \$448  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \port$875$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \port$877$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5894,10 +5928,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$869$0 ;
-  wire [51:0] \port$869$0 ;
-  input [19:0] \port$875$0 ;
-  wire [19:0] \port$875$0 ;
+  input [51:0] \port$871$0 ;
+  wire [51:0] \port$871$0 ;
+  input [19:0] \port$877$0 ;
+  wire [19:0] \port$877$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6113,7 +6147,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$869$0 [51:32];
+      \$61  = \port$871$0 [51:32];
     end
   end
   always @* begin
@@ -6313,7 +6347,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$875$0 [19], \port$875$0  };
+      \$87  = { \port$877$0 [19], \port$877$0  };
     end
   end
   always @* begin
@@ -6327,7 +6361,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$869$0 [31:0];
+      \$89  = \port$871$0 [31:0];
     end
   end
   always @* begin
@@ -6442,9 +6476,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$869$0 [51:32];
-  assign i_alt = { \port$875$0 [19], \port$875$0  };
-  assign i_th = \port$869$0 [31:0];
+  assign i_step = \port$871$0 [51:32];
+  assign i_alt = { \port$877$0 [19], \port$877$0  };
+  assign i_th = \port$871$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6465,7 +6499,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \port$875$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \port$877$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6601,10 +6635,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$869$52 ;
-  wire [51:0] \port$869$52 ;
-  input [19:0] \port$875$20 ;
-  wire [19:0] \port$875$20 ;
+  input [51:0] \port$871$52 ;
+  wire [51:0] \port$871$52 ;
+  input [19:0] \port$877$20 ;
+  wire [19:0] \port$877$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6818,7 +6852,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$869$52 [51:32];
+      \$61  = \port$871$52 [51:32];
     end
   end
   always @* begin
@@ -7018,7 +7052,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$875$20 [19], \port$875$20  };
+      \$87  = { \port$877$20 [19], \port$877$20  };
     end
   end
   always @* begin
@@ -7032,7 +7066,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$869$52 [31:0];
+      \$89  = \port$871$52 [31:0];
     end
   end
   always @* begin
@@ -7148,9 +7182,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$869$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$869$52 [51:32];
-  assign i_alt = { \port$875$20 [19], \port$875$20  };
-  assign i_th = \port$869$52 [31:0];
+  assign i_step = \port$871$52 [51:32];
+  assign i_alt = { \port$877$20 [19], \port$877$20  };
+  assign i_th = \port$871$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

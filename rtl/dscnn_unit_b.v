@@ -9,87 +9,87 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [20:0] \$10 ;
-  wire [9:0] \$100 ;
-  wire \$101 ;
-  reg [8:0] \$102 ;
-  wire [9:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg [8:0] \$106 ;
-  wire [9:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [8:0] \$100 ;
+  wire [9:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  reg [8:0] \$104 ;
+  wire [9:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  reg [8:0] \$108 ;
+  wire [9:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [8:0] \$110 ;
-  wire [9:0] \$111 ;
+  wire \$110 ;
+  wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
+  reg [1:0] \$113 ;
   wire \$114 ;
-  reg [1:0] \$115 ;
-  wire \$116 ;
+  wire \$115 ;
+  reg [1:0] \$116 ;
   wire \$117 ;
-  reg [1:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire [20:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  reg [1:0] \$121 ;
   wire \$122 ;
   reg [1:0] \$123 ;
   wire \$124 ;
-  reg [1:0] \$125 ;
-  wire \$126 ;
+  wire \$125 ;
+  reg [1:0] \$126 ;
   wire \$127 ;
   reg [1:0] \$128 ;
   wire \$129 ;
   wire [20:0] \$13 ;
-  reg [1:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  reg [11:0] \$133 ;
-  reg [7:0] \$134 ;
-  wire [12:0] \$135 ;
+  wire \$130 ;
+  reg [11:0] \$131 ;
+  reg [7:0] \$132 ;
+  wire [12:0] \$133 ;
+  reg [3:0] \$134 ;
+  wire [4:0] \$135 ;
   reg [3:0] \$136 ;
-  wire [4:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg [2:0] \$137 ;
+  wire [3:0] \$138 ;
+  wire \$139 ;
   wire [20:0] \$14 ;
-  wire [3:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  reg [4:0] \$144 ;
   wire \$145 ;
-  reg [4:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  reg [1:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   reg [1:0] \$150 ;
   wire \$151 ;
-  reg [1:0] \$152 ;
-  wire \$153 ;
+  wire \$152 ;
+  reg [1:0] \$153 ;
   wire \$154 ;
   reg [1:0] \$155 ;
   wire \$156 ;
-  reg [1:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$157 ;
+  reg [9:0] \$158 ;
+  reg [6:0] \$159 ;
   wire [2:0] \$16 ;
-  reg [9:0] \$160 ;
-  reg [6:0] \$161 ;
-  wire [10:0] \$162 ;
-  reg [3:0] \$163 ;
-  wire [4:0] \$164 ;
-  reg [4:0] \$165 ;
-  reg [2:0] \$166 ;
-  wire [3:0] \$167 ;
+  wire [10:0] \$160 ;
+  reg [3:0] \$161 ;
+  wire [4:0] \$162 ;
+  reg [4:0] \$163 ;
+  reg [2:0] \$164 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  reg [5:0] \$171 ;
   wire \$172 ;
-  reg [5:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -106,39 +106,39 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
+  wire [7:0] \$189 ;
   wire [2:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$191 ;
+  reg [10:0] \$191 ;
   wire \$192 ;
-  reg [10:0] \$193 ;
-  wire \$194 ;
-  wire [3:0] \$195 ;
-  wire [18:0] \$196 ;
-  wire \$197 ;
-  wire [3:0] \$198 ;
-  wire [18:0] \$199 ;
+  wire [3:0] \$193 ;
+  wire [18:0] \$194 ;
+  wire \$195 ;
+  wire [3:0] \$196 ;
+  wire [18:0] \$197 ;
+  wire \$198 ;
+  wire [3:0] \$199 ;
   wire [7:0] \$2 ;
   wire [2:0] \$20 ;
-  wire \$200 ;
-  wire [3:0] \$201 ;
-  wire [18:0] \$202 ;
-  wire \$203 ;
-  wire [3:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire \$206 ;
-  wire [3:0] \$207 ;
-  wire [18:0] \$208 ;
-  wire \$209 ;
+  wire [18:0] \$200 ;
+  wire \$201 ;
+  wire [3:0] \$202 ;
+  wire [18:0] \$203 ;
+  wire \$204 ;
+  wire [3:0] \$205 ;
+  wire [18:0] \$206 ;
+  wire \$207 ;
+  wire [3:0] \$208 ;
+  wire [18:0] \$209 ;
   wire [3:0] \$21 ;
-  wire [3:0] \$210 ;
-  wire [18:0] \$211 ;
-  wire \$212 ;
-  wire [3:0] \$213 ;
-  wire [18:0] \$214 ;
-  wire \$215 ;
-  wire [3:0] \$216 ;
-  wire [18:0] \$217 ;
+  wire \$210 ;
+  wire [3:0] \$211 ;
+  wire [18:0] \$212 ;
+  wire \$213 ;
+  wire [3:0] \$214 ;
+  wire [18:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -175,15 +175,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire [1:0] \$252 ;
-  wire [2:0] \$253 ;
-  wire [2:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire \$256 ;
+  wire [1:0] \$250 ;
+  wire [2:0] \$251 ;
+  wire [2:0] \$252 ;
+  wire [1:0] \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire [1:0] \$256 ;
   wire \$257 ;
-  wire [1:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -197,47 +197,47 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  reg [1:0] \$270 ;
   wire \$271 ;
-  reg [1:0] \$272 ;
-  wire \$273 ;
+  wire \$272 ;
+  reg [1:0] \$273 ;
   wire \$274 ;
-  reg [1:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire [3:0] \$282 ;
-  reg [1:0] \$283 ;
-  wire \$284 ;
+  wire [3:0] \$280 ;
+  reg [1:0] \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  reg [1:0] \$284 ;
   wire \$285 ;
-  reg [1:0] \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire [2:0] \$289 ;
+  wire \$286 ;
+  wire [2:0] \$287 ;
+  wire [2:0] \$288 ;
+  reg [1:0] \$289 ;
   wire \$29 ;
-  wire [2:0] \$290 ;
-  reg [1:0] \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire [1:0] \$294 ;
-  reg [1:0] \$295 ;
-  reg [1:0] \$296 ;
-  wire [6:0] \$297 ;
-  wire \$298 ;
-  wire [4:0] \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [1:0] \$292 ;
+  reg [1:0] \$293 ;
+  reg [1:0] \$294 ;
+  wire [6:0] \$295 ;
+  wire \$296 ;
+  wire [4:0] \$297 ;
+  wire [4:0] \$298 ;
+  reg [1:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire [4:0] \$300 ;
-  reg [1:0] \$301 ;
-  wire \$302 ;
-  wire [3:0] \$303 ;
-  wire [3:0] \$304 ;
-  reg [1:0] \$305 ;
-  reg [1:0] \$306 ;
+  wire \$300 ;
+  wire [3:0] \$301 ;
+  wire [3:0] \$302 ;
+  reg [1:0] \$303 ;
+  reg [1:0] \$304 ;
+  wire \$305 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
@@ -255,61 +255,61 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  reg [1:0] \$322 ;
   wire \$323 ;
-  reg [1:0] \$324 ;
-  wire \$325 ;
+  wire \$324 ;
+  reg [1:0] \$325 ;
   wire \$326 ;
-  reg [1:0] \$327 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [2:0] \$332 ;
-  wire [2:0] \$333 ;
+  wire [2:0] \$330 ;
+  wire [2:0] \$331 ;
+  reg [1:0] \$332 ;
+  wire [1:0] \$333 ;
   reg [1:0] \$334 ;
-  wire [1:0] \$335 ;
-  reg [1:0] \$336 ;
-  reg [1:0] \$337 ;
+  reg [1:0] \$335 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
+  wire [8:0] \$341 ;
+  wire [8:0] \$342 ;
   wire [8:0] \$343 ;
   wire [8:0] \$344 ;
-  wire [8:0] \$345 ;
-  wire [8:0] \$346 ;
+  wire \$345 ;
+  wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [8:0] \$348 ;
+  wire [8:0] \$349 ;
   wire [5:0] \$35 ;
   wire [8:0] \$350 ;
   wire [8:0] \$351 ;
-  wire [8:0] \$352 ;
-  wire [8:0] \$353 ;
+  wire \$352 ;
+  wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire [1:0] \$357 ;
+  wire [1:0] \$355 ;
+  wire [8:0] \$356 ;
+  wire [8:0] \$357 ;
   wire [8:0] \$358 ;
   wire [8:0] \$359 ;
   wire [6:0] \$36 ;
-  wire [8:0] \$360 ;
-  wire [8:0] \$361 ;
-  wire [6:0] \$362 ;
-  wire \$363 ;
-  wire [4:0] \$364 ;
-  wire [4:0] \$365 ;
-  reg [1:0] \$366 ;
-  wire \$367 ;
-  wire [3:0] \$368 ;
-  wire [3:0] \$369 ;
+  wire [6:0] \$360 ;
+  wire \$361 ;
+  wire [4:0] \$362 ;
+  wire [4:0] \$363 ;
+  reg [1:0] \$364 ;
+  wire \$365 ;
+  wire [3:0] \$366 ;
+  wire [3:0] \$367 ;
+  reg [1:0] \$368 ;
+  reg [1:0] \$369 ;
   wire \$37 ;
-  reg [1:0] \$370 ;
-  reg [1:0] \$371 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
@@ -326,62 +326,62 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire \$387 ;
+  reg [1:0] \$387 ;
   wire \$388 ;
-  reg [1:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
+  reg [1:0] \$390 ;
   wire \$391 ;
-  reg [1:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire [2:0] \$397 ;
-  wire [2:0] \$398 ;
+  wire [2:0] \$395 ;
+  wire [2:0] \$396 ;
+  reg [1:0] \$397 ;
+  wire [1:0] \$398 ;
   reg [1:0] \$399 ;
   wire [6:0] \$4 ;
   wire \$40 ;
-  wire [1:0] \$400 ;
-  reg [1:0] \$401 ;
-  reg [1:0] \$402 ;
+  reg [1:0] \$400 ;
+  wire \$401 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
+  wire [8:0] \$406 ;
+  wire [8:0] \$407 ;
   wire [8:0] \$408 ;
   wire [8:0] \$409 ;
   wire \$41 ;
-  wire [8:0] \$410 ;
-  wire [8:0] \$411 ;
+  wire \$410 ;
+  wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
+  wire [8:0] \$413 ;
+  wire [8:0] \$414 ;
   wire [8:0] \$415 ;
   wire [8:0] \$416 ;
-  wire [8:0] \$417 ;
-  wire [8:0] \$418 ;
+  wire \$417 ;
+  wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [1:0] \$422 ;
+  wire [1:0] \$420 ;
+  wire [8:0] \$421 ;
+  wire [8:0] \$422 ;
   wire [8:0] \$423 ;
   wire [8:0] \$424 ;
-  wire [8:0] \$425 ;
-  wire [8:0] \$426 ;
-  wire [6:0] \$427 ;
-  wire \$428 ;
-  wire [4:0] \$429 ;
+  wire [6:0] \$425 ;
+  wire \$426 ;
+  wire [4:0] \$427 ;
+  wire [4:0] \$428 ;
+  reg [1:0] \$429 ;
   wire \$43 ;
-  wire [4:0] \$430 ;
-  reg [1:0] \$431 ;
-  wire \$432 ;
-  wire [3:0] \$433 ;
-  wire [3:0] \$434 ;
-  reg [1:0] \$435 ;
-  reg [1:0] \$436 ;
+  wire \$430 ;
+  wire [3:0] \$431 ;
+  wire [3:0] \$432 ;
+  reg [1:0] \$433 ;
+  reg [1:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -401,122 +401,122 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
+  reg \$454 ;
+  reg [6:0] \$455 ;
   reg \$456 ;
-  reg [6:0] \$457 ;
-  reg \$458 ;
+  reg \$457 ;
+  reg [1:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
-  reg [1:0] \$460 ;
+  reg \$460 ;
   reg \$461 ;
-  reg \$462 ;
+  reg [2:0] \$462 ;
   reg \$463 ;
-  reg [2:0] \$464 ;
-  reg \$465 ;
-  reg \$466 ;
+  reg \$464 ;
+  reg [1:0] \$465 ;
+  reg [5:0] \$466 ;
   reg [1:0] \$467 ;
-  reg [5:0] \$468 ;
+  reg \$468 ;
   reg [1:0] \$469 ;
   wire \$47 ;
   reg \$470 ;
-  reg [1:0] \$471 ;
+  reg \$471 ;
   reg \$472 ;
-  reg \$473 ;
+  reg [2:0] \$473 ;
   reg \$474 ;
-  reg [2:0] \$475 ;
-  reg \$476 ;
-  reg \$477 ;
+  reg \$475 ;
+  reg [1:0] \$476 ;
+  reg [5:0] \$477 ;
   reg [1:0] \$478 ;
-  reg [5:0] \$479 ;
+  reg \$479 ;
   wire \$48 ;
   reg [1:0] \$480 ;
   reg \$481 ;
-  reg [1:0] \$482 ;
+  reg \$482 ;
   reg \$483 ;
-  reg \$484 ;
+  reg [2:0] \$484 ;
   reg \$485 ;
-  reg [2:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
+  reg \$486 ;
+  reg [1:0] \$487 ;
+  reg [5:0] \$488 ;
   reg [1:0] \$489 ;
   wire \$49 ;
-  reg [5:0] \$490 ;
+  reg \$490 ;
   reg [1:0] \$491 ;
   reg \$492 ;
-  reg [1:0] \$493 ;
+  reg \$493 ;
   reg \$494 ;
-  reg \$495 ;
+  reg [2:0] \$495 ;
   reg \$496 ;
-  reg [2:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg \$497 ;
+  reg [1:0] \$498 ;
+  reg [5:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   reg [1:0] \$500 ;
-  reg [5:0] \$501 ;
+  reg \$501 ;
   reg [1:0] \$502 ;
   reg \$503 ;
-  reg [1:0] \$504 ;
+  reg \$504 ;
   reg \$505 ;
-  reg \$506 ;
+  reg [2:0] \$506 ;
   reg \$507 ;
-  reg [2:0] \$508 ;
-  reg \$509 ;
+  reg \$508 ;
+  reg [1:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
+  reg [5:0] \$510 ;
   reg [1:0] \$511 ;
-  reg [5:0] \$512 ;
-  reg [1:0] \$513 ;
-  reg [6:0] \$514 ;
-  reg [6:0] \$515 ;
-  reg [5:0] \$516 ;
-  reg [5:0] \$517 ;
+  reg [6:0] \$512 ;
+  reg [6:0] \$513 ;
+  reg [5:0] \$514 ;
+  reg [5:0] \$515 ;
+  reg \$516 ;
+  reg \$517 ;
   reg \$518 ;
-  reg \$519 ;
+  reg [19:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
+  reg [19:0] \$520 ;
   reg [19:0] \$521 ;
   reg [19:0] \$522 ;
   reg [19:0] \$523 ;
   reg [19:0] \$524 ;
   reg [19:0] \$525 ;
   reg [19:0] \$526 ;
-  reg [19:0] \$527 ;
-  reg [19:0] \$528 ;
+  reg [10:0] \$527 ;
+  reg [7:0] \$528 ;
   reg [10:0] \$529 ;
   wire \$53 ;
-  reg [7:0] \$530 ;
+  reg [10:0] \$530 ;
   reg [10:0] \$531 ;
   reg [10:0] \$532 ;
   reg [10:0] \$533 ;
   reg [10:0] \$534 ;
   reg [10:0] \$535 ;
-  reg [10:0] \$536 ;
-  reg [10:0] \$537 ;
-  reg \$538 ;
-  reg [1:0] \$539 ;
+  reg [19:0] \$536 ;
+  reg [19:0] \$537 ;
+  reg [19:0] \$538 ;
+  reg [19:0] \$539 ;
   wire \$54 ;
-  reg [1:0] \$540 ;
-  reg [5:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg [19:0] \$544 ;
-  reg [19:0] \$545 ;
-  reg [19:0] \$546 ;
-  reg [19:0] \$547 ;
-  reg [19:0] \$548 ;
-  reg [19:0] \$549 ;
+  reg [19:0] \$540 ;
+  reg [19:0] \$541 ;
+  reg [19:0] \$542 ;
+  reg [19:0] \$543 ;
+  reg \$544 ;
+  reg [1:0] \$545 ;
+  reg [1:0] \$546 ;
+  reg [5:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  reg [19:0] \$550 ;
-  reg [19:0] \$551 ;
-  reg \$552 ;
-  reg [1:0] \$553 ;
-  reg [1:0] \$554 ;
-  reg [5:0] \$555 ;
+  reg \$550 ;
+  reg [1:0] \$551 ;
+  reg [1:0] \$552 ;
+  reg [5:0] \$553 ;
+  reg \$554 ;
+  reg \$555 ;
   reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
+  reg [19:0] \$557 ;
+  reg [19:0] \$558 ;
   reg [19:0] \$559 ;
   wire \$56 ;
   reg [19:0] \$560 ;
@@ -524,15 +524,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] \$562 ;
   reg [19:0] \$563 ;
   reg [19:0] \$564 ;
-  reg [19:0] \$565 ;
-  reg [19:0] \$566 ;
-  reg \$567 ;
-  reg \$568 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg [31:0] \$567 ;
+  reg [39:0] \$568 ;
   reg [31:0] \$569 ;
   wire \$57 ;
-  reg [39:0] \$570 ;
-  reg [31:0] \$571 ;
-  reg [31:0] \$572 ;
+  reg [31:0] \$570 ;
+  reg \$571 ;
+  reg [39:0] \$572 ;
   reg [415:0] \$573 ;
   reg [3:0] \$574 ;
   reg [2:0] \$575 ;
@@ -562,50 +562,49 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  reg [1:0] \$73 ;
   wire \$74 ;
   reg [1:0] \$75 ;
   wire \$76 ;
-  reg [1:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  reg [1:0] \$81 ;
   wire \$82 ;
-  reg [1:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  reg [1:0] \$84 ;
   wire \$85 ;
-  reg [1:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  reg [13:0] \$89 ;
+  wire \$86 ;
+  reg [13:0] \$87 ;
+  reg [8:0] \$88 ;
+  wire [14:0] \$89 ;
   wire [20:0] \$9 ;
-  reg [8:0] \$90 ;
-  wire [14:0] \$91 ;
-  reg [4:0] \$92 ;
-  wire [5:0] \$93 ;
-  reg \$94 ;
-  wire [3:0] \$95 ;
-  reg [2:0] \$96 ;
-  wire [2:0] \$97 ;
-  wire [3:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [4:0] \$90 ;
+  wire [5:0] \$91 ;
+  reg \$92 ;
+  wire [3:0] \$93 ;
+  reg [2:0] \$94 ;
+  wire [2:0] \$95 ;
+  wire [3:0] \$96 ;
+  reg [8:0] \$97 ;
+  wire [9:0] \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$289  = 1'h0;
-  reg \$signal$303  = 1'h0;
+  reg \$signal$305  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$149 ;
   wire [5:0] \$signature__addr$161 ;
-  wire [1:0] \$signature__addr$165 ;
+  wire [1:0] \$signature__addr$167 ;
   wire [7:0] \$signature__data ;
   reg [31:0] \$signature__data$150 ;
-  wire [63:0] \$signature__data$162 ;
-  wire [415:0] \$signature__data$166 ;
+  wire [63:0] \$signature__data$163 ;
+  wire [415:0] \$signature__data$168 ;
   wire \$signature__en ;
   reg \$signature__en$160 ;
-  wire \$signature__en$164 ;
-  wire \$signature__en$167 ;
+  wire \$signature__en$165 ;
+  wire \$signature__en$169 ;
   reg [10:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [31:0] a_rd__data;
@@ -617,6 +616,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] acc5 = 20'h00000;
   reg [19:0] acc6 = 20'h00000;
   reg [19:0] acc7 = 20'h00000;
+  (* keep = 32'd1 *)
+  reg acc_clear_c0 = 1'h0;
   reg [31:0] act_q = 32'd0;
   reg [415:0] asm = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output busy;
@@ -642,9 +643,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [10:0] d5 = 11'h000;
   reg [10:0] d6 = 11'h000;
   reg [10:0] d7 = 11'h000;
-  reg dw_done0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg dw_done0_c0 = 1'h0;
   reg gc = 1'h0;
-  reg hand_over = 1'h0;
+  (* keep = 32'd1 *)
+  reg hand_over_c0 = 1'h0;
   wire [19:0] i_alt;
   wire [19:0] \i_alt$101 ;
   wire [19:0] \i_alt$110 ;
@@ -729,7 +732,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] iss_wa1;
   reg [5:0] iss_wa2;
   reg iss_zero;
-  reg job_active = 1'h0;
+  (* keep = 32'd1 *)
+  reg job_active_c0 = 1'h0;
   reg job_g = 1'h0;
   reg job_k = 1'h0;
   (* enum_base_type = "_Job" *)
@@ -755,6 +759,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg load__ready;
   input load__valid;
   wire load__valid;
+  reg load_ok = 1'h0;
+  reg [39:0] lp = 40'h0000000000;
+  wire [5:0] \lp.addr ;
+  wire \lp.commit ;
+  wire [31:0] \lp.data ;
+  (* enum_base_type = "Sel" *)
+  (* enum_value_0 = "WEIGHTS" *)
+  (* enum_value_1 = "PARAMS" *)
+  wire \lp.sel ;
   reg [7:0] nz = 8'h00;
   wire [3:0] o_act;
   wire [3:0] \o_act$153 ;
@@ -765,13 +778,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [3:0] \o_act$158 ;
   wire [3:0] \o_act$159 ;
   wire o_busy;
-  wire \o_busy$175 ;
-  wire \o_busy$176 ;
   wire \o_busy$177 ;
   wire \o_busy$178 ;
   wire \o_busy$179 ;
   wire \o_busy$180 ;
   wire \o_busy$181 ;
+  wire \o_busy$182 ;
+  wire \o_busy$183 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -1142,8 +1155,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$167 )
-      params[load__payload[2:1]] <= { load__payload[38:7], asm[415:32] };
+    if (\$signature__en$169 )
+      params[lp[2:1]] <= { lp[38:7], asm[415:32] };
   end
   reg [415:0] _2_;
   always @(posedge clk) begin
@@ -1159,199 +1172,197 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$164 )
-      weights[load__payload[6:1]] <= { load__payload[38:7], asm[415:384] };
+    if (\$signature__en$165 )
+      weights[lp[6:1]] <= { lp[38:7], asm[415:384] };
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$385  = \$384  | \o_busy$180 ;
-  assign \$386  = \$385  | \o_busy$181 ;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = \$376  & \$387 ;
-  assign \$390  = \$389  == kj;
-  assign \$391  = ~ \$390 ;
-  assign \$393  = \$392  == ki;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = ! gc;
-  assign \$397  = kj + 1'h1;
-  assign \$398  = ki + 1'h1;
-  assign \$400  = gc + 1'h1;
-  assign \$403  = s0_valid | s1_valid;
-  assign \$404  = \$403  | s2_valid;
-  assign \$405  = \$404  | s3_valid;
-  assign \$406  = \$405  | s4_valid;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = - nz;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = \$374  & \$385 ;
+  assign \$388  = \$387  == kj;
+  assign \$389  = ~ \$388 ;
+  assign \$391  = \$390  == ki;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = ! gc;
+  assign \$395  = kj + 1'h1;
+  assign \$396  = ki + 1'h1;
+  assign \$398  = gc + 1'h1;
+  assign \$401  = s0_valid | s1_valid;
+  assign \$402  = \$401  | s2_valid;
+  assign \$403  = \$402  | s3_valid;
+  assign \$404  = \$403  | s4_valid;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = - nz;
+  assign \$407  = { 1'h0, nz } & \$406 ;
+  assign \$408  = nz - 1'h1;
   assign \$409  = { 1'h0, nz } & \$408 ;
-  assign \$410  = nz - 1'h1;
-  assign \$411  = { 1'h0, nz } & \$410 ;
-  assign \$412  = ! todo;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$413  | credit;
-  assign \$415  = - todo;
+  assign \$410  = ! todo;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$411  | credit;
+  assign \$413  = - todo;
+  assign \$414  = { 1'h0, todo } & \$413 ;
+  assign \$415  = todo - 1'h1;
   assign \$416  = { 1'h0, todo } & \$415 ;
-  assign \$417  = todo - 1'h1;
-  assign \$418  = { 1'h0, todo } & \$417 ;
-  assign \$419  = ! todo;
-  assign \$420  = ! gc;
-  assign \$422  = gc + 1'h1;
-  assign \$423  = - nz;
+  assign \$417  = ! todo;
+  assign \$418  = ! gc;
+  assign \$420  = gc + 1'h1;
+  assign \$421  = - nz;
+  assign \$422  = { 1'h0, nz } & \$421 ;
+  assign \$423  = nz - 1'h1;
   assign \$424  = { 1'h0, nz } & \$423 ;
-  assign \$425  = nz - 1'h1;
-  assign \$426  = { 1'h0, nz } & \$425 ;
-  assign \$427  = pos + 1'h1;
-  assign \$428  = oy == 1'h1;
-  assign \$429  = ox + 1'h1;
-  assign \$430  = ox + 1'h1;
-  assign \$432  = ox == 3'h4;
-  assign \$433  = oy + 1'h1;
-  assign \$434  = oy + 1'h1;
-  assign \$437  = s0_valid | s1_valid;
-  assign \$438  = \$437  | s2_valid;
-  assign \$439  = \$438  | s3_valid;
-  assign \$440  = \$439  | s4_valid;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = job_active | \$signal ;
-  assign \$443  = \$442  | trace__valid;
-  assign \$444  = \$443  | o_busy;
-  assign \$445  = \$444  | \o_busy$175 ;
-  assign \$446  = \$445  | \o_busy$176 ;
-  assign \$447  = \$446  | \o_busy$177 ;
-  assign \$448  = \$447  | \o_busy$178 ;
-  assign \$449  = \$448  | \o_busy$179 ;
-  assign \$450  = \$449  | \o_busy$180 ;
-  assign \$451  = \$450  | \o_busy$181 ;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$441  & \$452 ;
-  assign \$454  = ~ spikes__valid;
-  assign \$455  = \$453  & \$454 ;
+  assign \$425  = pos + 1'h1;
+  assign \$426  = oy == 1'h1;
+  assign \$427  = ox + 1'h1;
+  assign \$428  = ox + 1'h1;
+  assign \$430  = ox == 3'h4;
+  assign \$431  = oy + 1'h1;
+  assign \$432  = oy + 1'h1;
+  assign \$435  = s0_valid | s1_valid;
+  assign \$436  = \$435  | s2_valid;
+  assign \$437  = \$436  | s3_valid;
+  assign \$438  = \$437  | s4_valid;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = job_active_c0 | \$signal ;
+  assign \$441  = \$440  | trace__valid;
+  assign \$442  = \$441  | o_busy;
+  assign \$443  = \$442  | \o_busy$177 ;
+  assign \$444  = \$443  | \o_busy$178 ;
+  assign \$445  = \$444  | \o_busy$179 ;
+  assign \$446  = \$445  | \o_busy$180 ;
+  assign \$447  = \$446  | \o_busy$181 ;
+  assign \$448  = \$447  | \o_busy$182 ;
+  assign \$449  = \$448  | \o_busy$183 ;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$439  & \$450 ;
+  assign \$452  = ~ spikes__valid;
+  assign \$453  = \$451  & \$452 ;
   always @(posedge clk)
-    spikes__valid <= \$456 ;
+    spikes__valid <= \$454 ;
   always @(posedge clk)
-    \$signature__addr  <= \$457 ;
+    \$signature__addr  <= \$455 ;
   always @(posedge clk)
-    img_full <= \$458 ;
+    img_full <= \$456 ;
   always @(posedge clk)
-    s0_valid <= \$459 ;
+    s0_valid <= \$457 ;
   always @(posedge clk)
-    s0_kind <= \$460 ;
+    s0_kind <= \$458 ;
   always @(posedge clk)
-    s0_first <= \$461 ;
+    s0_first <= \$459 ;
   always @(posedge clk)
-    s0_last <= \$462 ;
+    s0_last <= \$460 ;
   always @(posedge clk)
-    s0_g <= \$463 ;
+    s0_g <= \$461 ;
   always @(posedge clk)
-    s0_c <= \$464 ;
+    s0_c <= \$462 ;
   always @(posedge clk)
-    s0_pad <= \$465 ;
+    s0_pad <= \$463 ;
   always @(posedge clk)
-    s0_zero <= \$466 ;
+    s0_zero <= \$464 ;
   always @(posedge clk)
-    s0_job <= \$467 ;
+    s0_job <= \$465 ;
   always @(posedge clk)
-    s0_pos <= \$468 ;
+    s0_pos <= \$466 ;
   always @(posedge clk)
-    s0_layer <= \$469 ;
+    s0_layer <= \$467 ;
   always @(posedge clk)
-    s1_valid <= \$470 ;
+    s1_valid <= \$468 ;
   always @(posedge clk)
-    s1_kind <= \$471 ;
+    s1_kind <= \$469 ;
   always @(posedge clk)
-    s1_first <= \$472 ;
+    s1_first <= \$470 ;
   always @(posedge clk)
-    s1_last <= \$473 ;
+    s1_last <= \$471 ;
   always @(posedge clk)
-    s1_g <= \$474 ;
+    s1_g <= \$472 ;
   always @(posedge clk)
-    s1_c <= \$475 ;
+    s1_c <= \$473 ;
   always @(posedge clk)
-    s1_pad <= \$476 ;
+    s1_pad <= \$474 ;
   always @(posedge clk)
-    s1_zero <= \$477 ;
+    s1_zero <= \$475 ;
   always @(posedge clk)
-    s1_job <= \$478 ;
+    s1_job <= \$476 ;
   always @(posedge clk)
-    s1_pos <= \$479 ;
+    s1_pos <= \$477 ;
   always @(posedge clk)
-    s1_layer <= \$480 ;
+    s1_layer <= \$478 ;
   always @(posedge clk)
-    s2_valid <= \$481 ;
+    s2_valid <= \$479 ;
   always @(posedge clk)
-    s2_kind <= \$482 ;
+    s2_kind <= \$480 ;
   always @(posedge clk)
-    s2_first <= \$483 ;
+    s2_first <= \$481 ;
   always @(posedge clk)
-    s2_last <= \$484 ;
+    s2_last <= \$482 ;
   always @(posedge clk)
-    s2_g <= \$485 ;
+    s2_g <= \$483 ;
   always @(posedge clk)
-    s2_c <= \$486 ;
+    s2_c <= \$484 ;
   always @(posedge clk)
-    s2_pad <= \$487 ;
+    s2_pad <= \$485 ;
   always @(posedge clk)
-    s2_zero <= \$488 ;
+    s2_zero <= \$486 ;
   always @(posedge clk)
-    s2_job <= \$489 ;
+    s2_job <= \$487 ;
   always @(posedge clk)
-    s2_pos <= \$490 ;
+    s2_pos <= \$488 ;
   always @(posedge clk)
-    s2_layer <= \$491 ;
+    s2_layer <= \$489 ;
   always @(posedge clk)
-    s3_valid <= \$492 ;
+    s3_valid <= \$490 ;
   always @(posedge clk)
-    s3_kind <= \$493 ;
+    s3_kind <= \$491 ;
   always @(posedge clk)
-    s3_first <= \$494 ;
+    s3_first <= \$492 ;
   always @(posedge clk)
-    s3_last <= \$495 ;
+    s3_last <= \$493 ;
   always @(posedge clk)
-    s3_g <= \$496 ;
+    s3_g <= \$494 ;
   always @(posedge clk)
-    s3_c <= \$497 ;
+    s3_c <= \$495 ;
   always @(posedge clk)
-    s3_pad <= \$498 ;
+    s3_pad <= \$496 ;
   always @(posedge clk)
-    s3_zero <= \$499 ;
+    s3_zero <= \$497 ;
   always @(posedge clk)
-    s3_job <= \$500 ;
+    s3_job <= \$498 ;
   always @(posedge clk)
-    s3_pos <= \$501 ;
+    s3_pos <= \$499 ;
   always @(posedge clk)
-    s3_layer <= \$502 ;
+    s3_layer <= \$500 ;
   always @(posedge clk)
-    s4_valid <= \$503 ;
+    s4_valid <= \$501 ;
   always @(posedge clk)
-    s4_kind <= \$504 ;
+    s4_kind <= \$502 ;
   always @(posedge clk)
-    s4_first <= \$505 ;
+    s4_first <= \$503 ;
   always @(posedge clk)
-    s4_last <= \$506 ;
+    s4_last <= \$504 ;
   always @(posedge clk)
-    s4_g <= \$507 ;
+    s4_g <= \$505 ;
   always @(posedge clk)
-    s4_c <= \$508 ;
+    s4_c <= \$506 ;
   always @(posedge clk)
-    s4_pad <= \$509 ;
+    s4_pad <= \$507 ;
   always @(posedge clk)
-    s4_zero <= \$510 ;
+    s4_zero <= \$508 ;
   always @(posedge clk)
-    s4_job <= \$511 ;
+    s4_job <= \$509 ;
   always @(posedge clk)
-    s4_pos <= \$512 ;
+    s4_pos <= \$510 ;
   always @(posedge clk)
-    s4_layer <= \$513 ;
+    s4_layer <= \$511 ;
   always @(posedge clk)
-    s0_ra1 <= \$514 ;
+    s0_ra1 <= \$512 ;
   always @(posedge clk)
-    s0_ra2 <= \$515 ;
+    s0_ra2 <= \$513 ;
   always @(posedge clk)
-    s0_wa1 <= \$516 ;
+    s0_wa1 <= \$514 ;
   always @(posedge clk)
-    s0_wa2 <= \$517 ;
+    s0_wa2 <= \$515 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1359,169 +1370,173 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$193 ;
+    pwa_part0 <= \$191 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$195 ;
+    opa0 <= \$193 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$196 ;
+    prod0 <= \$194 ;
   always @(posedge clk)
-    opa1 <= \$198 ;
+    opa1 <= \$196 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$199 ;
+    prod1 <= \$197 ;
   always @(posedge clk)
-    opa2 <= \$201 ;
+    opa2 <= \$199 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$202 ;
+    prod2 <= \$200 ;
   always @(posedge clk)
-    opa3 <= \$204 ;
+    opa3 <= \$202 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$205 ;
+    prod3 <= \$203 ;
   always @(posedge clk)
-    opa4 <= \$207 ;
+    opa4 <= \$205 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$208 ;
+    prod4 <= \$206 ;
   always @(posedge clk)
-    opa5 <= \$210 ;
+    opa5 <= \$208 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$211 ;
+    prod5 <= \$209 ;
   always @(posedge clk)
-    opa6 <= \$213 ;
+    opa6 <= \$211 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$214 ;
+    prod6 <= \$212 ;
   always @(posedge clk)
-    opa7 <= \$216 ;
+    opa7 <= \$214 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$217 ;
+    prod7 <= \$215 ;
   always @(posedge clk)
-    \$signal$289  <= \$518 ;
+    acc_clear_c0 <= \$516 ;
   always @(posedge clk)
-    hand_over <= \$519 ;
+    hand_over_c0 <= \$517 ;
   always @(posedge clk)
-    dw_done0 <= \$520 ;
+    dw_done0_c0 <= \$518 ;
   always @(posedge clk)
-    acc0 <= \$521 ;
+    acc0 <= \$519 ;
   always @(posedge clk)
-    acc1 <= \$522 ;
+    acc1 <= \$520 ;
   always @(posedge clk)
-    acc2 <= \$523 ;
+    acc2 <= \$521 ;
   always @(posedge clk)
-    acc3 <= \$524 ;
+    acc3 <= \$522 ;
   always @(posedge clk)
-    acc4 <= \$525 ;
+    acc4 <= \$523 ;
   always @(posedge clk)
-    acc5 <= \$526 ;
+    acc5 <= \$524 ;
   always @(posedge clk)
-    acc6 <= \$527 ;
+    acc6 <= \$525 ;
   always @(posedge clk)
-    acc7 <= \$528 ;
+    acc7 <= \$526 ;
   always @(posedge clk)
-    d0 <= \$529 ;
+    d0 <= \$527 ;
   always @(posedge clk)
-    nz <= \$530 ;
+    nz <= \$528 ;
   always @(posedge clk)
-    d1 <= \$531 ;
+    d1 <= \$529 ;
   always @(posedge clk)
-    d2 <= \$532 ;
+    d2 <= \$530 ;
   always @(posedge clk)
-    d3 <= \$533 ;
+    d3 <= \$531 ;
   always @(posedge clk)
-    d4 <= \$534 ;
+    d4 <= \$532 ;
   always @(posedge clk)
-    d5 <= \$535 ;
+    d5 <= \$533 ;
   always @(posedge clk)
-    d6 <= \$536 ;
+    d6 <= \$534 ;
   always @(posedge clk)
-    d7 <= \$537 ;
+    d7 <= \$535 ;
   always @(posedge clk)
-    job_active <= \$538 ;
+    shadow0 <= \$536 ;
   always @(posedge clk)
-    job_kind <= \$539 ;
+    shadow1 <= \$537 ;
   always @(posedge clk)
-    job_layer <= \$540 ;
+    shadow2 <= \$538 ;
   always @(posedge clk)
-    job_pos <= \$541 ;
+    shadow3 <= \$539 ;
   always @(posedge clk)
-    job_g <= \$542 ;
+    shadow4 <= \$540 ;
   always @(posedge clk)
-    job_k <= \$543 ;
+    shadow5 <= \$541 ;
   always @(posedge clk)
-    shadow0 <= \$544 ;
+    shadow6 <= \$542 ;
   always @(posedge clk)
-    shadow1 <= \$545 ;
+    shadow7 <= \$543 ;
   always @(posedge clk)
-    shadow2 <= \$546 ;
+    job_active_c0 <= \$544 ;
   always @(posedge clk)
-    shadow3 <= \$547 ;
+    job_kind <= \$545 ;
   always @(posedge clk)
-    shadow4 <= \$548 ;
+    job_layer <= \$546 ;
   always @(posedge clk)
-    shadow5 <= \$549 ;
+    job_pos <= \$547 ;
   always @(posedge clk)
-    shadow6 <= \$550 ;
+    job_g <= \$548 ;
   always @(posedge clk)
-    shadow7 <= \$551 ;
+    job_k <= \$549 ;
   always @(posedge clk)
-    \$signal  <= \$552 ;
+    \$signal  <= \$550 ;
   always @(posedge clk)
-    p1_kind <= \$553 ;
+    p1_kind <= \$551 ;
   always @(posedge clk)
-    p1_layer <= \$554 ;
+    p1_layer <= \$552 ;
   always @(posedge clk)
-    p1_pos <= \$555 ;
+    p1_pos <= \$553 ;
   always @(posedge clk)
-    \$signal$303  <= \$556 ;
+    \$signal$305  <= \$554 ;
   always @(posedge clk)
-    p1_last <= \$557 ;
+    p1_last <= \$555 ;
   always @(posedge clk)
-    p1_addr <= \$558 ;
+    p1_addr <= \$556 ;
   always @(posedge clk)
-    i_pot <= \$559 ;
+    i_pot <= \$557 ;
   always @(posedge clk)
-    \i_pot$81  <= \$560 ;
+    \i_pot$81  <= \$558 ;
   always @(posedge clk)
-    \i_pot$90  <= \$561 ;
+    \i_pot$90  <= \$559 ;
   always @(posedge clk)
-    \i_pot$99  <= \$562 ;
+    \i_pot$99  <= \$560 ;
   always @(posedge clk)
-    \i_pot$108  <= \$563 ;
+    \i_pot$108  <= \$561 ;
   always @(posedge clk)
-    \i_pot$117  <= \$564 ;
+    \i_pot$117  <= \$562 ;
   always @(posedge clk)
-    \i_pot$126  <= \$565 ;
+    \i_pot$126  <= \$563 ;
   always @(posedge clk)
-    \i_pot$135  <= \$566 ;
+    \i_pot$135  <= \$564 ;
   always @(posedge clk)
-    credit <= \$567 ;
+    credit <= \$565 ;
   always @(posedge clk)
-    trace__valid <= \$568 ;
+    trace__valid <= \$566 ;
   always @(posedge clk)
-    word <= \$569 ;
+    word <= \$567 ;
   always @(posedge clk)
-    trace__payload <= \$570 ;
+    trace__payload <= \$568 ;
   always @(posedge clk)
-    spk_word <= \$571 ;
+    spk_word <= \$569 ;
   always @(posedge clk)
-    spikes__payload <= \$572 ;
+    spikes__payload <= \$570 ;
+  always @(posedge clk)
+    load_ok <= \$571 ;
+  always @(posedge clk)
+    lp <= \$572 ;
   always @(posedge clk)
     asm <= \$573 ;
   always @(posedge clk)
@@ -1600,295 +1615,295 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$34  = \$32  & \$33 ;
   assign \$35  = tag[8] ? 6'h37 : 6'h00;
   assign \$36  = \$35  + tag[7:2];
-  assign \$37  = load__valid & load__ready;
-  assign \$38  = \$37  & load__payload[39];
-  assign \$39  = ! load__payload[0];
-  assign \$signature__en$164  = \$38  & \$39 ;
-  assign \$40  = load__valid & load__ready;
-  assign \$41  = \$40  & load__payload[39];
-  assign \$signature__en$167  = \$41  & \$42 ;
-  assign \$43  = s0_valid | s1_valid;
-  assign \$44  = \$43  | s2_valid;
-  assign \$45  = \$44  | s3_valid;
-  assign \$46  = \$45  | s4_valid;
-  assign \$47  = job_active | \$signal ;
-  assign \$48  = \$47  | trace__valid;
-  assign \$49  = \$48  | o_busy;
-  assign \$50  = \$49  | \o_busy$175 ;
-  assign \$51  = \$50  | \o_busy$176 ;
-  assign \$52  = \$51  | \o_busy$177 ;
-  assign \$53  = \$52  | \o_busy$178 ;
-  assign \$54  = \$53  | \o_busy$179 ;
-  assign \$55  = \$54  | \o_busy$180 ;
-  assign \$56  = \$55  | \o_busy$181 ;
-  assign \$57  = \$46  | \$56 ;
-  assign busy = \$57  | img_full;
-  assign \$58  = s0_valid | s1_valid;
-  assign \$59  = \$58  | s2_valid;
-  assign \$60  = \$59  | s3_valid;
-  assign \$61  = \$60  | s4_valid;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = job_active | \$signal ;
-  assign \$64  = \$63  | trace__valid;
-  assign \$65  = \$64  | o_busy;
-  assign \$66  = \$65  | \o_busy$175 ;
-  assign \$67  = \$66  | \o_busy$176 ;
-  assign \$68  = \$67  | \o_busy$177 ;
-  assign \$69  = \$68  | \o_busy$178 ;
-  assign \$70  = \$69  | \o_busy$179 ;
-  assign \$71  = \$70  | \o_busy$180 ;
-  assign \$72  = \$71  | \o_busy$181 ;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$62  & \$73 ;
-  assign \$76  = \$75  == ki;
-  assign \$78  = \$77  == kj;
-  assign \$79  = \$76  & \$78 ;
+  assign \$37  = load_ok & lp[39];
+  assign \$38  = ! lp[0];
+  assign \$signature__en$165  = \$37  & \$38 ;
+  assign \$39  = load_ok & lp[39];
+  assign \$signature__en$169  = \$39  & \$40 ;
+  assign \$41  = s0_valid | s1_valid;
+  assign \$42  = \$41  | s2_valid;
+  assign \$43  = \$42  | s3_valid;
+  assign \$44  = \$43  | s4_valid;
+  assign \$45  = job_active_c0 | \$signal ;
+  assign \$46  = \$45  | trace__valid;
+  assign \$47  = \$46  | o_busy;
+  assign \$48  = \$47  | \o_busy$177 ;
+  assign \$49  = \$48  | \o_busy$178 ;
+  assign \$50  = \$49  | \o_busy$179 ;
+  assign \$51  = \$50  | \o_busy$180 ;
+  assign \$52  = \$51  | \o_busy$181 ;
+  assign \$53  = \$52  | \o_busy$182 ;
+  assign \$54  = \$53  | \o_busy$183 ;
+  assign \$55  = \$44  | \$54 ;
+  assign busy = \$55  | img_full;
+  assign \$56  = s0_valid | s1_valid;
+  assign \$57  = \$56  | s2_valid;
+  assign \$58  = \$57  | s3_valid;
+  assign \$59  = \$58  | s4_valid;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = job_active_c0 | \$signal ;
+  assign \$62  = \$61  | trace__valid;
+  assign \$63  = \$62  | o_busy;
+  assign \$64  = \$63  | \o_busy$177 ;
+  assign \$65  = \$64  | \o_busy$178 ;
+  assign \$66  = \$65  | \o_busy$179 ;
+  assign \$67  = \$66  | \o_busy$180 ;
+  assign \$68  = \$67  | \o_busy$181 ;
+  assign \$69  = \$68  | \o_busy$182 ;
+  assign \$70  = \$69  | \o_busy$183 ;
+  assign \$71  = ~ \$70 ;
+  assign \$72  = \$60  & \$71 ;
+  assign \$74  = \$73  == ki;
+  assign \$76  = \$75  == kj;
+  assign \$77  = \$74  & \$76 ;
+  assign \$78  = ! ch;
+  assign \$79  = \$77  & \$78 ;
   assign \$80  = ! ch;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ! ch;
-  assign \$84  = \$83  == kj;
-  assign \$85  = \$82  & \$84 ;
-  assign \$87  = \$86  == ki;
-  assign \$88  = \$85  & \$87 ;
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$93  = \$92  + kj;
-  assign \$95  = \$94  + ch;
-  assign \$98  = \$96  + \$97 ;
-  assign \$100  = $signed(\$99 ) + $signed({ 1'h0, ki });
-  assign \$101  = $signed(\$100 ) < $signed(1'h0);
-  assign \$103  = $signed(\$102 ) + $signed({ 1'h0, ki });
-  assign \$104  = $signed(\$103 ) >= $signed(5'h0b);
-  assign \$105  = \$101  | \$104 ;
-  assign \$107  = $signed(\$106 ) + $signed({ 1'h0, kj });
-  assign \$108  = $signed(\$107 ) < $signed(1'h0);
-  assign \$109  = \$105  | \$108 ;
-  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, kj });
-  assign \$112  = $signed(\$111 ) >= $signed(5'h09);
-  assign \$113  = \$109  | \$112 ;
-  assign \$114  = ! ch;
-  assign \$116  = \$115  == kj;
-  assign \$117  = \$114  & \$116 ;
-  assign \$119  = \$118  == ki;
-  assign \$120  = \$117  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$121  | credit;
-  assign \$124  = \$123  == ki;
-  assign \$126  = \$125  == kj;
-  assign \$127  = \$124  & \$126 ;
-  assign \$129  = \$128  == kj;
-  assign \$131  = \$130  == ki;
-  assign \$132  = \$129  & \$131 ;
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$137  = \$136  + kj;
-  assign \$140  = \$139  + kj;
-  assign \$141  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$142  = | { cur[7:6], cur[3:2] };
-  assign \$143  = | cur[7:4];
-  assign \$144  = ! todo;
-  assign \$145  = ! cur;
-  assign \$147  = ! todo;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  | credit;
-  assign \$151  = \$150  == ki;
-  assign \$153  = \$152  == kj;
-  assign \$154  = \$151  & \$153 ;
-  assign \$156  = \$155  == kj;
-  assign \$158  = \$157  == ki;
-  assign \$159  = \$156  & \$158 ;
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$164  = \$163  + kj;
-  assign \$167  = \$166  + kj;
-  assign \$168  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$169  = | { cur[7:6], cur[3:2] };
-  assign \$170  = | cur[7:4];
-  assign \$171  = ! todo;
-  assign \$172  = ! cur;
-  assign \$174  = ! todo;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  | credit;
-  assign \$177  = ! seq_state;
-  assign \$178  = seq_state == 1'h1;
-  assign \$179  = seq_state == 2'h2;
-  assign \$180  = seq_state == 2'h3;
-  assign \$181  = seq_state == 3'h4;
-  assign \$182  = seq_state == 3'h5;
-  assign \$183  = seq_state == 3'h6;
-  assign \$184  = seq_state == 3'h7;
-  assign \$185  = seq_state == 4'h8;
-  assign \$186  = seq_state == 4'h9;
-  assign \$187  = seq_state == 4'ha;
-  assign \$188  = spikes__valid & spikes__ready;
-  assign \$189  = ~ img_full;
-  assign \$190  = pixels__valid & \$189 ;
-  assign \$191  = \$signature__addr  + 1'h1;
-  assign \$192  = \$signature__addr  == 7'h62;
-  assign \$194  = s2_kind == 1'h1;
-  assign \$195  = \$194  ? act_q[3:0] : a_bcast[3:0];
-  assign \$196  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$197  = s2_kind == 1'h1;
-  assign \$198  = \$197  ? act_q[7:4] : a_bcast[3:0];
-  assign \$199  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$200  = s2_kind == 1'h1;
-  assign \$201  = \$200  ? act_q[11:8] : a_bcast[3:0];
-  assign \$202  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$203  = s2_kind == 1'h1;
-  assign \$204  = \$203  ? act_q[15:12] : a_bcast[3:0];
-  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$206  = s2_kind == 1'h1;
-  assign \$207  = \$206  ? act_q[19:16] : a_bcast[3:0];
-  assign \$208  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$209  = s2_kind == 1'h1;
-  assign \$210  = \$209  ? act_q[23:20] : a_bcast[3:0];
-  assign \$211  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$212  = s2_kind == 1'h1;
-  assign \$213  = \$212  ? act_q[27:24] : a_bcast[3:0];
-  assign \$214  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$215  = s2_kind == 1'h1;
-  assign \$216  = \$215  ? act_q[31:28] : a_bcast[3:0];
-  assign \$217  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$218  = s3_valid & s3_last;
-  assign \$219  = s3_valid & s3_last;
-  assign \$220  = s3_kind != 1'h1;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = s3_valid & s3_last;
-  assign \$223  = s3_kind == 1'h1;
+  assign \$82  = \$81  == kj;
+  assign \$83  = \$80  & \$82 ;
+  assign \$85  = \$84  == ki;
+  assign \$86  = \$83  & \$85 ;
+  assign \$89  = $signed(\$87 ) + $signed(\$88 );
+  assign \$91  = \$90  + kj;
+  assign \$93  = \$92  + ch;
+  assign \$96  = \$94  + \$95 ;
+  assign \$98  = $signed(\$97 ) + $signed({ 1'h0, ki });
+  assign \$99  = $signed(\$98 ) < $signed(1'h0);
+  assign \$101  = $signed(\$100 ) + $signed({ 1'h0, ki });
+  assign \$102  = $signed(\$101 ) >= $signed(5'h0b);
+  assign \$103  = \$99  | \$102 ;
+  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, kj });
+  assign \$106  = $signed(\$105 ) < $signed(1'h0);
+  assign \$107  = \$103  | \$106 ;
+  assign \$109  = $signed(\$108 ) + $signed({ 1'h0, kj });
+  assign \$110  = $signed(\$109 ) >= $signed(5'h09);
+  assign \$111  = \$107  | \$110 ;
+  assign \$112  = ! ch;
+  assign \$114  = \$113  == kj;
+  assign \$115  = \$112  & \$114 ;
+  assign \$117  = \$116  == ki;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$119  | credit;
+  assign \$122  = \$121  == ki;
+  assign \$124  = \$123  == kj;
+  assign \$125  = \$122  & \$124 ;
+  assign \$127  = \$126  == kj;
+  assign \$129  = \$128  == ki;
+  assign \$130  = \$127  & \$129 ;
+  assign \$133  = $signed(\$131 ) + $signed(\$132 );
+  assign \$135  = \$134  + kj;
+  assign \$138  = \$137  + kj;
+  assign \$139  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$140  = | { cur[7:6], cur[3:2] };
+  assign \$141  = | cur[7:4];
+  assign \$142  = ! todo;
+  assign \$143  = ! cur;
+  assign \$145  = ! todo;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = \$146  | credit;
+  assign \$149  = \$148  == ki;
+  assign \$151  = \$150  == kj;
+  assign \$152  = \$149  & \$151 ;
+  assign \$154  = \$153  == kj;
+  assign \$156  = \$155  == ki;
+  assign \$157  = \$154  & \$156 ;
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$162  = \$161  + kj;
+  assign \$165  = \$164  + kj;
+  assign \$166  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$167  = | { cur[7:6], cur[3:2] };
+  assign \$168  = | cur[7:4];
+  assign \$169  = ! todo;
+  assign \$170  = ! cur;
+  assign \$172  = ! todo;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$173  | credit;
+  assign \$175  = ! seq_state;
+  assign \$176  = seq_state == 1'h1;
+  assign \$177  = seq_state == 2'h2;
+  assign \$178  = seq_state == 2'h3;
+  assign \$179  = seq_state == 3'h4;
+  assign \$180  = seq_state == 3'h5;
+  assign \$181  = seq_state == 3'h6;
+  assign \$182  = seq_state == 3'h7;
+  assign \$183  = seq_state == 4'h8;
+  assign \$184  = seq_state == 4'h9;
+  assign \$185  = seq_state == 4'ha;
+  assign \$186  = spikes__valid & spikes__ready;
+  assign \$187  = ~ img_full;
+  assign \$188  = pixels__valid & \$187 ;
+  assign \$189  = \$signature__addr  + 1'h1;
+  assign \$190  = \$signature__addr  == 7'h62;
+  assign \$192  = s2_kind == 1'h1;
+  assign \$193  = \$192  ? act_q[3:0] : a_bcast[3:0];
+  assign \$194  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$195  = s2_kind == 1'h1;
+  assign \$196  = \$195  ? act_q[7:4] : a_bcast[3:0];
+  assign \$197  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$198  = s2_kind == 1'h1;
+  assign \$199  = \$198  ? act_q[11:8] : a_bcast[3:0];
+  assign \$200  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$201  = s2_kind == 1'h1;
+  assign \$202  = \$201  ? act_q[15:12] : a_bcast[3:0];
+  assign \$203  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$204  = s2_kind == 1'h1;
+  assign \$205  = \$204  ? act_q[19:16] : a_bcast[3:0];
+  assign \$206  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$207  = s2_kind == 1'h1;
+  assign \$208  = \$207  ? act_q[23:20] : a_bcast[3:0];
+  assign \$209  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$210  = s2_kind == 1'h1;
+  assign \$211  = \$210  ? act_q[27:24] : a_bcast[3:0];
+  assign \$212  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$213  = s2_kind == 1'h1;
+  assign \$214  = \$213  ? act_q[31:28] : a_bcast[3:0];
+  assign \$215  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$216  = s3_valid & s3_last;
+  assign \$217  = s3_valid & s3_last;
+  assign \$218  = s3_kind != 1'h1;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = s3_valid & s3_last;
+  assign \$221  = s3_kind == 1'h1;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = ! s3_g;
   assign \$224  = \$222  & \$223 ;
-  assign \$225  = ! s3_g;
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = \$signal$289  | rst;
-  assign \$228  = \$signal$289  | rst;
-  assign \$229  = \$signal$289  | rst;
-  assign \$230  = \$signal$289  | rst;
-  assign \$231  = \$signal$289  | rst;
-  assign \$232  = \$signal$289  | rst;
-  assign \$233  = \$signal$289  | rst;
-  assign \$234  = \$signal$289  | rst;
-  assign \$235  = | \$7 [19:0];
-  assign \$236  = | \$8 [19:0];
-  assign \$237  = | \$9 [19:0];
-  assign \$238  = | \$10 [19:0];
-  assign \$239  = | \$11 [19:0];
-  assign \$240  = | \$12 [19:0];
-  assign \$241  = | \$13 [19:0];
-  assign \$242  = | \$14 [19:0];
-  assign \$243  = ~ stall;
-  assign \$244  = ! job_pos;
-  assign \$245  = job_kind == 2'h2;
+  assign \$225  = acc_clear_c0 | rst;
+  assign \$226  = acc_clear_c0 | rst;
+  assign \$227  = acc_clear_c0 | rst;
+  assign \$228  = acc_clear_c0 | rst;
+  assign \$229  = acc_clear_c0 | rst;
+  assign \$230  = acc_clear_c0 | rst;
+  assign \$231  = acc_clear_c0 | rst;
+  assign \$232  = acc_clear_c0 | rst;
+  assign \$233  = | \$7 [19:0];
+  assign \$234  = | \$8 [19:0];
+  assign \$235  = | \$9 [19:0];
+  assign \$236  = | \$10 [19:0];
+  assign \$237  = | \$11 [19:0];
+  assign \$238  = | \$12 [19:0];
+  assign \$239  = | \$13 [19:0];
+  assign \$240  = | \$14 [19:0];
+  assign \$241  = ~ stall;
+  assign \$242  = ! job_pos;
+  assign \$243  = job_kind == 2'h2;
+  assign \$244  = ! job_k;
+  assign \$245  = ! job_g;
   assign \$246  = ! job_k;
-  assign \$247  = ! job_g;
-  assign \$248  = ! job_k;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = \$245  ? \$246  : \$249 ;
-  assign \$251  = job_kind == 2'h2;
-  assign \$253  = \$252  + job_k;
-  assign \$254  = \$251  ? { 2'h0, job_k } : \$253 ;
-  assign \$255  = job_k + 1'h1;
-  assign \$256  = job_kind == 2'h2;
-  assign \$259  = ! job_k;
-  assign \$260  = trace__valid & trace__ready;
-  assign \$261  = ~ stall;
-  assign \$262  = o_valid & \$261 ;
-  assign \$263  = ~ tag[0];
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ~ stall;
-  assign \$266  = o_valid & \$265 ;
-  assign \$267  = \$266  & tag[0];
-  assign \$268  = load__valid & load__ready;
-  assign \$269  = ~ load__valid;
-  assign \$270  = img_full & \$269 ;
-  assign \$271  = ! ch;
-  assign \$273  = \$272  == kj;
-  assign \$274  = \$271  & \$273 ;
-  assign \$276  = \$275  == ki;
-  assign \$277  = \$274  & \$276 ;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  | credit;
-  assign \$280  = ! ch;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = ch + 1'h1;
-  assign \$284  = \$283  == kj;
-  assign \$285  = ~ \$284 ;
-  assign \$287  = \$286  == ki;
-  assign \$288  = ~ \$287 ;
-  assign \$289  = kj + 1'h1;
-  assign \$290  = ki + 1'h1;
-  assign \$292  = ! gc;
-  assign \$294  = gc + 1'h1;
-  assign \$297  = pos + 1'h1;
-  assign \$298  = oy == 3'h4;
-  assign \$299  = ox + 1'h1;
-  assign \$300  = ox + 1'h1;
-  assign \$302  = ox == 4'ha;
-  assign \$303  = oy + 1'h1;
-  assign \$304  = oy + 1'h1;
-  assign \$307  = s0_valid | s1_valid;
-  assign \$308  = \$307  | s2_valid;
-  assign \$309  = \$308  | s3_valid;
-  assign \$310  = \$309  | s4_valid;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = job_active | \$signal ;
-  assign \$313  = \$312  | trace__valid;
-  assign \$314  = \$313  | o_busy;
-  assign \$315  = \$314  | \o_busy$175 ;
-  assign \$316  = \$315  | \o_busy$176 ;
-  assign \$317  = \$316  | \o_busy$177 ;
-  assign \$318  = \$317  | \o_busy$178 ;
-  assign \$319  = \$318  | \o_busy$179 ;
-  assign \$320  = \$319  | \o_busy$180 ;
-  assign \$321  = \$320  | \o_busy$181 ;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$311  & \$322 ;
-  assign \$325  = \$324  == kj;
-  assign \$326  = ~ \$325 ;
-  assign \$328  = \$327  == ki;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = ! gc;
-  assign \$332  = kj + 1'h1;
-  assign \$333  = ki + 1'h1;
-  assign \$335  = gc + 1'h1;
-  assign \$338  = s0_valid | s1_valid;
-  assign \$339  = \$338  | s2_valid;
-  assign \$340  = \$339  | s3_valid;
-  assign \$341  = \$340  | s4_valid;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = - nz;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = \$243  ? \$244  : \$247 ;
+  assign \$249  = job_kind == 2'h2;
+  assign \$251  = \$250  + job_k;
+  assign \$252  = \$249  ? { 2'h0, job_k } : \$251 ;
+  assign \$253  = job_k + 1'h1;
+  assign \$254  = job_kind == 2'h2;
+  assign \$257  = ! job_k;
+  assign \$258  = trace__valid & trace__ready;
+  assign \$259  = ~ stall;
+  assign \$260  = o_valid & \$259 ;
+  assign \$261  = ~ tag[0];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = ~ stall;
+  assign \$264  = o_valid & \$263 ;
+  assign \$265  = \$264  & tag[0];
+  assign \$266  = load__valid & load__ready;
+  assign \$267  = ~ load__valid;
+  assign \$268  = img_full & \$267 ;
+  assign \$269  = ! ch;
+  assign \$271  = \$270  == kj;
+  assign \$272  = \$269  & \$271 ;
+  assign \$274  = \$273  == ki;
+  assign \$275  = \$272  & \$274 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = \$276  | credit;
+  assign \$278  = ! ch;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = ch + 1'h1;
+  assign \$282  = \$281  == kj;
+  assign \$283  = ~ \$282 ;
+  assign \$285  = \$284  == ki;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = kj + 1'h1;
+  assign \$288  = ki + 1'h1;
+  assign \$290  = ! gc;
+  assign \$292  = gc + 1'h1;
+  assign \$295  = pos + 1'h1;
+  assign \$296  = oy == 3'h4;
+  assign \$297  = ox + 1'h1;
+  assign \$298  = ox + 1'h1;
+  assign \$300  = ox == 4'ha;
+  assign \$301  = oy + 1'h1;
+  assign \$302  = oy + 1'h1;
+  assign \$305  = s0_valid | s1_valid;
+  assign \$306  = \$305  | s2_valid;
+  assign \$307  = \$306  | s3_valid;
+  assign \$308  = \$307  | s4_valid;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = job_active_c0 | \$signal ;
+  assign \$311  = \$310  | trace__valid;
+  assign \$312  = \$311  | o_busy;
+  assign \$313  = \$312  | \o_busy$177 ;
+  assign \$314  = \$313  | \o_busy$178 ;
+  assign \$315  = \$314  | \o_busy$179 ;
+  assign \$316  = \$315  | \o_busy$180 ;
+  assign \$317  = \$316  | \o_busy$181 ;
+  assign \$318  = \$317  | \o_busy$182 ;
+  assign \$319  = \$318  | \o_busy$183 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$309  & \$320 ;
+  assign \$323  = \$322  == kj;
+  assign \$324  = ~ \$323 ;
+  assign \$326  = \$325  == ki;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = ! gc;
+  assign \$330  = kj + 1'h1;
+  assign \$331  = ki + 1'h1;
+  assign \$333  = gc + 1'h1;
+  assign \$336  = s0_valid | s1_valid;
+  assign \$337  = \$336  | s2_valid;
+  assign \$338  = \$337  | s3_valid;
+  assign \$339  = \$338  | s4_valid;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = - nz;
+  assign \$342  = { 1'h0, nz } & \$341 ;
+  assign \$343  = nz - 1'h1;
   assign \$344  = { 1'h0, nz } & \$343 ;
-  assign \$345  = nz - 1'h1;
-  assign \$346  = { 1'h0, nz } & \$345 ;
-  assign \$347  = ! todo;
-  assign \$348  = ~ \$347 ;
-  assign \$349  = \$348  | credit;
-  assign \$350  = - todo;
+  assign \$345  = ! todo;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = \$346  | credit;
+  assign \$348  = - todo;
+  assign \$349  = { 1'h0, todo } & \$348 ;
+  assign \$350  = todo - 1'h1;
   assign \$351  = { 1'h0, todo } & \$350 ;
-  assign \$352  = todo - 1'h1;
-  assign \$353  = { 1'h0, todo } & \$352 ;
-  assign \$354  = ! todo;
-  assign \$355  = ! gc;
-  assign \$357  = gc + 1'h1;
-  assign \$358  = - nz;
+  assign \$352  = ! todo;
+  assign \$353  = ! gc;
+  assign \$355  = gc + 1'h1;
+  assign \$356  = - nz;
+  assign \$357  = { 1'h0, nz } & \$356 ;
+  assign \$358  = nz - 1'h1;
   assign \$359  = { 1'h0, nz } & \$358 ;
-  assign \$360  = nz - 1'h1;
-  assign \$361  = { 1'h0, nz } & \$360 ;
-  assign \$362  = pos + 1'h1;
-  assign \$363  = oy == 2'h2;
-  assign \$364  = ox + 1'h1;
-  assign \$365  = ox + 1'h1;
-  assign \$367  = ox == 4'h8;
-  assign \$368  = oy + 1'h1;
-  assign \$369  = oy + 1'h1;
-  assign \$372  = s0_valid | s1_valid;
-  assign \$373  = \$372  | s2_valid;
-  assign \$374  = \$373  | s3_valid;
-  assign \$375  = \$374  | s4_valid;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = job_active | \$signal ;
-  assign \$378  = \$377  | trace__valid;
-  assign \$379  = \$378  | o_busy;
-  assign \$380  = \$379  | \o_busy$175 ;
-  assign \$381  = \$380  | \o_busy$176 ;
-  assign \$382  = \$381  | \o_busy$177 ;
-  assign \$383  = \$382  | \o_busy$178 ;
-  assign \$384  = \$383  | \o_busy$179 ;
+  assign \$360  = pos + 1'h1;
+  assign \$361  = oy == 2'h2;
+  assign \$362  = ox + 1'h1;
+  assign \$363  = ox + 1'h1;
+  assign \$365  = ox == 4'h8;
+  assign \$366  = oy + 1'h1;
+  assign \$367  = oy + 1'h1;
+  assign \$370  = s0_valid | s1_valid;
+  assign \$371  = \$370  | s2_valid;
+  assign \$372  = \$371  | s3_valid;
+  assign \$373  = \$372  | s4_valid;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = job_active_c0 | \$signal ;
+  assign \$376  = \$375  | trace__valid;
+  assign \$377  = \$376  | o_busy;
+  assign \$378  = \$377  | \o_busy$177 ;
+  assign \$379  = \$378  | \o_busy$178 ;
+  assign \$380  = \$379  | \o_busy$179 ;
+  assign \$381  = \$380  | \o_busy$180 ;
+  assign \$382  = \$381  | \o_busy$181 ;
+  assign \$383  = \$382  | \o_busy$182 ;
+  assign \$384  = \$383  | \o_busy$183 ;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1910,7 +1925,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$87 ),
     .i_valid(\i_valid$80 ),
     .o_act(\o_act$153 ),
-    .o_busy(\o_busy$175 ),
+    .o_busy(\o_busy$177 ),
     .\port$860$52 (p_rd__data[103:52]),
     .rst(rst)
   );
@@ -1921,7 +1936,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$96 ),
     .i_valid(\i_valid$89 ),
     .o_act(\o_act$154 ),
-    .o_busy(\o_busy$176 ),
+    .o_busy(\o_busy$178 ),
     .\port$860$104 (p_rd__data[155:104]),
     .rst(rst)
   );
@@ -1932,7 +1947,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$105 ),
     .i_valid(\i_valid$98 ),
     .o_act(\o_act$155 ),
-    .o_busy(\o_busy$177 ),
+    .o_busy(\o_busy$179 ),
     .\port$860$156 (p_rd__data[207:156]),
     .rst(rst)
   );
@@ -1943,7 +1958,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$114 ),
     .i_valid(\i_valid$107 ),
     .o_act(\o_act$156 ),
-    .o_busy(\o_busy$178 ),
+    .o_busy(\o_busy$180 ),
     .\port$860$208 (p_rd__data[259:208]),
     .rst(rst)
   );
@@ -1954,7 +1969,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$123 ),
     .i_valid(\i_valid$116 ),
     .o_act(\o_act$157 ),
-    .o_busy(\o_busy$179 ),
+    .o_busy(\o_busy$181 ),
     .\port$860$260 (p_rd__data[311:260]),
     .rst(rst)
   );
@@ -1965,7 +1980,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$132 ),
     .i_valid(\i_valid$125 ),
     .o_act(\o_act$158 ),
-    .o_busy(\o_busy$180 ),
+    .o_busy(\o_busy$182 ),
     .\port$860$312 (p_rd__data[363:312]),
     .rst(rst)
   );
@@ -1976,128 +1991,128 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$141 ),
     .i_valid(\i_valid$134 ),
     .o_act(\o_act$159 ),
-    .o_busy(\o_busy$181 ),
+    .o_busy(\o_busy$183 ),
     .\port$860$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = 2'h0;
+    \$387  = 2'h0;
     casez (oy)
       3'h0:
-          \$389  = 2'h2;
+          \$387  = 2'h2;
       3'h1:
-          \$389  = 2'h1;
+          \$387  = 2'h1;
       3'h2:
-          \$389  = 2'h1;
+          \$387  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = 2'h0;
+    \$390  = 2'h0;
     casez (ox)
       4'h0:
-          \$392  = 2'h2;
+          \$390  = 2'h2;
       4'h1:
-          \$392  = 2'h2;
+          \$390  = 2'h2;
       4'h2:
-          \$392  = 2'h2;
+          \$390  = 2'h2;
       4'h3:
-          \$392  = 2'h2;
+          \$390  = 2'h2;
       4'h4:
-          \$392  = 2'h1;
+          \$390  = 2'h1;
       4'h5:
-          \$392  = 2'h1;
+          \$390  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$397  = 2'h1;
+      3'h1:
+          \$397  = 2'h0;
+      3'h2:
+          \$397  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$399  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      4'h0:
           \$399  = 2'h1;
-      3'h1:
-          \$399  = 2'h0;
-      3'h2:
-          \$399  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$401  = 2'h1;
       4'h1:
-          \$401  = 2'h0;
+          \$399  = 2'h0;
       4'h2:
-          \$401  = 2'h0;
+          \$399  = 2'h0;
       4'h3:
-          \$401  = 2'h0;
+          \$399  = 2'h0;
       4'h4:
-          \$401  = 2'h0;
+          \$399  = 2'h0;
       4'h5:
-          \$401  = 2'h0;
+          \$399  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = 2'h0;
+    \$400  = 2'h0;
     casez (oy)
       3'h0:
-          \$402  = 2'h1;
+          \$400  = 2'h1;
       3'h1:
-          \$402  = 2'h0;
+          \$400  = 2'h0;
       3'h2:
-          \$402  = 2'h0;
+          \$400  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = 2'h0;
-    casez (\$430 )
+    \$429  = 2'h0;
+    casez (\$428 )
       5'h00:
-          \$431  = 2'h1;
+          \$429  = 2'h1;
       5'h01:
-          \$431  = 2'h0;
+          \$429  = 2'h0;
       5'h02:
-          \$431  = 2'h0;
+          \$429  = 2'h0;
       5'h03:
-          \$431  = 2'h0;
+          \$429  = 2'h0;
       5'h04:
-          \$431  = 2'h0;
+          \$429  = 2'h0;
       5'h05:
-          \$431  = 2'h0;
+          \$429  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = 2'h0;
-    casez (\$434 )
+    \$433  = 2'h0;
+    casez (\$432 )
       4'h0:
-          \$435  = 2'h1;
+          \$433  = 2'h1;
       4'h1:
-          \$435  = 2'h0;
+          \$433  = 2'h0;
       4'h2:
-          \$435  = 2'h0;
+          \$433  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = 2'h0;
+    \$434  = 2'h0;
     casez (ox)
       4'h0:
-          \$436  = 2'h1;
+          \$434  = 2'h1;
       4'h1:
-          \$436  = 2'h0;
+          \$434  = 2'h0;
       4'h2:
-          \$436  = 2'h0;
+          \$434  = 2'h0;
       4'h3:
-          \$436  = 2'h0;
+          \$434  = 2'h0;
       4'h4:
-          \$436  = 2'h0;
+          \$434  = 2'h0;
       4'h5:
-          \$436  = 2'h0;
+          \$434  = 2'h0;
     endcase
   end
   always @* begin
@@ -2142,7 +2157,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$74 ;
+          load__ready = \$72 ;
     endcase
   end
   always @* begin
@@ -2178,11 +2193,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$81 ;
+          iss_first = \$79 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$127 ;
+          iss_first = \$125 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2190,7 +2205,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$154 ;
+          iss_first = \$152 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2204,23 +2219,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$88 ;
+          iss_last = \$86 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$132 ;
+          iss_last = \$130 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$144 ;
+          iss_last = \$142 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$159 ;
+          iss_last = \$157 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$171 ;
+          iss_last = \$169 ;
     endcase
   end
   always @* begin
@@ -2360,11 +2375,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$91 [6:0];
+          iss_ra1 = \$89 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$135 [6:0];
+          iss_ra1 = \$133 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2372,7 +2387,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$162 [6:0];
+          iss_ra1 = \$160 [6:0];
     endcase
   end
   always @* begin
@@ -2382,11 +2397,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = { 1'h0, \$93  };
+          iss_ra2 = { 1'h0, \$91  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 2'h0, \$137  };
+          iss_ra2 = { 2'h0, \$135  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2394,7 +2409,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 2'h0, \$164  };
+          iss_ra2 = { 2'h0, \$162  };
     endcase
   end
   always @* begin
@@ -2404,23 +2419,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$95  };
+          iss_wa1 = { 2'h0, \$93  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 2'h0, \$138  };
+          iss_wa1 = { 2'h0, \$136  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$146  };
+          iss_wa1 = { 1'h0, \$144  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$165  };
+          iss_wa1 = { 1'h0, \$163  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$173 ;
+          iss_wa1 = \$171 ;
     endcase
   end
   always @* begin
@@ -2430,11 +2445,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$98  };
+          iss_wa2 = { 2'h0, \$96  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 2'h0, \$140  };
+          iss_wa2 = { 2'h0, \$138  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2442,7 +2457,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 2'h0, \$167  };
+          iss_wa2 = { 2'h0, \$165  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2456,7 +2471,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_pad = \$113 ;
+          iss_pad = \$111 ;
     endcase
   end
   always @* begin
@@ -2466,7 +2481,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$122 ) begin
+          if (\$120 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2476,7 +2491,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$149 ) begin
+          if (\$147 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2486,7 +2501,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$176 ) begin
+          if (\$174 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2506,7 +2521,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$143 , \$142 , \$141  };
+          pw_idx1 = { \$141 , \$140 , \$139  };
     endcase
   end
   always @* begin
@@ -2524,7 +2539,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$145 ;
+          iss_zero = \$143 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2532,7 +2547,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$172 ;
+          iss_zero = \$170 ;
     endcase
   end
   always @* begin
@@ -2558,18 +2573,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$170 , \$169 , \$168  };
+          pw_idx2 = { \$168 , \$167 , \$166  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = spikes__valid;
-    if (\$188 ) begin
-      \$456  = 1'h0;
+    \$454  = spikes__valid;
+    if (\$186 ) begin
+      \$454  = 1'h0;
     end
-    if (\$267 ) begin
+    if (\$265 ) begin
       if (tag[1]) begin
-        \$456  = 1'h1;
+        \$454  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2594,53 +2609,53 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$455 ) begin
-            \$456  = 1'h1;
+          if (\$453 ) begin
+            \$454  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$456  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \$signature__addr ;
-    if (\$190 ) begin
-      \$457  = \$191 [6:0];
-      if (\$192 ) begin
-        \$457  = 7'h00;
+    \$455  = \$signature__addr ;
+    if (\$188 ) begin
+      \$455  = \$189 [6:0];
+      if (\$190 ) begin
+        \$455  = 7'h00;
       end
     end
     if (rst) begin
-      \$457  = 7'h00;
+      \$455  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = img_full;
-    if (\$190 ) begin
-      if (\$192 ) begin
-        \$458  = 1'h1;
+    \$456  = img_full;
+    if (\$188 ) begin
+      if (\$190 ) begin
+        \$456  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
+                if (\$291 ) begin
                 end else begin
-                  if (\$298 ) begin
-                    if (\$302 ) begin
-                      \$458  = 1'h0;
+                  if (\$296 ) begin
+                    if (\$300 ) begin
+                      \$456  = 1'h0;
                     end
                   end
                 end
@@ -2649,768 +2664,792 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$458  = 1'h0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = iss_valid;
+    \$457  = iss_valid;
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = iss_kind;
+    if (rst) begin
+      \$458  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = iss_first;
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = iss_kind;
+    \$460  = iss_last;
     if (rst) begin
-      \$460  = 2'h0;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = iss_first;
+    \$461  = iss_g;
     if (rst) begin
       \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = iss_last;
+    \$462  = iss_c;
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = iss_g;
+    \$463  = iss_pad;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = iss_c;
+    \$464  = iss_zero;
     if (rst) begin
-      \$464  = 3'h0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = iss_pad;
+    \$465  = iss_job;
     if (rst) begin
-      \$465  = 1'h0;
+      \$465  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_zero;
+    \$466  = iss_pos;
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_job;
+    \$467  = iss_layer;
     if (rst) begin
       \$467  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = iss_pos;
+    \$468  = s0_valid;
     if (rst) begin
-      \$468  = 6'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = iss_layer;
+    \$469  = s0_kind;
     if (rst) begin
       \$469  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s0_valid;
+    \$470  = s0_first;
     if (rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s0_kind;
+    \$471  = s0_last;
     if (rst) begin
-      \$471  = 2'h0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s0_first;
+    \$472  = s0_g;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s0_last;
+    \$473  = s0_c;
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s0_g;
+    \$474  = s0_pad;
     if (rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s0_c;
+    \$475  = s0_zero;
     if (rst) begin
-      \$475  = 3'h0;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s0_pad;
+    \$476  = s0_job;
     if (rst) begin
-      \$476  = 1'h0;
+      \$476  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_zero;
+    \$477  = s0_pos;
     if (rst) begin
-      \$477  = 1'h0;
+      \$477  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_job;
+    \$478  = s0_layer;
     if (rst) begin
       \$478  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s0_pos;
+    \$479  = s1_valid;
     if (rst) begin
-      \$479  = 6'h00;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s0_layer;
+    \$480  = s1_kind;
     if (rst) begin
       \$480  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s1_valid;
+    \$481  = s1_first;
     if (rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s1_kind;
+    \$482  = s1_last;
     if (rst) begin
-      \$482  = 2'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s1_first;
+    \$483  = s1_g;
     if (rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s1_last;
+    \$484  = s1_c;
     if (rst) begin
-      \$484  = 1'h0;
+      \$484  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s1_g;
+    \$485  = s1_pad;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s1_c;
+    \$486  = s1_zero;
     if (rst) begin
-      \$486  = 3'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_pad;
+    \$487  = s1_job;
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_zero;
+    \$488  = s1_pos;
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_job;
+    \$489  = s1_layer;
     if (rst) begin
       \$489  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s1_pos;
+    \$490  = s2_valid;
     if (rst) begin
-      \$490  = 6'h00;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_layer;
+    \$491  = s2_kind;
     if (rst) begin
       \$491  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_valid;
+    \$492  = s2_first;
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_kind;
+    \$493  = s2_last;
     if (rst) begin
-      \$493  = 2'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_first;
+    \$494  = s2_g;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s2_last;
+    \$495  = s2_c;
     if (rst) begin
-      \$495  = 1'h0;
+      \$495  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_g;
+    \$496  = s2_pad;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s2_c;
+    \$497  = s2_zero;
     if (rst) begin
-      \$497  = 3'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_pad;
+    \$498  = s2_job;
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_zero;
+    \$499  = s2_pos;
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_job;
+    \$500  = s2_layer;
     if (rst) begin
       \$500  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_pos;
+    \$501  = s3_valid;
     if (rst) begin
-      \$501  = 6'h00;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_layer;
+    \$502  = s3_kind;
     if (rst) begin
       \$502  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s3_valid;
+    \$503  = s3_first;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s3_kind;
+    \$504  = s3_last;
     if (rst) begin
-      \$504  = 2'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s3_first;
+    \$505  = s3_g;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s3_last;
+    \$506  = s3_c;
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s3_g;
+    \$507  = s3_pad;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s3_c;
+    \$508  = s3_zero;
     if (rst) begin
-      \$508  = 3'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s3_pad;
+    \$509  = s3_job;
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_zero;
+    \$510  = s3_pos;
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s3_job;
+    \$511  = s3_layer;
     if (rst) begin
       \$511  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s3_pos;
+    \$512  = iss_ra1;
     if (rst) begin
-      \$512  = 6'h00;
+      \$512  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s3_layer;
+    \$513  = iss_ra2;
     if (rst) begin
-      \$513  = 2'h0;
+      \$513  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = iss_ra1;
+    \$514  = iss_wa1;
     if (rst) begin
-      \$514  = 7'h00;
+      \$514  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = iss_ra2;
+    \$515  = iss_wa2;
     if (rst) begin
-      \$515  = 7'h00;
+      \$515  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = iss_wa1;
+    \$516  = \$216 ;
     if (rst) begin
-      \$516  = 6'h00;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = iss_wa2;
+    \$517  = \$219 ;
     if (rst) begin
-      \$517  = 6'h00;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = \$218 ;
+    \$518  = \$224 ;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = \$221 ;
-    if (rst) begin
-      \$519  = 1'h0;
+    \$519  = acc0;
+    if (\$225 ) begin
+      \$519  = 20'h00000;
+    end else if (s4_valid) begin
+      \$519  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = \$226 ;
-    if (rst) begin
-      \$520  = 1'h0;
+    \$520  = acc1;
+    if (\$226 ) begin
+      \$520  = 20'h00000;
+    end else if (s4_valid) begin
+      \$520  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = acc0;
+    \$521  = acc2;
     if (\$227 ) begin
       \$521  = 20'h00000;
     end else if (s4_valid) begin
-      \$521  = \$7 [19:0];
+      \$521  = \$9 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = acc1;
+    \$522  = acc3;
     if (\$228 ) begin
       \$522  = 20'h00000;
     end else if (s4_valid) begin
-      \$522  = \$8 [19:0];
+      \$522  = \$10 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = acc2;
+    \$523  = acc4;
     if (\$229 ) begin
       \$523  = 20'h00000;
     end else if (s4_valid) begin
-      \$523  = \$9 [19:0];
+      \$523  = \$11 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc3;
+    \$524  = acc5;
     if (\$230 ) begin
       \$524  = 20'h00000;
     end else if (s4_valid) begin
-      \$524  = \$10 [19:0];
+      \$524  = \$12 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = acc4;
+    \$525  = acc6;
     if (\$231 ) begin
       \$525  = 20'h00000;
     end else if (s4_valid) begin
-      \$525  = \$11 [19:0];
+      \$525  = \$13 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = acc5;
+    \$526  = acc7;
     if (\$232 ) begin
       \$526  = 20'h00000;
     end else if (s4_valid) begin
-      \$526  = \$12 [19:0];
+      \$526  = \$14 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = acc6;
-    if (\$233 ) begin
-      \$527  = 20'h00000;
-    end else if (s4_valid) begin
-      \$527  = \$13 [19:0];
+    \$527  = d0;
+    if (dw_done0_c0) begin
+      \$527  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = acc7;
-    if (\$234 ) begin
-      \$528  = 20'h00000;
-    end else if (s4_valid) begin
-      \$528  = \$14 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = d0;
-    if (dw_done0) begin
-      \$529  = \$7 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = nz;
-    if (dw_done0) begin
-      \$530 [0] = \$235 ;
-      \$530 [1] = \$236 ;
-      \$530 [2] = \$237 ;
-      \$530 [3] = \$238 ;
-      \$530 [4] = \$239 ;
-      \$530 [5] = \$240 ;
-      \$530 [6] = \$241 ;
-      \$530 [7] = \$242 ;
+    \$528  = nz;
+    if (dw_done0_c0) begin
+      \$528 [0] = \$233 ;
+      \$528 [1] = \$234 ;
+      \$528 [2] = \$235 ;
+      \$528 [3] = \$236 ;
+      \$528 [4] = \$237 ;
+      \$528 [5] = \$238 ;
+      \$528 [6] = \$239 ;
+      \$528 [7] = \$240 ;
     end
     if (rst) begin
-      \$530  = 8'h00;
+      \$528  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = d1;
-    if (dw_done0) begin
-      \$531  = \$8 [10:0];
+    \$529  = d1;
+    if (dw_done0_c0) begin
+      \$529  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = d2;
-    if (dw_done0) begin
-      \$532  = \$9 [10:0];
+    \$530  = d2;
+    if (dw_done0_c0) begin
+      \$530  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = d3;
-    if (dw_done0) begin
-      \$533  = \$10 [10:0];
+    \$531  = d3;
+    if (dw_done0_c0) begin
+      \$531  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = d4;
-    if (dw_done0) begin
-      \$534  = \$11 [10:0];
+    \$532  = d4;
+    if (dw_done0_c0) begin
+      \$532  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = d5;
-    if (dw_done0) begin
-      \$535  = \$12 [10:0];
+    \$533  = d5;
+    if (dw_done0_c0) begin
+      \$533  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = d6;
-    if (dw_done0) begin
-      \$536  = \$13 [10:0];
+    \$534  = d6;
+    if (dw_done0_c0) begin
+      \$534  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = d7;
-    if (dw_done0) begin
-      \$537  = \$14 [10:0];
+    \$535  = d7;
+    if (dw_done0_c0) begin
+      \$535  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = job_active;
-    if (hand_over) begin
-      \$538  = 1'h1;
+    \$536  = shadow0;
+    if (hand_over_c0) begin
+      \$536  = \$7 [19:0];
     end
-    if (\$243 ) begin
-      if (job_active) begin
-        if (\$259 ) begin
-          \$538  = 1'h0;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = shadow1;
+    if (hand_over_c0) begin
+      \$537  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = shadow2;
+    if (hand_over_c0) begin
+      \$538  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = shadow3;
+    if (hand_over_c0) begin
+      \$539  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = shadow4;
+    if (hand_over_c0) begin
+      \$540  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = shadow5;
+    if (hand_over_c0) begin
+      \$541  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = shadow6;
+    if (hand_over_c0) begin
+      \$542  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = shadow7;
+    if (hand_over_c0) begin
+      \$543  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = job_active_c0;
+    if (hand_over_c0) begin
+      \$544  = 1'h1;
+    end
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        if (\$257 ) begin
+          \$544  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = job_kind;
-    if (hand_over) begin
-      \$539  = s4_job;
+    \$545  = job_kind;
+    if (hand_over_c0) begin
+      \$545  = s4_job;
     end
     if (rst) begin
-      \$539  = 2'h0;
+      \$545  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = job_layer;
-    if (hand_over) begin
-      \$540  = s4_layer;
+    \$546  = job_layer;
+    if (hand_over_c0) begin
+      \$546  = s4_layer;
     end
     if (rst) begin
-      \$540  = 2'h0;
+      \$546  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = job_pos;
-    if (hand_over) begin
-      \$541  = s4_pos;
+    \$547  = job_pos;
+    if (hand_over_c0) begin
+      \$547  = s4_pos;
     end
     if (rst) begin
-      \$541  = 6'h00;
+      \$547  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = job_g;
-    if (hand_over) begin
-      \$542  = s4_g;
+    \$548  = job_g;
+    if (hand_over_c0) begin
+      \$548  = s4_g;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = job_k;
-    if (hand_over) begin
-      \$543  = 1'h0;
+    \$549  = job_k;
+    if (hand_over_c0) begin
+      \$549  = 1'h0;
     end
-    if (\$243 ) begin
-      if (job_active) begin
-        \$543  = \$255 [0];
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$549  = \$253 [0];
       end
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = shadow0;
-    if (hand_over) begin
-      \$544  = \$7 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = shadow1;
-    if (hand_over) begin
-      \$545  = \$8 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = shadow2;
-    if (hand_over) begin
-      \$546  = \$9 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = shadow3;
-    if (hand_over) begin
-      \$547  = \$10 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = shadow4;
-    if (hand_over) begin
-      \$548  = \$11 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = shadow5;
-    if (hand_over) begin
-      \$549  = \$12 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = shadow6;
-    if (hand_over) begin
-      \$550  = \$13 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = shadow7;
-    if (hand_over) begin
-      \$551  = \$14 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = \$signal ;
-    if (\$243 ) begin
-      \$552  = job_active;
+    \$550  = \$signal ;
+    if (\$241 ) begin
+      \$550  = job_active_c0;
     end
     if (rst) begin
-      \$552  = 1'h0;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = p1_kind;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$553  = job_kind;
+    \$551  = p1_kind;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$551  = job_kind;
       end
     end
     if (rst) begin
-      \$553  = 2'h0;
+      \$551  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = p1_layer;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$554  = job_layer;
+    \$552  = p1_layer;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$552  = job_layer;
       end
     end
     if (rst) begin
-      \$554  = 2'h0;
+      \$552  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = p1_pos;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$555  = job_pos;
+    \$553  = p1_pos;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$553  = job_pos;
       end
     end
     if (rst) begin
-      \$555  = 6'h00;
+      \$553  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \$signal$303 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$556  = \$244 ;
+    \$554  = \$signal$305 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$554  = \$242 ;
+      end
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = p1_last;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$555  = \$248 ;
+      end
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = p1_addr;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$556  = \$252 [0];
       end
     end
     if (rst) begin
@@ -3419,34 +3458,34 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = p1_last;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$557  = \$250 ;
+    \$557  = i_pot;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$557  = shadow0;
       end
     end
     if (rst) begin
-      \$557  = 1'h0;
+      \$557  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = p1_addr;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$558  = \$254 [0];
+    \$558  = \i_pot$81 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$558  = shadow1;
       end
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$558  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = i_pot;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$559  = shadow0;
+    \$559  = \i_pot$90 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$559  = shadow2;
       end
     end
     if (rst) begin
@@ -3455,10 +3494,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \i_pot$81 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$560  = shadow1;
+    \$560  = \i_pot$99 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$560  = shadow3;
       end
     end
     if (rst) begin
@@ -3467,10 +3506,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \i_pot$90 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$561  = shadow2;
+    \$561  = \i_pot$108 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$561  = shadow4;
       end
     end
     if (rst) begin
@@ -3479,10 +3518,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \i_pot$99 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$562  = shadow3;
+    \$562  = \i_pot$117 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$562  = shadow5;
       end
     end
     if (rst) begin
@@ -3491,10 +3530,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \i_pot$108 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$563  = shadow4;
+    \$563  = \i_pot$126 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$563  = shadow6;
       end
     end
     if (rst) begin
@@ -3503,10 +3542,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \i_pot$117 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$564  = shadow5;
+    \$564  = \i_pot$135 ;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        \$564  = shadow7;
       end
     end
     if (rst) begin
@@ -3515,35 +3554,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \i_pot$126 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$565  = shadow6;
-      end
-    end
-    if (rst) begin
-      \$565  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \i_pot$135 ;
-    if (\$243 ) begin
-      if (job_active) begin
-        \$566  = shadow7;
-      end
-    end
-    if (rst) begin
-      \$566  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = credit;
-    if (\$243 ) begin
-      if (job_active) begin
-        if (\$259 ) begin
-          \$567  = 1'h1;
+    \$565  = credit;
+    if (\$241 ) begin
+      if (job_active_c0) begin
+        if (\$257 ) begin
+          \$565  = 1'h1;
         end
       end
     end
@@ -3551,15 +3566,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
-                \$567  = 1'h0;
+                \$565  = 1'h0;
               end
             end
           end
@@ -3570,9 +3585,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
-              \$567  = 1'h0;
+          if (\$347 ) begin
+            if (\$352 ) begin
+              \$565  = 1'h0;
             end
           end
       4'h6:
@@ -3582,35 +3597,59 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
-              \$567  = 1'h0;
+          if (\$412 ) begin
+            if (\$417 ) begin
+              \$565  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$567  = 1'h1;
+      \$565  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = trace__valid;
-    if (\$260 ) begin
-      \$568  = 1'h0;
+    \$566  = trace__valid;
+    if (\$258 ) begin
+      \$566  = 1'h0;
     end
-    if (\$264 ) begin
+    if (\$262 ) begin
       if (tag[1]) begin
-        \$568  = 1'h1;
+        \$566  = 1'h1;
       end
     end
     if (rst) begin
-      \$568  = 1'h0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = word;
-    if (\$264 ) begin
+    \$567  = word;
+    if (\$262 ) begin
+      \$567  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    end
+    if (rst) begin
+      \$567  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = trace__payload;
+    if (\$262 ) begin
+      if (tag[1]) begin
+        \$568 [1:0] = tag[9:8];
+        \$568 [7:2] = tag[7:2];
+        \$568 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+      end
+    end
+    if (rst) begin
+      \$568  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = spk_word;
+    if (\$265 ) begin
       \$569  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
@@ -3619,34 +3658,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = trace__payload;
-    if (\$264 ) begin
+    \$570  = spikes__payload;
+    if (\$265 ) begin
       if (tag[1]) begin
-        \$570 [1:0] = tag[9:8];
-        \$570 [7:2] = tag[7:2];
-        \$570 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
-      end
-    end
-    if (rst) begin
-      \$570  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = spk_word;
-    if (\$267 ) begin
-      \$571  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
-    end
-    if (rst) begin
-      \$571  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = spikes__payload;
-    if (\$267 ) begin
-      if (tag[1]) begin
-        \$572  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$570  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     casez (seq_state)
@@ -3671,19 +3686,33 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$455 ) begin
-            \$572  = 32'd0;
+          if (\$453 ) begin
+            \$570  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$572  = 32'd0;
+      \$570  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = \$266 ;
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = load__payload;
+    if (rst) begin
+      \$572  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$573  = asm;
-    if (\$268 ) begin
-      \$573  = { load__payload[38:7], asm[415:32] };
+    if (load_ok) begin
+      \$573  = { lp[38:7], asm[415:32] };
     end
     if (rst) begin
       \$573  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -3694,30 +3723,30 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$574  = ox;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$574  = 4'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
+                if (\$291 ) begin
                 end else begin
-                  if (\$298 ) begin
-                    \$574  = \$299 [3:0];
+                  if (\$296 ) begin
+                    \$574  = \$297 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$574  = 4'h0;
           end
       4'h3:
@@ -3725,19 +3754,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
-                if (\$363 ) begin
-                  \$574  = \$364 [3:0];
+                if (\$361 ) begin
+                  \$574  = \$362 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$574  = 4'h0;
           end
       4'h7:
@@ -3745,13 +3774,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
-                if (\$428 ) begin
-                  \$574  = \$429 [3:0];
+                if (\$426 ) begin
+                  \$574  = \$427 [3:0];
                 end
               end
             end
@@ -3766,33 +3795,33 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$575  = oy;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$575  = 3'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
+                if (\$291 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$298 ) begin
+                  if (\$296 ) begin
                     \$575  = 3'h0;
                   end else begin
-                    \$575  = \$303 [2:0];
+                    \$575  = \$301 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$575  = 3'h0;
           end
       4'h3:
@@ -3800,22 +3829,22 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$363 ) begin
+                if (\$361 ) begin
                   \$575  = 3'h0;
                 end else begin
-                  \$575  = \$368 [2:0];
+                  \$575  = \$366 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$575  = 3'h0;
           end
       4'h7:
@@ -3823,16 +3852,16 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$428 ) begin
+                if (\$426 ) begin
                   \$575  = 3'h0;
                 end else begin
-                  \$575  = \$433 [2:0];
+                  \$575  = \$431 [2:0];
                 end
               end
             end
@@ -3847,28 +3876,28 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$576  = pos;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$576  = 6'h00;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
+                if (\$291 ) begin
                 end else begin
-                  \$576  = \$297 [5:0];
+                  \$576  = \$295 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$576  = 6'h00;
           end
       4'h3:
@@ -3876,17 +3905,17 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
-                \$576  = \$362 [5:0];
+                \$576  = \$360 [5:0];
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$576  = 6'h00;
           end
       4'h7:
@@ -3894,12 +3923,12 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
-                \$576  = \$427 [5:0];
+                \$576  = \$425 [5:0];
               end
             end
           end
@@ -3913,21 +3942,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$577  = gc;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$577  = 1'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
-                  \$577  = \$294 [0];
+                if (\$291 ) begin
+                  \$577  = \$292 [0];
                 end else begin
                   \$577  = 1'h0;
                 end
@@ -3935,52 +3964,52 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$577  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
+          if (\$324 ) begin
+          end else if (\$327 ) begin
           end else if (\$329 ) begin
-          end else if (\$331 ) begin
-            \$577  = \$335 [0];
+            \$577  = \$333 [0];
           end else begin
             \$577  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
-                \$577  = \$357 [0];
+              if (\$354 ) begin
+                \$577  = \$355 [0];
               end else begin
                 \$577  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$577  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$391 ) begin
+          if (\$389 ) begin
+          end else if (\$392 ) begin
           end else if (\$394 ) begin
-          end else if (\$396 ) begin
-            \$577  = \$400 [0];
+            \$577  = \$398 [0];
           end else begin
             \$577  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
-                \$577  = \$422 [0];
+              if (\$419 ) begin
+                \$577  = \$420 [0];
               end else begin
                 \$577  = 1'h0;
               end
@@ -3996,20 +4025,20 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$578  = ch;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$578  = 3'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
-              \$578  = \$282 [2:0];
+            if (\$279 ) begin
+              \$578  = \$280 [2:0];
             end else begin
               \$578  = 3'h0;
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$578  = 3'h0;
           end
       4'h3:
@@ -4019,7 +4048,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$578  = 3'h0;
           end
     endcase
@@ -4032,85 +4061,85 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$579  = ki;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$579  = 2'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
-                \$579  = \$290 [1:0];
+              if (\$283 ) begin
+              end else if (\$286 ) begin
+                \$579  = \$288 [1:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
-                  \$579  = \$295 ;
+                if (\$291 ) begin
+                  \$579  = \$293 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$298 ) begin
-                    \$579  = \$301 ;
+                  if (\$296 ) begin
+                    \$579  = \$299 ;
                   end else begin
-                    \$579  = \$306 ;
+                    \$579  = \$304 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$579  = 2'h0;
           end
       4'h3:
-          if (\$326 ) begin
+          if (\$324 ) begin
+          end else if (\$327 ) begin
+            \$579  = \$331 [1:0];
           end else if (\$329 ) begin
-            \$579  = \$333 [1:0];
-          end else if (\$331 ) begin
-            \$579  = \$336 ;
+            \$579  = \$334 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$363 ) begin
-                  \$579  = \$366 ;
+                if (\$361 ) begin
+                  \$579  = \$364 ;
                 end else begin
-                  \$579  = \$371 ;
+                  \$579  = \$369 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$579  = 2'h1;
           end
       4'h7:
-          if (\$391 ) begin
+          if (\$389 ) begin
+          end else if (\$392 ) begin
+            \$579  = \$396 [1:0];
           end else if (\$394 ) begin
-            \$579  = \$398 [1:0];
-          end else if (\$396 ) begin
-            \$579  = \$401 ;
+            \$579  = \$399 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$428 ) begin
-                  \$579  = \$431 ;
+                if (\$426 ) begin
+                  \$579  = \$429 ;
                 end else begin
-                  \$579  = \$436 ;
+                  \$579  = \$434 ;
                 end
               end
             end
@@ -4125,88 +4154,88 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$580  = kj;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$580  = 2'h0;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-                \$580  = \$289 [1:0];
-              end else if (\$288 ) begin
-                \$580  = \$291 ;
+              if (\$283 ) begin
+                \$580  = \$287 [1:0];
+              end else if (\$286 ) begin
+                \$580  = \$289 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
-                  \$580  = \$296 ;
+                if (\$291 ) begin
+                  \$580  = \$294 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$298 ) begin
+                  if (\$296 ) begin
                     \$580  = 2'h0;
                   end else begin
-                    \$580  = \$305 ;
+                    \$580  = \$303 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$580  = 2'h0;
           end
       4'h3:
-          if (\$326 ) begin
-            \$580  = \$332 [1:0];
+          if (\$324 ) begin
+            \$580  = \$330 [1:0];
+          end else if (\$327 ) begin
+            \$580  = \$332 ;
           end else if (\$329 ) begin
-            \$580  = \$334 ;
-          end else if (\$331 ) begin
-            \$580  = \$337 ;
+            \$580  = \$335 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$363 ) begin
+                if (\$361 ) begin
                   \$580  = 2'h0;
                 end else begin
-                  \$580  = \$370 ;
+                  \$580  = \$368 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$580  = 2'h1;
           end
       4'h7:
-          if (\$391 ) begin
-            \$580  = \$397 [1:0];
+          if (\$389 ) begin
+            \$580  = \$395 [1:0];
+          end else if (\$392 ) begin
+            \$580  = \$397 ;
           end else if (\$394 ) begin
-            \$580  = \$399 ;
-          end else if (\$396 ) begin
-            \$580  = \$402 ;
+            \$580  = \$400 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$428 ) begin
+                if (\$426 ) begin
                   \$580  = 2'h1;
                 end else begin
-                  \$580  = \$435 ;
+                  \$580  = \$433 ;
                 end
               end
             end
@@ -4221,25 +4250,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$581  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$270 ) begin
+          if (\$268 ) begin
             \$581  = 4'h1;
           end
       4'h1:
-          if (\$279 ) begin
+          if (\$277 ) begin
             (* full_case = 32'd1 *)
-            if (\$281 ) begin
+            if (\$279 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$285 ) begin
-              end else if (\$288 ) begin
+              if (\$283 ) begin
+              end else if (\$286 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$293 ) begin
+                if (\$291 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$298 ) begin
+                  if (\$296 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$302 ) begin
+                    if (\$300 ) begin
                       \$581  = 4'h2;
                     end else begin
                       \$581  = 4'h1;
@@ -4252,31 +4281,31 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h2:
-          if (\$323 ) begin
+          if (\$321 ) begin
             \$581  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$326 ) begin
+          if (\$324 ) begin
+          end else if (\$327 ) begin
           end else if (\$329 ) begin
-          end else if (\$331 ) begin
           end else begin
             \$581  = 4'h4;
           end
       4'h4:
-          if (\$342 ) begin
+          if (\$340 ) begin
             \$581  = 4'h5;
           end
       4'h5:
-          if (\$349 ) begin
-            if (\$354 ) begin
+          if (\$347 ) begin
+            if (\$352 ) begin
               (* full_case = 32'd1 *)
-              if (\$356 ) begin
+              if (\$354 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$363 ) begin
+                if (\$361 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$367 ) begin
+                  if (\$365 ) begin
                     \$581  = 4'h6;
                   end else begin
                     \$581  = 4'h3;
@@ -4288,31 +4317,31 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'h6:
-          if (\$388 ) begin
+          if (\$386 ) begin
             \$581  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$391 ) begin
+          if (\$389 ) begin
+          end else if (\$392 ) begin
           end else if (\$394 ) begin
-          end else if (\$396 ) begin
           end else begin
             \$581  = 4'h8;
           end
       4'h8:
-          if (\$407 ) begin
+          if (\$405 ) begin
             \$581  = 4'h9;
           end
       4'h9:
-          if (\$414 ) begin
-            if (\$419 ) begin
+          if (\$412 ) begin
+            if (\$417 ) begin
               (* full_case = 32'd1 *)
-              if (\$421 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$428 ) begin
+                if (\$426 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$432 ) begin
+                  if (\$430 ) begin
                     \$581  = 4'ha;
                   end else begin
                     \$581  = 4'h7;
@@ -4324,7 +4353,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             end
           end
       4'ha:
-          if (\$455 ) begin
+          if (\$453 ) begin
             \$581  = 4'h0;
           end
     endcase
@@ -4345,15 +4374,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$342 ) begin
-            \$582  = \$344 [7:0];
+          if (\$340 ) begin
+            \$582  = \$342 [7:0];
           end
       4'h5:
-          if (\$349 ) begin
-            \$582  = \$351 [7:0];
-            if (\$354 ) begin
-              if (\$356 ) begin
-                \$582  = \$359 [7:0];
+          if (\$347 ) begin
+            \$582  = \$349 [7:0];
+            if (\$352 ) begin
+              if (\$354 ) begin
+                \$582  = \$357 [7:0];
               end
             end
           end
@@ -4362,15 +4391,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$407 ) begin
-            \$582  = \$409 [7:0];
+          if (\$405 ) begin
+            \$582  = \$407 [7:0];
           end
       4'h9:
-          if (\$414 ) begin
-            \$582  = \$416 [7:0];
-            if (\$419 ) begin
-              if (\$421 ) begin
-                \$582  = \$424 [7:0];
+          if (\$412 ) begin
+            \$582  = \$414 [7:0];
+            if (\$417 ) begin
+              if (\$419 ) begin
+                \$582  = \$422 [7:0];
               end
             end
           end
@@ -4392,15 +4421,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$342 ) begin
-            \$583  = \$346 [7:0];
+          if (\$340 ) begin
+            \$583  = \$344 [7:0];
           end
       4'h5:
-          if (\$349 ) begin
-            \$583  = \$353 [7:0];
-            if (\$354 ) begin
-              if (\$356 ) begin
-                \$583  = \$361 [7:0];
+          if (\$347 ) begin
+            \$583  = \$351 [7:0];
+            if (\$352 ) begin
+              if (\$354 ) begin
+                \$583  = \$359 [7:0];
               end
             end
           end
@@ -4409,15 +4438,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$407 ) begin
-            \$583  = \$411 [7:0];
+          if (\$405 ) begin
+            \$583  = \$409 [7:0];
           end
       4'h9:
-          if (\$414 ) begin
-            \$583  = \$418 [7:0];
-            if (\$419 ) begin
-              if (\$421 ) begin
-                \$583  = \$426 [7:0];
+          if (\$412 ) begin
+            \$583  = \$416 [7:0];
+            if (\$417 ) begin
+              if (\$419 ) begin
+                \$583  = \$424 [7:0];
               end
             end
           end
@@ -4439,13 +4468,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$342 ) begin
+          if (\$340 ) begin
             \$584  = 1'h1;
           end
       4'h5:
-          if (\$349 ) begin
+          if (\$347 ) begin
             \$584  = 1'h0;
-            if (\$354 ) begin
+            if (\$352 ) begin
               \$584  = 1'h1;
             end
           end
@@ -4454,13 +4483,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$407 ) begin
+          if (\$405 ) begin
             \$584  = 1'h1;
           end
       4'h9:
-          if (\$414 ) begin
+          if (\$412 ) begin
             \$584  = 1'h0;
-            if (\$419 ) begin
+            if (\$417 ) begin
               \$584  = 1'h1;
             end
           end
@@ -4583,146 +4612,146 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$73  = 2'h0;
+      4'h1:
+          \$73  = 2'h0;
+      4'h2:
+          \$73  = 2'h0;
+      4'h3:
+          \$73  = 2'h0;
+      4'h4:
+          \$73  = 2'h0;
+      4'h5:
+          \$73  = 2'h0;
+      4'h6:
+          \$73  = 2'h0;
+      4'h7:
+          \$73  = 2'h0;
+      4'h8:
+          \$73  = 2'h0;
+      4'h9:
+          \$73  = 2'h0;
+      4'ha:
+          \$73  = 2'h0;
+      4'hb:
+          \$73  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$75  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$75  = 2'h0;
-      4'h1:
-          \$75  = 2'h0;
-      4'h2:
-          \$75  = 2'h0;
-      4'h3:
-          \$75  = 2'h0;
-      4'h4:
-          \$75  = 2'h0;
-      4'h5:
-          \$75  = 2'h0;
-      4'h6:
-          \$75  = 2'h0;
-      4'h7:
-          \$75  = 2'h0;
-      4'h8:
-          \$75  = 2'h0;
-      4'h9:
-          \$75  = 2'h0;
-      4'ha:
-          \$75  = 2'h0;
-      4'hb:
-          \$75  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = 2'h0;
     casez (oy)
       3'h0:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
       3'h1:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
       3'h2:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
       3'h3:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
       3'h4:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
       3'h5:
-          \$77  = 2'h0;
+          \$75  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = 2'h0;
+    \$81  = 2'h0;
     casez (oy)
       3'h0:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
       3'h1:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
       3'h2:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
       3'h3:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
       3'h4:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
       3'h5:
-          \$83  = 2'h2;
+          \$81  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = 2'h0;
+    \$84  = 2'h0;
     casez (ox)
       4'h0:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h1:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h2:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h3:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h4:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h5:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h6:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h7:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h8:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'h9:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'ha:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
       4'hb:
-          \$86  = 2'h2;
+          \$84  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 14'h0000;
+    \$87  = 14'h0000;
     casez (ox)
       4'h0:
-          \$89  = 14'h3ff7;
+          \$87  = 14'h3ff7;
       4'h1:
-          \$89  = 14'h0000;
+          \$87  = 14'h0000;
       4'h2:
-          \$89  = 14'h0009;
+          \$87  = 14'h0009;
       4'h3:
-          \$89  = 14'h0012;
+          \$87  = 14'h0012;
       4'h4:
-          \$89  = 14'h001b;
+          \$87  = 14'h001b;
       4'h5:
-          \$89  = 14'h0024;
+          \$87  = 14'h0024;
       4'h6:
-          \$89  = 14'h002d;
+          \$87  = 14'h002d;
       4'h7:
-          \$89  = 14'h0036;
+          \$87  = 14'h0036;
       4'h8:
-          \$89  = 14'h003f;
+          \$87  = 14'h003f;
       4'h9:
-          \$89  = 14'h0048;
+          \$87  = 14'h0048;
       4'ha:
-          \$89  = 14'h0051;
+          \$87  = 14'h0051;
       4'hb:
-          \$89  = 14'h0000;
+          \$87  = 14'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = 9'h000;
+    \$88  = 9'h000;
     casez (oy)
       3'h0:
-          \$90  = 9'h1ff;
+          \$88  = 9'h1ff;
       3'h1:
-          \$90  = 9'h001;
+          \$88  = 9'h001;
       3'h2:
-          \$90  = 9'h003;
+          \$88  = 9'h003;
       3'h3:
-          \$90  = 9'h005;
+          \$88  = 9'h005;
       3'h4:
-          \$90  = 9'h007;
+          \$88  = 9'h007;
       3'h5:
-          \$90  = 9'h000;
+          \$88  = 9'h000;
     endcase
   end
   always @* begin
@@ -4730,13 +4759,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$92  = 5'h00;
+          \$90  = 5'h00;
       2'h1:
-          \$92  = 5'h09;
+          \$90  = 5'h09;
       2'h2:
-          \$92  = 5'h12;
+          \$90  = 5'h12;
       2'h3:
-          \$92  = 5'h1b;
+          \$90  = 5'h1b;
     endcase
   end
   always @* begin
@@ -4744,9 +4773,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$94  = 1'h0;
+          \$92  = 1'h0;
       1'h1:
-          \$94  = 1'h0;
+          \$92  = 1'h0;
     endcase
   end
   always @* begin
@@ -4754,277 +4783,277 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$96  = 3'h0;
+          \$94  = 3'h0;
       2'h1:
-          \$96  = 3'h3;
+          \$94  = 3'h3;
       2'h2:
-          \$96  = 3'h6;
+          \$94  = 3'h6;
       2'h3:
-          \$96  = 3'h6;
+          \$94  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = 9'h000;
+    \$97  = 9'h000;
     casez (ox)
       4'h0:
-          \$99  = 9'h1ff;
+          \$97  = 9'h1ff;
       4'h1:
-          \$99  = 9'h000;
+          \$97  = 9'h000;
       4'h2:
-          \$99  = 9'h001;
+          \$97  = 9'h001;
       4'h3:
-          \$99  = 9'h002;
+          \$97  = 9'h002;
       4'h4:
-          \$99  = 9'h003;
+          \$97  = 9'h003;
       4'h5:
-          \$99  = 9'h004;
+          \$97  = 9'h004;
       4'h6:
-          \$99  = 9'h005;
+          \$97  = 9'h005;
       4'h7:
-          \$99  = 9'h006;
+          \$97  = 9'h006;
       4'h8:
-          \$99  = 9'h007;
+          \$97  = 9'h007;
       4'h9:
-          \$99  = 9'h008;
+          \$97  = 9'h008;
       4'ha:
-          \$99  = 9'h009;
+          \$97  = 9'h009;
       4'hb:
-          \$99  = 9'h000;
+          \$97  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = 9'h000;
+    \$100  = 9'h000;
     casez (ox)
       4'h0:
-          \$102  = 9'h1ff;
+          \$100  = 9'h1ff;
       4'h1:
-          \$102  = 9'h000;
+          \$100  = 9'h000;
       4'h2:
-          \$102  = 9'h001;
+          \$100  = 9'h001;
       4'h3:
-          \$102  = 9'h002;
+          \$100  = 9'h002;
       4'h4:
-          \$102  = 9'h003;
+          \$100  = 9'h003;
       4'h5:
-          \$102  = 9'h004;
+          \$100  = 9'h004;
       4'h6:
-          \$102  = 9'h005;
+          \$100  = 9'h005;
       4'h7:
-          \$102  = 9'h006;
+          \$100  = 9'h006;
       4'h8:
-          \$102  = 9'h007;
+          \$100  = 9'h007;
       4'h9:
-          \$102  = 9'h008;
+          \$100  = 9'h008;
       4'ha:
-          \$102  = 9'h009;
+          \$100  = 9'h009;
       4'hb:
-          \$102  = 9'h000;
+          \$100  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = 9'h000;
+    \$104  = 9'h000;
     casez (oy)
       3'h0:
-          \$106  = 9'h1ff;
+          \$104  = 9'h1ff;
       3'h1:
-          \$106  = 9'h001;
+          \$104  = 9'h001;
       3'h2:
-          \$106  = 9'h003;
+          \$104  = 9'h003;
       3'h3:
-          \$106  = 9'h005;
+          \$104  = 9'h005;
       3'h4:
-          \$106  = 9'h007;
+          \$104  = 9'h007;
       3'h5:
-          \$106  = 9'h000;
+          \$104  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = 9'h000;
+    \$108  = 9'h000;
     casez (oy)
       3'h0:
-          \$110  = 9'h1ff;
+          \$108  = 9'h1ff;
       3'h1:
-          \$110  = 9'h001;
+          \$108  = 9'h001;
       3'h2:
-          \$110  = 9'h003;
+          \$108  = 9'h003;
       3'h3:
-          \$110  = 9'h005;
+          \$108  = 9'h005;
       3'h4:
-          \$110  = 9'h007;
+          \$108  = 9'h007;
       3'h5:
-          \$110  = 9'h000;
+          \$108  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = 2'h0;
+    \$113  = 2'h0;
     casez (oy)
       3'h0:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
       3'h1:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
       3'h2:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
       3'h3:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
       3'h4:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
       3'h5:
-          \$115  = 2'h2;
+          \$113  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = 2'h0;
+    \$116  = 2'h0;
     casez (ox)
       4'h0:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h1:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h2:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h3:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h4:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h5:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h6:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h7:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h8:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'h9:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'ha:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
       4'hb:
-          \$118  = 2'h2;
+          \$116  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$121  = 2'h0;
+      4'h1:
+          \$121  = 2'h0;
+      4'h2:
+          \$121  = 2'h0;
+      4'h3:
+          \$121  = 2'h0;
+      4'h4:
+          \$121  = 2'h0;
+      4'h5:
+          \$121  = 2'h0;
+      4'h6:
+          \$121  = 2'h0;
+      4'h7:
+          \$121  = 2'h0;
+      4'h8:
+          \$121  = 2'h0;
+      4'h9:
+          \$121  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$123  = 2'h0;
-    casez (ox)
-      4'h0:
+    casez (oy)
+      3'h0:
           \$123  = 2'h0;
-      4'h1:
+      3'h1:
           \$123  = 2'h0;
-      4'h2:
+      3'h2:
           \$123  = 2'h0;
-      4'h3:
-          \$123  = 2'h0;
-      4'h4:
-          \$123  = 2'h0;
-      4'h5:
-          \$123  = 2'h0;
-      4'h6:
-          \$123  = 2'h0;
-      4'h7:
-          \$123  = 2'h0;
-      4'h8:
-          \$123  = 2'h0;
-      4'h9:
+      3'h3:
           \$123  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = 2'h0;
+    \$126  = 2'h0;
     casez (oy)
       3'h0:
-          \$125  = 2'h0;
+          \$126  = 2'h2;
       3'h1:
-          \$125  = 2'h0;
+          \$126  = 2'h2;
       3'h2:
-          \$125  = 2'h0;
+          \$126  = 2'h2;
       3'h3:
-          \$125  = 2'h0;
+          \$126  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$128  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$128  = 2'h2;
-      3'h1:
-          \$128  = 2'h2;
-      3'h2:
-          \$128  = 2'h2;
-      3'h3:
-          \$128  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = 2'h0;
     casez (ox)
       4'h0:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h1:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h2:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h3:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h4:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h5:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h6:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h7:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h8:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
       4'h9:
-          \$130  = 2'h2;
+          \$128  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = 12'h000;
+    \$131  = 12'h000;
     casez (ox)
       4'h0:
-          \$133  = 12'h000;
+          \$131  = 12'h000;
       4'h1:
-          \$133  = 12'h005;
+          \$131  = 12'h005;
       4'h2:
-          \$133  = 12'h00a;
+          \$131  = 12'h00a;
       4'h3:
-          \$133  = 12'h00f;
+          \$131  = 12'h00f;
       4'h4:
-          \$133  = 12'h014;
+          \$131  = 12'h014;
       4'h5:
-          \$133  = 12'h019;
+          \$131  = 12'h019;
       4'h6:
-          \$133  = 12'h01e;
+          \$131  = 12'h01e;
       4'h7:
-          \$133  = 12'h023;
+          \$131  = 12'h023;
       4'h8:
-          \$133  = 12'h028;
+          \$131  = 12'h028;
       4'h9:
-          \$133  = 12'h000;
+          \$131  = 12'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = 8'h00;
+    \$132  = 8'h00;
     casez (oy)
       3'h0:
-          \$134  = 8'h00;
+          \$132  = 8'h00;
       3'h1:
-          \$134  = 8'h01;
+          \$132  = 8'h01;
       3'h2:
-          \$134  = 8'h02;
+          \$132  = 8'h02;
       3'h3:
-          \$134  = 8'h00;
+          \$132  = 8'h00;
     endcase
   end
   always @* begin
@@ -5032,13 +5061,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$136  = 4'h0;
+          \$134  = 4'h0;
       2'h1:
-          \$136  = 4'h5;
+          \$134  = 4'h5;
       2'h2:
-          \$136  = 4'ha;
+          \$134  = 4'ha;
       2'h3:
-          \$136  = 4'hf;
+          \$134  = 4'hf;
     endcase
   end
   always @* begin
@@ -5046,9 +5075,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$138  = 4'h9;
+          \$136  = 4'h9;
       1'h1:
-          \$138  = 4'h9;
+          \$136  = 4'h9;
     endcase
   end
   always @* begin
@@ -5056,13 +5085,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$139  = 3'h0;
+          \$137  = 3'h0;
       2'h1:
-          \$139  = 3'h3;
+          \$137  = 3'h3;
       2'h2:
-          \$139  = 3'h6;
+          \$137  = 3'h6;
       2'h3:
-          \$139  = 3'h6;
+          \$137  = 3'h6;
     endcase
   end
   always @* begin
@@ -5070,99 +5099,99 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$146  = 5'h12;
+          \$144  = 5'h12;
       1'h1:
-          \$146  = 5'h12;
+          \$144  = 5'h12;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$148  = 2'h1;
+      4'h1:
+          \$148  = 2'h0;
+      4'h2:
+          \$148  = 2'h0;
+      4'h3:
+          \$148  = 2'h0;
+      4'h4:
+          \$148  = 2'h0;
+      4'h5:
+          \$148  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$150  = 2'h0;
-    casez (ox)
-      4'h0:
+    casez (oy)
+      3'h0:
           \$150  = 2'h1;
-      4'h1:
+      3'h1:
           \$150  = 2'h0;
-      4'h2:
-          \$150  = 2'h0;
-      4'h3:
-          \$150  = 2'h0;
-      4'h4:
-          \$150  = 2'h0;
-      4'h5:
+      3'h2:
           \$150  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = 2'h0;
+    \$153  = 2'h0;
     casez (oy)
       3'h0:
-          \$152  = 2'h1;
+          \$153  = 2'h2;
       3'h1:
-          \$152  = 2'h0;
+          \$153  = 2'h1;
       3'h2:
-          \$152  = 2'h0;
+          \$153  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$155  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      4'h0:
           \$155  = 2'h2;
-      3'h1:
+      4'h1:
+          \$155  = 2'h2;
+      4'h2:
+          \$155  = 2'h2;
+      4'h3:
+          \$155  = 2'h2;
+      4'h4:
           \$155  = 2'h1;
-      3'h2:
+      4'h5:
           \$155  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = 2'h0;
+    \$158  = 10'h000;
     casez (ox)
       4'h0:
-          \$157  = 2'h2;
+          \$158  = 10'h034;
       4'h1:
-          \$157  = 2'h2;
+          \$158  = 10'h03a;
       4'h2:
-          \$157  = 2'h2;
+          \$158  = 10'h040;
       4'h3:
-          \$157  = 2'h2;
+          \$158  = 10'h046;
       4'h4:
-          \$157  = 2'h1;
+          \$158  = 10'h04c;
       4'h5:
-          \$157  = 2'h1;
+          \$158  = 10'h037;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = 10'h000;
-    casez (ox)
-      4'h0:
-          \$160  = 10'h034;
-      4'h1:
-          \$160  = 10'h03a;
-      4'h2:
-          \$160  = 10'h040;
-      4'h3:
-          \$160  = 10'h046;
-      4'h4:
-          \$160  = 10'h04c;
-      4'h5:
-          \$160  = 10'h037;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 7'h00;
+    \$159  = 7'h00;
     casez (oy)
       3'h0:
-          \$161  = 7'h7f;
+          \$159  = 7'h7f;
       3'h1:
-          \$161  = 7'h01;
+          \$159  = 7'h01;
       3'h2:
-          \$161  = 7'h00;
+          \$159  = 7'h00;
     endcase
   end
   always @* begin
@@ -5170,13 +5199,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$163  = 4'h0;
+          \$161  = 4'h0;
       2'h1:
-          \$163  = 4'h3;
+          \$161  = 4'h3;
       2'h2:
-          \$163  = 4'h6;
+          \$161  = 4'h6;
       2'h3:
-          \$163  = 4'h9;
+          \$161  = 4'h9;
     endcase
   end
   always @* begin
@@ -5184,9 +5213,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$165  = 5'h1a;
+          \$163  = 5'h1a;
       1'h1:
-          \$165  = 5'h1a;
+          \$163  = 5'h1a;
     endcase
   end
   always @* begin
@@ -5194,13 +5223,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$166  = 3'h0;
+          \$164  = 3'h0;
       2'h1:
-          \$166  = 3'h3;
+          \$164  = 3'h3;
       2'h2:
-          \$166  = 3'h6;
+          \$164  = 3'h6;
       2'h3:
-          \$166  = 3'h6;
+          \$164  = 3'h6;
     endcase
   end
   always @* begin
@@ -5208,9 +5237,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$173  = 6'h23;
+          \$171  = 6'h23;
       1'h1:
-          \$173  = 6'h23;
+          \$171  = 6'h23;
     endcase
   end
   always @* begin
@@ -5218,421 +5247,421 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c)
       3'h0:
-          \$193  = d0;
+          \$191  = d0;
       3'h1:
-          \$193  = d1;
+          \$191  = d1;
       3'h2:
-          \$193  = d2;
+          \$191  = d2;
       3'h3:
-          \$193  = d3;
+          \$191  = d3;
       3'h4:
-          \$193  = d4;
+          \$191  = d4;
       3'h5:
-          \$193  = d5;
+          \$191  = d5;
       3'h6:
-          \$193  = d6;
+          \$191  = d6;
       3'h7:
-          \$193  = d7;
+          \$191  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = 2'h0;
+    \$270  = 2'h0;
     casez (oy)
       3'h0:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
       3'h1:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
       3'h2:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
       3'h3:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
       3'h4:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
       3'h5:
-          \$272  = 2'h2;
+          \$270  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = 2'h0;
+    \$273  = 2'h0;
     casez (ox)
       4'h0:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h1:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h2:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h3:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h4:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h5:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h6:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h7:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h8:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'h9:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'ha:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
       4'hb:
-          \$275  = 2'h2;
+          \$273  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = 2'h0;
+    \$281  = 2'h0;
     casez (oy)
       3'h0:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
       3'h1:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
       3'h2:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
       3'h3:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
       3'h4:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
       3'h5:
-          \$283  = 2'h2;
+          \$281  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = 2'h0;
+    \$284  = 2'h0;
     casez (ox)
       4'h0:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h1:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h2:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h3:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h4:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h5:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h6:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h7:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h8:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'h9:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'ha:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
       4'hb:
-          \$286  = 2'h2;
+          \$284  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = 2'h0;
+    \$289  = 2'h0;
     casez (oy)
       3'h0:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
       3'h1:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
       3'h2:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
       3'h3:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
       3'h4:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
       3'h5:
-          \$291  = 2'h0;
+          \$289  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = 2'h0;
+    \$293  = 2'h0;
     casez (ox)
       4'h0:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h1:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h2:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h3:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h4:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h5:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h6:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h7:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h8:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'h9:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'ha:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
       4'hb:
-          \$295  = 2'h0;
+          \$293  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = 2'h0;
+    \$294  = 2'h0;
     casez (oy)
       3'h0:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
       3'h1:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
       3'h2:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
       3'h3:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
       3'h4:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
       3'h5:
-          \$296  = 2'h0;
+          \$294  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = 2'h0;
-    casez (\$300 )
+    \$299  = 2'h0;
+    casez (\$298 )
       5'h00:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h01:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h02:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h03:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h04:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h05:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h06:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h07:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h08:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h09:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h0a:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
       5'h0b:
-          \$301  = 2'h0;
+          \$299  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = 2'h0;
-    casez (\$304 )
+    \$303  = 2'h0;
+    casez (\$302 )
       4'h0:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
       4'h1:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
       4'h2:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
       4'h3:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
       4'h4:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
       4'h5:
-          \$305  = 2'h0;
+          \$303  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = 2'h0;
+    \$304  = 2'h0;
     casez (ox)
       4'h0:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h1:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h2:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h3:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h4:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h5:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h6:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h7:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h8:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'h9:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'ha:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
       4'hb:
-          \$306  = 2'h0;
+          \$304  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = 2'h0;
+    \$322  = 2'h0;
     casez (oy)
       3'h0:
-          \$324  = 2'h2;
+          \$322  = 2'h2;
       3'h1:
-          \$324  = 2'h2;
+          \$322  = 2'h2;
       3'h2:
-          \$324  = 2'h2;
+          \$322  = 2'h2;
       3'h3:
-          \$324  = 2'h2;
+          \$322  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = 2'h0;
+    \$325  = 2'h0;
     casez (ox)
       4'h0:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h1:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h2:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h3:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h4:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h5:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h6:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h7:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h8:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
       4'h9:
-          \$327  = 2'h2;
+          \$325  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$332  = 2'h0;
+      3'h1:
+          \$332  = 2'h0;
+      3'h2:
+          \$332  = 2'h0;
+      3'h3:
+          \$332  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$334  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$334  = 2'h0;
-      3'h1:
-          \$334  = 2'h0;
-      3'h2:
-          \$334  = 2'h0;
-      3'h3:
-          \$334  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = 2'h0;
     casez (ox)
       4'h0:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h1:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h2:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h3:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h4:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h5:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h6:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h7:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h8:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
       4'h9:
-          \$336  = 2'h0;
+          \$334  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = 2'h0;
+    \$335  = 2'h0;
     casez (oy)
       3'h0:
-          \$337  = 2'h0;
+          \$335  = 2'h0;
       3'h1:
-          \$337  = 2'h0;
+          \$335  = 2'h0;
       3'h2:
-          \$337  = 2'h0;
+          \$335  = 2'h0;
       3'h3:
-          \$337  = 2'h0;
+          \$335  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = 2'h0;
-    casez (\$365 )
+    \$364  = 2'h0;
+    casez (\$363 )
       5'h00:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h01:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h02:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h03:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h04:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h05:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h06:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h07:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h08:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
       5'h09:
-          \$366  = 2'h0;
+          \$364  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = 2'h0;
-    casez (\$369 )
+    \$368  = 2'h0;
+    casez (\$367 )
       4'h0:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       4'h1:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       4'h2:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
       4'h3:
-          \$370  = 2'h0;
+          \$368  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = 2'h0;
+    \$369  = 2'h0;
     casez (ox)
       4'h0:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h1:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h2:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h3:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h4:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h5:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h6:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h7:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h8:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
       4'h9:
-          \$371  = 2'h0;
+          \$369  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5693,10 +5722,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \i_step$140  = p_rd__data[415:396];
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$161  = load__payload[6:1];
-  assign \$signature__data$162  = { load__payload[38:7], asm[415:384] };
-  assign \$signature__addr$165  = load__payload[2:1];
-  assign \$signature__data$166  = { load__payload[38:7], asm[415:32] };
+  assign \$signature__addr$161  = lp[6:1];
+  assign \$signature__data$163  = { lp[38:7], asm[415:384] };
+  assign \$signature__addr$167  = lp[2:1];
+  assign \$signature__data$168  = { lp[38:7], asm[415:32] };
   assign launch_final = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[6:1];
@@ -5713,22 +5742,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \tag.last  = tag[1];
   assign \tag.pos  = tag[7:2];
   assign \tag.layer  = tag[9:8];
+  assign \lp.sel  = lp[0];
+  assign \lp.addr  = lp[6:1];
+  assign \lp.data  = lp[38:7];
+  assign \lp.commit  = lp[39];
   assign tag_in[9:8] = p1_layer;
   assign tag_in[7:2] = p1_pos;
   assign tag_in[1] = p1_last;
   assign tag_in[0] = \$30 ;
   assign \$16  = { 1'h0, job_layer };
   assign \$18  = { 1'h0, job_g };
-  assign \$42  = load__payload[0];
-  assign \$97  = { 1'h0, kj };
-  assign \$252  = { 1'h0, job_g };
-  assign \$257  = 1'h1;
-  assign \$258  = 2'h0;
-  assign \$293  = gc;
-  assign \$331  = gc;
-  assign \$356  = gc;
-  assign \$396  = gc;
-  assign \$421  = gc;
+  assign \$40  = lp[0];
+  assign \$95  = { 1'h0, kj };
+  assign \$250  = { 1'h0, job_g };
+  assign \$255  = 1'h1;
+  assign \$256  = 2'h0;
+  assign \$291  = gc;
+  assign \$329  = gc;
+  assign \$354  = gc;
+  assign \$394  = gc;
+  assign \$419  = gc;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -364,29 +364,41 @@ class DSCNNExtractor(wiring.Component):
         # clock enable or a synchronous reset, no decode logic per lane. The
         # accumulators are cleared by the last op of a group (the flip-flops' sync
         # reset, off the adder's path) rather than muxed at the first op.
+        # Each control exists in one copy per group of LANE_GROUP lanes (``keep``, see
+        # the operand copies): a single flip-flop driving the enables of all L lanes'
+        # registers was among router2's most congested nets (``dw_done0``, the
+        # post-processor's ``job_active``: 10-20 overused wires each, build 7's heat map).
+        NG = -(-L // LANE_GROUP)
+
+        def copies(name, n=NG, **kw):
+            return [Signal(name=f"{name}_c{k}", attrs={"keep": 1}, **kw) for k in range(n)]
+
         s3_done = s3["valid"] & s3["last"]
-        acc_clear, hand_over = Signal(), Signal()
-        dw_done = [Signal(name=f"dw_done{gg}") for gg in range(G)]
-        m.d.sync += [acc_clear.eq(s3_done),
-                     hand_over.eq(s3_done & (s3["kind"] != _Kind.DW))]
-        m.d.sync += [dw_done[gg].eq(s3_done & (s3["kind"] == _Kind.DW) & (s3["g"] == gg))
-                     for gg in range(G)]
+        acc_clear, hand_over = copies("acc_clear"), copies("hand_over")
+        dw_done = [copies(f"dw_done{gg}") for gg in range(G)]
+        m.d.sync += [c.eq(s3_done) for c in acc_clear]
+        m.d.sync += [c.eq(s3_done & (s3["kind"] != _Kind.DW)) for c in hand_over]
+        m.d.sync += [c.eq(s3_done & (s3["kind"] == _Kind.DW) & (s3["g"] == gg))
+                     for gg in range(G) for c in dw_done[gg]]
         for l in range(L):
             m.d.comb += total[l].eq(acc[l] + prods[l])
-            with m.If(acc_clear | ResetSignal()):
+            with m.If(acc_clear[l // LANE_GROUP] | ResetSignal()):
                 m.d.sync += acc[l].eq(0)
             with m.Elif(s4["valid"]):
                 m.d.sync += acc[l].eq(total[l])
         for gg in range(G):
-            with m.If(dw_done[gg]):
-                for l in range(L):
+            for l in range(L):
+                with m.If(dw_done[gg][l // LANE_GROUP]):
                     c = gg * L + l
                     m.d.sync += [d_regs[c].eq(total[l]), nz[c].eq(total[l] != 0)]
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
         m.d.comb += stall.eq(self.trace.valid & ~self.trace.ready)
-        job_active = Signal()
+        # job_active[0] is the post-processor's state; the others are copies enabling
+        # the shadow shift of their group of lanes.
+        job_active_c = copies("job_active")
+        job_active = job_active_c[0]
         job_kind = Signal(_Job)
         job_layer = Signal(range(max(NL, 2)))
         job_pos = Signal(range(max(NPOS, 2)))
@@ -395,12 +407,15 @@ class DSCNNExtractor(wiring.Component):
         shadow = [Signal(signed(AW), name=f"shadow{l}", reset_less=True) for l in range(L)]
         launch_final = Signal()       # from the sequencer
         final_layer = NL - 1
-        with m.If(hand_over):
-            m.d.sync += [job_active.eq(1), job_kind.eq(s4["job"]), job_layer.eq(s4["layer"]),
+        for l in range(L):
+            with m.If(hand_over[l // LANE_GROUP]):
+                m.d.sync += shadow[l].eq(total[l])
+        with m.If(hand_over[0]):
+            m.d.sync += [*(c.eq(1) for c in job_active_c), job_kind.eq(s4["job"]),
+                         job_layer.eq(s4["layer"]),
                          job_pos.eq(s4["pos"]), job_g.eq(s4["g"]), job_k.eq(0)]
-            m.d.sync += [shadow[l].eq(total[l]) for l in range(L)]
         with m.If(launch_final):
-            m.d.sync += [job_active.eq(1), job_kind.eq(_Job.FINAL),
+            m.d.sync += [*(c.eq(1) for c in job_active_c), job_kind.eq(_Job.FINAL),
                          job_layer.eq(final_layer), job_k.eq(0), job_g.eq(0)]
 
         is_final = job_kind == _Job.FINAL
@@ -426,9 +441,11 @@ class DSCNNExtractor(wiring.Component):
                              p1_last.eq(word_done), p1_addr.eq(step_addr),
                              job_k.eq(job_k + 1)]
                 m.d.sync += [p1_pot[a].eq(shadow[a]) for a in range(A)]
-                m.d.sync += [shadow[l].eq(shadow[l + A]) for l in range(L - A)]
                 with m.If(job_k == n_steps - 1):
-                    m.d.sync += [job_active.eq(0), credit.eq(1)]
+                    m.d.sync += [*(c.eq(0) for c in job_active_c), credit.eq(1)]
+            for l in range(L - A):
+                with m.If(job_active_c[l // LANE_GROUP]):
+                    m.d.sync += shadow[l].eq(shadow[l + A])
 
         # P1: thresholds, steps and sums read; pooled sums updated.
         tops = _rom([(1 << g.act_bits) - 1 for g in spec.layers], 4)
@@ -531,9 +548,15 @@ class DSCNNExtractor(wiring.Component):
         # Loader (idle only).
         n_chunks = max(self.chunks(Sel.WEIGHTS), self.chunks(Sel.PARAMS))
         asm = Signal(n_chunks * LOAD_CHUNK)
-        lp = self.load.payload
+        # The accepted beat is registered before it reaches the assembly register and the
+        # RAMs: the handshake (valid & ready, an FSM decode) no longer enables hundreds
+        # of flip-flops and the write ports directly (the most congested net of build 7).
+        # The write lands one cycle later, still before any read: the sequencer leaves
+        # IDLE only in a cycle without a beat, and reads start two cycles after that.
+        lp = Signal.like(self.load.payload)
+        load_ok = Signal()
+        m.d.sync += [load_ok.eq(self.load.valid & self.load.ready), lp.eq(self.load.payload)]
         new_asm = Cat(asm[LOAD_CHUNK:], lp.data)
-        load_ok = self.load.valid & self.load.ready
 
         def _word(width):
             lo = (n_chunks - -(-width // LOAD_CHUNK)) * LOAD_CHUNK
