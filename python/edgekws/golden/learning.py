@@ -218,20 +218,20 @@ def _bitsets_from_rows(rows: np.ndarray) -> list[int]:
 
 
 def _large_empty(shape, dtype) -> np.ndarray:
-    """``np.empty`` backed by transparent huge pages where the OS offers them.
+    """A large zeroed array whose pages are faulted in by one ``mmap(MAP_POPULATE)`` call.
 
-    ``fit`` returns every sample's potentials (186 MB for the tutorial's 94,000 x 495):
-    first-touching that many 4 KiB pages cost 0.49 s of CPU, more than the learning
-    itself; with MADV_HUGEPAGE it took 0.04 s (measured, Linux, THP in madvise mode).
+    ``fit`` returns every sample's potentials (186 MB for the tutorial's 94,000 x 495),
+    and first-touching that many pages one fault at a time cost more than the learning
+    itself. Measured with ``fit`` of 94,000 samples after a 1 s pause, as ``make bench``
+    times it (3 runs each, twice): MAP_POPULATE 0.42-0.58 s, transparent huge pages
+    (MADV_HUGEPAGE, which defrag=madvise compacts for on the fault path) 0.70-0.88 s,
+    plain ``np.empty`` 0.48-1.07 s.
     """
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if nbytes < (8 << 20) or not hasattr(mmap, "MADV_HUGEPAGE"):
+    flags = getattr(mmap, "MAP_POPULATE", 0)
+    if nbytes < (8 << 20) or not flags:
         return np.empty(shape, dtype)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:  # pragma: no cover - THP disabled: plain pages still work
-        pass
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flags)
     return np.frombuffer(buf, dtype).reshape(shape)
 
 
