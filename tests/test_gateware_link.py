@@ -89,6 +89,20 @@ def _sender(dut, stream, *, idle_after=lambda frame_len: 0, done=None):
     return bench
 
 
+async def _send_reply(ctx, dut, body):
+    """Write ``body`` into the reply RAM, then pulse ``rep_send`` (as the dispatcher does)."""
+    for a, b in enumerate(body):
+        ctx.set(dut.rep_addr, a)
+        ctx.set(dut.rep_data, b)
+        ctx.set(dut.rep_we, 1)
+        await ctx.tick()
+    ctx.set(dut.rep_we, 0)
+    ctx.set(dut.rep_len, len(body))
+    ctx.set(dut.rep_send, 1)
+    await ctx.tick()
+    ctx.set(dut.rep_send, 0)
+
+
 async def _read_request(ctx, dut):
     status, length = ctx.get(dut.req_status), ctx.get(dut.req_len)
     data = bytearray()
@@ -335,16 +349,7 @@ def test_reply_path_sends_encode_packet_bytes():
 
     async def main(ctx):
         for body in replies:
-            for a, b in enumerate(body):
-                ctx.set(dut.rep_addr, a)
-                ctx.set(dut.rep_data, b)
-                ctx.set(dut.rep_we, 1)
-                await ctx.tick()
-            ctx.set(dut.rep_we, 0)
-            ctx.set(dut.rep_len, len(body))
-            ctx.set(dut.rep_send, 1)
-            await ctx.tick()
-            ctx.set(dut.rep_send, 0)
+            await _send_reply(ctx, dut, body)
             # record the line while busy, and a little after
             levels = []
             async for _, _, busy, tx in ctx.tick().sample(dut.rep_busy, dut.tx):
@@ -377,16 +382,7 @@ def test_reply_while_receiving_and_send_ignored_while_busy():
     got, levels = [], []
 
     async def reply(ctx):
-        for a, b in enumerate(body):
-            ctx.set(dut.rep_addr, a)
-            ctx.set(dut.rep_data, b)
-            ctx.set(dut.rep_we, 1)
-            await ctx.tick()
-        ctx.set(dut.rep_we, 0)
-        ctx.set(dut.rep_len, len(body))
-        ctx.set(dut.rep_send, 1)
-        await ctx.tick()
-        ctx.set(dut.rep_send, 0)
+        await _send_reply(ctx, dut, body)
         cycle = 0
         async for _, _, busy, tx in ctx.tick().sample(dut.rep_busy, dut.tx):
             if not busy:
