@@ -8,7 +8,7 @@ board build (fpga/board.py) uses the real top with its UART.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +23,14 @@ def _shift_in(m, pin, width):
     sr = Signal(width)
     m.d.sync += sr.eq(Cat(pin, sr[:-1]))
     return sr
+
+
+def _stream_in(m, stream, sin, valid, ready):
+    """Drive an input ``stream`` from pins: its payload shifted in on ``sin``, ``valid``
+    in, ``ready`` out."""
+    payload = Value.cast(stream.payload)
+    return [payload.eq(_shift_in(m, sin, len(payload))), stream.valid.eq(valid),
+            ready.eq(stream.ready)]
 
 
 def _shift_out(m, load, value):
@@ -51,11 +59,8 @@ class ExtractorHarness(wiring.Component):
         m = Module()
         m.submodules.ext = ext = self.ext
         m.d.comb += [
-            ext.load.payload.eq(_shift_in(m, self.load_sin,
-                                          len(ext.load.payload.as_value()))),
-            ext.load.valid.eq(self.load_valid), self.load_ready.eq(ext.load.ready),
-            ext.pixels.payload.eq(_shift_in(m, self.pix_sin, len(ext.pixels.payload))),
-            ext.pixels.valid.eq(self.pix_valid), self.pix_ready.eq(ext.pixels.ready),
+            *_stream_in(m, ext.load, self.load_sin, self.load_valid, self.load_ready),
+            *_stream_in(m, ext.pixels, self.pix_sin, self.pix_valid, self.pix_ready),
             ext.spikes.ready.eq(self.spk_ready), self.spk_valid.eq(ext.spikes.valid),
             ext.trace.ready.eq(1), self.busy.eq(ext.busy),
             self.sout.eq(_shift_out(m, ext.spikes.valid & ext.spikes.ready,
@@ -76,8 +81,7 @@ class FCHarness(wiring.Component):
         m = Module()
         m.submodules.core = core = self.core
         m.d.comb += [
-            core.cmd.payload.eq(_shift_in(m, self.sin, len(core.cmd.payload.as_value()))),
-            core.cmd.valid.eq(self.cmd_valid), self.cmd_ready.eq(core.cmd.ready),
+            *_stream_in(m, core.cmd, self.sin, self.cmd_valid, self.cmd_ready),
             core.rsp.ready.eq(self.rsp_ready),
             self.sout.eq(_shift_out(m, core.rsp.valid & core.rsp.ready,
                                     core.rsp.payload.as_value())),
