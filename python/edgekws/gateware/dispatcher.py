@@ -298,6 +298,33 @@ class Dispatcher(wiring.Component):
 
         fin = "FIN_SEQ"
 
+        def data_request(frame_cmd, spikes_cmd, learn, head, bad_arg=None):
+            """INFER/LEARN and their _SPIKES forms: ``head`` payload bytes (INFER's
+            flags, LEARN's i16 label) before an MFCC frame (``frame_cmd``) or a spike
+            word; the length, geometry and ``bad_arg`` checks, then the fetch."""
+            m.d.sync += [is_learn.eq(learn), from_frame.eq(cmd == frame_cmd),
+                         base.eq(2 + head), n.eq(plen - head)]
+            want = Mux(cmd == frame_cmd, frame_bytes, self.nb)
+            with m.If(plen < head):
+                m.d.sync += refuse(p.Status.BAD_LENGTH)
+                m.next = fin
+            with m.Elif(~geom_ok):
+                m.d.sync += refuse(p.Status.NOT_READY)
+                m.next = fin
+            with m.Elif(plen - head != want):
+                m.d.sync += refuse(p.Status.BAD_LENGTH)
+                m.next = fin
+            if bad_arg is not None:
+                with m.Elif(bad_arg):
+                    m.d.sync += refuse(p.Status.BAD_ARGUMENT)
+                    m.next = fin
+            with m.Else():
+                m.d.sync += [counting.eq(1), cyc.eq(0), wk.eq(0), k.eq(0)]
+                m.next = "PIX_FETCH" if has_ext else "SPK_FETCH"
+                if has_ext:
+                    with m.If(cmd == spikes_cmd):
+                        m.next = "SPK_FETCH"
+
         guard = Signal()                            # rep_busy follows rep_send a cycle late
         m.d.sync += guard.eq(0)
         def fill_cache(prefix):
@@ -406,46 +433,10 @@ class Dispatcher(wiring.Component):
                         with m.Else():
                             m.next = "ADD_CHECK"        # add_total is registered
                     with m.Case(C.INFER_SPIKES, *([C.INFER] if has_ext else [])):
-                        m.d.sync += [is_learn.eq(0), from_frame.eq(cmd == C.INFER),
-                                     base.eq(3), n.eq(plen - 1)]
-                        want = Mux(cmd == C.INFER, frame_bytes, self.nb)
-                        with m.If(plen < 1):
-                            m.d.sync += refuse(p.Status.BAD_LENGTH)
-                            m.next = fin
-                        with m.Elif(~geom_ok):
-                            m.d.sync += refuse(p.Status.NOT_READY)
-                            m.next = fin
-                        with m.Elif(plen - 1 != want):
-                            m.d.sync += refuse(p.Status.BAD_LENGTH)
-                            m.next = fin
-                        with m.Else():
-                            m.d.sync += [counting.eq(1), cyc.eq(0), wk.eq(0), k.eq(0)]
-                            m.next = "PIX_FETCH" if has_ext else "SPK_FETCH"
-                            if has_ext:
-                                with m.If(cmd == C.INFER_SPIKES):
-                                    m.next = "SPK_FETCH"
+                        data_request(C.INFER, C.INFER_SPIKES, 0, 1)
                     with m.Case(C.LEARN_SPIKES, *([C.LEARN] if has_ext else [])):
-                        m.d.sync += [is_learn.eq(1), from_frame.eq(cmd == C.LEARN),
-                                     base.eq(4), n.eq(plen - 2)]
-                        want = Mux(cmd == C.LEARN, frame_bytes, self.nb)
-                        with m.If(plen < 2):
-                            m.d.sync += refuse(p.Status.BAD_LENGTH)
-                            m.next = fin
-                        with m.Elif(~geom_ok):
-                            m.d.sync += refuse(p.Status.NOT_READY)
-                            m.next = fin
-                        with m.Elif(plen - 2 != want):
-                            m.d.sync += refuse(p.Status.BAD_LENGTH)
-                            m.next = fin
-                        with m.Elif((label < -1) | ((rK > 1) & (label >= rK))):
-                            m.d.sync += refuse(p.Status.BAD_ARGUMENT)
-                            m.next = fin
-                        with m.Else():
-                            m.d.sync += [counting.eq(1), cyc.eq(0), wk.eq(0), k.eq(0)]
-                            m.next = "PIX_FETCH" if has_ext else "SPK_FETCH"
-                            if has_ext:
-                                with m.If(cmd == C.LEARN_SPIKES):
-                                    m.next = "SPK_FETCH"
+                        data_request(C.LEARN, C.LEARN_SPIKES, 1, 2,
+                                     bad_arg=(label < -1) | ((rK > 1) & (label >= rK)))
                     with m.Case(C.WRITE_MEM):
                         m.d.sync += [base.eq(2 + p.MEM_HEADER.size), n.eq(plen - 5),
                                      a.eq(offset)]
