@@ -351,10 +351,10 @@ def _with_prototype_head(model, config: TrainConfig, x, y):
     """``model`` wrapped with a prototype head whose prototypes start at the spikes of
     training samples ``x`` (labels ``y``): a
     :class:`~edgekws.train.prototype.PrototypeTrainer`."""
+    from .native_eval import spikes_of
     from .prototype import PrototypeHead, PrototypeTrainer
 
-    spikes = np.concatenate([model.quantized_outputs(x[i:i + 500])[-2]
-                             for i in range(0, len(x), 500)]).reshape(len(x), -1)
+    spikes = spikes_of(model, x).reshape(len(x), -1)
     head = PrototypeHead(model.num_classes, config.prototype_per_class, name="prototypes")
     head.build((None, spikes.shape[1]))
     head.init_from_samples(spikes, y, seed=config.seed)
