@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -83,3 +84,66 @@ def test_tutorial_with_a_separate_enrolment_corpus(setup, tmp_path):
     res = run(cfg, progress=False, log=lambda *a: None)
     assert res.new_word_total == 3 * (7 - 4)
     assert res.enrol_samples == 3 * 4 * 2
+
+
+def test_enrol_sweep_reproduces_the_tutorial(setup, tmp_path):
+    """The sweep's unchanged setting is the tutorial's flow: same new-word count and
+    old-class accuracy for the same speaker; a second pass is a different run."""
+    from edgekws.tutorial.enrol_sweep import Setting, report, sweep
+    root, corpus, path = setup
+    enrol = tmp_path / "enrol"
+    make_fake_speech_commands(enrol, words=("backward", "follow", "forward"), speakers=2,
+                              per_speaker=7, seed=9)
+    cfg = TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(tmp_path / "c"),
+                         out_dir=str(tmp_path / "out"), neurons_per_class=2, augment_copies=3,
+                         neurons_table=(), enrol_corpus=str(enrol))
+    rows = sweep(cfg, settings=[Setting(), Setting(passes=2), Setting(num_weights=3)],
+                 progress=False, log=lambda *a: None)
+    speakers = list(rows[0].new_correct)
+    assert len(speakers) == 2
+    for spk in speakers:
+        res = run(replace(cfg, speaker=spk), progress=False, log=lambda *a: None)
+        assert rows[0].new_correct[spk] == res.new_word_correct
+        assert rows[0].new_total[spk] == res.new_word_total == 3 * 3
+        drop = 100 * (res.native_val_accuracy - res.old_val_accuracy_after)
+        assert rows[0].old_drop[spk] == pytest.approx(drop, abs=1e-9)
+        assert rows[0].native_accuracy == res.native_val_accuracy
+    assert rows[2].num_weights == 3 and rows[0].num_weights == res.num_weights
+    text = report(rows, command="edgekws enrol-sweep ...")
+    assert text.count("\n| ") == 4 and "2 passes" in text and "num_weights=3" in text
+
+
+def test_enrol_sweep_errors(setup):
+    from edgekws.tutorial.enrol_sweep import Setting, report, sweep
+    root, corpus, path = setup
+    cfg = TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(root / "cache"))
+    with pytest.raises(ValueError, match="settings must name at least one setting"):
+        sweep(cfg, settings=[])
+    with pytest.raises(TypeError, match="settings must be Setting objects, not 3"):
+        sweep(cfg, settings=[3])
+    with pytest.raises(ValueError, match="passes must be a positive integer, not 0"):
+        sweep(cfg, settings=[Setting(passes=0)])
+    with pytest.raises(ValueError, match="speakers must name at least one speaker"):
+        sweep(cfg, settings=[Setting()], speakers=[])
+    with pytest.raises(ValueError, match="speaker 'nobody' has 0 utterances of 'backward'"):
+        sweep(cfg, settings=[Setting()], speakers=["nobody"], progress=False,
+              log=lambda *a: None)
+    with pytest.raises(ValueError, match="rows must hold at least one sweep row"):
+        report([])
+
+
+def test_enrol_sweep_cli_writes_the_table(setup, tmp_path, capsys):
+    from edgekws.cli import main
+    root, corpus, path = setup
+    enrol = tmp_path / "enrol"
+    make_fake_speech_commands(enrol, words=("backward", "follow", "forward"), speakers=1,
+                              per_speaker=5, seed=3)
+    out = tmp_path / "sweep.md"
+    assert main(["enrol-sweep", "--corpus", str(corpus), "--model", str(path),
+                 "--enrol-corpus", str(enrol), "--cache", str(tmp_path / "c"),
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("Command: `edgekws enrol-sweep --corpus ")
+    assert "| the tutorial's | " in text
+    assert text.count("\n| ") == 1 + 1 + 10  # header, the tutorial's, 10 changes
+    assert text in capsys.readouterr().out + "\n"

@@ -23,6 +23,20 @@ def add_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run)
 
+    w = sub.add_parser("enrol-sweep", help="the tutorial's new-word accuracy for every "
+                       "enrolment speaker, one learning setting changed at a time")
+    w.add_argument("--corpus", required=True, help="Speech Commands layout folder")
+    w.add_argument("--model", default=None, help="trained model (.ekws); default: shipped")
+    w.add_argument("--enrol-corpus", default=None,
+                   help="corpus with the enrolment speakers' repetitions of the new words")
+    w.add_argument("--speakers", default=None,
+                   help="comma-separated enrolment speakers (default: every one with enough "
+                   "repetitions)")
+    w.add_argument("--cache", default=d.cache_dir, help="feature cache folder")
+    w.add_argument("--out", default=None, help="write the markdown table here")
+    w.add_argument("--seed", type=int, default=0)
+    w.set_defaults(func=_sweep)
+
     r = sub.add_parser("real-speech", help="the model on real FSDD digits, and enrolment of "
                        "left-out digits from 4 real utterances of one speaker")
     r.add_argument("--corpus", required=True, help="Speech Commands layout folder")
@@ -66,4 +80,25 @@ def _real(args) -> int:
     if args.out:
         from edgekws.golden.fileformat import atomic_write
         atomic_write(args.out, json.dumps(res.to_dict(), indent=2).encode())
+    return 0
+
+
+def _sweep(args) -> int:
+    import shlex
+
+    from .edge_learning import TutorialConfig
+    from .enrol_sweep import report, sweep
+    model = args.model
+    if model is None:
+        from edgekws.models import shipped_model_path
+        model = shipped_model_path()
+    cfg = TutorialConfig(corpus=args.corpus, model=model, cache_dir=args.cache,
+                         enrol_corpus=args.enrol_corpus, seed=args.seed)
+    speakers = [s for s in args.speakers.split(",") if s] if args.speakers else None
+    rows = sweep(cfg, speakers=speakers)
+    text = report(rows, command="edgekws " + shlex.join(args.argv))
+    print(text)
+    if args.out:
+        from edgekws.atomicio import atomic_write
+        atomic_write(args.out, text.encode())
     return 0

@@ -203,12 +203,65 @@ def pick_enrolment_speaker(samples, new_words, minimum: int) -> str:
     return max(best)[1]
 
 
-# -- the flow -----------------------------------------------------------------------------------
-def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult:
+def enrolment_pool(cfg: TutorialConfig):
+    """``(utterances, noises)``: the held-out utterances an enrolment speaker is taken
+    from (validation and test speakers, and every speaker of ``cfg.enrol_corpus``), and
+    the background noises of that corpus for augmentation."""
+    from edgekws.data import speech_commands as sc
+    everything = sc.load_speech_commands(cfg.enrol_corpus or cfg.corpus, seed=cfg.seed)
+    held_out = everything.val + everything.test
+    if cfg.enrol_corpus:
+        held_out += everything.train
+    return held_out, sc.load_noises(everything.noise_files)
+
+
+def enrolment_spikes(held_out, speaker: str, new_words, first_label: int, utterances: int,
+                     copies: int, rng, noises, spikes_of):
+    """One speaker's enrolment set and test set of the new words, as spikes.
+
+    The first ``utterances`` repetitions of each word (sorted by file) are augmented
+    ``copies`` times each to learn from; the speaker's other repetitions are the test.
+    Labels start at ``first_label`` in the order of ``new_words``.
+    """
     from edgekws.data import speech_commands as sc
     from edgekws.data.augment import augment
     from edgekws.data.mfcc import mfcc
+    enrol_x, enrol_y, test_x, test_y = [], [], [], []
+    for i, word in enumerate(new_words):
+        mine = sorted((s for s in held_out if s.word == word and s.speaker == speaker),
+                      key=lambda s: s.path)
+        if len(mine) <= utterances:
+            raise ValueError(f"speaker {speaker!r} has {len(mine)} utterances of {word!r}; "
+                             f"{utterances} to learn from and at least one to test are needed")
+        waves = sc.load_waves(mine)
+        for w in waves[:utterances]:
+            aug = augment(w, copies, rng, noises)
+            enrol_x.append(mfcc(aug))
+            enrol_y += [first_label + i] * len(aug)
+        test_x.append(mfcc(waves[utterances:]))
+        test_y += [first_label + i] * (len(waves) - utterances)
+    return (spikes_of(np.concatenate(enrol_x)), np.asarray(enrol_y),
+            spikes_of(np.concatenate(test_x)), np.asarray(test_y))
 
+
+def edge_learn(model: Model, spikes, labels, neurons_per_class: int,
+               learning_competition: float, seed, passes: int = 1):
+    """Learn ``spikes`` into the last layer of ``model`` (after ``add_classes``) on a
+    spikes-in copy of that layer; ``(the spikes-in model, seconds)``.
+
+    Learning needs only the last layer: it is moved onto a spikes input (its learning
+    state attached, not copied), learnt ``passes`` times over the set, and predicts there.
+    """
+    learning = model.learning
+    head = learning_head(spikes.shape[-1], learning.num_classes, neurons_per_class,
+                         learning.num_weights, learning_competition, seed)
+    head.layers[-1].attach_learning(learning, model.layers[-1].learning_state())
+    t = sum(fit_batches(head, spikes, labels, progress=False) for _ in range(passes))
+    return head, t
+
+
+# -- the flow -----------------------------------------------------------------------------------
+def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult:
     extractor, backprop, extra, scaling, spikes_of = front_end(cfg.model)
 
     ds = offline_dataset(cfg.corpus, cfg.new_words, cfg.seed)
@@ -242,37 +295,16 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
     save(attach_head(cfg.model, head), saved, extra={**extra, "words": list(ds.word_to_index)})
 
     # -- edge learning of the new words from one speaker ------------------------------------
-    everything = sc.load_speech_commands(cfg.enrol_corpus or cfg.corpus, seed=cfg.seed)
-    held_out = everything.val + everything.test
-    if cfg.enrol_corpus:
-        held_out += everything.train
+    held_out, noises = enrolment_pool(cfg)
     speaker = cfg.speaker or pick_enrolment_speaker(held_out, cfg.new_words,
                                                     cfg.enrol_utterances + 1)
-    rng = np.random.default_rng(cfg.seed)
-    noises = sc.load_noises(everything.noise_files)
-    enrol_x, enrol_y, test_x, test_y = [], [], [], []
-    for i, word in enumerate(cfg.new_words):
-        mine = sorted((s for s in held_out if s.word == word and s.speaker == speaker),
-                      key=lambda s: s.path)
-        waves = sc.load_waves(mine)
-        for w in waves[:cfg.enrol_utterances]:
-            copies = augment(w, cfg.augment_copies, rng, noises)
-            enrol_x.append(mfcc(copies))
-            enrol_y += [K + i] * len(copies)
-        test_x.append(mfcc(waves[cfg.enrol_utterances:]))
-        test_y += [K + i] * (len(waves) - cfg.enrol_utterances)
-    s_enrol = spikes_of(np.concatenate(enrol_x))
-    s_test = spikes_of(np.concatenate(test_x))
-    enrol_y, test_y = np.asarray(enrol_y), np.asarray(test_y)
-
+    s_enrol, enrol_y, s_test, test_y = enrolment_spikes(
+        held_out, speaker, cfg.new_words, K, cfg.enrol_utterances, cfg.augment_copies,
+        np.random.default_rng(cfg.seed), noises, spikes_of)
     edge = Model(saved)
     edge.add_classes(len(cfg.new_words), seed=cfg.seed)
-    # Learning needs only the last layer: move it onto spikes input, learn, move back.
-    edge_head = learning_head(s_train.shape[-1], K + len(cfg.new_words),
-                              cfg.neurons_per_class, k, cfg.learning_competition, cfg.seed)
-    src = edge.layers[-1]
-    edge_head.layers[-1].attach_learning(edge.learning, src.learning_state())
-    t_edge = fit_batches(edge_head, s_enrol, enrol_y, progress=False)
+    edge_head, t_edge = edge_learn(edge, s_enrol, enrol_y, cfg.neurons_per_class,
+                                   cfg.learning_competition, cfg.seed)
     K2 = K + len(cfg.new_words)
     pred_new = edge_head.predict_classes(s_test, num_classes=K2)
     correct = int(np.sum(pred_new == test_y))

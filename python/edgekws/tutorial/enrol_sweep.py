@@ -1,0 +1,177 @@
+"""New-word accuracy of the tutorial's edge learning over speakers and learning settings.
+
+The tutorial reports one figure, the new words learnt from one speaker; this runs the
+same flow (offline native learning of the 33 classes, ``add_classes``, learning from 4
+utterances augmented x40, testing on the speaker's other utterances) for every
+enrolment speaker, with one setting changed at a time from the tutorial's:
+``num_weights``, neurons per class, learning competition, passes over the enrolment
+set and the augmentation's random draws. The table says what the learning parameters
+can and cannot do for the new words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from edgekws.golden.model import Model
+
+from .edge_learning import (TutorialConfig, accuracy, edge_learn, enrolment_pool,
+                            enrolment_spikes, fit_batches, front_end, learning_head,
+                            offline_dataset, split_features, suggest_from_training)
+
+__all__ = ["Setting", "SweepRow", "default_settings", "sweep", "report"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One learning setting; ``None`` keeps the tutorial's value."""
+    num_weights: int | None = None
+    neurons_per_class: int | None = None
+    learning_competition: float | None = None
+    passes: int = 1
+    augment_seed: int | None = None
+
+    def label(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("num_weights", self.num_weights),
+                                         ("neurons per class", self.neurons_per_class),
+                                         ("learning competition", self.learning_competition),
+                                         ("augmentation seed", self.augment_seed))
+                 if v is not None]
+        if self.passes != 1:
+            parts.append(f"{self.passes} passes")
+        return ", ".join(parts) or "the tutorial's"
+
+
+@dataclass
+class SweepRow:
+    setting: Setting
+    num_weights: int
+    native_accuracy: float
+    new_correct: dict = field(default_factory=dict)   # speaker -> correct
+    new_total: dict = field(default_factory=dict)     # speaker -> total
+    old_drop: dict = field(default_factory=dict)      # speaker -> accuracy points lost
+
+
+def default_settings(num_weights: int) -> list[Setting]:
+    """The tutorial's setting, then one change at a time around it."""
+    out = [Setting()]
+    out += [Setting(num_weights=v) for v in (round(num_weights * 0.8), round(num_weights * 1.2))]
+    out += [Setting(neurons_per_class=v) for v in (10, 30)]
+    out += [Setting(learning_competition=v) for v in (0.0, 0.3)]
+    out += [Setting(passes=2)]
+    out += [Setting(augment_seed=v) for v in (1, 2, 3)]
+    return out
+
+
+def _check(settings, speakers):
+    if settings is not None and not settings:
+        raise ValueError("settings must name at least one setting, not an empty list")
+    for s in settings or ():
+        if not isinstance(s, Setting):
+            raise TypeError(f"settings must be Setting objects, not {s!r}")
+        if s.passes < 1:
+            raise ValueError(f"passes must be a positive integer, not {s.passes!r}")
+    if speakers is not None and not speakers:
+        raise ValueError("speakers must name at least one speaker (or be None for all)")
+
+
+def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = True,
+          log=print) -> list[SweepRow]:
+    """Run the tutorial's learning for each setting and enrolment speaker.
+
+    Parameters
+    ----------
+    cfg : TutorialConfig
+        The tutorial's configuration (corpus, model, enrolment corpus, defaults).
+    settings : list of Setting, optional
+        Default: :func:`default_settings`.
+    speakers : list of str, optional
+        Enrolment speakers; default: every held-out speaker with more than
+        ``cfg.enrol_utterances`` repetitions of each new word.
+    """
+    _check(settings, speakers)
+    _, _, _, _, spikes_of = front_end(cfg.model)
+    ds = offline_dataset(cfg.corpus, cfg.new_words, cfg.seed)
+    K = len(ds.word_to_index)
+    train = split_features(ds, "train", cfg.cache_dir, progress)
+    val = split_features(ds, "validation", cfg.cache_dir, progress)
+    s_train, s_val = spikes_of(train.x), spikes_of(val.x)
+    _, suggested = suggest_from_training(s_train, cfg.seed)
+    k0 = cfg.num_weights or suggested
+    settings = default_settings(k0) if settings is None else list(settings)
+
+    held_out, noises = enrolment_pool(cfg)
+    if speakers is None:
+        speakers = sorted({s.speaker for s in held_out if s.speaker and all(
+            sum(t.speaker == s.speaker and t.word == w for t in held_out) > cfg.enrol_utterances
+            for w in cfg.new_words)})
+    enrol = {}
+
+    def enrol_set(speaker, seed):
+        if (speaker, seed) not in enrol:
+            enrol[speaker, seed] = enrolment_spikes(
+                held_out, speaker, cfg.new_words, K, cfg.enrol_utterances,
+                cfg.augment_copies, np.random.default_rng(seed), noises, spikes_of)
+        return enrol[speaker, seed]
+
+    offline = {}
+    rows = []
+    for st in settings:
+        k = st.num_weights or k0
+        npc = st.neurons_per_class or cfg.neurons_per_class
+        lc = cfg.learning_competition if st.learning_competition is None else \
+            st.learning_competition
+        if (k, npc, lc) not in offline:
+            head = learning_head(s_train.shape[-1], K, npc, k, lc, cfg.seed)
+            fit_batches(head, s_train, train.y, progress=progress, desc=st.label())
+            offline[k, npc, lc] = (head, accuracy(head, s_val, val.y, K))
+        head, acc = offline[k, npc, lc]
+        row = SweepRow(st, k, acc)
+        for spk in speakers:
+            s_enrol, enrol_y, s_test, test_y = enrol_set(
+                spk, cfg.seed if st.augment_seed is None else st.augment_seed)
+            edge = _with_new_classes(head, len(cfg.new_words), cfg.seed)
+            learnt, _ = edge_learn(edge, s_enrol, enrol_y, npc, lc, cfg.seed, st.passes)
+            K2 = K + len(cfg.new_words)
+            pred = learnt.predict_classes(s_test, num_classes=K2)
+            row.new_correct[spk] = int(np.sum(pred == test_y))
+            row.new_total[spk] = len(test_y)
+            row.old_drop[spk] = 100 * (acc - accuracy(learnt, s_val, val.y, K2))
+        log(f"{st.label()}: native {100 * acc:.2f} %, new words "
+            f"{sum(row.new_correct.values())}/{sum(row.new_total.values())}")
+        rows.append(row)
+    return rows
+
+
+def _with_new_classes(head: Model, n: int, seed) -> Model:
+    """A copy of the offline-learnt spikes-in ``head`` with ``n`` classes added, as the
+    tutorial's model reloaded from its file after ``add_classes(n)``."""
+    fc, learning = head.layers[-1], head.learning
+    copy = learning_head(head.input_shape[-1], learning.num_classes,
+                         fc.units // learning.num_classes, learning.num_weights,
+                         learning.learning_competition, seed)
+    copy.layers[-1].attach_learning(learning, fc.learning_state())
+    copy.add_classes(n, seed=seed)
+    return copy
+
+
+def report(rows: list[SweepRow], command: str = "") -> str:
+    """A markdown table: one row per setting, new words per speaker and in all."""
+    if not rows:
+        raise ValueError("rows must hold at least one sweep row, not an empty list")
+    speakers = list(rows[0].new_correct)
+    head = ["setting", "num_weights", "native (validation)",
+            *(f"new words, {s}" for s in speakers), "new words, all", "largest old-class drop"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        c, n = sum(r.new_correct.values()), sum(r.new_total.values())
+        lines.append("| " + " | ".join([
+            r.setting.label(), str(r.num_weights), f"{100 * r.native_accuracy:.2f} %",
+            *(f"{r.new_correct[s]}/{r.new_total[s]}" for s in speakers),
+            f"{c}/{n} ({100 * c / n:.1f} %)",
+            f"{max(r.old_drop.values()):.2f} points"]) + " |")
+    text = "\n".join(lines) + "\n"
+    if command:
+        text = f"Command: `{command}`\n\n" + text
+    return text
