@@ -96,6 +96,7 @@ def summarise(report_path: Path) -> dict:
 def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "CABGA381",
                freq: float = 100.0, seed: int = 1, route: bool = True,
                router: str = "router2", threads: int = 1, command: str = "",
+               timing_weight: int | None = None, critexp: int | None = None,
                extra: dict | None = None) -> dict:
     """Synthesise, place and (``route``) route the Verilog of module ``top``; write
     ``out``/summary.json and return it. Without routing, Fmax is nextpnr's
@@ -112,6 +113,13 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
            "--json", "top.json", "--freq", str(freq), "--seed", str(seed),
            "--report", "report.json", "--router", router, "--threads", str(threads),
            "--timing-allow-fail"]
+    # The heap placer's timing weight and criticality exponent (nextpnr's defaults: 10
+    # and 2): raised, the placer pulls the 64 lanes' critical nets together instead of
+    # leaving them to the router (docs/design.md §3.6, step 13).
+    if timing_weight is not None:
+        pnr += ["--placer-heap-timingweight", str(_positive("timing_weight", timing_weight))]
+    if critexp is not None:
+        pnr += ["--placer-heap-critexp", str(_positive("critexp", critexp))]
     if not route:
         pnr.append("--no-route")
     t_pnr = run(pnr, out, "nextpnr.log")
@@ -123,12 +131,29 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
     return summary
 
 
-def _flow_args(ap: argparse.ArgumentParser):
+def _positive(name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+#: Placement that met 100 MHz on the extractor (step 13 of docs/design.md §3.6): seed 4
+#: with the heap placer's timing weight 30 and criticality exponent 4. nextpnr is
+#: deterministic given the netlist, the seed and these options.
+EXT_PLACEMENT = dict(seed=4, timing_weight=30, critexp=4)
+
+
+def _flow_args(ap: argparse.ArgumentParser, seed: int = 1, timing_weight=None, critexp=None):
     ap.add_argument("--device", default="85k", choices=DEVICES,
                     help="nextpnr-ecp5 size flag")
     ap.add_argument("--package", default="CABGA381")
     ap.add_argument("--freq", type=float, default=100.0, help="target MHz")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--timing-weight", type=int, default=timing_weight,
+                    help="nextpnr --placer-heap-timingweight (default %(default)s; "
+                    "None: nextpnr's)")
+    ap.add_argument("--critexp", type=int, default=critexp,
+                    help="nextpnr --placer-heap-critexp (default %(default)s; None: nextpnr's)")
     ap.add_argument("--no-route", action="store_true",
                     help="place only: Fmax is nextpnr's pre-routing estimate")
     ap.add_argument("--router", default="router2", choices=("router1", "router2"))
@@ -139,7 +164,7 @@ def _flow_args(ap: argparse.ArgumentParser):
 def _flow_kw(args, command):
     return dict(device=args.device, package=args.package, freq=args.freq, seed=args.seed,
                 route=not args.no_route, router=args.router, threads=args.threads,
-                command=command)
+                timing_weight=args.timing_weight, critexp=args.critexp, command=command)
 
 
 def _name(base, args):
@@ -158,6 +183,8 @@ def synth_extractor(config="dscnn_kws", *, lanes=None, act_units=None, mult="ecp
     lanes = cfg.lanes if lanes is None else lanes
     act_units = cfg.act_units if act_units is None else act_units
     ext = DSCNNExtractor(cfg.spec(), lanes=lanes, act_units=act_units, mult=mult)
+    for k, v in EXT_PLACEMENT.items():
+        kw.setdefault(k, v)
     dev = kw.get("device", "85k")
     name = (f"{config}_l{lanes}_a{act_units}" + ("" if dev == "85k" else f"_{dev}") +
             (f"_{tag}" if tag else ""))
@@ -186,8 +213,9 @@ def main(argv=None) -> int:
     p_sys = sub.add_parser("system", help="extractor + FC core (spikes -> INFER)")
     p_sys.add_argument("--lanes", type=int, default=None)
     p_sys.add_argument("--mult", default="ecp5", choices=("generic", "ecp5"))
-    for p in (p_ext, p_fc, p_sys):
-        _flow_args(p)
+    for p in (p_ext, p_sys):
+        _flow_args(p, **EXT_PLACEMENT)
+    _flow_args(p_fc)
     p_board = sub.add_parser("board", help="bitstream for a board (fpga/board.py)")
     p_board.add_argument("--board", default="ulx3s-85f")
     p_board.add_argument("--freq", type=float, default=None,

@@ -104,46 +104,46 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$184 ;
   wire [7:0] \$185 ;
   wire \$186 ;
-  reg [11:0] \$187 ;
-  reg [11:0] \$188 ;
-  reg [11:0] \$189 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [4:0] \$19 ;
   wire \$190 ;
-  wire [31:0] \$191 ;
-  wire [3:0] \$192 ;
-  wire [19:0] \$193 ;
-  wire \$194 ;
-  wire [31:0] \$195 ;
-  wire [3:0] \$196 ;
-  wire [19:0] \$197 ;
-  wire \$198 ;
+  wire \$191 ;
+  reg [11:0] \$192 ;
+  reg [11:0] \$193 ;
+  reg [11:0] \$194 ;
+  wire \$195 ;
+  wire [31:0] \$196 ;
+  wire [3:0] \$197 ;
+  wire [19:0] \$198 ;
   wire [31:0] \$199 ;
   wire [7:0] \$2 ;
   wire [4:0] \$20 ;
   wire [3:0] \$200 ;
   wire [19:0] \$201 ;
-  wire \$202 ;
-  wire [31:0] \$203 ;
-  wire [3:0] \$204 ;
-  wire [19:0] \$205 ;
-  wire \$206 ;
-  wire [31:0] \$207 ;
-  wire [3:0] \$208 ;
-  wire [19:0] \$209 ;
+  wire [31:0] \$202 ;
+  wire [3:0] \$203 ;
+  wire [19:0] \$204 ;
+  wire [31:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [19:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire [3:0] \$209 ;
   wire [5:0] \$21 ;
-  wire \$210 ;
+  wire [19:0] \$210 ;
   wire [31:0] \$211 ;
   wire [3:0] \$212 ;
   wire [19:0] \$213 ;
-  wire \$214 ;
-  wire [31:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [19:0] \$217 ;
-  wire \$218 ;
-  wire [31:0] \$219 ;
+  wire [31:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire [19:0] \$216 ;
+  wire [31:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [19:0] \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [19:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
@@ -193,36 +193,36 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [3:0] \$269 ;
+  wire [3:0] \$267 ;
+  wire [4:0] \$268 ;
+  wire [4:0] \$269 ;
   wire \$27 ;
-  wire [4:0] \$270 ;
-  wire [4:0] \$271 ;
+  wire [3:0] \$270 ;
+  wire \$271 ;
   wire [3:0] \$272 ;
-  wire \$273 ;
-  wire [3:0] \$274 ;
-  wire [4:0] \$275 ;
+  wire [4:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [19:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire [19:0] \$281 ;
-  wire [21:0] \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [21:0] \$285 ;
-  wire [21:0] \$286 ;
-  wire \$287 ;
-  wire [19:0] \$288 ;
-  wire [21:0] \$289 ;
+  wire [21:0] \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [21:0] \$283 ;
+  wire [21:0] \$284 ;
+  wire \$285 ;
+  wire [19:0] \$286 ;
+  wire [21:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [21:0] \$292 ;
-  wire [21:0] \$293 ;
+  wire [21:0] \$290 ;
+  wire [21:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
@@ -235,47 +235,47 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
+  reg [2:0] \$304 ;
   wire \$305 ;
-  reg [2:0] \$306 ;
-  wire \$307 ;
+  wire \$306 ;
+  reg [2:0] \$307 ;
   wire \$308 ;
-  reg [2:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [4:0] \$316 ;
-  reg [2:0] \$317 ;
-  wire \$318 ;
+  wire [4:0] \$314 ;
+  reg [2:0] \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  reg [2:0] \$318 ;
   wire \$319 ;
   wire \$32 ;
-  reg [2:0] \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire [3:0] \$323 ;
-  wire [3:0] \$324 ;
-  reg [2:0] \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire [1:0] \$328 ;
-  reg [2:0] \$329 ;
+  wire \$320 ;
+  wire [3:0] \$321 ;
+  wire [3:0] \$322 ;
+  reg [2:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [1:0] \$326 ;
+  reg [2:0] \$327 ;
+  reg [2:0] \$328 ;
+  wire [6:0] \$329 ;
   wire \$33 ;
-  reg [2:0] \$330 ;
-  wire [6:0] \$331 ;
-  wire \$332 ;
-  wire [3:0] \$333 ;
-  wire [3:0] \$334 ;
-  reg [2:0] \$335 ;
-  wire \$336 ;
-  wire [3:0] \$337 ;
-  wire [3:0] \$338 ;
-  reg [2:0] \$339 ;
+  wire \$330 ;
+  wire [3:0] \$331 ;
+  wire [3:0] \$332 ;
+  reg [2:0] \$333 ;
+  wire \$334 ;
+  wire [3:0] \$335 ;
+  wire [3:0] \$336 ;
+  reg [2:0] \$337 ;
+  reg [2:0] \$338 ;
+  wire \$339 ;
   wire [5:0] \$34 ;
-  reg [2:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
@@ -289,62 +289,62 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  reg [1:0] \$353 ;
   wire \$354 ;
-  reg [1:0] \$355 ;
-  wire \$356 ;
+  wire \$355 ;
+  reg [1:0] \$356 ;
   wire \$357 ;
-  reg [1:0] \$358 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire [3:0] \$363 ;
-  wire [3:0] \$364 ;
+  wire [3:0] \$361 ;
+  wire [3:0] \$362 ;
+  reg [1:0] \$363 ;
+  wire [1:0] \$364 ;
   reg [1:0] \$365 ;
-  wire [1:0] \$366 ;
-  reg [1:0] \$367 ;
-  reg [1:0] \$368 ;
+  reg [1:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
+  wire [16:0] \$373 ;
   wire [16:0] \$374 ;
   wire [16:0] \$375 ;
   wire [16:0] \$376 ;
-  wire [16:0] \$377 ;
+  wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
+  wire [16:0] \$380 ;
   wire [16:0] \$381 ;
   wire [16:0] \$382 ;
   wire [16:0] \$383 ;
-  wire [16:0] \$384 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire \$387 ;
-  wire [1:0] \$388 ;
+  wire [1:0] \$387 ;
+  wire [16:0] \$388 ;
   wire [16:0] \$389 ;
   wire \$39 ;
   wire [16:0] \$390 ;
   wire [16:0] \$391 ;
-  wire [16:0] \$392 ;
-  wire [6:0] \$393 ;
-  wire \$394 ;
+  wire [6:0] \$392 ;
+  wire \$393 ;
+  wire [3:0] \$394 ;
   wire [3:0] \$395 ;
-  wire [3:0] \$396 ;
-  reg [1:0] \$397 ;
-  wire \$398 ;
+  reg [1:0] \$396 ;
+  wire \$397 ;
+  wire [3:0] \$398 ;
   wire [3:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire [3:0] \$400 ;
+  reg [1:0] \$400 ;
   reg [1:0] \$401 ;
-  reg [1:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
@@ -359,23 +359,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire \$416 ;
-  reg [2:0] \$417 ;
+  reg [2:0] \$416 ;
+  wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  reg [2:0] \$419 ;
   wire \$42 ;
-  reg [2:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [3:0] \$424 ;
   wire [3:0] \$425 ;
-  wire [3:0] \$426 ;
-  reg [2:0] \$427 ;
-  wire [1:0] \$428 ;
+  reg [2:0] \$426 ;
+  wire [1:0] \$427 ;
+  reg [2:0] \$428 ;
   reg [2:0] \$429 ;
   wire \$43 ;
-  reg [2:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
@@ -504,8 +504,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$544 ;
   reg \$545 ;
   reg \$546 ;
-  reg [20:0] \$547 ;
-  reg [20:0] \$548 ;
+  reg \$547 ;
+  reg \$548 ;
   reg [20:0] \$549 ;
   wire \$55 ;
   reg [20:0] \$550 ;
@@ -513,8 +513,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] \$552 ;
   reg [20:0] \$553 ;
   reg [20:0] \$554 ;
-  reg [11:0] \$555 ;
-  reg [15:0] \$556 ;
+  reg [20:0] \$555 ;
+  reg [20:0] \$556 ;
   reg [11:0] \$557 ;
   reg [11:0] \$558 ;
   reg [11:0] \$559 ;
@@ -532,8 +532,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$57 ;
   reg [11:0] \$570 ;
   reg [11:0] \$571 ;
-  reg [20:0] \$572 ;
-  reg [20:0] \$573 ;
+  reg [11:0] \$572 ;
+  reg [15:0] \$573 ;
   reg [20:0] \$574 ;
   reg [20:0] \$575 ;
   reg [20:0] \$576 ;
@@ -541,63 +541,66 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] \$578 ;
   reg [20:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [1:0] \$581 ;
-  reg [1:0] \$582 ;
-  reg [5:0] \$583 ;
-  reg \$584 ;
-  reg [2:0] \$585 ;
-  reg \$586 ;
-  reg [1:0] \$587 ;
-  reg [1:0] \$588 ;
-  reg [5:0] \$589 ;
+  reg [20:0] \$580 ;
+  reg [20:0] \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg [1:0] \$584 ;
+  reg [1:0] \$585 ;
+  reg [5:0] \$586 ;
+  reg \$587 ;
+  reg [2:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg [2:0] \$592 ;
-  reg [20:0] \$593 ;
-  reg [20:0] \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg [2:0] \$598 ;
+  reg [1:0] \$590 ;
+  reg [1:0] \$591 ;
+  reg [5:0] \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg [2:0] \$595 ;
+  reg [20:0] \$596 ;
+  reg [20:0] \$597 ;
+  reg \$598 ;
   reg \$599 ;
   wire [11:0] \$6 ;
   wire \$60 ;
-  reg [2:0] \$600 ;
-  reg \$601 ;
-  reg [2:0] \$602 ;
-  reg [19:0] \$603 ;
-  reg [20:0] \$604 ;
-  reg [21:0] \$605 ;
+  reg \$600 ;
+  reg [2:0] \$601 ;
+  reg \$602 ;
+  reg [2:0] \$603 ;
+  reg \$604 ;
+  reg [2:0] \$605 ;
   reg [19:0] \$606 ;
-  reg [19:0] \$607 ;
-  reg [20:0] \$608 ;
-  reg [21:0] \$609 ;
+  reg [20:0] \$607 ;
+  reg [21:0] \$608 ;
+  reg [19:0] \$609 ;
   wire \$61 ;
   reg [19:0] \$610 ;
-  reg \$611 ;
-  reg [63:0] \$612 ;
-  reg [71:0] \$613 ;
-  reg [15:0] \$614 ;
-  reg [15:0] \$615 ;
-  reg \$616 ;
-  reg [41:0] \$617 ;
-  reg [127:0] \$618 ;
-  reg [2:0] \$619 ;
+  reg [20:0] \$611 ;
+  reg [21:0] \$612 ;
+  reg [19:0] \$613 ;
+  reg \$614 ;
+  reg [63:0] \$615 ;
+  reg [71:0] \$616 ;
+  reg [15:0] \$617 ;
+  reg [15:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
-  reg [2:0] \$620 ;
-  reg [5:0] \$621 ;
-  reg \$622 ;
-  reg [3:0] \$623 ;
-  reg [2:0] \$624 ;
-  reg [2:0] \$625 ;
+  reg [41:0] \$620 ;
+  reg [127:0] \$621 ;
+  reg [2:0] \$622 ;
+  reg [2:0] \$623 ;
+  reg [5:0] \$624 ;
+  reg \$625 ;
   reg [3:0] \$626 ;
-  reg [15:0] \$627 ;
-  reg [15:0] \$628 ;
-  reg \$629 ;
+  reg [2:0] \$627 ;
+  reg [2:0] \$628 ;
+  reg [3:0] \$629 ;
   wire \$63 ;
-  wire [7:0] \$636 ;
+  reg [15:0] \$630 ;
+  reg [15:0] \$631 ;
+  reg \$632 ;
+  wire [7:0] \$639 ;
   wire \$64 ;
   wire \$65 ;
   reg [2:0] \$66 ;
@@ -620,19 +623,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [8:0] \$81 ;
   wire [13:0] \$82 ;
   reg [5:0] \$83 ;
-  wire [6:0] \$839 ;
   wire [6:0] \$84 ;
-  wire [6:0] \$845 ;
+  wire [6:0] \$847 ;
   reg [4:0] \$85 ;
-  wire [6:0] \$851 ;
+  wire [6:0] \$852 ;
   wire [6:0] \$857 ;
   wire [5:0] \$86 ;
-  wire [6:0] \$863 ;
-  wire [6:0] \$869 ;
+  wire [6:0] \$862 ;
+  wire [6:0] \$867 ;
   reg [4:0] \$87 ;
-  wire [6:0] \$875 ;
+  wire [6:0] \$872 ;
+  wire [6:0] \$877 ;
   wire [3:0] \$88 ;
-  wire [6:0] \$881 ;
+  wire [6:0] \$882 ;
   wire [5:0] \$89 ;
   wire [21:0] \$9 ;
   wire \$90 ;
@@ -648,7 +651,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$signal  = 1'h0;
   reg \$signal$126  = 1'h0;
   reg \$signal$127  = 1'h0;
-  reg \$signal$261  = 1'h0;
+  reg \$signal$266  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$105 ;
   wire [7:0] \$signature__addr$111 ;
@@ -727,6 +730,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [15:0] img_q = 16'h0000;
   wire [6:0] img_rd__addr;
   wire [15:0] img_rd__data;
+  (* keep = 32'd1 *)
+  reg is_dw_c0 = 1'h0;
   reg [3:0] iss_c;
   reg iss_first;
   reg iss_g;
@@ -750,6 +755,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [7:0] iss_wa1;
   reg [7:0] iss_wa2;
   reg iss_zero;
+  reg job_active = 1'h0;
   (* keep = 32'd1 *)
   reg job_active_c0 = 1'h0;
   reg job_g = 1'h0;
@@ -787,6 +793,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [15:0] nz = 16'h0000;
+  reg nz_ready = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$109 ;
   wire o_busy;
@@ -874,6 +881,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   input rst;
   wire rst;
   reg [3:0] s0_c = 4'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo0 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo1 = 3'h0;
   reg s0_first = 1'h0;
   reg s0_g = 1'h0;
   (* enum_base_type = "_Job" *)
@@ -1105,88 +1116,90 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$336  = ox == 3'h6;
-  assign \$337  = oy + 1'h1;
-  assign \$338  = oy + 1'h1;
-  assign \$341  = s0_valid | s1_valid;
-  assign \$342  = \$341  | s2_valid;
-  assign \$343  = \$342  | s3_valid;
-  assign \$344  = \$343  | s4_valid;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = job_active_c0 | \$signal ;
-  assign \$347  = \$346  | trace__valid;
-  assign \$348  = \$signal$126  | \$signal$127 ;
-  assign \$349  = \$348  | p4_valid;
-  assign \$350  = \$347  | \$349 ;
-  assign \$351  = \$350  | o_busy;
-  assign \$352  = \$351  | \o_busy$129 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$345  & \$353 ;
-  assign \$356  = \$355  == kj;
-  assign \$357  = ~ \$356 ;
-  assign \$359  = \$358  == ki;
+  assign \$334  = ox == 3'h6;
+  assign \$335  = oy + 1'h1;
+  assign \$336  = oy + 1'h1;
+  assign \$339  = s0_valid | s1_valid;
+  assign \$340  = \$339  | s2_valid;
+  assign \$341  = \$340  | s3_valid;
+  assign \$342  = \$341  | s4_valid;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = job_active | \$signal ;
+  assign \$345  = \$344  | trace__valid;
+  assign \$346  = \$signal$126  | \$signal$127 ;
+  assign \$347  = \$346  | p4_valid;
+  assign \$348  = \$345  | \$347 ;
+  assign \$349  = \$348  | o_busy;
+  assign \$350  = \$349  | \o_busy$129 ;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$343  & \$351 ;
+  assign \$354  = \$353  == kj;
+  assign \$355  = ~ \$354 ;
+  assign \$357  = \$356  == ki;
+  assign \$358  = ~ \$357 ;
   assign \$360  = ~ \$359 ;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = kj + 1'h1;
-  assign \$364  = ki + 1'h1;
-  assign \$366  = gc + 1'h1;
-  assign \$369  = s0_valid | s1_valid;
-  assign \$370  = \$369  | s2_valid;
-  assign \$371  = \$370  | s3_valid;
-  assign \$372  = \$371  | s4_valid;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = - nz;
-  assign \$375  = { 1'h0, nz } & \$374 ;
-  assign \$376  = nz - 1'h1;
-  assign \$377  = { 1'h0, nz } & \$376 ;
-  assign \$378  = ! todo;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$379  | credit;
-  assign \$381  = - todo;
-  assign \$382  = { 1'h0, todo } & \$381 ;
-  assign \$383  = todo - 1'h1;
-  assign \$384  = { 1'h0, todo } & \$383 ;
-  assign \$385  = ! todo;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = gc + 1'h1;
-  assign \$389  = - nz;
-  assign \$390  = { 1'h0, nz } & \$389 ;
-  assign \$391  = nz - 1'h1;
-  assign \$392  = { 1'h0, nz } & \$391 ;
-  assign \$393  = pos + 1'h1;
-  assign \$394  = oy == 3'h6;
+  assign \$361  = kj + 1'h1;
+  assign \$362  = ki + 1'h1;
+  assign \$364  = gc + 1'h1;
+  assign \$367  = s0_valid | s1_valid;
+  assign \$368  = \$367  | s2_valid;
+  assign \$369  = \$368  | s3_valid;
+  assign \$370  = \$369  | s4_valid;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$371  & nz_ready;
+  assign \$373  = - nz;
+  assign \$374  = { 1'h0, nz } & \$373 ;
+  assign \$375  = nz - 1'h1;
+  assign \$376  = { 1'h0, nz } & \$375 ;
+  assign \$377  = ! todo;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  | credit;
+  assign \$380  = - todo;
+  assign \$381  = { 1'h0, todo } & \$380 ;
+  assign \$382  = todo - 1'h1;
+  assign \$383  = { 1'h0, todo } & \$382 ;
+  assign \$384  = ! todo;
+  assign \$386  = ~ \$385 ;
+  assign \$387  = gc + 1'h1;
+  assign \$388  = - nz;
+  assign \$389  = { 1'h0, nz } & \$388 ;
+  assign \$390  = nz - 1'h1;
+  assign \$391  = { 1'h0, nz } & \$390 ;
+  assign \$392  = pos + 1'h1;
+  assign \$393  = oy == 3'h6;
+  assign \$394  = ox + 1'h1;
   assign \$395  = ox + 1'h1;
-  assign \$396  = ox + 1'h1;
-  assign \$398  = ox == 3'h6;
+  assign \$397  = ox == 3'h6;
+  assign \$398  = oy + 1'h1;
   assign \$399  = oy + 1'h1;
-  assign \$400  = oy + 1'h1;
-  assign \$403  = s0_valid | s1_valid;
-  assign \$404  = \$403  | s2_valid;
-  assign \$405  = \$404  | s3_valid;
-  assign \$406  = \$405  | s4_valid;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = job_active_c0 | \$signal ;
-  assign \$409  = \$408  | trace__valid;
-  assign \$410  = \$signal$126  | \$signal$127 ;
-  assign \$411  = \$410  | p4_valid;
-  assign \$412  = \$409  | \$411 ;
-  assign \$413  = \$412  | o_busy;
-  assign \$414  = \$413  | \o_busy$129 ;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$407  & \$415 ;
-  assign \$418  = \$417  == kj;
-  assign \$419  = ~ \$418 ;
-  assign \$421  = \$420  == ki;
-  assign \$422  = ~ \$421 ;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = kj + 1'h1;
-  assign \$426  = ki + 1'h1;
-  assign \$428  = gc + 1'h1;
-  assign \$431  = s0_valid | s1_valid;
-  assign \$432  = \$431  | s2_valid;
-  assign \$433  = \$432  | s3_valid;
-  assign \$434  = \$433  | s4_valid;
-  assign \$435  = ~ \$434 ;
+  assign \$402  = s0_valid | s1_valid;
+  assign \$403  = \$402  | s2_valid;
+  assign \$404  = \$403  | s3_valid;
+  assign \$405  = \$404  | s4_valid;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = job_active | \$signal ;
+  assign \$408  = \$407  | trace__valid;
+  assign \$409  = \$signal$126  | \$signal$127 ;
+  assign \$410  = \$409  | p4_valid;
+  assign \$411  = \$408  | \$410 ;
+  assign \$412  = \$411  | o_busy;
+  assign \$413  = \$412  | \o_busy$129 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$406  & \$414 ;
+  assign \$417  = \$416  == kj;
+  assign \$418  = ~ \$417 ;
+  assign \$420  = \$419  == ki;
+  assign \$421  = ~ \$420 ;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = kj + 1'h1;
+  assign \$425  = ki + 1'h1;
+  assign \$427  = gc + 1'h1;
+  assign \$430  = s0_valid | s1_valid;
+  assign \$431  = \$430  | s2_valid;
+  assign \$432  = \$431  | s3_valid;
+  assign \$433  = \$432  | s4_valid;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  & nz_ready;
   assign \$436  = - nz;
   assign \$437  = { 1'h0, nz } & \$436 ;
   assign \$438  = nz - 1'h1;
@@ -1217,7 +1230,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$467  = \$466  | s3_valid;
   assign \$468  = \$467  | s4_valid;
   assign \$469  = ~ \$468 ;
-  assign \$470  = job_active_c0 | \$signal ;
+  assign \$470  = job_active | \$signal ;
   assign \$471  = \$470  | trace__valid;
   assign \$472  = \$signal$126  | \$signal$127 ;
   assign \$473  = \$472  | p4_valid;
@@ -1353,49 +1366,57 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_wa2 <= \$542 ;
   always @(posedge clk)
+    nz_ready <= \$543 ;
+  always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
     act_q <= a_rd__data;
   always @(posedge clk)
     w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$187 ;
+    s0_c_lo0 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part1 <= \$188 ;
+    s0_c_lo1 <= iss_c[2:0];
   always @(posedge clk)
-    s2_pwa <= \$189 ;
+    pwa_part0 <= \$192 ;
+  always @(posedge clk)
+    pwa_part1 <= \$193 ;
+  always @(posedge clk)
+    s2_pwa <= \$194 ;
+  always @(posedge clk)
+    is_dw_c0 <= \$544 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    opa0 <= \$192 ;
+    opa0 <= \$197 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$193 ;
+    prod0 <= \$198 ;
   always @(posedge clk)
-    opa1 <= \$196 ;
+    opa1 <= \$200 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$197 ;
+    prod1 <= \$201 ;
   always @(posedge clk)
-    opa2 <= \$200 ;
+    opa2 <= \$203 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$201 ;
+    prod2 <= \$204 ;
   always @(posedge clk)
-    opa3 <= \$204 ;
+    opa3 <= \$206 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$205 ;
+    prod3 <= \$207 ;
   always @(posedge clk)
-    opa4 <= \$208 ;
+    opa4 <= \$209 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$209 ;
+    prod4 <= \$210 ;
   always @(posedge clk)
     opa5 <= \$212 ;
   always @(posedge clk)
@@ -1403,199 +1424,201 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     prod5 <= \$213 ;
   always @(posedge clk)
-    opa6 <= \$216 ;
+    opa6 <= \$215 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$217 ;
+    prod6 <= \$216 ;
   always @(posedge clk)
-    opa7 <= \$220 ;
+    opa7 <= \$218 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$221 ;
+    prod7 <= \$219 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$543 ;
+    acc_clear_c0 <= \$545 ;
   always @(posedge clk)
-    hand_over_c0 <= \$544 ;
+    hand_over_c0 <= \$546 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$545 ;
+    dw_done0_c0 <= \$547 ;
   always @(posedge clk)
-    dw_done1_c0 <= \$546 ;
+    dw_done1_c0 <= \$548 ;
   always @(posedge clk)
-    acc0 <= \$547 ;
+    acc0 <= \$549 ;
   always @(posedge clk)
-    acc1 <= \$548 ;
+    acc1 <= \$550 ;
   always @(posedge clk)
-    acc2 <= \$549 ;
+    acc2 <= \$551 ;
   always @(posedge clk)
-    acc3 <= \$550 ;
+    acc3 <= \$552 ;
   always @(posedge clk)
-    acc4 <= \$551 ;
+    acc4 <= \$553 ;
   always @(posedge clk)
-    acc5 <= \$552 ;
+    acc5 <= \$554 ;
   always @(posedge clk)
-    acc6 <= \$553 ;
+    acc6 <= \$555 ;
   always @(posedge clk)
-    acc7 <= \$554 ;
+    acc7 <= \$556 ;
   always @(posedge clk)
-    d0 <= \$555 ;
+    d0 <= \$557 ;
   always @(posedge clk)
-    nz <= \$556 ;
+    d1 <= \$558 ;
   always @(posedge clk)
-    d1 <= \$557 ;
+    d2 <= \$559 ;
   always @(posedge clk)
-    d2 <= \$558 ;
+    d3 <= \$560 ;
   always @(posedge clk)
-    d3 <= \$559 ;
+    d4 <= \$561 ;
   always @(posedge clk)
-    d4 <= \$560 ;
+    d5 <= \$562 ;
   always @(posedge clk)
-    d5 <= \$561 ;
+    d6 <= \$563 ;
   always @(posedge clk)
-    d6 <= \$562 ;
+    d7 <= \$564 ;
   always @(posedge clk)
-    d7 <= \$563 ;
+    d8 <= \$565 ;
   always @(posedge clk)
-    d8 <= \$564 ;
+    d9 <= \$566 ;
   always @(posedge clk)
-    d9 <= \$565 ;
+    d10 <= \$567 ;
   always @(posedge clk)
-    d10 <= \$566 ;
+    d11 <= \$568 ;
   always @(posedge clk)
-    d11 <= \$567 ;
+    d12 <= \$569 ;
   always @(posedge clk)
-    d12 <= \$568 ;
+    d13 <= \$570 ;
   always @(posedge clk)
-    d13 <= \$569 ;
+    d14 <= \$571 ;
   always @(posedge clk)
-    d14 <= \$570 ;
+    d15 <= \$572 ;
   always @(posedge clk)
-    d15 <= \$571 ;
+    nz <= \$573 ;
   always @(posedge clk)
-    shadow0 <= \$572 ;
+    shadow0 <= \$574 ;
   always @(posedge clk)
-    shadow1 <= \$573 ;
+    shadow1 <= \$575 ;
   always @(posedge clk)
-    shadow2 <= \$574 ;
+    shadow2 <= \$576 ;
   always @(posedge clk)
-    shadow3 <= \$575 ;
+    shadow3 <= \$577 ;
   always @(posedge clk)
-    shadow4 <= \$576 ;
+    shadow4 <= \$578 ;
   always @(posedge clk)
-    shadow5 <= \$577 ;
+    shadow5 <= \$579 ;
   always @(posedge clk)
-    shadow6 <= \$578 ;
+    shadow6 <= \$580 ;
   always @(posedge clk)
-    shadow7 <= \$579 ;
+    shadow7 <= \$581 ;
   always @(posedge clk)
-    job_active_c0 <= \$580 ;
+    job_active <= \$582 ;
   always @(posedge clk)
-    job_kind <= \$581 ;
+    job_active_c0 <= \$583 ;
   always @(posedge clk)
-    job_layer <= \$582 ;
+    job_kind <= \$584 ;
   always @(posedge clk)
-    job_pos <= \$583 ;
+    job_layer <= \$585 ;
   always @(posedge clk)
-    job_g <= \$584 ;
+    job_pos <= \$586 ;
   always @(posedge clk)
-    job_k <= \$585 ;
+    job_g <= \$587 ;
   always @(posedge clk)
-    \$signal  <= \$586 ;
+    job_k <= \$588 ;
   always @(posedge clk)
-    p1_kind <= \$587 ;
+    \$signal  <= \$589 ;
   always @(posedge clk)
-    p1_layer <= \$588 ;
+    p1_kind <= \$590 ;
   always @(posedge clk)
-    p1_pos <= \$589 ;
+    p1_layer <= \$591 ;
   always @(posedge clk)
-    \$signal$261  <= \$590 ;
+    p1_pos <= \$592 ;
   always @(posedge clk)
-    p1_last <= \$591 ;
+    \$signal$266  <= \$593 ;
   always @(posedge clk)
-    p1_addr <= \$592 ;
+    p1_last <= \$594 ;
   always @(posedge clk)
-    i_pot <= \$593 ;
+    p1_addr <= \$595 ;
   always @(posedge clk)
-    \i_pot$84  <= \$594 ;
+    i_pot <= \$596 ;
   always @(posedge clk)
-    credit <= \$595 ;
+    \i_pot$84  <= \$597 ;
   always @(posedge clk)
-    \$signal$126  <= \$596 ;
+    credit <= \$598 ;
   always @(posedge clk)
-    p2_first <= \$597 ;
+    \$signal$126  <= \$599 ;
   always @(posedge clk)
-    p2_addr <= \$598 ;
+    p2_first <= \$600 ;
   always @(posedge clk)
-    \$signal$127  <= \$599 ;
+    p2_addr <= \$601 ;
   always @(posedge clk)
-    p3_addr <= \$600 ;
+    \$signal$127  <= \$602 ;
   always @(posedge clk)
-    p4_valid <= \$601 ;
+    p3_addr <= \$603 ;
   always @(posedge clk)
-    pool_wr__addr <= \$602 ;
+    p4_valid <= \$604 ;
   always @(posedge clk)
-    p2_old0 <= \$603 ;
+    pool_wr__addr <= \$605 ;
   always @(posedge clk)
-    p2_pot0 <= \$604 ;
+    p2_old0 <= \$606 ;
   always @(posedge clk)
-    pool_sum0 <= \$605 ;
+    p2_pot0 <= \$607 ;
   always @(posedge clk)
-    pool_sat0 <= \$606 ;
+    pool_sum0 <= \$608 ;
   always @(posedge clk)
-    p2_old1 <= \$607 ;
+    pool_sat0 <= \$609 ;
   always @(posedge clk)
-    p2_pot1 <= \$608 ;
+    p2_old1 <= \$610 ;
   always @(posedge clk)
-    pool_sum1 <= \$609 ;
+    p2_pot1 <= \$611 ;
   always @(posedge clk)
-    pool_sat1 <= \$610 ;
+    pool_sum1 <= \$612 ;
   always @(posedge clk)
-    trace__valid <= \$611 ;
+    pool_sat1 <= \$613 ;
   always @(posedge clk)
-    word <= \$612 ;
+    trace__valid <= \$614 ;
   always @(posedge clk)
-    trace__payload <= \$613 ;
+    word <= \$615 ;
   always @(posedge clk)
-    spk_word <= \$614 ;
+    trace__payload <= \$616 ;
   always @(posedge clk)
-    spikes__payload <= \$615 ;
+    spk_word <= \$617 ;
   always @(posedge clk)
-    load_ok <= \$616 ;
+    spikes__payload <= \$618 ;
   always @(posedge clk)
-    lp <= \$617 ;
+    load_ok <= \$619 ;
   always @(posedge clk)
-    asm <= \$618 ;
+    lp <= \$620 ;
   always @(posedge clk)
-    ox <= \$619 ;
+    asm <= \$621 ;
   always @(posedge clk)
-    oy <= \$620 ;
+    ox <= \$622 ;
   always @(posedge clk)
-    pos <= \$621 ;
+    oy <= \$623 ;
   always @(posedge clk)
-    gc <= \$622 ;
+    pos <= \$624 ;
   always @(posedge clk)
-    ch <= \$623 ;
+    gc <= \$625 ;
   always @(posedge clk)
-    ki <= \$624 ;
+    ch <= \$626 ;
   always @(posedge clk)
-    kj <= \$625 ;
+    ki <= \$627 ;
   always @(posedge clk)
-    seq_state <= \$626 ;
+    kj <= \$628 ;
   always @(posedge clk)
-    cur <= \$627 ;
+    seq_state <= \$629 ;
   always @(posedge clk)
-    todo <= \$628 ;
+    cur <= \$630 ;
   always @(posedge clk)
-    pw_first <= \$629 ;
+    todo <= \$631 ;
+  always @(posedge clk)
+    pw_first <= \$632 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
   assign \$2  = s0_ra1 + s0_ra2;
   assign \$3  = s0_ra1 + s0_ra2;
   assign \$4  = s0_wa1 + s0_wa2;
-  assign \$636  = s2_c * 4'h8;
-  assign \$5  = img_q >> \$636 ;
+  assign \$639  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$639 ;
   assign \$6  = s2_zero ? 12'h000 : s2_pwa;
   assign \$7  = $signed(acc0) + $signed(prod0);
   assign \$8  = $signed(acc1) + $signed(prod1);
@@ -1642,7 +1665,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$41  = \$40  | s2_valid;
   assign \$42  = \$41  | s3_valid;
   assign \$43  = \$42  | s4_valid;
-  assign \$44  = job_active_c0 | \$signal ;
+  assign \$44  = job_active | \$signal ;
   assign \$45  = \$44  | trace__valid;
   assign \$46  = \$signal$126  | \$signal$127 ;
   assign \$47  = \$46  | p4_valid;
@@ -1656,7 +1679,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$54  = \$53  | s3_valid;
   assign \$55  = \$54  | s4_valid;
   assign \$56  = ~ \$55 ;
-  assign \$57  = job_active_c0 | \$signal ;
+  assign \$57  = job_active | \$signal ;
   assign \$58  = \$57  | trace__valid;
   assign \$59  = \$signal$126  | \$signal$127 ;
   assign \$60  = \$59  | p4_valid;
@@ -1727,7 +1750,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$157  = \$156  | s3_valid;
   assign \$158  = \$157  | s4_valid;
   assign \$159  = ~ \$158 ;
-  assign \$160  = job_active_c0 | \$signal ;
+  assign \$160  = job_active | \$signal ;
   assign \$161  = \$160  | trace__valid;
   assign \$162  = \$signal$126  | \$signal$127 ;
   assign \$163  = \$162  | p4_valid;
@@ -1754,148 +1777,146 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$184  = pixels__valid & \$183 ;
   assign \$185  = \$signature__addr  + 1'h1;
   assign \$186  = \$signature__addr  == 7'h5a;
-  assign \$190  = s2_kind == 1'h1;
-  assign \$839  = s2_g * 6'h20;
-  assign \$191  = act_q >> \$839 ;
-  assign \$192  = \$190  ? \$191 [3:0] : a_bcast[3:0];
-  assign \$193  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$194  = s2_kind == 1'h1;
-  assign \$845  = s2_g * 6'h20;
-  assign \$195  = act_q >> \$845 ;
-  assign \$196  = \$194  ? \$195 [7:4] : a_bcast[3:0];
-  assign \$197  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$198  = s2_kind == 1'h1;
-  assign \$851  = s2_g * 6'h20;
-  assign \$199  = act_q >> \$851 ;
-  assign \$200  = \$198  ? \$199 [11:8] : a_bcast[3:0];
-  assign \$201  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$202  = s2_kind == 1'h1;
+  assign \$187  = s0_valid | s1_valid;
+  assign \$188  = \$187  | s2_valid;
+  assign \$189  = \$188  | s3_valid;
+  assign \$190  = \$189  | s4_valid;
+  assign \$191  = ~ \$190 ;
+  assign \$195  = s1_kind == 1'h1;
+  assign \$847  = s2_g * 6'h20;
+  assign \$196  = act_q >> \$847 ;
+  assign \$197  = is_dw_c0 ? \$196 [3:0] : a_bcast[3:0];
+  assign \$198  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$852  = s2_g * 6'h20;
+  assign \$199  = act_q >> \$852 ;
+  assign \$200  = is_dw_c0 ? \$199 [7:4] : a_bcast[3:0];
+  assign \$201  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
   assign \$857  = s2_g * 6'h20;
-  assign \$203  = act_q >> \$857 ;
-  assign \$204  = \$202  ? \$203 [15:12] : a_bcast[3:0];
-  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$206  = s2_kind == 1'h1;
-  assign \$863  = s2_g * 6'h20;
-  assign \$207  = act_q >> \$863 ;
-  assign \$208  = \$206  ? \$207 [19:16] : a_bcast[3:0];
-  assign \$209  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$210  = s2_kind == 1'h1;
-  assign \$869  = s2_g * 6'h20;
-  assign \$211  = act_q >> \$869 ;
-  assign \$212  = \$210  ? \$211 [23:20] : a_bcast[3:0];
+  assign \$202  = act_q >> \$857 ;
+  assign \$203  = is_dw_c0 ? \$202 [11:8] : a_bcast[3:0];
+  assign \$204  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$862  = s2_g * 6'h20;
+  assign \$205  = act_q >> \$862 ;
+  assign \$206  = is_dw_c0 ? \$205 [15:12] : a_bcast[3:0];
+  assign \$207  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$867  = s2_g * 6'h20;
+  assign \$208  = act_q >> \$867 ;
+  assign \$209  = is_dw_c0 ? \$208 [19:16] : a_bcast[3:0];
+  assign \$210  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$872  = s2_g * 6'h20;
+  assign \$211  = act_q >> \$872 ;
+  assign \$212  = is_dw_c0 ? \$211 [23:20] : a_bcast[3:0];
   assign \$213  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$214  = s2_kind == 1'h1;
-  assign \$875  = s2_g * 6'h20;
-  assign \$215  = act_q >> \$875 ;
-  assign \$216  = \$214  ? \$215 [27:24] : a_bcast[3:0];
-  assign \$217  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$218  = s2_kind == 1'h1;
-  assign \$881  = s2_g * 6'h20;
-  assign \$219  = act_q >> \$881 ;
-  assign \$220  = \$218  ? \$219 [31:28] : a_bcast[3:0];
-  assign \$221  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$222  = s3_valid & s3_last;
-  assign \$223  = s3_valid & s3_last;
-  assign \$224  = s3_kind != 1'h1;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = s3_valid & s3_last;
-  assign \$227  = s3_kind == 1'h1;
+  assign \$877  = s2_g * 6'h20;
+  assign \$214  = act_q >> \$877 ;
+  assign \$215  = is_dw_c0 ? \$214 [27:24] : a_bcast[3:0];
+  assign \$216  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$882  = s2_g * 6'h20;
+  assign \$217  = act_q >> \$882 ;
+  assign \$218  = is_dw_c0 ? \$217 [31:28] : a_bcast[3:0];
+  assign \$219  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$220  = s3_valid & s3_last;
+  assign \$221  = s3_valid & s3_last;
+  assign \$222  = s3_kind != 1'h1;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = s3_valid & s3_last;
+  assign \$225  = s3_kind == 1'h1;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = ! s3_g;
   assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! s3_g;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = s3_valid & s3_last;
-  assign \$232  = s3_kind == 1'h1;
+  assign \$229  = s3_valid & s3_last;
+  assign \$230  = s3_kind == 1'h1;
+  assign \$231  = \$229  & \$230 ;
   assign \$233  = \$231  & \$232 ;
-  assign \$235  = \$233  & \$234 ;
+  assign \$234  = acc_clear_c0 | rst;
+  assign \$235  = acc_clear_c0 | rst;
   assign \$236  = acc_clear_c0 | rst;
   assign \$237  = acc_clear_c0 | rst;
   assign \$238  = acc_clear_c0 | rst;
   assign \$239  = acc_clear_c0 | rst;
   assign \$240  = acc_clear_c0 | rst;
   assign \$241  = acc_clear_c0 | rst;
-  assign \$242  = acc_clear_c0 | rst;
-  assign \$243  = acc_clear_c0 | rst;
-  assign \$244  = | \$7 [20:0];
-  assign \$245  = | \$8 [20:0];
-  assign \$246  = | \$9 [20:0];
-  assign \$247  = | \$10 [20:0];
-  assign \$248  = | \$11 [20:0];
-  assign \$249  = | \$12 [20:0];
-  assign \$250  = | \$13 [20:0];
-  assign \$251  = | \$14 [20:0];
-  assign \$252  = | \$7 [20:0];
-  assign \$253  = | \$8 [20:0];
-  assign \$254  = | \$9 [20:0];
-  assign \$255  = | \$10 [20:0];
-  assign \$256  = | \$11 [20:0];
-  assign \$257  = | \$12 [20:0];
-  assign \$258  = | \$13 [20:0];
-  assign \$259  = | \$14 [20:0];
-  assign \$260  = ~ stall;
-  assign \$261  = ! job_pos;
-  assign \$262  = job_kind == 2'h2;
-  assign \$263  = job_k == 3'h7;
-  assign \$265  = job_k == 2'h3;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$262  ? \$263  : \$266 ;
-  assign \$268  = job_kind == 2'h2;
-  assign \$270  = \$269  + job_k;
-  assign \$271  = \$268  ? { 2'h0, job_k } : \$270 ;
-  assign \$272  = job_k + 1'h1;
-  assign \$273  = job_kind == 2'h2;
-  assign \$274  = \$273  ? 4'h8 : 4'h4;
-  assign \$275  = \$274  - 1'h1;
-  assign \$276  = job_k == \$275 ;
-  assign \$277  = ~ stall;
-  assign \$278  = p1_kind == 1'h1;
-  assign \$279  = \$signal  & \$278 ;
-  assign \$280  = ~ stall;
-  assign \$281  = p2_first ? 20'h00000 : p2_old0;
-  assign \$282  = $signed(\$281 ) + $signed(p2_pot0);
-  assign \$283  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$284  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$285  = \$284  ? 22'h380000 : pool_sum0;
-  assign \$286  = \$283  ? 22'h07ffff : \$285 ;
-  assign \$287  = ~ stall;
-  assign \$288  = p2_first ? 20'h00000 : p2_old1;
-  assign \$289  = $signed(\$288 ) + $signed(p2_pot1);
-  assign \$290  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$291  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$292  = \$291  ? 22'h380000 : pool_sum1;
-  assign \$293  = \$290  ? 22'h07ffff : \$292 ;
-  assign \$294  = trace__valid & trace__ready;
-  assign \$295  = ~ stall;
-  assign \$296  = o_valid & \$295 ;
-  assign \$297  = ~ tag[0];
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = ~ stall;
-  assign \$300  = o_valid & \$299 ;
-  assign \$301  = \$300  & tag[0];
-  assign \$302  = load__valid & load__ready;
-  assign \$303  = ~ load__valid;
-  assign \$304  = img_full & \$303 ;
-  assign \$305  = ch == 1'h1;
-  assign \$307  = \$306  == kj;
-  assign \$308  = \$305  & \$307 ;
-  assign \$310  = \$309  == ki;
-  assign \$311  = \$308  & \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = \$312  | credit;
-  assign \$314  = ch == 1'h1;
-  assign \$315  = ~ \$314 ;
-  assign \$316  = ch + 1'h1;
-  assign \$318  = \$317  == kj;
-  assign \$319  = ~ \$318 ;
-  assign \$321  = \$320  == ki;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = kj + 1'h1;
-  assign \$324  = ki + 1'h1;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = gc + 1'h1;
-  assign \$331  = pos + 1'h1;
-  assign \$332  = oy == 3'h6;
-  assign \$333  = ox + 1'h1;
-  assign \$334  = ox + 1'h1;
+  assign \$242  = | d0;
+  assign \$243  = | d1;
+  assign \$244  = | d2;
+  assign \$245  = | d3;
+  assign \$246  = | d4;
+  assign \$247  = | d5;
+  assign \$248  = | d6;
+  assign \$249  = | d7;
+  assign \$250  = | d8;
+  assign \$251  = | d9;
+  assign \$252  = | d10;
+  assign \$253  = | d11;
+  assign \$254  = | d12;
+  assign \$255  = | d13;
+  assign \$256  = | d14;
+  assign \$257  = | d15;
+  assign \$258  = ~ stall;
+  assign \$259  = ! job_pos;
+  assign \$260  = job_kind == 2'h2;
+  assign \$261  = job_k == 3'h7;
+  assign \$263  = job_k == 2'h3;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = \$260  ? \$261  : \$264 ;
+  assign \$266  = job_kind == 2'h2;
+  assign \$268  = \$267  + job_k;
+  assign \$269  = \$266  ? { 2'h0, job_k } : \$268 ;
+  assign \$270  = job_k + 1'h1;
+  assign \$271  = job_kind == 2'h2;
+  assign \$272  = \$271  ? 4'h8 : 4'h4;
+  assign \$273  = \$272  - 1'h1;
+  assign \$274  = job_k == \$273 ;
+  assign \$275  = ~ stall;
+  assign \$276  = p1_kind == 1'h1;
+  assign \$277  = \$signal  & \$276 ;
+  assign \$278  = ~ stall;
+  assign \$279  = p2_first ? 20'h00000 : p2_old0;
+  assign \$280  = $signed(\$279 ) + $signed(p2_pot0);
+  assign \$281  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$282  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$283  = \$282  ? 22'h380000 : pool_sum0;
+  assign \$284  = \$281  ? 22'h07ffff : \$283 ;
+  assign \$285  = ~ stall;
+  assign \$286  = p2_first ? 20'h00000 : p2_old1;
+  assign \$287  = $signed(\$286 ) + $signed(p2_pot1);
+  assign \$288  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$289  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$290  = \$289  ? 22'h380000 : pool_sum1;
+  assign \$291  = \$288  ? 22'h07ffff : \$290 ;
+  assign \$292  = trace__valid & trace__ready;
+  assign \$293  = ~ stall;
+  assign \$294  = o_valid & \$293 ;
+  assign \$295  = ~ tag[0];
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ~ stall;
+  assign \$298  = o_valid & \$297 ;
+  assign \$299  = \$298  & tag[0];
+  assign \$300  = load__valid & load__ready;
+  assign \$301  = ~ load__valid;
+  assign \$302  = img_full & \$301 ;
+  assign \$303  = ch == 1'h1;
+  assign \$305  = \$304  == kj;
+  assign \$306  = \$303  & \$305 ;
+  assign \$308  = \$307  == ki;
+  assign \$309  = \$306  & \$308 ;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  | credit;
+  assign \$312  = ch == 1'h1;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = ch + 1'h1;
+  assign \$316  = \$315  == kj;
+  assign \$317  = ~ \$316 ;
+  assign \$319  = \$318  == ki;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = kj + 1'h1;
+  assign \$322  = ki + 1'h1;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = gc + 1'h1;
+  assign \$329  = pos + 1'h1;
+  assign \$330  = oy == 3'h6;
+  assign \$331  = ox + 1'h1;
+  assign \$332  = ox + 1'h1;
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1906,8 +1927,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$871$0 (p_rd__data[51:0]),
-    .\port$877$0 (pool_rd__data[19:0]),
+    .\port$880$0 (p_rd__data[51:0]),
+    .\port$886$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -1921,30 +1942,52 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$83 ),
     .o_act(\o_act$109 ),
     .o_busy(\o_busy$129 ),
-    .\port$871$52 (p_rd__data[103:52]),
-    .\port$877$20 (pool_rd__data[39:20]),
+    .\port$880$52 (p_rd__data[103:52]),
+    .\port$886$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = 3'h0;
-    casez (\$338 )
+    \$333  = 3'h0;
+    casez (\$332 )
       4'h0:
-          \$339  = 3'h1;
+          \$333  = 3'h2;
       4'h1:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h2:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h3:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h4:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h5:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h6:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
       4'h7:
-          \$339  = 3'h0;
+          \$333  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = 3'h0;
+    casez (\$336 )
+      4'h0:
+          \$337  = 3'h1;
+      4'h1:
+          \$337  = 3'h0;
+      4'h2:
+          \$337  = 3'h0;
+      4'h3:
+          \$337  = 3'h0;
+      4'h4:
+          \$337  = 3'h0;
+      4'h5:
+          \$337  = 3'h0;
+      4'h6:
+          \$337  = 3'h0;
+      4'h7:
+          \$337  = 3'h0;
     endcase
   end
   always @* begin
@@ -1952,21 +1995,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$340  = 3'h2;
+          \$338  = 3'h2;
       3'h1:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h2:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h3:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h4:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h5:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h6:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
       3'h7:
-          \$340  = 3'h0;
+          \$338  = 3'h0;
     endcase
   end
   always @* begin
@@ -1974,21 +2017,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h1:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h2:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h3:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h4:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h5:
-          \$355  = 2'h2;
+          \$353  = 2'h2;
       3'h6:
-          \$355  = 2'h1;
+          \$353  = 2'h1;
       3'h7:
-          \$355  = 2'h1;
+          \$353  = 2'h1;
     endcase
   end
   always @* begin
@@ -1996,27 +2039,49 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h1:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h2:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h3:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h4:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h5:
-          \$358  = 2'h2;
+          \$356  = 2'h2;
       3'h6:
-          \$358  = 2'h1;
+          \$356  = 2'h1;
       3'h7:
-          \$358  = 2'h1;
+          \$356  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (oy)
+      3'h0:
+          \$363  = 2'h1;
+      3'h1:
+          \$363  = 2'h0;
+      3'h2:
+          \$363  = 2'h0;
+      3'h3:
+          \$363  = 2'h0;
+      3'h4:
+          \$363  = 2'h0;
+      3'h5:
+          \$363  = 2'h0;
+      3'h6:
+          \$363  = 2'h0;
+      3'h7:
+          \$363  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
       3'h0:
           \$365  = 2'h1;
       3'h1:
@@ -2038,111 +2103,89 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (ox)
+    casez (oy)
       3'h0:
-          \$367  = 2'h1;
+          \$366  = 2'h1;
       3'h1:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h2:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h3:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h4:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h5:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h6:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
       3'h7:
-          \$367  = 2'h0;
+          \$366  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = 2'h0;
+    casez (\$395 )
+      4'h0:
+          \$396  = 2'h1;
+      4'h1:
+          \$396  = 2'h0;
+      4'h2:
+          \$396  = 2'h0;
+      4'h3:
+          \$396  = 2'h0;
+      4'h4:
+          \$396  = 2'h0;
+      4'h5:
+          \$396  = 2'h0;
+      4'h6:
+          \$396  = 2'h0;
+      4'h7:
+          \$396  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = 2'h0;
+    casez (\$399 )
+      4'h0:
+          \$400  = 2'h1;
+      4'h1:
+          \$400  = 2'h0;
+      4'h2:
+          \$400  = 2'h0;
+      4'h3:
+          \$400  = 2'h0;
+      4'h4:
+          \$400  = 2'h0;
+      4'h5:
+          \$400  = 2'h0;
+      4'h6:
+          \$400  = 2'h0;
+      4'h7:
+          \$400  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (oy)
+    casez (ox)
       3'h0:
-          \$368  = 2'h1;
-      3'h1:
-          \$368  = 2'h0;
-      3'h2:
-          \$368  = 2'h0;
-      3'h3:
-          \$368  = 2'h0;
-      3'h4:
-          \$368  = 2'h0;
-      3'h5:
-          \$368  = 2'h0;
-      3'h6:
-          \$368  = 2'h0;
-      3'h7:
-          \$368  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = 2'h0;
-    casez (\$396 )
-      4'h0:
-          \$397  = 2'h1;
-      4'h1:
-          \$397  = 2'h0;
-      4'h2:
-          \$397  = 2'h0;
-      4'h3:
-          \$397  = 2'h0;
-      4'h4:
-          \$397  = 2'h0;
-      4'h5:
-          \$397  = 2'h0;
-      4'h6:
-          \$397  = 2'h0;
-      4'h7:
-          \$397  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = 2'h0;
-    casez (\$400 )
-      4'h0:
           \$401  = 2'h1;
-      4'h1:
-          \$401  = 2'h0;
-      4'h2:
-          \$401  = 2'h0;
-      4'h3:
-          \$401  = 2'h0;
-      4'h4:
-          \$401  = 2'h0;
-      4'h5:
-          \$401  = 2'h0;
-      4'h6:
-          \$401  = 2'h0;
-      4'h7:
-          \$401  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$402  = 2'h1;
       3'h1:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h2:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h3:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h4:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h5:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h6:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
       3'h7:
-          \$402  = 2'h0;
+          \$401  = 2'h0;
     endcase
   end
   always @* begin
@@ -2150,21 +2193,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$417  = 3'h4;
+          \$416  = 3'h4;
       3'h1:
-          \$417  = 3'h4;
+          \$416  = 3'h4;
       3'h2:
-          \$417  = 3'h4;
+          \$416  = 3'h4;
       3'h3:
-          \$417  = 3'h4;
+          \$416  = 3'h4;
       3'h4:
-          \$417  = 3'h4;
+          \$416  = 3'h4;
       3'h5:
-          \$417  = 3'h3;
+          \$416  = 3'h3;
       3'h6:
-          \$417  = 3'h2;
+          \$416  = 3'h2;
       3'h7:
-          \$417  = 3'h2;
+          \$416  = 3'h2;
     endcase
   end
   always @* begin
@@ -2172,21 +2215,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h1:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h2:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h3:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h4:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h5:
-          \$420  = 3'h2;
+          \$419  = 3'h2;
       3'h6:
-          \$420  = 3'h1;
+          \$419  = 3'h1;
       3'h7:
-          \$420  = 3'h1;
+          \$419  = 3'h1;
     endcase
   end
   always @* begin
@@ -2194,21 +2237,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$427  = 3'h2;
+          \$426  = 3'h2;
       3'h1:
-          \$427  = 3'h1;
+          \$426  = 3'h1;
       3'h2:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
       3'h3:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
       3'h4:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
       3'h5:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
       3'h6:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
       3'h7:
-          \$427  = 3'h0;
+          \$426  = 3'h0;
     endcase
   end
   always @* begin
@@ -2216,9 +2259,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
+          \$428  = 3'h1;
+      3'h1:
+          \$428  = 3'h0;
+      3'h2:
+          \$428  = 3'h0;
+      3'h3:
+          \$428  = 3'h0;
+      3'h4:
+          \$428  = 3'h0;
+      3'h5:
+          \$428  = 3'h0;
+      3'h6:
+          \$428  = 3'h0;
+      3'h7:
+          \$428  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$429  = 3'h2;
+      3'h1:
           \$429  = 3'h1;
-      3'h1:
-          \$429  = 3'h0;
       3'h2:
           \$429  = 3'h0;
       3'h3:
@@ -2231,28 +2296,6 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           \$429  = 3'h0;
       3'h7:
           \$429  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$430  = 3'h2;
-      3'h1:
-          \$430  = 3'h1;
-      3'h2:
-          \$430  = 3'h0;
-      3'h3:
-          \$430  = 3'h0;
-      3'h4:
-          \$430  = 3'h0;
-      3'h5:
-          \$430  = 3'h0;
-      3'h6:
-          \$430  = 3'h0;
-      3'h7:
-          \$430  = 3'h0;
     endcase
   end
   always @* begin
@@ -2808,7 +2851,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$182 ) begin
       \$481  = 1'h0;
     end
-    if (\$301 ) begin
+    if (\$299 ) begin
       if (tag[1]) begin
         \$481  = 1'h1;
       end
@@ -2842,19 +2885,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
+                if (\$325 ) begin
                 end else begin
-                  if (\$332 ) begin
-                    if (\$336 ) begin
+                  if (\$330 ) begin
+                    if (\$334 ) begin
                       \$483  = 1'h0;
                     end
                   end
@@ -3282,529 +3325,558 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = \$222 ;
+    \$543  = \$191 ;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = \$225 ;
+    \$544  = \$195 ;
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$230 ;
+    \$545  = \$220 ;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = \$235 ;
+    \$546  = \$223 ;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = acc0;
-    if (\$236 ) begin
-      \$547  = 21'h000000;
-    end else if (s4_valid) begin
-      \$547  = \$7 [20:0];
+    \$547  = \$228 ;
+    if (rst) begin
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = acc1;
-    if (\$237 ) begin
-      \$548  = 21'h000000;
-    end else if (s4_valid) begin
-      \$548  = \$8 [20:0];
+    \$548  = \$233 ;
+    if (rst) begin
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = acc2;
-    if (\$238 ) begin
+    \$549  = acc0;
+    if (\$234 ) begin
       \$549  = 21'h000000;
     end else if (s4_valid) begin
-      \$549  = \$9 [20:0];
+      \$549  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = acc3;
-    if (\$239 ) begin
+    \$550  = acc1;
+    if (\$235 ) begin
       \$550  = 21'h000000;
     end else if (s4_valid) begin
-      \$550  = \$10 [20:0];
+      \$550  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = acc4;
-    if (\$240 ) begin
+    \$551  = acc2;
+    if (\$236 ) begin
       \$551  = 21'h000000;
     end else if (s4_valid) begin
-      \$551  = \$11 [20:0];
+      \$551  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = acc5;
-    if (\$241 ) begin
+    \$552  = acc3;
+    if (\$237 ) begin
       \$552  = 21'h000000;
     end else if (s4_valid) begin
-      \$552  = \$12 [20:0];
+      \$552  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = acc6;
-    if (\$242 ) begin
+    \$553  = acc4;
+    if (\$238 ) begin
       \$553  = 21'h000000;
     end else if (s4_valid) begin
-      \$553  = \$13 [20:0];
+      \$553  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = acc7;
-    if (\$243 ) begin
+    \$554  = acc5;
+    if (\$239 ) begin
       \$554  = 21'h000000;
     end else if (s4_valid) begin
-      \$554  = \$14 [20:0];
+      \$554  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = d0;
-    if (dw_done0_c0) begin
-      \$555  = \$7 [11:0];
+    \$555  = acc6;
+    if (\$240 ) begin
+      \$555  = 21'h000000;
+    end else if (s4_valid) begin
+      \$555  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = nz;
-    if (dw_done0_c0) begin
-      \$556 [0] = \$244 ;
-      \$556 [1] = \$245 ;
-      \$556 [2] = \$246 ;
-      \$556 [3] = \$247 ;
-      \$556 [4] = \$248 ;
-      \$556 [5] = \$249 ;
-      \$556 [6] = \$250 ;
-      \$556 [7] = \$251 ;
+    \$556  = acc7;
+    if (\$241 ) begin
+      \$556  = 21'h000000;
+    end else if (s4_valid) begin
+      \$556  = \$14 [20:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = d0;
+    if (dw_done0_c0) begin
+      \$557  = \$7 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = d1;
+    if (dw_done0_c0) begin
+      \$558  = \$8 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = d2;
+    if (dw_done0_c0) begin
+      \$559  = \$9 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = d3;
+    if (dw_done0_c0) begin
+      \$560  = \$10 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = d4;
+    if (dw_done0_c0) begin
+      \$561  = \$11 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = d5;
+    if (dw_done0_c0) begin
+      \$562  = \$12 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = d6;
+    if (dw_done0_c0) begin
+      \$563  = \$13 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = d7;
+    if (dw_done0_c0) begin
+      \$564  = \$14 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = d8;
     if (dw_done1_c0) begin
-      \$556 [8] = \$252 ;
-      \$556 [9] = \$253 ;
-      \$556 [10] = \$254 ;
-      \$556 [11] = \$255 ;
-      \$556 [12] = \$256 ;
-      \$556 [13] = \$257 ;
-      \$556 [14] = \$258 ;
-      \$556 [15] = \$259 ;
+      \$565  = \$7 [11:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = d9;
+    if (dw_done1_c0) begin
+      \$566  = \$8 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = d10;
+    if (dw_done1_c0) begin
+      \$567  = \$9 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = d11;
+    if (dw_done1_c0) begin
+      \$568  = \$10 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = d12;
+    if (dw_done1_c0) begin
+      \$569  = \$11 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = d13;
+    if (dw_done1_c0) begin
+      \$570  = \$12 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = d14;
+    if (dw_done1_c0) begin
+      \$571  = \$13 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = d15;
+    if (dw_done1_c0) begin
+      \$572  = \$14 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573 [0] = \$242 ;
+    \$573 [1] = \$243 ;
+    \$573 [2] = \$244 ;
+    \$573 [3] = \$245 ;
+    \$573 [4] = \$246 ;
+    \$573 [5] = \$247 ;
+    \$573 [6] = \$248 ;
+    \$573 [7] = \$249 ;
+    \$573 [8] = \$250 ;
+    \$573 [9] = \$251 ;
+    \$573 [10] = \$252 ;
+    \$573 [11] = \$253 ;
+    \$573 [12] = \$254 ;
+    \$573 [13] = \$255 ;
+    \$573 [14] = \$256 ;
+    \$573 [15] = \$257 ;
     if (rst) begin
-      \$556  = 16'h0000;
+      \$573  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = d1;
-    if (dw_done0_c0) begin
-      \$557  = \$8 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = d2;
-    if (dw_done0_c0) begin
-      \$558  = \$9 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = d3;
-    if (dw_done0_c0) begin
-      \$559  = \$10 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = d4;
-    if (dw_done0_c0) begin
-      \$560  = \$11 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = d5;
-    if (dw_done0_c0) begin
-      \$561  = \$12 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = d6;
-    if (dw_done0_c0) begin
-      \$562  = \$13 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = d7;
-    if (dw_done0_c0) begin
-      \$563  = \$14 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = d8;
-    if (dw_done1_c0) begin
-      \$564  = \$7 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = d9;
-    if (dw_done1_c0) begin
-      \$565  = \$8 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = d10;
-    if (dw_done1_c0) begin
-      \$566  = \$9 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = d11;
-    if (dw_done1_c0) begin
-      \$567  = \$10 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = d12;
-    if (dw_done1_c0) begin
-      \$568  = \$11 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = d13;
-    if (dw_done1_c0) begin
-      \$569  = \$12 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = d14;
-    if (dw_done1_c0) begin
-      \$570  = \$13 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = d15;
-    if (dw_done1_c0) begin
-      \$571  = \$14 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = shadow0;
+    \$574  = shadow0;
     if (hand_over_c0) begin
-      \$572  = \$7 [20:0];
+      \$574  = \$7 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$572  = shadow2;
+        \$574  = shadow2;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = shadow1;
+    \$575  = shadow1;
     if (hand_over_c0) begin
-      \$573  = \$8 [20:0];
+      \$575  = \$8 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$573  = shadow3;
+        \$575  = shadow3;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = shadow2;
+    \$576  = shadow2;
     if (hand_over_c0) begin
-      \$574  = \$9 [20:0];
+      \$576  = \$9 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$574  = shadow4;
+        \$576  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow3;
+    \$577  = shadow3;
     if (hand_over_c0) begin
-      \$575  = \$10 [20:0];
+      \$577  = \$10 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$575  = shadow5;
+        \$577  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = shadow4;
+    \$578  = shadow4;
     if (hand_over_c0) begin
-      \$576  = \$11 [20:0];
+      \$578  = \$11 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$576  = shadow6;
+        \$578  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = shadow5;
+    \$579  = shadow5;
     if (hand_over_c0) begin
-      \$577  = \$12 [20:0];
+      \$579  = \$12 [20:0];
     end
-    if (\$260 ) begin
+    if (\$258 ) begin
       if (job_active_c0) begin
-        \$577  = shadow7;
+        \$579  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = shadow6;
+    \$580  = shadow6;
     if (hand_over_c0) begin
-      \$578  = \$13 [20:0];
+      \$580  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = shadow7;
+    \$581  = shadow7;
     if (hand_over_c0) begin
-      \$579  = \$14 [20:0];
+      \$581  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = job_active_c0;
+    \$582  = job_active;
     if (hand_over_c0) begin
-      \$580  = 1'h1;
+      \$582  = 1'h1;
     end
     if (launch_final) begin
-      \$580  = 1'h1;
+      \$582  = 1'h1;
     end
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        if (\$276 ) begin
-          \$580  = 1'h0;
+    if (\$258 ) begin
+      if (job_active) begin
+        if (\$274 ) begin
+          \$582  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = job_kind;
+    \$583  = job_active_c0;
     if (hand_over_c0) begin
-      \$581  = s4_job;
+      \$583  = 1'h1;
     end
     if (launch_final) begin
-      \$581  = 2'h2;
+      \$583  = 1'h1;
+    end
+    if (\$258 ) begin
+      if (job_active) begin
+        if (\$274 ) begin
+          \$583  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$581  = 2'h0;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = job_layer;
+    \$584  = job_kind;
     if (hand_over_c0) begin
-      \$582  = s4_layer;
+      \$584  = s4_job;
     end
     if (launch_final) begin
-      \$582  = 2'h2;
+      \$584  = 2'h2;
     end
     if (rst) begin
-      \$582  = 2'h0;
+      \$584  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = job_pos;
+    \$585  = job_layer;
     if (hand_over_c0) begin
-      \$583  = s4_pos;
-    end
-    if (rst) begin
-      \$583  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = job_g;
-    if (hand_over_c0) begin
-      \$584  = s4_g;
+      \$585  = s4_layer;
     end
     if (launch_final) begin
-      \$584  = 1'h0;
+      \$585  = 2'h2;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$585  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = job_k;
+    \$586  = job_pos;
     if (hand_over_c0) begin
-      \$585  = 3'h0;
+      \$586  = s4_pos;
+    end
+    if (rst) begin
+      \$586  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = job_g;
+    if (hand_over_c0) begin
+      \$587  = s4_g;
     end
     if (launch_final) begin
-      \$585  = 3'h0;
+      \$587  = 1'h0;
     end
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$585  = \$272 [2:0];
+    if (rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = job_k;
+    if (hand_over_c0) begin
+      \$588  = 3'h0;
+    end
+    if (launch_final) begin
+      \$588  = 3'h0;
+    end
+    if (\$258 ) begin
+      if (job_active) begin
+        \$588  = \$270 [2:0];
       end
     end
     if (rst) begin
-      \$585  = 3'h0;
+      \$588  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = \$signal ;
-    if (\$260 ) begin
-      \$586  = job_active_c0;
+    \$589  = \$signal ;
+    if (\$258 ) begin
+      \$589  = job_active;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = p1_kind;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$587  = job_kind;
+    \$590  = p1_kind;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$590  = job_kind;
       end
     end
     if (rst) begin
-      \$587  = 2'h0;
+      \$590  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = p1_layer;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$588  = job_layer;
+    \$591  = p1_layer;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$591  = job_layer;
       end
     end
     if (rst) begin
-      \$588  = 2'h0;
+      \$591  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = p1_pos;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$589  = job_pos;
+    \$592  = p1_pos;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$592  = job_pos;
       end
     end
     if (rst) begin
-      \$589  = 6'h00;
+      \$592  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \$signal$261 ;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$590  = \$261 ;
+    \$593  = \$signal$266 ;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$593  = \$259 ;
       end
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = p1_last;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$591  = \$267 ;
+    \$594  = p1_last;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$594  = \$265 ;
       end
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = p1_addr;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$592  = \$271 [2:0];
+    \$595  = p1_addr;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$595  = \$269 [2:0];
       end
     end
     if (rst) begin
-      \$592  = 3'h0;
+      \$595  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = i_pot;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$593  = shadow0;
+    \$596  = i_pot;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$596  = shadow0;
       end
     end
     if (rst) begin
-      \$593  = 21'h000000;
+      \$596  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \i_pot$84 ;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        \$594  = shadow1;
+    \$597  = \i_pot$84 ;
+    if (\$258 ) begin
+      if (job_active) begin
+        \$597  = shadow1;
       end
     end
     if (rst) begin
-      \$594  = 21'h000000;
+      \$597  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = credit;
-    if (\$260 ) begin
-      if (job_active_c0) begin
-        if (\$276 ) begin
-          \$595  = 1'h1;
+    \$598  = credit;
+    if (\$258 ) begin
+      if (job_active) begin
+        if (\$274 ) begin
+          \$598  = 1'h1;
         end
       end
     end
@@ -3812,15 +3884,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
-                \$595  = 1'h0;
+                \$598  = 1'h0;
               end
             end
           end
@@ -3831,9 +3903,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
-              \$595  = 1'h0;
+          if (\$379 ) begin
+            if (\$384 ) begin
+              \$598  = 1'h0;
             end
           end
       4'h6:
@@ -3845,53 +3917,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           if (\$442 ) begin
             if (\$447 ) begin
-              \$595  = 1'h0;
+              \$598  = 1'h0;
             end
           end
       4'ha:
           if (\$480 ) begin
-            \$595  = 1'h0;
+            \$598  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$595  = 1'h1;
+      \$598  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \$signal$126 ;
-    if (\$277 ) begin
-      \$596  = \$279 ;
-    end
-    if (rst) begin
-      \$596  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = p2_first;
-    if (\$277 ) begin
-      \$597  = \$signal$261 ;
-    end
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = p2_addr;
-    if (\$277 ) begin
-      \$598  = p1_addr;
-    end
-    if (rst) begin
-      \$598  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \$signal$127 ;
-    if (\$277 ) begin
-      \$599  = \$signal$126 ;
+    \$599  = \$signal$126 ;
+    if (\$275 ) begin
+      \$599  = \$277 ;
     end
     if (rst) begin
       \$599  = 1'h0;
@@ -3899,69 +3941,69 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = p3_addr;
-    if (\$277 ) begin
-      \$600  = p2_addr;
+    \$600  = p2_first;
+    if (\$275 ) begin
+      \$600  = \$signal$266 ;
     end
     if (rst) begin
-      \$600  = 3'h0;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = p4_valid;
-    if (\$277 ) begin
-      \$601  = \$signal$127 ;
+    \$601  = p2_addr;
+    if (\$275 ) begin
+      \$601  = p1_addr;
     end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = pool_wr__addr;
-    if (\$277 ) begin
-      \$602  = p3_addr;
+    \$602  = \$signal$127 ;
+    if (\$275 ) begin
+      \$602  = \$signal$126 ;
     end
     if (rst) begin
-      \$602  = 3'h0;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = p2_old0;
-    if (\$280 ) begin
-      \$603  = pool_rd__data[19:0];
+    \$603  = p3_addr;
+    if (\$275 ) begin
+      \$603  = p2_addr;
     end
     if (rst) begin
-      \$603  = 20'h00000;
+      \$603  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = p2_pot0;
-    if (\$280 ) begin
-      \$604  = i_pot;
+    \$604  = p4_valid;
+    if (\$275 ) begin
+      \$604  = \$signal$127 ;
     end
     if (rst) begin
-      \$604  = 21'h000000;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = pool_sum0;
-    if (\$280 ) begin
-      \$605  = \$282 ;
+    \$605  = pool_wr__addr;
+    if (\$275 ) begin
+      \$605  = p3_addr;
     end
     if (rst) begin
-      \$605  = 22'h000000;
+      \$605  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = pool_sat0;
-    if (\$280 ) begin
-      \$606  = \$286 [19:0];
+    \$606  = p2_old0;
+    if (\$278 ) begin
+      \$606  = pool_rd__data[19:0];
     end
     if (rst) begin
       \$606  = 20'h00000;
@@ -3969,39 +4011,39 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = p2_old1;
-    if (\$287 ) begin
-      \$607  = pool_rd__data[39:20];
+    \$607  = p2_pot0;
+    if (\$278 ) begin
+      \$607  = i_pot;
     end
     if (rst) begin
-      \$607  = 20'h00000;
+      \$607  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = p2_pot1;
-    if (\$287 ) begin
-      \$608  = \i_pot$84 ;
+    \$608  = pool_sum0;
+    if (\$278 ) begin
+      \$608  = \$280 ;
     end
     if (rst) begin
-      \$608  = 21'h000000;
+      \$608  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = pool_sum1;
-    if (\$287 ) begin
-      \$609  = \$289 ;
+    \$609  = pool_sat0;
+    if (\$278 ) begin
+      \$609  = \$284 [19:0];
     end
     if (rst) begin
-      \$609  = 22'h000000;
+      \$609  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = pool_sat1;
-    if (\$287 ) begin
-      \$610  = \$293 [19:0];
+    \$610  = p2_old1;
+    if (\$285 ) begin
+      \$610  = pool_rd__data[39:20];
     end
     if (rst) begin
       \$610  = 20'h00000;
@@ -4009,139 +4051,169 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = trace__valid;
-    if (\$294 ) begin
-      \$611  = 1'h0;
+    \$611  = p2_pot1;
+    if (\$285 ) begin
+      \$611  = \i_pot$84 ;
     end
-    if (\$298 ) begin
+    if (rst) begin
+      \$611  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = pool_sum1;
+    if (\$285 ) begin
+      \$612  = \$287 ;
+    end
+    if (rst) begin
+      \$612  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = pool_sat1;
+    if (\$285 ) begin
+      \$613  = \$291 [19:0];
+    end
+    if (rst) begin
+      \$613  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = trace__valid;
+    if (\$292 ) begin
+      \$614  = 1'h0;
+    end
+    if (\$296 ) begin
       if (tag[1]) begin
-        \$611  = 1'h1;
+        \$614  = 1'h1;
       end
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = word;
-    if (\$298 ) begin
-      \$612  = { \o_act$109 , o_act, word[63:8] };
+    \$615  = word;
+    if (\$296 ) begin
+      \$615  = { \o_act$109 , o_act, word[63:8] };
     end
     if (rst) begin
-      \$612  = 64'h0000000000000000;
+      \$615  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = trace__payload;
-    if (\$298 ) begin
+    \$616  = trace__payload;
+    if (\$296 ) begin
       if (tag[1]) begin
-        \$613 [1:0] = tag[9:8];
-        \$613 [7:2] = tag[7:2];
-        \$613 [71:8] = { \o_act$109 , o_act, word[63:8] };
+        \$616 [1:0] = tag[9:8];
+        \$616 [7:2] = tag[7:2];
+        \$616 [71:8] = { \o_act$109 , o_act, word[63:8] };
       end
     end
     if (rst) begin
-      \$613  = 72'h000000000000000000;
+      \$616  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = spk_word;
-    if (\$301 ) begin
-      \$614  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$617  = spk_word;
+    if (\$299 ) begin
+      \$617  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
     end
     if (rst) begin
-      \$614  = 16'h0000;
+      \$617  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = spikes__payload;
-    if (\$301 ) begin
+    \$618  = spikes__payload;
+    if (\$299 ) begin
       if (tag[1]) begin
-        \$615  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+        \$618  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
       end
     end
     if (rst) begin
-      \$615  = 16'h0000;
+      \$618  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \$302 ;
+    \$619  = \$300 ;
     if (rst) begin
-      \$616  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = load__payload;
+    \$620  = load__payload;
     if (rst) begin
-      \$617  = 42'h00000000000;
+      \$620  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = asm;
+    \$621  = asm;
     if (load_ok) begin
-      \$618  = { lp[40:9], asm[127:32] };
+      \$621  = { lp[40:9], asm[127:32] };
     end
     if (rst) begin
-      \$618  = 128'h00000000000000000000000000000000;
+      \$621  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = ox;
+    \$622  = ox;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$619  = 3'h0;
+          if (\$302 ) begin
+            \$622  = 3'h0;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
+                if (\$325 ) begin
                 end else begin
-                  if (\$332 ) begin
-                    \$619  = \$333 [2:0];
+                  if (\$330 ) begin
+                    \$622  = \$331 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$619  = 3'h0;
+          if (\$352 ) begin
+            \$622  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
-                if (\$394 ) begin
-                  \$619  = \$395 [2:0];
+                if (\$393 ) begin
+                  \$622  = \$394 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$619  = 3'h0;
+          if (\$415 ) begin
+            \$622  = 3'h0;
           end
       4'h7:
           /* empty */;
@@ -4154,72 +4226,72 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               if (\$449 ) begin
               end else begin
                 if (\$456 ) begin
-                  \$619  = \$457 [2:0];
+                  \$622  = \$457 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$619  = 3'h0;
+      \$622  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = oy;
+    \$623  = oy;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$620  = 3'h0;
+          if (\$302 ) begin
+            \$623  = 3'h0;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
+                if (\$325 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$332 ) begin
-                    \$620  = 3'h0;
+                  if (\$330 ) begin
+                    \$623  = 3'h0;
                   end else begin
-                    \$620  = \$337 [2:0];
+                    \$623  = \$335 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$620  = 3'h0;
+          if (\$352 ) begin
+            \$623  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$394 ) begin
-                  \$620  = 3'h0;
+                if (\$393 ) begin
+                  \$623  = 3'h0;
                 end else begin
-                  \$620  = \$399 [2:0];
+                  \$623  = \$398 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$620  = 3'h0;
+          if (\$415 ) begin
+            \$623  = 3'h0;
           end
       4'h7:
           /* empty */;
@@ -4233,64 +4305,64 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$456 ) begin
-                  \$620  = 3'h0;
+                  \$623  = 3'h0;
                 end else begin
-                  \$620  = \$461 [2:0];
+                  \$623  = \$461 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$620  = 3'h0;
+      \$623  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = pos;
+    \$624  = pos;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$621  = 6'h00;
+          if (\$302 ) begin
+            \$624  = 6'h00;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
+                if (\$325 ) begin
                 end else begin
-                  \$621  = \$331 [5:0];
+                  \$624  = \$329 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$621  = 6'h00;
+          if (\$352 ) begin
+            \$624  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
-                \$621  = \$393 [5:0];
+                \$624  = \$392 [5:0];
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$621  = 6'h00;
+          if (\$415 ) begin
+            \$624  = 6'h00;
           end
       4'h7:
           /* empty */;
@@ -4302,79 +4374,79 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               (* full_case = 32'd1 *)
               if (\$449 ) begin
               end else begin
-                \$621  = \$455 [5:0];
+                \$624  = \$455 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$621  = 6'h00;
+      \$624  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = gc;
+    \$625  = gc;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$622  = 1'h0;
+          if (\$302 ) begin
+            \$625  = 1'h0;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
-                  \$622  = \$328 [0];
+                if (\$325 ) begin
+                  \$625  = \$326 [0];
                 end else begin
-                  \$622  = 1'h0;
+                  \$625  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$622  = 1'h0;
+          if (\$352 ) begin
+            \$625  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$357 ) begin
+          if (\$355 ) begin
+          end else if (\$358 ) begin
           end else if (\$360 ) begin
-          end else if (\$362 ) begin
-            \$622  = \$366 [0];
+            \$625  = \$364 [0];
           end else begin
-            \$622  = 1'h0;
+            \$625  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
-                \$622  = \$388 [0];
+              if (\$386 ) begin
+                \$625  = \$387 [0];
               end else begin
-                \$622  = 1'h0;
+                \$625  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$622  = 1'h0;
+          if (\$415 ) begin
+            \$625  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$419 ) begin
-          end else if (\$422 ) begin
-          end else if (\$424 ) begin
-            \$622  = \$428 [0];
+          if (\$418 ) begin
+          end else if (\$421 ) begin
+          end else if (\$423 ) begin
+            \$625  = \$427 [0];
           end else begin
-            \$622  = 1'h0;
+            \$625  = 1'h0;
           end
       4'h8:
           /* empty */;
@@ -4383,37 +4455,37 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
             if (\$447 ) begin
               (* full_case = 32'd1 *)
               if (\$449 ) begin
-                \$622  = \$450 [0];
+                \$625  = \$450 [0];
               end else begin
-                \$622  = 1'h0;
+                \$625  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$622  = 1'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = ch;
+    \$626  = ch;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$623  = 4'h0;
+          if (\$302 ) begin
+            \$626  = 4'h0;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
-              \$623  = \$316 [3:0];
+            if (\$313 ) begin
+              \$626  = \$314 [3:0];
             end else begin
-              \$623  = 4'h0;
+              \$626  = 4'h0;
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$623  = 4'h0;
+          if (\$352 ) begin
+            \$626  = 4'h0;
           end
       4'h3:
           /* empty */;
@@ -4422,84 +4494,84 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$416 ) begin
-            \$623  = 4'h0;
+          if (\$415 ) begin
+            \$626  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$623  = 4'h0;
+      \$626  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = ki;
+    \$627  = ki;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$624  = 3'h2;
+          if (\$302 ) begin
+            \$627  = 3'h2;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
-                \$624  = \$324 [2:0];
+              if (\$317 ) begin
+              end else if (\$320 ) begin
+                \$627  = \$322 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
-                  \$624  = \$329 ;
+                if (\$325 ) begin
+                  \$627  = \$327 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$332 ) begin
-                    \$624  = \$335 ;
+                  if (\$330 ) begin
+                    \$627  = \$333 ;
                   end else begin
-                    \$624  = \$340 ;
+                    \$627  = \$338 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$624  = 3'h1;
+          if (\$352 ) begin
+            \$627  = 3'h1;
           end
       4'h3:
-          if (\$357 ) begin
+          if (\$355 ) begin
+          end else if (\$358 ) begin
+            \$627  = \$362 [2:0];
           end else if (\$360 ) begin
-            \$624  = \$364 [2:0];
-          end else if (\$362 ) begin
-            \$624  = { 1'h0, \$367  };
+            \$627  = { 1'h0, \$365  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$394 ) begin
-                  \$624  = { 1'h0, \$397  };
+                if (\$393 ) begin
+                  \$627  = { 1'h0, \$396  };
                 end else begin
-                  \$624  = { 1'h0, \$402  };
+                  \$627  = { 1'h0, \$401  };
                 end
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$624  = 3'h1;
+          if (\$415 ) begin
+            \$627  = 3'h1;
           end
       4'h7:
-          if (\$419 ) begin
-          end else if (\$422 ) begin
-            \$624  = \$426 [2:0];
-          end else if (\$424 ) begin
-            \$624  = \$429 ;
+          if (\$418 ) begin
+          end else if (\$421 ) begin
+            \$627  = \$425 [2:0];
+          end else if (\$423 ) begin
+            \$627  = \$428 ;
           end
       4'h8:
           /* empty */;
@@ -4511,91 +4583,91 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$456 ) begin
-                  \$624  = \$459 ;
+                  \$627  = \$459 ;
                 end else begin
-                  \$624  = \$464 ;
+                  \$627  = \$464 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$624  = 3'h0;
+      \$627  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = kj;
+    \$628  = kj;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$625  = 3'h1;
+          if (\$302 ) begin
+            \$628  = 3'h1;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-                \$625  = \$323 [2:0];
-              end else if (\$322 ) begin
-                \$625  = \$325 ;
+              if (\$317 ) begin
+                \$628  = \$321 [2:0];
+              end else if (\$320 ) begin
+                \$628  = \$323 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
-                  \$625  = \$330 ;
+                if (\$325 ) begin
+                  \$628  = \$328 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$332 ) begin
-                    \$625  = 3'h1;
+                  if (\$330 ) begin
+                    \$628  = 3'h1;
                   end else begin
-                    \$625  = \$339 ;
+                    \$628  = \$337 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$625  = 3'h1;
+          if (\$352 ) begin
+            \$628  = 3'h1;
           end
       4'h3:
-          if (\$357 ) begin
-            \$625  = \$363 [2:0];
+          if (\$355 ) begin
+            \$628  = \$361 [2:0];
+          end else if (\$358 ) begin
+            \$628  = { 1'h0, \$363  };
           end else if (\$360 ) begin
-            \$625  = { 1'h0, \$365  };
-          end else if (\$362 ) begin
-            \$625  = { 1'h0, \$368  };
+            \$628  = { 1'h0, \$366  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$394 ) begin
-                  \$625  = 3'h1;
+                if (\$393 ) begin
+                  \$628  = 3'h1;
                 end else begin
-                  \$625  = { 1'h0, \$401  };
+                  \$628  = { 1'h0, \$400  };
                 end
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$625  = 3'h2;
+          if (\$415 ) begin
+            \$628  = 3'h2;
           end
       4'h7:
-          if (\$419 ) begin
-            \$625  = \$425 [2:0];
-          end else if (\$422 ) begin
-            \$625  = \$427 ;
-          end else if (\$424 ) begin
-            \$625  = \$430 ;
+          if (\$418 ) begin
+            \$628  = \$424 [2:0];
+          end else if (\$421 ) begin
+            \$628  = \$426 ;
+          end else if (\$423 ) begin
+            \$628  = \$429 ;
           end
       4'h8:
           /* empty */;
@@ -4607,104 +4679,104 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$456 ) begin
-                  \$625  = 3'h2;
+                  \$628  = 3'h2;
                 end else begin
-                  \$625  = \$463 ;
+                  \$628  = \$463 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$625  = 3'h0;
+      \$628  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = seq_state;
+    \$629  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$304 ) begin
-            \$626  = 4'h1;
+          if (\$302 ) begin
+            \$629  = 4'h1;
           end
       4'h1:
-          if (\$313 ) begin
+          if (\$311 ) begin
             (* full_case = 32'd1 *)
-            if (\$315 ) begin
+            if (\$313 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$319 ) begin
-              end else if (\$322 ) begin
+              if (\$317 ) begin
+              end else if (\$320 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$327 ) begin
+                if (\$325 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$332 ) begin
+                  if (\$330 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$336 ) begin
-                      \$626  = 4'h2;
+                    if (\$334 ) begin
+                      \$629  = 4'h2;
                     end else begin
-                      \$626  = 4'h1;
+                      \$629  = 4'h1;
                     end
                   end else begin
-                    \$626  = 4'h1;
+                    \$629  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$354 ) begin
-            \$626  = 4'h3;
+          if (\$352 ) begin
+            \$629  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$357 ) begin
+          if (\$355 ) begin
+          end else if (\$358 ) begin
           end else if (\$360 ) begin
-          end else if (\$362 ) begin
           end else begin
-            \$626  = 4'h4;
+            \$629  = 4'h4;
           end
       4'h4:
-          if (\$373 ) begin
-            \$626  = 4'h5;
+          if (\$372 ) begin
+            \$629  = 4'h5;
           end
       4'h5:
-          if (\$380 ) begin
-            if (\$385 ) begin
+          if (\$379 ) begin
+            if (\$384 ) begin
               (* full_case = 32'd1 *)
-              if (\$387 ) begin
+              if (\$386 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$394 ) begin
+                if (\$393 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$398 ) begin
-                    \$626  = 4'h6;
+                  if (\$397 ) begin
+                    \$629  = 4'h6;
                   end else begin
-                    \$626  = 4'h3;
+                    \$629  = 4'h3;
                   end
                 end else begin
-                  \$626  = 4'h3;
+                  \$629  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$416 ) begin
-            \$626  = 4'h7;
+          if (\$415 ) begin
+            \$629  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$419 ) begin
-          end else if (\$422 ) begin
-          end else if (\$424 ) begin
+          if (\$418 ) begin
+          end else if (\$421 ) begin
+          end else if (\$423 ) begin
           end else begin
-            \$626  = 4'h8;
+            \$629  = 4'h8;
           end
       4'h8:
           if (\$435 ) begin
-            \$626  = 4'h9;
+            \$629  = 4'h9;
           end
       4'h9:
           if (\$442 ) begin
@@ -4716,28 +4788,28 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
                 if (\$456 ) begin
                   (* full_case = 32'd1 *)
                   if (\$460 ) begin
-                    \$626  = 4'ha;
+                    \$629  = 4'ha;
                   end else begin
-                    \$626  = 4'h7;
+                    \$629  = 4'h7;
                   end
                 end else begin
-                  \$626  = 4'h7;
+                  \$629  = 4'h7;
                 end
               end
             end
           end
       4'ha:
           if (\$480 ) begin
-            \$626  = 4'h0;
+            \$629  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$626  = 4'h0;
+      \$629  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = cur;
+    \$630  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4748,15 +4820,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$373 ) begin
-            \$627  = \$375 [15:0];
+          if (\$372 ) begin
+            \$630  = \$374 [15:0];
           end
       4'h5:
-          if (\$380 ) begin
-            \$627  = \$382 [15:0];
-            if (\$385 ) begin
-              if (\$387 ) begin
-                \$627  = \$390 [15:0];
+          if (\$379 ) begin
+            \$630  = \$381 [15:0];
+            if (\$384 ) begin
+              if (\$386 ) begin
+                \$630  = \$389 [15:0];
               end
             end
           end
@@ -4766,25 +4838,25 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$435 ) begin
-            \$627  = \$437 [15:0];
+            \$630  = \$437 [15:0];
           end
       4'h9:
           if (\$442 ) begin
-            \$627  = \$444 [15:0];
+            \$630  = \$444 [15:0];
             if (\$447 ) begin
               if (\$449 ) begin
-                \$627  = \$452 [15:0];
+                \$630  = \$452 [15:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$627  = 16'h0000;
+      \$630  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = todo;
+    \$631  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4795,15 +4867,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$373 ) begin
-            \$628  = \$377 [15:0];
+          if (\$372 ) begin
+            \$631  = \$376 [15:0];
           end
       4'h5:
-          if (\$380 ) begin
-            \$628  = \$384 [15:0];
-            if (\$385 ) begin
-              if (\$387 ) begin
-                \$628  = \$392 [15:0];
+          if (\$379 ) begin
+            \$631  = \$383 [15:0];
+            if (\$384 ) begin
+              if (\$386 ) begin
+                \$631  = \$391 [15:0];
               end
             end
           end
@@ -4813,25 +4885,25 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$435 ) begin
-            \$628  = \$439 [15:0];
+            \$631  = \$439 [15:0];
           end
       4'h9:
           if (\$442 ) begin
-            \$628  = \$446 [15:0];
+            \$631  = \$446 [15:0];
             if (\$447 ) begin
               if (\$449 ) begin
-                \$628  = \$454 [15:0];
+                \$631  = \$454 [15:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$628  = 16'h0000;
+      \$631  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = pw_first;
+    \$632  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4842,14 +4914,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$373 ) begin
-            \$629  = 1'h1;
+          if (\$372 ) begin
+            \$632  = 1'h1;
           end
       4'h5:
-          if (\$380 ) begin
-            \$629  = 1'h0;
-            if (\$385 ) begin
-              \$629  = 1'h1;
+          if (\$379 ) begin
+            \$632  = 1'h0;
+            if (\$384 ) begin
+              \$632  = 1'h1;
             end
           end
       4'h6:
@@ -4858,18 +4930,18 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$435 ) begin
-            \$629  = 1'h1;
+            \$632  = 1'h1;
           end
       4'h9:
           if (\$442 ) begin
-            \$629  = 1'h0;
+            \$632  = 1'h0;
             if (\$447 ) begin
-              \$629  = 1'h1;
+              \$632  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$629  = 1'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
@@ -5491,45 +5563,45 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo0)
       3'h0:
-          \$187  = d0;
+          \$192  = d0;
       3'h1:
-          \$187  = d1;
+          \$192  = d1;
       3'h2:
-          \$187  = d2;
+          \$192  = d2;
       3'h3:
-          \$187  = d3;
+          \$192  = d3;
       3'h4:
-          \$187  = d4;
+          \$192  = d4;
       3'h5:
-          \$187  = d5;
+          \$192  = d5;
       3'h6:
-          \$187  = d6;
+          \$192  = d6;
       3'h7:
-          \$187  = d7;
+          \$192  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo1)
       3'h0:
-          \$188  = d8;
+          \$193  = d8;
       3'h1:
-          \$188  = d9;
+          \$193  = d9;
       3'h2:
-          \$188  = d10;
+          \$193  = d10;
       3'h3:
-          \$188  = d11;
+          \$193  = d11;
       3'h4:
-          \$188  = d12;
+          \$193  = d12;
       3'h5:
-          \$188  = d13;
+          \$193  = d13;
       3'h6:
-          \$188  = d14;
+          \$193  = d14;
       3'h7:
-          \$188  = d15;
+          \$193  = d15;
     endcase
   end
   always @* begin
@@ -5537,9 +5609,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s1_c[3])
       1'h0:
-          \$189  = pwa_part0;
+          \$194  = pwa_part0;
       1'h1:
-          \$189  = pwa_part1;
+          \$194  = pwa_part1;
     endcase
   end
   always @* begin
@@ -5547,21 +5619,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h1:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h2:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h3:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h4:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h5:
-          \$306  = 3'h2;
+          \$304  = 3'h2;
       3'h6:
-          \$306  = 3'h1;
+          \$304  = 3'h1;
       3'h7:
-          \$306  = 3'h1;
+          \$304  = 3'h1;
     endcase
   end
   always @* begin
@@ -5569,21 +5641,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h1:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h2:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h3:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h4:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h5:
-          \$309  = 3'h4;
+          \$307  = 3'h4;
       3'h6:
-          \$309  = 3'h2;
+          \$307  = 3'h2;
       3'h7:
-          \$309  = 3'h2;
+          \$307  = 3'h2;
     endcase
   end
   always @* begin
@@ -5591,21 +5663,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h1:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h2:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h3:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h4:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h5:
-          \$317  = 3'h2;
+          \$315  = 3'h2;
       3'h6:
-          \$317  = 3'h1;
+          \$315  = 3'h1;
       3'h7:
-          \$317  = 3'h1;
+          \$315  = 3'h1;
     endcase
   end
   always @* begin
@@ -5613,21 +5685,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h1:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h2:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h3:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h4:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h5:
-          \$320  = 3'h4;
+          \$318  = 3'h4;
       3'h6:
-          \$320  = 3'h2;
+          \$318  = 3'h2;
       3'h7:
-          \$320  = 3'h2;
+          \$318  = 3'h2;
     endcase
   end
   always @* begin
@@ -5635,21 +5707,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$325  = 3'h1;
+          \$323  = 3'h1;
       3'h1:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h2:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h3:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h4:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h5:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h6:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
       3'h7:
-          \$325  = 3'h0;
+          \$323  = 3'h0;
     endcase
   end
   always @* begin
@@ -5657,21 +5729,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$329  = 3'h2;
+          \$327  = 3'h2;
       3'h1:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h2:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h3:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h4:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h5:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h6:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
       3'h7:
-          \$329  = 3'h0;
+          \$327  = 3'h0;
     endcase
   end
   always @* begin
@@ -5679,43 +5751,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$330  = 3'h1;
+          \$328  = 3'h1;
       3'h1:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h2:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h3:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h4:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h5:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h6:
-          \$330  = 3'h0;
+          \$328  = 3'h0;
       3'h7:
-          \$330  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = 3'h0;
-    casez (\$334 )
-      4'h0:
-          \$335  = 3'h2;
-      4'h1:
-          \$335  = 3'h0;
-      4'h2:
-          \$335  = 3'h0;
-      4'h3:
-          \$335  = 3'h0;
-      4'h4:
-          \$335  = 3'h0;
-      4'h5:
-          \$335  = 3'h0;
-      4'h6:
-          \$335  = 3'h0;
-      4'h7:
-          \$335  = 3'h0;
+          \$328  = 3'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5780,18 +5830,18 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$23  = { 1'h0, job_g, 2'h0 };
   assign \$39  = lp[0];
   assign \$88  = { kj, 1'h0 };
-  assign \$234  = s3_g;
-  assign \$264  = job_g;
-  assign \$269  = { 1'h0, job_g, 2'h0 };
-  assign \$326  = gc;
-  assign \$361  = gc;
-  assign \$386  = gc;
-  assign \$423  = gc;
+  assign \$232  = s3_g;
+  assign \$262  = job_g;
+  assign \$267  = { 1'h0, job_g, 2'h0 };
+  assign \$324  = gc;
+  assign \$359  = gc;
+  assign \$385  = gc;
+  assign \$422  = gc;
   assign \$448  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \port$877$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \port$886$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5928,10 +5978,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$0 ;
-  wire [51:0] \port$871$0 ;
-  input [19:0] \port$877$0 ;
-  wire [19:0] \port$877$0 ;
+  input [51:0] \port$880$0 ;
+  wire [51:0] \port$880$0 ;
+  input [19:0] \port$886$0 ;
+  wire [19:0] \port$886$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6147,7 +6197,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$0 [51:32];
+      \$61  = \port$880$0 [51:32];
     end
   end
   always @* begin
@@ -6347,7 +6397,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$877$0 [19], \port$877$0  };
+      \$87  = { \port$886$0 [19], \port$886$0  };
     end
   end
   always @* begin
@@ -6361,7 +6411,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$0 [31:0];
+      \$89  = \port$880$0 [31:0];
     end
   end
   always @* begin
@@ -6476,9 +6526,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$871$0 [51:32];
-  assign i_alt = { \port$877$0 [19], \port$877$0  };
-  assign i_th = \port$871$0 [31:0];
+  assign i_step = \port$880$0 [51:32];
+  assign i_alt = { \port$886$0 [19], \port$886$0  };
+  assign i_th = \port$880$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6499,7 +6549,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \port$877$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \port$886$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6635,10 +6685,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$871$52 ;
-  wire [51:0] \port$871$52 ;
-  input [19:0] \port$877$20 ;
-  wire [19:0] \port$877$20 ;
+  input [51:0] \port$880$52 ;
+  wire [51:0] \port$880$52 ;
+  input [19:0] \port$886$20 ;
+  wire [19:0] \port$886$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6852,7 +6902,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$871$52 [51:32];
+      \$61  = \port$880$52 [51:32];
     end
   end
   always @* begin
@@ -7052,7 +7102,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$877$20 [19], \port$877$20  };
+      \$87  = { \port$886$20 [19], \port$886$20  };
     end
   end
   always @* begin
@@ -7066,7 +7116,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$871$52 [31:0];
+      \$89  = \port$880$52 [31:0];
     end
   end
   always @* begin
@@ -7182,9 +7232,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$871$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$871$52 [51:32];
-  assign i_alt = { \port$877$20 [19], \port$877$20  };
-  assign i_th = \port$871$52 [31:0];
+  assign i_step = \port$880$52 [51:32];
+  assign i_alt = { \port$886$20 [19], \port$886$20  };
+  assign i_th = \port$880$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

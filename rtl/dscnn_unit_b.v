@@ -109,34 +109,34 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [7:0] \$189 ;
   wire [2:0] \$19 ;
   wire \$190 ;
-  reg [10:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [3:0] \$193 ;
-  wire [18:0] \$194 ;
+  wire \$193 ;
+  wire \$194 ;
   wire \$195 ;
-  wire [3:0] \$196 ;
-  wire [18:0] \$197 ;
-  wire \$198 ;
-  wire [3:0] \$199 ;
+  reg [10:0] \$196 ;
+  wire \$197 ;
+  wire [3:0] \$198 ;
+  wire [18:0] \$199 ;
   wire [7:0] \$2 ;
   wire [2:0] \$20 ;
-  wire [18:0] \$200 ;
-  wire \$201 ;
+  wire [3:0] \$200 ;
+  wire [18:0] \$201 ;
   wire [3:0] \$202 ;
   wire [18:0] \$203 ;
-  wire \$204 ;
-  wire [3:0] \$205 ;
-  wire [18:0] \$206 ;
-  wire \$207 ;
+  wire [3:0] \$204 ;
+  wire [18:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [18:0] \$207 ;
   wire [3:0] \$208 ;
   wire [18:0] \$209 ;
   wire [3:0] \$21 ;
-  wire \$210 ;
-  wire [3:0] \$211 ;
-  wire [18:0] \$212 ;
-  wire \$213 ;
-  wire [3:0] \$214 ;
-  wire [18:0] \$215 ;
+  wire [3:0] \$210 ;
+  wire [18:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [18:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
@@ -172,16 +172,16 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [1:0] \$248 ;
+  wire [2:0] \$249 ;
   wire \$25 ;
-  wire [1:0] \$250 ;
-  wire [2:0] \$251 ;
-  wire [2:0] \$252 ;
-  wire [1:0] \$253 ;
-  wire \$254 ;
+  wire [2:0] \$250 ;
+  wire [1:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [1:0] \$254 ;
   wire \$255 ;
-  wire [1:0] \$256 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
@@ -194,48 +194,48 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
+  reg [1:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
-  reg [1:0] \$270 ;
-  wire \$271 ;
+  wire \$270 ;
+  reg [1:0] \$271 ;
   wire \$272 ;
-  reg [1:0] \$273 ;
+  wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [3:0] \$278 ;
+  reg [1:0] \$279 ;
   wire \$28 ;
-  wire [3:0] \$280 ;
-  reg [1:0] \$281 ;
-  wire \$282 ;
+  wire \$280 ;
+  wire \$281 ;
+  reg [1:0] \$282 ;
   wire \$283 ;
-  reg [1:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [2:0] \$287 ;
-  wire [2:0] \$288 ;
-  reg [1:0] \$289 ;
+  wire \$284 ;
+  wire [2:0] \$285 ;
+  wire [2:0] \$286 ;
+  reg [1:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [1:0] \$292 ;
-  reg [1:0] \$293 ;
-  reg [1:0] \$294 ;
-  wire [6:0] \$295 ;
-  wire \$296 ;
-  wire [4:0] \$297 ;
-  wire [4:0] \$298 ;
-  reg [1:0] \$299 ;
+  wire [1:0] \$290 ;
+  reg [1:0] \$291 ;
+  reg [1:0] \$292 ;
+  wire [6:0] \$293 ;
+  wire \$294 ;
+  wire [4:0] \$295 ;
+  wire [4:0] \$296 ;
+  reg [1:0] \$297 ;
+  wire \$298 ;
+  wire [3:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [3:0] \$301 ;
-  wire [3:0] \$302 ;
-  reg [1:0] \$303 ;
-  reg [1:0] \$304 ;
+  wire [3:0] \$300 ;
+  reg [1:0] \$301 ;
+  reg [1:0] \$302 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
@@ -253,60 +253,60 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  reg [1:0] \$320 ;
   wire \$321 ;
-  reg [1:0] \$322 ;
-  wire \$323 ;
+  wire \$322 ;
+  reg [1:0] \$323 ;
   wire \$324 ;
-  reg [1:0] \$325 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [2:0] \$328 ;
+  wire [2:0] \$329 ;
   wire \$33 ;
-  wire [2:0] \$330 ;
-  wire [2:0] \$331 ;
+  reg [1:0] \$330 ;
+  wire [1:0] \$331 ;
   reg [1:0] \$332 ;
-  wire [1:0] \$333 ;
-  reg [1:0] \$334 ;
-  reg [1:0] \$335 ;
+  reg [1:0] \$333 ;
+  wire \$334 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [8:0] \$340 ;
   wire [8:0] \$341 ;
   wire [8:0] \$342 ;
   wire [8:0] \$343 ;
-  wire [8:0] \$344 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [8:0] \$347 ;
   wire [8:0] \$348 ;
   wire [8:0] \$349 ;
   wire [5:0] \$35 ;
   wire [8:0] \$350 ;
-  wire [8:0] \$351 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
-  wire [1:0] \$355 ;
+  wire [1:0] \$354 ;
+  wire [8:0] \$355 ;
   wire [8:0] \$356 ;
   wire [8:0] \$357 ;
   wire [8:0] \$358 ;
-  wire [8:0] \$359 ;
+  wire [6:0] \$359 ;
   wire [6:0] \$36 ;
-  wire [6:0] \$360 ;
-  wire \$361 ;
+  wire \$360 ;
+  wire [4:0] \$361 ;
   wire [4:0] \$362 ;
-  wire [4:0] \$363 ;
-  reg [1:0] \$364 ;
-  wire \$365 ;
+  reg [1:0] \$363 ;
+  wire \$364 ;
+  wire [3:0] \$365 ;
   wire [3:0] \$366 ;
-  wire [3:0] \$367 ;
+  reg [1:0] \$367 ;
   reg [1:0] \$368 ;
-  reg [1:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
@@ -325,24 +325,24 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
-  reg [1:0] \$387 ;
+  reg [1:0] \$386 ;
+  wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  reg [1:0] \$389 ;
   wire \$39 ;
-  reg [1:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  wire [2:0] \$394 ;
   wire [2:0] \$395 ;
-  wire [2:0] \$396 ;
-  reg [1:0] \$397 ;
-  wire [1:0] \$398 ;
+  reg [1:0] \$396 ;
+  wire [1:0] \$397 ;
+  reg [1:0] \$398 ;
   reg [1:0] \$399 ;
   wire [6:0] \$4 ;
   wire \$40 ;
-  reg [1:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
@@ -473,17 +473,17 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$516 ;
   reg \$517 ;
   reg \$518 ;
-  reg [19:0] \$519 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [19:0] \$520 ;
+  reg \$520 ;
   reg [19:0] \$521 ;
   reg [19:0] \$522 ;
   reg [19:0] \$523 ;
   reg [19:0] \$524 ;
   reg [19:0] \$525 ;
   reg [19:0] \$526 ;
-  reg [10:0] \$527 ;
-  reg [7:0] \$528 ;
+  reg [19:0] \$527 ;
+  reg [19:0] \$528 ;
   reg [10:0] \$529 ;
   wire \$53 ;
   reg [10:0] \$530 ;
@@ -492,8 +492,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [10:0] \$533 ;
   reg [10:0] \$534 ;
   reg [10:0] \$535 ;
-  reg [19:0] \$536 ;
-  reg [19:0] \$537 ;
+  reg [10:0] \$536 ;
+  reg [7:0] \$537 ;
   reg [19:0] \$538 ;
   reg [19:0] \$539 ;
   wire \$54 ;
@@ -501,51 +501,54 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] \$541 ;
   reg [19:0] \$542 ;
   reg [19:0] \$543 ;
-  reg \$544 ;
-  reg [1:0] \$545 ;
-  reg [1:0] \$546 ;
-  reg [5:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [19:0] \$544 ;
+  reg [19:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [1:0] \$548 ;
+  reg [1:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg [1:0] \$551 ;
-  reg [1:0] \$552 ;
-  reg [5:0] \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg [19:0] \$557 ;
-  reg [19:0] \$558 ;
-  reg [19:0] \$559 ;
+  reg [5:0] \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg [1:0] \$554 ;
+  reg [1:0] \$555 ;
+  reg [5:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
   reg [19:0] \$560 ;
   reg [19:0] \$561 ;
   reg [19:0] \$562 ;
   reg [19:0] \$563 ;
   reg [19:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg [31:0] \$567 ;
-  reg [39:0] \$568 ;
-  reg [31:0] \$569 ;
+  reg [19:0] \$565 ;
+  reg [19:0] \$566 ;
+  reg [19:0] \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
   reg [31:0] \$570 ;
-  reg \$571 ;
-  reg [39:0] \$572 ;
-  reg [415:0] \$573 ;
-  reg [3:0] \$574 ;
-  reg [2:0] \$575 ;
-  reg [5:0] \$576 ;
-  reg \$577 ;
+  reg [39:0] \$571 ;
+  reg [31:0] \$572 ;
+  reg [31:0] \$573 ;
+  reg \$574 ;
+  reg [39:0] \$575 ;
+  reg [415:0] \$576 ;
+  reg [3:0] \$577 ;
   reg [2:0] \$578 ;
-  reg [1:0] \$579 ;
+  reg [5:0] \$579 ;
   wire \$58 ;
-  reg [1:0] \$580 ;
-  reg [3:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg \$584 ;
+  reg \$580 ;
+  reg [2:0] \$581 ;
+  reg [1:0] \$582 ;
+  reg [1:0] \$583 ;
+  reg [3:0] \$584 ;
+  reg [7:0] \$585 ;
+  reg [7:0] \$586 ;
+  reg \$587 ;
   wire \$59 ;
   wire [10:0] \$6 ;
   wire \$60 ;
@@ -592,7 +595,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [9:0] \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$305  = 1'h0;
+  reg \$signal$309  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$149 ;
   wire [5:0] \$signature__addr$161 ;
@@ -709,6 +712,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [7:0] img_q = 8'h00;
   wire [6:0] img_rd__addr;
   wire [7:0] img_rd__data;
+  (* keep = 32'd1 *)
+  reg is_dw_c0 = 1'h0;
   reg [2:0] iss_c;
   reg iss_first;
   reg iss_g;
@@ -732,6 +737,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] iss_wa1;
   reg [5:0] iss_wa2;
   reg iss_zero;
+  reg job_active = 1'h0;
   (* keep = 32'd1 *)
   reg job_active_c0 = 1'h0;
   reg job_g = 1'h0;
@@ -769,6 +775,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [7:0] nz = 8'h00;
+  reg nz_ready = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$153 ;
   wire [3:0] \o_act$154 ;
@@ -859,6 +866,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   input rst;
   wire rst;
   reg [2:0] s0_c = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo0 = 3'h0;
   reg s0_first = 1'h0;
   reg s0_g = 1'h0;
   (* enum_base_type = "_Job" *)
@@ -1180,21 +1189,24 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = \$374  & \$385 ;
-  assign \$388  = \$387  == kj;
-  assign \$389  = ~ \$388 ;
-  assign \$391  = \$390  == ki;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = ! gc;
-  assign \$395  = kj + 1'h1;
-  assign \$396  = ki + 1'h1;
-  assign \$398  = gc + 1'h1;
-  assign \$401  = s0_valid | s1_valid;
-  assign \$402  = \$401  | s2_valid;
-  assign \$403  = \$402  | s3_valid;
-  assign \$404  = \$403  | s4_valid;
-  assign \$405  = ~ \$404 ;
+  assign \$382  = \$381  | \o_busy$182 ;
+  assign \$383  = \$382  | \o_busy$183 ;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = \$373  & \$384 ;
+  assign \$387  = \$386  == kj;
+  assign \$388  = ~ \$387 ;
+  assign \$390  = \$389  == ki;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = ! gc;
+  assign \$394  = kj + 1'h1;
+  assign \$395  = ki + 1'h1;
+  assign \$397  = gc + 1'h1;
+  assign \$400  = s0_valid | s1_valid;
+  assign \$401  = \$400  | s2_valid;
+  assign \$402  = \$401  | s3_valid;
+  assign \$403  = \$402  | s4_valid;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$404  & nz_ready;
   assign \$406  = - nz;
   assign \$407  = { 1'h0, nz } & \$406 ;
   assign \$408  = nz - 1'h1;
@@ -1225,7 +1237,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$437  = \$436  | s3_valid;
   assign \$438  = \$437  | s4_valid;
   assign \$439  = ~ \$438 ;
-  assign \$440  = job_active_c0 | \$signal ;
+  assign \$440  = job_active | \$signal ;
   assign \$441  = \$440  | trace__valid;
   assign \$442  = \$441  | o_busy;
   assign \$443  = \$442  | \o_busy$177 ;
@@ -1364,47 +1376,53 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_wa2 <= \$515 ;
   always @(posedge clk)
+    nz_ready <= \$516 ;
+  always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
     act_q <= a_rd__data;
   always @(posedge clk)
     w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$191 ;
+    s0_c_lo0 <= iss_c;
+  always @(posedge clk)
+    pwa_part0 <= \$196 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
+    is_dw_c0 <= \$517 ;
+  always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$193 ;
+    opa0 <= \$198 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$194 ;
+    prod0 <= \$199 ;
   always @(posedge clk)
-    opa1 <= \$196 ;
+    opa1 <= \$200 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$197 ;
+    prod1 <= \$201 ;
   always @(posedge clk)
-    opa2 <= \$199 ;
+    opa2 <= \$202 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$200 ;
+    prod2 <= \$203 ;
   always @(posedge clk)
-    opa3 <= \$202 ;
+    opa3 <= \$204 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$203 ;
+    prod3 <= \$205 ;
   always @(posedge clk)
-    opa4 <= \$205 ;
+    opa4 <= \$206 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$206 ;
+    prod4 <= \$207 ;
   always @(posedge clk)
     opa5 <= \$208 ;
   always @(posedge clk)
@@ -1412,155 +1430,157 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     prod5 <= \$209 ;
   always @(posedge clk)
-    opa6 <= \$211 ;
+    opa6 <= \$210 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$212 ;
+    prod6 <= \$211 ;
   always @(posedge clk)
-    opa7 <= \$214 ;
+    opa7 <= \$212 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$215 ;
+    prod7 <= \$213 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$516 ;
+    acc_clear_c0 <= \$518 ;
   always @(posedge clk)
-    hand_over_c0 <= \$517 ;
+    hand_over_c0 <= \$519 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$518 ;
+    dw_done0_c0 <= \$520 ;
   always @(posedge clk)
-    acc0 <= \$519 ;
+    acc0 <= \$521 ;
   always @(posedge clk)
-    acc1 <= \$520 ;
+    acc1 <= \$522 ;
   always @(posedge clk)
-    acc2 <= \$521 ;
+    acc2 <= \$523 ;
   always @(posedge clk)
-    acc3 <= \$522 ;
+    acc3 <= \$524 ;
   always @(posedge clk)
-    acc4 <= \$523 ;
+    acc4 <= \$525 ;
   always @(posedge clk)
-    acc5 <= \$524 ;
+    acc5 <= \$526 ;
   always @(posedge clk)
-    acc6 <= \$525 ;
+    acc6 <= \$527 ;
   always @(posedge clk)
-    acc7 <= \$526 ;
+    acc7 <= \$528 ;
   always @(posedge clk)
-    d0 <= \$527 ;
+    d0 <= \$529 ;
   always @(posedge clk)
-    nz <= \$528 ;
+    d1 <= \$530 ;
   always @(posedge clk)
-    d1 <= \$529 ;
+    d2 <= \$531 ;
   always @(posedge clk)
-    d2 <= \$530 ;
+    d3 <= \$532 ;
   always @(posedge clk)
-    d3 <= \$531 ;
+    d4 <= \$533 ;
   always @(posedge clk)
-    d4 <= \$532 ;
+    d5 <= \$534 ;
   always @(posedge clk)
-    d5 <= \$533 ;
+    d6 <= \$535 ;
   always @(posedge clk)
-    d6 <= \$534 ;
+    d7 <= \$536 ;
   always @(posedge clk)
-    d7 <= \$535 ;
+    nz <= \$537 ;
   always @(posedge clk)
-    shadow0 <= \$536 ;
+    shadow0 <= \$538 ;
   always @(posedge clk)
-    shadow1 <= \$537 ;
+    shadow1 <= \$539 ;
   always @(posedge clk)
-    shadow2 <= \$538 ;
+    shadow2 <= \$540 ;
   always @(posedge clk)
-    shadow3 <= \$539 ;
+    shadow3 <= \$541 ;
   always @(posedge clk)
-    shadow4 <= \$540 ;
+    shadow4 <= \$542 ;
   always @(posedge clk)
-    shadow5 <= \$541 ;
+    shadow5 <= \$543 ;
   always @(posedge clk)
-    shadow6 <= \$542 ;
+    shadow6 <= \$544 ;
   always @(posedge clk)
-    shadow7 <= \$543 ;
+    shadow7 <= \$545 ;
   always @(posedge clk)
-    job_active_c0 <= \$544 ;
+    job_active <= \$546 ;
   always @(posedge clk)
-    job_kind <= \$545 ;
+    job_active_c0 <= \$547 ;
   always @(posedge clk)
-    job_layer <= \$546 ;
+    job_kind <= \$548 ;
   always @(posedge clk)
-    job_pos <= \$547 ;
+    job_layer <= \$549 ;
   always @(posedge clk)
-    job_g <= \$548 ;
+    job_pos <= \$550 ;
   always @(posedge clk)
-    job_k <= \$549 ;
+    job_g <= \$551 ;
   always @(posedge clk)
-    \$signal  <= \$550 ;
+    job_k <= \$552 ;
   always @(posedge clk)
-    p1_kind <= \$551 ;
+    \$signal  <= \$553 ;
   always @(posedge clk)
-    p1_layer <= \$552 ;
+    p1_kind <= \$554 ;
   always @(posedge clk)
-    p1_pos <= \$553 ;
+    p1_layer <= \$555 ;
   always @(posedge clk)
-    \$signal$305  <= \$554 ;
+    p1_pos <= \$556 ;
   always @(posedge clk)
-    p1_last <= \$555 ;
+    \$signal$309  <= \$557 ;
   always @(posedge clk)
-    p1_addr <= \$556 ;
+    p1_last <= \$558 ;
   always @(posedge clk)
-    i_pot <= \$557 ;
+    p1_addr <= \$559 ;
   always @(posedge clk)
-    \i_pot$81  <= \$558 ;
+    i_pot <= \$560 ;
   always @(posedge clk)
-    \i_pot$90  <= \$559 ;
+    \i_pot$81  <= \$561 ;
   always @(posedge clk)
-    \i_pot$99  <= \$560 ;
+    \i_pot$90  <= \$562 ;
   always @(posedge clk)
-    \i_pot$108  <= \$561 ;
+    \i_pot$99  <= \$563 ;
   always @(posedge clk)
-    \i_pot$117  <= \$562 ;
+    \i_pot$108  <= \$564 ;
   always @(posedge clk)
-    \i_pot$126  <= \$563 ;
+    \i_pot$117  <= \$565 ;
   always @(posedge clk)
-    \i_pot$135  <= \$564 ;
+    \i_pot$126  <= \$566 ;
   always @(posedge clk)
-    credit <= \$565 ;
+    \i_pot$135  <= \$567 ;
   always @(posedge clk)
-    trace__valid <= \$566 ;
+    credit <= \$568 ;
   always @(posedge clk)
-    word <= \$567 ;
+    trace__valid <= \$569 ;
   always @(posedge clk)
-    trace__payload <= \$568 ;
+    word <= \$570 ;
   always @(posedge clk)
-    spk_word <= \$569 ;
+    trace__payload <= \$571 ;
   always @(posedge clk)
-    spikes__payload <= \$570 ;
+    spk_word <= \$572 ;
   always @(posedge clk)
-    load_ok <= \$571 ;
+    spikes__payload <= \$573 ;
   always @(posedge clk)
-    lp <= \$572 ;
+    load_ok <= \$574 ;
   always @(posedge clk)
-    asm <= \$573 ;
+    lp <= \$575 ;
   always @(posedge clk)
-    ox <= \$574 ;
+    asm <= \$576 ;
   always @(posedge clk)
-    oy <= \$575 ;
+    ox <= \$577 ;
   always @(posedge clk)
-    pos <= \$576 ;
+    oy <= \$578 ;
   always @(posedge clk)
-    gc <= \$577 ;
+    pos <= \$579 ;
   always @(posedge clk)
-    ch <= \$578 ;
+    gc <= \$580 ;
   always @(posedge clk)
-    ki <= \$579 ;
+    ch <= \$581 ;
   always @(posedge clk)
-    kj <= \$580 ;
+    ki <= \$582 ;
   always @(posedge clk)
-    seq_state <= \$581 ;
+    kj <= \$583 ;
   always @(posedge clk)
-    cur <= \$582 ;
+    seq_state <= \$584 ;
   always @(posedge clk)
-    todo <= \$583 ;
+    cur <= \$585 ;
   always @(posedge clk)
-    pw_first <= \$584 ;
+    todo <= \$586 ;
+  always @(posedge clk)
+    pw_first <= \$587 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
@@ -1624,7 +1644,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$42  = \$41  | s2_valid;
   assign \$43  = \$42  | s3_valid;
   assign \$44  = \$43  | s4_valid;
-  assign \$45  = job_active_c0 | \$signal ;
+  assign \$45  = job_active | \$signal ;
   assign \$46  = \$45  | trace__valid;
   assign \$47  = \$46  | o_busy;
   assign \$48  = \$47  | \o_busy$177 ;
@@ -1641,7 +1661,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$58  = \$57  | s3_valid;
   assign \$59  = \$58  | s4_valid;
   assign \$60  = ~ \$59 ;
-  assign \$61  = job_active_c0 | \$signal ;
+  assign \$61  = job_active | \$signal ;
   assign \$62  = \$61  | trace__valid;
   assign \$63  = \$62  | o_busy;
   assign \$64  = \$63  | \o_busy$177 ;
@@ -1735,175 +1755,172 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$188  = pixels__valid & \$187 ;
   assign \$189  = \$signature__addr  + 1'h1;
   assign \$190  = \$signature__addr  == 7'h62;
-  assign \$192  = s2_kind == 1'h1;
-  assign \$193  = \$192  ? act_q[3:0] : a_bcast[3:0];
-  assign \$194  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$195  = s2_kind == 1'h1;
-  assign \$196  = \$195  ? act_q[7:4] : a_bcast[3:0];
-  assign \$197  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$198  = s2_kind == 1'h1;
-  assign \$199  = \$198  ? act_q[11:8] : a_bcast[3:0];
-  assign \$200  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$201  = s2_kind == 1'h1;
-  assign \$202  = \$201  ? act_q[15:12] : a_bcast[3:0];
-  assign \$203  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$204  = s2_kind == 1'h1;
-  assign \$205  = \$204  ? act_q[19:16] : a_bcast[3:0];
-  assign \$206  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$207  = s2_kind == 1'h1;
-  assign \$208  = \$207  ? act_q[23:20] : a_bcast[3:0];
+  assign \$191  = s0_valid | s1_valid;
+  assign \$192  = \$191  | s2_valid;
+  assign \$193  = \$192  | s3_valid;
+  assign \$194  = \$193  | s4_valid;
+  assign \$195  = ~ \$194 ;
+  assign \$197  = s1_kind == 1'h1;
+  assign \$198  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$199  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$200  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$201  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$202  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$203  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$204  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$206  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$207  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$208  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
   assign \$209  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$210  = s2_kind == 1'h1;
-  assign \$211  = \$210  ? act_q[27:24] : a_bcast[3:0];
-  assign \$212  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$213  = s2_kind == 1'h1;
-  assign \$214  = \$213  ? act_q[31:28] : a_bcast[3:0];
-  assign \$215  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$216  = s3_valid & s3_last;
-  assign \$217  = s3_valid & s3_last;
-  assign \$218  = s3_kind != 1'h1;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = s3_valid & s3_last;
-  assign \$221  = s3_kind == 1'h1;
+  assign \$210  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$212  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$213  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$214  = s3_valid & s3_last;
+  assign \$215  = s3_valid & s3_last;
+  assign \$216  = s3_kind != 1'h1;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = s3_valid & s3_last;
+  assign \$219  = s3_kind == 1'h1;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! s3_g;
   assign \$222  = \$220  & \$221 ;
-  assign \$223  = ! s3_g;
-  assign \$224  = \$222  & \$223 ;
+  assign \$223  = acc_clear_c0 | rst;
+  assign \$224  = acc_clear_c0 | rst;
   assign \$225  = acc_clear_c0 | rst;
   assign \$226  = acc_clear_c0 | rst;
   assign \$227  = acc_clear_c0 | rst;
   assign \$228  = acc_clear_c0 | rst;
   assign \$229  = acc_clear_c0 | rst;
   assign \$230  = acc_clear_c0 | rst;
-  assign \$231  = acc_clear_c0 | rst;
-  assign \$232  = acc_clear_c0 | rst;
-  assign \$233  = | \$7 [19:0];
-  assign \$234  = | \$8 [19:0];
-  assign \$235  = | \$9 [19:0];
-  assign \$236  = | \$10 [19:0];
-  assign \$237  = | \$11 [19:0];
-  assign \$238  = | \$12 [19:0];
-  assign \$239  = | \$13 [19:0];
-  assign \$240  = | \$14 [19:0];
-  assign \$241  = ~ stall;
-  assign \$242  = ! job_pos;
-  assign \$243  = job_kind == 2'h2;
+  assign \$231  = | d0;
+  assign \$232  = | d1;
+  assign \$233  = | d2;
+  assign \$234  = | d3;
+  assign \$235  = | d4;
+  assign \$236  = | d5;
+  assign \$237  = | d6;
+  assign \$238  = | d7;
+  assign \$239  = ~ stall;
+  assign \$240  = ! job_pos;
+  assign \$241  = job_kind == 2'h2;
+  assign \$242  = ! job_k;
+  assign \$243  = ! job_g;
   assign \$244  = ! job_k;
-  assign \$245  = ! job_g;
-  assign \$246  = ! job_k;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = \$243  ? \$244  : \$247 ;
-  assign \$249  = job_kind == 2'h2;
-  assign \$251  = \$250  + job_k;
-  assign \$252  = \$249  ? { 2'h0, job_k } : \$251 ;
-  assign \$253  = job_k + 1'h1;
-  assign \$254  = job_kind == 2'h2;
-  assign \$257  = ! job_k;
-  assign \$258  = trace__valid & trace__ready;
-  assign \$259  = ~ stall;
-  assign \$260  = o_valid & \$259 ;
-  assign \$261  = ~ tag[0];
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = ~ stall;
-  assign \$264  = o_valid & \$263 ;
-  assign \$265  = \$264  & tag[0];
-  assign \$266  = load__valid & load__ready;
-  assign \$267  = ~ load__valid;
-  assign \$268  = img_full & \$267 ;
-  assign \$269  = ! ch;
-  assign \$271  = \$270  == kj;
-  assign \$272  = \$269  & \$271 ;
-  assign \$274  = \$273  == ki;
-  assign \$275  = \$272  & \$274 ;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = \$276  | credit;
-  assign \$278  = ! ch;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = ch + 1'h1;
-  assign \$282  = \$281  == kj;
-  assign \$283  = ~ \$282 ;
-  assign \$285  = \$284  == ki;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = kj + 1'h1;
-  assign \$288  = ki + 1'h1;
-  assign \$290  = ! gc;
-  assign \$292  = gc + 1'h1;
-  assign \$295  = pos + 1'h1;
-  assign \$296  = oy == 3'h4;
-  assign \$297  = ox + 1'h1;
-  assign \$298  = ox + 1'h1;
-  assign \$300  = ox == 4'ha;
-  assign \$301  = oy + 1'h1;
-  assign \$302  = oy + 1'h1;
-  assign \$305  = s0_valid | s1_valid;
-  assign \$306  = \$305  | s2_valid;
-  assign \$307  = \$306  | s3_valid;
-  assign \$308  = \$307  | s4_valid;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = job_active_c0 | \$signal ;
-  assign \$311  = \$310  | trace__valid;
-  assign \$312  = \$311  | o_busy;
-  assign \$313  = \$312  | \o_busy$177 ;
-  assign \$314  = \$313  | \o_busy$178 ;
-  assign \$315  = \$314  | \o_busy$179 ;
-  assign \$316  = \$315  | \o_busy$180 ;
-  assign \$317  = \$316  | \o_busy$181 ;
-  assign \$318  = \$317  | \o_busy$182 ;
-  assign \$319  = \$318  | \o_busy$183 ;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$309  & \$320 ;
-  assign \$323  = \$322  == kj;
-  assign \$324  = ~ \$323 ;
-  assign \$326  = \$325  == ki;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = ! gc;
-  assign \$330  = kj + 1'h1;
-  assign \$331  = ki + 1'h1;
-  assign \$333  = gc + 1'h1;
-  assign \$336  = s0_valid | s1_valid;
-  assign \$337  = \$336  | s2_valid;
-  assign \$338  = \$337  | s3_valid;
-  assign \$339  = \$338  | s4_valid;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = - nz;
-  assign \$342  = { 1'h0, nz } & \$341 ;
-  assign \$343  = nz - 1'h1;
-  assign \$344  = { 1'h0, nz } & \$343 ;
-  assign \$345  = ! todo;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = \$346  | credit;
-  assign \$348  = - todo;
-  assign \$349  = { 1'h0, todo } & \$348 ;
-  assign \$350  = todo - 1'h1;
-  assign \$351  = { 1'h0, todo } & \$350 ;
-  assign \$352  = ! todo;
-  assign \$353  = ! gc;
-  assign \$355  = gc + 1'h1;
-  assign \$356  = - nz;
-  assign \$357  = { 1'h0, nz } & \$356 ;
-  assign \$358  = nz - 1'h1;
-  assign \$359  = { 1'h0, nz } & \$358 ;
-  assign \$360  = pos + 1'h1;
-  assign \$361  = oy == 2'h2;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = \$241  ? \$242  : \$245 ;
+  assign \$247  = job_kind == 2'h2;
+  assign \$249  = \$248  + job_k;
+  assign \$250  = \$247  ? { 2'h0, job_k } : \$249 ;
+  assign \$251  = job_k + 1'h1;
+  assign \$252  = job_kind == 2'h2;
+  assign \$255  = ! job_k;
+  assign \$256  = trace__valid & trace__ready;
+  assign \$257  = ~ stall;
+  assign \$258  = o_valid & \$257 ;
+  assign \$259  = ~ tag[0];
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ~ stall;
+  assign \$262  = o_valid & \$261 ;
+  assign \$263  = \$262  & tag[0];
+  assign \$264  = load__valid & load__ready;
+  assign \$265  = ~ load__valid;
+  assign \$266  = img_full & \$265 ;
+  assign \$267  = ! ch;
+  assign \$269  = \$268  == kj;
+  assign \$270  = \$267  & \$269 ;
+  assign \$272  = \$271  == ki;
+  assign \$273  = \$270  & \$272 ;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = \$274  | credit;
+  assign \$276  = ! ch;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = ch + 1'h1;
+  assign \$280  = \$279  == kj;
+  assign \$281  = ~ \$280 ;
+  assign \$283  = \$282  == ki;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = kj + 1'h1;
+  assign \$286  = ki + 1'h1;
+  assign \$288  = ! gc;
+  assign \$290  = gc + 1'h1;
+  assign \$293  = pos + 1'h1;
+  assign \$294  = oy == 3'h4;
+  assign \$295  = ox + 1'h1;
+  assign \$296  = ox + 1'h1;
+  assign \$298  = ox == 4'ha;
+  assign \$299  = oy + 1'h1;
+  assign \$300  = oy + 1'h1;
+  assign \$303  = s0_valid | s1_valid;
+  assign \$304  = \$303  | s2_valid;
+  assign \$305  = \$304  | s3_valid;
+  assign \$306  = \$305  | s4_valid;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = job_active | \$signal ;
+  assign \$309  = \$308  | trace__valid;
+  assign \$310  = \$309  | o_busy;
+  assign \$311  = \$310  | \o_busy$177 ;
+  assign \$312  = \$311  | \o_busy$178 ;
+  assign \$313  = \$312  | \o_busy$179 ;
+  assign \$314  = \$313  | \o_busy$180 ;
+  assign \$315  = \$314  | \o_busy$181 ;
+  assign \$316  = \$315  | \o_busy$182 ;
+  assign \$317  = \$316  | \o_busy$183 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$307  & \$318 ;
+  assign \$321  = \$320  == kj;
+  assign \$322  = ~ \$321 ;
+  assign \$324  = \$323  == ki;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = ! gc;
+  assign \$328  = kj + 1'h1;
+  assign \$329  = ki + 1'h1;
+  assign \$331  = gc + 1'h1;
+  assign \$334  = s0_valid | s1_valid;
+  assign \$335  = \$334  | s2_valid;
+  assign \$336  = \$335  | s3_valid;
+  assign \$337  = \$336  | s4_valid;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$338  & nz_ready;
+  assign \$340  = - nz;
+  assign \$341  = { 1'h0, nz } & \$340 ;
+  assign \$342  = nz - 1'h1;
+  assign \$343  = { 1'h0, nz } & \$342 ;
+  assign \$344  = ! todo;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$345  | credit;
+  assign \$347  = - todo;
+  assign \$348  = { 1'h0, todo } & \$347 ;
+  assign \$349  = todo - 1'h1;
+  assign \$350  = { 1'h0, todo } & \$349 ;
+  assign \$351  = ! todo;
+  assign \$352  = ! gc;
+  assign \$354  = gc + 1'h1;
+  assign \$355  = - nz;
+  assign \$356  = { 1'h0, nz } & \$355 ;
+  assign \$357  = nz - 1'h1;
+  assign \$358  = { 1'h0, nz } & \$357 ;
+  assign \$359  = pos + 1'h1;
+  assign \$360  = oy == 2'h2;
+  assign \$361  = ox + 1'h1;
   assign \$362  = ox + 1'h1;
-  assign \$363  = ox + 1'h1;
-  assign \$365  = ox == 4'h8;
+  assign \$364  = ox == 4'h8;
+  assign \$365  = oy + 1'h1;
   assign \$366  = oy + 1'h1;
-  assign \$367  = oy + 1'h1;
-  assign \$370  = s0_valid | s1_valid;
-  assign \$371  = \$370  | s2_valid;
-  assign \$372  = \$371  | s3_valid;
-  assign \$373  = \$372  | s4_valid;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = job_active_c0 | \$signal ;
-  assign \$376  = \$375  | trace__valid;
-  assign \$377  = \$376  | o_busy;
-  assign \$378  = \$377  | \o_busy$177 ;
-  assign \$379  = \$378  | \o_busy$178 ;
-  assign \$380  = \$379  | \o_busy$179 ;
-  assign \$381  = \$380  | \o_busy$180 ;
-  assign \$382  = \$381  | \o_busy$181 ;
-  assign \$383  = \$382  | \o_busy$182 ;
-  assign \$384  = \$383  | \o_busy$183 ;
+  assign \$369  = s0_valid | s1_valid;
+  assign \$370  = \$369  | s2_valid;
+  assign \$371  = \$370  | s3_valid;
+  assign \$372  = \$371  | s4_valid;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = job_active | \$signal ;
+  assign \$375  = \$374  | trace__valid;
+  assign \$376  = \$375  | o_busy;
+  assign \$377  = \$376  | \o_busy$177 ;
+  assign \$378  = \$377  | \o_busy$178 ;
+  assign \$379  = \$378  | \o_busy$179 ;
+  assign \$380  = \$379  | \o_busy$180 ;
+  assign \$381  = \$380  | \o_busy$181 ;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1997,74 +2014,74 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = 2'h0;
+    \$386  = 2'h0;
     casez (oy)
       3'h0:
-          \$387  = 2'h2;
+          \$386  = 2'h2;
       3'h1:
-          \$387  = 2'h1;
+          \$386  = 2'h1;
       3'h2:
-          \$387  = 2'h1;
+          \$386  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = 2'h0;
+    \$389  = 2'h0;
     casez (ox)
       4'h0:
-          \$390  = 2'h2;
+          \$389  = 2'h2;
       4'h1:
-          \$390  = 2'h2;
+          \$389  = 2'h2;
       4'h2:
-          \$390  = 2'h2;
+          \$389  = 2'h2;
       4'h3:
-          \$390  = 2'h2;
+          \$389  = 2'h2;
       4'h4:
-          \$390  = 2'h1;
+          \$389  = 2'h1;
       4'h5:
-          \$390  = 2'h1;
+          \$389  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = 2'h0;
+    \$396  = 2'h0;
     casez (oy)
       3'h0:
-          \$397  = 2'h1;
+          \$396  = 2'h1;
       3'h1:
-          \$397  = 2'h0;
+          \$396  = 2'h0;
       3'h2:
-          \$397  = 2'h0;
+          \$396  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$398  = 2'h1;
+      4'h1:
+          \$398  = 2'h0;
+      4'h2:
+          \$398  = 2'h0;
+      4'h3:
+          \$398  = 2'h0;
+      4'h4:
+          \$398  = 2'h0;
+      4'h5:
+          \$398  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$399  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$399  = 2'h1;
-      4'h1:
-          \$399  = 2'h0;
-      4'h2:
-          \$399  = 2'h0;
-      4'h3:
-          \$399  = 2'h0;
-      4'h4:
-          \$399  = 2'h0;
-      4'h5:
-          \$399  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = 2'h0;
     casez (oy)
       3'h0:
-          \$400  = 2'h1;
+          \$399  = 2'h1;
       3'h1:
-          \$400  = 2'h0;
+          \$399  = 2'h0;
       3'h2:
-          \$400  = 2'h0;
+          \$399  = 2'h0;
     endcase
   end
   always @* begin
@@ -2582,7 +2599,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     if (\$186 ) begin
       \$454  = 1'h0;
     end
-    if (\$265 ) begin
+    if (\$263 ) begin
       if (tag[1]) begin
         \$454  = 1'h1;
       end
@@ -2642,19 +2659,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
+                if (\$289 ) begin
                 end else begin
-                  if (\$296 ) begin
-                    if (\$300 ) begin
+                  if (\$294 ) begin
+                    if (\$298 ) begin
                       \$456  = 1'h0;
                     end
                   end
@@ -3082,422 +3099,414 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = \$216 ;
+    \$516  = \$195 ;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = \$219 ;
+    \$517  = \$197 ;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = \$224 ;
+    \$518  = \$214 ;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = acc0;
-    if (\$225 ) begin
-      \$519  = 20'h00000;
-    end else if (s4_valid) begin
-      \$519  = \$7 [19:0];
+    \$519  = \$217 ;
+    if (rst) begin
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = acc1;
-    if (\$226 ) begin
-      \$520  = 20'h00000;
-    end else if (s4_valid) begin
-      \$520  = \$8 [19:0];
+    \$520  = \$222 ;
+    if (rst) begin
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = acc2;
-    if (\$227 ) begin
+    \$521  = acc0;
+    if (\$223 ) begin
       \$521  = 20'h00000;
     end else if (s4_valid) begin
-      \$521  = \$9 [19:0];
+      \$521  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = acc3;
-    if (\$228 ) begin
+    \$522  = acc1;
+    if (\$224 ) begin
       \$522  = 20'h00000;
     end else if (s4_valid) begin
-      \$522  = \$10 [19:0];
+      \$522  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = acc4;
-    if (\$229 ) begin
+    \$523  = acc2;
+    if (\$225 ) begin
       \$523  = 20'h00000;
     end else if (s4_valid) begin
-      \$523  = \$11 [19:0];
+      \$523  = \$9 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc5;
-    if (\$230 ) begin
+    \$524  = acc3;
+    if (\$226 ) begin
       \$524  = 20'h00000;
     end else if (s4_valid) begin
-      \$524  = \$12 [19:0];
+      \$524  = \$10 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = acc6;
-    if (\$231 ) begin
+    \$525  = acc4;
+    if (\$227 ) begin
       \$525  = 20'h00000;
     end else if (s4_valid) begin
-      \$525  = \$13 [19:0];
+      \$525  = \$11 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = acc7;
-    if (\$232 ) begin
+    \$526  = acc5;
+    if (\$228 ) begin
       \$526  = 20'h00000;
     end else if (s4_valid) begin
-      \$526  = \$14 [19:0];
+      \$526  = \$12 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = d0;
-    if (dw_done0_c0) begin
-      \$527  = \$7 [10:0];
+    \$527  = acc6;
+    if (\$229 ) begin
+      \$527  = 20'h00000;
+    end else if (s4_valid) begin
+      \$527  = \$13 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = nz;
-    if (dw_done0_c0) begin
-      \$528 [0] = \$233 ;
-      \$528 [1] = \$234 ;
-      \$528 [2] = \$235 ;
-      \$528 [3] = \$236 ;
-      \$528 [4] = \$237 ;
-      \$528 [5] = \$238 ;
-      \$528 [6] = \$239 ;
-      \$528 [7] = \$240 ;
+    \$528  = acc7;
+    if (\$230 ) begin
+      \$528  = 20'h00000;
+    end else if (s4_valid) begin
+      \$528  = \$14 [19:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = d0;
+    if (dw_done0_c0) begin
+      \$529  = \$7 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = d1;
+    if (dw_done0_c0) begin
+      \$530  = \$8 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = d2;
+    if (dw_done0_c0) begin
+      \$531  = \$9 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = d3;
+    if (dw_done0_c0) begin
+      \$532  = \$10 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = d4;
+    if (dw_done0_c0) begin
+      \$533  = \$11 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = d5;
+    if (dw_done0_c0) begin
+      \$534  = \$12 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = d6;
+    if (dw_done0_c0) begin
+      \$535  = \$13 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = d7;
+    if (dw_done0_c0) begin
+      \$536  = \$14 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537 [0] = \$231 ;
+    \$537 [1] = \$232 ;
+    \$537 [2] = \$233 ;
+    \$537 [3] = \$234 ;
+    \$537 [4] = \$235 ;
+    \$537 [5] = \$236 ;
+    \$537 [6] = \$237 ;
+    \$537 [7] = \$238 ;
     if (rst) begin
-      \$528  = 8'h00;
+      \$537  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = d1;
-    if (dw_done0_c0) begin
-      \$529  = \$8 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = d2;
-    if (dw_done0_c0) begin
-      \$530  = \$9 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = d3;
-    if (dw_done0_c0) begin
-      \$531  = \$10 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = d4;
-    if (dw_done0_c0) begin
-      \$532  = \$11 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = d5;
-    if (dw_done0_c0) begin
-      \$533  = \$12 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = d6;
-    if (dw_done0_c0) begin
-      \$534  = \$13 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = d7;
-    if (dw_done0_c0) begin
-      \$535  = \$14 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = shadow0;
+    \$538  = shadow0;
     if (hand_over_c0) begin
-      \$536  = \$7 [19:0];
+      \$538  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = shadow1;
+    \$539  = shadow1;
     if (hand_over_c0) begin
-      \$537  = \$8 [19:0];
+      \$539  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = shadow2;
+    \$540  = shadow2;
     if (hand_over_c0) begin
-      \$538  = \$9 [19:0];
+      \$540  = \$9 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = shadow3;
+    \$541  = shadow3;
     if (hand_over_c0) begin
-      \$539  = \$10 [19:0];
+      \$541  = \$10 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = shadow4;
+    \$542  = shadow4;
     if (hand_over_c0) begin
-      \$540  = \$11 [19:0];
+      \$542  = \$11 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = shadow5;
+    \$543  = shadow5;
     if (hand_over_c0) begin
-      \$541  = \$12 [19:0];
+      \$543  = \$12 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = shadow6;
+    \$544  = shadow6;
     if (hand_over_c0) begin
-      \$542  = \$13 [19:0];
+      \$544  = \$13 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow7;
+    \$545  = shadow7;
     if (hand_over_c0) begin
-      \$543  = \$14 [19:0];
+      \$545  = \$14 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = job_active_c0;
+    \$546  = job_active;
     if (hand_over_c0) begin
-      \$544  = 1'h1;
+      \$546  = 1'h1;
     end
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        if (\$257 ) begin
-          \$544  = 1'h0;
+    if (\$239 ) begin
+      if (job_active) begin
+        if (\$255 ) begin
+          \$546  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$544  = 1'h0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = job_kind;
+    \$547  = job_active_c0;
     if (hand_over_c0) begin
-      \$545  = s4_job;
+      \$547  = 1'h1;
+    end
+    if (\$239 ) begin
+      if (job_active) begin
+        if (\$255 ) begin
+          \$547  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$545  = 2'h0;
+      \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = job_layer;
+    \$548  = job_kind;
     if (hand_over_c0) begin
-      \$546  = s4_layer;
+      \$548  = s4_job;
     end
     if (rst) begin
-      \$546  = 2'h0;
+      \$548  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = job_pos;
+    \$549  = job_layer;
     if (hand_over_c0) begin
-      \$547  = s4_pos;
+      \$549  = s4_layer;
     end
     if (rst) begin
-      \$547  = 6'h00;
+      \$549  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = job_g;
+    \$550  = job_pos;
     if (hand_over_c0) begin
-      \$548  = s4_g;
+      \$550  = s4_pos;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$550  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = job_k;
+    \$551  = job_g;
     if (hand_over_c0) begin
-      \$549  = 1'h0;
+      \$551  = s4_g;
     end
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$549  = \$253 [0];
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = job_k;
+    if (hand_over_c0) begin
+      \$552  = 1'h0;
+    end
+    if (\$239 ) begin
+      if (job_active) begin
+        \$552  = \$251 [0];
       end
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = \$signal ;
-    if (\$241 ) begin
-      \$550  = job_active_c0;
+    \$553  = \$signal ;
+    if (\$239 ) begin
+      \$553  = job_active;
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = p1_kind;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$551  = job_kind;
+    \$554  = p1_kind;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$554  = job_kind;
       end
     end
     if (rst) begin
-      \$551  = 2'h0;
+      \$554  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = p1_layer;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$552  = job_layer;
+    \$555  = p1_layer;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$555  = job_layer;
       end
     end
     if (rst) begin
-      \$552  = 2'h0;
+      \$555  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = p1_pos;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$553  = job_pos;
+    \$556  = p1_pos;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$556  = job_pos;
       end
     end
     if (rst) begin
-      \$553  = 6'h00;
+      \$556  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = \$signal$305 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$554  = \$242 ;
+    \$557  = \$signal$309 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$557  = \$240 ;
       end
     end
     if (rst) begin
-      \$554  = 1'h0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = p1_last;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$555  = \$248 ;
+    \$558  = p1_last;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$558  = \$246 ;
       end
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = p1_addr;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$556  = \$252 [0];
+    \$559  = p1_addr;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$559  = \$250 [0];
       end
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = i_pot;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$557  = shadow0;
-      end
-    end
-    if (rst) begin
-      \$557  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = \i_pot$81 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$558  = shadow1;
-      end
-    end
-    if (rst) begin
-      \$558  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \i_pot$90 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$559  = shadow2;
-      end
-    end
-    if (rst) begin
-      \$559  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \i_pot$99 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$560  = shadow3;
+    \$560  = i_pot;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$560  = shadow0;
       end
     end
     if (rst) begin
@@ -3506,10 +3515,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \i_pot$108 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$561  = shadow4;
+    \$561  = \i_pot$81 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$561  = shadow1;
       end
     end
     if (rst) begin
@@ -3518,10 +3527,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \i_pot$117 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$562  = shadow5;
+    \$562  = \i_pot$90 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$562  = shadow2;
       end
     end
     if (rst) begin
@@ -3530,10 +3539,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \i_pot$126 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$563  = shadow6;
+    \$563  = \i_pot$99 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$563  = shadow3;
       end
     end
     if (rst) begin
@@ -3542,10 +3551,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \i_pot$135 ;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        \$564  = shadow7;
+    \$564  = \i_pot$108 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$564  = shadow4;
       end
     end
     if (rst) begin
@@ -3554,11 +3563,47 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = credit;
-    if (\$241 ) begin
-      if (job_active_c0) begin
-        if (\$257 ) begin
-          \$565  = 1'h1;
+    \$565  = \i_pot$117 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$565  = shadow5;
+      end
+    end
+    if (rst) begin
+      \$565  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = \i_pot$126 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$566  = shadow6;
+      end
+    end
+    if (rst) begin
+      \$566  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = \i_pot$135 ;
+    if (\$239 ) begin
+      if (job_active) begin
+        \$567  = shadow7;
+      end
+    end
+    if (rst) begin
+      \$567  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = credit;
+    if (\$239 ) begin
+      if (job_active) begin
+        if (\$255 ) begin
+          \$568  = 1'h1;
         end
       end
     end
@@ -3566,15 +3611,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
-                \$565  = 1'h0;
+                \$568  = 1'h0;
               end
             end
           end
@@ -3585,9 +3630,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
-              \$565  = 1'h0;
+          if (\$346 ) begin
+            if (\$351 ) begin
+              \$568  = 1'h0;
             end
           end
       4'h6:
@@ -3599,69 +3644,69 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           if (\$412 ) begin
             if (\$417 ) begin
-              \$565  = 1'h0;
+              \$568  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$565  = 1'h1;
+      \$568  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = trace__valid;
-    if (\$258 ) begin
-      \$566  = 1'h0;
+    \$569  = trace__valid;
+    if (\$256 ) begin
+      \$569  = 1'h0;
     end
-    if (\$262 ) begin
+    if (\$260 ) begin
       if (tag[1]) begin
-        \$566  = 1'h1;
+        \$569  = 1'h1;
       end
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = word;
-    if (\$262 ) begin
-      \$567  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$570  = word;
+    if (\$260 ) begin
+      \$570  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$567  = 32'd0;
+      \$570  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = trace__payload;
-    if (\$262 ) begin
+    \$571  = trace__payload;
+    if (\$260 ) begin
       if (tag[1]) begin
-        \$568 [1:0] = tag[9:8];
-        \$568 [7:2] = tag[7:2];
-        \$568 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$571 [1:0] = tag[9:8];
+        \$571 [7:2] = tag[7:2];
+        \$571 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     if (rst) begin
-      \$568  = 40'h0000000000;
+      \$571  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = spk_word;
-    if (\$265 ) begin
-      \$569  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$572  = spk_word;
+    if (\$263 ) begin
+      \$572  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$569  = 32'd0;
+      \$572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = spikes__payload;
-    if (\$265 ) begin
+    \$573  = spikes__payload;
+    if (\$263 ) begin
       if (tag[1]) begin
-        \$570  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$573  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     casez (seq_state)
@@ -3687,87 +3732,87 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'ha:
           if (\$453 ) begin
-            \$570  = 32'd0;
+            \$573  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$570  = 32'd0;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \$266 ;
+    \$574  = \$264 ;
     if (rst) begin
-      \$571  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = load__payload;
+    \$575  = load__payload;
     if (rst) begin
-      \$572  = 40'h0000000000;
+      \$575  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = asm;
+    \$576  = asm;
     if (load_ok) begin
-      \$573  = { lp[38:7], asm[415:32] };
+      \$576  = { lp[38:7], asm[415:32] };
     end
     if (rst) begin
-      \$573  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$576  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = ox;
+    \$577  = ox;
     casez (seq_state)
       4'h0:
-          if (\$268 ) begin
-            \$574  = 4'h0;
+          if (\$266 ) begin
+            \$577  = 4'h0;
           end
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
+                if (\$289 ) begin
                 end else begin
-                  if (\$296 ) begin
-                    \$574  = \$297 [3:0];
+                  if (\$294 ) begin
+                    \$577  = \$295 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$321 ) begin
-            \$574  = 4'h0;
+          if (\$319 ) begin
+            \$577  = 4'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
+          if (\$346 ) begin
+            if (\$351 ) begin
               (* full_case = 32'd1 *)
-              if (\$354 ) begin
+              if (\$353 ) begin
               end else begin
-                if (\$361 ) begin
-                  \$574  = \$362 [3:0];
+                if (\$360 ) begin
+                  \$577  = \$361 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$386 ) begin
-            \$574  = 4'h0;
+          if (\$385 ) begin
+            \$577  = 4'h0;
           end
       4'h7:
           /* empty */;
@@ -3780,72 +3825,72 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               if (\$419 ) begin
               end else begin
                 if (\$426 ) begin
-                  \$574  = \$427 [3:0];
+                  \$577  = \$427 [3:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$574  = 4'h0;
+      \$577  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = oy;
+    \$578  = oy;
     casez (seq_state)
       4'h0:
-          if (\$268 ) begin
-            \$575  = 3'h0;
+          if (\$266 ) begin
+            \$578  = 3'h0;
           end
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
+                if (\$289 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$296 ) begin
-                    \$575  = 3'h0;
+                  if (\$294 ) begin
+                    \$578  = 3'h0;
                   end else begin
-                    \$575  = \$301 [2:0];
+                    \$578  = \$299 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$321 ) begin
-            \$575  = 3'h0;
+          if (\$319 ) begin
+            \$578  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
+          if (\$346 ) begin
+            if (\$351 ) begin
               (* full_case = 32'd1 *)
-              if (\$354 ) begin
+              if (\$353 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$361 ) begin
-                  \$575  = 3'h0;
+                if (\$360 ) begin
+                  \$578  = 3'h0;
                 end else begin
-                  \$575  = \$366 [2:0];
+                  \$578  = \$365 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$386 ) begin
-            \$575  = 3'h0;
+          if (\$385 ) begin
+            \$578  = 3'h0;
           end
       4'h7:
           /* empty */;
@@ -3859,197 +3904,12 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$426 ) begin
-                  \$575  = 3'h0;
+                  \$578  = 3'h0;
                 end else begin
-                  \$575  = \$431 [2:0];
+                  \$578  = \$431 [2:0];
                 end
               end
             end
-          end
-    endcase
-    if (rst) begin
-      \$575  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = pos;
-    casez (seq_state)
-      4'h0:
-          if (\$268 ) begin
-            \$576  = 6'h00;
-          end
-      4'h1:
-          if (\$277 ) begin
-            (* full_case = 32'd1 *)
-            if (\$279 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$291 ) begin
-                end else begin
-                  \$576  = \$295 [5:0];
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$321 ) begin
-            \$576  = 6'h00;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
-              (* full_case = 32'd1 *)
-              if (\$354 ) begin
-              end else begin
-                \$576  = \$360 [5:0];
-              end
-            end
-          end
-      4'h6:
-          if (\$386 ) begin
-            \$576  = 6'h00;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
-              (* full_case = 32'd1 *)
-              if (\$419 ) begin
-              end else begin
-                \$576  = \$425 [5:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$576  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = gc;
-    casez (seq_state)
-      4'h0:
-          if (\$268 ) begin
-            \$577  = 1'h0;
-          end
-      4'h1:
-          if (\$277 ) begin
-            (* full_case = 32'd1 *)
-            if (\$279 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$291 ) begin
-                  \$577  = \$292 [0];
-                end else begin
-                  \$577  = 1'h0;
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$321 ) begin
-            \$577  = 1'h0;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$324 ) begin
-          end else if (\$327 ) begin
-          end else if (\$329 ) begin
-            \$577  = \$333 [0];
-          end else begin
-            \$577  = 1'h0;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
-              (* full_case = 32'd1 *)
-              if (\$354 ) begin
-                \$577  = \$355 [0];
-              end else begin
-                \$577  = 1'h0;
-              end
-            end
-          end
-      4'h6:
-          if (\$386 ) begin
-            \$577  = 1'h0;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$389 ) begin
-          end else if (\$392 ) begin
-          end else if (\$394 ) begin
-            \$577  = \$398 [0];
-          end else begin
-            \$577  = 1'h0;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
-              (* full_case = 32'd1 *)
-              if (\$419 ) begin
-                \$577  = \$420 [0];
-              end else begin
-                \$577  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = ch;
-    casez (seq_state)
-      4'h0:
-          if (\$268 ) begin
-            \$578  = 3'h0;
-          end
-      4'h1:
-          if (\$277 ) begin
-            (* full_case = 32'd1 *)
-            if (\$279 ) begin
-              \$578  = \$280 [2:0];
-            end else begin
-              \$578  = 3'h0;
-            end
-          end
-      4'h2:
-          if (\$321 ) begin
-            \$578  = 3'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          if (\$386 ) begin
-            \$578  = 3'h0;
           end
     endcase
     if (rst) begin
@@ -4058,74 +3918,259 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = ki;
+    \$579  = pos;
     casez (seq_state)
       4'h0:
-          if (\$268 ) begin
-            \$579  = 2'h0;
+          if (\$266 ) begin
+            \$579  = 6'h00;
           end
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
-                \$579  = \$288 [1:0];
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
-                  \$579  = \$293 ;
+                if (\$289 ) begin
+                end else begin
+                  \$579  = \$293 [5:0];
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$319 ) begin
+            \$579  = 6'h00;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$346 ) begin
+            if (\$351 ) begin
+              (* full_case = 32'd1 *)
+              if (\$353 ) begin
+              end else begin
+                \$579  = \$359 [5:0];
+              end
+            end
+          end
+      4'h6:
+          if (\$385 ) begin
+            \$579  = 6'h00;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$412 ) begin
+            if (\$417 ) begin
+              (* full_case = 32'd1 *)
+              if (\$419 ) begin
+              end else begin
+                \$579  = \$425 [5:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$579  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = gc;
+    casez (seq_state)
+      4'h0:
+          if (\$266 ) begin
+            \$580  = 1'h0;
+          end
+      4'h1:
+          if (\$275 ) begin
+            (* full_case = 32'd1 *)
+            if (\$277 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$281 ) begin
+              end else if (\$284 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$289 ) begin
+                  \$580  = \$290 [0];
+                end else begin
+                  \$580  = 1'h0;
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$319 ) begin
+            \$580  = 1'h0;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$322 ) begin
+          end else if (\$325 ) begin
+          end else if (\$327 ) begin
+            \$580  = \$331 [0];
+          end else begin
+            \$580  = 1'h0;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$346 ) begin
+            if (\$351 ) begin
+              (* full_case = 32'd1 *)
+              if (\$353 ) begin
+                \$580  = \$354 [0];
+              end else begin
+                \$580  = 1'h0;
+              end
+            end
+          end
+      4'h6:
+          if (\$385 ) begin
+            \$580  = 1'h0;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$388 ) begin
+          end else if (\$391 ) begin
+          end else if (\$393 ) begin
+            \$580  = \$397 [0];
+          end else begin
+            \$580  = 1'h0;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$412 ) begin
+            if (\$417 ) begin
+              (* full_case = 32'd1 *)
+              if (\$419 ) begin
+                \$580  = \$420 [0];
+              end else begin
+                \$580  = 1'h0;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = ch;
+    casez (seq_state)
+      4'h0:
+          if (\$266 ) begin
+            \$581  = 3'h0;
+          end
+      4'h1:
+          if (\$275 ) begin
+            (* full_case = 32'd1 *)
+            if (\$277 ) begin
+              \$581  = \$278 [2:0];
+            end else begin
+              \$581  = 3'h0;
+            end
+          end
+      4'h2:
+          if (\$319 ) begin
+            \$581  = 3'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          if (\$385 ) begin
+            \$581  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$581  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = ki;
+    casez (seq_state)
+      4'h0:
+          if (\$266 ) begin
+            \$582  = 2'h0;
+          end
+      4'h1:
+          if (\$275 ) begin
+            (* full_case = 32'd1 *)
+            if (\$277 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$281 ) begin
+              end else if (\$284 ) begin
+                \$582  = \$286 [1:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$289 ) begin
+                  \$582  = \$291 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$296 ) begin
-                    \$579  = \$299 ;
+                  if (\$294 ) begin
+                    \$582  = \$297 ;
                   end else begin
-                    \$579  = \$304 ;
+                    \$582  = \$302 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$321 ) begin
-            \$579  = 2'h0;
+          if (\$319 ) begin
+            \$582  = 2'h0;
           end
       4'h3:
-          if (\$324 ) begin
+          if (\$322 ) begin
+          end else if (\$325 ) begin
+            \$582  = \$329 [1:0];
           end else if (\$327 ) begin
-            \$579  = \$331 [1:0];
-          end else if (\$329 ) begin
-            \$579  = \$334 ;
+            \$582  = \$332 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
+          if (\$346 ) begin
+            if (\$351 ) begin
               (* full_case = 32'd1 *)
-              if (\$354 ) begin
+              if (\$353 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$361 ) begin
-                  \$579  = \$364 ;
+                if (\$360 ) begin
+                  \$582  = \$363 ;
                 end else begin
-                  \$579  = \$369 ;
+                  \$582  = \$368 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$386 ) begin
-            \$579  = 2'h1;
+          if (\$385 ) begin
+            \$582  = 2'h1;
           end
       4'h7:
-          if (\$389 ) begin
-          end else if (\$392 ) begin
-            \$579  = \$396 [1:0];
-          end else if (\$394 ) begin
-            \$579  = \$399 ;
+          if (\$388 ) begin
+          end else if (\$391 ) begin
+            \$582  = \$395 [1:0];
+          end else if (\$393 ) begin
+            \$582  = \$398 ;
           end
       4'h8:
           /* empty */;
@@ -4137,91 +4182,91 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$426 ) begin
-                  \$579  = \$429 ;
+                  \$582  = \$429 ;
                 end else begin
-                  \$579  = \$434 ;
+                  \$582  = \$434 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$579  = 2'h0;
+      \$582  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = kj;
+    \$583  = kj;
     casez (seq_state)
       4'h0:
-          if (\$268 ) begin
-            \$580  = 2'h0;
+          if (\$266 ) begin
+            \$583  = 2'h0;
           end
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-                \$580  = \$287 [1:0];
-              end else if (\$286 ) begin
-                \$580  = \$289 ;
+              if (\$281 ) begin
+                \$583  = \$285 [1:0];
+              end else if (\$284 ) begin
+                \$583  = \$287 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
-                  \$580  = \$294 ;
+                if (\$289 ) begin
+                  \$583  = \$292 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$296 ) begin
-                    \$580  = 2'h0;
+                  if (\$294 ) begin
+                    \$583  = 2'h0;
                   end else begin
-                    \$580  = \$303 ;
+                    \$583  = \$301 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$321 ) begin
-            \$580  = 2'h0;
+          if (\$319 ) begin
+            \$583  = 2'h0;
           end
       4'h3:
-          if (\$324 ) begin
-            \$580  = \$330 [1:0];
+          if (\$322 ) begin
+            \$583  = \$328 [1:0];
+          end else if (\$325 ) begin
+            \$583  = \$330 ;
           end else if (\$327 ) begin
-            \$580  = \$332 ;
-          end else if (\$329 ) begin
-            \$580  = \$335 ;
+            \$583  = \$333 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
+          if (\$346 ) begin
+            if (\$351 ) begin
               (* full_case = 32'd1 *)
-              if (\$354 ) begin
+              if (\$353 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$361 ) begin
-                  \$580  = 2'h0;
+                if (\$360 ) begin
+                  \$583  = 2'h0;
                 end else begin
-                  \$580  = \$368 ;
+                  \$583  = \$367 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$386 ) begin
-            \$580  = 2'h1;
+          if (\$385 ) begin
+            \$583  = 2'h1;
           end
       4'h7:
-          if (\$389 ) begin
-            \$580  = \$395 [1:0];
-          end else if (\$392 ) begin
-            \$580  = \$397 ;
-          end else if (\$394 ) begin
-            \$580  = \$400 ;
+          if (\$388 ) begin
+            \$583  = \$394 [1:0];
+          end else if (\$391 ) begin
+            \$583  = \$396 ;
+          end else if (\$393 ) begin
+            \$583  = \$399 ;
           end
       4'h8:
           /* empty */;
@@ -4233,104 +4278,104 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
               end else begin
                 (* full_case = 32'd1 *)
                 if (\$426 ) begin
-                  \$580  = 2'h1;
+                  \$583  = 2'h1;
                 end else begin
-                  \$580  = \$433 ;
+                  \$583  = \$433 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$580  = 2'h0;
+      \$583  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = seq_state;
+    \$584  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$268 ) begin
-            \$581  = 4'h1;
+          if (\$266 ) begin
+            \$584  = 4'h1;
           end
       4'h1:
-          if (\$277 ) begin
+          if (\$275 ) begin
             (* full_case = 32'd1 *)
-            if (\$279 ) begin
+            if (\$277 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$283 ) begin
-              end else if (\$286 ) begin
+              if (\$281 ) begin
+              end else if (\$284 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$291 ) begin
+                if (\$289 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$296 ) begin
+                  if (\$294 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$300 ) begin
-                      \$581  = 4'h2;
+                    if (\$298 ) begin
+                      \$584  = 4'h2;
                     end else begin
-                      \$581  = 4'h1;
+                      \$584  = 4'h1;
                     end
                   end else begin
-                    \$581  = 4'h1;
+                    \$584  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$321 ) begin
-            \$581  = 4'h3;
+          if (\$319 ) begin
+            \$584  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$324 ) begin
+          if (\$322 ) begin
+          end else if (\$325 ) begin
           end else if (\$327 ) begin
-          end else if (\$329 ) begin
           end else begin
-            \$581  = 4'h4;
+            \$584  = 4'h4;
           end
       4'h4:
-          if (\$340 ) begin
-            \$581  = 4'h5;
+          if (\$339 ) begin
+            \$584  = 4'h5;
           end
       4'h5:
-          if (\$347 ) begin
-            if (\$352 ) begin
+          if (\$346 ) begin
+            if (\$351 ) begin
               (* full_case = 32'd1 *)
-              if (\$354 ) begin
+              if (\$353 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$361 ) begin
+                if (\$360 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$365 ) begin
-                    \$581  = 4'h6;
+                  if (\$364 ) begin
+                    \$584  = 4'h6;
                   end else begin
-                    \$581  = 4'h3;
+                    \$584  = 4'h3;
                   end
                 end else begin
-                  \$581  = 4'h3;
+                  \$584  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$386 ) begin
-            \$581  = 4'h7;
+          if (\$385 ) begin
+            \$584  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$389 ) begin
-          end else if (\$392 ) begin
-          end else if (\$394 ) begin
+          if (\$388 ) begin
+          end else if (\$391 ) begin
+          end else if (\$393 ) begin
           end else begin
-            \$581  = 4'h8;
+            \$584  = 4'h8;
           end
       4'h8:
           if (\$405 ) begin
-            \$581  = 4'h9;
+            \$584  = 4'h9;
           end
       4'h9:
           if (\$412 ) begin
@@ -4342,28 +4387,28 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
                 if (\$426 ) begin
                   (* full_case = 32'd1 *)
                   if (\$430 ) begin
-                    \$581  = 4'ha;
+                    \$584  = 4'ha;
                   end else begin
-                    \$581  = 4'h7;
+                    \$584  = 4'h7;
                   end
                 end else begin
-                  \$581  = 4'h7;
+                  \$584  = 4'h7;
                 end
               end
             end
           end
       4'ha:
           if (\$453 ) begin
-            \$581  = 4'h0;
+            \$584  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$581  = 4'h0;
+      \$584  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = cur;
+    \$585  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4374,15 +4419,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$340 ) begin
-            \$582  = \$342 [7:0];
+          if (\$339 ) begin
+            \$585  = \$341 [7:0];
           end
       4'h5:
-          if (\$347 ) begin
-            \$582  = \$349 [7:0];
-            if (\$352 ) begin
-              if (\$354 ) begin
-                \$582  = \$357 [7:0];
+          if (\$346 ) begin
+            \$585  = \$348 [7:0];
+            if (\$351 ) begin
+              if (\$353 ) begin
+                \$585  = \$356 [7:0];
               end
             end
           end
@@ -4392,25 +4437,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$405 ) begin
-            \$582  = \$407 [7:0];
+            \$585  = \$407 [7:0];
           end
       4'h9:
           if (\$412 ) begin
-            \$582  = \$414 [7:0];
+            \$585  = \$414 [7:0];
             if (\$417 ) begin
               if (\$419 ) begin
-                \$582  = \$422 [7:0];
+                \$585  = \$422 [7:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$582  = 8'h00;
+      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = todo;
+    \$586  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4421,15 +4466,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$340 ) begin
-            \$583  = \$344 [7:0];
+          if (\$339 ) begin
+            \$586  = \$343 [7:0];
           end
       4'h5:
-          if (\$347 ) begin
-            \$583  = \$351 [7:0];
-            if (\$352 ) begin
-              if (\$354 ) begin
-                \$583  = \$359 [7:0];
+          if (\$346 ) begin
+            \$586  = \$350 [7:0];
+            if (\$351 ) begin
+              if (\$353 ) begin
+                \$586  = \$358 [7:0];
               end
             end
           end
@@ -4439,25 +4484,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$405 ) begin
-            \$583  = \$409 [7:0];
+            \$586  = \$409 [7:0];
           end
       4'h9:
           if (\$412 ) begin
-            \$583  = \$416 [7:0];
+            \$586  = \$416 [7:0];
             if (\$417 ) begin
               if (\$419 ) begin
-                \$583  = \$424 [7:0];
+                \$586  = \$424 [7:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$583  = 8'h00;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = pw_first;
+    \$587  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4468,14 +4513,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$340 ) begin
-            \$584  = 1'h1;
+          if (\$339 ) begin
+            \$587  = 1'h1;
           end
       4'h5:
-          if (\$347 ) begin
-            \$584  = 1'h0;
-            if (\$352 ) begin
-              \$584  = 1'h1;
+          if (\$346 ) begin
+            \$587  = 1'h0;
+            if (\$351 ) begin
+              \$587  = 1'h1;
             end
           end
       4'h6:
@@ -4484,18 +4529,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           /* empty */;
       4'h8:
           if (\$405 ) begin
-            \$584  = 1'h1;
+            \$587  = 1'h1;
           end
       4'h9:
           if (\$412 ) begin
-            \$584  = 1'h0;
+            \$587  = 1'h0;
             if (\$417 ) begin
-              \$584  = 1'h1;
+              \$587  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$584  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
@@ -5245,423 +5290,423 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c)
+    casez (s0_c_lo0)
       3'h0:
-          \$191  = d0;
+          \$196  = d0;
       3'h1:
-          \$191  = d1;
+          \$196  = d1;
       3'h2:
-          \$191  = d2;
+          \$196  = d2;
       3'h3:
-          \$191  = d3;
+          \$196  = d3;
       3'h4:
-          \$191  = d4;
+          \$196  = d4;
       3'h5:
-          \$191  = d5;
+          \$196  = d5;
       3'h6:
-          \$191  = d6;
+          \$196  = d6;
       3'h7:
-          \$191  = d7;
+          \$196  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = 2'h0;
+    \$268  = 2'h0;
     casez (oy)
       3'h0:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
       3'h1:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
       3'h2:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
       3'h3:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
       3'h4:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
       3'h5:
-          \$270  = 2'h2;
+          \$268  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = 2'h0;
+    \$271  = 2'h0;
     casez (ox)
       4'h0:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h1:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h2:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h3:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h4:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h5:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h6:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h7:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h8:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'h9:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'ha:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
       4'hb:
-          \$273  = 2'h2;
+          \$271  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = 2'h0;
+    \$279  = 2'h0;
     casez (oy)
       3'h0:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
       3'h1:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
       3'h2:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
       3'h3:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
       3'h4:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
       3'h5:
-          \$281  = 2'h2;
+          \$279  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = 2'h0;
+    \$282  = 2'h0;
     casez (ox)
       4'h0:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h1:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h2:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h3:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h4:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h5:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h6:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h7:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h8:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'h9:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'ha:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
       4'hb:
-          \$284  = 2'h2;
+          \$282  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = 2'h0;
+    \$287  = 2'h0;
     casez (oy)
       3'h0:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
       3'h1:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
       3'h2:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
       3'h3:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
       3'h4:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
       3'h5:
-          \$289  = 2'h0;
+          \$287  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = 2'h0;
+    \$291  = 2'h0;
     casez (ox)
       4'h0:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h1:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h2:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h3:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h4:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h5:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h6:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h7:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h8:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'h9:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'ha:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
       4'hb:
-          \$293  = 2'h0;
+          \$291  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = 2'h0;
+    \$292  = 2'h0;
     casez (oy)
       3'h0:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
       3'h1:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
       3'h2:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
       3'h3:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
       3'h4:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
       3'h5:
-          \$294  = 2'h0;
+          \$292  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = 2'h0;
-    casez (\$298 )
+    \$297  = 2'h0;
+    casez (\$296 )
       5'h00:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h01:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h02:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h03:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h04:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h05:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h06:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h07:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h08:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h09:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h0a:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
       5'h0b:
-          \$299  = 2'h0;
+          \$297  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = 2'h0;
-    casez (\$302 )
+    \$301  = 2'h0;
+    casez (\$300 )
       4'h0:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
       4'h1:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
       4'h2:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
       4'h3:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
       4'h4:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
       4'h5:
-          \$303  = 2'h0;
+          \$301  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = 2'h0;
+    \$302  = 2'h0;
     casez (ox)
       4'h0:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h1:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h2:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h3:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h4:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h5:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h6:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h7:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h8:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'h9:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'ha:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
       4'hb:
-          \$304  = 2'h0;
+          \$302  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = 2'h0;
+    \$320  = 2'h0;
     casez (oy)
       3'h0:
-          \$322  = 2'h2;
+          \$320  = 2'h2;
       3'h1:
-          \$322  = 2'h2;
+          \$320  = 2'h2;
       3'h2:
-          \$322  = 2'h2;
+          \$320  = 2'h2;
       3'h3:
-          \$322  = 2'h2;
+          \$320  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = 2'h0;
+    \$323  = 2'h0;
     casez (ox)
       4'h0:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h1:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h2:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h3:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h4:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h5:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h6:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h7:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h8:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
       4'h9:
-          \$325  = 2'h2;
+          \$323  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$330  = 2'h0;
+      3'h1:
+          \$330  = 2'h0;
+      3'h2:
+          \$330  = 2'h0;
+      3'h3:
+          \$330  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$332  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$332  = 2'h0;
-      3'h1:
-          \$332  = 2'h0;
-      3'h2:
-          \$332  = 2'h0;
-      3'h3:
-          \$332  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = 2'h0;
     casez (ox)
       4'h0:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h1:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h2:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h3:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h4:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h5:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h6:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h7:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h8:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
       4'h9:
-          \$334  = 2'h0;
+          \$332  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = 2'h0;
+    \$333  = 2'h0;
     casez (oy)
       3'h0:
-          \$335  = 2'h0;
+          \$333  = 2'h0;
       3'h1:
-          \$335  = 2'h0;
+          \$333  = 2'h0;
       3'h2:
-          \$335  = 2'h0;
+          \$333  = 2'h0;
       3'h3:
-          \$335  = 2'h0;
+          \$333  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = 2'h0;
-    casez (\$363 )
+    \$363  = 2'h0;
+    casez (\$362 )
       5'h00:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h01:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h02:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h03:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h04:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h05:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h06:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h07:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h08:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
       5'h09:
-          \$364  = 2'h0;
+          \$363  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = 2'h0;
+    casez (\$366 )
+      4'h0:
+          \$367  = 2'h0;
+      4'h1:
+          \$367  = 2'h0;
+      4'h2:
+          \$367  = 2'h0;
+      4'h3:
+          \$367  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$368  = 2'h0;
-    casez (\$367 )
-      4'h0:
-          \$368  = 2'h0;
-      4'h1:
-          \$368  = 2'h0;
-      4'h2:
-          \$368  = 2'h0;
-      4'h3:
-          \$368  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = 2'h0;
     casez (ox)
       4'h0:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h1:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h2:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h3:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h4:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h5:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h6:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h7:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h8:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
       4'h9:
-          \$369  = 2'h0;
+          \$368  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5754,13 +5799,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$18  = { 1'h0, job_g };
   assign \$40  = lp[0];
   assign \$95  = { 1'h0, kj };
-  assign \$250  = { 1'h0, job_g };
-  assign \$255  = 1'h1;
-  assign \$256  = 2'h0;
-  assign \$291  = gc;
-  assign \$329  = gc;
-  assign \$354  = gc;
-  assign \$394  = gc;
+  assign \$248  = { 1'h0, job_g };
+  assign \$253  = 1'h1;
+  assign \$254  = 2'h0;
+  assign \$289  = gc;
+  assign \$327  = gc;
+  assign \$353  = gc;
+  assign \$393  = gc;
   assign \$419  = gc;
 endmodule
 

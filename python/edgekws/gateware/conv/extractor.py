@@ -298,6 +298,10 @@ class DSCNNExtractor(wiring.Component):
                      w_rd.addr.eq(s0_waddr)]
         mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
                     s4["valid"])
+        # nz lags the d registers by a cycle: it is ready once the MACs were idle in
+        # the cycle before too (in DRAIN nothing new is issued).
+        nz_ready = Signal()
+        m.d.sync += nz_ready.eq(~mac_busy)
 
         # Depthwise sums of the current position, and their non-zero mask.
         d_regs = [Signal(signed(spec.dw_width), name=f"d{c}", reset_less=True)
@@ -319,7 +323,13 @@ class DSCNNExtractor(wiring.Component):
         banks = [d_regs[k:k + (1 << lo_bits)] for k in range(0, F, 1 << lo_bits)]
         part = [Signal(signed(spec.dw_width), name=f"pwa_part{k}", reset_less=True)
                 for k in range(len(banks))]
-        m.d.sync += [pt.eq(Array(bank)[s0["c"][:lo_bits]]) for pt, bank in zip(part, banks)]
+        # Each bank has its own copy of the low bits of c (``keep``): one register
+        # selecting in all banks was the critical route once the zero test was off
+        # the accumulator's path (6 ns to a far bank, step 9 of docs/design.md §3.6).
+        c_lo = [Signal(lo_bits, name=f"s0_c_lo{k}", reset_less=True, attrs={"keep": 1})
+                for k in range(len(banks))]
+        m.d.sync += [cl.eq(iss["c"][:lo_bits]) for cl in c_lo]
+        m.d.sync += [pt.eq(Array(bank)[cl]) for pt, bank, cl in zip(part, banks, c_lo)]
         m.d.sync += s2_pwa.eq(Array(part)[s1["c"][lo_bits:]] if len(part) > 1 else part[0])
         pixel = (img_q.word_select(s2["c"], PIXEL_BITS) if C0 > 1
                  else img_q[:PIXEL_BITS])
@@ -338,14 +348,23 @@ class DSCNNExtractor(wiring.Component):
                 m.d.comb += bcast.eq(conv_a)
             with m.Case(_Kind.PW):
                 m.d.comb += bcast.eq(Mux(s2["zero"], 0, s2_pwa))
-        is_dw = s2["kind"] == _Kind.DW
+        NG = -(-L // LANE_GROUP)
+
+        def copies(name, n=NG, **kw):
+            return [Signal(name=f"{name}_c{k}", attrs={"keep": 1}, **kw) for k in range(n)]
+
+        # The lanes' operand select, decoded from s1 into one register per group of
+        # lanes: decoded from ``s2_kind`` it drove 256 LUTs across the DSP rows (9.8 ns
+        # of routing, step 12 of docs/design.md §3.6).
+        is_dw = copies("is_dw")
+        m.d.sync += [c.eq(s1["kind"] == _Kind.DW) for c in is_dw]
         hi_copies = [Signal(OW - ACT_SLOT, name=f"opa_hi{k}", reset_less=True,
                             attrs={"keep": 1})
                      for k in range(-(-L // LANE_GROUP))]
         m.d.sync += [hc.eq(bcast[ACT_SLOT:]) for hc in hi_copies]
         prods = []
         for l in range(L):
-            a_lo = Mux(is_dw, act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT],
+            a_lo = Mux(is_dw[l // LANE_GROUP], act_group[l * ACT_SLOT:(l + 1) * ACT_SLOT],
                        bcast[:ACT_SLOT])
             w_l = w_q[l * WEIGHT_SLOT:(l + 1) * WEIGHT_SLOT].as_signed()
             # Stage 3: registered operands (the operand select stays out of the
@@ -368,11 +387,6 @@ class DSCNNExtractor(wiring.Component):
         # the operand copies): a single flip-flop driving the enables of all L lanes'
         # registers was among router2's most congested nets (``dw_done0``, the
         # post-processor's ``job_active``: 10-20 overused wires each, build 7's heat map).
-        NG = -(-L // LANE_GROUP)
-
-        def copies(name, n=NG, **kw):
-            return [Signal(name=f"{name}_c{k}", attrs={"keep": 1}, **kw) for k in range(n)]
-
         s3_done = s3["valid"] & s3["last"]
         acc_clear, hand_over = copies("acc_clear"), copies("hand_over")
         dw_done = [copies(f"dw_done{gg}") for gg in range(G)]
@@ -390,15 +404,22 @@ class DSCNNExtractor(wiring.Component):
             for l in range(L):
                 with m.If(dw_done[gg][l // LANE_GROUP]):
                     c = gg * L + l
-                    m.d.sync += [d_regs[c].eq(total[l]), nz[c].eq(total[l] != 0)]
+                    m.d.sync += d_regs[c].eq(total[l])
+        # The non-zero mask is tested on the registered sums, one cycle after they land
+        # (DRAIN waits that cycle): behind the accumulate adder's carry chain it was
+        # the critical path (step 8 of docs/design.md §3.6, 11.1 ns).
+        m.d.sync += [nz[c].eq(d_regs[c] != 0) for c in range(F)]
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
         m.d.comb += stall.eq(self.trace.valid & ~self.trace.ready)
-        # job_active[0] is the post-processor's state; the others are copies enabling
-        # the shadow shift of their group of lanes.
-        job_active_c = copies("job_active")
-        job_active = job_active_c[0]
+        # ``job_active`` is the post-processor's state; ``job_shift`` are copies of it
+        # enabling the shadow shift, one per group of lanes. The state has no lanes to
+        # drive: shared with group 0's enables it was 4 ns of routing away from the
+        # post-processor's control (step 11 of docs/design.md §3.6).
+        job_active = Signal()
+        job_shift = copies("job_active")
+        job_active_c = [job_active, *job_shift]
         job_kind = Signal(_Job)
         job_layer = Signal(range(max(NL, 2)))
         job_pos = Signal(range(max(NPOS, 2)))
@@ -444,7 +465,7 @@ class DSCNNExtractor(wiring.Component):
                 with m.If(job_k == n_steps - 1):
                     m.d.sync += [*(c.eq(0) for c in job_active_c), credit.eq(1)]
             for l in range(L - A):
-                with m.If(job_active_c[l // LANE_GROUP]):
+                with m.If(job_shift[l // LANE_GROUP]):
                     m.d.sync += shadow[l].eq(shadow[l + A])
 
         # P1: thresholds, steps and sums read; pooled sums updated.
@@ -706,7 +727,7 @@ class DSCNNExtractor(wiring.Component):
                             m.next = f"L{li}_DRAIN"
                     with m.State(f"L{li}_DRAIN"):
                         # The pointwise pass needs every depthwise sum of the position.
-                        with m.If(~mac_busy):
+                        with m.If(~mac_busy & nz_ready):
                             m.d.sync += [cur.eq(nz & -nz), todo.eq(nz & (nz - 1)),
                                          pw_first.eq(1)]
                             m.next = f"L{li}_PW"
