@@ -73,14 +73,21 @@ def test_real_speech_enrolment_on_fsdd(tmp_path, setup):
     assert 0 <= res.enrol_correct <= res.enrol_total
 
 
-def test_tutorial_with_a_separate_enrolment_corpus(setup, tmp_path):
-    root, corpus, path = setup
+def _with_enrol_corpus(setup, tmp_path, augment_copies):
+    """The tutorial on the module's corpus, with 2 enrolment speakers x 7 repetitions of
+    the new words in a corpus of their own."""
+    _, corpus, path = setup
     enrol = tmp_path / "enrol"
     make_fake_speech_commands(enrol, words=("backward", "follow", "forward"), speakers=2,
                               per_speaker=7, seed=9)
-    cfg = TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(tmp_path / "c"),
-                         out_dir=str(tmp_path / "out"), neurons_per_class=2, augment_copies=2,
-                         neurons_table=(), enrol_corpus=str(enrol))
+    return TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(tmp_path / "c"),
+                          out_dir=str(tmp_path / "out"), neurons_per_class=2,
+                          augment_copies=augment_copies, neurons_table=(),
+                          enrol_corpus=str(enrol))
+
+
+def test_tutorial_with_a_separate_enrolment_corpus(setup, tmp_path):
+    cfg = _with_enrol_corpus(setup, tmp_path, augment_copies=2)
     res = run(cfg, progress=False, log=lambda *a: None)
     assert res.new_word_total == 3 * (7 - 4)
     assert res.enrol_samples == 3 * 4 * 2
@@ -88,15 +95,9 @@ def test_tutorial_with_a_separate_enrolment_corpus(setup, tmp_path):
 
 def test_enrol_sweep_reproduces_the_tutorial(setup, tmp_path):
     """The sweep's unchanged setting is the tutorial's flow: same new-word count and
-    old-class accuracy for the same speaker; a second pass is a different run."""
+    old-class accuracy for each speaker."""
     from edgekws.tutorial.enrol_sweep import Setting, report, sweep
-    root, corpus, path = setup
-    enrol = tmp_path / "enrol"
-    make_fake_speech_commands(enrol, words=("backward", "follow", "forward"), speakers=2,
-                              per_speaker=7, seed=9)
-    cfg = TutorialConfig(corpus=str(corpus), model=str(path), cache_dir=str(tmp_path / "c"),
-                         out_dir=str(tmp_path / "out"), neurons_per_class=2, augment_copies=3,
-                         neurons_table=(), enrol_corpus=str(enrol))
+    cfg = _with_enrol_corpus(setup, tmp_path, augment_copies=3)
     rows = sweep(cfg, settings=[Setting(), Setting(passes=2), Setting(num_weights=3)],
                  progress=False, log=lambda *a: None)
     speakers = list(rows[0].new_correct)
