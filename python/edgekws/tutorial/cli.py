@@ -52,10 +52,7 @@ def add_cli(sub) -> None:
 
 def _run(args) -> int:
     from .edge_learning import TutorialConfig, run
-    model = args.model
-    if model is None:
-        from edgekws.models import shipped_model_path
-        model = shipped_model_path()
+    model = _model(args)
     cfg = TutorialConfig(corpus=args.corpus, model=model, cache_dir=args.cache,
                          out_dir=args.out, neurons_per_class=args.neurons_per_class,
                          num_weights=args.num_weights, speaker=args.speaker,
@@ -71,10 +68,7 @@ def _real(args) -> int:
     import json
 
     from .real_speech import run_real_speech
-    model = args.model
-    if model is None:
-        from edgekws.models import shipped_model_path
-        model = shipped_model_path()
+    model = _model(args)
     res = run_real_speech(model, args.corpus, args.fsdd, args.cache,
                           enrol_digits=tuple(args.digits.split(",")), enrol_speaker=args.speaker)
     if args.out:
@@ -88,10 +82,7 @@ def _sweep(args) -> int:
 
     from .edge_learning import TutorialConfig
     from .enrol_sweep import report, sweep
-    model = args.model
-    if model is None:
-        from edgekws.models import shipped_model_path
-        model = shipped_model_path()
+    model = _model(args)
     cfg = TutorialConfig(corpus=args.corpus, model=model, cache_dir=args.cache,
                          enrol_corpus=args.enrol_corpus, seed=args.seed)
     speakers = [s for s in args.speakers.split(",") if s] if args.speakers else None
@@ -102,3 +93,11 @@ def _sweep(args) -> int:
         from edgekws.atomicio import atomic_write
         atomic_write(args.out, text.encode())
     return 0
+
+
+def _model(args) -> str:
+    """``--model``, else the model shipped with edgekws."""
+    if args.model is not None:
+        return args.model
+    from edgekws.models import shipped_model_path
+    return shipped_model_path()
