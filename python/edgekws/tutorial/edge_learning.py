@@ -188,14 +188,19 @@ def attach_head(extractor_path, head: Model) -> Model:
     return full
 
 
-def pick_enrolment_speaker(samples, new_words, minimum: int) -> str:
-    """The speaker with the most utterances of every new word (at least ``minimum`` each)."""
+def fewest_utterances(samples, new_words) -> dict[str, int]:
+    """Speaker -> the number of utterances of its least-repeated new word."""
     counts: dict[str, dict[str, int]] = {}
     for s in samples:
         if s.word in new_words and s.speaker:
             counts.setdefault(s.speaker, {}).setdefault(s.word, 0)
             counts[s.speaker][s.word] += 1
-    best = [(min(c.get(w, 0) for w in new_words), spk) for spk, c in counts.items()]
+    return {spk: min(c.get(w, 0) for w in new_words) for spk, c in counts.items()}
+
+
+def pick_enrolment_speaker(samples, new_words, minimum: int) -> str:
+    """The speaker with the most utterances of every new word (at least ``minimum`` each)."""
+    best = [(n, spk) for spk, n in fewest_utterances(samples, new_words).items()]
     if not best or max(best)[0] < minimum:
         have = max(best)[0] if best else 0
         raise ValueError(f"no speaker has {minimum} utterances of each of {list(new_words)} "
@@ -244,18 +249,22 @@ def enrolment_spikes(held_out, speaker: str, new_words, first_label: int, uttera
             spikes_of(np.concatenate(test_x)), np.asarray(test_y))
 
 
-def edge_learn(model: Model, spikes, labels, neurons_per_class: int,
-               learning_competition: float, seed, passes: int = 1):
-    """Learn ``spikes`` into the last layer of ``model`` (after ``add_classes``) on a
-    spikes-in copy of that layer; ``(the spikes-in model, seconds)``.
-
-    Learning needs only the last layer: it is moved onto a spikes input (its learning
-    state attached, not copied), learnt ``passes`` times over the set, and predicts there.
-    """
+def spikes_head(model: Model, num_inputs: int, neurons_per_class: int,
+                learning_competition: float, seed) -> Model:
+    """The learning layer of ``model`` moved onto a spikes input (its learning state
+    carried over): learning needs only the last layer."""
     learning = model.learning
-    head = learning_head(spikes.shape[-1], learning.num_classes, neurons_per_class,
+    head = learning_head(num_inputs, learning.num_classes, neurons_per_class,
                          learning.num_weights, learning_competition, seed)
     head.layers[-1].attach_learning(learning, model.layers[-1].learning_state())
+    return head
+
+
+def edge_learn(model: Model, spikes, labels, neurons_per_class: int,
+               learning_competition: float, seed, passes: int = 1):
+    """Learn ``spikes`` into the last layer of ``model`` (after ``add_classes``),
+    ``passes`` times over the set, on its :func:`spikes_head`; ``(that head, seconds)``."""
+    head = spikes_head(model, spikes.shape[-1], neurons_per_class, learning_competition, seed)
     t = sum(fit_batches(head, spikes, labels, progress=False) for _ in range(passes))
     return head, t
 

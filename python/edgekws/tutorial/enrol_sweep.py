@@ -10,15 +10,16 @@ can and cannot do for the new words.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edgekws.golden.model import Model
 
 from .edge_learning import (TutorialConfig, accuracy, edge_learn, enrolment_pool,
-                            enrolment_spikes, fit_batches, front_end, learning_head,
-                            offline_dataset, split_features, suggest_from_training)
+                            enrolment_spikes, fewest_utterances, fit_batches, front_end,
+                            learning_head, offline_dataset, spikes_head, split_features,
+                            suggest_from_training)
 
 __all__ = ["Setting", "SweepRow", "default_settings", "sweep", "report"]
 
@@ -103,9 +104,8 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
 
     held_out, noises = enrolment_pool(cfg)
     if speakers is None:
-        speakers = sorted({s.speaker for s in held_out if s.speaker and all(
-            sum(t.speaker == s.speaker and t.word == w for t in held_out) > cfg.enrol_utterances
-            for w in cfg.new_words)})
+        speakers = sorted(spk for spk, n in fewest_utterances(held_out, cfg.new_words).items()
+                          if n > cfg.enrol_utterances)
     enrol = {}
 
     def enrol_set(speaker, seed):
@@ -147,11 +147,10 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
 def _with_new_classes(head: Model, n: int, seed) -> Model:
     """A copy of the offline-learnt spikes-in ``head`` with ``n`` classes added, as the
     tutorial's model reloaded from its file after ``add_classes(n)``."""
-    fc, learning = head.layers[-1], head.learning
-    copy = learning_head(head.input_shape[-1], learning.num_classes,
-                         fc.units // learning.num_classes, learning.num_weights,
-                         learning.learning_competition, seed)
-    copy.layers[-1].attach_learning(learning, fc.learning_state())
+    learning = head.learning
+    copy = spikes_head(head, head.input_shape[-1],
+                       head.layers[-1].units // learning.num_classes,
+                       learning.learning_competition, seed)
     copy.add_classes(n, seed=seed)
     return copy
 
