@@ -12,33 +12,33 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$100 ;
   wire [64:0] \$1000 ;
   wire [64:0] \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
+  wire [64:0] \$1002 ;
+  wire [64:0] \$1003 ;
   wire \$1004 ;
-  wire [64:0] \$1005 ;
-  wire [64:0] \$1006 ;
-  wire [64:0] \$1007 ;
-  wire [64:0] \$1008 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire [1:0] \$1007 ;
+  wire [7:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire [1:0] \$1012 ;
-  wire [64:0] \$1013 ;
-  wire [64:0] \$1014 ;
-  wire [64:0] \$1015 ;
-  wire [64:0] \$1016 ;
-  wire [7:0] \$1017 ;
+  wire [5:0] \$1010 ;
+  wire [5:0] \$1011 ;
+  reg [1:0] \$1012 ;
+  wire \$1013 ;
+  wire [3:0] \$1014 ;
+  wire [3:0] \$1015 ;
+  reg [1:0] \$1016 ;
+  reg [1:0] \$1017 ;
   wire \$1018 ;
-  wire [5:0] \$1019 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [5:0] \$1020 ;
-  reg [1:0] \$1021 ;
+  wire \$1020 ;
+  wire \$1021 ;
   wire \$1022 ;
-  wire [3:0] \$1023 ;
-  wire [3:0] \$1024 ;
-  reg [1:0] \$1025 ;
-  reg [1:0] \$1026 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
@@ -50,89 +50,89 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  reg \$1037 ;
+  reg [8:0] \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  reg \$1045 ;
-  reg [8:0] \$1046 ;
+  reg \$1040 ;
+  reg [1:0] \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg [5:0] \$1045 ;
+  reg \$1046 ;
   reg \$1047 ;
-  reg \$1048 ;
-  reg [1:0] \$1049 ;
+  reg [1:0] \$1048 ;
+  reg [6:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
+  reg [2:0] \$1050 ;
   reg \$1051 ;
-  reg \$1052 ;
-  reg [5:0] \$1053 ;
+  reg [1:0] \$1052 ;
+  reg \$1053 ;
   reg \$1054 ;
   reg \$1055 ;
-  reg [1:0] \$1056 ;
-  reg [6:0] \$1057 ;
-  reg [2:0] \$1058 ;
-  reg \$1059 ;
+  reg [5:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg [1:0] \$1059 ;
   wire \$106 ;
-  reg [1:0] \$1060 ;
-  reg \$1061 ;
+  reg [6:0] \$1060 ;
+  reg [2:0] \$1061 ;
   reg \$1062 ;
-  reg \$1063 ;
-  reg [5:0] \$1064 ;
+  reg [1:0] \$1063 ;
+  reg \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
-  reg [1:0] \$1067 ;
-  reg [6:0] \$1068 ;
-  reg [2:0] \$1069 ;
+  reg [5:0] \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg [1:0] \$1071 ;
-  reg \$1072 ;
+  reg [1:0] \$1070 ;
+  reg [6:0] \$1071 ;
+  reg [2:0] \$1072 ;
   reg \$1073 ;
-  reg \$1074 ;
-  reg [5:0] \$1075 ;
+  reg [1:0] \$1074 ;
+  reg \$1075 ;
   reg \$1076 ;
   reg \$1077 ;
-  reg [1:0] \$1078 ;
-  reg [6:0] \$1079 ;
+  reg [5:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  reg [2:0] \$1080 ;
-  reg \$1081 ;
-  reg [1:0] \$1082 ;
-  reg \$1083 ;
+  reg \$1080 ;
+  reg [1:0] \$1081 ;
+  reg [6:0] \$1082 ;
+  reg [2:0] \$1083 ;
   reg \$1084 ;
-  reg \$1085 ;
-  reg [5:0] \$1086 ;
+  reg [1:0] \$1085 ;
+  reg \$1086 ;
   reg \$1087 ;
   reg \$1088 ;
-  reg [1:0] \$1089 ;
+  reg [5:0] \$1089 ;
   wire \$109 ;
-  reg [6:0] \$1090 ;
-  reg [2:0] \$1091 ;
-  reg \$1092 ;
-  reg [1:0] \$1093 ;
-  reg \$1094 ;
+  reg \$1090 ;
+  reg \$1091 ;
+  reg [1:0] \$1092 ;
+  reg [6:0] \$1093 ;
+  reg [2:0] \$1094 ;
   reg \$1095 ;
-  reg \$1096 ;
-  reg [5:0] \$1097 ;
+  reg [1:0] \$1096 ;
+  reg \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire [21:0] \$11 ;
   wire \$110 ;
-  reg [1:0] \$1100 ;
-  reg [6:0] \$1101 ;
-  reg [2:0] \$1102 ;
-  reg [8:0] \$1103 ;
-  reg [8:0] \$1104 ;
-  reg [8:0] \$1105 ;
+  reg [5:0] \$1100 ;
+  reg \$1101 ;
+  reg \$1102 ;
+  reg [1:0] \$1103 ;
+  reg [6:0] \$1104 ;
+  reg [2:0] \$1105 ;
   reg [8:0] \$1106 ;
-  reg \$1107 ;
-  reg \$1108 ;
-  reg \$1109 ;
+  reg [8:0] \$1107 ;
+  reg [8:0] \$1108 ;
+  reg [8:0] \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
+  reg [1:0] \$1110 ;
   reg \$1111 ;
   reg \$1112 ;
   reg \$1113 ;
@@ -165,18 +165,18 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg \$1138 ;
   reg \$1139 ;
   wire \$114 ;
-  reg [20:0] \$1140 ;
-  reg [20:0] \$1141 ;
-  reg [20:0] \$1142 ;
-  reg [20:0] \$1143 ;
-  reg [20:0] \$1144 ;
-  reg [20:0] \$1145 ;
-  reg [20:0] \$1146 ;
-  reg [20:0] \$1147 ;
-  reg [20:0] \$1148 ;
-  reg [20:0] \$1149 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg \$1145 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
   wire \$115 ;
-  reg [20:0] \$1150 ;
+  reg \$1150 ;
   reg [20:0] \$1151 ;
   reg [20:0] \$1152 ;
   reg [20:0] \$1153 ;
@@ -236,18 +236,18 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [20:0] \$1201 ;
   reg [20:0] \$1202 ;
   reg [20:0] \$1203 ;
-  reg [10:0] \$1204 ;
-  reg [10:0] \$1205 ;
-  reg [10:0] \$1206 ;
-  reg [10:0] \$1207 ;
-  reg [10:0] \$1208 ;
-  reg [10:0] \$1209 ;
+  reg [20:0] \$1204 ;
+  reg [20:0] \$1205 ;
+  reg [20:0] \$1206 ;
+  reg [20:0] \$1207 ;
+  reg [20:0] \$1208 ;
+  reg [20:0] \$1209 ;
   wire \$121 ;
-  reg [10:0] \$1210 ;
-  reg [10:0] \$1211 ;
-  reg [10:0] \$1212 ;
-  reg [10:0] \$1213 ;
-  reg [10:0] \$1214 ;
+  reg [20:0] \$1210 ;
+  reg [20:0] \$1211 ;
+  reg [20:0] \$1212 ;
+  reg [20:0] \$1213 ;
+  reg [20:0] \$1214 ;
   reg [10:0] \$1215 ;
   reg [10:0] \$1216 ;
   reg [10:0] \$1217 ;
@@ -306,22 +306,22 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [10:0] \$1265 ;
   reg [10:0] \$1266 ;
   reg [10:0] \$1267 ;
-  reg [63:0] \$1268 ;
-  reg [20:0] \$1269 ;
-  reg [2:0] \$127 ;
-  reg [20:0] \$1270 ;
-  reg [20:0] \$1271 ;
-  reg [20:0] \$1272 ;
-  reg [20:0] \$1273 ;
-  reg [20:0] \$1274 ;
-  reg [20:0] \$1275 ;
-  reg [20:0] \$1276 ;
-  reg [20:0] \$1277 ;
-  reg [20:0] \$1278 ;
-  reg [20:0] \$1279 ;
+  reg [10:0] \$1268 ;
+  reg [10:0] \$1269 ;
+  wire \$127 ;
+  reg [10:0] \$1270 ;
+  reg [10:0] \$1271 ;
+  reg [10:0] \$1272 ;
+  reg [10:0] \$1273 ;
+  reg [10:0] \$1274 ;
+  reg [10:0] \$1275 ;
+  reg [10:0] \$1276 ;
+  reg [10:0] \$1277 ;
+  reg [10:0] \$1278 ;
+  reg [63:0] \$1279 ;
   wire \$128 ;
-  reg [20:0] \$1280 ;
-  reg [20:0] \$1281 ;
+  reg [63:0] \$1280 ;
+  reg [63:0] \$1281 ;
   reg [20:0] \$1282 ;
   reg [20:0] \$1283 ;
   reg [20:0] \$1284 ;
@@ -353,7 +353,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [20:0] \$1307 ;
   reg [20:0] \$1308 ;
   reg [20:0] \$1309 ;
-  wire \$131 ;
+  reg [2:0] \$131 ;
   reg [20:0] \$1310 ;
   reg [20:0] \$1311 ;
   reg [20:0] \$1312 ;
@@ -379,124 +379,137 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [20:0] \$1330 ;
   reg [20:0] \$1331 ;
   reg [20:0] \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg \$1337 ;
-  reg \$1338 ;
-  reg \$1339 ;
+  reg [20:0] \$1333 ;
+  reg [20:0] \$1334 ;
+  reg [20:0] \$1335 ;
+  reg [20:0] \$1336 ;
+  reg [20:0] \$1337 ;
+  reg [20:0] \$1338 ;
+  reg [20:0] \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg [1:0] \$1342 ;
-  reg [2:0] \$1343 ;
-  reg [6:0] \$1344 ;
-  reg \$1345 ;
-  reg [3:0] \$1346 ;
+  reg [20:0] \$1340 ;
+  reg [20:0] \$1341 ;
+  reg [20:0] \$1342 ;
+  reg [20:0] \$1343 ;
+  reg [20:0] \$1344 ;
+  reg [20:0] \$1345 ;
+  reg \$1346 ;
   reg \$1347 ;
-  reg [1:0] \$1348 ;
-  reg [2:0] \$1349 ;
-  reg [2:0] \$135 ;
-  reg [6:0] \$1350 ;
+  reg \$1348 ;
+  reg \$1349 ;
+  wire \$135 ;
+  reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
-  reg [3:0] \$1353 ;
-  reg [20:0] \$1354 ;
-  reg [20:0] \$1355 ;
-  reg [20:0] \$1356 ;
-  reg [20:0] \$1357 ;
+  reg \$1353 ;
+  reg \$1354 ;
+  reg [1:0] \$1355 ;
+  reg [2:0] \$1356 ;
+  reg [6:0] \$1357 ;
   reg \$1358 ;
-  reg \$1359 ;
+  reg [3:0] \$1359 ;
   wire \$136 ;
   reg \$1360 ;
-  reg [3:0] \$1361 ;
-  reg \$1362 ;
-  reg [3:0] \$1363 ;
+  reg [1:0] \$1361 ;
+  reg [2:0] \$1362 ;
+  reg [6:0] \$1363 ;
   reg \$1364 ;
-  reg [3:0] \$1365 ;
-  reg [19:0] \$1366 ;
+  reg \$1365 ;
+  reg [3:0] \$1366 ;
   reg [20:0] \$1367 ;
-  reg [21:0] \$1368 ;
-  reg [19:0] \$1369 ;
-  wire \$137 ;
-  reg [19:0] \$1370 ;
-  reg [20:0] \$1371 ;
-  reg [21:0] \$1372 ;
-  reg [19:0] \$1373 ;
-  reg [19:0] \$1374 ;
-  reg [20:0] \$1375 ;
-  reg [21:0] \$1376 ;
-  reg [19:0] \$1377 ;
-  reg [19:0] \$1378 ;
-  reg [20:0] \$1379 ;
-  reg [2:0] \$138 ;
-  reg [21:0] \$1380 ;
-  reg [19:0] \$1381 ;
-  reg \$1382 ;
-  reg [255:0] \$1383 ;
-  reg [265:0] \$1384 ;
-  reg [63:0] \$1385 ;
-  reg [63:0] \$1386 ;
-  reg \$1387 ;
-  reg [42:0] \$1388 ;
-  reg [511:0] \$1389 ;
+  reg [20:0] \$1368 ;
+  reg [20:0] \$1369 ;
+  reg [2:0] \$137 ;
+  reg [20:0] \$1370 ;
+  reg \$1371 ;
+  reg \$1372 ;
+  reg \$1373 ;
+  reg [3:0] \$1374 ;
+  reg \$1375 ;
+  reg [3:0] \$1376 ;
+  reg \$1377 ;
+  reg [3:0] \$1378 ;
+  reg [19:0] \$1379 ;
+  wire \$138 ;
+  reg [20:0] \$1380 ;
+  reg [21:0] \$1381 ;
+  reg [19:0] \$1382 ;
+  reg [19:0] \$1383 ;
+  reg [20:0] \$1384 ;
+  reg [21:0] \$1385 ;
+  reg [19:0] \$1386 ;
+  reg [19:0] \$1387 ;
+  reg [20:0] \$1388 ;
+  reg [21:0] \$1389 ;
   wire \$139 ;
-  reg [4:0] \$1390 ;
-  reg [2:0] \$1391 ;
-  reg [6:0] \$1392 ;
-  reg \$1393 ;
-  reg [5:0] \$1394 ;
-  reg [2:0] \$1395 ;
-  reg [2:0] \$1396 ;
-  reg [4:0] \$1397 ;
+  reg [19:0] \$1390 ;
+  reg [19:0] \$1391 ;
+  reg [20:0] \$1392 ;
+  reg [21:0] \$1393 ;
+  reg [19:0] \$1394 ;
+  reg \$1395 ;
+  reg [255:0] \$1396 ;
+  reg [265:0] \$1397 ;
   reg [63:0] \$1398 ;
   reg [63:0] \$1399 ;
   wire [21:0] \$14 ;
-  wire \$140 ;
+  reg [2:0] \$140 ;
   reg \$1400 ;
-  reg [15:0] \$141 ;
-  reg [10:0] \$142 ;
-  wire [16:0] \$143 ;
-  reg [5:0] \$144 ;
-  wire [6:0] \$145 ;
-  reg \$146 ;
+  reg [42:0] \$1401 ;
+  reg [511:0] \$1402 ;
+  reg [4:0] \$1403 ;
+  reg [2:0] \$1404 ;
+  reg [6:0] \$1405 ;
+  reg \$1406 ;
+  reg [5:0] \$1407 ;
+  reg [2:0] \$1408 ;
+  reg [2:0] \$1409 ;
+  wire \$141 ;
+  reg [4:0] \$1410 ;
+  reg [63:0] \$1411 ;
+  reg [63:0] \$1412 ;
+  reg \$1413 ;
+  wire \$142 ;
+  reg [15:0] \$143 ;
+  reg [10:0] \$144 ;
+  wire [16:0] \$145 ;
+  reg [5:0] \$146 ;
   wire [6:0] \$147 ;
-  reg [4:0] \$148 ;
-  wire [3:0] \$149 ;
+  reg \$148 ;
+  wire [6:0] \$149 ;
   wire [21:0] \$15 ;
-  wire [5:0] \$150 ;
-  wire \$151 ;
-  reg [2:0] \$152 ;
+  reg [4:0] \$150 ;
+  wire [3:0] \$151 ;
+  wire [5:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
-  reg [2:0] \$155 ;
+  reg [2:0] \$154 ;
+  wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  reg [2:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [21:0] \$16 ;
-  reg [1:0] \$160 ;
+  wire \$160 ;
   wire \$161 ;
   reg [1:0] \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  reg [1:0] \$165 ;
+  reg [1:0] \$164 ;
+  wire \$165 ;
   wire \$166 ;
   reg [1:0] \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  reg [1:0] \$169 ;
   wire [21:0] \$17 ;
-  reg [12:0] \$170 ;
-  reg [8:0] \$171 ;
-  wire [13:0] \$172 ;
-  reg [3:0] \$173 ;
-  wire [4:0] \$174 ;
-  reg [4:0] \$175 ;
-  reg [2:0] \$176 ;
-  wire [3:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  reg [12:0] \$172 ;
+  reg [8:0] \$173 ;
+  wire [13:0] \$174 ;
+  reg [3:0] \$175 ;
+  wire [4:0] \$176 ;
+  reg [4:0] \$177 ;
+  reg [2:0] \$178 ;
+  wire [3:0] \$179 ;
   wire [21:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
@@ -504,33 +517,33 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  reg [5:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  reg [5:0] \$188 ;
   wire \$189 ;
   wire [21:0] \$19 ;
-  reg [1:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
   reg [1:0] \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  reg [1:0] \$195 ;
+  reg [1:0] \$194 ;
+  wire \$195 ;
   wire \$196 ;
   reg [1:0] \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  reg [1:0] \$199 ;
   wire [9:0] \$2 ;
   wire [21:0] \$20 ;
-  reg [12:0] \$200 ;
-  reg [8:0] \$201 ;
-  wire [13:0] \$202 ;
-  reg [3:0] \$203 ;
-  wire [4:0] \$204 ;
-  reg [6:0] \$205 ;
-  reg [2:0] \$206 ;
-  wire [3:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  reg [12:0] \$202 ;
+  reg [8:0] \$203 ;
+  wire [13:0] \$204 ;
+  reg [3:0] \$205 ;
+  wire [4:0] \$206 ;
+  reg [6:0] \$207 ;
+  reg [2:0] \$208 ;
+  wire [3:0] \$209 ;
   wire [21:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
@@ -538,32 +551,32 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  reg [6:0] \$216 ;
+  wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
+  reg [6:0] \$218 ;
   wire \$219 ;
   wire [21:0] \$22 ;
-  reg [1:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   reg [1:0] \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  reg [1:0] \$225 ;
+  reg [1:0] \$224 ;
+  wire \$225 ;
   wire \$226 ;
   reg [1:0] \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  reg [1:0] \$229 ;
   wire [21:0] \$23 ;
-  reg [12:0] \$230 ;
-  reg [8:0] \$231 ;
-  wire [13:0] \$232 ;
-  reg [3:0] \$233 ;
-  wire [4:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [2:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  reg [12:0] \$232 ;
+  reg [8:0] \$233 ;
+  wire [13:0] \$234 ;
+  reg [3:0] \$235 ;
+  wire [4:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [2:0] \$238 ;
+  wire [3:0] \$239 ;
   wire [21:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
@@ -571,32 +584,32 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
-  reg [7:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
+  reg [7:0] \$248 ;
   wire \$249 ;
   wire [21:0] \$25 ;
-  reg [1:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
   reg [1:0] \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  reg [1:0] \$255 ;
+  reg [1:0] \$254 ;
+  wire \$255 ;
   wire \$256 ;
   reg [1:0] \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  reg [1:0] \$259 ;
   wire [21:0] \$26 ;
-  reg [12:0] \$260 ;
-  reg [8:0] \$261 ;
-  wire [13:0] \$262 ;
-  reg [3:0] \$263 ;
-  wire [4:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [2:0] \$266 ;
-  wire [3:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  reg [12:0] \$262 ;
+  reg [8:0] \$263 ;
+  wire [13:0] \$264 ;
+  reg [3:0] \$265 ;
+  wire [4:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [2:0] \$268 ;
+  wire [3:0] \$269 ;
   wire [21:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
@@ -604,9 +617,9 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  reg [7:0] \$276 ;
+  wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
+  reg [7:0] \$278 ;
   wire \$279 ;
   wire [21:0] \$28 ;
   wire \$280 ;
@@ -654,186 +667,186 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$318 ;
   wire \$319 ;
   wire [21:0] \$32 ;
-  wire [9:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
+  wire [9:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  reg [10:0] \$327 ;
-  reg [10:0] \$328 ;
-  reg [10:0] \$329 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [21:0] \$33 ;
-  reg [10:0] \$330 ;
-  reg [10:0] \$331 ;
-  reg [10:0] \$332 ;
-  reg [10:0] \$333 ;
-  reg [10:0] \$334 ;
-  reg [10:0] \$335 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  reg [10:0] \$338 ;
+  reg [10:0] \$339 ;
   wire [21:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire [3:0] \$344 ;
-  wire [18:0] \$345 ;
-  wire [3:0] \$346 ;
-  wire [18:0] \$347 ;
-  wire [3:0] \$348 ;
-  wire [18:0] \$349 ;
+  reg [10:0] \$340 ;
+  reg [10:0] \$341 ;
+  reg [10:0] \$342 ;
+  reg [10:0] \$343 ;
+  reg [10:0] \$344 ;
+  reg [10:0] \$345 ;
+  reg [10:0] \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire [21:0] \$35 ;
-  wire [3:0] \$350 ;
-  wire [18:0] \$351 ;
-  wire [3:0] \$352 ;
-  wire [18:0] \$353 ;
-  wire [3:0] \$354 ;
-  wire [18:0] \$355 ;
-  wire [3:0] \$356 ;
-  wire [18:0] \$357 ;
-  wire [3:0] \$358 ;
-  wire [18:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [3:0] \$355 ;
+  wire [18:0] \$356 ;
+  wire [3:0] \$357 ;
+  wire [18:0] \$358 ;
+  wire [3:0] \$359 ;
   wire [21:0] \$36 ;
-  wire [3:0] \$360 ;
-  wire [18:0] \$361 ;
-  wire [3:0] \$362 ;
-  wire [18:0] \$363 ;
-  wire [3:0] \$364 ;
-  wire [18:0] \$365 ;
-  wire [3:0] \$366 ;
-  wire [18:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [18:0] \$369 ;
+  wire [18:0] \$360 ;
+  wire [3:0] \$361 ;
+  wire [18:0] \$362 ;
+  wire [3:0] \$363 ;
+  wire [18:0] \$364 ;
+  wire [3:0] \$365 ;
+  wire [18:0] \$366 ;
+  wire [3:0] \$367 ;
+  wire [18:0] \$368 ;
+  wire [3:0] \$369 ;
   wire [21:0] \$37 ;
-  wire [3:0] \$370 ;
-  wire [18:0] \$371 ;
-  wire [3:0] \$372 ;
-  wire [18:0] \$373 ;
-  wire [3:0] \$374 ;
-  wire [18:0] \$375 ;
-  wire [3:0] \$376 ;
-  wire [18:0] \$377 ;
-  wire [3:0] \$378 ;
-  wire [18:0] \$379 ;
+  wire [18:0] \$370 ;
+  wire [3:0] \$371 ;
+  wire [18:0] \$372 ;
+  wire [3:0] \$373 ;
+  wire [18:0] \$374 ;
+  wire [3:0] \$375 ;
+  wire [18:0] \$376 ;
+  wire [3:0] \$377 ;
+  wire [18:0] \$378 ;
+  wire [3:0] \$379 ;
   wire [21:0] \$38 ;
-  wire [3:0] \$380 ;
-  wire [18:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [18:0] \$383 ;
-  wire [3:0] \$384 ;
-  wire [18:0] \$385 ;
-  wire [3:0] \$386 ;
-  wire [18:0] \$387 ;
-  wire [3:0] \$388 ;
-  wire [18:0] \$389 ;
+  wire [18:0] \$380 ;
+  wire [3:0] \$381 ;
+  wire [18:0] \$382 ;
+  wire [3:0] \$383 ;
+  wire [18:0] \$384 ;
+  wire [3:0] \$385 ;
+  wire [18:0] \$386 ;
+  wire [3:0] \$387 ;
+  wire [18:0] \$388 ;
+  wire [3:0] \$389 ;
   wire [21:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [18:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [18:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [18:0] \$395 ;
-  wire [3:0] \$396 ;
-  wire [18:0] \$397 ;
-  wire [3:0] \$398 ;
-  wire [18:0] \$399 ;
+  wire [18:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire [18:0] \$392 ;
+  wire [3:0] \$393 ;
+  wire [18:0] \$394 ;
+  wire [3:0] \$395 ;
+  wire [18:0] \$396 ;
+  wire [3:0] \$397 ;
+  wire [18:0] \$398 ;
+  wire [3:0] \$399 ;
   wire [9:0] \$4 ;
   wire [21:0] \$40 ;
-  wire [3:0] \$400 ;
-  wire [18:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [18:0] \$403 ;
-  wire [3:0] \$404 ;
-  wire [18:0] \$405 ;
-  wire [3:0] \$406 ;
-  wire [18:0] \$407 ;
-  wire [3:0] \$408 ;
-  wire [18:0] \$409 ;
+  wire [18:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [18:0] \$402 ;
+  wire [3:0] \$403 ;
+  wire [18:0] \$404 ;
+  wire [3:0] \$405 ;
+  wire [18:0] \$406 ;
+  wire [3:0] \$407 ;
+  wire [18:0] \$408 ;
+  wire [3:0] \$409 ;
   wire [21:0] \$41 ;
-  wire [3:0] \$410 ;
-  wire [18:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [18:0] \$413 ;
-  wire [3:0] \$414 ;
-  wire [18:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire [18:0] \$417 ;
-  wire [3:0] \$418 ;
-  wire [18:0] \$419 ;
+  wire [18:0] \$410 ;
+  wire [3:0] \$411 ;
+  wire [18:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire [18:0] \$414 ;
+  wire [3:0] \$415 ;
+  wire [18:0] \$416 ;
+  wire [3:0] \$417 ;
+  wire [18:0] \$418 ;
+  wire [3:0] \$419 ;
   wire [21:0] \$42 ;
-  wire [3:0] \$420 ;
-  wire [18:0] \$421 ;
-  wire [3:0] \$422 ;
-  wire [18:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [18:0] \$425 ;
-  wire [3:0] \$426 ;
-  wire [18:0] \$427 ;
-  wire [3:0] \$428 ;
-  wire [18:0] \$429 ;
+  wire [18:0] \$420 ;
+  wire [3:0] \$421 ;
+  wire [18:0] \$422 ;
+  wire [3:0] \$423 ;
+  wire [18:0] \$424 ;
+  wire [3:0] \$425 ;
+  wire [18:0] \$426 ;
+  wire [3:0] \$427 ;
+  wire [18:0] \$428 ;
+  wire [3:0] \$429 ;
   wire [21:0] \$43 ;
-  wire [3:0] \$430 ;
-  wire [18:0] \$431 ;
-  wire [3:0] \$432 ;
-  wire [18:0] \$433 ;
-  wire [3:0] \$434 ;
-  wire [18:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [18:0] \$437 ;
-  wire [3:0] \$438 ;
-  wire [18:0] \$439 ;
+  wire [18:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [18:0] \$432 ;
+  wire [3:0] \$433 ;
+  wire [18:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [18:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire [18:0] \$438 ;
+  wire [3:0] \$439 ;
   wire [21:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [18:0] \$441 ;
-  wire [3:0] \$442 ;
-  wire [18:0] \$443 ;
-  wire [3:0] \$444 ;
-  wire [18:0] \$445 ;
-  wire [3:0] \$446 ;
-  wire [18:0] \$447 ;
-  wire [3:0] \$448 ;
-  wire [18:0] \$449 ;
+  wire [18:0] \$440 ;
+  wire [3:0] \$441 ;
+  wire [18:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [18:0] \$444 ;
+  wire [3:0] \$445 ;
+  wire [18:0] \$446 ;
+  wire [3:0] \$447 ;
+  wire [18:0] \$448 ;
+  wire [3:0] \$449 ;
   wire [21:0] \$45 ;
-  wire [3:0] \$450 ;
-  wire [18:0] \$451 ;
-  wire [3:0] \$452 ;
-  wire [18:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [18:0] \$455 ;
-  wire [3:0] \$456 ;
-  wire [18:0] \$457 ;
-  wire [3:0] \$458 ;
-  wire [18:0] \$459 ;
+  wire [18:0] \$450 ;
+  wire [3:0] \$451 ;
+  wire [18:0] \$452 ;
+  wire [3:0] \$453 ;
+  wire [18:0] \$454 ;
+  wire [3:0] \$455 ;
+  wire [18:0] \$456 ;
+  wire [3:0] \$457 ;
+  wire [18:0] \$458 ;
+  wire [3:0] \$459 ;
   wire [21:0] \$46 ;
-  wire [3:0] \$460 ;
-  wire [18:0] \$461 ;
-  wire [3:0] \$462 ;
-  wire [18:0] \$463 ;
-  wire [3:0] \$464 ;
-  wire [18:0] \$465 ;
-  wire [3:0] \$466 ;
-  wire [18:0] \$467 ;
-  wire [3:0] \$468 ;
-  wire [18:0] \$469 ;
+  wire [18:0] \$460 ;
+  wire [3:0] \$461 ;
+  wire [18:0] \$462 ;
+  wire [3:0] \$463 ;
+  wire [18:0] \$464 ;
+  wire [3:0] \$465 ;
+  wire [18:0] \$466 ;
+  wire [3:0] \$467 ;
+  wire [18:0] \$468 ;
+  wire [3:0] \$469 ;
   wire [21:0] \$47 ;
-  wire [3:0] \$470 ;
-  wire [18:0] \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [18:0] \$470 ;
+  wire [3:0] \$471 ;
+  wire [18:0] \$472 ;
+  wire [3:0] \$473 ;
+  wire [18:0] \$474 ;
+  wire [3:0] \$475 ;
+  wire [18:0] \$476 ;
+  wire [3:0] \$477 ;
+  wire [18:0] \$478 ;
+  wire [3:0] \$479 ;
   wire [21:0] \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
+  wire [18:0] \$480 ;
+  wire [3:0] \$481 ;
+  wire [18:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
@@ -1054,67 +1067,67 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$679 ;
   wire [21:0] \$68 ;
   wire \$680 ;
-  wire [7:0] \$681 ;
-  wire [8:0] \$682 ;
-  wire [8:0] \$683 ;
-  wire [4:0] \$684 ;
-  wire \$685 ;
-  wire [4:0] \$686 ;
-  wire [5:0] \$687 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire [64:0] \$683 ;
+  wire [64:0] \$684 ;
+  wire [64:0] \$685 ;
+  wire [64:0] \$686 ;
+  wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire [21:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire [19:0] \$693 ;
-  wire [21:0] \$694 ;
+  wire \$693 ;
+  wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
-  wire [21:0] \$697 ;
-  wire [21:0] \$698 ;
-  wire \$699 ;
+  wire [7:0] \$696 ;
+  wire [8:0] \$697 ;
+  wire [8:0] \$698 ;
+  wire [4:0] \$699 ;
   wire [21:0] \$7 ;
   wire \$70 ;
-  wire [19:0] \$700 ;
-  wire [21:0] \$701 ;
-  wire \$702 ;
+  wire \$700 ;
+  wire [4:0] \$701 ;
+  wire [5:0] \$702 ;
   wire \$703 ;
-  wire [21:0] \$704 ;
-  wire [21:0] \$705 ;
+  wire \$704 ;
+  wire \$705 ;
   wire \$706 ;
-  wire [19:0] \$707 ;
-  wire [21:0] \$708 ;
-  wire \$709 ;
+  wire \$707 ;
+  wire [19:0] \$708 ;
+  wire [21:0] \$709 ;
   wire [9:0] \$71 ;
   wire \$710 ;
-  wire [21:0] \$711 ;
+  wire \$711 ;
   wire [21:0] \$712 ;
-  wire \$713 ;
-  wire [19:0] \$714 ;
-  wire [21:0] \$715 ;
-  wire \$716 ;
+  wire [21:0] \$713 ;
+  wire \$714 ;
+  wire [19:0] \$715 ;
+  wire [21:0] \$716 ;
   wire \$717 ;
-  wire [21:0] \$718 ;
+  wire \$718 ;
   wire [21:0] \$719 ;
   wire \$72 ;
-  wire \$720 ;
+  wire [21:0] \$720 ;
   wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
+  wire [19:0] \$722 ;
+  wire [21:0] \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
+  wire [21:0] \$726 ;
+  wire [21:0] \$727 ;
   wire \$728 ;
-  wire \$729 ;
+  wire [19:0] \$729 ;
   wire [7:0] \$73 ;
-  wire \$730 ;
+  wire [21:0] \$730 ;
   wire \$731 ;
-  reg [2:0] \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  reg [2:0] \$735 ;
+  wire \$732 ;
+  wire [21:0] \$733 ;
+  wire [21:0] \$734 ;
+  wire \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
@@ -1122,116 +1135,116 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire [8:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
-  wire [6:0] \$742 ;
-  reg [2:0] \$743 ;
+  wire \$742 ;
+  wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  reg [2:0] \$746 ;
-  wire \$747 ;
+  wire \$746 ;
+  reg [2:0] \$747 ;
   wire \$748 ;
-  wire [3:0] \$749 ;
+  wire \$749 ;
   wire [8:0] \$75 ;
-  wire [3:0] \$750 ;
-  reg [2:0] \$751 ;
+  reg [2:0] \$750 ;
+  wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [1:0] \$754 ;
-  reg [2:0] \$755 ;
-  reg [2:0] \$756 ;
-  wire [7:0] \$757 ;
-  wire \$758 ;
-  wire [5:0] \$759 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire [6:0] \$757 ;
+  reg [2:0] \$758 ;
+  wire \$759 ;
   wire [10:0] \$76 ;
-  wire [5:0] \$760 ;
+  wire \$760 ;
   reg [2:0] \$761 ;
   wire \$762 ;
-  wire [3:0] \$763 ;
+  wire \$763 ;
   wire [3:0] \$764 ;
-  reg [2:0] \$765 ;
+  wire [3:0] \$765 ;
   reg [2:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire \$769 ;
+  wire [1:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
+  reg [2:0] \$770 ;
+  reg [2:0] \$771 ;
+  wire [7:0] \$772 ;
   wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
+  wire [5:0] \$774 ;
+  wire [5:0] \$775 ;
+  reg [2:0] \$776 ;
   wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [3:0] \$778 ;
+  wire [3:0] \$779 ;
   wire [7:0] \$78 ;
-  wire \$780 ;
-  wire \$781 ;
+  reg [2:0] \$780 ;
+  reg [2:0] \$781 ;
   wire \$782 ;
-  reg [1:0] \$783 ;
+  wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  reg [1:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire [8:0] \$79 ;
   wire \$790 ;
-  wire [3:0] \$791 ;
-  wire [3:0] \$792 ;
-  reg [1:0] \$793 ;
-  wire [1:0] \$794 ;
-  reg [1:0] \$795 ;
-  reg [1:0] \$796 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  reg [1:0] \$799 ;
   wire [21:0] \$8 ;
   wire [8:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
-  wire [64:0] \$803 ;
-  wire [64:0] \$804 ;
-  wire [64:0] \$805 ;
-  wire [64:0] \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  reg [1:0] \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire [3:0] \$807 ;
+  wire [3:0] \$808 ;
+  reg [1:0] \$809 ;
   wire \$81 ;
-  wire [64:0] \$810 ;
-  wire [64:0] \$811 ;
-  wire [64:0] \$812 ;
-  wire [64:0] \$813 ;
+  wire [1:0] \$810 ;
+  reg [1:0] \$811 ;
+  reg [1:0] \$812 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [1:0] \$817 ;
-  wire [64:0] \$818 ;
-  wire [64:0] \$819 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire [64:0] \$820 ;
-  wire [64:0] \$821 ;
-  wire [7:0] \$822 ;
-  wire \$823 ;
-  wire [5:0] \$824 ;
-  wire [5:0] \$825 ;
-  reg [1:0] \$826 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire [64:0] \$823 ;
+  wire [64:0] \$824 ;
+  wire [64:0] \$825 ;
+  wire [64:0] \$826 ;
   wire \$827 ;
-  wire [3:0] \$828 ;
-  wire [3:0] \$829 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  reg [1:0] \$830 ;
-  reg [1:0] \$831 ;
+  wire [1:0] \$830 ;
+  wire [7:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
+  wire [5:0] \$833 ;
+  wire [5:0] \$834 ;
+  reg [1:0] \$835 ;
   wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [3:0] \$837 ;
+  wire [3:0] \$838 ;
+  reg [1:0] \$839 ;
   wire \$84 ;
-  wire \$840 ;
+  reg [1:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
@@ -1239,63 +1252,63 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  reg [1:0] \$848 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  reg [1:0] \$851 ;
+  wire \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire [3:0] \$856 ;
-  wire [3:0] \$857 ;
+  wire \$856 ;
+  wire \$857 ;
   reg [1:0] \$858 ;
-  wire [1:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
-  reg [1:0] \$860 ;
+  wire \$860 ;
   reg [1:0] \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire [64:0] \$868 ;
-  wire [64:0] \$869 ;
+  wire [3:0] \$866 ;
+  wire [3:0] \$867 ;
+  reg [1:0] \$868 ;
+  wire [1:0] \$869 ;
   wire \$87 ;
-  wire [64:0] \$870 ;
-  wire [64:0] \$871 ;
+  reg [1:0] \$870 ;
+  reg [1:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [64:0] \$875 ;
-  wire [64:0] \$876 ;
-  wire [64:0] \$877 ;
-  wire [64:0] \$878 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [1:0] \$882 ;
+  wire [64:0] \$882 ;
   wire [64:0] \$883 ;
   wire [64:0] \$884 ;
   wire [64:0] \$885 ;
-  wire [64:0] \$886 ;
-  wire [7:0] \$887 ;
+  wire \$886 ;
+  wire \$887 ;
   wire \$888 ;
-  wire [5:0] \$889 ;
+  wire [1:0] \$889 ;
   wire \$89 ;
-  wire [5:0] \$890 ;
-  reg [1:0] \$891 ;
-  wire \$892 ;
-  wire [3:0] \$893 ;
-  wire [3:0] \$894 ;
-  reg [1:0] \$895 ;
-  reg [1:0] \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire [7:0] \$890 ;
+  wire \$891 ;
+  wire [5:0] \$892 ;
+  wire [5:0] \$893 ;
+  reg [1:0] \$894 ;
+  wire \$895 ;
+  wire [3:0] \$896 ;
+  wire [3:0] \$897 ;
+  reg [1:0] \$898 ;
+  reg [1:0] \$899 ;
   wire [21:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
@@ -1312,60 +1325,60 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  reg [1:0] \$913 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  reg [1:0] \$916 ;
-  wire \$917 ;
+  wire \$916 ;
+  reg [1:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire [7:0] \$92 ;
-  wire \$920 ;
-  wire [3:0] \$921 ;
-  wire [3:0] \$922 ;
-  reg [1:0] \$923 ;
-  wire [1:0] \$924 ;
-  reg [1:0] \$925 ;
-  reg [1:0] \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
+  reg [1:0] \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire [3:0] \$925 ;
+  wire [3:0] \$926 ;
+  reg [1:0] \$927 ;
+  wire [1:0] \$928 ;
+  reg [1:0] \$929 ;
   wire \$93 ;
-  wire \$930 ;
+  reg [1:0] \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire [64:0] \$933 ;
-  wire [64:0] \$934 ;
-  wire [64:0] \$935 ;
-  wire [64:0] \$936 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire [64:0] \$940 ;
+  wire \$940 ;
   wire [64:0] \$941 ;
   wire [64:0] \$942 ;
   wire [64:0] \$943 ;
-  wire \$944 ;
+  wire [64:0] \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire [1:0] \$947 ;
-  wire [64:0] \$948 ;
-  wire [64:0] \$949 ;
+  wire \$947 ;
+  wire [1:0] \$948 ;
+  wire [7:0] \$949 ;
   wire \$95 ;
-  wire [64:0] \$950 ;
-  wire [64:0] \$951 ;
-  wire [7:0] \$952 ;
-  wire \$953 ;
-  wire [5:0] \$954 ;
-  wire [5:0] \$955 ;
-  reg [1:0] \$956 ;
-  wire \$957 ;
-  wire [3:0] \$958 ;
-  wire [3:0] \$959 ;
+  wire \$950 ;
+  wire [5:0] \$951 ;
+  wire [5:0] \$952 ;
+  reg [1:0] \$953 ;
+  wire \$954 ;
+  wire [3:0] \$955 ;
+  wire [3:0] \$956 ;
+  reg [1:0] \$957 ;
+  reg [1:0] \$958 ;
+  wire \$959 ;
   wire \$96 ;
-  reg [1:0] \$960 ;
-  reg [1:0] \$961 ;
+  wire \$960 ;
+  wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
@@ -1381,36 +1394,37 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire \$976 ;
+  reg [1:0] \$976 ;
   wire \$977 ;
-  reg [1:0] \$978 ;
-  wire \$979 ;
+  wire \$978 ;
+  reg [1:0] \$979 ;
   wire \$98 ;
   wire \$980 ;
-  reg [1:0] \$981 ;
+  wire \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire \$984 ;
-  wire \$985 ;
-  wire [3:0] \$986 ;
-  wire [3:0] \$987 ;
+  wire [3:0] \$984 ;
+  wire [3:0] \$985 ;
+  reg [1:0] \$986 ;
+  wire [1:0] \$987 ;
   reg [1:0] \$988 ;
-  wire [1:0] \$989 ;
+  reg [1:0] \$989 ;
   wire \$99 ;
-  reg [1:0] \$990 ;
-  reg [1:0] \$991 ;
+  wire \$990 ;
+  wire \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
   wire \$997 ;
-  wire [64:0] \$998 ;
-  wire [64:0] \$999 ;
+  wire \$998 ;
+  wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$315  = 1'h0;
   reg \$signal$316  = 1'h0;
-  reg \$signal$729  = 1'h0;
+  reg \$signal$317  = 1'h0;
+  reg [63:0] \$signal$739  = 64'h0000000000000000;
+  reg \$signal$814  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
   reg [7:0] \$signature__addr$292 ;
   wire [8:0] \$signature__addr$300 ;
@@ -1506,6 +1520,22 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg acc_clear_c6 = 1'h0;
   (* keep = 32'd1 *)
   reg acc_clear_c7 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c7 = 1'h0;
   reg [255:0] act_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [511:0] asm = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output busy;
@@ -1740,15 +1770,16 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [63:0] nz = 64'h0000000000000000;
-  reg nz_ready = 1'h0;
+  reg [1:0] nz_ready = 2'h0;
+  reg [63:0] nz_todo = 64'h0000000000000000;
   wire [3:0] o_act;
   wire [3:0] \o_act$296 ;
   wire [3:0] \o_act$297 ;
   wire [3:0] \o_act$298 ;
   wire o_busy;
-  wire \o_busy$318 ;
   wire \o_busy$319 ;
   wire \o_busy$320 ;
+  wire \o_busy$321 ;
   wire [11:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -2018,6 +2049,70 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [18:0] prod7 = 19'h00000;
   reg [18:0] prod8 = 19'h00000;
   reg [18:0] prod9 = 19'h00000;
+  reg [18:0] prodf0 = 19'h00000;
+  reg [18:0] prodf1 = 19'h00000;
+  reg [18:0] prodf10 = 19'h00000;
+  reg [18:0] prodf11 = 19'h00000;
+  reg [18:0] prodf12 = 19'h00000;
+  reg [18:0] prodf13 = 19'h00000;
+  reg [18:0] prodf14 = 19'h00000;
+  reg [18:0] prodf15 = 19'h00000;
+  reg [18:0] prodf16 = 19'h00000;
+  reg [18:0] prodf17 = 19'h00000;
+  reg [18:0] prodf18 = 19'h00000;
+  reg [18:0] prodf19 = 19'h00000;
+  reg [18:0] prodf2 = 19'h00000;
+  reg [18:0] prodf20 = 19'h00000;
+  reg [18:0] prodf21 = 19'h00000;
+  reg [18:0] prodf22 = 19'h00000;
+  reg [18:0] prodf23 = 19'h00000;
+  reg [18:0] prodf24 = 19'h00000;
+  reg [18:0] prodf25 = 19'h00000;
+  reg [18:0] prodf26 = 19'h00000;
+  reg [18:0] prodf27 = 19'h00000;
+  reg [18:0] prodf28 = 19'h00000;
+  reg [18:0] prodf29 = 19'h00000;
+  reg [18:0] prodf3 = 19'h00000;
+  reg [18:0] prodf30 = 19'h00000;
+  reg [18:0] prodf31 = 19'h00000;
+  reg [18:0] prodf32 = 19'h00000;
+  reg [18:0] prodf33 = 19'h00000;
+  reg [18:0] prodf34 = 19'h00000;
+  reg [18:0] prodf35 = 19'h00000;
+  reg [18:0] prodf36 = 19'h00000;
+  reg [18:0] prodf37 = 19'h00000;
+  reg [18:0] prodf38 = 19'h00000;
+  reg [18:0] prodf39 = 19'h00000;
+  reg [18:0] prodf4 = 19'h00000;
+  reg [18:0] prodf40 = 19'h00000;
+  reg [18:0] prodf41 = 19'h00000;
+  reg [18:0] prodf42 = 19'h00000;
+  reg [18:0] prodf43 = 19'h00000;
+  reg [18:0] prodf44 = 19'h00000;
+  reg [18:0] prodf45 = 19'h00000;
+  reg [18:0] prodf46 = 19'h00000;
+  reg [18:0] prodf47 = 19'h00000;
+  reg [18:0] prodf48 = 19'h00000;
+  reg [18:0] prodf49 = 19'h00000;
+  reg [18:0] prodf5 = 19'h00000;
+  reg [18:0] prodf50 = 19'h00000;
+  reg [18:0] prodf51 = 19'h00000;
+  reg [18:0] prodf52 = 19'h00000;
+  reg [18:0] prodf53 = 19'h00000;
+  reg [18:0] prodf54 = 19'h00000;
+  reg [18:0] prodf55 = 19'h00000;
+  reg [18:0] prodf56 = 19'h00000;
+  reg [18:0] prodf57 = 19'h00000;
+  reg [18:0] prodf58 = 19'h00000;
+  reg [18:0] prodf59 = 19'h00000;
+  reg [18:0] prodf6 = 19'h00000;
+  reg [18:0] prodf60 = 19'h00000;
+  reg [18:0] prodf61 = 19'h00000;
+  reg [18:0] prodf62 = 19'h00000;
+  reg [18:0] prodf63 = 19'h00000;
+  reg [18:0] prodf7 = 19'h00000;
+  reg [18:0] prodf8 = 19'h00000;
+  reg [18:0] prodf9 = 19'h00000;
   reg pw_first = 1'h0;
   reg [5:0] pw_idx1;
   reg [5:0] pw_idx2;
@@ -2149,6 +2244,25 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   reg [6:0] s4_pos = 7'h00;
   reg s4_valid = 1'h0;
   reg s4_zero = 1'h0;
+  reg [5:0] s5_c = 6'h00;
+  reg s5_first = 1'h0;
+  reg s5_g = 1'h0;
+  (* enum_base_type = "_Job" *)
+  (* enum_value_00 = "ACT" *)
+  (* enum_value_01 = "POOL" *)
+  (* enum_value_10 = "FINAL" *)
+  reg [1:0] s5_job = 2'h0;
+  (* enum_base_type = "_Kind" *)
+  (* enum_value_00 = "CONV" *)
+  (* enum_value_01 = "DW" *)
+  (* enum_value_10 = "PW" *)
+  reg [1:0] s5_kind = 2'h0;
+  reg s5_last = 1'h0;
+  reg [2:0] s5_layer = 3'h0;
+  reg s5_pad = 1'h0;
+  reg [6:0] s5_pos = 7'h00;
+  reg s5_valid = 1'h0;
+  reg s5_zero = 1'h0;
   reg [4:0] seq_state = 5'h00;
   reg [20:0] shadow0 = 21'h000000;
   reg [20:0] shadow1 = 21'h000000;
@@ -2400,70 +2514,70 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   assign \$3  = s0_ra1 + s0_ra2;
   assign \$4  = s0_wa1 + s0_wa2;
   assign \$5  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$6  = $signed(acc0) + $signed(prod0);
-  assign \$7  = $signed(acc1) + $signed(prod1);
-  assign \$8  = $signed(acc2) + $signed(prod2);
-  assign \$9  = $signed(acc3) + $signed(prod3);
-  assign \$10  = $signed(acc4) + $signed(prod4);
-  assign \$11  = $signed(acc5) + $signed(prod5);
-  assign \$12  = $signed(acc6) + $signed(prod6);
-  assign \$13  = $signed(acc7) + $signed(prod7);
-  assign \$14  = $signed(acc8) + $signed(prod8);
-  assign \$15  = $signed(acc9) + $signed(prod9);
-  assign \$16  = $signed(acc10) + $signed(prod10);
-  assign \$17  = $signed(acc11) + $signed(prod11);
-  assign \$18  = $signed(acc12) + $signed(prod12);
-  assign \$19  = $signed(acc13) + $signed(prod13);
-  assign \$20  = $signed(acc14) + $signed(prod14);
-  assign \$21  = $signed(acc15) + $signed(prod15);
-  assign \$22  = $signed(acc16) + $signed(prod16);
-  assign \$23  = $signed(acc17) + $signed(prod17);
-  assign \$24  = $signed(acc18) + $signed(prod18);
-  assign \$25  = $signed(acc19) + $signed(prod19);
-  assign \$26  = $signed(acc20) + $signed(prod20);
-  assign \$27  = $signed(acc21) + $signed(prod21);
-  assign \$28  = $signed(acc22) + $signed(prod22);
-  assign \$29  = $signed(acc23) + $signed(prod23);
-  assign \$30  = $signed(acc24) + $signed(prod24);
-  assign \$31  = $signed(acc25) + $signed(prod25);
-  assign \$32  = $signed(acc26) + $signed(prod26);
-  assign \$33  = $signed(acc27) + $signed(prod27);
-  assign \$34  = $signed(acc28) + $signed(prod28);
-  assign \$35  = $signed(acc29) + $signed(prod29);
-  assign \$36  = $signed(acc30) + $signed(prod30);
-  assign \$37  = $signed(acc31) + $signed(prod31);
-  assign \$38  = $signed(acc32) + $signed(prod32);
-  assign \$39  = $signed(acc33) + $signed(prod33);
-  assign \$40  = $signed(acc34) + $signed(prod34);
-  assign \$41  = $signed(acc35) + $signed(prod35);
-  assign \$42  = $signed(acc36) + $signed(prod36);
-  assign \$43  = $signed(acc37) + $signed(prod37);
-  assign \$44  = $signed(acc38) + $signed(prod38);
-  assign \$45  = $signed(acc39) + $signed(prod39);
-  assign \$46  = $signed(acc40) + $signed(prod40);
-  assign \$47  = $signed(acc41) + $signed(prod41);
-  assign \$48  = $signed(acc42) + $signed(prod42);
-  assign \$49  = $signed(acc43) + $signed(prod43);
-  assign \$50  = $signed(acc44) + $signed(prod44);
-  assign \$51  = $signed(acc45) + $signed(prod45);
-  assign \$52  = $signed(acc46) + $signed(prod46);
-  assign \$53  = $signed(acc47) + $signed(prod47);
-  assign \$54  = $signed(acc48) + $signed(prod48);
-  assign \$55  = $signed(acc49) + $signed(prod49);
-  assign \$56  = $signed(acc50) + $signed(prod50);
-  assign \$57  = $signed(acc51) + $signed(prod51);
-  assign \$58  = $signed(acc52) + $signed(prod52);
-  assign \$59  = $signed(acc53) + $signed(prod53);
-  assign \$60  = $signed(acc54) + $signed(prod54);
-  assign \$61  = $signed(acc55) + $signed(prod55);
-  assign \$62  = $signed(acc56) + $signed(prod56);
-  assign \$63  = $signed(acc57) + $signed(prod57);
-  assign \$64  = $signed(acc58) + $signed(prod58);
-  assign \$65  = $signed(acc59) + $signed(prod59);
-  assign \$66  = $signed(acc60) + $signed(prod60);
-  assign \$67  = $signed(acc61) + $signed(prod61);
-  assign \$68  = $signed(acc62) + $signed(prod62);
-  assign \$69  = $signed(acc63) + $signed(prod63);
+  assign \$6  = $signed(acc0) + $signed(prodf0);
+  assign \$7  = $signed(acc1) + $signed(prodf1);
+  assign \$8  = $signed(acc2) + $signed(prodf2);
+  assign \$9  = $signed(acc3) + $signed(prodf3);
+  assign \$10  = $signed(acc4) + $signed(prodf4);
+  assign \$11  = $signed(acc5) + $signed(prodf5);
+  assign \$12  = $signed(acc6) + $signed(prodf6);
+  assign \$13  = $signed(acc7) + $signed(prodf7);
+  assign \$14  = $signed(acc8) + $signed(prodf8);
+  assign \$15  = $signed(acc9) + $signed(prodf9);
+  assign \$16  = $signed(acc10) + $signed(prodf10);
+  assign \$17  = $signed(acc11) + $signed(prodf11);
+  assign \$18  = $signed(acc12) + $signed(prodf12);
+  assign \$19  = $signed(acc13) + $signed(prodf13);
+  assign \$20  = $signed(acc14) + $signed(prodf14);
+  assign \$21  = $signed(acc15) + $signed(prodf15);
+  assign \$22  = $signed(acc16) + $signed(prodf16);
+  assign \$23  = $signed(acc17) + $signed(prodf17);
+  assign \$24  = $signed(acc18) + $signed(prodf18);
+  assign \$25  = $signed(acc19) + $signed(prodf19);
+  assign \$26  = $signed(acc20) + $signed(prodf20);
+  assign \$27  = $signed(acc21) + $signed(prodf21);
+  assign \$28  = $signed(acc22) + $signed(prodf22);
+  assign \$29  = $signed(acc23) + $signed(prodf23);
+  assign \$30  = $signed(acc24) + $signed(prodf24);
+  assign \$31  = $signed(acc25) + $signed(prodf25);
+  assign \$32  = $signed(acc26) + $signed(prodf26);
+  assign \$33  = $signed(acc27) + $signed(prodf27);
+  assign \$34  = $signed(acc28) + $signed(prodf28);
+  assign \$35  = $signed(acc29) + $signed(prodf29);
+  assign \$36  = $signed(acc30) + $signed(prodf30);
+  assign \$37  = $signed(acc31) + $signed(prodf31);
+  assign \$38  = $signed(acc32) + $signed(prodf32);
+  assign \$39  = $signed(acc33) + $signed(prodf33);
+  assign \$40  = $signed(acc34) + $signed(prodf34);
+  assign \$41  = $signed(acc35) + $signed(prodf35);
+  assign \$42  = $signed(acc36) + $signed(prodf36);
+  assign \$43  = $signed(acc37) + $signed(prodf37);
+  assign \$44  = $signed(acc38) + $signed(prodf38);
+  assign \$45  = $signed(acc39) + $signed(prodf39);
+  assign \$46  = $signed(acc40) + $signed(prodf40);
+  assign \$47  = $signed(acc41) + $signed(prodf41);
+  assign \$48  = $signed(acc42) + $signed(prodf42);
+  assign \$49  = $signed(acc43) + $signed(prodf43);
+  assign \$50  = $signed(acc44) + $signed(prodf44);
+  assign \$51  = $signed(acc45) + $signed(prodf45);
+  assign \$52  = $signed(acc46) + $signed(prodf46);
+  assign \$53  = $signed(acc47) + $signed(prodf47);
+  assign \$54  = $signed(acc48) + $signed(prodf48);
+  assign \$55  = $signed(acc49) + $signed(prodf49);
+  assign \$56  = $signed(acc50) + $signed(prodf50);
+  assign \$57  = $signed(acc51) + $signed(prodf51);
+  assign \$58  = $signed(acc52) + $signed(prodf52);
+  assign \$59  = $signed(acc53) + $signed(prodf53);
+  assign \$60  = $signed(acc54) + $signed(prodf54);
+  assign \$61  = $signed(acc55) + $signed(prodf55);
+  assign \$62  = $signed(acc56) + $signed(prodf56);
+  assign \$63  = $signed(acc57) + $signed(prodf57);
+  assign \$64  = $signed(acc58) + $signed(prodf58);
+  assign \$65  = $signed(acc59) + $signed(prodf59);
+  assign \$66  = $signed(acc60) + $signed(prodf60);
+  assign \$67  = $signed(acc61) + $signed(prodf61);
+  assign \$68  = $signed(acc62) + $signed(prodf62);
+  assign \$69  = $signed(acc63) + $signed(prodf63);
   assign \$70  = ~ trace__ready;
   assign stall = trace__valid & \$70 ;
   assign \$72  = job_kind == 2'h2;
@@ -2509,962 +2623,976 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   assign \$98  = \$97  | s2_valid;
   assign \$99  = \$98  | s3_valid;
   assign \$100  = \$99  | s4_valid;
-  assign \$101  = job_active | \$signal ;
-  assign \$102  = \$101  | trace__valid;
-  assign \$103  = \$signal$315  | \$signal$316 ;
-  assign \$104  = \$103  | p4_valid;
-  assign \$105  = \$102  | \$104 ;
-  assign \$106  = \$105  | o_busy;
-  assign \$107  = \$106  | \o_busy$318 ;
+  assign \$101  = \$100  | s5_valid;
+  assign \$102  = job_active | \$signal ;
+  assign \$103  = \$102  | trace__valid;
+  assign \$104  = \$signal$316  | \$signal$317 ;
+  assign \$105  = \$104  | p4_valid;
+  assign \$106  = \$103  | \$105 ;
+  assign \$107  = \$106  | o_busy;
   assign \$108  = \$107  | \o_busy$319 ;
   assign \$109  = \$108  | \o_busy$320 ;
-  assign \$110  = \$100  | \$109 ;
-  assign busy = \$110  | img_full;
-  assign \$111  = s0_valid | s1_valid;
-  assign \$112  = \$111  | s2_valid;
-  assign \$113  = \$112  | s3_valid;
-  assign \$114  = \$113  | s4_valid;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = job_active | \$signal ;
-  assign \$117  = \$116  | trace__valid;
-  assign \$118  = \$signal$315  | \$signal$316 ;
-  assign \$119  = \$118  | p4_valid;
-  assign \$120  = \$117  | \$119 ;
-  assign \$121  = \$120  | o_busy;
-  assign \$122  = \$121  | \o_busy$318 ;
-  assign \$123  = \$122  | \o_busy$319 ;
-  assign \$124  = \$123  | \o_busy$320 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$115  & \$125 ;
-  assign \$128  = \$127  == ki;
-  assign \$130  = \$129  == kj;
-  assign \$131  = \$128  & \$130 ;
-  assign \$132  = ! ch;
-  assign \$133  = \$131  & \$132 ;
+  assign \$110  = \$109  | \o_busy$321 ;
+  assign \$111  = \$101  | \$110 ;
+  assign busy = \$111  | img_full;
+  assign \$112  = s0_valid | s1_valid;
+  assign \$113  = \$112  | s2_valid;
+  assign \$114  = \$113  | s3_valid;
+  assign \$115  = \$114  | s4_valid;
+  assign \$116  = \$115  | s5_valid;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = job_active | \$signal ;
+  assign \$119  = \$118  | trace__valid;
+  assign \$120  = \$signal$316  | \$signal$317 ;
+  assign \$121  = \$120  | p4_valid;
+  assign \$122  = \$119  | \$121 ;
+  assign \$123  = \$122  | o_busy;
+  assign \$124  = \$123  | \o_busy$319 ;
+  assign \$125  = \$124  | \o_busy$320 ;
+  assign \$126  = \$125  | \o_busy$321 ;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$117  & \$127 ;
+  assign \$130  = \$129  == ki;
+  assign \$132  = \$131  == kj;
+  assign \$133  = \$130  & \$132 ;
   assign \$134  = ! ch;
-  assign \$136  = \$135  == kj;
-  assign \$137  = \$134  & \$136 ;
-  assign \$139  = \$138  == ki;
-  assign \$140  = \$137  & \$139 ;
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$145  = \$144  + kj;
-  assign \$147  = \$146  + ch;
-  assign \$150  = \$148  + \$149 ;
-  assign \$151  = ! ch;
-  assign \$153  = \$152  == kj;
-  assign \$154  = \$151  & \$153 ;
-  assign \$156  = \$155  == ki;
-  assign \$157  = \$154  & \$156 ;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$158  | credit;
-  assign \$161  = \$160  == ki;
-  assign \$163  = \$162  == kj;
-  assign \$164  = \$161  & \$163 ;
-  assign \$166  = \$165  == kj;
-  assign \$168  = \$167  == ki;
-  assign \$169  = \$166  & \$168 ;
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$174  = \$173  + kj;
-  assign \$177  = \$176  + kj;
-  assign \$178  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$179  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$180  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$181  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$182  = | { cur[63:48], cur[31:16] };
-  assign \$183  = | cur[63:32];
-  assign \$184  = ! todo;
-  assign \$185  = ! cur;
-  assign \$187  = ! todo;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  | credit;
-  assign \$191  = \$190  == ki;
-  assign \$193  = \$192  == kj;
-  assign \$194  = \$191  & \$193 ;
-  assign \$196  = \$195  == kj;
-  assign \$198  = \$197  == ki;
-  assign \$199  = \$196  & \$198 ;
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$204  = \$203  + kj;
-  assign \$207  = \$206  + kj;
-  assign \$208  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$209  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$210  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$211  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$212  = | { cur[63:48], cur[31:16] };
-  assign \$213  = | cur[63:32];
-  assign \$214  = ! todo;
-  assign \$215  = ! cur;
-  assign \$217  = ! todo;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = \$218  | credit;
-  assign \$221  = \$220  == ki;
-  assign \$223  = \$222  == kj;
-  assign \$224  = \$221  & \$223 ;
-  assign \$226  = \$225  == kj;
-  assign \$228  = \$227  == ki;
-  assign \$229  = \$226  & \$228 ;
-  assign \$232  = $signed(\$230 ) + $signed(\$231 );
-  assign \$234  = \$233  + kj;
-  assign \$237  = \$236  + kj;
-  assign \$238  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$239  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$240  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$241  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$242  = | { cur[63:48], cur[31:16] };
-  assign \$243  = | cur[63:32];
-  assign \$244  = ! todo;
-  assign \$245  = ! cur;
-  assign \$247  = ! todo;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = \$248  | credit;
-  assign \$251  = \$250  == ki;
-  assign \$253  = \$252  == kj;
-  assign \$254  = \$251  & \$253 ;
-  assign \$256  = \$255  == kj;
-  assign \$258  = \$257  == ki;
-  assign \$259  = \$256  & \$258 ;
-  assign \$262  = $signed(\$260 ) + $signed(\$261 );
-  assign \$264  = \$263  + kj;
-  assign \$267  = \$266  + kj;
-  assign \$268  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$269  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$270  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$271  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$272  = | { cur[63:48], cur[31:16] };
-  assign \$273  = | cur[63:32];
-  assign \$274  = ! todo;
-  assign \$275  = ! cur;
-  assign \$277  = ! todo;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  | credit;
-  assign \$280  = s0_valid | s1_valid;
-  assign \$281  = \$280  | s2_valid;
-  assign \$282  = \$281  | s3_valid;
-  assign \$283  = \$282  | s4_valid;
-  assign \$284  = ~ \$283 ;
-  assign \$285  = job_active | \$signal ;
-  assign \$286  = \$285  | trace__valid;
-  assign \$287  = \$signal$315  | \$signal$316 ;
-  assign \$288  = \$287  | p4_valid;
-  assign \$289  = \$286  | \$288 ;
-  assign \$290  = \$289  | o_busy;
-  assign \$291  = \$290  | \o_busy$318 ;
-  assign \$292  = \$291  | \o_busy$319 ;
-  assign \$293  = \$292  | \o_busy$320 ;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = \$284  & \$294 ;
-  assign \$296  = ~ spikes__valid;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = ! seq_state;
-  assign \$299  = seq_state == 1'h1;
-  assign \$300  = seq_state == 2'h2;
-  assign \$301  = seq_state == 2'h3;
-  assign \$302  = seq_state == 3'h4;
-  assign \$303  = seq_state == 3'h5;
-  assign \$304  = seq_state == 3'h6;
-  assign \$305  = seq_state == 3'h7;
-  assign \$306  = seq_state == 4'h8;
-  assign \$307  = seq_state == 4'h9;
-  assign \$308  = seq_state == 4'ha;
-  assign \$309  = seq_state == 4'hb;
-  assign \$310  = seq_state == 4'hc;
-  assign \$311  = seq_state == 4'hd;
-  assign \$312  = seq_state == 4'he;
-  assign \$313  = seq_state == 4'hf;
-  assign \$314  = seq_state == 5'h10;
-  assign \$315  = seq_state == 5'h11;
-  assign \$316  = seq_state == 5'h12;
-  assign \$317  = spikes__valid & spikes__ready;
-  assign \$318  = ~ img_full;
-  assign \$319  = pixels__valid & \$318 ;
-  assign \$320  = \$signature__addr  + 1'h1;
-  assign \$321  = \$signature__addr  == 9'h1e9;
-  assign \$322  = s0_valid | s1_valid;
-  assign \$323  = \$322  | s2_valid;
-  assign \$324  = \$323  | s3_valid;
-  assign \$325  = \$324  | s4_valid;
-  assign \$326  = ~ \$325 ;
-  assign \$336  = s1_kind == 1'h1;
-  assign \$337  = s1_kind == 1'h1;
-  assign \$338  = s1_kind == 1'h1;
-  assign \$339  = s1_kind == 1'h1;
-  assign \$340  = s1_kind == 1'h1;
-  assign \$341  = s1_kind == 1'h1;
-  assign \$342  = s1_kind == 1'h1;
-  assign \$343  = s1_kind == 1'h1;
-  assign \$344  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$345  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$346  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$347  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$348  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$349  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$350  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$351  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$352  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$353  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$354  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$355  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$356  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$357  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$358  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$359  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$360  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
-  assign \$361  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
-  assign \$362  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
-  assign \$363  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
-  assign \$364  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
-  assign \$365  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
-  assign \$366  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
-  assign \$367  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
-  assign \$368  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
-  assign \$369  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
-  assign \$370  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
-  assign \$371  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
-  assign \$372  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
-  assign \$373  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
-  assign \$374  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
-  assign \$375  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
-  assign \$376  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
-  assign \$377  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
-  assign \$378  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
-  assign \$379  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
-  assign \$380  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
-  assign \$381  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
-  assign \$382  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
-  assign \$383  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
-  assign \$384  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
-  assign \$385  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
-  assign \$386  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
-  assign \$387  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
-  assign \$388  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
-  assign \$389  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
-  assign \$390  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
-  assign \$391  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
-  assign \$392  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
-  assign \$393  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
-  assign \$394  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
-  assign \$395  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
-  assign \$396  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
-  assign \$397  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
-  assign \$398  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
-  assign \$399  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
-  assign \$400  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
-  assign \$401  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
-  assign \$402  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
-  assign \$403  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
-  assign \$404  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
-  assign \$405  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
-  assign \$406  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
-  assign \$407  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
-  assign \$408  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
-  assign \$409  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
-  assign \$410  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
-  assign \$411  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
-  assign \$412  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
-  assign \$413  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
-  assign \$414  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
-  assign \$415  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
-  assign \$416  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
-  assign \$417  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
-  assign \$418  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
-  assign \$419  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
-  assign \$420  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
-  assign \$421  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
-  assign \$422  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
-  assign \$423  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
-  assign \$424  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
-  assign \$425  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
-  assign \$426  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
-  assign \$427  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
-  assign \$428  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
-  assign \$429  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
-  assign \$430  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
-  assign \$431  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
-  assign \$432  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
-  assign \$433  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
-  assign \$434  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
-  assign \$435  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
-  assign \$436  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
-  assign \$437  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
-  assign \$438  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
-  assign \$439  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
-  assign \$440  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
-  assign \$441  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
-  assign \$442  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
-  assign \$443  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
-  assign \$444  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
-  assign \$445  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
-  assign \$446  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
-  assign \$447  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
-  assign \$448  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
-  assign \$449  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
-  assign \$450  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
-  assign \$451  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
-  assign \$452  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
-  assign \$453  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
-  assign \$454  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
-  assign \$455  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
-  assign \$456  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
-  assign \$457  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
-  assign \$458  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
-  assign \$459  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
-  assign \$460  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
-  assign \$461  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
-  assign \$462  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
-  assign \$463  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
-  assign \$464  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
-  assign \$465  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
-  assign \$466  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
-  assign \$467  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
-  assign \$468  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
-  assign \$469  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
-  assign \$470  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
-  assign \$471  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
-  assign \$472  = s3_valid & s3_last;
-  assign \$473  = s3_valid & s3_last;
-  assign \$474  = s3_valid & s3_last;
-  assign \$475  = s3_valid & s3_last;
-  assign \$476  = s3_valid & s3_last;
-  assign \$477  = s3_valid & s3_last;
-  assign \$478  = s3_valid & s3_last;
-  assign \$479  = s3_valid & s3_last;
-  assign \$480  = s3_valid & s3_last;
-  assign \$481  = s3_kind != 1'h1;
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = s3_valid & s3_last;
-  assign \$484  = s3_kind != 1'h1;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = s3_valid & s3_last;
-  assign \$487  = s3_kind != 1'h1;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = s3_valid & s3_last;
-  assign \$490  = s3_kind != 1'h1;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = s3_valid & s3_last;
-  assign \$493  = s3_kind != 1'h1;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = s3_valid & s3_last;
-  assign \$496  = s3_kind != 1'h1;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = s3_valid & s3_last;
-  assign \$499  = s3_kind != 1'h1;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = s3_valid & s3_last;
-  assign \$502  = s3_kind != 1'h1;
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = s3_valid & s3_last;
-  assign \$505  = s3_kind == 1'h1;
-  assign \$506  = \$504  & \$505 ;
-  assign \$507  = ! s3_g;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = ! ch;
+  assign \$138  = \$137  == kj;
+  assign \$139  = \$136  & \$138 ;
+  assign \$141  = \$140  == ki;
+  assign \$142  = \$139  & \$141 ;
+  assign \$145  = $signed(\$143 ) + $signed(\$144 );
+  assign \$147  = \$146  + kj;
+  assign \$149  = \$148  + ch;
+  assign \$152  = \$150  + \$151 ;
+  assign \$153  = ! ch;
+  assign \$155  = \$154  == kj;
+  assign \$156  = \$153  & \$155 ;
+  assign \$158  = \$157  == ki;
+  assign \$159  = \$156  & \$158 ;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  | credit;
+  assign \$163  = \$162  == ki;
+  assign \$165  = \$164  == kj;
+  assign \$166  = \$163  & \$165 ;
+  assign \$168  = \$167  == kj;
+  assign \$170  = \$169  == ki;
+  assign \$171  = \$168  & \$170 ;
+  assign \$174  = $signed(\$172 ) + $signed(\$173 );
+  assign \$176  = \$175  + kj;
+  assign \$179  = \$178  + kj;
+  assign \$180  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$181  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$182  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$183  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$184  = | { cur[63:48], cur[31:16] };
+  assign \$185  = | cur[63:32];
+  assign \$186  = ! todo;
+  assign \$187  = ! cur;
+  assign \$189  = ! todo;
+  assign \$190  = ~ \$189 ;
+  assign \$191  = \$190  | credit;
+  assign \$193  = \$192  == ki;
+  assign \$195  = \$194  == kj;
+  assign \$196  = \$193  & \$195 ;
+  assign \$198  = \$197  == kj;
+  assign \$200  = \$199  == ki;
+  assign \$201  = \$198  & \$200 ;
+  assign \$204  = $signed(\$202 ) + $signed(\$203 );
+  assign \$206  = \$205  + kj;
+  assign \$209  = \$208  + kj;
+  assign \$210  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$211  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$212  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$213  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$214  = | { cur[63:48], cur[31:16] };
+  assign \$215  = | cur[63:32];
+  assign \$216  = ! todo;
+  assign \$217  = ! cur;
+  assign \$219  = ! todo;
+  assign \$220  = ~ \$219 ;
+  assign \$221  = \$220  | credit;
+  assign \$223  = \$222  == ki;
+  assign \$225  = \$224  == kj;
+  assign \$226  = \$223  & \$225 ;
+  assign \$228  = \$227  == kj;
+  assign \$230  = \$229  == ki;
+  assign \$231  = \$228  & \$230 ;
+  assign \$234  = $signed(\$232 ) + $signed(\$233 );
+  assign \$236  = \$235  + kj;
+  assign \$239  = \$238  + kj;
+  assign \$240  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$241  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$242  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$243  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$244  = | { cur[63:48], cur[31:16] };
+  assign \$245  = | cur[63:32];
+  assign \$246  = ! todo;
+  assign \$247  = ! cur;
+  assign \$249  = ! todo;
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$250  | credit;
+  assign \$253  = \$252  == ki;
+  assign \$255  = \$254  == kj;
+  assign \$256  = \$253  & \$255 ;
+  assign \$258  = \$257  == kj;
+  assign \$260  = \$259  == ki;
+  assign \$261  = \$258  & \$260 ;
+  assign \$264  = $signed(\$262 ) + $signed(\$263 );
+  assign \$266  = \$265  + kj;
+  assign \$269  = \$268  + kj;
+  assign \$270  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$271  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$272  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$273  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$274  = | { cur[63:48], cur[31:16] };
+  assign \$275  = | cur[63:32];
+  assign \$276  = ! todo;
+  assign \$277  = ! cur;
+  assign \$279  = ! todo;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  | credit;
+  assign \$282  = s0_valid | s1_valid;
+  assign \$283  = \$282  | s2_valid;
+  assign \$284  = \$283  | s3_valid;
+  assign \$285  = \$284  | s4_valid;
+  assign \$286  = \$285  | s5_valid;
+  assign \$287  = ~ \$286 ;
+  assign \$288  = job_active | \$signal ;
+  assign \$289  = \$288  | trace__valid;
+  assign \$290  = \$signal$316  | \$signal$317 ;
+  assign \$291  = \$290  | p4_valid;
+  assign \$292  = \$289  | \$291 ;
+  assign \$293  = \$292  | o_busy;
+  assign \$294  = \$293  | \o_busy$319 ;
+  assign \$295  = \$294  | \o_busy$320 ;
+  assign \$296  = \$295  | \o_busy$321 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$287  & \$297 ;
+  assign \$299  = ~ spikes__valid;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ! seq_state;
+  assign \$302  = seq_state == 1'h1;
+  assign \$303  = seq_state == 2'h2;
+  assign \$304  = seq_state == 2'h3;
+  assign \$305  = seq_state == 3'h4;
+  assign \$306  = seq_state == 3'h5;
+  assign \$307  = seq_state == 3'h6;
+  assign \$308  = seq_state == 3'h7;
+  assign \$309  = seq_state == 4'h8;
+  assign \$310  = seq_state == 4'h9;
+  assign \$311  = seq_state == 4'ha;
+  assign \$312  = seq_state == 4'hb;
+  assign \$313  = seq_state == 4'hc;
+  assign \$314  = seq_state == 4'hd;
+  assign \$315  = seq_state == 4'he;
+  assign \$316  = seq_state == 4'hf;
+  assign \$317  = seq_state == 5'h10;
+  assign \$318  = seq_state == 5'h11;
+  assign \$319  = seq_state == 5'h12;
+  assign \$320  = spikes__valid & spikes__ready;
+  assign \$321  = ~ img_full;
+  assign \$322  = pixels__valid & \$321 ;
+  assign \$323  = \$signature__addr  + 1'h1;
+  assign \$324  = \$signature__addr  == 9'h1e9;
+  assign \$325  = s0_valid | s1_valid;
+  assign \$326  = \$325  | s2_valid;
+  assign \$327  = \$326  | s3_valid;
+  assign \$328  = \$327  | s4_valid;
+  assign \$329  = \$328  | s5_valid;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = s0_valid | s1_valid;
+  assign \$332  = \$331  | s2_valid;
+  assign \$333  = \$332  | s3_valid;
+  assign \$334  = \$333  | s4_valid;
+  assign \$335  = \$334  | s5_valid;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = nz_ready[0] & \$336 ;
+  assign \$347  = s1_kind == 1'h1;
+  assign \$348  = s1_kind == 1'h1;
+  assign \$349  = s1_kind == 1'h1;
+  assign \$350  = s1_kind == 1'h1;
+  assign \$351  = s1_kind == 1'h1;
+  assign \$352  = s1_kind == 1'h1;
+  assign \$353  = s1_kind == 1'h1;
+  assign \$354  = s1_kind == 1'h1;
+  assign \$355  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$356  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$357  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$358  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$359  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$360  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$361  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$362  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$363  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$364  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$365  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$366  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$367  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$368  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$369  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$370  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$371  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
+  assign \$372  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
+  assign \$373  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
+  assign \$374  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
+  assign \$375  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
+  assign \$376  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
+  assign \$377  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
+  assign \$378  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
+  assign \$379  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
+  assign \$380  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
+  assign \$381  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
+  assign \$382  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
+  assign \$383  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
+  assign \$384  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
+  assign \$385  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
+  assign \$386  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
+  assign \$387  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
+  assign \$388  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
+  assign \$389  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
+  assign \$390  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
+  assign \$391  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
+  assign \$392  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
+  assign \$393  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
+  assign \$394  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
+  assign \$395  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
+  assign \$396  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
+  assign \$397  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
+  assign \$398  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
+  assign \$399  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
+  assign \$400  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
+  assign \$401  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
+  assign \$402  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
+  assign \$403  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
+  assign \$404  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
+  assign \$405  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
+  assign \$406  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
+  assign \$407  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
+  assign \$408  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
+  assign \$409  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
+  assign \$410  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
+  assign \$411  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
+  assign \$412  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
+  assign \$413  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
+  assign \$414  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
+  assign \$415  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
+  assign \$416  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
+  assign \$417  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
+  assign \$418  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
+  assign \$419  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
+  assign \$420  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
+  assign \$421  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
+  assign \$422  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
+  assign \$423  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
+  assign \$424  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
+  assign \$425  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
+  assign \$426  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
+  assign \$427  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
+  assign \$428  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
+  assign \$429  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
+  assign \$430  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
+  assign \$431  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
+  assign \$432  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
+  assign \$433  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
+  assign \$434  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
+  assign \$435  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
+  assign \$436  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
+  assign \$437  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
+  assign \$438  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
+  assign \$439  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
+  assign \$440  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
+  assign \$441  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
+  assign \$442  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
+  assign \$443  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
+  assign \$444  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
+  assign \$445  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
+  assign \$446  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
+  assign \$447  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
+  assign \$448  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
+  assign \$449  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
+  assign \$450  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
+  assign \$451  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
+  assign \$452  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
+  assign \$453  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
+  assign \$454  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
+  assign \$455  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
+  assign \$456  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
+  assign \$457  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
+  assign \$458  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
+  assign \$459  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
+  assign \$460  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
+  assign \$461  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
+  assign \$462  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
+  assign \$463  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
+  assign \$464  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
+  assign \$465  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
+  assign \$466  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
+  assign \$467  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
+  assign \$468  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
+  assign \$469  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
+  assign \$470  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
+  assign \$471  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
+  assign \$472  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
+  assign \$473  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
+  assign \$474  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
+  assign \$475  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
+  assign \$476  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
+  assign \$477  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
+  assign \$478  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
+  assign \$479  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
+  assign \$480  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
+  assign \$481  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
+  assign \$482  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$483  = s4_valid & s4_last;
+  assign \$484  = s4_valid & s4_last;
+  assign \$485  = s4_valid & s4_last;
+  assign \$486  = s4_valid & s4_last;
+  assign \$487  = s4_valid & s4_last;
+  assign \$488  = s4_valid & s4_last;
+  assign \$489  = s4_valid & s4_last;
+  assign \$490  = s4_valid & s4_last;
+  assign \$491  = s4_valid & s4_last;
+  assign \$492  = s4_kind != 1'h1;
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = s4_valid & s4_last;
+  assign \$495  = s4_kind != 1'h1;
+  assign \$496  = \$494  & \$495 ;
+  assign \$497  = s4_valid & s4_last;
+  assign \$498  = s4_kind != 1'h1;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = s4_valid & s4_last;
+  assign \$501  = s4_kind != 1'h1;
+  assign \$502  = \$500  & \$501 ;
+  assign \$503  = s4_valid & s4_last;
+  assign \$504  = s4_kind != 1'h1;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = s4_valid & s4_last;
+  assign \$507  = s4_kind != 1'h1;
   assign \$508  = \$506  & \$507 ;
-  assign \$509  = s3_valid & s3_last;
-  assign \$510  = s3_kind == 1'h1;
+  assign \$509  = s4_valid & s4_last;
+  assign \$510  = s4_kind != 1'h1;
   assign \$511  = \$509  & \$510 ;
-  assign \$512  = ! s3_g;
-  assign \$513  = \$511  & \$512 ;
-  assign \$514  = s3_valid & s3_last;
-  assign \$515  = s3_kind == 1'h1;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = ! s3_g;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = s3_valid & s3_last;
-  assign \$520  = s3_kind == 1'h1;
-  assign \$521  = \$519  & \$520 ;
-  assign \$522  = ! s3_g;
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = s3_valid & s3_last;
-  assign \$525  = s3_kind == 1'h1;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = ! s3_g;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = s3_valid & s3_last;
-  assign \$530  = s3_kind == 1'h1;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = ! s3_g;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = s3_valid & s3_last;
-  assign \$535  = s3_kind == 1'h1;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = ! s3_g;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = s3_valid & s3_last;
-  assign \$540  = s3_kind == 1'h1;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = ! s3_g;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = acc_clear_c0 | rst;
-  assign \$545  = acc_clear_c0 | rst;
-  assign \$546  = acc_clear_c0 | rst;
-  assign \$547  = acc_clear_c0 | rst;
-  assign \$548  = acc_clear_c0 | rst;
-  assign \$549  = acc_clear_c0 | rst;
-  assign \$550  = acc_clear_c0 | rst;
-  assign \$551  = acc_clear_c0 | rst;
-  assign \$552  = acc_clear_c1 | rst;
-  assign \$553  = acc_clear_c1 | rst;
-  assign \$554  = acc_clear_c1 | rst;
-  assign \$555  = acc_clear_c1 | rst;
-  assign \$556  = acc_clear_c1 | rst;
-  assign \$557  = acc_clear_c1 | rst;
-  assign \$558  = acc_clear_c1 | rst;
-  assign \$559  = acc_clear_c1 | rst;
-  assign \$560  = acc_clear_c2 | rst;
-  assign \$561  = acc_clear_c2 | rst;
-  assign \$562  = acc_clear_c2 | rst;
-  assign \$563  = acc_clear_c2 | rst;
-  assign \$564  = acc_clear_c2 | rst;
-  assign \$565  = acc_clear_c2 | rst;
-  assign \$566  = acc_clear_c2 | rst;
-  assign \$567  = acc_clear_c2 | rst;
-  assign \$568  = acc_clear_c3 | rst;
-  assign \$569  = acc_clear_c3 | rst;
-  assign \$570  = acc_clear_c3 | rst;
-  assign \$571  = acc_clear_c3 | rst;
-  assign \$572  = acc_clear_c3 | rst;
-  assign \$573  = acc_clear_c3 | rst;
-  assign \$574  = acc_clear_c3 | rst;
-  assign \$575  = acc_clear_c3 | rst;
-  assign \$576  = acc_clear_c4 | rst;
-  assign \$577  = acc_clear_c4 | rst;
-  assign \$578  = acc_clear_c4 | rst;
-  assign \$579  = acc_clear_c4 | rst;
-  assign \$580  = acc_clear_c4 | rst;
-  assign \$581  = acc_clear_c4 | rst;
-  assign \$582  = acc_clear_c4 | rst;
-  assign \$583  = acc_clear_c4 | rst;
-  assign \$584  = acc_clear_c5 | rst;
-  assign \$585  = acc_clear_c5 | rst;
-  assign \$586  = acc_clear_c5 | rst;
-  assign \$587  = acc_clear_c5 | rst;
-  assign \$588  = acc_clear_c5 | rst;
-  assign \$589  = acc_clear_c5 | rst;
-  assign \$590  = acc_clear_c5 | rst;
-  assign \$591  = acc_clear_c5 | rst;
-  assign \$592  = acc_clear_c6 | rst;
-  assign \$593  = acc_clear_c6 | rst;
-  assign \$594  = acc_clear_c6 | rst;
-  assign \$595  = acc_clear_c6 | rst;
-  assign \$596  = acc_clear_c6 | rst;
-  assign \$597  = acc_clear_c6 | rst;
-  assign \$598  = acc_clear_c6 | rst;
-  assign \$599  = acc_clear_c6 | rst;
-  assign \$600  = acc_clear_c7 | rst;
-  assign \$601  = acc_clear_c7 | rst;
-  assign \$602  = acc_clear_c7 | rst;
-  assign \$603  = acc_clear_c7 | rst;
-  assign \$604  = acc_clear_c7 | rst;
-  assign \$605  = acc_clear_c7 | rst;
-  assign \$606  = acc_clear_c7 | rst;
-  assign \$607  = acc_clear_c7 | rst;
-  assign \$608  = | d0;
-  assign \$609  = | d1;
-  assign \$610  = | d2;
-  assign \$611  = | d3;
-  assign \$612  = | d4;
-  assign \$613  = | d5;
-  assign \$614  = | d6;
-  assign \$615  = | d7;
-  assign \$616  = | d8;
-  assign \$617  = | d9;
-  assign \$618  = | d10;
-  assign \$619  = | d11;
-  assign \$620  = | d12;
-  assign \$621  = | d13;
-  assign \$622  = | d14;
-  assign \$623  = | d15;
-  assign \$624  = | d16;
-  assign \$625  = | d17;
-  assign \$626  = | d18;
-  assign \$627  = | d19;
-  assign \$628  = | d20;
-  assign \$629  = | d21;
-  assign \$630  = | d22;
-  assign \$631  = | d23;
-  assign \$632  = | d24;
-  assign \$633  = | d25;
-  assign \$634  = | d26;
-  assign \$635  = | d27;
-  assign \$636  = | d28;
-  assign \$637  = | d29;
-  assign \$638  = | d30;
-  assign \$639  = | d31;
-  assign \$640  = | d32;
-  assign \$641  = | d33;
-  assign \$642  = | d34;
-  assign \$643  = | d35;
-  assign \$644  = | d36;
-  assign \$645  = | d37;
-  assign \$646  = | d38;
-  assign \$647  = | d39;
-  assign \$648  = | d40;
-  assign \$649  = | d41;
-  assign \$650  = | d42;
-  assign \$651  = | d43;
-  assign \$652  = | d44;
-  assign \$653  = | d45;
-  assign \$654  = | d46;
-  assign \$655  = | d47;
-  assign \$656  = | d48;
-  assign \$657  = | d49;
-  assign \$658  = | d50;
-  assign \$659  = | d51;
-  assign \$660  = | d52;
-  assign \$661  = | d53;
-  assign \$662  = | d54;
-  assign \$663  = | d55;
-  assign \$664  = | d56;
-  assign \$665  = | d57;
-  assign \$666  = | d58;
-  assign \$667  = | d59;
-  assign \$668  = | d60;
-  assign \$669  = | d61;
-  assign \$670  = | d62;
-  assign \$671  = | d63;
-  assign \$672  = ~ stall;
-  assign \$673  = ! job_pos;
-  assign \$674  = job_kind == 2'h2;
-  assign \$675  = job_k == 4'hf;
-  assign \$676  = ! job_g;
-  assign \$677  = job_k == 4'hf;
-  assign \$678  = \$676  & \$677 ;
-  assign \$679  = \$674  ? \$675  : \$678 ;
-  assign \$680  = job_kind == 2'h2;
-  assign \$682  = \$681  + job_k;
-  assign \$683  = \$680  ? { 5'h00, job_k } : \$682 ;
-  assign \$684  = job_k + 1'h1;
-  assign \$685  = job_kind == 2'h2;
-  assign \$688  = job_k == 6'h0f;
-  assign \$689  = ~ stall;
-  assign \$690  = p1_kind == 1'h1;
-  assign \$691  = \$signal  & \$690 ;
-  assign \$692  = ~ stall;
-  assign \$693  = p2_first ? 20'h00000 : p2_old0;
-  assign \$694  = $signed(\$693 ) + $signed(p2_pot0);
-  assign \$695  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$696  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$697  = \$696  ? 22'h380000 : pool_sum0;
-  assign \$698  = \$695  ? 22'h07ffff : \$697 ;
-  assign \$699  = ~ stall;
-  assign \$700  = p2_first ? 20'h00000 : p2_old1;
-  assign \$701  = $signed(\$700 ) + $signed(p2_pot1);
-  assign \$702  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$703  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$704  = \$703  ? 22'h380000 : pool_sum1;
-  assign \$705  = \$702  ? 22'h07ffff : \$704 ;
-  assign \$706  = ~ stall;
-  assign \$707  = p2_first ? 20'h00000 : p2_old2;
-  assign \$708  = $signed(\$707 ) + $signed(p2_pot2);
-  assign \$709  = $signed(pool_sum2) > $signed(20'h7ffff);
-  assign \$710  = $signed(pool_sum2) < $signed(20'h80000);
-  assign \$711  = \$710  ? 22'h380000 : pool_sum2;
-  assign \$712  = \$709  ? 22'h07ffff : \$711 ;
-  assign \$713  = ~ stall;
-  assign \$714  = p2_first ? 20'h00000 : p2_old3;
-  assign \$715  = $signed(\$714 ) + $signed(p2_pot3);
-  assign \$716  = $signed(pool_sum3) > $signed(20'h7ffff);
-  assign \$717  = $signed(pool_sum3) < $signed(20'h80000);
-  assign \$718  = \$717  ? 22'h380000 : pool_sum3;
-  assign \$719  = \$716  ? 22'h07ffff : \$718 ;
-  assign \$720  = trace__valid & trace__ready;
+  assign \$512  = s4_valid & s4_last;
+  assign \$513  = s4_kind != 1'h1;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = s4_valid & s4_last;
+  assign \$516  = s4_kind == 1'h1;
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = ! s4_g;
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = s4_valid & s4_last;
+  assign \$521  = s4_kind == 1'h1;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = ! s4_g;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = s4_valid & s4_last;
+  assign \$526  = s4_kind == 1'h1;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = ! s4_g;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = s4_valid & s4_last;
+  assign \$531  = s4_kind == 1'h1;
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = ! s4_g;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = s4_valid & s4_last;
+  assign \$536  = s4_kind == 1'h1;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = ! s4_g;
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = s4_valid & s4_last;
+  assign \$541  = s4_kind == 1'h1;
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = ! s4_g;
+  assign \$544  = \$542  & \$543 ;
+  assign \$545  = s4_valid & s4_last;
+  assign \$546  = s4_kind == 1'h1;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = ! s4_g;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = s4_valid & s4_last;
+  assign \$551  = s4_kind == 1'h1;
+  assign \$552  = \$550  & \$551 ;
+  assign \$553  = ! s4_g;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = acc_clear_c0 | rst;
+  assign \$556  = acc_clear_c0 | rst;
+  assign \$557  = acc_clear_c0 | rst;
+  assign \$558  = acc_clear_c0 | rst;
+  assign \$559  = acc_clear_c0 | rst;
+  assign \$560  = acc_clear_c0 | rst;
+  assign \$561  = acc_clear_c0 | rst;
+  assign \$562  = acc_clear_c0 | rst;
+  assign \$563  = acc_clear_c1 | rst;
+  assign \$564  = acc_clear_c1 | rst;
+  assign \$565  = acc_clear_c1 | rst;
+  assign \$566  = acc_clear_c1 | rst;
+  assign \$567  = acc_clear_c1 | rst;
+  assign \$568  = acc_clear_c1 | rst;
+  assign \$569  = acc_clear_c1 | rst;
+  assign \$570  = acc_clear_c1 | rst;
+  assign \$571  = acc_clear_c2 | rst;
+  assign \$572  = acc_clear_c2 | rst;
+  assign \$573  = acc_clear_c2 | rst;
+  assign \$574  = acc_clear_c2 | rst;
+  assign \$575  = acc_clear_c2 | rst;
+  assign \$576  = acc_clear_c2 | rst;
+  assign \$577  = acc_clear_c2 | rst;
+  assign \$578  = acc_clear_c2 | rst;
+  assign \$579  = acc_clear_c3 | rst;
+  assign \$580  = acc_clear_c3 | rst;
+  assign \$581  = acc_clear_c3 | rst;
+  assign \$582  = acc_clear_c3 | rst;
+  assign \$583  = acc_clear_c3 | rst;
+  assign \$584  = acc_clear_c3 | rst;
+  assign \$585  = acc_clear_c3 | rst;
+  assign \$586  = acc_clear_c3 | rst;
+  assign \$587  = acc_clear_c4 | rst;
+  assign \$588  = acc_clear_c4 | rst;
+  assign \$589  = acc_clear_c4 | rst;
+  assign \$590  = acc_clear_c4 | rst;
+  assign \$591  = acc_clear_c4 | rst;
+  assign \$592  = acc_clear_c4 | rst;
+  assign \$593  = acc_clear_c4 | rst;
+  assign \$594  = acc_clear_c4 | rst;
+  assign \$595  = acc_clear_c5 | rst;
+  assign \$596  = acc_clear_c5 | rst;
+  assign \$597  = acc_clear_c5 | rst;
+  assign \$598  = acc_clear_c5 | rst;
+  assign \$599  = acc_clear_c5 | rst;
+  assign \$600  = acc_clear_c5 | rst;
+  assign \$601  = acc_clear_c5 | rst;
+  assign \$602  = acc_clear_c5 | rst;
+  assign \$603  = acc_clear_c6 | rst;
+  assign \$604  = acc_clear_c6 | rst;
+  assign \$605  = acc_clear_c6 | rst;
+  assign \$606  = acc_clear_c6 | rst;
+  assign \$607  = acc_clear_c6 | rst;
+  assign \$608  = acc_clear_c6 | rst;
+  assign \$609  = acc_clear_c6 | rst;
+  assign \$610  = acc_clear_c6 | rst;
+  assign \$611  = acc_clear_c7 | rst;
+  assign \$612  = acc_clear_c7 | rst;
+  assign \$613  = acc_clear_c7 | rst;
+  assign \$614  = acc_clear_c7 | rst;
+  assign \$615  = acc_clear_c7 | rst;
+  assign \$616  = acc_clear_c7 | rst;
+  assign \$617  = acc_clear_c7 | rst;
+  assign \$618  = acc_clear_c7 | rst;
+  assign \$619  = | d0;
+  assign \$620  = | d1;
+  assign \$621  = | d2;
+  assign \$622  = | d3;
+  assign \$623  = | d4;
+  assign \$624  = | d5;
+  assign \$625  = | d6;
+  assign \$626  = | d7;
+  assign \$627  = | d8;
+  assign \$628  = | d9;
+  assign \$629  = | d10;
+  assign \$630  = | d11;
+  assign \$631  = | d12;
+  assign \$632  = | d13;
+  assign \$633  = | d14;
+  assign \$634  = | d15;
+  assign \$635  = | d16;
+  assign \$636  = | d17;
+  assign \$637  = | d18;
+  assign \$638  = | d19;
+  assign \$639  = | d20;
+  assign \$640  = | d21;
+  assign \$641  = | d22;
+  assign \$642  = | d23;
+  assign \$643  = | d24;
+  assign \$644  = | d25;
+  assign \$645  = | d26;
+  assign \$646  = | d27;
+  assign \$647  = | d28;
+  assign \$648  = | d29;
+  assign \$649  = | d30;
+  assign \$650  = | d31;
+  assign \$651  = | d32;
+  assign \$652  = | d33;
+  assign \$653  = | d34;
+  assign \$654  = | d35;
+  assign \$655  = | d36;
+  assign \$656  = | d37;
+  assign \$657  = | d38;
+  assign \$658  = | d39;
+  assign \$659  = | d40;
+  assign \$660  = | d41;
+  assign \$661  = | d42;
+  assign \$662  = | d43;
+  assign \$663  = | d44;
+  assign \$664  = | d45;
+  assign \$665  = | d46;
+  assign \$666  = | d47;
+  assign \$667  = | d48;
+  assign \$668  = | d49;
+  assign \$669  = | d50;
+  assign \$670  = | d51;
+  assign \$671  = | d52;
+  assign \$672  = | d53;
+  assign \$673  = | d54;
+  assign \$674  = | d55;
+  assign \$675  = | d56;
+  assign \$676  = | d57;
+  assign \$677  = | d58;
+  assign \$678  = | d59;
+  assign \$679  = | d60;
+  assign \$680  = | d61;
+  assign \$681  = | d62;
+  assign \$682  = | d63;
+  assign \$683  = - nz;
+  assign \$684  = { 1'h0, nz } & \$683 ;
+  assign \$685  = nz - 1'h1;
+  assign \$686  = { 1'h0, nz } & \$685 ;
+  assign \$687  = ~ stall;
+  assign \$688  = ! job_pos;
+  assign \$689  = job_kind == 2'h2;
+  assign \$690  = job_k == 4'hf;
+  assign \$691  = ! job_g;
+  assign \$692  = job_k == 4'hf;
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = \$689  ? \$690  : \$693 ;
+  assign \$695  = job_kind == 2'h2;
+  assign \$697  = \$696  + job_k;
+  assign \$698  = \$695  ? { 5'h00, job_k } : \$697 ;
+  assign \$699  = job_k + 1'h1;
+  assign \$700  = job_kind == 2'h2;
+  assign \$703  = job_k == 6'h0f;
+  assign \$704  = ~ stall;
+  assign \$705  = p1_kind == 1'h1;
+  assign \$706  = \$signal  & \$705 ;
+  assign \$707  = ~ stall;
+  assign \$708  = p2_first ? 20'h00000 : p2_old0;
+  assign \$709  = $signed(\$708 ) + $signed(p2_pot0);
+  assign \$710  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$711  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$712  = \$711  ? 22'h380000 : pool_sum0;
+  assign \$713  = \$710  ? 22'h07ffff : \$712 ;
+  assign \$714  = ~ stall;
+  assign \$715  = p2_first ? 20'h00000 : p2_old1;
+  assign \$716  = $signed(\$715 ) + $signed(p2_pot1);
+  assign \$717  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$718  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$719  = \$718  ? 22'h380000 : pool_sum1;
+  assign \$720  = \$717  ? 22'h07ffff : \$719 ;
   assign \$721  = ~ stall;
-  assign \$722  = o_valid & \$721 ;
-  assign \$723  = ~ tag[0];
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = ~ stall;
-  assign \$726  = o_valid & \$725 ;
-  assign \$727  = \$726  & tag[0];
-  assign \$728  = load__valid & load__ready;
-  assign \$729  = ~ load__valid;
-  assign \$730  = img_full & \$729 ;
-  assign \$731  = ! ch;
-  assign \$733  = \$732  == kj;
-  assign \$734  = \$731  & \$733 ;
-  assign \$736  = \$735  == ki;
-  assign \$737  = \$734  & \$736 ;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = \$738  | credit;
-  assign \$740  = ! ch;
-  assign \$741  = ~ \$740 ;
-  assign \$742  = ch + 1'h1;
-  assign \$744  = \$743  == kj;
-  assign \$745  = ~ \$744 ;
-  assign \$747  = \$746  == ki;
-  assign \$748  = ~ \$747 ;
-  assign \$749  = kj + 1'h1;
-  assign \$750  = ki + 1'h1;
-  assign \$752  = ! gc;
-  assign \$754  = gc + 1'h1;
-  assign \$757  = pos + 1'h1;
-  assign \$758  = oy == 3'h4;
-  assign \$759  = ox + 1'h1;
-  assign \$760  = ox + 1'h1;
-  assign \$762  = ox == 5'h18;
-  assign \$763  = oy + 1'h1;
-  assign \$764  = oy + 1'h1;
-  assign \$767  = s0_valid | s1_valid;
-  assign \$768  = \$767  | s2_valid;
-  assign \$769  = \$768  | s3_valid;
-  assign \$770  = \$769  | s4_valid;
-  assign \$771  = ~ \$770 ;
-  assign \$772  = job_active | \$signal ;
-  assign \$773  = \$772  | trace__valid;
-  assign \$774  = \$signal$315  | \$signal$316 ;
-  assign \$775  = \$774  | p4_valid;
-  assign \$776  = \$773  | \$775 ;
-  assign \$777  = \$776  | o_busy;
-  assign \$778  = \$777  | \o_busy$318 ;
-  assign \$779  = \$778  | \o_busy$319 ;
-  assign \$780  = \$779  | \o_busy$320 ;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$771  & \$781 ;
-  assign \$784  = \$783  == kj;
-  assign \$785  = ~ \$784 ;
-  assign \$787  = \$786  == ki;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = ! gc;
-  assign \$791  = kj + 1'h1;
-  assign \$792  = ki + 1'h1;
-  assign \$794  = gc + 1'h1;
-  assign \$797  = s0_valid | s1_valid;
-  assign \$798  = \$797  | s2_valid;
-  assign \$799  = \$798  | s3_valid;
-  assign \$800  = \$799  | s4_valid;
+  assign \$722  = p2_first ? 20'h00000 : p2_old2;
+  assign \$723  = $signed(\$722 ) + $signed(p2_pot2);
+  assign \$724  = $signed(pool_sum2) > $signed(20'h7ffff);
+  assign \$725  = $signed(pool_sum2) < $signed(20'h80000);
+  assign \$726  = \$725  ? 22'h380000 : pool_sum2;
+  assign \$727  = \$724  ? 22'h07ffff : \$726 ;
+  assign \$728  = ~ stall;
+  assign \$729  = p2_first ? 20'h00000 : p2_old3;
+  assign \$730  = $signed(\$729 ) + $signed(p2_pot3);
+  assign \$731  = $signed(pool_sum3) > $signed(20'h7ffff);
+  assign \$732  = $signed(pool_sum3) < $signed(20'h80000);
+  assign \$733  = \$732  ? 22'h380000 : pool_sum3;
+  assign \$734  = \$731  ? 22'h07ffff : \$733 ;
+  assign \$735  = trace__valid & trace__ready;
+  assign \$736  = ~ stall;
+  assign \$737  = o_valid & \$736 ;
+  assign \$738  = ~ tag[0];
+  assign \$739  = \$737  & \$738 ;
+  assign \$740  = ~ stall;
+  assign \$741  = o_valid & \$740 ;
+  assign \$742  = \$741  & tag[0];
+  assign \$743  = load__valid & load__ready;
+  assign \$744  = ~ load__valid;
+  assign \$745  = img_full & \$744 ;
+  assign \$746  = ! ch;
+  assign \$748  = \$747  == kj;
+  assign \$749  = \$746  & \$748 ;
+  assign \$751  = \$750  == ki;
+  assign \$752  = \$749  & \$751 ;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = \$753  | credit;
+  assign \$755  = ! ch;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = ch + 1'h1;
+  assign \$759  = \$758  == kj;
+  assign \$760  = ~ \$759 ;
+  assign \$762  = \$761  == ki;
+  assign \$763  = ~ \$762 ;
+  assign \$764  = kj + 1'h1;
+  assign \$765  = ki + 1'h1;
+  assign \$767  = ! gc;
+  assign \$769  = gc + 1'h1;
+  assign \$772  = pos + 1'h1;
+  assign \$773  = oy == 3'h4;
+  assign \$774  = ox + 1'h1;
+  assign \$775  = ox + 1'h1;
+  assign \$777  = ox == 5'h18;
+  assign \$778  = oy + 1'h1;
+  assign \$779  = oy + 1'h1;
+  assign \$782  = s0_valid | s1_valid;
+  assign \$783  = \$782  | s2_valid;
+  assign \$784  = \$783  | s3_valid;
+  assign \$785  = \$784  | s4_valid;
+  assign \$786  = \$785  | s5_valid;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = job_active | \$signal ;
+  assign \$789  = \$788  | trace__valid;
+  assign \$790  = \$signal$316  | \$signal$317 ;
+  assign \$791  = \$790  | p4_valid;
+  assign \$792  = \$789  | \$791 ;
+  assign \$793  = \$792  | o_busy;
+  assign \$794  = \$793  | \o_busy$319 ;
+  assign \$795  = \$794  | \o_busy$320 ;
+  assign \$796  = \$795  | \o_busy$321 ;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = \$787  & \$797 ;
+  assign \$800  = \$799  == kj;
   assign \$801  = ~ \$800 ;
-  assign \$802  = \$801  & nz_ready;
-  assign \$803  = - nz;
-  assign \$804  = { 1'h0, nz } & \$803 ;
-  assign \$805  = nz - 1'h1;
-  assign \$806  = { 1'h0, nz } & \$805 ;
-  assign \$807  = ! todo;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$808  | credit;
-  assign \$810  = - todo;
-  assign \$811  = { 1'h0, todo } & \$810 ;
-  assign \$812  = todo - 1'h1;
-  assign \$813  = { 1'h0, todo } & \$812 ;
-  assign \$814  = ! todo;
-  assign \$815  = ! gc;
-  assign \$817  = gc + 1'h1;
-  assign \$818  = - nz;
-  assign \$819  = { 1'h0, nz } & \$818 ;
-  assign \$820  = nz - 1'h1;
-  assign \$821  = { 1'h0, nz } & \$820 ;
-  assign \$822  = pos + 1'h1;
-  assign \$823  = oy == 3'h4;
-  assign \$824  = ox + 1'h1;
-  assign \$825  = ox + 1'h1;
-  assign \$827  = ox == 5'h18;
-  assign \$828  = oy + 1'h1;
-  assign \$829  = oy + 1'h1;
-  assign \$832  = s0_valid | s1_valid;
-  assign \$833  = \$832  | s2_valid;
-  assign \$834  = \$833  | s3_valid;
-  assign \$835  = \$834  | s4_valid;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = job_active | \$signal ;
-  assign \$838  = \$837  | trace__valid;
-  assign \$839  = \$signal$315  | \$signal$316 ;
-  assign \$840  = \$839  | p4_valid;
-  assign \$841  = \$838  | \$840 ;
-  assign \$842  = \$841  | o_busy;
-  assign \$843  = \$842  | \o_busy$318 ;
-  assign \$844  = \$843  | \o_busy$319 ;
-  assign \$845  = \$844  | \o_busy$320 ;
+  assign \$803  = \$802  == ki;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = ! gc;
+  assign \$807  = kj + 1'h1;
+  assign \$808  = ki + 1'h1;
+  assign \$810  = gc + 1'h1;
+  assign \$813  = s0_valid | s1_valid;
+  assign \$814  = \$813  | s2_valid;
+  assign \$815  = \$814  | s3_valid;
+  assign \$816  = \$815  | s4_valid;
+  assign \$817  = \$816  | s5_valid;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$818  & nz_ready[1];
+  assign \$820  = ! todo;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = \$821  | credit;
+  assign \$823  = - todo;
+  assign \$824  = { 1'h0, todo } & \$823 ;
+  assign \$825  = todo - 1'h1;
+  assign \$826  = { 1'h0, todo } & \$825 ;
+  assign \$827  = ! todo;
+  assign \$828  = ! gc;
+  assign \$830  = gc + 1'h1;
+  assign \$831  = pos + 1'h1;
+  assign \$832  = oy == 3'h4;
+  assign \$833  = ox + 1'h1;
+  assign \$834  = ox + 1'h1;
+  assign \$836  = ox == 5'h18;
+  assign \$837  = oy + 1'h1;
+  assign \$838  = oy + 1'h1;
+  assign \$841  = s0_valid | s1_valid;
+  assign \$842  = \$841  | s2_valid;
+  assign \$843  = \$842  | s3_valid;
+  assign \$844  = \$843  | s4_valid;
+  assign \$845  = \$844  | s5_valid;
   assign \$846  = ~ \$845 ;
-  assign \$847  = \$836  & \$846 ;
-  assign \$849  = \$848  == kj;
-  assign \$850  = ~ \$849 ;
-  assign \$852  = \$851  == ki;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = ! gc;
-  assign \$856  = kj + 1'h1;
-  assign \$857  = ki + 1'h1;
-  assign \$859  = gc + 1'h1;
-  assign \$862  = s0_valid | s1_valid;
-  assign \$863  = \$862  | s2_valid;
-  assign \$864  = \$863  | s3_valid;
-  assign \$865  = \$864  | s4_valid;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$866  & nz_ready;
-  assign \$868  = - nz;
-  assign \$869  = { 1'h0, nz } & \$868 ;
-  assign \$870  = nz - 1'h1;
-  assign \$871  = { 1'h0, nz } & \$870 ;
-  assign \$872  = ! todo;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = \$873  | credit;
-  assign \$875  = - todo;
-  assign \$876  = { 1'h0, todo } & \$875 ;
-  assign \$877  = todo - 1'h1;
-  assign \$878  = { 1'h0, todo } & \$877 ;
+  assign \$847  = job_active | \$signal ;
+  assign \$848  = \$847  | trace__valid;
+  assign \$849  = \$signal$316  | \$signal$317 ;
+  assign \$850  = \$849  | p4_valid;
+  assign \$851  = \$848  | \$850 ;
+  assign \$852  = \$851  | o_busy;
+  assign \$853  = \$852  | \o_busy$319 ;
+  assign \$854  = \$853  | \o_busy$320 ;
+  assign \$855  = \$854  | \o_busy$321 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$846  & \$856 ;
+  assign \$859  = \$858  == kj;
+  assign \$860  = ~ \$859 ;
+  assign \$862  = \$861  == ki;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = ! gc;
+  assign \$866  = kj + 1'h1;
+  assign \$867  = ki + 1'h1;
+  assign \$869  = gc + 1'h1;
+  assign \$872  = s0_valid | s1_valid;
+  assign \$873  = \$872  | s2_valid;
+  assign \$874  = \$873  | s3_valid;
+  assign \$875  = \$874  | s4_valid;
+  assign \$876  = \$875  | s5_valid;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$877  & nz_ready[1];
   assign \$879  = ! todo;
-  assign \$880  = ! gc;
-  assign \$882  = gc + 1'h1;
-  assign \$883  = - nz;
-  assign \$884  = { 1'h0, nz } & \$883 ;
-  assign \$885  = nz - 1'h1;
-  assign \$886  = { 1'h0, nz } & \$885 ;
-  assign \$887  = pos + 1'h1;
-  assign \$888  = oy == 3'h4;
-  assign \$889  = ox + 1'h1;
-  assign \$890  = ox + 1'h1;
-  assign \$892  = ox == 5'h18;
-  assign \$893  = oy + 1'h1;
-  assign \$894  = oy + 1'h1;
-  assign \$897  = s0_valid | s1_valid;
-  assign \$898  = \$897  | s2_valid;
-  assign \$899  = \$898  | s3_valid;
-  assign \$900  = \$899  | s4_valid;
-  assign \$901  = ~ \$900 ;
-  assign \$902  = job_active | \$signal ;
-  assign \$903  = \$902  | trace__valid;
-  assign \$904  = \$signal$315  | \$signal$316 ;
-  assign \$905  = \$904  | p4_valid;
-  assign \$906  = \$903  | \$905 ;
-  assign \$907  = \$906  | o_busy;
-  assign \$908  = \$907  | \o_busy$318 ;
-  assign \$909  = \$908  | \o_busy$319 ;
-  assign \$910  = \$909  | \o_busy$320 ;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = \$901  & \$911 ;
-  assign \$914  = \$913  == kj;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = \$880  | credit;
+  assign \$882  = - todo;
+  assign \$883  = { 1'h0, todo } & \$882 ;
+  assign \$884  = todo - 1'h1;
+  assign \$885  = { 1'h0, todo } & \$884 ;
+  assign \$886  = ! todo;
+  assign \$887  = ! gc;
+  assign \$889  = gc + 1'h1;
+  assign \$890  = pos + 1'h1;
+  assign \$891  = oy == 3'h4;
+  assign \$892  = ox + 1'h1;
+  assign \$893  = ox + 1'h1;
+  assign \$895  = ox == 5'h18;
+  assign \$896  = oy + 1'h1;
+  assign \$897  = oy + 1'h1;
+  assign \$900  = s0_valid | s1_valid;
+  assign \$901  = \$900  | s2_valid;
+  assign \$902  = \$901  | s3_valid;
+  assign \$903  = \$902  | s4_valid;
+  assign \$904  = \$903  | s5_valid;
+  assign \$905  = ~ \$904 ;
+  assign \$906  = job_active | \$signal ;
+  assign \$907  = \$906  | trace__valid;
+  assign \$908  = \$signal$316  | \$signal$317 ;
+  assign \$909  = \$908  | p4_valid;
+  assign \$910  = \$907  | \$909 ;
+  assign \$911  = \$910  | o_busy;
+  assign \$912  = \$911  | \o_busy$319 ;
+  assign \$913  = \$912  | \o_busy$320 ;
+  assign \$914  = \$913  | \o_busy$321 ;
   assign \$915  = ~ \$914 ;
-  assign \$917  = \$916  == ki;
-  assign \$918  = ~ \$917 ;
-  assign \$919  = ! gc;
-  assign \$921  = kj + 1'h1;
-  assign \$922  = ki + 1'h1;
-  assign \$924  = gc + 1'h1;
-  assign \$927  = s0_valid | s1_valid;
-  assign \$928  = \$927  | s2_valid;
-  assign \$929  = \$928  | s3_valid;
-  assign \$930  = \$929  | s4_valid;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = \$931  & nz_ready;
-  assign \$933  = - nz;
-  assign \$934  = { 1'h0, nz } & \$933 ;
-  assign \$935  = nz - 1'h1;
-  assign \$936  = { 1'h0, nz } & \$935 ;
-  assign \$937  = ! todo;
-  assign \$938  = ~ \$937 ;
-  assign \$939  = \$938  | credit;
-  assign \$940  = - todo;
-  assign \$941  = { 1'h0, todo } & \$940 ;
-  assign \$942  = todo - 1'h1;
-  assign \$943  = { 1'h0, todo } & \$942 ;
-  assign \$944  = ! todo;
-  assign \$945  = ! gc;
-  assign \$947  = gc + 1'h1;
-  assign \$948  = - nz;
-  assign \$949  = { 1'h0, nz } & \$948 ;
-  assign \$950  = nz - 1'h1;
-  assign \$951  = { 1'h0, nz } & \$950 ;
-  assign \$952  = pos + 1'h1;
-  assign \$953  = oy == 3'h4;
-  assign \$954  = ox + 1'h1;
-  assign \$955  = ox + 1'h1;
-  assign \$957  = ox == 5'h18;
-  assign \$958  = oy + 1'h1;
-  assign \$959  = oy + 1'h1;
-  assign \$962  = s0_valid | s1_valid;
-  assign \$963  = \$962  | s2_valid;
-  assign \$964  = \$963  | s3_valid;
-  assign \$965  = \$964  | s4_valid;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = job_active | \$signal ;
-  assign \$968  = \$967  | trace__valid;
-  assign \$969  = \$signal$315  | \$signal$316 ;
-  assign \$970  = \$969  | p4_valid;
-  assign \$971  = \$968  | \$970 ;
-  assign \$972  = \$971  | o_busy;
-  assign \$973  = \$972  | \o_busy$318 ;
-  assign \$974  = \$973  | \o_busy$319 ;
-  assign \$975  = \$974  | \o_busy$320 ;
-  assign \$976  = ~ \$975 ;
-  assign \$977  = \$966  & \$976 ;
-  assign \$979  = \$978  == kj;
-  assign \$980  = ~ \$979 ;
-  assign \$982  = \$981  == ki;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = ! gc;
-  assign \$986  = kj + 1'h1;
-  assign \$987  = ki + 1'h1;
-  assign \$989  = gc + 1'h1;
-  assign \$992  = s0_valid | s1_valid;
-  assign \$993  = \$992  | s2_valid;
-  assign \$994  = \$993  | s3_valid;
-  assign \$995  = \$994  | s4_valid;
-  assign \$996  = ~ \$995 ;
-  assign \$997  = \$996  & nz_ready;
-  assign \$998  = - nz;
-  assign \$999  = { 1'h0, nz } & \$998 ;
-  assign \$1000  = nz - 1'h1;
-  assign \$1001  = { 1'h0, nz } & \$1000 ;
-  assign \$1002  = ! todo;
-  assign \$1003  = ~ \$1002 ;
-  assign \$1004  = \$1003  | credit;
-  assign \$1005  = - todo;
-  assign \$1006  = { 1'h0, todo } & \$1005 ;
-  assign \$1007  = todo - 1'h1;
-  assign \$1008  = { 1'h0, todo } & \$1007 ;
-  assign \$1009  = ! todo;
-  assign \$1010  = ! gc;
-  assign \$1012  = gc + 1'h1;
-  assign \$1013  = - nz;
-  assign \$1014  = { 1'h0, nz } & \$1013 ;
-  assign \$1015  = nz - 1'h1;
-  assign \$1016  = { 1'h0, nz } & \$1015 ;
-  assign \$1017  = pos + 1'h1;
-  assign \$1018  = oy == 3'h4;
-  assign \$1019  = ox + 1'h1;
-  assign \$1020  = ox + 1'h1;
-  assign \$1022  = ox == 5'h18;
-  assign \$1023  = oy + 1'h1;
-  assign \$1024  = oy + 1'h1;
-  assign \$1027  = s0_valid | s1_valid;
-  assign \$1028  = \$1027  | s2_valid;
-  assign \$1029  = \$1028  | s3_valid;
-  assign \$1030  = \$1029  | s4_valid;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = job_active | \$signal ;
-  assign \$1033  = \$1032  | trace__valid;
-  assign \$1034  = \$signal$315  | \$signal$316 ;
-  assign \$1035  = \$1034  | p4_valid;
-  assign \$1036  = \$1033  | \$1035 ;
-  assign \$1037  = \$1036  | o_busy;
-  assign \$1038  = \$1037  | \o_busy$318 ;
-  assign \$1039  = \$1038  | \o_busy$319 ;
-  assign \$1040  = \$1039  | \o_busy$320 ;
-  assign \$1041  = ~ \$1040 ;
-  assign \$1042  = \$1031  & \$1041 ;
-  assign \$1043  = ~ spikes__valid;
-  assign \$1044  = \$1042  & \$1043 ;
+  assign \$916  = \$905  & \$915 ;
+  assign \$918  = \$917  == kj;
+  assign \$919  = ~ \$918 ;
+  assign \$921  = \$920  == ki;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = ! gc;
+  assign \$925  = kj + 1'h1;
+  assign \$926  = ki + 1'h1;
+  assign \$928  = gc + 1'h1;
+  assign \$931  = s0_valid | s1_valid;
+  assign \$932  = \$931  | s2_valid;
+  assign \$933  = \$932  | s3_valid;
+  assign \$934  = \$933  | s4_valid;
+  assign \$935  = \$934  | s5_valid;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = \$936  & nz_ready[1];
+  assign \$938  = ! todo;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = \$939  | credit;
+  assign \$941  = - todo;
+  assign \$942  = { 1'h0, todo } & \$941 ;
+  assign \$943  = todo - 1'h1;
+  assign \$944  = { 1'h0, todo } & \$943 ;
+  assign \$945  = ! todo;
+  assign \$946  = ! gc;
+  assign \$948  = gc + 1'h1;
+  assign \$949  = pos + 1'h1;
+  assign \$950  = oy == 3'h4;
+  assign \$951  = ox + 1'h1;
+  assign \$952  = ox + 1'h1;
+  assign \$954  = ox == 5'h18;
+  assign \$955  = oy + 1'h1;
+  assign \$956  = oy + 1'h1;
+  assign \$959  = s0_valid | s1_valid;
+  assign \$960  = \$959  | s2_valid;
+  assign \$961  = \$960  | s3_valid;
+  assign \$962  = \$961  | s4_valid;
+  assign \$963  = \$962  | s5_valid;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = job_active | \$signal ;
+  assign \$966  = \$965  | trace__valid;
+  assign \$967  = \$signal$316  | \$signal$317 ;
+  assign \$968  = \$967  | p4_valid;
+  assign \$969  = \$966  | \$968 ;
+  assign \$970  = \$969  | o_busy;
+  assign \$971  = \$970  | \o_busy$319 ;
+  assign \$972  = \$971  | \o_busy$320 ;
+  assign \$973  = \$972  | \o_busy$321 ;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = \$964  & \$974 ;
+  assign \$977  = \$976  == kj;
+  assign \$978  = ~ \$977 ;
+  assign \$980  = \$979  == ki;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = ! gc;
+  assign \$984  = kj + 1'h1;
+  assign \$985  = ki + 1'h1;
+  assign \$987  = gc + 1'h1;
+  assign \$990  = s0_valid | s1_valid;
+  assign \$991  = \$990  | s2_valid;
+  assign \$992  = \$991  | s3_valid;
+  assign \$993  = \$992  | s4_valid;
+  assign \$994  = \$993  | s5_valid;
+  assign \$995  = ~ \$994 ;
+  assign \$996  = \$995  & nz_ready[1];
+  assign \$997  = ! todo;
+  assign \$998  = ~ \$997 ;
+  assign \$999  = \$998  | credit;
+  assign \$1000  = - todo;
+  assign \$1001  = { 1'h0, todo } & \$1000 ;
+  assign \$1002  = todo - 1'h1;
+  assign \$1003  = { 1'h0, todo } & \$1002 ;
+  assign \$1004  = ! todo;
+  assign \$1005  = ! gc;
+  assign \$1007  = gc + 1'h1;
+  assign \$1008  = pos + 1'h1;
+  assign \$1009  = oy == 3'h4;
+  assign \$1010  = ox + 1'h1;
+  assign \$1011  = ox + 1'h1;
+  assign \$1013  = ox == 5'h18;
+  assign \$1014  = oy + 1'h1;
+  assign \$1015  = oy + 1'h1;
+  assign \$1018  = s0_valid | s1_valid;
+  assign \$1019  = \$1018  | s2_valid;
+  assign \$1020  = \$1019  | s3_valid;
+  assign \$1021  = \$1020  | s4_valid;
+  assign \$1022  = \$1021  | s5_valid;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = job_active | \$signal ;
+  assign \$1025  = \$1024  | trace__valid;
+  assign \$1026  = \$signal$316  | \$signal$317 ;
+  assign \$1027  = \$1026  | p4_valid;
+  assign \$1028  = \$1025  | \$1027 ;
+  assign \$1029  = \$1028  | o_busy;
+  assign \$1030  = \$1029  | \o_busy$319 ;
+  assign \$1031  = \$1030  | \o_busy$320 ;
+  assign \$1032  = \$1031  | \o_busy$321 ;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = \$1023  & \$1033 ;
+  assign \$1035  = ~ spikes__valid;
+  assign \$1036  = \$1034  & \$1035 ;
   always @(posedge clk)
-    spikes__valid <= \$1045 ;
+    spikes__valid <= \$1037 ;
   always @(posedge clk)
-    \$signature__addr  <= \$1046 ;
+    \$signature__addr  <= \$1038 ;
   always @(posedge clk)
-    img_full <= \$1047 ;
+    img_full <= \$1039 ;
   always @(posedge clk)
-    s0_valid <= \$1048 ;
+    s0_valid <= \$1040 ;
   always @(posedge clk)
-    s0_kind <= \$1049 ;
+    s0_kind <= \$1041 ;
   always @(posedge clk)
-    s0_first <= \$1050 ;
+    s0_first <= \$1042 ;
   always @(posedge clk)
-    s0_last <= \$1051 ;
+    s0_last <= \$1043 ;
   always @(posedge clk)
-    s0_g <= \$1052 ;
+    s0_g <= \$1044 ;
   always @(posedge clk)
-    s0_c <= \$1053 ;
+    s0_c <= \$1045 ;
   always @(posedge clk)
-    s0_pad <= \$1054 ;
+    s0_pad <= \$1046 ;
   always @(posedge clk)
-    s0_zero <= \$1055 ;
+    s0_zero <= \$1047 ;
   always @(posedge clk)
-    s0_job <= \$1056 ;
+    s0_job <= \$1048 ;
   always @(posedge clk)
-    s0_pos <= \$1057 ;
+    s0_pos <= \$1049 ;
   always @(posedge clk)
-    s0_layer <= \$1058 ;
+    s0_layer <= \$1050 ;
   always @(posedge clk)
-    s1_valid <= \$1059 ;
+    s1_valid <= \$1051 ;
   always @(posedge clk)
-    s1_kind <= \$1060 ;
+    s1_kind <= \$1052 ;
   always @(posedge clk)
-    s1_first <= \$1061 ;
+    s1_first <= \$1053 ;
   always @(posedge clk)
-    s1_last <= \$1062 ;
+    s1_last <= \$1054 ;
   always @(posedge clk)
-    s1_g <= \$1063 ;
+    s1_g <= \$1055 ;
   always @(posedge clk)
-    s1_c <= \$1064 ;
+    s1_c <= \$1056 ;
   always @(posedge clk)
-    s1_pad <= \$1065 ;
+    s1_pad <= \$1057 ;
   always @(posedge clk)
-    s1_zero <= \$1066 ;
+    s1_zero <= \$1058 ;
   always @(posedge clk)
-    s1_job <= \$1067 ;
+    s1_job <= \$1059 ;
   always @(posedge clk)
-    s1_pos <= \$1068 ;
+    s1_pos <= \$1060 ;
   always @(posedge clk)
-    s1_layer <= \$1069 ;
+    s1_layer <= \$1061 ;
   always @(posedge clk)
-    s2_valid <= \$1070 ;
+    s2_valid <= \$1062 ;
   always @(posedge clk)
-    s2_kind <= \$1071 ;
+    s2_kind <= \$1063 ;
   always @(posedge clk)
-    s2_first <= \$1072 ;
+    s2_first <= \$1064 ;
   always @(posedge clk)
-    s2_last <= \$1073 ;
+    s2_last <= \$1065 ;
   always @(posedge clk)
-    s2_g <= \$1074 ;
+    s2_g <= \$1066 ;
   always @(posedge clk)
-    s2_c <= \$1075 ;
+    s2_c <= \$1067 ;
   always @(posedge clk)
-    s2_pad <= \$1076 ;
+    s2_pad <= \$1068 ;
   always @(posedge clk)
-    s2_zero <= \$1077 ;
+    s2_zero <= \$1069 ;
   always @(posedge clk)
-    s2_job <= \$1078 ;
+    s2_job <= \$1070 ;
   always @(posedge clk)
-    s2_pos <= \$1079 ;
+    s2_pos <= \$1071 ;
   always @(posedge clk)
-    s2_layer <= \$1080 ;
+    s2_layer <= \$1072 ;
   always @(posedge clk)
-    s3_valid <= \$1081 ;
+    s3_valid <= \$1073 ;
   always @(posedge clk)
-    s3_kind <= \$1082 ;
+    s3_kind <= \$1074 ;
   always @(posedge clk)
-    s3_first <= \$1083 ;
+    s3_first <= \$1075 ;
   always @(posedge clk)
-    s3_last <= \$1084 ;
+    s3_last <= \$1076 ;
   always @(posedge clk)
-    s3_g <= \$1085 ;
+    s3_g <= \$1077 ;
   always @(posedge clk)
-    s3_c <= \$1086 ;
+    s3_c <= \$1078 ;
   always @(posedge clk)
-    s3_pad <= \$1087 ;
+    s3_pad <= \$1079 ;
   always @(posedge clk)
-    s3_zero <= \$1088 ;
+    s3_zero <= \$1080 ;
   always @(posedge clk)
-    s3_job <= \$1089 ;
+    s3_job <= \$1081 ;
   always @(posedge clk)
-    s3_pos <= \$1090 ;
+    s3_pos <= \$1082 ;
   always @(posedge clk)
-    s3_layer <= \$1091 ;
+    s3_layer <= \$1083 ;
   always @(posedge clk)
-    s4_valid <= \$1092 ;
+    s4_valid <= \$1084 ;
   always @(posedge clk)
-    s4_kind <= \$1093 ;
+    s4_kind <= \$1085 ;
   always @(posedge clk)
-    s4_first <= \$1094 ;
+    s4_first <= \$1086 ;
   always @(posedge clk)
-    s4_last <= \$1095 ;
+    s4_last <= \$1087 ;
   always @(posedge clk)
-    s4_g <= \$1096 ;
+    s4_g <= \$1088 ;
   always @(posedge clk)
-    s4_c <= \$1097 ;
+    s4_c <= \$1089 ;
   always @(posedge clk)
-    s4_pad <= \$1098 ;
+    s4_pad <= \$1090 ;
   always @(posedge clk)
-    s4_zero <= \$1099 ;
+    s4_zero <= \$1091 ;
   always @(posedge clk)
-    s4_job <= \$1100 ;
+    s4_job <= \$1092 ;
   always @(posedge clk)
-    s4_pos <= \$1101 ;
+    s4_pos <= \$1093 ;
   always @(posedge clk)
-    s4_layer <= \$1102 ;
+    s4_layer <= \$1094 ;
   always @(posedge clk)
-    s0_ra1 <= \$1103 ;
+    s5_valid <= \$1095 ;
   always @(posedge clk)
-    s0_ra2 <= \$1104 ;
+    s5_kind <= \$1096 ;
   always @(posedge clk)
-    s0_wa1 <= \$1105 ;
+    s5_first <= \$1097 ;
   always @(posedge clk)
-    s0_wa2 <= \$1106 ;
+    s5_last <= \$1098 ;
   always @(posedge clk)
-    nz_ready <= \$1107 ;
+    s5_g <= \$1099 ;
+  always @(posedge clk)
+    s5_c <= \$1100 ;
+  always @(posedge clk)
+    s5_pad <= \$1101 ;
+  always @(posedge clk)
+    s5_zero <= \$1102 ;
+  always @(posedge clk)
+    s5_job <= \$1103 ;
+  always @(posedge clk)
+    s5_pos <= \$1104 ;
+  always @(posedge clk)
+    s5_layer <= \$1105 ;
+  always @(posedge clk)
+    s0_ra1 <= \$1106 ;
+  always @(posedge clk)
+    s0_ra2 <= \$1107 ;
+  always @(posedge clk)
+    s0_wa1 <= \$1108 ;
+  always @(posedge clk)
+    s0_wa2 <= \$1109 ;
+  always @(posedge clk)
+    nz_ready <= \$1110 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -3488,39 +3616,39 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   always @(posedge clk)
     s0_c_lo7 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$327 ;
+    pwa_part0 <= \$338 ;
   always @(posedge clk)
-    pwa_part1 <= \$328 ;
+    pwa_part1 <= \$339 ;
   always @(posedge clk)
-    pwa_part2 <= \$329 ;
+    pwa_part2 <= \$340 ;
   always @(posedge clk)
-    pwa_part3 <= \$330 ;
+    pwa_part3 <= \$341 ;
   always @(posedge clk)
-    pwa_part4 <= \$331 ;
+    pwa_part4 <= \$342 ;
   always @(posedge clk)
-    pwa_part5 <= \$332 ;
+    pwa_part5 <= \$343 ;
   always @(posedge clk)
-    pwa_part6 <= \$333 ;
+    pwa_part6 <= \$344 ;
   always @(posedge clk)
-    pwa_part7 <= \$334 ;
+    pwa_part7 <= \$345 ;
   always @(posedge clk)
-    s2_pwa <= \$335 ;
+    s2_pwa <= \$346 ;
   always @(posedge clk)
-    is_dw_c0 <= \$1108 ;
+    is_dw_c0 <= \$1111 ;
   always @(posedge clk)
-    is_dw_c1 <= \$1109 ;
+    is_dw_c1 <= \$1112 ;
   always @(posedge clk)
-    is_dw_c2 <= \$1110 ;
+    is_dw_c2 <= \$1113 ;
   always @(posedge clk)
-    is_dw_c3 <= \$1111 ;
+    is_dw_c3 <= \$1114 ;
   always @(posedge clk)
-    is_dw_c4 <= \$1112 ;
+    is_dw_c4 <= \$1115 ;
   always @(posedge clk)
-    is_dw_c5 <= \$1113 ;
+    is_dw_c5 <= \$1116 ;
   always @(posedge clk)
-    is_dw_c6 <= \$1114 ;
+    is_dw_c6 <= \$1117 ;
   always @(posedge clk)
-    is_dw_c7 <= \$1115 ;
+    is_dw_c7 <= \$1118 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
@@ -3538,959 +3666,1107 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   always @(posedge clk)
     opa_hi7 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$344 ;
+    opa0 <= \$355 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$345 ;
+    prod0 <= \$356 ;
   always @(posedge clk)
-    opa1 <= \$346 ;
+    prodf0 <= prod0;
+  always @(posedge clk)
+    opa1 <= \$357 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$347 ;
+    prod1 <= \$358 ;
   always @(posedge clk)
-    opa2 <= \$348 ;
+    prodf1 <= prod1;
+  always @(posedge clk)
+    opa2 <= \$359 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$349 ;
+    prod2 <= \$360 ;
   always @(posedge clk)
-    opa3 <= \$350 ;
+    prodf2 <= prod2;
+  always @(posedge clk)
+    opa3 <= \$361 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$351 ;
+    prod3 <= \$362 ;
   always @(posedge clk)
-    opa4 <= \$352 ;
+    prodf3 <= prod3;
+  always @(posedge clk)
+    opa4 <= \$363 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$353 ;
+    prod4 <= \$364 ;
   always @(posedge clk)
-    opa5 <= \$354 ;
+    prodf4 <= prod4;
+  always @(posedge clk)
+    opa5 <= \$365 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$355 ;
+    prod5 <= \$366 ;
   always @(posedge clk)
-    opa6 <= \$356 ;
+    prodf5 <= prod5;
+  always @(posedge clk)
+    opa6 <= \$367 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$357 ;
+    prod6 <= \$368 ;
   always @(posedge clk)
-    opa7 <= \$358 ;
+    prodf6 <= prod6;
+  always @(posedge clk)
+    opa7 <= \$369 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$359 ;
+    prod7 <= \$370 ;
   always @(posedge clk)
-    opa8 <= \$360 ;
+    prodf7 <= prod7;
+  always @(posedge clk)
+    opa8 <= \$371 ;
   always @(posedge clk)
     opw8 <= w_q[71:64];
   always @(posedge clk)
-    prod8 <= \$361 ;
+    prod8 <= \$372 ;
   always @(posedge clk)
-    opa9 <= \$362 ;
+    prodf8 <= prod8;
+  always @(posedge clk)
+    opa9 <= \$373 ;
   always @(posedge clk)
     opw9 <= w_q[79:72];
   always @(posedge clk)
-    prod9 <= \$363 ;
+    prod9 <= \$374 ;
   always @(posedge clk)
-    opa10 <= \$364 ;
+    prodf9 <= prod9;
+  always @(posedge clk)
+    opa10 <= \$375 ;
   always @(posedge clk)
     opw10 <= w_q[87:80];
   always @(posedge clk)
-    prod10 <= \$365 ;
+    prod10 <= \$376 ;
   always @(posedge clk)
-    opa11 <= \$366 ;
+    prodf10 <= prod10;
+  always @(posedge clk)
+    opa11 <= \$377 ;
   always @(posedge clk)
     opw11 <= w_q[95:88];
   always @(posedge clk)
-    prod11 <= \$367 ;
+    prod11 <= \$378 ;
   always @(posedge clk)
-    opa12 <= \$368 ;
+    prodf11 <= prod11;
+  always @(posedge clk)
+    opa12 <= \$379 ;
   always @(posedge clk)
     opw12 <= w_q[103:96];
   always @(posedge clk)
-    prod12 <= \$369 ;
+    prod12 <= \$380 ;
   always @(posedge clk)
-    opa13 <= \$370 ;
+    prodf12 <= prod12;
+  always @(posedge clk)
+    opa13 <= \$381 ;
   always @(posedge clk)
     opw13 <= w_q[111:104];
   always @(posedge clk)
-    prod13 <= \$371 ;
+    prod13 <= \$382 ;
   always @(posedge clk)
-    opa14 <= \$372 ;
+    prodf13 <= prod13;
+  always @(posedge clk)
+    opa14 <= \$383 ;
   always @(posedge clk)
     opw14 <= w_q[119:112];
   always @(posedge clk)
-    prod14 <= \$373 ;
+    prod14 <= \$384 ;
   always @(posedge clk)
-    opa15 <= \$374 ;
+    prodf14 <= prod14;
+  always @(posedge clk)
+    opa15 <= \$385 ;
   always @(posedge clk)
     opw15 <= w_q[127:120];
   always @(posedge clk)
-    prod15 <= \$375 ;
+    prod15 <= \$386 ;
   always @(posedge clk)
-    opa16 <= \$376 ;
+    prodf15 <= prod15;
+  always @(posedge clk)
+    opa16 <= \$387 ;
   always @(posedge clk)
     opw16 <= w_q[135:128];
   always @(posedge clk)
-    prod16 <= \$377 ;
+    prod16 <= \$388 ;
   always @(posedge clk)
-    opa17 <= \$378 ;
+    prodf16 <= prod16;
+  always @(posedge clk)
+    opa17 <= \$389 ;
   always @(posedge clk)
     opw17 <= w_q[143:136];
   always @(posedge clk)
-    prod17 <= \$379 ;
+    prod17 <= \$390 ;
   always @(posedge clk)
-    opa18 <= \$380 ;
+    prodf17 <= prod17;
+  always @(posedge clk)
+    opa18 <= \$391 ;
   always @(posedge clk)
     opw18 <= w_q[151:144];
   always @(posedge clk)
-    prod18 <= \$381 ;
+    prod18 <= \$392 ;
   always @(posedge clk)
-    opa19 <= \$382 ;
+    prodf18 <= prod18;
+  always @(posedge clk)
+    opa19 <= \$393 ;
   always @(posedge clk)
     opw19 <= w_q[159:152];
   always @(posedge clk)
-    prod19 <= \$383 ;
+    prod19 <= \$394 ;
   always @(posedge clk)
-    opa20 <= \$384 ;
+    prodf19 <= prod19;
+  always @(posedge clk)
+    opa20 <= \$395 ;
   always @(posedge clk)
     opw20 <= w_q[167:160];
   always @(posedge clk)
-    prod20 <= \$385 ;
+    prod20 <= \$396 ;
   always @(posedge clk)
-    opa21 <= \$386 ;
+    prodf20 <= prod20;
+  always @(posedge clk)
+    opa21 <= \$397 ;
   always @(posedge clk)
     opw21 <= w_q[175:168];
   always @(posedge clk)
-    prod21 <= \$387 ;
+    prod21 <= \$398 ;
   always @(posedge clk)
-    opa22 <= \$388 ;
+    prodf21 <= prod21;
+  always @(posedge clk)
+    opa22 <= \$399 ;
   always @(posedge clk)
     opw22 <= w_q[183:176];
   always @(posedge clk)
-    prod22 <= \$389 ;
+    prod22 <= \$400 ;
   always @(posedge clk)
-    opa23 <= \$390 ;
+    prodf22 <= prod22;
+  always @(posedge clk)
+    opa23 <= \$401 ;
   always @(posedge clk)
     opw23 <= w_q[191:184];
   always @(posedge clk)
-    prod23 <= \$391 ;
+    prod23 <= \$402 ;
   always @(posedge clk)
-    opa24 <= \$392 ;
+    prodf23 <= prod23;
+  always @(posedge clk)
+    opa24 <= \$403 ;
   always @(posedge clk)
     opw24 <= w_q[199:192];
   always @(posedge clk)
-    prod24 <= \$393 ;
+    prod24 <= \$404 ;
   always @(posedge clk)
-    opa25 <= \$394 ;
+    prodf24 <= prod24;
+  always @(posedge clk)
+    opa25 <= \$405 ;
   always @(posedge clk)
     opw25 <= w_q[207:200];
   always @(posedge clk)
-    prod25 <= \$395 ;
+    prod25 <= \$406 ;
   always @(posedge clk)
-    opa26 <= \$396 ;
+    prodf25 <= prod25;
+  always @(posedge clk)
+    opa26 <= \$407 ;
   always @(posedge clk)
     opw26 <= w_q[215:208];
   always @(posedge clk)
-    prod26 <= \$397 ;
+    prod26 <= \$408 ;
   always @(posedge clk)
-    opa27 <= \$398 ;
+    prodf26 <= prod26;
+  always @(posedge clk)
+    opa27 <= \$409 ;
   always @(posedge clk)
     opw27 <= w_q[223:216];
   always @(posedge clk)
-    prod27 <= \$399 ;
+    prod27 <= \$410 ;
   always @(posedge clk)
-    opa28 <= \$400 ;
+    prodf27 <= prod27;
+  always @(posedge clk)
+    opa28 <= \$411 ;
   always @(posedge clk)
     opw28 <= w_q[231:224];
   always @(posedge clk)
-    prod28 <= \$401 ;
+    prod28 <= \$412 ;
   always @(posedge clk)
-    opa29 <= \$402 ;
+    prodf28 <= prod28;
+  always @(posedge clk)
+    opa29 <= \$413 ;
   always @(posedge clk)
     opw29 <= w_q[239:232];
   always @(posedge clk)
-    prod29 <= \$403 ;
+    prod29 <= \$414 ;
   always @(posedge clk)
-    opa30 <= \$404 ;
+    prodf29 <= prod29;
+  always @(posedge clk)
+    opa30 <= \$415 ;
   always @(posedge clk)
     opw30 <= w_q[247:240];
   always @(posedge clk)
-    prod30 <= \$405 ;
+    prod30 <= \$416 ;
   always @(posedge clk)
-    opa31 <= \$406 ;
+    prodf30 <= prod30;
+  always @(posedge clk)
+    opa31 <= \$417 ;
   always @(posedge clk)
     opw31 <= w_q[255:248];
   always @(posedge clk)
-    prod31 <= \$407 ;
+    prod31 <= \$418 ;
   always @(posedge clk)
-    opa32 <= \$408 ;
+    prodf31 <= prod31;
+  always @(posedge clk)
+    opa32 <= \$419 ;
   always @(posedge clk)
     opw32 <= w_q[263:256];
   always @(posedge clk)
-    prod32 <= \$409 ;
+    prod32 <= \$420 ;
   always @(posedge clk)
-    opa33 <= \$410 ;
+    prodf32 <= prod32;
+  always @(posedge clk)
+    opa33 <= \$421 ;
   always @(posedge clk)
     opw33 <= w_q[271:264];
   always @(posedge clk)
-    prod33 <= \$411 ;
+    prod33 <= \$422 ;
   always @(posedge clk)
-    opa34 <= \$412 ;
+    prodf33 <= prod33;
+  always @(posedge clk)
+    opa34 <= \$423 ;
   always @(posedge clk)
     opw34 <= w_q[279:272];
   always @(posedge clk)
-    prod34 <= \$413 ;
+    prod34 <= \$424 ;
   always @(posedge clk)
-    opa35 <= \$414 ;
+    prodf34 <= prod34;
+  always @(posedge clk)
+    opa35 <= \$425 ;
   always @(posedge clk)
     opw35 <= w_q[287:280];
   always @(posedge clk)
-    prod35 <= \$415 ;
+    prod35 <= \$426 ;
   always @(posedge clk)
-    opa36 <= \$416 ;
+    prodf35 <= prod35;
+  always @(posedge clk)
+    opa36 <= \$427 ;
   always @(posedge clk)
     opw36 <= w_q[295:288];
   always @(posedge clk)
-    prod36 <= \$417 ;
+    prod36 <= \$428 ;
   always @(posedge clk)
-    opa37 <= \$418 ;
+    prodf36 <= prod36;
+  always @(posedge clk)
+    opa37 <= \$429 ;
   always @(posedge clk)
     opw37 <= w_q[303:296];
   always @(posedge clk)
-    prod37 <= \$419 ;
+    prod37 <= \$430 ;
   always @(posedge clk)
-    opa38 <= \$420 ;
+    prodf37 <= prod37;
+  always @(posedge clk)
+    opa38 <= \$431 ;
   always @(posedge clk)
     opw38 <= w_q[311:304];
   always @(posedge clk)
-    prod38 <= \$421 ;
+    prod38 <= \$432 ;
   always @(posedge clk)
-    opa39 <= \$422 ;
+    prodf38 <= prod38;
+  always @(posedge clk)
+    opa39 <= \$433 ;
   always @(posedge clk)
     opw39 <= w_q[319:312];
   always @(posedge clk)
-    prod39 <= \$423 ;
+    prod39 <= \$434 ;
   always @(posedge clk)
-    opa40 <= \$424 ;
+    prodf39 <= prod39;
+  always @(posedge clk)
+    opa40 <= \$435 ;
   always @(posedge clk)
     opw40 <= w_q[327:320];
   always @(posedge clk)
-    prod40 <= \$425 ;
+    prod40 <= \$436 ;
   always @(posedge clk)
-    opa41 <= \$426 ;
+    prodf40 <= prod40;
+  always @(posedge clk)
+    opa41 <= \$437 ;
   always @(posedge clk)
     opw41 <= w_q[335:328];
   always @(posedge clk)
-    prod41 <= \$427 ;
+    prod41 <= \$438 ;
   always @(posedge clk)
-    opa42 <= \$428 ;
+    prodf41 <= prod41;
+  always @(posedge clk)
+    opa42 <= \$439 ;
   always @(posedge clk)
     opw42 <= w_q[343:336];
   always @(posedge clk)
-    prod42 <= \$429 ;
+    prod42 <= \$440 ;
   always @(posedge clk)
-    opa43 <= \$430 ;
+    prodf42 <= prod42;
+  always @(posedge clk)
+    opa43 <= \$441 ;
   always @(posedge clk)
     opw43 <= w_q[351:344];
   always @(posedge clk)
-    prod43 <= \$431 ;
+    prod43 <= \$442 ;
   always @(posedge clk)
-    opa44 <= \$432 ;
+    prodf43 <= prod43;
+  always @(posedge clk)
+    opa44 <= \$443 ;
   always @(posedge clk)
     opw44 <= w_q[359:352];
   always @(posedge clk)
-    prod44 <= \$433 ;
+    prod44 <= \$444 ;
   always @(posedge clk)
-    opa45 <= \$434 ;
+    prodf44 <= prod44;
+  always @(posedge clk)
+    opa45 <= \$445 ;
   always @(posedge clk)
     opw45 <= w_q[367:360];
   always @(posedge clk)
-    prod45 <= \$435 ;
+    prod45 <= \$446 ;
   always @(posedge clk)
-    opa46 <= \$436 ;
+    prodf45 <= prod45;
+  always @(posedge clk)
+    opa46 <= \$447 ;
   always @(posedge clk)
     opw46 <= w_q[375:368];
   always @(posedge clk)
-    prod46 <= \$437 ;
+    prod46 <= \$448 ;
   always @(posedge clk)
-    opa47 <= \$438 ;
+    prodf46 <= prod46;
+  always @(posedge clk)
+    opa47 <= \$449 ;
   always @(posedge clk)
     opw47 <= w_q[383:376];
   always @(posedge clk)
-    prod47 <= \$439 ;
+    prod47 <= \$450 ;
   always @(posedge clk)
-    opa48 <= \$440 ;
+    prodf47 <= prod47;
+  always @(posedge clk)
+    opa48 <= \$451 ;
   always @(posedge clk)
     opw48 <= w_q[391:384];
   always @(posedge clk)
-    prod48 <= \$441 ;
+    prod48 <= \$452 ;
   always @(posedge clk)
-    opa49 <= \$442 ;
+    prodf48 <= prod48;
+  always @(posedge clk)
+    opa49 <= \$453 ;
   always @(posedge clk)
     opw49 <= w_q[399:392];
   always @(posedge clk)
-    prod49 <= \$443 ;
+    prod49 <= \$454 ;
   always @(posedge clk)
-    opa50 <= \$444 ;
+    prodf49 <= prod49;
+  always @(posedge clk)
+    opa50 <= \$455 ;
   always @(posedge clk)
     opw50 <= w_q[407:400];
   always @(posedge clk)
-    prod50 <= \$445 ;
+    prod50 <= \$456 ;
   always @(posedge clk)
-    opa51 <= \$446 ;
+    prodf50 <= prod50;
+  always @(posedge clk)
+    opa51 <= \$457 ;
   always @(posedge clk)
     opw51 <= w_q[415:408];
   always @(posedge clk)
-    prod51 <= \$447 ;
+    prod51 <= \$458 ;
   always @(posedge clk)
-    opa52 <= \$448 ;
+    prodf51 <= prod51;
+  always @(posedge clk)
+    opa52 <= \$459 ;
   always @(posedge clk)
     opw52 <= w_q[423:416];
   always @(posedge clk)
-    prod52 <= \$449 ;
+    prod52 <= \$460 ;
   always @(posedge clk)
-    opa53 <= \$450 ;
+    prodf52 <= prod52;
+  always @(posedge clk)
+    opa53 <= \$461 ;
   always @(posedge clk)
     opw53 <= w_q[431:424];
   always @(posedge clk)
-    prod53 <= \$451 ;
+    prod53 <= \$462 ;
   always @(posedge clk)
-    opa54 <= \$452 ;
+    prodf53 <= prod53;
+  always @(posedge clk)
+    opa54 <= \$463 ;
   always @(posedge clk)
     opw54 <= w_q[439:432];
   always @(posedge clk)
-    prod54 <= \$453 ;
+    prod54 <= \$464 ;
   always @(posedge clk)
-    opa55 <= \$454 ;
+    prodf54 <= prod54;
+  always @(posedge clk)
+    opa55 <= \$465 ;
   always @(posedge clk)
     opw55 <= w_q[447:440];
   always @(posedge clk)
-    prod55 <= \$455 ;
+    prod55 <= \$466 ;
   always @(posedge clk)
-    opa56 <= \$456 ;
+    prodf55 <= prod55;
+  always @(posedge clk)
+    opa56 <= \$467 ;
   always @(posedge clk)
     opw56 <= w_q[455:448];
   always @(posedge clk)
-    prod56 <= \$457 ;
+    prod56 <= \$468 ;
   always @(posedge clk)
-    opa57 <= \$458 ;
+    prodf56 <= prod56;
+  always @(posedge clk)
+    opa57 <= \$469 ;
   always @(posedge clk)
     opw57 <= w_q[463:456];
   always @(posedge clk)
-    prod57 <= \$459 ;
+    prod57 <= \$470 ;
   always @(posedge clk)
-    opa58 <= \$460 ;
+    prodf57 <= prod57;
+  always @(posedge clk)
+    opa58 <= \$471 ;
   always @(posedge clk)
     opw58 <= w_q[471:464];
   always @(posedge clk)
-    prod58 <= \$461 ;
+    prod58 <= \$472 ;
   always @(posedge clk)
-    opa59 <= \$462 ;
+    prodf58 <= prod58;
+  always @(posedge clk)
+    opa59 <= \$473 ;
   always @(posedge clk)
     opw59 <= w_q[479:472];
   always @(posedge clk)
-    prod59 <= \$463 ;
+    prod59 <= \$474 ;
   always @(posedge clk)
-    opa60 <= \$464 ;
+    prodf59 <= prod59;
+  always @(posedge clk)
+    opa60 <= \$475 ;
   always @(posedge clk)
     opw60 <= w_q[487:480];
   always @(posedge clk)
-    prod60 <= \$465 ;
+    prod60 <= \$476 ;
   always @(posedge clk)
-    opa61 <= \$466 ;
+    prodf60 <= prod60;
+  always @(posedge clk)
+    opa61 <= \$477 ;
   always @(posedge clk)
     opw61 <= w_q[495:488];
   always @(posedge clk)
-    prod61 <= \$467 ;
+    prod61 <= \$478 ;
   always @(posedge clk)
-    opa62 <= \$468 ;
+    prodf61 <= prod61;
+  always @(posedge clk)
+    opa62 <= \$479 ;
   always @(posedge clk)
     opw62 <= w_q[503:496];
   always @(posedge clk)
-    prod62 <= \$469 ;
+    prod62 <= \$480 ;
   always @(posedge clk)
-    opa63 <= \$470 ;
+    prodf62 <= prod62;
+  always @(posedge clk)
+    opa63 <= \$481 ;
   always @(posedge clk)
     opw63 <= w_q[511:504];
   always @(posedge clk)
-    prod63 <= \$471 ;
+    prod63 <= \$482 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$1116 ;
+    prodf63 <= prod63;
   always @(posedge clk)
-    acc_clear_c1 <= \$1117 ;
+    acc_en_c0 <= \$1119 ;
   always @(posedge clk)
-    acc_clear_c2 <= \$1118 ;
+    acc_en_c1 <= \$1120 ;
   always @(posedge clk)
-    acc_clear_c3 <= \$1119 ;
+    acc_en_c2 <= \$1121 ;
   always @(posedge clk)
-    acc_clear_c4 <= \$1120 ;
+    acc_en_c3 <= \$1122 ;
   always @(posedge clk)
-    acc_clear_c5 <= \$1121 ;
+    acc_en_c4 <= \$1123 ;
   always @(posedge clk)
-    acc_clear_c6 <= \$1122 ;
+    acc_en_c5 <= \$1124 ;
   always @(posedge clk)
-    acc_clear_c7 <= \$1123 ;
+    acc_en_c6 <= \$1125 ;
   always @(posedge clk)
-    hand_over_c0 <= \$1124 ;
+    acc_en_c7 <= \$1126 ;
   always @(posedge clk)
-    hand_over_c1 <= \$1125 ;
+    acc_clear_c0 <= \$1127 ;
   always @(posedge clk)
-    hand_over_c2 <= \$1126 ;
+    acc_clear_c1 <= \$1128 ;
   always @(posedge clk)
-    hand_over_c3 <= \$1127 ;
+    acc_clear_c2 <= \$1129 ;
   always @(posedge clk)
-    hand_over_c4 <= \$1128 ;
+    acc_clear_c3 <= \$1130 ;
   always @(posedge clk)
-    hand_over_c5 <= \$1129 ;
+    acc_clear_c4 <= \$1131 ;
   always @(posedge clk)
-    hand_over_c6 <= \$1130 ;
+    acc_clear_c5 <= \$1132 ;
   always @(posedge clk)
-    hand_over_c7 <= \$1131 ;
+    acc_clear_c6 <= \$1133 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$1132 ;
+    acc_clear_c7 <= \$1134 ;
   always @(posedge clk)
-    dw_done0_c1 <= \$1133 ;
+    hand_over_c0 <= \$1135 ;
   always @(posedge clk)
-    dw_done0_c2 <= \$1134 ;
+    hand_over_c1 <= \$1136 ;
   always @(posedge clk)
-    dw_done0_c3 <= \$1135 ;
+    hand_over_c2 <= \$1137 ;
   always @(posedge clk)
-    dw_done0_c4 <= \$1136 ;
+    hand_over_c3 <= \$1138 ;
   always @(posedge clk)
-    dw_done0_c5 <= \$1137 ;
+    hand_over_c4 <= \$1139 ;
   always @(posedge clk)
-    dw_done0_c6 <= \$1138 ;
+    hand_over_c5 <= \$1140 ;
   always @(posedge clk)
-    dw_done0_c7 <= \$1139 ;
+    hand_over_c6 <= \$1141 ;
   always @(posedge clk)
-    acc0 <= \$1140 ;
+    hand_over_c7 <= \$1142 ;
   always @(posedge clk)
-    acc1 <= \$1141 ;
+    dw_done0_c0 <= \$1143 ;
   always @(posedge clk)
-    acc2 <= \$1142 ;
+    dw_done0_c1 <= \$1144 ;
   always @(posedge clk)
-    acc3 <= \$1143 ;
+    dw_done0_c2 <= \$1145 ;
   always @(posedge clk)
-    acc4 <= \$1144 ;
+    dw_done0_c3 <= \$1146 ;
   always @(posedge clk)
-    acc5 <= \$1145 ;
+    dw_done0_c4 <= \$1147 ;
   always @(posedge clk)
-    acc6 <= \$1146 ;
+    dw_done0_c5 <= \$1148 ;
   always @(posedge clk)
-    acc7 <= \$1147 ;
+    dw_done0_c6 <= \$1149 ;
   always @(posedge clk)
-    acc8 <= \$1148 ;
+    dw_done0_c7 <= \$1150 ;
   always @(posedge clk)
-    acc9 <= \$1149 ;
+    acc0 <= \$1151 ;
   always @(posedge clk)
-    acc10 <= \$1150 ;
+    acc1 <= \$1152 ;
   always @(posedge clk)
-    acc11 <= \$1151 ;
+    acc2 <= \$1153 ;
   always @(posedge clk)
-    acc12 <= \$1152 ;
+    acc3 <= \$1154 ;
   always @(posedge clk)
-    acc13 <= \$1153 ;
+    acc4 <= \$1155 ;
   always @(posedge clk)
-    acc14 <= \$1154 ;
+    acc5 <= \$1156 ;
   always @(posedge clk)
-    acc15 <= \$1155 ;
+    acc6 <= \$1157 ;
   always @(posedge clk)
-    acc16 <= \$1156 ;
+    acc7 <= \$1158 ;
   always @(posedge clk)
-    acc17 <= \$1157 ;
+    acc8 <= \$1159 ;
   always @(posedge clk)
-    acc18 <= \$1158 ;
+    acc9 <= \$1160 ;
   always @(posedge clk)
-    acc19 <= \$1159 ;
+    acc10 <= \$1161 ;
   always @(posedge clk)
-    acc20 <= \$1160 ;
+    acc11 <= \$1162 ;
   always @(posedge clk)
-    acc21 <= \$1161 ;
+    acc12 <= \$1163 ;
   always @(posedge clk)
-    acc22 <= \$1162 ;
+    acc13 <= \$1164 ;
   always @(posedge clk)
-    acc23 <= \$1163 ;
+    acc14 <= \$1165 ;
   always @(posedge clk)
-    acc24 <= \$1164 ;
+    acc15 <= \$1166 ;
   always @(posedge clk)
-    acc25 <= \$1165 ;
+    acc16 <= \$1167 ;
   always @(posedge clk)
-    acc26 <= \$1166 ;
+    acc17 <= \$1168 ;
   always @(posedge clk)
-    acc27 <= \$1167 ;
+    acc18 <= \$1169 ;
   always @(posedge clk)
-    acc28 <= \$1168 ;
+    acc19 <= \$1170 ;
   always @(posedge clk)
-    acc29 <= \$1169 ;
+    acc20 <= \$1171 ;
   always @(posedge clk)
-    acc30 <= \$1170 ;
+    acc21 <= \$1172 ;
   always @(posedge clk)
-    acc31 <= \$1171 ;
+    acc22 <= \$1173 ;
   always @(posedge clk)
-    acc32 <= \$1172 ;
+    acc23 <= \$1174 ;
   always @(posedge clk)
-    acc33 <= \$1173 ;
+    acc24 <= \$1175 ;
   always @(posedge clk)
-    acc34 <= \$1174 ;
+    acc25 <= \$1176 ;
   always @(posedge clk)
-    acc35 <= \$1175 ;
+    acc26 <= \$1177 ;
   always @(posedge clk)
-    acc36 <= \$1176 ;
+    acc27 <= \$1178 ;
   always @(posedge clk)
-    acc37 <= \$1177 ;
+    acc28 <= \$1179 ;
   always @(posedge clk)
-    acc38 <= \$1178 ;
+    acc29 <= \$1180 ;
   always @(posedge clk)
-    acc39 <= \$1179 ;
+    acc30 <= \$1181 ;
   always @(posedge clk)
-    acc40 <= \$1180 ;
+    acc31 <= \$1182 ;
   always @(posedge clk)
-    acc41 <= \$1181 ;
+    acc32 <= \$1183 ;
   always @(posedge clk)
-    acc42 <= \$1182 ;
+    acc33 <= \$1184 ;
   always @(posedge clk)
-    acc43 <= \$1183 ;
+    acc34 <= \$1185 ;
   always @(posedge clk)
-    acc44 <= \$1184 ;
+    acc35 <= \$1186 ;
   always @(posedge clk)
-    acc45 <= \$1185 ;
+    acc36 <= \$1187 ;
   always @(posedge clk)
-    acc46 <= \$1186 ;
+    acc37 <= \$1188 ;
   always @(posedge clk)
-    acc47 <= \$1187 ;
+    acc38 <= \$1189 ;
   always @(posedge clk)
-    acc48 <= \$1188 ;
+    acc39 <= \$1190 ;
   always @(posedge clk)
-    acc49 <= \$1189 ;
+    acc40 <= \$1191 ;
   always @(posedge clk)
-    acc50 <= \$1190 ;
+    acc41 <= \$1192 ;
   always @(posedge clk)
-    acc51 <= \$1191 ;
+    acc42 <= \$1193 ;
   always @(posedge clk)
-    acc52 <= \$1192 ;
+    acc43 <= \$1194 ;
   always @(posedge clk)
-    acc53 <= \$1193 ;
+    acc44 <= \$1195 ;
   always @(posedge clk)
-    acc54 <= \$1194 ;
+    acc45 <= \$1196 ;
   always @(posedge clk)
-    acc55 <= \$1195 ;
+    acc46 <= \$1197 ;
   always @(posedge clk)
-    acc56 <= \$1196 ;
+    acc47 <= \$1198 ;
   always @(posedge clk)
-    acc57 <= \$1197 ;
+    acc48 <= \$1199 ;
   always @(posedge clk)
-    acc58 <= \$1198 ;
+    acc49 <= \$1200 ;
   always @(posedge clk)
-    acc59 <= \$1199 ;
+    acc50 <= \$1201 ;
   always @(posedge clk)
-    acc60 <= \$1200 ;
+    acc51 <= \$1202 ;
   always @(posedge clk)
-    acc61 <= \$1201 ;
+    acc52 <= \$1203 ;
   always @(posedge clk)
-    acc62 <= \$1202 ;
+    acc53 <= \$1204 ;
   always @(posedge clk)
-    acc63 <= \$1203 ;
+    acc54 <= \$1205 ;
   always @(posedge clk)
-    d0 <= \$1204 ;
+    acc55 <= \$1206 ;
   always @(posedge clk)
-    d1 <= \$1205 ;
+    acc56 <= \$1207 ;
   always @(posedge clk)
-    d2 <= \$1206 ;
+    acc57 <= \$1208 ;
   always @(posedge clk)
-    d3 <= \$1207 ;
+    acc58 <= \$1209 ;
   always @(posedge clk)
-    d4 <= \$1208 ;
+    acc59 <= \$1210 ;
   always @(posedge clk)
-    d5 <= \$1209 ;
+    acc60 <= \$1211 ;
   always @(posedge clk)
-    d6 <= \$1210 ;
+    acc61 <= \$1212 ;
   always @(posedge clk)
-    d7 <= \$1211 ;
+    acc62 <= \$1213 ;
   always @(posedge clk)
-    d8 <= \$1212 ;
+    acc63 <= \$1214 ;
   always @(posedge clk)
-    d9 <= \$1213 ;
+    d0 <= \$1215 ;
   always @(posedge clk)
-    d10 <= \$1214 ;
+    d1 <= \$1216 ;
   always @(posedge clk)
-    d11 <= \$1215 ;
+    d2 <= \$1217 ;
   always @(posedge clk)
-    d12 <= \$1216 ;
+    d3 <= \$1218 ;
   always @(posedge clk)
-    d13 <= \$1217 ;
+    d4 <= \$1219 ;
   always @(posedge clk)
-    d14 <= \$1218 ;
+    d5 <= \$1220 ;
   always @(posedge clk)
-    d15 <= \$1219 ;
+    d6 <= \$1221 ;
   always @(posedge clk)
-    d16 <= \$1220 ;
+    d7 <= \$1222 ;
   always @(posedge clk)
-    d17 <= \$1221 ;
+    d8 <= \$1223 ;
   always @(posedge clk)
-    d18 <= \$1222 ;
+    d9 <= \$1224 ;
   always @(posedge clk)
-    d19 <= \$1223 ;
+    d10 <= \$1225 ;
   always @(posedge clk)
-    d20 <= \$1224 ;
+    d11 <= \$1226 ;
   always @(posedge clk)
-    d21 <= \$1225 ;
+    d12 <= \$1227 ;
   always @(posedge clk)
-    d22 <= \$1226 ;
+    d13 <= \$1228 ;
   always @(posedge clk)
-    d23 <= \$1227 ;
+    d14 <= \$1229 ;
   always @(posedge clk)
-    d24 <= \$1228 ;
+    d15 <= \$1230 ;
   always @(posedge clk)
-    d25 <= \$1229 ;
+    d16 <= \$1231 ;
   always @(posedge clk)
-    d26 <= \$1230 ;
+    d17 <= \$1232 ;
   always @(posedge clk)
-    d27 <= \$1231 ;
+    d18 <= \$1233 ;
   always @(posedge clk)
-    d28 <= \$1232 ;
+    d19 <= \$1234 ;
   always @(posedge clk)
-    d29 <= \$1233 ;
+    d20 <= \$1235 ;
   always @(posedge clk)
-    d30 <= \$1234 ;
+    d21 <= \$1236 ;
   always @(posedge clk)
-    d31 <= \$1235 ;
+    d22 <= \$1237 ;
   always @(posedge clk)
-    d32 <= \$1236 ;
+    d23 <= \$1238 ;
   always @(posedge clk)
-    d33 <= \$1237 ;
+    d24 <= \$1239 ;
   always @(posedge clk)
-    d34 <= \$1238 ;
+    d25 <= \$1240 ;
   always @(posedge clk)
-    d35 <= \$1239 ;
+    d26 <= \$1241 ;
   always @(posedge clk)
-    d36 <= \$1240 ;
+    d27 <= \$1242 ;
   always @(posedge clk)
-    d37 <= \$1241 ;
+    d28 <= \$1243 ;
   always @(posedge clk)
-    d38 <= \$1242 ;
+    d29 <= \$1244 ;
   always @(posedge clk)
-    d39 <= \$1243 ;
+    d30 <= \$1245 ;
   always @(posedge clk)
-    d40 <= \$1244 ;
+    d31 <= \$1246 ;
   always @(posedge clk)
-    d41 <= \$1245 ;
+    d32 <= \$1247 ;
   always @(posedge clk)
-    d42 <= \$1246 ;
+    d33 <= \$1248 ;
   always @(posedge clk)
-    d43 <= \$1247 ;
+    d34 <= \$1249 ;
   always @(posedge clk)
-    d44 <= \$1248 ;
+    d35 <= \$1250 ;
   always @(posedge clk)
-    d45 <= \$1249 ;
+    d36 <= \$1251 ;
   always @(posedge clk)
-    d46 <= \$1250 ;
+    d37 <= \$1252 ;
   always @(posedge clk)
-    d47 <= \$1251 ;
+    d38 <= \$1253 ;
   always @(posedge clk)
-    d48 <= \$1252 ;
+    d39 <= \$1254 ;
   always @(posedge clk)
-    d49 <= \$1253 ;
+    d40 <= \$1255 ;
   always @(posedge clk)
-    d50 <= \$1254 ;
+    d41 <= \$1256 ;
   always @(posedge clk)
-    d51 <= \$1255 ;
+    d42 <= \$1257 ;
   always @(posedge clk)
-    d52 <= \$1256 ;
+    d43 <= \$1258 ;
   always @(posedge clk)
-    d53 <= \$1257 ;
+    d44 <= \$1259 ;
   always @(posedge clk)
-    d54 <= \$1258 ;
+    d45 <= \$1260 ;
   always @(posedge clk)
-    d55 <= \$1259 ;
+    d46 <= \$1261 ;
   always @(posedge clk)
-    d56 <= \$1260 ;
+    d47 <= \$1262 ;
   always @(posedge clk)
-    d57 <= \$1261 ;
+    d48 <= \$1263 ;
   always @(posedge clk)
-    d58 <= \$1262 ;
+    d49 <= \$1264 ;
   always @(posedge clk)
-    d59 <= \$1263 ;
+    d50 <= \$1265 ;
   always @(posedge clk)
-    d60 <= \$1264 ;
+    d51 <= \$1266 ;
   always @(posedge clk)
-    d61 <= \$1265 ;
+    d52 <= \$1267 ;
   always @(posedge clk)
-    d62 <= \$1266 ;
+    d53 <= \$1268 ;
   always @(posedge clk)
-    d63 <= \$1267 ;
+    d54 <= \$1269 ;
   always @(posedge clk)
-    nz <= \$1268 ;
+    d55 <= \$1270 ;
   always @(posedge clk)
-    shadow0 <= \$1269 ;
+    d56 <= \$1271 ;
   always @(posedge clk)
-    shadow1 <= \$1270 ;
+    d57 <= \$1272 ;
   always @(posedge clk)
-    shadow2 <= \$1271 ;
+    d58 <= \$1273 ;
   always @(posedge clk)
-    shadow3 <= \$1272 ;
+    d59 <= \$1274 ;
   always @(posedge clk)
-    shadow4 <= \$1273 ;
+    d60 <= \$1275 ;
   always @(posedge clk)
-    shadow5 <= \$1274 ;
+    d61 <= \$1276 ;
   always @(posedge clk)
-    shadow6 <= \$1275 ;
+    d62 <= \$1277 ;
   always @(posedge clk)
-    shadow7 <= \$1276 ;
+    d63 <= \$1278 ;
   always @(posedge clk)
-    shadow8 <= \$1277 ;
+    nz <= \$1279 ;
   always @(posedge clk)
-    shadow9 <= \$1278 ;
+    \$signal$739  <= \$1280 ;
   always @(posedge clk)
-    shadow10 <= \$1279 ;
+    nz_todo <= \$1281 ;
   always @(posedge clk)
-    shadow11 <= \$1280 ;
+    shadow0 <= \$1282 ;
   always @(posedge clk)
-    shadow12 <= \$1281 ;
+    shadow1 <= \$1283 ;
   always @(posedge clk)
-    shadow13 <= \$1282 ;
+    shadow2 <= \$1284 ;
   always @(posedge clk)
-    shadow14 <= \$1283 ;
+    shadow3 <= \$1285 ;
   always @(posedge clk)
-    shadow15 <= \$1284 ;
+    shadow4 <= \$1286 ;
   always @(posedge clk)
-    shadow16 <= \$1285 ;
+    shadow5 <= \$1287 ;
   always @(posedge clk)
-    shadow17 <= \$1286 ;
+    shadow6 <= \$1288 ;
   always @(posedge clk)
-    shadow18 <= \$1287 ;
+    shadow7 <= \$1289 ;
   always @(posedge clk)
-    shadow19 <= \$1288 ;
+    shadow8 <= \$1290 ;
   always @(posedge clk)
-    shadow20 <= \$1289 ;
+    shadow9 <= \$1291 ;
   always @(posedge clk)
-    shadow21 <= \$1290 ;
+    shadow10 <= \$1292 ;
   always @(posedge clk)
-    shadow22 <= \$1291 ;
+    shadow11 <= \$1293 ;
   always @(posedge clk)
-    shadow23 <= \$1292 ;
+    shadow12 <= \$1294 ;
   always @(posedge clk)
-    shadow24 <= \$1293 ;
+    shadow13 <= \$1295 ;
   always @(posedge clk)
-    shadow25 <= \$1294 ;
+    shadow14 <= \$1296 ;
   always @(posedge clk)
-    shadow26 <= \$1295 ;
+    shadow15 <= \$1297 ;
   always @(posedge clk)
-    shadow27 <= \$1296 ;
+    shadow16 <= \$1298 ;
   always @(posedge clk)
-    shadow28 <= \$1297 ;
+    shadow17 <= \$1299 ;
   always @(posedge clk)
-    shadow29 <= \$1298 ;
+    shadow18 <= \$1300 ;
   always @(posedge clk)
-    shadow30 <= \$1299 ;
+    shadow19 <= \$1301 ;
   always @(posedge clk)
-    shadow31 <= \$1300 ;
+    shadow20 <= \$1302 ;
   always @(posedge clk)
-    shadow32 <= \$1301 ;
+    shadow21 <= \$1303 ;
   always @(posedge clk)
-    shadow33 <= \$1302 ;
+    shadow22 <= \$1304 ;
   always @(posedge clk)
-    shadow34 <= \$1303 ;
+    shadow23 <= \$1305 ;
   always @(posedge clk)
-    shadow35 <= \$1304 ;
+    shadow24 <= \$1306 ;
   always @(posedge clk)
-    shadow36 <= \$1305 ;
+    shadow25 <= \$1307 ;
   always @(posedge clk)
-    shadow37 <= \$1306 ;
+    shadow26 <= \$1308 ;
   always @(posedge clk)
-    shadow38 <= \$1307 ;
+    shadow27 <= \$1309 ;
   always @(posedge clk)
-    shadow39 <= \$1308 ;
+    shadow28 <= \$1310 ;
   always @(posedge clk)
-    shadow40 <= \$1309 ;
+    shadow29 <= \$1311 ;
   always @(posedge clk)
-    shadow41 <= \$1310 ;
+    shadow30 <= \$1312 ;
   always @(posedge clk)
-    shadow42 <= \$1311 ;
+    shadow31 <= \$1313 ;
   always @(posedge clk)
-    shadow43 <= \$1312 ;
+    shadow32 <= \$1314 ;
   always @(posedge clk)
-    shadow44 <= \$1313 ;
+    shadow33 <= \$1315 ;
   always @(posedge clk)
-    shadow45 <= \$1314 ;
+    shadow34 <= \$1316 ;
   always @(posedge clk)
-    shadow46 <= \$1315 ;
+    shadow35 <= \$1317 ;
   always @(posedge clk)
-    shadow47 <= \$1316 ;
+    shadow36 <= \$1318 ;
   always @(posedge clk)
-    shadow48 <= \$1317 ;
+    shadow37 <= \$1319 ;
   always @(posedge clk)
-    shadow49 <= \$1318 ;
+    shadow38 <= \$1320 ;
   always @(posedge clk)
-    shadow50 <= \$1319 ;
+    shadow39 <= \$1321 ;
   always @(posedge clk)
-    shadow51 <= \$1320 ;
+    shadow40 <= \$1322 ;
   always @(posedge clk)
-    shadow52 <= \$1321 ;
+    shadow41 <= \$1323 ;
   always @(posedge clk)
-    shadow53 <= \$1322 ;
+    shadow42 <= \$1324 ;
   always @(posedge clk)
-    shadow54 <= \$1323 ;
+    shadow43 <= \$1325 ;
   always @(posedge clk)
-    shadow55 <= \$1324 ;
+    shadow44 <= \$1326 ;
   always @(posedge clk)
-    shadow56 <= \$1325 ;
+    shadow45 <= \$1327 ;
   always @(posedge clk)
-    shadow57 <= \$1326 ;
+    shadow46 <= \$1328 ;
   always @(posedge clk)
-    shadow58 <= \$1327 ;
+    shadow47 <= \$1329 ;
   always @(posedge clk)
-    shadow59 <= \$1328 ;
+    shadow48 <= \$1330 ;
   always @(posedge clk)
-    shadow60 <= \$1329 ;
+    shadow49 <= \$1331 ;
   always @(posedge clk)
-    shadow61 <= \$1330 ;
+    shadow50 <= \$1332 ;
   always @(posedge clk)
-    shadow62 <= \$1331 ;
+    shadow51 <= \$1333 ;
   always @(posedge clk)
-    shadow63 <= \$1332 ;
+    shadow52 <= \$1334 ;
   always @(posedge clk)
-    job_active <= \$1333 ;
+    shadow53 <= \$1335 ;
   always @(posedge clk)
-    job_active_c0 <= \$1334 ;
+    shadow54 <= \$1336 ;
   always @(posedge clk)
-    job_active_c1 <= \$1335 ;
+    shadow55 <= \$1337 ;
   always @(posedge clk)
-    job_active_c2 <= \$1336 ;
+    shadow56 <= \$1338 ;
   always @(posedge clk)
-    job_active_c3 <= \$1337 ;
+    shadow57 <= \$1339 ;
   always @(posedge clk)
-    job_active_c4 <= \$1338 ;
+    shadow58 <= \$1340 ;
   always @(posedge clk)
-    job_active_c5 <= \$1339 ;
+    shadow59 <= \$1341 ;
   always @(posedge clk)
-    job_active_c6 <= \$1340 ;
+    shadow60 <= \$1342 ;
   always @(posedge clk)
-    job_active_c7 <= \$1341 ;
+    shadow61 <= \$1343 ;
   always @(posedge clk)
-    job_kind <= \$1342 ;
+    shadow62 <= \$1344 ;
   always @(posedge clk)
-    job_layer <= \$1343 ;
+    shadow63 <= \$1345 ;
   always @(posedge clk)
-    job_pos <= \$1344 ;
+    job_active <= \$1346 ;
   always @(posedge clk)
-    job_g <= \$1345 ;
+    job_active_c0 <= \$1347 ;
   always @(posedge clk)
-    job_k <= \$1346 ;
+    job_active_c1 <= \$1348 ;
   always @(posedge clk)
-    \$signal  <= \$1347 ;
+    job_active_c2 <= \$1349 ;
   always @(posedge clk)
-    p1_kind <= \$1348 ;
+    job_active_c3 <= \$1350 ;
   always @(posedge clk)
-    p1_layer <= \$1349 ;
+    job_active_c4 <= \$1351 ;
   always @(posedge clk)
-    p1_pos <= \$1350 ;
+    job_active_c5 <= \$1352 ;
   always @(posedge clk)
-    \$signal$729  <= \$1351 ;
+    job_active_c6 <= \$1353 ;
   always @(posedge clk)
-    p1_last <= \$1352 ;
+    job_active_c7 <= \$1354 ;
   always @(posedge clk)
-    p1_addr <= \$1353 ;
+    job_kind <= \$1355 ;
   always @(posedge clk)
-    i_pot <= \$1354 ;
+    job_layer <= \$1356 ;
   always @(posedge clk)
-    \i_pot$251  <= \$1355 ;
+    job_pos <= \$1357 ;
   always @(posedge clk)
-    \i_pot$260  <= \$1356 ;
+    job_g <= \$1358 ;
   always @(posedge clk)
-    \i_pot$269  <= \$1357 ;
+    job_k <= \$1359 ;
   always @(posedge clk)
-    credit <= \$1358 ;
+    \$signal  <= \$1360 ;
   always @(posedge clk)
-    \$signal$315  <= \$1359 ;
+    p1_kind <= \$1361 ;
   always @(posedge clk)
-    p2_first <= \$1360 ;
+    p1_layer <= \$1362 ;
   always @(posedge clk)
-    p2_addr <= \$1361 ;
+    p1_pos <= \$1363 ;
   always @(posedge clk)
-    \$signal$316  <= \$1362 ;
+    \$signal$814  <= \$1364 ;
   always @(posedge clk)
-    p3_addr <= \$1363 ;
+    p1_last <= \$1365 ;
   always @(posedge clk)
-    p4_valid <= \$1364 ;
+    p1_addr <= \$1366 ;
   always @(posedge clk)
-    pool_wr__addr <= \$1365 ;
+    i_pot <= \$1367 ;
   always @(posedge clk)
-    p2_old0 <= \$1366 ;
+    \i_pot$251  <= \$1368 ;
   always @(posedge clk)
-    p2_pot0 <= \$1367 ;
+    \i_pot$260  <= \$1369 ;
   always @(posedge clk)
-    pool_sum0 <= \$1368 ;
+    \i_pot$269  <= \$1370 ;
   always @(posedge clk)
-    pool_sat0 <= \$1369 ;
+    credit <= \$1371 ;
   always @(posedge clk)
-    p2_old1 <= \$1370 ;
+    \$signal$316  <= \$1372 ;
   always @(posedge clk)
-    p2_pot1 <= \$1371 ;
+    p2_first <= \$1373 ;
   always @(posedge clk)
-    pool_sum1 <= \$1372 ;
+    p2_addr <= \$1374 ;
   always @(posedge clk)
-    pool_sat1 <= \$1373 ;
+    \$signal$317  <= \$1375 ;
   always @(posedge clk)
-    p2_old2 <= \$1374 ;
+    p3_addr <= \$1376 ;
   always @(posedge clk)
-    p2_pot2 <= \$1375 ;
+    p4_valid <= \$1377 ;
   always @(posedge clk)
-    pool_sum2 <= \$1376 ;
+    pool_wr__addr <= \$1378 ;
   always @(posedge clk)
-    pool_sat2 <= \$1377 ;
+    p2_old0 <= \$1379 ;
   always @(posedge clk)
-    p2_old3 <= \$1378 ;
+    p2_pot0 <= \$1380 ;
   always @(posedge clk)
-    p2_pot3 <= \$1379 ;
+    pool_sum0 <= \$1381 ;
   always @(posedge clk)
-    pool_sum3 <= \$1380 ;
+    pool_sat0 <= \$1382 ;
   always @(posedge clk)
-    pool_sat3 <= \$1381 ;
+    p2_old1 <= \$1383 ;
   always @(posedge clk)
-    trace__valid <= \$1382 ;
+    p2_pot1 <= \$1384 ;
   always @(posedge clk)
-    word <= \$1383 ;
+    pool_sum1 <= \$1385 ;
   always @(posedge clk)
-    trace__payload <= \$1384 ;
+    pool_sat1 <= \$1386 ;
   always @(posedge clk)
-    spk_word <= \$1385 ;
+    p2_old2 <= \$1387 ;
   always @(posedge clk)
-    spikes__payload <= \$1386 ;
+    p2_pot2 <= \$1388 ;
   always @(posedge clk)
-    load_ok <= \$1387 ;
+    pool_sum2 <= \$1389 ;
   always @(posedge clk)
-    lp <= \$1388 ;
+    pool_sat2 <= \$1390 ;
   always @(posedge clk)
-    asm <= \$1389 ;
+    p2_old3 <= \$1391 ;
   always @(posedge clk)
-    ox <= \$1390 ;
+    p2_pot3 <= \$1392 ;
   always @(posedge clk)
-    oy <= \$1391 ;
+    pool_sum3 <= \$1393 ;
   always @(posedge clk)
-    pos <= \$1392 ;
+    pool_sat3 <= \$1394 ;
   always @(posedge clk)
-    gc <= \$1393 ;
+    trace__valid <= \$1395 ;
   always @(posedge clk)
-    ch <= \$1394 ;
+    word <= \$1396 ;
   always @(posedge clk)
-    ki <= \$1395 ;
+    trace__payload <= \$1397 ;
   always @(posedge clk)
-    kj <= \$1396 ;
+    spk_word <= \$1398 ;
   always @(posedge clk)
-    seq_state <= \$1397 ;
+    spikes__payload <= \$1399 ;
   always @(posedge clk)
-    cur <= \$1398 ;
+    load_ok <= \$1400 ;
   always @(posedge clk)
-    todo <= \$1399 ;
+    lp <= \$1401 ;
   always @(posedge clk)
-    pw_first <= \$1400 ;
+    asm <= \$1402 ;
+  always @(posedge clk)
+    ox <= \$1403 ;
+  always @(posedge clk)
+    oy <= \$1404 ;
+  always @(posedge clk)
+    pos <= \$1405 ;
+  always @(posedge clk)
+    gc <= \$1406 ;
+  always @(posedge clk)
+    ch <= \$1407 ;
+  always @(posedge clk)
+    ki <= \$1408 ;
+  always @(posedge clk)
+    kj <= \$1409 ;
+  always @(posedge clk)
+    seq_state <= \$1410 ;
+  always @(posedge clk)
+    cur <= \$1411 ;
+  always @(posedge clk)
+    todo <= \$1412 ;
+  always @(posedge clk)
+    pw_first <= \$1413 ;
   \dscnn_kws.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -4501,8 +4777,8 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$2000$0 (p_rd__data[51:0]),
-    .\port$2006$0 (pool_rd__data[19:0]),
+    .\port$1992$0 (p_rd__data[51:0]),
+    .\port$1998$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -4515,9 +4791,9 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     .i_top(\i_top$257 ),
     .i_valid(\i_valid$250 ),
     .o_act(\o_act$296 ),
-    .o_busy(\o_busy$318 ),
-    .\port$2000$52 (p_rd__data[103:52]),
-    .\port$2006$20 (pool_rd__data[39:20]),
+    .o_busy(\o_busy$319 ),
+    .\port$1992$52 (p_rd__data[103:52]),
+    .\port$1998$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \dscnn_kws.step2  step2 (
@@ -4528,9 +4804,9 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     .i_top(\i_top$266 ),
     .i_valid(\i_valid$259 ),
     .o_act(\o_act$297 ),
-    .o_busy(\o_busy$319 ),
-    .\port$2000$104 (p_rd__data[155:104]),
-    .\port$2006$40 (pool_rd__data[59:40]),
+    .o_busy(\o_busy$320 ),
+    .\port$1992$104 (p_rd__data[155:104]),
+    .\port$1998$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \dscnn_kws.step3  step3 (
@@ -4541,9 +4817,9 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     .i_top(\i_top$275 ),
     .i_valid(\i_valid$268 ),
     .o_act(\o_act$298 ),
-    .o_busy(\o_busy$320 ),
-    .\port$2000$156 (p_rd__data[207:156]),
-    .\port$2006$60 (pool_rd__data[79:60]),
+    .o_busy(\o_busy$321 ),
+    .\port$1992$156 (p_rd__data[207:156]),
+    .\port$1998$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -4620,250 +4896,250 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = 3'h0;
-    casez (ox)
-      5'h00:
-          \$127  = 3'h2;
-      5'h01:
-          \$127  = 3'h0;
-      5'h02:
-          \$127  = 3'h0;
-      5'h03:
-          \$127  = 3'h0;
-      5'h04:
-          \$127  = 3'h0;
-      5'h05:
-          \$127  = 3'h0;
-      5'h06:
-          \$127  = 3'h0;
-      5'h07:
-          \$127  = 3'h0;
-      5'h08:
-          \$127  = 3'h0;
-      5'h09:
-          \$127  = 3'h0;
-      5'h0a:
-          \$127  = 3'h0;
-      5'h0b:
-          \$127  = 3'h0;
-      5'h0c:
-          \$127  = 3'h0;
-      5'h0d:
-          \$127  = 3'h0;
-      5'h0e:
-          \$127  = 3'h0;
-      5'h0f:
-          \$127  = 3'h0;
-      5'h10:
-          \$127  = 3'h0;
-      5'h11:
-          \$127  = 3'h0;
-      5'h12:
-          \$127  = 3'h0;
-      5'h13:
-          \$127  = 3'h0;
-      5'h14:
-          \$127  = 3'h0;
-      5'h15:
-          \$127  = 3'h0;
-      5'h16:
-          \$127  = 3'h0;
-      5'h17:
-          \$127  = 3'h0;
-      5'h18:
-          \$127  = 3'h0;
-      5'h19:
-          \$127  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$129  = 3'h0;
-    casez (oy)
-      3'h0:
-          \$129  = 3'h1;
-      3'h1:
-          \$129  = 3'h0;
-      3'h2:
-          \$129  = 3'h0;
-      3'h3:
-          \$129  = 3'h0;
-      3'h4:
-          \$129  = 3'h0;
-      3'h5:
-          \$129  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = 3'h0;
-    casez (oy)
-      3'h0:
-          \$135  = 3'h4;
-      3'h1:
-          \$135  = 3'h4;
-      3'h2:
-          \$135  = 3'h4;
-      3'h3:
-          \$135  = 3'h4;
-      3'h4:
-          \$135  = 3'h2;
-      3'h5:
-          \$135  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = 3'h0;
     casez (ox)
       5'h00:
-          \$138  = 3'h4;
+          \$129  = 3'h2;
       5'h01:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h02:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h03:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h04:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h05:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h06:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h07:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h08:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h09:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0a:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0b:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0c:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0d:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0e:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h0f:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h10:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h11:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h12:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h13:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h14:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h15:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h16:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h17:
-          \$138  = 3'h4;
+          \$129  = 3'h0;
       5'h18:
-          \$138  = 3'h2;
+          \$129  = 3'h0;
       5'h19:
-          \$138  = 3'h2;
+          \$129  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = 16'h0000;
-    casez (ox)
-      5'h00:
-          \$141  = 16'hffec;
-      5'h01:
-          \$141  = 16'h0000;
-      5'h02:
-          \$141  = 16'h0014;
-      5'h03:
-          \$141  = 16'h0028;
-      5'h04:
-          \$141  = 16'h003c;
-      5'h05:
-          \$141  = 16'h0050;
-      5'h06:
-          \$141  = 16'h0064;
-      5'h07:
-          \$141  = 16'h0078;
-      5'h08:
-          \$141  = 16'h008c;
-      5'h09:
-          \$141  = 16'h00a0;
-      5'h0a:
-          \$141  = 16'h00b4;
-      5'h0b:
-          \$141  = 16'h00c8;
-      5'h0c:
-          \$141  = 16'h00dc;
-      5'h0d:
-          \$141  = 16'h00f0;
-      5'h0e:
-          \$141  = 16'h0104;
-      5'h0f:
-          \$141  = 16'h0118;
-      5'h10:
-          \$141  = 16'h012c;
-      5'h11:
-          \$141  = 16'h0140;
-      5'h12:
-          \$141  = 16'h0154;
-      5'h13:
-          \$141  = 16'h0168;
-      5'h14:
-          \$141  = 16'h017c;
-      5'h15:
-          \$141  = 16'h0190;
-      5'h16:
-          \$141  = 16'h01a4;
-      5'h17:
-          \$141  = 16'h01b8;
-      5'h18:
-          \$141  = 16'h01cc;
-      5'h19:
-          \$141  = 16'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = 11'h000;
+    \$131  = 3'h0;
     casez (oy)
       3'h0:
-          \$142  = 11'h7ff;
+          \$131  = 3'h1;
       3'h1:
-          \$142  = 11'h001;
+          \$131  = 3'h0;
       3'h2:
-          \$142  = 11'h003;
+          \$131  = 3'h0;
       3'h3:
-          \$142  = 11'h005;
+          \$131  = 3'h0;
       3'h4:
-          \$142  = 11'h007;
+          \$131  = 3'h0;
       3'h5:
-          \$142  = 11'h000;
+          \$131  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = 6'h00;
+    \$137  = 3'h0;
+    casez (oy)
+      3'h0:
+          \$137  = 3'h4;
+      3'h1:
+          \$137  = 3'h4;
+      3'h2:
+          \$137  = 3'h4;
+      3'h3:
+          \$137  = 3'h4;
+      3'h4:
+          \$137  = 3'h2;
+      3'h5:
+          \$137  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = 3'h0;
+    casez (ox)
+      5'h00:
+          \$140  = 3'h4;
+      5'h01:
+          \$140  = 3'h4;
+      5'h02:
+          \$140  = 3'h4;
+      5'h03:
+          \$140  = 3'h4;
+      5'h04:
+          \$140  = 3'h4;
+      5'h05:
+          \$140  = 3'h4;
+      5'h06:
+          \$140  = 3'h4;
+      5'h07:
+          \$140  = 3'h4;
+      5'h08:
+          \$140  = 3'h4;
+      5'h09:
+          \$140  = 3'h4;
+      5'h0a:
+          \$140  = 3'h4;
+      5'h0b:
+          \$140  = 3'h4;
+      5'h0c:
+          \$140  = 3'h4;
+      5'h0d:
+          \$140  = 3'h4;
+      5'h0e:
+          \$140  = 3'h4;
+      5'h0f:
+          \$140  = 3'h4;
+      5'h10:
+          \$140  = 3'h4;
+      5'h11:
+          \$140  = 3'h4;
+      5'h12:
+          \$140  = 3'h4;
+      5'h13:
+          \$140  = 3'h4;
+      5'h14:
+          \$140  = 3'h4;
+      5'h15:
+          \$140  = 3'h4;
+      5'h16:
+          \$140  = 3'h4;
+      5'h17:
+          \$140  = 3'h4;
+      5'h18:
+          \$140  = 3'h2;
+      5'h19:
+          \$140  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = 16'h0000;
+    casez (ox)
+      5'h00:
+          \$143  = 16'hffec;
+      5'h01:
+          \$143  = 16'h0000;
+      5'h02:
+          \$143  = 16'h0014;
+      5'h03:
+          \$143  = 16'h0028;
+      5'h04:
+          \$143  = 16'h003c;
+      5'h05:
+          \$143  = 16'h0050;
+      5'h06:
+          \$143  = 16'h0064;
+      5'h07:
+          \$143  = 16'h0078;
+      5'h08:
+          \$143  = 16'h008c;
+      5'h09:
+          \$143  = 16'h00a0;
+      5'h0a:
+          \$143  = 16'h00b4;
+      5'h0b:
+          \$143  = 16'h00c8;
+      5'h0c:
+          \$143  = 16'h00dc;
+      5'h0d:
+          \$143  = 16'h00f0;
+      5'h0e:
+          \$143  = 16'h0104;
+      5'h0f:
+          \$143  = 16'h0118;
+      5'h10:
+          \$143  = 16'h012c;
+      5'h11:
+          \$143  = 16'h0140;
+      5'h12:
+          \$143  = 16'h0154;
+      5'h13:
+          \$143  = 16'h0168;
+      5'h14:
+          \$143  = 16'h017c;
+      5'h15:
+          \$143  = 16'h0190;
+      5'h16:
+          \$143  = 16'h01a4;
+      5'h17:
+          \$143  = 16'h01b8;
+      5'h18:
+          \$143  = 16'h01cc;
+      5'h19:
+          \$143  = 16'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = 11'h000;
+    casez (oy)
+      3'h0:
+          \$144  = 11'h7ff;
+      3'h1:
+          \$144  = 11'h001;
+      3'h2:
+          \$144  = 11'h003;
+      3'h3:
+          \$144  = 11'h005;
+      3'h4:
+          \$144  = 11'h007;
+      3'h5:
+          \$144  = 11'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = 6'h00;
     casez (ki)
       3'h0:
-          \$144  = 6'h00;
+          \$146  = 6'h00;
       3'h1:
-          \$144  = 6'h0a;
+          \$146  = 6'h0a;
       3'h2:
-          \$144  = 6'h14;
+          \$146  = 6'h14;
       3'h3:
-          \$144  = 6'h1e;
+          \$146  = 6'h1e;
       3'h4:
-          \$144  = 6'h28;
+          \$146  = 6'h28;
       3'h5:
-          \$144  = 6'h32;
+          \$146  = 6'h32;
       3'h6:
-          \$144  = 6'h32;
+          \$146  = 6'h32;
     endcase
   end
   always @* begin
@@ -4871,1205 +5147,1181 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$146  = 1'h0;
+          \$148  = 1'h0;
       1'h1:
-          \$146  = 1'h0;
+          \$148  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = 5'h00;
+    \$150  = 5'h00;
     casez (ki)
       3'h0:
-          \$148  = 5'h00;
+          \$150  = 5'h00;
       3'h1:
-          \$148  = 5'h05;
+          \$150  = 5'h05;
       3'h2:
-          \$148  = 5'h0a;
+          \$150  = 5'h0a;
       3'h3:
-          \$148  = 5'h0f;
+          \$150  = 5'h0f;
       3'h4:
-          \$148  = 5'h14;
+          \$150  = 5'h14;
       3'h5:
-          \$148  = 5'h14;
+          \$150  = 5'h14;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = 3'h0;
+    \$154  = 3'h0;
     casez (oy)
       3'h0:
-          \$152  = 3'h4;
+          \$154  = 3'h4;
       3'h1:
-          \$152  = 3'h4;
+          \$154  = 3'h4;
       3'h2:
-          \$152  = 3'h4;
+          \$154  = 3'h4;
       3'h3:
-          \$152  = 3'h4;
+          \$154  = 3'h4;
       3'h4:
-          \$152  = 3'h2;
+          \$154  = 3'h2;
       3'h5:
-          \$152  = 3'h2;
+          \$154  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = 3'h0;
+    \$157  = 3'h0;
     casez (ox)
       5'h00:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h01:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h02:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h03:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h04:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h05:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h06:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h07:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h08:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h09:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0a:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0b:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0c:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0d:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0e:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h0f:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h10:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h11:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h12:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h13:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h14:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h15:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h16:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h17:
-          \$155  = 3'h4;
+          \$157  = 3'h4;
       5'h18:
-          \$155  = 3'h2;
+          \$157  = 3'h2;
       5'h19:
-          \$155  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$160  = 2'h1;
-      5'h01:
-          \$160  = 2'h0;
-      5'h02:
-          \$160  = 2'h0;
-      5'h03:
-          \$160  = 2'h0;
-      5'h04:
-          \$160  = 2'h0;
-      5'h05:
-          \$160  = 2'h0;
-      5'h06:
-          \$160  = 2'h0;
-      5'h07:
-          \$160  = 2'h0;
-      5'h08:
-          \$160  = 2'h0;
-      5'h09:
-          \$160  = 2'h0;
-      5'h0a:
-          \$160  = 2'h0;
-      5'h0b:
-          \$160  = 2'h0;
-      5'h0c:
-          \$160  = 2'h0;
-      5'h0d:
-          \$160  = 2'h0;
-      5'h0e:
-          \$160  = 2'h0;
-      5'h0f:
-          \$160  = 2'h0;
-      5'h10:
-          \$160  = 2'h0;
-      5'h11:
-          \$160  = 2'h0;
-      5'h12:
-          \$160  = 2'h0;
-      5'h13:
-          \$160  = 2'h0;
-      5'h14:
-          \$160  = 2'h0;
-      5'h15:
-          \$160  = 2'h0;
-      5'h16:
-          \$160  = 2'h0;
-      5'h17:
-          \$160  = 2'h0;
-      5'h18:
-          \$160  = 2'h0;
-      5'h19:
-          \$160  = 2'h0;
+          \$157  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$162  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$162  = 2'h1;
-      3'h1:
+      5'h01:
           \$162  = 2'h0;
-      3'h2:
+      5'h02:
           \$162  = 2'h0;
-      3'h3:
+      5'h03:
           \$162  = 2'h0;
-      3'h4:
+      5'h04:
           \$162  = 2'h0;
-      3'h5:
+      5'h05:
+          \$162  = 2'h0;
+      5'h06:
+          \$162  = 2'h0;
+      5'h07:
+          \$162  = 2'h0;
+      5'h08:
+          \$162  = 2'h0;
+      5'h09:
+          \$162  = 2'h0;
+      5'h0a:
+          \$162  = 2'h0;
+      5'h0b:
+          \$162  = 2'h0;
+      5'h0c:
+          \$162  = 2'h0;
+      5'h0d:
+          \$162  = 2'h0;
+      5'h0e:
+          \$162  = 2'h0;
+      5'h0f:
+          \$162  = 2'h0;
+      5'h10:
+          \$162  = 2'h0;
+      5'h11:
+          \$162  = 2'h0;
+      5'h12:
+          \$162  = 2'h0;
+      5'h13:
+          \$162  = 2'h0;
+      5'h14:
+          \$162  = 2'h0;
+      5'h15:
+          \$162  = 2'h0;
+      5'h16:
+          \$162  = 2'h0;
+      5'h17:
+          \$162  = 2'h0;
+      5'h18:
+          \$162  = 2'h0;
+      5'h19:
           \$162  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = 2'h0;
+    \$164  = 2'h0;
     casez (oy)
       3'h0:
-          \$165  = 2'h2;
+          \$164  = 2'h1;
       3'h1:
-          \$165  = 2'h2;
+          \$164  = 2'h0;
       3'h2:
-          \$165  = 2'h2;
+          \$164  = 2'h0;
       3'h3:
-          \$165  = 2'h2;
+          \$164  = 2'h0;
       3'h4:
-          \$165  = 2'h1;
+          \$164  = 2'h0;
       3'h5:
-          \$165  = 2'h1;
+          \$164  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$167  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$167  = 2'h2;
-      5'h01:
-          \$167  = 2'h2;
-      5'h02:
-          \$167  = 2'h2;
-      5'h03:
-          \$167  = 2'h2;
-      5'h04:
-          \$167  = 2'h2;
-      5'h05:
-          \$167  = 2'h2;
-      5'h06:
-          \$167  = 2'h2;
-      5'h07:
-          \$167  = 2'h2;
-      5'h08:
-          \$167  = 2'h2;
-      5'h09:
-          \$167  = 2'h2;
-      5'h0a:
-          \$167  = 2'h2;
-      5'h0b:
-          \$167  = 2'h2;
-      5'h0c:
-          \$167  = 2'h2;
-      5'h0d:
-          \$167  = 2'h2;
-      5'h0e:
-          \$167  = 2'h2;
-      5'h0f:
-          \$167  = 2'h2;
-      5'h10:
-          \$167  = 2'h2;
-      5'h11:
-          \$167  = 2'h2;
-      5'h12:
-          \$167  = 2'h2;
-      5'h13:
-          \$167  = 2'h2;
-      5'h14:
-          \$167  = 2'h2;
-      5'h15:
-          \$167  = 2'h2;
-      5'h16:
-          \$167  = 2'h2;
-      5'h17:
-          \$167  = 2'h2;
-      5'h18:
-          \$167  = 2'h1;
-      5'h19:
-          \$167  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = 13'h0000;
-    casez (ox)
-      5'h00:
-          \$170  = 13'h1ffb;
-      5'h01:
-          \$170  = 13'h0000;
-      5'h02:
-          \$170  = 13'h0005;
-      5'h03:
-          \$170  = 13'h000a;
-      5'h04:
-          \$170  = 13'h000f;
-      5'h05:
-          \$170  = 13'h0014;
-      5'h06:
-          \$170  = 13'h0019;
-      5'h07:
-          \$170  = 13'h001e;
-      5'h08:
-          \$170  = 13'h0023;
-      5'h09:
-          \$170  = 13'h0028;
-      5'h0a:
-          \$170  = 13'h002d;
-      5'h0b:
-          \$170  = 13'h0032;
-      5'h0c:
-          \$170  = 13'h0037;
-      5'h0d:
-          \$170  = 13'h003c;
-      5'h0e:
-          \$170  = 13'h0041;
-      5'h0f:
-          \$170  = 13'h0046;
-      5'h10:
-          \$170  = 13'h004b;
-      5'h11:
-          \$170  = 13'h0050;
-      5'h12:
-          \$170  = 13'h0055;
-      5'h13:
-          \$170  = 13'h005a;
-      5'h14:
-          \$170  = 13'h005f;
-      5'h15:
-          \$170  = 13'h0064;
-      5'h16:
-          \$170  = 13'h0069;
-      5'h17:
-          \$170  = 13'h006e;
-      5'h18:
-          \$170  = 13'h0073;
-      5'h19:
-          \$170  = 13'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = 9'h000;
     casez (oy)
       3'h0:
-          \$171  = 9'h1ff;
+          \$167  = 2'h2;
       3'h1:
-          \$171  = 9'h000;
+          \$167  = 2'h2;
       3'h2:
-          \$171  = 9'h001;
+          \$167  = 2'h2;
       3'h3:
-          \$171  = 9'h002;
+          \$167  = 2'h2;
       3'h4:
-          \$171  = 9'h003;
+          \$167  = 2'h1;
       3'h5:
-          \$171  = 9'h000;
+          \$167  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = 4'h0;
-    casez (ki)
-      3'h0:
-          \$173  = 4'h0;
-      3'h1:
-          \$173  = 4'h5;
-      3'h2:
-          \$173  = 4'ha;
-      3'h3:
-          \$173  = 4'hf;
-      3'h4:
-          \$173  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$175  = 5'h19;
-      1'h1:
-          \$175  = 5'h19;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$176  = 3'h0;
-      3'h1:
-          \$176  = 3'h3;
-      3'h2:
-          \$176  = 3'h6;
-      3'h3:
-          \$176  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$186  = 6'h22;
-      1'h1:
-          \$186  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = 2'h0;
+    \$169  = 2'h0;
     casez (ox)
       5'h00:
-          \$190  = 2'h1;
+          \$169  = 2'h2;
       5'h01:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h02:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h03:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h04:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h05:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h06:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h07:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h08:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h09:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0a:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0b:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0c:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0d:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0e:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h0f:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h10:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h11:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h12:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h13:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h14:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h15:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h16:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h17:
-          \$190  = 2'h0;
+          \$169  = 2'h2;
       5'h18:
-          \$190  = 2'h0;
+          \$169  = 2'h1;
       5'h19:
-          \$190  = 2'h0;
+          \$169  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = 13'h0000;
+    casez (ox)
+      5'h00:
+          \$172  = 13'h1ffb;
+      5'h01:
+          \$172  = 13'h0000;
+      5'h02:
+          \$172  = 13'h0005;
+      5'h03:
+          \$172  = 13'h000a;
+      5'h04:
+          \$172  = 13'h000f;
+      5'h05:
+          \$172  = 13'h0014;
+      5'h06:
+          \$172  = 13'h0019;
+      5'h07:
+          \$172  = 13'h001e;
+      5'h08:
+          \$172  = 13'h0023;
+      5'h09:
+          \$172  = 13'h0028;
+      5'h0a:
+          \$172  = 13'h002d;
+      5'h0b:
+          \$172  = 13'h0032;
+      5'h0c:
+          \$172  = 13'h0037;
+      5'h0d:
+          \$172  = 13'h003c;
+      5'h0e:
+          \$172  = 13'h0041;
+      5'h0f:
+          \$172  = 13'h0046;
+      5'h10:
+          \$172  = 13'h004b;
+      5'h11:
+          \$172  = 13'h0050;
+      5'h12:
+          \$172  = 13'h0055;
+      5'h13:
+          \$172  = 13'h005a;
+      5'h14:
+          \$172  = 13'h005f;
+      5'h15:
+          \$172  = 13'h0064;
+      5'h16:
+          \$172  = 13'h0069;
+      5'h17:
+          \$172  = 13'h006e;
+      5'h18:
+          \$172  = 13'h0073;
+      5'h19:
+          \$172  = 13'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$173  = 9'h1ff;
+      3'h1:
+          \$173  = 9'h000;
+      3'h2:
+          \$173  = 9'h001;
+      3'h3:
+          \$173  = 9'h002;
+      3'h4:
+          \$173  = 9'h003;
+      3'h5:
+          \$173  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$175  = 4'h0;
+      3'h1:
+          \$175  = 4'h5;
+      3'h2:
+          \$175  = 4'ha;
+      3'h3:
+          \$175  = 4'hf;
+      3'h4:
+          \$175  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$177  = 5'h19;
+      1'h1:
+          \$177  = 5'h19;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$178  = 3'h0;
+      3'h1:
+          \$178  = 3'h3;
+      3'h2:
+          \$178  = 3'h6;
+      3'h3:
+          \$178  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$188  = 6'h22;
+      1'h1:
+          \$188  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$192  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$192  = 2'h1;
-      3'h1:
+      5'h01:
           \$192  = 2'h0;
-      3'h2:
+      5'h02:
           \$192  = 2'h0;
-      3'h3:
+      5'h03:
           \$192  = 2'h0;
-      3'h4:
+      5'h04:
           \$192  = 2'h0;
-      3'h5:
+      5'h05:
+          \$192  = 2'h0;
+      5'h06:
+          \$192  = 2'h0;
+      5'h07:
+          \$192  = 2'h0;
+      5'h08:
+          \$192  = 2'h0;
+      5'h09:
+          \$192  = 2'h0;
+      5'h0a:
+          \$192  = 2'h0;
+      5'h0b:
+          \$192  = 2'h0;
+      5'h0c:
+          \$192  = 2'h0;
+      5'h0d:
+          \$192  = 2'h0;
+      5'h0e:
+          \$192  = 2'h0;
+      5'h0f:
+          \$192  = 2'h0;
+      5'h10:
+          \$192  = 2'h0;
+      5'h11:
+          \$192  = 2'h0;
+      5'h12:
+          \$192  = 2'h0;
+      5'h13:
+          \$192  = 2'h0;
+      5'h14:
+          \$192  = 2'h0;
+      5'h15:
+          \$192  = 2'h0;
+      5'h16:
+          \$192  = 2'h0;
+      5'h17:
+          \$192  = 2'h0;
+      5'h18:
+          \$192  = 2'h0;
+      5'h19:
           \$192  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = 2'h0;
+    \$194  = 2'h0;
     casez (oy)
       3'h0:
-          \$195  = 2'h2;
+          \$194  = 2'h1;
       3'h1:
-          \$195  = 2'h2;
+          \$194  = 2'h0;
       3'h2:
-          \$195  = 2'h2;
+          \$194  = 2'h0;
       3'h3:
-          \$195  = 2'h2;
+          \$194  = 2'h0;
       3'h4:
-          \$195  = 2'h1;
+          \$194  = 2'h0;
       3'h5:
-          \$195  = 2'h1;
+          \$194  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$197  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$197  = 2'h2;
-      5'h01:
-          \$197  = 2'h2;
-      5'h02:
-          \$197  = 2'h2;
-      5'h03:
-          \$197  = 2'h2;
-      5'h04:
-          \$197  = 2'h2;
-      5'h05:
-          \$197  = 2'h2;
-      5'h06:
-          \$197  = 2'h2;
-      5'h07:
-          \$197  = 2'h2;
-      5'h08:
-          \$197  = 2'h2;
-      5'h09:
-          \$197  = 2'h2;
-      5'h0a:
-          \$197  = 2'h2;
-      5'h0b:
-          \$197  = 2'h2;
-      5'h0c:
-          \$197  = 2'h2;
-      5'h0d:
-          \$197  = 2'h2;
-      5'h0e:
-          \$197  = 2'h2;
-      5'h0f:
-          \$197  = 2'h2;
-      5'h10:
-          \$197  = 2'h2;
-      5'h11:
-          \$197  = 2'h2;
-      5'h12:
-          \$197  = 2'h2;
-      5'h13:
-          \$197  = 2'h2;
-      5'h14:
-          \$197  = 2'h2;
-      5'h15:
-          \$197  = 2'h2;
-      5'h16:
-          \$197  = 2'h2;
-      5'h17:
-          \$197  = 2'h2;
-      5'h18:
-          \$197  = 2'h1;
-      5'h19:
-          \$197  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = 13'h0000;
-    casez (ox)
-      5'h00:
-          \$200  = 13'h0078;
-      5'h01:
-          \$200  = 13'h007d;
-      5'h02:
-          \$200  = 13'h0082;
-      5'h03:
-          \$200  = 13'h0087;
-      5'h04:
-          \$200  = 13'h008c;
-      5'h05:
-          \$200  = 13'h0091;
-      5'h06:
-          \$200  = 13'h0096;
-      5'h07:
-          \$200  = 13'h009b;
-      5'h08:
-          \$200  = 13'h00a0;
-      5'h09:
-          \$200  = 13'h00a5;
-      5'h0a:
-          \$200  = 13'h00aa;
-      5'h0b:
-          \$200  = 13'h00af;
-      5'h0c:
-          \$200  = 13'h00b4;
-      5'h0d:
-          \$200  = 13'h00b9;
-      5'h0e:
-          \$200  = 13'h00be;
-      5'h0f:
-          \$200  = 13'h00c3;
-      5'h10:
-          \$200  = 13'h00c8;
-      5'h11:
-          \$200  = 13'h00cd;
-      5'h12:
-          \$200  = 13'h00d2;
-      5'h13:
-          \$200  = 13'h00d7;
-      5'h14:
-          \$200  = 13'h00dc;
-      5'h15:
-          \$200  = 13'h00e1;
-      5'h16:
-          \$200  = 13'h00e6;
-      5'h17:
-          \$200  = 13'h00eb;
-      5'h18:
-          \$200  = 13'h00f0;
-      5'h19:
-          \$200  = 13'h007d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = 9'h000;
     casez (oy)
       3'h0:
-          \$201  = 9'h1ff;
+          \$197  = 2'h2;
       3'h1:
-          \$201  = 9'h000;
+          \$197  = 2'h2;
       3'h2:
-          \$201  = 9'h001;
+          \$197  = 2'h2;
       3'h3:
-          \$201  = 9'h002;
+          \$197  = 2'h2;
       3'h4:
-          \$201  = 9'h003;
+          \$197  = 2'h1;
       3'h5:
-          \$201  = 9'h000;
+          \$197  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = 4'h0;
-    casez (ki)
-      3'h0:
-          \$203  = 4'h0;
-      3'h1:
-          \$203  = 4'h5;
-      3'h2:
-          \$203  = 4'ha;
-      3'h3:
-          \$203  = 4'hf;
-      3'h4:
-          \$203  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$205  = 7'h62;
-      1'h1:
-          \$205  = 7'h62;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$206  = 3'h0;
-      3'h1:
-          \$206  = 3'h3;
-      3'h2:
-          \$206  = 3'h6;
-      3'h3:
-          \$206  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$216  = 7'h6b;
-      1'h1:
-          \$216  = 7'h6b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = 2'h0;
+    \$199  = 2'h0;
     casez (ox)
       5'h00:
-          \$220  = 2'h1;
+          \$199  = 2'h2;
       5'h01:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h02:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h03:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h04:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h05:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h06:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h07:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h08:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h09:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0a:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0b:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0c:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0d:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0e:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h0f:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h10:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h11:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h12:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h13:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h14:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h15:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h16:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h17:
-          \$220  = 2'h0;
+          \$199  = 2'h2;
       5'h18:
-          \$220  = 2'h0;
+          \$199  = 2'h1;
       5'h19:
-          \$220  = 2'h0;
+          \$199  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = 13'h0000;
+    casez (ox)
+      5'h00:
+          \$202  = 13'h0078;
+      5'h01:
+          \$202  = 13'h007d;
+      5'h02:
+          \$202  = 13'h0082;
+      5'h03:
+          \$202  = 13'h0087;
+      5'h04:
+          \$202  = 13'h008c;
+      5'h05:
+          \$202  = 13'h0091;
+      5'h06:
+          \$202  = 13'h0096;
+      5'h07:
+          \$202  = 13'h009b;
+      5'h08:
+          \$202  = 13'h00a0;
+      5'h09:
+          \$202  = 13'h00a5;
+      5'h0a:
+          \$202  = 13'h00aa;
+      5'h0b:
+          \$202  = 13'h00af;
+      5'h0c:
+          \$202  = 13'h00b4;
+      5'h0d:
+          \$202  = 13'h00b9;
+      5'h0e:
+          \$202  = 13'h00be;
+      5'h0f:
+          \$202  = 13'h00c3;
+      5'h10:
+          \$202  = 13'h00c8;
+      5'h11:
+          \$202  = 13'h00cd;
+      5'h12:
+          \$202  = 13'h00d2;
+      5'h13:
+          \$202  = 13'h00d7;
+      5'h14:
+          \$202  = 13'h00dc;
+      5'h15:
+          \$202  = 13'h00e1;
+      5'h16:
+          \$202  = 13'h00e6;
+      5'h17:
+          \$202  = 13'h00eb;
+      5'h18:
+          \$202  = 13'h00f0;
+      5'h19:
+          \$202  = 13'h007d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$203  = 9'h1ff;
+      3'h1:
+          \$203  = 9'h000;
+      3'h2:
+          \$203  = 9'h001;
+      3'h3:
+          \$203  = 9'h002;
+      3'h4:
+          \$203  = 9'h003;
+      3'h5:
+          \$203  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$205  = 4'h0;
+      3'h1:
+          \$205  = 4'h5;
+      3'h2:
+          \$205  = 4'ha;
+      3'h3:
+          \$205  = 4'hf;
+      3'h4:
+          \$205  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$207  = 7'h62;
+      1'h1:
+          \$207  = 7'h62;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$208  = 3'h0;
+      3'h1:
+          \$208  = 3'h3;
+      3'h2:
+          \$208  = 3'h6;
+      3'h3:
+          \$208  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$218  = 7'h6b;
+      1'h1:
+          \$218  = 7'h6b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$222  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$222  = 2'h1;
-      3'h1:
+      5'h01:
           \$222  = 2'h0;
-      3'h2:
+      5'h02:
           \$222  = 2'h0;
-      3'h3:
+      5'h03:
           \$222  = 2'h0;
-      3'h4:
+      5'h04:
           \$222  = 2'h0;
-      3'h5:
+      5'h05:
+          \$222  = 2'h0;
+      5'h06:
+          \$222  = 2'h0;
+      5'h07:
+          \$222  = 2'h0;
+      5'h08:
+          \$222  = 2'h0;
+      5'h09:
+          \$222  = 2'h0;
+      5'h0a:
+          \$222  = 2'h0;
+      5'h0b:
+          \$222  = 2'h0;
+      5'h0c:
+          \$222  = 2'h0;
+      5'h0d:
+          \$222  = 2'h0;
+      5'h0e:
+          \$222  = 2'h0;
+      5'h0f:
+          \$222  = 2'h0;
+      5'h10:
+          \$222  = 2'h0;
+      5'h11:
+          \$222  = 2'h0;
+      5'h12:
+          \$222  = 2'h0;
+      5'h13:
+          \$222  = 2'h0;
+      5'h14:
+          \$222  = 2'h0;
+      5'h15:
+          \$222  = 2'h0;
+      5'h16:
+          \$222  = 2'h0;
+      5'h17:
+          \$222  = 2'h0;
+      5'h18:
+          \$222  = 2'h0;
+      5'h19:
           \$222  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = 2'h0;
+    \$224  = 2'h0;
     casez (oy)
       3'h0:
-          \$225  = 2'h2;
+          \$224  = 2'h1;
       3'h1:
-          \$225  = 2'h2;
+          \$224  = 2'h0;
       3'h2:
-          \$225  = 2'h2;
+          \$224  = 2'h0;
       3'h3:
-          \$225  = 2'h2;
+          \$224  = 2'h0;
       3'h4:
-          \$225  = 2'h1;
+          \$224  = 2'h0;
       3'h5:
-          \$225  = 2'h1;
+          \$224  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$227  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$227  = 2'h2;
-      5'h01:
-          \$227  = 2'h2;
-      5'h02:
-          \$227  = 2'h2;
-      5'h03:
-          \$227  = 2'h2;
-      5'h04:
-          \$227  = 2'h2;
-      5'h05:
-          \$227  = 2'h2;
-      5'h06:
-          \$227  = 2'h2;
-      5'h07:
-          \$227  = 2'h2;
-      5'h08:
-          \$227  = 2'h2;
-      5'h09:
-          \$227  = 2'h2;
-      5'h0a:
-          \$227  = 2'h2;
-      5'h0b:
-          \$227  = 2'h2;
-      5'h0c:
-          \$227  = 2'h2;
-      5'h0d:
-          \$227  = 2'h2;
-      5'h0e:
-          \$227  = 2'h2;
-      5'h0f:
-          \$227  = 2'h2;
-      5'h10:
-          \$227  = 2'h2;
-      5'h11:
-          \$227  = 2'h2;
-      5'h12:
-          \$227  = 2'h2;
-      5'h13:
-          \$227  = 2'h2;
-      5'h14:
-          \$227  = 2'h2;
-      5'h15:
-          \$227  = 2'h2;
-      5'h16:
-          \$227  = 2'h2;
-      5'h17:
-          \$227  = 2'h2;
-      5'h18:
-          \$227  = 2'h1;
-      5'h19:
-          \$227  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = 13'h0000;
-    casez (ox)
-      5'h00:
-          \$230  = 13'h1ffb;
-      5'h01:
-          \$230  = 13'h0000;
-      5'h02:
-          \$230  = 13'h0005;
-      5'h03:
-          \$230  = 13'h000a;
-      5'h04:
-          \$230  = 13'h000f;
-      5'h05:
-          \$230  = 13'h0014;
-      5'h06:
-          \$230  = 13'h0019;
-      5'h07:
-          \$230  = 13'h001e;
-      5'h08:
-          \$230  = 13'h0023;
-      5'h09:
-          \$230  = 13'h0028;
-      5'h0a:
-          \$230  = 13'h002d;
-      5'h0b:
-          \$230  = 13'h0032;
-      5'h0c:
-          \$230  = 13'h0037;
-      5'h0d:
-          \$230  = 13'h003c;
-      5'h0e:
-          \$230  = 13'h0041;
-      5'h0f:
-          \$230  = 13'h0046;
-      5'h10:
-          \$230  = 13'h004b;
-      5'h11:
-          \$230  = 13'h0050;
-      5'h12:
-          \$230  = 13'h0055;
-      5'h13:
-          \$230  = 13'h005a;
-      5'h14:
-          \$230  = 13'h005f;
-      5'h15:
-          \$230  = 13'h0064;
-      5'h16:
-          \$230  = 13'h0069;
-      5'h17:
-          \$230  = 13'h006e;
-      5'h18:
-          \$230  = 13'h0073;
-      5'h19:
-          \$230  = 13'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = 9'h000;
     casez (oy)
       3'h0:
-          \$231  = 9'h1ff;
+          \$227  = 2'h2;
       3'h1:
-          \$231  = 9'h000;
+          \$227  = 2'h2;
       3'h2:
-          \$231  = 9'h001;
+          \$227  = 2'h2;
       3'h3:
-          \$231  = 9'h002;
+          \$227  = 2'h2;
       3'h4:
-          \$231  = 9'h003;
+          \$227  = 2'h1;
       3'h5:
-          \$231  = 9'h000;
+          \$227  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = 4'h0;
-    casez (ki)
-      3'h0:
-          \$233  = 4'h0;
-      3'h1:
-          \$233  = 4'h5;
-      3'h2:
-          \$233  = 4'ha;
-      3'h3:
-          \$233  = 4'hf;
-      3'h4:
-          \$233  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$235  = 8'hab;
-      1'h1:
-          \$235  = 8'hab;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$236  = 3'h0;
-      3'h1:
-          \$236  = 3'h3;
-      3'h2:
-          \$236  = 3'h6;
-      3'h3:
-          \$236  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$246  = 8'hb4;
-      1'h1:
-          \$246  = 8'hb4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = 2'h0;
+    \$229  = 2'h0;
     casez (ox)
       5'h00:
-          \$250  = 2'h1;
+          \$229  = 2'h2;
       5'h01:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h02:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h03:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h04:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h05:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h06:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h07:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h08:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h09:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0a:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0b:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0c:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0d:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0e:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h0f:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h10:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h11:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h12:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h13:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h14:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h15:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h16:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h17:
-          \$250  = 2'h0;
+          \$229  = 2'h2;
       5'h18:
-          \$250  = 2'h0;
+          \$229  = 2'h1;
       5'h19:
-          \$250  = 2'h0;
+          \$229  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = 13'h0000;
+    casez (ox)
+      5'h00:
+          \$232  = 13'h1ffb;
+      5'h01:
+          \$232  = 13'h0000;
+      5'h02:
+          \$232  = 13'h0005;
+      5'h03:
+          \$232  = 13'h000a;
+      5'h04:
+          \$232  = 13'h000f;
+      5'h05:
+          \$232  = 13'h0014;
+      5'h06:
+          \$232  = 13'h0019;
+      5'h07:
+          \$232  = 13'h001e;
+      5'h08:
+          \$232  = 13'h0023;
+      5'h09:
+          \$232  = 13'h0028;
+      5'h0a:
+          \$232  = 13'h002d;
+      5'h0b:
+          \$232  = 13'h0032;
+      5'h0c:
+          \$232  = 13'h0037;
+      5'h0d:
+          \$232  = 13'h003c;
+      5'h0e:
+          \$232  = 13'h0041;
+      5'h0f:
+          \$232  = 13'h0046;
+      5'h10:
+          \$232  = 13'h004b;
+      5'h11:
+          \$232  = 13'h0050;
+      5'h12:
+          \$232  = 13'h0055;
+      5'h13:
+          \$232  = 13'h005a;
+      5'h14:
+          \$232  = 13'h005f;
+      5'h15:
+          \$232  = 13'h0064;
+      5'h16:
+          \$232  = 13'h0069;
+      5'h17:
+          \$232  = 13'h006e;
+      5'h18:
+          \$232  = 13'h0073;
+      5'h19:
+          \$232  = 13'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$233  = 9'h1ff;
+      3'h1:
+          \$233  = 9'h000;
+      3'h2:
+          \$233  = 9'h001;
+      3'h3:
+          \$233  = 9'h002;
+      3'h4:
+          \$233  = 9'h003;
+      3'h5:
+          \$233  = 9'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$235  = 4'h0;
+      3'h1:
+          \$235  = 4'h5;
+      3'h2:
+          \$235  = 4'ha;
+      3'h3:
+          \$235  = 4'hf;
+      3'h4:
+          \$235  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$237  = 8'hab;
+      1'h1:
+          \$237  = 8'hab;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$238  = 3'h0;
+      3'h1:
+          \$238  = 3'h3;
+      3'h2:
+          \$238  = 3'h6;
+      3'h3:
+          \$238  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$248  = 8'hb4;
+      1'h1:
+          \$248  = 8'hb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$252  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$252  = 2'h1;
-      3'h1:
+      5'h01:
           \$252  = 2'h0;
-      3'h2:
+      5'h02:
           \$252  = 2'h0;
-      3'h3:
+      5'h03:
           \$252  = 2'h0;
-      3'h4:
+      5'h04:
           \$252  = 2'h0;
-      3'h5:
+      5'h05:
+          \$252  = 2'h0;
+      5'h06:
+          \$252  = 2'h0;
+      5'h07:
+          \$252  = 2'h0;
+      5'h08:
+          \$252  = 2'h0;
+      5'h09:
+          \$252  = 2'h0;
+      5'h0a:
+          \$252  = 2'h0;
+      5'h0b:
+          \$252  = 2'h0;
+      5'h0c:
+          \$252  = 2'h0;
+      5'h0d:
+          \$252  = 2'h0;
+      5'h0e:
+          \$252  = 2'h0;
+      5'h0f:
+          \$252  = 2'h0;
+      5'h10:
+          \$252  = 2'h0;
+      5'h11:
+          \$252  = 2'h0;
+      5'h12:
+          \$252  = 2'h0;
+      5'h13:
+          \$252  = 2'h0;
+      5'h14:
+          \$252  = 2'h0;
+      5'h15:
+          \$252  = 2'h0;
+      5'h16:
+          \$252  = 2'h0;
+      5'h17:
+          \$252  = 2'h0;
+      5'h18:
+          \$252  = 2'h0;
+      5'h19:
           \$252  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = 2'h0;
+    \$254  = 2'h0;
     casez (oy)
       3'h0:
-          \$255  = 2'h2;
+          \$254  = 2'h1;
       3'h1:
-          \$255  = 2'h2;
+          \$254  = 2'h0;
       3'h2:
-          \$255  = 2'h2;
+          \$254  = 2'h0;
       3'h3:
-          \$255  = 2'h2;
+          \$254  = 2'h0;
       3'h4:
-          \$255  = 2'h1;
+          \$254  = 2'h0;
       3'h5:
-          \$255  = 2'h1;
+          \$254  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$257  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$257  = 2'h2;
-      5'h01:
-          \$257  = 2'h2;
-      5'h02:
-          \$257  = 2'h2;
-      5'h03:
-          \$257  = 2'h2;
-      5'h04:
-          \$257  = 2'h2;
-      5'h05:
-          \$257  = 2'h2;
-      5'h06:
-          \$257  = 2'h2;
-      5'h07:
-          \$257  = 2'h2;
-      5'h08:
-          \$257  = 2'h2;
-      5'h09:
-          \$257  = 2'h2;
-      5'h0a:
-          \$257  = 2'h2;
-      5'h0b:
-          \$257  = 2'h2;
-      5'h0c:
-          \$257  = 2'h2;
-      5'h0d:
-          \$257  = 2'h2;
-      5'h0e:
-          \$257  = 2'h2;
-      5'h0f:
-          \$257  = 2'h2;
-      5'h10:
-          \$257  = 2'h2;
-      5'h11:
-          \$257  = 2'h2;
-      5'h12:
-          \$257  = 2'h2;
-      5'h13:
-          \$257  = 2'h2;
-      5'h14:
-          \$257  = 2'h2;
-      5'h15:
-          \$257  = 2'h2;
-      5'h16:
-          \$257  = 2'h2;
-      5'h17:
-          \$257  = 2'h2;
-      5'h18:
-          \$257  = 2'h1;
-      5'h19:
-          \$257  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = 13'h0000;
-    casez (ox)
-      5'h00:
-          \$260  = 13'h0078;
-      5'h01:
-          \$260  = 13'h007d;
-      5'h02:
-          \$260  = 13'h0082;
-      5'h03:
-          \$260  = 13'h0087;
-      5'h04:
-          \$260  = 13'h008c;
-      5'h05:
-          \$260  = 13'h0091;
-      5'h06:
-          \$260  = 13'h0096;
-      5'h07:
-          \$260  = 13'h009b;
-      5'h08:
-          \$260  = 13'h00a0;
-      5'h09:
-          \$260  = 13'h00a5;
-      5'h0a:
-          \$260  = 13'h00aa;
-      5'h0b:
-          \$260  = 13'h00af;
-      5'h0c:
-          \$260  = 13'h00b4;
-      5'h0d:
-          \$260  = 13'h00b9;
-      5'h0e:
-          \$260  = 13'h00be;
-      5'h0f:
-          \$260  = 13'h00c3;
-      5'h10:
-          \$260  = 13'h00c8;
-      5'h11:
-          \$260  = 13'h00cd;
-      5'h12:
-          \$260  = 13'h00d2;
-      5'h13:
-          \$260  = 13'h00d7;
-      5'h14:
-          \$260  = 13'h00dc;
-      5'h15:
-          \$260  = 13'h00e1;
-      5'h16:
-          \$260  = 13'h00e6;
-      5'h17:
-          \$260  = 13'h00eb;
-      5'h18:
-          \$260  = 13'h00f0;
-      5'h19:
-          \$260  = 13'h007d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = 9'h000;
     casez (oy)
       3'h0:
-          \$261  = 9'h1ff;
+          \$257  = 2'h2;
       3'h1:
-          \$261  = 9'h000;
+          \$257  = 2'h2;
       3'h2:
-          \$261  = 9'h001;
+          \$257  = 2'h2;
       3'h3:
-          \$261  = 9'h002;
+          \$257  = 2'h2;
       3'h4:
-          \$261  = 9'h003;
+          \$257  = 2'h1;
       3'h5:
-          \$261  = 9'h000;
+          \$257  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = 4'h0;
-    casez (ki)
+    \$259  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$259  = 2'h2;
+      5'h01:
+          \$259  = 2'h2;
+      5'h02:
+          \$259  = 2'h2;
+      5'h03:
+          \$259  = 2'h2;
+      5'h04:
+          \$259  = 2'h2;
+      5'h05:
+          \$259  = 2'h2;
+      5'h06:
+          \$259  = 2'h2;
+      5'h07:
+          \$259  = 2'h2;
+      5'h08:
+          \$259  = 2'h2;
+      5'h09:
+          \$259  = 2'h2;
+      5'h0a:
+          \$259  = 2'h2;
+      5'h0b:
+          \$259  = 2'h2;
+      5'h0c:
+          \$259  = 2'h2;
+      5'h0d:
+          \$259  = 2'h2;
+      5'h0e:
+          \$259  = 2'h2;
+      5'h0f:
+          \$259  = 2'h2;
+      5'h10:
+          \$259  = 2'h2;
+      5'h11:
+          \$259  = 2'h2;
+      5'h12:
+          \$259  = 2'h2;
+      5'h13:
+          \$259  = 2'h2;
+      5'h14:
+          \$259  = 2'h2;
+      5'h15:
+          \$259  = 2'h2;
+      5'h16:
+          \$259  = 2'h2;
+      5'h17:
+          \$259  = 2'h2;
+      5'h18:
+          \$259  = 2'h1;
+      5'h19:
+          \$259  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = 13'h0000;
+    casez (ox)
+      5'h00:
+          \$262  = 13'h0078;
+      5'h01:
+          \$262  = 13'h007d;
+      5'h02:
+          \$262  = 13'h0082;
+      5'h03:
+          \$262  = 13'h0087;
+      5'h04:
+          \$262  = 13'h008c;
+      5'h05:
+          \$262  = 13'h0091;
+      5'h06:
+          \$262  = 13'h0096;
+      5'h07:
+          \$262  = 13'h009b;
+      5'h08:
+          \$262  = 13'h00a0;
+      5'h09:
+          \$262  = 13'h00a5;
+      5'h0a:
+          \$262  = 13'h00aa;
+      5'h0b:
+          \$262  = 13'h00af;
+      5'h0c:
+          \$262  = 13'h00b4;
+      5'h0d:
+          \$262  = 13'h00b9;
+      5'h0e:
+          \$262  = 13'h00be;
+      5'h0f:
+          \$262  = 13'h00c3;
+      5'h10:
+          \$262  = 13'h00c8;
+      5'h11:
+          \$262  = 13'h00cd;
+      5'h12:
+          \$262  = 13'h00d2;
+      5'h13:
+          \$262  = 13'h00d7;
+      5'h14:
+          \$262  = 13'h00dc;
+      5'h15:
+          \$262  = 13'h00e1;
+      5'h16:
+          \$262  = 13'h00e6;
+      5'h17:
+          \$262  = 13'h00eb;
+      5'h18:
+          \$262  = 13'h00f0;
+      5'h19:
+          \$262  = 13'h007d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = 9'h000;
+    casez (oy)
       3'h0:
-          \$263  = 4'h0;
+          \$263  = 9'h1ff;
       3'h1:
-          \$263  = 4'h5;
+          \$263  = 9'h000;
       3'h2:
-          \$263  = 4'ha;
+          \$263  = 9'h001;
       3'h3:
-          \$263  = 4'hf;
+          \$263  = 9'h002;
       3'h4:
-          \$263  = 4'hf;
+          \$263  = 9'h003;
+      3'h5:
+          \$263  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$265  = 8'hf4;
-      1'h1:
-          \$265  = 8'hf4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = 3'h0;
+    \$265  = 4'h0;
     casez (ki)
       3'h0:
-          \$266  = 3'h0;
+          \$265  = 4'h0;
       3'h1:
-          \$266  = 3'h3;
+          \$265  = 4'h5;
       3'h2:
-          \$266  = 3'h6;
+          \$265  = 4'ha;
       3'h3:
-          \$266  = 3'h6;
+          \$265  = 4'hf;
+      3'h4:
+          \$265  = 4'hf;
     endcase
   end
   always @* begin
@@ -6077,9 +6329,33 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$276  = 8'hfd;
+          \$267  = 8'hf4;
       1'h1:
-          \$276  = 8'hfd;
+          \$267  = 8'hf4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$268  = 3'h0;
+      3'h1:
+          \$268  = 3'h3;
+      3'h2:
+          \$268  = 3'h6;
+      3'h3:
+          \$268  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$278  = 8'hfd;
+      1'h1:
+          \$278  = 8'hfd;
     endcase
   end
   always @* begin
@@ -6087,21 +6363,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$327  = d0;
+          \$338  = d0;
       3'h1:
-          \$327  = d1;
+          \$338  = d1;
       3'h2:
-          \$327  = d2;
+          \$338  = d2;
       3'h3:
-          \$327  = d3;
+          \$338  = d3;
       3'h4:
-          \$327  = d4;
+          \$338  = d4;
       3'h5:
-          \$327  = d5;
+          \$338  = d5;
       3'h6:
-          \$327  = d6;
+          \$338  = d6;
       3'h7:
-          \$327  = d7;
+          \$338  = d7;
     endcase
   end
   always @* begin
@@ -6109,21 +6385,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$328  = d8;
+          \$339  = d8;
       3'h1:
-          \$328  = d9;
+          \$339  = d9;
       3'h2:
-          \$328  = d10;
+          \$339  = d10;
       3'h3:
-          \$328  = d11;
+          \$339  = d11;
       3'h4:
-          \$328  = d12;
+          \$339  = d12;
       3'h5:
-          \$328  = d13;
+          \$339  = d13;
       3'h6:
-          \$328  = d14;
+          \$339  = d14;
       3'h7:
-          \$328  = d15;
+          \$339  = d15;
     endcase
   end
   always @* begin
@@ -6131,21 +6407,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo2)
       3'h0:
-          \$329  = d16;
+          \$340  = d16;
       3'h1:
-          \$329  = d17;
+          \$340  = d17;
       3'h2:
-          \$329  = d18;
+          \$340  = d18;
       3'h3:
-          \$329  = d19;
+          \$340  = d19;
       3'h4:
-          \$329  = d20;
+          \$340  = d20;
       3'h5:
-          \$329  = d21;
+          \$340  = d21;
       3'h6:
-          \$329  = d22;
+          \$340  = d22;
       3'h7:
-          \$329  = d23;
+          \$340  = d23;
     endcase
   end
   always @* begin
@@ -6153,21 +6429,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo3)
       3'h0:
-          \$330  = d24;
+          \$341  = d24;
       3'h1:
-          \$330  = d25;
+          \$341  = d25;
       3'h2:
-          \$330  = d26;
+          \$341  = d26;
       3'h3:
-          \$330  = d27;
+          \$341  = d27;
       3'h4:
-          \$330  = d28;
+          \$341  = d28;
       3'h5:
-          \$330  = d29;
+          \$341  = d29;
       3'h6:
-          \$330  = d30;
+          \$341  = d30;
       3'h7:
-          \$330  = d31;
+          \$341  = d31;
     endcase
   end
   always @* begin
@@ -6175,21 +6451,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo4)
       3'h0:
-          \$331  = d32;
+          \$342  = d32;
       3'h1:
-          \$331  = d33;
+          \$342  = d33;
       3'h2:
-          \$331  = d34;
+          \$342  = d34;
       3'h3:
-          \$331  = d35;
+          \$342  = d35;
       3'h4:
-          \$331  = d36;
+          \$342  = d36;
       3'h5:
-          \$331  = d37;
+          \$342  = d37;
       3'h6:
-          \$331  = d38;
+          \$342  = d38;
       3'h7:
-          \$331  = d39;
+          \$342  = d39;
     endcase
   end
   always @* begin
@@ -6197,21 +6473,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo5)
       3'h0:
-          \$332  = d40;
+          \$343  = d40;
       3'h1:
-          \$332  = d41;
+          \$343  = d41;
       3'h2:
-          \$332  = d42;
+          \$343  = d42;
       3'h3:
-          \$332  = d43;
+          \$343  = d43;
       3'h4:
-          \$332  = d44;
+          \$343  = d44;
       3'h5:
-          \$332  = d45;
+          \$343  = d45;
       3'h6:
-          \$332  = d46;
+          \$343  = d46;
       3'h7:
-          \$332  = d47;
+          \$343  = d47;
     endcase
   end
   always @* begin
@@ -6219,21 +6495,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo6)
       3'h0:
-          \$333  = d48;
+          \$344  = d48;
       3'h1:
-          \$333  = d49;
+          \$344  = d49;
       3'h2:
-          \$333  = d50;
+          \$344  = d50;
       3'h3:
-          \$333  = d51;
+          \$344  = d51;
       3'h4:
-          \$333  = d52;
+          \$344  = d52;
       3'h5:
-          \$333  = d53;
+          \$344  = d53;
       3'h6:
-          \$333  = d54;
+          \$344  = d54;
       3'h7:
-          \$333  = d55;
+          \$344  = d55;
     endcase
   end
   always @* begin
@@ -6241,21 +6517,21 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s0_c_lo7)
       3'h0:
-          \$334  = d56;
+          \$345  = d56;
       3'h1:
-          \$334  = d57;
+          \$345  = d57;
       3'h2:
-          \$334  = d58;
+          \$345  = d58;
       3'h3:
-          \$334  = d59;
+          \$345  = d59;
       3'h4:
-          \$334  = d60;
+          \$345  = d60;
       3'h5:
-          \$334  = d61;
+          \$345  = d61;
       3'h6:
-          \$334  = d62;
+          \$345  = d62;
       3'h7:
-          \$334  = d63;
+          \$345  = d63;
     endcase
   end
   always @* begin
@@ -6263,781 +6539,705 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     (* full_case = 32'd1 *)
     casez (s1_c[5:3])
       3'h0:
-          \$335  = pwa_part0;
+          \$346  = pwa_part0;
       3'h1:
-          \$335  = pwa_part1;
+          \$346  = pwa_part1;
       3'h2:
-          \$335  = pwa_part2;
+          \$346  = pwa_part2;
       3'h3:
-          \$335  = pwa_part3;
+          \$346  = pwa_part3;
       3'h4:
-          \$335  = pwa_part4;
+          \$346  = pwa_part4;
       3'h5:
-          \$335  = pwa_part5;
+          \$346  = pwa_part5;
       3'h6:
-          \$335  = pwa_part6;
+          \$346  = pwa_part6;
       3'h7:
-          \$335  = pwa_part7;
+          \$346  = pwa_part7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = 3'h0;
+    \$747  = 3'h0;
     casez (oy)
       3'h0:
-          \$732  = 3'h4;
+          \$747  = 3'h4;
       3'h1:
-          \$732  = 3'h4;
+          \$747  = 3'h4;
       3'h2:
-          \$732  = 3'h4;
+          \$747  = 3'h4;
       3'h3:
-          \$732  = 3'h4;
+          \$747  = 3'h4;
       3'h4:
-          \$732  = 3'h2;
+          \$747  = 3'h2;
       3'h5:
-          \$732  = 3'h2;
+          \$747  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = 3'h0;
+    \$750  = 3'h0;
     casez (ox)
       5'h00:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h01:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h02:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h03:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h04:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h05:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h06:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h07:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h08:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h09:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0a:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0b:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0c:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0d:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0e:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h0f:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h10:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h11:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h12:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h13:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h14:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h15:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h16:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h17:
-          \$735  = 3'h4;
+          \$750  = 3'h4;
       5'h18:
-          \$735  = 3'h2;
+          \$750  = 3'h2;
       5'h19:
-          \$735  = 3'h2;
+          \$750  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = 3'h0;
+    \$758  = 3'h0;
     casez (oy)
       3'h0:
-          \$743  = 3'h4;
+          \$758  = 3'h4;
       3'h1:
-          \$743  = 3'h4;
+          \$758  = 3'h4;
       3'h2:
-          \$743  = 3'h4;
+          \$758  = 3'h4;
       3'h3:
-          \$743  = 3'h4;
+          \$758  = 3'h4;
       3'h4:
-          \$743  = 3'h2;
+          \$758  = 3'h2;
       3'h5:
-          \$743  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = 3'h0;
-    casez (ox)
-      5'h00:
-          \$746  = 3'h4;
-      5'h01:
-          \$746  = 3'h4;
-      5'h02:
-          \$746  = 3'h4;
-      5'h03:
-          \$746  = 3'h4;
-      5'h04:
-          \$746  = 3'h4;
-      5'h05:
-          \$746  = 3'h4;
-      5'h06:
-          \$746  = 3'h4;
-      5'h07:
-          \$746  = 3'h4;
-      5'h08:
-          \$746  = 3'h4;
-      5'h09:
-          \$746  = 3'h4;
-      5'h0a:
-          \$746  = 3'h4;
-      5'h0b:
-          \$746  = 3'h4;
-      5'h0c:
-          \$746  = 3'h4;
-      5'h0d:
-          \$746  = 3'h4;
-      5'h0e:
-          \$746  = 3'h4;
-      5'h0f:
-          \$746  = 3'h4;
-      5'h10:
-          \$746  = 3'h4;
-      5'h11:
-          \$746  = 3'h4;
-      5'h12:
-          \$746  = 3'h4;
-      5'h13:
-          \$746  = 3'h4;
-      5'h14:
-          \$746  = 3'h4;
-      5'h15:
-          \$746  = 3'h4;
-      5'h16:
-          \$746  = 3'h4;
-      5'h17:
-          \$746  = 3'h4;
-      5'h18:
-          \$746  = 3'h2;
-      5'h19:
-          \$746  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = 3'h0;
-    casez (oy)
-      3'h0:
-          \$751  = 3'h1;
-      3'h1:
-          \$751  = 3'h0;
-      3'h2:
-          \$751  = 3'h0;
-      3'h3:
-          \$751  = 3'h0;
-      3'h4:
-          \$751  = 3'h0;
-      3'h5:
-          \$751  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = 3'h0;
-    casez (ox)
-      5'h00:
-          \$755  = 3'h2;
-      5'h01:
-          \$755  = 3'h0;
-      5'h02:
-          \$755  = 3'h0;
-      5'h03:
-          \$755  = 3'h0;
-      5'h04:
-          \$755  = 3'h0;
-      5'h05:
-          \$755  = 3'h0;
-      5'h06:
-          \$755  = 3'h0;
-      5'h07:
-          \$755  = 3'h0;
-      5'h08:
-          \$755  = 3'h0;
-      5'h09:
-          \$755  = 3'h0;
-      5'h0a:
-          \$755  = 3'h0;
-      5'h0b:
-          \$755  = 3'h0;
-      5'h0c:
-          \$755  = 3'h0;
-      5'h0d:
-          \$755  = 3'h0;
-      5'h0e:
-          \$755  = 3'h0;
-      5'h0f:
-          \$755  = 3'h0;
-      5'h10:
-          \$755  = 3'h0;
-      5'h11:
-          \$755  = 3'h0;
-      5'h12:
-          \$755  = 3'h0;
-      5'h13:
-          \$755  = 3'h0;
-      5'h14:
-          \$755  = 3'h0;
-      5'h15:
-          \$755  = 3'h0;
-      5'h16:
-          \$755  = 3'h0;
-      5'h17:
-          \$755  = 3'h0;
-      5'h18:
-          \$755  = 3'h0;
-      5'h19:
-          \$755  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = 3'h0;
-    casez (oy)
-      3'h0:
-          \$756  = 3'h1;
-      3'h1:
-          \$756  = 3'h0;
-      3'h2:
-          \$756  = 3'h0;
-      3'h3:
-          \$756  = 3'h0;
-      3'h4:
-          \$756  = 3'h0;
-      3'h5:
-          \$756  = 3'h0;
+          \$758  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$761  = 3'h0;
-    casez (\$760 )
-      6'h00:
+    casez (ox)
+      5'h00:
+          \$761  = 3'h4;
+      5'h01:
+          \$761  = 3'h4;
+      5'h02:
+          \$761  = 3'h4;
+      5'h03:
+          \$761  = 3'h4;
+      5'h04:
+          \$761  = 3'h4;
+      5'h05:
+          \$761  = 3'h4;
+      5'h06:
+          \$761  = 3'h4;
+      5'h07:
+          \$761  = 3'h4;
+      5'h08:
+          \$761  = 3'h4;
+      5'h09:
+          \$761  = 3'h4;
+      5'h0a:
+          \$761  = 3'h4;
+      5'h0b:
+          \$761  = 3'h4;
+      5'h0c:
+          \$761  = 3'h4;
+      5'h0d:
+          \$761  = 3'h4;
+      5'h0e:
+          \$761  = 3'h4;
+      5'h0f:
+          \$761  = 3'h4;
+      5'h10:
+          \$761  = 3'h4;
+      5'h11:
+          \$761  = 3'h4;
+      5'h12:
+          \$761  = 3'h4;
+      5'h13:
+          \$761  = 3'h4;
+      5'h14:
+          \$761  = 3'h4;
+      5'h15:
+          \$761  = 3'h4;
+      5'h16:
+          \$761  = 3'h4;
+      5'h17:
+          \$761  = 3'h4;
+      5'h18:
           \$761  = 3'h2;
-      6'h01:
-          \$761  = 3'h0;
-      6'h02:
-          \$761  = 3'h0;
-      6'h03:
-          \$761  = 3'h0;
-      6'h04:
-          \$761  = 3'h0;
-      6'h05:
-          \$761  = 3'h0;
-      6'h06:
-          \$761  = 3'h0;
-      6'h07:
-          \$761  = 3'h0;
-      6'h08:
-          \$761  = 3'h0;
-      6'h09:
-          \$761  = 3'h0;
-      6'h0a:
-          \$761  = 3'h0;
-      6'h0b:
-          \$761  = 3'h0;
-      6'h0c:
-          \$761  = 3'h0;
-      6'h0d:
-          \$761  = 3'h0;
-      6'h0e:
-          \$761  = 3'h0;
-      6'h0f:
-          \$761  = 3'h0;
-      6'h10:
-          \$761  = 3'h0;
-      6'h11:
-          \$761  = 3'h0;
-      6'h12:
-          \$761  = 3'h0;
-      6'h13:
-          \$761  = 3'h0;
-      6'h14:
-          \$761  = 3'h0;
-      6'h15:
-          \$761  = 3'h0;
-      6'h16:
-          \$761  = 3'h0;
-      6'h17:
-          \$761  = 3'h0;
-      6'h18:
-          \$761  = 3'h0;
-      6'h19:
-          \$761  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = 3'h0;
-    casez (\$764 )
-      4'h0:
-          \$765  = 3'h1;
-      4'h1:
-          \$765  = 3'h0;
-      4'h2:
-          \$765  = 3'h0;
-      4'h3:
-          \$765  = 3'h0;
-      4'h4:
-          \$765  = 3'h0;
-      4'h5:
-          \$765  = 3'h0;
+      5'h19:
+          \$761  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$766  = 3'h0;
-    casez (ox)
-      5'h00:
-          \$766  = 3'h2;
-      5'h01:
-          \$766  = 3'h0;
-      5'h02:
-          \$766  = 3'h0;
-      5'h03:
-          \$766  = 3'h0;
-      5'h04:
-          \$766  = 3'h0;
-      5'h05:
-          \$766  = 3'h0;
-      5'h06:
-          \$766  = 3'h0;
-      5'h07:
-          \$766  = 3'h0;
-      5'h08:
-          \$766  = 3'h0;
-      5'h09:
-          \$766  = 3'h0;
-      5'h0a:
-          \$766  = 3'h0;
-      5'h0b:
-          \$766  = 3'h0;
-      5'h0c:
-          \$766  = 3'h0;
-      5'h0d:
-          \$766  = 3'h0;
-      5'h0e:
-          \$766  = 3'h0;
-      5'h0f:
-          \$766  = 3'h0;
-      5'h10:
-          \$766  = 3'h0;
-      5'h11:
-          \$766  = 3'h0;
-      5'h12:
-          \$766  = 3'h0;
-      5'h13:
-          \$766  = 3'h0;
-      5'h14:
-          \$766  = 3'h0;
-      5'h15:
-          \$766  = 3'h0;
-      5'h16:
-          \$766  = 3'h0;
-      5'h17:
-          \$766  = 3'h0;
-      5'h18:
-          \$766  = 3'h0;
-      5'h19:
-          \$766  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = 2'h0;
     casez (oy)
       3'h0:
-          \$783  = 2'h2;
+          \$766  = 3'h1;
       3'h1:
-          \$783  = 2'h2;
+          \$766  = 3'h0;
       3'h2:
-          \$783  = 2'h2;
+          \$766  = 3'h0;
       3'h3:
-          \$783  = 2'h2;
+          \$766  = 3'h0;
       3'h4:
-          \$783  = 2'h1;
+          \$766  = 3'h0;
       3'h5:
-          \$783  = 2'h1;
+          \$766  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = 2'h0;
+    \$770  = 3'h0;
     casez (ox)
       5'h00:
-          \$786  = 2'h2;
+          \$770  = 3'h2;
       5'h01:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h02:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h03:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h04:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h05:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h06:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h07:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h08:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h09:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0a:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0b:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0c:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0d:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0e:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h0f:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h10:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h11:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h12:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h13:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h14:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h15:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h16:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h17:
-          \$786  = 2'h2;
+          \$770  = 3'h0;
       5'h18:
-          \$786  = 2'h1;
+          \$770  = 3'h0;
       5'h19:
-          \$786  = 2'h1;
+          \$770  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = 2'h0;
+    \$771  = 3'h0;
     casez (oy)
       3'h0:
-          \$793  = 2'h1;
+          \$771  = 3'h1;
       3'h1:
-          \$793  = 2'h0;
+          \$771  = 3'h0;
       3'h2:
-          \$793  = 2'h0;
+          \$771  = 3'h0;
       3'h3:
-          \$793  = 2'h0;
+          \$771  = 3'h0;
       3'h4:
-          \$793  = 2'h0;
+          \$771  = 3'h0;
       3'h5:
-          \$793  = 2'h0;
+          \$771  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$795  = 2'h1;
-      5'h01:
-          \$795  = 2'h0;
-      5'h02:
-          \$795  = 2'h0;
-      5'h03:
-          \$795  = 2'h0;
-      5'h04:
-          \$795  = 2'h0;
-      5'h05:
-          \$795  = 2'h0;
-      5'h06:
-          \$795  = 2'h0;
-      5'h07:
-          \$795  = 2'h0;
-      5'h08:
-          \$795  = 2'h0;
-      5'h09:
-          \$795  = 2'h0;
-      5'h0a:
-          \$795  = 2'h0;
-      5'h0b:
-          \$795  = 2'h0;
-      5'h0c:
-          \$795  = 2'h0;
-      5'h0d:
-          \$795  = 2'h0;
-      5'h0e:
-          \$795  = 2'h0;
-      5'h0f:
-          \$795  = 2'h0;
-      5'h10:
-          \$795  = 2'h0;
-      5'h11:
-          \$795  = 2'h0;
-      5'h12:
-          \$795  = 2'h0;
-      5'h13:
-          \$795  = 2'h0;
-      5'h14:
-          \$795  = 2'h0;
-      5'h15:
-          \$795  = 2'h0;
-      5'h16:
-          \$795  = 2'h0;
-      5'h17:
-          \$795  = 2'h0;
-      5'h18:
-          \$795  = 2'h0;
-      5'h19:
-          \$795  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$796  = 2'h1;
-      3'h1:
-          \$796  = 2'h0;
-      3'h2:
-          \$796  = 2'h0;
-      3'h3:
-          \$796  = 2'h0;
-      3'h4:
-          \$796  = 2'h0;
-      3'h5:
-          \$796  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = 2'h0;
-    casez (\$825 )
+    \$776  = 3'h0;
+    casez (\$775 )
       6'h00:
-          \$826  = 2'h1;
+          \$776  = 3'h2;
       6'h01:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h02:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h03:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h04:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h05:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h06:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h07:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h08:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h09:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0a:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0b:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0c:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0d:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0e:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h0f:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h10:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h11:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h12:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h13:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h14:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h15:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h16:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h17:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h18:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
       6'h19:
-          \$826  = 2'h0;
+          \$776  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = 2'h0;
-    casez (\$829 )
+    \$780  = 3'h0;
+    casez (\$779 )
       4'h0:
-          \$830  = 2'h1;
+          \$780  = 3'h1;
       4'h1:
-          \$830  = 2'h0;
+          \$780  = 3'h0;
       4'h2:
-          \$830  = 2'h0;
+          \$780  = 3'h0;
       4'h3:
-          \$830  = 2'h0;
+          \$780  = 3'h0;
       4'h4:
-          \$830  = 2'h0;
+          \$780  = 3'h0;
       4'h5:
-          \$830  = 2'h0;
+          \$780  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = 2'h0;
+    \$781  = 3'h0;
     casez (ox)
       5'h00:
-          \$831  = 2'h1;
+          \$781  = 3'h2;
       5'h01:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h02:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h03:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h04:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h05:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h06:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h07:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h08:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h09:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0a:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0b:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0c:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0d:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0e:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h0f:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h10:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h11:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h12:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h13:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h14:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h15:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h16:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h17:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h18:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
       5'h19:
-          \$831  = 2'h0;
+          \$781  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = 2'h0;
+    \$799  = 2'h0;
     casez (oy)
       3'h0:
-          \$848  = 2'h2;
+          \$799  = 2'h2;
       3'h1:
-          \$848  = 2'h2;
+          \$799  = 2'h2;
       3'h2:
-          \$848  = 2'h2;
+          \$799  = 2'h2;
       3'h3:
-          \$848  = 2'h2;
+          \$799  = 2'h2;
       3'h4:
-          \$848  = 2'h1;
+          \$799  = 2'h1;
       3'h5:
-          \$848  = 2'h1;
+          \$799  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = 2'h0;
+    \$802  = 2'h0;
     casez (ox)
       5'h00:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h01:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h02:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h03:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h04:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h05:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h06:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h07:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h08:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h09:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0a:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0b:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0c:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0d:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0e:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h0f:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h10:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h11:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h12:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h13:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h14:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h15:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h16:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h17:
-          \$851  = 2'h2;
+          \$802  = 2'h2;
       5'h18:
-          \$851  = 2'h1;
+          \$802  = 2'h1;
       5'h19:
-          \$851  = 2'h1;
+          \$802  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$809  = 2'h1;
+      3'h1:
+          \$809  = 2'h0;
+      3'h2:
+          \$809  = 2'h0;
+      3'h3:
+          \$809  = 2'h0;
+      3'h4:
+          \$809  = 2'h0;
+      3'h5:
+          \$809  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$811  = 2'h1;
+      5'h01:
+          \$811  = 2'h0;
+      5'h02:
+          \$811  = 2'h0;
+      5'h03:
+          \$811  = 2'h0;
+      5'h04:
+          \$811  = 2'h0;
+      5'h05:
+          \$811  = 2'h0;
+      5'h06:
+          \$811  = 2'h0;
+      5'h07:
+          \$811  = 2'h0;
+      5'h08:
+          \$811  = 2'h0;
+      5'h09:
+          \$811  = 2'h0;
+      5'h0a:
+          \$811  = 2'h0;
+      5'h0b:
+          \$811  = 2'h0;
+      5'h0c:
+          \$811  = 2'h0;
+      5'h0d:
+          \$811  = 2'h0;
+      5'h0e:
+          \$811  = 2'h0;
+      5'h0f:
+          \$811  = 2'h0;
+      5'h10:
+          \$811  = 2'h0;
+      5'h11:
+          \$811  = 2'h0;
+      5'h12:
+          \$811  = 2'h0;
+      5'h13:
+          \$811  = 2'h0;
+      5'h14:
+          \$811  = 2'h0;
+      5'h15:
+          \$811  = 2'h0;
+      5'h16:
+          \$811  = 2'h0;
+      5'h17:
+          \$811  = 2'h0;
+      5'h18:
+          \$811  = 2'h0;
+      5'h19:
+          \$811  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$812  = 2'h1;
+      3'h1:
+          \$812  = 2'h0;
+      3'h2:
+          \$812  = 2'h0;
+      3'h3:
+          \$812  = 2'h0;
+      3'h4:
+          \$812  = 2'h0;
+      3'h5:
+          \$812  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = 2'h0;
+    casez (\$834 )
+      6'h00:
+          \$835  = 2'h1;
+      6'h01:
+          \$835  = 2'h0;
+      6'h02:
+          \$835  = 2'h0;
+      6'h03:
+          \$835  = 2'h0;
+      6'h04:
+          \$835  = 2'h0;
+      6'h05:
+          \$835  = 2'h0;
+      6'h06:
+          \$835  = 2'h0;
+      6'h07:
+          \$835  = 2'h0;
+      6'h08:
+          \$835  = 2'h0;
+      6'h09:
+          \$835  = 2'h0;
+      6'h0a:
+          \$835  = 2'h0;
+      6'h0b:
+          \$835  = 2'h0;
+      6'h0c:
+          \$835  = 2'h0;
+      6'h0d:
+          \$835  = 2'h0;
+      6'h0e:
+          \$835  = 2'h0;
+      6'h0f:
+          \$835  = 2'h0;
+      6'h10:
+          \$835  = 2'h0;
+      6'h11:
+          \$835  = 2'h0;
+      6'h12:
+          \$835  = 2'h0;
+      6'h13:
+          \$835  = 2'h0;
+      6'h14:
+          \$835  = 2'h0;
+      6'h15:
+          \$835  = 2'h0;
+      6'h16:
+          \$835  = 2'h0;
+      6'h17:
+          \$835  = 2'h0;
+      6'h18:
+          \$835  = 2'h0;
+      6'h19:
+          \$835  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = 2'h0;
+    casez (\$838 )
+      4'h0:
+          \$839  = 2'h1;
+      4'h1:
+          \$839  = 2'h0;
+      4'h2:
+          \$839  = 2'h0;
+      4'h3:
+          \$839  = 2'h0;
+      4'h4:
+          \$839  = 2'h0;
+      4'h5:
+          \$839  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$840  = 2'h1;
+      5'h01:
+          \$840  = 2'h0;
+      5'h02:
+          \$840  = 2'h0;
+      5'h03:
+          \$840  = 2'h0;
+      5'h04:
+          \$840  = 2'h0;
+      5'h05:
+          \$840  = 2'h0;
+      5'h06:
+          \$840  = 2'h0;
+      5'h07:
+          \$840  = 2'h0;
+      5'h08:
+          \$840  = 2'h0;
+      5'h09:
+          \$840  = 2'h0;
+      5'h0a:
+          \$840  = 2'h0;
+      5'h0b:
+          \$840  = 2'h0;
+      5'h0c:
+          \$840  = 2'h0;
+      5'h0d:
+          \$840  = 2'h0;
+      5'h0e:
+          \$840  = 2'h0;
+      5'h0f:
+          \$840  = 2'h0;
+      5'h10:
+          \$840  = 2'h0;
+      5'h11:
+          \$840  = 2'h0;
+      5'h12:
+          \$840  = 2'h0;
+      5'h13:
+          \$840  = 2'h0;
+      5'h14:
+          \$840  = 2'h0;
+      5'h15:
+          \$840  = 2'h0;
+      5'h16:
+          \$840  = 2'h0;
+      5'h17:
+          \$840  = 2'h0;
+      5'h18:
+          \$840  = 2'h0;
+      5'h19:
+          \$840  = 2'h0;
     endcase
   end
   always @* begin
@@ -7045,835 +7245,911 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     \$858  = 2'h0;
     casez (oy)
       3'h0:
-          \$858  = 2'h1;
+          \$858  = 2'h2;
       3'h1:
-          \$858  = 2'h0;
+          \$858  = 2'h2;
       3'h2:
-          \$858  = 2'h0;
+          \$858  = 2'h2;
       3'h3:
-          \$858  = 2'h0;
+          \$858  = 2'h2;
       3'h4:
-          \$858  = 2'h0;
+          \$858  = 2'h1;
       3'h5:
-          \$858  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$860  = 2'h1;
-      5'h01:
-          \$860  = 2'h0;
-      5'h02:
-          \$860  = 2'h0;
-      5'h03:
-          \$860  = 2'h0;
-      5'h04:
-          \$860  = 2'h0;
-      5'h05:
-          \$860  = 2'h0;
-      5'h06:
-          \$860  = 2'h0;
-      5'h07:
-          \$860  = 2'h0;
-      5'h08:
-          \$860  = 2'h0;
-      5'h09:
-          \$860  = 2'h0;
-      5'h0a:
-          \$860  = 2'h0;
-      5'h0b:
-          \$860  = 2'h0;
-      5'h0c:
-          \$860  = 2'h0;
-      5'h0d:
-          \$860  = 2'h0;
-      5'h0e:
-          \$860  = 2'h0;
-      5'h0f:
-          \$860  = 2'h0;
-      5'h10:
-          \$860  = 2'h0;
-      5'h11:
-          \$860  = 2'h0;
-      5'h12:
-          \$860  = 2'h0;
-      5'h13:
-          \$860  = 2'h0;
-      5'h14:
-          \$860  = 2'h0;
-      5'h15:
-          \$860  = 2'h0;
-      5'h16:
-          \$860  = 2'h0;
-      5'h17:
-          \$860  = 2'h0;
-      5'h18:
-          \$860  = 2'h0;
-      5'h19:
-          \$860  = 2'h0;
+          \$858  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$861  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
+          \$861  = 2'h2;
+      5'h01:
+          \$861  = 2'h2;
+      5'h02:
+          \$861  = 2'h2;
+      5'h03:
+          \$861  = 2'h2;
+      5'h04:
+          \$861  = 2'h2;
+      5'h05:
+          \$861  = 2'h2;
+      5'h06:
+          \$861  = 2'h2;
+      5'h07:
+          \$861  = 2'h2;
+      5'h08:
+          \$861  = 2'h2;
+      5'h09:
+          \$861  = 2'h2;
+      5'h0a:
+          \$861  = 2'h2;
+      5'h0b:
+          \$861  = 2'h2;
+      5'h0c:
+          \$861  = 2'h2;
+      5'h0d:
+          \$861  = 2'h2;
+      5'h0e:
+          \$861  = 2'h2;
+      5'h0f:
+          \$861  = 2'h2;
+      5'h10:
+          \$861  = 2'h2;
+      5'h11:
+          \$861  = 2'h2;
+      5'h12:
+          \$861  = 2'h2;
+      5'h13:
+          \$861  = 2'h2;
+      5'h14:
+          \$861  = 2'h2;
+      5'h15:
+          \$861  = 2'h2;
+      5'h16:
+          \$861  = 2'h2;
+      5'h17:
+          \$861  = 2'h2;
+      5'h18:
           \$861  = 2'h1;
-      3'h1:
-          \$861  = 2'h0;
-      3'h2:
-          \$861  = 2'h0;
-      3'h3:
-          \$861  = 2'h0;
-      3'h4:
-          \$861  = 2'h0;
-      3'h5:
-          \$861  = 2'h0;
+      5'h19:
+          \$861  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = 2'h0;
-    casez (\$890 )
+    \$868  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$868  = 2'h1;
+      3'h1:
+          \$868  = 2'h0;
+      3'h2:
+          \$868  = 2'h0;
+      3'h3:
+          \$868  = 2'h0;
+      3'h4:
+          \$868  = 2'h0;
+      3'h5:
+          \$868  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$870  = 2'h1;
+      5'h01:
+          \$870  = 2'h0;
+      5'h02:
+          \$870  = 2'h0;
+      5'h03:
+          \$870  = 2'h0;
+      5'h04:
+          \$870  = 2'h0;
+      5'h05:
+          \$870  = 2'h0;
+      5'h06:
+          \$870  = 2'h0;
+      5'h07:
+          \$870  = 2'h0;
+      5'h08:
+          \$870  = 2'h0;
+      5'h09:
+          \$870  = 2'h0;
+      5'h0a:
+          \$870  = 2'h0;
+      5'h0b:
+          \$870  = 2'h0;
+      5'h0c:
+          \$870  = 2'h0;
+      5'h0d:
+          \$870  = 2'h0;
+      5'h0e:
+          \$870  = 2'h0;
+      5'h0f:
+          \$870  = 2'h0;
+      5'h10:
+          \$870  = 2'h0;
+      5'h11:
+          \$870  = 2'h0;
+      5'h12:
+          \$870  = 2'h0;
+      5'h13:
+          \$870  = 2'h0;
+      5'h14:
+          \$870  = 2'h0;
+      5'h15:
+          \$870  = 2'h0;
+      5'h16:
+          \$870  = 2'h0;
+      5'h17:
+          \$870  = 2'h0;
+      5'h18:
+          \$870  = 2'h0;
+      5'h19:
+          \$870  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$871  = 2'h1;
+      3'h1:
+          \$871  = 2'h0;
+      3'h2:
+          \$871  = 2'h0;
+      3'h3:
+          \$871  = 2'h0;
+      3'h4:
+          \$871  = 2'h0;
+      3'h5:
+          \$871  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = 2'h0;
+    casez (\$893 )
       6'h00:
-          \$891  = 2'h1;
+          \$894  = 2'h1;
       6'h01:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h02:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h03:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h04:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h05:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h06:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h07:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h08:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h09:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0a:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0b:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0c:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0d:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0e:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h0f:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h10:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h11:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h12:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h13:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h14:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h15:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h16:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h17:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h18:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
       6'h19:
-          \$891  = 2'h0;
+          \$894  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = 2'h0;
-    casez (\$894 )
+    \$898  = 2'h0;
+    casez (\$897 )
       4'h0:
-          \$895  = 2'h1;
+          \$898  = 2'h1;
       4'h1:
-          \$895  = 2'h0;
+          \$898  = 2'h0;
       4'h2:
-          \$895  = 2'h0;
+          \$898  = 2'h0;
       4'h3:
-          \$895  = 2'h0;
+          \$898  = 2'h0;
       4'h4:
-          \$895  = 2'h0;
+          \$898  = 2'h0;
       4'h5:
-          \$895  = 2'h0;
+          \$898  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = 2'h0;
+    \$899  = 2'h0;
     casez (ox)
       5'h00:
-          \$896  = 2'h1;
+          \$899  = 2'h1;
       5'h01:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h02:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h03:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h04:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h05:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h06:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h07:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h08:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h09:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0a:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0b:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0c:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0d:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0e:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h0f:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h10:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h11:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h12:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h13:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h14:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h15:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h16:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h17:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h18:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
       5'h19:
-          \$896  = 2'h0;
+          \$899  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = 2'h0;
+    \$917  = 2'h0;
     casez (oy)
       3'h0:
-          \$913  = 2'h2;
+          \$917  = 2'h2;
       3'h1:
-          \$913  = 2'h2;
+          \$917  = 2'h2;
       3'h2:
-          \$913  = 2'h2;
+          \$917  = 2'h2;
       3'h3:
-          \$913  = 2'h2;
+          \$917  = 2'h2;
       3'h4:
-          \$913  = 2'h1;
+          \$917  = 2'h1;
       3'h5:
-          \$913  = 2'h1;
+          \$917  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = 2'h0;
+    \$920  = 2'h0;
     casez (ox)
       5'h00:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h01:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h02:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h03:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h04:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h05:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h06:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h07:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h08:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h09:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0a:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0b:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0c:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0d:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0e:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h0f:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h10:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h11:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h12:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h13:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h14:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h15:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h16:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h17:
-          \$916  = 2'h2;
+          \$920  = 2'h2;
       5'h18:
-          \$916  = 2'h1;
+          \$920  = 2'h1;
       5'h19:
-          \$916  = 2'h1;
+          \$920  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = 2'h0;
+    \$927  = 2'h0;
     casez (oy)
       3'h0:
-          \$923  = 2'h1;
+          \$927  = 2'h1;
       3'h1:
-          \$923  = 2'h0;
+          \$927  = 2'h0;
       3'h2:
-          \$923  = 2'h0;
+          \$927  = 2'h0;
       3'h3:
-          \$923  = 2'h0;
+          \$927  = 2'h0;
       3'h4:
-          \$923  = 2'h0;
+          \$927  = 2'h0;
       3'h5:
-          \$923  = 2'h0;
+          \$927  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = 2'h0;
+    \$929  = 2'h0;
     casez (ox)
       5'h00:
-          \$925  = 2'h1;
+          \$929  = 2'h1;
       5'h01:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h02:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h03:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h04:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h05:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h06:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h07:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h08:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h09:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0a:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0b:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0c:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0d:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0e:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h0f:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h10:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h11:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h12:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h13:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h14:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h15:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h16:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h17:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h18:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
       5'h19:
-          \$925  = 2'h0;
+          \$929  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = 2'h0;
+    \$930  = 2'h0;
     casez (oy)
       3'h0:
-          \$926  = 2'h1;
+          \$930  = 2'h1;
       3'h1:
-          \$926  = 2'h0;
+          \$930  = 2'h0;
       3'h2:
-          \$926  = 2'h0;
+          \$930  = 2'h0;
       3'h3:
-          \$926  = 2'h0;
+          \$930  = 2'h0;
       3'h4:
-          \$926  = 2'h0;
+          \$930  = 2'h0;
       3'h5:
-          \$926  = 2'h0;
+          \$930  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = 2'h0;
-    casez (\$955 )
+    \$953  = 2'h0;
+    casez (\$952 )
       6'h00:
-          \$956  = 2'h1;
+          \$953  = 2'h1;
       6'h01:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h02:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h03:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h04:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h05:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h06:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h07:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h08:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h09:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0a:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0b:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0c:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0d:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0e:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h0f:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h10:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h11:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h12:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h13:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h14:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h15:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h16:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h17:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h18:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
       6'h19:
-          \$956  = 2'h0;
+          \$953  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = 2'h0;
-    casez (\$959 )
+    \$957  = 2'h0;
+    casez (\$956 )
       4'h0:
-          \$960  = 2'h1;
+          \$957  = 2'h1;
       4'h1:
-          \$960  = 2'h0;
+          \$957  = 2'h0;
       4'h2:
-          \$960  = 2'h0;
+          \$957  = 2'h0;
       4'h3:
-          \$960  = 2'h0;
+          \$957  = 2'h0;
       4'h4:
-          \$960  = 2'h0;
+          \$957  = 2'h0;
       4'h5:
-          \$960  = 2'h0;
+          \$957  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = 2'h0;
+    \$958  = 2'h0;
     casez (ox)
       5'h00:
-          \$961  = 2'h1;
+          \$958  = 2'h1;
       5'h01:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h02:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h03:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h04:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h05:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h06:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h07:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h08:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h09:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0a:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0b:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0c:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0d:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0e:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h0f:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h10:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h11:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h12:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h13:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h14:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h15:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h16:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h17:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h18:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
       5'h19:
-          \$961  = 2'h0;
+          \$958  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = 2'h0;
+    \$976  = 2'h0;
     casez (oy)
       3'h0:
-          \$978  = 2'h2;
+          \$976  = 2'h2;
       3'h1:
-          \$978  = 2'h2;
+          \$976  = 2'h2;
       3'h2:
-          \$978  = 2'h2;
+          \$976  = 2'h2;
       3'h3:
-          \$978  = 2'h2;
+          \$976  = 2'h2;
       3'h4:
-          \$978  = 2'h1;
+          \$976  = 2'h1;
       3'h5:
-          \$978  = 2'h1;
+          \$976  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = 2'h0;
+    \$979  = 2'h0;
     casez (ox)
       5'h00:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h01:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h02:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h03:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h04:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h05:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h06:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h07:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h08:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h09:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0a:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0b:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0c:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0d:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0e:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h0f:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h10:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h11:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h12:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h13:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h14:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h15:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h16:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h17:
-          \$981  = 2'h2;
+          \$979  = 2'h2;
       5'h18:
-          \$981  = 2'h1;
+          \$979  = 2'h1;
       5'h19:
-          \$981  = 2'h1;
+          \$979  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$986  = 2'h1;
+      3'h1:
+          \$986  = 2'h0;
+      3'h2:
+          \$986  = 2'h0;
+      3'h3:
+          \$986  = 2'h0;
+      3'h4:
+          \$986  = 2'h0;
+      3'h5:
+          \$986  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$988  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$988  = 2'h1;
-      3'h1:
-          \$988  = 2'h0;
-      3'h2:
-          \$988  = 2'h0;
-      3'h3:
-          \$988  = 2'h0;
-      3'h4:
-          \$988  = 2'h0;
-      3'h5:
-          \$988  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$990  = 2'h1;
       5'h01:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h02:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h03:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h04:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h05:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h06:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h07:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h08:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h09:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0a:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0b:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0c:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0d:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0e:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h0f:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h10:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h11:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h12:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h13:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h14:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h15:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h16:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h17:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h18:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
       5'h19:
-          \$990  = 2'h0;
+          \$988  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = 2'h0;
+    \$989  = 2'h0;
     casez (oy)
       3'h0:
-          \$991  = 2'h1;
+          \$989  = 2'h1;
       3'h1:
-          \$991  = 2'h0;
+          \$989  = 2'h0;
       3'h2:
-          \$991  = 2'h0;
+          \$989  = 2'h0;
       3'h3:
-          \$991  = 2'h0;
+          \$989  = 2'h0;
       3'h4:
-          \$991  = 2'h0;
+          \$989  = 2'h0;
       3'h5:
-          \$991  = 2'h0;
+          \$989  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = 2'h0;
-    casez (\$1020 )
+    \$1012  = 2'h0;
+    casez (\$1011 )
       6'h00:
-          \$1021  = 2'h1;
+          \$1012  = 2'h1;
       6'h01:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h02:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h03:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h04:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h05:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h06:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h07:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h08:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h09:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0a:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0b:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0c:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0d:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0e:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h0f:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h10:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h11:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h12:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h13:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h14:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h15:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h16:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h17:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h18:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
       6'h19:
-          \$1021  = 2'h0;
+          \$1012  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = 2'h0;
-    casez (\$1024 )
+    \$1016  = 2'h0;
+    casez (\$1015 )
       4'h0:
-          \$1025  = 2'h1;
+          \$1016  = 2'h1;
       4'h1:
-          \$1025  = 2'h0;
+          \$1016  = 2'h0;
       4'h2:
-          \$1025  = 2'h0;
+          \$1016  = 2'h0;
       4'h3:
-          \$1025  = 2'h0;
+          \$1016  = 2'h0;
       4'h4:
-          \$1025  = 2'h0;
+          \$1016  = 2'h0;
       4'h5:
-          \$1025  = 2'h0;
+          \$1016  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = 2'h0;
+    \$1017  = 2'h0;
     casez (ox)
       5'h00:
-          \$1026  = 2'h1;
+          \$1017  = 2'h1;
       5'h01:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h02:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h03:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h04:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h05:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h06:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h07:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h08:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h09:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0a:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0b:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0c:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0d:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0e:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h0f:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h10:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h11:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h12:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h13:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h14:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h15:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h16:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h17:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h18:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
       5'h19:
-          \$1026  = 2'h0;
+          \$1017  = 2'h0;
     endcase
   end
   always @* begin
@@ -7918,7 +8194,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
     load__ready = 1'h0;
     casez (seq_state)
       5'h00:
-          load__ready = \$126 ;
+          load__ready = \$128 ;
     endcase
   end
   always @* begin
@@ -7970,11 +8246,11 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_first = \$133 ;
+          iss_first = \$135 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_first = \$164 ;
+          iss_first = \$166 ;
       5'h04:
           /* empty */;
       5'h05:
@@ -7982,7 +8258,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h06:
           /* empty */;
       5'h07:
-          iss_first = \$194 ;
+          iss_first = \$196 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -7990,7 +8266,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_first = \$224 ;
+          iss_first = \$226 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -7998,7 +8274,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_first = \$254 ;
+          iss_first = \$256 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -8012,39 +8288,39 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_last = \$140 ;
+          iss_last = \$142 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_last = \$169 ;
+          iss_last = \$171 ;
       5'h04:
           /* empty */;
       5'h05:
-          iss_last = \$184 ;
+          iss_last = \$186 ;
       5'h06:
           /* empty */;
       5'h07:
-          iss_last = \$199 ;
+          iss_last = \$201 ;
       5'h08:
           /* empty */;
       5'h09:
-          iss_last = \$214 ;
+          iss_last = \$216 ;
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_last = \$229 ;
+          iss_last = \$231 ;
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_last = \$244 ;
+          iss_last = \$246 ;
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_last = \$259 ;
+          iss_last = \$261 ;
       5'h10:
           /* empty */;
       5'h11:
-          iss_last = \$274 ;
+          iss_last = \$276 ;
     endcase
   end
   always @* begin
@@ -8264,11 +8540,11 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra1 = \$143 [8:0];
+          iss_ra1 = \$145 [8:0];
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra1 = \$172 [8:0];
+          iss_ra1 = \$174 [8:0];
       5'h04:
           /* empty */;
       5'h05:
@@ -8276,7 +8552,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra1 = \$202 [8:0];
+          iss_ra1 = \$204 [8:0];
       5'h08:
           /* empty */;
       5'h09:
@@ -8284,7 +8560,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra1 = \$232 [8:0];
+          iss_ra1 = \$234 [8:0];
       5'h0c:
           /* empty */;
       5'h0d:
@@ -8292,7 +8568,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra1 = \$262 [8:0];
+          iss_ra1 = \$264 [8:0];
     endcase
   end
   always @* begin
@@ -8302,11 +8578,11 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra2 = { 2'h0, \$145  };
+          iss_ra2 = { 2'h0, \$147  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra2 = { 4'h0, \$174  };
+          iss_ra2 = { 4'h0, \$176  };
       5'h04:
           /* empty */;
       5'h05:
@@ -8314,7 +8590,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra2 = { 4'h0, \$204  };
+          iss_ra2 = { 4'h0, \$206  };
       5'h08:
           /* empty */;
       5'h09:
@@ -8322,7 +8598,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra2 = { 4'h0, \$234  };
+          iss_ra2 = { 4'h0, \$236  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -8330,7 +8606,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra2 = { 4'h0, \$264  };
+          iss_ra2 = { 4'h0, \$266  };
     endcase
   end
   always @* begin
@@ -8340,39 +8616,39 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa1 = { 2'h0, \$147  };
+          iss_wa1 = { 2'h0, \$149  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa1 = { 4'h0, \$175  };
+          iss_wa1 = { 4'h0, \$177  };
       5'h04:
           /* empty */;
       5'h05:
-          iss_wa1 = { 3'h0, \$186  };
+          iss_wa1 = { 3'h0, \$188  };
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa1 = { 2'h0, \$205  };
+          iss_wa1 = { 2'h0, \$207  };
       5'h08:
           /* empty */;
       5'h09:
-          iss_wa1 = { 2'h0, \$216  };
+          iss_wa1 = { 2'h0, \$218  };
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa1 = { 1'h0, \$235  };
+          iss_wa1 = { 1'h0, \$237  };
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_wa1 = { 1'h0, \$246  };
+          iss_wa1 = { 1'h0, \$248  };
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa1 = { 1'h0, \$265  };
+          iss_wa1 = { 1'h0, \$267  };
       5'h10:
           /* empty */;
       5'h11:
-          iss_wa1 = { 1'h0, \$276  };
+          iss_wa1 = { 1'h0, \$278  };
     endcase
   end
   always @* begin
@@ -8382,11 +8658,11 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa2 = { 3'h0, \$150  };
+          iss_wa2 = { 3'h0, \$152  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa2 = { 5'h00, \$177  };
+          iss_wa2 = { 5'h00, \$179  };
       5'h04:
           /* empty */;
       5'h05:
@@ -8394,7 +8670,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa2 = { 5'h00, \$207  };
+          iss_wa2 = { 5'h00, \$209  };
       5'h08:
           /* empty */;
       5'h09:
@@ -8402,7 +8678,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa2 = { 5'h00, \$237  };
+          iss_wa2 = { 5'h00, \$239  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -8410,7 +8686,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa2 = { 5'h00, \$267  };
+          iss_wa2 = { 5'h00, \$269  };
       5'h10:
           /* empty */;
       5'h11:
@@ -8424,7 +8700,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h00:
           /* empty */;
       5'h01:
-          if (\$159 ) begin
+          if (\$161 ) begin
             iss_valid = 1'h1;
           end
       5'h02:
@@ -8434,7 +8710,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h04:
           /* empty */;
       5'h05:
-          if (\$189 ) begin
+          if (\$191 ) begin
             iss_valid = 1'h1;
           end
       5'h06:
@@ -8444,7 +8720,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h08:
           /* empty */;
       5'h09:
-          if (\$219 ) begin
+          if (\$221 ) begin
             iss_valid = 1'h1;
           end
       5'h0a:
@@ -8454,7 +8730,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$249 ) begin
+          if (\$251 ) begin
             iss_valid = 1'h1;
           end
       5'h0e:
@@ -8464,7 +8740,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h10:
           /* empty */;
       5'h11:
-          if (\$279 ) begin
+          if (\$281 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -8484,7 +8760,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h04:
           /* empty */;
       5'h05:
-          pw_idx1 = { \$183 , \$182 , \$181 , \$180 , \$179 , \$178  };
+          pw_idx1 = { \$185 , \$184 , \$183 , \$182 , \$181 , \$180  };
     endcase
   end
   always @* begin
@@ -8502,7 +8778,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h04:
           /* empty */;
       5'h05:
-          iss_zero = \$185 ;
+          iss_zero = \$187 ;
       5'h06:
           /* empty */;
       5'h07:
@@ -8510,7 +8786,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h08:
           /* empty */;
       5'h09:
-          iss_zero = \$215 ;
+          iss_zero = \$217 ;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -8518,7 +8794,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_zero = \$245 ;
+          iss_zero = \$247 ;
       5'h0e:
           /* empty */;
       5'h0f:
@@ -8526,7 +8802,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h10:
           /* empty */;
       5'h11:
-          iss_zero = \$275 ;
+          iss_zero = \$277 ;
     endcase
   end
   always @* begin
@@ -8552,7 +8828,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h08:
           /* empty */;
       5'h09:
-          pw_idx2 = { \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
+          pw_idx2 = { \$215 , \$214 , \$213 , \$212 , \$211 , \$210  };
     endcase
   end
   always @* begin
@@ -8586,7 +8862,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0c:
           /* empty */;
       5'h0d:
-          pw_idx3 = { \$243 , \$242 , \$241 , \$240 , \$239 , \$238  };
+          pw_idx3 = { \$245 , \$244 , \$243 , \$242 , \$241 , \$240  };
     endcase
   end
   always @* begin
@@ -8628,7 +8904,7 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h10:
           /* empty */;
       5'h11:
-          pw_idx4 = { \$273 , \$272 , \$271 , \$270 , \$269 , \$268  };
+          pw_idx4 = { \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
     endcase
   end
   always @* begin
@@ -8672,65 +8948,65 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h11:
           /* empty */;
       5'h12:
-          if (\$297 ) begin
+          if (\$300 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = spikes__valid;
-    if (\$317 ) begin
-      \$1045  = 1'h0;
+    \$1037  = spikes__valid;
+    if (\$320 ) begin
+      \$1037  = 1'h0;
     end
-    if (\$727 ) begin
+    if (\$742 ) begin
       if (tag[1]) begin
-        \$1045  = 1'h1;
+        \$1037  = 1'h1;
       end
     end
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \$signature__addr ;
-    if (\$319 ) begin
-      \$1046  = \$320 [8:0];
-      if (\$321 ) begin
-        \$1046  = 9'h000;
+    \$1038  = \$signature__addr ;
+    if (\$322 ) begin
+      \$1038  = \$323 [8:0];
+      if (\$324 ) begin
+        \$1038  = 9'h000;
       end
     end
     if (rst) begin
-      \$1046  = 9'h000;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = img_full;
-    if (\$319 ) begin
-      if (\$321 ) begin
-        \$1047  = 1'h1;
+    \$1039  = img_full;
+    if (\$322 ) begin
+      if (\$324 ) begin
+        \$1039  = 1'h1;
       end
     end
     casez (seq_state)
       5'h00:
           /* empty */;
       5'h01:
-          if (\$739 ) begin
+          if (\$754 ) begin
             (* full_case = 32'd1 *)
-            if (\$741 ) begin
+            if (\$756 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
+              if (\$760 ) begin
+              end else if (\$763 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$753 ) begin
+                if (\$768 ) begin
                 end else begin
-                  if (\$758 ) begin
-                    if (\$762 ) begin
-                      \$1047  = 1'h0;
+                  if (\$773 ) begin
+                    if (\$777 ) begin
+                      \$1039  = 1'h0;
                     end
                   end
                 end
@@ -8739,2747 +9015,2677 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
           end
     endcase
     if (rst) begin
+      \$1039  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = iss_valid;
+    if (rst) begin
+      \$1040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = iss_kind;
+    if (rst) begin
+      \$1041  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = iss_first;
+    if (rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = iss_last;
+    if (rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = iss_g;
+    if (rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = iss_c;
+    if (rst) begin
+      \$1045  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = 1'h0;
+    if (rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = iss_zero;
+    if (rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = iss_valid;
+    \$1048  = iss_job;
     if (rst) begin
-      \$1048  = 1'h0;
+      \$1048  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = iss_kind;
+    \$1049  = iss_pos;
     if (rst) begin
-      \$1049  = 2'h0;
+      \$1049  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = iss_first;
+    \$1050  = iss_layer;
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = iss_last;
+    \$1051  = s0_valid;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = iss_g;
+    \$1052  = s0_kind;
     if (rst) begin
-      \$1052  = 1'h0;
+      \$1052  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = iss_c;
+    \$1053  = s0_first;
     if (rst) begin
-      \$1053  = 6'h00;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = 1'h0;
+    \$1054  = s0_last;
     if (rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = iss_zero;
+    \$1055  = s0_g;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = iss_job;
+    \$1056  = s0_c;
     if (rst) begin
-      \$1056  = 2'h0;
+      \$1056  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = iss_pos;
+    \$1057  = s0_pad;
     if (rst) begin
-      \$1057  = 7'h00;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = iss_layer;
+    \$1058  = s0_zero;
     if (rst) begin
-      \$1058  = 3'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = s0_valid;
+    \$1059  = s0_job;
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = s0_kind;
+    \$1060  = s0_pos;
     if (rst) begin
-      \$1060  = 2'h0;
+      \$1060  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = s0_first;
+    \$1061  = s0_layer;
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1061  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = s0_last;
+    \$1062  = s1_valid;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = s0_g;
+    \$1063  = s1_kind;
     if (rst) begin
-      \$1063  = 1'h0;
+      \$1063  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = s0_c;
+    \$1064  = s1_first;
     if (rst) begin
-      \$1064  = 6'h00;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = s0_pad;
+    \$1065  = s1_last;
     if (rst) begin
       \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = s0_zero;
+    \$1066  = s1_g;
     if (rst) begin
       \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = s0_job;
+    \$1067  = s1_c;
     if (rst) begin
-      \$1067  = 2'h0;
+      \$1067  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = s0_pos;
+    \$1068  = s1_pad;
     if (rst) begin
-      \$1068  = 7'h00;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = s0_layer;
+    \$1069  = s1_zero;
     if (rst) begin
-      \$1069  = 3'h0;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s1_valid;
+    \$1070  = s1_job;
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1070  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = s1_kind;
+    \$1071  = s1_pos;
     if (rst) begin
-      \$1071  = 2'h0;
+      \$1071  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = s1_first;
+    \$1072  = s1_layer;
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = s1_last;
+    \$1073  = s2_valid;
     if (rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = s1_g;
+    \$1074  = s2_kind;
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = s1_c;
+    \$1075  = s2_first;
     if (rst) begin
-      \$1075  = 6'h00;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = s1_pad;
+    \$1076  = s2_last;
     if (rst) begin
       \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = s1_zero;
+    \$1077  = s2_g;
     if (rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = s1_job;
+    \$1078  = s2_c;
     if (rst) begin
-      \$1078  = 2'h0;
+      \$1078  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = s1_pos;
+    \$1079  = s2_pad;
     if (rst) begin
-      \$1079  = 7'h00;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = s1_layer;
+    \$1080  = s2_zero;
     if (rst) begin
-      \$1080  = 3'h0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = s2_valid;
+    \$1081  = s2_job;
     if (rst) begin
-      \$1081  = 1'h0;
+      \$1081  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = s2_kind;
+    \$1082  = s2_pos;
     if (rst) begin
-      \$1082  = 2'h0;
+      \$1082  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = s2_first;
+    \$1083  = s2_layer;
     if (rst) begin
-      \$1083  = 1'h0;
+      \$1083  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = s2_last;
+    \$1084  = s3_valid;
     if (rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = s2_g;
+    \$1085  = s3_kind;
     if (rst) begin
-      \$1085  = 1'h0;
+      \$1085  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = s2_c;
+    \$1086  = s3_first;
     if (rst) begin
-      \$1086  = 6'h00;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = s2_pad;
+    \$1087  = s3_last;
     if (rst) begin
       \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = s2_zero;
+    \$1088  = s3_g;
     if (rst) begin
       \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = s2_job;
+    \$1089  = s3_c;
     if (rst) begin
-      \$1089  = 2'h0;
+      \$1089  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = s2_pos;
+    \$1090  = s3_pad;
     if (rst) begin
-      \$1090  = 7'h00;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = s2_layer;
+    \$1091  = s3_zero;
     if (rst) begin
-      \$1091  = 3'h0;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = s3_valid;
+    \$1092  = s3_job;
     if (rst) begin
-      \$1092  = 1'h0;
+      \$1092  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = s3_kind;
+    \$1093  = s3_pos;
     if (rst) begin
-      \$1093  = 2'h0;
+      \$1093  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = s3_first;
+    \$1094  = s3_layer;
     if (rst) begin
-      \$1094  = 1'h0;
+      \$1094  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = s3_last;
+    \$1095  = s4_valid;
     if (rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = s3_g;
+    \$1096  = s4_kind;
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = s3_c;
+    \$1097  = s4_first;
     if (rst) begin
-      \$1097  = 6'h00;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = s3_pad;
+    \$1098  = s4_last;
     if (rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = s3_zero;
+    \$1099  = s4_g;
     if (rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = s3_job;
+    \$1100  = s4_c;
     if (rst) begin
-      \$1100  = 2'h0;
+      \$1100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = s3_pos;
+    \$1101  = s4_pad;
     if (rst) begin
-      \$1101  = 7'h00;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = s3_layer;
+    \$1102  = s4_zero;
     if (rst) begin
-      \$1102  = 3'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = iss_ra1;
+    \$1103  = s4_job;
     if (rst) begin
-      \$1103  = 9'h000;
+      \$1103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = iss_ra2;
+    \$1104  = s4_pos;
     if (rst) begin
-      \$1104  = 9'h000;
+      \$1104  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = iss_wa1;
+    \$1105  = s4_layer;
     if (rst) begin
-      \$1105  = 9'h000;
+      \$1105  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = iss_wa2;
+    \$1106  = iss_ra1;
     if (rst) begin
       \$1106  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \$326 ;
+    \$1107  = iss_ra2;
     if (rst) begin
-      \$1107  = 1'h0;
+      \$1107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \$336 ;
+    \$1108  = iss_wa1;
     if (rst) begin
-      \$1108  = 1'h0;
+      \$1108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \$337 ;
+    \$1109  = iss_wa2;
     if (rst) begin
-      \$1109  = 1'h0;
+      \$1109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \$338 ;
+    \$1110  = { \$337 , \$330  };
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \$339 ;
+    \$1111  = \$347 ;
     if (rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \$340 ;
+    \$1112  = \$348 ;
     if (rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \$341 ;
+    \$1113  = \$349 ;
     if (rst) begin
       \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \$342 ;
+    \$1114  = \$350 ;
     if (rst) begin
       \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \$343 ;
+    \$1115  = \$351 ;
     if (rst) begin
       \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \$472 ;
+    \$1116  = \$352 ;
     if (rst) begin
       \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \$473 ;
+    \$1117  = \$353 ;
     if (rst) begin
       \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \$474 ;
+    \$1118  = \$354 ;
     if (rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \$475 ;
+    \$1119  = s4_valid;
     if (rst) begin
       \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \$476 ;
+    \$1120  = s4_valid;
     if (rst) begin
       \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \$477 ;
+    \$1121  = s4_valid;
     if (rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \$478 ;
+    \$1122  = s4_valid;
     if (rst) begin
       \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \$479 ;
+    \$1123  = s4_valid;
     if (rst) begin
       \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = \$482 ;
+    \$1124  = s4_valid;
     if (rst) begin
       \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \$485 ;
+    \$1125  = s4_valid;
     if (rst) begin
       \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \$488 ;
+    \$1126  = s4_valid;
     if (rst) begin
       \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \$491 ;
+    \$1127  = \$483 ;
     if (rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = \$494 ;
+    \$1128  = \$484 ;
     if (rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \$497 ;
+    \$1129  = \$485 ;
     if (rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = \$500 ;
+    \$1130  = \$486 ;
     if (rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = \$503 ;
+    \$1131  = \$487 ;
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = \$508 ;
+    \$1132  = \$488 ;
     if (rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = \$513 ;
+    \$1133  = \$489 ;
     if (rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = \$518 ;
+    \$1134  = \$490 ;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \$523 ;
+    \$1135  = \$493 ;
     if (rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = \$528 ;
+    \$1136  = \$496 ;
     if (rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = \$533 ;
+    \$1137  = \$499 ;
     if (rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = \$538 ;
+    \$1138  = \$502 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = \$543 ;
+    \$1139  = \$505 ;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = acc0;
-    if (\$544 ) begin
-      \$1140  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1140  = \$6 [20:0];
+    \$1140  = \$508 ;
+    if (rst) begin
+      \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = acc1;
-    if (\$545 ) begin
-      \$1141  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1141  = \$7 [20:0];
+    \$1141  = \$511 ;
+    if (rst) begin
+      \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = acc2;
-    if (\$546 ) begin
-      \$1142  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1142  = \$8 [20:0];
+    \$1142  = \$514 ;
+    if (rst) begin
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = acc3;
-    if (\$547 ) begin
-      \$1143  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1143  = \$9 [20:0];
+    \$1143  = \$519 ;
+    if (rst) begin
+      \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = acc4;
-    if (\$548 ) begin
-      \$1144  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1144  = \$10 [20:0];
+    \$1144  = \$524 ;
+    if (rst) begin
+      \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = acc5;
-    if (\$549 ) begin
-      \$1145  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1145  = \$11 [20:0];
+    \$1145  = \$529 ;
+    if (rst) begin
+      \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = acc6;
-    if (\$550 ) begin
-      \$1146  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1146  = \$12 [20:0];
+    \$1146  = \$534 ;
+    if (rst) begin
+      \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = acc7;
-    if (\$551 ) begin
-      \$1147  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1147  = \$13 [20:0];
+    \$1147  = \$539 ;
+    if (rst) begin
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = acc8;
-    if (\$552 ) begin
-      \$1148  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1148  = \$14 [20:0];
+    \$1148  = \$544 ;
+    if (rst) begin
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = acc9;
-    if (\$553 ) begin
-      \$1149  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1149  = \$15 [20:0];
+    \$1149  = \$549 ;
+    if (rst) begin
+      \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = acc10;
-    if (\$554 ) begin
-      \$1150  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1150  = \$16 [20:0];
+    \$1150  = \$554 ;
+    if (rst) begin
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = acc11;
+    \$1151  = acc0;
     if (\$555 ) begin
       \$1151  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1151  = \$17 [20:0];
+    end else if (acc_en_c0) begin
+      \$1151  = \$6 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = acc12;
+    \$1152  = acc1;
     if (\$556 ) begin
       \$1152  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1152  = \$18 [20:0];
+    end else if (acc_en_c0) begin
+      \$1152  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = acc13;
+    \$1153  = acc2;
     if (\$557 ) begin
       \$1153  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1153  = \$19 [20:0];
+    end else if (acc_en_c0) begin
+      \$1153  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = acc14;
+    \$1154  = acc3;
     if (\$558 ) begin
       \$1154  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1154  = \$20 [20:0];
+    end else if (acc_en_c0) begin
+      \$1154  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = acc15;
+    \$1155  = acc4;
     if (\$559 ) begin
       \$1155  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1155  = \$21 [20:0];
+    end else if (acc_en_c0) begin
+      \$1155  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = acc16;
+    \$1156  = acc5;
     if (\$560 ) begin
       \$1156  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1156  = \$22 [20:0];
+    end else if (acc_en_c0) begin
+      \$1156  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = acc17;
+    \$1157  = acc6;
     if (\$561 ) begin
       \$1157  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1157  = \$23 [20:0];
+    end else if (acc_en_c0) begin
+      \$1157  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = acc18;
+    \$1158  = acc7;
     if (\$562 ) begin
       \$1158  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1158  = \$24 [20:0];
+    end else if (acc_en_c0) begin
+      \$1158  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = acc19;
+    \$1159  = acc8;
     if (\$563 ) begin
       \$1159  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1159  = \$25 [20:0];
+    end else if (acc_en_c1) begin
+      \$1159  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = acc20;
+    \$1160  = acc9;
     if (\$564 ) begin
       \$1160  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1160  = \$26 [20:0];
+    end else if (acc_en_c1) begin
+      \$1160  = \$15 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = acc21;
+    \$1161  = acc10;
     if (\$565 ) begin
       \$1161  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1161  = \$27 [20:0];
+    end else if (acc_en_c1) begin
+      \$1161  = \$16 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = acc22;
+    \$1162  = acc11;
     if (\$566 ) begin
       \$1162  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1162  = \$28 [20:0];
+    end else if (acc_en_c1) begin
+      \$1162  = \$17 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = acc23;
+    \$1163  = acc12;
     if (\$567 ) begin
       \$1163  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1163  = \$29 [20:0];
+    end else if (acc_en_c1) begin
+      \$1163  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = acc24;
+    \$1164  = acc13;
     if (\$568 ) begin
       \$1164  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1164  = \$30 [20:0];
+    end else if (acc_en_c1) begin
+      \$1164  = \$19 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = acc25;
+    \$1165  = acc14;
     if (\$569 ) begin
       \$1165  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1165  = \$31 [20:0];
+    end else if (acc_en_c1) begin
+      \$1165  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = acc26;
+    \$1166  = acc15;
     if (\$570 ) begin
       \$1166  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1166  = \$32 [20:0];
+    end else if (acc_en_c1) begin
+      \$1166  = \$21 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = acc27;
+    \$1167  = acc16;
     if (\$571 ) begin
       \$1167  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1167  = \$33 [20:0];
+    end else if (acc_en_c2) begin
+      \$1167  = \$22 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = acc28;
+    \$1168  = acc17;
     if (\$572 ) begin
       \$1168  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1168  = \$34 [20:0];
+    end else if (acc_en_c2) begin
+      \$1168  = \$23 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = acc29;
+    \$1169  = acc18;
     if (\$573 ) begin
       \$1169  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1169  = \$35 [20:0];
+    end else if (acc_en_c2) begin
+      \$1169  = \$24 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = acc30;
+    \$1170  = acc19;
     if (\$574 ) begin
       \$1170  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1170  = \$36 [20:0];
+    end else if (acc_en_c2) begin
+      \$1170  = \$25 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = acc31;
+    \$1171  = acc20;
     if (\$575 ) begin
       \$1171  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1171  = \$37 [20:0];
+    end else if (acc_en_c2) begin
+      \$1171  = \$26 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = acc32;
+    \$1172  = acc21;
     if (\$576 ) begin
       \$1172  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1172  = \$38 [20:0];
+    end else if (acc_en_c2) begin
+      \$1172  = \$27 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = acc33;
+    \$1173  = acc22;
     if (\$577 ) begin
       \$1173  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1173  = \$39 [20:0];
+    end else if (acc_en_c2) begin
+      \$1173  = \$28 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = acc34;
+    \$1174  = acc23;
     if (\$578 ) begin
       \$1174  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1174  = \$40 [20:0];
+    end else if (acc_en_c2) begin
+      \$1174  = \$29 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = acc35;
+    \$1175  = acc24;
     if (\$579 ) begin
       \$1175  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1175  = \$41 [20:0];
+    end else if (acc_en_c3) begin
+      \$1175  = \$30 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = acc36;
+    \$1176  = acc25;
     if (\$580 ) begin
       \$1176  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1176  = \$42 [20:0];
+    end else if (acc_en_c3) begin
+      \$1176  = \$31 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = acc37;
+    \$1177  = acc26;
     if (\$581 ) begin
       \$1177  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1177  = \$43 [20:0];
+    end else if (acc_en_c3) begin
+      \$1177  = \$32 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = acc38;
+    \$1178  = acc27;
     if (\$582 ) begin
       \$1178  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1178  = \$44 [20:0];
+    end else if (acc_en_c3) begin
+      \$1178  = \$33 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = acc39;
+    \$1179  = acc28;
     if (\$583 ) begin
       \$1179  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1179  = \$45 [20:0];
+    end else if (acc_en_c3) begin
+      \$1179  = \$34 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = acc40;
+    \$1180  = acc29;
     if (\$584 ) begin
       \$1180  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1180  = \$46 [20:0];
+    end else if (acc_en_c3) begin
+      \$1180  = \$35 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = acc41;
+    \$1181  = acc30;
     if (\$585 ) begin
       \$1181  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1181  = \$47 [20:0];
+    end else if (acc_en_c3) begin
+      \$1181  = \$36 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = acc42;
+    \$1182  = acc31;
     if (\$586 ) begin
       \$1182  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1182  = \$48 [20:0];
+    end else if (acc_en_c3) begin
+      \$1182  = \$37 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = acc43;
+    \$1183  = acc32;
     if (\$587 ) begin
       \$1183  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1183  = \$49 [20:0];
+    end else if (acc_en_c4) begin
+      \$1183  = \$38 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = acc44;
+    \$1184  = acc33;
     if (\$588 ) begin
       \$1184  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1184  = \$50 [20:0];
+    end else if (acc_en_c4) begin
+      \$1184  = \$39 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = acc45;
+    \$1185  = acc34;
     if (\$589 ) begin
       \$1185  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1185  = \$51 [20:0];
+    end else if (acc_en_c4) begin
+      \$1185  = \$40 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = acc46;
+    \$1186  = acc35;
     if (\$590 ) begin
       \$1186  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1186  = \$52 [20:0];
+    end else if (acc_en_c4) begin
+      \$1186  = \$41 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = acc47;
+    \$1187  = acc36;
     if (\$591 ) begin
       \$1187  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1187  = \$53 [20:0];
+    end else if (acc_en_c4) begin
+      \$1187  = \$42 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = acc48;
+    \$1188  = acc37;
     if (\$592 ) begin
       \$1188  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1188  = \$54 [20:0];
+    end else if (acc_en_c4) begin
+      \$1188  = \$43 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = acc49;
+    \$1189  = acc38;
     if (\$593 ) begin
       \$1189  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1189  = \$55 [20:0];
+    end else if (acc_en_c4) begin
+      \$1189  = \$44 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = acc50;
+    \$1190  = acc39;
     if (\$594 ) begin
       \$1190  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1190  = \$56 [20:0];
+    end else if (acc_en_c4) begin
+      \$1190  = \$45 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = acc51;
+    \$1191  = acc40;
     if (\$595 ) begin
       \$1191  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1191  = \$57 [20:0];
+    end else if (acc_en_c5) begin
+      \$1191  = \$46 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = acc52;
+    \$1192  = acc41;
     if (\$596 ) begin
       \$1192  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1192  = \$58 [20:0];
+    end else if (acc_en_c5) begin
+      \$1192  = \$47 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = acc53;
+    \$1193  = acc42;
     if (\$597 ) begin
       \$1193  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1193  = \$59 [20:0];
+    end else if (acc_en_c5) begin
+      \$1193  = \$48 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = acc54;
+    \$1194  = acc43;
     if (\$598 ) begin
       \$1194  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1194  = \$60 [20:0];
+    end else if (acc_en_c5) begin
+      \$1194  = \$49 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = acc55;
+    \$1195  = acc44;
     if (\$599 ) begin
       \$1195  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1195  = \$61 [20:0];
+    end else if (acc_en_c5) begin
+      \$1195  = \$50 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = acc56;
+    \$1196  = acc45;
     if (\$600 ) begin
       \$1196  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1196  = \$62 [20:0];
+    end else if (acc_en_c5) begin
+      \$1196  = \$51 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = acc57;
+    \$1197  = acc46;
     if (\$601 ) begin
       \$1197  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1197  = \$63 [20:0];
+    end else if (acc_en_c5) begin
+      \$1197  = \$52 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = acc58;
+    \$1198  = acc47;
     if (\$602 ) begin
       \$1198  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1198  = \$64 [20:0];
+    end else if (acc_en_c5) begin
+      \$1198  = \$53 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = acc59;
+    \$1199  = acc48;
     if (\$603 ) begin
       \$1199  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1199  = \$65 [20:0];
+    end else if (acc_en_c6) begin
+      \$1199  = \$54 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = acc60;
+    \$1200  = acc49;
     if (\$604 ) begin
       \$1200  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1200  = \$66 [20:0];
+    end else if (acc_en_c6) begin
+      \$1200  = \$55 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = acc61;
+    \$1201  = acc50;
     if (\$605 ) begin
       \$1201  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1201  = \$67 [20:0];
+    end else if (acc_en_c6) begin
+      \$1201  = \$56 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = acc62;
+    \$1202  = acc51;
     if (\$606 ) begin
       \$1202  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1202  = \$68 [20:0];
+    end else if (acc_en_c6) begin
+      \$1202  = \$57 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = acc63;
+    \$1203  = acc52;
     if (\$607 ) begin
       \$1203  = 21'h000000;
-    end else if (s4_valid) begin
-      \$1203  = \$69 [20:0];
+    end else if (acc_en_c6) begin
+      \$1203  = \$58 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = d0;
+    \$1204  = acc53;
+    if (\$608 ) begin
+      \$1204  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$1204  = \$59 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = acc54;
+    if (\$609 ) begin
+      \$1205  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$1205  = \$60 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = acc55;
+    if (\$610 ) begin
+      \$1206  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$1206  = \$61 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = acc56;
+    if (\$611 ) begin
+      \$1207  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1207  = \$62 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = acc57;
+    if (\$612 ) begin
+      \$1208  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1208  = \$63 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = acc58;
+    if (\$613 ) begin
+      \$1209  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1209  = \$64 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = acc59;
+    if (\$614 ) begin
+      \$1210  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1210  = \$65 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = acc60;
+    if (\$615 ) begin
+      \$1211  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1211  = \$66 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = acc61;
+    if (\$616 ) begin
+      \$1212  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1212  = \$67 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = acc62;
+    if (\$617 ) begin
+      \$1213  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1213  = \$68 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = acc63;
+    if (\$618 ) begin
+      \$1214  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1214  = \$69 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = d0;
     if (dw_done0_c0) begin
-      \$1204  = \$6 [10:0];
+      \$1215  = \$6 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = d1;
+    \$1216  = d1;
     if (dw_done0_c0) begin
-      \$1205  = \$7 [10:0];
+      \$1216  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = d2;
+    \$1217  = d2;
     if (dw_done0_c0) begin
-      \$1206  = \$8 [10:0];
+      \$1217  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = d3;
+    \$1218  = d3;
     if (dw_done0_c0) begin
-      \$1207  = \$9 [10:0];
+      \$1218  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = d4;
+    \$1219  = d4;
     if (dw_done0_c0) begin
-      \$1208  = \$10 [10:0];
+      \$1219  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = d5;
+    \$1220  = d5;
     if (dw_done0_c0) begin
-      \$1209  = \$11 [10:0];
+      \$1220  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = d6;
+    \$1221  = d6;
     if (dw_done0_c0) begin
-      \$1210  = \$12 [10:0];
+      \$1221  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = d7;
+    \$1222  = d7;
     if (dw_done0_c0) begin
-      \$1211  = \$13 [10:0];
+      \$1222  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = d8;
+    \$1223  = d8;
     if (dw_done0_c1) begin
-      \$1212  = \$14 [10:0];
+      \$1223  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = d9;
+    \$1224  = d9;
     if (dw_done0_c1) begin
-      \$1213  = \$15 [10:0];
+      \$1224  = \$15 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = d10;
+    \$1225  = d10;
     if (dw_done0_c1) begin
-      \$1214  = \$16 [10:0];
+      \$1225  = \$16 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = d11;
+    \$1226  = d11;
     if (dw_done0_c1) begin
-      \$1215  = \$17 [10:0];
+      \$1226  = \$17 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = d12;
+    \$1227  = d12;
     if (dw_done0_c1) begin
-      \$1216  = \$18 [10:0];
+      \$1227  = \$18 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = d13;
+    \$1228  = d13;
     if (dw_done0_c1) begin
-      \$1217  = \$19 [10:0];
+      \$1228  = \$19 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = d14;
+    \$1229  = d14;
     if (dw_done0_c1) begin
-      \$1218  = \$20 [10:0];
+      \$1229  = \$20 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = d15;
+    \$1230  = d15;
     if (dw_done0_c1) begin
-      \$1219  = \$21 [10:0];
+      \$1230  = \$21 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = d16;
+    \$1231  = d16;
     if (dw_done0_c2) begin
-      \$1220  = \$22 [10:0];
+      \$1231  = \$22 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = d17;
+    \$1232  = d17;
     if (dw_done0_c2) begin
-      \$1221  = \$23 [10:0];
+      \$1232  = \$23 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = d18;
+    \$1233  = d18;
     if (dw_done0_c2) begin
-      \$1222  = \$24 [10:0];
+      \$1233  = \$24 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = d19;
+    \$1234  = d19;
     if (dw_done0_c2) begin
-      \$1223  = \$25 [10:0];
+      \$1234  = \$25 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = d20;
+    \$1235  = d20;
     if (dw_done0_c2) begin
-      \$1224  = \$26 [10:0];
+      \$1235  = \$26 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = d21;
+    \$1236  = d21;
     if (dw_done0_c2) begin
-      \$1225  = \$27 [10:0];
+      \$1236  = \$27 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = d22;
+    \$1237  = d22;
     if (dw_done0_c2) begin
-      \$1226  = \$28 [10:0];
+      \$1237  = \$28 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = d23;
+    \$1238  = d23;
     if (dw_done0_c2) begin
-      \$1227  = \$29 [10:0];
+      \$1238  = \$29 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = d24;
+    \$1239  = d24;
     if (dw_done0_c3) begin
-      \$1228  = \$30 [10:0];
+      \$1239  = \$30 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = d25;
+    \$1240  = d25;
     if (dw_done0_c3) begin
-      \$1229  = \$31 [10:0];
+      \$1240  = \$31 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = d26;
+    \$1241  = d26;
     if (dw_done0_c3) begin
-      \$1230  = \$32 [10:0];
+      \$1241  = \$32 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = d27;
+    \$1242  = d27;
     if (dw_done0_c3) begin
-      \$1231  = \$33 [10:0];
+      \$1242  = \$33 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = d28;
+    \$1243  = d28;
     if (dw_done0_c3) begin
-      \$1232  = \$34 [10:0];
+      \$1243  = \$34 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = d29;
+    \$1244  = d29;
     if (dw_done0_c3) begin
-      \$1233  = \$35 [10:0];
+      \$1244  = \$35 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = d30;
+    \$1245  = d30;
     if (dw_done0_c3) begin
-      \$1234  = \$36 [10:0];
+      \$1245  = \$36 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = d31;
+    \$1246  = d31;
     if (dw_done0_c3) begin
-      \$1235  = \$37 [10:0];
+      \$1246  = \$37 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = d32;
+    \$1247  = d32;
     if (dw_done0_c4) begin
-      \$1236  = \$38 [10:0];
+      \$1247  = \$38 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = d33;
+    \$1248  = d33;
     if (dw_done0_c4) begin
-      \$1237  = \$39 [10:0];
+      \$1248  = \$39 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = d34;
+    \$1249  = d34;
     if (dw_done0_c4) begin
-      \$1238  = \$40 [10:0];
+      \$1249  = \$40 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = d35;
+    \$1250  = d35;
     if (dw_done0_c4) begin
-      \$1239  = \$41 [10:0];
+      \$1250  = \$41 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = d36;
+    \$1251  = d36;
     if (dw_done0_c4) begin
-      \$1240  = \$42 [10:0];
+      \$1251  = \$42 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = d37;
+    \$1252  = d37;
     if (dw_done0_c4) begin
-      \$1241  = \$43 [10:0];
+      \$1252  = \$43 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = d38;
+    \$1253  = d38;
     if (dw_done0_c4) begin
-      \$1242  = \$44 [10:0];
+      \$1253  = \$44 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = d39;
+    \$1254  = d39;
     if (dw_done0_c4) begin
-      \$1243  = \$45 [10:0];
+      \$1254  = \$45 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = d40;
+    \$1255  = d40;
     if (dw_done0_c5) begin
-      \$1244  = \$46 [10:0];
+      \$1255  = \$46 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = d41;
+    \$1256  = d41;
     if (dw_done0_c5) begin
-      \$1245  = \$47 [10:0];
+      \$1256  = \$47 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = d42;
+    \$1257  = d42;
     if (dw_done0_c5) begin
-      \$1246  = \$48 [10:0];
+      \$1257  = \$48 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = d43;
+    \$1258  = d43;
     if (dw_done0_c5) begin
-      \$1247  = \$49 [10:0];
+      \$1258  = \$49 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = d44;
+    \$1259  = d44;
     if (dw_done0_c5) begin
-      \$1248  = \$50 [10:0];
+      \$1259  = \$50 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = d45;
+    \$1260  = d45;
     if (dw_done0_c5) begin
-      \$1249  = \$51 [10:0];
+      \$1260  = \$51 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = d46;
+    \$1261  = d46;
     if (dw_done0_c5) begin
-      \$1250  = \$52 [10:0];
+      \$1261  = \$52 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = d47;
+    \$1262  = d47;
     if (dw_done0_c5) begin
-      \$1251  = \$53 [10:0];
+      \$1262  = \$53 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = d48;
+    \$1263  = d48;
     if (dw_done0_c6) begin
-      \$1252  = \$54 [10:0];
+      \$1263  = \$54 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = d49;
+    \$1264  = d49;
     if (dw_done0_c6) begin
-      \$1253  = \$55 [10:0];
+      \$1264  = \$55 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = d50;
+    \$1265  = d50;
     if (dw_done0_c6) begin
-      \$1254  = \$56 [10:0];
+      \$1265  = \$56 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = d51;
+    \$1266  = d51;
     if (dw_done0_c6) begin
-      \$1255  = \$57 [10:0];
+      \$1266  = \$57 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = d52;
+    \$1267  = d52;
     if (dw_done0_c6) begin
-      \$1256  = \$58 [10:0];
+      \$1267  = \$58 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = d53;
+    \$1268  = d53;
     if (dw_done0_c6) begin
-      \$1257  = \$59 [10:0];
+      \$1268  = \$59 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = d54;
+    \$1269  = d54;
     if (dw_done0_c6) begin
-      \$1258  = \$60 [10:0];
+      \$1269  = \$60 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = d55;
+    \$1270  = d55;
     if (dw_done0_c6) begin
-      \$1259  = \$61 [10:0];
+      \$1270  = \$61 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = d56;
+    \$1271  = d56;
     if (dw_done0_c7) begin
-      \$1260  = \$62 [10:0];
+      \$1271  = \$62 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = d57;
+    \$1272  = d57;
     if (dw_done0_c7) begin
-      \$1261  = \$63 [10:0];
+      \$1272  = \$63 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = d58;
+    \$1273  = d58;
     if (dw_done0_c7) begin
-      \$1262  = \$64 [10:0];
+      \$1273  = \$64 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = d59;
+    \$1274  = d59;
     if (dw_done0_c7) begin
-      \$1263  = \$65 [10:0];
+      \$1274  = \$65 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = d60;
+    \$1275  = d60;
     if (dw_done0_c7) begin
-      \$1264  = \$66 [10:0];
+      \$1275  = \$66 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = d61;
+    \$1276  = d61;
     if (dw_done0_c7) begin
-      \$1265  = \$67 [10:0];
+      \$1276  = \$67 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = d62;
+    \$1277  = d62;
     if (dw_done0_c7) begin
-      \$1266  = \$68 [10:0];
+      \$1277  = \$68 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = d63;
+    \$1278  = d63;
     if (dw_done0_c7) begin
-      \$1267  = \$69 [10:0];
+      \$1278  = \$69 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268 [0] = \$608 ;
-    \$1268 [1] = \$609 ;
-    \$1268 [2] = \$610 ;
-    \$1268 [3] = \$611 ;
-    \$1268 [4] = \$612 ;
-    \$1268 [5] = \$613 ;
-    \$1268 [6] = \$614 ;
-    \$1268 [7] = \$615 ;
-    \$1268 [8] = \$616 ;
-    \$1268 [9] = \$617 ;
-    \$1268 [10] = \$618 ;
-    \$1268 [11] = \$619 ;
-    \$1268 [12] = \$620 ;
-    \$1268 [13] = \$621 ;
-    \$1268 [14] = \$622 ;
-    \$1268 [15] = \$623 ;
-    \$1268 [16] = \$624 ;
-    \$1268 [17] = \$625 ;
-    \$1268 [18] = \$626 ;
-    \$1268 [19] = \$627 ;
-    \$1268 [20] = \$628 ;
-    \$1268 [21] = \$629 ;
-    \$1268 [22] = \$630 ;
-    \$1268 [23] = \$631 ;
-    \$1268 [24] = \$632 ;
-    \$1268 [25] = \$633 ;
-    \$1268 [26] = \$634 ;
-    \$1268 [27] = \$635 ;
-    \$1268 [28] = \$636 ;
-    \$1268 [29] = \$637 ;
-    \$1268 [30] = \$638 ;
-    \$1268 [31] = \$639 ;
-    \$1268 [32] = \$640 ;
-    \$1268 [33] = \$641 ;
-    \$1268 [34] = \$642 ;
-    \$1268 [35] = \$643 ;
-    \$1268 [36] = \$644 ;
-    \$1268 [37] = \$645 ;
-    \$1268 [38] = \$646 ;
-    \$1268 [39] = \$647 ;
-    \$1268 [40] = \$648 ;
-    \$1268 [41] = \$649 ;
-    \$1268 [42] = \$650 ;
-    \$1268 [43] = \$651 ;
-    \$1268 [44] = \$652 ;
-    \$1268 [45] = \$653 ;
-    \$1268 [46] = \$654 ;
-    \$1268 [47] = \$655 ;
-    \$1268 [48] = \$656 ;
-    \$1268 [49] = \$657 ;
-    \$1268 [50] = \$658 ;
-    \$1268 [51] = \$659 ;
-    \$1268 [52] = \$660 ;
-    \$1268 [53] = \$661 ;
-    \$1268 [54] = \$662 ;
-    \$1268 [55] = \$663 ;
-    \$1268 [56] = \$664 ;
-    \$1268 [57] = \$665 ;
-    \$1268 [58] = \$666 ;
-    \$1268 [59] = \$667 ;
-    \$1268 [60] = \$668 ;
-    \$1268 [61] = \$669 ;
-    \$1268 [62] = \$670 ;
-    \$1268 [63] = \$671 ;
+    \$1279 [0] = \$619 ;
+    \$1279 [1] = \$620 ;
+    \$1279 [2] = \$621 ;
+    \$1279 [3] = \$622 ;
+    \$1279 [4] = \$623 ;
+    \$1279 [5] = \$624 ;
+    \$1279 [6] = \$625 ;
+    \$1279 [7] = \$626 ;
+    \$1279 [8] = \$627 ;
+    \$1279 [9] = \$628 ;
+    \$1279 [10] = \$629 ;
+    \$1279 [11] = \$630 ;
+    \$1279 [12] = \$631 ;
+    \$1279 [13] = \$632 ;
+    \$1279 [14] = \$633 ;
+    \$1279 [15] = \$634 ;
+    \$1279 [16] = \$635 ;
+    \$1279 [17] = \$636 ;
+    \$1279 [18] = \$637 ;
+    \$1279 [19] = \$638 ;
+    \$1279 [20] = \$639 ;
+    \$1279 [21] = \$640 ;
+    \$1279 [22] = \$641 ;
+    \$1279 [23] = \$642 ;
+    \$1279 [24] = \$643 ;
+    \$1279 [25] = \$644 ;
+    \$1279 [26] = \$645 ;
+    \$1279 [27] = \$646 ;
+    \$1279 [28] = \$647 ;
+    \$1279 [29] = \$648 ;
+    \$1279 [30] = \$649 ;
+    \$1279 [31] = \$650 ;
+    \$1279 [32] = \$651 ;
+    \$1279 [33] = \$652 ;
+    \$1279 [34] = \$653 ;
+    \$1279 [35] = \$654 ;
+    \$1279 [36] = \$655 ;
+    \$1279 [37] = \$656 ;
+    \$1279 [38] = \$657 ;
+    \$1279 [39] = \$658 ;
+    \$1279 [40] = \$659 ;
+    \$1279 [41] = \$660 ;
+    \$1279 [42] = \$661 ;
+    \$1279 [43] = \$662 ;
+    \$1279 [44] = \$663 ;
+    \$1279 [45] = \$664 ;
+    \$1279 [46] = \$665 ;
+    \$1279 [47] = \$666 ;
+    \$1279 [48] = \$667 ;
+    \$1279 [49] = \$668 ;
+    \$1279 [50] = \$669 ;
+    \$1279 [51] = \$670 ;
+    \$1279 [52] = \$671 ;
+    \$1279 [53] = \$672 ;
+    \$1279 [54] = \$673 ;
+    \$1279 [55] = \$674 ;
+    \$1279 [56] = \$675 ;
+    \$1279 [57] = \$676 ;
+    \$1279 [58] = \$677 ;
+    \$1279 [59] = \$678 ;
+    \$1279 [60] = \$679 ;
+    \$1279 [61] = \$680 ;
+    \$1279 [62] = \$681 ;
+    \$1279 [63] = \$682 ;
     if (rst) begin
-      \$1268  = 64'h0000000000000000;
+      \$1279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = shadow0;
+    \$1280  = \$684 [63:0];
+    if (rst) begin
+      \$1280  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1281  = \$686 [63:0];
+    if (rst) begin
+      \$1281  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1282  = shadow0;
     if (hand_over_c0) begin
-      \$1269  = \$6 [20:0];
+      \$1282  = \$6 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1269  = shadow4;
+        \$1282  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = shadow1;
+    \$1283  = shadow1;
     if (hand_over_c0) begin
-      \$1270  = \$7 [20:0];
+      \$1283  = \$7 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1270  = shadow5;
+        \$1283  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = shadow2;
+    \$1284  = shadow2;
     if (hand_over_c0) begin
-      \$1271  = \$8 [20:0];
+      \$1284  = \$8 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1271  = shadow6;
+        \$1284  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = shadow3;
+    \$1285  = shadow3;
     if (hand_over_c0) begin
-      \$1272  = \$9 [20:0];
+      \$1285  = \$9 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1272  = shadow7;
+        \$1285  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = shadow4;
+    \$1286  = shadow4;
     if (hand_over_c0) begin
-      \$1273  = \$10 [20:0];
+      \$1286  = \$10 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1273  = shadow8;
+        \$1286  = shadow8;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = shadow5;
+    \$1287  = shadow5;
     if (hand_over_c0) begin
-      \$1274  = \$11 [20:0];
+      \$1287  = \$11 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1274  = shadow9;
+        \$1287  = shadow9;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = shadow6;
+    \$1288  = shadow6;
     if (hand_over_c0) begin
-      \$1275  = \$12 [20:0];
+      \$1288  = \$12 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1275  = shadow10;
+        \$1288  = shadow10;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = shadow7;
+    \$1289  = shadow7;
     if (hand_over_c0) begin
-      \$1276  = \$13 [20:0];
+      \$1289  = \$13 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c0) begin
-        \$1276  = shadow11;
+        \$1289  = shadow11;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = shadow8;
+    \$1290  = shadow8;
     if (hand_over_c1) begin
-      \$1277  = \$14 [20:0];
+      \$1290  = \$14 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1277  = shadow12;
+        \$1290  = shadow12;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = shadow9;
+    \$1291  = shadow9;
     if (hand_over_c1) begin
-      \$1278  = \$15 [20:0];
+      \$1291  = \$15 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1278  = shadow13;
+        \$1291  = shadow13;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = shadow10;
+    \$1292  = shadow10;
     if (hand_over_c1) begin
-      \$1279  = \$16 [20:0];
+      \$1292  = \$16 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1279  = shadow14;
+        \$1292  = shadow14;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = shadow11;
+    \$1293  = shadow11;
     if (hand_over_c1) begin
-      \$1280  = \$17 [20:0];
+      \$1293  = \$17 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1280  = shadow15;
+        \$1293  = shadow15;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = shadow12;
+    \$1294  = shadow12;
     if (hand_over_c1) begin
-      \$1281  = \$18 [20:0];
+      \$1294  = \$18 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1281  = shadow16;
+        \$1294  = shadow16;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = shadow13;
+    \$1295  = shadow13;
     if (hand_over_c1) begin
-      \$1282  = \$19 [20:0];
+      \$1295  = \$19 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1282  = shadow17;
+        \$1295  = shadow17;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = shadow14;
+    \$1296  = shadow14;
     if (hand_over_c1) begin
-      \$1283  = \$20 [20:0];
+      \$1296  = \$20 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1283  = shadow18;
+        \$1296  = shadow18;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = shadow15;
+    \$1297  = shadow15;
     if (hand_over_c1) begin
-      \$1284  = \$21 [20:0];
+      \$1297  = \$21 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c1) begin
-        \$1284  = shadow19;
+        \$1297  = shadow19;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = shadow16;
+    \$1298  = shadow16;
     if (hand_over_c2) begin
-      \$1285  = \$22 [20:0];
+      \$1298  = \$22 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1285  = shadow20;
+        \$1298  = shadow20;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = shadow17;
+    \$1299  = shadow17;
     if (hand_over_c2) begin
-      \$1286  = \$23 [20:0];
+      \$1299  = \$23 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1286  = shadow21;
+        \$1299  = shadow21;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = shadow18;
+    \$1300  = shadow18;
     if (hand_over_c2) begin
-      \$1287  = \$24 [20:0];
+      \$1300  = \$24 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1287  = shadow22;
+        \$1300  = shadow22;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = shadow19;
+    \$1301  = shadow19;
     if (hand_over_c2) begin
-      \$1288  = \$25 [20:0];
+      \$1301  = \$25 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1288  = shadow23;
+        \$1301  = shadow23;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = shadow20;
+    \$1302  = shadow20;
     if (hand_over_c2) begin
-      \$1289  = \$26 [20:0];
+      \$1302  = \$26 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1289  = shadow24;
+        \$1302  = shadow24;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = shadow21;
+    \$1303  = shadow21;
     if (hand_over_c2) begin
-      \$1290  = \$27 [20:0];
+      \$1303  = \$27 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1290  = shadow25;
+        \$1303  = shadow25;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = shadow22;
+    \$1304  = shadow22;
     if (hand_over_c2) begin
-      \$1291  = \$28 [20:0];
+      \$1304  = \$28 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1291  = shadow26;
+        \$1304  = shadow26;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = shadow23;
+    \$1305  = shadow23;
     if (hand_over_c2) begin
-      \$1292  = \$29 [20:0];
+      \$1305  = \$29 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c2) begin
-        \$1292  = shadow27;
+        \$1305  = shadow27;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = shadow24;
+    \$1306  = shadow24;
     if (hand_over_c3) begin
-      \$1293  = \$30 [20:0];
+      \$1306  = \$30 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1293  = shadow28;
+        \$1306  = shadow28;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = shadow25;
+    \$1307  = shadow25;
     if (hand_over_c3) begin
-      \$1294  = \$31 [20:0];
+      \$1307  = \$31 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1294  = shadow29;
+        \$1307  = shadow29;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = shadow26;
+    \$1308  = shadow26;
     if (hand_over_c3) begin
-      \$1295  = \$32 [20:0];
+      \$1308  = \$32 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1295  = shadow30;
+        \$1308  = shadow30;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = shadow27;
+    \$1309  = shadow27;
     if (hand_over_c3) begin
-      \$1296  = \$33 [20:0];
+      \$1309  = \$33 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1296  = shadow31;
+        \$1309  = shadow31;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = shadow28;
+    \$1310  = shadow28;
     if (hand_over_c3) begin
-      \$1297  = \$34 [20:0];
+      \$1310  = \$34 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1297  = shadow32;
+        \$1310  = shadow32;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = shadow29;
+    \$1311  = shadow29;
     if (hand_over_c3) begin
-      \$1298  = \$35 [20:0];
+      \$1311  = \$35 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1298  = shadow33;
+        \$1311  = shadow33;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = shadow30;
+    \$1312  = shadow30;
     if (hand_over_c3) begin
-      \$1299  = \$36 [20:0];
+      \$1312  = \$36 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1299  = shadow34;
+        \$1312  = shadow34;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = shadow31;
+    \$1313  = shadow31;
     if (hand_over_c3) begin
-      \$1300  = \$37 [20:0];
+      \$1313  = \$37 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c3) begin
-        \$1300  = shadow35;
+        \$1313  = shadow35;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = shadow32;
+    \$1314  = shadow32;
     if (hand_over_c4) begin
-      \$1301  = \$38 [20:0];
+      \$1314  = \$38 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1301  = shadow36;
+        \$1314  = shadow36;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = shadow33;
+    \$1315  = shadow33;
     if (hand_over_c4) begin
-      \$1302  = \$39 [20:0];
+      \$1315  = \$39 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1302  = shadow37;
+        \$1315  = shadow37;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = shadow34;
+    \$1316  = shadow34;
     if (hand_over_c4) begin
-      \$1303  = \$40 [20:0];
+      \$1316  = \$40 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1303  = shadow38;
+        \$1316  = shadow38;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = shadow35;
+    \$1317  = shadow35;
     if (hand_over_c4) begin
-      \$1304  = \$41 [20:0];
+      \$1317  = \$41 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1304  = shadow39;
+        \$1317  = shadow39;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = shadow36;
+    \$1318  = shadow36;
     if (hand_over_c4) begin
-      \$1305  = \$42 [20:0];
+      \$1318  = \$42 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1305  = shadow40;
+        \$1318  = shadow40;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = shadow37;
+    \$1319  = shadow37;
     if (hand_over_c4) begin
-      \$1306  = \$43 [20:0];
+      \$1319  = \$43 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1306  = shadow41;
+        \$1319  = shadow41;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = shadow38;
+    \$1320  = shadow38;
     if (hand_over_c4) begin
-      \$1307  = \$44 [20:0];
+      \$1320  = \$44 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1307  = shadow42;
+        \$1320  = shadow42;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = shadow39;
+    \$1321  = shadow39;
     if (hand_over_c4) begin
-      \$1308  = \$45 [20:0];
+      \$1321  = \$45 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c4) begin
-        \$1308  = shadow43;
+        \$1321  = shadow43;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = shadow40;
+    \$1322  = shadow40;
     if (hand_over_c5) begin
-      \$1309  = \$46 [20:0];
+      \$1322  = \$46 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1309  = shadow44;
+        \$1322  = shadow44;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = shadow41;
+    \$1323  = shadow41;
     if (hand_over_c5) begin
-      \$1310  = \$47 [20:0];
+      \$1323  = \$47 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1310  = shadow45;
+        \$1323  = shadow45;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = shadow42;
+    \$1324  = shadow42;
     if (hand_over_c5) begin
-      \$1311  = \$48 [20:0];
+      \$1324  = \$48 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1311  = shadow46;
+        \$1324  = shadow46;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = shadow43;
+    \$1325  = shadow43;
     if (hand_over_c5) begin
-      \$1312  = \$49 [20:0];
+      \$1325  = \$49 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1312  = shadow47;
+        \$1325  = shadow47;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = shadow44;
+    \$1326  = shadow44;
     if (hand_over_c5) begin
-      \$1313  = \$50 [20:0];
+      \$1326  = \$50 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1313  = shadow48;
+        \$1326  = shadow48;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = shadow45;
+    \$1327  = shadow45;
     if (hand_over_c5) begin
-      \$1314  = \$51 [20:0];
+      \$1327  = \$51 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1314  = shadow49;
+        \$1327  = shadow49;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = shadow46;
+    \$1328  = shadow46;
     if (hand_over_c5) begin
-      \$1315  = \$52 [20:0];
+      \$1328  = \$52 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1315  = shadow50;
+        \$1328  = shadow50;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = shadow47;
+    \$1329  = shadow47;
     if (hand_over_c5) begin
-      \$1316  = \$53 [20:0];
+      \$1329  = \$53 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c5) begin
-        \$1316  = shadow51;
+        \$1329  = shadow51;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = shadow48;
+    \$1330  = shadow48;
     if (hand_over_c6) begin
-      \$1317  = \$54 [20:0];
+      \$1330  = \$54 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1317  = shadow52;
+        \$1330  = shadow52;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = shadow49;
+    \$1331  = shadow49;
     if (hand_over_c6) begin
-      \$1318  = \$55 [20:0];
+      \$1331  = \$55 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1318  = shadow53;
+        \$1331  = shadow53;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = shadow50;
+    \$1332  = shadow50;
     if (hand_over_c6) begin
-      \$1319  = \$56 [20:0];
+      \$1332  = \$56 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1319  = shadow54;
+        \$1332  = shadow54;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = shadow51;
+    \$1333  = shadow51;
     if (hand_over_c6) begin
-      \$1320  = \$57 [20:0];
+      \$1333  = \$57 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1320  = shadow55;
+        \$1333  = shadow55;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = shadow52;
+    \$1334  = shadow52;
     if (hand_over_c6) begin
-      \$1321  = \$58 [20:0];
+      \$1334  = \$58 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1321  = shadow56;
+        \$1334  = shadow56;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = shadow53;
+    \$1335  = shadow53;
     if (hand_over_c6) begin
-      \$1322  = \$59 [20:0];
+      \$1335  = \$59 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1322  = shadow57;
+        \$1335  = shadow57;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = shadow54;
+    \$1336  = shadow54;
     if (hand_over_c6) begin
-      \$1323  = \$60 [20:0];
+      \$1336  = \$60 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1323  = shadow58;
+        \$1336  = shadow58;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = shadow55;
+    \$1337  = shadow55;
     if (hand_over_c6) begin
-      \$1324  = \$61 [20:0];
+      \$1337  = \$61 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c6) begin
-        \$1324  = shadow59;
+        \$1337  = shadow59;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = shadow56;
+    \$1338  = shadow56;
     if (hand_over_c7) begin
-      \$1325  = \$62 [20:0];
+      \$1338  = \$62 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c7) begin
-        \$1325  = shadow60;
+        \$1338  = shadow60;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = shadow57;
+    \$1339  = shadow57;
     if (hand_over_c7) begin
-      \$1326  = \$63 [20:0];
+      \$1339  = \$63 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c7) begin
-        \$1326  = shadow61;
+        \$1339  = shadow61;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = shadow58;
+    \$1340  = shadow58;
     if (hand_over_c7) begin
-      \$1327  = \$64 [20:0];
+      \$1340  = \$64 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c7) begin
-        \$1327  = shadow62;
+        \$1340  = shadow62;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = shadow59;
+    \$1341  = shadow59;
     if (hand_over_c7) begin
-      \$1328  = \$65 [20:0];
+      \$1341  = \$65 [20:0];
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active_c7) begin
-        \$1328  = shadow63;
+        \$1341  = shadow63;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = shadow60;
+    \$1342  = shadow60;
     if (hand_over_c7) begin
-      \$1329  = \$66 [20:0];
+      \$1342  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = shadow61;
+    \$1343  = shadow61;
     if (hand_over_c7) begin
-      \$1330  = \$67 [20:0];
+      \$1343  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = shadow62;
+    \$1344  = shadow62;
     if (hand_over_c7) begin
-      \$1331  = \$68 [20:0];
+      \$1344  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = shadow63;
+    \$1345  = shadow63;
     if (hand_over_c7) begin
-      \$1332  = \$69 [20:0];
+      \$1345  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = job_active;
+    \$1346  = job_active;
     if (hand_over_c0) begin
-      \$1333  = 1'h1;
+      \$1346  = 1'h1;
     end
     if (launch_final) begin
-      \$1333  = 1'h1;
+      \$1346  = 1'h1;
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active) begin
-        if (\$688 ) begin
-          \$1333  = 1'h0;
+        if (\$703 ) begin
+          \$1346  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1333  = 1'h0;
+      \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = job_active_c0;
+    \$1347  = job_active_c0;
     if (hand_over_c0) begin
-      \$1334  = 1'h1;
+      \$1347  = 1'h1;
     end
     if (launch_final) begin
-      \$1334  = 1'h1;
+      \$1347  = 1'h1;
     end
-    if (\$672 ) begin
+    if (\$687 ) begin
       if (job_active) begin
-        if (\$688 ) begin
-          \$1334  = 1'h0;
+        if (\$703 ) begin
+          \$1347  = 1'h0;
         end
       end
-    end
-    if (rst) begin
-      \$1334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = job_active_c1;
-    if (hand_over_c0) begin
-      \$1335  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1335  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1335  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = job_active_c2;
-    if (hand_over_c0) begin
-      \$1336  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1336  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1336  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = job_active_c3;
-    if (hand_over_c0) begin
-      \$1337  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1337  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1337  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = job_active_c4;
-    if (hand_over_c0) begin
-      \$1338  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1338  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1338  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = job_active_c5;
-    if (hand_over_c0) begin
-      \$1339  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1339  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1339  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = job_active_c6;
-    if (hand_over_c0) begin
-      \$1340  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1340  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1340  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = job_active_c7;
-    if (hand_over_c0) begin
-      \$1341  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1341  = 1'h1;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1341  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = job_kind;
-    if (hand_over_c0) begin
-      \$1342  = s4_job;
-    end
-    if (launch_final) begin
-      \$1342  = 2'h2;
-    end
-    if (rst) begin
-      \$1342  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = job_layer;
-    if (hand_over_c0) begin
-      \$1343  = s4_layer;
-    end
-    if (launch_final) begin
-      \$1343  = 3'h4;
-    end
-    if (rst) begin
-      \$1343  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = job_pos;
-    if (hand_over_c0) begin
-      \$1344  = s4_pos;
-    end
-    if (rst) begin
-      \$1344  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = job_g;
-    if (hand_over_c0) begin
-      \$1345  = s4_g;
-    end
-    if (launch_final) begin
-      \$1345  = 1'h0;
-    end
-    if (rst) begin
-      \$1345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = job_k;
-    if (hand_over_c0) begin
-      \$1346  = 4'h0;
-    end
-    if (launch_final) begin
-      \$1346  = 4'h0;
-    end
-    if (\$672 ) begin
-      if (job_active) begin
-        \$1346  = \$684 [3:0];
-      end
-    end
-    if (rst) begin
-      \$1346  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = \$signal ;
-    if (\$672 ) begin
-      \$1347  = job_active;
     end
     if (rst) begin
       \$1347  = 1'h0;
@@ -11487,46 +11693,78 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = p1_kind;
-    if (\$672 ) begin
+    \$1348  = job_active_c1;
+    if (hand_over_c0) begin
+      \$1348  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1348  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1348  = job_kind;
+        if (\$703 ) begin
+          \$1348  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1348  = 2'h0;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = p1_layer;
-    if (\$672 ) begin
+    \$1349  = job_active_c2;
+    if (hand_over_c0) begin
+      \$1349  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1349  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1349  = job_layer;
+        if (\$703 ) begin
+          \$1349  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1349  = 3'h0;
+      \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = p1_pos;
-    if (\$672 ) begin
+    \$1350  = job_active_c3;
+    if (hand_over_c0) begin
+      \$1350  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1350  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1350  = job_pos;
+        if (\$703 ) begin
+          \$1350  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1350  = 7'h00;
+      \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = \$signal$729 ;
-    if (\$672 ) begin
+    \$1351  = job_active_c4;
+    if (hand_over_c0) begin
+      \$1351  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1351  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1351  = \$673 ;
+        if (\$703 ) begin
+          \$1351  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -11535,10 +11773,18 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = p1_last;
-    if (\$672 ) begin
+    \$1352  = job_active_c5;
+    if (hand_over_c0) begin
+      \$1352  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1352  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1352  = \$679 ;
+        if (\$703 ) begin
+          \$1352  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -11547,162 +11793,116 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = p1_addr;
-    if (\$672 ) begin
+    \$1353  = job_active_c6;
+    if (hand_over_c0) begin
+      \$1353  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1353  = 1'h1;
+    end
+    if (\$687 ) begin
       if (job_active) begin
-        \$1353  = \$683 [3:0];
-      end
-    end
-    if (rst) begin
-      \$1353  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = i_pot;
-    if (\$672 ) begin
-      if (job_active) begin
-        \$1354  = shadow0;
-      end
-    end
-    if (rst) begin
-      \$1354  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = \i_pot$251 ;
-    if (\$672 ) begin
-      if (job_active) begin
-        \$1355  = shadow1;
-      end
-    end
-    if (rst) begin
-      \$1355  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = \i_pot$260 ;
-    if (\$672 ) begin
-      if (job_active) begin
-        \$1356  = shadow2;
-      end
-    end
-    if (rst) begin
-      \$1356  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = \i_pot$269 ;
-    if (\$672 ) begin
-      if (job_active) begin
-        \$1357  = shadow3;
-      end
-    end
-    if (rst) begin
-      \$1357  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = credit;
-    if (\$672 ) begin
-      if (job_active) begin
-        if (\$688 ) begin
-          \$1358  = 1'h1;
+        if (\$703 ) begin
+          \$1353  = 1'h0;
         end
       end
     end
-    casez (seq_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-              end else begin
-                \$1358  = 1'h0;
-              end
-            end
-          end
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              \$1358  = 1'h0;
-            end
-          end
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              \$1358  = 1'h0;
-            end
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              \$1358  = 1'h0;
-            end
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              \$1358  = 1'h0;
-            end
-          end
-      5'h12:
-          if (\$1044 ) begin
-            \$1358  = 1'h0;
-          end
-    endcase
     if (rst) begin
-      \$1358  = 1'h1;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = \$signal$315 ;
-    if (\$689 ) begin
-      \$1359  = \$691 ;
+    \$1354  = job_active_c7;
+    if (hand_over_c0) begin
+      \$1354  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1354  = 1'h1;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1354  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = p2_first;
-    if (\$689 ) begin
-      \$1360  = \$signal$729 ;
+    \$1355  = job_kind;
+    if (hand_over_c0) begin
+      \$1355  = s5_job;
+    end
+    if (launch_final) begin
+      \$1355  = 2'h2;
+    end
+    if (rst) begin
+      \$1355  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1356  = job_layer;
+    if (hand_over_c0) begin
+      \$1356  = s5_layer;
+    end
+    if (launch_final) begin
+      \$1356  = 3'h4;
+    end
+    if (rst) begin
+      \$1356  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1357  = job_pos;
+    if (hand_over_c0) begin
+      \$1357  = s5_pos;
+    end
+    if (rst) begin
+      \$1357  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1358  = job_g;
+    if (hand_over_c0) begin
+      \$1358  = s5_g;
+    end
+    if (launch_final) begin
+      \$1358  = 1'h0;
+    end
+    if (rst) begin
+      \$1358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1359  = job_k;
+    if (hand_over_c0) begin
+      \$1359  = 4'h0;
+    end
+    if (launch_final) begin
+      \$1359  = 4'h0;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1359  = \$699 [3:0];
+      end
+    end
+    if (rst) begin
+      \$1359  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1360  = \$signal ;
+    if (\$687 ) begin
+      \$1360  = job_active;
     end
     if (rst) begin
       \$1360  = 1'h0;
@@ -11710,39 +11910,47 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = p2_addr;
-    if (\$689 ) begin
-      \$1361  = p1_addr;
+    \$1361  = p1_kind;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1361  = job_kind;
+      end
     end
     if (rst) begin
-      \$1361  = 4'h0;
+      \$1361  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = \$signal$316 ;
-    if (\$689 ) begin
-      \$1362  = \$signal$315 ;
+    \$1362  = p1_layer;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1362  = job_layer;
+      end
     end
     if (rst) begin
-      \$1362  = 1'h0;
+      \$1362  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = p3_addr;
-    if (\$689 ) begin
-      \$1363  = p2_addr;
+    \$1363  = p1_pos;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1363  = job_pos;
+      end
     end
     if (rst) begin
-      \$1363  = 4'h0;
+      \$1363  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = p4_valid;
-    if (\$689 ) begin
-      \$1364  = \$signal$316 ;
+    \$1364  = \$signal$814 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1364  = \$688 ;
+      end
     end
     if (rst) begin
       \$1364  = 1'h0;
@@ -11750,29 +11958,35 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = pool_wr__addr;
-    if (\$689 ) begin
-      \$1365  = p3_addr;
+    \$1365  = p1_last;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1365  = \$694 ;
+      end
     end
     if (rst) begin
-      \$1365  = 4'h0;
+      \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = p2_old0;
-    if (\$692 ) begin
-      \$1366  = pool_rd__data[19:0];
+    \$1366  = p1_addr;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1366  = \$698 [3:0];
+      end
     end
     if (rst) begin
-      \$1366  = 20'h00000;
+      \$1366  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = p2_pot0;
-    if (\$692 ) begin
-      \$1367  = i_pot;
+    \$1367  = i_pot;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1367  = shadow0;
+      end
     end
     if (rst) begin
       \$1367  = 21'h000000;
@@ -11780,1417 +11994,1464 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = pool_sum0;
-    if (\$692 ) begin
-      \$1368  = \$694 ;
-    end
-    if (rst) begin
-      \$1368  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = pool_sat0;
-    if (\$692 ) begin
-      \$1369  = \$698 [19:0];
-    end
-    if (rst) begin
-      \$1369  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = p2_old1;
-    if (\$699 ) begin
-      \$1370  = pool_rd__data[39:20];
-    end
-    if (rst) begin
-      \$1370  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = p2_pot1;
-    if (\$699 ) begin
-      \$1371  = \i_pot$251 ;
-    end
-    if (rst) begin
-      \$1371  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = pool_sum1;
-    if (\$699 ) begin
-      \$1372  = \$701 ;
-    end
-    if (rst) begin
-      \$1372  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = pool_sat1;
-    if (\$699 ) begin
-      \$1373  = \$705 [19:0];
-    end
-    if (rst) begin
-      \$1373  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = p2_old2;
-    if (\$706 ) begin
-      \$1374  = pool_rd__data[59:40];
-    end
-    if (rst) begin
-      \$1374  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = p2_pot2;
-    if (\$706 ) begin
-      \$1375  = \i_pot$260 ;
-    end
-    if (rst) begin
-      \$1375  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = pool_sum2;
-    if (\$706 ) begin
-      \$1376  = \$708 ;
-    end
-    if (rst) begin
-      \$1376  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = pool_sat2;
-    if (\$706 ) begin
-      \$1377  = \$712 [19:0];
-    end
-    if (rst) begin
-      \$1377  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = p2_old3;
-    if (\$713 ) begin
-      \$1378  = pool_rd__data[79:60];
-    end
-    if (rst) begin
-      \$1378  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = p2_pot3;
-    if (\$713 ) begin
-      \$1379  = \i_pot$269 ;
-    end
-    if (rst) begin
-      \$1379  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = pool_sum3;
-    if (\$713 ) begin
-      \$1380  = \$715 ;
-    end
-    if (rst) begin
-      \$1380  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = pool_sat3;
-    if (\$713 ) begin
-      \$1381  = \$719 [19:0];
-    end
-    if (rst) begin
-      \$1381  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = trace__valid;
-    if (\$720 ) begin
-      \$1382  = 1'h0;
-    end
-    if (\$724 ) begin
-      if (tag[1]) begin
-        \$1382  = 1'h1;
+    \$1368  = \i_pot$251 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1368  = shadow1;
       end
     end
     if (rst) begin
-      \$1382  = 1'h0;
+      \$1368  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = word;
-    if (\$724 ) begin
-      \$1383  = { \o_act$298 , \o_act$297 , \o_act$296 , o_act, word[255:16] };
-    end
-    if (rst) begin
-      \$1383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = trace__payload;
-    if (\$724 ) begin
-      if (tag[1]) begin
-        \$1384 [2:0] = tag[11:9];
-        \$1384 [9:3] = tag[8:2];
-        \$1384 [265:10] = { \o_act$298 , \o_act$297 , \o_act$296 , o_act, word[255:16] };
+    \$1369  = \i_pot$260 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1369  = shadow2;
       end
     end
     if (rst) begin
-      \$1384  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+      \$1369  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = spk_word;
-    if (\$727 ) begin
-      \$1385  = { \o_act$298 [0], \o_act$297 [0], \o_act$296 [0], o_act[0], spk_word[63:4] };
-    end
-    if (rst) begin
-      \$1385  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = spikes__payload;
-    if (\$727 ) begin
-      if (tag[1]) begin
-        \$1386  = { \o_act$298 [0], \o_act$297 [0], \o_act$296 [0], o_act[0], spk_word[63:4] };
+    \$1370  = \i_pot$269 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1370  = shadow3;
       end
     end
     if (rst) begin
-      \$1386  = 64'h0000000000000000;
+      \$1370  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = \$728 ;
-    if (rst) begin
-      \$1387  = 1'h0;
+    \$1371  = credit;
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1371  = 1'h1;
+        end
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = load__payload;
-    if (rst) begin
-      \$1388  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = asm;
-    if (load_ok) begin
-      \$1389  = { lp[41:10], asm[511:32] };
-    end
-    if (rst) begin
-      \$1389  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = ox;
     casez (seq_state)
       5'h00:
-          if (\$730 ) begin
-            \$1390  = 5'h00;
-          end
+          /* empty */;
       5'h01:
-          if (\$739 ) begin
+          if (\$754 ) begin
             (* full_case = 32'd1 *)
-            if (\$741 ) begin
+            if (\$756 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
+              if (\$760 ) begin
+              end else if (\$763 ) begin
               end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                end else begin
-                  if (\$758 ) begin
-                    \$1390  = \$759 [4:0];
-                  end
-                end
+                \$1371  = 1'h0;
               end
             end
           end
       5'h02:
-          if (\$782 ) begin
-            \$1390  = 5'h00;
-          end
+          /* empty */;
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                if (\$823 ) begin
-                  \$1390  = \$824 [4:0];
-                end
-              end
+          if (\$822 ) begin
+            if (\$827 ) begin
+              \$1371  = 1'h0;
             end
           end
       5'h06:
-          if (\$847 ) begin
-            \$1390  = 5'h00;
-          end
+          /* empty */;
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                if (\$888 ) begin
-                  \$1390  = \$889 [4:0];
-                end
-              end
+          if (\$881 ) begin
+            if (\$886 ) begin
+              \$1371  = 1'h0;
             end
           end
       5'h0a:
-          if (\$912 ) begin
-            \$1390  = 5'h00;
-          end
+          /* empty */;
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                if (\$953 ) begin
-                  \$1390  = \$954 [4:0];
-                end
-              end
+          if (\$940 ) begin
+            if (\$945 ) begin
+              \$1371  = 1'h0;
             end
           end
       5'h0e:
-          if (\$977 ) begin
-            \$1390  = 5'h00;
-          end
+          /* empty */;
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                if (\$1018 ) begin
-                  \$1390  = \$1019 [4:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1390  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = oy;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1391  = 3'h0;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$758 ) begin
-                    \$1391  = 3'h0;
-                  end else begin
-                    \$1391  = \$763 [2:0];
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1391  = 3'h0;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$823 ) begin
-                  \$1391  = 3'h0;
-                end else begin
-                  \$1391  = \$828 [2:0];
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1391  = 3'h0;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$888 ) begin
-                  \$1391  = 3'h0;
-                end else begin
-                  \$1391  = \$893 [2:0];
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1391  = 3'h0;
-          end
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1391  = 3'h0;
-                end else begin
-                  \$1391  = \$958 [2:0];
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1391  = 3'h0;
-          end
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1018 ) begin
-                  \$1391  = 3'h0;
-                end else begin
-                  \$1391  = \$1023 [2:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1391  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = pos;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1392  = 7'h00;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                end else begin
-                  \$1392  = \$757 [6:0];
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1392  = 7'h00;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                \$1392  = \$822 [6:0];
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1392  = 7'h00;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                \$1392  = \$887 [6:0];
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1392  = 7'h00;
-          end
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                \$1392  = \$952 [6:0];
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1392  = 7'h00;
-          end
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                \$1392  = \$1017 [6:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1392  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = gc;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1393  = 1'h0;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                  \$1393  = \$754 [0];
-                end else begin
-                  \$1393  = 1'h0;
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1393  = 1'h0;
-          end
-      5'h03:
-          (* full_case = 32'd1 *)
-          if (\$785 ) begin
-          end else if (\$788 ) begin
-          end else if (\$790 ) begin
-            \$1393  = \$794 [0];
-          end else begin
-            \$1393  = 1'h0;
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-                \$1393  = \$817 [0];
-              end else begin
-                \$1393  = 1'h0;
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1393  = 1'h0;
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (\$850 ) begin
-          end else if (\$853 ) begin
-          end else if (\$855 ) begin
-            \$1393  = \$859 [0];
-          end else begin
-            \$1393  = 1'h0;
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-                \$1393  = \$882 [0];
-              end else begin
-                \$1393  = 1'h0;
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1393  = 1'h0;
-          end
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$915 ) begin
-          end else if (\$918 ) begin
-          end else if (\$920 ) begin
-            \$1393  = \$924 [0];
-          end else begin
-            \$1393  = 1'h0;
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-                \$1393  = \$947 [0];
-              end else begin
-                \$1393  = 1'h0;
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1393  = 1'h0;
-          end
-      5'h0f:
-          (* full_case = 32'd1 *)
-          if (\$980 ) begin
-          end else if (\$983 ) begin
-          end else if (\$985 ) begin
-            \$1393  = \$989 [0];
-          end else begin
-            \$1393  = 1'h0;
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-                \$1393  = \$1012 [0];
-              end else begin
-                \$1393  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = ch;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1394  = 6'h00;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-              \$1394  = \$742 [5:0];
-            end else begin
-              \$1394  = 6'h00;
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1394  = 6'h00;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (\$847 ) begin
-            \$1394  = 6'h00;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          if (\$912 ) begin
-            \$1394  = 6'h00;
-          end
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\$977 ) begin
-            \$1394  = 6'h00;
-          end
-    endcase
-    if (rst) begin
-      \$1394  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = ki;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1395  = 3'h2;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-                \$1395  = \$750 [2:0];
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                  \$1395  = \$755 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$758 ) begin
-                    \$1395  = \$761 ;
-                  end else begin
-                    \$1395  = \$766 ;
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1395  = 3'h1;
-          end
-      5'h03:
-          if (\$785 ) begin
-          end else if (\$788 ) begin
-            \$1395  = \$792 [2:0];
-          end else if (\$790 ) begin
-            \$1395  = { 1'h0, \$795  };
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$823 ) begin
-                  \$1395  = { 1'h0, \$826  };
-                end else begin
-                  \$1395  = { 1'h0, \$831  };
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1395  = 3'h1;
-          end
-      5'h07:
-          if (\$850 ) begin
-          end else if (\$853 ) begin
-            \$1395  = \$857 [2:0];
-          end else if (\$855 ) begin
-            \$1395  = { 1'h0, \$860  };
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$888 ) begin
-                  \$1395  = { 1'h0, \$891  };
-                end else begin
-                  \$1395  = { 1'h0, \$896  };
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1395  = 3'h1;
-          end
-      5'h0b:
-          if (\$915 ) begin
-          end else if (\$918 ) begin
-            \$1395  = \$922 [2:0];
-          end else if (\$920 ) begin
-            \$1395  = { 1'h0, \$925  };
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1395  = { 1'h0, \$956  };
-                end else begin
-                  \$1395  = { 1'h0, \$961  };
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1395  = 3'h1;
-          end
-      5'h0f:
-          if (\$980 ) begin
-          end else if (\$983 ) begin
-            \$1395  = \$987 [2:0];
-          end else if (\$985 ) begin
-            \$1395  = { 1'h0, \$990  };
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1018 ) begin
-                  \$1395  = { 1'h0, \$1021  };
-                end else begin
-                  \$1395  = { 1'h0, \$1026  };
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1395  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1396  = kj;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1396  = 3'h1;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-                \$1396  = \$749 [2:0];
-              end else if (\$748 ) begin
-                \$1396  = \$751 ;
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                  \$1396  = \$756 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$758 ) begin
-                    \$1396  = 3'h1;
-                  end else begin
-                    \$1396  = \$765 ;
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1396  = 3'h1;
-          end
-      5'h03:
-          if (\$785 ) begin
-            \$1396  = \$791 [2:0];
-          end else if (\$788 ) begin
-            \$1396  = { 1'h0, \$793  };
-          end else if (\$790 ) begin
-            \$1396  = { 1'h0, \$796  };
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$823 ) begin
-                  \$1396  = 3'h1;
-                end else begin
-                  \$1396  = { 1'h0, \$830  };
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1396  = 3'h1;
-          end
-      5'h07:
-          if (\$850 ) begin
-            \$1396  = \$856 [2:0];
-          end else if (\$853 ) begin
-            \$1396  = { 1'h0, \$858  };
-          end else if (\$855 ) begin
-            \$1396  = { 1'h0, \$861  };
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$888 ) begin
-                  \$1396  = 3'h1;
-                end else begin
-                  \$1396  = { 1'h0, \$895  };
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1396  = 3'h1;
-          end
-      5'h0b:
-          if (\$915 ) begin
-            \$1396  = \$921 [2:0];
-          end else if (\$918 ) begin
-            \$1396  = { 1'h0, \$923  };
-          end else if (\$920 ) begin
-            \$1396  = { 1'h0, \$926  };
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1396  = 3'h1;
-                end else begin
-                  \$1396  = { 1'h0, \$960  };
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1396  = 3'h1;
-          end
-      5'h0f:
-          if (\$980 ) begin
-            \$1396  = \$986 [2:0];
-          end else if (\$983 ) begin
-            \$1396  = { 1'h0, \$988  };
-          end else if (\$985 ) begin
-            \$1396  = { 1'h0, \$991  };
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1018 ) begin
-                  \$1396  = 3'h1;
-                end else begin
-                  \$1396  = { 1'h0, \$1025  };
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1396  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1397  = seq_state;
-    casez (seq_state)
-      5'h00:
-          if (\$730 ) begin
-            \$1397  = 5'h01;
-          end
-      5'h01:
-          if (\$739 ) begin
-            (* full_case = 32'd1 *)
-            if (\$741 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$745 ) begin
-              end else if (\$748 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$753 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$758 ) begin
-                    (* full_case = 32'd1 *)
-                    if (\$762 ) begin
-                      \$1397  = 5'h02;
-                    end else begin
-                      \$1397  = 5'h01;
-                    end
-                  end else begin
-                    \$1397  = 5'h01;
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$782 ) begin
-            \$1397  = 5'h03;
-          end
-      5'h03:
-          (* full_case = 32'd1 *)
-          if (\$785 ) begin
-          end else if (\$788 ) begin
-          end else if (\$790 ) begin
-          end else begin
-            \$1397  = 5'h04;
-          end
-      5'h04:
-          if (\$802 ) begin
-            \$1397  = 5'h05;
-          end
-      5'h05:
-          if (\$809 ) begin
-            if (\$814 ) begin
-              (* full_case = 32'd1 *)
-              if (\$816 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$823 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$827 ) begin
-                    \$1397  = 5'h06;
-                  end else begin
-                    \$1397  = 5'h03;
-                  end
-                end else begin
-                  \$1397  = 5'h03;
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$847 ) begin
-            \$1397  = 5'h07;
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (\$850 ) begin
-          end else if (\$853 ) begin
-          end else if (\$855 ) begin
-          end else begin
-            \$1397  = 5'h08;
-          end
-      5'h08:
-          if (\$867 ) begin
-            \$1397  = 5'h09;
-          end
-      5'h09:
-          if (\$874 ) begin
-            if (\$879 ) begin
-              (* full_case = 32'd1 *)
-              if (\$881 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$888 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$892 ) begin
-                    \$1397  = 5'h0a;
-                  end else begin
-                    \$1397  = 5'h07;
-                  end
-                end else begin
-                  \$1397  = 5'h07;
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$912 ) begin
-            \$1397  = 5'h0b;
-          end
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$915 ) begin
-          end else if (\$918 ) begin
-          end else if (\$920 ) begin
-          end else begin
-            \$1397  = 5'h0c;
-          end
-      5'h0c:
-          if (\$932 ) begin
-            \$1397  = 5'h0d;
-          end
-      5'h0d:
-          if (\$939 ) begin
-            if (\$944 ) begin
-              (* full_case = 32'd1 *)
-              if (\$946 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$957 ) begin
-                    \$1397  = 5'h0e;
-                  end else begin
-                    \$1397  = 5'h0b;
-                  end
-                end else begin
-                  \$1397  = 5'h0b;
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$977 ) begin
-            \$1397  = 5'h0f;
-          end
-      5'h0f:
-          (* full_case = 32'd1 *)
-          if (\$980 ) begin
-          end else if (\$983 ) begin
-          end else if (\$985 ) begin
-          end else begin
-            \$1397  = 5'h10;
-          end
-      5'h10:
-          if (\$997 ) begin
-            \$1397  = 5'h11;
-          end
-      5'h11:
-          if (\$1004 ) begin
-            if (\$1009 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1011 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1018 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1022 ) begin
-                    \$1397  = 5'h12;
-                  end else begin
-                    \$1397  = 5'h0f;
-                  end
-                end else begin
-                  \$1397  = 5'h0f;
-                end
-              end
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              \$1371  = 1'h0;
             end
           end
       5'h12:
-          if (\$1044 ) begin
-            \$1397  = 5'h00;
+          if (\$1036 ) begin
+            \$1371  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1397  = 5'h00;
+      \$1371  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1398  = cur;
-    casez (seq_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (\$802 ) begin
-            \$1398  = \$804 [63:0];
-          end
-      5'h05:
-          if (\$809 ) begin
-            \$1398  = \$811 [63:0];
-            if (\$814 ) begin
-              if (\$816 ) begin
-                \$1398  = \$819 [63:0];
-              end
-            end
-          end
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$867 ) begin
-            \$1398  = \$869 [63:0];
-          end
-      5'h09:
-          if (\$874 ) begin
-            \$1398  = \$876 [63:0];
-            if (\$879 ) begin
-              if (\$881 ) begin
-                \$1398  = \$884 [63:0];
-              end
-            end
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          if (\$932 ) begin
-            \$1398  = \$934 [63:0];
-          end
-      5'h0d:
-          if (\$939 ) begin
-            \$1398  = \$941 [63:0];
-            if (\$944 ) begin
-              if (\$946 ) begin
-                \$1398  = \$949 [63:0];
-              end
-            end
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          if (\$997 ) begin
-            \$1398  = \$999 [63:0];
-          end
-      5'h11:
-          if (\$1004 ) begin
-            \$1398  = \$1006 [63:0];
-            if (\$1009 ) begin
-              if (\$1011 ) begin
-                \$1398  = \$1014 [63:0];
-              end
-            end
-          end
-    endcase
+    \$1372  = \$signal$316 ;
+    if (\$704 ) begin
+      \$1372  = \$706 ;
+    end
+    if (rst) begin
+      \$1372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1373  = p2_first;
+    if (\$704 ) begin
+      \$1373  = \$signal$814 ;
+    end
+    if (rst) begin
+      \$1373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1374  = p2_addr;
+    if (\$704 ) begin
+      \$1374  = p1_addr;
+    end
+    if (rst) begin
+      \$1374  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1375  = \$signal$317 ;
+    if (\$704 ) begin
+      \$1375  = \$signal$316 ;
+    end
+    if (rst) begin
+      \$1375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1376  = p3_addr;
+    if (\$704 ) begin
+      \$1376  = p2_addr;
+    end
+    if (rst) begin
+      \$1376  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1377  = p4_valid;
+    if (\$704 ) begin
+      \$1377  = \$signal$317 ;
+    end
+    if (rst) begin
+      \$1377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1378  = pool_wr__addr;
+    if (\$704 ) begin
+      \$1378  = p3_addr;
+    end
+    if (rst) begin
+      \$1378  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1379  = p2_old0;
+    if (\$707 ) begin
+      \$1379  = pool_rd__data[19:0];
+    end
+    if (rst) begin
+      \$1379  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1380  = p2_pot0;
+    if (\$707 ) begin
+      \$1380  = i_pot;
+    end
+    if (rst) begin
+      \$1380  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1381  = pool_sum0;
+    if (\$707 ) begin
+      \$1381  = \$709 ;
+    end
+    if (rst) begin
+      \$1381  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1382  = pool_sat0;
+    if (\$707 ) begin
+      \$1382  = \$713 [19:0];
+    end
+    if (rst) begin
+      \$1382  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1383  = p2_old1;
+    if (\$714 ) begin
+      \$1383  = pool_rd__data[39:20];
+    end
+    if (rst) begin
+      \$1383  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1384  = p2_pot1;
+    if (\$714 ) begin
+      \$1384  = \i_pot$251 ;
+    end
+    if (rst) begin
+      \$1384  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1385  = pool_sum1;
+    if (\$714 ) begin
+      \$1385  = \$716 ;
+    end
+    if (rst) begin
+      \$1385  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1386  = pool_sat1;
+    if (\$714 ) begin
+      \$1386  = \$720 [19:0];
+    end
+    if (rst) begin
+      \$1386  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1387  = p2_old2;
+    if (\$721 ) begin
+      \$1387  = pool_rd__data[59:40];
+    end
+    if (rst) begin
+      \$1387  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1388  = p2_pot2;
+    if (\$721 ) begin
+      \$1388  = \i_pot$260 ;
+    end
+    if (rst) begin
+      \$1388  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1389  = pool_sum2;
+    if (\$721 ) begin
+      \$1389  = \$723 ;
+    end
+    if (rst) begin
+      \$1389  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1390  = pool_sat2;
+    if (\$721 ) begin
+      \$1390  = \$727 [19:0];
+    end
+    if (rst) begin
+      \$1390  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1391  = p2_old3;
+    if (\$728 ) begin
+      \$1391  = pool_rd__data[79:60];
+    end
+    if (rst) begin
+      \$1391  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1392  = p2_pot3;
+    if (\$728 ) begin
+      \$1392  = \i_pot$269 ;
+    end
+    if (rst) begin
+      \$1392  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1393  = pool_sum3;
+    if (\$728 ) begin
+      \$1393  = \$730 ;
+    end
+    if (rst) begin
+      \$1393  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1394  = pool_sat3;
+    if (\$728 ) begin
+      \$1394  = \$734 [19:0];
+    end
+    if (rst) begin
+      \$1394  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1395  = trace__valid;
+    if (\$735 ) begin
+      \$1395  = 1'h0;
+    end
+    if (\$739 ) begin
+      if (tag[1]) begin
+        \$1395  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$1395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1396  = word;
+    if (\$739 ) begin
+      \$1396  = { \o_act$298 , \o_act$297 , \o_act$296 , o_act, word[255:16] };
+    end
+    if (rst) begin
+      \$1396  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1397  = trace__payload;
+    if (\$739 ) begin
+      if (tag[1]) begin
+        \$1397 [2:0] = tag[11:9];
+        \$1397 [9:3] = tag[8:2];
+        \$1397 [265:10] = { \o_act$298 , \o_act$297 , \o_act$296 , o_act, word[255:16] };
+      end
+    end
+    if (rst) begin
+      \$1397  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1398  = spk_word;
+    if (\$742 ) begin
+      \$1398  = { \o_act$298 [0], \o_act$297 [0], \o_act$296 [0], o_act[0], spk_word[63:4] };
+    end
     if (rst) begin
       \$1398  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1399  = todo;
-    casez (seq_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (\$802 ) begin
-            \$1399  = \$806 [63:0];
-          end
-      5'h05:
-          if (\$809 ) begin
-            \$1399  = \$813 [63:0];
-            if (\$814 ) begin
-              if (\$816 ) begin
-                \$1399  = \$821 [63:0];
-              end
-            end
-          end
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          if (\$867 ) begin
-            \$1399  = \$871 [63:0];
-          end
-      5'h09:
-          if (\$874 ) begin
-            \$1399  = \$878 [63:0];
-            if (\$879 ) begin
-              if (\$881 ) begin
-                \$1399  = \$886 [63:0];
-              end
-            end
-          end
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          if (\$932 ) begin
-            \$1399  = \$936 [63:0];
-          end
-      5'h0d:
-          if (\$939 ) begin
-            \$1399  = \$943 [63:0];
-            if (\$944 ) begin
-              if (\$946 ) begin
-                \$1399  = \$951 [63:0];
-              end
-            end
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          if (\$997 ) begin
-            \$1399  = \$1001 [63:0];
-          end
-      5'h11:
-          if (\$1004 ) begin
-            \$1399  = \$1008 [63:0];
-            if (\$1009 ) begin
-              if (\$1011 ) begin
-                \$1399  = \$1016 [63:0];
-              end
-            end
-          end
-    endcase
+    \$1399  = spikes__payload;
+    if (\$742 ) begin
+      if (tag[1]) begin
+        \$1399  = { \o_act$298 [0], \o_act$297 [0], \o_act$296 [0], o_act[0], spk_word[63:4] };
+      end
+    end
     if (rst) begin
       \$1399  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1400  = pw_first;
+    \$1400  = \$743 ;
+    if (rst) begin
+      \$1400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1401  = load__payload;
+    if (rst) begin
+      \$1401  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1402  = asm;
+    if (load_ok) begin
+      \$1402  = { lp[41:10], asm[511:32] };
+    end
+    if (rst) begin
+      \$1402  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1403  = ox;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1403  = 5'h00;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                end else begin
+                  if (\$773 ) begin
+                    \$1403  = \$774 [4:0];
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1403  = 5'h00;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                if (\$832 ) begin
+                  \$1403  = \$833 [4:0];
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1403  = 5'h00;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                if (\$891 ) begin
+                  \$1403  = \$892 [4:0];
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1403  = 5'h00;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                if (\$950 ) begin
+                  \$1403  = \$951 [4:0];
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1403  = 5'h00;
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                if (\$1009 ) begin
+                  \$1403  = \$1010 [4:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1403  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1404  = oy;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1404  = 3'h0;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    \$1404  = 3'h0;
+                  end else begin
+                    \$1404  = \$778 [2:0];
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1404  = 3'h0;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$832 ) begin
+                  \$1404  = 3'h0;
+                end else begin
+                  \$1404  = \$837 [2:0];
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1404  = 3'h0;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$891 ) begin
+                  \$1404  = 3'h0;
+                end else begin
+                  \$1404  = \$896 [2:0];
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1404  = 3'h0;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$950 ) begin
+                  \$1404  = 3'h0;
+                end else begin
+                  \$1404  = \$955 [2:0];
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1404  = 3'h0;
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1009 ) begin
+                  \$1404  = 3'h0;
+                end else begin
+                  \$1404  = \$1014 [2:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1404  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1405  = pos;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1405  = 7'h00;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                end else begin
+                  \$1405  = \$772 [6:0];
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1405  = 7'h00;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                \$1405  = \$831 [6:0];
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1405  = 7'h00;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                \$1405  = \$890 [6:0];
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1405  = 7'h00;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                \$1405  = \$949 [6:0];
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1405  = 7'h00;
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                \$1405  = \$1008 [6:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1405  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1406  = gc;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1406  = 1'h0;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1406  = \$769 [0];
+                end else begin
+                  \$1406  = 1'h0;
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1406  = 1'h0;
+          end
+      5'h03:
+          (* full_case = 32'd1 *)
+          if (\$801 ) begin
+          end else if (\$804 ) begin
+          end else if (\$806 ) begin
+            \$1406  = \$810 [0];
+          end else begin
+            \$1406  = 1'h0;
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+                \$1406  = \$830 [0];
+              end else begin
+                \$1406  = 1'h0;
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1406  = 1'h0;
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (\$860 ) begin
+          end else if (\$863 ) begin
+          end else if (\$865 ) begin
+            \$1406  = \$869 [0];
+          end else begin
+            \$1406  = 1'h0;
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+                \$1406  = \$889 [0];
+              end else begin
+                \$1406  = 1'h0;
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1406  = 1'h0;
+          end
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$919 ) begin
+          end else if (\$922 ) begin
+          end else if (\$924 ) begin
+            \$1406  = \$928 [0];
+          end else begin
+            \$1406  = 1'h0;
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+                \$1406  = \$948 [0];
+              end else begin
+                \$1406  = 1'h0;
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1406  = 1'h0;
+          end
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$978 ) begin
+          end else if (\$981 ) begin
+          end else if (\$983 ) begin
+            \$1406  = \$987 [0];
+          end else begin
+            \$1406  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+                \$1406  = \$1007 [0];
+              end else begin
+                \$1406  = 1'h0;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1407  = ch;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1407  = 6'h00;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+              \$1407  = \$757 [5:0];
+            end else begin
+              \$1407  = 6'h00;
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1407  = 6'h00;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (\$857 ) begin
+            \$1407  = 6'h00;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          if (\$916 ) begin
+            \$1407  = 6'h00;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          if (\$975 ) begin
+            \$1407  = 6'h00;
+          end
+    endcase
+    if (rst) begin
+      \$1407  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1408  = ki;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1408  = 3'h2;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+                \$1408  = \$765 [2:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1408  = \$770 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    \$1408  = \$776 ;
+                  end else begin
+                    \$1408  = \$781 ;
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1408  = 3'h1;
+          end
+      5'h03:
+          if (\$801 ) begin
+          end else if (\$804 ) begin
+            \$1408  = \$808 [2:0];
+          end else if (\$806 ) begin
+            \$1408  = { 1'h0, \$811  };
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$832 ) begin
+                  \$1408  = { 1'h0, \$835  };
+                end else begin
+                  \$1408  = { 1'h0, \$840  };
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1408  = 3'h1;
+          end
+      5'h07:
+          if (\$860 ) begin
+          end else if (\$863 ) begin
+            \$1408  = \$867 [2:0];
+          end else if (\$865 ) begin
+            \$1408  = { 1'h0, \$870  };
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$891 ) begin
+                  \$1408  = { 1'h0, \$894  };
+                end else begin
+                  \$1408  = { 1'h0, \$899  };
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1408  = 3'h1;
+          end
+      5'h0b:
+          if (\$919 ) begin
+          end else if (\$922 ) begin
+            \$1408  = \$926 [2:0];
+          end else if (\$924 ) begin
+            \$1408  = { 1'h0, \$929  };
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$950 ) begin
+                  \$1408  = { 1'h0, \$953  };
+                end else begin
+                  \$1408  = { 1'h0, \$958  };
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1408  = 3'h1;
+          end
+      5'h0f:
+          if (\$978 ) begin
+          end else if (\$981 ) begin
+            \$1408  = \$985 [2:0];
+          end else if (\$983 ) begin
+            \$1408  = { 1'h0, \$988  };
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1009 ) begin
+                  \$1408  = { 1'h0, \$1012  };
+                end else begin
+                  \$1408  = { 1'h0, \$1017  };
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1408  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1409  = kj;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1409  = 3'h1;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+                \$1409  = \$764 [2:0];
+              end else if (\$763 ) begin
+                \$1409  = \$766 ;
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1409  = \$771 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    \$1409  = 3'h1;
+                  end else begin
+                    \$1409  = \$780 ;
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1409  = 3'h1;
+          end
+      5'h03:
+          if (\$801 ) begin
+            \$1409  = \$807 [2:0];
+          end else if (\$804 ) begin
+            \$1409  = { 1'h0, \$809  };
+          end else if (\$806 ) begin
+            \$1409  = { 1'h0, \$812  };
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$832 ) begin
+                  \$1409  = 3'h1;
+                end else begin
+                  \$1409  = { 1'h0, \$839  };
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1409  = 3'h1;
+          end
+      5'h07:
+          if (\$860 ) begin
+            \$1409  = \$866 [2:0];
+          end else if (\$863 ) begin
+            \$1409  = { 1'h0, \$868  };
+          end else if (\$865 ) begin
+            \$1409  = { 1'h0, \$871  };
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$891 ) begin
+                  \$1409  = 3'h1;
+                end else begin
+                  \$1409  = { 1'h0, \$898  };
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1409  = 3'h1;
+          end
+      5'h0b:
+          if (\$919 ) begin
+            \$1409  = \$925 [2:0];
+          end else if (\$922 ) begin
+            \$1409  = { 1'h0, \$927  };
+          end else if (\$924 ) begin
+            \$1409  = { 1'h0, \$930  };
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$950 ) begin
+                  \$1409  = 3'h1;
+                end else begin
+                  \$1409  = { 1'h0, \$957  };
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1409  = 3'h1;
+          end
+      5'h0f:
+          if (\$978 ) begin
+            \$1409  = \$984 [2:0];
+          end else if (\$981 ) begin
+            \$1409  = { 1'h0, \$986  };
+          end else if (\$983 ) begin
+            \$1409  = { 1'h0, \$989  };
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1009 ) begin
+                  \$1409  = 3'h1;
+                end else begin
+                  \$1409  = { 1'h0, \$1016  };
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1409  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1410  = seq_state;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1410  = 5'h01;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    (* full_case = 32'd1 *)
+                    if (\$777 ) begin
+                      \$1410  = 5'h02;
+                    end else begin
+                      \$1410  = 5'h01;
+                    end
+                  end else begin
+                    \$1410  = 5'h01;
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1410  = 5'h03;
+          end
+      5'h03:
+          (* full_case = 32'd1 *)
+          if (\$801 ) begin
+          end else if (\$804 ) begin
+          end else if (\$806 ) begin
+          end else begin
+            \$1410  = 5'h04;
+          end
+      5'h04:
+          if (\$819 ) begin
+            \$1410  = 5'h05;
+          end
+      5'h05:
+          if (\$822 ) begin
+            if (\$827 ) begin
+              (* full_case = 32'd1 *)
+              if (\$829 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$832 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$836 ) begin
+                    \$1410  = 5'h06;
+                  end else begin
+                    \$1410  = 5'h03;
+                  end
+                end else begin
+                  \$1410  = 5'h03;
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$857 ) begin
+            \$1410  = 5'h07;
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (\$860 ) begin
+          end else if (\$863 ) begin
+          end else if (\$865 ) begin
+          end else begin
+            \$1410  = 5'h08;
+          end
+      5'h08:
+          if (\$878 ) begin
+            \$1410  = 5'h09;
+          end
+      5'h09:
+          if (\$881 ) begin
+            if (\$886 ) begin
+              (* full_case = 32'd1 *)
+              if (\$888 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$891 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$895 ) begin
+                    \$1410  = 5'h0a;
+                  end else begin
+                    \$1410  = 5'h07;
+                  end
+                end else begin
+                  \$1410  = 5'h07;
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$916 ) begin
+            \$1410  = 5'h0b;
+          end
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$919 ) begin
+          end else if (\$922 ) begin
+          end else if (\$924 ) begin
+          end else begin
+            \$1410  = 5'h0c;
+          end
+      5'h0c:
+          if (\$937 ) begin
+            \$1410  = 5'h0d;
+          end
+      5'h0d:
+          if (\$940 ) begin
+            if (\$945 ) begin
+              (* full_case = 32'd1 *)
+              if (\$947 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$950 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$954 ) begin
+                    \$1410  = 5'h0e;
+                  end else begin
+                    \$1410  = 5'h0b;
+                  end
+                end else begin
+                  \$1410  = 5'h0b;
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$975 ) begin
+            \$1410  = 5'h0f;
+          end
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$978 ) begin
+          end else if (\$981 ) begin
+          end else if (\$983 ) begin
+          end else begin
+            \$1410  = 5'h10;
+          end
+      5'h10:
+          if (\$996 ) begin
+            \$1410  = 5'h11;
+          end
+      5'h11:
+          if (\$999 ) begin
+            if (\$1004 ) begin
+              (* full_case = 32'd1 *)
+              if (\$1006 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1009 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1013 ) begin
+                    \$1410  = 5'h12;
+                  end else begin
+                    \$1410  = 5'h0f;
+                  end
+                end else begin
+                  \$1410  = 5'h0f;
+                end
+              end
+            end
+          end
+      5'h12:
+          if (\$1036 ) begin
+            \$1410  = 5'h00;
+          end
+    endcase
+    if (rst) begin
+      \$1410  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1411  = cur;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -13201,14 +13462,16 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h03:
           /* empty */;
       5'h04:
-          if (\$802 ) begin
-            \$1400  = 1'h1;
+          if (\$819 ) begin
+            \$1411  = \$signal$739 ;
           end
       5'h05:
-          if (\$809 ) begin
-            \$1400  = 1'h0;
-            if (\$814 ) begin
-              \$1400  = 1'h1;
+          if (\$822 ) begin
+            \$1411  = \$824 [63:0];
+            if (\$827 ) begin
+              if (\$829 ) begin
+                \$1411  = \$signal$739 ;
+              end
             end
           end
       5'h06:
@@ -13216,14 +13479,16 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h07:
           /* empty */;
       5'h08:
-          if (\$867 ) begin
-            \$1400  = 1'h1;
+          if (\$878 ) begin
+            \$1411  = \$signal$739 ;
           end
       5'h09:
-          if (\$874 ) begin
-            \$1400  = 1'h0;
-            if (\$879 ) begin
-              \$1400  = 1'h1;
+          if (\$881 ) begin
+            \$1411  = \$883 [63:0];
+            if (\$886 ) begin
+              if (\$888 ) begin
+                \$1411  = \$signal$739 ;
+              end
             end
           end
       5'h0a:
@@ -13231,14 +13496,16 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$932 ) begin
-            \$1400  = 1'h1;
+          if (\$937 ) begin
+            \$1411  = \$signal$739 ;
           end
       5'h0d:
-          if (\$939 ) begin
-            \$1400  = 1'h0;
-            if (\$944 ) begin
-              \$1400  = 1'h1;
+          if (\$940 ) begin
+            \$1411  = \$942 [63:0];
+            if (\$945 ) begin
+              if (\$947 ) begin
+                \$1411  = \$signal$739 ;
+              end
             end
           end
       5'h0e:
@@ -13246,19 +13513,175 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$997 ) begin
-            \$1400  = 1'h1;
+          if (\$996 ) begin
+            \$1411  = \$signal$739 ;
           end
       5'h11:
-          if (\$1004 ) begin
-            \$1400  = 1'h0;
-            if (\$1009 ) begin
-              \$1400  = 1'h1;
+          if (\$999 ) begin
+            \$1411  = \$1001 [63:0];
+            if (\$1004 ) begin
+              if (\$1006 ) begin
+                \$1411  = \$signal$739 ;
+              end
             end
           end
     endcase
     if (rst) begin
-      \$1400  = 1'h0;
+      \$1411  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1412  = todo;
+    casez (seq_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (\$819 ) begin
+            \$1412  = nz_todo;
+          end
+      5'h05:
+          if (\$822 ) begin
+            \$1412  = \$826 [63:0];
+            if (\$827 ) begin
+              if (\$829 ) begin
+                \$1412  = nz_todo;
+              end
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$878 ) begin
+            \$1412  = nz_todo;
+          end
+      5'h09:
+          if (\$881 ) begin
+            \$1412  = \$885 [63:0];
+            if (\$886 ) begin
+              if (\$888 ) begin
+                \$1412  = nz_todo;
+              end
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          if (\$937 ) begin
+            \$1412  = nz_todo;
+          end
+      5'h0d:
+          if (\$940 ) begin
+            \$1412  = \$944 [63:0];
+            if (\$945 ) begin
+              if (\$947 ) begin
+                \$1412  = nz_todo;
+              end
+            end
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$996 ) begin
+            \$1412  = nz_todo;
+          end
+      5'h11:
+          if (\$999 ) begin
+            \$1412  = \$1003 [63:0];
+            if (\$1004 ) begin
+              if (\$1006 ) begin
+                \$1412  = nz_todo;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1412  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1413  = pw_first;
+    casez (seq_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (\$819 ) begin
+            \$1413  = 1'h1;
+          end
+      5'h05:
+          if (\$822 ) begin
+            \$1413  = 1'h0;
+            if (\$827 ) begin
+              \$1413  = 1'h1;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$878 ) begin
+            \$1413  = 1'h1;
+          end
+      5'h09:
+          if (\$881 ) begin
+            \$1413  = 1'h0;
+            if (\$886 ) begin
+              \$1413  = 1'h1;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          if (\$937 ) begin
+            \$1413  = 1'h1;
+          end
+      5'h0d:
+          if (\$940 ) begin
+            \$1413  = 1'h0;
+            if (\$945 ) begin
+              \$1413  = 1'h1;
+            end
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$996 ) begin
+            \$1413  = 1'h1;
+          end
+      5'h11:
+          if (\$999 ) begin
+            \$1413  = 1'h0;
+            if (\$1004 ) begin
+              \$1413  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1413  = 1'h0;
     end
   end
   assign spk_valid = spikes__valid;
@@ -13386,23 +13809,23 @@ module dscnn_kws(load__valid, pixels__payload, pixels__valid, spikes__ready, tra
   assign \$73  = { 3'h0, job_g, 4'h0 };
   assign \$78  = { 3'h0, job_g, 4'h0 };
   assign \$96  = lp[0];
-  assign \$149  = { 1'h0, kj };
-  assign \$681  = { 3'h0, job_g, 4'h0 };
-  assign \$686  = 5'h10;
-  assign \$687  = 6'h0f;
-  assign \$753  = gc;
-  assign \$790  = gc;
-  assign \$816  = gc;
-  assign \$855  = gc;
-  assign \$881  = gc;
-  assign \$920  = gc;
-  assign \$946  = gc;
-  assign \$985  = gc;
-  assign \$1011  = gc;
+  assign \$151  = { 1'h0, kj };
+  assign \$696  = { 3'h0, job_g, 4'h0 };
+  assign \$701  = 5'h10;
+  assign \$702  = 6'h0f;
+  assign \$768  = gc;
+  assign \$806  = gc;
+  assign \$829  = gc;
+  assign \$865  = gc;
+  assign \$888  = gc;
+  assign \$924  = gc;
+  assign \$947  = gc;
+  assign \$983  = gc;
+  assign \$1006  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \port$2006$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$1992$0 , \port$1998$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -13539,10 +13962,10 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$2000$0 ;
-  wire [51:0] \port$2000$0 ;
-  input [19:0] \port$2006$0 ;
-  wire [19:0] \port$2006$0 ;
+  input [51:0] \port$1992$0 ;
+  wire [51:0] \port$1992$0 ;
+  input [19:0] \port$1998$0 ;
+  wire [19:0] \port$1998$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -13758,7 +14181,7 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$2000$0 [51:32];
+      \$61  = \port$1992$0 [51:32];
     end
   end
   always @* begin
@@ -13958,7 +14381,7 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$2006$0 [19], \port$2006$0  };
+      \$87  = { \port$1998$0 [19], \port$1998$0  };
     end
   end
   always @* begin
@@ -13972,7 +14395,7 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$2000$0 [31:0];
+      \$89  = \port$1992$0 [31:0];
     end
   end
   always @* begin
@@ -14087,9 +14510,9 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$2000$0 [51:32];
-  assign i_alt = { \port$2006$0 [19], \port$2006$0  };
-  assign i_th = \port$2000$0 [31:0];
+  assign i_step = \port$1992$0 [51:32];
+  assign i_alt = { \port$1998$0 [19], \port$1998$0  };
+  assign i_th = \port$1992$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -14110,7 +14533,7 @@ module \dscnn_kws.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$0 , \por
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \port$2006$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$1992$52 , \port$1998$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -14246,10 +14669,10 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$2000$52 ;
-  wire [51:0] \port$2000$52 ;
-  input [19:0] \port$2006$20 ;
-  wire [19:0] \port$2006$20 ;
+  input [51:0] \port$1992$52 ;
+  wire [51:0] \port$1992$52 ;
+  input [19:0] \port$1998$20 ;
+  wire [19:0] \port$1998$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -14463,7 +14886,7 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$2000$52 [51:32];
+      \$61  = \port$1992$52 [51:32];
     end
   end
   always @* begin
@@ -14663,7 +15086,7 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$2006$20 [19], \port$2006$20  };
+      \$87  = { \port$1998$20 [19], \port$1998$20  };
     end
   end
   always @* begin
@@ -14677,7 +15100,7 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$2000$52 [31:0];
+      \$89  = \port$1992$52 [31:0];
     end
   end
   always @* begin
@@ -14793,9 +15216,9 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$2000$52 [51:32];
-  assign i_alt = { \port$2006$20 [19], \port$2006$20  };
-  assign i_th = \port$2000$52 [31:0];
+  assign i_step = \port$1992$52 [51:32];
+  assign i_alt = { \port$1998$20 [19], \port$1998$20  };
+  assign i_th = \port$1992$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -14816,7 +15239,7 @@ module \dscnn_kws.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$52 , \po
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \port$2006$40 , o_busy, o_act, i_pot, clk);
+module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$1992$104 , \port$1998$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -14952,10 +15375,10 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$2000$104 ;
-  wire [51:0] \port$2000$104 ;
-  input [19:0] \port$2006$40 ;
-  wire [19:0] \port$2006$40 ;
+  input [51:0] \port$1992$104 ;
+  wire [51:0] \port$1992$104 ;
+  input [19:0] \port$1998$40 ;
+  wire [19:0] \port$1998$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -15169,7 +15592,7 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$2000$104 [51:32];
+      \$61  = \port$1992$104 [51:32];
     end
   end
   always @* begin
@@ -15369,7 +15792,7 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$2006$40 [19], \port$2006$40  };
+      \$87  = { \port$1998$40 [19], \port$1998$40  };
     end
   end
   always @* begin
@@ -15383,7 +15806,7 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$2000$104 [31:0];
+      \$89  = \port$1992$104 [31:0];
     end
   end
   always @* begin
@@ -15499,9 +15922,9 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$2000$104 [51:32];
-  assign i_alt = { \port$2006$40 [19], \port$2006$40  };
-  assign i_th = \port$2000$104 [31:0];
+  assign i_step = \port$1992$104 [51:32];
+  assign i_alt = { \port$1998$40 [19], \port$1998$40  };
+  assign i_th = \port$1992$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -15522,7 +15945,7 @@ module \dscnn_kws.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$104 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \port$2006$60 , o_busy, o_act, i_pot, clk);
+module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$1992$156 , \port$1998$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -15658,10 +16081,10 @@ module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \p
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$2000$156 ;
-  wire [51:0] \port$2000$156 ;
-  input [19:0] \port$2006$60 ;
-  wire [19:0] \port$2006$60 ;
+  input [51:0] \port$1992$156 ;
+  wire [51:0] \port$1992$156 ;
+  input [19:0] \port$1998$60 ;
+  wire [19:0] \port$1998$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -15875,7 +16298,7 @@ module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$2000$156 [51:32];
+      \$61  = \port$1992$156 [51:32];
     end
   end
   always @* begin
@@ -16075,7 +16498,7 @@ module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$2006$60 [19], \port$2006$60  };
+      \$87  = { \port$1998$60 [19], \port$1998$60  };
     end
   end
   always @* begin
@@ -16089,7 +16512,7 @@ module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$2000$156 [31:0];
+      \$89  = \port$1992$156 [31:0];
     end
   end
   always @* begin
@@ -16205,9 +16628,9 @@ module \dscnn_kws.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$2000$156 , \p
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$2000$156 [51:32];
-  assign i_alt = { \port$2006$60 [19], \port$2006$60  };
-  assign i_th = \port$2000$156 [31:0];
+  assign i_step = \port$1992$156 [51:32];
+  assign i_alt = { \port$1998$60 [19], \port$1998$60  };
+  assign i_th = \port$1992$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -12,62 +12,62 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$100 ;
   reg [1:0] \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  reg [1:0] \$104 ;
+  reg [1:0] \$103 ;
+  wire \$104 ;
   wire \$105 ;
   reg [1:0] \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  reg [11:0] \$109 ;
+  reg [1:0] \$108 ;
+  wire \$109 ;
   wire [21:0] \$11 ;
-  reg [7:0] \$110 ;
-  wire [12:0] \$111 ;
-  reg [4:0] \$112 ;
-  wire [5:0] \$113 ;
-  reg [6:0] \$114 ;
-  reg [2:0] \$115 ;
-  wire [3:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
+  wire \$110 ;
+  reg [11:0] \$111 ;
+  reg [7:0] \$112 ;
+  wire [12:0] \$113 ;
+  reg [4:0] \$114 ;
+  wire [5:0] \$115 ;
+  reg [6:0] \$116 ;
+  reg [2:0] \$117 ;
+  wire [3:0] \$118 ;
   wire \$119 ;
   wire [21:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  reg [6:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
+  reg [6:0] \$125 ;
   wire \$126 ;
-  reg [2:0] \$127 ;
+  wire \$127 ;
   wire \$128 ;
   reg [2:0] \$129 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  reg [2:0] \$132 ;
+  reg [2:0] \$131 ;
+  wire \$132 ;
   wire \$133 ;
   reg [2:0] \$134 ;
   wire \$135 ;
-  wire \$136 ;
-  reg [11:0] \$137 ;
-  reg [7:0] \$138 ;
-  wire [12:0] \$139 ;
+  reg [2:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  reg [11:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [4:0] \$140 ;
-  wire [5:0] \$141 ;
-  reg [6:0] \$142 ;
-  reg [3:0] \$143 ;
-  wire [4:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  reg [7:0] \$140 ;
+  wire [12:0] \$141 ;
+  reg [4:0] \$142 ;
+  wire [5:0] \$143 ;
+  reg [6:0] \$144 ;
+  reg [3:0] \$145 ;
+  wire [4:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  reg [7:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  reg [7:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -102,58 +102,58 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [7:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [7:0] \$188 ;
   wire \$189 ;
   wire [4:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  reg [11:0] \$192 ;
-  reg [11:0] \$193 ;
-  reg [11:0] \$194 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
   wire \$195 ;
-  wire [31:0] \$196 ;
-  wire [3:0] \$197 ;
-  wire [19:0] \$198 ;
-  wire [31:0] \$199 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire [4:0] \$20 ;
-  wire [3:0] \$200 ;
-  wire [19:0] \$201 ;
-  wire [31:0] \$202 ;
-  wire [3:0] \$203 ;
-  wire [19:0] \$204 ;
-  wire [31:0] \$205 ;
-  wire [3:0] \$206 ;
-  wire [19:0] \$207 ;
-  wire [31:0] \$208 ;
-  wire [3:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  reg [11:0] \$203 ;
+  reg [11:0] \$204 ;
+  reg [11:0] \$205 ;
+  wire \$206 ;
+  wire [31:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [19:0] \$209 ;
   wire [5:0] \$21 ;
-  wire [19:0] \$210 ;
-  wire [31:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [19:0] \$213 ;
-  wire [31:0] \$214 ;
-  wire [3:0] \$215 ;
-  wire [19:0] \$216 ;
-  wire [31:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [19:0] \$219 ;
+  wire [31:0] \$210 ;
+  wire [3:0] \$211 ;
+  wire [19:0] \$212 ;
+  wire [31:0] \$213 ;
+  wire [3:0] \$214 ;
+  wire [19:0] \$215 ;
+  wire [31:0] \$216 ;
+  wire [3:0] \$217 ;
+  wire [19:0] \$218 ;
+  wire [31:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [3:0] \$220 ;
+  wire [19:0] \$221 ;
+  wire [31:0] \$222 ;
+  wire [3:0] \$223 ;
+  wire [19:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [3:0] \$226 ;
+  wire [19:0] \$227 ;
+  wire [31:0] \$228 ;
+  wire [3:0] \$229 ;
   wire [3:0] \$23 ;
-  wire \$230 ;
+  wire [19:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -193,52 +193,52 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [3:0] \$267 ;
-  wire [4:0] \$268 ;
-  wire [4:0] \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire [16:0] \$269 ;
   wire \$27 ;
-  wire [3:0] \$270 ;
-  wire \$271 ;
-  wire [3:0] \$272 ;
-  wire [4:0] \$273 ;
+  wire [16:0] \$270 ;
+  wire [16:0] \$271 ;
+  wire [16:0] \$272 ;
+  wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [19:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [21:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
-  wire [21:0] \$283 ;
-  wire [21:0] \$284 ;
-  wire \$285 ;
-  wire [19:0] \$286 ;
-  wire [21:0] \$287 ;
-  wire \$288 ;
+  wire [3:0] \$282 ;
+  wire [4:0] \$283 ;
+  wire [4:0] \$284 ;
+  wire [3:0] \$285 ;
+  wire \$286 ;
+  wire [3:0] \$287 ;
+  wire [4:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [21:0] \$290 ;
-  wire [21:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire [19:0] \$294 ;
+  wire [21:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [21:0] \$298 ;
+  wire [21:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
+  wire [19:0] \$301 ;
+  wire [21:0] \$302 ;
   wire \$303 ;
-  reg [2:0] \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  reg [2:0] \$307 ;
+  wire \$304 ;
+  wire [21:0] \$305 ;
+  wire [21:0] \$306 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
@@ -246,176 +246,176 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [4:0] \$314 ;
-  reg [2:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  reg [2:0] \$318 ;
-  wire \$319 ;
+  wire \$318 ;
+  reg [2:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [3:0] \$321 ;
-  wire [3:0] \$322 ;
-  reg [2:0] \$323 ;
+  wire \$321 ;
+  reg [2:0] \$322 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [1:0] \$326 ;
-  reg [2:0] \$327 ;
-  reg [2:0] \$328 ;
-  wire [6:0] \$329 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [4:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [3:0] \$331 ;
-  wire [3:0] \$332 ;
+  reg [2:0] \$330 ;
+  wire \$331 ;
+  wire \$332 ;
   reg [2:0] \$333 ;
   wire \$334 ;
-  wire [3:0] \$335 ;
+  wire \$335 ;
   wire [3:0] \$336 ;
-  reg [2:0] \$337 ;
+  wire [3:0] \$337 ;
   reg [2:0] \$338 ;
   wire \$339 ;
   wire [5:0] \$34 ;
   wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
+  wire [1:0] \$341 ;
+  reg [2:0] \$342 ;
+  reg [2:0] \$343 ;
+  wire [6:0] \$344 ;
   wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
+  wire [3:0] \$346 ;
+  wire [3:0] \$347 ;
+  reg [2:0] \$348 ;
   wire \$349 ;
   wire [6:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  reg [1:0] \$353 ;
+  wire [3:0] \$350 ;
+  wire [3:0] \$351 ;
+  reg [2:0] \$352 ;
+  reg [2:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
-  reg [1:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire [3:0] \$361 ;
-  wire [3:0] \$362 ;
-  reg [1:0] \$363 ;
-  wire [1:0] \$364 ;
-  reg [1:0] \$365 ;
-  reg [1:0] \$366 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire \$369 ;
+  reg [1:0] \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire \$372 ;
-  wire [16:0] \$373 ;
-  wire [16:0] \$374 ;
-  wire [16:0] \$375 ;
-  wire [16:0] \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg [1:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire [3:0] \$377 ;
+  wire [3:0] \$378 ;
+  reg [1:0] \$379 ;
   wire \$38 ;
-  wire [16:0] \$380 ;
-  wire [16:0] \$381 ;
-  wire [16:0] \$382 ;
-  wire [16:0] \$383 ;
+  wire [1:0] \$380 ;
+  reg [1:0] \$381 ;
+  reg [1:0] \$382 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire [1:0] \$387 ;
-  wire [16:0] \$388 ;
-  wire [16:0] \$389 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [16:0] \$390 ;
-  wire [16:0] \$391 ;
-  wire [6:0] \$392 ;
-  wire \$393 ;
-  wire [3:0] \$394 ;
-  wire [3:0] \$395 ;
-  reg [1:0] \$396 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire [16:0] \$393 ;
+  wire [16:0] \$394 ;
+  wire [16:0] \$395 ;
+  wire [16:0] \$396 ;
   wire \$397 ;
-  wire [3:0] \$398 ;
-  wire [3:0] \$399 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg [1:0] \$400 ;
-  reg [1:0] \$401 ;
+  wire [1:0] \$400 ;
+  wire [6:0] \$401 ;
   wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
+  wire [3:0] \$403 ;
+  wire [3:0] \$404 ;
+  reg [1:0] \$405 ;
   wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [3:0] \$407 ;
+  wire [3:0] \$408 ;
+  reg [1:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
+  reg [1:0] \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  reg [2:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  reg [2:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [3:0] \$424 ;
-  wire [3:0] \$425 ;
+  wire \$424 ;
+  wire \$425 ;
   reg [2:0] \$426 ;
-  wire [1:0] \$427 ;
-  reg [2:0] \$428 ;
+  wire \$427 ;
+  wire \$428 ;
   reg [2:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire [16:0] \$436 ;
-  wire [16:0] \$437 ;
-  wire [16:0] \$438 ;
-  wire [16:0] \$439 ;
+  wire [3:0] \$434 ;
+  wire [3:0] \$435 ;
+  reg [2:0] \$436 ;
+  wire [1:0] \$437 ;
+  reg [2:0] \$438 ;
+  reg [2:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [16:0] \$443 ;
-  wire [16:0] \$444 ;
-  wire [16:0] \$445 ;
-  wire [16:0] \$446 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire [1:0] \$450 ;
+  wire [16:0] \$450 ;
   wire [16:0] \$451 ;
   wire [16:0] \$452 ;
   wire [16:0] \$453 ;
-  wire [16:0] \$454 ;
-  wire [6:0] \$455 ;
+  wire \$454 ;
+  wire \$455 ;
   wire \$456 ;
-  wire [3:0] \$457 ;
-  wire [3:0] \$458 ;
-  reg [2:0] \$459 ;
+  wire [1:0] \$457 ;
+  wire [6:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
+  wire [3:0] \$460 ;
   wire [3:0] \$461 ;
-  wire [3:0] \$462 ;
-  reg [2:0] \$463 ;
-  reg [2:0] \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  reg [2:0] \$462 ;
+  wire \$463 ;
+  wire [3:0] \$464 ;
+  wire [3:0] \$465 ;
+  reg [2:0] \$466 ;
+  reg [2:0] \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
@@ -431,227 +431,246 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  reg \$481 ;
-  reg [6:0] \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg [1:0] \$485 ;
-  reg \$486 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  reg \$485 ;
+  reg [6:0] \$486 ;
   reg \$487 ;
   reg \$488 ;
-  reg [3:0] \$489 ;
+  reg [1:0] \$489 ;
   wire \$49 ;
   reg \$490 ;
   reg \$491 ;
-  reg [1:0] \$492 ;
-  reg [5:0] \$493 ;
-  reg [1:0] \$494 ;
+  reg \$492 ;
+  reg [3:0] \$493 ;
+  reg \$494 ;
   reg \$495 ;
   reg [1:0] \$496 ;
-  reg \$497 ;
-  reg \$498 ;
+  reg [5:0] \$497 ;
+  reg [1:0] \$498 ;
   reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [3:0] \$500 ;
+  reg [1:0] \$500 ;
   reg \$501 ;
   reg \$502 ;
-  reg [1:0] \$503 ;
-  reg [5:0] \$504 ;
-  reg [1:0] \$505 ;
+  reg \$503 ;
+  reg [3:0] \$504 ;
+  reg \$505 ;
   reg \$506 ;
   reg [1:0] \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  reg [5:0] \$508 ;
+  reg [1:0] \$509 ;
   wire \$51 ;
   reg \$510 ;
-  reg [3:0] \$511 ;
+  reg [1:0] \$511 ;
   reg \$512 ;
   reg \$513 ;
-  reg [1:0] \$514 ;
-  reg [5:0] \$515 ;
-  reg [1:0] \$516 ;
+  reg \$514 ;
+  reg [3:0] \$515 ;
+  reg \$516 ;
   reg \$517 ;
   reg [1:0] \$518 ;
-  reg \$519 ;
+  reg [5:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
+  reg [1:0] \$520 ;
   reg \$521 ;
-  reg [3:0] \$522 ;
+  reg [1:0] \$522 ;
   reg \$523 ;
   reg \$524 ;
-  reg [1:0] \$525 ;
-  reg [5:0] \$526 ;
-  reg [1:0] \$527 ;
+  reg \$525 ;
+  reg [3:0] \$526 ;
+  reg \$527 ;
   reg \$528 ;
   reg [1:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
+  reg [5:0] \$530 ;
+  reg [1:0] \$531 ;
   reg \$532 ;
-  reg [3:0] \$533 ;
+  reg [1:0] \$533 ;
   reg \$534 ;
   reg \$535 ;
-  reg [1:0] \$536 ;
-  reg [5:0] \$537 ;
-  reg [1:0] \$538 ;
-  reg [6:0] \$539 ;
+  reg \$536 ;
+  reg [3:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  reg [6:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [7:0] \$542 ;
+  reg [1:0] \$540 ;
+  reg [5:0] \$541 ;
+  reg [1:0] \$542 ;
   reg \$543 ;
-  reg \$544 ;
+  reg [1:0] \$544 ;
   reg \$545 ;
   reg \$546 ;
   reg \$547 ;
-  reg \$548 ;
-  reg [20:0] \$549 ;
+  reg [3:0] \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  reg [20:0] \$550 ;
-  reg [20:0] \$551 ;
-  reg [20:0] \$552 ;
-  reg [20:0] \$553 ;
-  reg [20:0] \$554 ;
-  reg [20:0] \$555 ;
-  reg [20:0] \$556 ;
-  reg [11:0] \$557 ;
-  reg [11:0] \$558 ;
-  reg [11:0] \$559 ;
+  reg \$550 ;
+  reg [1:0] \$551 ;
+  reg [5:0] \$552 ;
+  reg [1:0] \$553 ;
+  reg [6:0] \$554 ;
+  reg [6:0] \$555 ;
+  reg [7:0] \$556 ;
+  reg [7:0] \$557 ;
+  reg [1:0] \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  reg [11:0] \$560 ;
-  reg [11:0] \$561 ;
-  reg [11:0] \$562 ;
-  reg [11:0] \$563 ;
-  reg [11:0] \$564 ;
-  reg [11:0] \$565 ;
-  reg [11:0] \$566 ;
-  reg [11:0] \$567 ;
-  reg [11:0] \$568 ;
-  reg [11:0] \$569 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [20:0] \$565 ;
+  reg [20:0] \$566 ;
+  reg [20:0] \$567 ;
+  reg [20:0] \$568 ;
+  reg [20:0] \$569 ;
   wire \$57 ;
-  reg [11:0] \$570 ;
-  reg [11:0] \$571 ;
-  reg [11:0] \$572 ;
-  reg [15:0] \$573 ;
-  reg [20:0] \$574 ;
-  reg [20:0] \$575 ;
-  reg [20:0] \$576 ;
-  reg [20:0] \$577 ;
-  reg [20:0] \$578 ;
-  reg [20:0] \$579 ;
+  reg [20:0] \$570 ;
+  reg [20:0] \$571 ;
+  reg [20:0] \$572 ;
+  reg [11:0] \$573 ;
+  reg [11:0] \$574 ;
+  reg [11:0] \$575 ;
+  reg [11:0] \$576 ;
+  reg [11:0] \$577 ;
+  reg [11:0] \$578 ;
+  reg [11:0] \$579 ;
   wire \$58 ;
-  reg [20:0] \$580 ;
-  reg [20:0] \$581 ;
-  reg \$582 ;
-  reg \$583 ;
-  reg [1:0] \$584 ;
-  reg [1:0] \$585 ;
-  reg [5:0] \$586 ;
-  reg \$587 ;
-  reg [2:0] \$588 ;
-  reg \$589 ;
+  reg [11:0] \$580 ;
+  reg [11:0] \$581 ;
+  reg [11:0] \$582 ;
+  reg [11:0] \$583 ;
+  reg [11:0] \$584 ;
+  reg [11:0] \$585 ;
+  reg [11:0] \$586 ;
+  reg [11:0] \$587 ;
+  reg [11:0] \$588 ;
+  reg [15:0] \$589 ;
   wire \$59 ;
-  reg [1:0] \$590 ;
-  reg [1:0] \$591 ;
-  reg [5:0] \$592 ;
-  reg \$593 ;
-  reg \$594 ;
-  reg [2:0] \$595 ;
+  reg [15:0] \$590 ;
+  reg [15:0] \$591 ;
+  reg [20:0] \$592 ;
+  reg [20:0] \$593 ;
+  reg [20:0] \$594 ;
+  reg [20:0] \$595 ;
   reg [20:0] \$596 ;
   reg [20:0] \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  reg [20:0] \$598 ;
+  reg [20:0] \$599 ;
   wire [11:0] \$6 ;
   wire \$60 ;
   reg \$600 ;
-  reg [2:0] \$601 ;
-  reg \$602 ;
-  reg [2:0] \$603 ;
-  reg \$604 ;
-  reg [2:0] \$605 ;
-  reg [19:0] \$606 ;
-  reg [20:0] \$607 ;
-  reg [21:0] \$608 ;
-  reg [19:0] \$609 ;
+  reg \$601 ;
+  reg [1:0] \$602 ;
+  reg [1:0] \$603 ;
+  reg [5:0] \$604 ;
+  reg \$605 ;
+  reg [2:0] \$606 ;
+  reg \$607 ;
+  reg [1:0] \$608 ;
+  reg [1:0] \$609 ;
   wire \$61 ;
-  reg [19:0] \$610 ;
-  reg [20:0] \$611 ;
-  reg [21:0] \$612 ;
-  reg [19:0] \$613 ;
-  reg \$614 ;
-  reg [63:0] \$615 ;
-  reg [71:0] \$616 ;
-  reg [15:0] \$617 ;
-  reg [15:0] \$618 ;
-  reg \$619 ;
+  reg [5:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg [2:0] \$613 ;
+  reg [20:0] \$614 ;
+  reg [20:0] \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg [2:0] \$619 ;
   wire \$62 ;
-  reg [41:0] \$620 ;
-  reg [127:0] \$621 ;
-  reg [2:0] \$622 ;
+  reg \$620 ;
+  reg [2:0] \$621 ;
+  reg \$622 ;
   reg [2:0] \$623 ;
-  reg [5:0] \$624 ;
-  reg \$625 ;
-  reg [3:0] \$626 ;
-  reg [2:0] \$627 ;
-  reg [2:0] \$628 ;
-  reg [3:0] \$629 ;
+  reg [19:0] \$624 ;
+  reg [20:0] \$625 ;
+  reg [21:0] \$626 ;
+  reg [19:0] \$627 ;
+  reg [19:0] \$628 ;
+  reg [20:0] \$629 ;
   wire \$63 ;
-  reg [15:0] \$630 ;
-  reg [15:0] \$631 ;
+  reg [21:0] \$630 ;
+  reg [19:0] \$631 ;
   reg \$632 ;
-  wire [7:0] \$639 ;
+  reg [63:0] \$633 ;
+  reg [71:0] \$634 ;
+  reg [15:0] \$635 ;
+  reg [15:0] \$636 ;
+  reg \$637 ;
+  reg [41:0] \$638 ;
+  reg [127:0] \$639 ;
   wire \$64 ;
+  reg [2:0] \$640 ;
+  reg [2:0] \$641 ;
+  reg [5:0] \$642 ;
+  reg \$643 ;
+  reg [3:0] \$644 ;
+  reg [2:0] \$645 ;
+  reg [2:0] \$646 ;
+  reg [3:0] \$647 ;
+  reg [15:0] \$648 ;
+  reg [15:0] \$649 ;
   wire \$65 ;
-  reg [2:0] \$66 ;
+  reg \$650 ;
+  wire [7:0] \$657 ;
+  wire \$66 ;
   wire \$67 ;
   reg [2:0] \$68 ;
   wire \$69 ;
   wire [21:0] \$7 ;
-  wire \$70 ;
+  reg [2:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  reg [2:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  reg [2:0] \$77 ;
+  reg [2:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  reg [2:0] \$79 ;
   wire [21:0] \$8 ;
-  reg [12:0] \$80 ;
-  reg [8:0] \$81 ;
-  wire [13:0] \$82 ;
-  reg [5:0] \$83 ;
-  wire [6:0] \$84 ;
-  wire [6:0] \$847 ;
-  reg [4:0] \$85 ;
-  wire [6:0] \$852 ;
-  wire [6:0] \$857 ;
-  wire [5:0] \$86 ;
-  wire [6:0] \$862 ;
-  wire [6:0] \$867 ;
+  wire \$80 ;
+  wire \$81 ;
+  reg [12:0] \$82 ;
+  reg [8:0] \$83 ;
+  wire [13:0] \$84 ;
+  reg [5:0] \$85 ;
+  wire [6:0] \$86 ;
   reg [4:0] \$87 ;
-  wire [6:0] \$872 ;
-  wire [6:0] \$877 ;
-  wire [3:0] \$88 ;
-  wire [6:0] \$882 ;
-  wire [5:0] \$89 ;
+  wire [6:0] \$876 ;
+  wire [5:0] \$88 ;
+  wire [6:0] \$881 ;
+  wire [6:0] \$886 ;
+  reg [4:0] \$89 ;
+  wire [6:0] \$891 ;
+  wire [6:0] \$896 ;
   wire [21:0] \$9 ;
-  wire \$90 ;
-  reg [2:0] \$91 ;
+  wire [3:0] \$90 ;
+  wire [6:0] \$901 ;
+  wire [6:0] \$906 ;
+  wire [5:0] \$91 ;
+  wire [6:0] \$911 ;
   wire \$92 ;
-  wire \$93 ;
-  reg [2:0] \$94 ;
+  reg [2:0] \$93 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  reg [2:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
-  reg [1:0] \$99 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$126  = 1'h0;
   reg \$signal$127  = 1'h0;
-  reg \$signal$266  = 1'h0;
+  reg \$signal$128  = 1'h0;
+  reg [15:0] \$signal$276  = 16'h0000;
+  reg \$signal$288  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$105 ;
   wire [7:0] \$signature__addr$111 ;
@@ -677,6 +696,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [20:0] acc7 = 21'h000000;
   (* keep = 32'd1 *)
   reg acc_clear_c0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c0 = 1'h0;
   reg [63:0] act_q = 64'h0000000000000000;
   reg [127:0] asm = 128'h00000000000000000000000000000000;
   output busy;
@@ -793,11 +814,12 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [15:0] nz = 16'h0000;
-  reg nz_ready = 1'h0;
+  reg [1:0] nz_ready = 2'h0;
+  reg [15:0] nz_todo = 16'h0000;
   wire [3:0] o_act;
   wire [3:0] \o_act$109 ;
   wire o_busy;
-  wire \o_busy$129 ;
+  wire \o_busy$130 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -873,6 +895,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] prod5 = 20'h00000;
   reg [19:0] prod6 = 20'h00000;
   reg [19:0] prod7 = 20'h00000;
+  reg [19:0] prodf0 = 20'h00000;
+  reg [19:0] prodf1 = 20'h00000;
+  reg [19:0] prodf2 = 20'h00000;
+  reg [19:0] prodf3 = 20'h00000;
+  reg [19:0] prodf4 = 20'h00000;
+  reg [19:0] prodf5 = 20'h00000;
+  reg [19:0] prodf6 = 20'h00000;
+  reg [19:0] prodf7 = 20'h00000;
   reg pw_first = 1'h0;
   reg [3:0] pw_idx1;
   reg [3:0] pw_idx2;
@@ -984,6 +1014,25 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] s4_pos = 6'h00;
   reg s4_valid = 1'h0;
   reg s4_zero = 1'h0;
+  reg [3:0] s5_c = 4'h0;
+  reg s5_first = 1'h0;
+  reg s5_g = 1'h0;
+  (* enum_base_type = "_Job" *)
+  (* enum_value_00 = "ACT" *)
+  (* enum_value_01 = "POOL" *)
+  (* enum_value_10 = "FINAL" *)
+  reg [1:0] s5_job = 2'h0;
+  (* enum_base_type = "_Kind" *)
+  (* enum_value_00 = "CONV" *)
+  (* enum_value_01 = "DW" *)
+  (* enum_value_10 = "PW" *)
+  reg [1:0] s5_kind = 2'h0;
+  reg s5_last = 1'h0;
+  reg [1:0] s5_layer = 2'h0;
+  reg s5_pad = 1'h0;
+  reg [5:0] s5_pos = 6'h00;
+  reg s5_valid = 1'h0;
+  reg s5_zero = 1'h0;
   reg [3:0] seq_state = 4'h0;
   reg [20:0] shadow0 = 21'h000000;
   reg [20:0] shadow1 = 21'h000000;
@@ -1116,257 +1165,293 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$334  = ox == 3'h6;
-  assign \$335  = oy + 1'h1;
-  assign \$336  = oy + 1'h1;
-  assign \$339  = s0_valid | s1_valid;
-  assign \$340  = \$339  | s2_valid;
-  assign \$341  = \$340  | s3_valid;
-  assign \$342  = \$341  | s4_valid;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = job_active | \$signal ;
-  assign \$345  = \$344  | trace__valid;
-  assign \$346  = \$signal$126  | \$signal$127 ;
-  assign \$347  = \$346  | p4_valid;
-  assign \$348  = \$345  | \$347 ;
-  assign \$349  = \$348  | o_busy;
-  assign \$350  = \$349  | \o_busy$129 ;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$343  & \$351 ;
-  assign \$354  = \$353  == kj;
-  assign \$355  = ~ \$354 ;
-  assign \$357  = \$356  == ki;
-  assign \$358  = ~ \$357 ;
-  assign \$360  = ~ \$359 ;
-  assign \$361  = kj + 1'h1;
-  assign \$362  = ki + 1'h1;
-  assign \$364  = gc + 1'h1;
-  assign \$367  = s0_valid | s1_valid;
-  assign \$368  = \$367  | s2_valid;
-  assign \$369  = \$368  | s3_valid;
-  assign \$370  = \$369  | s4_valid;
+  assign \$315  = load__valid & load__ready;
+  assign \$316  = ~ load__valid;
+  assign \$317  = img_full & \$316 ;
+  assign \$318  = ch == 1'h1;
+  assign \$320  = \$319  == kj;
+  assign \$321  = \$318  & \$320 ;
+  assign \$323  = \$322  == ki;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$325  | credit;
+  assign \$327  = ch == 1'h1;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = ch + 1'h1;
+  assign \$331  = \$330  == kj;
+  assign \$332  = ~ \$331 ;
+  assign \$334  = \$333  == ki;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = kj + 1'h1;
+  assign \$337  = ki + 1'h1;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = gc + 1'h1;
+  assign \$344  = pos + 1'h1;
+  assign \$345  = oy == 3'h6;
+  assign \$346  = ox + 1'h1;
+  assign \$347  = ox + 1'h1;
+  assign \$349  = ox == 3'h6;
+  assign \$350  = oy + 1'h1;
+  assign \$351  = oy + 1'h1;
+  assign \$354  = s0_valid | s1_valid;
+  assign \$355  = \$354  | s2_valid;
+  assign \$356  = \$355  | s3_valid;
+  assign \$357  = \$356  | s4_valid;
+  assign \$358  = \$357  | s5_valid;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = job_active | \$signal ;
+  assign \$361  = \$360  | trace__valid;
+  assign \$362  = \$signal$127  | \$signal$128 ;
+  assign \$363  = \$362  | p4_valid;
+  assign \$364  = \$361  | \$363 ;
+  assign \$365  = \$364  | o_busy;
+  assign \$366  = \$365  | \o_busy$130 ;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$359  & \$367 ;
+  assign \$370  = \$369  == kj;
   assign \$371  = ~ \$370 ;
-  assign \$372  = \$371  & nz_ready;
-  assign \$373  = - nz;
-  assign \$374  = { 1'h0, nz } & \$373 ;
-  assign \$375  = nz - 1'h1;
-  assign \$376  = { 1'h0, nz } & \$375 ;
-  assign \$377  = ! todo;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = \$378  | credit;
-  assign \$380  = - todo;
-  assign \$381  = { 1'h0, todo } & \$380 ;
-  assign \$382  = todo - 1'h1;
-  assign \$383  = { 1'h0, todo } & \$382 ;
-  assign \$384  = ! todo;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = gc + 1'h1;
-  assign \$388  = - nz;
-  assign \$389  = { 1'h0, nz } & \$388 ;
-  assign \$390  = nz - 1'h1;
-  assign \$391  = { 1'h0, nz } & \$390 ;
-  assign \$392  = pos + 1'h1;
-  assign \$393  = oy == 3'h6;
-  assign \$394  = ox + 1'h1;
-  assign \$395  = ox + 1'h1;
-  assign \$397  = ox == 3'h6;
-  assign \$398  = oy + 1'h1;
-  assign \$399  = oy + 1'h1;
-  assign \$402  = s0_valid | s1_valid;
-  assign \$403  = \$402  | s2_valid;
-  assign \$404  = \$403  | s3_valid;
-  assign \$405  = \$404  | s4_valid;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = job_active | \$signal ;
-  assign \$408  = \$407  | trace__valid;
-  assign \$409  = \$signal$126  | \$signal$127 ;
-  assign \$410  = \$409  | p4_valid;
-  assign \$411  = \$408  | \$410 ;
-  assign \$412  = \$411  | o_busy;
-  assign \$413  = \$412  | \o_busy$129 ;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$406  & \$414 ;
-  assign \$417  = \$416  == kj;
-  assign \$418  = ~ \$417 ;
-  assign \$420  = \$419  == ki;
-  assign \$421  = ~ \$420 ;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = kj + 1'h1;
-  assign \$425  = ki + 1'h1;
-  assign \$427  = gc + 1'h1;
-  assign \$430  = s0_valid | s1_valid;
-  assign \$431  = \$430  | s2_valid;
-  assign \$432  = \$431  | s3_valid;
-  assign \$433  = \$432  | s4_valid;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$434  & nz_ready;
-  assign \$436  = - nz;
-  assign \$437  = { 1'h0, nz } & \$436 ;
-  assign \$438  = nz - 1'h1;
-  assign \$439  = { 1'h0, nz } & \$438 ;
-  assign \$440  = ! todo;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = \$441  | credit;
-  assign \$443  = - todo;
-  assign \$444  = { 1'h0, todo } & \$443 ;
-  assign \$445  = todo - 1'h1;
-  assign \$446  = { 1'h0, todo } & \$445 ;
+  assign \$373  = \$372  == ki;
+  assign \$374  = ~ \$373 ;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = kj + 1'h1;
+  assign \$378  = ki + 1'h1;
+  assign \$380  = gc + 1'h1;
+  assign \$383  = s0_valid | s1_valid;
+  assign \$384  = \$383  | s2_valid;
+  assign \$385  = \$384  | s3_valid;
+  assign \$386  = \$385  | s4_valid;
+  assign \$387  = \$386  | s5_valid;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$388  & nz_ready[1];
+  assign \$390  = ! todo;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = \$391  | credit;
+  assign \$393  = - todo;
+  assign \$394  = { 1'h0, todo } & \$393 ;
+  assign \$395  = todo - 1'h1;
+  assign \$396  = { 1'h0, todo } & \$395 ;
+  assign \$397  = ! todo;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = gc + 1'h1;
+  assign \$401  = pos + 1'h1;
+  assign \$402  = oy == 3'h6;
+  assign \$403  = ox + 1'h1;
+  assign \$404  = ox + 1'h1;
+  assign \$406  = ox == 3'h6;
+  assign \$407  = oy + 1'h1;
+  assign \$408  = oy + 1'h1;
+  assign \$411  = s0_valid | s1_valid;
+  assign \$412  = \$411  | s2_valid;
+  assign \$413  = \$412  | s3_valid;
+  assign \$414  = \$413  | s4_valid;
+  assign \$415  = \$414  | s5_valid;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = job_active | \$signal ;
+  assign \$418  = \$417  | trace__valid;
+  assign \$419  = \$signal$127  | \$signal$128 ;
+  assign \$420  = \$419  | p4_valid;
+  assign \$421  = \$418  | \$420 ;
+  assign \$422  = \$421  | o_busy;
+  assign \$423  = \$422  | \o_busy$130 ;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$416  & \$424 ;
+  assign \$427  = \$426  == kj;
+  assign \$428  = ~ \$427 ;
+  assign \$430  = \$429  == ki;
+  assign \$431  = ~ \$430 ;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = kj + 1'h1;
+  assign \$435  = ki + 1'h1;
+  assign \$437  = gc + 1'h1;
+  assign \$440  = s0_valid | s1_valid;
+  assign \$441  = \$440  | s2_valid;
+  assign \$442  = \$441  | s3_valid;
+  assign \$443  = \$442  | s4_valid;
+  assign \$444  = \$443  | s5_valid;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  & nz_ready[1];
   assign \$447  = ! todo;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = gc + 1'h1;
-  assign \$451  = - nz;
-  assign \$452  = { 1'h0, nz } & \$451 ;
-  assign \$453  = nz - 1'h1;
-  assign \$454  = { 1'h0, nz } & \$453 ;
-  assign \$455  = pos + 1'h1;
-  assign \$456  = oy == 3'h6;
-  assign \$457  = ox + 1'h1;
-  assign \$458  = ox + 1'h1;
-  assign \$460  = ox == 3'h6;
-  assign \$461  = oy + 1'h1;
-  assign \$462  = oy + 1'h1;
-  assign \$465  = s0_valid | s1_valid;
-  assign \$466  = \$465  | s2_valid;
-  assign \$467  = \$466  | s3_valid;
-  assign \$468  = \$467  | s4_valid;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = job_active | \$signal ;
-  assign \$471  = \$470  | trace__valid;
-  assign \$472  = \$signal$126  | \$signal$127 ;
-  assign \$473  = \$472  | p4_valid;
-  assign \$474  = \$471  | \$473 ;
-  assign \$475  = \$474  | o_busy;
-  assign \$476  = \$475  | \o_busy$129 ;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$469  & \$477 ;
-  assign \$479  = ~ spikes__valid;
-  assign \$480  = \$478  & \$479 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  | credit;
+  assign \$450  = - todo;
+  assign \$451  = { 1'h0, todo } & \$450 ;
+  assign \$452  = todo - 1'h1;
+  assign \$453  = { 1'h0, todo } & \$452 ;
+  assign \$454  = ! todo;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = gc + 1'h1;
+  assign \$458  = pos + 1'h1;
+  assign \$459  = oy == 3'h6;
+  assign \$460  = ox + 1'h1;
+  assign \$461  = ox + 1'h1;
+  assign \$463  = ox == 3'h6;
+  assign \$464  = oy + 1'h1;
+  assign \$465  = oy + 1'h1;
+  assign \$468  = s0_valid | s1_valid;
+  assign \$469  = \$468  | s2_valid;
+  assign \$470  = \$469  | s3_valid;
+  assign \$471  = \$470  | s4_valid;
+  assign \$472  = \$471  | s5_valid;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = job_active | \$signal ;
+  assign \$475  = \$474  | trace__valid;
+  assign \$476  = \$signal$127  | \$signal$128 ;
+  assign \$477  = \$476  | p4_valid;
+  assign \$478  = \$475  | \$477 ;
+  assign \$479  = \$478  | o_busy;
+  assign \$480  = \$479  | \o_busy$130 ;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$473  & \$481 ;
+  assign \$483  = ~ spikes__valid;
+  assign \$484  = \$482  & \$483 ;
   always @(posedge clk)
-    spikes__valid <= \$481 ;
+    spikes__valid <= \$485 ;
   always @(posedge clk)
-    \$signature__addr  <= \$482 ;
+    \$signature__addr  <= \$486 ;
   always @(posedge clk)
-    img_full <= \$483 ;
+    img_full <= \$487 ;
   always @(posedge clk)
-    s0_valid <= \$484 ;
+    s0_valid <= \$488 ;
   always @(posedge clk)
-    s0_kind <= \$485 ;
+    s0_kind <= \$489 ;
   always @(posedge clk)
-    s0_first <= \$486 ;
+    s0_first <= \$490 ;
   always @(posedge clk)
-    s0_last <= \$487 ;
+    s0_last <= \$491 ;
   always @(posedge clk)
-    s0_g <= \$488 ;
+    s0_g <= \$492 ;
   always @(posedge clk)
-    s0_c <= \$489 ;
+    s0_c <= \$493 ;
   always @(posedge clk)
-    s0_pad <= \$490 ;
+    s0_pad <= \$494 ;
   always @(posedge clk)
-    s0_zero <= \$491 ;
+    s0_zero <= \$495 ;
   always @(posedge clk)
-    s0_job <= \$492 ;
+    s0_job <= \$496 ;
   always @(posedge clk)
-    s0_pos <= \$493 ;
+    s0_pos <= \$497 ;
   always @(posedge clk)
-    s0_layer <= \$494 ;
+    s0_layer <= \$498 ;
   always @(posedge clk)
-    s1_valid <= \$495 ;
+    s1_valid <= \$499 ;
   always @(posedge clk)
-    s1_kind <= \$496 ;
+    s1_kind <= \$500 ;
   always @(posedge clk)
-    s1_first <= \$497 ;
+    s1_first <= \$501 ;
   always @(posedge clk)
-    s1_last <= \$498 ;
+    s1_last <= \$502 ;
   always @(posedge clk)
-    s1_g <= \$499 ;
+    s1_g <= \$503 ;
   always @(posedge clk)
-    s1_c <= \$500 ;
+    s1_c <= \$504 ;
   always @(posedge clk)
-    s1_pad <= \$501 ;
+    s1_pad <= \$505 ;
   always @(posedge clk)
-    s1_zero <= \$502 ;
+    s1_zero <= \$506 ;
   always @(posedge clk)
-    s1_job <= \$503 ;
+    s1_job <= \$507 ;
   always @(posedge clk)
-    s1_pos <= \$504 ;
+    s1_pos <= \$508 ;
   always @(posedge clk)
-    s1_layer <= \$505 ;
+    s1_layer <= \$509 ;
   always @(posedge clk)
-    s2_valid <= \$506 ;
+    s2_valid <= \$510 ;
   always @(posedge clk)
-    s2_kind <= \$507 ;
+    s2_kind <= \$511 ;
   always @(posedge clk)
-    s2_first <= \$508 ;
+    s2_first <= \$512 ;
   always @(posedge clk)
-    s2_last <= \$509 ;
+    s2_last <= \$513 ;
   always @(posedge clk)
-    s2_g <= \$510 ;
+    s2_g <= \$514 ;
   always @(posedge clk)
-    s2_c <= \$511 ;
+    s2_c <= \$515 ;
   always @(posedge clk)
-    s2_pad <= \$512 ;
+    s2_pad <= \$516 ;
   always @(posedge clk)
-    s2_zero <= \$513 ;
+    s2_zero <= \$517 ;
   always @(posedge clk)
-    s2_job <= \$514 ;
+    s2_job <= \$518 ;
   always @(posedge clk)
-    s2_pos <= \$515 ;
+    s2_pos <= \$519 ;
   always @(posedge clk)
-    s2_layer <= \$516 ;
+    s2_layer <= \$520 ;
   always @(posedge clk)
-    s3_valid <= \$517 ;
+    s3_valid <= \$521 ;
   always @(posedge clk)
-    s3_kind <= \$518 ;
+    s3_kind <= \$522 ;
   always @(posedge clk)
-    s3_first <= \$519 ;
+    s3_first <= \$523 ;
   always @(posedge clk)
-    s3_last <= \$520 ;
+    s3_last <= \$524 ;
   always @(posedge clk)
-    s3_g <= \$521 ;
+    s3_g <= \$525 ;
   always @(posedge clk)
-    s3_c <= \$522 ;
+    s3_c <= \$526 ;
   always @(posedge clk)
-    s3_pad <= \$523 ;
+    s3_pad <= \$527 ;
   always @(posedge clk)
-    s3_zero <= \$524 ;
+    s3_zero <= \$528 ;
   always @(posedge clk)
-    s3_job <= \$525 ;
+    s3_job <= \$529 ;
   always @(posedge clk)
-    s3_pos <= \$526 ;
+    s3_pos <= \$530 ;
   always @(posedge clk)
-    s3_layer <= \$527 ;
+    s3_layer <= \$531 ;
   always @(posedge clk)
-    s4_valid <= \$528 ;
+    s4_valid <= \$532 ;
   always @(posedge clk)
-    s4_kind <= \$529 ;
+    s4_kind <= \$533 ;
   always @(posedge clk)
-    s4_first <= \$530 ;
+    s4_first <= \$534 ;
   always @(posedge clk)
-    s4_last <= \$531 ;
+    s4_last <= \$535 ;
   always @(posedge clk)
-    s4_g <= \$532 ;
+    s4_g <= \$536 ;
   always @(posedge clk)
-    s4_c <= \$533 ;
+    s4_c <= \$537 ;
   always @(posedge clk)
-    s4_pad <= \$534 ;
+    s4_pad <= \$538 ;
   always @(posedge clk)
-    s4_zero <= \$535 ;
+    s4_zero <= \$539 ;
   always @(posedge clk)
-    s4_job <= \$536 ;
+    s4_job <= \$540 ;
   always @(posedge clk)
-    s4_pos <= \$537 ;
+    s4_pos <= \$541 ;
   always @(posedge clk)
-    s4_layer <= \$538 ;
+    s4_layer <= \$542 ;
   always @(posedge clk)
-    s0_ra1 <= \$539 ;
+    s5_valid <= \$543 ;
   always @(posedge clk)
-    s0_ra2 <= \$540 ;
+    s5_kind <= \$544 ;
   always @(posedge clk)
-    s0_wa1 <= \$541 ;
+    s5_first <= \$545 ;
   always @(posedge clk)
-    s0_wa2 <= \$542 ;
+    s5_last <= \$546 ;
   always @(posedge clk)
-    nz_ready <= \$543 ;
+    s5_g <= \$547 ;
+  always @(posedge clk)
+    s5_c <= \$548 ;
+  always @(posedge clk)
+    s5_pad <= \$549 ;
+  always @(posedge clk)
+    s5_zero <= \$550 ;
+  always @(posedge clk)
+    s5_job <= \$551 ;
+  always @(posedge clk)
+    s5_pos <= \$552 ;
+  always @(posedge clk)
+    s5_layer <= \$553 ;
+  always @(posedge clk)
+    s0_ra1 <= \$554 ;
+  always @(posedge clk)
+    s0_ra2 <= \$555 ;
+  always @(posedge clk)
+    s0_wa1 <= \$556 ;
+  always @(posedge clk)
+    s0_wa2 <= \$557 ;
+  always @(posedge clk)
+    nz_ready <= \$558 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1378,256 +1463,278 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo1 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$192 ;
+    pwa_part0 <= \$203 ;
   always @(posedge clk)
-    pwa_part1 <= \$193 ;
+    pwa_part1 <= \$204 ;
   always @(posedge clk)
-    s2_pwa <= \$194 ;
+    s2_pwa <= \$205 ;
   always @(posedge clk)
-    is_dw_c0 <= \$544 ;
+    is_dw_c0 <= \$559 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    opa0 <= \$197 ;
+    opa0 <= \$208 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$198 ;
+    prod0 <= \$209 ;
   always @(posedge clk)
-    opa1 <= \$200 ;
+    prodf0 <= prod0;
+  always @(posedge clk)
+    opa1 <= \$211 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$201 ;
+    prod1 <= \$212 ;
   always @(posedge clk)
-    opa2 <= \$203 ;
+    prodf1 <= prod1;
+  always @(posedge clk)
+    opa2 <= \$214 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$204 ;
+    prod2 <= \$215 ;
   always @(posedge clk)
-    opa3 <= \$206 ;
+    prodf2 <= prod2;
+  always @(posedge clk)
+    opa3 <= \$217 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$207 ;
+    prod3 <= \$218 ;
   always @(posedge clk)
-    opa4 <= \$209 ;
+    prodf3 <= prod3;
+  always @(posedge clk)
+    opa4 <= \$220 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$210 ;
+    prod4 <= \$221 ;
   always @(posedge clk)
-    opa5 <= \$212 ;
+    prodf4 <= prod4;
+  always @(posedge clk)
+    opa5 <= \$223 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$213 ;
+    prod5 <= \$224 ;
   always @(posedge clk)
-    opa6 <= \$215 ;
+    prodf5 <= prod5;
+  always @(posedge clk)
+    opa6 <= \$226 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$216 ;
+    prod6 <= \$227 ;
   always @(posedge clk)
-    opa7 <= \$218 ;
+    prodf6 <= prod6;
+  always @(posedge clk)
+    opa7 <= \$229 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$219 ;
+    prod7 <= \$230 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$545 ;
+    prodf7 <= prod7;
   always @(posedge clk)
-    hand_over_c0 <= \$546 ;
+    acc_en_c0 <= \$560 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$547 ;
+    acc_clear_c0 <= \$561 ;
   always @(posedge clk)
-    dw_done1_c0 <= \$548 ;
+    hand_over_c0 <= \$562 ;
   always @(posedge clk)
-    acc0 <= \$549 ;
+    dw_done0_c0 <= \$563 ;
   always @(posedge clk)
-    acc1 <= \$550 ;
+    dw_done1_c0 <= \$564 ;
   always @(posedge clk)
-    acc2 <= \$551 ;
+    acc0 <= \$565 ;
   always @(posedge clk)
-    acc3 <= \$552 ;
+    acc1 <= \$566 ;
   always @(posedge clk)
-    acc4 <= \$553 ;
+    acc2 <= \$567 ;
   always @(posedge clk)
-    acc5 <= \$554 ;
+    acc3 <= \$568 ;
   always @(posedge clk)
-    acc6 <= \$555 ;
+    acc4 <= \$569 ;
   always @(posedge clk)
-    acc7 <= \$556 ;
+    acc5 <= \$570 ;
   always @(posedge clk)
-    d0 <= \$557 ;
+    acc6 <= \$571 ;
   always @(posedge clk)
-    d1 <= \$558 ;
+    acc7 <= \$572 ;
   always @(posedge clk)
-    d2 <= \$559 ;
+    d0 <= \$573 ;
   always @(posedge clk)
-    d3 <= \$560 ;
+    d1 <= \$574 ;
   always @(posedge clk)
-    d4 <= \$561 ;
+    d2 <= \$575 ;
   always @(posedge clk)
-    d5 <= \$562 ;
+    d3 <= \$576 ;
   always @(posedge clk)
-    d6 <= \$563 ;
+    d4 <= \$577 ;
   always @(posedge clk)
-    d7 <= \$564 ;
+    d5 <= \$578 ;
   always @(posedge clk)
-    d8 <= \$565 ;
+    d6 <= \$579 ;
   always @(posedge clk)
-    d9 <= \$566 ;
+    d7 <= \$580 ;
   always @(posedge clk)
-    d10 <= \$567 ;
+    d8 <= \$581 ;
   always @(posedge clk)
-    d11 <= \$568 ;
+    d9 <= \$582 ;
   always @(posedge clk)
-    d12 <= \$569 ;
+    d10 <= \$583 ;
   always @(posedge clk)
-    d13 <= \$570 ;
+    d11 <= \$584 ;
   always @(posedge clk)
-    d14 <= \$571 ;
+    d12 <= \$585 ;
   always @(posedge clk)
-    d15 <= \$572 ;
+    d13 <= \$586 ;
   always @(posedge clk)
-    nz <= \$573 ;
+    d14 <= \$587 ;
   always @(posedge clk)
-    shadow0 <= \$574 ;
+    d15 <= \$588 ;
   always @(posedge clk)
-    shadow1 <= \$575 ;
+    nz <= \$589 ;
   always @(posedge clk)
-    shadow2 <= \$576 ;
+    \$signal$276  <= \$590 ;
   always @(posedge clk)
-    shadow3 <= \$577 ;
+    nz_todo <= \$591 ;
   always @(posedge clk)
-    shadow4 <= \$578 ;
+    shadow0 <= \$592 ;
   always @(posedge clk)
-    shadow5 <= \$579 ;
+    shadow1 <= \$593 ;
   always @(posedge clk)
-    shadow6 <= \$580 ;
+    shadow2 <= \$594 ;
   always @(posedge clk)
-    shadow7 <= \$581 ;
+    shadow3 <= \$595 ;
   always @(posedge clk)
-    job_active <= \$582 ;
+    shadow4 <= \$596 ;
   always @(posedge clk)
-    job_active_c0 <= \$583 ;
+    shadow5 <= \$597 ;
   always @(posedge clk)
-    job_kind <= \$584 ;
+    shadow6 <= \$598 ;
   always @(posedge clk)
-    job_layer <= \$585 ;
+    shadow7 <= \$599 ;
   always @(posedge clk)
-    job_pos <= \$586 ;
+    job_active <= \$600 ;
   always @(posedge clk)
-    job_g <= \$587 ;
+    job_active_c0 <= \$601 ;
   always @(posedge clk)
-    job_k <= \$588 ;
+    job_kind <= \$602 ;
   always @(posedge clk)
-    \$signal  <= \$589 ;
+    job_layer <= \$603 ;
   always @(posedge clk)
-    p1_kind <= \$590 ;
+    job_pos <= \$604 ;
   always @(posedge clk)
-    p1_layer <= \$591 ;
+    job_g <= \$605 ;
   always @(posedge clk)
-    p1_pos <= \$592 ;
+    job_k <= \$606 ;
   always @(posedge clk)
-    \$signal$266  <= \$593 ;
+    \$signal  <= \$607 ;
   always @(posedge clk)
-    p1_last <= \$594 ;
+    p1_kind <= \$608 ;
   always @(posedge clk)
-    p1_addr <= \$595 ;
+    p1_layer <= \$609 ;
   always @(posedge clk)
-    i_pot <= \$596 ;
+    p1_pos <= \$610 ;
   always @(posedge clk)
-    \i_pot$84  <= \$597 ;
+    \$signal$288  <= \$611 ;
   always @(posedge clk)
-    credit <= \$598 ;
+    p1_last <= \$612 ;
   always @(posedge clk)
-    \$signal$126  <= \$599 ;
+    p1_addr <= \$613 ;
   always @(posedge clk)
-    p2_first <= \$600 ;
+    i_pot <= \$614 ;
   always @(posedge clk)
-    p2_addr <= \$601 ;
+    \i_pot$84  <= \$615 ;
   always @(posedge clk)
-    \$signal$127  <= \$602 ;
+    credit <= \$616 ;
   always @(posedge clk)
-    p3_addr <= \$603 ;
+    \$signal$127  <= \$617 ;
   always @(posedge clk)
-    p4_valid <= \$604 ;
+    p2_first <= \$618 ;
   always @(posedge clk)
-    pool_wr__addr <= \$605 ;
+    p2_addr <= \$619 ;
   always @(posedge clk)
-    p2_old0 <= \$606 ;
+    \$signal$128  <= \$620 ;
   always @(posedge clk)
-    p2_pot0 <= \$607 ;
+    p3_addr <= \$621 ;
   always @(posedge clk)
-    pool_sum0 <= \$608 ;
+    p4_valid <= \$622 ;
   always @(posedge clk)
-    pool_sat0 <= \$609 ;
+    pool_wr__addr <= \$623 ;
   always @(posedge clk)
-    p2_old1 <= \$610 ;
+    p2_old0 <= \$624 ;
   always @(posedge clk)
-    p2_pot1 <= \$611 ;
+    p2_pot0 <= \$625 ;
   always @(posedge clk)
-    pool_sum1 <= \$612 ;
+    pool_sum0 <= \$626 ;
   always @(posedge clk)
-    pool_sat1 <= \$613 ;
+    pool_sat0 <= \$627 ;
   always @(posedge clk)
-    trace__valid <= \$614 ;
+    p2_old1 <= \$628 ;
   always @(posedge clk)
-    word <= \$615 ;
+    p2_pot1 <= \$629 ;
   always @(posedge clk)
-    trace__payload <= \$616 ;
+    pool_sum1 <= \$630 ;
   always @(posedge clk)
-    spk_word <= \$617 ;
+    pool_sat1 <= \$631 ;
   always @(posedge clk)
-    spikes__payload <= \$618 ;
+    trace__valid <= \$632 ;
   always @(posedge clk)
-    load_ok <= \$619 ;
+    word <= \$633 ;
   always @(posedge clk)
-    lp <= \$620 ;
+    trace__payload <= \$634 ;
   always @(posedge clk)
-    asm <= \$621 ;
+    spk_word <= \$635 ;
   always @(posedge clk)
-    ox <= \$622 ;
+    spikes__payload <= \$636 ;
   always @(posedge clk)
-    oy <= \$623 ;
+    load_ok <= \$637 ;
   always @(posedge clk)
-    pos <= \$624 ;
+    lp <= \$638 ;
   always @(posedge clk)
-    gc <= \$625 ;
+    asm <= \$639 ;
   always @(posedge clk)
-    ch <= \$626 ;
+    ox <= \$640 ;
   always @(posedge clk)
-    ki <= \$627 ;
+    oy <= \$641 ;
   always @(posedge clk)
-    kj <= \$628 ;
+    pos <= \$642 ;
   always @(posedge clk)
-    seq_state <= \$629 ;
+    gc <= \$643 ;
   always @(posedge clk)
-    cur <= \$630 ;
+    ch <= \$644 ;
   always @(posedge clk)
-    todo <= \$631 ;
+    ki <= \$645 ;
   always @(posedge clk)
-    pw_first <= \$632 ;
+    kj <= \$646 ;
+  always @(posedge clk)
+    seq_state <= \$647 ;
+  always @(posedge clk)
+    cur <= \$648 ;
+  always @(posedge clk)
+    todo <= \$649 ;
+  always @(posedge clk)
+    pw_first <= \$650 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
   assign \$2  = s0_ra1 + s0_ra2;
   assign \$3  = s0_ra1 + s0_ra2;
   assign \$4  = s0_wa1 + s0_wa2;
-  assign \$639  = s2_c * 4'h8;
-  assign \$5  = img_q >> \$639 ;
+  assign \$657  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$657 ;
   assign \$6  = s2_zero ? 12'h000 : s2_pwa;
-  assign \$7  = $signed(acc0) + $signed(prod0);
-  assign \$8  = $signed(acc1) + $signed(prod1);
-  assign \$9  = $signed(acc2) + $signed(prod2);
-  assign \$10  = $signed(acc3) + $signed(prod3);
-  assign \$11  = $signed(acc4) + $signed(prod4);
-  assign \$12  = $signed(acc5) + $signed(prod5);
-  assign \$13  = $signed(acc6) + $signed(prod6);
-  assign \$14  = $signed(acc7) + $signed(prod7);
+  assign \$7  = $signed(acc0) + $signed(prodf0);
+  assign \$8  = $signed(acc1) + $signed(prodf1);
+  assign \$9  = $signed(acc2) + $signed(prodf2);
+  assign \$10  = $signed(acc3) + $signed(prodf3);
+  assign \$11  = $signed(acc4) + $signed(prodf4);
+  assign \$12  = $signed(acc5) + $signed(prodf5);
+  assign \$13  = $signed(acc6) + $signed(prodf6);
+  assign \$14  = $signed(acc7) + $signed(prodf7);
   assign \$15  = ~ trace__ready;
   assign stall = trace__valid & \$15 ;
   assign \$17  = job_kind == 2'h2;
@@ -1665,258 +1772,248 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$41  = \$40  | s2_valid;
   assign \$42  = \$41  | s3_valid;
   assign \$43  = \$42  | s4_valid;
-  assign \$44  = job_active | \$signal ;
-  assign \$45  = \$44  | trace__valid;
-  assign \$46  = \$signal$126  | \$signal$127 ;
-  assign \$47  = \$46  | p4_valid;
-  assign \$48  = \$45  | \$47 ;
-  assign \$49  = \$48  | o_busy;
-  assign \$50  = \$49  | \o_busy$129 ;
-  assign \$51  = \$43  | \$50 ;
-  assign busy = \$51  | img_full;
-  assign \$52  = s0_valid | s1_valid;
-  assign \$53  = \$52  | s2_valid;
-  assign \$54  = \$53  | s3_valid;
-  assign \$55  = \$54  | s4_valid;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = job_active | \$signal ;
-  assign \$58  = \$57  | trace__valid;
-  assign \$59  = \$signal$126  | \$signal$127 ;
-  assign \$60  = \$59  | p4_valid;
-  assign \$61  = \$58  | \$60 ;
-  assign \$62  = \$61  | o_busy;
-  assign \$63  = \$62  | \o_busy$129 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = \$56  & \$64 ;
-  assign \$67  = \$66  == ki;
-  assign \$69  = \$68  == kj;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ! ch;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ch == 1'h1;
-  assign \$75  = \$74  == kj;
-  assign \$76  = \$73  & \$75 ;
-  assign \$78  = \$77  == ki;
-  assign \$79  = \$76  & \$78 ;
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$84  = \$83  + kj;
-  assign \$86  = \$85  + ch;
-  assign \$89  = \$87  + \$88 ;
-  assign \$90  = ch == 1'h1;
-  assign \$92  = \$91  == kj;
-  assign \$93  = \$90  & \$92 ;
-  assign \$95  = \$94  == ki;
-  assign \$96  = \$93  & \$95 ;
-  assign \$97  = ~ \$96 ;
-  assign \$98  = \$97  | credit;
-  assign \$100  = \$99  == ki;
-  assign \$102  = \$101  == kj;
-  assign \$103  = \$100  & \$102 ;
-  assign \$105  = \$104  == kj;
-  assign \$107  = \$106  == ki;
-  assign \$108  = \$105  & \$107 ;
-  assign \$111  = $signed(\$109 ) + $signed(\$110 );
-  assign \$113  = \$112  + kj;
-  assign \$116  = \$115  + kj;
-  assign \$117  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$118  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$119  = | { cur[15:12], cur[7:4] };
-  assign \$120  = | cur[15:8];
-  assign \$121  = ! todo;
-  assign \$122  = ! cur;
-  assign \$124  = ! todo;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$125  | credit;
-  assign \$128  = \$127  == ki;
-  assign \$130  = \$129  == kj;
-  assign \$131  = \$128  & \$130 ;
-  assign \$133  = \$132  == kj;
-  assign \$135  = \$134  == ki;
-  assign \$136  = \$133  & \$135 ;
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$141  = \$140  + kj;
-  assign \$144  = \$143  + kj;
-  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$147  = | { cur[15:12], cur[7:4] };
-  assign \$148  = | cur[15:8];
-  assign \$149  = ! todo;
-  assign \$150  = ! cur;
-  assign \$152  = ! todo;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  | credit;
-  assign \$155  = s0_valid | s1_valid;
-  assign \$156  = \$155  | s2_valid;
-  assign \$157  = \$156  | s3_valid;
-  assign \$158  = \$157  | s4_valid;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = job_active | \$signal ;
-  assign \$161  = \$160  | trace__valid;
-  assign \$162  = \$signal$126  | \$signal$127 ;
-  assign \$163  = \$162  | p4_valid;
-  assign \$164  = \$161  | \$163 ;
-  assign \$165  = \$164  | o_busy;
-  assign \$166  = \$165  | \o_busy$129 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$159  & \$167 ;
-  assign \$169  = ~ spikes__valid;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = ! seq_state;
-  assign \$172  = seq_state == 1'h1;
-  assign \$173  = seq_state == 2'h2;
-  assign \$174  = seq_state == 2'h3;
-  assign \$175  = seq_state == 3'h4;
-  assign \$176  = seq_state == 3'h5;
-  assign \$177  = seq_state == 3'h6;
-  assign \$178  = seq_state == 3'h7;
-  assign \$179  = seq_state == 4'h8;
-  assign \$180  = seq_state == 4'h9;
-  assign \$181  = seq_state == 4'ha;
-  assign \$182  = spikes__valid & spikes__ready;
-  assign \$183  = ~ img_full;
-  assign \$184  = pixels__valid & \$183 ;
-  assign \$185  = \$signature__addr  + 1'h1;
-  assign \$186  = \$signature__addr  == 7'h5a;
-  assign \$187  = s0_valid | s1_valid;
-  assign \$188  = \$187  | s2_valid;
-  assign \$189  = \$188  | s3_valid;
-  assign \$190  = \$189  | s4_valid;
-  assign \$191  = ~ \$190 ;
-  assign \$195  = s1_kind == 1'h1;
-  assign \$847  = s2_g * 6'h20;
-  assign \$196  = act_q >> \$847 ;
-  assign \$197  = is_dw_c0 ? \$196 [3:0] : a_bcast[3:0];
-  assign \$198  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$852  = s2_g * 6'h20;
-  assign \$199  = act_q >> \$852 ;
-  assign \$200  = is_dw_c0 ? \$199 [7:4] : a_bcast[3:0];
-  assign \$201  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$857  = s2_g * 6'h20;
-  assign \$202  = act_q >> \$857 ;
-  assign \$203  = is_dw_c0 ? \$202 [11:8] : a_bcast[3:0];
-  assign \$204  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$862  = s2_g * 6'h20;
-  assign \$205  = act_q >> \$862 ;
-  assign \$206  = is_dw_c0 ? \$205 [15:12] : a_bcast[3:0];
-  assign \$207  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$867  = s2_g * 6'h20;
-  assign \$208  = act_q >> \$867 ;
-  assign \$209  = is_dw_c0 ? \$208 [19:16] : a_bcast[3:0];
-  assign \$210  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$872  = s2_g * 6'h20;
-  assign \$211  = act_q >> \$872 ;
-  assign \$212  = is_dw_c0 ? \$211 [23:20] : a_bcast[3:0];
-  assign \$213  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$877  = s2_g * 6'h20;
-  assign \$214  = act_q >> \$877 ;
-  assign \$215  = is_dw_c0 ? \$214 [27:24] : a_bcast[3:0];
-  assign \$216  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$882  = s2_g * 6'h20;
-  assign \$217  = act_q >> \$882 ;
-  assign \$218  = is_dw_c0 ? \$217 [31:28] : a_bcast[3:0];
-  assign \$219  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$220  = s3_valid & s3_last;
-  assign \$221  = s3_valid & s3_last;
-  assign \$222  = s3_kind != 1'h1;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = s3_valid & s3_last;
-  assign \$225  = s3_kind == 1'h1;
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = ! s3_g;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = s3_valid & s3_last;
-  assign \$230  = s3_kind == 1'h1;
-  assign \$231  = \$229  & \$230 ;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = acc_clear_c0 | rst;
-  assign \$235  = acc_clear_c0 | rst;
-  assign \$236  = acc_clear_c0 | rst;
-  assign \$237  = acc_clear_c0 | rst;
-  assign \$238  = acc_clear_c0 | rst;
-  assign \$239  = acc_clear_c0 | rst;
-  assign \$240  = acc_clear_c0 | rst;
-  assign \$241  = acc_clear_c0 | rst;
-  assign \$242  = | d0;
-  assign \$243  = | d1;
-  assign \$244  = | d2;
-  assign \$245  = | d3;
-  assign \$246  = | d4;
-  assign \$247  = | d5;
-  assign \$248  = | d6;
-  assign \$249  = | d7;
-  assign \$250  = | d8;
-  assign \$251  = | d9;
-  assign \$252  = | d10;
-  assign \$253  = | d11;
-  assign \$254  = | d12;
-  assign \$255  = | d13;
-  assign \$256  = | d14;
-  assign \$257  = | d15;
-  assign \$258  = ~ stall;
-  assign \$259  = ! job_pos;
-  assign \$260  = job_kind == 2'h2;
-  assign \$261  = job_k == 3'h7;
-  assign \$263  = job_k == 2'h3;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = \$260  ? \$261  : \$264 ;
-  assign \$266  = job_kind == 2'h2;
-  assign \$268  = \$267  + job_k;
-  assign \$269  = \$266  ? { 2'h0, job_k } : \$268 ;
-  assign \$270  = job_k + 1'h1;
-  assign \$271  = job_kind == 2'h2;
-  assign \$272  = \$271  ? 4'h8 : 4'h4;
-  assign \$273  = \$272  - 1'h1;
-  assign \$274  = job_k == \$273 ;
-  assign \$275  = ~ stall;
-  assign \$276  = p1_kind == 1'h1;
-  assign \$277  = \$signal  & \$276 ;
-  assign \$278  = ~ stall;
-  assign \$279  = p2_first ? 20'h00000 : p2_old0;
-  assign \$280  = $signed(\$279 ) + $signed(p2_pot0);
-  assign \$281  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$282  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$283  = \$282  ? 22'h380000 : pool_sum0;
-  assign \$284  = \$281  ? 22'h07ffff : \$283 ;
-  assign \$285  = ~ stall;
-  assign \$286  = p2_first ? 20'h00000 : p2_old1;
-  assign \$287  = $signed(\$286 ) + $signed(p2_pot1);
-  assign \$288  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$289  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$290  = \$289  ? 22'h380000 : pool_sum1;
-  assign \$291  = \$288  ? 22'h07ffff : \$290 ;
-  assign \$292  = trace__valid & trace__ready;
+  assign \$44  = \$43  | s5_valid;
+  assign \$45  = job_active | \$signal ;
+  assign \$46  = \$45  | trace__valid;
+  assign \$47  = \$signal$127  | \$signal$128 ;
+  assign \$48  = \$47  | p4_valid;
+  assign \$49  = \$46  | \$48 ;
+  assign \$50  = \$49  | o_busy;
+  assign \$51  = \$50  | \o_busy$130 ;
+  assign \$52  = \$44  | \$51 ;
+  assign busy = \$52  | img_full;
+  assign \$53  = s0_valid | s1_valid;
+  assign \$54  = \$53  | s2_valid;
+  assign \$55  = \$54  | s3_valid;
+  assign \$56  = \$55  | s4_valid;
+  assign \$57  = \$56  | s5_valid;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = job_active | \$signal ;
+  assign \$60  = \$59  | trace__valid;
+  assign \$61  = \$signal$127  | \$signal$128 ;
+  assign \$62  = \$61  | p4_valid;
+  assign \$63  = \$60  | \$62 ;
+  assign \$64  = \$63  | o_busy;
+  assign \$65  = \$64  | \o_busy$130 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$58  & \$66 ;
+  assign \$69  = \$68  == ki;
+  assign \$71  = \$70  == kj;
+  assign \$72  = \$69  & \$71 ;
+  assign \$73  = ! ch;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = ch == 1'h1;
+  assign \$77  = \$76  == kj;
+  assign \$78  = \$75  & \$77 ;
+  assign \$80  = \$79  == ki;
+  assign \$81  = \$78  & \$80 ;
+  assign \$84  = $signed(\$82 ) + $signed(\$83 );
+  assign \$86  = \$85  + kj;
+  assign \$88  = \$87  + ch;
+  assign \$91  = \$89  + \$90 ;
+  assign \$92  = ch == 1'h1;
+  assign \$94  = \$93  == kj;
+  assign \$95  = \$92  & \$94 ;
+  assign \$97  = \$96  == ki;
+  assign \$98  = \$95  & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$99  | credit;
+  assign \$102  = \$101  == ki;
+  assign \$104  = \$103  == kj;
+  assign \$105  = \$102  & \$104 ;
+  assign \$107  = \$106  == kj;
+  assign \$109  = \$108  == ki;
+  assign \$110  = \$107  & \$109 ;
+  assign \$113  = $signed(\$111 ) + $signed(\$112 );
+  assign \$115  = \$114  + kj;
+  assign \$118  = \$117  + kj;
+  assign \$119  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$120  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$121  = | { cur[15:12], cur[7:4] };
+  assign \$122  = | cur[15:8];
+  assign \$123  = ! todo;
+  assign \$124  = ! cur;
+  assign \$126  = ! todo;
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$127  | credit;
+  assign \$130  = \$129  == ki;
+  assign \$132  = \$131  == kj;
+  assign \$133  = \$130  & \$132 ;
+  assign \$135  = \$134  == kj;
+  assign \$137  = \$136  == ki;
+  assign \$138  = \$135  & \$137 ;
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$143  = \$142  + kj;
+  assign \$146  = \$145  + kj;
+  assign \$147  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$148  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$149  = | { cur[15:12], cur[7:4] };
+  assign \$150  = | cur[15:8];
+  assign \$151  = ! todo;
+  assign \$152  = ! cur;
+  assign \$154  = ! todo;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  | credit;
+  assign \$157  = s0_valid | s1_valid;
+  assign \$158  = \$157  | s2_valid;
+  assign \$159  = \$158  | s3_valid;
+  assign \$160  = \$159  | s4_valid;
+  assign \$161  = \$160  | s5_valid;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = job_active | \$signal ;
+  assign \$164  = \$163  | trace__valid;
+  assign \$165  = \$signal$127  | \$signal$128 ;
+  assign \$166  = \$165  | p4_valid;
+  assign \$167  = \$164  | \$166 ;
+  assign \$168  = \$167  | o_busy;
+  assign \$169  = \$168  | \o_busy$130 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$162  & \$170 ;
+  assign \$172  = ~ spikes__valid;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = ! seq_state;
+  assign \$175  = seq_state == 1'h1;
+  assign \$176  = seq_state == 2'h2;
+  assign \$177  = seq_state == 2'h3;
+  assign \$178  = seq_state == 3'h4;
+  assign \$179  = seq_state == 3'h5;
+  assign \$180  = seq_state == 3'h6;
+  assign \$181  = seq_state == 3'h7;
+  assign \$182  = seq_state == 4'h8;
+  assign \$183  = seq_state == 4'h9;
+  assign \$184  = seq_state == 4'ha;
+  assign \$185  = spikes__valid & spikes__ready;
+  assign \$186  = ~ img_full;
+  assign \$187  = pixels__valid & \$186 ;
+  assign \$188  = \$signature__addr  + 1'h1;
+  assign \$189  = \$signature__addr  == 7'h5a;
+  assign \$190  = s0_valid | s1_valid;
+  assign \$191  = \$190  | s2_valid;
+  assign \$192  = \$191  | s3_valid;
+  assign \$193  = \$192  | s4_valid;
+  assign \$194  = \$193  | s5_valid;
+  assign \$195  = ~ \$194 ;
+  assign \$196  = s0_valid | s1_valid;
+  assign \$197  = \$196  | s2_valid;
+  assign \$198  = \$197  | s3_valid;
+  assign \$199  = \$198  | s4_valid;
+  assign \$200  = \$199  | s5_valid;
+  assign \$201  = ~ \$200 ;
+  assign \$202  = nz_ready[0] & \$201 ;
+  assign \$206  = s1_kind == 1'h1;
+  assign \$876  = s2_g * 6'h20;
+  assign \$207  = act_q >> \$876 ;
+  assign \$208  = is_dw_c0 ? \$207 [3:0] : a_bcast[3:0];
+  assign \$209  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$881  = s2_g * 6'h20;
+  assign \$210  = act_q >> \$881 ;
+  assign \$211  = is_dw_c0 ? \$210 [7:4] : a_bcast[3:0];
+  assign \$212  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$886  = s2_g * 6'h20;
+  assign \$213  = act_q >> \$886 ;
+  assign \$214  = is_dw_c0 ? \$213 [11:8] : a_bcast[3:0];
+  assign \$215  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$891  = s2_g * 6'h20;
+  assign \$216  = act_q >> \$891 ;
+  assign \$217  = is_dw_c0 ? \$216 [15:12] : a_bcast[3:0];
+  assign \$218  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$896  = s2_g * 6'h20;
+  assign \$219  = act_q >> \$896 ;
+  assign \$220  = is_dw_c0 ? \$219 [19:16] : a_bcast[3:0];
+  assign \$221  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$901  = s2_g * 6'h20;
+  assign \$222  = act_q >> \$901 ;
+  assign \$223  = is_dw_c0 ? \$222 [23:20] : a_bcast[3:0];
+  assign \$224  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$906  = s2_g * 6'h20;
+  assign \$225  = act_q >> \$906 ;
+  assign \$226  = is_dw_c0 ? \$225 [27:24] : a_bcast[3:0];
+  assign \$227  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$911  = s2_g * 6'h20;
+  assign \$228  = act_q >> \$911 ;
+  assign \$229  = is_dw_c0 ? \$228 [31:28] : a_bcast[3:0];
+  assign \$230  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$231  = s4_valid & s4_last;
+  assign \$232  = s4_valid & s4_last;
+  assign \$233  = s4_kind != 1'h1;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = s4_valid & s4_last;
+  assign \$236  = s4_kind == 1'h1;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ! s4_g;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = s4_valid & s4_last;
+  assign \$241  = s4_kind == 1'h1;
+  assign \$242  = \$240  & \$241 ;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = acc_clear_c0 | rst;
+  assign \$246  = acc_clear_c0 | rst;
+  assign \$247  = acc_clear_c0 | rst;
+  assign \$248  = acc_clear_c0 | rst;
+  assign \$249  = acc_clear_c0 | rst;
+  assign \$250  = acc_clear_c0 | rst;
+  assign \$251  = acc_clear_c0 | rst;
+  assign \$252  = acc_clear_c0 | rst;
+  assign \$253  = | d0;
+  assign \$254  = | d1;
+  assign \$255  = | d2;
+  assign \$256  = | d3;
+  assign \$257  = | d4;
+  assign \$258  = | d5;
+  assign \$259  = | d6;
+  assign \$260  = | d7;
+  assign \$261  = | d8;
+  assign \$262  = | d9;
+  assign \$263  = | d10;
+  assign \$264  = | d11;
+  assign \$265  = | d12;
+  assign \$266  = | d13;
+  assign \$267  = | d14;
+  assign \$268  = | d15;
+  assign \$269  = - nz;
+  assign \$270  = { 1'h0, nz } & \$269 ;
+  assign \$271  = nz - 1'h1;
+  assign \$272  = { 1'h0, nz } & \$271 ;
+  assign \$273  = ~ stall;
+  assign \$274  = ! job_pos;
+  assign \$275  = job_kind == 2'h2;
+  assign \$276  = job_k == 3'h7;
+  assign \$278  = job_k == 2'h3;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = \$275  ? \$276  : \$279 ;
+  assign \$281  = job_kind == 2'h2;
+  assign \$283  = \$282  + job_k;
+  assign \$284  = \$281  ? { 2'h0, job_k } : \$283 ;
+  assign \$285  = job_k + 1'h1;
+  assign \$286  = job_kind == 2'h2;
+  assign \$287  = \$286  ? 4'h8 : 4'h4;
+  assign \$288  = \$287  - 1'h1;
+  assign \$289  = job_k == \$288 ;
+  assign \$290  = ~ stall;
+  assign \$291  = p1_kind == 1'h1;
+  assign \$292  = \$signal  & \$291 ;
   assign \$293  = ~ stall;
-  assign \$294  = o_valid & \$293 ;
-  assign \$295  = ~ tag[0];
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = ~ stall;
-  assign \$298  = o_valid & \$297 ;
-  assign \$299  = \$298  & tag[0];
-  assign \$300  = load__valid & load__ready;
-  assign \$301  = ~ load__valid;
-  assign \$302  = img_full & \$301 ;
-  assign \$303  = ch == 1'h1;
-  assign \$305  = \$304  == kj;
-  assign \$306  = \$303  & \$305 ;
-  assign \$308  = \$307  == ki;
-  assign \$309  = \$306  & \$308 ;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  | credit;
-  assign \$312  = ch == 1'h1;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = ch + 1'h1;
-  assign \$316  = \$315  == kj;
-  assign \$317  = ~ \$316 ;
-  assign \$319  = \$318  == ki;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = kj + 1'h1;
-  assign \$322  = ki + 1'h1;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = gc + 1'h1;
-  assign \$329  = pos + 1'h1;
-  assign \$330  = oy == 3'h6;
-  assign \$331  = ox + 1'h1;
-  assign \$332  = ox + 1'h1;
+  assign \$294  = p2_first ? 20'h00000 : p2_old0;
+  assign \$295  = $signed(\$294 ) + $signed(p2_pot0);
+  assign \$296  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$297  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$298  = \$297  ? 22'h380000 : pool_sum0;
+  assign \$299  = \$296  ? 22'h07ffff : \$298 ;
+  assign \$300  = ~ stall;
+  assign \$301  = p2_first ? 20'h00000 : p2_old1;
+  assign \$302  = $signed(\$301 ) + $signed(p2_pot1);
+  assign \$303  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$304  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$305  = \$304  ? 22'h380000 : pool_sum1;
+  assign \$306  = \$303  ? 22'h07ffff : \$305 ;
+  assign \$307  = trace__valid & trace__ready;
+  assign \$308  = ~ stall;
+  assign \$309  = o_valid & \$308 ;
+  assign \$310  = ~ tag[0];
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = ~ stall;
+  assign \$313  = o_valid & \$312 ;
+  assign \$314  = \$313  & tag[0];
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1927,8 +2024,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$880$0 (p_rd__data[51:0]),
-    .\port$886$0 (pool_rd__data[19:0]),
+    .\port$884$0 (p_rd__data[51:0]),
+    .\port$890$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -1941,229 +2038,383 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$90 ),
     .i_valid(\i_valid$83 ),
     .o_act(\o_act$109 ),
-    .o_busy(\o_busy$129 ),
-    .\port$880$52 (p_rd__data[103:52]),
-    .\port$886$20 (pool_rd__data[39:20]),
+    .o_busy(\o_busy$130 ),
+    .\port$884$52 (p_rd__data[103:52]),
+    .\port$890$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = 3'h0;
-    casez (\$332 )
-      4'h0:
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$319  = 3'h2;
+      3'h1:
+          \$319  = 3'h2;
+      3'h2:
+          \$319  = 3'h2;
+      3'h3:
+          \$319  = 3'h2;
+      3'h4:
+          \$319  = 3'h2;
+      3'h5:
+          \$319  = 3'h2;
+      3'h6:
+          \$319  = 3'h1;
+      3'h7:
+          \$319  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$322  = 3'h4;
+      3'h1:
+          \$322  = 3'h4;
+      3'h2:
+          \$322  = 3'h4;
+      3'h3:
+          \$322  = 3'h4;
+      3'h4:
+          \$322  = 3'h4;
+      3'h5:
+          \$322  = 3'h4;
+      3'h6:
+          \$322  = 3'h2;
+      3'h7:
+          \$322  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$330  = 3'h2;
+      3'h1:
+          \$330  = 3'h2;
+      3'h2:
+          \$330  = 3'h2;
+      3'h3:
+          \$330  = 3'h2;
+      3'h4:
+          \$330  = 3'h2;
+      3'h5:
+          \$330  = 3'h2;
+      3'h6:
+          \$330  = 3'h1;
+      3'h7:
+          \$330  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$333  = 3'h4;
+      3'h1:
+          \$333  = 3'h4;
+      3'h2:
+          \$333  = 3'h4;
+      3'h3:
+          \$333  = 3'h4;
+      3'h4:
+          \$333  = 3'h4;
+      3'h5:
+          \$333  = 3'h4;
+      3'h6:
           \$333  = 3'h2;
-      4'h1:
-          \$333  = 3'h0;
-      4'h2:
-          \$333  = 3'h0;
-      4'h3:
-          \$333  = 3'h0;
-      4'h4:
-          \$333  = 3'h0;
-      4'h5:
-          \$333  = 3'h0;
-      4'h6:
-          \$333  = 3'h0;
-      4'h7:
-          \$333  = 3'h0;
+      3'h7:
+          \$333  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = 3'h0;
-    casez (\$336 )
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$338  = 3'h1;
+      3'h1:
+          \$338  = 3'h0;
+      3'h2:
+          \$338  = 3'h0;
+      3'h3:
+          \$338  = 3'h0;
+      3'h4:
+          \$338  = 3'h0;
+      3'h5:
+          \$338  = 3'h0;
+      3'h6:
+          \$338  = 3'h0;
+      3'h7:
+          \$338  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$342  = 3'h2;
+      3'h1:
+          \$342  = 3'h0;
+      3'h2:
+          \$342  = 3'h0;
+      3'h3:
+          \$342  = 3'h0;
+      3'h4:
+          \$342  = 3'h0;
+      3'h5:
+          \$342  = 3'h0;
+      3'h6:
+          \$342  = 3'h0;
+      3'h7:
+          \$342  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$343  = 3'h1;
+      3'h1:
+          \$343  = 3'h0;
+      3'h2:
+          \$343  = 3'h0;
+      3'h3:
+          \$343  = 3'h0;
+      3'h4:
+          \$343  = 3'h0;
+      3'h5:
+          \$343  = 3'h0;
+      3'h6:
+          \$343  = 3'h0;
+      3'h7:
+          \$343  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = 3'h0;
+    casez (\$347 )
       4'h0:
-          \$337  = 3'h1;
+          \$348  = 3'h2;
       4'h1:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h2:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h3:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h4:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h5:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h6:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
       4'h7:
-          \$337  = 3'h0;
+          \$348  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$338  = 3'h2;
-      3'h1:
-          \$338  = 3'h0;
-      3'h2:
-          \$338  = 3'h0;
-      3'h3:
-          \$338  = 3'h0;
-      3'h4:
-          \$338  = 3'h0;
-      3'h5:
-          \$338  = 3'h0;
-      3'h6:
-          \$338  = 3'h0;
-      3'h7:
-          \$338  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$353  = 2'h2;
-      3'h1:
-          \$353  = 2'h2;
-      3'h2:
-          \$353  = 2'h2;
-      3'h3:
-          \$353  = 2'h2;
-      3'h4:
-          \$353  = 2'h2;
-      3'h5:
-          \$353  = 2'h2;
-      3'h6:
-          \$353  = 2'h1;
-      3'h7:
-          \$353  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$356  = 2'h2;
-      3'h1:
-          \$356  = 2'h2;
-      3'h2:
-          \$356  = 2'h2;
-      3'h3:
-          \$356  = 2'h2;
-      3'h4:
-          \$356  = 2'h2;
-      3'h5:
-          \$356  = 2'h2;
-      3'h6:
-          \$356  = 2'h1;
-      3'h7:
-          \$356  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$363  = 2'h1;
-      3'h1:
-          \$363  = 2'h0;
-      3'h2:
-          \$363  = 2'h0;
-      3'h3:
-          \$363  = 2'h0;
-      3'h4:
-          \$363  = 2'h0;
-      3'h5:
-          \$363  = 2'h0;
-      3'h6:
-          \$363  = 2'h0;
-      3'h7:
-          \$363  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$365  = 2'h1;
-      3'h1:
-          \$365  = 2'h0;
-      3'h2:
-          \$365  = 2'h0;
-      3'h3:
-          \$365  = 2'h0;
-      3'h4:
-          \$365  = 2'h0;
-      3'h5:
-          \$365  = 2'h0;
-      3'h6:
-          \$365  = 2'h0;
-      3'h7:
-          \$365  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$366  = 2'h1;
-      3'h1:
-          \$366  = 2'h0;
-      3'h2:
-          \$366  = 2'h0;
-      3'h3:
-          \$366  = 2'h0;
-      3'h4:
-          \$366  = 2'h0;
-      3'h5:
-          \$366  = 2'h0;
-      3'h6:
-          \$366  = 2'h0;
-      3'h7:
-          \$366  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = 2'h0;
-    casez (\$395 )
+    \$352  = 3'h0;
+    casez (\$351 )
       4'h0:
-          \$396  = 2'h1;
+          \$352  = 3'h1;
       4'h1:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h2:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h3:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h4:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h5:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h6:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
       4'h7:
-          \$396  = 2'h0;
+          \$352  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = 2'h0;
-    casez (\$399 )
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$353  = 3'h2;
+      3'h1:
+          \$353  = 3'h0;
+      3'h2:
+          \$353  = 3'h0;
+      3'h3:
+          \$353  = 3'h0;
+      3'h4:
+          \$353  = 3'h0;
+      3'h5:
+          \$353  = 3'h0;
+      3'h6:
+          \$353  = 3'h0;
+      3'h7:
+          \$353  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$369  = 2'h2;
+      3'h1:
+          \$369  = 2'h2;
+      3'h2:
+          \$369  = 2'h2;
+      3'h3:
+          \$369  = 2'h2;
+      3'h4:
+          \$369  = 2'h2;
+      3'h5:
+          \$369  = 2'h2;
+      3'h6:
+          \$369  = 2'h1;
+      3'h7:
+          \$369  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$372  = 2'h2;
+      3'h1:
+          \$372  = 2'h2;
+      3'h2:
+          \$372  = 2'h2;
+      3'h3:
+          \$372  = 2'h2;
+      3'h4:
+          \$372  = 2'h2;
+      3'h5:
+          \$372  = 2'h2;
+      3'h6:
+          \$372  = 2'h1;
+      3'h7:
+          \$372  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$379  = 2'h1;
+      3'h1:
+          \$379  = 2'h0;
+      3'h2:
+          \$379  = 2'h0;
+      3'h3:
+          \$379  = 2'h0;
+      3'h4:
+          \$379  = 2'h0;
+      3'h5:
+          \$379  = 2'h0;
+      3'h6:
+          \$379  = 2'h0;
+      3'h7:
+          \$379  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$381  = 2'h1;
+      3'h1:
+          \$381  = 2'h0;
+      3'h2:
+          \$381  = 2'h0;
+      3'h3:
+          \$381  = 2'h0;
+      3'h4:
+          \$381  = 2'h0;
+      3'h5:
+          \$381  = 2'h0;
+      3'h6:
+          \$381  = 2'h0;
+      3'h7:
+          \$381  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$382  = 2'h1;
+      3'h1:
+          \$382  = 2'h0;
+      3'h2:
+          \$382  = 2'h0;
+      3'h3:
+          \$382  = 2'h0;
+      3'h4:
+          \$382  = 2'h0;
+      3'h5:
+          \$382  = 2'h0;
+      3'h6:
+          \$382  = 2'h0;
+      3'h7:
+          \$382  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = 2'h0;
+    casez (\$404 )
       4'h0:
-          \$400  = 2'h1;
+          \$405  = 2'h1;
       4'h1:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h2:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h3:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h4:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h5:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h6:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
       4'h7:
-          \$400  = 2'h0;
+          \$405  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = 2'h0;
+    casez (\$408 )
+      4'h0:
+          \$409  = 2'h1;
+      4'h1:
+          \$409  = 2'h0;
+      4'h2:
+          \$409  = 2'h0;
+      4'h3:
+          \$409  = 2'h0;
+      4'h4:
+          \$409  = 2'h0;
+      4'h5:
+          \$409  = 2'h0;
+      4'h6:
+          \$409  = 2'h0;
+      4'h7:
+          \$409  = 2'h0;
     endcase
   end
   always @* begin
@@ -2171,21 +2422,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$401  = 2'h1;
+          \$410  = 2'h1;
       3'h1:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h2:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h3:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h4:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h5:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h6:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
       3'h7:
-          \$401  = 2'h0;
+          \$410  = 2'h0;
     endcase
   end
   always @* begin
@@ -2193,153 +2444,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$416  = 3'h4;
+          \$426  = 3'h4;
       3'h1:
-          \$416  = 3'h4;
+          \$426  = 3'h4;
       3'h2:
-          \$416  = 3'h4;
+          \$426  = 3'h4;
       3'h3:
-          \$416  = 3'h4;
+          \$426  = 3'h4;
       3'h4:
-          \$416  = 3'h4;
+          \$426  = 3'h4;
       3'h5:
-          \$416  = 3'h3;
+          \$426  = 3'h3;
       3'h6:
-          \$416  = 3'h2;
-      3'h7:
-          \$416  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$419  = 3'h2;
-      3'h1:
-          \$419  = 3'h2;
-      3'h2:
-          \$419  = 3'h2;
-      3'h3:
-          \$419  = 3'h2;
-      3'h4:
-          \$419  = 3'h2;
-      3'h5:
-          \$419  = 3'h2;
-      3'h6:
-          \$419  = 3'h1;
-      3'h7:
-          \$419  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
           \$426  = 3'h2;
-      3'h1:
-          \$426  = 3'h1;
-      3'h2:
-          \$426  = 3'h0;
-      3'h3:
-          \$426  = 3'h0;
-      3'h4:
-          \$426  = 3'h0;
-      3'h5:
-          \$426  = 3'h0;
-      3'h6:
-          \$426  = 3'h0;
       3'h7:
-          \$426  = 3'h0;
+          \$426  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (ox)
-      3'h0:
-          \$428  = 3'h1;
-      3'h1:
-          \$428  = 3'h0;
-      3'h2:
-          \$428  = 3'h0;
-      3'h3:
-          \$428  = 3'h0;
-      3'h4:
-          \$428  = 3'h0;
-      3'h5:
-          \$428  = 3'h0;
-      3'h6:
-          \$428  = 3'h0;
-      3'h7:
-          \$428  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
       3'h0:
           \$429  = 3'h2;
       3'h1:
-          \$429  = 3'h1;
+          \$429  = 3'h2;
       3'h2:
-          \$429  = 3'h0;
+          \$429  = 3'h2;
       3'h3:
-          \$429  = 3'h0;
+          \$429  = 3'h2;
       3'h4:
-          \$429  = 3'h0;
+          \$429  = 3'h2;
       3'h5:
-          \$429  = 3'h0;
+          \$429  = 3'h2;
       3'h6:
-          \$429  = 3'h0;
+          \$429  = 3'h1;
       3'h7:
-          \$429  = 3'h0;
+          \$429  = 3'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = 3'h0;
-    casez (\$458 )
-      4'h0:
-          \$459  = 3'h1;
-      4'h1:
-          \$459  = 3'h0;
-      4'h2:
-          \$459  = 3'h0;
-      4'h3:
-          \$459  = 3'h0;
-      4'h4:
-          \$459  = 3'h0;
-      4'h5:
-          \$459  = 3'h0;
-      4'h6:
-          \$459  = 3'h0;
-      4'h7:
-          \$459  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = 3'h0;
-    casez (\$462 )
-      4'h0:
-          \$463  = 3'h2;
-      4'h1:
-          \$463  = 3'h1;
-      4'h2:
-          \$463  = 3'h0;
-      4'h3:
-          \$463  = 3'h0;
-      4'h4:
-          \$463  = 3'h0;
-      4'h5:
-          \$463  = 3'h0;
-      4'h6:
-          \$463  = 3'h0;
-      4'h7:
-          \$463  = 3'h0;
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$436  = 3'h2;
+      3'h1:
+          \$436  = 3'h1;
+      3'h2:
+          \$436  = 3'h0;
+      3'h3:
+          \$436  = 3'h0;
+      3'h4:
+          \$436  = 3'h0;
+      3'h5:
+          \$436  = 3'h0;
+      3'h6:
+          \$436  = 3'h0;
+      3'h7:
+          \$436  = 3'h0;
     endcase
   end
   always @* begin
@@ -2347,21 +2510,109 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$464  = 3'h1;
+          \$438  = 3'h1;
       3'h1:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h2:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h3:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h4:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h5:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h6:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
       3'h7:
-          \$464  = 3'h0;
+          \$438  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$439  = 3'h2;
+      3'h1:
+          \$439  = 3'h1;
+      3'h2:
+          \$439  = 3'h0;
+      3'h3:
+          \$439  = 3'h0;
+      3'h4:
+          \$439  = 3'h0;
+      3'h5:
+          \$439  = 3'h0;
+      3'h6:
+          \$439  = 3'h0;
+      3'h7:
+          \$439  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = 3'h0;
+    casez (\$461 )
+      4'h0:
+          \$462  = 3'h1;
+      4'h1:
+          \$462  = 3'h0;
+      4'h2:
+          \$462  = 3'h0;
+      4'h3:
+          \$462  = 3'h0;
+      4'h4:
+          \$462  = 3'h0;
+      4'h5:
+          \$462  = 3'h0;
+      4'h6:
+          \$462  = 3'h0;
+      4'h7:
+          \$462  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = 3'h0;
+    casez (\$465 )
+      4'h0:
+          \$466  = 3'h2;
+      4'h1:
+          \$466  = 3'h1;
+      4'h2:
+          \$466  = 3'h0;
+      4'h3:
+          \$466  = 3'h0;
+      4'h4:
+          \$466  = 3'h0;
+      4'h5:
+          \$466  = 3'h0;
+      4'h6:
+          \$466  = 3'h0;
+      4'h7:
+          \$466  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$467  = 3'h1;
+      3'h1:
+          \$467  = 3'h0;
+      3'h2:
+          \$467  = 3'h0;
+      3'h3:
+          \$467  = 3'h0;
+      3'h4:
+          \$467  = 3'h0;
+      3'h5:
+          \$467  = 3'h0;
+      3'h6:
+          \$467  = 3'h0;
+      3'h7:
+          \$467  = 3'h0;
     endcase
   end
   always @* begin
@@ -2406,7 +2657,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$65 ;
+          load__ready = \$67 ;
     endcase
   end
   always @* begin
@@ -2442,11 +2693,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$72 ;
+          iss_first = \$74 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$103 ;
+          iss_first = \$105 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2454,7 +2705,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$131 ;
+          iss_first = \$133 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2468,23 +2719,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$79 ;
+          iss_last = \$81 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$108 ;
+          iss_last = \$110 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$121 ;
+          iss_last = \$123 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$136 ;
+          iss_last = \$138 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$149 ;
+          iss_last = \$151 ;
     endcase
   end
   always @* begin
@@ -2624,11 +2875,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$82 [6:0];
+          iss_ra1 = \$84 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$111 [6:0];
+          iss_ra1 = \$113 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2636,7 +2887,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$139 [6:0];
+          iss_ra1 = \$141 [6:0];
     endcase
   end
   always @* begin
@@ -2646,11 +2897,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = \$84 ;
+          iss_ra2 = \$86 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 1'h0, \$113  };
+          iss_ra2 = { 1'h0, \$115  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2658,7 +2909,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 1'h0, \$141  };
+          iss_ra2 = { 1'h0, \$143  };
     endcase
   end
   always @* begin
@@ -2668,23 +2919,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$86  };
+          iss_wa1 = { 2'h0, \$88  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 1'h0, \$114  };
+          iss_wa1 = { 1'h0, \$116  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$123  };
+          iss_wa1 = { 1'h0, \$125  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$142  };
+          iss_wa1 = { 1'h0, \$144  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$151 ;
+          iss_wa1 = \$153 ;
     endcase
   end
   always @* begin
@@ -2694,11 +2945,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$89  };
+          iss_wa2 = { 2'h0, \$91  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 4'h0, \$116  };
+          iss_wa2 = { 4'h0, \$118  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2706,7 +2957,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 3'h0, \$144  };
+          iss_wa2 = { 3'h0, \$146  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2720,7 +2971,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$98 ) begin
+          if (\$100 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2730,7 +2981,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$126 ) begin
+          if (\$128 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2740,7 +2991,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$154 ) begin
+          if (\$156 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2760,7 +3011,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$120 , \$119 , \$118 , \$117  };
+          pw_idx1 = { \$122 , \$121 , \$120 , \$119  };
     endcase
   end
   always @* begin
@@ -2778,7 +3029,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$122 ;
+          iss_zero = \$124 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2786,7 +3037,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$150 ;
+          iss_zero = \$152 ;
     endcase
   end
   always @* begin
@@ -2812,7 +3063,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$148 , \$147 , \$146 , \$145  };
+          pw_idx2 = { \$150 , \$149 , \$148 , \$147  };
     endcase
   end
   always @* begin
@@ -2840,65 +3091,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$170 ) begin
+          if (\$173 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = spikes__valid;
-    if (\$182 ) begin
-      \$481  = 1'h0;
+    \$485  = spikes__valid;
+    if (\$185 ) begin
+      \$485  = 1'h0;
     end
-    if (\$299 ) begin
+    if (\$314 ) begin
       if (tag[1]) begin
-        \$481  = 1'h1;
+        \$485  = 1'h1;
       end
     end
     if (rst) begin
-      \$481  = 1'h0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = \$signature__addr ;
-    if (\$184 ) begin
-      \$482  = \$185 [6:0];
-      if (\$186 ) begin
-        \$482  = 7'h00;
+    \$486  = \$signature__addr ;
+    if (\$187 ) begin
+      \$486  = \$188 [6:0];
+      if (\$189 ) begin
+        \$486  = 7'h00;
       end
     end
     if (rst) begin
-      \$482  = 7'h00;
+      \$486  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = img_full;
-    if (\$184 ) begin
-      if (\$186 ) begin
-        \$483  = 1'h1;
+    \$487  = img_full;
+    if (\$187 ) begin
+      if (\$189 ) begin
+        \$487  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$311 ) begin
+          if (\$326 ) begin
             (* full_case = 32'd1 *)
-            if (\$313 ) begin
+            if (\$328 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
+              if (\$332 ) begin
+              end else if (\$335 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$325 ) begin
+                if (\$340 ) begin
                 end else begin
-                  if (\$330 ) begin
-                    if (\$334 ) begin
-                      \$483  = 1'h0;
+                  if (\$345 ) begin
+                    if (\$349 ) begin
+                      \$487  = 1'h0;
                     end
                   end
                 end
@@ -2907,1043 +3158,869 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = iss_valid;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = iss_kind;
-    if (rst) begin
-      \$485  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = iss_first;
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = iss_last;
-    if (rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = iss_g;
+    \$488  = iss_valid;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = iss_c;
+    \$489  = iss_kind;
     if (rst) begin
-      \$489  = 4'h0;
+      \$489  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = 1'h0;
+    \$490  = iss_first;
     if (rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = iss_zero;
+    \$491  = iss_last;
     if (rst) begin
       \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = iss_job;
+    \$492  = iss_g;
     if (rst) begin
-      \$492  = 2'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = iss_pos;
+    \$493  = iss_c;
     if (rst) begin
-      \$493  = 6'h00;
+      \$493  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = iss_layer;
+    \$494  = 1'h0;
     if (rst) begin
-      \$494  = 2'h0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s0_valid;
+    \$495  = iss_zero;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s0_kind;
+    \$496  = iss_job;
     if (rst) begin
       \$496  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s0_first;
+    \$497  = iss_pos;
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s0_last;
+    \$498  = iss_layer;
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s0_g;
+    \$499  = s0_valid;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s0_c;
+    \$500  = s0_kind;
     if (rst) begin
-      \$500  = 4'h0;
+      \$500  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s0_pad;
+    \$501  = s0_first;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s0_zero;
+    \$502  = s0_last;
     if (rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s0_job;
+    \$503  = s0_g;
     if (rst) begin
-      \$503  = 2'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s0_pos;
+    \$504  = s0_c;
     if (rst) begin
-      \$504  = 6'h00;
+      \$504  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s0_layer;
+    \$505  = s0_pad;
     if (rst) begin
-      \$505  = 2'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s1_valid;
+    \$506  = s0_zero;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s1_kind;
+    \$507  = s0_job;
     if (rst) begin
       \$507  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s1_first;
+    \$508  = s0_pos;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s1_last;
+    \$509  = s0_layer;
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s1_g;
+    \$510  = s1_valid;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s1_c;
+    \$511  = s1_kind;
     if (rst) begin
-      \$511  = 4'h0;
+      \$511  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s1_pad;
+    \$512  = s1_first;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s1_zero;
+    \$513  = s1_last;
     if (rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s1_job;
+    \$514  = s1_g;
     if (rst) begin
-      \$514  = 2'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s1_pos;
+    \$515  = s1_c;
     if (rst) begin
-      \$515  = 6'h00;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s1_layer;
+    \$516  = s1_pad;
     if (rst) begin
-      \$516  = 2'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s2_valid;
+    \$517  = s1_zero;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s2_kind;
+    \$518  = s1_job;
     if (rst) begin
       \$518  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s2_first;
+    \$519  = s1_pos;
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s2_last;
+    \$520  = s1_layer;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s2_g;
+    \$521  = s2_valid;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s2_c;
+    \$522  = s2_kind;
     if (rst) begin
-      \$522  = 4'h0;
+      \$522  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s2_pad;
+    \$523  = s2_first;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s2_zero;
+    \$524  = s2_last;
     if (rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s2_job;
+    \$525  = s2_g;
     if (rst) begin
-      \$525  = 2'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s2_pos;
+    \$526  = s2_c;
     if (rst) begin
-      \$526  = 6'h00;
+      \$526  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s2_layer;
+    \$527  = s2_pad;
     if (rst) begin
-      \$527  = 2'h0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s3_valid;
+    \$528  = s2_zero;
     if (rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s3_kind;
+    \$529  = s2_job;
     if (rst) begin
       \$529  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s3_first;
+    \$530  = s2_pos;
     if (rst) begin
-      \$530  = 1'h0;
+      \$530  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s3_last;
+    \$531  = s2_layer;
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s3_g;
+    \$532  = s3_valid;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s3_c;
+    \$533  = s3_kind;
     if (rst) begin
-      \$533  = 4'h0;
+      \$533  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s3_pad;
+    \$534  = s3_first;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s3_zero;
+    \$535  = s3_last;
     if (rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s3_job;
+    \$536  = s3_g;
     if (rst) begin
-      \$536  = 2'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s3_pos;
+    \$537  = s3_c;
     if (rst) begin
-      \$537  = 6'h00;
+      \$537  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s3_layer;
+    \$538  = s3_pad;
     if (rst) begin
-      \$538  = 2'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = iss_ra1;
+    \$539  = s3_zero;
     if (rst) begin
-      \$539  = 7'h00;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = iss_ra2;
+    \$540  = s3_job;
     if (rst) begin
-      \$540  = 7'h00;
+      \$540  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = iss_wa1;
+    \$541  = s3_pos;
     if (rst) begin
-      \$541  = 8'h00;
+      \$541  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = iss_wa2;
+    \$542  = s3_layer;
     if (rst) begin
-      \$542  = 8'h00;
+      \$542  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = \$191 ;
+    \$543  = s4_valid;
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = \$195 ;
+    \$544  = s4_kind;
     if (rst) begin
-      \$544  = 1'h0;
+      \$544  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = \$220 ;
+    \$545  = s4_first;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = \$223 ;
+    \$546  = s4_last;
     if (rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = \$228 ;
+    \$547  = s4_g;
     if (rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = \$233 ;
+    \$548  = s4_c;
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = acc0;
-    if (\$234 ) begin
-      \$549  = 21'h000000;
-    end else if (s4_valid) begin
-      \$549  = \$7 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = acc1;
-    if (\$235 ) begin
-      \$550  = 21'h000000;
-    end else if (s4_valid) begin
-      \$550  = \$8 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = acc2;
-    if (\$236 ) begin
-      \$551  = 21'h000000;
-    end else if (s4_valid) begin
-      \$551  = \$9 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = acc3;
-    if (\$237 ) begin
-      \$552  = 21'h000000;
-    end else if (s4_valid) begin
-      \$552  = \$10 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = acc4;
-    if (\$238 ) begin
-      \$553  = 21'h000000;
-    end else if (s4_valid) begin
-      \$553  = \$11 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = acc5;
-    if (\$239 ) begin
-      \$554  = 21'h000000;
-    end else if (s4_valid) begin
-      \$554  = \$12 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = acc6;
-    if (\$240 ) begin
-      \$555  = 21'h000000;
-    end else if (s4_valid) begin
-      \$555  = \$13 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = acc7;
-    if (\$241 ) begin
-      \$556  = 21'h000000;
-    end else if (s4_valid) begin
-      \$556  = \$14 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = d0;
-    if (dw_done0_c0) begin
-      \$557  = \$7 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = d1;
-    if (dw_done0_c0) begin
-      \$558  = \$8 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = d2;
-    if (dw_done0_c0) begin
-      \$559  = \$9 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = d3;
-    if (dw_done0_c0) begin
-      \$560  = \$10 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = d4;
-    if (dw_done0_c0) begin
-      \$561  = \$11 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = d5;
-    if (dw_done0_c0) begin
-      \$562  = \$12 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = d6;
-    if (dw_done0_c0) begin
-      \$563  = \$13 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = d7;
-    if (dw_done0_c0) begin
-      \$564  = \$14 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = d8;
-    if (dw_done1_c0) begin
-      \$565  = \$7 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = d9;
-    if (dw_done1_c0) begin
-      \$566  = \$8 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = d10;
-    if (dw_done1_c0) begin
-      \$567  = \$9 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = d11;
-    if (dw_done1_c0) begin
-      \$568  = \$10 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = d12;
-    if (dw_done1_c0) begin
-      \$569  = \$11 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = d13;
-    if (dw_done1_c0) begin
-      \$570  = \$12 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = d14;
-    if (dw_done1_c0) begin
-      \$571  = \$13 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = d15;
-    if (dw_done1_c0) begin
-      \$572  = \$14 [11:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573 [0] = \$242 ;
-    \$573 [1] = \$243 ;
-    \$573 [2] = \$244 ;
-    \$573 [3] = \$245 ;
-    \$573 [4] = \$246 ;
-    \$573 [5] = \$247 ;
-    \$573 [6] = \$248 ;
-    \$573 [7] = \$249 ;
-    \$573 [8] = \$250 ;
-    \$573 [9] = \$251 ;
-    \$573 [10] = \$252 ;
-    \$573 [11] = \$253 ;
-    \$573 [12] = \$254 ;
-    \$573 [13] = \$255 ;
-    \$573 [14] = \$256 ;
-    \$573 [15] = \$257 ;
+    \$549  = s4_pad;
     if (rst) begin
-      \$573  = 16'h0000;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = shadow0;
-    if (hand_over_c0) begin
-      \$574  = \$7 [20:0];
+    \$550  = s4_zero;
+    if (rst) begin
+      \$550  = 1'h0;
     end
-    if (\$258 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = s4_job;
+    if (rst) begin
+      \$551  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = s4_pos;
+    if (rst) begin
+      \$552  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = s4_layer;
+    if (rst) begin
+      \$553  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = iss_ra1;
+    if (rst) begin
+      \$554  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = iss_ra2;
+    if (rst) begin
+      \$555  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = iss_wa1;
+    if (rst) begin
+      \$556  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = iss_wa2;
+    if (rst) begin
+      \$557  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = { \$202 , \$195  };
+    if (rst) begin
+      \$558  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = \$206 ;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = s4_valid;
+    if (rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = \$231 ;
+    if (rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = \$234 ;
+    if (rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = \$239 ;
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = \$244 ;
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = acc0;
+    if (\$245 ) begin
+      \$565  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$565  = \$7 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = acc1;
+    if (\$246 ) begin
+      \$566  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$566  = \$8 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = acc2;
+    if (\$247 ) begin
+      \$567  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$567  = \$9 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = acc3;
+    if (\$248 ) begin
+      \$568  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$568  = \$10 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = acc4;
+    if (\$249 ) begin
+      \$569  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$569  = \$11 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = acc5;
+    if (\$250 ) begin
+      \$570  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$570  = \$12 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = acc6;
+    if (\$251 ) begin
+      \$571  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$571  = \$13 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = acc7;
+    if (\$252 ) begin
+      \$572  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$572  = \$14 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = d0;
+    if (dw_done0_c0) begin
+      \$573  = \$7 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = d1;
+    if (dw_done0_c0) begin
+      \$574  = \$8 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = d2;
+    if (dw_done0_c0) begin
+      \$575  = \$9 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = d3;
+    if (dw_done0_c0) begin
+      \$576  = \$10 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = d4;
+    if (dw_done0_c0) begin
+      \$577  = \$11 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = d5;
+    if (dw_done0_c0) begin
+      \$578  = \$12 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = d6;
+    if (dw_done0_c0) begin
+      \$579  = \$13 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = d7;
+    if (dw_done0_c0) begin
+      \$580  = \$14 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = d8;
+    if (dw_done1_c0) begin
+      \$581  = \$7 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = d9;
+    if (dw_done1_c0) begin
+      \$582  = \$8 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = d10;
+    if (dw_done1_c0) begin
+      \$583  = \$9 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = d11;
+    if (dw_done1_c0) begin
+      \$584  = \$10 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = d12;
+    if (dw_done1_c0) begin
+      \$585  = \$11 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = d13;
+    if (dw_done1_c0) begin
+      \$586  = \$12 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = d14;
+    if (dw_done1_c0) begin
+      \$587  = \$13 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = d15;
+    if (dw_done1_c0) begin
+      \$588  = \$14 [11:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589 [0] = \$253 ;
+    \$589 [1] = \$254 ;
+    \$589 [2] = \$255 ;
+    \$589 [3] = \$256 ;
+    \$589 [4] = \$257 ;
+    \$589 [5] = \$258 ;
+    \$589 [6] = \$259 ;
+    \$589 [7] = \$260 ;
+    \$589 [8] = \$261 ;
+    \$589 [9] = \$262 ;
+    \$589 [10] = \$263 ;
+    \$589 [11] = \$264 ;
+    \$589 [12] = \$265 ;
+    \$589 [13] = \$266 ;
+    \$589 [14] = \$267 ;
+    \$589 [15] = \$268 ;
+    if (rst) begin
+      \$589  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = \$270 [15:0];
+    if (rst) begin
+      \$590  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = \$272 [15:0];
+    if (rst) begin
+      \$591  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = shadow0;
+    if (hand_over_c0) begin
+      \$592  = \$7 [20:0];
+    end
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$574  = shadow2;
+        \$592  = shadow2;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = shadow1;
+    \$593  = shadow1;
     if (hand_over_c0) begin
-      \$575  = \$8 [20:0];
+      \$593  = \$8 [20:0];
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$575  = shadow3;
+        \$593  = shadow3;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = shadow2;
+    \$594  = shadow2;
     if (hand_over_c0) begin
-      \$576  = \$9 [20:0];
+      \$594  = \$9 [20:0];
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$576  = shadow4;
+        \$594  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = shadow3;
+    \$595  = shadow3;
     if (hand_over_c0) begin
-      \$577  = \$10 [20:0];
+      \$595  = \$10 [20:0];
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$577  = shadow5;
+        \$595  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = shadow4;
+    \$596  = shadow4;
     if (hand_over_c0) begin
-      \$578  = \$11 [20:0];
+      \$596  = \$11 [20:0];
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$578  = shadow6;
+        \$596  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = shadow5;
+    \$597  = shadow5;
     if (hand_over_c0) begin
-      \$579  = \$12 [20:0];
+      \$597  = \$12 [20:0];
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active_c0) begin
-        \$579  = shadow7;
+        \$597  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = shadow6;
+    \$598  = shadow6;
     if (hand_over_c0) begin
-      \$580  = \$13 [20:0];
+      \$598  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = shadow7;
+    \$599  = shadow7;
     if (hand_over_c0) begin
-      \$581  = \$14 [20:0];
+      \$599  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = job_active;
+    \$600  = job_active;
     if (hand_over_c0) begin
-      \$582  = 1'h1;
+      \$600  = 1'h1;
     end
     if (launch_final) begin
-      \$582  = 1'h1;
+      \$600  = 1'h1;
     end
-    if (\$258 ) begin
+    if (\$273 ) begin
       if (job_active) begin
-        if (\$274 ) begin
-          \$582  = 1'h0;
+        if (\$289 ) begin
+          \$600  = 1'h0;
         end
       end
-    end
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = job_active_c0;
-    if (hand_over_c0) begin
-      \$583  = 1'h1;
-    end
-    if (launch_final) begin
-      \$583  = 1'h1;
-    end
-    if (\$258 ) begin
-      if (job_active) begin
-        if (\$274 ) begin
-          \$583  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = job_kind;
-    if (hand_over_c0) begin
-      \$584  = s4_job;
-    end
-    if (launch_final) begin
-      \$584  = 2'h2;
-    end
-    if (rst) begin
-      \$584  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = job_layer;
-    if (hand_over_c0) begin
-      \$585  = s4_layer;
-    end
-    if (launch_final) begin
-      \$585  = 2'h2;
-    end
-    if (rst) begin
-      \$585  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = job_pos;
-    if (hand_over_c0) begin
-      \$586  = s4_pos;
-    end
-    if (rst) begin
-      \$586  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = job_g;
-    if (hand_over_c0) begin
-      \$587  = s4_g;
-    end
-    if (launch_final) begin
-      \$587  = 1'h0;
-    end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = job_k;
-    if (hand_over_c0) begin
-      \$588  = 3'h0;
-    end
-    if (launch_final) begin
-      \$588  = 3'h0;
-    end
-    if (\$258 ) begin
-      if (job_active) begin
-        \$588  = \$270 [2:0];
-      end
-    end
-    if (rst) begin
-      \$588  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = \$signal ;
-    if (\$258 ) begin
-      \$589  = job_active;
-    end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = p1_kind;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$590  = job_kind;
-      end
-    end
-    if (rst) begin
-      \$590  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = p1_layer;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$591  = job_layer;
-      end
-    end
-    if (rst) begin
-      \$591  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = p1_pos;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$592  = job_pos;
-      end
-    end
-    if (rst) begin
-      \$592  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = \$signal$266 ;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$593  = \$259 ;
-      end
-    end
-    if (rst) begin
-      \$593  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = p1_last;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$594  = \$265 ;
-      end
-    end
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = p1_addr;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$595  = \$269 [2:0];
-      end
-    end
-    if (rst) begin
-      \$595  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = i_pot;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$596  = shadow0;
-      end
-    end
-    if (rst) begin
-      \$596  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \i_pot$84 ;
-    if (\$258 ) begin
-      if (job_active) begin
-        \$597  = shadow1;
-      end
-    end
-    if (rst) begin
-      \$597  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = credit;
-    if (\$258 ) begin
-      if (job_active) begin
-        if (\$274 ) begin
-          \$598  = 1'h1;
-        end
-      end
-    end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-              end else begin
-                \$598  = 1'h0;
-              end
-            end
-          end
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              \$598  = 1'h0;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              \$598  = 1'h0;
-            end
-          end
-      4'ha:
-          if (\$480 ) begin
-            \$598  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$598  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \$signal$126 ;
-    if (\$275 ) begin
-      \$599  = \$277 ;
-    end
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = p2_first;
-    if (\$275 ) begin
-      \$600  = \$signal$266 ;
     end
     if (rst) begin
       \$600  = 1'h0;
@@ -3951,1001 +4028,1273 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = p2_addr;
-    if (\$275 ) begin
-      \$601  = p1_addr;
+    \$601  = job_active_c0;
+    if (hand_over_c0) begin
+      \$601  = 1'h1;
     end
-    if (rst) begin
-      \$601  = 3'h0;
+    if (launch_final) begin
+      \$601  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = \$signal$127 ;
-    if (\$275 ) begin
-      \$602  = \$signal$126 ;
-    end
-    if (rst) begin
-      \$602  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = p3_addr;
-    if (\$275 ) begin
-      \$603  = p2_addr;
-    end
-    if (rst) begin
-      \$603  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = p4_valid;
-    if (\$275 ) begin
-      \$604  = \$signal$127 ;
-    end
-    if (rst) begin
-      \$604  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = pool_wr__addr;
-    if (\$275 ) begin
-      \$605  = p3_addr;
-    end
-    if (rst) begin
-      \$605  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = p2_old0;
-    if (\$278 ) begin
-      \$606  = pool_rd__data[19:0];
-    end
-    if (rst) begin
-      \$606  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = p2_pot0;
-    if (\$278 ) begin
-      \$607  = i_pot;
-    end
-    if (rst) begin
-      \$607  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = pool_sum0;
-    if (\$278 ) begin
-      \$608  = \$280 ;
-    end
-    if (rst) begin
-      \$608  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = pool_sat0;
-    if (\$278 ) begin
-      \$609  = \$284 [19:0];
-    end
-    if (rst) begin
-      \$609  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = p2_old1;
-    if (\$285 ) begin
-      \$610  = pool_rd__data[39:20];
-    end
-    if (rst) begin
-      \$610  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = p2_pot1;
-    if (\$285 ) begin
-      \$611  = \i_pot$84 ;
-    end
-    if (rst) begin
-      \$611  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = pool_sum1;
-    if (\$285 ) begin
-      \$612  = \$287 ;
-    end
-    if (rst) begin
-      \$612  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = pool_sat1;
-    if (\$285 ) begin
-      \$613  = \$291 [19:0];
-    end
-    if (rst) begin
-      \$613  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = trace__valid;
-    if (\$292 ) begin
-      \$614  = 1'h0;
-    end
-    if (\$296 ) begin
-      if (tag[1]) begin
-        \$614  = 1'h1;
+    if (\$273 ) begin
+      if (job_active) begin
+        if (\$289 ) begin
+          \$601  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = word;
-    if (\$296 ) begin
-      \$615  = { \o_act$109 , o_act, word[63:8] };
+    \$602  = job_kind;
+    if (hand_over_c0) begin
+      \$602  = s5_job;
+    end
+    if (launch_final) begin
+      \$602  = 2'h2;
     end
     if (rst) begin
-      \$615  = 64'h0000000000000000;
+      \$602  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = trace__payload;
-    if (\$296 ) begin
-      if (tag[1]) begin
-        \$616 [1:0] = tag[9:8];
-        \$616 [7:2] = tag[7:2];
-        \$616 [71:8] = { \o_act$109 , o_act, word[63:8] };
+    \$603  = job_layer;
+    if (hand_over_c0) begin
+      \$603  = s5_layer;
+    end
+    if (launch_final) begin
+      \$603  = 2'h2;
+    end
+    if (rst) begin
+      \$603  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = job_pos;
+    if (hand_over_c0) begin
+      \$604  = s5_pos;
+    end
+    if (rst) begin
+      \$604  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = job_g;
+    if (hand_over_c0) begin
+      \$605  = s5_g;
+    end
+    if (launch_final) begin
+      \$605  = 1'h0;
+    end
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = job_k;
+    if (hand_over_c0) begin
+      \$606  = 3'h0;
+    end
+    if (launch_final) begin
+      \$606  = 3'h0;
+    end
+    if (\$273 ) begin
+      if (job_active) begin
+        \$606  = \$285 [2:0];
       end
     end
     if (rst) begin
-      \$616  = 72'h000000000000000000;
+      \$606  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = spk_word;
-    if (\$299 ) begin
-      \$617  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$607  = \$signal ;
+    if (\$273 ) begin
+      \$607  = job_active;
     end
     if (rst) begin
-      \$617  = 16'h0000;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = spikes__payload;
-    if (\$299 ) begin
-      if (tag[1]) begin
-        \$618  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$608  = p1_kind;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$608  = job_kind;
       end
     end
     if (rst) begin
-      \$618  = 16'h0000;
+      \$608  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \$300 ;
-    if (rst) begin
-      \$619  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = load__payload;
-    if (rst) begin
-      \$620  = 42'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = asm;
-    if (load_ok) begin
-      \$621  = { lp[40:9], asm[127:32] };
+    \$609  = p1_layer;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$609  = job_layer;
+      end
     end
     if (rst) begin
-      \$621  = 128'h00000000000000000000000000000000;
+      \$609  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = ox;
+    \$610  = p1_pos;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$610  = job_pos;
+      end
+    end
+    if (rst) begin
+      \$610  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = \$signal$288 ;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$611  = \$274 ;
+      end
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = p1_last;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$612  = \$280 ;
+      end
+    end
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = p1_addr;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$613  = \$284 [2:0];
+      end
+    end
+    if (rst) begin
+      \$613  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = i_pot;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$614  = shadow0;
+      end
+    end
+    if (rst) begin
+      \$614  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = \i_pot$84 ;
+    if (\$273 ) begin
+      if (job_active) begin
+        \$615  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$615  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = credit;
+    if (\$273 ) begin
+      if (job_active) begin
+        if (\$289 ) begin
+          \$616  = 1'h1;
+        end
+      end
+    end
     casez (seq_state)
       4'h0:
-          if (\$302 ) begin
-            \$622  = 3'h0;
-          end
+          /* empty */;
       4'h1:
-          if (\$311 ) begin
+          if (\$326 ) begin
             (* full_case = 32'd1 *)
-            if (\$313 ) begin
+            if (\$328 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
+              if (\$332 ) begin
+              end else if (\$335 ) begin
               end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                end else begin
-                  if (\$330 ) begin
-                    \$622  = \$331 [2:0];
-                  end
-                end
+                \$616  = 1'h0;
               end
             end
           end
       4'h2:
-          if (\$352 ) begin
-            \$622  = 3'h0;
-          end
+          /* empty */;
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                if (\$393 ) begin
-                  \$622  = \$394 [2:0];
-                end
-              end
+          if (\$392 ) begin
+            if (\$397 ) begin
+              \$616  = 1'h0;
             end
           end
       4'h6:
-          if (\$415 ) begin
-            \$622  = 3'h0;
-          end
+          /* empty */;
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                if (\$456 ) begin
-                  \$622  = \$457 [2:0];
-                end
-              end
+          if (\$449 ) begin
+            if (\$454 ) begin
+              \$616  = 1'h0;
             end
+          end
+      4'ha:
+          if (\$484 ) begin
+            \$616  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$622  = 3'h0;
+      \$616  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = oy;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$623  = 3'h0;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$330 ) begin
-                    \$623  = 3'h0;
-                  end else begin
-                    \$623  = \$335 [2:0];
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$623  = 3'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$393 ) begin
-                  \$623  = 3'h0;
-                end else begin
-                  \$623  = \$398 [2:0];
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$623  = 3'h0;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$456 ) begin
-                  \$623  = 3'h0;
-                end else begin
-                  \$623  = \$461 [2:0];
-                end
-              end
-            end
-          end
-    endcase
+    \$617  = \$signal$127 ;
+    if (\$290 ) begin
+      \$617  = \$292 ;
+    end
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = p2_first;
+    if (\$290 ) begin
+      \$618  = \$signal$288 ;
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = p2_addr;
+    if (\$290 ) begin
+      \$619  = p1_addr;
+    end
+    if (rst) begin
+      \$619  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = \$signal$128 ;
+    if (\$290 ) begin
+      \$620  = \$signal$127 ;
+    end
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = p3_addr;
+    if (\$290 ) begin
+      \$621  = p2_addr;
+    end
+    if (rst) begin
+      \$621  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = p4_valid;
+    if (\$290 ) begin
+      \$622  = \$signal$128 ;
+    end
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = pool_wr__addr;
+    if (\$290 ) begin
+      \$623  = p3_addr;
+    end
     if (rst) begin
       \$623  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = pos;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$624  = 6'h00;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                end else begin
-                  \$624  = \$329 [5:0];
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$624  = 6'h00;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                \$624  = \$392 [5:0];
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$624  = 6'h00;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                \$624  = \$455 [5:0];
-              end
-            end
-          end
-    endcase
+    \$624  = p2_old0;
+    if (\$293 ) begin
+      \$624  = pool_rd__data[19:0];
+    end
     if (rst) begin
-      \$624  = 6'h00;
+      \$624  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = gc;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$625  = 1'h0;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                  \$625  = \$326 [0];
-                end else begin
-                  \$625  = 1'h0;
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$625  = 1'h0;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$355 ) begin
-          end else if (\$358 ) begin
-          end else if (\$360 ) begin
-            \$625  = \$364 [0];
-          end else begin
-            \$625  = 1'h0;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-                \$625  = \$387 [0];
-              end else begin
-                \$625  = 1'h0;
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$625  = 1'h0;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$418 ) begin
-          end else if (\$421 ) begin
-          end else if (\$423 ) begin
-            \$625  = \$427 [0];
-          end else begin
-            \$625  = 1'h0;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-                \$625  = \$450 [0];
-              end else begin
-                \$625  = 1'h0;
-              end
-            end
-          end
-    endcase
+    \$625  = p2_pot0;
+    if (\$293 ) begin
+      \$625  = i_pot;
+    end
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = ch;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$626  = 4'h0;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-              \$626  = \$314 [3:0];
-            end else begin
-              \$626  = 4'h0;
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$626  = 4'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          if (\$415 ) begin
-            \$626  = 4'h0;
-          end
-    endcase
+    \$626  = pool_sum0;
+    if (\$293 ) begin
+      \$626  = \$295 ;
+    end
     if (rst) begin
-      \$626  = 4'h0;
+      \$626  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = ki;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$627  = 3'h2;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-                \$627  = \$322 [2:0];
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                  \$627  = \$327 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$330 ) begin
-                    \$627  = \$333 ;
-                  end else begin
-                    \$627  = \$338 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$627  = 3'h1;
-          end
-      4'h3:
-          if (\$355 ) begin
-          end else if (\$358 ) begin
-            \$627  = \$362 [2:0];
-          end else if (\$360 ) begin
-            \$627  = { 1'h0, \$365  };
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$393 ) begin
-                  \$627  = { 1'h0, \$396  };
-                end else begin
-                  \$627  = { 1'h0, \$401  };
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$627  = 3'h1;
-          end
-      4'h7:
-          if (\$418 ) begin
-          end else if (\$421 ) begin
-            \$627  = \$425 [2:0];
-          end else if (\$423 ) begin
-            \$627  = \$428 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$456 ) begin
-                  \$627  = \$459 ;
-                end else begin
-                  \$627  = \$464 ;
-                end
-              end
-            end
-          end
-    endcase
+    \$627  = pool_sat0;
+    if (\$293 ) begin
+      \$627  = \$299 [19:0];
+    end
     if (rst) begin
-      \$627  = 3'h0;
+      \$627  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = kj;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$628  = 3'h1;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-                \$628  = \$321 [2:0];
-              end else if (\$320 ) begin
-                \$628  = \$323 ;
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                  \$628  = \$328 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$330 ) begin
-                    \$628  = 3'h1;
-                  end else begin
-                    \$628  = \$337 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$628  = 3'h1;
-          end
-      4'h3:
-          if (\$355 ) begin
-            \$628  = \$361 [2:0];
-          end else if (\$358 ) begin
-            \$628  = { 1'h0, \$363  };
-          end else if (\$360 ) begin
-            \$628  = { 1'h0, \$366  };
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$393 ) begin
-                  \$628  = 3'h1;
-                end else begin
-                  \$628  = { 1'h0, \$400  };
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$628  = 3'h2;
-          end
-      4'h7:
-          if (\$418 ) begin
-            \$628  = \$424 [2:0];
-          end else if (\$421 ) begin
-            \$628  = \$426 ;
-          end else if (\$423 ) begin
-            \$628  = \$429 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$456 ) begin
-                  \$628  = 3'h2;
-                end else begin
-                  \$628  = \$463 ;
-                end
-              end
-            end
-          end
-    endcase
+    \$628  = p2_old1;
+    if (\$300 ) begin
+      \$628  = pool_rd__data[39:20];
+    end
     if (rst) begin
-      \$628  = 3'h0;
+      \$628  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = seq_state;
-    casez (seq_state)
-      4'h0:
-          if (\$302 ) begin
-            \$629  = 4'h1;
-          end
-      4'h1:
-          if (\$311 ) begin
-            (* full_case = 32'd1 *)
-            if (\$313 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$317 ) begin
-              end else if (\$320 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$325 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$330 ) begin
-                    (* full_case = 32'd1 *)
-                    if (\$334 ) begin
-                      \$629  = 4'h2;
-                    end else begin
-                      \$629  = 4'h1;
-                    end
-                  end else begin
-                    \$629  = 4'h1;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$352 ) begin
-            \$629  = 4'h3;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$355 ) begin
-          end else if (\$358 ) begin
-          end else if (\$360 ) begin
-          end else begin
-            \$629  = 4'h4;
-          end
-      4'h4:
-          if (\$372 ) begin
-            \$629  = 4'h5;
-          end
-      4'h5:
-          if (\$379 ) begin
-            if (\$384 ) begin
-              (* full_case = 32'd1 *)
-              if (\$386 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$393 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$397 ) begin
-                    \$629  = 4'h6;
-                  end else begin
-                    \$629  = 4'h3;
-                  end
-                end else begin
-                  \$629  = 4'h3;
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$415 ) begin
-            \$629  = 4'h7;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$418 ) begin
-          end else if (\$421 ) begin
-          end else if (\$423 ) begin
-          end else begin
-            \$629  = 4'h8;
-          end
-      4'h8:
-          if (\$435 ) begin
-            \$629  = 4'h9;
-          end
-      4'h9:
-          if (\$442 ) begin
-            if (\$447 ) begin
-              (* full_case = 32'd1 *)
-              if (\$449 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$456 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$460 ) begin
-                    \$629  = 4'ha;
-                  end else begin
-                    \$629  = 4'h7;
-                  end
-                end else begin
-                  \$629  = 4'h7;
-                end
-              end
-            end
-          end
-      4'ha:
-          if (\$480 ) begin
-            \$629  = 4'h0;
-          end
-    endcase
+    \$629  = p2_pot1;
+    if (\$300 ) begin
+      \$629  = \i_pot$84 ;
+    end
     if (rst) begin
-      \$629  = 4'h0;
+      \$629  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = cur;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$372 ) begin
-            \$630  = \$374 [15:0];
-          end
-      4'h5:
-          if (\$379 ) begin
-            \$630  = \$381 [15:0];
-            if (\$384 ) begin
-              if (\$386 ) begin
-                \$630  = \$389 [15:0];
-              end
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$435 ) begin
-            \$630  = \$437 [15:0];
-          end
-      4'h9:
-          if (\$442 ) begin
-            \$630  = \$444 [15:0];
-            if (\$447 ) begin
-              if (\$449 ) begin
-                \$630  = \$452 [15:0];
-              end
-            end
-          end
-    endcase
+    \$630  = pool_sum1;
+    if (\$300 ) begin
+      \$630  = \$302 ;
+    end
     if (rst) begin
-      \$630  = 16'h0000;
+      \$630  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = todo;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$372 ) begin
-            \$631  = \$376 [15:0];
-          end
-      4'h5:
-          if (\$379 ) begin
-            \$631  = \$383 [15:0];
-            if (\$384 ) begin
-              if (\$386 ) begin
-                \$631  = \$391 [15:0];
-              end
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$435 ) begin
-            \$631  = \$439 [15:0];
-          end
-      4'h9:
-          if (\$442 ) begin
-            \$631  = \$446 [15:0];
-            if (\$447 ) begin
-              if (\$449 ) begin
-                \$631  = \$454 [15:0];
-              end
-            end
-          end
-    endcase
+    \$631  = pool_sat1;
+    if (\$300 ) begin
+      \$631  = \$306 [19:0];
+    end
     if (rst) begin
-      \$631  = 16'h0000;
+      \$631  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = pw_first;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$372 ) begin
-            \$632  = 1'h1;
-          end
-      4'h5:
-          if (\$379 ) begin
-            \$632  = 1'h0;
-            if (\$384 ) begin
-              \$632  = 1'h1;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$435 ) begin
-            \$632  = 1'h1;
-          end
-      4'h9:
-          if (\$442 ) begin
-            \$632  = 1'h0;
-            if (\$447 ) begin
-              \$632  = 1'h1;
-            end
-          end
-    endcase
+    \$632  = trace__valid;
+    if (\$307 ) begin
+      \$632  = 1'h0;
+    end
+    if (\$311 ) begin
+      if (tag[1]) begin
+        \$632  = 1'h1;
+      end
+    end
     if (rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = word;
+    if (\$311 ) begin
+      \$633  = { \o_act$109 , o_act, word[63:8] };
+    end
+    if (rst) begin
+      \$633  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = trace__payload;
+    if (\$311 ) begin
+      if (tag[1]) begin
+        \$634 [1:0] = tag[9:8];
+        \$634 [7:2] = tag[7:2];
+        \$634 [71:8] = { \o_act$109 , o_act, word[63:8] };
+      end
+    end
+    if (rst) begin
+      \$634  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = spk_word;
+    if (\$314 ) begin
+      \$635  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    end
+    if (rst) begin
+      \$635  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = spikes__payload;
+    if (\$314 ) begin
+      if (tag[1]) begin
+        \$636  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+      end
+    end
+    if (rst) begin
+      \$636  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = \$315 ;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = load__payload;
+    if (rst) begin
+      \$638  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = asm;
+    if (load_ok) begin
+      \$639  = { lp[40:9], asm[127:32] };
+    end
+    if (rst) begin
+      \$639  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = ox;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$640  = 3'h0;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                end else begin
+                  if (\$345 ) begin
+                    \$640  = \$346 [2:0];
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$640  = 3'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                if (\$402 ) begin
+                  \$640  = \$403 [2:0];
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$640  = 3'h0;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                if (\$459 ) begin
+                  \$640  = \$460 [2:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$640  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = oy;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$641  = 3'h0;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$345 ) begin
+                    \$641  = 3'h0;
+                  end else begin
+                    \$641  = \$350 [2:0];
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$641  = 3'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$402 ) begin
+                  \$641  = 3'h0;
+                end else begin
+                  \$641  = \$407 [2:0];
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$641  = 3'h0;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$459 ) begin
+                  \$641  = 3'h0;
+                end else begin
+                  \$641  = \$464 [2:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$641  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = pos;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$642  = 6'h00;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                end else begin
+                  \$642  = \$344 [5:0];
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$642  = 6'h00;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                \$642  = \$401 [5:0];
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$642  = 6'h00;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                \$642  = \$458 [5:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$642  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = gc;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$643  = 1'h0;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                  \$643  = \$341 [0];
+                end else begin
+                  \$643  = 1'h0;
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$643  = 1'h0;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$371 ) begin
+          end else if (\$374 ) begin
+          end else if (\$376 ) begin
+            \$643  = \$380 [0];
+          end else begin
+            \$643  = 1'h0;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+                \$643  = \$400 [0];
+              end else begin
+                \$643  = 1'h0;
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$643  = 1'h0;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$428 ) begin
+          end else if (\$431 ) begin
+          end else if (\$433 ) begin
+            \$643  = \$437 [0];
+          end else begin
+            \$643  = 1'h0;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+                \$643  = \$457 [0];
+              end else begin
+                \$643  = 1'h0;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = ch;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$644  = 4'h0;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+              \$644  = \$329 [3:0];
+            end else begin
+              \$644  = 4'h0;
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$644  = 4'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          if (\$425 ) begin
+            \$644  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$644  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = ki;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$645  = 3'h2;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+                \$645  = \$337 [2:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                  \$645  = \$342 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$345 ) begin
+                    \$645  = \$348 ;
+                  end else begin
+                    \$645  = \$353 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$645  = 3'h1;
+          end
+      4'h3:
+          if (\$371 ) begin
+          end else if (\$374 ) begin
+            \$645  = \$378 [2:0];
+          end else if (\$376 ) begin
+            \$645  = { 1'h0, \$381  };
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$402 ) begin
+                  \$645  = { 1'h0, \$405  };
+                end else begin
+                  \$645  = { 1'h0, \$410  };
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$645  = 3'h1;
+          end
+      4'h7:
+          if (\$428 ) begin
+          end else if (\$431 ) begin
+            \$645  = \$435 [2:0];
+          end else if (\$433 ) begin
+            \$645  = \$438 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$459 ) begin
+                  \$645  = \$462 ;
+                end else begin
+                  \$645  = \$467 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$645  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = kj;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$646  = 3'h1;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+                \$646  = \$336 [2:0];
+              end else if (\$335 ) begin
+                \$646  = \$338 ;
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                  \$646  = \$343 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$345 ) begin
+                    \$646  = 3'h1;
+                  end else begin
+                    \$646  = \$352 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$646  = 3'h1;
+          end
+      4'h3:
+          if (\$371 ) begin
+            \$646  = \$377 [2:0];
+          end else if (\$374 ) begin
+            \$646  = { 1'h0, \$379  };
+          end else if (\$376 ) begin
+            \$646  = { 1'h0, \$382  };
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$402 ) begin
+                  \$646  = 3'h1;
+                end else begin
+                  \$646  = { 1'h0, \$409  };
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$646  = 3'h2;
+          end
+      4'h7:
+          if (\$428 ) begin
+            \$646  = \$434 [2:0];
+          end else if (\$431 ) begin
+            \$646  = \$436 ;
+          end else if (\$433 ) begin
+            \$646  = \$439 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$459 ) begin
+                  \$646  = 3'h2;
+                end else begin
+                  \$646  = \$466 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$646  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = seq_state;
+    casez (seq_state)
+      4'h0:
+          if (\$317 ) begin
+            \$647  = 4'h1;
+          end
+      4'h1:
+          if (\$326 ) begin
+            (* full_case = 32'd1 *)
+            if (\$328 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$332 ) begin
+              end else if (\$335 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$340 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$345 ) begin
+                    (* full_case = 32'd1 *)
+                    if (\$349 ) begin
+                      \$647  = 4'h2;
+                    end else begin
+                      \$647  = 4'h1;
+                    end
+                  end else begin
+                    \$647  = 4'h1;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$368 ) begin
+            \$647  = 4'h3;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$371 ) begin
+          end else if (\$374 ) begin
+          end else if (\$376 ) begin
+          end else begin
+            \$647  = 4'h4;
+          end
+      4'h4:
+          if (\$389 ) begin
+            \$647  = 4'h5;
+          end
+      4'h5:
+          if (\$392 ) begin
+            if (\$397 ) begin
+              (* full_case = 32'd1 *)
+              if (\$399 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$402 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$406 ) begin
+                    \$647  = 4'h6;
+                  end else begin
+                    \$647  = 4'h3;
+                  end
+                end else begin
+                  \$647  = 4'h3;
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$425 ) begin
+            \$647  = 4'h7;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$428 ) begin
+          end else if (\$431 ) begin
+          end else if (\$433 ) begin
+          end else begin
+            \$647  = 4'h8;
+          end
+      4'h8:
+          if (\$446 ) begin
+            \$647  = 4'h9;
+          end
+      4'h9:
+          if (\$449 ) begin
+            if (\$454 ) begin
+              (* full_case = 32'd1 *)
+              if (\$456 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$459 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$463 ) begin
+                    \$647  = 4'ha;
+                  end else begin
+                    \$647  = 4'h7;
+                  end
+                end else begin
+                  \$647  = 4'h7;
+                end
+              end
+            end
+          end
+      4'ha:
+          if (\$484 ) begin
+            \$647  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$647  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = cur;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$389 ) begin
+            \$648  = \$signal$276 ;
+          end
+      4'h5:
+          if (\$392 ) begin
+            \$648  = \$394 [15:0];
+            if (\$397 ) begin
+              if (\$399 ) begin
+                \$648  = \$signal$276 ;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$446 ) begin
+            \$648  = \$signal$276 ;
+          end
+      4'h9:
+          if (\$449 ) begin
+            \$648  = \$451 [15:0];
+            if (\$454 ) begin
+              if (\$456 ) begin
+                \$648  = \$signal$276 ;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$648  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = todo;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$389 ) begin
+            \$649  = nz_todo;
+          end
+      4'h5:
+          if (\$392 ) begin
+            \$649  = \$396 [15:0];
+            if (\$397 ) begin
+              if (\$399 ) begin
+                \$649  = nz_todo;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$446 ) begin
+            \$649  = nz_todo;
+          end
+      4'h9:
+          if (\$449 ) begin
+            \$649  = \$453 [15:0];
+            if (\$454 ) begin
+              if (\$456 ) begin
+                \$649  = nz_todo;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$649  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = pw_first;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$389 ) begin
+            \$650  = 1'h1;
+          end
+      4'h5:
+          if (\$392 ) begin
+            \$650  = 1'h0;
+            if (\$397 ) begin
+              \$650  = 1'h1;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$446 ) begin
+            \$650  = 1'h1;
+          end
+      4'h9:
+          if (\$449 ) begin
+            \$650  = 1'h0;
+            if (\$454 ) begin
+              \$650  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (p1_layer)
       2'h0:
@@ -4977,29 +5326,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$66  = 3'h2;
-      3'h1:
-          \$66  = 3'h0;
-      3'h2:
-          \$66  = 3'h0;
-      3'h3:
-          \$66  = 3'h0;
-      3'h4:
-          \$66  = 3'h0;
-      3'h5:
-          \$66  = 3'h0;
-      3'h6:
-          \$66  = 3'h0;
-      3'h7:
-          \$66  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$68  = 3'h1;
+          \$68  = 3'h2;
       3'h1:
           \$68  = 3'h0;
       3'h2:
@@ -5021,21 +5348,43 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$74  = 3'h2;
+          \$70  = 3'h1;
       3'h1:
-          \$74  = 3'h2;
+          \$70  = 3'h0;
       3'h2:
-          \$74  = 3'h2;
+          \$70  = 3'h0;
       3'h3:
-          \$74  = 3'h2;
+          \$70  = 3'h0;
       3'h4:
-          \$74  = 3'h2;
+          \$70  = 3'h0;
       3'h5:
-          \$74  = 3'h2;
+          \$70  = 3'h0;
       3'h6:
-          \$74  = 3'h1;
+          \$70  = 3'h0;
       3'h7:
-          \$74  = 3'h1;
+          \$70  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$76  = 3'h2;
+      3'h1:
+          \$76  = 3'h2;
+      3'h2:
+          \$76  = 3'h2;
+      3'h3:
+          \$76  = 3'h2;
+      3'h4:
+          \$76  = 3'h2;
+      3'h5:
+          \$76  = 3'h2;
+      3'h6:
+          \$76  = 3'h1;
+      3'h7:
+          \$76  = 3'h1;
     endcase
   end
   always @* begin
@@ -5043,21 +5392,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h1:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h2:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h3:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h4:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h5:
-          \$77  = 3'h4;
+          \$79  = 3'h4;
       3'h6:
-          \$77  = 3'h2;
+          \$79  = 3'h2;
       3'h7:
-          \$77  = 3'h2;
+          \$79  = 3'h2;
     endcase
   end
   always @* begin
@@ -5065,21 +5414,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$80  = 13'h1ff2;
+          \$82  = 13'h1ff2;
       3'h1:
-          \$80  = 13'h0000;
+          \$82  = 13'h0000;
       3'h2:
-          \$80  = 13'h000e;
+          \$82  = 13'h000e;
       3'h3:
-          \$80  = 13'h001c;
+          \$82  = 13'h001c;
       3'h4:
-          \$80  = 13'h002a;
+          \$82  = 13'h002a;
       3'h5:
-          \$80  = 13'h0038;
+          \$82  = 13'h0038;
       3'h6:
-          \$80  = 13'h0046;
+          \$82  = 13'h0046;
       3'h7:
-          \$80  = 13'h0000;
+          \$82  = 13'h0000;
     endcase
   end
   always @* begin
@@ -5087,41 +5436,41 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$81  = 9'h1ff;
+          \$83  = 9'h1ff;
       3'h1:
-          \$81  = 9'h000;
+          \$83  = 9'h000;
       3'h2:
-          \$81  = 9'h001;
+          \$83  = 9'h001;
       3'h3:
-          \$81  = 9'h002;
+          \$83  = 9'h002;
       3'h4:
-          \$81  = 9'h003;
+          \$83  = 9'h003;
       3'h5:
-          \$81  = 9'h004;
+          \$83  = 9'h004;
       3'h6:
-          \$81  = 9'h005;
+          \$83  = 9'h005;
       3'h7:
-          \$81  = 9'h000;
+          \$83  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = 6'h00;
+    \$85  = 6'h00;
     casez (ki)
       3'h0:
-          \$83  = 6'h00;
+          \$85  = 6'h00;
       3'h1:
-          \$83  = 6'h07;
+          \$85  = 6'h07;
       3'h2:
-          \$83  = 6'h0e;
+          \$85  = 6'h0e;
       3'h3:
-          \$83  = 6'h15;
+          \$85  = 6'h15;
       3'h4:
-          \$83  = 6'h1c;
+          \$85  = 6'h1c;
       3'h5:
-          \$83  = 6'h23;
+          \$85  = 6'h23;
       3'h6:
-          \$83  = 6'h23;
+          \$85  = 6'h23;
     endcase
   end
   always @* begin
@@ -5129,27 +5478,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$85  = 5'h00;
+          \$87  = 5'h00;
       1'h1:
-          \$85  = 5'h1e;
+          \$87  = 5'h1e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = 5'h00;
+    \$89  = 5'h00;
     casez (ki)
       3'h0:
-          \$87  = 5'h00;
+          \$89  = 5'h00;
       3'h1:
-          \$87  = 5'h06;
+          \$89  = 5'h06;
       3'h2:
-          \$87  = 5'h0c;
+          \$89  = 5'h0c;
       3'h3:
-          \$87  = 5'h12;
+          \$89  = 5'h12;
       3'h4:
-          \$87  = 5'h18;
+          \$89  = 5'h18;
       3'h5:
-          \$87  = 5'h18;
+          \$89  = 5'h18;
     endcase
   end
   always @* begin
@@ -5157,21 +5506,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h1:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h2:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h3:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h4:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h5:
-          \$91  = 3'h2;
+          \$93  = 3'h2;
       3'h6:
-          \$91  = 3'h1;
+          \$93  = 3'h1;
       3'h7:
-          \$91  = 3'h1;
+          \$93  = 3'h1;
     endcase
   end
   always @* begin
@@ -5179,49 +5528,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h1:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h2:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h3:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h4:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h5:
-          \$94  = 3'h4;
+          \$96  = 3'h4;
       3'h6:
-          \$94  = 3'h2;
+          \$96  = 3'h2;
       3'h7:
-          \$94  = 3'h2;
+          \$96  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (ox)
-      3'h0:
-          \$99  = 2'h1;
-      3'h1:
-          \$99  = 2'h0;
-      3'h2:
-          \$99  = 2'h0;
-      3'h3:
-          \$99  = 2'h0;
-      3'h4:
-          \$99  = 2'h0;
-      3'h5:
-          \$99  = 2'h0;
-      3'h6:
-          \$99  = 2'h0;
-      3'h7:
-          \$99  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
       3'h0:
           \$101  = 2'h1;
       3'h1:
@@ -5245,27 +5572,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$104  = 2'h2;
+          \$103  = 2'h1;
       3'h1:
-          \$104  = 2'h2;
+          \$103  = 2'h0;
       3'h2:
-          \$104  = 2'h2;
+          \$103  = 2'h0;
       3'h3:
-          \$104  = 2'h2;
+          \$103  = 2'h0;
       3'h4:
-          \$104  = 2'h2;
+          \$103  = 2'h0;
       3'h5:
-          \$104  = 2'h2;
+          \$103  = 2'h0;
       3'h6:
-          \$104  = 2'h1;
+          \$103  = 2'h0;
       3'h7:
-          \$104  = 2'h1;
+          \$103  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (ox)
+    casez (oy)
       3'h0:
           \$106  = 2'h2;
       3'h1:
@@ -5289,93 +5616,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$109  = 12'hff9;
+          \$108  = 2'h2;
       3'h1:
-          \$109  = 12'h000;
+          \$108  = 2'h2;
       3'h2:
-          \$109  = 12'h007;
+          \$108  = 2'h2;
       3'h3:
-          \$109  = 12'h00e;
+          \$108  = 2'h2;
       3'h4:
-          \$109  = 12'h015;
+          \$108  = 2'h2;
       3'h5:
-          \$109  = 12'h01c;
+          \$108  = 2'h2;
       3'h6:
-          \$109  = 12'h023;
+          \$108  = 2'h1;
       3'h7:
-          \$109  = 12'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$110  = 8'hff;
-      3'h1:
-          \$110  = 8'h00;
-      3'h2:
-          \$110  = 8'h01;
-      3'h3:
-          \$110  = 8'h02;
-      3'h4:
-          \$110  = 8'h03;
-      3'h5:
-          \$110  = 8'h04;
-      3'h6:
-          \$110  = 8'h05;
-      3'h7:
-          \$110  = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$112  = 5'h00;
-      3'h1:
-          \$112  = 5'h07;
-      3'h2:
-          \$112  = 5'h0e;
-      3'h3:
-          \$112  = 5'h15;
-      3'h4:
-          \$112  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$114  = 7'h3c;
-      1'h1:
-          \$114  = 7'h45;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$115  = 3'h0;
-      3'h1:
-          \$115  = 3'h3;
-      3'h2:
-          \$115  = 3'h6;
-      3'h3:
-          \$115  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$123  = 7'h4e;
-      1'h1:
-          \$123  = 7'h5e;
+          \$108  = 2'h1;
     endcase
   end
   always @* begin
@@ -5383,21 +5638,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$127  = 3'h1;
+          \$111  = 12'hff9;
       3'h1:
-          \$127  = 3'h0;
+          \$111  = 12'h000;
       3'h2:
-          \$127  = 3'h0;
+          \$111  = 12'h007;
       3'h3:
-          \$127  = 3'h0;
+          \$111  = 12'h00e;
       3'h4:
-          \$127  = 3'h0;
+          \$111  = 12'h015;
       3'h5:
-          \$127  = 3'h0;
+          \$111  = 12'h01c;
       3'h6:
-          \$127  = 3'h0;
+          \$111  = 12'h023;
       3'h7:
-          \$127  = 3'h0;
+          \$111  = 12'h000;
     endcase
   end
   always @* begin
@@ -5405,9 +5660,81 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$129  = 3'h2;
+          \$112  = 8'hff;
       3'h1:
+          \$112  = 8'h00;
+      3'h2:
+          \$112  = 8'h01;
+      3'h3:
+          \$112  = 8'h02;
+      3'h4:
+          \$112  = 8'h03;
+      3'h5:
+          \$112  = 8'h04;
+      3'h6:
+          \$112  = 8'h05;
+      3'h7:
+          \$112  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$114  = 5'h00;
+      3'h1:
+          \$114  = 5'h07;
+      3'h2:
+          \$114  = 5'h0e;
+      3'h3:
+          \$114  = 5'h15;
+      3'h4:
+          \$114  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$116  = 7'h3c;
+      1'h1:
+          \$116  = 7'h45;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$117  = 3'h0;
+      3'h1:
+          \$117  = 3'h3;
+      3'h2:
+          \$117  = 3'h6;
+      3'h3:
+          \$117  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$125  = 7'h4e;
+      1'h1:
+          \$125  = 7'h5e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
           \$129  = 3'h1;
+      3'h1:
+          \$129  = 3'h0;
       3'h2:
           \$129  = 3'h0;
       3'h3:
@@ -5427,65 +5754,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$132  = 3'h4;
+          \$131  = 3'h2;
       3'h1:
-          \$132  = 3'h4;
+          \$131  = 3'h1;
       3'h2:
-          \$132  = 3'h4;
+          \$131  = 3'h0;
       3'h3:
-          \$132  = 3'h4;
+          \$131  = 3'h0;
       3'h4:
-          \$132  = 3'h4;
+          \$131  = 3'h0;
       3'h5:
-          \$132  = 3'h3;
+          \$131  = 3'h0;
       3'h6:
-          \$132  = 3'h2;
+          \$131  = 3'h0;
       3'h7:
-          \$132  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$134  = 3'h2;
-      3'h1:
-          \$134  = 3'h2;
-      3'h2:
-          \$134  = 3'h2;
-      3'h3:
-          \$134  = 3'h2;
-      3'h4:
-          \$134  = 3'h2;
-      3'h5:
-          \$134  = 3'h2;
-      3'h6:
-          \$134  = 3'h1;
-      3'h7:
-          \$134  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$137  = 12'h02a;
-      3'h1:
-          \$137  = 12'h031;
-      3'h2:
-          \$137  = 12'h038;
-      3'h3:
-          \$137  = 12'h03f;
-      3'h4:
-          \$137  = 12'h046;
-      3'h5:
-          \$137  = 12'h04d;
-      3'h6:
-          \$137  = 12'h054;
-      3'h7:
-          \$137  = 12'h031;
+          \$131  = 3'h0;
     endcase
   end
   always @* begin
@@ -5493,61 +5776,103 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$138  = 8'hfe;
+          \$134  = 3'h4;
       3'h1:
-          \$138  = 8'hff;
+          \$134  = 3'h4;
       3'h2:
-          \$138  = 8'h00;
+          \$134  = 3'h4;
       3'h3:
-          \$138  = 8'h01;
+          \$134  = 3'h4;
       3'h4:
-          \$138  = 8'h02;
+          \$134  = 3'h4;
       3'h5:
-          \$138  = 8'h03;
+          \$134  = 3'h3;
       3'h6:
-          \$138  = 8'h04;
+          \$134  = 3'h2;
       3'h7:
-          \$138  = 8'h00;
+          \$134  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = 5'h00;
-    casez (ki)
+    (* full_case = 32'd1 *)
+    casez (ox)
       3'h0:
-          \$140  = 5'h00;
+          \$136  = 3'h2;
       3'h1:
-          \$140  = 5'h07;
+          \$136  = 3'h2;
       3'h2:
-          \$140  = 5'h0e;
+          \$136  = 3'h2;
       3'h3:
-          \$140  = 5'h15;
+          \$136  = 3'h2;
       3'h4:
-          \$140  = 5'h15;
+          \$136  = 3'h2;
+      3'h5:
+          \$136  = 3'h2;
+      3'h6:
+          \$136  = 3'h1;
+      3'h7:
+          \$136  = 3'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$142  = 7'h6e;
-      1'h1:
-          \$142  = 7'h7d;
+    casez (ox)
+      3'h0:
+          \$139  = 12'h02a;
+      3'h1:
+          \$139  = 12'h031;
+      3'h2:
+          \$139  = 12'h038;
+      3'h3:
+          \$139  = 12'h03f;
+      3'h4:
+          \$139  = 12'h046;
+      3'h5:
+          \$139  = 12'h04d;
+      3'h6:
+          \$139  = 12'h054;
+      3'h7:
+          \$139  = 12'h031;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = 4'h0;
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$140  = 8'hfe;
+      3'h1:
+          \$140  = 8'hff;
+      3'h2:
+          \$140  = 8'h00;
+      3'h3:
+          \$140  = 8'h01;
+      3'h4:
+          \$140  = 8'h02;
+      3'h5:
+          \$140  = 8'h03;
+      3'h6:
+          \$140  = 8'h04;
+      3'h7:
+          \$140  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = 5'h00;
     casez (ki)
       3'h0:
-          \$143  = 4'h0;
+          \$142  = 5'h00;
       3'h1:
-          \$143  = 4'h5;
+          \$142  = 5'h07;
       3'h2:
-          \$143  = 4'ha;
+          \$142  = 5'h0e;
       3'h3:
-          \$143  = 4'ha;
+          \$142  = 5'h15;
+      3'h4:
+          \$142  = 5'h15;
     endcase
   end
   always @* begin
@@ -5555,9 +5880,33 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$151  = 8'h8c;
+          \$144  = 7'h6e;
       1'h1:
-          \$151  = 8'h9c;
+          \$144  = 7'h7d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$145  = 4'h0;
+      3'h1:
+          \$145  = 4'h5;
+      3'h2:
+          \$145  = 4'ha;
+      3'h3:
+          \$145  = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$153  = 8'h8c;
+      1'h1:
+          \$153  = 8'h9c;
     endcase
   end
   always @* begin
@@ -5565,21 +5914,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$192  = d0;
+          \$203  = d0;
       3'h1:
-          \$192  = d1;
+          \$203  = d1;
       3'h2:
-          \$192  = d2;
+          \$203  = d2;
       3'h3:
-          \$192  = d3;
+          \$203  = d3;
       3'h4:
-          \$192  = d4;
+          \$203  = d4;
       3'h5:
-          \$192  = d5;
+          \$203  = d5;
       3'h6:
-          \$192  = d6;
+          \$203  = d6;
       3'h7:
-          \$192  = d7;
+          \$203  = d7;
     endcase
   end
   always @* begin
@@ -5587,21 +5936,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$193  = d8;
+          \$204  = d8;
       3'h1:
-          \$193  = d9;
+          \$204  = d9;
       3'h2:
-          \$193  = d10;
+          \$204  = d10;
       3'h3:
-          \$193  = d11;
+          \$204  = d11;
       3'h4:
-          \$193  = d12;
+          \$204  = d12;
       3'h5:
-          \$193  = d13;
+          \$204  = d13;
       3'h6:
-          \$193  = d14;
+          \$204  = d14;
       3'h7:
-          \$193  = d15;
+          \$204  = d15;
     endcase
   end
   always @* begin
@@ -5609,163 +5958,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s1_c[3])
       1'h0:
-          \$194  = pwa_part0;
+          \$205  = pwa_part0;
       1'h1:
-          \$194  = pwa_part1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$304  = 3'h2;
-      3'h1:
-          \$304  = 3'h2;
-      3'h2:
-          \$304  = 3'h2;
-      3'h3:
-          \$304  = 3'h2;
-      3'h4:
-          \$304  = 3'h2;
-      3'h5:
-          \$304  = 3'h2;
-      3'h6:
-          \$304  = 3'h1;
-      3'h7:
-          \$304  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$307  = 3'h4;
-      3'h1:
-          \$307  = 3'h4;
-      3'h2:
-          \$307  = 3'h4;
-      3'h3:
-          \$307  = 3'h4;
-      3'h4:
-          \$307  = 3'h4;
-      3'h5:
-          \$307  = 3'h4;
-      3'h6:
-          \$307  = 3'h2;
-      3'h7:
-          \$307  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$315  = 3'h2;
-      3'h1:
-          \$315  = 3'h2;
-      3'h2:
-          \$315  = 3'h2;
-      3'h3:
-          \$315  = 3'h2;
-      3'h4:
-          \$315  = 3'h2;
-      3'h5:
-          \$315  = 3'h2;
-      3'h6:
-          \$315  = 3'h1;
-      3'h7:
-          \$315  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$318  = 3'h4;
-      3'h1:
-          \$318  = 3'h4;
-      3'h2:
-          \$318  = 3'h4;
-      3'h3:
-          \$318  = 3'h4;
-      3'h4:
-          \$318  = 3'h4;
-      3'h5:
-          \$318  = 3'h4;
-      3'h6:
-          \$318  = 3'h2;
-      3'h7:
-          \$318  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$323  = 3'h1;
-      3'h1:
-          \$323  = 3'h0;
-      3'h2:
-          \$323  = 3'h0;
-      3'h3:
-          \$323  = 3'h0;
-      3'h4:
-          \$323  = 3'h0;
-      3'h5:
-          \$323  = 3'h0;
-      3'h6:
-          \$323  = 3'h0;
-      3'h7:
-          \$323  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$327  = 3'h2;
-      3'h1:
-          \$327  = 3'h0;
-      3'h2:
-          \$327  = 3'h0;
-      3'h3:
-          \$327  = 3'h0;
-      3'h4:
-          \$327  = 3'h0;
-      3'h5:
-          \$327  = 3'h0;
-      3'h6:
-          \$327  = 3'h0;
-      3'h7:
-          \$327  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$328  = 3'h1;
-      3'h1:
-          \$328  = 3'h0;
-      3'h2:
-          \$328  = 3'h0;
-      3'h3:
-          \$328  = 3'h0;
-      3'h4:
-          \$328  = 3'h0;
-      3'h5:
-          \$328  = 3'h0;
-      3'h6:
-          \$328  = 3'h0;
-      3'h7:
-          \$328  = 3'h0;
+          \$205  = pwa_part1;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5829,19 +6024,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$18  = { 1'h0, job_g, 2'h0 };
   assign \$23  = { 1'h0, job_g, 2'h0 };
   assign \$39  = lp[0];
-  assign \$88  = { kj, 1'h0 };
-  assign \$232  = s3_g;
-  assign \$262  = job_g;
-  assign \$267  = { 1'h0, job_g, 2'h0 };
-  assign \$324  = gc;
-  assign \$359  = gc;
-  assign \$385  = gc;
-  assign \$422  = gc;
-  assign \$448  = gc;
+  assign \$90  = { kj, 1'h0 };
+  assign \$243  = s4_g;
+  assign \$277  = job_g;
+  assign \$282  = { 1'h0, job_g, 2'h0 };
+  assign \$339  = gc;
+  assign \$375  = gc;
+  assign \$398  = gc;
+  assign \$432  = gc;
+  assign \$455  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \port$886$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \port$890$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5978,10 +6173,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$880$0 ;
-  wire [51:0] \port$880$0 ;
-  input [19:0] \port$886$0 ;
-  wire [19:0] \port$886$0 ;
+  input [51:0] \port$884$0 ;
+  wire [51:0] \port$884$0 ;
+  input [19:0] \port$890$0 ;
+  wire [19:0] \port$890$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6197,7 +6392,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$880$0 [51:32];
+      \$61  = \port$884$0 [51:32];
     end
   end
   always @* begin
@@ -6397,7 +6592,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$886$0 [19], \port$886$0  };
+      \$87  = { \port$890$0 [19], \port$890$0  };
     end
   end
   always @* begin
@@ -6411,7 +6606,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$880$0 [31:0];
+      \$89  = \port$884$0 [31:0];
     end
   end
   always @* begin
@@ -6526,9 +6721,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$880$0 [51:32];
-  assign i_alt = { \port$886$0 [19], \port$886$0  };
-  assign i_th = \port$880$0 [31:0];
+  assign i_step = \port$884$0 [51:32];
+  assign i_alt = { \port$890$0 [19], \port$890$0  };
+  assign i_th = \port$884$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6549,7 +6744,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \port$886$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \port$890$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6685,10 +6880,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$880$52 ;
-  wire [51:0] \port$880$52 ;
-  input [19:0] \port$886$20 ;
-  wire [19:0] \port$886$20 ;
+  input [51:0] \port$884$52 ;
+  wire [51:0] \port$884$52 ;
+  input [19:0] \port$890$20 ;
+  wire [19:0] \port$890$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6902,7 +7097,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$880$52 [51:32];
+      \$61  = \port$884$52 [51:32];
     end
   end
   always @* begin
@@ -7102,7 +7297,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$886$20 [19], \port$886$20  };
+      \$87  = { \port$890$20 [19], \port$890$20  };
     end
   end
   always @* begin
@@ -7116,7 +7311,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$880$52 [31:0];
+      \$89  = \port$884$52 [31:0];
     end
   end
   always @* begin
@@ -7232,9 +7427,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$880$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$880$52 [51:32];
-  assign i_alt = { \port$886$20 [19], \port$886$20  };
-  assign i_th = \port$880$52 [31:0];
+  assign i_step = \port$884$52 [51:32];
+  assign i_alt = { \port$890$20 [19], \port$890$20  };
+  assign i_th = \port$884$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

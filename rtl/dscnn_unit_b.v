@@ -9,87 +9,87 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [20:0] \$10 ;
-  reg [8:0] \$100 ;
-  wire [9:0] \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  reg [8:0] \$104 ;
-  wire [9:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  reg [8:0] \$108 ;
-  wire [9:0] \$109 ;
+  wire [9:0] \$100 ;
+  wire \$101 ;
+  reg [8:0] \$102 ;
+  wire [9:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  reg [8:0] \$106 ;
+  wire [9:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [20:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  reg [8:0] \$110 ;
+  wire [9:0] \$111 ;
   wire \$112 ;
-  reg [1:0] \$113 ;
+  wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  reg [1:0] \$116 ;
+  reg [1:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  reg [1:0] \$118 ;
   wire \$119 ;
   wire [20:0] \$12 ;
   wire \$120 ;
-  reg [1:0] \$121 ;
+  wire \$121 ;
   wire \$122 ;
   reg [1:0] \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  reg [1:0] \$126 ;
+  reg [1:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
   reg [1:0] \$128 ;
   wire \$129 ;
   wire [20:0] \$13 ;
-  wire \$130 ;
-  reg [11:0] \$131 ;
-  reg [7:0] \$132 ;
-  wire [12:0] \$133 ;
-  reg [3:0] \$134 ;
-  wire [4:0] \$135 ;
+  reg [1:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  reg [11:0] \$133 ;
+  reg [7:0] \$134 ;
+  wire [12:0] \$135 ;
   reg [3:0] \$136 ;
-  reg [2:0] \$137 ;
-  wire [3:0] \$138 ;
-  wire \$139 ;
+  wire [4:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg [2:0] \$139 ;
   wire [20:0] \$14 ;
-  wire \$140 ;
+  wire [3:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  reg [4:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
+  reg [4:0] \$146 ;
   wire \$147 ;
-  reg [1:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   reg [1:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  reg [1:0] \$153 ;
+  reg [1:0] \$152 ;
+  wire \$153 ;
   wire \$154 ;
   reg [1:0] \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  reg [9:0] \$158 ;
-  reg [6:0] \$159 ;
+  reg [1:0] \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [2:0] \$16 ;
-  wire [10:0] \$160 ;
-  reg [3:0] \$161 ;
-  wire [4:0] \$162 ;
-  reg [4:0] \$163 ;
-  reg [2:0] \$164 ;
-  wire [3:0] \$165 ;
-  wire \$166 ;
-  wire \$167 ;
+  reg [9:0] \$160 ;
+  reg [6:0] \$161 ;
+  wire [10:0] \$162 ;
+  reg [3:0] \$163 ;
+  wire [4:0] \$164 ;
+  reg [4:0] \$165 ;
+  reg [2:0] \$166 ;
+  wire [3:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  reg [5:0] \$171 ;
+  wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  reg [5:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -106,28 +106,28 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [7:0] \$189 ;
+  wire \$189 ;
   wire [2:0] \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [7:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  reg [10:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [3:0] \$198 ;
-  wire [18:0] \$199 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
   wire [2:0] \$20 ;
-  wire [3:0] \$200 ;
-  wire [18:0] \$201 ;
-  wire [3:0] \$202 ;
-  wire [18:0] \$203 ;
-  wire [3:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire [3:0] \$206 ;
-  wire [18:0] \$207 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  reg [10:0] \$206 ;
+  wire \$207 ;
   wire [3:0] \$208 ;
   wire [18:0] \$209 ;
   wire [3:0] \$21 ;
@@ -135,17 +135,17 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [18:0] \$211 ;
   wire [3:0] \$212 ;
   wire [18:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [3:0] \$214 ;
+  wire [18:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [18:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [18:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
+  wire [3:0] \$220 ;
+  wire [18:0] \$221 ;
+  wire [3:0] \$222 ;
+  wire [18:0] \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -172,14 +172,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [1:0] \$248 ;
-  wire [2:0] \$249 ;
+  wire \$248 ;
+  wire [8:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire [1:0] \$251 ;
-  wire \$252 ;
+  wire [8:0] \$250 ;
+  wire [8:0] \$251 ;
+  wire [8:0] \$252 ;
   wire \$253 ;
-  wire [1:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
@@ -188,133 +188,133 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [1:0] \$262 ;
+  wire [2:0] \$263 ;
+  wire [2:0] \$264 ;
+  wire [1:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
-  reg [1:0] \$268 ;
+  wire [1:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  reg [1:0] \$271 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire [3:0] \$278 ;
-  reg [1:0] \$279 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   reg [1:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [2:0] \$285 ;
-  wire [2:0] \$286 ;
-  reg [1:0] \$287 ;
+  reg [1:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [1:0] \$290 ;
-  reg [1:0] \$291 ;
-  reg [1:0] \$292 ;
-  wire [6:0] \$293 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [3:0] \$292 ;
+  reg [1:0] \$293 ;
   wire \$294 ;
-  wire [4:0] \$295 ;
-  wire [4:0] \$296 ;
-  reg [1:0] \$297 ;
+  wire \$295 ;
+  reg [1:0] \$296 ;
+  wire \$297 ;
   wire \$298 ;
-  wire [3:0] \$299 ;
+  wire [2:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire [3:0] \$300 ;
+  wire [2:0] \$300 ;
   reg [1:0] \$301 ;
-  reg [1:0] \$302 ;
+  wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
+  wire [1:0] \$304 ;
+  reg [1:0] \$305 ;
+  reg [1:0] \$306 ;
+  wire [6:0] \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [4:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
+  wire [4:0] \$310 ;
+  reg [1:0] \$311 ;
   wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [3:0] \$313 ;
+  wire [3:0] \$314 ;
+  reg [1:0] \$315 ;
+  reg [1:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  reg [1:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  reg [1:0] \$323 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [2:0] \$328 ;
-  wire [2:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  reg [1:0] \$330 ;
-  wire [1:0] \$331 ;
-  reg [1:0] \$332 ;
-  reg [1:0] \$333 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  reg [1:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
+  reg [1:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [8:0] \$340 ;
-  wire [8:0] \$341 ;
-  wire [8:0] \$342 ;
-  wire [8:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [8:0] \$347 ;
-  wire [8:0] \$348 ;
-  wire [8:0] \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire [2:0] \$343 ;
+  wire [2:0] \$344 ;
+  reg [1:0] \$345 ;
+  wire [1:0] \$346 ;
+  reg [1:0] \$347 ;
+  reg [1:0] \$348 ;
+  wire \$349 ;
   wire [5:0] \$35 ;
-  wire [8:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [1:0] \$354 ;
-  wire [8:0] \$355 ;
-  wire [8:0] \$356 ;
-  wire [8:0] \$357 ;
-  wire [8:0] \$358 ;
-  wire [6:0] \$359 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire [8:0] \$359 ;
   wire [6:0] \$36 ;
-  wire \$360 ;
-  wire [4:0] \$361 ;
-  wire [4:0] \$362 ;
-  reg [1:0] \$363 ;
+  wire [8:0] \$360 ;
+  wire [8:0] \$361 ;
+  wire [8:0] \$362 ;
+  wire \$363 ;
   wire \$364 ;
-  wire [3:0] \$365 ;
-  wire [3:0] \$366 ;
-  reg [1:0] \$367 ;
-  reg [1:0] \$368 ;
-  wire \$369 ;
+  wire \$365 ;
+  wire [1:0] \$366 ;
+  wire [6:0] \$367 ;
+  wire \$368 ;
+  wire [4:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
+  wire [4:0] \$370 ;
+  reg [1:0] \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
+  wire [3:0] \$373 ;
+  wire [3:0] \$374 ;
+  reg [1:0] \$375 ;
+  reg [1:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -325,63 +325,63 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  reg [1:0] \$386 ;
+  wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  reg [1:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [2:0] \$394 ;
-  wire [2:0] \$395 ;
-  reg [1:0] \$396 ;
-  wire [1:0] \$397 ;
+  wire \$394 ;
+  reg [1:0] \$395 ;
+  wire \$396 ;
+  wire \$397 ;
   reg [1:0] \$398 ;
-  reg [1:0] \$399 ;
+  wire \$399 ;
   wire [6:0] \$4 ;
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire [8:0] \$406 ;
-  wire [8:0] \$407 ;
-  wire [8:0] \$408 ;
-  wire [8:0] \$409 ;
+  wire [2:0] \$403 ;
+  wire [2:0] \$404 ;
+  reg [1:0] \$405 ;
+  wire [1:0] \$406 ;
+  reg [1:0] \$407 ;
+  reg [1:0] \$408 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire [8:0] \$413 ;
-  wire [8:0] \$414 ;
-  wire [8:0] \$415 ;
-  wire [8:0] \$416 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [8:0] \$419 ;
   wire \$42 ;
-  wire [1:0] \$420 ;
+  wire [8:0] \$420 ;
   wire [8:0] \$421 ;
   wire [8:0] \$422 ;
-  wire [8:0] \$423 ;
-  wire [8:0] \$424 ;
-  wire [6:0] \$425 ;
-  wire \$426 ;
-  wire [4:0] \$427 ;
-  wire [4:0] \$428 ;
-  reg [1:0] \$429 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [1:0] \$426 ;
+  wire [6:0] \$427 ;
+  wire \$428 ;
+  wire [4:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [3:0] \$431 ;
-  wire [3:0] \$432 ;
-  reg [1:0] \$433 ;
-  reg [1:0] \$434 ;
-  wire \$435 ;
-  wire \$436 ;
+  wire [4:0] \$430 ;
+  reg [1:0] \$431 ;
+  wire \$432 ;
+  wire [3:0] \$433 ;
+  wire [3:0] \$434 ;
+  reg [1:0] \$435 ;
+  reg [1:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -401,99 +401,99 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  reg \$454 ;
-  reg [6:0] \$455 ;
-  reg \$456 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
   reg \$457 ;
-  reg [1:0] \$458 ;
+  reg [6:0] \$458 ;
   reg \$459 ;
   wire \$46 ;
   reg \$460 ;
-  reg \$461 ;
-  reg [2:0] \$462 ;
+  reg [1:0] \$461 ;
+  reg \$462 ;
   reg \$463 ;
   reg \$464 ;
-  reg [1:0] \$465 ;
-  reg [5:0] \$466 ;
-  reg [1:0] \$467 ;
-  reg \$468 ;
-  reg [1:0] \$469 ;
+  reg [2:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg [1:0] \$468 ;
+  reg [5:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
+  reg [1:0] \$470 ;
   reg \$471 ;
-  reg \$472 ;
-  reg [2:0] \$473 ;
+  reg [1:0] \$472 ;
+  reg \$473 ;
   reg \$474 ;
   reg \$475 ;
-  reg [1:0] \$476 ;
-  reg [5:0] \$477 ;
-  reg [1:0] \$478 ;
-  reg \$479 ;
+  reg [2:0] \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg [1:0] \$479 ;
   wire \$48 ;
-  reg [1:0] \$480 ;
-  reg \$481 ;
+  reg [5:0] \$480 ;
+  reg [1:0] \$481 ;
   reg \$482 ;
-  reg \$483 ;
-  reg [2:0] \$484 ;
+  reg [1:0] \$483 ;
+  reg \$484 ;
   reg \$485 ;
   reg \$486 ;
-  reg [1:0] \$487 ;
-  reg [5:0] \$488 ;
-  reg [1:0] \$489 ;
+  reg [2:0] \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg [1:0] \$491 ;
-  reg \$492 ;
+  reg [1:0] \$490 ;
+  reg [5:0] \$491 ;
+  reg [1:0] \$492 ;
   reg \$493 ;
-  reg \$494 ;
-  reg [2:0] \$495 ;
+  reg [1:0] \$494 ;
+  reg \$495 ;
   reg \$496 ;
   reg \$497 ;
-  reg [1:0] \$498 ;
-  reg [5:0] \$499 ;
+  reg [2:0] \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [1:0] \$500 ;
-  reg \$501 ;
-  reg [1:0] \$502 ;
-  reg \$503 ;
+  reg \$500 ;
+  reg [1:0] \$501 ;
+  reg [5:0] \$502 ;
+  reg [1:0] \$503 ;
   reg \$504 ;
-  reg \$505 ;
-  reg [2:0] \$506 ;
+  reg [1:0] \$505 ;
+  reg \$506 ;
   reg \$507 ;
   reg \$508 ;
-  reg [1:0] \$509 ;
+  reg [2:0] \$509 ;
   wire \$51 ;
-  reg [5:0] \$510 ;
-  reg [1:0] \$511 ;
-  reg [6:0] \$512 ;
-  reg [6:0] \$513 ;
-  reg [5:0] \$514 ;
-  reg [5:0] \$515 ;
-  reg \$516 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg [1:0] \$512 ;
+  reg [5:0] \$513 ;
+  reg [1:0] \$514 ;
+  reg \$515 ;
+  reg [1:0] \$516 ;
   reg \$517 ;
   reg \$518 ;
   reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [19:0] \$521 ;
-  reg [19:0] \$522 ;
-  reg [19:0] \$523 ;
-  reg [19:0] \$524 ;
-  reg [19:0] \$525 ;
-  reg [19:0] \$526 ;
-  reg [19:0] \$527 ;
-  reg [19:0] \$528 ;
-  reg [10:0] \$529 ;
+  reg [2:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [1:0] \$523 ;
+  reg [5:0] \$524 ;
+  reg [1:0] \$525 ;
+  reg [6:0] \$526 ;
+  reg [6:0] \$527 ;
+  reg [5:0] \$528 ;
+  reg [5:0] \$529 ;
   wire \$53 ;
-  reg [10:0] \$530 ;
-  reg [10:0] \$531 ;
-  reg [10:0] \$532 ;
-  reg [10:0] \$533 ;
-  reg [10:0] \$534 ;
-  reg [10:0] \$535 ;
-  reg [10:0] \$536 ;
-  reg [7:0] \$537 ;
+  reg [1:0] \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg [19:0] \$536 ;
+  reg [19:0] \$537 ;
   reg [19:0] \$538 ;
   reg [19:0] \$539 ;
   wire \$54 ;
@@ -501,57 +501,74 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] \$541 ;
   reg [19:0] \$542 ;
   reg [19:0] \$543 ;
-  reg [19:0] \$544 ;
-  reg [19:0] \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg [1:0] \$548 ;
-  reg [1:0] \$549 ;
+  reg [10:0] \$544 ;
+  reg [10:0] \$545 ;
+  reg [10:0] \$546 ;
+  reg [10:0] \$547 ;
+  reg [10:0] \$548 ;
+  reg [10:0] \$549 ;
   wire \$55 ;
-  reg [5:0] \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg [1:0] \$554 ;
-  reg [1:0] \$555 ;
-  reg [5:0] \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  reg [10:0] \$550 ;
+  reg [10:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [7:0] \$553 ;
+  reg [7:0] \$554 ;
+  reg [19:0] \$555 ;
+  reg [19:0] \$556 ;
+  reg [19:0] \$557 ;
+  reg [19:0] \$558 ;
+  reg [19:0] \$559 ;
   wire \$56 ;
   reg [19:0] \$560 ;
   reg [19:0] \$561 ;
   reg [19:0] \$562 ;
-  reg [19:0] \$563 ;
-  reg [19:0] \$564 ;
-  reg [19:0] \$565 ;
-  reg [19:0] \$566 ;
-  reg [19:0] \$567 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [1:0] \$565 ;
+  reg [1:0] \$566 ;
+  reg [5:0] \$567 ;
   reg \$568 ;
   reg \$569 ;
   wire \$57 ;
-  reg [31:0] \$570 ;
-  reg [39:0] \$571 ;
-  reg [31:0] \$572 ;
-  reg [31:0] \$573 ;
+  reg \$570 ;
+  reg [1:0] \$571 ;
+  reg [1:0] \$572 ;
+  reg [5:0] \$573 ;
   reg \$574 ;
-  reg [39:0] \$575 ;
-  reg [415:0] \$576 ;
-  reg [3:0] \$577 ;
-  reg [2:0] \$578 ;
-  reg [5:0] \$579 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [19:0] \$577 ;
+  reg [19:0] \$578 ;
+  reg [19:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [2:0] \$581 ;
-  reg [1:0] \$582 ;
-  reg [1:0] \$583 ;
-  reg [3:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg [7:0] \$586 ;
-  reg \$587 ;
+  reg [19:0] \$580 ;
+  reg [19:0] \$581 ;
+  reg [19:0] \$582 ;
+  reg [19:0] \$583 ;
+  reg [19:0] \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg [31:0] \$587 ;
+  reg [39:0] \$588 ;
+  reg [31:0] \$589 ;
   wire \$59 ;
+  reg [31:0] \$590 ;
+  reg \$591 ;
+  reg [39:0] \$592 ;
+  reg [415:0] \$593 ;
+  reg [3:0] \$594 ;
+  reg [2:0] \$595 ;
+  reg [5:0] \$596 ;
+  reg \$597 ;
+  reg [2:0] \$598 ;
+  reg [1:0] \$599 ;
   wire [10:0] \$6 ;
   wire \$60 ;
+  reg [1:0] \$600 ;
+  reg [3:0] \$601 ;
+  reg [7:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg \$604 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -565,37 +582,38 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  reg [1:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   reg [1:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  reg [1:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
   wire \$80 ;
-  reg [1:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  reg [1:0] \$84 ;
+  reg [1:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  reg [13:0] \$87 ;
-  reg [8:0] \$88 ;
-  wire [14:0] \$89 ;
+  reg [1:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  reg [13:0] \$89 ;
   wire [20:0] \$9 ;
-  reg [4:0] \$90 ;
-  wire [5:0] \$91 ;
-  reg \$92 ;
-  wire [3:0] \$93 ;
-  reg [2:0] \$94 ;
-  wire [2:0] \$95 ;
-  wire [3:0] \$96 ;
-  reg [8:0] \$97 ;
-  wire [9:0] \$98 ;
-  wire \$99 ;
+  reg [8:0] \$90 ;
+  wire [14:0] \$91 ;
+  reg [4:0] \$92 ;
+  wire [5:0] \$93 ;
+  reg \$94 ;
+  wire [3:0] \$95 ;
+  reg [2:0] \$96 ;
+  wire [2:0] \$97 ;
+  wire [3:0] \$98 ;
+  reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$309  = 1'h0;
+  reg [7:0] \$signal$318  = 8'h00;
+  reg \$signal$331  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$149 ;
   wire [5:0] \$signature__addr$161 ;
@@ -621,6 +639,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [19:0] acc7 = 20'h00000;
   (* keep = 32'd1 *)
   reg acc_clear_c0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg acc_en_c0 = 1'h0;
   reg [31:0] act_q = 32'd0;
   reg [415:0] asm = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output busy;
@@ -775,7 +795,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [7:0] nz = 8'h00;
-  reg nz_ready = 1'h0;
+  reg [1:0] nz_ready = 2'h0;
+  reg [7:0] nz_todo = 8'h00;
   wire [3:0] o_act;
   wire [3:0] \o_act$153 ;
   wire [3:0] \o_act$154 ;
@@ -785,13 +806,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [3:0] \o_act$158 ;
   wire [3:0] \o_act$159 ;
   wire o_busy;
-  wire \o_busy$177 ;
   wire \o_busy$178 ;
   wire \o_busy$179 ;
   wire \o_busy$180 ;
   wire \o_busy$181 ;
   wire \o_busy$182 ;
   wire \o_busy$183 ;
+  wire \o_busy$184 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -859,6 +880,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [18:0] prod5 = 19'h00000;
   reg [18:0] prod6 = 19'h00000;
   reg [18:0] prod7 = 19'h00000;
+  reg [18:0] prodf0 = 19'h00000;
+  reg [18:0] prodf1 = 19'h00000;
+  reg [18:0] prodf2 = 19'h00000;
+  reg [18:0] prodf3 = 19'h00000;
+  reg [18:0] prodf4 = 19'h00000;
+  reg [18:0] prodf5 = 19'h00000;
+  reg [18:0] prodf6 = 19'h00000;
+  reg [18:0] prodf7 = 19'h00000;
   reg pw_first = 1'h0;
   reg [2:0] pw_idx1;
   reg [2:0] pw_idx2;
@@ -967,6 +996,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] s4_pos = 6'h00;
   reg s4_valid = 1'h0;
   reg s4_zero = 1'h0;
+  reg [2:0] s5_c = 3'h0;
+  reg s5_first = 1'h0;
+  reg s5_g = 1'h0;
+  (* enum_base_type = "_Job" *)
+  (* enum_value_00 = "ACT" *)
+  (* enum_value_01 = "POOL" *)
+  (* enum_value_10 = "FINAL" *)
+  reg [1:0] s5_job = 2'h0;
+  (* enum_base_type = "_Kind" *)
+  (* enum_value_00 = "CONV" *)
+  (* enum_value_01 = "DW" *)
+  (* enum_value_10 = "PW" *)
+  reg [1:0] s5_kind = 2'h0;
+  reg s5_last = 1'h0;
+  reg [1:0] s5_layer = 2'h0;
+  reg s5_pad = 1'h0;
+  reg [5:0] s5_pos = 6'h00;
+  reg s5_valid = 1'h0;
+  reg s5_zero = 1'h0;
   reg [3:0] seq_state = 4'h0;
   reg [19:0] shadow0 = 20'h00000;
   reg [19:0] shadow1 = 20'h00000;
@@ -1189,194 +1237,232 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$382  = \$381  | \o_busy$182 ;
-  assign \$383  = \$382  | \o_busy$183 ;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = \$373  & \$384 ;
-  assign \$387  = \$386  == kj;
-  assign \$388  = ~ \$387 ;
-  assign \$390  = \$389  == ki;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = ! gc;
-  assign \$394  = kj + 1'h1;
-  assign \$395  = ki + 1'h1;
-  assign \$397  = gc + 1'h1;
-  assign \$400  = s0_valid | s1_valid;
-  assign \$401  = \$400  | s2_valid;
-  assign \$402  = \$401  | s3_valid;
-  assign \$403  = \$402  | s4_valid;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$404  & nz_ready;
-  assign \$406  = - nz;
-  assign \$407  = { 1'h0, nz } & \$406 ;
-  assign \$408  = nz - 1'h1;
-  assign \$409  = { 1'h0, nz } & \$408 ;
-  assign \$410  = ! todo;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$411  | credit;
-  assign \$413  = - todo;
-  assign \$414  = { 1'h0, todo } & \$413 ;
-  assign \$415  = todo - 1'h1;
-  assign \$416  = { 1'h0, todo } & \$415 ;
-  assign \$417  = ! todo;
-  assign \$418  = ! gc;
-  assign \$420  = gc + 1'h1;
-  assign \$421  = - nz;
-  assign \$422  = { 1'h0, nz } & \$421 ;
-  assign \$423  = nz - 1'h1;
-  assign \$424  = { 1'h0, nz } & \$423 ;
-  assign \$425  = pos + 1'h1;
-  assign \$426  = oy == 1'h1;
-  assign \$427  = ox + 1'h1;
-  assign \$428  = ox + 1'h1;
-  assign \$430  = ox == 3'h4;
-  assign \$431  = oy + 1'h1;
-  assign \$432  = oy + 1'h1;
-  assign \$435  = s0_valid | s1_valid;
-  assign \$436  = \$435  | s2_valid;
-  assign \$437  = \$436  | s3_valid;
-  assign \$438  = \$437  | s4_valid;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = job_active | \$signal ;
-  assign \$441  = \$440  | trace__valid;
-  assign \$442  = \$441  | o_busy;
-  assign \$443  = \$442  | \o_busy$177 ;
-  assign \$444  = \$443  | \o_busy$178 ;
-  assign \$445  = \$444  | \o_busy$179 ;
-  assign \$446  = \$445  | \o_busy$180 ;
-  assign \$447  = \$446  | \o_busy$181 ;
-  assign \$448  = \$447  | \o_busy$182 ;
-  assign \$449  = \$448  | \o_busy$183 ;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$439  & \$450 ;
-  assign \$452  = ~ spikes__valid;
-  assign \$453  = \$451  & \$452 ;
+  assign \$366  = gc + 1'h1;
+  assign \$367  = pos + 1'h1;
+  assign \$368  = oy == 2'h2;
+  assign \$369  = ox + 1'h1;
+  assign \$370  = ox + 1'h1;
+  assign \$372  = ox == 4'h8;
+  assign \$373  = oy + 1'h1;
+  assign \$374  = oy + 1'h1;
+  assign \$377  = s0_valid | s1_valid;
+  assign \$378  = \$377  | s2_valid;
+  assign \$379  = \$378  | s3_valid;
+  assign \$380  = \$379  | s4_valid;
+  assign \$381  = \$380  | s5_valid;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = job_active | \$signal ;
+  assign \$384  = \$383  | trace__valid;
+  assign \$385  = \$384  | o_busy;
+  assign \$386  = \$385  | \o_busy$178 ;
+  assign \$387  = \$386  | \o_busy$179 ;
+  assign \$388  = \$387  | \o_busy$180 ;
+  assign \$389  = \$388  | \o_busy$181 ;
+  assign \$390  = \$389  | \o_busy$182 ;
+  assign \$391  = \$390  | \o_busy$183 ;
+  assign \$392  = \$391  | \o_busy$184 ;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$382  & \$393 ;
+  assign \$396  = \$395  == kj;
+  assign \$397  = ~ \$396 ;
+  assign \$399  = \$398  == ki;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = ! gc;
+  assign \$403  = kj + 1'h1;
+  assign \$404  = ki + 1'h1;
+  assign \$406  = gc + 1'h1;
+  assign \$409  = s0_valid | s1_valid;
+  assign \$410  = \$409  | s2_valid;
+  assign \$411  = \$410  | s3_valid;
+  assign \$412  = \$411  | s4_valid;
+  assign \$413  = \$412  | s5_valid;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$414  & nz_ready[1];
+  assign \$416  = ! todo;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = \$417  | credit;
+  assign \$419  = - todo;
+  assign \$420  = { 1'h0, todo } & \$419 ;
+  assign \$421  = todo - 1'h1;
+  assign \$422  = { 1'h0, todo } & \$421 ;
+  assign \$423  = ! todo;
+  assign \$424  = ! gc;
+  assign \$426  = gc + 1'h1;
+  assign \$427  = pos + 1'h1;
+  assign \$428  = oy == 1'h1;
+  assign \$429  = ox + 1'h1;
+  assign \$430  = ox + 1'h1;
+  assign \$432  = ox == 3'h4;
+  assign \$433  = oy + 1'h1;
+  assign \$434  = oy + 1'h1;
+  assign \$437  = s0_valid | s1_valid;
+  assign \$438  = \$437  | s2_valid;
+  assign \$439  = \$438  | s3_valid;
+  assign \$440  = \$439  | s4_valid;
+  assign \$441  = \$440  | s5_valid;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = job_active | \$signal ;
+  assign \$444  = \$443  | trace__valid;
+  assign \$445  = \$444  | o_busy;
+  assign \$446  = \$445  | \o_busy$178 ;
+  assign \$447  = \$446  | \o_busy$179 ;
+  assign \$448  = \$447  | \o_busy$180 ;
+  assign \$449  = \$448  | \o_busy$181 ;
+  assign \$450  = \$449  | \o_busy$182 ;
+  assign \$451  = \$450  | \o_busy$183 ;
+  assign \$452  = \$451  | \o_busy$184 ;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$442  & \$453 ;
+  assign \$455  = ~ spikes__valid;
+  assign \$456  = \$454  & \$455 ;
   always @(posedge clk)
-    spikes__valid <= \$454 ;
+    spikes__valid <= \$457 ;
   always @(posedge clk)
-    \$signature__addr  <= \$455 ;
+    \$signature__addr  <= \$458 ;
   always @(posedge clk)
-    img_full <= \$456 ;
+    img_full <= \$459 ;
   always @(posedge clk)
-    s0_valid <= \$457 ;
+    s0_valid <= \$460 ;
   always @(posedge clk)
-    s0_kind <= \$458 ;
+    s0_kind <= \$461 ;
   always @(posedge clk)
-    s0_first <= \$459 ;
+    s0_first <= \$462 ;
   always @(posedge clk)
-    s0_last <= \$460 ;
+    s0_last <= \$463 ;
   always @(posedge clk)
-    s0_g <= \$461 ;
+    s0_g <= \$464 ;
   always @(posedge clk)
-    s0_c <= \$462 ;
+    s0_c <= \$465 ;
   always @(posedge clk)
-    s0_pad <= \$463 ;
+    s0_pad <= \$466 ;
   always @(posedge clk)
-    s0_zero <= \$464 ;
+    s0_zero <= \$467 ;
   always @(posedge clk)
-    s0_job <= \$465 ;
+    s0_job <= \$468 ;
   always @(posedge clk)
-    s0_pos <= \$466 ;
+    s0_pos <= \$469 ;
   always @(posedge clk)
-    s0_layer <= \$467 ;
+    s0_layer <= \$470 ;
   always @(posedge clk)
-    s1_valid <= \$468 ;
+    s1_valid <= \$471 ;
   always @(posedge clk)
-    s1_kind <= \$469 ;
+    s1_kind <= \$472 ;
   always @(posedge clk)
-    s1_first <= \$470 ;
+    s1_first <= \$473 ;
   always @(posedge clk)
-    s1_last <= \$471 ;
+    s1_last <= \$474 ;
   always @(posedge clk)
-    s1_g <= \$472 ;
+    s1_g <= \$475 ;
   always @(posedge clk)
-    s1_c <= \$473 ;
+    s1_c <= \$476 ;
   always @(posedge clk)
-    s1_pad <= \$474 ;
+    s1_pad <= \$477 ;
   always @(posedge clk)
-    s1_zero <= \$475 ;
+    s1_zero <= \$478 ;
   always @(posedge clk)
-    s1_job <= \$476 ;
+    s1_job <= \$479 ;
   always @(posedge clk)
-    s1_pos <= \$477 ;
+    s1_pos <= \$480 ;
   always @(posedge clk)
-    s1_layer <= \$478 ;
+    s1_layer <= \$481 ;
   always @(posedge clk)
-    s2_valid <= \$479 ;
+    s2_valid <= \$482 ;
   always @(posedge clk)
-    s2_kind <= \$480 ;
+    s2_kind <= \$483 ;
   always @(posedge clk)
-    s2_first <= \$481 ;
+    s2_first <= \$484 ;
   always @(posedge clk)
-    s2_last <= \$482 ;
+    s2_last <= \$485 ;
   always @(posedge clk)
-    s2_g <= \$483 ;
+    s2_g <= \$486 ;
   always @(posedge clk)
-    s2_c <= \$484 ;
+    s2_c <= \$487 ;
   always @(posedge clk)
-    s2_pad <= \$485 ;
+    s2_pad <= \$488 ;
   always @(posedge clk)
-    s2_zero <= \$486 ;
+    s2_zero <= \$489 ;
   always @(posedge clk)
-    s2_job <= \$487 ;
+    s2_job <= \$490 ;
   always @(posedge clk)
-    s2_pos <= \$488 ;
+    s2_pos <= \$491 ;
   always @(posedge clk)
-    s2_layer <= \$489 ;
+    s2_layer <= \$492 ;
   always @(posedge clk)
-    s3_valid <= \$490 ;
+    s3_valid <= \$493 ;
   always @(posedge clk)
-    s3_kind <= \$491 ;
+    s3_kind <= \$494 ;
   always @(posedge clk)
-    s3_first <= \$492 ;
+    s3_first <= \$495 ;
   always @(posedge clk)
-    s3_last <= \$493 ;
+    s3_last <= \$496 ;
   always @(posedge clk)
-    s3_g <= \$494 ;
+    s3_g <= \$497 ;
   always @(posedge clk)
-    s3_c <= \$495 ;
+    s3_c <= \$498 ;
   always @(posedge clk)
-    s3_pad <= \$496 ;
+    s3_pad <= \$499 ;
   always @(posedge clk)
-    s3_zero <= \$497 ;
+    s3_zero <= \$500 ;
   always @(posedge clk)
-    s3_job <= \$498 ;
+    s3_job <= \$501 ;
   always @(posedge clk)
-    s3_pos <= \$499 ;
+    s3_pos <= \$502 ;
   always @(posedge clk)
-    s3_layer <= \$500 ;
+    s3_layer <= \$503 ;
   always @(posedge clk)
-    s4_valid <= \$501 ;
+    s4_valid <= \$504 ;
   always @(posedge clk)
-    s4_kind <= \$502 ;
+    s4_kind <= \$505 ;
   always @(posedge clk)
-    s4_first <= \$503 ;
+    s4_first <= \$506 ;
   always @(posedge clk)
-    s4_last <= \$504 ;
+    s4_last <= \$507 ;
   always @(posedge clk)
-    s4_g <= \$505 ;
+    s4_g <= \$508 ;
   always @(posedge clk)
-    s4_c <= \$506 ;
+    s4_c <= \$509 ;
   always @(posedge clk)
-    s4_pad <= \$507 ;
+    s4_pad <= \$510 ;
   always @(posedge clk)
-    s4_zero <= \$508 ;
+    s4_zero <= \$511 ;
   always @(posedge clk)
-    s4_job <= \$509 ;
+    s4_job <= \$512 ;
   always @(posedge clk)
-    s4_pos <= \$510 ;
+    s4_pos <= \$513 ;
   always @(posedge clk)
-    s4_layer <= \$511 ;
+    s4_layer <= \$514 ;
   always @(posedge clk)
-    s0_ra1 <= \$512 ;
+    s5_valid <= \$515 ;
   always @(posedge clk)
-    s0_ra2 <= \$513 ;
+    s5_kind <= \$516 ;
   always @(posedge clk)
-    s0_wa1 <= \$514 ;
+    s5_first <= \$517 ;
   always @(posedge clk)
-    s0_wa2 <= \$515 ;
+    s5_last <= \$518 ;
   always @(posedge clk)
-    nz_ready <= \$516 ;
+    s5_g <= \$519 ;
+  always @(posedge clk)
+    s5_c <= \$520 ;
+  always @(posedge clk)
+    s5_pad <= \$521 ;
+  always @(posedge clk)
+    s5_zero <= \$522 ;
+  always @(posedge clk)
+    s5_job <= \$523 ;
+  always @(posedge clk)
+    s5_pos <= \$524 ;
+  always @(posedge clk)
+    s5_layer <= \$525 ;
+  always @(posedge clk)
+    s0_ra1 <= \$526 ;
+  always @(posedge clk)
+    s0_ra2 <= \$527 ;
+  always @(posedge clk)
+    s0_wa1 <= \$528 ;
+  always @(posedge clk)
+    s0_wa2 <= \$529 ;
+  always @(posedge clk)
+    nz_ready <= \$530 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1386,201 +1472,223 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo0 <= iss_c;
   always @(posedge clk)
-    pwa_part0 <= \$196 ;
+    pwa_part0 <= \$206 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
-    is_dw_c0 <= \$517 ;
+    is_dw_c0 <= \$531 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$198 ;
+    opa0 <= \$208 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$199 ;
+    prod0 <= \$209 ;
   always @(posedge clk)
-    opa1 <= \$200 ;
+    prodf0 <= prod0;
+  always @(posedge clk)
+    opa1 <= \$210 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$201 ;
+    prod1 <= \$211 ;
   always @(posedge clk)
-    opa2 <= \$202 ;
+    prodf1 <= prod1;
+  always @(posedge clk)
+    opa2 <= \$212 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$203 ;
+    prod2 <= \$213 ;
   always @(posedge clk)
-    opa3 <= \$204 ;
+    prodf2 <= prod2;
+  always @(posedge clk)
+    opa3 <= \$214 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$205 ;
+    prod3 <= \$215 ;
   always @(posedge clk)
-    opa4 <= \$206 ;
+    prodf3 <= prod3;
+  always @(posedge clk)
+    opa4 <= \$216 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$207 ;
+    prod4 <= \$217 ;
   always @(posedge clk)
-    opa5 <= \$208 ;
+    prodf4 <= prod4;
+  always @(posedge clk)
+    opa5 <= \$218 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$209 ;
+    prod5 <= \$219 ;
   always @(posedge clk)
-    opa6 <= \$210 ;
+    prodf5 <= prod5;
+  always @(posedge clk)
+    opa6 <= \$220 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$211 ;
+    prod6 <= \$221 ;
   always @(posedge clk)
-    opa7 <= \$212 ;
+    prodf6 <= prod6;
+  always @(posedge clk)
+    opa7 <= \$222 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$213 ;
+    prod7 <= \$223 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$518 ;
+    prodf7 <= prod7;
   always @(posedge clk)
-    hand_over_c0 <= \$519 ;
+    acc_en_c0 <= \$532 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$520 ;
+    acc_clear_c0 <= \$533 ;
   always @(posedge clk)
-    acc0 <= \$521 ;
+    hand_over_c0 <= \$534 ;
   always @(posedge clk)
-    acc1 <= \$522 ;
+    dw_done0_c0 <= \$535 ;
   always @(posedge clk)
-    acc2 <= \$523 ;
+    acc0 <= \$536 ;
   always @(posedge clk)
-    acc3 <= \$524 ;
+    acc1 <= \$537 ;
   always @(posedge clk)
-    acc4 <= \$525 ;
+    acc2 <= \$538 ;
   always @(posedge clk)
-    acc5 <= \$526 ;
+    acc3 <= \$539 ;
   always @(posedge clk)
-    acc6 <= \$527 ;
+    acc4 <= \$540 ;
   always @(posedge clk)
-    acc7 <= \$528 ;
+    acc5 <= \$541 ;
   always @(posedge clk)
-    d0 <= \$529 ;
+    acc6 <= \$542 ;
   always @(posedge clk)
-    d1 <= \$530 ;
+    acc7 <= \$543 ;
   always @(posedge clk)
-    d2 <= \$531 ;
+    d0 <= \$544 ;
   always @(posedge clk)
-    d3 <= \$532 ;
+    d1 <= \$545 ;
   always @(posedge clk)
-    d4 <= \$533 ;
+    d2 <= \$546 ;
   always @(posedge clk)
-    d5 <= \$534 ;
+    d3 <= \$547 ;
   always @(posedge clk)
-    d6 <= \$535 ;
+    d4 <= \$548 ;
   always @(posedge clk)
-    d7 <= \$536 ;
+    d5 <= \$549 ;
   always @(posedge clk)
-    nz <= \$537 ;
+    d6 <= \$550 ;
   always @(posedge clk)
-    shadow0 <= \$538 ;
+    d7 <= \$551 ;
   always @(posedge clk)
-    shadow1 <= \$539 ;
+    nz <= \$552 ;
   always @(posedge clk)
-    shadow2 <= \$540 ;
+    \$signal$318  <= \$553 ;
   always @(posedge clk)
-    shadow3 <= \$541 ;
+    nz_todo <= \$554 ;
   always @(posedge clk)
-    shadow4 <= \$542 ;
+    shadow0 <= \$555 ;
   always @(posedge clk)
-    shadow5 <= \$543 ;
+    shadow1 <= \$556 ;
   always @(posedge clk)
-    shadow6 <= \$544 ;
+    shadow2 <= \$557 ;
   always @(posedge clk)
-    shadow7 <= \$545 ;
+    shadow3 <= \$558 ;
   always @(posedge clk)
-    job_active <= \$546 ;
+    shadow4 <= \$559 ;
   always @(posedge clk)
-    job_active_c0 <= \$547 ;
+    shadow5 <= \$560 ;
   always @(posedge clk)
-    job_kind <= \$548 ;
+    shadow6 <= \$561 ;
   always @(posedge clk)
-    job_layer <= \$549 ;
+    shadow7 <= \$562 ;
   always @(posedge clk)
-    job_pos <= \$550 ;
+    job_active <= \$563 ;
   always @(posedge clk)
-    job_g <= \$551 ;
+    job_active_c0 <= \$564 ;
   always @(posedge clk)
-    job_k <= \$552 ;
+    job_kind <= \$565 ;
   always @(posedge clk)
-    \$signal  <= \$553 ;
+    job_layer <= \$566 ;
   always @(posedge clk)
-    p1_kind <= \$554 ;
+    job_pos <= \$567 ;
   always @(posedge clk)
-    p1_layer <= \$555 ;
+    job_g <= \$568 ;
   always @(posedge clk)
-    p1_pos <= \$556 ;
+    job_k <= \$569 ;
   always @(posedge clk)
-    \$signal$309  <= \$557 ;
+    \$signal  <= \$570 ;
   always @(posedge clk)
-    p1_last <= \$558 ;
+    p1_kind <= \$571 ;
   always @(posedge clk)
-    p1_addr <= \$559 ;
+    p1_layer <= \$572 ;
   always @(posedge clk)
-    i_pot <= \$560 ;
+    p1_pos <= \$573 ;
   always @(posedge clk)
-    \i_pot$81  <= \$561 ;
+    \$signal$331  <= \$574 ;
   always @(posedge clk)
-    \i_pot$90  <= \$562 ;
+    p1_last <= \$575 ;
   always @(posedge clk)
-    \i_pot$99  <= \$563 ;
+    p1_addr <= \$576 ;
   always @(posedge clk)
-    \i_pot$108  <= \$564 ;
+    i_pot <= \$577 ;
   always @(posedge clk)
-    \i_pot$117  <= \$565 ;
+    \i_pot$81  <= \$578 ;
   always @(posedge clk)
-    \i_pot$126  <= \$566 ;
+    \i_pot$90  <= \$579 ;
   always @(posedge clk)
-    \i_pot$135  <= \$567 ;
+    \i_pot$99  <= \$580 ;
   always @(posedge clk)
-    credit <= \$568 ;
+    \i_pot$108  <= \$581 ;
   always @(posedge clk)
-    trace__valid <= \$569 ;
+    \i_pot$117  <= \$582 ;
   always @(posedge clk)
-    word <= \$570 ;
+    \i_pot$126  <= \$583 ;
   always @(posedge clk)
-    trace__payload <= \$571 ;
+    \i_pot$135  <= \$584 ;
   always @(posedge clk)
-    spk_word <= \$572 ;
+    credit <= \$585 ;
   always @(posedge clk)
-    spikes__payload <= \$573 ;
+    trace__valid <= \$586 ;
   always @(posedge clk)
-    load_ok <= \$574 ;
+    word <= \$587 ;
   always @(posedge clk)
-    lp <= \$575 ;
+    trace__payload <= \$588 ;
   always @(posedge clk)
-    asm <= \$576 ;
+    spk_word <= \$589 ;
   always @(posedge clk)
-    ox <= \$577 ;
+    spikes__payload <= \$590 ;
   always @(posedge clk)
-    oy <= \$578 ;
+    load_ok <= \$591 ;
   always @(posedge clk)
-    pos <= \$579 ;
+    lp <= \$592 ;
   always @(posedge clk)
-    gc <= \$580 ;
+    asm <= \$593 ;
   always @(posedge clk)
-    ch <= \$581 ;
+    ox <= \$594 ;
   always @(posedge clk)
-    ki <= \$582 ;
+    oy <= \$595 ;
   always @(posedge clk)
-    kj <= \$583 ;
+    pos <= \$596 ;
   always @(posedge clk)
-    seq_state <= \$584 ;
+    gc <= \$597 ;
   always @(posedge clk)
-    cur <= \$585 ;
+    ch <= \$598 ;
   always @(posedge clk)
-    todo <= \$586 ;
+    ki <= \$599 ;
   always @(posedge clk)
-    pw_first <= \$587 ;
+    kj <= \$600 ;
+  always @(posedge clk)
+    seq_state <= \$601 ;
+  always @(posedge clk)
+    cur <= \$602 ;
+  always @(posedge clk)
+    todo <= \$603 ;
+  always @(posedge clk)
+    pw_first <= \$604 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
@@ -1589,14 +1697,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$4  = s0_wa1 + s0_wa2;
   assign \$5  = s2_pad ? 8'h05 : img_q;
   assign \$6  = s2_zero ? 11'h000 : s2_pwa;
-  assign \$7  = $signed(acc0) + $signed(prod0);
-  assign \$8  = $signed(acc1) + $signed(prod1);
-  assign \$9  = $signed(acc2) + $signed(prod2);
-  assign \$10  = $signed(acc3) + $signed(prod3);
-  assign \$11  = $signed(acc4) + $signed(prod4);
-  assign \$12  = $signed(acc5) + $signed(prod5);
-  assign \$13  = $signed(acc6) + $signed(prod6);
-  assign \$14  = $signed(acc7) + $signed(prod7);
+  assign \$7  = $signed(acc0) + $signed(prodf0);
+  assign \$8  = $signed(acc1) + $signed(prodf1);
+  assign \$9  = $signed(acc2) + $signed(prodf2);
+  assign \$10  = $signed(acc3) + $signed(prodf3);
+  assign \$11  = $signed(acc4) + $signed(prodf4);
+  assign \$12  = $signed(acc5) + $signed(prodf5);
+  assign \$13  = $signed(acc6) + $signed(prodf6);
+  assign \$14  = $signed(acc7) + $signed(prodf7);
   assign \$15  = ~ trace__ready;
   assign stall = trace__valid & \$15 ;
   assign \$17  = job_kind == 2'h2;
@@ -1644,283 +1752,270 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$42  = \$41  | s2_valid;
   assign \$43  = \$42  | s3_valid;
   assign \$44  = \$43  | s4_valid;
-  assign \$45  = job_active | \$signal ;
-  assign \$46  = \$45  | trace__valid;
-  assign \$47  = \$46  | o_busy;
-  assign \$48  = \$47  | \o_busy$177 ;
+  assign \$45  = \$44  | s5_valid;
+  assign \$46  = job_active | \$signal ;
+  assign \$47  = \$46  | trace__valid;
+  assign \$48  = \$47  | o_busy;
   assign \$49  = \$48  | \o_busy$178 ;
   assign \$50  = \$49  | \o_busy$179 ;
   assign \$51  = \$50  | \o_busy$180 ;
   assign \$52  = \$51  | \o_busy$181 ;
   assign \$53  = \$52  | \o_busy$182 ;
   assign \$54  = \$53  | \o_busy$183 ;
-  assign \$55  = \$44  | \$54 ;
-  assign busy = \$55  | img_full;
-  assign \$56  = s0_valid | s1_valid;
-  assign \$57  = \$56  | s2_valid;
-  assign \$58  = \$57  | s3_valid;
-  assign \$59  = \$58  | s4_valid;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = job_active | \$signal ;
-  assign \$62  = \$61  | trace__valid;
-  assign \$63  = \$62  | o_busy;
-  assign \$64  = \$63  | \o_busy$177 ;
-  assign \$65  = \$64  | \o_busy$178 ;
-  assign \$66  = \$65  | \o_busy$179 ;
-  assign \$67  = \$66  | \o_busy$180 ;
-  assign \$68  = \$67  | \o_busy$181 ;
-  assign \$69  = \$68  | \o_busy$182 ;
-  assign \$70  = \$69  | \o_busy$183 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$60  & \$71 ;
-  assign \$74  = \$73  == ki;
-  assign \$76  = \$75  == kj;
-  assign \$77  = \$74  & \$76 ;
-  assign \$78  = ! ch;
-  assign \$79  = \$77  & \$78 ;
+  assign \$55  = \$54  | \o_busy$184 ;
+  assign \$56  = \$45  | \$55 ;
+  assign busy = \$56  | img_full;
+  assign \$57  = s0_valid | s1_valid;
+  assign \$58  = \$57  | s2_valid;
+  assign \$59  = \$58  | s3_valid;
+  assign \$60  = \$59  | s4_valid;
+  assign \$61  = \$60  | s5_valid;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = job_active | \$signal ;
+  assign \$64  = \$63  | trace__valid;
+  assign \$65  = \$64  | o_busy;
+  assign \$66  = \$65  | \o_busy$178 ;
+  assign \$67  = \$66  | \o_busy$179 ;
+  assign \$68  = \$67  | \o_busy$180 ;
+  assign \$69  = \$68  | \o_busy$181 ;
+  assign \$70  = \$69  | \o_busy$182 ;
+  assign \$71  = \$70  | \o_busy$183 ;
+  assign \$72  = \$71  | \o_busy$184 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$62  & \$73 ;
+  assign \$76  = \$75  == ki;
+  assign \$78  = \$77  == kj;
+  assign \$79  = \$76  & \$78 ;
   assign \$80  = ! ch;
-  assign \$82  = \$81  == kj;
-  assign \$83  = \$80  & \$82 ;
-  assign \$85  = \$84  == ki;
-  assign \$86  = \$83  & \$85 ;
-  assign \$89  = $signed(\$87 ) + $signed(\$88 );
-  assign \$91  = \$90  + kj;
-  assign \$93  = \$92  + ch;
-  assign \$96  = \$94  + \$95 ;
-  assign \$98  = $signed(\$97 ) + $signed({ 1'h0, ki });
-  assign \$99  = $signed(\$98 ) < $signed(1'h0);
-  assign \$101  = $signed(\$100 ) + $signed({ 1'h0, ki });
-  assign \$102  = $signed(\$101 ) >= $signed(5'h0b);
-  assign \$103  = \$99  | \$102 ;
-  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, kj });
-  assign \$106  = $signed(\$105 ) < $signed(1'h0);
-  assign \$107  = \$103  | \$106 ;
-  assign \$109  = $signed(\$108 ) + $signed({ 1'h0, kj });
-  assign \$110  = $signed(\$109 ) >= $signed(5'h09);
-  assign \$111  = \$107  | \$110 ;
-  assign \$112  = ! ch;
-  assign \$114  = \$113  == kj;
-  assign \$115  = \$112  & \$114 ;
-  assign \$117  = \$116  == ki;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$119  | credit;
-  assign \$122  = \$121  == ki;
-  assign \$124  = \$123  == kj;
-  assign \$125  = \$122  & \$124 ;
-  assign \$127  = \$126  == kj;
-  assign \$129  = \$128  == ki;
-  assign \$130  = \$127  & \$129 ;
-  assign \$133  = $signed(\$131 ) + $signed(\$132 );
-  assign \$135  = \$134  + kj;
-  assign \$138  = \$137  + kj;
-  assign \$139  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$140  = | { cur[7:6], cur[3:2] };
-  assign \$141  = | cur[7:4];
-  assign \$142  = ! todo;
-  assign \$143  = ! cur;
-  assign \$145  = ! todo;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$146  | credit;
-  assign \$149  = \$148  == ki;
-  assign \$151  = \$150  == kj;
-  assign \$152  = \$149  & \$151 ;
-  assign \$154  = \$153  == kj;
-  assign \$156  = \$155  == ki;
-  assign \$157  = \$154  & \$156 ;
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$162  = \$161  + kj;
-  assign \$165  = \$164  + kj;
-  assign \$166  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$167  = | { cur[7:6], cur[3:2] };
-  assign \$168  = | cur[7:4];
-  assign \$169  = ! todo;
-  assign \$170  = ! cur;
-  assign \$172  = ! todo;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$173  | credit;
-  assign \$175  = ! seq_state;
-  assign \$176  = seq_state == 1'h1;
-  assign \$177  = seq_state == 2'h2;
-  assign \$178  = seq_state == 2'h3;
-  assign \$179  = seq_state == 3'h4;
-  assign \$180  = seq_state == 3'h5;
-  assign \$181  = seq_state == 3'h6;
-  assign \$182  = seq_state == 3'h7;
-  assign \$183  = seq_state == 4'h8;
-  assign \$184  = seq_state == 4'h9;
-  assign \$185  = seq_state == 4'ha;
-  assign \$186  = spikes__valid & spikes__ready;
-  assign \$187  = ~ img_full;
-  assign \$188  = pixels__valid & \$187 ;
-  assign \$189  = \$signature__addr  + 1'h1;
-  assign \$190  = \$signature__addr  == 7'h62;
-  assign \$191  = s0_valid | s1_valid;
-  assign \$192  = \$191  | s2_valid;
-  assign \$193  = \$192  | s3_valid;
-  assign \$194  = \$193  | s4_valid;
-  assign \$195  = ~ \$194 ;
-  assign \$197  = s1_kind == 1'h1;
-  assign \$198  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$199  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$200  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$201  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$202  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$203  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$204  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$206  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$207  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$208  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$209  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$210  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$211  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$212  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$213  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$214  = s3_valid & s3_last;
-  assign \$215  = s3_valid & s3_last;
-  assign \$216  = s3_kind != 1'h1;
-  assign \$217  = \$215  & \$216 ;
-  assign \$218  = s3_valid & s3_last;
-  assign \$219  = s3_kind == 1'h1;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = ! s3_g;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = acc_clear_c0 | rst;
-  assign \$224  = acc_clear_c0 | rst;
-  assign \$225  = acc_clear_c0 | rst;
-  assign \$226  = acc_clear_c0 | rst;
-  assign \$227  = acc_clear_c0 | rst;
-  assign \$228  = acc_clear_c0 | rst;
-  assign \$229  = acc_clear_c0 | rst;
-  assign \$230  = acc_clear_c0 | rst;
-  assign \$231  = | d0;
-  assign \$232  = | d1;
-  assign \$233  = | d2;
-  assign \$234  = | d3;
-  assign \$235  = | d4;
-  assign \$236  = | d5;
-  assign \$237  = | d6;
-  assign \$238  = | d7;
-  assign \$239  = ~ stall;
-  assign \$240  = ! job_pos;
-  assign \$241  = job_kind == 2'h2;
-  assign \$242  = ! job_k;
-  assign \$243  = ! job_g;
-  assign \$244  = ! job_k;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = \$241  ? \$242  : \$245 ;
-  assign \$247  = job_kind == 2'h2;
-  assign \$249  = \$248  + job_k;
-  assign \$250  = \$247  ? { 2'h0, job_k } : \$249 ;
-  assign \$251  = job_k + 1'h1;
-  assign \$252  = job_kind == 2'h2;
-  assign \$255  = ! job_k;
-  assign \$256  = trace__valid & trace__ready;
-  assign \$257  = ~ stall;
-  assign \$258  = o_valid & \$257 ;
-  assign \$259  = ~ tag[0];
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ stall;
-  assign \$262  = o_valid & \$261 ;
-  assign \$263  = \$262  & tag[0];
-  assign \$264  = load__valid & load__ready;
-  assign \$265  = ~ load__valid;
-  assign \$266  = img_full & \$265 ;
-  assign \$267  = ! ch;
-  assign \$269  = \$268  == kj;
-  assign \$270  = \$267  & \$269 ;
-  assign \$272  = \$271  == ki;
-  assign \$273  = \$270  & \$272 ;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  | credit;
-  assign \$276  = ! ch;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ch + 1'h1;
-  assign \$280  = \$279  == kj;
-  assign \$281  = ~ \$280 ;
-  assign \$283  = \$282  == ki;
-  assign \$284  = ~ \$283 ;
-  assign \$285  = kj + 1'h1;
-  assign \$286  = ki + 1'h1;
-  assign \$288  = ! gc;
-  assign \$290  = gc + 1'h1;
-  assign \$293  = pos + 1'h1;
-  assign \$294  = oy == 3'h4;
-  assign \$295  = ox + 1'h1;
-  assign \$296  = ox + 1'h1;
-  assign \$298  = ox == 4'ha;
-  assign \$299  = oy + 1'h1;
-  assign \$300  = oy + 1'h1;
-  assign \$303  = s0_valid | s1_valid;
-  assign \$304  = \$303  | s2_valid;
-  assign \$305  = \$304  | s3_valid;
-  assign \$306  = \$305  | s4_valid;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = job_active | \$signal ;
-  assign \$309  = \$308  | trace__valid;
-  assign \$310  = \$309  | o_busy;
-  assign \$311  = \$310  | \o_busy$177 ;
-  assign \$312  = \$311  | \o_busy$178 ;
-  assign \$313  = \$312  | \o_busy$179 ;
-  assign \$314  = \$313  | \o_busy$180 ;
-  assign \$315  = \$314  | \o_busy$181 ;
-  assign \$316  = \$315  | \o_busy$182 ;
-  assign \$317  = \$316  | \o_busy$183 ;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$307  & \$318 ;
-  assign \$321  = \$320  == kj;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ! ch;
+  assign \$84  = \$83  == kj;
+  assign \$85  = \$82  & \$84 ;
+  assign \$87  = \$86  == ki;
+  assign \$88  = \$85  & \$87 ;
+  assign \$91  = $signed(\$89 ) + $signed(\$90 );
+  assign \$93  = \$92  + kj;
+  assign \$95  = \$94  + ch;
+  assign \$98  = \$96  + \$97 ;
+  assign \$100  = $signed(\$99 ) + $signed({ 1'h0, ki });
+  assign \$101  = $signed(\$100 ) < $signed(1'h0);
+  assign \$103  = $signed(\$102 ) + $signed({ 1'h0, ki });
+  assign \$104  = $signed(\$103 ) >= $signed(5'h0b);
+  assign \$105  = \$101  | \$104 ;
+  assign \$107  = $signed(\$106 ) + $signed({ 1'h0, kj });
+  assign \$108  = $signed(\$107 ) < $signed(1'h0);
+  assign \$109  = \$105  | \$108 ;
+  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, kj });
+  assign \$112  = $signed(\$111 ) >= $signed(5'h09);
+  assign \$113  = \$109  | \$112 ;
+  assign \$114  = ! ch;
+  assign \$116  = \$115  == kj;
+  assign \$117  = \$114  & \$116 ;
+  assign \$119  = \$118  == ki;
+  assign \$120  = \$117  & \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$121  | credit;
+  assign \$124  = \$123  == ki;
+  assign \$126  = \$125  == kj;
+  assign \$127  = \$124  & \$126 ;
+  assign \$129  = \$128  == kj;
+  assign \$131  = \$130  == ki;
+  assign \$132  = \$129  & \$131 ;
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$137  = \$136  + kj;
+  assign \$140  = \$139  + kj;
+  assign \$141  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$142  = | { cur[7:6], cur[3:2] };
+  assign \$143  = | cur[7:4];
+  assign \$144  = ! todo;
+  assign \$145  = ! cur;
+  assign \$147  = ! todo;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  | credit;
+  assign \$151  = \$150  == ki;
+  assign \$153  = \$152  == kj;
+  assign \$154  = \$151  & \$153 ;
+  assign \$156  = \$155  == kj;
+  assign \$158  = \$157  == ki;
+  assign \$159  = \$156  & \$158 ;
+  assign \$162  = $signed(\$160 ) + $signed(\$161 );
+  assign \$164  = \$163  + kj;
+  assign \$167  = \$166  + kj;
+  assign \$168  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$169  = | { cur[7:6], cur[3:2] };
+  assign \$170  = | cur[7:4];
+  assign \$171  = ! todo;
+  assign \$172  = ! cur;
+  assign \$174  = ! todo;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  | credit;
+  assign \$177  = ! seq_state;
+  assign \$178  = seq_state == 1'h1;
+  assign \$179  = seq_state == 2'h2;
+  assign \$180  = seq_state == 2'h3;
+  assign \$181  = seq_state == 3'h4;
+  assign \$182  = seq_state == 3'h5;
+  assign \$183  = seq_state == 3'h6;
+  assign \$184  = seq_state == 3'h7;
+  assign \$185  = seq_state == 4'h8;
+  assign \$186  = seq_state == 4'h9;
+  assign \$187  = seq_state == 4'ha;
+  assign \$188  = spikes__valid & spikes__ready;
+  assign \$189  = ~ img_full;
+  assign \$190  = pixels__valid & \$189 ;
+  assign \$191  = \$signature__addr  + 1'h1;
+  assign \$192  = \$signature__addr  == 7'h62;
+  assign \$193  = s0_valid | s1_valid;
+  assign \$194  = \$193  | s2_valid;
+  assign \$195  = \$194  | s3_valid;
+  assign \$196  = \$195  | s4_valid;
+  assign \$197  = \$196  | s5_valid;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = s0_valid | s1_valid;
+  assign \$200  = \$199  | s2_valid;
+  assign \$201  = \$200  | s3_valid;
+  assign \$202  = \$201  | s4_valid;
+  assign \$203  = \$202  | s5_valid;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = nz_ready[0] & \$204 ;
+  assign \$207  = s1_kind == 1'h1;
+  assign \$208  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$209  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$210  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$212  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$213  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$214  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$215  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$216  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$217  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$218  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$219  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$220  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$221  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$222  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$223  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$224  = s4_valid & s4_last;
+  assign \$225  = s4_valid & s4_last;
+  assign \$226  = s4_kind != 1'h1;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = s4_valid & s4_last;
+  assign \$229  = s4_kind == 1'h1;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = ! s4_g;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = acc_clear_c0 | rst;
+  assign \$234  = acc_clear_c0 | rst;
+  assign \$235  = acc_clear_c0 | rst;
+  assign \$236  = acc_clear_c0 | rst;
+  assign \$237  = acc_clear_c0 | rst;
+  assign \$238  = acc_clear_c0 | rst;
+  assign \$239  = acc_clear_c0 | rst;
+  assign \$240  = acc_clear_c0 | rst;
+  assign \$241  = | d0;
+  assign \$242  = | d1;
+  assign \$243  = | d2;
+  assign \$244  = | d3;
+  assign \$245  = | d4;
+  assign \$246  = | d5;
+  assign \$247  = | d6;
+  assign \$248  = | d7;
+  assign \$249  = - nz;
+  assign \$250  = { 1'h0, nz } & \$249 ;
+  assign \$251  = nz - 1'h1;
+  assign \$252  = { 1'h0, nz } & \$251 ;
+  assign \$253  = ~ stall;
+  assign \$254  = ! job_pos;
+  assign \$255  = job_kind == 2'h2;
+  assign \$256  = ! job_k;
+  assign \$257  = ! job_g;
+  assign \$258  = ! job_k;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = \$255  ? \$256  : \$259 ;
+  assign \$261  = job_kind == 2'h2;
+  assign \$263  = \$262  + job_k;
+  assign \$264  = \$261  ? { 2'h0, job_k } : \$263 ;
+  assign \$265  = job_k + 1'h1;
+  assign \$266  = job_kind == 2'h2;
+  assign \$269  = ! job_k;
+  assign \$270  = trace__valid & trace__ready;
+  assign \$271  = ~ stall;
+  assign \$272  = o_valid & \$271 ;
+  assign \$273  = ~ tag[0];
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = ~ stall;
+  assign \$276  = o_valid & \$275 ;
+  assign \$277  = \$276  & tag[0];
+  assign \$278  = load__valid & load__ready;
+  assign \$279  = ~ load__valid;
+  assign \$280  = img_full & \$279 ;
+  assign \$281  = ! ch;
+  assign \$283  = \$282  == kj;
+  assign \$284  = \$281  & \$283 ;
+  assign \$286  = \$285  == ki;
+  assign \$287  = \$284  & \$286 ;
+  assign \$288  = ~ \$287 ;
+  assign \$289  = \$288  | credit;
+  assign \$290  = ! ch;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = ch + 1'h1;
+  assign \$294  = \$293  == kj;
+  assign \$295  = ~ \$294 ;
+  assign \$297  = \$296  == ki;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = kj + 1'h1;
+  assign \$300  = ki + 1'h1;
+  assign \$302  = ! gc;
+  assign \$304  = gc + 1'h1;
+  assign \$307  = pos + 1'h1;
+  assign \$308  = oy == 3'h4;
+  assign \$309  = ox + 1'h1;
+  assign \$310  = ox + 1'h1;
+  assign \$312  = ox == 4'ha;
+  assign \$313  = oy + 1'h1;
+  assign \$314  = oy + 1'h1;
+  assign \$317  = s0_valid | s1_valid;
+  assign \$318  = \$317  | s2_valid;
+  assign \$319  = \$318  | s3_valid;
+  assign \$320  = \$319  | s4_valid;
+  assign \$321  = \$320  | s5_valid;
   assign \$322  = ~ \$321 ;
-  assign \$324  = \$323  == ki;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = ! gc;
-  assign \$328  = kj + 1'h1;
-  assign \$329  = ki + 1'h1;
-  assign \$331  = gc + 1'h1;
-  assign \$334  = s0_valid | s1_valid;
-  assign \$335  = \$334  | s2_valid;
-  assign \$336  = \$335  | s3_valid;
-  assign \$337  = \$336  | s4_valid;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$338  & nz_ready;
-  assign \$340  = - nz;
-  assign \$341  = { 1'h0, nz } & \$340 ;
-  assign \$342  = nz - 1'h1;
-  assign \$343  = { 1'h0, nz } & \$342 ;
-  assign \$344  = ! todo;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$345  | credit;
-  assign \$347  = - todo;
-  assign \$348  = { 1'h0, todo } & \$347 ;
-  assign \$349  = todo - 1'h1;
-  assign \$350  = { 1'h0, todo } & \$349 ;
-  assign \$351  = ! todo;
-  assign \$352  = ! gc;
-  assign \$354  = gc + 1'h1;
-  assign \$355  = - nz;
-  assign \$356  = { 1'h0, nz } & \$355 ;
-  assign \$357  = nz - 1'h1;
-  assign \$358  = { 1'h0, nz } & \$357 ;
-  assign \$359  = pos + 1'h1;
-  assign \$360  = oy == 2'h2;
-  assign \$361  = ox + 1'h1;
-  assign \$362  = ox + 1'h1;
-  assign \$364  = ox == 4'h8;
-  assign \$365  = oy + 1'h1;
-  assign \$366  = oy + 1'h1;
-  assign \$369  = s0_valid | s1_valid;
-  assign \$370  = \$369  | s2_valid;
-  assign \$371  = \$370  | s3_valid;
-  assign \$372  = \$371  | s4_valid;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = job_active | \$signal ;
-  assign \$375  = \$374  | trace__valid;
-  assign \$376  = \$375  | o_busy;
-  assign \$377  = \$376  | \o_busy$177 ;
-  assign \$378  = \$377  | \o_busy$178 ;
-  assign \$379  = \$378  | \o_busy$179 ;
-  assign \$380  = \$379  | \o_busy$180 ;
-  assign \$381  = \$380  | \o_busy$181 ;
+  assign \$323  = job_active | \$signal ;
+  assign \$324  = \$323  | trace__valid;
+  assign \$325  = \$324  | o_busy;
+  assign \$326  = \$325  | \o_busy$178 ;
+  assign \$327  = \$326  | \o_busy$179 ;
+  assign \$328  = \$327  | \o_busy$180 ;
+  assign \$329  = \$328  | \o_busy$181 ;
+  assign \$330  = \$329  | \o_busy$182 ;
+  assign \$331  = \$330  | \o_busy$183 ;
+  assign \$332  = \$331  | \o_busy$184 ;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$322  & \$333 ;
+  assign \$336  = \$335  == kj;
+  assign \$337  = ~ \$336 ;
+  assign \$339  = \$338  == ki;
+  assign \$340  = ~ \$339 ;
+  assign \$341  = ! gc;
+  assign \$343  = kj + 1'h1;
+  assign \$344  = ki + 1'h1;
+  assign \$346  = gc + 1'h1;
+  assign \$349  = s0_valid | s1_valid;
+  assign \$350  = \$349  | s2_valid;
+  assign \$351  = \$350  | s3_valid;
+  assign \$352  = \$351  | s4_valid;
+  assign \$353  = \$352  | s5_valid;
+  assign \$354  = ~ \$353 ;
+  assign \$355  = \$354  & nz_ready[1];
+  assign \$356  = ! todo;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$357  | credit;
+  assign \$359  = - todo;
+  assign \$360  = { 1'h0, todo } & \$359 ;
+  assign \$361  = todo - 1'h1;
+  assign \$362  = { 1'h0, todo } & \$361 ;
+  assign \$363  = ! todo;
+  assign \$364  = ! gc;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -1930,7 +2025,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$860$0 (p_rd__data[51:0]),
+    .\port$863$0 (p_rd__data[51:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -1942,8 +2037,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$87 ),
     .i_valid(\i_valid$80 ),
     .o_act(\o_act$153 ),
-    .o_busy(\o_busy$177 ),
-    .\port$860$52 (p_rd__data[103:52]),
+    .o_busy(\o_busy$178 ),
+    .\port$863$52 (p_rd__data[103:52]),
     .rst(rst)
   );
   \dscnn_unit_b.step2  step2 (
@@ -1953,8 +2048,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$96 ),
     .i_valid(\i_valid$89 ),
     .o_act(\o_act$154 ),
-    .o_busy(\o_busy$178 ),
-    .\port$860$104 (p_rd__data[155:104]),
+    .o_busy(\o_busy$179 ),
+    .\port$863$104 (p_rd__data[155:104]),
     .rst(rst)
   );
   \dscnn_unit_b.step3  step3 (
@@ -1964,8 +2059,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$105 ),
     .i_valid(\i_valid$98 ),
     .o_act(\o_act$155 ),
-    .o_busy(\o_busy$179 ),
-    .\port$860$156 (p_rd__data[207:156]),
+    .o_busy(\o_busy$180 ),
+    .\port$863$156 (p_rd__data[207:156]),
     .rst(rst)
   );
   \dscnn_unit_b.step4  step4 (
@@ -1975,8 +2070,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$114 ),
     .i_valid(\i_valid$107 ),
     .o_act(\o_act$156 ),
-    .o_busy(\o_busy$180 ),
-    .\port$860$208 (p_rd__data[259:208]),
+    .o_busy(\o_busy$181 ),
+    .\port$863$208 (p_rd__data[259:208]),
     .rst(rst)
   );
   \dscnn_unit_b.step5  step5 (
@@ -1986,8 +2081,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$123 ),
     .i_valid(\i_valid$116 ),
     .o_act(\o_act$157 ),
-    .o_busy(\o_busy$181 ),
-    .\port$860$260 (p_rd__data[311:260]),
+    .o_busy(\o_busy$182 ),
+    .\port$863$260 (p_rd__data[311:260]),
     .rst(rst)
   );
   \dscnn_unit_b.step6  step6 (
@@ -1997,8 +2092,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$132 ),
     .i_valid(\i_valid$125 ),
     .o_act(\o_act$158 ),
-    .o_busy(\o_busy$182 ),
-    .\port$860$312 (p_rd__data[363:312]),
+    .o_busy(\o_busy$183 ),
+    .\port$863$312 (p_rd__data[363:312]),
     .rst(rst)
   );
   \dscnn_unit_b.step7  step7 (
@@ -2008,50 +2103,86 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_top(\i_top$141 ),
     .i_valid(\i_valid$134 ),
     .o_act(\o_act$159 ),
-    .o_busy(\o_busy$183 ),
-    .\port$860$364 (p_rd__data[415:364]),
+    .o_busy(\o_busy$184 ),
+    .\port$863$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$386  = 2'h2;
-      3'h1:
-          \$386  = 2'h1;
-      3'h2:
-          \$386  = 2'h1;
+    \$371  = 2'h0;
+    casez (\$370 )
+      5'h00:
+          \$371  = 2'h0;
+      5'h01:
+          \$371  = 2'h0;
+      5'h02:
+          \$371  = 2'h0;
+      5'h03:
+          \$371  = 2'h0;
+      5'h04:
+          \$371  = 2'h0;
+      5'h05:
+          \$371  = 2'h0;
+      5'h06:
+          \$371  = 2'h0;
+      5'h07:
+          \$371  = 2'h0;
+      5'h08:
+          \$371  = 2'h0;
+      5'h09:
+          \$371  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = 2'h0;
+    \$375  = 2'h0;
+    casez (\$374 )
+      4'h0:
+          \$375  = 2'h0;
+      4'h1:
+          \$375  = 2'h0;
+      4'h2:
+          \$375  = 2'h0;
+      4'h3:
+          \$375  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = 2'h0;
     casez (ox)
       4'h0:
-          \$389  = 2'h2;
+          \$376  = 2'h0;
       4'h1:
-          \$389  = 2'h2;
+          \$376  = 2'h0;
       4'h2:
-          \$389  = 2'h2;
+          \$376  = 2'h0;
       4'h3:
-          \$389  = 2'h2;
+          \$376  = 2'h0;
       4'h4:
-          \$389  = 2'h1;
+          \$376  = 2'h0;
       4'h5:
-          \$389  = 2'h1;
+          \$376  = 2'h0;
+      4'h6:
+          \$376  = 2'h0;
+      4'h7:
+          \$376  = 2'h0;
+      4'h8:
+          \$376  = 2'h0;
+      4'h9:
+          \$376  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = 2'h0;
+    \$395  = 2'h0;
     casez (oy)
       3'h0:
-          \$396  = 2'h1;
+          \$395  = 2'h2;
       3'h1:
-          \$396  = 2'h0;
+          \$395  = 2'h1;
       3'h2:
-          \$396  = 2'h0;
+          \$395  = 2'h1;
     endcase
   end
   always @* begin
@@ -2059,77 +2190,107 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$398  = 2'h0;
     casez (ox)
       4'h0:
-          \$398  = 2'h1;
+          \$398  = 2'h2;
       4'h1:
-          \$398  = 2'h0;
+          \$398  = 2'h2;
       4'h2:
-          \$398  = 2'h0;
+          \$398  = 2'h2;
       4'h3:
-          \$398  = 2'h0;
+          \$398  = 2'h2;
       4'h4:
-          \$398  = 2'h0;
+          \$398  = 2'h1;
       4'h5:
-          \$398  = 2'h0;
+          \$398  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = 2'h0;
+    \$405  = 2'h0;
     casez (oy)
       3'h0:
-          \$399  = 2'h1;
+          \$405  = 2'h1;
       3'h1:
-          \$399  = 2'h0;
+          \$405  = 2'h0;
       3'h2:
-          \$399  = 2'h0;
+          \$405  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = 2'h0;
-    casez (\$428 )
-      5'h00:
-          \$429  = 2'h1;
-      5'h01:
-          \$429  = 2'h0;
-      5'h02:
-          \$429  = 2'h0;
-      5'h03:
-          \$429  = 2'h0;
-      5'h04:
-          \$429  = 2'h0;
-      5'h05:
-          \$429  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = 2'h0;
-    casez (\$432 )
-      4'h0:
-          \$433  = 2'h1;
-      4'h1:
-          \$433  = 2'h0;
-      4'h2:
-          \$433  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = 2'h0;
+    \$407  = 2'h0;
     casez (ox)
       4'h0:
-          \$434  = 2'h1;
+          \$407  = 2'h1;
       4'h1:
-          \$434  = 2'h0;
+          \$407  = 2'h0;
       4'h2:
-          \$434  = 2'h0;
+          \$407  = 2'h0;
       4'h3:
-          \$434  = 2'h0;
+          \$407  = 2'h0;
       4'h4:
-          \$434  = 2'h0;
+          \$407  = 2'h0;
       4'h5:
-          \$434  = 2'h0;
+          \$407  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$408  = 2'h1;
+      3'h1:
+          \$408  = 2'h0;
+      3'h2:
+          \$408  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = 2'h0;
+    casez (\$430 )
+      5'h00:
+          \$431  = 2'h1;
+      5'h01:
+          \$431  = 2'h0;
+      5'h02:
+          \$431  = 2'h0;
+      5'h03:
+          \$431  = 2'h0;
+      5'h04:
+          \$431  = 2'h0;
+      5'h05:
+          \$431  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = 2'h0;
+    casez (\$434 )
+      4'h0:
+          \$435  = 2'h1;
+      4'h1:
+          \$435  = 2'h0;
+      4'h2:
+          \$435  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$436  = 2'h1;
+      4'h1:
+          \$436  = 2'h0;
+      4'h2:
+          \$436  = 2'h0;
+      4'h3:
+          \$436  = 2'h0;
+      4'h4:
+          \$436  = 2'h0;
+      4'h5:
+          \$436  = 2'h0;
     endcase
   end
   always @* begin
@@ -2174,7 +2335,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$72 ;
+          load__ready = \$74 ;
     endcase
   end
   always @* begin
@@ -2210,11 +2371,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$79 ;
+          iss_first = \$81 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$125 ;
+          iss_first = \$127 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2222,7 +2383,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$152 ;
+          iss_first = \$154 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2236,23 +2397,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$86 ;
+          iss_last = \$88 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$130 ;
+          iss_last = \$132 ;
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$142 ;
+          iss_last = \$144 ;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$157 ;
+          iss_last = \$159 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$169 ;
+          iss_last = \$171 ;
     endcase
   end
   always @* begin
@@ -2392,11 +2553,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$89 [6:0];
+          iss_ra1 = \$91 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$133 [6:0];
+          iss_ra1 = \$135 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2404,7 +2565,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$160 [6:0];
+          iss_ra1 = \$162 [6:0];
     endcase
   end
   always @* begin
@@ -2414,11 +2575,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = { 1'h0, \$91  };
+          iss_ra2 = { 1'h0, \$93  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 2'h0, \$135  };
+          iss_ra2 = { 2'h0, \$137  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2426,7 +2587,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 2'h0, \$162  };
+          iss_ra2 = { 2'h0, \$164  };
     endcase
   end
   always @* begin
@@ -2436,23 +2597,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$93  };
+          iss_wa1 = { 2'h0, \$95  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 2'h0, \$136  };
+          iss_wa1 = { 2'h0, \$138  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$144  };
+          iss_wa1 = { 1'h0, \$146  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$163  };
+          iss_wa1 = { 1'h0, \$165  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$171 ;
+          iss_wa1 = \$173 ;
     endcase
   end
   always @* begin
@@ -2462,11 +2623,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$96  };
+          iss_wa2 = { 2'h0, \$98  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 2'h0, \$138  };
+          iss_wa2 = { 2'h0, \$140  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2474,7 +2635,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 2'h0, \$165  };
+          iss_wa2 = { 2'h0, \$167  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2488,7 +2649,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_pad = \$111 ;
+          iss_pad = \$113 ;
     endcase
   end
   always @* begin
@@ -2498,7 +2659,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$120 ) begin
+          if (\$122 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2508,7 +2669,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$147 ) begin
+          if (\$149 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2518,7 +2679,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$174 ) begin
+          if (\$176 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2538,7 +2699,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$141 , \$140 , \$139  };
+          pw_idx1 = { \$143 , \$142 , \$141  };
     endcase
   end
   always @* begin
@@ -2556,7 +2717,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$143 ;
+          iss_zero = \$145 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2564,7 +2725,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$170 ;
+          iss_zero = \$172 ;
     endcase
   end
   always @* begin
@@ -2590,18 +2751,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$168 , \$167 , \$166  };
+          pw_idx2 = { \$170 , \$169 , \$168  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = spikes__valid;
-    if (\$186 ) begin
-      \$454  = 1'h0;
+    \$457  = spikes__valid;
+    if (\$188 ) begin
+      \$457  = 1'h0;
     end
-    if (\$263 ) begin
+    if (\$277 ) begin
       if (tag[1]) begin
-        \$454  = 1'h1;
+        \$457  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2626,1041 +2787,891 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$453 ) begin
-            \$454  = 1'h1;
+          if (\$456 ) begin
+            \$457  = 1'h1;
           end
     endcase
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \$signature__addr ;
-    if (\$188 ) begin
-      \$455  = \$189 [6:0];
-      if (\$190 ) begin
-        \$455  = 7'h00;
-      end
-    end
-    if (rst) begin
-      \$455  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = img_full;
-    if (\$188 ) begin
-      if (\$190 ) begin
-        \$456  = 1'h1;
-      end
-    end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$275 ) begin
-            (* full_case = 32'd1 *)
-            if (\$277 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$289 ) begin
-                end else begin
-                  if (\$294 ) begin
-                    if (\$298 ) begin
-                      \$456  = 1'h0;
-                    end
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = iss_valid;
     if (rst) begin
       \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = iss_kind;
+    \$458  = \$signature__addr ;
+    if (\$190 ) begin
+      \$458  = \$191 [6:0];
+      if (\$192 ) begin
+        \$458  = 7'h00;
+      end
+    end
     if (rst) begin
-      \$458  = 2'h0;
+      \$458  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = iss_first;
+    \$459  = img_full;
+    if (\$190 ) begin
+      if (\$192 ) begin
+        \$459  = 1'h1;
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$289 ) begin
+            (* full_case = 32'd1 *)
+            if (\$291 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$295 ) begin
+              end else if (\$298 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$303 ) begin
+                end else begin
+                  if (\$308 ) begin
+                    if (\$312 ) begin
+                      \$459  = 1'h0;
+                    end
+                  end
+                end
+              end
+            end
+          end
+    endcase
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = iss_last;
+    \$460  = iss_valid;
     if (rst) begin
       \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = iss_g;
+    \$461  = iss_kind;
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = iss_c;
+    \$462  = iss_first;
     if (rst) begin
-      \$462  = 3'h0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = iss_pad;
+    \$463  = iss_last;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = iss_zero;
+    \$464  = iss_g;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = iss_job;
+    \$465  = iss_c;
     if (rst) begin
-      \$465  = 2'h0;
+      \$465  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_pos;
+    \$466  = iss_pad;
     if (rst) begin
-      \$466  = 6'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_layer;
+    \$467  = iss_zero;
     if (rst) begin
-      \$467  = 2'h0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = s0_valid;
+    \$468  = iss_job;
     if (rst) begin
-      \$468  = 1'h0;
+      \$468  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s0_kind;
+    \$469  = iss_pos;
     if (rst) begin
-      \$469  = 2'h0;
+      \$469  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s0_first;
+    \$470  = iss_layer;
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s0_last;
+    \$471  = s0_valid;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s0_g;
+    \$472  = s0_kind;
     if (rst) begin
-      \$472  = 1'h0;
+      \$472  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s0_c;
+    \$473  = s0_first;
     if (rst) begin
-      \$473  = 3'h0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s0_pad;
+    \$474  = s0_last;
     if (rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s0_zero;
+    \$475  = s0_g;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s0_job;
+    \$476  = s0_c;
     if (rst) begin
-      \$476  = 2'h0;
+      \$476  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_pos;
+    \$477  = s0_pad;
     if (rst) begin
-      \$477  = 6'h00;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_layer;
+    \$478  = s0_zero;
     if (rst) begin
-      \$478  = 2'h0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s1_valid;
+    \$479  = s0_job;
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s1_kind;
+    \$480  = s0_pos;
     if (rst) begin
-      \$480  = 2'h0;
+      \$480  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s1_first;
+    \$481  = s0_layer;
     if (rst) begin
-      \$481  = 1'h0;
+      \$481  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s1_last;
+    \$482  = s1_valid;
     if (rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s1_g;
+    \$483  = s1_kind;
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s1_c;
+    \$484  = s1_first;
     if (rst) begin
-      \$484  = 3'h0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s1_pad;
+    \$485  = s1_last;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s1_zero;
+    \$486  = s1_g;
     if (rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_job;
+    \$487  = s1_c;
     if (rst) begin
-      \$487  = 2'h0;
+      \$487  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_pos;
+    \$488  = s1_pad;
     if (rst) begin
-      \$488  = 6'h00;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_layer;
+    \$489  = s1_zero;
     if (rst) begin
-      \$489  = 2'h0;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s2_valid;
+    \$490  = s1_job;
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s2_kind;
+    \$491  = s1_pos;
     if (rst) begin
-      \$491  = 2'h0;
+      \$491  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_first;
+    \$492  = s1_layer;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_last;
+    \$493  = s2_valid;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_g;
+    \$494  = s2_kind;
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s2_c;
+    \$495  = s2_first;
     if (rst) begin
-      \$495  = 3'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_pad;
+    \$496  = s2_last;
     if (rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s2_zero;
+    \$497  = s2_g;
     if (rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_job;
+    \$498  = s2_c;
     if (rst) begin
-      \$498  = 2'h0;
+      \$498  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_pos;
+    \$499  = s2_pad;
     if (rst) begin
-      \$499  = 6'h00;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_layer;
+    \$500  = s2_zero;
     if (rst) begin
-      \$500  = 2'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s3_valid;
+    \$501  = s2_job;
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s3_kind;
+    \$502  = s2_pos;
     if (rst) begin
-      \$502  = 2'h0;
+      \$502  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s3_first;
+    \$503  = s2_layer;
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s3_last;
+    \$504  = s3_valid;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s3_g;
+    \$505  = s3_kind;
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s3_c;
+    \$506  = s3_first;
     if (rst) begin
-      \$506  = 3'h0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s3_pad;
+    \$507  = s3_last;
     if (rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s3_zero;
+    \$508  = s3_g;
     if (rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s3_job;
+    \$509  = s3_c;
     if (rst) begin
-      \$509  = 2'h0;
+      \$509  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_pos;
+    \$510  = s3_pad;
     if (rst) begin
-      \$510  = 6'h00;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s3_layer;
+    \$511  = s3_zero;
     if (rst) begin
-      \$511  = 2'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = iss_ra1;
+    \$512  = s3_job;
     if (rst) begin
-      \$512  = 7'h00;
+      \$512  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = iss_ra2;
+    \$513  = s3_pos;
     if (rst) begin
-      \$513  = 7'h00;
+      \$513  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = iss_wa1;
+    \$514  = s3_layer;
     if (rst) begin
-      \$514  = 6'h00;
+      \$514  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = iss_wa2;
+    \$515  = s4_valid;
     if (rst) begin
-      \$515  = 6'h00;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = \$195 ;
+    \$516  = s4_kind;
     if (rst) begin
-      \$516  = 1'h0;
+      \$516  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = \$197 ;
+    \$517  = s4_first;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = \$214 ;
+    \$518  = s4_last;
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = \$217 ;
+    \$519  = s4_g;
     if (rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = \$222 ;
+    \$520  = s4_c;
     if (rst) begin
-      \$520  = 1'h0;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = acc0;
-    if (\$223 ) begin
-      \$521  = 20'h00000;
-    end else if (s4_valid) begin
-      \$521  = \$7 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = acc1;
-    if (\$224 ) begin
-      \$522  = 20'h00000;
-    end else if (s4_valid) begin
-      \$522  = \$8 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = acc2;
-    if (\$225 ) begin
-      \$523  = 20'h00000;
-    end else if (s4_valid) begin
-      \$523  = \$9 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = acc3;
-    if (\$226 ) begin
-      \$524  = 20'h00000;
-    end else if (s4_valid) begin
-      \$524  = \$10 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = acc4;
-    if (\$227 ) begin
-      \$525  = 20'h00000;
-    end else if (s4_valid) begin
-      \$525  = \$11 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = acc5;
-    if (\$228 ) begin
-      \$526  = 20'h00000;
-    end else if (s4_valid) begin
-      \$526  = \$12 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = acc6;
-    if (\$229 ) begin
-      \$527  = 20'h00000;
-    end else if (s4_valid) begin
-      \$527  = \$13 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = acc7;
-    if (\$230 ) begin
-      \$528  = 20'h00000;
-    end else if (s4_valid) begin
-      \$528  = \$14 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = d0;
-    if (dw_done0_c0) begin
-      \$529  = \$7 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = d1;
-    if (dw_done0_c0) begin
-      \$530  = \$8 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = d2;
-    if (dw_done0_c0) begin
-      \$531  = \$9 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = d3;
-    if (dw_done0_c0) begin
-      \$532  = \$10 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = d4;
-    if (dw_done0_c0) begin
-      \$533  = \$11 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = d5;
-    if (dw_done0_c0) begin
-      \$534  = \$12 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = d6;
-    if (dw_done0_c0) begin
-      \$535  = \$13 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = d7;
-    if (dw_done0_c0) begin
-      \$536  = \$14 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537 [0] = \$231 ;
-    \$537 [1] = \$232 ;
-    \$537 [2] = \$233 ;
-    \$537 [3] = \$234 ;
-    \$537 [4] = \$235 ;
-    \$537 [5] = \$236 ;
-    \$537 [6] = \$237 ;
-    \$537 [7] = \$238 ;
+    \$521  = s4_pad;
     if (rst) begin
-      \$537  = 8'h00;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = shadow0;
-    if (hand_over_c0) begin
-      \$538  = \$7 [19:0];
+    \$522  = s4_zero;
+    if (rst) begin
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = shadow1;
-    if (hand_over_c0) begin
-      \$539  = \$8 [19:0];
+    \$523  = s4_job;
+    if (rst) begin
+      \$523  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = shadow2;
-    if (hand_over_c0) begin
-      \$540  = \$9 [19:0];
+    \$524  = s4_pos;
+    if (rst) begin
+      \$524  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = shadow3;
-    if (hand_over_c0) begin
-      \$541  = \$10 [19:0];
+    \$525  = s4_layer;
+    if (rst) begin
+      \$525  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = shadow4;
-    if (hand_over_c0) begin
-      \$542  = \$11 [19:0];
+    \$526  = iss_ra1;
+    if (rst) begin
+      \$526  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = shadow5;
-    if (hand_over_c0) begin
-      \$543  = \$12 [19:0];
+    \$527  = iss_ra2;
+    if (rst) begin
+      \$527  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = shadow6;
-    if (hand_over_c0) begin
-      \$544  = \$13 [19:0];
+    \$528  = iss_wa1;
+    if (rst) begin
+      \$528  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = shadow7;
-    if (hand_over_c0) begin
-      \$545  = \$14 [19:0];
+    \$529  = iss_wa2;
+    if (rst) begin
+      \$529  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = job_active;
-    if (hand_over_c0) begin
-      \$546  = 1'h1;
+    \$530  = { \$205 , \$198  };
+    if (rst) begin
+      \$530  = 2'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = \$207 ;
+    if (rst) begin
+      \$531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = s4_valid;
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = \$224 ;
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = \$227 ;
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = \$232 ;
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = acc0;
+    if (\$233 ) begin
+      \$536  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$536  = \$7 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = acc1;
+    if (\$234 ) begin
+      \$537  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$537  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = acc2;
+    if (\$235 ) begin
+      \$538  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$538  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = acc3;
+    if (\$236 ) begin
+      \$539  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$539  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = acc4;
+    if (\$237 ) begin
+      \$540  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$540  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = acc5;
+    if (\$238 ) begin
+      \$541  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$541  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = acc6;
     if (\$239 ) begin
+      \$542  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$542  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = acc7;
+    if (\$240 ) begin
+      \$543  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$543  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = d0;
+    if (dw_done0_c0) begin
+      \$544  = \$7 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = d1;
+    if (dw_done0_c0) begin
+      \$545  = \$8 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = d2;
+    if (dw_done0_c0) begin
+      \$546  = \$9 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = d3;
+    if (dw_done0_c0) begin
+      \$547  = \$10 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = d4;
+    if (dw_done0_c0) begin
+      \$548  = \$11 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = d5;
+    if (dw_done0_c0) begin
+      \$549  = \$12 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = d6;
+    if (dw_done0_c0) begin
+      \$550  = \$13 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = d7;
+    if (dw_done0_c0) begin
+      \$551  = \$14 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552 [0] = \$241 ;
+    \$552 [1] = \$242 ;
+    \$552 [2] = \$243 ;
+    \$552 [3] = \$244 ;
+    \$552 [4] = \$245 ;
+    \$552 [5] = \$246 ;
+    \$552 [6] = \$247 ;
+    \$552 [7] = \$248 ;
+    if (rst) begin
+      \$552  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = \$250 [7:0];
+    if (rst) begin
+      \$553  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = \$252 [7:0];
+    if (rst) begin
+      \$554  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = shadow0;
+    if (hand_over_c0) begin
+      \$555  = \$7 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = shadow1;
+    if (hand_over_c0) begin
+      \$556  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = shadow2;
+    if (hand_over_c0) begin
+      \$557  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = shadow3;
+    if (hand_over_c0) begin
+      \$558  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = shadow4;
+    if (hand_over_c0) begin
+      \$559  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = shadow5;
+    if (hand_over_c0) begin
+      \$560  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = shadow6;
+    if (hand_over_c0) begin
+      \$561  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = shadow7;
+    if (hand_over_c0) begin
+      \$562  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = job_active;
+    if (hand_over_c0) begin
+      \$563  = 1'h1;
+    end
+    if (\$253 ) begin
       if (job_active) begin
-        if (\$255 ) begin
-          \$546  = 1'h0;
+        if (\$269 ) begin
+          \$563  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = job_active_c0;
+    \$564  = job_active_c0;
     if (hand_over_c0) begin
-      \$547  = 1'h1;
+      \$564  = 1'h1;
     end
-    if (\$239 ) begin
+    if (\$253 ) begin
       if (job_active) begin
-        if (\$255 ) begin
-          \$547  = 1'h0;
+        if (\$269 ) begin
+          \$564  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = job_kind;
+    \$565  = job_kind;
     if (hand_over_c0) begin
-      \$548  = s4_job;
+      \$565  = s5_job;
     end
     if (rst) begin
-      \$548  = 2'h0;
+      \$565  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = job_layer;
+    \$566  = job_layer;
     if (hand_over_c0) begin
-      \$549  = s4_layer;
+      \$566  = s5_layer;
     end
     if (rst) begin
-      \$549  = 2'h0;
+      \$566  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = job_pos;
+    \$567  = job_pos;
     if (hand_over_c0) begin
-      \$550  = s4_pos;
+      \$567  = s5_pos;
     end
     if (rst) begin
-      \$550  = 6'h00;
+      \$567  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = job_g;
+    \$568  = job_g;
     if (hand_over_c0) begin
-      \$551  = s4_g;
+      \$568  = s5_g;
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = job_k;
+    \$569  = job_k;
     if (hand_over_c0) begin
-      \$552  = 1'h0;
-    end
-    if (\$239 ) begin
-      if (job_active) begin
-        \$552  = \$251 [0];
-      end
-    end
-    if (rst) begin
-      \$552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = \$signal ;
-    if (\$239 ) begin
-      \$553  = job_active;
-    end
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = p1_kind;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$554  = job_kind;
-      end
-    end
-    if (rst) begin
-      \$554  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = p1_layer;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$555  = job_layer;
-      end
-    end
-    if (rst) begin
-      \$555  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = p1_pos;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$556  = job_pos;
-      end
-    end
-    if (rst) begin
-      \$556  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = \$signal$309 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$557  = \$240 ;
-      end
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = p1_last;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$558  = \$246 ;
-      end
-    end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = p1_addr;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$559  = \$250 [0];
-      end
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = i_pot;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$560  = shadow0;
-      end
-    end
-    if (rst) begin
-      \$560  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \i_pot$81 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$561  = shadow1;
-      end
-    end
-    if (rst) begin
-      \$561  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \i_pot$90 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$562  = shadow2;
-      end
-    end
-    if (rst) begin
-      \$562  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \i_pot$99 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$563  = shadow3;
-      end
-    end
-    if (rst) begin
-      \$563  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \i_pot$108 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$564  = shadow4;
-      end
-    end
-    if (rst) begin
-      \$564  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \i_pot$117 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$565  = shadow5;
-      end
-    end
-    if (rst) begin
-      \$565  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \i_pot$126 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$566  = shadow6;
-      end
-    end
-    if (rst) begin
-      \$566  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \i_pot$135 ;
-    if (\$239 ) begin
-      if (job_active) begin
-        \$567  = shadow7;
-      end
-    end
-    if (rst) begin
-      \$567  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = credit;
-    if (\$239 ) begin
-      if (job_active) begin
-        if (\$255 ) begin
-          \$568  = 1'h1;
-        end
-      end
-    end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$275 ) begin
-            (* full_case = 32'd1 *)
-            if (\$277 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
-              end else begin
-                \$568  = 1'h0;
-              end
-            end
-          end
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
-              \$568  = 1'h0;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
-              \$568  = 1'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$568  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = trace__valid;
-    if (\$256 ) begin
       \$569  = 1'h0;
     end
-    if (\$260 ) begin
-      if (tag[1]) begin
-        \$569  = 1'h1;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$569  = \$265 [0];
       end
     end
     if (rst) begin
@@ -3669,422 +3680,670 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = word;
-    if (\$260 ) begin
-      \$570  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$570  = \$signal ;
+    if (\$253 ) begin
+      \$570  = job_active;
     end
     if (rst) begin
-      \$570  = 32'd0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = trace__payload;
-    if (\$260 ) begin
-      if (tag[1]) begin
-        \$571 [1:0] = tag[9:8];
-        \$571 [7:2] = tag[7:2];
-        \$571 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$571  = p1_kind;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$571  = job_kind;
       end
     end
     if (rst) begin
-      \$571  = 40'h0000000000;
+      \$571  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = spk_word;
-    if (\$263 ) begin
-      \$572  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
-    end
-    if (rst) begin
-      \$572  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = spikes__payload;
-    if (\$263 ) begin
-      if (tag[1]) begin
-        \$573  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$572  = p1_layer;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$572  = job_layer;
       end
     end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          /* empty */;
-      4'ha:
-          if (\$453 ) begin
-            \$573  = 32'd0;
-          end
-    endcase
     if (rst) begin
-      \$573  = 32'd0;
+      \$572  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \$264 ;
+    \$573  = p1_pos;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$573  = job_pos;
+      end
+    end
+    if (rst) begin
+      \$573  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = \$signal$331 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$574  = \$254 ;
+      end
+    end
     if (rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = load__payload;
+    \$575  = p1_last;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$575  = \$260 ;
+      end
+    end
     if (rst) begin
-      \$575  = 40'h0000000000;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = asm;
+    \$576  = p1_addr;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$576  = \$264 [0];
+      end
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = i_pot;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$577  = shadow0;
+      end
+    end
+    if (rst) begin
+      \$577  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = \i_pot$81 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$578  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$578  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = \i_pot$90 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$579  = shadow2;
+      end
+    end
+    if (rst) begin
+      \$579  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = \i_pot$99 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$580  = shadow3;
+      end
+    end
+    if (rst) begin
+      \$580  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = \i_pot$108 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$581  = shadow4;
+      end
+    end
+    if (rst) begin
+      \$581  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = \i_pot$117 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$582  = shadow5;
+      end
+    end
+    if (rst) begin
+      \$582  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = \i_pot$126 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$583  = shadow6;
+      end
+    end
+    if (rst) begin
+      \$583  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = \i_pot$135 ;
+    if (\$253 ) begin
+      if (job_active) begin
+        \$584  = shadow7;
+      end
+    end
+    if (rst) begin
+      \$584  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = credit;
+    if (\$253 ) begin
+      if (job_active) begin
+        if (\$269 ) begin
+          \$585  = 1'h1;
+        end
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$289 ) begin
+            (* full_case = 32'd1 *)
+            if (\$291 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$295 ) begin
+              end else if (\$298 ) begin
+              end else begin
+                \$585  = 1'h0;
+              end
+            end
+          end
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$358 ) begin
+            if (\$363 ) begin
+              \$585  = 1'h0;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$418 ) begin
+            if (\$423 ) begin
+              \$585  = 1'h0;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$585  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = trace__valid;
+    if (\$270 ) begin
+      \$586  = 1'h0;
+    end
+    if (\$274 ) begin
+      if (tag[1]) begin
+        \$586  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = word;
+    if (\$274 ) begin
+      \$587  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    end
+    if (rst) begin
+      \$587  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = trace__payload;
+    if (\$274 ) begin
+      if (tag[1]) begin
+        \$588 [1:0] = tag[9:8];
+        \$588 [7:2] = tag[7:2];
+        \$588 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+      end
+    end
+    if (rst) begin
+      \$588  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = spk_word;
+    if (\$277 ) begin
+      \$589  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    end
+    if (rst) begin
+      \$589  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = spikes__payload;
+    if (\$277 ) begin
+      if (tag[1]) begin
+        \$590  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          if (\$456 ) begin
+            \$590  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$590  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = \$278 ;
+    if (rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = load__payload;
+    if (rst) begin
+      \$592  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = asm;
     if (load_ok) begin
-      \$576  = { lp[38:7], asm[415:32] };
+      \$593  = { lp[38:7], asm[415:32] };
     end
     if (rst) begin
-      \$576  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$593  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = ox;
+    \$594  = ox;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$577  = 4'h0;
+          if (\$280 ) begin
+            \$594  = 4'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
+                if (\$303 ) begin
                 end else begin
-                  if (\$294 ) begin
-                    \$577  = \$295 [3:0];
+                  if (\$308 ) begin
+                    \$594  = \$309 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$577  = 4'h0;
+          if (\$334 ) begin
+            \$594  = 4'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
-                if (\$360 ) begin
-                  \$577  = \$361 [3:0];
+                if (\$368 ) begin
+                  \$594  = \$369 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$577  = 4'h0;
+          if (\$394 ) begin
+            \$594  = 4'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
-                if (\$426 ) begin
-                  \$577  = \$427 [3:0];
+                if (\$428 ) begin
+                  \$594  = \$429 [3:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$577  = 4'h0;
+      \$594  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = oy;
+    \$595  = oy;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$578  = 3'h0;
+          if (\$280 ) begin
+            \$595  = 3'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
+                if (\$303 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$294 ) begin
-                    \$578  = 3'h0;
+                  if (\$308 ) begin
+                    \$595  = 3'h0;
                   end else begin
-                    \$578  = \$299 [2:0];
+                    \$595  = \$313 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$578  = 3'h0;
+          if (\$334 ) begin
+            \$595  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$360 ) begin
-                  \$578  = 3'h0;
+                if (\$368 ) begin
+                  \$595  = 3'h0;
                 end else begin
-                  \$578  = \$365 [2:0];
+                  \$595  = \$373 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$578  = 3'h0;
+          if (\$394 ) begin
+            \$595  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$426 ) begin
-                  \$578  = 3'h0;
+                if (\$428 ) begin
+                  \$595  = 3'h0;
                 end else begin
-                  \$578  = \$431 [2:0];
+                  \$595  = \$433 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$578  = 3'h0;
+      \$595  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = pos;
+    \$596  = pos;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$579  = 6'h00;
+          if (\$280 ) begin
+            \$596  = 6'h00;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
+                if (\$303 ) begin
                 end else begin
-                  \$579  = \$293 [5:0];
+                  \$596  = \$307 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$579  = 6'h00;
+          if (\$334 ) begin
+            \$596  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
-                \$579  = \$359 [5:0];
+                \$596  = \$367 [5:0];
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$579  = 6'h00;
+          if (\$394 ) begin
+            \$596  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
-                \$579  = \$425 [5:0];
+                \$596  = \$427 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$579  = 6'h00;
+      \$596  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = gc;
+    \$597  = gc;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$580  = 1'h0;
+          if (\$280 ) begin
+            \$597  = 1'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
-                  \$580  = \$290 [0];
+                if (\$303 ) begin
+                  \$597  = \$304 [0];
                 end else begin
-                  \$580  = 1'h0;
+                  \$597  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$580  = 1'h0;
+          if (\$334 ) begin
+            \$597  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$322 ) begin
-          end else if (\$325 ) begin
-          end else if (\$327 ) begin
-            \$580  = \$331 [0];
+          if (\$337 ) begin
+          end else if (\$340 ) begin
+          end else if (\$342 ) begin
+            \$597  = \$346 [0];
           end else begin
-            \$580  = 1'h0;
+            \$597  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
-                \$580  = \$354 [0];
+              if (\$365 ) begin
+                \$597  = \$366 [0];
               end else begin
-                \$580  = 1'h0;
+                \$597  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$580  = 1'h0;
+          if (\$394 ) begin
+            \$597  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$388 ) begin
-          end else if (\$391 ) begin
-          end else if (\$393 ) begin
-            \$580  = \$397 [0];
+          if (\$397 ) begin
+          end else if (\$400 ) begin
+          end else if (\$402 ) begin
+            \$597  = \$406 [0];
           end else begin
-            \$580  = 1'h0;
+            \$597  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
-                \$580  = \$420 [0];
+              if (\$425 ) begin
+                \$597  = \$426 [0];
               end else begin
-                \$580  = 1'h0;
+                \$597  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$580  = 1'h0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = ch;
+    \$598  = ch;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$581  = 3'h0;
+          if (\$280 ) begin
+            \$598  = 3'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
-              \$581  = \$278 [2:0];
+            if (\$291 ) begin
+              \$598  = \$292 [2:0];
             end else begin
-              \$581  = 3'h0;
+              \$598  = 3'h0;
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$581  = 3'h0;
+          if (\$334 ) begin
+            \$598  = 3'h0;
           end
       4'h3:
           /* empty */;
@@ -4093,322 +4352,322 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$385 ) begin
-            \$581  = 3'h0;
+          if (\$394 ) begin
+            \$598  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$581  = 3'h0;
+      \$598  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = ki;
+    \$599  = ki;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$582  = 2'h0;
+          if (\$280 ) begin
+            \$599  = 2'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
-                \$582  = \$286 [1:0];
+              if (\$295 ) begin
+              end else if (\$298 ) begin
+                \$599  = \$300 [1:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
-                  \$582  = \$291 ;
+                if (\$303 ) begin
+                  \$599  = \$305 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$294 ) begin
-                    \$582  = \$297 ;
+                  if (\$308 ) begin
+                    \$599  = \$311 ;
                   end else begin
-                    \$582  = \$302 ;
+                    \$599  = \$316 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$582  = 2'h0;
+          if (\$334 ) begin
+            \$599  = 2'h0;
           end
       4'h3:
-          if (\$322 ) begin
-          end else if (\$325 ) begin
-            \$582  = \$329 [1:0];
-          end else if (\$327 ) begin
-            \$582  = \$332 ;
+          if (\$337 ) begin
+          end else if (\$340 ) begin
+            \$599  = \$344 [1:0];
+          end else if (\$342 ) begin
+            \$599  = \$347 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$360 ) begin
-                  \$582  = \$363 ;
+                if (\$368 ) begin
+                  \$599  = \$371 ;
                 end else begin
-                  \$582  = \$368 ;
+                  \$599  = \$376 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$582  = 2'h1;
+          if (\$394 ) begin
+            \$599  = 2'h1;
           end
       4'h7:
-          if (\$388 ) begin
-          end else if (\$391 ) begin
-            \$582  = \$395 [1:0];
-          end else if (\$393 ) begin
-            \$582  = \$398 ;
+          if (\$397 ) begin
+          end else if (\$400 ) begin
+            \$599  = \$404 [1:0];
+          end else if (\$402 ) begin
+            \$599  = \$407 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$426 ) begin
-                  \$582  = \$429 ;
+                if (\$428 ) begin
+                  \$599  = \$431 ;
                 end else begin
-                  \$582  = \$434 ;
+                  \$599  = \$436 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$582  = 2'h0;
+      \$599  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = kj;
+    \$600  = kj;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$583  = 2'h0;
+          if (\$280 ) begin
+            \$600  = 2'h0;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-                \$583  = \$285 [1:0];
-              end else if (\$284 ) begin
-                \$583  = \$287 ;
+              if (\$295 ) begin
+                \$600  = \$299 [1:0];
+              end else if (\$298 ) begin
+                \$600  = \$301 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
-                  \$583  = \$292 ;
+                if (\$303 ) begin
+                  \$600  = \$306 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$294 ) begin
-                    \$583  = 2'h0;
+                  if (\$308 ) begin
+                    \$600  = 2'h0;
                   end else begin
-                    \$583  = \$301 ;
+                    \$600  = \$315 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$583  = 2'h0;
+          if (\$334 ) begin
+            \$600  = 2'h0;
           end
       4'h3:
-          if (\$322 ) begin
-            \$583  = \$328 [1:0];
-          end else if (\$325 ) begin
-            \$583  = \$330 ;
-          end else if (\$327 ) begin
-            \$583  = \$333 ;
+          if (\$337 ) begin
+            \$600  = \$343 [1:0];
+          end else if (\$340 ) begin
+            \$600  = \$345 ;
+          end else if (\$342 ) begin
+            \$600  = \$348 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$360 ) begin
-                  \$583  = 2'h0;
+                if (\$368 ) begin
+                  \$600  = 2'h0;
                 end else begin
-                  \$583  = \$367 ;
+                  \$600  = \$375 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$583  = 2'h1;
+          if (\$394 ) begin
+            \$600  = 2'h1;
           end
       4'h7:
-          if (\$388 ) begin
-            \$583  = \$394 [1:0];
-          end else if (\$391 ) begin
-            \$583  = \$396 ;
-          end else if (\$393 ) begin
-            \$583  = \$399 ;
+          if (\$397 ) begin
+            \$600  = \$403 [1:0];
+          end else if (\$400 ) begin
+            \$600  = \$405 ;
+          end else if (\$402 ) begin
+            \$600  = \$408 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$426 ) begin
-                  \$583  = 2'h1;
+                if (\$428 ) begin
+                  \$600  = 2'h1;
                 end else begin
-                  \$583  = \$433 ;
+                  \$600  = \$435 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$583  = 2'h0;
+      \$600  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = seq_state;
+    \$601  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$266 ) begin
-            \$584  = 4'h1;
+          if (\$280 ) begin
+            \$601  = 4'h1;
           end
       4'h1:
-          if (\$275 ) begin
+          if (\$289 ) begin
             (* full_case = 32'd1 *)
-            if (\$277 ) begin
+            if (\$291 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$281 ) begin
-              end else if (\$284 ) begin
+              if (\$295 ) begin
+              end else if (\$298 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$289 ) begin
+                if (\$303 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$294 ) begin
+                  if (\$308 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$298 ) begin
-                      \$584  = 4'h2;
+                    if (\$312 ) begin
+                      \$601  = 4'h2;
                     end else begin
-                      \$584  = 4'h1;
+                      \$601  = 4'h1;
                     end
                   end else begin
-                    \$584  = 4'h1;
+                    \$601  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$319 ) begin
-            \$584  = 4'h3;
+          if (\$334 ) begin
+            \$601  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$322 ) begin
-          end else if (\$325 ) begin
-          end else if (\$327 ) begin
+          if (\$337 ) begin
+          end else if (\$340 ) begin
+          end else if (\$342 ) begin
           end else begin
-            \$584  = 4'h4;
+            \$601  = 4'h4;
           end
       4'h4:
-          if (\$339 ) begin
-            \$584  = 4'h5;
+          if (\$355 ) begin
+            \$601  = 4'h5;
           end
       4'h5:
-          if (\$346 ) begin
-            if (\$351 ) begin
+          if (\$358 ) begin
+            if (\$363 ) begin
               (* full_case = 32'd1 *)
-              if (\$353 ) begin
+              if (\$365 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$360 ) begin
+                if (\$368 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$364 ) begin
-                    \$584  = 4'h6;
+                  if (\$372 ) begin
+                    \$601  = 4'h6;
                   end else begin
-                    \$584  = 4'h3;
+                    \$601  = 4'h3;
                   end
                 end else begin
-                  \$584  = 4'h3;
+                  \$601  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$385 ) begin
-            \$584  = 4'h7;
+          if (\$394 ) begin
+            \$601  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$388 ) begin
-          end else if (\$391 ) begin
-          end else if (\$393 ) begin
+          if (\$397 ) begin
+          end else if (\$400 ) begin
+          end else if (\$402 ) begin
           end else begin
-            \$584  = 4'h8;
+            \$601  = 4'h8;
           end
       4'h8:
-          if (\$405 ) begin
-            \$584  = 4'h9;
+          if (\$415 ) begin
+            \$601  = 4'h9;
           end
       4'h9:
-          if (\$412 ) begin
-            if (\$417 ) begin
+          if (\$418 ) begin
+            if (\$423 ) begin
               (* full_case = 32'd1 *)
-              if (\$419 ) begin
+              if (\$425 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$426 ) begin
+                if (\$428 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$430 ) begin
-                    \$584  = 4'ha;
+                  if (\$432 ) begin
+                    \$601  = 4'ha;
                   end else begin
-                    \$584  = 4'h7;
+                    \$601  = 4'h7;
                   end
                 end else begin
-                  \$584  = 4'h7;
+                  \$601  = 4'h7;
                 end
               end
             end
           end
       4'ha:
-          if (\$453 ) begin
-            \$584  = 4'h0;
+          if (\$456 ) begin
+            \$601  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$584  = 4'h0;
+      \$601  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = cur;
+    \$602  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4419,15 +4678,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$339 ) begin
-            \$585  = \$341 [7:0];
+          if (\$355 ) begin
+            \$602  = \$signal$318 ;
           end
       4'h5:
-          if (\$346 ) begin
-            \$585  = \$348 [7:0];
-            if (\$351 ) begin
-              if (\$353 ) begin
-                \$585  = \$356 [7:0];
+          if (\$358 ) begin
+            \$602  = \$360 [7:0];
+            if (\$363 ) begin
+              if (\$365 ) begin
+                \$602  = \$signal$318 ;
               end
             end
           end
@@ -4436,26 +4695,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$405 ) begin
-            \$585  = \$407 [7:0];
+          if (\$415 ) begin
+            \$602  = \$signal$318 ;
           end
       4'h9:
-          if (\$412 ) begin
-            \$585  = \$414 [7:0];
-            if (\$417 ) begin
-              if (\$419 ) begin
-                \$585  = \$422 [7:0];
+          if (\$418 ) begin
+            \$602  = \$420 [7:0];
+            if (\$423 ) begin
+              if (\$425 ) begin
+                \$602  = \$signal$318 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$585  = 8'h00;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = todo;
+    \$603  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4466,15 +4725,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$339 ) begin
-            \$586  = \$343 [7:0];
+          if (\$355 ) begin
+            \$603  = nz_todo;
           end
       4'h5:
-          if (\$346 ) begin
-            \$586  = \$350 [7:0];
-            if (\$351 ) begin
-              if (\$353 ) begin
-                \$586  = \$358 [7:0];
+          if (\$358 ) begin
+            \$603  = \$362 [7:0];
+            if (\$363 ) begin
+              if (\$365 ) begin
+                \$603  = nz_todo;
               end
             end
           end
@@ -4483,26 +4742,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$405 ) begin
-            \$586  = \$409 [7:0];
+          if (\$415 ) begin
+            \$603  = nz_todo;
           end
       4'h9:
-          if (\$412 ) begin
-            \$586  = \$416 [7:0];
-            if (\$417 ) begin
-              if (\$419 ) begin
-                \$586  = \$424 [7:0];
+          if (\$418 ) begin
+            \$603  = \$422 [7:0];
+            if (\$423 ) begin
+              if (\$425 ) begin
+                \$603  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$586  = 8'h00;
+      \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = pw_first;
+    \$604  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4513,14 +4772,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$339 ) begin
-            \$587  = 1'h1;
+          if (\$355 ) begin
+            \$604  = 1'h1;
           end
       4'h5:
-          if (\$346 ) begin
-            \$587  = 1'h0;
-            if (\$351 ) begin
-              \$587  = 1'h1;
+          if (\$358 ) begin
+            \$604  = 1'h0;
+            if (\$363 ) begin
+              \$604  = 1'h1;
             end
           end
       4'h6:
@@ -4528,19 +4787,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$405 ) begin
-            \$587  = 1'h1;
+          if (\$415 ) begin
+            \$604  = 1'h1;
           end
       4'h9:
-          if (\$412 ) begin
-            \$587  = 1'h0;
-            if (\$417 ) begin
-              \$587  = 1'h1;
+          if (\$418 ) begin
+            \$604  = 1'h0;
+            if (\$423 ) begin
+              \$604  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$587  = 1'h0;
+      \$604  = 1'h0;
     end
   end
   always @* begin
@@ -4657,146 +4916,146 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$73  = 2'h0;
-      4'h1:
-          \$73  = 2'h0;
-      4'h2:
-          \$73  = 2'h0;
-      4'h3:
-          \$73  = 2'h0;
-      4'h4:
-          \$73  = 2'h0;
-      4'h5:
-          \$73  = 2'h0;
-      4'h6:
-          \$73  = 2'h0;
-      4'h7:
-          \$73  = 2'h0;
-      4'h8:
-          \$73  = 2'h0;
-      4'h9:
-          \$73  = 2'h0;
-      4'ha:
-          \$73  = 2'h0;
-      4'hb:
-          \$73  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$75  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$75  = 2'h0;
-      3'h1:
-          \$75  = 2'h0;
-      3'h2:
-          \$75  = 2'h0;
-      3'h3:
-          \$75  = 2'h0;
-      3'h4:
-          \$75  = 2'h0;
-      3'h5:
-          \$75  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$81  = 2'h2;
-      3'h1:
-          \$81  = 2'h2;
-      3'h2:
-          \$81  = 2'h2;
-      3'h3:
-          \$81  = 2'h2;
-      3'h4:
-          \$81  = 2'h2;
-      3'h5:
-          \$81  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = 2'h0;
     casez (ox)
       4'h0:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h1:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h2:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h3:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h4:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h5:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h6:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h7:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h8:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'h9:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'ha:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
       4'hb:
-          \$84  = 2'h2;
+          \$75  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = 14'h0000;
-    casez (ox)
-      4'h0:
-          \$87  = 14'h3ff7;
-      4'h1:
-          \$87  = 14'h0000;
-      4'h2:
-          \$87  = 14'h0009;
-      4'h3:
-          \$87  = 14'h0012;
-      4'h4:
-          \$87  = 14'h001b;
-      4'h5:
-          \$87  = 14'h0024;
-      4'h6:
-          \$87  = 14'h002d;
-      4'h7:
-          \$87  = 14'h0036;
-      4'h8:
-          \$87  = 14'h003f;
-      4'h9:
-          \$87  = 14'h0048;
-      4'ha:
-          \$87  = 14'h0051;
-      4'hb:
-          \$87  = 14'h0000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = 9'h000;
+    \$77  = 2'h0;
     casez (oy)
       3'h0:
-          \$88  = 9'h1ff;
+          \$77  = 2'h0;
       3'h1:
-          \$88  = 9'h001;
+          \$77  = 2'h0;
       3'h2:
-          \$88  = 9'h003;
+          \$77  = 2'h0;
       3'h3:
-          \$88  = 9'h005;
+          \$77  = 2'h0;
       3'h4:
-          \$88  = 9'h007;
+          \$77  = 2'h0;
       3'h5:
-          \$88  = 9'h000;
+          \$77  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$83  = 2'h2;
+      3'h1:
+          \$83  = 2'h2;
+      3'h2:
+          \$83  = 2'h2;
+      3'h3:
+          \$83  = 2'h2;
+      3'h4:
+          \$83  = 2'h2;
+      3'h5:
+          \$83  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$86  = 2'h2;
+      4'h1:
+          \$86  = 2'h2;
+      4'h2:
+          \$86  = 2'h2;
+      4'h3:
+          \$86  = 2'h2;
+      4'h4:
+          \$86  = 2'h2;
+      4'h5:
+          \$86  = 2'h2;
+      4'h6:
+          \$86  = 2'h2;
+      4'h7:
+          \$86  = 2'h2;
+      4'h8:
+          \$86  = 2'h2;
+      4'h9:
+          \$86  = 2'h2;
+      4'ha:
+          \$86  = 2'h2;
+      4'hb:
+          \$86  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = 14'h0000;
+    casez (ox)
+      4'h0:
+          \$89  = 14'h3ff7;
+      4'h1:
+          \$89  = 14'h0000;
+      4'h2:
+          \$89  = 14'h0009;
+      4'h3:
+          \$89  = 14'h0012;
+      4'h4:
+          \$89  = 14'h001b;
+      4'h5:
+          \$89  = 14'h0024;
+      4'h6:
+          \$89  = 14'h002d;
+      4'h7:
+          \$89  = 14'h0036;
+      4'h8:
+          \$89  = 14'h003f;
+      4'h9:
+          \$89  = 14'h0048;
+      4'ha:
+          \$89  = 14'h0051;
+      4'hb:
+          \$89  = 14'h0000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = 9'h000;
+    casez (oy)
+      3'h0:
+          \$90  = 9'h1ff;
+      3'h1:
+          \$90  = 9'h001;
+      3'h2:
+          \$90  = 9'h003;
+      3'h3:
+          \$90  = 9'h005;
+      3'h4:
+          \$90  = 9'h007;
+      3'h5:
+          \$90  = 9'h000;
     endcase
   end
   always @* begin
@@ -4804,13 +5063,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$90  = 5'h00;
+          \$92  = 5'h00;
       2'h1:
-          \$90  = 5'h09;
+          \$92  = 5'h09;
       2'h2:
-          \$90  = 5'h12;
+          \$92  = 5'h12;
       2'h3:
-          \$90  = 5'h1b;
+          \$92  = 5'h1b;
     endcase
   end
   always @* begin
@@ -4818,9 +5077,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$92  = 1'h0;
+          \$94  = 1'h0;
       1'h1:
-          \$92  = 1'h0;
+          \$94  = 1'h0;
     endcase
   end
   always @* begin
@@ -4828,415 +5087,415 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$94  = 3'h0;
+          \$96  = 3'h0;
       2'h1:
-          \$94  = 3'h3;
+          \$96  = 3'h3;
       2'h2:
-          \$94  = 3'h6;
+          \$96  = 3'h6;
       2'h3:
-          \$94  = 3'h6;
+          \$96  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = 9'h000;
+    \$99  = 9'h000;
     casez (ox)
       4'h0:
-          \$97  = 9'h1ff;
+          \$99  = 9'h1ff;
       4'h1:
-          \$97  = 9'h000;
+          \$99  = 9'h000;
       4'h2:
-          \$97  = 9'h001;
+          \$99  = 9'h001;
       4'h3:
-          \$97  = 9'h002;
+          \$99  = 9'h002;
       4'h4:
-          \$97  = 9'h003;
+          \$99  = 9'h003;
       4'h5:
-          \$97  = 9'h004;
+          \$99  = 9'h004;
       4'h6:
-          \$97  = 9'h005;
+          \$99  = 9'h005;
       4'h7:
-          \$97  = 9'h006;
+          \$99  = 9'h006;
       4'h8:
-          \$97  = 9'h007;
+          \$99  = 9'h007;
       4'h9:
-          \$97  = 9'h008;
+          \$99  = 9'h008;
       4'ha:
-          \$97  = 9'h009;
+          \$99  = 9'h009;
       4'hb:
-          \$97  = 9'h000;
+          \$99  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = 9'h000;
+    \$102  = 9'h000;
     casez (ox)
       4'h0:
-          \$100  = 9'h1ff;
+          \$102  = 9'h1ff;
       4'h1:
-          \$100  = 9'h000;
+          \$102  = 9'h000;
       4'h2:
-          \$100  = 9'h001;
+          \$102  = 9'h001;
       4'h3:
-          \$100  = 9'h002;
+          \$102  = 9'h002;
       4'h4:
-          \$100  = 9'h003;
+          \$102  = 9'h003;
       4'h5:
-          \$100  = 9'h004;
+          \$102  = 9'h004;
       4'h6:
-          \$100  = 9'h005;
+          \$102  = 9'h005;
       4'h7:
-          \$100  = 9'h006;
+          \$102  = 9'h006;
       4'h8:
-          \$100  = 9'h007;
+          \$102  = 9'h007;
       4'h9:
-          \$100  = 9'h008;
+          \$102  = 9'h008;
       4'ha:
-          \$100  = 9'h009;
+          \$102  = 9'h009;
       4'hb:
-          \$100  = 9'h000;
+          \$102  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = 9'h000;
+    \$106  = 9'h000;
     casez (oy)
       3'h0:
-          \$104  = 9'h1ff;
+          \$106  = 9'h1ff;
       3'h1:
-          \$104  = 9'h001;
+          \$106  = 9'h001;
       3'h2:
-          \$104  = 9'h003;
+          \$106  = 9'h003;
       3'h3:
-          \$104  = 9'h005;
+          \$106  = 9'h005;
       3'h4:
-          \$104  = 9'h007;
+          \$106  = 9'h007;
       3'h5:
-          \$104  = 9'h000;
+          \$106  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = 9'h000;
+    \$110  = 9'h000;
     casez (oy)
       3'h0:
-          \$108  = 9'h1ff;
+          \$110  = 9'h1ff;
       3'h1:
-          \$108  = 9'h001;
+          \$110  = 9'h001;
       3'h2:
-          \$108  = 9'h003;
+          \$110  = 9'h003;
       3'h3:
-          \$108  = 9'h005;
+          \$110  = 9'h005;
       3'h4:
-          \$108  = 9'h007;
+          \$110  = 9'h007;
       3'h5:
-          \$108  = 9'h000;
+          \$110  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = 2'h0;
+    \$115  = 2'h0;
     casez (oy)
       3'h0:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
       3'h1:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
       3'h2:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
       3'h3:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
       3'h4:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
       3'h5:
-          \$113  = 2'h2;
+          \$115  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = 2'h0;
+    \$118  = 2'h0;
     casez (ox)
       4'h0:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h1:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h2:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h3:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h4:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h5:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h6:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h7:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h8:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'h9:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'ha:
-          \$116  = 2'h2;
+          \$118  = 2'h2;
       4'hb:
-          \$116  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$121  = 2'h0;
-      4'h1:
-          \$121  = 2'h0;
-      4'h2:
-          \$121  = 2'h0;
-      4'h3:
-          \$121  = 2'h0;
-      4'h4:
-          \$121  = 2'h0;
-      4'h5:
-          \$121  = 2'h0;
-      4'h6:
-          \$121  = 2'h0;
-      4'h7:
-          \$121  = 2'h0;
-      4'h8:
-          \$121  = 2'h0;
-      4'h9:
-          \$121  = 2'h0;
+          \$118  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$123  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      4'h0:
           \$123  = 2'h0;
-      3'h1:
+      4'h1:
           \$123  = 2'h0;
-      3'h2:
+      4'h2:
           \$123  = 2'h0;
-      3'h3:
+      4'h3:
+          \$123  = 2'h0;
+      4'h4:
+          \$123  = 2'h0;
+      4'h5:
+          \$123  = 2'h0;
+      4'h6:
+          \$123  = 2'h0;
+      4'h7:
+          \$123  = 2'h0;
+      4'h8:
+          \$123  = 2'h0;
+      4'h9:
           \$123  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = 2'h0;
+    \$125  = 2'h0;
     casez (oy)
       3'h0:
-          \$126  = 2'h2;
+          \$125  = 2'h0;
       3'h1:
-          \$126  = 2'h2;
+          \$125  = 2'h0;
       3'h2:
-          \$126  = 2'h2;
+          \$125  = 2'h0;
       3'h3:
-          \$126  = 2'h2;
+          \$125  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$128  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$128  = 2'h2;
-      4'h1:
-          \$128  = 2'h2;
-      4'h2:
-          \$128  = 2'h2;
-      4'h3:
-          \$128  = 2'h2;
-      4'h4:
-          \$128  = 2'h2;
-      4'h5:
-          \$128  = 2'h2;
-      4'h6:
-          \$128  = 2'h2;
-      4'h7:
-          \$128  = 2'h2;
-      4'h8:
-          \$128  = 2'h2;
-      4'h9:
-          \$128  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = 12'h000;
-    casez (ox)
-      4'h0:
-          \$131  = 12'h000;
-      4'h1:
-          \$131  = 12'h005;
-      4'h2:
-          \$131  = 12'h00a;
-      4'h3:
-          \$131  = 12'h00f;
-      4'h4:
-          \$131  = 12'h014;
-      4'h5:
-          \$131  = 12'h019;
-      4'h6:
-          \$131  = 12'h01e;
-      4'h7:
-          \$131  = 12'h023;
-      4'h8:
-          \$131  = 12'h028;
-      4'h9:
-          \$131  = 12'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = 8'h00;
     casez (oy)
       3'h0:
-          \$132  = 8'h00;
+          \$128  = 2'h2;
       3'h1:
-          \$132  = 8'h01;
+          \$128  = 2'h2;
       3'h2:
-          \$132  = 8'h02;
+          \$128  = 2'h2;
       3'h3:
-          \$132  = 8'h00;
+          \$128  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ki)
-      2'h0:
-          \$134  = 4'h0;
-      2'h1:
-          \$134  = 4'h5;
-      2'h2:
-          \$134  = 4'ha;
-      2'h3:
-          \$134  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$136  = 4'h9;
-      1'h1:
-          \$136  = 4'h9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ki)
-      2'h0:
-          \$137  = 3'h0;
-      2'h1:
-          \$137  = 3'h3;
-      2'h2:
-          \$137  = 3'h6;
-      2'h3:
-          \$137  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$144  = 5'h12;
-      1'h1:
-          \$144  = 5'h12;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = 2'h0;
+    \$130  = 2'h0;
     casez (ox)
       4'h0:
-          \$148  = 2'h1;
+          \$130  = 2'h2;
       4'h1:
-          \$148  = 2'h0;
+          \$130  = 2'h2;
       4'h2:
-          \$148  = 2'h0;
+          \$130  = 2'h2;
       4'h3:
-          \$148  = 2'h0;
+          \$130  = 2'h2;
       4'h4:
-          \$148  = 2'h0;
+          \$130  = 2'h2;
       4'h5:
-          \$148  = 2'h0;
+          \$130  = 2'h2;
+      4'h6:
+          \$130  = 2'h2;
+      4'h7:
+          \$130  = 2'h2;
+      4'h8:
+          \$130  = 2'h2;
+      4'h9:
+          \$130  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = 12'h000;
+    casez (ox)
+      4'h0:
+          \$133  = 12'h000;
+      4'h1:
+          \$133  = 12'h005;
+      4'h2:
+          \$133  = 12'h00a;
+      4'h3:
+          \$133  = 12'h00f;
+      4'h4:
+          \$133  = 12'h014;
+      4'h5:
+          \$133  = 12'h019;
+      4'h6:
+          \$133  = 12'h01e;
+      4'h7:
+          \$133  = 12'h023;
+      4'h8:
+          \$133  = 12'h028;
+      4'h9:
+          \$133  = 12'h000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = 8'h00;
+    casez (oy)
+      3'h0:
+          \$134  = 8'h00;
+      3'h1:
+          \$134  = 8'h01;
+      3'h2:
+          \$134  = 8'h02;
+      3'h3:
+          \$134  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ki)
+      2'h0:
+          \$136  = 4'h0;
+      2'h1:
+          \$136  = 4'h5;
+      2'h2:
+          \$136  = 4'ha;
+      2'h3:
+          \$136  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$138  = 4'h9;
+      1'h1:
+          \$138  = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ki)
+      2'h0:
+          \$139  = 3'h0;
+      2'h1:
+          \$139  = 3'h3;
+      2'h2:
+          \$139  = 3'h6;
+      2'h3:
+          \$139  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$146  = 5'h12;
+      1'h1:
+          \$146  = 5'h12;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$150  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      4'h0:
           \$150  = 2'h1;
-      3'h1:
+      4'h1:
           \$150  = 2'h0;
-      3'h2:
+      4'h2:
+          \$150  = 2'h0;
+      4'h3:
+          \$150  = 2'h0;
+      4'h4:
+          \$150  = 2'h0;
+      4'h5:
           \$150  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = 2'h0;
+    \$152  = 2'h0;
     casez (oy)
       3'h0:
-          \$153  = 2'h2;
+          \$152  = 2'h1;
       3'h1:
-          \$153  = 2'h1;
+          \$152  = 2'h0;
       3'h2:
-          \$153  = 2'h1;
+          \$152  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$155  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$155  = 2'h2;
-      4'h1:
-          \$155  = 2'h2;
-      4'h2:
-          \$155  = 2'h2;
-      4'h3:
-          \$155  = 2'h2;
-      4'h4:
-          \$155  = 2'h1;
-      4'h5:
-          \$155  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = 10'h000;
-    casez (ox)
-      4'h0:
-          \$158  = 10'h034;
-      4'h1:
-          \$158  = 10'h03a;
-      4'h2:
-          \$158  = 10'h040;
-      4'h3:
-          \$158  = 10'h046;
-      4'h4:
-          \$158  = 10'h04c;
-      4'h5:
-          \$158  = 10'h037;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = 7'h00;
     casez (oy)
       3'h0:
-          \$159  = 7'h7f;
+          \$155  = 2'h2;
       3'h1:
-          \$159  = 7'h01;
+          \$155  = 2'h1;
       3'h2:
-          \$159  = 7'h00;
+          \$155  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$157  = 2'h2;
+      4'h1:
+          \$157  = 2'h2;
+      4'h2:
+          \$157  = 2'h2;
+      4'h3:
+          \$157  = 2'h2;
+      4'h4:
+          \$157  = 2'h1;
+      4'h5:
+          \$157  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = 10'h000;
+    casez (ox)
+      4'h0:
+          \$160  = 10'h034;
+      4'h1:
+          \$160  = 10'h03a;
+      4'h2:
+          \$160  = 10'h040;
+      4'h3:
+          \$160  = 10'h046;
+      4'h4:
+          \$160  = 10'h04c;
+      4'h5:
+          \$160  = 10'h037;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = 7'h00;
+    casez (oy)
+      3'h0:
+          \$161  = 7'h7f;
+      3'h1:
+          \$161  = 7'h01;
+      3'h2:
+          \$161  = 7'h00;
     endcase
   end
   always @* begin
@@ -5244,13 +5503,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$161  = 4'h0;
+          \$163  = 4'h0;
       2'h1:
-          \$161  = 4'h3;
+          \$163  = 4'h3;
       2'h2:
-          \$161  = 4'h6;
+          \$163  = 4'h6;
       2'h3:
-          \$161  = 4'h9;
+          \$163  = 4'h9;
     endcase
   end
   always @* begin
@@ -5258,9 +5517,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$163  = 5'h1a;
+          \$165  = 5'h1a;
       1'h1:
-          \$163  = 5'h1a;
+          \$165  = 5'h1a;
     endcase
   end
   always @* begin
@@ -5268,13 +5527,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$164  = 3'h0;
+          \$166  = 3'h0;
       2'h1:
-          \$164  = 3'h3;
+          \$166  = 3'h3;
       2'h2:
-          \$164  = 3'h6;
+          \$166  = 3'h6;
       2'h3:
-          \$164  = 3'h6;
+          \$166  = 3'h6;
     endcase
   end
   always @* begin
@@ -5282,9 +5541,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$171  = 6'h23;
+          \$173  = 6'h23;
       1'h1:
-          \$171  = 6'h23;
+          \$173  = 6'h23;
     endcase
   end
   always @* begin
@@ -5292,421 +5551,355 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$196  = d0;
+          \$206  = d0;
       3'h1:
-          \$196  = d1;
+          \$206  = d1;
       3'h2:
-          \$196  = d2;
+          \$206  = d2;
       3'h3:
-          \$196  = d3;
+          \$206  = d3;
       3'h4:
-          \$196  = d4;
+          \$206  = d4;
       3'h5:
-          \$196  = d5;
+          \$206  = d5;
       3'h6:
-          \$196  = d6;
+          \$206  = d6;
       3'h7:
-          \$196  = d7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$268  = 2'h2;
-      3'h1:
-          \$268  = 2'h2;
-      3'h2:
-          \$268  = 2'h2;
-      3'h3:
-          \$268  = 2'h2;
-      3'h4:
-          \$268  = 2'h2;
-      3'h5:
-          \$268  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$271  = 2'h2;
-      4'h1:
-          \$271  = 2'h2;
-      4'h2:
-          \$271  = 2'h2;
-      4'h3:
-          \$271  = 2'h2;
-      4'h4:
-          \$271  = 2'h2;
-      4'h5:
-          \$271  = 2'h2;
-      4'h6:
-          \$271  = 2'h2;
-      4'h7:
-          \$271  = 2'h2;
-      4'h8:
-          \$271  = 2'h2;
-      4'h9:
-          \$271  = 2'h2;
-      4'ha:
-          \$271  = 2'h2;
-      4'hb:
-          \$271  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$279  = 2'h2;
-      3'h1:
-          \$279  = 2'h2;
-      3'h2:
-          \$279  = 2'h2;
-      3'h3:
-          \$279  = 2'h2;
-      3'h4:
-          \$279  = 2'h2;
-      3'h5:
-          \$279  = 2'h2;
+          \$206  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$282  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$282  = 2'h2;
-      4'h1:
-          \$282  = 2'h2;
-      4'h2:
-          \$282  = 2'h2;
-      4'h3:
-          \$282  = 2'h2;
-      4'h4:
-          \$282  = 2'h2;
-      4'h5:
-          \$282  = 2'h2;
-      4'h6:
-          \$282  = 2'h2;
-      4'h7:
-          \$282  = 2'h2;
-      4'h8:
-          \$282  = 2'h2;
-      4'h9:
-          \$282  = 2'h2;
-      4'ha:
-          \$282  = 2'h2;
-      4'hb:
-          \$282  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = 2'h0;
     casez (oy)
       3'h0:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
       3'h1:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
       3'h2:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
       3'h3:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
       3'h4:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
       3'h5:
-          \$287  = 2'h0;
+          \$282  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = 2'h0;
+    \$285  = 2'h0;
     casez (ox)
       4'h0:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h1:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h2:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h3:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h4:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h5:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h6:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h7:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h8:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'h9:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'ha:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
       4'hb:
-          \$291  = 2'h0;
+          \$285  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = 2'h0;
+    \$293  = 2'h0;
     casez (oy)
       3'h0:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
       3'h1:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
       3'h2:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
       3'h3:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
       3'h4:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
       3'h5:
-          \$292  = 2'h0;
+          \$293  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = 2'h0;
-    casez (\$296 )
-      5'h00:
-          \$297  = 2'h0;
-      5'h01:
-          \$297  = 2'h0;
-      5'h02:
-          \$297  = 2'h0;
-      5'h03:
-          \$297  = 2'h0;
-      5'h04:
-          \$297  = 2'h0;
-      5'h05:
-          \$297  = 2'h0;
-      5'h06:
-          \$297  = 2'h0;
-      5'h07:
-          \$297  = 2'h0;
-      5'h08:
-          \$297  = 2'h0;
-      5'h09:
-          \$297  = 2'h0;
-      5'h0a:
-          \$297  = 2'h0;
-      5'h0b:
-          \$297  = 2'h0;
+    \$296  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$296  = 2'h2;
+      4'h1:
+          \$296  = 2'h2;
+      4'h2:
+          \$296  = 2'h2;
+      4'h3:
+          \$296  = 2'h2;
+      4'h4:
+          \$296  = 2'h2;
+      4'h5:
+          \$296  = 2'h2;
+      4'h6:
+          \$296  = 2'h2;
+      4'h7:
+          \$296  = 2'h2;
+      4'h8:
+          \$296  = 2'h2;
+      4'h9:
+          \$296  = 2'h2;
+      4'ha:
+          \$296  = 2'h2;
+      4'hb:
+          \$296  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$301  = 2'h0;
-    casez (\$300 )
-      4'h0:
+    casez (oy)
+      3'h0:
           \$301  = 2'h0;
-      4'h1:
+      3'h1:
           \$301  = 2'h0;
-      4'h2:
+      3'h2:
           \$301  = 2'h0;
-      4'h3:
+      3'h3:
           \$301  = 2'h0;
-      4'h4:
+      3'h4:
           \$301  = 2'h0;
-      4'h5:
+      3'h5:
           \$301  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = 2'h0;
+    \$305  = 2'h0;
     casez (ox)
       4'h0:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h1:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h2:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h3:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h4:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h5:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h6:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h7:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h8:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'h9:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'ha:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
       4'hb:
-          \$302  = 2'h0;
+          \$305  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = 2'h0;
+    \$306  = 2'h0;
     casez (oy)
       3'h0:
-          \$320  = 2'h2;
+          \$306  = 2'h0;
       3'h1:
-          \$320  = 2'h2;
+          \$306  = 2'h0;
       3'h2:
-          \$320  = 2'h2;
+          \$306  = 2'h0;
       3'h3:
-          \$320  = 2'h2;
+          \$306  = 2'h0;
+      3'h4:
+          \$306  = 2'h0;
+      3'h5:
+          \$306  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$323  = 2'h2;
-      4'h1:
-          \$323  = 2'h2;
-      4'h2:
-          \$323  = 2'h2;
-      4'h3:
-          \$323  = 2'h2;
-      4'h4:
-          \$323  = 2'h2;
-      4'h5:
-          \$323  = 2'h2;
-      4'h6:
-          \$323  = 2'h2;
-      4'h7:
-          \$323  = 2'h2;
-      4'h8:
-          \$323  = 2'h2;
-      4'h9:
-          \$323  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$330  = 2'h0;
-      3'h1:
-          \$330  = 2'h0;
-      3'h2:
-          \$330  = 2'h0;
-      3'h3:
-          \$330  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$332  = 2'h0;
-      4'h1:
-          \$332  = 2'h0;
-      4'h2:
-          \$332  = 2'h0;
-      4'h3:
-          \$332  = 2'h0;
-      4'h4:
-          \$332  = 2'h0;
-      4'h5:
-          \$332  = 2'h0;
-      4'h6:
-          \$332  = 2'h0;
-      4'h7:
-          \$332  = 2'h0;
-      4'h8:
-          \$332  = 2'h0;
-      4'h9:
-          \$332  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$333  = 2'h0;
-      3'h1:
-          \$333  = 2'h0;
-      3'h2:
-          \$333  = 2'h0;
-      3'h3:
-          \$333  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = 2'h0;
-    casez (\$362 )
+    \$311  = 2'h0;
+    casez (\$310 )
       5'h00:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h01:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h02:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h03:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h04:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h05:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h06:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h07:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h08:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
       5'h09:
-          \$363  = 2'h0;
+          \$311  = 2'h0;
+      5'h0a:
+          \$311  = 2'h0;
+      5'h0b:
+          \$311  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = 2'h0;
-    casez (\$366 )
+    \$315  = 2'h0;
+    casez (\$314 )
       4'h0:
-          \$367  = 2'h0;
+          \$315  = 2'h0;
       4'h1:
-          \$367  = 2'h0;
+          \$315  = 2'h0;
       4'h2:
-          \$367  = 2'h0;
+          \$315  = 2'h0;
       4'h3:
-          \$367  = 2'h0;
+          \$315  = 2'h0;
+      4'h4:
+          \$315  = 2'h0;
+      4'h5:
+          \$315  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = 2'h0;
+    \$316  = 2'h0;
     casez (ox)
       4'h0:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h1:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h2:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h3:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h4:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h5:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h6:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h7:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h8:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
       4'h9:
-          \$368  = 2'h0;
+          \$316  = 2'h0;
+      4'ha:
+          \$316  = 2'h0;
+      4'hb:
+          \$316  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$335  = 2'h2;
+      3'h1:
+          \$335  = 2'h2;
+      3'h2:
+          \$335  = 2'h2;
+      3'h3:
+          \$335  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$338  = 2'h2;
+      4'h1:
+          \$338  = 2'h2;
+      4'h2:
+          \$338  = 2'h2;
+      4'h3:
+          \$338  = 2'h2;
+      4'h4:
+          \$338  = 2'h2;
+      4'h5:
+          \$338  = 2'h2;
+      4'h6:
+          \$338  = 2'h2;
+      4'h7:
+          \$338  = 2'h2;
+      4'h8:
+          \$338  = 2'h2;
+      4'h9:
+          \$338  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$345  = 2'h0;
+      3'h1:
+          \$345  = 2'h0;
+      3'h2:
+          \$345  = 2'h0;
+      3'h3:
+          \$345  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$347  = 2'h0;
+      4'h1:
+          \$347  = 2'h0;
+      4'h2:
+          \$347  = 2'h0;
+      4'h3:
+          \$347  = 2'h0;
+      4'h4:
+          \$347  = 2'h0;
+      4'h5:
+          \$347  = 2'h0;
+      4'h6:
+          \$347  = 2'h0;
+      4'h7:
+          \$347  = 2'h0;
+      4'h8:
+          \$347  = 2'h0;
+      4'h9:
+          \$347  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$348  = 2'h0;
+      3'h1:
+          \$348  = 2'h0;
+      3'h2:
+          \$348  = 2'h0;
+      3'h3:
+          \$348  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5798,19 +5991,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$16  = { 1'h0, job_layer };
   assign \$18  = { 1'h0, job_g };
   assign \$40  = lp[0];
-  assign \$95  = { 1'h0, kj };
-  assign \$248  = { 1'h0, job_g };
-  assign \$253  = 1'h1;
-  assign \$254  = 2'h0;
-  assign \$289  = gc;
-  assign \$327  = gc;
-  assign \$353  = gc;
-  assign \$393  = gc;
-  assign \$419  = gc;
+  assign \$97  = { 1'h0, kj };
+  assign \$262  = { 1'h0, job_g };
+  assign \$267  = 1'h1;
+  assign \$268  = 2'h0;
+  assign \$303  = gc;
+  assign \$342  = gc;
+  assign \$365  = gc;
+  assign \$402  = gc;
+  assign \$425  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -5946,8 +6139,8 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$0 ;
-  wire [51:0] \port$860$0 ;
+  input [51:0] \port$863$0 ;
+  wire [51:0] \port$863$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6163,7 +6356,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$0 [51:32];
+      \$61  = \port$863$0 [51:32];
     end
   end
   always @* begin
@@ -6377,7 +6570,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$0 [31:0];
+      \$89  = \port$863$0 [31:0];
     end
   end
   always @* begin
@@ -6492,10 +6685,10 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$860$0 [51:32];
+  assign i_step = \port$863$0 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$0 [31:0];
+  assign i_th = \port$863$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6516,7 +6709,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$860$0 , o_busy, o_act
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6651,8 +6844,8 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_ac
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$52 ;
-  wire [51:0] \port$860$52 ;
+  input [51:0] \port$863$52 ;
+  wire [51:0] \port$863$52 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6866,7 +7059,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$52 [51:32];
+      \$61  = \port$863$52 [51:32];
     end
   end
   always @* begin
@@ -7080,7 +7273,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$52 [31:0];
+      \$89  = \port$863$52 [31:0];
     end
   end
   always @* begin
@@ -7196,10 +7389,10 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_ac
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$52 [51:32];
+  assign i_step = \port$863$52 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$52 [31:0];
+  assign i_th = \port$863$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7220,7 +7413,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$860$52 , o_busy, o_ac
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -7355,8 +7548,8 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$104 ;
-  wire [51:0] \port$860$104 ;
+  input [51:0] \port$863$104 ;
+  wire [51:0] \port$863$104 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7570,7 +7763,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$104 [51:32];
+      \$61  = \port$863$104 [51:32];
     end
   end
   always @* begin
@@ -7784,7 +7977,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$104 [31:0];
+      \$89  = \port$863$104 [31:0];
     end
   end
   always @* begin
@@ -7900,10 +8093,10 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$104 [51:32];
+  assign i_step = \port$863$104 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$104 [31:0];
+  assign i_th = \port$863$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7924,7 +8117,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$860$104 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8059,8 +8252,8 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$156 ;
-  wire [51:0] \port$860$156 ;
+  input [51:0] \port$863$156 ;
+  wire [51:0] \port$863$156 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8274,7 +8467,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$156 [51:32];
+      \$61  = \port$863$156 [51:32];
     end
   end
   always @* begin
@@ -8488,7 +8681,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$156 [31:0];
+      \$89  = \port$863$156 [31:0];
     end
   end
   always @* begin
@@ -8604,10 +8797,10 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$156 [51:32];
+  assign i_step = \port$863$156 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$156 [31:0];
+  assign i_th = \port$863$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8628,7 +8821,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$860$156 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8763,8 +8956,8 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$208 ;
-  wire [51:0] \port$860$208 ;
+  input [51:0] \port$863$208 ;
+  wire [51:0] \port$863$208 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8978,7 +9171,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$208 [51:32];
+      \$61  = \port$863$208 [51:32];
     end
   end
   always @* begin
@@ -9192,7 +9385,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$208 [31:0];
+      \$89  = \port$863$208 [31:0];
     end
   end
   always @* begin
@@ -9308,10 +9501,10 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$208 [51:32];
+  assign i_step = \port$863$208 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$208 [31:0];
+  assign i_th = \port$863$208 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -9332,7 +9525,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$860$208 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -9467,8 +9660,8 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$260 ;
-  wire [51:0] \port$860$260 ;
+  input [51:0] \port$863$260 ;
+  wire [51:0] \port$863$260 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9682,7 +9875,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$260 [51:32];
+      \$61  = \port$863$260 [51:32];
     end
   end
   always @* begin
@@ -9896,7 +10089,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$260 [31:0];
+      \$89  = \port$863$260 [31:0];
     end
   end
   always @* begin
@@ -10012,10 +10205,10 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$260 [51:32];
+  assign i_step = \port$863$260 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$260 [31:0];
+  assign i_th = \port$863$260 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10036,7 +10229,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$860$260 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10171,8 +10364,8 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$312 ;
-  wire [51:0] \port$860$312 ;
+  input [51:0] \port$863$312 ;
+  wire [51:0] \port$863$312 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -10386,7 +10579,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$312 [51:32];
+      \$61  = \port$863$312 [51:32];
     end
   end
   always @* begin
@@ -10600,7 +10793,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$312 [31:0];
+      \$89  = \port$863$312 [31:0];
     end
   end
   always @* begin
@@ -10716,10 +10909,10 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$312 [51:32];
+  assign i_step = \port$863$312 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$312 [31:0];
+  assign i_th = \port$863$312 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10740,7 +10933,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$860$312 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10875,8 +11068,8 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$860$364 ;
-  wire [51:0] \port$860$364 ;
+  input [51:0] \port$863$364 ;
+  wire [51:0] \port$863$364 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -11090,7 +11283,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$860$364 [51:32];
+      \$61  = \port$863$364 [51:32];
     end
   end
   always @* begin
@@ -11304,7 +11497,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$860$364 [31:0];
+      \$89  = \port$863$364 [31:0];
     end
   end
   always @* begin
@@ -11420,10 +11613,10 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$860$364 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$860$364 [51:32];
+  assign i_step = \port$863$364 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$860$364 [31:0];
+  assign i_th = \port$863$364 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

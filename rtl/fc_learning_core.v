@@ -644,16 +644,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire \$673 ;
-  wire \$674 ;
+  wire [64:0] \$673 ;
+  wire [64:0] \$674 ;
   wire [64:0] \$675 ;
   wire [64:0] \$676 ;
   wire [64:0] \$677 ;
   wire [64:0] \$678 ;
   wire [64:0] \$679 ;
   wire [10:0] \$68 ;
-  wire [64:0] \$680 ;
-  wire [64:0] \$681 ;
+  wire \$680 ;
+  wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire [1:0] \$684 ;
@@ -1623,15 +1623,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$670  = ~ x_rd__data;
   assign \$671  = wq & \$670 ;
   assign \$672  = scan_a ? \$669  : \$671 ;
-  assign \$673  = ! mask;
-  assign \$674  = \$673  | done;
-  assign \$675  = - mask;
+  assign \$673  = - mask;
+  assign \$674  = { 1'h0, mask } & \$673 ;
+  assign \$675  = ~ \$674 ;
   assign \$676  = { 1'h0, mask } & \$675 ;
-  assign \$677  = ~ \$676 ;
+  assign \$677  = - mask;
   assign \$678  = { 1'h0, mask } & \$677 ;
-  assign \$679  = - mask;
-  assign \$680  = { 1'h0, mask } & \$679 ;
-  assign \$681  = { 1'h0, wreg } ^ \$680 ;
+  assign \$679  = { 1'h0, wreg } ^ \$678 ;
+  assign \$680  = ! mask;
+  assign \$681  = \$680  | done;
   assign \$682  = ! l_word;
   assign \$683  = done | \$682 ;
   assign \$684  = l_word + 1'h1;
@@ -3806,7 +3806,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           \$743  = 5'h14;
       5'h14:
-          if (\$674 ) begin
+          if (\$681 ) begin
             \$743  = 5'h15;
           end
       5'h15:
@@ -5288,12 +5288,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           \$782  = wq;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$674 ) begin
-          end else begin
-            if (pick) begin
-              \$782  = \$681 [63:0];
-            end
+          if (pick) begin
+            \$782  = \$679 [63:0];
           end
     endcase
     if (rst) begin
@@ -5339,11 +5335,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           \$783  = \$672 ;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$674 ) begin
-          end else begin
-            \$783  = \$678 [63:0];
-          end
+          \$783  = \$676 [63:0];
     endcase
     if (rst) begin
       \$783  = 64'h0000000000000000;

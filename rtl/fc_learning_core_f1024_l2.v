@@ -769,16 +769,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [63:0] \$783 ;
   wire [63:0] \$784 ;
   wire [63:0] \$785 ;
-  wire \$786 ;
-  wire \$787 ;
+  wire [64:0] \$786 ;
+  wire [64:0] \$787 ;
   wire [64:0] \$788 ;
   wire [64:0] \$789 ;
   wire \$79 ;
   wire [64:0] \$790 ;
   wire [64:0] \$791 ;
   wire [64:0] \$792 ;
-  wire [64:0] \$793 ;
-  wire [64:0] \$794 ;
+  wire \$793 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire [4:0] \$797 ;
@@ -2101,15 +2101,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$783  = ~ x_rd__data;
   assign \$784  = wq & \$783 ;
   assign \$785  = scan_a ? \$782  : \$784 ;
-  assign \$786  = ! mask;
-  assign \$787  = \$786  | done;
-  assign \$788  = - mask;
+  assign \$786  = - mask;
+  assign \$787  = { 1'h0, mask } & \$786 ;
+  assign \$788  = ~ \$787 ;
   assign \$789  = { 1'h0, mask } & \$788 ;
-  assign \$790  = ~ \$789 ;
+  assign \$790  = - mask;
   assign \$791  = { 1'h0, mask } & \$790 ;
-  assign \$792  = - mask;
-  assign \$793  = { 1'h0, mask } & \$792 ;
-  assign \$794  = { 1'h0, wreg } ^ \$793 ;
+  assign \$792  = { 1'h0, wreg } ^ \$791 ;
+  assign \$793  = ! mask;
+  assign \$794  = \$793  | done;
   assign \$795  = l_word == 4'hf;
   assign \$796  = done | \$795 ;
   assign \$797  = l_word + 1'h1;
@@ -4835,7 +4835,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           \$869  = 5'h14;
       5'h14:
-          if (\$787 ) begin
+          if (\$794 ) begin
             \$869  = 5'h15;
           end
       5'h15:
@@ -6317,12 +6317,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           \$908  = wq;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$787 ) begin
-          end else begin
-            if (pick) begin
-              \$908  = \$794 [63:0];
-            end
+          if (pick) begin
+            \$908  = \$792 [63:0];
           end
     endcase
     if (rst) begin
@@ -6368,11 +6364,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           \$909  = \$785 ;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$787 ) begin
-          end else begin
-            \$909  = \$791 [63:0];
-          end
+          \$909  = \$789 [63:0];
     endcase
     if (rst) begin
       \$909  = 64'h0000000000000000;

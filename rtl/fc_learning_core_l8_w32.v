@@ -10,15 +10,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  wire \$1001 ;
+  wire [32:0] \$1000 ;
+  wire [32:0] \$1001 ;
   wire [32:0] \$1002 ;
   wire [32:0] \$1003 ;
   wire [32:0] \$1004 ;
   wire [32:0] \$1005 ;
   wire [32:0] \$1006 ;
-  wire [32:0] \$1007 ;
-  wire [32:0] \$1008 ;
+  wire \$1007 ;
+  wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
@@ -5385,15 +5385,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$997  = ~ x_rd__data;
   assign \$998  = wq & \$997 ;
   assign \$999  = scan_a ? \$996  : \$998 ;
-  assign \$1000  = ! mask;
-  assign \$1001  = \$1000  | done;
-  assign \$1002  = - mask;
+  assign \$1000  = - mask;
+  assign \$1001  = { 1'h0, mask } & \$1000 ;
+  assign \$1002  = ~ \$1001 ;
   assign \$1003  = { 1'h0, mask } & \$1002 ;
-  assign \$1004  = ~ \$1003 ;
+  assign \$1004  = - mask;
   assign \$1005  = { 1'h0, mask } & \$1004 ;
-  assign \$1006  = - mask;
-  assign \$1007  = { 1'h0, mask } & \$1006 ;
-  assign \$1008  = { 1'h0, wreg } ^ \$1007 ;
+  assign \$1006  = { 1'h0, wreg } ^ \$1005 ;
+  assign \$1007  = ! mask;
+  assign \$1008  = \$1007  | done;
   assign \$1010  = done | \$1009 ;
   assign \$1011  = l_word + 1'h1;
   assign \$1012  = ~ \busy$452 ;
@@ -11560,7 +11560,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           \$1145  = 5'h14;
       5'h14:
-          if (\$1001 ) begin
+          if (\$1008 ) begin
             \$1145  = 5'h15;
           end
       5'h15:
@@ -12950,12 +12950,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           \$1180  = wq;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$1001 ) begin
-          end else begin
-            if (pick) begin
-              \$1180  = \$1008 [31:0];
-            end
+          if (pick) begin
+            \$1180  = \$1006 [31:0];
           end
     endcase
     if (rst) begin
@@ -13001,11 +12997,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           \$1181  = \$999 ;
       5'h14:
-          (* full_case = 32'd1 *)
-          if (\$1001 ) begin
-          end else begin
-            \$1181  = \$1005 [31:0];
-          end
+          \$1181  = \$1003 [31:0];
     endcase
     if (rst) begin
       \$1181  = 32'd0;

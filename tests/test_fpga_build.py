@@ -127,3 +127,14 @@ def test_extractor_and_system_default_to_the_measured_placement(monkeypatch):
     assert {k: seen[k] for k in build.EXT_PLACEMENT} == build.EXT_PLACEMENT
     build.main(["ext", "--seed", "2", "--timing-weight", "12"])
     assert seen["seed"] == 2 and seen["timing_weight"] == 12 and seen["critexp"] == 4
+    # The system harness has its own seed (the one measured on it), same options.
+    import types
+    from amaranth.back import verilog
+    fake = types.ModuleType("harness")
+    fake.SystemHarness = lambda **kw: types.SimpleNamespace(ext=types.SimpleNamespace(lanes=64))
+    monkeypatch.setitem(sys.modules, "harness", fake)
+    monkeypatch.setattr(verilog, "convert", lambda *a, **kw: "")
+    monkeypatch.setattr(build, "synthesise", lambda *a, **kw: seen.update(kw) or {})
+    seen.clear()
+    build.main(["system", "--no-route"])
+    assert {k: seen[k] for k in build.SYSTEM_PLACEMENT} == build.SYSTEM_PLACEMENT

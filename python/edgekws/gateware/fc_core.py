@@ -609,13 +609,18 @@ class FCLearningCore(wiring.Component):
                 m.d.sync += [wreg.eq(wq), mask.eq(Mux(scan_a, ~wq & x_data, wq & ~x_data))]
                 m.next = "SCAN_BITS"
             with m.State("SCAN_BITS"):
+                # wreg and mask are updated outside the ``mask == 0`` test (``low`` is
+                # 0 then, and ``pick`` is 0 once ``done``: the same values): behind the
+                # test's 64-input OR, the enable of the 64 wreg flip-flops was the
+                # critical path of the extractor + FC core build (10.2 ns, docs/design.md
+                # §3.6 step 14).
+                m.d.sync += mask.eq(mask & ~low)
+                with m.If(sel.pick):
+                    m.d.sync += wreg.eq(wreg ^ low)
                 with m.If((mask == 0) | sel.done):
                     m.next = "SCAN_WRITE"
                 with m.Else():
                     m.d.comb += sel.advance.eq(1)
-                    m.d.sync += mask.eq(mask & ~low)
-                    with m.If(sel.pick):
-                        m.d.sync += wreg.eq(wreg ^ low)
             with m.State("SCAN_WRITE"):
                 for l in range(L):
                     m.d.comb += [wwr[l].addr.eq(win_base + l_word), wwr[l].data.eq(wreg),

@@ -185,4 +185,33 @@ def run(quick: bool = False):
             Row("latency per keyword at Fmax (us)", f"{r['latency_us_at_fmax']:.1f}", "500",
                 command=cmd),
         ]
+    rows += _system_rows(r, cmd)
     return rows
+
+
+def _system_rows(r: dict, cmd: str) -> list:
+    """Extractor + FC core in one placement (``python fpga/build.py system``): resources,
+    Fmax, and a keyword's latency there: the extractor's latency plus the core's
+    INFER, measured in simulation now."""
+    from ...bench import Row
+    path = SYNTH_DIR / f"system_l{r['lanes']}" / "summary.json"
+    if not path.exists():
+        return []
+    s = json.loads(path.read_text())
+    fmax = min(s["fmax_mhz"].values()) if s.get("fmax_mhz") else None
+    if not fmax or not s.get("routed", True):
+        return []
+    sys.path.insert(0, str(REPO))
+    from sim.bench_fc_core import measure_fc_core
+    fc = measure_fc_core(samples=10)["infer_cycles_mean"]
+    cycles = r["cycles_latency"] + fc
+    return [
+        Row("extractor + FC core ECP5-85F: LUT / FF / DP16KD / MULT18",
+            f"{s['luts']} / {s['ffs']} / {s['bram_dp16kd']} / {s['dsp_mult18']}",
+            command=s["command"]),
+        Row("extractor + FC core Fmax (MHz)", f"{fmax}", "100", command=s["command"],
+            note="post-route, one placement"),
+        Row("latency per keyword, extractor + FC core INFER, at that Fmax (us)",
+            f"{cycles / fmax:.1f}", "500", command=f"{cmd} + python -m sim.bench_fc_core",
+            note=f"{r['cycles_latency']} + {fc:.0f} cycles"),
+    ]

@@ -20,13 +20,14 @@ of group ``g``. Every cycle the sequencer issues at most one *op* to the array:
   per cycle.
 
 The op pipeline is: issue (addresses registered) | memory data, registered as read |
-operand select (and weight data) | product | accumulate. When the last op of a (position, group) reaches the
-accumulators, the ``lanes`` sums are copied to the post-processor, which applies the
-step activation (:class:`.StepActivation`, ``act_units`` lanes) or adds into the
-20-bit saturating global sum (``POOL``), while the array already works on the next
-group. Activations of a position are packed into one ``filters x 4``-bit word of the
-activation memory (two halves, ping-pong between layers); the last pooled layer ends
-with a ``FINAL`` pass that turns the sums into the output spikes.
+operand select (and weight data) | product | product in the fabric | accumulate. When
+the last op of a (position, group) reaches the accumulators, the ``lanes`` sums are
+copied to the post-processor, which applies the step activation
+(:class:`.StepActivation`, ``act_units`` lanes) or adds into the 20-bit saturating
+global sum (``POOL``), while the array already works on the next group. Activations
+of a position are packed into one ``filters x 4``-bit word of the activation memory
+(two halves, ping-pong between layers); the last pooled layer ends with a ``FINAL``
+pass that turns the sums into the output spikes.
 
 Memories (``amaranth.lib.memory``): image (``X*Y`` words of ``C*8`` bits), weights
 (``lanes*8`` bits a word: all layers' tap/pointwise rows), neuron parameters
@@ -275,7 +276,7 @@ class DSCNNExtractor(wiring.Component):
                 pos=Signal(range(max(NPOS, 2)), name=f"{name}_pos"),
                 layer=Signal(range(max(NL, 2)), name=f"{name}_layer"))
         iss = stage("iss")              # comb: the op issued this cycle
-        s0, s1, s2, s3, s4 = (stage(f"s{k}") for k in range(5))
+        s0, s1, s2, s3, s4, s5 = (stage(f"s{k}") for k in range(6))
         # Read addresses: each is issued as two parts (position part, tap part), each
         # one adder of table lookups, and summed in s0 right before the RAMs: the
         # whole sum in the issue cycle was a chain of 3-4 adders behind the FSM's
@@ -286,7 +287,7 @@ class DSCNNExtractor(wiring.Component):
         iss_wa = [Signal(range(self.w_depth), name=f"iss_wa{k}") for k in (1, 2)]
         s0_ra = [Signal.like(v, name=f"s0_ra{k}") for k, v in enumerate(iss_ra, 1)]
         s0_wa = [Signal.like(v, name=f"s0_wa{k}") for k, v in enumerate(iss_wa, 1)]
-        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2), (s4, s3)):
+        for a, b in ((s0, iss), (s1, s0), (s2, s1), (s3, s2), (s4, s3), (s5, s4)):
             m.d.sync += [a[k].eq(b[k]) for k in a]
         m.d.sync += [d.eq(v) for d, v in zip(s0_ra + s0_wa, iss_ra + iss_wa)]
         s0_raddr = (s0_ra[0] + s0_ra[1])[:len(s0_ra[0])]
@@ -297,11 +298,12 @@ class DSCNNExtractor(wiring.Component):
         m.d.comb += [img_rd.addr.eq(s0_raddr), a_rd.addr.eq(s0_raddr),
                      w_rd.addr.eq(s0_waddr)]
         mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
-                    s4["valid"])
-        # nz lags the d registers by a cycle: it is ready once the MACs were idle in
-        # the cycle before too (in DRAIN nothing new is issued).
-        nz_ready = Signal()
-        m.d.sync += nz_ready.eq(~mac_busy)
+                    s4["valid"] | s5["valid"])
+        # nz lags the d registers by a cycle, and its first split (``nz_cur``,
+        # ``nz_todo``) by two: they are ready once the MACs were idle in the two cycles
+        # before too (in DRAIN nothing new is issued).
+        nz_ready = Signal(2)
+        m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy))
 
         # Depthwise sums of the current position, and their non-zero mask.
         d_regs = [Signal(signed(spec.dw_width), name=f"d{c}", reset_less=True)
@@ -373,13 +375,21 @@ class DSCNNExtractor(wiring.Component):
             rw_l = Signal(signed(WEIGHT_SLOT), name=f"opw{l}", reset_less=True)
             ra_l = Cat(ra_lo, hi_copies[l // LANE_GROUP]).as_signed()
             m.d.sync += [ra_lo.eq(a_lo), rw_l.eq(w_l)]
-            prods.append(registered_product(m, ra_l, rw_l, f"prod{l}", mult))
+            prod = registered_product(m, ra_l, rw_l, f"prod{l}", mult)
+            # Stage 5: the product again, in a fabric flip-flop that the placer can put
+            # beside the lane's adder. Straight from the DSP, the route out of the
+            # DSP row was in front of the adder and its fan-out (acc, d, shadow): 10.3
+            # ns of routing in the extractor + FC core build (step 14, docs/design.md
+            # §3.6).
+            prod_f = Signal.like(prod, name=f"prodf{l}")
+            m.d.sync += prod_f.eq(prod)
+            prods.append(prod_f)
 
-        # Stage 5 (s4): accumulate; at the last op of a group hand the sums over.
+        # Stage 6 (s5): accumulate; at the last op of a group hand the sums over.
         acc = [Signal(signed(AW), name=f"acc{l}", reset_less=True) for l in range(L)]
         total = [Signal(signed(AW), name=f"total{l}") for l in range(L)]
         # The controls of the L accumulators, d registers and shadow registers are
-        # decoded a stage early (s3) and registered: each is one flip-flop driving a
+        # decoded a stage early (s4) and registered: each is one flip-flop driving a
         # clock enable or a synchronous reset, no decode logic per lane. The
         # accumulators are cleared by the last op of a group (the flip-flops' sync
         # reset, off the adder's path) rather than muxed at the first op.
@@ -387,18 +397,22 @@ class DSCNNExtractor(wiring.Component):
         # the operand copies): a single flip-flop driving the enables of all L lanes'
         # registers was among router2's most congested nets (``dw_done0``, the
         # post-processor's ``job_active``: 10-20 overused wires each, build 7's heat map).
-        s3_done = s3["valid"] & s3["last"]
+        s4_done = s4["valid"] & s4["last"]
         acc_clear, hand_over = copies("acc_clear"), copies("hand_over")
+        # The accumulate enable too: ``s4_valid`` alone enabled all L accumulators
+        # (11 ns, 10.4 of them routing, in the extractor + FC core build, step 14).
+        acc_en = copies("acc_en")
+        m.d.sync += [c.eq(s4["valid"]) for c in acc_en]
         dw_done = [copies(f"dw_done{gg}") for gg in range(G)]
-        m.d.sync += [c.eq(s3_done) for c in acc_clear]
-        m.d.sync += [c.eq(s3_done & (s3["kind"] != _Kind.DW)) for c in hand_over]
-        m.d.sync += [c.eq(s3_done & (s3["kind"] == _Kind.DW) & (s3["g"] == gg))
+        m.d.sync += [c.eq(s4_done) for c in acc_clear]
+        m.d.sync += [c.eq(s4_done & (s4["kind"] != _Kind.DW)) for c in hand_over]
+        m.d.sync += [c.eq(s4_done & (s4["kind"] == _Kind.DW) & (s4["g"] == gg))
                      for gg in range(G) for c in dw_done[gg]]
         for l in range(L):
             m.d.comb += total[l].eq(acc[l] + prods[l])
             with m.If(acc_clear[l // LANE_GROUP] | ResetSignal()):
                 m.d.sync += acc[l].eq(0)
-            with m.Elif(s4["valid"]):
+            with m.Elif(acc_en[l // LANE_GROUP]):
                 m.d.sync += acc[l].eq(total[l])
         for gg in range(G):
             for l in range(L):
@@ -409,6 +423,12 @@ class DSCNNExtractor(wiring.Component):
         # (DRAIN waits that cycle): behind the accumulate adder's carry chain it was
         # the critical path (step 8 of docs/design.md §3.6, 11.1 ns).
         m.d.sync += [nz[c].eq(d_regs[c] != 0) for c in range(F)]
+        # The mask's first split (lowest channel, the rest), registered: nz sits by the
+        # lanes' d registers, and its route into the subtract's carry chain and on to
+        # ``todo`` was the critical path of the extractor + FC core build (6 ns + 4 ns
+        # of routing, step 14 of docs/design.md §3.6).
+        nz_cur, nz_todo = Signal(F), Signal(F)
+        m.d.sync += [nz_cur.eq(nz & -nz), nz_todo.eq(nz & (nz - 1))]
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
@@ -432,9 +452,9 @@ class DSCNNExtractor(wiring.Component):
             with m.If(hand_over[l // LANE_GROUP]):
                 m.d.sync += shadow[l].eq(total[l])
         with m.If(hand_over[0]):
-            m.d.sync += [*(c.eq(1) for c in job_active_c), job_kind.eq(s4["job"]),
-                         job_layer.eq(s4["layer"]),
-                         job_pos.eq(s4["pos"]), job_g.eq(s4["g"]), job_k.eq(0)]
+            m.d.sync += [*(c.eq(1) for c in job_active_c), job_kind.eq(s5["job"]),
+                         job_layer.eq(s5["layer"]),
+                         job_pos.eq(s5["pos"]), job_g.eq(s5["g"]), job_k.eq(0)]
         with m.If(launch_final):
             m.d.sync += [*(c.eq(1) for c in job_active_c), job_kind.eq(_Job.FINAL),
                          job_layer.eq(final_layer), job_k.eq(0), job_g.eq(0)]
@@ -727,8 +747,8 @@ class DSCNNExtractor(wiring.Component):
                             m.next = f"L{li}_DRAIN"
                     with m.State(f"L{li}_DRAIN"):
                         # The pointwise pass needs every depthwise sum of the position.
-                        with m.If(~mac_busy & nz_ready):
-                            m.d.sync += [cur.eq(nz & -nz), todo.eq(nz & (nz - 1)),
+                        with m.If(~mac_busy & nz_ready[1]):
+                            m.d.sync += [cur.eq(nz_cur), todo.eq(nz_todo),
                                          pw_first.eq(1)]
                             m.next = f"L{li}_PW"
                     with m.State(f"L{li}_PW"):
@@ -753,8 +773,8 @@ class DSCNNExtractor(wiring.Component):
                             with m.If(last):
                                 m.d.sync += [credit.eq(0), pw_first.eq(1)]
                                 with m.If(~end_g):
-                                    m.d.sync += [gc.eq(gc + 1), cur.eq(nz & -nz),
-                                                 todo.eq(nz & (nz - 1))]
+                                    m.d.sync += [gc.eq(gc + 1), cur.eq(nz_cur),
+                                                 todo.eq(nz_todo)]
                                 with m.Else():
                                     next_position(geom, tabs[li], f"L{li}_DW", barrier)
 
