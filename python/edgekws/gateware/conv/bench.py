@@ -74,14 +74,22 @@ def _depthwise(layer, a):
                               layer.padding == Padding.Same, (1 << layer.input_bits) - 1)
 
 
+def _read_summary(name: str) -> dict | None:
+    """``build/synth/<name>/summary.json`` (written by ``fpga/build.py``), or None."""
+    path = SYNTH_DIR / name / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fmax(summary: dict) -> float | None:
+    """The slowest clock's post-route (or estimated) Fmax of a summary, in MHz."""
+    return min(summary["fmax_mhz"].values()) if summary.get("fmax_mhz") else None
+
+
 def _synth_summary(config: str, lanes: int, act_units: int, run_synth: bool) -> dict | None:
-    path = SYNTH_DIR / f"{config}_l{lanes}_a{act_units}" / "summary.json"
     if run_synth:
         from .synth import synthesise
         return synthesise(config, lanes=lanes, act_units=act_units)
-    if path.exists():
-        return json.loads(path.read_text())
-    return None
+    return _read_summary(f"{config}_l{lanes}_a{act_units}")
 
 
 def measure(samples: int = 20, *, seed: int = 0, config: str = "dscnn_kws",
@@ -135,9 +143,7 @@ def measure(samples: int = 20, *, seed: int = 0, config: str = "dscnn_kws",
     latency = sim["latency_cycles"][0]
     per_inf = period if period is not None else latency
     syn = _synth_summary(config, ext.lanes, ext.act_units, synth)
-    fmax = None
-    if syn:
-        fmax = min(syn["fmax_mhz"].values()) if syn["fmax_mhz"] else None
+    fmax = _fmax(syn) if syn else None
     return {
         "config": config, "lanes": ext.lanes, "act_units": ext.act_units,
         "samples": samples,
@@ -192,16 +198,12 @@ def run(quick: bool = False):
 def _system_rows(r: dict, cmd: str) -> list:
     """Extractor + FC core in one placement (``python fpga/build.py system``): resources,
     Fmax, and a keyword's latency there: the extractor's latency plus the core's
-    INFER, measured in simulation now."""
+    INFER, measured in simulation now (``REPO`` is on ``sys.path`` since ``measure``)."""
     from ...bench import Row
-    path = SYNTH_DIR / f"system_l{r['lanes']}" / "summary.json"
-    if not path.exists():
-        return []
-    s = json.loads(path.read_text())
-    fmax = min(s["fmax_mhz"].values()) if s.get("fmax_mhz") else None
+    s = _read_summary(f"system_l{r['lanes']}")
+    fmax = _fmax(s) if s else None
     if not fmax or not s.get("routed", True):
         return []
-    sys.path.insert(0, str(REPO))
     from sim.bench_fc_core import measure_fc_core
     fc = measure_fc_core(samples=10)["infer_cycles_mean"]
     cycles = r["cycles_latency"] + fc
