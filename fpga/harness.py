@@ -8,7 +8,7 @@ board build (fpga/board.py) uses the real top with its UART.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -92,7 +92,10 @@ class FCHarness(wiring.Component):
 class SystemHarness(wiring.Component):
     """Extractor and FC core together, as on the board: the extractor's spike beat
     becomes an ``INFER`` command of the core (the product's 64 spikes are one word);
-    other commands come from a shift register when no spike beat waits."""
+    other commands come from a shift register when no spike beat waits. The command
+    is registered before the core, as the board's dispatcher issues it from its own
+    registers (a multiplexer on the spike handshake in front of the core's command
+    decode was a path of this harness only, docs/design.md §3.6 step 15)."""
 
     def __init__(self, *, lanes: int | None = None, config: str = "dscnn_kws",
                  mult: str = "ecp5"):
@@ -113,17 +116,26 @@ class SystemHarness(wiring.Component):
         host = Signal.like(core.cmd.payload)
         m.d.comb += host.as_value().eq(_shift_in(m, self.cmd_sin, len(host.as_value())))
         spk = eh.ext.spikes
+        # One command register, filled only when empty (so nothing but its own valid
+        # enables it); a spike beat goes first.
+        cmd_q = Signal.like(core.cmd.payload)
+        cmd_q_valid = Signal()
+        with m.If(~cmd_q_valid):
+            with m.If(spk.valid):
+                m.d.sync += [cmd_q_valid.eq(1), cmd_q.eq(host), cmd_q.op.eq(Op.INFER),
+                             cmd_q.data.eq(spk.payload)]
+            with m.Elif(self.cmd_valid):
+                m.d.sync += [cmd_q_valid.eq(1), cmd_q.eq(host)]
+        with m.Elif(core.cmd.ready):
+            m.d.sync += cmd_q_valid.eq(0)
+        host_ready = ~cmd_q_valid & ~spk.valid
         m.d.comb += [
             eh.load_sin.eq(self.load_sin), eh.load_valid.eq(self.load_valid),
             eh.pix_sin.eq(self.pix_sin), eh.pix_valid.eq(self.pix_valid),
-            core.cmd.valid.eq(spk.valid | self.cmd_valid),
-            core.cmd.payload.op.eq(Mux(spk.valid, Op.INFER, host.op)),
-            core.cmd.payload.addr.eq(host.addr), core.cmd.payload.word.eq(host.word),
-            core.cmd.payload.label.eq(host.label),
-            core.cmd.payload.data.eq(Mux(spk.valid, spk.payload, host.data)),
-            eh.spk_ready.eq(core.cmd.ready),
+            core.cmd.valid.eq(cmd_q_valid), core.cmd.payload.eq(cmd_q),
+            eh.spk_ready.eq(~cmd_q_valid),
             core.rsp.ready.eq(self.rsp_ready),
-            self.ready.eq(Cat(eh.load_ready, eh.pix_ready, core.cmd.ready, eh.sout)),
+            self.ready.eq(Cat(eh.load_ready, eh.pix_ready, host_ready, eh.sout)),
             self.busy.eq(eh.busy),
             self.sout.eq(_shift_out(m, core.rsp.valid & core.rsp.ready,
                                     core.rsp.payload.as_value())),

@@ -35,39 +35,39 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  reg [6:0] \$125 ;
+  reg [6:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  reg [2:0] \$127 ;
   wire \$128 ;
   reg [2:0] \$129 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  reg [2:0] \$131 ;
-  wire \$132 ;
+  wire \$131 ;
+  reg [2:0] \$132 ;
   wire \$133 ;
   reg [2:0] \$134 ;
   wire \$135 ;
-  reg [2:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  reg [11:0] \$139 ;
+  wire \$136 ;
+  reg [11:0] \$137 ;
+  reg [7:0] \$138 ;
+  wire [12:0] \$139 ;
   wire [21:0] \$14 ;
-  reg [7:0] \$140 ;
-  wire [12:0] \$141 ;
-  reg [4:0] \$142 ;
-  wire [5:0] \$143 ;
-  reg [6:0] \$144 ;
-  reg [3:0] \$145 ;
-  wire [4:0] \$146 ;
+  reg [4:0] \$140 ;
+  wire [5:0] \$141 ;
+  reg [6:0] \$142 ;
+  reg [3:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  reg [7:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
-  reg [7:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -101,11 +101,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
+  wire [7:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [7:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire [4:0] \$19 ;
   wire \$190 ;
@@ -123,13 +123,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  reg [11:0] \$203 ;
-  reg [11:0] \$204 ;
-  reg [11:0] \$205 ;
-  wire \$206 ;
-  wire [31:0] \$207 ;
-  wire [3:0] \$208 ;
-  wire [19:0] \$209 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  reg [11:0] \$206 ;
+  reg [11:0] \$207 ;
+  reg [11:0] \$208 ;
+  wire \$209 ;
   wire [5:0] \$21 ;
   wire [31:0] \$210 ;
   wire [3:0] \$211 ;
@@ -154,9 +154,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [3:0] \$229 ;
   wire [3:0] \$23 ;
   wire [19:0] \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [31:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire [19:0] \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
@@ -195,14 +195,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  wire [16:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [16:0] \$270 ;
-  wire [16:0] \$271 ;
+  wire \$270 ;
+  wire \$271 ;
   wire [16:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
+  wire [16:0] \$273 ;
+  wire [16:0] \$274 ;
+  wire [16:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -210,39 +210,39 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [3:0] \$282 ;
-  wire [4:0] \$283 ;
-  wire [4:0] \$284 ;
-  wire [3:0] \$285 ;
-  wire \$286 ;
-  wire [3:0] \$287 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire [3:0] \$286 ;
+  wire [4:0] \$287 ;
   wire [4:0] \$288 ;
-  wire \$289 ;
+  wire [3:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
+  wire [3:0] \$291 ;
+  wire [4:0] \$292 ;
   wire \$293 ;
-  wire [19:0] \$294 ;
-  wire [21:0] \$295 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [21:0] \$298 ;
+  wire [19:0] \$298 ;
   wire [21:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [19:0] \$301 ;
+  wire \$301 ;
   wire [21:0] \$302 ;
-  wire \$303 ;
+  wire [21:0] \$303 ;
   wire \$304 ;
-  wire [21:0] \$305 ;
+  wire [19:0] \$305 ;
   wire [21:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [21:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [21:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -251,49 +251,49 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  reg [2:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  reg [2:0] \$322 ;
-  wire \$323 ;
+  wire \$322 ;
+  reg [2:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  reg [2:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [4:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  reg [2:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  reg [2:0] \$333 ;
-  wire \$334 ;
+  wire [4:0] \$333 ;
+  reg [2:0] \$334 ;
   wire \$335 ;
-  wire [3:0] \$336 ;
-  wire [3:0] \$337 ;
-  reg [2:0] \$338 ;
+  wire \$336 ;
+  reg [2:0] \$337 ;
+  wire \$338 ;
   wire \$339 ;
   wire [5:0] \$34 ;
-  wire \$340 ;
-  wire [1:0] \$341 ;
+  wire [3:0] \$340 ;
+  wire [3:0] \$341 ;
   reg [2:0] \$342 ;
-  reg [2:0] \$343 ;
-  wire [6:0] \$344 ;
-  wire \$345 ;
-  wire [3:0] \$346 ;
-  wire [3:0] \$347 ;
-  reg [2:0] \$348 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [1:0] \$345 ;
+  reg [2:0] \$346 ;
+  reg [2:0] \$347 ;
+  wire [6:0] \$348 ;
   wire \$349 ;
   wire [6:0] \$35 ;
   wire [3:0] \$350 ;
   wire [3:0] \$351 ;
   reg [2:0] \$352 ;
-  reg [2:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
+  wire \$353 ;
+  wire [3:0] \$354 ;
+  wire [3:0] \$355 ;
+  reg [2:0] \$356 ;
+  reg [2:0] \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
@@ -306,26 +306,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  reg [1:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  reg [1:0] \$372 ;
-  wire \$373 ;
+  wire \$372 ;
+  reg [1:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire [3:0] \$377 ;
-  wire [3:0] \$378 ;
-  reg [1:0] \$379 ;
+  reg [1:0] \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [1:0] \$380 ;
-  reg [1:0] \$381 ;
-  reg [1:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
+  wire \$380 ;
+  wire [3:0] \$381 ;
+  wire [3:0] \$382 ;
+  reg [1:0] \$383 ;
+  wire [1:0] \$384 ;
+  reg [1:0] \$385 ;
+  reg [1:0] \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
@@ -333,32 +333,32 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
-  wire [16:0] \$393 ;
-  wire [16:0] \$394 ;
-  wire [16:0] \$395 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
   wire [16:0] \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [16:0] \$397 ;
+  wire [16:0] \$398 ;
+  wire [16:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire [1:0] \$400 ;
-  wire [6:0] \$401 ;
+  wire [16:0] \$400 ;
+  wire [16:0] \$401 ;
   wire \$402 ;
-  wire [3:0] \$403 ;
-  wire [3:0] \$404 ;
-  reg [1:0] \$405 ;
-  wire \$406 ;
-  wire [3:0] \$407 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire [1:0] \$405 ;
+  wire [6:0] \$406 ;
+  wire \$407 ;
   wire [3:0] \$408 ;
-  reg [1:0] \$409 ;
+  wire [3:0] \$409 ;
   wire \$41 ;
   reg [1:0] \$410 ;
   wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
+  wire [3:0] \$412 ;
+  wire [3:0] \$413 ;
+  reg [1:0] \$414 ;
+  reg [1:0] \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -370,59 +370,59 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  reg [2:0] \$426 ;
+  wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  reg [2:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire \$431 ;
+  reg [2:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [3:0] \$434 ;
-  wire [3:0] \$435 ;
-  reg [2:0] \$436 ;
-  wire [1:0] \$437 ;
-  reg [2:0] \$438 ;
-  reg [2:0] \$439 ;
+  reg [2:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire [3:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
+  wire [3:0] \$440 ;
+  reg [2:0] \$441 ;
+  wire [1:0] \$442 ;
+  reg [2:0] \$443 ;
+  reg [2:0] \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire [16:0] \$450 ;
-  wire [16:0] \$451 ;
-  wire [16:0] \$452 ;
-  wire [16:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire [1:0] \$457 ;
-  wire [6:0] \$458 ;
-  wire \$459 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire [16:0] \$454 ;
+  wire [16:0] \$455 ;
+  wire [16:0] \$456 ;
+  wire [16:0] \$457 ;
+  wire [16:0] \$458 ;
+  wire [16:0] \$459 ;
   wire \$46 ;
-  wire [3:0] \$460 ;
-  wire [3:0] \$461 ;
-  reg [2:0] \$462 ;
-  wire \$463 ;
-  wire [3:0] \$464 ;
-  wire [3:0] \$465 ;
-  reg [2:0] \$466 ;
-  reg [2:0] \$467 ;
-  wire \$468 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire [1:0] \$463 ;
+  wire [6:0] \$464 ;
+  wire \$465 ;
+  wire [3:0] \$466 ;
+  wire [3:0] \$467 ;
+  reg [2:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
+  wire [3:0] \$470 ;
+  wire [3:0] \$471 ;
+  reg [2:0] \$472 ;
+  reg [2:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
@@ -435,110 +435,110 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  reg \$485 ;
-  reg [6:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg [1:0] \$489 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg \$490 ;
+  wire \$490 ;
   reg \$491 ;
-  reg \$492 ;
-  reg [3:0] \$493 ;
+  reg [6:0] \$492 ;
+  reg \$493 ;
   reg \$494 ;
-  reg \$495 ;
-  reg [1:0] \$496 ;
-  reg [5:0] \$497 ;
-  reg [1:0] \$498 ;
-  reg \$499 ;
+  reg [1:0] \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg [3:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [1:0] \$500 ;
+  reg \$500 ;
   reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg [3:0] \$504 ;
+  reg [1:0] \$502 ;
+  reg [5:0] \$503 ;
+  reg [1:0] \$504 ;
   reg \$505 ;
-  reg \$506 ;
-  reg [1:0] \$507 ;
-  reg [5:0] \$508 ;
-  reg [1:0] \$509 ;
+  reg [1:0] \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [1:0] \$511 ;
+  reg [3:0] \$510 ;
+  reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [3:0] \$515 ;
+  reg [1:0] \$513 ;
+  reg [5:0] \$514 ;
+  reg [1:0] \$515 ;
   reg \$516 ;
-  reg \$517 ;
-  reg [1:0] \$518 ;
-  reg [5:0] \$519 ;
+  reg [1:0] \$517 ;
+  reg \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [1:0] \$520 ;
-  reg \$521 ;
-  reg [1:0] \$522 ;
+  reg \$520 ;
+  reg [3:0] \$521 ;
+  reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg [3:0] \$526 ;
+  reg [1:0] \$524 ;
+  reg [5:0] \$525 ;
+  reg [1:0] \$526 ;
   reg \$527 ;
-  reg \$528 ;
-  reg [1:0] \$529 ;
+  reg [1:0] \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  reg [5:0] \$530 ;
-  reg [1:0] \$531 ;
-  reg \$532 ;
-  reg [1:0] \$533 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg [3:0] \$532 ;
+  reg \$533 ;
   reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg [3:0] \$537 ;
+  reg [1:0] \$535 ;
+  reg [5:0] \$536 ;
+  reg [1:0] \$537 ;
   reg \$538 ;
-  reg \$539 ;
+  reg [1:0] \$539 ;
   wire \$54 ;
-  reg [1:0] \$540 ;
-  reg [5:0] \$541 ;
-  reg [1:0] \$542 ;
-  reg \$543 ;
-  reg [1:0] \$544 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg [3:0] \$543 ;
+  reg \$544 ;
   reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg [3:0] \$548 ;
+  reg [1:0] \$546 ;
+  reg [5:0] \$547 ;
+  reg [1:0] \$548 ;
   reg \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg [1:0] \$551 ;
-  reg [5:0] \$552 ;
-  reg [1:0] \$553 ;
-  reg [6:0] \$554 ;
-  reg [6:0] \$555 ;
-  reg [7:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [1:0] \$558 ;
-  reg \$559 ;
+  reg [1:0] \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg [3:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg [1:0] \$557 ;
+  reg [5:0] \$558 ;
+  reg [1:0] \$559 ;
   wire \$56 ;
-  reg \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg [20:0] \$565 ;
-  reg [20:0] \$566 ;
-  reg [20:0] \$567 ;
-  reg [20:0] \$568 ;
-  reg [20:0] \$569 ;
+  reg [6:0] \$560 ;
+  reg [6:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg [2:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  reg [20:0] \$570 ;
+  reg \$570 ;
   reg [20:0] \$571 ;
   reg [20:0] \$572 ;
-  reg [11:0] \$573 ;
-  reg [11:0] \$574 ;
-  reg [11:0] \$575 ;
-  reg [11:0] \$576 ;
-  reg [11:0] \$577 ;
-  reg [11:0] \$578 ;
+  reg [20:0] \$573 ;
+  reg [20:0] \$574 ;
+  reg [20:0] \$575 ;
+  reg [20:0] \$576 ;
+  reg [20:0] \$577 ;
+  reg [20:0] \$578 ;
   reg [11:0] \$579 ;
   wire \$58 ;
   reg [11:0] \$580 ;
@@ -550,78 +550,86 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [11:0] \$586 ;
   reg [11:0] \$587 ;
   reg [11:0] \$588 ;
-  reg [15:0] \$589 ;
+  reg [11:0] \$589 ;
   wire \$59 ;
-  reg [15:0] \$590 ;
-  reg [15:0] \$591 ;
-  reg [20:0] \$592 ;
-  reg [20:0] \$593 ;
-  reg [20:0] \$594 ;
-  reg [20:0] \$595 ;
-  reg [20:0] \$596 ;
-  reg [20:0] \$597 ;
-  reg [20:0] \$598 ;
+  reg [11:0] \$590 ;
+  reg [11:0] \$591 ;
+  reg [11:0] \$592 ;
+  reg [11:0] \$593 ;
+  reg [11:0] \$594 ;
+  reg [15:0] \$595 ;
+  reg [15:0] \$596 ;
+  reg [15:0] \$597 ;
+  reg \$598 ;
   reg [20:0] \$599 ;
   wire [11:0] \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg [1:0] \$602 ;
-  reg [1:0] \$603 ;
-  reg [5:0] \$604 ;
-  reg \$605 ;
-  reg [2:0] \$606 ;
+  reg [20:0] \$600 ;
+  reg [20:0] \$601 ;
+  reg [20:0] \$602 ;
+  reg [20:0] \$603 ;
+  reg [20:0] \$604 ;
+  reg [20:0] \$605 ;
+  reg [20:0] \$606 ;
   reg \$607 ;
-  reg [1:0] \$608 ;
+  reg \$608 ;
   reg [1:0] \$609 ;
   wire \$61 ;
-  reg [5:0] \$610 ;
-  reg \$611 ;
+  reg [1:0] \$610 ;
+  reg [5:0] \$611 ;
   reg \$612 ;
   reg [2:0] \$613 ;
-  reg [20:0] \$614 ;
-  reg [20:0] \$615 ;
-  reg \$616 ;
-  reg \$617 ;
+  reg \$614 ;
+  reg [1:0] \$615 ;
+  reg [1:0] \$616 ;
+  reg [5:0] \$617 ;
   reg \$618 ;
-  reg [2:0] \$619 ;
+  reg \$619 ;
   wire \$62 ;
-  reg \$620 ;
-  reg [2:0] \$621 ;
-  reg \$622 ;
-  reg [2:0] \$623 ;
-  reg [19:0] \$624 ;
-  reg [20:0] \$625 ;
-  reg [21:0] \$626 ;
-  reg [19:0] \$627 ;
-  reg [19:0] \$628 ;
-  reg [20:0] \$629 ;
+  reg [2:0] \$620 ;
+  reg [20:0] \$621 ;
+  reg [20:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg [2:0] \$626 ;
+  reg \$627 ;
+  reg [2:0] \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [21:0] \$630 ;
+  reg [2:0] \$630 ;
   reg [19:0] \$631 ;
-  reg \$632 ;
-  reg [63:0] \$633 ;
-  reg [71:0] \$634 ;
-  reg [15:0] \$635 ;
-  reg [15:0] \$636 ;
-  reg \$637 ;
-  reg [41:0] \$638 ;
-  reg [127:0] \$639 ;
+  reg [20:0] \$632 ;
+  reg [21:0] \$633 ;
+  reg [19:0] \$634 ;
+  reg [19:0] \$635 ;
+  reg [20:0] \$636 ;
+  reg [21:0] \$637 ;
+  reg [19:0] \$638 ;
+  reg \$639 ;
   wire \$64 ;
-  reg [2:0] \$640 ;
-  reg [2:0] \$641 ;
-  reg [5:0] \$642 ;
-  reg \$643 ;
-  reg [3:0] \$644 ;
-  reg [2:0] \$645 ;
-  reg [2:0] \$646 ;
-  reg [3:0] \$647 ;
-  reg [15:0] \$648 ;
-  reg [15:0] \$649 ;
+  reg [63:0] \$640 ;
+  reg [71:0] \$641 ;
+  reg [15:0] \$642 ;
+  reg [15:0] \$643 ;
+  reg \$644 ;
+  reg [41:0] \$645 ;
+  reg [127:0] \$646 ;
+  reg [2:0] \$647 ;
+  reg [2:0] \$648 ;
+  reg [5:0] \$649 ;
   wire \$65 ;
   reg \$650 ;
-  wire [7:0] \$657 ;
+  reg [3:0] \$651 ;
+  reg [2:0] \$652 ;
+  reg [2:0] \$653 ;
+  reg [3:0] \$654 ;
+  reg [15:0] \$655 ;
+  reg [15:0] \$656 ;
+  reg \$657 ;
+  reg \$658 ;
   wire \$66 ;
+  wire [7:0] \$665 ;
   wire \$67 ;
   reg [2:0] \$68 ;
   wire \$69 ;
@@ -645,20 +653,20 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [5:0] \$85 ;
   wire [6:0] \$86 ;
   reg [4:0] \$87 ;
-  wire [6:0] \$876 ;
   wire [5:0] \$88 ;
-  wire [6:0] \$881 ;
-  wire [6:0] \$886 ;
+  wire [6:0] \$887 ;
   reg [4:0] \$89 ;
-  wire [6:0] \$891 ;
-  wire [6:0] \$896 ;
+  wire [6:0] \$892 ;
+  wire [6:0] \$897 ;
   wire [21:0] \$9 ;
   wire [3:0] \$90 ;
-  wire [6:0] \$901 ;
-  wire [6:0] \$906 ;
+  wire [6:0] \$902 ;
+  wire [6:0] \$907 ;
   wire [5:0] \$91 ;
-  wire [6:0] \$911 ;
+  wire [6:0] \$912 ;
+  wire [6:0] \$917 ;
   wire \$92 ;
+  wire [6:0] \$922 ;
   reg [2:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -670,7 +678,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$signal$127  = 1'h0;
   reg \$signal$128  = 1'h0;
   reg [15:0] \$signal$276  = 16'h0000;
-  reg \$signal$288  = 1'h0;
+  reg \$signal$289  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$105 ;
   wire [7:0] \$signature__addr$111 ;
@@ -814,8 +822,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [15:0] nz = 16'h0000;
-  reg [1:0] nz_ready = 2'h0;
+  reg [2:0] nz_ready = 3'h0;
   reg [15:0] nz_todo = 16'h0000;
+  reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$109 ;
   wire o_busy;
@@ -1065,6 +1074,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [1:0] \tag_in.layer ;
   wire [5:0] \tag_in.pos ;
   reg [15:0] todo = 16'h0000;
+  reg todo_empty = 1'h0;
   wire [20:0] total0;
   wire [20:0] total1;
   wire [20:0] total2;
@@ -1116,6 +1126,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _1_ <= img[\$2 [6:0]];
   end
   assign img_rd__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [103:0] params [23:0];
   integer params__i;
   initial begin
@@ -1150,6 +1161,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     end
   end
   assign pool_rd__data = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights [171:0];
   integer weights__i;
   initial begin
@@ -1165,293 +1177,307 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$315  = load__valid & load__ready;
-  assign \$316  = ~ load__valid;
-  assign \$317  = img_full & \$316 ;
-  assign \$318  = ch == 1'h1;
-  assign \$320  = \$319  == kj;
-  assign \$321  = \$318  & \$320 ;
-  assign \$323  = \$322  == ki;
-  assign \$324  = \$321  & \$323 ;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  | credit;
-  assign \$327  = ch == 1'h1;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = ch + 1'h1;
-  assign \$331  = \$330  == kj;
+  assign \$307  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$308  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$309  = \$308  ? 22'h380000 : pool_sum1;
+  assign \$310  = \$307  ? 22'h07ffff : \$309 ;
+  assign \$311  = trace__valid & trace__ready;
+  assign \$312  = ~ stall;
+  assign \$313  = o_valid & \$312 ;
+  assign \$314  = ~ tag[0];
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = ~ stall;
+  assign \$317  = o_valid & \$316 ;
+  assign \$318  = \$317  & tag[0];
+  assign \$319  = load__valid & load__ready;
+  assign \$320  = ~ load__valid;
+  assign \$321  = img_full & \$320 ;
+  assign \$322  = ch == 1'h1;
+  assign \$324  = \$323  == kj;
+  assign \$325  = \$322  & \$324 ;
+  assign \$327  = \$326  == ki;
+  assign \$328  = \$325  & \$327 ;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  | credit;
+  assign \$331  = ch == 1'h1;
   assign \$332  = ~ \$331 ;
-  assign \$334  = \$333  == ki;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = kj + 1'h1;
-  assign \$337  = ki + 1'h1;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = gc + 1'h1;
-  assign \$344  = pos + 1'h1;
-  assign \$345  = oy == 3'h6;
-  assign \$346  = ox + 1'h1;
-  assign \$347  = ox + 1'h1;
-  assign \$349  = ox == 3'h6;
-  assign \$350  = oy + 1'h1;
-  assign \$351  = oy + 1'h1;
-  assign \$354  = s0_valid | s1_valid;
-  assign \$355  = \$354  | s2_valid;
-  assign \$356  = \$355  | s3_valid;
-  assign \$357  = \$356  | s4_valid;
-  assign \$358  = \$357  | s5_valid;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = job_active | \$signal ;
-  assign \$361  = \$360  | trace__valid;
-  assign \$362  = \$signal$127  | \$signal$128 ;
-  assign \$363  = \$362  | p4_valid;
-  assign \$364  = \$361  | \$363 ;
-  assign \$365  = \$364  | o_busy;
-  assign \$366  = \$365  | \o_busy$130 ;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$359  & \$367 ;
-  assign \$370  = \$369  == kj;
+  assign \$333  = ch + 1'h1;
+  assign \$335  = \$334  == kj;
+  assign \$336  = ~ \$335 ;
+  assign \$338  = \$337  == ki;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = kj + 1'h1;
+  assign \$341  = ki + 1'h1;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = gc + 1'h1;
+  assign \$348  = pos + 1'h1;
+  assign \$349  = oy == 3'h6;
+  assign \$350  = ox + 1'h1;
+  assign \$351  = ox + 1'h1;
+  assign \$353  = ox == 3'h6;
+  assign \$354  = oy + 1'h1;
+  assign \$355  = oy + 1'h1;
+  assign \$358  = s0_valid | s1_valid;
+  assign \$359  = \$358  | s2_valid;
+  assign \$360  = \$359  | s3_valid;
+  assign \$361  = \$360  | s4_valid;
+  assign \$362  = \$361  | s5_valid;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = job_active | \$signal ;
+  assign \$365  = \$364  | trace__valid;
+  assign \$366  = \$signal$127  | \$signal$128 ;
+  assign \$367  = \$366  | p4_valid;
+  assign \$368  = \$365  | \$367 ;
+  assign \$369  = \$368  | o_busy;
+  assign \$370  = \$369  | \o_busy$130 ;
   assign \$371  = ~ \$370 ;
-  assign \$373  = \$372  == ki;
-  assign \$374  = ~ \$373 ;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = kj + 1'h1;
-  assign \$378  = ki + 1'h1;
-  assign \$380  = gc + 1'h1;
-  assign \$383  = s0_valid | s1_valid;
-  assign \$384  = \$383  | s2_valid;
-  assign \$385  = \$384  | s3_valid;
-  assign \$386  = \$385  | s4_valid;
-  assign \$387  = \$386  | s5_valid;
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$388  & nz_ready[1];
-  assign \$390  = ! todo;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = \$391  | credit;
-  assign \$393  = - todo;
-  assign \$394  = { 1'h0, todo } & \$393 ;
-  assign \$395  = todo - 1'h1;
-  assign \$396  = { 1'h0, todo } & \$395 ;
-  assign \$397  = ! todo;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = gc + 1'h1;
-  assign \$401  = pos + 1'h1;
-  assign \$402  = oy == 3'h6;
-  assign \$403  = ox + 1'h1;
-  assign \$404  = ox + 1'h1;
-  assign \$406  = ox == 3'h6;
-  assign \$407  = oy + 1'h1;
-  assign \$408  = oy + 1'h1;
-  assign \$411  = s0_valid | s1_valid;
-  assign \$412  = \$411  | s2_valid;
-  assign \$413  = \$412  | s3_valid;
-  assign \$414  = \$413  | s4_valid;
-  assign \$415  = \$414  | s5_valid;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = job_active | \$signal ;
-  assign \$418  = \$417  | trace__valid;
-  assign \$419  = \$signal$127  | \$signal$128 ;
-  assign \$420  = \$419  | p4_valid;
-  assign \$421  = \$418  | \$420 ;
-  assign \$422  = \$421  | o_busy;
-  assign \$423  = \$422  | \o_busy$130 ;
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$416  & \$424 ;
-  assign \$427  = \$426  == kj;
-  assign \$428  = ~ \$427 ;
-  assign \$430  = \$429  == ki;
-  assign \$431  = ~ \$430 ;
+  assign \$372  = \$363  & \$371 ;
+  assign \$374  = \$373  == kj;
+  assign \$375  = ~ \$374 ;
+  assign \$377  = \$376  == ki;
+  assign \$378  = ~ \$377 ;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = kj + 1'h1;
+  assign \$382  = ki + 1'h1;
+  assign \$384  = gc + 1'h1;
+  assign \$387  = s0_valid | s1_valid;
+  assign \$388  = \$387  | s2_valid;
+  assign \$389  = \$388  | s3_valid;
+  assign \$390  = \$389  | s4_valid;
+  assign \$391  = \$390  | s5_valid;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$392  & nz_ready[2];
+  assign \$394  = ~ todo_empty;
+  assign \$395  = \$394  | credit;
+  assign \$396  = - todo;
+  assign \$397  = { 1'h0, todo } & \$396 ;
+  assign \$398  = todo - 1'h1;
+  assign \$399  = { 1'h0, todo } & \$398 ;
+  assign \$400  = todo - 1'h1;
+  assign \$401  = { 1'h0, todo } & \$400 ;
+  assign \$402  = ! \$401 ;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = gc + 1'h1;
+  assign \$406  = pos + 1'h1;
+  assign \$407  = oy == 3'h6;
+  assign \$408  = ox + 1'h1;
+  assign \$409  = ox + 1'h1;
+  assign \$411  = ox == 3'h6;
+  assign \$412  = oy + 1'h1;
+  assign \$413  = oy + 1'h1;
+  assign \$416  = s0_valid | s1_valid;
+  assign \$417  = \$416  | s2_valid;
+  assign \$418  = \$417  | s3_valid;
+  assign \$419  = \$418  | s4_valid;
+  assign \$420  = \$419  | s5_valid;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = job_active | \$signal ;
+  assign \$423  = \$422  | trace__valid;
+  assign \$424  = \$signal$127  | \$signal$128 ;
+  assign \$425  = \$424  | p4_valid;
+  assign \$426  = \$423  | \$425 ;
+  assign \$427  = \$426  | o_busy;
+  assign \$428  = \$427  | \o_busy$130 ;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = \$421  & \$429 ;
+  assign \$432  = \$431  == kj;
   assign \$433  = ~ \$432 ;
-  assign \$434  = kj + 1'h1;
-  assign \$435  = ki + 1'h1;
-  assign \$437  = gc + 1'h1;
-  assign \$440  = s0_valid | s1_valid;
-  assign \$441  = \$440  | s2_valid;
-  assign \$442  = \$441  | s3_valid;
-  assign \$443  = \$442  | s4_valid;
-  assign \$444  = \$443  | s5_valid;
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  & nz_ready[1];
-  assign \$447  = ! todo;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  | credit;
-  assign \$450  = - todo;
-  assign \$451  = { 1'h0, todo } & \$450 ;
-  assign \$452  = todo - 1'h1;
-  assign \$453  = { 1'h0, todo } & \$452 ;
-  assign \$454  = ! todo;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = gc + 1'h1;
-  assign \$458  = pos + 1'h1;
-  assign \$459  = oy == 3'h6;
-  assign \$460  = ox + 1'h1;
-  assign \$461  = ox + 1'h1;
-  assign \$463  = ox == 3'h6;
-  assign \$464  = oy + 1'h1;
-  assign \$465  = oy + 1'h1;
-  assign \$468  = s0_valid | s1_valid;
-  assign \$469  = \$468  | s2_valid;
-  assign \$470  = \$469  | s3_valid;
-  assign \$471  = \$470  | s4_valid;
-  assign \$472  = \$471  | s5_valid;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = job_active | \$signal ;
-  assign \$475  = \$474  | trace__valid;
-  assign \$476  = \$signal$127  | \$signal$128 ;
-  assign \$477  = \$476  | p4_valid;
-  assign \$478  = \$475  | \$477 ;
-  assign \$479  = \$478  | o_busy;
-  assign \$480  = \$479  | \o_busy$130 ;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = \$473  & \$481 ;
-  assign \$483  = ~ spikes__valid;
-  assign \$484  = \$482  & \$483 ;
+  assign \$435  = \$434  == ki;
+  assign \$436  = ~ \$435 ;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = kj + 1'h1;
+  assign \$440  = ki + 1'h1;
+  assign \$442  = gc + 1'h1;
+  assign \$445  = s0_valid | s1_valid;
+  assign \$446  = \$445  | s2_valid;
+  assign \$447  = \$446  | s3_valid;
+  assign \$448  = \$447  | s4_valid;
+  assign \$449  = \$448  | s5_valid;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  & nz_ready[2];
+  assign \$452  = ~ todo_empty;
+  assign \$453  = \$452  | credit;
+  assign \$454  = - todo;
+  assign \$455  = { 1'h0, todo } & \$454 ;
+  assign \$456  = todo - 1'h1;
+  assign \$457  = { 1'h0, todo } & \$456 ;
+  assign \$458  = todo - 1'h1;
+  assign \$459  = { 1'h0, todo } & \$458 ;
+  assign \$460  = ! \$459 ;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = gc + 1'h1;
+  assign \$464  = pos + 1'h1;
+  assign \$465  = oy == 3'h6;
+  assign \$466  = ox + 1'h1;
+  assign \$467  = ox + 1'h1;
+  assign \$469  = ox == 3'h6;
+  assign \$470  = oy + 1'h1;
+  assign \$471  = oy + 1'h1;
+  assign \$474  = s0_valid | s1_valid;
+  assign \$475  = \$474  | s2_valid;
+  assign \$476  = \$475  | s3_valid;
+  assign \$477  = \$476  | s4_valid;
+  assign \$478  = \$477  | s5_valid;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = job_active | \$signal ;
+  assign \$481  = \$480  | trace__valid;
+  assign \$482  = \$signal$127  | \$signal$128 ;
+  assign \$483  = \$482  | p4_valid;
+  assign \$484  = \$481  | \$483 ;
+  assign \$485  = \$484  | o_busy;
+  assign \$486  = \$485  | \o_busy$130 ;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$479  & \$487 ;
+  assign \$489  = ~ spikes__valid;
+  assign \$490  = \$488  & \$489 ;
   always @(posedge clk)
-    spikes__valid <= \$485 ;
+    spikes__valid <= \$491 ;
   always @(posedge clk)
-    \$signature__addr  <= \$486 ;
+    \$signature__addr  <= \$492 ;
   always @(posedge clk)
-    img_full <= \$487 ;
+    img_full <= \$493 ;
   always @(posedge clk)
-    s0_valid <= \$488 ;
+    s0_valid <= \$494 ;
   always @(posedge clk)
-    s0_kind <= \$489 ;
+    s0_kind <= \$495 ;
   always @(posedge clk)
-    s0_first <= \$490 ;
+    s0_first <= \$496 ;
   always @(posedge clk)
-    s0_last <= \$491 ;
+    s0_last <= \$497 ;
   always @(posedge clk)
-    s0_g <= \$492 ;
+    s0_g <= \$498 ;
   always @(posedge clk)
-    s0_c <= \$493 ;
+    s0_c <= \$499 ;
   always @(posedge clk)
-    s0_pad <= \$494 ;
+    s0_pad <= \$500 ;
   always @(posedge clk)
-    s0_zero <= \$495 ;
+    s0_zero <= \$501 ;
   always @(posedge clk)
-    s0_job <= \$496 ;
+    s0_job <= \$502 ;
   always @(posedge clk)
-    s0_pos <= \$497 ;
+    s0_pos <= \$503 ;
   always @(posedge clk)
-    s0_layer <= \$498 ;
+    s0_layer <= \$504 ;
   always @(posedge clk)
-    s1_valid <= \$499 ;
+    s1_valid <= \$505 ;
   always @(posedge clk)
-    s1_kind <= \$500 ;
+    s1_kind <= \$506 ;
   always @(posedge clk)
-    s1_first <= \$501 ;
+    s1_first <= \$507 ;
   always @(posedge clk)
-    s1_last <= \$502 ;
+    s1_last <= \$508 ;
   always @(posedge clk)
-    s1_g <= \$503 ;
+    s1_g <= \$509 ;
   always @(posedge clk)
-    s1_c <= \$504 ;
+    s1_c <= \$510 ;
   always @(posedge clk)
-    s1_pad <= \$505 ;
+    s1_pad <= \$511 ;
   always @(posedge clk)
-    s1_zero <= \$506 ;
+    s1_zero <= \$512 ;
   always @(posedge clk)
-    s1_job <= \$507 ;
+    s1_job <= \$513 ;
   always @(posedge clk)
-    s1_pos <= \$508 ;
+    s1_pos <= \$514 ;
   always @(posedge clk)
-    s1_layer <= \$509 ;
+    s1_layer <= \$515 ;
   always @(posedge clk)
-    s2_valid <= \$510 ;
+    s2_valid <= \$516 ;
   always @(posedge clk)
-    s2_kind <= \$511 ;
+    s2_kind <= \$517 ;
   always @(posedge clk)
-    s2_first <= \$512 ;
+    s2_first <= \$518 ;
   always @(posedge clk)
-    s2_last <= \$513 ;
+    s2_last <= \$519 ;
   always @(posedge clk)
-    s2_g <= \$514 ;
+    s2_g <= \$520 ;
   always @(posedge clk)
-    s2_c <= \$515 ;
+    s2_c <= \$521 ;
   always @(posedge clk)
-    s2_pad <= \$516 ;
+    s2_pad <= \$522 ;
   always @(posedge clk)
-    s2_zero <= \$517 ;
+    s2_zero <= \$523 ;
   always @(posedge clk)
-    s2_job <= \$518 ;
+    s2_job <= \$524 ;
   always @(posedge clk)
-    s2_pos <= \$519 ;
+    s2_pos <= \$525 ;
   always @(posedge clk)
-    s2_layer <= \$520 ;
+    s2_layer <= \$526 ;
   always @(posedge clk)
-    s3_valid <= \$521 ;
+    s3_valid <= \$527 ;
   always @(posedge clk)
-    s3_kind <= \$522 ;
+    s3_kind <= \$528 ;
   always @(posedge clk)
-    s3_first <= \$523 ;
+    s3_first <= \$529 ;
   always @(posedge clk)
-    s3_last <= \$524 ;
+    s3_last <= \$530 ;
   always @(posedge clk)
-    s3_g <= \$525 ;
+    s3_g <= \$531 ;
   always @(posedge clk)
-    s3_c <= \$526 ;
+    s3_c <= \$532 ;
   always @(posedge clk)
-    s3_pad <= \$527 ;
+    s3_pad <= \$533 ;
   always @(posedge clk)
-    s3_zero <= \$528 ;
+    s3_zero <= \$534 ;
   always @(posedge clk)
-    s3_job <= \$529 ;
+    s3_job <= \$535 ;
   always @(posedge clk)
-    s3_pos <= \$530 ;
+    s3_pos <= \$536 ;
   always @(posedge clk)
-    s3_layer <= \$531 ;
+    s3_layer <= \$537 ;
   always @(posedge clk)
-    s4_valid <= \$532 ;
+    s4_valid <= \$538 ;
   always @(posedge clk)
-    s4_kind <= \$533 ;
+    s4_kind <= \$539 ;
   always @(posedge clk)
-    s4_first <= \$534 ;
+    s4_first <= \$540 ;
   always @(posedge clk)
-    s4_last <= \$535 ;
+    s4_last <= \$541 ;
   always @(posedge clk)
-    s4_g <= \$536 ;
+    s4_g <= \$542 ;
   always @(posedge clk)
-    s4_c <= \$537 ;
+    s4_c <= \$543 ;
   always @(posedge clk)
-    s4_pad <= \$538 ;
+    s4_pad <= \$544 ;
   always @(posedge clk)
-    s4_zero <= \$539 ;
+    s4_zero <= \$545 ;
   always @(posedge clk)
-    s4_job <= \$540 ;
+    s4_job <= \$546 ;
   always @(posedge clk)
-    s4_pos <= \$541 ;
+    s4_pos <= \$547 ;
   always @(posedge clk)
-    s4_layer <= \$542 ;
+    s4_layer <= \$548 ;
   always @(posedge clk)
-    s5_valid <= \$543 ;
+    s5_valid <= \$549 ;
   always @(posedge clk)
-    s5_kind <= \$544 ;
+    s5_kind <= \$550 ;
   always @(posedge clk)
-    s5_first <= \$545 ;
+    s5_first <= \$551 ;
   always @(posedge clk)
-    s5_last <= \$546 ;
+    s5_last <= \$552 ;
   always @(posedge clk)
-    s5_g <= \$547 ;
+    s5_g <= \$553 ;
   always @(posedge clk)
-    s5_c <= \$548 ;
+    s5_c <= \$554 ;
   always @(posedge clk)
-    s5_pad <= \$549 ;
+    s5_pad <= \$555 ;
   always @(posedge clk)
-    s5_zero <= \$550 ;
+    s5_zero <= \$556 ;
   always @(posedge clk)
-    s5_job <= \$551 ;
+    s5_job <= \$557 ;
   always @(posedge clk)
-    s5_pos <= \$552 ;
+    s5_pos <= \$558 ;
   always @(posedge clk)
-    s5_layer <= \$553 ;
+    s5_layer <= \$559 ;
   always @(posedge clk)
-    s0_ra1 <= \$554 ;
+    s0_ra1 <= \$560 ;
   always @(posedge clk)
-    s0_ra2 <= \$555 ;
+    s0_ra2 <= \$561 ;
   always @(posedge clk)
-    s0_wa1 <= \$556 ;
+    s0_wa1 <= \$562 ;
   always @(posedge clk)
-    s0_wa2 <= \$557 ;
+    s0_wa2 <= \$563 ;
   always @(posedge clk)
-    nz_ready <= \$558 ;
+    nz_ready <= \$564 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1463,269 +1489,273 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo1 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$203 ;
+    pwa_part0 <= \$206 ;
   always @(posedge clk)
-    pwa_part1 <= \$204 ;
+    pwa_part1 <= \$207 ;
   always @(posedge clk)
-    s2_pwa <= \$205 ;
+    s2_pwa <= \$208 ;
   always @(posedge clk)
-    is_dw_c0 <= \$559 ;
+    is_dw_c0 <= \$565 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    opa0 <= \$208 ;
+    opa0 <= \$211 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$209 ;
+    prod0 <= \$212 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$211 ;
+    opa1 <= \$214 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$212 ;
+    prod1 <= \$215 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$214 ;
+    opa2 <= \$217 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$215 ;
+    prod2 <= \$218 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$217 ;
+    opa3 <= \$220 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$218 ;
+    prod3 <= \$221 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$220 ;
+    opa4 <= \$223 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$221 ;
+    prod4 <= \$224 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$223 ;
+    opa5 <= \$226 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$224 ;
+    prod5 <= \$227 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$226 ;
+    opa6 <= \$229 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$227 ;
+    prod6 <= \$230 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$229 ;
+    opa7 <= \$232 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$230 ;
+    prod7 <= \$233 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    acc_en_c0 <= \$560 ;
+    acc_en_c0 <= \$566 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$561 ;
+    acc_clear_c0 <= \$567 ;
   always @(posedge clk)
-    hand_over_c0 <= \$562 ;
+    hand_over_c0 <= \$568 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$563 ;
+    dw_done0_c0 <= \$569 ;
   always @(posedge clk)
-    dw_done1_c0 <= \$564 ;
+    dw_done1_c0 <= \$570 ;
   always @(posedge clk)
-    acc0 <= \$565 ;
+    acc0 <= \$571 ;
   always @(posedge clk)
-    acc1 <= \$566 ;
+    acc1 <= \$572 ;
   always @(posedge clk)
-    acc2 <= \$567 ;
+    acc2 <= \$573 ;
   always @(posedge clk)
-    acc3 <= \$568 ;
+    acc3 <= \$574 ;
   always @(posedge clk)
-    acc4 <= \$569 ;
+    acc4 <= \$575 ;
   always @(posedge clk)
-    acc5 <= \$570 ;
+    acc5 <= \$576 ;
   always @(posedge clk)
-    acc6 <= \$571 ;
+    acc6 <= \$577 ;
   always @(posedge clk)
-    acc7 <= \$572 ;
+    acc7 <= \$578 ;
   always @(posedge clk)
-    d0 <= \$573 ;
+    d0 <= \$579 ;
   always @(posedge clk)
-    d1 <= \$574 ;
+    d1 <= \$580 ;
   always @(posedge clk)
-    d2 <= \$575 ;
+    d2 <= \$581 ;
   always @(posedge clk)
-    d3 <= \$576 ;
+    d3 <= \$582 ;
   always @(posedge clk)
-    d4 <= \$577 ;
+    d4 <= \$583 ;
   always @(posedge clk)
-    d5 <= \$578 ;
+    d5 <= \$584 ;
   always @(posedge clk)
-    d6 <= \$579 ;
+    d6 <= \$585 ;
   always @(posedge clk)
-    d7 <= \$580 ;
+    d7 <= \$586 ;
   always @(posedge clk)
-    d8 <= \$581 ;
+    d8 <= \$587 ;
   always @(posedge clk)
-    d9 <= \$582 ;
+    d9 <= \$588 ;
   always @(posedge clk)
-    d10 <= \$583 ;
+    d10 <= \$589 ;
   always @(posedge clk)
-    d11 <= \$584 ;
+    d11 <= \$590 ;
   always @(posedge clk)
-    d12 <= \$585 ;
+    d12 <= \$591 ;
   always @(posedge clk)
-    d13 <= \$586 ;
+    d13 <= \$592 ;
   always @(posedge clk)
-    d14 <= \$587 ;
+    d14 <= \$593 ;
   always @(posedge clk)
-    d15 <= \$588 ;
+    d15 <= \$594 ;
   always @(posedge clk)
-    nz <= \$589 ;
+    nz <= \$595 ;
   always @(posedge clk)
-    \$signal$276  <= \$590 ;
+    \$signal$276  <= \$596 ;
   always @(posedge clk)
-    nz_todo <= \$591 ;
+    nz_todo <= \$597 ;
   always @(posedge clk)
-    shadow0 <= \$592 ;
+    nz_todo_empty <= \$598 ;
   always @(posedge clk)
-    shadow1 <= \$593 ;
+    shadow0 <= \$599 ;
   always @(posedge clk)
-    shadow2 <= \$594 ;
+    shadow1 <= \$600 ;
   always @(posedge clk)
-    shadow3 <= \$595 ;
+    shadow2 <= \$601 ;
   always @(posedge clk)
-    shadow4 <= \$596 ;
+    shadow3 <= \$602 ;
   always @(posedge clk)
-    shadow5 <= \$597 ;
+    shadow4 <= \$603 ;
   always @(posedge clk)
-    shadow6 <= \$598 ;
+    shadow5 <= \$604 ;
   always @(posedge clk)
-    shadow7 <= \$599 ;
+    shadow6 <= \$605 ;
   always @(posedge clk)
-    job_active <= \$600 ;
+    shadow7 <= \$606 ;
   always @(posedge clk)
-    job_active_c0 <= \$601 ;
+    job_active <= \$607 ;
   always @(posedge clk)
-    job_kind <= \$602 ;
+    job_active_c0 <= \$608 ;
   always @(posedge clk)
-    job_layer <= \$603 ;
+    job_kind <= \$609 ;
   always @(posedge clk)
-    job_pos <= \$604 ;
+    job_layer <= \$610 ;
   always @(posedge clk)
-    job_g <= \$605 ;
+    job_pos <= \$611 ;
   always @(posedge clk)
-    job_k <= \$606 ;
+    job_g <= \$612 ;
   always @(posedge clk)
-    \$signal  <= \$607 ;
+    job_k <= \$613 ;
   always @(posedge clk)
-    p1_kind <= \$608 ;
+    \$signal  <= \$614 ;
   always @(posedge clk)
-    p1_layer <= \$609 ;
+    p1_kind <= \$615 ;
   always @(posedge clk)
-    p1_pos <= \$610 ;
+    p1_layer <= \$616 ;
   always @(posedge clk)
-    \$signal$288  <= \$611 ;
+    p1_pos <= \$617 ;
   always @(posedge clk)
-    p1_last <= \$612 ;
+    \$signal$289  <= \$618 ;
   always @(posedge clk)
-    p1_addr <= \$613 ;
+    p1_last <= \$619 ;
   always @(posedge clk)
-    i_pot <= \$614 ;
+    p1_addr <= \$620 ;
   always @(posedge clk)
-    \i_pot$84  <= \$615 ;
+    i_pot <= \$621 ;
   always @(posedge clk)
-    credit <= \$616 ;
+    \i_pot$84  <= \$622 ;
   always @(posedge clk)
-    \$signal$127  <= \$617 ;
+    credit <= \$623 ;
   always @(posedge clk)
-    p2_first <= \$618 ;
+    \$signal$127  <= \$624 ;
   always @(posedge clk)
-    p2_addr <= \$619 ;
+    p2_first <= \$625 ;
   always @(posedge clk)
-    \$signal$128  <= \$620 ;
+    p2_addr <= \$626 ;
   always @(posedge clk)
-    p3_addr <= \$621 ;
+    \$signal$128  <= \$627 ;
   always @(posedge clk)
-    p4_valid <= \$622 ;
+    p3_addr <= \$628 ;
   always @(posedge clk)
-    pool_wr__addr <= \$623 ;
+    p4_valid <= \$629 ;
   always @(posedge clk)
-    p2_old0 <= \$624 ;
+    pool_wr__addr <= \$630 ;
   always @(posedge clk)
-    p2_pot0 <= \$625 ;
+    p2_old0 <= \$631 ;
   always @(posedge clk)
-    pool_sum0 <= \$626 ;
+    p2_pot0 <= \$632 ;
   always @(posedge clk)
-    pool_sat0 <= \$627 ;
+    pool_sum0 <= \$633 ;
   always @(posedge clk)
-    p2_old1 <= \$628 ;
+    pool_sat0 <= \$634 ;
   always @(posedge clk)
-    p2_pot1 <= \$629 ;
+    p2_old1 <= \$635 ;
   always @(posedge clk)
-    pool_sum1 <= \$630 ;
+    p2_pot1 <= \$636 ;
   always @(posedge clk)
-    pool_sat1 <= \$631 ;
+    pool_sum1 <= \$637 ;
   always @(posedge clk)
-    trace__valid <= \$632 ;
+    pool_sat1 <= \$638 ;
   always @(posedge clk)
-    word <= \$633 ;
+    trace__valid <= \$639 ;
   always @(posedge clk)
-    trace__payload <= \$634 ;
+    word <= \$640 ;
   always @(posedge clk)
-    spk_word <= \$635 ;
+    trace__payload <= \$641 ;
   always @(posedge clk)
-    spikes__payload <= \$636 ;
+    spk_word <= \$642 ;
   always @(posedge clk)
-    load_ok <= \$637 ;
+    spikes__payload <= \$643 ;
   always @(posedge clk)
-    lp <= \$638 ;
+    load_ok <= \$644 ;
   always @(posedge clk)
-    asm <= \$639 ;
+    lp <= \$645 ;
   always @(posedge clk)
-    ox <= \$640 ;
+    asm <= \$646 ;
   always @(posedge clk)
-    oy <= \$641 ;
+    ox <= \$647 ;
   always @(posedge clk)
-    pos <= \$642 ;
+    oy <= \$648 ;
   always @(posedge clk)
-    gc <= \$643 ;
+    pos <= \$649 ;
   always @(posedge clk)
-    ch <= \$644 ;
+    gc <= \$650 ;
   always @(posedge clk)
-    ki <= \$645 ;
+    ch <= \$651 ;
   always @(posedge clk)
-    kj <= \$646 ;
+    ki <= \$652 ;
   always @(posedge clk)
-    seq_state <= \$647 ;
+    kj <= \$653 ;
   always @(posedge clk)
-    cur <= \$648 ;
+    seq_state <= \$654 ;
   always @(posedge clk)
-    todo <= \$649 ;
+    cur <= \$655 ;
   always @(posedge clk)
-    pw_first <= \$650 ;
+    todo <= \$656 ;
+  always @(posedge clk)
+    todo_empty <= \$657 ;
+  always @(posedge clk)
+    pw_first <= \$658 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
   assign \$2  = s0_ra1 + s0_ra2;
   assign \$3  = s0_ra1 + s0_ra2;
   assign \$4  = s0_wa1 + s0_wa2;
-  assign \$657  = s2_c * 4'h8;
-  assign \$5  = img_q >> \$657 ;
+  assign \$665  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$665 ;
   assign \$6  = s2_zero ? 12'h000 : s2_pwa;
   assign \$7  = $signed(acc0) + $signed(prodf0);
   assign \$8  = $signed(acc1) + $signed(prodf1);
@@ -1831,189 +1861,181 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$120  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
   assign \$121  = | { cur[15:12], cur[7:4] };
   assign \$122  = | cur[15:8];
-  assign \$123  = ! todo;
-  assign \$124  = ! cur;
-  assign \$126  = ! todo;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$127  | credit;
-  assign \$130  = \$129  == ki;
-  assign \$132  = \$131  == kj;
-  assign \$133  = \$130  & \$132 ;
-  assign \$135  = \$134  == kj;
-  assign \$137  = \$136  == ki;
-  assign \$138  = \$135  & \$137 ;
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$143  = \$142  + kj;
-  assign \$146  = \$145  + kj;
-  assign \$147  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$148  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$149  = | { cur[15:12], cur[7:4] };
-  assign \$150  = | cur[15:8];
-  assign \$151  = ! todo;
-  assign \$152  = ! cur;
-  assign \$154  = ! todo;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  | credit;
-  assign \$157  = s0_valid | s1_valid;
-  assign \$158  = \$157  | s2_valid;
-  assign \$159  = \$158  | s3_valid;
-  assign \$160  = \$159  | s4_valid;
-  assign \$161  = \$160  | s5_valid;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = job_active | \$signal ;
-  assign \$164  = \$163  | trace__valid;
-  assign \$165  = \$signal$127  | \$signal$128 ;
-  assign \$166  = \$165  | p4_valid;
-  assign \$167  = \$164  | \$166 ;
-  assign \$168  = \$167  | o_busy;
-  assign \$169  = \$168  | \o_busy$130 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$162  & \$170 ;
-  assign \$172  = ~ spikes__valid;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = ! seq_state;
-  assign \$175  = seq_state == 1'h1;
-  assign \$176  = seq_state == 2'h2;
-  assign \$177  = seq_state == 2'h3;
-  assign \$178  = seq_state == 3'h4;
-  assign \$179  = seq_state == 3'h5;
-  assign \$180  = seq_state == 3'h6;
-  assign \$181  = seq_state == 3'h7;
-  assign \$182  = seq_state == 4'h8;
-  assign \$183  = seq_state == 4'h9;
-  assign \$184  = seq_state == 4'ha;
-  assign \$185  = spikes__valid & spikes__ready;
-  assign \$186  = ~ img_full;
-  assign \$187  = pixels__valid & \$186 ;
-  assign \$188  = \$signature__addr  + 1'h1;
-  assign \$189  = \$signature__addr  == 7'h5a;
-  assign \$190  = s0_valid | s1_valid;
-  assign \$191  = \$190  | s2_valid;
-  assign \$192  = \$191  | s3_valid;
-  assign \$193  = \$192  | s4_valid;
-  assign \$194  = \$193  | s5_valid;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = s0_valid | s1_valid;
-  assign \$197  = \$196  | s2_valid;
-  assign \$198  = \$197  | s3_valid;
-  assign \$199  = \$198  | s4_valid;
-  assign \$200  = \$199  | s5_valid;
-  assign \$201  = ~ \$200 ;
-  assign \$202  = nz_ready[0] & \$201 ;
-  assign \$206  = s1_kind == 1'h1;
-  assign \$876  = s2_g * 6'h20;
-  assign \$207  = act_q >> \$876 ;
-  assign \$208  = is_dw_c0 ? \$207 [3:0] : a_bcast[3:0];
-  assign \$209  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$881  = s2_g * 6'h20;
-  assign \$210  = act_q >> \$881 ;
-  assign \$211  = is_dw_c0 ? \$210 [7:4] : a_bcast[3:0];
-  assign \$212  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$886  = s2_g * 6'h20;
-  assign \$213  = act_q >> \$886 ;
-  assign \$214  = is_dw_c0 ? \$213 [11:8] : a_bcast[3:0];
-  assign \$215  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$891  = s2_g * 6'h20;
-  assign \$216  = act_q >> \$891 ;
-  assign \$217  = is_dw_c0 ? \$216 [15:12] : a_bcast[3:0];
-  assign \$218  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$896  = s2_g * 6'h20;
-  assign \$219  = act_q >> \$896 ;
-  assign \$220  = is_dw_c0 ? \$219 [19:16] : a_bcast[3:0];
-  assign \$221  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$901  = s2_g * 6'h20;
-  assign \$222  = act_q >> \$901 ;
-  assign \$223  = is_dw_c0 ? \$222 [23:20] : a_bcast[3:0];
-  assign \$224  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$906  = s2_g * 6'h20;
-  assign \$225  = act_q >> \$906 ;
-  assign \$226  = is_dw_c0 ? \$225 [27:24] : a_bcast[3:0];
-  assign \$227  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$911  = s2_g * 6'h20;
-  assign \$228  = act_q >> \$911 ;
-  assign \$229  = is_dw_c0 ? \$228 [31:28] : a_bcast[3:0];
-  assign \$230  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$231  = s4_valid & s4_last;
-  assign \$232  = s4_valid & s4_last;
-  assign \$233  = s4_kind != 1'h1;
-  assign \$234  = \$232  & \$233 ;
+  assign \$123  = ! cur;
+  assign \$125  = ~ todo_empty;
+  assign \$126  = \$125  | credit;
+  assign \$128  = \$127  == ki;
+  assign \$130  = \$129  == kj;
+  assign \$131  = \$128  & \$130 ;
+  assign \$133  = \$132  == kj;
+  assign \$135  = \$134  == ki;
+  assign \$136  = \$133  & \$135 ;
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = \$140  + kj;
+  assign \$144  = \$143  + kj;
+  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$147  = | { cur[15:12], cur[7:4] };
+  assign \$148  = | cur[15:8];
+  assign \$149  = ! cur;
+  assign \$151  = ~ todo_empty;
+  assign \$152  = \$151  | credit;
+  assign \$153  = s0_valid | s1_valid;
+  assign \$154  = \$153  | s2_valid;
+  assign \$155  = \$154  | s3_valid;
+  assign \$156  = \$155  | s4_valid;
+  assign \$157  = \$156  | s5_valid;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = job_active | \$signal ;
+  assign \$160  = \$159  | trace__valid;
+  assign \$161  = \$signal$127  | \$signal$128 ;
+  assign \$162  = \$161  | p4_valid;
+  assign \$163  = \$160  | \$162 ;
+  assign \$164  = \$163  | o_busy;
+  assign \$165  = \$164  | \o_busy$130 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$158  & \$166 ;
+  assign \$168  = ~ spikes__valid;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ! seq_state;
+  assign \$171  = seq_state == 1'h1;
+  assign \$172  = seq_state == 2'h2;
+  assign \$173  = seq_state == 2'h3;
+  assign \$174  = seq_state == 3'h4;
+  assign \$175  = seq_state == 3'h5;
+  assign \$176  = seq_state == 3'h6;
+  assign \$177  = seq_state == 3'h7;
+  assign \$178  = seq_state == 4'h8;
+  assign \$179  = seq_state == 4'h9;
+  assign \$180  = seq_state == 4'ha;
+  assign \$181  = spikes__valid & spikes__ready;
+  assign \$182  = ~ img_full;
+  assign \$183  = pixels__valid & \$182 ;
+  assign \$184  = \$signature__addr  + 1'h1;
+  assign \$185  = \$signature__addr  == 7'h5a;
+  assign \$186  = s0_valid | s1_valid;
+  assign \$187  = \$186  | s2_valid;
+  assign \$188  = \$187  | s3_valid;
+  assign \$189  = \$188  | s4_valid;
+  assign \$190  = \$189  | s5_valid;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = s0_valid | s1_valid;
+  assign \$193  = \$192  | s2_valid;
+  assign \$194  = \$193  | s3_valid;
+  assign \$195  = \$194  | s4_valid;
+  assign \$196  = \$195  | s5_valid;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = nz_ready[0] & \$197 ;
+  assign \$199  = s0_valid | s1_valid;
+  assign \$200  = \$199  | s2_valid;
+  assign \$201  = \$200  | s3_valid;
+  assign \$202  = \$201  | s4_valid;
+  assign \$203  = \$202  | s5_valid;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = nz_ready[1] & \$204 ;
+  assign \$209  = s1_kind == 1'h1;
+  assign \$887  = s2_g * 6'h20;
+  assign \$210  = act_q >> \$887 ;
+  assign \$211  = is_dw_c0 ? \$210 [3:0] : a_bcast[3:0];
+  assign \$212  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$892  = s2_g * 6'h20;
+  assign \$213  = act_q >> \$892 ;
+  assign \$214  = is_dw_c0 ? \$213 [7:4] : a_bcast[3:0];
+  assign \$215  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$897  = s2_g * 6'h20;
+  assign \$216  = act_q >> \$897 ;
+  assign \$217  = is_dw_c0 ? \$216 [11:8] : a_bcast[3:0];
+  assign \$218  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$902  = s2_g * 6'h20;
+  assign \$219  = act_q >> \$902 ;
+  assign \$220  = is_dw_c0 ? \$219 [15:12] : a_bcast[3:0];
+  assign \$221  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$907  = s2_g * 6'h20;
+  assign \$222  = act_q >> \$907 ;
+  assign \$223  = is_dw_c0 ? \$222 [19:16] : a_bcast[3:0];
+  assign \$224  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$912  = s2_g * 6'h20;
+  assign \$225  = act_q >> \$912 ;
+  assign \$226  = is_dw_c0 ? \$225 [23:20] : a_bcast[3:0];
+  assign \$227  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$917  = s2_g * 6'h20;
+  assign \$228  = act_q >> \$917 ;
+  assign \$229  = is_dw_c0 ? \$228 [27:24] : a_bcast[3:0];
+  assign \$230  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$922  = s2_g * 6'h20;
+  assign \$231  = act_q >> \$922 ;
+  assign \$232  = is_dw_c0 ? \$231 [31:28] : a_bcast[3:0];
+  assign \$233  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$234  = s4_valid & s4_last;
   assign \$235  = s4_valid & s4_last;
-  assign \$236  = s4_kind == 1'h1;
+  assign \$236  = s4_kind != 1'h1;
   assign \$237  = \$235  & \$236 ;
-  assign \$238  = ! s4_g;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = s4_valid & s4_last;
-  assign \$241  = s4_kind == 1'h1;
+  assign \$238  = s4_valid & s4_last;
+  assign \$239  = s4_kind == 1'h1;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ! s4_g;
   assign \$242  = \$240  & \$241 ;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = acc_clear_c0 | rst;
-  assign \$246  = acc_clear_c0 | rst;
-  assign \$247  = acc_clear_c0 | rst;
+  assign \$243  = s4_valid & s4_last;
+  assign \$244  = s4_kind == 1'h1;
+  assign \$245  = \$243  & \$244 ;
+  assign \$247  = \$245  & \$246 ;
   assign \$248  = acc_clear_c0 | rst;
   assign \$249  = acc_clear_c0 | rst;
   assign \$250  = acc_clear_c0 | rst;
   assign \$251  = acc_clear_c0 | rst;
   assign \$252  = acc_clear_c0 | rst;
-  assign \$253  = | d0;
-  assign \$254  = | d1;
-  assign \$255  = | d2;
-  assign \$256  = | d3;
-  assign \$257  = | d4;
-  assign \$258  = | d5;
-  assign \$259  = | d6;
-  assign \$260  = | d7;
-  assign \$261  = | d8;
-  assign \$262  = | d9;
-  assign \$263  = | d10;
-  assign \$264  = | d11;
-  assign \$265  = | d12;
-  assign \$266  = | d13;
-  assign \$267  = | d14;
-  assign \$268  = | d15;
-  assign \$269  = - nz;
-  assign \$270  = { 1'h0, nz } & \$269 ;
-  assign \$271  = nz - 1'h1;
-  assign \$272  = { 1'h0, nz } & \$271 ;
-  assign \$273  = ~ stall;
-  assign \$274  = ! job_pos;
-  assign \$275  = job_kind == 2'h2;
-  assign \$276  = job_k == 3'h7;
-  assign \$278  = job_k == 2'h3;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = \$275  ? \$276  : \$279 ;
-  assign \$281  = job_kind == 2'h2;
-  assign \$283  = \$282  + job_k;
-  assign \$284  = \$281  ? { 2'h0, job_k } : \$283 ;
-  assign \$285  = job_k + 1'h1;
-  assign \$286  = job_kind == 2'h2;
-  assign \$287  = \$286  ? 4'h8 : 4'h4;
-  assign \$288  = \$287  - 1'h1;
-  assign \$289  = job_k == \$288 ;
-  assign \$290  = ~ stall;
-  assign \$291  = p1_kind == 1'h1;
-  assign \$292  = \$signal  & \$291 ;
-  assign \$293  = ~ stall;
-  assign \$294  = p2_first ? 20'h00000 : p2_old0;
-  assign \$295  = $signed(\$294 ) + $signed(p2_pot0);
-  assign \$296  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$297  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$298  = \$297  ? 22'h380000 : pool_sum0;
-  assign \$299  = \$296  ? 22'h07ffff : \$298 ;
-  assign \$300  = ~ stall;
-  assign \$301  = p2_first ? 20'h00000 : p2_old1;
-  assign \$302  = $signed(\$301 ) + $signed(p2_pot1);
-  assign \$303  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$304  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$305  = \$304  ? 22'h380000 : pool_sum1;
-  assign \$306  = \$303  ? 22'h07ffff : \$305 ;
-  assign \$307  = trace__valid & trace__ready;
-  assign \$308  = ~ stall;
-  assign \$309  = o_valid & \$308 ;
-  assign \$310  = ~ tag[0];
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = ~ stall;
-  assign \$313  = o_valid & \$312 ;
-  assign \$314  = \$313  & tag[0];
+  assign \$253  = acc_clear_c0 | rst;
+  assign \$254  = acc_clear_c0 | rst;
+  assign \$255  = acc_clear_c0 | rst;
+  assign \$256  = | d0;
+  assign \$257  = | d1;
+  assign \$258  = | d2;
+  assign \$259  = | d3;
+  assign \$260  = | d4;
+  assign \$261  = | d5;
+  assign \$262  = | d6;
+  assign \$263  = | d7;
+  assign \$264  = | d8;
+  assign \$265  = | d9;
+  assign \$266  = | d10;
+  assign \$267  = | d11;
+  assign \$268  = | d12;
+  assign \$269  = | d13;
+  assign \$270  = | d14;
+  assign \$271  = | d15;
+  assign \$272  = - nz;
+  assign \$273  = { 1'h0, nz } & \$272 ;
+  assign \$274  = nz - 1'h1;
+  assign \$275  = { 1'h0, nz } & \$274 ;
+  assign \$276  = ! nz_todo;
+  assign \$277  = ~ stall;
+  assign \$278  = ! job_pos;
+  assign \$279  = job_kind == 2'h2;
+  assign \$280  = job_k == 3'h7;
+  assign \$282  = job_k == 2'h3;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$279  ? \$280  : \$283 ;
+  assign \$285  = job_kind == 2'h2;
+  assign \$287  = \$286  + job_k;
+  assign \$288  = \$285  ? { 2'h0, job_k } : \$287 ;
+  assign \$289  = job_k + 1'h1;
+  assign \$290  = job_kind == 2'h2;
+  assign \$291  = \$290  ? 4'h8 : 4'h4;
+  assign \$292  = \$291  - 1'h1;
+  assign \$293  = job_k == \$292 ;
+  assign \$294  = ~ stall;
+  assign \$295  = p1_kind == 1'h1;
+  assign \$296  = \$signal  & \$295 ;
+  assign \$297  = ~ stall;
+  assign \$298  = p2_first ? 20'h00000 : p2_old0;
+  assign \$299  = $signed(\$298 ) + $signed(p2_pot0);
+  assign \$300  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$301  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$302  = \$301  ? 22'h380000 : pool_sum0;
+  assign \$303  = \$300  ? 22'h07ffff : \$302 ;
+  assign \$304  = ~ stall;
+  assign \$305  = p2_first ? 20'h00000 : p2_old1;
+  assign \$306  = $signed(\$305 ) + $signed(p2_pot1);
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -2024,8 +2046,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$884$0 (p_rd__data[51:0]),
-    .\port$890$0 (pool_rd__data[19:0]),
+    .\port$889$0 (p_rd__data[51:0]),
+    .\port$895$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -2039,8 +2061,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$83 ),
     .o_act(\o_act$109 ),
     .o_busy(\o_busy$130 ),
-    .\port$884$52 (p_rd__data[103:52]),
-    .\port$890$20 (pool_rd__data[39:20]),
+    .\port$889$52 (p_rd__data[103:52]),
+    .\port$895$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
@@ -2048,21 +2070,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h1:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h2:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h3:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h4:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h5:
-          \$319  = 3'h2;
+          \$323  = 3'h2;
       3'h6:
-          \$319  = 3'h1;
+          \$323  = 3'h1;
       3'h7:
-          \$319  = 3'h1;
+          \$323  = 3'h1;
     endcase
   end
   always @* begin
@@ -2070,21 +2092,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h1:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h2:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h3:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h4:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h5:
-          \$322  = 3'h4;
+          \$326  = 3'h4;
       3'h6:
-          \$322  = 3'h2;
+          \$326  = 3'h2;
       3'h7:
-          \$322  = 3'h2;
+          \$326  = 3'h2;
     endcase
   end
   always @* begin
@@ -2092,21 +2114,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h1:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h2:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h3:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h4:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h5:
-          \$330  = 3'h2;
+          \$334  = 3'h2;
       3'h6:
-          \$330  = 3'h1;
+          \$334  = 3'h1;
       3'h7:
-          \$330  = 3'h1;
+          \$334  = 3'h1;
     endcase
   end
   always @* begin
@@ -2114,21 +2136,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h1:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h2:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h3:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h4:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h5:
-          \$333  = 3'h4;
+          \$337  = 3'h4;
       3'h6:
-          \$333  = 3'h2;
+          \$337  = 3'h2;
       3'h7:
-          \$333  = 3'h2;
+          \$337  = 3'h2;
     endcase
   end
   always @* begin
@@ -2136,21 +2158,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$338  = 3'h1;
+          \$342  = 3'h1;
       3'h1:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h2:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h3:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h4:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h5:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h6:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
       3'h7:
-          \$338  = 3'h0;
+          \$342  = 3'h0;
     endcase
   end
   always @* begin
@@ -2158,21 +2180,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$342  = 3'h2;
+          \$346  = 3'h2;
       3'h1:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h2:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h3:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h4:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h5:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h6:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
       3'h7:
-          \$342  = 3'h0;
+          \$346  = 3'h0;
     endcase
   end
   always @* begin
@@ -2180,43 +2202,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$343  = 3'h1;
+          \$347  = 3'h1;
       3'h1:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h2:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h3:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h4:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h5:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h6:
-          \$343  = 3'h0;
+          \$347  = 3'h0;
       3'h7:
-          \$343  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = 3'h0;
-    casez (\$347 )
-      4'h0:
-          \$348  = 3'h2;
-      4'h1:
-          \$348  = 3'h0;
-      4'h2:
-          \$348  = 3'h0;
-      4'h3:
-          \$348  = 3'h0;
-      4'h4:
-          \$348  = 3'h0;
-      4'h5:
-          \$348  = 3'h0;
-      4'h6:
-          \$348  = 3'h0;
-      4'h7:
-          \$348  = 3'h0;
+          \$347  = 3'h0;
     endcase
   end
   always @* begin
@@ -2224,7 +2224,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$352  = 3'h0;
     casez (\$351 )
       4'h0:
-          \$352  = 3'h1;
+          \$352  = 3'h2;
       4'h1:
           \$352  = 3'h0;
       4'h2:
@@ -2243,178 +2243,24 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$353  = 3'h2;
-      3'h1:
-          \$353  = 3'h0;
-      3'h2:
-          \$353  = 3'h0;
-      3'h3:
-          \$353  = 3'h0;
-      3'h4:
-          \$353  = 3'h0;
-      3'h5:
-          \$353  = 3'h0;
-      3'h6:
-          \$353  = 3'h0;
-      3'h7:
-          \$353  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$369  = 2'h2;
-      3'h1:
-          \$369  = 2'h2;
-      3'h2:
-          \$369  = 2'h2;
-      3'h3:
-          \$369  = 2'h2;
-      3'h4:
-          \$369  = 2'h2;
-      3'h5:
-          \$369  = 2'h2;
-      3'h6:
-          \$369  = 2'h1;
-      3'h7:
-          \$369  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$372  = 2'h2;
-      3'h1:
-          \$372  = 2'h2;
-      3'h2:
-          \$372  = 2'h2;
-      3'h3:
-          \$372  = 2'h2;
-      3'h4:
-          \$372  = 2'h2;
-      3'h5:
-          \$372  = 2'h2;
-      3'h6:
-          \$372  = 2'h1;
-      3'h7:
-          \$372  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$379  = 2'h1;
-      3'h1:
-          \$379  = 2'h0;
-      3'h2:
-          \$379  = 2'h0;
-      3'h3:
-          \$379  = 2'h0;
-      3'h4:
-          \$379  = 2'h0;
-      3'h5:
-          \$379  = 2'h0;
-      3'h6:
-          \$379  = 2'h0;
-      3'h7:
-          \$379  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$381  = 2'h1;
-      3'h1:
-          \$381  = 2'h0;
-      3'h2:
-          \$381  = 2'h0;
-      3'h3:
-          \$381  = 2'h0;
-      3'h4:
-          \$381  = 2'h0;
-      3'h5:
-          \$381  = 2'h0;
-      3'h6:
-          \$381  = 2'h0;
-      3'h7:
-          \$381  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$382  = 2'h1;
-      3'h1:
-          \$382  = 2'h0;
-      3'h2:
-          \$382  = 2'h0;
-      3'h3:
-          \$382  = 2'h0;
-      3'h4:
-          \$382  = 2'h0;
-      3'h5:
-          \$382  = 2'h0;
-      3'h6:
-          \$382  = 2'h0;
-      3'h7:
-          \$382  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = 2'h0;
-    casez (\$404 )
+    \$356  = 3'h0;
+    casez (\$355 )
       4'h0:
-          \$405  = 2'h1;
+          \$356  = 3'h1;
       4'h1:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h2:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h3:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h4:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h5:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h6:
-          \$405  = 2'h0;
+          \$356  = 3'h0;
       4'h7:
-          \$405  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = 2'h0;
-    casez (\$408 )
-      4'h0:
-          \$409  = 2'h1;
-      4'h1:
-          \$409  = 2'h0;
-      4'h2:
-          \$409  = 2'h0;
-      4'h3:
-          \$409  = 2'h0;
-      4'h4:
-          \$409  = 2'h0;
-      4'h5:
-          \$409  = 2'h0;
-      4'h6:
-          \$409  = 2'h0;
-      4'h7:
-          \$409  = 2'h0;
+          \$356  = 3'h0;
     endcase
   end
   always @* begin
@@ -2422,175 +2268,175 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
+          \$357  = 3'h2;
+      3'h1:
+          \$357  = 3'h0;
+      3'h2:
+          \$357  = 3'h0;
+      3'h3:
+          \$357  = 3'h0;
+      3'h4:
+          \$357  = 3'h0;
+      3'h5:
+          \$357  = 3'h0;
+      3'h6:
+          \$357  = 3'h0;
+      3'h7:
+          \$357  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$373  = 2'h2;
+      3'h1:
+          \$373  = 2'h2;
+      3'h2:
+          \$373  = 2'h2;
+      3'h3:
+          \$373  = 2'h2;
+      3'h4:
+          \$373  = 2'h2;
+      3'h5:
+          \$373  = 2'h2;
+      3'h6:
+          \$373  = 2'h1;
+      3'h7:
+          \$373  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$376  = 2'h2;
+      3'h1:
+          \$376  = 2'h2;
+      3'h2:
+          \$376  = 2'h2;
+      3'h3:
+          \$376  = 2'h2;
+      3'h4:
+          \$376  = 2'h2;
+      3'h5:
+          \$376  = 2'h2;
+      3'h6:
+          \$376  = 2'h1;
+      3'h7:
+          \$376  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$383  = 2'h1;
+      3'h1:
+          \$383  = 2'h0;
+      3'h2:
+          \$383  = 2'h0;
+      3'h3:
+          \$383  = 2'h0;
+      3'h4:
+          \$383  = 2'h0;
+      3'h5:
+          \$383  = 2'h0;
+      3'h6:
+          \$383  = 2'h0;
+      3'h7:
+          \$383  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$385  = 2'h1;
+      3'h1:
+          \$385  = 2'h0;
+      3'h2:
+          \$385  = 2'h0;
+      3'h3:
+          \$385  = 2'h0;
+      3'h4:
+          \$385  = 2'h0;
+      3'h5:
+          \$385  = 2'h0;
+      3'h6:
+          \$385  = 2'h0;
+      3'h7:
+          \$385  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$386  = 2'h1;
+      3'h1:
+          \$386  = 2'h0;
+      3'h2:
+          \$386  = 2'h0;
+      3'h3:
+          \$386  = 2'h0;
+      3'h4:
+          \$386  = 2'h0;
+      3'h5:
+          \$386  = 2'h0;
+      3'h6:
+          \$386  = 2'h0;
+      3'h7:
+          \$386  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = 2'h0;
+    casez (\$409 )
+      4'h0:
           \$410  = 2'h1;
-      3'h1:
-          \$410  = 2'h0;
-      3'h2:
-          \$410  = 2'h0;
-      3'h3:
-          \$410  = 2'h0;
-      3'h4:
-          \$410  = 2'h0;
-      3'h5:
-          \$410  = 2'h0;
-      3'h6:
-          \$410  = 2'h0;
-      3'h7:
-          \$410  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$426  = 3'h4;
-      3'h1:
-          \$426  = 3'h4;
-      3'h2:
-          \$426  = 3'h4;
-      3'h3:
-          \$426  = 3'h4;
-      3'h4:
-          \$426  = 3'h4;
-      3'h5:
-          \$426  = 3'h3;
-      3'h6:
-          \$426  = 3'h2;
-      3'h7:
-          \$426  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$429  = 3'h2;
-      3'h1:
-          \$429  = 3'h2;
-      3'h2:
-          \$429  = 3'h2;
-      3'h3:
-          \$429  = 3'h2;
-      3'h4:
-          \$429  = 3'h2;
-      3'h5:
-          \$429  = 3'h2;
-      3'h6:
-          \$429  = 3'h1;
-      3'h7:
-          \$429  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$436  = 3'h2;
-      3'h1:
-          \$436  = 3'h1;
-      3'h2:
-          \$436  = 3'h0;
-      3'h3:
-          \$436  = 3'h0;
-      3'h4:
-          \$436  = 3'h0;
-      3'h5:
-          \$436  = 3'h0;
-      3'h6:
-          \$436  = 3'h0;
-      3'h7:
-          \$436  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$438  = 3'h1;
-      3'h1:
-          \$438  = 3'h0;
-      3'h2:
-          \$438  = 3'h0;
-      3'h3:
-          \$438  = 3'h0;
-      3'h4:
-          \$438  = 3'h0;
-      3'h5:
-          \$438  = 3'h0;
-      3'h6:
-          \$438  = 3'h0;
-      3'h7:
-          \$438  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$439  = 3'h2;
-      3'h1:
-          \$439  = 3'h1;
-      3'h2:
-          \$439  = 3'h0;
-      3'h3:
-          \$439  = 3'h0;
-      3'h4:
-          \$439  = 3'h0;
-      3'h5:
-          \$439  = 3'h0;
-      3'h6:
-          \$439  = 3'h0;
-      3'h7:
-          \$439  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = 3'h0;
-    casez (\$461 )
-      4'h0:
-          \$462  = 3'h1;
       4'h1:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h2:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h3:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h4:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h5:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h6:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
       4'h7:
-          \$462  = 3'h0;
+          \$410  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = 3'h0;
-    casez (\$465 )
+    \$414  = 2'h0;
+    casez (\$413 )
       4'h0:
-          \$466  = 3'h2;
+          \$414  = 2'h1;
       4'h1:
-          \$466  = 3'h1;
+          \$414  = 2'h0;
       4'h2:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
       4'h3:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
       4'h4:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
       4'h5:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
       4'h6:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
       4'h7:
-          \$466  = 3'h0;
+          \$414  = 2'h0;
     endcase
   end
   always @* begin
@@ -2598,21 +2444,197 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$467  = 3'h1;
+          \$415  = 2'h1;
       3'h1:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h2:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h3:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h4:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h5:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h6:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
       3'h7:
-          \$467  = 3'h0;
+          \$415  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$431  = 3'h4;
+      3'h1:
+          \$431  = 3'h4;
+      3'h2:
+          \$431  = 3'h4;
+      3'h3:
+          \$431  = 3'h4;
+      3'h4:
+          \$431  = 3'h4;
+      3'h5:
+          \$431  = 3'h3;
+      3'h6:
+          \$431  = 3'h2;
+      3'h7:
+          \$431  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$434  = 3'h2;
+      3'h1:
+          \$434  = 3'h2;
+      3'h2:
+          \$434  = 3'h2;
+      3'h3:
+          \$434  = 3'h2;
+      3'h4:
+          \$434  = 3'h2;
+      3'h5:
+          \$434  = 3'h2;
+      3'h6:
+          \$434  = 3'h1;
+      3'h7:
+          \$434  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$441  = 3'h2;
+      3'h1:
+          \$441  = 3'h1;
+      3'h2:
+          \$441  = 3'h0;
+      3'h3:
+          \$441  = 3'h0;
+      3'h4:
+          \$441  = 3'h0;
+      3'h5:
+          \$441  = 3'h0;
+      3'h6:
+          \$441  = 3'h0;
+      3'h7:
+          \$441  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$443  = 3'h1;
+      3'h1:
+          \$443  = 3'h0;
+      3'h2:
+          \$443  = 3'h0;
+      3'h3:
+          \$443  = 3'h0;
+      3'h4:
+          \$443  = 3'h0;
+      3'h5:
+          \$443  = 3'h0;
+      3'h6:
+          \$443  = 3'h0;
+      3'h7:
+          \$443  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$444  = 3'h2;
+      3'h1:
+          \$444  = 3'h1;
+      3'h2:
+          \$444  = 3'h0;
+      3'h3:
+          \$444  = 3'h0;
+      3'h4:
+          \$444  = 3'h0;
+      3'h5:
+          \$444  = 3'h0;
+      3'h6:
+          \$444  = 3'h0;
+      3'h7:
+          \$444  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = 3'h0;
+    casez (\$467 )
+      4'h0:
+          \$468  = 3'h1;
+      4'h1:
+          \$468  = 3'h0;
+      4'h2:
+          \$468  = 3'h0;
+      4'h3:
+          \$468  = 3'h0;
+      4'h4:
+          \$468  = 3'h0;
+      4'h5:
+          \$468  = 3'h0;
+      4'h6:
+          \$468  = 3'h0;
+      4'h7:
+          \$468  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = 3'h0;
+    casez (\$471 )
+      4'h0:
+          \$472  = 3'h2;
+      4'h1:
+          \$472  = 3'h1;
+      4'h2:
+          \$472  = 3'h0;
+      4'h3:
+          \$472  = 3'h0;
+      4'h4:
+          \$472  = 3'h0;
+      4'h5:
+          \$472  = 3'h0;
+      4'h6:
+          \$472  = 3'h0;
+      4'h7:
+          \$472  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$473  = 3'h1;
+      3'h1:
+          \$473  = 3'h0;
+      3'h2:
+          \$473  = 3'h0;
+      3'h3:
+          \$473  = 3'h0;
+      3'h4:
+          \$473  = 3'h0;
+      3'h5:
+          \$473  = 3'h0;
+      3'h6:
+          \$473  = 3'h0;
+      3'h7:
+          \$473  = 3'h0;
     endcase
   end
   always @* begin
@@ -2705,7 +2727,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$133 ;
+          iss_first = \$131 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2727,15 +2749,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$123 ;
+          iss_last = todo_empty;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$138 ;
+          iss_last = \$136 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$151 ;
+          iss_last = todo_empty;
     endcase
   end
   always @* begin
@@ -2887,7 +2909,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$141 [6:0];
+          iss_ra1 = \$139 [6:0];
     endcase
   end
   always @* begin
@@ -2909,7 +2931,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 1'h0, \$143  };
+          iss_ra2 = { 1'h0, \$141  };
     endcase
   end
   always @* begin
@@ -2927,15 +2949,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$125  };
+          iss_wa1 = { 1'h0, \$124  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$144  };
+          iss_wa1 = { 1'h0, \$142  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$153 ;
+          iss_wa1 = \$150 ;
     endcase
   end
   always @* begin
@@ -2957,7 +2979,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 3'h0, \$146  };
+          iss_wa2 = { 3'h0, \$144  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2981,7 +3003,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$128 ) begin
+          if (\$126 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2991,7 +3013,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$156 ) begin
+          if (\$152 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -3029,7 +3051,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$124 ;
+          iss_zero = \$123 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -3037,7 +3059,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$152 ;
+          iss_zero = \$149 ;
     endcase
   end
   always @* begin
@@ -3063,7 +3085,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$150 , \$149 , \$148 , \$147  };
+          pw_idx2 = { \$148 , \$147 , \$146 , \$145  };
     endcase
   end
   always @* begin
@@ -3091,65 +3113,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$173 ) begin
+          if (\$169 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = spikes__valid;
-    if (\$185 ) begin
-      \$485  = 1'h0;
+    \$491  = spikes__valid;
+    if (\$181 ) begin
+      \$491  = 1'h0;
     end
-    if (\$314 ) begin
+    if (\$318 ) begin
       if (tag[1]) begin
-        \$485  = 1'h1;
+        \$491  = 1'h1;
       end
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = \$signature__addr ;
-    if (\$187 ) begin
-      \$486  = \$188 [6:0];
-      if (\$189 ) begin
-        \$486  = 7'h00;
+    \$492  = \$signature__addr ;
+    if (\$183 ) begin
+      \$492  = \$184 [6:0];
+      if (\$185 ) begin
+        \$492  = 7'h00;
       end
     end
     if (rst) begin
-      \$486  = 7'h00;
+      \$492  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = img_full;
-    if (\$187 ) begin
-      if (\$189 ) begin
-        \$487  = 1'h1;
+    \$493  = img_full;
+    if (\$183 ) begin
+      if (\$185 ) begin
+        \$493  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$326 ) begin
+          if (\$330 ) begin
             (* full_case = 32'd1 *)
-            if (\$328 ) begin
+            if (\$332 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
+              if (\$336 ) begin
+              end else if (\$339 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$340 ) begin
+                if (\$344 ) begin
                 end else begin
-                  if (\$345 ) begin
-                    if (\$349 ) begin
-                      \$487  = 1'h0;
+                  if (\$349 ) begin
+                    if (\$353 ) begin
+                      \$493  = 1'h0;
                     end
                   end
                 end
@@ -3158,966 +3180,876 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$487  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = iss_valid;
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = iss_kind;
-    if (rst) begin
-      \$489  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = iss_first;
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = iss_last;
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = iss_g;
-    if (rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = iss_c;
-    if (rst) begin
-      \$493  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = 1'h0;
+    \$494  = iss_valid;
     if (rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = iss_zero;
+    \$495  = iss_kind;
     if (rst) begin
-      \$495  = 1'h0;
+      \$495  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = iss_job;
+    \$496  = iss_first;
     if (rst) begin
-      \$496  = 2'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = iss_pos;
+    \$497  = iss_last;
     if (rst) begin
-      \$497  = 6'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = iss_layer;
+    \$498  = iss_g;
     if (rst) begin
-      \$498  = 2'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s0_valid;
+    \$499  = iss_c;
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s0_kind;
+    \$500  = 1'h0;
     if (rst) begin
-      \$500  = 2'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s0_first;
+    \$501  = iss_zero;
     if (rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s0_last;
+    \$502  = iss_job;
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s0_g;
+    \$503  = iss_pos;
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s0_c;
+    \$504  = iss_layer;
     if (rst) begin
-      \$504  = 4'h0;
+      \$504  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s0_pad;
+    \$505  = s0_valid;
     if (rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s0_zero;
+    \$506  = s0_kind;
     if (rst) begin
-      \$506  = 1'h0;
+      \$506  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s0_job;
+    \$507  = s0_first;
     if (rst) begin
-      \$507  = 2'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s0_pos;
+    \$508  = s0_last;
     if (rst) begin
-      \$508  = 6'h00;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s0_layer;
+    \$509  = s0_g;
     if (rst) begin
-      \$509  = 2'h0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s1_valid;
+    \$510  = s0_c;
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s1_kind;
+    \$511  = s0_pad;
     if (rst) begin
-      \$511  = 2'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s1_first;
+    \$512  = s0_zero;
     if (rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s1_last;
+    \$513  = s0_job;
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s1_g;
+    \$514  = s0_pos;
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s1_c;
+    \$515  = s0_layer;
     if (rst) begin
-      \$515  = 4'h0;
+      \$515  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s1_pad;
+    \$516  = s1_valid;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s1_zero;
+    \$517  = s1_kind;
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s1_job;
+    \$518  = s1_first;
     if (rst) begin
-      \$518  = 2'h0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s1_pos;
+    \$519  = s1_last;
     if (rst) begin
-      \$519  = 6'h00;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s1_layer;
+    \$520  = s1_g;
     if (rst) begin
-      \$520  = 2'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s2_valid;
+    \$521  = s1_c;
     if (rst) begin
-      \$521  = 1'h0;
+      \$521  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s2_kind;
+    \$522  = s1_pad;
     if (rst) begin
-      \$522  = 2'h0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s2_first;
+    \$523  = s1_zero;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s2_last;
+    \$524  = s1_job;
     if (rst) begin
-      \$524  = 1'h0;
+      \$524  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s2_g;
+    \$525  = s1_pos;
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s2_c;
+    \$526  = s1_layer;
     if (rst) begin
-      \$526  = 4'h0;
+      \$526  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s2_pad;
+    \$527  = s2_valid;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s2_zero;
+    \$528  = s2_kind;
     if (rst) begin
-      \$528  = 1'h0;
+      \$528  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s2_job;
+    \$529  = s2_first;
     if (rst) begin
-      \$529  = 2'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s2_pos;
+    \$530  = s2_last;
     if (rst) begin
-      \$530  = 6'h00;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s2_layer;
+    \$531  = s2_g;
     if (rst) begin
-      \$531  = 2'h0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s3_valid;
+    \$532  = s2_c;
     if (rst) begin
-      \$532  = 1'h0;
+      \$532  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s3_kind;
+    \$533  = s2_pad;
     if (rst) begin
-      \$533  = 2'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s3_first;
+    \$534  = s2_zero;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s3_last;
+    \$535  = s2_job;
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s3_g;
+    \$536  = s2_pos;
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s3_c;
+    \$537  = s2_layer;
     if (rst) begin
-      \$537  = 4'h0;
+      \$537  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s3_pad;
+    \$538  = s3_valid;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s3_zero;
+    \$539  = s3_kind;
     if (rst) begin
-      \$539  = 1'h0;
+      \$539  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s3_job;
+    \$540  = s3_first;
     if (rst) begin
-      \$540  = 2'h0;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s3_pos;
+    \$541  = s3_last;
     if (rst) begin
-      \$541  = 6'h00;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s3_layer;
+    \$542  = s3_g;
     if (rst) begin
-      \$542  = 2'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s4_valid;
+    \$543  = s3_c;
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s4_kind;
+    \$544  = s3_pad;
     if (rst) begin
-      \$544  = 2'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = s4_first;
+    \$545  = s3_zero;
     if (rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s4_last;
+    \$546  = s3_job;
     if (rst) begin
-      \$546  = 1'h0;
+      \$546  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s4_g;
+    \$547  = s3_pos;
     if (rst) begin
-      \$547  = 1'h0;
+      \$547  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s4_c;
+    \$548  = s3_layer;
     if (rst) begin
-      \$548  = 4'h0;
+      \$548  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s4_pad;
+    \$549  = s4_valid;
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s4_zero;
+    \$550  = s4_kind;
     if (rst) begin
-      \$550  = 1'h0;
+      \$550  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = s4_job;
+    \$551  = s4_first;
     if (rst) begin
-      \$551  = 2'h0;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = s4_pos;
+    \$552  = s4_last;
     if (rst) begin
-      \$552  = 6'h00;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s4_layer;
+    \$553  = s4_g;
     if (rst) begin
-      \$553  = 2'h0;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = iss_ra1;
+    \$554  = s4_c;
     if (rst) begin
-      \$554  = 7'h00;
+      \$554  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = iss_ra2;
+    \$555  = s4_pad;
     if (rst) begin
-      \$555  = 7'h00;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = iss_wa1;
+    \$556  = s4_zero;
     if (rst) begin
-      \$556  = 8'h00;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = iss_wa2;
+    \$557  = s4_job;
     if (rst) begin
-      \$557  = 8'h00;
+      \$557  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = { \$202 , \$195  };
+    \$558  = s4_pos;
     if (rst) begin
-      \$558  = 2'h0;
+      \$558  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \$206 ;
+    \$559  = s4_layer;
     if (rst) begin
-      \$559  = 1'h0;
+      \$559  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = s4_valid;
+    \$560  = iss_ra1;
     if (rst) begin
-      \$560  = 1'h0;
+      \$560  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \$231 ;
+    \$561  = iss_ra2;
     if (rst) begin
-      \$561  = 1'h0;
+      \$561  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \$234 ;
+    \$562  = iss_wa1;
     if (rst) begin
-      \$562  = 1'h0;
+      \$562  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \$239 ;
+    \$563  = iss_wa2;
     if (rst) begin
-      \$563  = 1'h0;
+      \$563  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \$244 ;
+    \$564  = { \$205 , \$198 , \$191  };
     if (rst) begin
-      \$564  = 1'h0;
+      \$564  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = acc0;
-    if (\$245 ) begin
-      \$565  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$565  = \$7 [20:0];
+    \$565  = \$209 ;
+    if (rst) begin
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = acc1;
-    if (\$246 ) begin
-      \$566  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$566  = \$8 [20:0];
+    \$566  = s4_valid;
+    if (rst) begin
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = acc2;
-    if (\$247 ) begin
-      \$567  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$567  = \$9 [20:0];
+    \$567  = \$234 ;
+    if (rst) begin
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = acc3;
+    \$568  = \$237 ;
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = \$242 ;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = \$247 ;
+    if (rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = acc0;
     if (\$248 ) begin
-      \$568  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$568  = \$10 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = acc4;
-    if (\$249 ) begin
-      \$569  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$569  = \$11 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = acc5;
-    if (\$250 ) begin
-      \$570  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$570  = \$12 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = acc6;
-    if (\$251 ) begin
       \$571  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$571  = \$13 [20:0];
+      \$571  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = acc7;
-    if (\$252 ) begin
+    \$572  = acc1;
+    if (\$249 ) begin
       \$572  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$572  = \$14 [20:0];
+      \$572  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = d0;
+    \$573  = acc2;
+    if (\$250 ) begin
+      \$573  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$573  = \$9 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = acc3;
+    if (\$251 ) begin
+      \$574  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$574  = \$10 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = acc4;
+    if (\$252 ) begin
+      \$575  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$575  = \$11 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = acc5;
+    if (\$253 ) begin
+      \$576  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$576  = \$12 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = acc6;
+    if (\$254 ) begin
+      \$577  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$577  = \$13 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = acc7;
+    if (\$255 ) begin
+      \$578  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$578  = \$14 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = d0;
     if (dw_done0_c0) begin
-      \$573  = \$7 [11:0];
+      \$579  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = d1;
+    \$580  = d1;
     if (dw_done0_c0) begin
-      \$574  = \$8 [11:0];
+      \$580  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = d2;
+    \$581  = d2;
     if (dw_done0_c0) begin
-      \$575  = \$9 [11:0];
+      \$581  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = d3;
+    \$582  = d3;
     if (dw_done0_c0) begin
-      \$576  = \$10 [11:0];
+      \$582  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = d4;
+    \$583  = d4;
     if (dw_done0_c0) begin
-      \$577  = \$11 [11:0];
+      \$583  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = d5;
+    \$584  = d5;
     if (dw_done0_c0) begin
-      \$578  = \$12 [11:0];
+      \$584  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = d6;
+    \$585  = d6;
     if (dw_done0_c0) begin
-      \$579  = \$13 [11:0];
+      \$585  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = d7;
+    \$586  = d7;
     if (dw_done0_c0) begin
-      \$580  = \$14 [11:0];
+      \$586  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = d8;
+    \$587  = d8;
     if (dw_done1_c0) begin
-      \$581  = \$7 [11:0];
+      \$587  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = d9;
+    \$588  = d9;
     if (dw_done1_c0) begin
-      \$582  = \$8 [11:0];
+      \$588  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = d10;
+    \$589  = d10;
     if (dw_done1_c0) begin
-      \$583  = \$9 [11:0];
+      \$589  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = d11;
+    \$590  = d11;
     if (dw_done1_c0) begin
-      \$584  = \$10 [11:0];
+      \$590  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = d12;
+    \$591  = d12;
     if (dw_done1_c0) begin
-      \$585  = \$11 [11:0];
+      \$591  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = d13;
+    \$592  = d13;
     if (dw_done1_c0) begin
-      \$586  = \$12 [11:0];
+      \$592  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = d14;
+    \$593  = d14;
     if (dw_done1_c0) begin
-      \$587  = \$13 [11:0];
+      \$593  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = d15;
+    \$594  = d15;
     if (dw_done1_c0) begin
-      \$588  = \$14 [11:0];
+      \$594  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589 [0] = \$253 ;
-    \$589 [1] = \$254 ;
-    \$589 [2] = \$255 ;
-    \$589 [3] = \$256 ;
-    \$589 [4] = \$257 ;
-    \$589 [5] = \$258 ;
-    \$589 [6] = \$259 ;
-    \$589 [7] = \$260 ;
-    \$589 [8] = \$261 ;
-    \$589 [9] = \$262 ;
-    \$589 [10] = \$263 ;
-    \$589 [11] = \$264 ;
-    \$589 [12] = \$265 ;
-    \$589 [13] = \$266 ;
-    \$589 [14] = \$267 ;
-    \$589 [15] = \$268 ;
+    \$595 [0] = \$256 ;
+    \$595 [1] = \$257 ;
+    \$595 [2] = \$258 ;
+    \$595 [3] = \$259 ;
+    \$595 [4] = \$260 ;
+    \$595 [5] = \$261 ;
+    \$595 [6] = \$262 ;
+    \$595 [7] = \$263 ;
+    \$595 [8] = \$264 ;
+    \$595 [9] = \$265 ;
+    \$595 [10] = \$266 ;
+    \$595 [11] = \$267 ;
+    \$595 [12] = \$268 ;
+    \$595 [13] = \$269 ;
+    \$595 [14] = \$270 ;
+    \$595 [15] = \$271 ;
     if (rst) begin
-      \$589  = 16'h0000;
+      \$595  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \$270 [15:0];
+    \$596  = \$273 [15:0];
     if (rst) begin
-      \$590  = 16'h0000;
+      \$596  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \$272 [15:0];
+    \$597  = \$275 [15:0];
     if (rst) begin
-      \$591  = 16'h0000;
+      \$597  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = shadow0;
-    if (hand_over_c0) begin
-      \$592  = \$7 [20:0];
+    \$598  = \$276 ;
+    if (rst) begin
+      \$598  = 1'h0;
     end
-    if (\$273 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = shadow0;
+    if (hand_over_c0) begin
+      \$599  = \$7 [20:0];
+    end
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$592  = shadow2;
+        \$599  = shadow2;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = shadow1;
+    \$600  = shadow1;
     if (hand_over_c0) begin
-      \$593  = \$8 [20:0];
+      \$600  = \$8 [20:0];
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$593  = shadow3;
+        \$600  = shadow3;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = shadow2;
+    \$601  = shadow2;
     if (hand_over_c0) begin
-      \$594  = \$9 [20:0];
+      \$601  = \$9 [20:0];
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$594  = shadow4;
+        \$601  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = shadow3;
+    \$602  = shadow3;
     if (hand_over_c0) begin
-      \$595  = \$10 [20:0];
+      \$602  = \$10 [20:0];
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$595  = shadow5;
+        \$602  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = shadow4;
+    \$603  = shadow4;
     if (hand_over_c0) begin
-      \$596  = \$11 [20:0];
+      \$603  = \$11 [20:0];
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$596  = shadow6;
+        \$603  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = shadow5;
+    \$604  = shadow5;
     if (hand_over_c0) begin
-      \$597  = \$12 [20:0];
+      \$604  = \$12 [20:0];
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active_c0) begin
-        \$597  = shadow7;
+        \$604  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = shadow6;
+    \$605  = shadow6;
     if (hand_over_c0) begin
-      \$598  = \$13 [20:0];
+      \$605  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = shadow7;
+    \$606  = shadow7;
     if (hand_over_c0) begin
-      \$599  = \$14 [20:0];
+      \$606  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = job_active;
+    \$607  = job_active;
     if (hand_over_c0) begin
-      \$600  = 1'h1;
+      \$607  = 1'h1;
     end
     if (launch_final) begin
-      \$600  = 1'h1;
+      \$607  = 1'h1;
     end
-    if (\$273 ) begin
+    if (\$277 ) begin
       if (job_active) begin
-        if (\$289 ) begin
-          \$600  = 1'h0;
+        if (\$293 ) begin
+          \$607  = 1'h0;
         end
       end
-    end
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = job_active_c0;
-    if (hand_over_c0) begin
-      \$601  = 1'h1;
-    end
-    if (launch_final) begin
-      \$601  = 1'h1;
-    end
-    if (\$273 ) begin
-      if (job_active) begin
-        if (\$289 ) begin
-          \$601  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$601  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = job_kind;
-    if (hand_over_c0) begin
-      \$602  = s5_job;
-    end
-    if (launch_final) begin
-      \$602  = 2'h2;
-    end
-    if (rst) begin
-      \$602  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = job_layer;
-    if (hand_over_c0) begin
-      \$603  = s5_layer;
-    end
-    if (launch_final) begin
-      \$603  = 2'h2;
-    end
-    if (rst) begin
-      \$603  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = job_pos;
-    if (hand_over_c0) begin
-      \$604  = s5_pos;
-    end
-    if (rst) begin
-      \$604  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = job_g;
-    if (hand_over_c0) begin
-      \$605  = s5_g;
-    end
-    if (launch_final) begin
-      \$605  = 1'h0;
-    end
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = job_k;
-    if (hand_over_c0) begin
-      \$606  = 3'h0;
-    end
-    if (launch_final) begin
-      \$606  = 3'h0;
-    end
-    if (\$273 ) begin
-      if (job_active) begin
-        \$606  = \$285 [2:0];
-      end
-    end
-    if (rst) begin
-      \$606  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \$signal ;
-    if (\$273 ) begin
-      \$607  = job_active;
     end
     if (rst) begin
       \$607  = 1'h0;
@@ -4125,23 +4057,32 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = p1_kind;
-    if (\$273 ) begin
+    \$608  = job_active_c0;
+    if (hand_over_c0) begin
+      \$608  = 1'h1;
+    end
+    if (launch_final) begin
+      \$608  = 1'h1;
+    end
+    if (\$277 ) begin
       if (job_active) begin
-        \$608  = job_kind;
+        if (\$293 ) begin
+          \$608  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$608  = 2'h0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = p1_layer;
-    if (\$273 ) begin
-      if (job_active) begin
-        \$609  = job_layer;
-      end
+    \$609  = job_kind;
+    if (hand_over_c0) begin
+      \$609  = s5_job;
+    end
+    if (launch_final) begin
+      \$609  = 2'h2;
     end
     if (rst) begin
       \$609  = 2'h0;
@@ -4149,35 +4090,35 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = p1_pos;
-    if (\$273 ) begin
-      if (job_active) begin
-        \$610  = job_pos;
-      end
+    \$610  = job_layer;
+    if (hand_over_c0) begin
+      \$610  = s5_layer;
+    end
+    if (launch_final) begin
+      \$610  = 2'h2;
     end
     if (rst) begin
-      \$610  = 6'h00;
+      \$610  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$signal$288 ;
-    if (\$273 ) begin
-      if (job_active) begin
-        \$611  = \$274 ;
-      end
+    \$611  = job_pos;
+    if (hand_over_c0) begin
+      \$611  = s5_pos;
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = p1_last;
-    if (\$273 ) begin
-      if (job_active) begin
-        \$612  = \$280 ;
-      end
+    \$612  = job_g;
+    if (hand_over_c0) begin
+      \$612  = s5_g;
+    end
+    if (launch_final) begin
+      \$612  = 1'h0;
     end
     if (rst) begin
       \$612  = 1'h0;
@@ -4185,10 +4126,16 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = p1_addr;
-    if (\$273 ) begin
+    \$613  = job_k;
+    if (hand_over_c0) begin
+      \$613  = 3'h0;
+    end
+    if (launch_final) begin
+      \$613  = 3'h0;
+    end
+    if (\$277 ) begin
       if (job_active) begin
-        \$613  = \$284 [2:0];
+        \$613  = \$289 [2:0];
       end
     end
     if (rst) begin
@@ -4197,102 +4144,57 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = i_pot;
-    if (\$273 ) begin
+    \$614  = \$signal ;
+    if (\$277 ) begin
+      \$614  = job_active;
+    end
+    if (rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = p1_kind;
+    if (\$277 ) begin
       if (job_active) begin
-        \$614  = shadow0;
+        \$615  = job_kind;
       end
     end
     if (rst) begin
-      \$614  = 21'h000000;
+      \$615  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \i_pot$84 ;
-    if (\$273 ) begin
+    \$616  = p1_layer;
+    if (\$277 ) begin
       if (job_active) begin
-        \$615  = shadow1;
+        \$616  = job_layer;
       end
     end
     if (rst) begin
-      \$615  = 21'h000000;
+      \$616  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = credit;
-    if (\$273 ) begin
+    \$617  = p1_pos;
+    if (\$277 ) begin
       if (job_active) begin
-        if (\$289 ) begin
-          \$616  = 1'h1;
-        end
+        \$617  = job_pos;
       end
     end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
-              end else begin
-                \$616  = 1'h0;
-              end
-            end
-          end
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              \$616  = 1'h0;
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
-              \$616  = 1'h0;
-            end
-          end
-      4'ha:
-          if (\$484 ) begin
-            \$616  = 1'h0;
-          end
-    endcase
     if (rst) begin
-      \$616  = 1'h1;
+      \$617  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = \$signal$127 ;
-    if (\$290 ) begin
-      \$617  = \$292 ;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = p2_first;
-    if (\$290 ) begin
-      \$618  = \$signal$288 ;
+    \$618  = \$signal$289 ;
+    if (\$277 ) begin
+      if (job_active) begin
+        \$618  = \$278 ;
+      end
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -4300,129 +4202,186 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = p2_addr;
-    if (\$290 ) begin
-      \$619  = p1_addr;
+    \$619  = p1_last;
+    if (\$277 ) begin
+      if (job_active) begin
+        \$619  = \$284 ;
+      end
     end
     if (rst) begin
-      \$619  = 3'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = \$signal$128 ;
-    if (\$290 ) begin
-      \$620  = \$signal$127 ;
+    \$620  = p1_addr;
+    if (\$277 ) begin
+      if (job_active) begin
+        \$620  = \$288 [2:0];
+      end
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = p3_addr;
-    if (\$290 ) begin
-      \$621  = p2_addr;
+    \$621  = i_pot;
+    if (\$277 ) begin
+      if (job_active) begin
+        \$621  = shadow0;
+      end
     end
     if (rst) begin
-      \$621  = 3'h0;
+      \$621  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = p4_valid;
-    if (\$290 ) begin
-      \$622  = \$signal$128 ;
+    \$622  = \i_pot$84 ;
+    if (\$277 ) begin
+      if (job_active) begin
+        \$622  = shadow1;
+      end
     end
     if (rst) begin
-      \$622  = 1'h0;
+      \$622  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = pool_wr__addr;
-    if (\$290 ) begin
-      \$623  = p3_addr;
+    \$623  = credit;
+    if (\$277 ) begin
+      if (job_active) begin
+        if (\$293 ) begin
+          \$623  = 1'h1;
+        end
+      end
     end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$336 ) begin
+              end else if (\$339 ) begin
+              end else begin
+                \$623  = 1'h0;
+              end
+            end
+          end
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$395 ) begin
+            if (todo_empty) begin
+              \$623  = 1'h0;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$453 ) begin
+            if (todo_empty) begin
+              \$623  = 1'h0;
+            end
+          end
+      4'ha:
+          if (\$490 ) begin
+            \$623  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$623  = 3'h0;
+      \$623  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = p2_old0;
-    if (\$293 ) begin
-      \$624  = pool_rd__data[19:0];
+    \$624  = \$signal$127 ;
+    if (\$294 ) begin
+      \$624  = \$296 ;
     end
     if (rst) begin
-      \$624  = 20'h00000;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = p2_pot0;
-    if (\$293 ) begin
-      \$625  = i_pot;
+    \$625  = p2_first;
+    if (\$294 ) begin
+      \$625  = \$signal$289 ;
     end
     if (rst) begin
-      \$625  = 21'h000000;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = pool_sum0;
-    if (\$293 ) begin
-      \$626  = \$295 ;
+    \$626  = p2_addr;
+    if (\$294 ) begin
+      \$626  = p1_addr;
     end
     if (rst) begin
-      \$626  = 22'h000000;
+      \$626  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = pool_sat0;
-    if (\$293 ) begin
-      \$627  = \$299 [19:0];
+    \$627  = \$signal$128 ;
+    if (\$294 ) begin
+      \$627  = \$signal$127 ;
     end
     if (rst) begin
-      \$627  = 20'h00000;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = p2_old1;
-    if (\$300 ) begin
-      \$628  = pool_rd__data[39:20];
+    \$628  = p3_addr;
+    if (\$294 ) begin
+      \$628  = p2_addr;
     end
     if (rst) begin
-      \$628  = 20'h00000;
+      \$628  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = p2_pot1;
-    if (\$300 ) begin
-      \$629  = \i_pot$84 ;
+    \$629  = p4_valid;
+    if (\$294 ) begin
+      \$629  = \$signal$128 ;
     end
     if (rst) begin
-      \$629  = 21'h000000;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = pool_sum1;
-    if (\$300 ) begin
-      \$630  = \$302 ;
+    \$630  = pool_wr__addr;
+    if (\$294 ) begin
+      \$630  = p3_addr;
     end
     if (rst) begin
-      \$630  = 22'h000000;
+      \$630  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = pool_sat1;
-    if (\$300 ) begin
-      \$631  = \$306 [19:0];
+    \$631  = p2_old0;
+    if (\$297 ) begin
+      \$631  = pool_rd__data[19:0];
     end
     if (rst) begin
       \$631  = 20'h00000;
@@ -4430,867 +4389,984 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = trace__valid;
-    if (\$307 ) begin
-      \$632  = 1'h0;
+    \$632  = p2_pot0;
+    if (\$297 ) begin
+      \$632  = i_pot;
     end
+    if (rst) begin
+      \$632  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = pool_sum0;
+    if (\$297 ) begin
+      \$633  = \$299 ;
+    end
+    if (rst) begin
+      \$633  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = pool_sat0;
+    if (\$297 ) begin
+      \$634  = \$303 [19:0];
+    end
+    if (rst) begin
+      \$634  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = p2_old1;
+    if (\$304 ) begin
+      \$635  = pool_rd__data[39:20];
+    end
+    if (rst) begin
+      \$635  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = p2_pot1;
+    if (\$304 ) begin
+      \$636  = \i_pot$84 ;
+    end
+    if (rst) begin
+      \$636  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = pool_sum1;
+    if (\$304 ) begin
+      \$637  = \$306 ;
+    end
+    if (rst) begin
+      \$637  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = pool_sat1;
+    if (\$304 ) begin
+      \$638  = \$310 [19:0];
+    end
+    if (rst) begin
+      \$638  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = trace__valid;
     if (\$311 ) begin
+      \$639  = 1'h0;
+    end
+    if (\$315 ) begin
       if (tag[1]) begin
-        \$632  = 1'h1;
+        \$639  = 1'h1;
       end
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = word;
-    if (\$311 ) begin
-      \$633  = { \o_act$109 , o_act, word[63:8] };
+    \$640  = word;
+    if (\$315 ) begin
+      \$640  = { \o_act$109 , o_act, word[63:8] };
     end
     if (rst) begin
-      \$633  = 64'h0000000000000000;
+      \$640  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = trace__payload;
-    if (\$311 ) begin
+    \$641  = trace__payload;
+    if (\$315 ) begin
       if (tag[1]) begin
-        \$634 [1:0] = tag[9:8];
-        \$634 [7:2] = tag[7:2];
-        \$634 [71:8] = { \o_act$109 , o_act, word[63:8] };
+        \$641 [1:0] = tag[9:8];
+        \$641 [7:2] = tag[7:2];
+        \$641 [71:8] = { \o_act$109 , o_act, word[63:8] };
       end
     end
     if (rst) begin
-      \$634  = 72'h000000000000000000;
+      \$641  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = spk_word;
-    if (\$314 ) begin
-      \$635  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$642  = spk_word;
+    if (\$318 ) begin
+      \$642  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
     end
     if (rst) begin
-      \$635  = 16'h0000;
+      \$642  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = spikes__payload;
-    if (\$314 ) begin
+    \$643  = spikes__payload;
+    if (\$318 ) begin
       if (tag[1]) begin
-        \$636  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+        \$643  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
       end
     end
     if (rst) begin
-      \$636  = 16'h0000;
+      \$643  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \$315 ;
+    \$644  = \$319 ;
     if (rst) begin
-      \$637  = 1'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = load__payload;
+    \$645  = load__payload;
     if (rst) begin
-      \$638  = 42'h00000000000;
+      \$645  = 42'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = asm;
+    \$646  = asm;
     if (load_ok) begin
-      \$639  = { lp[40:9], asm[127:32] };
+      \$646  = { lp[40:9], asm[127:32] };
     end
     if (rst) begin
-      \$639  = 128'h00000000000000000000000000000000;
+      \$646  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = ox;
+    \$647  = ox;
     casez (seq_state)
       4'h0:
-          if (\$317 ) begin
-            \$640  = 3'h0;
+          if (\$321 ) begin
+            \$647  = 3'h0;
           end
       4'h1:
-          if (\$326 ) begin
+          if (\$330 ) begin
             (* full_case = 32'd1 *)
-            if (\$328 ) begin
+            if (\$332 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
+              if (\$336 ) begin
+              end else if (\$339 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$340 ) begin
+                if (\$344 ) begin
                 end else begin
-                  if (\$345 ) begin
-                    \$640  = \$346 [2:0];
+                  if (\$349 ) begin
+                    \$647  = \$350 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$368 ) begin
-            \$640  = 3'h0;
+          if (\$372 ) begin
+            \$647  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$395 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$404 ) begin
               end else begin
-                if (\$402 ) begin
-                  \$640  = \$403 [2:0];
+                if (\$407 ) begin
+                  \$647  = \$408 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$425 ) begin
-            \$640  = 3'h0;
+          if (\$430 ) begin
+            \$647  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
+          if (\$453 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$456 ) begin
+              if (\$462 ) begin
               end else begin
-                if (\$459 ) begin
-                  \$640  = \$460 [2:0];
+                if (\$465 ) begin
+                  \$647  = \$466 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$640  = 3'h0;
+      \$647  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = oy;
+    \$648  = oy;
     casez (seq_state)
       4'h0:
-          if (\$317 ) begin
-            \$641  = 3'h0;
+          if (\$321 ) begin
+            \$648  = 3'h0;
           end
       4'h1:
-          if (\$326 ) begin
+          if (\$330 ) begin
             (* full_case = 32'd1 *)
-            if (\$328 ) begin
+            if (\$332 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
+              if (\$336 ) begin
+              end else if (\$339 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$340 ) begin
+                if (\$344 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$345 ) begin
-                    \$641  = 3'h0;
+                  if (\$349 ) begin
+                    \$648  = 3'h0;
                   end else begin
-                    \$641  = \$350 [2:0];
+                    \$648  = \$354 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$368 ) begin
-            \$641  = 3'h0;
+          if (\$372 ) begin
+            \$648  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$395 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$404 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$402 ) begin
-                  \$641  = 3'h0;
+                if (\$407 ) begin
+                  \$648  = 3'h0;
                 end else begin
-                  \$641  = \$407 [2:0];
+                  \$648  = \$412 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$425 ) begin
-            \$641  = 3'h0;
+          if (\$430 ) begin
+            \$648  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
+          if (\$453 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$456 ) begin
+              if (\$462 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$459 ) begin
-                  \$641  = 3'h0;
+                if (\$465 ) begin
+                  \$648  = 3'h0;
                 end else begin
-                  \$641  = \$464 [2:0];
+                  \$648  = \$470 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$641  = 3'h0;
+      \$648  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = pos;
+    \$649  = pos;
     casez (seq_state)
       4'h0:
-          if (\$317 ) begin
-            \$642  = 6'h00;
+          if (\$321 ) begin
+            \$649  = 6'h00;
           end
       4'h1:
-          if (\$326 ) begin
+          if (\$330 ) begin
             (* full_case = 32'd1 *)
-            if (\$328 ) begin
+            if (\$332 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
+              if (\$336 ) begin
+              end else if (\$339 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$340 ) begin
+                if (\$344 ) begin
                 end else begin
-                  \$642  = \$344 [5:0];
+                  \$649  = \$348 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$368 ) begin
-            \$642  = 6'h00;
+          if (\$372 ) begin
+            \$649  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
+          if (\$395 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$399 ) begin
+              if (\$404 ) begin
               end else begin
-                \$642  = \$401 [5:0];
+                \$649  = \$406 [5:0];
               end
             end
           end
       4'h6:
-          if (\$425 ) begin
-            \$642  = 6'h00;
+          if (\$430 ) begin
+            \$649  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
+          if (\$453 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$456 ) begin
+              if (\$462 ) begin
               end else begin
-                \$642  = \$458 [5:0];
+                \$649  = \$464 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$642  = 6'h00;
+      \$649  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = gc;
+    \$650  = gc;
     casez (seq_state)
       4'h0:
-          if (\$317 ) begin
-            \$643  = 1'h0;
-          end
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$340 ) begin
-                  \$643  = \$341 [0];
-                end else begin
-                  \$643  = 1'h0;
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$368 ) begin
-            \$643  = 1'h0;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$371 ) begin
-          end else if (\$374 ) begin
-          end else if (\$376 ) begin
-            \$643  = \$380 [0];
-          end else begin
-            \$643  = 1'h0;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              (* full_case = 32'd1 *)
-              if (\$399 ) begin
-                \$643  = \$400 [0];
-              end else begin
-                \$643  = 1'h0;
-              end
-            end
-          end
-      4'h6:
-          if (\$425 ) begin
-            \$643  = 1'h0;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$428 ) begin
-          end else if (\$431 ) begin
-          end else if (\$433 ) begin
-            \$643  = \$437 [0];
-          end else begin
-            \$643  = 1'h0;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
-              (* full_case = 32'd1 *)
-              if (\$456 ) begin
-                \$643  = \$457 [0];
-              end else begin
-                \$643  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = ch;
-    casez (seq_state)
-      4'h0:
-          if (\$317 ) begin
-            \$644  = 4'h0;
-          end
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-              \$644  = \$329 [3:0];
-            end else begin
-              \$644  = 4'h0;
-            end
-          end
-      4'h2:
-          if (\$368 ) begin
-            \$644  = 4'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          if (\$425 ) begin
-            \$644  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$644  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = ki;
-    casez (seq_state)
-      4'h0:
-          if (\$317 ) begin
-            \$645  = 3'h2;
-          end
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
-                \$645  = \$337 [2:0];
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$340 ) begin
-                  \$645  = \$342 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$345 ) begin
-                    \$645  = \$348 ;
-                  end else begin
-                    \$645  = \$353 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$368 ) begin
-            \$645  = 3'h1;
-          end
-      4'h3:
-          if (\$371 ) begin
-          end else if (\$374 ) begin
-            \$645  = \$378 [2:0];
-          end else if (\$376 ) begin
-            \$645  = { 1'h0, \$381  };
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              (* full_case = 32'd1 *)
-              if (\$399 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$402 ) begin
-                  \$645  = { 1'h0, \$405  };
-                end else begin
-                  \$645  = { 1'h0, \$410  };
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$425 ) begin
-            \$645  = 3'h1;
-          end
-      4'h7:
-          if (\$428 ) begin
-          end else if (\$431 ) begin
-            \$645  = \$435 [2:0];
-          end else if (\$433 ) begin
-            \$645  = \$438 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
-              (* full_case = 32'd1 *)
-              if (\$456 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$459 ) begin
-                  \$645  = \$462 ;
-                end else begin
-                  \$645  = \$467 ;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$645  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = kj;
-    casez (seq_state)
-      4'h0:
-          if (\$317 ) begin
-            \$646  = 3'h1;
-          end
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$332 ) begin
-                \$646  = \$336 [2:0];
-              end else if (\$335 ) begin
-                \$646  = \$338 ;
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$340 ) begin
-                  \$646  = \$343 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$345 ) begin
-                    \$646  = 3'h1;
-                  end else begin
-                    \$646  = \$352 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$368 ) begin
-            \$646  = 3'h1;
-          end
-      4'h3:
-          if (\$371 ) begin
-            \$646  = \$377 [2:0];
-          end else if (\$374 ) begin
-            \$646  = { 1'h0, \$379  };
-          end else if (\$376 ) begin
-            \$646  = { 1'h0, \$382  };
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              (* full_case = 32'd1 *)
-              if (\$399 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$402 ) begin
-                  \$646  = 3'h1;
-                end else begin
-                  \$646  = { 1'h0, \$409  };
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$425 ) begin
-            \$646  = 3'h2;
-          end
-      4'h7:
-          if (\$428 ) begin
-            \$646  = \$434 [2:0];
-          end else if (\$431 ) begin
-            \$646  = \$436 ;
-          end else if (\$433 ) begin
-            \$646  = \$439 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
-              (* full_case = 32'd1 *)
-              if (\$456 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$459 ) begin
-                  \$646  = 3'h2;
-                end else begin
-                  \$646  = \$466 ;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$646  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = seq_state;
-    casez (seq_state)
-      4'h0:
-          if (\$317 ) begin
-            \$647  = 4'h1;
-          end
-      4'h1:
-          if (\$326 ) begin
-            (* full_case = 32'd1 *)
-            if (\$328 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$332 ) begin
-              end else if (\$335 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$340 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$345 ) begin
-                    (* full_case = 32'd1 *)
-                    if (\$349 ) begin
-                      \$647  = 4'h2;
-                    end else begin
-                      \$647  = 4'h1;
-                    end
-                  end else begin
-                    \$647  = 4'h1;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$368 ) begin
-            \$647  = 4'h3;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$371 ) begin
-          end else if (\$374 ) begin
-          end else if (\$376 ) begin
-          end else begin
-            \$647  = 4'h4;
-          end
-      4'h4:
-          if (\$389 ) begin
-            \$647  = 4'h5;
-          end
-      4'h5:
-          if (\$392 ) begin
-            if (\$397 ) begin
-              (* full_case = 32'd1 *)
-              if (\$399 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$402 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$406 ) begin
-                    \$647  = 4'h6;
-                  end else begin
-                    \$647  = 4'h3;
-                  end
-                end else begin
-                  \$647  = 4'h3;
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$425 ) begin
-            \$647  = 4'h7;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$428 ) begin
-          end else if (\$431 ) begin
-          end else if (\$433 ) begin
-          end else begin
-            \$647  = 4'h8;
-          end
-      4'h8:
-          if (\$446 ) begin
-            \$647  = 4'h9;
-          end
-      4'h9:
-          if (\$449 ) begin
-            if (\$454 ) begin
-              (* full_case = 32'd1 *)
-              if (\$456 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$459 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$463 ) begin
-                    \$647  = 4'ha;
-                  end else begin
-                    \$647  = 4'h7;
-                  end
-                end else begin
-                  \$647  = 4'h7;
-                end
-              end
-            end
-          end
-      4'ha:
-          if (\$484 ) begin
-            \$647  = 4'h0;
-          end
-    endcase
-    if (rst) begin
-      \$647  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = cur;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$389 ) begin
-            \$648  = \$signal$276 ;
-          end
-      4'h5:
-          if (\$392 ) begin
-            \$648  = \$394 [15:0];
-            if (\$397 ) begin
-              if (\$399 ) begin
-                \$648  = \$signal$276 ;
-              end
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$446 ) begin
-            \$648  = \$signal$276 ;
-          end
-      4'h9:
-          if (\$449 ) begin
-            \$648  = \$451 [15:0];
-            if (\$454 ) begin
-              if (\$456 ) begin
-                \$648  = \$signal$276 ;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$648  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = todo;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$389 ) begin
-            \$649  = nz_todo;
-          end
-      4'h5:
-          if (\$392 ) begin
-            \$649  = \$396 [15:0];
-            if (\$397 ) begin
-              if (\$399 ) begin
-                \$649  = nz_todo;
-              end
-            end
-          end
-      4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$446 ) begin
-            \$649  = nz_todo;
-          end
-      4'h9:
-          if (\$449 ) begin
-            \$649  = \$453 [15:0];
-            if (\$454 ) begin
-              if (\$456 ) begin
-                \$649  = nz_todo;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$649  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = pw_first;
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$389 ) begin
-            \$650  = 1'h1;
-          end
-      4'h5:
-          if (\$392 ) begin
+          if (\$321 ) begin
             \$650  = 1'h0;
-            if (\$397 ) begin
-              \$650  = 1'h1;
+          end
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$336 ) begin
+              end else if (\$339 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$344 ) begin
+                  \$650  = \$345 [0];
+                end else begin
+                  \$650  = 1'h0;
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$372 ) begin
+            \$650  = 1'h0;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$375 ) begin
+          end else if (\$378 ) begin
+          end else if (\$380 ) begin
+            \$650  = \$384 [0];
+          end else begin
+            \$650  = 1'h0;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$395 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$404 ) begin
+                \$650  = \$405 [0];
+              end else begin
+                \$650  = 1'h0;
+              end
             end
           end
       4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$446 ) begin
-            \$650  = 1'h1;
-          end
-      4'h9:
-          if (\$449 ) begin
+          if (\$430 ) begin
             \$650  = 1'h0;
-            if (\$454 ) begin
-              \$650  = 1'h1;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$433 ) begin
+          end else if (\$436 ) begin
+          end else if (\$438 ) begin
+            \$650  = \$442 [0];
+          end else begin
+            \$650  = 1'h0;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$453 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$462 ) begin
+                \$650  = \$463 [0];
+              end else begin
+                \$650  = 1'h0;
+              end
             end
           end
     endcase
     if (rst) begin
       \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = ch;
+    casez (seq_state)
+      4'h0:
+          if (\$321 ) begin
+            \$651  = 4'h0;
+          end
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+              \$651  = \$333 [3:0];
+            end else begin
+              \$651  = 4'h0;
+            end
+          end
+      4'h2:
+          if (\$372 ) begin
+            \$651  = 4'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          if (\$430 ) begin
+            \$651  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$651  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = ki;
+    casez (seq_state)
+      4'h0:
+          if (\$321 ) begin
+            \$652  = 3'h2;
+          end
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$336 ) begin
+              end else if (\$339 ) begin
+                \$652  = \$341 [2:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$344 ) begin
+                  \$652  = \$346 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$349 ) begin
+                    \$652  = \$352 ;
+                  end else begin
+                    \$652  = \$357 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$372 ) begin
+            \$652  = 3'h1;
+          end
+      4'h3:
+          if (\$375 ) begin
+          end else if (\$378 ) begin
+            \$652  = \$382 [2:0];
+          end else if (\$380 ) begin
+            \$652  = { 1'h0, \$385  };
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$395 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$404 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$407 ) begin
+                  \$652  = { 1'h0, \$410  };
+                end else begin
+                  \$652  = { 1'h0, \$415  };
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$430 ) begin
+            \$652  = 3'h1;
+          end
+      4'h7:
+          if (\$433 ) begin
+          end else if (\$436 ) begin
+            \$652  = \$440 [2:0];
+          end else if (\$438 ) begin
+            \$652  = \$443 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$453 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$462 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$465 ) begin
+                  \$652  = \$468 ;
+                end else begin
+                  \$652  = \$473 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$652  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = kj;
+    casez (seq_state)
+      4'h0:
+          if (\$321 ) begin
+            \$653  = 3'h1;
+          end
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$336 ) begin
+                \$653  = \$340 [2:0];
+              end else if (\$339 ) begin
+                \$653  = \$342 ;
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$344 ) begin
+                  \$653  = \$347 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$349 ) begin
+                    \$653  = 3'h1;
+                  end else begin
+                    \$653  = \$356 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$372 ) begin
+            \$653  = 3'h1;
+          end
+      4'h3:
+          if (\$375 ) begin
+            \$653  = \$381 [2:0];
+          end else if (\$378 ) begin
+            \$653  = { 1'h0, \$383  };
+          end else if (\$380 ) begin
+            \$653  = { 1'h0, \$386  };
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$395 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$404 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$407 ) begin
+                  \$653  = 3'h1;
+                end else begin
+                  \$653  = { 1'h0, \$414  };
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$430 ) begin
+            \$653  = 3'h2;
+          end
+      4'h7:
+          if (\$433 ) begin
+            \$653  = \$439 [2:0];
+          end else if (\$436 ) begin
+            \$653  = \$441 ;
+          end else if (\$438 ) begin
+            \$653  = \$444 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$453 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$462 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$465 ) begin
+                  \$653  = 3'h2;
+                end else begin
+                  \$653  = \$472 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$653  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = seq_state;
+    casez (seq_state)
+      4'h0:
+          if (\$321 ) begin
+            \$654  = 4'h1;
+          end
+      4'h1:
+          if (\$330 ) begin
+            (* full_case = 32'd1 *)
+            if (\$332 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$336 ) begin
+              end else if (\$339 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$344 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$349 ) begin
+                    (* full_case = 32'd1 *)
+                    if (\$353 ) begin
+                      \$654  = 4'h2;
+                    end else begin
+                      \$654  = 4'h1;
+                    end
+                  end else begin
+                    \$654  = 4'h1;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$372 ) begin
+            \$654  = 4'h3;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$375 ) begin
+          end else if (\$378 ) begin
+          end else if (\$380 ) begin
+          end else begin
+            \$654  = 4'h4;
+          end
+      4'h4:
+          if (\$393 ) begin
+            \$654  = 4'h5;
+          end
+      4'h5:
+          if (\$395 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$404 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$407 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$411 ) begin
+                    \$654  = 4'h6;
+                  end else begin
+                    \$654  = 4'h3;
+                  end
+                end else begin
+                  \$654  = 4'h3;
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$430 ) begin
+            \$654  = 4'h7;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$433 ) begin
+          end else if (\$436 ) begin
+          end else if (\$438 ) begin
+          end else begin
+            \$654  = 4'h8;
+          end
+      4'h8:
+          if (\$451 ) begin
+            \$654  = 4'h9;
+          end
+      4'h9:
+          if (\$453 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$462 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$465 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$469 ) begin
+                    \$654  = 4'ha;
+                  end else begin
+                    \$654  = 4'h7;
+                  end
+                end else begin
+                  \$654  = 4'h7;
+                end
+              end
+            end
+          end
+      4'ha:
+          if (\$490 ) begin
+            \$654  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$654  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = cur;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$393 ) begin
+            \$655  = \$signal$276 ;
+          end
+      4'h5:
+          if (\$395 ) begin
+            \$655  = \$397 [15:0];
+            if (todo_empty) begin
+              if (\$404 ) begin
+                \$655  = \$signal$276 ;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$451 ) begin
+            \$655  = \$signal$276 ;
+          end
+      4'h9:
+          if (\$453 ) begin
+            \$655  = \$455 [15:0];
+            if (todo_empty) begin
+              if (\$462 ) begin
+                \$655  = \$signal$276 ;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$655  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = todo;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$393 ) begin
+            \$656  = nz_todo;
+          end
+      4'h5:
+          if (\$395 ) begin
+            \$656  = \$399 [15:0];
+            if (todo_empty) begin
+              if (\$404 ) begin
+                \$656  = nz_todo;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$451 ) begin
+            \$656  = nz_todo;
+          end
+      4'h9:
+          if (\$453 ) begin
+            \$656  = \$457 [15:0];
+            if (todo_empty) begin
+              if (\$462 ) begin
+                \$656  = nz_todo;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$656  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = todo_empty;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$393 ) begin
+            \$657  = nz_todo_empty;
+          end
+      4'h5:
+          if (\$395 ) begin
+            \$657  = \$402 ;
+            if (todo_empty) begin
+              if (\$404 ) begin
+                \$657  = nz_todo_empty;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$451 ) begin
+            \$657  = nz_todo_empty;
+          end
+      4'h9:
+          if (\$453 ) begin
+            \$657  = \$460 ;
+            if (todo_empty) begin
+              if (\$462 ) begin
+                \$657  = nz_todo_empty;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = pw_first;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$393 ) begin
+            \$658  = 1'h1;
+          end
+      4'h5:
+          if (\$395 ) begin
+            \$658  = 1'h0;
+            if (todo_empty) begin
+              \$658  = 1'h1;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$451 ) begin
+            \$658  = 1'h1;
+          end
+      4'h9:
+          if (\$453 ) begin
+            \$658  = 1'h0;
+            if (todo_empty) begin
+              \$658  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$658  = 1'h0;
     end
   end
   always @* begin
@@ -5722,9 +5798,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$125  = 7'h4e;
+          \$124  = 7'h4e;
       1'h1:
-          \$125  = 7'h5e;
+          \$124  = 7'h5e;
     endcase
   end
   always @* begin
@@ -5732,9 +5808,31 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
+          \$127  = 3'h1;
+      3'h1:
+          \$127  = 3'h0;
+      3'h2:
+          \$127  = 3'h0;
+      3'h3:
+          \$127  = 3'h0;
+      3'h4:
+          \$127  = 3'h0;
+      3'h5:
+          \$127  = 3'h0;
+      3'h6:
+          \$127  = 3'h0;
+      3'h7:
+          \$127  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$129  = 3'h2;
+      3'h1:
           \$129  = 3'h1;
-      3'h1:
-          \$129  = 3'h0;
       3'h2:
           \$129  = 3'h0;
       3'h3:
@@ -5754,43 +5852,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$131  = 3'h2;
+          \$132  = 3'h4;
       3'h1:
-          \$131  = 3'h1;
+          \$132  = 3'h4;
       3'h2:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h3:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h4:
-          \$131  = 3'h0;
+          \$132  = 3'h4;
       3'h5:
-          \$131  = 3'h0;
+          \$132  = 3'h3;
       3'h6:
-          \$131  = 3'h0;
+          \$132  = 3'h2;
       3'h7:
-          \$131  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$134  = 3'h4;
-      3'h1:
-          \$134  = 3'h4;
-      3'h2:
-          \$134  = 3'h4;
-      3'h3:
-          \$134  = 3'h4;
-      3'h4:
-          \$134  = 3'h4;
-      3'h5:
-          \$134  = 3'h3;
-      3'h6:
-          \$134  = 3'h2;
-      3'h7:
-          \$134  = 3'h2;
+          \$132  = 3'h2;
     endcase
   end
   always @* begin
@@ -5798,21 +5874,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h1:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h2:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h3:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h4:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h5:
-          \$136  = 3'h2;
+          \$134  = 3'h2;
       3'h6:
-          \$136  = 3'h1;
+          \$134  = 3'h1;
       3'h7:
-          \$136  = 3'h1;
+          \$134  = 3'h1;
     endcase
   end
   always @* begin
@@ -5820,21 +5896,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$139  = 12'h02a;
+          \$137  = 12'h02a;
       3'h1:
-          \$139  = 12'h031;
+          \$137  = 12'h031;
       3'h2:
-          \$139  = 12'h038;
+          \$137  = 12'h038;
       3'h3:
-          \$139  = 12'h03f;
+          \$137  = 12'h03f;
       3'h4:
-          \$139  = 12'h046;
+          \$137  = 12'h046;
       3'h5:
-          \$139  = 12'h04d;
+          \$137  = 12'h04d;
       3'h6:
-          \$139  = 12'h054;
+          \$137  = 12'h054;
       3'h7:
-          \$139  = 12'h031;
+          \$137  = 12'h031;
     endcase
   end
   always @* begin
@@ -5842,37 +5918,37 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$140  = 8'hfe;
+          \$138  = 8'hfe;
       3'h1:
-          \$140  = 8'hff;
+          \$138  = 8'hff;
       3'h2:
-          \$140  = 8'h00;
+          \$138  = 8'h00;
       3'h3:
-          \$140  = 8'h01;
+          \$138  = 8'h01;
       3'h4:
-          \$140  = 8'h02;
+          \$138  = 8'h02;
       3'h5:
-          \$140  = 8'h03;
+          \$138  = 8'h03;
       3'h6:
-          \$140  = 8'h04;
+          \$138  = 8'h04;
       3'h7:
-          \$140  = 8'h00;
+          \$138  = 8'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = 5'h00;
+    \$140  = 5'h00;
     casez (ki)
       3'h0:
-          \$142  = 5'h00;
+          \$140  = 5'h00;
       3'h1:
-          \$142  = 5'h07;
+          \$140  = 5'h07;
       3'h2:
-          \$142  = 5'h0e;
+          \$140  = 5'h0e;
       3'h3:
-          \$142  = 5'h15;
+          \$140  = 5'h15;
       3'h4:
-          \$142  = 5'h15;
+          \$140  = 5'h15;
     endcase
   end
   always @* begin
@@ -5880,23 +5956,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$144  = 7'h6e;
+          \$142  = 7'h6e;
       1'h1:
-          \$144  = 7'h7d;
+          \$142  = 7'h7d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = 4'h0;
+    \$143  = 4'h0;
     casez (ki)
       3'h0:
-          \$145  = 4'h0;
+          \$143  = 4'h0;
       3'h1:
-          \$145  = 4'h5;
+          \$143  = 4'h5;
       3'h2:
-          \$145  = 4'ha;
+          \$143  = 4'ha;
       3'h3:
-          \$145  = 4'ha;
+          \$143  = 4'ha;
     endcase
   end
   always @* begin
@@ -5904,9 +5980,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$153  = 8'h8c;
+          \$150  = 8'h8c;
       1'h1:
-          \$153  = 8'h9c;
+          \$150  = 8'h9c;
     endcase
   end
   always @* begin
@@ -5914,21 +5990,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$203  = d0;
+          \$206  = d0;
       3'h1:
-          \$203  = d1;
+          \$206  = d1;
       3'h2:
-          \$203  = d2;
+          \$206  = d2;
       3'h3:
-          \$203  = d3;
+          \$206  = d3;
       3'h4:
-          \$203  = d4;
+          \$206  = d4;
       3'h5:
-          \$203  = d5;
+          \$206  = d5;
       3'h6:
-          \$203  = d6;
+          \$206  = d6;
       3'h7:
-          \$203  = d7;
+          \$206  = d7;
     endcase
   end
   always @* begin
@@ -5936,21 +6012,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$204  = d8;
+          \$207  = d8;
       3'h1:
-          \$204  = d9;
+          \$207  = d9;
       3'h2:
-          \$204  = d10;
+          \$207  = d10;
       3'h3:
-          \$204  = d11;
+          \$207  = d11;
       3'h4:
-          \$204  = d12;
+          \$207  = d12;
       3'h5:
-          \$204  = d13;
+          \$207  = d13;
       3'h6:
-          \$204  = d14;
+          \$207  = d14;
       3'h7:
-          \$204  = d15;
+          \$207  = d15;
     endcase
   end
   always @* begin
@@ -5958,9 +6034,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s1_c[3])
       1'h0:
-          \$205  = pwa_part0;
+          \$208  = pwa_part0;
       1'h1:
-          \$205  = pwa_part1;
+          \$208  = pwa_part1;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -6025,18 +6101,18 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$23  = { 1'h0, job_g, 2'h0 };
   assign \$39  = lp[0];
   assign \$90  = { kj, 1'h0 };
-  assign \$243  = s4_g;
-  assign \$277  = job_g;
-  assign \$282  = { 1'h0, job_g, 2'h0 };
-  assign \$339  = gc;
-  assign \$375  = gc;
-  assign \$398  = gc;
-  assign \$432  = gc;
-  assign \$455  = gc;
+  assign \$246  = s4_g;
+  assign \$281  = job_g;
+  assign \$286  = { 1'h0, job_g, 2'h0 };
+  assign \$343  = gc;
+  assign \$379  = gc;
+  assign \$403  = gc;
+  assign \$437  = gc;
+  assign \$461  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \port$890$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \port$895$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6173,10 +6249,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$884$0 ;
-  wire [51:0] \port$884$0 ;
-  input [19:0] \port$890$0 ;
-  wire [19:0] \port$890$0 ;
+  input [51:0] \port$889$0 ;
+  wire [51:0] \port$889$0 ;
+  input [19:0] \port$895$0 ;
+  wire [19:0] \port$895$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6392,7 +6468,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$884$0 [51:32];
+      \$61  = \port$889$0 [51:32];
     end
   end
   always @* begin
@@ -6592,7 +6668,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$890$0 [19], \port$890$0  };
+      \$87  = { \port$895$0 [19], \port$895$0  };
     end
   end
   always @* begin
@@ -6606,7 +6682,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$884$0 [31:0];
+      \$89  = \port$889$0 [31:0];
     end
   end
   always @* begin
@@ -6721,9 +6797,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$884$0 [51:32];
-  assign i_alt = { \port$890$0 [19], \port$890$0  };
-  assign i_th = \port$884$0 [31:0];
+  assign i_step = \port$889$0 [51:32];
+  assign i_alt = { \port$895$0 [19], \port$895$0  };
+  assign i_th = \port$889$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6744,7 +6820,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \port$890$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \port$895$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6880,10 +6956,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$884$52 ;
-  wire [51:0] \port$884$52 ;
-  input [19:0] \port$890$20 ;
-  wire [19:0] \port$890$20 ;
+  input [51:0] \port$889$52 ;
+  wire [51:0] \port$889$52 ;
+  input [19:0] \port$895$20 ;
+  wire [19:0] \port$895$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7097,7 +7173,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$884$52 [51:32];
+      \$61  = \port$889$52 [51:32];
     end
   end
   always @* begin
@@ -7297,7 +7373,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$890$20 [19], \port$890$20  };
+      \$87  = { \port$895$20 [19], \port$895$20  };
     end
   end
   always @* begin
@@ -7311,7 +7387,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$884$52 [31:0];
+      \$89  = \port$889$52 [31:0];
     end
   end
   always @* begin
@@ -7427,9 +7503,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$884$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$884$52 [51:32];
-  assign i_alt = { \port$890$20 [19], \port$890$20  };
-  assign i_th = \port$884$52 [31:0];
+  assign i_step = \port$889$52 [51:32];
+  assign i_alt = { \port$895$20 [19], \port$895$20  };
+  assign i_th = \port$889$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -58,38 +58,38 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  reg [4:0] \$146 ;
+  reg [4:0] \$145 ;
+  wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  reg [1:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   reg [1:0] \$150 ;
   wire \$151 ;
-  reg [1:0] \$152 ;
-  wire \$153 ;
+  wire \$152 ;
+  reg [1:0] \$153 ;
   wire \$154 ;
   reg [1:0] \$155 ;
   wire \$156 ;
-  reg [1:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire \$157 ;
+  reg [9:0] \$158 ;
+  reg [6:0] \$159 ;
   wire [2:0] \$16 ;
-  reg [9:0] \$160 ;
-  reg [6:0] \$161 ;
-  wire [10:0] \$162 ;
-  reg [3:0] \$163 ;
-  wire [4:0] \$164 ;
-  reg [4:0] \$165 ;
-  reg [2:0] \$166 ;
-  wire [3:0] \$167 ;
+  wire [10:0] \$160 ;
+  reg [3:0] \$161 ;
+  wire [4:0] \$162 ;
+  reg [4:0] \$163 ;
+  reg [2:0] \$164 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  reg [5:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  reg [5:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
@@ -104,12 +104,12 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
+  wire [7:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [2:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -126,29 +126,29 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  reg [10:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
-  wire [3:0] \$208 ;
-  wire [18:0] \$209 ;
+  wire \$208 ;
+  reg [10:0] \$209 ;
   wire [3:0] \$21 ;
-  wire [3:0] \$210 ;
-  wire [18:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [18:0] \$213 ;
-  wire [3:0] \$214 ;
-  wire [18:0] \$215 ;
-  wire [3:0] \$216 ;
-  wire [18:0] \$217 ;
-  wire [3:0] \$218 ;
-  wire [18:0] \$219 ;
+  wire \$210 ;
+  wire [3:0] \$211 ;
+  wire [18:0] \$212 ;
+  wire [3:0] \$213 ;
+  wire [18:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire [18:0] \$216 ;
+  wire [3:0] \$217 ;
+  wire [18:0] \$218 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [18:0] \$221 ;
-  wire [3:0] \$222 ;
-  wire [18:0] \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
+  wire [18:0] \$220 ;
+  wire [3:0] \$221 ;
+  wire [18:0] \$222 ;
+  wire [3:0] \$223 ;
+  wire [18:0] \$224 ;
+  wire [3:0] \$225 ;
+  wire [18:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -173,14 +173,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [8:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [8:0] \$250 ;
-  wire [8:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire [8:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
+  wire [8:0] \$253 ;
+  wire [8:0] \$254 ;
+  wire [8:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -188,18 +188,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [1:0] \$262 ;
-  wire [2:0] \$263 ;
-  wire [2:0] \$264 ;
-  wire [1:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [1:0] \$268 ;
-  wire \$269 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [1:0] \$266 ;
+  wire [2:0] \$267 ;
+  wire [2:0] \$268 ;
+  wire [1:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
+  wire [1:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -210,50 +210,50 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  reg [1:0] \$282 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  reg [1:0] \$285 ;
-  wire \$286 ;
+  wire \$285 ;
+  reg [1:0] \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  reg [1:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [3:0] \$292 ;
-  reg [1:0] \$293 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  reg [1:0] \$296 ;
-  wire \$297 ;
+  wire [3:0] \$296 ;
+  reg [1:0] \$297 ;
   wire \$298 ;
-  wire [2:0] \$299 ;
+  wire \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire [2:0] \$300 ;
-  reg [1:0] \$301 ;
+  reg [1:0] \$300 ;
+  wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire [1:0] \$304 ;
+  wire [2:0] \$303 ;
+  wire [2:0] \$304 ;
   reg [1:0] \$305 ;
-  reg [1:0] \$306 ;
-  wire [6:0] \$307 ;
-  wire \$308 ;
-  wire [4:0] \$309 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [1:0] \$308 ;
+  reg [1:0] \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
-  reg [1:0] \$311 ;
+  reg [1:0] \$310 ;
+  wire [6:0] \$311 ;
   wire \$312 ;
-  wire [3:0] \$313 ;
-  wire [3:0] \$314 ;
+  wire [4:0] \$313 ;
+  wire [4:0] \$314 ;
   reg [1:0] \$315 ;
-  reg [1:0] \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire \$316 ;
+  wire [3:0] \$317 ;
+  wire [3:0] \$318 ;
+  reg [1:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  reg [1:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
@@ -269,58 +269,58 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  reg [1:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  reg [1:0] \$338 ;
-  wire \$339 ;
+  wire \$338 ;
+  reg [1:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire \$342 ;
-  wire [2:0] \$343 ;
-  wire [2:0] \$344 ;
-  reg [1:0] \$345 ;
-  wire [1:0] \$346 ;
-  reg [1:0] \$347 ;
-  reg [1:0] \$348 ;
-  wire \$349 ;
+  reg [1:0] \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire [2:0] \$347 ;
+  wire [2:0] \$348 ;
+  reg [1:0] \$349 ;
   wire [5:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
+  wire [1:0] \$350 ;
+  reg [1:0] \$351 ;
+  reg [1:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire [8:0] \$359 ;
+  wire \$359 ;
   wire [6:0] \$36 ;
-  wire [8:0] \$360 ;
-  wire [8:0] \$361 ;
+  wire \$360 ;
+  wire \$361 ;
   wire [8:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire [1:0] \$366 ;
-  wire [6:0] \$367 ;
+  wire [8:0] \$363 ;
+  wire [8:0] \$364 ;
+  wire [8:0] \$365 ;
+  wire [8:0] \$366 ;
+  wire [8:0] \$367 ;
   wire \$368 ;
-  wire [4:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [4:0] \$370 ;
-  reg [1:0] \$371 ;
-  wire \$372 ;
-  wire [3:0] \$373 ;
-  wire [3:0] \$374 ;
-  reg [1:0] \$375 ;
+  wire \$370 ;
+  wire [1:0] \$371 ;
+  wire [6:0] \$372 ;
+  wire \$373 ;
+  wire [4:0] \$374 ;
+  wire [4:0] \$375 ;
   reg [1:0] \$376 ;
   wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [3:0] \$378 ;
+  wire [3:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
+  reg [1:0] \$380 ;
+  reg [1:0] \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
@@ -335,60 +335,60 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  reg [1:0] \$395 ;
+  wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  reg [1:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire [6:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
+  reg [1:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire [2:0] \$403 ;
-  wire [2:0] \$404 ;
-  reg [1:0] \$405 ;
-  wire [1:0] \$406 ;
-  reg [1:0] \$407 ;
-  reg [1:0] \$408 ;
-  wire \$409 ;
+  reg [1:0] \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire [2:0] \$408 ;
+  wire [2:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
+  reg [1:0] \$410 ;
+  wire [1:0] \$411 ;
+  reg [1:0] \$412 ;
+  reg [1:0] \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [8:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [8:0] \$420 ;
-  wire [8:0] \$421 ;
-  wire [8:0] \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire [1:0] \$426 ;
-  wire [6:0] \$427 ;
-  wire \$428 ;
-  wire [4:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire [8:0] \$423 ;
+  wire [8:0] \$424 ;
+  wire [8:0] \$425 ;
+  wire [8:0] \$426 ;
+  wire [8:0] \$427 ;
+  wire [8:0] \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [4:0] \$430 ;
-  reg [1:0] \$431 ;
-  wire \$432 ;
-  wire [3:0] \$433 ;
-  wire [3:0] \$434 ;
-  reg [1:0] \$435 ;
-  reg [1:0] \$436 ;
-  wire \$437 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [1:0] \$432 ;
+  wire [6:0] \$433 ;
+  wire \$434 ;
+  wire [4:0] \$435 ;
+  wire [4:0] \$436 ;
+  reg [1:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [3:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
+  wire [3:0] \$440 ;
+  reg [1:0] \$441 ;
+  reg [1:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
@@ -404,172 +404,180 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  reg \$457 ;
-  reg [6:0] \$458 ;
-  reg \$459 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg [1:0] \$461 ;
-  reg \$462 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
   reg \$463 ;
-  reg \$464 ;
-  reg [2:0] \$465 ;
+  reg [6:0] \$464 ;
+  reg \$465 ;
   reg \$466 ;
-  reg \$467 ;
-  reg [1:0] \$468 ;
-  reg [5:0] \$469 ;
+  reg [1:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [1:0] \$470 ;
-  reg \$471 ;
-  reg [1:0] \$472 ;
+  reg \$470 ;
+  reg [2:0] \$471 ;
+  reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg [2:0] \$476 ;
+  reg [1:0] \$474 ;
+  reg [5:0] \$475 ;
+  reg [1:0] \$476 ;
   reg \$477 ;
-  reg \$478 ;
-  reg [1:0] \$479 ;
+  reg [1:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
-  reg [1:0] \$481 ;
-  reg \$482 ;
-  reg [1:0] \$483 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [2:0] \$482 ;
+  reg \$483 ;
   reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg [2:0] \$487 ;
+  reg [1:0] \$485 ;
+  reg [5:0] \$486 ;
+  reg [1:0] \$487 ;
   reg \$488 ;
-  reg \$489 ;
+  reg [1:0] \$489 ;
   wire \$49 ;
-  reg [1:0] \$490 ;
-  reg [5:0] \$491 ;
-  reg [1:0] \$492 ;
-  reg \$493 ;
-  reg [1:0] \$494 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg [2:0] \$493 ;
+  reg \$494 ;
   reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg [2:0] \$498 ;
+  reg [1:0] \$496 ;
+  reg [5:0] \$497 ;
+  reg [1:0] \$498 ;
   reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg [1:0] \$501 ;
-  reg [5:0] \$502 ;
-  reg [1:0] \$503 ;
-  reg \$504 ;
-  reg [1:0] \$505 ;
+  reg [1:0] \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg [2:0] \$504 ;
+  reg \$505 ;
   reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg [2:0] \$509 ;
+  reg [1:0] \$507 ;
+  reg [5:0] \$508 ;
+  reg [1:0] \$509 ;
   wire \$51 ;
   reg \$510 ;
-  reg \$511 ;
-  reg [1:0] \$512 ;
-  reg [5:0] \$513 ;
-  reg [1:0] \$514 ;
-  reg \$515 ;
-  reg [1:0] \$516 ;
+  reg [1:0] \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [2:0] \$515 ;
+  reg \$516 ;
   reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  reg [1:0] \$518 ;
+  reg [5:0] \$519 ;
   wire \$52 ;
-  reg [2:0] \$520 ;
+  reg [1:0] \$520 ;
   reg \$521 ;
-  reg \$522 ;
-  reg [1:0] \$523 ;
-  reg [5:0] \$524 ;
-  reg [1:0] \$525 ;
-  reg [6:0] \$526 ;
-  reg [6:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg [5:0] \$529 ;
+  reg [1:0] \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg [2:0] \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg [1:0] \$529 ;
   wire \$53 ;
-  reg [1:0] \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [19:0] \$536 ;
-  reg [19:0] \$537 ;
-  reg [19:0] \$538 ;
-  reg [19:0] \$539 ;
+  reg [5:0] \$530 ;
+  reg [1:0] \$531 ;
+  reg [6:0] \$532 ;
+  reg [6:0] \$533 ;
+  reg [5:0] \$534 ;
+  reg [5:0] \$535 ;
+  reg [2:0] \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  reg [19:0] \$540 ;
-  reg [19:0] \$541 ;
+  reg \$540 ;
+  reg \$541 ;
   reg [19:0] \$542 ;
   reg [19:0] \$543 ;
-  reg [10:0] \$544 ;
-  reg [10:0] \$545 ;
-  reg [10:0] \$546 ;
-  reg [10:0] \$547 ;
-  reg [10:0] \$548 ;
-  reg [10:0] \$549 ;
+  reg [19:0] \$544 ;
+  reg [19:0] \$545 ;
+  reg [19:0] \$546 ;
+  reg [19:0] \$547 ;
+  reg [19:0] \$548 ;
+  reg [19:0] \$549 ;
   wire \$55 ;
   reg [10:0] \$550 ;
   reg [10:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg [19:0] \$555 ;
-  reg [19:0] \$556 ;
-  reg [19:0] \$557 ;
-  reg [19:0] \$558 ;
-  reg [19:0] \$559 ;
+  reg [10:0] \$552 ;
+  reg [10:0] \$553 ;
+  reg [10:0] \$554 ;
+  reg [10:0] \$555 ;
+  reg [10:0] \$556 ;
+  reg [10:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg [7:0] \$559 ;
   wire \$56 ;
-  reg [19:0] \$560 ;
-  reg [19:0] \$561 ;
+  reg [7:0] \$560 ;
+  reg \$561 ;
   reg [19:0] \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg [1:0] \$565 ;
-  reg [1:0] \$566 ;
-  reg [5:0] \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  reg [19:0] \$563 ;
+  reg [19:0] \$564 ;
+  reg [19:0] \$565 ;
+  reg [19:0] \$566 ;
+  reg [19:0] \$567 ;
+  reg [19:0] \$568 ;
+  reg [19:0] \$569 ;
   wire \$57 ;
   reg \$570 ;
-  reg [1:0] \$571 ;
+  reg \$571 ;
   reg [1:0] \$572 ;
-  reg [5:0] \$573 ;
-  reg \$574 ;
+  reg [1:0] \$573 ;
+  reg [5:0] \$574 ;
   reg \$575 ;
   reg \$576 ;
-  reg [19:0] \$577 ;
-  reg [19:0] \$578 ;
-  reg [19:0] \$579 ;
+  reg \$577 ;
+  reg [1:0] \$578 ;
+  reg [1:0] \$579 ;
   wire \$58 ;
-  reg [19:0] \$580 ;
-  reg [19:0] \$581 ;
-  reg [19:0] \$582 ;
-  reg [19:0] \$583 ;
+  reg [5:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg \$583 ;
   reg [19:0] \$584 ;
-  reg \$585 ;
-  reg \$586 ;
-  reg [31:0] \$587 ;
-  reg [39:0] \$588 ;
-  reg [31:0] \$589 ;
+  reg [19:0] \$585 ;
+  reg [19:0] \$586 ;
+  reg [19:0] \$587 ;
+  reg [19:0] \$588 ;
+  reg [19:0] \$589 ;
   wire \$59 ;
-  reg [31:0] \$590 ;
-  reg \$591 ;
-  reg [39:0] \$592 ;
-  reg [415:0] \$593 ;
-  reg [3:0] \$594 ;
-  reg [2:0] \$595 ;
-  reg [5:0] \$596 ;
-  reg \$597 ;
-  reg [2:0] \$598 ;
-  reg [1:0] \$599 ;
+  reg [19:0] \$590 ;
+  reg [19:0] \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [31:0] \$594 ;
+  reg [39:0] \$595 ;
+  reg [31:0] \$596 ;
+  reg [31:0] \$597 ;
+  reg \$598 ;
+  reg [39:0] \$599 ;
   wire [10:0] \$6 ;
   wire \$60 ;
-  reg [1:0] \$600 ;
+  reg [415:0] \$600 ;
   reg [3:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg [7:0] \$603 ;
+  reg [2:0] \$602 ;
+  reg [5:0] \$603 ;
   reg \$604 ;
+  reg [2:0] \$605 ;
+  reg [1:0] \$606 ;
+  reg [1:0] \$607 ;
+  reg [3:0] \$608 ;
+  reg [7:0] \$609 ;
   wire \$61 ;
+  reg [7:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -613,7 +621,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg [8:0] \$99 ;
   reg \$signal  = 1'h0;
   reg [7:0] \$signal$318  = 8'h00;
-  reg \$signal$331  = 1'h0;
+  reg \$signal$332  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
   reg [6:0] \$signature__addr$149 ;
   wire [5:0] \$signature__addr$161 ;
@@ -795,8 +803,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [7:0] nz = 8'h00;
-  reg [1:0] nz_ready = 2'h0;
+  reg [2:0] nz_ready = 3'h0;
   reg [7:0] nz_todo = 8'h00;
+  reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$153 ;
   wire [3:0] \o_act$154 ;
@@ -1047,6 +1056,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [1:0] \tag_in.layer ;
   wire [5:0] \tag_in.pos ;
   reg [7:0] todo = 8'h00;
+  reg todo_empty = 1'h0;
   wire [19:0] total0;
   wire [19:0] total1;
   wire [19:0] total2;
@@ -1205,6 +1215,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _1_ <= img[\$2 [6:0]];
   end
   assign img_rd__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [415:0] params [2:0];
   integer params__i;
   initial begin
@@ -1222,6 +1233,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     end
   end
   assign p_rd__data = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights [42:0];
   integer weights__i;
   initial begin
@@ -1237,232 +1249,246 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$366  = gc + 1'h1;
-  assign \$367  = pos + 1'h1;
-  assign \$368  = oy == 2'h2;
-  assign \$369  = ox + 1'h1;
-  assign \$370  = ox + 1'h1;
-  assign \$372  = ox == 4'h8;
-  assign \$373  = oy + 1'h1;
-  assign \$374  = oy + 1'h1;
-  assign \$377  = s0_valid | s1_valid;
-  assign \$378  = \$377  | s2_valid;
-  assign \$379  = \$378  | s3_valid;
-  assign \$380  = \$379  | s4_valid;
-  assign \$381  = \$380  | s5_valid;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = job_active | \$signal ;
-  assign \$384  = \$383  | trace__valid;
-  assign \$385  = \$384  | o_busy;
-  assign \$386  = \$385  | \o_busy$178 ;
-  assign \$387  = \$386  | \o_busy$179 ;
-  assign \$388  = \$387  | \o_busy$180 ;
-  assign \$389  = \$388  | \o_busy$181 ;
-  assign \$390  = \$389  | \o_busy$182 ;
-  assign \$391  = \$390  | \o_busy$183 ;
-  assign \$392  = \$391  | \o_busy$184 ;
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \$382  & \$393 ;
-  assign \$396  = \$395  == kj;
-  assign \$397  = ~ \$396 ;
-  assign \$399  = \$398  == ki;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = ! gc;
-  assign \$403  = kj + 1'h1;
-  assign \$404  = ki + 1'h1;
-  assign \$406  = gc + 1'h1;
-  assign \$409  = s0_valid | s1_valid;
-  assign \$410  = \$409  | s2_valid;
-  assign \$411  = \$410  | s3_valid;
-  assign \$412  = \$411  | s4_valid;
-  assign \$413  = \$412  | s5_valid;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  & nz_ready[1];
-  assign \$416  = ! todo;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = \$417  | credit;
-  assign \$419  = - todo;
-  assign \$420  = { 1'h0, todo } & \$419 ;
-  assign \$421  = todo - 1'h1;
-  assign \$422  = { 1'h0, todo } & \$421 ;
-  assign \$423  = ! todo;
-  assign \$424  = ! gc;
-  assign \$426  = gc + 1'h1;
-  assign \$427  = pos + 1'h1;
-  assign \$428  = oy == 1'h1;
-  assign \$429  = ox + 1'h1;
-  assign \$430  = ox + 1'h1;
-  assign \$432  = ox == 3'h4;
-  assign \$433  = oy + 1'h1;
-  assign \$434  = oy + 1'h1;
-  assign \$437  = s0_valid | s1_valid;
-  assign \$438  = \$437  | s2_valid;
-  assign \$439  = \$438  | s3_valid;
-  assign \$440  = \$439  | s4_valid;
-  assign \$441  = \$440  | s5_valid;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = job_active | \$signal ;
-  assign \$444  = \$443  | trace__valid;
-  assign \$445  = \$444  | o_busy;
-  assign \$446  = \$445  | \o_busy$178 ;
-  assign \$447  = \$446  | \o_busy$179 ;
-  assign \$448  = \$447  | \o_busy$180 ;
-  assign \$449  = \$448  | \o_busy$181 ;
-  assign \$450  = \$449  | \o_busy$182 ;
-  assign \$451  = \$450  | \o_busy$183 ;
-  assign \$452  = \$451  | \o_busy$184 ;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$442  & \$453 ;
-  assign \$455  = ~ spikes__valid;
-  assign \$456  = \$454  & \$455 ;
+  assign \$357  = \$356  | s5_valid;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$358  & nz_ready[2];
+  assign \$360  = ~ todo_empty;
+  assign \$361  = \$360  | credit;
+  assign \$362  = - todo;
+  assign \$363  = { 1'h0, todo } & \$362 ;
+  assign \$364  = todo - 1'h1;
+  assign \$365  = { 1'h0, todo } & \$364 ;
+  assign \$366  = todo - 1'h1;
+  assign \$367  = { 1'h0, todo } & \$366 ;
+  assign \$368  = ! \$367 ;
+  assign \$369  = ! gc;
+  assign \$371  = gc + 1'h1;
+  assign \$372  = pos + 1'h1;
+  assign \$373  = oy == 2'h2;
+  assign \$374  = ox + 1'h1;
+  assign \$375  = ox + 1'h1;
+  assign \$377  = ox == 4'h8;
+  assign \$378  = oy + 1'h1;
+  assign \$379  = oy + 1'h1;
+  assign \$382  = s0_valid | s1_valid;
+  assign \$383  = \$382  | s2_valid;
+  assign \$384  = \$383  | s3_valid;
+  assign \$385  = \$384  | s4_valid;
+  assign \$386  = \$385  | s5_valid;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = job_active | \$signal ;
+  assign \$389  = \$388  | trace__valid;
+  assign \$390  = \$389  | o_busy;
+  assign \$391  = \$390  | \o_busy$178 ;
+  assign \$392  = \$391  | \o_busy$179 ;
+  assign \$393  = \$392  | \o_busy$180 ;
+  assign \$394  = \$393  | \o_busy$181 ;
+  assign \$395  = \$394  | \o_busy$182 ;
+  assign \$396  = \$395  | \o_busy$183 ;
+  assign \$397  = \$396  | \o_busy$184 ;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$387  & \$398 ;
+  assign \$401  = \$400  == kj;
+  assign \$402  = ~ \$401 ;
+  assign \$404  = \$403  == ki;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = ! gc;
+  assign \$408  = kj + 1'h1;
+  assign \$409  = ki + 1'h1;
+  assign \$411  = gc + 1'h1;
+  assign \$414  = s0_valid | s1_valid;
+  assign \$415  = \$414  | s2_valid;
+  assign \$416  = \$415  | s3_valid;
+  assign \$417  = \$416  | s4_valid;
+  assign \$418  = \$417  | s5_valid;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  & nz_ready[2];
+  assign \$421  = ~ todo_empty;
+  assign \$422  = \$421  | credit;
+  assign \$423  = - todo;
+  assign \$424  = { 1'h0, todo } & \$423 ;
+  assign \$425  = todo - 1'h1;
+  assign \$426  = { 1'h0, todo } & \$425 ;
+  assign \$427  = todo - 1'h1;
+  assign \$428  = { 1'h0, todo } & \$427 ;
+  assign \$429  = ! \$428 ;
+  assign \$430  = ! gc;
+  assign \$432  = gc + 1'h1;
+  assign \$433  = pos + 1'h1;
+  assign \$434  = oy == 1'h1;
+  assign \$435  = ox + 1'h1;
+  assign \$436  = ox + 1'h1;
+  assign \$438  = ox == 3'h4;
+  assign \$439  = oy + 1'h1;
+  assign \$440  = oy + 1'h1;
+  assign \$443  = s0_valid | s1_valid;
+  assign \$444  = \$443  | s2_valid;
+  assign \$445  = \$444  | s3_valid;
+  assign \$446  = \$445  | s4_valid;
+  assign \$447  = \$446  | s5_valid;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = job_active | \$signal ;
+  assign \$450  = \$449  | trace__valid;
+  assign \$451  = \$450  | o_busy;
+  assign \$452  = \$451  | \o_busy$178 ;
+  assign \$453  = \$452  | \o_busy$179 ;
+  assign \$454  = \$453  | \o_busy$180 ;
+  assign \$455  = \$454  | \o_busy$181 ;
+  assign \$456  = \$455  | \o_busy$182 ;
+  assign \$457  = \$456  | \o_busy$183 ;
+  assign \$458  = \$457  | \o_busy$184 ;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$448  & \$459 ;
+  assign \$461  = ~ spikes__valid;
+  assign \$462  = \$460  & \$461 ;
   always @(posedge clk)
-    spikes__valid <= \$457 ;
+    spikes__valid <= \$463 ;
   always @(posedge clk)
-    \$signature__addr  <= \$458 ;
+    \$signature__addr  <= \$464 ;
   always @(posedge clk)
-    img_full <= \$459 ;
+    img_full <= \$465 ;
   always @(posedge clk)
-    s0_valid <= \$460 ;
+    s0_valid <= \$466 ;
   always @(posedge clk)
-    s0_kind <= \$461 ;
+    s0_kind <= \$467 ;
   always @(posedge clk)
-    s0_first <= \$462 ;
+    s0_first <= \$468 ;
   always @(posedge clk)
-    s0_last <= \$463 ;
+    s0_last <= \$469 ;
   always @(posedge clk)
-    s0_g <= \$464 ;
+    s0_g <= \$470 ;
   always @(posedge clk)
-    s0_c <= \$465 ;
+    s0_c <= \$471 ;
   always @(posedge clk)
-    s0_pad <= \$466 ;
+    s0_pad <= \$472 ;
   always @(posedge clk)
-    s0_zero <= \$467 ;
+    s0_zero <= \$473 ;
   always @(posedge clk)
-    s0_job <= \$468 ;
+    s0_job <= \$474 ;
   always @(posedge clk)
-    s0_pos <= \$469 ;
+    s0_pos <= \$475 ;
   always @(posedge clk)
-    s0_layer <= \$470 ;
+    s0_layer <= \$476 ;
   always @(posedge clk)
-    s1_valid <= \$471 ;
+    s1_valid <= \$477 ;
   always @(posedge clk)
-    s1_kind <= \$472 ;
+    s1_kind <= \$478 ;
   always @(posedge clk)
-    s1_first <= \$473 ;
+    s1_first <= \$479 ;
   always @(posedge clk)
-    s1_last <= \$474 ;
+    s1_last <= \$480 ;
   always @(posedge clk)
-    s1_g <= \$475 ;
+    s1_g <= \$481 ;
   always @(posedge clk)
-    s1_c <= \$476 ;
+    s1_c <= \$482 ;
   always @(posedge clk)
-    s1_pad <= \$477 ;
+    s1_pad <= \$483 ;
   always @(posedge clk)
-    s1_zero <= \$478 ;
+    s1_zero <= \$484 ;
   always @(posedge clk)
-    s1_job <= \$479 ;
+    s1_job <= \$485 ;
   always @(posedge clk)
-    s1_pos <= \$480 ;
+    s1_pos <= \$486 ;
   always @(posedge clk)
-    s1_layer <= \$481 ;
+    s1_layer <= \$487 ;
   always @(posedge clk)
-    s2_valid <= \$482 ;
+    s2_valid <= \$488 ;
   always @(posedge clk)
-    s2_kind <= \$483 ;
+    s2_kind <= \$489 ;
   always @(posedge clk)
-    s2_first <= \$484 ;
+    s2_first <= \$490 ;
   always @(posedge clk)
-    s2_last <= \$485 ;
+    s2_last <= \$491 ;
   always @(posedge clk)
-    s2_g <= \$486 ;
+    s2_g <= \$492 ;
   always @(posedge clk)
-    s2_c <= \$487 ;
+    s2_c <= \$493 ;
   always @(posedge clk)
-    s2_pad <= \$488 ;
+    s2_pad <= \$494 ;
   always @(posedge clk)
-    s2_zero <= \$489 ;
+    s2_zero <= \$495 ;
   always @(posedge clk)
-    s2_job <= \$490 ;
+    s2_job <= \$496 ;
   always @(posedge clk)
-    s2_pos <= \$491 ;
+    s2_pos <= \$497 ;
   always @(posedge clk)
-    s2_layer <= \$492 ;
+    s2_layer <= \$498 ;
   always @(posedge clk)
-    s3_valid <= \$493 ;
+    s3_valid <= \$499 ;
   always @(posedge clk)
-    s3_kind <= \$494 ;
+    s3_kind <= \$500 ;
   always @(posedge clk)
-    s3_first <= \$495 ;
+    s3_first <= \$501 ;
   always @(posedge clk)
-    s3_last <= \$496 ;
+    s3_last <= \$502 ;
   always @(posedge clk)
-    s3_g <= \$497 ;
+    s3_g <= \$503 ;
   always @(posedge clk)
-    s3_c <= \$498 ;
+    s3_c <= \$504 ;
   always @(posedge clk)
-    s3_pad <= \$499 ;
+    s3_pad <= \$505 ;
   always @(posedge clk)
-    s3_zero <= \$500 ;
+    s3_zero <= \$506 ;
   always @(posedge clk)
-    s3_job <= \$501 ;
+    s3_job <= \$507 ;
   always @(posedge clk)
-    s3_pos <= \$502 ;
+    s3_pos <= \$508 ;
   always @(posedge clk)
-    s3_layer <= \$503 ;
+    s3_layer <= \$509 ;
   always @(posedge clk)
-    s4_valid <= \$504 ;
+    s4_valid <= \$510 ;
   always @(posedge clk)
-    s4_kind <= \$505 ;
+    s4_kind <= \$511 ;
   always @(posedge clk)
-    s4_first <= \$506 ;
+    s4_first <= \$512 ;
   always @(posedge clk)
-    s4_last <= \$507 ;
+    s4_last <= \$513 ;
   always @(posedge clk)
-    s4_g <= \$508 ;
+    s4_g <= \$514 ;
   always @(posedge clk)
-    s4_c <= \$509 ;
+    s4_c <= \$515 ;
   always @(posedge clk)
-    s4_pad <= \$510 ;
+    s4_pad <= \$516 ;
   always @(posedge clk)
-    s4_zero <= \$511 ;
+    s4_zero <= \$517 ;
   always @(posedge clk)
-    s4_job <= \$512 ;
+    s4_job <= \$518 ;
   always @(posedge clk)
-    s4_pos <= \$513 ;
+    s4_pos <= \$519 ;
   always @(posedge clk)
-    s4_layer <= \$514 ;
+    s4_layer <= \$520 ;
   always @(posedge clk)
-    s5_valid <= \$515 ;
+    s5_valid <= \$521 ;
   always @(posedge clk)
-    s5_kind <= \$516 ;
+    s5_kind <= \$522 ;
   always @(posedge clk)
-    s5_first <= \$517 ;
+    s5_first <= \$523 ;
   always @(posedge clk)
-    s5_last <= \$518 ;
+    s5_last <= \$524 ;
   always @(posedge clk)
-    s5_g <= \$519 ;
+    s5_g <= \$525 ;
   always @(posedge clk)
-    s5_c <= \$520 ;
+    s5_c <= \$526 ;
   always @(posedge clk)
-    s5_pad <= \$521 ;
+    s5_pad <= \$527 ;
   always @(posedge clk)
-    s5_zero <= \$522 ;
+    s5_zero <= \$528 ;
   always @(posedge clk)
-    s5_job <= \$523 ;
+    s5_job <= \$529 ;
   always @(posedge clk)
-    s5_pos <= \$524 ;
+    s5_pos <= \$530 ;
   always @(posedge clk)
-    s5_layer <= \$525 ;
+    s5_layer <= \$531 ;
   always @(posedge clk)
-    s0_ra1 <= \$526 ;
+    s0_ra1 <= \$532 ;
   always @(posedge clk)
-    s0_ra2 <= \$527 ;
+    s0_ra2 <= \$533 ;
   always @(posedge clk)
-    s0_wa1 <= \$528 ;
+    s0_wa1 <= \$534 ;
   always @(posedge clk)
-    s0_wa2 <= \$529 ;
+    s0_wa2 <= \$535 ;
   always @(posedge clk)
-    nz_ready <= \$530 ;
+    nz_ready <= \$536 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1472,223 +1498,227 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo0 <= iss_c;
   always @(posedge clk)
-    pwa_part0 <= \$206 ;
+    pwa_part0 <= \$209 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
-    is_dw_c0 <= \$531 ;
+    is_dw_c0 <= \$537 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$208 ;
+    opa0 <= \$211 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$209 ;
+    prod0 <= \$212 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$210 ;
+    opa1 <= \$213 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$211 ;
+    prod1 <= \$214 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$212 ;
+    opa2 <= \$215 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$213 ;
+    prod2 <= \$216 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$214 ;
+    opa3 <= \$217 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$215 ;
+    prod3 <= \$218 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$216 ;
+    opa4 <= \$219 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$217 ;
+    prod4 <= \$220 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$218 ;
+    opa5 <= \$221 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$219 ;
+    prod5 <= \$222 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$220 ;
+    opa6 <= \$223 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$221 ;
+    prod6 <= \$224 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$222 ;
+    opa7 <= \$225 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$223 ;
+    prod7 <= \$226 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    acc_en_c0 <= \$532 ;
+    acc_en_c0 <= \$538 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$533 ;
+    acc_clear_c0 <= \$539 ;
   always @(posedge clk)
-    hand_over_c0 <= \$534 ;
+    hand_over_c0 <= \$540 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$535 ;
+    dw_done0_c0 <= \$541 ;
   always @(posedge clk)
-    acc0 <= \$536 ;
+    acc0 <= \$542 ;
   always @(posedge clk)
-    acc1 <= \$537 ;
+    acc1 <= \$543 ;
   always @(posedge clk)
-    acc2 <= \$538 ;
+    acc2 <= \$544 ;
   always @(posedge clk)
-    acc3 <= \$539 ;
+    acc3 <= \$545 ;
   always @(posedge clk)
-    acc4 <= \$540 ;
+    acc4 <= \$546 ;
   always @(posedge clk)
-    acc5 <= \$541 ;
+    acc5 <= \$547 ;
   always @(posedge clk)
-    acc6 <= \$542 ;
+    acc6 <= \$548 ;
   always @(posedge clk)
-    acc7 <= \$543 ;
+    acc7 <= \$549 ;
   always @(posedge clk)
-    d0 <= \$544 ;
+    d0 <= \$550 ;
   always @(posedge clk)
-    d1 <= \$545 ;
+    d1 <= \$551 ;
   always @(posedge clk)
-    d2 <= \$546 ;
+    d2 <= \$552 ;
   always @(posedge clk)
-    d3 <= \$547 ;
+    d3 <= \$553 ;
   always @(posedge clk)
-    d4 <= \$548 ;
+    d4 <= \$554 ;
   always @(posedge clk)
-    d5 <= \$549 ;
+    d5 <= \$555 ;
   always @(posedge clk)
-    d6 <= \$550 ;
+    d6 <= \$556 ;
   always @(posedge clk)
-    d7 <= \$551 ;
+    d7 <= \$557 ;
   always @(posedge clk)
-    nz <= \$552 ;
+    nz <= \$558 ;
   always @(posedge clk)
-    \$signal$318  <= \$553 ;
+    \$signal$318  <= \$559 ;
   always @(posedge clk)
-    nz_todo <= \$554 ;
+    nz_todo <= \$560 ;
   always @(posedge clk)
-    shadow0 <= \$555 ;
+    nz_todo_empty <= \$561 ;
   always @(posedge clk)
-    shadow1 <= \$556 ;
+    shadow0 <= \$562 ;
   always @(posedge clk)
-    shadow2 <= \$557 ;
+    shadow1 <= \$563 ;
   always @(posedge clk)
-    shadow3 <= \$558 ;
+    shadow2 <= \$564 ;
   always @(posedge clk)
-    shadow4 <= \$559 ;
+    shadow3 <= \$565 ;
   always @(posedge clk)
-    shadow5 <= \$560 ;
+    shadow4 <= \$566 ;
   always @(posedge clk)
-    shadow6 <= \$561 ;
+    shadow5 <= \$567 ;
   always @(posedge clk)
-    shadow7 <= \$562 ;
+    shadow6 <= \$568 ;
   always @(posedge clk)
-    job_active <= \$563 ;
+    shadow7 <= \$569 ;
   always @(posedge clk)
-    job_active_c0 <= \$564 ;
+    job_active <= \$570 ;
   always @(posedge clk)
-    job_kind <= \$565 ;
+    job_active_c0 <= \$571 ;
   always @(posedge clk)
-    job_layer <= \$566 ;
+    job_kind <= \$572 ;
   always @(posedge clk)
-    job_pos <= \$567 ;
+    job_layer <= \$573 ;
   always @(posedge clk)
-    job_g <= \$568 ;
+    job_pos <= \$574 ;
   always @(posedge clk)
-    job_k <= \$569 ;
+    job_g <= \$575 ;
   always @(posedge clk)
-    \$signal  <= \$570 ;
+    job_k <= \$576 ;
   always @(posedge clk)
-    p1_kind <= \$571 ;
+    \$signal  <= \$577 ;
   always @(posedge clk)
-    p1_layer <= \$572 ;
+    p1_kind <= \$578 ;
   always @(posedge clk)
-    p1_pos <= \$573 ;
+    p1_layer <= \$579 ;
   always @(posedge clk)
-    \$signal$331  <= \$574 ;
+    p1_pos <= \$580 ;
   always @(posedge clk)
-    p1_last <= \$575 ;
+    \$signal$332  <= \$581 ;
   always @(posedge clk)
-    p1_addr <= \$576 ;
+    p1_last <= \$582 ;
   always @(posedge clk)
-    i_pot <= \$577 ;
+    p1_addr <= \$583 ;
   always @(posedge clk)
-    \i_pot$81  <= \$578 ;
+    i_pot <= \$584 ;
   always @(posedge clk)
-    \i_pot$90  <= \$579 ;
+    \i_pot$81  <= \$585 ;
   always @(posedge clk)
-    \i_pot$99  <= \$580 ;
+    \i_pot$90  <= \$586 ;
   always @(posedge clk)
-    \i_pot$108  <= \$581 ;
+    \i_pot$99  <= \$587 ;
   always @(posedge clk)
-    \i_pot$117  <= \$582 ;
+    \i_pot$108  <= \$588 ;
   always @(posedge clk)
-    \i_pot$126  <= \$583 ;
+    \i_pot$117  <= \$589 ;
   always @(posedge clk)
-    \i_pot$135  <= \$584 ;
+    \i_pot$126  <= \$590 ;
   always @(posedge clk)
-    credit <= \$585 ;
+    \i_pot$135  <= \$591 ;
   always @(posedge clk)
-    trace__valid <= \$586 ;
+    credit <= \$592 ;
   always @(posedge clk)
-    word <= \$587 ;
+    trace__valid <= \$593 ;
   always @(posedge clk)
-    trace__payload <= \$588 ;
+    word <= \$594 ;
   always @(posedge clk)
-    spk_word <= \$589 ;
+    trace__payload <= \$595 ;
   always @(posedge clk)
-    spikes__payload <= \$590 ;
+    spk_word <= \$596 ;
   always @(posedge clk)
-    load_ok <= \$591 ;
+    spikes__payload <= \$597 ;
   always @(posedge clk)
-    lp <= \$592 ;
+    load_ok <= \$598 ;
   always @(posedge clk)
-    asm <= \$593 ;
+    lp <= \$599 ;
   always @(posedge clk)
-    ox <= \$594 ;
+    asm <= \$600 ;
   always @(posedge clk)
-    oy <= \$595 ;
+    ox <= \$601 ;
   always @(posedge clk)
-    pos <= \$596 ;
+    oy <= \$602 ;
   always @(posedge clk)
-    gc <= \$597 ;
+    pos <= \$603 ;
   always @(posedge clk)
-    ch <= \$598 ;
+    gc <= \$604 ;
   always @(posedge clk)
-    ki <= \$599 ;
+    ch <= \$605 ;
   always @(posedge clk)
-    kj <= \$600 ;
+    ki <= \$606 ;
   always @(posedge clk)
-    seq_state <= \$601 ;
+    kj <= \$607 ;
   always @(posedge clk)
-    cur <= \$602 ;
+    seq_state <= \$608 ;
   always @(posedge clk)
-    todo <= \$603 ;
+    cur <= \$609 ;
   always @(posedge clk)
-    pw_first <= \$604 ;
+    todo <= \$610 ;
+  always @(posedge clk)
+    todo_empty <= \$611 ;
+  always @(posedge clk)
+    pw_first <= \$612 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
@@ -1827,195 +1857,187 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$141  = | { cur[7], cur[5], cur[3], cur[1] };
   assign \$142  = | { cur[7:6], cur[3:2] };
   assign \$143  = | cur[7:4];
-  assign \$144  = ! todo;
-  assign \$145  = ! cur;
-  assign \$147  = ! todo;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  | credit;
-  assign \$151  = \$150  == ki;
-  assign \$153  = \$152  == kj;
-  assign \$154  = \$151  & \$153 ;
-  assign \$156  = \$155  == kj;
-  assign \$158  = \$157  == ki;
-  assign \$159  = \$156  & \$158 ;
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$164  = \$163  + kj;
-  assign \$167  = \$166  + kj;
-  assign \$168  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$169  = | { cur[7:6], cur[3:2] };
-  assign \$170  = | cur[7:4];
-  assign \$171  = ! todo;
-  assign \$172  = ! cur;
-  assign \$174  = ! todo;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  | credit;
-  assign \$177  = ! seq_state;
-  assign \$178  = seq_state == 1'h1;
-  assign \$179  = seq_state == 2'h2;
-  assign \$180  = seq_state == 2'h3;
-  assign \$181  = seq_state == 3'h4;
-  assign \$182  = seq_state == 3'h5;
-  assign \$183  = seq_state == 3'h6;
-  assign \$184  = seq_state == 3'h7;
-  assign \$185  = seq_state == 4'h8;
-  assign \$186  = seq_state == 4'h9;
-  assign \$187  = seq_state == 4'ha;
-  assign \$188  = spikes__valid & spikes__ready;
-  assign \$189  = ~ img_full;
-  assign \$190  = pixels__valid & \$189 ;
-  assign \$191  = \$signature__addr  + 1'h1;
-  assign \$192  = \$signature__addr  == 7'h62;
-  assign \$193  = s0_valid | s1_valid;
-  assign \$194  = \$193  | s2_valid;
-  assign \$195  = \$194  | s3_valid;
-  assign \$196  = \$195  | s4_valid;
-  assign \$197  = \$196  | s5_valid;
-  assign \$198  = ~ \$197 ;
-  assign \$199  = s0_valid | s1_valid;
-  assign \$200  = \$199  | s2_valid;
-  assign \$201  = \$200  | s3_valid;
-  assign \$202  = \$201  | s4_valid;
-  assign \$203  = \$202  | s5_valid;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = nz_ready[0] & \$204 ;
-  assign \$207  = s1_kind == 1'h1;
-  assign \$208  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$209  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$210  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$211  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$212  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$213  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$214  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$215  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$216  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$217  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$218  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$219  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$220  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$221  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$222  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$223  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$224  = s4_valid & s4_last;
-  assign \$225  = s4_valid & s4_last;
-  assign \$226  = s4_kind != 1'h1;
-  assign \$227  = \$225  & \$226 ;
+  assign \$144  = ! cur;
+  assign \$146  = ~ todo_empty;
+  assign \$147  = \$146  | credit;
+  assign \$149  = \$148  == ki;
+  assign \$151  = \$150  == kj;
+  assign \$152  = \$149  & \$151 ;
+  assign \$154  = \$153  == kj;
+  assign \$156  = \$155  == ki;
+  assign \$157  = \$154  & \$156 ;
+  assign \$160  = $signed(\$158 ) + $signed(\$159 );
+  assign \$162  = \$161  + kj;
+  assign \$165  = \$164  + kj;
+  assign \$166  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$167  = | { cur[7:6], cur[3:2] };
+  assign \$168  = | cur[7:4];
+  assign \$169  = ! cur;
+  assign \$171  = ~ todo_empty;
+  assign \$172  = \$171  | credit;
+  assign \$173  = ! seq_state;
+  assign \$174  = seq_state == 1'h1;
+  assign \$175  = seq_state == 2'h2;
+  assign \$176  = seq_state == 2'h3;
+  assign \$177  = seq_state == 3'h4;
+  assign \$178  = seq_state == 3'h5;
+  assign \$179  = seq_state == 3'h6;
+  assign \$180  = seq_state == 3'h7;
+  assign \$181  = seq_state == 4'h8;
+  assign \$182  = seq_state == 4'h9;
+  assign \$183  = seq_state == 4'ha;
+  assign \$184  = spikes__valid & spikes__ready;
+  assign \$185  = ~ img_full;
+  assign \$186  = pixels__valid & \$185 ;
+  assign \$187  = \$signature__addr  + 1'h1;
+  assign \$188  = \$signature__addr  == 7'h62;
+  assign \$189  = s0_valid | s1_valid;
+  assign \$190  = \$189  | s2_valid;
+  assign \$191  = \$190  | s3_valid;
+  assign \$192  = \$191  | s4_valid;
+  assign \$193  = \$192  | s5_valid;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = s0_valid | s1_valid;
+  assign \$196  = \$195  | s2_valid;
+  assign \$197  = \$196  | s3_valid;
+  assign \$198  = \$197  | s4_valid;
+  assign \$199  = \$198  | s5_valid;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = nz_ready[0] & \$200 ;
+  assign \$202  = s0_valid | s1_valid;
+  assign \$203  = \$202  | s2_valid;
+  assign \$204  = \$203  | s3_valid;
+  assign \$205  = \$204  | s4_valid;
+  assign \$206  = \$205  | s5_valid;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = nz_ready[1] & \$207 ;
+  assign \$210  = s1_kind == 1'h1;
+  assign \$211  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$212  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$213  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$214  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$215  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$216  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$217  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$218  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$219  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$220  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$221  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$222  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$223  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$224  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$225  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$226  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$227  = s4_valid & s4_last;
   assign \$228  = s4_valid & s4_last;
-  assign \$229  = s4_kind == 1'h1;
+  assign \$229  = s4_kind != 1'h1;
   assign \$230  = \$228  & \$229 ;
-  assign \$231  = ! s4_g;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = acc_clear_c0 | rst;
-  assign \$234  = acc_clear_c0 | rst;
-  assign \$235  = acc_clear_c0 | rst;
+  assign \$231  = s4_valid & s4_last;
+  assign \$232  = s4_kind == 1'h1;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ! s4_g;
+  assign \$235  = \$233  & \$234 ;
   assign \$236  = acc_clear_c0 | rst;
   assign \$237  = acc_clear_c0 | rst;
   assign \$238  = acc_clear_c0 | rst;
   assign \$239  = acc_clear_c0 | rst;
   assign \$240  = acc_clear_c0 | rst;
-  assign \$241  = | d0;
-  assign \$242  = | d1;
-  assign \$243  = | d2;
-  assign \$244  = | d3;
-  assign \$245  = | d4;
-  assign \$246  = | d5;
-  assign \$247  = | d6;
-  assign \$248  = | d7;
-  assign \$249  = - nz;
-  assign \$250  = { 1'h0, nz } & \$249 ;
-  assign \$251  = nz - 1'h1;
-  assign \$252  = { 1'h0, nz } & \$251 ;
-  assign \$253  = ~ stall;
-  assign \$254  = ! job_pos;
-  assign \$255  = job_kind == 2'h2;
-  assign \$256  = ! job_k;
-  assign \$257  = ! job_g;
-  assign \$258  = ! job_k;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = \$255  ? \$256  : \$259 ;
-  assign \$261  = job_kind == 2'h2;
-  assign \$263  = \$262  + job_k;
-  assign \$264  = \$261  ? { 2'h0, job_k } : \$263 ;
-  assign \$265  = job_k + 1'h1;
-  assign \$266  = job_kind == 2'h2;
-  assign \$269  = ! job_k;
-  assign \$270  = trace__valid & trace__ready;
-  assign \$271  = ~ stall;
-  assign \$272  = o_valid & \$271 ;
-  assign \$273  = ~ tag[0];
-  assign \$274  = \$272  & \$273 ;
+  assign \$241  = acc_clear_c0 | rst;
+  assign \$242  = acc_clear_c0 | rst;
+  assign \$243  = acc_clear_c0 | rst;
+  assign \$244  = | d0;
+  assign \$245  = | d1;
+  assign \$246  = | d2;
+  assign \$247  = | d3;
+  assign \$248  = | d4;
+  assign \$249  = | d5;
+  assign \$250  = | d6;
+  assign \$251  = | d7;
+  assign \$252  = - nz;
+  assign \$253  = { 1'h0, nz } & \$252 ;
+  assign \$254  = nz - 1'h1;
+  assign \$255  = { 1'h0, nz } & \$254 ;
+  assign \$256  = ! nz_todo;
+  assign \$257  = ~ stall;
+  assign \$258  = ! job_pos;
+  assign \$259  = job_kind == 2'h2;
+  assign \$260  = ! job_k;
+  assign \$261  = ! job_g;
+  assign \$262  = ! job_k;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = \$259  ? \$260  : \$263 ;
+  assign \$265  = job_kind == 2'h2;
+  assign \$267  = \$266  + job_k;
+  assign \$268  = \$265  ? { 2'h0, job_k } : \$267 ;
+  assign \$269  = job_k + 1'h1;
+  assign \$270  = job_kind == 2'h2;
+  assign \$273  = ! job_k;
+  assign \$274  = trace__valid & trace__ready;
   assign \$275  = ~ stall;
   assign \$276  = o_valid & \$275 ;
-  assign \$277  = \$276  & tag[0];
-  assign \$278  = load__valid & load__ready;
-  assign \$279  = ~ load__valid;
-  assign \$280  = img_full & \$279 ;
-  assign \$281  = ! ch;
-  assign \$283  = \$282  == kj;
-  assign \$284  = \$281  & \$283 ;
-  assign \$286  = \$285  == ki;
-  assign \$287  = \$284  & \$286 ;
-  assign \$288  = ~ \$287 ;
-  assign \$289  = \$288  | credit;
-  assign \$290  = ! ch;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = ch + 1'h1;
-  assign \$294  = \$293  == kj;
+  assign \$277  = ~ tag[0];
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = ~ stall;
+  assign \$280  = o_valid & \$279 ;
+  assign \$281  = \$280  & tag[0];
+  assign \$282  = load__valid & load__ready;
+  assign \$283  = ~ load__valid;
+  assign \$284  = img_full & \$283 ;
+  assign \$285  = ! ch;
+  assign \$287  = \$286  == kj;
+  assign \$288  = \$285  & \$287 ;
+  assign \$290  = \$289  == ki;
+  assign \$291  = \$288  & \$290 ;
+  assign \$292  = ~ \$291 ;
+  assign \$293  = \$292  | credit;
+  assign \$294  = ! ch;
   assign \$295  = ~ \$294 ;
-  assign \$297  = \$296  == ki;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = kj + 1'h1;
-  assign \$300  = ki + 1'h1;
-  assign \$302  = ! gc;
-  assign \$304  = gc + 1'h1;
-  assign \$307  = pos + 1'h1;
-  assign \$308  = oy == 3'h4;
-  assign \$309  = ox + 1'h1;
-  assign \$310  = ox + 1'h1;
-  assign \$312  = ox == 4'ha;
-  assign \$313  = oy + 1'h1;
-  assign \$314  = oy + 1'h1;
-  assign \$317  = s0_valid | s1_valid;
-  assign \$318  = \$317  | s2_valid;
-  assign \$319  = \$318  | s3_valid;
-  assign \$320  = \$319  | s4_valid;
-  assign \$321  = \$320  | s5_valid;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = job_active | \$signal ;
-  assign \$324  = \$323  | trace__valid;
-  assign \$325  = \$324  | o_busy;
-  assign \$326  = \$325  | \o_busy$178 ;
-  assign \$327  = \$326  | \o_busy$179 ;
-  assign \$328  = \$327  | \o_busy$180 ;
-  assign \$329  = \$328  | \o_busy$181 ;
-  assign \$330  = \$329  | \o_busy$182 ;
-  assign \$331  = \$330  | \o_busy$183 ;
-  assign \$332  = \$331  | \o_busy$184 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$322  & \$333 ;
-  assign \$336  = \$335  == kj;
+  assign \$296  = ch + 1'h1;
+  assign \$298  = \$297  == kj;
+  assign \$299  = ~ \$298 ;
+  assign \$301  = \$300  == ki;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = kj + 1'h1;
+  assign \$304  = ki + 1'h1;
+  assign \$306  = ! gc;
+  assign \$308  = gc + 1'h1;
+  assign \$311  = pos + 1'h1;
+  assign \$312  = oy == 3'h4;
+  assign \$313  = ox + 1'h1;
+  assign \$314  = ox + 1'h1;
+  assign \$316  = ox == 4'ha;
+  assign \$317  = oy + 1'h1;
+  assign \$318  = oy + 1'h1;
+  assign \$321  = s0_valid | s1_valid;
+  assign \$322  = \$321  | s2_valid;
+  assign \$323  = \$322  | s3_valid;
+  assign \$324  = \$323  | s4_valid;
+  assign \$325  = \$324  | s5_valid;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = job_active | \$signal ;
+  assign \$328  = \$327  | trace__valid;
+  assign \$329  = \$328  | o_busy;
+  assign \$330  = \$329  | \o_busy$178 ;
+  assign \$331  = \$330  | \o_busy$179 ;
+  assign \$332  = \$331  | \o_busy$180 ;
+  assign \$333  = \$332  | \o_busy$181 ;
+  assign \$334  = \$333  | \o_busy$182 ;
+  assign \$335  = \$334  | \o_busy$183 ;
+  assign \$336  = \$335  | \o_busy$184 ;
   assign \$337  = ~ \$336 ;
-  assign \$339  = \$338  == ki;
-  assign \$340  = ~ \$339 ;
-  assign \$341  = ! gc;
-  assign \$343  = kj + 1'h1;
-  assign \$344  = ki + 1'h1;
-  assign \$346  = gc + 1'h1;
-  assign \$349  = s0_valid | s1_valid;
-  assign \$350  = \$349  | s2_valid;
-  assign \$351  = \$350  | s3_valid;
-  assign \$352  = \$351  | s4_valid;
-  assign \$353  = \$352  | s5_valid;
-  assign \$354  = ~ \$353 ;
-  assign \$355  = \$354  & nz_ready[1];
-  assign \$356  = ! todo;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = \$357  | credit;
-  assign \$359  = - todo;
-  assign \$360  = { 1'h0, todo } & \$359 ;
-  assign \$361  = todo - 1'h1;
-  assign \$362  = { 1'h0, todo } & \$361 ;
-  assign \$363  = ! todo;
-  assign \$364  = ! gc;
+  assign \$338  = \$326  & \$337 ;
+  assign \$340  = \$339  == kj;
+  assign \$341  = ~ \$340 ;
+  assign \$343  = \$342  == ki;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = ! gc;
+  assign \$347  = kj + 1'h1;
+  assign \$348  = ki + 1'h1;
+  assign \$350  = gc + 1'h1;
+  assign \$353  = s0_valid | s1_valid;
+  assign \$354  = \$353  | s2_valid;
+  assign \$355  = \$354  | s3_valid;
+  assign \$356  = \$355  | s4_valid;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -2025,7 +2047,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$863$0 (p_rd__data[51:0]),
+    .\port$868$0 (p_rd__data[51:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -2038,7 +2060,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$80 ),
     .o_act(\o_act$153 ),
     .o_busy(\o_busy$178 ),
-    .\port$863$52 (p_rd__data[103:52]),
+    .\port$868$52 (p_rd__data[103:52]),
     .rst(rst)
   );
   \dscnn_unit_b.step2  step2 (
@@ -2049,7 +2071,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$89 ),
     .o_act(\o_act$154 ),
     .o_busy(\o_busy$179 ),
-    .\port$863$104 (p_rd__data[155:104]),
+    .\port$868$104 (p_rd__data[155:104]),
     .rst(rst)
   );
   \dscnn_unit_b.step3  step3 (
@@ -2060,7 +2082,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$98 ),
     .o_act(\o_act$155 ),
     .o_busy(\o_busy$180 ),
-    .\port$863$156 (p_rd__data[207:156]),
+    .\port$868$156 (p_rd__data[207:156]),
     .rst(rst)
   );
   \dscnn_unit_b.step4  step4 (
@@ -2071,7 +2093,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$107 ),
     .o_act(\o_act$156 ),
     .o_busy(\o_busy$181 ),
-    .\port$863$208 (p_rd__data[259:208]),
+    .\port$868$208 (p_rd__data[259:208]),
     .rst(rst)
   );
   \dscnn_unit_b.step5  step5 (
@@ -2082,7 +2104,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$116 ),
     .o_act(\o_act$157 ),
     .o_busy(\o_busy$182 ),
-    .\port$863$260 (p_rd__data[311:260]),
+    .\port$868$260 (p_rd__data[311:260]),
     .rst(rst)
   );
   \dscnn_unit_b.step6  step6 (
@@ -2093,7 +2115,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$125 ),
     .o_act(\o_act$158 ),
     .o_busy(\o_busy$183 ),
-    .\port$863$312 (p_rd__data[363:312]),
+    .\port$868$312 (p_rd__data[363:312]),
     .rst(rst)
   );
   \dscnn_unit_b.step7  step7 (
@@ -2104,193 +2126,193 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(\i_valid$134 ),
     .o_act(\o_act$159 ),
     .o_busy(\o_busy$184 ),
-    .\port$863$364 (p_rd__data[415:364]),
+    .\port$868$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = 2'h0;
-    casez (\$370 )
-      5'h00:
-          \$371  = 2'h0;
-      5'h01:
-          \$371  = 2'h0;
-      5'h02:
-          \$371  = 2'h0;
-      5'h03:
-          \$371  = 2'h0;
-      5'h04:
-          \$371  = 2'h0;
-      5'h05:
-          \$371  = 2'h0;
-      5'h06:
-          \$371  = 2'h0;
-      5'h07:
-          \$371  = 2'h0;
-      5'h08:
-          \$371  = 2'h0;
-      5'h09:
-          \$371  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = 2'h0;
-    casez (\$374 )
-      4'h0:
-          \$375  = 2'h0;
-      4'h1:
-          \$375  = 2'h0;
-      4'h2:
-          \$375  = 2'h0;
-      4'h3:
-          \$375  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$376  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$376  = 2'h0;
-      4'h1:
-          \$376  = 2'h0;
-      4'h2:
-          \$376  = 2'h0;
-      4'h3:
-          \$376  = 2'h0;
-      4'h4:
-          \$376  = 2'h0;
-      4'h5:
-          \$376  = 2'h0;
-      4'h6:
-          \$376  = 2'h0;
-      4'h7:
-          \$376  = 2'h0;
-      4'h8:
-          \$376  = 2'h0;
-      4'h9:
-          \$376  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$395  = 2'h2;
-      3'h1:
-          \$395  = 2'h1;
-      3'h2:
-          \$395  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$398  = 2'h2;
-      4'h1:
-          \$398  = 2'h2;
-      4'h2:
-          \$398  = 2'h2;
-      4'h3:
-          \$398  = 2'h2;
-      4'h4:
-          \$398  = 2'h1;
-      4'h5:
-          \$398  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$405  = 2'h1;
-      3'h1:
-          \$405  = 2'h0;
-      3'h2:
-          \$405  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$407  = 2'h1;
-      4'h1:
-          \$407  = 2'h0;
-      4'h2:
-          \$407  = 2'h0;
-      4'h3:
-          \$407  = 2'h0;
-      4'h4:
-          \$407  = 2'h0;
-      4'h5:
-          \$407  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$408  = 2'h1;
-      3'h1:
-          \$408  = 2'h0;
-      3'h2:
-          \$408  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = 2'h0;
-    casez (\$430 )
+    casez (\$375 )
       5'h00:
-          \$431  = 2'h1;
+          \$376  = 2'h0;
       5'h01:
-          \$431  = 2'h0;
+          \$376  = 2'h0;
       5'h02:
-          \$431  = 2'h0;
+          \$376  = 2'h0;
       5'h03:
-          \$431  = 2'h0;
+          \$376  = 2'h0;
       5'h04:
-          \$431  = 2'h0;
+          \$376  = 2'h0;
       5'h05:
-          \$431  = 2'h0;
+          \$376  = 2'h0;
+      5'h06:
+          \$376  = 2'h0;
+      5'h07:
+          \$376  = 2'h0;
+      5'h08:
+          \$376  = 2'h0;
+      5'h09:
+          \$376  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = 2'h0;
-    casez (\$434 )
+    \$380  = 2'h0;
+    casez (\$379 )
       4'h0:
-          \$435  = 2'h1;
+          \$380  = 2'h0;
       4'h1:
-          \$435  = 2'h0;
+          \$380  = 2'h0;
       4'h2:
-          \$435  = 2'h0;
+          \$380  = 2'h0;
+      4'h3:
+          \$380  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = 2'h0;
+    \$381  = 2'h0;
     casez (ox)
       4'h0:
-          \$436  = 2'h1;
+          \$381  = 2'h0;
       4'h1:
-          \$436  = 2'h0;
+          \$381  = 2'h0;
       4'h2:
-          \$436  = 2'h0;
+          \$381  = 2'h0;
       4'h3:
-          \$436  = 2'h0;
+          \$381  = 2'h0;
       4'h4:
-          \$436  = 2'h0;
+          \$381  = 2'h0;
       4'h5:
-          \$436  = 2'h0;
+          \$381  = 2'h0;
+      4'h6:
+          \$381  = 2'h0;
+      4'h7:
+          \$381  = 2'h0;
+      4'h8:
+          \$381  = 2'h0;
+      4'h9:
+          \$381  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$400  = 2'h2;
+      3'h1:
+          \$400  = 2'h1;
+      3'h2:
+          \$400  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$403  = 2'h2;
+      4'h1:
+          \$403  = 2'h2;
+      4'h2:
+          \$403  = 2'h2;
+      4'h3:
+          \$403  = 2'h2;
+      4'h4:
+          \$403  = 2'h1;
+      4'h5:
+          \$403  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$410  = 2'h1;
+      3'h1:
+          \$410  = 2'h0;
+      3'h2:
+          \$410  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$412  = 2'h1;
+      4'h1:
+          \$412  = 2'h0;
+      4'h2:
+          \$412  = 2'h0;
+      4'h3:
+          \$412  = 2'h0;
+      4'h4:
+          \$412  = 2'h0;
+      4'h5:
+          \$412  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$413  = 2'h1;
+      3'h1:
+          \$413  = 2'h0;
+      3'h2:
+          \$413  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = 2'h0;
+    casez (\$436 )
+      5'h00:
+          \$437  = 2'h1;
+      5'h01:
+          \$437  = 2'h0;
+      5'h02:
+          \$437  = 2'h0;
+      5'h03:
+          \$437  = 2'h0;
+      5'h04:
+          \$437  = 2'h0;
+      5'h05:
+          \$437  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = 2'h0;
+    casez (\$440 )
+      4'h0:
+          \$441  = 2'h1;
+      4'h1:
+          \$441  = 2'h0;
+      4'h2:
+          \$441  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$442  = 2'h1;
+      4'h1:
+          \$442  = 2'h0;
+      4'h2:
+          \$442  = 2'h0;
+      4'h3:
+          \$442  = 2'h0;
+      4'h4:
+          \$442  = 2'h0;
+      4'h5:
+          \$442  = 2'h0;
     endcase
   end
   always @* begin
@@ -2383,7 +2405,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$154 ;
+          iss_first = \$152 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2405,15 +2427,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_last = \$144 ;
+          iss_last = todo_empty;
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$159 ;
+          iss_last = \$157 ;
       4'h8:
           /* empty */;
       4'h9:
-          iss_last = \$171 ;
+          iss_last = todo_empty;
     endcase
   end
   always @* begin
@@ -2565,7 +2587,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$162 [6:0];
+          iss_ra1 = \$160 [6:0];
     endcase
   end
   always @* begin
@@ -2587,7 +2609,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 2'h0, \$164  };
+          iss_ra2 = { 2'h0, \$162  };
     endcase
   end
   always @* begin
@@ -2605,15 +2627,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$146  };
+          iss_wa1 = { 1'h0, \$145  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$165  };
+          iss_wa1 = { 1'h0, \$163  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$173 ;
+          iss_wa1 = \$170 ;
     endcase
   end
   always @* begin
@@ -2635,7 +2657,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 2'h0, \$167  };
+          iss_wa2 = { 2'h0, \$165  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2669,7 +2691,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$149 ) begin
+          if (\$147 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2679,7 +2701,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$176 ) begin
+          if (\$172 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2717,7 +2739,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$145 ;
+          iss_zero = \$144 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2725,7 +2747,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$172 ;
+          iss_zero = \$169 ;
     endcase
   end
   always @* begin
@@ -2751,18 +2773,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$170 , \$169 , \$168  };
+          pw_idx2 = { \$168 , \$167 , \$166  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = spikes__valid;
-    if (\$188 ) begin
-      \$457  = 1'h0;
+    \$463  = spikes__valid;
+    if (\$184 ) begin
+      \$463  = 1'h0;
     end
-    if (\$277 ) begin
+    if (\$281 ) begin
       if (tag[1]) begin
-        \$457  = 1'h1;
+        \$463  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2787,53 +2809,53 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$456 ) begin
-            \$457  = 1'h1;
+          if (\$462 ) begin
+            \$463  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$457  = 1'h0;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = \$signature__addr ;
-    if (\$190 ) begin
-      \$458  = \$191 [6:0];
-      if (\$192 ) begin
-        \$458  = 7'h00;
+    \$464  = \$signature__addr ;
+    if (\$186 ) begin
+      \$464  = \$187 [6:0];
+      if (\$188 ) begin
+        \$464  = 7'h00;
       end
     end
     if (rst) begin
-      \$458  = 7'h00;
+      \$464  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = img_full;
-    if (\$190 ) begin
-      if (\$192 ) begin
-        \$459  = 1'h1;
+    \$465  = img_full;
+    if (\$186 ) begin
+      if (\$188 ) begin
+        \$465  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$289 ) begin
+          if (\$293 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$295 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$299 ) begin
+              end else if (\$302 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$303 ) begin
+                if (\$307 ) begin
                 end else begin
-                  if (\$308 ) begin
-                    if (\$312 ) begin
-                      \$459  = 1'h0;
+                  if (\$312 ) begin
+                    if (\$316 ) begin
+                      \$465  = 1'h0;
                     end
                   end
                 end
@@ -2842,847 +2864,772 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$459  = 1'h0;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = iss_valid;
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = iss_kind;
-    if (rst) begin
-      \$461  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = iss_first;
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = iss_last;
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = iss_g;
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = iss_c;
-    if (rst) begin
-      \$465  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_pad;
+    \$466  = iss_valid;
     if (rst) begin
       \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_zero;
+    \$467  = iss_kind;
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = iss_job;
+    \$468  = iss_first;
     if (rst) begin
-      \$468  = 2'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = iss_pos;
+    \$469  = iss_last;
     if (rst) begin
-      \$469  = 6'h00;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = iss_layer;
+    \$470  = iss_g;
     if (rst) begin
-      \$470  = 2'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s0_valid;
+    \$471  = iss_c;
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s0_kind;
+    \$472  = iss_pad;
     if (rst) begin
-      \$472  = 2'h0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s0_first;
+    \$473  = iss_zero;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s0_last;
+    \$474  = iss_job;
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s0_g;
+    \$475  = iss_pos;
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s0_c;
+    \$476  = iss_layer;
     if (rst) begin
-      \$476  = 3'h0;
+      \$476  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_pad;
+    \$477  = s0_valid;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_zero;
+    \$478  = s0_kind;
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s0_job;
+    \$479  = s0_first;
     if (rst) begin
-      \$479  = 2'h0;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s0_pos;
+    \$480  = s0_last;
     if (rst) begin
-      \$480  = 6'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s0_layer;
+    \$481  = s0_g;
     if (rst) begin
-      \$481  = 2'h0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s1_valid;
+    \$482  = s0_c;
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s1_kind;
+    \$483  = s0_pad;
     if (rst) begin
-      \$483  = 2'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s1_first;
+    \$484  = s0_zero;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s1_last;
+    \$485  = s0_job;
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s1_g;
+    \$486  = s0_pos;
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s1_c;
+    \$487  = s0_layer;
     if (rst) begin
-      \$487  = 3'h0;
+      \$487  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_pad;
+    \$488  = s1_valid;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_zero;
+    \$489  = s1_kind;
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s1_job;
+    \$490  = s1_first;
     if (rst) begin
-      \$490  = 2'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_pos;
+    \$491  = s1_last;
     if (rst) begin
-      \$491  = 6'h00;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s1_layer;
+    \$492  = s1_g;
     if (rst) begin
-      \$492  = 2'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_valid;
+    \$493  = s1_c;
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_kind;
+    \$494  = s1_pad;
     if (rst) begin
-      \$494  = 2'h0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s2_first;
+    \$495  = s1_zero;
     if (rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s2_last;
+    \$496  = s1_job;
     if (rst) begin
-      \$496  = 1'h0;
+      \$496  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s2_g;
+    \$497  = s1_pos;
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s2_c;
+    \$498  = s1_layer;
     if (rst) begin
-      \$498  = 3'h0;
+      \$498  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_pad;
+    \$499  = s2_valid;
     if (rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_zero;
+    \$500  = s2_kind;
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_job;
+    \$501  = s2_first;
     if (rst) begin
-      \$501  = 2'h0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_pos;
+    \$502  = s2_last;
     if (rst) begin
-      \$502  = 6'h00;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s2_layer;
+    \$503  = s2_g;
     if (rst) begin
-      \$503  = 2'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s3_valid;
+    \$504  = s2_c;
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s3_kind;
+    \$505  = s2_pad;
     if (rst) begin
-      \$505  = 2'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s3_first;
+    \$506  = s2_zero;
     if (rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s3_last;
+    \$507  = s2_job;
     if (rst) begin
-      \$507  = 1'h0;
+      \$507  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s3_g;
+    \$508  = s2_pos;
     if (rst) begin
-      \$508  = 1'h0;
+      \$508  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s3_c;
+    \$509  = s2_layer;
     if (rst) begin
-      \$509  = 3'h0;
+      \$509  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_pad;
+    \$510  = s3_valid;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s3_zero;
+    \$511  = s3_kind;
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s3_job;
+    \$512  = s3_first;
     if (rst) begin
-      \$512  = 2'h0;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s3_pos;
+    \$513  = s3_last;
     if (rst) begin
-      \$513  = 6'h00;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s3_layer;
+    \$514  = s3_g;
     if (rst) begin
-      \$514  = 2'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s4_valid;
+    \$515  = s3_c;
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s4_kind;
+    \$516  = s3_pad;
     if (rst) begin
-      \$516  = 2'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s4_first;
+    \$517  = s3_zero;
     if (rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s4_last;
+    \$518  = s3_job;
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s4_g;
+    \$519  = s3_pos;
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s4_c;
+    \$520  = s3_layer;
     if (rst) begin
-      \$520  = 3'h0;
+      \$520  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s4_pad;
+    \$521  = s4_valid;
     if (rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s4_zero;
+    \$522  = s4_kind;
     if (rst) begin
-      \$522  = 1'h0;
+      \$522  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s4_job;
+    \$523  = s4_first;
     if (rst) begin
-      \$523  = 2'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s4_pos;
+    \$524  = s4_last;
     if (rst) begin
-      \$524  = 6'h00;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s4_layer;
+    \$525  = s4_g;
     if (rst) begin
-      \$525  = 2'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = iss_ra1;
+    \$526  = s4_c;
     if (rst) begin
-      \$526  = 7'h00;
+      \$526  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = iss_ra2;
+    \$527  = s4_pad;
     if (rst) begin
-      \$527  = 7'h00;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = iss_wa1;
+    \$528  = s4_zero;
     if (rst) begin
-      \$528  = 6'h00;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = iss_wa2;
+    \$529  = s4_job;
     if (rst) begin
-      \$529  = 6'h00;
+      \$529  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = { \$205 , \$198  };
+    \$530  = s4_pos;
     if (rst) begin
-      \$530  = 2'h0;
+      \$530  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = \$207 ;
+    \$531  = s4_layer;
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s4_valid;
+    \$532  = iss_ra1;
     if (rst) begin
-      \$532  = 1'h0;
+      \$532  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = \$224 ;
+    \$533  = iss_ra2;
     if (rst) begin
-      \$533  = 1'h0;
+      \$533  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = \$227 ;
+    \$534  = iss_wa1;
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$232 ;
+    \$535  = iss_wa2;
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = acc0;
-    if (\$233 ) begin
-      \$536  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$536  = \$7 [19:0];
+    \$536  = { \$208 , \$201 , \$194  };
+    if (rst) begin
+      \$536  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = acc1;
-    if (\$234 ) begin
-      \$537  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$537  = \$8 [19:0];
+    \$537  = \$210 ;
+    if (rst) begin
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = acc2;
-    if (\$235 ) begin
-      \$538  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$538  = \$9 [19:0];
+    \$538  = s4_valid;
+    if (rst) begin
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = acc3;
+    \$539  = \$227 ;
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = \$230 ;
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = \$235 ;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = acc0;
     if (\$236 ) begin
-      \$539  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$539  = \$10 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = acc4;
-    if (\$237 ) begin
-      \$540  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$540  = \$11 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = acc5;
-    if (\$238 ) begin
-      \$541  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$541  = \$12 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = acc6;
-    if (\$239 ) begin
       \$542  = 20'h00000;
     end else if (acc_en_c0) begin
-      \$542  = \$13 [19:0];
+      \$542  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = acc7;
-    if (\$240 ) begin
+    \$543  = acc1;
+    if (\$237 ) begin
       \$543  = 20'h00000;
     end else if (acc_en_c0) begin
-      \$543  = \$14 [19:0];
+      \$543  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = d0;
+    \$544  = acc2;
+    if (\$238 ) begin
+      \$544  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$544  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = acc3;
+    if (\$239 ) begin
+      \$545  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$545  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = acc4;
+    if (\$240 ) begin
+      \$546  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$546  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = acc5;
+    if (\$241 ) begin
+      \$547  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$547  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = acc6;
+    if (\$242 ) begin
+      \$548  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$548  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = acc7;
+    if (\$243 ) begin
+      \$549  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$549  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = d0;
     if (dw_done0_c0) begin
-      \$544  = \$7 [10:0];
+      \$550  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = d1;
+    \$551  = d1;
     if (dw_done0_c0) begin
-      \$545  = \$8 [10:0];
+      \$551  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = d2;
+    \$552  = d2;
     if (dw_done0_c0) begin
-      \$546  = \$9 [10:0];
+      \$552  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = d3;
+    \$553  = d3;
     if (dw_done0_c0) begin
-      \$547  = \$10 [10:0];
+      \$553  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = d4;
+    \$554  = d4;
     if (dw_done0_c0) begin
-      \$548  = \$11 [10:0];
+      \$554  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = d5;
+    \$555  = d5;
     if (dw_done0_c0) begin
-      \$549  = \$12 [10:0];
+      \$555  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = d6;
+    \$556  = d6;
     if (dw_done0_c0) begin
-      \$550  = \$13 [10:0];
+      \$556  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = d7;
+    \$557  = d7;
     if (dw_done0_c0) begin
-      \$551  = \$14 [10:0];
+      \$557  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552 [0] = \$241 ;
-    \$552 [1] = \$242 ;
-    \$552 [2] = \$243 ;
-    \$552 [3] = \$244 ;
-    \$552 [4] = \$245 ;
-    \$552 [5] = \$246 ;
-    \$552 [6] = \$247 ;
-    \$552 [7] = \$248 ;
+    \$558 [0] = \$244 ;
+    \$558 [1] = \$245 ;
+    \$558 [2] = \$246 ;
+    \$558 [3] = \$247 ;
+    \$558 [4] = \$248 ;
+    \$558 [5] = \$249 ;
+    \$558 [6] = \$250 ;
+    \$558 [7] = \$251 ;
     if (rst) begin
-      \$552  = 8'h00;
+      \$558  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = \$250 [7:0];
+    \$559  = \$253 [7:0];
     if (rst) begin
-      \$553  = 8'h00;
+      \$559  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = \$252 [7:0];
+    \$560  = \$255 [7:0];
     if (rst) begin
-      \$554  = 8'h00;
+      \$560  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = shadow0;
-    if (hand_over_c0) begin
-      \$555  = \$7 [19:0];
+    \$561  = \$256 ;
+    if (rst) begin
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = shadow1;
+    \$562  = shadow0;
     if (hand_over_c0) begin
-      \$556  = \$8 [19:0];
+      \$562  = \$7 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = shadow2;
+    \$563  = shadow1;
     if (hand_over_c0) begin
-      \$557  = \$9 [19:0];
+      \$563  = \$8 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = shadow3;
+    \$564  = shadow2;
     if (hand_over_c0) begin
-      \$558  = \$10 [19:0];
+      \$564  = \$9 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = shadow4;
+    \$565  = shadow3;
     if (hand_over_c0) begin
-      \$559  = \$11 [19:0];
+      \$565  = \$10 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = shadow5;
+    \$566  = shadow4;
     if (hand_over_c0) begin
-      \$560  = \$12 [19:0];
+      \$566  = \$11 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = shadow6;
+    \$567  = shadow5;
     if (hand_over_c0) begin
-      \$561  = \$13 [19:0];
+      \$567  = \$12 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = shadow7;
+    \$568  = shadow6;
     if (hand_over_c0) begin
-      \$562  = \$14 [19:0];
+      \$568  = \$13 [19:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = job_active;
+    \$569  = shadow7;
     if (hand_over_c0) begin
-      \$563  = 1'h1;
+      \$569  = \$14 [19:0];
     end
-    if (\$253 ) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = job_active;
+    if (hand_over_c0) begin
+      \$570  = 1'h1;
+    end
+    if (\$257 ) begin
       if (job_active) begin
-        if (\$269 ) begin
-          \$563  = 1'h0;
+        if (\$273 ) begin
+          \$570  = 1'h0;
         end
       end
-    end
-    if (rst) begin
-      \$563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = job_active_c0;
-    if (hand_over_c0) begin
-      \$564  = 1'h1;
-    end
-    if (\$253 ) begin
-      if (job_active) begin
-        if (\$269 ) begin
-          \$564  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = job_kind;
-    if (hand_over_c0) begin
-      \$565  = s5_job;
-    end
-    if (rst) begin
-      \$565  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = job_layer;
-    if (hand_over_c0) begin
-      \$566  = s5_layer;
-    end
-    if (rst) begin
-      \$566  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = job_pos;
-    if (hand_over_c0) begin
-      \$567  = s5_pos;
-    end
-    if (rst) begin
-      \$567  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = job_g;
-    if (hand_over_c0) begin
-      \$568  = s5_g;
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = job_k;
-    if (hand_over_c0) begin
-      \$569  = 1'h0;
-    end
-    if (\$253 ) begin
-      if (job_active) begin
-        \$569  = \$265 [0];
-      end
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \$signal ;
-    if (\$253 ) begin
-      \$570  = job_active;
     end
     if (rst) begin
       \$570  = 1'h0;
@@ -3690,23 +3637,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = p1_kind;
-    if (\$253 ) begin
+    \$571  = job_active_c0;
+    if (hand_over_c0) begin
+      \$571  = 1'h1;
+    end
+    if (\$257 ) begin
       if (job_active) begin
-        \$571  = job_kind;
+        if (\$273 ) begin
+          \$571  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$571  = 2'h0;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = p1_layer;
-    if (\$253 ) begin
-      if (job_active) begin
-        \$572  = job_layer;
-      end
+    \$572  = job_kind;
+    if (hand_over_c0) begin
+      \$572  = s5_job;
     end
     if (rst) begin
       \$572  = 2'h0;
@@ -3714,35 +3664,29 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = p1_pos;
-    if (\$253 ) begin
-      if (job_active) begin
-        \$573  = job_pos;
-      end
+    \$573  = job_layer;
+    if (hand_over_c0) begin
+      \$573  = s5_layer;
     end
     if (rst) begin
-      \$573  = 6'h00;
+      \$573  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \$signal$331 ;
-    if (\$253 ) begin
-      if (job_active) begin
-        \$574  = \$254 ;
-      end
+    \$574  = job_pos;
+    if (hand_over_c0) begin
+      \$574  = s5_pos;
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$574  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = p1_last;
-    if (\$253 ) begin
-      if (job_active) begin
-        \$575  = \$260 ;
-      end
+    \$575  = job_g;
+    if (hand_over_c0) begin
+      \$575  = s5_g;
     end
     if (rst) begin
       \$575  = 1'h0;
@@ -3750,10 +3694,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = p1_addr;
-    if (\$253 ) begin
+    \$576  = job_k;
+    if (hand_over_c0) begin
+      \$576  = 1'h0;
+    end
+    if (\$257 ) begin
       if (job_active) begin
-        \$576  = \$264 [0];
+        \$576  = \$269 [0];
       end
     end
     if (rst) begin
@@ -3762,94 +3709,92 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = i_pot;
-    if (\$253 ) begin
-      if (job_active) begin
-        \$577  = shadow0;
-      end
+    \$577  = \$signal ;
+    if (\$257 ) begin
+      \$577  = job_active;
     end
     if (rst) begin
-      \$577  = 20'h00000;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \i_pot$81 ;
-    if (\$253 ) begin
+    \$578  = p1_kind;
+    if (\$257 ) begin
       if (job_active) begin
-        \$578  = shadow1;
+        \$578  = job_kind;
       end
     end
     if (rst) begin
-      \$578  = 20'h00000;
+      \$578  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = \i_pot$90 ;
-    if (\$253 ) begin
+    \$579  = p1_layer;
+    if (\$257 ) begin
       if (job_active) begin
-        \$579  = shadow2;
+        \$579  = job_layer;
       end
     end
     if (rst) begin
-      \$579  = 20'h00000;
+      \$579  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \i_pot$99 ;
-    if (\$253 ) begin
+    \$580  = p1_pos;
+    if (\$257 ) begin
       if (job_active) begin
-        \$580  = shadow3;
+        \$580  = job_pos;
       end
     end
     if (rst) begin
-      \$580  = 20'h00000;
+      \$580  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = \i_pot$108 ;
-    if (\$253 ) begin
+    \$581  = \$signal$332 ;
+    if (\$257 ) begin
       if (job_active) begin
-        \$581  = shadow4;
+        \$581  = \$258 ;
       end
     end
     if (rst) begin
-      \$581  = 20'h00000;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = \i_pot$117 ;
-    if (\$253 ) begin
+    \$582  = p1_last;
+    if (\$257 ) begin
       if (job_active) begin
-        \$582  = shadow5;
+        \$582  = \$264 ;
       end
     end
     if (rst) begin
-      \$582  = 20'h00000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = \i_pot$126 ;
-    if (\$253 ) begin
+    \$583  = p1_addr;
+    if (\$257 ) begin
       if (job_active) begin
-        \$583  = shadow6;
+        \$583  = \$268 [0];
       end
     end
     if (rst) begin
-      \$583  = 20'h00000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \i_pot$135 ;
-    if (\$253 ) begin
+    \$584  = i_pot;
+    if (\$257 ) begin
       if (job_active) begin
-        \$584  = shadow7;
+        \$584  = shadow0;
       end
     end
     if (rst) begin
@@ -3858,11 +3803,95 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = credit;
-    if (\$253 ) begin
+    \$585  = \i_pot$81 ;
+    if (\$257 ) begin
       if (job_active) begin
-        if (\$269 ) begin
-          \$585  = 1'h1;
+        \$585  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$585  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = \i_pot$90 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$586  = shadow2;
+      end
+    end
+    if (rst) begin
+      \$586  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = \i_pot$99 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$587  = shadow3;
+      end
+    end
+    if (rst) begin
+      \$587  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = \i_pot$108 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$588  = shadow4;
+      end
+    end
+    if (rst) begin
+      \$588  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = \i_pot$117 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$589  = shadow5;
+      end
+    end
+    if (rst) begin
+      \$589  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = \i_pot$126 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$590  = shadow6;
+      end
+    end
+    if (rst) begin
+      \$590  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = \i_pot$135 ;
+    if (\$257 ) begin
+      if (job_active) begin
+        \$591  = shadow7;
+      end
+    end
+    if (rst) begin
+      \$591  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = credit;
+    if (\$257 ) begin
+      if (job_active) begin
+        if (\$273 ) begin
+          \$592  = 1'h1;
         end
       end
     end
@@ -3870,15 +3899,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$289 ) begin
+          if (\$293 ) begin
             (* full_case = 32'd1 *)
-            if (\$291 ) begin
+            if (\$295 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
+              if (\$299 ) begin
+              end else if (\$302 ) begin
               end else begin
-                \$585  = 1'h0;
+                \$592  = 1'h0;
               end
             end
           end
@@ -3889,9 +3918,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              \$585  = 1'h0;
+          if (\$361 ) begin
+            if (todo_empty) begin
+              \$592  = 1'h0;
             end
           end
       4'h6:
@@ -3901,71 +3930,71 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              \$585  = 1'h0;
+          if (\$422 ) begin
+            if (todo_empty) begin
+              \$592  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$585  = 1'h1;
+      \$592  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = trace__valid;
-    if (\$270 ) begin
-      \$586  = 1'h0;
-    end
+    \$593  = trace__valid;
     if (\$274 ) begin
+      \$593  = 1'h0;
+    end
+    if (\$278 ) begin
       if (tag[1]) begin
-        \$586  = 1'h1;
+        \$593  = 1'h1;
       end
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = word;
-    if (\$274 ) begin
-      \$587  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$594  = word;
+    if (\$278 ) begin
+      \$594  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$587  = 32'd0;
+      \$594  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = trace__payload;
-    if (\$274 ) begin
+    \$595  = trace__payload;
+    if (\$278 ) begin
       if (tag[1]) begin
-        \$588 [1:0] = tag[9:8];
-        \$588 [7:2] = tag[7:2];
-        \$588 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$595 [1:0] = tag[9:8];
+        \$595 [7:2] = tag[7:2];
+        \$595 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     if (rst) begin
-      \$588  = 40'h0000000000;
+      \$595  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = spk_word;
-    if (\$277 ) begin
-      \$589  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$596  = spk_word;
+    if (\$281 ) begin
+      \$596  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
     end
     if (rst) begin
-      \$589  = 32'd0;
+      \$596  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = spikes__payload;
-    if (\$277 ) begin
+    \$597  = spikes__payload;
+    if (\$281 ) begin
       if (tag[1]) begin
-        \$590  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$597  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
       end
     end
     casez (seq_state)
@@ -3990,675 +4019,104 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$456 ) begin
-            \$590  = 32'd0;
+          if (\$462 ) begin
+            \$597  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$590  = 32'd0;
+      \$597  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \$278 ;
+    \$598  = \$282 ;
     if (rst) begin
-      \$591  = 1'h0;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = load__payload;
+    \$599  = load__payload;
     if (rst) begin
-      \$592  = 40'h0000000000;
+      \$599  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = asm;
+    \$600  = asm;
     if (load_ok) begin
-      \$593  = { lp[38:7], asm[415:32] };
+      \$600  = { lp[38:7], asm[415:32] };
     end
     if (rst) begin
-      \$593  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$600  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = ox;
+    \$601  = ox;
     casez (seq_state)
       4'h0:
-          if (\$280 ) begin
-            \$594  = 4'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                end else begin
-                  if (\$308 ) begin
-                    \$594  = \$309 [3:0];
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$594  = 4'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                if (\$368 ) begin
-                  \$594  = \$369 [3:0];
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$594  = 4'h0;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                if (\$428 ) begin
-                  \$594  = \$429 [3:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$594  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = oy;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$595  = 3'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$595  = 3'h0;
-                  end else begin
-                    \$595  = \$313 [2:0];
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$595  = 3'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$368 ) begin
-                  \$595  = 3'h0;
-                end else begin
-                  \$595  = \$373 [2:0];
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$595  = 3'h0;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$428 ) begin
-                  \$595  = 3'h0;
-                end else begin
-                  \$595  = \$433 [2:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$595  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = pos;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$596  = 6'h00;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                end else begin
-                  \$596  = \$307 [5:0];
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$596  = 6'h00;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                \$596  = \$367 [5:0];
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$596  = 6'h00;
-          end
-      4'h7:
-          /* empty */;
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                \$596  = \$427 [5:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$596  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = gc;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$597  = 1'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$597  = \$304 [0];
-                end else begin
-                  \$597  = 1'h0;
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$597  = 1'h0;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$337 ) begin
-          end else if (\$340 ) begin
-          end else if (\$342 ) begin
-            \$597  = \$346 [0];
-          end else begin
-            \$597  = 1'h0;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-                \$597  = \$366 [0];
-              end else begin
-                \$597  = 1'h0;
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$597  = 1'h0;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$397 ) begin
-          end else if (\$400 ) begin
-          end else if (\$402 ) begin
-            \$597  = \$406 [0];
-          end else begin
-            \$597  = 1'h0;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-                \$597  = \$426 [0];
-              end else begin
-                \$597  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = ch;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$598  = 3'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-              \$598  = \$292 [2:0];
-            end else begin
-              \$598  = 3'h0;
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$598  = 3'h0;
-          end
-      4'h3:
-          /* empty */;
-      4'h4:
-          /* empty */;
-      4'h5:
-          /* empty */;
-      4'h6:
-          if (\$394 ) begin
-            \$598  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$598  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = ki;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$599  = 2'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-                \$599  = \$300 [1:0];
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$599  = \$305 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$599  = \$311 ;
-                  end else begin
-                    \$599  = \$316 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$599  = 2'h0;
-          end
-      4'h3:
-          if (\$337 ) begin
-          end else if (\$340 ) begin
-            \$599  = \$344 [1:0];
-          end else if (\$342 ) begin
-            \$599  = \$347 ;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$368 ) begin
-                  \$599  = \$371 ;
-                end else begin
-                  \$599  = \$376 ;
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$599  = 2'h1;
-          end
-      4'h7:
-          if (\$397 ) begin
-          end else if (\$400 ) begin
-            \$599  = \$404 [1:0];
-          end else if (\$402 ) begin
-            \$599  = \$407 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$428 ) begin
-                  \$599  = \$431 ;
-                end else begin
-                  \$599  = \$436 ;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$599  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = kj;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$600  = 2'h0;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-                \$600  = \$299 [1:0];
-              end else if (\$298 ) begin
-                \$600  = \$301 ;
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                  \$600  = \$306 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    \$600  = 2'h0;
-                  end else begin
-                    \$600  = \$315 ;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$600  = 2'h0;
-          end
-      4'h3:
-          if (\$337 ) begin
-            \$600  = \$343 [1:0];
-          end else if (\$340 ) begin
-            \$600  = \$345 ;
-          end else if (\$342 ) begin
-            \$600  = \$348 ;
-          end
-      4'h4:
-          /* empty */;
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$368 ) begin
-                  \$600  = 2'h0;
-                end else begin
-                  \$600  = \$375 ;
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$600  = 2'h1;
-          end
-      4'h7:
-          if (\$397 ) begin
-            \$600  = \$403 [1:0];
-          end else if (\$400 ) begin
-            \$600  = \$405 ;
-          end else if (\$402 ) begin
-            \$600  = \$408 ;
-          end
-      4'h8:
-          /* empty */;
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$428 ) begin
-                  \$600  = 2'h1;
-                end else begin
-                  \$600  = \$435 ;
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$600  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = seq_state;
-    casez (seq_state)
-      4'h0:
-          if (\$280 ) begin
-            \$601  = 4'h1;
-          end
-      4'h1:
-          if (\$289 ) begin
-            (* full_case = 32'd1 *)
-            if (\$291 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$295 ) begin
-              end else if (\$298 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$303 ) begin
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$308 ) begin
-                    (* full_case = 32'd1 *)
-                    if (\$312 ) begin
-                      \$601  = 4'h2;
-                    end else begin
-                      \$601  = 4'h1;
-                    end
-                  end else begin
-                    \$601  = 4'h1;
-                  end
-                end
-              end
-            end
-          end
-      4'h2:
-          if (\$334 ) begin
-            \$601  = 4'h3;
-          end
-      4'h3:
-          (* full_case = 32'd1 *)
-          if (\$337 ) begin
-          end else if (\$340 ) begin
-          end else if (\$342 ) begin
-          end else begin
-            \$601  = 4'h4;
-          end
-      4'h4:
-          if (\$355 ) begin
-            \$601  = 4'h5;
-          end
-      4'h5:
-          if (\$358 ) begin
-            if (\$363 ) begin
-              (* full_case = 32'd1 *)
-              if (\$365 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$368 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$372 ) begin
-                    \$601  = 4'h6;
-                  end else begin
-                    \$601  = 4'h3;
-                  end
-                end else begin
-                  \$601  = 4'h3;
-                end
-              end
-            end
-          end
-      4'h6:
-          if (\$394 ) begin
-            \$601  = 4'h7;
-          end
-      4'h7:
-          (* full_case = 32'd1 *)
-          if (\$397 ) begin
-          end else if (\$400 ) begin
-          end else if (\$402 ) begin
-          end else begin
-            \$601  = 4'h8;
-          end
-      4'h8:
-          if (\$415 ) begin
-            \$601  = 4'h9;
-          end
-      4'h9:
-          if (\$418 ) begin
-            if (\$423 ) begin
-              (* full_case = 32'd1 *)
-              if (\$425 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$428 ) begin
-                  (* full_case = 32'd1 *)
-                  if (\$432 ) begin
-                    \$601  = 4'ha;
-                  end else begin
-                    \$601  = 4'h7;
-                  end
-                end else begin
-                  \$601  = 4'h7;
-                end
-              end
-            end
-          end
-      4'ha:
-          if (\$456 ) begin
+          if (\$284 ) begin
             \$601  = 4'h0;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                end else begin
+                  if (\$312 ) begin
+                    \$601  = \$313 [3:0];
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$601  = 4'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                if (\$373 ) begin
+                  \$601  = \$374 [3:0];
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$399 ) begin
+            \$601  = 4'h0;
+          end
+      4'h7:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                if (\$434 ) begin
+                  \$601  = \$435 [3:0];
+                end
+              end
+            end
           end
     endcase
     if (rst) begin
@@ -4667,139 +4125,757 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = cur;
+    \$602  = oy;
     casez (seq_state)
       4'h0:
-          /* empty */;
+          if (\$284 ) begin
+            \$602  = 3'h0;
+          end
       4'h1:
-          /* empty */;
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$312 ) begin
+                    \$602  = 3'h0;
+                  end else begin
+                    \$602  = \$317 [2:0];
+                  end
+                end
+              end
+            end
+          end
       4'h2:
-          /* empty */;
+          if (\$338 ) begin
+            \$602  = 3'h0;
+          end
       4'h3:
           /* empty */;
       4'h4:
-          if (\$355 ) begin
-            \$602  = \$signal$318 ;
-          end
+          /* empty */;
       4'h5:
-          if (\$358 ) begin
-            \$602  = \$360 [7:0];
-            if (\$363 ) begin
-              if (\$365 ) begin
-                \$602  = \$signal$318 ;
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$373 ) begin
+                  \$602  = 3'h0;
+                end else begin
+                  \$602  = \$378 [2:0];
+                end
               end
             end
           end
       4'h6:
-          /* empty */;
+          if (\$399 ) begin
+            \$602  = 3'h0;
+          end
       4'h7:
           /* empty */;
       4'h8:
-          if (\$415 ) begin
-            \$602  = \$signal$318 ;
-          end
+          /* empty */;
       4'h9:
-          if (\$418 ) begin
-            \$602  = \$420 [7:0];
-            if (\$423 ) begin
-              if (\$425 ) begin
-                \$602  = \$signal$318 ;
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$434 ) begin
+                  \$602  = 3'h0;
+                end else begin
+                  \$602  = \$439 [2:0];
+                end
               end
             end
           end
     endcase
     if (rst) begin
-      \$602  = 8'h00;
+      \$602  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = todo;
+    \$603  = pos;
     casez (seq_state)
       4'h0:
-          /* empty */;
+          if (\$284 ) begin
+            \$603  = 6'h00;
+          end
       4'h1:
-          /* empty */;
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                end else begin
+                  \$603  = \$311 [5:0];
+                end
+              end
+            end
+          end
       4'h2:
-          /* empty */;
+          if (\$338 ) begin
+            \$603  = 6'h00;
+          end
       4'h3:
           /* empty */;
       4'h4:
-          if (\$355 ) begin
-            \$603  = nz_todo;
-          end
+          /* empty */;
       4'h5:
-          if (\$358 ) begin
-            \$603  = \$362 [7:0];
-            if (\$363 ) begin
-              if (\$365 ) begin
-                \$603  = nz_todo;
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                \$603  = \$372 [5:0];
               end
             end
           end
       4'h6:
-          /* empty */;
+          if (\$399 ) begin
+            \$603  = 6'h00;
+          end
       4'h7:
           /* empty */;
       4'h8:
-          if (\$415 ) begin
-            \$603  = nz_todo;
-          end
+          /* empty */;
       4'h9:
-          if (\$418 ) begin
-            \$603  = \$422 [7:0];
-            if (\$423 ) begin
-              if (\$425 ) begin
-                \$603  = nz_todo;
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                \$603  = \$433 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$603  = 8'h00;
+      \$603  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = pw_first;
+    \$604  = gc;
     casez (seq_state)
       4'h0:
-          /* empty */;
-      4'h1:
-          /* empty */;
-      4'h2:
-          /* empty */;
-      4'h3:
-          /* empty */;
-      4'h4:
-          if (\$355 ) begin
-            \$604  = 1'h1;
-          end
-      4'h5:
-          if (\$358 ) begin
+          if (\$284 ) begin
             \$604  = 1'h0;
-            if (\$363 ) begin
-              \$604  = 1'h1;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                  \$604  = \$308 [0];
+                end else begin
+                  \$604  = 1'h0;
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$604  = 1'h0;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$341 ) begin
+          end else if (\$344 ) begin
+          end else if (\$346 ) begin
+            \$604  = \$350 [0];
+          end else begin
+            \$604  = 1'h0;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+                \$604  = \$371 [0];
+              end else begin
+                \$604  = 1'h0;
+              end
             end
           end
       4'h6:
-          /* empty */;
-      4'h7:
-          /* empty */;
-      4'h8:
-          if (\$415 ) begin
-            \$604  = 1'h1;
-          end
-      4'h9:
-          if (\$418 ) begin
+          if (\$399 ) begin
             \$604  = 1'h0;
-            if (\$423 ) begin
-              \$604  = 1'h1;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else if (\$405 ) begin
+          end else if (\$407 ) begin
+            \$604  = \$411 [0];
+          end else begin
+            \$604  = 1'h0;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+                \$604  = \$432 [0];
+              end else begin
+                \$604  = 1'h0;
+              end
             end
           end
     endcase
     if (rst) begin
       \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = ch;
+    casez (seq_state)
+      4'h0:
+          if (\$284 ) begin
+            \$605  = 3'h0;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+              \$605  = \$296 [2:0];
+            end else begin
+              \$605  = 3'h0;
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$605  = 3'h0;
+          end
+      4'h3:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          if (\$399 ) begin
+            \$605  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$605  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = ki;
+    casez (seq_state)
+      4'h0:
+          if (\$284 ) begin
+            \$606  = 2'h0;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+                \$606  = \$304 [1:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                  \$606  = \$309 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$312 ) begin
+                    \$606  = \$315 ;
+                  end else begin
+                    \$606  = \$320 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$606  = 2'h0;
+          end
+      4'h3:
+          if (\$341 ) begin
+          end else if (\$344 ) begin
+            \$606  = \$348 [1:0];
+          end else if (\$346 ) begin
+            \$606  = \$351 ;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$373 ) begin
+                  \$606  = \$376 ;
+                end else begin
+                  \$606  = \$381 ;
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$399 ) begin
+            \$606  = 2'h1;
+          end
+      4'h7:
+          if (\$402 ) begin
+          end else if (\$405 ) begin
+            \$606  = \$409 [1:0];
+          end else if (\$407 ) begin
+            \$606  = \$412 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$434 ) begin
+                  \$606  = \$437 ;
+                end else begin
+                  \$606  = \$442 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$606  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = kj;
+    casez (seq_state)
+      4'h0:
+          if (\$284 ) begin
+            \$607  = 2'h0;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+                \$607  = \$303 [1:0];
+              end else if (\$302 ) begin
+                \$607  = \$305 ;
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                  \$607  = \$310 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$312 ) begin
+                    \$607  = 2'h0;
+                  end else begin
+                    \$607  = \$319 ;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$607  = 2'h0;
+          end
+      4'h3:
+          if (\$341 ) begin
+            \$607  = \$347 [1:0];
+          end else if (\$344 ) begin
+            \$607  = \$349 ;
+          end else if (\$346 ) begin
+            \$607  = \$352 ;
+          end
+      4'h4:
+          /* empty */;
+      4'h5:
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$373 ) begin
+                  \$607  = 2'h0;
+                end else begin
+                  \$607  = \$380 ;
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$399 ) begin
+            \$607  = 2'h1;
+          end
+      4'h7:
+          if (\$402 ) begin
+            \$607  = \$408 [1:0];
+          end else if (\$405 ) begin
+            \$607  = \$410 ;
+          end else if (\$407 ) begin
+            \$607  = \$413 ;
+          end
+      4'h8:
+          /* empty */;
+      4'h9:
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$434 ) begin
+                  \$607  = 2'h1;
+                end else begin
+                  \$607  = \$441 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$607  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = seq_state;
+    casez (seq_state)
+      4'h0:
+          if (\$284 ) begin
+            \$608  = 4'h1;
+          end
+      4'h1:
+          if (\$293 ) begin
+            (* full_case = 32'd1 *)
+            if (\$295 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$299 ) begin
+              end else if (\$302 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$307 ) begin
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$312 ) begin
+                    (* full_case = 32'd1 *)
+                    if (\$316 ) begin
+                      \$608  = 4'h2;
+                    end else begin
+                      \$608  = 4'h1;
+                    end
+                  end else begin
+                    \$608  = 4'h1;
+                  end
+                end
+              end
+            end
+          end
+      4'h2:
+          if (\$338 ) begin
+            \$608  = 4'h3;
+          end
+      4'h3:
+          (* full_case = 32'd1 *)
+          if (\$341 ) begin
+          end else if (\$344 ) begin
+          end else if (\$346 ) begin
+          end else begin
+            \$608  = 4'h4;
+          end
+      4'h4:
+          if (\$359 ) begin
+            \$608  = 4'h5;
+          end
+      4'h5:
+          if (\$361 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$370 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$373 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$377 ) begin
+                    \$608  = 4'h6;
+                  end else begin
+                    \$608  = 4'h3;
+                  end
+                end else begin
+                  \$608  = 4'h3;
+                end
+              end
+            end
+          end
+      4'h6:
+          if (\$399 ) begin
+            \$608  = 4'h7;
+          end
+      4'h7:
+          (* full_case = 32'd1 *)
+          if (\$402 ) begin
+          end else if (\$405 ) begin
+          end else if (\$407 ) begin
+          end else begin
+            \$608  = 4'h8;
+          end
+      4'h8:
+          if (\$420 ) begin
+            \$608  = 4'h9;
+          end
+      4'h9:
+          if (\$422 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$431 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$434 ) begin
+                  (* full_case = 32'd1 *)
+                  if (\$438 ) begin
+                    \$608  = 4'ha;
+                  end else begin
+                    \$608  = 4'h7;
+                  end
+                end else begin
+                  \$608  = 4'h7;
+                end
+              end
+            end
+          end
+      4'ha:
+          if (\$462 ) begin
+            \$608  = 4'h0;
+          end
+    endcase
+    if (rst) begin
+      \$608  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = cur;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$359 ) begin
+            \$609  = \$signal$318 ;
+          end
+      4'h5:
+          if (\$361 ) begin
+            \$609  = \$363 [7:0];
+            if (todo_empty) begin
+              if (\$370 ) begin
+                \$609  = \$signal$318 ;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$420 ) begin
+            \$609  = \$signal$318 ;
+          end
+      4'h9:
+          if (\$422 ) begin
+            \$609  = \$424 [7:0];
+            if (todo_empty) begin
+              if (\$431 ) begin
+                \$609  = \$signal$318 ;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$609  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = todo;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$359 ) begin
+            \$610  = nz_todo;
+          end
+      4'h5:
+          if (\$361 ) begin
+            \$610  = \$365 [7:0];
+            if (todo_empty) begin
+              if (\$370 ) begin
+                \$610  = nz_todo;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$420 ) begin
+            \$610  = nz_todo;
+          end
+      4'h9:
+          if (\$422 ) begin
+            \$610  = \$426 [7:0];
+            if (todo_empty) begin
+              if (\$431 ) begin
+                \$610  = nz_todo;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$610  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = todo_empty;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$359 ) begin
+            \$611  = nz_todo_empty;
+          end
+      4'h5:
+          if (\$361 ) begin
+            \$611  = \$368 ;
+            if (todo_empty) begin
+              if (\$370 ) begin
+                \$611  = nz_todo_empty;
+              end
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$420 ) begin
+            \$611  = nz_todo_empty;
+          end
+      4'h9:
+          if (\$422 ) begin
+            \$611  = \$429 ;
+            if (todo_empty) begin
+              if (\$431 ) begin
+                \$611  = nz_todo_empty;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = pw_first;
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h4:
+          if (\$359 ) begin
+            \$612  = 1'h1;
+          end
+      4'h5:
+          if (\$361 ) begin
+            \$612  = 1'h0;
+            if (todo_empty) begin
+              \$612  = 1'h1;
+            end
+          end
+      4'h6:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'h8:
+          if (\$420 ) begin
+            \$612  = 1'h1;
+          end
+      4'h9:
+          if (\$422 ) begin
+            \$612  = 1'h0;
+            if (todo_empty) begin
+              \$612  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$612  = 1'h0;
     end
   end
   always @* begin
@@ -5403,99 +5479,99 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$146  = 5'h12;
+          \$145  = 5'h12;
       1'h1:
-          \$146  = 5'h12;
+          \$145  = 5'h12;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$148  = 2'h1;
+      4'h1:
+          \$148  = 2'h0;
+      4'h2:
+          \$148  = 2'h0;
+      4'h3:
+          \$148  = 2'h0;
+      4'h4:
+          \$148  = 2'h0;
+      4'h5:
+          \$148  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$150  = 2'h0;
-    casez (ox)
-      4'h0:
+    casez (oy)
+      3'h0:
           \$150  = 2'h1;
-      4'h1:
+      3'h1:
           \$150  = 2'h0;
-      4'h2:
-          \$150  = 2'h0;
-      4'h3:
-          \$150  = 2'h0;
-      4'h4:
-          \$150  = 2'h0;
-      4'h5:
+      3'h2:
           \$150  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = 2'h0;
+    \$153  = 2'h0;
     casez (oy)
       3'h0:
-          \$152  = 2'h1;
+          \$153  = 2'h2;
       3'h1:
-          \$152  = 2'h0;
+          \$153  = 2'h1;
       3'h2:
-          \$152  = 2'h0;
+          \$153  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$155  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      4'h0:
           \$155  = 2'h2;
-      3'h1:
+      4'h1:
+          \$155  = 2'h2;
+      4'h2:
+          \$155  = 2'h2;
+      4'h3:
+          \$155  = 2'h2;
+      4'h4:
           \$155  = 2'h1;
-      3'h2:
+      4'h5:
           \$155  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = 2'h0;
+    \$158  = 10'h000;
     casez (ox)
       4'h0:
-          \$157  = 2'h2;
+          \$158  = 10'h034;
       4'h1:
-          \$157  = 2'h2;
+          \$158  = 10'h03a;
       4'h2:
-          \$157  = 2'h2;
+          \$158  = 10'h040;
       4'h3:
-          \$157  = 2'h2;
+          \$158  = 10'h046;
       4'h4:
-          \$157  = 2'h1;
+          \$158  = 10'h04c;
       4'h5:
-          \$157  = 2'h1;
+          \$158  = 10'h037;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = 10'h000;
-    casez (ox)
-      4'h0:
-          \$160  = 10'h034;
-      4'h1:
-          \$160  = 10'h03a;
-      4'h2:
-          \$160  = 10'h040;
-      4'h3:
-          \$160  = 10'h046;
-      4'h4:
-          \$160  = 10'h04c;
-      4'h5:
-          \$160  = 10'h037;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = 7'h00;
+    \$159  = 7'h00;
     casez (oy)
       3'h0:
-          \$161  = 7'h7f;
+          \$159  = 7'h7f;
       3'h1:
-          \$161  = 7'h01;
+          \$159  = 7'h01;
       3'h2:
-          \$161  = 7'h00;
+          \$159  = 7'h00;
     endcase
   end
   always @* begin
@@ -5503,13 +5579,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$163  = 4'h0;
+          \$161  = 4'h0;
       2'h1:
-          \$163  = 4'h3;
+          \$161  = 4'h3;
       2'h2:
-          \$163  = 4'h6;
+          \$161  = 4'h6;
       2'h3:
-          \$163  = 4'h9;
+          \$161  = 4'h9;
     endcase
   end
   always @* begin
@@ -5517,9 +5593,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$165  = 5'h1a;
+          \$163  = 5'h1a;
       1'h1:
-          \$165  = 5'h1a;
+          \$163  = 5'h1a;
     endcase
   end
   always @* begin
@@ -5527,13 +5603,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$166  = 3'h0;
+          \$164  = 3'h0;
       2'h1:
-          \$166  = 3'h3;
+          \$164  = 3'h3;
       2'h2:
-          \$166  = 3'h6;
+          \$164  = 3'h6;
       2'h3:
-          \$166  = 3'h6;
+          \$164  = 3'h6;
     endcase
   end
   always @* begin
@@ -5541,9 +5617,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$173  = 6'h23;
+          \$170  = 6'h23;
       1'h1:
-          \$173  = 6'h23;
+          \$170  = 6'h23;
     endcase
   end
   always @* begin
@@ -5551,355 +5627,355 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$206  = d0;
+          \$209  = d0;
       3'h1:
-          \$206  = d1;
+          \$209  = d1;
       3'h2:
-          \$206  = d2;
+          \$209  = d2;
       3'h3:
-          \$206  = d3;
+          \$209  = d3;
       3'h4:
-          \$206  = d4;
+          \$209  = d4;
       3'h5:
-          \$206  = d5;
+          \$209  = d5;
       3'h6:
-          \$206  = d6;
+          \$209  = d6;
       3'h7:
-          \$206  = d7;
+          \$209  = d7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = 2'h0;
+    \$286  = 2'h0;
     casez (oy)
       3'h0:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
       3'h1:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
       3'h2:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
       3'h3:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
       3'h4:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
       3'h5:
-          \$282  = 2'h2;
+          \$286  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = 2'h0;
+    \$289  = 2'h0;
     casez (ox)
       4'h0:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h1:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h2:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h3:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h4:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h5:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h6:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h7:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h8:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'h9:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'ha:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
       4'hb:
-          \$285  = 2'h2;
+          \$289  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = 2'h0;
+    \$297  = 2'h0;
     casez (oy)
       3'h0:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
       3'h1:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
       3'h2:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
       3'h3:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
       3'h4:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
       3'h5:
-          \$293  = 2'h2;
+          \$297  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = 2'h0;
+    \$300  = 2'h0;
     casez (ox)
       4'h0:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h1:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h2:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h3:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h4:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h5:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h6:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h7:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h8:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'h9:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'ha:
-          \$296  = 2'h2;
+          \$300  = 2'h2;
       4'hb:
-          \$296  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$301  = 2'h0;
-      3'h1:
-          \$301  = 2'h0;
-      3'h2:
-          \$301  = 2'h0;
-      3'h3:
-          \$301  = 2'h0;
-      3'h4:
-          \$301  = 2'h0;
-      3'h5:
-          \$301  = 2'h0;
+          \$300  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$305  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$305  = 2'h0;
-      4'h1:
-          \$305  = 2'h0;
-      4'h2:
-          \$305  = 2'h0;
-      4'h3:
-          \$305  = 2'h0;
-      4'h4:
-          \$305  = 2'h0;
-      4'h5:
-          \$305  = 2'h0;
-      4'h6:
-          \$305  = 2'h0;
-      4'h7:
-          \$305  = 2'h0;
-      4'h8:
-          \$305  = 2'h0;
-      4'h9:
-          \$305  = 2'h0;
-      4'ha:
-          \$305  = 2'h0;
-      4'hb:
-          \$305  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = 2'h0;
     casez (oy)
       3'h0:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
       3'h1:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
       3'h2:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
       3'h3:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
       3'h4:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
       3'h5:
-          \$306  = 2'h0;
+          \$305  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = 2'h0;
-    casez (\$310 )
-      5'h00:
-          \$311  = 2'h0;
-      5'h01:
-          \$311  = 2'h0;
-      5'h02:
-          \$311  = 2'h0;
-      5'h03:
-          \$311  = 2'h0;
-      5'h04:
-          \$311  = 2'h0;
-      5'h05:
-          \$311  = 2'h0;
-      5'h06:
-          \$311  = 2'h0;
-      5'h07:
-          \$311  = 2'h0;
-      5'h08:
-          \$311  = 2'h0;
-      5'h09:
-          \$311  = 2'h0;
-      5'h0a:
-          \$311  = 2'h0;
-      5'h0b:
-          \$311  = 2'h0;
+    \$309  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$309  = 2'h0;
+      4'h1:
+          \$309  = 2'h0;
+      4'h2:
+          \$309  = 2'h0;
+      4'h3:
+          \$309  = 2'h0;
+      4'h4:
+          \$309  = 2'h0;
+      4'h5:
+          \$309  = 2'h0;
+      4'h6:
+          \$309  = 2'h0;
+      4'h7:
+          \$309  = 2'h0;
+      4'h8:
+          \$309  = 2'h0;
+      4'h9:
+          \$309  = 2'h0;
+      4'ha:
+          \$309  = 2'h0;
+      4'hb:
+          \$309  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$310  = 2'h0;
+      3'h1:
+          \$310  = 2'h0;
+      3'h2:
+          \$310  = 2'h0;
+      3'h3:
+          \$310  = 2'h0;
+      3'h4:
+          \$310  = 2'h0;
+      3'h5:
+          \$310  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$315  = 2'h0;
     casez (\$314 )
-      4'h0:
+      5'h00:
           \$315  = 2'h0;
-      4'h1:
+      5'h01:
           \$315  = 2'h0;
-      4'h2:
+      5'h02:
           \$315  = 2'h0;
-      4'h3:
+      5'h03:
           \$315  = 2'h0;
-      4'h4:
+      5'h04:
           \$315  = 2'h0;
-      4'h5:
+      5'h05:
+          \$315  = 2'h0;
+      5'h06:
+          \$315  = 2'h0;
+      5'h07:
+          \$315  = 2'h0;
+      5'h08:
+          \$315  = 2'h0;
+      5'h09:
+          \$315  = 2'h0;
+      5'h0a:
+          \$315  = 2'h0;
+      5'h0b:
           \$315  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = 2'h0;
+    \$319  = 2'h0;
+    casez (\$318 )
+      4'h0:
+          \$319  = 2'h0;
+      4'h1:
+          \$319  = 2'h0;
+      4'h2:
+          \$319  = 2'h0;
+      4'h3:
+          \$319  = 2'h0;
+      4'h4:
+          \$319  = 2'h0;
+      4'h5:
+          \$319  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = 2'h0;
     casez (ox)
       4'h0:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h1:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h2:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h3:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h4:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h5:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h6:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h7:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h8:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'h9:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'ha:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
       4'hb:
-          \$316  = 2'h0;
+          \$320  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = 2'h0;
+    \$339  = 2'h0;
     casez (oy)
       3'h0:
-          \$335  = 2'h2;
+          \$339  = 2'h2;
       3'h1:
-          \$335  = 2'h2;
+          \$339  = 2'h2;
       3'h2:
-          \$335  = 2'h2;
+          \$339  = 2'h2;
       3'h3:
-          \$335  = 2'h2;
+          \$339  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = 2'h0;
+    \$342  = 2'h0;
     casez (ox)
       4'h0:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h1:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h2:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h3:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h4:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h5:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h6:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h7:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h8:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
       4'h9:
-          \$338  = 2'h2;
+          \$342  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = 2'h0;
+    \$349  = 2'h0;
     casez (oy)
       3'h0:
-          \$345  = 2'h0;
+          \$349  = 2'h0;
       3'h1:
-          \$345  = 2'h0;
+          \$349  = 2'h0;
       3'h2:
-          \$345  = 2'h0;
+          \$349  = 2'h0;
       3'h3:
-          \$345  = 2'h0;
+          \$349  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = 2'h0;
+    \$351  = 2'h0;
     casez (ox)
       4'h0:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h1:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h2:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h3:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h4:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h5:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h6:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h7:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h8:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
       4'h9:
-          \$347  = 2'h0;
+          \$351  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = 2'h0;
+    \$352  = 2'h0;
     casez (oy)
       3'h0:
-          \$348  = 2'h0;
+          \$352  = 2'h0;
       3'h1:
-          \$348  = 2'h0;
+          \$352  = 2'h0;
       3'h2:
-          \$348  = 2'h0;
+          \$352  = 2'h0;
       3'h3:
-          \$348  = 2'h0;
+          \$352  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -5992,18 +6068,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$18  = { 1'h0, job_g };
   assign \$40  = lp[0];
   assign \$97  = { 1'h0, kj };
-  assign \$262  = { 1'h0, job_g };
-  assign \$267  = 1'h1;
-  assign \$268  = 2'h0;
-  assign \$303  = gc;
-  assign \$342  = gc;
-  assign \$365  = gc;
-  assign \$402  = gc;
-  assign \$425  = gc;
+  assign \$266  = { 1'h0, job_g };
+  assign \$271  = 1'h1;
+  assign \$272  = 2'h0;
+  assign \$307  = gc;
+  assign \$346  = gc;
+  assign \$370  = gc;
+  assign \$407  = gc;
+  assign \$431  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6139,8 +6215,8 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$0 ;
-  wire [51:0] \port$863$0 ;
+  input [51:0] \port$868$0 ;
+  wire [51:0] \port$868$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6356,7 +6432,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$0 [51:32];
+      \$61  = \port$868$0 [51:32];
     end
   end
   always @* begin
@@ -6570,7 +6646,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$0 [31:0];
+      \$89  = \port$868$0 [31:0];
     end
   end
   always @* begin
@@ -6685,10 +6761,10 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$863$0 [51:32];
+  assign i_step = \port$868$0 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$0 [31:0];
+  assign i_th = \port$868$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6709,7 +6785,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$863$0 , o_busy, o_act
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6844,8 +6920,8 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_ac
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$52 ;
-  wire [51:0] \port$863$52 ;
+  input [51:0] \port$868$52 ;
+  wire [51:0] \port$868$52 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7059,7 +7135,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$52 [51:32];
+      \$61  = \port$868$52 [51:32];
     end
   end
   always @* begin
@@ -7273,7 +7349,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$52 [31:0];
+      \$89  = \port$868$52 [31:0];
     end
   end
   always @* begin
@@ -7389,10 +7465,10 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_ac
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$52 [51:32];
+  assign i_step = \port$868$52 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$52 [31:0];
+  assign i_th = \port$868$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7413,7 +7489,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$863$52 , o_busy, o_ac
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -7548,8 +7624,8 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$104 ;
-  wire [51:0] \port$863$104 ;
+  input [51:0] \port$868$104 ;
+  wire [51:0] \port$868$104 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7763,7 +7839,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$104 [51:32];
+      \$61  = \port$868$104 [51:32];
     end
   end
   always @* begin
@@ -7977,7 +8053,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$104 [31:0];
+      \$89  = \port$868$104 [31:0];
     end
   end
   always @* begin
@@ -8093,10 +8169,10 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$104 [51:32];
+  assign i_step = \port$868$104 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$104 [31:0];
+  assign i_th = \port$868$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8117,7 +8193,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$863$104 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8252,8 +8328,8 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$156 ;
-  wire [51:0] \port$863$156 ;
+  input [51:0] \port$868$156 ;
+  wire [51:0] \port$868$156 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8467,7 +8543,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$156 [51:32];
+      \$61  = \port$868$156 [51:32];
     end
   end
   always @* begin
@@ -8681,7 +8757,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$156 [31:0];
+      \$89  = \port$868$156 [31:0];
     end
   end
   always @* begin
@@ -8797,10 +8873,10 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$156 [51:32];
+  assign i_step = \port$868$156 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$156 [31:0];
+  assign i_th = \port$868$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8821,7 +8897,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$863$156 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8956,8 +9032,8 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$208 ;
-  wire [51:0] \port$863$208 ;
+  input [51:0] \port$868$208 ;
+  wire [51:0] \port$868$208 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9171,7 +9247,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$208 [51:32];
+      \$61  = \port$868$208 [51:32];
     end
   end
   always @* begin
@@ -9385,7 +9461,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$208 [31:0];
+      \$89  = \port$868$208 [31:0];
     end
   end
   always @* begin
@@ -9501,10 +9577,10 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$208 [51:32];
+  assign i_step = \port$868$208 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$208 [31:0];
+  assign i_th = \port$868$208 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -9525,7 +9601,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$863$208 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -9660,8 +9736,8 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$260 ;
-  wire [51:0] \port$863$260 ;
+  input [51:0] \port$868$260 ;
+  wire [51:0] \port$868$260 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9875,7 +9951,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$260 [51:32];
+      \$61  = \port$868$260 [51:32];
     end
   end
   always @* begin
@@ -10089,7 +10165,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$260 [31:0];
+      \$89  = \port$868$260 [31:0];
     end
   end
   always @* begin
@@ -10205,10 +10281,10 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$260 [51:32];
+  assign i_step = \port$868$260 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$260 [31:0];
+  assign i_th = \port$868$260 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10229,7 +10305,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$863$260 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10364,8 +10440,8 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$312 ;
-  wire [51:0] \port$863$312 ;
+  input [51:0] \port$868$312 ;
+  wire [51:0] \port$868$312 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -10579,7 +10655,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$312 [51:32];
+      \$61  = \port$868$312 [51:32];
     end
   end
   always @* begin
@@ -10793,7 +10869,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$312 [31:0];
+      \$89  = \port$868$312 [31:0];
     end
   end
   always @* begin
@@ -10909,10 +10985,10 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$312 [51:32];
+  assign i_step = \port$868$312 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$312 [31:0];
+  assign i_th = \port$868$312 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10933,7 +11009,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$863$312 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -11068,8 +11144,8 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$863$364 ;
-  wire [51:0] \port$863$364 ;
+  input [51:0] \port$868$364 ;
+  wire [51:0] \port$868$364 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -11283,7 +11359,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$863$364 [51:32];
+      \$61  = \port$868$364 [51:32];
     end
   end
   always @* begin
@@ -11497,7 +11573,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$863$364 [31:0];
+      \$89  = \port$868$364 [31:0];
     end
   end
   always @* begin
@@ -11613,10 +11689,10 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$863$364 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$863$364 [51:32];
+  assign i_step = \port$868$364 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$863$364 [31:0];
+  assign i_th = \port$868$364 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -241,7 +241,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$5412$16 (\$1 ),
+    .\port$5428$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -303,7 +303,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__valid(load__valid),
     .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$5412$16 (\$1 ),
+    .\port$5428$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -410,96 +410,96 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [63:0] \$105 ;
+  wire [1:0] \$106 ;
+  wire [1:0] \$107 ;
+  wire [2:0] \$108 ;
+  wire [1:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [63:0] \$116 ;
+  wire [1:0] \$110 ;
+  wire [2:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [1:0] \$113 ;
+  wire [1:0] \$114 ;
+  wire [2:0] \$115 ;
+  wire [1:0] \$116 ;
   wire [1:0] \$117 ;
-  wire [1:0] \$118 ;
-  wire [2:0] \$119 ;
+  wire [2:0] \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
-  wire [1:0] \$120 ;
+  wire [4:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [2:0] \$122 ;
-  wire [3:0] \$123 ;
+  wire [1:0] \$122 ;
+  wire [2:0] \$123 ;
   wire [1:0] \$124 ;
   wire [1:0] \$125 ;
   wire [2:0] \$126 ;
-  wire [1:0] \$127 ;
+  wire [3:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [2:0] \$129 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire [4:0] \$131 ;
+  wire [2:0] \$130 ;
+  wire [1:0] \$131 ;
   wire [1:0] \$132 ;
-  wire [1:0] \$133 ;
-  wire [2:0] \$134 ;
-  wire [1:0] \$135 ;
+  wire [2:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire [4:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire [3:0] \$138 ;
+  wire [1:0] \$137 ;
+  wire [2:0] \$138 ;
   wire [1:0] \$139 ;
   wire \$14 ;
   wire [1:0] \$140 ;
   wire [2:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [3:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [3:0] \$145 ;
-  wire [4:0] \$146 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [1:0] \$146 ;
   wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire [2:0] \$148 ;
+  wire [3:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
+  wire [4:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [3:0] \$153 ;
+  wire [1:0] \$152 ;
+  wire [2:0] \$153 ;
   wire [1:0] \$154 ;
   wire [1:0] \$155 ;
   wire [2:0] \$156 ;
-  wire [1:0] \$157 ;
+  wire [3:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [2:0] \$159 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
-  wire [4:0] \$161 ;
+  wire [2:0] \$160 ;
+  wire [1:0] \$161 ;
   wire [1:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [2:0] \$164 ;
-  wire [1:0] \$165 ;
-  wire [1:0] \$166 ;
-  wire [2:0] \$167 ;
-  wire [3:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire [2:0] \$163 ;
+  wire [3:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire [6:0] \$166 ;
+  wire [5:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [6:0] \$169 ;
   wire [63:0] \$17 ;
-  wire [1:0] \$170 ;
-  wire [2:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [1:0] \$173 ;
-  wire [2:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire [6:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [7:0] \$170 ;
+  wire [6:0] \$171 ;
+  wire [5:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [6:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [63:0] \$18 ;
-  wire [6:0] \$180 ;
-  wire [7:0] \$181 ;
-  wire [6:0] \$182 ;
-  wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [7:0] \$186 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -507,34 +507,34 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [63:0] \$193 ;
+  wire [63:0] \$194 ;
+  wire [63:0] \$195 ;
+  wire [15:0] \$196 ;
+  wire [15:0] \$197 ;
+  wire [63:0] \$198 ;
+  wire [15:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [15:0] \$200 ;
+  wire [6:0] \$201 ;
+  wire [6:0] \$202 ;
+  wire [15:0] \$203 ;
   wire [63:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire [63:0] \$207 ;
-  wire [63:0] \$208 ;
-  wire [15:0] \$209 ;
+  wire [64:0] \$205 ;
+  wire [64:0] \$206 ;
+  wire [64:0] \$207 ;
+  wire [64:0] \$208 ;
+  wire [64:0] \$209 ;
   wire \$21 ;
-  wire [15:0] \$210 ;
-  wire [63:0] \$211 ;
-  wire [15:0] \$212 ;
-  wire [15:0] \$213 ;
-  wire [6:0] \$214 ;
-  wire [6:0] \$215 ;
-  wire [15:0] \$216 ;
-  wire [63:0] \$217 ;
+  wire [64:0] \$210 ;
+  wire [64:0] \$211 ;
+  wire [64:0] \$212 ;
+  wire \$213 ;
+  wire [64:0] \$214 ;
+  wire [64:0] \$215 ;
+  wire [64:0] \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -551,24 +551,24 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  reg [15:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  reg [15:0] \$237 ;
-  wire \$238 ;
+  wire [21:0] \$237 ;
+  wire [1:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [21:0] \$242 ;
-  wire [1:0] \$243 ;
+  wire [22:0] \$240 ;
+  wire [11:0] \$241 ;
+  wire [12:0] \$242 ;
+  wire [12:0] \$243 ;
   wire \$244 ;
-  wire [22:0] \$245 ;
-  wire [11:0] \$246 ;
-  wire [12:0] \$247 ;
-  wire [12:0] \$248 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
@@ -576,385 +576,385 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [11:0] \$255 ;
+  wire [11:0] \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [1:0] \$258 ;
+  wire [11:0] \$259 ;
   wire \$26 ;
-  wire [11:0] \$260 ;
-  wire [11:0] \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire [11:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [15:0] \$267 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire [15:0] \$262 ;
+  wire [63:0] \$263 ;
+  wire [63:0] \$264 ;
+  wire [63:0] \$265 ;
+  wire [63:0] \$266 ;
+  wire [1:0] \$267 ;
   wire [63:0] \$268 ;
   wire [63:0] \$269 ;
   wire \$27 ;
   wire [63:0] \$270 ;
   wire [63:0] \$271 ;
   wire [1:0] \$272 ;
-  wire [63:0] \$273 ;
+  wire [2:0] \$273 ;
   wire [63:0] \$274 ;
   wire [63:0] \$275 ;
   wire [63:0] \$276 ;
-  wire [1:0] \$277 ;
-  wire [2:0] \$278 ;
+  wire [63:0] \$277 ;
+  wire [1:0] \$278 ;
   wire [63:0] \$279 ;
   wire \$28 ;
   wire [63:0] \$280 ;
   wire [63:0] \$281 ;
   wire [63:0] \$282 ;
   wire [1:0] \$283 ;
-  wire [63:0] \$284 ;
-  wire [63:0] \$285 ;
+  wire [2:0] \$284 ;
+  wire [3:0] \$285 ;
   wire [63:0] \$286 ;
   wire [63:0] \$287 ;
-  wire [1:0] \$288 ;
-  wire [2:0] \$289 ;
+  wire [63:0] \$288 ;
+  wire [63:0] \$289 ;
   wire \$29 ;
-  wire [3:0] \$290 ;
+  wire [1:0] \$290 ;
   wire [63:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
   wire [63:0] \$294 ;
   wire [1:0] \$295 ;
-  wire [63:0] \$296 ;
+  wire [2:0] \$296 ;
   wire [63:0] \$297 ;
   wire [63:0] \$298 ;
   wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [1:0] \$300 ;
-  wire [2:0] \$301 ;
+  wire [63:0] \$300 ;
+  wire [1:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
   wire [63:0] \$304 ;
   wire [63:0] \$305 ;
   wire [1:0] \$306 ;
-  wire [63:0] \$307 ;
-  wire [63:0] \$308 ;
-  wire [63:0] \$309 ;
+  wire [2:0] \$307 ;
+  wire [3:0] \$308 ;
+  wire [4:0] \$309 ;
   wire \$31 ;
   wire [63:0] \$310 ;
-  wire [1:0] \$311 ;
-  wire [2:0] \$312 ;
-  wire [3:0] \$313 ;
-  wire [4:0] \$314 ;
+  wire [63:0] \$311 ;
+  wire [63:0] \$312 ;
+  wire [63:0] \$313 ;
+  wire [1:0] \$314 ;
   wire [63:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
   wire [63:0] \$318 ;
   wire [1:0] \$319 ;
   wire \$32 ;
-  wire [63:0] \$320 ;
+  wire [2:0] \$320 ;
   wire [63:0] \$321 ;
   wire [63:0] \$322 ;
   wire [63:0] \$323 ;
-  wire [1:0] \$324 ;
-  wire [2:0] \$325 ;
+  wire [63:0] \$324 ;
+  wire [1:0] \$325 ;
   wire [63:0] \$326 ;
   wire [63:0] \$327 ;
   wire [63:0] \$328 ;
   wire [63:0] \$329 ;
   wire \$33 ;
   wire [1:0] \$330 ;
-  wire [63:0] \$331 ;
-  wire [63:0] \$332 ;
+  wire [2:0] \$331 ;
+  wire [3:0] \$332 ;
   wire [63:0] \$333 ;
   wire [63:0] \$334 ;
-  wire [1:0] \$335 ;
-  wire [2:0] \$336 ;
-  wire [3:0] \$337 ;
+  wire [63:0] \$335 ;
+  wire [63:0] \$336 ;
+  wire [1:0] \$337 ;
   wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
   wire [63:0] \$340 ;
   wire [63:0] \$341 ;
   wire [1:0] \$342 ;
-  wire [63:0] \$343 ;
+  wire [2:0] \$343 ;
   wire [63:0] \$344 ;
   wire [63:0] \$345 ;
   wire [63:0] \$346 ;
-  wire [1:0] \$347 ;
-  wire [2:0] \$348 ;
+  wire [63:0] \$347 ;
+  wire [1:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
   wire [63:0] \$351 ;
   wire [63:0] \$352 ;
   wire [1:0] \$353 ;
-  wire [63:0] \$354 ;
-  wire [63:0] \$355 ;
-  wire [63:0] \$356 ;
+  wire [2:0] \$354 ;
+  wire [3:0] \$355 ;
+  wire [4:0] \$356 ;
   wire [63:0] \$357 ;
-  wire [1:0] \$358 ;
-  wire [2:0] \$359 ;
+  wire [63:0] \$358 ;
+  wire [63:0] \$359 ;
   wire \$36 ;
-  wire [3:0] \$360 ;
-  wire [4:0] \$361 ;
+  wire [63:0] \$360 ;
+  wire [1:0] \$361 ;
   wire [63:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
   wire [63:0] \$365 ;
   wire [1:0] \$366 ;
-  wire [63:0] \$367 ;
+  wire [2:0] \$367 ;
   wire [63:0] \$368 ;
   wire [63:0] \$369 ;
-  wire \$37 ;
+  wire [11:0] \$37 ;
   wire [63:0] \$370 ;
-  wire [1:0] \$371 ;
-  wire [2:0] \$372 ;
+  wire [63:0] \$371 ;
+  wire [1:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
   wire [63:0] \$375 ;
   wire [63:0] \$376 ;
   wire [1:0] \$377 ;
-  wire [63:0] \$378 ;
-  wire [63:0] \$379 ;
-  wire \$38 ;
+  wire [2:0] \$378 ;
+  wire [3:0] \$379 ;
+  wire [12:0] \$38 ;
   wire [63:0] \$380 ;
   wire [63:0] \$381 ;
-  wire [1:0] \$382 ;
-  wire [2:0] \$383 ;
-  wire [3:0] \$384 ;
+  wire [63:0] \$382 ;
+  wire [63:0] \$383 ;
+  wire [1:0] \$384 ;
   wire [63:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
   wire [63:0] \$388 ;
   wire [1:0] \$389 ;
-  wire \$39 ;
-  wire [63:0] \$390 ;
+  wire [11:0] \$39 ;
+  wire [2:0] \$390 ;
   wire [63:0] \$391 ;
   wire [63:0] \$392 ;
   wire [63:0] \$393 ;
-  wire [1:0] \$394 ;
-  wire [2:0] \$395 ;
+  wire [63:0] \$394 ;
+  wire [1:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
   wire [63:0] \$398 ;
   wire [63:0] \$399 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
+  wire [12:0] \$40 ;
   wire [1:0] \$400 ;
-  wire [63:0] \$401 ;
-  wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
+  wire [2:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire [4:0] \$403 ;
   wire [63:0] \$404 ;
-  wire [1:0] \$405 ;
-  wire [2:0] \$406 ;
-  wire [3:0] \$407 ;
-  wire [4:0] \$408 ;
+  wire [63:0] \$405 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [1:0] \$408 ;
   wire [63:0] \$409 ;
-  wire [12:0] \$41 ;
+  wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
   wire [1:0] \$413 ;
-  wire [63:0] \$414 ;
+  wire [2:0] \$414 ;
   wire [63:0] \$415 ;
   wire [63:0] \$416 ;
   wire [63:0] \$417 ;
-  wire [1:0] \$418 ;
-  wire [2:0] \$419 ;
-  wire [11:0] \$42 ;
+  wire [63:0] \$418 ;
+  wire [1:0] \$419 ;
+  wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
   wire [63:0] \$422 ;
   wire [63:0] \$423 ;
   wire [1:0] \$424 ;
-  wire [63:0] \$425 ;
-  wire [63:0] \$426 ;
+  wire [2:0] \$425 ;
+  wire [3:0] \$426 ;
   wire [63:0] \$427 ;
   wire [63:0] \$428 ;
-  wire [1:0] \$429 ;
-  wire [12:0] \$43 ;
-  wire [2:0] \$430 ;
-  wire [3:0] \$431 ;
+  wire [63:0] \$429 ;
+  wire \$43 ;
+  wire [63:0] \$430 ;
+  wire [1:0] \$431 ;
   wire [63:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
   wire [63:0] \$435 ;
   wire [1:0] \$436 ;
-  wire [63:0] \$437 ;
+  wire [2:0] \$437 ;
   wire [63:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
   wire [63:0] \$440 ;
-  wire [1:0] \$441 ;
-  wire [2:0] \$442 ;
+  wire [63:0] \$441 ;
+  wire [1:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
   wire [63:0] \$446 ;
   wire [1:0] \$447 ;
-  wire [63:0] \$448 ;
-  wire [63:0] \$449 ;
-  wire \$45 ;
-  wire [63:0] \$450 ;
+  wire [2:0] \$448 ;
+  wire [3:0] \$449 ;
+  wire [11:0] \$45 ;
+  wire [4:0] \$450 ;
   wire [63:0] \$451 ;
-  wire [1:0] \$452 ;
-  wire [2:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [4:0] \$455 ;
+  wire [63:0] \$452 ;
+  wire [63:0] \$453 ;
+  wire [63:0] \$454 ;
+  wire [1:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
-  wire \$46 ;
+  wire [12:0] \$46 ;
   wire [1:0] \$460 ;
-  wire [63:0] \$461 ;
+  wire [2:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
   wire [63:0] \$464 ;
-  wire [1:0] \$465 ;
-  wire [2:0] \$466 ;
+  wire [63:0] \$465 ;
+  wire [1:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
   wire [63:0] \$470 ;
   wire [1:0] \$471 ;
-  wire [63:0] \$472 ;
-  wire [63:0] \$473 ;
+  wire [2:0] \$472 ;
+  wire [3:0] \$473 ;
   wire [63:0] \$474 ;
   wire [63:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [2:0] \$477 ;
-  wire [3:0] \$478 ;
+  wire [63:0] \$476 ;
+  wire [63:0] \$477 ;
+  wire [1:0] \$478 ;
   wire [63:0] \$479 ;
-  wire [11:0] \$48 ;
+  wire \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
   wire [63:0] \$482 ;
   wire [1:0] \$483 ;
-  wire [63:0] \$484 ;
+  wire [2:0] \$484 ;
   wire [63:0] \$485 ;
   wire [63:0] \$486 ;
   wire [63:0] \$487 ;
-  wire [1:0] \$488 ;
-  wire [2:0] \$489 ;
-  wire [12:0] \$49 ;
+  wire [63:0] \$488 ;
+  wire [1:0] \$489 ;
+  wire \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
   wire [63:0] \$492 ;
   wire [63:0] \$493 ;
   wire [1:0] \$494 ;
-  wire [63:0] \$495 ;
-  wire [63:0] \$496 ;
-  wire [63:0] \$497 ;
+  wire [2:0] \$495 ;
+  wire [3:0] \$496 ;
+  wire [4:0] \$497 ;
   wire [63:0] \$498 ;
-  wire [1:0] \$499 ;
+  wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
-  wire [3:0] \$501 ;
-  wire [4:0] \$502 ;
+  wire [63:0] \$500 ;
+  wire [63:0] \$501 ;
+  wire [1:0] \$502 ;
   wire [63:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
   wire [1:0] \$507 ;
-  wire [63:0] \$508 ;
+  wire [2:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
   wire [63:0] \$511 ;
-  wire [1:0] \$512 ;
-  wire [2:0] \$513 ;
+  wire [63:0] \$512 ;
+  wire [1:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
   wire [63:0] \$516 ;
   wire [63:0] \$517 ;
   wire [1:0] \$518 ;
-  wire [63:0] \$519 ;
+  wire [2:0] \$519 ;
   wire \$52 ;
-  wire [63:0] \$520 ;
+  wire [3:0] \$520 ;
   wire [63:0] \$521 ;
   wire [63:0] \$522 ;
-  wire [1:0] \$523 ;
-  wire [2:0] \$524 ;
-  wire [3:0] \$525 ;
+  wire [63:0] \$523 ;
+  wire [63:0] \$524 ;
+  wire [1:0] \$525 ;
   wire [63:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
   wire [63:0] \$529 ;
   wire \$53 ;
   wire [1:0] \$530 ;
-  wire [63:0] \$531 ;
+  wire [2:0] \$531 ;
   wire [63:0] \$532 ;
   wire [63:0] \$533 ;
   wire [63:0] \$534 ;
-  wire [1:0] \$535 ;
-  wire [2:0] \$536 ;
+  wire [63:0] \$535 ;
+  wire [1:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
   wire [63:0] \$539 ;
   wire \$54 ;
   wire [63:0] \$540 ;
   wire [1:0] \$541 ;
-  wire [63:0] \$542 ;
-  wire [63:0] \$543 ;
-  wire [63:0] \$544 ;
+  wire [2:0] \$542 ;
+  wire [3:0] \$543 ;
+  wire [4:0] \$544 ;
   wire [63:0] \$545 ;
-  wire [1:0] \$546 ;
-  wire [2:0] \$547 ;
-  wire [3:0] \$548 ;
-  wire [4:0] \$549 ;
+  wire [63:0] \$546 ;
+  wire [63:0] \$547 ;
+  wire [63:0] \$548 ;
+  wire [1:0] \$549 ;
   wire \$55 ;
   wire [63:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
   wire [1:0] \$554 ;
-  wire [63:0] \$555 ;
+  wire [2:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
   wire [63:0] \$558 ;
-  wire [1:0] \$559 ;
-  wire \$56 ;
-  wire [2:0] \$560 ;
+  wire [63:0] \$559 ;
+  wire [10:0] \$56 ;
+  wire [1:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
   wire [63:0] \$563 ;
   wire [63:0] \$564 ;
   wire [1:0] \$565 ;
-  wire [63:0] \$566 ;
-  wire [63:0] \$567 ;
+  wire [2:0] \$566 ;
+  wire [3:0] \$567 ;
   wire [63:0] \$568 ;
   wire [63:0] \$569 ;
   wire \$57 ;
-  wire [1:0] \$570 ;
-  wire [2:0] \$571 ;
-  wire [3:0] \$572 ;
+  wire [63:0] \$570 ;
+  wire [63:0] \$571 ;
+  wire [1:0] \$572 ;
   wire [63:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
   wire [63:0] \$576 ;
   wire [1:0] \$577 ;
-  wire [63:0] \$578 ;
+  wire [2:0] \$578 ;
   wire [63:0] \$579 ;
   wire \$58 ;
   wire [63:0] \$580 ;
   wire [63:0] \$581 ;
-  wire [1:0] \$582 ;
-  wire [2:0] \$583 ;
+  wire [63:0] \$582 ;
+  wire [1:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
   wire [63:0] \$586 ;
   wire [63:0] \$587 ;
   wire [1:0] \$588 ;
-  wire [63:0] \$589 ;
-  wire [10:0] \$59 ;
-  wire [63:0] \$590 ;
-  wire [63:0] \$591 ;
+  wire [2:0] \$589 ;
+  wire \$59 ;
+  wire [3:0] \$590 ;
+  wire [4:0] \$591 ;
   wire [63:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [2:0] \$594 ;
-  wire [3:0] \$595 ;
-  wire [4:0] \$596 ;
+  wire [63:0] \$593 ;
+  wire [63:0] \$594 ;
+  wire [63:0] \$595 ;
+  wire [1:0] \$596 ;
   wire [63:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
@@ -962,71 +962,71 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$60 ;
   wire [63:0] \$600 ;
   wire [1:0] \$601 ;
-  wire [63:0] \$602 ;
+  wire [2:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
   wire [63:0] \$605 ;
-  wire [1:0] \$606 ;
-  wire [2:0] \$607 ;
+  wire [63:0] \$606 ;
+  wire [1:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
   wire \$61 ;
   wire [63:0] \$610 ;
   wire [63:0] \$611 ;
   wire [1:0] \$612 ;
-  wire [63:0] \$613 ;
-  wire [63:0] \$614 ;
+  wire [2:0] \$613 ;
+  wire [3:0] \$614 ;
   wire [63:0] \$615 ;
   wire [63:0] \$616 ;
-  wire [1:0] \$617 ;
-  wire [2:0] \$618 ;
-  wire [3:0] \$619 ;
-  wire \$62 ;
+  wire [63:0] \$617 ;
+  wire [63:0] \$618 ;
+  wire [1:0] \$619 ;
+  wire [8:0] \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
   wire [63:0] \$623 ;
   wire [1:0] \$624 ;
-  wire [63:0] \$625 ;
+  wire [2:0] \$625 ;
   wire [63:0] \$626 ;
   wire [63:0] \$627 ;
   wire [63:0] \$628 ;
-  wire [1:0] \$629 ;
-  wire \$63 ;
-  wire [2:0] \$630 ;
+  wire [63:0] \$629 ;
+  wire [10:0] \$63 ;
+  wire [1:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
   wire [63:0] \$633 ;
   wire [63:0] \$634 ;
   wire [1:0] \$635 ;
-  wire [63:0] \$636 ;
-  wire [63:0] \$637 ;
-  wire [63:0] \$638 ;
-  wire [63:0] \$639 ;
-  wire \$64 ;
-  wire [1:0] \$640 ;
-  wire [2:0] \$641 ;
-  wire [3:0] \$642 ;
-  wire [4:0] \$643 ;
+  wire [2:0] \$636 ;
+  wire [3:0] \$637 ;
+  wire [4:0] \$638 ;
+  wire [5:0] \$639 ;
+  wire [10:0] \$64 ;
+  wire [5:0] \$640 ;
+  wire [6:0] \$641 ;
+  wire [8:0] \$642 ;
+  wire [5:0] \$643 ;
   wire [5:0] \$644 ;
-  wire [5:0] \$645 ;
-  wire [6:0] \$646 ;
-  wire [8:0] \$647 ;
-  wire [5:0] \$648 ;
-  wire [5:0] \$649 ;
-  wire [8:0] \$65 ;
-  wire [6:0] \$650 ;
-  wire [8:0] \$651 ;
+  wire [6:0] \$645 ;
+  wire [8:0] \$646 ;
+  wire \$647 ;
+  wire [1:0] \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire [7:0] \$650 ;
+  wire [16:0] \$651 ;
   wire \$652 ;
-  wire [1:0] \$653 ;
+  wire [15:0] \$653 ;
   wire \$654 ;
-  wire [7:0] \$655 ;
-  wire \$656 ;
+  wire \$655 ;
+  wire [15:0] \$656 ;
   wire [15:0] \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [16:0] \$659 ;
   wire \$66 ;
-  wire [15:0] \$660 ;
+  wire \$660 ;
   wire [15:0] \$661 ;
   wire \$662 ;
   wire \$663 ;
@@ -1040,112 +1040,112 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire [64:0] \$673 ;
-  wire [64:0] \$674 ;
-  wire [64:0] \$675 ;
-  wire [64:0] \$676 ;
-  wire [64:0] \$677 ;
-  wire [64:0] \$678 ;
-  wire [64:0] \$679 ;
-  wire [10:0] \$68 ;
+  wire [63:0] \$673 ;
+  wire [63:0] \$674 ;
+  wire [63:0] \$675 ;
+  wire [63:0] \$676 ;
+  wire [63:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
+  wire [1:0] \$682 ;
   wire \$683 ;
-  wire [1:0] \$684 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire \$687 ;
+  wire [12:0] \$687 ;
   wire \$688 ;
-  wire [12:0] \$689 ;
-  wire \$69 ;
-  wire \$690 ;
+  wire [11:0] \$689 ;
+  wire [8:0] \$69 ;
+  wire [11:0] \$690 ;
   wire [11:0] \$691 ;
-  wire [11:0] \$692 ;
-  wire [11:0] \$693 ;
+  reg \$692 ;
+  reg [10:0] \$693 ;
   reg \$694 ;
-  reg [10:0] \$695 ;
+  reg \$695 ;
   reg \$696 ;
-  reg \$697 ;
+  reg [10:0] \$697 ;
   reg \$698 ;
-  reg [10:0] \$699 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg \$701 ;
+  reg [10:0] \$701 ;
   reg \$702 ;
-  reg [10:0] \$703 ;
+  reg \$703 ;
   reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg [10:0] \$707 ;
-  reg [63:0] \$708 ;
-  reg [15:0] \$709 ;
-  wire [10:0] \$71 ;
+  reg [10:0] \$705 ;
+  reg [63:0] \$706 ;
+  reg [15:0] \$707 ;
+  reg [4:0] \$708 ;
+  reg [4:0] \$709 ;
+  wire \$71 ;
   reg [4:0] \$710 ;
   reg [4:0] \$711 ;
-  reg [4:0] \$712 ;
-  reg [4:0] \$713 ;
-  reg [15:0] \$714 ;
-  reg [6:0] \$715 ;
-  reg [6:0] \$716 ;
-  reg [15:0] \$717 ;
-  reg \$718 ;
-  reg [10:0] \$719 ;
+  reg [15:0] \$712 ;
+  reg [6:0] \$713 ;
+  reg [6:0] \$714 ;
+  reg [15:0] \$715 ;
+  reg \$716 ;
+  reg [10:0] \$717 ;
+  reg [6:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  reg [6:0] \$720 ;
+  reg \$720 ;
   reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg [6:0] \$724 ;
-  reg [10:0] \$725 ;
-  reg \$726 ;
-  reg [6:0] \$727 ;
-  reg [10:0] \$728 ;
-  reg [63:0] \$729 ;
+  reg [6:0] \$722 ;
+  reg [10:0] \$723 ;
+  reg \$724 ;
+  reg [6:0] \$725 ;
+  reg [10:0] \$726 ;
+  reg [63:0] \$727 ;
+  reg [63:0] \$728 ;
+  reg \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg [115:0] \$731 ;
   reg [15:0] \$732 ;
   reg [63:0] \$733 ;
   reg \$734 ;
-  reg [3:0] \$735 ;
+  reg [63:0] \$735 ;
   reg \$736 ;
-  reg [4:0] \$737 ;
-  reg [63:0] \$738 ;
-  reg [3:0] \$739 ;
+  reg [63:0] \$737 ;
+  reg [3:0] \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg [21:0] \$741 ;
-  reg \$742 ;
-  reg [4:0] \$743 ;
-  reg [10:0] \$744 ;
-  reg [10:0] \$745 ;
-  reg [10:0] \$746 ;
-  reg [15:0] \$747 ;
-  reg [15:0] \$748 ;
-  reg [15:0] \$749 ;
+  reg [4:0] \$740 ;
+  reg [63:0] \$741 ;
+  reg [3:0] \$742 ;
+  reg \$743 ;
+  reg [21:0] \$744 ;
+  reg \$745 ;
+  reg [4:0] \$746 ;
+  reg [10:0] \$747 ;
+  reg [10:0] \$748 ;
+  reg [10:0] \$749 ;
   wire \$75 ;
   reg [15:0] \$750 ;
-  reg [7:0] \$751 ;
-  reg [10:0] \$752 ;
-  reg [10:0] \$753 ;
-  reg [11:0] \$754 ;
+  reg [15:0] \$751 ;
+  reg [15:0] \$752 ;
+  reg [15:0] \$753 ;
+  reg [7:0] \$754 ;
   reg [10:0] \$755 ;
-  reg [22:0] \$756 ;
-  reg \$757 ;
+  reg [10:0] \$756 ;
+  reg [11:0] \$757 ;
   reg [10:0] \$758 ;
-  reg \$759 ;
-  wire [8:0] \$76 ;
-  reg [115:0] \$760 ;
-  reg [9:0] \$761 ;
+  reg [22:0] \$759 ;
+  wire \$76 ;
+  reg \$760 ;
+  reg [10:0] \$761 ;
   reg \$762 ;
-  reg [7:0] \$763 ;
-  reg [7:0] \$764 ;
-  reg [63:0] \$765 ;
-  reg [15:0] \$766 ;
-  reg [4:0] \$767 ;
-  reg [4:0] \$768 ;
+  reg [115:0] \$763 ;
+  reg [9:0] \$764 ;
+  reg \$765 ;
+  reg [7:0] \$766 ;
+  reg [7:0] \$767 ;
+  reg [15:0] \$768 ;
   reg [4:0] \$769 ;
   wire \$77 ;
   reg [4:0] \$770 ;
@@ -1153,21 +1153,25 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [4:0] \$772 ;
   reg [4:0] \$773 ;
   reg [4:0] \$774 ;
-  reg [7:0] \$775 ;
-  reg [7:0] \$776 ;
+  reg [4:0] \$775 ;
+  reg [4:0] \$776 ;
   reg [7:0] \$777 ;
-  reg [7:0] \$778 ;
+  reg [16:0] \$778 ;
   reg [7:0] \$779 ;
-  wire [16:0] \$78 ;
-  reg [7:0] \$780 ;
-  reg \$781 ;
-  reg [63:0] \$782 ;
-  reg [63:0] \$783 ;
-  reg \$784 ;
+  wire \$78 ;
+  reg [15:0] \$780 ;
+  reg [15:0] \$781 ;
+  reg [7:0] \$782 ;
+  reg [7:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [15:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -1188,34 +1192,30 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$106  = 7'h00;
-  reg \$signal$138  = 1'h0;
-  reg [6:0] \$signal$139  = 7'h00;
-  reg \$signal$140  = 1'h0;
+  reg \$signal$131  = 1'h0;
+  reg [6:0] \$signal$132  = 7'h00;
+  reg \$signal$133  = 1'h0;
+  reg [6:0] \$signal$134  = 7'h00;
   reg [9:0] \$signature__addr ;
-  wire [9:0] \$signature__addr$14 ;
-  reg [9:0] \$signature__addr$4 ;
-  reg [9:0] \$signature__addr$53 ;
-  reg [9:0] \$signature__addr$55 ;
-  reg [9:0] \$signature__addr$57 ;
-  wire [9:0] \$signature__addr$7 ;
+  reg [9:0] \$signature__addr$2 ;
+  wire [9:0] \$signature__addr$4 ;
+  wire [9:0] \$signature__addr$5 ;
+  reg [9:0] \$signature__addr$62 ;
+  reg [9:0] \$signature__addr$64 ;
+  reg [9:0] \$signature__addr$66 ;
   wire [9:0] \$signature__addr$9 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$123 ;
-  wire [15:0] \$signature__data$126 ;
-  wire [15:0] \$signature__data$144 ;
-  wire [6:0] \$signature__data$145 ;
-  reg [63:0] \$signature__data$54 ;
-  reg [15:0] \$signature__data$56 ;
-  reg [15:0] \$signature__data$58 ;
-  reg \$signature__en ;
-  wire \$signature__en$10 ;
-  reg \$signature__en$18  = 1'h0;
-  wire \$signature__en$6 ;
-  reg \$signature__en$61 ;
-  reg \$signature__en$62 ;
-  reg \$signature__en$63 ;
-  wire \$signature__en$8 ;
+  wire [63:0] \$signature__data$116 ;
+  wire [15:0] \$signature__data$119 ;
+  wire [15:0] \$signature__data$139 ;
+  wire [6:0] \$signature__data$140 ;
+  reg [63:0] \$signature__data$63 ;
+  reg [15:0] \$signature__data$65 ;
+  reg [15:0] \$signature__data$67 ;
+  reg \$signature__en  = 1'h0;
+  reg \$signature__en$70 ;
+  reg \$signature__en$71 ;
+  reg \$signature__en$72 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -1224,12 +1224,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [10:0] add_cls = 11'h000;
   reg [11:0] add_idx = 12'h000;
   reg [10:0] add_left = 11'h000;
-  reg advance;
+  wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
   wire \busy$164 ;
-  wire \busy$85 ;
+  wire \busy$93 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1263,22 +1263,23 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$77 ;
-  reg [7:0] \dividend$81 ;
+  reg [7:0] \dividend$85 ;
+  reg [7:0] \dividend$89 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$79 ;
-  reg [7:0] \divisor$83 ;
+  reg [7:0] \divisor$87 ;
+  reg [7:0] \divisor$91 ;
   wire done;
   reg l_word = 1'h0;
-  reg load;
+  reg load = 1'h0;
   reg load_word = 1'h0;
   reg [10:0] lrn_idx = 11'h000;
   reg [63:0] mask = 64'h0000000000000000;
+  reg mask_empty = 1'h0;
   reg [7:0] n_a = 8'h00;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
-  reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$95 ;
+  wire [7:0] offset;
+  reg [7:0] \offset$94  = 8'h00;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1302,13 +1303,13 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   (* init = 11'h000 *)
   wire [10:0] per_class;
   wire pick;
-  reg [7:0] q;
+  wire [7:0] q;
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$162 ;
+  wire [7:0] \quotient$163 ;
   wire [10:0] \quotient$165 ;
-  reg [7:0] r;
+  wire [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
   reg [4:0] r_part1 = 5'h00;
@@ -1335,7 +1336,6 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [63:0] rd_a_param = 64'h0000000000000000;
   reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  wire rd_en;
   reg [115:0] rd_q = 116'h00000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
   wire [63:0] \rd_q.data ;
@@ -1362,7 +1362,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [15:0] rd_q_b = 16'h0000;
   reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [7:0] remainder;
-  wire [7:0] \remainder$98 ;
+  wire [7:0] \remainder$51 ;
   reg [115:0] res = 116'h00000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1417,7 +1417,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg rsp__valid;
   input rst;
   wire rst;
-  reg [7:0] s;
+  reg [7:0] s = 8'h00;
   reg s1_first = 1'h0;
   reg [10:0] s1_grp = 11'h000;
   reg s1_last = 1'h0;
@@ -1455,16 +1455,22 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [10:0] s5_grp = 11'h000;
   reg [6:0] s5_pot0 = 7'h00;
   reg s5_valid = 1'h0;
-  reg [7:0] s_cnt = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] s_cnt;
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
+  reg scan_bits = 1'h0;
+  (* init = 1'h0 *)
+  wire sel_load;
   reg start;
-  reg \start$76 ;
-  reg \start$80 ;
+  reg \start$84 ;
+  reg \start$88 ;
   reg [15:0] thl_cap = 16'h0000;
+  reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
-  wire [16:0] thswap_next;
+  reg [15:0] thswap_new = 16'h0000;
+  reg [16:0] thswap_next = 17'h00000;
   wire [9:0] v_addr;
   wire [9:0] w_addr;
   reg [9:0] win_base = 10'h000;
@@ -1478,6 +1484,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [63:0] x_wr__data;
   reg x_wr__en;
   reg [63:0] xreg = 64'h0000000000000000;
+  (* no_rw_check = 32'd1 *)
   reg [6:0] pot0 [1023:0];
   integer pot0__i;
   initial begin
@@ -1485,16 +1492,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       pot0[pot0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$18 )
+    if (\$signature__en )
       pot0[s4_grp[9:0]] <= \$signature__data ;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _0_ <= pot0[\$signature__addr$4 ];
-    end
+    _0_ <= pot0[\$signature__addr$2 ];
   end
-  assign \$signature__data$145  = _0_;
+  assign \$signature__data$140  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [0:0];
   integer spikes__i;
   initial begin
@@ -1510,6 +1516,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     _1_ <= spikes[1'h0];
   end
   assign x_rd__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thl0 [1023:0];
   integer thl0__i;
   initial begin
@@ -1517,16 +1524,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$62 )
-      thl0[\$signature__addr$55 ] <= \$signature__data$56 ;
+    if (\$signature__en$71 )
+      thl0[\$signature__addr$64 ] <= \$signature__data$65 ;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _2_ <= thl0[\$signature__addr$4 ];
-    end
+    _2_ <= thl0[\$signature__addr$2 ];
   end
-  assign \$signature__data$126  = _2_;
+  assign \$signature__data$119  = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
   initial begin
@@ -1534,16 +1540,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$63 )
-      thswap0[\$signature__addr$57 ] <= \$signature__data$58 ;
+    if (\$signature__en$72 )
+      thswap0[\$signature__addr$66 ] <= \$signature__data$67 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _3_ <= thswap0[\$signature__addr$4 ];
-    end
+    _3_ <= thswap0[\$signature__addr$2 ];
   end
-  assign \$signature__data$144  = _3_;
+  assign \$signature__data$139  = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
   initial begin
@@ -1551,567 +1556,577 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$61 )
-      weights0[\$signature__addr$53 ] <= \$signature__data$54 ;
+    if (\$signature__en$70 )
+      weights0[\$signature__addr$62 ] <= \$signature__data$63 ;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _4_ <= weights0[\$signature__addr ];
-    end
+    _4_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$123  = _4_;
-  assign \$210  = rd_a_sel[1] ? \$209  : 16'h0000;
-  assign \$211  = \$208  | { 48'h000000000000, \$210  };
-  assign \$213  = rd_a_sel[2] ? \$212  : 16'h0000;
-  assign \$215  = rd_a_sel[3] ? \$214  : 7'h00;
-  assign \$216  = \$213  | { 9'h000, \$215  };
-  assign \$217  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$218  = ~ rd_a;
-  assign \$219  = ~ rd_b;
-  assign \$220  = \$219  | rsp__ready;
-  assign \$221  = \$218  | \$220 ;
-  assign \$222  = cmd__valid & cmd__ready;
-  assign \$223  = cmd__payload[3:0] == 3'h4;
-  assign \$224  = cmd__payload[3:0] == 3'h6;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = cmd__payload[3:0] == 4'h8;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = cmd__payload[3:0] == 4'h9;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = cmd__payload[3:0] == 4'hb;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = cmd__payload[3:0] == 3'h4;
-  assign \$233  = cmd__payload[3:0] == 3'h6;
-  assign \$234  = cmd__payload[3:0] == 4'h8;
-  assign \$235  = cmd__payload[3:0] == 4'h9;
-  assign \$236  = cmd__payload[3:0] == 4'hb;
-  assign \$238  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$239  = num_classes != 1'h1;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = cmd__payload[26:16] * divisor;
-  assign \$243  = load_word + 1'h1;
-  assign \$244  = ! load_word;
-  assign \$245  = cand_lo + divisor;
-  assign \$246  = num_neurons + 1'h1;
-  assign \$247  = \$246  - 1'h1;
-  assign \$249  = | num_neurons;
-  assign \$250  = ~ s1_valid;
-  assign \$251  = ~ s2_valid;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ s3_valid;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ \$signature__en$18 ;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ s5_valid;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ! p_word;
-  assign \$260  = p_grp + 1'h1;
-  assign \$261  = p_groups - 1'h1;
-  assign \$262  = p_grp == \$261 ;
-  assign \$263  = p_word + 1'h1;
-  assign \$264  = lrn_idx * 1'h1;
-  assign \$265  = op == 2'h2;
-  assign \$266  = \$265  & \$signal$140 ;
+  assign \$signature__data$116  = _4_;
+  assign \$202  = rd_a_sel[3] ? \$201  : 7'h00;
+  assign \$203  = \$200  | { 9'h000, \$202  };
+  assign \$204  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$205  = - mask;
+  assign \$206  = { 1'h0, mask } & \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = { 1'h0, mask } & \$207 ;
+  assign \$209  = - mask;
+  assign \$210  = { 1'h0, mask } & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = { 1'h0, mask } & \$211 ;
+  assign \$213  = ! \$212 ;
+  assign \$214  = - mask;
+  assign \$215  = { 1'h0, mask } & \$214 ;
+  assign \$216  = { 1'h0, wreg } ^ \$215 ;
+  assign \$217  = cmd__valid & cmd__ready;
+  assign \$218  = cmd__payload[3:0] == 3'h4;
+  assign \$219  = cmd__payload[3:0] == 3'h6;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = cmd__payload[3:0] == 4'h8;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = cmd__payload[3:0] == 4'h9;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = cmd__payload[3:0] == 4'hb;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = cmd__payload[3:0] == 3'h4;
+  assign \$228  = cmd__payload[3:0] == 3'h6;
+  assign \$229  = cmd__payload[3:0] == 4'h8;
+  assign \$230  = cmd__payload[3:0] == 4'h9;
+  assign \$231  = cmd__payload[3:0] == 4'hb;
+  assign \$233  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$234  = num_classes != 1'h1;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = cmd__payload[26:16] * divisor;
+  assign \$238  = load_word + 1'h1;
+  assign \$239  = ! load_word;
+  assign \$240  = cand_lo + divisor;
+  assign \$241  = num_neurons + 1'h1;
+  assign \$242  = \$241  - 1'h1;
+  assign \$244  = | num_neurons;
+  assign \$245  = ~ s1_valid;
+  assign \$246  = ~ s2_valid;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = ~ s3_valid;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = ~ \$signature__en ;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = ~ s5_valid;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ! p_word;
+  assign \$255  = p_grp + 1'h1;
+  assign \$256  = p_groups - 1'h1;
+  assign \$257  = p_grp == \$256 ;
+  assign \$258  = p_word + 1'h1;
+  assign \$259  = lrn_idx * 1'h1;
+  assign \$260  = op == 2'h2;
+  assign \$261  = \$260  & \$signal$133 ;
+  assign \$263  = ~ xreg;
+  assign \$264  = wq & \$263 ;
+  assign \$265  = ~ xreg;
+  assign \$266  = wq & \$265 ;
+  assign \$267  = \$264 [0] + \$266 [1];
   assign \$268  = ~ xreg;
   assign \$269  = wq & \$268 ;
   assign \$270  = ~ xreg;
   assign \$271  = wq & \$270 ;
-  assign \$272  = \$269 [0] + \$271 [1];
-  assign \$273  = ~ xreg;
-  assign \$274  = wq & \$273 ;
-  assign \$275  = ~ xreg;
-  assign \$276  = wq & \$275 ;
-  assign \$277  = \$274 [2] + \$276 [3];
-  assign \$278  = \$272  + \$277 ;
+  assign \$272  = \$269 [2] + \$271 [3];
+  assign \$273  = \$267  + \$272 ;
+  assign \$274  = ~ xreg;
+  assign \$275  = wq & \$274 ;
+  assign \$276  = ~ xreg;
+  assign \$277  = wq & \$276 ;
+  assign \$278  = \$275 [4] + \$277 [5];
   assign \$279  = ~ xreg;
   assign \$280  = wq & \$279 ;
   assign \$281  = ~ xreg;
   assign \$282  = wq & \$281 ;
-  assign \$283  = \$280 [4] + \$282 [5];
-  assign \$284  = ~ xreg;
-  assign \$285  = wq & \$284 ;
+  assign \$283  = \$280 [6] + \$282 [7];
+  assign \$284  = \$278  + \$283 ;
+  assign \$285  = \$273  + \$284 ;
   assign \$286  = ~ xreg;
   assign \$287  = wq & \$286 ;
-  assign \$288  = \$285 [6] + \$287 [7];
-  assign \$289  = \$283  + \$288 ;
-  assign \$290  = \$278  + \$289 ;
+  assign \$288  = ~ xreg;
+  assign \$289  = wq & \$288 ;
+  assign \$290  = \$287 [8] + \$289 [9];
   assign \$291  = ~ xreg;
   assign \$292  = wq & \$291 ;
   assign \$293  = ~ xreg;
   assign \$294  = wq & \$293 ;
-  assign \$295  = \$292 [8] + \$294 [9];
-  assign \$296  = ~ xreg;
-  assign \$297  = wq & \$296 ;
-  assign \$298  = ~ xreg;
-  assign \$299  = wq & \$298 ;
-  assign \$300  = \$297 [10] + \$299 [11];
-  assign \$301  = \$295  + \$300 ;
+  assign \$295  = \$292 [10] + \$294 [11];
+  assign \$296  = \$290  + \$295 ;
+  assign \$297  = ~ xreg;
+  assign \$298  = wq & \$297 ;
+  assign \$299  = ~ xreg;
+  assign \$300  = wq & \$299 ;
+  assign \$301  = \$298 [12] + \$300 [13];
   assign \$302  = ~ xreg;
   assign \$303  = wq & \$302 ;
   assign \$304  = ~ xreg;
   assign \$305  = wq & \$304 ;
-  assign \$306  = \$303 [12] + \$305 [13];
-  assign \$307  = ~ xreg;
-  assign \$308  = wq & \$307 ;
-  assign \$309  = ~ xreg;
-  assign \$310  = wq & \$309 ;
-  assign \$311  = \$308 [14] + \$310 [15];
-  assign \$312  = \$306  + \$311 ;
-  assign \$313  = \$301  + \$312 ;
-  assign \$314  = \$290  + \$313 ;
+  assign \$306  = \$303 [14] + \$305 [15];
+  assign \$307  = \$301  + \$306 ;
+  assign \$308  = \$296  + \$307 ;
+  assign \$309  = \$285  + \$308 ;
+  assign \$310  = ~ xreg;
+  assign \$311  = wq & \$310 ;
+  assign \$312  = ~ xreg;
+  assign \$313  = wq & \$312 ;
+  assign \$314  = \$311 [16] + \$313 [17];
   assign \$315  = ~ xreg;
   assign \$316  = wq & \$315 ;
   assign \$317  = ~ xreg;
   assign \$318  = wq & \$317 ;
-  assign \$319  = \$316 [16] + \$318 [17];
-  assign \$320  = ~ xreg;
-  assign \$321  = wq & \$320 ;
-  assign \$322  = ~ xreg;
-  assign \$323  = wq & \$322 ;
-  assign \$324  = \$321 [18] + \$323 [19];
-  assign \$325  = \$319  + \$324 ;
+  assign \$319  = \$316 [18] + \$318 [19];
+  assign \$320  = \$314  + \$319 ;
+  assign \$321  = ~ xreg;
+  assign \$322  = wq & \$321 ;
+  assign \$323  = ~ xreg;
+  assign \$324  = wq & \$323 ;
+  assign \$325  = \$322 [20] + \$324 [21];
   assign \$326  = ~ xreg;
   assign \$327  = wq & \$326 ;
   assign \$328  = ~ xreg;
   assign \$329  = wq & \$328 ;
-  assign \$330  = \$327 [20] + \$329 [21];
-  assign \$331  = ~ xreg;
-  assign \$332  = wq & \$331 ;
+  assign \$330  = \$327 [22] + \$329 [23];
+  assign \$331  = \$325  + \$330 ;
+  assign \$332  = \$320  + \$331 ;
   assign \$333  = ~ xreg;
   assign \$334  = wq & \$333 ;
-  assign \$335  = \$332 [22] + \$334 [23];
-  assign \$336  = \$330  + \$335 ;
-  assign \$337  = \$325  + \$336 ;
+  assign \$335  = ~ xreg;
+  assign \$336  = wq & \$335 ;
+  assign \$337  = \$334 [24] + \$336 [25];
   assign \$338  = ~ xreg;
   assign \$339  = wq & \$338 ;
   assign \$340  = ~ xreg;
   assign \$341  = wq & \$340 ;
-  assign \$342  = \$339 [24] + \$341 [25];
-  assign \$343  = ~ xreg;
-  assign \$344  = wq & \$343 ;
-  assign \$345  = ~ xreg;
-  assign \$346  = wq & \$345 ;
-  assign \$347  = \$344 [26] + \$346 [27];
-  assign \$348  = \$342  + \$347 ;
+  assign \$342  = \$339 [26] + \$341 [27];
+  assign \$343  = \$337  + \$342 ;
+  assign \$344  = ~ xreg;
+  assign \$345  = wq & \$344 ;
+  assign \$346  = ~ xreg;
+  assign \$347  = wq & \$346 ;
+  assign \$348  = \$345 [28] + \$347 [29];
   assign \$349  = ~ xreg;
   assign \$350  = wq & \$349 ;
   assign \$351  = ~ xreg;
   assign \$352  = wq & \$351 ;
-  assign \$353  = \$350 [28] + \$352 [29];
-  assign \$354  = ~ xreg;
-  assign \$355  = wq & \$354 ;
-  assign \$356  = ~ xreg;
-  assign \$357  = wq & \$356 ;
-  assign \$358  = \$355 [30] + \$357 [31];
-  assign \$359  = \$353  + \$358 ;
-  assign \$360  = \$348  + \$359 ;
-  assign \$361  = \$337  + \$360 ;
+  assign \$353  = \$350 [30] + \$352 [31];
+  assign \$354  = \$348  + \$353 ;
+  assign \$355  = \$343  + \$354 ;
+  assign \$356  = \$332  + \$355 ;
+  assign \$357  = ~ xreg;
+  assign \$358  = wq & \$357 ;
+  assign \$359  = ~ xreg;
+  assign \$360  = wq & \$359 ;
+  assign \$361  = \$358 [32] + \$360 [33];
   assign \$362  = ~ xreg;
   assign \$363  = wq & \$362 ;
   assign \$364  = ~ xreg;
   assign \$365  = wq & \$364 ;
-  assign \$366  = \$363 [32] + \$365 [33];
-  assign \$367  = ~ xreg;
-  assign \$368  = wq & \$367 ;
-  assign \$369  = ~ xreg;
-  assign \$370  = wq & \$369 ;
-  assign \$371  = \$368 [34] + \$370 [35];
-  assign \$372  = \$366  + \$371 ;
+  assign \$366  = \$363 [34] + \$365 [35];
+  assign \$367  = \$361  + \$366 ;
+  assign \$368  = ~ xreg;
+  assign \$369  = wq & \$368 ;
+  assign \$370  = ~ xreg;
+  assign \$371  = wq & \$370 ;
+  assign \$372  = \$369 [36] + \$371 [37];
   assign \$373  = ~ xreg;
   assign \$374  = wq & \$373 ;
   assign \$375  = ~ xreg;
   assign \$376  = wq & \$375 ;
-  assign \$377  = \$374 [36] + \$376 [37];
-  assign \$378  = ~ xreg;
-  assign \$379  = wq & \$378 ;
+  assign \$377  = \$374 [38] + \$376 [39];
+  assign \$378  = \$372  + \$377 ;
+  assign \$379  = \$367  + \$378 ;
   assign \$380  = ~ xreg;
   assign \$381  = wq & \$380 ;
-  assign \$382  = \$379 [38] + \$381 [39];
-  assign \$383  = \$377  + \$382 ;
-  assign \$384  = \$372  + \$383 ;
+  assign \$382  = ~ xreg;
+  assign \$383  = wq & \$382 ;
+  assign \$384  = \$381 [40] + \$383 [41];
   assign \$385  = ~ xreg;
   assign \$386  = wq & \$385 ;
   assign \$387  = ~ xreg;
   assign \$388  = wq & \$387 ;
-  assign \$389  = \$386 [40] + \$388 [41];
-  assign \$390  = ~ xreg;
-  assign \$391  = wq & \$390 ;
-  assign \$392  = ~ xreg;
-  assign \$393  = wq & \$392 ;
-  assign \$394  = \$391 [42] + \$393 [43];
-  assign \$395  = \$389  + \$394 ;
+  assign \$389  = \$386 [42] + \$388 [43];
+  assign \$390  = \$384  + \$389 ;
+  assign \$391  = ~ xreg;
+  assign \$392  = wq & \$391 ;
+  assign \$393  = ~ xreg;
+  assign \$394  = wq & \$393 ;
+  assign \$395  = \$392 [44] + \$394 [45];
   assign \$396  = ~ xreg;
   assign \$397  = wq & \$396 ;
   assign \$398  = ~ xreg;
   assign \$399  = wq & \$398 ;
-  assign \$400  = \$397 [44] + \$399 [45];
-  assign \$401  = ~ xreg;
-  assign \$402  = wq & \$401 ;
-  assign \$403  = ~ xreg;
-  assign \$404  = wq & \$403 ;
-  assign \$405  = \$402 [46] + \$404 [47];
-  assign \$406  = \$400  + \$405 ;
-  assign \$407  = \$395  + \$406 ;
-  assign \$408  = \$384  + \$407 ;
+  assign \$400  = \$397 [46] + \$399 [47];
+  assign \$401  = \$395  + \$400 ;
+  assign \$402  = \$390  + \$401 ;
+  assign \$403  = \$379  + \$402 ;
+  assign \$404  = ~ xreg;
+  assign \$405  = wq & \$404 ;
+  assign \$406  = ~ xreg;
+  assign \$407  = wq & \$406 ;
+  assign \$408  = \$405 [48] + \$407 [49];
   assign \$409  = ~ xreg;
   assign \$410  = wq & \$409 ;
   assign \$411  = ~ xreg;
   assign \$412  = wq & \$411 ;
-  assign \$413  = \$410 [48] + \$412 [49];
-  assign \$414  = ~ xreg;
-  assign \$415  = wq & \$414 ;
-  assign \$416  = ~ xreg;
-  assign \$417  = wq & \$416 ;
-  assign \$418  = \$415 [50] + \$417 [51];
-  assign \$419  = \$413  + \$418 ;
+  assign \$413  = \$410 [50] + \$412 [51];
+  assign \$414  = \$408  + \$413 ;
+  assign \$415  = ~ xreg;
+  assign \$416  = wq & \$415 ;
+  assign \$417  = ~ xreg;
+  assign \$418  = wq & \$417 ;
+  assign \$419  = \$416 [52] + \$418 [53];
   assign \$420  = ~ xreg;
   assign \$421  = wq & \$420 ;
   assign \$422  = ~ xreg;
   assign \$423  = wq & \$422 ;
-  assign \$424  = \$421 [52] + \$423 [53];
-  assign \$425  = ~ xreg;
-  assign \$426  = wq & \$425 ;
+  assign \$424  = \$421 [54] + \$423 [55];
+  assign \$425  = \$419  + \$424 ;
+  assign \$426  = \$414  + \$425 ;
   assign \$427  = ~ xreg;
   assign \$428  = wq & \$427 ;
-  assign \$429  = \$426 [54] + \$428 [55];
-  assign \$430  = \$424  + \$429 ;
-  assign \$431  = \$419  + \$430 ;
+  assign \$429  = ~ xreg;
+  assign \$430  = wq & \$429 ;
+  assign \$431  = \$428 [56] + \$430 [57];
   assign \$432  = ~ xreg;
   assign \$433  = wq & \$432 ;
   assign \$434  = ~ xreg;
   assign \$435  = wq & \$434 ;
-  assign \$436  = \$433 [56] + \$435 [57];
-  assign \$437  = ~ xreg;
-  assign \$438  = wq & \$437 ;
-  assign \$439  = ~ xreg;
-  assign \$440  = wq & \$439 ;
-  assign \$441  = \$438 [58] + \$440 [59];
-  assign \$442  = \$436  + \$441 ;
+  assign \$436  = \$433 [58] + \$435 [59];
+  assign \$437  = \$431  + \$436 ;
+  assign \$438  = ~ xreg;
+  assign \$439  = wq & \$438 ;
+  assign \$440  = ~ xreg;
+  assign \$441  = wq & \$440 ;
+  assign \$442  = \$439 [60] + \$441 [61];
   assign \$443  = ~ xreg;
   assign \$444  = wq & \$443 ;
   assign \$445  = ~ xreg;
   assign \$446  = wq & \$445 ;
-  assign \$447  = \$444 [60] + \$446 [61];
-  assign \$448  = ~ xreg;
-  assign \$449  = wq & \$448 ;
-  assign \$450  = ~ xreg;
-  assign \$451  = wq & \$450 ;
-  assign \$452  = \$449 [62] + \$451 [63];
-  assign \$453  = \$447  + \$452 ;
-  assign \$454  = \$442  + \$453 ;
-  assign \$455  = \$431  + \$454 ;
+  assign \$447  = \$444 [62] + \$446 [63];
+  assign \$448  = \$442  + \$447 ;
+  assign \$449  = \$437  + \$448 ;
+  assign \$450  = \$426  + \$449 ;
+  assign \$451  = ~ wq;
+  assign \$452  = \$451  & xreg;
+  assign \$453  = ~ wq;
+  assign \$454  = \$453  & xreg;
+  assign \$455  = \$452 [0] + \$454 [1];
   assign \$456  = ~ wq;
   assign \$457  = \$456  & xreg;
   assign \$458  = ~ wq;
   assign \$459  = \$458  & xreg;
-  assign \$460  = \$457 [0] + \$459 [1];
-  assign \$461  = ~ wq;
-  assign \$462  = \$461  & xreg;
-  assign \$463  = ~ wq;
-  assign \$464  = \$463  & xreg;
-  assign \$465  = \$462 [2] + \$464 [3];
-  assign \$466  = \$460  + \$465 ;
+  assign \$460  = \$457 [2] + \$459 [3];
+  assign \$461  = \$455  + \$460 ;
+  assign \$462  = ~ wq;
+  assign \$463  = \$462  & xreg;
+  assign \$464  = ~ wq;
+  assign \$465  = \$464  & xreg;
+  assign \$466  = \$463 [4] + \$465 [5];
   assign \$467  = ~ wq;
   assign \$468  = \$467  & xreg;
   assign \$469  = ~ wq;
   assign \$470  = \$469  & xreg;
-  assign \$471  = \$468 [4] + \$470 [5];
-  assign \$472  = ~ wq;
-  assign \$473  = \$472  & xreg;
+  assign \$471  = \$468 [6] + \$470 [7];
+  assign \$472  = \$466  + \$471 ;
+  assign \$473  = \$461  + \$472 ;
   assign \$474  = ~ wq;
   assign \$475  = \$474  & xreg;
-  assign \$476  = \$473 [6] + \$475 [7];
-  assign \$477  = \$471  + \$476 ;
-  assign \$478  = \$466  + \$477 ;
+  assign \$476  = ~ wq;
+  assign \$477  = \$476  & xreg;
+  assign \$478  = \$475 [8] + \$477 [9];
   assign \$479  = ~ wq;
   assign \$480  = \$479  & xreg;
   assign \$481  = ~ wq;
   assign \$482  = \$481  & xreg;
-  assign \$483  = \$480 [8] + \$482 [9];
-  assign \$484  = ~ wq;
-  assign \$485  = \$484  & xreg;
-  assign \$486  = ~ wq;
-  assign \$487  = \$486  & xreg;
-  assign \$488  = \$485 [10] + \$487 [11];
-  assign \$489  = \$483  + \$488 ;
+  assign \$483  = \$480 [10] + \$482 [11];
+  assign \$484  = \$478  + \$483 ;
+  assign \$485  = ~ wq;
+  assign \$486  = \$485  & xreg;
+  assign \$487  = ~ wq;
+  assign \$488  = \$487  & xreg;
+  assign \$489  = \$486 [12] + \$488 [13];
   assign \$490  = ~ wq;
   assign \$491  = \$490  & xreg;
   assign \$492  = ~ wq;
   assign \$493  = \$492  & xreg;
-  assign \$494  = \$491 [12] + \$493 [13];
-  assign \$495  = ~ wq;
-  assign \$496  = \$495  & xreg;
-  assign \$497  = ~ wq;
-  assign \$498  = \$497  & xreg;
-  assign \$499  = \$496 [14] + \$498 [15];
-  assign \$500  = \$494  + \$499 ;
-  assign \$501  = \$489  + \$500 ;
-  assign \$502  = \$478  + \$501 ;
+  assign \$494  = \$491 [14] + \$493 [15];
+  assign \$495  = \$489  + \$494 ;
+  assign \$496  = \$484  + \$495 ;
+  assign \$497  = \$473  + \$496 ;
+  assign \$498  = ~ wq;
+  assign \$499  = \$498  & xreg;
+  assign \$500  = ~ wq;
+  assign \$501  = \$500  & xreg;
+  assign \$502  = \$499 [16] + \$501 [17];
   assign \$503  = ~ wq;
   assign \$504  = \$503  & xreg;
   assign \$505  = ~ wq;
   assign \$506  = \$505  & xreg;
-  assign \$507  = \$504 [16] + \$506 [17];
-  assign \$508  = ~ wq;
-  assign \$509  = \$508  & xreg;
-  assign \$510  = ~ wq;
-  assign \$511  = \$510  & xreg;
-  assign \$512  = \$509 [18] + \$511 [19];
-  assign \$513  = \$507  + \$512 ;
+  assign \$507  = \$504 [18] + \$506 [19];
+  assign \$508  = \$502  + \$507 ;
+  assign \$509  = ~ wq;
+  assign \$510  = \$509  & xreg;
+  assign \$511  = ~ wq;
+  assign \$512  = \$511  & xreg;
+  assign \$513  = \$510 [20] + \$512 [21];
   assign \$514  = ~ wq;
   assign \$515  = \$514  & xreg;
   assign \$516  = ~ wq;
   assign \$517  = \$516  & xreg;
-  assign \$518  = \$515 [20] + \$517 [21];
-  assign \$519  = ~ wq;
-  assign \$520  = \$519  & xreg;
+  assign \$518  = \$515 [22] + \$517 [23];
+  assign \$519  = \$513  + \$518 ;
+  assign \$520  = \$508  + \$519 ;
   assign \$521  = ~ wq;
   assign \$522  = \$521  & xreg;
-  assign \$523  = \$520 [22] + \$522 [23];
-  assign \$524  = \$518  + \$523 ;
-  assign \$525  = \$513  + \$524 ;
+  assign \$523  = ~ wq;
+  assign \$524  = \$523  & xreg;
+  assign \$525  = \$522 [24] + \$524 [25];
   assign \$526  = ~ wq;
   assign \$527  = \$526  & xreg;
   assign \$528  = ~ wq;
   assign \$529  = \$528  & xreg;
-  assign \$530  = \$527 [24] + \$529 [25];
-  assign \$531  = ~ wq;
-  assign \$532  = \$531  & xreg;
-  assign \$533  = ~ wq;
-  assign \$534  = \$533  & xreg;
-  assign \$535  = \$532 [26] + \$534 [27];
-  assign \$536  = \$530  + \$535 ;
+  assign \$530  = \$527 [26] + \$529 [27];
+  assign \$531  = \$525  + \$530 ;
+  assign \$532  = ~ wq;
+  assign \$533  = \$532  & xreg;
+  assign \$534  = ~ wq;
+  assign \$535  = \$534  & xreg;
+  assign \$536  = \$533 [28] + \$535 [29];
   assign \$537  = ~ wq;
   assign \$538  = \$537  & xreg;
   assign \$539  = ~ wq;
   assign \$540  = \$539  & xreg;
-  assign \$541  = \$538 [28] + \$540 [29];
-  assign \$542  = ~ wq;
-  assign \$543  = \$542  & xreg;
-  assign \$544  = ~ wq;
-  assign \$545  = \$544  & xreg;
-  assign \$546  = \$543 [30] + \$545 [31];
-  assign \$547  = \$541  + \$546 ;
-  assign \$548  = \$536  + \$547 ;
-  assign \$549  = \$525  + \$548 ;
+  assign \$541  = \$538 [30] + \$540 [31];
+  assign \$542  = \$536  + \$541 ;
+  assign \$543  = \$531  + \$542 ;
+  assign \$544  = \$520  + \$543 ;
+  assign \$545  = ~ wq;
+  assign \$546  = \$545  & xreg;
+  assign \$547  = ~ wq;
+  assign \$548  = \$547  & xreg;
+  assign \$549  = \$546 [32] + \$548 [33];
   assign \$550  = ~ wq;
   assign \$551  = \$550  & xreg;
   assign \$552  = ~ wq;
   assign \$553  = \$552  & xreg;
-  assign \$554  = \$551 [32] + \$553 [33];
-  assign \$555  = ~ wq;
-  assign \$556  = \$555  & xreg;
-  assign \$557  = ~ wq;
-  assign \$558  = \$557  & xreg;
-  assign \$559  = \$556 [34] + \$558 [35];
-  assign \$560  = \$554  + \$559 ;
+  assign \$554  = \$551 [34] + \$553 [35];
+  assign \$555  = \$549  + \$554 ;
+  assign \$556  = ~ wq;
+  assign \$557  = \$556  & xreg;
+  assign \$558  = ~ wq;
+  assign \$559  = \$558  & xreg;
+  assign \$560  = \$557 [36] + \$559 [37];
   assign \$561  = ~ wq;
   assign \$562  = \$561  & xreg;
   assign \$563  = ~ wq;
   assign \$564  = \$563  & xreg;
-  assign \$565  = \$562 [36] + \$564 [37];
-  assign \$566  = ~ wq;
-  assign \$567  = \$566  & xreg;
+  assign \$565  = \$562 [38] + \$564 [39];
+  assign \$566  = \$560  + \$565 ;
+  assign \$567  = \$555  + \$566 ;
   assign \$568  = ~ wq;
   assign \$569  = \$568  & xreg;
-  assign \$570  = \$567 [38] + \$569 [39];
-  assign \$571  = \$565  + \$570 ;
-  assign \$572  = \$560  + \$571 ;
+  assign \$570  = ~ wq;
+  assign \$571  = \$570  & xreg;
+  assign \$572  = \$569 [40] + \$571 [41];
   assign \$573  = ~ wq;
   assign \$574  = \$573  & xreg;
   assign \$575  = ~ wq;
   assign \$576  = \$575  & xreg;
-  assign \$577  = \$574 [40] + \$576 [41];
-  assign \$578  = ~ wq;
-  assign \$579  = \$578  & xreg;
-  assign \$580  = ~ wq;
-  assign \$581  = \$580  & xreg;
-  assign \$582  = \$579 [42] + \$581 [43];
-  assign \$583  = \$577  + \$582 ;
+  assign \$577  = \$574 [42] + \$576 [43];
+  assign \$578  = \$572  + \$577 ;
+  assign \$579  = ~ wq;
+  assign \$580  = \$579  & xreg;
+  assign \$581  = ~ wq;
+  assign \$582  = \$581  & xreg;
+  assign \$583  = \$580 [44] + \$582 [45];
   assign \$584  = ~ wq;
   assign \$585  = \$584  & xreg;
   assign \$586  = ~ wq;
   assign \$587  = \$586  & xreg;
-  assign \$588  = \$585 [44] + \$587 [45];
-  assign \$589  = ~ wq;
-  assign \$590  = \$589  & xreg;
-  assign \$591  = ~ wq;
-  assign \$592  = \$591  & xreg;
-  assign \$593  = \$590 [46] + \$592 [47];
-  assign \$594  = \$588  + \$593 ;
-  assign \$595  = \$583  + \$594 ;
-  assign \$596  = \$572  + \$595 ;
+  assign \$588  = \$585 [46] + \$587 [47];
+  assign \$589  = \$583  + \$588 ;
+  assign \$590  = \$578  + \$589 ;
+  assign \$591  = \$567  + \$590 ;
+  assign \$592  = ~ wq;
+  assign \$593  = \$592  & xreg;
+  assign \$594  = ~ wq;
+  assign \$595  = \$594  & xreg;
+  assign \$596  = \$593 [48] + \$595 [49];
   assign \$597  = ~ wq;
   assign \$598  = \$597  & xreg;
   assign \$599  = ~ wq;
   assign \$600  = \$599  & xreg;
-  assign \$601  = \$598 [48] + \$600 [49];
-  assign \$602  = ~ wq;
-  assign \$603  = \$602  & xreg;
-  assign \$604  = ~ wq;
-  assign \$605  = \$604  & xreg;
-  assign \$606  = \$603 [50] + \$605 [51];
-  assign \$607  = \$601  + \$606 ;
+  assign \$601  = \$598 [50] + \$600 [51];
+  assign \$602  = \$596  + \$601 ;
+  assign \$603  = ~ wq;
+  assign \$604  = \$603  & xreg;
+  assign \$605  = ~ wq;
+  assign \$606  = \$605  & xreg;
+  assign \$607  = \$604 [52] + \$606 [53];
   assign \$608  = ~ wq;
   assign \$609  = \$608  & xreg;
   assign \$610  = ~ wq;
   assign \$611  = \$610  & xreg;
-  assign \$612  = \$609 [52] + \$611 [53];
-  assign \$613  = ~ wq;
-  assign \$614  = \$613  & xreg;
+  assign \$612  = \$609 [54] + \$611 [55];
+  assign \$613  = \$607  + \$612 ;
+  assign \$614  = \$602  + \$613 ;
   assign \$615  = ~ wq;
   assign \$616  = \$615  & xreg;
-  assign \$617  = \$614 [54] + \$616 [55];
-  assign \$618  = \$612  + \$617 ;
-  assign \$619  = \$607  + \$618 ;
+  assign \$617  = ~ wq;
+  assign \$618  = \$617  & xreg;
+  assign \$619  = \$616 [56] + \$618 [57];
   assign \$620  = ~ wq;
   assign \$621  = \$620  & xreg;
   assign \$622  = ~ wq;
   assign \$623  = \$622  & xreg;
-  assign \$624  = \$621 [56] + \$623 [57];
-  assign \$625  = ~ wq;
-  assign \$626  = \$625  & xreg;
-  assign \$627  = ~ wq;
-  assign \$628  = \$627  & xreg;
-  assign \$629  = \$626 [58] + \$628 [59];
-  assign \$630  = \$624  + \$629 ;
+  assign \$624  = \$621 [58] + \$623 [59];
+  assign \$625  = \$619  + \$624 ;
+  assign \$626  = ~ wq;
+  assign \$627  = \$626  & xreg;
+  assign \$628  = ~ wq;
+  assign \$629  = \$628  & xreg;
+  assign \$630  = \$627 [60] + \$629 [61];
   assign \$631  = ~ wq;
   assign \$632  = \$631  & xreg;
   assign \$633  = ~ wq;
   assign \$634  = \$633  & xreg;
-  assign \$635  = \$632 [60] + \$634 [61];
-  assign \$636  = ~ wq;
-  assign \$637  = \$636  & xreg;
-  assign \$638  = ~ wq;
-  assign \$639  = \$638  & xreg;
-  assign \$640  = \$637 [62] + \$639 [63];
-  assign \$641  = \$635  + \$640 ;
-  assign \$642  = \$630  + \$641 ;
-  assign \$643  = \$619  + \$642 ;
-  assign \$644  = r_part0 + r_part1;
-  assign \$645  = r_part2 + r_part3;
-  assign \$646  = \$644  + \$645 ;
-  assign \$647  = \$signal  + \$646 ;
-  assign \$648  = a_part0 + a_part1;
-  assign \$649  = a_part2 + a_part3;
-  assign \$650  = \$648  + \$649 ;
-  assign \$651  = n_a + \$650 ;
-  assign \$652  = ! l_word;
-  assign \$653  = l_word + 1'h1;
-  assign \$654  = \$signal  < n_a;
-  assign \$655  = \$654  ? \$signal  : n_a;
-  assign \$656  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$657  = \$656  ? win_thswap : { 8'h00, s_ra };
-  assign \$658  = $signed(\$657 ) > $signed(1'h0);
-  assign \$659  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$660  = \$659  ? win_thswap : { 8'h00, s_ra };
-  assign \$661  = \$658  ? \$660  : 16'h0000;
-  assign \$662  = ! s_cnt;
+  assign \$635  = \$632 [62] + \$634 [63];
+  assign \$636  = \$630  + \$635 ;
+  assign \$637  = \$625  + \$636 ;
+  assign \$638  = \$614  + \$637 ;
+  assign \$639  = r_part0 + r_part1;
+  assign \$640  = r_part2 + r_part3;
+  assign \$641  = \$639  + \$640 ;
+  assign \$642  = \$signal  + \$641 ;
+  assign \$643  = a_part0 + a_part1;
+  assign \$644  = a_part2 + a_part3;
+  assign \$645  = \$643  + \$644 ;
+  assign \$646  = n_a + \$645 ;
+  assign \$647  = ! l_word;
+  assign \$648  = l_word + 1'h1;
+  assign \$649  = \$signal  < n_a;
+  assign \$650  = \$649  ? \$signal  : n_a;
+  assign \$651  = $signed(win_thswap) - $signed(decay);
+  assign \$652  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$653  = \$652  ? win_thswap : { 8'h00, s_ra };
+  assign \$654  = $signed(\$653 ) > $signed(1'h0);
+  assign \$655  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$656  = \$655  ? win_thswap : { 8'h00, s_ra };
+  assign \$657  = \$654  ? \$656  : 16'h0000;
+  assign \$658  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$659  = \$658  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$660  = $signed({ 1'h0, \$signal$134  }) > $signed(thl_cap);
+  assign \$661  = \$660  ? thl_cap : { 9'h000, \$signal$134  };
+  assign \$662  = ! s;
   assign \$663  = ~ busy;
-  assign \$664  = ~ \busy$85 ;
+  assign \$664  = ~ \busy$93 ;
   assign \$665  = \$663  & \$664 ;
   assign \$666  = ~ busy;
-  assign \$667  = ~ \busy$85 ;
+  assign \$667  = ~ \busy$93 ;
   assign \$668  = ~ wq;
-  assign \$669  = \$668  & x_rd__data;
-  assign \$670  = ~ x_rd__data;
+  assign \$669  = \$668  & xreg;
+  assign \$670  = ~ xreg;
   assign \$671  = wq & \$670 ;
   assign \$672  = scan_a ? \$669  : \$671 ;
-  assign \$673  = - mask;
-  assign \$674  = { 1'h0, mask } & \$673 ;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = { 1'h0, mask } & \$675 ;
-  assign \$677  = - mask;
-  assign \$678  = { 1'h0, mask } & \$677 ;
-  assign \$679  = { 1'h0, wreg } ^ \$678 ;
-  assign \$680  = ! mask;
-  assign \$681  = \$680  | done;
-  assign \$682  = ! l_word;
-  assign \$683  = done | \$682 ;
-  assign \$684  = l_word + 1'h1;
-  assign \$685  = ~ \busy$164 ;
-  assign \$686  = ! add_cls;
-  assign \$687  = add_idx >= 11'h400;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = add_idx + 1'h1;
-  assign \$690  = add_left == 1'h1;
-  assign \$691  = add_cls - 1'h1;
-  assign \$692  = num_classes + 1'h1;
-  assign \$693  = add_left - 1'h1;
+  assign \$673  = ~ wq;
+  assign \$674  = \$673  & xreg;
+  assign \$675  = ~ xreg;
+  assign \$676  = wq & \$675 ;
+  assign \$677  = scan_a ? \$674  : \$676 ;
+  assign \$678  = ! \$677 ;
+  assign \$679  = mask_empty | done;
+  assign \$680  = ! l_word;
+  assign \$681  = done | \$680 ;
+  assign \$682  = l_word + 1'h1;
+  assign \$683  = ~ \busy$164 ;
+  assign \$684  = ! add_cls;
+  assign \$685  = add_idx >= 11'h400;
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = add_idx + 1'h1;
+  assign \$688  = add_left == 1'h1;
+  assign \$689  = add_cls - 1'h1;
+  assign \$690  = num_classes + 1'h1;
+  assign \$691  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$694 ;
+    s1_valid <= \$692 ;
   always @(posedge clk)
-    s1_grp <= \$695 ;
+    s1_grp <= \$693 ;
   always @(posedge clk)
-    s1_first <= \$696 ;
+    s1_first <= \$694 ;
   always @(posedge clk)
-    s1_last <= \$697 ;
+    s1_last <= \$695 ;
   always @(posedge clk)
-    s2_valid <= \$698 ;
+    s2_valid <= \$696 ;
   always @(posedge clk)
-    s2_grp <= \$699 ;
+    s2_grp <= \$697 ;
   always @(posedge clk)
-    s2_first <= \$700 ;
+    s2_first <= \$698 ;
   always @(posedge clk)
-    s2_last <= \$701 ;
+    s2_last <= \$699 ;
   always @(posedge clk)
-    s3_valid <= \$702 ;
+    s3_valid <= \$700 ;
   always @(posedge clk)
-    s3_grp <= \$703 ;
+    s3_grp <= \$701 ;
   always @(posedge clk)
-    s3_first <= \$704 ;
+    s3_first <= \$702 ;
   always @(posedge clk)
-    s3_last <= \$705 ;
+    s3_last <= \$703 ;
   always @(posedge clk)
-    \$signature__en$18  <= \$706 ;
+    \$signature__en  <= \$704 ;
   always @(posedge clk)
-    s4_grp <= \$707 ;
+    s4_grp <= \$705 ;
   always @(posedge clk)
-    s2_and0 <= \$708 ;
+    s2_and0 <= \$706 ;
   always @(posedge clk)
-    s2_thl0 <= \$709 ;
+    s2_thl0 <= \$707 ;
   always @(posedge clk)
-    s3_part0_0 <= \$710 ;
+    s3_part0_0 <= \$708 ;
   always @(posedge clk)
-    s3_part0_1 <= \$711 ;
+    s3_part0_1 <= \$709 ;
   always @(posedge clk)
-    s3_part0_2 <= \$712 ;
+    s3_part0_2 <= \$710 ;
   always @(posedge clk)
-    s3_part0_3 <= \$713 ;
+    s3_part0_3 <= \$711 ;
   always @(posedge clk)
-    s3_thl0 <= \$714 ;
+    s3_thl0 <= \$712 ;
   always @(posedge clk)
-    acc0 <= \$715 ;
+    acc0 <= \$713 ;
   always @(posedge clk)
-    \$signature__data  <= \$716 ;
+    \$signature__data  <= \$714 ;
   always @(posedge clk)
-    s4_thl0 <= \$717 ;
+    s4_thl0 <= \$715 ;
   always @(posedge clk)
-    s5_valid <= \$718 ;
+    s5_valid <= \$716 ;
   always @(posedge clk)
-    s5_grp <= \$719 ;
+    s5_grp <= \$717 ;
   always @(posedge clk)
-    s5_pot0 <= \$720 ;
+    s5_pot0 <= \$718 ;
   always @(posedge clk)
-    s5_active0 <= \$721 ;
+    s5_active0 <= \$719 ;
   always @(posedge clk)
-    s5_elig0 <= \$722 ;
+    s5_elig0 <= \$720 ;
   always @(posedge clk)
-    \$signal$138  <= \$723 ;
+    \$signal$131  <= \$721 ;
   always @(posedge clk)
-    \$signal$139  <= \$724 ;
+    \$signal$132  <= \$722 ;
   always @(posedge clk)
-    dividend <= \$725 ;
+    dividend <= \$723 ;
   always @(posedge clk)
-    \$signal$140  <= \$726 ;
+    \$signal$133  <= \$724 ;
   always @(posedge clk)
-    \$signal$106  <= \$727 ;
+    \$signal$134  <= \$725 ;
   always @(posedge clk)
-    lrn_idx <= \$728 ;
+    lrn_idx <= \$726 ;
   always @(posedge clk)
-    wq <= \$729 ;
+    wq <= \$727 ;
+  always @(posedge clk)
+    xreg <= \$728 ;
+  always @(posedge clk)
+    rd_a <= \$729 ;
   always @(posedge clk)
     rd_b <= \$730 ;
   always @(posedge clk)
@@ -2121,107 +2136,115 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @(posedge clk)
     rd_q_p <= \$733 ;
   always @(posedge clk)
-    rd_a <= \$734 ;
+    load <= \$734 ;
   always @(posedge clk)
-    rd_a_op <= \$735 ;
+    mask <= \$735 ;
   always @(posedge clk)
-    rd_a_lane <= \$736 ;
+    mask_empty <= \$736 ;
   always @(posedge clk)
-    rd_a_sel <= \$737 ;
+    wreg <= \$737 ;
   always @(posedge clk)
-    rd_a_param <= \$738 ;
+    rd_a_op <= \$738 ;
   always @(posedge clk)
-    op <= \$739 ;
+    rd_a_lane <= \$739 ;
   always @(posedge clk)
-    cand_all <= \$740 ;
+    rd_a_sel <= \$740 ;
   always @(posedge clk)
-    cand_lo <= \$741 ;
+    rd_a_param <= \$741 ;
   always @(posedge clk)
-    load_word <= \$742 ;
+    op <= \$742 ;
   always @(posedge clk)
-    ctrl_state <= \$743 ;
+    cand_all <= \$743 ;
   always @(posedge clk)
-    num_neurons <= \$744 ;
+    cand_lo <= \$744 ;
   always @(posedge clk)
-    num_classes <= \$745 ;
+    load_word <= \$745 ;
   always @(posedge clk)
-    divisor <= \$746 ;
+    ctrl_state <= \$746 ;
   always @(posedge clk)
-    thswap_init <= \$747 ;
+    num_neurons <= \$747 ;
   always @(posedge clk)
-    decay <= \$748 ;
+    num_classes <= \$748 ;
   always @(posedge clk)
-    thswap_min <= \$749 ;
+    divisor <= \$749 ;
   always @(posedge clk)
-    thl_cap <= \$750 ;
+    thswap_init <= \$750 ;
   always @(posedge clk)
-    offset <= \$751 ;
+    decay <= \$751 ;
   always @(posedge clk)
-    add_cls <= \$752 ;
+    thswap_min <= \$752 ;
   always @(posedge clk)
-    add_left <= \$753 ;
+    thl_cap <= \$753 ;
   always @(posedge clk)
-    add_idx <= \$754 ;
+    \offset$94  <= \$754 ;
   always @(posedge clk)
-    p_grp <= \$755 ;
+    add_cls <= \$755 ;
   always @(posedge clk)
-    cand_hi <= \$756 ;
+    add_left <= \$756 ;
   always @(posedge clk)
-    p_word <= \$757 ;
+    add_idx <= \$757 ;
   always @(posedge clk)
-    p_groups <= \$758 ;
+    p_grp <= \$758 ;
   always @(posedge clk)
-    p_run <= \$759 ;
+    cand_hi <= \$759 ;
   always @(posedge clk)
-    res <= \$760 ;
+    p_word <= \$760 ;
   always @(posedge clk)
-    win_base <= \$761 ;
+    p_groups <= \$761 ;
   always @(posedge clk)
-    l_word <= \$762 ;
+    p_run <= \$762 ;
   always @(posedge clk)
-    \$signal  <= \$763 ;
+    res <= \$763 ;
   always @(posedge clk)
-    n_a <= \$764 ;
+    win_base <= \$764 ;
   always @(posedge clk)
-    xreg <= \$765 ;
+    l_word <= \$765 ;
   always @(posedge clk)
-    win_thswap <= \$766 ;
+    \$signal  <= \$766 ;
   always @(posedge clk)
-    r_part0 <= \$767 ;
+    n_a <= \$767 ;
   always @(posedge clk)
-    r_part1 <= \$768 ;
+    win_thswap <= \$768 ;
   always @(posedge clk)
-    r_part2 <= \$769 ;
+    r_part0 <= \$769 ;
   always @(posedge clk)
-    r_part3 <= \$770 ;
+    r_part1 <= \$770 ;
   always @(posedge clk)
-    a_part0 <= \$771 ;
+    r_part2 <= \$771 ;
   always @(posedge clk)
-    a_part1 <= \$772 ;
+    r_part3 <= \$772 ;
   always @(posedge clk)
-    a_part2 <= \$773 ;
+    a_part0 <= \$773 ;
   always @(posedge clk)
-    a_part3 <= \$774 ;
+    a_part1 <= \$774 ;
   always @(posedge clk)
-    s_ra <= \$775 ;
+    a_part2 <= \$775 ;
   always @(posedge clk)
-    s_cnt <= \$776 ;
+    a_part3 <= \$776 ;
   always @(posedge clk)
-    q_r <= \$777 ;
+    s_ra <= \$777 ;
   always @(posedge clk)
-    r_r <= \$778 ;
+    thswap_next <= \$778 ;
   always @(posedge clk)
-    q_a <= \$779 ;
+    s <= \$779 ;
   always @(posedge clk)
-    r_a <= \$780 ;
+    thswap_new <= \$780 ;
   always @(posedge clk)
-    scan_a <= \$781 ;
+    thl_new <= \$781 ;
   always @(posedge clk)
-    wreg <= \$782 ;
+    q_r <= \$782 ;
   always @(posedge clk)
-    mask <= \$783 ;
+    r_r <= \$783 ;
   always @(posedge clk)
-    res_valid <= \$784 ;
+    q_a <= \$784 ;
+  always @(posedge clk)
+    r_a <= \$785 ;
+  always @(posedge clk)
+    scan_a <= \$786 ;
+  always @(posedge clk)
+    scan_bits <= \$787 ;
+  always @(posedge clk)
+    res_valid <= \$788 ;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -2232,186 +2255,179 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign s5_e_idx0 = \$16  ? s5_grp : 11'h000;
   assign \$17  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
   assign \$18  = \$17  | rd_q_p;
-  assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$19  = ~ rd_a;
-  assign \$20  = ~ rd_b;
-  assign \$21  = \$20  | rsp__ready;
-  assign \$22  = \$19  | \$21 ;
-  assign \$23  = cmd__payload[3:0] == 3'h4;
-  assign \$24  = cmd__payload[3:0] == 3'h6;
-  assign \$25  = \$23  | \$24 ;
-  assign \$26  = cmd__payload[3:0] == 4'h8;
-  assign \$27  = \$25  | \$26 ;
-  assign \$28  = cmd__payload[3:0] == 4'h9;
-  assign \$29  = \$27  | \$28 ;
-  assign \$30  = cmd__payload[3:0] == 4'hb;
-  assign \$31  = \$29  | \$30 ;
-  assign \$32  = ~ rd_a;
-  assign \$33  = ~ rd_b;
-  assign \$34  = \$33  | rsp__ready;
-  assign \$35  = \$32  | \$34 ;
-  assign \$36  = ~ rd_a;
-  assign \$37  = ~ rd_b;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = \$31  ? \$35  : \$38 ;
-  assign \$40  = cmd__payload[14:4] * 1'h1;
-  assign \$41  = \$40  + cmd__payload[15];
-  assign \$42  = cmd__payload[14:4] * 1'h1;
-  assign \$43  = \$42  + cmd__payload[15];
-  assign \$44  = cmd__valid & cmd__ready;
-  assign \$48  = p_grp * 1'h1;
-  assign \$49  = \$48  + p_word;
-  assign \$50  = ~ s1_valid;
-  assign \$51  = ~ s2_valid;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = ~ s3_valid;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ \$signature__en$18 ;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ~ s5_valid;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = win_base + l_word;
-  assign \$60  = ! s_cnt;
-  assign \$61  = ~ busy;
-  assign \$62  = ~ \busy$85 ;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = | remainder;
-  assign \$65  = quotient + \$64 ;
-  assign \$66  = ~ busy;
-  assign \$67  = ~ \busy$85 ;
-  assign \$68  = win_base + l_word;
-  assign \$69  = ! mask;
-  assign \$70  = \$69  | done;
-  assign \$71  = win_base + l_word;
-  assign \$73  = ! l_word;
-  assign \$74  = done | \$73 ;
-  assign \$75  = | r_a;
-  assign \$76  = q_a + \$75 ;
-  assign \$77  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$78  = \$77  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$80  = $signed({ 1'h0, \$signal$106  }) > $signed(thl_cap);
-  assign \$81  = \$80  ? thl_cap : { 9'h000, \$signal$106  };
-  assign \$83  = | s_cnt;
-  assign \$85  = ! add_cls;
-  assign \$86  = add_idx >= 11'h400;
-  assign \$87  = \$85  | \$86 ;
-  assign \$90  = ! ctrl_state;
-  assign \$91  = ctrl_state == 1'h1;
-  assign \$92  = ctrl_state == 2'h2;
-  assign \$93  = ctrl_state == 2'h3;
-  assign \$94  = ctrl_state == 3'h4;
-  assign \$95  = ctrl_state == 3'h5;
-  assign \$96  = ctrl_state == 3'h6;
-  assign \$97  = ctrl_state == 3'h7;
-  assign \$98  = ctrl_state == 4'h8;
-  assign \$99  = ctrl_state == 4'h9;
-  assign \$100  = ctrl_state == 4'ha;
-  assign \$101  = ctrl_state == 4'hb;
-  assign \$102  = ctrl_state == 4'hc;
-  assign \$103  = ctrl_state == 4'hd;
-  assign \$104  = ctrl_state == 4'he;
-  assign \$105  = ctrl_state == 4'hf;
-  assign \$106  = ctrl_state == 5'h10;
-  assign \$107  = ctrl_state == 5'h11;
-  assign \$108  = ctrl_state == 5'h12;
-  assign \$109  = ctrl_state == 5'h13;
-  assign \$110  = ctrl_state == 5'h14;
-  assign \$111  = ctrl_state == 5'h15;
-  assign \$112  = ctrl_state == 5'h16;
-  assign \$113  = ! p_word;
-  assign \$114  = ! p_word;
-  assign \$115  = s3_valid & s3_last;
-  assign \$116  = \$signature__data$123  & x_rd__data;
-  assign \$117  = s2_and0[0] + s2_and0[1];
-  assign \$118  = s2_and0[2] + s2_and0[3];
-  assign \$119  = \$117  + \$118 ;
-  assign \$120  = s2_and0[4] + s2_and0[5];
-  assign \$121  = s2_and0[6] + s2_and0[7];
-  assign \$122  = \$120  + \$121 ;
-  assign \$123  = \$119  + \$122 ;
-  assign \$124  = s2_and0[8] + s2_and0[9];
-  assign \$125  = s2_and0[10] + s2_and0[11];
+  assign q = scan_a ? q_a : q_r;
+  assign r = scan_a ? r_a : r_r;
+  assign offset = scan_a ? \remainder$51  : remainder;
+  assign \$19  = ~ mask_empty;
+  assign advance = scan_bits & \$19 ;
+  assign \$20  = cmd__payload[3:0] == 3'h4;
+  assign \$21  = cmd__payload[3:0] == 3'h6;
+  assign \$22  = \$20  | \$21 ;
+  assign \$23  = cmd__payload[3:0] == 4'h8;
+  assign \$24  = \$22  | \$23 ;
+  assign \$25  = cmd__payload[3:0] == 4'h9;
+  assign \$26  = \$24  | \$25 ;
+  assign \$27  = cmd__payload[3:0] == 4'hb;
+  assign \$28  = \$26  | \$27 ;
+  assign \$29  = ~ rd_a;
+  assign \$30  = ~ rd_b;
+  assign \$31  = \$30  | rsp__ready;
+  assign \$32  = \$29  & \$31 ;
+  assign \$33  = ~ rd_a;
+  assign \$34  = ~ rd_b;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = \$28  ? \$32  : \$35 ;
+  assign \$37  = cmd__payload[14:4] * 1'h1;
+  assign \$38  = \$37  + cmd__payload[15];
+  assign \$39  = cmd__payload[14:4] * 1'h1;
+  assign \$40  = \$39  + cmd__payload[15];
+  assign \$41  = cmd__valid & cmd__ready;
+  assign \$45  = p_grp * 1'h1;
+  assign \$46  = \$45  + p_word;
+  assign \$47  = ~ s1_valid;
+  assign \$48  = ~ s2_valid;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = ~ s3_valid;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = ~ \$signature__en ;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = ~ s5_valid;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = win_base + l_word;
+  assign \$57  = ! s;
+  assign \$58  = ~ busy;
+  assign \$59  = ~ \busy$93 ;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = | remainder;
+  assign \$62  = quotient + \$61 ;
+  assign \$63  = win_base + l_word;
+  assign \$64  = win_base + l_word;
+  assign \$66  = ! l_word;
+  assign \$67  = done | \$66 ;
+  assign \$68  = | r_a;
+  assign \$69  = q_a + \$68 ;
+  assign \$72  = | s;
+  assign \$74  = ! add_cls;
+  assign \$75  = add_idx >= 11'h400;
+  assign \$76  = \$74  | \$75 ;
+  assign \$79  = ! ctrl_state;
+  assign \$80  = ctrl_state == 1'h1;
+  assign \$81  = ctrl_state == 2'h2;
+  assign \$82  = ctrl_state == 2'h3;
+  assign \$83  = ctrl_state == 3'h4;
+  assign \$84  = ctrl_state == 3'h5;
+  assign \$85  = ctrl_state == 3'h6;
+  assign \$86  = ctrl_state == 3'h7;
+  assign \$87  = ctrl_state == 4'h8;
+  assign \$88  = ctrl_state == 4'h9;
+  assign \$89  = ctrl_state == 4'ha;
+  assign \$90  = ctrl_state == 4'hb;
+  assign \$91  = ctrl_state == 4'hc;
+  assign \$92  = ctrl_state == 4'hd;
+  assign \$93  = ctrl_state == 4'he;
+  assign \$94  = ctrl_state == 4'hf;
+  assign \$95  = ctrl_state == 5'h10;
+  assign \$96  = ctrl_state == 5'h11;
+  assign \$97  = ctrl_state == 5'h12;
+  assign \$98  = ctrl_state == 5'h13;
+  assign \$99  = ctrl_state == 5'h14;
+  assign \$100  = ctrl_state == 5'h15;
+  assign \$101  = ctrl_state == 5'h16;
+  assign \$102  = ! p_word;
+  assign \$103  = ! p_word;
+  assign \$104  = s3_valid & s3_last;
+  assign \$105  = \$signature__data$116  & x_rd__data;
+  assign \$106  = s2_and0[0] + s2_and0[1];
+  assign \$107  = s2_and0[2] + s2_and0[3];
+  assign \$108  = \$106  + \$107 ;
+  assign \$109  = s2_and0[4] + s2_and0[5];
+  assign \$110  = s2_and0[6] + s2_and0[7];
+  assign \$111  = \$109  + \$110 ;
+  assign \$112  = \$108  + \$111 ;
+  assign \$113  = s2_and0[8] + s2_and0[9];
+  assign \$114  = s2_and0[10] + s2_and0[11];
+  assign \$115  = \$113  + \$114 ;
+  assign \$116  = s2_and0[12] + s2_and0[13];
+  assign \$117  = s2_and0[14] + s2_and0[15];
+  assign \$118  = \$116  + \$117 ;
+  assign \$119  = \$115  + \$118 ;
+  assign \$120  = \$112  + \$119 ;
+  assign \$121  = s2_and0[16] + s2_and0[17];
+  assign \$122  = s2_and0[18] + s2_and0[19];
+  assign \$123  = \$121  + \$122 ;
+  assign \$124  = s2_and0[20] + s2_and0[21];
+  assign \$125  = s2_and0[22] + s2_and0[23];
   assign \$126  = \$124  + \$125 ;
-  assign \$127  = s2_and0[12] + s2_and0[13];
-  assign \$128  = s2_and0[14] + s2_and0[15];
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = \$126  + \$129 ;
-  assign \$131  = \$123  + \$130 ;
-  assign \$132  = s2_and0[16] + s2_and0[17];
-  assign \$133  = s2_and0[18] + s2_and0[19];
-  assign \$134  = \$132  + \$133 ;
-  assign \$135  = s2_and0[20] + s2_and0[21];
-  assign \$136  = s2_and0[22] + s2_and0[23];
-  assign \$137  = \$135  + \$136 ;
-  assign \$138  = \$134  + \$137 ;
-  assign \$139  = s2_and0[24] + s2_and0[25];
-  assign \$140  = s2_and0[26] + s2_and0[27];
+  assign \$127  = \$123  + \$126 ;
+  assign \$128  = s2_and0[24] + s2_and0[25];
+  assign \$129  = s2_and0[26] + s2_and0[27];
+  assign \$130  = \$128  + \$129 ;
+  assign \$131  = s2_and0[28] + s2_and0[29];
+  assign \$132  = s2_and0[30] + s2_and0[31];
+  assign \$133  = \$131  + \$132 ;
+  assign \$134  = \$130  + \$133 ;
+  assign \$135  = \$127  + \$134 ;
+  assign \$136  = s2_and0[32] + s2_and0[33];
+  assign \$137  = s2_and0[34] + s2_and0[35];
+  assign \$138  = \$136  + \$137 ;
+  assign \$139  = s2_and0[36] + s2_and0[37];
+  assign \$140  = s2_and0[38] + s2_and0[39];
   assign \$141  = \$139  + \$140 ;
-  assign \$142  = s2_and0[28] + s2_and0[29];
-  assign \$143  = s2_and0[30] + s2_and0[31];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = \$141  + \$144 ;
-  assign \$146  = \$138  + \$145 ;
-  assign \$147  = s2_and0[32] + s2_and0[33];
-  assign \$148  = s2_and0[34] + s2_and0[35];
-  assign \$149  = \$147  + \$148 ;
-  assign \$150  = s2_and0[36] + s2_and0[37];
-  assign \$151  = s2_and0[38] + s2_and0[39];
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = \$149  + \$152 ;
-  assign \$154  = s2_and0[40] + s2_and0[41];
-  assign \$155  = s2_and0[42] + s2_and0[43];
+  assign \$142  = \$138  + \$141 ;
+  assign \$143  = s2_and0[40] + s2_and0[41];
+  assign \$144  = s2_and0[42] + s2_and0[43];
+  assign \$145  = \$143  + \$144 ;
+  assign \$146  = s2_and0[44] + s2_and0[45];
+  assign \$147  = s2_and0[46] + s2_and0[47];
+  assign \$148  = \$146  + \$147 ;
+  assign \$149  = \$145  + \$148 ;
+  assign \$150  = \$142  + \$149 ;
+  assign \$151  = s2_and0[48] + s2_and0[49];
+  assign \$152  = s2_and0[50] + s2_and0[51];
+  assign \$153  = \$151  + \$152 ;
+  assign \$154  = s2_and0[52] + s2_and0[53];
+  assign \$155  = s2_and0[54] + s2_and0[55];
   assign \$156  = \$154  + \$155 ;
-  assign \$157  = s2_and0[44] + s2_and0[45];
-  assign \$158  = s2_and0[46] + s2_and0[47];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = \$156  + \$159 ;
-  assign \$161  = \$153  + \$160 ;
-  assign \$162  = s2_and0[48] + s2_and0[49];
-  assign \$163  = s2_and0[50] + s2_and0[51];
-  assign \$164  = \$162  + \$163 ;
-  assign \$165  = s2_and0[52] + s2_and0[53];
-  assign \$166  = s2_and0[54] + s2_and0[55];
-  assign \$167  = \$165  + \$166 ;
-  assign \$168  = \$164  + \$167 ;
-  assign \$169  = s2_and0[56] + s2_and0[57];
-  assign \$170  = s2_and0[58] + s2_and0[59];
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = s2_and0[60] + s2_and0[61];
-  assign \$173  = s2_and0[62] + s2_and0[63];
+  assign \$157  = \$153  + \$156 ;
+  assign \$158  = s2_and0[56] + s2_and0[57];
+  assign \$159  = s2_and0[58] + s2_and0[59];
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = s2_and0[60] + s2_and0[61];
+  assign \$162  = s2_and0[62] + s2_and0[63];
+  assign \$163  = \$161  + \$162 ;
+  assign \$164  = \$160  + \$163 ;
+  assign \$165  = \$157  + \$164 ;
+  assign \$166  = s3_first ? 7'h00 : acc0;
+  assign \$167  = s3_part0_0 + s3_part0_1;
+  assign \$168  = s3_part0_2 + s3_part0_3;
+  assign \$169  = \$167  + \$168 ;
+  assign \$170  = \$166  + \$169 ;
+  assign \$171  = s3_first ? 7'h00 : acc0;
+  assign \$172  = s3_part0_0 + s3_part0_1;
+  assign \$173  = s3_part0_2 + s3_part0_3;
   assign \$174  = \$172  + \$173 ;
   assign \$175  = \$171  + \$174 ;
-  assign \$176  = \$168  + \$175 ;
-  assign \$177  = s3_first ? 7'h00 : acc0;
-  assign \$178  = s3_part0_0 + s3_part0_1;
-  assign \$179  = s3_part0_2 + s3_part0_3;
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = \$177  + \$180 ;
-  assign \$182  = s3_first ? 7'h00 : acc0;
-  assign \$183  = s3_part0_0 + s3_part0_1;
-  assign \$184  = s3_part0_2 + s3_part0_3;
-  assign \$185  = \$183  + \$184 ;
-  assign \$186  = \$182  + \$185 ;
-  assign \$187  = s4_grp < num_neurons;
-  assign \$188  = s4_grp < num_neurons;
-  assign \$189  = s4_grp >= cand_lo;
-  assign \$190  = s4_grp < cand_hi;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = cand_all | \$191 ;
-  assign \$193  = \$188  & \$192 ;
-  assign \$194  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ \$signal$138 ;
-  assign \$197  = s5_c_pot0 > \$signal$139 ;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = s5_c_valid0 & \$198 ;
-  assign \$200  = ~ \$signal$140 ;
-  assign \$201  = s5_e_pot0 > \$signal$106 ;
-  assign \$202  = \$200  | \$201 ;
-  assign \$203  = s5_e_valid0 & \$202 ;
-  assign \$205  = ~ rd_b;
-  assign \$206  = \$205  | rsp__ready;
-  assign \$208  = rd_a_sel[0] ? \$207  : 64'h0000000000000000;
+  assign \$176  = s4_grp < num_neurons;
+  assign \$177  = s4_grp < num_neurons;
+  assign \$178  = s4_grp >= cand_lo;
+  assign \$179  = s4_grp < cand_hi;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = cand_all | \$180 ;
+  assign \$182  = \$177  & \$181 ;
+  assign \$183  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ~ \$signal$131 ;
+  assign \$186  = s5_c_pot0 > \$signal$132 ;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = s5_c_valid0 & \$187 ;
+  assign \$189  = ~ \$signal$133 ;
+  assign \$190  = s5_e_pot0 > \$signal$134 ;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = s5_e_valid0 & \$191 ;
+  assign \$195  = rd_a_sel[0] ? \$194  : 64'h0000000000000000;
+  assign \$197  = rd_a_sel[1] ? \$196  : 16'h0000;
+  assign \$198  = \$195  | { 48'h000000000000, \$197  };
+  assign \$200  = rd_a_sel[2] ? \$199  : 16'h0000;
   \edgekws_board.core.cls_div  cls_div (
     .busy(\busy$164 ),
     .clk(clk),
@@ -2422,58 +2438,58 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     .start(start)
   );
   \edgekws_board.core.div_a  div_a (
-    .busy(\busy$85 ),
+    .busy(\busy$93 ),
     .clk(clk),
-    .dividend(\dividend$81 ),
-    .\divisor$8 (\divisor$83 ),
-    .quotient(\quotient$162 ),
-    .remainder(\remainder$98 ),
+    .dividend(\dividend$89 ),
+    .\divisor$8 (\divisor$91 ),
+    .quotient(\quotient$163 ),
+    .remainder(\remainder$51 ),
     .rst(rst),
-    .start(\start$80 )
+    .start(\start$88 )
   );
   \edgekws_board.core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$77 ),
-    .\divisor$8 (\divisor$79 ),
+    .dividend(\dividend$85 ),
+    .\divisor$8 (\divisor$87 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$76 )
+    .start(\start$84 )
   );
   \edgekws_board.core.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$95 ),
+    .offset(offset),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
     .\r$18 (r),
     .rst(rst),
-    .s(s)
+    .\s$20 (s)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$237  = { 5'h00, num_neurons };
+          \$232  = { 5'h00, num_neurons };
       3'h1:
-          \$237  = { 5'h00, num_classes };
+          \$232  = { 5'h00, num_classes };
       3'h2:
-          \$237  = { 5'h00, divisor };
+          \$232  = { 5'h00, divisor };
       3'h3:
-          \$237  = thswap_init;
+          \$232  = thswap_init;
       3'h4:
-          \$237  = decay;
+          \$232  = decay;
       3'h5:
-          \$237  = thswap_min;
+          \$232  = thswap_min;
       3'h6:
-          \$237  = thl_cap;
+          \$232  = thl_cap;
       3'h7:
-          \$237  = { 8'h00, offset };
+          \$232  = { 8'h00, \offset$94  };
     endcase
   end
   always @* begin
@@ -2510,8 +2526,6 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h10:
           x_addr = l_word;
-      5'h12:
-          x_addr = l_word;
     endcase
   end
   always @* begin
@@ -2535,18 +2549,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en  = 1'h1;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__en  = \$22 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$39 ;
+          cmd__ready = \$36 ;
       5'h03:
           cmd__ready = 1'h1;
     endcase
@@ -2556,15 +2562,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     \$signature__addr  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$41 [9:0];
+          \$signature__addr  = \$38 [9:0];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$49 [9:0];
+          \$signature__addr  = \$46 [9:0];
       5'h05:
-          \$signature__addr  = \$59 [9:0];
+          \$signature__addr  = \$56 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2584,23 +2590,23 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$68 [9:0];
+          \$signature__addr  = \$63 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$4  = 10'h000;
+    \$signature__addr$2  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$4  = cmd__payload[13:4];
+          \$signature__addr$2  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr$4  = p_grp[9:0];
+          \$signature__addr$2  = p_grp[9:0];
       5'h05:
-          \$signature__addr$4  = lrn_idx[9:0];
+          \$signature__addr$2  = lrn_idx[9:0];
     endcase
   end
   always @* begin
@@ -2615,10 +2621,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$53  = 10'h000;
+    \$signature__addr$62  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$53  = \$43 [9:0];
+          \$signature__addr$62  = \$40 [9:0];
       5'h03:
           /* empty */;
       5'h01:
@@ -2654,15 +2660,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$53  = \$71 [9:0];
+          \$signature__addr$62  = \$64 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$54  = 64'h0000000000000000;
+    \$signature__data$63  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$54  = cmd__payload[91:28];
+          \$signature__data$63  = cmd__payload[91:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2698,15 +2704,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$54  = wreg;
+          \$signature__data$63  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$55  = 10'h000;
+    \$signature__addr$64  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$55  = cmd__payload[13:4];
+          \$signature__addr$64  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2744,21 +2750,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$55  = lrn_idx[9:0];
+          \$signature__addr$64  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$55  = add_idx[9:0];
+          \$signature__addr$64  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$56  = 16'h0000;
+    \$signature__data$65  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$56  = cmd__payload[43:28];
+          \$signature__data$65  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2796,21 +2802,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$56  = \$81 ;
+          \$signature__data$65  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$56  = 16'h0000;
+          \$signature__data$65  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$57  = 10'h000;
+    \$signature__addr$66  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$57  = cmd__payload[13:4];
+          \$signature__addr$66  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2848,21 +2854,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$57  = lrn_idx[9:0];
+          \$signature__addr$66  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$57  = add_idx[9:0];
+          \$signature__addr$66  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$58  = 16'h0000;
+    \$signature__data$67  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$58  = cmd__payload[43:28];
+          \$signature__data$67  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2900,13 +2906,13 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$58  = \$78 [15:0];
+          \$signature__data$67  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$58  = thswap_init;
+          \$signature__data$67  = thswap_init;
     endcase
   end
   always @* begin
@@ -2914,7 +2920,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -2926,15 +2932,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$61  = 1'h0;
+    \$signature__en$70  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$61  = \$45 ;
+                  \$signature__en$70  = \$42 ;
             endcase
           end
       5'h03:
@@ -2972,22 +2978,22 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$61  = \$72 ;
+          \$signature__en$70  = \$65 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$62  = 1'h0;
+    \$signature__en$71  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$62  = \$46 ;
+                  \$signature__en$71  = \$43 ;
             endcase
           end
       5'h03:
@@ -3027,25 +3033,25 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$62  = \$84 ;
+          \$signature__en$71  = \$73 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$87 ) begin
+          if (\$76 ) begin
           end else begin
-            \$signature__en$62  = \$88 ;
+            \$signature__en$71  = \$77 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$63  = 1'h0;
+    \$signature__en$72  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3054,7 +3060,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$63  = \$47 ;
+                  \$signature__en$72  = \$44 ;
             endcase
           end
       5'h03:
@@ -3094,16 +3100,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$63  = \$79 ;
+          \$signature__en$72  = \$70 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$87 ) begin
+          if (\$76 ) begin
           end else begin
-            \$signature__en$63  = \$89 ;
+            \$signature__en$72  = \$78 ;
           end
     endcase
   end
@@ -3119,14 +3125,14 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$58 ) begin
+          end else if (\$55 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$76  = 1'h0;
+    \start$84  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3150,19 +3156,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \start$76  = 1'h1;
+            \start$84  = 1'h1;
           end
       5'h0e:
-          if (\$63 ) begin
-            \start$76  = 1'h1;
+          if (\$60 ) begin
+            \start$84  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$77  = 8'h00;
+    \dividend$85  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3186,19 +3192,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \dividend$77  = \$signal ;
+            \dividend$85  = \$signal ;
           end
       5'h0e:
-          if (\$63 ) begin
-            \dividend$77  = offset;
+          if (\$60 ) begin
+            \dividend$85  = \offset$94 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$79  = 8'h00;
+    \divisor$87  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3222,19 +3228,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \divisor$79  = s_cnt;
+            \divisor$87  = s;
           end
       5'h0e:
-          if (\$63 ) begin
-            \divisor$79  = \$65 [7:0];
+          if (\$60 ) begin
+            \divisor$87  = \$62 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$80  = 1'h0;
+    \start$88  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3258,9 +3264,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \start$80  = 1'h1;
+            \start$88  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3277,18 +3283,18 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$80  = 1'h1;
+              \start$88  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$81  = 8'h00;
+    \dividend$89  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3312,9 +3318,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \dividend$81  = n_a;
+            \dividend$89  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3331,18 +3337,18 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$81  = offset_out[7:0];
+              \dividend$89  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$83  = 8'h00;
+    \divisor$91  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3366,9 +3372,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \divisor$83  = s_cnt;
+            \divisor$91  = s;
           end
       5'h0e:
           /* empty */;
@@ -3385,463 +3391,271 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$83  = \$76 [7:0];
+              \divisor$91  = \$69 [7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    load = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            load = 1'h1;
-          end
-      5'h11:
-          if (\$67 ) begin
-            load = 1'h1;
-          end
-    endcase
+    \$692  = p_run;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    q = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            q = q_r;
-          end
-      5'h11:
-          if (\$67 ) begin
-            q = q_a;
-          end
-    endcase
+    \$693  = p_grp;
+    if (rst) begin
+      \$693  = 11'h000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            r = r_r;
-          end
-      5'h11:
-          if (\$67 ) begin
-            r = r_a;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    s = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            s = s_cnt;
-          end
-      5'h11:
-          if (\$67 ) begin
-            s = s_cnt;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$95  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            \offset$95  = remainder;
-          end
-      5'h11:
-          if (\$67 ) begin
-            \offset$95  = \remainder$98 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    advance = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          (* full_case = 32'd1 *)
-          if (\$70 ) begin
-          end else begin
-            advance = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = p_run;
+    \$694  = \$102 ;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = p_grp;
+    \$695  = \$103 ;
     if (rst) begin
-      \$695  = 11'h000;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$113 ;
+    \$696  = s1_valid;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$114 ;
+    \$697  = s1_grp;
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = s1_valid;
+    \$698  = s1_first;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = s1_grp;
+    \$699  = s1_last;
     if (rst) begin
-      \$699  = 11'h000;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = s1_first;
+    \$700  = s2_valid;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = s1_last;
+    \$701  = s2_grp;
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s2_valid;
+    \$702  = s2_first;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s2_grp;
+    \$703  = s2_last;
     if (rst) begin
-      \$703  = 11'h000;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = s2_first;
+    \$704  = \$104 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s2_last;
+    \$705  = s3_grp;
     if (rst) begin
-      \$705  = 1'h0;
+      \$705  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$115 ;
+    \$706  = \$105 ;
     if (rst) begin
-      \$706  = 1'h0;
+      \$706  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = s3_grp;
+    \$707  = \$signature__data$119 ;
     if (rst) begin
-      \$707  = 11'h000;
+      \$707  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$116 ;
+    \$708  = \$120 ;
     if (rst) begin
-      \$708  = 64'h0000000000000000;
+      \$708  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$signature__data$126 ;
+    \$709  = \$135 ;
     if (rst) begin
-      \$709  = 16'h0000;
+      \$709  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$131 ;
+    \$710  = \$150 ;
     if (rst) begin
       \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$146 ;
+    \$711  = \$165 ;
     if (rst) begin
       \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$161 ;
+    \$712  = s2_thl0;
     if (rst) begin
-      \$712  = 5'h00;
+      \$712  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$176 ;
-    if (rst) begin
-      \$713  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = s2_thl0;
-    if (rst) begin
-      \$714  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = acc0;
+    \$713  = acc0;
     if (s3_valid) begin
-      \$715  = \$181 [6:0];
+      \$713  = \$170 [6:0];
     end
     if (rst) begin
-      \$715  = 7'h00;
+      \$713  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$186 [6:0];
+    \$714  = \$175 [6:0];
     if (rst) begin
-      \$716  = 7'h00;
+      \$714  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = s3_thl0;
+    \$715  = s3_thl0;
     if (rst) begin
-      \$717  = 16'h0000;
+      \$715  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$signature__en$18 ;
+    \$716  = \$signature__en ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = s4_grp;
+    \$717  = s4_grp;
     if (rst) begin
-      \$719  = 11'h000;
+      \$717  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$signature__data ;
+    \$718  = \$signature__data ;
     if (rst) begin
-      \$720  = 7'h00;
+      \$718  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$187 ;
+    \$719  = \$176 ;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = \$184 ;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = \$signal$131 ;
+    if (s5_valid) begin
+      if (\$188 ) begin
+        \$721  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$721  = 1'h0;
+    endcase
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$195 ;
+    \$722  = \$signal$132 ;
+    if (s5_valid) begin
+      if (\$188 ) begin
+        \$722  = s5_c_pot0;
+      end
+    end
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$signal$138 ;
+    \$723  = dividend;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$723  = 1'h1;
+      if (\$188 ) begin
+        \$723  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$723  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$signal$133 ;
+    if (s5_valid) begin
+      if (\$192 ) begin
+        \$724  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -3850,92 +3664,72 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h03:
           /* empty */;
       5'h01:
-          \$723  = 1'h0;
+          \$724  = 1'h0;
     endcase
     if (rst) begin
-      \$723  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$139 ;
+    \$725  = \$signal$134 ;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$724  = s5_c_pot0;
+      if (\$192 ) begin
+        \$725  = s5_e_pot0;
       end
     end
     if (rst) begin
-      \$724  = 7'h00;
+      \$725  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = dividend;
+    \$726  = lrn_idx;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$725  = s5_c_idx0;
+      if (\$192 ) begin
+        \$726  = s5_e_idx0;
       end
     end
     if (rst) begin
-      \$725  = 11'h000;
+      \$726  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$signal$140 ;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$726  = 1'h1;
-      end
+    \$727  = \$193 ;
+    if (rst) begin
+      \$727  = 64'h0000000000000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = x_rd__data;
+    if (rst) begin
+      \$728  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$726  = 1'h0;
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$729  = 1'h1;
+            end
+          end
     endcase
     if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$signal$106 ;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$727  = s5_e_pot0;
-      end
-    end
-    if (rst) begin
-      \$727  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = lrn_idx;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$728  = s5_e_idx0;
-      end
-    end
-    if (rst) begin
-      \$728  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$204 ;
-    if (rst) begin
-      \$729  = 64'h0000000000000000;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$730  = rd_b;
-    if (\$206 ) begin
-      \$730  = rd_a;
+    if (rd_a) begin
+      \$730  = 1'h1;
+    end else if (rsp__ready) begin
+      \$730  = 1'h0;
     end
     if (rst) begin
       \$730  = 1'h0;
@@ -3944,9 +3738,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$731  = rd_q;
-    if (\$206 ) begin
+    if (rd_a) begin
       \$731 [3:0] = rd_a_op;
-      \$731 [67:4] = \$211 ;
+      \$731 [67:4] = \$198 ;
     end
     if (rst) begin
       \$731  = 116'h00000000000000000000000000000;
@@ -3955,8 +3749,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$732  = rd_q_b;
-    if (\$206 ) begin
-      \$732  = \$216 ;
+    if (rd_a) begin
+      \$732  = \$203 ;
     end
     if (rst) begin
       \$732  = 16'h0000;
@@ -3965,8 +3759,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$733  = rd_q_p;
-    if (\$206 ) begin
-      \$733  = \$217 ;
+    if (rd_a) begin
+      \$733  = \$204 ;
     end
     if (rst) begin
       \$733  = 64'h0000000000000000;
@@ -3974,19 +3768,40 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = rd_a;
+    \$734  = 1'h0;
     casez (ctrl_state)
       5'h00:
-        begin
-          if (\$221 ) begin
-            \$734  = 1'h0;
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$666 ) begin
+            \$734  = 1'h1;
           end
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$734  = 1'h1;
-            end
+      5'h11:
+          if (\$667 ) begin
+            \$734  = 1'h1;
           end
-        end
     endcase
     if (rst) begin
       \$734  = 1'h0;
@@ -3994,29 +3809,91 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = rd_a_op;
+    \$735  = mask;
+    if (scan_bits) begin
+      \$735  = \$208 [63:0];
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$735  = cmd__payload[3:0];
-            end
-          end
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$735  = \$672 ;
     endcase
     if (rst) begin
-      \$735  = 4'h0;
+      \$735  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rd_a_lane;
+    \$736  = mask_empty;
+    if (scan_bits) begin
+      \$736  = \$213 ;
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$736  = 1'h0;
-            end
-          end
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$736  = \$678 ;
     endcase
     if (rst) begin
       \$736  = 1'h0;
@@ -4024,111 +3901,189 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = rd_a_sel;
+    \$737  = wreg;
+    if (scan_bits) begin
+      if (pick) begin
+        \$737  = \$216 [63:0];
+      end
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$737  = { \$236 , \$235 , \$234 , \$233 , \$232  };
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$737  = wq;
+    endcase
+    if (rst) begin
+      \$737  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = rd_a_op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$738  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$737  = 5'h00;
+      \$738  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rd_a_param;
+    \$739  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$738  = { \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237  };
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$739  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$738  = 64'h0000000000000000;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = op;
+    \$740  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$740  = { \$231 , \$230 , \$229 , \$228 , \$227  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$740  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$741  = { \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$741  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$739  = cmd__payload[3:0];
+                  \$742  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$739  = 4'h0;
+      \$742  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = cand_all;
+    \$743  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$740  = \$241 ;
+                  \$743  = \$236 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$740  = 1'h0;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = cand_lo;
+    \$744  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$741  = \$242 ;
+                  \$744  = \$237 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$741  = 22'h000000;
+      \$744  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = load_word;
+    \$745  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$742  = 1'h1;
+                  \$745  = 1'h1;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            \$742  = \$243 [0];
+            \$745  = \$238 [0];
           end
     endcase
     if (rst) begin
-      \$742  = 1'h0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = ctrl_state;
+    \$746  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$743  = 5'h01;
+                  \$746  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4138,110 +4093,110 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$743  = 5'h02;
+                  \$746  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$244 ) begin
-              \$743  = 5'h01;
+            if (\$239 ) begin
+              \$746  = 5'h01;
             end
           end
       5'h01:
-          \$743  = 5'h04;
+          \$746  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
+          end else if (\$253 ) begin
             (* full_case = 32'd1 *)
-            if (\$266 ) begin
-              \$743  = 5'h05;
+            if (\$261 ) begin
+              \$746  = 5'h05;
             end else begin
-              \$743  = 5'h06;
+              \$746  = 5'h06;
             end
           end
       5'h05:
-          \$743  = 5'h07;
+          \$746  = 5'h07;
       5'h07:
-          \$743  = 5'h08;
+          \$746  = 5'h08;
       5'h08:
-          \$743  = 5'h09;
+          \$746  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$652 ) begin
-            \$743  = 5'h0a;
+          if (\$647 ) begin
+            \$746  = 5'h0a;
           end else begin
-            \$743  = 5'h05;
+            \$746  = 5'h05;
           end
       5'h0a:
-          \$743  = 5'h0b;
+          \$746  = 5'h0b;
       5'h0b:
-          \$743  = 5'h0c;
+          \$746  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
           if (\$662 ) begin
-            \$743  = 5'h0d;
+            \$746  = 5'h0d;
           end else begin
-            \$743  = 5'h0e;
+            \$746  = 5'h0e;
           end
       5'h0e:
           if (\$665 ) begin
-            \$743  = 5'h0f;
+            \$746  = 5'h0f;
           end
       5'h0f:
           if (\$666 ) begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h11:
           if (\$667 ) begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h10:
-          \$743  = 5'h12;
+          \$746  = 5'h12;
       5'h12:
-          \$743  = 5'h13;
+          \$746  = 5'h13;
       5'h13:
-          \$743  = 5'h14;
+          \$746  = 5'h14;
       5'h14:
-          if (\$681 ) begin
-            \$743  = 5'h15;
+          if (\$679 ) begin
+            \$746  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$683 ) begin
+          if (\$681 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$743  = 5'h0d;
+              \$746  = 5'h0d;
             end else begin
-              \$743  = 5'h11;
+              \$746  = 5'h11;
             end
           end else begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h0d:
-          \$743  = 5'h06;
+          \$746  = 5'h06;
       5'h06:
-          if (\$685 ) begin
-            \$743  = 5'h16;
+          if (\$683 ) begin
+            \$746  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$743  = 5'h00;
+            \$746  = 5'h00;
           end
       5'h02:
-          if (\$688 ) begin
-            \$743  = 5'h00;
+          if (\$686 ) begin
+            \$746  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$743  = 5'h00;
+      \$746  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = num_neurons;
+    \$747  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4254,7 +4209,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$744  = cmd__payload[38:28];
+                        \$747  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -4301,20 +4256,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h16:
           /* empty */;
       5'h02:
-          if (\$688 ) begin
-            \$744  = add_idx[10:0];
+          if (\$686 ) begin
+            \$747  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$744  = 11'h000;
+      \$747  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = num_classes;
+    \$748  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4329,7 +4284,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$745  = cmd__payload[38:28];
+                        \$748  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -4377,23 +4332,23 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$688 ) begin
+          if (\$686 ) begin
           end else begin
-            if (\$690 ) begin
-              \$745  = \$692 [10:0];
+            if (\$688 ) begin
+              \$748  = \$690 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$745  = 11'h000;
+      \$748  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = divisor;
+    \$749  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4410,21 +4365,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$746  = cmd__payload[38:28];
+                        \$749  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$746  = 11'h000;
+      \$749  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = thswap_init;
+    \$750  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4443,21 +4398,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$747  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$747  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = decay;
+    \$751  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4478,21 +4433,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$748  = cmd__payload[43:28];
+                        \$751  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$748  = 16'h0000;
+      \$751  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = thswap_min;
+    \$752  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4515,21 +4470,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$749  = cmd__payload[43:28];
+                        \$752  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$749  = 16'h0000;
+      \$752  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = thl_cap;
+    \$753  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4554,21 +4509,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$750  = cmd__payload[43:28];
+                        \$753  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$750  = 16'h0000;
+      \$753  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = offset;
+    \$754  = \offset$94 ;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4596,7 +4551,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$751  = cmd__payload[35:28];
+                        \$754  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4635,9 +4590,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$683 ) begin
+          if (\$681 ) begin
             if (scan_a) begin
-              \$751  = offset_out[7:0];
+              \$754  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -4647,20 +4602,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h16:
           /* empty */;
       5'h02:
-          if (\$688 ) begin
-            \$751  = 8'h00;
+          if (\$686 ) begin
+            \$754  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$751  = 8'h00;
+      \$754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = add_cls;
+    \$755  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4673,7 +4628,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$752  = cmd__payload[38:28];
+                  \$755  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4720,184 +4675,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$688 ) begin
+          if (\$686 ) begin
           end else begin
-            if (\$690 ) begin
-              \$752  = \$691 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$752  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = add_left;
-    casez (ctrl_state)
-      5'h00:
-          if (\$222 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$753  = divisor;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$688 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$690 ) begin
-              \$753  = divisor;
-            end else begin
-              \$753  = \$693 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$753  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$222 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$754  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$688 ) begin
-          end else begin
-            \$754  = \$689 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$754  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = p_grp;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$755  = 11'h000;
-      5'h04:
-          if (p_run) begin
-            if (\$259 ) begin
-              \$755  = \$260 [10:0];
+            if (\$688 ) begin
+              \$755  = \$689 [10:0];
             end
           end
     endcase
@@ -4907,102 +4688,31 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = cand_hi;
+    \$756  = add_left;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$756  = \$245 ;
-    endcase
-    if (rst) begin
-      \$756  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = p_word;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$757  = 1'h0;
-      5'h04:
-          if (p_run) begin
-            (* full_case = 32'd1 *)
-            if (\$259 ) begin
-              \$757  = 1'h0;
-            end else begin
-              \$757  = \$263 [0];
-            end
+          if (\$217 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$756  = divisor;
+            endcase
           end
-    endcase
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = p_groups;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$758  = \$248 [10:0];
-    endcase
-    if (rst) begin
-      \$758  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = p_run;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$759  = \$249 ;
-      5'h04:
-          if (p_run) begin
-            if (\$259 ) begin
-              if (\$262 ) begin
-                \$759  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = res;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$760 [78:68] = dividend;
-            \$760 [96:90] = \$signal$139 ;
-            \$760 [97] = \$signal$140 ;
-            \$760 [108:98] = lrn_idx;
-            \$760 [115:109] = 7'h00;
-            \$760 [3:0] = op;
-            \$760 [67:4] = 64'h0000000000000000;
-          end
+          /* empty */;
       5'h05:
           /* empty */;
       5'h07:
@@ -5034,51 +4744,54 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$760 [115:109] = s_cnt[6:0];
+          /* empty */;
       5'h06:
-          if (\$685 ) begin
-            \$760 [89:79] = \quotient$165 ;
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$686 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$688 ) begin
+              \$756  = divisor;
+            end else begin
+              \$756  = \$691 [10:0];
+            end
           end
     endcase
     if (rst) begin
-      \$760  = 116'h00000000000000000000000000000;
+      \$756  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = win_base;
+    \$757  = add_idx;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
+          if (\$217 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$757  = { 1'h0, num_neurons };
+            endcase
+          end
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$761  = \$264 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$761  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = l_word;
-    casez (ctrl_state)
-      5'h00:
           /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$762  = 1'h0;
-          end
       5'h05:
           /* empty */;
       5'h07:
@@ -5086,11 +4799,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h08:
           /* empty */;
       5'h09:
-          (* full_case = 32'd1 *)
-          if (\$652 ) begin
-          end else begin
-            \$762  = \$653 [0];
-          end
+          /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -5100,13 +4809,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
-            \$762  = 1'h0;
-          end
+          /* empty */;
       5'h11:
-          if (\$667 ) begin
-            \$762  = 1'h0;
-          end
+          /* empty */;
       5'h10:
           /* empty */;
       5'h12:
@@ -5116,10 +4821,116 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
           (* full_case = 32'd1 *)
-          if (\$683 ) begin
+          if (\$686 ) begin
           end else begin
-            \$762  = \$684 [0];
+            \$757  = \$687 [11:0];
+          end
+    endcase
+    if (rst) begin
+      \$757  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = p_grp;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$758  = 11'h000;
+      5'h04:
+          if (p_run) begin
+            if (\$254 ) begin
+              \$758  = \$255 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$758  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = cand_hi;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$759  = \$240 ;
+    endcase
+    if (rst) begin
+      \$759  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = p_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$760  = 1'h0;
+      5'h04:
+          if (p_run) begin
+            (* full_case = 32'd1 *)
+            if (\$254 ) begin
+              \$760  = 1'h0;
+            end else begin
+              \$760  = \$258 [0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = p_groups;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$761  = \$243 [10:0];
+    endcase
+    if (rst) begin
+      \$761  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = p_run;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$762  = \$244 ;
+      5'h04:
+          if (p_run) begin
+            if (\$254 ) begin
+              if (\$257 ) begin
+                \$762  = 1'h0;
+              end
+            end
           end
     endcase
     if (rst) begin
@@ -5128,7 +4939,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \$signal ;
+    \$763  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5138,8 +4949,14 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$763  = 8'h00;
+          end else if (\$253 ) begin
+            \$763 [78:68] = dividend;
+            \$763 [96:90] = \$signal$132 ;
+            \$763 [97] = \$signal$133 ;
+            \$763 [108:98] = lrn_idx;
+            \$763 [115:109] = 7'h00;
+            \$763 [3:0] = op;
+            \$763 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -5148,15 +4965,43 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h08:
           /* empty */;
       5'h09:
-          \$763  = \$647 [7:0];
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$763 [115:109] = s[6:0];
+      5'h06:
+          if (\$683 ) begin
+            \$763 [89:79] = \quotient$165 ;
+          end
     endcase
     if (rst) begin
-      \$763  = 8'h00;
+      \$763  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = n_a;
+    \$764  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5166,8 +5011,28 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$764  = 8'h00;
+          end else if (\$253 ) begin
+            \$764  = \$259 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$764  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = l_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$765  = 1'h0;
           end
       5'h05:
           /* empty */;
@@ -5176,15 +5041,105 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h08:
           /* empty */;
       5'h09:
-          \$764  = \$651 [7:0];
+          (* full_case = 32'd1 *)
+          if (\$647 ) begin
+          end else begin
+            \$765  = \$648 [0];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$666 ) begin
+            \$765  = 1'h0;
+          end
+      5'h11:
+          if (\$667 ) begin
+            \$765  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          (* full_case = 32'd1 *)
+          if (\$681 ) begin
+          end else begin
+            \$765  = \$682 [0];
+          end
     endcase
     if (rst) begin
-      \$764  = 8'h00;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = xreg;
+    \$766  = \$signal ;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$766  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$766  = \$642 [7:0];
+    endcase
+    if (rst) begin
+      \$766  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$767  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$767  = \$646 [7:0];
+    endcase
+    if (rst) begin
+      \$767  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = win_thswap;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5197,36 +5152,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h05:
           /* empty */;
       5'h07:
-          \$765  = x_rd__data;
+          \$768  = \$262 ;
     endcase
     if (rst) begin
-      \$765  = 64'h0000000000000000;
+      \$768  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$766  = \$267 ;
-    endcase
-    if (rst) begin
-      \$766  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = r_part0;
+    \$769  = r_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5241,53 +5175,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$767  = \$314 ;
-    endcase
-    if (rst) begin
-      \$767  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$768  = \$361 ;
-    endcase
-    if (rst) begin
-      \$768  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = r_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$769  = \$408 ;
+          \$769  = \$309 ;
     endcase
     if (rst) begin
       \$769  = 5'h00;
@@ -5295,7 +5183,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = r_part3;
+    \$770  = r_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5310,7 +5198,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$770  = \$455 ;
+          \$770  = \$356 ;
     endcase
     if (rst) begin
       \$770  = 5'h00;
@@ -5318,7 +5206,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = a_part0;
+    \$771  = r_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5333,7 +5221,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$771  = \$502 ;
+          \$771  = \$403 ;
     endcase
     if (rst) begin
       \$771  = 5'h00;
@@ -5341,7 +5229,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = a_part1;
+    \$772  = r_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5356,7 +5244,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$772  = \$549 ;
+          \$772  = \$450 ;
     endcase
     if (rst) begin
       \$772  = 5'h00;
@@ -5364,7 +5252,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = a_part2;
+    \$773  = a_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5379,7 +5267,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$773  = \$596 ;
+          \$773  = \$497 ;
     endcase
     if (rst) begin
       \$773  = 5'h00;
@@ -5387,7 +5275,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = a_part3;
+    \$774  = a_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5402,7 +5290,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$774  = \$643 ;
+          \$774  = \$544 ;
     endcase
     if (rst) begin
       \$774  = 5'h00;
@@ -5410,7 +5298,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = s_ra;
+    \$775  = a_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5425,19 +5313,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$775  = \$655 ;
+          \$775  = \$591 ;
     endcase
     if (rst) begin
-      \$775  = 8'h00;
+      \$775  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = s_cnt;
+    \$776  = a_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5452,21 +5336,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$776  = \$661 [7:0];
+          \$776  = \$638 ;
     endcase
     if (rst) begin
-      \$776  = 8'h00;
+      \$776  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = q_r;
+    \$777  = s_ra;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5485,15 +5363,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$777  = quotient;
-          end
+          \$777  = \$650 ;
     endcase
     if (rst) begin
       \$777  = 8'h00;
@@ -5501,7 +5371,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = r_r;
+    \$778  = thswap_next;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5520,23 +5390,15 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$778  = remainder;
-          end
+          \$778  = \$651 ;
     endcase
     if (rst) begin
-      \$778  = 8'h00;
+      \$778  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = q_a;
+    \$779  = s;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5557,13 +5419,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0a:
           /* empty */;
       5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$779  = \quotient$162 ;
-          end
+          \$779  = \$657 [7:0];
     endcase
     if (rst) begin
       \$779  = 8'h00;
@@ -5571,7 +5427,65 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = r_a;
+    \$780  = thswap_new;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$780  = \$659 [15:0];
+    endcase
+    if (rst) begin
+      \$780  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = thl_new;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$781  = \$661 ;
+    endcase
+    if (rst) begin
+      \$781  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5597,16 +5511,121 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0e:
           if (\$665 ) begin
-            \$780  = \remainder$98 ;
+            \$782  = quotient;
           end
     endcase
     if (rst) begin
-      \$780  = 8'h00;
+      \$782  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = scan_a;
+    \$783  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$783  = remainder;
+          end
+    endcase
+    if (rst) begin
+      \$783  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = q_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$784  = \quotient$163 ;
+          end
+    endcase
+    if (rst) begin
+      \$784  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$785  = \remainder$51 ;
+          end
+    endcase
+    if (rst) begin
+      \$785  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5634,20 +5653,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0f:
           if (\$666 ) begin
-            \$781  = 1'h0;
+            \$786  = 1'h0;
           end
       5'h11:
           if (\$667 ) begin
-            \$781  = 1'h1;
+            \$786  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$781  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wreg;
+    \$787  = scan_bits;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5682,64 +5701,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h12:
           /* empty */;
       5'h13:
-          \$782  = wq;
+          \$787  = 1'h1;
       5'h14:
-          if (pick) begin
-            \$782  = \$679 [63:0];
+          if (\$679 ) begin
+            \$787  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$782  = 64'h0000000000000000;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = mask;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$783  = \$672 ;
-      5'h14:
-          \$783  = \$676 [63:0];
-    endcase
-    if (rst) begin
-      \$783  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = res_valid;
+    \$788  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5782,32 +5756,30 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$685 ) begin
-            \$784  = 1'h1;
+          if (\$683 ) begin
+            \$788  = 1'h1;
           end
       5'h16:
           if (rsp__ready) begin
-            \$784  = 1'h0;
+            \$788  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$784  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   assign w_addr = \$signature__addr ;
-  assign rd_en = \$signature__en ;
-  assign v_addr = \$signature__addr$4 ;
-  assign \$signature__en$6  = \$signature__en ;
-  assign \$signature__addr$7  = \$signature__addr$4 ;
-  assign \$signature__en$8  = \$signature__en ;
-  assign \$signature__addr$9  = \$signature__addr$4 ;
-  assign \$signature__en$10  = \$signature__en ;
-  assign \$signature__addr$14  = s4_grp[9:0];
+  assign v_addr = \$signature__addr$2 ;
+  assign \$signature__addr$4  = \$signature__addr$2 ;
+  assign \$signature__addr$5  = \$signature__addr$2 ;
+  assign \$signature__addr$9  = s4_grp[9:0];
   assign s4_pot0 = \$signature__data ;
-  assign s4_valid = \$signature__en$18 ;
+  assign s4_valid = \$signature__en ;
   assign s4_neuron0 = { 1'h0, s4_grp };
   assign best_idx = dividend;
   assign per_class = divisor;
+  assign sel_load = load;
+  assign s_cnt = s;
   assign \rsp__payload.op  = rsp__payload[3:0];
   assign \rsp__payload.data  = rsp__payload[67:4];
   assign \rsp__payload.neuron  = rsp__payload[78:68];
@@ -5837,12 +5809,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \cmd__payload.word  = cmd__payload[15];
   assign \cmd__payload.label  = cmd__payload[27:16];
   assign \cmd__payload.data  = cmd__payload[91:28];
-  assign \$267  = \$signature__data$144 ;
-  assign \$214  = \$signature__data$145 ;
-  assign \$212  = \$signature__data$144 ;
-  assign \$209  = \$signature__data$126 ;
-  assign \$207  = \$signature__data$123 ;
-  assign \$204  = \$signature__data$123 ;
+  assign \$262  = \$signature__data$139 ;
+  assign \$201  = \$signature__data$140 ;
+  assign \$199  = \$signature__data$139 ;
+  assign \$196  = \$signature__data$119 ;
+  assign \$194  = \$signature__data$116 ;
+  assign \$193  = \$signature__data$116 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5857,16 +5829,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$45  = 1'h1;
-  assign \$46  = 1'h1;
-  assign \$47  = 1'h1;
-  assign \$72  = 1'h1;
-  assign \$79  = 1'h1;
-  assign \$82  = 1'h1;
-  assign \$84  = \$83 ;
-  assign \$88  = 1'h1;
-  assign \$89  = 1'h1;
-  assign \$248  = \$247 ;
+  assign \$42  = 1'h1;
+  assign \$43  = 1'h1;
+  assign \$44  = 1'h1;
+  assign \$65  = 1'h1;
+  assign \$70  = 1'h1;
+  assign \$71  = 1'h1;
+  assign \$73  = \$72 ;
+  assign \$77  = 1'h1;
+  assign \$78  = 1'h1;
+  assign \$243  = \$242 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6172,11 +6144,11 @@ module \edgekws_board.core.div_r (rst, busy, start, dividend, \divisor$8 , remai
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, offset, advance, done, clk);
+module \edgekws_board.core.select (rst, q, \r$18 , offset, advance, pick, offset_out, load, \s$20 , done, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [8:0] \$11 ;
+  wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire [8:0] \$14 ;
@@ -6184,73 +6156,86 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   wire \$16 ;
   wire [8:0] \$17 ;
   wire [8:0] \$18 ;
-  wire [9:0] \$19 ;
-  wire \$2 ;
+  wire \$19 ;
+  wire [9:0] \$2 ;
   wire \$20 ;
   wire [8:0] \$21 ;
   wire [8:0] \$22 ;
-  wire [10:0] \$23 ;
-  wire [11:0] \$24 ;
+  wire [9:0] \$23 ;
+  wire \$24 ;
   wire [8:0] \$25 ;
-  wire [9:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [10:0] \$28 ;
-  wire [11:0] \$29 ;
-  wire [9:0] \$3 ;
-  wire [8:0] \$30 ;
-  wire [9:0] \$31 ;
+  wire [8:0] \$26 ;
+  wire [10:0] \$27 ;
+  wire [11:0] \$28 ;
+  wire [8:0] \$29 ;
+  wire \$3 ;
+  wire [9:0] \$30 ;
+  wire [8:0] \$31 ;
   wire [10:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [8:0] \$36 ;
-  wire [9:0] \$37 ;
-  wire [11:0] \$38 ;
-  wire \$39 ;
+  wire [11:0] \$33 ;
+  wire [8:0] \$34 ;
+  wire [9:0] \$35 ;
+  wire [10:0] \$36 ;
+  wire \$37 ;
+  wire [9:0] \$38 ;
+  wire [11:0] \$39 ;
   wire \$4 ;
-  wire [10:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
-  wire [10:0] \$42 ;
-  wire [8:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [8:0] \$48 ;
-  reg [7:0] \$49 ;
-  wire \$5 ;
-  reg [8:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [8:0] \$53 ;
-  reg [10:0] \$54 ;
-  reg [10:0] \$55 ;
-  reg [10:0] \$56 ;
-  reg [10:0] \$57 ;
-  reg [10:0] \$58 ;
-  reg [10:0] \$59 ;
-  wire [9:0] \$6 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [10:0] \$48 ;
+  wire \$49 ;
+  wire [9:0] \$5 ;
+  wire [10:0] \$50 ;
+  wire [9:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [8:0] \$57 ;
+  reg [8:0] \$58 ;
+  reg [8:0] \$59 ;
+  wire [11:0] \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg [8:0] \$64 ;
+  reg \$65 ;
+  reg [10:0] \$66 ;
+  reg [10:0] \$67 ;
+  reg [10:0] \$68 ;
+  reg [10:0] \$69 ;
   wire [11:0] \$7 ;
-  wire [11:0] \$8 ;
+  reg [10:0] \$70 ;
+  reg [10:0] \$71 ;
+  wire \$8 ;
   wire \$9 ;
   reg [7:0] \$signal  = 8'h00;
   input advance;
   wire advance;
+  reg at_end = 1'h0;
+  reg at_pick = 1'h0;
   input clk;
   wire clk;
   wire [11:0] d1;
   wire [11:0] d2;
   output done;
   reg done = 1'h0;
-  reg [7:0] group = 8'h00;
   reg [8:0] group_p2 = 9'h000;
+  reg in_last = 1'h0;
   reg [10:0] k1 = 11'h000;
   reg [10:0] k1_big = 11'h000;
   reg [10:0] k1_small = 11'h000;
   reg [10:0] k2 = 11'h000;
   reg [10:0] k2_big = 11'h000;
   reg [10:0] k2_small = 11'h000;
-  reg [7:0] last_group = 8'h00;
   input load;
   wire load;
   reg [8:0] o = 9'h000;
@@ -6260,7 +6245,7 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   wire [8:0] offset_out;
   output pick;
   wire pick;
-  reg [7:0] pos = 8'h00;
+  reg [8:0] pos_p1 = 9'h000;
   reg prime = 1'h0;
   input [7:0] q;
   wire [7:0] q;
@@ -6269,311 +6254,364 @@ module \edgekws_board.core.select (rst, pick, offset_out, load, q, \r$18 , s, of
   wire [7:0] \r$18 ;
   input rst;
   wire rst;
-  input [7:0] s;
-  wire [7:0] s;
+  reg [7:0] s = 8'h00;
+  input [7:0] \s$20 ;
+  wire [7:0] \s$20 ;
   reg [8:0] size_m1 = 9'h000;
   wire [8:0] wrapped;
-  assign \$38  = - $signed(k1);
-  assign \$39  = group_p2 < r;
-  assign \$40  = \$39  ? k1_big : k1_small;
-  assign \$41  = group_p2 < r;
-  assign \$42  = \$41  ? k2_big : k2_small;
-  assign \$43  = pos + 1'h1;
+  assign \$26  = \$24  ? \$25  : { 1'h0, \$signal  };
+  assign \$27  = 2'h2 * \$26 ;
+  assign \$28  = 1'h1 - \$27 ;
+  assign \$29  = \$signal  + 1'h1;
+  assign \$30  = 1'h1 - \$29 ;
+  assign \$31  = \$signal  + 1'h1;
+  assign \$32  = 2'h2 * \$31 ;
+  assign \$33  = 1'h1 - \$32 ;
+  assign \$34  = 1'h1 - \$signal ;
+  assign \$35  = 2'h2 * \$signal ;
+  assign \$36  = 1'h1 - \$35 ;
+  assign \$37  = at_pick & in_last;
+  assign \$38  = group_p2 + 1'h1;
+  assign \$39  = - $signed(k1);
+  assign \$40  = ! d2;
+  assign \$41  = $signed(d2) < $signed(1'h0);
+  assign \$42  = ! d1;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$40  | \$43 ;
+  assign \$45  = ! k1;
+  assign \$46  = group_p2 == s;
+  assign \$47  = group_p2 < r;
+  assign \$48  = \$47  ? k1_big : k1_small;
+  assign \$49  = group_p2 < r;
+  assign \$50  = \$49  ? k2_big : k2_small;
+  assign \$51  = pos_p1 + 1'h1;
+  assign \$52  = pos_p1 == o;
+  assign \$53  = pos_p1 == size_m1;
   always @(posedge clk)
-    \$signal  <= \$44 ;
+    \$signal  <= \$54 ;
   always @(posedge clk)
-    r <= \$45 ;
+    r <= \$55 ;
   always @(posedge clk)
-    last_group <= \$46 ;
+    s <= \$56 ;
   always @(posedge clk)
-    group <= \$47 ;
+    group_p2 <= \$57 ;
   always @(posedge clk)
-    group_p2 <= \$48 ;
+    pos_p1 <= \$58 ;
   always @(posedge clk)
-    pos <= \$49 ;
+    o <= \$59 ;
   always @(posedge clk)
-    o <= \$50 ;
+    at_pick <= \$60 ;
   always @(posedge clk)
-    done <= \$51 ;
+    in_last <= \$61 ;
   always @(posedge clk)
-    prime <= \$52 ;
+    done <= \$62 ;
   always @(posedge clk)
-    size_m1 <= \$53 ;
+    prime <= \$63 ;
   always @(posedge clk)
-    k1 <= \$54 ;
+    size_m1 <= \$64 ;
   always @(posedge clk)
-    k2 <= \$55 ;
+    at_end <= \$65 ;
   always @(posedge clk)
-    k1_big <= \$56 ;
+    k1 <= \$66 ;
   always @(posedge clk)
-    k2_big <= \$57 ;
+    k2 <= \$67 ;
   always @(posedge clk)
-    k1_small <= \$58 ;
+    k1_big <= \$68 ;
   always @(posedge clk)
-    k2_small <= \$59 ;
+    k2_big <= \$69 ;
+  always @(posedge clk)
+    k1_small <= \$70 ;
+  always @(posedge clk)
+    k2_small <= \$71 ;
   assign \$1  = ~ done;
-  assign \$2  = pos == o;
-  assign pick = \$1  & \$2 ;
-  assign \$3  = o + 1'h1;
+  assign pick = \$1  & at_pick;
+  assign \$2  = o + 1'h1;
   assign d1 = $signed({ 1'h0, o }) + $signed(k1);
   assign d2 = $signed({ 1'h0, o }) + $signed(k2);
-  assign \$4  = $signed(d2) >= $signed(1'h0);
-  assign \$5  = $signed(d1) >= $signed(1'h0);
-  assign \$6  = o + 1'h1;
-  assign \$7  = \$5  ? d1 : { 2'h0, \$6  };
-  assign \$8  = \$4  ? d2 : \$7 ;
-  assign \$9  = ~ done;
-  assign \$10  = advance & \$9 ;
-  assign \$11  = s - 1'h1;
-  assign \$12  = ! s;
+  assign \$3  = $signed(d2) >= $signed(1'h0);
+  assign \$4  = $signed(d1) >= $signed(1'h0);
+  assign \$5  = o + 1'h1;
+  assign \$6  = \$4  ? d1 : { 2'h0, \$5  };
+  assign \$7  = \$3  ? d2 : \$6 ;
+  assign \$8  = ~ done;
+  assign \$9  = advance & \$8 ;
+  assign \$10  = ! offset;
+  assign \$11  = \s$20  == 1'h1;
+  assign \$12  = ! \s$20 ;
   assign \$13  = | r;
   assign \$14  = \$signal  - 1'h1;
   assign \$15  = \$13  ? { 1'h0, \$signal  } : \$14 ;
-  assign \$16  = r > 1'h1;
-  assign \$17  = \$signal  + 1'h1;
-  assign \$18  = \$16  ? \$17  : { 1'h0, \$signal  };
-  assign \$19  = 1'h1 - \$18 ;
+  assign \$16  = | r;
+  assign \$17  = \$signal  - 1'h1;
+  assign \$18  = \$16  ? { 1'h0, \$signal  } : \$17 ;
+  assign \$19  = ! \$18 ;
   assign \$20  = r > 1'h1;
   assign \$21  = \$signal  + 1'h1;
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
-  assign \$23  = 2'h2 * \$22 ;
-  assign \$24  = 1'h1 - \$23 ;
+  assign \$23  = 1'h1 - \$22 ;
+  assign \$24  = r > 1'h1;
   assign \$25  = \$signal  + 1'h1;
-  assign \$26  = 1'h1 - \$25 ;
-  assign \$27  = \$signal  + 1'h1;
-  assign \$28  = 2'h2 * \$27 ;
-  assign \$29  = 1'h1 - \$28 ;
-  assign \$30  = 1'h1 - \$signal ;
-  assign \$31  = 2'h2 * \$signal ;
-  assign \$32  = 1'h1 - \$31 ;
-  assign \$33  = group == last_group;
-  assign \$34  = pick & \$33 ;
-  assign \$35  = pos == size_m1;
-  assign \$36  = group + 1'h1;
-  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = \$signal ;
+    \$54  = \$signal ;
     if (load) begin
-      \$44  = q;
+      \$54  = q;
     end
     if (rst) begin
-      \$44  = 8'h00;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = r;
+    \$55  = r;
     if (load) begin
-      \$45  = \r$18 ;
+      \$55  = \r$18 ;
     end
     if (rst) begin
-      \$45  = 8'h00;
+      \$55  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = last_group;
+    \$56  = s;
     if (load) begin
-      \$46  = \$11 [7:0];
+      \$56  = \s$20 ;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = group;
+    \$57  = group_p2;
     if (load) begin
-      \$47  = 8'h00;
+      \$57  = 9'h002;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$47  = \$36 [7:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$57  = \$38 [8:0];
       end
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$57  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = group_p2;
+    \$58  = pos_p1;
     if (load) begin
-      \$48  = 9'h002;
+      \$58  = 9'h001;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$48  = \$37 [8:0];
-      end
-    end
-    if (rst) begin
-      \$48  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = pos;
-    if (load) begin
-      \$49  = 8'h00;
-    end else if (prime) begin
-    end else if (\$10 ) begin
+    end else if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$49  = 8'h00;
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$58  = 9'h001;
       end else begin
-        \$49  = \$43 [7:0];
+        \$58  = \$51 [8:0];
       end
     end
     if (rst) begin
-      \$49  = 8'h00;
+      \$58  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = o;
+    \$59  = o;
     if (load) begin
-      \$50  = { 1'h0, offset };
+      \$59  = { 1'h0, offset };
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$50  = \$8 [8:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$59  = \$7 [8:0];
       end
     end
     if (rst) begin
-      \$50  = 9'h000;
+      \$59  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = done;
+    \$60  = at_pick;
     if (load) begin
-      \$51  = \$12 ;
+      \$60  = \$10 ;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-        \$51  = 1'h1;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$60  = \$44 ;
+      end else begin
+        \$60  = \$52 ;
       end
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = prime;
+    \$61  = in_last;
     if (load) begin
-      \$52  = 1'h1;
+      \$61  = \$11 ;
     end else if (prime) begin
-      \$52  = 1'h0;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$53  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$53  = \$38 [8:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$61  = \$46 ;
       end
     end
     if (rst) begin
-      \$53  = 9'h000;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = k1;
+    \$62  = done;
     if (load) begin
+      \$62  = \$12 ;
     end else if (prime) begin
-      \$54  = { \$19 [9], \$19  };
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$54  = \$40 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+        \$62  = 1'h1;
       end
     end
     if (rst) begin
-      \$54  = 11'h000;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = k2;
+    \$63  = prime;
+    if (load) begin
+      \$63  = 1'h1;
+    end else if (prime) begin
+      \$63  = 1'h0;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$64  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$55  = \$24 [10:0];
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$55  = \$42 ;
+      \$64  = \$15 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$64  = \$39 [8:0];
       end
     end
     if (rst) begin
-      \$55  = 11'h000;
+      \$64  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = k1_big;
+    \$65  = at_end;
     if (load) begin
     end else if (prime) begin
-      \$56  = { \$26 [9], \$26  };
+      \$65  = \$19 ;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$65  = \$45 ;
+      end else begin
+        \$65  = \$53 ;
+      end
     end
     if (rst) begin
-      \$56  = 11'h000;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = k2_big;
+    \$66  = k1;
     if (load) begin
     end else if (prime) begin
-      \$57  = \$29 [10:0];
+      \$66  = { \$23 [9], \$23  };
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$66  = \$48 ;
+      end
     end
     if (rst) begin
-      \$57  = 11'h000;
+      \$66  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = k1_small;
+    \$67  = k2;
     if (load) begin
     end else if (prime) begin
-      \$58  = { \$30 [8], \$30 [8], \$30  };
+      \$67  = \$28 [10:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$67  = \$50 ;
+      end
     end
     if (rst) begin
-      \$58  = 11'h000;
+      \$67  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = k2_small;
+    \$68  = k1_big;
     if (load) begin
     end else if (prime) begin
-      \$59  = \$32 ;
+      \$68  = { \$30 [9], \$30  };
     end
     if (rst) begin
-      \$59  = 11'h000;
+      \$68  = 11'h000;
     end
   end
-  assign wrapped = \$8 [8:0];
-  assign offset_out = \$3 [8:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$69  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$69  = \$33 [10:0];
+    end
+    if (rst) begin
+      \$69  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$70  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$70  = { \$34 [8], \$34 [8], \$34  };
+    end
+    if (rst) begin
+      \$70  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$71  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$71  = \$36 ;
+    end
+    if (rst) begin
+      \$71  = 11'h000;
+    end
+  end
+  assign wrapped = \$7 [8:0];
+  assign offset_out = \$2 [8:0];
 endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
-, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5412$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5428$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7141,8 +7179,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$5412$16 ;
-  wire [39:0] \port$5412$16 ;
+  output [39:0] \port$5428$16 ;
+  wire [39:0] \port$5428$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -14313,7 +14351,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$5412$16  = hdr[55:16];
+  assign \port$5428$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14350,30 +14388,30 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1 ;
   wire [21:0] \$10 ;
   wire \$100 ;
-  wire [64:0] \$1000 ;
-  wire [64:0] \$1001 ;
+  wire \$1000 ;
+  wire \$1001 ;
   wire [64:0] \$1002 ;
   wire [64:0] \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire [1:0] \$1007 ;
-  wire [7:0] \$1008 ;
+  wire [64:0] \$1004 ;
+  wire [64:0] \$1005 ;
+  wire [64:0] \$1006 ;
+  wire [64:0] \$1007 ;
+  wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire [5:0] \$1010 ;
-  wire [5:0] \$1011 ;
-  reg [1:0] \$1012 ;
+  wire \$1010 ;
+  wire [1:0] \$1011 ;
+  wire [7:0] \$1012 ;
   wire \$1013 ;
-  wire [3:0] \$1014 ;
-  wire [3:0] \$1015 ;
+  wire [5:0] \$1014 ;
+  wire [5:0] \$1015 ;
   reg [1:0] \$1016 ;
-  reg [1:0] \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
+  wire \$1017 ;
+  wire [3:0] \$1018 ;
+  wire [3:0] \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
+  reg [1:0] \$1020 ;
+  reg [1:0] \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
@@ -14390,93 +14428,93 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  reg \$1037 ;
-  reg [8:0] \$1038 ;
-  reg \$1039 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg [1:0] \$1041 ;
-  reg \$1042 ;
+  wire \$1040 ;
+  reg \$1041 ;
+  reg [8:0] \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg [5:0] \$1045 ;
+  reg [1:0] \$1045 ;
   reg \$1046 ;
   reg \$1047 ;
-  reg [1:0] \$1048 ;
-  reg [6:0] \$1049 ;
+  reg \$1048 ;
+  reg [5:0] \$1049 ;
   wire \$105 ;
-  reg [2:0] \$1050 ;
+  reg \$1050 ;
   reg \$1051 ;
   reg [1:0] \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
+  reg [6:0] \$1053 ;
+  reg [2:0] \$1054 ;
   reg \$1055 ;
-  reg [5:0] \$1056 ;
+  reg [1:0] \$1056 ;
   reg \$1057 ;
   reg \$1058 ;
-  reg [1:0] \$1059 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg [6:0] \$1060 ;
-  reg [2:0] \$1061 ;
+  reg [5:0] \$1060 ;
+  reg \$1061 ;
   reg \$1062 ;
   reg [1:0] \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
+  reg [6:0] \$1064 ;
+  reg [2:0] \$1065 ;
   reg \$1066 ;
-  reg [5:0] \$1067 ;
+  reg [1:0] \$1067 ;
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
-  reg [1:0] \$1070 ;
-  reg [6:0] \$1071 ;
-  reg [2:0] \$1072 ;
+  reg \$1070 ;
+  reg [5:0] \$1071 ;
+  reg \$1072 ;
   reg \$1073 ;
   reg [1:0] \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
+  reg [6:0] \$1075 ;
+  reg [2:0] \$1076 ;
   reg \$1077 ;
-  reg [5:0] \$1078 ;
+  reg [1:0] \$1078 ;
   reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
-  reg [1:0] \$1081 ;
-  reg [6:0] \$1082 ;
-  reg [2:0] \$1083 ;
+  reg \$1081 ;
+  reg [5:0] \$1082 ;
+  reg \$1083 ;
   reg \$1084 ;
   reg [1:0] \$1085 ;
-  reg \$1086 ;
-  reg \$1087 ;
+  reg [6:0] \$1086 ;
+  reg [2:0] \$1087 ;
   reg \$1088 ;
-  reg [5:0] \$1089 ;
+  reg [1:0] \$1089 ;
   wire \$109 ;
   reg \$1090 ;
   reg \$1091 ;
-  reg [1:0] \$1092 ;
-  reg [6:0] \$1093 ;
-  reg [2:0] \$1094 ;
+  reg \$1092 ;
+  reg [5:0] \$1093 ;
+  reg \$1094 ;
   reg \$1095 ;
   reg [1:0] \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
+  reg [6:0] \$1097 ;
+  reg [2:0] \$1098 ;
   reg \$1099 ;
   wire [21:0] \$11 ;
   wire \$110 ;
-  reg [5:0] \$1100 ;
+  reg [1:0] \$1100 ;
   reg \$1101 ;
   reg \$1102 ;
-  reg [1:0] \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [2:0] \$1105 ;
-  reg [8:0] \$1106 ;
-  reg [8:0] \$1107 ;
-  reg [8:0] \$1108 ;
-  reg [8:0] \$1109 ;
+  reg \$1103 ;
+  reg [5:0] \$1104 ;
+  reg \$1105 ;
+  reg \$1106 ;
+  reg [1:0] \$1107 ;
+  reg [6:0] \$1108 ;
+  reg [2:0] \$1109 ;
   wire \$111 ;
-  reg [1:0] \$1110 ;
-  reg \$1111 ;
-  reg \$1112 ;
-  reg \$1113 ;
-  reg \$1114 ;
+  reg [8:0] \$1110 ;
+  reg [8:0] \$1111 ;
+  reg [8:0] \$1112 ;
+  reg [8:0] \$1113 ;
+  reg [2:0] \$1114 ;
   reg \$1115 ;
   reg \$1116 ;
   reg \$1117 ;
@@ -14517,10 +14555,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg \$1149 ;
   wire \$115 ;
   reg \$1150 ;
-  reg [20:0] \$1151 ;
-  reg [20:0] \$1152 ;
-  reg [20:0] \$1153 ;
-  reg [20:0] \$1154 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
   reg [20:0] \$1155 ;
   reg [20:0] \$1156 ;
   reg [20:0] \$1157 ;
@@ -14588,10 +14626,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$1212 ;
   reg [20:0] \$1213 ;
   reg [20:0] \$1214 ;
-  reg [10:0] \$1215 ;
-  reg [10:0] \$1216 ;
-  reg [10:0] \$1217 ;
-  reg [10:0] \$1218 ;
+  reg [20:0] \$1215 ;
+  reg [20:0] \$1216 ;
+  reg [20:0] \$1217 ;
+  reg [20:0] \$1218 ;
   reg [10:0] \$1219 ;
   wire \$122 ;
   reg [10:0] \$1220 ;
@@ -14658,15 +14696,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [10:0] \$1276 ;
   reg [10:0] \$1277 ;
   reg [10:0] \$1278 ;
-  reg [63:0] \$1279 ;
+  reg [10:0] \$1279 ;
   wire \$128 ;
-  reg [63:0] \$1280 ;
-  reg [63:0] \$1281 ;
-  reg [20:0] \$1282 ;
-  reg [20:0] \$1283 ;
-  reg [20:0] \$1284 ;
-  reg [20:0] \$1285 ;
-  reg [20:0] \$1286 ;
+  reg [10:0] \$1280 ;
+  reg [10:0] \$1281 ;
+  reg [10:0] \$1282 ;
+  reg [63:0] \$1283 ;
+  reg [63:0] \$1284 ;
+  reg [63:0] \$1285 ;
+  reg \$1286 ;
   reg [20:0] \$1287 ;
   reg [20:0] \$1288 ;
   reg [20:0] \$1289 ;
@@ -14733,82 +14771,88 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [20:0] \$1343 ;
   reg [20:0] \$1344 ;
   reg [20:0] \$1345 ;
-  reg \$1346 ;
-  reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
+  reg [20:0] \$1346 ;
+  reg [20:0] \$1347 ;
+  reg [20:0] \$1348 ;
+  reg [20:0] \$1349 ;
   wire \$135 ;
-  reg \$1350 ;
+  reg [20:0] \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
   reg \$1353 ;
   reg \$1354 ;
-  reg [1:0] \$1355 ;
-  reg [2:0] \$1356 ;
-  reg [6:0] \$1357 ;
+  reg \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
   reg \$1358 ;
-  reg [3:0] \$1359 ;
+  reg \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg [1:0] \$1361 ;
-  reg [2:0] \$1362 ;
-  reg [6:0] \$1363 ;
-  reg \$1364 ;
+  reg [1:0] \$1360 ;
+  reg [2:0] \$1361 ;
+  reg [6:0] \$1362 ;
+  reg \$1363 ;
+  reg [3:0] \$1364 ;
   reg \$1365 ;
-  reg [3:0] \$1366 ;
-  reg [20:0] \$1367 ;
-  reg [20:0] \$1368 ;
-  reg [20:0] \$1369 ;
+  reg [1:0] \$1366 ;
+  reg [2:0] \$1367 ;
+  reg [6:0] \$1368 ;
+  reg \$1369 ;
   reg [2:0] \$137 ;
-  reg [20:0] \$1370 ;
-  reg \$1371 ;
-  reg \$1372 ;
-  reg \$1373 ;
-  reg [3:0] \$1374 ;
-  reg \$1375 ;
-  reg [3:0] \$1376 ;
+  reg \$1370 ;
+  reg [3:0] \$1371 ;
+  reg [20:0] \$1372 ;
+  reg [20:0] \$1373 ;
+  reg [20:0] \$1374 ;
+  reg [20:0] \$1375 ;
+  reg \$1376 ;
   reg \$1377 ;
-  reg [3:0] \$1378 ;
-  reg [19:0] \$1379 ;
+  reg \$1378 ;
+  reg [3:0] \$1379 ;
   wire \$138 ;
-  reg [20:0] \$1380 ;
-  reg [21:0] \$1381 ;
-  reg [19:0] \$1382 ;
-  reg [19:0] \$1383 ;
-  reg [20:0] \$1384 ;
-  reg [21:0] \$1385 ;
-  reg [19:0] \$1386 ;
+  reg \$1380 ;
+  reg [3:0] \$1381 ;
+  reg \$1382 ;
+  reg [3:0] \$1383 ;
+  reg [19:0] \$1384 ;
+  reg [20:0] \$1385 ;
+  reg [21:0] \$1386 ;
   reg [19:0] \$1387 ;
-  reg [20:0] \$1388 ;
-  reg [21:0] \$1389 ;
+  reg [19:0] \$1388 ;
+  reg [20:0] \$1389 ;
   wire \$139 ;
-  reg [19:0] \$1390 ;
+  reg [21:0] \$1390 ;
   reg [19:0] \$1391 ;
-  reg [20:0] \$1392 ;
-  reg [21:0] \$1393 ;
-  reg [19:0] \$1394 ;
-  reg \$1395 ;
-  reg [255:0] \$1396 ;
-  reg [265:0] \$1397 ;
-  reg [63:0] \$1398 ;
-  reg [63:0] \$1399 ;
+  reg [19:0] \$1392 ;
+  reg [20:0] \$1393 ;
+  reg [21:0] \$1394 ;
+  reg [19:0] \$1395 ;
+  reg [19:0] \$1396 ;
+  reg [20:0] \$1397 ;
+  reg [21:0] \$1398 ;
+  reg [19:0] \$1399 ;
   wire [21:0] \$14 ;
   reg [2:0] \$140 ;
   reg \$1400 ;
-  reg [42:0] \$1401 ;
-  reg [511:0] \$1402 ;
-  reg [4:0] \$1403 ;
-  reg [2:0] \$1404 ;
-  reg [6:0] \$1405 ;
-  reg \$1406 ;
-  reg [5:0] \$1407 ;
-  reg [2:0] \$1408 ;
+  reg [255:0] \$1401 ;
+  reg [265:0] \$1402 ;
+  reg [63:0] \$1403 ;
+  reg [63:0] \$1404 ;
+  reg \$1405 ;
+  reg [42:0] \$1406 ;
+  reg [511:0] \$1407 ;
+  reg [4:0] \$1408 ;
   reg [2:0] \$1409 ;
   wire \$141 ;
-  reg [4:0] \$1410 ;
-  reg [63:0] \$1411 ;
-  reg [63:0] \$1412 ;
-  reg \$1413 ;
+  reg [6:0] \$1410 ;
+  reg \$1411 ;
+  reg [5:0] \$1412 ;
+  reg [2:0] \$1413 ;
+  reg [2:0] \$1414 ;
+  reg [4:0] \$1415 ;
+  reg [63:0] \$1416 ;
+  reg [63:0] \$1417 ;
+  reg \$1418 ;
+  reg \$1419 ;
   wire \$142 ;
   reg [15:0] \$143 ;
   reg [10:0] \$144 ;
@@ -14858,108 +14902,108 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  reg [5:0] \$188 ;
+  reg [5:0] \$187 ;
+  wire \$188 ;
   wire \$189 ;
   wire [21:0] \$19 ;
-  wire \$190 ;
+  reg [1:0] \$190 ;
   wire \$191 ;
   reg [1:0] \$192 ;
   wire \$193 ;
-  reg [1:0] \$194 ;
-  wire \$195 ;
+  wire \$194 ;
+  reg [1:0] \$195 ;
   wire \$196 ;
   reg [1:0] \$197 ;
   wire \$198 ;
-  reg [1:0] \$199 ;
+  wire \$199 ;
   wire [9:0] \$2 ;
   wire [21:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  reg [12:0] \$202 ;
-  reg [8:0] \$203 ;
-  wire [13:0] \$204 ;
-  reg [3:0] \$205 ;
-  wire [4:0] \$206 ;
-  reg [6:0] \$207 ;
-  reg [2:0] \$208 ;
-  wire [3:0] \$209 ;
+  reg [12:0] \$200 ;
+  reg [8:0] \$201 ;
+  wire [13:0] \$202 ;
+  reg [3:0] \$203 ;
+  wire [4:0] \$204 ;
+  reg [6:0] \$205 ;
+  reg [2:0] \$206 ;
+  wire [3:0] \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [21:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
+  reg [6:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
-  reg [6:0] \$218 ;
+  reg [1:0] \$218 ;
   wire \$219 ;
   wire [21:0] \$22 ;
-  wire \$220 ;
+  reg [1:0] \$220 ;
   wire \$221 ;
-  reg [1:0] \$222 ;
-  wire \$223 ;
-  reg [1:0] \$224 ;
-  wire \$225 ;
+  wire \$222 ;
+  reg [1:0] \$223 ;
+  wire \$224 ;
+  reg [1:0] \$225 ;
   wire \$226 ;
-  reg [1:0] \$227 ;
-  wire \$228 ;
-  reg [1:0] \$229 ;
+  wire \$227 ;
+  reg [12:0] \$228 ;
+  reg [8:0] \$229 ;
   wire [21:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  reg [12:0] \$232 ;
-  reg [8:0] \$233 ;
-  wire [13:0] \$234 ;
-  reg [3:0] \$235 ;
-  wire [4:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [2:0] \$238 ;
-  wire [3:0] \$239 ;
+  wire [13:0] \$230 ;
+  reg [3:0] \$231 ;
+  wire [4:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [2:0] \$234 ;
+  wire [3:0] \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [21:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  reg [7:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
+  reg [1:0] \$246 ;
   wire \$247 ;
-  reg [7:0] \$248 ;
+  reg [1:0] \$248 ;
   wire \$249 ;
   wire [21:0] \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  reg [1:0] \$252 ;
-  wire \$253 ;
-  reg [1:0] \$254 ;
+  reg [1:0] \$251 ;
+  wire \$252 ;
+  reg [1:0] \$253 ;
+  wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  reg [1:0] \$257 ;
-  wire \$258 ;
-  reg [1:0] \$259 ;
+  reg [12:0] \$256 ;
+  reg [8:0] \$257 ;
+  wire [13:0] \$258 ;
+  reg [3:0] \$259 ;
   wire [21:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  reg [12:0] \$262 ;
-  reg [8:0] \$263 ;
-  wire [13:0] \$264 ;
-  reg [3:0] \$265 ;
-  wire [4:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [2:0] \$268 ;
-  wire [3:0] \$269 ;
+  wire [4:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [2:0] \$262 ;
+  wire [3:0] \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [21:0] \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  reg [7:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  reg [7:0] \$278 ;
+  wire \$278 ;
   wire \$279 ;
   wire [21:0] \$28 ;
   wire \$280 ;
@@ -15001,7 +15045,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire \$315 ;
+  wire [9:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
@@ -15010,7 +15054,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire [9:0] \$323 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
@@ -15025,7 +15069,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  reg [10:0] \$337 ;
   reg [10:0] \$338 ;
   reg [10:0] \$339 ;
   wire [21:0] \$34 ;
@@ -15035,7 +15079,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg [10:0] \$343 ;
   reg [10:0] \$344 ;
   reg [10:0] \$345 ;
-  reg [10:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
@@ -15044,149 +15088,149 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
-  wire [3:0] \$355 ;
-  wire [18:0] \$356 ;
-  wire [3:0] \$357 ;
-  wire [18:0] \$358 ;
-  wire [3:0] \$359 ;
+  wire [3:0] \$354 ;
+  wire [18:0] \$355 ;
+  wire [3:0] \$356 ;
+  wire [18:0] \$357 ;
+  wire [3:0] \$358 ;
+  wire [18:0] \$359 ;
   wire [21:0] \$36 ;
-  wire [18:0] \$360 ;
-  wire [3:0] \$361 ;
-  wire [18:0] \$362 ;
-  wire [3:0] \$363 ;
-  wire [18:0] \$364 ;
-  wire [3:0] \$365 ;
-  wire [18:0] \$366 ;
-  wire [3:0] \$367 ;
-  wire [18:0] \$368 ;
-  wire [3:0] \$369 ;
+  wire [3:0] \$360 ;
+  wire [18:0] \$361 ;
+  wire [3:0] \$362 ;
+  wire [18:0] \$363 ;
+  wire [3:0] \$364 ;
+  wire [18:0] \$365 ;
+  wire [3:0] \$366 ;
+  wire [18:0] \$367 ;
+  wire [3:0] \$368 ;
+  wire [18:0] \$369 ;
   wire [21:0] \$37 ;
-  wire [18:0] \$370 ;
-  wire [3:0] \$371 ;
-  wire [18:0] \$372 ;
-  wire [3:0] \$373 ;
-  wire [18:0] \$374 ;
-  wire [3:0] \$375 ;
-  wire [18:0] \$376 ;
-  wire [3:0] \$377 ;
-  wire [18:0] \$378 ;
-  wire [3:0] \$379 ;
+  wire [3:0] \$370 ;
+  wire [18:0] \$371 ;
+  wire [3:0] \$372 ;
+  wire [18:0] \$373 ;
+  wire [3:0] \$374 ;
+  wire [18:0] \$375 ;
+  wire [3:0] \$376 ;
+  wire [18:0] \$377 ;
+  wire [3:0] \$378 ;
+  wire [18:0] \$379 ;
   wire [21:0] \$38 ;
-  wire [18:0] \$380 ;
-  wire [3:0] \$381 ;
-  wire [18:0] \$382 ;
-  wire [3:0] \$383 ;
-  wire [18:0] \$384 ;
-  wire [3:0] \$385 ;
-  wire [18:0] \$386 ;
-  wire [3:0] \$387 ;
-  wire [18:0] \$388 ;
-  wire [3:0] \$389 ;
+  wire [3:0] \$380 ;
+  wire [18:0] \$381 ;
+  wire [3:0] \$382 ;
+  wire [18:0] \$383 ;
+  wire [3:0] \$384 ;
+  wire [18:0] \$385 ;
+  wire [3:0] \$386 ;
+  wire [18:0] \$387 ;
+  wire [3:0] \$388 ;
+  wire [18:0] \$389 ;
   wire [21:0] \$39 ;
-  wire [18:0] \$390 ;
-  wire [3:0] \$391 ;
-  wire [18:0] \$392 ;
-  wire [3:0] \$393 ;
-  wire [18:0] \$394 ;
-  wire [3:0] \$395 ;
-  wire [18:0] \$396 ;
-  wire [3:0] \$397 ;
-  wire [18:0] \$398 ;
-  wire [3:0] \$399 ;
+  wire [3:0] \$390 ;
+  wire [18:0] \$391 ;
+  wire [3:0] \$392 ;
+  wire [18:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [18:0] \$395 ;
+  wire [3:0] \$396 ;
+  wire [18:0] \$397 ;
+  wire [3:0] \$398 ;
+  wire [18:0] \$399 ;
   wire [9:0] \$4 ;
   wire [21:0] \$40 ;
-  wire [18:0] \$400 ;
-  wire [3:0] \$401 ;
-  wire [18:0] \$402 ;
-  wire [3:0] \$403 ;
-  wire [18:0] \$404 ;
-  wire [3:0] \$405 ;
-  wire [18:0] \$406 ;
-  wire [3:0] \$407 ;
-  wire [18:0] \$408 ;
-  wire [3:0] \$409 ;
+  wire [3:0] \$400 ;
+  wire [18:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire [18:0] \$403 ;
+  wire [3:0] \$404 ;
+  wire [18:0] \$405 ;
+  wire [3:0] \$406 ;
+  wire [18:0] \$407 ;
+  wire [3:0] \$408 ;
+  wire [18:0] \$409 ;
   wire [21:0] \$41 ;
-  wire [18:0] \$410 ;
-  wire [3:0] \$411 ;
-  wire [18:0] \$412 ;
-  wire [3:0] \$413 ;
-  wire [18:0] \$414 ;
-  wire [3:0] \$415 ;
-  wire [18:0] \$416 ;
-  wire [3:0] \$417 ;
-  wire [18:0] \$418 ;
-  wire [3:0] \$419 ;
+  wire [3:0] \$410 ;
+  wire [18:0] \$411 ;
+  wire [3:0] \$412 ;
+  wire [18:0] \$413 ;
+  wire [3:0] \$414 ;
+  wire [18:0] \$415 ;
+  wire [3:0] \$416 ;
+  wire [18:0] \$417 ;
+  wire [3:0] \$418 ;
+  wire [18:0] \$419 ;
   wire [21:0] \$42 ;
-  wire [18:0] \$420 ;
-  wire [3:0] \$421 ;
-  wire [18:0] \$422 ;
-  wire [3:0] \$423 ;
-  wire [18:0] \$424 ;
-  wire [3:0] \$425 ;
-  wire [18:0] \$426 ;
-  wire [3:0] \$427 ;
-  wire [18:0] \$428 ;
-  wire [3:0] \$429 ;
+  wire [3:0] \$420 ;
+  wire [18:0] \$421 ;
+  wire [3:0] \$422 ;
+  wire [18:0] \$423 ;
+  wire [3:0] \$424 ;
+  wire [18:0] \$425 ;
+  wire [3:0] \$426 ;
+  wire [18:0] \$427 ;
+  wire [3:0] \$428 ;
+  wire [18:0] \$429 ;
   wire [21:0] \$43 ;
-  wire [18:0] \$430 ;
-  wire [3:0] \$431 ;
-  wire [18:0] \$432 ;
-  wire [3:0] \$433 ;
-  wire [18:0] \$434 ;
-  wire [3:0] \$435 ;
-  wire [18:0] \$436 ;
-  wire [3:0] \$437 ;
-  wire [18:0] \$438 ;
-  wire [3:0] \$439 ;
+  wire [3:0] \$430 ;
+  wire [18:0] \$431 ;
+  wire [3:0] \$432 ;
+  wire [18:0] \$433 ;
+  wire [3:0] \$434 ;
+  wire [18:0] \$435 ;
+  wire [3:0] \$436 ;
+  wire [18:0] \$437 ;
+  wire [3:0] \$438 ;
+  wire [18:0] \$439 ;
   wire [21:0] \$44 ;
-  wire [18:0] \$440 ;
-  wire [3:0] \$441 ;
-  wire [18:0] \$442 ;
-  wire [3:0] \$443 ;
-  wire [18:0] \$444 ;
-  wire [3:0] \$445 ;
-  wire [18:0] \$446 ;
-  wire [3:0] \$447 ;
-  wire [18:0] \$448 ;
-  wire [3:0] \$449 ;
+  wire [3:0] \$440 ;
+  wire [18:0] \$441 ;
+  wire [3:0] \$442 ;
+  wire [18:0] \$443 ;
+  wire [3:0] \$444 ;
+  wire [18:0] \$445 ;
+  wire [3:0] \$446 ;
+  wire [18:0] \$447 ;
+  wire [3:0] \$448 ;
+  wire [18:0] \$449 ;
   wire [21:0] \$45 ;
-  wire [18:0] \$450 ;
-  wire [3:0] \$451 ;
-  wire [18:0] \$452 ;
-  wire [3:0] \$453 ;
-  wire [18:0] \$454 ;
-  wire [3:0] \$455 ;
-  wire [18:0] \$456 ;
-  wire [3:0] \$457 ;
-  wire [18:0] \$458 ;
-  wire [3:0] \$459 ;
+  wire [3:0] \$450 ;
+  wire [18:0] \$451 ;
+  wire [3:0] \$452 ;
+  wire [18:0] \$453 ;
+  wire [3:0] \$454 ;
+  wire [18:0] \$455 ;
+  wire [3:0] \$456 ;
+  wire [18:0] \$457 ;
+  wire [3:0] \$458 ;
+  wire [18:0] \$459 ;
   wire [21:0] \$46 ;
-  wire [18:0] \$460 ;
-  wire [3:0] \$461 ;
-  wire [18:0] \$462 ;
-  wire [3:0] \$463 ;
-  wire [18:0] \$464 ;
-  wire [3:0] \$465 ;
-  wire [18:0] \$466 ;
-  wire [3:0] \$467 ;
-  wire [18:0] \$468 ;
-  wire [3:0] \$469 ;
+  wire [3:0] \$460 ;
+  wire [18:0] \$461 ;
+  wire [3:0] \$462 ;
+  wire [18:0] \$463 ;
+  wire [3:0] \$464 ;
+  wire [18:0] \$465 ;
+  wire [3:0] \$466 ;
+  wire [18:0] \$467 ;
+  wire [3:0] \$468 ;
+  wire [18:0] \$469 ;
   wire [21:0] \$47 ;
-  wire [18:0] \$470 ;
-  wire [3:0] \$471 ;
-  wire [18:0] \$472 ;
-  wire [3:0] \$473 ;
-  wire [18:0] \$474 ;
-  wire [3:0] \$475 ;
-  wire [18:0] \$476 ;
-  wire [3:0] \$477 ;
-  wire [18:0] \$478 ;
-  wire [3:0] \$479 ;
+  wire [3:0] \$470 ;
+  wire [18:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [18:0] \$473 ;
+  wire [3:0] \$474 ;
+  wire [18:0] \$475 ;
+  wire [3:0] \$476 ;
+  wire [18:0] \$477 ;
+  wire [3:0] \$478 ;
+  wire [18:0] \$479 ;
   wire [21:0] \$48 ;
-  wire [18:0] \$480 ;
-  wire [3:0] \$481 ;
-  wire [18:0] \$482 ;
+  wire [3:0] \$480 ;
+  wire [18:0] \$481 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
@@ -15408,11 +15452,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [21:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
+  wire [64:0] \$682 ;
   wire [64:0] \$683 ;
   wire [64:0] \$684 ;
   wire [64:0] \$685 ;
-  wire [64:0] \$686 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
@@ -15564,28 +15608,28 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire \$822 ;
+  wire [64:0] \$822 ;
   wire [64:0] \$823 ;
   wire [64:0] \$824 ;
   wire [64:0] \$825 ;
   wire [64:0] \$826 ;
-  wire \$827 ;
+  wire [64:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [1:0] \$830 ;
-  wire [7:0] \$831 ;
-  wire \$832 ;
-  wire [5:0] \$833 ;
+  wire \$830 ;
+  wire [1:0] \$831 ;
+  wire [7:0] \$832 ;
+  wire \$833 ;
   wire [5:0] \$834 ;
-  reg [1:0] \$835 ;
-  wire \$836 ;
-  wire [3:0] \$837 ;
+  wire [5:0] \$835 ;
+  reg [1:0] \$836 ;
+  wire \$837 ;
   wire [3:0] \$838 ;
-  reg [1:0] \$839 ;
+  wire [3:0] \$839 ;
   wire \$84 ;
   reg [1:0] \$840 ;
-  wire \$841 ;
+  reg [1:0] \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
@@ -15603,23 +15647,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
-  reg [1:0] \$858 ;
-  wire \$859 ;
+  wire \$858 ;
+  reg [1:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
-  reg [1:0] \$861 ;
-  wire \$862 ;
+  wire \$861 ;
+  reg [1:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
-  wire [3:0] \$866 ;
+  wire \$866 ;
   wire [3:0] \$867 ;
-  reg [1:0] \$868 ;
-  wire [1:0] \$869 ;
+  wire [3:0] \$868 ;
+  reg [1:0] \$869 ;
   wire \$87 ;
-  reg [1:0] \$870 ;
+  wire [1:0] \$870 ;
   reg [1:0] \$871 ;
-  wire \$872 ;
+  reg [1:0] \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
@@ -15634,25 +15678,25 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [64:0] \$883 ;
   wire [64:0] \$884 ;
   wire [64:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
+  wire [64:0] \$886 ;
+  wire [64:0] \$887 ;
   wire \$888 ;
-  wire [1:0] \$889 ;
+  wire \$889 ;
   wire \$89 ;
-  wire [7:0] \$890 ;
-  wire \$891 ;
-  wire [5:0] \$892 ;
-  wire [5:0] \$893 ;
-  reg [1:0] \$894 ;
-  wire \$895 ;
-  wire [3:0] \$896 ;
-  wire [3:0] \$897 ;
-  reg [1:0] \$898 ;
-  reg [1:0] \$899 ;
+  wire \$890 ;
+  wire [1:0] \$891 ;
+  wire [7:0] \$892 ;
+  wire \$893 ;
+  wire [5:0] \$894 ;
+  wire [5:0] \$895 ;
+  reg [1:0] \$896 ;
+  wire \$897 ;
+  wire [3:0] \$898 ;
+  wire [3:0] \$899 ;
   wire [21:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
+  reg [1:0] \$900 ;
+  reg [1:0] \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
@@ -15669,24 +15713,24 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
-  reg [1:0] \$917 ;
+  wire \$917 ;
   wire \$918 ;
-  wire \$919 ;
+  reg [1:0] \$919 ;
   wire [7:0] \$92 ;
-  reg [1:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
+  reg [1:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
-  wire [3:0] \$925 ;
-  wire [3:0] \$926 ;
-  reg [1:0] \$927 ;
-  wire [1:0] \$928 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire [3:0] \$927 ;
+  wire [3:0] \$928 ;
   reg [1:0] \$929 ;
   wire \$93 ;
-  reg [1:0] \$930 ;
-  wire \$931 ;
-  wire \$932 ;
+  wire [1:0] \$930 ;
+  reg [1:0] \$931 ;
+  reg [1:0] \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
@@ -15696,29 +15740,29 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire [64:0] \$941 ;
+  wire \$941 ;
   wire [64:0] \$942 ;
   wire [64:0] \$943 ;
   wire [64:0] \$944 ;
-  wire \$945 ;
-  wire \$946 ;
-  wire \$947 ;
-  wire [1:0] \$948 ;
-  wire [7:0] \$949 ;
+  wire [64:0] \$945 ;
+  wire [64:0] \$946 ;
+  wire [64:0] \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire [5:0] \$951 ;
-  wire [5:0] \$952 ;
-  reg [1:0] \$953 ;
-  wire \$954 ;
-  wire [3:0] \$955 ;
-  wire [3:0] \$956 ;
-  reg [1:0] \$957 ;
-  reg [1:0] \$958 ;
-  wire \$959 ;
+  wire [1:0] \$951 ;
+  wire [7:0] \$952 ;
+  wire \$953 ;
+  wire [5:0] \$954 ;
+  wire [5:0] \$955 ;
+  reg [1:0] \$956 ;
+  wire \$957 ;
+  wire [3:0] \$958 ;
+  wire [3:0] \$959 ;
   wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
+  reg [1:0] \$960 ;
+  reg [1:0] \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
@@ -15734,25 +15778,25 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  reg [1:0] \$976 ;
+  wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   reg [1:0] \$979 ;
   wire \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire \$982 ;
+  reg [1:0] \$982 ;
   wire \$983 ;
-  wire [3:0] \$984 ;
-  wire [3:0] \$985 ;
-  reg [1:0] \$986 ;
-  wire [1:0] \$987 ;
-  reg [1:0] \$988 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire [3:0] \$987 ;
+  wire [3:0] \$988 ;
   reg [1:0] \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
+  wire [1:0] \$990 ;
+  reg [1:0] \$991 ;
+  reg [1:0] \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
@@ -15764,7 +15808,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg \$signal$309  = 1'h0;
   reg \$signal$310  = 1'h0;
   reg [63:0] \$signal$736  = 64'h0000000000000000;
-  reg \$signal$811  = 1'h0;
+  reg \$signal$812  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
   reg [7:0] \$signature__addr$284 ;
   wire [8:0] \$signature__addr$292 ;
@@ -16109,8 +16153,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [63:0] nz = 64'h0000000000000000;
-  reg [1:0] nz_ready = 2'h0;
+  reg [2:0] nz_ready = 3'h0;
   reg [63:0] nz_todo = 64'h0000000000000000;
+  reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
   wire [3:0] \o_act$288 ;
   wire [3:0] \o_act$289 ;
@@ -16690,6 +16735,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [2:0] \tag_in.layer ;
   wire [6:0] \tag_in.pos ;
   reg [63:0] todo = 64'h0000000000000000;
+  reg todo_empty = 1'h0;
   wire [20:0] total0;
   wire [20:0] total1;
   wire [20:0] total10;
@@ -16794,6 +16840,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     _1_ <= img[\$2 [8:0]];
   end
   assign img_rd__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [207:0] params [79:0];
   integer params__i;
   initial begin
@@ -16824,6 +16871,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     _3_ <= pool[\$80 [3:0]];
   end
   assign pool_rd__data = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [511:0] weights [316:0];
   integer weights__i;
   initial begin
@@ -17008,127 +17056,127 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$183  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
   assign \$184  = | { cur[63:48], cur[31:16] };
   assign \$185  = | cur[63:32];
-  assign \$186  = ! todo;
-  assign \$187  = ! cur;
-  assign \$189  = ! todo;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$190  | credit;
-  assign \$193  = \$192  == ki;
-  assign \$195  = \$194  == kj;
-  assign \$196  = \$193  & \$195 ;
-  assign \$198  = \$197  == kj;
-  assign \$200  = \$199  == ki;
-  assign \$201  = \$198  & \$200 ;
-  assign \$204  = $signed(\$202 ) + $signed(\$203 );
-  assign \$206  = \$205  + kj;
-  assign \$209  = \$208  + kj;
-  assign \$210  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$211  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$212  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$213  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$214  = | { cur[63:48], cur[31:16] };
-  assign \$215  = | cur[63:32];
-  assign \$216  = ! todo;
-  assign \$217  = ! cur;
-  assign \$219  = ! todo;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$220  | credit;
-  assign \$223  = \$222  == ki;
-  assign \$225  = \$224  == kj;
-  assign \$226  = \$223  & \$225 ;
-  assign \$228  = \$227  == kj;
-  assign \$230  = \$229  == ki;
-  assign \$231  = \$228  & \$230 ;
-  assign \$234  = $signed(\$232 ) + $signed(\$233 );
-  assign \$236  = \$235  + kj;
-  assign \$239  = \$238  + kj;
-  assign \$240  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$241  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$242  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$243  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$244  = | { cur[63:48], cur[31:16] };
-  assign \$245  = | cur[63:32];
-  assign \$246  = ! todo;
-  assign \$247  = ! cur;
-  assign \$249  = ! todo;
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$250  | credit;
-  assign \$253  = \$252  == ki;
-  assign \$255  = \$254  == kj;
-  assign \$256  = \$253  & \$255 ;
-  assign \$258  = \$257  == kj;
-  assign \$260  = \$259  == ki;
-  assign \$261  = \$258  & \$260 ;
-  assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$266  = \$265  + kj;
-  assign \$269  = \$268  + kj;
-  assign \$270  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$271  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$272  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$273  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$274  = | { cur[63:48], cur[31:16] };
-  assign \$275  = | cur[63:32];
-  assign \$276  = ! todo;
-  assign \$277  = ! cur;
-  assign \$279  = ! todo;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = \$280  | credit;
-  assign \$282  = s0_valid | s1_valid;
-  assign \$283  = \$282  | s2_valid;
-  assign \$284  = \$283  | s3_valid;
-  assign \$285  = \$284  | s4_valid;
-  assign \$286  = \$285  | s5_valid;
-  assign \$287  = ~ \$286 ;
-  assign \$288  = job_active | \$signal ;
-  assign \$289  = \$288  | trace__valid;
-  assign \$290  = \$signal$309  | \$signal$310 ;
-  assign \$291  = \$290  | p4_valid;
-  assign \$292  = \$289  | \$291 ;
-  assign \$293  = \$292  | o_busy;
-  assign \$294  = \$293  | \o_busy$312 ;
-  assign \$295  = \$294  | \o_busy$313 ;
-  assign \$296  = \$295  | \o_busy$314 ;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = \$287  & \$297 ;
-  assign \$299  = ~ spikes__valid;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = ! seq_state;
-  assign \$302  = seq_state == 1'h1;
-  assign \$303  = seq_state == 2'h2;
-  assign \$304  = seq_state == 2'h3;
-  assign \$305  = seq_state == 3'h4;
-  assign \$306  = seq_state == 3'h5;
-  assign \$307  = seq_state == 3'h6;
-  assign \$308  = seq_state == 3'h7;
-  assign \$309  = seq_state == 4'h8;
-  assign \$310  = seq_state == 4'h9;
-  assign \$311  = seq_state == 4'ha;
-  assign \$312  = seq_state == 4'hb;
-  assign \$313  = seq_state == 4'hc;
-  assign \$314  = seq_state == 4'hd;
-  assign \$315  = seq_state == 4'he;
-  assign \$316  = seq_state == 4'hf;
-  assign \$317  = seq_state == 5'h10;
-  assign \$318  = seq_state == 5'h11;
-  assign \$319  = seq_state == 5'h12;
-  assign \$320  = spikes__valid & spikes__ready;
-  assign \$321  = ~ img_full;
-  assign \$322  = pixels__valid & \$321 ;
-  assign \$323  = \$signature__addr  + 1'h1;
-  assign \$324  = \$signature__addr  == 9'h1e9;
-  assign \$325  = s0_valid | s1_valid;
-  assign \$326  = \$325  | s2_valid;
-  assign \$327  = \$326  | s3_valid;
-  assign \$328  = \$327  | s4_valid;
-  assign \$329  = \$328  | s5_valid;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = s0_valid | s1_valid;
-  assign \$332  = \$331  | s2_valid;
-  assign \$333  = \$332  | s3_valid;
-  assign \$334  = \$333  | s4_valid;
-  assign \$335  = \$334  | s5_valid;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = nz_ready[0] & \$336 ;
+  assign \$186  = ! cur;
+  assign \$188  = ~ todo_empty;
+  assign \$189  = \$188  | credit;
+  assign \$191  = \$190  == ki;
+  assign \$193  = \$192  == kj;
+  assign \$194  = \$191  & \$193 ;
+  assign \$196  = \$195  == kj;
+  assign \$198  = \$197  == ki;
+  assign \$199  = \$196  & \$198 ;
+  assign \$202  = $signed(\$200 ) + $signed(\$201 );
+  assign \$204  = \$203  + kj;
+  assign \$207  = \$206  + kj;
+  assign \$208  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$209  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$210  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$211  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$212  = | { cur[63:48], cur[31:16] };
+  assign \$213  = | cur[63:32];
+  assign \$214  = ! cur;
+  assign \$216  = ~ todo_empty;
+  assign \$217  = \$216  | credit;
+  assign \$219  = \$218  == ki;
+  assign \$221  = \$220  == kj;
+  assign \$222  = \$219  & \$221 ;
+  assign \$224  = \$223  == kj;
+  assign \$226  = \$225  == ki;
+  assign \$227  = \$224  & \$226 ;
+  assign \$230  = $signed(\$228 ) + $signed(\$229 );
+  assign \$232  = \$231  + kj;
+  assign \$235  = \$234  + kj;
+  assign \$236  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$237  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$238  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$239  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$240  = | { cur[63:48], cur[31:16] };
+  assign \$241  = | cur[63:32];
+  assign \$242  = ! cur;
+  assign \$244  = ~ todo_empty;
+  assign \$245  = \$244  | credit;
+  assign \$247  = \$246  == ki;
+  assign \$249  = \$248  == kj;
+  assign \$250  = \$247  & \$249 ;
+  assign \$252  = \$251  == kj;
+  assign \$254  = \$253  == ki;
+  assign \$255  = \$252  & \$254 ;
+  assign \$258  = $signed(\$256 ) + $signed(\$257 );
+  assign \$260  = \$259  + kj;
+  assign \$263  = \$262  + kj;
+  assign \$264  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$265  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$266  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$267  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$268  = | { cur[63:48], cur[31:16] };
+  assign \$269  = | cur[63:32];
+  assign \$270  = ! cur;
+  assign \$272  = ~ todo_empty;
+  assign \$273  = \$272  | credit;
+  assign \$274  = s0_valid | s1_valid;
+  assign \$275  = \$274  | s2_valid;
+  assign \$276  = \$275  | s3_valid;
+  assign \$277  = \$276  | s4_valid;
+  assign \$278  = \$277  | s5_valid;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = job_active | \$signal ;
+  assign \$281  = \$280  | trace__valid;
+  assign \$282  = \$signal$309  | \$signal$310 ;
+  assign \$283  = \$282  | p4_valid;
+  assign \$284  = \$281  | \$283 ;
+  assign \$285  = \$284  | o_busy;
+  assign \$286  = \$285  | \o_busy$312 ;
+  assign \$287  = \$286  | \o_busy$313 ;
+  assign \$288  = \$287  | \o_busy$314 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = \$279  & \$289 ;
+  assign \$291  = ~ spikes__valid;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = ! seq_state;
+  assign \$294  = seq_state == 1'h1;
+  assign \$295  = seq_state == 2'h2;
+  assign \$296  = seq_state == 2'h3;
+  assign \$297  = seq_state == 3'h4;
+  assign \$298  = seq_state == 3'h5;
+  assign \$299  = seq_state == 3'h6;
+  assign \$300  = seq_state == 3'h7;
+  assign \$301  = seq_state == 4'h8;
+  assign \$302  = seq_state == 4'h9;
+  assign \$303  = seq_state == 4'ha;
+  assign \$304  = seq_state == 4'hb;
+  assign \$305  = seq_state == 4'hc;
+  assign \$306  = seq_state == 4'hd;
+  assign \$307  = seq_state == 4'he;
+  assign \$308  = seq_state == 4'hf;
+  assign \$309  = seq_state == 5'h10;
+  assign \$310  = seq_state == 5'h11;
+  assign \$311  = seq_state == 5'h12;
+  assign \$312  = spikes__valid & spikes__ready;
+  assign \$313  = ~ img_full;
+  assign \$314  = pixels__valid & \$313 ;
+  assign \$315  = \$signature__addr  + 1'h1;
+  assign \$316  = \$signature__addr  == 9'h1e9;
+  assign \$317  = s0_valid | s1_valid;
+  assign \$318  = \$317  | s2_valid;
+  assign \$319  = \$318  | s3_valid;
+  assign \$320  = \$319  | s4_valid;
+  assign \$321  = \$320  | s5_valid;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = s0_valid | s1_valid;
+  assign \$324  = \$323  | s2_valid;
+  assign \$325  = \$324  | s3_valid;
+  assign \$326  = \$325  | s4_valid;
+  assign \$327  = \$326  | s5_valid;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = nz_ready[0] & \$328 ;
+  assign \$330  = s0_valid | s1_valid;
+  assign \$331  = \$330  | s2_valid;
+  assign \$332  = \$331  | s3_valid;
+  assign \$333  = \$332  | s4_valid;
+  assign \$334  = \$333  | s5_valid;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = nz_ready[1] & \$335 ;
+  assign \$346  = s1_kind == 1'h1;
   assign \$347  = s1_kind == 1'h1;
   assign \$348  = s1_kind == 1'h1;
   assign \$349  = s1_kind == 1'h1;
@@ -17136,135 +17184,135 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$351  = s1_kind == 1'h1;
   assign \$352  = s1_kind == 1'h1;
   assign \$353  = s1_kind == 1'h1;
-  assign \$354  = s1_kind == 1'h1;
-  assign \$355  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$356  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$357  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$358  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$359  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$360  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$361  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$362  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$363  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$364  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$365  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$366  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$367  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$368  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$369  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$370  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$371  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
-  assign \$372  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
-  assign \$373  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
-  assign \$374  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
-  assign \$375  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
-  assign \$376  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
-  assign \$377  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
-  assign \$378  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
-  assign \$379  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
-  assign \$380  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
-  assign \$381  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
-  assign \$382  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
-  assign \$383  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
-  assign \$384  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
-  assign \$385  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
-  assign \$386  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
-  assign \$387  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
-  assign \$388  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
-  assign \$389  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
-  assign \$390  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
-  assign \$391  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
-  assign \$392  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
-  assign \$393  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
-  assign \$394  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
-  assign \$395  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
-  assign \$396  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
-  assign \$397  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
-  assign \$398  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
-  assign \$399  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
-  assign \$400  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
-  assign \$401  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
-  assign \$402  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
-  assign \$403  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
-  assign \$404  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
-  assign \$405  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
-  assign \$406  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
-  assign \$407  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
-  assign \$408  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
-  assign \$409  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
-  assign \$410  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
-  assign \$411  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
-  assign \$412  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
-  assign \$413  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
-  assign \$414  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
-  assign \$415  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
-  assign \$416  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
-  assign \$417  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
-  assign \$418  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
-  assign \$419  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
-  assign \$420  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
-  assign \$421  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
-  assign \$422  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
-  assign \$423  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
-  assign \$424  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
-  assign \$425  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
-  assign \$426  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
-  assign \$427  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
-  assign \$428  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
-  assign \$429  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
-  assign \$430  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
-  assign \$431  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
-  assign \$432  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
-  assign \$433  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
-  assign \$434  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
-  assign \$435  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
-  assign \$436  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
-  assign \$437  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
-  assign \$438  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
-  assign \$439  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
-  assign \$440  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
-  assign \$441  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
-  assign \$442  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
-  assign \$443  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
-  assign \$444  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
-  assign \$445  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
-  assign \$446  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
-  assign \$447  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
-  assign \$448  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
-  assign \$449  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
-  assign \$450  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
-  assign \$451  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
-  assign \$452  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
-  assign \$453  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
-  assign \$454  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
-  assign \$455  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
-  assign \$456  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
-  assign \$457  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
-  assign \$458  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
-  assign \$459  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
-  assign \$460  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
-  assign \$461  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
-  assign \$462  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
-  assign \$463  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
-  assign \$464  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
-  assign \$465  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
-  assign \$466  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
-  assign \$467  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
-  assign \$468  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
-  assign \$469  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
-  assign \$470  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
-  assign \$471  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
-  assign \$472  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
-  assign \$473  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
-  assign \$474  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
-  assign \$475  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
-  assign \$476  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
-  assign \$477  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
-  assign \$478  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
-  assign \$479  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
-  assign \$480  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
-  assign \$481  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
-  assign \$482  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$354  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$355  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$356  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$357  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$358  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$359  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$360  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$361  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$362  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$363  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$364  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$365  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$366  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$367  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$368  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$369  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$370  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
+  assign \$371  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
+  assign \$372  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
+  assign \$373  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
+  assign \$374  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
+  assign \$375  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
+  assign \$376  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
+  assign \$377  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
+  assign \$378  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
+  assign \$379  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
+  assign \$380  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
+  assign \$381  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
+  assign \$382  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
+  assign \$383  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
+  assign \$384  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
+  assign \$385  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
+  assign \$386  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
+  assign \$387  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
+  assign \$388  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
+  assign \$389  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
+  assign \$390  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
+  assign \$391  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
+  assign \$392  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
+  assign \$393  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
+  assign \$394  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
+  assign \$395  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
+  assign \$396  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
+  assign \$397  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
+  assign \$398  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
+  assign \$399  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
+  assign \$400  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
+  assign \$401  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
+  assign \$402  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
+  assign \$403  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
+  assign \$404  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
+  assign \$405  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
+  assign \$406  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
+  assign \$407  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
+  assign \$408  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
+  assign \$409  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
+  assign \$410  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
+  assign \$411  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
+  assign \$412  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
+  assign \$413  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
+  assign \$414  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
+  assign \$415  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
+  assign \$416  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
+  assign \$417  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
+  assign \$418  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
+  assign \$419  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
+  assign \$420  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
+  assign \$421  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
+  assign \$422  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
+  assign \$423  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
+  assign \$424  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
+  assign \$425  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
+  assign \$426  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
+  assign \$427  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
+  assign \$428  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
+  assign \$429  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
+  assign \$430  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
+  assign \$431  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
+  assign \$432  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
+  assign \$433  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
+  assign \$434  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
+  assign \$435  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
+  assign \$436  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
+  assign \$437  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
+  assign \$438  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
+  assign \$439  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
+  assign \$440  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
+  assign \$441  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
+  assign \$442  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
+  assign \$443  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
+  assign \$444  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
+  assign \$445  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
+  assign \$446  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
+  assign \$447  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
+  assign \$448  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
+  assign \$449  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
+  assign \$450  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
+  assign \$451  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
+  assign \$452  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
+  assign \$453  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
+  assign \$454  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
+  assign \$455  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
+  assign \$456  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
+  assign \$457  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
+  assign \$458  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
+  assign \$459  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
+  assign \$460  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
+  assign \$461  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
+  assign \$462  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
+  assign \$463  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
+  assign \$464  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
+  assign \$465  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
+  assign \$466  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
+  assign \$467  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
+  assign \$468  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
+  assign \$469  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
+  assign \$470  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
+  assign \$471  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
+  assign \$472  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
+  assign \$473  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
+  assign \$474  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
+  assign \$475  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
+  assign \$476  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
+  assign \$477  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
+  assign \$478  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
+  assign \$479  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
+  assign \$480  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
+  assign \$481  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$482  = s4_valid & s4_last;
   assign \$483  = s4_valid & s4_last;
   assign \$484  = s4_valid & s4_last;
   assign \$485  = s4_valid & s4_last;
@@ -17273,70 +17321,70 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$488  = s4_valid & s4_last;
   assign \$489  = s4_valid & s4_last;
   assign \$490  = s4_valid & s4_last;
-  assign \$491  = s4_valid & s4_last;
-  assign \$492  = s4_kind != 1'h1;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = s4_valid & s4_last;
-  assign \$495  = s4_kind != 1'h1;
-  assign \$496  = \$494  & \$495 ;
-  assign \$497  = s4_valid & s4_last;
-  assign \$498  = s4_kind != 1'h1;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = s4_valid & s4_last;
-  assign \$501  = s4_kind != 1'h1;
-  assign \$502  = \$500  & \$501 ;
-  assign \$503  = s4_valid & s4_last;
-  assign \$504  = s4_kind != 1'h1;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = s4_valid & s4_last;
-  assign \$507  = s4_kind != 1'h1;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = s4_valid & s4_last;
-  assign \$510  = s4_kind != 1'h1;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = s4_valid & s4_last;
-  assign \$513  = s4_kind != 1'h1;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = s4_valid & s4_last;
-  assign \$516  = s4_kind == 1'h1;
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = ! s4_g;
-  assign \$519  = \$517  & \$518 ;
-  assign \$520  = s4_valid & s4_last;
-  assign \$521  = s4_kind == 1'h1;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = ! s4_g;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = s4_valid & s4_last;
-  assign \$526  = s4_kind == 1'h1;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = ! s4_g;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = s4_valid & s4_last;
-  assign \$531  = s4_kind == 1'h1;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = ! s4_g;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = s4_valid & s4_last;
-  assign \$536  = s4_kind == 1'h1;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = ! s4_g;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = s4_valid & s4_last;
-  assign \$541  = s4_kind == 1'h1;
-  assign \$542  = \$540  & \$541 ;
-  assign \$543  = ! s4_g;
-  assign \$544  = \$542  & \$543 ;
-  assign \$545  = s4_valid & s4_last;
-  assign \$546  = s4_kind == 1'h1;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = ! s4_g;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = s4_valid & s4_last;
-  assign \$551  = s4_kind == 1'h1;
-  assign \$552  = \$550  & \$551 ;
-  assign \$553  = ! s4_g;
-  assign \$554  = \$552  & \$553 ;
+  assign \$491  = s4_kind != 1'h1;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = s4_valid & s4_last;
+  assign \$494  = s4_kind != 1'h1;
+  assign \$495  = \$493  & \$494 ;
+  assign \$496  = s4_valid & s4_last;
+  assign \$497  = s4_kind != 1'h1;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = s4_valid & s4_last;
+  assign \$500  = s4_kind != 1'h1;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = s4_valid & s4_last;
+  assign \$503  = s4_kind != 1'h1;
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = s4_valid & s4_last;
+  assign \$506  = s4_kind != 1'h1;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = s4_valid & s4_last;
+  assign \$509  = s4_kind != 1'h1;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = s4_valid & s4_last;
+  assign \$512  = s4_kind != 1'h1;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = s4_valid & s4_last;
+  assign \$515  = s4_kind == 1'h1;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = ! s4_g;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = s4_valid & s4_last;
+  assign \$520  = s4_kind == 1'h1;
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = ! s4_g;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = s4_valid & s4_last;
+  assign \$525  = s4_kind == 1'h1;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = ! s4_g;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = s4_valid & s4_last;
+  assign \$530  = s4_kind == 1'h1;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = ! s4_g;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = s4_valid & s4_last;
+  assign \$535  = s4_kind == 1'h1;
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = ! s4_g;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = s4_valid & s4_last;
+  assign \$540  = s4_kind == 1'h1;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = ! s4_g;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = s4_valid & s4_last;
+  assign \$545  = s4_kind == 1'h1;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = ! s4_g;
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = s4_valid & s4_last;
+  assign \$550  = s4_kind == 1'h1;
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = ! s4_g;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = acc_clear_c0 | rst;
   assign \$555  = acc_clear_c0 | rst;
   assign \$556  = acc_clear_c0 | rst;
   assign \$557  = acc_clear_c0 | rst;
@@ -17344,7 +17392,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$559  = acc_clear_c0 | rst;
   assign \$560  = acc_clear_c0 | rst;
   assign \$561  = acc_clear_c0 | rst;
-  assign \$562  = acc_clear_c0 | rst;
+  assign \$562  = acc_clear_c1 | rst;
   assign \$563  = acc_clear_c1 | rst;
   assign \$564  = acc_clear_c1 | rst;
   assign \$565  = acc_clear_c1 | rst;
@@ -17352,7 +17400,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$567  = acc_clear_c1 | rst;
   assign \$568  = acc_clear_c1 | rst;
   assign \$569  = acc_clear_c1 | rst;
-  assign \$570  = acc_clear_c1 | rst;
+  assign \$570  = acc_clear_c2 | rst;
   assign \$571  = acc_clear_c2 | rst;
   assign \$572  = acc_clear_c2 | rst;
   assign \$573  = acc_clear_c2 | rst;
@@ -17360,7 +17408,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$575  = acc_clear_c2 | rst;
   assign \$576  = acc_clear_c2 | rst;
   assign \$577  = acc_clear_c2 | rst;
-  assign \$578  = acc_clear_c2 | rst;
+  assign \$578  = acc_clear_c3 | rst;
   assign \$579  = acc_clear_c3 | rst;
   assign \$580  = acc_clear_c3 | rst;
   assign \$581  = acc_clear_c3 | rst;
@@ -17368,7 +17416,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$583  = acc_clear_c3 | rst;
   assign \$584  = acc_clear_c3 | rst;
   assign \$585  = acc_clear_c3 | rst;
-  assign \$586  = acc_clear_c3 | rst;
+  assign \$586  = acc_clear_c4 | rst;
   assign \$587  = acc_clear_c4 | rst;
   assign \$588  = acc_clear_c4 | rst;
   assign \$589  = acc_clear_c4 | rst;
@@ -17376,7 +17424,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$591  = acc_clear_c4 | rst;
   assign \$592  = acc_clear_c4 | rst;
   assign \$593  = acc_clear_c4 | rst;
-  assign \$594  = acc_clear_c4 | rst;
+  assign \$594  = acc_clear_c5 | rst;
   assign \$595  = acc_clear_c5 | rst;
   assign \$596  = acc_clear_c5 | rst;
   assign \$597  = acc_clear_c5 | rst;
@@ -17384,7 +17432,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$599  = acc_clear_c5 | rst;
   assign \$600  = acc_clear_c5 | rst;
   assign \$601  = acc_clear_c5 | rst;
-  assign \$602  = acc_clear_c5 | rst;
+  assign \$602  = acc_clear_c6 | rst;
   assign \$603  = acc_clear_c6 | rst;
   assign \$604  = acc_clear_c6 | rst;
   assign \$605  = acc_clear_c6 | rst;
@@ -17392,7 +17440,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$607  = acc_clear_c6 | rst;
   assign \$608  = acc_clear_c6 | rst;
   assign \$609  = acc_clear_c6 | rst;
-  assign \$610  = acc_clear_c6 | rst;
+  assign \$610  = acc_clear_c7 | rst;
   assign \$611  = acc_clear_c7 | rst;
   assign \$612  = acc_clear_c7 | rst;
   assign \$613  = acc_clear_c7 | rst;
@@ -17400,75 +17448,75 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$615  = acc_clear_c7 | rst;
   assign \$616  = acc_clear_c7 | rst;
   assign \$617  = acc_clear_c7 | rst;
-  assign \$618  = acc_clear_c7 | rst;
-  assign \$619  = | d0;
-  assign \$620  = | d1;
-  assign \$621  = | d2;
-  assign \$622  = | d3;
-  assign \$623  = | d4;
-  assign \$624  = | d5;
-  assign \$625  = | d6;
-  assign \$626  = | d7;
-  assign \$627  = | d8;
-  assign \$628  = | d9;
-  assign \$629  = | d10;
-  assign \$630  = | d11;
-  assign \$631  = | d12;
-  assign \$632  = | d13;
-  assign \$633  = | d14;
-  assign \$634  = | d15;
-  assign \$635  = | d16;
-  assign \$636  = | d17;
-  assign \$637  = | d18;
-  assign \$638  = | d19;
-  assign \$639  = | d20;
-  assign \$640  = | d21;
-  assign \$641  = | d22;
-  assign \$642  = | d23;
-  assign \$643  = | d24;
-  assign \$644  = | d25;
-  assign \$645  = | d26;
-  assign \$646  = | d27;
-  assign \$647  = | d28;
-  assign \$648  = | d29;
-  assign \$649  = | d30;
-  assign \$650  = | d31;
-  assign \$651  = | d32;
-  assign \$652  = | d33;
-  assign \$653  = | d34;
-  assign \$654  = | d35;
-  assign \$655  = | d36;
-  assign \$656  = | d37;
-  assign \$657  = | d38;
-  assign \$658  = | d39;
-  assign \$659  = | d40;
-  assign \$660  = | d41;
-  assign \$661  = | d42;
-  assign \$662  = | d43;
-  assign \$663  = | d44;
-  assign \$664  = | d45;
-  assign \$665  = | d46;
-  assign \$666  = | d47;
-  assign \$667  = | d48;
-  assign \$668  = | d49;
-  assign \$669  = | d50;
-  assign \$670  = | d51;
-  assign \$671  = | d52;
-  assign \$672  = | d53;
-  assign \$673  = | d54;
-  assign \$674  = | d55;
-  assign \$675  = | d56;
-  assign \$676  = | d57;
-  assign \$677  = | d58;
-  assign \$678  = | d59;
-  assign \$679  = | d60;
-  assign \$680  = | d61;
-  assign \$681  = | d62;
-  assign \$682  = | d63;
-  assign \$683  = - nz;
-  assign \$684  = { 1'h0, nz } & \$683 ;
-  assign \$685  = nz - 1'h1;
-  assign \$686  = { 1'h0, nz } & \$685 ;
+  assign \$618  = | d0;
+  assign \$619  = | d1;
+  assign \$620  = | d2;
+  assign \$621  = | d3;
+  assign \$622  = | d4;
+  assign \$623  = | d5;
+  assign \$624  = | d6;
+  assign \$625  = | d7;
+  assign \$626  = | d8;
+  assign \$627  = | d9;
+  assign \$628  = | d10;
+  assign \$629  = | d11;
+  assign \$630  = | d12;
+  assign \$631  = | d13;
+  assign \$632  = | d14;
+  assign \$633  = | d15;
+  assign \$634  = | d16;
+  assign \$635  = | d17;
+  assign \$636  = | d18;
+  assign \$637  = | d19;
+  assign \$638  = | d20;
+  assign \$639  = | d21;
+  assign \$640  = | d22;
+  assign \$641  = | d23;
+  assign \$642  = | d24;
+  assign \$643  = | d25;
+  assign \$644  = | d26;
+  assign \$645  = | d27;
+  assign \$646  = | d28;
+  assign \$647  = | d29;
+  assign \$648  = | d30;
+  assign \$649  = | d31;
+  assign \$650  = | d32;
+  assign \$651  = | d33;
+  assign \$652  = | d34;
+  assign \$653  = | d35;
+  assign \$654  = | d36;
+  assign \$655  = | d37;
+  assign \$656  = | d38;
+  assign \$657  = | d39;
+  assign \$658  = | d40;
+  assign \$659  = | d41;
+  assign \$660  = | d42;
+  assign \$661  = | d43;
+  assign \$662  = | d44;
+  assign \$663  = | d45;
+  assign \$664  = | d46;
+  assign \$665  = | d47;
+  assign \$666  = | d48;
+  assign \$667  = | d49;
+  assign \$668  = | d50;
+  assign \$669  = | d51;
+  assign \$670  = | d52;
+  assign \$671  = | d53;
+  assign \$672  = | d54;
+  assign \$673  = | d55;
+  assign \$674  = | d56;
+  assign \$675  = | d57;
+  assign \$676  = | d58;
+  assign \$677  = | d59;
+  assign \$678  = | d60;
+  assign \$679  = | d61;
+  assign \$680  = | d62;
+  assign \$681  = | d63;
+  assign \$682  = - nz;
+  assign \$683  = { 1'h0, nz } & \$682 ;
+  assign \$684  = nz - 1'h1;
+  assign \$685  = { 1'h0, nz } & \$684 ;
+  assign \$686  = ! nz_todo;
   assign \$688  = ! job_pos;
   assign \$689  = job_kind == 2'h2;
   assign \$690  = job_k == 4'hf;
@@ -17570,338 +17618,342 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$816  = \$815  | s4_valid;
   assign \$817  = \$816  | s5_valid;
   assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  & nz_ready[1];
-  assign \$820  = ! todo;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = \$821  | credit;
-  assign \$823  = - todo;
-  assign \$824  = { 1'h0, todo } & \$823 ;
-  assign \$825  = todo - 1'h1;
-  assign \$826  = { 1'h0, todo } & \$825 ;
-  assign \$827  = ! todo;
-  assign \$828  = ! gc;
-  assign \$830  = gc + 1'h1;
-  assign \$831  = pos + 1'h1;
-  assign \$832  = oy == 3'h4;
-  assign \$833  = ox + 1'h1;
+  assign \$819  = \$818  & nz_ready[2];
+  assign \$820  = ~ todo_empty;
+  assign \$821  = \$820  | credit;
+  assign \$822  = - todo;
+  assign \$823  = { 1'h0, todo } & \$822 ;
+  assign \$824  = todo - 1'h1;
+  assign \$825  = { 1'h0, todo } & \$824 ;
+  assign \$826  = todo - 1'h1;
+  assign \$827  = { 1'h0, todo } & \$826 ;
+  assign \$828  = ! \$827 ;
+  assign \$829  = ! gc;
+  assign \$831  = gc + 1'h1;
+  assign \$832  = pos + 1'h1;
+  assign \$833  = oy == 3'h4;
   assign \$834  = ox + 1'h1;
-  assign \$836  = ox == 5'h18;
-  assign \$837  = oy + 1'h1;
+  assign \$835  = ox + 1'h1;
+  assign \$837  = ox == 5'h18;
   assign \$838  = oy + 1'h1;
-  assign \$841  = s0_valid | s1_valid;
-  assign \$842  = \$841  | s2_valid;
-  assign \$843  = \$842  | s3_valid;
-  assign \$844  = \$843  | s4_valid;
-  assign \$845  = \$844  | s5_valid;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = job_active | \$signal ;
-  assign \$848  = \$847  | trace__valid;
-  assign \$849  = \$signal$309  | \$signal$310 ;
-  assign \$850  = \$849  | p4_valid;
-  assign \$851  = \$848  | \$850 ;
-  assign \$852  = \$851  | o_busy;
-  assign \$853  = \$852  | \o_busy$312 ;
-  assign \$854  = \$853  | \o_busy$313 ;
-  assign \$855  = \$854  | \o_busy$314 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$846  & \$856 ;
-  assign \$859  = \$858  == kj;
-  assign \$860  = ~ \$859 ;
-  assign \$862  = \$861  == ki;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = ! gc;
-  assign \$866  = kj + 1'h1;
-  assign \$867  = ki + 1'h1;
-  assign \$869  = gc + 1'h1;
-  assign \$872  = s0_valid | s1_valid;
-  assign \$873  = \$872  | s2_valid;
-  assign \$874  = \$873  | s3_valid;
-  assign \$875  = \$874  | s4_valid;
-  assign \$876  = \$875  | s5_valid;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$877  & nz_ready[1];
-  assign \$879  = ! todo;
-  assign \$880  = ~ \$879 ;
+  assign \$839  = oy + 1'h1;
+  assign \$842  = s0_valid | s1_valid;
+  assign \$843  = \$842  | s2_valid;
+  assign \$844  = \$843  | s3_valid;
+  assign \$845  = \$844  | s4_valid;
+  assign \$846  = \$845  | s5_valid;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = job_active | \$signal ;
+  assign \$849  = \$848  | trace__valid;
+  assign \$850  = \$signal$309  | \$signal$310 ;
+  assign \$851  = \$850  | p4_valid;
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = \$852  | o_busy;
+  assign \$854  = \$853  | \o_busy$312 ;
+  assign \$855  = \$854  | \o_busy$313 ;
+  assign \$856  = \$855  | \o_busy$314 ;
+  assign \$857  = ~ \$856 ;
+  assign \$858  = \$847  & \$857 ;
+  assign \$860  = \$859  == kj;
+  assign \$861  = ~ \$860 ;
+  assign \$863  = \$862  == ki;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = ! gc;
+  assign \$867  = kj + 1'h1;
+  assign \$868  = ki + 1'h1;
+  assign \$870  = gc + 1'h1;
+  assign \$873  = s0_valid | s1_valid;
+  assign \$874  = \$873  | s2_valid;
+  assign \$875  = \$874  | s3_valid;
+  assign \$876  = \$875  | s4_valid;
+  assign \$877  = \$876  | s5_valid;
+  assign \$878  = ~ \$877 ;
+  assign \$879  = \$878  & nz_ready[2];
+  assign \$880  = ~ todo_empty;
   assign \$881  = \$880  | credit;
   assign \$882  = - todo;
   assign \$883  = { 1'h0, todo } & \$882 ;
   assign \$884  = todo - 1'h1;
   assign \$885  = { 1'h0, todo } & \$884 ;
-  assign \$886  = ! todo;
-  assign \$887  = ! gc;
-  assign \$889  = gc + 1'h1;
-  assign \$890  = pos + 1'h1;
-  assign \$891  = oy == 3'h4;
-  assign \$892  = ox + 1'h1;
-  assign \$893  = ox + 1'h1;
-  assign \$895  = ox == 5'h18;
-  assign \$896  = oy + 1'h1;
-  assign \$897  = oy + 1'h1;
-  assign \$900  = s0_valid | s1_valid;
-  assign \$901  = \$900  | s2_valid;
-  assign \$902  = \$901  | s3_valid;
-  assign \$903  = \$902  | s4_valid;
-  assign \$904  = \$903  | s5_valid;
-  assign \$905  = ~ \$904 ;
-  assign \$906  = job_active | \$signal ;
-  assign \$907  = \$906  | trace__valid;
-  assign \$908  = \$signal$309  | \$signal$310 ;
-  assign \$909  = \$908  | p4_valid;
-  assign \$910  = \$907  | \$909 ;
-  assign \$911  = \$910  | o_busy;
-  assign \$912  = \$911  | \o_busy$312 ;
-  assign \$913  = \$912  | \o_busy$313 ;
-  assign \$914  = \$913  | \o_busy$314 ;
-  assign \$915  = ~ \$914 ;
-  assign \$916  = \$905  & \$915 ;
-  assign \$918  = \$917  == kj;
-  assign \$919  = ~ \$918 ;
-  assign \$921  = \$920  == ki;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = ! gc;
-  assign \$925  = kj + 1'h1;
-  assign \$926  = ki + 1'h1;
-  assign \$928  = gc + 1'h1;
-  assign \$931  = s0_valid | s1_valid;
-  assign \$932  = \$931  | s2_valid;
-  assign \$933  = \$932  | s3_valid;
-  assign \$934  = \$933  | s4_valid;
-  assign \$935  = \$934  | s5_valid;
-  assign \$936  = ~ \$935 ;
-  assign \$937  = \$936  & nz_ready[1];
-  assign \$938  = ! todo;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = \$939  | credit;
-  assign \$941  = - todo;
-  assign \$942  = { 1'h0, todo } & \$941 ;
-  assign \$943  = todo - 1'h1;
-  assign \$944  = { 1'h0, todo } & \$943 ;
-  assign \$945  = ! todo;
-  assign \$946  = ! gc;
-  assign \$948  = gc + 1'h1;
-  assign \$949  = pos + 1'h1;
-  assign \$950  = oy == 3'h4;
-  assign \$951  = ox + 1'h1;
-  assign \$952  = ox + 1'h1;
-  assign \$954  = ox == 5'h18;
-  assign \$955  = oy + 1'h1;
-  assign \$956  = oy + 1'h1;
-  assign \$959  = s0_valid | s1_valid;
-  assign \$960  = \$959  | s2_valid;
-  assign \$961  = \$960  | s3_valid;
-  assign \$962  = \$961  | s4_valid;
-  assign \$963  = \$962  | s5_valid;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = job_active | \$signal ;
-  assign \$966  = \$965  | trace__valid;
-  assign \$967  = \$signal$309  | \$signal$310 ;
-  assign \$968  = \$967  | p4_valid;
-  assign \$969  = \$966  | \$968 ;
-  assign \$970  = \$969  | o_busy;
-  assign \$971  = \$970  | \o_busy$312 ;
-  assign \$972  = \$971  | \o_busy$313 ;
-  assign \$973  = \$972  | \o_busy$314 ;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = \$964  & \$974 ;
-  assign \$977  = \$976  == kj;
-  assign \$978  = ~ \$977 ;
-  assign \$980  = \$979  == ki;
+  assign \$886  = todo - 1'h1;
+  assign \$887  = { 1'h0, todo } & \$886 ;
+  assign \$888  = ! \$887 ;
+  assign \$889  = ! gc;
+  assign \$891  = gc + 1'h1;
+  assign \$892  = pos + 1'h1;
+  assign \$893  = oy == 3'h4;
+  assign \$894  = ox + 1'h1;
+  assign \$895  = ox + 1'h1;
+  assign \$897  = ox == 5'h18;
+  assign \$898  = oy + 1'h1;
+  assign \$899  = oy + 1'h1;
+  assign \$902  = s0_valid | s1_valid;
+  assign \$903  = \$902  | s2_valid;
+  assign \$904  = \$903  | s3_valid;
+  assign \$905  = \$904  | s4_valid;
+  assign \$906  = \$905  | s5_valid;
+  assign \$907  = ~ \$906 ;
+  assign \$908  = job_active | \$signal ;
+  assign \$909  = \$908  | trace__valid;
+  assign \$910  = \$signal$309  | \$signal$310 ;
+  assign \$911  = \$910  | p4_valid;
+  assign \$912  = \$909  | \$911 ;
+  assign \$913  = \$912  | o_busy;
+  assign \$914  = \$913  | \o_busy$312 ;
+  assign \$915  = \$914  | \o_busy$313 ;
+  assign \$916  = \$915  | \o_busy$314 ;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = \$907  & \$917 ;
+  assign \$920  = \$919  == kj;
+  assign \$921  = ~ \$920 ;
+  assign \$923  = \$922  == ki;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = ! gc;
+  assign \$927  = kj + 1'h1;
+  assign \$928  = ki + 1'h1;
+  assign \$930  = gc + 1'h1;
+  assign \$933  = s0_valid | s1_valid;
+  assign \$934  = \$933  | s2_valid;
+  assign \$935  = \$934  | s3_valid;
+  assign \$936  = \$935  | s4_valid;
+  assign \$937  = \$936  | s5_valid;
+  assign \$938  = ~ \$937 ;
+  assign \$939  = \$938  & nz_ready[2];
+  assign \$940  = ~ todo_empty;
+  assign \$941  = \$940  | credit;
+  assign \$942  = - todo;
+  assign \$943  = { 1'h0, todo } & \$942 ;
+  assign \$944  = todo - 1'h1;
+  assign \$945  = { 1'h0, todo } & \$944 ;
+  assign \$946  = todo - 1'h1;
+  assign \$947  = { 1'h0, todo } & \$946 ;
+  assign \$948  = ! \$947 ;
+  assign \$949  = ! gc;
+  assign \$951  = gc + 1'h1;
+  assign \$952  = pos + 1'h1;
+  assign \$953  = oy == 3'h4;
+  assign \$954  = ox + 1'h1;
+  assign \$955  = ox + 1'h1;
+  assign \$957  = ox == 5'h18;
+  assign \$958  = oy + 1'h1;
+  assign \$959  = oy + 1'h1;
+  assign \$962  = s0_valid | s1_valid;
+  assign \$963  = \$962  | s2_valid;
+  assign \$964  = \$963  | s3_valid;
+  assign \$965  = \$964  | s4_valid;
+  assign \$966  = \$965  | s5_valid;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = job_active | \$signal ;
+  assign \$969  = \$968  | trace__valid;
+  assign \$970  = \$signal$309  | \$signal$310 ;
+  assign \$971  = \$970  | p4_valid;
+  assign \$972  = \$969  | \$971 ;
+  assign \$973  = \$972  | o_busy;
+  assign \$974  = \$973  | \o_busy$312 ;
+  assign \$975  = \$974  | \o_busy$313 ;
+  assign \$976  = \$975  | \o_busy$314 ;
+  assign \$977  = ~ \$976 ;
+  assign \$978  = \$967  & \$977 ;
+  assign \$980  = \$979  == kj;
   assign \$981  = ~ \$980 ;
-  assign \$982  = ! gc;
-  assign \$984  = kj + 1'h1;
-  assign \$985  = ki + 1'h1;
-  assign \$987  = gc + 1'h1;
-  assign \$990  = s0_valid | s1_valid;
-  assign \$991  = \$990  | s2_valid;
-  assign \$992  = \$991  | s3_valid;
-  assign \$993  = \$992  | s4_valid;
-  assign \$994  = \$993  | s5_valid;
-  assign \$995  = ~ \$994 ;
-  assign \$996  = \$995  & nz_ready[1];
-  assign \$997  = ! todo;
+  assign \$983  = \$982  == ki;
+  assign \$984  = ~ \$983 ;
+  assign \$985  = ! gc;
+  assign \$987  = kj + 1'h1;
+  assign \$988  = ki + 1'h1;
+  assign \$990  = gc + 1'h1;
+  assign \$993  = s0_valid | s1_valid;
+  assign \$994  = \$993  | s2_valid;
+  assign \$995  = \$994  | s3_valid;
+  assign \$996  = \$995  | s4_valid;
+  assign \$997  = \$996  | s5_valid;
   assign \$998  = ~ \$997 ;
-  assign \$999  = \$998  | credit;
-  assign \$1000  = - todo;
-  assign \$1001  = { 1'h0, todo } & \$1000 ;
-  assign \$1002  = todo - 1'h1;
+  assign \$999  = \$998  & nz_ready[2];
+  assign \$1000  = ~ todo_empty;
+  assign \$1001  = \$1000  | credit;
+  assign \$1002  = - todo;
   assign \$1003  = { 1'h0, todo } & \$1002 ;
-  assign \$1004  = ! todo;
-  assign \$1005  = ! gc;
-  assign \$1007  = gc + 1'h1;
-  assign \$1008  = pos + 1'h1;
-  assign \$1009  = oy == 3'h4;
-  assign \$1010  = ox + 1'h1;
-  assign \$1011  = ox + 1'h1;
-  assign \$1013  = ox == 5'h18;
-  assign \$1014  = oy + 1'h1;
-  assign \$1015  = oy + 1'h1;
-  assign \$1018  = s0_valid | s1_valid;
-  assign \$1019  = \$1018  | s2_valid;
-  assign \$1020  = \$1019  | s3_valid;
-  assign \$1021  = \$1020  | s4_valid;
-  assign \$1022  = \$1021  | s5_valid;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = job_active | \$signal ;
-  assign \$1025  = \$1024  | trace__valid;
-  assign \$1026  = \$signal$309  | \$signal$310 ;
-  assign \$1027  = \$1026  | p4_valid;
-  assign \$1028  = \$1025  | \$1027 ;
-  assign \$1029  = \$1028  | o_busy;
-  assign \$1030  = \$1029  | \o_busy$312 ;
-  assign \$1031  = \$1030  | \o_busy$313 ;
-  assign \$1032  = \$1031  | \o_busy$314 ;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = \$1023  & \$1033 ;
-  assign \$1035  = ~ spikes__valid;
-  assign \$1036  = \$1034  & \$1035 ;
+  assign \$1004  = todo - 1'h1;
+  assign \$1005  = { 1'h0, todo } & \$1004 ;
+  assign \$1006  = todo - 1'h1;
+  assign \$1007  = { 1'h0, todo } & \$1006 ;
+  assign \$1008  = ! \$1007 ;
+  assign \$1009  = ! gc;
+  assign \$1011  = gc + 1'h1;
+  assign \$1012  = pos + 1'h1;
+  assign \$1013  = oy == 3'h4;
+  assign \$1014  = ox + 1'h1;
+  assign \$1015  = ox + 1'h1;
+  assign \$1017  = ox == 5'h18;
+  assign \$1018  = oy + 1'h1;
+  assign \$1019  = oy + 1'h1;
+  assign \$1022  = s0_valid | s1_valid;
+  assign \$1023  = \$1022  | s2_valid;
+  assign \$1024  = \$1023  | s3_valid;
+  assign \$1025  = \$1024  | s4_valid;
+  assign \$1026  = \$1025  | s5_valid;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = job_active | \$signal ;
+  assign \$1029  = \$1028  | trace__valid;
+  assign \$1030  = \$signal$309  | \$signal$310 ;
+  assign \$1031  = \$1030  | p4_valid;
+  assign \$1032  = \$1029  | \$1031 ;
+  assign \$1033  = \$1032  | o_busy;
+  assign \$1034  = \$1033  | \o_busy$312 ;
+  assign \$1035  = \$1034  | \o_busy$313 ;
+  assign \$1036  = \$1035  | \o_busy$314 ;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = \$1027  & \$1037 ;
+  assign \$1039  = ~ spikes__valid;
+  assign \$1040  = \$1038  & \$1039 ;
   always @(posedge clk)
-    spikes__valid <= \$1037 ;
+    spikes__valid <= \$1041 ;
   always @(posedge clk)
-    \$signature__addr  <= \$1038 ;
+    \$signature__addr  <= \$1042 ;
   always @(posedge clk)
-    img_full <= \$1039 ;
+    img_full <= \$1043 ;
   always @(posedge clk)
-    s0_valid <= \$1040 ;
+    s0_valid <= \$1044 ;
   always @(posedge clk)
-    s0_kind <= \$1041 ;
+    s0_kind <= \$1045 ;
   always @(posedge clk)
-    s0_first <= \$1042 ;
+    s0_first <= \$1046 ;
   always @(posedge clk)
-    s0_last <= \$1043 ;
+    s0_last <= \$1047 ;
   always @(posedge clk)
-    s0_g <= \$1044 ;
+    s0_g <= \$1048 ;
   always @(posedge clk)
-    s0_c <= \$1045 ;
+    s0_c <= \$1049 ;
   always @(posedge clk)
-    s0_pad <= \$1046 ;
+    s0_pad <= \$1050 ;
   always @(posedge clk)
-    s0_zero <= \$1047 ;
+    s0_zero <= \$1051 ;
   always @(posedge clk)
-    s0_job <= \$1048 ;
+    s0_job <= \$1052 ;
   always @(posedge clk)
-    s0_pos <= \$1049 ;
+    s0_pos <= \$1053 ;
   always @(posedge clk)
-    s0_layer <= \$1050 ;
+    s0_layer <= \$1054 ;
   always @(posedge clk)
-    s1_valid <= \$1051 ;
+    s1_valid <= \$1055 ;
   always @(posedge clk)
-    s1_kind <= \$1052 ;
+    s1_kind <= \$1056 ;
   always @(posedge clk)
-    s1_first <= \$1053 ;
+    s1_first <= \$1057 ;
   always @(posedge clk)
-    s1_last <= \$1054 ;
+    s1_last <= \$1058 ;
   always @(posedge clk)
-    s1_g <= \$1055 ;
+    s1_g <= \$1059 ;
   always @(posedge clk)
-    s1_c <= \$1056 ;
+    s1_c <= \$1060 ;
   always @(posedge clk)
-    s1_pad <= \$1057 ;
+    s1_pad <= \$1061 ;
   always @(posedge clk)
-    s1_zero <= \$1058 ;
+    s1_zero <= \$1062 ;
   always @(posedge clk)
-    s1_job <= \$1059 ;
+    s1_job <= \$1063 ;
   always @(posedge clk)
-    s1_pos <= \$1060 ;
+    s1_pos <= \$1064 ;
   always @(posedge clk)
-    s1_layer <= \$1061 ;
+    s1_layer <= \$1065 ;
   always @(posedge clk)
-    s2_valid <= \$1062 ;
+    s2_valid <= \$1066 ;
   always @(posedge clk)
-    s2_kind <= \$1063 ;
+    s2_kind <= \$1067 ;
   always @(posedge clk)
-    s2_first <= \$1064 ;
+    s2_first <= \$1068 ;
   always @(posedge clk)
-    s2_last <= \$1065 ;
+    s2_last <= \$1069 ;
   always @(posedge clk)
-    s2_g <= \$1066 ;
+    s2_g <= \$1070 ;
   always @(posedge clk)
-    s2_c <= \$1067 ;
+    s2_c <= \$1071 ;
   always @(posedge clk)
-    s2_pad <= \$1068 ;
+    s2_pad <= \$1072 ;
   always @(posedge clk)
-    s2_zero <= \$1069 ;
+    s2_zero <= \$1073 ;
   always @(posedge clk)
-    s2_job <= \$1070 ;
+    s2_job <= \$1074 ;
   always @(posedge clk)
-    s2_pos <= \$1071 ;
+    s2_pos <= \$1075 ;
   always @(posedge clk)
-    s2_layer <= \$1072 ;
+    s2_layer <= \$1076 ;
   always @(posedge clk)
-    s3_valid <= \$1073 ;
+    s3_valid <= \$1077 ;
   always @(posedge clk)
-    s3_kind <= \$1074 ;
+    s3_kind <= \$1078 ;
   always @(posedge clk)
-    s3_first <= \$1075 ;
+    s3_first <= \$1079 ;
   always @(posedge clk)
-    s3_last <= \$1076 ;
+    s3_last <= \$1080 ;
   always @(posedge clk)
-    s3_g <= \$1077 ;
+    s3_g <= \$1081 ;
   always @(posedge clk)
-    s3_c <= \$1078 ;
+    s3_c <= \$1082 ;
   always @(posedge clk)
-    s3_pad <= \$1079 ;
+    s3_pad <= \$1083 ;
   always @(posedge clk)
-    s3_zero <= \$1080 ;
+    s3_zero <= \$1084 ;
   always @(posedge clk)
-    s3_job <= \$1081 ;
+    s3_job <= \$1085 ;
   always @(posedge clk)
-    s3_pos <= \$1082 ;
+    s3_pos <= \$1086 ;
   always @(posedge clk)
-    s3_layer <= \$1083 ;
+    s3_layer <= \$1087 ;
   always @(posedge clk)
-    s4_valid <= \$1084 ;
+    s4_valid <= \$1088 ;
   always @(posedge clk)
-    s4_kind <= \$1085 ;
+    s4_kind <= \$1089 ;
   always @(posedge clk)
-    s4_first <= \$1086 ;
+    s4_first <= \$1090 ;
   always @(posedge clk)
-    s4_last <= \$1087 ;
+    s4_last <= \$1091 ;
   always @(posedge clk)
-    s4_g <= \$1088 ;
+    s4_g <= \$1092 ;
   always @(posedge clk)
-    s4_c <= \$1089 ;
+    s4_c <= \$1093 ;
   always @(posedge clk)
-    s4_pad <= \$1090 ;
+    s4_pad <= \$1094 ;
   always @(posedge clk)
-    s4_zero <= \$1091 ;
+    s4_zero <= \$1095 ;
   always @(posedge clk)
-    s4_job <= \$1092 ;
+    s4_job <= \$1096 ;
   always @(posedge clk)
-    s4_pos <= \$1093 ;
+    s4_pos <= \$1097 ;
   always @(posedge clk)
-    s4_layer <= \$1094 ;
+    s4_layer <= \$1098 ;
   always @(posedge clk)
-    s5_valid <= \$1095 ;
+    s5_valid <= \$1099 ;
   always @(posedge clk)
-    s5_kind <= \$1096 ;
+    s5_kind <= \$1100 ;
   always @(posedge clk)
-    s5_first <= \$1097 ;
+    s5_first <= \$1101 ;
   always @(posedge clk)
-    s5_last <= \$1098 ;
+    s5_last <= \$1102 ;
   always @(posedge clk)
-    s5_g <= \$1099 ;
+    s5_g <= \$1103 ;
   always @(posedge clk)
-    s5_c <= \$1100 ;
+    s5_c <= \$1104 ;
   always @(posedge clk)
-    s5_pad <= \$1101 ;
+    s5_pad <= \$1105 ;
   always @(posedge clk)
-    s5_zero <= \$1102 ;
+    s5_zero <= \$1106 ;
   always @(posedge clk)
-    s5_job <= \$1103 ;
+    s5_job <= \$1107 ;
   always @(posedge clk)
-    s5_pos <= \$1104 ;
+    s5_pos <= \$1108 ;
   always @(posedge clk)
-    s5_layer <= \$1105 ;
+    s5_layer <= \$1109 ;
   always @(posedge clk)
-    s0_ra1 <= \$1106 ;
+    s0_ra1 <= \$1110 ;
   always @(posedge clk)
-    s0_ra2 <= \$1107 ;
+    s0_ra2 <= \$1111 ;
   always @(posedge clk)
-    s0_wa1 <= \$1108 ;
+    s0_wa1 <= \$1112 ;
   always @(posedge clk)
-    s0_wa2 <= \$1109 ;
+    s0_wa2 <= \$1113 ;
   always @(posedge clk)
-    nz_ready <= \$1110 ;
+    nz_ready <= \$1114 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -17925,39 +17977,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     s0_c_lo7 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$338 ;
+    pwa_part0 <= \$337 ;
   always @(posedge clk)
-    pwa_part1 <= \$339 ;
+    pwa_part1 <= \$338 ;
   always @(posedge clk)
-    pwa_part2 <= \$340 ;
+    pwa_part2 <= \$339 ;
   always @(posedge clk)
-    pwa_part3 <= \$341 ;
+    pwa_part3 <= \$340 ;
   always @(posedge clk)
-    pwa_part4 <= \$342 ;
+    pwa_part4 <= \$341 ;
   always @(posedge clk)
-    pwa_part5 <= \$343 ;
+    pwa_part5 <= \$342 ;
   always @(posedge clk)
-    pwa_part6 <= \$344 ;
+    pwa_part6 <= \$343 ;
   always @(posedge clk)
-    pwa_part7 <= \$345 ;
+    pwa_part7 <= \$344 ;
   always @(posedge clk)
-    s2_pwa <= \$346 ;
+    s2_pwa <= \$345 ;
   always @(posedge clk)
-    is_dw_c0 <= \$1111 ;
+    is_dw_c0 <= \$1115 ;
   always @(posedge clk)
-    is_dw_c1 <= \$1112 ;
+    is_dw_c1 <= \$1116 ;
   always @(posedge clk)
-    is_dw_c2 <= \$1113 ;
+    is_dw_c2 <= \$1117 ;
   always @(posedge clk)
-    is_dw_c3 <= \$1114 ;
+    is_dw_c3 <= \$1118 ;
   always @(posedge clk)
-    is_dw_c4 <= \$1115 ;
+    is_dw_c4 <= \$1119 ;
   always @(posedge clk)
-    is_dw_c5 <= \$1116 ;
+    is_dw_c5 <= \$1120 ;
   always @(posedge clk)
-    is_dw_c6 <= \$1117 ;
+    is_dw_c6 <= \$1121 ;
   always @(posedge clk)
-    is_dw_c7 <= \$1118 ;
+    is_dw_c7 <= \$1122 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
@@ -17975,1107 +18027,1111 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     opa_hi7 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$355 ;
+    opa0 <= \$354 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$356 ;
+    prod0 <= \$355 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$357 ;
+    opa1 <= \$356 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$358 ;
+    prod1 <= \$357 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$359 ;
+    opa2 <= \$358 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$360 ;
+    prod2 <= \$359 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$361 ;
+    opa3 <= \$360 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$362 ;
+    prod3 <= \$361 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$363 ;
+    opa4 <= \$362 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$364 ;
+    prod4 <= \$363 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$365 ;
+    opa5 <= \$364 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$366 ;
+    prod5 <= \$365 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$367 ;
+    opa6 <= \$366 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$368 ;
+    prod6 <= \$367 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$369 ;
+    opa7 <= \$368 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$370 ;
+    prod7 <= \$369 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    opa8 <= \$371 ;
+    opa8 <= \$370 ;
   always @(posedge clk)
     opw8 <= w_q[71:64];
   always @(posedge clk)
-    prod8 <= \$372 ;
+    prod8 <= \$371 ;
   always @(posedge clk)
     prodf8 <= prod8;
   always @(posedge clk)
-    opa9 <= \$373 ;
+    opa9 <= \$372 ;
   always @(posedge clk)
     opw9 <= w_q[79:72];
   always @(posedge clk)
-    prod9 <= \$374 ;
+    prod9 <= \$373 ;
   always @(posedge clk)
     prodf9 <= prod9;
   always @(posedge clk)
-    opa10 <= \$375 ;
+    opa10 <= \$374 ;
   always @(posedge clk)
     opw10 <= w_q[87:80];
   always @(posedge clk)
-    prod10 <= \$376 ;
+    prod10 <= \$375 ;
   always @(posedge clk)
     prodf10 <= prod10;
   always @(posedge clk)
-    opa11 <= \$377 ;
+    opa11 <= \$376 ;
   always @(posedge clk)
     opw11 <= w_q[95:88];
   always @(posedge clk)
-    prod11 <= \$378 ;
+    prod11 <= \$377 ;
   always @(posedge clk)
     prodf11 <= prod11;
   always @(posedge clk)
-    opa12 <= \$379 ;
+    opa12 <= \$378 ;
   always @(posedge clk)
     opw12 <= w_q[103:96];
   always @(posedge clk)
-    prod12 <= \$380 ;
+    prod12 <= \$379 ;
   always @(posedge clk)
     prodf12 <= prod12;
   always @(posedge clk)
-    opa13 <= \$381 ;
+    opa13 <= \$380 ;
   always @(posedge clk)
     opw13 <= w_q[111:104];
   always @(posedge clk)
-    prod13 <= \$382 ;
+    prod13 <= \$381 ;
   always @(posedge clk)
     prodf13 <= prod13;
   always @(posedge clk)
-    opa14 <= \$383 ;
+    opa14 <= \$382 ;
   always @(posedge clk)
     opw14 <= w_q[119:112];
   always @(posedge clk)
-    prod14 <= \$384 ;
+    prod14 <= \$383 ;
   always @(posedge clk)
     prodf14 <= prod14;
   always @(posedge clk)
-    opa15 <= \$385 ;
+    opa15 <= \$384 ;
   always @(posedge clk)
     opw15 <= w_q[127:120];
   always @(posedge clk)
-    prod15 <= \$386 ;
+    prod15 <= \$385 ;
   always @(posedge clk)
     prodf15 <= prod15;
   always @(posedge clk)
-    opa16 <= \$387 ;
+    opa16 <= \$386 ;
   always @(posedge clk)
     opw16 <= w_q[135:128];
   always @(posedge clk)
-    prod16 <= \$388 ;
+    prod16 <= \$387 ;
   always @(posedge clk)
     prodf16 <= prod16;
   always @(posedge clk)
-    opa17 <= \$389 ;
+    opa17 <= \$388 ;
   always @(posedge clk)
     opw17 <= w_q[143:136];
   always @(posedge clk)
-    prod17 <= \$390 ;
+    prod17 <= \$389 ;
   always @(posedge clk)
     prodf17 <= prod17;
   always @(posedge clk)
-    opa18 <= \$391 ;
+    opa18 <= \$390 ;
   always @(posedge clk)
     opw18 <= w_q[151:144];
   always @(posedge clk)
-    prod18 <= \$392 ;
+    prod18 <= \$391 ;
   always @(posedge clk)
     prodf18 <= prod18;
   always @(posedge clk)
-    opa19 <= \$393 ;
+    opa19 <= \$392 ;
   always @(posedge clk)
     opw19 <= w_q[159:152];
   always @(posedge clk)
-    prod19 <= \$394 ;
+    prod19 <= \$393 ;
   always @(posedge clk)
     prodf19 <= prod19;
   always @(posedge clk)
-    opa20 <= \$395 ;
+    opa20 <= \$394 ;
   always @(posedge clk)
     opw20 <= w_q[167:160];
   always @(posedge clk)
-    prod20 <= \$396 ;
+    prod20 <= \$395 ;
   always @(posedge clk)
     prodf20 <= prod20;
   always @(posedge clk)
-    opa21 <= \$397 ;
+    opa21 <= \$396 ;
   always @(posedge clk)
     opw21 <= w_q[175:168];
   always @(posedge clk)
-    prod21 <= \$398 ;
+    prod21 <= \$397 ;
   always @(posedge clk)
     prodf21 <= prod21;
   always @(posedge clk)
-    opa22 <= \$399 ;
+    opa22 <= \$398 ;
   always @(posedge clk)
     opw22 <= w_q[183:176];
   always @(posedge clk)
-    prod22 <= \$400 ;
+    prod22 <= \$399 ;
   always @(posedge clk)
     prodf22 <= prod22;
   always @(posedge clk)
-    opa23 <= \$401 ;
+    opa23 <= \$400 ;
   always @(posedge clk)
     opw23 <= w_q[191:184];
   always @(posedge clk)
-    prod23 <= \$402 ;
+    prod23 <= \$401 ;
   always @(posedge clk)
     prodf23 <= prod23;
   always @(posedge clk)
-    opa24 <= \$403 ;
+    opa24 <= \$402 ;
   always @(posedge clk)
     opw24 <= w_q[199:192];
   always @(posedge clk)
-    prod24 <= \$404 ;
+    prod24 <= \$403 ;
   always @(posedge clk)
     prodf24 <= prod24;
   always @(posedge clk)
-    opa25 <= \$405 ;
+    opa25 <= \$404 ;
   always @(posedge clk)
     opw25 <= w_q[207:200];
   always @(posedge clk)
-    prod25 <= \$406 ;
+    prod25 <= \$405 ;
   always @(posedge clk)
     prodf25 <= prod25;
   always @(posedge clk)
-    opa26 <= \$407 ;
+    opa26 <= \$406 ;
   always @(posedge clk)
     opw26 <= w_q[215:208];
   always @(posedge clk)
-    prod26 <= \$408 ;
+    prod26 <= \$407 ;
   always @(posedge clk)
     prodf26 <= prod26;
   always @(posedge clk)
-    opa27 <= \$409 ;
+    opa27 <= \$408 ;
   always @(posedge clk)
     opw27 <= w_q[223:216];
   always @(posedge clk)
-    prod27 <= \$410 ;
+    prod27 <= \$409 ;
   always @(posedge clk)
     prodf27 <= prod27;
   always @(posedge clk)
-    opa28 <= \$411 ;
+    opa28 <= \$410 ;
   always @(posedge clk)
     opw28 <= w_q[231:224];
   always @(posedge clk)
-    prod28 <= \$412 ;
+    prod28 <= \$411 ;
   always @(posedge clk)
     prodf28 <= prod28;
   always @(posedge clk)
-    opa29 <= \$413 ;
+    opa29 <= \$412 ;
   always @(posedge clk)
     opw29 <= w_q[239:232];
   always @(posedge clk)
-    prod29 <= \$414 ;
+    prod29 <= \$413 ;
   always @(posedge clk)
     prodf29 <= prod29;
   always @(posedge clk)
-    opa30 <= \$415 ;
+    opa30 <= \$414 ;
   always @(posedge clk)
     opw30 <= w_q[247:240];
   always @(posedge clk)
-    prod30 <= \$416 ;
+    prod30 <= \$415 ;
   always @(posedge clk)
     prodf30 <= prod30;
   always @(posedge clk)
-    opa31 <= \$417 ;
+    opa31 <= \$416 ;
   always @(posedge clk)
     opw31 <= w_q[255:248];
   always @(posedge clk)
-    prod31 <= \$418 ;
+    prod31 <= \$417 ;
   always @(posedge clk)
     prodf31 <= prod31;
   always @(posedge clk)
-    opa32 <= \$419 ;
+    opa32 <= \$418 ;
   always @(posedge clk)
     opw32 <= w_q[263:256];
   always @(posedge clk)
-    prod32 <= \$420 ;
+    prod32 <= \$419 ;
   always @(posedge clk)
     prodf32 <= prod32;
   always @(posedge clk)
-    opa33 <= \$421 ;
+    opa33 <= \$420 ;
   always @(posedge clk)
     opw33 <= w_q[271:264];
   always @(posedge clk)
-    prod33 <= \$422 ;
+    prod33 <= \$421 ;
   always @(posedge clk)
     prodf33 <= prod33;
   always @(posedge clk)
-    opa34 <= \$423 ;
+    opa34 <= \$422 ;
   always @(posedge clk)
     opw34 <= w_q[279:272];
   always @(posedge clk)
-    prod34 <= \$424 ;
+    prod34 <= \$423 ;
   always @(posedge clk)
     prodf34 <= prod34;
   always @(posedge clk)
-    opa35 <= \$425 ;
+    opa35 <= \$424 ;
   always @(posedge clk)
     opw35 <= w_q[287:280];
   always @(posedge clk)
-    prod35 <= \$426 ;
+    prod35 <= \$425 ;
   always @(posedge clk)
     prodf35 <= prod35;
   always @(posedge clk)
-    opa36 <= \$427 ;
+    opa36 <= \$426 ;
   always @(posedge clk)
     opw36 <= w_q[295:288];
   always @(posedge clk)
-    prod36 <= \$428 ;
+    prod36 <= \$427 ;
   always @(posedge clk)
     prodf36 <= prod36;
   always @(posedge clk)
-    opa37 <= \$429 ;
+    opa37 <= \$428 ;
   always @(posedge clk)
     opw37 <= w_q[303:296];
   always @(posedge clk)
-    prod37 <= \$430 ;
+    prod37 <= \$429 ;
   always @(posedge clk)
     prodf37 <= prod37;
   always @(posedge clk)
-    opa38 <= \$431 ;
+    opa38 <= \$430 ;
   always @(posedge clk)
     opw38 <= w_q[311:304];
   always @(posedge clk)
-    prod38 <= \$432 ;
+    prod38 <= \$431 ;
   always @(posedge clk)
     prodf38 <= prod38;
   always @(posedge clk)
-    opa39 <= \$433 ;
+    opa39 <= \$432 ;
   always @(posedge clk)
     opw39 <= w_q[319:312];
   always @(posedge clk)
-    prod39 <= \$434 ;
+    prod39 <= \$433 ;
   always @(posedge clk)
     prodf39 <= prod39;
   always @(posedge clk)
-    opa40 <= \$435 ;
+    opa40 <= \$434 ;
   always @(posedge clk)
     opw40 <= w_q[327:320];
   always @(posedge clk)
-    prod40 <= \$436 ;
+    prod40 <= \$435 ;
   always @(posedge clk)
     prodf40 <= prod40;
   always @(posedge clk)
-    opa41 <= \$437 ;
+    opa41 <= \$436 ;
   always @(posedge clk)
     opw41 <= w_q[335:328];
   always @(posedge clk)
-    prod41 <= \$438 ;
+    prod41 <= \$437 ;
   always @(posedge clk)
     prodf41 <= prod41;
   always @(posedge clk)
-    opa42 <= \$439 ;
+    opa42 <= \$438 ;
   always @(posedge clk)
     opw42 <= w_q[343:336];
   always @(posedge clk)
-    prod42 <= \$440 ;
+    prod42 <= \$439 ;
   always @(posedge clk)
     prodf42 <= prod42;
   always @(posedge clk)
-    opa43 <= \$441 ;
+    opa43 <= \$440 ;
   always @(posedge clk)
     opw43 <= w_q[351:344];
   always @(posedge clk)
-    prod43 <= \$442 ;
+    prod43 <= \$441 ;
   always @(posedge clk)
     prodf43 <= prod43;
   always @(posedge clk)
-    opa44 <= \$443 ;
+    opa44 <= \$442 ;
   always @(posedge clk)
     opw44 <= w_q[359:352];
   always @(posedge clk)
-    prod44 <= \$444 ;
+    prod44 <= \$443 ;
   always @(posedge clk)
     prodf44 <= prod44;
   always @(posedge clk)
-    opa45 <= \$445 ;
+    opa45 <= \$444 ;
   always @(posedge clk)
     opw45 <= w_q[367:360];
   always @(posedge clk)
-    prod45 <= \$446 ;
+    prod45 <= \$445 ;
   always @(posedge clk)
     prodf45 <= prod45;
   always @(posedge clk)
-    opa46 <= \$447 ;
+    opa46 <= \$446 ;
   always @(posedge clk)
     opw46 <= w_q[375:368];
   always @(posedge clk)
-    prod46 <= \$448 ;
+    prod46 <= \$447 ;
   always @(posedge clk)
     prodf46 <= prod46;
   always @(posedge clk)
-    opa47 <= \$449 ;
+    opa47 <= \$448 ;
   always @(posedge clk)
     opw47 <= w_q[383:376];
   always @(posedge clk)
-    prod47 <= \$450 ;
+    prod47 <= \$449 ;
   always @(posedge clk)
     prodf47 <= prod47;
   always @(posedge clk)
-    opa48 <= \$451 ;
+    opa48 <= \$450 ;
   always @(posedge clk)
     opw48 <= w_q[391:384];
   always @(posedge clk)
-    prod48 <= \$452 ;
+    prod48 <= \$451 ;
   always @(posedge clk)
     prodf48 <= prod48;
   always @(posedge clk)
-    opa49 <= \$453 ;
+    opa49 <= \$452 ;
   always @(posedge clk)
     opw49 <= w_q[399:392];
   always @(posedge clk)
-    prod49 <= \$454 ;
+    prod49 <= \$453 ;
   always @(posedge clk)
     prodf49 <= prod49;
   always @(posedge clk)
-    opa50 <= \$455 ;
+    opa50 <= \$454 ;
   always @(posedge clk)
     opw50 <= w_q[407:400];
   always @(posedge clk)
-    prod50 <= \$456 ;
+    prod50 <= \$455 ;
   always @(posedge clk)
     prodf50 <= prod50;
   always @(posedge clk)
-    opa51 <= \$457 ;
+    opa51 <= \$456 ;
   always @(posedge clk)
     opw51 <= w_q[415:408];
   always @(posedge clk)
-    prod51 <= \$458 ;
+    prod51 <= \$457 ;
   always @(posedge clk)
     prodf51 <= prod51;
   always @(posedge clk)
-    opa52 <= \$459 ;
+    opa52 <= \$458 ;
   always @(posedge clk)
     opw52 <= w_q[423:416];
   always @(posedge clk)
-    prod52 <= \$460 ;
+    prod52 <= \$459 ;
   always @(posedge clk)
     prodf52 <= prod52;
   always @(posedge clk)
-    opa53 <= \$461 ;
+    opa53 <= \$460 ;
   always @(posedge clk)
     opw53 <= w_q[431:424];
   always @(posedge clk)
-    prod53 <= \$462 ;
+    prod53 <= \$461 ;
   always @(posedge clk)
     prodf53 <= prod53;
   always @(posedge clk)
-    opa54 <= \$463 ;
+    opa54 <= \$462 ;
   always @(posedge clk)
     opw54 <= w_q[439:432];
   always @(posedge clk)
-    prod54 <= \$464 ;
+    prod54 <= \$463 ;
   always @(posedge clk)
     prodf54 <= prod54;
   always @(posedge clk)
-    opa55 <= \$465 ;
+    opa55 <= \$464 ;
   always @(posedge clk)
     opw55 <= w_q[447:440];
   always @(posedge clk)
-    prod55 <= \$466 ;
+    prod55 <= \$465 ;
   always @(posedge clk)
     prodf55 <= prod55;
   always @(posedge clk)
-    opa56 <= \$467 ;
+    opa56 <= \$466 ;
   always @(posedge clk)
     opw56 <= w_q[455:448];
   always @(posedge clk)
-    prod56 <= \$468 ;
+    prod56 <= \$467 ;
   always @(posedge clk)
     prodf56 <= prod56;
   always @(posedge clk)
-    opa57 <= \$469 ;
+    opa57 <= \$468 ;
   always @(posedge clk)
     opw57 <= w_q[463:456];
   always @(posedge clk)
-    prod57 <= \$470 ;
+    prod57 <= \$469 ;
   always @(posedge clk)
     prodf57 <= prod57;
   always @(posedge clk)
-    opa58 <= \$471 ;
+    opa58 <= \$470 ;
   always @(posedge clk)
     opw58 <= w_q[471:464];
   always @(posedge clk)
-    prod58 <= \$472 ;
+    prod58 <= \$471 ;
   always @(posedge clk)
     prodf58 <= prod58;
   always @(posedge clk)
-    opa59 <= \$473 ;
+    opa59 <= \$472 ;
   always @(posedge clk)
     opw59 <= w_q[479:472];
   always @(posedge clk)
-    prod59 <= \$474 ;
+    prod59 <= \$473 ;
   always @(posedge clk)
     prodf59 <= prod59;
   always @(posedge clk)
-    opa60 <= \$475 ;
+    opa60 <= \$474 ;
   always @(posedge clk)
     opw60 <= w_q[487:480];
   always @(posedge clk)
-    prod60 <= \$476 ;
+    prod60 <= \$475 ;
   always @(posedge clk)
     prodf60 <= prod60;
   always @(posedge clk)
-    opa61 <= \$477 ;
+    opa61 <= \$476 ;
   always @(posedge clk)
     opw61 <= w_q[495:488];
   always @(posedge clk)
-    prod61 <= \$478 ;
+    prod61 <= \$477 ;
   always @(posedge clk)
     prodf61 <= prod61;
   always @(posedge clk)
-    opa62 <= \$479 ;
+    opa62 <= \$478 ;
   always @(posedge clk)
     opw62 <= w_q[503:496];
   always @(posedge clk)
-    prod62 <= \$480 ;
+    prod62 <= \$479 ;
   always @(posedge clk)
     prodf62 <= prod62;
   always @(posedge clk)
-    opa63 <= \$481 ;
+    opa63 <= \$480 ;
   always @(posedge clk)
     opw63 <= w_q[511:504];
   always @(posedge clk)
-    prod63 <= \$482 ;
+    prod63 <= \$481 ;
   always @(posedge clk)
     prodf63 <= prod63;
   always @(posedge clk)
-    acc_en_c0 <= \$1119 ;
+    acc_en_c0 <= \$1123 ;
   always @(posedge clk)
-    acc_en_c1 <= \$1120 ;
+    acc_en_c1 <= \$1124 ;
   always @(posedge clk)
-    acc_en_c2 <= \$1121 ;
+    acc_en_c2 <= \$1125 ;
   always @(posedge clk)
-    acc_en_c3 <= \$1122 ;
+    acc_en_c3 <= \$1126 ;
   always @(posedge clk)
-    acc_en_c4 <= \$1123 ;
+    acc_en_c4 <= \$1127 ;
   always @(posedge clk)
-    acc_en_c5 <= \$1124 ;
+    acc_en_c5 <= \$1128 ;
   always @(posedge clk)
-    acc_en_c6 <= \$1125 ;
+    acc_en_c6 <= \$1129 ;
   always @(posedge clk)
-    acc_en_c7 <= \$1126 ;
+    acc_en_c7 <= \$1130 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$1127 ;
+    acc_clear_c0 <= \$1131 ;
   always @(posedge clk)
-    acc_clear_c1 <= \$1128 ;
+    acc_clear_c1 <= \$1132 ;
   always @(posedge clk)
-    acc_clear_c2 <= \$1129 ;
+    acc_clear_c2 <= \$1133 ;
   always @(posedge clk)
-    acc_clear_c3 <= \$1130 ;
+    acc_clear_c3 <= \$1134 ;
   always @(posedge clk)
-    acc_clear_c4 <= \$1131 ;
+    acc_clear_c4 <= \$1135 ;
   always @(posedge clk)
-    acc_clear_c5 <= \$1132 ;
+    acc_clear_c5 <= \$1136 ;
   always @(posedge clk)
-    acc_clear_c6 <= \$1133 ;
+    acc_clear_c6 <= \$1137 ;
   always @(posedge clk)
-    acc_clear_c7 <= \$1134 ;
+    acc_clear_c7 <= \$1138 ;
   always @(posedge clk)
-    hand_over_c0 <= \$1135 ;
+    hand_over_c0 <= \$1139 ;
   always @(posedge clk)
-    hand_over_c1 <= \$1136 ;
+    hand_over_c1 <= \$1140 ;
   always @(posedge clk)
-    hand_over_c2 <= \$1137 ;
+    hand_over_c2 <= \$1141 ;
   always @(posedge clk)
-    hand_over_c3 <= \$1138 ;
+    hand_over_c3 <= \$1142 ;
   always @(posedge clk)
-    hand_over_c4 <= \$1139 ;
+    hand_over_c4 <= \$1143 ;
   always @(posedge clk)
-    hand_over_c5 <= \$1140 ;
+    hand_over_c5 <= \$1144 ;
   always @(posedge clk)
-    hand_over_c6 <= \$1141 ;
+    hand_over_c6 <= \$1145 ;
   always @(posedge clk)
-    hand_over_c7 <= \$1142 ;
+    hand_over_c7 <= \$1146 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$1143 ;
+    dw_done0_c0 <= \$1147 ;
   always @(posedge clk)
-    dw_done0_c1 <= \$1144 ;
+    dw_done0_c1 <= \$1148 ;
   always @(posedge clk)
-    dw_done0_c2 <= \$1145 ;
+    dw_done0_c2 <= \$1149 ;
   always @(posedge clk)
-    dw_done0_c3 <= \$1146 ;
+    dw_done0_c3 <= \$1150 ;
   always @(posedge clk)
-    dw_done0_c4 <= \$1147 ;
+    dw_done0_c4 <= \$1151 ;
   always @(posedge clk)
-    dw_done0_c5 <= \$1148 ;
+    dw_done0_c5 <= \$1152 ;
   always @(posedge clk)
-    dw_done0_c6 <= \$1149 ;
+    dw_done0_c6 <= \$1153 ;
   always @(posedge clk)
-    dw_done0_c7 <= \$1150 ;
+    dw_done0_c7 <= \$1154 ;
   always @(posedge clk)
-    acc0 <= \$1151 ;
+    acc0 <= \$1155 ;
   always @(posedge clk)
-    acc1 <= \$1152 ;
+    acc1 <= \$1156 ;
   always @(posedge clk)
-    acc2 <= \$1153 ;
+    acc2 <= \$1157 ;
   always @(posedge clk)
-    acc3 <= \$1154 ;
+    acc3 <= \$1158 ;
   always @(posedge clk)
-    acc4 <= \$1155 ;
+    acc4 <= \$1159 ;
   always @(posedge clk)
-    acc5 <= \$1156 ;
+    acc5 <= \$1160 ;
   always @(posedge clk)
-    acc6 <= \$1157 ;
+    acc6 <= \$1161 ;
   always @(posedge clk)
-    acc7 <= \$1158 ;
+    acc7 <= \$1162 ;
   always @(posedge clk)
-    acc8 <= \$1159 ;
+    acc8 <= \$1163 ;
   always @(posedge clk)
-    acc9 <= \$1160 ;
+    acc9 <= \$1164 ;
   always @(posedge clk)
-    acc10 <= \$1161 ;
+    acc10 <= \$1165 ;
   always @(posedge clk)
-    acc11 <= \$1162 ;
+    acc11 <= \$1166 ;
   always @(posedge clk)
-    acc12 <= \$1163 ;
+    acc12 <= \$1167 ;
   always @(posedge clk)
-    acc13 <= \$1164 ;
+    acc13 <= \$1168 ;
   always @(posedge clk)
-    acc14 <= \$1165 ;
+    acc14 <= \$1169 ;
   always @(posedge clk)
-    acc15 <= \$1166 ;
+    acc15 <= \$1170 ;
   always @(posedge clk)
-    acc16 <= \$1167 ;
+    acc16 <= \$1171 ;
   always @(posedge clk)
-    acc17 <= \$1168 ;
+    acc17 <= \$1172 ;
   always @(posedge clk)
-    acc18 <= \$1169 ;
+    acc18 <= \$1173 ;
   always @(posedge clk)
-    acc19 <= \$1170 ;
+    acc19 <= \$1174 ;
   always @(posedge clk)
-    acc20 <= \$1171 ;
+    acc20 <= \$1175 ;
   always @(posedge clk)
-    acc21 <= \$1172 ;
+    acc21 <= \$1176 ;
   always @(posedge clk)
-    acc22 <= \$1173 ;
+    acc22 <= \$1177 ;
   always @(posedge clk)
-    acc23 <= \$1174 ;
+    acc23 <= \$1178 ;
   always @(posedge clk)
-    acc24 <= \$1175 ;
+    acc24 <= \$1179 ;
   always @(posedge clk)
-    acc25 <= \$1176 ;
+    acc25 <= \$1180 ;
   always @(posedge clk)
-    acc26 <= \$1177 ;
+    acc26 <= \$1181 ;
   always @(posedge clk)
-    acc27 <= \$1178 ;
+    acc27 <= \$1182 ;
   always @(posedge clk)
-    acc28 <= \$1179 ;
+    acc28 <= \$1183 ;
   always @(posedge clk)
-    acc29 <= \$1180 ;
+    acc29 <= \$1184 ;
   always @(posedge clk)
-    acc30 <= \$1181 ;
+    acc30 <= \$1185 ;
   always @(posedge clk)
-    acc31 <= \$1182 ;
+    acc31 <= \$1186 ;
   always @(posedge clk)
-    acc32 <= \$1183 ;
+    acc32 <= \$1187 ;
   always @(posedge clk)
-    acc33 <= \$1184 ;
+    acc33 <= \$1188 ;
   always @(posedge clk)
-    acc34 <= \$1185 ;
+    acc34 <= \$1189 ;
   always @(posedge clk)
-    acc35 <= \$1186 ;
+    acc35 <= \$1190 ;
   always @(posedge clk)
-    acc36 <= \$1187 ;
+    acc36 <= \$1191 ;
   always @(posedge clk)
-    acc37 <= \$1188 ;
+    acc37 <= \$1192 ;
   always @(posedge clk)
-    acc38 <= \$1189 ;
+    acc38 <= \$1193 ;
   always @(posedge clk)
-    acc39 <= \$1190 ;
+    acc39 <= \$1194 ;
   always @(posedge clk)
-    acc40 <= \$1191 ;
+    acc40 <= \$1195 ;
   always @(posedge clk)
-    acc41 <= \$1192 ;
+    acc41 <= \$1196 ;
   always @(posedge clk)
-    acc42 <= \$1193 ;
+    acc42 <= \$1197 ;
   always @(posedge clk)
-    acc43 <= \$1194 ;
+    acc43 <= \$1198 ;
   always @(posedge clk)
-    acc44 <= \$1195 ;
+    acc44 <= \$1199 ;
   always @(posedge clk)
-    acc45 <= \$1196 ;
+    acc45 <= \$1200 ;
   always @(posedge clk)
-    acc46 <= \$1197 ;
+    acc46 <= \$1201 ;
   always @(posedge clk)
-    acc47 <= \$1198 ;
+    acc47 <= \$1202 ;
   always @(posedge clk)
-    acc48 <= \$1199 ;
+    acc48 <= \$1203 ;
   always @(posedge clk)
-    acc49 <= \$1200 ;
+    acc49 <= \$1204 ;
   always @(posedge clk)
-    acc50 <= \$1201 ;
+    acc50 <= \$1205 ;
   always @(posedge clk)
-    acc51 <= \$1202 ;
+    acc51 <= \$1206 ;
   always @(posedge clk)
-    acc52 <= \$1203 ;
+    acc52 <= \$1207 ;
   always @(posedge clk)
-    acc53 <= \$1204 ;
+    acc53 <= \$1208 ;
   always @(posedge clk)
-    acc54 <= \$1205 ;
+    acc54 <= \$1209 ;
   always @(posedge clk)
-    acc55 <= \$1206 ;
+    acc55 <= \$1210 ;
   always @(posedge clk)
-    acc56 <= \$1207 ;
+    acc56 <= \$1211 ;
   always @(posedge clk)
-    acc57 <= \$1208 ;
+    acc57 <= \$1212 ;
   always @(posedge clk)
-    acc58 <= \$1209 ;
+    acc58 <= \$1213 ;
   always @(posedge clk)
-    acc59 <= \$1210 ;
+    acc59 <= \$1214 ;
   always @(posedge clk)
-    acc60 <= \$1211 ;
+    acc60 <= \$1215 ;
   always @(posedge clk)
-    acc61 <= \$1212 ;
+    acc61 <= \$1216 ;
   always @(posedge clk)
-    acc62 <= \$1213 ;
+    acc62 <= \$1217 ;
   always @(posedge clk)
-    acc63 <= \$1214 ;
+    acc63 <= \$1218 ;
   always @(posedge clk)
-    d0 <= \$1215 ;
+    d0 <= \$1219 ;
   always @(posedge clk)
-    d1 <= \$1216 ;
+    d1 <= \$1220 ;
   always @(posedge clk)
-    d2 <= \$1217 ;
+    d2 <= \$1221 ;
   always @(posedge clk)
-    d3 <= \$1218 ;
+    d3 <= \$1222 ;
   always @(posedge clk)
-    d4 <= \$1219 ;
+    d4 <= \$1223 ;
   always @(posedge clk)
-    d5 <= \$1220 ;
+    d5 <= \$1224 ;
   always @(posedge clk)
-    d6 <= \$1221 ;
+    d6 <= \$1225 ;
   always @(posedge clk)
-    d7 <= \$1222 ;
+    d7 <= \$1226 ;
   always @(posedge clk)
-    d8 <= \$1223 ;
+    d8 <= \$1227 ;
   always @(posedge clk)
-    d9 <= \$1224 ;
+    d9 <= \$1228 ;
   always @(posedge clk)
-    d10 <= \$1225 ;
+    d10 <= \$1229 ;
   always @(posedge clk)
-    d11 <= \$1226 ;
+    d11 <= \$1230 ;
   always @(posedge clk)
-    d12 <= \$1227 ;
+    d12 <= \$1231 ;
   always @(posedge clk)
-    d13 <= \$1228 ;
+    d13 <= \$1232 ;
   always @(posedge clk)
-    d14 <= \$1229 ;
+    d14 <= \$1233 ;
   always @(posedge clk)
-    d15 <= \$1230 ;
+    d15 <= \$1234 ;
   always @(posedge clk)
-    d16 <= \$1231 ;
+    d16 <= \$1235 ;
   always @(posedge clk)
-    d17 <= \$1232 ;
+    d17 <= \$1236 ;
   always @(posedge clk)
-    d18 <= \$1233 ;
+    d18 <= \$1237 ;
   always @(posedge clk)
-    d19 <= \$1234 ;
+    d19 <= \$1238 ;
   always @(posedge clk)
-    d20 <= \$1235 ;
+    d20 <= \$1239 ;
   always @(posedge clk)
-    d21 <= \$1236 ;
+    d21 <= \$1240 ;
   always @(posedge clk)
-    d22 <= \$1237 ;
+    d22 <= \$1241 ;
   always @(posedge clk)
-    d23 <= \$1238 ;
+    d23 <= \$1242 ;
   always @(posedge clk)
-    d24 <= \$1239 ;
+    d24 <= \$1243 ;
   always @(posedge clk)
-    d25 <= \$1240 ;
+    d25 <= \$1244 ;
   always @(posedge clk)
-    d26 <= \$1241 ;
+    d26 <= \$1245 ;
   always @(posedge clk)
-    d27 <= \$1242 ;
+    d27 <= \$1246 ;
   always @(posedge clk)
-    d28 <= \$1243 ;
+    d28 <= \$1247 ;
   always @(posedge clk)
-    d29 <= \$1244 ;
+    d29 <= \$1248 ;
   always @(posedge clk)
-    d30 <= \$1245 ;
+    d30 <= \$1249 ;
   always @(posedge clk)
-    d31 <= \$1246 ;
+    d31 <= \$1250 ;
   always @(posedge clk)
-    d32 <= \$1247 ;
+    d32 <= \$1251 ;
   always @(posedge clk)
-    d33 <= \$1248 ;
+    d33 <= \$1252 ;
   always @(posedge clk)
-    d34 <= \$1249 ;
+    d34 <= \$1253 ;
   always @(posedge clk)
-    d35 <= \$1250 ;
+    d35 <= \$1254 ;
   always @(posedge clk)
-    d36 <= \$1251 ;
+    d36 <= \$1255 ;
   always @(posedge clk)
-    d37 <= \$1252 ;
+    d37 <= \$1256 ;
   always @(posedge clk)
-    d38 <= \$1253 ;
+    d38 <= \$1257 ;
   always @(posedge clk)
-    d39 <= \$1254 ;
+    d39 <= \$1258 ;
   always @(posedge clk)
-    d40 <= \$1255 ;
+    d40 <= \$1259 ;
   always @(posedge clk)
-    d41 <= \$1256 ;
+    d41 <= \$1260 ;
   always @(posedge clk)
-    d42 <= \$1257 ;
+    d42 <= \$1261 ;
   always @(posedge clk)
-    d43 <= \$1258 ;
+    d43 <= \$1262 ;
   always @(posedge clk)
-    d44 <= \$1259 ;
+    d44 <= \$1263 ;
   always @(posedge clk)
-    d45 <= \$1260 ;
+    d45 <= \$1264 ;
   always @(posedge clk)
-    d46 <= \$1261 ;
+    d46 <= \$1265 ;
   always @(posedge clk)
-    d47 <= \$1262 ;
+    d47 <= \$1266 ;
   always @(posedge clk)
-    d48 <= \$1263 ;
+    d48 <= \$1267 ;
   always @(posedge clk)
-    d49 <= \$1264 ;
+    d49 <= \$1268 ;
   always @(posedge clk)
-    d50 <= \$1265 ;
+    d50 <= \$1269 ;
   always @(posedge clk)
-    d51 <= \$1266 ;
+    d51 <= \$1270 ;
   always @(posedge clk)
-    d52 <= \$1267 ;
+    d52 <= \$1271 ;
   always @(posedge clk)
-    d53 <= \$1268 ;
+    d53 <= \$1272 ;
   always @(posedge clk)
-    d54 <= \$1269 ;
+    d54 <= \$1273 ;
   always @(posedge clk)
-    d55 <= \$1270 ;
+    d55 <= \$1274 ;
   always @(posedge clk)
-    d56 <= \$1271 ;
+    d56 <= \$1275 ;
   always @(posedge clk)
-    d57 <= \$1272 ;
+    d57 <= \$1276 ;
   always @(posedge clk)
-    d58 <= \$1273 ;
+    d58 <= \$1277 ;
   always @(posedge clk)
-    d59 <= \$1274 ;
+    d59 <= \$1278 ;
   always @(posedge clk)
-    d60 <= \$1275 ;
+    d60 <= \$1279 ;
   always @(posedge clk)
-    d61 <= \$1276 ;
+    d61 <= \$1280 ;
   always @(posedge clk)
-    d62 <= \$1277 ;
+    d62 <= \$1281 ;
   always @(posedge clk)
-    d63 <= \$1278 ;
+    d63 <= \$1282 ;
   always @(posedge clk)
-    nz <= \$1279 ;
+    nz <= \$1283 ;
   always @(posedge clk)
-    \$signal$736  <= \$1280 ;
+    \$signal$736  <= \$1284 ;
   always @(posedge clk)
-    nz_todo <= \$1281 ;
+    nz_todo <= \$1285 ;
   always @(posedge clk)
-    shadow0 <= \$1282 ;
+    nz_todo_empty <= \$1286 ;
   always @(posedge clk)
-    shadow1 <= \$1283 ;
+    shadow0 <= \$1287 ;
   always @(posedge clk)
-    shadow2 <= \$1284 ;
+    shadow1 <= \$1288 ;
   always @(posedge clk)
-    shadow3 <= \$1285 ;
+    shadow2 <= \$1289 ;
   always @(posedge clk)
-    shadow4 <= \$1286 ;
+    shadow3 <= \$1290 ;
   always @(posedge clk)
-    shadow5 <= \$1287 ;
+    shadow4 <= \$1291 ;
   always @(posedge clk)
-    shadow6 <= \$1288 ;
+    shadow5 <= \$1292 ;
   always @(posedge clk)
-    shadow7 <= \$1289 ;
+    shadow6 <= \$1293 ;
   always @(posedge clk)
-    shadow8 <= \$1290 ;
+    shadow7 <= \$1294 ;
   always @(posedge clk)
-    shadow9 <= \$1291 ;
+    shadow8 <= \$1295 ;
   always @(posedge clk)
-    shadow10 <= \$1292 ;
+    shadow9 <= \$1296 ;
   always @(posedge clk)
-    shadow11 <= \$1293 ;
+    shadow10 <= \$1297 ;
   always @(posedge clk)
-    shadow12 <= \$1294 ;
+    shadow11 <= \$1298 ;
   always @(posedge clk)
-    shadow13 <= \$1295 ;
+    shadow12 <= \$1299 ;
   always @(posedge clk)
-    shadow14 <= \$1296 ;
+    shadow13 <= \$1300 ;
   always @(posedge clk)
-    shadow15 <= \$1297 ;
+    shadow14 <= \$1301 ;
   always @(posedge clk)
-    shadow16 <= \$1298 ;
+    shadow15 <= \$1302 ;
   always @(posedge clk)
-    shadow17 <= \$1299 ;
+    shadow16 <= \$1303 ;
   always @(posedge clk)
-    shadow18 <= \$1300 ;
+    shadow17 <= \$1304 ;
   always @(posedge clk)
-    shadow19 <= \$1301 ;
+    shadow18 <= \$1305 ;
   always @(posedge clk)
-    shadow20 <= \$1302 ;
+    shadow19 <= \$1306 ;
   always @(posedge clk)
-    shadow21 <= \$1303 ;
+    shadow20 <= \$1307 ;
   always @(posedge clk)
-    shadow22 <= \$1304 ;
+    shadow21 <= \$1308 ;
   always @(posedge clk)
-    shadow23 <= \$1305 ;
+    shadow22 <= \$1309 ;
   always @(posedge clk)
-    shadow24 <= \$1306 ;
+    shadow23 <= \$1310 ;
   always @(posedge clk)
-    shadow25 <= \$1307 ;
+    shadow24 <= \$1311 ;
   always @(posedge clk)
-    shadow26 <= \$1308 ;
+    shadow25 <= \$1312 ;
   always @(posedge clk)
-    shadow27 <= \$1309 ;
+    shadow26 <= \$1313 ;
   always @(posedge clk)
-    shadow28 <= \$1310 ;
+    shadow27 <= \$1314 ;
   always @(posedge clk)
-    shadow29 <= \$1311 ;
+    shadow28 <= \$1315 ;
   always @(posedge clk)
-    shadow30 <= \$1312 ;
+    shadow29 <= \$1316 ;
   always @(posedge clk)
-    shadow31 <= \$1313 ;
+    shadow30 <= \$1317 ;
   always @(posedge clk)
-    shadow32 <= \$1314 ;
+    shadow31 <= \$1318 ;
   always @(posedge clk)
-    shadow33 <= \$1315 ;
+    shadow32 <= \$1319 ;
   always @(posedge clk)
-    shadow34 <= \$1316 ;
+    shadow33 <= \$1320 ;
   always @(posedge clk)
-    shadow35 <= \$1317 ;
+    shadow34 <= \$1321 ;
   always @(posedge clk)
-    shadow36 <= \$1318 ;
+    shadow35 <= \$1322 ;
   always @(posedge clk)
-    shadow37 <= \$1319 ;
+    shadow36 <= \$1323 ;
   always @(posedge clk)
-    shadow38 <= \$1320 ;
+    shadow37 <= \$1324 ;
   always @(posedge clk)
-    shadow39 <= \$1321 ;
+    shadow38 <= \$1325 ;
   always @(posedge clk)
-    shadow40 <= \$1322 ;
+    shadow39 <= \$1326 ;
   always @(posedge clk)
-    shadow41 <= \$1323 ;
+    shadow40 <= \$1327 ;
   always @(posedge clk)
-    shadow42 <= \$1324 ;
+    shadow41 <= \$1328 ;
   always @(posedge clk)
-    shadow43 <= \$1325 ;
+    shadow42 <= \$1329 ;
   always @(posedge clk)
-    shadow44 <= \$1326 ;
+    shadow43 <= \$1330 ;
   always @(posedge clk)
-    shadow45 <= \$1327 ;
+    shadow44 <= \$1331 ;
   always @(posedge clk)
-    shadow46 <= \$1328 ;
+    shadow45 <= \$1332 ;
   always @(posedge clk)
-    shadow47 <= \$1329 ;
+    shadow46 <= \$1333 ;
   always @(posedge clk)
-    shadow48 <= \$1330 ;
+    shadow47 <= \$1334 ;
   always @(posedge clk)
-    shadow49 <= \$1331 ;
+    shadow48 <= \$1335 ;
   always @(posedge clk)
-    shadow50 <= \$1332 ;
+    shadow49 <= \$1336 ;
   always @(posedge clk)
-    shadow51 <= \$1333 ;
+    shadow50 <= \$1337 ;
   always @(posedge clk)
-    shadow52 <= \$1334 ;
+    shadow51 <= \$1338 ;
   always @(posedge clk)
-    shadow53 <= \$1335 ;
+    shadow52 <= \$1339 ;
   always @(posedge clk)
-    shadow54 <= \$1336 ;
+    shadow53 <= \$1340 ;
   always @(posedge clk)
-    shadow55 <= \$1337 ;
+    shadow54 <= \$1341 ;
   always @(posedge clk)
-    shadow56 <= \$1338 ;
+    shadow55 <= \$1342 ;
   always @(posedge clk)
-    shadow57 <= \$1339 ;
+    shadow56 <= \$1343 ;
   always @(posedge clk)
-    shadow58 <= \$1340 ;
+    shadow57 <= \$1344 ;
   always @(posedge clk)
-    shadow59 <= \$1341 ;
+    shadow58 <= \$1345 ;
   always @(posedge clk)
-    shadow60 <= \$1342 ;
+    shadow59 <= \$1346 ;
   always @(posedge clk)
-    shadow61 <= \$1343 ;
+    shadow60 <= \$1347 ;
   always @(posedge clk)
-    shadow62 <= \$1344 ;
+    shadow61 <= \$1348 ;
   always @(posedge clk)
-    shadow63 <= \$1345 ;
+    shadow62 <= \$1349 ;
   always @(posedge clk)
-    job_active <= \$1346 ;
+    shadow63 <= \$1350 ;
   always @(posedge clk)
-    job_active_c0 <= \$1347 ;
+    job_active <= \$1351 ;
   always @(posedge clk)
-    job_active_c1 <= \$1348 ;
+    job_active_c0 <= \$1352 ;
   always @(posedge clk)
-    job_active_c2 <= \$1349 ;
+    job_active_c1 <= \$1353 ;
   always @(posedge clk)
-    job_active_c3 <= \$1350 ;
+    job_active_c2 <= \$1354 ;
   always @(posedge clk)
-    job_active_c4 <= \$1351 ;
+    job_active_c3 <= \$1355 ;
   always @(posedge clk)
-    job_active_c5 <= \$1352 ;
+    job_active_c4 <= \$1356 ;
   always @(posedge clk)
-    job_active_c6 <= \$1353 ;
+    job_active_c5 <= \$1357 ;
   always @(posedge clk)
-    job_active_c7 <= \$1354 ;
+    job_active_c6 <= \$1358 ;
   always @(posedge clk)
-    job_kind <= \$1355 ;
+    job_active_c7 <= \$1359 ;
   always @(posedge clk)
-    job_layer <= \$1356 ;
+    job_kind <= \$1360 ;
   always @(posedge clk)
-    job_pos <= \$1357 ;
+    job_layer <= \$1361 ;
   always @(posedge clk)
-    job_g <= \$1358 ;
+    job_pos <= \$1362 ;
   always @(posedge clk)
-    job_k <= \$1359 ;
+    job_g <= \$1363 ;
   always @(posedge clk)
-    \$signal  <= \$1360 ;
+    job_k <= \$1364 ;
   always @(posedge clk)
-    p1_kind <= \$1361 ;
+    \$signal  <= \$1365 ;
   always @(posedge clk)
-    p1_layer <= \$1362 ;
+    p1_kind <= \$1366 ;
   always @(posedge clk)
-    p1_pos <= \$1363 ;
+    p1_layer <= \$1367 ;
   always @(posedge clk)
-    \$signal$811  <= \$1364 ;
+    p1_pos <= \$1368 ;
   always @(posedge clk)
-    p1_last <= \$1365 ;
+    \$signal$812  <= \$1369 ;
   always @(posedge clk)
-    p1_addr <= \$1366 ;
+    p1_last <= \$1370 ;
   always @(posedge clk)
-    i_pot <= \$1367 ;
+    p1_addr <= \$1371 ;
   always @(posedge clk)
-    \i_pot$243  <= \$1368 ;
+    i_pot <= \$1372 ;
   always @(posedge clk)
-    \i_pot$252  <= \$1369 ;
+    \i_pot$243  <= \$1373 ;
   always @(posedge clk)
-    \i_pot$261  <= \$1370 ;
+    \i_pot$252  <= \$1374 ;
   always @(posedge clk)
-    credit <= \$1371 ;
+    \i_pot$261  <= \$1375 ;
   always @(posedge clk)
-    \$signal$309  <= \$1372 ;
+    credit <= \$1376 ;
   always @(posedge clk)
-    p2_first <= \$1373 ;
+    \$signal$309  <= \$1377 ;
   always @(posedge clk)
-    p2_addr <= \$1374 ;
+    p2_first <= \$1378 ;
   always @(posedge clk)
-    \$signal$310  <= \$1375 ;
+    p2_addr <= \$1379 ;
   always @(posedge clk)
-    p3_addr <= \$1376 ;
+    \$signal$310  <= \$1380 ;
   always @(posedge clk)
-    p4_valid <= \$1377 ;
+    p3_addr <= \$1381 ;
   always @(posedge clk)
-    pool_wr__addr <= \$1378 ;
+    p4_valid <= \$1382 ;
   always @(posedge clk)
-    p2_old0 <= \$1379 ;
+    pool_wr__addr <= \$1383 ;
   always @(posedge clk)
-    p2_pot0 <= \$1380 ;
+    p2_old0 <= \$1384 ;
   always @(posedge clk)
-    pool_sum0 <= \$1381 ;
+    p2_pot0 <= \$1385 ;
   always @(posedge clk)
-    pool_sat0 <= \$1382 ;
+    pool_sum0 <= \$1386 ;
   always @(posedge clk)
-    p2_old1 <= \$1383 ;
+    pool_sat0 <= \$1387 ;
   always @(posedge clk)
-    p2_pot1 <= \$1384 ;
+    p2_old1 <= \$1388 ;
   always @(posedge clk)
-    pool_sum1 <= \$1385 ;
+    p2_pot1 <= \$1389 ;
   always @(posedge clk)
-    pool_sat1 <= \$1386 ;
+    pool_sum1 <= \$1390 ;
   always @(posedge clk)
-    p2_old2 <= \$1387 ;
+    pool_sat1 <= \$1391 ;
   always @(posedge clk)
-    p2_pot2 <= \$1388 ;
+    p2_old2 <= \$1392 ;
   always @(posedge clk)
-    pool_sum2 <= \$1389 ;
+    p2_pot2 <= \$1393 ;
   always @(posedge clk)
-    pool_sat2 <= \$1390 ;
+    pool_sum2 <= \$1394 ;
   always @(posedge clk)
-    p2_old3 <= \$1391 ;
+    pool_sat2 <= \$1395 ;
   always @(posedge clk)
-    p2_pot3 <= \$1392 ;
+    p2_old3 <= \$1396 ;
   always @(posedge clk)
-    pool_sum3 <= \$1393 ;
+    p2_pot3 <= \$1397 ;
   always @(posedge clk)
-    pool_sat3 <= \$1394 ;
+    pool_sum3 <= \$1398 ;
   always @(posedge clk)
-    trace__valid <= \$1395 ;
+    pool_sat3 <= \$1399 ;
   always @(posedge clk)
-    word <= \$1396 ;
+    trace__valid <= \$1400 ;
   always @(posedge clk)
-    trace__payload <= \$1397 ;
+    word <= \$1401 ;
   always @(posedge clk)
-    spk_word <= \$1398 ;
+    trace__payload <= \$1402 ;
   always @(posedge clk)
-    spikes__payload <= \$1399 ;
+    spk_word <= \$1403 ;
   always @(posedge clk)
-    load_ok <= \$1400 ;
+    spikes__payload <= \$1404 ;
   always @(posedge clk)
-    lp <= \$1401 ;
+    load_ok <= \$1405 ;
   always @(posedge clk)
-    asm <= \$1402 ;
+    lp <= \$1406 ;
   always @(posedge clk)
-    ox <= \$1403 ;
+    asm <= \$1407 ;
   always @(posedge clk)
-    oy <= \$1404 ;
+    ox <= \$1408 ;
   always @(posedge clk)
-    pos <= \$1405 ;
+    oy <= \$1409 ;
   always @(posedge clk)
-    gc <= \$1406 ;
+    pos <= \$1410 ;
   always @(posedge clk)
-    ch <= \$1407 ;
+    gc <= \$1411 ;
   always @(posedge clk)
-    ki <= \$1408 ;
+    ch <= \$1412 ;
   always @(posedge clk)
-    kj <= \$1409 ;
+    ki <= \$1413 ;
   always @(posedge clk)
-    seq_state <= \$1410 ;
+    kj <= \$1414 ;
   always @(posedge clk)
-    cur <= \$1411 ;
+    seq_state <= \$1415 ;
   always @(posedge clk)
-    todo <= \$1412 ;
+    cur <= \$1416 ;
   always @(posedge clk)
-    pw_first <= \$1413 ;
+    todo <= \$1417 ;
+  always @(posedge clk)
+    todo_empty <= \$1418 ;
+  always @(posedge clk)
+    pw_first <= \$1419 ;
   \edgekws_board.ext.step0  step0 (
     .ce(1'h1),
     .clk(clk),
@@ -19086,8 +19142,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$4283$0 (p_rd__data[51:0]),
-    .\port$4289$0 (pool_rd__data[19:0]),
+    .\port$4290$0 (p_rd__data[51:0]),
+    .\port$4296$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -19101,8 +19157,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$288 ),
     .o_busy(\o_busy$312 ),
-    .\port$4283$52 (p_rd__data[103:52]),
-    .\port$4289$20 (pool_rd__data[39:20]),
+    .\port$4290$52 (p_rd__data[103:52]),
+    .\port$4296$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -19114,8 +19170,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$289 ),
     .o_busy(\o_busy$313 ),
-    .\port$4283$104 (p_rd__data[155:104]),
-    .\port$4289$40 (pool_rd__data[59:40]),
+    .\port$4290$104 (p_rd__data[155:104]),
+    .\port$4296$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -19127,8 +19183,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$290 ),
     .o_busy(\o_busy$314 ),
-    .\port$4283$156 (p_rd__data[207:156]),
-    .\port$4289$60 (pool_rd__data[79:60]),
+    .\port$4290$156 (p_rd__data[207:156]),
+    .\port$4296$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -19828,253 +19884,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$188  = 6'h22;
+          \$187  = 6'h22;
       1'h1:
-          \$188  = 6'h22;
+          \$187  = 6'h22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$190  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$190  = 2'h1;
+      5'h01:
+          \$190  = 2'h0;
+      5'h02:
+          \$190  = 2'h0;
+      5'h03:
+          \$190  = 2'h0;
+      5'h04:
+          \$190  = 2'h0;
+      5'h05:
+          \$190  = 2'h0;
+      5'h06:
+          \$190  = 2'h0;
+      5'h07:
+          \$190  = 2'h0;
+      5'h08:
+          \$190  = 2'h0;
+      5'h09:
+          \$190  = 2'h0;
+      5'h0a:
+          \$190  = 2'h0;
+      5'h0b:
+          \$190  = 2'h0;
+      5'h0c:
+          \$190  = 2'h0;
+      5'h0d:
+          \$190  = 2'h0;
+      5'h0e:
+          \$190  = 2'h0;
+      5'h0f:
+          \$190  = 2'h0;
+      5'h10:
+          \$190  = 2'h0;
+      5'h11:
+          \$190  = 2'h0;
+      5'h12:
+          \$190  = 2'h0;
+      5'h13:
+          \$190  = 2'h0;
+      5'h14:
+          \$190  = 2'h0;
+      5'h15:
+          \$190  = 2'h0;
+      5'h16:
+          \$190  = 2'h0;
+      5'h17:
+          \$190  = 2'h0;
+      5'h18:
+          \$190  = 2'h0;
+      5'h19:
+          \$190  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$192  = 2'h0;
-    casez (ox)
-      5'h00:
+    casez (oy)
+      3'h0:
           \$192  = 2'h1;
-      5'h01:
+      3'h1:
           \$192  = 2'h0;
-      5'h02:
+      3'h2:
           \$192  = 2'h0;
-      5'h03:
+      3'h3:
           \$192  = 2'h0;
-      5'h04:
+      3'h4:
           \$192  = 2'h0;
-      5'h05:
-          \$192  = 2'h0;
-      5'h06:
-          \$192  = 2'h0;
-      5'h07:
-          \$192  = 2'h0;
-      5'h08:
-          \$192  = 2'h0;
-      5'h09:
-          \$192  = 2'h0;
-      5'h0a:
-          \$192  = 2'h0;
-      5'h0b:
-          \$192  = 2'h0;
-      5'h0c:
-          \$192  = 2'h0;
-      5'h0d:
-          \$192  = 2'h0;
-      5'h0e:
-          \$192  = 2'h0;
-      5'h0f:
-          \$192  = 2'h0;
-      5'h10:
-          \$192  = 2'h0;
-      5'h11:
-          \$192  = 2'h0;
-      5'h12:
-          \$192  = 2'h0;
-      5'h13:
-          \$192  = 2'h0;
-      5'h14:
-          \$192  = 2'h0;
-      5'h15:
-          \$192  = 2'h0;
-      5'h16:
-          \$192  = 2'h0;
-      5'h17:
-          \$192  = 2'h0;
-      5'h18:
-          \$192  = 2'h0;
-      5'h19:
+      3'h5:
           \$192  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$194  = 2'h0;
+    \$195  = 2'h0;
     casez (oy)
       3'h0:
-          \$194  = 2'h1;
+          \$195  = 2'h2;
       3'h1:
-          \$194  = 2'h0;
+          \$195  = 2'h2;
       3'h2:
-          \$194  = 2'h0;
+          \$195  = 2'h2;
       3'h3:
-          \$194  = 2'h0;
+          \$195  = 2'h2;
       3'h4:
-          \$194  = 2'h0;
+          \$195  = 2'h1;
       3'h5:
-          \$194  = 2'h0;
+          \$195  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$197  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$197  = 2'h2;
-      3'h1:
+      5'h01:
           \$197  = 2'h2;
-      3'h2:
+      5'h02:
           \$197  = 2'h2;
-      3'h3:
+      5'h03:
           \$197  = 2'h2;
-      3'h4:
+      5'h04:
+          \$197  = 2'h2;
+      5'h05:
+          \$197  = 2'h2;
+      5'h06:
+          \$197  = 2'h2;
+      5'h07:
+          \$197  = 2'h2;
+      5'h08:
+          \$197  = 2'h2;
+      5'h09:
+          \$197  = 2'h2;
+      5'h0a:
+          \$197  = 2'h2;
+      5'h0b:
+          \$197  = 2'h2;
+      5'h0c:
+          \$197  = 2'h2;
+      5'h0d:
+          \$197  = 2'h2;
+      5'h0e:
+          \$197  = 2'h2;
+      5'h0f:
+          \$197  = 2'h2;
+      5'h10:
+          \$197  = 2'h2;
+      5'h11:
+          \$197  = 2'h2;
+      5'h12:
+          \$197  = 2'h2;
+      5'h13:
+          \$197  = 2'h2;
+      5'h14:
+          \$197  = 2'h2;
+      5'h15:
+          \$197  = 2'h2;
+      5'h16:
+          \$197  = 2'h2;
+      5'h17:
+          \$197  = 2'h2;
+      5'h18:
           \$197  = 2'h1;
-      3'h5:
+      5'h19:
           \$197  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$199  = 2'h0;
+    \$200  = 13'h0000;
     casez (ox)
       5'h00:
-          \$199  = 2'h2;
+          \$200  = 13'h0078;
       5'h01:
-          \$199  = 2'h2;
+          \$200  = 13'h007d;
       5'h02:
-          \$199  = 2'h2;
+          \$200  = 13'h0082;
       5'h03:
-          \$199  = 2'h2;
+          \$200  = 13'h0087;
       5'h04:
-          \$199  = 2'h2;
+          \$200  = 13'h008c;
       5'h05:
-          \$199  = 2'h2;
+          \$200  = 13'h0091;
       5'h06:
-          \$199  = 2'h2;
+          \$200  = 13'h0096;
       5'h07:
-          \$199  = 2'h2;
+          \$200  = 13'h009b;
       5'h08:
-          \$199  = 2'h2;
+          \$200  = 13'h00a0;
       5'h09:
-          \$199  = 2'h2;
+          \$200  = 13'h00a5;
       5'h0a:
-          \$199  = 2'h2;
+          \$200  = 13'h00aa;
       5'h0b:
-          \$199  = 2'h2;
+          \$200  = 13'h00af;
       5'h0c:
-          \$199  = 2'h2;
+          \$200  = 13'h00b4;
       5'h0d:
-          \$199  = 2'h2;
+          \$200  = 13'h00b9;
       5'h0e:
-          \$199  = 2'h2;
+          \$200  = 13'h00be;
       5'h0f:
-          \$199  = 2'h2;
+          \$200  = 13'h00c3;
       5'h10:
-          \$199  = 2'h2;
+          \$200  = 13'h00c8;
       5'h11:
-          \$199  = 2'h2;
+          \$200  = 13'h00cd;
       5'h12:
-          \$199  = 2'h2;
+          \$200  = 13'h00d2;
       5'h13:
-          \$199  = 2'h2;
+          \$200  = 13'h00d7;
       5'h14:
-          \$199  = 2'h2;
+          \$200  = 13'h00dc;
       5'h15:
-          \$199  = 2'h2;
+          \$200  = 13'h00e1;
       5'h16:
-          \$199  = 2'h2;
+          \$200  = 13'h00e6;
       5'h17:
-          \$199  = 2'h2;
+          \$200  = 13'h00eb;
       5'h18:
-          \$199  = 2'h1;
+          \$200  = 13'h00f0;
       5'h19:
-          \$199  = 2'h1;
+          \$200  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$202  = 13'h0000;
-    casez (ox)
-      5'h00:
-          \$202  = 13'h0078;
-      5'h01:
-          \$202  = 13'h007d;
-      5'h02:
-          \$202  = 13'h0082;
-      5'h03:
-          \$202  = 13'h0087;
-      5'h04:
-          \$202  = 13'h008c;
-      5'h05:
-          \$202  = 13'h0091;
-      5'h06:
-          \$202  = 13'h0096;
-      5'h07:
-          \$202  = 13'h009b;
-      5'h08:
-          \$202  = 13'h00a0;
-      5'h09:
-          \$202  = 13'h00a5;
-      5'h0a:
-          \$202  = 13'h00aa;
-      5'h0b:
-          \$202  = 13'h00af;
-      5'h0c:
-          \$202  = 13'h00b4;
-      5'h0d:
-          \$202  = 13'h00b9;
-      5'h0e:
-          \$202  = 13'h00be;
-      5'h0f:
-          \$202  = 13'h00c3;
-      5'h10:
-          \$202  = 13'h00c8;
-      5'h11:
-          \$202  = 13'h00cd;
-      5'h12:
-          \$202  = 13'h00d2;
-      5'h13:
-          \$202  = 13'h00d7;
-      5'h14:
-          \$202  = 13'h00dc;
-      5'h15:
-          \$202  = 13'h00e1;
-      5'h16:
-          \$202  = 13'h00e6;
-      5'h17:
-          \$202  = 13'h00eb;
-      5'h18:
-          \$202  = 13'h00f0;
-      5'h19:
-          \$202  = 13'h007d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = 9'h000;
+    \$201  = 9'h000;
     casez (oy)
       3'h0:
-          \$203  = 9'h1ff;
+          \$201  = 9'h1ff;
       3'h1:
-          \$203  = 9'h000;
+          \$201  = 9'h000;
       3'h2:
-          \$203  = 9'h001;
+          \$201  = 9'h001;
       3'h3:
-          \$203  = 9'h002;
+          \$201  = 9'h002;
       3'h4:
-          \$203  = 9'h003;
+          \$201  = 9'h003;
       3'h5:
-          \$203  = 9'h000;
+          \$201  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$205  = 4'h0;
+    \$203  = 4'h0;
     casez (ki)
       3'h0:
-          \$205  = 4'h0;
+          \$203  = 4'h0;
       3'h1:
-          \$205  = 4'h5;
+          \$203  = 4'h5;
       3'h2:
-          \$205  = 4'ha;
+          \$203  = 4'ha;
       3'h3:
-          \$205  = 4'hf;
+          \$203  = 4'hf;
       3'h4:
-          \$205  = 4'hf;
+          \$203  = 4'hf;
     endcase
   end
   always @* begin
@@ -20082,23 +20138,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$207  = 7'h62;
+          \$205  = 7'h62;
       1'h1:
-          \$207  = 7'h62;
+          \$205  = 7'h62;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$208  = 3'h0;
+    \$206  = 3'h0;
     casez (ki)
       3'h0:
-          \$208  = 3'h0;
+          \$206  = 3'h0;
       3'h1:
-          \$208  = 3'h3;
+          \$206  = 3'h3;
       3'h2:
-          \$208  = 3'h6;
+          \$206  = 3'h6;
       3'h3:
-          \$208  = 3'h6;
+          \$206  = 3'h6;
     endcase
   end
   always @* begin
@@ -20106,253 +20162,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$218  = 7'h6b;
+          \$215  = 7'h6b;
       1'h1:
-          \$218  = 7'h6b;
+          \$215  = 7'h6b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$222  = 2'h0;
+    \$218  = 2'h0;
     casez (ox)
       5'h00:
-          \$222  = 2'h1;
+          \$218  = 2'h1;
       5'h01:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h02:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h03:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h04:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h05:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h06:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h07:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h08:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h09:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0a:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0b:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0c:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0d:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0e:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h0f:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h10:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h11:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h12:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h13:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h14:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h15:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h16:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h17:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h18:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
       5'h19:
-          \$222  = 2'h0;
+          \$218  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$224  = 2'h0;
+    \$220  = 2'h0;
     casez (oy)
       3'h0:
-          \$224  = 2'h1;
+          \$220  = 2'h1;
       3'h1:
-          \$224  = 2'h0;
+          \$220  = 2'h0;
       3'h2:
-          \$224  = 2'h0;
+          \$220  = 2'h0;
       3'h3:
-          \$224  = 2'h0;
+          \$220  = 2'h0;
       3'h4:
-          \$224  = 2'h0;
+          \$220  = 2'h0;
       3'h5:
-          \$224  = 2'h0;
+          \$220  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$227  = 2'h0;
+    \$223  = 2'h0;
     casez (oy)
       3'h0:
-          \$227  = 2'h2;
+          \$223  = 2'h2;
       3'h1:
-          \$227  = 2'h2;
+          \$223  = 2'h2;
       3'h2:
-          \$227  = 2'h2;
+          \$223  = 2'h2;
       3'h3:
-          \$227  = 2'h2;
+          \$223  = 2'h2;
       3'h4:
-          \$227  = 2'h1;
+          \$223  = 2'h1;
       3'h5:
-          \$227  = 2'h1;
+          \$223  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$229  = 2'h0;
+    \$225  = 2'h0;
     casez (ox)
       5'h00:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h01:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h02:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h03:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h04:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h05:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h06:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h07:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h08:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h09:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0a:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0b:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0c:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0d:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0e:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h0f:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h10:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h11:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h12:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h13:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h14:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h15:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h16:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h17:
-          \$229  = 2'h2;
+          \$225  = 2'h2;
       5'h18:
-          \$229  = 2'h1;
+          \$225  = 2'h1;
       5'h19:
-          \$229  = 2'h1;
+          \$225  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$232  = 13'h0000;
+    \$228  = 13'h0000;
     casez (ox)
       5'h00:
-          \$232  = 13'h1ffb;
+          \$228  = 13'h1ffb;
       5'h01:
-          \$232  = 13'h0000;
+          \$228  = 13'h0000;
       5'h02:
-          \$232  = 13'h0005;
+          \$228  = 13'h0005;
       5'h03:
-          \$232  = 13'h000a;
+          \$228  = 13'h000a;
       5'h04:
-          \$232  = 13'h000f;
+          \$228  = 13'h000f;
       5'h05:
-          \$232  = 13'h0014;
+          \$228  = 13'h0014;
       5'h06:
-          \$232  = 13'h0019;
+          \$228  = 13'h0019;
       5'h07:
-          \$232  = 13'h001e;
+          \$228  = 13'h001e;
       5'h08:
-          \$232  = 13'h0023;
+          \$228  = 13'h0023;
       5'h09:
-          \$232  = 13'h0028;
+          \$228  = 13'h0028;
       5'h0a:
-          \$232  = 13'h002d;
+          \$228  = 13'h002d;
       5'h0b:
-          \$232  = 13'h0032;
+          \$228  = 13'h0032;
       5'h0c:
-          \$232  = 13'h0037;
+          \$228  = 13'h0037;
       5'h0d:
-          \$232  = 13'h003c;
+          \$228  = 13'h003c;
       5'h0e:
-          \$232  = 13'h0041;
+          \$228  = 13'h0041;
       5'h0f:
-          \$232  = 13'h0046;
+          \$228  = 13'h0046;
       5'h10:
-          \$232  = 13'h004b;
+          \$228  = 13'h004b;
       5'h11:
-          \$232  = 13'h0050;
+          \$228  = 13'h0050;
       5'h12:
-          \$232  = 13'h0055;
+          \$228  = 13'h0055;
       5'h13:
-          \$232  = 13'h005a;
+          \$228  = 13'h005a;
       5'h14:
-          \$232  = 13'h005f;
+          \$228  = 13'h005f;
       5'h15:
-          \$232  = 13'h0064;
+          \$228  = 13'h0064;
       5'h16:
-          \$232  = 13'h0069;
+          \$228  = 13'h0069;
       5'h17:
-          \$232  = 13'h006e;
+          \$228  = 13'h006e;
       5'h18:
-          \$232  = 13'h0073;
+          \$228  = 13'h0073;
       5'h19:
-          \$232  = 13'h0000;
+          \$228  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$233  = 9'h000;
+    \$229  = 9'h000;
     casez (oy)
       3'h0:
-          \$233  = 9'h1ff;
+          \$229  = 9'h1ff;
       3'h1:
-          \$233  = 9'h000;
+          \$229  = 9'h000;
       3'h2:
-          \$233  = 9'h001;
+          \$229  = 9'h001;
       3'h3:
-          \$233  = 9'h002;
+          \$229  = 9'h002;
       3'h4:
-          \$233  = 9'h003;
+          \$229  = 9'h003;
       3'h5:
-          \$233  = 9'h000;
+          \$229  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$235  = 4'h0;
+    \$231  = 4'h0;
     casez (ki)
       3'h0:
-          \$235  = 4'h0;
+          \$231  = 4'h0;
       3'h1:
-          \$235  = 4'h5;
+          \$231  = 4'h5;
       3'h2:
-          \$235  = 4'ha;
+          \$231  = 4'ha;
       3'h3:
-          \$235  = 4'hf;
+          \$231  = 4'hf;
       3'h4:
-          \$235  = 4'hf;
+          \$231  = 4'hf;
     endcase
   end
   always @* begin
@@ -20360,23 +20416,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$237  = 8'hab;
+          \$233  = 8'hab;
       1'h1:
-          \$237  = 8'hab;
+          \$233  = 8'hab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$238  = 3'h0;
+    \$234  = 3'h0;
     casez (ki)
       3'h0:
-          \$238  = 3'h0;
+          \$234  = 3'h0;
       3'h1:
-          \$238  = 3'h3;
+          \$234  = 3'h3;
       3'h2:
-          \$238  = 3'h6;
+          \$234  = 3'h6;
       3'h3:
-          \$238  = 3'h6;
+          \$234  = 3'h6;
     endcase
   end
   always @* begin
@@ -20384,253 +20440,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$248  = 8'hb4;
+          \$243  = 8'hb4;
       1'h1:
-          \$248  = 8'hb4;
+          \$243  = 8'hb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$252  = 2'h0;
+    \$246  = 2'h0;
     casez (ox)
       5'h00:
-          \$252  = 2'h1;
+          \$246  = 2'h1;
       5'h01:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h02:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h03:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h04:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h05:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h06:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h07:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h08:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h09:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0a:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0b:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0c:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0d:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0e:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h0f:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h10:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h11:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h12:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h13:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h14:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h15:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h16:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h17:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h18:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
       5'h19:
-          \$252  = 2'h0;
+          \$246  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$254  = 2'h0;
+    \$248  = 2'h0;
     casez (oy)
       3'h0:
-          \$254  = 2'h1;
+          \$248  = 2'h1;
       3'h1:
-          \$254  = 2'h0;
+          \$248  = 2'h0;
       3'h2:
-          \$254  = 2'h0;
+          \$248  = 2'h0;
       3'h3:
-          \$254  = 2'h0;
+          \$248  = 2'h0;
       3'h4:
-          \$254  = 2'h0;
+          \$248  = 2'h0;
       3'h5:
-          \$254  = 2'h0;
+          \$248  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$257  = 2'h0;
+    \$251  = 2'h0;
     casez (oy)
       3'h0:
-          \$257  = 2'h2;
+          \$251  = 2'h2;
       3'h1:
-          \$257  = 2'h2;
+          \$251  = 2'h2;
       3'h2:
-          \$257  = 2'h2;
+          \$251  = 2'h2;
       3'h3:
-          \$257  = 2'h2;
+          \$251  = 2'h2;
       3'h4:
-          \$257  = 2'h1;
+          \$251  = 2'h1;
       3'h5:
-          \$257  = 2'h1;
+          \$251  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$259  = 2'h0;
+    \$253  = 2'h0;
     casez (ox)
       5'h00:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h01:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h02:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h03:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h04:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h05:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h06:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h07:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h08:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h09:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0a:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0b:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0c:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0d:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0e:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h0f:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h10:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h11:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h12:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h13:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h14:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h15:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h16:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h17:
-          \$259  = 2'h2;
+          \$253  = 2'h2;
       5'h18:
-          \$259  = 2'h1;
+          \$253  = 2'h1;
       5'h19:
-          \$259  = 2'h1;
+          \$253  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = 13'h0000;
+    \$256  = 13'h0000;
     casez (ox)
       5'h00:
-          \$262  = 13'h0078;
+          \$256  = 13'h0078;
       5'h01:
-          \$262  = 13'h007d;
+          \$256  = 13'h007d;
       5'h02:
-          \$262  = 13'h0082;
+          \$256  = 13'h0082;
       5'h03:
-          \$262  = 13'h0087;
+          \$256  = 13'h0087;
       5'h04:
-          \$262  = 13'h008c;
+          \$256  = 13'h008c;
       5'h05:
-          \$262  = 13'h0091;
+          \$256  = 13'h0091;
       5'h06:
-          \$262  = 13'h0096;
+          \$256  = 13'h0096;
       5'h07:
-          \$262  = 13'h009b;
+          \$256  = 13'h009b;
       5'h08:
-          \$262  = 13'h00a0;
+          \$256  = 13'h00a0;
       5'h09:
-          \$262  = 13'h00a5;
+          \$256  = 13'h00a5;
       5'h0a:
-          \$262  = 13'h00aa;
+          \$256  = 13'h00aa;
       5'h0b:
-          \$262  = 13'h00af;
+          \$256  = 13'h00af;
       5'h0c:
-          \$262  = 13'h00b4;
+          \$256  = 13'h00b4;
       5'h0d:
-          \$262  = 13'h00b9;
+          \$256  = 13'h00b9;
       5'h0e:
-          \$262  = 13'h00be;
+          \$256  = 13'h00be;
       5'h0f:
-          \$262  = 13'h00c3;
+          \$256  = 13'h00c3;
       5'h10:
-          \$262  = 13'h00c8;
+          \$256  = 13'h00c8;
       5'h11:
-          \$262  = 13'h00cd;
+          \$256  = 13'h00cd;
       5'h12:
-          \$262  = 13'h00d2;
+          \$256  = 13'h00d2;
       5'h13:
-          \$262  = 13'h00d7;
+          \$256  = 13'h00d7;
       5'h14:
-          \$262  = 13'h00dc;
+          \$256  = 13'h00dc;
       5'h15:
-          \$262  = 13'h00e1;
+          \$256  = 13'h00e1;
       5'h16:
-          \$262  = 13'h00e6;
+          \$256  = 13'h00e6;
       5'h17:
-          \$262  = 13'h00eb;
+          \$256  = 13'h00eb;
       5'h18:
-          \$262  = 13'h00f0;
+          \$256  = 13'h00f0;
       5'h19:
-          \$262  = 13'h007d;
+          \$256  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$263  = 9'h000;
+    \$257  = 9'h000;
     casez (oy)
       3'h0:
-          \$263  = 9'h1ff;
+          \$257  = 9'h1ff;
       3'h1:
-          \$263  = 9'h000;
+          \$257  = 9'h000;
       3'h2:
-          \$263  = 9'h001;
+          \$257  = 9'h001;
       3'h3:
-          \$263  = 9'h002;
+          \$257  = 9'h002;
       3'h4:
-          \$263  = 9'h003;
+          \$257  = 9'h003;
       3'h5:
-          \$263  = 9'h000;
+          \$257  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$265  = 4'h0;
+    \$259  = 4'h0;
     casez (ki)
       3'h0:
-          \$265  = 4'h0;
+          \$259  = 4'h0;
       3'h1:
-          \$265  = 4'h5;
+          \$259  = 4'h5;
       3'h2:
-          \$265  = 4'ha;
+          \$259  = 4'ha;
       3'h3:
-          \$265  = 4'hf;
+          \$259  = 4'hf;
       3'h4:
-          \$265  = 4'hf;
+          \$259  = 4'hf;
     endcase
   end
   always @* begin
@@ -20638,23 +20694,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$267  = 8'hf4;
+          \$261  = 8'hf4;
       1'h1:
-          \$267  = 8'hf4;
+          \$261  = 8'hf4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$268  = 3'h0;
+    \$262  = 3'h0;
     casez (ki)
       3'h0:
-          \$268  = 3'h0;
+          \$262  = 3'h0;
       3'h1:
-          \$268  = 3'h3;
+          \$262  = 3'h3;
       3'h2:
-          \$268  = 3'h6;
+          \$262  = 3'h6;
       3'h3:
-          \$268  = 3'h6;
+          \$262  = 3'h6;
     endcase
   end
   always @* begin
@@ -20662,9 +20718,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$278  = 8'hfd;
+          \$271  = 8'hfd;
       1'h1:
-          \$278  = 8'hfd;
+          \$271  = 8'hfd;
     endcase
   end
   always @* begin
@@ -20672,21 +20728,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$338  = d0;
+          \$337  = d0;
       3'h1:
-          \$338  = d1;
+          \$337  = d1;
       3'h2:
-          \$338  = d2;
+          \$337  = d2;
       3'h3:
-          \$338  = d3;
+          \$337  = d3;
       3'h4:
-          \$338  = d4;
+          \$337  = d4;
       3'h5:
-          \$338  = d5;
+          \$337  = d5;
       3'h6:
-          \$338  = d6;
+          \$337  = d6;
       3'h7:
-          \$338  = d7;
+          \$337  = d7;
     endcase
   end
   always @* begin
@@ -20694,21 +20750,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$339  = d8;
+          \$338  = d8;
       3'h1:
-          \$339  = d9;
+          \$338  = d9;
       3'h2:
-          \$339  = d10;
+          \$338  = d10;
       3'h3:
-          \$339  = d11;
+          \$338  = d11;
       3'h4:
-          \$339  = d12;
+          \$338  = d12;
       3'h5:
-          \$339  = d13;
+          \$338  = d13;
       3'h6:
-          \$339  = d14;
+          \$338  = d14;
       3'h7:
-          \$339  = d15;
+          \$338  = d15;
     endcase
   end
   always @* begin
@@ -20716,21 +20772,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo2)
       3'h0:
-          \$340  = d16;
+          \$339  = d16;
       3'h1:
-          \$340  = d17;
+          \$339  = d17;
       3'h2:
-          \$340  = d18;
+          \$339  = d18;
       3'h3:
-          \$340  = d19;
+          \$339  = d19;
       3'h4:
-          \$340  = d20;
+          \$339  = d20;
       3'h5:
-          \$340  = d21;
+          \$339  = d21;
       3'h6:
-          \$340  = d22;
+          \$339  = d22;
       3'h7:
-          \$340  = d23;
+          \$339  = d23;
     endcase
   end
   always @* begin
@@ -20738,21 +20794,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo3)
       3'h0:
-          \$341  = d24;
+          \$340  = d24;
       3'h1:
-          \$341  = d25;
+          \$340  = d25;
       3'h2:
-          \$341  = d26;
+          \$340  = d26;
       3'h3:
-          \$341  = d27;
+          \$340  = d27;
       3'h4:
-          \$341  = d28;
+          \$340  = d28;
       3'h5:
-          \$341  = d29;
+          \$340  = d29;
       3'h6:
-          \$341  = d30;
+          \$340  = d30;
       3'h7:
-          \$341  = d31;
+          \$340  = d31;
     endcase
   end
   always @* begin
@@ -20760,21 +20816,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo4)
       3'h0:
-          \$342  = d32;
+          \$341  = d32;
       3'h1:
-          \$342  = d33;
+          \$341  = d33;
       3'h2:
-          \$342  = d34;
+          \$341  = d34;
       3'h3:
-          \$342  = d35;
+          \$341  = d35;
       3'h4:
-          \$342  = d36;
+          \$341  = d36;
       3'h5:
-          \$342  = d37;
+          \$341  = d37;
       3'h6:
-          \$342  = d38;
+          \$341  = d38;
       3'h7:
-          \$342  = d39;
+          \$341  = d39;
     endcase
   end
   always @* begin
@@ -20782,21 +20838,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo5)
       3'h0:
-          \$343  = d40;
+          \$342  = d40;
       3'h1:
-          \$343  = d41;
+          \$342  = d41;
       3'h2:
-          \$343  = d42;
+          \$342  = d42;
       3'h3:
-          \$343  = d43;
+          \$342  = d43;
       3'h4:
-          \$343  = d44;
+          \$342  = d44;
       3'h5:
-          \$343  = d45;
+          \$342  = d45;
       3'h6:
-          \$343  = d46;
+          \$342  = d46;
       3'h7:
-          \$343  = d47;
+          \$342  = d47;
     endcase
   end
   always @* begin
@@ -20804,21 +20860,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo6)
       3'h0:
-          \$344  = d48;
+          \$343  = d48;
       3'h1:
-          \$344  = d49;
+          \$343  = d49;
       3'h2:
-          \$344  = d50;
+          \$343  = d50;
       3'h3:
-          \$344  = d51;
+          \$343  = d51;
       3'h4:
-          \$344  = d52;
+          \$343  = d52;
       3'h5:
-          \$344  = d53;
+          \$343  = d53;
       3'h6:
-          \$344  = d54;
+          \$343  = d54;
       3'h7:
-          \$344  = d55;
+          \$343  = d55;
     endcase
   end
   always @* begin
@@ -20826,21 +20882,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo7)
       3'h0:
-          \$345  = d56;
+          \$344  = d56;
       3'h1:
-          \$345  = d57;
+          \$344  = d57;
       3'h2:
-          \$345  = d58;
+          \$344  = d58;
       3'h3:
-          \$345  = d59;
+          \$344  = d59;
       3'h4:
-          \$345  = d60;
+          \$344  = d60;
       3'h5:
-          \$345  = d61;
+          \$344  = d61;
       3'h6:
-          \$345  = d62;
+          \$344  = d62;
       3'h7:
-          \$345  = d63;
+          \$344  = d63;
     endcase
   end
   always @* begin
@@ -20848,21 +20904,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s1_c[5:3])
       3'h0:
-          \$346  = pwa_part0;
+          \$345  = pwa_part0;
       3'h1:
-          \$346  = pwa_part1;
+          \$345  = pwa_part1;
       3'h2:
-          \$346  = pwa_part2;
+          \$345  = pwa_part2;
       3'h3:
-          \$346  = pwa_part3;
+          \$345  = pwa_part3;
       3'h4:
-          \$346  = pwa_part4;
+          \$345  = pwa_part4;
       3'h5:
-          \$346  = pwa_part5;
+          \$345  = pwa_part5;
       3'h6:
-          \$346  = pwa_part6;
+          \$345  = pwa_part6;
       3'h7:
-          \$346  = pwa_part7;
+          \$345  = pwa_part7;
     endcase
   end
   always @* begin
@@ -21417,896 +21473,820 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$835  = 2'h0;
-    casez (\$834 )
+    \$836  = 2'h0;
+    casez (\$835 )
       6'h00:
-          \$835  = 2'h1;
+          \$836  = 2'h1;
       6'h01:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h02:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h03:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h04:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h05:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h06:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h07:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h08:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h09:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0a:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0b:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0c:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0d:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0e:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h0f:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h10:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h11:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h12:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h13:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h14:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h15:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h16:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h17:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h18:
-          \$835  = 2'h0;
+          \$836  = 2'h0;
       6'h19:
-          \$835  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$839  = 2'h0;
-    casez (\$838 )
-      4'h0:
-          \$839  = 2'h1;
-      4'h1:
-          \$839  = 2'h0;
-      4'h2:
-          \$839  = 2'h0;
-      4'h3:
-          \$839  = 2'h0;
-      4'h4:
-          \$839  = 2'h0;
-      4'h5:
-          \$839  = 2'h0;
+          \$836  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$840  = 2'h0;
-    casez (ox)
-      5'h00:
+    casez (\$839 )
+      4'h0:
           \$840  = 2'h1;
-      5'h01:
+      4'h1:
           \$840  = 2'h0;
-      5'h02:
+      4'h2:
           \$840  = 2'h0;
-      5'h03:
+      4'h3:
           \$840  = 2'h0;
-      5'h04:
+      4'h4:
           \$840  = 2'h0;
-      5'h05:
-          \$840  = 2'h0;
-      5'h06:
-          \$840  = 2'h0;
-      5'h07:
-          \$840  = 2'h0;
-      5'h08:
-          \$840  = 2'h0;
-      5'h09:
-          \$840  = 2'h0;
-      5'h0a:
-          \$840  = 2'h0;
-      5'h0b:
-          \$840  = 2'h0;
-      5'h0c:
-          \$840  = 2'h0;
-      5'h0d:
-          \$840  = 2'h0;
-      5'h0e:
-          \$840  = 2'h0;
-      5'h0f:
-          \$840  = 2'h0;
-      5'h10:
-          \$840  = 2'h0;
-      5'h11:
-          \$840  = 2'h0;
-      5'h12:
-          \$840  = 2'h0;
-      5'h13:
-          \$840  = 2'h0;
-      5'h14:
-          \$840  = 2'h0;
-      5'h15:
-          \$840  = 2'h0;
-      5'h16:
-          \$840  = 2'h0;
-      5'h17:
-          \$840  = 2'h0;
-      5'h18:
-          \$840  = 2'h0;
-      5'h19:
+      4'h5:
           \$840  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$858  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$858  = 2'h2;
-      3'h1:
-          \$858  = 2'h2;
-      3'h2:
-          \$858  = 2'h2;
-      3'h3:
-          \$858  = 2'h2;
-      3'h4:
-          \$858  = 2'h1;
-      3'h5:
-          \$858  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$861  = 2'h0;
+    \$841  = 2'h0;
     casez (ox)
       5'h00:
-          \$861  = 2'h2;
+          \$841  = 2'h1;
       5'h01:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h02:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h03:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h04:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h05:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h06:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h07:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h08:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h09:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0a:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0b:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0c:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0d:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0e:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h0f:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h10:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h11:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h12:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h13:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h14:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h15:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h16:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h17:
-          \$861  = 2'h2;
+          \$841  = 2'h0;
       5'h18:
-          \$861  = 2'h1;
+          \$841  = 2'h0;
       5'h19:
-          \$861  = 2'h1;
+          \$841  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$868  = 2'h0;
+    \$859  = 2'h0;
     casez (oy)
       3'h0:
-          \$868  = 2'h1;
+          \$859  = 2'h2;
       3'h1:
-          \$868  = 2'h0;
+          \$859  = 2'h2;
       3'h2:
-          \$868  = 2'h0;
+          \$859  = 2'h2;
       3'h3:
-          \$868  = 2'h0;
+          \$859  = 2'h2;
       3'h4:
-          \$868  = 2'h0;
+          \$859  = 2'h1;
       3'h5:
-          \$868  = 2'h0;
+          \$859  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$870  = 2'h0;
+    \$862  = 2'h0;
     casez (ox)
       5'h00:
-          \$870  = 2'h1;
+          \$862  = 2'h2;
       5'h01:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h02:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h03:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h04:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h05:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h06:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h07:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h08:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h09:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0a:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0b:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0c:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0d:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0e:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h0f:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h10:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h11:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h12:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h13:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h14:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h15:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h16:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h17:
-          \$870  = 2'h0;
+          \$862  = 2'h2;
       5'h18:
-          \$870  = 2'h0;
+          \$862  = 2'h1;
       5'h19:
-          \$870  = 2'h0;
+          \$862  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$869  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$869  = 2'h1;
+      3'h1:
+          \$869  = 2'h0;
+      3'h2:
+          \$869  = 2'h0;
+      3'h3:
+          \$869  = 2'h0;
+      3'h4:
+          \$869  = 2'h0;
+      3'h5:
+          \$869  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$871  = 2'h0;
-    casez (oy)
-      3'h0:
+    casez (ox)
+      5'h00:
           \$871  = 2'h1;
-      3'h1:
+      5'h01:
           \$871  = 2'h0;
-      3'h2:
+      5'h02:
           \$871  = 2'h0;
-      3'h3:
+      5'h03:
           \$871  = 2'h0;
-      3'h4:
+      5'h04:
           \$871  = 2'h0;
-      3'h5:
+      5'h05:
+          \$871  = 2'h0;
+      5'h06:
+          \$871  = 2'h0;
+      5'h07:
+          \$871  = 2'h0;
+      5'h08:
+          \$871  = 2'h0;
+      5'h09:
+          \$871  = 2'h0;
+      5'h0a:
+          \$871  = 2'h0;
+      5'h0b:
+          \$871  = 2'h0;
+      5'h0c:
+          \$871  = 2'h0;
+      5'h0d:
+          \$871  = 2'h0;
+      5'h0e:
+          \$871  = 2'h0;
+      5'h0f:
+          \$871  = 2'h0;
+      5'h10:
+          \$871  = 2'h0;
+      5'h11:
+          \$871  = 2'h0;
+      5'h12:
+          \$871  = 2'h0;
+      5'h13:
+          \$871  = 2'h0;
+      5'h14:
+          \$871  = 2'h0;
+      5'h15:
+          \$871  = 2'h0;
+      5'h16:
+          \$871  = 2'h0;
+      5'h17:
+          \$871  = 2'h0;
+      5'h18:
+          \$871  = 2'h0;
+      5'h19:
           \$871  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$894  = 2'h0;
-    casez (\$893 )
+    \$872  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$872  = 2'h1;
+      3'h1:
+          \$872  = 2'h0;
+      3'h2:
+          \$872  = 2'h0;
+      3'h3:
+          \$872  = 2'h0;
+      3'h4:
+          \$872  = 2'h0;
+      3'h5:
+          \$872  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$896  = 2'h0;
+    casez (\$895 )
       6'h00:
-          \$894  = 2'h1;
+          \$896  = 2'h1;
       6'h01:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h02:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h03:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h04:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h05:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h06:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h07:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h08:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h09:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0a:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0b:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0c:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0d:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0e:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h0f:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h10:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h11:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h12:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h13:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h14:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h15:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h16:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h17:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h18:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
       6'h19:
-          \$894  = 2'h0;
+          \$896  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$898  = 2'h0;
-    casez (\$897 )
+    \$900  = 2'h0;
+    casez (\$899 )
       4'h0:
-          \$898  = 2'h1;
+          \$900  = 2'h1;
       4'h1:
-          \$898  = 2'h0;
+          \$900  = 2'h0;
       4'h2:
-          \$898  = 2'h0;
+          \$900  = 2'h0;
       4'h3:
-          \$898  = 2'h0;
+          \$900  = 2'h0;
       4'h4:
-          \$898  = 2'h0;
+          \$900  = 2'h0;
       4'h5:
-          \$898  = 2'h0;
+          \$900  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$899  = 2'h0;
+    \$901  = 2'h0;
     casez (ox)
       5'h00:
-          \$899  = 2'h1;
+          \$901  = 2'h1;
       5'h01:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h02:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h03:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h04:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h05:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h06:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h07:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h08:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h09:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0a:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0b:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0c:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0d:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0e:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h0f:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h10:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h11:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h12:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h13:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h14:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h15:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h16:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h17:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h18:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
       5'h19:
-          \$899  = 2'h0;
+          \$901  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$917  = 2'h0;
+    \$919  = 2'h0;
     casez (oy)
       3'h0:
-          \$917  = 2'h2;
+          \$919  = 2'h2;
       3'h1:
-          \$917  = 2'h2;
+          \$919  = 2'h2;
       3'h2:
-          \$917  = 2'h2;
+          \$919  = 2'h2;
       3'h3:
-          \$917  = 2'h2;
+          \$919  = 2'h2;
       3'h4:
-          \$917  = 2'h1;
+          \$919  = 2'h1;
       3'h5:
-          \$917  = 2'h1;
+          \$919  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$920  = 2'h0;
+    \$922  = 2'h0;
     casez (ox)
       5'h00:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h01:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h02:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h03:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h04:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h05:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h06:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h07:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h08:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h09:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0a:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0b:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0c:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0d:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0e:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h0f:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h10:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h11:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h12:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h13:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h14:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h15:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h16:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h17:
-          \$920  = 2'h2;
+          \$922  = 2'h2;
       5'h18:
-          \$920  = 2'h1;
+          \$922  = 2'h1;
       5'h19:
-          \$920  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$927  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$927  = 2'h1;
-      3'h1:
-          \$927  = 2'h0;
-      3'h2:
-          \$927  = 2'h0;
-      3'h3:
-          \$927  = 2'h0;
-      3'h4:
-          \$927  = 2'h0;
-      3'h5:
-          \$927  = 2'h0;
+          \$922  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$929  = 2'h0;
-    casez (ox)
-      5'h00:
+    casez (oy)
+      3'h0:
           \$929  = 2'h1;
-      5'h01:
-          \$929  = 2'h0;
-      5'h02:
-          \$929  = 2'h0;
-      5'h03:
-          \$929  = 2'h0;
-      5'h04:
-          \$929  = 2'h0;
-      5'h05:
-          \$929  = 2'h0;
-      5'h06:
-          \$929  = 2'h0;
-      5'h07:
-          \$929  = 2'h0;
-      5'h08:
-          \$929  = 2'h0;
-      5'h09:
-          \$929  = 2'h0;
-      5'h0a:
-          \$929  = 2'h0;
-      5'h0b:
-          \$929  = 2'h0;
-      5'h0c:
-          \$929  = 2'h0;
-      5'h0d:
-          \$929  = 2'h0;
-      5'h0e:
-          \$929  = 2'h0;
-      5'h0f:
-          \$929  = 2'h0;
-      5'h10:
-          \$929  = 2'h0;
-      5'h11:
-          \$929  = 2'h0;
-      5'h12:
-          \$929  = 2'h0;
-      5'h13:
-          \$929  = 2'h0;
-      5'h14:
-          \$929  = 2'h0;
-      5'h15:
-          \$929  = 2'h0;
-      5'h16:
-          \$929  = 2'h0;
-      5'h17:
-          \$929  = 2'h0;
-      5'h18:
-          \$929  = 2'h0;
-      5'h19:
-          \$929  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$930  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$930  = 2'h1;
       3'h1:
-          \$930  = 2'h0;
+          \$929  = 2'h0;
       3'h2:
-          \$930  = 2'h0;
+          \$929  = 2'h0;
       3'h3:
-          \$930  = 2'h0;
+          \$929  = 2'h0;
       3'h4:
-          \$930  = 2'h0;
+          \$929  = 2'h0;
       3'h5:
-          \$930  = 2'h0;
+          \$929  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$953  = 2'h0;
-    casez (\$952 )
-      6'h00:
-          \$953  = 2'h1;
-      6'h01:
-          \$953  = 2'h0;
-      6'h02:
-          \$953  = 2'h0;
-      6'h03:
-          \$953  = 2'h0;
-      6'h04:
-          \$953  = 2'h0;
-      6'h05:
-          \$953  = 2'h0;
-      6'h06:
-          \$953  = 2'h0;
-      6'h07:
-          \$953  = 2'h0;
-      6'h08:
-          \$953  = 2'h0;
-      6'h09:
-          \$953  = 2'h0;
-      6'h0a:
-          \$953  = 2'h0;
-      6'h0b:
-          \$953  = 2'h0;
-      6'h0c:
-          \$953  = 2'h0;
-      6'h0d:
-          \$953  = 2'h0;
-      6'h0e:
-          \$953  = 2'h0;
-      6'h0f:
-          \$953  = 2'h0;
-      6'h10:
-          \$953  = 2'h0;
-      6'h11:
-          \$953  = 2'h0;
-      6'h12:
-          \$953  = 2'h0;
-      6'h13:
-          \$953  = 2'h0;
-      6'h14:
-          \$953  = 2'h0;
-      6'h15:
-          \$953  = 2'h0;
-      6'h16:
-          \$953  = 2'h0;
-      6'h17:
-          \$953  = 2'h0;
-      6'h18:
-          \$953  = 2'h0;
-      6'h19:
-          \$953  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$957  = 2'h0;
-    casez (\$956 )
-      4'h0:
-          \$957  = 2'h1;
-      4'h1:
-          \$957  = 2'h0;
-      4'h2:
-          \$957  = 2'h0;
-      4'h3:
-          \$957  = 2'h0;
-      4'h4:
-          \$957  = 2'h0;
-      4'h5:
-          \$957  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$958  = 2'h0;
+    \$931  = 2'h0;
     casez (ox)
       5'h00:
-          \$958  = 2'h1;
+          \$931  = 2'h1;
       5'h01:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h02:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h03:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h04:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h05:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h06:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h07:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h08:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h09:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0a:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0b:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0c:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0d:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0e:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h0f:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h10:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h11:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h12:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h13:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h14:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h15:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h16:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h17:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h18:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
       5'h19:
-          \$958  = 2'h0;
+          \$931  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$976  = 2'h0;
+    \$932  = 2'h0;
     casez (oy)
       3'h0:
-          \$976  = 2'h2;
+          \$932  = 2'h1;
       3'h1:
-          \$976  = 2'h2;
+          \$932  = 2'h0;
       3'h2:
-          \$976  = 2'h2;
+          \$932  = 2'h0;
       3'h3:
-          \$976  = 2'h2;
+          \$932  = 2'h0;
       3'h4:
-          \$976  = 2'h1;
+          \$932  = 2'h0;
       3'h5:
-          \$976  = 2'h1;
+          \$932  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$956  = 2'h0;
+    casez (\$955 )
+      6'h00:
+          \$956  = 2'h1;
+      6'h01:
+          \$956  = 2'h0;
+      6'h02:
+          \$956  = 2'h0;
+      6'h03:
+          \$956  = 2'h0;
+      6'h04:
+          \$956  = 2'h0;
+      6'h05:
+          \$956  = 2'h0;
+      6'h06:
+          \$956  = 2'h0;
+      6'h07:
+          \$956  = 2'h0;
+      6'h08:
+          \$956  = 2'h0;
+      6'h09:
+          \$956  = 2'h0;
+      6'h0a:
+          \$956  = 2'h0;
+      6'h0b:
+          \$956  = 2'h0;
+      6'h0c:
+          \$956  = 2'h0;
+      6'h0d:
+          \$956  = 2'h0;
+      6'h0e:
+          \$956  = 2'h0;
+      6'h0f:
+          \$956  = 2'h0;
+      6'h10:
+          \$956  = 2'h0;
+      6'h11:
+          \$956  = 2'h0;
+      6'h12:
+          \$956  = 2'h0;
+      6'h13:
+          \$956  = 2'h0;
+      6'h14:
+          \$956  = 2'h0;
+      6'h15:
+          \$956  = 2'h0;
+      6'h16:
+          \$956  = 2'h0;
+      6'h17:
+          \$956  = 2'h0;
+      6'h18:
+          \$956  = 2'h0;
+      6'h19:
+          \$956  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$960  = 2'h0;
+    casez (\$959 )
+      4'h0:
+          \$960  = 2'h1;
+      4'h1:
+          \$960  = 2'h0;
+      4'h2:
+          \$960  = 2'h0;
+      4'h3:
+          \$960  = 2'h0;
+      4'h4:
+          \$960  = 2'h0;
+      4'h5:
+          \$960  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$961  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$961  = 2'h1;
+      5'h01:
+          \$961  = 2'h0;
+      5'h02:
+          \$961  = 2'h0;
+      5'h03:
+          \$961  = 2'h0;
+      5'h04:
+          \$961  = 2'h0;
+      5'h05:
+          \$961  = 2'h0;
+      5'h06:
+          \$961  = 2'h0;
+      5'h07:
+          \$961  = 2'h0;
+      5'h08:
+          \$961  = 2'h0;
+      5'h09:
+          \$961  = 2'h0;
+      5'h0a:
+          \$961  = 2'h0;
+      5'h0b:
+          \$961  = 2'h0;
+      5'h0c:
+          \$961  = 2'h0;
+      5'h0d:
+          \$961  = 2'h0;
+      5'h0e:
+          \$961  = 2'h0;
+      5'h0f:
+          \$961  = 2'h0;
+      5'h10:
+          \$961  = 2'h0;
+      5'h11:
+          \$961  = 2'h0;
+      5'h12:
+          \$961  = 2'h0;
+      5'h13:
+          \$961  = 2'h0;
+      5'h14:
+          \$961  = 2'h0;
+      5'h15:
+          \$961  = 2'h0;
+      5'h16:
+          \$961  = 2'h0;
+      5'h17:
+          \$961  = 2'h0;
+      5'h18:
+          \$961  = 2'h0;
+      5'h19:
+          \$961  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$979  = 2'h0;
-    casez (ox)
-      5'h00:
-          \$979  = 2'h2;
-      5'h01:
-          \$979  = 2'h2;
-      5'h02:
-          \$979  = 2'h2;
-      5'h03:
-          \$979  = 2'h2;
-      5'h04:
-          \$979  = 2'h2;
-      5'h05:
-          \$979  = 2'h2;
-      5'h06:
-          \$979  = 2'h2;
-      5'h07:
-          \$979  = 2'h2;
-      5'h08:
-          \$979  = 2'h2;
-      5'h09:
-          \$979  = 2'h2;
-      5'h0a:
-          \$979  = 2'h2;
-      5'h0b:
-          \$979  = 2'h2;
-      5'h0c:
-          \$979  = 2'h2;
-      5'h0d:
-          \$979  = 2'h2;
-      5'h0e:
-          \$979  = 2'h2;
-      5'h0f:
-          \$979  = 2'h2;
-      5'h10:
-          \$979  = 2'h2;
-      5'h11:
-          \$979  = 2'h2;
-      5'h12:
-          \$979  = 2'h2;
-      5'h13:
-          \$979  = 2'h2;
-      5'h14:
-          \$979  = 2'h2;
-      5'h15:
-          \$979  = 2'h2;
-      5'h16:
-          \$979  = 2'h2;
-      5'h17:
-          \$979  = 2'h2;
-      5'h18:
-          \$979  = 2'h1;
-      5'h19:
-          \$979  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$986  = 2'h0;
     casez (oy)
       3'h0:
-          \$986  = 2'h1;
+          \$979  = 2'h2;
       3'h1:
-          \$986  = 2'h0;
+          \$979  = 2'h2;
       3'h2:
-          \$986  = 2'h0;
+          \$979  = 2'h2;
       3'h3:
-          \$986  = 2'h0;
+          \$979  = 2'h2;
       3'h4:
-          \$986  = 2'h0;
+          \$979  = 2'h1;
       3'h5:
-          \$986  = 2'h0;
+          \$979  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$988  = 2'h0;
+    \$982  = 2'h0;
     casez (ox)
       5'h00:
-          \$988  = 2'h1;
+          \$982  = 2'h2;
       5'h01:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h02:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h03:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h04:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h05:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h06:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h07:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h08:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h09:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0a:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0b:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0c:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0d:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0e:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h0f:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h10:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h11:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h12:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h13:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h14:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h15:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h16:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h17:
-          \$988  = 2'h0;
+          \$982  = 2'h2;
       5'h18:
-          \$988  = 2'h0;
+          \$982  = 2'h1;
       5'h19:
-          \$988  = 2'h0;
+          \$982  = 2'h1;
     endcase
   end
   always @* begin
@@ -22329,136 +22309,212 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1012  = 2'h0;
-    casez (\$1011 )
-      6'h00:
-          \$1012  = 2'h1;
-      6'h01:
-          \$1012  = 2'h0;
-      6'h02:
-          \$1012  = 2'h0;
-      6'h03:
-          \$1012  = 2'h0;
-      6'h04:
-          \$1012  = 2'h0;
-      6'h05:
-          \$1012  = 2'h0;
-      6'h06:
-          \$1012  = 2'h0;
-      6'h07:
-          \$1012  = 2'h0;
-      6'h08:
-          \$1012  = 2'h0;
-      6'h09:
-          \$1012  = 2'h0;
-      6'h0a:
-          \$1012  = 2'h0;
-      6'h0b:
-          \$1012  = 2'h0;
-      6'h0c:
-          \$1012  = 2'h0;
-      6'h0d:
-          \$1012  = 2'h0;
-      6'h0e:
-          \$1012  = 2'h0;
-      6'h0f:
-          \$1012  = 2'h0;
-      6'h10:
-          \$1012  = 2'h0;
-      6'h11:
-          \$1012  = 2'h0;
-      6'h12:
-          \$1012  = 2'h0;
-      6'h13:
-          \$1012  = 2'h0;
-      6'h14:
-          \$1012  = 2'h0;
-      6'h15:
-          \$1012  = 2'h0;
-      6'h16:
-          \$1012  = 2'h0;
-      6'h17:
-          \$1012  = 2'h0;
-      6'h18:
-          \$1012  = 2'h0;
-      6'h19:
-          \$1012  = 2'h0;
+    \$991  = 2'h0;
+    casez (ox)
+      5'h00:
+          \$991  = 2'h1;
+      5'h01:
+          \$991  = 2'h0;
+      5'h02:
+          \$991  = 2'h0;
+      5'h03:
+          \$991  = 2'h0;
+      5'h04:
+          \$991  = 2'h0;
+      5'h05:
+          \$991  = 2'h0;
+      5'h06:
+          \$991  = 2'h0;
+      5'h07:
+          \$991  = 2'h0;
+      5'h08:
+          \$991  = 2'h0;
+      5'h09:
+          \$991  = 2'h0;
+      5'h0a:
+          \$991  = 2'h0;
+      5'h0b:
+          \$991  = 2'h0;
+      5'h0c:
+          \$991  = 2'h0;
+      5'h0d:
+          \$991  = 2'h0;
+      5'h0e:
+          \$991  = 2'h0;
+      5'h0f:
+          \$991  = 2'h0;
+      5'h10:
+          \$991  = 2'h0;
+      5'h11:
+          \$991  = 2'h0;
+      5'h12:
+          \$991  = 2'h0;
+      5'h13:
+          \$991  = 2'h0;
+      5'h14:
+          \$991  = 2'h0;
+      5'h15:
+          \$991  = 2'h0;
+      5'h16:
+          \$991  = 2'h0;
+      5'h17:
+          \$991  = 2'h0;
+      5'h18:
+          \$991  = 2'h0;
+      5'h19:
+          \$991  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$992  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$992  = 2'h1;
+      3'h1:
+          \$992  = 2'h0;
+      3'h2:
+          \$992  = 2'h0;
+      3'h3:
+          \$992  = 2'h0;
+      3'h4:
+          \$992  = 2'h0;
+      3'h5:
+          \$992  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$1016  = 2'h0;
     casez (\$1015 )
-      4'h0:
+      6'h00:
           \$1016  = 2'h1;
-      4'h1:
+      6'h01:
           \$1016  = 2'h0;
-      4'h2:
+      6'h02:
           \$1016  = 2'h0;
-      4'h3:
+      6'h03:
           \$1016  = 2'h0;
-      4'h4:
+      6'h04:
           \$1016  = 2'h0;
-      4'h5:
+      6'h05:
+          \$1016  = 2'h0;
+      6'h06:
+          \$1016  = 2'h0;
+      6'h07:
+          \$1016  = 2'h0;
+      6'h08:
+          \$1016  = 2'h0;
+      6'h09:
+          \$1016  = 2'h0;
+      6'h0a:
+          \$1016  = 2'h0;
+      6'h0b:
+          \$1016  = 2'h0;
+      6'h0c:
+          \$1016  = 2'h0;
+      6'h0d:
+          \$1016  = 2'h0;
+      6'h0e:
+          \$1016  = 2'h0;
+      6'h0f:
+          \$1016  = 2'h0;
+      6'h10:
+          \$1016  = 2'h0;
+      6'h11:
+          \$1016  = 2'h0;
+      6'h12:
+          \$1016  = 2'h0;
+      6'h13:
+          \$1016  = 2'h0;
+      6'h14:
+          \$1016  = 2'h0;
+      6'h15:
+          \$1016  = 2'h0;
+      6'h16:
+          \$1016  = 2'h0;
+      6'h17:
+          \$1016  = 2'h0;
+      6'h18:
+          \$1016  = 2'h0;
+      6'h19:
           \$1016  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1017  = 2'h0;
+    \$1020  = 2'h0;
+    casez (\$1019 )
+      4'h0:
+          \$1020  = 2'h1;
+      4'h1:
+          \$1020  = 2'h0;
+      4'h2:
+          \$1020  = 2'h0;
+      4'h3:
+          \$1020  = 2'h0;
+      4'h4:
+          \$1020  = 2'h0;
+      4'h5:
+          \$1020  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1021  = 2'h0;
     casez (ox)
       5'h00:
-          \$1017  = 2'h1;
+          \$1021  = 2'h1;
       5'h01:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h02:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h03:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h04:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h05:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h06:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h07:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h08:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h09:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0a:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0b:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0c:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0d:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0e:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h0f:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h10:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h11:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h12:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h13:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h14:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h15:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h16:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h17:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h18:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
       5'h19:
-          \$1017  = 2'h0;
+          \$1021  = 2'h0;
     endcase
   end
   always @* begin
@@ -22567,7 +22623,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_first = \$196 ;
+          iss_first = \$194 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -22575,7 +22631,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_first = \$226 ;
+          iss_first = \$222 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22583,7 +22639,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_first = \$256 ;
+          iss_first = \$250 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -22605,31 +22661,31 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          iss_last = \$186 ;
+          iss_last = todo_empty;
       5'h06:
           /* empty */;
       5'h07:
-          iss_last = \$201 ;
+          iss_last = \$199 ;
       5'h08:
           /* empty */;
       5'h09:
-          iss_last = \$216 ;
+          iss_last = todo_empty;
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_last = \$231 ;
+          iss_last = \$227 ;
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_last = \$246 ;
+          iss_last = todo_empty;
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_last = \$261 ;
+          iss_last = \$255 ;
       5'h10:
           /* empty */;
       5'h11:
-          iss_last = \$276 ;
+          iss_last = todo_empty;
     endcase
   end
   always @* begin
@@ -22861,7 +22917,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra1 = \$204 [8:0];
+          iss_ra1 = \$202 [8:0];
       5'h08:
           /* empty */;
       5'h09:
@@ -22869,7 +22925,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra1 = \$234 [8:0];
+          iss_ra1 = \$230 [8:0];
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22877,7 +22933,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra1 = \$264 [8:0];
+          iss_ra1 = \$258 [8:0];
     endcase
   end
   always @* begin
@@ -22899,7 +22955,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra2 = { 4'h0, \$206  };
+          iss_ra2 = { 4'h0, \$204  };
       5'h08:
           /* empty */;
       5'h09:
@@ -22907,7 +22963,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra2 = { 4'h0, \$236  };
+          iss_ra2 = { 4'h0, \$232  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22915,7 +22971,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra2 = { 4'h0, \$266  };
+          iss_ra2 = { 4'h0, \$260  };
     endcase
   end
   always @* begin
@@ -22933,31 +22989,31 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          iss_wa1 = { 3'h0, \$188  };
+          iss_wa1 = { 3'h0, \$187  };
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa1 = { 2'h0, \$207  };
+          iss_wa1 = { 2'h0, \$205  };
       5'h08:
           /* empty */;
       5'h09:
-          iss_wa1 = { 2'h0, \$218  };
+          iss_wa1 = { 2'h0, \$215  };
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa1 = { 1'h0, \$237  };
+          iss_wa1 = { 1'h0, \$233  };
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_wa1 = { 1'h0, \$248  };
+          iss_wa1 = { 1'h0, \$243  };
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa1 = { 1'h0, \$267  };
+          iss_wa1 = { 1'h0, \$261  };
       5'h10:
           /* empty */;
       5'h11:
-          iss_wa1 = { 1'h0, \$278  };
+          iss_wa1 = { 1'h0, \$271  };
     endcase
   end
   always @* begin
@@ -22979,7 +23035,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa2 = { 5'h00, \$209  };
+          iss_wa2 = { 5'h00, \$207  };
       5'h08:
           /* empty */;
       5'h09:
@@ -22987,7 +23043,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa2 = { 5'h00, \$239  };
+          iss_wa2 = { 5'h00, \$235  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22995,7 +23051,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa2 = { 5'h00, \$269  };
+          iss_wa2 = { 5'h00, \$263  };
       5'h10:
           /* empty */;
       5'h11:
@@ -23019,7 +23075,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$191 ) begin
+          if (\$189 ) begin
             iss_valid = 1'h1;
           end
       5'h06:
@@ -23029,7 +23085,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$221 ) begin
+          if (\$217 ) begin
             iss_valid = 1'h1;
           end
       5'h0a:
@@ -23039,7 +23095,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$251 ) begin
+          if (\$245 ) begin
             iss_valid = 1'h1;
           end
       5'h0e:
@@ -23049,7 +23105,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$281 ) begin
+          if (\$273 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -23087,7 +23143,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          iss_zero = \$187 ;
+          iss_zero = \$186 ;
       5'h06:
           /* empty */;
       5'h07:
@@ -23095,7 +23151,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          iss_zero = \$217 ;
+          iss_zero = \$214 ;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -23103,7 +23159,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_zero = \$247 ;
+          iss_zero = \$242 ;
       5'h0e:
           /* empty */;
       5'h0f:
@@ -23111,7 +23167,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          iss_zero = \$277 ;
+          iss_zero = \$270 ;
     endcase
   end
   always @* begin
@@ -23137,7 +23193,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          pw_idx2 = { \$215 , \$214 , \$213 , \$212 , \$211 , \$210  };
+          pw_idx2 = { \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
     endcase
   end
   always @* begin
@@ -23171,7 +23227,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          pw_idx3 = { \$245 , \$244 , \$243 , \$242 , \$241 , \$240  };
+          pw_idx3 = { \$241 , \$240 , \$239 , \$238 , \$237 , \$236  };
     endcase
   end
   always @* begin
@@ -23213,7 +23269,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          pw_idx4 = { \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+          pw_idx4 = { \$269 , \$268 , \$267 , \$266 , \$265 , \$264  };
     endcase
   end
   always @* begin
@@ -23257,45 +23313,45 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h11:
           /* empty */;
       5'h12:
-          if (\$300 ) begin
+          if (\$292 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1037  = spikes__valid;
-    if (\$320 ) begin
-      \$1037  = 1'h0;
+    \$1041  = spikes__valid;
+    if (\$312 ) begin
+      \$1041  = 1'h0;
     end
     if (\$742 ) begin
       if (tag[1]) begin
-        \$1037  = 1'h1;
+        \$1041  = 1'h1;
       end
     end
     if (rst) begin
-      \$1037  = 1'h0;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1038  = \$signature__addr ;
-    if (\$322 ) begin
-      \$1038  = \$323 [8:0];
-      if (\$324 ) begin
-        \$1038  = 9'h000;
+    \$1042  = \$signature__addr ;
+    if (\$314 ) begin
+      \$1042  = \$315 [8:0];
+      if (\$316 ) begin
+        \$1042  = 9'h000;
       end
     end
     if (rst) begin
-      \$1038  = 9'h000;
+      \$1042  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1039  = img_full;
-    if (\$322 ) begin
-      if (\$324 ) begin
-        \$1039  = 1'h1;
+    \$1043  = img_full;
+    if (\$314 ) begin
+      if (\$316 ) begin
+        \$1043  = 1'h1;
       end
     end
     casez (seq_state)
@@ -23315,7 +23371,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
                 end else begin
                   if (\$773 ) begin
                     if (\$777 ) begin
-                      \$1039  = 1'h0;
+                      \$1043  = 1'h0;
                     end
                   end
                 end
@@ -23324,586 +23380,558 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
     endcase
     if (rst) begin
-      \$1039  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1040  = iss_valid;
-    if (rst) begin
-      \$1040  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1041  = iss_kind;
-    if (rst) begin
-      \$1041  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1042  = iss_first;
-    if (rst) begin
-      \$1042  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1043  = iss_last;
-    if (rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1044  = iss_g;
+    \$1044  = iss_valid;
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1045  = iss_c;
+    \$1045  = iss_kind;
     if (rst) begin
-      \$1045  = 6'h00;
+      \$1045  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1046  = 1'h0;
+    \$1046  = iss_first;
     if (rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1047  = iss_zero;
+    \$1047  = iss_last;
     if (rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1048  = iss_job;
+    \$1048  = iss_g;
     if (rst) begin
-      \$1048  = 2'h0;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1049  = iss_pos;
+    \$1049  = iss_c;
     if (rst) begin
-      \$1049  = 7'h00;
+      \$1049  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1050  = iss_layer;
+    \$1050  = 1'h0;
     if (rst) begin
-      \$1050  = 3'h0;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1051  = s0_valid;
+    \$1051  = iss_zero;
     if (rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1052  = s0_kind;
+    \$1052  = iss_job;
     if (rst) begin
       \$1052  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1053  = s0_first;
+    \$1053  = iss_pos;
     if (rst) begin
-      \$1053  = 1'h0;
+      \$1053  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1054  = s0_last;
+    \$1054  = iss_layer;
     if (rst) begin
-      \$1054  = 1'h0;
+      \$1054  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1055  = s0_g;
+    \$1055  = s0_valid;
     if (rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1056  = s0_c;
+    \$1056  = s0_kind;
     if (rst) begin
-      \$1056  = 6'h00;
+      \$1056  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1057  = s0_pad;
+    \$1057  = s0_first;
     if (rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1058  = s0_zero;
+    \$1058  = s0_last;
     if (rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1059  = s0_job;
+    \$1059  = s0_g;
     if (rst) begin
-      \$1059  = 2'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1060  = s0_pos;
+    \$1060  = s0_c;
     if (rst) begin
-      \$1060  = 7'h00;
+      \$1060  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1061  = s0_layer;
+    \$1061  = s0_pad;
     if (rst) begin
-      \$1061  = 3'h0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1062  = s1_valid;
+    \$1062  = s0_zero;
     if (rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1063  = s1_kind;
+    \$1063  = s0_job;
     if (rst) begin
       \$1063  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1064  = s1_first;
+    \$1064  = s0_pos;
     if (rst) begin
-      \$1064  = 1'h0;
+      \$1064  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1065  = s1_last;
+    \$1065  = s0_layer;
     if (rst) begin
-      \$1065  = 1'h0;
+      \$1065  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1066  = s1_g;
+    \$1066  = s1_valid;
     if (rst) begin
       \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1067  = s1_c;
+    \$1067  = s1_kind;
     if (rst) begin
-      \$1067  = 6'h00;
+      \$1067  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1068  = s1_pad;
+    \$1068  = s1_first;
     if (rst) begin
       \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1069  = s1_zero;
+    \$1069  = s1_last;
     if (rst) begin
       \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1070  = s1_job;
+    \$1070  = s1_g;
     if (rst) begin
-      \$1070  = 2'h0;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1071  = s1_pos;
+    \$1071  = s1_c;
     if (rst) begin
-      \$1071  = 7'h00;
+      \$1071  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1072  = s1_layer;
+    \$1072  = s1_pad;
     if (rst) begin
-      \$1072  = 3'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1073  = s2_valid;
+    \$1073  = s1_zero;
     if (rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1074  = s2_kind;
+    \$1074  = s1_job;
     if (rst) begin
       \$1074  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1075  = s2_first;
+    \$1075  = s1_pos;
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1076  = s2_last;
+    \$1076  = s1_layer;
     if (rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1077  = s2_g;
+    \$1077  = s2_valid;
     if (rst) begin
       \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1078  = s2_c;
+    \$1078  = s2_kind;
     if (rst) begin
-      \$1078  = 6'h00;
+      \$1078  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1079  = s2_pad;
+    \$1079  = s2_first;
     if (rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1080  = s2_zero;
+    \$1080  = s2_last;
     if (rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1081  = s2_job;
+    \$1081  = s2_g;
     if (rst) begin
-      \$1081  = 2'h0;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1082  = s2_pos;
+    \$1082  = s2_c;
     if (rst) begin
-      \$1082  = 7'h00;
+      \$1082  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1083  = s2_layer;
+    \$1083  = s2_pad;
     if (rst) begin
-      \$1083  = 3'h0;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1084  = s3_valid;
+    \$1084  = s2_zero;
     if (rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1085  = s3_kind;
+    \$1085  = s2_job;
     if (rst) begin
       \$1085  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1086  = s3_first;
+    \$1086  = s2_pos;
     if (rst) begin
-      \$1086  = 1'h0;
+      \$1086  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1087  = s3_last;
+    \$1087  = s2_layer;
     if (rst) begin
-      \$1087  = 1'h0;
+      \$1087  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1088  = s3_g;
+    \$1088  = s3_valid;
     if (rst) begin
       \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1089  = s3_c;
+    \$1089  = s3_kind;
     if (rst) begin
-      \$1089  = 6'h00;
+      \$1089  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1090  = s3_pad;
+    \$1090  = s3_first;
     if (rst) begin
       \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1091  = s3_zero;
+    \$1091  = s3_last;
     if (rst) begin
       \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1092  = s3_job;
+    \$1092  = s3_g;
     if (rst) begin
-      \$1092  = 2'h0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1093  = s3_pos;
+    \$1093  = s3_c;
     if (rst) begin
-      \$1093  = 7'h00;
+      \$1093  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1094  = s3_layer;
+    \$1094  = s3_pad;
     if (rst) begin
-      \$1094  = 3'h0;
+      \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1095  = s4_valid;
+    \$1095  = s3_zero;
     if (rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1096  = s4_kind;
+    \$1096  = s3_job;
     if (rst) begin
       \$1096  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1097  = s4_first;
+    \$1097  = s3_pos;
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1098  = s4_last;
+    \$1098  = s3_layer;
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1098  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1099  = s4_g;
+    \$1099  = s4_valid;
     if (rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1100  = s4_c;
+    \$1100  = s4_kind;
     if (rst) begin
-      \$1100  = 6'h00;
+      \$1100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1101  = s4_pad;
+    \$1101  = s4_first;
     if (rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1102  = s4_zero;
+    \$1102  = s4_last;
     if (rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1103  = s4_job;
+    \$1103  = s4_g;
     if (rst) begin
-      \$1103  = 2'h0;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1104  = s4_pos;
+    \$1104  = s4_c;
     if (rst) begin
-      \$1104  = 7'h00;
+      \$1104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1105  = s4_layer;
+    \$1105  = s4_pad;
     if (rst) begin
-      \$1105  = 3'h0;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1106  = iss_ra1;
+    \$1106  = s4_zero;
     if (rst) begin
-      \$1106  = 9'h000;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1107  = iss_ra2;
+    \$1107  = s4_job;
     if (rst) begin
-      \$1107  = 9'h000;
+      \$1107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1108  = iss_wa1;
+    \$1108  = s4_pos;
     if (rst) begin
-      \$1108  = 9'h000;
+      \$1108  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1109  = iss_wa2;
+    \$1109  = s4_layer;
     if (rst) begin
-      \$1109  = 9'h000;
+      \$1109  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1110  = { \$337 , \$330  };
+    \$1110  = iss_ra1;
     if (rst) begin
-      \$1110  = 2'h0;
+      \$1110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1111  = \$347 ;
+    \$1111  = iss_ra2;
     if (rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1112  = \$348 ;
+    \$1112  = iss_wa1;
     if (rst) begin
-      \$1112  = 1'h0;
+      \$1112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1113  = \$349 ;
+    \$1113  = iss_wa2;
     if (rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1114  = \$350 ;
+    \$1114  = { \$336 , \$329 , \$322  };
     if (rst) begin
-      \$1114  = 1'h0;
+      \$1114  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1115  = \$351 ;
+    \$1115  = \$346 ;
     if (rst) begin
       \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1116  = \$352 ;
+    \$1116  = \$347 ;
     if (rst) begin
       \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1117  = \$353 ;
+    \$1117  = \$348 ;
     if (rst) begin
       \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1118  = \$354 ;
+    \$1118  = \$349 ;
     if (rst) begin
       \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1119  = s4_valid;
+    \$1119  = \$350 ;
     if (rst) begin
       \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1120  = s4_valid;
+    \$1120  = \$351 ;
     if (rst) begin
       \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1121  = s4_valid;
+    \$1121  = \$352 ;
     if (rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1122  = s4_valid;
+    \$1122  = \$353 ;
     if (rst) begin
       \$1122  = 1'h0;
     end
@@ -23938,2131 +23966,2066 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1127  = \$483 ;
+    \$1127  = s4_valid;
     if (rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1128  = \$484 ;
+    \$1128  = s4_valid;
     if (rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1129  = \$485 ;
+    \$1129  = s4_valid;
     if (rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1130  = \$486 ;
+    \$1130  = s4_valid;
     if (rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1131  = \$487 ;
+    \$1131  = \$482 ;
     if (rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1132  = \$488 ;
+    \$1132  = \$483 ;
     if (rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1133  = \$489 ;
+    \$1133  = \$484 ;
     if (rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1134  = \$490 ;
+    \$1134  = \$485 ;
     if (rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1135  = \$493 ;
+    \$1135  = \$486 ;
     if (rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1136  = \$496 ;
+    \$1136  = \$487 ;
     if (rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1137  = \$499 ;
+    \$1137  = \$488 ;
     if (rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1138  = \$502 ;
+    \$1138  = \$489 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1139  = \$505 ;
+    \$1139  = \$492 ;
     if (rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1140  = \$508 ;
+    \$1140  = \$495 ;
     if (rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1141  = \$511 ;
+    \$1141  = \$498 ;
     if (rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1142  = \$514 ;
+    \$1142  = \$501 ;
     if (rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1143  = \$519 ;
+    \$1143  = \$504 ;
     if (rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1144  = \$524 ;
+    \$1144  = \$507 ;
     if (rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1145  = \$529 ;
+    \$1145  = \$510 ;
     if (rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1146  = \$534 ;
+    \$1146  = \$513 ;
     if (rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1147  = \$539 ;
+    \$1147  = \$518 ;
     if (rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1148  = \$544 ;
+    \$1148  = \$523 ;
     if (rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1149  = \$549 ;
+    \$1149  = \$528 ;
     if (rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1150  = \$554 ;
+    \$1150  = \$533 ;
     if (rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1151  = acc0;
-    if (\$555 ) begin
-      \$1151  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1151  = \$6 [20:0];
+    \$1151  = \$538 ;
+    if (rst) begin
+      \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1152  = acc1;
-    if (\$556 ) begin
-      \$1152  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1152  = \$7 [20:0];
+    \$1152  = \$543 ;
+    if (rst) begin
+      \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1153  = acc2;
-    if (\$557 ) begin
-      \$1153  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1153  = \$8 [20:0];
+    \$1153  = \$548 ;
+    if (rst) begin
+      \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1154  = acc3;
-    if (\$558 ) begin
-      \$1154  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1154  = \$9 [20:0];
+    \$1154  = \$553 ;
+    if (rst) begin
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1155  = acc4;
-    if (\$559 ) begin
+    \$1155  = acc0;
+    if (\$554 ) begin
       \$1155  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$1155  = \$10 [20:0];
+      \$1155  = \$6 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1156  = acc5;
-    if (\$560 ) begin
+    \$1156  = acc1;
+    if (\$555 ) begin
       \$1156  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$1156  = \$11 [20:0];
+      \$1156  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1157  = acc6;
-    if (\$561 ) begin
+    \$1157  = acc2;
+    if (\$556 ) begin
       \$1157  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$1157  = \$12 [20:0];
+      \$1157  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1158  = acc7;
-    if (\$562 ) begin
+    \$1158  = acc3;
+    if (\$557 ) begin
       \$1158  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$1158  = \$13 [20:0];
+      \$1158  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1159  = acc8;
-    if (\$563 ) begin
+    \$1159  = acc4;
+    if (\$558 ) begin
       \$1159  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1159  = \$14 [20:0];
+    end else if (acc_en_c0) begin
+      \$1159  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1160  = acc9;
-    if (\$564 ) begin
+    \$1160  = acc5;
+    if (\$559 ) begin
       \$1160  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1160  = \$15 [20:0];
+    end else if (acc_en_c0) begin
+      \$1160  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1161  = acc10;
-    if (\$565 ) begin
+    \$1161  = acc6;
+    if (\$560 ) begin
       \$1161  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1161  = \$16 [20:0];
+    end else if (acc_en_c0) begin
+      \$1161  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1162  = acc11;
-    if (\$566 ) begin
+    \$1162  = acc7;
+    if (\$561 ) begin
       \$1162  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1162  = \$17 [20:0];
+    end else if (acc_en_c0) begin
+      \$1162  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1163  = acc12;
-    if (\$567 ) begin
+    \$1163  = acc8;
+    if (\$562 ) begin
       \$1163  = 21'h000000;
     end else if (acc_en_c1) begin
-      \$1163  = \$18 [20:0];
+      \$1163  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1164  = acc13;
-    if (\$568 ) begin
+    \$1164  = acc9;
+    if (\$563 ) begin
       \$1164  = 21'h000000;
     end else if (acc_en_c1) begin
-      \$1164  = \$19 [20:0];
+      \$1164  = \$15 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1165  = acc14;
-    if (\$569 ) begin
+    \$1165  = acc10;
+    if (\$564 ) begin
       \$1165  = 21'h000000;
     end else if (acc_en_c1) begin
-      \$1165  = \$20 [20:0];
+      \$1165  = \$16 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1166  = acc15;
-    if (\$570 ) begin
+    \$1166  = acc11;
+    if (\$565 ) begin
       \$1166  = 21'h000000;
     end else if (acc_en_c1) begin
-      \$1166  = \$21 [20:0];
+      \$1166  = \$17 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1167  = acc16;
-    if (\$571 ) begin
+    \$1167  = acc12;
+    if (\$566 ) begin
       \$1167  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1167  = \$22 [20:0];
+    end else if (acc_en_c1) begin
+      \$1167  = \$18 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1168  = acc17;
-    if (\$572 ) begin
+    \$1168  = acc13;
+    if (\$567 ) begin
       \$1168  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1168  = \$23 [20:0];
+    end else if (acc_en_c1) begin
+      \$1168  = \$19 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1169  = acc18;
-    if (\$573 ) begin
+    \$1169  = acc14;
+    if (\$568 ) begin
       \$1169  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1169  = \$24 [20:0];
+    end else if (acc_en_c1) begin
+      \$1169  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1170  = acc19;
-    if (\$574 ) begin
+    \$1170  = acc15;
+    if (\$569 ) begin
       \$1170  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1170  = \$25 [20:0];
+    end else if (acc_en_c1) begin
+      \$1170  = \$21 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1171  = acc20;
-    if (\$575 ) begin
+    \$1171  = acc16;
+    if (\$570 ) begin
       \$1171  = 21'h000000;
     end else if (acc_en_c2) begin
-      \$1171  = \$26 [20:0];
+      \$1171  = \$22 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1172  = acc21;
-    if (\$576 ) begin
+    \$1172  = acc17;
+    if (\$571 ) begin
       \$1172  = 21'h000000;
     end else if (acc_en_c2) begin
-      \$1172  = \$27 [20:0];
+      \$1172  = \$23 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1173  = acc22;
-    if (\$577 ) begin
+    \$1173  = acc18;
+    if (\$572 ) begin
       \$1173  = 21'h000000;
     end else if (acc_en_c2) begin
-      \$1173  = \$28 [20:0];
+      \$1173  = \$24 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1174  = acc23;
-    if (\$578 ) begin
+    \$1174  = acc19;
+    if (\$573 ) begin
       \$1174  = 21'h000000;
     end else if (acc_en_c2) begin
-      \$1174  = \$29 [20:0];
+      \$1174  = \$25 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1175  = acc24;
-    if (\$579 ) begin
+    \$1175  = acc20;
+    if (\$574 ) begin
       \$1175  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1175  = \$30 [20:0];
+    end else if (acc_en_c2) begin
+      \$1175  = \$26 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1176  = acc25;
-    if (\$580 ) begin
+    \$1176  = acc21;
+    if (\$575 ) begin
       \$1176  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1176  = \$31 [20:0];
+    end else if (acc_en_c2) begin
+      \$1176  = \$27 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1177  = acc26;
-    if (\$581 ) begin
+    \$1177  = acc22;
+    if (\$576 ) begin
       \$1177  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1177  = \$32 [20:0];
+    end else if (acc_en_c2) begin
+      \$1177  = \$28 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1178  = acc27;
-    if (\$582 ) begin
+    \$1178  = acc23;
+    if (\$577 ) begin
       \$1178  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1178  = \$33 [20:0];
+    end else if (acc_en_c2) begin
+      \$1178  = \$29 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1179  = acc28;
-    if (\$583 ) begin
+    \$1179  = acc24;
+    if (\$578 ) begin
       \$1179  = 21'h000000;
     end else if (acc_en_c3) begin
-      \$1179  = \$34 [20:0];
+      \$1179  = \$30 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1180  = acc29;
-    if (\$584 ) begin
+    \$1180  = acc25;
+    if (\$579 ) begin
       \$1180  = 21'h000000;
     end else if (acc_en_c3) begin
-      \$1180  = \$35 [20:0];
+      \$1180  = \$31 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1181  = acc30;
-    if (\$585 ) begin
+    \$1181  = acc26;
+    if (\$580 ) begin
       \$1181  = 21'h000000;
     end else if (acc_en_c3) begin
-      \$1181  = \$36 [20:0];
+      \$1181  = \$32 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1182  = acc31;
-    if (\$586 ) begin
+    \$1182  = acc27;
+    if (\$581 ) begin
       \$1182  = 21'h000000;
     end else if (acc_en_c3) begin
-      \$1182  = \$37 [20:0];
+      \$1182  = \$33 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1183  = acc32;
-    if (\$587 ) begin
+    \$1183  = acc28;
+    if (\$582 ) begin
       \$1183  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1183  = \$38 [20:0];
+    end else if (acc_en_c3) begin
+      \$1183  = \$34 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1184  = acc33;
-    if (\$588 ) begin
+    \$1184  = acc29;
+    if (\$583 ) begin
       \$1184  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1184  = \$39 [20:0];
+    end else if (acc_en_c3) begin
+      \$1184  = \$35 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1185  = acc34;
-    if (\$589 ) begin
+    \$1185  = acc30;
+    if (\$584 ) begin
       \$1185  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1185  = \$40 [20:0];
+    end else if (acc_en_c3) begin
+      \$1185  = \$36 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1186  = acc35;
-    if (\$590 ) begin
+    \$1186  = acc31;
+    if (\$585 ) begin
       \$1186  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1186  = \$41 [20:0];
+    end else if (acc_en_c3) begin
+      \$1186  = \$37 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1187  = acc36;
-    if (\$591 ) begin
+    \$1187  = acc32;
+    if (\$586 ) begin
       \$1187  = 21'h000000;
     end else if (acc_en_c4) begin
-      \$1187  = \$42 [20:0];
+      \$1187  = \$38 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1188  = acc37;
-    if (\$592 ) begin
+    \$1188  = acc33;
+    if (\$587 ) begin
       \$1188  = 21'h000000;
     end else if (acc_en_c4) begin
-      \$1188  = \$43 [20:0];
+      \$1188  = \$39 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1189  = acc38;
-    if (\$593 ) begin
+    \$1189  = acc34;
+    if (\$588 ) begin
       \$1189  = 21'h000000;
     end else if (acc_en_c4) begin
-      \$1189  = \$44 [20:0];
+      \$1189  = \$40 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1190  = acc39;
-    if (\$594 ) begin
+    \$1190  = acc35;
+    if (\$589 ) begin
       \$1190  = 21'h000000;
     end else if (acc_en_c4) begin
-      \$1190  = \$45 [20:0];
+      \$1190  = \$41 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1191  = acc40;
-    if (\$595 ) begin
+    \$1191  = acc36;
+    if (\$590 ) begin
       \$1191  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1191  = \$46 [20:0];
+    end else if (acc_en_c4) begin
+      \$1191  = \$42 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1192  = acc41;
-    if (\$596 ) begin
+    \$1192  = acc37;
+    if (\$591 ) begin
       \$1192  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1192  = \$47 [20:0];
+    end else if (acc_en_c4) begin
+      \$1192  = \$43 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1193  = acc42;
-    if (\$597 ) begin
+    \$1193  = acc38;
+    if (\$592 ) begin
       \$1193  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1193  = \$48 [20:0];
+    end else if (acc_en_c4) begin
+      \$1193  = \$44 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1194  = acc43;
-    if (\$598 ) begin
+    \$1194  = acc39;
+    if (\$593 ) begin
       \$1194  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1194  = \$49 [20:0];
+    end else if (acc_en_c4) begin
+      \$1194  = \$45 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1195  = acc44;
-    if (\$599 ) begin
+    \$1195  = acc40;
+    if (\$594 ) begin
       \$1195  = 21'h000000;
     end else if (acc_en_c5) begin
-      \$1195  = \$50 [20:0];
+      \$1195  = \$46 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1196  = acc45;
-    if (\$600 ) begin
+    \$1196  = acc41;
+    if (\$595 ) begin
       \$1196  = 21'h000000;
     end else if (acc_en_c5) begin
-      \$1196  = \$51 [20:0];
+      \$1196  = \$47 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1197  = acc46;
-    if (\$601 ) begin
+    \$1197  = acc42;
+    if (\$596 ) begin
       \$1197  = 21'h000000;
     end else if (acc_en_c5) begin
-      \$1197  = \$52 [20:0];
+      \$1197  = \$48 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1198  = acc47;
-    if (\$602 ) begin
+    \$1198  = acc43;
+    if (\$597 ) begin
       \$1198  = 21'h000000;
     end else if (acc_en_c5) begin
-      \$1198  = \$53 [20:0];
+      \$1198  = \$49 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1199  = acc48;
-    if (\$603 ) begin
+    \$1199  = acc44;
+    if (\$598 ) begin
       \$1199  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1199  = \$54 [20:0];
+    end else if (acc_en_c5) begin
+      \$1199  = \$50 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1200  = acc49;
-    if (\$604 ) begin
+    \$1200  = acc45;
+    if (\$599 ) begin
       \$1200  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1200  = \$55 [20:0];
+    end else if (acc_en_c5) begin
+      \$1200  = \$51 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1201  = acc50;
-    if (\$605 ) begin
+    \$1201  = acc46;
+    if (\$600 ) begin
       \$1201  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1201  = \$56 [20:0];
+    end else if (acc_en_c5) begin
+      \$1201  = \$52 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1202  = acc51;
-    if (\$606 ) begin
+    \$1202  = acc47;
+    if (\$601 ) begin
       \$1202  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1202  = \$57 [20:0];
+    end else if (acc_en_c5) begin
+      \$1202  = \$53 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1203  = acc52;
-    if (\$607 ) begin
+    \$1203  = acc48;
+    if (\$602 ) begin
       \$1203  = 21'h000000;
     end else if (acc_en_c6) begin
-      \$1203  = \$58 [20:0];
+      \$1203  = \$54 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1204  = acc53;
-    if (\$608 ) begin
+    \$1204  = acc49;
+    if (\$603 ) begin
       \$1204  = 21'h000000;
     end else if (acc_en_c6) begin
-      \$1204  = \$59 [20:0];
+      \$1204  = \$55 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1205  = acc54;
-    if (\$609 ) begin
+    \$1205  = acc50;
+    if (\$604 ) begin
       \$1205  = 21'h000000;
     end else if (acc_en_c6) begin
-      \$1205  = \$60 [20:0];
+      \$1205  = \$56 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1206  = acc55;
-    if (\$610 ) begin
+    \$1206  = acc51;
+    if (\$605 ) begin
       \$1206  = 21'h000000;
     end else if (acc_en_c6) begin
-      \$1206  = \$61 [20:0];
+      \$1206  = \$57 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1207  = acc56;
-    if (\$611 ) begin
+    \$1207  = acc52;
+    if (\$606 ) begin
       \$1207  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1207  = \$62 [20:0];
+    end else if (acc_en_c6) begin
+      \$1207  = \$58 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1208  = acc57;
-    if (\$612 ) begin
+    \$1208  = acc53;
+    if (\$607 ) begin
       \$1208  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1208  = \$63 [20:0];
+    end else if (acc_en_c6) begin
+      \$1208  = \$59 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1209  = acc58;
-    if (\$613 ) begin
+    \$1209  = acc54;
+    if (\$608 ) begin
       \$1209  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1209  = \$64 [20:0];
+    end else if (acc_en_c6) begin
+      \$1209  = \$60 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1210  = acc59;
-    if (\$614 ) begin
+    \$1210  = acc55;
+    if (\$609 ) begin
       \$1210  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1210  = \$65 [20:0];
+    end else if (acc_en_c6) begin
+      \$1210  = \$61 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1211  = acc60;
-    if (\$615 ) begin
+    \$1211  = acc56;
+    if (\$610 ) begin
       \$1211  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$1211  = \$66 [20:0];
+      \$1211  = \$62 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1212  = acc61;
-    if (\$616 ) begin
+    \$1212  = acc57;
+    if (\$611 ) begin
       \$1212  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$1212  = \$67 [20:0];
+      \$1212  = \$63 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1213  = acc62;
-    if (\$617 ) begin
+    \$1213  = acc58;
+    if (\$612 ) begin
       \$1213  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$1213  = \$68 [20:0];
+      \$1213  = \$64 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1214  = acc63;
-    if (\$618 ) begin
+    \$1214  = acc59;
+    if (\$613 ) begin
       \$1214  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$1214  = \$69 [20:0];
+      \$1214  = \$65 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1215  = d0;
+    \$1215  = acc60;
+    if (\$614 ) begin
+      \$1215  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1215  = \$66 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1216  = acc61;
+    if (\$615 ) begin
+      \$1216  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1216  = \$67 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1217  = acc62;
+    if (\$616 ) begin
+      \$1217  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1217  = \$68 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1218  = acc63;
+    if (\$617 ) begin
+      \$1218  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$1218  = \$69 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1219  = d0;
     if (dw_done0_c0) begin
-      \$1215  = \$6 [10:0];
+      \$1219  = \$6 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1216  = d1;
+    \$1220  = d1;
     if (dw_done0_c0) begin
-      \$1216  = \$7 [10:0];
+      \$1220  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1217  = d2;
+    \$1221  = d2;
     if (dw_done0_c0) begin
-      \$1217  = \$8 [10:0];
+      \$1221  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1218  = d3;
+    \$1222  = d3;
     if (dw_done0_c0) begin
-      \$1218  = \$9 [10:0];
+      \$1222  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1219  = d4;
+    \$1223  = d4;
     if (dw_done0_c0) begin
-      \$1219  = \$10 [10:0];
+      \$1223  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1220  = d5;
+    \$1224  = d5;
     if (dw_done0_c0) begin
-      \$1220  = \$11 [10:0];
+      \$1224  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1221  = d6;
+    \$1225  = d6;
     if (dw_done0_c0) begin
-      \$1221  = \$12 [10:0];
+      \$1225  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1222  = d7;
+    \$1226  = d7;
     if (dw_done0_c0) begin
-      \$1222  = \$13 [10:0];
+      \$1226  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1223  = d8;
+    \$1227  = d8;
     if (dw_done0_c1) begin
-      \$1223  = \$14 [10:0];
+      \$1227  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1224  = d9;
+    \$1228  = d9;
     if (dw_done0_c1) begin
-      \$1224  = \$15 [10:0];
+      \$1228  = \$15 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1225  = d10;
+    \$1229  = d10;
     if (dw_done0_c1) begin
-      \$1225  = \$16 [10:0];
+      \$1229  = \$16 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1226  = d11;
+    \$1230  = d11;
     if (dw_done0_c1) begin
-      \$1226  = \$17 [10:0];
+      \$1230  = \$17 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1227  = d12;
+    \$1231  = d12;
     if (dw_done0_c1) begin
-      \$1227  = \$18 [10:0];
+      \$1231  = \$18 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1228  = d13;
+    \$1232  = d13;
     if (dw_done0_c1) begin
-      \$1228  = \$19 [10:0];
+      \$1232  = \$19 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1229  = d14;
+    \$1233  = d14;
     if (dw_done0_c1) begin
-      \$1229  = \$20 [10:0];
+      \$1233  = \$20 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1230  = d15;
+    \$1234  = d15;
     if (dw_done0_c1) begin
-      \$1230  = \$21 [10:0];
+      \$1234  = \$21 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1231  = d16;
+    \$1235  = d16;
     if (dw_done0_c2) begin
-      \$1231  = \$22 [10:0];
+      \$1235  = \$22 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1232  = d17;
+    \$1236  = d17;
     if (dw_done0_c2) begin
-      \$1232  = \$23 [10:0];
+      \$1236  = \$23 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1233  = d18;
+    \$1237  = d18;
     if (dw_done0_c2) begin
-      \$1233  = \$24 [10:0];
+      \$1237  = \$24 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1234  = d19;
+    \$1238  = d19;
     if (dw_done0_c2) begin
-      \$1234  = \$25 [10:0];
+      \$1238  = \$25 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1235  = d20;
+    \$1239  = d20;
     if (dw_done0_c2) begin
-      \$1235  = \$26 [10:0];
+      \$1239  = \$26 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1236  = d21;
+    \$1240  = d21;
     if (dw_done0_c2) begin
-      \$1236  = \$27 [10:0];
+      \$1240  = \$27 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1237  = d22;
+    \$1241  = d22;
     if (dw_done0_c2) begin
-      \$1237  = \$28 [10:0];
+      \$1241  = \$28 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1238  = d23;
+    \$1242  = d23;
     if (dw_done0_c2) begin
-      \$1238  = \$29 [10:0];
+      \$1242  = \$29 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1239  = d24;
+    \$1243  = d24;
     if (dw_done0_c3) begin
-      \$1239  = \$30 [10:0];
+      \$1243  = \$30 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1240  = d25;
+    \$1244  = d25;
     if (dw_done0_c3) begin
-      \$1240  = \$31 [10:0];
+      \$1244  = \$31 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1241  = d26;
+    \$1245  = d26;
     if (dw_done0_c3) begin
-      \$1241  = \$32 [10:0];
+      \$1245  = \$32 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1242  = d27;
+    \$1246  = d27;
     if (dw_done0_c3) begin
-      \$1242  = \$33 [10:0];
+      \$1246  = \$33 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1243  = d28;
+    \$1247  = d28;
     if (dw_done0_c3) begin
-      \$1243  = \$34 [10:0];
+      \$1247  = \$34 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1244  = d29;
+    \$1248  = d29;
     if (dw_done0_c3) begin
-      \$1244  = \$35 [10:0];
+      \$1248  = \$35 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1245  = d30;
+    \$1249  = d30;
     if (dw_done0_c3) begin
-      \$1245  = \$36 [10:0];
+      \$1249  = \$36 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1246  = d31;
+    \$1250  = d31;
     if (dw_done0_c3) begin
-      \$1246  = \$37 [10:0];
+      \$1250  = \$37 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1247  = d32;
+    \$1251  = d32;
     if (dw_done0_c4) begin
-      \$1247  = \$38 [10:0];
+      \$1251  = \$38 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1248  = d33;
+    \$1252  = d33;
     if (dw_done0_c4) begin
-      \$1248  = \$39 [10:0];
+      \$1252  = \$39 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1249  = d34;
+    \$1253  = d34;
     if (dw_done0_c4) begin
-      \$1249  = \$40 [10:0];
+      \$1253  = \$40 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1250  = d35;
+    \$1254  = d35;
     if (dw_done0_c4) begin
-      \$1250  = \$41 [10:0];
+      \$1254  = \$41 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1251  = d36;
+    \$1255  = d36;
     if (dw_done0_c4) begin
-      \$1251  = \$42 [10:0];
+      \$1255  = \$42 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1252  = d37;
+    \$1256  = d37;
     if (dw_done0_c4) begin
-      \$1252  = \$43 [10:0];
+      \$1256  = \$43 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1253  = d38;
+    \$1257  = d38;
     if (dw_done0_c4) begin
-      \$1253  = \$44 [10:0];
+      \$1257  = \$44 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1254  = d39;
+    \$1258  = d39;
     if (dw_done0_c4) begin
-      \$1254  = \$45 [10:0];
+      \$1258  = \$45 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1255  = d40;
+    \$1259  = d40;
     if (dw_done0_c5) begin
-      \$1255  = \$46 [10:0];
+      \$1259  = \$46 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1256  = d41;
+    \$1260  = d41;
     if (dw_done0_c5) begin
-      \$1256  = \$47 [10:0];
+      \$1260  = \$47 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1257  = d42;
+    \$1261  = d42;
     if (dw_done0_c5) begin
-      \$1257  = \$48 [10:0];
+      \$1261  = \$48 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1258  = d43;
+    \$1262  = d43;
     if (dw_done0_c5) begin
-      \$1258  = \$49 [10:0];
+      \$1262  = \$49 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1259  = d44;
+    \$1263  = d44;
     if (dw_done0_c5) begin
-      \$1259  = \$50 [10:0];
+      \$1263  = \$50 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1260  = d45;
+    \$1264  = d45;
     if (dw_done0_c5) begin
-      \$1260  = \$51 [10:0];
+      \$1264  = \$51 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1261  = d46;
+    \$1265  = d46;
     if (dw_done0_c5) begin
-      \$1261  = \$52 [10:0];
+      \$1265  = \$52 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1262  = d47;
+    \$1266  = d47;
     if (dw_done0_c5) begin
-      \$1262  = \$53 [10:0];
+      \$1266  = \$53 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1263  = d48;
+    \$1267  = d48;
     if (dw_done0_c6) begin
-      \$1263  = \$54 [10:0];
+      \$1267  = \$54 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1264  = d49;
+    \$1268  = d49;
     if (dw_done0_c6) begin
-      \$1264  = \$55 [10:0];
+      \$1268  = \$55 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1265  = d50;
+    \$1269  = d50;
     if (dw_done0_c6) begin
-      \$1265  = \$56 [10:0];
+      \$1269  = \$56 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1266  = d51;
+    \$1270  = d51;
     if (dw_done0_c6) begin
-      \$1266  = \$57 [10:0];
+      \$1270  = \$57 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1267  = d52;
+    \$1271  = d52;
     if (dw_done0_c6) begin
-      \$1267  = \$58 [10:0];
+      \$1271  = \$58 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1268  = d53;
+    \$1272  = d53;
     if (dw_done0_c6) begin
-      \$1268  = \$59 [10:0];
+      \$1272  = \$59 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1269  = d54;
+    \$1273  = d54;
     if (dw_done0_c6) begin
-      \$1269  = \$60 [10:0];
+      \$1273  = \$60 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1270  = d55;
+    \$1274  = d55;
     if (dw_done0_c6) begin
-      \$1270  = \$61 [10:0];
+      \$1274  = \$61 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1271  = d56;
+    \$1275  = d56;
     if (dw_done0_c7) begin
-      \$1271  = \$62 [10:0];
+      \$1275  = \$62 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1272  = d57;
+    \$1276  = d57;
     if (dw_done0_c7) begin
-      \$1272  = \$63 [10:0];
+      \$1276  = \$63 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1273  = d58;
+    \$1277  = d58;
     if (dw_done0_c7) begin
-      \$1273  = \$64 [10:0];
+      \$1277  = \$64 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1274  = d59;
+    \$1278  = d59;
     if (dw_done0_c7) begin
-      \$1274  = \$65 [10:0];
+      \$1278  = \$65 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1275  = d60;
+    \$1279  = d60;
     if (dw_done0_c7) begin
-      \$1275  = \$66 [10:0];
+      \$1279  = \$66 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1276  = d61;
+    \$1280  = d61;
     if (dw_done0_c7) begin
-      \$1276  = \$67 [10:0];
+      \$1280  = \$67 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1277  = d62;
+    \$1281  = d62;
     if (dw_done0_c7) begin
-      \$1277  = \$68 [10:0];
+      \$1281  = \$68 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1278  = d63;
+    \$1282  = d63;
     if (dw_done0_c7) begin
-      \$1278  = \$69 [10:0];
+      \$1282  = \$69 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1279 [0] = \$619 ;
-    \$1279 [1] = \$620 ;
-    \$1279 [2] = \$621 ;
-    \$1279 [3] = \$622 ;
-    \$1279 [4] = \$623 ;
-    \$1279 [5] = \$624 ;
-    \$1279 [6] = \$625 ;
-    \$1279 [7] = \$626 ;
-    \$1279 [8] = \$627 ;
-    \$1279 [9] = \$628 ;
-    \$1279 [10] = \$629 ;
-    \$1279 [11] = \$630 ;
-    \$1279 [12] = \$631 ;
-    \$1279 [13] = \$632 ;
-    \$1279 [14] = \$633 ;
-    \$1279 [15] = \$634 ;
-    \$1279 [16] = \$635 ;
-    \$1279 [17] = \$636 ;
-    \$1279 [18] = \$637 ;
-    \$1279 [19] = \$638 ;
-    \$1279 [20] = \$639 ;
-    \$1279 [21] = \$640 ;
-    \$1279 [22] = \$641 ;
-    \$1279 [23] = \$642 ;
-    \$1279 [24] = \$643 ;
-    \$1279 [25] = \$644 ;
-    \$1279 [26] = \$645 ;
-    \$1279 [27] = \$646 ;
-    \$1279 [28] = \$647 ;
-    \$1279 [29] = \$648 ;
-    \$1279 [30] = \$649 ;
-    \$1279 [31] = \$650 ;
-    \$1279 [32] = \$651 ;
-    \$1279 [33] = \$652 ;
-    \$1279 [34] = \$653 ;
-    \$1279 [35] = \$654 ;
-    \$1279 [36] = \$655 ;
-    \$1279 [37] = \$656 ;
-    \$1279 [38] = \$657 ;
-    \$1279 [39] = \$658 ;
-    \$1279 [40] = \$659 ;
-    \$1279 [41] = \$660 ;
-    \$1279 [42] = \$661 ;
-    \$1279 [43] = \$662 ;
-    \$1279 [44] = \$663 ;
-    \$1279 [45] = \$664 ;
-    \$1279 [46] = \$665 ;
-    \$1279 [47] = \$666 ;
-    \$1279 [48] = \$667 ;
-    \$1279 [49] = \$668 ;
-    \$1279 [50] = \$669 ;
-    \$1279 [51] = \$670 ;
-    \$1279 [52] = \$671 ;
-    \$1279 [53] = \$672 ;
-    \$1279 [54] = \$673 ;
-    \$1279 [55] = \$674 ;
-    \$1279 [56] = \$675 ;
-    \$1279 [57] = \$676 ;
-    \$1279 [58] = \$677 ;
-    \$1279 [59] = \$678 ;
-    \$1279 [60] = \$679 ;
-    \$1279 [61] = \$680 ;
-    \$1279 [62] = \$681 ;
-    \$1279 [63] = \$682 ;
+    \$1283 [0] = \$618 ;
+    \$1283 [1] = \$619 ;
+    \$1283 [2] = \$620 ;
+    \$1283 [3] = \$621 ;
+    \$1283 [4] = \$622 ;
+    \$1283 [5] = \$623 ;
+    \$1283 [6] = \$624 ;
+    \$1283 [7] = \$625 ;
+    \$1283 [8] = \$626 ;
+    \$1283 [9] = \$627 ;
+    \$1283 [10] = \$628 ;
+    \$1283 [11] = \$629 ;
+    \$1283 [12] = \$630 ;
+    \$1283 [13] = \$631 ;
+    \$1283 [14] = \$632 ;
+    \$1283 [15] = \$633 ;
+    \$1283 [16] = \$634 ;
+    \$1283 [17] = \$635 ;
+    \$1283 [18] = \$636 ;
+    \$1283 [19] = \$637 ;
+    \$1283 [20] = \$638 ;
+    \$1283 [21] = \$639 ;
+    \$1283 [22] = \$640 ;
+    \$1283 [23] = \$641 ;
+    \$1283 [24] = \$642 ;
+    \$1283 [25] = \$643 ;
+    \$1283 [26] = \$644 ;
+    \$1283 [27] = \$645 ;
+    \$1283 [28] = \$646 ;
+    \$1283 [29] = \$647 ;
+    \$1283 [30] = \$648 ;
+    \$1283 [31] = \$649 ;
+    \$1283 [32] = \$650 ;
+    \$1283 [33] = \$651 ;
+    \$1283 [34] = \$652 ;
+    \$1283 [35] = \$653 ;
+    \$1283 [36] = \$654 ;
+    \$1283 [37] = \$655 ;
+    \$1283 [38] = \$656 ;
+    \$1283 [39] = \$657 ;
+    \$1283 [40] = \$658 ;
+    \$1283 [41] = \$659 ;
+    \$1283 [42] = \$660 ;
+    \$1283 [43] = \$661 ;
+    \$1283 [44] = \$662 ;
+    \$1283 [45] = \$663 ;
+    \$1283 [46] = \$664 ;
+    \$1283 [47] = \$665 ;
+    \$1283 [48] = \$666 ;
+    \$1283 [49] = \$667 ;
+    \$1283 [50] = \$668 ;
+    \$1283 [51] = \$669 ;
+    \$1283 [52] = \$670 ;
+    \$1283 [53] = \$671 ;
+    \$1283 [54] = \$672 ;
+    \$1283 [55] = \$673 ;
+    \$1283 [56] = \$674 ;
+    \$1283 [57] = \$675 ;
+    \$1283 [58] = \$676 ;
+    \$1283 [59] = \$677 ;
+    \$1283 [60] = \$678 ;
+    \$1283 [61] = \$679 ;
+    \$1283 [62] = \$680 ;
+    \$1283 [63] = \$681 ;
     if (rst) begin
-      \$1279  = 64'h0000000000000000;
+      \$1283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1280  = \$684 [63:0];
+    \$1284  = \$683 [63:0];
     if (rst) begin
-      \$1280  = 64'h0000000000000000;
+      \$1284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1281  = \$686 [63:0];
+    \$1285  = \$685 [63:0];
     if (rst) begin
-      \$1281  = 64'h0000000000000000;
+      \$1285  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1282  = shadow0;
+    \$1286  = \$686 ;
+    if (rst) begin
+      \$1286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1287  = shadow0;
     if (hand_over_c0) begin
-      \$1282  = \$6 [20:0];
+      \$1287  = \$6 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1282  = shadow4;
+        \$1287  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1283  = shadow1;
+    \$1288  = shadow1;
     if (hand_over_c0) begin
-      \$1283  = \$7 [20:0];
+      \$1288  = \$7 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1283  = shadow5;
+        \$1288  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1284  = shadow2;
+    \$1289  = shadow2;
     if (hand_over_c0) begin
-      \$1284  = \$8 [20:0];
+      \$1289  = \$8 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1284  = shadow6;
+        \$1289  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1285  = shadow3;
+    \$1290  = shadow3;
     if (hand_over_c0) begin
-      \$1285  = \$9 [20:0];
+      \$1290  = \$9 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1285  = shadow7;
+        \$1290  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1286  = shadow4;
+    \$1291  = shadow4;
     if (hand_over_c0) begin
-      \$1286  = \$10 [20:0];
+      \$1291  = \$10 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1286  = shadow8;
+        \$1291  = shadow8;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1287  = shadow5;
+    \$1292  = shadow5;
     if (hand_over_c0) begin
-      \$1287  = \$11 [20:0];
+      \$1292  = \$11 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1287  = shadow9;
+        \$1292  = shadow9;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1288  = shadow6;
+    \$1293  = shadow6;
     if (hand_over_c0) begin
-      \$1288  = \$12 [20:0];
+      \$1293  = \$12 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1288  = shadow10;
+        \$1293  = shadow10;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1289  = shadow7;
+    \$1294  = shadow7;
     if (hand_over_c0) begin
-      \$1289  = \$13 [20:0];
+      \$1294  = \$13 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c0) begin
-        \$1289  = shadow11;
+        \$1294  = shadow11;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1290  = shadow8;
+    \$1295  = shadow8;
     if (hand_over_c1) begin
-      \$1290  = \$14 [20:0];
+      \$1295  = \$14 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1290  = shadow12;
+        \$1295  = shadow12;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1291  = shadow9;
+    \$1296  = shadow9;
     if (hand_over_c1) begin
-      \$1291  = \$15 [20:0];
+      \$1296  = \$15 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1291  = shadow13;
+        \$1296  = shadow13;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1292  = shadow10;
+    \$1297  = shadow10;
     if (hand_over_c1) begin
-      \$1292  = \$16 [20:0];
+      \$1297  = \$16 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1292  = shadow14;
+        \$1297  = shadow14;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1293  = shadow11;
+    \$1298  = shadow11;
     if (hand_over_c1) begin
-      \$1293  = \$17 [20:0];
+      \$1298  = \$17 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1293  = shadow15;
+        \$1298  = shadow15;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1294  = shadow12;
+    \$1299  = shadow12;
     if (hand_over_c1) begin
-      \$1294  = \$18 [20:0];
+      \$1299  = \$18 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1294  = shadow16;
+        \$1299  = shadow16;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1295  = shadow13;
+    \$1300  = shadow13;
     if (hand_over_c1) begin
-      \$1295  = \$19 [20:0];
+      \$1300  = \$19 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1295  = shadow17;
+        \$1300  = shadow17;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1296  = shadow14;
+    \$1301  = shadow14;
     if (hand_over_c1) begin
-      \$1296  = \$20 [20:0];
+      \$1301  = \$20 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1296  = shadow18;
+        \$1301  = shadow18;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1297  = shadow15;
+    \$1302  = shadow15;
     if (hand_over_c1) begin
-      \$1297  = \$21 [20:0];
+      \$1302  = \$21 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c1) begin
-        \$1297  = shadow19;
+        \$1302  = shadow19;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1298  = shadow16;
+    \$1303  = shadow16;
     if (hand_over_c2) begin
-      \$1298  = \$22 [20:0];
+      \$1303  = \$22 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1298  = shadow20;
+        \$1303  = shadow20;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1299  = shadow17;
+    \$1304  = shadow17;
     if (hand_over_c2) begin
-      \$1299  = \$23 [20:0];
+      \$1304  = \$23 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1299  = shadow21;
+        \$1304  = shadow21;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1300  = shadow18;
+    \$1305  = shadow18;
     if (hand_over_c2) begin
-      \$1300  = \$24 [20:0];
+      \$1305  = \$24 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1300  = shadow22;
+        \$1305  = shadow22;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1301  = shadow19;
+    \$1306  = shadow19;
     if (hand_over_c2) begin
-      \$1301  = \$25 [20:0];
+      \$1306  = \$25 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1301  = shadow23;
+        \$1306  = shadow23;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1302  = shadow20;
+    \$1307  = shadow20;
     if (hand_over_c2) begin
-      \$1302  = \$26 [20:0];
+      \$1307  = \$26 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1302  = shadow24;
+        \$1307  = shadow24;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1303  = shadow21;
+    \$1308  = shadow21;
     if (hand_over_c2) begin
-      \$1303  = \$27 [20:0];
+      \$1308  = \$27 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1303  = shadow25;
+        \$1308  = shadow25;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1304  = shadow22;
+    \$1309  = shadow22;
     if (hand_over_c2) begin
-      \$1304  = \$28 [20:0];
+      \$1309  = \$28 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1304  = shadow26;
+        \$1309  = shadow26;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1305  = shadow23;
+    \$1310  = shadow23;
     if (hand_over_c2) begin
-      \$1305  = \$29 [20:0];
+      \$1310  = \$29 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c2) begin
-        \$1305  = shadow27;
+        \$1310  = shadow27;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1306  = shadow24;
+    \$1311  = shadow24;
     if (hand_over_c3) begin
-      \$1306  = \$30 [20:0];
+      \$1311  = \$30 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1306  = shadow28;
+        \$1311  = shadow28;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1307  = shadow25;
+    \$1312  = shadow25;
     if (hand_over_c3) begin
-      \$1307  = \$31 [20:0];
+      \$1312  = \$31 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1307  = shadow29;
+        \$1312  = shadow29;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1308  = shadow26;
+    \$1313  = shadow26;
     if (hand_over_c3) begin
-      \$1308  = \$32 [20:0];
+      \$1313  = \$32 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1308  = shadow30;
+        \$1313  = shadow30;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1309  = shadow27;
+    \$1314  = shadow27;
     if (hand_over_c3) begin
-      \$1309  = \$33 [20:0];
+      \$1314  = \$33 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1309  = shadow31;
+        \$1314  = shadow31;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1310  = shadow28;
+    \$1315  = shadow28;
     if (hand_over_c3) begin
-      \$1310  = \$34 [20:0];
+      \$1315  = \$34 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1310  = shadow32;
+        \$1315  = shadow32;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1311  = shadow29;
+    \$1316  = shadow29;
     if (hand_over_c3) begin
-      \$1311  = \$35 [20:0];
+      \$1316  = \$35 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1311  = shadow33;
+        \$1316  = shadow33;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1312  = shadow30;
+    \$1317  = shadow30;
     if (hand_over_c3) begin
-      \$1312  = \$36 [20:0];
+      \$1317  = \$36 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1312  = shadow34;
+        \$1317  = shadow34;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1313  = shadow31;
+    \$1318  = shadow31;
     if (hand_over_c3) begin
-      \$1313  = \$37 [20:0];
+      \$1318  = \$37 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c3) begin
-        \$1313  = shadow35;
+        \$1318  = shadow35;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1314  = shadow32;
+    \$1319  = shadow32;
     if (hand_over_c4) begin
-      \$1314  = \$38 [20:0];
+      \$1319  = \$38 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1314  = shadow36;
+        \$1319  = shadow36;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1315  = shadow33;
+    \$1320  = shadow33;
     if (hand_over_c4) begin
-      \$1315  = \$39 [20:0];
+      \$1320  = \$39 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1315  = shadow37;
+        \$1320  = shadow37;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1316  = shadow34;
+    \$1321  = shadow34;
     if (hand_over_c4) begin
-      \$1316  = \$40 [20:0];
+      \$1321  = \$40 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1316  = shadow38;
+        \$1321  = shadow38;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1317  = shadow35;
+    \$1322  = shadow35;
     if (hand_over_c4) begin
-      \$1317  = \$41 [20:0];
+      \$1322  = \$41 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1317  = shadow39;
+        \$1322  = shadow39;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1318  = shadow36;
+    \$1323  = shadow36;
     if (hand_over_c4) begin
-      \$1318  = \$42 [20:0];
+      \$1323  = \$42 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1318  = shadow40;
+        \$1323  = shadow40;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1319  = shadow37;
+    \$1324  = shadow37;
     if (hand_over_c4) begin
-      \$1319  = \$43 [20:0];
+      \$1324  = \$43 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1319  = shadow41;
+        \$1324  = shadow41;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1320  = shadow38;
+    \$1325  = shadow38;
     if (hand_over_c4) begin
-      \$1320  = \$44 [20:0];
+      \$1325  = \$44 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1320  = shadow42;
+        \$1325  = shadow42;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1321  = shadow39;
+    \$1326  = shadow39;
     if (hand_over_c4) begin
-      \$1321  = \$45 [20:0];
+      \$1326  = \$45 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c4) begin
-        \$1321  = shadow43;
+        \$1326  = shadow43;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1322  = shadow40;
+    \$1327  = shadow40;
     if (hand_over_c5) begin
-      \$1322  = \$46 [20:0];
+      \$1327  = \$46 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1322  = shadow44;
+        \$1327  = shadow44;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1323  = shadow41;
+    \$1328  = shadow41;
     if (hand_over_c5) begin
-      \$1323  = \$47 [20:0];
+      \$1328  = \$47 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1323  = shadow45;
+        \$1328  = shadow45;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1324  = shadow42;
+    \$1329  = shadow42;
     if (hand_over_c5) begin
-      \$1324  = \$48 [20:0];
+      \$1329  = \$48 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1324  = shadow46;
+        \$1329  = shadow46;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1325  = shadow43;
+    \$1330  = shadow43;
     if (hand_over_c5) begin
-      \$1325  = \$49 [20:0];
+      \$1330  = \$49 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1325  = shadow47;
+        \$1330  = shadow47;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1326  = shadow44;
+    \$1331  = shadow44;
     if (hand_over_c5) begin
-      \$1326  = \$50 [20:0];
+      \$1331  = \$50 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1326  = shadow48;
+        \$1331  = shadow48;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1327  = shadow45;
+    \$1332  = shadow45;
     if (hand_over_c5) begin
-      \$1327  = \$51 [20:0];
+      \$1332  = \$51 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1327  = shadow49;
+        \$1332  = shadow49;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1328  = shadow46;
+    \$1333  = shadow46;
     if (hand_over_c5) begin
-      \$1328  = \$52 [20:0];
+      \$1333  = \$52 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1328  = shadow50;
+        \$1333  = shadow50;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1329  = shadow47;
+    \$1334  = shadow47;
     if (hand_over_c5) begin
-      \$1329  = \$53 [20:0];
+      \$1334  = \$53 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c5) begin
-        \$1329  = shadow51;
+        \$1334  = shadow51;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1330  = shadow48;
+    \$1335  = shadow48;
     if (hand_over_c6) begin
-      \$1330  = \$54 [20:0];
+      \$1335  = \$54 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1330  = shadow52;
+        \$1335  = shadow52;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1331  = shadow49;
+    \$1336  = shadow49;
     if (hand_over_c6) begin
-      \$1331  = \$55 [20:0];
+      \$1336  = \$55 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1331  = shadow53;
+        \$1336  = shadow53;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1332  = shadow50;
+    \$1337  = shadow50;
     if (hand_over_c6) begin
-      \$1332  = \$56 [20:0];
+      \$1337  = \$56 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1332  = shadow54;
+        \$1337  = shadow54;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1333  = shadow51;
+    \$1338  = shadow51;
     if (hand_over_c6) begin
-      \$1333  = \$57 [20:0];
+      \$1338  = \$57 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1333  = shadow55;
+        \$1338  = shadow55;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1334  = shadow52;
+    \$1339  = shadow52;
     if (hand_over_c6) begin
-      \$1334  = \$58 [20:0];
+      \$1339  = \$58 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1334  = shadow56;
+        \$1339  = shadow56;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1335  = shadow53;
+    \$1340  = shadow53;
     if (hand_over_c6) begin
-      \$1335  = \$59 [20:0];
+      \$1340  = \$59 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1335  = shadow57;
+        \$1340  = shadow57;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1336  = shadow54;
+    \$1341  = shadow54;
     if (hand_over_c6) begin
-      \$1336  = \$60 [20:0];
+      \$1341  = \$60 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1336  = shadow58;
+        \$1341  = shadow58;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1337  = shadow55;
+    \$1342  = shadow55;
     if (hand_over_c6) begin
-      \$1337  = \$61 [20:0];
+      \$1342  = \$61 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c6) begin
-        \$1337  = shadow59;
+        \$1342  = shadow59;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1338  = shadow56;
+    \$1343  = shadow56;
     if (hand_over_c7) begin
-      \$1338  = \$62 [20:0];
+      \$1343  = \$62 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c7) begin
-        \$1338  = shadow60;
+        \$1343  = shadow60;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1339  = shadow57;
+    \$1344  = shadow57;
     if (hand_over_c7) begin
-      \$1339  = \$63 [20:0];
+      \$1344  = \$63 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c7) begin
-        \$1339  = shadow61;
+        \$1344  = shadow61;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1340  = shadow58;
+    \$1345  = shadow58;
     if (hand_over_c7) begin
-      \$1340  = \$64 [20:0];
+      \$1345  = \$64 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c7) begin
-        \$1340  = shadow62;
+        \$1345  = shadow62;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1341  = shadow59;
+    \$1346  = shadow59;
     if (hand_over_c7) begin
-      \$1341  = \$65 [20:0];
+      \$1346  = \$65 [20:0];
     end
     if (\$687 ) begin
       if (job_active_c7) begin
-        \$1341  = shadow63;
+        \$1346  = shadow63;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1342  = shadow60;
+    \$1347  = shadow60;
     if (hand_over_c7) begin
-      \$1342  = \$66 [20:0];
+      \$1347  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1343  = shadow61;
+    \$1348  = shadow61;
     if (hand_over_c7) begin
-      \$1343  = \$67 [20:0];
+      \$1348  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1344  = shadow62;
+    \$1349  = shadow62;
     if (hand_over_c7) begin
-      \$1344  = \$68 [20:0];
+      \$1349  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1345  = shadow63;
+    \$1350  = shadow63;
     if (hand_over_c7) begin
-      \$1345  = \$69 [20:0];
+      \$1350  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1346  = job_active;
-    if (hand_over_c0) begin
-      \$1346  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1346  = 1'h1;
-    end
-    if (\$687 ) begin
-      if (job_active) begin
-        if (\$703 ) begin
-          \$1346  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1347  = job_active_c0;
-    if (hand_over_c0) begin
-      \$1347  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1347  = 1'h1;
-    end
-    if (\$687 ) begin
-      if (job_active) begin
-        if (\$703 ) begin
-          \$1347  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1348  = job_active_c1;
-    if (hand_over_c0) begin
-      \$1348  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1348  = 1'h1;
-    end
-    if (\$687 ) begin
-      if (job_active) begin
-        if (\$703 ) begin
-          \$1348  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1349  = job_active_c2;
-    if (hand_over_c0) begin
-      \$1349  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1349  = 1'h1;
-    end
-    if (\$687 ) begin
-      if (job_active) begin
-        if (\$703 ) begin
-          \$1349  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1350  = job_active_c3;
-    if (hand_over_c0) begin
-      \$1350  = 1'h1;
-    end
-    if (launch_final) begin
-      \$1350  = 1'h1;
-    end
-    if (\$687 ) begin
-      if (job_active) begin
-        if (\$703 ) begin
-          \$1350  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1351  = job_active_c4;
+    \$1351  = job_active;
     if (hand_over_c0) begin
       \$1351  = 1'h1;
     end
@@ -26082,7 +26045,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1352  = job_active_c5;
+    \$1352  = job_active_c0;
     if (hand_over_c0) begin
       \$1352  = 1'h1;
     end
@@ -26102,7 +26065,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1353  = job_active_c6;
+    \$1353  = job_active_c1;
     if (hand_over_c0) begin
       \$1353  = 1'h1;
     end
@@ -26122,7 +26085,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1354  = job_active_c7;
+    \$1354  = job_active_c2;
     if (hand_over_c0) begin
       \$1354  = 1'h1;
     end
@@ -26142,136 +26105,176 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1355  = job_kind;
+    \$1355  = job_active_c3;
     if (hand_over_c0) begin
-      \$1355  = s5_job;
+      \$1355  = 1'h1;
     end
     if (launch_final) begin
-      \$1355  = 2'h2;
+      \$1355  = 1'h1;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1355  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1355  = 2'h0;
+      \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1356  = job_layer;
+    \$1356  = job_active_c4;
     if (hand_over_c0) begin
-      \$1356  = s5_layer;
+      \$1356  = 1'h1;
     end
     if (launch_final) begin
-      \$1356  = 3'h4;
+      \$1356  = 1'h1;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1356  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1356  = 3'h0;
+      \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1357  = job_pos;
+    \$1357  = job_active_c5;
     if (hand_over_c0) begin
-      \$1357  = s5_pos;
+      \$1357  = 1'h1;
+    end
+    if (launch_final) begin
+      \$1357  = 1'h1;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1357  = 1'h0;
+        end
+      end
     end
     if (rst) begin
-      \$1357  = 7'h00;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1358  = job_g;
+    \$1358  = job_active_c6;
     if (hand_over_c0) begin
-      \$1358  = s5_g;
+      \$1358  = 1'h1;
     end
     if (launch_final) begin
+      \$1358  = 1'h1;
+    end
+    if (\$687 ) begin
+      if (job_active) begin
+        if (\$703 ) begin
+          \$1358  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
       \$1358  = 1'h0;
     end
-    if (rst) begin
-      \$1358  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1359  = job_k;
+    \$1359  = job_active_c7;
     if (hand_over_c0) begin
-      \$1359  = 4'h0;
+      \$1359  = 1'h1;
     end
     if (launch_final) begin
-      \$1359  = 4'h0;
+      \$1359  = 1'h1;
     end
     if (\$687 ) begin
       if (job_active) begin
-        \$1359  = \$699 [3:0];
+        if (\$703 ) begin
+          \$1359  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$1359  = 4'h0;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1360  = \$signal ;
-    if (\$687 ) begin
-      \$1360  = job_active;
+    \$1360  = job_kind;
+    if (hand_over_c0) begin
+      \$1360  = s5_job;
+    end
+    if (launch_final) begin
+      \$1360  = 2'h2;
     end
     if (rst) begin
-      \$1360  = 1'h0;
+      \$1360  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1361  = p1_kind;
-    if (\$687 ) begin
-      if (job_active) begin
-        \$1361  = job_kind;
-      end
+    \$1361  = job_layer;
+    if (hand_over_c0) begin
+      \$1361  = s5_layer;
+    end
+    if (launch_final) begin
+      \$1361  = 3'h4;
     end
     if (rst) begin
-      \$1361  = 2'h0;
+      \$1361  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1362  = p1_layer;
-    if (\$687 ) begin
-      if (job_active) begin
-        \$1362  = job_layer;
-      end
+    \$1362  = job_pos;
+    if (hand_over_c0) begin
+      \$1362  = s5_pos;
     end
     if (rst) begin
-      \$1362  = 3'h0;
+      \$1362  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1363  = p1_pos;
-    if (\$687 ) begin
-      if (job_active) begin
-        \$1363  = job_pos;
-      end
+    \$1363  = job_g;
+    if (hand_over_c0) begin
+      \$1363  = s5_g;
+    end
+    if (launch_final) begin
+      \$1363  = 1'h0;
     end
     if (rst) begin
-      \$1363  = 7'h00;
+      \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1364  = \$signal$811 ;
+    \$1364  = job_k;
+    if (hand_over_c0) begin
+      \$1364  = 4'h0;
+    end
+    if (launch_final) begin
+      \$1364  = 4'h0;
+    end
     if (\$687 ) begin
       if (job_active) begin
-        \$1364  = \$688 ;
+        \$1364  = \$699 [3:0];
       end
     end
     if (rst) begin
-      \$1364  = 1'h0;
+      \$1364  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1365  = p1_last;
+    \$1365  = \$signal ;
     if (\$687 ) begin
-      if (job_active) begin
-        \$1365  = \$694 ;
-      end
+      \$1365  = job_active;
     end
     if (rst) begin
       \$1365  = 1'h0;
@@ -26279,71 +26282,131 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1366  = p1_addr;
+    \$1366  = p1_kind;
     if (\$687 ) begin
       if (job_active) begin
-        \$1366  = \$698 [3:0];
+        \$1366  = job_kind;
       end
     end
     if (rst) begin
-      \$1366  = 4'h0;
+      \$1366  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1367  = i_pot;
+    \$1367  = p1_layer;
     if (\$687 ) begin
       if (job_active) begin
-        \$1367  = shadow0;
+        \$1367  = job_layer;
       end
     end
     if (rst) begin
-      \$1367  = 21'h000000;
+      \$1367  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1368  = \i_pot$243 ;
+    \$1368  = p1_pos;
     if (\$687 ) begin
       if (job_active) begin
-        \$1368  = shadow1;
+        \$1368  = job_pos;
       end
     end
     if (rst) begin
-      \$1368  = 21'h000000;
+      \$1368  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1369  = \i_pot$252 ;
+    \$1369  = \$signal$812 ;
     if (\$687 ) begin
       if (job_active) begin
-        \$1369  = shadow2;
+        \$1369  = \$688 ;
       end
     end
     if (rst) begin
-      \$1369  = 21'h000000;
+      \$1369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1370  = \i_pot$261 ;
+    \$1370  = p1_last;
     if (\$687 ) begin
       if (job_active) begin
-        \$1370  = shadow3;
+        \$1370  = \$694 ;
       end
     end
     if (rst) begin
-      \$1370  = 21'h000000;
+      \$1370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1371  = credit;
+    \$1371  = p1_addr;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1371  = \$698 [3:0];
+      end
+    end
+    if (rst) begin
+      \$1371  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1372  = i_pot;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1372  = shadow0;
+      end
+    end
+    if (rst) begin
+      \$1372  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1373  = \i_pot$243 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1373  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$1373  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1374  = \i_pot$252 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1374  = shadow2;
+      end
+    end
+    if (rst) begin
+      \$1374  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1375  = \i_pot$261 ;
+    if (\$687 ) begin
+      if (job_active) begin
+        \$1375  = shadow3;
+      end
+    end
+    if (rst) begin
+      \$1375  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1376  = credit;
     if (\$687 ) begin
       if (job_active) begin
         if (\$703 ) begin
-          \$1371  = 1'h1;
+          \$1376  = 1'h1;
         end
       end
     end
@@ -26359,7 +26422,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
               if (\$760 ) begin
               end else if (\$763 ) begin
               end else begin
-                \$1371  = 1'h0;
+                \$1376  = 1'h0;
               end
             end
           end
@@ -26370,9 +26433,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
-              \$1371  = 1'h0;
+          if (\$821 ) begin
+            if (todo_empty) begin
+              \$1376  = 1'h0;
             end
           end
       5'h06:
@@ -26383,8 +26446,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h09:
           if (\$881 ) begin
-            if (\$886 ) begin
-              \$1371  = 1'h0;
+            if (todo_empty) begin
+              \$1376  = 1'h0;
             end
           end
       5'h0a:
@@ -26394,9 +26457,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
-              \$1371  = 1'h0;
+          if (\$941 ) begin
+            if (todo_empty) begin
+              \$1376  = 1'h0;
             end
           end
       5'h0e:
@@ -26406,75 +26469,25 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
-              \$1371  = 1'h0;
+          if (\$1001 ) begin
+            if (todo_empty) begin
+              \$1376  = 1'h0;
             end
           end
       5'h12:
-          if (\$1036 ) begin
-            \$1371  = 1'h0;
+          if (\$1040 ) begin
+            \$1376  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1371  = 1'h1;
+      \$1376  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1372  = \$signal$309 ;
+    \$1377  = \$signal$309 ;
     if (\$704 ) begin
-      \$1372  = \$706 ;
-    end
-    if (rst) begin
-      \$1372  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1373  = p2_first;
-    if (\$704 ) begin
-      \$1373  = \$signal$811 ;
-    end
-    if (rst) begin
-      \$1373  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1374  = p2_addr;
-    if (\$704 ) begin
-      \$1374  = p1_addr;
-    end
-    if (rst) begin
-      \$1374  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1375  = \$signal$310 ;
-    if (\$704 ) begin
-      \$1375  = \$signal$309 ;
-    end
-    if (rst) begin
-      \$1375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1376  = p3_addr;
-    if (\$704 ) begin
-      \$1376  = p2_addr;
-    end
-    if (rst) begin
-      \$1376  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1377  = p4_valid;
-    if (\$704 ) begin
-      \$1377  = \$signal$310 ;
+      \$1377  = \$706 ;
     end
     if (rst) begin
       \$1377  = 1'h0;
@@ -26482,99 +26495,99 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1378  = pool_wr__addr;
+    \$1378  = p2_first;
     if (\$704 ) begin
-      \$1378  = p3_addr;
+      \$1378  = \$signal$812 ;
     end
     if (rst) begin
-      \$1378  = 4'h0;
+      \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1379  = p2_old0;
+    \$1379  = p2_addr;
+    if (\$704 ) begin
+      \$1379  = p1_addr;
+    end
+    if (rst) begin
+      \$1379  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1380  = \$signal$310 ;
+    if (\$704 ) begin
+      \$1380  = \$signal$309 ;
+    end
+    if (rst) begin
+      \$1380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1381  = p3_addr;
+    if (\$704 ) begin
+      \$1381  = p2_addr;
+    end
+    if (rst) begin
+      \$1381  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1382  = p4_valid;
+    if (\$704 ) begin
+      \$1382  = \$signal$310 ;
+    end
+    if (rst) begin
+      \$1382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1383  = pool_wr__addr;
+    if (\$704 ) begin
+      \$1383  = p3_addr;
+    end
+    if (rst) begin
+      \$1383  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1384  = p2_old0;
     if (\$707 ) begin
-      \$1379  = pool_rd__data[19:0];
+      \$1384  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$1379  = 20'h00000;
+      \$1384  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1380  = p2_pot0;
+    \$1385  = p2_pot0;
     if (\$707 ) begin
-      \$1380  = i_pot;
+      \$1385  = i_pot;
     end
     if (rst) begin
-      \$1380  = 21'h000000;
+      \$1385  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1381  = pool_sum0;
+    \$1386  = pool_sum0;
     if (\$707 ) begin
-      \$1381  = \$709 ;
+      \$1386  = \$709 ;
     end
     if (rst) begin
-      \$1381  = 22'h000000;
+      \$1386  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1382  = pool_sat0;
+    \$1387  = pool_sat0;
     if (\$707 ) begin
-      \$1382  = \$713 [19:0];
-    end
-    if (rst) begin
-      \$1382  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1383  = p2_old1;
-    if (\$714 ) begin
-      \$1383  = pool_rd__data[39:20];
-    end
-    if (rst) begin
-      \$1383  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1384  = p2_pot1;
-    if (\$714 ) begin
-      \$1384  = \i_pot$243 ;
-    end
-    if (rst) begin
-      \$1384  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1385  = pool_sum1;
-    if (\$714 ) begin
-      \$1385  = \$716 ;
-    end
-    if (rst) begin
-      \$1385  = 22'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1386  = pool_sat1;
-    if (\$714 ) begin
-      \$1386  = \$720 [19:0];
-    end
-    if (rst) begin
-      \$1386  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1387  = p2_old2;
-    if (\$721 ) begin
-      \$1387  = pool_rd__data[59:40];
+      \$1387  = \$713 [19:0];
     end
     if (rst) begin
       \$1387  = 20'h00000;
@@ -26582,39 +26595,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1388  = p2_pot2;
-    if (\$721 ) begin
-      \$1388  = \i_pot$252 ;
+    \$1388  = p2_old1;
+    if (\$714 ) begin
+      \$1388  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$1388  = 21'h000000;
+      \$1388  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1389  = pool_sum2;
-    if (\$721 ) begin
-      \$1389  = \$723 ;
+    \$1389  = p2_pot1;
+    if (\$714 ) begin
+      \$1389  = \i_pot$243 ;
     end
     if (rst) begin
-      \$1389  = 22'h000000;
+      \$1389  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1390  = pool_sat2;
-    if (\$721 ) begin
-      \$1390  = \$727 [19:0];
+    \$1390  = pool_sum1;
+    if (\$714 ) begin
+      \$1390  = \$716 ;
     end
     if (rst) begin
-      \$1390  = 20'h00000;
+      \$1390  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1391  = p2_old3;
-    if (\$728 ) begin
-      \$1391  = pool_rd__data[79:60];
+    \$1391  = pool_sat1;
+    if (\$714 ) begin
+      \$1391  = \$720 [19:0];
     end
     if (rst) begin
       \$1391  = 20'h00000;
@@ -26622,126 +26635,176 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1392  = p2_pot3;
-    if (\$728 ) begin
-      \$1392  = \i_pot$261 ;
+    \$1392  = p2_old2;
+    if (\$721 ) begin
+      \$1392  = pool_rd__data[59:40];
     end
     if (rst) begin
-      \$1392  = 21'h000000;
+      \$1392  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1393  = pool_sum3;
-    if (\$728 ) begin
-      \$1393  = \$730 ;
+    \$1393  = p2_pot2;
+    if (\$721 ) begin
+      \$1393  = \i_pot$252 ;
     end
     if (rst) begin
-      \$1393  = 22'h000000;
+      \$1393  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1394  = pool_sat3;
-    if (\$728 ) begin
-      \$1394  = \$734 [19:0];
+    \$1394  = pool_sum2;
+    if (\$721 ) begin
+      \$1394  = \$723 ;
     end
     if (rst) begin
-      \$1394  = 20'h00000;
+      \$1394  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1395  = trace__valid;
+    \$1395  = pool_sat2;
+    if (\$721 ) begin
+      \$1395  = \$727 [19:0];
+    end
+    if (rst) begin
+      \$1395  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1396  = p2_old3;
+    if (\$728 ) begin
+      \$1396  = pool_rd__data[79:60];
+    end
+    if (rst) begin
+      \$1396  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1397  = p2_pot3;
+    if (\$728 ) begin
+      \$1397  = \i_pot$261 ;
+    end
+    if (rst) begin
+      \$1397  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1398  = pool_sum3;
+    if (\$728 ) begin
+      \$1398  = \$730 ;
+    end
+    if (rst) begin
+      \$1398  = 22'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1399  = pool_sat3;
+    if (\$728 ) begin
+      \$1399  = \$734 [19:0];
+    end
+    if (rst) begin
+      \$1399  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1400  = trace__valid;
     if (\$735 ) begin
-      \$1395  = 1'h0;
+      \$1400  = 1'h0;
     end
     if (\$739 ) begin
       if (tag[1]) begin
-        \$1395  = 1'h1;
+        \$1400  = 1'h1;
       end
     end
-    if (rst) begin
-      \$1395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1396  = word;
-    if (\$739 ) begin
-      \$1396  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
-    end
-    if (rst) begin
-      \$1396  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1397  = trace__payload;
-    if (\$739 ) begin
-      if (tag[1]) begin
-        \$1397 [2:0] = tag[11:9];
-        \$1397 [9:3] = tag[8:2];
-        \$1397 [265:10] = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
-      end
-    end
-    if (rst) begin
-      \$1397  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1398  = spk_word;
-    if (\$742 ) begin
-      \$1398  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
-    end
-    if (rst) begin
-      \$1398  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1399  = spikes__payload;
-    if (\$742 ) begin
-      if (tag[1]) begin
-        \$1399  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
-      end
-    end
-    if (rst) begin
-      \$1399  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1400  = \$743 ;
     if (rst) begin
       \$1400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1401  = load__payload;
+    \$1401  = word;
+    if (\$739 ) begin
+      \$1401  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
+    end
     if (rst) begin
-      \$1401  = 43'h00000000000;
+      \$1401  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1402  = asm;
+    \$1402  = trace__payload;
+    if (\$739 ) begin
+      if (tag[1]) begin
+        \$1402 [2:0] = tag[11:9];
+        \$1402 [9:3] = tag[8:2];
+        \$1402 [265:10] = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
+      end
+    end
+    if (rst) begin
+      \$1402  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1403  = spk_word;
+    if (\$742 ) begin
+      \$1403  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+    end
+    if (rst) begin
+      \$1403  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1404  = spikes__payload;
+    if (\$742 ) begin
+      if (tag[1]) begin
+        \$1404  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+      end
+    end
+    if (rst) begin
+      \$1404  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1405  = \$743 ;
+    if (rst) begin
+      \$1405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1406  = load__payload;
+    if (rst) begin
+      \$1406  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1407  = asm;
     if (load_ok) begin
-      \$1402  = { lp[41:10], asm[511:32] };
+      \$1407  = { lp[41:10], asm[511:32] };
     end
     if (rst) begin
-      \$1402  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1407  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1403  = ox;
+    \$1408  = ox;
     casez (seq_state)
       5'h00:
           if (\$745 ) begin
-            \$1403  = 5'h00;
+            \$1408  = 5'h00;
           end
       5'h01:
           if (\$754 ) begin
@@ -26756,7 +26819,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
                 if (\$768 ) begin
                 end else begin
                   if (\$773 ) begin
-                    \$1403  = \$774 [4:0];
+                    \$1408  = \$774 [4:0];
                   end
                 end
               end
@@ -26764,27 +26827,27 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
       5'h02:
           if (\$798 ) begin
-            \$1403  = 5'h00;
+            \$1408  = 5'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
+          if (\$821 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$829 ) begin
+              if (\$830 ) begin
               end else begin
-                if (\$832 ) begin
-                  \$1403  = \$833 [4:0];
+                if (\$833 ) begin
+                  \$1408  = \$834 [4:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$857 ) begin
-            \$1403  = 5'h00;
+          if (\$858 ) begin
+            \$1408  = 5'h00;
           end
       5'h07:
           /* empty */;
@@ -26792,68 +26855,68 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h09:
           if (\$881 ) begin
-            if (\$886 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$888 ) begin
+              if (\$890 ) begin
               end else begin
-                if (\$891 ) begin
-                  \$1403  = \$892 [4:0];
+                if (\$893 ) begin
+                  \$1408  = \$894 [4:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$916 ) begin
-            \$1403  = 5'h00;
+          if (\$918 ) begin
+            \$1408  = 5'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
+          if (\$941 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$947 ) begin
+              if (\$950 ) begin
               end else begin
-                if (\$950 ) begin
-                  \$1403  = \$951 [4:0];
+                if (\$953 ) begin
+                  \$1408  = \$954 [4:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$975 ) begin
-            \$1403  = 5'h00;
+          if (\$978 ) begin
+            \$1408  = 5'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
+          if (\$1001 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1006 ) begin
+              if (\$1010 ) begin
               end else begin
-                if (\$1009 ) begin
-                  \$1403  = \$1010 [4:0];
+                if (\$1013 ) begin
+                  \$1408  = \$1014 [4:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1403  = 5'h00;
+      \$1408  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1404  = oy;
+    \$1409  = oy;
     casez (seq_state)
       5'h00:
           if (\$745 ) begin
-            \$1404  = 3'h0;
+            \$1409  = 3'h0;
           end
       5'h01:
           if (\$754 ) begin
@@ -26869,9 +26932,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
                 end else begin
                   (* full_case = 32'd1 *)
                   if (\$773 ) begin
-                    \$1404  = 3'h0;
+                    \$1409  = 3'h0;
                   end else begin
-                    \$1404  = \$778 [2:0];
+                    \$1409  = \$778 [2:0];
                   end
                 end
               end
@@ -26879,30 +26942,30 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
       5'h02:
           if (\$798 ) begin
-            \$1404  = 3'h0;
+            \$1409  = 3'h0;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
+          if (\$821 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$829 ) begin
+              if (\$830 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$832 ) begin
-                  \$1404  = 3'h0;
+                if (\$833 ) begin
+                  \$1409  = 3'h0;
                 end else begin
-                  \$1404  = \$837 [2:0];
+                  \$1409  = \$838 [2:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$857 ) begin
-            \$1404  = 3'h0;
+          if (\$858 ) begin
+            \$1409  = 3'h0;
           end
       5'h07:
           /* empty */;
@@ -26910,657 +26973,61 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h09:
           if (\$881 ) begin
-            if (\$886 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$888 ) begin
+              if (\$890 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$891 ) begin
-                  \$1404  = 3'h0;
+                if (\$893 ) begin
+                  \$1409  = 3'h0;
                 end else begin
-                  \$1404  = \$896 [2:0];
+                  \$1409  = \$898 [2:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$916 ) begin
-            \$1404  = 3'h0;
+          if (\$918 ) begin
+            \$1409  = 3'h0;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
+          if (\$941 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$947 ) begin
+              if (\$950 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$950 ) begin
-                  \$1404  = 3'h0;
+                if (\$953 ) begin
+                  \$1409  = 3'h0;
                 end else begin
-                  \$1404  = \$955 [2:0];
+                  \$1409  = \$958 [2:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$975 ) begin
-            \$1404  = 3'h0;
-          end
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1006 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1009 ) begin
-                  \$1404  = 3'h0;
-                end else begin
-                  \$1404  = \$1014 [2:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1404  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1405  = pos;
-    casez (seq_state)
-      5'h00:
-          if (\$745 ) begin
-            \$1405  = 7'h00;
-          end
-      5'h01:
-          if (\$754 ) begin
-            (* full_case = 32'd1 *)
-            if (\$756 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                end else begin
-                  \$1405  = \$772 [6:0];
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$798 ) begin
-            \$1405  = 7'h00;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
-              (* full_case = 32'd1 *)
-              if (\$829 ) begin
-              end else begin
-                \$1405  = \$831 [6:0];
-              end
-            end
-          end
-      5'h06:
-          if (\$857 ) begin
-            \$1405  = 7'h00;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$881 ) begin
-            if (\$886 ) begin
-              (* full_case = 32'd1 *)
-              if (\$888 ) begin
-              end else begin
-                \$1405  = \$890 [6:0];
-              end
-            end
-          end
-      5'h0a:
-          if (\$916 ) begin
-            \$1405  = 7'h00;
-          end
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
-              (* full_case = 32'd1 *)
-              if (\$947 ) begin
-              end else begin
-                \$1405  = \$949 [6:0];
-              end
-            end
-          end
-      5'h0e:
-          if (\$975 ) begin
-            \$1405  = 7'h00;
-          end
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1006 ) begin
-              end else begin
-                \$1405  = \$1008 [6:0];
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1405  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1406  = gc;
-    casez (seq_state)
-      5'h00:
-          if (\$745 ) begin
-            \$1406  = 1'h0;
-          end
-      5'h01:
-          if (\$754 ) begin
-            (* full_case = 32'd1 *)
-            if (\$756 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1406  = \$769 [0];
-                end else begin
-                  \$1406  = 1'h0;
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$798 ) begin
-            \$1406  = 1'h0;
-          end
-      5'h03:
-          (* full_case = 32'd1 *)
-          if (\$801 ) begin
-          end else if (\$804 ) begin
-          end else if (\$806 ) begin
-            \$1406  = \$810 [0];
-          end else begin
-            \$1406  = 1'h0;
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
-              (* full_case = 32'd1 *)
-              if (\$829 ) begin
-                \$1406  = \$830 [0];
-              end else begin
-                \$1406  = 1'h0;
-              end
-            end
-          end
-      5'h06:
-          if (\$857 ) begin
-            \$1406  = 1'h0;
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (\$860 ) begin
-          end else if (\$863 ) begin
-          end else if (\$865 ) begin
-            \$1406  = \$869 [0];
-          end else begin
-            \$1406  = 1'h0;
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$881 ) begin
-            if (\$886 ) begin
-              (* full_case = 32'd1 *)
-              if (\$888 ) begin
-                \$1406  = \$889 [0];
-              end else begin
-                \$1406  = 1'h0;
-              end
-            end
-          end
-      5'h0a:
-          if (\$916 ) begin
-            \$1406  = 1'h0;
-          end
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$919 ) begin
-          end else if (\$922 ) begin
-          end else if (\$924 ) begin
-            \$1406  = \$928 [0];
-          end else begin
-            \$1406  = 1'h0;
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
-              (* full_case = 32'd1 *)
-              if (\$947 ) begin
-                \$1406  = \$948 [0];
-              end else begin
-                \$1406  = 1'h0;
-              end
-            end
-          end
-      5'h0e:
-          if (\$975 ) begin
-            \$1406  = 1'h0;
-          end
-      5'h0f:
-          (* full_case = 32'd1 *)
           if (\$978 ) begin
-          end else if (\$981 ) begin
-          end else if (\$983 ) begin
-            \$1406  = \$987 [0];
-          end else begin
-            \$1406  = 1'h0;
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1006 ) begin
-                \$1406  = \$1007 [0];
-              end else begin
-                \$1406  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1406  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1407  = ch;
-    casez (seq_state)
-      5'h00:
-          if (\$745 ) begin
-            \$1407  = 6'h00;
-          end
-      5'h01:
-          if (\$754 ) begin
-            (* full_case = 32'd1 *)
-            if (\$756 ) begin
-              \$1407  = \$757 [5:0];
-            end else begin
-              \$1407  = 6'h00;
-            end
-          end
-      5'h02:
-          if (\$798 ) begin
-            \$1407  = 6'h00;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (\$857 ) begin
-            \$1407  = 6'h00;
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          if (\$916 ) begin
-            \$1407  = 6'h00;
-          end
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\$975 ) begin
-            \$1407  = 6'h00;
-          end
-    endcase
-    if (rst) begin
-      \$1407  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1408  = ki;
-    casez (seq_state)
-      5'h00:
-          if (\$745 ) begin
-            \$1408  = 3'h2;
-          end
-      5'h01:
-          if (\$754 ) begin
-            (* full_case = 32'd1 *)
-            if (\$756 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
-                \$1408  = \$765 [2:0];
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1408  = \$770 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$773 ) begin
-                    \$1408  = \$776 ;
-                  end else begin
-                    \$1408  = \$781 ;
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$798 ) begin
-            \$1408  = 3'h1;
-          end
-      5'h03:
-          if (\$801 ) begin
-          end else if (\$804 ) begin
-            \$1408  = \$808 [2:0];
-          end else if (\$806 ) begin
-            \$1408  = { 1'h0, \$811  };
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
-              (* full_case = 32'd1 *)
-              if (\$829 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$832 ) begin
-                  \$1408  = { 1'h0, \$835  };
-                end else begin
-                  \$1408  = { 1'h0, \$840  };
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$857 ) begin
-            \$1408  = 3'h1;
-          end
-      5'h07:
-          if (\$860 ) begin
-          end else if (\$863 ) begin
-            \$1408  = \$867 [2:0];
-          end else if (\$865 ) begin
-            \$1408  = { 1'h0, \$870  };
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$881 ) begin
-            if (\$886 ) begin
-              (* full_case = 32'd1 *)
-              if (\$888 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$891 ) begin
-                  \$1408  = { 1'h0, \$894  };
-                end else begin
-                  \$1408  = { 1'h0, \$899  };
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$916 ) begin
-            \$1408  = 3'h1;
-          end
-      5'h0b:
-          if (\$919 ) begin
-          end else if (\$922 ) begin
-            \$1408  = \$926 [2:0];
-          end else if (\$924 ) begin
-            \$1408  = { 1'h0, \$929  };
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
-              (* full_case = 32'd1 *)
-              if (\$947 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$950 ) begin
-                  \$1408  = { 1'h0, \$953  };
-                end else begin
-                  \$1408  = { 1'h0, \$958  };
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$975 ) begin
-            \$1408  = 3'h1;
+            \$1409  = 3'h0;
           end
       5'h0f:
-          if (\$978 ) begin
-          end else if (\$981 ) begin
-            \$1408  = \$985 [2:0];
-          end else if (\$983 ) begin
-            \$1408  = { 1'h0, \$988  };
-          end
+          /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
+          if (\$1001 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1006 ) begin
+              if (\$1010 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1009 ) begin
-                  \$1408  = { 1'h0, \$1012  };
+                if (\$1013 ) begin
+                  \$1409  = 3'h0;
                 end else begin
-                  \$1408  = { 1'h0, \$1017  };
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1408  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1409  = kj;
-    casez (seq_state)
-      5'h00:
-          if (\$745 ) begin
-            \$1409  = 3'h1;
-          end
-      5'h01:
-          if (\$754 ) begin
-            (* full_case = 32'd1 *)
-            if (\$756 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$760 ) begin
-                \$1409  = \$764 [2:0];
-              end else if (\$763 ) begin
-                \$1409  = \$766 ;
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1409  = \$771 ;
-                end else begin
-                  (* full_case = 32'd1 *)
-                  if (\$773 ) begin
-                    \$1409  = 3'h1;
-                  end else begin
-                    \$1409  = \$780 ;
-                  end
-                end
-              end
-            end
-          end
-      5'h02:
-          if (\$798 ) begin
-            \$1409  = 3'h1;
-          end
-      5'h03:
-          if (\$801 ) begin
-            \$1409  = \$807 [2:0];
-          end else if (\$804 ) begin
-            \$1409  = { 1'h0, \$809  };
-          end else if (\$806 ) begin
-            \$1409  = { 1'h0, \$812  };
-          end
-      5'h04:
-          /* empty */;
-      5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
-              (* full_case = 32'd1 *)
-              if (\$829 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$832 ) begin
-                  \$1409  = 3'h1;
-                end else begin
-                  \$1409  = { 1'h0, \$839  };
-                end
-              end
-            end
-          end
-      5'h06:
-          if (\$857 ) begin
-            \$1409  = 3'h1;
-          end
-      5'h07:
-          if (\$860 ) begin
-            \$1409  = \$866 [2:0];
-          end else if (\$863 ) begin
-            \$1409  = { 1'h0, \$868  };
-          end else if (\$865 ) begin
-            \$1409  = { 1'h0, \$871  };
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\$881 ) begin
-            if (\$886 ) begin
-              (* full_case = 32'd1 *)
-              if (\$888 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$891 ) begin
-                  \$1409  = 3'h1;
-                end else begin
-                  \$1409  = { 1'h0, \$898  };
-                end
-              end
-            end
-          end
-      5'h0a:
-          if (\$916 ) begin
-            \$1409  = 3'h1;
-          end
-      5'h0b:
-          if (\$919 ) begin
-            \$1409  = \$925 [2:0];
-          end else if (\$922 ) begin
-            \$1409  = { 1'h0, \$927  };
-          end else if (\$924 ) begin
-            \$1409  = { 1'h0, \$930  };
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
-              (* full_case = 32'd1 *)
-              if (\$947 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$950 ) begin
-                  \$1409  = 3'h1;
-                end else begin
-                  \$1409  = { 1'h0, \$957  };
-                end
-              end
-            end
-          end
-      5'h0e:
-          if (\$975 ) begin
-            \$1409  = 3'h1;
-          end
-      5'h0f:
-          if (\$978 ) begin
-            \$1409  = \$984 [2:0];
-          end else if (\$981 ) begin
-            \$1409  = { 1'h0, \$986  };
-          end else if (\$983 ) begin
-            \$1409  = { 1'h0, \$989  };
-          end
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
-              (* full_case = 32'd1 *)
-              if (\$1006 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$1009 ) begin
-                  \$1409  = 3'h1;
-                end else begin
-                  \$1409  = { 1'h0, \$1016  };
+                  \$1409  = \$1018 [2:0];
                 end
               end
             end
@@ -27572,11 +27039,607 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1410  = seq_state;
+    \$1410  = pos;
     casez (seq_state)
       5'h00:
           if (\$745 ) begin
-            \$1410  = 5'h01;
+            \$1410  = 7'h00;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                end else begin
+                  \$1410  = \$772 [6:0];
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1410  = 7'h00;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$821 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$830 ) begin
+              end else begin
+                \$1410  = \$832 [6:0];
+              end
+            end
+          end
+      5'h06:
+          if (\$858 ) begin
+            \$1410  = 7'h00;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$890 ) begin
+              end else begin
+                \$1410  = \$892 [6:0];
+              end
+            end
+          end
+      5'h0a:
+          if (\$918 ) begin
+            \$1410  = 7'h00;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$941 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$950 ) begin
+              end else begin
+                \$1410  = \$952 [6:0];
+              end
+            end
+          end
+      5'h0e:
+          if (\$978 ) begin
+            \$1410  = 7'h00;
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$1001 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$1010 ) begin
+              end else begin
+                \$1410  = \$1012 [6:0];
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1410  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1411  = gc;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1411  = 1'h0;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1411  = \$769 [0];
+                end else begin
+                  \$1411  = 1'h0;
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1411  = 1'h0;
+          end
+      5'h03:
+          (* full_case = 32'd1 *)
+          if (\$801 ) begin
+          end else if (\$804 ) begin
+          end else if (\$806 ) begin
+            \$1411  = \$810 [0];
+          end else begin
+            \$1411  = 1'h0;
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$821 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$830 ) begin
+                \$1411  = \$831 [0];
+              end else begin
+                \$1411  = 1'h0;
+              end
+            end
+          end
+      5'h06:
+          if (\$858 ) begin
+            \$1411  = 1'h0;
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (\$861 ) begin
+          end else if (\$864 ) begin
+          end else if (\$866 ) begin
+            \$1411  = \$870 [0];
+          end else begin
+            \$1411  = 1'h0;
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$890 ) begin
+                \$1411  = \$891 [0];
+              end else begin
+                \$1411  = 1'h0;
+              end
+            end
+          end
+      5'h0a:
+          if (\$918 ) begin
+            \$1411  = 1'h0;
+          end
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$921 ) begin
+          end else if (\$924 ) begin
+          end else if (\$926 ) begin
+            \$1411  = \$930 [0];
+          end else begin
+            \$1411  = 1'h0;
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$941 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$950 ) begin
+                \$1411  = \$951 [0];
+              end else begin
+                \$1411  = 1'h0;
+              end
+            end
+          end
+      5'h0e:
+          if (\$978 ) begin
+            \$1411  = 1'h0;
+          end
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$981 ) begin
+          end else if (\$984 ) begin
+          end else if (\$986 ) begin
+            \$1411  = \$990 [0];
+          end else begin
+            \$1411  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$1001 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$1010 ) begin
+                \$1411  = \$1011 [0];
+              end else begin
+                \$1411  = 1'h0;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1412  = ch;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1412  = 6'h00;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+              \$1412  = \$757 [5:0];
+            end else begin
+              \$1412  = 6'h00;
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1412  = 6'h00;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (\$858 ) begin
+            \$1412  = 6'h00;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          if (\$918 ) begin
+            \$1412  = 6'h00;
+          end
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          if (\$978 ) begin
+            \$1412  = 6'h00;
+          end
+    endcase
+    if (rst) begin
+      \$1412  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1413  = ki;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1413  = 3'h2;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+              end else if (\$763 ) begin
+                \$1413  = \$765 [2:0];
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1413  = \$770 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    \$1413  = \$776 ;
+                  end else begin
+                    \$1413  = \$781 ;
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1413  = 3'h1;
+          end
+      5'h03:
+          if (\$801 ) begin
+          end else if (\$804 ) begin
+            \$1413  = \$808 [2:0];
+          end else if (\$806 ) begin
+            \$1413  = { 1'h0, \$811  };
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$821 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$830 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$833 ) begin
+                  \$1413  = { 1'h0, \$836  };
+                end else begin
+                  \$1413  = { 1'h0, \$841  };
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$858 ) begin
+            \$1413  = 3'h1;
+          end
+      5'h07:
+          if (\$861 ) begin
+          end else if (\$864 ) begin
+            \$1413  = \$868 [2:0];
+          end else if (\$866 ) begin
+            \$1413  = { 1'h0, \$871  };
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$890 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$893 ) begin
+                  \$1413  = { 1'h0, \$896  };
+                end else begin
+                  \$1413  = { 1'h0, \$901  };
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$918 ) begin
+            \$1413  = 3'h1;
+          end
+      5'h0b:
+          if (\$921 ) begin
+          end else if (\$924 ) begin
+            \$1413  = \$928 [2:0];
+          end else if (\$926 ) begin
+            \$1413  = { 1'h0, \$931  };
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$941 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$950 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$953 ) begin
+                  \$1413  = { 1'h0, \$956  };
+                end else begin
+                  \$1413  = { 1'h0, \$961  };
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$978 ) begin
+            \$1413  = 3'h1;
+          end
+      5'h0f:
+          if (\$981 ) begin
+          end else if (\$984 ) begin
+            \$1413  = \$988 [2:0];
+          end else if (\$986 ) begin
+            \$1413  = { 1'h0, \$991  };
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$1001 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$1010 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1013 ) begin
+                  \$1413  = { 1'h0, \$1016  };
+                end else begin
+                  \$1413  = { 1'h0, \$1021  };
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1413  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1414  = kj;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1414  = 3'h1;
+          end
+      5'h01:
+          if (\$754 ) begin
+            (* full_case = 32'd1 *)
+            if (\$756 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$760 ) begin
+                \$1414  = \$764 [2:0];
+              end else if (\$763 ) begin
+                \$1414  = \$766 ;
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$768 ) begin
+                  \$1414  = \$771 ;
+                end else begin
+                  (* full_case = 32'd1 *)
+                  if (\$773 ) begin
+                    \$1414  = 3'h1;
+                  end else begin
+                    \$1414  = \$780 ;
+                  end
+                end
+              end
+            end
+          end
+      5'h02:
+          if (\$798 ) begin
+            \$1414  = 3'h1;
+          end
+      5'h03:
+          if (\$801 ) begin
+            \$1414  = \$807 [2:0];
+          end else if (\$804 ) begin
+            \$1414  = { 1'h0, \$809  };
+          end else if (\$806 ) begin
+            \$1414  = { 1'h0, \$812  };
+          end
+      5'h04:
+          /* empty */;
+      5'h05:
+          if (\$821 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$830 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$833 ) begin
+                  \$1414  = 3'h1;
+                end else begin
+                  \$1414  = { 1'h0, \$840  };
+                end
+              end
+            end
+          end
+      5'h06:
+          if (\$858 ) begin
+            \$1414  = 3'h1;
+          end
+      5'h07:
+          if (\$861 ) begin
+            \$1414  = \$867 [2:0];
+          end else if (\$864 ) begin
+            \$1414  = { 1'h0, \$869  };
+          end else if (\$866 ) begin
+            \$1414  = { 1'h0, \$872  };
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\$881 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$890 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$893 ) begin
+                  \$1414  = 3'h1;
+                end else begin
+                  \$1414  = { 1'h0, \$900  };
+                end
+              end
+            end
+          end
+      5'h0a:
+          if (\$918 ) begin
+            \$1414  = 3'h1;
+          end
+      5'h0b:
+          if (\$921 ) begin
+            \$1414  = \$927 [2:0];
+          end else if (\$924 ) begin
+            \$1414  = { 1'h0, \$929  };
+          end else if (\$926 ) begin
+            \$1414  = { 1'h0, \$932  };
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          if (\$941 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$950 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$953 ) begin
+                  \$1414  = 3'h1;
+                end else begin
+                  \$1414  = { 1'h0, \$960  };
+                end
+              end
+            end
+          end
+      5'h0e:
+          if (\$978 ) begin
+            \$1414  = 3'h1;
+          end
+      5'h0f:
+          if (\$981 ) begin
+            \$1414  = \$987 [2:0];
+          end else if (\$984 ) begin
+            \$1414  = { 1'h0, \$989  };
+          end else if (\$986 ) begin
+            \$1414  = { 1'h0, \$992  };
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\$1001 ) begin
+            if (todo_empty) begin
+              (* full_case = 32'd1 *)
+              if (\$1010 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$1013 ) begin
+                  \$1414  = 3'h1;
+                end else begin
+                  \$1414  = { 1'h0, \$1020  };
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1414  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1415  = seq_state;
+    casez (seq_state)
+      5'h00:
+          if (\$745 ) begin
+            \$1415  = 5'h01;
           end
       5'h01:
           if (\$754 ) begin
@@ -27594,12 +27657,12 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
                   if (\$773 ) begin
                     (* full_case = 32'd1 *)
                     if (\$777 ) begin
-                      \$1410  = 5'h02;
+                      \$1415  = 5'h02;
                     end else begin
-                      \$1410  = 5'h01;
+                      \$1415  = 5'h01;
                     end
                   end else begin
-                    \$1410  = 5'h01;
+                    \$1415  = 5'h01;
                   end
                 end
               end
@@ -27607,7 +27670,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
       5'h02:
           if (\$798 ) begin
-            \$1410  = 5'h03;
+            \$1415  = 5'h03;
           end
       5'h03:
           (* full_case = 32'd1 *)
@@ -27615,152 +27678,152 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end else if (\$804 ) begin
           end else if (\$806 ) begin
           end else begin
-            \$1410  = 5'h04;
+            \$1415  = 5'h04;
           end
       5'h04:
           if (\$819 ) begin
-            \$1410  = 5'h05;
+            \$1415  = 5'h05;
           end
       5'h05:
-          if (\$822 ) begin
-            if (\$827 ) begin
+          if (\$821 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$829 ) begin
+              if (\$830 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$832 ) begin
+                if (\$833 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$836 ) begin
-                    \$1410  = 5'h06;
+                  if (\$837 ) begin
+                    \$1415  = 5'h06;
                   end else begin
-                    \$1410  = 5'h03;
+                    \$1415  = 5'h03;
                   end
                 end else begin
-                  \$1410  = 5'h03;
+                  \$1415  = 5'h03;
                 end
               end
             end
           end
       5'h06:
-          if (\$857 ) begin
-            \$1410  = 5'h07;
+          if (\$858 ) begin
+            \$1415  = 5'h07;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$860 ) begin
-          end else if (\$863 ) begin
-          end else if (\$865 ) begin
+          if (\$861 ) begin
+          end else if (\$864 ) begin
+          end else if (\$866 ) begin
           end else begin
-            \$1410  = 5'h08;
+            \$1415  = 5'h08;
           end
       5'h08:
-          if (\$878 ) begin
-            \$1410  = 5'h09;
+          if (\$879 ) begin
+            \$1415  = 5'h09;
           end
       5'h09:
           if (\$881 ) begin
-            if (\$886 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$888 ) begin
+              if (\$890 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$891 ) begin
+                if (\$893 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$895 ) begin
-                    \$1410  = 5'h0a;
+                  if (\$897 ) begin
+                    \$1415  = 5'h0a;
                   end else begin
-                    \$1410  = 5'h07;
+                    \$1415  = 5'h07;
                   end
                 end else begin
-                  \$1410  = 5'h07;
+                  \$1415  = 5'h07;
                 end
               end
             end
           end
       5'h0a:
-          if (\$916 ) begin
-            \$1410  = 5'h0b;
+          if (\$918 ) begin
+            \$1415  = 5'h0b;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$919 ) begin
-          end else if (\$922 ) begin
+          if (\$921 ) begin
           end else if (\$924 ) begin
+          end else if (\$926 ) begin
           end else begin
-            \$1410  = 5'h0c;
+            \$1415  = 5'h0c;
           end
       5'h0c:
-          if (\$937 ) begin
-            \$1410  = 5'h0d;
+          if (\$939 ) begin
+            \$1415  = 5'h0d;
           end
       5'h0d:
-          if (\$940 ) begin
-            if (\$945 ) begin
+          if (\$941 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$947 ) begin
+              if (\$950 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$950 ) begin
+                if (\$953 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$954 ) begin
-                    \$1410  = 5'h0e;
+                  if (\$957 ) begin
+                    \$1415  = 5'h0e;
                   end else begin
-                    \$1410  = 5'h0b;
+                    \$1415  = 5'h0b;
                   end
                 end else begin
-                  \$1410  = 5'h0b;
+                  \$1415  = 5'h0b;
                 end
               end
             end
           end
       5'h0e:
-          if (\$975 ) begin
-            \$1410  = 5'h0f;
+          if (\$978 ) begin
+            \$1415  = 5'h0f;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$978 ) begin
-          end else if (\$981 ) begin
-          end else if (\$983 ) begin
+          if (\$981 ) begin
+          end else if (\$984 ) begin
+          end else if (\$986 ) begin
           end else begin
-            \$1410  = 5'h10;
+            \$1415  = 5'h10;
           end
       5'h10:
-          if (\$996 ) begin
-            \$1410  = 5'h11;
+          if (\$999 ) begin
+            \$1415  = 5'h11;
           end
       5'h11:
-          if (\$999 ) begin
-            if (\$1004 ) begin
+          if (\$1001 ) begin
+            if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1006 ) begin
+              if (\$1010 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1009 ) begin
+                if (\$1013 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$1013 ) begin
-                    \$1410  = 5'h12;
+                  if (\$1017 ) begin
+                    \$1415  = 5'h12;
                   end else begin
-                    \$1410  = 5'h0f;
+                    \$1415  = 5'h0f;
                   end
                 end else begin
-                  \$1410  = 5'h0f;
+                  \$1415  = 5'h0f;
                 end
               end
             end
           end
       5'h12:
-          if (\$1036 ) begin
-            \$1410  = 5'h00;
+          if (\$1040 ) begin
+            \$1415  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1410  = 5'h00;
+      \$1415  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1411  = cur;
+    \$1416  = cur;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27772,14 +27835,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h04:
           if (\$819 ) begin
-            \$1411  = \$signal$736 ;
+            \$1416  = \$signal$736 ;
           end
       5'h05:
-          if (\$822 ) begin
-            \$1411  = \$824 [63:0];
-            if (\$827 ) begin
-              if (\$829 ) begin
-                \$1411  = \$signal$736 ;
+          if (\$821 ) begin
+            \$1416  = \$823 [63:0];
+            if (todo_empty) begin
+              if (\$830 ) begin
+                \$1416  = \$signal$736 ;
               end
             end
           end
@@ -27788,15 +27851,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$878 ) begin
-            \$1411  = \$signal$736 ;
+          if (\$879 ) begin
+            \$1416  = \$signal$736 ;
           end
       5'h09:
           if (\$881 ) begin
-            \$1411  = \$883 [63:0];
-            if (\$886 ) begin
-              if (\$888 ) begin
-                \$1411  = \$signal$736 ;
+            \$1416  = \$883 [63:0];
+            if (todo_empty) begin
+              if (\$890 ) begin
+                \$1416  = \$signal$736 ;
               end
             end
           end
@@ -27805,15 +27868,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$937 ) begin
-            \$1411  = \$signal$736 ;
+          if (\$939 ) begin
+            \$1416  = \$signal$736 ;
           end
       5'h0d:
-          if (\$940 ) begin
-            \$1411  = \$942 [63:0];
-            if (\$945 ) begin
-              if (\$947 ) begin
-                \$1411  = \$signal$736 ;
+          if (\$941 ) begin
+            \$1416  = \$943 [63:0];
+            if (todo_empty) begin
+              if (\$950 ) begin
+                \$1416  = \$signal$736 ;
               end
             end
           end
@@ -27822,26 +27885,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$996 ) begin
-            \$1411  = \$signal$736 ;
+          if (\$999 ) begin
+            \$1416  = \$signal$736 ;
           end
       5'h11:
-          if (\$999 ) begin
-            \$1411  = \$1001 [63:0];
-            if (\$1004 ) begin
-              if (\$1006 ) begin
-                \$1411  = \$signal$736 ;
+          if (\$1001 ) begin
+            \$1416  = \$1003 [63:0];
+            if (todo_empty) begin
+              if (\$1010 ) begin
+                \$1416  = \$signal$736 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1411  = 64'h0000000000000000;
+      \$1416  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1412  = todo;
+    \$1417  = todo;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27853,14 +27916,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h04:
           if (\$819 ) begin
-            \$1412  = nz_todo;
+            \$1417  = nz_todo;
           end
       5'h05:
-          if (\$822 ) begin
-            \$1412  = \$826 [63:0];
-            if (\$827 ) begin
-              if (\$829 ) begin
-                \$1412  = nz_todo;
+          if (\$821 ) begin
+            \$1417  = \$825 [63:0];
+            if (todo_empty) begin
+              if (\$830 ) begin
+                \$1417  = nz_todo;
               end
             end
           end
@@ -27869,15 +27932,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$878 ) begin
-            \$1412  = nz_todo;
+          if (\$879 ) begin
+            \$1417  = nz_todo;
           end
       5'h09:
           if (\$881 ) begin
-            \$1412  = \$885 [63:0];
-            if (\$886 ) begin
-              if (\$888 ) begin
-                \$1412  = nz_todo;
+            \$1417  = \$885 [63:0];
+            if (todo_empty) begin
+              if (\$890 ) begin
+                \$1417  = nz_todo;
               end
             end
           end
@@ -27886,15 +27949,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$937 ) begin
-            \$1412  = nz_todo;
+          if (\$939 ) begin
+            \$1417  = nz_todo;
           end
       5'h0d:
-          if (\$940 ) begin
-            \$1412  = \$944 [63:0];
-            if (\$945 ) begin
-              if (\$947 ) begin
-                \$1412  = nz_todo;
+          if (\$941 ) begin
+            \$1417  = \$945 [63:0];
+            if (todo_empty) begin
+              if (\$950 ) begin
+                \$1417  = nz_todo;
               end
             end
           end
@@ -27903,26 +27966,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$996 ) begin
-            \$1412  = nz_todo;
+          if (\$999 ) begin
+            \$1417  = nz_todo;
           end
       5'h11:
-          if (\$999 ) begin
-            \$1412  = \$1003 [63:0];
-            if (\$1004 ) begin
-              if (\$1006 ) begin
-                \$1412  = nz_todo;
+          if (\$1001 ) begin
+            \$1417  = \$1005 [63:0];
+            if (todo_empty) begin
+              if (\$1010 ) begin
+                \$1417  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1412  = 64'h0000000000000000;
+      \$1417  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1413  = pw_first;
+    \$1418  = todo_empty;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27934,13 +27997,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           /* empty */;
       5'h04:
           if (\$819 ) begin
-            \$1413  = 1'h1;
+            \$1418  = nz_todo_empty;
           end
       5'h05:
-          if (\$822 ) begin
-            \$1413  = 1'h0;
-            if (\$827 ) begin
-              \$1413  = 1'h1;
+          if (\$821 ) begin
+            \$1418  = \$828 ;
+            if (todo_empty) begin
+              if (\$830 ) begin
+                \$1418  = nz_todo_empty;
+              end
             end
           end
       5'h06:
@@ -27948,14 +28013,16 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$878 ) begin
-            \$1413  = 1'h1;
+          if (\$879 ) begin
+            \$1418  = nz_todo_empty;
           end
       5'h09:
           if (\$881 ) begin
-            \$1413  = 1'h0;
-            if (\$886 ) begin
-              \$1413  = 1'h1;
+            \$1418  = \$888 ;
+            if (todo_empty) begin
+              if (\$890 ) begin
+                \$1418  = nz_todo_empty;
+              end
             end
           end
       5'h0a:
@@ -27963,14 +28030,16 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$937 ) begin
-            \$1413  = 1'h1;
+          if (\$939 ) begin
+            \$1418  = nz_todo_empty;
           end
       5'h0d:
-          if (\$940 ) begin
-            \$1413  = 1'h0;
-            if (\$945 ) begin
-              \$1413  = 1'h1;
+          if (\$941 ) begin
+            \$1418  = \$948 ;
+            if (todo_empty) begin
+              if (\$950 ) begin
+                \$1418  = nz_todo_empty;
+              end
             end
           end
       5'h0e:
@@ -27978,19 +28047,94 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$996 ) begin
-            \$1413  = 1'h1;
+          if (\$999 ) begin
+            \$1418  = nz_todo_empty;
           end
       5'h11:
-          if (\$999 ) begin
-            \$1413  = 1'h0;
-            if (\$1004 ) begin
-              \$1413  = 1'h1;
+          if (\$1001 ) begin
+            \$1418  = \$1008 ;
+            if (todo_empty) begin
+              if (\$1010 ) begin
+                \$1418  = nz_todo_empty;
+              end
             end
           end
     endcase
     if (rst) begin
-      \$1413  = 1'h0;
+      \$1418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$1419  = pw_first;
+    casez (seq_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (\$819 ) begin
+            \$1419  = 1'h1;
+          end
+      5'h05:
+          if (\$821 ) begin
+            \$1419  = 1'h0;
+            if (todo_empty) begin
+              \$1419  = 1'h1;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$879 ) begin
+            \$1419  = 1'h1;
+          end
+      5'h09:
+          if (\$881 ) begin
+            \$1419  = 1'h0;
+            if (todo_empty) begin
+              \$1419  = 1'h1;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          if (\$939 ) begin
+            \$1419  = 1'h1;
+          end
+      5'h0d:
+          if (\$941 ) begin
+            \$1419  = 1'h0;
+            if (todo_empty) begin
+              \$1419  = 1'h1;
+            end
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$999 ) begin
+            \$1419  = 1'h1;
+          end
+      5'h11:
+          if (\$1001 ) begin
+            \$1419  = 1'h0;
+            if (todo_empty) begin
+              \$1419  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1419  = 1'h0;
     end
   end
   assign spk_valid = spikes__valid;
@@ -28148,17 +28292,17 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \$741  = o_valid;
   assign \$768  = gc;
   assign \$806  = gc;
-  assign \$829  = gc;
-  assign \$865  = gc;
-  assign \$888  = gc;
-  assign \$924  = gc;
-  assign \$947  = gc;
-  assign \$983  = gc;
-  assign \$1006  = gc;
+  assign \$830  = gc;
+  assign \$866  = gc;
+  assign \$890  = gc;
+  assign \$926  = gc;
+  assign \$950  = gc;
+  assign \$986  = gc;
+  assign \$1010  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$0 , \port$4289$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$0 , \port$4296$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28295,10 +28439,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4283$0 ;
-  wire [51:0] \port$4283$0 ;
-  input [19:0] \port$4289$0 ;
-  wire [19:0] \port$4289$0 ;
+  input [51:0] \port$4290$0 ;
+  wire [51:0] \port$4290$0 ;
+  input [19:0] \port$4296$0 ;
+  wire [19:0] \port$4296$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28514,7 +28658,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4283$0 [51:32];
+      \$61  = \port$4290$0 [51:32];
     end
   end
   always @* begin
@@ -28714,7 +28858,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4289$0 [19], \port$4289$0  };
+      \$87  = { \port$4296$0 [19], \port$4296$0  };
     end
   end
   always @* begin
@@ -28728,7 +28872,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4283$0 [31:0];
+      \$89  = \port$4290$0 [31:0];
     end
   end
   always @* begin
@@ -28843,9 +28987,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$4283$0 [51:32];
-  assign i_alt = { \port$4289$0 [19], \port$4289$0  };
-  assign i_th = \port$4283$0 [31:0];
+  assign i_step = \port$4290$0 [51:32];
+  assign i_alt = { \port$4296$0 [19], \port$4296$0  };
+  assign i_th = \port$4290$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -28866,7 +29010,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$52 , \port$4289$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$52 , \port$4296$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29002,10 +29146,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4283$52 ;
-  wire [51:0] \port$4283$52 ;
-  input [19:0] \port$4289$20 ;
-  wire [19:0] \port$4289$20 ;
+  input [51:0] \port$4290$52 ;
+  wire [51:0] \port$4290$52 ;
+  input [19:0] \port$4296$20 ;
+  wire [19:0] \port$4296$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29219,7 +29363,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4283$52 [51:32];
+      \$61  = \port$4290$52 [51:32];
     end
   end
   always @* begin
@@ -29419,7 +29563,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4289$20 [19], \port$4289$20  };
+      \$87  = { \port$4296$20 [19], \port$4296$20  };
     end
   end
   always @* begin
@@ -29433,7 +29577,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4283$52 [31:0];
+      \$89  = \port$4290$52 [31:0];
     end
   end
   always @* begin
@@ -29549,9 +29693,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4283$52 [51:32];
-  assign i_alt = { \port$4289$20 [19], \port$4289$20  };
-  assign i_th = \port$4283$52 [31:0];
+  assign i_step = \port$4290$52 [51:32];
+  assign i_alt = { \port$4296$20 [19], \port$4296$20  };
+  assign i_th = \port$4290$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29572,7 +29716,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$104 , \port$4289$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$104 , \port$4296$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29708,10 +29852,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4283$104 ;
-  wire [51:0] \port$4283$104 ;
-  input [19:0] \port$4289$40 ;
-  wire [19:0] \port$4289$40 ;
+  input [51:0] \port$4290$104 ;
+  wire [51:0] \port$4290$104 ;
+  input [19:0] \port$4296$40 ;
+  wire [19:0] \port$4296$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29925,7 +30069,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4283$104 [51:32];
+      \$61  = \port$4290$104 [51:32];
     end
   end
   always @* begin
@@ -30125,7 +30269,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4289$40 [19], \port$4289$40  };
+      \$87  = { \port$4296$40 [19], \port$4296$40  };
     end
   end
   always @* begin
@@ -30139,7 +30283,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4283$104 [31:0];
+      \$89  = \port$4290$104 [31:0];
     end
   end
   always @* begin
@@ -30255,9 +30399,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4283$104 [51:32];
-  assign i_alt = { \port$4289$40 [19], \port$4289$40  };
-  assign i_th = \port$4283$104 [31:0];
+  assign i_step = \port$4290$104 [51:32];
+  assign i_alt = { \port$4296$40 [19], \port$4296$40  };
+  assign i_th = \port$4290$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -30278,7 +30422,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$156 , \port$4289$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$156 , \port$4296$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -30414,10 +30558,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4283$156 ;
-  wire [51:0] \port$4283$156 ;
-  input [19:0] \port$4289$60 ;
-  wire [19:0] \port$4289$60 ;
+  input [51:0] \port$4290$156 ;
+  wire [51:0] \port$4290$156 ;
+  input [19:0] \port$4296$60 ;
+  wire [19:0] \port$4296$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -30631,7 +30775,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4283$156 [51:32];
+      \$61  = \port$4290$156 [51:32];
     end
   end
   always @* begin
@@ -30831,7 +30975,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4289$60 [19], \port$4289$60  };
+      \$87  = { \port$4296$60 [19], \port$4296$60  };
     end
   end
   always @* begin
@@ -30845,7 +30989,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4283$156 [31:0];
+      \$89  = \port$4290$156 [31:0];
     end
   end
   always @* begin
@@ -30961,9 +31105,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4283$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4283$156 [51:32];
-  assign i_alt = { \port$4289$60 [19], \port$4289$60  };
-  assign i_th = \port$4283$156 [31:0];
+  assign i_step = \port$4290$156 [51:32];
+  assign i_alt = { \port$4296$60 [19], \port$4296$60  };
+  assign i_th = \port$4290$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33512,7 +33656,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5412$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5428$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -33911,8 +34055,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   output ok_read;
   reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$5412$16 ;
-  wire [39:0] \port$5412$16 ;
+  input [39:0] \port$5428$16 ;
+  wire [39:0] \port$5428$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -34321,7 +34465,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$5412$16 [39:21];
+  assign \$1  = | \port$5428$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -34639,7 +34783,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = \port$5412$16 [7:0];
+    \$318  = \port$5428$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
@@ -34653,7 +34797,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \port$5412$16 [20:8];
+    \$320  = \port$5428$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -36206,8 +36350,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$5412$16 [7:0];
-  assign offset = \port$5412$16 [39:8];
+  assign region = \port$5428$16 [7:0];
+  assign offset = \port$5428$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

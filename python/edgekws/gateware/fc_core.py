@@ -43,6 +43,7 @@ from edgekws.protocol import LearnReg
 
 from .divider import SeqDivider
 from .popcount import add_tree, popcount_parts
+from .ram import NO_RW_CHECK
 from .spread_select import SpreadSelector
 
 __all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH", "default_width"]
@@ -203,12 +204,17 @@ class FCLearningCore(wiring.Component):
         cp = cmd.payload
 
         # ---------------------------------------------------------------- storage
+        # No read whose data is used meets a write to the same address: host writes
+        # (IDLE, ADD), the pass's potential writes, the walk's SCAN_WRITE and
+        # L_UPDATE each leave the read ports' data unused in the next cycle. So
+        # ``NO_RW_CHECK`` spares yosys' emulation of a collision, which sat on the
+        # critical paths (docs/design.md §3.6, step 15).
         wrd, wwr, thl_rd, thl_wr, swp_rd, swp_wr, pot_rd, pot_wr = ([] for _ in range(8))
         for l in range(L):
-            wmem = memory.Memory(shape=W, depth=G * WPN, init=[])
-            thlm = memory.Memory(shape=signed(VW), depth=G, init=[])
-            swpm = memory.Memory(shape=signed(VW), depth=G, init=[])
-            potm = memory.Memory(shape=PW, depth=G, init=[])
+            wmem = memory.Memory(shape=W, depth=G * WPN, init=[], attrs=NO_RW_CHECK)
+            thlm = memory.Memory(shape=signed(VW), depth=G, init=[], attrs=NO_RW_CHECK)
+            swpm = memory.Memory(shape=signed(VW), depth=G, init=[], attrs=NO_RW_CHECK)
+            potm = memory.Memory(shape=PW, depth=G, init=[], attrs=NO_RW_CHECK)
             m.submodules[f"weights{l}"] = wmem
             m.submodules[f"thl{l}"] = thlm
             m.submodules[f"thswap{l}"] = swpm
@@ -221,7 +227,8 @@ class FCLearningCore(wiring.Component):
             swp_wr.append(swpm.write_port())
             pot_rd.append(potm.read_port(transparent_for=()))
             pot_wr.append(potm.write_port())
-        m.submodules.spikes = xmem = memory.Memory(shape=W, depth=WPN, init=[])
+        m.submodules.spikes = xmem = memory.Memory(shape=W, depth=WPN, init=[],
+                                                   attrs=NO_RW_CHECK)
         x_rd = xmem.read_port(transparent_for=())
         x_wr = xmem.write_port()
 
@@ -229,11 +236,10 @@ class FCLearningCore(wiring.Component):
         # and learning use one lane and ignore the others.
         w_addr = Signal(range(max(G * WPN, 2)))
         v_addr = Signal(range(max(G, 2)))         # thl / thswap / pot
-        rd_en = Signal(init=1)
         for l in range(L):
             for port, addr in ((wrd[l], w_addr), (thl_rd[l], v_addr),
                                (swp_rd[l], v_addr), (pot_rd[l], v_addr)):
-                m.d.comb += [port.addr.eq(addr), port.en.eq(rd_en)]
+                m.d.comb += port.addr.eq(addr)
         x_addr = Signal(range(max(WPN, 2)))
         m.d.comb += x_rd.addr.eq(x_addr)
 
@@ -369,8 +375,14 @@ class FCLearningCore(wiring.Component):
         q_r, r_r, q_a, r_a = (Signal(CW, name=n) for n in ("q_r", "r_r", "q_a", "r_a"))
         scan_a = Signal()                         # 0: R list, 1: A list
         wreg = Signal(W)
-        xreg = Signal(W)
+        xreg = Signal(W)                          # the spike word read with wq
         mask = Signal(W)
+        # ``mask == 0`` and "in SCAN_BITS" as flip-flops: decoded in front of the
+        # selector's ``advance``, they were two of the five LUT levels ahead of its
+        # flip-flop enables (docs/design.md §3.6, step 15).
+        mask_empty = Signal()
+        scan_bits = Signal()
+        sel_load = Signal()                       # load the selector (registered)
         r_parts = [Signal(len(v), name=f"r_part{i}") for i, v in enumerate(popcount_parts(wreg))]
         a_parts = [Signal(len(v), name=f"a_part{i}") for i, v in enumerate(popcount_parts(wreg))]
         m.submodules.div_r = div_r = SeqDivider(CW)
@@ -381,15 +393,17 @@ class FCLearningCore(wiring.Component):
         # The winner's weight word straight out of the block RAM into a register: behind
         # wreg's multiplexer the RAM's 5.8 ns clock-to-out limited Fmax.
         wq = Signal(W)
-        m.d.sync += wq.eq(w_data)
-        x_data = x_rd.data
+        m.d.sync += [wq.eq(w_data), xreg.eq(x_rd.data)]
         low = mask & -mask                        # lowest candidate bit, one-hot
 
         # ----------------------------------------------------------- host reads
-        # Reads are pipelined, one per cycle: stage A is the memory read ports (they
-        # hold their data, en = 0, while stage A cannot move on), stage B a response
-        # register, so that no block RAM output drives rsp.payload combinationally
-        # (that path limited Fmax).
+        # Reads are pipelined: stage A is the cycle in which the memory read ports
+        # show the data, stage B a response register, so that no block RAM output
+        # drives rsp.payload combinationally (that path limited Fmax). A read is
+        # accepted only when B will be free as A moves on, so A never waits and the
+        # ports need no output-hold enable: that enable, fanned out to every block
+        # RAM, was the critical path of the extractor + FC core build (docs/design.md
+        # §3.6, step 15). Reads run at one per two cycles.
         rd_a = Signal()                           # a read result is in the ports
         rd_a_op = Signal(Op)
         # One-hot source of the read data, decoded when the read is accepted. Stage B
@@ -412,12 +426,14 @@ class FCLearningCore(wiring.Component):
             Array(p.data for p in swp_rd)[lane_sel].as_unsigned(),
             Array(p.data for p in pot_rd)[lane_sel],
             rd_a_param))]
-        b_free = ~rd_b | rsp.ready
-        a_free = ~rd_a | b_free
-        with m.If(b_free):
-            m.d.sync += [rd_b.eq(rd_a), rd_q.op.eq(rd_a_op),
+        read_ok = ~rd_a & (~rd_b | rsp.ready)
+        m.d.sync += rd_a.eq(0)
+        with m.If(rd_a):
+            m.d.sync += [rd_b.eq(1), rd_q.op.eq(rd_a_op),
                          rd_q.data.eq(rd_values[0] | rd_values[1]),
                          rd_q_b.eq(rd_values[2] | rd_values[3]), rd_q_p.eq(rd_values[4])]
+        with m.Elif(rsp.ready):
+            m.d.sync += rd_b.eq(0)
 
         # Result of INFER / LEARN (never at the same time as a read response).
         res_valid = Signal()
@@ -435,24 +451,35 @@ class FCLearningCore(wiring.Component):
         add_idx = Signal(IW + 1)
         a_lane, a_grp = split(add_idx[:IW])
 
-        # Learning-time rule arithmetic.
+        # Learning-time rule arithmetic, registered in L_S and L_S2 (the subtraction,
+        # its clamp and the fan-out to every lane's write port in one cycle were a
+        # critical path, docs/design.md §3.6, step 15).
         thswap_next = Signal(signed(VW + 1))
-        m.d.comb += thswap_next.eq(win_thswap - decay)
-        thswap_new = Mux(thswap_next < thswap_min, thswap_min, thswap_next)
-        thl_new = Mux(lrn_pot > thl_cap, thl_cap, lrn_pot)
+        thswap_new = Signal(signed(VW))
+        thl_new = Signal(signed(VW))
+
+        # The candidate-bit walk of SCAN_BITS, outside the FSM so that its enables
+        # come from flip-flops (``scan_bits``, ``mask_empty``, the selector's flags).
+        m.d.comb += [sel.load.eq(sel_load), sel.s.eq(s_cnt),
+                     sel.q.eq(Mux(scan_a, q_a, q_r)), sel.r.eq(Mux(scan_a, r_a, r_r)),
+                     sel.offset.eq(Mux(scan_a, div_a.remainder, div_r.remainder)),
+                     sel.advance.eq(scan_bits & ~mask_empty)]
+        m.d.sync += sel_load.eq(0)
+        with m.If(scan_bits):
+            # wreg and mask are updated outside the ``mask == 0`` test (``low`` is 0
+            # then, and ``pick`` is 0 once ``done``: the same values).
+            m.d.sync += [mask.eq(mask & ~low), mask_empty.eq((mask & ~low) == 0)]
+            with m.If(sel.pick):
+                m.d.sync += wreg.eq(wreg ^ low)
 
         with m.FSM(name="ctrl"):
             with m.State("IDLE"):
-                # A read is accepted whenever stage A frees up; other commands wait
-                # until no read is in flight.
-                m.d.comb += rd_en.eq(a_free)
-                with m.If(a_free):
-                    m.d.sync += rd_a.eq(0)
+                # Other commands wait until no read is in flight.
                 is_read = ((cp.op == Op.READ_WEIGHT) | (cp.op == Op.READ_THL) |
                            (cp.op == Op.READ_THSWAP) | (cp.op == Op.READ_POT) |
                            (cp.op == Op.READ_PARAM))
                 m.d.comb += [
-                    cmd.ready.eq(Mux(is_read, a_free, ~rd_a & ~rd_b)),
+                    cmd.ready.eq(Mux(is_read, read_ok, ~rd_a & ~rd_b)),
                     w_addr.eq(c_grp * WPN + cp.word),
                     v_addr.eq(c_grp),
                     x_wr.addr.eq(0),
@@ -543,10 +570,9 @@ class FCLearningCore(wiring.Component):
                              v_addr.eq(win_grp)]
                 m.next = "L_COUNT_REG"
             with m.State("L_COUNT_REG"):
-                m.d.sync += [xreg.eq(x_data),
-                             win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])]
+                m.d.sync += win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])
                 m.next = "L_COUNT_PARTS"
-            with m.State("L_COUNT_PARTS"):   # wq: the word read in L_COUNT
+            with m.State("L_COUNT_PARTS"):   # wq, xreg: the words read in L_COUNT
                 m.d.sync += [a.eq(b) for a, b in zip(r_parts, popcount_parts(wq & ~xreg))]
                 m.d.sync += [a.eq(b) for a, b in zip(a_parts, popcount_parts(~wq & xreg))]
                 m.next = "L_COUNT_ACC"
@@ -561,11 +587,15 @@ class FCLearningCore(wiring.Component):
             with m.State("L_S"):
                 # s = min(thswap, |R|, |A|) over two cycles (a three-way min followed
                 # by the divider set-up was the critical path); nothing to do if s <= 0.
-                m.d.sync += s_ra.eq(Mux(n_r < n_a, n_r, n_a))
+                m.d.sync += [s_ra.eq(Mux(n_r < n_a, n_r, n_a)),
+                             thswap_next.eq(win_thswap - decay)]
                 m.next = "L_S2"
             with m.State("L_S2"):
                 s_val = Mux(win_thswap < s_ra, win_thswap, s_ra)
-                m.d.sync += s_cnt.eq(Mux(s_val > 0, s_val, 0))
+                m.d.sync += [s_cnt.eq(Mux(s_val > 0, s_val, 0)),
+                             thswap_new.eq(Mux(thswap_next < thswap_min, thswap_min,
+                                               thswap_next)),
+                             thl_new.eq(Mux(lrn_pot > thl_cap, thl_cap, lrn_pot))]
                 m.next = "L_S3"
             with m.State("L_S3"):
                 with m.If(s_cnt == 0):
@@ -587,40 +617,28 @@ class FCLearningCore(wiring.Component):
                     m.next = "L_MOD_R"
             with m.State("L_MOD_R"):
                 with m.If(~div_r.busy):
-                    m.d.comb += [sel.load.eq(1), sel.q.eq(q_r), sel.r.eq(r_r),
-                                 sel.s.eq(s_cnt), sel.offset.eq(div_r.remainder)]
-                    m.d.sync += [scan_a.eq(0), l_word.eq(0)]
+                    m.d.sync += [sel_load.eq(1), scan_a.eq(0), l_word.eq(0)]
                     m.next = "SCAN_READ"
             with m.State("L_MOD_A"):
                 with m.If(~div_a.busy):
-                    m.d.comb += [sel.load.eq(1), sel.q.eq(q_a), sel.r.eq(r_a),
-                                 sel.s.eq(s_cnt), sel.offset.eq(div_a.remainder)]
-                    m.d.sync += [scan_a.eq(1), l_word.eq(0)]
+                    m.d.sync += [sel_load.eq(1), scan_a.eq(1), l_word.eq(0)]
                     m.next = "SCAN_READ"
 
             # --- learning: walk the candidate bits of one word, lowest first
             with m.State("SCAN_READ"):
                 m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word)]
                 m.next = "SCAN_LOAD"
-            with m.State("SCAN_LOAD"):
-                m.d.comb += x_addr.eq(l_word)   # the word reaches wq
+            with m.State("SCAN_LOAD"):       # the words reach wq and xreg
                 m.next = "SCAN_MASK"
             with m.State("SCAN_MASK"):
-                m.d.sync += [wreg.eq(wq), mask.eq(Mux(scan_a, ~wq & x_data, wq & ~x_data))]
+                first = Mux(scan_a, ~wq & xreg, wq & ~xreg)
+                m.d.sync += [wreg.eq(wq), mask.eq(first), mask_empty.eq(first == 0),
+                             scan_bits.eq(1)]
                 m.next = "SCAN_BITS"
-            with m.State("SCAN_BITS"):
-                # wreg and mask are updated outside the ``mask == 0`` test (``low`` is
-                # 0 then, and ``pick`` is 0 once ``done``: the same values): behind the
-                # test's 64-input OR, the enable of the 64 wreg flip-flops was the
-                # critical path of the extractor + FC core build (10.2 ns, docs/design.md
-                # §3.6 step 14).
-                m.d.sync += mask.eq(mask & ~low)
-                with m.If(sel.pick):
-                    m.d.sync += wreg.eq(wreg ^ low)
-                with m.If((mask == 0) | sel.done):
+            with m.State("SCAN_BITS"):       # the walk itself is above the FSM
+                with m.If(mask_empty | sel.done):
+                    m.d.sync += scan_bits.eq(0)
                     m.next = "SCAN_WRITE"
-                with m.Else():
-                    m.d.comb += sel.advance.eq(1)
             with m.State("SCAN_WRITE"):
                 for l in range(L):
                     m.d.comb += [wwr[l].addr.eq(win_base + l_word), wwr[l].data.eq(wreg),

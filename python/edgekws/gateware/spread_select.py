@@ -64,11 +64,18 @@ class SpreadSelector(wiring.Component):
         m = Module()
         w = self.width
         q, r = Signal(w), Signal(w)
-        last_group = Signal(w)          # s - 1
-        group = Signal(w)               # index j of the current group
-        pos = Signal(w)                 # position inside the current group
+        s = Signal(w)                   # number of groups
+        pos_p1 = Signal(w + 1)          # position inside the current group, plus one
         size_m1 = Signal(w + 1)         # size of the current group, minus one
         o = Signal(w + 1)               # offset, already wrapped to the current group
+        # The three comparisons that decide a step (pos == o, pos == size - 1, the last
+        # group) are kept as flags, each derived when its operands change: behind
+        # ``advance`` the flip-flop enables are then two LUTs deep, where the
+        # comparators in front of them made this the critical path of the extractor +
+        # FC core build (docs/design.md §3.6, step 15).
+        at_pick = Signal()              # pos == o
+        at_end = Signal()               # pos == size_m1
+        in_last = Signal()              # the current group is group s - 1
         # The next group's size enters as 1 - size and 1 - 2 * size, so that wrapping
         # ``o + 1`` is two additions side by side instead of a chain of four carry
         # chains (the selector was the core's critical path).
@@ -89,7 +96,7 @@ class SpreadSelector(wiring.Component):
             return [k1.eq(1 - size), k2.eq(1 - 2 * size)]
 
         m.d.comb += [
-            self.pick.eq(~self.done & (pos == o)),
+            self.pick.eq(~self.done & at_pick),
             self.offset_out.eq(o + 1),
         ]
 
@@ -107,24 +114,30 @@ class SpreadSelector(wiring.Component):
         prime = Signal()
         with m.If(self.load):
             m.d.sync += [
-                q.eq(self.q), r.eq(self.r), last_group.eq(self.s - 1),
-                group.eq(0), group_p2.eq(2), pos.eq(0), o.eq(self.offset),
+                q.eq(self.q), r.eq(self.r), s.eq(self.s),
+                group_p2.eq(2), pos_p1.eq(1), o.eq(self.offset),
+                at_pick.eq(self.offset == 0), in_last.eq(self.s == 1),
                 self.done.eq(self.s == 0), prime.eq(1),
             ]
         with m.Elif(prime):
-            m.d.sync += [size_m1.eq(Mux(r != 0, q, q - 1)),
+            size0_m1 = Mux(r != 0, q, q - 1)
+            m.d.sync += [size_m1.eq(size0_m1), at_end.eq(size0_m1 == 0),
                          *set_next(group_size(1, q, r)), prime.eq(0),
                          k_big[0].eq(1 - (q + 1)), k_big[1].eq(1 - 2 * (q + 1)),
                          k_small[0].eq(1 - q), k_small[1].eq(1 - 2 * q)]
         with m.Elif(self.advance & ~self.done):
-            with m.If(self.pick & (group == last_group)):
+            with m.If(at_pick & in_last):
                 m.d.sync += self.done.eq(1)
-            with m.Elif(pos == size_m1):
+            with m.Elif(at_end):
                 big = group_p2 < r             # group + 2 has q + 1 elements
-                m.d.sync += [group.eq(group + 1), group_p2.eq(group_p2 + 1), pos.eq(0),
+                # o + 1 >= 1, so the wrapped offset is 0 only through d2 or d1.
+                m.d.sync += [group_p2.eq(group_p2 + 1), pos_p1.eq(1),
                              size_m1.eq(-k1), o.eq(wrapped),
+                             at_pick.eq((d2 == 0) | ((d2 < 0) & (d1 == 0))),
+                             at_end.eq(k1 == 0), in_last.eq(group_p2 == s),
                              k1.eq(Mux(big, k_big[0], k_small[0])),
                              k2.eq(Mux(big, k_big[1], k_small[1]))]
             with m.Else():
-                m.d.sync += pos.eq(pos + 1)
+                m.d.sync += [pos_p1.eq(pos_p1 + 1), at_pick.eq(pos_p1 == o),
+                             at_end.eq(pos_p1 == size_m1)]
         return m

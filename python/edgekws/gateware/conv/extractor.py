@@ -64,6 +64,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...golden.quant import POT_MAX, POT_MIN, POTENTIAL_BITS
+from ..ram import NO_RW_CHECK
 from .spec import ACT_SLOT, PIXEL_BITS, WEIGHT_SLOT, ExtractorSpec, kws_spec
 from .mult import KINDS as MULT_KINDS
 from .mult import registered_product
@@ -227,10 +228,16 @@ class DSCNNExtractor(wiring.Component):
         # ------------------------------------------------------------------ memories
         m.submodules.img = img = memory.Memory(shape=self.pixel_width,
                                                depth=self.img_depth, init=[])
+        # Weights and parameters are written by the loader only while idle (the write
+        # lands before the sequencer's first read), so no read they answer meets a
+        # write: ``NO_RW_CHECK`` spares yosys' emulation of a collision, which sat on
+        # a critical path (docs/design.md §3.6, step 15).
         m.submodules.weights = wmem = memory.Memory(shape=self.w_width,
-                                                    depth=self.w_depth, init=[])
+                                                    depth=self.w_depth, init=[],
+                                                    attrs=NO_RW_CHECK)
         m.submodules.params = pmem = memory.Memory(shape=self.param_width,
-                                                   depth=self.param_depth, init=[])
+                                                   depth=self.param_depth, init=[],
+                                                   attrs=NO_RW_CHECK)
         m.submodules.act = amem = memory.Memory(shape=F * ACT_SLOT, depth=self.act_depth,
                                                 init=[])
         img_wr, img_rd = img.write_port(), img.read_port(transparent_for=())
@@ -299,11 +306,11 @@ class DSCNNExtractor(wiring.Component):
                      w_rd.addr.eq(s0_waddr)]
         mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
                     s4["valid"] | s5["valid"])
-        # nz lags the d registers by a cycle, and its first split (``nz_cur``,
-        # ``nz_todo``) by two: they are ready once the MACs were idle in the two cycles
-        # before too (in DRAIN nothing new is issued).
-        nz_ready = Signal(2)
-        m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy))
+        # nz lags the d registers by a cycle, its first split (``nz_cur``, ``nz_todo``)
+        # by two and ``nz_todo == 0`` by three: they are ready once the MACs were idle
+        # in the three cycles before too (in DRAIN nothing new is issued).
+        nz_ready = Signal(3)
+        m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy, nz_ready[1] & ~mac_busy))
 
         # Depthwise sums of the current position, and their non-zero mask.
         d_regs = [Signal(signed(spec.dw_width), name=f"d{c}", reset_less=True)
@@ -429,6 +436,11 @@ class DSCNNExtractor(wiring.Component):
         # of routing, step 14 of docs/design.md §3.6).
         nz_cur, nz_todo = Signal(F), Signal(F)
         m.d.sync += [nz_cur.eq(nz & -nz), nz_todo.eq(nz & (nz - 1))]
+        # The pointwise walk's end test as a flip-flop (``todo == 0``, derived with
+        # each new ``todo``): the 64-input OR in front of the walk's enables was the
+        # critical path of the extractor + FC core build (step 15, docs/design.md §3.6).
+        nz_todo_empty = Signal()
+        m.d.sync += nz_todo_empty.eq(nz_todo == 0)
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
@@ -582,6 +594,7 @@ class DSCNNExtractor(wiring.Component):
         ch = Signal(range(max(F, C0, 2)))
         pos = Signal(range(NPOS + 1))
         todo = Signal(F)
+        todo_empty = Signal()                     # todo == 0
         cur = Signal(F)
         pw_first = Signal()
         all_idle = ~mac_busy & ~pp_busy
@@ -747,9 +760,9 @@ class DSCNNExtractor(wiring.Component):
                             m.next = f"L{li}_DRAIN"
                     with m.State(f"L{li}_DRAIN"):
                         # The pointwise pass needs every depthwise sum of the position.
-                        with m.If(~mac_busy & nz_ready[1]):
+                        with m.If(~mac_busy & nz_ready[2]):
                             m.d.sync += [cur.eq(nz_cur), todo.eq(nz_todo),
-                                         pw_first.eq(1)]
+                                         todo_empty.eq(nz_todo_empty), pw_first.eq(1)]
                             m.next = f"L{li}_PW"
                     with m.State(f"L{li}_PW"):
                         # ``cur``: the channel issued now (one-hot, 0 if every sum is
@@ -760,7 +773,7 @@ class DSCNNExtractor(wiring.Component):
                         m.d.comb += idx.eq(
                             Cat(*(Cat(*(cur[k] for k in range(F) if k >> b & 1)).any()
                                   for b in range(max(F - 1, 1).bit_length()))))
-                        last = todo == 0
+                        last = todo_empty
                         m.d.comb += [
                             iss["kind"].eq(_Kind.PW), iss["first"].eq(pw_first),
                             iss["last"].eq(last), iss["c"].eq(idx),
@@ -768,13 +781,15 @@ class DSCNNExtractor(wiring.Component):
                             *parts(iss_wa, (group_rom(pw_base, F), idx))]
                         with m.If(~last | credit):
                             m.d.comb += iss["valid"].eq(1)
-                            m.d.sync += [cur.eq(todo & -todo), todo.eq(todo & (todo - 1)),
-                                         pw_first.eq(0)]
+                            rest = todo & (todo - 1)
+                            m.d.sync += [cur.eq(todo & -todo), todo.eq(rest),
+                                         todo_empty.eq(rest == 0), pw_first.eq(0)]
                             with m.If(last):
                                 m.d.sync += [credit.eq(0), pw_first.eq(1)]
                                 with m.If(~end_g):
                                     m.d.sync += [gc.eq(gc + 1), cur.eq(nz_cur),
-                                                 todo.eq(nz_todo)]
+                                                 todo.eq(nz_todo),
+                                                 todo_empty.eq(nz_todo_empty)]
                                 with m.Else():
                                     next_position(geom, tabs[li], f"L{li}_DW", barrier)
 
