@@ -33,15 +33,17 @@ FPGA_DIR = REPO / "build" / "fpga"
 #: Yosys commands: the cells driving a ``keep`` wire get ``keep`` (opt_merge skips them).
 KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 
-#: Yosys command: Amaranth FSM state registers (``<name>_state``) lose their initial
-#: value, so that yosys' ``fsm`` pass may re-encode them (it skips any register with
-#: one): the FC core's control FSM becomes one-hot, one flip-flop per state, and each
-#: state decode in front of its enables and address multiplexers is a flip-flop instead
-#: of a LUT of the 5-bit code (docs/design.md §3.6, step 15). Nothing is lost: every
-#: design here starts from its reset, not its initial values (the board's PLL holds
-#: the sync reset until a few cycles after lock, ``board.ECP5PLL``), and the reset
-#: value of each FSM is its initial state.
-FSM_NO_INIT = "setattr -unset init w:*_state"
+#: Yosys commands: Amaranth FSM state registers (``<name>_state``) lose their initial
+#: value and are marked ``fsm_encoding = "auto"``, so that yosys' ``fsm`` pass re-encodes
+#: every one of them one-hot: one flip-flop per state, and each state decode in front of
+#: the enables and multiplexers is a flip-flop instead of a LUT of the binary code
+#: (docs/design.md §3.6). Without the initial value the pass still skips an FSM whose
+#: state feeds lookups, as the extractor's sequencer does ("users of register don't
+#: seem to benefit from recoding"); the attribute overrides that guess (step 16). Nothing
+#: is lost: every design here starts from its reset, not its initial values (the
+#: board's PLL holds the sync reset until a few cycles after lock, ``board.ECP5PLL``),
+#: and the reset value of each FSM is its initial state.
+FSM_NO_INIT = 'setattr -unset init w:*_state; setattr -set fsm_encoding "auto" w:*_state'
 
 #: Everything run between reading the Verilog and ``synth_ecp5``.
 PRE_SYNTH = f"{KEEP_FFS}; {FSM_NO_INIT}"
@@ -154,10 +156,9 @@ def _positive(name: str, value) -> int:
 #: with the heap placer's timing weight 30 and criticality exponent 4. nextpnr is
 #: deterministic given the netlist, the seed and these options.
 EXT_PLACEMENT = dict(seed=4, timing_weight=30, critexp=4)
-#: The extractor + FC core harness: the same options, seed 1, the better of seeds 1-2 on
-#: step 15's netlist (docs/design.md §3.6; seeds 3 and 4 did not converge on the netlist
-#: before it).
-SYSTEM_PLACEMENT = dict(EXT_PLACEMENT, seed=1)
+#: The extractor + FC core harness: the same options, seed 2, the better of seeds 1-2 on
+#: step 16's netlist (102.6 MHz; seed 1: 94.5 MHz; docs/design.md §3.6).
+SYSTEM_PLACEMENT = dict(EXT_PLACEMENT, seed=2)
 
 
 def _flow_args(ap: argparse.ArgumentParser, seed: int = 1, timing_weight=None, critexp=None):

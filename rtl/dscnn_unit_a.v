@@ -9,62 +9,70 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [21:0] \$10 ;
-  wire \$100 ;
-  reg [1:0] \$101 ;
-  wire \$102 ;
-  reg [1:0] \$103 ;
+  reg [1:0] \$100 ;
+  wire \$101 ;
+  reg [1:0] \$102 ;
+  wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
-  reg [1:0] \$106 ;
-  wire \$107 ;
-  reg [1:0] \$108 ;
-  wire \$109 ;
+  reg [11:0] \$105 ;
+  reg [7:0] \$106 ;
+  wire [12:0] \$107 ;
+  reg [4:0] \$108 ;
+  wire [5:0] \$109 ;
+  wire [6:0] \$1098 ;
   wire [21:0] \$11 ;
-  wire \$110 ;
-  reg [11:0] \$111 ;
-  reg [7:0] \$112 ;
-  wire [12:0] \$113 ;
-  reg [4:0] \$114 ;
-  wire [5:0] \$115 ;
-  reg [6:0] \$116 ;
-  reg [2:0] \$117 ;
-  wire [3:0] \$118 ;
+  reg [6:0] \$110 ;
+  wire [6:0] \$1103 ;
+  wire [6:0] \$1108 ;
+  reg [2:0] \$111 ;
+  wire [6:0] \$1113 ;
+  wire [6:0] \$1118 ;
+  wire [3:0] \$112 ;
+  wire [6:0] \$1123 ;
+  wire [6:0] \$1128 ;
+  wire \$113 ;
+  wire [6:0] \$1133 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  reg [6:0] \$118 ;
   wire \$119 ;
   wire [21:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  reg [2:0] \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  reg [6:0] \$124 ;
+  reg [2:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  reg [2:0] \$127 ;
-  wire \$128 ;
-  reg [2:0] \$129 ;
+  reg [2:0] \$126 ;
+  wire \$127 ;
+  reg [2:0] \$128 ;
+  wire \$129 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  reg [2:0] \$132 ;
-  wire \$133 ;
-  reg [2:0] \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  reg [11:0] \$137 ;
-  reg [7:0] \$138 ;
-  wire [12:0] \$139 ;
+  reg [11:0] \$131 ;
+  reg [7:0] \$132 ;
+  wire [12:0] \$133 ;
+  reg [4:0] \$134 ;
+  wire [5:0] \$135 ;
+  reg [6:0] \$136 ;
+  reg [3:0] \$137 ;
+  wire [4:0] \$138 ;
+  wire \$139 ;
   wire [21:0] \$14 ;
-  reg [4:0] \$140 ;
-  wire [5:0] \$141 ;
-  reg [6:0] \$142 ;
-  reg [3:0] \$143 ;
-  wire [4:0] \$144 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  reg [7:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -94,14 +102,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
+  wire [7:0] \$178 ;
   wire \$179 ;
   wire [3:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [7:0] \$184 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -111,52 +119,52 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  reg [11:0] \$193 ;
+  reg [11:0] \$194 ;
+  reg [11:0] \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [31:0] \$197 ;
+  wire [3:0] \$198 ;
+  wire [19:0] \$199 ;
   wire [7:0] \$2 ;
   wire [4:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  reg [11:0] \$206 ;
-  reg [11:0] \$207 ;
-  reg [11:0] \$208 ;
-  wire \$209 ;
+  wire [31:0] \$200 ;
+  wire [3:0] \$201 ;
+  wire [19:0] \$202 ;
+  wire [31:0] \$203 ;
+  wire [3:0] \$204 ;
+  wire [19:0] \$205 ;
+  wire [31:0] \$206 ;
+  wire [3:0] \$207 ;
+  wire [19:0] \$208 ;
+  wire [31:0] \$209 ;
   wire [5:0] \$21 ;
-  wire [31:0] \$210 ;
-  wire [3:0] \$211 ;
-  wire [19:0] \$212 ;
-  wire [31:0] \$213 ;
-  wire [3:0] \$214 ;
-  wire [19:0] \$215 ;
-  wire [31:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [19:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire [3:0] \$210 ;
+  wire [19:0] \$211 ;
+  wire [31:0] \$212 ;
+  wire [3:0] \$213 ;
+  wire [19:0] \$214 ;
+  wire [31:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [19:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [3:0] \$220 ;
-  wire [19:0] \$221 ;
-  wire [31:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [19:0] \$224 ;
-  wire [31:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [19:0] \$227 ;
-  wire [31:0] \$228 ;
-  wire [3:0] \$229 ;
+  wire [19:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [3:0] \$23 ;
-  wire [19:0] \$230 ;
-  wire [31:0] \$231 ;
-  wire [3:0] \$232 ;
-  wire [19:0] \$233 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
@@ -184,11 +192,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [16:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire [16:0] \$260 ;
+  wire [16:0] \$261 ;
+  wire [16:0] \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
@@ -199,10 +207,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire [16:0] \$272 ;
-  wire [16:0] \$273 ;
-  wire [16:0] \$274 ;
-  wire [16:0] \$275 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -214,35 +222,35 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [3:0] \$286 ;
-  wire [4:0] \$287 ;
-  wire [4:0] \$288 ;
-  wire [3:0] \$289 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire [3:0] \$291 ;
-  wire [4:0] \$292 ;
+  wire \$291 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [19:0] \$298 ;
-  wire [21:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [21:0] \$302 ;
-  wire [21:0] \$303 ;
+  wire \$302 ;
+  wire \$303 ;
   wire \$304 ;
-  wire [19:0] \$305 ;
-  wire [21:0] \$306 ;
+  wire \$305 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [21:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [21:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
@@ -256,10 +264,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  reg [2:0] \$323 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  reg [2:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -267,162 +275,162 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [4:0] \$333 ;
-  reg [2:0] \$334 ;
+  wire \$333 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  reg [2:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire [5:0] \$34 ;
-  wire [3:0] \$340 ;
-  wire [3:0] \$341 ;
-  reg [2:0] \$342 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [1:0] \$345 ;
-  reg [2:0] \$346 ;
-  reg [2:0] \$347 ;
-  wire [6:0] \$348 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
   wire \$349 ;
-  wire [6:0] \$35 ;
-  wire [3:0] \$350 ;
-  wire [3:0] \$351 ;
-  reg [2:0] \$352 ;
-  wire \$353 ;
-  wire [3:0] \$354 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire [3:0] \$352 ;
+  wire [4:0] \$353 ;
+  wire [4:0] \$354 ;
   wire [3:0] \$355 ;
-  reg [2:0] \$356 ;
-  reg [2:0] \$357 ;
-  wire \$358 ;
+  wire \$356 ;
+  wire [3:0] \$357 ;
+  wire [4:0] \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
+  wire [19:0] \$364 ;
+  wire [21:0] \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire [21:0] \$368 ;
+  wire [21:0] \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  reg [1:0] \$373 ;
+  wire [19:0] \$371 ;
+  wire [21:0] \$372 ;
+  wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  reg [1:0] \$376 ;
+  wire [21:0] \$375 ;
+  wire [21:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [3:0] \$381 ;
-  wire [3:0] \$382 ;
-  reg [1:0] \$383 ;
-  wire [1:0] \$384 ;
-  reg [1:0] \$385 ;
-  reg [1:0] \$386 ;
+  wire \$381 ;
+  wire [5:0] \$382 ;
+  wire [6:0] \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
+  reg [2:0] \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  reg [2:0] \$394 ;
   wire \$395 ;
-  wire [16:0] \$396 ;
-  wire [16:0] \$397 ;
-  wire [16:0] \$398 ;
-  wire [16:0] \$399 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire [16:0] \$400 ;
-  wire [16:0] \$401 ;
-  wire \$402 ;
+  wire \$400 ;
+  wire [4:0] \$401 ;
+  reg [2:0] \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [1:0] \$405 ;
-  wire [6:0] \$406 ;
+  reg [2:0] \$405 ;
+  wire \$406 ;
   wire \$407 ;
   wire [3:0] \$408 ;
   wire [3:0] \$409 ;
   wire \$41 ;
-  reg [1:0] \$410 ;
+  reg [2:0] \$410 ;
   wire \$411 ;
-  wire [3:0] \$412 ;
-  wire [3:0] \$413 ;
-  reg [1:0] \$414 ;
-  reg [1:0] \$415 ;
-  wire \$416 ;
+  wire \$412 ;
+  wire [1:0] \$413 ;
+  reg [2:0] \$414 ;
+  reg [2:0] \$415 ;
+  wire [6:0] \$416 ;
   wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [3:0] \$418 ;
+  wire [3:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  reg [2:0] \$420 ;
   wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
+  wire [3:0] \$422 ;
+  wire [3:0] \$423 ;
+  reg [2:0] \$424 ;
+  reg [2:0] \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
-  reg [2:0] \$431 ;
+  wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  reg [2:0] \$434 ;
+  wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [3:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [3:0] \$440 ;
-  reg [2:0] \$441 ;
-  wire [1:0] \$442 ;
-  reg [2:0] \$443 ;
-  reg [2:0] \$444 ;
+  wire \$440 ;
+  reg [1:0] \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  reg [1:0] \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [3:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire [16:0] \$454 ;
-  wire [16:0] \$455 ;
-  wire [16:0] \$456 ;
-  wire [16:0] \$457 ;
-  wire [16:0] \$458 ;
-  wire [16:0] \$459 ;
+  wire [3:0] \$450 ;
+  reg [1:0] \$451 ;
+  wire [1:0] \$452 ;
+  reg [1:0] \$453 ;
+  reg [1:0] \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [1:0] \$463 ;
-  wire [6:0] \$464 ;
-  wire \$465 ;
-  wire [3:0] \$466 ;
-  wire [3:0] \$467 ;
-  reg [2:0] \$468 ;
+  wire \$463 ;
+  wire [16:0] \$464 ;
+  wire [16:0] \$465 ;
+  wire [16:0] \$466 ;
+  wire [16:0] \$467 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [3:0] \$470 ;
-  wire [3:0] \$471 ;
-  reg [2:0] \$472 ;
-  reg [2:0] \$473 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
@@ -442,255 +450,471 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  reg \$491 ;
-  reg [6:0] \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg [1:0] \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg [3:0] \$499 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [1:0] \$502 ;
-  reg [5:0] \$503 ;
-  reg [1:0] \$504 ;
-  reg \$505 ;
-  reg [1:0] \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  reg [3:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg [1:0] \$513 ;
-  reg [5:0] \$514 ;
-  reg [1:0] \$515 ;
-  reg \$516 ;
-  reg [1:0] \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [3:0] \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg [1:0] \$524 ;
-  reg [5:0] \$525 ;
-  reg [1:0] \$526 ;
-  reg \$527 ;
-  reg [1:0] \$528 ;
-  reg \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg [3:0] \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [1:0] \$535 ;
-  reg [5:0] \$536 ;
-  reg [1:0] \$537 ;
-  reg \$538 ;
-  reg [1:0] \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg [3:0] \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [1:0] \$546 ;
-  reg [5:0] \$547 ;
-  reg [1:0] \$548 ;
-  reg \$549 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [1:0] \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg [3:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg [1:0] \$557 ;
-  reg [5:0] \$558 ;
+  wire [1:0] \$550 ;
+  wire [6:0] \$551 ;
+  wire \$552 ;
+  wire [3:0] \$553 ;
+  wire [3:0] \$554 ;
+  reg [1:0] \$555 ;
+  wire \$556 ;
+  wire [3:0] \$557 ;
+  wire [3:0] \$558 ;
   reg [1:0] \$559 ;
   wire \$56 ;
-  reg [6:0] \$560 ;
-  reg [6:0] \$561 ;
-  reg [7:0] \$562 ;
-  reg [7:0] \$563 ;
-  reg [2:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  reg [1:0] \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  reg \$570 ;
-  reg [20:0] \$571 ;
-  reg [20:0] \$572 ;
-  reg [20:0] \$573 ;
-  reg [20:0] \$574 ;
-  reg [20:0] \$575 ;
-  reg [20:0] \$576 ;
-  reg [20:0] \$577 ;
-  reg [20:0] \$578 ;
-  reg [11:0] \$579 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  reg [2:0] \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [11:0] \$580 ;
-  reg [11:0] \$581 ;
-  reg [11:0] \$582 ;
-  reg [11:0] \$583 ;
-  reg [11:0] \$584 ;
-  reg [11:0] \$585 ;
-  reg [11:0] \$586 ;
-  reg [11:0] \$587 ;
-  reg [11:0] \$588 ;
-  reg [11:0] \$589 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire [3:0] \$584 ;
+  wire [3:0] \$585 ;
+  reg [2:0] \$586 ;
+  wire [1:0] \$587 ;
+  reg [2:0] \$588 ;
+  reg [2:0] \$589 ;
   wire \$59 ;
-  reg [11:0] \$590 ;
-  reg [11:0] \$591 ;
-  reg [11:0] \$592 ;
-  reg [11:0] \$593 ;
-  reg [11:0] \$594 ;
-  reg [15:0] \$595 ;
-  reg [15:0] \$596 ;
-  reg [15:0] \$597 ;
-  reg \$598 ;
-  reg [20:0] \$599 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire [16:0] \$599 ;
   wire [11:0] \$6 ;
   wire \$60 ;
-  reg [20:0] \$600 ;
-  reg [20:0] \$601 ;
-  reg [20:0] \$602 ;
-  reg [20:0] \$603 ;
-  reg [20:0] \$604 ;
-  reg [20:0] \$605 ;
-  reg [20:0] \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg [1:0] \$609 ;
+  wire [16:0] \$600 ;
+  wire [16:0] \$601 ;
+  wire [16:0] \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire \$61 ;
-  reg [1:0] \$610 ;
-  reg [5:0] \$611 ;
-  reg \$612 ;
-  reg [2:0] \$613 ;
-  reg \$614 ;
-  reg [1:0] \$615 ;
-  reg [1:0] \$616 ;
-  reg [5:0] \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
-  reg [2:0] \$620 ;
-  reg [20:0] \$621 ;
-  reg [20:0] \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [2:0] \$626 ;
-  reg \$627 ;
-  reg [2:0] \$628 ;
-  reg \$629 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  reg [2:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg [2:0] \$630 ;
-  reg [19:0] \$631 ;
-  reg [20:0] \$632 ;
-  reg [21:0] \$633 ;
-  reg [19:0] \$634 ;
-  reg [19:0] \$635 ;
-  reg [20:0] \$636 ;
-  reg [21:0] \$637 ;
-  reg [19:0] \$638 ;
-  reg \$639 ;
-  wire \$64 ;
-  reg [63:0] \$640 ;
-  reg [71:0] \$641 ;
-  reg [15:0] \$642 ;
-  reg [15:0] \$643 ;
-  reg \$644 ;
-  reg [41:0] \$645 ;
-  reg [127:0] \$646 ;
-  reg [2:0] \$647 ;
-  reg [2:0] \$648 ;
-  reg [5:0] \$649 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  reg [2:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg [3:0] \$651 ;
-  reg [2:0] \$652 ;
-  reg [2:0] \$653 ;
-  reg [3:0] \$654 ;
-  reg [15:0] \$655 ;
-  reg [15:0] \$656 ;
-  reg \$657 ;
-  reg \$658 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [7:0] \$665 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg [2:0] \$68 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire [1:0] \$685 ;
+  wire [6:0] \$686 ;
+  wire \$687 ;
+  wire [3:0] \$688 ;
+  wire [3:0] \$689 ;
   wire \$69 ;
+  reg [2:0] \$690 ;
+  wire \$691 ;
+  wire [3:0] \$692 ;
+  wire [3:0] \$693 ;
+  reg [2:0] \$694 ;
+  reg [2:0] \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [21:0] \$7 ;
   reg [2:0] \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  reg \$713 ;
+  reg [6:0] \$714 ;
+  reg \$715 ;
+  reg \$716 ;
+  reg [1:0] \$717 ;
+  reg \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  wire \$73 ;
+  reg \$720 ;
+  reg [3:0] \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg [1:0] \$724 ;
+  reg [5:0] \$725 ;
+  reg [1:0] \$726 ;
+  reg \$727 ;
+  reg [1:0] \$728 ;
+  reg \$729 ;
+  reg [2:0] \$73 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg [3:0] \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg [1:0] \$735 ;
+  reg [5:0] \$736 ;
+  reg [1:0] \$737 ;
+  reg \$738 ;
+  reg [1:0] \$739 ;
   wire \$74 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg [3:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg [1:0] \$746 ;
+  reg [5:0] \$747 ;
+  reg [1:0] \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  reg [2:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  reg [2:0] \$79 ;
+  reg [1:0] \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg [3:0] \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg [1:0] \$757 ;
+  reg [5:0] \$758 ;
+  reg [1:0] \$759 ;
+  reg [12:0] \$76 ;
+  reg \$760 ;
+  reg [1:0] \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg [3:0] \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg [1:0] \$768 ;
+  reg [5:0] \$769 ;
+  reg [8:0] \$77 ;
+  reg [1:0] \$770 ;
+  reg \$771 ;
+  reg [1:0] \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg [3:0] \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg [1:0] \$779 ;
+  wire [13:0] \$78 ;
+  reg [5:0] \$780 ;
+  reg [1:0] \$781 ;
+  reg [6:0] \$782 ;
+  reg [6:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg [1:0] \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
+  reg [5:0] \$79 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg [20:0] \$793 ;
+  reg [20:0] \$794 ;
+  reg [20:0] \$795 ;
+  reg [20:0] \$796 ;
+  reg [20:0] \$797 ;
+  reg [20:0] \$798 ;
+  reg [20:0] \$799 ;
   wire [21:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  reg [12:0] \$82 ;
-  reg [8:0] \$83 ;
-  wire [13:0] \$84 ;
-  reg [5:0] \$85 ;
-  wire [6:0] \$86 ;
-  reg [4:0] \$87 ;
-  wire [5:0] \$88 ;
-  wire [6:0] \$887 ;
-  reg [4:0] \$89 ;
-  wire [6:0] \$892 ;
-  wire [6:0] \$897 ;
+  wire [6:0] \$80 ;
+  reg [20:0] \$800 ;
+  reg [11:0] \$801 ;
+  reg [11:0] \$802 ;
+  reg [11:0] \$803 ;
+  reg [11:0] \$804 ;
+  reg [11:0] \$805 ;
+  reg [11:0] \$806 ;
+  reg [11:0] \$807 ;
+  reg [11:0] \$808 ;
+  reg [11:0] \$809 ;
+  reg [4:0] \$81 ;
+  reg [11:0] \$810 ;
+  reg [11:0] \$811 ;
+  reg [11:0] \$812 ;
+  reg [11:0] \$813 ;
+  reg [11:0] \$814 ;
+  reg [11:0] \$815 ;
+  reg [11:0] \$816 ;
+  reg [15:0] \$817 ;
+  reg [15:0] \$818 ;
+  reg [15:0] \$819 ;
+  wire [5:0] \$82 ;
+  reg \$820 ;
+  reg [20:0] \$821 ;
+  reg [20:0] \$822 ;
+  reg [20:0] \$823 ;
+  reg [20:0] \$824 ;
+  reg [20:0] \$825 ;
+  reg [20:0] \$826 ;
+  reg [20:0] \$827 ;
+  reg [20:0] \$828 ;
+  reg \$829 ;
+  reg [4:0] \$83 ;
+  reg \$830 ;
+  reg [1:0] \$831 ;
+  reg [1:0] \$832 ;
+  reg [5:0] \$833 ;
+  reg \$834 ;
+  reg [2:0] \$835 ;
+  reg \$836 ;
+  reg [1:0] \$837 ;
+  reg [1:0] \$838 ;
+  reg [5:0] \$839 ;
+  wire [3:0] \$84 ;
+  reg \$840 ;
+  reg \$841 ;
+  reg [2:0] \$842 ;
+  reg [20:0] \$843 ;
+  reg [20:0] \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg [2:0] \$848 ;
+  reg \$849 ;
+  wire [5:0] \$85 ;
+  reg [2:0] \$850 ;
+  reg \$851 ;
+  reg [2:0] \$852 ;
+  reg [19:0] \$853 ;
+  reg [20:0] \$854 ;
+  reg [21:0] \$855 ;
+  reg [19:0] \$856 ;
+  reg [19:0] \$857 ;
+  reg [20:0] \$858 ;
+  reg [21:0] \$859 ;
+  wire \$86 ;
+  reg [19:0] \$860 ;
+  reg \$861 ;
+  reg \$862 ;
+  reg [63:0] \$863 ;
+  reg [6:0] \$864 ;
+  reg [71:0] \$865 ;
+  reg [15:0] \$866 ;
+  reg [15:0] \$867 ;
+  reg \$868 ;
+  reg [41:0] \$869 ;
+  reg [2:0] \$87 ;
+  reg [127:0] \$870 ;
+  reg [2:0] \$871 ;
+  reg [2:0] \$872 ;
+  reg [5:0] \$873 ;
+  reg \$874 ;
+  reg [3:0] \$875 ;
+  reg [2:0] \$876 ;
+  reg [2:0] \$877 ;
+  reg [3:0] \$878 ;
+  reg [15:0] \$879 ;
+  wire \$88 ;
+  reg [15:0] \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  wire [7:0] \$889 ;
+  wire \$89 ;
   wire [21:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [6:0] \$902 ;
-  wire [6:0] \$907 ;
-  wire [5:0] \$91 ;
-  wire [6:0] \$912 ;
-  wire [6:0] \$917 ;
+  reg [2:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
-  wire [6:0] \$922 ;
-  reg [2:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  reg [2:0] \$96 ;
-  wire \$97 ;
+  reg [1:0] \$95 ;
+  wire \$96 ;
+  reg [1:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg \$signal  = 1'h0;
-  reg \$signal$127  = 1'h0;
-  reg \$signal$128  = 1'h0;
-  reg [15:0] \$signal$276  = 16'h0000;
-  reg \$signal$289  = 1'h0;
+  reg \$signal$125  = 1'h0;
+  reg \$signal$126  = 1'h0;
+  reg [15:0] \$signal$274  = 16'h0000;
+  reg \$signal$287  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$105 ;
-  wire [7:0] \$signature__addr$111 ;
-  wire [4:0] \$signature__addr$117 ;
+  reg [6:0] \$signature__addr$104  = 7'h00;
+  wire [7:0] \$signature__addr$109 ;
+  wire [4:0] \$signature__addr$115 ;
   wire [15:0] \$signature__data ;
-  reg [63:0] \$signature__data$106 ;
-  wire [63:0] \$signature__data$113 ;
-  wire [103:0] \$signature__data$118 ;
+  wire [63:0] \$signature__data$106 ;
+  wire [63:0] \$signature__data$111 ;
+  wire [103:0] \$signature__data$116 ;
   wire \$signature__en ;
-  reg \$signature__en$110 ;
-  wire \$signature__en$115 ;
-  wire \$signature__en$119 ;
+  reg \$signature__en$107  = 1'h0;
+  wire \$signature__en$113 ;
+  wire \$signature__en$117 ;
   reg [11:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [63:0] a_rd__data;
@@ -708,6 +932,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg acc_en_c0 = 1'h0;
   reg [63:0] act_q = 64'h0000000000000000;
   reg [127:0] asm = 128'h00000000000000000000000000000000;
+  (* init = 7'h00 *)
+  wire [6:0] aw_addr;
+  (* init = 1'h0 *)
+  wire aw_en;
   output busy;
   wire busy;
   wire ce;
@@ -822,13 +1050,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [15:0] nz = 16'h0000;
-  reg [2:0] nz_ready = 3'h0;
+  reg [1:0] nz_ready = 2'h0;
   reg [15:0] nz_todo = 16'h0000;
   reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
-  wire [3:0] \o_act$109 ;
+  wire [3:0] \o_act$301 ;
   wire o_busy;
-  wire \o_busy$130 ;
+  wire \o_busy$128 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -1096,6 +1324,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [7:0] w_rd__addr;
   wire [63:0] w_rd__data;
   reg [63:0] word = 64'h0000000000000000;
+  (* no_rw_check = 32'd1 *)
   reg [63:0] act [97:0];
   integer act__i;
   initial begin
@@ -1103,8 +1332,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       act[act__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$110 )
-      act[\$signature__addr$105 ] <= \$signature__data$106 ;
+    if (\$signature__en$107 )
+      act[\$signature__addr$104 ] <= trace__payload[71:8];
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1134,7 +1363,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$119 )
+    if (\$signature__en$117 )
       params[lp[5:1]] <= { lp[16:9], asm[127:32] };
   end
   reg [103:0] _2_;
@@ -1144,6 +1373,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     end
   end
   assign p_rd__data = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [39:0] pool [7:0];
   integer pool__i;
   initial begin
@@ -1169,7 +1399,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$115 )
+    if (\$signature__en$113 )
       weights[lp[8:1]] <= { lp[40:9], asm[127:96] };
   end
   reg [63:0] _4_;
@@ -1177,307 +1407,673 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _4_ <= weights[\$4 [7:0]];
   end
   assign w_rd__data = _4_;
-  assign \$307  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$308  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$309  = \$308  ? 22'h380000 : pool_sum1;
-  assign \$310  = \$307  ? 22'h07ffff : \$309 ;
-  assign \$311  = trace__valid & trace__ready;
-  assign \$312  = ~ stall;
-  assign \$313  = o_valid & \$312 ;
-  assign \$314  = ~ tag[0];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ~ stall;
-  assign \$317  = o_valid & \$316 ;
-  assign \$318  = \$317  & tag[0];
-  assign \$319  = load__valid & load__ready;
-  assign \$320  = ~ load__valid;
-  assign \$321  = img_full & \$320 ;
-  assign \$322  = ch == 1'h1;
-  assign \$324  = \$323  == kj;
-  assign \$325  = \$322  & \$324 ;
-  assign \$327  = \$326  == ki;
-  assign \$328  = \$325  & \$327 ;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  | credit;
-  assign \$331  = ch == 1'h1;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = ch + 1'h1;
-  assign \$335  = \$334  == kj;
-  assign \$336  = ~ \$335 ;
-  assign \$338  = \$337  == ki;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = kj + 1'h1;
-  assign \$341  = ki + 1'h1;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = gc + 1'h1;
-  assign \$348  = pos + 1'h1;
-  assign \$349  = oy == 3'h6;
-  assign \$350  = ox + 1'h1;
-  assign \$351  = ox + 1'h1;
-  assign \$353  = ox == 3'h6;
-  assign \$354  = oy + 1'h1;
-  assign \$355  = oy + 1'h1;
-  assign \$358  = s0_valid | s1_valid;
-  assign \$359  = \$358  | s2_valid;
-  assign \$360  = \$359  | s3_valid;
-  assign \$361  = \$360  | s4_valid;
-  assign \$362  = \$361  | s5_valid;
-  assign \$363  = ~ \$362 ;
-  assign \$364  = job_active | \$signal ;
-  assign \$365  = \$364  | trace__valid;
-  assign \$366  = \$signal$127  | \$signal$128 ;
-  assign \$367  = \$366  | p4_valid;
-  assign \$368  = \$365  | \$367 ;
-  assign \$369  = \$368  | o_busy;
-  assign \$370  = \$369  | \o_busy$130 ;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = \$363  & \$371 ;
-  assign \$374  = \$373  == kj;
-  assign \$375  = ~ \$374 ;
-  assign \$377  = \$376  == ki;
-  assign \$378  = ~ \$377 ;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = kj + 1'h1;
-  assign \$382  = ki + 1'h1;
-  assign \$384  = gc + 1'h1;
-  assign \$387  = s0_valid | s1_valid;
-  assign \$388  = \$387  | s2_valid;
-  assign \$389  = \$388  | s3_valid;
-  assign \$390  = \$389  | s4_valid;
-  assign \$391  = \$390  | s5_valid;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = \$392  & nz_ready[2];
-  assign \$394  = ~ todo_empty;
-  assign \$395  = \$394  | credit;
-  assign \$396  = - todo;
-  assign \$397  = { 1'h0, todo } & \$396 ;
-  assign \$398  = todo - 1'h1;
-  assign \$399  = { 1'h0, todo } & \$398 ;
-  assign \$400  = todo - 1'h1;
-  assign \$401  = { 1'h0, todo } & \$400 ;
-  assign \$402  = ! \$401 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$101  = \$100  == kj;
+  assign \$103  = \$102  == ki;
+  assign \$104  = \$101  & \$103 ;
+  assign \$107  = $signed(\$105 ) + $signed(\$106 );
+  assign \$109  = \$108  + kj;
+  assign \$112  = \$111  + kj;
+  assign \$113  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$114  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$115  = | { cur[15:12], cur[7:4] };
+  assign \$116  = | cur[15:8];
+  assign \$117  = ! cur;
+  assign \$119  = ~ todo_empty;
+  assign \$120  = \$119  | credit;
+  assign \$122  = \$121  == ki;
+  assign \$124  = \$123  == kj;
+  assign \$125  = \$122  & \$124 ;
+  assign \$127  = \$126  == kj;
+  assign \$129  = \$128  == ki;
+  assign \$130  = \$127  & \$129 ;
+  assign \$133  = $signed(\$131 ) + $signed(\$132 );
+  assign \$135  = \$134  + kj;
+  assign \$138  = \$137  + kj;
+  assign \$139  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$140  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$141  = | { cur[15:12], cur[7:4] };
+  assign \$142  = | cur[15:8];
+  assign \$143  = ! cur;
+  assign \$145  = ~ todo_empty;
+  assign \$146  = \$145  | credit;
+  assign \$147  = s0_valid | s1_valid;
+  assign \$148  = \$147  | s2_valid;
+  assign \$149  = \$148  | s3_valid;
+  assign \$150  = \$149  | s4_valid;
+  assign \$151  = \$150  | s5_valid;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = job_active | \$signal ;
+  assign \$154  = \$153  | trace__valid;
+  assign \$155  = \$signal$125  | \$signal$126 ;
+  assign \$156  = \$155  | p4_valid;
+  assign \$157  = \$154  | \$156 ;
+  assign \$158  = \$157  | o_busy;
+  assign \$159  = \$158  | \o_busy$128 ;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$152  & \$160 ;
+  assign \$162  = ~ spikes__valid;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = ! seq_state;
+  assign \$165  = seq_state == 1'h1;
+  assign \$166  = seq_state == 2'h2;
+  assign \$167  = seq_state == 2'h3;
+  assign \$168  = seq_state == 3'h4;
+  assign \$169  = seq_state == 3'h5;
+  assign \$170  = seq_state == 3'h6;
+  assign \$171  = seq_state == 3'h7;
+  assign \$172  = seq_state == 4'h8;
+  assign \$173  = seq_state == 4'h9;
+  assign \$174  = seq_state == 4'ha;
+  assign \$175  = spikes__valid & spikes__ready;
+  assign \$176  = ~ img_full;
+  assign \$177  = pixels__valid & \$176 ;
+  assign \$178  = \$signature__addr  + 1'h1;
+  assign \$179  = \$signature__addr  == 7'h5a;
+  assign \$180  = s0_valid | s1_valid;
+  assign \$181  = \$180  | s2_valid;
+  assign \$182  = \$181  | s3_valid;
+  assign \$183  = \$182  | s4_valid;
+  assign \$184  = \$183  | s5_valid;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = s0_valid | s1_valid;
+  assign \$187  = \$186  | s2_valid;
+  assign \$188  = \$187  | s3_valid;
+  assign \$189  = \$188  | s4_valid;
+  assign \$190  = \$189  | s5_valid;
+  assign \$191  = ~ \$190 ;
+  assign \$192  = nz_ready[0] & \$191 ;
+  assign \$196  = s1_kind == 1'h1;
+  assign \$1098  = s2_g * 6'h20;
+  assign \$197  = act_q >> \$1098 ;
+  assign \$198  = is_dw_c0 ? \$197 [3:0] : a_bcast[3:0];
+  assign \$199  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$1103  = s2_g * 6'h20;
+  assign \$200  = act_q >> \$1103 ;
+  assign \$201  = is_dw_c0 ? \$200 [7:4] : a_bcast[3:0];
+  assign \$202  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$1108  = s2_g * 6'h20;
+  assign \$203  = act_q >> \$1108 ;
+  assign \$204  = is_dw_c0 ? \$203 [11:8] : a_bcast[3:0];
+  assign \$205  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$1113  = s2_g * 6'h20;
+  assign \$206  = act_q >> \$1113 ;
+  assign \$207  = is_dw_c0 ? \$206 [15:12] : a_bcast[3:0];
+  assign \$208  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$1118  = s2_g * 6'h20;
+  assign \$209  = act_q >> \$1118 ;
+  assign \$210  = is_dw_c0 ? \$209 [19:16] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$1123  = s2_g * 6'h20;
+  assign \$212  = act_q >> \$1123 ;
+  assign \$213  = is_dw_c0 ? \$212 [23:20] : a_bcast[3:0];
+  assign \$214  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$1128  = s2_g * 6'h20;
+  assign \$215  = act_q >> \$1128 ;
+  assign \$216  = is_dw_c0 ? \$215 [27:24] : a_bcast[3:0];
+  assign \$217  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$1133  = s2_g * 6'h20;
+  assign \$218  = act_q >> \$1133 ;
+  assign \$219  = is_dw_c0 ? \$218 [31:28] : a_bcast[3:0];
+  assign \$220  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$221  = s4_valid & s4_last;
+  assign \$222  = s4_valid & s4_last;
+  assign \$223  = s4_kind != 1'h1;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = s4_valid & s4_last;
+  assign \$226  = s4_kind == 1'h1;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = ! s4_g;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = s4_valid & s4_last;
+  assign \$231  = s4_kind == 1'h1;
+  assign \$232  = \$230  & \$231 ;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = acc_clear_c0 | rst;
+  assign \$236  = acc_clear_c0 | rst;
+  assign \$237  = acc_clear_c0 | rst;
+  assign \$238  = acc_clear_c0 | rst;
+  assign \$239  = acc_clear_c0 | rst;
+  assign \$240  = acc_clear_c0 | rst;
+  assign \$241  = acc_clear_c0 | rst;
+  assign \$242  = acc_clear_c0 | rst;
+  assign \$243  = | d0;
+  assign \$244  = | d1;
+  assign \$245  = | d2;
+  assign \$246  = | d3;
+  assign \$247  = | d4;
+  assign \$248  = | d5;
+  assign \$249  = | d6;
+  assign \$250  = | d7;
+  assign \$251  = | d8;
+  assign \$252  = | d9;
+  assign \$253  = | d10;
+  assign \$254  = | d11;
+  assign \$255  = | d12;
+  assign \$256  = | d13;
+  assign \$257  = | d14;
+  assign \$258  = | d15;
+  assign \$259  = - nz;
+  assign \$260  = { 1'h0, nz } & \$259 ;
+  assign \$261  = nz - 1'h1;
+  assign \$262  = { 1'h0, nz } & \$261 ;
+  assign \$264  = nz[0] & nz[1];
+  assign \$267  = nz[2] & nz[3];
+  assign \$269  = \$265  | \$268 ;
+  assign \$270  = nz[0] | nz[1];
+  assign \$271  = nz[2] | nz[3];
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = \$269  | \$272 ;
+  assign \$275  = nz[4] & nz[5];
+  assign \$278  = nz[6] & nz[7];
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = nz[4] | nz[5];
+  assign \$282  = nz[6] | nz[7];
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = \$273  | \$284 ;
+  assign \$286  = nz[0] | nz[1];
+  assign \$287  = nz[2] | nz[3];
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = nz[4] | nz[5];
+  assign \$290  = nz[6] | nz[7];
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = \$285  | \$292 ;
+  assign \$295  = nz[8] & nz[9];
+  assign \$298  = nz[10] & nz[11];
+  assign \$300  = \$296  | \$299 ;
+  assign \$301  = nz[8] | nz[9];
+  assign \$302  = nz[10] | nz[11];
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = \$300  | \$303 ;
+  assign \$306  = nz[12] & nz[13];
+  assign \$309  = nz[14] & nz[15];
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = nz[12] | nz[13];
+  assign \$313  = nz[14] | nz[15];
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = \$304  | \$315 ;
+  assign \$317  = nz[8] | nz[9];
+  assign \$318  = nz[10] | nz[11];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = nz[12] | nz[13];
+  assign \$321  = nz[14] | nz[15];
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = \$319  & \$322 ;
+  assign \$324  = \$316  | \$323 ;
+  assign \$325  = \$293  | \$324 ;
+  assign \$326  = nz[0] | nz[1];
+  assign \$327  = nz[2] | nz[3];
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = nz[4] | nz[5];
+  assign \$330  = nz[6] | nz[7];
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \$328  | \$331 ;
+  assign \$333  = nz[8] | nz[9];
+  assign \$334  = nz[10] | nz[11];
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = nz[12] | nz[13];
+  assign \$337  = nz[14] | nz[15];
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = \$332  & \$339 ;
+  assign \$341  = \$325  | \$340 ;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = ~ stall;
+  assign \$344  = ! job_pos;
+  assign \$345  = job_kind == 2'h2;
+  assign \$346  = job_k == 3'h7;
+  assign \$348  = job_k == 2'h3;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = \$345  ? \$346  : \$349 ;
+  assign \$351  = job_kind == 2'h2;
+  assign \$353  = \$352  + job_k;
+  assign \$354  = \$351  ? { 2'h0, job_k } : \$353 ;
+  assign \$355  = job_k + 1'h1;
+  assign \$356  = job_kind == 2'h2;
+  assign \$357  = \$356  ? 4'h8 : 4'h4;
+  assign \$358  = \$357  - 1'h1;
+  assign \$359  = job_k == \$358 ;
+  assign \$360  = ~ stall;
+  assign \$361  = p1_kind == 1'h1;
+  assign \$362  = \$signal  & \$361 ;
+  assign \$363  = ~ stall;
+  assign \$364  = p2_first ? 20'h00000 : p2_old0;
+  assign \$365  = $signed(\$364 ) + $signed(p2_pot0);
+  assign \$366  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$367  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$368  = \$367  ? 22'h380000 : pool_sum0;
+  assign \$369  = \$366  ? 22'h07ffff : \$368 ;
+  assign \$370  = ~ stall;
+  assign \$371  = p2_first ? 20'h00000 : p2_old1;
+  assign \$372  = $signed(\$371 ) + $signed(p2_pot1);
+  assign \$373  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$374  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$375  = \$374  ? 22'h380000 : pool_sum1;
+  assign \$376  = \$373  ? 22'h07ffff : \$375 ;
+  assign \$377  = trace__valid & trace__ready;
+  assign \$378  = ~ stall;
+  assign \$379  = o_valid & \$378 ;
+  assign \$380  = ~ tag[0];
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = tag[8] ? 6'h31 : 6'h00;
+  assign \$383  = \$382  + tag[7:2];
+  assign \$384  = ~ stall;
+  assign \$385  = o_valid & \$384 ;
+  assign \$386  = \$385  & tag[0];
+  assign \$387  = load__valid & load__ready;
+  assign \$388  = ~ load__valid;
+  assign \$389  = img_full & \$388 ;
+  assign \$390  = ch == 1'h1;
+  assign \$392  = \$391  == kj;
+  assign \$393  = \$390  & \$392 ;
+  assign \$395  = \$394  == ki;
+  assign \$396  = \$393  & \$395 ;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  | credit;
+  assign \$399  = ch == 1'h1;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = ch + 1'h1;
+  assign \$403  = \$402  == kj;
   assign \$404  = ~ \$403 ;
-  assign \$405  = gc + 1'h1;
-  assign \$406  = pos + 1'h1;
-  assign \$407  = oy == 3'h6;
-  assign \$408  = ox + 1'h1;
-  assign \$409  = ox + 1'h1;
-  assign \$411  = ox == 3'h6;
-  assign \$412  = oy + 1'h1;
-  assign \$413  = oy + 1'h1;
-  assign \$416  = s0_valid | s1_valid;
-  assign \$417  = \$416  | s2_valid;
-  assign \$418  = \$417  | s3_valid;
-  assign \$419  = \$418  | s4_valid;
-  assign \$420  = \$419  | s5_valid;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = job_active | \$signal ;
-  assign \$423  = \$422  | trace__valid;
-  assign \$424  = \$signal$127  | \$signal$128 ;
-  assign \$425  = \$424  | p4_valid;
-  assign \$426  = \$423  | \$425 ;
-  assign \$427  = \$426  | o_busy;
-  assign \$428  = \$427  | \o_busy$130 ;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = \$421  & \$429 ;
-  assign \$432  = \$431  == kj;
-  assign \$433  = ~ \$432 ;
-  assign \$435  = \$434  == ki;
-  assign \$436  = ~ \$435 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = kj + 1'h1;
-  assign \$440  = ki + 1'h1;
-  assign \$442  = gc + 1'h1;
-  assign \$445  = s0_valid | s1_valid;
-  assign \$446  = \$445  | s2_valid;
-  assign \$447  = \$446  | s3_valid;
-  assign \$448  = \$447  | s4_valid;
-  assign \$449  = \$448  | s5_valid;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  & nz_ready[2];
-  assign \$452  = ~ todo_empty;
-  assign \$453  = \$452  | credit;
-  assign \$454  = - todo;
-  assign \$455  = { 1'h0, todo } & \$454 ;
-  assign \$456  = todo - 1'h1;
-  assign \$457  = { 1'h0, todo } & \$456 ;
-  assign \$458  = todo - 1'h1;
-  assign \$459  = { 1'h0, todo } & \$458 ;
-  assign \$460  = ! \$459 ;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = gc + 1'h1;
-  assign \$464  = pos + 1'h1;
-  assign \$465  = oy == 3'h6;
-  assign \$466  = ox + 1'h1;
-  assign \$467  = ox + 1'h1;
-  assign \$469  = ox == 3'h6;
-  assign \$470  = oy + 1'h1;
-  assign \$471  = oy + 1'h1;
-  assign \$474  = s0_valid | s1_valid;
-  assign \$475  = \$474  | s2_valid;
-  assign \$476  = \$475  | s3_valid;
-  assign \$477  = \$476  | s4_valid;
-  assign \$478  = \$477  | s5_valid;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = job_active | \$signal ;
-  assign \$481  = \$480  | trace__valid;
-  assign \$482  = \$signal$127  | \$signal$128 ;
-  assign \$483  = \$482  | p4_valid;
-  assign \$484  = \$481  | \$483 ;
-  assign \$485  = \$484  | o_busy;
-  assign \$486  = \$485  | \o_busy$130 ;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$479  & \$487 ;
-  assign \$489  = ~ spikes__valid;
-  assign \$490  = \$488  & \$489 ;
+  assign \$406  = \$405  == ki;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = kj + 1'h1;
+  assign \$409  = ki + 1'h1;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = gc + 1'h1;
+  assign \$416  = pos + 1'h1;
+  assign \$417  = oy == 3'h6;
+  assign \$418  = ox + 1'h1;
+  assign \$419  = ox + 1'h1;
+  assign \$421  = ox == 3'h6;
+  assign \$422  = oy + 1'h1;
+  assign \$423  = oy + 1'h1;
+  assign \$426  = s0_valid | s1_valid;
+  assign \$427  = \$426  | s2_valid;
+  assign \$428  = \$427  | s3_valid;
+  assign \$429  = \$428  | s4_valid;
+  assign \$430  = \$429  | s5_valid;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = job_active | \$signal ;
+  assign \$433  = \$432  | trace__valid;
+  assign \$434  = \$signal$125  | \$signal$126 ;
+  assign \$435  = \$434  | p4_valid;
+  assign \$436  = \$433  | \$435 ;
+  assign \$437  = \$436  | o_busy;
+  assign \$438  = \$437  | \o_busy$128 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$431  & \$439 ;
+  assign \$442  = \$441  == kj;
+  assign \$443  = ~ \$442 ;
+  assign \$445  = \$444  == ki;
+  assign \$446  = ~ \$445 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = kj + 1'h1;
+  assign \$450  = ki + 1'h1;
+  assign \$452  = gc + 1'h1;
+  assign \$455  = s0_valid | s1_valid;
+  assign \$456  = \$455  | s2_valid;
+  assign \$457  = \$456  | s3_valid;
+  assign \$458  = \$457  | s4_valid;
+  assign \$459  = \$458  | s5_valid;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  & nz_ready[1];
+  assign \$462  = ~ todo_empty;
+  assign \$463  = \$462  | credit;
+  assign \$464  = - todo;
+  assign \$465  = { 1'h0, todo } & \$464 ;
+  assign \$466  = todo - 1'h1;
+  assign \$467  = { 1'h0, todo } & \$466 ;
+  assign \$469  = todo[0] & todo[1];
+  assign \$472  = todo[2] & todo[3];
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = todo[0] | todo[1];
+  assign \$476  = todo[2] | todo[3];
+  assign \$477  = \$475  & \$476 ;
+  assign \$478  = \$474  | \$477 ;
+  assign \$480  = todo[4] & todo[5];
+  assign \$483  = todo[6] & todo[7];
+  assign \$485  = \$481  | \$484 ;
+  assign \$486  = todo[4] | todo[5];
+  assign \$487  = todo[6] | todo[7];
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = \$485  | \$488 ;
+  assign \$490  = \$478  | \$489 ;
+  assign \$491  = todo[0] | todo[1];
+  assign \$492  = todo[2] | todo[3];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = todo[4] | todo[5];
+  assign \$495  = todo[6] | todo[7];
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = \$493  & \$496 ;
+  assign \$498  = \$490  | \$497 ;
+  assign \$500  = todo[8] & todo[9];
+  assign \$503  = todo[10] & todo[11];
+  assign \$505  = \$501  | \$504 ;
+  assign \$506  = todo[8] | todo[9];
+  assign \$507  = todo[10] | todo[11];
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = \$505  | \$508 ;
+  assign \$511  = todo[12] & todo[13];
+  assign \$514  = todo[14] & todo[15];
+  assign \$516  = \$512  | \$515 ;
+  assign \$517  = todo[12] | todo[13];
+  assign \$518  = todo[14] | todo[15];
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = \$509  | \$520 ;
+  assign \$522  = todo[8] | todo[9];
+  assign \$523  = todo[10] | todo[11];
+  assign \$524  = \$522  | \$523 ;
+  assign \$525  = todo[12] | todo[13];
+  assign \$526  = todo[14] | todo[15];
+  assign \$527  = \$525  | \$526 ;
+  assign \$528  = \$524  & \$527 ;
+  assign \$529  = \$521  | \$528 ;
+  assign \$530  = \$498  | \$529 ;
+  assign \$531  = todo[0] | todo[1];
+  assign \$532  = todo[2] | todo[3];
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = todo[4] | todo[5];
+  assign \$535  = todo[6] | todo[7];
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = todo[8] | todo[9];
+  assign \$539  = todo[10] | todo[11];
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = todo[12] | todo[13];
+  assign \$542  = todo[14] | todo[15];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = \$540  | \$543 ;
+  assign \$545  = \$537  & \$544 ;
+  assign \$546  = \$530  | \$545 ;
+  assign \$547  = ~ \$546 ;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = gc + 1'h1;
+  assign \$551  = pos + 1'h1;
+  assign \$552  = oy == 3'h6;
+  assign \$553  = ox + 1'h1;
+  assign \$554  = ox + 1'h1;
+  assign \$556  = ox == 3'h6;
+  assign \$557  = oy + 1'h1;
+  assign \$558  = oy + 1'h1;
+  assign \$561  = s0_valid | s1_valid;
+  assign \$562  = \$561  | s2_valid;
+  assign \$563  = \$562  | s3_valid;
+  assign \$564  = \$563  | s4_valid;
+  assign \$565  = \$564  | s5_valid;
+  assign \$566  = ~ \$565 ;
+  assign \$567  = job_active | \$signal ;
+  assign \$568  = \$567  | trace__valid;
+  assign \$569  = \$signal$125  | \$signal$126 ;
+  assign \$570  = \$569  | p4_valid;
+  assign \$571  = \$568  | \$570 ;
+  assign \$572  = \$571  | o_busy;
+  assign \$573  = \$572  | \o_busy$128 ;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$566  & \$574 ;
+  assign \$577  = \$576  == kj;
+  assign \$578  = ~ \$577 ;
+  assign \$580  = \$579  == ki;
+  assign \$581  = ~ \$580 ;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = kj + 1'h1;
+  assign \$585  = ki + 1'h1;
+  assign \$587  = gc + 1'h1;
+  assign \$590  = s0_valid | s1_valid;
+  assign \$591  = \$590  | s2_valid;
+  assign \$592  = \$591  | s3_valid;
+  assign \$593  = \$592  | s4_valid;
+  assign \$594  = \$593  | s5_valid;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = \$595  & nz_ready[1];
+  assign \$597  = ~ todo_empty;
+  assign \$598  = \$597  | credit;
+  assign \$599  = - todo;
+  assign \$600  = { 1'h0, todo } & \$599 ;
+  assign \$601  = todo - 1'h1;
+  assign \$602  = { 1'h0, todo } & \$601 ;
+  assign \$604  = todo[0] & todo[1];
+  assign \$607  = todo[2] & todo[3];
+  assign \$609  = \$605  | \$608 ;
+  assign \$610  = todo[0] | todo[1];
+  assign \$611  = todo[2] | todo[3];
+  assign \$612  = \$610  & \$611 ;
+  assign \$613  = \$609  | \$612 ;
+  assign \$615  = todo[4] & todo[5];
+  assign \$618  = todo[6] & todo[7];
+  assign \$620  = \$616  | \$619 ;
+  assign \$621  = todo[4] | todo[5];
+  assign \$622  = todo[6] | todo[7];
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = \$620  | \$623 ;
+  assign \$625  = \$613  | \$624 ;
+  assign \$626  = todo[0] | todo[1];
+  assign \$627  = todo[2] | todo[3];
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = todo[4] | todo[5];
+  assign \$630  = todo[6] | todo[7];
+  assign \$631  = \$629  | \$630 ;
+  assign \$632  = \$628  & \$631 ;
+  assign \$633  = \$625  | \$632 ;
+  assign \$635  = todo[8] & todo[9];
+  assign \$638  = todo[10] & todo[11];
+  assign \$640  = \$636  | \$639 ;
+  assign \$641  = todo[8] | todo[9];
+  assign \$642  = todo[10] | todo[11];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$646  = todo[12] & todo[13];
+  assign \$649  = todo[14] & todo[15];
+  assign \$651  = \$647  | \$650 ;
+  assign \$652  = todo[12] | todo[13];
+  assign \$653  = todo[14] | todo[15];
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$651  | \$654 ;
+  assign \$656  = \$644  | \$655 ;
+  assign \$657  = todo[8] | todo[9];
+  assign \$658  = todo[10] | todo[11];
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = todo[12] | todo[13];
+  assign \$661  = todo[14] | todo[15];
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = \$659  & \$662 ;
+  assign \$664  = \$656  | \$663 ;
+  assign \$665  = \$633  | \$664 ;
+  assign \$666  = todo[0] | todo[1];
+  assign \$667  = todo[2] | todo[3];
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = todo[4] | todo[5];
+  assign \$670  = todo[6] | todo[7];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = todo[8] | todo[9];
+  assign \$674  = todo[10] | todo[11];
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = todo[12] | todo[13];
+  assign \$677  = todo[14] | todo[15];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = \$672  & \$679 ;
+  assign \$681  = \$665  | \$680 ;
+  assign \$682  = ~ \$681 ;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = gc + 1'h1;
+  assign \$686  = pos + 1'h1;
+  assign \$687  = oy == 3'h6;
+  assign \$688  = ox + 1'h1;
+  assign \$689  = ox + 1'h1;
+  assign \$691  = ox == 3'h6;
+  assign \$692  = oy + 1'h1;
+  assign \$693  = oy + 1'h1;
+  assign \$696  = s0_valid | s1_valid;
+  assign \$697  = \$696  | s2_valid;
+  assign \$698  = \$697  | s3_valid;
+  assign \$699  = \$698  | s4_valid;
+  assign \$700  = \$699  | s5_valid;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = job_active | \$signal ;
+  assign \$703  = \$702  | trace__valid;
+  assign \$704  = \$signal$125  | \$signal$126 ;
+  assign \$705  = \$704  | p4_valid;
+  assign \$706  = \$703  | \$705 ;
+  assign \$707  = \$706  | o_busy;
+  assign \$708  = \$707  | \o_busy$128 ;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = \$701  & \$709 ;
+  assign \$711  = ~ spikes__valid;
+  assign \$712  = \$710  & \$711 ;
+  always @(posedge clk)
+    spikes__valid <= \$713 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$714 ;
+  always @(posedge clk)
+    img_full <= \$715 ;
+  always @(posedge clk)
+    s0_valid <= \$716 ;
+  always @(posedge clk)
+    s0_kind <= \$717 ;
+  always @(posedge clk)
+    s0_first <= \$718 ;
+  always @(posedge clk)
+    s0_last <= \$719 ;
+  always @(posedge clk)
+    s0_g <= \$720 ;
+  always @(posedge clk)
+    s0_c <= \$721 ;
+  always @(posedge clk)
+    s0_pad <= \$722 ;
+  always @(posedge clk)
+    s0_zero <= \$723 ;
+  always @(posedge clk)
+    s0_job <= \$724 ;
+  always @(posedge clk)
+    s0_pos <= \$725 ;
+  always @(posedge clk)
+    s0_layer <= \$726 ;
+  always @(posedge clk)
+    s1_valid <= \$727 ;
+  always @(posedge clk)
+    s1_kind <= \$728 ;
+  always @(posedge clk)
+    s1_first <= \$729 ;
+  always @(posedge clk)
+    s1_last <= \$730 ;
+  always @(posedge clk)
+    s1_g <= \$731 ;
+  always @(posedge clk)
+    s1_c <= \$732 ;
+  always @(posedge clk)
+    s1_pad <= \$733 ;
+  always @(posedge clk)
+    s1_zero <= \$734 ;
+  always @(posedge clk)
+    s1_job <= \$735 ;
+  always @(posedge clk)
+    s1_pos <= \$736 ;
   always @(posedge clk)
-    spikes__valid <= \$491 ;
+    s1_layer <= \$737 ;
   always @(posedge clk)
-    \$signature__addr  <= \$492 ;
+    s2_valid <= \$738 ;
   always @(posedge clk)
-    img_full <= \$493 ;
+    s2_kind <= \$739 ;
   always @(posedge clk)
-    s0_valid <= \$494 ;
+    s2_first <= \$740 ;
   always @(posedge clk)
-    s0_kind <= \$495 ;
+    s2_last <= \$741 ;
   always @(posedge clk)
-    s0_first <= \$496 ;
+    s2_g <= \$742 ;
   always @(posedge clk)
-    s0_last <= \$497 ;
+    s2_c <= \$743 ;
   always @(posedge clk)
-    s0_g <= \$498 ;
+    s2_pad <= \$744 ;
   always @(posedge clk)
-    s0_c <= \$499 ;
+    s2_zero <= \$745 ;
   always @(posedge clk)
-    s0_pad <= \$500 ;
+    s2_job <= \$746 ;
   always @(posedge clk)
-    s0_zero <= \$501 ;
+    s2_pos <= \$747 ;
   always @(posedge clk)
-    s0_job <= \$502 ;
+    s2_layer <= \$748 ;
   always @(posedge clk)
-    s0_pos <= \$503 ;
+    s3_valid <= \$749 ;
   always @(posedge clk)
-    s0_layer <= \$504 ;
+    s3_kind <= \$750 ;
   always @(posedge clk)
-    s1_valid <= \$505 ;
+    s3_first <= \$751 ;
   always @(posedge clk)
-    s1_kind <= \$506 ;
+    s3_last <= \$752 ;
   always @(posedge clk)
-    s1_first <= \$507 ;
+    s3_g <= \$753 ;
   always @(posedge clk)
-    s1_last <= \$508 ;
+    s3_c <= \$754 ;
   always @(posedge clk)
-    s1_g <= \$509 ;
+    s3_pad <= \$755 ;
   always @(posedge clk)
-    s1_c <= \$510 ;
+    s3_zero <= \$756 ;
   always @(posedge clk)
-    s1_pad <= \$511 ;
+    s3_job <= \$757 ;
   always @(posedge clk)
-    s1_zero <= \$512 ;
+    s3_pos <= \$758 ;
   always @(posedge clk)
-    s1_job <= \$513 ;
+    s3_layer <= \$759 ;
   always @(posedge clk)
-    s1_pos <= \$514 ;
+    s4_valid <= \$760 ;
   always @(posedge clk)
-    s1_layer <= \$515 ;
+    s4_kind <= \$761 ;
   always @(posedge clk)
-    s2_valid <= \$516 ;
+    s4_first <= \$762 ;
   always @(posedge clk)
-    s2_kind <= \$517 ;
+    s4_last <= \$763 ;
   always @(posedge clk)
-    s2_first <= \$518 ;
+    s4_g <= \$764 ;
   always @(posedge clk)
-    s2_last <= \$519 ;
+    s4_c <= \$765 ;
   always @(posedge clk)
-    s2_g <= \$520 ;
+    s4_pad <= \$766 ;
   always @(posedge clk)
-    s2_c <= \$521 ;
+    s4_zero <= \$767 ;
   always @(posedge clk)
-    s2_pad <= \$522 ;
+    s4_job <= \$768 ;
   always @(posedge clk)
-    s2_zero <= \$523 ;
+    s4_pos <= \$769 ;
   always @(posedge clk)
-    s2_job <= \$524 ;
+    s4_layer <= \$770 ;
   always @(posedge clk)
-    s2_pos <= \$525 ;
+    s5_valid <= \$771 ;
   always @(posedge clk)
-    s2_layer <= \$526 ;
+    s5_kind <= \$772 ;
   always @(posedge clk)
-    s3_valid <= \$527 ;
+    s5_first <= \$773 ;
   always @(posedge clk)
-    s3_kind <= \$528 ;
+    s5_last <= \$774 ;
   always @(posedge clk)
-    s3_first <= \$529 ;
+    s5_g <= \$775 ;
   always @(posedge clk)
-    s3_last <= \$530 ;
+    s5_c <= \$776 ;
   always @(posedge clk)
-    s3_g <= \$531 ;
+    s5_pad <= \$777 ;
   always @(posedge clk)
-    s3_c <= \$532 ;
+    s5_zero <= \$778 ;
   always @(posedge clk)
-    s3_pad <= \$533 ;
+    s5_job <= \$779 ;
   always @(posedge clk)
-    s3_zero <= \$534 ;
+    s5_pos <= \$780 ;
   always @(posedge clk)
-    s3_job <= \$535 ;
+    s5_layer <= \$781 ;
   always @(posedge clk)
-    s3_pos <= \$536 ;
+    s0_ra1 <= \$782 ;
   always @(posedge clk)
-    s3_layer <= \$537 ;
+    s0_ra2 <= \$783 ;
   always @(posedge clk)
-    s4_valid <= \$538 ;
+    s0_wa1 <= \$784 ;
   always @(posedge clk)
-    s4_kind <= \$539 ;
+    s0_wa2 <= \$785 ;
   always @(posedge clk)
-    s4_first <= \$540 ;
-  always @(posedge clk)
-    s4_last <= \$541 ;
-  always @(posedge clk)
-    s4_g <= \$542 ;
-  always @(posedge clk)
-    s4_c <= \$543 ;
-  always @(posedge clk)
-    s4_pad <= \$544 ;
-  always @(posedge clk)
-    s4_zero <= \$545 ;
-  always @(posedge clk)
-    s4_job <= \$546 ;
-  always @(posedge clk)
-    s4_pos <= \$547 ;
-  always @(posedge clk)
-    s4_layer <= \$548 ;
-  always @(posedge clk)
-    s5_valid <= \$549 ;
-  always @(posedge clk)
-    s5_kind <= \$550 ;
-  always @(posedge clk)
-    s5_first <= \$551 ;
-  always @(posedge clk)
-    s5_last <= \$552 ;
-  always @(posedge clk)
-    s5_g <= \$553 ;
-  always @(posedge clk)
-    s5_c <= \$554 ;
-  always @(posedge clk)
-    s5_pad <= \$555 ;
-  always @(posedge clk)
-    s5_zero <= \$556 ;
-  always @(posedge clk)
-    s5_job <= \$557 ;
-  always @(posedge clk)
-    s5_pos <= \$558 ;
-  always @(posedge clk)
-    s5_layer <= \$559 ;
-  always @(posedge clk)
-    s0_ra1 <= \$560 ;
-  always @(posedge clk)
-    s0_ra2 <= \$561 ;
-  always @(posedge clk)
-    s0_wa1 <= \$562 ;
-  always @(posedge clk)
-    s0_wa2 <= \$563 ;
-  always @(posedge clk)
-    nz_ready <= \$564 ;
+    nz_ready <= \$786 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1489,273 +2085,277 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo1 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$206 ;
+    pwa_part0 <= \$193 ;
   always @(posedge clk)
-    pwa_part1 <= \$207 ;
+    pwa_part1 <= \$194 ;
   always @(posedge clk)
-    s2_pwa <= \$208 ;
+    s2_pwa <= \$195 ;
   always @(posedge clk)
-    is_dw_c0 <= \$565 ;
+    is_dw_c0 <= \$787 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[11:4];
   always @(posedge clk)
-    opa0 <= \$211 ;
+    opa0 <= \$198 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$212 ;
+    prod0 <= \$199 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$214 ;
+    opa1 <= \$201 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$215 ;
+    prod1 <= \$202 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$217 ;
+    opa2 <= \$204 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$218 ;
+    prod2 <= \$205 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$220 ;
+    opa3 <= \$207 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$221 ;
+    prod3 <= \$208 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$223 ;
+    opa4 <= \$210 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$224 ;
+    prod4 <= \$211 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$226 ;
+    opa5 <= \$213 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$227 ;
+    prod5 <= \$214 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$229 ;
+    opa6 <= \$216 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$230 ;
+    prod6 <= \$217 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$232 ;
+    opa7 <= \$219 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$233 ;
+    prod7 <= \$220 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    acc_en_c0 <= \$566 ;
+    acc_en_c0 <= \$788 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$567 ;
+    acc_clear_c0 <= \$789 ;
   always @(posedge clk)
-    hand_over_c0 <= \$568 ;
+    hand_over_c0 <= \$790 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$569 ;
+    dw_done0_c0 <= \$791 ;
   always @(posedge clk)
-    dw_done1_c0 <= \$570 ;
+    dw_done1_c0 <= \$792 ;
   always @(posedge clk)
-    acc0 <= \$571 ;
+    acc0 <= \$793 ;
   always @(posedge clk)
-    acc1 <= \$572 ;
+    acc1 <= \$794 ;
   always @(posedge clk)
-    acc2 <= \$573 ;
+    acc2 <= \$795 ;
   always @(posedge clk)
-    acc3 <= \$574 ;
+    acc3 <= \$796 ;
   always @(posedge clk)
-    acc4 <= \$575 ;
+    acc4 <= \$797 ;
   always @(posedge clk)
-    acc5 <= \$576 ;
+    acc5 <= \$798 ;
   always @(posedge clk)
-    acc6 <= \$577 ;
+    acc6 <= \$799 ;
   always @(posedge clk)
-    acc7 <= \$578 ;
+    acc7 <= \$800 ;
   always @(posedge clk)
-    d0 <= \$579 ;
+    d0 <= \$801 ;
   always @(posedge clk)
-    d1 <= \$580 ;
+    d1 <= \$802 ;
   always @(posedge clk)
-    d2 <= \$581 ;
+    d2 <= \$803 ;
   always @(posedge clk)
-    d3 <= \$582 ;
+    d3 <= \$804 ;
   always @(posedge clk)
-    d4 <= \$583 ;
+    d4 <= \$805 ;
   always @(posedge clk)
-    d5 <= \$584 ;
+    d5 <= \$806 ;
   always @(posedge clk)
-    d6 <= \$585 ;
+    d6 <= \$807 ;
   always @(posedge clk)
-    d7 <= \$586 ;
+    d7 <= \$808 ;
   always @(posedge clk)
-    d8 <= \$587 ;
+    d8 <= \$809 ;
   always @(posedge clk)
-    d9 <= \$588 ;
+    d9 <= \$810 ;
   always @(posedge clk)
-    d10 <= \$589 ;
+    d10 <= \$811 ;
   always @(posedge clk)
-    d11 <= \$590 ;
+    d11 <= \$812 ;
   always @(posedge clk)
-    d12 <= \$591 ;
+    d12 <= \$813 ;
   always @(posedge clk)
-    d13 <= \$592 ;
+    d13 <= \$814 ;
   always @(posedge clk)
-    d14 <= \$593 ;
+    d14 <= \$815 ;
   always @(posedge clk)
-    d15 <= \$594 ;
+    d15 <= \$816 ;
   always @(posedge clk)
-    nz <= \$595 ;
+    nz <= \$817 ;
   always @(posedge clk)
-    \$signal$276  <= \$596 ;
+    \$signal$274  <= \$818 ;
   always @(posedge clk)
-    nz_todo <= \$597 ;
+    nz_todo <= \$819 ;
   always @(posedge clk)
-    nz_todo_empty <= \$598 ;
+    nz_todo_empty <= \$820 ;
   always @(posedge clk)
-    shadow0 <= \$599 ;
+    shadow0 <= \$821 ;
   always @(posedge clk)
-    shadow1 <= \$600 ;
+    shadow1 <= \$822 ;
   always @(posedge clk)
-    shadow2 <= \$601 ;
+    shadow2 <= \$823 ;
   always @(posedge clk)
-    shadow3 <= \$602 ;
+    shadow3 <= \$824 ;
   always @(posedge clk)
-    shadow4 <= \$603 ;
+    shadow4 <= \$825 ;
   always @(posedge clk)
-    shadow5 <= \$604 ;
+    shadow5 <= \$826 ;
   always @(posedge clk)
-    shadow6 <= \$605 ;
+    shadow6 <= \$827 ;
   always @(posedge clk)
-    shadow7 <= \$606 ;
+    shadow7 <= \$828 ;
   always @(posedge clk)
-    job_active <= \$607 ;
+    job_active <= \$829 ;
   always @(posedge clk)
-    job_active_c0 <= \$608 ;
+    job_active_c0 <= \$830 ;
   always @(posedge clk)
-    job_kind <= \$609 ;
+    job_kind <= \$831 ;
   always @(posedge clk)
-    job_layer <= \$610 ;
+    job_layer <= \$832 ;
   always @(posedge clk)
-    job_pos <= \$611 ;
+    job_pos <= \$833 ;
   always @(posedge clk)
-    job_g <= \$612 ;
+    job_g <= \$834 ;
   always @(posedge clk)
-    job_k <= \$613 ;
+    job_k <= \$835 ;
   always @(posedge clk)
-    \$signal  <= \$614 ;
+    \$signal  <= \$836 ;
   always @(posedge clk)
-    p1_kind <= \$615 ;
+    p1_kind <= \$837 ;
   always @(posedge clk)
-    p1_layer <= \$616 ;
+    p1_layer <= \$838 ;
   always @(posedge clk)
-    p1_pos <= \$617 ;
+    p1_pos <= \$839 ;
   always @(posedge clk)
-    \$signal$289  <= \$618 ;
+    \$signal$287  <= \$840 ;
   always @(posedge clk)
-    p1_last <= \$619 ;
+    p1_last <= \$841 ;
   always @(posedge clk)
-    p1_addr <= \$620 ;
+    p1_addr <= \$842 ;
   always @(posedge clk)
-    i_pot <= \$621 ;
+    i_pot <= \$843 ;
   always @(posedge clk)
-    \i_pot$84  <= \$622 ;
+    \i_pot$84  <= \$844 ;
   always @(posedge clk)
-    credit <= \$623 ;
+    credit <= \$845 ;
   always @(posedge clk)
-    \$signal$127  <= \$624 ;
+    \$signal$125  <= \$846 ;
   always @(posedge clk)
-    p2_first <= \$625 ;
+    p2_first <= \$847 ;
   always @(posedge clk)
-    p2_addr <= \$626 ;
+    p2_addr <= \$848 ;
   always @(posedge clk)
-    \$signal$128  <= \$627 ;
+    \$signal$126  <= \$849 ;
   always @(posedge clk)
-    p3_addr <= \$628 ;
+    p3_addr <= \$850 ;
   always @(posedge clk)
-    p4_valid <= \$629 ;
+    p4_valid <= \$851 ;
   always @(posedge clk)
-    pool_wr__addr <= \$630 ;
+    pool_wr__addr <= \$852 ;
   always @(posedge clk)
-    p2_old0 <= \$631 ;
+    p2_old0 <= \$853 ;
   always @(posedge clk)
-    p2_pot0 <= \$632 ;
+    p2_pot0 <= \$854 ;
   always @(posedge clk)
-    pool_sum0 <= \$633 ;
+    pool_sum0 <= \$855 ;
   always @(posedge clk)
-    pool_sat0 <= \$634 ;
+    pool_sat0 <= \$856 ;
   always @(posedge clk)
-    p2_old1 <= \$635 ;
+    p2_old1 <= \$857 ;
   always @(posedge clk)
-    p2_pot1 <= \$636 ;
+    p2_pot1 <= \$858 ;
   always @(posedge clk)
-    pool_sum1 <= \$637 ;
+    pool_sum1 <= \$859 ;
   always @(posedge clk)
-    pool_sat1 <= \$638 ;
+    pool_sat1 <= \$860 ;
   always @(posedge clk)
-    trace__valid <= \$639 ;
+    trace__valid <= \$861 ;
   always @(posedge clk)
-    word <= \$640 ;
+    \$signature__en$107  <= \$862 ;
   always @(posedge clk)
-    trace__payload <= \$641 ;
+    word <= \$863 ;
   always @(posedge clk)
-    spk_word <= \$642 ;
+    \$signature__addr$104  <= \$864 ;
   always @(posedge clk)
-    spikes__payload <= \$643 ;
+    trace__payload <= \$865 ;
   always @(posedge clk)
-    load_ok <= \$644 ;
+    spk_word <= \$866 ;
   always @(posedge clk)
-    lp <= \$645 ;
+    spikes__payload <= \$867 ;
   always @(posedge clk)
-    asm <= \$646 ;
+    load_ok <= \$868 ;
   always @(posedge clk)
-    ox <= \$647 ;
+    lp <= \$869 ;
   always @(posedge clk)
-    oy <= \$648 ;
+    asm <= \$870 ;
   always @(posedge clk)
-    pos <= \$649 ;
+    ox <= \$871 ;
   always @(posedge clk)
-    gc <= \$650 ;
+    oy <= \$872 ;
   always @(posedge clk)
-    ch <= \$651 ;
+    pos <= \$873 ;
   always @(posedge clk)
-    ki <= \$652 ;
+    gc <= \$874 ;
   always @(posedge clk)
-    kj <= \$653 ;
+    ch <= \$875 ;
   always @(posedge clk)
-    seq_state <= \$654 ;
+    ki <= \$876 ;
   always @(posedge clk)
-    cur <= \$655 ;
+    kj <= \$877 ;
   always @(posedge clk)
-    todo <= \$656 ;
+    seq_state <= \$878 ;
   always @(posedge clk)
-    todo_empty <= \$657 ;
+    cur <= \$879 ;
   always @(posedge clk)
-    pw_first <= \$658 ;
+    todo <= \$880 ;
+  always @(posedge clk)
+    todo_empty <= \$881 ;
+  always @(posedge clk)
+    pw_first <= \$882 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
   assign \$2  = s0_ra1 + s0_ra2;
   assign \$3  = s0_ra1 + s0_ra2;
   assign \$4  = s0_wa1 + s0_wa2;
-  assign \$665  = s2_c * 4'h8;
-  assign \$5  = img_q >> \$665 ;
+  assign \$889  = s2_c * 4'h8;
+  assign \$5  = img_q >> \$889 ;
   assign \$6  = s2_zero ? 12'h000 : s2_pwa;
   assign \$7  = $signed(acc0) + $signed(prodf0);
   assign \$8  = $signed(acc1) + $signed(prodf1);
@@ -1787,255 +2387,63 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$28  = ~ stall;
   assign pool_wr__en = p4_valid & \$28 ;
   assign \$29  = p1_kind == 2'h2;
-  assign \$30  = ~ stall;
-  assign \$31  = o_valid & \$30 ;
-  assign \$32  = ~ tag[0];
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = tag[8] ? 6'h31 : 6'h00;
-  assign \$35  = \$34  + tag[7:2];
-  assign \$36  = load_ok & lp[41];
-  assign \$37  = ! lp[0];
-  assign \$signature__en$115  = \$36  & \$37 ;
-  assign \$38  = load_ok & lp[41];
-  assign \$signature__en$119  = \$38  & \$39 ;
-  assign \$40  = s0_valid | s1_valid;
-  assign \$41  = \$40  | s2_valid;
-  assign \$42  = \$41  | s3_valid;
-  assign \$43  = \$42  | s4_valid;
-  assign \$44  = \$43  | s5_valid;
-  assign \$45  = job_active | \$signal ;
-  assign \$46  = \$45  | trace__valid;
-  assign \$47  = \$signal$127  | \$signal$128 ;
-  assign \$48  = \$47  | p4_valid;
-  assign \$49  = \$46  | \$48 ;
-  assign \$50  = \$49  | o_busy;
-  assign \$51  = \$50  | \o_busy$130 ;
-  assign \$52  = \$44  | \$51 ;
-  assign busy = \$52  | img_full;
-  assign \$53  = s0_valid | s1_valid;
-  assign \$54  = \$53  | s2_valid;
-  assign \$55  = \$54  | s3_valid;
-  assign \$56  = \$55  | s4_valid;
-  assign \$57  = \$56  | s5_valid;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = job_active | \$signal ;
-  assign \$60  = \$59  | trace__valid;
-  assign \$61  = \$signal$127  | \$signal$128 ;
-  assign \$62  = \$61  | p4_valid;
-  assign \$63  = \$60  | \$62 ;
-  assign \$64  = \$63  | o_busy;
-  assign \$65  = \$64  | \o_busy$130 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$58  & \$66 ;
-  assign \$69  = \$68  == ki;
+  assign \$30  = load_ok & lp[41];
+  assign \$31  = ! lp[0];
+  assign \$signature__en$113  = \$30  & \$31 ;
+  assign \$32  = load_ok & lp[41];
+  assign \$signature__en$117  = \$32  & \$33 ;
+  assign \$34  = s0_valid | s1_valid;
+  assign \$35  = \$34  | s2_valid;
+  assign \$36  = \$35  | s3_valid;
+  assign \$37  = \$36  | s4_valid;
+  assign \$38  = \$37  | s5_valid;
+  assign \$39  = job_active | \$signal ;
+  assign \$40  = \$39  | trace__valid;
+  assign \$41  = \$signal$125  | \$signal$126 ;
+  assign \$42  = \$41  | p4_valid;
+  assign \$43  = \$40  | \$42 ;
+  assign \$44  = \$43  | o_busy;
+  assign \$45  = \$44  | \o_busy$128 ;
+  assign \$46  = \$38  | \$45 ;
+  assign busy = \$46  | img_full;
+  assign \$47  = s0_valid | s1_valid;
+  assign \$48  = \$47  | s2_valid;
+  assign \$49  = \$48  | s3_valid;
+  assign \$50  = \$49  | s4_valid;
+  assign \$51  = \$50  | s5_valid;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = job_active | \$signal ;
+  assign \$54  = \$53  | trace__valid;
+  assign \$55  = \$signal$125  | \$signal$126 ;
+  assign \$56  = \$55  | p4_valid;
+  assign \$57  = \$54  | \$56 ;
+  assign \$58  = \$57  | o_busy;
+  assign \$59  = \$58  | \o_busy$128 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$52  & \$60 ;
+  assign \$63  = \$62  == ki;
+  assign \$65  = \$64  == kj;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ! ch;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ch == 1'h1;
   assign \$71  = \$70  == kj;
   assign \$72  = \$69  & \$71 ;
-  assign \$73  = ! ch;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ch == 1'h1;
-  assign \$77  = \$76  == kj;
-  assign \$78  = \$75  & \$77 ;
-  assign \$80  = \$79  == ki;
-  assign \$81  = \$78  & \$80 ;
-  assign \$84  = $signed(\$82 ) + $signed(\$83 );
-  assign \$86  = \$85  + kj;
-  assign \$88  = \$87  + ch;
-  assign \$91  = \$89  + \$90 ;
-  assign \$92  = ch == 1'h1;
-  assign \$94  = \$93  == kj;
-  assign \$95  = \$92  & \$94 ;
-  assign \$97  = \$96  == ki;
-  assign \$98  = \$95  & \$97 ;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$99  | credit;
-  assign \$102  = \$101  == ki;
-  assign \$104  = \$103  == kj;
-  assign \$105  = \$102  & \$104 ;
-  assign \$107  = \$106  == kj;
-  assign \$109  = \$108  == ki;
-  assign \$110  = \$107  & \$109 ;
-  assign \$113  = $signed(\$111 ) + $signed(\$112 );
-  assign \$115  = \$114  + kj;
-  assign \$118  = \$117  + kj;
-  assign \$119  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$120  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$121  = | { cur[15:12], cur[7:4] };
-  assign \$122  = | cur[15:8];
-  assign \$123  = ! cur;
-  assign \$125  = ~ todo_empty;
-  assign \$126  = \$125  | credit;
-  assign \$128  = \$127  == ki;
-  assign \$130  = \$129  == kj;
-  assign \$131  = \$128  & \$130 ;
-  assign \$133  = \$132  == kj;
-  assign \$135  = \$134  == ki;
-  assign \$136  = \$133  & \$135 ;
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$141  = \$140  + kj;
-  assign \$144  = \$143  + kj;
-  assign \$145  = | { cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$146  = | { cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$147  = | { cur[15:12], cur[7:4] };
-  assign \$148  = | cur[15:8];
-  assign \$149  = ! cur;
-  assign \$151  = ~ todo_empty;
-  assign \$152  = \$151  | credit;
-  assign \$153  = s0_valid | s1_valid;
-  assign \$154  = \$153  | s2_valid;
-  assign \$155  = \$154  | s3_valid;
-  assign \$156  = \$155  | s4_valid;
-  assign \$157  = \$156  | s5_valid;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = job_active | \$signal ;
-  assign \$160  = \$159  | trace__valid;
-  assign \$161  = \$signal$127  | \$signal$128 ;
-  assign \$162  = \$161  | p4_valid;
-  assign \$163  = \$160  | \$162 ;
-  assign \$164  = \$163  | o_busy;
-  assign \$165  = \$164  | \o_busy$130 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$158  & \$166 ;
-  assign \$168  = ~ spikes__valid;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = ! seq_state;
-  assign \$171  = seq_state == 1'h1;
-  assign \$172  = seq_state == 2'h2;
-  assign \$173  = seq_state == 2'h3;
-  assign \$174  = seq_state == 3'h4;
-  assign \$175  = seq_state == 3'h5;
-  assign \$176  = seq_state == 3'h6;
-  assign \$177  = seq_state == 3'h7;
-  assign \$178  = seq_state == 4'h8;
-  assign \$179  = seq_state == 4'h9;
-  assign \$180  = seq_state == 4'ha;
-  assign \$181  = spikes__valid & spikes__ready;
-  assign \$182  = ~ img_full;
-  assign \$183  = pixels__valid & \$182 ;
-  assign \$184  = \$signature__addr  + 1'h1;
-  assign \$185  = \$signature__addr  == 7'h5a;
-  assign \$186  = s0_valid | s1_valid;
-  assign \$187  = \$186  | s2_valid;
-  assign \$188  = \$187  | s3_valid;
-  assign \$189  = \$188  | s4_valid;
-  assign \$190  = \$189  | s5_valid;
-  assign \$191  = ~ \$190 ;
-  assign \$192  = s0_valid | s1_valid;
-  assign \$193  = \$192  | s2_valid;
-  assign \$194  = \$193  | s3_valid;
-  assign \$195  = \$194  | s4_valid;
-  assign \$196  = \$195  | s5_valid;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = nz_ready[0] & \$197 ;
-  assign \$199  = s0_valid | s1_valid;
-  assign \$200  = \$199  | s2_valid;
-  assign \$201  = \$200  | s3_valid;
-  assign \$202  = \$201  | s4_valid;
-  assign \$203  = \$202  | s5_valid;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = nz_ready[1] & \$204 ;
-  assign \$209  = s1_kind == 1'h1;
-  assign \$887  = s2_g * 6'h20;
-  assign \$210  = act_q >> \$887 ;
-  assign \$211  = is_dw_c0 ? \$210 [3:0] : a_bcast[3:0];
-  assign \$212  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$892  = s2_g * 6'h20;
-  assign \$213  = act_q >> \$892 ;
-  assign \$214  = is_dw_c0 ? \$213 [7:4] : a_bcast[3:0];
-  assign \$215  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$897  = s2_g * 6'h20;
-  assign \$216  = act_q >> \$897 ;
-  assign \$217  = is_dw_c0 ? \$216 [11:8] : a_bcast[3:0];
-  assign \$218  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$902  = s2_g * 6'h20;
-  assign \$219  = act_q >> \$902 ;
-  assign \$220  = is_dw_c0 ? \$219 [15:12] : a_bcast[3:0];
-  assign \$221  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$907  = s2_g * 6'h20;
-  assign \$222  = act_q >> \$907 ;
-  assign \$223  = is_dw_c0 ? \$222 [19:16] : a_bcast[3:0];
-  assign \$224  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$912  = s2_g * 6'h20;
-  assign \$225  = act_q >> \$912 ;
-  assign \$226  = is_dw_c0 ? \$225 [23:20] : a_bcast[3:0];
-  assign \$227  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$917  = s2_g * 6'h20;
-  assign \$228  = act_q >> \$917 ;
-  assign \$229  = is_dw_c0 ? \$228 [27:24] : a_bcast[3:0];
-  assign \$230  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$922  = s2_g * 6'h20;
-  assign \$231  = act_q >> \$922 ;
-  assign \$232  = is_dw_c0 ? \$231 [31:28] : a_bcast[3:0];
-  assign \$233  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$234  = s4_valid & s4_last;
-  assign \$235  = s4_valid & s4_last;
-  assign \$236  = s4_kind != 1'h1;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = s4_valid & s4_last;
-  assign \$239  = s4_kind == 1'h1;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ! s4_g;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = s4_valid & s4_last;
-  assign \$244  = s4_kind == 1'h1;
-  assign \$245  = \$243  & \$244 ;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = acc_clear_c0 | rst;
-  assign \$249  = acc_clear_c0 | rst;
-  assign \$250  = acc_clear_c0 | rst;
-  assign \$251  = acc_clear_c0 | rst;
-  assign \$252  = acc_clear_c0 | rst;
-  assign \$253  = acc_clear_c0 | rst;
-  assign \$254  = acc_clear_c0 | rst;
-  assign \$255  = acc_clear_c0 | rst;
-  assign \$256  = | d0;
-  assign \$257  = | d1;
-  assign \$258  = | d2;
-  assign \$259  = | d3;
-  assign \$260  = | d4;
-  assign \$261  = | d5;
-  assign \$262  = | d6;
-  assign \$263  = | d7;
-  assign \$264  = | d8;
-  assign \$265  = | d9;
-  assign \$266  = | d10;
-  assign \$267  = | d11;
-  assign \$268  = | d12;
-  assign \$269  = | d13;
-  assign \$270  = | d14;
-  assign \$271  = | d15;
-  assign \$272  = - nz;
-  assign \$273  = { 1'h0, nz } & \$272 ;
-  assign \$274  = nz - 1'h1;
-  assign \$275  = { 1'h0, nz } & \$274 ;
-  assign \$276  = ! nz_todo;
-  assign \$277  = ~ stall;
-  assign \$278  = ! job_pos;
-  assign \$279  = job_kind == 2'h2;
-  assign \$280  = job_k == 3'h7;
-  assign \$282  = job_k == 2'h3;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$279  ? \$280  : \$283 ;
-  assign \$285  = job_kind == 2'h2;
-  assign \$287  = \$286  + job_k;
-  assign \$288  = \$285  ? { 2'h0, job_k } : \$287 ;
-  assign \$289  = job_k + 1'h1;
-  assign \$290  = job_kind == 2'h2;
-  assign \$291  = \$290  ? 4'h8 : 4'h4;
-  assign \$292  = \$291  - 1'h1;
-  assign \$293  = job_k == \$292 ;
-  assign \$294  = ~ stall;
-  assign \$295  = p1_kind == 1'h1;
-  assign \$296  = \$signal  & \$295 ;
-  assign \$297  = ~ stall;
-  assign \$298  = p2_first ? 20'h00000 : p2_old0;
-  assign \$299  = $signed(\$298 ) + $signed(p2_pot0);
-  assign \$300  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$301  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$302  = \$301  ? 22'h380000 : pool_sum0;
-  assign \$303  = \$300  ? 22'h07ffff : \$302 ;
-  assign \$304  = ~ stall;
-  assign \$305  = p2_first ? 20'h00000 : p2_old1;
-  assign \$306  = $signed(\$305 ) + $signed(p2_pot1);
+  assign \$74  = \$73  == ki;
+  assign \$75  = \$72  & \$74 ;
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$80  = \$79  + kj;
+  assign \$82  = \$81  + ch;
+  assign \$85  = \$83  + \$84 ;
+  assign \$86  = ch == 1'h1;
+  assign \$88  = \$87  == kj;
+  assign \$89  = \$86  & \$88 ;
+  assign \$91  = \$90  == ki;
+  assign \$92  = \$89  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$93  | credit;
+  assign \$96  = \$95  == ki;
+  assign \$98  = \$97  == kj;
   \dscnn_unit_a.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -2046,8 +2454,8 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$889$0 (p_rd__data[51:0]),
-    .\port$895$0 (pool_rd__data[19:0]),
+    .\port$1108$0 (p_rd__data[51:0]),
+    .\port$1114$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -2059,10 +2467,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_sel_alt(\i_sel_alt$87 ),
     .i_top(\i_top$90 ),
     .i_valid(\i_valid$83 ),
-    .o_act(\o_act$109 ),
-    .o_busy(\o_busy$130 ),
-    .\port$889$52 (p_rd__data[103:52]),
-    .\port$895$20 (pool_rd__data[39:20]),
+    .o_act(\o_act$301 ),
+    .o_busy(\o_busy$128 ),
+    .\port$1108$52 (p_rd__data[103:52]),
+    .\port$1114$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   always @* begin
@@ -2070,21 +2478,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h1:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h2:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h3:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h4:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h5:
-          \$323  = 3'h2;
+          \$100  = 2'h2;
       3'h6:
-          \$323  = 3'h1;
+          \$100  = 2'h1;
       3'h7:
-          \$323  = 3'h1;
+          \$100  = 2'h1;
     endcase
   end
   always @* begin
@@ -2092,43 +2500,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h1:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h2:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h3:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h4:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h5:
-          \$326  = 3'h4;
+          \$102  = 2'h2;
       3'h6:
-          \$326  = 3'h2;
+          \$102  = 2'h1;
       3'h7:
-          \$326  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$334  = 3'h2;
-      3'h1:
-          \$334  = 3'h2;
-      3'h2:
-          \$334  = 3'h2;
-      3'h3:
-          \$334  = 3'h2;
-      3'h4:
-          \$334  = 3'h2;
-      3'h5:
-          \$334  = 3'h2;
-      3'h6:
-          \$334  = 3'h1;
-      3'h7:
-          \$334  = 3'h1;
+          \$102  = 2'h1;
     endcase
   end
   always @* begin
@@ -2136,21 +2522,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$337  = 3'h4;
+          \$105  = 12'hff9;
       3'h1:
-          \$337  = 3'h4;
+          \$105  = 12'h000;
       3'h2:
-          \$337  = 3'h4;
+          \$105  = 12'h007;
       3'h3:
-          \$337  = 3'h4;
+          \$105  = 12'h00e;
       3'h4:
-          \$337  = 3'h4;
+          \$105  = 12'h015;
       3'h5:
-          \$337  = 3'h4;
+          \$105  = 12'h01c;
       3'h6:
-          \$337  = 3'h2;
+          \$105  = 12'h023;
       3'h7:
-          \$337  = 3'h2;
+          \$105  = 12'h000;
     endcase
   end
   always @* begin
@@ -2158,21 +2544,71 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$342  = 3'h1;
+          \$106  = 8'hff;
       3'h1:
-          \$342  = 3'h0;
+          \$106  = 8'h00;
       3'h2:
-          \$342  = 3'h0;
+          \$106  = 8'h01;
       3'h3:
-          \$342  = 3'h0;
+          \$106  = 8'h02;
       3'h4:
-          \$342  = 3'h0;
+          \$106  = 8'h03;
       3'h5:
-          \$342  = 3'h0;
+          \$106  = 8'h04;
       3'h6:
-          \$342  = 3'h0;
+          \$106  = 8'h05;
       3'h7:
-          \$342  = 3'h0;
+          \$106  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$108  = 5'h00;
+      3'h1:
+          \$108  = 5'h07;
+      3'h2:
+          \$108  = 5'h0e;
+      3'h3:
+          \$108  = 5'h15;
+      3'h4:
+          \$108  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$110  = 7'h3c;
+      1'h1:
+          \$110  = 7'h45;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = 3'h0;
+    casez (ki)
+      3'h0:
+          \$111  = 3'h0;
+      3'h1:
+          \$111  = 3'h3;
+      3'h2:
+          \$111  = 3'h6;
+      3'h3:
+          \$111  = 3'h6;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$118  = 7'h4e;
+      1'h1:
+          \$118  = 7'h5e;
     endcase
   end
   always @* begin
@@ -2180,21 +2616,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$346  = 3'h2;
+          \$121  = 3'h1;
       3'h1:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h2:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h3:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h4:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h5:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h6:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
       3'h7:
-          \$346  = 3'h0;
+          \$121  = 3'h0;
     endcase
   end
   always @* begin
@@ -2202,65 +2638,411 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$347  = 3'h1;
+          \$123  = 3'h2;
       3'h1:
-          \$347  = 3'h0;
+          \$123  = 3'h1;
       3'h2:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
       3'h3:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
       3'h4:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
       3'h5:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
       3'h6:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
       3'h7:
-          \$347  = 3'h0;
+          \$123  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = 3'h0;
-    casez (\$351 )
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$126  = 3'h4;
+      3'h1:
+          \$126  = 3'h4;
+      3'h2:
+          \$126  = 3'h4;
+      3'h3:
+          \$126  = 3'h4;
+      3'h4:
+          \$126  = 3'h4;
+      3'h5:
+          \$126  = 3'h3;
+      3'h6:
+          \$126  = 3'h2;
+      3'h7:
+          \$126  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$128  = 3'h2;
+      3'h1:
+          \$128  = 3'h2;
+      3'h2:
+          \$128  = 3'h2;
+      3'h3:
+          \$128  = 3'h2;
+      3'h4:
+          \$128  = 3'h2;
+      3'h5:
+          \$128  = 3'h2;
+      3'h6:
+          \$128  = 3'h1;
+      3'h7:
+          \$128  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$131  = 12'h02a;
+      3'h1:
+          \$131  = 12'h031;
+      3'h2:
+          \$131  = 12'h038;
+      3'h3:
+          \$131  = 12'h03f;
+      3'h4:
+          \$131  = 12'h046;
+      3'h5:
+          \$131  = 12'h04d;
+      3'h6:
+          \$131  = 12'h054;
+      3'h7:
+          \$131  = 12'h031;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$132  = 8'hfe;
+      3'h1:
+          \$132  = 8'hff;
+      3'h2:
+          \$132  = 8'h00;
+      3'h3:
+          \$132  = 8'h01;
+      3'h4:
+          \$132  = 8'h02;
+      3'h5:
+          \$132  = 8'h03;
+      3'h6:
+          \$132  = 8'h04;
+      3'h7:
+          \$132  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = 5'h00;
+    casez (ki)
+      3'h0:
+          \$134  = 5'h00;
+      3'h1:
+          \$134  = 5'h07;
+      3'h2:
+          \$134  = 5'h0e;
+      3'h3:
+          \$134  = 5'h15;
+      3'h4:
+          \$134  = 5'h15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$136  = 7'h6e;
+      1'h1:
+          \$136  = 7'h7d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = 4'h0;
+    casez (ki)
+      3'h0:
+          \$137  = 4'h0;
+      3'h1:
+          \$137  = 4'h5;
+      3'h2:
+          \$137  = 4'ha;
+      3'h3:
+          \$137  = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (gc)
+      1'h0:
+          \$144  = 8'h8c;
+      1'h1:
+          \$144  = 8'h9c;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s0_c_lo0)
+      3'h0:
+          \$193  = d0;
+      3'h1:
+          \$193  = d1;
+      3'h2:
+          \$193  = d2;
+      3'h3:
+          \$193  = d3;
+      3'h4:
+          \$193  = d4;
+      3'h5:
+          \$193  = d5;
+      3'h6:
+          \$193  = d6;
+      3'h7:
+          \$193  = d7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s0_c_lo1)
+      3'h0:
+          \$194  = d8;
+      3'h1:
+          \$194  = d9;
+      3'h2:
+          \$194  = d10;
+      3'h3:
+          \$194  = d11;
+      3'h4:
+          \$194  = d12;
+      3'h5:
+          \$194  = d13;
+      3'h6:
+          \$194  = d14;
+      3'h7:
+          \$194  = d15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (s1_c[3])
+      1'h0:
+          \$195  = pwa_part0;
+      1'h1:
+          \$195  = pwa_part1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$391  = 3'h2;
+      3'h1:
+          \$391  = 3'h2;
+      3'h2:
+          \$391  = 3'h2;
+      3'h3:
+          \$391  = 3'h2;
+      3'h4:
+          \$391  = 3'h2;
+      3'h5:
+          \$391  = 3'h2;
+      3'h6:
+          \$391  = 3'h1;
+      3'h7:
+          \$391  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$394  = 3'h4;
+      3'h1:
+          \$394  = 3'h4;
+      3'h2:
+          \$394  = 3'h4;
+      3'h3:
+          \$394  = 3'h4;
+      3'h4:
+          \$394  = 3'h4;
+      3'h5:
+          \$394  = 3'h4;
+      3'h6:
+          \$394  = 3'h2;
+      3'h7:
+          \$394  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$402  = 3'h2;
+      3'h1:
+          \$402  = 3'h2;
+      3'h2:
+          \$402  = 3'h2;
+      3'h3:
+          \$402  = 3'h2;
+      3'h4:
+          \$402  = 3'h2;
+      3'h5:
+          \$402  = 3'h2;
+      3'h6:
+          \$402  = 3'h1;
+      3'h7:
+          \$402  = 3'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$405  = 3'h4;
+      3'h1:
+          \$405  = 3'h4;
+      3'h2:
+          \$405  = 3'h4;
+      3'h3:
+          \$405  = 3'h4;
+      3'h4:
+          \$405  = 3'h4;
+      3'h5:
+          \$405  = 3'h4;
+      3'h6:
+          \$405  = 3'h2;
+      3'h7:
+          \$405  = 3'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$410  = 3'h1;
+      3'h1:
+          \$410  = 3'h0;
+      3'h2:
+          \$410  = 3'h0;
+      3'h3:
+          \$410  = 3'h0;
+      3'h4:
+          \$410  = 3'h0;
+      3'h5:
+          \$410  = 3'h0;
+      3'h6:
+          \$410  = 3'h0;
+      3'h7:
+          \$410  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (ox)
+      3'h0:
+          \$414  = 3'h2;
+      3'h1:
+          \$414  = 3'h0;
+      3'h2:
+          \$414  = 3'h0;
+      3'h3:
+          \$414  = 3'h0;
+      3'h4:
+          \$414  = 3'h0;
+      3'h5:
+          \$414  = 3'h0;
+      3'h6:
+          \$414  = 3'h0;
+      3'h7:
+          \$414  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$415  = 3'h1;
+      3'h1:
+          \$415  = 3'h0;
+      3'h2:
+          \$415  = 3'h0;
+      3'h3:
+          \$415  = 3'h0;
+      3'h4:
+          \$415  = 3'h0;
+      3'h5:
+          \$415  = 3'h0;
+      3'h6:
+          \$415  = 3'h0;
+      3'h7:
+          \$415  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = 3'h0;
+    casez (\$419 )
       4'h0:
-          \$352  = 3'h2;
+          \$420  = 3'h2;
       4'h1:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h2:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h3:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h4:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h5:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h6:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
       4'h7:
-          \$352  = 3'h0;
+          \$420  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = 3'h0;
-    casez (\$355 )
+    \$424  = 3'h0;
+    casez (\$423 )
       4'h0:
-          \$356  = 3'h1;
+          \$424  = 3'h1;
       4'h1:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h2:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h3:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h4:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h5:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h6:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
       4'h7:
-          \$356  = 3'h0;
+          \$424  = 3'h0;
     endcase
   end
   always @* begin
@@ -2268,21 +3050,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$357  = 3'h2;
+          \$425  = 3'h2;
       3'h1:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h2:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h3:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h4:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h5:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h6:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
       3'h7:
-          \$357  = 3'h0;
+          \$425  = 3'h0;
     endcase
   end
   always @* begin
@@ -2290,21 +3072,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h1:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h2:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h3:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h4:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h5:
-          \$373  = 2'h2;
+          \$441  = 2'h2;
       3'h6:
-          \$373  = 2'h1;
+          \$441  = 2'h1;
       3'h7:
-          \$373  = 2'h1;
+          \$441  = 2'h1;
     endcase
   end
   always @* begin
@@ -2312,21 +3094,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h1:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h2:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h3:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h4:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h5:
-          \$376  = 2'h2;
+          \$444  = 2'h2;
       3'h6:
-          \$376  = 2'h1;
+          \$444  = 2'h1;
       3'h7:
-          \$376  = 2'h1;
+          \$444  = 2'h1;
     endcase
   end
   always @* begin
@@ -2334,21 +3116,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$383  = 2'h1;
+          \$451  = 2'h1;
       3'h1:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h2:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h3:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h4:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h5:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h6:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
       3'h7:
-          \$383  = 2'h0;
+          \$451  = 2'h0;
     endcase
   end
   always @* begin
@@ -2356,21 +3138,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$385  = 2'h1;
+          \$453  = 2'h1;
       3'h1:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h2:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h3:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h4:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h5:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h6:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
       3'h7:
-          \$385  = 2'h0;
+          \$453  = 2'h0;
     endcase
   end
   always @* begin
@@ -2378,65 +3160,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$386  = 2'h1;
+          \$454  = 2'h1;
       3'h1:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h2:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h3:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h4:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h5:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h6:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
       3'h7:
-          \$386  = 2'h0;
+          \$454  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = 2'h0;
-    casez (\$409 )
+    \$555  = 2'h0;
+    casez (\$554 )
       4'h0:
-          \$410  = 2'h1;
+          \$555  = 2'h1;
       4'h1:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h2:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h3:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h4:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h5:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h6:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
       4'h7:
-          \$410  = 2'h0;
+          \$555  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = 2'h0;
-    casez (\$413 )
+    \$559  = 2'h0;
+    casez (\$558 )
       4'h0:
-          \$414  = 2'h1;
+          \$559  = 2'h1;
       4'h1:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h2:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h3:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h4:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h5:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h6:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
       4'h7:
-          \$414  = 2'h0;
+          \$559  = 2'h0;
     endcase
   end
   always @* begin
@@ -2444,21 +3226,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$415  = 2'h1;
+          \$560  = 2'h1;
       3'h1:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h2:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h3:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h4:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h5:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h6:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
       3'h7:
-          \$415  = 2'h0;
+          \$560  = 2'h0;
     endcase
   end
   always @* begin
@@ -2466,21 +3248,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$431  = 3'h4;
+          \$576  = 3'h4;
       3'h1:
-          \$431  = 3'h4;
+          \$576  = 3'h4;
       3'h2:
-          \$431  = 3'h4;
+          \$576  = 3'h4;
       3'h3:
-          \$431  = 3'h4;
+          \$576  = 3'h4;
       3'h4:
-          \$431  = 3'h4;
+          \$576  = 3'h4;
       3'h5:
-          \$431  = 3'h3;
+          \$576  = 3'h3;
       3'h6:
-          \$431  = 3'h2;
+          \$576  = 3'h2;
       3'h7:
-          \$431  = 3'h2;
+          \$576  = 3'h2;
     endcase
   end
   always @* begin
@@ -2488,21 +3270,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h1:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h2:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h3:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h4:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h5:
-          \$434  = 3'h2;
+          \$579  = 3'h2;
       3'h6:
-          \$434  = 3'h1;
+          \$579  = 3'h1;
       3'h7:
-          \$434  = 3'h1;
+          \$579  = 3'h1;
     endcase
   end
   always @* begin
@@ -2510,21 +3292,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$441  = 3'h2;
+          \$586  = 3'h2;
       3'h1:
-          \$441  = 3'h1;
+          \$586  = 3'h1;
       3'h2:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
       3'h3:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
       3'h4:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
       3'h5:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
       3'h6:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
       3'h7:
-          \$441  = 3'h0;
+          \$586  = 3'h0;
     endcase
   end
   always @* begin
@@ -2532,21 +3314,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$443  = 3'h1;
+          \$588  = 3'h1;
       3'h1:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h2:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h3:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h4:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h5:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h6:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
       3'h7:
-          \$443  = 3'h0;
+          \$588  = 3'h0;
     endcase
   end
   always @* begin
@@ -2554,65 +3336,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$444  = 3'h2;
+          \$589  = 3'h2;
       3'h1:
-          \$444  = 3'h1;
+          \$589  = 3'h1;
       3'h2:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
       3'h3:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
       3'h4:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
       3'h5:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
       3'h6:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
       3'h7:
-          \$444  = 3'h0;
+          \$589  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = 3'h0;
-    casez (\$467 )
+    \$690  = 3'h0;
+    casez (\$689 )
       4'h0:
-          \$468  = 3'h1;
+          \$690  = 3'h1;
       4'h1:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h2:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h3:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h4:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h5:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h6:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
       4'h7:
-          \$468  = 3'h0;
+          \$690  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = 3'h0;
-    casez (\$471 )
+    \$694  = 3'h0;
+    casez (\$693 )
       4'h0:
-          \$472  = 3'h2;
+          \$694  = 3'h2;
       4'h1:
-          \$472  = 3'h1;
+          \$694  = 3'h1;
       4'h2:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
       4'h3:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
       4'h4:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
       4'h5:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
       4'h6:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
       4'h7:
-          \$472  = 3'h0;
+          \$694  = 3'h0;
     endcase
   end
   always @* begin
@@ -2620,21 +3402,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$473  = 3'h1;
+          \$695  = 3'h1;
       3'h1:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h2:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h3:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h4:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h5:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h6:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
       3'h7:
-          \$473  = 3'h0;
+          \$695  = 3'h0;
     endcase
   end
   always @* begin
@@ -2649,37 +3431,10 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$105  = 7'h00;
-    if (\$33 ) begin
-      if (tag[1]) begin
-        \$signature__addr$105  = \$35 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$106  = 64'h0000000000000000;
-    if (\$33 ) begin
-      if (tag[1]) begin
-        \$signature__data$106  = { \o_act$109 , o_act, word[63:8] };
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$110  = 1'h0;
-    if (\$33 ) begin
-      if (tag[1]) begin
-        \$signature__en$110  = 1'h1;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$67 ;
+          load__ready = \$61 ;
     endcase
   end
   always @* begin
@@ -2715,11 +3470,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$74 ;
+          iss_first = \$68 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$105 ;
+          iss_first = \$99 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2727,7 +3482,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$131 ;
+          iss_first = \$125 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2741,11 +3496,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$81 ;
+          iss_last = \$75 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$110 ;
+          iss_last = \$104 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2753,7 +3508,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$136 ;
+          iss_last = \$130 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2897,11 +3652,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$84 [6:0];
+          iss_ra1 = \$78 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$113 [6:0];
+          iss_ra1 = \$107 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2909,7 +3664,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$139 [6:0];
+          iss_ra1 = \$133 [6:0];
     endcase
   end
   always @* begin
@@ -2919,11 +3674,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = \$86 ;
+          iss_ra2 = \$80 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 1'h0, \$115  };
+          iss_ra2 = { 1'h0, \$109  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2931,7 +3686,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 1'h0, \$141  };
+          iss_ra2 = { 1'h0, \$135  };
     endcase
   end
   always @* begin
@@ -2941,23 +3696,23 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$88  };
+          iss_wa1 = { 2'h0, \$82  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 1'h0, \$116  };
+          iss_wa1 = { 1'h0, \$110  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$124  };
+          iss_wa1 = { 1'h0, \$118  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$142  };
+          iss_wa1 = { 1'h0, \$136  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$150 ;
+          iss_wa1 = \$144 ;
     endcase
   end
   always @* begin
@@ -2967,11 +3722,11 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$91  };
+          iss_wa2 = { 2'h0, \$85  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 4'h0, \$118  };
+          iss_wa2 = { 4'h0, \$112  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2979,7 +3734,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 3'h0, \$144  };
+          iss_wa2 = { 3'h0, \$138  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2993,7 +3748,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$100 ) begin
+          if (\$94 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -3003,7 +3758,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$126 ) begin
+          if (\$120 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -3013,7 +3768,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$152 ) begin
+          if (\$146 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -3033,7 +3788,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$122 , \$121 , \$120 , \$119  };
+          pw_idx1 = { \$116 , \$115 , \$114 , \$113  };
     endcase
   end
   always @* begin
@@ -3051,7 +3806,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$123 ;
+          iss_zero = \$117 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -3059,7 +3814,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$149 ;
+          iss_zero = \$143 ;
     endcase
   end
   always @* begin
@@ -3085,7 +3840,7 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$148 , \$147 , \$146 , \$145  };
+          pw_idx2 = { \$142 , \$141 , \$140 , \$139  };
     endcase
   end
   always @* begin
@@ -3113,65 +3868,65 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$169 ) begin
+          if (\$163 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = spikes__valid;
-    if (\$181 ) begin
-      \$491  = 1'h0;
+    \$713  = spikes__valid;
+    if (\$175 ) begin
+      \$713  = 1'h0;
     end
-    if (\$318 ) begin
+    if (\$386 ) begin
       if (tag[1]) begin
-        \$491  = 1'h1;
+        \$713  = 1'h1;
       end
     end
     if (rst) begin
-      \$491  = 1'h0;
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = \$signature__addr ;
-    if (\$183 ) begin
-      \$492  = \$184 [6:0];
-      if (\$185 ) begin
-        \$492  = 7'h00;
+    \$714  = \$signature__addr ;
+    if (\$177 ) begin
+      \$714  = \$178 [6:0];
+      if (\$179 ) begin
+        \$714  = 7'h00;
       end
     end
     if (rst) begin
-      \$492  = 7'h00;
+      \$714  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = img_full;
-    if (\$183 ) begin
-      if (\$185 ) begin
-        \$493  = 1'h1;
+    \$715  = img_full;
+    if (\$177 ) begin
+      if (\$179 ) begin
+        \$715  = 1'h1;
       end
     end
     casez (seq_state)
       4'h0:
           /* empty */;
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
+                if (\$412 ) begin
                 end else begin
-                  if (\$349 ) begin
-                    if (\$353 ) begin
-                      \$493  = 1'h0;
+                  if (\$417 ) begin
+                    if (\$421 ) begin
+                      \$715  = 1'h0;
                     end
                   end
                 end
@@ -3180,1081 +3935,1081 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
           end
     endcase
     if (rst) begin
-      \$493  = 1'h0;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = iss_valid;
+    \$716  = iss_valid;
     if (rst) begin
-      \$494  = 1'h0;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = iss_kind;
+    \$717  = iss_kind;
     if (rst) begin
-      \$495  = 2'h0;
+      \$717  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = iss_first;
+    \$718  = iss_first;
     if (rst) begin
-      \$496  = 1'h0;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = iss_last;
+    \$719  = iss_last;
     if (rst) begin
-      \$497  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = iss_g;
+    \$720  = iss_g;
     if (rst) begin
-      \$498  = 1'h0;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = iss_c;
+    \$721  = iss_c;
     if (rst) begin
-      \$499  = 4'h0;
+      \$721  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = 1'h0;
+    \$722  = 1'h0;
     if (rst) begin
-      \$500  = 1'h0;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = iss_zero;
+    \$723  = iss_zero;
     if (rst) begin
-      \$501  = 1'h0;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = iss_job;
+    \$724  = iss_job;
     if (rst) begin
-      \$502  = 2'h0;
+      \$724  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = iss_pos;
+    \$725  = iss_pos;
     if (rst) begin
-      \$503  = 6'h00;
+      \$725  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = iss_layer;
+    \$726  = iss_layer;
     if (rst) begin
-      \$504  = 2'h0;
+      \$726  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s0_valid;
+    \$727  = s0_valid;
     if (rst) begin
-      \$505  = 1'h0;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s0_kind;
+    \$728  = s0_kind;
     if (rst) begin
-      \$506  = 2'h0;
+      \$728  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s0_first;
+    \$729  = s0_first;
     if (rst) begin
-      \$507  = 1'h0;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s0_last;
+    \$730  = s0_last;
     if (rst) begin
-      \$508  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s0_g;
+    \$731  = s0_g;
     if (rst) begin
-      \$509  = 1'h0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s0_c;
+    \$732  = s0_c;
     if (rst) begin
-      \$510  = 4'h0;
+      \$732  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s0_pad;
+    \$733  = s0_pad;
     if (rst) begin
-      \$511  = 1'h0;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s0_zero;
+    \$734  = s0_zero;
     if (rst) begin
-      \$512  = 1'h0;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s0_job;
+    \$735  = s0_job;
     if (rst) begin
-      \$513  = 2'h0;
+      \$735  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s0_pos;
+    \$736  = s0_pos;
     if (rst) begin
-      \$514  = 6'h00;
+      \$736  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s0_layer;
+    \$737  = s0_layer;
     if (rst) begin
-      \$515  = 2'h0;
+      \$737  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s1_valid;
+    \$738  = s1_valid;
     if (rst) begin
-      \$516  = 1'h0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s1_kind;
+    \$739  = s1_kind;
     if (rst) begin
-      \$517  = 2'h0;
+      \$739  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s1_first;
+    \$740  = s1_first;
     if (rst) begin
-      \$518  = 1'h0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s1_last;
+    \$741  = s1_last;
     if (rst) begin
-      \$519  = 1'h0;
+      \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s1_g;
+    \$742  = s1_g;
     if (rst) begin
-      \$520  = 1'h0;
+      \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s1_c;
+    \$743  = s1_c;
     if (rst) begin
-      \$521  = 4'h0;
+      \$743  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s1_pad;
+    \$744  = s1_pad;
     if (rst) begin
-      \$522  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s1_zero;
+    \$745  = s1_zero;
     if (rst) begin
-      \$523  = 1'h0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s1_job;
+    \$746  = s1_job;
     if (rst) begin
-      \$524  = 2'h0;
+      \$746  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s1_pos;
+    \$747  = s1_pos;
     if (rst) begin
-      \$525  = 6'h00;
+      \$747  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s1_layer;
+    \$748  = s1_layer;
     if (rst) begin
-      \$526  = 2'h0;
+      \$748  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s2_valid;
+    \$749  = s2_valid;
     if (rst) begin
-      \$527  = 1'h0;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s2_kind;
+    \$750  = s2_kind;
     if (rst) begin
-      \$528  = 2'h0;
+      \$750  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s2_first;
+    \$751  = s2_first;
     if (rst) begin
-      \$529  = 1'h0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s2_last;
+    \$752  = s2_last;
     if (rst) begin
-      \$530  = 1'h0;
+      \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s2_g;
+    \$753  = s2_g;
     if (rst) begin
-      \$531  = 1'h0;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s2_c;
+    \$754  = s2_c;
     if (rst) begin
-      \$532  = 4'h0;
+      \$754  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s2_pad;
+    \$755  = s2_pad;
     if (rst) begin
-      \$533  = 1'h0;
+      \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s2_zero;
+    \$756  = s2_zero;
     if (rst) begin
-      \$534  = 1'h0;
+      \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s2_job;
+    \$757  = s2_job;
     if (rst) begin
-      \$535  = 2'h0;
+      \$757  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s2_pos;
+    \$758  = s2_pos;
     if (rst) begin
-      \$536  = 6'h00;
+      \$758  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s2_layer;
+    \$759  = s2_layer;
     if (rst) begin
-      \$537  = 2'h0;
+      \$759  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s3_valid;
+    \$760  = s3_valid;
     if (rst) begin
-      \$538  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s3_kind;
+    \$761  = s3_kind;
     if (rst) begin
-      \$539  = 2'h0;
+      \$761  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s3_first;
+    \$762  = s3_first;
     if (rst) begin
-      \$540  = 1'h0;
+      \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s3_last;
+    \$763  = s3_last;
     if (rst) begin
-      \$541  = 1'h0;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s3_g;
+    \$764  = s3_g;
     if (rst) begin
-      \$542  = 1'h0;
+      \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s3_c;
+    \$765  = s3_c;
     if (rst) begin
-      \$543  = 4'h0;
+      \$765  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s3_pad;
+    \$766  = s3_pad;
     if (rst) begin
-      \$544  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = s3_zero;
+    \$767  = s3_zero;
     if (rst) begin
-      \$545  = 1'h0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s3_job;
+    \$768  = s3_job;
     if (rst) begin
-      \$546  = 2'h0;
+      \$768  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s3_pos;
+    \$769  = s3_pos;
     if (rst) begin
-      \$547  = 6'h00;
+      \$769  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s3_layer;
+    \$770  = s3_layer;
     if (rst) begin
-      \$548  = 2'h0;
+      \$770  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s4_valid;
+    \$771  = s4_valid;
     if (rst) begin
-      \$549  = 1'h0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s4_kind;
+    \$772  = s4_kind;
     if (rst) begin
-      \$550  = 2'h0;
+      \$772  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = s4_first;
+    \$773  = s4_first;
     if (rst) begin
-      \$551  = 1'h0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = s4_last;
+    \$774  = s4_last;
     if (rst) begin
-      \$552  = 1'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s4_g;
+    \$775  = s4_g;
     if (rst) begin
-      \$553  = 1'h0;
+      \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = s4_c;
+    \$776  = s4_c;
     if (rst) begin
-      \$554  = 4'h0;
+      \$776  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = s4_pad;
+    \$777  = s4_pad;
     if (rst) begin
-      \$555  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s4_zero;
+    \$778  = s4_zero;
     if (rst) begin
-      \$556  = 1'h0;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = s4_job;
+    \$779  = s4_job;
     if (rst) begin
-      \$557  = 2'h0;
+      \$779  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = s4_pos;
+    \$780  = s4_pos;
     if (rst) begin
-      \$558  = 6'h00;
+      \$780  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = s4_layer;
+    \$781  = s4_layer;
     if (rst) begin
-      \$559  = 2'h0;
+      \$781  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = iss_ra1;
+    \$782  = iss_ra1;
     if (rst) begin
-      \$560  = 7'h00;
+      \$782  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = iss_ra2;
+    \$783  = iss_ra2;
     if (rst) begin
-      \$561  = 7'h00;
+      \$783  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = iss_wa1;
+    \$784  = iss_wa1;
     if (rst) begin
-      \$562  = 8'h00;
+      \$784  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = iss_wa2;
+    \$785  = iss_wa2;
     if (rst) begin
-      \$563  = 8'h00;
+      \$785  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = { \$205 , \$198 , \$191  };
+    \$786  = { \$192 , \$185  };
     if (rst) begin
-      \$564  = 3'h0;
+      \$786  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \$209 ;
+    \$787  = \$196 ;
     if (rst) begin
-      \$565  = 1'h0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = s4_valid;
+    \$788  = s4_valid;
     if (rst) begin
-      \$566  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \$234 ;
+    \$789  = \$221 ;
     if (rst) begin
-      \$567  = 1'h0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = \$237 ;
+    \$790  = \$224 ;
     if (rst) begin
-      \$568  = 1'h0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \$242 ;
+    \$791  = \$229 ;
     if (rst) begin
-      \$569  = 1'h0;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \$247 ;
+    \$792  = \$234 ;
     if (rst) begin
-      \$570  = 1'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = acc0;
-    if (\$248 ) begin
-      \$571  = 21'h000000;
+    \$793  = acc0;
+    if (\$235 ) begin
+      \$793  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$571  = \$7 [20:0];
+      \$793  = \$7 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = acc1;
-    if (\$249 ) begin
-      \$572  = 21'h000000;
+    \$794  = acc1;
+    if (\$236 ) begin
+      \$794  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$572  = \$8 [20:0];
+      \$794  = \$8 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = acc2;
-    if (\$250 ) begin
-      \$573  = 21'h000000;
+    \$795  = acc2;
+    if (\$237 ) begin
+      \$795  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$573  = \$9 [20:0];
+      \$795  = \$9 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = acc3;
-    if (\$251 ) begin
-      \$574  = 21'h000000;
+    \$796  = acc3;
+    if (\$238 ) begin
+      \$796  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$574  = \$10 [20:0];
+      \$796  = \$10 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = acc4;
-    if (\$252 ) begin
-      \$575  = 21'h000000;
+    \$797  = acc4;
+    if (\$239 ) begin
+      \$797  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$575  = \$11 [20:0];
+      \$797  = \$11 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = acc5;
-    if (\$253 ) begin
-      \$576  = 21'h000000;
+    \$798  = acc5;
+    if (\$240 ) begin
+      \$798  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$576  = \$12 [20:0];
+      \$798  = \$12 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = acc6;
-    if (\$254 ) begin
-      \$577  = 21'h000000;
+    \$799  = acc6;
+    if (\$241 ) begin
+      \$799  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$577  = \$13 [20:0];
+      \$799  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = acc7;
-    if (\$255 ) begin
-      \$578  = 21'h000000;
+    \$800  = acc7;
+    if (\$242 ) begin
+      \$800  = 21'h000000;
     end else if (acc_en_c0) begin
-      \$578  = \$14 [20:0];
+      \$800  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = d0;
+    \$801  = d0;
     if (dw_done0_c0) begin
-      \$579  = \$7 [11:0];
+      \$801  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = d1;
+    \$802  = d1;
     if (dw_done0_c0) begin
-      \$580  = \$8 [11:0];
+      \$802  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = d2;
+    \$803  = d2;
     if (dw_done0_c0) begin
-      \$581  = \$9 [11:0];
+      \$803  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = d3;
+    \$804  = d3;
     if (dw_done0_c0) begin
-      \$582  = \$10 [11:0];
+      \$804  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = d4;
+    \$805  = d4;
     if (dw_done0_c0) begin
-      \$583  = \$11 [11:0];
+      \$805  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = d5;
+    \$806  = d5;
     if (dw_done0_c0) begin
-      \$584  = \$12 [11:0];
+      \$806  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = d6;
+    \$807  = d6;
     if (dw_done0_c0) begin
-      \$585  = \$13 [11:0];
+      \$807  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = d7;
+    \$808  = d7;
     if (dw_done0_c0) begin
-      \$586  = \$14 [11:0];
+      \$808  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = d8;
+    \$809  = d8;
     if (dw_done1_c0) begin
-      \$587  = \$7 [11:0];
+      \$809  = \$7 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = d9;
+    \$810  = d9;
     if (dw_done1_c0) begin
-      \$588  = \$8 [11:0];
+      \$810  = \$8 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = d10;
+    \$811  = d10;
     if (dw_done1_c0) begin
-      \$589  = \$9 [11:0];
+      \$811  = \$9 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = d11;
+    \$812  = d11;
     if (dw_done1_c0) begin
-      \$590  = \$10 [11:0];
+      \$812  = \$10 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = d12;
+    \$813  = d12;
     if (dw_done1_c0) begin
-      \$591  = \$11 [11:0];
+      \$813  = \$11 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = d13;
+    \$814  = d13;
     if (dw_done1_c0) begin
-      \$592  = \$12 [11:0];
+      \$814  = \$12 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = d14;
+    \$815  = d14;
     if (dw_done1_c0) begin
-      \$593  = \$13 [11:0];
+      \$815  = \$13 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = d15;
+    \$816  = d15;
     if (dw_done1_c0) begin
-      \$594  = \$14 [11:0];
+      \$816  = \$14 [11:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595 [0] = \$256 ;
-    \$595 [1] = \$257 ;
-    \$595 [2] = \$258 ;
-    \$595 [3] = \$259 ;
-    \$595 [4] = \$260 ;
-    \$595 [5] = \$261 ;
-    \$595 [6] = \$262 ;
-    \$595 [7] = \$263 ;
-    \$595 [8] = \$264 ;
-    \$595 [9] = \$265 ;
-    \$595 [10] = \$266 ;
-    \$595 [11] = \$267 ;
-    \$595 [12] = \$268 ;
-    \$595 [13] = \$269 ;
-    \$595 [14] = \$270 ;
-    \$595 [15] = \$271 ;
+    \$817 [0] = \$243 ;
+    \$817 [1] = \$244 ;
+    \$817 [2] = \$245 ;
+    \$817 [3] = \$246 ;
+    \$817 [4] = \$247 ;
+    \$817 [5] = \$248 ;
+    \$817 [6] = \$249 ;
+    \$817 [7] = \$250 ;
+    \$817 [8] = \$251 ;
+    \$817 [9] = \$252 ;
+    \$817 [10] = \$253 ;
+    \$817 [11] = \$254 ;
+    \$817 [12] = \$255 ;
+    \$817 [13] = \$256 ;
+    \$817 [14] = \$257 ;
+    \$817 [15] = \$258 ;
     if (rst) begin
-      \$595  = 16'h0000;
+      \$817  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \$273 [15:0];
+    \$818  = \$260 [15:0];
     if (rst) begin
-      \$596  = 16'h0000;
+      \$818  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$275 [15:0];
+    \$819  = \$262 [15:0];
     if (rst) begin
-      \$597  = 16'h0000;
+      \$819  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$276 ;
+    \$820  = \$342 ;
     if (rst) begin
-      \$598  = 1'h0;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = shadow0;
+    \$821  = shadow0;
     if (hand_over_c0) begin
-      \$599  = \$7 [20:0];
+      \$821  = \$7 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$599  = shadow2;
+        \$821  = shadow2;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = shadow1;
+    \$822  = shadow1;
     if (hand_over_c0) begin
-      \$600  = \$8 [20:0];
+      \$822  = \$8 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$600  = shadow3;
+        \$822  = shadow3;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = shadow2;
+    \$823  = shadow2;
     if (hand_over_c0) begin
-      \$601  = \$9 [20:0];
+      \$823  = \$9 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$601  = shadow4;
+        \$823  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = shadow3;
+    \$824  = shadow3;
     if (hand_over_c0) begin
-      \$602  = \$10 [20:0];
+      \$824  = \$10 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$602  = shadow5;
+        \$824  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = shadow4;
+    \$825  = shadow4;
     if (hand_over_c0) begin
-      \$603  = \$11 [20:0];
+      \$825  = \$11 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$603  = shadow6;
+        \$825  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = shadow5;
+    \$826  = shadow5;
     if (hand_over_c0) begin
-      \$604  = \$12 [20:0];
+      \$826  = \$12 [20:0];
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active_c0) begin
-        \$604  = shadow7;
+        \$826  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = shadow6;
+    \$827  = shadow6;
     if (hand_over_c0) begin
-      \$605  = \$13 [20:0];
+      \$827  = \$13 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = shadow7;
+    \$828  = shadow7;
     if (hand_over_c0) begin
-      \$606  = \$14 [20:0];
+      \$828  = \$14 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = job_active;
+    \$829  = job_active;
     if (hand_over_c0) begin
-      \$607  = 1'h1;
+      \$829  = 1'h1;
     end
     if (launch_final) begin
-      \$607  = 1'h1;
+      \$829  = 1'h1;
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active) begin
-        if (\$293 ) begin
-          \$607  = 1'h0;
+        if (\$359 ) begin
+          \$829  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = job_active_c0;
+    \$830  = job_active_c0;
     if (hand_over_c0) begin
-      \$608  = 1'h1;
+      \$830  = 1'h1;
     end
     if (launch_final) begin
-      \$608  = 1'h1;
+      \$830  = 1'h1;
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active) begin
-        if (\$293 ) begin
-          \$608  = 1'h0;
+        if (\$359 ) begin
+          \$830  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = job_kind;
+    \$831  = job_kind;
     if (hand_over_c0) begin
-      \$609  = s5_job;
+      \$831  = s5_job;
     end
     if (launch_final) begin
-      \$609  = 2'h2;
+      \$831  = 2'h2;
     end
     if (rst) begin
-      \$609  = 2'h0;
+      \$831  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = job_layer;
+    \$832  = job_layer;
     if (hand_over_c0) begin
-      \$610  = s5_layer;
+      \$832  = s5_layer;
     end
     if (launch_final) begin
-      \$610  = 2'h2;
+      \$832  = 2'h2;
     end
     if (rst) begin
-      \$610  = 2'h0;
+      \$832  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = job_pos;
+    \$833  = job_pos;
     if (hand_over_c0) begin
-      \$611  = s5_pos;
+      \$833  = s5_pos;
     end
     if (rst) begin
-      \$611  = 6'h00;
+      \$833  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = job_g;
+    \$834  = job_g;
     if (hand_over_c0) begin
-      \$612  = s5_g;
+      \$834  = s5_g;
     end
     if (launch_final) begin
-      \$612  = 1'h0;
+      \$834  = 1'h0;
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = job_k;
+    \$835  = job_k;
     if (hand_over_c0) begin
-      \$613  = 3'h0;
+      \$835  = 3'h0;
     end
     if (launch_final) begin
-      \$613  = 3'h0;
+      \$835  = 3'h0;
     end
-    if (\$277 ) begin
+    if (\$343 ) begin
       if (job_active) begin
-        \$613  = \$289 [2:0];
+        \$835  = \$355 [2:0];
       end
     end
     if (rst) begin
-      \$613  = 3'h0;
+      \$835  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \$signal ;
-    if (\$277 ) begin
-      \$614  = job_active;
+    \$836  = \$signal ;
+    if (\$343 ) begin
+      \$836  = job_active;
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = p1_kind;
-    if (\$277 ) begin
+    \$837  = p1_kind;
+    if (\$343 ) begin
       if (job_active) begin
-        \$615  = job_kind;
+        \$837  = job_kind;
       end
     end
     if (rst) begin
-      \$615  = 2'h0;
+      \$837  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = p1_layer;
-    if (\$277 ) begin
+    \$838  = p1_layer;
+    if (\$343 ) begin
       if (job_active) begin
-        \$616  = job_layer;
+        \$838  = job_layer;
       end
     end
     if (rst) begin
-      \$616  = 2'h0;
+      \$838  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = p1_pos;
-    if (\$277 ) begin
+    \$839  = p1_pos;
+    if (\$343 ) begin
       if (job_active) begin
-        \$617  = job_pos;
+        \$839  = job_pos;
       end
     end
     if (rst) begin
-      \$617  = 6'h00;
+      \$839  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = \$signal$289 ;
-    if (\$277 ) begin
+    \$840  = \$signal$287 ;
+    if (\$343 ) begin
       if (job_active) begin
-        \$618  = \$278 ;
+        \$840  = \$344 ;
       end
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = p1_last;
-    if (\$277 ) begin
+    \$841  = p1_last;
+    if (\$343 ) begin
       if (job_active) begin
-        \$619  = \$284 ;
+        \$841  = \$350 ;
       end
     end
     if (rst) begin
-      \$619  = 1'h0;
+      \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = p1_addr;
-    if (\$277 ) begin
+    \$842  = p1_addr;
+    if (\$343 ) begin
       if (job_active) begin
-        \$620  = \$288 [2:0];
+        \$842  = \$354 [2:0];
       end
     end
     if (rst) begin
-      \$620  = 3'h0;
+      \$842  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = i_pot;
-    if (\$277 ) begin
+    \$843  = i_pot;
+    if (\$343 ) begin
       if (job_active) begin
-        \$621  = shadow0;
+        \$843  = shadow0;
       end
     end
     if (rst) begin
-      \$621  = 21'h000000;
+      \$843  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = \i_pot$84 ;
-    if (\$277 ) begin
+    \$844  = \i_pot$84 ;
+    if (\$343 ) begin
       if (job_active) begin
-        \$622  = shadow1;
+        \$844  = shadow1;
       end
     end
     if (rst) begin
-      \$622  = 21'h000000;
+      \$844  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = credit;
-    if (\$277 ) begin
+    \$845  = credit;
+    if (\$343 ) begin
       if (job_active) begin
-        if (\$293 ) begin
-          \$623  = 1'h1;
+        if (\$359 ) begin
+          \$845  = 1'h1;
         end
       end
     end
@@ -4262,15 +5017,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
-                \$623  = 1'h0;
+                \$845  = 1'h0;
               end
             end
           end
@@ -4281,9 +5036,9 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
-              \$623  = 1'h0;
+              \$845  = 1'h0;
             end
           end
       4'h6:
@@ -4293,577 +5048,598 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
-              \$623  = 1'h0;
+              \$845  = 1'h0;
             end
           end
       4'ha:
-          if (\$490 ) begin
-            \$623  = 1'h0;
+          if (\$712 ) begin
+            \$845  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$623  = 1'h1;
+      \$845  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = \$signal$127 ;
-    if (\$294 ) begin
-      \$624  = \$296 ;
+    \$846  = \$signal$125 ;
+    if (\$360 ) begin
+      \$846  = \$362 ;
     end
     if (rst) begin
-      \$624  = 1'h0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = p2_first;
-    if (\$294 ) begin
-      \$625  = \$signal$289 ;
+    \$847  = p2_first;
+    if (\$360 ) begin
+      \$847  = \$signal$287 ;
     end
     if (rst) begin
-      \$625  = 1'h0;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = p2_addr;
-    if (\$294 ) begin
-      \$626  = p1_addr;
+    \$848  = p2_addr;
+    if (\$360 ) begin
+      \$848  = p1_addr;
     end
     if (rst) begin
-      \$626  = 3'h0;
+      \$848  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = \$signal$128 ;
-    if (\$294 ) begin
-      \$627  = \$signal$127 ;
+    \$849  = \$signal$126 ;
+    if (\$360 ) begin
+      \$849  = \$signal$125 ;
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = p3_addr;
-    if (\$294 ) begin
-      \$628  = p2_addr;
+    \$850  = p3_addr;
+    if (\$360 ) begin
+      \$850  = p2_addr;
     end
     if (rst) begin
-      \$628  = 3'h0;
+      \$850  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = p4_valid;
-    if (\$294 ) begin
-      \$629  = \$signal$128 ;
+    \$851  = p4_valid;
+    if (\$360 ) begin
+      \$851  = \$signal$126 ;
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = pool_wr__addr;
-    if (\$294 ) begin
-      \$630  = p3_addr;
+    \$852  = pool_wr__addr;
+    if (\$360 ) begin
+      \$852  = p3_addr;
     end
     if (rst) begin
-      \$630  = 3'h0;
+      \$852  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = p2_old0;
-    if (\$297 ) begin
-      \$631  = pool_rd__data[19:0];
+    \$853  = p2_old0;
+    if (\$363 ) begin
+      \$853  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$631  = 20'h00000;
+      \$853  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = p2_pot0;
-    if (\$297 ) begin
-      \$632  = i_pot;
+    \$854  = p2_pot0;
+    if (\$363 ) begin
+      \$854  = i_pot;
     end
     if (rst) begin
-      \$632  = 21'h000000;
+      \$854  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = pool_sum0;
-    if (\$297 ) begin
-      \$633  = \$299 ;
+    \$855  = pool_sum0;
+    if (\$363 ) begin
+      \$855  = \$365 ;
     end
     if (rst) begin
-      \$633  = 22'h000000;
+      \$855  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = pool_sat0;
-    if (\$297 ) begin
-      \$634  = \$303 [19:0];
+    \$856  = pool_sat0;
+    if (\$363 ) begin
+      \$856  = \$369 [19:0];
     end
     if (rst) begin
-      \$634  = 20'h00000;
+      \$856  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = p2_old1;
-    if (\$304 ) begin
-      \$635  = pool_rd__data[39:20];
+    \$857  = p2_old1;
+    if (\$370 ) begin
+      \$857  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$635  = 20'h00000;
+      \$857  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = p2_pot1;
-    if (\$304 ) begin
-      \$636  = \i_pot$84 ;
+    \$858  = p2_pot1;
+    if (\$370 ) begin
+      \$858  = \i_pot$84 ;
     end
     if (rst) begin
-      \$636  = 21'h000000;
+      \$858  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = pool_sum1;
-    if (\$304 ) begin
-      \$637  = \$306 ;
+    \$859  = pool_sum1;
+    if (\$370 ) begin
+      \$859  = \$372 ;
     end
     if (rst) begin
-      \$637  = 22'h000000;
+      \$859  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = pool_sat1;
-    if (\$304 ) begin
-      \$638  = \$310 [19:0];
+    \$860  = pool_sat1;
+    if (\$370 ) begin
+      \$860  = \$376 [19:0];
     end
     if (rst) begin
-      \$638  = 20'h00000;
+      \$860  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = trace__valid;
-    if (\$311 ) begin
-      \$639  = 1'h0;
+    \$861  = trace__valid;
+    if (\$377 ) begin
+      \$861  = 1'h0;
     end
-    if (\$315 ) begin
+    if (\$381 ) begin
       if (tag[1]) begin
-        \$639  = 1'h1;
+        \$861  = 1'h1;
       end
     end
     if (rst) begin
-      \$639  = 1'h0;
+      \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = word;
-    if (\$315 ) begin
-      \$640  = { \o_act$109 , o_act, word[63:8] };
-    end
-    if (rst) begin
-      \$640  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = trace__payload;
-    if (\$315 ) begin
+    \$862  = 1'h0;
+    if (\$381 ) begin
       if (tag[1]) begin
-        \$641 [1:0] = tag[9:8];
-        \$641 [7:2] = tag[7:2];
-        \$641 [71:8] = { \o_act$109 , o_act, word[63:8] };
+        \$862  = 1'h1;
       end
     end
     if (rst) begin
-      \$641  = 72'h000000000000000000;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = spk_word;
-    if (\$318 ) begin
-      \$642  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+    \$863  = word;
+    if (\$381 ) begin
+      \$863  = { \o_act$301 , o_act, word[63:8] };
     end
     if (rst) begin
-      \$642  = 16'h0000;
+      \$863  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = spikes__payload;
-    if (\$318 ) begin
+    \$864  = \$signature__addr$104 ;
+    if (\$381 ) begin
       if (tag[1]) begin
-        \$643  = { \o_act$109 [0], o_act[0], spk_word[15:2] };
+        \$864  = \$383 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = trace__payload;
+    if (\$381 ) begin
+      if (tag[1]) begin
+        \$865 [1:0] = tag[9:8];
+        \$865 [7:2] = tag[7:2];
+        \$865 [71:8] = { \o_act$301 , o_act, word[63:8] };
       end
     end
     if (rst) begin
-      \$643  = 16'h0000;
+      \$865  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = \$319 ;
+    \$866  = spk_word;
+    if (\$386 ) begin
+      \$866  = { \o_act$301 [0], o_act[0], spk_word[15:2] };
+    end
     if (rst) begin
-      \$644  = 1'h0;
+      \$866  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = load__payload;
+    \$867  = spikes__payload;
+    if (\$386 ) begin
+      if (tag[1]) begin
+        \$867  = { \o_act$301 [0], o_act[0], spk_word[15:2] };
+      end
+    end
     if (rst) begin
-      \$645  = 42'h00000000000;
+      \$867  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = asm;
+    \$868  = \$387 ;
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = load__payload;
+    if (rst) begin
+      \$869  = 42'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = asm;
     if (load_ok) begin
-      \$646  = { lp[40:9], asm[127:32] };
+      \$870  = { lp[40:9], asm[127:32] };
     end
     if (rst) begin
-      \$646  = 128'h00000000000000000000000000000000;
+      \$870  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = ox;
+    \$871  = ox;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$647  = 3'h0;
+          if (\$389 ) begin
+            \$871  = 3'h0;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
+                if (\$412 ) begin
                 end else begin
-                  if (\$349 ) begin
-                    \$647  = \$350 [2:0];
+                  if (\$417 ) begin
+                    \$871  = \$418 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$647  = 3'h0;
+          if (\$440 ) begin
+            \$871  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
-                if (\$407 ) begin
-                  \$647  = \$408 [2:0];
+                if (\$552 ) begin
+                  \$871  = \$553 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$647  = 3'h0;
+          if (\$575 ) begin
+            \$871  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
-                if (\$465 ) begin
-                  \$647  = \$466 [2:0];
+                if (\$687 ) begin
+                  \$871  = \$688 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$647  = 3'h0;
+      \$871  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = oy;
+    \$872  = oy;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$648  = 3'h0;
+          if (\$389 ) begin
+            \$872  = 3'h0;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
+                if (\$412 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$349 ) begin
-                    \$648  = 3'h0;
+                  if (\$417 ) begin
+                    \$872  = 3'h0;
                   end else begin
-                    \$648  = \$354 [2:0];
+                    \$872  = \$422 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$648  = 3'h0;
+          if (\$440 ) begin
+            \$872  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$407 ) begin
-                  \$648  = 3'h0;
+                if (\$552 ) begin
+                  \$872  = 3'h0;
                 end else begin
-                  \$648  = \$412 [2:0];
+                  \$872  = \$557 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$648  = 3'h0;
+          if (\$575 ) begin
+            \$872  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$465 ) begin
-                  \$648  = 3'h0;
+                if (\$687 ) begin
+                  \$872  = 3'h0;
                 end else begin
-                  \$648  = \$470 [2:0];
+                  \$872  = \$692 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$648  = 3'h0;
+      \$872  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = pos;
+    \$873  = pos;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$649  = 6'h00;
+          if (\$389 ) begin
+            \$873  = 6'h00;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
+                if (\$412 ) begin
                 end else begin
-                  \$649  = \$348 [5:0];
+                  \$873  = \$416 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$649  = 6'h00;
+          if (\$440 ) begin
+            \$873  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
-                \$649  = \$406 [5:0];
+                \$873  = \$551 [5:0];
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$649  = 6'h00;
+          if (\$575 ) begin
+            \$873  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
-                \$649  = \$464 [5:0];
+                \$873  = \$686 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$649  = 6'h00;
+      \$873  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = gc;
+    \$874  = gc;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$650  = 1'h0;
+          if (\$389 ) begin
+            \$874  = 1'h0;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
-                  \$650  = \$345 [0];
+                if (\$412 ) begin
+                  \$874  = \$413 [0];
                 end else begin
-                  \$650  = 1'h0;
+                  \$874  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$650  = 1'h0;
+          if (\$440 ) begin
+            \$874  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$375 ) begin
-          end else if (\$378 ) begin
-          end else if (\$380 ) begin
-            \$650  = \$384 [0];
+          if (\$443 ) begin
+          end else if (\$446 ) begin
+          end else if (\$448 ) begin
+            \$874  = \$452 [0];
           end else begin
-            \$650  = 1'h0;
+            \$874  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
-                \$650  = \$405 [0];
+              if (\$549 ) begin
+                \$874  = \$550 [0];
               end else begin
-                \$650  = 1'h0;
+                \$874  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$650  = 1'h0;
+          if (\$575 ) begin
+            \$874  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$433 ) begin
-          end else if (\$436 ) begin
-          end else if (\$438 ) begin
-            \$650  = \$442 [0];
+          if (\$578 ) begin
+          end else if (\$581 ) begin
+          end else if (\$583 ) begin
+            \$874  = \$587 [0];
           end else begin
-            \$650  = 1'h0;
+            \$874  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
-                \$650  = \$463 [0];
+              if (\$684 ) begin
+                \$874  = \$685 [0];
               end else begin
-                \$650  = 1'h0;
+                \$874  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$650  = 1'h0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = ch;
+    \$875  = ch;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$651  = 4'h0;
+          if (\$389 ) begin
+            \$875  = 4'h0;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
-              \$651  = \$333 [3:0];
+            if (\$400 ) begin
+              \$875  = \$401 [3:0];
             end else begin
-              \$651  = 4'h0;
+              \$875  = 4'h0;
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$651  = 4'h0;
+          if (\$440 ) begin
+            \$875  = 4'h0;
           end
       4'h3:
           /* empty */;
@@ -4872,322 +5648,322 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$430 ) begin
-            \$651  = 4'h0;
+          if (\$575 ) begin
+            \$875  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$651  = 4'h0;
+      \$875  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = ki;
+    \$876  = ki;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$652  = 3'h2;
+          if (\$389 ) begin
+            \$876  = 3'h2;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
-                \$652  = \$341 [2:0];
+              if (\$404 ) begin
+              end else if (\$407 ) begin
+                \$876  = \$409 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
-                  \$652  = \$346 ;
+                if (\$412 ) begin
+                  \$876  = \$414 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$349 ) begin
-                    \$652  = \$352 ;
+                  if (\$417 ) begin
+                    \$876  = \$420 ;
                   end else begin
-                    \$652  = \$357 ;
+                    \$876  = \$425 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$652  = 3'h1;
+          if (\$440 ) begin
+            \$876  = 3'h1;
           end
       4'h3:
-          if (\$375 ) begin
-          end else if (\$378 ) begin
-            \$652  = \$382 [2:0];
-          end else if (\$380 ) begin
-            \$652  = { 1'h0, \$385  };
+          if (\$443 ) begin
+          end else if (\$446 ) begin
+            \$876  = \$450 [2:0];
+          end else if (\$448 ) begin
+            \$876  = { 1'h0, \$453  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$407 ) begin
-                  \$652  = { 1'h0, \$410  };
+                if (\$552 ) begin
+                  \$876  = { 1'h0, \$555  };
                 end else begin
-                  \$652  = { 1'h0, \$415  };
+                  \$876  = { 1'h0, \$560  };
                 end
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$652  = 3'h1;
+          if (\$575 ) begin
+            \$876  = 3'h1;
           end
       4'h7:
-          if (\$433 ) begin
-          end else if (\$436 ) begin
-            \$652  = \$440 [2:0];
-          end else if (\$438 ) begin
-            \$652  = \$443 ;
+          if (\$578 ) begin
+          end else if (\$581 ) begin
+            \$876  = \$585 [2:0];
+          end else if (\$583 ) begin
+            \$876  = \$588 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$465 ) begin
-                  \$652  = \$468 ;
+                if (\$687 ) begin
+                  \$876  = \$690 ;
                 end else begin
-                  \$652  = \$473 ;
+                  \$876  = \$695 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$652  = 3'h0;
+      \$876  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = kj;
+    \$877  = kj;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$653  = 3'h1;
+          if (\$389 ) begin
+            \$877  = 3'h1;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-                \$653  = \$340 [2:0];
-              end else if (\$339 ) begin
-                \$653  = \$342 ;
+              if (\$404 ) begin
+                \$877  = \$408 [2:0];
+              end else if (\$407 ) begin
+                \$877  = \$410 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
-                  \$653  = \$347 ;
+                if (\$412 ) begin
+                  \$877  = \$415 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$349 ) begin
-                    \$653  = 3'h1;
+                  if (\$417 ) begin
+                    \$877  = 3'h1;
                   end else begin
-                    \$653  = \$356 ;
+                    \$877  = \$424 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$653  = 3'h1;
+          if (\$440 ) begin
+            \$877  = 3'h1;
           end
       4'h3:
-          if (\$375 ) begin
-            \$653  = \$381 [2:0];
-          end else if (\$378 ) begin
-            \$653  = { 1'h0, \$383  };
-          end else if (\$380 ) begin
-            \$653  = { 1'h0, \$386  };
+          if (\$443 ) begin
+            \$877  = \$449 [2:0];
+          end else if (\$446 ) begin
+            \$877  = { 1'h0, \$451  };
+          end else if (\$448 ) begin
+            \$877  = { 1'h0, \$454  };
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$407 ) begin
-                  \$653  = 3'h1;
+                if (\$552 ) begin
+                  \$877  = 3'h1;
                 end else begin
-                  \$653  = { 1'h0, \$414  };
+                  \$877  = { 1'h0, \$559  };
                 end
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$653  = 3'h2;
+          if (\$575 ) begin
+            \$877  = 3'h2;
           end
       4'h7:
-          if (\$433 ) begin
-            \$653  = \$439 [2:0];
-          end else if (\$436 ) begin
-            \$653  = \$441 ;
-          end else if (\$438 ) begin
-            \$653  = \$444 ;
+          if (\$578 ) begin
+            \$877  = \$584 [2:0];
+          end else if (\$581 ) begin
+            \$877  = \$586 ;
+          end else if (\$583 ) begin
+            \$877  = \$589 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$465 ) begin
-                  \$653  = 3'h2;
+                if (\$687 ) begin
+                  \$877  = 3'h2;
                 end else begin
-                  \$653  = \$472 ;
+                  \$877  = \$694 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$653  = 3'h0;
+      \$877  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = seq_state;
+    \$878  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$321 ) begin
-            \$654  = 4'h1;
+          if (\$389 ) begin
+            \$878  = 4'h1;
           end
       4'h1:
-          if (\$330 ) begin
+          if (\$398 ) begin
             (* full_case = 32'd1 *)
-            if (\$332 ) begin
+            if (\$400 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$336 ) begin
-              end else if (\$339 ) begin
+              if (\$404 ) begin
+              end else if (\$407 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$344 ) begin
+                if (\$412 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$349 ) begin
+                  if (\$417 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$353 ) begin
-                      \$654  = 4'h2;
+                    if (\$421 ) begin
+                      \$878  = 4'h2;
                     end else begin
-                      \$654  = 4'h1;
+                      \$878  = 4'h1;
                     end
                   end else begin
-                    \$654  = 4'h1;
+                    \$878  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$372 ) begin
-            \$654  = 4'h3;
+          if (\$440 ) begin
+            \$878  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$375 ) begin
-          end else if (\$378 ) begin
-          end else if (\$380 ) begin
+          if (\$443 ) begin
+          end else if (\$446 ) begin
+          end else if (\$448 ) begin
           end else begin
-            \$654  = 4'h4;
+            \$878  = 4'h4;
           end
       4'h4:
-          if (\$393 ) begin
-            \$654  = 4'h5;
+          if (\$461 ) begin
+            \$878  = 4'h5;
           end
       4'h5:
-          if (\$395 ) begin
+          if (\$463 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$404 ) begin
+              if (\$549 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$407 ) begin
+                if (\$552 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$411 ) begin
-                    \$654  = 4'h6;
+                  if (\$556 ) begin
+                    \$878  = 4'h6;
                   end else begin
-                    \$654  = 4'h3;
+                    \$878  = 4'h3;
                   end
                 end else begin
-                  \$654  = 4'h3;
+                  \$878  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$430 ) begin
-            \$654  = 4'h7;
+          if (\$575 ) begin
+            \$878  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$433 ) begin
-          end else if (\$436 ) begin
-          end else if (\$438 ) begin
+          if (\$578 ) begin
+          end else if (\$581 ) begin
+          end else if (\$583 ) begin
           end else begin
-            \$654  = 4'h8;
+            \$878  = 4'h8;
           end
       4'h8:
-          if (\$451 ) begin
-            \$654  = 4'h9;
+          if (\$596 ) begin
+            \$878  = 4'h9;
           end
       4'h9:
-          if (\$453 ) begin
+          if (\$598 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$462 ) begin
+              if (\$684 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$465 ) begin
+                if (\$687 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$469 ) begin
-                    \$654  = 4'ha;
+                  if (\$691 ) begin
+                    \$878  = 4'ha;
                   end else begin
-                    \$654  = 4'h7;
+                    \$878  = 4'h7;
                   end
                 end else begin
-                  \$654  = 4'h7;
+                  \$878  = 4'h7;
                 end
               end
             end
           end
       4'ha:
-          if (\$490 ) begin
-            \$654  = 4'h0;
+          if (\$712 ) begin
+            \$878  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$654  = 4'h0;
+      \$878  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = cur;
+    \$879  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5198,15 +5974,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$393 ) begin
-            \$655  = \$signal$276 ;
+          if (\$461 ) begin
+            \$879  = \$signal$274 ;
           end
       4'h5:
-          if (\$395 ) begin
-            \$655  = \$397 [15:0];
+          if (\$463 ) begin
+            \$879  = \$465 [15:0];
             if (todo_empty) begin
-              if (\$404 ) begin
-                \$655  = \$signal$276 ;
+              if (\$549 ) begin
+                \$879  = \$signal$274 ;
               end
             end
           end
@@ -5215,26 +5991,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$451 ) begin
-            \$655  = \$signal$276 ;
+          if (\$596 ) begin
+            \$879  = \$signal$274 ;
           end
       4'h9:
-          if (\$453 ) begin
-            \$655  = \$455 [15:0];
+          if (\$598 ) begin
+            \$879  = \$600 [15:0];
             if (todo_empty) begin
-              if (\$462 ) begin
-                \$655  = \$signal$276 ;
+              if (\$684 ) begin
+                \$879  = \$signal$274 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$655  = 16'h0000;
+      \$879  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = todo;
+    \$880  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5245,15 +6021,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$393 ) begin
-            \$656  = nz_todo;
+          if (\$461 ) begin
+            \$880  = nz_todo;
           end
       4'h5:
-          if (\$395 ) begin
-            \$656  = \$399 [15:0];
+          if (\$463 ) begin
+            \$880  = \$467 [15:0];
             if (todo_empty) begin
-              if (\$404 ) begin
-                \$656  = nz_todo;
+              if (\$549 ) begin
+                \$880  = nz_todo;
               end
             end
           end
@@ -5262,26 +6038,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$451 ) begin
-            \$656  = nz_todo;
+          if (\$596 ) begin
+            \$880  = nz_todo;
           end
       4'h9:
-          if (\$453 ) begin
-            \$656  = \$457 [15:0];
+          if (\$598 ) begin
+            \$880  = \$602 [15:0];
             if (todo_empty) begin
-              if (\$462 ) begin
-                \$656  = nz_todo;
+              if (\$684 ) begin
+                \$880  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$656  = 16'h0000;
+      \$880  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = todo_empty;
+    \$881  = todo_empty;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5292,15 +6068,15 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$393 ) begin
-            \$657  = nz_todo_empty;
+          if (\$461 ) begin
+            \$881  = nz_todo_empty;
           end
       4'h5:
-          if (\$395 ) begin
-            \$657  = \$402 ;
+          if (\$463 ) begin
+            \$881  = \$547 ;
             if (todo_empty) begin
-              if (\$404 ) begin
-                \$657  = nz_todo_empty;
+              if (\$549 ) begin
+                \$881  = nz_todo_empty;
               end
             end
           end
@@ -5309,26 +6085,26 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$451 ) begin
-            \$657  = nz_todo_empty;
+          if (\$596 ) begin
+            \$881  = nz_todo_empty;
           end
       4'h9:
-          if (\$453 ) begin
-            \$657  = \$460 ;
+          if (\$598 ) begin
+            \$881  = \$682 ;
             if (todo_empty) begin
-              if (\$462 ) begin
-                \$657  = nz_todo_empty;
+              if (\$684 ) begin
+                \$881  = nz_todo_empty;
               end
             end
           end
     endcase
     if (rst) begin
-      \$657  = 1'h0;
+      \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = pw_first;
+    \$882  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -5339,14 +6115,14 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$393 ) begin
-            \$658  = 1'h1;
+          if (\$461 ) begin
+            \$882  = 1'h1;
           end
       4'h5:
-          if (\$395 ) begin
-            \$658  = 1'h0;
+          if (\$463 ) begin
+            \$882  = 1'h0;
             if (todo_empty) begin
-              \$658  = 1'h1;
+              \$882  = 1'h1;
             end
           end
       4'h6:
@@ -5354,19 +6130,19 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$451 ) begin
-            \$658  = 1'h1;
+          if (\$596 ) begin
+            \$882  = 1'h1;
           end
       4'h9:
-          if (\$453 ) begin
-            \$658  = 1'h0;
+          if (\$598 ) begin
+            \$882  = 1'h0;
             if (todo_empty) begin
-              \$658  = 1'h1;
+              \$882  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$658  = 1'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
@@ -5402,21 +6178,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$68  = 3'h2;
+          \$62  = 3'h2;
       3'h1:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h2:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h3:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h4:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h5:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h6:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
       3'h7:
-          \$68  = 3'h0;
+          \$62  = 3'h0;
     endcase
   end
   always @* begin
@@ -5424,43 +6200,43 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
+          \$64  = 3'h1;
+      3'h1:
+          \$64  = 3'h0;
+      3'h2:
+          \$64  = 3'h0;
+      3'h3:
+          \$64  = 3'h0;
+      3'h4:
+          \$64  = 3'h0;
+      3'h5:
+          \$64  = 3'h0;
+      3'h6:
+          \$64  = 3'h0;
+      3'h7:
+          \$64  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (oy)
+      3'h0:
+          \$70  = 3'h2;
+      3'h1:
+          \$70  = 3'h2;
+      3'h2:
+          \$70  = 3'h2;
+      3'h3:
+          \$70  = 3'h2;
+      3'h4:
+          \$70  = 3'h2;
+      3'h5:
+          \$70  = 3'h2;
+      3'h6:
           \$70  = 3'h1;
-      3'h1:
-          \$70  = 3'h0;
-      3'h2:
-          \$70  = 3'h0;
-      3'h3:
-          \$70  = 3'h0;
-      3'h4:
-          \$70  = 3'h0;
-      3'h5:
-          \$70  = 3'h0;
-      3'h6:
-          \$70  = 3'h0;
       3'h7:
-          \$70  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$76  = 3'h2;
-      3'h1:
-          \$76  = 3'h2;
-      3'h2:
-          \$76  = 3'h2;
-      3'h3:
-          \$76  = 3'h2;
-      3'h4:
-          \$76  = 3'h2;
-      3'h5:
-          \$76  = 3'h2;
-      3'h6:
-          \$76  = 3'h1;
-      3'h7:
-          \$76  = 3'h1;
+          \$70  = 3'h1;
     endcase
   end
   always @* begin
@@ -5468,21 +6244,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h1:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h2:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h3:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h4:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h5:
-          \$79  = 3'h4;
+          \$73  = 3'h4;
       3'h6:
-          \$79  = 3'h2;
+          \$73  = 3'h2;
       3'h7:
-          \$79  = 3'h2;
+          \$73  = 3'h2;
     endcase
   end
   always @* begin
@@ -5490,21 +6266,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$82  = 13'h1ff2;
+          \$76  = 13'h1ff2;
       3'h1:
-          \$82  = 13'h0000;
+          \$76  = 13'h0000;
       3'h2:
-          \$82  = 13'h000e;
+          \$76  = 13'h000e;
       3'h3:
-          \$82  = 13'h001c;
+          \$76  = 13'h001c;
       3'h4:
-          \$82  = 13'h002a;
+          \$76  = 13'h002a;
       3'h5:
-          \$82  = 13'h0038;
+          \$76  = 13'h0038;
       3'h6:
-          \$82  = 13'h0046;
+          \$76  = 13'h0046;
       3'h7:
-          \$82  = 13'h0000;
+          \$76  = 13'h0000;
     endcase
   end
   always @* begin
@@ -5512,41 +6288,41 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$83  = 9'h1ff;
+          \$77  = 9'h1ff;
       3'h1:
-          \$83  = 9'h000;
+          \$77  = 9'h000;
       3'h2:
-          \$83  = 9'h001;
+          \$77  = 9'h001;
       3'h3:
-          \$83  = 9'h002;
+          \$77  = 9'h002;
       3'h4:
-          \$83  = 9'h003;
+          \$77  = 9'h003;
       3'h5:
-          \$83  = 9'h004;
+          \$77  = 9'h004;
       3'h6:
-          \$83  = 9'h005;
+          \$77  = 9'h005;
       3'h7:
-          \$83  = 9'h000;
+          \$77  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = 6'h00;
+    \$79  = 6'h00;
     casez (ki)
       3'h0:
-          \$85  = 6'h00;
+          \$79  = 6'h00;
       3'h1:
-          \$85  = 6'h07;
+          \$79  = 6'h07;
       3'h2:
-          \$85  = 6'h0e;
+          \$79  = 6'h0e;
       3'h3:
-          \$85  = 6'h15;
+          \$79  = 6'h15;
       3'h4:
-          \$85  = 6'h1c;
+          \$79  = 6'h1c;
       3'h5:
-          \$85  = 6'h23;
+          \$79  = 6'h23;
       3'h6:
-          \$85  = 6'h23;
+          \$79  = 6'h23;
     endcase
   end
   always @* begin
@@ -5554,27 +6330,27 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$87  = 5'h00;
+          \$81  = 5'h00;
       1'h1:
-          \$87  = 5'h1e;
+          \$81  = 5'h1e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 5'h00;
+    \$83  = 5'h00;
     casez (ki)
       3'h0:
-          \$89  = 5'h00;
+          \$83  = 5'h00;
       3'h1:
-          \$89  = 5'h06;
+          \$83  = 5'h06;
       3'h2:
-          \$89  = 5'h0c;
+          \$83  = 5'h0c;
       3'h3:
-          \$89  = 5'h12;
+          \$83  = 5'h12;
       3'h4:
-          \$89  = 5'h18;
+          \$83  = 5'h18;
       3'h5:
-          \$89  = 5'h18;
+          \$83  = 5'h18;
     endcase
   end
   always @* begin
@@ -5582,21 +6358,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h1:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h2:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h3:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h4:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h5:
-          \$93  = 3'h2;
+          \$87  = 3'h2;
       3'h6:
-          \$93  = 3'h1;
+          \$87  = 3'h1;
       3'h7:
-          \$93  = 3'h1;
+          \$87  = 3'h1;
     endcase
   end
   always @* begin
@@ -5604,21 +6380,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h1:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h2:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h3:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h4:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h5:
-          \$96  = 3'h4;
+          \$90  = 3'h4;
       3'h6:
-          \$96  = 3'h2;
+          \$90  = 3'h2;
       3'h7:
-          \$96  = 3'h2;
+          \$90  = 3'h2;
     endcase
   end
   always @* begin
@@ -5626,21 +6402,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ox)
       3'h0:
-          \$101  = 2'h1;
+          \$95  = 2'h1;
       3'h1:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h2:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h3:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h4:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h5:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h6:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
       3'h7:
-          \$101  = 2'h0;
+          \$95  = 2'h0;
     endcase
   end
   always @* begin
@@ -5648,395 +6424,21 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (oy)
       3'h0:
-          \$103  = 2'h1;
+          \$97  = 2'h1;
       3'h1:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h2:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h3:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h4:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h5:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h6:
-          \$103  = 2'h0;
+          \$97  = 2'h0;
       3'h7:
-          \$103  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$106  = 2'h2;
-      3'h1:
-          \$106  = 2'h2;
-      3'h2:
-          \$106  = 2'h2;
-      3'h3:
-          \$106  = 2'h2;
-      3'h4:
-          \$106  = 2'h2;
-      3'h5:
-          \$106  = 2'h2;
-      3'h6:
-          \$106  = 2'h1;
-      3'h7:
-          \$106  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$108  = 2'h2;
-      3'h1:
-          \$108  = 2'h2;
-      3'h2:
-          \$108  = 2'h2;
-      3'h3:
-          \$108  = 2'h2;
-      3'h4:
-          \$108  = 2'h2;
-      3'h5:
-          \$108  = 2'h2;
-      3'h6:
-          \$108  = 2'h1;
-      3'h7:
-          \$108  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$111  = 12'hff9;
-      3'h1:
-          \$111  = 12'h000;
-      3'h2:
-          \$111  = 12'h007;
-      3'h3:
-          \$111  = 12'h00e;
-      3'h4:
-          \$111  = 12'h015;
-      3'h5:
-          \$111  = 12'h01c;
-      3'h6:
-          \$111  = 12'h023;
-      3'h7:
-          \$111  = 12'h000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$112  = 8'hff;
-      3'h1:
-          \$112  = 8'h00;
-      3'h2:
-          \$112  = 8'h01;
-      3'h3:
-          \$112  = 8'h02;
-      3'h4:
-          \$112  = 8'h03;
-      3'h5:
-          \$112  = 8'h04;
-      3'h6:
-          \$112  = 8'h05;
-      3'h7:
-          \$112  = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$114  = 5'h00;
-      3'h1:
-          \$114  = 5'h07;
-      3'h2:
-          \$114  = 5'h0e;
-      3'h3:
-          \$114  = 5'h15;
-      3'h4:
-          \$114  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$116  = 7'h3c;
-      1'h1:
-          \$116  = 7'h45;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = 3'h0;
-    casez (ki)
-      3'h0:
-          \$117  = 3'h0;
-      3'h1:
-          \$117  = 3'h3;
-      3'h2:
-          \$117  = 3'h6;
-      3'h3:
-          \$117  = 3'h6;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$124  = 7'h4e;
-      1'h1:
-          \$124  = 7'h5e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$127  = 3'h1;
-      3'h1:
-          \$127  = 3'h0;
-      3'h2:
-          \$127  = 3'h0;
-      3'h3:
-          \$127  = 3'h0;
-      3'h4:
-          \$127  = 3'h0;
-      3'h5:
-          \$127  = 3'h0;
-      3'h6:
-          \$127  = 3'h0;
-      3'h7:
-          \$127  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$129  = 3'h2;
-      3'h1:
-          \$129  = 3'h1;
-      3'h2:
-          \$129  = 3'h0;
-      3'h3:
-          \$129  = 3'h0;
-      3'h4:
-          \$129  = 3'h0;
-      3'h5:
-          \$129  = 3'h0;
-      3'h6:
-          \$129  = 3'h0;
-      3'h7:
-          \$129  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$132  = 3'h4;
-      3'h1:
-          \$132  = 3'h4;
-      3'h2:
-          \$132  = 3'h4;
-      3'h3:
-          \$132  = 3'h4;
-      3'h4:
-          \$132  = 3'h4;
-      3'h5:
-          \$132  = 3'h3;
-      3'h6:
-          \$132  = 3'h2;
-      3'h7:
-          \$132  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$134  = 3'h2;
-      3'h1:
-          \$134  = 3'h2;
-      3'h2:
-          \$134  = 3'h2;
-      3'h3:
-          \$134  = 3'h2;
-      3'h4:
-          \$134  = 3'h2;
-      3'h5:
-          \$134  = 3'h2;
-      3'h6:
-          \$134  = 3'h1;
-      3'h7:
-          \$134  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (ox)
-      3'h0:
-          \$137  = 12'h02a;
-      3'h1:
-          \$137  = 12'h031;
-      3'h2:
-          \$137  = 12'h038;
-      3'h3:
-          \$137  = 12'h03f;
-      3'h4:
-          \$137  = 12'h046;
-      3'h5:
-          \$137  = 12'h04d;
-      3'h6:
-          \$137  = 12'h054;
-      3'h7:
-          \$137  = 12'h031;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (oy)
-      3'h0:
-          \$138  = 8'hfe;
-      3'h1:
-          \$138  = 8'hff;
-      3'h2:
-          \$138  = 8'h00;
-      3'h3:
-          \$138  = 8'h01;
-      3'h4:
-          \$138  = 8'h02;
-      3'h5:
-          \$138  = 8'h03;
-      3'h6:
-          \$138  = 8'h04;
-      3'h7:
-          \$138  = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = 5'h00;
-    casez (ki)
-      3'h0:
-          \$140  = 5'h00;
-      3'h1:
-          \$140  = 5'h07;
-      3'h2:
-          \$140  = 5'h0e;
-      3'h3:
-          \$140  = 5'h15;
-      3'h4:
-          \$140  = 5'h15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$142  = 7'h6e;
-      1'h1:
-          \$142  = 7'h7d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = 4'h0;
-    casez (ki)
-      3'h0:
-          \$143  = 4'h0;
-      3'h1:
-          \$143  = 4'h5;
-      3'h2:
-          \$143  = 4'ha;
-      3'h3:
-          \$143  = 4'ha;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (gc)
-      1'h0:
-          \$150  = 8'h8c;
-      1'h1:
-          \$150  = 8'h9c;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s0_c_lo0)
-      3'h0:
-          \$206  = d0;
-      3'h1:
-          \$206  = d1;
-      3'h2:
-          \$206  = d2;
-      3'h3:
-          \$206  = d3;
-      3'h4:
-          \$206  = d4;
-      3'h5:
-          \$206  = d5;
-      3'h6:
-          \$206  = d6;
-      3'h7:
-          \$206  = d7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s0_c_lo1)
-      3'h0:
-          \$207  = d8;
-      3'h1:
-          \$207  = d9;
-      3'h2:
-          \$207  = d10;
-      3'h3:
-          \$207  = d11;
-      3'h4:
-          \$207  = d12;
-      3'h5:
-          \$207  = d13;
-      3'h6:
-          \$207  = d14;
-      3'h7:
-          \$207  = d15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (s1_c[3])
-      1'h0:
-          \$208  = pwa_part0;
-      1'h1:
-          \$208  = pwa_part1;
+          \$97  = 2'h0;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -6068,10 +6470,13 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign pool_wr__data = { pool_sat1, pool_sat0 };
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$111  = lp[8:1];
-  assign \$signature__data$113  = { lp[40:9], asm[127:96] };
-  assign \$signature__addr$117  = lp[5:1];
-  assign \$signature__data$118  = { lp[16:9], asm[127:32] };
+  assign aw_addr = \$signature__addr$104 ;
+  assign \$signature__data$106  = trace__payload[71:8];
+  assign aw_en = \$signature__en$107 ;
+  assign \$signature__addr$109  = lp[8:1];
+  assign \$signature__data$111  = { lp[40:9], asm[127:96] };
+  assign \$signature__addr$115  = lp[5:1];
+  assign \$signature__data$116  = { lp[16:9], asm[127:32] };
   assign iss_pad = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[8:1];
@@ -6099,20 +6504,68 @@ module dscnn_unit_a(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$16  = { job_layer, 3'h0 };
   assign \$18  = { 1'h0, job_g, 2'h0 };
   assign \$23  = { 1'h0, job_g, 2'h0 };
-  assign \$39  = lp[0];
-  assign \$90  = { kj, 1'h0 };
-  assign \$246  = s4_g;
-  assign \$281  = job_g;
-  assign \$286  = { 1'h0, job_g, 2'h0 };
-  assign \$343  = gc;
-  assign \$379  = gc;
-  assign \$403  = gc;
-  assign \$437  = gc;
-  assign \$461  = gc;
+  assign \$33  = lp[0];
+  assign \$84  = { kj, 1'h0 };
+  assign \$233  = s4_g;
+  assign \$263  = 1'h0;
+  assign \$265  = \$264 ;
+  assign \$266  = 1'h0;
+  assign \$268  = \$267 ;
+  assign \$274  = 1'h0;
+  assign \$276  = \$275 ;
+  assign \$277  = 1'h0;
+  assign \$279  = \$278 ;
+  assign \$294  = 1'h0;
+  assign \$296  = \$295 ;
+  assign \$297  = 1'h0;
+  assign \$299  = \$298 ;
+  assign \$305  = 1'h0;
+  assign \$307  = \$306 ;
+  assign \$308  = 1'h0;
+  assign \$310  = \$309 ;
+  assign \$347  = job_g;
+  assign \$352  = { 1'h0, job_g, 2'h0 };
+  assign \$411  = gc;
+  assign \$447  = gc;
+  assign \$468  = 1'h0;
+  assign \$470  = \$469 ;
+  assign \$471  = 1'h0;
+  assign \$473  = \$472 ;
+  assign \$479  = 1'h0;
+  assign \$481  = \$480 ;
+  assign \$482  = 1'h0;
+  assign \$484  = \$483 ;
+  assign \$499  = 1'h0;
+  assign \$501  = \$500 ;
+  assign \$502  = 1'h0;
+  assign \$504  = \$503 ;
+  assign \$510  = 1'h0;
+  assign \$512  = \$511 ;
+  assign \$513  = 1'h0;
+  assign \$515  = \$514 ;
+  assign \$548  = gc;
+  assign \$582  = gc;
+  assign \$603  = 1'h0;
+  assign \$605  = \$604 ;
+  assign \$606  = 1'h0;
+  assign \$608  = \$607 ;
+  assign \$614  = 1'h0;
+  assign \$616  = \$615 ;
+  assign \$617  = 1'h0;
+  assign \$619  = \$618 ;
+  assign \$634  = 1'h0;
+  assign \$636  = \$635 ;
+  assign \$637  = 1'h0;
+  assign \$639  = \$638 ;
+  assign \$645  = 1'h0;
+  assign \$647  = \$646 ;
+  assign \$648  = 1'h0;
+  assign \$650  = \$649 ;
+  assign \$683  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \port$895$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$1108$0 , \port$1114$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6249,10 +6702,10 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$889$0 ;
-  wire [51:0] \port$889$0 ;
-  input [19:0] \port$895$0 ;
-  wire [19:0] \port$895$0 ;
+  input [51:0] \port$1108$0 ;
+  wire [51:0] \port$1108$0 ;
+  input [19:0] \port$1114$0 ;
+  wire [19:0] \port$1114$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6468,7 +6921,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$889$0 [51:32];
+      \$61  = \port$1108$0 [51:32];
     end
   end
   always @* begin
@@ -6668,7 +7121,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$895$0 [19], \port$895$0  };
+      \$87  = { \port$1114$0 [19], \port$1114$0  };
     end
   end
   always @* begin
@@ -6682,7 +7135,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$889$0 [31:0];
+      \$89  = \port$1108$0 [31:0];
     end
   end
   always @* begin
@@ -6797,9 +7250,9 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$889$0 [51:32];
-  assign i_alt = { \port$895$0 [19], \port$895$0  };
-  assign i_th = \port$889$0 [31:0];
+  assign i_step = \port$1108$0 [51:32];
+  assign i_alt = { \port$1114$0 [19], \port$1114$0  };
+  assign i_th = \port$1108$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6820,7 +7273,7 @@ module \dscnn_unit_a.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$0 , \p
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \port$895$20 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$1108$52 , \port$1114$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6956,10 +7409,10 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$889$52 ;
-  wire [51:0] \port$889$52 ;
-  input [19:0] \port$895$20 ;
-  wire [19:0] \port$895$20 ;
+  input [51:0] \port$1108$52 ;
+  wire [51:0] \port$1108$52 ;
+  input [19:0] \port$1114$20 ;
+  wire [19:0] \port$1114$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7173,7 +7626,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$889$52 [51:32];
+      \$61  = \port$1108$52 [51:32];
     end
   end
   always @* begin
@@ -7373,7 +7826,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$895$20 [19], \port$895$20  };
+      \$87  = { \port$1114$20 [19], \port$1114$20  };
     end
   end
   always @* begin
@@ -7387,7 +7840,7 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$889$52 [31:0];
+      \$89  = \port$1108$52 [31:0];
     end
   end
   always @* begin
@@ -7503,9 +7956,9 @@ module \dscnn_unit_a.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$889$52 , \
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$889$52 [51:32];
-  assign i_alt = { \port$895$20 [19], \port$895$20  };
-  assign i_th = \port$889$52 [31:0];
+  assign i_step = \port$1108$52 [51:32];
+  assign i_alt = { \port$1114$20 [19], \port$1114$20  };
+  assign i_th = \port$1108$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

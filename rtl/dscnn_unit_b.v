@@ -9,84 +9,84 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [20:0] \$10 ;
-  wire [9:0] \$100 ;
-  wire \$101 ;
-  reg [8:0] \$102 ;
-  wire [9:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  reg [8:0] \$106 ;
-  wire [9:0] \$107 ;
+  reg [8:0] \$100 ;
+  wire [9:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  reg [8:0] \$104 ;
+  wire [9:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  reg [1:0] \$109 ;
   wire [20:0] \$11 ;
-  reg [8:0] \$110 ;
-  wire [9:0] \$111 ;
-  wire \$112 ;
+  wire \$110 ;
+  wire \$111 ;
+  reg [1:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  reg [1:0] \$115 ;
+  wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  reg [1:0] \$118 ;
-  wire \$119 ;
+  reg [1:0] \$117 ;
+  wire \$118 ;
+  reg [1:0] \$119 ;
   wire [20:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  reg [1:0] \$123 ;
-  wire \$124 ;
-  reg [1:0] \$125 ;
+  reg [1:0] \$122 ;
+  wire \$123 ;
+  reg [1:0] \$124 ;
+  wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  reg [1:0] \$128 ;
-  wire \$129 ;
+  reg [11:0] \$127 ;
+  reg [7:0] \$128 ;
+  wire [12:0] \$129 ;
   wire [20:0] \$13 ;
-  reg [1:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  reg [11:0] \$133 ;
-  reg [7:0] \$134 ;
-  wire [12:0] \$135 ;
-  reg [3:0] \$136 ;
-  wire [4:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg [2:0] \$139 ;
+  reg [3:0] \$130 ;
+  wire [4:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg [2:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  reg [4:0] \$139 ;
   wire [20:0] \$14 ;
-  wire [3:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  reg [1:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  reg [4:0] \$145 ;
+  reg [1:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  reg [1:0] \$148 ;
-  wire \$149 ;
+  reg [1:0] \$147 ;
+  wire \$148 ;
+  reg [1:0] \$149 ;
   wire \$15 ;
-  reg [1:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  reg [1:0] \$153 ;
-  wire \$154 ;
-  reg [1:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  reg [9:0] \$158 ;
-  reg [6:0] \$159 ;
+  reg [9:0] \$152 ;
+  reg [6:0] \$153 ;
+  wire [10:0] \$154 ;
+  reg [3:0] \$155 ;
+  wire [4:0] \$156 ;
+  reg [4:0] \$157 ;
+  reg [2:0] \$158 ;
+  wire [3:0] \$159 ;
   wire [2:0] \$16 ;
-  wire [10:0] \$160 ;
-  reg [3:0] \$161 ;
-  wire [4:0] \$162 ;
-  reg [4:0] \$163 ;
-  reg [2:0] \$164 ;
-  wire [3:0] \$165 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  reg [5:0] \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  reg [5:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
@@ -98,13 +98,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$179 ;
   wire [1:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire [7:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [7:0] \$187 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [2:0] \$19 ;
@@ -114,41 +114,41 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  reg [10:0] \$196 ;
   wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [3:0] \$198 ;
+  wire [18:0] \$199 ;
   wire [7:0] \$2 ;
   wire [2:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  reg [10:0] \$209 ;
+  wire [3:0] \$200 ;
+  wire [18:0] \$201 ;
+  wire [3:0] \$202 ;
+  wire [18:0] \$203 ;
+  wire [3:0] \$204 ;
+  wire [18:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [18:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [18:0] \$209 ;
   wire [3:0] \$21 ;
-  wire \$210 ;
-  wire [3:0] \$211 ;
-  wire [18:0] \$212 ;
-  wire [3:0] \$213 ;
-  wire [18:0] \$214 ;
-  wire [3:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire [3:0] \$217 ;
-  wire [18:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire [3:0] \$210 ;
+  wire [18:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [18:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [18:0] \$220 ;
-  wire [3:0] \$221 ;
-  wire [18:0] \$222 ;
-  wire [3:0] \$223 ;
-  wire [18:0] \$224 ;
-  wire [3:0] \$225 ;
-  wire [18:0] \$226 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -162,11 +162,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
+  wire [8:0] \$240 ;
+  wire [8:0] \$241 ;
+  wire [8:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
@@ -177,10 +177,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [8:0] \$252 ;
-  wire [8:0] \$253 ;
-  wire [8:0] \$254 ;
-  wire [8:0] \$255 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -192,14 +192,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [1:0] \$266 ;
-  wire [2:0] \$267 ;
-  wire [2:0] \$268 ;
-  wire [1:0] \$269 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire [1:0] \$272 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -212,119 +212,119 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  reg [1:0] \$286 ;
-  wire \$287 ;
+  wire [1:0] \$284 ;
+  wire [2:0] \$285 ;
+  wire [2:0] \$286 ;
+  wire [1:0] \$287 ;
   wire \$288 ;
-  reg [1:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [1:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [3:0] \$296 ;
-  reg [1:0] \$297 ;
-  wire \$298 ;
+  wire \$296 ;
+  wire [5:0] \$297 ;
+  wire [6:0] \$298 ;
   wire \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  reg [1:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [2:0] \$303 ;
-  wire [2:0] \$304 ;
-  reg [1:0] \$305 ;
-  wire \$306 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  reg [1:0] \$306 ;
   wire \$307 ;
-  wire [1:0] \$308 ;
+  wire \$308 ;
   reg [1:0] \$309 ;
   wire \$31 ;
-  reg [1:0] \$310 ;
-  wire [6:0] \$311 ;
+  wire \$310 ;
+  wire \$311 ;
   wire \$312 ;
-  wire [4:0] \$313 ;
-  wire [4:0] \$314 ;
-  reg [1:0] \$315 ;
-  wire \$316 ;
-  wire [3:0] \$317 ;
-  wire [3:0] \$318 ;
-  reg [1:0] \$319 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire [3:0] \$316 ;
+  reg [1:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   reg [1:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire [2:0] \$323 ;
+  wire [2:0] \$324 ;
+  reg [1:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [1:0] \$328 ;
+  reg [1:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  reg [1:0] \$330 ;
+  wire [6:0] \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
+  wire [4:0] \$333 ;
+  wire [4:0] \$334 ;
+  reg [1:0] \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
+  wire [3:0] \$337 ;
+  wire [3:0] \$338 ;
   reg [1:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  reg [1:0] \$340 ;
   wire \$341 ;
-  reg [1:0] \$342 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [2:0] \$347 ;
-  wire [2:0] \$348 ;
-  reg [1:0] \$349 ;
-  wire [5:0] \$35 ;
-  wire [1:0] \$350 ;
-  reg [1:0] \$351 ;
-  reg [1:0] \$352 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
-  wire \$359 ;
-  wire [6:0] \$36 ;
+  reg [1:0] \$359 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [8:0] \$362 ;
-  wire [8:0] \$363 ;
-  wire [8:0] \$364 ;
-  wire [8:0] \$365 ;
-  wire [8:0] \$366 ;
-  wire [8:0] \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  reg [1:0] \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire [2:0] \$367 ;
+  wire [2:0] \$368 ;
+  reg [1:0] \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  wire [1:0] \$371 ;
-  wire [6:0] \$372 ;
+  wire [1:0] \$370 ;
+  reg [1:0] \$371 ;
+  reg [1:0] \$372 ;
   wire \$373 ;
-  wire [4:0] \$374 ;
-  wire [4:0] \$375 ;
-  reg [1:0] \$376 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [3:0] \$378 ;
-  wire [3:0] \$379 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  reg [1:0] \$380 ;
-  reg [1:0] \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [8:0] \$382 ;
+  wire [8:0] \$383 ;
+  wire [8:0] \$384 ;
+  wire [8:0] \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
@@ -342,21 +342,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$399 ;
   wire [6:0] \$4 ;
   wire \$40 ;
-  reg [1:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  reg [1:0] \$403 ;
+  wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [2:0] \$408 ;
-  wire [2:0] \$409 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  reg [1:0] \$410 ;
-  wire [1:0] \$411 ;
-  reg [1:0] \$412 ;
-  reg [1:0] \$413 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
@@ -364,276 +364,356 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
+  wire [1:0] \$420 ;
+  wire [6:0] \$421 ;
   wire \$422 ;
-  wire [8:0] \$423 ;
-  wire [8:0] \$424 ;
-  wire [8:0] \$425 ;
-  wire [8:0] \$426 ;
-  wire [8:0] \$427 ;
-  wire [8:0] \$428 ;
-  wire \$429 ;
+  wire [4:0] \$423 ;
+  wire [4:0] \$424 ;
+  reg [1:0] \$425 ;
+  wire \$426 ;
+  wire [3:0] \$427 ;
+  wire [3:0] \$428 ;
+  reg [1:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  reg [1:0] \$430 ;
   wire \$431 ;
-  wire [1:0] \$432 ;
-  wire [6:0] \$433 ;
+  wire \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  wire [4:0] \$435 ;
-  wire [4:0] \$436 ;
-  reg [1:0] \$437 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
-  wire [3:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [3:0] \$440 ;
-  reg [1:0] \$441 ;
-  reg [1:0] \$442 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  reg [1:0] \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  reg [1:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [2:0] \$457 ;
+  wire [2:0] \$458 ;
+  reg [1:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  reg \$463 ;
-  reg [6:0] \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg [1:0] \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  wire [1:0] \$460 ;
+  reg [1:0] \$461 ;
+  reg [1:0] \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [2:0] \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [1:0] \$474 ;
-  reg [5:0] \$475 ;
-  reg [1:0] \$476 ;
-  reg \$477 ;
-  reg [1:0] \$478 ;
-  reg \$479 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire [8:0] \$472 ;
+  wire [8:0] \$473 ;
+  wire [8:0] \$474 ;
+  wire [8:0] \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg [2:0] \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg [1:0] \$485 ;
-  reg [5:0] \$486 ;
-  reg [1:0] \$487 ;
-  reg \$488 ;
-  reg [1:0] \$489 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg [2:0] \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg [1:0] \$496 ;
-  reg [5:0] \$497 ;
-  reg [1:0] \$498 ;
-  reg \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [1:0] \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg [2:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg [1:0] \$507 ;
-  reg [5:0] \$508 ;
-  reg [1:0] \$509 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [1:0] \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [2:0] \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg [1:0] \$518 ;
-  reg [5:0] \$519 ;
+  wire [1:0] \$510 ;
+  wire [6:0] \$511 ;
+  wire \$512 ;
+  wire [4:0] \$513 ;
+  wire [4:0] \$514 ;
+  reg [1:0] \$515 ;
+  wire \$516 ;
+  wire [3:0] \$517 ;
+  wire [3:0] \$518 ;
+  reg [1:0] \$519 ;
   wire \$52 ;
   reg [1:0] \$520 ;
-  reg \$521 ;
-  reg [1:0] \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg [2:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg [1:0] \$529 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [5:0] \$530 ;
-  reg [1:0] \$531 ;
-  reg [6:0] \$532 ;
-  reg [6:0] \$533 ;
-  reg [5:0] \$534 ;
-  reg [5:0] \$535 ;
-  reg [2:0] \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg \$540 ;
+  wire \$540 ;
   reg \$541 ;
-  reg [19:0] \$542 ;
-  reg [19:0] \$543 ;
-  reg [19:0] \$544 ;
-  reg [19:0] \$545 ;
-  reg [19:0] \$546 ;
-  reg [19:0] \$547 ;
-  reg [19:0] \$548 ;
-  reg [19:0] \$549 ;
+  reg [6:0] \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg [1:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [2:0] \$549 ;
   wire \$55 ;
-  reg [10:0] \$550 ;
-  reg [10:0] \$551 ;
-  reg [10:0] \$552 ;
-  reg [10:0] \$553 ;
-  reg [10:0] \$554 ;
-  reg [10:0] \$555 ;
-  reg [10:0] \$556 ;
-  reg [10:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg [7:0] \$559 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg [1:0] \$552 ;
+  reg [5:0] \$553 ;
+  reg [1:0] \$554 ;
+  reg \$555 ;
+  reg [1:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  reg [7:0] \$560 ;
+  reg [2:0] \$560 ;
   reg \$561 ;
-  reg [19:0] \$562 ;
-  reg [19:0] \$563 ;
-  reg [19:0] \$564 ;
-  reg [19:0] \$565 ;
-  reg [19:0] \$566 ;
-  reg [19:0] \$567 ;
-  reg [19:0] \$568 ;
-  reg [19:0] \$569 ;
+  reg \$562 ;
+  reg [1:0] \$563 ;
+  reg [5:0] \$564 ;
+  reg [1:0] \$565 ;
+  reg \$566 ;
+  reg [1:0] \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
   reg \$570 ;
-  reg \$571 ;
-  reg [1:0] \$572 ;
-  reg [1:0] \$573 ;
-  reg [5:0] \$574 ;
-  reg \$575 ;
-  reg \$576 ;
+  reg [2:0] \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg [1:0] \$574 ;
+  reg [5:0] \$575 ;
+  reg [1:0] \$576 ;
   reg \$577 ;
   reg [1:0] \$578 ;
-  reg [1:0] \$579 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [5:0] \$580 ;
+  reg \$580 ;
   reg \$581 ;
-  reg \$582 ;
+  reg [2:0] \$582 ;
   reg \$583 ;
-  reg [19:0] \$584 ;
-  reg [19:0] \$585 ;
-  reg [19:0] \$586 ;
-  reg [19:0] \$587 ;
-  reg [19:0] \$588 ;
-  reg [19:0] \$589 ;
+  reg \$584 ;
+  reg [1:0] \$585 ;
+  reg [5:0] \$586 ;
+  reg [1:0] \$587 ;
+  reg \$588 ;
+  reg [1:0] \$589 ;
   wire \$59 ;
-  reg [19:0] \$590 ;
-  reg [19:0] \$591 ;
+  reg \$590 ;
+  reg \$591 ;
   reg \$592 ;
-  reg \$593 ;
-  reg [31:0] \$594 ;
-  reg [39:0] \$595 ;
-  reg [31:0] \$596 ;
-  reg [31:0] \$597 ;
-  reg \$598 ;
-  reg [39:0] \$599 ;
+  reg [2:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [1:0] \$596 ;
+  reg [5:0] \$597 ;
+  reg [1:0] \$598 ;
+  reg \$599 ;
   wire [10:0] \$6 ;
   wire \$60 ;
-  reg [415:0] \$600 ;
-  reg [3:0] \$601 ;
-  reg [2:0] \$602 ;
-  reg [5:0] \$603 ;
-  reg \$604 ;
-  reg [2:0] \$605 ;
-  reg [1:0] \$606 ;
+  reg [1:0] \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg [2:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
   reg [1:0] \$607 ;
-  reg [3:0] \$608 ;
-  reg [7:0] \$609 ;
+  reg [5:0] \$608 ;
+  reg [1:0] \$609 ;
   wire \$61 ;
-  reg [7:0] \$610 ;
-  reg \$611 ;
-  reg \$612 ;
+  reg [6:0] \$610 ;
+  reg [6:0] \$611 ;
+  reg [5:0] \$612 ;
+  reg [5:0] \$613 ;
+  reg [1:0] \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
   wire \$62 ;
+  reg [19:0] \$620 ;
+  reg [19:0] \$621 ;
+  reg [19:0] \$622 ;
+  reg [19:0] \$623 ;
+  reg [19:0] \$624 ;
+  reg [19:0] \$625 ;
+  reg [19:0] \$626 ;
+  reg [19:0] \$627 ;
+  reg [10:0] \$628 ;
+  reg [10:0] \$629 ;
   wire \$63 ;
+  reg [10:0] \$630 ;
+  reg [10:0] \$631 ;
+  reg [10:0] \$632 ;
+  reg [10:0] \$633 ;
+  reg [10:0] \$634 ;
+  reg [10:0] \$635 ;
+  reg [7:0] \$636 ;
+  reg [7:0] \$637 ;
+  reg [7:0] \$638 ;
+  reg \$639 ;
   wire \$64 ;
+  reg [19:0] \$640 ;
+  reg [19:0] \$641 ;
+  reg [19:0] \$642 ;
+  reg [19:0] \$643 ;
+  reg [19:0] \$644 ;
+  reg [19:0] \$645 ;
+  reg [19:0] \$646 ;
+  reg [19:0] \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
+  reg [1:0] \$650 ;
+  reg [1:0] \$651 ;
+  reg [5:0] \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg [1:0] \$656 ;
+  reg [1:0] \$657 ;
+  reg [5:0] \$658 ;
+  reg \$659 ;
   wire \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg [19:0] \$662 ;
+  reg [19:0] \$663 ;
+  reg [19:0] \$664 ;
+  reg [19:0] \$665 ;
+  reg [19:0] \$666 ;
+  reg [19:0] \$667 ;
+  reg [19:0] \$668 ;
+  reg [19:0] \$669 ;
   wire \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg [31:0] \$673 ;
+  reg [6:0] \$674 ;
+  reg [39:0] \$675 ;
+  reg [31:0] \$676 ;
+  reg [31:0] \$677 ;
+  reg \$678 ;
+  reg [39:0] \$679 ;
   wire \$68 ;
-  wire \$69 ;
+  reg [415:0] \$680 ;
+  reg [3:0] \$681 ;
+  reg [2:0] \$682 ;
+  reg [5:0] \$683 ;
+  reg \$684 ;
+  reg [2:0] \$685 ;
+  reg [1:0] \$686 ;
+  reg [1:0] \$687 ;
+  reg [3:0] \$688 ;
+  reg [7:0] \$689 ;
+  reg [1:0] \$69 ;
+  reg [7:0] \$690 ;
+  reg \$691 ;
+  reg \$692 ;
   wire [20:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  reg [1:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  reg [1:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   reg [1:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [20:0] \$8 ;
-  wire \$80 ;
+  reg [1:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  reg [1:0] \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  reg [1:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  reg [13:0] \$89 ;
+  reg [13:0] \$83 ;
+  reg [8:0] \$84 ;
+  wire [14:0] \$85 ;
+  reg [4:0] \$86 ;
+  wire [5:0] \$87 ;
+  reg \$88 ;
+  wire [3:0] \$89 ;
   wire [20:0] \$9 ;
-  reg [8:0] \$90 ;
-  wire [14:0] \$91 ;
-  reg [4:0] \$92 ;
-  wire [5:0] \$93 ;
-  reg \$94 ;
-  wire [3:0] \$95 ;
-  reg [2:0] \$96 ;
-  wire [2:0] \$97 ;
-  wire [3:0] \$98 ;
-  reg [8:0] \$99 ;
+  reg [2:0] \$90 ;
+  wire [2:0] \$91 ;
+  wire [3:0] \$92 ;
+  reg [8:0] \$93 ;
+  wire [9:0] \$94 ;
+  wire \$95 ;
+  reg [8:0] \$96 ;
+  wire [9:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   reg \$signal  = 1'h0;
-  reg [7:0] \$signal$318  = 8'h00;
-  reg \$signal$332  = 1'h0;
+  reg [7:0] \$signal$310  = 8'h00;
+  reg \$signal$324  = 1'h0;
   reg [6:0] \$signature__addr  = 7'h00;
-  reg [6:0] \$signature__addr$149 ;
-  wire [5:0] \$signature__addr$161 ;
-  wire [1:0] \$signature__addr$167 ;
+  reg [6:0] \$signature__addr$148  = 7'h00;
+  wire [5:0] \$signature__addr$153 ;
+  wire [1:0] \$signature__addr$159 ;
   wire [7:0] \$signature__data ;
-  reg [31:0] \$signature__data$150 ;
-  wire [63:0] \$signature__data$163 ;
-  wire [415:0] \$signature__data$168 ;
+  wire [31:0] \$signature__data$150 ;
+  wire [63:0] \$signature__data$155 ;
+  wire [415:0] \$signature__data$160 ;
   wire \$signature__en ;
-  reg \$signature__en$160 ;
-  wire \$signature__en$165 ;
-  wire \$signature__en$169 ;
+  reg \$signature__en$151  = 1'h0;
+  wire \$signature__en$157 ;
+  wire \$signature__en$161 ;
   reg [10:0] a_bcast;
   wire [6:0] a_rd__addr;
   wire [31:0] a_rd__data;
@@ -651,6 +731,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   reg acc_en_c0 = 1'h0;
   reg [31:0] act_q = 32'd0;
   reg [415:0] asm = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 7'h00 *)
+  wire [6:0] aw_addr;
+  (* init = 1'h0 *)
+  wire aw_en;
   output busy;
   wire busy;
   wire ce;
@@ -803,25 +887,25 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [7:0] nz = 8'h00;
-  reg [2:0] nz_ready = 3'h0;
+  reg [1:0] nz_ready = 2'h0;
   reg [7:0] nz_todo = 8'h00;
   reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
-  wire [3:0] \o_act$153 ;
-  wire [3:0] \o_act$154 ;
-  wire [3:0] \o_act$155 ;
-  wire [3:0] \o_act$156 ;
-  wire [3:0] \o_act$157 ;
-  wire [3:0] \o_act$158 ;
-  wire [3:0] \o_act$159 ;
+  wire [3:0] \o_act$329 ;
+  wire [3:0] \o_act$330 ;
+  wire [3:0] \o_act$331 ;
+  wire [3:0] \o_act$332 ;
+  wire [3:0] \o_act$333 ;
+  wire [3:0] \o_act$334 ;
+  wire [3:0] \o_act$335 ;
   wire o_busy;
-  wire \o_busy$178 ;
-  wire \o_busy$179 ;
-  wire \o_busy$180 ;
-  wire \o_busy$181 ;
-  wire \o_busy$182 ;
-  wire \o_busy$183 ;
-  wire \o_busy$184 ;
+  wire \o_busy$170 ;
+  wire \o_busy$171 ;
+  wire \o_busy$172 ;
+  wire \o_busy$173 ;
+  wire \o_busy$174 ;
+  wire \o_busy$175 ;
+  wire \o_busy$176 ;
   wire [9:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -1078,6 +1162,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   wire [5:0] w_rd__addr;
   wire [63:0] w_rd__data;
   reg [31:0] word = 32'd0;
+  (* no_rw_check = 32'd1 *)
   reg [31:0] act [109:0];
   initial begin
     act[0] = 32'd0;
@@ -1192,8 +1277,8 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     act[109] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$160 )
-      act[\$signature__addr$149 ] <= \$signature__data$150 ;
+    if (\$signature__en$151 )
+      act[\$signature__addr$148 ] <= trace__payload[39:8];
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1223,7 +1308,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$169 )
+    if (\$signature__en$161 )
       params[lp[2:1]] <= { lp[38:7], asm[415:32] };
   end
   reg [415:0] _2_;
@@ -1241,7 +1326,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$165 )
+    if (\$signature__en$157 )
       weights[lp[6:1]] <= { lp[38:7], asm[415:384] };
   end
   reg [63:0] _3_;
@@ -1249,246 +1334,368 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     _3_ <= weights[\$4 [5:0]];
   end
   assign w_rd__data = _3_;
-  assign \$357  = \$356  | s5_valid;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = \$358  & nz_ready[2];
-  assign \$360  = ~ todo_empty;
-  assign \$361  = \$360  | credit;
-  assign \$362  = - todo;
-  assign \$363  = { 1'h0, todo } & \$362 ;
-  assign \$364  = todo - 1'h1;
-  assign \$365  = { 1'h0, todo } & \$364 ;
-  assign \$366  = todo - 1'h1;
-  assign \$367  = { 1'h0, todo } & \$366 ;
-  assign \$368  = ! \$367 ;
-  assign \$369  = ! gc;
-  assign \$371  = gc + 1'h1;
-  assign \$372  = pos + 1'h1;
-  assign \$373  = oy == 2'h2;
-  assign \$374  = ox + 1'h1;
-  assign \$375  = ox + 1'h1;
-  assign \$377  = ox == 4'h8;
-  assign \$378  = oy + 1'h1;
-  assign \$379  = oy + 1'h1;
-  assign \$382  = s0_valid | s1_valid;
-  assign \$383  = \$382  | s2_valid;
-  assign \$384  = \$383  | s3_valid;
-  assign \$385  = \$384  | s4_valid;
-  assign \$386  = \$385  | s5_valid;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = job_active | \$signal ;
-  assign \$389  = \$388  | trace__valid;
-  assign \$390  = \$389  | o_busy;
-  assign \$391  = \$390  | \o_busy$178 ;
-  assign \$392  = \$391  | \o_busy$179 ;
-  assign \$393  = \$392  | \o_busy$180 ;
-  assign \$394  = \$393  | \o_busy$181 ;
-  assign \$395  = \$394  | \o_busy$182 ;
-  assign \$396  = \$395  | \o_busy$183 ;
-  assign \$397  = \$396  | \o_busy$184 ;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$387  & \$398 ;
-  assign \$401  = \$400  == kj;
-  assign \$402  = ~ \$401 ;
-  assign \$404  = \$403  == ki;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = ! gc;
-  assign \$408  = kj + 1'h1;
-  assign \$409  = ki + 1'h1;
-  assign \$411  = gc + 1'h1;
-  assign \$414  = s0_valid | s1_valid;
-  assign \$415  = \$414  | s2_valid;
-  assign \$416  = \$415  | s3_valid;
-  assign \$417  = \$416  | s4_valid;
-  assign \$418  = \$417  | s5_valid;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  & nz_ready[2];
-  assign \$421  = ~ todo_empty;
-  assign \$422  = \$421  | credit;
-  assign \$423  = - todo;
-  assign \$424  = { 1'h0, todo } & \$423 ;
-  assign \$425  = todo - 1'h1;
-  assign \$426  = { 1'h0, todo } & \$425 ;
-  assign \$427  = todo - 1'h1;
-  assign \$428  = { 1'h0, todo } & \$427 ;
-  assign \$429  = ! \$428 ;
-  assign \$430  = ! gc;
-  assign \$432  = gc + 1'h1;
-  assign \$433  = pos + 1'h1;
-  assign \$434  = oy == 1'h1;
-  assign \$435  = ox + 1'h1;
-  assign \$436  = ox + 1'h1;
-  assign \$438  = ox == 3'h4;
-  assign \$439  = oy + 1'h1;
-  assign \$440  = oy + 1'h1;
-  assign \$443  = s0_valid | s1_valid;
-  assign \$444  = \$443  | s2_valid;
-  assign \$445  = \$444  | s3_valid;
-  assign \$446  = \$445  | s4_valid;
-  assign \$447  = \$446  | s5_valid;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = job_active | \$signal ;
-  assign \$450  = \$449  | trace__valid;
-  assign \$451  = \$450  | o_busy;
-  assign \$452  = \$451  | \o_busy$178 ;
-  assign \$453  = \$452  | \o_busy$179 ;
-  assign \$454  = \$453  | \o_busy$180 ;
-  assign \$455  = \$454  | \o_busy$181 ;
-  assign \$456  = \$455  | \o_busy$182 ;
-  assign \$457  = \$456  | \o_busy$183 ;
-  assign \$458  = \$457  | \o_busy$184 ;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$448  & \$459 ;
-  assign \$461  = ~ spikes__valid;
-  assign \$462  = \$460  & \$461 ;
+  assign \$277  = job_kind == 2'h2;
+  assign \$278  = ! job_k;
+  assign \$279  = ! job_g;
+  assign \$280  = ! job_k;
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = \$277  ? \$278  : \$281 ;
+  assign \$283  = job_kind == 2'h2;
+  assign \$285  = \$284  + job_k;
+  assign \$286  = \$283  ? { 2'h0, job_k } : \$285 ;
+  assign \$287  = job_k + 1'h1;
+  assign \$288  = job_kind == 2'h2;
+  assign \$291  = ! job_k;
+  assign \$292  = trace__valid & trace__ready;
+  assign \$293  = ~ stall;
+  assign \$294  = o_valid & \$293 ;
+  assign \$295  = ~ tag[0];
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = tag[8] ? 6'h37 : 6'h00;
+  assign \$298  = \$297  + tag[7:2];
+  assign \$299  = ~ stall;
+  assign \$300  = o_valid & \$299 ;
+  assign \$301  = \$300  & tag[0];
+  assign \$302  = load__valid & load__ready;
+  assign \$303  = ~ load__valid;
+  assign \$304  = img_full & \$303 ;
+  assign \$305  = ! ch;
+  assign \$307  = \$306  == kj;
+  assign \$308  = \$305  & \$307 ;
+  assign \$310  = \$309  == ki;
+  assign \$311  = \$308  & \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  | credit;
+  assign \$314  = ! ch;
+  assign \$315  = ~ \$314 ;
+  assign \$316  = ch + 1'h1;
+  assign \$318  = \$317  == kj;
+  assign \$319  = ~ \$318 ;
+  assign \$321  = \$320  == ki;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = kj + 1'h1;
+  assign \$324  = ki + 1'h1;
+  assign \$326  = ! gc;
+  assign \$328  = gc + 1'h1;
+  assign \$331  = pos + 1'h1;
+  assign \$332  = oy == 3'h4;
+  assign \$333  = ox + 1'h1;
+  assign \$334  = ox + 1'h1;
+  assign \$336  = ox == 4'ha;
+  assign \$337  = oy + 1'h1;
+  assign \$338  = oy + 1'h1;
+  assign \$341  = s0_valid | s1_valid;
+  assign \$342  = \$341  | s2_valid;
+  assign \$343  = \$342  | s3_valid;
+  assign \$344  = \$343  | s4_valid;
+  assign \$345  = \$344  | s5_valid;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = job_active | \$signal ;
+  assign \$348  = \$347  | trace__valid;
+  assign \$349  = \$348  | o_busy;
+  assign \$350  = \$349  | \o_busy$170 ;
+  assign \$351  = \$350  | \o_busy$171 ;
+  assign \$352  = \$351  | \o_busy$172 ;
+  assign \$353  = \$352  | \o_busy$173 ;
+  assign \$354  = \$353  | \o_busy$174 ;
+  assign \$355  = \$354  | \o_busy$175 ;
+  assign \$356  = \$355  | \o_busy$176 ;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$346  & \$357 ;
+  assign \$360  = \$359  == kj;
+  assign \$361  = ~ \$360 ;
+  assign \$363  = \$362  == ki;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = ! gc;
+  assign \$367  = kj + 1'h1;
+  assign \$368  = ki + 1'h1;
+  assign \$370  = gc + 1'h1;
+  assign \$373  = s0_valid | s1_valid;
+  assign \$374  = \$373  | s2_valid;
+  assign \$375  = \$374  | s3_valid;
+  assign \$376  = \$375  | s4_valid;
+  assign \$377  = \$376  | s5_valid;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  & nz_ready[1];
+  assign \$380  = ~ todo_empty;
+  assign \$381  = \$380  | credit;
+  assign \$382  = - todo;
+  assign \$383  = { 1'h0, todo } & \$382 ;
+  assign \$384  = todo - 1'h1;
+  assign \$385  = { 1'h0, todo } & \$384 ;
+  assign \$387  = todo[0] & todo[1];
+  assign \$390  = todo[2] & todo[3];
+  assign \$392  = \$388  | \$391 ;
+  assign \$393  = todo[0] | todo[1];
+  assign \$394  = todo[2] | todo[3];
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$392  | \$395 ;
+  assign \$398  = todo[4] & todo[5];
+  assign \$401  = todo[6] & todo[7];
+  assign \$403  = \$399  | \$402 ;
+  assign \$404  = todo[4] | todo[5];
+  assign \$405  = todo[6] | todo[7];
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = \$403  | \$406 ;
+  assign \$408  = \$396  | \$407 ;
+  assign \$409  = todo[0] | todo[1];
+  assign \$410  = todo[2] | todo[3];
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = todo[4] | todo[5];
+  assign \$413  = todo[6] | todo[7];
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \$411  & \$414 ;
+  assign \$416  = \$408  | \$415 ;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = ! gc;
+  assign \$420  = gc + 1'h1;
+  assign \$421  = pos + 1'h1;
+  assign \$422  = oy == 2'h2;
+  assign \$423  = ox + 1'h1;
+  assign \$424  = ox + 1'h1;
+  assign \$426  = ox == 4'h8;
+  assign \$427  = oy + 1'h1;
+  assign \$428  = oy + 1'h1;
+  assign \$431  = s0_valid | s1_valid;
+  assign \$432  = \$431  | s2_valid;
+  assign \$433  = \$432  | s3_valid;
+  assign \$434  = \$433  | s4_valid;
+  assign \$435  = \$434  | s5_valid;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = job_active | \$signal ;
+  assign \$438  = \$437  | trace__valid;
+  assign \$439  = \$438  | o_busy;
+  assign \$440  = \$439  | \o_busy$170 ;
+  assign \$441  = \$440  | \o_busy$171 ;
+  assign \$442  = \$441  | \o_busy$172 ;
+  assign \$443  = \$442  | \o_busy$173 ;
+  assign \$444  = \$443  | \o_busy$174 ;
+  assign \$445  = \$444  | \o_busy$175 ;
+  assign \$446  = \$445  | \o_busy$176 ;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$436  & \$447 ;
+  assign \$450  = \$449  == kj;
+  assign \$451  = ~ \$450 ;
+  assign \$453  = \$452  == ki;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = ! gc;
+  assign \$457  = kj + 1'h1;
+  assign \$458  = ki + 1'h1;
+  assign \$460  = gc + 1'h1;
+  assign \$463  = s0_valid | s1_valid;
+  assign \$464  = \$463  | s2_valid;
+  assign \$465  = \$464  | s3_valid;
+  assign \$466  = \$465  | s4_valid;
+  assign \$467  = \$466  | s5_valid;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$468  & nz_ready[1];
+  assign \$470  = ~ todo_empty;
+  assign \$471  = \$470  | credit;
+  assign \$472  = - todo;
+  assign \$473  = { 1'h0, todo } & \$472 ;
+  assign \$474  = todo - 1'h1;
+  assign \$475  = { 1'h0, todo } & \$474 ;
+  assign \$477  = todo[0] & todo[1];
+  assign \$480  = todo[2] & todo[3];
+  assign \$482  = \$478  | \$481 ;
+  assign \$483  = todo[0] | todo[1];
+  assign \$484  = todo[2] | todo[3];
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$488  = todo[4] & todo[5];
+  assign \$491  = todo[6] & todo[7];
+  assign \$493  = \$489  | \$492 ;
+  assign \$494  = todo[4] | todo[5];
+  assign \$495  = todo[6] | todo[7];
+  assign \$496  = \$494  & \$495 ;
+  assign \$497  = \$493  | \$496 ;
+  assign \$498  = \$486  | \$497 ;
+  assign \$499  = todo[0] | todo[1];
+  assign \$500  = todo[2] | todo[3];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = todo[4] | todo[5];
+  assign \$503  = todo[6] | todo[7];
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = \$501  & \$504 ;
+  assign \$506  = \$498  | \$505 ;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = ! gc;
+  assign \$510  = gc + 1'h1;
+  assign \$511  = pos + 1'h1;
+  assign \$512  = oy == 1'h1;
+  assign \$513  = ox + 1'h1;
+  assign \$514  = ox + 1'h1;
+  assign \$516  = ox == 3'h4;
+  assign \$517  = oy + 1'h1;
+  assign \$518  = oy + 1'h1;
+  assign \$521  = s0_valid | s1_valid;
+  assign \$522  = \$521  | s2_valid;
+  assign \$523  = \$522  | s3_valid;
+  assign \$524  = \$523  | s4_valid;
+  assign \$525  = \$524  | s5_valid;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = job_active | \$signal ;
+  assign \$528  = \$527  | trace__valid;
+  assign \$529  = \$528  | o_busy;
+  assign \$530  = \$529  | \o_busy$170 ;
+  assign \$531  = \$530  | \o_busy$171 ;
+  assign \$532  = \$531  | \o_busy$172 ;
+  assign \$533  = \$532  | \o_busy$173 ;
+  assign \$534  = \$533  | \o_busy$174 ;
+  assign \$535  = \$534  | \o_busy$175 ;
+  assign \$536  = \$535  | \o_busy$176 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$526  & \$537 ;
+  assign \$539  = ~ spikes__valid;
+  assign \$540  = \$538  & \$539 ;
+  always @(posedge clk)
+    spikes__valid <= \$541 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$542 ;
+  always @(posedge clk)
+    img_full <= \$543 ;
+  always @(posedge clk)
+    s0_valid <= \$544 ;
+  always @(posedge clk)
+    s0_kind <= \$545 ;
+  always @(posedge clk)
+    s0_first <= \$546 ;
+  always @(posedge clk)
+    s0_last <= \$547 ;
   always @(posedge clk)
-    spikes__valid <= \$463 ;
+    s0_g <= \$548 ;
   always @(posedge clk)
-    \$signature__addr  <= \$464 ;
+    s0_c <= \$549 ;
   always @(posedge clk)
-    img_full <= \$465 ;
+    s0_pad <= \$550 ;
   always @(posedge clk)
-    s0_valid <= \$466 ;
+    s0_zero <= \$551 ;
   always @(posedge clk)
-    s0_kind <= \$467 ;
+    s0_job <= \$552 ;
   always @(posedge clk)
-    s0_first <= \$468 ;
+    s0_pos <= \$553 ;
   always @(posedge clk)
-    s0_last <= \$469 ;
+    s0_layer <= \$554 ;
   always @(posedge clk)
-    s0_g <= \$470 ;
+    s1_valid <= \$555 ;
   always @(posedge clk)
-    s0_c <= \$471 ;
+    s1_kind <= \$556 ;
   always @(posedge clk)
-    s0_pad <= \$472 ;
+    s1_first <= \$557 ;
   always @(posedge clk)
-    s0_zero <= \$473 ;
+    s1_last <= \$558 ;
   always @(posedge clk)
-    s0_job <= \$474 ;
+    s1_g <= \$559 ;
   always @(posedge clk)
-    s0_pos <= \$475 ;
+    s1_c <= \$560 ;
   always @(posedge clk)
-    s0_layer <= \$476 ;
+    s1_pad <= \$561 ;
   always @(posedge clk)
-    s1_valid <= \$477 ;
+    s1_zero <= \$562 ;
   always @(posedge clk)
-    s1_kind <= \$478 ;
+    s1_job <= \$563 ;
   always @(posedge clk)
-    s1_first <= \$479 ;
+    s1_pos <= \$564 ;
   always @(posedge clk)
-    s1_last <= \$480 ;
+    s1_layer <= \$565 ;
   always @(posedge clk)
-    s1_g <= \$481 ;
+    s2_valid <= \$566 ;
   always @(posedge clk)
-    s1_c <= \$482 ;
+    s2_kind <= \$567 ;
   always @(posedge clk)
-    s1_pad <= \$483 ;
+    s2_first <= \$568 ;
   always @(posedge clk)
-    s1_zero <= \$484 ;
+    s2_last <= \$569 ;
   always @(posedge clk)
-    s1_job <= \$485 ;
+    s2_g <= \$570 ;
   always @(posedge clk)
-    s1_pos <= \$486 ;
+    s2_c <= \$571 ;
   always @(posedge clk)
-    s1_layer <= \$487 ;
+    s2_pad <= \$572 ;
   always @(posedge clk)
-    s2_valid <= \$488 ;
+    s2_zero <= \$573 ;
   always @(posedge clk)
-    s2_kind <= \$489 ;
+    s2_job <= \$574 ;
   always @(posedge clk)
-    s2_first <= \$490 ;
+    s2_pos <= \$575 ;
   always @(posedge clk)
-    s2_last <= \$491 ;
+    s2_layer <= \$576 ;
   always @(posedge clk)
-    s2_g <= \$492 ;
+    s3_valid <= \$577 ;
   always @(posedge clk)
-    s2_c <= \$493 ;
+    s3_kind <= \$578 ;
   always @(posedge clk)
-    s2_pad <= \$494 ;
+    s3_first <= \$579 ;
   always @(posedge clk)
-    s2_zero <= \$495 ;
+    s3_last <= \$580 ;
   always @(posedge clk)
-    s2_job <= \$496 ;
+    s3_g <= \$581 ;
   always @(posedge clk)
-    s2_pos <= \$497 ;
+    s3_c <= \$582 ;
   always @(posedge clk)
-    s2_layer <= \$498 ;
+    s3_pad <= \$583 ;
   always @(posedge clk)
-    s3_valid <= \$499 ;
+    s3_zero <= \$584 ;
   always @(posedge clk)
-    s3_kind <= \$500 ;
+    s3_job <= \$585 ;
   always @(posedge clk)
-    s3_first <= \$501 ;
+    s3_pos <= \$586 ;
   always @(posedge clk)
-    s3_last <= \$502 ;
+    s3_layer <= \$587 ;
   always @(posedge clk)
-    s3_g <= \$503 ;
+    s4_valid <= \$588 ;
   always @(posedge clk)
-    s3_c <= \$504 ;
+    s4_kind <= \$589 ;
   always @(posedge clk)
-    s3_pad <= \$505 ;
+    s4_first <= \$590 ;
   always @(posedge clk)
-    s3_zero <= \$506 ;
+    s4_last <= \$591 ;
   always @(posedge clk)
-    s3_job <= \$507 ;
+    s4_g <= \$592 ;
   always @(posedge clk)
-    s3_pos <= \$508 ;
+    s4_c <= \$593 ;
   always @(posedge clk)
-    s3_layer <= \$509 ;
+    s4_pad <= \$594 ;
   always @(posedge clk)
-    s4_valid <= \$510 ;
+    s4_zero <= \$595 ;
   always @(posedge clk)
-    s4_kind <= \$511 ;
+    s4_job <= \$596 ;
   always @(posedge clk)
-    s4_first <= \$512 ;
+    s4_pos <= \$597 ;
   always @(posedge clk)
-    s4_last <= \$513 ;
+    s4_layer <= \$598 ;
   always @(posedge clk)
-    s4_g <= \$514 ;
+    s5_valid <= \$599 ;
   always @(posedge clk)
-    s4_c <= \$515 ;
+    s5_kind <= \$600 ;
   always @(posedge clk)
-    s4_pad <= \$516 ;
+    s5_first <= \$601 ;
   always @(posedge clk)
-    s4_zero <= \$517 ;
+    s5_last <= \$602 ;
   always @(posedge clk)
-    s4_job <= \$518 ;
+    s5_g <= \$603 ;
   always @(posedge clk)
-    s4_pos <= \$519 ;
+    s5_c <= \$604 ;
   always @(posedge clk)
-    s4_layer <= \$520 ;
+    s5_pad <= \$605 ;
   always @(posedge clk)
-    s5_valid <= \$521 ;
+    s5_zero <= \$606 ;
   always @(posedge clk)
-    s5_kind <= \$522 ;
+    s5_job <= \$607 ;
   always @(posedge clk)
-    s5_first <= \$523 ;
+    s5_pos <= \$608 ;
   always @(posedge clk)
-    s5_last <= \$524 ;
+    s5_layer <= \$609 ;
   always @(posedge clk)
-    s5_g <= \$525 ;
+    s0_ra1 <= \$610 ;
   always @(posedge clk)
-    s5_c <= \$526 ;
+    s0_ra2 <= \$611 ;
   always @(posedge clk)
-    s5_pad <= \$527 ;
+    s0_wa1 <= \$612 ;
   always @(posedge clk)
-    s5_zero <= \$528 ;
+    s0_wa2 <= \$613 ;
   always @(posedge clk)
-    s5_job <= \$529 ;
-  always @(posedge clk)
-    s5_pos <= \$530 ;
-  always @(posedge clk)
-    s5_layer <= \$531 ;
-  always @(posedge clk)
-    s0_ra1 <= \$532 ;
-  always @(posedge clk)
-    s0_ra2 <= \$533 ;
-  always @(posedge clk)
-    s0_wa1 <= \$534 ;
-  always @(posedge clk)
-    s0_wa2 <= \$535 ;
-  always @(posedge clk)
-    nz_ready <= \$536 ;
+    nz_ready <= \$614 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -1498,227 +1705,231 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   always @(posedge clk)
     s0_c_lo0 <= iss_c;
   always @(posedge clk)
-    pwa_part0 <= \$209 ;
+    pwa_part0 <= \$196 ;
   always @(posedge clk)
     s2_pwa <= pwa_part0;
   always @(posedge clk)
-    is_dw_c0 <= \$537 ;
+    is_dw_c0 <= \$615 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$211 ;
+    opa0 <= \$198 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$212 ;
+    prod0 <= \$199 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$213 ;
+    opa1 <= \$200 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$214 ;
+    prod1 <= \$201 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$215 ;
+    opa2 <= \$202 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$216 ;
+    prod2 <= \$203 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$217 ;
+    opa3 <= \$204 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$218 ;
+    prod3 <= \$205 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$219 ;
+    opa4 <= \$206 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$220 ;
+    prod4 <= \$207 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$221 ;
+    opa5 <= \$208 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$222 ;
+    prod5 <= \$209 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$223 ;
+    opa6 <= \$210 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$224 ;
+    prod6 <= \$211 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$225 ;
+    opa7 <= \$212 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$226 ;
+    prod7 <= \$213 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    acc_en_c0 <= \$538 ;
+    acc_en_c0 <= \$616 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$539 ;
+    acc_clear_c0 <= \$617 ;
   always @(posedge clk)
-    hand_over_c0 <= \$540 ;
+    hand_over_c0 <= \$618 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$541 ;
+    dw_done0_c0 <= \$619 ;
   always @(posedge clk)
-    acc0 <= \$542 ;
+    acc0 <= \$620 ;
   always @(posedge clk)
-    acc1 <= \$543 ;
+    acc1 <= \$621 ;
   always @(posedge clk)
-    acc2 <= \$544 ;
+    acc2 <= \$622 ;
   always @(posedge clk)
-    acc3 <= \$545 ;
+    acc3 <= \$623 ;
   always @(posedge clk)
-    acc4 <= \$546 ;
+    acc4 <= \$624 ;
   always @(posedge clk)
-    acc5 <= \$547 ;
+    acc5 <= \$625 ;
   always @(posedge clk)
-    acc6 <= \$548 ;
+    acc6 <= \$626 ;
   always @(posedge clk)
-    acc7 <= \$549 ;
+    acc7 <= \$627 ;
   always @(posedge clk)
-    d0 <= \$550 ;
+    d0 <= \$628 ;
   always @(posedge clk)
-    d1 <= \$551 ;
+    d1 <= \$629 ;
   always @(posedge clk)
-    d2 <= \$552 ;
+    d2 <= \$630 ;
   always @(posedge clk)
-    d3 <= \$553 ;
+    d3 <= \$631 ;
   always @(posedge clk)
-    d4 <= \$554 ;
+    d4 <= \$632 ;
   always @(posedge clk)
-    d5 <= \$555 ;
+    d5 <= \$633 ;
   always @(posedge clk)
-    d6 <= \$556 ;
+    d6 <= \$634 ;
   always @(posedge clk)
-    d7 <= \$557 ;
+    d7 <= \$635 ;
   always @(posedge clk)
-    nz <= \$558 ;
+    nz <= \$636 ;
   always @(posedge clk)
-    \$signal$318  <= \$559 ;
+    \$signal$310  <= \$637 ;
   always @(posedge clk)
-    nz_todo <= \$560 ;
+    nz_todo <= \$638 ;
   always @(posedge clk)
-    nz_todo_empty <= \$561 ;
+    nz_todo_empty <= \$639 ;
   always @(posedge clk)
-    shadow0 <= \$562 ;
+    shadow0 <= \$640 ;
   always @(posedge clk)
-    shadow1 <= \$563 ;
+    shadow1 <= \$641 ;
   always @(posedge clk)
-    shadow2 <= \$564 ;
+    shadow2 <= \$642 ;
   always @(posedge clk)
-    shadow3 <= \$565 ;
+    shadow3 <= \$643 ;
   always @(posedge clk)
-    shadow4 <= \$566 ;
+    shadow4 <= \$644 ;
   always @(posedge clk)
-    shadow5 <= \$567 ;
+    shadow5 <= \$645 ;
   always @(posedge clk)
-    shadow6 <= \$568 ;
+    shadow6 <= \$646 ;
   always @(posedge clk)
-    shadow7 <= \$569 ;
+    shadow7 <= \$647 ;
   always @(posedge clk)
-    job_active <= \$570 ;
+    job_active <= \$648 ;
   always @(posedge clk)
-    job_active_c0 <= \$571 ;
+    job_active_c0 <= \$649 ;
   always @(posedge clk)
-    job_kind <= \$572 ;
+    job_kind <= \$650 ;
   always @(posedge clk)
-    job_layer <= \$573 ;
+    job_layer <= \$651 ;
   always @(posedge clk)
-    job_pos <= \$574 ;
+    job_pos <= \$652 ;
   always @(posedge clk)
-    job_g <= \$575 ;
+    job_g <= \$653 ;
   always @(posedge clk)
-    job_k <= \$576 ;
+    job_k <= \$654 ;
   always @(posedge clk)
-    \$signal  <= \$577 ;
+    \$signal  <= \$655 ;
   always @(posedge clk)
-    p1_kind <= \$578 ;
+    p1_kind <= \$656 ;
   always @(posedge clk)
-    p1_layer <= \$579 ;
+    p1_layer <= \$657 ;
   always @(posedge clk)
-    p1_pos <= \$580 ;
+    p1_pos <= \$658 ;
   always @(posedge clk)
-    \$signal$332  <= \$581 ;
+    \$signal$324  <= \$659 ;
   always @(posedge clk)
-    p1_last <= \$582 ;
+    p1_last <= \$660 ;
   always @(posedge clk)
-    p1_addr <= \$583 ;
+    p1_addr <= \$661 ;
   always @(posedge clk)
-    i_pot <= \$584 ;
+    i_pot <= \$662 ;
   always @(posedge clk)
-    \i_pot$81  <= \$585 ;
+    \i_pot$81  <= \$663 ;
   always @(posedge clk)
-    \i_pot$90  <= \$586 ;
+    \i_pot$90  <= \$664 ;
   always @(posedge clk)
-    \i_pot$99  <= \$587 ;
+    \i_pot$99  <= \$665 ;
   always @(posedge clk)
-    \i_pot$108  <= \$588 ;
+    \i_pot$108  <= \$666 ;
   always @(posedge clk)
-    \i_pot$117  <= \$589 ;
+    \i_pot$117  <= \$667 ;
   always @(posedge clk)
-    \i_pot$126  <= \$590 ;
+    \i_pot$126  <= \$668 ;
   always @(posedge clk)
-    \i_pot$135  <= \$591 ;
+    \i_pot$135  <= \$669 ;
   always @(posedge clk)
-    credit <= \$592 ;
+    credit <= \$670 ;
   always @(posedge clk)
-    trace__valid <= \$593 ;
+    trace__valid <= \$671 ;
   always @(posedge clk)
-    word <= \$594 ;
+    \$signature__en$151  <= \$672 ;
   always @(posedge clk)
-    trace__payload <= \$595 ;
+    word <= \$673 ;
   always @(posedge clk)
-    spk_word <= \$596 ;
+    \$signature__addr$148  <= \$674 ;
   always @(posedge clk)
-    spikes__payload <= \$597 ;
+    trace__payload <= \$675 ;
   always @(posedge clk)
-    load_ok <= \$598 ;
+    spk_word <= \$676 ;
   always @(posedge clk)
-    lp <= \$599 ;
+    spikes__payload <= \$677 ;
   always @(posedge clk)
-    asm <= \$600 ;
+    load_ok <= \$678 ;
   always @(posedge clk)
-    ox <= \$601 ;
+    lp <= \$679 ;
   always @(posedge clk)
-    oy <= \$602 ;
+    asm <= \$680 ;
   always @(posedge clk)
-    pos <= \$603 ;
+    ox <= \$681 ;
   always @(posedge clk)
-    gc <= \$604 ;
+    oy <= \$682 ;
   always @(posedge clk)
-    ch <= \$605 ;
+    pos <= \$683 ;
   always @(posedge clk)
-    ki <= \$606 ;
+    gc <= \$684 ;
   always @(posedge clk)
-    kj <= \$607 ;
+    ch <= \$685 ;
   always @(posedge clk)
-    seq_state <= \$608 ;
+    ki <= \$686 ;
   always @(posedge clk)
-    cur <= \$609 ;
+    kj <= \$687 ;
   always @(posedge clk)
-    todo <= \$610 ;
+    seq_state <= \$688 ;
   always @(posedge clk)
-    todo_empty <= \$611 ;
+    cur <= \$689 ;
   always @(posedge clk)
-    pw_first <= \$612 ;
+    todo <= \$690 ;
+  always @(posedge clk)
+    todo_empty <= \$691 ;
+  always @(posedge clk)
+    pw_first <= \$692 ;
   assign pixels__ready = ~ img_full;
   assign \$1  = ~ img_full;
   assign \$signature__en  = pixels__valid & \$1 ;
@@ -1767,277 +1978,209 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \$29  = p1_kind != 1'h1;
   assign \i_valid$134  = \$signal  & \$29 ;
   assign \$30  = p1_kind == 2'h2;
-  assign \$31  = ~ stall;
-  assign \$32  = o_valid & \$31 ;
-  assign \$33  = ~ tag[0];
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = tag[8] ? 6'h37 : 6'h00;
-  assign \$36  = \$35  + tag[7:2];
-  assign \$37  = load_ok & lp[39];
-  assign \$38  = ! lp[0];
-  assign \$signature__en$165  = \$37  & \$38 ;
-  assign \$39  = load_ok & lp[39];
-  assign \$signature__en$169  = \$39  & \$40 ;
-  assign \$41  = s0_valid | s1_valid;
-  assign \$42  = \$41  | s2_valid;
-  assign \$43  = \$42  | s3_valid;
-  assign \$44  = \$43  | s4_valid;
-  assign \$45  = \$44  | s5_valid;
-  assign \$46  = job_active | \$signal ;
-  assign \$47  = \$46  | trace__valid;
-  assign \$48  = \$47  | o_busy;
-  assign \$49  = \$48  | \o_busy$178 ;
-  assign \$50  = \$49  | \o_busy$179 ;
-  assign \$51  = \$50  | \o_busy$180 ;
-  assign \$52  = \$51  | \o_busy$181 ;
-  assign \$53  = \$52  | \o_busy$182 ;
-  assign \$54  = \$53  | \o_busy$183 ;
-  assign \$55  = \$54  | \o_busy$184 ;
-  assign \$56  = \$45  | \$55 ;
-  assign busy = \$56  | img_full;
-  assign \$57  = s0_valid | s1_valid;
-  assign \$58  = \$57  | s2_valid;
-  assign \$59  = \$58  | s3_valid;
-  assign \$60  = \$59  | s4_valid;
-  assign \$61  = \$60  | s5_valid;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = job_active | \$signal ;
-  assign \$64  = \$63  | trace__valid;
-  assign \$65  = \$64  | o_busy;
-  assign \$66  = \$65  | \o_busy$178 ;
-  assign \$67  = \$66  | \o_busy$179 ;
-  assign \$68  = \$67  | \o_busy$180 ;
-  assign \$69  = \$68  | \o_busy$181 ;
-  assign \$70  = \$69  | \o_busy$182 ;
-  assign \$71  = \$70  | \o_busy$183 ;
-  assign \$72  = \$71  | \o_busy$184 ;
-  assign \$73  = ~ \$72 ;
-  assign \$74  = \$62  & \$73 ;
-  assign \$76  = \$75  == ki;
+  assign \$31  = load_ok & lp[39];
+  assign \$32  = ! lp[0];
+  assign \$signature__en$157  = \$31  & \$32 ;
+  assign \$33  = load_ok & lp[39];
+  assign \$signature__en$161  = \$33  & \$34 ;
+  assign \$35  = s0_valid | s1_valid;
+  assign \$36  = \$35  | s2_valid;
+  assign \$37  = \$36  | s3_valid;
+  assign \$38  = \$37  | s4_valid;
+  assign \$39  = \$38  | s5_valid;
+  assign \$40  = job_active | \$signal ;
+  assign \$41  = \$40  | trace__valid;
+  assign \$42  = \$41  | o_busy;
+  assign \$43  = \$42  | \o_busy$170 ;
+  assign \$44  = \$43  | \o_busy$171 ;
+  assign \$45  = \$44  | \o_busy$172 ;
+  assign \$46  = \$45  | \o_busy$173 ;
+  assign \$47  = \$46  | \o_busy$174 ;
+  assign \$48  = \$47  | \o_busy$175 ;
+  assign \$49  = \$48  | \o_busy$176 ;
+  assign \$50  = \$39  | \$49 ;
+  assign busy = \$50  | img_full;
+  assign \$51  = s0_valid | s1_valid;
+  assign \$52  = \$51  | s2_valid;
+  assign \$53  = \$52  | s3_valid;
+  assign \$54  = \$53  | s4_valid;
+  assign \$55  = \$54  | s5_valid;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = job_active | \$signal ;
+  assign \$58  = \$57  | trace__valid;
+  assign \$59  = \$58  | o_busy;
+  assign \$60  = \$59  | \o_busy$170 ;
+  assign \$61  = \$60  | \o_busy$171 ;
+  assign \$62  = \$61  | \o_busy$172 ;
+  assign \$63  = \$62  | \o_busy$173 ;
+  assign \$64  = \$63  | \o_busy$174 ;
+  assign \$65  = \$64  | \o_busy$175 ;
+  assign \$66  = \$65  | \o_busy$176 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$56  & \$67 ;
+  assign \$70  = \$69  == ki;
+  assign \$72  = \$71  == kj;
+  assign \$73  = \$70  & \$72 ;
+  assign \$74  = ! ch;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = ! ch;
   assign \$78  = \$77  == kj;
   assign \$79  = \$76  & \$78 ;
-  assign \$80  = ! ch;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ! ch;
-  assign \$84  = \$83  == kj;
-  assign \$85  = \$82  & \$84 ;
-  assign \$87  = \$86  == ki;
-  assign \$88  = \$85  & \$87 ;
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$93  = \$92  + kj;
-  assign \$95  = \$94  + ch;
-  assign \$98  = \$96  + \$97 ;
-  assign \$100  = $signed(\$99 ) + $signed({ 1'h0, ki });
-  assign \$101  = $signed(\$100 ) < $signed(1'h0);
-  assign \$103  = $signed(\$102 ) + $signed({ 1'h0, ki });
-  assign \$104  = $signed(\$103 ) >= $signed(5'h0b);
-  assign \$105  = \$101  | \$104 ;
-  assign \$107  = $signed(\$106 ) + $signed({ 1'h0, kj });
-  assign \$108  = $signed(\$107 ) < $signed(1'h0);
-  assign \$109  = \$105  | \$108 ;
-  assign \$111  = $signed(\$110 ) + $signed({ 1'h0, kj });
-  assign \$112  = $signed(\$111 ) >= $signed(5'h09);
-  assign \$113  = \$109  | \$112 ;
-  assign \$114  = ! ch;
-  assign \$116  = \$115  == kj;
-  assign \$117  = \$114  & \$116 ;
-  assign \$119  = \$118  == ki;
-  assign \$120  = \$117  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$121  | credit;
-  assign \$124  = \$123  == ki;
-  assign \$126  = \$125  == kj;
-  assign \$127  = \$124  & \$126 ;
-  assign \$129  = \$128  == kj;
-  assign \$131  = \$130  == ki;
-  assign \$132  = \$129  & \$131 ;
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$137  = \$136  + kj;
-  assign \$140  = \$139  + kj;
-  assign \$141  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$142  = | { cur[7:6], cur[3:2] };
-  assign \$143  = | cur[7:4];
-  assign \$144  = ! cur;
-  assign \$146  = ~ todo_empty;
-  assign \$147  = \$146  | credit;
-  assign \$149  = \$148  == ki;
-  assign \$151  = \$150  == kj;
-  assign \$152  = \$149  & \$151 ;
-  assign \$154  = \$153  == kj;
-  assign \$156  = \$155  == ki;
-  assign \$157  = \$154  & \$156 ;
-  assign \$160  = $signed(\$158 ) + $signed(\$159 );
-  assign \$162  = \$161  + kj;
-  assign \$165  = \$164  + kj;
-  assign \$166  = | { cur[7], cur[5], cur[3], cur[1] };
-  assign \$167  = | { cur[7:6], cur[3:2] };
-  assign \$168  = | cur[7:4];
-  assign \$169  = ! cur;
-  assign \$171  = ~ todo_empty;
-  assign \$172  = \$171  | credit;
-  assign \$173  = ! seq_state;
-  assign \$174  = seq_state == 1'h1;
-  assign \$175  = seq_state == 2'h2;
-  assign \$176  = seq_state == 2'h3;
-  assign \$177  = seq_state == 3'h4;
-  assign \$178  = seq_state == 3'h5;
-  assign \$179  = seq_state == 3'h6;
-  assign \$180  = seq_state == 3'h7;
-  assign \$181  = seq_state == 4'h8;
-  assign \$182  = seq_state == 4'h9;
-  assign \$183  = seq_state == 4'ha;
-  assign \$184  = spikes__valid & spikes__ready;
-  assign \$185  = ~ img_full;
-  assign \$186  = pixels__valid & \$185 ;
-  assign \$187  = \$signature__addr  + 1'h1;
-  assign \$188  = \$signature__addr  == 7'h62;
+  assign \$81  = \$80  == ki;
+  assign \$82  = \$79  & \$81 ;
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$87  = \$86  + kj;
+  assign \$89  = \$88  + ch;
+  assign \$92  = \$90  + \$91 ;
+  assign \$94  = $signed(\$93 ) + $signed({ 1'h0, ki });
+  assign \$95  = $signed(\$94 ) < $signed(1'h0);
+  assign \$97  = $signed(\$96 ) + $signed({ 1'h0, ki });
+  assign \$98  = $signed(\$97 ) >= $signed(5'h0b);
+  assign \$99  = \$95  | \$98 ;
+  assign \$101  = $signed(\$100 ) + $signed({ 1'h0, kj });
+  assign \$102  = $signed(\$101 ) < $signed(1'h0);
+  assign \$103  = \$99  | \$102 ;
+  assign \$105  = $signed(\$104 ) + $signed({ 1'h0, kj });
+  assign \$106  = $signed(\$105 ) >= $signed(5'h09);
+  assign \$107  = \$103  | \$106 ;
+  assign \$108  = ! ch;
+  assign \$110  = \$109  == kj;
+  assign \$111  = \$108  & \$110 ;
+  assign \$113  = \$112  == ki;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$115  | credit;
+  assign \$118  = \$117  == ki;
+  assign \$120  = \$119  == kj;
+  assign \$121  = \$118  & \$120 ;
+  assign \$123  = \$122  == kj;
+  assign \$125  = \$124  == ki;
+  assign \$126  = \$123  & \$125 ;
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$131  = \$130  + kj;
+  assign \$134  = \$133  + kj;
+  assign \$135  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$136  = | { cur[7:6], cur[3:2] };
+  assign \$137  = | cur[7:4];
+  assign \$138  = ! cur;
+  assign \$140  = ~ todo_empty;
+  assign \$141  = \$140  | credit;
+  assign \$143  = \$142  == ki;
+  assign \$145  = \$144  == kj;
+  assign \$146  = \$143  & \$145 ;
+  assign \$148  = \$147  == kj;
+  assign \$150  = \$149  == ki;
+  assign \$151  = \$148  & \$150 ;
+  assign \$154  = $signed(\$152 ) + $signed(\$153 );
+  assign \$156  = \$155  + kj;
+  assign \$159  = \$158  + kj;
+  assign \$160  = | { cur[7], cur[5], cur[3], cur[1] };
+  assign \$161  = | { cur[7:6], cur[3:2] };
+  assign \$162  = | cur[7:4];
+  assign \$163  = ! cur;
+  assign \$165  = ~ todo_empty;
+  assign \$166  = \$165  | credit;
+  assign \$167  = ! seq_state;
+  assign \$168  = seq_state == 1'h1;
+  assign \$169  = seq_state == 2'h2;
+  assign \$170  = seq_state == 2'h3;
+  assign \$171  = seq_state == 3'h4;
+  assign \$172  = seq_state == 3'h5;
+  assign \$173  = seq_state == 3'h6;
+  assign \$174  = seq_state == 3'h7;
+  assign \$175  = seq_state == 4'h8;
+  assign \$176  = seq_state == 4'h9;
+  assign \$177  = seq_state == 4'ha;
+  assign \$178  = spikes__valid & spikes__ready;
+  assign \$179  = ~ img_full;
+  assign \$180  = pixels__valid & \$179 ;
+  assign \$181  = \$signature__addr  + 1'h1;
+  assign \$182  = \$signature__addr  == 7'h62;
+  assign \$183  = s0_valid | s1_valid;
+  assign \$184  = \$183  | s2_valid;
+  assign \$185  = \$184  | s3_valid;
+  assign \$186  = \$185  | s4_valid;
+  assign \$187  = \$186  | s5_valid;
+  assign \$188  = ~ \$187 ;
   assign \$189  = s0_valid | s1_valid;
   assign \$190  = \$189  | s2_valid;
   assign \$191  = \$190  | s3_valid;
   assign \$192  = \$191  | s4_valid;
   assign \$193  = \$192  | s5_valid;
   assign \$194  = ~ \$193 ;
-  assign \$195  = s0_valid | s1_valid;
-  assign \$196  = \$195  | s2_valid;
-  assign \$197  = \$196  | s3_valid;
-  assign \$198  = \$197  | s4_valid;
-  assign \$199  = \$198  | s5_valid;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = nz_ready[0] & \$200 ;
-  assign \$202  = s0_valid | s1_valid;
-  assign \$203  = \$202  | s2_valid;
-  assign \$204  = \$203  | s3_valid;
-  assign \$205  = \$204  | s4_valid;
-  assign \$206  = \$205  | s5_valid;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = nz_ready[1] & \$207 ;
-  assign \$210  = s1_kind == 1'h1;
-  assign \$211  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$212  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$213  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$214  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$215  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$216  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$217  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$218  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$219  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$220  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$221  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$222  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$223  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$224  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$225  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$226  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$227  = s4_valid & s4_last;
-  assign \$228  = s4_valid & s4_last;
-  assign \$229  = s4_kind != 1'h1;
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = s4_valid & s4_last;
-  assign \$232  = s4_kind == 1'h1;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = ! s4_g;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = acc_clear_c0 | rst;
-  assign \$237  = acc_clear_c0 | rst;
-  assign \$238  = acc_clear_c0 | rst;
-  assign \$239  = acc_clear_c0 | rst;
-  assign \$240  = acc_clear_c0 | rst;
-  assign \$241  = acc_clear_c0 | rst;
-  assign \$242  = acc_clear_c0 | rst;
-  assign \$243  = acc_clear_c0 | rst;
-  assign \$244  = | d0;
-  assign \$245  = | d1;
-  assign \$246  = | d2;
-  assign \$247  = | d3;
-  assign \$248  = | d4;
-  assign \$249  = | d5;
-  assign \$250  = | d6;
-  assign \$251  = | d7;
-  assign \$252  = - nz;
-  assign \$253  = { 1'h0, nz } & \$252 ;
-  assign \$254  = nz - 1'h1;
-  assign \$255  = { 1'h0, nz } & \$254 ;
-  assign \$256  = ! nz_todo;
-  assign \$257  = ~ stall;
-  assign \$258  = ! job_pos;
-  assign \$259  = job_kind == 2'h2;
-  assign \$260  = ! job_k;
-  assign \$261  = ! job_g;
-  assign \$262  = ! job_k;
+  assign \$195  = nz_ready[0] & \$194 ;
+  assign \$197  = s1_kind == 1'h1;
+  assign \$198  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$199  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$200  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$201  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$202  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$203  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$204  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$205  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$206  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$207  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$208  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$209  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$210  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$211  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$212  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$213  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$214  = s4_valid & s4_last;
+  assign \$215  = s4_valid & s4_last;
+  assign \$216  = s4_kind != 1'h1;
+  assign \$217  = \$215  & \$216 ;
+  assign \$218  = s4_valid & s4_last;
+  assign \$219  = s4_kind == 1'h1;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ! s4_g;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = acc_clear_c0 | rst;
+  assign \$224  = acc_clear_c0 | rst;
+  assign \$225  = acc_clear_c0 | rst;
+  assign \$226  = acc_clear_c0 | rst;
+  assign \$227  = acc_clear_c0 | rst;
+  assign \$228  = acc_clear_c0 | rst;
+  assign \$229  = acc_clear_c0 | rst;
+  assign \$230  = acc_clear_c0 | rst;
+  assign \$231  = | d0;
+  assign \$232  = | d1;
+  assign \$233  = | d2;
+  assign \$234  = | d3;
+  assign \$235  = | d4;
+  assign \$236  = | d5;
+  assign \$237  = | d6;
+  assign \$238  = | d7;
+  assign \$239  = - nz;
+  assign \$240  = { 1'h0, nz } & \$239 ;
+  assign \$241  = nz - 1'h1;
+  assign \$242  = { 1'h0, nz } & \$241 ;
+  assign \$244  = nz[0] & nz[1];
+  assign \$247  = nz[2] & nz[3];
+  assign \$249  = \$245  | \$248 ;
+  assign \$250  = nz[0] | nz[1];
+  assign \$251  = nz[2] | nz[3];
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = \$249  | \$252 ;
+  assign \$255  = nz[4] & nz[5];
+  assign \$258  = nz[6] & nz[7];
+  assign \$260  = \$256  | \$259 ;
+  assign \$261  = nz[4] | nz[5];
+  assign \$262  = nz[6] | nz[7];
   assign \$263  = \$261  & \$262 ;
-  assign \$264  = \$259  ? \$260  : \$263 ;
-  assign \$265  = job_kind == 2'h2;
-  assign \$267  = \$266  + job_k;
-  assign \$268  = \$265  ? { 2'h0, job_k } : \$267 ;
-  assign \$269  = job_k + 1'h1;
-  assign \$270  = job_kind == 2'h2;
-  assign \$273  = ! job_k;
-  assign \$274  = trace__valid & trace__ready;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = \$253  | \$264 ;
+  assign \$266  = nz[0] | nz[1];
+  assign \$267  = nz[2] | nz[3];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = nz[4] | nz[5];
+  assign \$270  = nz[6] | nz[7];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  & \$271 ;
+  assign \$273  = \$265  | \$272 ;
+  assign \$274  = ~ \$273 ;
   assign \$275  = ~ stall;
-  assign \$276  = o_valid & \$275 ;
-  assign \$277  = ~ tag[0];
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = ~ stall;
-  assign \$280  = o_valid & \$279 ;
-  assign \$281  = \$280  & tag[0];
-  assign \$282  = load__valid & load__ready;
-  assign \$283  = ~ load__valid;
-  assign \$284  = img_full & \$283 ;
-  assign \$285  = ! ch;
-  assign \$287  = \$286  == kj;
-  assign \$288  = \$285  & \$287 ;
-  assign \$290  = \$289  == ki;
-  assign \$291  = \$288  & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = \$292  | credit;
-  assign \$294  = ! ch;
-  assign \$295  = ~ \$294 ;
-  assign \$296  = ch + 1'h1;
-  assign \$298  = \$297  == kj;
-  assign \$299  = ~ \$298 ;
-  assign \$301  = \$300  == ki;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = kj + 1'h1;
-  assign \$304  = ki + 1'h1;
-  assign \$306  = ! gc;
-  assign \$308  = gc + 1'h1;
-  assign \$311  = pos + 1'h1;
-  assign \$312  = oy == 3'h4;
-  assign \$313  = ox + 1'h1;
-  assign \$314  = ox + 1'h1;
-  assign \$316  = ox == 4'ha;
-  assign \$317  = oy + 1'h1;
-  assign \$318  = oy + 1'h1;
-  assign \$321  = s0_valid | s1_valid;
-  assign \$322  = \$321  | s2_valid;
-  assign \$323  = \$322  | s3_valid;
-  assign \$324  = \$323  | s4_valid;
-  assign \$325  = \$324  | s5_valid;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = job_active | \$signal ;
-  assign \$328  = \$327  | trace__valid;
-  assign \$329  = \$328  | o_busy;
-  assign \$330  = \$329  | \o_busy$178 ;
-  assign \$331  = \$330  | \o_busy$179 ;
-  assign \$332  = \$331  | \o_busy$180 ;
-  assign \$333  = \$332  | \o_busy$181 ;
-  assign \$334  = \$333  | \o_busy$182 ;
-  assign \$335  = \$334  | \o_busy$183 ;
-  assign \$336  = \$335  | \o_busy$184 ;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = \$326  & \$337 ;
-  assign \$340  = \$339  == kj;
-  assign \$341  = ~ \$340 ;
-  assign \$343  = \$342  == ki;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = ! gc;
-  assign \$347  = kj + 1'h1;
-  assign \$348  = ki + 1'h1;
-  assign \$350  = gc + 1'h1;
-  assign \$353  = s0_valid | s1_valid;
-  assign \$354  = \$353  | s2_valid;
-  assign \$355  = \$354  | s3_valid;
-  assign \$356  = \$355  | s4_valid;
+  assign \$276  = ! job_pos;
   \dscnn_unit_b.step0  step0 (
     .ce(ce),
     .clk(clk),
@@ -2047,7 +2190,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$868$0 (p_rd__data[51:0]),
+    .\port$943$0 (p_rd__data[51:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -2058,9 +2201,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$81 ),
     .i_top(\i_top$87 ),
     .i_valid(\i_valid$80 ),
-    .o_act(\o_act$153 ),
-    .o_busy(\o_busy$178 ),
-    .\port$868$52 (p_rd__data[103:52]),
+    .o_act(\o_act$329 ),
+    .o_busy(\o_busy$170 ),
+    .\port$943$52 (p_rd__data[103:52]),
     .rst(rst)
   );
   \dscnn_unit_b.step2  step2 (
@@ -2069,9 +2212,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$90 ),
     .i_top(\i_top$96 ),
     .i_valid(\i_valid$89 ),
-    .o_act(\o_act$154 ),
-    .o_busy(\o_busy$179 ),
-    .\port$868$104 (p_rd__data[155:104]),
+    .o_act(\o_act$330 ),
+    .o_busy(\o_busy$171 ),
+    .\port$943$104 (p_rd__data[155:104]),
     .rst(rst)
   );
   \dscnn_unit_b.step3  step3 (
@@ -2080,9 +2223,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$99 ),
     .i_top(\i_top$105 ),
     .i_valid(\i_valid$98 ),
-    .o_act(\o_act$155 ),
-    .o_busy(\o_busy$180 ),
-    .\port$868$156 (p_rd__data[207:156]),
+    .o_act(\o_act$331 ),
+    .o_busy(\o_busy$172 ),
+    .\port$943$156 (p_rd__data[207:156]),
     .rst(rst)
   );
   \dscnn_unit_b.step4  step4 (
@@ -2091,9 +2234,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$108 ),
     .i_top(\i_top$114 ),
     .i_valid(\i_valid$107 ),
-    .o_act(\o_act$156 ),
-    .o_busy(\o_busy$181 ),
-    .\port$868$208 (p_rd__data[259:208]),
+    .o_act(\o_act$332 ),
+    .o_busy(\o_busy$173 ),
+    .\port$943$208 (p_rd__data[259:208]),
     .rst(rst)
   );
   \dscnn_unit_b.step5  step5 (
@@ -2102,9 +2245,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$117 ),
     .i_top(\i_top$123 ),
     .i_valid(\i_valid$116 ),
-    .o_act(\o_act$157 ),
-    .o_busy(\o_busy$182 ),
-    .\port$868$260 (p_rd__data[311:260]),
+    .o_act(\o_act$333 ),
+    .o_busy(\o_busy$174 ),
+    .\port$943$260 (p_rd__data[311:260]),
     .rst(rst)
   );
   \dscnn_unit_b.step6  step6 (
@@ -2113,9 +2256,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$126 ),
     .i_top(\i_top$132 ),
     .i_valid(\i_valid$125 ),
-    .o_act(\o_act$158 ),
-    .o_busy(\o_busy$183 ),
-    .\port$868$312 (p_rd__data[363:312]),
+    .o_act(\o_act$334 ),
+    .o_busy(\o_busy$175 ),
+    .\port$943$312 (p_rd__data[363:312]),
     .rst(rst)
   );
   \dscnn_unit_b.step7  step7 (
@@ -2124,195 +2267,529 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     .i_pot(\i_pot$135 ),
     .i_top(\i_top$141 ),
     .i_valid(\i_valid$134 ),
-    .o_act(\o_act$159 ),
-    .o_busy(\o_busy$184 ),
-    .\port$868$364 (p_rd__data[415:364]),
+    .o_act(\o_act$335 ),
+    .o_busy(\o_busy$176 ),
+    .\port$943$364 (p_rd__data[415:364]),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = 2'h0;
-    casez (\$375 )
-      5'h00:
-          \$376  = 2'h0;
-      5'h01:
-          \$376  = 2'h0;
-      5'h02:
-          \$376  = 2'h0;
-      5'h03:
-          \$376  = 2'h0;
-      5'h04:
-          \$376  = 2'h0;
-      5'h05:
-          \$376  = 2'h0;
-      5'h06:
-          \$376  = 2'h0;
-      5'h07:
-          \$376  = 2'h0;
-      5'h08:
-          \$376  = 2'h0;
-      5'h09:
-          \$376  = 2'h0;
+    \$306  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$306  = 2'h2;
+      3'h1:
+          \$306  = 2'h2;
+      3'h2:
+          \$306  = 2'h2;
+      3'h3:
+          \$306  = 2'h2;
+      3'h4:
+          \$306  = 2'h2;
+      3'h5:
+          \$306  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = 2'h0;
-    casez (\$379 )
-      4'h0:
-          \$380  = 2'h0;
-      4'h1:
-          \$380  = 2'h0;
-      4'h2:
-          \$380  = 2'h0;
-      4'h3:
-          \$380  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = 2'h0;
+    \$309  = 2'h0;
     casez (ox)
       4'h0:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h1:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h2:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h3:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h4:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h5:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h6:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h7:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h8:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
       4'h9:
-          \$381  = 2'h0;
+          \$309  = 2'h2;
+      4'ha:
+          \$309  = 2'h2;
+      4'hb:
+          \$309  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = 2'h0;
+    \$317  = 2'h0;
     casez (oy)
       3'h0:
-          \$400  = 2'h2;
+          \$317  = 2'h2;
       3'h1:
-          \$400  = 2'h1;
+          \$317  = 2'h2;
       3'h2:
-          \$400  = 2'h1;
+          \$317  = 2'h2;
+      3'h3:
+          \$317  = 2'h2;
+      3'h4:
+          \$317  = 2'h2;
+      3'h5:
+          \$317  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = 2'h0;
+    \$320  = 2'h0;
     casez (ox)
       4'h0:
-          \$403  = 2'h2;
+          \$320  = 2'h2;
       4'h1:
-          \$403  = 2'h2;
+          \$320  = 2'h2;
       4'h2:
-          \$403  = 2'h2;
+          \$320  = 2'h2;
       4'h3:
-          \$403  = 2'h2;
+          \$320  = 2'h2;
       4'h4:
-          \$403  = 2'h1;
+          \$320  = 2'h2;
       4'h5:
-          \$403  = 2'h1;
+          \$320  = 2'h2;
+      4'h6:
+          \$320  = 2'h2;
+      4'h7:
+          \$320  = 2'h2;
+      4'h8:
+          \$320  = 2'h2;
+      4'h9:
+          \$320  = 2'h2;
+      4'ha:
+          \$320  = 2'h2;
+      4'hb:
+          \$320  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = 2'h0;
+    \$325  = 2'h0;
     casez (oy)
       3'h0:
-          \$410  = 2'h1;
+          \$325  = 2'h0;
       3'h1:
-          \$410  = 2'h0;
+          \$325  = 2'h0;
       3'h2:
-          \$410  = 2'h0;
+          \$325  = 2'h0;
+      3'h3:
+          \$325  = 2'h0;
+      3'h4:
+          \$325  = 2'h0;
+      3'h5:
+          \$325  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = 2'h0;
+    \$329  = 2'h0;
     casez (ox)
       4'h0:
-          \$412  = 2'h1;
+          \$329  = 2'h0;
       4'h1:
-          \$412  = 2'h0;
+          \$329  = 2'h0;
       4'h2:
-          \$412  = 2'h0;
+          \$329  = 2'h0;
       4'h3:
-          \$412  = 2'h0;
+          \$329  = 2'h0;
       4'h4:
-          \$412  = 2'h0;
+          \$329  = 2'h0;
       4'h5:
-          \$412  = 2'h0;
+          \$329  = 2'h0;
+      4'h6:
+          \$329  = 2'h0;
+      4'h7:
+          \$329  = 2'h0;
+      4'h8:
+          \$329  = 2'h0;
+      4'h9:
+          \$329  = 2'h0;
+      4'ha:
+          \$329  = 2'h0;
+      4'hb:
+          \$329  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = 2'h0;
+    \$330  = 2'h0;
     casez (oy)
       3'h0:
-          \$413  = 2'h1;
+          \$330  = 2'h0;
       3'h1:
-          \$413  = 2'h0;
+          \$330  = 2'h0;
       3'h2:
-          \$413  = 2'h0;
+          \$330  = 2'h0;
+      3'h3:
+          \$330  = 2'h0;
+      3'h4:
+          \$330  = 2'h0;
+      3'h5:
+          \$330  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = 2'h0;
-    casez (\$436 )
+    \$335  = 2'h0;
+    casez (\$334 )
       5'h00:
-          \$437  = 2'h1;
+          \$335  = 2'h0;
       5'h01:
-          \$437  = 2'h0;
+          \$335  = 2'h0;
       5'h02:
-          \$437  = 2'h0;
+          \$335  = 2'h0;
       5'h03:
-          \$437  = 2'h0;
+          \$335  = 2'h0;
       5'h04:
-          \$437  = 2'h0;
+          \$335  = 2'h0;
       5'h05:
-          \$437  = 2'h0;
+          \$335  = 2'h0;
+      5'h06:
+          \$335  = 2'h0;
+      5'h07:
+          \$335  = 2'h0;
+      5'h08:
+          \$335  = 2'h0;
+      5'h09:
+          \$335  = 2'h0;
+      5'h0a:
+          \$335  = 2'h0;
+      5'h0b:
+          \$335  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = 2'h0;
-    casez (\$440 )
+    \$339  = 2'h0;
+    casez (\$338 )
       4'h0:
-          \$441  = 2'h1;
+          \$339  = 2'h0;
       4'h1:
-          \$441  = 2'h0;
+          \$339  = 2'h0;
       4'h2:
-          \$441  = 2'h0;
+          \$339  = 2'h0;
+      4'h3:
+          \$339  = 2'h0;
+      4'h4:
+          \$339  = 2'h0;
+      4'h5:
+          \$339  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = 2'h0;
+    \$340  = 2'h0;
     casez (ox)
       4'h0:
-          \$442  = 2'h1;
+          \$340  = 2'h0;
       4'h1:
-          \$442  = 2'h0;
+          \$340  = 2'h0;
       4'h2:
-          \$442  = 2'h0;
+          \$340  = 2'h0;
       4'h3:
-          \$442  = 2'h0;
+          \$340  = 2'h0;
       4'h4:
-          \$442  = 2'h0;
+          \$340  = 2'h0;
       4'h5:
-          \$442  = 2'h0;
+          \$340  = 2'h0;
+      4'h6:
+          \$340  = 2'h0;
+      4'h7:
+          \$340  = 2'h0;
+      4'h8:
+          \$340  = 2'h0;
+      4'h9:
+          \$340  = 2'h0;
+      4'ha:
+          \$340  = 2'h0;
+      4'hb:
+          \$340  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$359  = 2'h2;
+      3'h1:
+          \$359  = 2'h2;
+      3'h2:
+          \$359  = 2'h2;
+      3'h3:
+          \$359  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$362  = 2'h2;
+      4'h1:
+          \$362  = 2'h2;
+      4'h2:
+          \$362  = 2'h2;
+      4'h3:
+          \$362  = 2'h2;
+      4'h4:
+          \$362  = 2'h2;
+      4'h5:
+          \$362  = 2'h2;
+      4'h6:
+          \$362  = 2'h2;
+      4'h7:
+          \$362  = 2'h2;
+      4'h8:
+          \$362  = 2'h2;
+      4'h9:
+          \$362  = 2'h2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$369  = 2'h0;
+      3'h1:
+          \$369  = 2'h0;
+      3'h2:
+          \$369  = 2'h0;
+      3'h3:
+          \$369  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$371  = 2'h0;
+      4'h1:
+          \$371  = 2'h0;
+      4'h2:
+          \$371  = 2'h0;
+      4'h3:
+          \$371  = 2'h0;
+      4'h4:
+          \$371  = 2'h0;
+      4'h5:
+          \$371  = 2'h0;
+      4'h6:
+          \$371  = 2'h0;
+      4'h7:
+          \$371  = 2'h0;
+      4'h8:
+          \$371  = 2'h0;
+      4'h9:
+          \$371  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$372  = 2'h0;
+      3'h1:
+          \$372  = 2'h0;
+      3'h2:
+          \$372  = 2'h0;
+      3'h3:
+          \$372  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = 2'h0;
+    casez (\$424 )
+      5'h00:
+          \$425  = 2'h0;
+      5'h01:
+          \$425  = 2'h0;
+      5'h02:
+          \$425  = 2'h0;
+      5'h03:
+          \$425  = 2'h0;
+      5'h04:
+          \$425  = 2'h0;
+      5'h05:
+          \$425  = 2'h0;
+      5'h06:
+          \$425  = 2'h0;
+      5'h07:
+          \$425  = 2'h0;
+      5'h08:
+          \$425  = 2'h0;
+      5'h09:
+          \$425  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = 2'h0;
+    casez (\$428 )
+      4'h0:
+          \$429  = 2'h0;
+      4'h1:
+          \$429  = 2'h0;
+      4'h2:
+          \$429  = 2'h0;
+      4'h3:
+          \$429  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$430  = 2'h0;
+      4'h1:
+          \$430  = 2'h0;
+      4'h2:
+          \$430  = 2'h0;
+      4'h3:
+          \$430  = 2'h0;
+      4'h4:
+          \$430  = 2'h0;
+      4'h5:
+          \$430  = 2'h0;
+      4'h6:
+          \$430  = 2'h0;
+      4'h7:
+          \$430  = 2'h0;
+      4'h8:
+          \$430  = 2'h0;
+      4'h9:
+          \$430  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$449  = 2'h2;
+      3'h1:
+          \$449  = 2'h1;
+      3'h2:
+          \$449  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$452  = 2'h2;
+      4'h1:
+          \$452  = 2'h2;
+      4'h2:
+          \$452  = 2'h2;
+      4'h3:
+          \$452  = 2'h2;
+      4'h4:
+          \$452  = 2'h1;
+      4'h5:
+          \$452  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$459  = 2'h1;
+      3'h1:
+          \$459  = 2'h0;
+      3'h2:
+          \$459  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$461  = 2'h1;
+      4'h1:
+          \$461  = 2'h0;
+      4'h2:
+          \$461  = 2'h0;
+      4'h3:
+          \$461  = 2'h0;
+      4'h4:
+          \$461  = 2'h0;
+      4'h5:
+          \$461  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$462  = 2'h1;
+      3'h1:
+          \$462  = 2'h0;
+      3'h2:
+          \$462  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = 2'h0;
+    casez (\$514 )
+      5'h00:
+          \$515  = 2'h1;
+      5'h01:
+          \$515  = 2'h0;
+      5'h02:
+          \$515  = 2'h0;
+      5'h03:
+          \$515  = 2'h0;
+      5'h04:
+          \$515  = 2'h0;
+      5'h05:
+          \$515  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = 2'h0;
+    casez (\$518 )
+      4'h0:
+          \$519  = 2'h1;
+      4'h1:
+          \$519  = 2'h0;
+      4'h2:
+          \$519  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = 2'h0;
+    casez (ox)
+      4'h0:
+          \$520  = 2'h1;
+      4'h1:
+          \$520  = 2'h0;
+      4'h2:
+          \$520  = 2'h0;
+      4'h3:
+          \$520  = 2'h0;
+      4'h4:
+          \$520  = 2'h0;
+      4'h5:
+          \$520  = 2'h0;
     endcase
   end
   always @* begin
@@ -2327,37 +2804,10 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$149  = 7'h00;
-    if (\$34 ) begin
-      if (tag[1]) begin
-        \$signature__addr$149  = \$36 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$150  = 32'd0;
-    if (\$34 ) begin
-      if (tag[1]) begin
-        \$signature__data$150  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__en$160  = 1'h0;
-    if (\$34 ) begin
-      if (tag[1]) begin
-        \$signature__en$160  = 1'h1;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     load__ready = 1'h0;
     casez (seq_state)
       4'h0:
-          load__ready = \$74 ;
+          load__ready = \$68 ;
     endcase
   end
   always @* begin
@@ -2393,11 +2843,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_first = \$81 ;
+          iss_first = \$75 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_first = \$127 ;
+          iss_first = \$121 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2405,7 +2855,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_first = \$152 ;
+          iss_first = \$146 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2419,11 +2869,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_last = \$88 ;
+          iss_last = \$82 ;
       4'h2:
           /* empty */;
       4'h3:
-          iss_last = \$132 ;
+          iss_last = \$126 ;
       4'h4:
           /* empty */;
       4'h5:
@@ -2431,7 +2881,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_last = \$157 ;
+          iss_last = \$151 ;
       4'h8:
           /* empty */;
       4'h9:
@@ -2575,11 +3025,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra1 = \$91 [6:0];
+          iss_ra1 = \$85 [6:0];
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra1 = \$135 [6:0];
+          iss_ra1 = \$129 [6:0];
       4'h4:
           /* empty */;
       4'h5:
@@ -2587,7 +3037,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra1 = \$160 [6:0];
+          iss_ra1 = \$154 [6:0];
     endcase
   end
   always @* begin
@@ -2597,11 +3047,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_ra2 = { 1'h0, \$93  };
+          iss_ra2 = { 1'h0, \$87  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_ra2 = { 2'h0, \$137  };
+          iss_ra2 = { 2'h0, \$131  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2609,7 +3059,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_ra2 = { 2'h0, \$162  };
+          iss_ra2 = { 2'h0, \$156  };
     endcase
   end
   always @* begin
@@ -2619,23 +3069,23 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa1 = { 2'h0, \$95  };
+          iss_wa1 = { 2'h0, \$89  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa1 = { 2'h0, \$138  };
+          iss_wa1 = { 2'h0, \$132  };
       4'h4:
           /* empty */;
       4'h5:
-          iss_wa1 = { 1'h0, \$145  };
+          iss_wa1 = { 1'h0, \$139  };
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa1 = { 1'h0, \$163  };
+          iss_wa1 = { 1'h0, \$157  };
       4'h8:
           /* empty */;
       4'h9:
-          iss_wa1 = \$170 ;
+          iss_wa1 = \$164 ;
     endcase
   end
   always @* begin
@@ -2645,11 +3095,11 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_wa2 = { 2'h0, \$98  };
+          iss_wa2 = { 2'h0, \$92  };
       4'h2:
           /* empty */;
       4'h3:
-          iss_wa2 = { 2'h0, \$140  };
+          iss_wa2 = { 2'h0, \$134  };
       4'h4:
           /* empty */;
       4'h5:
@@ -2657,7 +3107,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h6:
           /* empty */;
       4'h7:
-          iss_wa2 = { 2'h0, \$165  };
+          iss_wa2 = { 2'h0, \$159  };
       4'h8:
           /* empty */;
       4'h9:
@@ -2671,7 +3121,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          iss_pad = \$113 ;
+          iss_pad = \$107 ;
     endcase
   end
   always @* begin
@@ -2681,7 +3131,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$122 ) begin
+          if (\$116 ) begin
             iss_valid = 1'h1;
           end
       4'h2:
@@ -2691,7 +3141,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$147 ) begin
+          if (\$141 ) begin
             iss_valid = 1'h1;
           end
       4'h6:
@@ -2701,7 +3151,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$172 ) begin
+          if (\$166 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -2721,7 +3171,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          pw_idx1 = { \$143 , \$142 , \$141  };
+          pw_idx1 = { \$137 , \$136 , \$135  };
     endcase
   end
   always @* begin
@@ -2739,7 +3189,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          iss_zero = \$144 ;
+          iss_zero = \$138 ;
       4'h6:
           /* empty */;
       4'h7:
@@ -2747,7 +3197,7 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          iss_zero = \$169 ;
+          iss_zero = \$163 ;
     endcase
   end
   always @* begin
@@ -2773,18 +3223,18 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          pw_idx2 = { \$168 , \$167 , \$166  };
+          pw_idx2 = { \$162 , \$161 , \$160  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = spikes__valid;
-    if (\$184 ) begin
-      \$463  = 1'h0;
+    \$541  = spikes__valid;
+    if (\$178 ) begin
+      \$541  = 1'h0;
     end
-    if (\$281 ) begin
+    if (\$301 ) begin
       if (tag[1]) begin
-        \$463  = 1'h1;
+        \$541  = 1'h1;
       end
     end
     casez (seq_state)
@@ -2809,1089 +3259,1089 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$462 ) begin
-            \$463  = 1'h1;
+          if (\$540 ) begin
+            \$541  = 1'h1;
           end
     endcase
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \$signature__addr ;
-    if (\$186 ) begin
-      \$464  = \$187 [6:0];
-      if (\$188 ) begin
-        \$464  = 7'h00;
-      end
-    end
-    if (rst) begin
-      \$464  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = img_full;
-    if (\$186 ) begin
-      if (\$188 ) begin
-        \$465  = 1'h1;
-      end
-    end
-    casez (seq_state)
-      4'h0:
-          /* empty */;
-      4'h1:
-          if (\$293 ) begin
-            (* full_case = 32'd1 *)
-            if (\$295 ) begin
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
-              end else begin
-                (* full_case = 32'd1 *)
-                if (\$307 ) begin
-                end else begin
-                  if (\$312 ) begin
-                    if (\$316 ) begin
-                      \$465  = 1'h0;
-                    end
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = iss_valid;
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = iss_kind;
-    if (rst) begin
-      \$467  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = iss_first;
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = iss_last;
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = iss_g;
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = iss_c;
-    if (rst) begin
-      \$471  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = iss_pad;
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = iss_zero;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = iss_job;
-    if (rst) begin
-      \$474  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = iss_pos;
-    if (rst) begin
-      \$475  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = iss_layer;
-    if (rst) begin
-      \$476  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s0_valid;
-    if (rst) begin
-      \$477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s0_kind;
-    if (rst) begin
-      \$478  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s0_first;
-    if (rst) begin
-      \$479  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s0_last;
-    if (rst) begin
-      \$480  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s0_g;
-    if (rst) begin
-      \$481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s0_c;
-    if (rst) begin
-      \$482  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s0_pad;
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s0_zero;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s0_job;
-    if (rst) begin
-      \$485  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s0_pos;
-    if (rst) begin
-      \$486  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s0_layer;
-    if (rst) begin
-      \$487  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s1_valid;
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s1_kind;
-    if (rst) begin
-      \$489  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s1_first;
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s1_last;
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s1_g;
-    if (rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s1_c;
-    if (rst) begin
-      \$493  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s1_pad;
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s1_zero;
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s1_job;
-    if (rst) begin
-      \$496  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s1_pos;
-    if (rst) begin
-      \$497  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s1_layer;
-    if (rst) begin
-      \$498  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_valid;
-    if (rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_kind;
-    if (rst) begin
-      \$500  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_first;
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s2_last;
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s2_g;
-    if (rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s2_c;
-    if (rst) begin
-      \$504  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s2_pad;
-    if (rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s2_zero;
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s2_job;
-    if (rst) begin
-      \$507  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s2_pos;
-    if (rst) begin
-      \$508  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s2_layer;
-    if (rst) begin
-      \$509  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_valid;
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s3_kind;
-    if (rst) begin
-      \$511  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s3_first;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s3_last;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s3_g;
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s3_c;
-    if (rst) begin
-      \$515  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s3_pad;
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s3_zero;
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s3_job;
-    if (rst) begin
-      \$518  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s3_pos;
-    if (rst) begin
-      \$519  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s3_layer;
-    if (rst) begin
-      \$520  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s4_valid;
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s4_kind;
-    if (rst) begin
-      \$522  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s4_first;
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s4_last;
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s4_g;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s4_c;
-    if (rst) begin
-      \$526  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s4_pad;
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s4_zero;
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s4_job;
-    if (rst) begin
-      \$529  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s4_pos;
-    if (rst) begin
-      \$530  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s4_layer;
-    if (rst) begin
-      \$531  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = iss_ra1;
-    if (rst) begin
-      \$532  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = iss_ra2;
-    if (rst) begin
-      \$533  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = iss_wa1;
-    if (rst) begin
-      \$534  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = iss_wa2;
-    if (rst) begin
-      \$535  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = { \$208 , \$201 , \$194  };
-    if (rst) begin
-      \$536  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = \$210 ;
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s4_valid;
-    if (rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = \$227 ;
-    if (rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = \$230 ;
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = \$235 ;
     if (rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = acc0;
-    if (\$236 ) begin
-      \$542  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$542  = \$7 [19:0];
+    \$542  = \$signature__addr ;
+    if (\$180 ) begin
+      \$542  = \$181 [6:0];
+      if (\$182 ) begin
+        \$542  = 7'h00;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = acc1;
-    if (\$237 ) begin
-      \$543  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$543  = \$8 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = acc2;
-    if (\$238 ) begin
-      \$544  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$544  = \$9 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = acc3;
-    if (\$239 ) begin
-      \$545  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$545  = \$10 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = acc4;
-    if (\$240 ) begin
-      \$546  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$546  = \$11 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = acc5;
-    if (\$241 ) begin
-      \$547  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$547  = \$12 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = acc6;
-    if (\$242 ) begin
-      \$548  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$548  = \$13 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = acc7;
-    if (\$243 ) begin
-      \$549  = 20'h00000;
-    end else if (acc_en_c0) begin
-      \$549  = \$14 [19:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = d0;
-    if (dw_done0_c0) begin
-      \$550  = \$7 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = d1;
-    if (dw_done0_c0) begin
-      \$551  = \$8 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = d2;
-    if (dw_done0_c0) begin
-      \$552  = \$9 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = d3;
-    if (dw_done0_c0) begin
-      \$553  = \$10 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = d4;
-    if (dw_done0_c0) begin
-      \$554  = \$11 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = d5;
-    if (dw_done0_c0) begin
-      \$555  = \$12 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = d6;
-    if (dw_done0_c0) begin
-      \$556  = \$13 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = d7;
-    if (dw_done0_c0) begin
-      \$557  = \$14 [10:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558 [0] = \$244 ;
-    \$558 [1] = \$245 ;
-    \$558 [2] = \$246 ;
-    \$558 [3] = \$247 ;
-    \$558 [4] = \$248 ;
-    \$558 [5] = \$249 ;
-    \$558 [6] = \$250 ;
-    \$558 [7] = \$251 ;
     if (rst) begin
-      \$558  = 8'h00;
+      \$542  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \$253 [7:0];
+    \$543  = img_full;
+    if (\$180 ) begin
+      if (\$182 ) begin
+        \$543  = 1'h1;
+      end
+    end
+    casez (seq_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          if (\$313 ) begin
+            (* full_case = 32'd1 *)
+            if (\$315 ) begin
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$319 ) begin
+              end else if (\$322 ) begin
+              end else begin
+                (* full_case = 32'd1 *)
+                if (\$327 ) begin
+                end else begin
+                  if (\$332 ) begin
+                    if (\$336 ) begin
+                      \$543  = 1'h0;
+                    end
+                  end
+                end
+              end
+            end
+          end
+    endcase
     if (rst) begin
-      \$559  = 8'h00;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \$255 [7:0];
+    \$544  = iss_valid;
     if (rst) begin
-      \$560  = 8'h00;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \$256 ;
+    \$545  = iss_kind;
+    if (rst) begin
+      \$545  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = iss_first;
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = iss_last;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = iss_g;
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = iss_c;
+    if (rst) begin
+      \$549  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = iss_pad;
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = iss_zero;
+    if (rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = iss_job;
+    if (rst) begin
+      \$552  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = iss_pos;
+    if (rst) begin
+      \$553  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = iss_layer;
+    if (rst) begin
+      \$554  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = s0_valid;
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = s0_kind;
+    if (rst) begin
+      \$556  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = s0_first;
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = s0_last;
+    if (rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = s0_g;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = s0_c;
+    if (rst) begin
+      \$560  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = s0_pad;
     if (rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = shadow0;
-    if (hand_over_c0) begin
-      \$562  = \$7 [19:0];
+    \$562  = s0_zero;
+    if (rst) begin
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = shadow1;
-    if (hand_over_c0) begin
-      \$563  = \$8 [19:0];
+    \$563  = s0_job;
+    if (rst) begin
+      \$563  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = shadow2;
-    if (hand_over_c0) begin
-      \$564  = \$9 [19:0];
+    \$564  = s0_pos;
+    if (rst) begin
+      \$564  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = shadow3;
-    if (hand_over_c0) begin
-      \$565  = \$10 [19:0];
+    \$565  = s0_layer;
+    if (rst) begin
+      \$565  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = shadow4;
-    if (hand_over_c0) begin
-      \$566  = \$11 [19:0];
+    \$566  = s1_valid;
+    if (rst) begin
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = shadow5;
-    if (hand_over_c0) begin
-      \$567  = \$12 [19:0];
+    \$567  = s1_kind;
+    if (rst) begin
+      \$567  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = shadow6;
-    if (hand_over_c0) begin
-      \$568  = \$13 [19:0];
+    \$568  = s1_first;
+    if (rst) begin
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = shadow7;
-    if (hand_over_c0) begin
-      \$569  = \$14 [19:0];
+    \$569  = s1_last;
+    if (rst) begin
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = job_active;
-    if (hand_over_c0) begin
-      \$570  = 1'h1;
-    end
-    if (\$257 ) begin
-      if (job_active) begin
-        if (\$273 ) begin
-          \$570  = 1'h0;
-        end
-      end
-    end
+    \$570  = s1_g;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = job_active_c0;
-    if (hand_over_c0) begin
-      \$571  = 1'h1;
-    end
-    if (\$257 ) begin
-      if (job_active) begin
-        if (\$273 ) begin
-          \$571  = 1'h0;
-        end
-      end
-    end
+    \$571  = s1_c;
     if (rst) begin
-      \$571  = 1'h0;
+      \$571  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = job_kind;
-    if (hand_over_c0) begin
-      \$572  = s5_job;
-    end
+    \$572  = s1_pad;
     if (rst) begin
-      \$572  = 2'h0;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = job_layer;
-    if (hand_over_c0) begin
-      \$573  = s5_layer;
-    end
+    \$573  = s1_zero;
     if (rst) begin
-      \$573  = 2'h0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = job_pos;
-    if (hand_over_c0) begin
-      \$574  = s5_pos;
-    end
+    \$574  = s1_job;
     if (rst) begin
-      \$574  = 6'h00;
+      \$574  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = job_g;
-    if (hand_over_c0) begin
-      \$575  = s5_g;
-    end
+    \$575  = s1_pos;
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = job_k;
-    if (hand_over_c0) begin
-      \$576  = 1'h0;
-    end
-    if (\$257 ) begin
-      if (job_active) begin
-        \$576  = \$269 [0];
-      end
-    end
+    \$576  = s1_layer;
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \$signal ;
-    if (\$257 ) begin
-      \$577  = job_active;
-    end
+    \$577  = s2_valid;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = p1_kind;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$578  = job_kind;
-      end
-    end
+    \$578  = s2_kind;
     if (rst) begin
       \$578  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = p1_layer;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$579  = job_layer;
-      end
-    end
+    \$579  = s2_first;
     if (rst) begin
-      \$579  = 2'h0;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = p1_pos;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$580  = job_pos;
-      end
-    end
+    \$580  = s2_last;
     if (rst) begin
-      \$580  = 6'h00;
+      \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = \$signal$332 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$581  = \$258 ;
-      end
-    end
+    \$581  = s2_g;
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = p1_last;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$582  = \$264 ;
-      end
-    end
+    \$582  = s2_c;
     if (rst) begin
-      \$582  = 1'h0;
+      \$582  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = p1_addr;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$583  = \$268 [0];
-      end
-    end
+    \$583  = s2_pad;
     if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = i_pot;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$584  = shadow0;
-      end
-    end
+    \$584  = s2_zero;
     if (rst) begin
-      \$584  = 20'h00000;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \i_pot$81 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$585  = shadow1;
-      end
-    end
+    \$585  = s2_job;
     if (rst) begin
-      \$585  = 20'h00000;
+      \$585  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = \i_pot$90 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$586  = shadow2;
-      end
-    end
+    \$586  = s2_pos;
     if (rst) begin
-      \$586  = 20'h00000;
+      \$586  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = \i_pot$99 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$587  = shadow3;
-      end
-    end
+    \$587  = s2_layer;
     if (rst) begin
-      \$587  = 20'h00000;
+      \$587  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = \i_pot$108 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$588  = shadow4;
-      end
-    end
+    \$588  = s3_valid;
     if (rst) begin
-      \$588  = 20'h00000;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = \i_pot$117 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$589  = shadow5;
-      end
-    end
+    \$589  = s3_kind;
     if (rst) begin
-      \$589  = 20'h00000;
+      \$589  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \i_pot$126 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$590  = shadow6;
-      end
-    end
+    \$590  = s3_first;
     if (rst) begin
-      \$590  = 20'h00000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \i_pot$135 ;
-    if (\$257 ) begin
-      if (job_active) begin
-        \$591  = shadow7;
-      end
-    end
+    \$591  = s3_last;
     if (rst) begin
-      \$591  = 20'h00000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = credit;
-    if (\$257 ) begin
+    \$592  = s3_g;
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = s3_c;
+    if (rst) begin
+      \$593  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = s3_pad;
+    if (rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = s3_zero;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = s3_job;
+    if (rst) begin
+      \$596  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = s3_pos;
+    if (rst) begin
+      \$597  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = s3_layer;
+    if (rst) begin
+      \$598  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = s4_valid;
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = s4_kind;
+    if (rst) begin
+      \$600  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = s4_first;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = s4_last;
+    if (rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = s4_g;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = s4_c;
+    if (rst) begin
+      \$604  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = s4_pad;
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = s4_zero;
+    if (rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = s4_job;
+    if (rst) begin
+      \$607  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = s4_pos;
+    if (rst) begin
+      \$608  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = s4_layer;
+    if (rst) begin
+      \$609  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = iss_ra1;
+    if (rst) begin
+      \$610  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = iss_ra2;
+    if (rst) begin
+      \$611  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = iss_wa1;
+    if (rst) begin
+      \$612  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = iss_wa2;
+    if (rst) begin
+      \$613  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = { \$195 , \$188  };
+    if (rst) begin
+      \$614  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = \$197 ;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = s4_valid;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = \$214 ;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = \$217 ;
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = \$222 ;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = acc0;
+    if (\$223 ) begin
+      \$620  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$620  = \$7 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = acc1;
+    if (\$224 ) begin
+      \$621  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$621  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = acc2;
+    if (\$225 ) begin
+      \$622  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$622  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = acc3;
+    if (\$226 ) begin
+      \$623  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$623  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = acc4;
+    if (\$227 ) begin
+      \$624  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$624  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = acc5;
+    if (\$228 ) begin
+      \$625  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$625  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = acc6;
+    if (\$229 ) begin
+      \$626  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$626  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = acc7;
+    if (\$230 ) begin
+      \$627  = 20'h00000;
+    end else if (acc_en_c0) begin
+      \$627  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = d0;
+    if (dw_done0_c0) begin
+      \$628  = \$7 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = d1;
+    if (dw_done0_c0) begin
+      \$629  = \$8 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = d2;
+    if (dw_done0_c0) begin
+      \$630  = \$9 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = d3;
+    if (dw_done0_c0) begin
+      \$631  = \$10 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = d4;
+    if (dw_done0_c0) begin
+      \$632  = \$11 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = d5;
+    if (dw_done0_c0) begin
+      \$633  = \$12 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = d6;
+    if (dw_done0_c0) begin
+      \$634  = \$13 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = d7;
+    if (dw_done0_c0) begin
+      \$635  = \$14 [10:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636 [0] = \$231 ;
+    \$636 [1] = \$232 ;
+    \$636 [2] = \$233 ;
+    \$636 [3] = \$234 ;
+    \$636 [4] = \$235 ;
+    \$636 [5] = \$236 ;
+    \$636 [6] = \$237 ;
+    \$636 [7] = \$238 ;
+    if (rst) begin
+      \$636  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = \$240 [7:0];
+    if (rst) begin
+      \$637  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = \$242 [7:0];
+    if (rst) begin
+      \$638  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = \$274 ;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = shadow0;
+    if (hand_over_c0) begin
+      \$640  = \$7 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = shadow1;
+    if (hand_over_c0) begin
+      \$641  = \$8 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = shadow2;
+    if (hand_over_c0) begin
+      \$642  = \$9 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = shadow3;
+    if (hand_over_c0) begin
+      \$643  = \$10 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = shadow4;
+    if (hand_over_c0) begin
+      \$644  = \$11 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = shadow5;
+    if (hand_over_c0) begin
+      \$645  = \$12 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = shadow6;
+    if (hand_over_c0) begin
+      \$646  = \$13 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = shadow7;
+    if (hand_over_c0) begin
+      \$647  = \$14 [19:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = job_active;
+    if (hand_over_c0) begin
+      \$648  = 1'h1;
+    end
+    if (\$275 ) begin
       if (job_active) begin
-        if (\$273 ) begin
-          \$592  = 1'h1;
+        if (\$291 ) begin
+          \$648  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = job_active_c0;
+    if (hand_over_c0) begin
+      \$649  = 1'h1;
+    end
+    if (\$275 ) begin
+      if (job_active) begin
+        if (\$291 ) begin
+          \$649  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = job_kind;
+    if (hand_over_c0) begin
+      \$650  = s5_job;
+    end
+    if (rst) begin
+      \$650  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = job_layer;
+    if (hand_over_c0) begin
+      \$651  = s5_layer;
+    end
+    if (rst) begin
+      \$651  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = job_pos;
+    if (hand_over_c0) begin
+      \$652  = s5_pos;
+    end
+    if (rst) begin
+      \$652  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = job_g;
+    if (hand_over_c0) begin
+      \$653  = s5_g;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = job_k;
+    if (hand_over_c0) begin
+      \$654  = 1'h0;
+    end
+    if (\$275 ) begin
+      if (job_active) begin
+        \$654  = \$287 [0];
+      end
+    end
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = \$signal ;
+    if (\$275 ) begin
+      \$655  = job_active;
+    end
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = p1_kind;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$656  = job_kind;
+      end
+    end
+    if (rst) begin
+      \$656  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = p1_layer;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$657  = job_layer;
+      end
+    end
+    if (rst) begin
+      \$657  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = p1_pos;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$658  = job_pos;
+      end
+    end
+    if (rst) begin
+      \$658  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = \$signal$324 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$659  = \$276 ;
+      end
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = p1_last;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$660  = \$282 ;
+      end
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = p1_addr;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$661  = \$286 [0];
+      end
+    end
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = i_pot;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$662  = shadow0;
+      end
+    end
+    if (rst) begin
+      \$662  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = \i_pot$81 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$663  = shadow1;
+      end
+    end
+    if (rst) begin
+      \$663  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = \i_pot$90 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$664  = shadow2;
+      end
+    end
+    if (rst) begin
+      \$664  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = \i_pot$99 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$665  = shadow3;
+      end
+    end
+    if (rst) begin
+      \$665  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = \i_pot$108 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$666  = shadow4;
+      end
+    end
+    if (rst) begin
+      \$666  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = \i_pot$117 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$667  = shadow5;
+      end
+    end
+    if (rst) begin
+      \$667  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = \i_pot$126 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$668  = shadow6;
+      end
+    end
+    if (rst) begin
+      \$668  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = \i_pot$135 ;
+    if (\$275 ) begin
+      if (job_active) begin
+        \$669  = shadow7;
+      end
+    end
+    if (rst) begin
+      \$669  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = credit;
+    if (\$275 ) begin
+      if (job_active) begin
+        if (\$291 ) begin
+          \$670  = 1'h1;
         end
       end
     end
@@ -3899,15 +4349,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h0:
           /* empty */;
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
-                \$592  = 1'h0;
+                \$670  = 1'h0;
               end
             end
           end
@@ -3918,9 +4368,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
-              \$592  = 1'h0;
+              \$670  = 1'h0;
             end
           end
       4'h6:
@@ -3930,71 +4380,92 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
-              \$592  = 1'h0;
+              \$670  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$592  = 1'h1;
+      \$670  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = trace__valid;
-    if (\$274 ) begin
-      \$593  = 1'h0;
+    \$671  = trace__valid;
+    if (\$292 ) begin
+      \$671  = 1'h0;
     end
-    if (\$278 ) begin
+    if (\$296 ) begin
       if (tag[1]) begin
-        \$593  = 1'h1;
+        \$671  = 1'h1;
       end
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = word;
-    if (\$278 ) begin
-      \$594  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
-    end
-    if (rst) begin
-      \$594  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = trace__payload;
-    if (\$278 ) begin
+    \$672  = 1'h0;
+    if (\$296 ) begin
       if (tag[1]) begin
-        \$595 [1:0] = tag[9:8];
-        \$595 [7:2] = tag[7:2];
-        \$595 [39:8] = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$672  = 1'h1;
       end
     end
     if (rst) begin
-      \$595  = 40'h0000000000;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = spk_word;
-    if (\$281 ) begin
-      \$596  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+    \$673  = word;
+    if (\$296 ) begin
+      \$673  = { \o_act$335 , \o_act$334 , \o_act$333 , \o_act$332 , \o_act$331 , \o_act$330 , \o_act$329 , o_act };
     end
     if (rst) begin
-      \$596  = 32'd0;
+      \$673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = spikes__payload;
-    if (\$281 ) begin
+    \$674  = \$signature__addr$148 ;
+    if (\$296 ) begin
       if (tag[1]) begin
-        \$597  = { \o_act$159 , \o_act$158 , \o_act$157 , \o_act$156 , \o_act$155 , \o_act$154 , \o_act$153 , o_act };
+        \$674  = \$298 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = trace__payload;
+    if (\$296 ) begin
+      if (tag[1]) begin
+        \$675 [1:0] = tag[9:8];
+        \$675 [7:2] = tag[7:2];
+        \$675 [39:8] = { \o_act$335 , \o_act$334 , \o_act$333 , \o_act$332 , \o_act$331 , \o_act$330 , \o_act$329 , o_act };
+      end
+    end
+    if (rst) begin
+      \$675  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = spk_word;
+    if (\$301 ) begin
+      \$676  = { \o_act$335 , \o_act$334 , \o_act$333 , \o_act$332 , \o_act$331 , \o_act$330 , \o_act$329 , o_act };
+    end
+    if (rst) begin
+      \$676  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = spikes__payload;
+    if (\$301 ) begin
+      if (tag[1]) begin
+        \$677  = { \o_act$335 , \o_act$334 , \o_act$333 , \o_act$332 , \o_act$331 , \o_act$330 , \o_act$329 , o_act };
       end
     end
     casez (seq_state)
@@ -4019,360 +4490,360 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h9:
           /* empty */;
       4'ha:
-          if (\$462 ) begin
-            \$597  = 32'd0;
+          if (\$540 ) begin
+            \$677  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$597  = 32'd0;
+      \$677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$282 ;
+    \$678  = \$302 ;
     if (rst) begin
-      \$598  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = load__payload;
+    \$679  = load__payload;
     if (rst) begin
-      \$599  = 40'h0000000000;
+      \$679  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = asm;
+    \$680  = asm;
     if (load_ok) begin
-      \$600  = { lp[38:7], asm[415:32] };
+      \$680  = { lp[38:7], asm[415:32] };
     end
     if (rst) begin
-      \$600  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$680  = 416'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = ox;
+    \$681  = ox;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$601  = 4'h0;
+          if (\$304 ) begin
+            \$681  = 4'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
+                if (\$327 ) begin
                 end else begin
-                  if (\$312 ) begin
-                    \$601  = \$313 [3:0];
+                  if (\$332 ) begin
+                    \$681  = \$333 [3:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$601  = 4'h0;
+          if (\$358 ) begin
+            \$681  = 4'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
-                if (\$373 ) begin
-                  \$601  = \$374 [3:0];
+                if (\$422 ) begin
+                  \$681  = \$423 [3:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$601  = 4'h0;
+          if (\$448 ) begin
+            \$681  = 4'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
-                if (\$434 ) begin
-                  \$601  = \$435 [3:0];
+                if (\$512 ) begin
+                  \$681  = \$513 [3:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$601  = 4'h0;
+      \$681  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = oy;
+    \$682  = oy;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$602  = 3'h0;
+          if (\$304 ) begin
+            \$682  = 3'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
+                if (\$327 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$312 ) begin
-                    \$602  = 3'h0;
+                  if (\$332 ) begin
+                    \$682  = 3'h0;
                   end else begin
-                    \$602  = \$317 [2:0];
+                    \$682  = \$337 [2:0];
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$602  = 3'h0;
+          if (\$358 ) begin
+            \$682  = 3'h0;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$602  = 3'h0;
+                if (\$422 ) begin
+                  \$682  = 3'h0;
                 end else begin
-                  \$602  = \$378 [2:0];
+                  \$682  = \$427 [2:0];
                 end
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$602  = 3'h0;
+          if (\$448 ) begin
+            \$682  = 3'h0;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$602  = 3'h0;
+                if (\$512 ) begin
+                  \$682  = 3'h0;
                 end else begin
-                  \$602  = \$439 [2:0];
+                  \$682  = \$517 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$602  = 3'h0;
+      \$682  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = pos;
+    \$683  = pos;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$603  = 6'h00;
+          if (\$304 ) begin
+            \$683  = 6'h00;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
+                if (\$327 ) begin
                 end else begin
-                  \$603  = \$311 [5:0];
+                  \$683  = \$331 [5:0];
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$603  = 6'h00;
+          if (\$358 ) begin
+            \$683  = 6'h00;
           end
       4'h3:
           /* empty */;
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
-                \$603  = \$372 [5:0];
+                \$683  = \$421 [5:0];
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$603  = 6'h00;
+          if (\$448 ) begin
+            \$683  = 6'h00;
           end
       4'h7:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
-                \$603  = \$433 [5:0];
+                \$683  = \$511 [5:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$603  = 6'h00;
+      \$683  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = gc;
+    \$684  = gc;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$604  = 1'h0;
+          if (\$304 ) begin
+            \$684  = 1'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
-                  \$604  = \$308 [0];
+                if (\$327 ) begin
+                  \$684  = \$328 [0];
                 end else begin
-                  \$604  = 1'h0;
+                  \$684  = 1'h0;
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$604  = 1'h0;
+          if (\$358 ) begin
+            \$684  = 1'h0;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-          end else if (\$346 ) begin
-            \$604  = \$350 [0];
+          if (\$361 ) begin
+          end else if (\$364 ) begin
+          end else if (\$366 ) begin
+            \$684  = \$370 [0];
           end else begin
-            \$604  = 1'h0;
+            \$684  = 1'h0;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
-                \$604  = \$371 [0];
+              if (\$419 ) begin
+                \$684  = \$420 [0];
               end else begin
-                \$604  = 1'h0;
+                \$684  = 1'h0;
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$604  = 1'h0;
+          if (\$448 ) begin
+            \$684  = 1'h0;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else if (\$405 ) begin
-          end else if (\$407 ) begin
-            \$604  = \$411 [0];
+          if (\$451 ) begin
+          end else if (\$454 ) begin
+          end else if (\$456 ) begin
+            \$684  = \$460 [0];
           end else begin
-            \$604  = 1'h0;
+            \$684  = 1'h0;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
-                \$604  = \$432 [0];
+              if (\$509 ) begin
+                \$684  = \$510 [0];
               end else begin
-                \$604  = 1'h0;
+                \$684  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$604  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = ch;
+    \$685  = ch;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$605  = 3'h0;
+          if (\$304 ) begin
+            \$685  = 3'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
-              \$605  = \$296 [2:0];
+            if (\$315 ) begin
+              \$685  = \$316 [2:0];
             end else begin
-              \$605  = 3'h0;
+              \$685  = 3'h0;
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$605  = 3'h0;
+          if (\$358 ) begin
+            \$685  = 3'h0;
           end
       4'h3:
           /* empty */;
@@ -4381,322 +4852,322 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h5:
           /* empty */;
       4'h6:
-          if (\$399 ) begin
-            \$605  = 3'h0;
+          if (\$448 ) begin
+            \$685  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$605  = 3'h0;
+      \$685  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = ki;
+    \$686  = ki;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$606  = 2'h0;
+          if (\$304 ) begin
+            \$686  = 2'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
-                \$606  = \$304 [1:0];
+              if (\$319 ) begin
+              end else if (\$322 ) begin
+                \$686  = \$324 [1:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
-                  \$606  = \$309 ;
+                if (\$327 ) begin
+                  \$686  = \$329 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$312 ) begin
-                    \$606  = \$315 ;
+                  if (\$332 ) begin
+                    \$686  = \$335 ;
                   end else begin
-                    \$606  = \$320 ;
+                    \$686  = \$340 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$606  = 2'h0;
+          if (\$358 ) begin
+            \$686  = 2'h0;
           end
       4'h3:
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-            \$606  = \$348 [1:0];
-          end else if (\$346 ) begin
-            \$606  = \$351 ;
+          if (\$361 ) begin
+          end else if (\$364 ) begin
+            \$686  = \$368 [1:0];
+          end else if (\$366 ) begin
+            \$686  = \$371 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$606  = \$376 ;
+                if (\$422 ) begin
+                  \$686  = \$425 ;
                 end else begin
-                  \$606  = \$381 ;
+                  \$686  = \$430 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$606  = 2'h1;
+          if (\$448 ) begin
+            \$686  = 2'h1;
           end
       4'h7:
-          if (\$402 ) begin
-          end else if (\$405 ) begin
-            \$606  = \$409 [1:0];
-          end else if (\$407 ) begin
-            \$606  = \$412 ;
+          if (\$451 ) begin
+          end else if (\$454 ) begin
+            \$686  = \$458 [1:0];
+          end else if (\$456 ) begin
+            \$686  = \$461 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$606  = \$437 ;
+                if (\$512 ) begin
+                  \$686  = \$515 ;
                 end else begin
-                  \$606  = \$442 ;
+                  \$686  = \$520 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$606  = 2'h0;
+      \$686  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = kj;
+    \$687  = kj;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$607  = 2'h0;
+          if (\$304 ) begin
+            \$687  = 2'h0;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-                \$607  = \$303 [1:0];
-              end else if (\$302 ) begin
-                \$607  = \$305 ;
+              if (\$319 ) begin
+                \$687  = \$323 [1:0];
+              end else if (\$322 ) begin
+                \$687  = \$325 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
-                  \$607  = \$310 ;
+                if (\$327 ) begin
+                  \$687  = \$330 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$312 ) begin
-                    \$607  = 2'h0;
+                  if (\$332 ) begin
+                    \$687  = 2'h0;
                   end else begin
-                    \$607  = \$319 ;
+                    \$687  = \$339 ;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$607  = 2'h0;
+          if (\$358 ) begin
+            \$687  = 2'h0;
           end
       4'h3:
-          if (\$341 ) begin
-            \$607  = \$347 [1:0];
-          end else if (\$344 ) begin
-            \$607  = \$349 ;
-          end else if (\$346 ) begin
-            \$607  = \$352 ;
+          if (\$361 ) begin
+            \$687  = \$367 [1:0];
+          end else if (\$364 ) begin
+            \$687  = \$369 ;
+          end else if (\$366 ) begin
+            \$687  = \$372 ;
           end
       4'h4:
           /* empty */;
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
-                  \$607  = 2'h0;
+                if (\$422 ) begin
+                  \$687  = 2'h0;
                 end else begin
-                  \$607  = \$380 ;
+                  \$687  = \$429 ;
                 end
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$607  = 2'h1;
+          if (\$448 ) begin
+            \$687  = 2'h1;
           end
       4'h7:
-          if (\$402 ) begin
-            \$607  = \$408 [1:0];
-          end else if (\$405 ) begin
-            \$607  = \$410 ;
-          end else if (\$407 ) begin
-            \$607  = \$413 ;
+          if (\$451 ) begin
+            \$687  = \$457 [1:0];
+          end else if (\$454 ) begin
+            \$687  = \$459 ;
+          end else if (\$456 ) begin
+            \$687  = \$462 ;
           end
       4'h8:
           /* empty */;
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
-                  \$607  = 2'h1;
+                if (\$512 ) begin
+                  \$687  = 2'h1;
                 end else begin
-                  \$607  = \$441 ;
+                  \$687  = \$519 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$607  = 2'h0;
+      \$687  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = seq_state;
+    \$688  = seq_state;
     casez (seq_state)
       4'h0:
-          if (\$284 ) begin
-            \$608  = 4'h1;
+          if (\$304 ) begin
+            \$688  = 4'h1;
           end
       4'h1:
-          if (\$293 ) begin
+          if (\$313 ) begin
             (* full_case = 32'd1 *)
-            if (\$295 ) begin
+            if (\$315 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$299 ) begin
-              end else if (\$302 ) begin
+              if (\$319 ) begin
+              end else if (\$322 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$307 ) begin
+                if (\$327 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$312 ) begin
+                  if (\$332 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$316 ) begin
-                      \$608  = 4'h2;
+                    if (\$336 ) begin
+                      \$688  = 4'h2;
                     end else begin
-                      \$608  = 4'h1;
+                      \$688  = 4'h1;
                     end
                   end else begin
-                    \$608  = 4'h1;
+                    \$688  = 4'h1;
                   end
                 end
               end
             end
           end
       4'h2:
-          if (\$338 ) begin
-            \$608  = 4'h3;
+          if (\$358 ) begin
+            \$688  = 4'h3;
           end
       4'h3:
           (* full_case = 32'd1 *)
-          if (\$341 ) begin
-          end else if (\$344 ) begin
-          end else if (\$346 ) begin
+          if (\$361 ) begin
+          end else if (\$364 ) begin
+          end else if (\$366 ) begin
           end else begin
-            \$608  = 4'h4;
+            \$688  = 4'h4;
           end
       4'h4:
-          if (\$359 ) begin
-            \$608  = 4'h5;
+          if (\$379 ) begin
+            \$688  = 4'h5;
           end
       4'h5:
-          if (\$361 ) begin
+          if (\$381 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$370 ) begin
+              if (\$419 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$373 ) begin
+                if (\$422 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$377 ) begin
-                    \$608  = 4'h6;
+                  if (\$426 ) begin
+                    \$688  = 4'h6;
                   end else begin
-                    \$608  = 4'h3;
+                    \$688  = 4'h3;
                   end
                 end else begin
-                  \$608  = 4'h3;
+                  \$688  = 4'h3;
                 end
               end
             end
           end
       4'h6:
-          if (\$399 ) begin
-            \$608  = 4'h7;
+          if (\$448 ) begin
+            \$688  = 4'h7;
           end
       4'h7:
           (* full_case = 32'd1 *)
-          if (\$402 ) begin
-          end else if (\$405 ) begin
-          end else if (\$407 ) begin
+          if (\$451 ) begin
+          end else if (\$454 ) begin
+          end else if (\$456 ) begin
           end else begin
-            \$608  = 4'h8;
+            \$688  = 4'h8;
           end
       4'h8:
-          if (\$420 ) begin
-            \$608  = 4'h9;
+          if (\$469 ) begin
+            \$688  = 4'h9;
           end
       4'h9:
-          if (\$422 ) begin
+          if (\$471 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$431 ) begin
+              if (\$509 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$434 ) begin
+                if (\$512 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$438 ) begin
-                    \$608  = 4'ha;
+                  if (\$516 ) begin
+                    \$688  = 4'ha;
                   end else begin
-                    \$608  = 4'h7;
+                    \$688  = 4'h7;
                   end
                 end else begin
-                  \$608  = 4'h7;
+                  \$688  = 4'h7;
                 end
               end
             end
           end
       4'ha:
-          if (\$462 ) begin
-            \$608  = 4'h0;
+          if (\$540 ) begin
+            \$688  = 4'h0;
           end
     endcase
     if (rst) begin
-      \$608  = 4'h0;
+      \$688  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = cur;
+    \$689  = cur;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4707,15 +5178,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$359 ) begin
-            \$609  = \$signal$318 ;
+          if (\$379 ) begin
+            \$689  = \$signal$310 ;
           end
       4'h5:
-          if (\$361 ) begin
-            \$609  = \$363 [7:0];
+          if (\$381 ) begin
+            \$689  = \$383 [7:0];
             if (todo_empty) begin
-              if (\$370 ) begin
-                \$609  = \$signal$318 ;
+              if (\$419 ) begin
+                \$689  = \$signal$310 ;
               end
             end
           end
@@ -4724,26 +5195,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$420 ) begin
-            \$609  = \$signal$318 ;
+          if (\$469 ) begin
+            \$689  = \$signal$310 ;
           end
       4'h9:
-          if (\$422 ) begin
-            \$609  = \$424 [7:0];
+          if (\$471 ) begin
+            \$689  = \$473 [7:0];
             if (todo_empty) begin
-              if (\$431 ) begin
-                \$609  = \$signal$318 ;
+              if (\$509 ) begin
+                \$689  = \$signal$310 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$609  = 8'h00;
+      \$689  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = todo;
+    \$690  = todo;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4754,15 +5225,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$359 ) begin
-            \$610  = nz_todo;
+          if (\$379 ) begin
+            \$690  = nz_todo;
           end
       4'h5:
-          if (\$361 ) begin
-            \$610  = \$365 [7:0];
+          if (\$381 ) begin
+            \$690  = \$385 [7:0];
             if (todo_empty) begin
-              if (\$370 ) begin
-                \$610  = nz_todo;
+              if (\$419 ) begin
+                \$690  = nz_todo;
               end
             end
           end
@@ -4771,26 +5242,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$420 ) begin
-            \$610  = nz_todo;
+          if (\$469 ) begin
+            \$690  = nz_todo;
           end
       4'h9:
-          if (\$422 ) begin
-            \$610  = \$426 [7:0];
+          if (\$471 ) begin
+            \$690  = \$475 [7:0];
             if (todo_empty) begin
-              if (\$431 ) begin
-                \$610  = nz_todo;
+              if (\$509 ) begin
+                \$690  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$610  = 8'h00;
+      \$690  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = todo_empty;
+    \$691  = todo_empty;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4801,15 +5272,15 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$359 ) begin
-            \$611  = nz_todo_empty;
+          if (\$379 ) begin
+            \$691  = nz_todo_empty;
           end
       4'h5:
-          if (\$361 ) begin
-            \$611  = \$368 ;
+          if (\$381 ) begin
+            \$691  = \$417 ;
             if (todo_empty) begin
-              if (\$370 ) begin
-                \$611  = nz_todo_empty;
+              if (\$419 ) begin
+                \$691  = nz_todo_empty;
               end
             end
           end
@@ -4818,26 +5289,26 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$420 ) begin
-            \$611  = nz_todo_empty;
+          if (\$469 ) begin
+            \$691  = nz_todo_empty;
           end
       4'h9:
-          if (\$422 ) begin
-            \$611  = \$429 ;
+          if (\$471 ) begin
+            \$691  = \$507 ;
             if (todo_empty) begin
-              if (\$431 ) begin
-                \$611  = nz_todo_empty;
+              if (\$509 ) begin
+                \$691  = nz_todo_empty;
               end
             end
           end
     endcase
     if (rst) begin
-      \$611  = 1'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = pw_first;
+    \$692  = pw_first;
     casez (seq_state)
       4'h0:
           /* empty */;
@@ -4848,14 +5319,14 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h3:
           /* empty */;
       4'h4:
-          if (\$359 ) begin
-            \$612  = 1'h1;
+          if (\$379 ) begin
+            \$692  = 1'h1;
           end
       4'h5:
-          if (\$361 ) begin
-            \$612  = 1'h0;
+          if (\$381 ) begin
+            \$692  = 1'h0;
             if (todo_empty) begin
-              \$612  = 1'h1;
+              \$692  = 1'h1;
             end
           end
       4'h6:
@@ -4863,19 +5334,19 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
       4'h7:
           /* empty */;
       4'h8:
-          if (\$420 ) begin
-            \$612  = 1'h1;
+          if (\$469 ) begin
+            \$692  = 1'h1;
           end
       4'h9:
-          if (\$422 ) begin
-            \$612  = 1'h0;
+          if (\$471 ) begin
+            \$692  = 1'h0;
             if (todo_empty) begin
-              \$612  = 1'h1;
+              \$692  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$612  = 1'h0;
+      \$692  = 1'h0;
     end
   end
   always @* begin
@@ -4992,32 +5463,50 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = 2'h0;
+    \$69  = 2'h0;
     casez (ox)
       4'h0:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h1:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h2:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h3:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h4:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h5:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h6:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h7:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h8:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'h9:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'ha:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
       4'hb:
-          \$75  = 2'h0;
+          \$69  = 2'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = 2'h0;
+    casez (oy)
+      3'h0:
+          \$71  = 2'h0;
+      3'h1:
+          \$71  = 2'h0;
+      3'h2:
+          \$71  = 2'h0;
+      3'h3:
+          \$71  = 2'h0;
+      3'h4:
+          \$71  = 2'h0;
+      3'h5:
+          \$71  = 2'h0;
     endcase
   end
   always @* begin
@@ -5025,113 +5514,95 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     \$77  = 2'h0;
     casez (oy)
       3'h0:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
       3'h1:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
       3'h2:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
       3'h3:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
       3'h4:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
       3'h5:
-          \$77  = 2'h0;
+          \$77  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$83  = 2'h2;
-      3'h1:
-          \$83  = 2'h2;
-      3'h2:
-          \$83  = 2'h2;
-      3'h3:
-          \$83  = 2'h2;
-      3'h4:
-          \$83  = 2'h2;
-      3'h5:
-          \$83  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = 2'h0;
+    \$80  = 2'h0;
     casez (ox)
       4'h0:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h1:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h2:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h3:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h4:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h5:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h6:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h7:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h8:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'h9:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'ha:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
       4'hb:
-          \$86  = 2'h2;
+          \$80  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = 14'h0000;
+    \$83  = 14'h0000;
     casez (ox)
       4'h0:
-          \$89  = 14'h3ff7;
+          \$83  = 14'h3ff7;
       4'h1:
-          \$89  = 14'h0000;
+          \$83  = 14'h0000;
       4'h2:
-          \$89  = 14'h0009;
+          \$83  = 14'h0009;
       4'h3:
-          \$89  = 14'h0012;
+          \$83  = 14'h0012;
       4'h4:
-          \$89  = 14'h001b;
+          \$83  = 14'h001b;
       4'h5:
-          \$89  = 14'h0024;
+          \$83  = 14'h0024;
       4'h6:
-          \$89  = 14'h002d;
+          \$83  = 14'h002d;
       4'h7:
-          \$89  = 14'h0036;
+          \$83  = 14'h0036;
       4'h8:
-          \$89  = 14'h003f;
+          \$83  = 14'h003f;
       4'h9:
-          \$89  = 14'h0048;
+          \$83  = 14'h0048;
       4'ha:
-          \$89  = 14'h0051;
+          \$83  = 14'h0051;
       4'hb:
-          \$89  = 14'h0000;
+          \$83  = 14'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = 9'h000;
+    \$84  = 9'h000;
     casez (oy)
       3'h0:
-          \$90  = 9'h1ff;
+          \$84  = 9'h1ff;
       3'h1:
-          \$90  = 9'h001;
+          \$84  = 9'h001;
       3'h2:
-          \$90  = 9'h003;
+          \$84  = 9'h003;
       3'h3:
-          \$90  = 9'h005;
+          \$84  = 9'h005;
       3'h4:
-          \$90  = 9'h007;
+          \$84  = 9'h007;
       3'h5:
-          \$90  = 9'h000;
+          \$84  = 9'h000;
     endcase
   end
   always @* begin
@@ -5139,13 +5610,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$92  = 5'h00;
+          \$86  = 5'h00;
       2'h1:
-          \$92  = 5'h09;
+          \$86  = 5'h09;
       2'h2:
-          \$92  = 5'h12;
+          \$86  = 5'h12;
       2'h3:
-          \$92  = 5'h1b;
+          \$86  = 5'h1b;
     endcase
   end
   always @* begin
@@ -5153,9 +5624,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$94  = 1'h0;
+          \$88  = 1'h0;
       1'h1:
-          \$94  = 1'h0;
+          \$88  = 1'h0;
     endcase
   end
   always @* begin
@@ -5163,277 +5634,277 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$96  = 3'h0;
+          \$90  = 3'h0;
       2'h1:
-          \$96  = 3'h3;
+          \$90  = 3'h3;
       2'h2:
-          \$96  = 3'h6;
+          \$90  = 3'h6;
       2'h3:
-          \$96  = 3'h6;
+          \$90  = 3'h6;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = 9'h000;
+    \$93  = 9'h000;
     casez (ox)
       4'h0:
-          \$99  = 9'h1ff;
+          \$93  = 9'h1ff;
       4'h1:
-          \$99  = 9'h000;
+          \$93  = 9'h000;
       4'h2:
-          \$99  = 9'h001;
+          \$93  = 9'h001;
       4'h3:
-          \$99  = 9'h002;
+          \$93  = 9'h002;
       4'h4:
-          \$99  = 9'h003;
+          \$93  = 9'h003;
       4'h5:
-          \$99  = 9'h004;
+          \$93  = 9'h004;
       4'h6:
-          \$99  = 9'h005;
+          \$93  = 9'h005;
       4'h7:
-          \$99  = 9'h006;
+          \$93  = 9'h006;
       4'h8:
-          \$99  = 9'h007;
+          \$93  = 9'h007;
       4'h9:
-          \$99  = 9'h008;
+          \$93  = 9'h008;
       4'ha:
-          \$99  = 9'h009;
+          \$93  = 9'h009;
       4'hb:
-          \$99  = 9'h000;
+          \$93  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = 9'h000;
+    \$96  = 9'h000;
     casez (ox)
       4'h0:
-          \$102  = 9'h1ff;
+          \$96  = 9'h1ff;
       4'h1:
-          \$102  = 9'h000;
+          \$96  = 9'h000;
       4'h2:
-          \$102  = 9'h001;
+          \$96  = 9'h001;
       4'h3:
-          \$102  = 9'h002;
+          \$96  = 9'h002;
       4'h4:
-          \$102  = 9'h003;
+          \$96  = 9'h003;
       4'h5:
-          \$102  = 9'h004;
+          \$96  = 9'h004;
       4'h6:
-          \$102  = 9'h005;
+          \$96  = 9'h005;
       4'h7:
-          \$102  = 9'h006;
+          \$96  = 9'h006;
       4'h8:
-          \$102  = 9'h007;
+          \$96  = 9'h007;
       4'h9:
-          \$102  = 9'h008;
+          \$96  = 9'h008;
       4'ha:
-          \$102  = 9'h009;
+          \$96  = 9'h009;
       4'hb:
-          \$102  = 9'h000;
+          \$96  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = 9'h000;
+    \$100  = 9'h000;
     casez (oy)
       3'h0:
-          \$106  = 9'h1ff;
+          \$100  = 9'h1ff;
       3'h1:
-          \$106  = 9'h001;
+          \$100  = 9'h001;
       3'h2:
-          \$106  = 9'h003;
+          \$100  = 9'h003;
       3'h3:
-          \$106  = 9'h005;
+          \$100  = 9'h005;
       3'h4:
-          \$106  = 9'h007;
+          \$100  = 9'h007;
       3'h5:
-          \$106  = 9'h000;
+          \$100  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = 9'h000;
+    \$104  = 9'h000;
     casez (oy)
       3'h0:
-          \$110  = 9'h1ff;
+          \$104  = 9'h1ff;
       3'h1:
-          \$110  = 9'h001;
+          \$104  = 9'h001;
       3'h2:
-          \$110  = 9'h003;
+          \$104  = 9'h003;
       3'h3:
-          \$110  = 9'h005;
+          \$104  = 9'h005;
       3'h4:
-          \$110  = 9'h007;
+          \$104  = 9'h007;
       3'h5:
-          \$110  = 9'h000;
+          \$104  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = 2'h0;
+    \$109  = 2'h0;
     casez (oy)
       3'h0:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
       3'h1:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
       3'h2:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
       3'h3:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
       3'h4:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
       3'h5:
-          \$115  = 2'h2;
+          \$109  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = 2'h0;
+    \$112  = 2'h0;
     casez (ox)
       4'h0:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h1:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h2:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h3:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h4:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h5:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h6:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h7:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h8:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'h9:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'ha:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
       4'hb:
-          \$118  = 2'h2;
+          \$112  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = 2'h0;
+    \$117  = 2'h0;
     casez (ox)
       4'h0:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h1:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h2:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h3:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h4:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h5:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h6:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h7:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h8:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
       4'h9:
-          \$123  = 2'h0;
+          \$117  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = 2'h0;
+    \$119  = 2'h0;
     casez (oy)
       3'h0:
-          \$125  = 2'h0;
+          \$119  = 2'h0;
       3'h1:
-          \$125  = 2'h0;
+          \$119  = 2'h0;
       3'h2:
-          \$125  = 2'h0;
+          \$119  = 2'h0;
       3'h3:
-          \$125  = 2'h0;
+          \$119  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = 2'h0;
+    \$122  = 2'h0;
     casez (oy)
       3'h0:
-          \$128  = 2'h2;
+          \$122  = 2'h2;
       3'h1:
-          \$128  = 2'h2;
+          \$122  = 2'h2;
       3'h2:
-          \$128  = 2'h2;
+          \$122  = 2'h2;
       3'h3:
-          \$128  = 2'h2;
+          \$122  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = 2'h0;
+    \$124  = 2'h0;
     casez (ox)
       4'h0:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h1:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h2:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h3:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h4:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h5:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h6:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h7:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h8:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
       4'h9:
-          \$130  = 2'h2;
+          \$124  = 2'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = 12'h000;
+    \$127  = 12'h000;
     casez (ox)
       4'h0:
-          \$133  = 12'h000;
+          \$127  = 12'h000;
       4'h1:
-          \$133  = 12'h005;
+          \$127  = 12'h005;
       4'h2:
-          \$133  = 12'h00a;
+          \$127  = 12'h00a;
       4'h3:
-          \$133  = 12'h00f;
+          \$127  = 12'h00f;
       4'h4:
-          \$133  = 12'h014;
+          \$127  = 12'h014;
       4'h5:
-          \$133  = 12'h019;
+          \$127  = 12'h019;
       4'h6:
-          \$133  = 12'h01e;
+          \$127  = 12'h01e;
       4'h7:
-          \$133  = 12'h023;
+          \$127  = 12'h023;
       4'h8:
-          \$133  = 12'h028;
+          \$127  = 12'h028;
       4'h9:
-          \$133  = 12'h000;
+          \$127  = 12'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = 8'h00;
+    \$128  = 8'h00;
     casez (oy)
       3'h0:
-          \$134  = 8'h00;
+          \$128  = 8'h00;
       3'h1:
-          \$134  = 8'h01;
+          \$128  = 8'h01;
       3'h2:
-          \$134  = 8'h02;
+          \$128  = 8'h02;
       3'h3:
-          \$134  = 8'h00;
+          \$128  = 8'h00;
     endcase
   end
   always @* begin
@@ -5441,13 +5912,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$136  = 4'h0;
+          \$130  = 4'h0;
       2'h1:
-          \$136  = 4'h5;
+          \$130  = 4'h5;
       2'h2:
-          \$136  = 4'ha;
+          \$130  = 4'ha;
       2'h3:
-          \$136  = 4'hf;
+          \$130  = 4'hf;
     endcase
   end
   always @* begin
@@ -5455,9 +5926,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$138  = 4'h9;
+          \$132  = 4'h9;
       1'h1:
-          \$138  = 4'h9;
+          \$132  = 4'h9;
     endcase
   end
   always @* begin
@@ -5465,13 +5936,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$139  = 3'h0;
+          \$133  = 3'h0;
       2'h1:
-          \$139  = 3'h3;
+          \$133  = 3'h3;
       2'h2:
-          \$139  = 3'h6;
+          \$133  = 3'h6;
       2'h3:
-          \$139  = 3'h6;
+          \$133  = 3'h6;
     endcase
   end
   always @* begin
@@ -5479,99 +5950,99 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$145  = 5'h12;
+          \$139  = 5'h12;
       1'h1:
-          \$145  = 5'h12;
+          \$139  = 5'h12;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = 2'h0;
+    \$142  = 2'h0;
     casez (ox)
       4'h0:
-          \$148  = 2'h1;
+          \$142  = 2'h1;
       4'h1:
-          \$148  = 2'h0;
+          \$142  = 2'h0;
       4'h2:
-          \$148  = 2'h0;
+          \$142  = 2'h0;
       4'h3:
-          \$148  = 2'h0;
+          \$142  = 2'h0;
       4'h4:
-          \$148  = 2'h0;
+          \$142  = 2'h0;
       4'h5:
-          \$148  = 2'h0;
+          \$142  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = 2'h0;
+    \$144  = 2'h0;
     casez (oy)
       3'h0:
-          \$150  = 2'h1;
+          \$144  = 2'h1;
       3'h1:
-          \$150  = 2'h0;
+          \$144  = 2'h0;
       3'h2:
-          \$150  = 2'h0;
+          \$144  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = 2'h0;
+    \$147  = 2'h0;
     casez (oy)
       3'h0:
-          \$153  = 2'h2;
+          \$147  = 2'h2;
       3'h1:
-          \$153  = 2'h1;
+          \$147  = 2'h1;
       3'h2:
-          \$153  = 2'h1;
+          \$147  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = 2'h0;
+    \$149  = 2'h0;
     casez (ox)
       4'h0:
-          \$155  = 2'h2;
+          \$149  = 2'h2;
       4'h1:
-          \$155  = 2'h2;
+          \$149  = 2'h2;
       4'h2:
-          \$155  = 2'h2;
+          \$149  = 2'h2;
       4'h3:
-          \$155  = 2'h2;
+          \$149  = 2'h2;
       4'h4:
-          \$155  = 2'h1;
+          \$149  = 2'h1;
       4'h5:
-          \$155  = 2'h1;
+          \$149  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = 10'h000;
+    \$152  = 10'h000;
     casez (ox)
       4'h0:
-          \$158  = 10'h034;
+          \$152  = 10'h034;
       4'h1:
-          \$158  = 10'h03a;
+          \$152  = 10'h03a;
       4'h2:
-          \$158  = 10'h040;
+          \$152  = 10'h040;
       4'h3:
-          \$158  = 10'h046;
+          \$152  = 10'h046;
       4'h4:
-          \$158  = 10'h04c;
+          \$152  = 10'h04c;
       4'h5:
-          \$158  = 10'h037;
+          \$152  = 10'h037;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = 7'h00;
+    \$153  = 7'h00;
     casez (oy)
       3'h0:
-          \$159  = 7'h7f;
+          \$153  = 7'h7f;
       3'h1:
-          \$159  = 7'h01;
+          \$153  = 7'h01;
       3'h2:
-          \$159  = 7'h00;
+          \$153  = 7'h00;
     endcase
   end
   always @* begin
@@ -5579,13 +6050,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$161  = 4'h0;
+          \$155  = 4'h0;
       2'h1:
-          \$161  = 4'h3;
+          \$155  = 4'h3;
       2'h2:
-          \$161  = 4'h6;
+          \$155  = 4'h6;
       2'h3:
-          \$161  = 4'h9;
+          \$155  = 4'h9;
     endcase
   end
   always @* begin
@@ -5593,9 +6064,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$163  = 5'h1a;
+          \$157  = 5'h1a;
       1'h1:
-          \$163  = 5'h1a;
+          \$157  = 5'h1a;
     endcase
   end
   always @* begin
@@ -5603,13 +6074,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (ki)
       2'h0:
-          \$164  = 3'h0;
+          \$158  = 3'h0;
       2'h1:
-          \$164  = 3'h3;
+          \$158  = 3'h3;
       2'h2:
-          \$164  = 3'h6;
+          \$158  = 3'h6;
       2'h3:
-          \$164  = 3'h6;
+          \$158  = 3'h6;
     endcase
   end
   always @* begin
@@ -5617,9 +6088,9 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$170  = 6'h23;
+          \$164  = 6'h23;
       1'h1:
-          \$170  = 6'h23;
+          \$164  = 6'h23;
     endcase
   end
   always @* begin
@@ -5627,355 +6098,21 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$209  = d0;
+          \$196  = d0;
       3'h1:
-          \$209  = d1;
+          \$196  = d1;
       3'h2:
-          \$209  = d2;
+          \$196  = d2;
       3'h3:
-          \$209  = d3;
+          \$196  = d3;
       3'h4:
-          \$209  = d4;
+          \$196  = d4;
       3'h5:
-          \$209  = d5;
+          \$196  = d5;
       3'h6:
-          \$209  = d6;
+          \$196  = d6;
       3'h7:
-          \$209  = d7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$286  = 2'h2;
-      3'h1:
-          \$286  = 2'h2;
-      3'h2:
-          \$286  = 2'h2;
-      3'h3:
-          \$286  = 2'h2;
-      3'h4:
-          \$286  = 2'h2;
-      3'h5:
-          \$286  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$289  = 2'h2;
-      4'h1:
-          \$289  = 2'h2;
-      4'h2:
-          \$289  = 2'h2;
-      4'h3:
-          \$289  = 2'h2;
-      4'h4:
-          \$289  = 2'h2;
-      4'h5:
-          \$289  = 2'h2;
-      4'h6:
-          \$289  = 2'h2;
-      4'h7:
-          \$289  = 2'h2;
-      4'h8:
-          \$289  = 2'h2;
-      4'h9:
-          \$289  = 2'h2;
-      4'ha:
-          \$289  = 2'h2;
-      4'hb:
-          \$289  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$297  = 2'h2;
-      3'h1:
-          \$297  = 2'h2;
-      3'h2:
-          \$297  = 2'h2;
-      3'h3:
-          \$297  = 2'h2;
-      3'h4:
-          \$297  = 2'h2;
-      3'h5:
-          \$297  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$300  = 2'h2;
-      4'h1:
-          \$300  = 2'h2;
-      4'h2:
-          \$300  = 2'h2;
-      4'h3:
-          \$300  = 2'h2;
-      4'h4:
-          \$300  = 2'h2;
-      4'h5:
-          \$300  = 2'h2;
-      4'h6:
-          \$300  = 2'h2;
-      4'h7:
-          \$300  = 2'h2;
-      4'h8:
-          \$300  = 2'h2;
-      4'h9:
-          \$300  = 2'h2;
-      4'ha:
-          \$300  = 2'h2;
-      4'hb:
-          \$300  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$305  = 2'h0;
-      3'h1:
-          \$305  = 2'h0;
-      3'h2:
-          \$305  = 2'h0;
-      3'h3:
-          \$305  = 2'h0;
-      3'h4:
-          \$305  = 2'h0;
-      3'h5:
-          \$305  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$309  = 2'h0;
-      4'h1:
-          \$309  = 2'h0;
-      4'h2:
-          \$309  = 2'h0;
-      4'h3:
-          \$309  = 2'h0;
-      4'h4:
-          \$309  = 2'h0;
-      4'h5:
-          \$309  = 2'h0;
-      4'h6:
-          \$309  = 2'h0;
-      4'h7:
-          \$309  = 2'h0;
-      4'h8:
-          \$309  = 2'h0;
-      4'h9:
-          \$309  = 2'h0;
-      4'ha:
-          \$309  = 2'h0;
-      4'hb:
-          \$309  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$310  = 2'h0;
-      3'h1:
-          \$310  = 2'h0;
-      3'h2:
-          \$310  = 2'h0;
-      3'h3:
-          \$310  = 2'h0;
-      3'h4:
-          \$310  = 2'h0;
-      3'h5:
-          \$310  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = 2'h0;
-    casez (\$314 )
-      5'h00:
-          \$315  = 2'h0;
-      5'h01:
-          \$315  = 2'h0;
-      5'h02:
-          \$315  = 2'h0;
-      5'h03:
-          \$315  = 2'h0;
-      5'h04:
-          \$315  = 2'h0;
-      5'h05:
-          \$315  = 2'h0;
-      5'h06:
-          \$315  = 2'h0;
-      5'h07:
-          \$315  = 2'h0;
-      5'h08:
-          \$315  = 2'h0;
-      5'h09:
-          \$315  = 2'h0;
-      5'h0a:
-          \$315  = 2'h0;
-      5'h0b:
-          \$315  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = 2'h0;
-    casez (\$318 )
-      4'h0:
-          \$319  = 2'h0;
-      4'h1:
-          \$319  = 2'h0;
-      4'h2:
-          \$319  = 2'h0;
-      4'h3:
-          \$319  = 2'h0;
-      4'h4:
-          \$319  = 2'h0;
-      4'h5:
-          \$319  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$320  = 2'h0;
-      4'h1:
-          \$320  = 2'h0;
-      4'h2:
-          \$320  = 2'h0;
-      4'h3:
-          \$320  = 2'h0;
-      4'h4:
-          \$320  = 2'h0;
-      4'h5:
-          \$320  = 2'h0;
-      4'h6:
-          \$320  = 2'h0;
-      4'h7:
-          \$320  = 2'h0;
-      4'h8:
-          \$320  = 2'h0;
-      4'h9:
-          \$320  = 2'h0;
-      4'ha:
-          \$320  = 2'h0;
-      4'hb:
-          \$320  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$339  = 2'h2;
-      3'h1:
-          \$339  = 2'h2;
-      3'h2:
-          \$339  = 2'h2;
-      3'h3:
-          \$339  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$342  = 2'h2;
-      4'h1:
-          \$342  = 2'h2;
-      4'h2:
-          \$342  = 2'h2;
-      4'h3:
-          \$342  = 2'h2;
-      4'h4:
-          \$342  = 2'h2;
-      4'h5:
-          \$342  = 2'h2;
-      4'h6:
-          \$342  = 2'h2;
-      4'h7:
-          \$342  = 2'h2;
-      4'h8:
-          \$342  = 2'h2;
-      4'h9:
-          \$342  = 2'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$349  = 2'h0;
-      3'h1:
-          \$349  = 2'h0;
-      3'h2:
-          \$349  = 2'h0;
-      3'h3:
-          \$349  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = 2'h0;
-    casez (ox)
-      4'h0:
-          \$351  = 2'h0;
-      4'h1:
-          \$351  = 2'h0;
-      4'h2:
-          \$351  = 2'h0;
-      4'h3:
-          \$351  = 2'h0;
-      4'h4:
-          \$351  = 2'h0;
-      4'h5:
-          \$351  = 2'h0;
-      4'h6:
-          \$351  = 2'h0;
-      4'h7:
-          \$351  = 2'h0;
-      4'h8:
-          \$351  = 2'h0;
-      4'h9:
-          \$351  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = 2'h0;
-    casez (oy)
-      3'h0:
-          \$352  = 2'h0;
-      3'h1:
-          \$352  = 2'h0;
-      3'h2:
-          \$352  = 2'h0;
-      3'h3:
-          \$352  = 2'h0;
+          \$196  = d7;
     endcase
   end
   assign spk_valid = spikes__valid;
@@ -6036,10 +6173,13 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign \i_step$140  = p_rd__data[415:396];
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$161  = lp[6:1];
-  assign \$signature__data$163  = { lp[38:7], asm[415:384] };
-  assign \$signature__addr$167  = lp[2:1];
-  assign \$signature__data$168  = { lp[38:7], asm[415:32] };
+  assign aw_addr = \$signature__addr$148 ;
+  assign \$signature__data$150  = trace__payload[39:8];
+  assign aw_en = \$signature__en$151 ;
+  assign \$signature__addr$153  = lp[6:1];
+  assign \$signature__data$155  = { lp[38:7], asm[415:384] };
+  assign \$signature__addr$159  = lp[2:1];
+  assign \$signature__data$160  = { lp[38:7], asm[415:32] };
   assign launch_final = 1'h0;
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[6:1];
@@ -6066,20 +6206,44 @@ module dscnn_unit_b(load__valid, pixels__payload, pixels__valid, spikes__ready, 
   assign tag_in[0] = \$30 ;
   assign \$16  = { 1'h0, job_layer };
   assign \$18  = { 1'h0, job_g };
-  assign \$40  = lp[0];
-  assign \$97  = { 1'h0, kj };
-  assign \$266  = { 1'h0, job_g };
-  assign \$271  = 1'h1;
-  assign \$272  = 2'h0;
-  assign \$307  = gc;
-  assign \$346  = gc;
-  assign \$370  = gc;
-  assign \$407  = gc;
-  assign \$431  = gc;
+  assign \$34  = lp[0];
+  assign \$91  = { 1'h0, kj };
+  assign \$243  = 1'h0;
+  assign \$245  = \$244 ;
+  assign \$246  = 1'h0;
+  assign \$248  = \$247 ;
+  assign \$254  = 1'h0;
+  assign \$256  = \$255 ;
+  assign \$257  = 1'h0;
+  assign \$259  = \$258 ;
+  assign \$284  = { 1'h0, job_g };
+  assign \$289  = 1'h1;
+  assign \$290  = 2'h0;
+  assign \$386  = 1'h0;
+  assign \$388  = \$387 ;
+  assign \$389  = 1'h0;
+  assign \$391  = \$390 ;
+  assign \$397  = 1'h0;
+  assign \$399  = \$398 ;
+  assign \$400  = 1'h0;
+  assign \$402  = \$401 ;
+  assign \$476  = 1'h0;
+  assign \$478  = \$477 ;
+  assign \$479  = 1'h0;
+  assign \$481  = \$480 ;
+  assign \$487  = 1'h0;
+  assign \$489  = \$488 ;
+  assign \$490  = 1'h0;
+  assign \$492  = \$491 ;
+  assign \$327  = gc;
+  assign \$366  = gc;
+  assign \$419  = gc;
+  assign \$456  = gc;
+  assign \$509  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$943$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6215,8 +6379,8 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$0 ;
-  wire [51:0] \port$868$0 ;
+  input [51:0] \port$943$0 ;
+  wire [51:0] \port$943$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -6432,7 +6596,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$0 [51:32];
+      \$61  = \port$943$0 [51:32];
     end
   end
   always @* begin
@@ -6646,7 +6810,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$0 [31:0];
+      \$89  = \port$943$0 [31:0];
     end
   end
   always @* begin
@@ -6761,10 +6925,10 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$868$0 [51:32];
+  assign i_step = \port$943$0 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$0 [31:0];
+  assign i_th = \port$943$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -6785,7 +6949,7 @@ module \dscnn_unit_b.step0 (rst, ce, i_valid, i_top, \port$868$0 , o_busy, o_act
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$943$52 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -6920,8 +7084,8 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_ac
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$52 ;
-  wire [51:0] \port$868$52 ;
+  input [51:0] \port$943$52 ;
+  wire [51:0] \port$943$52 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7135,7 +7299,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$52 [51:32];
+      \$61  = \port$943$52 [51:32];
     end
   end
   always @* begin
@@ -7349,7 +7513,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_ac
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$52 [31:0];
+      \$89  = \port$943$52 [31:0];
     end
   end
   always @* begin
@@ -7465,10 +7629,10 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_ac
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$52 [51:32];
+  assign i_step = \port$943$52 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$52 [31:0];
+  assign i_th = \port$943$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -7489,7 +7653,7 @@ module \dscnn_unit_b.step1 (rst, ce, i_valid, i_top, \port$868$52 , o_busy, o_ac
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$943$104 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -7624,8 +7788,8 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$104 ;
-  wire [51:0] \port$868$104 ;
+  input [51:0] \port$943$104 ;
+  wire [51:0] \port$943$104 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -7839,7 +8003,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$104 [51:32];
+      \$61  = \port$943$104 [51:32];
     end
   end
   always @* begin
@@ -8053,7 +8217,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$104 [31:0];
+      \$89  = \port$943$104 [31:0];
     end
   end
   always @* begin
@@ -8169,10 +8333,10 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$104 [51:32];
+  assign i_step = \port$943$104 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$104 [31:0];
+  assign i_th = \port$943$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8193,7 +8357,7 @@ module \dscnn_unit_b.step2 (rst, ce, i_valid, i_top, \port$868$104 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$943$156 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -8328,8 +8492,8 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$156 ;
-  wire [51:0] \port$868$156 ;
+  input [51:0] \port$943$156 ;
+  wire [51:0] \port$943$156 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -8543,7 +8707,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$156 [51:32];
+      \$61  = \port$943$156 [51:32];
     end
   end
   always @* begin
@@ -8757,7 +8921,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$156 [31:0];
+      \$89  = \port$943$156 [31:0];
     end
   end
   always @* begin
@@ -8873,10 +9037,10 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$156 [51:32];
+  assign i_step = \port$943$156 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$156 [31:0];
+  assign i_th = \port$943$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -8897,7 +9061,7 @@ module \dscnn_unit_b.step3 (rst, ce, i_valid, i_top, \port$868$156 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$943$208 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -9032,8 +9196,8 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$208 ;
-  wire [51:0] \port$868$208 ;
+  input [51:0] \port$943$208 ;
+  wire [51:0] \port$943$208 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9247,7 +9411,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$208 [51:32];
+      \$61  = \port$943$208 [51:32];
     end
   end
   always @* begin
@@ -9461,7 +9625,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$208 [31:0];
+      \$89  = \port$943$208 [31:0];
     end
   end
   always @* begin
@@ -9577,10 +9741,10 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$208 [51:32];
+  assign i_step = \port$943$208 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$208 [31:0];
+  assign i_th = \port$943$208 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -9601,7 +9765,7 @@ module \dscnn_unit_b.step4 (rst, ce, i_valid, i_top, \port$868$208 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$943$260 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -9736,8 +9900,8 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$260 ;
-  wire [51:0] \port$868$260 ;
+  input [51:0] \port$943$260 ;
+  wire [51:0] \port$943$260 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -9951,7 +10115,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$260 [51:32];
+      \$61  = \port$943$260 [51:32];
     end
   end
   always @* begin
@@ -10165,7 +10329,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$260 [31:0];
+      \$89  = \port$943$260 [31:0];
     end
   end
   always @* begin
@@ -10281,10 +10445,10 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$260 [51:32];
+  assign i_step = \port$943$260 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$260 [31:0];
+  assign i_th = \port$943$260 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -10305,7 +10469,7 @@ module \dscnn_unit_b.step5 (rst, ce, i_valid, i_top, \port$868$260 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$943$312 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -10440,8 +10604,8 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$312 ;
-  wire [51:0] \port$868$312 ;
+  input [51:0] \port$943$312 ;
+  wire [51:0] \port$943$312 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -10655,7 +10819,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$312 [51:32];
+      \$61  = \port$943$312 [51:32];
     end
   end
   always @* begin
@@ -10869,7 +11033,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$312 [31:0];
+      \$89  = \port$943$312 [31:0];
     end
   end
   always @* begin
@@ -10985,10 +11149,10 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$312 [51:32];
+  assign i_step = \port$943$312 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$312 [31:0];
+  assign i_th = \port$943$312 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -11009,7 +11173,7 @@ module \dscnn_unit_b.step6 (rst, ce, i_valid, i_top, \port$868$312 , o_busy, o_a
 endmodule
 
 (* generator = "Amaranth" *)
-module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_act, i_pot, clk);
+module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$943$364 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [19:0] \$1 ;
   wire [22:0] \$10 ;
@@ -11144,8 +11308,8 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_a
   wire [9:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$868$364 ;
-  wire [51:0] \port$868$364 ;
+  input [51:0] \port$943$364 ;
+  wire [51:0] \port$943$364 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -11359,7 +11523,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$868$364 [51:32];
+      \$61  = \port$943$364 [51:32];
     end
   end
   always @* begin
@@ -11573,7 +11737,7 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_a
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$868$364 [31:0];
+      \$89  = \port$943$364 [31:0];
     end
   end
   always @* begin
@@ -11689,10 +11853,10 @@ module \dscnn_unit_b.step7 (rst, ce, i_valid, i_top, \port$868$364 , o_busy, o_a
     end
   end
   assign i_tag = 10'h000;
-  assign i_step = \port$868$364 [51:32];
+  assign i_step = \port$943$364 [51:32];
   assign i_alt = 20'h00000;
   assign i_sel_alt = 1'h0;
-  assign i_th = \port$868$364 [31:0];
+  assign i_th = \port$943$364 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];

@@ -241,7 +241,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$5428$16 (\$1 ),
+    .\port$7642$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -303,7 +303,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__valid(load__valid),
     .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$5428$16 (\$1 ),
+    .\port$7642$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -408,86 +408,86 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [63:0] \$105 ;
-  wire [1:0] \$106 ;
+  wire [63:0] \$103 ;
+  wire [1:0] \$104 ;
+  wire [1:0] \$105 ;
+  wire [2:0] \$106 ;
   wire [1:0] \$107 ;
-  wire [2:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire [1:0] \$108 ;
+  wire [2:0] \$109 ;
   wire \$11 ;
-  wire [1:0] \$110 ;
-  wire [2:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [1:0] \$113 ;
+  wire [3:0] \$110 ;
+  wire [1:0] \$111 ;
+  wire [1:0] \$112 ;
+  wire [2:0] \$113 ;
   wire [1:0] \$114 ;
-  wire [2:0] \$115 ;
-  wire [1:0] \$116 ;
-  wire [1:0] \$117 ;
-  wire [2:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire [1:0] \$115 ;
+  wire [2:0] \$116 ;
+  wire [3:0] \$117 ;
+  wire [4:0] \$118 ;
+  wire [1:0] \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire [1:0] \$121 ;
+  wire [1:0] \$120 ;
+  wire [2:0] \$121 ;
   wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
-  wire [1:0] \$124 ;
-  wire [1:0] \$125 ;
-  wire [2:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [1:0] \$128 ;
+  wire [1:0] \$123 ;
+  wire [2:0] \$124 ;
+  wire [3:0] \$125 ;
+  wire [1:0] \$126 ;
+  wire [1:0] \$127 ;
+  wire [2:0] \$128 ;
   wire [1:0] \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
-  wire [1:0] \$131 ;
-  wire [1:0] \$132 ;
-  wire [2:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [4:0] \$135 ;
-  wire [1:0] \$136 ;
+  wire [1:0] \$130 ;
+  wire [2:0] \$131 ;
+  wire [3:0] \$132 ;
+  wire [4:0] \$133 ;
+  wire [1:0] \$134 ;
+  wire [1:0] \$135 ;
+  wire [2:0] \$136 ;
   wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [1:0] \$139 ;
+  wire [1:0] \$138 ;
+  wire [2:0] \$139 ;
   wire \$14 ;
-  wire [1:0] \$140 ;
-  wire [2:0] \$141 ;
-  wire [3:0] \$142 ;
-  wire [1:0] \$143 ;
+  wire [3:0] \$140 ;
+  wire [1:0] \$141 ;
+  wire [1:0] \$142 ;
+  wire [2:0] \$143 ;
   wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [1:0] \$146 ;
-  wire [1:0] \$147 ;
-  wire [2:0] \$148 ;
-  wire [3:0] \$149 ;
+  wire [1:0] \$145 ;
+  wire [2:0] \$146 ;
+  wire [3:0] \$147 ;
+  wire [4:0] \$148 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
-  wire [4:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [1:0] \$150 ;
+  wire [2:0] \$151 ;
   wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [3:0] \$157 ;
-  wire [1:0] \$158 ;
+  wire [1:0] \$153 ;
+  wire [2:0] \$154 ;
+  wire [3:0] \$155 ;
+  wire [1:0] \$156 ;
+  wire [1:0] \$157 ;
+  wire [2:0] \$158 ;
   wire [1:0] \$159 ;
   wire \$16 ;
-  wire [2:0] \$160 ;
-  wire [1:0] \$161 ;
-  wire [1:0] \$162 ;
-  wire [2:0] \$163 ;
-  wire [3:0] \$164 ;
-  wire [4:0] \$165 ;
-  wire [6:0] \$166 ;
-  wire [5:0] \$167 ;
-  wire [5:0] \$168 ;
+  wire [1:0] \$160 ;
+  wire [2:0] \$161 ;
+  wire [3:0] \$162 ;
+  wire [4:0] \$163 ;
+  wire [6:0] \$164 ;
+  wire [5:0] \$165 ;
+  wire [5:0] \$166 ;
+  wire [6:0] \$167 ;
+  wire [7:0] \$168 ;
   wire [6:0] \$169 ;
   wire [63:0] \$17 ;
-  wire [7:0] \$170 ;
-  wire [6:0] \$171 ;
-  wire [5:0] \$172 ;
-  wire [5:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire [7:0] \$175 ;
+  wire [5:0] \$170 ;
+  wire [5:0] \$171 ;
+  wire [6:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -505,22 +505,22 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [63:0] \$191 ;
+  wire [63:0] \$192 ;
   wire [63:0] \$193 ;
-  wire [63:0] \$194 ;
-  wire [63:0] \$195 ;
-  wire [15:0] \$196 ;
+  wire [15:0] \$194 ;
+  wire [15:0] \$195 ;
+  wire [63:0] \$196 ;
   wire [15:0] \$197 ;
-  wire [63:0] \$198 ;
-  wire [15:0] \$199 ;
+  wire [15:0] \$198 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [15:0] \$200 ;
-  wire [6:0] \$201 ;
-  wire [6:0] \$202 ;
-  wire [15:0] \$203 ;
-  wire [63:0] \$204 ;
+  wire [6:0] \$200 ;
+  wire [15:0] \$201 ;
+  wire [63:0] \$202 ;
+  wire [64:0] \$203 ;
+  wire [64:0] \$204 ;
   wire [64:0] \$205 ;
   wire [64:0] \$206 ;
   wire [64:0] \$207 ;
@@ -528,12 +528,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire [64:0] \$209 ;
   wire \$21 ;
   wire [64:0] \$210 ;
-  wire [64:0] \$211 ;
+  wire \$211 ;
   wire [64:0] \$212 ;
-  wire \$213 ;
+  wire [64:0] \$213 ;
   wire [64:0] \$214 ;
-  wire [64:0] \$215 ;
-  wire [64:0] \$216 ;
+  wire \$215 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
@@ -549,21 +549,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  reg [15:0] \$230 ;
   wire \$231 ;
-  reg [15:0] \$232 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire [21:0] \$237 ;
-  wire [1:0] \$238 ;
-  wire \$239 ;
+  wire [21:0] \$235 ;
+  wire [1:0] \$236 ;
+  wire \$237 ;
+  wire [22:0] \$238 ;
+  wire [11:0] \$239 ;
   wire \$24 ;
-  wire [22:0] \$240 ;
-  wire [11:0] \$241 ;
-  wire [12:0] \$242 ;
-  wire [12:0] \$243 ;
+  wire [12:0] \$240 ;
+  wire [12:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
@@ -573,470 +573,470 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  wire [11:0] \$252 ;
   wire \$253 ;
-  wire \$254 ;
+  wire [11:0] \$254 ;
   wire [11:0] \$255 ;
-  wire [11:0] \$256 ;
-  wire \$257 ;
-  wire [1:0] \$258 ;
-  wire [11:0] \$259 ;
+  wire \$256 ;
+  wire [1:0] \$257 ;
+  wire [11:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire [15:0] \$262 ;
+  wire [15:0] \$261 ;
+  wire [63:0] \$262 ;
   wire [63:0] \$263 ;
   wire [63:0] \$264 ;
   wire [63:0] \$265 ;
-  wire [63:0] \$266 ;
-  wire [1:0] \$267 ;
+  wire [1:0] \$266 ;
+  wire [63:0] \$267 ;
   wire [63:0] \$268 ;
   wire [63:0] \$269 ;
   wire \$27 ;
   wire [63:0] \$270 ;
-  wire [63:0] \$271 ;
-  wire [1:0] \$272 ;
-  wire [2:0] \$273 ;
+  wire [1:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [63:0] \$273 ;
   wire [63:0] \$274 ;
   wire [63:0] \$275 ;
   wire [63:0] \$276 ;
-  wire [63:0] \$277 ;
-  wire [1:0] \$278 ;
+  wire [1:0] \$277 ;
+  wire [63:0] \$278 ;
   wire [63:0] \$279 ;
   wire \$28 ;
   wire [63:0] \$280 ;
   wire [63:0] \$281 ;
-  wire [63:0] \$282 ;
-  wire [1:0] \$283 ;
-  wire [2:0] \$284 ;
-  wire [3:0] \$285 ;
+  wire [1:0] \$282 ;
+  wire [2:0] \$283 ;
+  wire [3:0] \$284 ;
+  wire [63:0] \$285 ;
   wire [63:0] \$286 ;
   wire [63:0] \$287 ;
   wire [63:0] \$288 ;
-  wire [63:0] \$289 ;
+  wire [1:0] \$289 ;
   wire \$29 ;
-  wire [1:0] \$290 ;
+  wire [63:0] \$290 ;
   wire [63:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
-  wire [63:0] \$294 ;
-  wire [1:0] \$295 ;
-  wire [2:0] \$296 ;
+  wire [1:0] \$294 ;
+  wire [2:0] \$295 ;
+  wire [63:0] \$296 ;
   wire [63:0] \$297 ;
   wire [63:0] \$298 ;
   wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [63:0] \$300 ;
-  wire [1:0] \$301 ;
+  wire [1:0] \$300 ;
+  wire [63:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
   wire [63:0] \$304 ;
-  wire [63:0] \$305 ;
-  wire [1:0] \$306 ;
-  wire [2:0] \$307 ;
-  wire [3:0] \$308 ;
-  wire [4:0] \$309 ;
+  wire [1:0] \$305 ;
+  wire [2:0] \$306 ;
+  wire [3:0] \$307 ;
+  wire [4:0] \$308 ;
+  wire [63:0] \$309 ;
   wire \$31 ;
   wire [63:0] \$310 ;
   wire [63:0] \$311 ;
   wire [63:0] \$312 ;
-  wire [63:0] \$313 ;
-  wire [1:0] \$314 ;
+  wire [1:0] \$313 ;
+  wire [63:0] \$314 ;
   wire [63:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
-  wire [63:0] \$318 ;
-  wire [1:0] \$319 ;
+  wire [1:0] \$318 ;
+  wire [2:0] \$319 ;
   wire \$32 ;
-  wire [2:0] \$320 ;
+  wire [63:0] \$320 ;
   wire [63:0] \$321 ;
   wire [63:0] \$322 ;
   wire [63:0] \$323 ;
-  wire [63:0] \$324 ;
-  wire [1:0] \$325 ;
+  wire [1:0] \$324 ;
+  wire [63:0] \$325 ;
   wire [63:0] \$326 ;
   wire [63:0] \$327 ;
   wire [63:0] \$328 ;
-  wire [63:0] \$329 ;
+  wire [1:0] \$329 ;
   wire \$33 ;
-  wire [1:0] \$330 ;
-  wire [2:0] \$331 ;
-  wire [3:0] \$332 ;
+  wire [2:0] \$330 ;
+  wire [3:0] \$331 ;
+  wire [63:0] \$332 ;
   wire [63:0] \$333 ;
   wire [63:0] \$334 ;
   wire [63:0] \$335 ;
-  wire [63:0] \$336 ;
-  wire [1:0] \$337 ;
+  wire [1:0] \$336 ;
+  wire [63:0] \$337 ;
   wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
   wire [63:0] \$340 ;
-  wire [63:0] \$341 ;
-  wire [1:0] \$342 ;
-  wire [2:0] \$343 ;
+  wire [1:0] \$341 ;
+  wire [2:0] \$342 ;
+  wire [63:0] \$343 ;
   wire [63:0] \$344 ;
   wire [63:0] \$345 ;
   wire [63:0] \$346 ;
-  wire [63:0] \$347 ;
-  wire [1:0] \$348 ;
+  wire [1:0] \$347 ;
+  wire [63:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
   wire [63:0] \$351 ;
-  wire [63:0] \$352 ;
-  wire [1:0] \$353 ;
-  wire [2:0] \$354 ;
-  wire [3:0] \$355 ;
-  wire [4:0] \$356 ;
+  wire [1:0] \$352 ;
+  wire [2:0] \$353 ;
+  wire [3:0] \$354 ;
+  wire [4:0] \$355 ;
+  wire [63:0] \$356 ;
   wire [63:0] \$357 ;
   wire [63:0] \$358 ;
   wire [63:0] \$359 ;
   wire \$36 ;
-  wire [63:0] \$360 ;
-  wire [1:0] \$361 ;
+  wire [1:0] \$360 ;
+  wire [63:0] \$361 ;
   wire [63:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
-  wire [63:0] \$365 ;
-  wire [1:0] \$366 ;
-  wire [2:0] \$367 ;
+  wire [1:0] \$365 ;
+  wire [2:0] \$366 ;
+  wire [63:0] \$367 ;
   wire [63:0] \$368 ;
   wire [63:0] \$369 ;
   wire [11:0] \$37 ;
   wire [63:0] \$370 ;
-  wire [63:0] \$371 ;
-  wire [1:0] \$372 ;
+  wire [1:0] \$371 ;
+  wire [63:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
   wire [63:0] \$375 ;
-  wire [63:0] \$376 ;
-  wire [1:0] \$377 ;
-  wire [2:0] \$378 ;
-  wire [3:0] \$379 ;
+  wire [1:0] \$376 ;
+  wire [2:0] \$377 ;
+  wire [3:0] \$378 ;
+  wire [63:0] \$379 ;
   wire [12:0] \$38 ;
   wire [63:0] \$380 ;
   wire [63:0] \$381 ;
   wire [63:0] \$382 ;
-  wire [63:0] \$383 ;
-  wire [1:0] \$384 ;
+  wire [1:0] \$383 ;
+  wire [63:0] \$384 ;
   wire [63:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
-  wire [63:0] \$388 ;
-  wire [1:0] \$389 ;
+  wire [1:0] \$388 ;
+  wire [2:0] \$389 ;
   wire [11:0] \$39 ;
-  wire [2:0] \$390 ;
+  wire [63:0] \$390 ;
   wire [63:0] \$391 ;
   wire [63:0] \$392 ;
   wire [63:0] \$393 ;
-  wire [63:0] \$394 ;
-  wire [1:0] \$395 ;
+  wire [1:0] \$394 ;
+  wire [63:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
   wire [63:0] \$398 ;
-  wire [63:0] \$399 ;
+  wire [1:0] \$399 ;
   wire \$4 ;
   wire [12:0] \$40 ;
-  wire [1:0] \$400 ;
-  wire [2:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [4:0] \$403 ;
+  wire [2:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [4:0] \$402 ;
+  wire [63:0] \$403 ;
   wire [63:0] \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
-  wire [63:0] \$407 ;
-  wire [1:0] \$408 ;
+  wire [1:0] \$407 ;
+  wire [63:0] \$408 ;
   wire [63:0] \$409 ;
   wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
-  wire [63:0] \$412 ;
-  wire [1:0] \$413 ;
-  wire [2:0] \$414 ;
+  wire [1:0] \$412 ;
+  wire [2:0] \$413 ;
+  wire [63:0] \$414 ;
   wire [63:0] \$415 ;
   wire [63:0] \$416 ;
   wire [63:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [1:0] \$419 ;
+  wire [1:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
   wire [63:0] \$422 ;
-  wire [63:0] \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
-  wire [3:0] \$426 ;
+  wire [1:0] \$423 ;
+  wire [2:0] \$424 ;
+  wire [3:0] \$425 ;
+  wire [63:0] \$426 ;
   wire [63:0] \$427 ;
   wire [63:0] \$428 ;
   wire [63:0] \$429 ;
   wire \$43 ;
-  wire [63:0] \$430 ;
-  wire [1:0] \$431 ;
+  wire [1:0] \$430 ;
+  wire [63:0] \$431 ;
   wire [63:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
-  wire [63:0] \$435 ;
-  wire [1:0] \$436 ;
-  wire [2:0] \$437 ;
+  wire [1:0] \$435 ;
+  wire [2:0] \$436 ;
+  wire [63:0] \$437 ;
   wire [63:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
   wire [63:0] \$440 ;
-  wire [63:0] \$441 ;
-  wire [1:0] \$442 ;
+  wire [1:0] \$441 ;
+  wire [63:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
-  wire [1:0] \$447 ;
-  wire [2:0] \$448 ;
-  wire [3:0] \$449 ;
-  wire [11:0] \$45 ;
-  wire [4:0] \$450 ;
+  wire [1:0] \$446 ;
+  wire [2:0] \$447 ;
+  wire [3:0] \$448 ;
+  wire [4:0] \$449 ;
+  wire \$45 ;
+  wire [63:0] \$450 ;
   wire [63:0] \$451 ;
   wire [63:0] \$452 ;
   wire [63:0] \$453 ;
-  wire [63:0] \$454 ;
-  wire [1:0] \$455 ;
+  wire [1:0] \$454 ;
+  wire [63:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
-  wire [63:0] \$459 ;
-  wire [12:0] \$46 ;
-  wire [1:0] \$460 ;
-  wire [2:0] \$461 ;
+  wire [1:0] \$459 ;
+  wire \$46 ;
+  wire [2:0] \$460 ;
+  wire [63:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
   wire [63:0] \$464 ;
-  wire [63:0] \$465 ;
-  wire [1:0] \$466 ;
+  wire [1:0] \$465 ;
+  wire [63:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
-  wire [63:0] \$470 ;
-  wire [1:0] \$471 ;
-  wire [2:0] \$472 ;
-  wire [3:0] \$473 ;
+  wire [1:0] \$470 ;
+  wire [2:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [63:0] \$473 ;
   wire [63:0] \$474 ;
   wire [63:0] \$475 ;
   wire [63:0] \$476 ;
-  wire [63:0] \$477 ;
-  wire [1:0] \$478 ;
+  wire [1:0] \$477 ;
+  wire [63:0] \$478 ;
   wire [63:0] \$479 ;
   wire \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
-  wire [63:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
+  wire [1:0] \$482 ;
+  wire [2:0] \$483 ;
+  wire [63:0] \$484 ;
   wire [63:0] \$485 ;
   wire [63:0] \$486 ;
   wire [63:0] \$487 ;
-  wire [63:0] \$488 ;
-  wire [1:0] \$489 ;
+  wire [1:0] \$488 ;
+  wire [63:0] \$489 ;
   wire \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
   wire [63:0] \$492 ;
-  wire [63:0] \$493 ;
-  wire [1:0] \$494 ;
-  wire [2:0] \$495 ;
-  wire [3:0] \$496 ;
-  wire [4:0] \$497 ;
+  wire [1:0] \$493 ;
+  wire [2:0] \$494 ;
+  wire [3:0] \$495 ;
+  wire [4:0] \$496 ;
+  wire [63:0] \$497 ;
   wire [63:0] \$498 ;
   wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [63:0] \$500 ;
-  wire [63:0] \$501 ;
-  wire [1:0] \$502 ;
+  wire [1:0] \$501 ;
+  wire [63:0] \$502 ;
   wire [63:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
-  wire [63:0] \$506 ;
-  wire [1:0] \$507 ;
-  wire [2:0] \$508 ;
+  wire [1:0] \$506 ;
+  wire [2:0] \$507 ;
+  wire [63:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
   wire [63:0] \$511 ;
-  wire [63:0] \$512 ;
-  wire [1:0] \$513 ;
+  wire [1:0] \$512 ;
+  wire [63:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
   wire [63:0] \$516 ;
-  wire [63:0] \$517 ;
-  wire [1:0] \$518 ;
-  wire [2:0] \$519 ;
+  wire [1:0] \$517 ;
+  wire [2:0] \$518 ;
+  wire [3:0] \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
+  wire [63:0] \$520 ;
   wire [63:0] \$521 ;
   wire [63:0] \$522 ;
   wire [63:0] \$523 ;
-  wire [63:0] \$524 ;
-  wire [1:0] \$525 ;
+  wire [1:0] \$524 ;
+  wire [63:0] \$525 ;
   wire [63:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
-  wire [63:0] \$529 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  wire [1:0] \$530 ;
-  wire [2:0] \$531 ;
+  wire [2:0] \$530 ;
+  wire [63:0] \$531 ;
   wire [63:0] \$532 ;
   wire [63:0] \$533 ;
   wire [63:0] \$534 ;
-  wire [63:0] \$535 ;
-  wire [1:0] \$536 ;
+  wire [1:0] \$535 ;
+  wire [63:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
   wire [63:0] \$539 ;
-  wire \$54 ;
-  wire [63:0] \$540 ;
-  wire [1:0] \$541 ;
-  wire [2:0] \$542 ;
-  wire [3:0] \$543 ;
-  wire [4:0] \$544 ;
+  wire [10:0] \$54 ;
+  wire [1:0] \$540 ;
+  wire [2:0] \$541 ;
+  wire [3:0] \$542 ;
+  wire [4:0] \$543 ;
+  wire [63:0] \$544 ;
   wire [63:0] \$545 ;
   wire [63:0] \$546 ;
   wire [63:0] \$547 ;
-  wire [63:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [1:0] \$548 ;
+  wire [63:0] \$549 ;
   wire \$55 ;
   wire [63:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
-  wire [63:0] \$553 ;
-  wire [1:0] \$554 ;
-  wire [2:0] \$555 ;
+  wire [1:0] \$553 ;
+  wire [2:0] \$554 ;
+  wire [63:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
   wire [63:0] \$558 ;
-  wire [63:0] \$559 ;
-  wire [10:0] \$56 ;
-  wire [1:0] \$560 ;
+  wire [1:0] \$559 ;
+  wire \$56 ;
+  wire [63:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
   wire [63:0] \$563 ;
-  wire [63:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [2:0] \$566 ;
-  wire [3:0] \$567 ;
+  wire [1:0] \$564 ;
+  wire [2:0] \$565 ;
+  wire [3:0] \$566 ;
+  wire [63:0] \$567 ;
   wire [63:0] \$568 ;
   wire [63:0] \$569 ;
   wire \$57 ;
   wire [63:0] \$570 ;
-  wire [63:0] \$571 ;
-  wire [1:0] \$572 ;
+  wire [1:0] \$571 ;
+  wire [63:0] \$572 ;
   wire [63:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
-  wire [63:0] \$576 ;
-  wire [1:0] \$577 ;
-  wire [2:0] \$578 ;
+  wire [1:0] \$576 ;
+  wire [2:0] \$577 ;
+  wire [63:0] \$578 ;
   wire [63:0] \$579 ;
   wire \$58 ;
   wire [63:0] \$580 ;
   wire [63:0] \$581 ;
-  wire [63:0] \$582 ;
-  wire [1:0] \$583 ;
+  wire [1:0] \$582 ;
+  wire [63:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
   wire [63:0] \$586 ;
-  wire [63:0] \$587 ;
-  wire [1:0] \$588 ;
-  wire [2:0] \$589 ;
+  wire [1:0] \$587 ;
+  wire [2:0] \$588 ;
+  wire [3:0] \$589 ;
   wire \$59 ;
-  wire [3:0] \$590 ;
-  wire [4:0] \$591 ;
+  wire [4:0] \$590 ;
+  wire [63:0] \$591 ;
   wire [63:0] \$592 ;
   wire [63:0] \$593 ;
   wire [63:0] \$594 ;
-  wire [63:0] \$595 ;
-  wire [1:0] \$596 ;
+  wire [1:0] \$595 ;
+  wire [63:0] \$596 ;
   wire [63:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [63:0] \$600 ;
-  wire [1:0] \$601 ;
-  wire [2:0] \$602 ;
+  wire [8:0] \$60 ;
+  wire [1:0] \$600 ;
+  wire [2:0] \$601 ;
+  wire [63:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
   wire [63:0] \$605 ;
-  wire [63:0] \$606 ;
-  wire [1:0] \$607 ;
+  wire [1:0] \$606 ;
+  wire [63:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
-  wire \$61 ;
+  wire [10:0] \$61 ;
   wire [63:0] \$610 ;
-  wire [63:0] \$611 ;
-  wire [1:0] \$612 ;
-  wire [2:0] \$613 ;
-  wire [3:0] \$614 ;
+  wire [1:0] \$611 ;
+  wire [2:0] \$612 ;
+  wire [3:0] \$613 ;
+  wire [63:0] \$614 ;
   wire [63:0] \$615 ;
   wire [63:0] \$616 ;
   wire [63:0] \$617 ;
-  wire [63:0] \$618 ;
-  wire [1:0] \$619 ;
-  wire [8:0] \$62 ;
+  wire [1:0] \$618 ;
+  wire [63:0] \$619 ;
+  wire [10:0] \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
-  wire [63:0] \$623 ;
-  wire [1:0] \$624 ;
-  wire [2:0] \$625 ;
+  wire [1:0] \$623 ;
+  wire [2:0] \$624 ;
+  wire [63:0] \$625 ;
   wire [63:0] \$626 ;
   wire [63:0] \$627 ;
   wire [63:0] \$628 ;
-  wire [63:0] \$629 ;
-  wire [10:0] \$63 ;
-  wire [1:0] \$630 ;
+  wire [1:0] \$629 ;
+  wire \$63 ;
+  wire [63:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
   wire [63:0] \$633 ;
-  wire [63:0] \$634 ;
-  wire [1:0] \$635 ;
-  wire [2:0] \$636 ;
-  wire [3:0] \$637 ;
-  wire [4:0] \$638 ;
+  wire [1:0] \$634 ;
+  wire [2:0] \$635 ;
+  wire [3:0] \$636 ;
+  wire [4:0] \$637 ;
+  wire [5:0] \$638 ;
   wire [5:0] \$639 ;
-  wire [10:0] \$64 ;
-  wire [5:0] \$640 ;
-  wire [6:0] \$641 ;
-  wire [8:0] \$642 ;
+  wire \$64 ;
+  wire [6:0] \$640 ;
+  wire [8:0] \$641 ;
+  wire [5:0] \$642 ;
   wire [5:0] \$643 ;
-  wire [5:0] \$644 ;
-  wire [6:0] \$645 ;
-  wire [8:0] \$646 ;
-  wire \$647 ;
-  wire [1:0] \$648 ;
-  wire \$649 ;
+  wire [6:0] \$644 ;
+  wire [8:0] \$645 ;
+  wire \$646 ;
+  wire [1:0] \$647 ;
+  wire \$648 ;
+  wire [7:0] \$649 ;
   wire \$65 ;
-  wire [7:0] \$650 ;
-  wire [16:0] \$651 ;
-  wire \$652 ;
-  wire [15:0] \$653 ;
+  wire [16:0] \$650 ;
+  wire \$651 ;
+  wire [15:0] \$652 ;
+  wire \$653 ;
   wire \$654 ;
-  wire \$655 ;
+  wire [15:0] \$655 ;
   wire [15:0] \$656 ;
-  wire [15:0] \$657 ;
-  wire \$658 ;
-  wire [16:0] \$659 ;
+  wire \$657 ;
+  wire [16:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [15:0] \$661 ;
+  wire [15:0] \$660 ;
+  wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
+  wire [63:0] \$667 ;
   wire [63:0] \$668 ;
   wire [63:0] \$669 ;
-  wire \$67 ;
+  wire [8:0] \$67 ;
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
@@ -1044,100 +1044,100 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire [63:0] \$674 ;
   wire [63:0] \$675 ;
   wire [63:0] \$676 ;
-  wire [63:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire [1:0] \$682 ;
+  wire [1:0] \$681 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire [12:0] \$687 ;
-  wire \$688 ;
+  wire [12:0] \$686 ;
+  wire \$687 ;
+  wire [11:0] \$688 ;
   wire [11:0] \$689 ;
-  wire [8:0] \$69 ;
+  wire \$69 ;
   wire [11:0] \$690 ;
-  wire [11:0] \$691 ;
-  reg \$692 ;
-  reg [10:0] \$693 ;
+  reg \$691 ;
+  reg [10:0] \$692 ;
+  reg \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg \$696 ;
-  reg [10:0] \$697 ;
+  reg [10:0] \$696 ;
+  reg \$697 ;
   reg \$698 ;
   reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg [10:0] \$701 ;
+  reg [10:0] \$700 ;
+  reg \$701 ;
   reg \$702 ;
   reg \$703 ;
-  reg \$704 ;
-  reg [10:0] \$705 ;
-  reg [63:0] \$706 ;
-  reg [15:0] \$707 ;
+  reg [10:0] \$704 ;
+  reg [63:0] \$705 ;
+  reg [15:0] \$706 ;
+  reg [4:0] \$707 ;
   reg [4:0] \$708 ;
   reg [4:0] \$709 ;
   wire \$71 ;
   reg [4:0] \$710 ;
-  reg [4:0] \$711 ;
-  reg [15:0] \$712 ;
+  reg [15:0] \$711 ;
+  reg [6:0] \$712 ;
   reg [6:0] \$713 ;
-  reg [6:0] \$714 ;
-  reg [15:0] \$715 ;
-  reg \$716 ;
-  reg [10:0] \$717 ;
-  reg [6:0] \$718 ;
+  reg [15:0] \$714 ;
+  reg \$715 ;
+  reg [10:0] \$716 ;
+  reg [6:0] \$717 ;
+  reg \$718 ;
   reg \$719 ;
   wire \$72 ;
   reg \$720 ;
-  reg \$721 ;
-  reg [6:0] \$722 ;
-  reg [10:0] \$723 ;
-  reg \$724 ;
-  reg [6:0] \$725 ;
-  reg [10:0] \$726 ;
+  reg [6:0] \$721 ;
+  reg [10:0] \$722 ;
+  reg \$723 ;
+  reg [6:0] \$724 ;
+  reg [10:0] \$725 ;
+  reg [63:0] \$726 ;
   reg [63:0] \$727 ;
-  reg [63:0] \$728 ;
+  reg \$728 ;
   reg \$729 ;
   wire \$73 ;
-  reg \$730 ;
-  reg [115:0] \$731 ;
-  reg [15:0] \$732 ;
-  reg [63:0] \$733 ;
-  reg \$734 ;
-  reg [63:0] \$735 ;
-  reg \$736 ;
-  reg [63:0] \$737 ;
-  reg [3:0] \$738 ;
-  reg \$739 ;
+  reg [115:0] \$730 ;
+  reg [15:0] \$731 ;
+  reg [63:0] \$732 ;
+  reg \$733 ;
+  reg [63:0] \$734 ;
+  reg \$735 ;
+  reg [63:0] \$736 ;
+  reg [3:0] \$737 ;
+  reg \$738 ;
+  reg [4:0] \$739 ;
   wire \$74 ;
-  reg [4:0] \$740 ;
-  reg [63:0] \$741 ;
-  reg [3:0] \$742 ;
-  reg \$743 ;
-  reg [21:0] \$744 ;
-  reg \$745 ;
-  reg [4:0] \$746 ;
+  reg [63:0] \$740 ;
+  reg [3:0] \$741 ;
+  reg \$742 ;
+  reg [21:0] \$743 ;
+  reg \$744 ;
+  reg [4:0] \$745 ;
+  reg [10:0] \$746 ;
   reg [10:0] \$747 ;
   reg [10:0] \$748 ;
-  reg [10:0] \$749 ;
+  reg [15:0] \$749 ;
   wire \$75 ;
   reg [15:0] \$750 ;
   reg [15:0] \$751 ;
   reg [15:0] \$752 ;
-  reg [15:0] \$753 ;
-  reg [7:0] \$754 ;
+  reg [7:0] \$753 ;
+  reg [10:0] \$754 ;
   reg [10:0] \$755 ;
-  reg [10:0] \$756 ;
-  reg [11:0] \$757 ;
-  reg [10:0] \$758 ;
-  reg [22:0] \$759 ;
+  reg [11:0] \$756 ;
+  reg [10:0] \$757 ;
+  reg [22:0] \$758 ;
+  reg \$759 ;
   wire \$76 ;
-  reg \$760 ;
+  reg [10:0] \$760 ;
   reg [10:0] \$761 ;
   reg \$762 ;
   reg [115:0] \$763 ;
@@ -1192,10 +1192,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg \$signal$131  = 1'h0;
-  reg [6:0] \$signal$132  = 7'h00;
-  reg \$signal$133  = 1'h0;
-  reg [6:0] \$signal$134  = 7'h00;
+  reg \$signal$132  = 1'h0;
+  reg [6:0] \$signal$133  = 7'h00;
+  reg \$signal$134  = 1'h0;
+  reg [6:0] \$signal$135  = 7'h00;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$2 ;
   wire [9:0] \$signature__addr$4 ;
@@ -1205,10 +1205,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [9:0] \$signature__addr$66 ;
   wire [9:0] \$signature__addr$9 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$116 ;
-  wire [15:0] \$signature__data$119 ;
-  wire [15:0] \$signature__data$139 ;
-  wire [6:0] \$signature__data$140 ;
+  wire [63:0] \$signature__data$117 ;
+  wire [15:0] \$signature__data$120 ;
+  wire [15:0] \$signature__data$140 ;
+  wire [6:0] \$signature__data$141 ;
   reg [63:0] \$signature__data$63 ;
   reg [15:0] \$signature__data$65 ;
   reg [15:0] \$signature__data$67 ;
@@ -1228,8 +1228,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$164 ;
-  wire \busy$93 ;
+  wire \busy$165 ;
+  wire \busy$94 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1263,11 +1263,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$85 ;
-  reg [7:0] \dividend$89 ;
+  reg [7:0] \dividend$86 ;
+  reg [7:0] \dividend$90 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$87 ;
-  reg [7:0] \divisor$91 ;
+  reg [7:0] \divisor$88 ;
+  reg [7:0] \divisor$92 ;
   wire done;
   reg l_word = 1'h0;
   reg load = 1'h0;
@@ -1279,7 +1279,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
-  reg [7:0] \offset$94  = 8'h00;
+  reg [7:0] \offset$95  = 8'h00;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1296,6 +1296,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   (* enum_value_1011 = "READ_PARAM" *)
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] op = 4'h0;
+  reg [10:0] p_addr = 11'h000;
   reg [10:0] p_groups = 11'h000;
   reg [10:0] p_grp = 11'h000;
   reg p_run = 1'h0;
@@ -1307,8 +1308,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$163 ;
-  wire [10:0] \quotient$165 ;
+  wire [7:0] \quotient$164 ;
+  wire [10:0] \quotient$166 ;
   wire [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -1463,8 +1464,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   (* init = 1'h0 *)
   wire sel_load;
   reg start;
-  reg \start$84 ;
-  reg \start$88 ;
+  reg \start$85 ;
+  reg \start$89 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
@@ -1499,7 +1500,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @(posedge clk) begin
     _0_ <= pot0[\$signature__addr$2 ];
   end
-  assign \$signature__data$140  = _0_;
+  assign \$signature__data$141  = _0_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [0:0];
   integer spikes__i;
@@ -1531,7 +1532,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @(posedge clk) begin
     _2_ <= thl0[\$signature__addr$2 ];
   end
-  assign \$signature__data$119  = _2_;
+  assign \$signature__data$120  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
@@ -1547,7 +1548,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @(posedge clk) begin
     _3_ <= thswap0[\$signature__addr$2 ];
   end
-  assign \$signature__data$139  = _3_;
+  assign \$signature__data$140  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
@@ -1563,632 +1564,633 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   always @(posedge clk) begin
     _4_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$116  = _4_;
-  assign \$202  = rd_a_sel[3] ? \$201  : 7'h00;
-  assign \$203  = \$200  | { 9'h000, \$202  };
-  assign \$204  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$205  = - mask;
+  assign \$signature__data$117  = _4_;
+  assign \$202  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$203  = - mask;
+  assign \$204  = { 1'h0, mask } & \$203 ;
+  assign \$205  = ~ \$204 ;
   assign \$206  = { 1'h0, mask } & \$205 ;
-  assign \$207  = ~ \$206 ;
+  assign \$207  = - mask;
   assign \$208  = { 1'h0, mask } & \$207 ;
-  assign \$209  = - mask;
+  assign \$209  = ~ \$208 ;
   assign \$210  = { 1'h0, mask } & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = { 1'h0, mask } & \$211 ;
-  assign \$213  = ! \$212 ;
-  assign \$214  = - mask;
-  assign \$215  = { 1'h0, mask } & \$214 ;
-  assign \$216  = { 1'h0, wreg } ^ \$215 ;
-  assign \$217  = cmd__valid & cmd__ready;
-  assign \$218  = cmd__payload[3:0] == 3'h4;
-  assign \$219  = cmd__payload[3:0] == 3'h6;
+  assign \$211  = ! \$210 ;
+  assign \$212  = - mask;
+  assign \$213  = { 1'h0, mask } & \$212 ;
+  assign \$214  = { 1'h0, wreg } ^ \$213 ;
+  assign \$215  = cmd__valid & cmd__ready;
+  assign \$216  = cmd__payload[3:0] == 3'h4;
+  assign \$217  = cmd__payload[3:0] == 3'h6;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = cmd__payload[3:0] == 4'h8;
   assign \$220  = \$218  | \$219 ;
-  assign \$221  = cmd__payload[3:0] == 4'h8;
+  assign \$221  = cmd__payload[3:0] == 4'h9;
   assign \$222  = \$220  | \$221 ;
-  assign \$223  = cmd__payload[3:0] == 4'h9;
+  assign \$223  = cmd__payload[3:0] == 4'hb;
   assign \$224  = \$222  | \$223 ;
-  assign \$225  = cmd__payload[3:0] == 4'hb;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = cmd__payload[3:0] == 3'h4;
-  assign \$228  = cmd__payload[3:0] == 3'h6;
-  assign \$229  = cmd__payload[3:0] == 4'h8;
-  assign \$230  = cmd__payload[3:0] == 4'h9;
-  assign \$231  = cmd__payload[3:0] == 4'hb;
-  assign \$233  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$234  = num_classes != 1'h1;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = cmd__payload[26:16] * divisor;
-  assign \$238  = load_word + 1'h1;
-  assign \$239  = ! load_word;
-  assign \$240  = cand_lo + divisor;
-  assign \$241  = num_neurons + 1'h1;
-  assign \$242  = \$241  - 1'h1;
-  assign \$244  = | num_neurons;
-  assign \$245  = ~ s1_valid;
-  assign \$246  = ~ s2_valid;
+  assign \$225  = cmd__payload[3:0] == 3'h4;
+  assign \$226  = cmd__payload[3:0] == 3'h6;
+  assign \$227  = cmd__payload[3:0] == 4'h8;
+  assign \$228  = cmd__payload[3:0] == 4'h9;
+  assign \$229  = cmd__payload[3:0] == 4'hb;
+  assign \$231  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$232  = num_classes != 1'h1;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = cmd__payload[26:16] * divisor;
+  assign \$236  = load_word + 1'h1;
+  assign \$237  = ! load_word;
+  assign \$238  = cand_lo + divisor;
+  assign \$239  = num_neurons + 1'h1;
+  assign \$240  = \$239  - 1'h1;
+  assign \$242  = | num_neurons;
+  assign \$243  = ~ s1_valid;
+  assign \$244  = ~ s2_valid;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = ~ s3_valid;
   assign \$247  = \$245  & \$246 ;
-  assign \$248  = ~ s3_valid;
+  assign \$248  = ~ \$signature__en ;
   assign \$249  = \$247  & \$248 ;
-  assign \$250  = ~ \$signature__en ;
+  assign \$250  = ~ s5_valid;
   assign \$251  = \$249  & \$250 ;
-  assign \$252  = ~ s5_valid;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ! p_word;
-  assign \$255  = p_grp + 1'h1;
-  assign \$256  = p_groups - 1'h1;
-  assign \$257  = p_grp == \$256 ;
-  assign \$258  = p_word + 1'h1;
-  assign \$259  = lrn_idx * 1'h1;
-  assign \$260  = op == 2'h2;
-  assign \$261  = \$260  & \$signal$133 ;
-  assign \$263  = ~ xreg;
-  assign \$264  = wq & \$263 ;
-  assign \$265  = ~ xreg;
-  assign \$266  = wq & \$265 ;
-  assign \$267  = \$264 [0] + \$266 [1];
-  assign \$268  = ~ xreg;
-  assign \$269  = wq & \$268 ;
-  assign \$270  = ~ xreg;
-  assign \$271  = wq & \$270 ;
-  assign \$272  = \$269 [2] + \$271 [3];
-  assign \$273  = \$267  + \$272 ;
-  assign \$274  = ~ xreg;
-  assign \$275  = wq & \$274 ;
-  assign \$276  = ~ xreg;
-  assign \$277  = wq & \$276 ;
-  assign \$278  = \$275 [4] + \$277 [5];
-  assign \$279  = ~ xreg;
-  assign \$280  = wq & \$279 ;
-  assign \$281  = ~ xreg;
-  assign \$282  = wq & \$281 ;
-  assign \$283  = \$280 [6] + \$282 [7];
-  assign \$284  = \$278  + \$283 ;
-  assign \$285  = \$273  + \$284 ;
-  assign \$286  = ~ xreg;
-  assign \$287  = wq & \$286 ;
-  assign \$288  = ~ xreg;
-  assign \$289  = wq & \$288 ;
-  assign \$290  = \$287 [8] + \$289 [9];
-  assign \$291  = ~ xreg;
-  assign \$292  = wq & \$291 ;
-  assign \$293  = ~ xreg;
-  assign \$294  = wq & \$293 ;
-  assign \$295  = \$292 [10] + \$294 [11];
-  assign \$296  = \$290  + \$295 ;
-  assign \$297  = ~ xreg;
-  assign \$298  = wq & \$297 ;
-  assign \$299  = ~ xreg;
-  assign \$300  = wq & \$299 ;
-  assign \$301  = \$298 [12] + \$300 [13];
-  assign \$302  = ~ xreg;
-  assign \$303  = wq & \$302 ;
-  assign \$304  = ~ xreg;
-  assign \$305  = wq & \$304 ;
-  assign \$306  = \$303 [14] + \$305 [15];
-  assign \$307  = \$301  + \$306 ;
-  assign \$308  = \$296  + \$307 ;
-  assign \$309  = \$285  + \$308 ;
-  assign \$310  = ~ xreg;
-  assign \$311  = wq & \$310 ;
-  assign \$312  = ~ xreg;
-  assign \$313  = wq & \$312 ;
-  assign \$314  = \$311 [16] + \$313 [17];
-  assign \$315  = ~ xreg;
-  assign \$316  = wq & \$315 ;
-  assign \$317  = ~ xreg;
-  assign \$318  = wq & \$317 ;
-  assign \$319  = \$316 [18] + \$318 [19];
-  assign \$320  = \$314  + \$319 ;
-  assign \$321  = ~ xreg;
-  assign \$322  = wq & \$321 ;
-  assign \$323  = ~ xreg;
-  assign \$324  = wq & \$323 ;
-  assign \$325  = \$322 [20] + \$324 [21];
-  assign \$326  = ~ xreg;
-  assign \$327  = wq & \$326 ;
-  assign \$328  = ~ xreg;
-  assign \$329  = wq & \$328 ;
-  assign \$330  = \$327 [22] + \$329 [23];
-  assign \$331  = \$325  + \$330 ;
-  assign \$332  = \$320  + \$331 ;
-  assign \$333  = ~ xreg;
-  assign \$334  = wq & \$333 ;
-  assign \$335  = ~ xreg;
-  assign \$336  = wq & \$335 ;
-  assign \$337  = \$334 [24] + \$336 [25];
-  assign \$338  = ~ xreg;
-  assign \$339  = wq & \$338 ;
-  assign \$340  = ~ xreg;
-  assign \$341  = wq & \$340 ;
-  assign \$342  = \$339 [26] + \$341 [27];
-  assign \$343  = \$337  + \$342 ;
-  assign \$344  = ~ xreg;
-  assign \$345  = wq & \$344 ;
-  assign \$346  = ~ xreg;
-  assign \$347  = wq & \$346 ;
-  assign \$348  = \$345 [28] + \$347 [29];
-  assign \$349  = ~ xreg;
-  assign \$350  = wq & \$349 ;
-  assign \$351  = ~ xreg;
-  assign \$352  = wq & \$351 ;
-  assign \$353  = \$350 [30] + \$352 [31];
-  assign \$354  = \$348  + \$353 ;
-  assign \$355  = \$343  + \$354 ;
-  assign \$356  = \$332  + \$355 ;
-  assign \$357  = ~ xreg;
-  assign \$358  = wq & \$357 ;
-  assign \$359  = ~ xreg;
-  assign \$360  = wq & \$359 ;
-  assign \$361  = \$358 [32] + \$360 [33];
-  assign \$362  = ~ xreg;
-  assign \$363  = wq & \$362 ;
-  assign \$364  = ~ xreg;
-  assign \$365  = wq & \$364 ;
-  assign \$366  = \$363 [34] + \$365 [35];
-  assign \$367  = \$361  + \$366 ;
-  assign \$368  = ~ xreg;
-  assign \$369  = wq & \$368 ;
-  assign \$370  = ~ xreg;
-  assign \$371  = wq & \$370 ;
-  assign \$372  = \$369 [36] + \$371 [37];
-  assign \$373  = ~ xreg;
-  assign \$374  = wq & \$373 ;
-  assign \$375  = ~ xreg;
-  assign \$376  = wq & \$375 ;
-  assign \$377  = \$374 [38] + \$376 [39];
-  assign \$378  = \$372  + \$377 ;
-  assign \$379  = \$367  + \$378 ;
-  assign \$380  = ~ xreg;
-  assign \$381  = wq & \$380 ;
-  assign \$382  = ~ xreg;
-  assign \$383  = wq & \$382 ;
-  assign \$384  = \$381 [40] + \$383 [41];
-  assign \$385  = ~ xreg;
-  assign \$386  = wq & \$385 ;
-  assign \$387  = ~ xreg;
-  assign \$388  = wq & \$387 ;
-  assign \$389  = \$386 [42] + \$388 [43];
-  assign \$390  = \$384  + \$389 ;
-  assign \$391  = ~ xreg;
-  assign \$392  = wq & \$391 ;
-  assign \$393  = ~ xreg;
-  assign \$394  = wq & \$393 ;
-  assign \$395  = \$392 [44] + \$394 [45];
-  assign \$396  = ~ xreg;
-  assign \$397  = wq & \$396 ;
-  assign \$398  = ~ xreg;
-  assign \$399  = wq & \$398 ;
-  assign \$400  = \$397 [46] + \$399 [47];
-  assign \$401  = \$395  + \$400 ;
-  assign \$402  = \$390  + \$401 ;
-  assign \$403  = \$379  + \$402 ;
-  assign \$404  = ~ xreg;
-  assign \$405  = wq & \$404 ;
-  assign \$406  = ~ xreg;
-  assign \$407  = wq & \$406 ;
-  assign \$408  = \$405 [48] + \$407 [49];
-  assign \$409  = ~ xreg;
-  assign \$410  = wq & \$409 ;
-  assign \$411  = ~ xreg;
-  assign \$412  = wq & \$411 ;
-  assign \$413  = \$410 [50] + \$412 [51];
-  assign \$414  = \$408  + \$413 ;
-  assign \$415  = ~ xreg;
-  assign \$416  = wq & \$415 ;
-  assign \$417  = ~ xreg;
-  assign \$418  = wq & \$417 ;
-  assign \$419  = \$416 [52] + \$418 [53];
-  assign \$420  = ~ xreg;
-  assign \$421  = wq & \$420 ;
-  assign \$422  = ~ xreg;
-  assign \$423  = wq & \$422 ;
-  assign \$424  = \$421 [54] + \$423 [55];
-  assign \$425  = \$419  + \$424 ;
-  assign \$426  = \$414  + \$425 ;
-  assign \$427  = ~ xreg;
-  assign \$428  = wq & \$427 ;
-  assign \$429  = ~ xreg;
-  assign \$430  = wq & \$429 ;
-  assign \$431  = \$428 [56] + \$430 [57];
-  assign \$432  = ~ xreg;
-  assign \$433  = wq & \$432 ;
-  assign \$434  = ~ xreg;
-  assign \$435  = wq & \$434 ;
-  assign \$436  = \$433 [58] + \$435 [59];
-  assign \$437  = \$431  + \$436 ;
-  assign \$438  = ~ xreg;
-  assign \$439  = wq & \$438 ;
-  assign \$440  = ~ xreg;
-  assign \$441  = wq & \$440 ;
-  assign \$442  = \$439 [60] + \$441 [61];
-  assign \$443  = ~ xreg;
-  assign \$444  = wq & \$443 ;
-  assign \$445  = ~ xreg;
-  assign \$446  = wq & \$445 ;
-  assign \$447  = \$444 [62] + \$446 [63];
-  assign \$448  = \$442  + \$447 ;
-  assign \$449  = \$437  + \$448 ;
-  assign \$450  = \$426  + \$449 ;
-  assign \$451  = ~ wq;
-  assign \$452  = \$451  & xreg;
-  assign \$453  = ~ wq;
-  assign \$454  = \$453  & xreg;
-  assign \$455  = \$452 [0] + \$454 [1];
-  assign \$456  = ~ wq;
-  assign \$457  = \$456  & xreg;
-  assign \$458  = ~ wq;
-  assign \$459  = \$458  & xreg;
-  assign \$460  = \$457 [2] + \$459 [3];
-  assign \$461  = \$455  + \$460 ;
-  assign \$462  = ~ wq;
-  assign \$463  = \$462  & xreg;
-  assign \$464  = ~ wq;
-  assign \$465  = \$464  & xreg;
-  assign \$466  = \$463 [4] + \$465 [5];
-  assign \$467  = ~ wq;
-  assign \$468  = \$467  & xreg;
-  assign \$469  = ~ wq;
-  assign \$470  = \$469  & xreg;
-  assign \$471  = \$468 [6] + \$470 [7];
-  assign \$472  = \$466  + \$471 ;
-  assign \$473  = \$461  + \$472 ;
-  assign \$474  = ~ wq;
-  assign \$475  = \$474  & xreg;
-  assign \$476  = ~ wq;
-  assign \$477  = \$476  & xreg;
-  assign \$478  = \$475 [8] + \$477 [9];
-  assign \$479  = ~ wq;
-  assign \$480  = \$479  & xreg;
-  assign \$481  = ~ wq;
-  assign \$482  = \$481  & xreg;
-  assign \$483  = \$480 [10] + \$482 [11];
-  assign \$484  = \$478  + \$483 ;
-  assign \$485  = ~ wq;
-  assign \$486  = \$485  & xreg;
-  assign \$487  = ~ wq;
-  assign \$488  = \$487  & xreg;
-  assign \$489  = \$486 [12] + \$488 [13];
-  assign \$490  = ~ wq;
-  assign \$491  = \$490  & xreg;
-  assign \$492  = ~ wq;
-  assign \$493  = \$492  & xreg;
-  assign \$494  = \$491 [14] + \$493 [15];
-  assign \$495  = \$489  + \$494 ;
-  assign \$496  = \$484  + \$495 ;
-  assign \$497  = \$473  + \$496 ;
-  assign \$498  = ~ wq;
-  assign \$499  = \$498  & xreg;
-  assign \$500  = ~ wq;
-  assign \$501  = \$500  & xreg;
-  assign \$502  = \$499 [16] + \$501 [17];
-  assign \$503  = ~ wq;
-  assign \$504  = \$503  & xreg;
-  assign \$505  = ~ wq;
-  assign \$506  = \$505  & xreg;
-  assign \$507  = \$504 [18] + \$506 [19];
-  assign \$508  = \$502  + \$507 ;
-  assign \$509  = ~ wq;
-  assign \$510  = \$509  & xreg;
-  assign \$511  = ~ wq;
-  assign \$512  = \$511  & xreg;
-  assign \$513  = \$510 [20] + \$512 [21];
-  assign \$514  = ~ wq;
-  assign \$515  = \$514  & xreg;
-  assign \$516  = ~ wq;
-  assign \$517  = \$516  & xreg;
-  assign \$518  = \$515 [22] + \$517 [23];
-  assign \$519  = \$513  + \$518 ;
-  assign \$520  = \$508  + \$519 ;
-  assign \$521  = ~ wq;
-  assign \$522  = \$521  & xreg;
-  assign \$523  = ~ wq;
-  assign \$524  = \$523  & xreg;
-  assign \$525  = \$522 [24] + \$524 [25];
-  assign \$526  = ~ wq;
-  assign \$527  = \$526  & xreg;
-  assign \$528  = ~ wq;
-  assign \$529  = \$528  & xreg;
-  assign \$530  = \$527 [26] + \$529 [27];
-  assign \$531  = \$525  + \$530 ;
-  assign \$532  = ~ wq;
-  assign \$533  = \$532  & xreg;
-  assign \$534  = ~ wq;
-  assign \$535  = \$534  & xreg;
-  assign \$536  = \$533 [28] + \$535 [29];
-  assign \$537  = ~ wq;
-  assign \$538  = \$537  & xreg;
-  assign \$539  = ~ wq;
-  assign \$540  = \$539  & xreg;
-  assign \$541  = \$538 [30] + \$540 [31];
-  assign \$542  = \$536  + \$541 ;
-  assign \$543  = \$531  + \$542 ;
-  assign \$544  = \$520  + \$543 ;
-  assign \$545  = ~ wq;
-  assign \$546  = \$545  & xreg;
-  assign \$547  = ~ wq;
-  assign \$548  = \$547  & xreg;
-  assign \$549  = \$546 [32] + \$548 [33];
-  assign \$550  = ~ wq;
-  assign \$551  = \$550  & xreg;
-  assign \$552  = ~ wq;
-  assign \$553  = \$552  & xreg;
-  assign \$554  = \$551 [34] + \$553 [35];
-  assign \$555  = \$549  + \$554 ;
-  assign \$556  = ~ wq;
-  assign \$557  = \$556  & xreg;
-  assign \$558  = ~ wq;
-  assign \$559  = \$558  & xreg;
-  assign \$560  = \$557 [36] + \$559 [37];
-  assign \$561  = ~ wq;
-  assign \$562  = \$561  & xreg;
-  assign \$563  = ~ wq;
-  assign \$564  = \$563  & xreg;
-  assign \$565  = \$562 [38] + \$564 [39];
-  assign \$566  = \$560  + \$565 ;
-  assign \$567  = \$555  + \$566 ;
-  assign \$568  = ~ wq;
-  assign \$569  = \$568  & xreg;
-  assign \$570  = ~ wq;
-  assign \$571  = \$570  & xreg;
-  assign \$572  = \$569 [40] + \$571 [41];
-  assign \$573  = ~ wq;
-  assign \$574  = \$573  & xreg;
-  assign \$575  = ~ wq;
-  assign \$576  = \$575  & xreg;
-  assign \$577  = \$574 [42] + \$576 [43];
-  assign \$578  = \$572  + \$577 ;
-  assign \$579  = ~ wq;
-  assign \$580  = \$579  & xreg;
-  assign \$581  = ~ wq;
-  assign \$582  = \$581  & xreg;
-  assign \$583  = \$580 [44] + \$582 [45];
-  assign \$584  = ~ wq;
-  assign \$585  = \$584  & xreg;
-  assign \$586  = ~ wq;
-  assign \$587  = \$586  & xreg;
-  assign \$588  = \$585 [46] + \$587 [47];
-  assign \$589  = \$583  + \$588 ;
-  assign \$590  = \$578  + \$589 ;
-  assign \$591  = \$567  + \$590 ;
-  assign \$592  = ~ wq;
-  assign \$593  = \$592  & xreg;
-  assign \$594  = ~ wq;
-  assign \$595  = \$594  & xreg;
-  assign \$596  = \$593 [48] + \$595 [49];
-  assign \$597  = ~ wq;
-  assign \$598  = \$597  & xreg;
-  assign \$599  = ~ wq;
-  assign \$600  = \$599  & xreg;
-  assign \$601  = \$598 [50] + \$600 [51];
-  assign \$602  = \$596  + \$601 ;
-  assign \$603  = ~ wq;
-  assign \$604  = \$603  & xreg;
-  assign \$605  = ~ wq;
-  assign \$606  = \$605  & xreg;
-  assign \$607  = \$604 [52] + \$606 [53];
-  assign \$608  = ~ wq;
-  assign \$609  = \$608  & xreg;
-  assign \$610  = ~ wq;
-  assign \$611  = \$610  & xreg;
-  assign \$612  = \$609 [54] + \$611 [55];
-  assign \$613  = \$607  + \$612 ;
-  assign \$614  = \$602  + \$613 ;
-  assign \$615  = ~ wq;
-  assign \$616  = \$615  & xreg;
-  assign \$617  = ~ wq;
-  assign \$618  = \$617  & xreg;
-  assign \$619  = \$616 [56] + \$618 [57];
-  assign \$620  = ~ wq;
-  assign \$621  = \$620  & xreg;
-  assign \$622  = ~ wq;
-  assign \$623  = \$622  & xreg;
-  assign \$624  = \$621 [58] + \$623 [59];
-  assign \$625  = \$619  + \$624 ;
-  assign \$626  = ~ wq;
-  assign \$627  = \$626  & xreg;
-  assign \$628  = ~ wq;
-  assign \$629  = \$628  & xreg;
-  assign \$630  = \$627 [60] + \$629 [61];
-  assign \$631  = ~ wq;
-  assign \$632  = \$631  & xreg;
-  assign \$633  = ~ wq;
-  assign \$634  = \$633  & xreg;
-  assign \$635  = \$632 [62] + \$634 [63];
-  assign \$636  = \$630  + \$635 ;
-  assign \$637  = \$625  + \$636 ;
-  assign \$638  = \$614  + \$637 ;
-  assign \$639  = r_part0 + r_part1;
-  assign \$640  = r_part2 + r_part3;
-  assign \$641  = \$639  + \$640 ;
-  assign \$642  = \$signal  + \$641 ;
-  assign \$643  = a_part0 + a_part1;
-  assign \$644  = a_part2 + a_part3;
-  assign \$645  = \$643  + \$644 ;
-  assign \$646  = n_a + \$645 ;
-  assign \$647  = ! l_word;
-  assign \$648  = l_word + 1'h1;
-  assign \$649  = \$signal  < n_a;
-  assign \$650  = \$649  ? \$signal  : n_a;
-  assign \$651  = $signed(win_thswap) - $signed(decay);
-  assign \$652  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$653  = \$652  ? win_thswap : { 8'h00, s_ra };
-  assign \$654  = $signed(\$653 ) > $signed(1'h0);
-  assign \$655  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$656  = \$655  ? win_thswap : { 8'h00, s_ra };
-  assign \$657  = \$654  ? \$656  : 16'h0000;
-  assign \$658  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$659  = \$658  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$660  = $signed({ 1'h0, \$signal$134  }) > $signed(thl_cap);
-  assign \$661  = \$660  ? thl_cap : { 9'h000, \$signal$134  };
-  assign \$662  = ! s;
-  assign \$663  = ~ busy;
-  assign \$664  = ~ \busy$93 ;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = ~ busy;
-  assign \$667  = ~ \busy$93 ;
-  assign \$668  = ~ wq;
-  assign \$669  = \$668  & xreg;
-  assign \$670  = ~ xreg;
-  assign \$671  = wq & \$670 ;
-  assign \$672  = scan_a ? \$669  : \$671 ;
-  assign \$673  = ~ wq;
-  assign \$674  = \$673  & xreg;
-  assign \$675  = ~ xreg;
-  assign \$676  = wq & \$675 ;
-  assign \$677  = scan_a ? \$674  : \$676 ;
-  assign \$678  = ! \$677 ;
-  assign \$679  = mask_empty | done;
-  assign \$680  = ! l_word;
-  assign \$681  = done | \$680 ;
-  assign \$682  = l_word + 1'h1;
-  assign \$683  = ~ \busy$164 ;
-  assign \$684  = ! add_cls;
-  assign \$685  = add_idx >= 11'h400;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = add_idx + 1'h1;
-  assign \$688  = add_left == 1'h1;
-  assign \$689  = add_cls - 1'h1;
-  assign \$690  = num_classes + 1'h1;
-  assign \$691  = add_left - 1'h1;
-  always @(posedge clk)
-    s1_valid <= \$692 ;
-  always @(posedge clk)
-    s1_grp <= \$693 ;
-  always @(posedge clk)
-    s1_first <= \$694 ;
-  always @(posedge clk)
-    s1_last <= \$695 ;
-  always @(posedge clk)
-    s2_valid <= \$696 ;
-  always @(posedge clk)
-    s2_grp <= \$697 ;
-  always @(posedge clk)
-    s2_first <= \$698 ;
-  always @(posedge clk)
-    s2_last <= \$699 ;
-  always @(posedge clk)
-    s3_valid <= \$700 ;
-  always @(posedge clk)
-    s3_grp <= \$701 ;
-  always @(posedge clk)
-    s3_first <= \$702 ;
-  always @(posedge clk)
-    s3_last <= \$703 ;
-  always @(posedge clk)
-    \$signature__en  <= \$704 ;
-  always @(posedge clk)
-    s4_grp <= \$705 ;
-  always @(posedge clk)
-    s2_and0 <= \$706 ;
-  always @(posedge clk)
-    s2_thl0 <= \$707 ;
-  always @(posedge clk)
-    s3_part0_0 <= \$708 ;
-  always @(posedge clk)
-    s3_part0_1 <= \$709 ;
-  always @(posedge clk)
-    s3_part0_2 <= \$710 ;
-  always @(posedge clk)
-    s3_part0_3 <= \$711 ;
-  always @(posedge clk)
-    s3_thl0 <= \$712 ;
-  always @(posedge clk)
-    acc0 <= \$713 ;
-  always @(posedge clk)
-    \$signature__data  <= \$714 ;
-  always @(posedge clk)
-    s4_thl0 <= \$715 ;
-  always @(posedge clk)
-    s5_valid <= \$716 ;
-  always @(posedge clk)
-    s5_grp <= \$717 ;
-  always @(posedge clk)
-    s5_pot0 <= \$718 ;
-  always @(posedge clk)
-    s5_active0 <= \$719 ;
-  always @(posedge clk)
-    s5_elig0 <= \$720 ;
-  always @(posedge clk)
-    \$signal$131  <= \$721 ;
-  always @(posedge clk)
-    \$signal$132  <= \$722 ;
-  always @(posedge clk)
-    dividend <= \$723 ;
-  always @(posedge clk)
-    \$signal$133  <= \$724 ;
-  always @(posedge clk)
-    \$signal$134  <= \$725 ;
-  always @(posedge clk)
-    lrn_idx <= \$726 ;
-  always @(posedge clk)
-    wq <= \$727 ;
-  always @(posedge clk)
-    xreg <= \$728 ;
-  always @(posedge clk)
-    rd_a <= \$729 ;
-  always @(posedge clk)
-    rd_b <= \$730 ;
-  always @(posedge clk)
-    rd_q <= \$731 ;
-  always @(posedge clk)
-    rd_q_b <= \$732 ;
-  always @(posedge clk)
-    rd_q_p <= \$733 ;
-  always @(posedge clk)
-    load <= \$734 ;
-  always @(posedge clk)
-    mask <= \$735 ;
-  always @(posedge clk)
-    mask_empty <= \$736 ;
-  always @(posedge clk)
-    wreg <= \$737 ;
-  always @(posedge clk)
-    rd_a_op <= \$738 ;
-  always @(posedge clk)
-    rd_a_lane <= \$739 ;
-  always @(posedge clk)
-    rd_a_sel <= \$740 ;
-  always @(posedge clk)
-    rd_a_param <= \$741 ;
-  always @(posedge clk)
-    op <= \$742 ;
-  always @(posedge clk)
-    cand_all <= \$743 ;
-  always @(posedge clk)
-    cand_lo <= \$744 ;
-  always @(posedge clk)
-    load_word <= \$745 ;
-  always @(posedge clk)
-    ctrl_state <= \$746 ;
-  always @(posedge clk)
-    num_neurons <= \$747 ;
-  always @(posedge clk)
-    num_classes <= \$748 ;
-  always @(posedge clk)
-    divisor <= \$749 ;
-  always @(posedge clk)
-    thswap_init <= \$750 ;
-  always @(posedge clk)
-    decay <= \$751 ;
-  always @(posedge clk)
-    thswap_min <= \$752 ;
-  always @(posedge clk)
-    thl_cap <= \$753 ;
-  always @(posedge clk)
-    \offset$94  <= \$754 ;
-  always @(posedge clk)
-    add_cls <= \$755 ;
-  always @(posedge clk)
-    add_left <= \$756 ;
-  always @(posedge clk)
-    add_idx <= \$757 ;
-  always @(posedge clk)
-    p_grp <= \$758 ;
-  always @(posedge clk)
-    cand_hi <= \$759 ;
-  always @(posedge clk)
-    p_word <= \$760 ;
+  assign \$252  = p_addr + 1'h1;
+  assign \$253  = ! p_word;
+  assign \$254  = p_grp + 1'h1;
+  assign \$255  = p_groups - 1'h1;
+  assign \$256  = p_grp == \$255 ;
+  assign \$257  = p_word + 1'h1;
+  assign \$258  = lrn_idx * 1'h1;
+  assign \$259  = op == 2'h2;
+  assign \$260  = \$259  & \$signal$134 ;
+  assign \$262  = ~ xreg;
+  assign \$263  = wq & \$262 ;
+  assign \$264  = ~ xreg;
+  assign \$265  = wq & \$264 ;
+  assign \$266  = \$263 [0] + \$265 [1];
+  assign \$267  = ~ xreg;
+  assign \$268  = wq & \$267 ;
+  assign \$269  = ~ xreg;
+  assign \$270  = wq & \$269 ;
+  assign \$271  = \$268 [2] + \$270 [3];
+  assign \$272  = \$266  + \$271 ;
+  assign \$273  = ~ xreg;
+  assign \$274  = wq & \$273 ;
+  assign \$275  = ~ xreg;
+  assign \$276  = wq & \$275 ;
+  assign \$277  = \$274 [4] + \$276 [5];
+  assign \$278  = ~ xreg;
+  assign \$279  = wq & \$278 ;
+  assign \$280  = ~ xreg;
+  assign \$281  = wq & \$280 ;
+  assign \$282  = \$279 [6] + \$281 [7];
+  assign \$283  = \$277  + \$282 ;
+  assign \$284  = \$272  + \$283 ;
+  assign \$285  = ~ xreg;
+  assign \$286  = wq & \$285 ;
+  assign \$287  = ~ xreg;
+  assign \$288  = wq & \$287 ;
+  assign \$289  = \$286 [8] + \$288 [9];
+  assign \$290  = ~ xreg;
+  assign \$291  = wq & \$290 ;
+  assign \$292  = ~ xreg;
+  assign \$293  = wq & \$292 ;
+  assign \$294  = \$291 [10] + \$293 [11];
+  assign \$295  = \$289  + \$294 ;
+  assign \$296  = ~ xreg;
+  assign \$297  = wq & \$296 ;
+  assign \$298  = ~ xreg;
+  assign \$299  = wq & \$298 ;
+  assign \$300  = \$297 [12] + \$299 [13];
+  assign \$301  = ~ xreg;
+  assign \$302  = wq & \$301 ;
+  assign \$303  = ~ xreg;
+  assign \$304  = wq & \$303 ;
+  assign \$305  = \$302 [14] + \$304 [15];
+  assign \$306  = \$300  + \$305 ;
+  assign \$307  = \$295  + \$306 ;
+  assign \$308  = \$284  + \$307 ;
+  assign \$309  = ~ xreg;
+  assign \$310  = wq & \$309 ;
+  assign \$311  = ~ xreg;
+  assign \$312  = wq & \$311 ;
+  assign \$313  = \$310 [16] + \$312 [17];
+  assign \$314  = ~ xreg;
+  assign \$315  = wq & \$314 ;
+  assign \$316  = ~ xreg;
+  assign \$317  = wq & \$316 ;
+  assign \$318  = \$315 [18] + \$317 [19];
+  assign \$319  = \$313  + \$318 ;
+  assign \$320  = ~ xreg;
+  assign \$321  = wq & \$320 ;
+  assign \$322  = ~ xreg;
+  assign \$323  = wq & \$322 ;
+  assign \$324  = \$321 [20] + \$323 [21];
+  assign \$325  = ~ xreg;
+  assign \$326  = wq & \$325 ;
+  assign \$327  = ~ xreg;
+  assign \$328  = wq & \$327 ;
+  assign \$329  = \$326 [22] + \$328 [23];
+  assign \$330  = \$324  + \$329 ;
+  assign \$331  = \$319  + \$330 ;
+  assign \$332  = ~ xreg;
+  assign \$333  = wq & \$332 ;
+  assign \$334  = ~ xreg;
+  assign \$335  = wq & \$334 ;
+  assign \$336  = \$333 [24] + \$335 [25];
+  assign \$337  = ~ xreg;
+  assign \$338  = wq & \$337 ;
+  assign \$339  = ~ xreg;
+  assign \$340  = wq & \$339 ;
+  assign \$341  = \$338 [26] + \$340 [27];
+  assign \$342  = \$336  + \$341 ;
+  assign \$343  = ~ xreg;
+  assign \$344  = wq & \$343 ;
+  assign \$345  = ~ xreg;
+  assign \$346  = wq & \$345 ;
+  assign \$347  = \$344 [28] + \$346 [29];
+  assign \$348  = ~ xreg;
+  assign \$349  = wq & \$348 ;
+  assign \$350  = ~ xreg;
+  assign \$351  = wq & \$350 ;
+  assign \$352  = \$349 [30] + \$351 [31];
+  assign \$353  = \$347  + \$352 ;
+  assign \$354  = \$342  + \$353 ;
+  assign \$355  = \$331  + \$354 ;
+  assign \$356  = ~ xreg;
+  assign \$357  = wq & \$356 ;
+  assign \$358  = ~ xreg;
+  assign \$359  = wq & \$358 ;
+  assign \$360  = \$357 [32] + \$359 [33];
+  assign \$361  = ~ xreg;
+  assign \$362  = wq & \$361 ;
+  assign \$363  = ~ xreg;
+  assign \$364  = wq & \$363 ;
+  assign \$365  = \$362 [34] + \$364 [35];
+  assign \$366  = \$360  + \$365 ;
+  assign \$367  = ~ xreg;
+  assign \$368  = wq & \$367 ;
+  assign \$369  = ~ xreg;
+  assign \$370  = wq & \$369 ;
+  assign \$371  = \$368 [36] + \$370 [37];
+  assign \$372  = ~ xreg;
+  assign \$373  = wq & \$372 ;
+  assign \$374  = ~ xreg;
+  assign \$375  = wq & \$374 ;
+  assign \$376  = \$373 [38] + \$375 [39];
+  assign \$377  = \$371  + \$376 ;
+  assign \$378  = \$366  + \$377 ;
+  assign \$379  = ~ xreg;
+  assign \$380  = wq & \$379 ;
+  assign \$381  = ~ xreg;
+  assign \$382  = wq & \$381 ;
+  assign \$383  = \$380 [40] + \$382 [41];
+  assign \$384  = ~ xreg;
+  assign \$385  = wq & \$384 ;
+  assign \$386  = ~ xreg;
+  assign \$387  = wq & \$386 ;
+  assign \$388  = \$385 [42] + \$387 [43];
+  assign \$389  = \$383  + \$388 ;
+  assign \$390  = ~ xreg;
+  assign \$391  = wq & \$390 ;
+  assign \$392  = ~ xreg;
+  assign \$393  = wq & \$392 ;
+  assign \$394  = \$391 [44] + \$393 [45];
+  assign \$395  = ~ xreg;
+  assign \$396  = wq & \$395 ;
+  assign \$397  = ~ xreg;
+  assign \$398  = wq & \$397 ;
+  assign \$399  = \$396 [46] + \$398 [47];
+  assign \$400  = \$394  + \$399 ;
+  assign \$401  = \$389  + \$400 ;
+  assign \$402  = \$378  + \$401 ;
+  assign \$403  = ~ xreg;
+  assign \$404  = wq & \$403 ;
+  assign \$405  = ~ xreg;
+  assign \$406  = wq & \$405 ;
+  assign \$407  = \$404 [48] + \$406 [49];
+  assign \$408  = ~ xreg;
+  assign \$409  = wq & \$408 ;
+  assign \$410  = ~ xreg;
+  assign \$411  = wq & \$410 ;
+  assign \$412  = \$409 [50] + \$411 [51];
+  assign \$413  = \$407  + \$412 ;
+  assign \$414  = ~ xreg;
+  assign \$415  = wq & \$414 ;
+  assign \$416  = ~ xreg;
+  assign \$417  = wq & \$416 ;
+  assign \$418  = \$415 [52] + \$417 [53];
+  assign \$419  = ~ xreg;
+  assign \$420  = wq & \$419 ;
+  assign \$421  = ~ xreg;
+  assign \$422  = wq & \$421 ;
+  assign \$423  = \$420 [54] + \$422 [55];
+  assign \$424  = \$418  + \$423 ;
+  assign \$425  = \$413  + \$424 ;
+  assign \$426  = ~ xreg;
+  assign \$427  = wq & \$426 ;
+  assign \$428  = ~ xreg;
+  assign \$429  = wq & \$428 ;
+  assign \$430  = \$427 [56] + \$429 [57];
+  assign \$431  = ~ xreg;
+  assign \$432  = wq & \$431 ;
+  assign \$433  = ~ xreg;
+  assign \$434  = wq & \$433 ;
+  assign \$435  = \$432 [58] + \$434 [59];
+  assign \$436  = \$430  + \$435 ;
+  assign \$437  = ~ xreg;
+  assign \$438  = wq & \$437 ;
+  assign \$439  = ~ xreg;
+  assign \$440  = wq & \$439 ;
+  assign \$441  = \$438 [60] + \$440 [61];
+  assign \$442  = ~ xreg;
+  assign \$443  = wq & \$442 ;
+  assign \$444  = ~ xreg;
+  assign \$445  = wq & \$444 ;
+  assign \$446  = \$443 [62] + \$445 [63];
+  assign \$447  = \$441  + \$446 ;
+  assign \$448  = \$436  + \$447 ;
+  assign \$449  = \$425  + \$448 ;
+  assign \$450  = ~ wq;
+  assign \$451  = \$450  & xreg;
+  assign \$452  = ~ wq;
+  assign \$453  = \$452  & xreg;
+  assign \$454  = \$451 [0] + \$453 [1];
+  assign \$455  = ~ wq;
+  assign \$456  = \$455  & xreg;
+  assign \$457  = ~ wq;
+  assign \$458  = \$457  & xreg;
+  assign \$459  = \$456 [2] + \$458 [3];
+  assign \$460  = \$454  + \$459 ;
+  assign \$461  = ~ wq;
+  assign \$462  = \$461  & xreg;
+  assign \$463  = ~ wq;
+  assign \$464  = \$463  & xreg;
+  assign \$465  = \$462 [4] + \$464 [5];
+  assign \$466  = ~ wq;
+  assign \$467  = \$466  & xreg;
+  assign \$468  = ~ wq;
+  assign \$469  = \$468  & xreg;
+  assign \$470  = \$467 [6] + \$469 [7];
+  assign \$471  = \$465  + \$470 ;
+  assign \$472  = \$460  + \$471 ;
+  assign \$473  = ~ wq;
+  assign \$474  = \$473  & xreg;
+  assign \$475  = ~ wq;
+  assign \$476  = \$475  & xreg;
+  assign \$477  = \$474 [8] + \$476 [9];
+  assign \$478  = ~ wq;
+  assign \$479  = \$478  & xreg;
+  assign \$480  = ~ wq;
+  assign \$481  = \$480  & xreg;
+  assign \$482  = \$479 [10] + \$481 [11];
+  assign \$483  = \$477  + \$482 ;
+  assign \$484  = ~ wq;
+  assign \$485  = \$484  & xreg;
+  assign \$486  = ~ wq;
+  assign \$487  = \$486  & xreg;
+  assign \$488  = \$485 [12] + \$487 [13];
+  assign \$489  = ~ wq;
+  assign \$490  = \$489  & xreg;
+  assign \$491  = ~ wq;
+  assign \$492  = \$491  & xreg;
+  assign \$493  = \$490 [14] + \$492 [15];
+  assign \$494  = \$488  + \$493 ;
+  assign \$495  = \$483  + \$494 ;
+  assign \$496  = \$472  + \$495 ;
+  assign \$497  = ~ wq;
+  assign \$498  = \$497  & xreg;
+  assign \$499  = ~ wq;
+  assign \$500  = \$499  & xreg;
+  assign \$501  = \$498 [16] + \$500 [17];
+  assign \$502  = ~ wq;
+  assign \$503  = \$502  & xreg;
+  assign \$504  = ~ wq;
+  assign \$505  = \$504  & xreg;
+  assign \$506  = \$503 [18] + \$505 [19];
+  assign \$507  = \$501  + \$506 ;
+  assign \$508  = ~ wq;
+  assign \$509  = \$508  & xreg;
+  assign \$510  = ~ wq;
+  assign \$511  = \$510  & xreg;
+  assign \$512  = \$509 [20] + \$511 [21];
+  assign \$513  = ~ wq;
+  assign \$514  = \$513  & xreg;
+  assign \$515  = ~ wq;
+  assign \$516  = \$515  & xreg;
+  assign \$517  = \$514 [22] + \$516 [23];
+  assign \$518  = \$512  + \$517 ;
+  assign \$519  = \$507  + \$518 ;
+  assign \$520  = ~ wq;
+  assign \$521  = \$520  & xreg;
+  assign \$522  = ~ wq;
+  assign \$523  = \$522  & xreg;
+  assign \$524  = \$521 [24] + \$523 [25];
+  assign \$525  = ~ wq;
+  assign \$526  = \$525  & xreg;
+  assign \$527  = ~ wq;
+  assign \$528  = \$527  & xreg;
+  assign \$529  = \$526 [26] + \$528 [27];
+  assign \$530  = \$524  + \$529 ;
+  assign \$531  = ~ wq;
+  assign \$532  = \$531  & xreg;
+  assign \$533  = ~ wq;
+  assign \$534  = \$533  & xreg;
+  assign \$535  = \$532 [28] + \$534 [29];
+  assign \$536  = ~ wq;
+  assign \$537  = \$536  & xreg;
+  assign \$538  = ~ wq;
+  assign \$539  = \$538  & xreg;
+  assign \$540  = \$537 [30] + \$539 [31];
+  assign \$541  = \$535  + \$540 ;
+  assign \$542  = \$530  + \$541 ;
+  assign \$543  = \$519  + \$542 ;
+  assign \$544  = ~ wq;
+  assign \$545  = \$544  & xreg;
+  assign \$546  = ~ wq;
+  assign \$547  = \$546  & xreg;
+  assign \$548  = \$545 [32] + \$547 [33];
+  assign \$549  = ~ wq;
+  assign \$550  = \$549  & xreg;
+  assign \$551  = ~ wq;
+  assign \$552  = \$551  & xreg;
+  assign \$553  = \$550 [34] + \$552 [35];
+  assign \$554  = \$548  + \$553 ;
+  assign \$555  = ~ wq;
+  assign \$556  = \$555  & xreg;
+  assign \$557  = ~ wq;
+  assign \$558  = \$557  & xreg;
+  assign \$559  = \$556 [36] + \$558 [37];
+  assign \$560  = ~ wq;
+  assign \$561  = \$560  & xreg;
+  assign \$562  = ~ wq;
+  assign \$563  = \$562  & xreg;
+  assign \$564  = \$561 [38] + \$563 [39];
+  assign \$565  = \$559  + \$564 ;
+  assign \$566  = \$554  + \$565 ;
+  assign \$567  = ~ wq;
+  assign \$568  = \$567  & xreg;
+  assign \$569  = ~ wq;
+  assign \$570  = \$569  & xreg;
+  assign \$571  = \$568 [40] + \$570 [41];
+  assign \$572  = ~ wq;
+  assign \$573  = \$572  & xreg;
+  assign \$574  = ~ wq;
+  assign \$575  = \$574  & xreg;
+  assign \$576  = \$573 [42] + \$575 [43];
+  assign \$577  = \$571  + \$576 ;
+  assign \$578  = ~ wq;
+  assign \$579  = \$578  & xreg;
+  assign \$580  = ~ wq;
+  assign \$581  = \$580  & xreg;
+  assign \$582  = \$579 [44] + \$581 [45];
+  assign \$583  = ~ wq;
+  assign \$584  = \$583  & xreg;
+  assign \$585  = ~ wq;
+  assign \$586  = \$585  & xreg;
+  assign \$587  = \$584 [46] + \$586 [47];
+  assign \$588  = \$582  + \$587 ;
+  assign \$589  = \$577  + \$588 ;
+  assign \$590  = \$566  + \$589 ;
+  assign \$591  = ~ wq;
+  assign \$592  = \$591  & xreg;
+  assign \$593  = ~ wq;
+  assign \$594  = \$593  & xreg;
+  assign \$595  = \$592 [48] + \$594 [49];
+  assign \$596  = ~ wq;
+  assign \$597  = \$596  & xreg;
+  assign \$598  = ~ wq;
+  assign \$599  = \$598  & xreg;
+  assign \$600  = \$597 [50] + \$599 [51];
+  assign \$601  = \$595  + \$600 ;
+  assign \$602  = ~ wq;
+  assign \$603  = \$602  & xreg;
+  assign \$604  = ~ wq;
+  assign \$605  = \$604  & xreg;
+  assign \$606  = \$603 [52] + \$605 [53];
+  assign \$607  = ~ wq;
+  assign \$608  = \$607  & xreg;
+  assign \$609  = ~ wq;
+  assign \$610  = \$609  & xreg;
+  assign \$611  = \$608 [54] + \$610 [55];
+  assign \$612  = \$606  + \$611 ;
+  assign \$613  = \$601  + \$612 ;
+  assign \$614  = ~ wq;
+  assign \$615  = \$614  & xreg;
+  assign \$616  = ~ wq;
+  assign \$617  = \$616  & xreg;
+  assign \$618  = \$615 [56] + \$617 [57];
+  assign \$619  = ~ wq;
+  assign \$620  = \$619  & xreg;
+  assign \$621  = ~ wq;
+  assign \$622  = \$621  & xreg;
+  assign \$623  = \$620 [58] + \$622 [59];
+  assign \$624  = \$618  + \$623 ;
+  assign \$625  = ~ wq;
+  assign \$626  = \$625  & xreg;
+  assign \$627  = ~ wq;
+  assign \$628  = \$627  & xreg;
+  assign \$629  = \$626 [60] + \$628 [61];
+  assign \$630  = ~ wq;
+  assign \$631  = \$630  & xreg;
+  assign \$632  = ~ wq;
+  assign \$633  = \$632  & xreg;
+  assign \$634  = \$631 [62] + \$633 [63];
+  assign \$635  = \$629  + \$634 ;
+  assign \$636  = \$624  + \$635 ;
+  assign \$637  = \$613  + \$636 ;
+  assign \$638  = r_part0 + r_part1;
+  assign \$639  = r_part2 + r_part3;
+  assign \$640  = \$638  + \$639 ;
+  assign \$641  = \$signal  + \$640 ;
+  assign \$642  = a_part0 + a_part1;
+  assign \$643  = a_part2 + a_part3;
+  assign \$644  = \$642  + \$643 ;
+  assign \$645  = n_a + \$644 ;
+  assign \$646  = ! l_word;
+  assign \$647  = l_word + 1'h1;
+  assign \$648  = \$signal  < n_a;
+  assign \$649  = \$648  ? \$signal  : n_a;
+  assign \$650  = $signed(win_thswap) - $signed(decay);
+  assign \$651  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$652  = \$651  ? win_thswap : { 8'h00, s_ra };
+  assign \$653  = $signed(\$652 ) > $signed(1'h0);
+  assign \$654  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$655  = \$654  ? win_thswap : { 8'h00, s_ra };
+  assign \$656  = \$653  ? \$655  : 16'h0000;
+  assign \$657  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$658  = \$657  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$659  = $signed({ 1'h0, \$signal$135  }) > $signed(thl_cap);
+  assign \$660  = \$659  ? thl_cap : { 9'h000, \$signal$135  };
+  assign \$661  = ! s;
+  assign \$662  = ~ busy;
+  assign \$663  = ~ \busy$94 ;
+  assign \$664  = \$662  & \$663 ;
+  assign \$665  = ~ busy;
+  assign \$666  = ~ \busy$94 ;
+  assign \$667  = ~ wq;
+  assign \$668  = \$667  & xreg;
+  assign \$669  = ~ xreg;
+  assign \$670  = wq & \$669 ;
+  assign \$671  = scan_a ? \$668  : \$670 ;
+  assign \$672  = ~ wq;
+  assign \$673  = \$672  & xreg;
+  assign \$674  = ~ xreg;
+  assign \$675  = wq & \$674 ;
+  assign \$676  = scan_a ? \$673  : \$675 ;
+  assign \$677  = ! \$676 ;
+  assign \$678  = mask_empty | done;
+  assign \$679  = ! l_word;
+  assign \$680  = done | \$679 ;
+  assign \$681  = l_word + 1'h1;
+  assign \$682  = ~ \busy$165 ;
+  assign \$683  = ! add_cls;
+  assign \$684  = add_idx >= 11'h400;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = add_idx + 1'h1;
+  assign \$687  = add_left == 1'h1;
+  assign \$688  = add_cls - 1'h1;
+  assign \$689  = num_classes + 1'h1;
+  assign \$690  = add_left - 1'h1;
+  always @(posedge clk)
+    s1_valid <= \$691 ;
+  always @(posedge clk)
+    s1_grp <= \$692 ;
+  always @(posedge clk)
+    s1_first <= \$693 ;
+  always @(posedge clk)
+    s1_last <= \$694 ;
+  always @(posedge clk)
+    s2_valid <= \$695 ;
+  always @(posedge clk)
+    s2_grp <= \$696 ;
+  always @(posedge clk)
+    s2_first <= \$697 ;
+  always @(posedge clk)
+    s2_last <= \$698 ;
+  always @(posedge clk)
+    s3_valid <= \$699 ;
+  always @(posedge clk)
+    s3_grp <= \$700 ;
+  always @(posedge clk)
+    s3_first <= \$701 ;
+  always @(posedge clk)
+    s3_last <= \$702 ;
+  always @(posedge clk)
+    \$signature__en  <= \$703 ;
+  always @(posedge clk)
+    s4_grp <= \$704 ;
+  always @(posedge clk)
+    s2_and0 <= \$705 ;
+  always @(posedge clk)
+    s2_thl0 <= \$706 ;
+  always @(posedge clk)
+    s3_part0_0 <= \$707 ;
+  always @(posedge clk)
+    s3_part0_1 <= \$708 ;
+  always @(posedge clk)
+    s3_part0_2 <= \$709 ;
+  always @(posedge clk)
+    s3_part0_3 <= \$710 ;
+  always @(posedge clk)
+    s3_thl0 <= \$711 ;
+  always @(posedge clk)
+    acc0 <= \$712 ;
+  always @(posedge clk)
+    \$signature__data  <= \$713 ;
+  always @(posedge clk)
+    s4_thl0 <= \$714 ;
+  always @(posedge clk)
+    s5_valid <= \$715 ;
+  always @(posedge clk)
+    s5_grp <= \$716 ;
+  always @(posedge clk)
+    s5_pot0 <= \$717 ;
+  always @(posedge clk)
+    s5_active0 <= \$718 ;
+  always @(posedge clk)
+    s5_elig0 <= \$719 ;
+  always @(posedge clk)
+    \$signal$132  <= \$720 ;
+  always @(posedge clk)
+    \$signal$133  <= \$721 ;
+  always @(posedge clk)
+    dividend <= \$722 ;
+  always @(posedge clk)
+    \$signal$134  <= \$723 ;
+  always @(posedge clk)
+    \$signal$135  <= \$724 ;
+  always @(posedge clk)
+    lrn_idx <= \$725 ;
+  always @(posedge clk)
+    wq <= \$726 ;
+  always @(posedge clk)
+    xreg <= \$727 ;
+  always @(posedge clk)
+    rd_a <= \$728 ;
+  always @(posedge clk)
+    rd_b <= \$729 ;
+  always @(posedge clk)
+    rd_q <= \$730 ;
+  always @(posedge clk)
+    rd_q_b <= \$731 ;
+  always @(posedge clk)
+    rd_q_p <= \$732 ;
+  always @(posedge clk)
+    load <= \$733 ;
+  always @(posedge clk)
+    mask <= \$734 ;
+  always @(posedge clk)
+    mask_empty <= \$735 ;
+  always @(posedge clk)
+    wreg <= \$736 ;
+  always @(posedge clk)
+    rd_a_op <= \$737 ;
+  always @(posedge clk)
+    rd_a_lane <= \$738 ;
+  always @(posedge clk)
+    rd_a_sel <= \$739 ;
+  always @(posedge clk)
+    rd_a_param <= \$740 ;
+  always @(posedge clk)
+    op <= \$741 ;
+  always @(posedge clk)
+    cand_all <= \$742 ;
+  always @(posedge clk)
+    cand_lo <= \$743 ;
+  always @(posedge clk)
+    load_word <= \$744 ;
+  always @(posedge clk)
+    ctrl_state <= \$745 ;
+  always @(posedge clk)
+    num_neurons <= \$746 ;
+  always @(posedge clk)
+    num_classes <= \$747 ;
+  always @(posedge clk)
+    divisor <= \$748 ;
+  always @(posedge clk)
+    thswap_init <= \$749 ;
+  always @(posedge clk)
+    decay <= \$750 ;
+  always @(posedge clk)
+    thswap_min <= \$751 ;
+  always @(posedge clk)
+    thl_cap <= \$752 ;
+  always @(posedge clk)
+    \offset$95  <= \$753 ;
+  always @(posedge clk)
+    add_cls <= \$754 ;
+  always @(posedge clk)
+    add_left <= \$755 ;
+  always @(posedge clk)
+    add_idx <= \$756 ;
+  always @(posedge clk)
+    p_grp <= \$757 ;
+  always @(posedge clk)
+    cand_hi <= \$758 ;
+  always @(posedge clk)
+    p_word <= \$759 ;
+  always @(posedge clk)
+    p_addr <= \$760 ;
   always @(posedge clk)
     p_groups <= \$761 ;
   always @(posedge clk)
@@ -2282,180 +2284,180 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \$39  = cmd__payload[14:4] * 1'h1;
   assign \$40  = \$39  + cmd__payload[15];
   assign \$41  = cmd__valid & cmd__ready;
-  assign \$45  = p_grp * 1'h1;
-  assign \$46  = \$45  + p_word;
-  assign \$47  = ~ s1_valid;
-  assign \$48  = ~ s2_valid;
+  assign \$45  = ~ s1_valid;
+  assign \$46  = ~ s2_valid;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = ~ s3_valid;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = ~ s3_valid;
+  assign \$50  = ~ \$signature__en ;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = ~ \$signature__en ;
+  assign \$52  = ~ s5_valid;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = ~ s5_valid;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = win_base + l_word;
-  assign \$57  = ! s;
-  assign \$58  = ~ busy;
-  assign \$59  = ~ \busy$93 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = | remainder;
-  assign \$62  = quotient + \$61 ;
-  assign \$63  = win_base + l_word;
-  assign \$64  = win_base + l_word;
-  assign \$66  = ! l_word;
-  assign \$67  = done | \$66 ;
-  assign \$68  = | r_a;
-  assign \$69  = q_a + \$68 ;
-  assign \$72  = | s;
-  assign \$74  = ! add_cls;
-  assign \$75  = add_idx >= 11'h400;
-  assign \$76  = \$74  | \$75 ;
-  assign \$79  = ! ctrl_state;
-  assign \$80  = ctrl_state == 1'h1;
-  assign \$81  = ctrl_state == 2'h2;
-  assign \$82  = ctrl_state == 2'h3;
-  assign \$83  = ctrl_state == 3'h4;
-  assign \$84  = ctrl_state == 3'h5;
-  assign \$85  = ctrl_state == 3'h6;
-  assign \$86  = ctrl_state == 3'h7;
-  assign \$87  = ctrl_state == 4'h8;
-  assign \$88  = ctrl_state == 4'h9;
-  assign \$89  = ctrl_state == 4'ha;
-  assign \$90  = ctrl_state == 4'hb;
-  assign \$91  = ctrl_state == 4'hc;
-  assign \$92  = ctrl_state == 4'hd;
-  assign \$93  = ctrl_state == 4'he;
-  assign \$94  = ctrl_state == 4'hf;
-  assign \$95  = ctrl_state == 5'h10;
-  assign \$96  = ctrl_state == 5'h11;
-  assign \$97  = ctrl_state == 5'h12;
-  assign \$98  = ctrl_state == 5'h13;
-  assign \$99  = ctrl_state == 5'h14;
-  assign \$100  = ctrl_state == 5'h15;
-  assign \$101  = ctrl_state == 5'h16;
-  assign \$102  = ! p_word;
-  assign \$103  = ! p_word;
-  assign \$104  = s3_valid & s3_last;
-  assign \$105  = \$signature__data$116  & x_rd__data;
-  assign \$106  = s2_and0[0] + s2_and0[1];
-  assign \$107  = s2_and0[2] + s2_and0[3];
-  assign \$108  = \$106  + \$107 ;
-  assign \$109  = s2_and0[4] + s2_and0[5];
-  assign \$110  = s2_and0[6] + s2_and0[7];
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = \$108  + \$111 ;
-  assign \$113  = s2_and0[8] + s2_and0[9];
-  assign \$114  = s2_and0[10] + s2_and0[11];
-  assign \$115  = \$113  + \$114 ;
-  assign \$116  = s2_and0[12] + s2_and0[13];
-  assign \$117  = s2_and0[14] + s2_and0[15];
-  assign \$118  = \$116  + \$117 ;
-  assign \$119  = \$115  + \$118 ;
-  assign \$120  = \$112  + \$119 ;
-  assign \$121  = s2_and0[16] + s2_and0[17];
-  assign \$122  = s2_and0[18] + s2_and0[19];
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = s2_and0[20] + s2_and0[21];
-  assign \$125  = s2_and0[22] + s2_and0[23];
-  assign \$126  = \$124  + \$125 ;
-  assign \$127  = \$123  + \$126 ;
-  assign \$128  = s2_and0[24] + s2_and0[25];
-  assign \$129  = s2_and0[26] + s2_and0[27];
-  assign \$130  = \$128  + \$129 ;
-  assign \$131  = s2_and0[28] + s2_and0[29];
-  assign \$132  = s2_and0[30] + s2_and0[31];
-  assign \$133  = \$131  + \$132 ;
-  assign \$134  = \$130  + \$133 ;
-  assign \$135  = \$127  + \$134 ;
-  assign \$136  = s2_and0[32] + s2_and0[33];
-  assign \$137  = s2_and0[34] + s2_and0[35];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = s2_and0[36] + s2_and0[37];
-  assign \$140  = s2_and0[38] + s2_and0[39];
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = \$138  + \$141 ;
-  assign \$143  = s2_and0[40] + s2_and0[41];
-  assign \$144  = s2_and0[42] + s2_and0[43];
-  assign \$145  = \$143  + \$144 ;
-  assign \$146  = s2_and0[44] + s2_and0[45];
-  assign \$147  = s2_and0[46] + s2_and0[47];
-  assign \$148  = \$146  + \$147 ;
-  assign \$149  = \$145  + \$148 ;
-  assign \$150  = \$142  + \$149 ;
-  assign \$151  = s2_and0[48] + s2_and0[49];
-  assign \$152  = s2_and0[50] + s2_and0[51];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = s2_and0[52] + s2_and0[53];
-  assign \$155  = s2_and0[54] + s2_and0[55];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = \$153  + \$156 ;
-  assign \$158  = s2_and0[56] + s2_and0[57];
-  assign \$159  = s2_and0[58] + s2_and0[59];
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = s2_and0[60] + s2_and0[61];
-  assign \$162  = s2_and0[62] + s2_and0[63];
-  assign \$163  = \$161  + \$162 ;
-  assign \$164  = \$160  + \$163 ;
-  assign \$165  = \$157  + \$164 ;
-  assign \$166  = s3_first ? 7'h00 : acc0;
-  assign \$167  = s3_part0_0 + s3_part0_1;
-  assign \$168  = s3_part0_2 + s3_part0_3;
-  assign \$169  = \$167  + \$168 ;
-  assign \$170  = \$166  + \$169 ;
-  assign \$171  = s3_first ? 7'h00 : acc0;
-  assign \$172  = s3_part0_0 + s3_part0_1;
-  assign \$173  = s3_part0_2 + s3_part0_3;
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = \$171  + \$174 ;
-  assign \$176  = s4_grp < num_neurons;
-  assign \$177  = s4_grp < num_neurons;
-  assign \$178  = s4_grp >= cand_lo;
-  assign \$179  = s4_grp < cand_hi;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = cand_all | \$180 ;
-  assign \$182  = \$177  & \$181 ;
-  assign \$183  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ~ \$signal$131 ;
-  assign \$186  = s5_c_pot0 > \$signal$132 ;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = s5_c_valid0 & \$187 ;
-  assign \$189  = ~ \$signal$133 ;
-  assign \$190  = s5_e_pot0 > \$signal$134 ;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = s5_e_valid0 & \$191 ;
-  assign \$195  = rd_a_sel[0] ? \$194  : 64'h0000000000000000;
-  assign \$197  = rd_a_sel[1] ? \$196  : 16'h0000;
-  assign \$198  = \$195  | { 48'h000000000000, \$197  };
-  assign \$200  = rd_a_sel[2] ? \$199  : 16'h0000;
+  assign \$54  = win_base + l_word;
+  assign \$55  = ! s;
+  assign \$56  = ~ busy;
+  assign \$57  = ~ \busy$94 ;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = | remainder;
+  assign \$60  = quotient + \$59 ;
+  assign \$61  = win_base + l_word;
+  assign \$62  = win_base + l_word;
+  assign \$64  = ! l_word;
+  assign \$65  = done | \$64 ;
+  assign \$66  = | r_a;
+  assign \$67  = q_a + \$66 ;
+  assign \$70  = | s;
+  assign \$72  = ! add_cls;
+  assign \$73  = add_idx >= 11'h400;
+  assign \$74  = \$72  | \$73 ;
+  assign \$77  = ! ctrl_state;
+  assign \$78  = ctrl_state == 1'h1;
+  assign \$79  = ctrl_state == 2'h2;
+  assign \$80  = ctrl_state == 2'h3;
+  assign \$81  = ctrl_state == 3'h4;
+  assign \$82  = ctrl_state == 3'h5;
+  assign \$83  = ctrl_state == 3'h6;
+  assign \$84  = ctrl_state == 3'h7;
+  assign \$85  = ctrl_state == 4'h8;
+  assign \$86  = ctrl_state == 4'h9;
+  assign \$87  = ctrl_state == 4'ha;
+  assign \$88  = ctrl_state == 4'hb;
+  assign \$89  = ctrl_state == 4'hc;
+  assign \$90  = ctrl_state == 4'hd;
+  assign \$91  = ctrl_state == 4'he;
+  assign \$92  = ctrl_state == 4'hf;
+  assign \$93  = ctrl_state == 5'h10;
+  assign \$94  = ctrl_state == 5'h11;
+  assign \$95  = ctrl_state == 5'h12;
+  assign \$96  = ctrl_state == 5'h13;
+  assign \$97  = ctrl_state == 5'h14;
+  assign \$98  = ctrl_state == 5'h15;
+  assign \$99  = ctrl_state == 5'h16;
+  assign \$100  = ! p_word;
+  assign \$101  = ! p_word;
+  assign \$102  = s3_valid & s3_last;
+  assign \$103  = \$signature__data$117  & x_rd__data;
+  assign \$104  = s2_and0[0] + s2_and0[1];
+  assign \$105  = s2_and0[2] + s2_and0[3];
+  assign \$106  = \$104  + \$105 ;
+  assign \$107  = s2_and0[4] + s2_and0[5];
+  assign \$108  = s2_and0[6] + s2_and0[7];
+  assign \$109  = \$107  + \$108 ;
+  assign \$110  = \$106  + \$109 ;
+  assign \$111  = s2_and0[8] + s2_and0[9];
+  assign \$112  = s2_and0[10] + s2_and0[11];
+  assign \$113  = \$111  + \$112 ;
+  assign \$114  = s2_and0[12] + s2_and0[13];
+  assign \$115  = s2_and0[14] + s2_and0[15];
+  assign \$116  = \$114  + \$115 ;
+  assign \$117  = \$113  + \$116 ;
+  assign \$118  = \$110  + \$117 ;
+  assign \$119  = s2_and0[16] + s2_and0[17];
+  assign \$120  = s2_and0[18] + s2_and0[19];
+  assign \$121  = \$119  + \$120 ;
+  assign \$122  = s2_and0[20] + s2_and0[21];
+  assign \$123  = s2_and0[22] + s2_and0[23];
+  assign \$124  = \$122  + \$123 ;
+  assign \$125  = \$121  + \$124 ;
+  assign \$126  = s2_and0[24] + s2_and0[25];
+  assign \$127  = s2_and0[26] + s2_and0[27];
+  assign \$128  = \$126  + \$127 ;
+  assign \$129  = s2_and0[28] + s2_and0[29];
+  assign \$130  = s2_and0[30] + s2_and0[31];
+  assign \$131  = \$129  + \$130 ;
+  assign \$132  = \$128  + \$131 ;
+  assign \$133  = \$125  + \$132 ;
+  assign \$134  = s2_and0[32] + s2_and0[33];
+  assign \$135  = s2_and0[34] + s2_and0[35];
+  assign \$136  = \$134  + \$135 ;
+  assign \$137  = s2_and0[36] + s2_and0[37];
+  assign \$138  = s2_and0[38] + s2_and0[39];
+  assign \$139  = \$137  + \$138 ;
+  assign \$140  = \$136  + \$139 ;
+  assign \$141  = s2_and0[40] + s2_and0[41];
+  assign \$142  = s2_and0[42] + s2_and0[43];
+  assign \$143  = \$141  + \$142 ;
+  assign \$144  = s2_and0[44] + s2_and0[45];
+  assign \$145  = s2_and0[46] + s2_and0[47];
+  assign \$146  = \$144  + \$145 ;
+  assign \$147  = \$143  + \$146 ;
+  assign \$148  = \$140  + \$147 ;
+  assign \$149  = s2_and0[48] + s2_and0[49];
+  assign \$150  = s2_and0[50] + s2_and0[51];
+  assign \$151  = \$149  + \$150 ;
+  assign \$152  = s2_and0[52] + s2_and0[53];
+  assign \$153  = s2_and0[54] + s2_and0[55];
+  assign \$154  = \$152  + \$153 ;
+  assign \$155  = \$151  + \$154 ;
+  assign \$156  = s2_and0[56] + s2_and0[57];
+  assign \$157  = s2_and0[58] + s2_and0[59];
+  assign \$158  = \$156  + \$157 ;
+  assign \$159  = s2_and0[60] + s2_and0[61];
+  assign \$160  = s2_and0[62] + s2_and0[63];
+  assign \$161  = \$159  + \$160 ;
+  assign \$162  = \$158  + \$161 ;
+  assign \$163  = \$155  + \$162 ;
+  assign \$164  = s3_first ? 7'h00 : acc0;
+  assign \$165  = s3_part0_0 + s3_part0_1;
+  assign \$166  = s3_part0_2 + s3_part0_3;
+  assign \$167  = \$165  + \$166 ;
+  assign \$168  = \$164  + \$167 ;
+  assign \$169  = s3_first ? 7'h00 : acc0;
+  assign \$170  = s3_part0_0 + s3_part0_1;
+  assign \$171  = s3_part0_2 + s3_part0_3;
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = \$169  + \$172 ;
+  assign \$174  = s4_grp < num_neurons;
+  assign \$175  = s4_grp < num_neurons;
+  assign \$176  = s4_grp >= cand_lo;
+  assign \$177  = s4_grp < cand_hi;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = cand_all | \$178 ;
+  assign \$180  = \$175  & \$179 ;
+  assign \$181  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = ~ \$signal$132 ;
+  assign \$184  = s5_c_pot0 > \$signal$133 ;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = s5_c_valid0 & \$185 ;
+  assign \$187  = ~ \$signal$134 ;
+  assign \$188  = s5_e_pot0 > \$signal$135 ;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = s5_e_valid0 & \$189 ;
+  assign \$193  = rd_a_sel[0] ? \$192  : 64'h0000000000000000;
+  assign \$195  = rd_a_sel[1] ? \$194  : 16'h0000;
+  assign \$196  = \$193  | { 48'h000000000000, \$195  };
+  assign \$198  = rd_a_sel[2] ? \$197  : 16'h0000;
+  assign \$200  = rd_a_sel[3] ? \$199  : 7'h00;
+  assign \$201  = \$198  | { 9'h000, \$200  };
   \edgekws_board.core.cls_div  cls_div (
-    .busy(\busy$164 ),
+    .busy(\busy$165 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$165 ),
+    .quotient(\quotient$166 ),
     .rst(rst),
     .start(start)
   );
   \edgekws_board.core.div_a  div_a (
-    .busy(\busy$93 ),
+    .busy(\busy$94 ),
     .clk(clk),
-    .dividend(\dividend$89 ),
-    .\divisor$8 (\divisor$91 ),
-    .quotient(\quotient$163 ),
+    .dividend(\dividend$90 ),
+    .\divisor$8 (\divisor$92 ),
+    .quotient(\quotient$164 ),
     .remainder(\remainder$51 ),
     .rst(rst),
-    .start(\start$88 )
+    .start(\start$89 )
   );
   \edgekws_board.core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$85 ),
-    .\divisor$8 (\divisor$87 ),
+    .dividend(\dividend$86 ),
+    .\divisor$8 (\divisor$88 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$84 )
+    .start(\start$85 )
   );
   \edgekws_board.core.select  select (
     .advance(advance),
@@ -2475,21 +2477,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$232  = { 5'h00, num_neurons };
+          \$230  = { 5'h00, num_neurons };
       3'h1:
-          \$232  = { 5'h00, num_classes };
+          \$230  = { 5'h00, num_classes };
       3'h2:
-          \$232  = { 5'h00, divisor };
+          \$230  = { 5'h00, divisor };
       3'h3:
-          \$232  = thswap_init;
+          \$230  = thswap_init;
       3'h4:
-          \$232  = decay;
+          \$230  = decay;
       3'h5:
-          \$232  = thswap_min;
+          \$230  = thswap_min;
       3'h6:
-          \$232  = thl_cap;
+          \$230  = thl_cap;
       3'h7:
-          \$232  = { 8'h00, \offset$94  };
+          \$230  = { 8'h00, \offset$95  };
     endcase
   end
   always @* begin
@@ -2568,9 +2570,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$46 [9:0];
+          \$signature__addr  = p_addr[9:0];
       5'h05:
-          \$signature__addr  = \$56 [9:0];
+          \$signature__addr  = \$54 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2590,7 +2592,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$63 [9:0];
+          \$signature__addr  = \$61 [9:0];
     endcase
   end
   always @* begin
@@ -2660,7 +2662,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$62  = \$64 [9:0];
+          \$signature__addr$62  = \$62 [9:0];
     endcase
   end
   always @* begin
@@ -2978,7 +2980,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$70  = \$65 ;
+          \$signature__en$70  = \$63 ;
     endcase
   end
   always @* begin
@@ -3033,16 +3035,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$71  = \$73 ;
+          \$signature__en$71  = \$71 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$74 ) begin
           end else begin
-            \$signature__en$71  = \$77 ;
+            \$signature__en$71  = \$75 ;
           end
     endcase
   end
@@ -3100,16 +3102,16 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$72  = \$70 ;
+          \$signature__en$72  = \$68 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$74 ) begin
           end else begin
-            \$signature__en$72  = \$78 ;
+            \$signature__en$72  = \$76 ;
           end
     endcase
   end
@@ -3125,14 +3127,14 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$55 ) begin
+          end else if (\$53 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$84  = 1'h0;
+    \start$85  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3156,19 +3158,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \start$84  = 1'h1;
+            \start$85  = 1'h1;
           end
       5'h0e:
-          if (\$60 ) begin
-            \start$84  = 1'h1;
+          if (\$58 ) begin
+            \start$85  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$85  = 8'h00;
+    \dividend$86  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3192,19 +3194,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \dividend$85  = \$signal ;
+            \dividend$86  = \$signal ;
           end
       5'h0e:
-          if (\$60 ) begin
-            \dividend$85  = \offset$94 ;
+          if (\$58 ) begin
+            \dividend$86  = \offset$95 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$87  = 8'h00;
+    \divisor$88  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3228,19 +3230,19 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \divisor$87  = s;
+            \divisor$88  = s;
           end
       5'h0e:
-          if (\$60 ) begin
-            \divisor$87  = \$62 [7:0];
+          if (\$58 ) begin
+            \divisor$88  = \$60 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$88  = 1'h0;
+    \start$89  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3264,63 +3266,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \start$88  = 1'h1;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$67 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \start$88  = 1'h1;
-            end
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$89  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$57 ) begin
-          end else begin
-            \dividend$89  = n_a;
+            \start$89  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3337,18 +3285,18 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$67 ) begin
+          if (\$65 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$89  = offset_out[7:0];
+              \start$89  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$91  = 8'h00;
+    \dividend$90  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3372,9 +3320,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \divisor$91  = s;
+            \dividend$90  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3391,227 +3339,325 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$67 ) begin
+          if (\$65 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$91  = \$69 [7:0];
+              \dividend$90  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = p_run;
+    \divisor$92  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$55 ) begin
+          end else begin
+            \divisor$92  = s;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$65 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \divisor$92  = \$67 [7:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = p_run;
     if (rst) begin
-      \$692  = 1'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = p_grp;
+    \$692  = p_grp;
     if (rst) begin
-      \$693  = 11'h000;
+      \$692  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$102 ;
+    \$693  = \$100 ;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \$101 ;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$103 ;
+    \$695  = s1_valid;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = s1_valid;
+    \$696  = s1_grp;
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = s1_grp;
+    \$697  = s1_first;
     if (rst) begin
-      \$697  = 11'h000;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = s1_first;
+    \$698  = s1_last;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = s1_last;
+    \$699  = s2_valid;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = s2_valid;
+    \$700  = s2_grp;
     if (rst) begin
-      \$700  = 1'h0;
+      \$700  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = s2_grp;
+    \$701  = s2_first;
     if (rst) begin
-      \$701  = 11'h000;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s2_first;
+    \$702  = s2_last;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s2_last;
+    \$703  = \$102 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$104 ;
+    \$704  = s3_grp;
     if (rst) begin
-      \$704  = 1'h0;
+      \$704  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s3_grp;
+    \$705  = \$103 ;
     if (rst) begin
-      \$705  = 11'h000;
+      \$705  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$105 ;
+    \$706  = \$signature__data$120 ;
     if (rst) begin
-      \$706  = 64'h0000000000000000;
+      \$706  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \$signature__data$119 ;
+    \$707  = \$118 ;
     if (rst) begin
-      \$707  = 16'h0000;
+      \$707  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$120 ;
+    \$708  = \$133 ;
     if (rst) begin
       \$708  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$135 ;
+    \$709  = \$148 ;
     if (rst) begin
       \$709  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$150 ;
+    \$710  = \$163 ;
     if (rst) begin
       \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$165 ;
+    \$711  = s2_thl0;
     if (rst) begin
-      \$711  = 5'h00;
+      \$711  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = s2_thl0;
-    if (rst) begin
-      \$712  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = acc0;
+    \$712  = acc0;
     if (s3_valid) begin
-      \$713  = \$170 [6:0];
+      \$712  = \$168 [6:0];
     end
+    if (rst) begin
+      \$712  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = \$173 [6:0];
     if (rst) begin
       \$713  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$175 [6:0];
+    \$714  = s3_thl0;
     if (rst) begin
-      \$714  = 7'h00;
+      \$714  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = s3_thl0;
+    \$715  = \$signature__en ;
     if (rst) begin
-      \$715  = 16'h0000;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$signature__en ;
+    \$716  = s4_grp;
     if (rst) begin
-      \$716  = 1'h0;
+      \$716  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = s4_grp;
+    \$717  = \$signature__data ;
     if (rst) begin
-      \$717  = 11'h000;
+      \$717  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$signature__data ;
+    \$718  = \$174 ;
     if (rst) begin
-      \$718  = 7'h00;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \$176 ;
+    \$719  = \$182 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$184 ;
+    \$720  = \$signal$132 ;
+    if (s5_valid) begin
+      if (\$186 ) begin
+        \$720  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$720  = 1'h0;
+    endcase
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$signal$131 ;
+    \$721  = \$signal$133 ;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$721  = 1'h1;
+      if (\$186 ) begin
+        \$721  = s5_c_pot0;
+      end
+    end
+    if (rst) begin
+      \$721  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = dividend;
+    if (s5_valid) begin
+      if (\$186 ) begin
+        \$722  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$722  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = \$signal$134 ;
+    if (s5_valid) begin
+      if (\$190 ) begin
+        \$723  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -3620,155 +3666,111 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h03:
           /* empty */;
       5'h01:
-          \$721  = 1'h0;
+          \$723  = 1'h0;
     endcase
     if (rst) begin
-      \$721  = 1'h0;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$signal$132 ;
+    \$724  = \$signal$135 ;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$722  = s5_c_pot0;
+      if (\$190 ) begin
+        \$724  = s5_e_pot0;
       end
     end
     if (rst) begin
-      \$722  = 7'h00;
+      \$724  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = dividend;
+    \$725  = lrn_idx;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$723  = s5_c_idx0;
+      if (\$190 ) begin
+        \$725  = s5_e_idx0;
       end
     end
     if (rst) begin
-      \$723  = 11'h000;
+      \$725  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$133 ;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$724  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$724  = 1'h0;
-    endcase
+    \$726  = \$191 ;
     if (rst) begin
-      \$724  = 1'h0;
+      \$726  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$signal$134 ;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$725  = s5_e_pot0;
-      end
-    end
-    if (rst) begin
-      \$725  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = lrn_idx;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$726  = s5_e_idx0;
-      end
-    end
-    if (rst) begin
-      \$726  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$193 ;
+    \$727  = x_rd__data;
     if (rst) begin
       \$727  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = x_rd__data;
+    \$728  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$728  = 1'h1;
+            end
+          end
+    endcase
     if (rst) begin
-      \$728  = 64'h0000000000000000;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$729  = 1'h1;
-            end
-          end
-    endcase
+    \$729  = rd_b;
+    if (rd_a) begin
+      \$729  = 1'h1;
+    end else if (rsp__ready) begin
+      \$729  = 1'h0;
+    end
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = rd_b;
+    \$730  = rd_q;
     if (rd_a) begin
-      \$730  = 1'h1;
-    end else if (rsp__ready) begin
-      \$730  = 1'h0;
+      \$730 [3:0] = rd_a_op;
+      \$730 [67:4] = \$196 ;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = rd_q;
+    \$731  = rd_q_b;
     if (rd_a) begin
-      \$731 [3:0] = rd_a_op;
-      \$731 [67:4] = \$198 ;
+      \$731  = \$201 ;
     end
     if (rst) begin
-      \$731  = 116'h00000000000000000000000000000;
+      \$731  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = rd_q_b;
+    \$732  = rd_q_p;
     if (rd_a) begin
-      \$732  = \$203 ;
+      \$732  = \$202 ;
     end
     if (rst) begin
-      \$732  = 16'h0000;
+      \$732  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = rd_q_p;
-    if (rd_a) begin
-      \$733  = \$204 ;
-    end
-    if (rst) begin
-      \$733  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = 1'h0;
+    \$733  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3795,23 +3797,23 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
+          if (\$665 ) begin
+            \$733  = 1'h1;
+          end
+      5'h11:
           if (\$666 ) begin
-            \$734  = 1'h1;
-          end
-      5'h11:
-          if (\$667 ) begin
-            \$734  = 1'h1;
+            \$733  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$734  = 1'h0;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = mask;
+    \$734  = mask;
     if (scan_bits) begin
-      \$735  = \$208 [63:0];
+      \$734  = \$206 [63:0];
     end
     casez (ctrl_state)
       5'h00:
@@ -3847,17 +3849,17 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h12:
           /* empty */;
       5'h13:
-          \$735  = \$672 ;
+          \$734  = \$671 ;
     endcase
     if (rst) begin
-      \$735  = 64'h0000000000000000;
+      \$734  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = mask_empty;
+    \$735  = mask_empty;
     if (scan_bits) begin
-      \$736  = \$213 ;
+      \$735  = \$211 ;
     end
     casez (ctrl_state)
       5'h00:
@@ -3893,18 +3895,18 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h12:
           /* empty */;
       5'h13:
-          \$736  = \$678 ;
+          \$735  = \$677 ;
     endcase
     if (rst) begin
-      \$736  = 1'h0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = wreg;
+    \$736  = wreg;
     if (scan_bits) begin
       if (pick) begin
-        \$737  = \$216 [63:0];
+        \$736  = \$214 [63:0];
       end
     end
     casez (ctrl_state)
@@ -3941,149 +3943,149 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h12:
           /* empty */;
       5'h13:
-          \$737  = wq;
+          \$736  = wq;
     endcase
     if (rst) begin
-      \$737  = 64'h0000000000000000;
+      \$736  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rd_a_op;
+    \$737  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$738  = cmd__payload[3:0];
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$737  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$738  = 4'h0;
+      \$737  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = rd_a_lane;
+    \$738  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$739  = 1'h0;
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$738  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$739  = 1'h0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = rd_a_sel;
+    \$739  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$740  = { \$231 , \$230 , \$229 , \$228 , \$227  };
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$739  = { \$229 , \$228 , \$227 , \$226 , \$225  };
             end
           end
     endcase
     if (rst) begin
-      \$740  = 5'h00;
+      \$739  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = rd_a_param;
+    \$740  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$741  = { \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232  };
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$740  = { \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230  };
             end
           end
     endcase
     if (rst) begin
-      \$741  = 64'h0000000000000000;
+      \$740  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = op;
+    \$741  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$742  = cmd__payload[3:0];
+                  \$741  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$742  = 4'h0;
+      \$741  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = cand_all;
+    \$742  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$743  = \$236 ;
+                  \$742  = \$234 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$743  = 1'h0;
+      \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = cand_lo;
+    \$743  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$744  = \$237 ;
+                  \$743  = \$235 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$744  = 22'h000000;
+      \$743  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = load_word;
+    \$744  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$745  = 1'h1;
+                  \$744  = 1'h1;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            \$745  = \$238 [0];
+            \$744  = \$236 [0];
           end
     endcase
     if (rst) begin
-      \$745  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = ctrl_state;
+    \$745  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$746  = 5'h01;
+                  \$745  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4093,110 +4095,110 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$746  = 5'h02;
+                  \$745  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$239 ) begin
-              \$746  = 5'h01;
+            if (\$237 ) begin
+              \$745  = 5'h01;
             end
           end
       5'h01:
-          \$746  = 5'h04;
+          \$745  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             (* full_case = 32'd1 *)
-            if (\$261 ) begin
-              \$746  = 5'h05;
+            if (\$260 ) begin
+              \$745  = 5'h05;
             end else begin
-              \$746  = 5'h06;
+              \$745  = 5'h06;
             end
           end
       5'h05:
-          \$746  = 5'h07;
+          \$745  = 5'h07;
       5'h07:
-          \$746  = 5'h08;
+          \$745  = 5'h08;
       5'h08:
-          \$746  = 5'h09;
+          \$745  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$647 ) begin
-            \$746  = 5'h0a;
+          if (\$646 ) begin
+            \$745  = 5'h0a;
           end else begin
-            \$746  = 5'h05;
+            \$745  = 5'h05;
           end
       5'h0a:
-          \$746  = 5'h0b;
+          \$745  = 5'h0b;
       5'h0b:
-          \$746  = 5'h0c;
+          \$745  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$662 ) begin
-            \$746  = 5'h0d;
+          if (\$661 ) begin
+            \$745  = 5'h0d;
           end else begin
-            \$746  = 5'h0e;
+            \$745  = 5'h0e;
           end
       5'h0e:
-          if (\$665 ) begin
-            \$746  = 5'h0f;
+          if (\$664 ) begin
+            \$745  = 5'h0f;
           end
       5'h0f:
-          if (\$666 ) begin
-            \$746  = 5'h10;
+          if (\$665 ) begin
+            \$745  = 5'h10;
           end
       5'h11:
-          if (\$667 ) begin
-            \$746  = 5'h10;
+          if (\$666 ) begin
+            \$745  = 5'h10;
           end
       5'h10:
-          \$746  = 5'h12;
+          \$745  = 5'h12;
       5'h12:
-          \$746  = 5'h13;
+          \$745  = 5'h13;
       5'h13:
-          \$746  = 5'h14;
+          \$745  = 5'h14;
       5'h14:
-          if (\$679 ) begin
-            \$746  = 5'h15;
+          if (\$678 ) begin
+            \$745  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$681 ) begin
+          if (\$680 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$746  = 5'h0d;
+              \$745  = 5'h0d;
             end else begin
-              \$746  = 5'h11;
+              \$745  = 5'h11;
             end
           end else begin
-            \$746  = 5'h10;
+            \$745  = 5'h10;
           end
       5'h0d:
-          \$746  = 5'h06;
+          \$745  = 5'h06;
       5'h06:
-          if (\$683 ) begin
-            \$746  = 5'h16;
+          if (\$682 ) begin
+            \$745  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$746  = 5'h00;
+            \$745  = 5'h00;
           end
       5'h02:
-          if (\$686 ) begin
-            \$746  = 5'h00;
+          if (\$685 ) begin
+            \$745  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$746  = 5'h00;
+      \$745  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = num_neurons;
+    \$746  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4209,6 +4211,81 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
+                        \$746  = cmd__payload[38:28];
+                  endcase
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          if (\$685 ) begin
+            \$746  = add_idx[10:0];
+          end
+    endcase
+    if (rst) begin
+      \$746  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = num_classes;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  casez (cmd__payload[6:4])
+                    3'h0:
+                        /* empty */;
+                    3'h1:
                         \$747  = cmd__payload[38:28];
                   endcase
             endcase
@@ -4256,8 +4333,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h16:
           /* empty */;
       5'h02:
-          if (\$686 ) begin
-            \$747  = add_idx[10:0];
+          (* full_case = 32'd1 *)
+          if (\$685 ) begin
+          end else begin
+            if (\$687 ) begin
+              \$747  = \$689 [10:0];
+            end
           end
     endcase
     if (rst) begin
@@ -4266,89 +4347,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = num_classes;
+    \$748  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  casez (cmd__payload[6:4])
-                    3'h0:
-                        /* empty */;
-                    3'h1:
-                        \$748  = cmd__payload[38:28];
-                  endcase
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$686 ) begin
-          end else begin
-            if (\$688 ) begin
-              \$748  = \$690 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$748  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = divisor;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4365,21 +4367,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$749  = cmd__payload[38:28];
+                        \$748  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$749  = 11'h000;
+      \$748  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = thswap_init;
+    \$749  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4398,21 +4400,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$750  = cmd__payload[43:28];
+                        \$749  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$750  = 16'h0000;
+      \$749  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = decay;
+    \$750  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4433,21 +4435,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$751  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$751  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = thswap_min;
+    \$751  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4470,21 +4472,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$752  = cmd__payload[43:28];
+                        \$751  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$752  = 16'h0000;
+      \$751  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = thl_cap;
+    \$752  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4509,21 +4511,21 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$753  = cmd__payload[43:28];
+                        \$752  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$753  = 16'h0000;
+      \$752  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \offset$94 ;
+    \$753  = \offset$95 ;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4551,7 +4553,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$754  = cmd__payload[35:28];
+                        \$753  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4590,9 +4592,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h14:
           /* empty */;
       5'h15:
-          if (\$681 ) begin
+          if (\$680 ) begin
             if (scan_a) begin
-              \$754  = offset_out[7:0];
+              \$753  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -4602,20 +4604,20 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h16:
           /* empty */;
       5'h02:
-          if (\$686 ) begin
-            \$754  = 8'h00;
+          if (\$685 ) begin
+            \$753  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$754  = 8'h00;
+      \$753  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = add_cls;
+    \$754  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4628,7 +4630,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$755  = cmd__payload[38:28];
+                  \$754  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4675,10 +4677,89 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$686 ) begin
+          if (\$685 ) begin
           end else begin
-            if (\$688 ) begin
-              \$755  = \$689 [10:0];
+            if (\$687 ) begin
+              \$754  = \$688 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$754  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = add_left;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$755  = divisor;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$685 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$687 ) begin
+              \$755  = divisor;
+            end else begin
+              \$755  = \$690 [10:0];
             end
           end
     endcase
@@ -4688,10 +4769,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = add_left;
+    \$756  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4704,7 +4785,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
               4'ha:
                   /* empty */;
               4'hc:
-                  \$756  = divisor;
+                  \$756  = { 1'h0, num_neurons };
             endcase
           end
       5'h03:
@@ -4751,152 +4832,92 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$686 ) begin
+          if (\$685 ) begin
           end else begin
-            (* full_case = 32'd1 *)
-            if (\$688 ) begin
-              \$756  = divisor;
-            end else begin
-              \$756  = \$691 [10:0];
-            end
+            \$756  = \$686 [11:0];
           end
     endcase
     if (rst) begin
-      \$756  = 11'h000;
+      \$756  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$757  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$686 ) begin
-          end else begin
-            \$757  = \$687 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$757  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = p_grp;
+    \$757  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$758  = 11'h000;
+          \$757  = 11'h000;
       5'h04:
           if (p_run) begin
-            if (\$254 ) begin
-              \$758  = \$255 [10:0];
+            if (\$253 ) begin
+              \$757  = \$254 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$758  = 11'h000;
+      \$757  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = cand_hi;
+    \$758  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$759  = \$240 ;
+          \$758  = \$238 ;
     endcase
     if (rst) begin
-      \$759  = 23'h000000;
+      \$758  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = p_word;
+    \$759  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$760  = 1'h0;
+          \$759  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$254 ) begin
-              \$760  = 1'h0;
+            if (\$253 ) begin
+              \$759  = 1'h0;
             end else begin
-              \$760  = \$258 [0];
+              \$759  = \$257 [0];
             end
           end
     endcase
     if (rst) begin
-      \$760  = 1'h0;
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = p_addr;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$760  = 11'h000;
+      5'h04:
+          if (p_run) begin
+            \$760  = \$252 [10:0];
+          end
+    endcase
+    if (rst) begin
+      \$760  = 11'h000;
     end
   end
   always @* begin
@@ -4908,7 +4929,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h03:
           /* empty */;
       5'h01:
-          \$761  = \$243 [10:0];
+          \$761  = \$241 [10:0];
     endcase
     if (rst) begin
       \$761  = 11'h000;
@@ -4923,11 +4944,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h03:
           /* empty */;
       5'h01:
-          \$762  = \$244 ;
+          \$762  = \$242 ;
       5'h04:
           if (p_run) begin
-            if (\$254 ) begin
-              if (\$257 ) begin
+            if (\$253 ) begin
+              if (\$256 ) begin
                 \$762  = 1'h0;
               end
             end
@@ -4949,10 +4970,10 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$763 [78:68] = dividend;
-            \$763 [96:90] = \$signal$132 ;
-            \$763 [97] = \$signal$133 ;
+            \$763 [96:90] = \$signal$133 ;
+            \$763 [97] = \$signal$134 ;
             \$763 [108:98] = lrn_idx;
             \$763 [115:109] = 7'h00;
             \$763 [3:0] = op;
@@ -4991,8 +5012,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0d:
           \$763 [115:109] = s[6:0];
       5'h06:
-          if (\$683 ) begin
-            \$763 [89:79] = \quotient$165 ;
+          if (\$682 ) begin
+            \$763 [89:79] = \quotient$166 ;
           end
     endcase
     if (rst) begin
@@ -5011,8 +5032,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
-            \$764  = \$259 [9:0];
+          end else if (\$251 ) begin
+            \$764  = \$258 [9:0];
           end
     endcase
     if (rst) begin
@@ -5031,7 +5052,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$765  = 1'h0;
           end
       5'h05:
@@ -5042,9 +5063,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$647 ) begin
+          if (\$646 ) begin
           end else begin
-            \$765  = \$648 [0];
+            \$765  = \$647 [0];
           end
       5'h0a:
           /* empty */;
@@ -5055,11 +5076,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
+          if (\$665 ) begin
             \$765  = 1'h0;
           end
       5'h11:
-          if (\$667 ) begin
+          if (\$666 ) begin
             \$765  = 1'h0;
           end
       5'h10:
@@ -5072,9 +5093,9 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$681 ) begin
+          if (\$680 ) begin
           end else begin
-            \$765  = \$682 [0];
+            \$765  = \$681 [0];
           end
     endcase
     if (rst) begin
@@ -5093,7 +5114,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$766  = 8'h00;
           end
       5'h05:
@@ -5103,7 +5124,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h08:
           /* empty */;
       5'h09:
-          \$766  = \$642 [7:0];
+          \$766  = \$641 [7:0];
     endcase
     if (rst) begin
       \$766  = 8'h00;
@@ -5121,7 +5142,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$767  = 8'h00;
           end
       5'h05:
@@ -5131,7 +5152,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h08:
           /* empty */;
       5'h09:
-          \$767  = \$646 [7:0];
+          \$767  = \$645 [7:0];
     endcase
     if (rst) begin
       \$767  = 8'h00;
@@ -5152,7 +5173,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h05:
           /* empty */;
       5'h07:
-          \$768  = \$262 ;
+          \$768  = \$261 ;
     endcase
     if (rst) begin
       \$768  = 16'h0000;
@@ -5175,7 +5196,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$769  = \$309 ;
+          \$769  = \$308 ;
     endcase
     if (rst) begin
       \$769  = 5'h00;
@@ -5198,7 +5219,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$770  = \$356 ;
+          \$770  = \$355 ;
     endcase
     if (rst) begin
       \$770  = 5'h00;
@@ -5221,7 +5242,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$771  = \$403 ;
+          \$771  = \$402 ;
     endcase
     if (rst) begin
       \$771  = 5'h00;
@@ -5244,7 +5265,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$772  = \$450 ;
+          \$772  = \$449 ;
     endcase
     if (rst) begin
       \$772  = 5'h00;
@@ -5267,7 +5288,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$773  = \$497 ;
+          \$773  = \$496 ;
     endcase
     if (rst) begin
       \$773  = 5'h00;
@@ -5290,7 +5311,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$774  = \$544 ;
+          \$774  = \$543 ;
     endcase
     if (rst) begin
       \$774  = 5'h00;
@@ -5313,7 +5334,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$775  = \$591 ;
+          \$775  = \$590 ;
     endcase
     if (rst) begin
       \$775  = 5'h00;
@@ -5336,7 +5357,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h07:
           /* empty */;
       5'h08:
-          \$776  = \$638 ;
+          \$776  = \$637 ;
     endcase
     if (rst) begin
       \$776  = 5'h00;
@@ -5363,7 +5384,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h09:
           /* empty */;
       5'h0a:
-          \$777  = \$650 ;
+          \$777  = \$649 ;
     endcase
     if (rst) begin
       \$777  = 8'h00;
@@ -5390,7 +5411,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h09:
           /* empty */;
       5'h0a:
-          \$778  = \$651 ;
+          \$778  = \$650 ;
     endcase
     if (rst) begin
       \$778  = 17'h00000;
@@ -5419,7 +5440,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0a:
           /* empty */;
       5'h0b:
-          \$779  = \$657 [7:0];
+          \$779  = \$656 [7:0];
     endcase
     if (rst) begin
       \$779  = 8'h00;
@@ -5448,7 +5469,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0a:
           /* empty */;
       5'h0b:
-          \$780  = \$659 [15:0];
+          \$780  = \$658 [15:0];
     endcase
     if (rst) begin
       \$780  = 16'h0000;
@@ -5477,7 +5498,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0a:
           /* empty */;
       5'h0b:
-          \$781  = \$661 ;
+          \$781  = \$660 ;
     endcase
     if (rst) begin
       \$781  = 16'h0000;
@@ -5510,7 +5531,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$782  = quotient;
           end
     endcase
@@ -5545,7 +5566,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$783  = remainder;
           end
     endcase
@@ -5580,8 +5601,8 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
-            \$784  = \quotient$163 ;
+          if (\$664 ) begin
+            \$784  = \quotient$164 ;
           end
     endcase
     if (rst) begin
@@ -5615,7 +5636,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$785  = \remainder$51 ;
           end
     endcase
@@ -5652,11 +5673,11 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
+          if (\$665 ) begin
             \$786  = 1'h0;
           end
       5'h11:
-          if (\$667 ) begin
+          if (\$666 ) begin
             \$786  = 1'h1;
           end
     endcase
@@ -5703,7 +5724,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h13:
           \$787  = 1'h1;
       5'h14:
-          if (\$679 ) begin
+          if (\$678 ) begin
             \$787  = 1'h0;
           end
     endcase
@@ -5756,7 +5777,7 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$683 ) begin
+          if (\$682 ) begin
             \$788  = 1'h1;
           end
       5'h16:
@@ -5809,12 +5830,12 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \cmd__payload.word  = cmd__payload[15];
   assign \cmd__payload.label  = cmd__payload[27:16];
   assign \cmd__payload.data  = cmd__payload[91:28];
-  assign \$262  = \$signature__data$139 ;
-  assign \$201  = \$signature__data$140 ;
-  assign \$199  = \$signature__data$139 ;
-  assign \$196  = \$signature__data$119 ;
-  assign \$194  = \$signature__data$116 ;
-  assign \$193  = \$signature__data$116 ;
+  assign \$261  = \$signature__data$140 ;
+  assign \$199  = \$signature__data$141 ;
+  assign \$197  = \$signature__data$140 ;
+  assign \$194  = \$signature__data$120 ;
+  assign \$192  = \$signature__data$117 ;
+  assign \$191  = \$signature__data$117 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5832,13 +5853,13 @@ module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__vali
   assign \$42  = 1'h1;
   assign \$43  = 1'h1;
   assign \$44  = 1'h1;
-  assign \$65  = 1'h1;
-  assign \$70  = 1'h1;
-  assign \$71  = 1'h1;
-  assign \$73  = \$72 ;
-  assign \$77  = 1'h1;
-  assign \$78  = 1'h1;
-  assign \$243  = \$242 ;
+  assign \$63  = 1'h1;
+  assign \$68  = 1'h1;
+  assign \$69  = 1'h1;
+  assign \$71  = \$70 ;
+  assign \$75  = 1'h1;
+  assign \$76  = 1'h1;
+  assign \$241  = \$240 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -6611,7 +6632,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
-, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$5428$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$7642$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7179,8 +7200,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$5428$16 ;
-  wire [39:0] \port$5428$16 ;
+  output [39:0] \port$7642$16 ;
+  wire [39:0] \port$7642$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -14351,7 +14372,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$5428$16  = hdr[55:16];
+  assign \port$7642$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14390,28 +14411,28 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
-  wire [64:0] \$1002 ;
-  wire [64:0] \$1003 ;
-  wire [64:0] \$1004 ;
-  wire [64:0] \$1005 ;
-  wire [64:0] \$1006 ;
-  wire [64:0] \$1007 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
-  wire [1:0] \$1011 ;
-  wire [7:0] \$1012 ;
+  wire \$1011 ;
+  wire \$1012 ;
   wire \$1013 ;
-  wire [5:0] \$1014 ;
-  wire [5:0] \$1015 ;
-  reg [1:0] \$1016 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
   wire \$1017 ;
-  wire [3:0] \$1018 ;
-  wire [3:0] \$1019 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  reg [1:0] \$1020 ;
-  reg [1:0] \$1021 ;
+  wire \$1020 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
@@ -14433,803 +14454,3021 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
-  reg \$1041 ;
-  reg [8:0] \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg [1:0] \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg \$1048 ;
-  reg [5:0] \$1049 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg [1:0] \$1052 ;
-  reg [6:0] \$1053 ;
-  reg [2:0] \$1054 ;
-  reg \$1055 ;
-  reg [1:0] \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
-  reg [5:0] \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg [1:0] \$1063 ;
-  reg [6:0] \$1064 ;
-  reg [2:0] \$1065 ;
-  reg \$1066 ;
-  reg [1:0] \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg [5:0] \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg [1:0] \$1074 ;
-  reg [6:0] \$1075 ;
-  reg [2:0] \$1076 ;
-  reg \$1077 ;
-  reg [1:0] \$1078 ;
-  reg \$1079 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg [5:0] \$1082 ;
-  reg \$1083 ;
-  reg \$1084 ;
-  reg [1:0] \$1085 ;
-  reg [6:0] \$1086 ;
-  reg [2:0] \$1087 ;
-  reg \$1088 ;
-  reg [1:0] \$1089 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
-  reg \$1090 ;
-  reg \$1091 ;
-  reg \$1092 ;
-  reg [5:0] \$1093 ;
-  reg \$1094 ;
-  reg \$1095 ;
-  reg [1:0] \$1096 ;
-  reg [6:0] \$1097 ;
-  reg [2:0] \$1098 ;
-  reg \$1099 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire [21:0] \$11 ;
   wire \$110 ;
-  reg [1:0] \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg [5:0] \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg [1:0] \$1107 ;
-  reg [6:0] \$1108 ;
-  reg [2:0] \$1109 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
-  reg [8:0] \$1110 ;
-  reg [8:0] \$1111 ;
-  reg [8:0] \$1112 ;
-  reg [8:0] \$1113 ;
-  reg [2:0] \$1114 ;
-  reg \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg \$1118 ;
-  reg \$1119 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
-  reg \$1120 ;
-  reg \$1121 ;
-  reg \$1122 ;
-  reg \$1123 ;
-  reg \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
-  reg \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
-  reg \$1139 ;
+  wire [7:0] \$1130 ;
+  wire [8:0] \$1131 ;
+  wire [8:0] \$1132 ;
+  wire [4:0] \$1133 ;
+  wire \$1134 ;
+  wire [4:0] \$1135 ;
+  wire [5:0] \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
-  reg \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
-  reg \$1147 ;
-  reg \$1148 ;
-  reg \$1149 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire [19:0] \$1142 ;
+  wire [21:0] \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire [21:0] \$1146 ;
+  wire [21:0] \$1147 ;
+  wire \$1148 ;
+  wire [19:0] \$1149 ;
   wire \$115 ;
-  reg \$1150 ;
-  reg \$1151 ;
-  reg \$1152 ;
-  reg \$1153 ;
-  reg \$1154 ;
-  reg [20:0] \$1155 ;
-  reg [20:0] \$1156 ;
-  reg [20:0] \$1157 ;
-  reg [20:0] \$1158 ;
-  reg [20:0] \$1159 ;
+  wire [21:0] \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire [21:0] \$1153 ;
+  wire [21:0] \$1154 ;
+  wire \$1155 ;
+  wire [19:0] \$1156 ;
+  wire [21:0] \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
-  reg [20:0] \$1160 ;
-  reg [20:0] \$1161 ;
-  reg [20:0] \$1162 ;
-  reg [20:0] \$1163 ;
-  reg [20:0] \$1164 ;
-  reg [20:0] \$1165 ;
-  reg [20:0] \$1166 ;
-  reg [20:0] \$1167 ;
-  reg [20:0] \$1168 ;
-  reg [20:0] \$1169 ;
+  wire [21:0] \$1160 ;
+  wire [21:0] \$1161 ;
+  wire \$1162 ;
+  wire [19:0] \$1163 ;
+  wire [21:0] \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire [21:0] \$1167 ;
+  wire [21:0] \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
-  reg [20:0] \$1170 ;
-  reg [20:0] \$1171 ;
-  reg [20:0] \$1172 ;
-  reg [20:0] \$1173 ;
-  reg [20:0] \$1174 ;
-  reg [20:0] \$1175 ;
-  reg [20:0] \$1176 ;
-  reg [20:0] \$1177 ;
-  reg [20:0] \$1178 ;
-  reg [20:0] \$1179 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire [6:0] \$1174 ;
+  wire [7:0] \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
-  reg [20:0] \$1180 ;
-  reg [20:0] \$1181 ;
-  reg [20:0] \$1182 ;
-  reg [20:0] \$1183 ;
-  reg [20:0] \$1184 ;
-  reg [20:0] \$1185 ;
-  reg [20:0] \$1186 ;
-  reg [20:0] \$1187 ;
-  reg [20:0] \$1188 ;
-  reg [20:0] \$1189 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  reg [2:0] \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  reg [2:0] \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
-  reg [20:0] \$1190 ;
-  reg [20:0] \$1191 ;
-  reg [20:0] \$1192 ;
-  reg [20:0] \$1193 ;
-  reg [20:0] \$1194 ;
-  reg [20:0] \$1195 ;
-  reg [20:0] \$1196 ;
-  reg [20:0] \$1197 ;
-  reg [20:0] \$1198 ;
-  reg [20:0] \$1199 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire [6:0] \$1193 ;
+  reg [2:0] \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  reg [2:0] \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [21:0] \$12 ;
   wire \$120 ;
-  reg [20:0] \$1200 ;
-  reg [20:0] \$1201 ;
-  reg [20:0] \$1202 ;
-  reg [20:0] \$1203 ;
-  reg [20:0] \$1204 ;
-  reg [20:0] \$1205 ;
-  reg [20:0] \$1206 ;
-  reg [20:0] \$1207 ;
-  reg [20:0] \$1208 ;
-  reg [20:0] \$1209 ;
+  wire [3:0] \$1200 ;
+  wire [3:0] \$1201 ;
+  reg [2:0] \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire [1:0] \$1205 ;
+  reg [2:0] \$1206 ;
+  reg [2:0] \$1207 ;
+  wire [7:0] \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
-  reg [20:0] \$1210 ;
-  reg [20:0] \$1211 ;
-  reg [20:0] \$1212 ;
-  reg [20:0] \$1213 ;
-  reg [20:0] \$1214 ;
-  reg [20:0] \$1215 ;
-  reg [20:0] \$1216 ;
-  reg [20:0] \$1217 ;
-  reg [20:0] \$1218 ;
-  reg [10:0] \$1219 ;
+  wire [5:0] \$1210 ;
+  wire [5:0] \$1211 ;
+  reg [2:0] \$1212 ;
+  wire \$1213 ;
+  wire [3:0] \$1214 ;
+  wire [3:0] \$1215 ;
+  reg [2:0] \$1216 ;
+  reg [2:0] \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  reg [10:0] \$1220 ;
-  reg [10:0] \$1221 ;
-  reg [10:0] \$1222 ;
-  reg [10:0] \$1223 ;
-  reg [10:0] \$1224 ;
-  reg [10:0] \$1225 ;
-  reg [10:0] \$1226 ;
-  reg [10:0] \$1227 ;
-  reg [10:0] \$1228 ;
-  reg [10:0] \$1229 ;
-  wire \$123 ;
-  reg [10:0] \$1230 ;
-  reg [10:0] \$1231 ;
-  reg [10:0] \$1232 ;
-  reg [10:0] \$1233 ;
-  reg [10:0] \$1234 ;
-  reg [10:0] \$1235 ;
-  reg [10:0] \$1236 ;
-  reg [10:0] \$1237 ;
-  reg [10:0] \$1238 ;
-  reg [10:0] \$1239 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  reg [2:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  reg [1:0] \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  reg [1:0] \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  reg [10:0] \$1240 ;
-  reg [10:0] \$1241 ;
-  reg [10:0] \$1242 ;
-  reg [10:0] \$1243 ;
-  reg [10:0] \$1244 ;
-  reg [10:0] \$1245 ;
-  reg [10:0] \$1246 ;
-  reg [10:0] \$1247 ;
-  reg [10:0] \$1248 ;
-  reg [10:0] \$1249 ;
-  wire \$125 ;
-  reg [10:0] \$1250 ;
-  reg [10:0] \$1251 ;
-  reg [10:0] \$1252 ;
-  reg [10:0] \$1253 ;
-  reg [10:0] \$1254 ;
-  reg [10:0] \$1255 ;
-  reg [10:0] \$1256 ;
-  reg [10:0] \$1257 ;
-  reg [10:0] \$1258 ;
-  reg [10:0] \$1259 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire [3:0] \$1243 ;
+  wire [3:0] \$1244 ;
+  reg [1:0] \$1245 ;
+  wire [1:0] \$1246 ;
+  reg [1:0] \$1247 ;
+  reg [1:0] \$1248 ;
+  wire \$1249 ;
+  reg [2:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire [64:0] \$1258 ;
+  wire [64:0] \$1259 ;
   wire \$126 ;
-  reg [10:0] \$1260 ;
-  reg [10:0] \$1261 ;
-  reg [10:0] \$1262 ;
-  reg [10:0] \$1263 ;
-  reg [10:0] \$1264 ;
-  reg [10:0] \$1265 ;
-  reg [10:0] \$1266 ;
-  reg [10:0] \$1267 ;
-  reg [10:0] \$1268 ;
-  reg [10:0] \$1269 ;
+  wire [64:0] \$1260 ;
+  wire [64:0] \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
-  reg [10:0] \$1270 ;
-  reg [10:0] \$1271 ;
-  reg [10:0] \$1272 ;
-  reg [10:0] \$1273 ;
-  reg [10:0] \$1274 ;
-  reg [10:0] \$1275 ;
-  reg [10:0] \$1276 ;
-  reg [10:0] \$1277 ;
-  reg [10:0] \$1278 ;
-  reg [10:0] \$1279 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
-  reg [10:0] \$1280 ;
-  reg [10:0] \$1281 ;
-  reg [10:0] \$1282 ;
-  reg [63:0] \$1283 ;
-  reg [63:0] \$1284 ;
-  reg [63:0] \$1285 ;
-  reg \$1286 ;
-  reg [20:0] \$1287 ;
-  reg [20:0] \$1288 ;
-  reg [20:0] \$1289 ;
-  reg [2:0] \$129 ;
-  reg [20:0] \$1290 ;
-  reg [20:0] \$1291 ;
-  reg [20:0] \$1292 ;
-  reg [20:0] \$1293 ;
-  reg [20:0] \$1294 ;
-  reg [20:0] \$1295 ;
-  reg [20:0] \$1296 ;
-  reg [20:0] \$1297 ;
-  reg [20:0] \$1298 ;
-  reg [20:0] \$1299 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [21:0] \$13 ;
   wire \$130 ;
-  reg [20:0] \$1300 ;
-  reg [20:0] \$1301 ;
-  reg [20:0] \$1302 ;
-  reg [20:0] \$1303 ;
-  reg [20:0] \$1304 ;
-  reg [20:0] \$1305 ;
-  reg [20:0] \$1306 ;
-  reg [20:0] \$1307 ;
-  reg [20:0] \$1308 ;
-  reg [20:0] \$1309 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   reg [2:0] \$131 ;
-  reg [20:0] \$1310 ;
-  reg [20:0] \$1311 ;
-  reg [20:0] \$1312 ;
-  reg [20:0] \$1313 ;
-  reg [20:0] \$1314 ;
-  reg [20:0] \$1315 ;
-  reg [20:0] \$1316 ;
-  reg [20:0] \$1317 ;
-  reg [20:0] \$1318 ;
-  reg [20:0] \$1319 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire \$132 ;
-  reg [20:0] \$1320 ;
-  reg [20:0] \$1321 ;
-  reg [20:0] \$1322 ;
-  reg [20:0] \$1323 ;
-  reg [20:0] \$1324 ;
-  reg [20:0] \$1325 ;
-  reg [20:0] \$1326 ;
-  reg [20:0] \$1327 ;
-  reg [20:0] \$1328 ;
-  reg [20:0] \$1329 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
-  reg [20:0] \$1330 ;
-  reg [20:0] \$1331 ;
-  reg [20:0] \$1332 ;
-  reg [20:0] \$1333 ;
-  reg [20:0] \$1334 ;
-  reg [20:0] \$1335 ;
-  reg [20:0] \$1336 ;
-  reg [20:0] \$1337 ;
-  reg [20:0] \$1338 ;
-  reg [20:0] \$1339 ;
-  wire \$134 ;
-  reg [20:0] \$1340 ;
-  reg [20:0] \$1341 ;
-  reg [20:0] \$1342 ;
-  reg [20:0] \$1343 ;
-  reg [20:0] \$1344 ;
-  reg [20:0] \$1345 ;
-  reg [20:0] \$1346 ;
-  reg [20:0] \$1347 ;
-  reg [20:0] \$1348 ;
-  reg [20:0] \$1349 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  reg [2:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire \$135 ;
-  reg [20:0] \$1350 ;
-  reg \$1351 ;
-  reg \$1352 ;
-  reg \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
-  reg \$1356 ;
-  reg \$1357 ;
-  reg \$1358 ;
-  reg \$1359 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
-  reg [1:0] \$1360 ;
-  reg [2:0] \$1361 ;
-  reg [6:0] \$1362 ;
-  reg \$1363 ;
-  reg [3:0] \$1364 ;
-  reg \$1365 ;
-  reg [1:0] \$1366 ;
-  reg [2:0] \$1367 ;
-  reg [6:0] \$1368 ;
-  reg \$1369 ;
-  reg [2:0] \$137 ;
-  reg \$1370 ;
-  reg [3:0] \$1371 ;
-  reg [20:0] \$1372 ;
-  reg [20:0] \$1373 ;
-  reg [20:0] \$1374 ;
-  reg [20:0] \$1375 ;
-  reg \$1376 ;
-  reg \$1377 ;
-  reg \$1378 ;
-  reg [3:0] \$1379 ;
-  wire \$138 ;
-  reg \$1380 ;
-  reg [3:0] \$1381 ;
-  reg \$1382 ;
-  reg [3:0] \$1383 ;
-  reg [19:0] \$1384 ;
-  reg [20:0] \$1385 ;
-  reg [21:0] \$1386 ;
-  reg [19:0] \$1387 ;
-  reg [19:0] \$1388 ;
-  reg [20:0] \$1389 ;
-  wire \$139 ;
-  reg [21:0] \$1390 ;
-  reg [19:0] \$1391 ;
-  reg [19:0] \$1392 ;
-  reg [20:0] \$1393 ;
-  reg [21:0] \$1394 ;
-  reg [19:0] \$1395 ;
-  reg [19:0] \$1396 ;
-  reg [20:0] \$1397 ;
-  reg [21:0] \$1398 ;
-  reg [19:0] \$1399 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  reg [15:0] \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  reg [10:0] \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire [16:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire [21:0] \$14 ;
-  reg [2:0] \$140 ;
-  reg \$1400 ;
-  reg [255:0] \$1401 ;
-  reg [265:0] \$1402 ;
-  reg [63:0] \$1403 ;
-  reg [63:0] \$1404 ;
-  reg \$1405 ;
-  reg [42:0] \$1406 ;
-  reg [511:0] \$1407 ;
-  reg [4:0] \$1408 ;
-  reg [2:0] \$1409 ;
-  wire \$141 ;
-  reg [6:0] \$1410 ;
-  reg \$1411 ;
-  reg [5:0] \$1412 ;
-  reg [2:0] \$1413 ;
-  reg [2:0] \$1414 ;
-  reg [4:0] \$1415 ;
-  reg [63:0] \$1416 ;
-  reg [63:0] \$1417 ;
-  reg \$1418 ;
-  reg \$1419 ;
-  wire \$142 ;
-  reg [15:0] \$143 ;
-  reg [10:0] \$144 ;
-  wire [16:0] \$145 ;
-  reg [5:0] \$146 ;
-  wire [6:0] \$147 ;
-  reg \$148 ;
-  wire [6:0] \$149 ;
+  reg [5:0] \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire [6:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  reg \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire [6:0] \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  reg [4:0] \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire [3:0] \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire [5:0] \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  reg [2:0] \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire [21:0] \$15 ;
-  reg [4:0] \$150 ;
-  wire [3:0] \$151 ;
-  wire [5:0] \$152 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  reg [2:0] \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire \$153 ;
-  reg [2:0] \$154 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
-  wire \$156 ;
-  reg [2:0] \$157 ;
-  wire \$158 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  reg [1:0] \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  reg [1:0] \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire [21:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  reg [1:0] \$162 ;
-  wire \$163 ;
-  reg [1:0] \$164 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  reg [1:0] \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  reg [1:0] \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
-  wire \$166 ;
-  reg [1:0] \$167 ;
-  wire \$168 ;
-  reg [1:0] \$169 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  reg [12:0] \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  reg [8:0] \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire [13:0] \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  reg [3:0] \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire [21:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  reg [12:0] \$172 ;
-  reg [8:0] \$173 ;
-  wire [13:0] \$174 ;
-  reg [3:0] \$175 ;
-  wire [4:0] \$176 ;
-  reg [4:0] \$177 ;
-  reg [2:0] \$178 ;
-  wire [3:0] \$179 ;
+  wire [4:0] \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  reg [4:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire [1:0] \$1712 ;
+  wire [7:0] \$1713 ;
+  wire \$1714 ;
+  wire [5:0] \$1715 ;
+  wire [5:0] \$1716 ;
+  reg [1:0] \$1717 ;
+  wire \$1718 ;
+  wire [3:0] \$1719 ;
+  reg [2:0] \$172 ;
+  wire [3:0] \$1720 ;
+  reg [1:0] \$1721 ;
+  reg [1:0] \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire [3:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  reg [1:0] \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  reg [1:0] \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire [3:0] \$1748 ;
+  wire [3:0] \$1749 ;
+  wire \$175 ;
+  reg [1:0] \$1750 ;
+  wire [1:0] \$1751 ;
+  reg [1:0] \$1752 ;
+  reg [1:0] \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire [64:0] \$1763 ;
+  wire [64:0] \$1764 ;
+  wire [64:0] \$1765 ;
+  wire [64:0] \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [21:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  reg [5:0] \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire \$183 ;
-  wire \$184 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  reg [1:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
-  wire \$186 ;
-  reg [5:0] \$187 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  reg [1:0] \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
+  wire \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire \$188 ;
-  wire \$189 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  reg [1:0] \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [21:0] \$19 ;
-  reg [1:0] \$190 ;
-  wire \$191 ;
-  reg [1:0] \$192 ;
+  wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  reg [1:0] \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
-  wire \$194 ;
-  reg [1:0] \$195 ;
-  wire \$196 ;
-  reg [1:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  reg [12:0] \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  reg [8:0] \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
+  wire [13:0] \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  reg [3:0] \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire [4:0] \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  reg [6:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire [9:0] \$2 ;
   wire [21:0] \$20 ;
-  reg [12:0] \$200 ;
-  reg [8:0] \$201 ;
-  wire [13:0] \$202 ;
-  reg [3:0] \$203 ;
-  wire [4:0] \$204 ;
-  reg [6:0] \$205 ;
-  reg [2:0] \$206 ;
-  wire [3:0] \$207 ;
+  reg [2:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire [3:0] \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
+  wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
+  wire \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire \$208 ;
-  wire \$209 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  reg [6:0] \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire [21:0] \$21 ;
   wire \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire \$211 ;
-  wire \$212 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  reg [1:0] \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire \$213 ;
-  wire \$214 ;
-  reg [6:0] \$215 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  reg [1:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
   wire \$216 ;
-  wire \$217 ;
-  reg [1:0] \$218 ;
-  wire \$219 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  reg [1:0] \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  reg [1:0] \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire [21:0] \$22 ;
-  reg [1:0] \$220 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire \$221 ;
-  wire \$222 ;
-  reg [1:0] \$223 ;
-  wire \$224 ;
-  reg [1:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  reg [12:0] \$228 ;
-  reg [8:0] \$229 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire [1:0] \$2217 ;
+  wire [7:0] \$2218 ;
+  wire \$2219 ;
+  reg [12:0] \$222 ;
+  wire [5:0] \$2220 ;
+  wire [5:0] \$2221 ;
+  reg [1:0] \$2222 ;
+  wire \$2223 ;
+  wire [3:0] \$2224 ;
+  wire [3:0] \$2225 ;
+  reg [1:0] \$2226 ;
+  reg [1:0] \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
+  reg [8:0] \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire [13:0] \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  reg [1:0] \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  reg [1:0] \$2248 ;
+  wire \$2249 ;
+  reg [3:0] \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire [3:0] \$2253 ;
+  wire [3:0] \$2254 ;
+  reg [1:0] \$2255 ;
+  wire [1:0] \$2256 ;
+  reg [1:0] \$2257 ;
+  reg [1:0] \$2258 ;
+  wire \$2259 ;
+  wire [4:0] \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire [64:0] \$2268 ;
+  wire [64:0] \$2269 ;
+  reg [7:0] \$227 ;
+  wire [64:0] \$2270 ;
+  wire [64:0] \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  reg [2:0] \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire [3:0] \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire [21:0] \$23 ;
-  wire [13:0] \$230 ;
-  reg [3:0] \$231 ;
-  wire [4:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [2:0] \$234 ;
-  wire [3:0] \$235 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
+  wire \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
   wire \$236 ;
-  wire \$237 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
+  reg [7:0] \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
   wire \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
   wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [21:0] \$24 ;
-  wire \$240 ;
+  reg [1:0] \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
   wire \$241 ;
-  wire \$242 ;
-  reg [7:0] \$243 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  reg [1:0] \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
   wire \$244 ;
-  wire \$245 ;
-  reg [1:0] \$246 ;
-  wire \$247 ;
-  reg [1:0] \$248 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  reg [1:0] \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  reg [1:0] \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
   wire \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire [21:0] \$25 ;
-  wire \$250 ;
-  reg [1:0] \$251 ;
-  wire \$252 ;
-  reg [1:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  reg [12:0] \$256 ;
-  reg [8:0] \$257 ;
-  wire [13:0] \$258 ;
-  reg [3:0] \$259 ;
+  reg [12:0] \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  reg [8:0] \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire [13:0] \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  reg [3:0] \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire [4:0] \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  reg [7:0] \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  reg [2:0] \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire [3:0] \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
+  wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire [21:0] \$26 ;
-  wire [4:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [2:0] \$262 ;
-  wire [3:0] \$263 ;
+  wire \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire \$262 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
-  wire \$265 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  reg [7:0] \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
   wire \$267 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
   wire \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [21:0] \$27 ;
   wire \$270 ;
-  reg [7:0] \$271 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
+  wire \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire \$2719 ;
   wire \$272 ;
+  wire \$2720 ;
+  wire \$2721 ;
+  wire [1:0] \$2722 ;
+  wire [7:0] \$2723 ;
+  wire \$2724 ;
+  wire [5:0] \$2725 ;
+  wire [5:0] \$2726 ;
+  reg [1:0] \$2727 ;
+  wire \$2728 ;
+  wire [3:0] \$2729 ;
   wire \$273 ;
+  wire [3:0] \$2730 ;
+  reg [1:0] \$2731 ;
+  reg [1:0] \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
   wire \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
   wire \$275 ;
+  reg [1:0] \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  reg [1:0] \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire [3:0] \$2758 ;
+  wire [3:0] \$2759 ;
   wire \$276 ;
+  reg [1:0] \$2760 ;
+  wire [1:0] \$2761 ;
+  reg [1:0] \$2762 ;
+  reg [1:0] \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
   wire \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire [64:0] \$2773 ;
+  wire [64:0] \$2774 ;
+  wire [64:0] \$2775 ;
+  wire [64:0] \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire \$2779 ;
   wire \$278 ;
+  wire \$2780 ;
+  wire \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
   wire \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire [21:0] \$28 ;
   wire \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
   wire \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire \$2814 ;
+  wire \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
   wire \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
+  wire \$2829 ;
   wire \$283 ;
+  wire \$2830 ;
+  wire \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire \$2838 ;
+  wire \$2839 ;
   wire \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
   wire \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
   wire \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
   wire \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
   wire \$288 ;
+  wire \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
   wire \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire [21:0] \$29 ;
   wire \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
   wire \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
   wire \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
   wire \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
   wire \$294 ;
+  wire \$2940 ;
+  wire \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
   wire \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
   wire \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
   wire \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
   wire \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
   wire \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire \$2995 ;
+  wire \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire [9:0] \$3 ;
   wire [21:0] \$30 ;
   wire \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
   wire \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
   wire \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
   wire \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
   wire \$304 ;
+  wire \$3040 ;
+  wire \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire \$3048 ;
+  wire \$3049 ;
   wire \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire \$3058 ;
+  wire \$3059 ;
   wire \$306 ;
+  wire \$3060 ;
+  wire \$3061 ;
+  wire \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire \$3065 ;
+  wire \$3066 ;
+  wire \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
   wire \$307 ;
+  wire \$3070 ;
+  wire \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
   wire \$308 ;
-  wire \$309 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
+  wire [9:0] \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire \$3096 ;
+  wire \$3097 ;
+  wire \$3098 ;
+  wire \$3099 ;
   wire [21:0] \$31 ;
   wire \$310 ;
+  wire \$3100 ;
+  wire \$3101 ;
+  wire \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
   wire \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire \$3112 ;
+  wire \$3113 ;
+  wire \$3114 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire \$3119 ;
   wire \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
   wire \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
   wire \$314 ;
-  wire [9:0] \$315 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
+  wire \$315 ;
+  wire \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
   wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
   wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
   wire \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
   wire \$319 ;
+  wire \$3190 ;
+  wire \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire [21:0] \$32 ;
   wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
   wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
   wire \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire [1:0] \$3227 ;
+  wire [7:0] \$3228 ;
+  wire \$3229 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [5:0] \$3230 ;
+  wire [5:0] \$3231 ;
+  reg [1:0] \$3232 ;
+  wire \$3233 ;
+  wire [3:0] \$3234 ;
+  wire [3:0] \$3235 ;
+  reg [1:0] \$3236 ;
+  reg [1:0] \$3237 ;
+  wire \$3238 ;
+  wire \$3239 ;
+  reg [10:0] \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  reg [10:0] \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  reg \$3257 ;
+  reg [8:0] \$3258 ;
+  reg \$3259 ;
+  reg [10:0] \$326 ;
+  reg \$3260 ;
+  reg [1:0] \$3261 ;
+  reg \$3262 ;
+  reg \$3263 ;
+  reg \$3264 ;
+  reg [5:0] \$3265 ;
+  reg \$3266 ;
+  reg \$3267 ;
+  reg [1:0] \$3268 ;
+  reg [6:0] \$3269 ;
+  reg [10:0] \$327 ;
+  reg [2:0] \$3270 ;
+  reg \$3271 ;
+  reg [1:0] \$3272 ;
+  reg \$3273 ;
+  reg \$3274 ;
+  reg \$3275 ;
+  reg [5:0] \$3276 ;
+  reg \$3277 ;
+  reg \$3278 ;
+  reg [1:0] \$3279 ;
+  reg [10:0] \$328 ;
+  reg [6:0] \$3280 ;
+  reg [2:0] \$3281 ;
+  reg \$3282 ;
+  reg [1:0] \$3283 ;
+  reg \$3284 ;
+  reg \$3285 ;
+  reg \$3286 ;
+  reg [5:0] \$3287 ;
+  reg \$3288 ;
+  reg \$3289 ;
+  reg [10:0] \$329 ;
+  reg [1:0] \$3290 ;
+  reg [6:0] \$3291 ;
+  reg [2:0] \$3292 ;
+  reg \$3293 ;
+  reg [1:0] \$3294 ;
+  reg \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg [5:0] \$3298 ;
+  reg \$3299 ;
   wire [21:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
+  reg [10:0] \$330 ;
+  reg \$3300 ;
+  reg [1:0] \$3301 ;
+  reg [6:0] \$3302 ;
+  reg [2:0] \$3303 ;
+  reg \$3304 ;
+  reg [1:0] \$3305 ;
+  reg \$3306 ;
+  reg \$3307 ;
+  reg \$3308 ;
+  reg [5:0] \$3309 ;
+  reg [10:0] \$331 ;
+  reg \$3310 ;
+  reg \$3311 ;
+  reg [1:0] \$3312 ;
+  reg [6:0] \$3313 ;
+  reg [2:0] \$3314 ;
+  reg \$3315 ;
+  reg [1:0] \$3316 ;
+  reg \$3317 ;
+  reg \$3318 ;
+  reg \$3319 ;
+  reg [10:0] \$332 ;
+  reg [5:0] \$3320 ;
+  reg \$3321 ;
+  reg \$3322 ;
+  reg [1:0] \$3323 ;
+  reg [6:0] \$3324 ;
+  reg [2:0] \$3325 ;
+  reg [8:0] \$3326 ;
+  reg [8:0] \$3327 ;
+  reg [8:0] \$3328 ;
+  reg [8:0] \$3329 ;
   wire \$333 ;
+  reg [1:0] \$3330 ;
+  reg \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg \$3334 ;
+  reg \$3335 ;
+  reg \$3336 ;
+  reg \$3337 ;
+  reg \$3338 ;
+  reg \$3339 ;
   wire \$334 ;
+  reg \$3340 ;
+  reg \$3341 ;
+  reg \$3342 ;
+  reg \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg \$3346 ;
+  reg \$3347 ;
+  reg \$3348 ;
+  reg \$3349 ;
   wire \$335 ;
+  reg \$3350 ;
+  reg \$3351 ;
+  reg \$3352 ;
+  reg \$3353 ;
+  reg \$3354 ;
+  reg \$3355 ;
+  reg \$3356 ;
+  reg \$3357 ;
+  reg \$3358 ;
+  reg \$3359 ;
   wire \$336 ;
-  reg [10:0] \$337 ;
-  reg [10:0] \$338 ;
-  reg [10:0] \$339 ;
+  reg \$3360 ;
+  reg \$3361 ;
+  reg \$3362 ;
+  reg \$3363 ;
+  reg \$3364 ;
+  reg \$3365 ;
+  reg \$3366 ;
+  reg \$3367 ;
+  reg \$3368 ;
+  reg \$3369 ;
+  wire \$337 ;
+  reg \$3370 ;
+  reg [20:0] \$3371 ;
+  reg [20:0] \$3372 ;
+  reg [20:0] \$3373 ;
+  reg [20:0] \$3374 ;
+  reg [20:0] \$3375 ;
+  reg [20:0] \$3376 ;
+  reg [20:0] \$3377 ;
+  reg [20:0] \$3378 ;
+  reg [20:0] \$3379 ;
+  wire \$338 ;
+  reg [20:0] \$3380 ;
+  reg [20:0] \$3381 ;
+  reg [20:0] \$3382 ;
+  reg [20:0] \$3383 ;
+  reg [20:0] \$3384 ;
+  reg [20:0] \$3385 ;
+  reg [20:0] \$3386 ;
+  reg [20:0] \$3387 ;
+  reg [20:0] \$3388 ;
+  reg [20:0] \$3389 ;
+  wire \$339 ;
+  reg [20:0] \$3390 ;
+  reg [20:0] \$3391 ;
+  reg [20:0] \$3392 ;
+  reg [20:0] \$3393 ;
+  reg [20:0] \$3394 ;
+  reg [20:0] \$3395 ;
+  reg [20:0] \$3396 ;
+  reg [20:0] \$3397 ;
+  reg [20:0] \$3398 ;
+  reg [20:0] \$3399 ;
   wire [21:0] \$34 ;
-  reg [10:0] \$340 ;
-  reg [10:0] \$341 ;
-  reg [10:0] \$342 ;
-  reg [10:0] \$343 ;
-  reg [10:0] \$344 ;
-  reg [10:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire \$340 ;
+  reg [20:0] \$3400 ;
+  reg [20:0] \$3401 ;
+  reg [20:0] \$3402 ;
+  reg [20:0] \$3403 ;
+  reg [20:0] \$3404 ;
+  reg [20:0] \$3405 ;
+  reg [20:0] \$3406 ;
+  reg [20:0] \$3407 ;
+  reg [20:0] \$3408 ;
+  reg [20:0] \$3409 ;
+  wire [3:0] \$341 ;
+  reg [20:0] \$3410 ;
+  reg [20:0] \$3411 ;
+  reg [20:0] \$3412 ;
+  reg [20:0] \$3413 ;
+  reg [20:0] \$3414 ;
+  reg [20:0] \$3415 ;
+  reg [20:0] \$3416 ;
+  reg [20:0] \$3417 ;
+  reg [20:0] \$3418 ;
+  reg [20:0] \$3419 ;
+  wire [18:0] \$342 ;
+  reg [20:0] \$3420 ;
+  reg [20:0] \$3421 ;
+  reg [20:0] \$3422 ;
+  reg [20:0] \$3423 ;
+  reg [20:0] \$3424 ;
+  reg [20:0] \$3425 ;
+  reg [20:0] \$3426 ;
+  reg [20:0] \$3427 ;
+  reg [20:0] \$3428 ;
+  reg [20:0] \$3429 ;
+  wire [3:0] \$343 ;
+  reg [20:0] \$3430 ;
+  reg [20:0] \$3431 ;
+  reg [20:0] \$3432 ;
+  reg [20:0] \$3433 ;
+  reg [20:0] \$3434 ;
+  reg [10:0] \$3435 ;
+  reg [10:0] \$3436 ;
+  reg [10:0] \$3437 ;
+  reg [10:0] \$3438 ;
+  reg [10:0] \$3439 ;
+  wire [18:0] \$344 ;
+  reg [10:0] \$3440 ;
+  reg [10:0] \$3441 ;
+  reg [10:0] \$3442 ;
+  reg [10:0] \$3443 ;
+  reg [10:0] \$3444 ;
+  reg [10:0] \$3445 ;
+  reg [10:0] \$3446 ;
+  reg [10:0] \$3447 ;
+  reg [10:0] \$3448 ;
+  reg [10:0] \$3449 ;
+  wire [3:0] \$345 ;
+  reg [10:0] \$3450 ;
+  reg [10:0] \$3451 ;
+  reg [10:0] \$3452 ;
+  reg [10:0] \$3453 ;
+  reg [10:0] \$3454 ;
+  reg [10:0] \$3455 ;
+  reg [10:0] \$3456 ;
+  reg [10:0] \$3457 ;
+  reg [10:0] \$3458 ;
+  reg [10:0] \$3459 ;
+  wire [18:0] \$346 ;
+  reg [10:0] \$3460 ;
+  reg [10:0] \$3461 ;
+  reg [10:0] \$3462 ;
+  reg [10:0] \$3463 ;
+  reg [10:0] \$3464 ;
+  reg [10:0] \$3465 ;
+  reg [10:0] \$3466 ;
+  reg [10:0] \$3467 ;
+  reg [10:0] \$3468 ;
+  reg [10:0] \$3469 ;
+  wire [3:0] \$347 ;
+  reg [10:0] \$3470 ;
+  reg [10:0] \$3471 ;
+  reg [10:0] \$3472 ;
+  reg [10:0] \$3473 ;
+  reg [10:0] \$3474 ;
+  reg [10:0] \$3475 ;
+  reg [10:0] \$3476 ;
+  reg [10:0] \$3477 ;
+  reg [10:0] \$3478 ;
+  reg [10:0] \$3479 ;
+  wire [18:0] \$348 ;
+  reg [10:0] \$3480 ;
+  reg [10:0] \$3481 ;
+  reg [10:0] \$3482 ;
+  reg [10:0] \$3483 ;
+  reg [10:0] \$3484 ;
+  reg [10:0] \$3485 ;
+  reg [10:0] \$3486 ;
+  reg [10:0] \$3487 ;
+  reg [10:0] \$3488 ;
+  reg [10:0] \$3489 ;
+  wire [3:0] \$349 ;
+  reg [10:0] \$3490 ;
+  reg [10:0] \$3491 ;
+  reg [10:0] \$3492 ;
+  reg [10:0] \$3493 ;
+  reg [10:0] \$3494 ;
+  reg [10:0] \$3495 ;
+  reg [10:0] \$3496 ;
+  reg [10:0] \$3497 ;
+  reg [10:0] \$3498 ;
+  reg [63:0] \$3499 ;
   wire [21:0] \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire [3:0] \$354 ;
-  wire [18:0] \$355 ;
-  wire [3:0] \$356 ;
-  wire [18:0] \$357 ;
-  wire [3:0] \$358 ;
-  wire [18:0] \$359 ;
+  wire [18:0] \$350 ;
+  reg [63:0] \$3500 ;
+  reg [63:0] \$3501 ;
+  reg \$3502 ;
+  reg [20:0] \$3503 ;
+  reg [20:0] \$3504 ;
+  reg [20:0] \$3505 ;
+  reg [20:0] \$3506 ;
+  reg [20:0] \$3507 ;
+  reg [20:0] \$3508 ;
+  reg [20:0] \$3509 ;
+  wire [3:0] \$351 ;
+  reg [20:0] \$3510 ;
+  reg [20:0] \$3511 ;
+  reg [20:0] \$3512 ;
+  reg [20:0] \$3513 ;
+  reg [20:0] \$3514 ;
+  reg [20:0] \$3515 ;
+  reg [20:0] \$3516 ;
+  reg [20:0] \$3517 ;
+  reg [20:0] \$3518 ;
+  reg [20:0] \$3519 ;
+  wire [18:0] \$352 ;
+  reg [20:0] \$3520 ;
+  reg [20:0] \$3521 ;
+  reg [20:0] \$3522 ;
+  reg [20:0] \$3523 ;
+  reg [20:0] \$3524 ;
+  reg [20:0] \$3525 ;
+  reg [20:0] \$3526 ;
+  reg [20:0] \$3527 ;
+  reg [20:0] \$3528 ;
+  reg [20:0] \$3529 ;
+  wire [3:0] \$353 ;
+  reg [20:0] \$3530 ;
+  reg [20:0] \$3531 ;
+  reg [20:0] \$3532 ;
+  reg [20:0] \$3533 ;
+  reg [20:0] \$3534 ;
+  reg [20:0] \$3535 ;
+  reg [20:0] \$3536 ;
+  reg [20:0] \$3537 ;
+  reg [20:0] \$3538 ;
+  reg [20:0] \$3539 ;
+  wire [18:0] \$354 ;
+  reg [20:0] \$3540 ;
+  reg [20:0] \$3541 ;
+  reg [20:0] \$3542 ;
+  reg [20:0] \$3543 ;
+  reg [20:0] \$3544 ;
+  reg [20:0] \$3545 ;
+  reg [20:0] \$3546 ;
+  reg [20:0] \$3547 ;
+  reg [20:0] \$3548 ;
+  reg [20:0] \$3549 ;
+  wire [3:0] \$355 ;
+  reg [20:0] \$3550 ;
+  reg [20:0] \$3551 ;
+  reg [20:0] \$3552 ;
+  reg [20:0] \$3553 ;
+  reg [20:0] \$3554 ;
+  reg [20:0] \$3555 ;
+  reg [20:0] \$3556 ;
+  reg [20:0] \$3557 ;
+  reg [20:0] \$3558 ;
+  reg [20:0] \$3559 ;
+  wire [18:0] \$356 ;
+  reg [20:0] \$3560 ;
+  reg [20:0] \$3561 ;
+  reg [20:0] \$3562 ;
+  reg [20:0] \$3563 ;
+  reg [20:0] \$3564 ;
+  reg [20:0] \$3565 ;
+  reg [20:0] \$3566 ;
+  reg \$3567 ;
+  reg \$3568 ;
+  reg \$3569 ;
+  wire [3:0] \$357 ;
+  reg \$3570 ;
+  reg \$3571 ;
+  reg \$3572 ;
+  reg \$3573 ;
+  reg \$3574 ;
+  reg \$3575 ;
+  reg [1:0] \$3576 ;
+  reg [2:0] \$3577 ;
+  reg [6:0] \$3578 ;
+  reg \$3579 ;
+  wire [18:0] \$358 ;
+  reg [3:0] \$3580 ;
+  reg \$3581 ;
+  reg [1:0] \$3582 ;
+  reg [2:0] \$3583 ;
+  reg [6:0] \$3584 ;
+  reg \$3585 ;
+  reg \$3586 ;
+  reg [3:0] \$3587 ;
+  reg [20:0] \$3588 ;
+  reg [20:0] \$3589 ;
+  wire [3:0] \$359 ;
+  reg [20:0] \$3590 ;
+  reg [20:0] \$3591 ;
+  reg \$3592 ;
+  reg \$3593 ;
+  reg \$3594 ;
+  reg [3:0] \$3595 ;
+  reg \$3596 ;
+  reg [3:0] \$3597 ;
+  reg \$3598 ;
+  reg [3:0] \$3599 ;
   wire [21:0] \$36 ;
-  wire [3:0] \$360 ;
-  wire [18:0] \$361 ;
-  wire [3:0] \$362 ;
-  wire [18:0] \$363 ;
-  wire [3:0] \$364 ;
-  wire [18:0] \$365 ;
-  wire [3:0] \$366 ;
-  wire [18:0] \$367 ;
-  wire [3:0] \$368 ;
-  wire [18:0] \$369 ;
+  wire [18:0] \$360 ;
+  reg [19:0] \$3600 ;
+  reg [20:0] \$3601 ;
+  reg [21:0] \$3602 ;
+  reg [19:0] \$3603 ;
+  reg [19:0] \$3604 ;
+  reg [20:0] \$3605 ;
+  reg [21:0] \$3606 ;
+  reg [19:0] \$3607 ;
+  reg [19:0] \$3608 ;
+  reg [20:0] \$3609 ;
+  wire [3:0] \$361 ;
+  reg [21:0] \$3610 ;
+  reg [19:0] \$3611 ;
+  reg [19:0] \$3612 ;
+  reg [20:0] \$3613 ;
+  reg [21:0] \$3614 ;
+  reg [19:0] \$3615 ;
+  reg \$3616 ;
+  reg \$3617 ;
+  reg [255:0] \$3618 ;
+  reg [7:0] \$3619 ;
+  wire [18:0] \$362 ;
+  reg [265:0] \$3620 ;
+  reg [63:0] \$3621 ;
+  reg [63:0] \$3622 ;
+  reg \$3623 ;
+  reg [42:0] \$3624 ;
+  reg [511:0] \$3625 ;
+  reg [4:0] \$3626 ;
+  reg [2:0] \$3627 ;
+  reg [6:0] \$3628 ;
+  reg \$3629 ;
+  wire [3:0] \$363 ;
+  reg [5:0] \$3630 ;
+  reg [2:0] \$3631 ;
+  reg [2:0] \$3632 ;
+  reg [4:0] \$3633 ;
+  reg [63:0] \$3634 ;
+  reg [63:0] \$3635 ;
+  reg \$3636 ;
+  reg \$3637 ;
+  wire [18:0] \$364 ;
+  wire [3:0] \$365 ;
+  wire [18:0] \$366 ;
+  wire [3:0] \$367 ;
+  wire [18:0] \$368 ;
+  wire [3:0] \$369 ;
   wire [21:0] \$37 ;
-  wire [3:0] \$370 ;
-  wire [18:0] \$371 ;
-  wire [3:0] \$372 ;
-  wire [18:0] \$373 ;
-  wire [3:0] \$374 ;
-  wire [18:0] \$375 ;
-  wire [3:0] \$376 ;
-  wire [18:0] \$377 ;
-  wire [3:0] \$378 ;
-  wire [18:0] \$379 ;
+  wire [18:0] \$370 ;
+  wire [3:0] \$371 ;
+  wire [18:0] \$372 ;
+  wire [3:0] \$373 ;
+  wire [18:0] \$374 ;
+  wire [3:0] \$375 ;
+  wire [18:0] \$376 ;
+  wire [3:0] \$377 ;
+  wire [18:0] \$378 ;
+  wire [3:0] \$379 ;
   wire [21:0] \$38 ;
-  wire [3:0] \$380 ;
-  wire [18:0] \$381 ;
-  wire [3:0] \$382 ;
-  wire [18:0] \$383 ;
-  wire [3:0] \$384 ;
-  wire [18:0] \$385 ;
-  wire [3:0] \$386 ;
-  wire [18:0] \$387 ;
-  wire [3:0] \$388 ;
-  wire [18:0] \$389 ;
+  wire [18:0] \$380 ;
+  wire [3:0] \$381 ;
+  wire [18:0] \$382 ;
+  wire [3:0] \$383 ;
+  wire [18:0] \$384 ;
+  wire [3:0] \$385 ;
+  wire [18:0] \$386 ;
+  wire [3:0] \$387 ;
+  wire [18:0] \$388 ;
+  wire [3:0] \$389 ;
   wire [21:0] \$39 ;
-  wire [3:0] \$390 ;
-  wire [18:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [18:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [18:0] \$395 ;
-  wire [3:0] \$396 ;
-  wire [18:0] \$397 ;
-  wire [3:0] \$398 ;
-  wire [18:0] \$399 ;
+  wire [18:0] \$390 ;
+  wire [3:0] \$391 ;
+  wire [18:0] \$392 ;
+  wire [3:0] \$393 ;
+  wire [18:0] \$394 ;
+  wire [3:0] \$395 ;
+  wire [18:0] \$396 ;
+  wire [3:0] \$397 ;
+  wire [18:0] \$398 ;
+  wire [3:0] \$399 ;
   wire [9:0] \$4 ;
   wire [21:0] \$40 ;
-  wire [3:0] \$400 ;
-  wire [18:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [18:0] \$403 ;
-  wire [3:0] \$404 ;
-  wire [18:0] \$405 ;
-  wire [3:0] \$406 ;
-  wire [18:0] \$407 ;
-  wire [3:0] \$408 ;
-  wire [18:0] \$409 ;
+  wire [18:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [18:0] \$402 ;
+  wire [3:0] \$403 ;
+  wire [18:0] \$404 ;
+  wire [3:0] \$405 ;
+  wire [18:0] \$406 ;
+  wire [3:0] \$407 ;
+  wire [18:0] \$408 ;
+  wire [3:0] \$409 ;
   wire [21:0] \$41 ;
-  wire [3:0] \$410 ;
-  wire [18:0] \$411 ;
-  wire [3:0] \$412 ;
-  wire [18:0] \$413 ;
-  wire [3:0] \$414 ;
-  wire [18:0] \$415 ;
-  wire [3:0] \$416 ;
-  wire [18:0] \$417 ;
-  wire [3:0] \$418 ;
-  wire [18:0] \$419 ;
+  wire [18:0] \$410 ;
+  wire [3:0] \$411 ;
+  wire [18:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire [18:0] \$414 ;
+  wire [3:0] \$415 ;
+  wire [18:0] \$416 ;
+  wire [3:0] \$417 ;
+  wire [18:0] \$418 ;
+  wire [3:0] \$419 ;
   wire [21:0] \$42 ;
-  wire [3:0] \$420 ;
-  wire [18:0] \$421 ;
-  wire [3:0] \$422 ;
-  wire [18:0] \$423 ;
-  wire [3:0] \$424 ;
-  wire [18:0] \$425 ;
-  wire [3:0] \$426 ;
-  wire [18:0] \$427 ;
-  wire [3:0] \$428 ;
-  wire [18:0] \$429 ;
+  wire [18:0] \$420 ;
+  wire [3:0] \$421 ;
+  wire [18:0] \$422 ;
+  wire [3:0] \$423 ;
+  wire [18:0] \$424 ;
+  wire [3:0] \$425 ;
+  wire [18:0] \$426 ;
+  wire [3:0] \$427 ;
+  wire [18:0] \$428 ;
+  wire [3:0] \$429 ;
   wire [21:0] \$43 ;
-  wire [3:0] \$430 ;
-  wire [18:0] \$431 ;
-  wire [3:0] \$432 ;
-  wire [18:0] \$433 ;
-  wire [3:0] \$434 ;
-  wire [18:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [18:0] \$437 ;
-  wire [3:0] \$438 ;
-  wire [18:0] \$439 ;
+  wire [18:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [18:0] \$432 ;
+  wire [3:0] \$433 ;
+  wire [18:0] \$434 ;
+  wire [3:0] \$435 ;
+  wire [18:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire [18:0] \$438 ;
+  wire [3:0] \$439 ;
   wire [21:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [18:0] \$441 ;
-  wire [3:0] \$442 ;
-  wire [18:0] \$443 ;
-  wire [3:0] \$444 ;
-  wire [18:0] \$445 ;
-  wire [3:0] \$446 ;
-  wire [18:0] \$447 ;
-  wire [3:0] \$448 ;
-  wire [18:0] \$449 ;
+  wire [18:0] \$440 ;
+  wire [3:0] \$441 ;
+  wire [18:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [18:0] \$444 ;
+  wire [3:0] \$445 ;
+  wire [18:0] \$446 ;
+  wire [3:0] \$447 ;
+  wire [18:0] \$448 ;
+  wire [3:0] \$449 ;
   wire [21:0] \$45 ;
-  wire [3:0] \$450 ;
-  wire [18:0] \$451 ;
-  wire [3:0] \$452 ;
-  wire [18:0] \$453 ;
-  wire [3:0] \$454 ;
-  wire [18:0] \$455 ;
-  wire [3:0] \$456 ;
-  wire [18:0] \$457 ;
-  wire [3:0] \$458 ;
-  wire [18:0] \$459 ;
+  wire [18:0] \$450 ;
+  wire [3:0] \$451 ;
+  wire [18:0] \$452 ;
+  wire [3:0] \$453 ;
+  wire [18:0] \$454 ;
+  wire [3:0] \$455 ;
+  wire [18:0] \$456 ;
+  wire [3:0] \$457 ;
+  wire [18:0] \$458 ;
+  wire [3:0] \$459 ;
   wire [21:0] \$46 ;
-  wire [3:0] \$460 ;
-  wire [18:0] \$461 ;
-  wire [3:0] \$462 ;
-  wire [18:0] \$463 ;
-  wire [3:0] \$464 ;
-  wire [18:0] \$465 ;
-  wire [3:0] \$466 ;
-  wire [18:0] \$467 ;
-  wire [3:0] \$468 ;
-  wire [18:0] \$469 ;
+  wire [18:0] \$460 ;
+  wire [3:0] \$461 ;
+  wire [18:0] \$462 ;
+  wire [3:0] \$463 ;
+  wire [18:0] \$464 ;
+  wire [3:0] \$465 ;
+  wire [18:0] \$466 ;
+  wire [3:0] \$467 ;
+  wire [18:0] \$468 ;
+  wire \$469 ;
   wire [21:0] \$47 ;
-  wire [3:0] \$470 ;
-  wire [18:0] \$471 ;
-  wire [3:0] \$472 ;
-  wire [18:0] \$473 ;
-  wire [3:0] \$474 ;
-  wire [18:0] \$475 ;
-  wire [3:0] \$476 ;
-  wire [18:0] \$477 ;
-  wire [3:0] \$478 ;
-  wire [18:0] \$479 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [21:0] \$48 ;
-  wire [3:0] \$480 ;
-  wire [18:0] \$481 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -15437,11 +17676,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  wire [64:0] \$669 ;
   wire [21:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
+  wire [64:0] \$670 ;
+  wire [64:0] \$671 ;
+  wire [64:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
@@ -15452,10 +17691,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [21:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [64:0] \$682 ;
-  wire [64:0] \$683 ;
-  wire [64:0] \$684 ;
-  wire [64:0] \$685 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
@@ -15467,50 +17706,50 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [7:0] \$696 ;
-  wire [8:0] \$697 ;
-  wire [8:0] \$698 ;
-  wire [4:0] \$699 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [21:0] \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [4:0] \$701 ;
-  wire [5:0] \$702 ;
+  wire \$701 ;
+  wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [19:0] \$708 ;
-  wire [21:0] \$709 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [9:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
-  wire [21:0] \$712 ;
-  wire [21:0] \$713 ;
+  wire \$712 ;
+  wire \$713 ;
   wire \$714 ;
-  wire [19:0] \$715 ;
-  wire [21:0] \$716 ;
+  wire \$715 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [21:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [21:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
-  wire [19:0] \$722 ;
-  wire [21:0] \$723 ;
+  wire \$722 ;
+  wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire [21:0] \$726 ;
-  wire [21:0] \$727 ;
+  wire \$726 ;
+  wire \$727 ;
   wire \$728 ;
-  wire [19:0] \$729 ;
+  wire \$729 ;
   wire [7:0] \$73 ;
-  wire [21:0] \$730 ;
+  wire \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire [21:0] \$733 ;
-  wire [21:0] \$734 ;
+  wire \$733 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
@@ -15524,45 +17763,45 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  reg [2:0] \$747 ;
+  wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire [8:0] \$75 ;
-  reg [2:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire [6:0] \$757 ;
-  reg [2:0] \$758 ;
+  wire \$757 ;
+  wire \$758 ;
   wire \$759 ;
   wire [10:0] \$76 ;
   wire \$760 ;
-  reg [2:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire [3:0] \$764 ;
-  wire [3:0] \$765 ;
-  reg [2:0] \$766 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire [1:0] \$769 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [2:0] \$770 ;
-  reg [2:0] \$771 ;
-  wire [7:0] \$772 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
   wire \$773 ;
-  wire [5:0] \$774 ;
-  wire [5:0] \$775 ;
-  reg [2:0] \$776 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
   wire \$777 ;
-  wire [3:0] \$778 ;
-  wire [3:0] \$779 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [7:0] \$78 ;
-  reg [2:0] \$780 ;
-  reg [2:0] \$781 ;
+  wire \$780 ;
+  wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
@@ -15581,23 +17820,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  reg [1:0] \$799 ;
+  wire \$799 ;
   wire [21:0] \$8 ;
   wire [8:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
-  reg [1:0] \$802 ;
+  wire \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
-  wire [3:0] \$807 ;
-  wire [3:0] \$808 ;
-  reg [1:0] \$809 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [1:0] \$810 ;
-  reg [1:0] \$811 ;
-  reg [1:0] \$812 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
@@ -15608,28 +17847,28 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire [64:0] \$822 ;
-  wire [64:0] \$823 ;
-  wire [64:0] \$824 ;
-  wire [64:0] \$825 ;
-  wire [64:0] \$826 ;
-  wire [64:0] \$827 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [1:0] \$831 ;
-  wire [7:0] \$832 ;
+  wire \$831 ;
+  wire \$832 ;
   wire \$833 ;
-  wire [5:0] \$834 ;
-  wire [5:0] \$835 ;
-  reg [1:0] \$836 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
   wire \$837 ;
-  wire [3:0] \$838 ;
-  wire [3:0] \$839 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  reg [1:0] \$840 ;
-  reg [1:0] \$841 ;
+  wire \$840 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
@@ -15648,22 +17887,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  reg [1:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  reg [1:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire [3:0] \$867 ;
-  wire [3:0] \$868 ;
-  reg [1:0] \$869 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [1:0] \$870 ;
-  reg [1:0] \$871 ;
-  reg [1:0] \$872 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
@@ -15674,29 +17913,29 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [64:0] \$882 ;
-  wire [64:0] \$883 ;
-  wire [64:0] \$884 ;
-  wire [64:0] \$885 ;
-  wire [64:0] \$886 ;
-  wire [64:0] \$887 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [1:0] \$891 ;
-  wire [7:0] \$892 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
-  wire [5:0] \$894 ;
-  wire [5:0] \$895 ;
-  reg [1:0] \$896 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
   wire \$897 ;
-  wire [3:0] \$898 ;
-  wire [3:0] \$899 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [21:0] \$9 ;
   wire \$90 ;
-  reg [1:0] \$900 ;
-  reg [1:0] \$901 ;
+  wire \$900 ;
+  wire \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
@@ -15705,7 +17944,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
-  wire [6:0] \$91 ;
+  wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
@@ -15715,22 +17954,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
-  reg [1:0] \$919 ;
-  wire [7:0] \$92 ;
+  wire \$919 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  reg [1:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire [3:0] \$927 ;
-  wire [3:0] \$928 ;
-  reg [1:0] \$929 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
-  wire [1:0] \$930 ;
-  reg [1:0] \$931 ;
-  reg [1:0] \$932 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
@@ -15741,28 +17980,28 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$94 ;
   wire \$940 ;
   wire \$941 ;
-  wire [64:0] \$942 ;
-  wire [64:0] \$943 ;
-  wire [64:0] \$944 ;
-  wire [64:0] \$945 ;
-  wire [64:0] \$946 ;
-  wire [64:0] \$947 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire [1:0] \$951 ;
-  wire [7:0] \$952 ;
+  wire \$951 ;
+  wire \$952 ;
   wire \$953 ;
-  wire [5:0] \$954 ;
-  wire [5:0] \$955 ;
-  reg [1:0] \$956 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
   wire \$957 ;
-  wire [3:0] \$958 ;
-  wire [3:0] \$959 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
-  reg [1:0] \$960 ;
-  reg [1:0] \$961 ;
+  wire \$960 ;
+  wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
@@ -15781,22 +18020,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
-  reg [1:0] \$979 ;
+  wire \$979 ;
   wire \$98 ;
   wire \$980 ;
   wire \$981 ;
-  reg [1:0] \$982 ;
+  wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire [3:0] \$987 ;
-  wire [3:0] \$988 ;
-  reg [1:0] \$989 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire \$99 ;
-  wire [1:0] \$990 ;
-  reg [1:0] \$991 ;
-  reg [1:0] \$992 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
@@ -15805,22 +18044,22 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire \$998 ;
   wire \$999 ;
   reg \$signal  = 1'h0;
-  reg \$signal$309  = 1'h0;
-  reg \$signal$310  = 1'h0;
-  reg [63:0] \$signal$736  = 64'h0000000000000000;
-  reg \$signal$812  = 1'h0;
+  reg \$signal$306  = 1'h0;
+  reg \$signal$307  = 1'h0;
+  reg [63:0] \$signal$733  = 64'h0000000000000000;
+  reg \$signal$809  = 1'h0;
   reg [8:0] \$signature__addr  = 9'h000;
-  reg [7:0] \$signature__addr$284 ;
-  wire [8:0] \$signature__addr$292 ;
-  wire [6:0] \$signature__addr$298 ;
+  reg [7:0] \$signature__addr$283  = 8'h00;
+  wire [8:0] \$signature__addr$289 ;
+  wire [6:0] \$signature__addr$295 ;
   wire [7:0] \$signature__data ;
-  reg [255:0] \$signature__data$285 ;
-  wire [511:0] \$signature__data$294 ;
-  wire [207:0] \$signature__data$299 ;
+  wire [255:0] \$signature__data$285 ;
+  wire [511:0] \$signature__data$291 ;
+  wire [207:0] \$signature__data$296 ;
   wire \$signature__en ;
-  reg \$signature__en$291 ;
-  wire \$signature__en$296 ;
-  wire \$signature__en$300 ;
+  reg \$signature__en$287  = 1'h0;
+  wire \$signature__en$293 ;
+  wire \$signature__en$297 ;
   reg [10:0] a_bcast;
   wire [7:0] a_rd__addr;
   wire [255:0] a_rd__data;
@@ -15922,6 +18161,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   reg acc_en_c7 = 1'h0;
   reg [255:0] act_q = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [511:0] asm = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 8'h00 *)
+  wire [7:0] aw_addr;
+  (* init = 1'h0 *)
+  wire aw_en;
   wire busy;
   wire ce;
   wire \ce$241 ;
@@ -16153,17 +18396,17 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   (* enum_value_1 = "PARAMS" *)
   wire \lp.sel ;
   reg [63:0] nz = 64'h0000000000000000;
-  reg [2:0] nz_ready = 3'h0;
+  reg [1:0] nz_ready = 2'h0;
   reg [63:0] nz_todo = 64'h0000000000000000;
   reg nz_todo_empty = 1'h0;
   wire [3:0] o_act;
-  wire [3:0] \o_act$288 ;
-  wire [3:0] \o_act$289 ;
-  wire [3:0] \o_act$290 ;
+  wire [3:0] \o_act$829 ;
+  wire [3:0] \o_act$830 ;
+  wire [3:0] \o_act$831 ;
   wire o_busy;
-  wire \o_busy$312 ;
-  wire \o_busy$313 ;
-  wire \o_busy$314 ;
+  wire \o_busy$309 ;
+  wire \o_busy$310 ;
+  wire \o_busy$311 ;
   wire [11:0] o_tag;
   wire o_valid;
   reg [3:0] opa0 = 4'h0;
@@ -16810,6 +19053,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   wire [8:0] w_rd__addr;
   wire [511:0] w_rd__data;
   reg [255:0] word = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* no_rw_check = 32'd1 *)
   reg [255:0] act [249:0];
   integer act__i;
   initial begin
@@ -16817,8 +19061,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       act[act__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$291 )
-      act[\$signature__addr$284 ] <= \$signature__data$285 ;
+    if (\$signature__en$287 )
+      act[\$signature__addr$283 ] <= trace__payload[265:10];
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
@@ -16848,7 +19092,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       params[params__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$300 )
+    if (\$signature__en$297 )
       params[lp[7:1]] <= { lp[25:10], asm[511:320] };
   end
   reg [207:0] _2_;
@@ -16856,6 +19100,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     _2_ <= params[\$76 [6:0]];
   end
   assign p_rd__data = _2_;
+  (* no_rw_check = 32'd1 *)
   reg [79:0] pool [15:0];
   integer pool__i;
   initial begin
@@ -16879,7 +19124,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       weights[weights__i] = 0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$296 )
+    if (\$signature__en$293 )
       weights[lp[9:1]] <= { lp[41:10], asm[511:32] };
   end
   reg [511:0] _4_;
@@ -16978,982 +19223,2880 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \i_valid$260  = \$signal  & \$84 ;
   assign \i_sel_alt$264  = p1_kind == 2'h2;
   assign \$86  = p1_kind == 2'h2;
-  assign \$89  = ~ tag[0];
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = tag[9] ? 7'h7d : 7'h00;
-  assign \$92  = \$91  + tag[8:2];
-  assign \$93  = load_ok & lp[42];
-  assign \$94  = ! lp[0];
-  assign \$signature__en$296  = \$93  & \$94 ;
-  assign \$95  = load_ok & lp[42];
-  assign \$signature__en$300  = \$95  & \$96 ;
-  assign \$97  = s0_valid | s1_valid;
-  assign \$98  = \$97  | s2_valid;
-  assign \$99  = \$98  | s3_valid;
-  assign \$100  = \$99  | s4_valid;
-  assign \$101  = \$100  | s5_valid;
-  assign \$102  = job_active | \$signal ;
-  assign \$103  = \$102  | trace__valid;
-  assign \$104  = \$signal$309  | \$signal$310 ;
-  assign \$105  = \$104  | p4_valid;
-  assign \$106  = \$103  | \$105 ;
-  assign \$107  = \$106  | o_busy;
-  assign \$108  = \$107  | \o_busy$312 ;
-  assign \$109  = \$108  | \o_busy$313 ;
-  assign \$110  = \$109  | \o_busy$314 ;
-  assign \$111  = \$101  | \$110 ;
-  assign busy = \$111  | img_full;
-  assign \$112  = s0_valid | s1_valid;
-  assign \$113  = \$112  | s2_valid;
-  assign \$114  = \$113  | s3_valid;
-  assign \$115  = \$114  | s4_valid;
-  assign \$116  = \$115  | s5_valid;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = job_active | \$signal ;
-  assign \$119  = \$118  | trace__valid;
-  assign \$120  = \$signal$309  | \$signal$310 ;
-  assign \$121  = \$120  | p4_valid;
-  assign \$122  = \$119  | \$121 ;
-  assign \$123  = \$122  | o_busy;
-  assign \$124  = \$123  | \o_busy$312 ;
-  assign \$125  = \$124  | \o_busy$313 ;
-  assign \$126  = \$125  | \o_busy$314 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = \$117  & \$127 ;
-  assign \$130  = \$129  == ki;
+  assign \$87  = load_ok & lp[42];
+  assign \$88  = ! lp[0];
+  assign \$signature__en$293  = \$87  & \$88 ;
+  assign \$89  = load_ok & lp[42];
+  assign \$signature__en$297  = \$89  & \$90 ;
+  assign \$91  = s0_valid | s1_valid;
+  assign \$92  = \$91  | s2_valid;
+  assign \$93  = \$92  | s3_valid;
+  assign \$94  = \$93  | s4_valid;
+  assign \$95  = \$94  | s5_valid;
+  assign \$96  = job_active | \$signal ;
+  assign \$97  = \$96  | trace__valid;
+  assign \$98  = \$signal$306  | \$signal$307 ;
+  assign \$99  = \$98  | p4_valid;
+  assign \$100  = \$97  | \$99 ;
+  assign \$101  = \$100  | o_busy;
+  assign \$102  = \$101  | \o_busy$309 ;
+  assign \$103  = \$102  | \o_busy$310 ;
+  assign \$104  = \$103  | \o_busy$311 ;
+  assign \$105  = \$95  | \$104 ;
+  assign busy = \$105  | img_full;
+  assign \$106  = s0_valid | s1_valid;
+  assign \$107  = \$106  | s2_valid;
+  assign \$108  = \$107  | s3_valid;
+  assign \$109  = \$108  | s4_valid;
+  assign \$110  = \$109  | s5_valid;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = job_active | \$signal ;
+  assign \$113  = \$112  | trace__valid;
+  assign \$114  = \$signal$306  | \$signal$307 ;
+  assign \$115  = \$114  | p4_valid;
+  assign \$116  = \$113  | \$115 ;
+  assign \$117  = \$116  | o_busy;
+  assign \$118  = \$117  | \o_busy$309 ;
+  assign \$119  = \$118  | \o_busy$310 ;
+  assign \$120  = \$119  | \o_busy$311 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$111  & \$121 ;
+  assign \$124  = \$123  == ki;
+  assign \$126  = \$125  == kj;
+  assign \$127  = \$124  & \$126 ;
+  assign \$128  = ! ch;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ! ch;
   assign \$132  = \$131  == kj;
   assign \$133  = \$130  & \$132 ;
-  assign \$134  = ! ch;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = ! ch;
-  assign \$138  = \$137  == kj;
-  assign \$139  = \$136  & \$138 ;
-  assign \$141  = \$140  == ki;
-  assign \$142  = \$139  & \$141 ;
-  assign \$145  = $signed(\$143 ) + $signed(\$144 );
-  assign \$147  = \$146  + kj;
-  assign \$149  = \$148  + ch;
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = ! ch;
-  assign \$155  = \$154  == kj;
-  assign \$156  = \$153  & \$155 ;
-  assign \$158  = \$157  == ki;
-  assign \$159  = \$156  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$160  | credit;
-  assign \$163  = \$162  == ki;
-  assign \$165  = \$164  == kj;
-  assign \$166  = \$163  & \$165 ;
-  assign \$168  = \$167  == kj;
-  assign \$170  = \$169  == ki;
-  assign \$171  = \$168  & \$170 ;
-  assign \$174  = $signed(\$172 ) + $signed(\$173 );
-  assign \$176  = \$175  + kj;
-  assign \$179  = \$178  + kj;
-  assign \$180  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$181  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$182  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$183  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$184  = | { cur[63:48], cur[31:16] };
-  assign \$185  = | cur[63:32];
-  assign \$186  = ! cur;
-  assign \$188  = ~ todo_empty;
-  assign \$189  = \$188  | credit;
-  assign \$191  = \$190  == ki;
-  assign \$193  = \$192  == kj;
-  assign \$194  = \$191  & \$193 ;
-  assign \$196  = \$195  == kj;
-  assign \$198  = \$197  == ki;
-  assign \$199  = \$196  & \$198 ;
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$204  = \$203  + kj;
-  assign \$207  = \$206  + kj;
-  assign \$208  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$209  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$210  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$211  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$212  = | { cur[63:48], cur[31:16] };
-  assign \$213  = | cur[63:32];
-  assign \$214  = ! cur;
-  assign \$216  = ~ todo_empty;
-  assign \$217  = \$216  | credit;
-  assign \$219  = \$218  == ki;
-  assign \$221  = \$220  == kj;
-  assign \$222  = \$219  & \$221 ;
-  assign \$224  = \$223  == kj;
-  assign \$226  = \$225  == ki;
-  assign \$227  = \$224  & \$226 ;
-  assign \$230  = $signed(\$228 ) + $signed(\$229 );
-  assign \$232  = \$231  + kj;
-  assign \$235  = \$234  + kj;
-  assign \$236  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$237  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$238  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$239  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$240  = | { cur[63:48], cur[31:16] };
-  assign \$241  = | cur[63:32];
-  assign \$242  = ! cur;
-  assign \$244  = ~ todo_empty;
-  assign \$245  = \$244  | credit;
-  assign \$247  = \$246  == ki;
-  assign \$249  = \$248  == kj;
-  assign \$250  = \$247  & \$249 ;
-  assign \$252  = \$251  == kj;
-  assign \$254  = \$253  == ki;
-  assign \$255  = \$252  & \$254 ;
-  assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$260  = \$259  + kj;
-  assign \$263  = \$262  + kj;
-  assign \$264  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
-  assign \$265  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
-  assign \$266  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
-  assign \$267  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
-  assign \$268  = | { cur[63:48], cur[31:16] };
-  assign \$269  = | cur[63:32];
-  assign \$270  = ! cur;
-  assign \$272  = ~ todo_empty;
-  assign \$273  = \$272  | credit;
-  assign \$274  = s0_valid | s1_valid;
-  assign \$275  = \$274  | s2_valid;
-  assign \$276  = \$275  | s3_valid;
-  assign \$277  = \$276  | s4_valid;
-  assign \$278  = \$277  | s5_valid;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = job_active | \$signal ;
-  assign \$281  = \$280  | trace__valid;
-  assign \$282  = \$signal$309  | \$signal$310 ;
-  assign \$283  = \$282  | p4_valid;
-  assign \$284  = \$281  | \$283 ;
-  assign \$285  = \$284  | o_busy;
-  assign \$286  = \$285  | \o_busy$312 ;
-  assign \$287  = \$286  | \o_busy$313 ;
-  assign \$288  = \$287  | \o_busy$314 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = \$279  & \$289 ;
-  assign \$291  = ~ spikes__valid;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = ! seq_state;
-  assign \$294  = seq_state == 1'h1;
-  assign \$295  = seq_state == 2'h2;
-  assign \$296  = seq_state == 2'h3;
-  assign \$297  = seq_state == 3'h4;
-  assign \$298  = seq_state == 3'h5;
-  assign \$299  = seq_state == 3'h6;
-  assign \$300  = seq_state == 3'h7;
-  assign \$301  = seq_state == 4'h8;
-  assign \$302  = seq_state == 4'h9;
-  assign \$303  = seq_state == 4'ha;
-  assign \$304  = seq_state == 4'hb;
-  assign \$305  = seq_state == 4'hc;
-  assign \$306  = seq_state == 4'hd;
-  assign \$307  = seq_state == 4'he;
-  assign \$308  = seq_state == 4'hf;
-  assign \$309  = seq_state == 5'h10;
-  assign \$310  = seq_state == 5'h11;
-  assign \$311  = seq_state == 5'h12;
-  assign \$312  = spikes__valid & spikes__ready;
-  assign \$313  = ~ img_full;
-  assign \$314  = pixels__valid & \$313 ;
-  assign \$315  = \$signature__addr  + 1'h1;
-  assign \$316  = \$signature__addr  == 9'h1e9;
+  assign \$135  = \$134  == ki;
+  assign \$136  = \$133  & \$135 ;
+  assign \$139  = $signed(\$137 ) + $signed(\$138 );
+  assign \$141  = \$140  + kj;
+  assign \$143  = \$142  + ch;
+  assign \$146  = \$144  + \$145 ;
+  assign \$147  = ! ch;
+  assign \$149  = \$148  == kj;
+  assign \$150  = \$147  & \$149 ;
+  assign \$152  = \$151  == ki;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  | credit;
+  assign \$157  = \$156  == ki;
+  assign \$159  = \$158  == kj;
+  assign \$160  = \$157  & \$159 ;
+  assign \$162  = \$161  == kj;
+  assign \$164  = \$163  == ki;
+  assign \$165  = \$162  & \$164 ;
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$170  = \$169  + kj;
+  assign \$173  = \$172  + kj;
+  assign \$174  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$175  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$176  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$177  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$178  = | { cur[63:48], cur[31:16] };
+  assign \$179  = | cur[63:32];
+  assign \$180  = ! cur;
+  assign \$182  = ~ todo_empty;
+  assign \$183  = \$182  | credit;
+  assign \$185  = \$184  == ki;
+  assign \$187  = \$186  == kj;
+  assign \$188  = \$185  & \$187 ;
+  assign \$190  = \$189  == kj;
+  assign \$192  = \$191  == ki;
+  assign \$193  = \$190  & \$192 ;
+  assign \$196  = $signed(\$194 ) + $signed(\$195 );
+  assign \$198  = \$197  + kj;
+  assign \$201  = \$200  + kj;
+  assign \$202  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$203  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$204  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$205  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$206  = | { cur[63:48], cur[31:16] };
+  assign \$207  = | cur[63:32];
+  assign \$208  = ! cur;
+  assign \$210  = ~ todo_empty;
+  assign \$211  = \$210  | credit;
+  assign \$213  = \$212  == ki;
+  assign \$215  = \$214  == kj;
+  assign \$216  = \$213  & \$215 ;
+  assign \$218  = \$217  == kj;
+  assign \$220  = \$219  == ki;
+  assign \$221  = \$218  & \$220 ;
+  assign \$224  = $signed(\$222 ) + $signed(\$223 );
+  assign \$226  = \$225  + kj;
+  assign \$229  = \$228  + kj;
+  assign \$230  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$231  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$232  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$233  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$234  = | { cur[63:48], cur[31:16] };
+  assign \$235  = | cur[63:32];
+  assign \$236  = ! cur;
+  assign \$238  = ~ todo_empty;
+  assign \$239  = \$238  | credit;
+  assign \$241  = \$240  == ki;
+  assign \$243  = \$242  == kj;
+  assign \$244  = \$241  & \$243 ;
+  assign \$246  = \$245  == kj;
+  assign \$248  = \$247  == ki;
+  assign \$249  = \$246  & \$248 ;
+  assign \$252  = $signed(\$250 ) + $signed(\$251 );
+  assign \$254  = \$253  + kj;
+  assign \$257  = \$256  + kj;
+  assign \$258  = | { cur[63], cur[61], cur[59], cur[57], cur[55], cur[53], cur[51], cur[49], cur[47], cur[45], cur[43], cur[41], cur[39], cur[37], cur[35], cur[33], cur[31], cur[29], cur[27], cur[25], cur[23], cur[21], cur[19], cur[17], cur[15], cur[13], cur[11], cur[9], cur[7], cur[5], cur[3], cur[1] };
+  assign \$259  = | { cur[63:62], cur[59:58], cur[55:54], cur[51:50], cur[47:46], cur[43:42], cur[39:38], cur[35:34], cur[31:30], cur[27:26], cur[23:22], cur[19:18], cur[15:14], cur[11:10], cur[7:6], cur[3:2] };
+  assign \$260  = | { cur[63:60], cur[55:52], cur[47:44], cur[39:36], cur[31:28], cur[23:20], cur[15:12], cur[7:4] };
+  assign \$261  = | { cur[63:56], cur[47:40], cur[31:24], cur[15:8] };
+  assign \$262  = | { cur[63:48], cur[31:16] };
+  assign \$263  = | cur[63:32];
+  assign \$264  = ! cur;
+  assign \$266  = ~ todo_empty;
+  assign \$267  = \$266  | credit;
+  assign \$268  = s0_valid | s1_valid;
+  assign \$269  = \$268  | s2_valid;
+  assign \$270  = \$269  | s3_valid;
+  assign \$271  = \$270  | s4_valid;
+  assign \$272  = \$271  | s5_valid;
+  assign \$273  = ~ \$272 ;
+  assign \$274  = job_active | \$signal ;
+  assign \$275  = \$274  | trace__valid;
+  assign \$276  = \$signal$306  | \$signal$307 ;
+  assign \$277  = \$276  | p4_valid;
+  assign \$278  = \$275  | \$277 ;
+  assign \$279  = \$278  | o_busy;
+  assign \$280  = \$279  | \o_busy$309 ;
+  assign \$281  = \$280  | \o_busy$310 ;
+  assign \$282  = \$281  | \o_busy$311 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = \$273  & \$283 ;
+  assign \$285  = ~ spikes__valid;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ! seq_state;
+  assign \$288  = seq_state == 1'h1;
+  assign \$289  = seq_state == 2'h2;
+  assign \$290  = seq_state == 2'h3;
+  assign \$291  = seq_state == 3'h4;
+  assign \$292  = seq_state == 3'h5;
+  assign \$293  = seq_state == 3'h6;
+  assign \$294  = seq_state == 3'h7;
+  assign \$295  = seq_state == 4'h8;
+  assign \$296  = seq_state == 4'h9;
+  assign \$297  = seq_state == 4'ha;
+  assign \$298  = seq_state == 4'hb;
+  assign \$299  = seq_state == 4'hc;
+  assign \$300  = seq_state == 4'hd;
+  assign \$301  = seq_state == 4'he;
+  assign \$302  = seq_state == 4'hf;
+  assign \$303  = seq_state == 5'h10;
+  assign \$304  = seq_state == 5'h11;
+  assign \$305  = seq_state == 5'h12;
+  assign \$306  = spikes__valid & spikes__ready;
+  assign \$307  = ~ img_full;
+  assign \$308  = pixels__valid & \$307 ;
+  assign \$309  = \$signature__addr  + 1'h1;
+  assign \$310  = \$signature__addr  == 9'h1e9;
+  assign \$311  = s0_valid | s1_valid;
+  assign \$312  = \$311  | s2_valid;
+  assign \$313  = \$312  | s3_valid;
+  assign \$314  = \$313  | s4_valid;
+  assign \$315  = \$314  | s5_valid;
+  assign \$316  = ~ \$315 ;
   assign \$317  = s0_valid | s1_valid;
   assign \$318  = \$317  | s2_valid;
   assign \$319  = \$318  | s3_valid;
   assign \$320  = \$319  | s4_valid;
   assign \$321  = \$320  | s5_valid;
   assign \$322  = ~ \$321 ;
-  assign \$323  = s0_valid | s1_valid;
-  assign \$324  = \$323  | s2_valid;
-  assign \$325  = \$324  | s3_valid;
-  assign \$326  = \$325  | s4_valid;
-  assign \$327  = \$326  | s5_valid;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = nz_ready[0] & \$328 ;
-  assign \$330  = s0_valid | s1_valid;
-  assign \$331  = \$330  | s2_valid;
-  assign \$332  = \$331  | s3_valid;
-  assign \$333  = \$332  | s4_valid;
-  assign \$334  = \$333  | s5_valid;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = nz_ready[1] & \$335 ;
-  assign \$346  = s1_kind == 1'h1;
-  assign \$347  = s1_kind == 1'h1;
-  assign \$348  = s1_kind == 1'h1;
-  assign \$349  = s1_kind == 1'h1;
-  assign \$350  = s1_kind == 1'h1;
-  assign \$351  = s1_kind == 1'h1;
-  assign \$352  = s1_kind == 1'h1;
-  assign \$353  = s1_kind == 1'h1;
-  assign \$354  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
-  assign \$355  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
-  assign \$356  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
-  assign \$357  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
-  assign \$358  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
-  assign \$359  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
-  assign \$360  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
-  assign \$361  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
-  assign \$362  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
-  assign \$363  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
-  assign \$364  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
-  assign \$365  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
-  assign \$366  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
-  assign \$367  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
-  assign \$368  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
-  assign \$369  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
-  assign \$370  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
-  assign \$371  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
-  assign \$372  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
-  assign \$373  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
-  assign \$374  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
-  assign \$375  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
-  assign \$376  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
-  assign \$377  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
-  assign \$378  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
-  assign \$379  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
-  assign \$380  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
-  assign \$381  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
-  assign \$382  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
-  assign \$383  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
-  assign \$384  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
-  assign \$385  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
-  assign \$386  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
-  assign \$387  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
-  assign \$388  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
-  assign \$389  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
-  assign \$390  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
-  assign \$391  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
-  assign \$392  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
-  assign \$393  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
-  assign \$394  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
-  assign \$395  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
-  assign \$396  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
-  assign \$397  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
-  assign \$398  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
-  assign \$399  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
-  assign \$400  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
-  assign \$401  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
-  assign \$402  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
-  assign \$403  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
-  assign \$404  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
-  assign \$405  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
-  assign \$406  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
-  assign \$407  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
-  assign \$408  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
-  assign \$409  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
-  assign \$410  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
-  assign \$411  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
-  assign \$412  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
-  assign \$413  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
-  assign \$414  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
-  assign \$415  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
-  assign \$416  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
-  assign \$417  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
-  assign \$418  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
-  assign \$419  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
-  assign \$420  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
-  assign \$421  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
-  assign \$422  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
-  assign \$423  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
-  assign \$424  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
-  assign \$425  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
-  assign \$426  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
-  assign \$427  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
-  assign \$428  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
-  assign \$429  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
-  assign \$430  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
-  assign \$431  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
-  assign \$432  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
-  assign \$433  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
-  assign \$434  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
-  assign \$435  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
-  assign \$436  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
-  assign \$437  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
-  assign \$438  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
-  assign \$439  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
-  assign \$440  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
-  assign \$441  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
-  assign \$442  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
-  assign \$443  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
-  assign \$444  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
-  assign \$445  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
-  assign \$446  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
-  assign \$447  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
-  assign \$448  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
-  assign \$449  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
-  assign \$450  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
-  assign \$451  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
-  assign \$452  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
-  assign \$453  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
-  assign \$454  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
-  assign \$455  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
-  assign \$456  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
-  assign \$457  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
-  assign \$458  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
-  assign \$459  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
-  assign \$460  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
-  assign \$461  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
-  assign \$462  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
-  assign \$463  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
-  assign \$464  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
-  assign \$465  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
-  assign \$466  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
-  assign \$467  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
-  assign \$468  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
-  assign \$469  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
-  assign \$470  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
-  assign \$471  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
-  assign \$472  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
-  assign \$473  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
-  assign \$474  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
-  assign \$475  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
-  assign \$476  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
-  assign \$477  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
-  assign \$478  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
-  assign \$479  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
-  assign \$480  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
-  assign \$481  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
-  assign \$482  = s4_valid & s4_last;
+  assign \$323  = nz_ready[0] & \$322 ;
+  assign \$333  = s1_kind == 1'h1;
+  assign \$334  = s1_kind == 1'h1;
+  assign \$335  = s1_kind == 1'h1;
+  assign \$336  = s1_kind == 1'h1;
+  assign \$337  = s1_kind == 1'h1;
+  assign \$338  = s1_kind == 1'h1;
+  assign \$339  = s1_kind == 1'h1;
+  assign \$340  = s1_kind == 1'h1;
+  assign \$341  = is_dw_c0 ? act_q[3:0] : a_bcast[3:0];
+  assign \$342  = $signed({ opa_hi0, opa0 }) * $signed(opw0);
+  assign \$343  = is_dw_c0 ? act_q[7:4] : a_bcast[3:0];
+  assign \$344  = $signed({ opa_hi0, opa1 }) * $signed(opw1);
+  assign \$345  = is_dw_c0 ? act_q[11:8] : a_bcast[3:0];
+  assign \$346  = $signed({ opa_hi0, opa2 }) * $signed(opw2);
+  assign \$347  = is_dw_c0 ? act_q[15:12] : a_bcast[3:0];
+  assign \$348  = $signed({ opa_hi0, opa3 }) * $signed(opw3);
+  assign \$349  = is_dw_c0 ? act_q[19:16] : a_bcast[3:0];
+  assign \$350  = $signed({ opa_hi0, opa4 }) * $signed(opw4);
+  assign \$351  = is_dw_c0 ? act_q[23:20] : a_bcast[3:0];
+  assign \$352  = $signed({ opa_hi0, opa5 }) * $signed(opw5);
+  assign \$353  = is_dw_c0 ? act_q[27:24] : a_bcast[3:0];
+  assign \$354  = $signed({ opa_hi0, opa6 }) * $signed(opw6);
+  assign \$355  = is_dw_c0 ? act_q[31:28] : a_bcast[3:0];
+  assign \$356  = $signed({ opa_hi0, opa7 }) * $signed(opw7);
+  assign \$357  = is_dw_c1 ? act_q[35:32] : a_bcast[3:0];
+  assign \$358  = $signed({ opa_hi1, opa8 }) * $signed(opw8);
+  assign \$359  = is_dw_c1 ? act_q[39:36] : a_bcast[3:0];
+  assign \$360  = $signed({ opa_hi1, opa9 }) * $signed(opw9);
+  assign \$361  = is_dw_c1 ? act_q[43:40] : a_bcast[3:0];
+  assign \$362  = $signed({ opa_hi1, opa10 }) * $signed(opw10);
+  assign \$363  = is_dw_c1 ? act_q[47:44] : a_bcast[3:0];
+  assign \$364  = $signed({ opa_hi1, opa11 }) * $signed(opw11);
+  assign \$365  = is_dw_c1 ? act_q[51:48] : a_bcast[3:0];
+  assign \$366  = $signed({ opa_hi1, opa12 }) * $signed(opw12);
+  assign \$367  = is_dw_c1 ? act_q[55:52] : a_bcast[3:0];
+  assign \$368  = $signed({ opa_hi1, opa13 }) * $signed(opw13);
+  assign \$369  = is_dw_c1 ? act_q[59:56] : a_bcast[3:0];
+  assign \$370  = $signed({ opa_hi1, opa14 }) * $signed(opw14);
+  assign \$371  = is_dw_c1 ? act_q[63:60] : a_bcast[3:0];
+  assign \$372  = $signed({ opa_hi1, opa15 }) * $signed(opw15);
+  assign \$373  = is_dw_c2 ? act_q[67:64] : a_bcast[3:0];
+  assign \$374  = $signed({ opa_hi2, opa16 }) * $signed(opw16);
+  assign \$375  = is_dw_c2 ? act_q[71:68] : a_bcast[3:0];
+  assign \$376  = $signed({ opa_hi2, opa17 }) * $signed(opw17);
+  assign \$377  = is_dw_c2 ? act_q[75:72] : a_bcast[3:0];
+  assign \$378  = $signed({ opa_hi2, opa18 }) * $signed(opw18);
+  assign \$379  = is_dw_c2 ? act_q[79:76] : a_bcast[3:0];
+  assign \$380  = $signed({ opa_hi2, opa19 }) * $signed(opw19);
+  assign \$381  = is_dw_c2 ? act_q[83:80] : a_bcast[3:0];
+  assign \$382  = $signed({ opa_hi2, opa20 }) * $signed(opw20);
+  assign \$383  = is_dw_c2 ? act_q[87:84] : a_bcast[3:0];
+  assign \$384  = $signed({ opa_hi2, opa21 }) * $signed(opw21);
+  assign \$385  = is_dw_c2 ? act_q[91:88] : a_bcast[3:0];
+  assign \$386  = $signed({ opa_hi2, opa22 }) * $signed(opw22);
+  assign \$387  = is_dw_c2 ? act_q[95:92] : a_bcast[3:0];
+  assign \$388  = $signed({ opa_hi2, opa23 }) * $signed(opw23);
+  assign \$389  = is_dw_c3 ? act_q[99:96] : a_bcast[3:0];
+  assign \$390  = $signed({ opa_hi3, opa24 }) * $signed(opw24);
+  assign \$391  = is_dw_c3 ? act_q[103:100] : a_bcast[3:0];
+  assign \$392  = $signed({ opa_hi3, opa25 }) * $signed(opw25);
+  assign \$393  = is_dw_c3 ? act_q[107:104] : a_bcast[3:0];
+  assign \$394  = $signed({ opa_hi3, opa26 }) * $signed(opw26);
+  assign \$395  = is_dw_c3 ? act_q[111:108] : a_bcast[3:0];
+  assign \$396  = $signed({ opa_hi3, opa27 }) * $signed(opw27);
+  assign \$397  = is_dw_c3 ? act_q[115:112] : a_bcast[3:0];
+  assign \$398  = $signed({ opa_hi3, opa28 }) * $signed(opw28);
+  assign \$399  = is_dw_c3 ? act_q[119:116] : a_bcast[3:0];
+  assign \$400  = $signed({ opa_hi3, opa29 }) * $signed(opw29);
+  assign \$401  = is_dw_c3 ? act_q[123:120] : a_bcast[3:0];
+  assign \$402  = $signed({ opa_hi3, opa30 }) * $signed(opw30);
+  assign \$403  = is_dw_c3 ? act_q[127:124] : a_bcast[3:0];
+  assign \$404  = $signed({ opa_hi3, opa31 }) * $signed(opw31);
+  assign \$405  = is_dw_c4 ? act_q[131:128] : a_bcast[3:0];
+  assign \$406  = $signed({ opa_hi4, opa32 }) * $signed(opw32);
+  assign \$407  = is_dw_c4 ? act_q[135:132] : a_bcast[3:0];
+  assign \$408  = $signed({ opa_hi4, opa33 }) * $signed(opw33);
+  assign \$409  = is_dw_c4 ? act_q[139:136] : a_bcast[3:0];
+  assign \$410  = $signed({ opa_hi4, opa34 }) * $signed(opw34);
+  assign \$411  = is_dw_c4 ? act_q[143:140] : a_bcast[3:0];
+  assign \$412  = $signed({ opa_hi4, opa35 }) * $signed(opw35);
+  assign \$413  = is_dw_c4 ? act_q[147:144] : a_bcast[3:0];
+  assign \$414  = $signed({ opa_hi4, opa36 }) * $signed(opw36);
+  assign \$415  = is_dw_c4 ? act_q[151:148] : a_bcast[3:0];
+  assign \$416  = $signed({ opa_hi4, opa37 }) * $signed(opw37);
+  assign \$417  = is_dw_c4 ? act_q[155:152] : a_bcast[3:0];
+  assign \$418  = $signed({ opa_hi4, opa38 }) * $signed(opw38);
+  assign \$419  = is_dw_c4 ? act_q[159:156] : a_bcast[3:0];
+  assign \$420  = $signed({ opa_hi4, opa39 }) * $signed(opw39);
+  assign \$421  = is_dw_c5 ? act_q[163:160] : a_bcast[3:0];
+  assign \$422  = $signed({ opa_hi5, opa40 }) * $signed(opw40);
+  assign \$423  = is_dw_c5 ? act_q[167:164] : a_bcast[3:0];
+  assign \$424  = $signed({ opa_hi5, opa41 }) * $signed(opw41);
+  assign \$425  = is_dw_c5 ? act_q[171:168] : a_bcast[3:0];
+  assign \$426  = $signed({ opa_hi5, opa42 }) * $signed(opw42);
+  assign \$427  = is_dw_c5 ? act_q[175:172] : a_bcast[3:0];
+  assign \$428  = $signed({ opa_hi5, opa43 }) * $signed(opw43);
+  assign \$429  = is_dw_c5 ? act_q[179:176] : a_bcast[3:0];
+  assign \$430  = $signed({ opa_hi5, opa44 }) * $signed(opw44);
+  assign \$431  = is_dw_c5 ? act_q[183:180] : a_bcast[3:0];
+  assign \$432  = $signed({ opa_hi5, opa45 }) * $signed(opw45);
+  assign \$433  = is_dw_c5 ? act_q[187:184] : a_bcast[3:0];
+  assign \$434  = $signed({ opa_hi5, opa46 }) * $signed(opw46);
+  assign \$435  = is_dw_c5 ? act_q[191:188] : a_bcast[3:0];
+  assign \$436  = $signed({ opa_hi5, opa47 }) * $signed(opw47);
+  assign \$437  = is_dw_c6 ? act_q[195:192] : a_bcast[3:0];
+  assign \$438  = $signed({ opa_hi6, opa48 }) * $signed(opw48);
+  assign \$439  = is_dw_c6 ? act_q[199:196] : a_bcast[3:0];
+  assign \$440  = $signed({ opa_hi6, opa49 }) * $signed(opw49);
+  assign \$441  = is_dw_c6 ? act_q[203:200] : a_bcast[3:0];
+  assign \$442  = $signed({ opa_hi6, opa50 }) * $signed(opw50);
+  assign \$443  = is_dw_c6 ? act_q[207:204] : a_bcast[3:0];
+  assign \$444  = $signed({ opa_hi6, opa51 }) * $signed(opw51);
+  assign \$445  = is_dw_c6 ? act_q[211:208] : a_bcast[3:0];
+  assign \$446  = $signed({ opa_hi6, opa52 }) * $signed(opw52);
+  assign \$447  = is_dw_c6 ? act_q[215:212] : a_bcast[3:0];
+  assign \$448  = $signed({ opa_hi6, opa53 }) * $signed(opw53);
+  assign \$449  = is_dw_c6 ? act_q[219:216] : a_bcast[3:0];
+  assign \$450  = $signed({ opa_hi6, opa54 }) * $signed(opw54);
+  assign \$451  = is_dw_c6 ? act_q[223:220] : a_bcast[3:0];
+  assign \$452  = $signed({ opa_hi6, opa55 }) * $signed(opw55);
+  assign \$453  = is_dw_c7 ? act_q[227:224] : a_bcast[3:0];
+  assign \$454  = $signed({ opa_hi7, opa56 }) * $signed(opw56);
+  assign \$455  = is_dw_c7 ? act_q[231:228] : a_bcast[3:0];
+  assign \$456  = $signed({ opa_hi7, opa57 }) * $signed(opw57);
+  assign \$457  = is_dw_c7 ? act_q[235:232] : a_bcast[3:0];
+  assign \$458  = $signed({ opa_hi7, opa58 }) * $signed(opw58);
+  assign \$459  = is_dw_c7 ? act_q[239:236] : a_bcast[3:0];
+  assign \$460  = $signed({ opa_hi7, opa59 }) * $signed(opw59);
+  assign \$461  = is_dw_c7 ? act_q[243:240] : a_bcast[3:0];
+  assign \$462  = $signed({ opa_hi7, opa60 }) * $signed(opw60);
+  assign \$463  = is_dw_c7 ? act_q[247:244] : a_bcast[3:0];
+  assign \$464  = $signed({ opa_hi7, opa61 }) * $signed(opw61);
+  assign \$465  = is_dw_c7 ? act_q[251:248] : a_bcast[3:0];
+  assign \$466  = $signed({ opa_hi7, opa62 }) * $signed(opw62);
+  assign \$467  = is_dw_c7 ? act_q[255:252] : a_bcast[3:0];
+  assign \$468  = $signed({ opa_hi7, opa63 }) * $signed(opw63);
+  assign \$469  = s4_valid & s4_last;
+  assign \$470  = s4_valid & s4_last;
+  assign \$471  = s4_valid & s4_last;
+  assign \$472  = s4_valid & s4_last;
+  assign \$473  = s4_valid & s4_last;
+  assign \$474  = s4_valid & s4_last;
+  assign \$475  = s4_valid & s4_last;
+  assign \$476  = s4_valid & s4_last;
+  assign \$477  = s4_valid & s4_last;
+  assign \$478  = s4_kind != 1'h1;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = s4_valid & s4_last;
+  assign \$481  = s4_kind != 1'h1;
+  assign \$482  = \$480  & \$481 ;
   assign \$483  = s4_valid & s4_last;
-  assign \$484  = s4_valid & s4_last;
-  assign \$485  = s4_valid & s4_last;
+  assign \$484  = s4_kind != 1'h1;
+  assign \$485  = \$483  & \$484 ;
   assign \$486  = s4_valid & s4_last;
-  assign \$487  = s4_valid & s4_last;
-  assign \$488  = s4_valid & s4_last;
+  assign \$487  = s4_kind != 1'h1;
+  assign \$488  = \$486  & \$487 ;
   assign \$489  = s4_valid & s4_last;
-  assign \$490  = s4_valid & s4_last;
-  assign \$491  = s4_kind != 1'h1;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = s4_valid & s4_last;
-  assign \$494  = s4_kind != 1'h1;
-  assign \$495  = \$493  & \$494 ;
-  assign \$496  = s4_valid & s4_last;
-  assign \$497  = s4_kind != 1'h1;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = s4_valid & s4_last;
-  assign \$500  = s4_kind != 1'h1;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = s4_valid & s4_last;
-  assign \$503  = s4_kind != 1'h1;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = s4_valid & s4_last;
-  assign \$506  = s4_kind != 1'h1;
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = s4_valid & s4_last;
-  assign \$509  = s4_kind != 1'h1;
+  assign \$490  = s4_kind != 1'h1;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = s4_valid & s4_last;
+  assign \$493  = s4_kind != 1'h1;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = s4_valid & s4_last;
+  assign \$496  = s4_kind != 1'h1;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = s4_valid & s4_last;
+  assign \$499  = s4_kind != 1'h1;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = s4_valid & s4_last;
+  assign \$502  = s4_kind == 1'h1;
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = ! s4_g;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = s4_valid & s4_last;
+  assign \$507  = s4_kind == 1'h1;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = ! s4_g;
   assign \$510  = \$508  & \$509 ;
   assign \$511  = s4_valid & s4_last;
-  assign \$512  = s4_kind != 1'h1;
+  assign \$512  = s4_kind == 1'h1;
   assign \$513  = \$511  & \$512 ;
-  assign \$514  = s4_valid & s4_last;
-  assign \$515  = s4_kind == 1'h1;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = ! s4_g;
+  assign \$514  = ! s4_g;
+  assign \$515  = \$513  & \$514 ;
+  assign \$516  = s4_valid & s4_last;
+  assign \$517  = s4_kind == 1'h1;
   assign \$518  = \$516  & \$517 ;
-  assign \$519  = s4_valid & s4_last;
-  assign \$520  = s4_kind == 1'h1;
-  assign \$521  = \$519  & \$520 ;
-  assign \$522  = ! s4_g;
+  assign \$519  = ! s4_g;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = s4_valid & s4_last;
+  assign \$522  = s4_kind == 1'h1;
   assign \$523  = \$521  & \$522 ;
-  assign \$524  = s4_valid & s4_last;
-  assign \$525  = s4_kind == 1'h1;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = ! s4_g;
+  assign \$524  = ! s4_g;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = s4_valid & s4_last;
+  assign \$527  = s4_kind == 1'h1;
   assign \$528  = \$526  & \$527 ;
-  assign \$529  = s4_valid & s4_last;
-  assign \$530  = s4_kind == 1'h1;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = ! s4_g;
+  assign \$529  = ! s4_g;
+  assign \$530  = \$528  & \$529 ;
+  assign \$531  = s4_valid & s4_last;
+  assign \$532  = s4_kind == 1'h1;
   assign \$533  = \$531  & \$532 ;
-  assign \$534  = s4_valid & s4_last;
-  assign \$535  = s4_kind == 1'h1;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = ! s4_g;
+  assign \$534  = ! s4_g;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = s4_valid & s4_last;
+  assign \$537  = s4_kind == 1'h1;
   assign \$538  = \$536  & \$537 ;
-  assign \$539  = s4_valid & s4_last;
-  assign \$540  = s4_kind == 1'h1;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = ! s4_g;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = s4_valid & s4_last;
-  assign \$545  = s4_kind == 1'h1;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = ! s4_g;
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = s4_valid & s4_last;
-  assign \$550  = s4_kind == 1'h1;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = ! s4_g;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = acc_clear_c0 | rst;
-  assign \$555  = acc_clear_c0 | rst;
-  assign \$556  = acc_clear_c0 | rst;
-  assign \$557  = acc_clear_c0 | rst;
-  assign \$558  = acc_clear_c0 | rst;
-  assign \$559  = acc_clear_c0 | rst;
-  assign \$560  = acc_clear_c0 | rst;
-  assign \$561  = acc_clear_c0 | rst;
-  assign \$562  = acc_clear_c1 | rst;
-  assign \$563  = acc_clear_c1 | rst;
-  assign \$564  = acc_clear_c1 | rst;
-  assign \$565  = acc_clear_c1 | rst;
-  assign \$566  = acc_clear_c1 | rst;
-  assign \$567  = acc_clear_c1 | rst;
-  assign \$568  = acc_clear_c1 | rst;
-  assign \$569  = acc_clear_c1 | rst;
-  assign \$570  = acc_clear_c2 | rst;
-  assign \$571  = acc_clear_c2 | rst;
-  assign \$572  = acc_clear_c2 | rst;
-  assign \$573  = acc_clear_c2 | rst;
-  assign \$574  = acc_clear_c2 | rst;
-  assign \$575  = acc_clear_c2 | rst;
-  assign \$576  = acc_clear_c2 | rst;
-  assign \$577  = acc_clear_c2 | rst;
-  assign \$578  = acc_clear_c3 | rst;
-  assign \$579  = acc_clear_c3 | rst;
-  assign \$580  = acc_clear_c3 | rst;
-  assign \$581  = acc_clear_c3 | rst;
-  assign \$582  = acc_clear_c3 | rst;
-  assign \$583  = acc_clear_c3 | rst;
-  assign \$584  = acc_clear_c3 | rst;
-  assign \$585  = acc_clear_c3 | rst;
-  assign \$586  = acc_clear_c4 | rst;
-  assign \$587  = acc_clear_c4 | rst;
-  assign \$588  = acc_clear_c4 | rst;
-  assign \$589  = acc_clear_c4 | rst;
-  assign \$590  = acc_clear_c4 | rst;
-  assign \$591  = acc_clear_c4 | rst;
-  assign \$592  = acc_clear_c4 | rst;
-  assign \$593  = acc_clear_c4 | rst;
-  assign \$594  = acc_clear_c5 | rst;
-  assign \$595  = acc_clear_c5 | rst;
-  assign \$596  = acc_clear_c5 | rst;
-  assign \$597  = acc_clear_c5 | rst;
-  assign \$598  = acc_clear_c5 | rst;
-  assign \$599  = acc_clear_c5 | rst;
-  assign \$600  = acc_clear_c5 | rst;
-  assign \$601  = acc_clear_c5 | rst;
-  assign \$602  = acc_clear_c6 | rst;
-  assign \$603  = acc_clear_c6 | rst;
-  assign \$604  = acc_clear_c6 | rst;
-  assign \$605  = acc_clear_c6 | rst;
-  assign \$606  = acc_clear_c6 | rst;
-  assign \$607  = acc_clear_c6 | rst;
-  assign \$608  = acc_clear_c6 | rst;
-  assign \$609  = acc_clear_c6 | rst;
-  assign \$610  = acc_clear_c7 | rst;
-  assign \$611  = acc_clear_c7 | rst;
-  assign \$612  = acc_clear_c7 | rst;
-  assign \$613  = acc_clear_c7 | rst;
-  assign \$614  = acc_clear_c7 | rst;
-  assign \$615  = acc_clear_c7 | rst;
-  assign \$616  = acc_clear_c7 | rst;
-  assign \$617  = acc_clear_c7 | rst;
-  assign \$618  = | d0;
-  assign \$619  = | d1;
-  assign \$620  = | d2;
-  assign \$621  = | d3;
-  assign \$622  = | d4;
-  assign \$623  = | d5;
-  assign \$624  = | d6;
-  assign \$625  = | d7;
-  assign \$626  = | d8;
-  assign \$627  = | d9;
-  assign \$628  = | d10;
-  assign \$629  = | d11;
-  assign \$630  = | d12;
-  assign \$631  = | d13;
-  assign \$632  = | d14;
-  assign \$633  = | d15;
-  assign \$634  = | d16;
-  assign \$635  = | d17;
-  assign \$636  = | d18;
-  assign \$637  = | d19;
-  assign \$638  = | d20;
-  assign \$639  = | d21;
-  assign \$640  = | d22;
-  assign \$641  = | d23;
-  assign \$642  = | d24;
-  assign \$643  = | d25;
-  assign \$644  = | d26;
-  assign \$645  = | d27;
-  assign \$646  = | d28;
-  assign \$647  = | d29;
-  assign \$648  = | d30;
-  assign \$649  = | d31;
-  assign \$650  = | d32;
-  assign \$651  = | d33;
-  assign \$652  = | d34;
-  assign \$653  = | d35;
-  assign \$654  = | d36;
-  assign \$655  = | d37;
-  assign \$656  = | d38;
-  assign \$657  = | d39;
-  assign \$658  = | d40;
-  assign \$659  = | d41;
-  assign \$660  = | d42;
-  assign \$661  = | d43;
-  assign \$662  = | d44;
-  assign \$663  = | d45;
-  assign \$664  = | d46;
-  assign \$665  = | d47;
-  assign \$666  = | d48;
-  assign \$667  = | d49;
-  assign \$668  = | d50;
-  assign \$669  = | d51;
-  assign \$670  = | d52;
-  assign \$671  = | d53;
-  assign \$672  = | d54;
-  assign \$673  = | d55;
-  assign \$674  = | d56;
-  assign \$675  = | d57;
-  assign \$676  = | d58;
-  assign \$677  = | d59;
-  assign \$678  = | d60;
-  assign \$679  = | d61;
-  assign \$680  = | d62;
-  assign \$681  = | d63;
-  assign \$682  = - nz;
-  assign \$683  = { 1'h0, nz } & \$682 ;
-  assign \$684  = nz - 1'h1;
-  assign \$685  = { 1'h0, nz } & \$684 ;
-  assign \$686  = ! nz_todo;
-  assign \$688  = ! job_pos;
-  assign \$689  = job_kind == 2'h2;
-  assign \$690  = job_k == 4'hf;
-  assign \$691  = ! job_g;
-  assign \$692  = job_k == 4'hf;
+  assign \$539  = ! s4_g;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = acc_clear_c0 | rst;
+  assign \$542  = acc_clear_c0 | rst;
+  assign \$543  = acc_clear_c0 | rst;
+  assign \$544  = acc_clear_c0 | rst;
+  assign \$545  = acc_clear_c0 | rst;
+  assign \$546  = acc_clear_c0 | rst;
+  assign \$547  = acc_clear_c0 | rst;
+  assign \$548  = acc_clear_c0 | rst;
+  assign \$549  = acc_clear_c1 | rst;
+  assign \$550  = acc_clear_c1 | rst;
+  assign \$551  = acc_clear_c1 | rst;
+  assign \$552  = acc_clear_c1 | rst;
+  assign \$553  = acc_clear_c1 | rst;
+  assign \$554  = acc_clear_c1 | rst;
+  assign \$555  = acc_clear_c1 | rst;
+  assign \$556  = acc_clear_c1 | rst;
+  assign \$557  = acc_clear_c2 | rst;
+  assign \$558  = acc_clear_c2 | rst;
+  assign \$559  = acc_clear_c2 | rst;
+  assign \$560  = acc_clear_c2 | rst;
+  assign \$561  = acc_clear_c2 | rst;
+  assign \$562  = acc_clear_c2 | rst;
+  assign \$563  = acc_clear_c2 | rst;
+  assign \$564  = acc_clear_c2 | rst;
+  assign \$565  = acc_clear_c3 | rst;
+  assign \$566  = acc_clear_c3 | rst;
+  assign \$567  = acc_clear_c3 | rst;
+  assign \$568  = acc_clear_c3 | rst;
+  assign \$569  = acc_clear_c3 | rst;
+  assign \$570  = acc_clear_c3 | rst;
+  assign \$571  = acc_clear_c3 | rst;
+  assign \$572  = acc_clear_c3 | rst;
+  assign \$573  = acc_clear_c4 | rst;
+  assign \$574  = acc_clear_c4 | rst;
+  assign \$575  = acc_clear_c4 | rst;
+  assign \$576  = acc_clear_c4 | rst;
+  assign \$577  = acc_clear_c4 | rst;
+  assign \$578  = acc_clear_c4 | rst;
+  assign \$579  = acc_clear_c4 | rst;
+  assign \$580  = acc_clear_c4 | rst;
+  assign \$581  = acc_clear_c5 | rst;
+  assign \$582  = acc_clear_c5 | rst;
+  assign \$583  = acc_clear_c5 | rst;
+  assign \$584  = acc_clear_c5 | rst;
+  assign \$585  = acc_clear_c5 | rst;
+  assign \$586  = acc_clear_c5 | rst;
+  assign \$587  = acc_clear_c5 | rst;
+  assign \$588  = acc_clear_c5 | rst;
+  assign \$589  = acc_clear_c6 | rst;
+  assign \$590  = acc_clear_c6 | rst;
+  assign \$591  = acc_clear_c6 | rst;
+  assign \$592  = acc_clear_c6 | rst;
+  assign \$593  = acc_clear_c6 | rst;
+  assign \$594  = acc_clear_c6 | rst;
+  assign \$595  = acc_clear_c6 | rst;
+  assign \$596  = acc_clear_c6 | rst;
+  assign \$597  = acc_clear_c7 | rst;
+  assign \$598  = acc_clear_c7 | rst;
+  assign \$599  = acc_clear_c7 | rst;
+  assign \$600  = acc_clear_c7 | rst;
+  assign \$601  = acc_clear_c7 | rst;
+  assign \$602  = acc_clear_c7 | rst;
+  assign \$603  = acc_clear_c7 | rst;
+  assign \$604  = acc_clear_c7 | rst;
+  assign \$605  = | d0;
+  assign \$606  = | d1;
+  assign \$607  = | d2;
+  assign \$608  = | d3;
+  assign \$609  = | d4;
+  assign \$610  = | d5;
+  assign \$611  = | d6;
+  assign \$612  = | d7;
+  assign \$613  = | d8;
+  assign \$614  = | d9;
+  assign \$615  = | d10;
+  assign \$616  = | d11;
+  assign \$617  = | d12;
+  assign \$618  = | d13;
+  assign \$619  = | d14;
+  assign \$620  = | d15;
+  assign \$621  = | d16;
+  assign \$622  = | d17;
+  assign \$623  = | d18;
+  assign \$624  = | d19;
+  assign \$625  = | d20;
+  assign \$626  = | d21;
+  assign \$627  = | d22;
+  assign \$628  = | d23;
+  assign \$629  = | d24;
+  assign \$630  = | d25;
+  assign \$631  = | d26;
+  assign \$632  = | d27;
+  assign \$633  = | d28;
+  assign \$634  = | d29;
+  assign \$635  = | d30;
+  assign \$636  = | d31;
+  assign \$637  = | d32;
+  assign \$638  = | d33;
+  assign \$639  = | d34;
+  assign \$640  = | d35;
+  assign \$641  = | d36;
+  assign \$642  = | d37;
+  assign \$643  = | d38;
+  assign \$644  = | d39;
+  assign \$645  = | d40;
+  assign \$646  = | d41;
+  assign \$647  = | d42;
+  assign \$648  = | d43;
+  assign \$649  = | d44;
+  assign \$650  = | d45;
+  assign \$651  = | d46;
+  assign \$652  = | d47;
+  assign \$653  = | d48;
+  assign \$654  = | d49;
+  assign \$655  = | d50;
+  assign \$656  = | d51;
+  assign \$657  = | d52;
+  assign \$658  = | d53;
+  assign \$659  = | d54;
+  assign \$660  = | d55;
+  assign \$661  = | d56;
+  assign \$662  = | d57;
+  assign \$663  = | d58;
+  assign \$664  = | d59;
+  assign \$665  = | d60;
+  assign \$666  = | d61;
+  assign \$667  = | d62;
+  assign \$668  = | d63;
+  assign \$669  = - nz;
+  assign \$670  = { 1'h0, nz } & \$669 ;
+  assign \$671  = nz - 1'h1;
+  assign \$672  = { 1'h0, nz } & \$671 ;
+  assign \$674  = nz[0] & nz[1];
+  assign \$677  = nz[2] & nz[3];
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = nz[0] | nz[1];
+  assign \$681  = nz[2] | nz[3];
+  assign \$682  = \$680  & \$681 ;
+  assign \$683  = \$679  | \$682 ;
+  assign \$685  = nz[4] & nz[5];
+  assign \$688  = nz[6] & nz[7];
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = nz[4] | nz[5];
+  assign \$692  = nz[6] | nz[7];
   assign \$693  = \$691  & \$692 ;
-  assign \$694  = \$689  ? \$690  : \$693 ;
-  assign \$695  = job_kind == 2'h2;
-  assign \$697  = \$696  + job_k;
-  assign \$698  = \$695  ? { 5'h00, job_k } : \$697 ;
-  assign \$699  = job_k + 1'h1;
-  assign \$700  = job_kind == 2'h2;
-  assign \$703  = job_k == 6'h0f;
-  assign \$705  = p1_kind == 1'h1;
-  assign \$706  = \$signal  & \$705 ;
-  assign \$708  = p2_first ? 20'h00000 : p2_old0;
-  assign \$709  = $signed(\$708 ) + $signed(p2_pot0);
-  assign \$710  = $signed(pool_sum0) > $signed(20'h7ffff);
-  assign \$711  = $signed(pool_sum0) < $signed(20'h80000);
-  assign \$712  = \$711  ? 22'h380000 : pool_sum0;
-  assign \$713  = \$710  ? 22'h07ffff : \$712 ;
-  assign \$715  = p2_first ? 20'h00000 : p2_old1;
-  assign \$716  = $signed(\$715 ) + $signed(p2_pot1);
-  assign \$717  = $signed(pool_sum1) > $signed(20'h7ffff);
-  assign \$718  = $signed(pool_sum1) < $signed(20'h80000);
-  assign \$719  = \$718  ? 22'h380000 : pool_sum1;
-  assign \$720  = \$717  ? 22'h07ffff : \$719 ;
-  assign \$722  = p2_first ? 20'h00000 : p2_old2;
-  assign \$723  = $signed(\$722 ) + $signed(p2_pot2);
-  assign \$724  = $signed(pool_sum2) > $signed(20'h7ffff);
-  assign \$725  = $signed(pool_sum2) < $signed(20'h80000);
-  assign \$726  = \$725  ? 22'h380000 : pool_sum2;
-  assign \$727  = \$724  ? 22'h07ffff : \$726 ;
-  assign \$729  = p2_first ? 20'h00000 : p2_old3;
-  assign \$730  = $signed(\$729 ) + $signed(p2_pot3);
-  assign \$731  = $signed(pool_sum3) > $signed(20'h7ffff);
-  assign \$732  = $signed(pool_sum3) < $signed(20'h80000);
-  assign \$733  = \$732  ? 22'h380000 : pool_sum3;
-  assign \$734  = \$731  ? 22'h07ffff : \$733 ;
-  assign \$738  = ~ tag[0];
-  assign \$739  = \$737  & \$738 ;
-  assign \$742  = \$741  & tag[0];
-  assign \$743  = load__valid & load__ready;
-  assign \$744  = ~ load__valid;
-  assign \$745  = img_full & \$744 ;
-  assign \$746  = ! ch;
-  assign \$748  = \$747  == kj;
-  assign \$749  = \$746  & \$748 ;
-  assign \$751  = \$750  == ki;
-  assign \$752  = \$749  & \$751 ;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = \$753  | credit;
-  assign \$755  = ! ch;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = ch + 1'h1;
-  assign \$759  = \$758  == kj;
-  assign \$760  = ~ \$759 ;
-  assign \$762  = \$761  == ki;
-  assign \$763  = ~ \$762 ;
-  assign \$764  = kj + 1'h1;
-  assign \$765  = ki + 1'h1;
-  assign \$767  = ! gc;
-  assign \$769  = gc + 1'h1;
-  assign \$772  = pos + 1'h1;
-  assign \$773  = oy == 3'h4;
-  assign \$774  = ox + 1'h1;
-  assign \$775  = ox + 1'h1;
-  assign \$777  = ox == 5'h18;
-  assign \$778  = oy + 1'h1;
-  assign \$779  = oy + 1'h1;
-  assign \$782  = s0_valid | s1_valid;
-  assign \$783  = \$782  | s2_valid;
-  assign \$784  = \$783  | s3_valid;
-  assign \$785  = \$784  | s4_valid;
-  assign \$786  = \$785  | s5_valid;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = job_active | \$signal ;
-  assign \$789  = \$788  | trace__valid;
-  assign \$790  = \$signal$309  | \$signal$310 ;
-  assign \$791  = \$790  | p4_valid;
-  assign \$792  = \$789  | \$791 ;
-  assign \$793  = \$792  | o_busy;
-  assign \$794  = \$793  | \o_busy$312 ;
-  assign \$795  = \$794  | \o_busy$313 ;
-  assign \$796  = \$795  | \o_busy$314 ;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = \$787  & \$797 ;
-  assign \$800  = \$799  == kj;
-  assign \$801  = ~ \$800 ;
-  assign \$803  = \$802  == ki;
-  assign \$804  = ~ \$803 ;
-  assign \$805  = ! gc;
-  assign \$807  = kj + 1'h1;
-  assign \$808  = ki + 1'h1;
-  assign \$810  = gc + 1'h1;
-  assign \$813  = s0_valid | s1_valid;
-  assign \$814  = \$813  | s2_valid;
-  assign \$815  = \$814  | s3_valid;
-  assign \$816  = \$815  | s4_valid;
-  assign \$817  = \$816  | s5_valid;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  & nz_ready[2];
-  assign \$820  = ~ todo_empty;
-  assign \$821  = \$820  | credit;
-  assign \$822  = - todo;
-  assign \$823  = { 1'h0, todo } & \$822 ;
-  assign \$824  = todo - 1'h1;
-  assign \$825  = { 1'h0, todo } & \$824 ;
-  assign \$826  = todo - 1'h1;
-  assign \$827  = { 1'h0, todo } & \$826 ;
-  assign \$828  = ! \$827 ;
-  assign \$829  = ! gc;
-  assign \$831  = gc + 1'h1;
-  assign \$832  = pos + 1'h1;
-  assign \$833  = oy == 3'h4;
-  assign \$834  = ox + 1'h1;
-  assign \$835  = ox + 1'h1;
-  assign \$837  = ox == 5'h18;
-  assign \$838  = oy + 1'h1;
-  assign \$839  = oy + 1'h1;
-  assign \$842  = s0_valid | s1_valid;
-  assign \$843  = \$842  | s2_valid;
-  assign \$844  = \$843  | s3_valid;
-  assign \$845  = \$844  | s4_valid;
-  assign \$846  = \$845  | s5_valid;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = job_active | \$signal ;
-  assign \$849  = \$848  | trace__valid;
-  assign \$850  = \$signal$309  | \$signal$310 ;
-  assign \$851  = \$850  | p4_valid;
-  assign \$852  = \$849  | \$851 ;
-  assign \$853  = \$852  | o_busy;
-  assign \$854  = \$853  | \o_busy$312 ;
-  assign \$855  = \$854  | \o_busy$313 ;
-  assign \$856  = \$855  | \o_busy$314 ;
-  assign \$857  = ~ \$856 ;
-  assign \$858  = \$847  & \$857 ;
-  assign \$860  = \$859  == kj;
-  assign \$861  = ~ \$860 ;
-  assign \$863  = \$862  == ki;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = ! gc;
-  assign \$867  = kj + 1'h1;
-  assign \$868  = ki + 1'h1;
-  assign \$870  = gc + 1'h1;
-  assign \$873  = s0_valid | s1_valid;
-  assign \$874  = \$873  | s2_valid;
-  assign \$875  = \$874  | s3_valid;
-  assign \$876  = \$875  | s4_valid;
-  assign \$877  = \$876  | s5_valid;
-  assign \$878  = ~ \$877 ;
-  assign \$879  = \$878  & nz_ready[2];
-  assign \$880  = ~ todo_empty;
-  assign \$881  = \$880  | credit;
-  assign \$882  = - todo;
-  assign \$883  = { 1'h0, todo } & \$882 ;
-  assign \$884  = todo - 1'h1;
-  assign \$885  = { 1'h0, todo } & \$884 ;
-  assign \$886  = todo - 1'h1;
-  assign \$887  = { 1'h0, todo } & \$886 ;
-  assign \$888  = ! \$887 ;
-  assign \$889  = ! gc;
-  assign \$891  = gc + 1'h1;
-  assign \$892  = pos + 1'h1;
-  assign \$893  = oy == 3'h4;
-  assign \$894  = ox + 1'h1;
-  assign \$895  = ox + 1'h1;
-  assign \$897  = ox == 5'h18;
-  assign \$898  = oy + 1'h1;
-  assign \$899  = oy + 1'h1;
-  assign \$902  = s0_valid | s1_valid;
-  assign \$903  = \$902  | s2_valid;
-  assign \$904  = \$903  | s3_valid;
-  assign \$905  = \$904  | s4_valid;
-  assign \$906  = \$905  | s5_valid;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = job_active | \$signal ;
-  assign \$909  = \$908  | trace__valid;
-  assign \$910  = \$signal$309  | \$signal$310 ;
-  assign \$911  = \$910  | p4_valid;
-  assign \$912  = \$909  | \$911 ;
-  assign \$913  = \$912  | o_busy;
-  assign \$914  = \$913  | \o_busy$312 ;
-  assign \$915  = \$914  | \o_busy$313 ;
-  assign \$916  = \$915  | \o_busy$314 ;
-  assign \$917  = ~ \$916 ;
-  assign \$918  = \$907  & \$917 ;
-  assign \$920  = \$919  == kj;
-  assign \$921  = ~ \$920 ;
-  assign \$923  = \$922  == ki;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = ! gc;
-  assign \$927  = kj + 1'h1;
-  assign \$928  = ki + 1'h1;
-  assign \$930  = gc + 1'h1;
-  assign \$933  = s0_valid | s1_valid;
-  assign \$934  = \$933  | s2_valid;
-  assign \$935  = \$934  | s3_valid;
-  assign \$936  = \$935  | s4_valid;
-  assign \$937  = \$936  | s5_valid;
-  assign \$938  = ~ \$937 ;
-  assign \$939  = \$938  & nz_ready[2];
-  assign \$940  = ~ todo_empty;
-  assign \$941  = \$940  | credit;
-  assign \$942  = - todo;
-  assign \$943  = { 1'h0, todo } & \$942 ;
-  assign \$944  = todo - 1'h1;
-  assign \$945  = { 1'h0, todo } & \$944 ;
-  assign \$946  = todo - 1'h1;
-  assign \$947  = { 1'h0, todo } & \$946 ;
-  assign \$948  = ! \$947 ;
-  assign \$949  = ! gc;
-  assign \$951  = gc + 1'h1;
-  assign \$952  = pos + 1'h1;
-  assign \$953  = oy == 3'h4;
-  assign \$954  = ox + 1'h1;
-  assign \$955  = ox + 1'h1;
-  assign \$957  = ox == 5'h18;
-  assign \$958  = oy + 1'h1;
-  assign \$959  = oy + 1'h1;
-  assign \$962  = s0_valid | s1_valid;
-  assign \$963  = \$962  | s2_valid;
-  assign \$964  = \$963  | s3_valid;
-  assign \$965  = \$964  | s4_valid;
-  assign \$966  = \$965  | s5_valid;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = job_active | \$signal ;
-  assign \$969  = \$968  | trace__valid;
-  assign \$970  = \$signal$309  | \$signal$310 ;
-  assign \$971  = \$970  | p4_valid;
-  assign \$972  = \$969  | \$971 ;
-  assign \$973  = \$972  | o_busy;
-  assign \$974  = \$973  | \o_busy$312 ;
-  assign \$975  = \$974  | \o_busy$313 ;
-  assign \$976  = \$975  | \o_busy$314 ;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$967  & \$977 ;
-  assign \$980  = \$979  == kj;
-  assign \$981  = ~ \$980 ;
-  assign \$983  = \$982  == ki;
-  assign \$984  = ~ \$983 ;
-  assign \$985  = ! gc;
-  assign \$987  = kj + 1'h1;
-  assign \$988  = ki + 1'h1;
-  assign \$990  = gc + 1'h1;
-  assign \$993  = s0_valid | s1_valid;
-  assign \$994  = \$993  | s2_valid;
-  assign \$995  = \$994  | s3_valid;
-  assign \$996  = \$995  | s4_valid;
-  assign \$997  = \$996  | s5_valid;
-  assign \$998  = ~ \$997 ;
-  assign \$999  = \$998  & nz_ready[2];
-  assign \$1000  = ~ todo_empty;
-  assign \$1001  = \$1000  | credit;
-  assign \$1002  = - todo;
-  assign \$1003  = { 1'h0, todo } & \$1002 ;
-  assign \$1004  = todo - 1'h1;
-  assign \$1005  = { 1'h0, todo } & \$1004 ;
-  assign \$1006  = todo - 1'h1;
-  assign \$1007  = { 1'h0, todo } & \$1006 ;
-  assign \$1008  = ! \$1007 ;
-  assign \$1009  = ! gc;
-  assign \$1011  = gc + 1'h1;
-  assign \$1012  = pos + 1'h1;
-  assign \$1013  = oy == 3'h4;
-  assign \$1014  = ox + 1'h1;
-  assign \$1015  = ox + 1'h1;
-  assign \$1017  = ox == 5'h18;
-  assign \$1018  = oy + 1'h1;
-  assign \$1019  = oy + 1'h1;
-  assign \$1022  = s0_valid | s1_valid;
-  assign \$1023  = \$1022  | s2_valid;
-  assign \$1024  = \$1023  | s3_valid;
-  assign \$1025  = \$1024  | s4_valid;
-  assign \$1026  = \$1025  | s5_valid;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = job_active | \$signal ;
-  assign \$1029  = \$1028  | trace__valid;
-  assign \$1030  = \$signal$309  | \$signal$310 ;
-  assign \$1031  = \$1030  | p4_valid;
-  assign \$1032  = \$1029  | \$1031 ;
-  assign \$1033  = \$1032  | o_busy;
-  assign \$1034  = \$1033  | \o_busy$312 ;
-  assign \$1035  = \$1034  | \o_busy$313 ;
-  assign \$1036  = \$1035  | \o_busy$314 ;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = \$1027  & \$1037 ;
-  assign \$1039  = ~ spikes__valid;
-  assign \$1040  = \$1038  & \$1039 ;
-  always @(posedge clk)
-    spikes__valid <= \$1041 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$1042 ;
-  always @(posedge clk)
-    img_full <= \$1043 ;
-  always @(posedge clk)
-    s0_valid <= \$1044 ;
-  always @(posedge clk)
-    s0_kind <= \$1045 ;
-  always @(posedge clk)
-    s0_first <= \$1046 ;
-  always @(posedge clk)
-    s0_last <= \$1047 ;
-  always @(posedge clk)
-    s0_g <= \$1048 ;
-  always @(posedge clk)
-    s0_c <= \$1049 ;
-  always @(posedge clk)
-    s0_pad <= \$1050 ;
-  always @(posedge clk)
-    s0_zero <= \$1051 ;
-  always @(posedge clk)
-    s0_job <= \$1052 ;
-  always @(posedge clk)
-    s0_pos <= \$1053 ;
-  always @(posedge clk)
-    s0_layer <= \$1054 ;
-  always @(posedge clk)
-    s1_valid <= \$1055 ;
-  always @(posedge clk)
-    s1_kind <= \$1056 ;
-  always @(posedge clk)
-    s1_first <= \$1057 ;
-  always @(posedge clk)
-    s1_last <= \$1058 ;
-  always @(posedge clk)
-    s1_g <= \$1059 ;
-  always @(posedge clk)
-    s1_c <= \$1060 ;
-  always @(posedge clk)
-    s1_pad <= \$1061 ;
-  always @(posedge clk)
-    s1_zero <= \$1062 ;
-  always @(posedge clk)
-    s1_job <= \$1063 ;
-  always @(posedge clk)
-    s1_pos <= \$1064 ;
-  always @(posedge clk)
-    s1_layer <= \$1065 ;
-  always @(posedge clk)
-    s2_valid <= \$1066 ;
-  always @(posedge clk)
-    s2_kind <= \$1067 ;
-  always @(posedge clk)
-    s2_first <= \$1068 ;
-  always @(posedge clk)
-    s2_last <= \$1069 ;
-  always @(posedge clk)
-    s2_g <= \$1070 ;
-  always @(posedge clk)
-    s2_c <= \$1071 ;
-  always @(posedge clk)
-    s2_pad <= \$1072 ;
-  always @(posedge clk)
-    s2_zero <= \$1073 ;
-  always @(posedge clk)
-    s2_job <= \$1074 ;
-  always @(posedge clk)
-    s2_pos <= \$1075 ;
-  always @(posedge clk)
-    s2_layer <= \$1076 ;
-  always @(posedge clk)
-    s3_valid <= \$1077 ;
-  always @(posedge clk)
-    s3_kind <= \$1078 ;
-  always @(posedge clk)
-    s3_first <= \$1079 ;
-  always @(posedge clk)
-    s3_last <= \$1080 ;
-  always @(posedge clk)
-    s3_g <= \$1081 ;
-  always @(posedge clk)
-    s3_c <= \$1082 ;
-  always @(posedge clk)
-    s3_pad <= \$1083 ;
-  always @(posedge clk)
-    s3_zero <= \$1084 ;
-  always @(posedge clk)
-    s3_job <= \$1085 ;
-  always @(posedge clk)
-    s3_pos <= \$1086 ;
-  always @(posedge clk)
-    s3_layer <= \$1087 ;
-  always @(posedge clk)
-    s4_valid <= \$1088 ;
-  always @(posedge clk)
-    s4_kind <= \$1089 ;
-  always @(posedge clk)
-    s4_first <= \$1090 ;
-  always @(posedge clk)
-    s4_last <= \$1091 ;
-  always @(posedge clk)
-    s4_g <= \$1092 ;
-  always @(posedge clk)
-    s4_c <= \$1093 ;
-  always @(posedge clk)
-    s4_pad <= \$1094 ;
-  always @(posedge clk)
-    s4_zero <= \$1095 ;
-  always @(posedge clk)
-    s4_job <= \$1096 ;
-  always @(posedge clk)
-    s4_pos <= \$1097 ;
-  always @(posedge clk)
-    s4_layer <= \$1098 ;
-  always @(posedge clk)
-    s5_valid <= \$1099 ;
-  always @(posedge clk)
-    s5_kind <= \$1100 ;
-  always @(posedge clk)
-    s5_first <= \$1101 ;
-  always @(posedge clk)
-    s5_last <= \$1102 ;
-  always @(posedge clk)
-    s5_g <= \$1103 ;
-  always @(posedge clk)
-    s5_c <= \$1104 ;
-  always @(posedge clk)
-    s5_pad <= \$1105 ;
-  always @(posedge clk)
-    s5_zero <= \$1106 ;
-  always @(posedge clk)
-    s5_job <= \$1107 ;
-  always @(posedge clk)
-    s5_pos <= \$1108 ;
-  always @(posedge clk)
-    s5_layer <= \$1109 ;
-  always @(posedge clk)
-    s0_ra1 <= \$1110 ;
-  always @(posedge clk)
-    s0_ra2 <= \$1111 ;
-  always @(posedge clk)
-    s0_wa1 <= \$1112 ;
-  always @(posedge clk)
-    s0_wa2 <= \$1113 ;
-  always @(posedge clk)
-    nz_ready <= \$1114 ;
+  assign \$694  = \$690  | \$693 ;
+  assign \$695  = \$683  | \$694 ;
+  assign \$696  = nz[0] | nz[1];
+  assign \$697  = nz[2] | nz[3];
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = nz[4] | nz[5];
+  assign \$700  = nz[6] | nz[7];
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = \$698  & \$701 ;
+  assign \$703  = \$695  | \$702 ;
+  assign \$705  = nz[8] & nz[9];
+  assign \$708  = nz[10] & nz[11];
+  assign \$710  = \$706  | \$709 ;
+  assign \$711  = nz[8] | nz[9];
+  assign \$712  = nz[10] | nz[11];
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$716  = nz[12] & nz[13];
+  assign \$719  = nz[14] & nz[15];
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = nz[12] | nz[13];
+  assign \$723  = nz[14] | nz[15];
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = \$721  | \$724 ;
+  assign \$726  = \$714  | \$725 ;
+  assign \$727  = nz[8] | nz[9];
+  assign \$728  = nz[10] | nz[11];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = nz[12] | nz[13];
+  assign \$731  = nz[14] | nz[15];
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = \$729  & \$732 ;
+  assign \$734  = \$726  | \$733 ;
+  assign \$735  = \$703  | \$734 ;
+  assign \$736  = nz[0] | nz[1];
+  assign \$737  = nz[2] | nz[3];
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = nz[4] | nz[5];
+  assign \$740  = nz[6] | nz[7];
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = \$738  | \$741 ;
+  assign \$743  = nz[8] | nz[9];
+  assign \$744  = nz[10] | nz[11];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = nz[12] | nz[13];
+  assign \$747  = nz[14] | nz[15];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = \$742  & \$749 ;
+  assign \$751  = \$735  | \$750 ;
+  assign \$753  = nz[16] & nz[17];
+  assign \$756  = nz[18] & nz[19];
+  assign \$758  = \$754  | \$757 ;
+  assign \$759  = nz[16] | nz[17];
+  assign \$760  = nz[18] | nz[19];
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = \$758  | \$761 ;
+  assign \$764  = nz[20] & nz[21];
+  assign \$767  = nz[22] & nz[23];
+  assign \$769  = \$765  | \$768 ;
+  assign \$770  = nz[20] | nz[21];
+  assign \$771  = nz[22] | nz[23];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = \$762  | \$773 ;
+  assign \$775  = nz[16] | nz[17];
+  assign \$776  = nz[18] | nz[19];
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = nz[20] | nz[21];
+  assign \$779  = nz[22] | nz[23];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  & \$780 ;
+  assign \$782  = \$774  | \$781 ;
+  assign \$784  = nz[24] & nz[25];
+  assign \$787  = nz[26] & nz[27];
+  assign \$789  = \$785  | \$788 ;
+  assign \$790  = nz[24] | nz[25];
+  assign \$791  = nz[26] | nz[27];
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = \$789  | \$792 ;
+  assign \$795  = nz[28] & nz[29];
+  assign \$798  = nz[30] & nz[31];
+  assign \$800  = \$796  | \$799 ;
+  assign \$801  = nz[28] | nz[29];
+  assign \$802  = nz[30] | nz[31];
+  assign \$803  = \$801  & \$802 ;
+  assign \$804  = \$800  | \$803 ;
+  assign \$805  = \$793  | \$804 ;
+  assign \$806  = nz[24] | nz[25];
+  assign \$807  = nz[26] | nz[27];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = nz[28] | nz[29];
+  assign \$810  = nz[30] | nz[31];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = \$808  & \$811 ;
+  assign \$813  = \$805  | \$812 ;
+  assign \$814  = \$782  | \$813 ;
+  assign \$815  = nz[16] | nz[17];
+  assign \$816  = nz[18] | nz[19];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = nz[20] | nz[21];
+  assign \$819  = nz[22] | nz[23];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = nz[24] | nz[25];
+  assign \$823  = nz[26] | nz[27];
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = nz[28] | nz[29];
+  assign \$826  = nz[30] | nz[31];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = \$824  | \$827 ;
+  assign \$829  = \$821  & \$828 ;
+  assign \$830  = \$814  | \$829 ;
+  assign \$831  = \$751  | \$830 ;
+  assign \$832  = nz[0] | nz[1];
+  assign \$833  = nz[2] | nz[3];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = nz[4] | nz[5];
+  assign \$836  = nz[6] | nz[7];
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = \$834  | \$837 ;
+  assign \$839  = nz[8] | nz[9];
+  assign \$840  = nz[10] | nz[11];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = nz[12] | nz[13];
+  assign \$843  = nz[14] | nz[15];
+  assign \$844  = \$842  | \$843 ;
+  assign \$845  = \$841  | \$844 ;
+  assign \$846  = \$838  | \$845 ;
+  assign \$847  = nz[16] | nz[17];
+  assign \$848  = nz[18] | nz[19];
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = nz[20] | nz[21];
+  assign \$851  = nz[22] | nz[23];
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = \$849  | \$852 ;
+  assign \$854  = nz[24] | nz[25];
+  assign \$855  = nz[26] | nz[27];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = nz[28] | nz[29];
+  assign \$858  = nz[30] | nz[31];
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = \$856  | \$859 ;
+  assign \$861  = \$853  | \$860 ;
+  assign \$862  = \$846  & \$861 ;
+  assign \$863  = \$831  | \$862 ;
+  assign \$865  = nz[32] & nz[33];
+  assign \$868  = nz[34] & nz[35];
+  assign \$870  = \$866  | \$869 ;
+  assign \$871  = nz[32] | nz[33];
+  assign \$872  = nz[34] | nz[35];
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$870  | \$873 ;
+  assign \$876  = nz[36] & nz[37];
+  assign \$879  = nz[38] & nz[39];
+  assign \$881  = \$877  | \$880 ;
+  assign \$882  = nz[36] | nz[37];
+  assign \$883  = nz[38] | nz[39];
+  assign \$884  = \$882  & \$883 ;
+  assign \$885  = \$881  | \$884 ;
+  assign \$886  = \$874  | \$885 ;
+  assign \$887  = nz[32] | nz[33];
+  assign \$888  = nz[34] | nz[35];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = nz[36] | nz[37];
+  assign \$891  = nz[38] | nz[39];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = \$889  & \$892 ;
+  assign \$894  = \$886  | \$893 ;
+  assign \$896  = nz[40] & nz[41];
+  assign \$899  = nz[42] & nz[43];
+  assign \$901  = \$897  | \$900 ;
+  assign \$902  = nz[40] | nz[41];
+  assign \$903  = nz[42] | nz[43];
+  assign \$904  = \$902  & \$903 ;
+  assign \$905  = \$901  | \$904 ;
+  assign \$907  = nz[44] & nz[45];
+  assign \$910  = nz[46] & nz[47];
+  assign \$912  = \$908  | \$911 ;
+  assign \$913  = nz[44] | nz[45];
+  assign \$914  = nz[46] | nz[47];
+  assign \$915  = \$913  & \$914 ;
+  assign \$916  = \$912  | \$915 ;
+  assign \$917  = \$905  | \$916 ;
+  assign \$918  = nz[40] | nz[41];
+  assign \$919  = nz[42] | nz[43];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = nz[44] | nz[45];
+  assign \$922  = nz[46] | nz[47];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = \$920  & \$923 ;
+  assign \$925  = \$917  | \$924 ;
+  assign \$926  = \$894  | \$925 ;
+  assign \$927  = nz[32] | nz[33];
+  assign \$928  = nz[34] | nz[35];
+  assign \$929  = \$927  | \$928 ;
+  assign \$930  = nz[36] | nz[37];
+  assign \$931  = nz[38] | nz[39];
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = \$929  | \$932 ;
+  assign \$934  = nz[40] | nz[41];
+  assign \$935  = nz[42] | nz[43];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = nz[44] | nz[45];
+  assign \$938  = nz[46] | nz[47];
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = \$936  | \$939 ;
+  assign \$941  = \$933  & \$940 ;
+  assign \$942  = \$926  | \$941 ;
+  assign \$944  = nz[48] & nz[49];
+  assign \$947  = nz[50] & nz[51];
+  assign \$949  = \$945  | \$948 ;
+  assign \$950  = nz[48] | nz[49];
+  assign \$951  = nz[50] | nz[51];
+  assign \$952  = \$950  & \$951 ;
+  assign \$953  = \$949  | \$952 ;
+  assign \$955  = nz[52] & nz[53];
+  assign \$958  = nz[54] & nz[55];
+  assign \$960  = \$956  | \$959 ;
+  assign \$961  = nz[52] | nz[53];
+  assign \$962  = nz[54] | nz[55];
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = \$960  | \$963 ;
+  assign \$965  = \$953  | \$964 ;
+  assign \$966  = nz[48] | nz[49];
+  assign \$967  = nz[50] | nz[51];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = nz[52] | nz[53];
+  assign \$970  = nz[54] | nz[55];
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = \$968  & \$971 ;
+  assign \$973  = \$965  | \$972 ;
+  assign \$975  = nz[56] & nz[57];
+  assign \$978  = nz[58] & nz[59];
+  assign \$980  = \$976  | \$979 ;
+  assign \$981  = nz[56] | nz[57];
+  assign \$982  = nz[58] | nz[59];
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = \$980  | \$983 ;
+  assign \$986  = nz[60] & nz[61];
+  assign \$989  = nz[62] & nz[63];
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = nz[60] | nz[61];
+  assign \$993  = nz[62] | nz[63];
+  assign \$994  = \$992  & \$993 ;
+  assign \$995  = \$991  | \$994 ;
+  assign \$996  = \$984  | \$995 ;
+  assign \$997  = nz[56] | nz[57];
+  assign \$998  = nz[58] | nz[59];
+  assign \$999  = \$997  | \$998 ;
+  assign \$1000  = nz[60] | nz[61];
+  assign \$1001  = nz[62] | nz[63];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = \$999  & \$1002 ;
+  assign \$1004  = \$996  | \$1003 ;
+  assign \$1005  = \$973  | \$1004 ;
+  assign \$1006  = nz[48] | nz[49];
+  assign \$1007  = nz[50] | nz[51];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = nz[52] | nz[53];
+  assign \$1010  = nz[54] | nz[55];
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = \$1008  | \$1011 ;
+  assign \$1013  = nz[56] | nz[57];
+  assign \$1014  = nz[58] | nz[59];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = nz[60] | nz[61];
+  assign \$1017  = nz[62] | nz[63];
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = \$1015  | \$1018 ;
+  assign \$1020  = \$1012  & \$1019 ;
+  assign \$1021  = \$1005  | \$1020 ;
+  assign \$1022  = \$942  | \$1021 ;
+  assign \$1023  = nz[32] | nz[33];
+  assign \$1024  = nz[34] | nz[35];
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = nz[36] | nz[37];
+  assign \$1027  = nz[38] | nz[39];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = \$1025  | \$1028 ;
+  assign \$1030  = nz[40] | nz[41];
+  assign \$1031  = nz[42] | nz[43];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = nz[44] | nz[45];
+  assign \$1034  = nz[46] | nz[47];
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = \$1032  | \$1035 ;
+  assign \$1037  = \$1029  | \$1036 ;
+  assign \$1038  = nz[48] | nz[49];
+  assign \$1039  = nz[50] | nz[51];
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = nz[52] | nz[53];
+  assign \$1042  = nz[54] | nz[55];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = \$1040  | \$1043 ;
+  assign \$1045  = nz[56] | nz[57];
+  assign \$1046  = nz[58] | nz[59];
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = nz[60] | nz[61];
+  assign \$1049  = nz[62] | nz[63];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = \$1047  | \$1050 ;
+  assign \$1052  = \$1044  | \$1051 ;
+  assign \$1053  = \$1037  & \$1052 ;
+  assign \$1054  = \$1022  | \$1053 ;
+  assign \$1055  = \$863  | \$1054 ;
+  assign \$1056  = nz[0] | nz[1];
+  assign \$1057  = nz[2] | nz[3];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = nz[4] | nz[5];
+  assign \$1060  = nz[6] | nz[7];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = nz[8] | nz[9];
+  assign \$1064  = nz[10] | nz[11];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = nz[12] | nz[13];
+  assign \$1067  = nz[14] | nz[15];
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = \$1062  | \$1069 ;
+  assign \$1071  = nz[16] | nz[17];
+  assign \$1072  = nz[18] | nz[19];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = nz[20] | nz[21];
+  assign \$1075  = nz[22] | nz[23];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = \$1073  | \$1076 ;
+  assign \$1078  = nz[24] | nz[25];
+  assign \$1079  = nz[26] | nz[27];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = nz[28] | nz[29];
+  assign \$1082  = nz[30] | nz[31];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = \$1080  | \$1083 ;
+  assign \$1085  = \$1077  | \$1084 ;
+  assign \$1086  = \$1070  | \$1085 ;
+  assign \$1087  = nz[32] | nz[33];
+  assign \$1088  = nz[34] | nz[35];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = nz[36] | nz[37];
+  assign \$1091  = nz[38] | nz[39];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = nz[40] | nz[41];
+  assign \$1095  = nz[42] | nz[43];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = nz[44] | nz[45];
+  assign \$1098  = nz[46] | nz[47];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = \$1096  | \$1099 ;
+  assign \$1101  = \$1093  | \$1100 ;
+  assign \$1102  = nz[48] | nz[49];
+  assign \$1103  = nz[50] | nz[51];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = nz[52] | nz[53];
+  assign \$1106  = nz[54] | nz[55];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = \$1104  | \$1107 ;
+  assign \$1109  = nz[56] | nz[57];
+  assign \$1110  = nz[58] | nz[59];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = nz[60] | nz[61];
+  assign \$1113  = nz[62] | nz[63];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = \$1111  | \$1114 ;
+  assign \$1116  = \$1108  | \$1115 ;
+  assign \$1117  = \$1101  | \$1116 ;
+  assign \$1118  = \$1086  & \$1117 ;
+  assign \$1119  = \$1055  | \$1118 ;
+  assign \$1120  = ~ \$1119 ;
+  assign \$1122  = ! job_pos;
+  assign \$1123  = job_kind == 2'h2;
+  assign \$1124  = job_k == 4'hf;
+  assign \$1125  = ! job_g;
+  assign \$1126  = job_k == 4'hf;
+  assign \$1127  = \$1125  & \$1126 ;
+  assign \$1128  = \$1123  ? \$1124  : \$1127 ;
+  assign \$1129  = job_kind == 2'h2;
+  assign \$1131  = \$1130  + job_k;
+  assign \$1132  = \$1129  ? { 5'h00, job_k } : \$1131 ;
+  assign \$1133  = job_k + 1'h1;
+  assign \$1134  = job_kind == 2'h2;
+  assign \$1137  = job_k == 6'h0f;
+  assign \$1139  = p1_kind == 1'h1;
+  assign \$1140  = \$signal  & \$1139 ;
+  assign \$1142  = p2_first ? 20'h00000 : p2_old0;
+  assign \$1143  = $signed(\$1142 ) + $signed(p2_pot0);
+  assign \$1144  = $signed(pool_sum0) > $signed(20'h7ffff);
+  assign \$1145  = $signed(pool_sum0) < $signed(20'h80000);
+  assign \$1146  = \$1145  ? 22'h380000 : pool_sum0;
+  assign \$1147  = \$1144  ? 22'h07ffff : \$1146 ;
+  assign \$1149  = p2_first ? 20'h00000 : p2_old1;
+  assign \$1150  = $signed(\$1149 ) + $signed(p2_pot1);
+  assign \$1151  = $signed(pool_sum1) > $signed(20'h7ffff);
+  assign \$1152  = $signed(pool_sum1) < $signed(20'h80000);
+  assign \$1153  = \$1152  ? 22'h380000 : pool_sum1;
+  assign \$1154  = \$1151  ? 22'h07ffff : \$1153 ;
+  assign \$1156  = p2_first ? 20'h00000 : p2_old2;
+  assign \$1157  = $signed(\$1156 ) + $signed(p2_pot2);
+  assign \$1158  = $signed(pool_sum2) > $signed(20'h7ffff);
+  assign \$1159  = $signed(pool_sum2) < $signed(20'h80000);
+  assign \$1160  = \$1159  ? 22'h380000 : pool_sum2;
+  assign \$1161  = \$1158  ? 22'h07ffff : \$1160 ;
+  assign \$1163  = p2_first ? 20'h00000 : p2_old3;
+  assign \$1164  = $signed(\$1163 ) + $signed(p2_pot3);
+  assign \$1165  = $signed(pool_sum3) > $signed(20'h7ffff);
+  assign \$1166  = $signed(pool_sum3) < $signed(20'h80000);
+  assign \$1167  = \$1166  ? 22'h380000 : pool_sum3;
+  assign \$1168  = \$1165  ? 22'h07ffff : \$1167 ;
+  assign \$1172  = ~ tag[0];
+  assign \$1173  = \$1171  & \$1172 ;
+  assign \$1174  = tag[9] ? 7'h7d : 7'h00;
+  assign \$1175  = \$1174  + tag[8:2];
+  assign \$1178  = \$1177  & tag[0];
+  assign \$1179  = load__valid & load__ready;
+  assign \$1180  = ~ load__valid;
+  assign \$1181  = img_full & \$1180 ;
+  assign \$1182  = ! ch;
+  assign \$1184  = \$1183  == kj;
+  assign \$1185  = \$1182  & \$1184 ;
+  assign \$1187  = \$1186  == ki;
+  assign \$1188  = \$1185  & \$1187 ;
+  assign \$1189  = ~ \$1188 ;
+  assign \$1190  = \$1189  | credit;
+  assign \$1191  = ! ch;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = ch + 1'h1;
+  assign \$1195  = \$1194  == kj;
+  assign \$1196  = ~ \$1195 ;
+  assign \$1198  = \$1197  == ki;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = kj + 1'h1;
+  assign \$1201  = ki + 1'h1;
+  assign \$1203  = ! gc;
+  assign \$1205  = gc + 1'h1;
+  assign \$1208  = pos + 1'h1;
+  assign \$1209  = oy == 3'h4;
+  assign \$1210  = ox + 1'h1;
+  assign \$1211  = ox + 1'h1;
+  assign \$1213  = ox == 5'h18;
+  assign \$1214  = oy + 1'h1;
+  assign \$1215  = oy + 1'h1;
+  assign \$1218  = s0_valid | s1_valid;
+  assign \$1219  = \$1218  | s2_valid;
+  assign \$1220  = \$1219  | s3_valid;
+  assign \$1221  = \$1220  | s4_valid;
+  assign \$1222  = \$1221  | s5_valid;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = job_active | \$signal ;
+  assign \$1225  = \$1224  | trace__valid;
+  assign \$1226  = \$signal$306  | \$signal$307 ;
+  assign \$1227  = \$1226  | p4_valid;
+  assign \$1228  = \$1225  | \$1227 ;
+  assign \$1229  = \$1228  | o_busy;
+  assign \$1230  = \$1229  | \o_busy$309 ;
+  assign \$1231  = \$1230  | \o_busy$310 ;
+  assign \$1232  = \$1231  | \o_busy$311 ;
+  assign \$1233  = ~ \$1232 ;
+  assign \$1234  = \$1223  & \$1233 ;
+  assign \$1236  = \$1235  == kj;
+  assign \$1237  = ~ \$1236 ;
+  assign \$1239  = \$1238  == ki;
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = ! gc;
+  assign \$1243  = kj + 1'h1;
+  assign \$1244  = ki + 1'h1;
+  assign \$1246  = gc + 1'h1;
+  assign \$1249  = s0_valid | s1_valid;
+  assign \$1250  = \$1249  | s2_valid;
+  assign \$1251  = \$1250  | s3_valid;
+  assign \$1252  = \$1251  | s4_valid;
+  assign \$1253  = \$1252  | s5_valid;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = \$1254  & nz_ready[1];
+  assign \$1256  = ~ todo_empty;
+  assign \$1257  = \$1256  | credit;
+  assign \$1258  = - todo;
+  assign \$1259  = { 1'h0, todo } & \$1258 ;
+  assign \$1260  = todo - 1'h1;
+  assign \$1261  = { 1'h0, todo } & \$1260 ;
+  assign \$1263  = todo[0] & todo[1];
+  assign \$1266  = todo[2] & todo[3];
+  assign \$1268  = \$1264  | \$1267 ;
+  assign \$1269  = todo[0] | todo[1];
+  assign \$1270  = todo[2] | todo[3];
+  assign \$1271  = \$1269  & \$1270 ;
+  assign \$1272  = \$1268  | \$1271 ;
+  assign \$1274  = todo[4] & todo[5];
+  assign \$1277  = todo[6] & todo[7];
+  assign \$1279  = \$1275  | \$1278 ;
+  assign \$1280  = todo[4] | todo[5];
+  assign \$1281  = todo[6] | todo[7];
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = \$1279  | \$1282 ;
+  assign \$1284  = \$1272  | \$1283 ;
+  assign \$1285  = todo[0] | todo[1];
+  assign \$1286  = todo[2] | todo[3];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = todo[4] | todo[5];
+  assign \$1289  = todo[6] | todo[7];
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = \$1287  & \$1290 ;
+  assign \$1292  = \$1284  | \$1291 ;
+  assign \$1294  = todo[8] & todo[9];
+  assign \$1297  = todo[10] & todo[11];
+  assign \$1299  = \$1295  | \$1298 ;
+  assign \$1300  = todo[8] | todo[9];
+  assign \$1301  = todo[10] | todo[11];
+  assign \$1302  = \$1300  & \$1301 ;
+  assign \$1303  = \$1299  | \$1302 ;
+  assign \$1305  = todo[12] & todo[13];
+  assign \$1308  = todo[14] & todo[15];
+  assign \$1310  = \$1306  | \$1309 ;
+  assign \$1311  = todo[12] | todo[13];
+  assign \$1312  = todo[14] | todo[15];
+  assign \$1313  = \$1311  & \$1312 ;
+  assign \$1314  = \$1310  | \$1313 ;
+  assign \$1315  = \$1303  | \$1314 ;
+  assign \$1316  = todo[8] | todo[9];
+  assign \$1317  = todo[10] | todo[11];
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = todo[12] | todo[13];
+  assign \$1320  = todo[14] | todo[15];
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = \$1318  & \$1321 ;
+  assign \$1323  = \$1315  | \$1322 ;
+  assign \$1324  = \$1292  | \$1323 ;
+  assign \$1325  = todo[0] | todo[1];
+  assign \$1326  = todo[2] | todo[3];
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = todo[4] | todo[5];
+  assign \$1329  = todo[6] | todo[7];
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = \$1327  | \$1330 ;
+  assign \$1332  = todo[8] | todo[9];
+  assign \$1333  = todo[10] | todo[11];
+  assign \$1334  = \$1332  | \$1333 ;
+  assign \$1335  = todo[12] | todo[13];
+  assign \$1336  = todo[14] | todo[15];
+  assign \$1337  = \$1335  | \$1336 ;
+  assign \$1338  = \$1334  | \$1337 ;
+  assign \$1339  = \$1331  & \$1338 ;
+  assign \$1340  = \$1324  | \$1339 ;
+  assign \$1342  = todo[16] & todo[17];
+  assign \$1345  = todo[18] & todo[19];
+  assign \$1347  = \$1343  | \$1346 ;
+  assign \$1348  = todo[16] | todo[17];
+  assign \$1349  = todo[18] | todo[19];
+  assign \$1350  = \$1348  & \$1349 ;
+  assign \$1351  = \$1347  | \$1350 ;
+  assign \$1353  = todo[20] & todo[21];
+  assign \$1356  = todo[22] & todo[23];
+  assign \$1358  = \$1354  | \$1357 ;
+  assign \$1359  = todo[20] | todo[21];
+  assign \$1360  = todo[22] | todo[23];
+  assign \$1361  = \$1359  & \$1360 ;
+  assign \$1362  = \$1358  | \$1361 ;
+  assign \$1363  = \$1351  | \$1362 ;
+  assign \$1364  = todo[16] | todo[17];
+  assign \$1365  = todo[18] | todo[19];
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = todo[20] | todo[21];
+  assign \$1368  = todo[22] | todo[23];
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = \$1366  & \$1369 ;
+  assign \$1371  = \$1363  | \$1370 ;
+  assign \$1373  = todo[24] & todo[25];
+  assign \$1376  = todo[26] & todo[27];
+  assign \$1378  = \$1374  | \$1377 ;
+  assign \$1379  = todo[24] | todo[25];
+  assign \$1380  = todo[26] | todo[27];
+  assign \$1381  = \$1379  & \$1380 ;
+  assign \$1382  = \$1378  | \$1381 ;
+  assign \$1384  = todo[28] & todo[29];
+  assign \$1387  = todo[30] & todo[31];
+  assign \$1389  = \$1385  | \$1388 ;
+  assign \$1390  = todo[28] | todo[29];
+  assign \$1391  = todo[30] | todo[31];
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = \$1389  | \$1392 ;
+  assign \$1394  = \$1382  | \$1393 ;
+  assign \$1395  = todo[24] | todo[25];
+  assign \$1396  = todo[26] | todo[27];
+  assign \$1397  = \$1395  | \$1396 ;
+  assign \$1398  = todo[28] | todo[29];
+  assign \$1399  = todo[30] | todo[31];
+  assign \$1400  = \$1398  | \$1399 ;
+  assign \$1401  = \$1397  & \$1400 ;
+  assign \$1402  = \$1394  | \$1401 ;
+  assign \$1403  = \$1371  | \$1402 ;
+  assign \$1404  = todo[16] | todo[17];
+  assign \$1405  = todo[18] | todo[19];
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = todo[20] | todo[21];
+  assign \$1408  = todo[22] | todo[23];
+  assign \$1409  = \$1407  | \$1408 ;
+  assign \$1410  = \$1406  | \$1409 ;
+  assign \$1411  = todo[24] | todo[25];
+  assign \$1412  = todo[26] | todo[27];
+  assign \$1413  = \$1411  | \$1412 ;
+  assign \$1414  = todo[28] | todo[29];
+  assign \$1415  = todo[30] | todo[31];
+  assign \$1416  = \$1414  | \$1415 ;
+  assign \$1417  = \$1413  | \$1416 ;
+  assign \$1418  = \$1410  & \$1417 ;
+  assign \$1419  = \$1403  | \$1418 ;
+  assign \$1420  = \$1340  | \$1419 ;
+  assign \$1421  = todo[0] | todo[1];
+  assign \$1422  = todo[2] | todo[3];
+  assign \$1423  = \$1421  | \$1422 ;
+  assign \$1424  = todo[4] | todo[5];
+  assign \$1425  = todo[6] | todo[7];
+  assign \$1426  = \$1424  | \$1425 ;
+  assign \$1427  = \$1423  | \$1426 ;
+  assign \$1428  = todo[8] | todo[9];
+  assign \$1429  = todo[10] | todo[11];
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = todo[12] | todo[13];
+  assign \$1432  = todo[14] | todo[15];
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = \$1430  | \$1433 ;
+  assign \$1435  = \$1427  | \$1434 ;
+  assign \$1436  = todo[16] | todo[17];
+  assign \$1437  = todo[18] | todo[19];
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = todo[20] | todo[21];
+  assign \$1440  = todo[22] | todo[23];
+  assign \$1441  = \$1439  | \$1440 ;
+  assign \$1442  = \$1438  | \$1441 ;
+  assign \$1443  = todo[24] | todo[25];
+  assign \$1444  = todo[26] | todo[27];
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = todo[28] | todo[29];
+  assign \$1447  = todo[30] | todo[31];
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = \$1445  | \$1448 ;
+  assign \$1450  = \$1442  | \$1449 ;
+  assign \$1451  = \$1435  & \$1450 ;
+  assign \$1452  = \$1420  | \$1451 ;
+  assign \$1454  = todo[32] & todo[33];
+  assign \$1457  = todo[34] & todo[35];
+  assign \$1459  = \$1455  | \$1458 ;
+  assign \$1460  = todo[32] | todo[33];
+  assign \$1461  = todo[34] | todo[35];
+  assign \$1462  = \$1460  & \$1461 ;
+  assign \$1463  = \$1459  | \$1462 ;
+  assign \$1465  = todo[36] & todo[37];
+  assign \$1468  = todo[38] & todo[39];
+  assign \$1470  = \$1466  | \$1469 ;
+  assign \$1471  = todo[36] | todo[37];
+  assign \$1472  = todo[38] | todo[39];
+  assign \$1473  = \$1471  & \$1472 ;
+  assign \$1474  = \$1470  | \$1473 ;
+  assign \$1475  = \$1463  | \$1474 ;
+  assign \$1476  = todo[32] | todo[33];
+  assign \$1477  = todo[34] | todo[35];
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = todo[36] | todo[37];
+  assign \$1480  = todo[38] | todo[39];
+  assign \$1481  = \$1479  | \$1480 ;
+  assign \$1482  = \$1478  & \$1481 ;
+  assign \$1483  = \$1475  | \$1482 ;
+  assign \$1485  = todo[40] & todo[41];
+  assign \$1488  = todo[42] & todo[43];
+  assign \$1490  = \$1486  | \$1489 ;
+  assign \$1491  = todo[40] | todo[41];
+  assign \$1492  = todo[42] | todo[43];
+  assign \$1493  = \$1491  & \$1492 ;
+  assign \$1494  = \$1490  | \$1493 ;
+  assign \$1496  = todo[44] & todo[45];
+  assign \$1499  = todo[46] & todo[47];
+  assign \$1501  = \$1497  | \$1500 ;
+  assign \$1502  = todo[44] | todo[45];
+  assign \$1503  = todo[46] | todo[47];
+  assign \$1504  = \$1502  & \$1503 ;
+  assign \$1505  = \$1501  | \$1504 ;
+  assign \$1506  = \$1494  | \$1505 ;
+  assign \$1507  = todo[40] | todo[41];
+  assign \$1508  = todo[42] | todo[43];
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = todo[44] | todo[45];
+  assign \$1511  = todo[46] | todo[47];
+  assign \$1512  = \$1510  | \$1511 ;
+  assign \$1513  = \$1509  & \$1512 ;
+  assign \$1514  = \$1506  | \$1513 ;
+  assign \$1515  = \$1483  | \$1514 ;
+  assign \$1516  = todo[32] | todo[33];
+  assign \$1517  = todo[34] | todo[35];
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = todo[36] | todo[37];
+  assign \$1520  = todo[38] | todo[39];
+  assign \$1521  = \$1519  | \$1520 ;
+  assign \$1522  = \$1518  | \$1521 ;
+  assign \$1523  = todo[40] | todo[41];
+  assign \$1524  = todo[42] | todo[43];
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = todo[44] | todo[45];
+  assign \$1527  = todo[46] | todo[47];
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = \$1525  | \$1528 ;
+  assign \$1530  = \$1522  & \$1529 ;
+  assign \$1531  = \$1515  | \$1530 ;
+  assign \$1533  = todo[48] & todo[49];
+  assign \$1536  = todo[50] & todo[51];
+  assign \$1538  = \$1534  | \$1537 ;
+  assign \$1539  = todo[48] | todo[49];
+  assign \$1540  = todo[50] | todo[51];
+  assign \$1541  = \$1539  & \$1540 ;
+  assign \$1542  = \$1538  | \$1541 ;
+  assign \$1544  = todo[52] & todo[53];
+  assign \$1547  = todo[54] & todo[55];
+  assign \$1549  = \$1545  | \$1548 ;
+  assign \$1550  = todo[52] | todo[53];
+  assign \$1551  = todo[54] | todo[55];
+  assign \$1552  = \$1550  & \$1551 ;
+  assign \$1553  = \$1549  | \$1552 ;
+  assign \$1554  = \$1542  | \$1553 ;
+  assign \$1555  = todo[48] | todo[49];
+  assign \$1556  = todo[50] | todo[51];
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = todo[52] | todo[53];
+  assign \$1559  = todo[54] | todo[55];
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \$1557  & \$1560 ;
+  assign \$1562  = \$1554  | \$1561 ;
+  assign \$1564  = todo[56] & todo[57];
+  assign \$1567  = todo[58] & todo[59];
+  assign \$1569  = \$1565  | \$1568 ;
+  assign \$1570  = todo[56] | todo[57];
+  assign \$1571  = todo[58] | todo[59];
+  assign \$1572  = \$1570  & \$1571 ;
+  assign \$1573  = \$1569  | \$1572 ;
+  assign \$1575  = todo[60] & todo[61];
+  assign \$1578  = todo[62] & todo[63];
+  assign \$1580  = \$1576  | \$1579 ;
+  assign \$1581  = todo[60] | todo[61];
+  assign \$1582  = todo[62] | todo[63];
+  assign \$1583  = \$1581  & \$1582 ;
+  assign \$1584  = \$1580  | \$1583 ;
+  assign \$1585  = \$1573  | \$1584 ;
+  assign \$1586  = todo[56] | todo[57];
+  assign \$1587  = todo[58] | todo[59];
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = todo[60] | todo[61];
+  assign \$1590  = todo[62] | todo[63];
+  assign \$1591  = \$1589  | \$1590 ;
+  assign \$1592  = \$1588  & \$1591 ;
+  assign \$1593  = \$1585  | \$1592 ;
+  assign \$1594  = \$1562  | \$1593 ;
+  assign \$1595  = todo[48] | todo[49];
+  assign \$1596  = todo[50] | todo[51];
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = todo[52] | todo[53];
+  assign \$1599  = todo[54] | todo[55];
+  assign \$1600  = \$1598  | \$1599 ;
+  assign \$1601  = \$1597  | \$1600 ;
+  assign \$1602  = todo[56] | todo[57];
+  assign \$1603  = todo[58] | todo[59];
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = todo[60] | todo[61];
+  assign \$1606  = todo[62] | todo[63];
+  assign \$1607  = \$1605  | \$1606 ;
+  assign \$1608  = \$1604  | \$1607 ;
+  assign \$1609  = \$1601  & \$1608 ;
+  assign \$1610  = \$1594  | \$1609 ;
+  assign \$1611  = \$1531  | \$1610 ;
+  assign \$1612  = todo[32] | todo[33];
+  assign \$1613  = todo[34] | todo[35];
+  assign \$1614  = \$1612  | \$1613 ;
+  assign \$1615  = todo[36] | todo[37];
+  assign \$1616  = todo[38] | todo[39];
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = \$1614  | \$1617 ;
+  assign \$1619  = todo[40] | todo[41];
+  assign \$1620  = todo[42] | todo[43];
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = todo[44] | todo[45];
+  assign \$1623  = todo[46] | todo[47];
+  assign \$1624  = \$1622  | \$1623 ;
+  assign \$1625  = \$1621  | \$1624 ;
+  assign \$1626  = \$1618  | \$1625 ;
+  assign \$1627  = todo[48] | todo[49];
+  assign \$1628  = todo[50] | todo[51];
+  assign \$1629  = \$1627  | \$1628 ;
+  assign \$1630  = todo[52] | todo[53];
+  assign \$1631  = todo[54] | todo[55];
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = \$1629  | \$1632 ;
+  assign \$1634  = todo[56] | todo[57];
+  assign \$1635  = todo[58] | todo[59];
+  assign \$1636  = \$1634  | \$1635 ;
+  assign \$1637  = todo[60] | todo[61];
+  assign \$1638  = todo[62] | todo[63];
+  assign \$1639  = \$1637  | \$1638 ;
+  assign \$1640  = \$1636  | \$1639 ;
+  assign \$1641  = \$1633  | \$1640 ;
+  assign \$1642  = \$1626  & \$1641 ;
+  assign \$1643  = \$1611  | \$1642 ;
+  assign \$1644  = \$1452  | \$1643 ;
+  assign \$1645  = todo[0] | todo[1];
+  assign \$1646  = todo[2] | todo[3];
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = todo[4] | todo[5];
+  assign \$1649  = todo[6] | todo[7];
+  assign \$1650  = \$1648  | \$1649 ;
+  assign \$1651  = \$1647  | \$1650 ;
+  assign \$1652  = todo[8] | todo[9];
+  assign \$1653  = todo[10] | todo[11];
+  assign \$1654  = \$1652  | \$1653 ;
+  assign \$1655  = todo[12] | todo[13];
+  assign \$1656  = todo[14] | todo[15];
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = \$1654  | \$1657 ;
+  assign \$1659  = \$1651  | \$1658 ;
+  assign \$1660  = todo[16] | todo[17];
+  assign \$1661  = todo[18] | todo[19];
+  assign \$1662  = \$1660  | \$1661 ;
+  assign \$1663  = todo[20] | todo[21];
+  assign \$1664  = todo[22] | todo[23];
+  assign \$1665  = \$1663  | \$1664 ;
+  assign \$1666  = \$1662  | \$1665 ;
+  assign \$1667  = todo[24] | todo[25];
+  assign \$1668  = todo[26] | todo[27];
+  assign \$1669  = \$1667  | \$1668 ;
+  assign \$1670  = todo[28] | todo[29];
+  assign \$1671  = todo[30] | todo[31];
+  assign \$1672  = \$1670  | \$1671 ;
+  assign \$1673  = \$1669  | \$1672 ;
+  assign \$1674  = \$1666  | \$1673 ;
+  assign \$1675  = \$1659  | \$1674 ;
+  assign \$1676  = todo[32] | todo[33];
+  assign \$1677  = todo[34] | todo[35];
+  assign \$1678  = \$1676  | \$1677 ;
+  assign \$1679  = todo[36] | todo[37];
+  assign \$1680  = todo[38] | todo[39];
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = \$1678  | \$1681 ;
+  assign \$1683  = todo[40] | todo[41];
+  assign \$1684  = todo[42] | todo[43];
+  assign \$1685  = \$1683  | \$1684 ;
+  assign \$1686  = todo[44] | todo[45];
+  assign \$1687  = todo[46] | todo[47];
+  assign \$1688  = \$1686  | \$1687 ;
+  assign \$1689  = \$1685  | \$1688 ;
+  assign \$1690  = \$1682  | \$1689 ;
+  assign \$1691  = todo[48] | todo[49];
+  assign \$1692  = todo[50] | todo[51];
+  assign \$1693  = \$1691  | \$1692 ;
+  assign \$1694  = todo[52] | todo[53];
+  assign \$1695  = todo[54] | todo[55];
+  assign \$1696  = \$1694  | \$1695 ;
+  assign \$1697  = \$1693  | \$1696 ;
+  assign \$1698  = todo[56] | todo[57];
+  assign \$1699  = todo[58] | todo[59];
+  assign \$1700  = \$1698  | \$1699 ;
+  assign \$1701  = todo[60] | todo[61];
+  assign \$1702  = todo[62] | todo[63];
+  assign \$1703  = \$1701  | \$1702 ;
+  assign \$1704  = \$1700  | \$1703 ;
+  assign \$1705  = \$1697  | \$1704 ;
+  assign \$1706  = \$1690  | \$1705 ;
+  assign \$1707  = \$1675  & \$1706 ;
+  assign \$1708  = \$1644  | \$1707 ;
+  assign \$1709  = ~ \$1708 ;
+  assign \$1710  = ! gc;
+  assign \$1712  = gc + 1'h1;
+  assign \$1713  = pos + 1'h1;
+  assign \$1714  = oy == 3'h4;
+  assign \$1715  = ox + 1'h1;
+  assign \$1716  = ox + 1'h1;
+  assign \$1718  = ox == 5'h18;
+  assign \$1719  = oy + 1'h1;
+  assign \$1720  = oy + 1'h1;
+  assign \$1723  = s0_valid | s1_valid;
+  assign \$1724  = \$1723  | s2_valid;
+  assign \$1725  = \$1724  | s3_valid;
+  assign \$1726  = \$1725  | s4_valid;
+  assign \$1727  = \$1726  | s5_valid;
+  assign \$1728  = ~ \$1727 ;
+  assign \$1729  = job_active | \$signal ;
+  assign \$1730  = \$1729  | trace__valid;
+  assign \$1731  = \$signal$306  | \$signal$307 ;
+  assign \$1732  = \$1731  | p4_valid;
+  assign \$1733  = \$1730  | \$1732 ;
+  assign \$1734  = \$1733  | o_busy;
+  assign \$1735  = \$1734  | \o_busy$309 ;
+  assign \$1736  = \$1735  | \o_busy$310 ;
+  assign \$1737  = \$1736  | \o_busy$311 ;
+  assign \$1738  = ~ \$1737 ;
+  assign \$1739  = \$1728  & \$1738 ;
+  assign \$1741  = \$1740  == kj;
+  assign \$1742  = ~ \$1741 ;
+  assign \$1744  = \$1743  == ki;
+  assign \$1745  = ~ \$1744 ;
+  assign \$1746  = ! gc;
+  assign \$1748  = kj + 1'h1;
+  assign \$1749  = ki + 1'h1;
+  assign \$1751  = gc + 1'h1;
+  assign \$1754  = s0_valid | s1_valid;
+  assign \$1755  = \$1754  | s2_valid;
+  assign \$1756  = \$1755  | s3_valid;
+  assign \$1757  = \$1756  | s4_valid;
+  assign \$1758  = \$1757  | s5_valid;
+  assign \$1759  = ~ \$1758 ;
+  assign \$1760  = \$1759  & nz_ready[1];
+  assign \$1761  = ~ todo_empty;
+  assign \$1762  = \$1761  | credit;
+  assign \$1763  = - todo;
+  assign \$1764  = { 1'h0, todo } & \$1763 ;
+  assign \$1765  = todo - 1'h1;
+  assign \$1766  = { 1'h0, todo } & \$1765 ;
+  assign \$1768  = todo[0] & todo[1];
+  assign \$1771  = todo[2] & todo[3];
+  assign \$1773  = \$1769  | \$1772 ;
+  assign \$1774  = todo[0] | todo[1];
+  assign \$1775  = todo[2] | todo[3];
+  assign \$1776  = \$1774  & \$1775 ;
+  assign \$1777  = \$1773  | \$1776 ;
+  assign \$1779  = todo[4] & todo[5];
+  assign \$1782  = todo[6] & todo[7];
+  assign \$1784  = \$1780  | \$1783 ;
+  assign \$1785  = todo[4] | todo[5];
+  assign \$1786  = todo[6] | todo[7];
+  assign \$1787  = \$1785  & \$1786 ;
+  assign \$1788  = \$1784  | \$1787 ;
+  assign \$1789  = \$1777  | \$1788 ;
+  assign \$1790  = todo[0] | todo[1];
+  assign \$1791  = todo[2] | todo[3];
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = todo[4] | todo[5];
+  assign \$1794  = todo[6] | todo[7];
+  assign \$1795  = \$1793  | \$1794 ;
+  assign \$1796  = \$1792  & \$1795 ;
+  assign \$1797  = \$1789  | \$1796 ;
+  assign \$1799  = todo[8] & todo[9];
+  assign \$1802  = todo[10] & todo[11];
+  assign \$1804  = \$1800  | \$1803 ;
+  assign \$1805  = todo[8] | todo[9];
+  assign \$1806  = todo[10] | todo[11];
+  assign \$1807  = \$1805  & \$1806 ;
+  assign \$1808  = \$1804  | \$1807 ;
+  assign \$1810  = todo[12] & todo[13];
+  assign \$1813  = todo[14] & todo[15];
+  assign \$1815  = \$1811  | \$1814 ;
+  assign \$1816  = todo[12] | todo[13];
+  assign \$1817  = todo[14] | todo[15];
+  assign \$1818  = \$1816  & \$1817 ;
+  assign \$1819  = \$1815  | \$1818 ;
+  assign \$1820  = \$1808  | \$1819 ;
+  assign \$1821  = todo[8] | todo[9];
+  assign \$1822  = todo[10] | todo[11];
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = todo[12] | todo[13];
+  assign \$1825  = todo[14] | todo[15];
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = \$1823  & \$1826 ;
+  assign \$1828  = \$1820  | \$1827 ;
+  assign \$1829  = \$1797  | \$1828 ;
+  assign \$1830  = todo[0] | todo[1];
+  assign \$1831  = todo[2] | todo[3];
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = todo[4] | todo[5];
+  assign \$1834  = todo[6] | todo[7];
+  assign \$1835  = \$1833  | \$1834 ;
+  assign \$1836  = \$1832  | \$1835 ;
+  assign \$1837  = todo[8] | todo[9];
+  assign \$1838  = todo[10] | todo[11];
+  assign \$1839  = \$1837  | \$1838 ;
+  assign \$1840  = todo[12] | todo[13];
+  assign \$1841  = todo[14] | todo[15];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \$1839  | \$1842 ;
+  assign \$1844  = \$1836  & \$1843 ;
+  assign \$1845  = \$1829  | \$1844 ;
+  assign \$1847  = todo[16] & todo[17];
+  assign \$1850  = todo[18] & todo[19];
+  assign \$1852  = \$1848  | \$1851 ;
+  assign \$1853  = todo[16] | todo[17];
+  assign \$1854  = todo[18] | todo[19];
+  assign \$1855  = \$1853  & \$1854 ;
+  assign \$1856  = \$1852  | \$1855 ;
+  assign \$1858  = todo[20] & todo[21];
+  assign \$1861  = todo[22] & todo[23];
+  assign \$1863  = \$1859  | \$1862 ;
+  assign \$1864  = todo[20] | todo[21];
+  assign \$1865  = todo[22] | todo[23];
+  assign \$1866  = \$1864  & \$1865 ;
+  assign \$1867  = \$1863  | \$1866 ;
+  assign \$1868  = \$1856  | \$1867 ;
+  assign \$1869  = todo[16] | todo[17];
+  assign \$1870  = todo[18] | todo[19];
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = todo[20] | todo[21];
+  assign \$1873  = todo[22] | todo[23];
+  assign \$1874  = \$1872  | \$1873 ;
+  assign \$1875  = \$1871  & \$1874 ;
+  assign \$1876  = \$1868  | \$1875 ;
+  assign \$1878  = todo[24] & todo[25];
+  assign \$1881  = todo[26] & todo[27];
+  assign \$1883  = \$1879  | \$1882 ;
+  assign \$1884  = todo[24] | todo[25];
+  assign \$1885  = todo[26] | todo[27];
+  assign \$1886  = \$1884  & \$1885 ;
+  assign \$1887  = \$1883  | \$1886 ;
+  assign \$1889  = todo[28] & todo[29];
+  assign \$1892  = todo[30] & todo[31];
+  assign \$1894  = \$1890  | \$1893 ;
+  assign \$1895  = todo[28] | todo[29];
+  assign \$1896  = todo[30] | todo[31];
+  assign \$1897  = \$1895  & \$1896 ;
+  assign \$1898  = \$1894  | \$1897 ;
+  assign \$1899  = \$1887  | \$1898 ;
+  assign \$1900  = todo[24] | todo[25];
+  assign \$1901  = todo[26] | todo[27];
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = todo[28] | todo[29];
+  assign \$1904  = todo[30] | todo[31];
+  assign \$1905  = \$1903  | \$1904 ;
+  assign \$1906  = \$1902  & \$1905 ;
+  assign \$1907  = \$1899  | \$1906 ;
+  assign \$1908  = \$1876  | \$1907 ;
+  assign \$1909  = todo[16] | todo[17];
+  assign \$1910  = todo[18] | todo[19];
+  assign \$1911  = \$1909  | \$1910 ;
+  assign \$1912  = todo[20] | todo[21];
+  assign \$1913  = todo[22] | todo[23];
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \$1911  | \$1914 ;
+  assign \$1916  = todo[24] | todo[25];
+  assign \$1917  = todo[26] | todo[27];
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = todo[28] | todo[29];
+  assign \$1920  = todo[30] | todo[31];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1918  | \$1921 ;
+  assign \$1923  = \$1915  & \$1922 ;
+  assign \$1924  = \$1908  | \$1923 ;
+  assign \$1925  = \$1845  | \$1924 ;
+  assign \$1926  = todo[0] | todo[1];
+  assign \$1927  = todo[2] | todo[3];
+  assign \$1928  = \$1926  | \$1927 ;
+  assign \$1929  = todo[4] | todo[5];
+  assign \$1930  = todo[6] | todo[7];
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = \$1928  | \$1931 ;
+  assign \$1933  = todo[8] | todo[9];
+  assign \$1934  = todo[10] | todo[11];
+  assign \$1935  = \$1933  | \$1934 ;
+  assign \$1936  = todo[12] | todo[13];
+  assign \$1937  = todo[14] | todo[15];
+  assign \$1938  = \$1936  | \$1937 ;
+  assign \$1939  = \$1935  | \$1938 ;
+  assign \$1940  = \$1932  | \$1939 ;
+  assign \$1941  = todo[16] | todo[17];
+  assign \$1942  = todo[18] | todo[19];
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = todo[20] | todo[21];
+  assign \$1945  = todo[22] | todo[23];
+  assign \$1946  = \$1944  | \$1945 ;
+  assign \$1947  = \$1943  | \$1946 ;
+  assign \$1948  = todo[24] | todo[25];
+  assign \$1949  = todo[26] | todo[27];
+  assign \$1950  = \$1948  | \$1949 ;
+  assign \$1951  = todo[28] | todo[29];
+  assign \$1952  = todo[30] | todo[31];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1950  | \$1953 ;
+  assign \$1955  = \$1947  | \$1954 ;
+  assign \$1956  = \$1940  & \$1955 ;
+  assign \$1957  = \$1925  | \$1956 ;
+  assign \$1959  = todo[32] & todo[33];
+  assign \$1962  = todo[34] & todo[35];
+  assign \$1964  = \$1960  | \$1963 ;
+  assign \$1965  = todo[32] | todo[33];
+  assign \$1966  = todo[34] | todo[35];
+  assign \$1967  = \$1965  & \$1966 ;
+  assign \$1968  = \$1964  | \$1967 ;
+  assign \$1970  = todo[36] & todo[37];
+  assign \$1973  = todo[38] & todo[39];
+  assign \$1975  = \$1971  | \$1974 ;
+  assign \$1976  = todo[36] | todo[37];
+  assign \$1977  = todo[38] | todo[39];
+  assign \$1978  = \$1976  & \$1977 ;
+  assign \$1979  = \$1975  | \$1978 ;
+  assign \$1980  = \$1968  | \$1979 ;
+  assign \$1981  = todo[32] | todo[33];
+  assign \$1982  = todo[34] | todo[35];
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = todo[36] | todo[37];
+  assign \$1985  = todo[38] | todo[39];
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = \$1983  & \$1986 ;
+  assign \$1988  = \$1980  | \$1987 ;
+  assign \$1990  = todo[40] & todo[41];
+  assign \$1993  = todo[42] & todo[43];
+  assign \$1995  = \$1991  | \$1994 ;
+  assign \$1996  = todo[40] | todo[41];
+  assign \$1997  = todo[42] | todo[43];
+  assign \$1998  = \$1996  & \$1997 ;
+  assign \$1999  = \$1995  | \$1998 ;
+  assign \$2001  = todo[44] & todo[45];
+  assign \$2004  = todo[46] & todo[47];
+  assign \$2006  = \$2002  | \$2005 ;
+  assign \$2007  = todo[44] | todo[45];
+  assign \$2008  = todo[46] | todo[47];
+  assign \$2009  = \$2007  & \$2008 ;
+  assign \$2010  = \$2006  | \$2009 ;
+  assign \$2011  = \$1999  | \$2010 ;
+  assign \$2012  = todo[40] | todo[41];
+  assign \$2013  = todo[42] | todo[43];
+  assign \$2014  = \$2012  | \$2013 ;
+  assign \$2015  = todo[44] | todo[45];
+  assign \$2016  = todo[46] | todo[47];
+  assign \$2017  = \$2015  | \$2016 ;
+  assign \$2018  = \$2014  & \$2017 ;
+  assign \$2019  = \$2011  | \$2018 ;
+  assign \$2020  = \$1988  | \$2019 ;
+  assign \$2021  = todo[32] | todo[33];
+  assign \$2022  = todo[34] | todo[35];
+  assign \$2023  = \$2021  | \$2022 ;
+  assign \$2024  = todo[36] | todo[37];
+  assign \$2025  = todo[38] | todo[39];
+  assign \$2026  = \$2024  | \$2025 ;
+  assign \$2027  = \$2023  | \$2026 ;
+  assign \$2028  = todo[40] | todo[41];
+  assign \$2029  = todo[42] | todo[43];
+  assign \$2030  = \$2028  | \$2029 ;
+  assign \$2031  = todo[44] | todo[45];
+  assign \$2032  = todo[46] | todo[47];
+  assign \$2033  = \$2031  | \$2032 ;
+  assign \$2034  = \$2030  | \$2033 ;
+  assign \$2035  = \$2027  & \$2034 ;
+  assign \$2036  = \$2020  | \$2035 ;
+  assign \$2038  = todo[48] & todo[49];
+  assign \$2041  = todo[50] & todo[51];
+  assign \$2043  = \$2039  | \$2042 ;
+  assign \$2044  = todo[48] | todo[49];
+  assign \$2045  = todo[50] | todo[51];
+  assign \$2046  = \$2044  & \$2045 ;
+  assign \$2047  = \$2043  | \$2046 ;
+  assign \$2049  = todo[52] & todo[53];
+  assign \$2052  = todo[54] & todo[55];
+  assign \$2054  = \$2050  | \$2053 ;
+  assign \$2055  = todo[52] | todo[53];
+  assign \$2056  = todo[54] | todo[55];
+  assign \$2057  = \$2055  & \$2056 ;
+  assign \$2058  = \$2054  | \$2057 ;
+  assign \$2059  = \$2047  | \$2058 ;
+  assign \$2060  = todo[48] | todo[49];
+  assign \$2061  = todo[50] | todo[51];
+  assign \$2062  = \$2060  | \$2061 ;
+  assign \$2063  = todo[52] | todo[53];
+  assign \$2064  = todo[54] | todo[55];
+  assign \$2065  = \$2063  | \$2064 ;
+  assign \$2066  = \$2062  & \$2065 ;
+  assign \$2067  = \$2059  | \$2066 ;
+  assign \$2069  = todo[56] & todo[57];
+  assign \$2072  = todo[58] & todo[59];
+  assign \$2074  = \$2070  | \$2073 ;
+  assign \$2075  = todo[56] | todo[57];
+  assign \$2076  = todo[58] | todo[59];
+  assign \$2077  = \$2075  & \$2076 ;
+  assign \$2078  = \$2074  | \$2077 ;
+  assign \$2080  = todo[60] & todo[61];
+  assign \$2083  = todo[62] & todo[63];
+  assign \$2085  = \$2081  | \$2084 ;
+  assign \$2086  = todo[60] | todo[61];
+  assign \$2087  = todo[62] | todo[63];
+  assign \$2088  = \$2086  & \$2087 ;
+  assign \$2089  = \$2085  | \$2088 ;
+  assign \$2090  = \$2078  | \$2089 ;
+  assign \$2091  = todo[56] | todo[57];
+  assign \$2092  = todo[58] | todo[59];
+  assign \$2093  = \$2091  | \$2092 ;
+  assign \$2094  = todo[60] | todo[61];
+  assign \$2095  = todo[62] | todo[63];
+  assign \$2096  = \$2094  | \$2095 ;
+  assign \$2097  = \$2093  & \$2096 ;
+  assign \$2098  = \$2090  | \$2097 ;
+  assign \$2099  = \$2067  | \$2098 ;
+  assign \$2100  = todo[48] | todo[49];
+  assign \$2101  = todo[50] | todo[51];
+  assign \$2102  = \$2100  | \$2101 ;
+  assign \$2103  = todo[52] | todo[53];
+  assign \$2104  = todo[54] | todo[55];
+  assign \$2105  = \$2103  | \$2104 ;
+  assign \$2106  = \$2102  | \$2105 ;
+  assign \$2107  = todo[56] | todo[57];
+  assign \$2108  = todo[58] | todo[59];
+  assign \$2109  = \$2107  | \$2108 ;
+  assign \$2110  = todo[60] | todo[61];
+  assign \$2111  = todo[62] | todo[63];
+  assign \$2112  = \$2110  | \$2111 ;
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = \$2106  & \$2113 ;
+  assign \$2115  = \$2099  | \$2114 ;
+  assign \$2116  = \$2036  | \$2115 ;
+  assign \$2117  = todo[32] | todo[33];
+  assign \$2118  = todo[34] | todo[35];
+  assign \$2119  = \$2117  | \$2118 ;
+  assign \$2120  = todo[36] | todo[37];
+  assign \$2121  = todo[38] | todo[39];
+  assign \$2122  = \$2120  | \$2121 ;
+  assign \$2123  = \$2119  | \$2122 ;
+  assign \$2124  = todo[40] | todo[41];
+  assign \$2125  = todo[42] | todo[43];
+  assign \$2126  = \$2124  | \$2125 ;
+  assign \$2127  = todo[44] | todo[45];
+  assign \$2128  = todo[46] | todo[47];
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \$2126  | \$2129 ;
+  assign \$2131  = \$2123  | \$2130 ;
+  assign \$2132  = todo[48] | todo[49];
+  assign \$2133  = todo[50] | todo[51];
+  assign \$2134  = \$2132  | \$2133 ;
+  assign \$2135  = todo[52] | todo[53];
+  assign \$2136  = todo[54] | todo[55];
+  assign \$2137  = \$2135  | \$2136 ;
+  assign \$2138  = \$2134  | \$2137 ;
+  assign \$2139  = todo[56] | todo[57];
+  assign \$2140  = todo[58] | todo[59];
+  assign \$2141  = \$2139  | \$2140 ;
+  assign \$2142  = todo[60] | todo[61];
+  assign \$2143  = todo[62] | todo[63];
+  assign \$2144  = \$2142  | \$2143 ;
+  assign \$2145  = \$2141  | \$2144 ;
+  assign \$2146  = \$2138  | \$2145 ;
+  assign \$2147  = \$2131  & \$2146 ;
+  assign \$2148  = \$2116  | \$2147 ;
+  assign \$2149  = \$1957  | \$2148 ;
+  assign \$2150  = todo[0] | todo[1];
+  assign \$2151  = todo[2] | todo[3];
+  assign \$2152  = \$2150  | \$2151 ;
+  assign \$2153  = todo[4] | todo[5];
+  assign \$2154  = todo[6] | todo[7];
+  assign \$2155  = \$2153  | \$2154 ;
+  assign \$2156  = \$2152  | \$2155 ;
+  assign \$2157  = todo[8] | todo[9];
+  assign \$2158  = todo[10] | todo[11];
+  assign \$2159  = \$2157  | \$2158 ;
+  assign \$2160  = todo[12] | todo[13];
+  assign \$2161  = todo[14] | todo[15];
+  assign \$2162  = \$2160  | \$2161 ;
+  assign \$2163  = \$2159  | \$2162 ;
+  assign \$2164  = \$2156  | \$2163 ;
+  assign \$2165  = todo[16] | todo[17];
+  assign \$2166  = todo[18] | todo[19];
+  assign \$2167  = \$2165  | \$2166 ;
+  assign \$2168  = todo[20] | todo[21];
+  assign \$2169  = todo[22] | todo[23];
+  assign \$2170  = \$2168  | \$2169 ;
+  assign \$2171  = \$2167  | \$2170 ;
+  assign \$2172  = todo[24] | todo[25];
+  assign \$2173  = todo[26] | todo[27];
+  assign \$2174  = \$2172  | \$2173 ;
+  assign \$2175  = todo[28] | todo[29];
+  assign \$2176  = todo[30] | todo[31];
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \$2174  | \$2177 ;
+  assign \$2179  = \$2171  | \$2178 ;
+  assign \$2180  = \$2164  | \$2179 ;
+  assign \$2181  = todo[32] | todo[33];
+  assign \$2182  = todo[34] | todo[35];
+  assign \$2183  = \$2181  | \$2182 ;
+  assign \$2184  = todo[36] | todo[37];
+  assign \$2185  = todo[38] | todo[39];
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = \$2183  | \$2186 ;
+  assign \$2188  = todo[40] | todo[41];
+  assign \$2189  = todo[42] | todo[43];
+  assign \$2190  = \$2188  | \$2189 ;
+  assign \$2191  = todo[44] | todo[45];
+  assign \$2192  = todo[46] | todo[47];
+  assign \$2193  = \$2191  | \$2192 ;
+  assign \$2194  = \$2190  | \$2193 ;
+  assign \$2195  = \$2187  | \$2194 ;
+  assign \$2196  = todo[48] | todo[49];
+  assign \$2197  = todo[50] | todo[51];
+  assign \$2198  = \$2196  | \$2197 ;
+  assign \$2199  = todo[52] | todo[53];
+  assign \$2200  = todo[54] | todo[55];
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = \$2198  | \$2201 ;
+  assign \$2203  = todo[56] | todo[57];
+  assign \$2204  = todo[58] | todo[59];
+  assign \$2205  = \$2203  | \$2204 ;
+  assign \$2206  = todo[60] | todo[61];
+  assign \$2207  = todo[62] | todo[63];
+  assign \$2208  = \$2206  | \$2207 ;
+  assign \$2209  = \$2205  | \$2208 ;
+  assign \$2210  = \$2202  | \$2209 ;
+  assign \$2211  = \$2195  | \$2210 ;
+  assign \$2212  = \$2180  & \$2211 ;
+  assign \$2213  = \$2149  | \$2212 ;
+  assign \$2214  = ~ \$2213 ;
+  assign \$2215  = ! gc;
+  assign \$2217  = gc + 1'h1;
+  assign \$2218  = pos + 1'h1;
+  assign \$2219  = oy == 3'h4;
+  assign \$2220  = ox + 1'h1;
+  assign \$2221  = ox + 1'h1;
+  assign \$2223  = ox == 5'h18;
+  assign \$2224  = oy + 1'h1;
+  assign \$2225  = oy + 1'h1;
+  assign \$2228  = s0_valid | s1_valid;
+  assign \$2229  = \$2228  | s2_valid;
+  assign \$2230  = \$2229  | s3_valid;
+  assign \$2231  = \$2230  | s4_valid;
+  assign \$2232  = \$2231  | s5_valid;
+  assign \$2233  = ~ \$2232 ;
+  assign \$2234  = job_active | \$signal ;
+  assign \$2235  = \$2234  | trace__valid;
+  assign \$2236  = \$signal$306  | \$signal$307 ;
+  assign \$2237  = \$2236  | p4_valid;
+  assign \$2238  = \$2235  | \$2237 ;
+  assign \$2239  = \$2238  | o_busy;
+  assign \$2240  = \$2239  | \o_busy$309 ;
+  assign \$2241  = \$2240  | \o_busy$310 ;
+  assign \$2242  = \$2241  | \o_busy$311 ;
+  assign \$2243  = ~ \$2242 ;
+  assign \$2244  = \$2233  & \$2243 ;
+  assign \$2246  = \$2245  == kj;
+  assign \$2247  = ~ \$2246 ;
+  assign \$2249  = \$2248  == ki;
+  assign \$2250  = ~ \$2249 ;
+  assign \$2251  = ! gc;
+  assign \$2253  = kj + 1'h1;
+  assign \$2254  = ki + 1'h1;
+  assign \$2256  = gc + 1'h1;
+  assign \$2259  = s0_valid | s1_valid;
+  assign \$2260  = \$2259  | s2_valid;
+  assign \$2261  = \$2260  | s3_valid;
+  assign \$2262  = \$2261  | s4_valid;
+  assign \$2263  = \$2262  | s5_valid;
+  assign \$2264  = ~ \$2263 ;
+  assign \$2265  = \$2264  & nz_ready[1];
+  assign \$2266  = ~ todo_empty;
+  assign \$2267  = \$2266  | credit;
+  assign \$2268  = - todo;
+  assign \$2269  = { 1'h0, todo } & \$2268 ;
+  assign \$2270  = todo - 1'h1;
+  assign \$2271  = { 1'h0, todo } & \$2270 ;
+  assign \$2273  = todo[0] & todo[1];
+  assign \$2276  = todo[2] & todo[3];
+  assign \$2278  = \$2274  | \$2277 ;
+  assign \$2279  = todo[0] | todo[1];
+  assign \$2280  = todo[2] | todo[3];
+  assign \$2281  = \$2279  & \$2280 ;
+  assign \$2282  = \$2278  | \$2281 ;
+  assign \$2284  = todo[4] & todo[5];
+  assign \$2287  = todo[6] & todo[7];
+  assign \$2289  = \$2285  | \$2288 ;
+  assign \$2290  = todo[4] | todo[5];
+  assign \$2291  = todo[6] | todo[7];
+  assign \$2292  = \$2290  & \$2291 ;
+  assign \$2293  = \$2289  | \$2292 ;
+  assign \$2294  = \$2282  | \$2293 ;
+  assign \$2295  = todo[0] | todo[1];
+  assign \$2296  = todo[2] | todo[3];
+  assign \$2297  = \$2295  | \$2296 ;
+  assign \$2298  = todo[4] | todo[5];
+  assign \$2299  = todo[6] | todo[7];
+  assign \$2300  = \$2298  | \$2299 ;
+  assign \$2301  = \$2297  & \$2300 ;
+  assign \$2302  = \$2294  | \$2301 ;
+  assign \$2304  = todo[8] & todo[9];
+  assign \$2307  = todo[10] & todo[11];
+  assign \$2309  = \$2305  | \$2308 ;
+  assign \$2310  = todo[8] | todo[9];
+  assign \$2311  = todo[10] | todo[11];
+  assign \$2312  = \$2310  & \$2311 ;
+  assign \$2313  = \$2309  | \$2312 ;
+  assign \$2315  = todo[12] & todo[13];
+  assign \$2318  = todo[14] & todo[15];
+  assign \$2320  = \$2316  | \$2319 ;
+  assign \$2321  = todo[12] | todo[13];
+  assign \$2322  = todo[14] | todo[15];
+  assign \$2323  = \$2321  & \$2322 ;
+  assign \$2324  = \$2320  | \$2323 ;
+  assign \$2325  = \$2313  | \$2324 ;
+  assign \$2326  = todo[8] | todo[9];
+  assign \$2327  = todo[10] | todo[11];
+  assign \$2328  = \$2326  | \$2327 ;
+  assign \$2329  = todo[12] | todo[13];
+  assign \$2330  = todo[14] | todo[15];
+  assign \$2331  = \$2329  | \$2330 ;
+  assign \$2332  = \$2328  & \$2331 ;
+  assign \$2333  = \$2325  | \$2332 ;
+  assign \$2334  = \$2302  | \$2333 ;
+  assign \$2335  = todo[0] | todo[1];
+  assign \$2336  = todo[2] | todo[3];
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = todo[4] | todo[5];
+  assign \$2339  = todo[6] | todo[7];
+  assign \$2340  = \$2338  | \$2339 ;
+  assign \$2341  = \$2337  | \$2340 ;
+  assign \$2342  = todo[8] | todo[9];
+  assign \$2343  = todo[10] | todo[11];
+  assign \$2344  = \$2342  | \$2343 ;
+  assign \$2345  = todo[12] | todo[13];
+  assign \$2346  = todo[14] | todo[15];
+  assign \$2347  = \$2345  | \$2346 ;
+  assign \$2348  = \$2344  | \$2347 ;
+  assign \$2349  = \$2341  & \$2348 ;
+  assign \$2350  = \$2334  | \$2349 ;
+  assign \$2352  = todo[16] & todo[17];
+  assign \$2355  = todo[18] & todo[19];
+  assign \$2357  = \$2353  | \$2356 ;
+  assign \$2358  = todo[16] | todo[17];
+  assign \$2359  = todo[18] | todo[19];
+  assign \$2360  = \$2358  & \$2359 ;
+  assign \$2361  = \$2357  | \$2360 ;
+  assign \$2363  = todo[20] & todo[21];
+  assign \$2366  = todo[22] & todo[23];
+  assign \$2368  = \$2364  | \$2367 ;
+  assign \$2369  = todo[20] | todo[21];
+  assign \$2370  = todo[22] | todo[23];
+  assign \$2371  = \$2369  & \$2370 ;
+  assign \$2372  = \$2368  | \$2371 ;
+  assign \$2373  = \$2361  | \$2372 ;
+  assign \$2374  = todo[16] | todo[17];
+  assign \$2375  = todo[18] | todo[19];
+  assign \$2376  = \$2374  | \$2375 ;
+  assign \$2377  = todo[20] | todo[21];
+  assign \$2378  = todo[22] | todo[23];
+  assign \$2379  = \$2377  | \$2378 ;
+  assign \$2380  = \$2376  & \$2379 ;
+  assign \$2381  = \$2373  | \$2380 ;
+  assign \$2383  = todo[24] & todo[25];
+  assign \$2386  = todo[26] & todo[27];
+  assign \$2388  = \$2384  | \$2387 ;
+  assign \$2389  = todo[24] | todo[25];
+  assign \$2390  = todo[26] | todo[27];
+  assign \$2391  = \$2389  & \$2390 ;
+  assign \$2392  = \$2388  | \$2391 ;
+  assign \$2394  = todo[28] & todo[29];
+  assign \$2397  = todo[30] & todo[31];
+  assign \$2399  = \$2395  | \$2398 ;
+  assign \$2400  = todo[28] | todo[29];
+  assign \$2401  = todo[30] | todo[31];
+  assign \$2402  = \$2400  & \$2401 ;
+  assign \$2403  = \$2399  | \$2402 ;
+  assign \$2404  = \$2392  | \$2403 ;
+  assign \$2405  = todo[24] | todo[25];
+  assign \$2406  = todo[26] | todo[27];
+  assign \$2407  = \$2405  | \$2406 ;
+  assign \$2408  = todo[28] | todo[29];
+  assign \$2409  = todo[30] | todo[31];
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = \$2407  & \$2410 ;
+  assign \$2412  = \$2404  | \$2411 ;
+  assign \$2413  = \$2381  | \$2412 ;
+  assign \$2414  = todo[16] | todo[17];
+  assign \$2415  = todo[18] | todo[19];
+  assign \$2416  = \$2414  | \$2415 ;
+  assign \$2417  = todo[20] | todo[21];
+  assign \$2418  = todo[22] | todo[23];
+  assign \$2419  = \$2417  | \$2418 ;
+  assign \$2420  = \$2416  | \$2419 ;
+  assign \$2421  = todo[24] | todo[25];
+  assign \$2422  = todo[26] | todo[27];
+  assign \$2423  = \$2421  | \$2422 ;
+  assign \$2424  = todo[28] | todo[29];
+  assign \$2425  = todo[30] | todo[31];
+  assign \$2426  = \$2424  | \$2425 ;
+  assign \$2427  = \$2423  | \$2426 ;
+  assign \$2428  = \$2420  & \$2427 ;
+  assign \$2429  = \$2413  | \$2428 ;
+  assign \$2430  = \$2350  | \$2429 ;
+  assign \$2431  = todo[0] | todo[1];
+  assign \$2432  = todo[2] | todo[3];
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = todo[4] | todo[5];
+  assign \$2435  = todo[6] | todo[7];
+  assign \$2436  = \$2434  | \$2435 ;
+  assign \$2437  = \$2433  | \$2436 ;
+  assign \$2438  = todo[8] | todo[9];
+  assign \$2439  = todo[10] | todo[11];
+  assign \$2440  = \$2438  | \$2439 ;
+  assign \$2441  = todo[12] | todo[13];
+  assign \$2442  = todo[14] | todo[15];
+  assign \$2443  = \$2441  | \$2442 ;
+  assign \$2444  = \$2440  | \$2443 ;
+  assign \$2445  = \$2437  | \$2444 ;
+  assign \$2446  = todo[16] | todo[17];
+  assign \$2447  = todo[18] | todo[19];
+  assign \$2448  = \$2446  | \$2447 ;
+  assign \$2449  = todo[20] | todo[21];
+  assign \$2450  = todo[22] | todo[23];
+  assign \$2451  = \$2449  | \$2450 ;
+  assign \$2452  = \$2448  | \$2451 ;
+  assign \$2453  = todo[24] | todo[25];
+  assign \$2454  = todo[26] | todo[27];
+  assign \$2455  = \$2453  | \$2454 ;
+  assign \$2456  = todo[28] | todo[29];
+  assign \$2457  = todo[30] | todo[31];
+  assign \$2458  = \$2456  | \$2457 ;
+  assign \$2459  = \$2455  | \$2458 ;
+  assign \$2460  = \$2452  | \$2459 ;
+  assign \$2461  = \$2445  & \$2460 ;
+  assign \$2462  = \$2430  | \$2461 ;
+  assign \$2464  = todo[32] & todo[33];
+  assign \$2467  = todo[34] & todo[35];
+  assign \$2469  = \$2465  | \$2468 ;
+  assign \$2470  = todo[32] | todo[33];
+  assign \$2471  = todo[34] | todo[35];
+  assign \$2472  = \$2470  & \$2471 ;
+  assign \$2473  = \$2469  | \$2472 ;
+  assign \$2475  = todo[36] & todo[37];
+  assign \$2478  = todo[38] & todo[39];
+  assign \$2480  = \$2476  | \$2479 ;
+  assign \$2481  = todo[36] | todo[37];
+  assign \$2482  = todo[38] | todo[39];
+  assign \$2483  = \$2481  & \$2482 ;
+  assign \$2484  = \$2480  | \$2483 ;
+  assign \$2485  = \$2473  | \$2484 ;
+  assign \$2486  = todo[32] | todo[33];
+  assign \$2487  = todo[34] | todo[35];
+  assign \$2488  = \$2486  | \$2487 ;
+  assign \$2489  = todo[36] | todo[37];
+  assign \$2490  = todo[38] | todo[39];
+  assign \$2491  = \$2489  | \$2490 ;
+  assign \$2492  = \$2488  & \$2491 ;
+  assign \$2493  = \$2485  | \$2492 ;
+  assign \$2495  = todo[40] & todo[41];
+  assign \$2498  = todo[42] & todo[43];
+  assign \$2500  = \$2496  | \$2499 ;
+  assign \$2501  = todo[40] | todo[41];
+  assign \$2502  = todo[42] | todo[43];
+  assign \$2503  = \$2501  & \$2502 ;
+  assign \$2504  = \$2500  | \$2503 ;
+  assign \$2506  = todo[44] & todo[45];
+  assign \$2509  = todo[46] & todo[47];
+  assign \$2511  = \$2507  | \$2510 ;
+  assign \$2512  = todo[44] | todo[45];
+  assign \$2513  = todo[46] | todo[47];
+  assign \$2514  = \$2512  & \$2513 ;
+  assign \$2515  = \$2511  | \$2514 ;
+  assign \$2516  = \$2504  | \$2515 ;
+  assign \$2517  = todo[40] | todo[41];
+  assign \$2518  = todo[42] | todo[43];
+  assign \$2519  = \$2517  | \$2518 ;
+  assign \$2520  = todo[44] | todo[45];
+  assign \$2521  = todo[46] | todo[47];
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = \$2519  & \$2522 ;
+  assign \$2524  = \$2516  | \$2523 ;
+  assign \$2525  = \$2493  | \$2524 ;
+  assign \$2526  = todo[32] | todo[33];
+  assign \$2527  = todo[34] | todo[35];
+  assign \$2528  = \$2526  | \$2527 ;
+  assign \$2529  = todo[36] | todo[37];
+  assign \$2530  = todo[38] | todo[39];
+  assign \$2531  = \$2529  | \$2530 ;
+  assign \$2532  = \$2528  | \$2531 ;
+  assign \$2533  = todo[40] | todo[41];
+  assign \$2534  = todo[42] | todo[43];
+  assign \$2535  = \$2533  | \$2534 ;
+  assign \$2536  = todo[44] | todo[45];
+  assign \$2537  = todo[46] | todo[47];
+  assign \$2538  = \$2536  | \$2537 ;
+  assign \$2539  = \$2535  | \$2538 ;
+  assign \$2540  = \$2532  & \$2539 ;
+  assign \$2541  = \$2525  | \$2540 ;
+  assign \$2543  = todo[48] & todo[49];
+  assign \$2546  = todo[50] & todo[51];
+  assign \$2548  = \$2544  | \$2547 ;
+  assign \$2549  = todo[48] | todo[49];
+  assign \$2550  = todo[50] | todo[51];
+  assign \$2551  = \$2549  & \$2550 ;
+  assign \$2552  = \$2548  | \$2551 ;
+  assign \$2554  = todo[52] & todo[53];
+  assign \$2557  = todo[54] & todo[55];
+  assign \$2559  = \$2555  | \$2558 ;
+  assign \$2560  = todo[52] | todo[53];
+  assign \$2561  = todo[54] | todo[55];
+  assign \$2562  = \$2560  & \$2561 ;
+  assign \$2563  = \$2559  | \$2562 ;
+  assign \$2564  = \$2552  | \$2563 ;
+  assign \$2565  = todo[48] | todo[49];
+  assign \$2566  = todo[50] | todo[51];
+  assign \$2567  = \$2565  | \$2566 ;
+  assign \$2568  = todo[52] | todo[53];
+  assign \$2569  = todo[54] | todo[55];
+  assign \$2570  = \$2568  | \$2569 ;
+  assign \$2571  = \$2567  & \$2570 ;
+  assign \$2572  = \$2564  | \$2571 ;
+  assign \$2574  = todo[56] & todo[57];
+  assign \$2577  = todo[58] & todo[59];
+  assign \$2579  = \$2575  | \$2578 ;
+  assign \$2580  = todo[56] | todo[57];
+  assign \$2581  = todo[58] | todo[59];
+  assign \$2582  = \$2580  & \$2581 ;
+  assign \$2583  = \$2579  | \$2582 ;
+  assign \$2585  = todo[60] & todo[61];
+  assign \$2588  = todo[62] & todo[63];
+  assign \$2590  = \$2586  | \$2589 ;
+  assign \$2591  = todo[60] | todo[61];
+  assign \$2592  = todo[62] | todo[63];
+  assign \$2593  = \$2591  & \$2592 ;
+  assign \$2594  = \$2590  | \$2593 ;
+  assign \$2595  = \$2583  | \$2594 ;
+  assign \$2596  = todo[56] | todo[57];
+  assign \$2597  = todo[58] | todo[59];
+  assign \$2598  = \$2596  | \$2597 ;
+  assign \$2599  = todo[60] | todo[61];
+  assign \$2600  = todo[62] | todo[63];
+  assign \$2601  = \$2599  | \$2600 ;
+  assign \$2602  = \$2598  & \$2601 ;
+  assign \$2603  = \$2595  | \$2602 ;
+  assign \$2604  = \$2572  | \$2603 ;
+  assign \$2605  = todo[48] | todo[49];
+  assign \$2606  = todo[50] | todo[51];
+  assign \$2607  = \$2605  | \$2606 ;
+  assign \$2608  = todo[52] | todo[53];
+  assign \$2609  = todo[54] | todo[55];
+  assign \$2610  = \$2608  | \$2609 ;
+  assign \$2611  = \$2607  | \$2610 ;
+  assign \$2612  = todo[56] | todo[57];
+  assign \$2613  = todo[58] | todo[59];
+  assign \$2614  = \$2612  | \$2613 ;
+  assign \$2615  = todo[60] | todo[61];
+  assign \$2616  = todo[62] | todo[63];
+  assign \$2617  = \$2615  | \$2616 ;
+  assign \$2618  = \$2614  | \$2617 ;
+  assign \$2619  = \$2611  & \$2618 ;
+  assign \$2620  = \$2604  | \$2619 ;
+  assign \$2621  = \$2541  | \$2620 ;
+  assign \$2622  = todo[32] | todo[33];
+  assign \$2623  = todo[34] | todo[35];
+  assign \$2624  = \$2622  | \$2623 ;
+  assign \$2625  = todo[36] | todo[37];
+  assign \$2626  = todo[38] | todo[39];
+  assign \$2627  = \$2625  | \$2626 ;
+  assign \$2628  = \$2624  | \$2627 ;
+  assign \$2629  = todo[40] | todo[41];
+  assign \$2630  = todo[42] | todo[43];
+  assign \$2631  = \$2629  | \$2630 ;
+  assign \$2632  = todo[44] | todo[45];
+  assign \$2633  = todo[46] | todo[47];
+  assign \$2634  = \$2632  | \$2633 ;
+  assign \$2635  = \$2631  | \$2634 ;
+  assign \$2636  = \$2628  | \$2635 ;
+  assign \$2637  = todo[48] | todo[49];
+  assign \$2638  = todo[50] | todo[51];
+  assign \$2639  = \$2637  | \$2638 ;
+  assign \$2640  = todo[52] | todo[53];
+  assign \$2641  = todo[54] | todo[55];
+  assign \$2642  = \$2640  | \$2641 ;
+  assign \$2643  = \$2639  | \$2642 ;
+  assign \$2644  = todo[56] | todo[57];
+  assign \$2645  = todo[58] | todo[59];
+  assign \$2646  = \$2644  | \$2645 ;
+  assign \$2647  = todo[60] | todo[61];
+  assign \$2648  = todo[62] | todo[63];
+  assign \$2649  = \$2647  | \$2648 ;
+  assign \$2650  = \$2646  | \$2649 ;
+  assign \$2651  = \$2643  | \$2650 ;
+  assign \$2652  = \$2636  & \$2651 ;
+  assign \$2653  = \$2621  | \$2652 ;
+  assign \$2654  = \$2462  | \$2653 ;
+  assign \$2655  = todo[0] | todo[1];
+  assign \$2656  = todo[2] | todo[3];
+  assign \$2657  = \$2655  | \$2656 ;
+  assign \$2658  = todo[4] | todo[5];
+  assign \$2659  = todo[6] | todo[7];
+  assign \$2660  = \$2658  | \$2659 ;
+  assign \$2661  = \$2657  | \$2660 ;
+  assign \$2662  = todo[8] | todo[9];
+  assign \$2663  = todo[10] | todo[11];
+  assign \$2664  = \$2662  | \$2663 ;
+  assign \$2665  = todo[12] | todo[13];
+  assign \$2666  = todo[14] | todo[15];
+  assign \$2667  = \$2665  | \$2666 ;
+  assign \$2668  = \$2664  | \$2667 ;
+  assign \$2669  = \$2661  | \$2668 ;
+  assign \$2670  = todo[16] | todo[17];
+  assign \$2671  = todo[18] | todo[19];
+  assign \$2672  = \$2670  | \$2671 ;
+  assign \$2673  = todo[20] | todo[21];
+  assign \$2674  = todo[22] | todo[23];
+  assign \$2675  = \$2673  | \$2674 ;
+  assign \$2676  = \$2672  | \$2675 ;
+  assign \$2677  = todo[24] | todo[25];
+  assign \$2678  = todo[26] | todo[27];
+  assign \$2679  = \$2677  | \$2678 ;
+  assign \$2680  = todo[28] | todo[29];
+  assign \$2681  = todo[30] | todo[31];
+  assign \$2682  = \$2680  | \$2681 ;
+  assign \$2683  = \$2679  | \$2682 ;
+  assign \$2684  = \$2676  | \$2683 ;
+  assign \$2685  = \$2669  | \$2684 ;
+  assign \$2686  = todo[32] | todo[33];
+  assign \$2687  = todo[34] | todo[35];
+  assign \$2688  = \$2686  | \$2687 ;
+  assign \$2689  = todo[36] | todo[37];
+  assign \$2690  = todo[38] | todo[39];
+  assign \$2691  = \$2689  | \$2690 ;
+  assign \$2692  = \$2688  | \$2691 ;
+  assign \$2693  = todo[40] | todo[41];
+  assign \$2694  = todo[42] | todo[43];
+  assign \$2695  = \$2693  | \$2694 ;
+  assign \$2696  = todo[44] | todo[45];
+  assign \$2697  = todo[46] | todo[47];
+  assign \$2698  = \$2696  | \$2697 ;
+  assign \$2699  = \$2695  | \$2698 ;
+  assign \$2700  = \$2692  | \$2699 ;
+  assign \$2701  = todo[48] | todo[49];
+  assign \$2702  = todo[50] | todo[51];
+  assign \$2703  = \$2701  | \$2702 ;
+  assign \$2704  = todo[52] | todo[53];
+  assign \$2705  = todo[54] | todo[55];
+  assign \$2706  = \$2704  | \$2705 ;
+  assign \$2707  = \$2703  | \$2706 ;
+  assign \$2708  = todo[56] | todo[57];
+  assign \$2709  = todo[58] | todo[59];
+  assign \$2710  = \$2708  | \$2709 ;
+  assign \$2711  = todo[60] | todo[61];
+  assign \$2712  = todo[62] | todo[63];
+  assign \$2713  = \$2711  | \$2712 ;
+  assign \$2714  = \$2710  | \$2713 ;
+  assign \$2715  = \$2707  | \$2714 ;
+  assign \$2716  = \$2700  | \$2715 ;
+  assign \$2717  = \$2685  & \$2716 ;
+  assign \$2718  = \$2654  | \$2717 ;
+  assign \$2719  = ~ \$2718 ;
+  assign \$2720  = ! gc;
+  assign \$2722  = gc + 1'h1;
+  assign \$2723  = pos + 1'h1;
+  assign \$2724  = oy == 3'h4;
+  assign \$2725  = ox + 1'h1;
+  assign \$2726  = ox + 1'h1;
+  assign \$2728  = ox == 5'h18;
+  assign \$2729  = oy + 1'h1;
+  assign \$2730  = oy + 1'h1;
+  assign \$2733  = s0_valid | s1_valid;
+  assign \$2734  = \$2733  | s2_valid;
+  assign \$2735  = \$2734  | s3_valid;
+  assign \$2736  = \$2735  | s4_valid;
+  assign \$2737  = \$2736  | s5_valid;
+  assign \$2738  = ~ \$2737 ;
+  assign \$2739  = job_active | \$signal ;
+  assign \$2740  = \$2739  | trace__valid;
+  assign \$2741  = \$signal$306  | \$signal$307 ;
+  assign \$2742  = \$2741  | p4_valid;
+  assign \$2743  = \$2740  | \$2742 ;
+  assign \$2744  = \$2743  | o_busy;
+  assign \$2745  = \$2744  | \o_busy$309 ;
+  assign \$2746  = \$2745  | \o_busy$310 ;
+  assign \$2747  = \$2746  | \o_busy$311 ;
+  assign \$2748  = ~ \$2747 ;
+  assign \$2749  = \$2738  & \$2748 ;
+  assign \$2751  = \$2750  == kj;
+  assign \$2752  = ~ \$2751 ;
+  assign \$2754  = \$2753  == ki;
+  assign \$2755  = ~ \$2754 ;
+  assign \$2756  = ! gc;
+  assign \$2758  = kj + 1'h1;
+  assign \$2759  = ki + 1'h1;
+  assign \$2761  = gc + 1'h1;
+  assign \$2764  = s0_valid | s1_valid;
+  assign \$2765  = \$2764  | s2_valid;
+  assign \$2766  = \$2765  | s3_valid;
+  assign \$2767  = \$2766  | s4_valid;
+  assign \$2768  = \$2767  | s5_valid;
+  assign \$2769  = ~ \$2768 ;
+  assign \$2770  = \$2769  & nz_ready[1];
+  assign \$2771  = ~ todo_empty;
+  assign \$2772  = \$2771  | credit;
+  assign \$2773  = - todo;
+  assign \$2774  = { 1'h0, todo } & \$2773 ;
+  assign \$2775  = todo - 1'h1;
+  assign \$2776  = { 1'h0, todo } & \$2775 ;
+  assign \$2778  = todo[0] & todo[1];
+  assign \$2781  = todo[2] & todo[3];
+  assign \$2783  = \$2779  | \$2782 ;
+  assign \$2784  = todo[0] | todo[1];
+  assign \$2785  = todo[2] | todo[3];
+  assign \$2786  = \$2784  & \$2785 ;
+  assign \$2787  = \$2783  | \$2786 ;
+  assign \$2789  = todo[4] & todo[5];
+  assign \$2792  = todo[6] & todo[7];
+  assign \$2794  = \$2790  | \$2793 ;
+  assign \$2795  = todo[4] | todo[5];
+  assign \$2796  = todo[6] | todo[7];
+  assign \$2797  = \$2795  & \$2796 ;
+  assign \$2798  = \$2794  | \$2797 ;
+  assign \$2799  = \$2787  | \$2798 ;
+  assign \$2800  = todo[0] | todo[1];
+  assign \$2801  = todo[2] | todo[3];
+  assign \$2802  = \$2800  | \$2801 ;
+  assign \$2803  = todo[4] | todo[5];
+  assign \$2804  = todo[6] | todo[7];
+  assign \$2805  = \$2803  | \$2804 ;
+  assign \$2806  = \$2802  & \$2805 ;
+  assign \$2807  = \$2799  | \$2806 ;
+  assign \$2809  = todo[8] & todo[9];
+  assign \$2812  = todo[10] & todo[11];
+  assign \$2814  = \$2810  | \$2813 ;
+  assign \$2815  = todo[8] | todo[9];
+  assign \$2816  = todo[10] | todo[11];
+  assign \$2817  = \$2815  & \$2816 ;
+  assign \$2818  = \$2814  | \$2817 ;
+  assign \$2820  = todo[12] & todo[13];
+  assign \$2823  = todo[14] & todo[15];
+  assign \$2825  = \$2821  | \$2824 ;
+  assign \$2826  = todo[12] | todo[13];
+  assign \$2827  = todo[14] | todo[15];
+  assign \$2828  = \$2826  & \$2827 ;
+  assign \$2829  = \$2825  | \$2828 ;
+  assign \$2830  = \$2818  | \$2829 ;
+  assign \$2831  = todo[8] | todo[9];
+  assign \$2832  = todo[10] | todo[11];
+  assign \$2833  = \$2831  | \$2832 ;
+  assign \$2834  = todo[12] | todo[13];
+  assign \$2835  = todo[14] | todo[15];
+  assign \$2836  = \$2834  | \$2835 ;
+  assign \$2837  = \$2833  & \$2836 ;
+  assign \$2838  = \$2830  | \$2837 ;
+  assign \$2839  = \$2807  | \$2838 ;
+  assign \$2840  = todo[0] | todo[1];
+  assign \$2841  = todo[2] | todo[3];
+  assign \$2842  = \$2840  | \$2841 ;
+  assign \$2843  = todo[4] | todo[5];
+  assign \$2844  = todo[6] | todo[7];
+  assign \$2845  = \$2843  | \$2844 ;
+  assign \$2846  = \$2842  | \$2845 ;
+  assign \$2847  = todo[8] | todo[9];
+  assign \$2848  = todo[10] | todo[11];
+  assign \$2849  = \$2847  | \$2848 ;
+  assign \$2850  = todo[12] | todo[13];
+  assign \$2851  = todo[14] | todo[15];
+  assign \$2852  = \$2850  | \$2851 ;
+  assign \$2853  = \$2849  | \$2852 ;
+  assign \$2854  = \$2846  & \$2853 ;
+  assign \$2855  = \$2839  | \$2854 ;
+  assign \$2857  = todo[16] & todo[17];
+  assign \$2860  = todo[18] & todo[19];
+  assign \$2862  = \$2858  | \$2861 ;
+  assign \$2863  = todo[16] | todo[17];
+  assign \$2864  = todo[18] | todo[19];
+  assign \$2865  = \$2863  & \$2864 ;
+  assign \$2866  = \$2862  | \$2865 ;
+  assign \$2868  = todo[20] & todo[21];
+  assign \$2871  = todo[22] & todo[23];
+  assign \$2873  = \$2869  | \$2872 ;
+  assign \$2874  = todo[20] | todo[21];
+  assign \$2875  = todo[22] | todo[23];
+  assign \$2876  = \$2874  & \$2875 ;
+  assign \$2877  = \$2873  | \$2876 ;
+  assign \$2878  = \$2866  | \$2877 ;
+  assign \$2879  = todo[16] | todo[17];
+  assign \$2880  = todo[18] | todo[19];
+  assign \$2881  = \$2879  | \$2880 ;
+  assign \$2882  = todo[20] | todo[21];
+  assign \$2883  = todo[22] | todo[23];
+  assign \$2884  = \$2882  | \$2883 ;
+  assign \$2885  = \$2881  & \$2884 ;
+  assign \$2886  = \$2878  | \$2885 ;
+  assign \$2888  = todo[24] & todo[25];
+  assign \$2891  = todo[26] & todo[27];
+  assign \$2893  = \$2889  | \$2892 ;
+  assign \$2894  = todo[24] | todo[25];
+  assign \$2895  = todo[26] | todo[27];
+  assign \$2896  = \$2894  & \$2895 ;
+  assign \$2897  = \$2893  | \$2896 ;
+  assign \$2899  = todo[28] & todo[29];
+  assign \$2902  = todo[30] & todo[31];
+  assign \$2904  = \$2900  | \$2903 ;
+  assign \$2905  = todo[28] | todo[29];
+  assign \$2906  = todo[30] | todo[31];
+  assign \$2907  = \$2905  & \$2906 ;
+  assign \$2908  = \$2904  | \$2907 ;
+  assign \$2909  = \$2897  | \$2908 ;
+  assign \$2910  = todo[24] | todo[25];
+  assign \$2911  = todo[26] | todo[27];
+  assign \$2912  = \$2910  | \$2911 ;
+  assign \$2913  = todo[28] | todo[29];
+  assign \$2914  = todo[30] | todo[31];
+  assign \$2915  = \$2913  | \$2914 ;
+  assign \$2916  = \$2912  & \$2915 ;
+  assign \$2917  = \$2909  | \$2916 ;
+  assign \$2918  = \$2886  | \$2917 ;
+  assign \$2919  = todo[16] | todo[17];
+  assign \$2920  = todo[18] | todo[19];
+  assign \$2921  = \$2919  | \$2920 ;
+  assign \$2922  = todo[20] | todo[21];
+  assign \$2923  = todo[22] | todo[23];
+  assign \$2924  = \$2922  | \$2923 ;
+  assign \$2925  = \$2921  | \$2924 ;
+  assign \$2926  = todo[24] | todo[25];
+  assign \$2927  = todo[26] | todo[27];
+  assign \$2928  = \$2926  | \$2927 ;
+  assign \$2929  = todo[28] | todo[29];
+  assign \$2930  = todo[30] | todo[31];
+  assign \$2931  = \$2929  | \$2930 ;
+  assign \$2932  = \$2928  | \$2931 ;
+  assign \$2933  = \$2925  & \$2932 ;
+  assign \$2934  = \$2918  | \$2933 ;
+  assign \$2935  = \$2855  | \$2934 ;
+  assign \$2936  = todo[0] | todo[1];
+  assign \$2937  = todo[2] | todo[3];
+  assign \$2938  = \$2936  | \$2937 ;
+  assign \$2939  = todo[4] | todo[5];
+  assign \$2940  = todo[6] | todo[7];
+  assign \$2941  = \$2939  | \$2940 ;
+  assign \$2942  = \$2938  | \$2941 ;
+  assign \$2943  = todo[8] | todo[9];
+  assign \$2944  = todo[10] | todo[11];
+  assign \$2945  = \$2943  | \$2944 ;
+  assign \$2946  = todo[12] | todo[13];
+  assign \$2947  = todo[14] | todo[15];
+  assign \$2948  = \$2946  | \$2947 ;
+  assign \$2949  = \$2945  | \$2948 ;
+  assign \$2950  = \$2942  | \$2949 ;
+  assign \$2951  = todo[16] | todo[17];
+  assign \$2952  = todo[18] | todo[19];
+  assign \$2953  = \$2951  | \$2952 ;
+  assign \$2954  = todo[20] | todo[21];
+  assign \$2955  = todo[22] | todo[23];
+  assign \$2956  = \$2954  | \$2955 ;
+  assign \$2957  = \$2953  | \$2956 ;
+  assign \$2958  = todo[24] | todo[25];
+  assign \$2959  = todo[26] | todo[27];
+  assign \$2960  = \$2958  | \$2959 ;
+  assign \$2961  = todo[28] | todo[29];
+  assign \$2962  = todo[30] | todo[31];
+  assign \$2963  = \$2961  | \$2962 ;
+  assign \$2964  = \$2960  | \$2963 ;
+  assign \$2965  = \$2957  | \$2964 ;
+  assign \$2966  = \$2950  & \$2965 ;
+  assign \$2967  = \$2935  | \$2966 ;
+  assign \$2969  = todo[32] & todo[33];
+  assign \$2972  = todo[34] & todo[35];
+  assign \$2974  = \$2970  | \$2973 ;
+  assign \$2975  = todo[32] | todo[33];
+  assign \$2976  = todo[34] | todo[35];
+  assign \$2977  = \$2975  & \$2976 ;
+  assign \$2978  = \$2974  | \$2977 ;
+  assign \$2980  = todo[36] & todo[37];
+  assign \$2983  = todo[38] & todo[39];
+  assign \$2985  = \$2981  | \$2984 ;
+  assign \$2986  = todo[36] | todo[37];
+  assign \$2987  = todo[38] | todo[39];
+  assign \$2988  = \$2986  & \$2987 ;
+  assign \$2989  = \$2985  | \$2988 ;
+  assign \$2990  = \$2978  | \$2989 ;
+  assign \$2991  = todo[32] | todo[33];
+  assign \$2992  = todo[34] | todo[35];
+  assign \$2993  = \$2991  | \$2992 ;
+  assign \$2994  = todo[36] | todo[37];
+  assign \$2995  = todo[38] | todo[39];
+  assign \$2996  = \$2994  | \$2995 ;
+  assign \$2997  = \$2993  & \$2996 ;
+  assign \$2998  = \$2990  | \$2997 ;
+  assign \$3000  = todo[40] & todo[41];
+  assign \$3003  = todo[42] & todo[43];
+  assign \$3005  = \$3001  | \$3004 ;
+  assign \$3006  = todo[40] | todo[41];
+  assign \$3007  = todo[42] | todo[43];
+  assign \$3008  = \$3006  & \$3007 ;
+  assign \$3009  = \$3005  | \$3008 ;
+  assign \$3011  = todo[44] & todo[45];
+  assign \$3014  = todo[46] & todo[47];
+  assign \$3016  = \$3012  | \$3015 ;
+  assign \$3017  = todo[44] | todo[45];
+  assign \$3018  = todo[46] | todo[47];
+  assign \$3019  = \$3017  & \$3018 ;
+  assign \$3020  = \$3016  | \$3019 ;
+  assign \$3021  = \$3009  | \$3020 ;
+  assign \$3022  = todo[40] | todo[41];
+  assign \$3023  = todo[42] | todo[43];
+  assign \$3024  = \$3022  | \$3023 ;
+  assign \$3025  = todo[44] | todo[45];
+  assign \$3026  = todo[46] | todo[47];
+  assign \$3027  = \$3025  | \$3026 ;
+  assign \$3028  = \$3024  & \$3027 ;
+  assign \$3029  = \$3021  | \$3028 ;
+  assign \$3030  = \$2998  | \$3029 ;
+  assign \$3031  = todo[32] | todo[33];
+  assign \$3032  = todo[34] | todo[35];
+  assign \$3033  = \$3031  | \$3032 ;
+  assign \$3034  = todo[36] | todo[37];
+  assign \$3035  = todo[38] | todo[39];
+  assign \$3036  = \$3034  | \$3035 ;
+  assign \$3037  = \$3033  | \$3036 ;
+  assign \$3038  = todo[40] | todo[41];
+  assign \$3039  = todo[42] | todo[43];
+  assign \$3040  = \$3038  | \$3039 ;
+  assign \$3041  = todo[44] | todo[45];
+  assign \$3042  = todo[46] | todo[47];
+  assign \$3043  = \$3041  | \$3042 ;
+  assign \$3044  = \$3040  | \$3043 ;
+  assign \$3045  = \$3037  & \$3044 ;
+  assign \$3046  = \$3030  | \$3045 ;
+  assign \$3048  = todo[48] & todo[49];
+  assign \$3051  = todo[50] & todo[51];
+  assign \$3053  = \$3049  | \$3052 ;
+  assign \$3054  = todo[48] | todo[49];
+  assign \$3055  = todo[50] | todo[51];
+  assign \$3056  = \$3054  & \$3055 ;
+  assign \$3057  = \$3053  | \$3056 ;
+  assign \$3059  = todo[52] & todo[53];
+  assign \$3062  = todo[54] & todo[55];
+  assign \$3064  = \$3060  | \$3063 ;
+  assign \$3065  = todo[52] | todo[53];
+  assign \$3066  = todo[54] | todo[55];
+  assign \$3067  = \$3065  & \$3066 ;
+  assign \$3068  = \$3064  | \$3067 ;
+  assign \$3069  = \$3057  | \$3068 ;
+  assign \$3070  = todo[48] | todo[49];
+  assign \$3071  = todo[50] | todo[51];
+  assign \$3072  = \$3070  | \$3071 ;
+  assign \$3073  = todo[52] | todo[53];
+  assign \$3074  = todo[54] | todo[55];
+  assign \$3075  = \$3073  | \$3074 ;
+  assign \$3076  = \$3072  & \$3075 ;
+  assign \$3077  = \$3069  | \$3076 ;
+  assign \$3079  = todo[56] & todo[57];
+  assign \$3082  = todo[58] & todo[59];
+  assign \$3084  = \$3080  | \$3083 ;
+  assign \$3085  = todo[56] | todo[57];
+  assign \$3086  = todo[58] | todo[59];
+  assign \$3087  = \$3085  & \$3086 ;
+  assign \$3088  = \$3084  | \$3087 ;
+  assign \$3090  = todo[60] & todo[61];
+  assign \$3093  = todo[62] & todo[63];
+  assign \$3095  = \$3091  | \$3094 ;
+  assign \$3096  = todo[60] | todo[61];
+  assign \$3097  = todo[62] | todo[63];
+  assign \$3098  = \$3096  & \$3097 ;
+  assign \$3099  = \$3095  | \$3098 ;
+  assign \$3100  = \$3088  | \$3099 ;
+  assign \$3101  = todo[56] | todo[57];
+  assign \$3102  = todo[58] | todo[59];
+  assign \$3103  = \$3101  | \$3102 ;
+  assign \$3104  = todo[60] | todo[61];
+  assign \$3105  = todo[62] | todo[63];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = \$3103  & \$3106 ;
+  assign \$3108  = \$3100  | \$3107 ;
+  assign \$3109  = \$3077  | \$3108 ;
+  assign \$3110  = todo[48] | todo[49];
+  assign \$3111  = todo[50] | todo[51];
+  assign \$3112  = \$3110  | \$3111 ;
+  assign \$3113  = todo[52] | todo[53];
+  assign \$3114  = todo[54] | todo[55];
+  assign \$3115  = \$3113  | \$3114 ;
+  assign \$3116  = \$3112  | \$3115 ;
+  assign \$3117  = todo[56] | todo[57];
+  assign \$3118  = todo[58] | todo[59];
+  assign \$3119  = \$3117  | \$3118 ;
+  assign \$3120  = todo[60] | todo[61];
+  assign \$3121  = todo[62] | todo[63];
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \$3119  | \$3122 ;
+  assign \$3124  = \$3116  & \$3123 ;
+  assign \$3125  = \$3109  | \$3124 ;
+  assign \$3126  = \$3046  | \$3125 ;
+  assign \$3127  = todo[32] | todo[33];
+  assign \$3128  = todo[34] | todo[35];
+  assign \$3129  = \$3127  | \$3128 ;
+  assign \$3130  = todo[36] | todo[37];
+  assign \$3131  = todo[38] | todo[39];
+  assign \$3132  = \$3130  | \$3131 ;
+  assign \$3133  = \$3129  | \$3132 ;
+  assign \$3134  = todo[40] | todo[41];
+  assign \$3135  = todo[42] | todo[43];
+  assign \$3136  = \$3134  | \$3135 ;
+  assign \$3137  = todo[44] | todo[45];
+  assign \$3138  = todo[46] | todo[47];
+  assign \$3139  = \$3137  | \$3138 ;
+  assign \$3140  = \$3136  | \$3139 ;
+  assign \$3141  = \$3133  | \$3140 ;
+  assign \$3142  = todo[48] | todo[49];
+  assign \$3143  = todo[50] | todo[51];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = todo[52] | todo[53];
+  assign \$3146  = todo[54] | todo[55];
+  assign \$3147  = \$3145  | \$3146 ;
+  assign \$3148  = \$3144  | \$3147 ;
+  assign \$3149  = todo[56] | todo[57];
+  assign \$3150  = todo[58] | todo[59];
+  assign \$3151  = \$3149  | \$3150 ;
+  assign \$3152  = todo[60] | todo[61];
+  assign \$3153  = todo[62] | todo[63];
+  assign \$3154  = \$3152  | \$3153 ;
+  assign \$3155  = \$3151  | \$3154 ;
+  assign \$3156  = \$3148  | \$3155 ;
+  assign \$3157  = \$3141  & \$3156 ;
+  assign \$3158  = \$3126  | \$3157 ;
+  assign \$3159  = \$2967  | \$3158 ;
+  assign \$3160  = todo[0] | todo[1];
+  assign \$3161  = todo[2] | todo[3];
+  assign \$3162  = \$3160  | \$3161 ;
+  assign \$3163  = todo[4] | todo[5];
+  assign \$3164  = todo[6] | todo[7];
+  assign \$3165  = \$3163  | \$3164 ;
+  assign \$3166  = \$3162  | \$3165 ;
+  assign \$3167  = todo[8] | todo[9];
+  assign \$3168  = todo[10] | todo[11];
+  assign \$3169  = \$3167  | \$3168 ;
+  assign \$3170  = todo[12] | todo[13];
+  assign \$3171  = todo[14] | todo[15];
+  assign \$3172  = \$3170  | \$3171 ;
+  assign \$3173  = \$3169  | \$3172 ;
+  assign \$3174  = \$3166  | \$3173 ;
+  assign \$3175  = todo[16] | todo[17];
+  assign \$3176  = todo[18] | todo[19];
+  assign \$3177  = \$3175  | \$3176 ;
+  assign \$3178  = todo[20] | todo[21];
+  assign \$3179  = todo[22] | todo[23];
+  assign \$3180  = \$3178  | \$3179 ;
+  assign \$3181  = \$3177  | \$3180 ;
+  assign \$3182  = todo[24] | todo[25];
+  assign \$3183  = todo[26] | todo[27];
+  assign \$3184  = \$3182  | \$3183 ;
+  assign \$3185  = todo[28] | todo[29];
+  assign \$3186  = todo[30] | todo[31];
+  assign \$3187  = \$3185  | \$3186 ;
+  assign \$3188  = \$3184  | \$3187 ;
+  assign \$3189  = \$3181  | \$3188 ;
+  assign \$3190  = \$3174  | \$3189 ;
+  assign \$3191  = todo[32] | todo[33];
+  assign \$3192  = todo[34] | todo[35];
+  assign \$3193  = \$3191  | \$3192 ;
+  assign \$3194  = todo[36] | todo[37];
+  assign \$3195  = todo[38] | todo[39];
+  assign \$3196  = \$3194  | \$3195 ;
+  assign \$3197  = \$3193  | \$3196 ;
+  assign \$3198  = todo[40] | todo[41];
+  assign \$3199  = todo[42] | todo[43];
+  assign \$3200  = \$3198  | \$3199 ;
+  assign \$3201  = todo[44] | todo[45];
+  assign \$3202  = todo[46] | todo[47];
+  assign \$3203  = \$3201  | \$3202 ;
+  assign \$3204  = \$3200  | \$3203 ;
+  assign \$3205  = \$3197  | \$3204 ;
+  assign \$3206  = todo[48] | todo[49];
+  assign \$3207  = todo[50] | todo[51];
+  assign \$3208  = \$3206  | \$3207 ;
+  assign \$3209  = todo[52] | todo[53];
+  assign \$3210  = todo[54] | todo[55];
+  assign \$3211  = \$3209  | \$3210 ;
+  assign \$3212  = \$3208  | \$3211 ;
+  assign \$3213  = todo[56] | todo[57];
+  assign \$3214  = todo[58] | todo[59];
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = todo[60] | todo[61];
+  assign \$3217  = todo[62] | todo[63];
+  assign \$3218  = \$3216  | \$3217 ;
+  assign \$3219  = \$3215  | \$3218 ;
+  assign \$3220  = \$3212  | \$3219 ;
+  assign \$3221  = \$3205  | \$3220 ;
+  assign \$3222  = \$3190  & \$3221 ;
+  assign \$3223  = \$3159  | \$3222 ;
+  assign \$3224  = ~ \$3223 ;
+  assign \$3225  = ! gc;
+  assign \$3227  = gc + 1'h1;
+  assign \$3228  = pos + 1'h1;
+  assign \$3229  = oy == 3'h4;
+  assign \$3230  = ox + 1'h1;
+  assign \$3231  = ox + 1'h1;
+  assign \$3233  = ox == 5'h18;
+  assign \$3234  = oy + 1'h1;
+  assign \$3235  = oy + 1'h1;
+  assign \$3238  = s0_valid | s1_valid;
+  assign \$3239  = \$3238  | s2_valid;
+  assign \$3240  = \$3239  | s3_valid;
+  assign \$3241  = \$3240  | s4_valid;
+  assign \$3242  = \$3241  | s5_valid;
+  assign \$3243  = ~ \$3242 ;
+  assign \$3244  = job_active | \$signal ;
+  assign \$3245  = \$3244  | trace__valid;
+  assign \$3246  = \$signal$306  | \$signal$307 ;
+  assign \$3247  = \$3246  | p4_valid;
+  assign \$3248  = \$3245  | \$3247 ;
+  assign \$3249  = \$3248  | o_busy;
+  assign \$3250  = \$3249  | \o_busy$309 ;
+  assign \$3251  = \$3250  | \o_busy$310 ;
+  assign \$3252  = \$3251  | \o_busy$311 ;
+  assign \$3253  = ~ \$3252 ;
+  assign \$3254  = \$3243  & \$3253 ;
+  assign \$3255  = ~ spikes__valid;
+  assign \$3256  = \$3254  & \$3255 ;
+  always @(posedge clk)
+    spikes__valid <= \$3257 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$3258 ;
+  always @(posedge clk)
+    img_full <= \$3259 ;
+  always @(posedge clk)
+    s0_valid <= \$3260 ;
+  always @(posedge clk)
+    s0_kind <= \$3261 ;
+  always @(posedge clk)
+    s0_first <= \$3262 ;
+  always @(posedge clk)
+    s0_last <= \$3263 ;
+  always @(posedge clk)
+    s0_g <= \$3264 ;
+  always @(posedge clk)
+    s0_c <= \$3265 ;
+  always @(posedge clk)
+    s0_pad <= \$3266 ;
+  always @(posedge clk)
+    s0_zero <= \$3267 ;
+  always @(posedge clk)
+    s0_job <= \$3268 ;
+  always @(posedge clk)
+    s0_pos <= \$3269 ;
+  always @(posedge clk)
+    s0_layer <= \$3270 ;
+  always @(posedge clk)
+    s1_valid <= \$3271 ;
+  always @(posedge clk)
+    s1_kind <= \$3272 ;
+  always @(posedge clk)
+    s1_first <= \$3273 ;
+  always @(posedge clk)
+    s1_last <= \$3274 ;
+  always @(posedge clk)
+    s1_g <= \$3275 ;
+  always @(posedge clk)
+    s1_c <= \$3276 ;
+  always @(posedge clk)
+    s1_pad <= \$3277 ;
+  always @(posedge clk)
+    s1_zero <= \$3278 ;
+  always @(posedge clk)
+    s1_job <= \$3279 ;
+  always @(posedge clk)
+    s1_pos <= \$3280 ;
+  always @(posedge clk)
+    s1_layer <= \$3281 ;
+  always @(posedge clk)
+    s2_valid <= \$3282 ;
+  always @(posedge clk)
+    s2_kind <= \$3283 ;
+  always @(posedge clk)
+    s2_first <= \$3284 ;
+  always @(posedge clk)
+    s2_last <= \$3285 ;
+  always @(posedge clk)
+    s2_g <= \$3286 ;
+  always @(posedge clk)
+    s2_c <= \$3287 ;
+  always @(posedge clk)
+    s2_pad <= \$3288 ;
+  always @(posedge clk)
+    s2_zero <= \$3289 ;
+  always @(posedge clk)
+    s2_job <= \$3290 ;
+  always @(posedge clk)
+    s2_pos <= \$3291 ;
+  always @(posedge clk)
+    s2_layer <= \$3292 ;
+  always @(posedge clk)
+    s3_valid <= \$3293 ;
+  always @(posedge clk)
+    s3_kind <= \$3294 ;
+  always @(posedge clk)
+    s3_first <= \$3295 ;
+  always @(posedge clk)
+    s3_last <= \$3296 ;
+  always @(posedge clk)
+    s3_g <= \$3297 ;
+  always @(posedge clk)
+    s3_c <= \$3298 ;
+  always @(posedge clk)
+    s3_pad <= \$3299 ;
+  always @(posedge clk)
+    s3_zero <= \$3300 ;
+  always @(posedge clk)
+    s3_job <= \$3301 ;
+  always @(posedge clk)
+    s3_pos <= \$3302 ;
+  always @(posedge clk)
+    s3_layer <= \$3303 ;
+  always @(posedge clk)
+    s4_valid <= \$3304 ;
+  always @(posedge clk)
+    s4_kind <= \$3305 ;
+  always @(posedge clk)
+    s4_first <= \$3306 ;
+  always @(posedge clk)
+    s4_last <= \$3307 ;
+  always @(posedge clk)
+    s4_g <= \$3308 ;
+  always @(posedge clk)
+    s4_c <= \$3309 ;
+  always @(posedge clk)
+    s4_pad <= \$3310 ;
+  always @(posedge clk)
+    s4_zero <= \$3311 ;
+  always @(posedge clk)
+    s4_job <= \$3312 ;
+  always @(posedge clk)
+    s4_pos <= \$3313 ;
+  always @(posedge clk)
+    s4_layer <= \$3314 ;
+  always @(posedge clk)
+    s5_valid <= \$3315 ;
+  always @(posedge clk)
+    s5_kind <= \$3316 ;
+  always @(posedge clk)
+    s5_first <= \$3317 ;
+  always @(posedge clk)
+    s5_last <= \$3318 ;
+  always @(posedge clk)
+    s5_g <= \$3319 ;
+  always @(posedge clk)
+    s5_c <= \$3320 ;
+  always @(posedge clk)
+    s5_pad <= \$3321 ;
+  always @(posedge clk)
+    s5_zero <= \$3322 ;
+  always @(posedge clk)
+    s5_job <= \$3323 ;
+  always @(posedge clk)
+    s5_pos <= \$3324 ;
+  always @(posedge clk)
+    s5_layer <= \$3325 ;
+  always @(posedge clk)
+    s0_ra1 <= \$3326 ;
+  always @(posedge clk)
+    s0_ra2 <= \$3327 ;
+  always @(posedge clk)
+    s0_wa1 <= \$3328 ;
+  always @(posedge clk)
+    s0_wa2 <= \$3329 ;
+  always @(posedge clk)
+    nz_ready <= \$3330 ;
   always @(posedge clk)
     img_q <= img_rd__data;
   always @(posedge clk)
@@ -17977,39 +22120,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     s0_c_lo7 <= iss_c[2:0];
   always @(posedge clk)
-    pwa_part0 <= \$337 ;
+    pwa_part0 <= \$324 ;
   always @(posedge clk)
-    pwa_part1 <= \$338 ;
+    pwa_part1 <= \$325 ;
   always @(posedge clk)
-    pwa_part2 <= \$339 ;
+    pwa_part2 <= \$326 ;
   always @(posedge clk)
-    pwa_part3 <= \$340 ;
+    pwa_part3 <= \$327 ;
   always @(posedge clk)
-    pwa_part4 <= \$341 ;
+    pwa_part4 <= \$328 ;
   always @(posedge clk)
-    pwa_part5 <= \$342 ;
+    pwa_part5 <= \$329 ;
   always @(posedge clk)
-    pwa_part6 <= \$343 ;
+    pwa_part6 <= \$330 ;
   always @(posedge clk)
-    pwa_part7 <= \$344 ;
+    pwa_part7 <= \$331 ;
   always @(posedge clk)
-    s2_pwa <= \$345 ;
+    s2_pwa <= \$332 ;
   always @(posedge clk)
-    is_dw_c0 <= \$1115 ;
+    is_dw_c0 <= \$3331 ;
   always @(posedge clk)
-    is_dw_c1 <= \$1116 ;
+    is_dw_c1 <= \$3332 ;
   always @(posedge clk)
-    is_dw_c2 <= \$1117 ;
+    is_dw_c2 <= \$3333 ;
   always @(posedge clk)
-    is_dw_c3 <= \$1118 ;
+    is_dw_c3 <= \$3334 ;
   always @(posedge clk)
-    is_dw_c4 <= \$1119 ;
+    is_dw_c4 <= \$3335 ;
   always @(posedge clk)
-    is_dw_c5 <= \$1120 ;
+    is_dw_c5 <= \$3336 ;
   always @(posedge clk)
-    is_dw_c6 <= \$1121 ;
+    is_dw_c6 <= \$3337 ;
   always @(posedge clk)
-    is_dw_c7 <= \$1122 ;
+    is_dw_c7 <= \$3338 ;
   always @(posedge clk)
     opa_hi0 <= a_bcast[10:4];
   always @(posedge clk)
@@ -18027,1111 +22170,1115 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   always @(posedge clk)
     opa_hi7 <= a_bcast[10:4];
   always @(posedge clk)
-    opa0 <= \$354 ;
+    opa0 <= \$341 ;
   always @(posedge clk)
     opw0 <= w_q[7:0];
   always @(posedge clk)
-    prod0 <= \$355 ;
+    prod0 <= \$342 ;
   always @(posedge clk)
     prodf0 <= prod0;
   always @(posedge clk)
-    opa1 <= \$356 ;
+    opa1 <= \$343 ;
   always @(posedge clk)
     opw1 <= w_q[15:8];
   always @(posedge clk)
-    prod1 <= \$357 ;
+    prod1 <= \$344 ;
   always @(posedge clk)
     prodf1 <= prod1;
   always @(posedge clk)
-    opa2 <= \$358 ;
+    opa2 <= \$345 ;
   always @(posedge clk)
     opw2 <= w_q[23:16];
   always @(posedge clk)
-    prod2 <= \$359 ;
+    prod2 <= \$346 ;
   always @(posedge clk)
     prodf2 <= prod2;
   always @(posedge clk)
-    opa3 <= \$360 ;
+    opa3 <= \$347 ;
   always @(posedge clk)
     opw3 <= w_q[31:24];
   always @(posedge clk)
-    prod3 <= \$361 ;
+    prod3 <= \$348 ;
   always @(posedge clk)
     prodf3 <= prod3;
   always @(posedge clk)
-    opa4 <= \$362 ;
+    opa4 <= \$349 ;
   always @(posedge clk)
     opw4 <= w_q[39:32];
   always @(posedge clk)
-    prod4 <= \$363 ;
+    prod4 <= \$350 ;
   always @(posedge clk)
     prodf4 <= prod4;
   always @(posedge clk)
-    opa5 <= \$364 ;
+    opa5 <= \$351 ;
   always @(posedge clk)
     opw5 <= w_q[47:40];
   always @(posedge clk)
-    prod5 <= \$365 ;
+    prod5 <= \$352 ;
   always @(posedge clk)
     prodf5 <= prod5;
   always @(posedge clk)
-    opa6 <= \$366 ;
+    opa6 <= \$353 ;
   always @(posedge clk)
     opw6 <= w_q[55:48];
   always @(posedge clk)
-    prod6 <= \$367 ;
+    prod6 <= \$354 ;
   always @(posedge clk)
     prodf6 <= prod6;
   always @(posedge clk)
-    opa7 <= \$368 ;
+    opa7 <= \$355 ;
   always @(posedge clk)
     opw7 <= w_q[63:56];
   always @(posedge clk)
-    prod7 <= \$369 ;
+    prod7 <= \$356 ;
   always @(posedge clk)
     prodf7 <= prod7;
   always @(posedge clk)
-    opa8 <= \$370 ;
+    opa8 <= \$357 ;
   always @(posedge clk)
     opw8 <= w_q[71:64];
   always @(posedge clk)
-    prod8 <= \$371 ;
+    prod8 <= \$358 ;
   always @(posedge clk)
     prodf8 <= prod8;
   always @(posedge clk)
-    opa9 <= \$372 ;
+    opa9 <= \$359 ;
   always @(posedge clk)
     opw9 <= w_q[79:72];
   always @(posedge clk)
-    prod9 <= \$373 ;
+    prod9 <= \$360 ;
   always @(posedge clk)
     prodf9 <= prod9;
   always @(posedge clk)
-    opa10 <= \$374 ;
+    opa10 <= \$361 ;
   always @(posedge clk)
     opw10 <= w_q[87:80];
   always @(posedge clk)
-    prod10 <= \$375 ;
+    prod10 <= \$362 ;
   always @(posedge clk)
     prodf10 <= prod10;
   always @(posedge clk)
-    opa11 <= \$376 ;
+    opa11 <= \$363 ;
   always @(posedge clk)
     opw11 <= w_q[95:88];
   always @(posedge clk)
-    prod11 <= \$377 ;
+    prod11 <= \$364 ;
   always @(posedge clk)
     prodf11 <= prod11;
   always @(posedge clk)
-    opa12 <= \$378 ;
+    opa12 <= \$365 ;
   always @(posedge clk)
     opw12 <= w_q[103:96];
   always @(posedge clk)
-    prod12 <= \$379 ;
+    prod12 <= \$366 ;
   always @(posedge clk)
     prodf12 <= prod12;
   always @(posedge clk)
-    opa13 <= \$380 ;
+    opa13 <= \$367 ;
   always @(posedge clk)
     opw13 <= w_q[111:104];
   always @(posedge clk)
-    prod13 <= \$381 ;
+    prod13 <= \$368 ;
   always @(posedge clk)
     prodf13 <= prod13;
   always @(posedge clk)
-    opa14 <= \$382 ;
+    opa14 <= \$369 ;
   always @(posedge clk)
     opw14 <= w_q[119:112];
   always @(posedge clk)
-    prod14 <= \$383 ;
+    prod14 <= \$370 ;
   always @(posedge clk)
     prodf14 <= prod14;
   always @(posedge clk)
-    opa15 <= \$384 ;
+    opa15 <= \$371 ;
   always @(posedge clk)
     opw15 <= w_q[127:120];
   always @(posedge clk)
-    prod15 <= \$385 ;
+    prod15 <= \$372 ;
   always @(posedge clk)
     prodf15 <= prod15;
   always @(posedge clk)
-    opa16 <= \$386 ;
+    opa16 <= \$373 ;
   always @(posedge clk)
     opw16 <= w_q[135:128];
   always @(posedge clk)
-    prod16 <= \$387 ;
+    prod16 <= \$374 ;
   always @(posedge clk)
     prodf16 <= prod16;
   always @(posedge clk)
-    opa17 <= \$388 ;
+    opa17 <= \$375 ;
   always @(posedge clk)
     opw17 <= w_q[143:136];
   always @(posedge clk)
-    prod17 <= \$389 ;
+    prod17 <= \$376 ;
   always @(posedge clk)
     prodf17 <= prod17;
   always @(posedge clk)
-    opa18 <= \$390 ;
+    opa18 <= \$377 ;
   always @(posedge clk)
     opw18 <= w_q[151:144];
   always @(posedge clk)
-    prod18 <= \$391 ;
+    prod18 <= \$378 ;
   always @(posedge clk)
     prodf18 <= prod18;
   always @(posedge clk)
-    opa19 <= \$392 ;
+    opa19 <= \$379 ;
   always @(posedge clk)
     opw19 <= w_q[159:152];
   always @(posedge clk)
-    prod19 <= \$393 ;
+    prod19 <= \$380 ;
   always @(posedge clk)
     prodf19 <= prod19;
   always @(posedge clk)
-    opa20 <= \$394 ;
+    opa20 <= \$381 ;
   always @(posedge clk)
     opw20 <= w_q[167:160];
   always @(posedge clk)
-    prod20 <= \$395 ;
+    prod20 <= \$382 ;
   always @(posedge clk)
     prodf20 <= prod20;
   always @(posedge clk)
-    opa21 <= \$396 ;
+    opa21 <= \$383 ;
   always @(posedge clk)
     opw21 <= w_q[175:168];
   always @(posedge clk)
-    prod21 <= \$397 ;
+    prod21 <= \$384 ;
   always @(posedge clk)
     prodf21 <= prod21;
   always @(posedge clk)
-    opa22 <= \$398 ;
+    opa22 <= \$385 ;
   always @(posedge clk)
     opw22 <= w_q[183:176];
   always @(posedge clk)
-    prod22 <= \$399 ;
+    prod22 <= \$386 ;
   always @(posedge clk)
     prodf22 <= prod22;
   always @(posedge clk)
-    opa23 <= \$400 ;
+    opa23 <= \$387 ;
   always @(posedge clk)
     opw23 <= w_q[191:184];
   always @(posedge clk)
-    prod23 <= \$401 ;
+    prod23 <= \$388 ;
   always @(posedge clk)
     prodf23 <= prod23;
   always @(posedge clk)
-    opa24 <= \$402 ;
+    opa24 <= \$389 ;
   always @(posedge clk)
     opw24 <= w_q[199:192];
   always @(posedge clk)
-    prod24 <= \$403 ;
+    prod24 <= \$390 ;
   always @(posedge clk)
     prodf24 <= prod24;
   always @(posedge clk)
-    opa25 <= \$404 ;
+    opa25 <= \$391 ;
   always @(posedge clk)
     opw25 <= w_q[207:200];
   always @(posedge clk)
-    prod25 <= \$405 ;
+    prod25 <= \$392 ;
   always @(posedge clk)
     prodf25 <= prod25;
   always @(posedge clk)
-    opa26 <= \$406 ;
+    opa26 <= \$393 ;
   always @(posedge clk)
     opw26 <= w_q[215:208];
   always @(posedge clk)
-    prod26 <= \$407 ;
+    prod26 <= \$394 ;
   always @(posedge clk)
     prodf26 <= prod26;
   always @(posedge clk)
-    opa27 <= \$408 ;
+    opa27 <= \$395 ;
   always @(posedge clk)
     opw27 <= w_q[223:216];
   always @(posedge clk)
-    prod27 <= \$409 ;
+    prod27 <= \$396 ;
   always @(posedge clk)
     prodf27 <= prod27;
   always @(posedge clk)
-    opa28 <= \$410 ;
+    opa28 <= \$397 ;
   always @(posedge clk)
     opw28 <= w_q[231:224];
   always @(posedge clk)
-    prod28 <= \$411 ;
+    prod28 <= \$398 ;
   always @(posedge clk)
     prodf28 <= prod28;
   always @(posedge clk)
-    opa29 <= \$412 ;
+    opa29 <= \$399 ;
   always @(posedge clk)
     opw29 <= w_q[239:232];
   always @(posedge clk)
-    prod29 <= \$413 ;
+    prod29 <= \$400 ;
   always @(posedge clk)
     prodf29 <= prod29;
   always @(posedge clk)
-    opa30 <= \$414 ;
+    opa30 <= \$401 ;
   always @(posedge clk)
     opw30 <= w_q[247:240];
   always @(posedge clk)
-    prod30 <= \$415 ;
+    prod30 <= \$402 ;
   always @(posedge clk)
     prodf30 <= prod30;
   always @(posedge clk)
-    opa31 <= \$416 ;
+    opa31 <= \$403 ;
   always @(posedge clk)
     opw31 <= w_q[255:248];
   always @(posedge clk)
-    prod31 <= \$417 ;
+    prod31 <= \$404 ;
   always @(posedge clk)
     prodf31 <= prod31;
   always @(posedge clk)
-    opa32 <= \$418 ;
+    opa32 <= \$405 ;
   always @(posedge clk)
     opw32 <= w_q[263:256];
   always @(posedge clk)
-    prod32 <= \$419 ;
+    prod32 <= \$406 ;
   always @(posedge clk)
     prodf32 <= prod32;
   always @(posedge clk)
-    opa33 <= \$420 ;
+    opa33 <= \$407 ;
   always @(posedge clk)
     opw33 <= w_q[271:264];
   always @(posedge clk)
-    prod33 <= \$421 ;
+    prod33 <= \$408 ;
   always @(posedge clk)
     prodf33 <= prod33;
   always @(posedge clk)
-    opa34 <= \$422 ;
+    opa34 <= \$409 ;
   always @(posedge clk)
     opw34 <= w_q[279:272];
   always @(posedge clk)
-    prod34 <= \$423 ;
+    prod34 <= \$410 ;
   always @(posedge clk)
     prodf34 <= prod34;
   always @(posedge clk)
-    opa35 <= \$424 ;
+    opa35 <= \$411 ;
   always @(posedge clk)
     opw35 <= w_q[287:280];
   always @(posedge clk)
-    prod35 <= \$425 ;
+    prod35 <= \$412 ;
   always @(posedge clk)
     prodf35 <= prod35;
   always @(posedge clk)
-    opa36 <= \$426 ;
+    opa36 <= \$413 ;
   always @(posedge clk)
     opw36 <= w_q[295:288];
   always @(posedge clk)
-    prod36 <= \$427 ;
+    prod36 <= \$414 ;
   always @(posedge clk)
     prodf36 <= prod36;
   always @(posedge clk)
-    opa37 <= \$428 ;
+    opa37 <= \$415 ;
   always @(posedge clk)
     opw37 <= w_q[303:296];
   always @(posedge clk)
-    prod37 <= \$429 ;
+    prod37 <= \$416 ;
   always @(posedge clk)
     prodf37 <= prod37;
   always @(posedge clk)
-    opa38 <= \$430 ;
+    opa38 <= \$417 ;
   always @(posedge clk)
     opw38 <= w_q[311:304];
   always @(posedge clk)
-    prod38 <= \$431 ;
+    prod38 <= \$418 ;
   always @(posedge clk)
     prodf38 <= prod38;
   always @(posedge clk)
-    opa39 <= \$432 ;
+    opa39 <= \$419 ;
   always @(posedge clk)
     opw39 <= w_q[319:312];
   always @(posedge clk)
-    prod39 <= \$433 ;
+    prod39 <= \$420 ;
   always @(posedge clk)
     prodf39 <= prod39;
   always @(posedge clk)
-    opa40 <= \$434 ;
+    opa40 <= \$421 ;
   always @(posedge clk)
     opw40 <= w_q[327:320];
   always @(posedge clk)
-    prod40 <= \$435 ;
+    prod40 <= \$422 ;
   always @(posedge clk)
     prodf40 <= prod40;
   always @(posedge clk)
-    opa41 <= \$436 ;
+    opa41 <= \$423 ;
   always @(posedge clk)
     opw41 <= w_q[335:328];
   always @(posedge clk)
-    prod41 <= \$437 ;
+    prod41 <= \$424 ;
   always @(posedge clk)
     prodf41 <= prod41;
   always @(posedge clk)
-    opa42 <= \$438 ;
+    opa42 <= \$425 ;
   always @(posedge clk)
     opw42 <= w_q[343:336];
   always @(posedge clk)
-    prod42 <= \$439 ;
+    prod42 <= \$426 ;
   always @(posedge clk)
     prodf42 <= prod42;
   always @(posedge clk)
-    opa43 <= \$440 ;
+    opa43 <= \$427 ;
   always @(posedge clk)
     opw43 <= w_q[351:344];
   always @(posedge clk)
-    prod43 <= \$441 ;
+    prod43 <= \$428 ;
   always @(posedge clk)
     prodf43 <= prod43;
   always @(posedge clk)
-    opa44 <= \$442 ;
+    opa44 <= \$429 ;
   always @(posedge clk)
     opw44 <= w_q[359:352];
   always @(posedge clk)
-    prod44 <= \$443 ;
+    prod44 <= \$430 ;
   always @(posedge clk)
     prodf44 <= prod44;
   always @(posedge clk)
-    opa45 <= \$444 ;
+    opa45 <= \$431 ;
   always @(posedge clk)
     opw45 <= w_q[367:360];
   always @(posedge clk)
-    prod45 <= \$445 ;
+    prod45 <= \$432 ;
   always @(posedge clk)
     prodf45 <= prod45;
   always @(posedge clk)
-    opa46 <= \$446 ;
+    opa46 <= \$433 ;
   always @(posedge clk)
     opw46 <= w_q[375:368];
   always @(posedge clk)
-    prod46 <= \$447 ;
+    prod46 <= \$434 ;
   always @(posedge clk)
     prodf46 <= prod46;
   always @(posedge clk)
-    opa47 <= \$448 ;
+    opa47 <= \$435 ;
   always @(posedge clk)
     opw47 <= w_q[383:376];
   always @(posedge clk)
-    prod47 <= \$449 ;
+    prod47 <= \$436 ;
   always @(posedge clk)
     prodf47 <= prod47;
   always @(posedge clk)
-    opa48 <= \$450 ;
+    opa48 <= \$437 ;
   always @(posedge clk)
     opw48 <= w_q[391:384];
   always @(posedge clk)
-    prod48 <= \$451 ;
+    prod48 <= \$438 ;
   always @(posedge clk)
     prodf48 <= prod48;
   always @(posedge clk)
-    opa49 <= \$452 ;
+    opa49 <= \$439 ;
   always @(posedge clk)
     opw49 <= w_q[399:392];
   always @(posedge clk)
-    prod49 <= \$453 ;
+    prod49 <= \$440 ;
   always @(posedge clk)
     prodf49 <= prod49;
   always @(posedge clk)
-    opa50 <= \$454 ;
+    opa50 <= \$441 ;
   always @(posedge clk)
     opw50 <= w_q[407:400];
   always @(posedge clk)
-    prod50 <= \$455 ;
+    prod50 <= \$442 ;
   always @(posedge clk)
     prodf50 <= prod50;
   always @(posedge clk)
-    opa51 <= \$456 ;
+    opa51 <= \$443 ;
   always @(posedge clk)
     opw51 <= w_q[415:408];
   always @(posedge clk)
-    prod51 <= \$457 ;
+    prod51 <= \$444 ;
   always @(posedge clk)
     prodf51 <= prod51;
   always @(posedge clk)
-    opa52 <= \$458 ;
+    opa52 <= \$445 ;
   always @(posedge clk)
     opw52 <= w_q[423:416];
   always @(posedge clk)
-    prod52 <= \$459 ;
+    prod52 <= \$446 ;
   always @(posedge clk)
     prodf52 <= prod52;
   always @(posedge clk)
-    opa53 <= \$460 ;
+    opa53 <= \$447 ;
   always @(posedge clk)
     opw53 <= w_q[431:424];
   always @(posedge clk)
-    prod53 <= \$461 ;
+    prod53 <= \$448 ;
   always @(posedge clk)
     prodf53 <= prod53;
   always @(posedge clk)
-    opa54 <= \$462 ;
+    opa54 <= \$449 ;
   always @(posedge clk)
     opw54 <= w_q[439:432];
   always @(posedge clk)
-    prod54 <= \$463 ;
+    prod54 <= \$450 ;
   always @(posedge clk)
     prodf54 <= prod54;
   always @(posedge clk)
-    opa55 <= \$464 ;
+    opa55 <= \$451 ;
   always @(posedge clk)
     opw55 <= w_q[447:440];
   always @(posedge clk)
-    prod55 <= \$465 ;
+    prod55 <= \$452 ;
   always @(posedge clk)
     prodf55 <= prod55;
   always @(posedge clk)
-    opa56 <= \$466 ;
+    opa56 <= \$453 ;
   always @(posedge clk)
     opw56 <= w_q[455:448];
   always @(posedge clk)
-    prod56 <= \$467 ;
+    prod56 <= \$454 ;
   always @(posedge clk)
     prodf56 <= prod56;
   always @(posedge clk)
-    opa57 <= \$468 ;
+    opa57 <= \$455 ;
   always @(posedge clk)
     opw57 <= w_q[463:456];
   always @(posedge clk)
-    prod57 <= \$469 ;
+    prod57 <= \$456 ;
   always @(posedge clk)
     prodf57 <= prod57;
   always @(posedge clk)
-    opa58 <= \$470 ;
+    opa58 <= \$457 ;
   always @(posedge clk)
     opw58 <= w_q[471:464];
   always @(posedge clk)
-    prod58 <= \$471 ;
+    prod58 <= \$458 ;
   always @(posedge clk)
     prodf58 <= prod58;
   always @(posedge clk)
-    opa59 <= \$472 ;
+    opa59 <= \$459 ;
   always @(posedge clk)
     opw59 <= w_q[479:472];
   always @(posedge clk)
-    prod59 <= \$473 ;
+    prod59 <= \$460 ;
   always @(posedge clk)
     prodf59 <= prod59;
   always @(posedge clk)
-    opa60 <= \$474 ;
+    opa60 <= \$461 ;
   always @(posedge clk)
     opw60 <= w_q[487:480];
   always @(posedge clk)
-    prod60 <= \$475 ;
+    prod60 <= \$462 ;
   always @(posedge clk)
     prodf60 <= prod60;
   always @(posedge clk)
-    opa61 <= \$476 ;
+    opa61 <= \$463 ;
   always @(posedge clk)
     opw61 <= w_q[495:488];
   always @(posedge clk)
-    prod61 <= \$477 ;
+    prod61 <= \$464 ;
   always @(posedge clk)
     prodf61 <= prod61;
   always @(posedge clk)
-    opa62 <= \$478 ;
+    opa62 <= \$465 ;
   always @(posedge clk)
     opw62 <= w_q[503:496];
   always @(posedge clk)
-    prod62 <= \$479 ;
+    prod62 <= \$466 ;
   always @(posedge clk)
     prodf62 <= prod62;
   always @(posedge clk)
-    opa63 <= \$480 ;
+    opa63 <= \$467 ;
   always @(posedge clk)
     opw63 <= w_q[511:504];
   always @(posedge clk)
-    prod63 <= \$481 ;
+    prod63 <= \$468 ;
   always @(posedge clk)
     prodf63 <= prod63;
   always @(posedge clk)
-    acc_en_c0 <= \$1123 ;
+    acc_en_c0 <= \$3339 ;
   always @(posedge clk)
-    acc_en_c1 <= \$1124 ;
+    acc_en_c1 <= \$3340 ;
   always @(posedge clk)
-    acc_en_c2 <= \$1125 ;
+    acc_en_c2 <= \$3341 ;
   always @(posedge clk)
-    acc_en_c3 <= \$1126 ;
+    acc_en_c3 <= \$3342 ;
   always @(posedge clk)
-    acc_en_c4 <= \$1127 ;
+    acc_en_c4 <= \$3343 ;
   always @(posedge clk)
-    acc_en_c5 <= \$1128 ;
+    acc_en_c5 <= \$3344 ;
   always @(posedge clk)
-    acc_en_c6 <= \$1129 ;
+    acc_en_c6 <= \$3345 ;
   always @(posedge clk)
-    acc_en_c7 <= \$1130 ;
+    acc_en_c7 <= \$3346 ;
   always @(posedge clk)
-    acc_clear_c0 <= \$1131 ;
+    acc_clear_c0 <= \$3347 ;
   always @(posedge clk)
-    acc_clear_c1 <= \$1132 ;
+    acc_clear_c1 <= \$3348 ;
   always @(posedge clk)
-    acc_clear_c2 <= \$1133 ;
+    acc_clear_c2 <= \$3349 ;
   always @(posedge clk)
-    acc_clear_c3 <= \$1134 ;
+    acc_clear_c3 <= \$3350 ;
   always @(posedge clk)
-    acc_clear_c4 <= \$1135 ;
+    acc_clear_c4 <= \$3351 ;
   always @(posedge clk)
-    acc_clear_c5 <= \$1136 ;
+    acc_clear_c5 <= \$3352 ;
   always @(posedge clk)
-    acc_clear_c6 <= \$1137 ;
+    acc_clear_c6 <= \$3353 ;
   always @(posedge clk)
-    acc_clear_c7 <= \$1138 ;
+    acc_clear_c7 <= \$3354 ;
   always @(posedge clk)
-    hand_over_c0 <= \$1139 ;
+    hand_over_c0 <= \$3355 ;
   always @(posedge clk)
-    hand_over_c1 <= \$1140 ;
+    hand_over_c1 <= \$3356 ;
   always @(posedge clk)
-    hand_over_c2 <= \$1141 ;
+    hand_over_c2 <= \$3357 ;
   always @(posedge clk)
-    hand_over_c3 <= \$1142 ;
+    hand_over_c3 <= \$3358 ;
   always @(posedge clk)
-    hand_over_c4 <= \$1143 ;
+    hand_over_c4 <= \$3359 ;
   always @(posedge clk)
-    hand_over_c5 <= \$1144 ;
+    hand_over_c5 <= \$3360 ;
   always @(posedge clk)
-    hand_over_c6 <= \$1145 ;
+    hand_over_c6 <= \$3361 ;
   always @(posedge clk)
-    hand_over_c7 <= \$1146 ;
+    hand_over_c7 <= \$3362 ;
   always @(posedge clk)
-    dw_done0_c0 <= \$1147 ;
+    dw_done0_c0 <= \$3363 ;
   always @(posedge clk)
-    dw_done0_c1 <= \$1148 ;
+    dw_done0_c1 <= \$3364 ;
   always @(posedge clk)
-    dw_done0_c2 <= \$1149 ;
+    dw_done0_c2 <= \$3365 ;
   always @(posedge clk)
-    dw_done0_c3 <= \$1150 ;
+    dw_done0_c3 <= \$3366 ;
   always @(posedge clk)
-    dw_done0_c4 <= \$1151 ;
+    dw_done0_c4 <= \$3367 ;
   always @(posedge clk)
-    dw_done0_c5 <= \$1152 ;
+    dw_done0_c5 <= \$3368 ;
   always @(posedge clk)
-    dw_done0_c6 <= \$1153 ;
+    dw_done0_c6 <= \$3369 ;
   always @(posedge clk)
-    dw_done0_c7 <= \$1154 ;
+    dw_done0_c7 <= \$3370 ;
   always @(posedge clk)
-    acc0 <= \$1155 ;
+    acc0 <= \$3371 ;
   always @(posedge clk)
-    acc1 <= \$1156 ;
+    acc1 <= \$3372 ;
   always @(posedge clk)
-    acc2 <= \$1157 ;
+    acc2 <= \$3373 ;
   always @(posedge clk)
-    acc3 <= \$1158 ;
+    acc3 <= \$3374 ;
   always @(posedge clk)
-    acc4 <= \$1159 ;
+    acc4 <= \$3375 ;
   always @(posedge clk)
-    acc5 <= \$1160 ;
+    acc5 <= \$3376 ;
   always @(posedge clk)
-    acc6 <= \$1161 ;
+    acc6 <= \$3377 ;
   always @(posedge clk)
-    acc7 <= \$1162 ;
+    acc7 <= \$3378 ;
   always @(posedge clk)
-    acc8 <= \$1163 ;
+    acc8 <= \$3379 ;
   always @(posedge clk)
-    acc9 <= \$1164 ;
+    acc9 <= \$3380 ;
   always @(posedge clk)
-    acc10 <= \$1165 ;
+    acc10 <= \$3381 ;
   always @(posedge clk)
-    acc11 <= \$1166 ;
+    acc11 <= \$3382 ;
   always @(posedge clk)
-    acc12 <= \$1167 ;
+    acc12 <= \$3383 ;
   always @(posedge clk)
-    acc13 <= \$1168 ;
+    acc13 <= \$3384 ;
   always @(posedge clk)
-    acc14 <= \$1169 ;
+    acc14 <= \$3385 ;
   always @(posedge clk)
-    acc15 <= \$1170 ;
+    acc15 <= \$3386 ;
   always @(posedge clk)
-    acc16 <= \$1171 ;
+    acc16 <= \$3387 ;
   always @(posedge clk)
-    acc17 <= \$1172 ;
+    acc17 <= \$3388 ;
   always @(posedge clk)
-    acc18 <= \$1173 ;
+    acc18 <= \$3389 ;
   always @(posedge clk)
-    acc19 <= \$1174 ;
+    acc19 <= \$3390 ;
   always @(posedge clk)
-    acc20 <= \$1175 ;
+    acc20 <= \$3391 ;
   always @(posedge clk)
-    acc21 <= \$1176 ;
+    acc21 <= \$3392 ;
   always @(posedge clk)
-    acc22 <= \$1177 ;
+    acc22 <= \$3393 ;
   always @(posedge clk)
-    acc23 <= \$1178 ;
+    acc23 <= \$3394 ;
   always @(posedge clk)
-    acc24 <= \$1179 ;
+    acc24 <= \$3395 ;
   always @(posedge clk)
-    acc25 <= \$1180 ;
+    acc25 <= \$3396 ;
   always @(posedge clk)
-    acc26 <= \$1181 ;
+    acc26 <= \$3397 ;
   always @(posedge clk)
-    acc27 <= \$1182 ;
+    acc27 <= \$3398 ;
   always @(posedge clk)
-    acc28 <= \$1183 ;
+    acc28 <= \$3399 ;
   always @(posedge clk)
-    acc29 <= \$1184 ;
+    acc29 <= \$3400 ;
   always @(posedge clk)
-    acc30 <= \$1185 ;
+    acc30 <= \$3401 ;
   always @(posedge clk)
-    acc31 <= \$1186 ;
+    acc31 <= \$3402 ;
   always @(posedge clk)
-    acc32 <= \$1187 ;
+    acc32 <= \$3403 ;
   always @(posedge clk)
-    acc33 <= \$1188 ;
+    acc33 <= \$3404 ;
   always @(posedge clk)
-    acc34 <= \$1189 ;
+    acc34 <= \$3405 ;
   always @(posedge clk)
-    acc35 <= \$1190 ;
+    acc35 <= \$3406 ;
   always @(posedge clk)
-    acc36 <= \$1191 ;
+    acc36 <= \$3407 ;
   always @(posedge clk)
-    acc37 <= \$1192 ;
+    acc37 <= \$3408 ;
   always @(posedge clk)
-    acc38 <= \$1193 ;
+    acc38 <= \$3409 ;
   always @(posedge clk)
-    acc39 <= \$1194 ;
+    acc39 <= \$3410 ;
   always @(posedge clk)
-    acc40 <= \$1195 ;
+    acc40 <= \$3411 ;
   always @(posedge clk)
-    acc41 <= \$1196 ;
+    acc41 <= \$3412 ;
   always @(posedge clk)
-    acc42 <= \$1197 ;
+    acc42 <= \$3413 ;
   always @(posedge clk)
-    acc43 <= \$1198 ;
+    acc43 <= \$3414 ;
   always @(posedge clk)
-    acc44 <= \$1199 ;
+    acc44 <= \$3415 ;
   always @(posedge clk)
-    acc45 <= \$1200 ;
+    acc45 <= \$3416 ;
   always @(posedge clk)
-    acc46 <= \$1201 ;
+    acc46 <= \$3417 ;
   always @(posedge clk)
-    acc47 <= \$1202 ;
+    acc47 <= \$3418 ;
   always @(posedge clk)
-    acc48 <= \$1203 ;
+    acc48 <= \$3419 ;
   always @(posedge clk)
-    acc49 <= \$1204 ;
+    acc49 <= \$3420 ;
   always @(posedge clk)
-    acc50 <= \$1205 ;
+    acc50 <= \$3421 ;
   always @(posedge clk)
-    acc51 <= \$1206 ;
+    acc51 <= \$3422 ;
   always @(posedge clk)
-    acc52 <= \$1207 ;
+    acc52 <= \$3423 ;
   always @(posedge clk)
-    acc53 <= \$1208 ;
+    acc53 <= \$3424 ;
   always @(posedge clk)
-    acc54 <= \$1209 ;
+    acc54 <= \$3425 ;
   always @(posedge clk)
-    acc55 <= \$1210 ;
+    acc55 <= \$3426 ;
   always @(posedge clk)
-    acc56 <= \$1211 ;
+    acc56 <= \$3427 ;
   always @(posedge clk)
-    acc57 <= \$1212 ;
+    acc57 <= \$3428 ;
   always @(posedge clk)
-    acc58 <= \$1213 ;
+    acc58 <= \$3429 ;
   always @(posedge clk)
-    acc59 <= \$1214 ;
+    acc59 <= \$3430 ;
   always @(posedge clk)
-    acc60 <= \$1215 ;
+    acc60 <= \$3431 ;
   always @(posedge clk)
-    acc61 <= \$1216 ;
+    acc61 <= \$3432 ;
   always @(posedge clk)
-    acc62 <= \$1217 ;
+    acc62 <= \$3433 ;
   always @(posedge clk)
-    acc63 <= \$1218 ;
+    acc63 <= \$3434 ;
   always @(posedge clk)
-    d0 <= \$1219 ;
+    d0 <= \$3435 ;
   always @(posedge clk)
-    d1 <= \$1220 ;
+    d1 <= \$3436 ;
   always @(posedge clk)
-    d2 <= \$1221 ;
+    d2 <= \$3437 ;
   always @(posedge clk)
-    d3 <= \$1222 ;
+    d3 <= \$3438 ;
   always @(posedge clk)
-    d4 <= \$1223 ;
+    d4 <= \$3439 ;
   always @(posedge clk)
-    d5 <= \$1224 ;
+    d5 <= \$3440 ;
   always @(posedge clk)
-    d6 <= \$1225 ;
+    d6 <= \$3441 ;
   always @(posedge clk)
-    d7 <= \$1226 ;
+    d7 <= \$3442 ;
   always @(posedge clk)
-    d8 <= \$1227 ;
+    d8 <= \$3443 ;
   always @(posedge clk)
-    d9 <= \$1228 ;
+    d9 <= \$3444 ;
   always @(posedge clk)
-    d10 <= \$1229 ;
+    d10 <= \$3445 ;
   always @(posedge clk)
-    d11 <= \$1230 ;
+    d11 <= \$3446 ;
   always @(posedge clk)
-    d12 <= \$1231 ;
+    d12 <= \$3447 ;
   always @(posedge clk)
-    d13 <= \$1232 ;
+    d13 <= \$3448 ;
   always @(posedge clk)
-    d14 <= \$1233 ;
+    d14 <= \$3449 ;
   always @(posedge clk)
-    d15 <= \$1234 ;
+    d15 <= \$3450 ;
   always @(posedge clk)
-    d16 <= \$1235 ;
+    d16 <= \$3451 ;
   always @(posedge clk)
-    d17 <= \$1236 ;
+    d17 <= \$3452 ;
   always @(posedge clk)
-    d18 <= \$1237 ;
+    d18 <= \$3453 ;
   always @(posedge clk)
-    d19 <= \$1238 ;
+    d19 <= \$3454 ;
   always @(posedge clk)
-    d20 <= \$1239 ;
+    d20 <= \$3455 ;
   always @(posedge clk)
-    d21 <= \$1240 ;
+    d21 <= \$3456 ;
   always @(posedge clk)
-    d22 <= \$1241 ;
+    d22 <= \$3457 ;
   always @(posedge clk)
-    d23 <= \$1242 ;
+    d23 <= \$3458 ;
   always @(posedge clk)
-    d24 <= \$1243 ;
+    d24 <= \$3459 ;
   always @(posedge clk)
-    d25 <= \$1244 ;
+    d25 <= \$3460 ;
   always @(posedge clk)
-    d26 <= \$1245 ;
+    d26 <= \$3461 ;
   always @(posedge clk)
-    d27 <= \$1246 ;
+    d27 <= \$3462 ;
   always @(posedge clk)
-    d28 <= \$1247 ;
+    d28 <= \$3463 ;
   always @(posedge clk)
-    d29 <= \$1248 ;
+    d29 <= \$3464 ;
   always @(posedge clk)
-    d30 <= \$1249 ;
+    d30 <= \$3465 ;
   always @(posedge clk)
-    d31 <= \$1250 ;
+    d31 <= \$3466 ;
   always @(posedge clk)
-    d32 <= \$1251 ;
+    d32 <= \$3467 ;
   always @(posedge clk)
-    d33 <= \$1252 ;
+    d33 <= \$3468 ;
   always @(posedge clk)
-    d34 <= \$1253 ;
+    d34 <= \$3469 ;
   always @(posedge clk)
-    d35 <= \$1254 ;
+    d35 <= \$3470 ;
   always @(posedge clk)
-    d36 <= \$1255 ;
+    d36 <= \$3471 ;
   always @(posedge clk)
-    d37 <= \$1256 ;
+    d37 <= \$3472 ;
   always @(posedge clk)
-    d38 <= \$1257 ;
+    d38 <= \$3473 ;
   always @(posedge clk)
-    d39 <= \$1258 ;
+    d39 <= \$3474 ;
   always @(posedge clk)
-    d40 <= \$1259 ;
+    d40 <= \$3475 ;
   always @(posedge clk)
-    d41 <= \$1260 ;
+    d41 <= \$3476 ;
   always @(posedge clk)
-    d42 <= \$1261 ;
+    d42 <= \$3477 ;
   always @(posedge clk)
-    d43 <= \$1262 ;
+    d43 <= \$3478 ;
   always @(posedge clk)
-    d44 <= \$1263 ;
+    d44 <= \$3479 ;
   always @(posedge clk)
-    d45 <= \$1264 ;
+    d45 <= \$3480 ;
   always @(posedge clk)
-    d46 <= \$1265 ;
+    d46 <= \$3481 ;
   always @(posedge clk)
-    d47 <= \$1266 ;
+    d47 <= \$3482 ;
   always @(posedge clk)
-    d48 <= \$1267 ;
+    d48 <= \$3483 ;
   always @(posedge clk)
-    d49 <= \$1268 ;
+    d49 <= \$3484 ;
   always @(posedge clk)
-    d50 <= \$1269 ;
+    d50 <= \$3485 ;
   always @(posedge clk)
-    d51 <= \$1270 ;
+    d51 <= \$3486 ;
   always @(posedge clk)
-    d52 <= \$1271 ;
+    d52 <= \$3487 ;
   always @(posedge clk)
-    d53 <= \$1272 ;
+    d53 <= \$3488 ;
   always @(posedge clk)
-    d54 <= \$1273 ;
+    d54 <= \$3489 ;
   always @(posedge clk)
-    d55 <= \$1274 ;
+    d55 <= \$3490 ;
   always @(posedge clk)
-    d56 <= \$1275 ;
+    d56 <= \$3491 ;
   always @(posedge clk)
-    d57 <= \$1276 ;
+    d57 <= \$3492 ;
   always @(posedge clk)
-    d58 <= \$1277 ;
+    d58 <= \$3493 ;
   always @(posedge clk)
-    d59 <= \$1278 ;
+    d59 <= \$3494 ;
   always @(posedge clk)
-    d60 <= \$1279 ;
+    d60 <= \$3495 ;
   always @(posedge clk)
-    d61 <= \$1280 ;
+    d61 <= \$3496 ;
   always @(posedge clk)
-    d62 <= \$1281 ;
+    d62 <= \$3497 ;
   always @(posedge clk)
-    d63 <= \$1282 ;
+    d63 <= \$3498 ;
   always @(posedge clk)
-    nz <= \$1283 ;
+    nz <= \$3499 ;
   always @(posedge clk)
-    \$signal$736  <= \$1284 ;
+    \$signal$733  <= \$3500 ;
   always @(posedge clk)
-    nz_todo <= \$1285 ;
+    nz_todo <= \$3501 ;
   always @(posedge clk)
-    nz_todo_empty <= \$1286 ;
+    nz_todo_empty <= \$3502 ;
   always @(posedge clk)
-    shadow0 <= \$1287 ;
+    shadow0 <= \$3503 ;
   always @(posedge clk)
-    shadow1 <= \$1288 ;
+    shadow1 <= \$3504 ;
   always @(posedge clk)
-    shadow2 <= \$1289 ;
+    shadow2 <= \$3505 ;
   always @(posedge clk)
-    shadow3 <= \$1290 ;
+    shadow3 <= \$3506 ;
   always @(posedge clk)
-    shadow4 <= \$1291 ;
+    shadow4 <= \$3507 ;
   always @(posedge clk)
-    shadow5 <= \$1292 ;
+    shadow5 <= \$3508 ;
   always @(posedge clk)
-    shadow6 <= \$1293 ;
+    shadow6 <= \$3509 ;
   always @(posedge clk)
-    shadow7 <= \$1294 ;
+    shadow7 <= \$3510 ;
   always @(posedge clk)
-    shadow8 <= \$1295 ;
+    shadow8 <= \$3511 ;
   always @(posedge clk)
-    shadow9 <= \$1296 ;
+    shadow9 <= \$3512 ;
   always @(posedge clk)
-    shadow10 <= \$1297 ;
+    shadow10 <= \$3513 ;
   always @(posedge clk)
-    shadow11 <= \$1298 ;
+    shadow11 <= \$3514 ;
   always @(posedge clk)
-    shadow12 <= \$1299 ;
+    shadow12 <= \$3515 ;
   always @(posedge clk)
-    shadow13 <= \$1300 ;
+    shadow13 <= \$3516 ;
   always @(posedge clk)
-    shadow14 <= \$1301 ;
+    shadow14 <= \$3517 ;
   always @(posedge clk)
-    shadow15 <= \$1302 ;
+    shadow15 <= \$3518 ;
   always @(posedge clk)
-    shadow16 <= \$1303 ;
+    shadow16 <= \$3519 ;
   always @(posedge clk)
-    shadow17 <= \$1304 ;
+    shadow17 <= \$3520 ;
   always @(posedge clk)
-    shadow18 <= \$1305 ;
+    shadow18 <= \$3521 ;
   always @(posedge clk)
-    shadow19 <= \$1306 ;
+    shadow19 <= \$3522 ;
   always @(posedge clk)
-    shadow20 <= \$1307 ;
+    shadow20 <= \$3523 ;
   always @(posedge clk)
-    shadow21 <= \$1308 ;
+    shadow21 <= \$3524 ;
   always @(posedge clk)
-    shadow22 <= \$1309 ;
+    shadow22 <= \$3525 ;
   always @(posedge clk)
-    shadow23 <= \$1310 ;
+    shadow23 <= \$3526 ;
   always @(posedge clk)
-    shadow24 <= \$1311 ;
+    shadow24 <= \$3527 ;
   always @(posedge clk)
-    shadow25 <= \$1312 ;
+    shadow25 <= \$3528 ;
   always @(posedge clk)
-    shadow26 <= \$1313 ;
+    shadow26 <= \$3529 ;
   always @(posedge clk)
-    shadow27 <= \$1314 ;
+    shadow27 <= \$3530 ;
   always @(posedge clk)
-    shadow28 <= \$1315 ;
+    shadow28 <= \$3531 ;
   always @(posedge clk)
-    shadow29 <= \$1316 ;
+    shadow29 <= \$3532 ;
   always @(posedge clk)
-    shadow30 <= \$1317 ;
+    shadow30 <= \$3533 ;
   always @(posedge clk)
-    shadow31 <= \$1318 ;
+    shadow31 <= \$3534 ;
   always @(posedge clk)
-    shadow32 <= \$1319 ;
+    shadow32 <= \$3535 ;
   always @(posedge clk)
-    shadow33 <= \$1320 ;
+    shadow33 <= \$3536 ;
   always @(posedge clk)
-    shadow34 <= \$1321 ;
+    shadow34 <= \$3537 ;
   always @(posedge clk)
-    shadow35 <= \$1322 ;
+    shadow35 <= \$3538 ;
   always @(posedge clk)
-    shadow36 <= \$1323 ;
+    shadow36 <= \$3539 ;
   always @(posedge clk)
-    shadow37 <= \$1324 ;
+    shadow37 <= \$3540 ;
   always @(posedge clk)
-    shadow38 <= \$1325 ;
+    shadow38 <= \$3541 ;
   always @(posedge clk)
-    shadow39 <= \$1326 ;
+    shadow39 <= \$3542 ;
   always @(posedge clk)
-    shadow40 <= \$1327 ;
+    shadow40 <= \$3543 ;
   always @(posedge clk)
-    shadow41 <= \$1328 ;
+    shadow41 <= \$3544 ;
   always @(posedge clk)
-    shadow42 <= \$1329 ;
+    shadow42 <= \$3545 ;
   always @(posedge clk)
-    shadow43 <= \$1330 ;
+    shadow43 <= \$3546 ;
   always @(posedge clk)
-    shadow44 <= \$1331 ;
+    shadow44 <= \$3547 ;
   always @(posedge clk)
-    shadow45 <= \$1332 ;
+    shadow45 <= \$3548 ;
   always @(posedge clk)
-    shadow46 <= \$1333 ;
+    shadow46 <= \$3549 ;
   always @(posedge clk)
-    shadow47 <= \$1334 ;
+    shadow47 <= \$3550 ;
   always @(posedge clk)
-    shadow48 <= \$1335 ;
+    shadow48 <= \$3551 ;
   always @(posedge clk)
-    shadow49 <= \$1336 ;
+    shadow49 <= \$3552 ;
   always @(posedge clk)
-    shadow50 <= \$1337 ;
+    shadow50 <= \$3553 ;
   always @(posedge clk)
-    shadow51 <= \$1338 ;
+    shadow51 <= \$3554 ;
   always @(posedge clk)
-    shadow52 <= \$1339 ;
+    shadow52 <= \$3555 ;
   always @(posedge clk)
-    shadow53 <= \$1340 ;
+    shadow53 <= \$3556 ;
   always @(posedge clk)
-    shadow54 <= \$1341 ;
+    shadow54 <= \$3557 ;
   always @(posedge clk)
-    shadow55 <= \$1342 ;
+    shadow55 <= \$3558 ;
   always @(posedge clk)
-    shadow56 <= \$1343 ;
+    shadow56 <= \$3559 ;
   always @(posedge clk)
-    shadow57 <= \$1344 ;
+    shadow57 <= \$3560 ;
   always @(posedge clk)
-    shadow58 <= \$1345 ;
+    shadow58 <= \$3561 ;
   always @(posedge clk)
-    shadow59 <= \$1346 ;
+    shadow59 <= \$3562 ;
   always @(posedge clk)
-    shadow60 <= \$1347 ;
+    shadow60 <= \$3563 ;
   always @(posedge clk)
-    shadow61 <= \$1348 ;
+    shadow61 <= \$3564 ;
   always @(posedge clk)
-    shadow62 <= \$1349 ;
+    shadow62 <= \$3565 ;
   always @(posedge clk)
-    shadow63 <= \$1350 ;
+    shadow63 <= \$3566 ;
   always @(posedge clk)
-    job_active <= \$1351 ;
+    job_active <= \$3567 ;
   always @(posedge clk)
-    job_active_c0 <= \$1352 ;
+    job_active_c0 <= \$3568 ;
   always @(posedge clk)
-    job_active_c1 <= \$1353 ;
+    job_active_c1 <= \$3569 ;
   always @(posedge clk)
-    job_active_c2 <= \$1354 ;
+    job_active_c2 <= \$3570 ;
   always @(posedge clk)
-    job_active_c3 <= \$1355 ;
+    job_active_c3 <= \$3571 ;
   always @(posedge clk)
-    job_active_c4 <= \$1356 ;
+    job_active_c4 <= \$3572 ;
   always @(posedge clk)
-    job_active_c5 <= \$1357 ;
+    job_active_c5 <= \$3573 ;
   always @(posedge clk)
-    job_active_c6 <= \$1358 ;
+    job_active_c6 <= \$3574 ;
   always @(posedge clk)
-    job_active_c7 <= \$1359 ;
+    job_active_c7 <= \$3575 ;
   always @(posedge clk)
-    job_kind <= \$1360 ;
+    job_kind <= \$3576 ;
   always @(posedge clk)
-    job_layer <= \$1361 ;
+    job_layer <= \$3577 ;
   always @(posedge clk)
-    job_pos <= \$1362 ;
+    job_pos <= \$3578 ;
   always @(posedge clk)
-    job_g <= \$1363 ;
+    job_g <= \$3579 ;
   always @(posedge clk)
-    job_k <= \$1364 ;
+    job_k <= \$3580 ;
   always @(posedge clk)
-    \$signal  <= \$1365 ;
+    \$signal  <= \$3581 ;
   always @(posedge clk)
-    p1_kind <= \$1366 ;
+    p1_kind <= \$3582 ;
   always @(posedge clk)
-    p1_layer <= \$1367 ;
+    p1_layer <= \$3583 ;
   always @(posedge clk)
-    p1_pos <= \$1368 ;
+    p1_pos <= \$3584 ;
   always @(posedge clk)
-    \$signal$812  <= \$1369 ;
+    \$signal$809  <= \$3585 ;
   always @(posedge clk)
-    p1_last <= \$1370 ;
+    p1_last <= \$3586 ;
   always @(posedge clk)
-    p1_addr <= \$1371 ;
+    p1_addr <= \$3587 ;
   always @(posedge clk)
-    i_pot <= \$1372 ;
+    i_pot <= \$3588 ;
   always @(posedge clk)
-    \i_pot$243  <= \$1373 ;
+    \i_pot$243  <= \$3589 ;
   always @(posedge clk)
-    \i_pot$252  <= \$1374 ;
+    \i_pot$252  <= \$3590 ;
   always @(posedge clk)
-    \i_pot$261  <= \$1375 ;
+    \i_pot$261  <= \$3591 ;
   always @(posedge clk)
-    credit <= \$1376 ;
+    credit <= \$3592 ;
   always @(posedge clk)
-    \$signal$309  <= \$1377 ;
+    \$signal$306  <= \$3593 ;
   always @(posedge clk)
-    p2_first <= \$1378 ;
+    p2_first <= \$3594 ;
   always @(posedge clk)
-    p2_addr <= \$1379 ;
+    p2_addr <= \$3595 ;
   always @(posedge clk)
-    \$signal$310  <= \$1380 ;
+    \$signal$307  <= \$3596 ;
   always @(posedge clk)
-    p3_addr <= \$1381 ;
+    p3_addr <= \$3597 ;
   always @(posedge clk)
-    p4_valid <= \$1382 ;
+    p4_valid <= \$3598 ;
   always @(posedge clk)
-    pool_wr__addr <= \$1383 ;
+    pool_wr__addr <= \$3599 ;
   always @(posedge clk)
-    p2_old0 <= \$1384 ;
+    p2_old0 <= \$3600 ;
   always @(posedge clk)
-    p2_pot0 <= \$1385 ;
+    p2_pot0 <= \$3601 ;
   always @(posedge clk)
-    pool_sum0 <= \$1386 ;
+    pool_sum0 <= \$3602 ;
   always @(posedge clk)
-    pool_sat0 <= \$1387 ;
+    pool_sat0 <= \$3603 ;
   always @(posedge clk)
-    p2_old1 <= \$1388 ;
+    p2_old1 <= \$3604 ;
   always @(posedge clk)
-    p2_pot1 <= \$1389 ;
+    p2_pot1 <= \$3605 ;
   always @(posedge clk)
-    pool_sum1 <= \$1390 ;
+    pool_sum1 <= \$3606 ;
   always @(posedge clk)
-    pool_sat1 <= \$1391 ;
+    pool_sat1 <= \$3607 ;
   always @(posedge clk)
-    p2_old2 <= \$1392 ;
+    p2_old2 <= \$3608 ;
   always @(posedge clk)
-    p2_pot2 <= \$1393 ;
+    p2_pot2 <= \$3609 ;
   always @(posedge clk)
-    pool_sum2 <= \$1394 ;
+    pool_sum2 <= \$3610 ;
   always @(posedge clk)
-    pool_sat2 <= \$1395 ;
+    pool_sat2 <= \$3611 ;
   always @(posedge clk)
-    p2_old3 <= \$1396 ;
+    p2_old3 <= \$3612 ;
   always @(posedge clk)
-    p2_pot3 <= \$1397 ;
+    p2_pot3 <= \$3613 ;
   always @(posedge clk)
-    pool_sum3 <= \$1398 ;
+    pool_sum3 <= \$3614 ;
   always @(posedge clk)
-    pool_sat3 <= \$1399 ;
+    pool_sat3 <= \$3615 ;
   always @(posedge clk)
-    trace__valid <= \$1400 ;
+    trace__valid <= \$3616 ;
   always @(posedge clk)
-    word <= \$1401 ;
+    \$signature__en$287  <= \$3617 ;
   always @(posedge clk)
-    trace__payload <= \$1402 ;
+    word <= \$3618 ;
   always @(posedge clk)
-    spk_word <= \$1403 ;
+    \$signature__addr$283  <= \$3619 ;
   always @(posedge clk)
-    spikes__payload <= \$1404 ;
+    trace__payload <= \$3620 ;
   always @(posedge clk)
-    load_ok <= \$1405 ;
+    spk_word <= \$3621 ;
   always @(posedge clk)
-    lp <= \$1406 ;
+    spikes__payload <= \$3622 ;
   always @(posedge clk)
-    asm <= \$1407 ;
+    load_ok <= \$3623 ;
   always @(posedge clk)
-    ox <= \$1408 ;
+    lp <= \$3624 ;
   always @(posedge clk)
-    oy <= \$1409 ;
+    asm <= \$3625 ;
   always @(posedge clk)
-    pos <= \$1410 ;
+    ox <= \$3626 ;
   always @(posedge clk)
-    gc <= \$1411 ;
+    oy <= \$3627 ;
   always @(posedge clk)
-    ch <= \$1412 ;
+    pos <= \$3628 ;
   always @(posedge clk)
-    ki <= \$1413 ;
+    gc <= \$3629 ;
   always @(posedge clk)
-    kj <= \$1414 ;
+    ch <= \$3630 ;
   always @(posedge clk)
-    seq_state <= \$1415 ;
+    ki <= \$3631 ;
   always @(posedge clk)
-    cur <= \$1416 ;
+    kj <= \$3632 ;
   always @(posedge clk)
-    todo <= \$1417 ;
+    seq_state <= \$3633 ;
   always @(posedge clk)
-    todo_empty <= \$1418 ;
+    cur <= \$3634 ;
   always @(posedge clk)
-    pw_first <= \$1419 ;
+    todo <= \$3635 ;
+  always @(posedge clk)
+    todo_empty <= \$3636 ;
+  always @(posedge clk)
+    pw_first <= \$3637 ;
   \edgekws_board.ext.step0  step0 (
     .ce(1'h1),
     .clk(clk),
@@ -19142,8 +23289,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$4290$0 (p_rd__data[51:0]),
-    .\port$4296$0 (pool_rd__data[19:0]),
+    .\port$6502$0 (p_rd__data[51:0]),
+    .\port$6508$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -19155,10 +23302,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$246 ),
     .i_top(\i_top$249 ),
     .i_valid(\i_valid$242 ),
-    .o_act(\o_act$288 ),
-    .o_busy(\o_busy$312 ),
-    .\port$4290$52 (p_rd__data[103:52]),
-    .\port$4296$20 (pool_rd__data[39:20]),
+    .o_act(\o_act$829 ),
+    .o_busy(\o_busy$309 ),
+    .\port$6502$52 (p_rd__data[103:52]),
+    .\port$6508$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -19168,10 +23315,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$255 ),
     .i_top(\i_top$258 ),
     .i_valid(\i_valid$251 ),
-    .o_act(\o_act$289 ),
-    .o_busy(\o_busy$313 ),
-    .\port$4290$104 (p_rd__data[155:104]),
-    .\port$4296$40 (pool_rd__data[59:40]),
+    .o_act(\o_act$830 ),
+    .o_busy(\o_busy$310 ),
+    .\port$6502$104 (p_rd__data[155:104]),
+    .\port$6508$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -19181,10 +23328,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_sel_alt(\i_sel_alt$264 ),
     .i_top(\i_top$267 ),
     .i_valid(\i_valid$260 ),
-    .o_act(\o_act$290 ),
-    .o_busy(\o_busy$314 ),
-    .\port$4290$156 (p_rd__data[207:156]),
-    .\port$4296$60 (pool_rd__data[79:60]),
+    .o_act(\o_act$831 ),
+    .o_busy(\o_busy$311 ),
+    .\port$6502$156 (p_rd__data[207:156]),
+    .\port$6508$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -19261,60 +23408,78 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$129  = 3'h0;
+    \$123  = 3'h0;
     casez (ox)
       5'h00:
-          \$129  = 3'h2;
+          \$123  = 3'h2;
       5'h01:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h02:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h03:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h04:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h05:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h06:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h07:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h08:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h09:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0a:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0b:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0c:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0d:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0e:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h0f:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h10:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h11:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h12:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h13:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h14:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h15:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h16:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h17:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h18:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
       5'h19:
-          \$129  = 3'h0;
+          \$123  = 3'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$125  = 3'h0;
+    casez (oy)
+      3'h0:
+          \$125  = 3'h1;
+      3'h1:
+          \$125  = 3'h0;
+      3'h2:
+          \$125  = 3'h0;
+      3'h3:
+          \$125  = 3'h0;
+      3'h4:
+          \$125  = 3'h0;
+      3'h5:
+          \$125  = 3'h0;
     endcase
   end
   always @* begin
@@ -19322,189 +23487,171 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     \$131  = 3'h0;
     casez (oy)
       3'h0:
-          \$131  = 3'h1;
+          \$131  = 3'h4;
       3'h1:
-          \$131  = 3'h0;
+          \$131  = 3'h4;
       3'h2:
-          \$131  = 3'h0;
+          \$131  = 3'h4;
       3'h3:
-          \$131  = 3'h0;
+          \$131  = 3'h4;
       3'h4:
-          \$131  = 3'h0;
+          \$131  = 3'h2;
       3'h5:
-          \$131  = 3'h0;
+          \$131  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$137  = 3'h0;
-    casez (oy)
-      3'h0:
-          \$137  = 3'h4;
-      3'h1:
-          \$137  = 3'h4;
-      3'h2:
-          \$137  = 3'h4;
-      3'h3:
-          \$137  = 3'h4;
-      3'h4:
-          \$137  = 3'h2;
-      3'h5:
-          \$137  = 3'h2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$140  = 3'h0;
+    \$134  = 3'h0;
     casez (ox)
       5'h00:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h01:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h02:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h03:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h04:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h05:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h06:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h07:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h08:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h09:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0a:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0b:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0c:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0d:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0e:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h0f:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h10:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h11:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h12:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h13:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h14:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h15:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h16:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h17:
-          \$140  = 3'h4;
+          \$134  = 3'h4;
       5'h18:
-          \$140  = 3'h2;
+          \$134  = 3'h2;
       5'h19:
-          \$140  = 3'h2;
+          \$134  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$143  = 16'h0000;
+    \$137  = 16'h0000;
     casez (ox)
       5'h00:
-          \$143  = 16'hffec;
+          \$137  = 16'hffec;
       5'h01:
-          \$143  = 16'h0000;
+          \$137  = 16'h0000;
       5'h02:
-          \$143  = 16'h0014;
+          \$137  = 16'h0014;
       5'h03:
-          \$143  = 16'h0028;
+          \$137  = 16'h0028;
       5'h04:
-          \$143  = 16'h003c;
+          \$137  = 16'h003c;
       5'h05:
-          \$143  = 16'h0050;
+          \$137  = 16'h0050;
       5'h06:
-          \$143  = 16'h0064;
+          \$137  = 16'h0064;
       5'h07:
-          \$143  = 16'h0078;
+          \$137  = 16'h0078;
       5'h08:
-          \$143  = 16'h008c;
+          \$137  = 16'h008c;
       5'h09:
-          \$143  = 16'h00a0;
+          \$137  = 16'h00a0;
       5'h0a:
-          \$143  = 16'h00b4;
+          \$137  = 16'h00b4;
       5'h0b:
-          \$143  = 16'h00c8;
+          \$137  = 16'h00c8;
       5'h0c:
-          \$143  = 16'h00dc;
+          \$137  = 16'h00dc;
       5'h0d:
-          \$143  = 16'h00f0;
+          \$137  = 16'h00f0;
       5'h0e:
-          \$143  = 16'h0104;
+          \$137  = 16'h0104;
       5'h0f:
-          \$143  = 16'h0118;
+          \$137  = 16'h0118;
       5'h10:
-          \$143  = 16'h012c;
+          \$137  = 16'h012c;
       5'h11:
-          \$143  = 16'h0140;
+          \$137  = 16'h0140;
       5'h12:
-          \$143  = 16'h0154;
+          \$137  = 16'h0154;
       5'h13:
-          \$143  = 16'h0168;
+          \$137  = 16'h0168;
       5'h14:
-          \$143  = 16'h017c;
+          \$137  = 16'h017c;
       5'h15:
-          \$143  = 16'h0190;
+          \$137  = 16'h0190;
       5'h16:
-          \$143  = 16'h01a4;
+          \$137  = 16'h01a4;
       5'h17:
-          \$143  = 16'h01b8;
+          \$137  = 16'h01b8;
       5'h18:
-          \$143  = 16'h01cc;
+          \$137  = 16'h01cc;
       5'h19:
-          \$143  = 16'h0000;
+          \$137  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$144  = 11'h000;
+    \$138  = 11'h000;
     casez (oy)
       3'h0:
-          \$144  = 11'h7ff;
+          \$138  = 11'h7ff;
       3'h1:
-          \$144  = 11'h001;
+          \$138  = 11'h001;
       3'h2:
-          \$144  = 11'h003;
+          \$138  = 11'h003;
       3'h3:
-          \$144  = 11'h005;
+          \$138  = 11'h005;
       3'h4:
-          \$144  = 11'h007;
+          \$138  = 11'h007;
       3'h5:
-          \$144  = 11'h000;
+          \$138  = 11'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$146  = 6'h00;
+    \$140  = 6'h00;
     casez (ki)
       3'h0:
-          \$146  = 6'h00;
+          \$140  = 6'h00;
       3'h1:
-          \$146  = 6'h0a;
+          \$140  = 6'h0a;
       3'h2:
-          \$146  = 6'h14;
+          \$140  = 6'h14;
       3'h3:
-          \$146  = 6'h1e;
+          \$140  = 6'h1e;
       3'h4:
-          \$146  = 6'h28;
+          \$140  = 6'h28;
       3'h5:
-          \$146  = 6'h32;
+          \$140  = 6'h32;
       3'h6:
-          \$146  = 6'h32;
+          \$140  = 6'h32;
     endcase
   end
   always @* begin
@@ -19512,347 +23659,347 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$148  = 1'h0;
+          \$142  = 1'h0;
       1'h1:
-          \$148  = 1'h0;
+          \$142  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$150  = 5'h00;
+    \$144  = 5'h00;
     casez (ki)
       3'h0:
-          \$150  = 5'h00;
+          \$144  = 5'h00;
       3'h1:
-          \$150  = 5'h05;
+          \$144  = 5'h05;
       3'h2:
-          \$150  = 5'h0a;
+          \$144  = 5'h0a;
       3'h3:
-          \$150  = 5'h0f;
+          \$144  = 5'h0f;
       3'h4:
-          \$150  = 5'h14;
+          \$144  = 5'h14;
       3'h5:
-          \$150  = 5'h14;
+          \$144  = 5'h14;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$154  = 3'h0;
+    \$148  = 3'h0;
     casez (oy)
       3'h0:
-          \$154  = 3'h4;
+          \$148  = 3'h4;
       3'h1:
-          \$154  = 3'h4;
+          \$148  = 3'h4;
       3'h2:
-          \$154  = 3'h4;
+          \$148  = 3'h4;
       3'h3:
-          \$154  = 3'h4;
+          \$148  = 3'h4;
       3'h4:
-          \$154  = 3'h2;
+          \$148  = 3'h2;
       3'h5:
-          \$154  = 3'h2;
+          \$148  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$157  = 3'h0;
+    \$151  = 3'h0;
     casez (ox)
       5'h00:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h01:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h02:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h03:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h04:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h05:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h06:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h07:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h08:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h09:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0a:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0b:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0c:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0d:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0e:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h0f:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h10:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h11:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h12:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h13:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h14:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h15:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h16:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h17:
-          \$157  = 3'h4;
+          \$151  = 3'h4;
       5'h18:
-          \$157  = 3'h2;
+          \$151  = 3'h2;
       5'h19:
-          \$157  = 3'h2;
+          \$151  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$162  = 2'h0;
+    \$156  = 2'h0;
     casez (ox)
       5'h00:
-          \$162  = 2'h1;
+          \$156  = 2'h1;
       5'h01:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h02:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h03:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h04:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h05:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h06:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h07:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h08:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h09:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0a:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0b:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0c:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0d:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0e:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h0f:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h10:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h11:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h12:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h13:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h14:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h15:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h16:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h17:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h18:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
       5'h19:
-          \$162  = 2'h0;
+          \$156  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$164  = 2'h0;
+    \$158  = 2'h0;
     casez (oy)
       3'h0:
-          \$164  = 2'h1;
+          \$158  = 2'h1;
       3'h1:
-          \$164  = 2'h0;
+          \$158  = 2'h0;
       3'h2:
-          \$164  = 2'h0;
+          \$158  = 2'h0;
       3'h3:
-          \$164  = 2'h0;
+          \$158  = 2'h0;
       3'h4:
-          \$164  = 2'h0;
+          \$158  = 2'h0;
       3'h5:
-          \$164  = 2'h0;
+          \$158  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$167  = 2'h0;
+    \$161  = 2'h0;
     casez (oy)
       3'h0:
-          \$167  = 2'h2;
+          \$161  = 2'h2;
       3'h1:
-          \$167  = 2'h2;
+          \$161  = 2'h2;
       3'h2:
-          \$167  = 2'h2;
+          \$161  = 2'h2;
       3'h3:
-          \$167  = 2'h2;
+          \$161  = 2'h2;
       3'h4:
-          \$167  = 2'h1;
+          \$161  = 2'h1;
       3'h5:
-          \$167  = 2'h1;
+          \$161  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$169  = 2'h0;
+    \$163  = 2'h0;
     casez (ox)
       5'h00:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h01:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h02:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h03:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h04:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h05:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h06:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h07:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h08:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h09:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0a:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0b:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0c:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0d:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0e:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h0f:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h10:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h11:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h12:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h13:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h14:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h15:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h16:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h17:
-          \$169  = 2'h2;
+          \$163  = 2'h2;
       5'h18:
-          \$169  = 2'h1;
+          \$163  = 2'h1;
       5'h19:
-          \$169  = 2'h1;
+          \$163  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$172  = 13'h0000;
+    \$166  = 13'h0000;
     casez (ox)
       5'h00:
-          \$172  = 13'h1ffb;
+          \$166  = 13'h1ffb;
       5'h01:
-          \$172  = 13'h0000;
+          \$166  = 13'h0000;
       5'h02:
-          \$172  = 13'h0005;
+          \$166  = 13'h0005;
       5'h03:
-          \$172  = 13'h000a;
+          \$166  = 13'h000a;
       5'h04:
-          \$172  = 13'h000f;
+          \$166  = 13'h000f;
       5'h05:
-          \$172  = 13'h0014;
+          \$166  = 13'h0014;
       5'h06:
-          \$172  = 13'h0019;
+          \$166  = 13'h0019;
       5'h07:
-          \$172  = 13'h001e;
+          \$166  = 13'h001e;
       5'h08:
-          \$172  = 13'h0023;
+          \$166  = 13'h0023;
       5'h09:
-          \$172  = 13'h0028;
+          \$166  = 13'h0028;
       5'h0a:
-          \$172  = 13'h002d;
+          \$166  = 13'h002d;
       5'h0b:
-          \$172  = 13'h0032;
+          \$166  = 13'h0032;
       5'h0c:
-          \$172  = 13'h0037;
+          \$166  = 13'h0037;
       5'h0d:
-          \$172  = 13'h003c;
+          \$166  = 13'h003c;
       5'h0e:
-          \$172  = 13'h0041;
+          \$166  = 13'h0041;
       5'h0f:
-          \$172  = 13'h0046;
+          \$166  = 13'h0046;
       5'h10:
-          \$172  = 13'h004b;
+          \$166  = 13'h004b;
       5'h11:
-          \$172  = 13'h0050;
+          \$166  = 13'h0050;
       5'h12:
-          \$172  = 13'h0055;
+          \$166  = 13'h0055;
       5'h13:
-          \$172  = 13'h005a;
+          \$166  = 13'h005a;
       5'h14:
-          \$172  = 13'h005f;
+          \$166  = 13'h005f;
       5'h15:
-          \$172  = 13'h0064;
+          \$166  = 13'h0064;
       5'h16:
-          \$172  = 13'h0069;
+          \$166  = 13'h0069;
       5'h17:
-          \$172  = 13'h006e;
+          \$166  = 13'h006e;
       5'h18:
-          \$172  = 13'h0073;
+          \$166  = 13'h0073;
       5'h19:
-          \$172  = 13'h0000;
+          \$166  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$173  = 9'h000;
+    \$167  = 9'h000;
     casez (oy)
       3'h0:
-          \$173  = 9'h1ff;
+          \$167  = 9'h1ff;
       3'h1:
-          \$173  = 9'h000;
+          \$167  = 9'h000;
       3'h2:
-          \$173  = 9'h001;
+          \$167  = 9'h001;
       3'h3:
-          \$173  = 9'h002;
+          \$167  = 9'h002;
       3'h4:
-          \$173  = 9'h003;
+          \$167  = 9'h003;
       3'h5:
-          \$173  = 9'h000;
+          \$167  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$175  = 4'h0;
+    \$169  = 4'h0;
     casez (ki)
       3'h0:
-          \$175  = 4'h0;
+          \$169  = 4'h0;
       3'h1:
-          \$175  = 4'h5;
+          \$169  = 4'h5;
       3'h2:
-          \$175  = 4'ha;
+          \$169  = 4'ha;
       3'h3:
-          \$175  = 4'hf;
+          \$169  = 4'hf;
       3'h4:
-          \$175  = 4'hf;
+          \$169  = 4'hf;
     endcase
   end
   always @* begin
@@ -19860,23 +24007,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$177  = 5'h19;
+          \$171  = 5'h19;
       1'h1:
-          \$177  = 5'h19;
+          \$171  = 5'h19;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$178  = 3'h0;
+    \$172  = 3'h0;
     casez (ki)
       3'h0:
-          \$178  = 3'h0;
+          \$172  = 3'h0;
       3'h1:
-          \$178  = 3'h3;
+          \$172  = 3'h3;
       3'h2:
-          \$178  = 3'h6;
+          \$172  = 3'h6;
       3'h3:
-          \$178  = 3'h6;
+          \$172  = 3'h6;
     endcase
   end
   always @* begin
@@ -19884,253 +24031,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$187  = 6'h22;
+          \$181  = 6'h22;
       1'h1:
-          \$187  = 6'h22;
+          \$181  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$190  = 2'h0;
+    \$184  = 2'h0;
     casez (ox)
       5'h00:
-          \$190  = 2'h1;
+          \$184  = 2'h1;
       5'h01:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h02:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h03:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h04:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h05:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h06:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h07:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h08:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h09:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0a:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0b:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0c:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0d:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0e:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h0f:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h10:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h11:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h12:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h13:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h14:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h15:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h16:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h17:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h18:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
       5'h19:
-          \$190  = 2'h0;
+          \$184  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$192  = 2'h0;
+    \$186  = 2'h0;
     casez (oy)
       3'h0:
-          \$192  = 2'h1;
+          \$186  = 2'h1;
       3'h1:
-          \$192  = 2'h0;
+          \$186  = 2'h0;
       3'h2:
-          \$192  = 2'h0;
+          \$186  = 2'h0;
       3'h3:
-          \$192  = 2'h0;
+          \$186  = 2'h0;
       3'h4:
-          \$192  = 2'h0;
+          \$186  = 2'h0;
       3'h5:
-          \$192  = 2'h0;
+          \$186  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$195  = 2'h0;
+    \$189  = 2'h0;
     casez (oy)
       3'h0:
-          \$195  = 2'h2;
+          \$189  = 2'h2;
       3'h1:
-          \$195  = 2'h2;
+          \$189  = 2'h2;
       3'h2:
-          \$195  = 2'h2;
+          \$189  = 2'h2;
       3'h3:
-          \$195  = 2'h2;
+          \$189  = 2'h2;
       3'h4:
-          \$195  = 2'h1;
+          \$189  = 2'h1;
       3'h5:
-          \$195  = 2'h1;
+          \$189  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$197  = 2'h0;
+    \$191  = 2'h0;
     casez (ox)
       5'h00:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h01:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h02:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h03:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h04:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h05:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h06:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h07:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h08:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h09:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0a:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0b:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0c:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0d:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0e:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h0f:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h10:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h11:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h12:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h13:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h14:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h15:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h16:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h17:
-          \$197  = 2'h2;
+          \$191  = 2'h2;
       5'h18:
-          \$197  = 2'h1;
+          \$191  = 2'h1;
       5'h19:
-          \$197  = 2'h1;
+          \$191  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$200  = 13'h0000;
+    \$194  = 13'h0000;
     casez (ox)
       5'h00:
-          \$200  = 13'h0078;
+          \$194  = 13'h0078;
       5'h01:
-          \$200  = 13'h007d;
+          \$194  = 13'h007d;
       5'h02:
-          \$200  = 13'h0082;
+          \$194  = 13'h0082;
       5'h03:
-          \$200  = 13'h0087;
+          \$194  = 13'h0087;
       5'h04:
-          \$200  = 13'h008c;
+          \$194  = 13'h008c;
       5'h05:
-          \$200  = 13'h0091;
+          \$194  = 13'h0091;
       5'h06:
-          \$200  = 13'h0096;
+          \$194  = 13'h0096;
       5'h07:
-          \$200  = 13'h009b;
+          \$194  = 13'h009b;
       5'h08:
-          \$200  = 13'h00a0;
+          \$194  = 13'h00a0;
       5'h09:
-          \$200  = 13'h00a5;
+          \$194  = 13'h00a5;
       5'h0a:
-          \$200  = 13'h00aa;
+          \$194  = 13'h00aa;
       5'h0b:
-          \$200  = 13'h00af;
+          \$194  = 13'h00af;
       5'h0c:
-          \$200  = 13'h00b4;
+          \$194  = 13'h00b4;
       5'h0d:
-          \$200  = 13'h00b9;
+          \$194  = 13'h00b9;
       5'h0e:
-          \$200  = 13'h00be;
+          \$194  = 13'h00be;
       5'h0f:
-          \$200  = 13'h00c3;
+          \$194  = 13'h00c3;
       5'h10:
-          \$200  = 13'h00c8;
+          \$194  = 13'h00c8;
       5'h11:
-          \$200  = 13'h00cd;
+          \$194  = 13'h00cd;
       5'h12:
-          \$200  = 13'h00d2;
+          \$194  = 13'h00d2;
       5'h13:
-          \$200  = 13'h00d7;
+          \$194  = 13'h00d7;
       5'h14:
-          \$200  = 13'h00dc;
+          \$194  = 13'h00dc;
       5'h15:
-          \$200  = 13'h00e1;
+          \$194  = 13'h00e1;
       5'h16:
-          \$200  = 13'h00e6;
+          \$194  = 13'h00e6;
       5'h17:
-          \$200  = 13'h00eb;
+          \$194  = 13'h00eb;
       5'h18:
-          \$200  = 13'h00f0;
+          \$194  = 13'h00f0;
       5'h19:
-          \$200  = 13'h007d;
+          \$194  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$201  = 9'h000;
+    \$195  = 9'h000;
     casez (oy)
       3'h0:
-          \$201  = 9'h1ff;
+          \$195  = 9'h1ff;
       3'h1:
-          \$201  = 9'h000;
+          \$195  = 9'h000;
       3'h2:
-          \$201  = 9'h001;
+          \$195  = 9'h001;
       3'h3:
-          \$201  = 9'h002;
+          \$195  = 9'h002;
       3'h4:
-          \$201  = 9'h003;
+          \$195  = 9'h003;
       3'h5:
-          \$201  = 9'h000;
+          \$195  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$203  = 4'h0;
+    \$197  = 4'h0;
     casez (ki)
       3'h0:
-          \$203  = 4'h0;
+          \$197  = 4'h0;
       3'h1:
-          \$203  = 4'h5;
+          \$197  = 4'h5;
       3'h2:
-          \$203  = 4'ha;
+          \$197  = 4'ha;
       3'h3:
-          \$203  = 4'hf;
+          \$197  = 4'hf;
       3'h4:
-          \$203  = 4'hf;
+          \$197  = 4'hf;
     endcase
   end
   always @* begin
@@ -20138,23 +24285,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$205  = 7'h62;
+          \$199  = 7'h62;
       1'h1:
-          \$205  = 7'h62;
+          \$199  = 7'h62;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$206  = 3'h0;
+    \$200  = 3'h0;
     casez (ki)
       3'h0:
-          \$206  = 3'h0;
+          \$200  = 3'h0;
       3'h1:
-          \$206  = 3'h3;
+          \$200  = 3'h3;
       3'h2:
-          \$206  = 3'h6;
+          \$200  = 3'h6;
       3'h3:
-          \$206  = 3'h6;
+          \$200  = 3'h6;
     endcase
   end
   always @* begin
@@ -20162,253 +24309,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$215  = 7'h6b;
+          \$209  = 7'h6b;
       1'h1:
-          \$215  = 7'h6b;
+          \$209  = 7'h6b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$218  = 2'h0;
+    \$212  = 2'h0;
     casez (ox)
       5'h00:
-          \$218  = 2'h1;
+          \$212  = 2'h1;
       5'h01:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h02:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h03:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h04:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h05:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h06:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h07:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h08:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h09:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0a:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0b:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0c:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0d:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0e:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h0f:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h10:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h11:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h12:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h13:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h14:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h15:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h16:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h17:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h18:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
       5'h19:
-          \$218  = 2'h0;
+          \$212  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$220  = 2'h0;
+    \$214  = 2'h0;
     casez (oy)
       3'h0:
-          \$220  = 2'h1;
+          \$214  = 2'h1;
       3'h1:
-          \$220  = 2'h0;
+          \$214  = 2'h0;
       3'h2:
-          \$220  = 2'h0;
+          \$214  = 2'h0;
       3'h3:
-          \$220  = 2'h0;
+          \$214  = 2'h0;
       3'h4:
-          \$220  = 2'h0;
+          \$214  = 2'h0;
       3'h5:
-          \$220  = 2'h0;
+          \$214  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$223  = 2'h0;
+    \$217  = 2'h0;
     casez (oy)
       3'h0:
-          \$223  = 2'h2;
+          \$217  = 2'h2;
       3'h1:
-          \$223  = 2'h2;
+          \$217  = 2'h2;
       3'h2:
-          \$223  = 2'h2;
+          \$217  = 2'h2;
       3'h3:
-          \$223  = 2'h2;
+          \$217  = 2'h2;
       3'h4:
-          \$223  = 2'h1;
+          \$217  = 2'h1;
       3'h5:
-          \$223  = 2'h1;
+          \$217  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$225  = 2'h0;
+    \$219  = 2'h0;
     casez (ox)
       5'h00:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h01:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h02:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h03:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h04:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h05:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h06:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h07:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h08:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h09:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0a:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0b:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0c:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0d:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0e:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h0f:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h10:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h11:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h12:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h13:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h14:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h15:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h16:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h17:
-          \$225  = 2'h2;
+          \$219  = 2'h2;
       5'h18:
-          \$225  = 2'h1;
+          \$219  = 2'h1;
       5'h19:
-          \$225  = 2'h1;
+          \$219  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$228  = 13'h0000;
+    \$222  = 13'h0000;
     casez (ox)
       5'h00:
-          \$228  = 13'h1ffb;
+          \$222  = 13'h1ffb;
       5'h01:
-          \$228  = 13'h0000;
+          \$222  = 13'h0000;
       5'h02:
-          \$228  = 13'h0005;
+          \$222  = 13'h0005;
       5'h03:
-          \$228  = 13'h000a;
+          \$222  = 13'h000a;
       5'h04:
-          \$228  = 13'h000f;
+          \$222  = 13'h000f;
       5'h05:
-          \$228  = 13'h0014;
+          \$222  = 13'h0014;
       5'h06:
-          \$228  = 13'h0019;
+          \$222  = 13'h0019;
       5'h07:
-          \$228  = 13'h001e;
+          \$222  = 13'h001e;
       5'h08:
-          \$228  = 13'h0023;
+          \$222  = 13'h0023;
       5'h09:
-          \$228  = 13'h0028;
+          \$222  = 13'h0028;
       5'h0a:
-          \$228  = 13'h002d;
+          \$222  = 13'h002d;
       5'h0b:
-          \$228  = 13'h0032;
+          \$222  = 13'h0032;
       5'h0c:
-          \$228  = 13'h0037;
+          \$222  = 13'h0037;
       5'h0d:
-          \$228  = 13'h003c;
+          \$222  = 13'h003c;
       5'h0e:
-          \$228  = 13'h0041;
+          \$222  = 13'h0041;
       5'h0f:
-          \$228  = 13'h0046;
+          \$222  = 13'h0046;
       5'h10:
-          \$228  = 13'h004b;
+          \$222  = 13'h004b;
       5'h11:
-          \$228  = 13'h0050;
+          \$222  = 13'h0050;
       5'h12:
-          \$228  = 13'h0055;
+          \$222  = 13'h0055;
       5'h13:
-          \$228  = 13'h005a;
+          \$222  = 13'h005a;
       5'h14:
-          \$228  = 13'h005f;
+          \$222  = 13'h005f;
       5'h15:
-          \$228  = 13'h0064;
+          \$222  = 13'h0064;
       5'h16:
-          \$228  = 13'h0069;
+          \$222  = 13'h0069;
       5'h17:
-          \$228  = 13'h006e;
+          \$222  = 13'h006e;
       5'h18:
-          \$228  = 13'h0073;
+          \$222  = 13'h0073;
       5'h19:
-          \$228  = 13'h0000;
+          \$222  = 13'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$229  = 9'h000;
+    \$223  = 9'h000;
     casez (oy)
       3'h0:
-          \$229  = 9'h1ff;
+          \$223  = 9'h1ff;
       3'h1:
-          \$229  = 9'h000;
+          \$223  = 9'h000;
       3'h2:
-          \$229  = 9'h001;
+          \$223  = 9'h001;
       3'h3:
-          \$229  = 9'h002;
+          \$223  = 9'h002;
       3'h4:
-          \$229  = 9'h003;
+          \$223  = 9'h003;
       3'h5:
-          \$229  = 9'h000;
+          \$223  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$231  = 4'h0;
+    \$225  = 4'h0;
     casez (ki)
       3'h0:
-          \$231  = 4'h0;
+          \$225  = 4'h0;
       3'h1:
-          \$231  = 4'h5;
+          \$225  = 4'h5;
       3'h2:
-          \$231  = 4'ha;
+          \$225  = 4'ha;
       3'h3:
-          \$231  = 4'hf;
+          \$225  = 4'hf;
       3'h4:
-          \$231  = 4'hf;
+          \$225  = 4'hf;
     endcase
   end
   always @* begin
@@ -20416,23 +24563,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$233  = 8'hab;
+          \$227  = 8'hab;
       1'h1:
-          \$233  = 8'hab;
+          \$227  = 8'hab;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$234  = 3'h0;
+    \$228  = 3'h0;
     casez (ki)
       3'h0:
-          \$234  = 3'h0;
+          \$228  = 3'h0;
       3'h1:
-          \$234  = 3'h3;
+          \$228  = 3'h3;
       3'h2:
-          \$234  = 3'h6;
+          \$228  = 3'h6;
       3'h3:
-          \$234  = 3'h6;
+          \$228  = 3'h6;
     endcase
   end
   always @* begin
@@ -20440,253 +24587,253 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$243  = 8'hb4;
+          \$237  = 8'hb4;
       1'h1:
-          \$243  = 8'hb4;
+          \$237  = 8'hb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$246  = 2'h0;
+    \$240  = 2'h0;
     casez (ox)
       5'h00:
-          \$246  = 2'h1;
+          \$240  = 2'h1;
       5'h01:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h02:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h03:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h04:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h05:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h06:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h07:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h08:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h09:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0a:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0b:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0c:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0d:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0e:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h0f:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h10:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h11:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h12:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h13:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h14:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h15:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h16:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h17:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h18:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
       5'h19:
-          \$246  = 2'h0;
+          \$240  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$248  = 2'h0;
+    \$242  = 2'h0;
     casez (oy)
       3'h0:
-          \$248  = 2'h1;
+          \$242  = 2'h1;
       3'h1:
-          \$248  = 2'h0;
+          \$242  = 2'h0;
       3'h2:
-          \$248  = 2'h0;
+          \$242  = 2'h0;
       3'h3:
-          \$248  = 2'h0;
+          \$242  = 2'h0;
       3'h4:
-          \$248  = 2'h0;
+          \$242  = 2'h0;
       3'h5:
-          \$248  = 2'h0;
+          \$242  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$251  = 2'h0;
+    \$245  = 2'h0;
     casez (oy)
       3'h0:
-          \$251  = 2'h2;
+          \$245  = 2'h2;
       3'h1:
-          \$251  = 2'h2;
+          \$245  = 2'h2;
       3'h2:
-          \$251  = 2'h2;
+          \$245  = 2'h2;
       3'h3:
-          \$251  = 2'h2;
+          \$245  = 2'h2;
       3'h4:
-          \$251  = 2'h1;
+          \$245  = 2'h1;
       3'h5:
-          \$251  = 2'h1;
+          \$245  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$253  = 2'h0;
+    \$247  = 2'h0;
     casez (ox)
       5'h00:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h01:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h02:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h03:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h04:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h05:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h06:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h07:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h08:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h09:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0a:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0b:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0c:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0d:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0e:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h0f:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h10:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h11:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h12:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h13:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h14:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h15:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h16:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h17:
-          \$253  = 2'h2;
+          \$247  = 2'h2;
       5'h18:
-          \$253  = 2'h1;
+          \$247  = 2'h1;
       5'h19:
-          \$253  = 2'h1;
+          \$247  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$256  = 13'h0000;
+    \$250  = 13'h0000;
     casez (ox)
       5'h00:
-          \$256  = 13'h0078;
+          \$250  = 13'h0078;
       5'h01:
-          \$256  = 13'h007d;
+          \$250  = 13'h007d;
       5'h02:
-          \$256  = 13'h0082;
+          \$250  = 13'h0082;
       5'h03:
-          \$256  = 13'h0087;
+          \$250  = 13'h0087;
       5'h04:
-          \$256  = 13'h008c;
+          \$250  = 13'h008c;
       5'h05:
-          \$256  = 13'h0091;
+          \$250  = 13'h0091;
       5'h06:
-          \$256  = 13'h0096;
+          \$250  = 13'h0096;
       5'h07:
-          \$256  = 13'h009b;
+          \$250  = 13'h009b;
       5'h08:
-          \$256  = 13'h00a0;
+          \$250  = 13'h00a0;
       5'h09:
-          \$256  = 13'h00a5;
+          \$250  = 13'h00a5;
       5'h0a:
-          \$256  = 13'h00aa;
+          \$250  = 13'h00aa;
       5'h0b:
-          \$256  = 13'h00af;
+          \$250  = 13'h00af;
       5'h0c:
-          \$256  = 13'h00b4;
+          \$250  = 13'h00b4;
       5'h0d:
-          \$256  = 13'h00b9;
+          \$250  = 13'h00b9;
       5'h0e:
-          \$256  = 13'h00be;
+          \$250  = 13'h00be;
       5'h0f:
-          \$256  = 13'h00c3;
+          \$250  = 13'h00c3;
       5'h10:
-          \$256  = 13'h00c8;
+          \$250  = 13'h00c8;
       5'h11:
-          \$256  = 13'h00cd;
+          \$250  = 13'h00cd;
       5'h12:
-          \$256  = 13'h00d2;
+          \$250  = 13'h00d2;
       5'h13:
-          \$256  = 13'h00d7;
+          \$250  = 13'h00d7;
       5'h14:
-          \$256  = 13'h00dc;
+          \$250  = 13'h00dc;
       5'h15:
-          \$256  = 13'h00e1;
+          \$250  = 13'h00e1;
       5'h16:
-          \$256  = 13'h00e6;
+          \$250  = 13'h00e6;
       5'h17:
-          \$256  = 13'h00eb;
+          \$250  = 13'h00eb;
       5'h18:
-          \$256  = 13'h00f0;
+          \$250  = 13'h00f0;
       5'h19:
-          \$256  = 13'h007d;
+          \$250  = 13'h007d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$257  = 9'h000;
+    \$251  = 9'h000;
     casez (oy)
       3'h0:
-          \$257  = 9'h1ff;
+          \$251  = 9'h1ff;
       3'h1:
-          \$257  = 9'h000;
+          \$251  = 9'h000;
       3'h2:
-          \$257  = 9'h001;
+          \$251  = 9'h001;
       3'h3:
-          \$257  = 9'h002;
+          \$251  = 9'h002;
       3'h4:
-          \$257  = 9'h003;
+          \$251  = 9'h003;
       3'h5:
-          \$257  = 9'h000;
+          \$251  = 9'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$259  = 4'h0;
+    \$253  = 4'h0;
     casez (ki)
       3'h0:
-          \$259  = 4'h0;
+          \$253  = 4'h0;
       3'h1:
-          \$259  = 4'h5;
+          \$253  = 4'h5;
       3'h2:
-          \$259  = 4'ha;
+          \$253  = 4'ha;
       3'h3:
-          \$259  = 4'hf;
+          \$253  = 4'hf;
       3'h4:
-          \$259  = 4'hf;
+          \$253  = 4'hf;
     endcase
   end
   always @* begin
@@ -20694,23 +24841,23 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$261  = 8'hf4;
+          \$255  = 8'hf4;
       1'h1:
-          \$261  = 8'hf4;
+          \$255  = 8'hf4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$262  = 3'h0;
+    \$256  = 3'h0;
     casez (ki)
       3'h0:
-          \$262  = 3'h0;
+          \$256  = 3'h0;
       3'h1:
-          \$262  = 3'h3;
+          \$256  = 3'h3;
       3'h2:
-          \$262  = 3'h6;
+          \$256  = 3'h6;
       3'h3:
-          \$262  = 3'h6;
+          \$256  = 3'h6;
     endcase
   end
   always @* begin
@@ -20718,9 +24865,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (gc)
       1'h0:
-          \$271  = 8'hfd;
+          \$265  = 8'hfd;
       1'h1:
-          \$271  = 8'hfd;
+          \$265  = 8'hfd;
     endcase
   end
   always @* begin
@@ -20728,21 +24875,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo0)
       3'h0:
-          \$337  = d0;
+          \$324  = d0;
       3'h1:
-          \$337  = d1;
+          \$324  = d1;
       3'h2:
-          \$337  = d2;
+          \$324  = d2;
       3'h3:
-          \$337  = d3;
+          \$324  = d3;
       3'h4:
-          \$337  = d4;
+          \$324  = d4;
       3'h5:
-          \$337  = d5;
+          \$324  = d5;
       3'h6:
-          \$337  = d6;
+          \$324  = d6;
       3'h7:
-          \$337  = d7;
+          \$324  = d7;
     endcase
   end
   always @* begin
@@ -20750,21 +24897,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo1)
       3'h0:
-          \$338  = d8;
+          \$325  = d8;
       3'h1:
-          \$338  = d9;
+          \$325  = d9;
       3'h2:
-          \$338  = d10;
+          \$325  = d10;
       3'h3:
-          \$338  = d11;
+          \$325  = d11;
       3'h4:
-          \$338  = d12;
+          \$325  = d12;
       3'h5:
-          \$338  = d13;
+          \$325  = d13;
       3'h6:
-          \$338  = d14;
+          \$325  = d14;
       3'h7:
-          \$338  = d15;
+          \$325  = d15;
     endcase
   end
   always @* begin
@@ -20772,21 +24919,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo2)
       3'h0:
-          \$339  = d16;
+          \$326  = d16;
       3'h1:
-          \$339  = d17;
+          \$326  = d17;
       3'h2:
-          \$339  = d18;
+          \$326  = d18;
       3'h3:
-          \$339  = d19;
+          \$326  = d19;
       3'h4:
-          \$339  = d20;
+          \$326  = d20;
       3'h5:
-          \$339  = d21;
+          \$326  = d21;
       3'h6:
-          \$339  = d22;
+          \$326  = d22;
       3'h7:
-          \$339  = d23;
+          \$326  = d23;
     endcase
   end
   always @* begin
@@ -20794,21 +24941,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo3)
       3'h0:
-          \$340  = d24;
+          \$327  = d24;
       3'h1:
-          \$340  = d25;
+          \$327  = d25;
       3'h2:
-          \$340  = d26;
+          \$327  = d26;
       3'h3:
-          \$340  = d27;
+          \$327  = d27;
       3'h4:
-          \$340  = d28;
+          \$327  = d28;
       3'h5:
-          \$340  = d29;
+          \$327  = d29;
       3'h6:
-          \$340  = d30;
+          \$327  = d30;
       3'h7:
-          \$340  = d31;
+          \$327  = d31;
     endcase
   end
   always @* begin
@@ -20816,21 +24963,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo4)
       3'h0:
-          \$341  = d32;
+          \$328  = d32;
       3'h1:
-          \$341  = d33;
+          \$328  = d33;
       3'h2:
-          \$341  = d34;
+          \$328  = d34;
       3'h3:
-          \$341  = d35;
+          \$328  = d35;
       3'h4:
-          \$341  = d36;
+          \$328  = d36;
       3'h5:
-          \$341  = d37;
+          \$328  = d37;
       3'h6:
-          \$341  = d38;
+          \$328  = d38;
       3'h7:
-          \$341  = d39;
+          \$328  = d39;
     endcase
   end
   always @* begin
@@ -20838,21 +24985,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo5)
       3'h0:
-          \$342  = d40;
+          \$329  = d40;
       3'h1:
-          \$342  = d41;
+          \$329  = d41;
       3'h2:
-          \$342  = d42;
+          \$329  = d42;
       3'h3:
-          \$342  = d43;
+          \$329  = d43;
       3'h4:
-          \$342  = d44;
+          \$329  = d44;
       3'h5:
-          \$342  = d45;
+          \$329  = d45;
       3'h6:
-          \$342  = d46;
+          \$329  = d46;
       3'h7:
-          \$342  = d47;
+          \$329  = d47;
     endcase
   end
   always @* begin
@@ -20860,21 +25007,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo6)
       3'h0:
-          \$343  = d48;
+          \$330  = d48;
       3'h1:
-          \$343  = d49;
+          \$330  = d49;
       3'h2:
-          \$343  = d50;
+          \$330  = d50;
       3'h3:
-          \$343  = d51;
+          \$330  = d51;
       3'h4:
-          \$343  = d52;
+          \$330  = d52;
       3'h5:
-          \$343  = d53;
+          \$330  = d53;
       3'h6:
-          \$343  = d54;
+          \$330  = d54;
       3'h7:
-          \$343  = d55;
+          \$330  = d55;
     endcase
   end
   always @* begin
@@ -20882,21 +25029,21 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s0_c_lo7)
       3'h0:
-          \$344  = d56;
+          \$331  = d56;
       3'h1:
-          \$344  = d57;
+          \$331  = d57;
       3'h2:
-          \$344  = d58;
+          \$331  = d58;
       3'h3:
-          \$344  = d59;
+          \$331  = d59;
       3'h4:
-          \$344  = d60;
+          \$331  = d60;
       3'h5:
-          \$344  = d61;
+          \$331  = d61;
       3'h6:
-          \$344  = d62;
+          \$331  = d62;
       3'h7:
-          \$344  = d63;
+          \$331  = d63;
     endcase
   end
   always @* begin
@@ -20904,1617 +25051,1617 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     (* full_case = 32'd1 *)
     casez (s1_c[5:3])
       3'h0:
-          \$345  = pwa_part0;
+          \$332  = pwa_part0;
       3'h1:
-          \$345  = pwa_part1;
+          \$332  = pwa_part1;
       3'h2:
-          \$345  = pwa_part2;
+          \$332  = pwa_part2;
       3'h3:
-          \$345  = pwa_part3;
+          \$332  = pwa_part3;
       3'h4:
-          \$345  = pwa_part4;
+          \$332  = pwa_part4;
       3'h5:
-          \$345  = pwa_part5;
+          \$332  = pwa_part5;
       3'h6:
-          \$345  = pwa_part6;
+          \$332  = pwa_part6;
       3'h7:
-          \$345  = pwa_part7;
+          \$332  = pwa_part7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$747  = 3'h0;
+    \$1183  = 3'h0;
     casez (oy)
       3'h0:
-          \$747  = 3'h4;
+          \$1183  = 3'h4;
       3'h1:
-          \$747  = 3'h4;
+          \$1183  = 3'h4;
       3'h2:
-          \$747  = 3'h4;
+          \$1183  = 3'h4;
       3'h3:
-          \$747  = 3'h4;
+          \$1183  = 3'h4;
       3'h4:
-          \$747  = 3'h2;
+          \$1183  = 3'h2;
       3'h5:
-          \$747  = 3'h2;
+          \$1183  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$750  = 3'h0;
+    \$1186  = 3'h0;
     casez (ox)
       5'h00:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h01:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h02:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h03:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h04:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h05:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h06:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h07:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h08:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h09:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0a:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0b:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0c:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0d:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0e:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h0f:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h10:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h11:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h12:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h13:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h14:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h15:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h16:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h17:
-          \$750  = 3'h4;
+          \$1186  = 3'h4;
       5'h18:
-          \$750  = 3'h2;
+          \$1186  = 3'h2;
       5'h19:
-          \$750  = 3'h2;
+          \$1186  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$758  = 3'h0;
+    \$1194  = 3'h0;
     casez (oy)
       3'h0:
-          \$758  = 3'h4;
+          \$1194  = 3'h4;
       3'h1:
-          \$758  = 3'h4;
+          \$1194  = 3'h4;
       3'h2:
-          \$758  = 3'h4;
+          \$1194  = 3'h4;
       3'h3:
-          \$758  = 3'h4;
+          \$1194  = 3'h4;
       3'h4:
-          \$758  = 3'h2;
+          \$1194  = 3'h2;
       3'h5:
-          \$758  = 3'h2;
+          \$1194  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$761  = 3'h0;
+    \$1197  = 3'h0;
     casez (ox)
       5'h00:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h01:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h02:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h03:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h04:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h05:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h06:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h07:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h08:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h09:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0a:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0b:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0c:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0d:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0e:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h0f:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h10:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h11:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h12:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h13:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h14:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h15:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h16:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h17:
-          \$761  = 3'h4;
+          \$1197  = 3'h4;
       5'h18:
-          \$761  = 3'h2;
+          \$1197  = 3'h2;
       5'h19:
-          \$761  = 3'h2;
+          \$1197  = 3'h2;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$766  = 3'h0;
+    \$1202  = 3'h0;
     casez (oy)
       3'h0:
-          \$766  = 3'h1;
+          \$1202  = 3'h1;
       3'h1:
-          \$766  = 3'h0;
+          \$1202  = 3'h0;
       3'h2:
-          \$766  = 3'h0;
+          \$1202  = 3'h0;
       3'h3:
-          \$766  = 3'h0;
+          \$1202  = 3'h0;
       3'h4:
-          \$766  = 3'h0;
+          \$1202  = 3'h0;
       3'h5:
-          \$766  = 3'h0;
+          \$1202  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$770  = 3'h0;
+    \$1206  = 3'h0;
     casez (ox)
       5'h00:
-          \$770  = 3'h2;
+          \$1206  = 3'h2;
       5'h01:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h02:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h03:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h04:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h05:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h06:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h07:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h08:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h09:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0a:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0b:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0c:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0d:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0e:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h0f:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h10:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h11:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h12:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h13:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h14:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h15:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h16:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h17:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h18:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
       5'h19:
-          \$770  = 3'h0;
+          \$1206  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$771  = 3'h0;
+    \$1207  = 3'h0;
     casez (oy)
       3'h0:
-          \$771  = 3'h1;
+          \$1207  = 3'h1;
       3'h1:
-          \$771  = 3'h0;
+          \$1207  = 3'h0;
       3'h2:
-          \$771  = 3'h0;
+          \$1207  = 3'h0;
       3'h3:
-          \$771  = 3'h0;
+          \$1207  = 3'h0;
       3'h4:
-          \$771  = 3'h0;
+          \$1207  = 3'h0;
       3'h5:
-          \$771  = 3'h0;
+          \$1207  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$776  = 3'h0;
-    casez (\$775 )
+    \$1212  = 3'h0;
+    casez (\$1211 )
       6'h00:
-          \$776  = 3'h2;
+          \$1212  = 3'h2;
       6'h01:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h02:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h03:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h04:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h05:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h06:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h07:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h08:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h09:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0a:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0b:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0c:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0d:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0e:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h0f:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h10:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h11:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h12:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h13:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h14:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h15:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h16:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h17:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h18:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
       6'h19:
-          \$776  = 3'h0;
+          \$1212  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$780  = 3'h0;
-    casez (\$779 )
+    \$1216  = 3'h0;
+    casez (\$1215 )
       4'h0:
-          \$780  = 3'h1;
+          \$1216  = 3'h1;
       4'h1:
-          \$780  = 3'h0;
+          \$1216  = 3'h0;
       4'h2:
-          \$780  = 3'h0;
+          \$1216  = 3'h0;
       4'h3:
-          \$780  = 3'h0;
+          \$1216  = 3'h0;
       4'h4:
-          \$780  = 3'h0;
+          \$1216  = 3'h0;
       4'h5:
-          \$780  = 3'h0;
+          \$1216  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$781  = 3'h0;
+    \$1217  = 3'h0;
     casez (ox)
       5'h00:
-          \$781  = 3'h2;
+          \$1217  = 3'h2;
       5'h01:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h02:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h03:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h04:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h05:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h06:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h07:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h08:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h09:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0a:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0b:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0c:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0d:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0e:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h0f:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h10:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h11:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h12:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h13:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h14:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h15:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h16:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h17:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h18:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
       5'h19:
-          \$781  = 3'h0;
+          \$1217  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$799  = 2'h0;
+    \$1235  = 2'h0;
     casez (oy)
       3'h0:
-          \$799  = 2'h2;
+          \$1235  = 2'h2;
       3'h1:
-          \$799  = 2'h2;
+          \$1235  = 2'h2;
       3'h2:
-          \$799  = 2'h2;
+          \$1235  = 2'h2;
       3'h3:
-          \$799  = 2'h2;
+          \$1235  = 2'h2;
       3'h4:
-          \$799  = 2'h1;
+          \$1235  = 2'h1;
       3'h5:
-          \$799  = 2'h1;
+          \$1235  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$802  = 2'h0;
+    \$1238  = 2'h0;
     casez (ox)
       5'h00:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h01:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h02:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h03:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h04:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h05:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h06:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h07:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h08:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h09:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0a:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0b:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0c:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0d:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0e:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h0f:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h10:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h11:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h12:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h13:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h14:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h15:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h16:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h17:
-          \$802  = 2'h2;
+          \$1238  = 2'h2;
       5'h18:
-          \$802  = 2'h1;
+          \$1238  = 2'h1;
       5'h19:
-          \$802  = 2'h1;
+          \$1238  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$809  = 2'h0;
+    \$1245  = 2'h0;
     casez (oy)
       3'h0:
-          \$809  = 2'h1;
+          \$1245  = 2'h1;
       3'h1:
-          \$809  = 2'h0;
+          \$1245  = 2'h0;
       3'h2:
-          \$809  = 2'h0;
+          \$1245  = 2'h0;
       3'h3:
-          \$809  = 2'h0;
+          \$1245  = 2'h0;
       3'h4:
-          \$809  = 2'h0;
+          \$1245  = 2'h0;
       3'h5:
-          \$809  = 2'h0;
+          \$1245  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$811  = 2'h0;
+    \$1247  = 2'h0;
     casez (ox)
       5'h00:
-          \$811  = 2'h1;
+          \$1247  = 2'h1;
       5'h01:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h02:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h03:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h04:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h05:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h06:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h07:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h08:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h09:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0a:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0b:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0c:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0d:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0e:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h0f:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h10:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h11:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h12:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h13:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h14:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h15:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h16:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h17:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h18:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
       5'h19:
-          \$811  = 2'h0;
+          \$1247  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$812  = 2'h0;
+    \$1248  = 2'h0;
     casez (oy)
       3'h0:
-          \$812  = 2'h1;
+          \$1248  = 2'h1;
       3'h1:
-          \$812  = 2'h0;
+          \$1248  = 2'h0;
       3'h2:
-          \$812  = 2'h0;
+          \$1248  = 2'h0;
       3'h3:
-          \$812  = 2'h0;
+          \$1248  = 2'h0;
       3'h4:
-          \$812  = 2'h0;
+          \$1248  = 2'h0;
       3'h5:
-          \$812  = 2'h0;
+          \$1248  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$836  = 2'h0;
-    casez (\$835 )
+    \$1717  = 2'h0;
+    casez (\$1716 )
       6'h00:
-          \$836  = 2'h1;
+          \$1717  = 2'h1;
       6'h01:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h02:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h03:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h04:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h05:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h06:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h07:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h08:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h09:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0a:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0b:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0c:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0d:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0e:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h0f:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h10:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h11:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h12:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h13:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h14:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h15:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h16:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h17:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h18:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
       6'h19:
-          \$836  = 2'h0;
+          \$1717  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$840  = 2'h0;
-    casez (\$839 )
+    \$1721  = 2'h0;
+    casez (\$1720 )
       4'h0:
-          \$840  = 2'h1;
+          \$1721  = 2'h1;
       4'h1:
-          \$840  = 2'h0;
+          \$1721  = 2'h0;
       4'h2:
-          \$840  = 2'h0;
+          \$1721  = 2'h0;
       4'h3:
-          \$840  = 2'h0;
+          \$1721  = 2'h0;
       4'h4:
-          \$840  = 2'h0;
+          \$1721  = 2'h0;
       4'h5:
-          \$840  = 2'h0;
+          \$1721  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$841  = 2'h0;
+    \$1722  = 2'h0;
     casez (ox)
       5'h00:
-          \$841  = 2'h1;
+          \$1722  = 2'h1;
       5'h01:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h02:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h03:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h04:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h05:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h06:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h07:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h08:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h09:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0a:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0b:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0c:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0d:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0e:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h0f:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h10:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h11:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h12:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h13:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h14:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h15:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h16:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h17:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h18:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
       5'h19:
-          \$841  = 2'h0;
+          \$1722  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$859  = 2'h0;
+    \$1740  = 2'h0;
     casez (oy)
       3'h0:
-          \$859  = 2'h2;
+          \$1740  = 2'h2;
       3'h1:
-          \$859  = 2'h2;
+          \$1740  = 2'h2;
       3'h2:
-          \$859  = 2'h2;
+          \$1740  = 2'h2;
       3'h3:
-          \$859  = 2'h2;
+          \$1740  = 2'h2;
       3'h4:
-          \$859  = 2'h1;
+          \$1740  = 2'h1;
       3'h5:
-          \$859  = 2'h1;
+          \$1740  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$862  = 2'h0;
+    \$1743  = 2'h0;
     casez (ox)
       5'h00:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h01:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h02:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h03:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h04:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h05:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h06:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h07:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h08:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h09:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0a:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0b:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0c:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0d:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0e:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h0f:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h10:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h11:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h12:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h13:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h14:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h15:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h16:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h17:
-          \$862  = 2'h2;
+          \$1743  = 2'h2;
       5'h18:
-          \$862  = 2'h1;
+          \$1743  = 2'h1;
       5'h19:
-          \$862  = 2'h1;
+          \$1743  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$869  = 2'h0;
+    \$1750  = 2'h0;
     casez (oy)
       3'h0:
-          \$869  = 2'h1;
+          \$1750  = 2'h1;
       3'h1:
-          \$869  = 2'h0;
+          \$1750  = 2'h0;
       3'h2:
-          \$869  = 2'h0;
+          \$1750  = 2'h0;
       3'h3:
-          \$869  = 2'h0;
+          \$1750  = 2'h0;
       3'h4:
-          \$869  = 2'h0;
+          \$1750  = 2'h0;
       3'h5:
-          \$869  = 2'h0;
+          \$1750  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$871  = 2'h0;
+    \$1752  = 2'h0;
     casez (ox)
       5'h00:
-          \$871  = 2'h1;
+          \$1752  = 2'h1;
       5'h01:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h02:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h03:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h04:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h05:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h06:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h07:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h08:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h09:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0a:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0b:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0c:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0d:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0e:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h0f:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h10:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h11:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h12:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h13:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h14:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h15:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h16:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h17:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h18:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
       5'h19:
-          \$871  = 2'h0;
+          \$1752  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$872  = 2'h0;
+    \$1753  = 2'h0;
     casez (oy)
       3'h0:
-          \$872  = 2'h1;
+          \$1753  = 2'h1;
       3'h1:
-          \$872  = 2'h0;
+          \$1753  = 2'h0;
       3'h2:
-          \$872  = 2'h0;
+          \$1753  = 2'h0;
       3'h3:
-          \$872  = 2'h0;
+          \$1753  = 2'h0;
       3'h4:
-          \$872  = 2'h0;
+          \$1753  = 2'h0;
       3'h5:
-          \$872  = 2'h0;
+          \$1753  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$896  = 2'h0;
-    casez (\$895 )
+    \$2222  = 2'h0;
+    casez (\$2221 )
       6'h00:
-          \$896  = 2'h1;
+          \$2222  = 2'h1;
       6'h01:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h02:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h03:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h04:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h05:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h06:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h07:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h08:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h09:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0a:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0b:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0c:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0d:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0e:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h0f:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h10:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h11:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h12:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h13:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h14:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h15:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h16:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h17:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h18:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
       6'h19:
-          \$896  = 2'h0;
+          \$2222  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$900  = 2'h0;
-    casez (\$899 )
+    \$2226  = 2'h0;
+    casez (\$2225 )
       4'h0:
-          \$900  = 2'h1;
+          \$2226  = 2'h1;
       4'h1:
-          \$900  = 2'h0;
+          \$2226  = 2'h0;
       4'h2:
-          \$900  = 2'h0;
+          \$2226  = 2'h0;
       4'h3:
-          \$900  = 2'h0;
+          \$2226  = 2'h0;
       4'h4:
-          \$900  = 2'h0;
+          \$2226  = 2'h0;
       4'h5:
-          \$900  = 2'h0;
+          \$2226  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$901  = 2'h0;
+    \$2227  = 2'h0;
     casez (ox)
       5'h00:
-          \$901  = 2'h1;
+          \$2227  = 2'h1;
       5'h01:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h02:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h03:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h04:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h05:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h06:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h07:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h08:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h09:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0a:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0b:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0c:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0d:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0e:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h0f:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h10:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h11:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h12:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h13:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h14:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h15:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h16:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h17:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h18:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
       5'h19:
-          \$901  = 2'h0;
+          \$2227  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$919  = 2'h0;
+    \$2245  = 2'h0;
     casez (oy)
       3'h0:
-          \$919  = 2'h2;
+          \$2245  = 2'h2;
       3'h1:
-          \$919  = 2'h2;
+          \$2245  = 2'h2;
       3'h2:
-          \$919  = 2'h2;
+          \$2245  = 2'h2;
       3'h3:
-          \$919  = 2'h2;
+          \$2245  = 2'h2;
       3'h4:
-          \$919  = 2'h1;
+          \$2245  = 2'h1;
       3'h5:
-          \$919  = 2'h1;
+          \$2245  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$922  = 2'h0;
+    \$2248  = 2'h0;
     casez (ox)
       5'h00:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h01:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h02:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h03:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h04:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h05:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h06:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h07:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h08:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h09:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0a:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0b:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0c:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0d:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0e:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h0f:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h10:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h11:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h12:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h13:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h14:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h15:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h16:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h17:
-          \$922  = 2'h2;
+          \$2248  = 2'h2;
       5'h18:
-          \$922  = 2'h1;
+          \$2248  = 2'h1;
       5'h19:
-          \$922  = 2'h1;
+          \$2248  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$929  = 2'h0;
+    \$2255  = 2'h0;
     casez (oy)
       3'h0:
-          \$929  = 2'h1;
+          \$2255  = 2'h1;
       3'h1:
-          \$929  = 2'h0;
+          \$2255  = 2'h0;
       3'h2:
-          \$929  = 2'h0;
+          \$2255  = 2'h0;
       3'h3:
-          \$929  = 2'h0;
+          \$2255  = 2'h0;
       3'h4:
-          \$929  = 2'h0;
+          \$2255  = 2'h0;
       3'h5:
-          \$929  = 2'h0;
+          \$2255  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$931  = 2'h0;
+    \$2257  = 2'h0;
     casez (ox)
       5'h00:
-          \$931  = 2'h1;
+          \$2257  = 2'h1;
       5'h01:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h02:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h03:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h04:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h05:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h06:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h07:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h08:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h09:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0a:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0b:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0c:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0d:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0e:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h0f:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h10:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h11:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h12:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h13:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h14:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h15:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h16:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h17:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h18:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
       5'h19:
-          \$931  = 2'h0;
+          \$2257  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$932  = 2'h0;
+    \$2258  = 2'h0;
     casez (oy)
       3'h0:
-          \$932  = 2'h1;
+          \$2258  = 2'h1;
       3'h1:
-          \$932  = 2'h0;
+          \$2258  = 2'h0;
       3'h2:
-          \$932  = 2'h0;
+          \$2258  = 2'h0;
       3'h3:
-          \$932  = 2'h0;
+          \$2258  = 2'h0;
       3'h4:
-          \$932  = 2'h0;
+          \$2258  = 2'h0;
       3'h5:
-          \$932  = 2'h0;
+          \$2258  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$956  = 2'h0;
-    casez (\$955 )
+    \$2727  = 2'h0;
+    casez (\$2726 )
       6'h00:
-          \$956  = 2'h1;
+          \$2727  = 2'h1;
       6'h01:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h02:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h03:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h04:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h05:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h06:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h07:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h08:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h09:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0a:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0b:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0c:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0d:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0e:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h0f:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h10:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h11:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h12:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h13:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h14:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h15:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h16:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h17:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h18:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
       6'h19:
-          \$956  = 2'h0;
+          \$2727  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$960  = 2'h0;
-    casez (\$959 )
+    \$2731  = 2'h0;
+    casez (\$2730 )
       4'h0:
-          \$960  = 2'h1;
+          \$2731  = 2'h1;
       4'h1:
-          \$960  = 2'h0;
+          \$2731  = 2'h0;
       4'h2:
-          \$960  = 2'h0;
+          \$2731  = 2'h0;
       4'h3:
-          \$960  = 2'h0;
+          \$2731  = 2'h0;
       4'h4:
-          \$960  = 2'h0;
+          \$2731  = 2'h0;
       4'h5:
-          \$960  = 2'h0;
+          \$2731  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$961  = 2'h0;
+    \$2732  = 2'h0;
     casez (ox)
       5'h00:
-          \$961  = 2'h1;
+          \$2732  = 2'h1;
       5'h01:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h02:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h03:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h04:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h05:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h06:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h07:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h08:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h09:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0a:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0b:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0c:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0d:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0e:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h0f:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h10:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h11:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h12:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h13:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h14:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h15:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h16:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h17:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h18:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
       5'h19:
-          \$961  = 2'h0;
+          \$2732  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$979  = 2'h0;
+    \$2750  = 2'h0;
     casez (oy)
       3'h0:
-          \$979  = 2'h2;
+          \$2750  = 2'h2;
       3'h1:
-          \$979  = 2'h2;
+          \$2750  = 2'h2;
       3'h2:
-          \$979  = 2'h2;
+          \$2750  = 2'h2;
       3'h3:
-          \$979  = 2'h2;
+          \$2750  = 2'h2;
       3'h4:
-          \$979  = 2'h1;
+          \$2750  = 2'h1;
       3'h5:
-          \$979  = 2'h1;
+          \$2750  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$982  = 2'h0;
+    \$2753  = 2'h0;
     casez (ox)
       5'h00:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h01:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h02:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h03:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h04:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h05:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h06:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h07:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h08:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h09:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0a:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0b:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0c:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0d:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0e:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h0f:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h10:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h11:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h12:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h13:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h14:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h15:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h16:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h17:
-          \$982  = 2'h2;
+          \$2753  = 2'h2;
       5'h18:
-          \$982  = 2'h1;
+          \$2753  = 2'h1;
       5'h19:
-          \$982  = 2'h1;
+          \$2753  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$989  = 2'h0;
+    \$2760  = 2'h0;
     casez (oy)
       3'h0:
-          \$989  = 2'h1;
+          \$2760  = 2'h1;
       3'h1:
-          \$989  = 2'h0;
+          \$2760  = 2'h0;
       3'h2:
-          \$989  = 2'h0;
+          \$2760  = 2'h0;
       3'h3:
-          \$989  = 2'h0;
+          \$2760  = 2'h0;
       3'h4:
-          \$989  = 2'h0;
+          \$2760  = 2'h0;
       3'h5:
-          \$989  = 2'h0;
+          \$2760  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$991  = 2'h0;
+    \$2762  = 2'h0;
     casez (ox)
       5'h00:
-          \$991  = 2'h1;
+          \$2762  = 2'h1;
       5'h01:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h02:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h03:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h04:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h05:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h06:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h07:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h08:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h09:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0a:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0b:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0c:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0d:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0e:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h0f:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h10:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h11:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h12:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h13:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h14:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h15:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h16:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h17:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h18:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
       5'h19:
-          \$991  = 2'h0;
+          \$2762  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$992  = 2'h0;
+    \$2763  = 2'h0;
     casez (oy)
       3'h0:
-          \$992  = 2'h1;
+          \$2763  = 2'h1;
       3'h1:
-          \$992  = 2'h0;
+          \$2763  = 2'h0;
       3'h2:
-          \$992  = 2'h0;
+          \$2763  = 2'h0;
       3'h3:
-          \$992  = 2'h0;
+          \$2763  = 2'h0;
       3'h4:
-          \$992  = 2'h0;
+          \$2763  = 2'h0;
       3'h5:
-          \$992  = 2'h0;
+          \$2763  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1016  = 2'h0;
-    casez (\$1015 )
+    \$3232  = 2'h0;
+    casez (\$3231 )
       6'h00:
-          \$1016  = 2'h1;
+          \$3232  = 2'h1;
       6'h01:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h02:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h03:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h04:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h05:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h06:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h07:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h08:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h09:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0a:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0b:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0c:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0d:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0e:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h0f:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h10:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h11:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h12:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h13:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h14:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h15:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h16:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h17:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h18:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
       6'h19:
-          \$1016  = 2'h0;
+          \$3232  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1020  = 2'h0;
-    casez (\$1019 )
+    \$3236  = 2'h0;
+    casez (\$3235 )
       4'h0:
-          \$1020  = 2'h1;
+          \$3236  = 2'h1;
       4'h1:
-          \$1020  = 2'h0;
+          \$3236  = 2'h0;
       4'h2:
-          \$1020  = 2'h0;
+          \$3236  = 2'h0;
       4'h3:
-          \$1020  = 2'h0;
+          \$3236  = 2'h0;
       4'h4:
-          \$1020  = 2'h0;
+          \$3236  = 2'h0;
       4'h5:
-          \$1020  = 2'h0;
+          \$3236  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1021  = 2'h0;
+    \$3237  = 2'h0;
     casez (ox)
       5'h00:
-          \$1021  = 2'h1;
+          \$3237  = 2'h1;
       5'h01:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h02:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h03:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h04:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h05:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h06:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h07:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h08:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h09:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0a:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0b:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0c:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0d:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0e:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h0f:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h10:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h11:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h12:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h13:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h14:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h15:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h16:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h17:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h18:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
       5'h19:
-          \$1021  = 2'h0;
+          \$3237  = 2'h0;
     endcase
   end
   always @* begin
@@ -22529,37 +26676,10 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$signature__addr$284  = 8'h00;
-    if (\$90 ) begin
-      if (tag[1]) begin
-        \$signature__addr$284  = \$92 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$signature__data$285  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$90 ) begin
-      if (tag[1]) begin
-        \$signature__data$285  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$signature__en$291  = 1'h0;
-    if (\$90 ) begin
-      if (tag[1]) begin
-        \$signature__en$291  = 1'h1;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     load__ready = 1'h0;
     casez (seq_state)
       5'h00:
-          load__ready = \$128 ;
+          load__ready = \$122 ;
     endcase
   end
   always @* begin
@@ -22611,11 +26731,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_first = \$135 ;
+          iss_first = \$129 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_first = \$166 ;
+          iss_first = \$160 ;
       5'h04:
           /* empty */;
       5'h05:
@@ -22623,7 +26743,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_first = \$194 ;
+          iss_first = \$188 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -22631,7 +26751,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_first = \$222 ;
+          iss_first = \$216 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22639,7 +26759,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_first = \$250 ;
+          iss_first = \$244 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -22653,11 +26773,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_last = \$142 ;
+          iss_last = \$136 ;
       5'h02:
           /* empty */;
       5'h03:
-          iss_last = \$171 ;
+          iss_last = \$165 ;
       5'h04:
           /* empty */;
       5'h05:
@@ -22665,7 +26785,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_last = \$199 ;
+          iss_last = \$193 ;
       5'h08:
           /* empty */;
       5'h09:
@@ -22673,7 +26793,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_last = \$227 ;
+          iss_last = \$221 ;
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22681,7 +26801,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_last = \$255 ;
+          iss_last = \$249 ;
       5'h10:
           /* empty */;
       5'h11:
@@ -22905,11 +27025,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra1 = \$145 [8:0];
+          iss_ra1 = \$139 [8:0];
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra1 = \$174 [8:0];
+          iss_ra1 = \$168 [8:0];
       5'h04:
           /* empty */;
       5'h05:
@@ -22917,7 +27037,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra1 = \$202 [8:0];
+          iss_ra1 = \$196 [8:0];
       5'h08:
           /* empty */;
       5'h09:
@@ -22925,7 +27045,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra1 = \$230 [8:0];
+          iss_ra1 = \$224 [8:0];
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22933,7 +27053,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra1 = \$258 [8:0];
+          iss_ra1 = \$252 [8:0];
     endcase
   end
   always @* begin
@@ -22943,11 +27063,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_ra2 = { 2'h0, \$147  };
+          iss_ra2 = { 2'h0, \$141  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_ra2 = { 4'h0, \$176  };
+          iss_ra2 = { 4'h0, \$170  };
       5'h04:
           /* empty */;
       5'h05:
@@ -22955,7 +27075,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_ra2 = { 4'h0, \$204  };
+          iss_ra2 = { 4'h0, \$198  };
       5'h08:
           /* empty */;
       5'h09:
@@ -22963,7 +27083,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_ra2 = { 4'h0, \$232  };
+          iss_ra2 = { 4'h0, \$226  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -22971,7 +27091,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_ra2 = { 4'h0, \$260  };
+          iss_ra2 = { 4'h0, \$254  };
     endcase
   end
   always @* begin
@@ -22981,39 +27101,39 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa1 = { 2'h0, \$149  };
+          iss_wa1 = { 2'h0, \$143  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa1 = { 4'h0, \$177  };
+          iss_wa1 = { 4'h0, \$171  };
       5'h04:
           /* empty */;
       5'h05:
-          iss_wa1 = { 3'h0, \$187  };
+          iss_wa1 = { 3'h0, \$181  };
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa1 = { 2'h0, \$205  };
+          iss_wa1 = { 2'h0, \$199  };
       5'h08:
           /* empty */;
       5'h09:
-          iss_wa1 = { 2'h0, \$215  };
+          iss_wa1 = { 2'h0, \$209  };
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa1 = { 1'h0, \$233  };
+          iss_wa1 = { 1'h0, \$227  };
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_wa1 = { 1'h0, \$243  };
+          iss_wa1 = { 1'h0, \$237  };
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa1 = { 1'h0, \$261  };
+          iss_wa1 = { 1'h0, \$255  };
       5'h10:
           /* empty */;
       5'h11:
-          iss_wa1 = { 1'h0, \$271  };
+          iss_wa1 = { 1'h0, \$265  };
     endcase
   end
   always @* begin
@@ -23023,11 +27143,11 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          iss_wa2 = { 3'h0, \$152  };
+          iss_wa2 = { 3'h0, \$146  };
       5'h02:
           /* empty */;
       5'h03:
-          iss_wa2 = { 5'h00, \$179  };
+          iss_wa2 = { 5'h00, \$173  };
       5'h04:
           /* empty */;
       5'h05:
@@ -23035,7 +27155,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h06:
           /* empty */;
       5'h07:
-          iss_wa2 = { 5'h00, \$207  };
+          iss_wa2 = { 5'h00, \$201  };
       5'h08:
           /* empty */;
       5'h09:
@@ -23043,7 +27163,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0a:
           /* empty */;
       5'h0b:
-          iss_wa2 = { 5'h00, \$235  };
+          iss_wa2 = { 5'h00, \$229  };
       5'h0c:
           /* empty */;
       5'h0d:
@@ -23051,7 +27171,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0e:
           /* empty */;
       5'h0f:
-          iss_wa2 = { 5'h00, \$263  };
+          iss_wa2 = { 5'h00, \$257  };
       5'h10:
           /* empty */;
       5'h11:
@@ -23065,7 +27185,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          if (\$161 ) begin
+          if (\$155 ) begin
             iss_valid = 1'h1;
           end
       5'h02:
@@ -23075,7 +27195,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$189 ) begin
+          if (\$183 ) begin
             iss_valid = 1'h1;
           end
       5'h06:
@@ -23085,7 +27205,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$217 ) begin
+          if (\$211 ) begin
             iss_valid = 1'h1;
           end
       5'h0a:
@@ -23095,7 +27215,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$245 ) begin
+          if (\$239 ) begin
             iss_valid = 1'h1;
           end
       5'h0e:
@@ -23105,7 +27225,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$273 ) begin
+          if (\$267 ) begin
             iss_valid = 1'h1;
           end
     endcase
@@ -23125,7 +27245,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          pw_idx1 = { \$185 , \$184 , \$183 , \$182 , \$181 , \$180  };
+          pw_idx1 = { \$179 , \$178 , \$177 , \$176 , \$175 , \$174  };
     endcase
   end
   always @* begin
@@ -23143,7 +27263,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          iss_zero = \$186 ;
+          iss_zero = \$180 ;
       5'h06:
           /* empty */;
       5'h07:
@@ -23151,7 +27271,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          iss_zero = \$214 ;
+          iss_zero = \$208 ;
       5'h0a:
           /* empty */;
       5'h0b:
@@ -23159,7 +27279,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          iss_zero = \$242 ;
+          iss_zero = \$236 ;
       5'h0e:
           /* empty */;
       5'h0f:
@@ -23167,7 +27287,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          iss_zero = \$270 ;
+          iss_zero = \$264 ;
     endcase
   end
   always @* begin
@@ -23193,7 +27313,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          pw_idx2 = { \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
+          pw_idx2 = { \$207 , \$206 , \$205 , \$204 , \$203 , \$202  };
     endcase
   end
   always @* begin
@@ -23227,7 +27347,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          pw_idx3 = { \$241 , \$240 , \$239 , \$238 , \$237 , \$236  };
+          pw_idx3 = { \$235 , \$234 , \$233 , \$232 , \$231 , \$230  };
     endcase
   end
   always @* begin
@@ -23269,7 +27389,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          pw_idx4 = { \$269 , \$268 , \$267 , \$266 , \$265 , \$264  };
+          pw_idx4 = { \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
     endcase
   end
   always @* begin
@@ -23313,65 +27433,65 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h11:
           /* empty */;
       5'h12:
-          if (\$292 ) begin
+          if (\$286 ) begin
             launch_final = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1041  = spikes__valid;
-    if (\$312 ) begin
-      \$1041  = 1'h0;
+    \$3257  = spikes__valid;
+    if (\$306 ) begin
+      \$3257  = 1'h0;
     end
-    if (\$742 ) begin
+    if (\$1178 ) begin
       if (tag[1]) begin
-        \$1041  = 1'h1;
+        \$3257  = 1'h1;
       end
     end
     if (rst) begin
-      \$1041  = 1'h0;
+      \$3257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1042  = \$signature__addr ;
-    if (\$314 ) begin
-      \$1042  = \$315 [8:0];
-      if (\$316 ) begin
-        \$1042  = 9'h000;
+    \$3258  = \$signature__addr ;
+    if (\$308 ) begin
+      \$3258  = \$309 [8:0];
+      if (\$310 ) begin
+        \$3258  = 9'h000;
       end
     end
     if (rst) begin
-      \$1042  = 9'h000;
+      \$3258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1043  = img_full;
-    if (\$314 ) begin
-      if (\$316 ) begin
-        \$1043  = 1'h1;
+    \$3259  = img_full;
+    if (\$308 ) begin
+      if (\$310 ) begin
+        \$3259  = 1'h1;
       end
     end
     casez (seq_state)
       5'h00:
           /* empty */;
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  if (\$773 ) begin
-                    if (\$777 ) begin
-                      \$1043  = 1'h0;
+                  if (\$1209 ) begin
+                    if (\$1213 ) begin
+                      \$3259  = 1'h0;
                     end
                   end
                 end
@@ -23380,3033 +27500,3033 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
           end
     endcase
     if (rst) begin
-      \$1043  = 1'h0;
+      \$3259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1044  = iss_valid;
+    \$3260  = iss_valid;
     if (rst) begin
-      \$1044  = 1'h0;
+      \$3260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1045  = iss_kind;
+    \$3261  = iss_kind;
     if (rst) begin
-      \$1045  = 2'h0;
+      \$3261  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1046  = iss_first;
+    \$3262  = iss_first;
     if (rst) begin
-      \$1046  = 1'h0;
+      \$3262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1047  = iss_last;
+    \$3263  = iss_last;
     if (rst) begin
-      \$1047  = 1'h0;
+      \$3263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1048  = iss_g;
+    \$3264  = iss_g;
     if (rst) begin
-      \$1048  = 1'h0;
+      \$3264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1049  = iss_c;
+    \$3265  = iss_c;
     if (rst) begin
-      \$1049  = 6'h00;
+      \$3265  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1050  = 1'h0;
+    \$3266  = 1'h0;
     if (rst) begin
-      \$1050  = 1'h0;
+      \$3266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1051  = iss_zero;
+    \$3267  = iss_zero;
     if (rst) begin
-      \$1051  = 1'h0;
+      \$3267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1052  = iss_job;
+    \$3268  = iss_job;
     if (rst) begin
-      \$1052  = 2'h0;
+      \$3268  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1053  = iss_pos;
+    \$3269  = iss_pos;
     if (rst) begin
-      \$1053  = 7'h00;
+      \$3269  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1054  = iss_layer;
+    \$3270  = iss_layer;
     if (rst) begin
-      \$1054  = 3'h0;
+      \$3270  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1055  = s0_valid;
+    \$3271  = s0_valid;
     if (rst) begin
-      \$1055  = 1'h0;
+      \$3271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1056  = s0_kind;
+    \$3272  = s0_kind;
     if (rst) begin
-      \$1056  = 2'h0;
+      \$3272  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1057  = s0_first;
+    \$3273  = s0_first;
     if (rst) begin
-      \$1057  = 1'h0;
+      \$3273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1058  = s0_last;
+    \$3274  = s0_last;
     if (rst) begin
-      \$1058  = 1'h0;
+      \$3274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1059  = s0_g;
+    \$3275  = s0_g;
     if (rst) begin
-      \$1059  = 1'h0;
+      \$3275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1060  = s0_c;
+    \$3276  = s0_c;
     if (rst) begin
-      \$1060  = 6'h00;
+      \$3276  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1061  = s0_pad;
+    \$3277  = s0_pad;
     if (rst) begin
-      \$1061  = 1'h0;
+      \$3277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1062  = s0_zero;
+    \$3278  = s0_zero;
     if (rst) begin
-      \$1062  = 1'h0;
+      \$3278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1063  = s0_job;
+    \$3279  = s0_job;
     if (rst) begin
-      \$1063  = 2'h0;
+      \$3279  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1064  = s0_pos;
+    \$3280  = s0_pos;
     if (rst) begin
-      \$1064  = 7'h00;
+      \$3280  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1065  = s0_layer;
+    \$3281  = s0_layer;
     if (rst) begin
-      \$1065  = 3'h0;
+      \$3281  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1066  = s1_valid;
+    \$3282  = s1_valid;
     if (rst) begin
-      \$1066  = 1'h0;
+      \$3282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1067  = s1_kind;
+    \$3283  = s1_kind;
     if (rst) begin
-      \$1067  = 2'h0;
+      \$3283  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1068  = s1_first;
+    \$3284  = s1_first;
     if (rst) begin
-      \$1068  = 1'h0;
+      \$3284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1069  = s1_last;
+    \$3285  = s1_last;
     if (rst) begin
-      \$1069  = 1'h0;
+      \$3285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1070  = s1_g;
+    \$3286  = s1_g;
     if (rst) begin
-      \$1070  = 1'h0;
+      \$3286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1071  = s1_c;
+    \$3287  = s1_c;
     if (rst) begin
-      \$1071  = 6'h00;
+      \$3287  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1072  = s1_pad;
+    \$3288  = s1_pad;
     if (rst) begin
-      \$1072  = 1'h0;
+      \$3288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1073  = s1_zero;
+    \$3289  = s1_zero;
     if (rst) begin
-      \$1073  = 1'h0;
+      \$3289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1074  = s1_job;
+    \$3290  = s1_job;
     if (rst) begin
-      \$1074  = 2'h0;
+      \$3290  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1075  = s1_pos;
+    \$3291  = s1_pos;
     if (rst) begin
-      \$1075  = 7'h00;
+      \$3291  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1076  = s1_layer;
+    \$3292  = s1_layer;
     if (rst) begin
-      \$1076  = 3'h0;
+      \$3292  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1077  = s2_valid;
+    \$3293  = s2_valid;
     if (rst) begin
-      \$1077  = 1'h0;
+      \$3293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1078  = s2_kind;
+    \$3294  = s2_kind;
     if (rst) begin
-      \$1078  = 2'h0;
+      \$3294  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1079  = s2_first;
+    \$3295  = s2_first;
     if (rst) begin
-      \$1079  = 1'h0;
+      \$3295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1080  = s2_last;
+    \$3296  = s2_last;
     if (rst) begin
-      \$1080  = 1'h0;
+      \$3296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1081  = s2_g;
+    \$3297  = s2_g;
     if (rst) begin
-      \$1081  = 1'h0;
+      \$3297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1082  = s2_c;
+    \$3298  = s2_c;
     if (rst) begin
-      \$1082  = 6'h00;
+      \$3298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1083  = s2_pad;
+    \$3299  = s2_pad;
     if (rst) begin
-      \$1083  = 1'h0;
+      \$3299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1084  = s2_zero;
+    \$3300  = s2_zero;
     if (rst) begin
-      \$1084  = 1'h0;
+      \$3300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1085  = s2_job;
+    \$3301  = s2_job;
     if (rst) begin
-      \$1085  = 2'h0;
+      \$3301  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1086  = s2_pos;
+    \$3302  = s2_pos;
     if (rst) begin
-      \$1086  = 7'h00;
+      \$3302  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1087  = s2_layer;
+    \$3303  = s2_layer;
     if (rst) begin
-      \$1087  = 3'h0;
+      \$3303  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1088  = s3_valid;
+    \$3304  = s3_valid;
     if (rst) begin
-      \$1088  = 1'h0;
+      \$3304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1089  = s3_kind;
+    \$3305  = s3_kind;
     if (rst) begin
-      \$1089  = 2'h0;
+      \$3305  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1090  = s3_first;
+    \$3306  = s3_first;
     if (rst) begin
-      \$1090  = 1'h0;
+      \$3306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1091  = s3_last;
+    \$3307  = s3_last;
     if (rst) begin
-      \$1091  = 1'h0;
+      \$3307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1092  = s3_g;
+    \$3308  = s3_g;
     if (rst) begin
-      \$1092  = 1'h0;
+      \$3308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1093  = s3_c;
+    \$3309  = s3_c;
     if (rst) begin
-      \$1093  = 6'h00;
+      \$3309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1094  = s3_pad;
+    \$3310  = s3_pad;
     if (rst) begin
-      \$1094  = 1'h0;
+      \$3310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1095  = s3_zero;
+    \$3311  = s3_zero;
     if (rst) begin
-      \$1095  = 1'h0;
+      \$3311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1096  = s3_job;
+    \$3312  = s3_job;
     if (rst) begin
-      \$1096  = 2'h0;
+      \$3312  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1097  = s3_pos;
+    \$3313  = s3_pos;
     if (rst) begin
-      \$1097  = 7'h00;
+      \$3313  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1098  = s3_layer;
+    \$3314  = s3_layer;
     if (rst) begin
-      \$1098  = 3'h0;
+      \$3314  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1099  = s4_valid;
+    \$3315  = s4_valid;
     if (rst) begin
-      \$1099  = 1'h0;
+      \$3315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1100  = s4_kind;
+    \$3316  = s4_kind;
     if (rst) begin
-      \$1100  = 2'h0;
+      \$3316  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1101  = s4_first;
+    \$3317  = s4_first;
     if (rst) begin
-      \$1101  = 1'h0;
+      \$3317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1102  = s4_last;
+    \$3318  = s4_last;
     if (rst) begin
-      \$1102  = 1'h0;
+      \$3318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1103  = s4_g;
+    \$3319  = s4_g;
     if (rst) begin
-      \$1103  = 1'h0;
+      \$3319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1104  = s4_c;
+    \$3320  = s4_c;
     if (rst) begin
-      \$1104  = 6'h00;
+      \$3320  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1105  = s4_pad;
+    \$3321  = s4_pad;
     if (rst) begin
-      \$1105  = 1'h0;
+      \$3321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1106  = s4_zero;
+    \$3322  = s4_zero;
     if (rst) begin
-      \$1106  = 1'h0;
+      \$3322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1107  = s4_job;
+    \$3323  = s4_job;
     if (rst) begin
-      \$1107  = 2'h0;
+      \$3323  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1108  = s4_pos;
+    \$3324  = s4_pos;
     if (rst) begin
-      \$1108  = 7'h00;
+      \$3324  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1109  = s4_layer;
+    \$3325  = s4_layer;
     if (rst) begin
-      \$1109  = 3'h0;
+      \$3325  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1110  = iss_ra1;
+    \$3326  = iss_ra1;
     if (rst) begin
-      \$1110  = 9'h000;
+      \$3326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1111  = iss_ra2;
+    \$3327  = iss_ra2;
     if (rst) begin
-      \$1111  = 9'h000;
+      \$3327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1112  = iss_wa1;
+    \$3328  = iss_wa1;
     if (rst) begin
-      \$1112  = 9'h000;
+      \$3328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1113  = iss_wa2;
+    \$3329  = iss_wa2;
     if (rst) begin
-      \$1113  = 9'h000;
+      \$3329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1114  = { \$336 , \$329 , \$322  };
+    \$3330  = { \$323 , \$316  };
     if (rst) begin
-      \$1114  = 3'h0;
+      \$3330  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1115  = \$346 ;
+    \$3331  = \$333 ;
     if (rst) begin
-      \$1115  = 1'h0;
+      \$3331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1116  = \$347 ;
+    \$3332  = \$334 ;
     if (rst) begin
-      \$1116  = 1'h0;
+      \$3332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1117  = \$348 ;
+    \$3333  = \$335 ;
     if (rst) begin
-      \$1117  = 1'h0;
+      \$3333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1118  = \$349 ;
+    \$3334  = \$336 ;
     if (rst) begin
-      \$1118  = 1'h0;
+      \$3334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1119  = \$350 ;
+    \$3335  = \$337 ;
     if (rst) begin
-      \$1119  = 1'h0;
+      \$3335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1120  = \$351 ;
+    \$3336  = \$338 ;
     if (rst) begin
-      \$1120  = 1'h0;
+      \$3336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1121  = \$352 ;
+    \$3337  = \$339 ;
     if (rst) begin
-      \$1121  = 1'h0;
+      \$3337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1122  = \$353 ;
+    \$3338  = \$340 ;
     if (rst) begin
-      \$1122  = 1'h0;
+      \$3338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1123  = s4_valid;
+    \$3339  = s4_valid;
     if (rst) begin
-      \$1123  = 1'h0;
+      \$3339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1124  = s4_valid;
+    \$3340  = s4_valid;
     if (rst) begin
-      \$1124  = 1'h0;
+      \$3340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1125  = s4_valid;
+    \$3341  = s4_valid;
     if (rst) begin
-      \$1125  = 1'h0;
+      \$3341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1126  = s4_valid;
+    \$3342  = s4_valid;
     if (rst) begin
-      \$1126  = 1'h0;
+      \$3342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1127  = s4_valid;
+    \$3343  = s4_valid;
     if (rst) begin
-      \$1127  = 1'h0;
+      \$3343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1128  = s4_valid;
+    \$3344  = s4_valid;
     if (rst) begin
-      \$1128  = 1'h0;
+      \$3344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1129  = s4_valid;
+    \$3345  = s4_valid;
     if (rst) begin
-      \$1129  = 1'h0;
+      \$3345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1130  = s4_valid;
+    \$3346  = s4_valid;
     if (rst) begin
-      \$1130  = 1'h0;
+      \$3346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1131  = \$482 ;
+    \$3347  = \$469 ;
     if (rst) begin
-      \$1131  = 1'h0;
+      \$3347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1132  = \$483 ;
+    \$3348  = \$470 ;
     if (rst) begin
-      \$1132  = 1'h0;
+      \$3348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1133  = \$484 ;
+    \$3349  = \$471 ;
     if (rst) begin
-      \$1133  = 1'h0;
+      \$3349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1134  = \$485 ;
+    \$3350  = \$472 ;
     if (rst) begin
-      \$1134  = 1'h0;
+      \$3350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1135  = \$486 ;
+    \$3351  = \$473 ;
     if (rst) begin
-      \$1135  = 1'h0;
+      \$3351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1136  = \$487 ;
+    \$3352  = \$474 ;
     if (rst) begin
-      \$1136  = 1'h0;
+      \$3352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1137  = \$488 ;
+    \$3353  = \$475 ;
     if (rst) begin
-      \$1137  = 1'h0;
+      \$3353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1138  = \$489 ;
+    \$3354  = \$476 ;
     if (rst) begin
-      \$1138  = 1'h0;
+      \$3354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1139  = \$492 ;
+    \$3355  = \$479 ;
     if (rst) begin
-      \$1139  = 1'h0;
+      \$3355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1140  = \$495 ;
+    \$3356  = \$482 ;
     if (rst) begin
-      \$1140  = 1'h0;
+      \$3356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1141  = \$498 ;
+    \$3357  = \$485 ;
     if (rst) begin
-      \$1141  = 1'h0;
+      \$3357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1142  = \$501 ;
+    \$3358  = \$488 ;
     if (rst) begin
-      \$1142  = 1'h0;
+      \$3358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1143  = \$504 ;
+    \$3359  = \$491 ;
     if (rst) begin
-      \$1143  = 1'h0;
+      \$3359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1144  = \$507 ;
+    \$3360  = \$494 ;
     if (rst) begin
-      \$1144  = 1'h0;
+      \$3360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1145  = \$510 ;
+    \$3361  = \$497 ;
     if (rst) begin
-      \$1145  = 1'h0;
+      \$3361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1146  = \$513 ;
+    \$3362  = \$500 ;
     if (rst) begin
-      \$1146  = 1'h0;
+      \$3362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1147  = \$518 ;
+    \$3363  = \$505 ;
     if (rst) begin
-      \$1147  = 1'h0;
+      \$3363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1148  = \$523 ;
+    \$3364  = \$510 ;
     if (rst) begin
-      \$1148  = 1'h0;
+      \$3364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1149  = \$528 ;
+    \$3365  = \$515 ;
     if (rst) begin
-      \$1149  = 1'h0;
+      \$3365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1150  = \$533 ;
+    \$3366  = \$520 ;
     if (rst) begin
-      \$1150  = 1'h0;
+      \$3366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1151  = \$538 ;
+    \$3367  = \$525 ;
     if (rst) begin
-      \$1151  = 1'h0;
+      \$3367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1152  = \$543 ;
+    \$3368  = \$530 ;
     if (rst) begin
-      \$1152  = 1'h0;
+      \$3368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1153  = \$548 ;
+    \$3369  = \$535 ;
     if (rst) begin
-      \$1153  = 1'h0;
+      \$3369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1154  = \$553 ;
+    \$3370  = \$540 ;
     if (rst) begin
-      \$1154  = 1'h0;
+      \$3370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1155  = acc0;
+    \$3371  = acc0;
+    if (\$541 ) begin
+      \$3371  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3371  = \$6 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3372  = acc1;
+    if (\$542 ) begin
+      \$3372  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3372  = \$7 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3373  = acc2;
+    if (\$543 ) begin
+      \$3373  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3373  = \$8 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3374  = acc3;
+    if (\$544 ) begin
+      \$3374  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3374  = \$9 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3375  = acc4;
+    if (\$545 ) begin
+      \$3375  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3375  = \$10 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3376  = acc5;
+    if (\$546 ) begin
+      \$3376  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3376  = \$11 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3377  = acc6;
+    if (\$547 ) begin
+      \$3377  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3377  = \$12 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3378  = acc7;
+    if (\$548 ) begin
+      \$3378  = 21'h000000;
+    end else if (acc_en_c0) begin
+      \$3378  = \$13 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3379  = acc8;
+    if (\$549 ) begin
+      \$3379  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3379  = \$14 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3380  = acc9;
+    if (\$550 ) begin
+      \$3380  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3380  = \$15 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3381  = acc10;
+    if (\$551 ) begin
+      \$3381  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3381  = \$16 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3382  = acc11;
+    if (\$552 ) begin
+      \$3382  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3382  = \$17 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3383  = acc12;
+    if (\$553 ) begin
+      \$3383  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3383  = \$18 [20:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3384  = acc13;
     if (\$554 ) begin
-      \$1155  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1155  = \$6 [20:0];
+      \$3384  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3384  = \$19 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1156  = acc1;
+    \$3385  = acc14;
     if (\$555 ) begin
-      \$1156  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1156  = \$7 [20:0];
+      \$3385  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3385  = \$20 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1157  = acc2;
+    \$3386  = acc15;
     if (\$556 ) begin
-      \$1157  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1157  = \$8 [20:0];
+      \$3386  = 21'h000000;
+    end else if (acc_en_c1) begin
+      \$3386  = \$21 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1158  = acc3;
+    \$3387  = acc16;
     if (\$557 ) begin
-      \$1158  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1158  = \$9 [20:0];
+      \$3387  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3387  = \$22 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1159  = acc4;
+    \$3388  = acc17;
     if (\$558 ) begin
-      \$1159  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1159  = \$10 [20:0];
+      \$3388  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3388  = \$23 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1160  = acc5;
+    \$3389  = acc18;
     if (\$559 ) begin
-      \$1160  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1160  = \$11 [20:0];
+      \$3389  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3389  = \$24 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1161  = acc6;
+    \$3390  = acc19;
     if (\$560 ) begin
-      \$1161  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1161  = \$12 [20:0];
+      \$3390  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3390  = \$25 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1162  = acc7;
+    \$3391  = acc20;
     if (\$561 ) begin
-      \$1162  = 21'h000000;
-    end else if (acc_en_c0) begin
-      \$1162  = \$13 [20:0];
+      \$3391  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3391  = \$26 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1163  = acc8;
+    \$3392  = acc21;
     if (\$562 ) begin
-      \$1163  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1163  = \$14 [20:0];
+      \$3392  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3392  = \$27 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1164  = acc9;
+    \$3393  = acc22;
     if (\$563 ) begin
-      \$1164  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1164  = \$15 [20:0];
+      \$3393  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3393  = \$28 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1165  = acc10;
+    \$3394  = acc23;
     if (\$564 ) begin
-      \$1165  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1165  = \$16 [20:0];
+      \$3394  = 21'h000000;
+    end else if (acc_en_c2) begin
+      \$3394  = \$29 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1166  = acc11;
+    \$3395  = acc24;
     if (\$565 ) begin
-      \$1166  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1166  = \$17 [20:0];
+      \$3395  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3395  = \$30 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1167  = acc12;
+    \$3396  = acc25;
     if (\$566 ) begin
-      \$1167  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1167  = \$18 [20:0];
+      \$3396  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3396  = \$31 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1168  = acc13;
+    \$3397  = acc26;
     if (\$567 ) begin
-      \$1168  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1168  = \$19 [20:0];
+      \$3397  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3397  = \$32 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1169  = acc14;
+    \$3398  = acc27;
     if (\$568 ) begin
-      \$1169  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1169  = \$20 [20:0];
+      \$3398  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3398  = \$33 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1170  = acc15;
+    \$3399  = acc28;
     if (\$569 ) begin
-      \$1170  = 21'h000000;
-    end else if (acc_en_c1) begin
-      \$1170  = \$21 [20:0];
+      \$3399  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3399  = \$34 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1171  = acc16;
+    \$3400  = acc29;
     if (\$570 ) begin
-      \$1171  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1171  = \$22 [20:0];
+      \$3400  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3400  = \$35 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1172  = acc17;
+    \$3401  = acc30;
     if (\$571 ) begin
-      \$1172  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1172  = \$23 [20:0];
+      \$3401  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3401  = \$36 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1173  = acc18;
+    \$3402  = acc31;
     if (\$572 ) begin
-      \$1173  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1173  = \$24 [20:0];
+      \$3402  = 21'h000000;
+    end else if (acc_en_c3) begin
+      \$3402  = \$37 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1174  = acc19;
+    \$3403  = acc32;
     if (\$573 ) begin
-      \$1174  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1174  = \$25 [20:0];
+      \$3403  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3403  = \$38 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1175  = acc20;
+    \$3404  = acc33;
     if (\$574 ) begin
-      \$1175  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1175  = \$26 [20:0];
+      \$3404  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3404  = \$39 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1176  = acc21;
+    \$3405  = acc34;
     if (\$575 ) begin
-      \$1176  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1176  = \$27 [20:0];
+      \$3405  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3405  = \$40 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1177  = acc22;
+    \$3406  = acc35;
     if (\$576 ) begin
-      \$1177  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1177  = \$28 [20:0];
+      \$3406  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3406  = \$41 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1178  = acc23;
+    \$3407  = acc36;
     if (\$577 ) begin
-      \$1178  = 21'h000000;
-    end else if (acc_en_c2) begin
-      \$1178  = \$29 [20:0];
+      \$3407  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3407  = \$42 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1179  = acc24;
+    \$3408  = acc37;
     if (\$578 ) begin
-      \$1179  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1179  = \$30 [20:0];
+      \$3408  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3408  = \$43 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1180  = acc25;
+    \$3409  = acc38;
     if (\$579 ) begin
-      \$1180  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1180  = \$31 [20:0];
+      \$3409  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3409  = \$44 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1181  = acc26;
+    \$3410  = acc39;
     if (\$580 ) begin
-      \$1181  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1181  = \$32 [20:0];
+      \$3410  = 21'h000000;
+    end else if (acc_en_c4) begin
+      \$3410  = \$45 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1182  = acc27;
+    \$3411  = acc40;
     if (\$581 ) begin
-      \$1182  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1182  = \$33 [20:0];
+      \$3411  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3411  = \$46 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1183  = acc28;
+    \$3412  = acc41;
     if (\$582 ) begin
-      \$1183  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1183  = \$34 [20:0];
+      \$3412  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3412  = \$47 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1184  = acc29;
+    \$3413  = acc42;
     if (\$583 ) begin
-      \$1184  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1184  = \$35 [20:0];
+      \$3413  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3413  = \$48 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1185  = acc30;
+    \$3414  = acc43;
     if (\$584 ) begin
-      \$1185  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1185  = \$36 [20:0];
+      \$3414  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3414  = \$49 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1186  = acc31;
+    \$3415  = acc44;
     if (\$585 ) begin
-      \$1186  = 21'h000000;
-    end else if (acc_en_c3) begin
-      \$1186  = \$37 [20:0];
+      \$3415  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3415  = \$50 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1187  = acc32;
+    \$3416  = acc45;
     if (\$586 ) begin
-      \$1187  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1187  = \$38 [20:0];
+      \$3416  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3416  = \$51 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1188  = acc33;
+    \$3417  = acc46;
     if (\$587 ) begin
-      \$1188  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1188  = \$39 [20:0];
+      \$3417  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3417  = \$52 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1189  = acc34;
+    \$3418  = acc47;
     if (\$588 ) begin
-      \$1189  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1189  = \$40 [20:0];
+      \$3418  = 21'h000000;
+    end else if (acc_en_c5) begin
+      \$3418  = \$53 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1190  = acc35;
+    \$3419  = acc48;
     if (\$589 ) begin
-      \$1190  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1190  = \$41 [20:0];
+      \$3419  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3419  = \$54 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1191  = acc36;
+    \$3420  = acc49;
     if (\$590 ) begin
-      \$1191  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1191  = \$42 [20:0];
+      \$3420  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3420  = \$55 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1192  = acc37;
+    \$3421  = acc50;
     if (\$591 ) begin
-      \$1192  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1192  = \$43 [20:0];
+      \$3421  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3421  = \$56 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1193  = acc38;
+    \$3422  = acc51;
     if (\$592 ) begin
-      \$1193  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1193  = \$44 [20:0];
+      \$3422  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3422  = \$57 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1194  = acc39;
+    \$3423  = acc52;
     if (\$593 ) begin
-      \$1194  = 21'h000000;
-    end else if (acc_en_c4) begin
-      \$1194  = \$45 [20:0];
+      \$3423  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3423  = \$58 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1195  = acc40;
+    \$3424  = acc53;
     if (\$594 ) begin
-      \$1195  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1195  = \$46 [20:0];
+      \$3424  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3424  = \$59 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1196  = acc41;
+    \$3425  = acc54;
     if (\$595 ) begin
-      \$1196  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1196  = \$47 [20:0];
+      \$3425  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3425  = \$60 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1197  = acc42;
+    \$3426  = acc55;
     if (\$596 ) begin
-      \$1197  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1197  = \$48 [20:0];
+      \$3426  = 21'h000000;
+    end else if (acc_en_c6) begin
+      \$3426  = \$61 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1198  = acc43;
+    \$3427  = acc56;
     if (\$597 ) begin
-      \$1198  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1198  = \$49 [20:0];
+      \$3427  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3427  = \$62 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1199  = acc44;
+    \$3428  = acc57;
     if (\$598 ) begin
-      \$1199  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1199  = \$50 [20:0];
+      \$3428  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3428  = \$63 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1200  = acc45;
+    \$3429  = acc58;
     if (\$599 ) begin
-      \$1200  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1200  = \$51 [20:0];
+      \$3429  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3429  = \$64 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1201  = acc46;
+    \$3430  = acc59;
     if (\$600 ) begin
-      \$1201  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1201  = \$52 [20:0];
+      \$3430  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3430  = \$65 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1202  = acc47;
+    \$3431  = acc60;
     if (\$601 ) begin
-      \$1202  = 21'h000000;
-    end else if (acc_en_c5) begin
-      \$1202  = \$53 [20:0];
+      \$3431  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3431  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1203  = acc48;
+    \$3432  = acc61;
     if (\$602 ) begin
-      \$1203  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1203  = \$54 [20:0];
+      \$3432  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3432  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1204  = acc49;
+    \$3433  = acc62;
     if (\$603 ) begin
-      \$1204  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1204  = \$55 [20:0];
+      \$3433  = 21'h000000;
+    end else if (acc_en_c7) begin
+      \$3433  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1205  = acc50;
+    \$3434  = acc63;
     if (\$604 ) begin
-      \$1205  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1205  = \$56 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1206  = acc51;
-    if (\$605 ) begin
-      \$1206  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1206  = \$57 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1207  = acc52;
-    if (\$606 ) begin
-      \$1207  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1207  = \$58 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1208  = acc53;
-    if (\$607 ) begin
-      \$1208  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1208  = \$59 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1209  = acc54;
-    if (\$608 ) begin
-      \$1209  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1209  = \$60 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1210  = acc55;
-    if (\$609 ) begin
-      \$1210  = 21'h000000;
-    end else if (acc_en_c6) begin
-      \$1210  = \$61 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1211  = acc56;
-    if (\$610 ) begin
-      \$1211  = 21'h000000;
+      \$3434  = 21'h000000;
     end else if (acc_en_c7) begin
-      \$1211  = \$62 [20:0];
+      \$3434  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1212  = acc57;
-    if (\$611 ) begin
-      \$1212  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1212  = \$63 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1213  = acc58;
-    if (\$612 ) begin
-      \$1213  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1213  = \$64 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1214  = acc59;
-    if (\$613 ) begin
-      \$1214  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1214  = \$65 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1215  = acc60;
-    if (\$614 ) begin
-      \$1215  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1215  = \$66 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1216  = acc61;
-    if (\$615 ) begin
-      \$1216  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1216  = \$67 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1217  = acc62;
-    if (\$616 ) begin
-      \$1217  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1217  = \$68 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1218  = acc63;
-    if (\$617 ) begin
-      \$1218  = 21'h000000;
-    end else if (acc_en_c7) begin
-      \$1218  = \$69 [20:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1219  = d0;
+    \$3435  = d0;
     if (dw_done0_c0) begin
-      \$1219  = \$6 [10:0];
+      \$3435  = \$6 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1220  = d1;
+    \$3436  = d1;
     if (dw_done0_c0) begin
-      \$1220  = \$7 [10:0];
+      \$3436  = \$7 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1221  = d2;
+    \$3437  = d2;
     if (dw_done0_c0) begin
-      \$1221  = \$8 [10:0];
+      \$3437  = \$8 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1222  = d3;
+    \$3438  = d3;
     if (dw_done0_c0) begin
-      \$1222  = \$9 [10:0];
+      \$3438  = \$9 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1223  = d4;
+    \$3439  = d4;
     if (dw_done0_c0) begin
-      \$1223  = \$10 [10:0];
+      \$3439  = \$10 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1224  = d5;
+    \$3440  = d5;
     if (dw_done0_c0) begin
-      \$1224  = \$11 [10:0];
+      \$3440  = \$11 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1225  = d6;
+    \$3441  = d6;
     if (dw_done0_c0) begin
-      \$1225  = \$12 [10:0];
+      \$3441  = \$12 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1226  = d7;
+    \$3442  = d7;
     if (dw_done0_c0) begin
-      \$1226  = \$13 [10:0];
+      \$3442  = \$13 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1227  = d8;
+    \$3443  = d8;
     if (dw_done0_c1) begin
-      \$1227  = \$14 [10:0];
+      \$3443  = \$14 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1228  = d9;
+    \$3444  = d9;
     if (dw_done0_c1) begin
-      \$1228  = \$15 [10:0];
+      \$3444  = \$15 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1229  = d10;
+    \$3445  = d10;
     if (dw_done0_c1) begin
-      \$1229  = \$16 [10:0];
+      \$3445  = \$16 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1230  = d11;
+    \$3446  = d11;
     if (dw_done0_c1) begin
-      \$1230  = \$17 [10:0];
+      \$3446  = \$17 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1231  = d12;
+    \$3447  = d12;
     if (dw_done0_c1) begin
-      \$1231  = \$18 [10:0];
+      \$3447  = \$18 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1232  = d13;
+    \$3448  = d13;
     if (dw_done0_c1) begin
-      \$1232  = \$19 [10:0];
+      \$3448  = \$19 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1233  = d14;
+    \$3449  = d14;
     if (dw_done0_c1) begin
-      \$1233  = \$20 [10:0];
+      \$3449  = \$20 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1234  = d15;
+    \$3450  = d15;
     if (dw_done0_c1) begin
-      \$1234  = \$21 [10:0];
+      \$3450  = \$21 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1235  = d16;
+    \$3451  = d16;
     if (dw_done0_c2) begin
-      \$1235  = \$22 [10:0];
+      \$3451  = \$22 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1236  = d17;
+    \$3452  = d17;
     if (dw_done0_c2) begin
-      \$1236  = \$23 [10:0];
+      \$3452  = \$23 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1237  = d18;
+    \$3453  = d18;
     if (dw_done0_c2) begin
-      \$1237  = \$24 [10:0];
+      \$3453  = \$24 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1238  = d19;
+    \$3454  = d19;
     if (dw_done0_c2) begin
-      \$1238  = \$25 [10:0];
+      \$3454  = \$25 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1239  = d20;
+    \$3455  = d20;
     if (dw_done0_c2) begin
-      \$1239  = \$26 [10:0];
+      \$3455  = \$26 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1240  = d21;
+    \$3456  = d21;
     if (dw_done0_c2) begin
-      \$1240  = \$27 [10:0];
+      \$3456  = \$27 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1241  = d22;
+    \$3457  = d22;
     if (dw_done0_c2) begin
-      \$1241  = \$28 [10:0];
+      \$3457  = \$28 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1242  = d23;
+    \$3458  = d23;
     if (dw_done0_c2) begin
-      \$1242  = \$29 [10:0];
+      \$3458  = \$29 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1243  = d24;
+    \$3459  = d24;
     if (dw_done0_c3) begin
-      \$1243  = \$30 [10:0];
+      \$3459  = \$30 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1244  = d25;
+    \$3460  = d25;
     if (dw_done0_c3) begin
-      \$1244  = \$31 [10:0];
+      \$3460  = \$31 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1245  = d26;
+    \$3461  = d26;
     if (dw_done0_c3) begin
-      \$1245  = \$32 [10:0];
+      \$3461  = \$32 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1246  = d27;
+    \$3462  = d27;
     if (dw_done0_c3) begin
-      \$1246  = \$33 [10:0];
+      \$3462  = \$33 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1247  = d28;
+    \$3463  = d28;
     if (dw_done0_c3) begin
-      \$1247  = \$34 [10:0];
+      \$3463  = \$34 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1248  = d29;
+    \$3464  = d29;
     if (dw_done0_c3) begin
-      \$1248  = \$35 [10:0];
+      \$3464  = \$35 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1249  = d30;
+    \$3465  = d30;
     if (dw_done0_c3) begin
-      \$1249  = \$36 [10:0];
+      \$3465  = \$36 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1250  = d31;
+    \$3466  = d31;
     if (dw_done0_c3) begin
-      \$1250  = \$37 [10:0];
+      \$3466  = \$37 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1251  = d32;
+    \$3467  = d32;
     if (dw_done0_c4) begin
-      \$1251  = \$38 [10:0];
+      \$3467  = \$38 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1252  = d33;
+    \$3468  = d33;
     if (dw_done0_c4) begin
-      \$1252  = \$39 [10:0];
+      \$3468  = \$39 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1253  = d34;
+    \$3469  = d34;
     if (dw_done0_c4) begin
-      \$1253  = \$40 [10:0];
+      \$3469  = \$40 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1254  = d35;
+    \$3470  = d35;
     if (dw_done0_c4) begin
-      \$1254  = \$41 [10:0];
+      \$3470  = \$41 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1255  = d36;
+    \$3471  = d36;
     if (dw_done0_c4) begin
-      \$1255  = \$42 [10:0];
+      \$3471  = \$42 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1256  = d37;
+    \$3472  = d37;
     if (dw_done0_c4) begin
-      \$1256  = \$43 [10:0];
+      \$3472  = \$43 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1257  = d38;
+    \$3473  = d38;
     if (dw_done0_c4) begin
-      \$1257  = \$44 [10:0];
+      \$3473  = \$44 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1258  = d39;
+    \$3474  = d39;
     if (dw_done0_c4) begin
-      \$1258  = \$45 [10:0];
+      \$3474  = \$45 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1259  = d40;
+    \$3475  = d40;
     if (dw_done0_c5) begin
-      \$1259  = \$46 [10:0];
+      \$3475  = \$46 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1260  = d41;
+    \$3476  = d41;
     if (dw_done0_c5) begin
-      \$1260  = \$47 [10:0];
+      \$3476  = \$47 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1261  = d42;
+    \$3477  = d42;
     if (dw_done0_c5) begin
-      \$1261  = \$48 [10:0];
+      \$3477  = \$48 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1262  = d43;
+    \$3478  = d43;
     if (dw_done0_c5) begin
-      \$1262  = \$49 [10:0];
+      \$3478  = \$49 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1263  = d44;
+    \$3479  = d44;
     if (dw_done0_c5) begin
-      \$1263  = \$50 [10:0];
+      \$3479  = \$50 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1264  = d45;
+    \$3480  = d45;
     if (dw_done0_c5) begin
-      \$1264  = \$51 [10:0];
+      \$3480  = \$51 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1265  = d46;
+    \$3481  = d46;
     if (dw_done0_c5) begin
-      \$1265  = \$52 [10:0];
+      \$3481  = \$52 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1266  = d47;
+    \$3482  = d47;
     if (dw_done0_c5) begin
-      \$1266  = \$53 [10:0];
+      \$3482  = \$53 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1267  = d48;
+    \$3483  = d48;
     if (dw_done0_c6) begin
-      \$1267  = \$54 [10:0];
+      \$3483  = \$54 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1268  = d49;
+    \$3484  = d49;
     if (dw_done0_c6) begin
-      \$1268  = \$55 [10:0];
+      \$3484  = \$55 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1269  = d50;
+    \$3485  = d50;
     if (dw_done0_c6) begin
-      \$1269  = \$56 [10:0];
+      \$3485  = \$56 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1270  = d51;
+    \$3486  = d51;
     if (dw_done0_c6) begin
-      \$1270  = \$57 [10:0];
+      \$3486  = \$57 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1271  = d52;
+    \$3487  = d52;
     if (dw_done0_c6) begin
-      \$1271  = \$58 [10:0];
+      \$3487  = \$58 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1272  = d53;
+    \$3488  = d53;
     if (dw_done0_c6) begin
-      \$1272  = \$59 [10:0];
+      \$3488  = \$59 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1273  = d54;
+    \$3489  = d54;
     if (dw_done0_c6) begin
-      \$1273  = \$60 [10:0];
+      \$3489  = \$60 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1274  = d55;
+    \$3490  = d55;
     if (dw_done0_c6) begin
-      \$1274  = \$61 [10:0];
+      \$3490  = \$61 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1275  = d56;
+    \$3491  = d56;
     if (dw_done0_c7) begin
-      \$1275  = \$62 [10:0];
+      \$3491  = \$62 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1276  = d57;
+    \$3492  = d57;
     if (dw_done0_c7) begin
-      \$1276  = \$63 [10:0];
+      \$3492  = \$63 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1277  = d58;
+    \$3493  = d58;
     if (dw_done0_c7) begin
-      \$1277  = \$64 [10:0];
+      \$3493  = \$64 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1278  = d59;
+    \$3494  = d59;
     if (dw_done0_c7) begin
-      \$1278  = \$65 [10:0];
+      \$3494  = \$65 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1279  = d60;
+    \$3495  = d60;
     if (dw_done0_c7) begin
-      \$1279  = \$66 [10:0];
+      \$3495  = \$66 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1280  = d61;
+    \$3496  = d61;
     if (dw_done0_c7) begin
-      \$1280  = \$67 [10:0];
+      \$3496  = \$67 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1281  = d62;
+    \$3497  = d62;
     if (dw_done0_c7) begin
-      \$1281  = \$68 [10:0];
+      \$3497  = \$68 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1282  = d63;
+    \$3498  = d63;
     if (dw_done0_c7) begin
-      \$1282  = \$69 [10:0];
+      \$3498  = \$69 [10:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1283 [0] = \$618 ;
-    \$1283 [1] = \$619 ;
-    \$1283 [2] = \$620 ;
-    \$1283 [3] = \$621 ;
-    \$1283 [4] = \$622 ;
-    \$1283 [5] = \$623 ;
-    \$1283 [6] = \$624 ;
-    \$1283 [7] = \$625 ;
-    \$1283 [8] = \$626 ;
-    \$1283 [9] = \$627 ;
-    \$1283 [10] = \$628 ;
-    \$1283 [11] = \$629 ;
-    \$1283 [12] = \$630 ;
-    \$1283 [13] = \$631 ;
-    \$1283 [14] = \$632 ;
-    \$1283 [15] = \$633 ;
-    \$1283 [16] = \$634 ;
-    \$1283 [17] = \$635 ;
-    \$1283 [18] = \$636 ;
-    \$1283 [19] = \$637 ;
-    \$1283 [20] = \$638 ;
-    \$1283 [21] = \$639 ;
-    \$1283 [22] = \$640 ;
-    \$1283 [23] = \$641 ;
-    \$1283 [24] = \$642 ;
-    \$1283 [25] = \$643 ;
-    \$1283 [26] = \$644 ;
-    \$1283 [27] = \$645 ;
-    \$1283 [28] = \$646 ;
-    \$1283 [29] = \$647 ;
-    \$1283 [30] = \$648 ;
-    \$1283 [31] = \$649 ;
-    \$1283 [32] = \$650 ;
-    \$1283 [33] = \$651 ;
-    \$1283 [34] = \$652 ;
-    \$1283 [35] = \$653 ;
-    \$1283 [36] = \$654 ;
-    \$1283 [37] = \$655 ;
-    \$1283 [38] = \$656 ;
-    \$1283 [39] = \$657 ;
-    \$1283 [40] = \$658 ;
-    \$1283 [41] = \$659 ;
-    \$1283 [42] = \$660 ;
-    \$1283 [43] = \$661 ;
-    \$1283 [44] = \$662 ;
-    \$1283 [45] = \$663 ;
-    \$1283 [46] = \$664 ;
-    \$1283 [47] = \$665 ;
-    \$1283 [48] = \$666 ;
-    \$1283 [49] = \$667 ;
-    \$1283 [50] = \$668 ;
-    \$1283 [51] = \$669 ;
-    \$1283 [52] = \$670 ;
-    \$1283 [53] = \$671 ;
-    \$1283 [54] = \$672 ;
-    \$1283 [55] = \$673 ;
-    \$1283 [56] = \$674 ;
-    \$1283 [57] = \$675 ;
-    \$1283 [58] = \$676 ;
-    \$1283 [59] = \$677 ;
-    \$1283 [60] = \$678 ;
-    \$1283 [61] = \$679 ;
-    \$1283 [62] = \$680 ;
-    \$1283 [63] = \$681 ;
+    \$3499 [0] = \$605 ;
+    \$3499 [1] = \$606 ;
+    \$3499 [2] = \$607 ;
+    \$3499 [3] = \$608 ;
+    \$3499 [4] = \$609 ;
+    \$3499 [5] = \$610 ;
+    \$3499 [6] = \$611 ;
+    \$3499 [7] = \$612 ;
+    \$3499 [8] = \$613 ;
+    \$3499 [9] = \$614 ;
+    \$3499 [10] = \$615 ;
+    \$3499 [11] = \$616 ;
+    \$3499 [12] = \$617 ;
+    \$3499 [13] = \$618 ;
+    \$3499 [14] = \$619 ;
+    \$3499 [15] = \$620 ;
+    \$3499 [16] = \$621 ;
+    \$3499 [17] = \$622 ;
+    \$3499 [18] = \$623 ;
+    \$3499 [19] = \$624 ;
+    \$3499 [20] = \$625 ;
+    \$3499 [21] = \$626 ;
+    \$3499 [22] = \$627 ;
+    \$3499 [23] = \$628 ;
+    \$3499 [24] = \$629 ;
+    \$3499 [25] = \$630 ;
+    \$3499 [26] = \$631 ;
+    \$3499 [27] = \$632 ;
+    \$3499 [28] = \$633 ;
+    \$3499 [29] = \$634 ;
+    \$3499 [30] = \$635 ;
+    \$3499 [31] = \$636 ;
+    \$3499 [32] = \$637 ;
+    \$3499 [33] = \$638 ;
+    \$3499 [34] = \$639 ;
+    \$3499 [35] = \$640 ;
+    \$3499 [36] = \$641 ;
+    \$3499 [37] = \$642 ;
+    \$3499 [38] = \$643 ;
+    \$3499 [39] = \$644 ;
+    \$3499 [40] = \$645 ;
+    \$3499 [41] = \$646 ;
+    \$3499 [42] = \$647 ;
+    \$3499 [43] = \$648 ;
+    \$3499 [44] = \$649 ;
+    \$3499 [45] = \$650 ;
+    \$3499 [46] = \$651 ;
+    \$3499 [47] = \$652 ;
+    \$3499 [48] = \$653 ;
+    \$3499 [49] = \$654 ;
+    \$3499 [50] = \$655 ;
+    \$3499 [51] = \$656 ;
+    \$3499 [52] = \$657 ;
+    \$3499 [53] = \$658 ;
+    \$3499 [54] = \$659 ;
+    \$3499 [55] = \$660 ;
+    \$3499 [56] = \$661 ;
+    \$3499 [57] = \$662 ;
+    \$3499 [58] = \$663 ;
+    \$3499 [59] = \$664 ;
+    \$3499 [60] = \$665 ;
+    \$3499 [61] = \$666 ;
+    \$3499 [62] = \$667 ;
+    \$3499 [63] = \$668 ;
     if (rst) begin
-      \$1283  = 64'h0000000000000000;
+      \$3499  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1284  = \$683 [63:0];
+    \$3500  = \$670 [63:0];
     if (rst) begin
-      \$1284  = 64'h0000000000000000;
+      \$3500  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1285  = \$685 [63:0];
+    \$3501  = \$672 [63:0];
     if (rst) begin
-      \$1285  = 64'h0000000000000000;
+      \$3501  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1286  = \$686 ;
+    \$3502  = \$1120 ;
     if (rst) begin
-      \$1286  = 1'h0;
+      \$3502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1287  = shadow0;
+    \$3503  = shadow0;
     if (hand_over_c0) begin
-      \$1287  = \$6 [20:0];
+      \$3503  = \$6 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1287  = shadow4;
+        \$3503  = shadow4;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1288  = shadow1;
+    \$3504  = shadow1;
     if (hand_over_c0) begin
-      \$1288  = \$7 [20:0];
+      \$3504  = \$7 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1288  = shadow5;
+        \$3504  = shadow5;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1289  = shadow2;
+    \$3505  = shadow2;
     if (hand_over_c0) begin
-      \$1289  = \$8 [20:0];
+      \$3505  = \$8 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1289  = shadow6;
+        \$3505  = shadow6;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1290  = shadow3;
+    \$3506  = shadow3;
     if (hand_over_c0) begin
-      \$1290  = \$9 [20:0];
+      \$3506  = \$9 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1290  = shadow7;
+        \$3506  = shadow7;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1291  = shadow4;
+    \$3507  = shadow4;
     if (hand_over_c0) begin
-      \$1291  = \$10 [20:0];
+      \$3507  = \$10 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1291  = shadow8;
+        \$3507  = shadow8;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1292  = shadow5;
+    \$3508  = shadow5;
     if (hand_over_c0) begin
-      \$1292  = \$11 [20:0];
+      \$3508  = \$11 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1292  = shadow9;
+        \$3508  = shadow9;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1293  = shadow6;
+    \$3509  = shadow6;
     if (hand_over_c0) begin
-      \$1293  = \$12 [20:0];
+      \$3509  = \$12 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1293  = shadow10;
+        \$3509  = shadow10;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1294  = shadow7;
+    \$3510  = shadow7;
     if (hand_over_c0) begin
-      \$1294  = \$13 [20:0];
+      \$3510  = \$13 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c0) begin
-        \$1294  = shadow11;
+        \$3510  = shadow11;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1295  = shadow8;
+    \$3511  = shadow8;
     if (hand_over_c1) begin
-      \$1295  = \$14 [20:0];
+      \$3511  = \$14 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1295  = shadow12;
+        \$3511  = shadow12;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1296  = shadow9;
+    \$3512  = shadow9;
     if (hand_over_c1) begin
-      \$1296  = \$15 [20:0];
+      \$3512  = \$15 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1296  = shadow13;
+        \$3512  = shadow13;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1297  = shadow10;
+    \$3513  = shadow10;
     if (hand_over_c1) begin
-      \$1297  = \$16 [20:0];
+      \$3513  = \$16 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1297  = shadow14;
+        \$3513  = shadow14;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1298  = shadow11;
+    \$3514  = shadow11;
     if (hand_over_c1) begin
-      \$1298  = \$17 [20:0];
+      \$3514  = \$17 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1298  = shadow15;
+        \$3514  = shadow15;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1299  = shadow12;
+    \$3515  = shadow12;
     if (hand_over_c1) begin
-      \$1299  = \$18 [20:0];
+      \$3515  = \$18 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1299  = shadow16;
+        \$3515  = shadow16;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1300  = shadow13;
+    \$3516  = shadow13;
     if (hand_over_c1) begin
-      \$1300  = \$19 [20:0];
+      \$3516  = \$19 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1300  = shadow17;
+        \$3516  = shadow17;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1301  = shadow14;
+    \$3517  = shadow14;
     if (hand_over_c1) begin
-      \$1301  = \$20 [20:0];
+      \$3517  = \$20 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1301  = shadow18;
+        \$3517  = shadow18;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1302  = shadow15;
+    \$3518  = shadow15;
     if (hand_over_c1) begin
-      \$1302  = \$21 [20:0];
+      \$3518  = \$21 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c1) begin
-        \$1302  = shadow19;
+        \$3518  = shadow19;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1303  = shadow16;
+    \$3519  = shadow16;
     if (hand_over_c2) begin
-      \$1303  = \$22 [20:0];
+      \$3519  = \$22 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1303  = shadow20;
+        \$3519  = shadow20;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1304  = shadow17;
+    \$3520  = shadow17;
     if (hand_over_c2) begin
-      \$1304  = \$23 [20:0];
+      \$3520  = \$23 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1304  = shadow21;
+        \$3520  = shadow21;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1305  = shadow18;
+    \$3521  = shadow18;
     if (hand_over_c2) begin
-      \$1305  = \$24 [20:0];
+      \$3521  = \$24 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1305  = shadow22;
+        \$3521  = shadow22;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1306  = shadow19;
+    \$3522  = shadow19;
     if (hand_over_c2) begin
-      \$1306  = \$25 [20:0];
+      \$3522  = \$25 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1306  = shadow23;
+        \$3522  = shadow23;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1307  = shadow20;
+    \$3523  = shadow20;
     if (hand_over_c2) begin
-      \$1307  = \$26 [20:0];
+      \$3523  = \$26 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1307  = shadow24;
+        \$3523  = shadow24;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1308  = shadow21;
+    \$3524  = shadow21;
     if (hand_over_c2) begin
-      \$1308  = \$27 [20:0];
+      \$3524  = \$27 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1308  = shadow25;
+        \$3524  = shadow25;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1309  = shadow22;
+    \$3525  = shadow22;
     if (hand_over_c2) begin
-      \$1309  = \$28 [20:0];
+      \$3525  = \$28 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1309  = shadow26;
+        \$3525  = shadow26;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1310  = shadow23;
+    \$3526  = shadow23;
     if (hand_over_c2) begin
-      \$1310  = \$29 [20:0];
+      \$3526  = \$29 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c2) begin
-        \$1310  = shadow27;
+        \$3526  = shadow27;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1311  = shadow24;
+    \$3527  = shadow24;
     if (hand_over_c3) begin
-      \$1311  = \$30 [20:0];
+      \$3527  = \$30 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1311  = shadow28;
+        \$3527  = shadow28;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1312  = shadow25;
+    \$3528  = shadow25;
     if (hand_over_c3) begin
-      \$1312  = \$31 [20:0];
+      \$3528  = \$31 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1312  = shadow29;
+        \$3528  = shadow29;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1313  = shadow26;
+    \$3529  = shadow26;
     if (hand_over_c3) begin
-      \$1313  = \$32 [20:0];
+      \$3529  = \$32 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1313  = shadow30;
+        \$3529  = shadow30;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1314  = shadow27;
+    \$3530  = shadow27;
     if (hand_over_c3) begin
-      \$1314  = \$33 [20:0];
+      \$3530  = \$33 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1314  = shadow31;
+        \$3530  = shadow31;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1315  = shadow28;
+    \$3531  = shadow28;
     if (hand_over_c3) begin
-      \$1315  = \$34 [20:0];
+      \$3531  = \$34 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1315  = shadow32;
+        \$3531  = shadow32;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1316  = shadow29;
+    \$3532  = shadow29;
     if (hand_over_c3) begin
-      \$1316  = \$35 [20:0];
+      \$3532  = \$35 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1316  = shadow33;
+        \$3532  = shadow33;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1317  = shadow30;
+    \$3533  = shadow30;
     if (hand_over_c3) begin
-      \$1317  = \$36 [20:0];
+      \$3533  = \$36 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1317  = shadow34;
+        \$3533  = shadow34;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1318  = shadow31;
+    \$3534  = shadow31;
     if (hand_over_c3) begin
-      \$1318  = \$37 [20:0];
+      \$3534  = \$37 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c3) begin
-        \$1318  = shadow35;
+        \$3534  = shadow35;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1319  = shadow32;
+    \$3535  = shadow32;
     if (hand_over_c4) begin
-      \$1319  = \$38 [20:0];
+      \$3535  = \$38 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1319  = shadow36;
+        \$3535  = shadow36;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1320  = shadow33;
+    \$3536  = shadow33;
     if (hand_over_c4) begin
-      \$1320  = \$39 [20:0];
+      \$3536  = \$39 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1320  = shadow37;
+        \$3536  = shadow37;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1321  = shadow34;
+    \$3537  = shadow34;
     if (hand_over_c4) begin
-      \$1321  = \$40 [20:0];
+      \$3537  = \$40 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1321  = shadow38;
+        \$3537  = shadow38;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1322  = shadow35;
+    \$3538  = shadow35;
     if (hand_over_c4) begin
-      \$1322  = \$41 [20:0];
+      \$3538  = \$41 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1322  = shadow39;
+        \$3538  = shadow39;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1323  = shadow36;
+    \$3539  = shadow36;
     if (hand_over_c4) begin
-      \$1323  = \$42 [20:0];
+      \$3539  = \$42 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1323  = shadow40;
+        \$3539  = shadow40;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1324  = shadow37;
+    \$3540  = shadow37;
     if (hand_over_c4) begin
-      \$1324  = \$43 [20:0];
+      \$3540  = \$43 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1324  = shadow41;
+        \$3540  = shadow41;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1325  = shadow38;
+    \$3541  = shadow38;
     if (hand_over_c4) begin
-      \$1325  = \$44 [20:0];
+      \$3541  = \$44 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1325  = shadow42;
+        \$3541  = shadow42;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1326  = shadow39;
+    \$3542  = shadow39;
     if (hand_over_c4) begin
-      \$1326  = \$45 [20:0];
+      \$3542  = \$45 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c4) begin
-        \$1326  = shadow43;
+        \$3542  = shadow43;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1327  = shadow40;
+    \$3543  = shadow40;
     if (hand_over_c5) begin
-      \$1327  = \$46 [20:0];
+      \$3543  = \$46 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1327  = shadow44;
+        \$3543  = shadow44;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1328  = shadow41;
+    \$3544  = shadow41;
     if (hand_over_c5) begin
-      \$1328  = \$47 [20:0];
+      \$3544  = \$47 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1328  = shadow45;
+        \$3544  = shadow45;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1329  = shadow42;
+    \$3545  = shadow42;
     if (hand_over_c5) begin
-      \$1329  = \$48 [20:0];
+      \$3545  = \$48 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1329  = shadow46;
+        \$3545  = shadow46;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1330  = shadow43;
+    \$3546  = shadow43;
     if (hand_over_c5) begin
-      \$1330  = \$49 [20:0];
+      \$3546  = \$49 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1330  = shadow47;
+        \$3546  = shadow47;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1331  = shadow44;
+    \$3547  = shadow44;
     if (hand_over_c5) begin
-      \$1331  = \$50 [20:0];
+      \$3547  = \$50 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1331  = shadow48;
+        \$3547  = shadow48;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1332  = shadow45;
+    \$3548  = shadow45;
     if (hand_over_c5) begin
-      \$1332  = \$51 [20:0];
+      \$3548  = \$51 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1332  = shadow49;
+        \$3548  = shadow49;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1333  = shadow46;
+    \$3549  = shadow46;
     if (hand_over_c5) begin
-      \$1333  = \$52 [20:0];
+      \$3549  = \$52 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1333  = shadow50;
+        \$3549  = shadow50;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1334  = shadow47;
+    \$3550  = shadow47;
     if (hand_over_c5) begin
-      \$1334  = \$53 [20:0];
+      \$3550  = \$53 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c5) begin
-        \$1334  = shadow51;
+        \$3550  = shadow51;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1335  = shadow48;
+    \$3551  = shadow48;
     if (hand_over_c6) begin
-      \$1335  = \$54 [20:0];
+      \$3551  = \$54 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1335  = shadow52;
+        \$3551  = shadow52;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1336  = shadow49;
+    \$3552  = shadow49;
     if (hand_over_c6) begin
-      \$1336  = \$55 [20:0];
+      \$3552  = \$55 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1336  = shadow53;
+        \$3552  = shadow53;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1337  = shadow50;
+    \$3553  = shadow50;
     if (hand_over_c6) begin
-      \$1337  = \$56 [20:0];
+      \$3553  = \$56 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1337  = shadow54;
+        \$3553  = shadow54;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1338  = shadow51;
+    \$3554  = shadow51;
     if (hand_over_c6) begin
-      \$1338  = \$57 [20:0];
+      \$3554  = \$57 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1338  = shadow55;
+        \$3554  = shadow55;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1339  = shadow52;
+    \$3555  = shadow52;
     if (hand_over_c6) begin
-      \$1339  = \$58 [20:0];
+      \$3555  = \$58 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1339  = shadow56;
+        \$3555  = shadow56;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1340  = shadow53;
+    \$3556  = shadow53;
     if (hand_over_c6) begin
-      \$1340  = \$59 [20:0];
+      \$3556  = \$59 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1340  = shadow57;
+        \$3556  = shadow57;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1341  = shadow54;
+    \$3557  = shadow54;
     if (hand_over_c6) begin
-      \$1341  = \$60 [20:0];
+      \$3557  = \$60 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1341  = shadow58;
+        \$3557  = shadow58;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1342  = shadow55;
+    \$3558  = shadow55;
     if (hand_over_c6) begin
-      \$1342  = \$61 [20:0];
+      \$3558  = \$61 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c6) begin
-        \$1342  = shadow59;
+        \$3558  = shadow59;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1343  = shadow56;
+    \$3559  = shadow56;
     if (hand_over_c7) begin
-      \$1343  = \$62 [20:0];
+      \$3559  = \$62 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$1343  = shadow60;
+        \$3559  = shadow60;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1344  = shadow57;
+    \$3560  = shadow57;
     if (hand_over_c7) begin
-      \$1344  = \$63 [20:0];
+      \$3560  = \$63 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$1344  = shadow61;
+        \$3560  = shadow61;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1345  = shadow58;
+    \$3561  = shadow58;
     if (hand_over_c7) begin
-      \$1345  = \$64 [20:0];
+      \$3561  = \$64 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$1345  = shadow62;
+        \$3561  = shadow62;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1346  = shadow59;
+    \$3562  = shadow59;
     if (hand_over_c7) begin
-      \$1346  = \$65 [20:0];
+      \$3562  = \$65 [20:0];
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active_c7) begin
-        \$1346  = shadow63;
+        \$3562  = shadow63;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1347  = shadow60;
+    \$3563  = shadow60;
     if (hand_over_c7) begin
-      \$1347  = \$66 [20:0];
+      \$3563  = \$66 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1348  = shadow61;
+    \$3564  = shadow61;
     if (hand_over_c7) begin
-      \$1348  = \$67 [20:0];
+      \$3564  = \$67 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1349  = shadow62;
+    \$3565  = shadow62;
     if (hand_over_c7) begin
-      \$1349  = \$68 [20:0];
+      \$3565  = \$68 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1350  = shadow63;
+    \$3566  = shadow63;
     if (hand_over_c7) begin
-      \$1350  = \$69 [20:0];
+      \$3566  = \$69 [20:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1351  = job_active;
+    \$3567  = job_active;
     if (hand_over_c0) begin
-      \$1351  = 1'h1;
+      \$3567  = 1'h1;
     end
     if (launch_final) begin
-      \$1351  = 1'h1;
+      \$3567  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1351  = 1'h0;
+        if (\$1137 ) begin
+          \$3567  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1351  = 1'h0;
+      \$3567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1352  = job_active_c0;
+    \$3568  = job_active_c0;
     if (hand_over_c0) begin
-      \$1352  = 1'h1;
+      \$3568  = 1'h1;
     end
     if (launch_final) begin
-      \$1352  = 1'h1;
+      \$3568  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1352  = 1'h0;
+        if (\$1137 ) begin
+          \$3568  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1352  = 1'h0;
+      \$3568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1353  = job_active_c1;
+    \$3569  = job_active_c1;
     if (hand_over_c0) begin
-      \$1353  = 1'h1;
+      \$3569  = 1'h1;
     end
     if (launch_final) begin
-      \$1353  = 1'h1;
+      \$3569  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1353  = 1'h0;
+        if (\$1137 ) begin
+          \$3569  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1353  = 1'h0;
+      \$3569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1354  = job_active_c2;
+    \$3570  = job_active_c2;
     if (hand_over_c0) begin
-      \$1354  = 1'h1;
+      \$3570  = 1'h1;
     end
     if (launch_final) begin
-      \$1354  = 1'h1;
+      \$3570  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1354  = 1'h0;
+        if (\$1137 ) begin
+          \$3570  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1354  = 1'h0;
+      \$3570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1355  = job_active_c3;
+    \$3571  = job_active_c3;
     if (hand_over_c0) begin
-      \$1355  = 1'h1;
+      \$3571  = 1'h1;
     end
     if (launch_final) begin
-      \$1355  = 1'h1;
+      \$3571  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1355  = 1'h0;
+        if (\$1137 ) begin
+          \$3571  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1355  = 1'h0;
+      \$3571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1356  = job_active_c4;
+    \$3572  = job_active_c4;
     if (hand_over_c0) begin
-      \$1356  = 1'h1;
+      \$3572  = 1'h1;
     end
     if (launch_final) begin
-      \$1356  = 1'h1;
+      \$3572  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1356  = 1'h0;
+        if (\$1137 ) begin
+          \$3572  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1356  = 1'h0;
+      \$3572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1357  = job_active_c5;
+    \$3573  = job_active_c5;
     if (hand_over_c0) begin
-      \$1357  = 1'h1;
+      \$3573  = 1'h1;
     end
     if (launch_final) begin
-      \$1357  = 1'h1;
+      \$3573  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1357  = 1'h0;
+        if (\$1137 ) begin
+          \$3573  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1357  = 1'h0;
+      \$3573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1358  = job_active_c6;
+    \$3574  = job_active_c6;
     if (hand_over_c0) begin
-      \$1358  = 1'h1;
+      \$3574  = 1'h1;
     end
     if (launch_final) begin
-      \$1358  = 1'h1;
+      \$3574  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1358  = 1'h0;
+        if (\$1137 ) begin
+          \$3574  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1358  = 1'h0;
+      \$3574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1359  = job_active_c7;
+    \$3575  = job_active_c7;
     if (hand_over_c0) begin
-      \$1359  = 1'h1;
+      \$3575  = 1'h1;
     end
     if (launch_final) begin
-      \$1359  = 1'h1;
+      \$3575  = 1'h1;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1359  = 1'h0;
+        if (\$1137 ) begin
+          \$3575  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1359  = 1'h0;
+      \$3575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1360  = job_kind;
+    \$3576  = job_kind;
     if (hand_over_c0) begin
-      \$1360  = s5_job;
+      \$3576  = s5_job;
     end
     if (launch_final) begin
-      \$1360  = 2'h2;
+      \$3576  = 2'h2;
     end
     if (rst) begin
-      \$1360  = 2'h0;
+      \$3576  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1361  = job_layer;
+    \$3577  = job_layer;
     if (hand_over_c0) begin
-      \$1361  = s5_layer;
+      \$3577  = s5_layer;
     end
     if (launch_final) begin
-      \$1361  = 3'h4;
+      \$3577  = 3'h4;
     end
     if (rst) begin
-      \$1361  = 3'h0;
+      \$3577  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1362  = job_pos;
+    \$3578  = job_pos;
     if (hand_over_c0) begin
-      \$1362  = s5_pos;
+      \$3578  = s5_pos;
     end
     if (rst) begin
-      \$1362  = 7'h00;
+      \$3578  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1363  = job_g;
+    \$3579  = job_g;
     if (hand_over_c0) begin
-      \$1363  = s5_g;
+      \$3579  = s5_g;
     end
     if (launch_final) begin
-      \$1363  = 1'h0;
+      \$3579  = 1'h0;
     end
     if (rst) begin
-      \$1363  = 1'h0;
+      \$3579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1364  = job_k;
+    \$3580  = job_k;
     if (hand_over_c0) begin
-      \$1364  = 4'h0;
+      \$3580  = 4'h0;
     end
     if (launch_final) begin
-      \$1364  = 4'h0;
+      \$3580  = 4'h0;
     end
-    if (\$687 ) begin
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1364  = \$699 [3:0];
+        \$3580  = \$1133 [3:0];
       end
     end
     if (rst) begin
-      \$1364  = 4'h0;
+      \$3580  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1365  = \$signal ;
-    if (\$687 ) begin
-      \$1365  = job_active;
+    \$3581  = \$signal ;
+    if (\$1121 ) begin
+      \$3581  = job_active;
     end
     if (rst) begin
-      \$1365  = 1'h0;
+      \$3581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1366  = p1_kind;
-    if (\$687 ) begin
+    \$3582  = p1_kind;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1366  = job_kind;
+        \$3582  = job_kind;
       end
     end
     if (rst) begin
-      \$1366  = 2'h0;
+      \$3582  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1367  = p1_layer;
-    if (\$687 ) begin
+    \$3583  = p1_layer;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1367  = job_layer;
+        \$3583  = job_layer;
       end
     end
     if (rst) begin
-      \$1367  = 3'h0;
+      \$3583  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1368  = p1_pos;
-    if (\$687 ) begin
+    \$3584  = p1_pos;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1368  = job_pos;
+        \$3584  = job_pos;
       end
     end
     if (rst) begin
-      \$1368  = 7'h00;
+      \$3584  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1369  = \$signal$812 ;
-    if (\$687 ) begin
+    \$3585  = \$signal$809 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1369  = \$688 ;
+        \$3585  = \$1122 ;
       end
     end
     if (rst) begin
-      \$1369  = 1'h0;
+      \$3585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1370  = p1_last;
-    if (\$687 ) begin
+    \$3586  = p1_last;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1370  = \$694 ;
+        \$3586  = \$1128 ;
       end
     end
     if (rst) begin
-      \$1370  = 1'h0;
+      \$3586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1371  = p1_addr;
-    if (\$687 ) begin
+    \$3587  = p1_addr;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1371  = \$698 [3:0];
+        \$3587  = \$1132 [3:0];
       end
     end
     if (rst) begin
-      \$1371  = 4'h0;
+      \$3587  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1372  = i_pot;
-    if (\$687 ) begin
+    \$3588  = i_pot;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1372  = shadow0;
+        \$3588  = shadow0;
       end
     end
     if (rst) begin
-      \$1372  = 21'h000000;
+      \$3588  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1373  = \i_pot$243 ;
-    if (\$687 ) begin
+    \$3589  = \i_pot$243 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1373  = shadow1;
+        \$3589  = shadow1;
       end
     end
     if (rst) begin
-      \$1373  = 21'h000000;
+      \$3589  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1374  = \i_pot$252 ;
-    if (\$687 ) begin
+    \$3590  = \i_pot$252 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1374  = shadow2;
+        \$3590  = shadow2;
       end
     end
     if (rst) begin
-      \$1374  = 21'h000000;
+      \$3590  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1375  = \i_pot$261 ;
-    if (\$687 ) begin
+    \$3591  = \i_pot$261 ;
+    if (\$1121 ) begin
       if (job_active) begin
-        \$1375  = shadow3;
+        \$3591  = shadow3;
       end
     end
     if (rst) begin
-      \$1375  = 21'h000000;
+      \$3591  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1376  = credit;
-    if (\$687 ) begin
+    \$3592  = credit;
+    if (\$1121 ) begin
       if (job_active) begin
-        if (\$703 ) begin
-          \$1376  = 1'h1;
+        if (\$1137 ) begin
+          \$3592  = 1'h1;
         end
       end
     end
@@ -26414,15 +30534,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h00:
           /* empty */;
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
-                \$1376  = 1'h0;
+                \$3592  = 1'h0;
               end
             end
           end
@@ -26433,9 +30553,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
-              \$1376  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h06:
@@ -26445,9 +30565,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
-              \$1376  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h0a:
@@ -26457,9 +30577,9 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
-              \$1376  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h0e:
@@ -26469,831 +30589,852 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
-              \$1376  = 1'h0;
+              \$3592  = 1'h0;
             end
           end
       5'h12:
-          if (\$1040 ) begin
-            \$1376  = 1'h0;
+          if (\$3256 ) begin
+            \$3592  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1376  = 1'h1;
+      \$3592  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1377  = \$signal$309 ;
-    if (\$704 ) begin
-      \$1377  = \$706 ;
+    \$3593  = \$signal$306 ;
+    if (\$1138 ) begin
+      \$3593  = \$1140 ;
     end
     if (rst) begin
-      \$1377  = 1'h0;
+      \$3593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1378  = p2_first;
-    if (\$704 ) begin
-      \$1378  = \$signal$812 ;
+    \$3594  = p2_first;
+    if (\$1138 ) begin
+      \$3594  = \$signal$809 ;
     end
     if (rst) begin
-      \$1378  = 1'h0;
+      \$3594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1379  = p2_addr;
-    if (\$704 ) begin
-      \$1379  = p1_addr;
+    \$3595  = p2_addr;
+    if (\$1138 ) begin
+      \$3595  = p1_addr;
     end
     if (rst) begin
-      \$1379  = 4'h0;
+      \$3595  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1380  = \$signal$310 ;
-    if (\$704 ) begin
-      \$1380  = \$signal$309 ;
+    \$3596  = \$signal$307 ;
+    if (\$1138 ) begin
+      \$3596  = \$signal$306 ;
     end
     if (rst) begin
-      \$1380  = 1'h0;
+      \$3596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1381  = p3_addr;
-    if (\$704 ) begin
-      \$1381  = p2_addr;
+    \$3597  = p3_addr;
+    if (\$1138 ) begin
+      \$3597  = p2_addr;
     end
     if (rst) begin
-      \$1381  = 4'h0;
+      \$3597  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1382  = p4_valid;
-    if (\$704 ) begin
-      \$1382  = \$signal$310 ;
+    \$3598  = p4_valid;
+    if (\$1138 ) begin
+      \$3598  = \$signal$307 ;
     end
     if (rst) begin
-      \$1382  = 1'h0;
+      \$3598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1383  = pool_wr__addr;
-    if (\$704 ) begin
-      \$1383  = p3_addr;
+    \$3599  = pool_wr__addr;
+    if (\$1138 ) begin
+      \$3599  = p3_addr;
     end
     if (rst) begin
-      \$1383  = 4'h0;
+      \$3599  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1384  = p2_old0;
-    if (\$707 ) begin
-      \$1384  = pool_rd__data[19:0];
+    \$3600  = p2_old0;
+    if (\$1141 ) begin
+      \$3600  = pool_rd__data[19:0];
     end
     if (rst) begin
-      \$1384  = 20'h00000;
+      \$3600  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1385  = p2_pot0;
-    if (\$707 ) begin
-      \$1385  = i_pot;
+    \$3601  = p2_pot0;
+    if (\$1141 ) begin
+      \$3601  = i_pot;
     end
     if (rst) begin
-      \$1385  = 21'h000000;
+      \$3601  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1386  = pool_sum0;
-    if (\$707 ) begin
-      \$1386  = \$709 ;
+    \$3602  = pool_sum0;
+    if (\$1141 ) begin
+      \$3602  = \$1143 ;
     end
     if (rst) begin
-      \$1386  = 22'h000000;
+      \$3602  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1387  = pool_sat0;
-    if (\$707 ) begin
-      \$1387  = \$713 [19:0];
+    \$3603  = pool_sat0;
+    if (\$1141 ) begin
+      \$3603  = \$1147 [19:0];
     end
     if (rst) begin
-      \$1387  = 20'h00000;
+      \$3603  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1388  = p2_old1;
-    if (\$714 ) begin
-      \$1388  = pool_rd__data[39:20];
+    \$3604  = p2_old1;
+    if (\$1148 ) begin
+      \$3604  = pool_rd__data[39:20];
     end
     if (rst) begin
-      \$1388  = 20'h00000;
+      \$3604  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1389  = p2_pot1;
-    if (\$714 ) begin
-      \$1389  = \i_pot$243 ;
+    \$3605  = p2_pot1;
+    if (\$1148 ) begin
+      \$3605  = \i_pot$243 ;
     end
     if (rst) begin
-      \$1389  = 21'h000000;
+      \$3605  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1390  = pool_sum1;
-    if (\$714 ) begin
-      \$1390  = \$716 ;
+    \$3606  = pool_sum1;
+    if (\$1148 ) begin
+      \$3606  = \$1150 ;
     end
     if (rst) begin
-      \$1390  = 22'h000000;
+      \$3606  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1391  = pool_sat1;
-    if (\$714 ) begin
-      \$1391  = \$720 [19:0];
+    \$3607  = pool_sat1;
+    if (\$1148 ) begin
+      \$3607  = \$1154 [19:0];
     end
     if (rst) begin
-      \$1391  = 20'h00000;
+      \$3607  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1392  = p2_old2;
-    if (\$721 ) begin
-      \$1392  = pool_rd__data[59:40];
+    \$3608  = p2_old2;
+    if (\$1155 ) begin
+      \$3608  = pool_rd__data[59:40];
     end
     if (rst) begin
-      \$1392  = 20'h00000;
+      \$3608  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1393  = p2_pot2;
-    if (\$721 ) begin
-      \$1393  = \i_pot$252 ;
+    \$3609  = p2_pot2;
+    if (\$1155 ) begin
+      \$3609  = \i_pot$252 ;
     end
     if (rst) begin
-      \$1393  = 21'h000000;
+      \$3609  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1394  = pool_sum2;
-    if (\$721 ) begin
-      \$1394  = \$723 ;
+    \$3610  = pool_sum2;
+    if (\$1155 ) begin
+      \$3610  = \$1157 ;
     end
     if (rst) begin
-      \$1394  = 22'h000000;
+      \$3610  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1395  = pool_sat2;
-    if (\$721 ) begin
-      \$1395  = \$727 [19:0];
+    \$3611  = pool_sat2;
+    if (\$1155 ) begin
+      \$3611  = \$1161 [19:0];
     end
     if (rst) begin
-      \$1395  = 20'h00000;
+      \$3611  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1396  = p2_old3;
-    if (\$728 ) begin
-      \$1396  = pool_rd__data[79:60];
+    \$3612  = p2_old3;
+    if (\$1162 ) begin
+      \$3612  = pool_rd__data[79:60];
     end
     if (rst) begin
-      \$1396  = 20'h00000;
+      \$3612  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1397  = p2_pot3;
-    if (\$728 ) begin
-      \$1397  = \i_pot$261 ;
+    \$3613  = p2_pot3;
+    if (\$1162 ) begin
+      \$3613  = \i_pot$261 ;
     end
     if (rst) begin
-      \$1397  = 21'h000000;
+      \$3613  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1398  = pool_sum3;
-    if (\$728 ) begin
-      \$1398  = \$730 ;
+    \$3614  = pool_sum3;
+    if (\$1162 ) begin
+      \$3614  = \$1164 ;
     end
     if (rst) begin
-      \$1398  = 22'h000000;
+      \$3614  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1399  = pool_sat3;
-    if (\$728 ) begin
-      \$1399  = \$734 [19:0];
+    \$3615  = pool_sat3;
+    if (\$1162 ) begin
+      \$3615  = \$1168 [19:0];
     end
     if (rst) begin
-      \$1399  = 20'h00000;
+      \$3615  = 20'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1400  = trace__valid;
-    if (\$735 ) begin
-      \$1400  = 1'h0;
+    \$3616  = trace__valid;
+    if (\$1169 ) begin
+      \$3616  = 1'h0;
     end
-    if (\$739 ) begin
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$1400  = 1'h1;
+        \$3616  = 1'h1;
       end
     end
     if (rst) begin
-      \$1400  = 1'h0;
+      \$3616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1401  = word;
-    if (\$739 ) begin
-      \$1401  = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
-    end
-    if (rst) begin
-      \$1401  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1402  = trace__payload;
-    if (\$739 ) begin
+    \$3617  = 1'h0;
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$1402 [2:0] = tag[11:9];
-        \$1402 [9:3] = tag[8:2];
-        \$1402 [265:10] = { \o_act$290 , \o_act$289 , \o_act$288 , o_act, word[255:16] };
+        \$3617  = 1'h1;
       end
     end
     if (rst) begin
-      \$1402  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
+      \$3617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1403  = spk_word;
-    if (\$742 ) begin
-      \$1403  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+    \$3618  = word;
+    if (\$1173 ) begin
+      \$3618  = { \o_act$831 , \o_act$830 , \o_act$829 , o_act, word[255:16] };
     end
     if (rst) begin
-      \$1403  = 64'h0000000000000000;
+      \$3618  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1404  = spikes__payload;
-    if (\$742 ) begin
+    \$3619  = \$signature__addr$283 ;
+    if (\$1173 ) begin
       if (tag[1]) begin
-        \$1404  = { \o_act$290 [0], \o_act$289 [0], \o_act$288 [0], o_act[0], spk_word[63:4] };
+        \$3619  = \$1175 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3620  = trace__payload;
+    if (\$1173 ) begin
+      if (tag[1]) begin
+        \$3620 [2:0] = tag[11:9];
+        \$3620 [9:3] = tag[8:2];
+        \$3620 [265:10] = { \o_act$831 , \o_act$830 , \o_act$829 , o_act, word[255:16] };
       end
     end
     if (rst) begin
-      \$1404  = 64'h0000000000000000;
+      \$3620  = 266'h0000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1405  = \$743 ;
+    \$3621  = spk_word;
+    if (\$1178 ) begin
+      \$3621  = { \o_act$831 [0], \o_act$830 [0], \o_act$829 [0], o_act[0], spk_word[63:4] };
+    end
     if (rst) begin
-      \$1405  = 1'h0;
+      \$3621  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1406  = load__payload;
+    \$3622  = spikes__payload;
+    if (\$1178 ) begin
+      if (tag[1]) begin
+        \$3622  = { \o_act$831 [0], \o_act$830 [0], \o_act$829 [0], o_act[0], spk_word[63:4] };
+      end
+    end
     if (rst) begin
-      \$1406  = 43'h00000000000;
+      \$3622  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1407  = asm;
+    \$3623  = \$1179 ;
+    if (rst) begin
+      \$3623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3624  = load__payload;
+    if (rst) begin
+      \$3624  = 43'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3625  = asm;
     if (load_ok) begin
-      \$1407  = { lp[41:10], asm[511:32] };
+      \$3625  = { lp[41:10], asm[511:32] };
     end
     if (rst) begin
-      \$1407  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$3625  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1408  = ox;
+    \$3626  = ox;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1408  = 5'h00;
+          if (\$1181 ) begin
+            \$3626  = 5'h00;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  if (\$773 ) begin
-                    \$1408  = \$774 [4:0];
+                  if (\$1209 ) begin
+                    \$3626  = \$1210 [4:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1408  = 5'h00;
+          if (\$1234 ) begin
+            \$3626  = 5'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
-                if (\$833 ) begin
-                  \$1408  = \$834 [4:0];
+                if (\$1714 ) begin
+                  \$3626  = \$1715 [4:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1408  = 5'h00;
+          if (\$1739 ) begin
+            \$3626  = 5'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
-                if (\$893 ) begin
-                  \$1408  = \$894 [4:0];
+                if (\$2219 ) begin
+                  \$3626  = \$2220 [4:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1408  = 5'h00;
+          if (\$2244 ) begin
+            \$3626  = 5'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
-                if (\$953 ) begin
-                  \$1408  = \$954 [4:0];
+                if (\$2724 ) begin
+                  \$3626  = \$2725 [4:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1408  = 5'h00;
+          if (\$2749 ) begin
+            \$3626  = 5'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
-                if (\$1013 ) begin
-                  \$1408  = \$1014 [4:0];
+                if (\$3229 ) begin
+                  \$3626  = \$3230 [4:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1408  = 5'h00;
+      \$3626  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1409  = oy;
+    \$3627  = oy;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1409  = 3'h0;
+          if (\$1181 ) begin
+            \$3627  = 3'h0;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
+                if (\$1204 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$773 ) begin
-                    \$1409  = 3'h0;
+                  if (\$1209 ) begin
+                    \$3627  = 3'h0;
                   end else begin
-                    \$1409  = \$778 [2:0];
+                    \$3627  = \$1214 [2:0];
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1409  = 3'h0;
+          if (\$1234 ) begin
+            \$3627  = 3'h0;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                  \$1409  = 3'h0;
+                if (\$1714 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$1409  = \$838 [2:0];
+                  \$3627  = \$1719 [2:0];
                 end
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1409  = 3'h0;
+          if (\$1739 ) begin
+            \$3627  = 3'h0;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$893 ) begin
-                  \$1409  = 3'h0;
+                if (\$2219 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$1409  = \$898 [2:0];
+                  \$3627  = \$2224 [2:0];
                 end
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1409  = 3'h0;
+          if (\$2244 ) begin
+            \$3627  = 3'h0;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1409  = 3'h0;
+                if (\$2724 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$1409  = \$958 [2:0];
+                  \$3627  = \$2729 [2:0];
                 end
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1409  = 3'h0;
+          if (\$2749 ) begin
+            \$3627  = 3'h0;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1013 ) begin
-                  \$1409  = 3'h0;
+                if (\$3229 ) begin
+                  \$3627  = 3'h0;
                 end else begin
-                  \$1409  = \$1018 [2:0];
+                  \$3627  = \$3234 [2:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1409  = 3'h0;
+      \$3627  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1410  = pos;
+    \$3628  = pos;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1410  = 7'h00;
+          if (\$1181 ) begin
+            \$3628  = 7'h00;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
+                if (\$1204 ) begin
                 end else begin
-                  \$1410  = \$772 [6:0];
+                  \$3628  = \$1208 [6:0];
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1410  = 7'h00;
+          if (\$1234 ) begin
+            \$3628  = 7'h00;
           end
       5'h03:
           /* empty */;
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
-                \$1410  = \$832 [6:0];
+                \$3628  = \$1713 [6:0];
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1410  = 7'h00;
+          if (\$1739 ) begin
+            \$3628  = 7'h00;
           end
       5'h07:
           /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
-                \$1410  = \$892 [6:0];
+                \$3628  = \$2218 [6:0];
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1410  = 7'h00;
+          if (\$2244 ) begin
+            \$3628  = 7'h00;
           end
       5'h0b:
           /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
-                \$1410  = \$952 [6:0];
+                \$3628  = \$2723 [6:0];
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1410  = 7'h00;
+          if (\$2749 ) begin
+            \$3628  = 7'h00;
           end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
-                \$1410  = \$1012 [6:0];
+                \$3628  = \$3228 [6:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$1410  = 7'h00;
+      \$3628  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1411  = gc;
+    \$3629  = gc;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1411  = 1'h0;
+          if (\$1181 ) begin
+            \$3629  = 1'h0;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1411  = \$769 [0];
+                if (\$1204 ) begin
+                  \$3629  = \$1205 [0];
                 end else begin
-                  \$1411  = 1'h0;
+                  \$3629  = 1'h0;
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1411  = 1'h0;
+          if (\$1234 ) begin
+            \$3629  = 1'h0;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$801 ) begin
-          end else if (\$804 ) begin
-          end else if (\$806 ) begin
-            \$1411  = \$810 [0];
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+          end else if (\$1242 ) begin
+            \$3629  = \$1246 [0];
           end else begin
-            \$1411  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
-                \$1411  = \$831 [0];
+              if (\$1711 ) begin
+                \$3629  = \$1712 [0];
               end else begin
-                \$1411  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1411  = 1'h0;
+          if (\$1739 ) begin
+            \$3629  = 1'h0;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$861 ) begin
-          end else if (\$864 ) begin
-          end else if (\$866 ) begin
-            \$1411  = \$870 [0];
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+          end else if (\$1747 ) begin
+            \$3629  = \$1751 [0];
           end else begin
-            \$1411  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
-                \$1411  = \$891 [0];
+              if (\$2216 ) begin
+                \$3629  = \$2217 [0];
               end else begin
-                \$1411  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1411  = 1'h0;
+          if (\$2244 ) begin
+            \$3629  = 1'h0;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$921 ) begin
-          end else if (\$924 ) begin
-          end else if (\$926 ) begin
-            \$1411  = \$930 [0];
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+          end else if (\$2252 ) begin
+            \$3629  = \$2256 [0];
           end else begin
-            \$1411  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
-                \$1411  = \$951 [0];
+              if (\$2721 ) begin
+                \$3629  = \$2722 [0];
               end else begin
-                \$1411  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1411  = 1'h0;
+          if (\$2749 ) begin
+            \$3629  = 1'h0;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$981 ) begin
-          end else if (\$984 ) begin
-          end else if (\$986 ) begin
-            \$1411  = \$990 [0];
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+          end else if (\$2757 ) begin
+            \$3629  = \$2761 [0];
           end else begin
-            \$1411  = 1'h0;
+            \$3629  = 1'h0;
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
-                \$1411  = \$1011 [0];
+              if (\$3226 ) begin
+                \$3629  = \$3227 [0];
               end else begin
-                \$1411  = 1'h0;
+                \$3629  = 1'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1411  = 1'h0;
+      \$3629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1412  = ch;
+    \$3630  = ch;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1412  = 6'h00;
+          if (\$1181 ) begin
+            \$3630  = 6'h00;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
-              \$1412  = \$757 [5:0];
+            if (\$1192 ) begin
+              \$3630  = \$1193 [5:0];
             end else begin
-              \$1412  = 6'h00;
+              \$3630  = 6'h00;
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1412  = 6'h00;
+          if (\$1234 ) begin
+            \$3630  = 6'h00;
           end
       5'h03:
           /* empty */;
@@ -27302,8 +31443,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h05:
           /* empty */;
       5'h06:
-          if (\$858 ) begin
-            \$1412  = 6'h00;
+          if (\$1739 ) begin
+            \$3630  = 6'h00;
           end
       5'h07:
           /* empty */;
@@ -27312,8 +31453,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h09:
           /* empty */;
       5'h0a:
-          if (\$918 ) begin
-            \$1412  = 6'h00;
+          if (\$2244 ) begin
+            \$3630  = 6'h00;
           end
       5'h0b:
           /* empty */;
@@ -27322,508 +31463,508 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0d:
           /* empty */;
       5'h0e:
-          if (\$978 ) begin
-            \$1412  = 6'h00;
+          if (\$2749 ) begin
+            \$3630  = 6'h00;
           end
     endcase
     if (rst) begin
-      \$1412  = 6'h00;
+      \$3630  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1413  = ki;
+    \$3631  = ki;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1413  = 3'h2;
+          if (\$1181 ) begin
+            \$3631  = 3'h2;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
-                \$1413  = \$765 [2:0];
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
+                \$3631  = \$1201 [2:0];
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1413  = \$770 ;
+                if (\$1204 ) begin
+                  \$3631  = \$1206 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$773 ) begin
-                    \$1413  = \$776 ;
+                  if (\$1209 ) begin
+                    \$3631  = \$1212 ;
                   end else begin
-                    \$1413  = \$781 ;
+                    \$3631  = \$1217 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1413  = 3'h1;
+          if (\$1234 ) begin
+            \$3631  = 3'h1;
           end
       5'h03:
-          if (\$801 ) begin
-          end else if (\$804 ) begin
-            \$1413  = \$808 [2:0];
-          end else if (\$806 ) begin
-            \$1413  = { 1'h0, \$811  };
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+            \$3631  = \$1244 [2:0];
+          end else if (\$1242 ) begin
+            \$3631  = { 1'h0, \$1247  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                  \$1413  = { 1'h0, \$836  };
+                if (\$1714 ) begin
+                  \$3631  = { 1'h0, \$1717  };
                 end else begin
-                  \$1413  = { 1'h0, \$841  };
+                  \$3631  = { 1'h0, \$1722  };
                 end
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1413  = 3'h1;
+          if (\$1739 ) begin
+            \$3631  = 3'h1;
           end
       5'h07:
-          if (\$861 ) begin
-          end else if (\$864 ) begin
-            \$1413  = \$868 [2:0];
-          end else if (\$866 ) begin
-            \$1413  = { 1'h0, \$871  };
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+            \$3631  = \$1749 [2:0];
+          end else if (\$1747 ) begin
+            \$3631  = { 1'h0, \$1752  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$893 ) begin
-                  \$1413  = { 1'h0, \$896  };
+                if (\$2219 ) begin
+                  \$3631  = { 1'h0, \$2222  };
                 end else begin
-                  \$1413  = { 1'h0, \$901  };
+                  \$3631  = { 1'h0, \$2227  };
                 end
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1413  = 3'h1;
+          if (\$2244 ) begin
+            \$3631  = 3'h1;
           end
       5'h0b:
-          if (\$921 ) begin
-          end else if (\$924 ) begin
-            \$1413  = \$928 [2:0];
-          end else if (\$926 ) begin
-            \$1413  = { 1'h0, \$931  };
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+            \$3631  = \$2254 [2:0];
+          end else if (\$2252 ) begin
+            \$3631  = { 1'h0, \$2257  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1413  = { 1'h0, \$956  };
+                if (\$2724 ) begin
+                  \$3631  = { 1'h0, \$2727  };
                 end else begin
-                  \$1413  = { 1'h0, \$961  };
+                  \$3631  = { 1'h0, \$2732  };
                 end
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1413  = 3'h1;
+          if (\$2749 ) begin
+            \$3631  = 3'h1;
           end
       5'h0f:
-          if (\$981 ) begin
-          end else if (\$984 ) begin
-            \$1413  = \$988 [2:0];
-          end else if (\$986 ) begin
-            \$1413  = { 1'h0, \$991  };
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+            \$3631  = \$2759 [2:0];
+          end else if (\$2757 ) begin
+            \$3631  = { 1'h0, \$2762  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1013 ) begin
-                  \$1413  = { 1'h0, \$1016  };
+                if (\$3229 ) begin
+                  \$3631  = { 1'h0, \$3232  };
                 end else begin
-                  \$1413  = { 1'h0, \$1021  };
+                  \$3631  = { 1'h0, \$3237  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1413  = 3'h0;
+      \$3631  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1414  = kj;
+    \$3632  = kj;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1414  = 3'h1;
+          if (\$1181 ) begin
+            \$3632  = 3'h1;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-                \$1414  = \$764 [2:0];
-              end else if (\$763 ) begin
-                \$1414  = \$766 ;
+              if (\$1196 ) begin
+                \$3632  = \$1200 [2:0];
+              end else if (\$1199 ) begin
+                \$3632  = \$1202 ;
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
-                  \$1414  = \$771 ;
+                if (\$1204 ) begin
+                  \$3632  = \$1207 ;
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$773 ) begin
-                    \$1414  = 3'h1;
+                  if (\$1209 ) begin
+                    \$3632  = 3'h1;
                   end else begin
-                    \$1414  = \$780 ;
+                    \$3632  = \$1216 ;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1414  = 3'h1;
+          if (\$1234 ) begin
+            \$3632  = 3'h1;
           end
       5'h03:
-          if (\$801 ) begin
-            \$1414  = \$807 [2:0];
-          end else if (\$804 ) begin
-            \$1414  = { 1'h0, \$809  };
-          end else if (\$806 ) begin
-            \$1414  = { 1'h0, \$812  };
+          if (\$1237 ) begin
+            \$3632  = \$1243 [2:0];
+          end else if (\$1240 ) begin
+            \$3632  = { 1'h0, \$1245  };
+          end else if (\$1242 ) begin
+            \$3632  = { 1'h0, \$1248  };
           end
       5'h04:
           /* empty */;
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
-                  \$1414  = 3'h1;
+                if (\$1714 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$1414  = { 1'h0, \$840  };
+                  \$3632  = { 1'h0, \$1721  };
                 end
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1414  = 3'h1;
+          if (\$1739 ) begin
+            \$3632  = 3'h1;
           end
       5'h07:
-          if (\$861 ) begin
-            \$1414  = \$867 [2:0];
-          end else if (\$864 ) begin
-            \$1414  = { 1'h0, \$869  };
-          end else if (\$866 ) begin
-            \$1414  = { 1'h0, \$872  };
+          if (\$1742 ) begin
+            \$3632  = \$1748 [2:0];
+          end else if (\$1745 ) begin
+            \$3632  = { 1'h0, \$1750  };
+          end else if (\$1747 ) begin
+            \$3632  = { 1'h0, \$1753  };
           end
       5'h08:
           /* empty */;
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$893 ) begin
-                  \$1414  = 3'h1;
+                if (\$2219 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$1414  = { 1'h0, \$900  };
+                  \$3632  = { 1'h0, \$2226  };
                 end
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1414  = 3'h1;
+          if (\$2244 ) begin
+            \$3632  = 3'h1;
           end
       5'h0b:
-          if (\$921 ) begin
-            \$1414  = \$927 [2:0];
-          end else if (\$924 ) begin
-            \$1414  = { 1'h0, \$929  };
-          end else if (\$926 ) begin
-            \$1414  = { 1'h0, \$932  };
+          if (\$2247 ) begin
+            \$3632  = \$2253 [2:0];
+          end else if (\$2250 ) begin
+            \$3632  = { 1'h0, \$2255  };
+          end else if (\$2252 ) begin
+            \$3632  = { 1'h0, \$2258  };
           end
       5'h0c:
           /* empty */;
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$953 ) begin
-                  \$1414  = 3'h1;
+                if (\$2724 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$1414  = { 1'h0, \$960  };
+                  \$3632  = { 1'h0, \$2731  };
                 end
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1414  = 3'h1;
+          if (\$2749 ) begin
+            \$3632  = 3'h1;
           end
       5'h0f:
-          if (\$981 ) begin
-            \$1414  = \$987 [2:0];
-          end else if (\$984 ) begin
-            \$1414  = { 1'h0, \$989  };
-          end else if (\$986 ) begin
-            \$1414  = { 1'h0, \$992  };
+          if (\$2752 ) begin
+            \$3632  = \$2758 [2:0];
+          end else if (\$2755 ) begin
+            \$3632  = { 1'h0, \$2760  };
+          end else if (\$2757 ) begin
+            \$3632  = { 1'h0, \$2763  };
           end
       5'h10:
           /* empty */;
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1013 ) begin
-                  \$1414  = 3'h1;
+                if (\$3229 ) begin
+                  \$3632  = 3'h1;
                 end else begin
-                  \$1414  = { 1'h0, \$1020  };
+                  \$3632  = { 1'h0, \$3236  };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1414  = 3'h0;
+      \$3632  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1415  = seq_state;
+    \$3633  = seq_state;
     casez (seq_state)
       5'h00:
-          if (\$745 ) begin
-            \$1415  = 5'h01;
+          if (\$1181 ) begin
+            \$3633  = 5'h01;
           end
       5'h01:
-          if (\$754 ) begin
+          if (\$1190 ) begin
             (* full_case = 32'd1 *)
-            if (\$756 ) begin
+            if (\$1192 ) begin
             end else begin
               (* full_case = 32'd1 *)
-              if (\$760 ) begin
-              end else if (\$763 ) begin
+              if (\$1196 ) begin
+              end else if (\$1199 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$768 ) begin
+                if (\$1204 ) begin
                 end else begin
                   (* full_case = 32'd1 *)
-                  if (\$773 ) begin
+                  if (\$1209 ) begin
                     (* full_case = 32'd1 *)
-                    if (\$777 ) begin
-                      \$1415  = 5'h02;
+                    if (\$1213 ) begin
+                      \$3633  = 5'h02;
                     end else begin
-                      \$1415  = 5'h01;
+                      \$3633  = 5'h01;
                     end
                   end else begin
-                    \$1415  = 5'h01;
+                    \$3633  = 5'h01;
                   end
                 end
               end
             end
           end
       5'h02:
-          if (\$798 ) begin
-            \$1415  = 5'h03;
+          if (\$1234 ) begin
+            \$3633  = 5'h03;
           end
       5'h03:
           (* full_case = 32'd1 *)
-          if (\$801 ) begin
-          end else if (\$804 ) begin
-          end else if (\$806 ) begin
+          if (\$1237 ) begin
+          end else if (\$1240 ) begin
+          end else if (\$1242 ) begin
           end else begin
-            \$1415  = 5'h04;
+            \$3633  = 5'h04;
           end
       5'h04:
-          if (\$819 ) begin
-            \$1415  = 5'h05;
+          if (\$1255 ) begin
+            \$3633  = 5'h05;
           end
       5'h05:
-          if (\$821 ) begin
+          if (\$1257 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$830 ) begin
+              if (\$1711 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$833 ) begin
+                if (\$1714 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$837 ) begin
-                    \$1415  = 5'h06;
+                  if (\$1718 ) begin
+                    \$3633  = 5'h06;
                   end else begin
-                    \$1415  = 5'h03;
+                    \$3633  = 5'h03;
                   end
                 end else begin
-                  \$1415  = 5'h03;
+                  \$3633  = 5'h03;
                 end
               end
             end
           end
       5'h06:
-          if (\$858 ) begin
-            \$1415  = 5'h07;
+          if (\$1739 ) begin
+            \$3633  = 5'h07;
           end
       5'h07:
           (* full_case = 32'd1 *)
-          if (\$861 ) begin
-          end else if (\$864 ) begin
-          end else if (\$866 ) begin
+          if (\$1742 ) begin
+          end else if (\$1745 ) begin
+          end else if (\$1747 ) begin
           end else begin
-            \$1415  = 5'h08;
+            \$3633  = 5'h08;
           end
       5'h08:
-          if (\$879 ) begin
-            \$1415  = 5'h09;
+          if (\$1760 ) begin
+            \$3633  = 5'h09;
           end
       5'h09:
-          if (\$881 ) begin
+          if (\$1762 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$890 ) begin
+              if (\$2216 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$893 ) begin
+                if (\$2219 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$897 ) begin
-                    \$1415  = 5'h0a;
+                  if (\$2223 ) begin
+                    \$3633  = 5'h0a;
                   end else begin
-                    \$1415  = 5'h07;
+                    \$3633  = 5'h07;
                   end
                 end else begin
-                  \$1415  = 5'h07;
+                  \$3633  = 5'h07;
                 end
               end
             end
           end
       5'h0a:
-          if (\$918 ) begin
-            \$1415  = 5'h0b;
+          if (\$2244 ) begin
+            \$3633  = 5'h0b;
           end
       5'h0b:
           (* full_case = 32'd1 *)
-          if (\$921 ) begin
-          end else if (\$924 ) begin
-          end else if (\$926 ) begin
+          if (\$2247 ) begin
+          end else if (\$2250 ) begin
+          end else if (\$2252 ) begin
           end else begin
-            \$1415  = 5'h0c;
+            \$3633  = 5'h0c;
           end
       5'h0c:
-          if (\$939 ) begin
-            \$1415  = 5'h0d;
+          if (\$2265 ) begin
+            \$3633  = 5'h0d;
           end
       5'h0d:
-          if (\$941 ) begin
+          if (\$2267 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$950 ) begin
+              if (\$2721 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$953 ) begin
+                if (\$2724 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$957 ) begin
-                    \$1415  = 5'h0e;
+                  if (\$2728 ) begin
+                    \$3633  = 5'h0e;
                   end else begin
-                    \$1415  = 5'h0b;
+                    \$3633  = 5'h0b;
                   end
                 end else begin
-                  \$1415  = 5'h0b;
+                  \$3633  = 5'h0b;
                 end
               end
             end
           end
       5'h0e:
-          if (\$978 ) begin
-            \$1415  = 5'h0f;
+          if (\$2749 ) begin
+            \$3633  = 5'h0f;
           end
       5'h0f:
           (* full_case = 32'd1 *)
-          if (\$981 ) begin
-          end else if (\$984 ) begin
-          end else if (\$986 ) begin
+          if (\$2752 ) begin
+          end else if (\$2755 ) begin
+          end else if (\$2757 ) begin
           end else begin
-            \$1415  = 5'h10;
+            \$3633  = 5'h10;
           end
       5'h10:
-          if (\$999 ) begin
-            \$1415  = 5'h11;
+          if (\$2770 ) begin
+            \$3633  = 5'h11;
           end
       5'h11:
-          if (\$1001 ) begin
+          if (\$2772 ) begin
             if (todo_empty) begin
               (* full_case = 32'd1 *)
-              if (\$1010 ) begin
+              if (\$3226 ) begin
               end else begin
                 (* full_case = 32'd1 *)
-                if (\$1013 ) begin
+                if (\$3229 ) begin
                   (* full_case = 32'd1 *)
-                  if (\$1017 ) begin
-                    \$1415  = 5'h12;
+                  if (\$3233 ) begin
+                    \$3633  = 5'h12;
                   end else begin
-                    \$1415  = 5'h0f;
+                    \$3633  = 5'h0f;
                   end
                 end else begin
-                  \$1415  = 5'h0f;
+                  \$3633  = 5'h0f;
                 end
               end
             end
           end
       5'h12:
-          if (\$1040 ) begin
-            \$1415  = 5'h00;
+          if (\$3256 ) begin
+            \$3633  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1415  = 5'h00;
+      \$3633  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1416  = cur;
+    \$3634  = cur;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27834,15 +31975,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$819 ) begin
-            \$1416  = \$signal$736 ;
+          if (\$1255 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h05:
-          if (\$821 ) begin
-            \$1416  = \$823 [63:0];
+          if (\$1257 ) begin
+            \$3634  = \$1259 [63:0];
             if (todo_empty) begin
-              if (\$830 ) begin
-                \$1416  = \$signal$736 ;
+              if (\$1711 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -27851,15 +31992,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$879 ) begin
-            \$1416  = \$signal$736 ;
+          if (\$1760 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h09:
-          if (\$881 ) begin
-            \$1416  = \$883 [63:0];
+          if (\$1762 ) begin
+            \$3634  = \$1764 [63:0];
             if (todo_empty) begin
-              if (\$890 ) begin
-                \$1416  = \$signal$736 ;
+              if (\$2216 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -27868,15 +32009,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$939 ) begin
-            \$1416  = \$signal$736 ;
+          if (\$2265 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h0d:
-          if (\$941 ) begin
-            \$1416  = \$943 [63:0];
+          if (\$2267 ) begin
+            \$3634  = \$2269 [63:0];
             if (todo_empty) begin
-              if (\$950 ) begin
-                \$1416  = \$signal$736 ;
+              if (\$2721 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
@@ -27885,26 +32026,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$999 ) begin
-            \$1416  = \$signal$736 ;
+          if (\$2770 ) begin
+            \$3634  = \$signal$733 ;
           end
       5'h11:
-          if (\$1001 ) begin
-            \$1416  = \$1003 [63:0];
+          if (\$2772 ) begin
+            \$3634  = \$2774 [63:0];
             if (todo_empty) begin
-              if (\$1010 ) begin
-                \$1416  = \$signal$736 ;
+              if (\$3226 ) begin
+                \$3634  = \$signal$733 ;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1416  = 64'h0000000000000000;
+      \$3634  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1417  = todo;
+    \$3635  = todo;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27915,15 +32056,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$819 ) begin
-            \$1417  = nz_todo;
+          if (\$1255 ) begin
+            \$3635  = nz_todo;
           end
       5'h05:
-          if (\$821 ) begin
-            \$1417  = \$825 [63:0];
+          if (\$1257 ) begin
+            \$3635  = \$1261 [63:0];
             if (todo_empty) begin
-              if (\$830 ) begin
-                \$1417  = nz_todo;
+              if (\$1711 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -27932,15 +32073,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$879 ) begin
-            \$1417  = nz_todo;
+          if (\$1760 ) begin
+            \$3635  = nz_todo;
           end
       5'h09:
-          if (\$881 ) begin
-            \$1417  = \$885 [63:0];
+          if (\$1762 ) begin
+            \$3635  = \$1766 [63:0];
             if (todo_empty) begin
-              if (\$890 ) begin
-                \$1417  = nz_todo;
+              if (\$2216 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -27949,15 +32090,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$939 ) begin
-            \$1417  = nz_todo;
+          if (\$2265 ) begin
+            \$3635  = nz_todo;
           end
       5'h0d:
-          if (\$941 ) begin
-            \$1417  = \$945 [63:0];
+          if (\$2267 ) begin
+            \$3635  = \$2271 [63:0];
             if (todo_empty) begin
-              if (\$950 ) begin
-                \$1417  = nz_todo;
+              if (\$2721 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
@@ -27966,26 +32107,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$999 ) begin
-            \$1417  = nz_todo;
+          if (\$2770 ) begin
+            \$3635  = nz_todo;
           end
       5'h11:
-          if (\$1001 ) begin
-            \$1417  = \$1005 [63:0];
+          if (\$2772 ) begin
+            \$3635  = \$2776 [63:0];
             if (todo_empty) begin
-              if (\$1010 ) begin
-                \$1417  = nz_todo;
+              if (\$3226 ) begin
+                \$3635  = nz_todo;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1417  = 64'h0000000000000000;
+      \$3635  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1418  = todo_empty;
+    \$3636  = todo_empty;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -27996,15 +32137,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$819 ) begin
-            \$1418  = nz_todo_empty;
+          if (\$1255 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h05:
-          if (\$821 ) begin
-            \$1418  = \$828 ;
+          if (\$1257 ) begin
+            \$3636  = \$1709 ;
             if (todo_empty) begin
-              if (\$830 ) begin
-                \$1418  = nz_todo_empty;
+              if (\$1711 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -28013,15 +32154,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$879 ) begin
-            \$1418  = nz_todo_empty;
+          if (\$1760 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h09:
-          if (\$881 ) begin
-            \$1418  = \$888 ;
+          if (\$1762 ) begin
+            \$3636  = \$2214 ;
             if (todo_empty) begin
-              if (\$890 ) begin
-                \$1418  = nz_todo_empty;
+              if (\$2216 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -28030,15 +32171,15 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$939 ) begin
-            \$1418  = nz_todo_empty;
+          if (\$2265 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h0d:
-          if (\$941 ) begin
-            \$1418  = \$948 ;
+          if (\$2267 ) begin
+            \$3636  = \$2719 ;
             if (todo_empty) begin
-              if (\$950 ) begin
-                \$1418  = nz_todo_empty;
+              if (\$2721 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
@@ -28047,26 +32188,26 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$999 ) begin
-            \$1418  = nz_todo_empty;
+          if (\$2770 ) begin
+            \$3636  = nz_todo_empty;
           end
       5'h11:
-          if (\$1001 ) begin
-            \$1418  = \$1008 ;
+          if (\$2772 ) begin
+            \$3636  = \$3224 ;
             if (todo_empty) begin
-              if (\$1010 ) begin
-                \$1418  = nz_todo_empty;
+              if (\$3226 ) begin
+                \$3636  = nz_todo_empty;
               end
             end
           end
     endcase
     if (rst) begin
-      \$1418  = 1'h0;
+      \$3636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$1419  = pw_first;
+    \$3637  = pw_first;
     casez (seq_state)
       5'h00:
           /* empty */;
@@ -28077,14 +32218,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h03:
           /* empty */;
       5'h04:
-          if (\$819 ) begin
-            \$1419  = 1'h1;
+          if (\$1255 ) begin
+            \$3637  = 1'h1;
           end
       5'h05:
-          if (\$821 ) begin
-            \$1419  = 1'h0;
+          if (\$1257 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$1419  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h06:
@@ -28092,14 +32233,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h07:
           /* empty */;
       5'h08:
-          if (\$879 ) begin
-            \$1419  = 1'h1;
+          if (\$1760 ) begin
+            \$3637  = 1'h1;
           end
       5'h09:
-          if (\$881 ) begin
-            \$1419  = 1'h0;
+          if (\$1762 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$1419  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h0a:
@@ -28107,14 +32248,14 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0b:
           /* empty */;
       5'h0c:
-          if (\$939 ) begin
-            \$1419  = 1'h1;
+          if (\$2265 ) begin
+            \$3637  = 1'h1;
           end
       5'h0d:
-          if (\$941 ) begin
-            \$1419  = 1'h0;
+          if (\$2267 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$1419  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
       5'h0e:
@@ -28122,19 +32263,19 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$999 ) begin
-            \$1419  = 1'h1;
+          if (\$2770 ) begin
+            \$3637  = 1'h1;
           end
       5'h11:
-          if (\$1001 ) begin
-            \$1419  = 1'h0;
+          if (\$2772 ) begin
+            \$3637  = 1'h0;
             if (todo_empty) begin
-              \$1419  = 1'h1;
+              \$3637  = 1'h1;
             end
           end
     endcase
     if (rst) begin
-      \$1419  = 1'h0;
+      \$3637  = 1'h0;
     end
   end
   assign spk_valid = spikes__valid;
@@ -28231,10 +32372,13 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign pool_wr__data = { pool_sat3, pool_sat2, pool_sat1, pool_sat0 };
   assign i_tag = tag_in;
   assign o_tag = tag;
-  assign \$signature__addr$292  = lp[9:1];
-  assign \$signature__data$294  = { lp[41:10], asm[511:32] };
-  assign \$signature__addr$298  = lp[7:1];
-  assign \$signature__data$299  = { lp[25:10], asm[511:320] };
+  assign aw_addr = \$signature__addr$283 ;
+  assign \$signature__data$285  = trace__payload[265:10];
+  assign aw_en = \$signature__en$287 ;
+  assign \$signature__addr$289  = lp[9:1];
+  assign \$signature__data$291  = { lp[41:10], asm[511:32] };
+  assign \$signature__addr$295  = lp[7:1];
+  assign \$signature__data$296  = { lp[25:10], asm[511:320] };
   assign iss_pad = 1'h0;
   assign \tag_in.final  = tag_in[0];
   assign \tag_in.last  = tag_in[1];
@@ -28244,13 +32388,13 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \tag.last  = tag[1];
   assign \tag.pos  = tag[8:2];
   assign \tag.layer  = tag[11:9];
+  assign \trace__payload.layer  = trace__payload[2:0];
+  assign \trace__payload.pos  = trace__payload[9:3];
+  assign \trace__payload.data  = trace__payload[265:10];
   assign \lp.sel  = lp[0];
   assign \lp.addr  = lp[9:1];
   assign \lp.data  = lp[41:10];
   assign \lp.commit  = lp[42];
-  assign \trace__payload.layer  = trace__payload[2:0];
-  assign \trace__payload.pos  = trace__payload[9:3];
-  assign \trace__payload.data  = trace__payload[265:10];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];
@@ -28272,37 +32416,355 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
   assign \ce$259  = 1'h1;
   assign \$85  = 1'h1;
   assign pool_wr__en = p4_valid;
-  assign \$87  = 1'h1;
-  assign \$88  = o_valid;
-  assign \$96  = lp[0];
-  assign \$151  = { 1'h0, kj };
-  assign \$687  = 1'h1;
-  assign \$696  = { 3'h0, job_g, 4'h0 };
-  assign \$701  = 5'h10;
-  assign \$702  = 6'h0f;
-  assign \$704  = 1'h1;
-  assign \$707  = 1'h1;
-  assign \$714  = 1'h1;
-  assign \$721  = 1'h1;
-  assign \$728  = 1'h1;
-  assign \$735  = trace__valid;
-  assign \$736  = 1'h1;
-  assign \$737  = o_valid;
-  assign \$740  = 1'h1;
-  assign \$741  = o_valid;
-  assign \$768  = gc;
-  assign \$806  = gc;
-  assign \$830  = gc;
-  assign \$866  = gc;
-  assign \$890  = gc;
-  assign \$926  = gc;
-  assign \$950  = gc;
-  assign \$986  = gc;
-  assign \$1010  = gc;
+  assign \$90  = lp[0];
+  assign \$145  = { 1'h0, kj };
+  assign \$673  = 1'h0;
+  assign \$675  = \$674 ;
+  assign \$676  = 1'h0;
+  assign \$678  = \$677 ;
+  assign \$684  = 1'h0;
+  assign \$686  = \$685 ;
+  assign \$687  = 1'h0;
+  assign \$689  = \$688 ;
+  assign \$704  = 1'h0;
+  assign \$706  = \$705 ;
+  assign \$707  = 1'h0;
+  assign \$709  = \$708 ;
+  assign \$715  = 1'h0;
+  assign \$717  = \$716 ;
+  assign \$718  = 1'h0;
+  assign \$720  = \$719 ;
+  assign \$752  = 1'h0;
+  assign \$754  = \$753 ;
+  assign \$755  = 1'h0;
+  assign \$757  = \$756 ;
+  assign \$763  = 1'h0;
+  assign \$765  = \$764 ;
+  assign \$766  = 1'h0;
+  assign \$768  = \$767 ;
+  assign \$783  = 1'h0;
+  assign \$785  = \$784 ;
+  assign \$786  = 1'h0;
+  assign \$788  = \$787 ;
+  assign \$794  = 1'h0;
+  assign \$796  = \$795 ;
+  assign \$797  = 1'h0;
+  assign \$799  = \$798 ;
+  assign \$864  = 1'h0;
+  assign \$866  = \$865 ;
+  assign \$867  = 1'h0;
+  assign \$869  = \$868 ;
+  assign \$875  = 1'h0;
+  assign \$877  = \$876 ;
+  assign \$878  = 1'h0;
+  assign \$880  = \$879 ;
+  assign \$895  = 1'h0;
+  assign \$897  = \$896 ;
+  assign \$898  = 1'h0;
+  assign \$900  = \$899 ;
+  assign \$906  = 1'h0;
+  assign \$908  = \$907 ;
+  assign \$909  = 1'h0;
+  assign \$911  = \$910 ;
+  assign \$943  = 1'h0;
+  assign \$945  = \$944 ;
+  assign \$946  = 1'h0;
+  assign \$948  = \$947 ;
+  assign \$954  = 1'h0;
+  assign \$956  = \$955 ;
+  assign \$957  = 1'h0;
+  assign \$959  = \$958 ;
+  assign \$974  = 1'h0;
+  assign \$976  = \$975 ;
+  assign \$977  = 1'h0;
+  assign \$979  = \$978 ;
+  assign \$985  = 1'h0;
+  assign \$987  = \$986 ;
+  assign \$988  = 1'h0;
+  assign \$990  = \$989 ;
+  assign \$1121  = 1'h1;
+  assign \$1130  = { 3'h0, job_g, 4'h0 };
+  assign \$1135  = 5'h10;
+  assign \$1136  = 6'h0f;
+  assign \$1138  = 1'h1;
+  assign \$1141  = 1'h1;
+  assign \$1148  = 1'h1;
+  assign \$1155  = 1'h1;
+  assign \$1162  = 1'h1;
+  assign \$1169  = trace__valid;
+  assign \$1170  = 1'h1;
+  assign \$1171  = o_valid;
+  assign \$1176  = 1'h1;
+  assign \$1177  = o_valid;
+  assign \$1262  = 1'h0;
+  assign \$1264  = \$1263 ;
+  assign \$1265  = 1'h0;
+  assign \$1267  = \$1266 ;
+  assign \$1273  = 1'h0;
+  assign \$1275  = \$1274 ;
+  assign \$1276  = 1'h0;
+  assign \$1278  = \$1277 ;
+  assign \$1293  = 1'h0;
+  assign \$1295  = \$1294 ;
+  assign \$1296  = 1'h0;
+  assign \$1298  = \$1297 ;
+  assign \$1304  = 1'h0;
+  assign \$1306  = \$1305 ;
+  assign \$1307  = 1'h0;
+  assign \$1309  = \$1308 ;
+  assign \$1341  = 1'h0;
+  assign \$1343  = \$1342 ;
+  assign \$1344  = 1'h0;
+  assign \$1346  = \$1345 ;
+  assign \$1352  = 1'h0;
+  assign \$1354  = \$1353 ;
+  assign \$1355  = 1'h0;
+  assign \$1357  = \$1356 ;
+  assign \$1372  = 1'h0;
+  assign \$1374  = \$1373 ;
+  assign \$1375  = 1'h0;
+  assign \$1377  = \$1376 ;
+  assign \$1383  = 1'h0;
+  assign \$1385  = \$1384 ;
+  assign \$1386  = 1'h0;
+  assign \$1388  = \$1387 ;
+  assign \$1453  = 1'h0;
+  assign \$1455  = \$1454 ;
+  assign \$1456  = 1'h0;
+  assign \$1458  = \$1457 ;
+  assign \$1464  = 1'h0;
+  assign \$1466  = \$1465 ;
+  assign \$1467  = 1'h0;
+  assign \$1469  = \$1468 ;
+  assign \$1484  = 1'h0;
+  assign \$1486  = \$1485 ;
+  assign \$1487  = 1'h0;
+  assign \$1489  = \$1488 ;
+  assign \$1495  = 1'h0;
+  assign \$1497  = \$1496 ;
+  assign \$1498  = 1'h0;
+  assign \$1500  = \$1499 ;
+  assign \$1532  = 1'h0;
+  assign \$1534  = \$1533 ;
+  assign \$1535  = 1'h0;
+  assign \$1537  = \$1536 ;
+  assign \$1543  = 1'h0;
+  assign \$1545  = \$1544 ;
+  assign \$1546  = 1'h0;
+  assign \$1548  = \$1547 ;
+  assign \$1563  = 1'h0;
+  assign \$1565  = \$1564 ;
+  assign \$1566  = 1'h0;
+  assign \$1568  = \$1567 ;
+  assign \$1574  = 1'h0;
+  assign \$1576  = \$1575 ;
+  assign \$1577  = 1'h0;
+  assign \$1579  = \$1578 ;
+  assign \$1767  = 1'h0;
+  assign \$1769  = \$1768 ;
+  assign \$1770  = 1'h0;
+  assign \$1772  = \$1771 ;
+  assign \$1778  = 1'h0;
+  assign \$1780  = \$1779 ;
+  assign \$1781  = 1'h0;
+  assign \$1783  = \$1782 ;
+  assign \$1798  = 1'h0;
+  assign \$1800  = \$1799 ;
+  assign \$1801  = 1'h0;
+  assign \$1803  = \$1802 ;
+  assign \$1809  = 1'h0;
+  assign \$1811  = \$1810 ;
+  assign \$1812  = 1'h0;
+  assign \$1814  = \$1813 ;
+  assign \$1846  = 1'h0;
+  assign \$1848  = \$1847 ;
+  assign \$1849  = 1'h0;
+  assign \$1851  = \$1850 ;
+  assign \$1857  = 1'h0;
+  assign \$1859  = \$1858 ;
+  assign \$1860  = 1'h0;
+  assign \$1862  = \$1861 ;
+  assign \$1877  = 1'h0;
+  assign \$1879  = \$1878 ;
+  assign \$1880  = 1'h0;
+  assign \$1882  = \$1881 ;
+  assign \$1888  = 1'h0;
+  assign \$1890  = \$1889 ;
+  assign \$1891  = 1'h0;
+  assign \$1893  = \$1892 ;
+  assign \$1958  = 1'h0;
+  assign \$1960  = \$1959 ;
+  assign \$1961  = 1'h0;
+  assign \$1963  = \$1962 ;
+  assign \$1969  = 1'h0;
+  assign \$1971  = \$1970 ;
+  assign \$1972  = 1'h0;
+  assign \$1974  = \$1973 ;
+  assign \$1989  = 1'h0;
+  assign \$1991  = \$1990 ;
+  assign \$1992  = 1'h0;
+  assign \$1994  = \$1993 ;
+  assign \$2000  = 1'h0;
+  assign \$2002  = \$2001 ;
+  assign \$2003  = 1'h0;
+  assign \$2005  = \$2004 ;
+  assign \$2037  = 1'h0;
+  assign \$2039  = \$2038 ;
+  assign \$2040  = 1'h0;
+  assign \$2042  = \$2041 ;
+  assign \$2048  = 1'h0;
+  assign \$2050  = \$2049 ;
+  assign \$2051  = 1'h0;
+  assign \$2053  = \$2052 ;
+  assign \$2068  = 1'h0;
+  assign \$2070  = \$2069 ;
+  assign \$2071  = 1'h0;
+  assign \$2073  = \$2072 ;
+  assign \$2079  = 1'h0;
+  assign \$2081  = \$2080 ;
+  assign \$2082  = 1'h0;
+  assign \$2084  = \$2083 ;
+  assign \$2272  = 1'h0;
+  assign \$2274  = \$2273 ;
+  assign \$2275  = 1'h0;
+  assign \$2277  = \$2276 ;
+  assign \$2283  = 1'h0;
+  assign \$2285  = \$2284 ;
+  assign \$2286  = 1'h0;
+  assign \$2288  = \$2287 ;
+  assign \$2303  = 1'h0;
+  assign \$2305  = \$2304 ;
+  assign \$2306  = 1'h0;
+  assign \$2308  = \$2307 ;
+  assign \$2314  = 1'h0;
+  assign \$2316  = \$2315 ;
+  assign \$2317  = 1'h0;
+  assign \$2319  = \$2318 ;
+  assign \$2351  = 1'h0;
+  assign \$2353  = \$2352 ;
+  assign \$2354  = 1'h0;
+  assign \$2356  = \$2355 ;
+  assign \$2362  = 1'h0;
+  assign \$2364  = \$2363 ;
+  assign \$2365  = 1'h0;
+  assign \$2367  = \$2366 ;
+  assign \$2382  = 1'h0;
+  assign \$2384  = \$2383 ;
+  assign \$2385  = 1'h0;
+  assign \$2387  = \$2386 ;
+  assign \$2393  = 1'h0;
+  assign \$2395  = \$2394 ;
+  assign \$2396  = 1'h0;
+  assign \$2398  = \$2397 ;
+  assign \$2463  = 1'h0;
+  assign \$2465  = \$2464 ;
+  assign \$2466  = 1'h0;
+  assign \$2468  = \$2467 ;
+  assign \$2474  = 1'h0;
+  assign \$2476  = \$2475 ;
+  assign \$2477  = 1'h0;
+  assign \$2479  = \$2478 ;
+  assign \$2494  = 1'h0;
+  assign \$2496  = \$2495 ;
+  assign \$2497  = 1'h0;
+  assign \$2499  = \$2498 ;
+  assign \$2505  = 1'h0;
+  assign \$2507  = \$2506 ;
+  assign \$2508  = 1'h0;
+  assign \$2510  = \$2509 ;
+  assign \$2542  = 1'h0;
+  assign \$2544  = \$2543 ;
+  assign \$2545  = 1'h0;
+  assign \$2547  = \$2546 ;
+  assign \$2553  = 1'h0;
+  assign \$2555  = \$2554 ;
+  assign \$2556  = 1'h0;
+  assign \$2558  = \$2557 ;
+  assign \$2573  = 1'h0;
+  assign \$2575  = \$2574 ;
+  assign \$2576  = 1'h0;
+  assign \$2578  = \$2577 ;
+  assign \$2584  = 1'h0;
+  assign \$2586  = \$2585 ;
+  assign \$2587  = 1'h0;
+  assign \$2589  = \$2588 ;
+  assign \$2777  = 1'h0;
+  assign \$2779  = \$2778 ;
+  assign \$2780  = 1'h0;
+  assign \$2782  = \$2781 ;
+  assign \$2788  = 1'h0;
+  assign \$2790  = \$2789 ;
+  assign \$2791  = 1'h0;
+  assign \$2793  = \$2792 ;
+  assign \$2808  = 1'h0;
+  assign \$2810  = \$2809 ;
+  assign \$2811  = 1'h0;
+  assign \$2813  = \$2812 ;
+  assign \$2819  = 1'h0;
+  assign \$2821  = \$2820 ;
+  assign \$2822  = 1'h0;
+  assign \$2824  = \$2823 ;
+  assign \$2856  = 1'h0;
+  assign \$2858  = \$2857 ;
+  assign \$2859  = 1'h0;
+  assign \$2861  = \$2860 ;
+  assign \$2867  = 1'h0;
+  assign \$2869  = \$2868 ;
+  assign \$2870  = 1'h0;
+  assign \$2872  = \$2871 ;
+  assign \$2887  = 1'h0;
+  assign \$2889  = \$2888 ;
+  assign \$2890  = 1'h0;
+  assign \$2892  = \$2891 ;
+  assign \$2898  = 1'h0;
+  assign \$2900  = \$2899 ;
+  assign \$2901  = 1'h0;
+  assign \$2903  = \$2902 ;
+  assign \$2968  = 1'h0;
+  assign \$2970  = \$2969 ;
+  assign \$2971  = 1'h0;
+  assign \$2973  = \$2972 ;
+  assign \$2979  = 1'h0;
+  assign \$2981  = \$2980 ;
+  assign \$2982  = 1'h0;
+  assign \$2984  = \$2983 ;
+  assign \$2999  = 1'h0;
+  assign \$3001  = \$3000 ;
+  assign \$3002  = 1'h0;
+  assign \$3004  = \$3003 ;
+  assign \$3010  = 1'h0;
+  assign \$3012  = \$3011 ;
+  assign \$3013  = 1'h0;
+  assign \$3015  = \$3014 ;
+  assign \$3047  = 1'h0;
+  assign \$3049  = \$3048 ;
+  assign \$3050  = 1'h0;
+  assign \$3052  = \$3051 ;
+  assign \$3058  = 1'h0;
+  assign \$3060  = \$3059 ;
+  assign \$3061  = 1'h0;
+  assign \$3063  = \$3062 ;
+  assign \$3078  = 1'h0;
+  assign \$3080  = \$3079 ;
+  assign \$3081  = 1'h0;
+  assign \$3083  = \$3082 ;
+  assign \$3089  = 1'h0;
+  assign \$3091  = \$3090 ;
+  assign \$3092  = 1'h0;
+  assign \$3094  = \$3093 ;
+  assign \$1204  = gc;
+  assign \$1242  = gc;
+  assign \$1711  = gc;
+  assign \$1747  = gc;
+  assign \$2216  = gc;
+  assign \$2252  = gc;
+  assign \$2721  = gc;
+  assign \$2757  = gc;
+  assign \$3226  = gc;
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$0 , \port$4296$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$0 , \port$6508$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -28439,10 +32901,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4290$0 ;
-  wire [51:0] \port$4290$0 ;
-  input [19:0] \port$4296$0 ;
-  wire [19:0] \port$4296$0 ;
+  input [51:0] \port$6502$0 ;
+  wire [51:0] \port$6502$0 ;
+  input [19:0] \port$6508$0 ;
+  wire [19:0] \port$6508$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -28658,7 +33120,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4290$0 [51:32];
+      \$61  = \port$6502$0 [51:32];
     end
   end
   always @* begin
@@ -28858,7 +33320,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4296$0 [19], \port$4296$0  };
+      \$87  = { \port$6508$0 [19], \port$6508$0  };
     end
   end
   always @* begin
@@ -28872,7 +33334,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4290$0 [31:0];
+      \$89  = \port$6502$0 [31:0];
     end
   end
   always @* begin
@@ -28987,9 +33449,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$4290$0 [51:32];
-  assign i_alt = { \port$4296$0 [19], \port$4296$0  };
-  assign i_th = \port$4290$0 [31:0];
+  assign i_step = \port$6502$0 [51:32];
+  assign i_alt = { \port$6508$0 [19], \port$6508$0  };
+  assign i_th = \port$6502$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29010,7 +33472,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$52 , \port$4296$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$52 , \port$6508$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29146,10 +33608,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4290$52 ;
-  wire [51:0] \port$4290$52 ;
-  input [19:0] \port$4296$20 ;
-  wire [19:0] \port$4296$20 ;
+  input [51:0] \port$6502$52 ;
+  wire [51:0] \port$6502$52 ;
+  input [19:0] \port$6508$20 ;
+  wire [19:0] \port$6508$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -29363,7 +33825,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4290$52 [51:32];
+      \$61  = \port$6502$52 [51:32];
     end
   end
   always @* begin
@@ -29563,7 +34025,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4296$20 [19], \port$4296$20  };
+      \$87  = { \port$6508$20 [19], \port$6508$20  };
     end
   end
   always @* begin
@@ -29577,7 +34039,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4290$52 [31:0];
+      \$89  = \port$6502$52 [31:0];
     end
   end
   always @* begin
@@ -29693,9 +34155,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4290$52 [51:32];
-  assign i_alt = { \port$4296$20 [19], \port$4296$20  };
-  assign i_th = \port$4290$52 [31:0];
+  assign i_step = \port$6502$52 [51:32];
+  assign i_alt = { \port$6508$20 [19], \port$6508$20  };
+  assign i_th = \port$6502$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -29716,7 +34178,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$104 , \port$4296$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$104 , \port$6508$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -29852,10 +34314,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4290$104 ;
-  wire [51:0] \port$4290$104 ;
-  input [19:0] \port$4296$40 ;
-  wire [19:0] \port$4296$40 ;
+  input [51:0] \port$6502$104 ;
+  wire [51:0] \port$6502$104 ;
+  input [19:0] \port$6508$40 ;
+  wire [19:0] \port$6508$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -30069,7 +34531,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4290$104 [51:32];
+      \$61  = \port$6502$104 [51:32];
     end
   end
   always @* begin
@@ -30269,7 +34731,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4296$40 [19], \port$4296$40  };
+      \$87  = { \port$6508$40 [19], \port$6508$40  };
     end
   end
   always @* begin
@@ -30283,7 +34745,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4290$104 [31:0];
+      \$89  = \port$6502$104 [31:0];
     end
   end
   always @* begin
@@ -30399,9 +34861,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4290$104 [51:32];
-  assign i_alt = { \port$4296$40 [19], \port$4296$40  };
-  assign i_th = \port$4290$104 [31:0];
+  assign i_step = \port$6502$104 [51:32];
+  assign i_alt = { \port$6508$40 [19], \port$6508$40  };
+  assign i_th = \port$6502$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -30422,7 +34884,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$156 , \port$4296$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$156 , \port$6508$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -30558,10 +35020,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$4290$156 ;
-  wire [51:0] \port$4290$156 ;
-  input [19:0] \port$4296$60 ;
-  wire [19:0] \port$4296$60 ;
+  input [51:0] \port$6502$156 ;
+  wire [51:0] \port$6502$156 ;
+  input [19:0] \port$6508$60 ;
+  wire [19:0] \port$6508$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -30775,7 +35237,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$4290$156 [51:32];
+      \$61  = \port$6502$156 [51:32];
     end
   end
   always @* begin
@@ -30975,7 +35437,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$4296$60 [19], \port$4296$60  };
+      \$87  = { \port$6508$60 [19], \port$6508$60  };
     end
   end
   always @* begin
@@ -30989,7 +35451,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$4290$156 [31:0];
+      \$89  = \port$6502$156 [31:0];
     end
   end
   always @* begin
@@ -31105,9 +35567,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$4290$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$4290$156 [51:32];
-  assign i_alt = { \port$4296$60 [19], \port$4296$60  };
-  assign i_th = \port$4290$156 [31:0];
+  assign i_step = \port$6502$156 [51:32];
+  assign i_alt = { \port$6508$60 [19], \port$6508$60  };
+  assign i_th = \port$6502$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33656,7 +38118,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$5428$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$7642$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -34055,8 +38517,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   output ok_read;
   reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$5428$16 ;
-  wire [39:0] \port$5428$16 ;
+  input [39:0] \port$7642$16 ;
+  wire [39:0] \port$7642$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -34465,7 +38927,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$5428$16 [39:21];
+  assign \$1  = | \port$7642$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -34783,7 +39245,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = \port$5428$16 [7:0];
+    \$318  = \port$7642$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
@@ -34797,7 +39259,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \port$5428$16 [20:8];
+    \$320  = \port$7642$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -36350,8 +40812,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$5428$16 [7:0];
-  assign offset = \port$5428$16 [39:8];
+  assign region = \port$7642$16 [7:0];
+  assign offset = \port$7642$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

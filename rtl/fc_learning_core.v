@@ -12,86 +12,86 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire [63:0] \$105 ;
-  wire [1:0] \$106 ;
+  wire [63:0] \$103 ;
+  wire [1:0] \$104 ;
+  wire [1:0] \$105 ;
+  wire [2:0] \$106 ;
   wire [1:0] \$107 ;
-  wire [2:0] \$108 ;
-  wire [1:0] \$109 ;
+  wire [1:0] \$108 ;
+  wire [2:0] \$109 ;
   wire \$11 ;
-  wire [1:0] \$110 ;
-  wire [2:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [1:0] \$113 ;
+  wire [3:0] \$110 ;
+  wire [1:0] \$111 ;
+  wire [1:0] \$112 ;
+  wire [2:0] \$113 ;
   wire [1:0] \$114 ;
-  wire [2:0] \$115 ;
-  wire [1:0] \$116 ;
-  wire [1:0] \$117 ;
-  wire [2:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire [1:0] \$115 ;
+  wire [2:0] \$116 ;
+  wire [3:0] \$117 ;
+  wire [4:0] \$118 ;
+  wire [1:0] \$119 ;
   wire \$12 ;
-  wire [4:0] \$120 ;
-  wire [1:0] \$121 ;
+  wire [1:0] \$120 ;
+  wire [2:0] \$121 ;
   wire [1:0] \$122 ;
-  wire [2:0] \$123 ;
-  wire [1:0] \$124 ;
-  wire [1:0] \$125 ;
-  wire [2:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [1:0] \$128 ;
+  wire [1:0] \$123 ;
+  wire [2:0] \$124 ;
+  wire [3:0] \$125 ;
+  wire [1:0] \$126 ;
+  wire [1:0] \$127 ;
+  wire [2:0] \$128 ;
   wire [1:0] \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
-  wire [1:0] \$131 ;
-  wire [1:0] \$132 ;
-  wire [2:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [4:0] \$135 ;
-  wire [1:0] \$136 ;
+  wire [1:0] \$130 ;
+  wire [2:0] \$131 ;
+  wire [3:0] \$132 ;
+  wire [4:0] \$133 ;
+  wire [1:0] \$134 ;
+  wire [1:0] \$135 ;
+  wire [2:0] \$136 ;
   wire [1:0] \$137 ;
-  wire [2:0] \$138 ;
-  wire [1:0] \$139 ;
+  wire [1:0] \$138 ;
+  wire [2:0] \$139 ;
   wire \$14 ;
-  wire [1:0] \$140 ;
-  wire [2:0] \$141 ;
-  wire [3:0] \$142 ;
-  wire [1:0] \$143 ;
+  wire [3:0] \$140 ;
+  wire [1:0] \$141 ;
+  wire [1:0] \$142 ;
+  wire [2:0] \$143 ;
   wire [1:0] \$144 ;
-  wire [2:0] \$145 ;
-  wire [1:0] \$146 ;
-  wire [1:0] \$147 ;
-  wire [2:0] \$148 ;
-  wire [3:0] \$149 ;
+  wire [1:0] \$145 ;
+  wire [2:0] \$146 ;
+  wire [3:0] \$147 ;
+  wire [4:0] \$148 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
-  wire [4:0] \$150 ;
-  wire [1:0] \$151 ;
+  wire [1:0] \$150 ;
+  wire [2:0] \$151 ;
   wire [1:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [1:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire [3:0] \$157 ;
-  wire [1:0] \$158 ;
+  wire [1:0] \$153 ;
+  wire [2:0] \$154 ;
+  wire [3:0] \$155 ;
+  wire [1:0] \$156 ;
+  wire [1:0] \$157 ;
+  wire [2:0] \$158 ;
   wire [1:0] \$159 ;
   wire \$16 ;
-  wire [2:0] \$160 ;
-  wire [1:0] \$161 ;
-  wire [1:0] \$162 ;
-  wire [2:0] \$163 ;
-  wire [3:0] \$164 ;
-  wire [4:0] \$165 ;
-  wire [6:0] \$166 ;
-  wire [5:0] \$167 ;
-  wire [5:0] \$168 ;
+  wire [1:0] \$160 ;
+  wire [2:0] \$161 ;
+  wire [3:0] \$162 ;
+  wire [4:0] \$163 ;
+  wire [6:0] \$164 ;
+  wire [5:0] \$165 ;
+  wire [5:0] \$166 ;
+  wire [6:0] \$167 ;
+  wire [7:0] \$168 ;
   wire [6:0] \$169 ;
   wire [63:0] \$17 ;
-  wire [7:0] \$170 ;
-  wire [6:0] \$171 ;
-  wire [5:0] \$172 ;
-  wire [5:0] \$173 ;
-  wire [6:0] \$174 ;
-  wire [7:0] \$175 ;
+  wire [5:0] \$170 ;
+  wire [5:0] \$171 ;
+  wire [6:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -109,22 +109,22 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [63:0] \$191 ;
+  wire [63:0] \$192 ;
   wire [63:0] \$193 ;
-  wire [63:0] \$194 ;
-  wire [63:0] \$195 ;
-  wire [15:0] \$196 ;
+  wire [15:0] \$194 ;
+  wire [15:0] \$195 ;
+  wire [63:0] \$196 ;
   wire [15:0] \$197 ;
-  wire [63:0] \$198 ;
-  wire [15:0] \$199 ;
+  wire [15:0] \$198 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [15:0] \$200 ;
-  wire [6:0] \$201 ;
-  wire [6:0] \$202 ;
-  wire [15:0] \$203 ;
-  wire [63:0] \$204 ;
+  wire [6:0] \$200 ;
+  wire [15:0] \$201 ;
+  wire [63:0] \$202 ;
+  wire [64:0] \$203 ;
+  wire [64:0] \$204 ;
   wire [64:0] \$205 ;
   wire [64:0] \$206 ;
   wire [64:0] \$207 ;
@@ -132,12 +132,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [64:0] \$209 ;
   wire \$21 ;
   wire [64:0] \$210 ;
-  wire [64:0] \$211 ;
+  wire \$211 ;
   wire [64:0] \$212 ;
-  wire \$213 ;
+  wire [64:0] \$213 ;
   wire [64:0] \$214 ;
-  wire [64:0] \$215 ;
-  wire [64:0] \$216 ;
+  wire \$215 ;
+  wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
@@ -153,21 +153,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  reg [15:0] \$230 ;
   wire \$231 ;
-  reg [15:0] \$232 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire [21:0] \$237 ;
-  wire [1:0] \$238 ;
-  wire \$239 ;
+  wire [21:0] \$235 ;
+  wire [1:0] \$236 ;
+  wire \$237 ;
+  wire [22:0] \$238 ;
+  wire [11:0] \$239 ;
   wire \$24 ;
-  wire [22:0] \$240 ;
-  wire [11:0] \$241 ;
-  wire [12:0] \$242 ;
-  wire [12:0] \$243 ;
+  wire [12:0] \$240 ;
+  wire [12:0] \$241 ;
+  wire \$242 ;
+  wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
@@ -177,470 +177,470 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
+  wire [11:0] \$252 ;
   wire \$253 ;
-  wire \$254 ;
+  wire [11:0] \$254 ;
   wire [11:0] \$255 ;
-  wire [11:0] \$256 ;
-  wire \$257 ;
-  wire [1:0] \$258 ;
-  wire [11:0] \$259 ;
+  wire \$256 ;
+  wire [1:0] \$257 ;
+  wire [11:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
-  wire [15:0] \$262 ;
+  wire [15:0] \$261 ;
+  wire [63:0] \$262 ;
   wire [63:0] \$263 ;
   wire [63:0] \$264 ;
   wire [63:0] \$265 ;
-  wire [63:0] \$266 ;
-  wire [1:0] \$267 ;
+  wire [1:0] \$266 ;
+  wire [63:0] \$267 ;
   wire [63:0] \$268 ;
   wire [63:0] \$269 ;
   wire \$27 ;
   wire [63:0] \$270 ;
-  wire [63:0] \$271 ;
-  wire [1:0] \$272 ;
-  wire [2:0] \$273 ;
+  wire [1:0] \$271 ;
+  wire [2:0] \$272 ;
+  wire [63:0] \$273 ;
   wire [63:0] \$274 ;
   wire [63:0] \$275 ;
   wire [63:0] \$276 ;
-  wire [63:0] \$277 ;
-  wire [1:0] \$278 ;
+  wire [1:0] \$277 ;
+  wire [63:0] \$278 ;
   wire [63:0] \$279 ;
   wire \$28 ;
   wire [63:0] \$280 ;
   wire [63:0] \$281 ;
-  wire [63:0] \$282 ;
-  wire [1:0] \$283 ;
-  wire [2:0] \$284 ;
-  wire [3:0] \$285 ;
+  wire [1:0] \$282 ;
+  wire [2:0] \$283 ;
+  wire [3:0] \$284 ;
+  wire [63:0] \$285 ;
   wire [63:0] \$286 ;
   wire [63:0] \$287 ;
   wire [63:0] \$288 ;
-  wire [63:0] \$289 ;
+  wire [1:0] \$289 ;
   wire \$29 ;
-  wire [1:0] \$290 ;
+  wire [63:0] \$290 ;
   wire [63:0] \$291 ;
   wire [63:0] \$292 ;
   wire [63:0] \$293 ;
-  wire [63:0] \$294 ;
-  wire [1:0] \$295 ;
-  wire [2:0] \$296 ;
+  wire [1:0] \$294 ;
+  wire [2:0] \$295 ;
+  wire [63:0] \$296 ;
   wire [63:0] \$297 ;
   wire [63:0] \$298 ;
   wire [63:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [63:0] \$300 ;
-  wire [1:0] \$301 ;
+  wire [1:0] \$300 ;
+  wire [63:0] \$301 ;
   wire [63:0] \$302 ;
   wire [63:0] \$303 ;
   wire [63:0] \$304 ;
-  wire [63:0] \$305 ;
-  wire [1:0] \$306 ;
-  wire [2:0] \$307 ;
-  wire [3:0] \$308 ;
-  wire [4:0] \$309 ;
+  wire [1:0] \$305 ;
+  wire [2:0] \$306 ;
+  wire [3:0] \$307 ;
+  wire [4:0] \$308 ;
+  wire [63:0] \$309 ;
   wire \$31 ;
   wire [63:0] \$310 ;
   wire [63:0] \$311 ;
   wire [63:0] \$312 ;
-  wire [63:0] \$313 ;
-  wire [1:0] \$314 ;
+  wire [1:0] \$313 ;
+  wire [63:0] \$314 ;
   wire [63:0] \$315 ;
   wire [63:0] \$316 ;
   wire [63:0] \$317 ;
-  wire [63:0] \$318 ;
-  wire [1:0] \$319 ;
+  wire [1:0] \$318 ;
+  wire [2:0] \$319 ;
   wire \$32 ;
-  wire [2:0] \$320 ;
+  wire [63:0] \$320 ;
   wire [63:0] \$321 ;
   wire [63:0] \$322 ;
   wire [63:0] \$323 ;
-  wire [63:0] \$324 ;
-  wire [1:0] \$325 ;
+  wire [1:0] \$324 ;
+  wire [63:0] \$325 ;
   wire [63:0] \$326 ;
   wire [63:0] \$327 ;
   wire [63:0] \$328 ;
-  wire [63:0] \$329 ;
+  wire [1:0] \$329 ;
   wire \$33 ;
-  wire [1:0] \$330 ;
-  wire [2:0] \$331 ;
-  wire [3:0] \$332 ;
+  wire [2:0] \$330 ;
+  wire [3:0] \$331 ;
+  wire [63:0] \$332 ;
   wire [63:0] \$333 ;
   wire [63:0] \$334 ;
   wire [63:0] \$335 ;
-  wire [63:0] \$336 ;
-  wire [1:0] \$337 ;
+  wire [1:0] \$336 ;
+  wire [63:0] \$337 ;
   wire [63:0] \$338 ;
   wire [63:0] \$339 ;
   wire \$34 ;
   wire [63:0] \$340 ;
-  wire [63:0] \$341 ;
-  wire [1:0] \$342 ;
-  wire [2:0] \$343 ;
+  wire [1:0] \$341 ;
+  wire [2:0] \$342 ;
+  wire [63:0] \$343 ;
   wire [63:0] \$344 ;
   wire [63:0] \$345 ;
   wire [63:0] \$346 ;
-  wire [63:0] \$347 ;
-  wire [1:0] \$348 ;
+  wire [1:0] \$347 ;
+  wire [63:0] \$348 ;
   wire [63:0] \$349 ;
   wire \$35 ;
   wire [63:0] \$350 ;
   wire [63:0] \$351 ;
-  wire [63:0] \$352 ;
-  wire [1:0] \$353 ;
-  wire [2:0] \$354 ;
-  wire [3:0] \$355 ;
-  wire [4:0] \$356 ;
+  wire [1:0] \$352 ;
+  wire [2:0] \$353 ;
+  wire [3:0] \$354 ;
+  wire [4:0] \$355 ;
+  wire [63:0] \$356 ;
   wire [63:0] \$357 ;
   wire [63:0] \$358 ;
   wire [63:0] \$359 ;
   wire \$36 ;
-  wire [63:0] \$360 ;
-  wire [1:0] \$361 ;
+  wire [1:0] \$360 ;
+  wire [63:0] \$361 ;
   wire [63:0] \$362 ;
   wire [63:0] \$363 ;
   wire [63:0] \$364 ;
-  wire [63:0] \$365 ;
-  wire [1:0] \$366 ;
-  wire [2:0] \$367 ;
+  wire [1:0] \$365 ;
+  wire [2:0] \$366 ;
+  wire [63:0] \$367 ;
   wire [63:0] \$368 ;
   wire [63:0] \$369 ;
   wire [11:0] \$37 ;
   wire [63:0] \$370 ;
-  wire [63:0] \$371 ;
-  wire [1:0] \$372 ;
+  wire [1:0] \$371 ;
+  wire [63:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
   wire [63:0] \$375 ;
-  wire [63:0] \$376 ;
-  wire [1:0] \$377 ;
-  wire [2:0] \$378 ;
-  wire [3:0] \$379 ;
+  wire [1:0] \$376 ;
+  wire [2:0] \$377 ;
+  wire [3:0] \$378 ;
+  wire [63:0] \$379 ;
   wire [12:0] \$38 ;
   wire [63:0] \$380 ;
   wire [63:0] \$381 ;
   wire [63:0] \$382 ;
-  wire [63:0] \$383 ;
-  wire [1:0] \$384 ;
+  wire [1:0] \$383 ;
+  wire [63:0] \$384 ;
   wire [63:0] \$385 ;
   wire [63:0] \$386 ;
   wire [63:0] \$387 ;
-  wire [63:0] \$388 ;
-  wire [1:0] \$389 ;
+  wire [1:0] \$388 ;
+  wire [2:0] \$389 ;
   wire [11:0] \$39 ;
-  wire [2:0] \$390 ;
+  wire [63:0] \$390 ;
   wire [63:0] \$391 ;
   wire [63:0] \$392 ;
   wire [63:0] \$393 ;
-  wire [63:0] \$394 ;
-  wire [1:0] \$395 ;
+  wire [1:0] \$394 ;
+  wire [63:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
   wire [63:0] \$398 ;
-  wire [63:0] \$399 ;
+  wire [1:0] \$399 ;
   wire \$4 ;
   wire [12:0] \$40 ;
-  wire [1:0] \$400 ;
-  wire [2:0] \$401 ;
-  wire [3:0] \$402 ;
-  wire [4:0] \$403 ;
+  wire [2:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [4:0] \$402 ;
+  wire [63:0] \$403 ;
   wire [63:0] \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
-  wire [63:0] \$407 ;
-  wire [1:0] \$408 ;
+  wire [1:0] \$407 ;
+  wire [63:0] \$408 ;
   wire [63:0] \$409 ;
   wire \$41 ;
   wire [63:0] \$410 ;
   wire [63:0] \$411 ;
-  wire [63:0] \$412 ;
-  wire [1:0] \$413 ;
-  wire [2:0] \$414 ;
+  wire [1:0] \$412 ;
+  wire [2:0] \$413 ;
+  wire [63:0] \$414 ;
   wire [63:0] \$415 ;
   wire [63:0] \$416 ;
   wire [63:0] \$417 ;
-  wire [63:0] \$418 ;
-  wire [1:0] \$419 ;
+  wire [1:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
   wire [63:0] \$422 ;
-  wire [63:0] \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
-  wire [3:0] \$426 ;
+  wire [1:0] \$423 ;
+  wire [2:0] \$424 ;
+  wire [3:0] \$425 ;
+  wire [63:0] \$426 ;
   wire [63:0] \$427 ;
   wire [63:0] \$428 ;
   wire [63:0] \$429 ;
   wire \$43 ;
-  wire [63:0] \$430 ;
-  wire [1:0] \$431 ;
+  wire [1:0] \$430 ;
+  wire [63:0] \$431 ;
   wire [63:0] \$432 ;
   wire [63:0] \$433 ;
   wire [63:0] \$434 ;
-  wire [63:0] \$435 ;
-  wire [1:0] \$436 ;
-  wire [2:0] \$437 ;
+  wire [1:0] \$435 ;
+  wire [2:0] \$436 ;
+  wire [63:0] \$437 ;
   wire [63:0] \$438 ;
   wire [63:0] \$439 ;
   wire \$44 ;
   wire [63:0] \$440 ;
-  wire [63:0] \$441 ;
-  wire [1:0] \$442 ;
+  wire [1:0] \$441 ;
+  wire [63:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
-  wire [63:0] \$446 ;
-  wire [1:0] \$447 ;
-  wire [2:0] \$448 ;
-  wire [3:0] \$449 ;
-  wire [11:0] \$45 ;
-  wire [4:0] \$450 ;
+  wire [1:0] \$446 ;
+  wire [2:0] \$447 ;
+  wire [3:0] \$448 ;
+  wire [4:0] \$449 ;
+  wire \$45 ;
+  wire [63:0] \$450 ;
   wire [63:0] \$451 ;
   wire [63:0] \$452 ;
   wire [63:0] \$453 ;
-  wire [63:0] \$454 ;
-  wire [1:0] \$455 ;
+  wire [1:0] \$454 ;
+  wire [63:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
   wire [63:0] \$458 ;
-  wire [63:0] \$459 ;
-  wire [12:0] \$46 ;
-  wire [1:0] \$460 ;
-  wire [2:0] \$461 ;
+  wire [1:0] \$459 ;
+  wire \$46 ;
+  wire [2:0] \$460 ;
+  wire [63:0] \$461 ;
   wire [63:0] \$462 ;
   wire [63:0] \$463 ;
   wire [63:0] \$464 ;
-  wire [63:0] \$465 ;
-  wire [1:0] \$466 ;
+  wire [1:0] \$465 ;
+  wire [63:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
   wire [63:0] \$469 ;
   wire \$47 ;
-  wire [63:0] \$470 ;
-  wire [1:0] \$471 ;
-  wire [2:0] \$472 ;
-  wire [3:0] \$473 ;
+  wire [1:0] \$470 ;
+  wire [2:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire [63:0] \$473 ;
   wire [63:0] \$474 ;
   wire [63:0] \$475 ;
   wire [63:0] \$476 ;
-  wire [63:0] \$477 ;
-  wire [1:0] \$478 ;
+  wire [1:0] \$477 ;
+  wire [63:0] \$478 ;
   wire [63:0] \$479 ;
   wire \$48 ;
   wire [63:0] \$480 ;
   wire [63:0] \$481 ;
-  wire [63:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
+  wire [1:0] \$482 ;
+  wire [2:0] \$483 ;
+  wire [63:0] \$484 ;
   wire [63:0] \$485 ;
   wire [63:0] \$486 ;
   wire [63:0] \$487 ;
-  wire [63:0] \$488 ;
-  wire [1:0] \$489 ;
+  wire [1:0] \$488 ;
+  wire [63:0] \$489 ;
   wire \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
   wire [63:0] \$492 ;
-  wire [63:0] \$493 ;
-  wire [1:0] \$494 ;
-  wire [2:0] \$495 ;
-  wire [3:0] \$496 ;
-  wire [4:0] \$497 ;
+  wire [1:0] \$493 ;
+  wire [2:0] \$494 ;
+  wire [3:0] \$495 ;
+  wire [4:0] \$496 ;
+  wire [63:0] \$497 ;
   wire [63:0] \$498 ;
   wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [63:0] \$500 ;
-  wire [63:0] \$501 ;
-  wire [1:0] \$502 ;
+  wire [1:0] \$501 ;
+  wire [63:0] \$502 ;
   wire [63:0] \$503 ;
   wire [63:0] \$504 ;
   wire [63:0] \$505 ;
-  wire [63:0] \$506 ;
-  wire [1:0] \$507 ;
-  wire [2:0] \$508 ;
+  wire [1:0] \$506 ;
+  wire [2:0] \$507 ;
+  wire [63:0] \$508 ;
   wire [63:0] \$509 ;
   wire \$51 ;
   wire [63:0] \$510 ;
   wire [63:0] \$511 ;
-  wire [63:0] \$512 ;
-  wire [1:0] \$513 ;
+  wire [1:0] \$512 ;
+  wire [63:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
   wire [63:0] \$516 ;
-  wire [63:0] \$517 ;
-  wire [1:0] \$518 ;
-  wire [2:0] \$519 ;
+  wire [1:0] \$517 ;
+  wire [2:0] \$518 ;
+  wire [3:0] \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
+  wire [63:0] \$520 ;
   wire [63:0] \$521 ;
   wire [63:0] \$522 ;
   wire [63:0] \$523 ;
-  wire [63:0] \$524 ;
-  wire [1:0] \$525 ;
+  wire [1:0] \$524 ;
+  wire [63:0] \$525 ;
   wire [63:0] \$526 ;
   wire [63:0] \$527 ;
   wire [63:0] \$528 ;
-  wire [63:0] \$529 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  wire [1:0] \$530 ;
-  wire [2:0] \$531 ;
+  wire [2:0] \$530 ;
+  wire [63:0] \$531 ;
   wire [63:0] \$532 ;
   wire [63:0] \$533 ;
   wire [63:0] \$534 ;
-  wire [63:0] \$535 ;
-  wire [1:0] \$536 ;
+  wire [1:0] \$535 ;
+  wire [63:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
   wire [63:0] \$539 ;
-  wire \$54 ;
-  wire [63:0] \$540 ;
-  wire [1:0] \$541 ;
-  wire [2:0] \$542 ;
-  wire [3:0] \$543 ;
-  wire [4:0] \$544 ;
+  wire [10:0] \$54 ;
+  wire [1:0] \$540 ;
+  wire [2:0] \$541 ;
+  wire [3:0] \$542 ;
+  wire [4:0] \$543 ;
+  wire [63:0] \$544 ;
   wire [63:0] \$545 ;
   wire [63:0] \$546 ;
   wire [63:0] \$547 ;
-  wire [63:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [1:0] \$548 ;
+  wire [63:0] \$549 ;
   wire \$55 ;
   wire [63:0] \$550 ;
   wire [63:0] \$551 ;
   wire [63:0] \$552 ;
-  wire [63:0] \$553 ;
-  wire [1:0] \$554 ;
-  wire [2:0] \$555 ;
+  wire [1:0] \$553 ;
+  wire [2:0] \$554 ;
+  wire [63:0] \$555 ;
   wire [63:0] \$556 ;
   wire [63:0] \$557 ;
   wire [63:0] \$558 ;
-  wire [63:0] \$559 ;
-  wire [10:0] \$56 ;
-  wire [1:0] \$560 ;
+  wire [1:0] \$559 ;
+  wire \$56 ;
+  wire [63:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
   wire [63:0] \$563 ;
-  wire [63:0] \$564 ;
-  wire [1:0] \$565 ;
-  wire [2:0] \$566 ;
-  wire [3:0] \$567 ;
+  wire [1:0] \$564 ;
+  wire [2:0] \$565 ;
+  wire [3:0] \$566 ;
+  wire [63:0] \$567 ;
   wire [63:0] \$568 ;
   wire [63:0] \$569 ;
   wire \$57 ;
   wire [63:0] \$570 ;
-  wire [63:0] \$571 ;
-  wire [1:0] \$572 ;
+  wire [1:0] \$571 ;
+  wire [63:0] \$572 ;
   wire [63:0] \$573 ;
   wire [63:0] \$574 ;
   wire [63:0] \$575 ;
-  wire [63:0] \$576 ;
-  wire [1:0] \$577 ;
-  wire [2:0] \$578 ;
+  wire [1:0] \$576 ;
+  wire [2:0] \$577 ;
+  wire [63:0] \$578 ;
   wire [63:0] \$579 ;
   wire \$58 ;
   wire [63:0] \$580 ;
   wire [63:0] \$581 ;
-  wire [63:0] \$582 ;
-  wire [1:0] \$583 ;
+  wire [1:0] \$582 ;
+  wire [63:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
   wire [63:0] \$586 ;
-  wire [63:0] \$587 ;
-  wire [1:0] \$588 ;
-  wire [2:0] \$589 ;
+  wire [1:0] \$587 ;
+  wire [2:0] \$588 ;
+  wire [3:0] \$589 ;
   wire \$59 ;
-  wire [3:0] \$590 ;
-  wire [4:0] \$591 ;
+  wire [4:0] \$590 ;
+  wire [63:0] \$591 ;
   wire [63:0] \$592 ;
   wire [63:0] \$593 ;
   wire [63:0] \$594 ;
-  wire [63:0] \$595 ;
-  wire [1:0] \$596 ;
+  wire [1:0] \$595 ;
+  wire [63:0] \$596 ;
   wire [63:0] \$597 ;
   wire [63:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [63:0] \$600 ;
-  wire [1:0] \$601 ;
-  wire [2:0] \$602 ;
+  wire [8:0] \$60 ;
+  wire [1:0] \$600 ;
+  wire [2:0] \$601 ;
+  wire [63:0] \$602 ;
   wire [63:0] \$603 ;
   wire [63:0] \$604 ;
   wire [63:0] \$605 ;
-  wire [63:0] \$606 ;
-  wire [1:0] \$607 ;
+  wire [1:0] \$606 ;
+  wire [63:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
-  wire \$61 ;
+  wire [10:0] \$61 ;
   wire [63:0] \$610 ;
-  wire [63:0] \$611 ;
-  wire [1:0] \$612 ;
-  wire [2:0] \$613 ;
-  wire [3:0] \$614 ;
+  wire [1:0] \$611 ;
+  wire [2:0] \$612 ;
+  wire [3:0] \$613 ;
+  wire [63:0] \$614 ;
   wire [63:0] \$615 ;
   wire [63:0] \$616 ;
   wire [63:0] \$617 ;
-  wire [63:0] \$618 ;
-  wire [1:0] \$619 ;
-  wire [8:0] \$62 ;
+  wire [1:0] \$618 ;
+  wire [63:0] \$619 ;
+  wire [10:0] \$62 ;
   wire [63:0] \$620 ;
   wire [63:0] \$621 ;
   wire [63:0] \$622 ;
-  wire [63:0] \$623 ;
-  wire [1:0] \$624 ;
-  wire [2:0] \$625 ;
+  wire [1:0] \$623 ;
+  wire [2:0] \$624 ;
+  wire [63:0] \$625 ;
   wire [63:0] \$626 ;
   wire [63:0] \$627 ;
   wire [63:0] \$628 ;
-  wire [63:0] \$629 ;
-  wire [10:0] \$63 ;
-  wire [1:0] \$630 ;
+  wire [1:0] \$629 ;
+  wire \$63 ;
+  wire [63:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
   wire [63:0] \$633 ;
-  wire [63:0] \$634 ;
-  wire [1:0] \$635 ;
-  wire [2:0] \$636 ;
-  wire [3:0] \$637 ;
-  wire [4:0] \$638 ;
+  wire [1:0] \$634 ;
+  wire [2:0] \$635 ;
+  wire [3:0] \$636 ;
+  wire [4:0] \$637 ;
+  wire [5:0] \$638 ;
   wire [5:0] \$639 ;
-  wire [10:0] \$64 ;
-  wire [5:0] \$640 ;
-  wire [6:0] \$641 ;
-  wire [8:0] \$642 ;
+  wire \$64 ;
+  wire [6:0] \$640 ;
+  wire [8:0] \$641 ;
+  wire [5:0] \$642 ;
   wire [5:0] \$643 ;
-  wire [5:0] \$644 ;
-  wire [6:0] \$645 ;
-  wire [8:0] \$646 ;
-  wire \$647 ;
-  wire [1:0] \$648 ;
-  wire \$649 ;
+  wire [6:0] \$644 ;
+  wire [8:0] \$645 ;
+  wire \$646 ;
+  wire [1:0] \$647 ;
+  wire \$648 ;
+  wire [7:0] \$649 ;
   wire \$65 ;
-  wire [7:0] \$650 ;
-  wire [16:0] \$651 ;
-  wire \$652 ;
-  wire [15:0] \$653 ;
+  wire [16:0] \$650 ;
+  wire \$651 ;
+  wire [15:0] \$652 ;
+  wire \$653 ;
   wire \$654 ;
-  wire \$655 ;
+  wire [15:0] \$655 ;
   wire [15:0] \$656 ;
-  wire [15:0] \$657 ;
-  wire \$658 ;
-  wire [16:0] \$659 ;
+  wire \$657 ;
+  wire [16:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [15:0] \$661 ;
+  wire [15:0] \$660 ;
+  wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
+  wire [63:0] \$667 ;
   wire [63:0] \$668 ;
   wire [63:0] \$669 ;
-  wire \$67 ;
+  wire [8:0] \$67 ;
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
@@ -648,100 +648,100 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire [63:0] \$674 ;
   wire [63:0] \$675 ;
   wire [63:0] \$676 ;
-  wire [63:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
-  wire [1:0] \$682 ;
+  wire [1:0] \$681 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire [12:0] \$687 ;
-  wire \$688 ;
+  wire [12:0] \$686 ;
+  wire \$687 ;
+  wire [11:0] \$688 ;
   wire [11:0] \$689 ;
-  wire [8:0] \$69 ;
+  wire \$69 ;
   wire [11:0] \$690 ;
-  wire [11:0] \$691 ;
-  reg \$692 ;
-  reg [10:0] \$693 ;
+  reg \$691 ;
+  reg [10:0] \$692 ;
+  reg \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg \$696 ;
-  reg [10:0] \$697 ;
+  reg [10:0] \$696 ;
+  reg \$697 ;
   reg \$698 ;
   reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg [10:0] \$701 ;
+  reg [10:0] \$700 ;
+  reg \$701 ;
   reg \$702 ;
   reg \$703 ;
-  reg \$704 ;
-  reg [10:0] \$705 ;
-  reg [63:0] \$706 ;
-  reg [15:0] \$707 ;
+  reg [10:0] \$704 ;
+  reg [63:0] \$705 ;
+  reg [15:0] \$706 ;
+  reg [4:0] \$707 ;
   reg [4:0] \$708 ;
   reg [4:0] \$709 ;
   wire \$71 ;
   reg [4:0] \$710 ;
-  reg [4:0] \$711 ;
-  reg [15:0] \$712 ;
+  reg [15:0] \$711 ;
+  reg [6:0] \$712 ;
   reg [6:0] \$713 ;
-  reg [6:0] \$714 ;
-  reg [15:0] \$715 ;
-  reg \$716 ;
-  reg [10:0] \$717 ;
-  reg [6:0] \$718 ;
+  reg [15:0] \$714 ;
+  reg \$715 ;
+  reg [10:0] \$716 ;
+  reg [6:0] \$717 ;
+  reg \$718 ;
   reg \$719 ;
   wire \$72 ;
   reg \$720 ;
-  reg \$721 ;
-  reg [6:0] \$722 ;
-  reg [10:0] \$723 ;
-  reg \$724 ;
-  reg [6:0] \$725 ;
-  reg [10:0] \$726 ;
+  reg [6:0] \$721 ;
+  reg [10:0] \$722 ;
+  reg \$723 ;
+  reg [6:0] \$724 ;
+  reg [10:0] \$725 ;
+  reg [63:0] \$726 ;
   reg [63:0] \$727 ;
-  reg [63:0] \$728 ;
+  reg \$728 ;
   reg \$729 ;
   wire \$73 ;
-  reg \$730 ;
-  reg [115:0] \$731 ;
-  reg [15:0] \$732 ;
-  reg [63:0] \$733 ;
-  reg \$734 ;
-  reg [63:0] \$735 ;
-  reg \$736 ;
-  reg [63:0] \$737 ;
-  reg [3:0] \$738 ;
-  reg \$739 ;
+  reg [115:0] \$730 ;
+  reg [15:0] \$731 ;
+  reg [63:0] \$732 ;
+  reg \$733 ;
+  reg [63:0] \$734 ;
+  reg \$735 ;
+  reg [63:0] \$736 ;
+  reg [3:0] \$737 ;
+  reg \$738 ;
+  reg [4:0] \$739 ;
   wire \$74 ;
-  reg [4:0] \$740 ;
-  reg [63:0] \$741 ;
-  reg [3:0] \$742 ;
-  reg \$743 ;
-  reg [21:0] \$744 ;
-  reg \$745 ;
-  reg [4:0] \$746 ;
+  reg [63:0] \$740 ;
+  reg [3:0] \$741 ;
+  reg \$742 ;
+  reg [21:0] \$743 ;
+  reg \$744 ;
+  reg [4:0] \$745 ;
+  reg [10:0] \$746 ;
   reg [10:0] \$747 ;
   reg [10:0] \$748 ;
-  reg [10:0] \$749 ;
+  reg [15:0] \$749 ;
   wire \$75 ;
   reg [15:0] \$750 ;
   reg [15:0] \$751 ;
   reg [15:0] \$752 ;
-  reg [15:0] \$753 ;
-  reg [7:0] \$754 ;
+  reg [7:0] \$753 ;
+  reg [10:0] \$754 ;
   reg [10:0] \$755 ;
-  reg [10:0] \$756 ;
-  reg [11:0] \$757 ;
-  reg [10:0] \$758 ;
-  reg [22:0] \$759 ;
+  reg [11:0] \$756 ;
+  reg [10:0] \$757 ;
+  reg [22:0] \$758 ;
+  reg \$759 ;
   wire \$76 ;
-  reg \$760 ;
+  reg [10:0] \$760 ;
   reg [10:0] \$761 ;
   reg \$762 ;
   reg [115:0] \$763 ;
@@ -796,10 +796,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg \$signal$131  = 1'h0;
-  reg [6:0] \$signal$132  = 7'h00;
-  reg \$signal$133  = 1'h0;
-  reg [6:0] \$signal$134  = 7'h00;
+  reg \$signal$132  = 1'h0;
+  reg [6:0] \$signal$133  = 7'h00;
+  reg \$signal$134  = 1'h0;
+  reg [6:0] \$signal$135  = 7'h00;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$10 ;
   wire [9:0] \$signature__addr$12 ;
@@ -809,10 +809,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [9:0] \$signature__addr$67 ;
   reg [9:0] \$signature__addr$69 ;
   reg [6:0] \$signature__data  = 7'h00;
-  wire [63:0] \$signature__data$116 ;
-  wire [15:0] \$signature__data$119 ;
-  wire [15:0] \$signature__data$139 ;
-  wire [6:0] \$signature__data$140 ;
+  wire [63:0] \$signature__data$117 ;
+  wire [15:0] \$signature__data$120 ;
+  wire [15:0] \$signature__data$140 ;
+  wire [6:0] \$signature__data$141 ;
   reg [63:0] \$signature__data$66 ;
   reg [15:0] \$signature__data$68 ;
   reg [15:0] \$signature__data$70 ;
@@ -832,8 +832,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$164 ;
-  wire \busy$95 ;
+  wire \busy$165 ;
+  wire \busy$96 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -867,11 +867,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$87 ;
-  reg [7:0] \dividend$91 ;
+  reg [7:0] \dividend$88 ;
+  reg [7:0] \dividend$92 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$89 ;
-  reg [7:0] \divisor$93 ;
+  reg [7:0] \divisor$90 ;
+  reg [7:0] \divisor$94 ;
   wire done;
   reg l_word = 1'h0;
   reg load = 1'h0;
@@ -883,7 +883,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
-  reg [7:0] \offset$96  = 8'h00;
+  reg [7:0] \offset$97  = 8'h00;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -900,6 +900,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* enum_value_1011 = "READ_PARAM" *)
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] op = 4'h0;
+  reg [10:0] p_addr = 11'h000;
   reg [10:0] p_groups = 11'h000;
   reg [10:0] p_grp = 11'h000;
   reg p_run = 1'h0;
@@ -911,8 +912,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$163 ;
-  wire [10:0] \quotient$165 ;
+  wire [7:0] \quotient$164 ;
+  wire [10:0] \quotient$166 ;
   wire [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -1067,8 +1068,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   (* init = 1'h0 *)
   wire sel_load;
   reg start;
-  reg \start$86 ;
-  reg \start$90 ;
+  reg \start$87 ;
+  reg \start$91 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
@@ -1103,7 +1104,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk) begin
     _0_ <= pot0[\$signature__addr$10 ];
   end
-  assign \$signature__data$140  = _0_;
+  assign \$signature__data$141  = _0_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [0:0];
   integer spikes__i;
@@ -1135,7 +1136,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk) begin
     _2_ <= thl0[\$signature__addr$10 ];
   end
-  assign \$signature__data$119  = _2_;
+  assign \$signature__data$120  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [1023:0];
   integer thswap0__i;
@@ -1151,7 +1152,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk) begin
     _3_ <= thswap0[\$signature__addr$10 ];
   end
-  assign \$signature__data$139  = _3_;
+  assign \$signature__data$140  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [1023:0];
   integer weights0__i;
@@ -1167,632 +1168,633 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk) begin
     _4_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$116  = _4_;
-  assign \$202  = rd_a_sel[3] ? \$201  : 7'h00;
-  assign \$203  = \$200  | { 9'h000, \$202  };
-  assign \$204  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$205  = - mask;
+  assign \$signature__data$117  = _4_;
+  assign \$202  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$203  = - mask;
+  assign \$204  = { 1'h0, mask } & \$203 ;
+  assign \$205  = ~ \$204 ;
   assign \$206  = { 1'h0, mask } & \$205 ;
-  assign \$207  = ~ \$206 ;
+  assign \$207  = - mask;
   assign \$208  = { 1'h0, mask } & \$207 ;
-  assign \$209  = - mask;
+  assign \$209  = ~ \$208 ;
   assign \$210  = { 1'h0, mask } & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = { 1'h0, mask } & \$211 ;
-  assign \$213  = ! \$212 ;
-  assign \$214  = - mask;
-  assign \$215  = { 1'h0, mask } & \$214 ;
-  assign \$216  = { 1'h0, wreg } ^ \$215 ;
-  assign \$217  = cmd__valid & cmd__ready;
-  assign \$218  = cmd__payload[3:0] == 3'h4;
-  assign \$219  = cmd__payload[3:0] == 3'h6;
+  assign \$211  = ! \$210 ;
+  assign \$212  = - mask;
+  assign \$213  = { 1'h0, mask } & \$212 ;
+  assign \$214  = { 1'h0, wreg } ^ \$213 ;
+  assign \$215  = cmd__valid & cmd__ready;
+  assign \$216  = cmd__payload[3:0] == 3'h4;
+  assign \$217  = cmd__payload[3:0] == 3'h6;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = cmd__payload[3:0] == 4'h8;
   assign \$220  = \$218  | \$219 ;
-  assign \$221  = cmd__payload[3:0] == 4'h8;
+  assign \$221  = cmd__payload[3:0] == 4'h9;
   assign \$222  = \$220  | \$221 ;
-  assign \$223  = cmd__payload[3:0] == 4'h9;
+  assign \$223  = cmd__payload[3:0] == 4'hb;
   assign \$224  = \$222  | \$223 ;
-  assign \$225  = cmd__payload[3:0] == 4'hb;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = cmd__payload[3:0] == 3'h4;
-  assign \$228  = cmd__payload[3:0] == 3'h6;
-  assign \$229  = cmd__payload[3:0] == 4'h8;
-  assign \$230  = cmd__payload[3:0] == 4'h9;
-  assign \$231  = cmd__payload[3:0] == 4'hb;
-  assign \$233  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$234  = num_classes != 1'h1;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = cmd__payload[26:16] * divisor;
-  assign \$238  = load_word + 1'h1;
-  assign \$239  = ! load_word;
-  assign \$240  = cand_lo + divisor;
-  assign \$241  = num_neurons + 1'h1;
-  assign \$242  = \$241  - 1'h1;
-  assign \$244  = | num_neurons;
-  assign \$245  = ~ s1_valid;
-  assign \$246  = ~ s2_valid;
+  assign \$225  = cmd__payload[3:0] == 3'h4;
+  assign \$226  = cmd__payload[3:0] == 3'h6;
+  assign \$227  = cmd__payload[3:0] == 4'h8;
+  assign \$228  = cmd__payload[3:0] == 4'h9;
+  assign \$229  = cmd__payload[3:0] == 4'hb;
+  assign \$231  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$232  = num_classes != 1'h1;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = cmd__payload[26:16] * divisor;
+  assign \$236  = load_word + 1'h1;
+  assign \$237  = ! load_word;
+  assign \$238  = cand_lo + divisor;
+  assign \$239  = num_neurons + 1'h1;
+  assign \$240  = \$239  - 1'h1;
+  assign \$242  = | num_neurons;
+  assign \$243  = ~ s1_valid;
+  assign \$244  = ~ s2_valid;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = ~ s3_valid;
   assign \$247  = \$245  & \$246 ;
-  assign \$248  = ~ s3_valid;
+  assign \$248  = ~ \$signature__en ;
   assign \$249  = \$247  & \$248 ;
-  assign \$250  = ~ \$signature__en ;
+  assign \$250  = ~ s5_valid;
   assign \$251  = \$249  & \$250 ;
-  assign \$252  = ~ s5_valid;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = ! p_word;
-  assign \$255  = p_grp + 1'h1;
-  assign \$256  = p_groups - 1'h1;
-  assign \$257  = p_grp == \$256 ;
-  assign \$258  = p_word + 1'h1;
-  assign \$259  = lrn_idx * 1'h1;
-  assign \$260  = op == 2'h2;
-  assign \$261  = \$260  & \$signal$133 ;
-  assign \$263  = ~ xreg;
-  assign \$264  = wq & \$263 ;
-  assign \$265  = ~ xreg;
-  assign \$266  = wq & \$265 ;
-  assign \$267  = \$264 [0] + \$266 [1];
-  assign \$268  = ~ xreg;
-  assign \$269  = wq & \$268 ;
-  assign \$270  = ~ xreg;
-  assign \$271  = wq & \$270 ;
-  assign \$272  = \$269 [2] + \$271 [3];
-  assign \$273  = \$267  + \$272 ;
-  assign \$274  = ~ xreg;
-  assign \$275  = wq & \$274 ;
-  assign \$276  = ~ xreg;
-  assign \$277  = wq & \$276 ;
-  assign \$278  = \$275 [4] + \$277 [5];
-  assign \$279  = ~ xreg;
-  assign \$280  = wq & \$279 ;
-  assign \$281  = ~ xreg;
-  assign \$282  = wq & \$281 ;
-  assign \$283  = \$280 [6] + \$282 [7];
-  assign \$284  = \$278  + \$283 ;
-  assign \$285  = \$273  + \$284 ;
-  assign \$286  = ~ xreg;
-  assign \$287  = wq & \$286 ;
-  assign \$288  = ~ xreg;
-  assign \$289  = wq & \$288 ;
-  assign \$290  = \$287 [8] + \$289 [9];
-  assign \$291  = ~ xreg;
-  assign \$292  = wq & \$291 ;
-  assign \$293  = ~ xreg;
-  assign \$294  = wq & \$293 ;
-  assign \$295  = \$292 [10] + \$294 [11];
-  assign \$296  = \$290  + \$295 ;
-  assign \$297  = ~ xreg;
-  assign \$298  = wq & \$297 ;
-  assign \$299  = ~ xreg;
-  assign \$300  = wq & \$299 ;
-  assign \$301  = \$298 [12] + \$300 [13];
-  assign \$302  = ~ xreg;
-  assign \$303  = wq & \$302 ;
-  assign \$304  = ~ xreg;
-  assign \$305  = wq & \$304 ;
-  assign \$306  = \$303 [14] + \$305 [15];
-  assign \$307  = \$301  + \$306 ;
-  assign \$308  = \$296  + \$307 ;
-  assign \$309  = \$285  + \$308 ;
-  assign \$310  = ~ xreg;
-  assign \$311  = wq & \$310 ;
-  assign \$312  = ~ xreg;
-  assign \$313  = wq & \$312 ;
-  assign \$314  = \$311 [16] + \$313 [17];
-  assign \$315  = ~ xreg;
-  assign \$316  = wq & \$315 ;
-  assign \$317  = ~ xreg;
-  assign \$318  = wq & \$317 ;
-  assign \$319  = \$316 [18] + \$318 [19];
-  assign \$320  = \$314  + \$319 ;
-  assign \$321  = ~ xreg;
-  assign \$322  = wq & \$321 ;
-  assign \$323  = ~ xreg;
-  assign \$324  = wq & \$323 ;
-  assign \$325  = \$322 [20] + \$324 [21];
-  assign \$326  = ~ xreg;
-  assign \$327  = wq & \$326 ;
-  assign \$328  = ~ xreg;
-  assign \$329  = wq & \$328 ;
-  assign \$330  = \$327 [22] + \$329 [23];
-  assign \$331  = \$325  + \$330 ;
-  assign \$332  = \$320  + \$331 ;
-  assign \$333  = ~ xreg;
-  assign \$334  = wq & \$333 ;
-  assign \$335  = ~ xreg;
-  assign \$336  = wq & \$335 ;
-  assign \$337  = \$334 [24] + \$336 [25];
-  assign \$338  = ~ xreg;
-  assign \$339  = wq & \$338 ;
-  assign \$340  = ~ xreg;
-  assign \$341  = wq & \$340 ;
-  assign \$342  = \$339 [26] + \$341 [27];
-  assign \$343  = \$337  + \$342 ;
-  assign \$344  = ~ xreg;
-  assign \$345  = wq & \$344 ;
-  assign \$346  = ~ xreg;
-  assign \$347  = wq & \$346 ;
-  assign \$348  = \$345 [28] + \$347 [29];
-  assign \$349  = ~ xreg;
-  assign \$350  = wq & \$349 ;
-  assign \$351  = ~ xreg;
-  assign \$352  = wq & \$351 ;
-  assign \$353  = \$350 [30] + \$352 [31];
-  assign \$354  = \$348  + \$353 ;
-  assign \$355  = \$343  + \$354 ;
-  assign \$356  = \$332  + \$355 ;
-  assign \$357  = ~ xreg;
-  assign \$358  = wq & \$357 ;
-  assign \$359  = ~ xreg;
-  assign \$360  = wq & \$359 ;
-  assign \$361  = \$358 [32] + \$360 [33];
-  assign \$362  = ~ xreg;
-  assign \$363  = wq & \$362 ;
-  assign \$364  = ~ xreg;
-  assign \$365  = wq & \$364 ;
-  assign \$366  = \$363 [34] + \$365 [35];
-  assign \$367  = \$361  + \$366 ;
-  assign \$368  = ~ xreg;
-  assign \$369  = wq & \$368 ;
-  assign \$370  = ~ xreg;
-  assign \$371  = wq & \$370 ;
-  assign \$372  = \$369 [36] + \$371 [37];
-  assign \$373  = ~ xreg;
-  assign \$374  = wq & \$373 ;
-  assign \$375  = ~ xreg;
-  assign \$376  = wq & \$375 ;
-  assign \$377  = \$374 [38] + \$376 [39];
-  assign \$378  = \$372  + \$377 ;
-  assign \$379  = \$367  + \$378 ;
-  assign \$380  = ~ xreg;
-  assign \$381  = wq & \$380 ;
-  assign \$382  = ~ xreg;
-  assign \$383  = wq & \$382 ;
-  assign \$384  = \$381 [40] + \$383 [41];
-  assign \$385  = ~ xreg;
-  assign \$386  = wq & \$385 ;
-  assign \$387  = ~ xreg;
-  assign \$388  = wq & \$387 ;
-  assign \$389  = \$386 [42] + \$388 [43];
-  assign \$390  = \$384  + \$389 ;
-  assign \$391  = ~ xreg;
-  assign \$392  = wq & \$391 ;
-  assign \$393  = ~ xreg;
-  assign \$394  = wq & \$393 ;
-  assign \$395  = \$392 [44] + \$394 [45];
-  assign \$396  = ~ xreg;
-  assign \$397  = wq & \$396 ;
-  assign \$398  = ~ xreg;
-  assign \$399  = wq & \$398 ;
-  assign \$400  = \$397 [46] + \$399 [47];
-  assign \$401  = \$395  + \$400 ;
-  assign \$402  = \$390  + \$401 ;
-  assign \$403  = \$379  + \$402 ;
-  assign \$404  = ~ xreg;
-  assign \$405  = wq & \$404 ;
-  assign \$406  = ~ xreg;
-  assign \$407  = wq & \$406 ;
-  assign \$408  = \$405 [48] + \$407 [49];
-  assign \$409  = ~ xreg;
-  assign \$410  = wq & \$409 ;
-  assign \$411  = ~ xreg;
-  assign \$412  = wq & \$411 ;
-  assign \$413  = \$410 [50] + \$412 [51];
-  assign \$414  = \$408  + \$413 ;
-  assign \$415  = ~ xreg;
-  assign \$416  = wq & \$415 ;
-  assign \$417  = ~ xreg;
-  assign \$418  = wq & \$417 ;
-  assign \$419  = \$416 [52] + \$418 [53];
-  assign \$420  = ~ xreg;
-  assign \$421  = wq & \$420 ;
-  assign \$422  = ~ xreg;
-  assign \$423  = wq & \$422 ;
-  assign \$424  = \$421 [54] + \$423 [55];
-  assign \$425  = \$419  + \$424 ;
-  assign \$426  = \$414  + \$425 ;
-  assign \$427  = ~ xreg;
-  assign \$428  = wq & \$427 ;
-  assign \$429  = ~ xreg;
-  assign \$430  = wq & \$429 ;
-  assign \$431  = \$428 [56] + \$430 [57];
-  assign \$432  = ~ xreg;
-  assign \$433  = wq & \$432 ;
-  assign \$434  = ~ xreg;
-  assign \$435  = wq & \$434 ;
-  assign \$436  = \$433 [58] + \$435 [59];
-  assign \$437  = \$431  + \$436 ;
-  assign \$438  = ~ xreg;
-  assign \$439  = wq & \$438 ;
-  assign \$440  = ~ xreg;
-  assign \$441  = wq & \$440 ;
-  assign \$442  = \$439 [60] + \$441 [61];
-  assign \$443  = ~ xreg;
-  assign \$444  = wq & \$443 ;
-  assign \$445  = ~ xreg;
-  assign \$446  = wq & \$445 ;
-  assign \$447  = \$444 [62] + \$446 [63];
-  assign \$448  = \$442  + \$447 ;
-  assign \$449  = \$437  + \$448 ;
-  assign \$450  = \$426  + \$449 ;
-  assign \$451  = ~ wq;
-  assign \$452  = \$451  & xreg;
-  assign \$453  = ~ wq;
-  assign \$454  = \$453  & xreg;
-  assign \$455  = \$452 [0] + \$454 [1];
-  assign \$456  = ~ wq;
-  assign \$457  = \$456  & xreg;
-  assign \$458  = ~ wq;
-  assign \$459  = \$458  & xreg;
-  assign \$460  = \$457 [2] + \$459 [3];
-  assign \$461  = \$455  + \$460 ;
-  assign \$462  = ~ wq;
-  assign \$463  = \$462  & xreg;
-  assign \$464  = ~ wq;
-  assign \$465  = \$464  & xreg;
-  assign \$466  = \$463 [4] + \$465 [5];
-  assign \$467  = ~ wq;
-  assign \$468  = \$467  & xreg;
-  assign \$469  = ~ wq;
-  assign \$470  = \$469  & xreg;
-  assign \$471  = \$468 [6] + \$470 [7];
-  assign \$472  = \$466  + \$471 ;
-  assign \$473  = \$461  + \$472 ;
-  assign \$474  = ~ wq;
-  assign \$475  = \$474  & xreg;
-  assign \$476  = ~ wq;
-  assign \$477  = \$476  & xreg;
-  assign \$478  = \$475 [8] + \$477 [9];
-  assign \$479  = ~ wq;
-  assign \$480  = \$479  & xreg;
-  assign \$481  = ~ wq;
-  assign \$482  = \$481  & xreg;
-  assign \$483  = \$480 [10] + \$482 [11];
-  assign \$484  = \$478  + \$483 ;
-  assign \$485  = ~ wq;
-  assign \$486  = \$485  & xreg;
-  assign \$487  = ~ wq;
-  assign \$488  = \$487  & xreg;
-  assign \$489  = \$486 [12] + \$488 [13];
-  assign \$490  = ~ wq;
-  assign \$491  = \$490  & xreg;
-  assign \$492  = ~ wq;
-  assign \$493  = \$492  & xreg;
-  assign \$494  = \$491 [14] + \$493 [15];
-  assign \$495  = \$489  + \$494 ;
-  assign \$496  = \$484  + \$495 ;
-  assign \$497  = \$473  + \$496 ;
-  assign \$498  = ~ wq;
-  assign \$499  = \$498  & xreg;
-  assign \$500  = ~ wq;
-  assign \$501  = \$500  & xreg;
-  assign \$502  = \$499 [16] + \$501 [17];
-  assign \$503  = ~ wq;
-  assign \$504  = \$503  & xreg;
-  assign \$505  = ~ wq;
-  assign \$506  = \$505  & xreg;
-  assign \$507  = \$504 [18] + \$506 [19];
-  assign \$508  = \$502  + \$507 ;
-  assign \$509  = ~ wq;
-  assign \$510  = \$509  & xreg;
-  assign \$511  = ~ wq;
-  assign \$512  = \$511  & xreg;
-  assign \$513  = \$510 [20] + \$512 [21];
-  assign \$514  = ~ wq;
-  assign \$515  = \$514  & xreg;
-  assign \$516  = ~ wq;
-  assign \$517  = \$516  & xreg;
-  assign \$518  = \$515 [22] + \$517 [23];
-  assign \$519  = \$513  + \$518 ;
-  assign \$520  = \$508  + \$519 ;
-  assign \$521  = ~ wq;
-  assign \$522  = \$521  & xreg;
-  assign \$523  = ~ wq;
-  assign \$524  = \$523  & xreg;
-  assign \$525  = \$522 [24] + \$524 [25];
-  assign \$526  = ~ wq;
-  assign \$527  = \$526  & xreg;
-  assign \$528  = ~ wq;
-  assign \$529  = \$528  & xreg;
-  assign \$530  = \$527 [26] + \$529 [27];
-  assign \$531  = \$525  + \$530 ;
-  assign \$532  = ~ wq;
-  assign \$533  = \$532  & xreg;
-  assign \$534  = ~ wq;
-  assign \$535  = \$534  & xreg;
-  assign \$536  = \$533 [28] + \$535 [29];
-  assign \$537  = ~ wq;
-  assign \$538  = \$537  & xreg;
-  assign \$539  = ~ wq;
-  assign \$540  = \$539  & xreg;
-  assign \$541  = \$538 [30] + \$540 [31];
-  assign \$542  = \$536  + \$541 ;
-  assign \$543  = \$531  + \$542 ;
-  assign \$544  = \$520  + \$543 ;
-  assign \$545  = ~ wq;
-  assign \$546  = \$545  & xreg;
-  assign \$547  = ~ wq;
-  assign \$548  = \$547  & xreg;
-  assign \$549  = \$546 [32] + \$548 [33];
-  assign \$550  = ~ wq;
-  assign \$551  = \$550  & xreg;
-  assign \$552  = ~ wq;
-  assign \$553  = \$552  & xreg;
-  assign \$554  = \$551 [34] + \$553 [35];
-  assign \$555  = \$549  + \$554 ;
-  assign \$556  = ~ wq;
-  assign \$557  = \$556  & xreg;
-  assign \$558  = ~ wq;
-  assign \$559  = \$558  & xreg;
-  assign \$560  = \$557 [36] + \$559 [37];
-  assign \$561  = ~ wq;
-  assign \$562  = \$561  & xreg;
-  assign \$563  = ~ wq;
-  assign \$564  = \$563  & xreg;
-  assign \$565  = \$562 [38] + \$564 [39];
-  assign \$566  = \$560  + \$565 ;
-  assign \$567  = \$555  + \$566 ;
-  assign \$568  = ~ wq;
-  assign \$569  = \$568  & xreg;
-  assign \$570  = ~ wq;
-  assign \$571  = \$570  & xreg;
-  assign \$572  = \$569 [40] + \$571 [41];
-  assign \$573  = ~ wq;
-  assign \$574  = \$573  & xreg;
-  assign \$575  = ~ wq;
-  assign \$576  = \$575  & xreg;
-  assign \$577  = \$574 [42] + \$576 [43];
-  assign \$578  = \$572  + \$577 ;
-  assign \$579  = ~ wq;
-  assign \$580  = \$579  & xreg;
-  assign \$581  = ~ wq;
-  assign \$582  = \$581  & xreg;
-  assign \$583  = \$580 [44] + \$582 [45];
-  assign \$584  = ~ wq;
-  assign \$585  = \$584  & xreg;
-  assign \$586  = ~ wq;
-  assign \$587  = \$586  & xreg;
-  assign \$588  = \$585 [46] + \$587 [47];
-  assign \$589  = \$583  + \$588 ;
-  assign \$590  = \$578  + \$589 ;
-  assign \$591  = \$567  + \$590 ;
-  assign \$592  = ~ wq;
-  assign \$593  = \$592  & xreg;
-  assign \$594  = ~ wq;
-  assign \$595  = \$594  & xreg;
-  assign \$596  = \$593 [48] + \$595 [49];
-  assign \$597  = ~ wq;
-  assign \$598  = \$597  & xreg;
-  assign \$599  = ~ wq;
-  assign \$600  = \$599  & xreg;
-  assign \$601  = \$598 [50] + \$600 [51];
-  assign \$602  = \$596  + \$601 ;
-  assign \$603  = ~ wq;
-  assign \$604  = \$603  & xreg;
-  assign \$605  = ~ wq;
-  assign \$606  = \$605  & xreg;
-  assign \$607  = \$604 [52] + \$606 [53];
-  assign \$608  = ~ wq;
-  assign \$609  = \$608  & xreg;
-  assign \$610  = ~ wq;
-  assign \$611  = \$610  & xreg;
-  assign \$612  = \$609 [54] + \$611 [55];
-  assign \$613  = \$607  + \$612 ;
-  assign \$614  = \$602  + \$613 ;
-  assign \$615  = ~ wq;
-  assign \$616  = \$615  & xreg;
-  assign \$617  = ~ wq;
-  assign \$618  = \$617  & xreg;
-  assign \$619  = \$616 [56] + \$618 [57];
-  assign \$620  = ~ wq;
-  assign \$621  = \$620  & xreg;
-  assign \$622  = ~ wq;
-  assign \$623  = \$622  & xreg;
-  assign \$624  = \$621 [58] + \$623 [59];
-  assign \$625  = \$619  + \$624 ;
-  assign \$626  = ~ wq;
-  assign \$627  = \$626  & xreg;
-  assign \$628  = ~ wq;
-  assign \$629  = \$628  & xreg;
-  assign \$630  = \$627 [60] + \$629 [61];
-  assign \$631  = ~ wq;
-  assign \$632  = \$631  & xreg;
-  assign \$633  = ~ wq;
-  assign \$634  = \$633  & xreg;
-  assign \$635  = \$632 [62] + \$634 [63];
-  assign \$636  = \$630  + \$635 ;
-  assign \$637  = \$625  + \$636 ;
-  assign \$638  = \$614  + \$637 ;
-  assign \$639  = r_part0 + r_part1;
-  assign \$640  = r_part2 + r_part3;
-  assign \$641  = \$639  + \$640 ;
-  assign \$642  = \$signal  + \$641 ;
-  assign \$643  = a_part0 + a_part1;
-  assign \$644  = a_part2 + a_part3;
-  assign \$645  = \$643  + \$644 ;
-  assign \$646  = n_a + \$645 ;
-  assign \$647  = ! l_word;
-  assign \$648  = l_word + 1'h1;
-  assign \$649  = \$signal  < n_a;
-  assign \$650  = \$649  ? \$signal  : n_a;
-  assign \$651  = $signed(win_thswap) - $signed(decay);
-  assign \$652  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$653  = \$652  ? win_thswap : { 8'h00, s_ra };
-  assign \$654  = $signed(\$653 ) > $signed(1'h0);
-  assign \$655  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$656  = \$655  ? win_thswap : { 8'h00, s_ra };
-  assign \$657  = \$654  ? \$656  : 16'h0000;
-  assign \$658  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$659  = \$658  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$660  = $signed({ 1'h0, \$signal$134  }) > $signed(thl_cap);
-  assign \$661  = \$660  ? thl_cap : { 9'h000, \$signal$134  };
-  assign \$662  = ! s;
-  assign \$663  = ~ busy;
-  assign \$664  = ~ \busy$95 ;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = ~ busy;
-  assign \$667  = ~ \busy$95 ;
-  assign \$668  = ~ wq;
-  assign \$669  = \$668  & xreg;
-  assign \$670  = ~ xreg;
-  assign \$671  = wq & \$670 ;
-  assign \$672  = scan_a ? \$669  : \$671 ;
-  assign \$673  = ~ wq;
-  assign \$674  = \$673  & xreg;
-  assign \$675  = ~ xreg;
-  assign \$676  = wq & \$675 ;
-  assign \$677  = scan_a ? \$674  : \$676 ;
-  assign \$678  = ! \$677 ;
-  assign \$679  = mask_empty | done;
-  assign \$680  = ! l_word;
-  assign \$681  = done | \$680 ;
-  assign \$682  = l_word + 1'h1;
-  assign \$683  = ~ \busy$164 ;
-  assign \$684  = ! add_cls;
-  assign \$685  = add_idx >= 11'h400;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = add_idx + 1'h1;
-  assign \$688  = add_left == 1'h1;
-  assign \$689  = add_cls - 1'h1;
-  assign \$690  = num_classes + 1'h1;
-  assign \$691  = add_left - 1'h1;
-  always @(posedge clk)
-    s1_valid <= \$692 ;
-  always @(posedge clk)
-    s1_grp <= \$693 ;
-  always @(posedge clk)
-    s1_first <= \$694 ;
-  always @(posedge clk)
-    s1_last <= \$695 ;
-  always @(posedge clk)
-    s2_valid <= \$696 ;
-  always @(posedge clk)
-    s2_grp <= \$697 ;
-  always @(posedge clk)
-    s2_first <= \$698 ;
-  always @(posedge clk)
-    s2_last <= \$699 ;
-  always @(posedge clk)
-    s3_valid <= \$700 ;
-  always @(posedge clk)
-    s3_grp <= \$701 ;
-  always @(posedge clk)
-    s3_first <= \$702 ;
-  always @(posedge clk)
-    s3_last <= \$703 ;
-  always @(posedge clk)
-    \$signature__en  <= \$704 ;
-  always @(posedge clk)
-    s4_grp <= \$705 ;
-  always @(posedge clk)
-    s2_and0 <= \$706 ;
-  always @(posedge clk)
-    s2_thl0 <= \$707 ;
-  always @(posedge clk)
-    s3_part0_0 <= \$708 ;
-  always @(posedge clk)
-    s3_part0_1 <= \$709 ;
-  always @(posedge clk)
-    s3_part0_2 <= \$710 ;
-  always @(posedge clk)
-    s3_part0_3 <= \$711 ;
-  always @(posedge clk)
-    s3_thl0 <= \$712 ;
-  always @(posedge clk)
-    acc0 <= \$713 ;
-  always @(posedge clk)
-    \$signature__data  <= \$714 ;
-  always @(posedge clk)
-    s4_thl0 <= \$715 ;
-  always @(posedge clk)
-    s5_valid <= \$716 ;
-  always @(posedge clk)
-    s5_grp <= \$717 ;
-  always @(posedge clk)
-    s5_pot0 <= \$718 ;
-  always @(posedge clk)
-    s5_active0 <= \$719 ;
-  always @(posedge clk)
-    s5_elig0 <= \$720 ;
-  always @(posedge clk)
-    \$signal$131  <= \$721 ;
-  always @(posedge clk)
-    \$signal$132  <= \$722 ;
-  always @(posedge clk)
-    dividend <= \$723 ;
-  always @(posedge clk)
-    \$signal$133  <= \$724 ;
-  always @(posedge clk)
-    \$signal$134  <= \$725 ;
-  always @(posedge clk)
-    lrn_idx <= \$726 ;
-  always @(posedge clk)
-    wq <= \$727 ;
-  always @(posedge clk)
-    xreg <= \$728 ;
-  always @(posedge clk)
-    rd_a <= \$729 ;
-  always @(posedge clk)
-    rd_b <= \$730 ;
-  always @(posedge clk)
-    rd_q <= \$731 ;
-  always @(posedge clk)
-    rd_q_b <= \$732 ;
-  always @(posedge clk)
-    rd_q_p <= \$733 ;
-  always @(posedge clk)
-    load <= \$734 ;
-  always @(posedge clk)
-    mask <= \$735 ;
-  always @(posedge clk)
-    mask_empty <= \$736 ;
-  always @(posedge clk)
-    wreg <= \$737 ;
-  always @(posedge clk)
-    rd_a_op <= \$738 ;
-  always @(posedge clk)
-    rd_a_lane <= \$739 ;
-  always @(posedge clk)
-    rd_a_sel <= \$740 ;
-  always @(posedge clk)
-    rd_a_param <= \$741 ;
-  always @(posedge clk)
-    op <= \$742 ;
-  always @(posedge clk)
-    cand_all <= \$743 ;
-  always @(posedge clk)
-    cand_lo <= \$744 ;
-  always @(posedge clk)
-    load_word <= \$745 ;
-  always @(posedge clk)
-    ctrl_state <= \$746 ;
-  always @(posedge clk)
-    num_neurons <= \$747 ;
-  always @(posedge clk)
-    num_classes <= \$748 ;
-  always @(posedge clk)
-    divisor <= \$749 ;
-  always @(posedge clk)
-    thswap_init <= \$750 ;
-  always @(posedge clk)
-    decay <= \$751 ;
-  always @(posedge clk)
-    thswap_min <= \$752 ;
-  always @(posedge clk)
-    thl_cap <= \$753 ;
-  always @(posedge clk)
-    \offset$96  <= \$754 ;
-  always @(posedge clk)
-    add_cls <= \$755 ;
-  always @(posedge clk)
-    add_left <= \$756 ;
-  always @(posedge clk)
-    add_idx <= \$757 ;
-  always @(posedge clk)
-    p_grp <= \$758 ;
-  always @(posedge clk)
-    cand_hi <= \$759 ;
-  always @(posedge clk)
-    p_word <= \$760 ;
+  assign \$252  = p_addr + 1'h1;
+  assign \$253  = ! p_word;
+  assign \$254  = p_grp + 1'h1;
+  assign \$255  = p_groups - 1'h1;
+  assign \$256  = p_grp == \$255 ;
+  assign \$257  = p_word + 1'h1;
+  assign \$258  = lrn_idx * 1'h1;
+  assign \$259  = op == 2'h2;
+  assign \$260  = \$259  & \$signal$134 ;
+  assign \$262  = ~ xreg;
+  assign \$263  = wq & \$262 ;
+  assign \$264  = ~ xreg;
+  assign \$265  = wq & \$264 ;
+  assign \$266  = \$263 [0] + \$265 [1];
+  assign \$267  = ~ xreg;
+  assign \$268  = wq & \$267 ;
+  assign \$269  = ~ xreg;
+  assign \$270  = wq & \$269 ;
+  assign \$271  = \$268 [2] + \$270 [3];
+  assign \$272  = \$266  + \$271 ;
+  assign \$273  = ~ xreg;
+  assign \$274  = wq & \$273 ;
+  assign \$275  = ~ xreg;
+  assign \$276  = wq & \$275 ;
+  assign \$277  = \$274 [4] + \$276 [5];
+  assign \$278  = ~ xreg;
+  assign \$279  = wq & \$278 ;
+  assign \$280  = ~ xreg;
+  assign \$281  = wq & \$280 ;
+  assign \$282  = \$279 [6] + \$281 [7];
+  assign \$283  = \$277  + \$282 ;
+  assign \$284  = \$272  + \$283 ;
+  assign \$285  = ~ xreg;
+  assign \$286  = wq & \$285 ;
+  assign \$287  = ~ xreg;
+  assign \$288  = wq & \$287 ;
+  assign \$289  = \$286 [8] + \$288 [9];
+  assign \$290  = ~ xreg;
+  assign \$291  = wq & \$290 ;
+  assign \$292  = ~ xreg;
+  assign \$293  = wq & \$292 ;
+  assign \$294  = \$291 [10] + \$293 [11];
+  assign \$295  = \$289  + \$294 ;
+  assign \$296  = ~ xreg;
+  assign \$297  = wq & \$296 ;
+  assign \$298  = ~ xreg;
+  assign \$299  = wq & \$298 ;
+  assign \$300  = \$297 [12] + \$299 [13];
+  assign \$301  = ~ xreg;
+  assign \$302  = wq & \$301 ;
+  assign \$303  = ~ xreg;
+  assign \$304  = wq & \$303 ;
+  assign \$305  = \$302 [14] + \$304 [15];
+  assign \$306  = \$300  + \$305 ;
+  assign \$307  = \$295  + \$306 ;
+  assign \$308  = \$284  + \$307 ;
+  assign \$309  = ~ xreg;
+  assign \$310  = wq & \$309 ;
+  assign \$311  = ~ xreg;
+  assign \$312  = wq & \$311 ;
+  assign \$313  = \$310 [16] + \$312 [17];
+  assign \$314  = ~ xreg;
+  assign \$315  = wq & \$314 ;
+  assign \$316  = ~ xreg;
+  assign \$317  = wq & \$316 ;
+  assign \$318  = \$315 [18] + \$317 [19];
+  assign \$319  = \$313  + \$318 ;
+  assign \$320  = ~ xreg;
+  assign \$321  = wq & \$320 ;
+  assign \$322  = ~ xreg;
+  assign \$323  = wq & \$322 ;
+  assign \$324  = \$321 [20] + \$323 [21];
+  assign \$325  = ~ xreg;
+  assign \$326  = wq & \$325 ;
+  assign \$327  = ~ xreg;
+  assign \$328  = wq & \$327 ;
+  assign \$329  = \$326 [22] + \$328 [23];
+  assign \$330  = \$324  + \$329 ;
+  assign \$331  = \$319  + \$330 ;
+  assign \$332  = ~ xreg;
+  assign \$333  = wq & \$332 ;
+  assign \$334  = ~ xreg;
+  assign \$335  = wq & \$334 ;
+  assign \$336  = \$333 [24] + \$335 [25];
+  assign \$337  = ~ xreg;
+  assign \$338  = wq & \$337 ;
+  assign \$339  = ~ xreg;
+  assign \$340  = wq & \$339 ;
+  assign \$341  = \$338 [26] + \$340 [27];
+  assign \$342  = \$336  + \$341 ;
+  assign \$343  = ~ xreg;
+  assign \$344  = wq & \$343 ;
+  assign \$345  = ~ xreg;
+  assign \$346  = wq & \$345 ;
+  assign \$347  = \$344 [28] + \$346 [29];
+  assign \$348  = ~ xreg;
+  assign \$349  = wq & \$348 ;
+  assign \$350  = ~ xreg;
+  assign \$351  = wq & \$350 ;
+  assign \$352  = \$349 [30] + \$351 [31];
+  assign \$353  = \$347  + \$352 ;
+  assign \$354  = \$342  + \$353 ;
+  assign \$355  = \$331  + \$354 ;
+  assign \$356  = ~ xreg;
+  assign \$357  = wq & \$356 ;
+  assign \$358  = ~ xreg;
+  assign \$359  = wq & \$358 ;
+  assign \$360  = \$357 [32] + \$359 [33];
+  assign \$361  = ~ xreg;
+  assign \$362  = wq & \$361 ;
+  assign \$363  = ~ xreg;
+  assign \$364  = wq & \$363 ;
+  assign \$365  = \$362 [34] + \$364 [35];
+  assign \$366  = \$360  + \$365 ;
+  assign \$367  = ~ xreg;
+  assign \$368  = wq & \$367 ;
+  assign \$369  = ~ xreg;
+  assign \$370  = wq & \$369 ;
+  assign \$371  = \$368 [36] + \$370 [37];
+  assign \$372  = ~ xreg;
+  assign \$373  = wq & \$372 ;
+  assign \$374  = ~ xreg;
+  assign \$375  = wq & \$374 ;
+  assign \$376  = \$373 [38] + \$375 [39];
+  assign \$377  = \$371  + \$376 ;
+  assign \$378  = \$366  + \$377 ;
+  assign \$379  = ~ xreg;
+  assign \$380  = wq & \$379 ;
+  assign \$381  = ~ xreg;
+  assign \$382  = wq & \$381 ;
+  assign \$383  = \$380 [40] + \$382 [41];
+  assign \$384  = ~ xreg;
+  assign \$385  = wq & \$384 ;
+  assign \$386  = ~ xreg;
+  assign \$387  = wq & \$386 ;
+  assign \$388  = \$385 [42] + \$387 [43];
+  assign \$389  = \$383  + \$388 ;
+  assign \$390  = ~ xreg;
+  assign \$391  = wq & \$390 ;
+  assign \$392  = ~ xreg;
+  assign \$393  = wq & \$392 ;
+  assign \$394  = \$391 [44] + \$393 [45];
+  assign \$395  = ~ xreg;
+  assign \$396  = wq & \$395 ;
+  assign \$397  = ~ xreg;
+  assign \$398  = wq & \$397 ;
+  assign \$399  = \$396 [46] + \$398 [47];
+  assign \$400  = \$394  + \$399 ;
+  assign \$401  = \$389  + \$400 ;
+  assign \$402  = \$378  + \$401 ;
+  assign \$403  = ~ xreg;
+  assign \$404  = wq & \$403 ;
+  assign \$405  = ~ xreg;
+  assign \$406  = wq & \$405 ;
+  assign \$407  = \$404 [48] + \$406 [49];
+  assign \$408  = ~ xreg;
+  assign \$409  = wq & \$408 ;
+  assign \$410  = ~ xreg;
+  assign \$411  = wq & \$410 ;
+  assign \$412  = \$409 [50] + \$411 [51];
+  assign \$413  = \$407  + \$412 ;
+  assign \$414  = ~ xreg;
+  assign \$415  = wq & \$414 ;
+  assign \$416  = ~ xreg;
+  assign \$417  = wq & \$416 ;
+  assign \$418  = \$415 [52] + \$417 [53];
+  assign \$419  = ~ xreg;
+  assign \$420  = wq & \$419 ;
+  assign \$421  = ~ xreg;
+  assign \$422  = wq & \$421 ;
+  assign \$423  = \$420 [54] + \$422 [55];
+  assign \$424  = \$418  + \$423 ;
+  assign \$425  = \$413  + \$424 ;
+  assign \$426  = ~ xreg;
+  assign \$427  = wq & \$426 ;
+  assign \$428  = ~ xreg;
+  assign \$429  = wq & \$428 ;
+  assign \$430  = \$427 [56] + \$429 [57];
+  assign \$431  = ~ xreg;
+  assign \$432  = wq & \$431 ;
+  assign \$433  = ~ xreg;
+  assign \$434  = wq & \$433 ;
+  assign \$435  = \$432 [58] + \$434 [59];
+  assign \$436  = \$430  + \$435 ;
+  assign \$437  = ~ xreg;
+  assign \$438  = wq & \$437 ;
+  assign \$439  = ~ xreg;
+  assign \$440  = wq & \$439 ;
+  assign \$441  = \$438 [60] + \$440 [61];
+  assign \$442  = ~ xreg;
+  assign \$443  = wq & \$442 ;
+  assign \$444  = ~ xreg;
+  assign \$445  = wq & \$444 ;
+  assign \$446  = \$443 [62] + \$445 [63];
+  assign \$447  = \$441  + \$446 ;
+  assign \$448  = \$436  + \$447 ;
+  assign \$449  = \$425  + \$448 ;
+  assign \$450  = ~ wq;
+  assign \$451  = \$450  & xreg;
+  assign \$452  = ~ wq;
+  assign \$453  = \$452  & xreg;
+  assign \$454  = \$451 [0] + \$453 [1];
+  assign \$455  = ~ wq;
+  assign \$456  = \$455  & xreg;
+  assign \$457  = ~ wq;
+  assign \$458  = \$457  & xreg;
+  assign \$459  = \$456 [2] + \$458 [3];
+  assign \$460  = \$454  + \$459 ;
+  assign \$461  = ~ wq;
+  assign \$462  = \$461  & xreg;
+  assign \$463  = ~ wq;
+  assign \$464  = \$463  & xreg;
+  assign \$465  = \$462 [4] + \$464 [5];
+  assign \$466  = ~ wq;
+  assign \$467  = \$466  & xreg;
+  assign \$468  = ~ wq;
+  assign \$469  = \$468  & xreg;
+  assign \$470  = \$467 [6] + \$469 [7];
+  assign \$471  = \$465  + \$470 ;
+  assign \$472  = \$460  + \$471 ;
+  assign \$473  = ~ wq;
+  assign \$474  = \$473  & xreg;
+  assign \$475  = ~ wq;
+  assign \$476  = \$475  & xreg;
+  assign \$477  = \$474 [8] + \$476 [9];
+  assign \$478  = ~ wq;
+  assign \$479  = \$478  & xreg;
+  assign \$480  = ~ wq;
+  assign \$481  = \$480  & xreg;
+  assign \$482  = \$479 [10] + \$481 [11];
+  assign \$483  = \$477  + \$482 ;
+  assign \$484  = ~ wq;
+  assign \$485  = \$484  & xreg;
+  assign \$486  = ~ wq;
+  assign \$487  = \$486  & xreg;
+  assign \$488  = \$485 [12] + \$487 [13];
+  assign \$489  = ~ wq;
+  assign \$490  = \$489  & xreg;
+  assign \$491  = ~ wq;
+  assign \$492  = \$491  & xreg;
+  assign \$493  = \$490 [14] + \$492 [15];
+  assign \$494  = \$488  + \$493 ;
+  assign \$495  = \$483  + \$494 ;
+  assign \$496  = \$472  + \$495 ;
+  assign \$497  = ~ wq;
+  assign \$498  = \$497  & xreg;
+  assign \$499  = ~ wq;
+  assign \$500  = \$499  & xreg;
+  assign \$501  = \$498 [16] + \$500 [17];
+  assign \$502  = ~ wq;
+  assign \$503  = \$502  & xreg;
+  assign \$504  = ~ wq;
+  assign \$505  = \$504  & xreg;
+  assign \$506  = \$503 [18] + \$505 [19];
+  assign \$507  = \$501  + \$506 ;
+  assign \$508  = ~ wq;
+  assign \$509  = \$508  & xreg;
+  assign \$510  = ~ wq;
+  assign \$511  = \$510  & xreg;
+  assign \$512  = \$509 [20] + \$511 [21];
+  assign \$513  = ~ wq;
+  assign \$514  = \$513  & xreg;
+  assign \$515  = ~ wq;
+  assign \$516  = \$515  & xreg;
+  assign \$517  = \$514 [22] + \$516 [23];
+  assign \$518  = \$512  + \$517 ;
+  assign \$519  = \$507  + \$518 ;
+  assign \$520  = ~ wq;
+  assign \$521  = \$520  & xreg;
+  assign \$522  = ~ wq;
+  assign \$523  = \$522  & xreg;
+  assign \$524  = \$521 [24] + \$523 [25];
+  assign \$525  = ~ wq;
+  assign \$526  = \$525  & xreg;
+  assign \$527  = ~ wq;
+  assign \$528  = \$527  & xreg;
+  assign \$529  = \$526 [26] + \$528 [27];
+  assign \$530  = \$524  + \$529 ;
+  assign \$531  = ~ wq;
+  assign \$532  = \$531  & xreg;
+  assign \$533  = ~ wq;
+  assign \$534  = \$533  & xreg;
+  assign \$535  = \$532 [28] + \$534 [29];
+  assign \$536  = ~ wq;
+  assign \$537  = \$536  & xreg;
+  assign \$538  = ~ wq;
+  assign \$539  = \$538  & xreg;
+  assign \$540  = \$537 [30] + \$539 [31];
+  assign \$541  = \$535  + \$540 ;
+  assign \$542  = \$530  + \$541 ;
+  assign \$543  = \$519  + \$542 ;
+  assign \$544  = ~ wq;
+  assign \$545  = \$544  & xreg;
+  assign \$546  = ~ wq;
+  assign \$547  = \$546  & xreg;
+  assign \$548  = \$545 [32] + \$547 [33];
+  assign \$549  = ~ wq;
+  assign \$550  = \$549  & xreg;
+  assign \$551  = ~ wq;
+  assign \$552  = \$551  & xreg;
+  assign \$553  = \$550 [34] + \$552 [35];
+  assign \$554  = \$548  + \$553 ;
+  assign \$555  = ~ wq;
+  assign \$556  = \$555  & xreg;
+  assign \$557  = ~ wq;
+  assign \$558  = \$557  & xreg;
+  assign \$559  = \$556 [36] + \$558 [37];
+  assign \$560  = ~ wq;
+  assign \$561  = \$560  & xreg;
+  assign \$562  = ~ wq;
+  assign \$563  = \$562  & xreg;
+  assign \$564  = \$561 [38] + \$563 [39];
+  assign \$565  = \$559  + \$564 ;
+  assign \$566  = \$554  + \$565 ;
+  assign \$567  = ~ wq;
+  assign \$568  = \$567  & xreg;
+  assign \$569  = ~ wq;
+  assign \$570  = \$569  & xreg;
+  assign \$571  = \$568 [40] + \$570 [41];
+  assign \$572  = ~ wq;
+  assign \$573  = \$572  & xreg;
+  assign \$574  = ~ wq;
+  assign \$575  = \$574  & xreg;
+  assign \$576  = \$573 [42] + \$575 [43];
+  assign \$577  = \$571  + \$576 ;
+  assign \$578  = ~ wq;
+  assign \$579  = \$578  & xreg;
+  assign \$580  = ~ wq;
+  assign \$581  = \$580  & xreg;
+  assign \$582  = \$579 [44] + \$581 [45];
+  assign \$583  = ~ wq;
+  assign \$584  = \$583  & xreg;
+  assign \$585  = ~ wq;
+  assign \$586  = \$585  & xreg;
+  assign \$587  = \$584 [46] + \$586 [47];
+  assign \$588  = \$582  + \$587 ;
+  assign \$589  = \$577  + \$588 ;
+  assign \$590  = \$566  + \$589 ;
+  assign \$591  = ~ wq;
+  assign \$592  = \$591  & xreg;
+  assign \$593  = ~ wq;
+  assign \$594  = \$593  & xreg;
+  assign \$595  = \$592 [48] + \$594 [49];
+  assign \$596  = ~ wq;
+  assign \$597  = \$596  & xreg;
+  assign \$598  = ~ wq;
+  assign \$599  = \$598  & xreg;
+  assign \$600  = \$597 [50] + \$599 [51];
+  assign \$601  = \$595  + \$600 ;
+  assign \$602  = ~ wq;
+  assign \$603  = \$602  & xreg;
+  assign \$604  = ~ wq;
+  assign \$605  = \$604  & xreg;
+  assign \$606  = \$603 [52] + \$605 [53];
+  assign \$607  = ~ wq;
+  assign \$608  = \$607  & xreg;
+  assign \$609  = ~ wq;
+  assign \$610  = \$609  & xreg;
+  assign \$611  = \$608 [54] + \$610 [55];
+  assign \$612  = \$606  + \$611 ;
+  assign \$613  = \$601  + \$612 ;
+  assign \$614  = ~ wq;
+  assign \$615  = \$614  & xreg;
+  assign \$616  = ~ wq;
+  assign \$617  = \$616  & xreg;
+  assign \$618  = \$615 [56] + \$617 [57];
+  assign \$619  = ~ wq;
+  assign \$620  = \$619  & xreg;
+  assign \$621  = ~ wq;
+  assign \$622  = \$621  & xreg;
+  assign \$623  = \$620 [58] + \$622 [59];
+  assign \$624  = \$618  + \$623 ;
+  assign \$625  = ~ wq;
+  assign \$626  = \$625  & xreg;
+  assign \$627  = ~ wq;
+  assign \$628  = \$627  & xreg;
+  assign \$629  = \$626 [60] + \$628 [61];
+  assign \$630  = ~ wq;
+  assign \$631  = \$630  & xreg;
+  assign \$632  = ~ wq;
+  assign \$633  = \$632  & xreg;
+  assign \$634  = \$631 [62] + \$633 [63];
+  assign \$635  = \$629  + \$634 ;
+  assign \$636  = \$624  + \$635 ;
+  assign \$637  = \$613  + \$636 ;
+  assign \$638  = r_part0 + r_part1;
+  assign \$639  = r_part2 + r_part3;
+  assign \$640  = \$638  + \$639 ;
+  assign \$641  = \$signal  + \$640 ;
+  assign \$642  = a_part0 + a_part1;
+  assign \$643  = a_part2 + a_part3;
+  assign \$644  = \$642  + \$643 ;
+  assign \$645  = n_a + \$644 ;
+  assign \$646  = ! l_word;
+  assign \$647  = l_word + 1'h1;
+  assign \$648  = \$signal  < n_a;
+  assign \$649  = \$648  ? \$signal  : n_a;
+  assign \$650  = $signed(win_thswap) - $signed(decay);
+  assign \$651  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$652  = \$651  ? win_thswap : { 8'h00, s_ra };
+  assign \$653  = $signed(\$652 ) > $signed(1'h0);
+  assign \$654  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$655  = \$654  ? win_thswap : { 8'h00, s_ra };
+  assign \$656  = \$653  ? \$655  : 16'h0000;
+  assign \$657  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$658  = \$657  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$659  = $signed({ 1'h0, \$signal$135  }) > $signed(thl_cap);
+  assign \$660  = \$659  ? thl_cap : { 9'h000, \$signal$135  };
+  assign \$661  = ! s;
+  assign \$662  = ~ busy;
+  assign \$663  = ~ \busy$96 ;
+  assign \$664  = \$662  & \$663 ;
+  assign \$665  = ~ busy;
+  assign \$666  = ~ \busy$96 ;
+  assign \$667  = ~ wq;
+  assign \$668  = \$667  & xreg;
+  assign \$669  = ~ xreg;
+  assign \$670  = wq & \$669 ;
+  assign \$671  = scan_a ? \$668  : \$670 ;
+  assign \$672  = ~ wq;
+  assign \$673  = \$672  & xreg;
+  assign \$674  = ~ xreg;
+  assign \$675  = wq & \$674 ;
+  assign \$676  = scan_a ? \$673  : \$675 ;
+  assign \$677  = ! \$676 ;
+  assign \$678  = mask_empty | done;
+  assign \$679  = ! l_word;
+  assign \$680  = done | \$679 ;
+  assign \$681  = l_word + 1'h1;
+  assign \$682  = ~ \busy$165 ;
+  assign \$683  = ! add_cls;
+  assign \$684  = add_idx >= 11'h400;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = add_idx + 1'h1;
+  assign \$687  = add_left == 1'h1;
+  assign \$688  = add_cls - 1'h1;
+  assign \$689  = num_classes + 1'h1;
+  assign \$690  = add_left - 1'h1;
+  always @(posedge clk)
+    s1_valid <= \$691 ;
+  always @(posedge clk)
+    s1_grp <= \$692 ;
+  always @(posedge clk)
+    s1_first <= \$693 ;
+  always @(posedge clk)
+    s1_last <= \$694 ;
+  always @(posedge clk)
+    s2_valid <= \$695 ;
+  always @(posedge clk)
+    s2_grp <= \$696 ;
+  always @(posedge clk)
+    s2_first <= \$697 ;
+  always @(posedge clk)
+    s2_last <= \$698 ;
+  always @(posedge clk)
+    s3_valid <= \$699 ;
+  always @(posedge clk)
+    s3_grp <= \$700 ;
+  always @(posedge clk)
+    s3_first <= \$701 ;
+  always @(posedge clk)
+    s3_last <= \$702 ;
+  always @(posedge clk)
+    \$signature__en  <= \$703 ;
+  always @(posedge clk)
+    s4_grp <= \$704 ;
+  always @(posedge clk)
+    s2_and0 <= \$705 ;
+  always @(posedge clk)
+    s2_thl0 <= \$706 ;
+  always @(posedge clk)
+    s3_part0_0 <= \$707 ;
+  always @(posedge clk)
+    s3_part0_1 <= \$708 ;
+  always @(posedge clk)
+    s3_part0_2 <= \$709 ;
+  always @(posedge clk)
+    s3_part0_3 <= \$710 ;
+  always @(posedge clk)
+    s3_thl0 <= \$711 ;
+  always @(posedge clk)
+    acc0 <= \$712 ;
+  always @(posedge clk)
+    \$signature__data  <= \$713 ;
+  always @(posedge clk)
+    s4_thl0 <= \$714 ;
+  always @(posedge clk)
+    s5_valid <= \$715 ;
+  always @(posedge clk)
+    s5_grp <= \$716 ;
+  always @(posedge clk)
+    s5_pot0 <= \$717 ;
+  always @(posedge clk)
+    s5_active0 <= \$718 ;
+  always @(posedge clk)
+    s5_elig0 <= \$719 ;
+  always @(posedge clk)
+    \$signal$132  <= \$720 ;
+  always @(posedge clk)
+    \$signal$133  <= \$721 ;
+  always @(posedge clk)
+    dividend <= \$722 ;
+  always @(posedge clk)
+    \$signal$134  <= \$723 ;
+  always @(posedge clk)
+    \$signal$135  <= \$724 ;
+  always @(posedge clk)
+    lrn_idx <= \$725 ;
+  always @(posedge clk)
+    wq <= \$726 ;
+  always @(posedge clk)
+    xreg <= \$727 ;
+  always @(posedge clk)
+    rd_a <= \$728 ;
+  always @(posedge clk)
+    rd_b <= \$729 ;
+  always @(posedge clk)
+    rd_q <= \$730 ;
+  always @(posedge clk)
+    rd_q_b <= \$731 ;
+  always @(posedge clk)
+    rd_q_p <= \$732 ;
+  always @(posedge clk)
+    load <= \$733 ;
+  always @(posedge clk)
+    mask <= \$734 ;
+  always @(posedge clk)
+    mask_empty <= \$735 ;
+  always @(posedge clk)
+    wreg <= \$736 ;
+  always @(posedge clk)
+    rd_a_op <= \$737 ;
+  always @(posedge clk)
+    rd_a_lane <= \$738 ;
+  always @(posedge clk)
+    rd_a_sel <= \$739 ;
+  always @(posedge clk)
+    rd_a_param <= \$740 ;
+  always @(posedge clk)
+    op <= \$741 ;
+  always @(posedge clk)
+    cand_all <= \$742 ;
+  always @(posedge clk)
+    cand_lo <= \$743 ;
+  always @(posedge clk)
+    load_word <= \$744 ;
+  always @(posedge clk)
+    ctrl_state <= \$745 ;
+  always @(posedge clk)
+    num_neurons <= \$746 ;
+  always @(posedge clk)
+    num_classes <= \$747 ;
+  always @(posedge clk)
+    divisor <= \$748 ;
+  always @(posedge clk)
+    thswap_init <= \$749 ;
+  always @(posedge clk)
+    decay <= \$750 ;
+  always @(posedge clk)
+    thswap_min <= \$751 ;
+  always @(posedge clk)
+    thl_cap <= \$752 ;
+  always @(posedge clk)
+    \offset$97  <= \$753 ;
+  always @(posedge clk)
+    add_cls <= \$754 ;
+  always @(posedge clk)
+    add_left <= \$755 ;
+  always @(posedge clk)
+    add_idx <= \$756 ;
+  always @(posedge clk)
+    p_grp <= \$757 ;
+  always @(posedge clk)
+    cand_hi <= \$758 ;
+  always @(posedge clk)
+    p_word <= \$759 ;
+  always @(posedge clk)
+    p_addr <= \$760 ;
   always @(posedge clk)
     p_groups <= \$761 ;
   always @(posedge clk)
@@ -1886,180 +1888,180 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$39  = cmd__payload[14:4] * 1'h1;
   assign \$40  = \$39  + cmd__payload[15];
   assign \$41  = cmd__valid & cmd__ready;
-  assign \$45  = p_grp * 1'h1;
-  assign \$46  = \$45  + p_word;
-  assign \$47  = ~ s1_valid;
-  assign \$48  = ~ s2_valid;
+  assign \$45  = ~ s1_valid;
+  assign \$46  = ~ s2_valid;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = ~ s3_valid;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = ~ s3_valid;
+  assign \$50  = ~ \$signature__en ;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = ~ \$signature__en ;
+  assign \$52  = ~ s5_valid;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = ~ s5_valid;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = win_base + l_word;
-  assign \$57  = ! s;
-  assign \$58  = ~ busy;
-  assign \$59  = ~ \busy$95 ;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = | remainder;
-  assign \$62  = quotient + \$61 ;
-  assign \$63  = win_base + l_word;
-  assign \$64  = win_base + l_word;
-  assign \$66  = ! l_word;
-  assign \$67  = done | \$66 ;
-  assign \$68  = | r_a;
-  assign \$69  = q_a + \$68 ;
-  assign \$72  = | s;
-  assign \$74  = ! add_cls;
-  assign \$75  = add_idx >= 11'h400;
-  assign \$76  = \$74  | \$75 ;
-  assign \$79  = ! ctrl_state;
-  assign \$80  = ctrl_state == 1'h1;
-  assign \$81  = ctrl_state == 2'h2;
-  assign \$82  = ctrl_state == 2'h3;
-  assign \$83  = ctrl_state == 3'h4;
-  assign \$84  = ctrl_state == 3'h5;
-  assign \$85  = ctrl_state == 3'h6;
-  assign \$86  = ctrl_state == 3'h7;
-  assign \$87  = ctrl_state == 4'h8;
-  assign \$88  = ctrl_state == 4'h9;
-  assign \$89  = ctrl_state == 4'ha;
-  assign \$90  = ctrl_state == 4'hb;
-  assign \$91  = ctrl_state == 4'hc;
-  assign \$92  = ctrl_state == 4'hd;
-  assign \$93  = ctrl_state == 4'he;
-  assign \$94  = ctrl_state == 4'hf;
-  assign \$95  = ctrl_state == 5'h10;
-  assign \$96  = ctrl_state == 5'h11;
-  assign \$97  = ctrl_state == 5'h12;
-  assign \$98  = ctrl_state == 5'h13;
-  assign \$99  = ctrl_state == 5'h14;
-  assign \$100  = ctrl_state == 5'h15;
-  assign \$101  = ctrl_state == 5'h16;
-  assign \$102  = ! p_word;
-  assign \$103  = ! p_word;
-  assign \$104  = s3_valid & s3_last;
-  assign \$105  = \$signature__data$116  & x_rd__data;
-  assign \$106  = s2_and0[0] + s2_and0[1];
-  assign \$107  = s2_and0[2] + s2_and0[3];
-  assign \$108  = \$106  + \$107 ;
-  assign \$109  = s2_and0[4] + s2_and0[5];
-  assign \$110  = s2_and0[6] + s2_and0[7];
-  assign \$111  = \$109  + \$110 ;
-  assign \$112  = \$108  + \$111 ;
-  assign \$113  = s2_and0[8] + s2_and0[9];
-  assign \$114  = s2_and0[10] + s2_and0[11];
-  assign \$115  = \$113  + \$114 ;
-  assign \$116  = s2_and0[12] + s2_and0[13];
-  assign \$117  = s2_and0[14] + s2_and0[15];
-  assign \$118  = \$116  + \$117 ;
-  assign \$119  = \$115  + \$118 ;
-  assign \$120  = \$112  + \$119 ;
-  assign \$121  = s2_and0[16] + s2_and0[17];
-  assign \$122  = s2_and0[18] + s2_and0[19];
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = s2_and0[20] + s2_and0[21];
-  assign \$125  = s2_and0[22] + s2_and0[23];
-  assign \$126  = \$124  + \$125 ;
-  assign \$127  = \$123  + \$126 ;
-  assign \$128  = s2_and0[24] + s2_and0[25];
-  assign \$129  = s2_and0[26] + s2_and0[27];
-  assign \$130  = \$128  + \$129 ;
-  assign \$131  = s2_and0[28] + s2_and0[29];
-  assign \$132  = s2_and0[30] + s2_and0[31];
-  assign \$133  = \$131  + \$132 ;
-  assign \$134  = \$130  + \$133 ;
-  assign \$135  = \$127  + \$134 ;
-  assign \$136  = s2_and0[32] + s2_and0[33];
-  assign \$137  = s2_and0[34] + s2_and0[35];
-  assign \$138  = \$136  + \$137 ;
-  assign \$139  = s2_and0[36] + s2_and0[37];
-  assign \$140  = s2_and0[38] + s2_and0[39];
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = \$138  + \$141 ;
-  assign \$143  = s2_and0[40] + s2_and0[41];
-  assign \$144  = s2_and0[42] + s2_and0[43];
-  assign \$145  = \$143  + \$144 ;
-  assign \$146  = s2_and0[44] + s2_and0[45];
-  assign \$147  = s2_and0[46] + s2_and0[47];
-  assign \$148  = \$146  + \$147 ;
-  assign \$149  = \$145  + \$148 ;
-  assign \$150  = \$142  + \$149 ;
-  assign \$151  = s2_and0[48] + s2_and0[49];
-  assign \$152  = s2_and0[50] + s2_and0[51];
-  assign \$153  = \$151  + \$152 ;
-  assign \$154  = s2_and0[52] + s2_and0[53];
-  assign \$155  = s2_and0[54] + s2_and0[55];
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = \$153  + \$156 ;
-  assign \$158  = s2_and0[56] + s2_and0[57];
-  assign \$159  = s2_and0[58] + s2_and0[59];
-  assign \$160  = \$158  + \$159 ;
-  assign \$161  = s2_and0[60] + s2_and0[61];
-  assign \$162  = s2_and0[62] + s2_and0[63];
-  assign \$163  = \$161  + \$162 ;
-  assign \$164  = \$160  + \$163 ;
-  assign \$165  = \$157  + \$164 ;
-  assign \$166  = s3_first ? 7'h00 : acc0;
-  assign \$167  = s3_part0_0 + s3_part0_1;
-  assign \$168  = s3_part0_2 + s3_part0_3;
-  assign \$169  = \$167  + \$168 ;
-  assign \$170  = \$166  + \$169 ;
-  assign \$171  = s3_first ? 7'h00 : acc0;
-  assign \$172  = s3_part0_0 + s3_part0_1;
-  assign \$173  = s3_part0_2 + s3_part0_3;
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = \$171  + \$174 ;
-  assign \$176  = s4_grp < num_neurons;
-  assign \$177  = s4_grp < num_neurons;
-  assign \$178  = s4_grp >= cand_lo;
-  assign \$179  = s4_grp < cand_hi;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = cand_all | \$180 ;
-  assign \$182  = \$177  & \$181 ;
-  assign \$183  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ~ \$signal$131 ;
-  assign \$186  = s5_c_pot0 > \$signal$132 ;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = s5_c_valid0 & \$187 ;
-  assign \$189  = ~ \$signal$133 ;
-  assign \$190  = s5_e_pot0 > \$signal$134 ;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = s5_e_valid0 & \$191 ;
-  assign \$195  = rd_a_sel[0] ? \$194  : 64'h0000000000000000;
-  assign \$197  = rd_a_sel[1] ? \$196  : 16'h0000;
-  assign \$198  = \$195  | { 48'h000000000000, \$197  };
-  assign \$200  = rd_a_sel[2] ? \$199  : 16'h0000;
+  assign \$54  = win_base + l_word;
+  assign \$55  = ! s;
+  assign \$56  = ~ busy;
+  assign \$57  = ~ \busy$96 ;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = | remainder;
+  assign \$60  = quotient + \$59 ;
+  assign \$61  = win_base + l_word;
+  assign \$62  = win_base + l_word;
+  assign \$64  = ! l_word;
+  assign \$65  = done | \$64 ;
+  assign \$66  = | r_a;
+  assign \$67  = q_a + \$66 ;
+  assign \$70  = | s;
+  assign \$72  = ! add_cls;
+  assign \$73  = add_idx >= 11'h400;
+  assign \$74  = \$72  | \$73 ;
+  assign \$77  = ! ctrl_state;
+  assign \$78  = ctrl_state == 1'h1;
+  assign \$79  = ctrl_state == 2'h2;
+  assign \$80  = ctrl_state == 2'h3;
+  assign \$81  = ctrl_state == 3'h4;
+  assign \$82  = ctrl_state == 3'h5;
+  assign \$83  = ctrl_state == 3'h6;
+  assign \$84  = ctrl_state == 3'h7;
+  assign \$85  = ctrl_state == 4'h8;
+  assign \$86  = ctrl_state == 4'h9;
+  assign \$87  = ctrl_state == 4'ha;
+  assign \$88  = ctrl_state == 4'hb;
+  assign \$89  = ctrl_state == 4'hc;
+  assign \$90  = ctrl_state == 4'hd;
+  assign \$91  = ctrl_state == 4'he;
+  assign \$92  = ctrl_state == 4'hf;
+  assign \$93  = ctrl_state == 5'h10;
+  assign \$94  = ctrl_state == 5'h11;
+  assign \$95  = ctrl_state == 5'h12;
+  assign \$96  = ctrl_state == 5'h13;
+  assign \$97  = ctrl_state == 5'h14;
+  assign \$98  = ctrl_state == 5'h15;
+  assign \$99  = ctrl_state == 5'h16;
+  assign \$100  = ! p_word;
+  assign \$101  = ! p_word;
+  assign \$102  = s3_valid & s3_last;
+  assign \$103  = \$signature__data$117  & x_rd__data;
+  assign \$104  = s2_and0[0] + s2_and0[1];
+  assign \$105  = s2_and0[2] + s2_and0[3];
+  assign \$106  = \$104  + \$105 ;
+  assign \$107  = s2_and0[4] + s2_and0[5];
+  assign \$108  = s2_and0[6] + s2_and0[7];
+  assign \$109  = \$107  + \$108 ;
+  assign \$110  = \$106  + \$109 ;
+  assign \$111  = s2_and0[8] + s2_and0[9];
+  assign \$112  = s2_and0[10] + s2_and0[11];
+  assign \$113  = \$111  + \$112 ;
+  assign \$114  = s2_and0[12] + s2_and0[13];
+  assign \$115  = s2_and0[14] + s2_and0[15];
+  assign \$116  = \$114  + \$115 ;
+  assign \$117  = \$113  + \$116 ;
+  assign \$118  = \$110  + \$117 ;
+  assign \$119  = s2_and0[16] + s2_and0[17];
+  assign \$120  = s2_and0[18] + s2_and0[19];
+  assign \$121  = \$119  + \$120 ;
+  assign \$122  = s2_and0[20] + s2_and0[21];
+  assign \$123  = s2_and0[22] + s2_and0[23];
+  assign \$124  = \$122  + \$123 ;
+  assign \$125  = \$121  + \$124 ;
+  assign \$126  = s2_and0[24] + s2_and0[25];
+  assign \$127  = s2_and0[26] + s2_and0[27];
+  assign \$128  = \$126  + \$127 ;
+  assign \$129  = s2_and0[28] + s2_and0[29];
+  assign \$130  = s2_and0[30] + s2_and0[31];
+  assign \$131  = \$129  + \$130 ;
+  assign \$132  = \$128  + \$131 ;
+  assign \$133  = \$125  + \$132 ;
+  assign \$134  = s2_and0[32] + s2_and0[33];
+  assign \$135  = s2_and0[34] + s2_and0[35];
+  assign \$136  = \$134  + \$135 ;
+  assign \$137  = s2_and0[36] + s2_and0[37];
+  assign \$138  = s2_and0[38] + s2_and0[39];
+  assign \$139  = \$137  + \$138 ;
+  assign \$140  = \$136  + \$139 ;
+  assign \$141  = s2_and0[40] + s2_and0[41];
+  assign \$142  = s2_and0[42] + s2_and0[43];
+  assign \$143  = \$141  + \$142 ;
+  assign \$144  = s2_and0[44] + s2_and0[45];
+  assign \$145  = s2_and0[46] + s2_and0[47];
+  assign \$146  = \$144  + \$145 ;
+  assign \$147  = \$143  + \$146 ;
+  assign \$148  = \$140  + \$147 ;
+  assign \$149  = s2_and0[48] + s2_and0[49];
+  assign \$150  = s2_and0[50] + s2_and0[51];
+  assign \$151  = \$149  + \$150 ;
+  assign \$152  = s2_and0[52] + s2_and0[53];
+  assign \$153  = s2_and0[54] + s2_and0[55];
+  assign \$154  = \$152  + \$153 ;
+  assign \$155  = \$151  + \$154 ;
+  assign \$156  = s2_and0[56] + s2_and0[57];
+  assign \$157  = s2_and0[58] + s2_and0[59];
+  assign \$158  = \$156  + \$157 ;
+  assign \$159  = s2_and0[60] + s2_and0[61];
+  assign \$160  = s2_and0[62] + s2_and0[63];
+  assign \$161  = \$159  + \$160 ;
+  assign \$162  = \$158  + \$161 ;
+  assign \$163  = \$155  + \$162 ;
+  assign \$164  = s3_first ? 7'h00 : acc0;
+  assign \$165  = s3_part0_0 + s3_part0_1;
+  assign \$166  = s3_part0_2 + s3_part0_3;
+  assign \$167  = \$165  + \$166 ;
+  assign \$168  = \$164  + \$167 ;
+  assign \$169  = s3_first ? 7'h00 : acc0;
+  assign \$170  = s3_part0_0 + s3_part0_1;
+  assign \$171  = s3_part0_2 + s3_part0_3;
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = \$169  + \$172 ;
+  assign \$174  = s4_grp < num_neurons;
+  assign \$175  = s4_grp < num_neurons;
+  assign \$176  = s4_grp >= cand_lo;
+  assign \$177  = s4_grp < cand_hi;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = cand_all | \$178 ;
+  assign \$180  = \$175  & \$179 ;
+  assign \$181  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = ~ \$signal$132 ;
+  assign \$184  = s5_c_pot0 > \$signal$133 ;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = s5_c_valid0 & \$185 ;
+  assign \$187  = ~ \$signal$134 ;
+  assign \$188  = s5_e_pot0 > \$signal$135 ;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = s5_e_valid0 & \$189 ;
+  assign \$193  = rd_a_sel[0] ? \$192  : 64'h0000000000000000;
+  assign \$195  = rd_a_sel[1] ? \$194  : 16'h0000;
+  assign \$196  = \$193  | { 48'h000000000000, \$195  };
+  assign \$198  = rd_a_sel[2] ? \$197  : 16'h0000;
+  assign \$200  = rd_a_sel[3] ? \$199  : 7'h00;
+  assign \$201  = \$198  | { 9'h000, \$200  };
   \fc_learning_core.cls_div  cls_div (
-    .busy(\busy$164 ),
+    .busy(\busy$165 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$165 ),
+    .quotient(\quotient$166 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core.div_a  div_a (
-    .busy(\busy$95 ),
+    .busy(\busy$96 ),
     .clk(clk),
-    .dividend(\dividend$91 ),
-    .\divisor$8 (\divisor$93 ),
-    .quotient(\quotient$163 ),
+    .dividend(\dividend$92 ),
+    .\divisor$8 (\divisor$94 ),
+    .quotient(\quotient$164 ),
     .remainder(\remainder$57 ),
     .rst(rst),
-    .start(\start$90 )
+    .start(\start$91 )
   );
   \fc_learning_core.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$87 ),
-    .\divisor$8 (\divisor$89 ),
+    .dividend(\dividend$88 ),
+    .\divisor$8 (\divisor$90 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$86 )
+    .start(\start$87 )
   );
   \fc_learning_core.select  select (
     .advance(advance),
@@ -2079,21 +2081,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$232  = { 5'h00, num_neurons };
+          \$230  = { 5'h00, num_neurons };
       3'h1:
-          \$232  = { 5'h00, num_classes };
+          \$230  = { 5'h00, num_classes };
       3'h2:
-          \$232  = { 5'h00, divisor };
+          \$230  = { 5'h00, divisor };
       3'h3:
-          \$232  = thswap_init;
+          \$230  = thswap_init;
       3'h4:
-          \$232  = decay;
+          \$230  = decay;
       3'h5:
-          \$232  = thswap_min;
+          \$230  = thswap_min;
       3'h6:
-          \$232  = thl_cap;
+          \$230  = thl_cap;
       3'h7:
-          \$232  = { 8'h00, \offset$96  };
+          \$230  = { 8'h00, \offset$97  };
     endcase
   end
   always @* begin
@@ -2172,9 +2174,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h01:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$46 [9:0];
+          \$signature__addr  = p_addr[9:0];
       5'h05:
-          \$signature__addr  = \$56 [9:0];
+          \$signature__addr  = \$54 [9:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2194,7 +2196,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$63 [9:0];
+          \$signature__addr  = \$61 [9:0];
     endcase
   end
   always @* begin
@@ -2264,7 +2266,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$65  = \$64 [9:0];
+          \$signature__addr$65  = \$62 [9:0];
     endcase
   end
   always @* begin
@@ -2582,7 +2584,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$72  = \$65 ;
+          \$signature__en$72  = \$63 ;
     endcase
   end
   always @* begin
@@ -2637,16 +2639,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$73  = \$73 ;
+          \$signature__en$73  = \$71 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$74 ) begin
           end else begin
-            \$signature__en$73  = \$77 ;
+            \$signature__en$73  = \$75 ;
           end
     endcase
   end
@@ -2704,16 +2706,16 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$74  = \$70 ;
+          \$signature__en$74  = \$68 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$74 ) begin
           end else begin
-            \$signature__en$74  = \$78 ;
+            \$signature__en$74  = \$76 ;
           end
     endcase
   end
@@ -2729,14 +2731,14 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$55 ) begin
+          end else if (\$53 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$86  = 1'h0;
+    \start$87  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2760,19 +2762,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \start$86  = 1'h1;
+            \start$87  = 1'h1;
           end
       5'h0e:
-          if (\$60 ) begin
-            \start$86  = 1'h1;
+          if (\$58 ) begin
+            \start$87  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$87  = 8'h00;
+    \dividend$88  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2796,19 +2798,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \dividend$87  = \$signal ;
+            \dividend$88  = \$signal ;
           end
       5'h0e:
-          if (\$60 ) begin
-            \dividend$87  = \offset$96 ;
+          if (\$58 ) begin
+            \dividend$88  = \offset$97 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$89  = 8'h00;
+    \divisor$90  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2832,19 +2834,19 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \divisor$89  = s;
+            \divisor$90  = s;
           end
       5'h0e:
-          if (\$60 ) begin
-            \divisor$89  = \$62 [7:0];
+          if (\$58 ) begin
+            \divisor$90  = \$60 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$90  = 1'h0;
+    \start$91  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2868,63 +2870,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \start$90  = 1'h1;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$67 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \start$90  = 1'h1;
-            end
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$91  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$57 ) begin
-          end else begin
-            \dividend$91  = n_a;
+            \start$91  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -2941,18 +2889,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$67 ) begin
+          if (\$65 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$91  = offset_out[7:0];
+              \start$91  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$93  = 8'h00;
+    \dividend$92  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -2976,9 +2924,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$57 ) begin
+          if (\$55 ) begin
           end else begin
-            \divisor$93  = s;
+            \dividend$92  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -2995,227 +2943,325 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$67 ) begin
+          if (\$65 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$93  = \$69 [7:0];
+              \dividend$92  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = p_run;
+    \divisor$94  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$55 ) begin
+          end else begin
+            \divisor$94  = s;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$65 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \divisor$94  = \$67 [7:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = p_run;
     if (rst) begin
-      \$692  = 1'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = p_grp;
+    \$692  = p_grp;
     if (rst) begin
-      \$693  = 11'h000;
+      \$692  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$102 ;
+    \$693  = \$100 ;
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \$101 ;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$103 ;
+    \$695  = s1_valid;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = s1_valid;
+    \$696  = s1_grp;
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = s1_grp;
+    \$697  = s1_first;
     if (rst) begin
-      \$697  = 11'h000;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = s1_first;
+    \$698  = s1_last;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = s1_last;
+    \$699  = s2_valid;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = s2_valid;
+    \$700  = s2_grp;
     if (rst) begin
-      \$700  = 1'h0;
+      \$700  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = s2_grp;
+    \$701  = s2_first;
     if (rst) begin
-      \$701  = 11'h000;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = s2_first;
+    \$702  = s2_last;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = s2_last;
+    \$703  = \$102 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$104 ;
+    \$704  = s3_grp;
     if (rst) begin
-      \$704  = 1'h0;
+      \$704  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = s3_grp;
+    \$705  = \$103 ;
     if (rst) begin
-      \$705  = 11'h000;
+      \$705  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$105 ;
+    \$706  = \$signature__data$120 ;
     if (rst) begin
-      \$706  = 64'h0000000000000000;
+      \$706  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \$signature__data$119 ;
+    \$707  = \$118 ;
     if (rst) begin
-      \$707  = 16'h0000;
+      \$707  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$120 ;
+    \$708  = \$133 ;
     if (rst) begin
       \$708  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$135 ;
+    \$709  = \$148 ;
     if (rst) begin
       \$709  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$150 ;
+    \$710  = \$163 ;
     if (rst) begin
       \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \$165 ;
+    \$711  = s2_thl0;
     if (rst) begin
-      \$711  = 5'h00;
+      \$711  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = s2_thl0;
-    if (rst) begin
-      \$712  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = acc0;
+    \$712  = acc0;
     if (s3_valid) begin
-      \$713  = \$170 [6:0];
+      \$712  = \$168 [6:0];
     end
+    if (rst) begin
+      \$712  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = \$173 [6:0];
     if (rst) begin
       \$713  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$175 [6:0];
+    \$714  = s3_thl0;
     if (rst) begin
-      \$714  = 7'h00;
+      \$714  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = s3_thl0;
+    \$715  = \$signature__en ;
     if (rst) begin
-      \$715  = 16'h0000;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \$signature__en ;
+    \$716  = s4_grp;
     if (rst) begin
-      \$716  = 1'h0;
+      \$716  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = s4_grp;
+    \$717  = \$signature__data ;
     if (rst) begin
-      \$717  = 11'h000;
+      \$717  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \$signature__data ;
+    \$718  = \$174 ;
     if (rst) begin
-      \$718  = 7'h00;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \$176 ;
+    \$719  = \$182 ;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$184 ;
+    \$720  = \$signal$132 ;
+    if (s5_valid) begin
+      if (\$186 ) begin
+        \$720  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$720  = 1'h0;
+    endcase
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$signal$131 ;
+    \$721  = \$signal$133 ;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$721  = 1'h1;
+      if (\$186 ) begin
+        \$721  = s5_c_pot0;
+      end
+    end
+    if (rst) begin
+      \$721  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = dividend;
+    if (s5_valid) begin
+      if (\$186 ) begin
+        \$722  = s5_c_idx0;
+      end
+    end
+    if (rst) begin
+      \$722  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = \$signal$134 ;
+    if (s5_valid) begin
+      if (\$190 ) begin
+        \$723  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -3224,155 +3270,111 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h03:
           /* empty */;
       5'h01:
-          \$721  = 1'h0;
+          \$723  = 1'h0;
     endcase
     if (rst) begin
-      \$721  = 1'h0;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$signal$132 ;
+    \$724  = \$signal$135 ;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$722  = s5_c_pot0;
+      if (\$190 ) begin
+        \$724  = s5_e_pot0;
       end
     end
     if (rst) begin
-      \$722  = 7'h00;
+      \$724  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = dividend;
+    \$725  = lrn_idx;
     if (s5_valid) begin
-      if (\$188 ) begin
-        \$723  = s5_c_idx0;
+      if (\$190 ) begin
+        \$725  = s5_e_idx0;
       end
     end
     if (rst) begin
-      \$723  = 11'h000;
+      \$725  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$133 ;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$724  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          \$724  = 1'h0;
-    endcase
+    \$726  = \$191 ;
     if (rst) begin
-      \$724  = 1'h0;
+      \$726  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$signal$134 ;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$725  = s5_e_pot0;
-      end
-    end
-    if (rst) begin
-      \$725  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = lrn_idx;
-    if (s5_valid) begin
-      if (\$192 ) begin
-        \$726  = s5_e_idx0;
-      end
-    end
-    if (rst) begin
-      \$726  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$193 ;
+    \$727  = x_rd__data;
     if (rst) begin
       \$727  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = x_rd__data;
+    \$728  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$728  = 1'h1;
+            end
+          end
+    endcase
     if (rst) begin
-      \$728  = 64'h0000000000000000;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$729  = 1'h1;
-            end
-          end
-    endcase
+    \$729  = rd_b;
+    if (rd_a) begin
+      \$729  = 1'h1;
+    end else if (rsp__ready) begin
+      \$729  = 1'h0;
+    end
     if (rst) begin
       \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = rd_b;
+    \$730  = rd_q;
     if (rd_a) begin
-      \$730  = 1'h1;
-    end else if (rsp__ready) begin
-      \$730  = 1'h0;
+      \$730 [3:0] = rd_a_op;
+      \$730 [67:4] = \$196 ;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 116'h00000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = rd_q;
+    \$731  = rd_q_b;
     if (rd_a) begin
-      \$731 [3:0] = rd_a_op;
-      \$731 [67:4] = \$198 ;
+      \$731  = \$201 ;
     end
     if (rst) begin
-      \$731  = 116'h00000000000000000000000000000;
+      \$731  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = rd_q_b;
+    \$732  = rd_q_p;
     if (rd_a) begin
-      \$732  = \$203 ;
+      \$732  = \$202 ;
     end
     if (rst) begin
-      \$732  = 16'h0000;
+      \$732  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = rd_q_p;
-    if (rd_a) begin
-      \$733  = \$204 ;
-    end
-    if (rst) begin
-      \$733  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = 1'h0;
+    \$733  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3399,23 +3401,23 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
+          if (\$665 ) begin
+            \$733  = 1'h1;
+          end
+      5'h11:
           if (\$666 ) begin
-            \$734  = 1'h1;
-          end
-      5'h11:
-          if (\$667 ) begin
-            \$734  = 1'h1;
+            \$733  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$734  = 1'h0;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = mask;
+    \$734  = mask;
     if (scan_bits) begin
-      \$735  = \$208 [63:0];
+      \$734  = \$206 [63:0];
     end
     casez (ctrl_state)
       5'h00:
@@ -3451,17 +3453,17 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h12:
           /* empty */;
       5'h13:
-          \$735  = \$672 ;
+          \$734  = \$671 ;
     endcase
     if (rst) begin
-      \$735  = 64'h0000000000000000;
+      \$734  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = mask_empty;
+    \$735  = mask_empty;
     if (scan_bits) begin
-      \$736  = \$213 ;
+      \$735  = \$211 ;
     end
     casez (ctrl_state)
       5'h00:
@@ -3497,18 +3499,18 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h12:
           /* empty */;
       5'h13:
-          \$736  = \$678 ;
+          \$735  = \$677 ;
     endcase
     if (rst) begin
-      \$736  = 1'h0;
+      \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = wreg;
+    \$736  = wreg;
     if (scan_bits) begin
       if (pick) begin
-        \$737  = \$216 [63:0];
+        \$736  = \$214 [63:0];
       end
     end
     casez (ctrl_state)
@@ -3545,149 +3547,149 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h12:
           /* empty */;
       5'h13:
-          \$737  = wq;
+          \$736  = wq;
     endcase
     if (rst) begin
-      \$737  = 64'h0000000000000000;
+      \$736  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = rd_a_op;
+    \$737  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$738  = cmd__payload[3:0];
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$737  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$738  = 4'h0;
+      \$737  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = rd_a_lane;
+    \$738  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$739  = 1'h0;
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$738  = 1'h0;
             end
           end
     endcase
     if (rst) begin
-      \$739  = 1'h0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = rd_a_sel;
+    \$739  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$740  = { \$231 , \$230 , \$229 , \$228 , \$227  };
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$739  = { \$229 , \$228 , \$227 , \$226 , \$225  };
             end
           end
     endcase
     if (rst) begin
-      \$740  = 5'h00;
+      \$739  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = rd_a_param;
+    \$740  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            if (\$226 ) begin
-              \$741  = { \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232 [15], \$232  };
+          if (\$215 ) begin
+            if (\$224 ) begin
+              \$740  = { \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230 [15], \$230  };
             end
           end
     endcase
     if (rst) begin
-      \$741  = 64'h0000000000000000;
+      \$740  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = op;
+    \$741  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$742  = cmd__payload[3:0];
+                  \$741  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$742  = 4'h0;
+      \$741  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = cand_all;
+    \$742  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$743  = \$236 ;
+                  \$742  = \$234 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$743  = 1'h0;
+      \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = cand_lo;
+    \$743  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$744  = \$237 ;
+                  \$743  = \$235 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$744  = 22'h000000;
+      \$743  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = load_word;
+    \$744  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$745  = 1'h1;
+                  \$744  = 1'h1;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            \$745  = \$238 [0];
+            \$744  = \$236 [0];
           end
     endcase
     if (rst) begin
-      \$745  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = ctrl_state;
+    \$745  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$746  = 5'h01;
+                  \$745  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -3697,110 +3699,110 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$746  = 5'h02;
+                  \$745  = 5'h02;
             endcase
           end
       5'h03:
           if (cmd__valid) begin
-            if (\$239 ) begin
-              \$746  = 5'h01;
+            if (\$237 ) begin
+              \$745  = 5'h01;
             end
           end
       5'h01:
-          \$746  = 5'h04;
+          \$745  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             (* full_case = 32'd1 *)
-            if (\$261 ) begin
-              \$746  = 5'h05;
+            if (\$260 ) begin
+              \$745  = 5'h05;
             end else begin
-              \$746  = 5'h06;
+              \$745  = 5'h06;
             end
           end
       5'h05:
-          \$746  = 5'h07;
+          \$745  = 5'h07;
       5'h07:
-          \$746  = 5'h08;
+          \$745  = 5'h08;
       5'h08:
-          \$746  = 5'h09;
+          \$745  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$647 ) begin
-            \$746  = 5'h0a;
+          if (\$646 ) begin
+            \$745  = 5'h0a;
           end else begin
-            \$746  = 5'h05;
+            \$745  = 5'h05;
           end
       5'h0a:
-          \$746  = 5'h0b;
+          \$745  = 5'h0b;
       5'h0b:
-          \$746  = 5'h0c;
+          \$745  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$662 ) begin
-            \$746  = 5'h0d;
+          if (\$661 ) begin
+            \$745  = 5'h0d;
           end else begin
-            \$746  = 5'h0e;
+            \$745  = 5'h0e;
           end
       5'h0e:
-          if (\$665 ) begin
-            \$746  = 5'h0f;
+          if (\$664 ) begin
+            \$745  = 5'h0f;
           end
       5'h0f:
-          if (\$666 ) begin
-            \$746  = 5'h10;
+          if (\$665 ) begin
+            \$745  = 5'h10;
           end
       5'h11:
-          if (\$667 ) begin
-            \$746  = 5'h10;
+          if (\$666 ) begin
+            \$745  = 5'h10;
           end
       5'h10:
-          \$746  = 5'h12;
+          \$745  = 5'h12;
       5'h12:
-          \$746  = 5'h13;
+          \$745  = 5'h13;
       5'h13:
-          \$746  = 5'h14;
+          \$745  = 5'h14;
       5'h14:
-          if (\$679 ) begin
-            \$746  = 5'h15;
+          if (\$678 ) begin
+            \$745  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$681 ) begin
+          if (\$680 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$746  = 5'h0d;
+              \$745  = 5'h0d;
             end else begin
-              \$746  = 5'h11;
+              \$745  = 5'h11;
             end
           end else begin
-            \$746  = 5'h10;
+            \$745  = 5'h10;
           end
       5'h0d:
-          \$746  = 5'h06;
+          \$745  = 5'h06;
       5'h06:
-          if (\$683 ) begin
-            \$746  = 5'h16;
+          if (\$682 ) begin
+            \$745  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$746  = 5'h00;
+            \$745  = 5'h00;
           end
       5'h02:
-          if (\$686 ) begin
-            \$746  = 5'h00;
+          if (\$685 ) begin
+            \$745  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$746  = 5'h00;
+      \$745  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = num_neurons;
+    \$746  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3813,6 +3815,81 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
+                        \$746  = cmd__payload[38:28];
+                  endcase
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          if (\$685 ) begin
+            \$746  = add_idx[10:0];
+          end
+    endcase
+    if (rst) begin
+      \$746  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = num_classes;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  casez (cmd__payload[6:4])
+                    3'h0:
+                        /* empty */;
+                    3'h1:
                         \$747  = cmd__payload[38:28];
                   endcase
             endcase
@@ -3860,8 +3937,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h16:
           /* empty */;
       5'h02:
-          if (\$686 ) begin
-            \$747  = add_idx[10:0];
+          (* full_case = 32'd1 *)
+          if (\$685 ) begin
+          end else begin
+            if (\$687 ) begin
+              \$747  = \$689 [10:0];
+            end
           end
     endcase
     if (rst) begin
@@ -3870,89 +3951,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = num_classes;
+    \$748  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  casez (cmd__payload[6:4])
-                    3'h0:
-                        /* empty */;
-                    3'h1:
-                        \$748  = cmd__payload[38:28];
-                  endcase
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$686 ) begin
-          end else begin
-            if (\$688 ) begin
-              \$748  = \$690 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$748  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = divisor;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -3969,21 +3971,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$749  = cmd__payload[38:28];
+                        \$748  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$749  = 11'h000;
+      \$748  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = thswap_init;
+    \$749  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4002,21 +4004,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$750  = cmd__payload[43:28];
+                        \$749  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$750  = 16'h0000;
+      \$749  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = decay;
+    \$750  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4037,21 +4039,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$751  = cmd__payload[43:28];
+                        \$750  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$751  = 16'h0000;
+      \$750  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = thswap_min;
+    \$751  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4074,21 +4076,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$752  = cmd__payload[43:28];
+                        \$751  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$752  = 16'h0000;
+      \$751  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = thl_cap;
+    \$752  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4113,21 +4115,21 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$753  = cmd__payload[43:28];
+                        \$752  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$753  = 16'h0000;
+      \$752  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \offset$96 ;
+    \$753  = \offset$97 ;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4155,7 +4157,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$754  = cmd__payload[35:28];
+                        \$753  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -4194,9 +4196,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h14:
           /* empty */;
       5'h15:
-          if (\$681 ) begin
+          if (\$680 ) begin
             if (scan_a) begin
-              \$754  = offset_out[7:0];
+              \$753  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -4206,20 +4208,20 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h16:
           /* empty */;
       5'h02:
-          if (\$686 ) begin
-            \$754  = 8'h00;
+          if (\$685 ) begin
+            \$753  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$754  = 8'h00;
+      \$753  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = add_cls;
+    \$754  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4232,7 +4234,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$755  = cmd__payload[38:28];
+                  \$754  = cmd__payload[38:28];
             endcase
           end
       5'h03:
@@ -4279,10 +4281,89 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$686 ) begin
+          if (\$685 ) begin
           end else begin
-            if (\$688 ) begin
-              \$755  = \$689 [10:0];
+            if (\$687 ) begin
+              \$754  = \$688 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$754  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = add_left;
+    casez (ctrl_state)
+      5'h00:
+          if (\$215 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$755  = divisor;
+            endcase
+          end
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$685 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$687 ) begin
+              \$755  = divisor;
+            end else begin
+              \$755  = \$690 [10:0];
             end
           end
     endcase
@@ -4292,10 +4373,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = add_left;
+    \$756  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$217 ) begin
+          if (\$215 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4308,7 +4389,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
               4'ha:
                   /* empty */;
               4'hc:
-                  \$756  = divisor;
+                  \$756  = { 1'h0, num_neurons };
             endcase
           end
       5'h03:
@@ -4355,152 +4436,92 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$686 ) begin
+          if (\$685 ) begin
           end else begin
-            (* full_case = 32'd1 *)
-            if (\$688 ) begin
-              \$756  = divisor;
-            end else begin
-              \$756  = \$691 [10:0];
-            end
+            \$756  = \$686 [11:0];
           end
     endcase
     if (rst) begin
-      \$756  = 11'h000;
+      \$756  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$217 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$757  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$686 ) begin
-          end else begin
-            \$757  = \$687 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$757  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = p_grp;
+    \$757  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$758  = 11'h000;
+          \$757  = 11'h000;
       5'h04:
           if (p_run) begin
-            if (\$254 ) begin
-              \$758  = \$255 [10:0];
+            if (\$253 ) begin
+              \$757  = \$254 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$758  = 11'h000;
+      \$757  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = cand_hi;
+    \$758  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$759  = \$240 ;
+          \$758  = \$238 ;
     endcase
     if (rst) begin
-      \$759  = 23'h000000;
+      \$758  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = p_word;
+    \$759  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h03:
           /* empty */;
       5'h01:
-          \$760  = 1'h0;
+          \$759  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$254 ) begin
-              \$760  = 1'h0;
+            if (\$253 ) begin
+              \$759  = 1'h0;
             end else begin
-              \$760  = \$258 [0];
+              \$759  = \$257 [0];
             end
           end
     endcase
     if (rst) begin
-      \$760  = 1'h0;
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = p_addr;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$760  = 11'h000;
+      5'h04:
+          if (p_run) begin
+            \$760  = \$252 [10:0];
+          end
+    endcase
+    if (rst) begin
+      \$760  = 11'h000;
     end
   end
   always @* begin
@@ -4512,7 +4533,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h03:
           /* empty */;
       5'h01:
-          \$761  = \$243 [10:0];
+          \$761  = \$241 [10:0];
     endcase
     if (rst) begin
       \$761  = 11'h000;
@@ -4527,11 +4548,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h03:
           /* empty */;
       5'h01:
-          \$762  = \$244 ;
+          \$762  = \$242 ;
       5'h04:
           if (p_run) begin
-            if (\$254 ) begin
-              if (\$257 ) begin
+            if (\$253 ) begin
+              if (\$256 ) begin
                 \$762  = 1'h0;
               end
             end
@@ -4553,10 +4574,10 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$763 [78:68] = dividend;
-            \$763 [96:90] = \$signal$132 ;
-            \$763 [97] = \$signal$133 ;
+            \$763 [96:90] = \$signal$133 ;
+            \$763 [97] = \$signal$134 ;
             \$763 [108:98] = lrn_idx;
             \$763 [115:109] = 7'h00;
             \$763 [3:0] = op;
@@ -4595,8 +4616,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0d:
           \$763 [115:109] = s[6:0];
       5'h06:
-          if (\$683 ) begin
-            \$763 [89:79] = \quotient$165 ;
+          if (\$682 ) begin
+            \$763 [89:79] = \quotient$166 ;
           end
     endcase
     if (rst) begin
@@ -4615,8 +4636,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
-            \$764  = \$259 [9:0];
+          end else if (\$251 ) begin
+            \$764  = \$258 [9:0];
           end
     endcase
     if (rst) begin
@@ -4635,7 +4656,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$765  = 1'h0;
           end
       5'h05:
@@ -4646,9 +4667,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$647 ) begin
+          if (\$646 ) begin
           end else begin
-            \$765  = \$648 [0];
+            \$765  = \$647 [0];
           end
       5'h0a:
           /* empty */;
@@ -4659,11 +4680,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
+          if (\$665 ) begin
             \$765  = 1'h0;
           end
       5'h11:
-          if (\$667 ) begin
+          if (\$666 ) begin
             \$765  = 1'h0;
           end
       5'h10:
@@ -4676,9 +4697,9 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$681 ) begin
+          if (\$680 ) begin
           end else begin
-            \$765  = \$682 [0];
+            \$765  = \$681 [0];
           end
     endcase
     if (rst) begin
@@ -4697,7 +4718,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$766  = 8'h00;
           end
       5'h05:
@@ -4707,7 +4728,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$766  = \$642 [7:0];
+          \$766  = \$641 [7:0];
     endcase
     if (rst) begin
       \$766  = 8'h00;
@@ -4725,7 +4746,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$253 ) begin
+          end else if (\$251 ) begin
             \$767  = 8'h00;
           end
       5'h05:
@@ -4735,7 +4756,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h08:
           /* empty */;
       5'h09:
-          \$767  = \$646 [7:0];
+          \$767  = \$645 [7:0];
     endcase
     if (rst) begin
       \$767  = 8'h00;
@@ -4756,7 +4777,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h05:
           /* empty */;
       5'h07:
-          \$768  = \$262 ;
+          \$768  = \$261 ;
     endcase
     if (rst) begin
       \$768  = 16'h0000;
@@ -4779,7 +4800,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$769  = \$309 ;
+          \$769  = \$308 ;
     endcase
     if (rst) begin
       \$769  = 5'h00;
@@ -4802,7 +4823,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$770  = \$356 ;
+          \$770  = \$355 ;
     endcase
     if (rst) begin
       \$770  = 5'h00;
@@ -4825,7 +4846,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$771  = \$403 ;
+          \$771  = \$402 ;
     endcase
     if (rst) begin
       \$771  = 5'h00;
@@ -4848,7 +4869,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$772  = \$450 ;
+          \$772  = \$449 ;
     endcase
     if (rst) begin
       \$772  = 5'h00;
@@ -4871,7 +4892,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$773  = \$497 ;
+          \$773  = \$496 ;
     endcase
     if (rst) begin
       \$773  = 5'h00;
@@ -4894,7 +4915,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$774  = \$544 ;
+          \$774  = \$543 ;
     endcase
     if (rst) begin
       \$774  = 5'h00;
@@ -4917,7 +4938,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$775  = \$591 ;
+          \$775  = \$590 ;
     endcase
     if (rst) begin
       \$775  = 5'h00;
@@ -4940,7 +4961,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h07:
           /* empty */;
       5'h08:
-          \$776  = \$638 ;
+          \$776  = \$637 ;
     endcase
     if (rst) begin
       \$776  = 5'h00;
@@ -4967,7 +4988,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h09:
           /* empty */;
       5'h0a:
-          \$777  = \$650 ;
+          \$777  = \$649 ;
     endcase
     if (rst) begin
       \$777  = 8'h00;
@@ -4994,7 +5015,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h09:
           /* empty */;
       5'h0a:
-          \$778  = \$651 ;
+          \$778  = \$650 ;
     endcase
     if (rst) begin
       \$778  = 17'h00000;
@@ -5023,7 +5044,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0a:
           /* empty */;
       5'h0b:
-          \$779  = \$657 [7:0];
+          \$779  = \$656 [7:0];
     endcase
     if (rst) begin
       \$779  = 8'h00;
@@ -5052,7 +5073,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0a:
           /* empty */;
       5'h0b:
-          \$780  = \$659 [15:0];
+          \$780  = \$658 [15:0];
     endcase
     if (rst) begin
       \$780  = 16'h0000;
@@ -5081,7 +5102,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0a:
           /* empty */;
       5'h0b:
-          \$781  = \$661 ;
+          \$781  = \$660 ;
     endcase
     if (rst) begin
       \$781  = 16'h0000;
@@ -5114,7 +5135,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$782  = quotient;
           end
     endcase
@@ -5149,7 +5170,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$783  = remainder;
           end
     endcase
@@ -5184,8 +5205,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
-            \$784  = \quotient$163 ;
+          if (\$664 ) begin
+            \$784  = \quotient$164 ;
           end
     endcase
     if (rst) begin
@@ -5219,7 +5240,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$665 ) begin
+          if (\$664 ) begin
             \$785  = \remainder$57 ;
           end
     endcase
@@ -5256,11 +5277,11 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$666 ) begin
+          if (\$665 ) begin
             \$786  = 1'h0;
           end
       5'h11:
-          if (\$667 ) begin
+          if (\$666 ) begin
             \$786  = 1'h1;
           end
     endcase
@@ -5307,7 +5328,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h13:
           \$787  = 1'h1;
       5'h14:
-          if (\$679 ) begin
+          if (\$678 ) begin
             \$787  = 1'h0;
           end
     endcase
@@ -5360,7 +5381,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$683 ) begin
+          if (\$682 ) begin
             \$788  = 1'h1;
           end
       5'h16:
@@ -5413,12 +5434,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \res.learn_valid  = res[97];
   assign \res.learn_neuron  = res[108:98];
   assign \res.swaps  = res[115:109];
-  assign \$262  = \$signature__data$139 ;
-  assign \$201  = \$signature__data$140 ;
-  assign \$199  = \$signature__data$139 ;
-  assign \$196  = \$signature__data$119 ;
-  assign \$194  = \$signature__data$116 ;
-  assign \$193  = \$signature__data$116 ;
+  assign \$261  = \$signature__data$140 ;
+  assign \$199  = \$signature__data$141 ;
+  assign \$197  = \$signature__data$140 ;
+  assign \$194  = \$signature__data$120 ;
+  assign \$192  = \$signature__data$117 ;
+  assign \$191  = \$signature__data$117 ;
   assign s5_c_valid0 = s5_active0;
   assign \$1  = 1'h1;
   assign \$3  = 1'h1;
@@ -5436,13 +5457,13 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$42  = 1'h1;
   assign \$43  = 1'h1;
   assign \$44  = 1'h1;
-  assign \$65  = 1'h1;
-  assign \$70  = 1'h1;
-  assign \$71  = 1'h1;
-  assign \$73  = \$72 ;
-  assign \$77  = 1'h1;
-  assign \$78  = 1'h1;
-  assign \$243  = \$242 ;
+  assign \$63  = 1'h1;
+  assign \$68  = 1'h1;
+  assign \$69  = 1'h1;
+  assign \$71  = \$70 ;
+  assign \$75  = 1'h1;
+  assign \$76  = 1'h1;
+  assign \$241  = \$240 ;
 endmodule
 
 (* generator = "Amaranth" *)

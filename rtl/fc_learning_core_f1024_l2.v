@@ -44,165 +44,165 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [63:0] \$134 ;
-  wire [1:0] \$135 ;
+  wire [63:0] \$132 ;
+  wire [1:0] \$133 ;
+  wire [1:0] \$134 ;
+  wire [2:0] \$135 ;
   wire [1:0] \$136 ;
-  wire [2:0] \$137 ;
-  wire [1:0] \$138 ;
-  wire [1:0] \$139 ;
+  wire [1:0] \$137 ;
+  wire [2:0] \$138 ;
+  wire [3:0] \$139 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire [3:0] \$141 ;
-  wire [1:0] \$142 ;
+  wire [1:0] \$140 ;
+  wire [1:0] \$141 ;
+  wire [2:0] \$142 ;
   wire [1:0] \$143 ;
-  wire [2:0] \$144 ;
-  wire [1:0] \$145 ;
-  wire [1:0] \$146 ;
-  wire [2:0] \$147 ;
-  wire [3:0] \$148 ;
-  wire [4:0] \$149 ;
+  wire [1:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [3:0] \$146 ;
+  wire [4:0] \$147 ;
+  wire [1:0] \$148 ;
+  wire [1:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
+  wire [2:0] \$150 ;
   wire [1:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [1:0] \$153 ;
-  wire [1:0] \$154 ;
-  wire [2:0] \$155 ;
-  wire [3:0] \$156 ;
-  wire [1:0] \$157 ;
+  wire [1:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire [3:0] \$154 ;
+  wire [1:0] \$155 ;
+  wire [1:0] \$156 ;
+  wire [2:0] \$157 ;
   wire [1:0] \$158 ;
-  wire [2:0] \$159 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
-  wire [1:0] \$160 ;
-  wire [1:0] \$161 ;
-  wire [2:0] \$162 ;
-  wire [3:0] \$163 ;
-  wire [4:0] \$164 ;
-  wire [1:0] \$165 ;
+  wire [2:0] \$160 ;
+  wire [3:0] \$161 ;
+  wire [4:0] \$162 ;
+  wire [1:0] \$163 ;
+  wire [1:0] \$164 ;
+  wire [2:0] \$165 ;
   wire [1:0] \$166 ;
-  wire [2:0] \$167 ;
-  wire [1:0] \$168 ;
-  wire [1:0] \$169 ;
+  wire [1:0] \$167 ;
+  wire [2:0] \$168 ;
+  wire [3:0] \$169 ;
   wire \$17 ;
-  wire [2:0] \$170 ;
-  wire [3:0] \$171 ;
-  wire [1:0] \$172 ;
+  wire [1:0] \$170 ;
+  wire [1:0] \$171 ;
+  wire [2:0] \$172 ;
   wire [1:0] \$173 ;
-  wire [2:0] \$174 ;
-  wire [1:0] \$175 ;
-  wire [1:0] \$176 ;
-  wire [2:0] \$177 ;
-  wire [3:0] \$178 ;
-  wire [4:0] \$179 ;
+  wire [1:0] \$174 ;
+  wire [2:0] \$175 ;
+  wire [3:0] \$176 ;
+  wire [4:0] \$177 ;
+  wire [1:0] \$178 ;
+  wire [1:0] \$179 ;
   wire \$18 ;
-  wire [1:0] \$180 ;
+  wire [2:0] \$180 ;
   wire [1:0] \$181 ;
-  wire [2:0] \$182 ;
-  wire [1:0] \$183 ;
-  wire [1:0] \$184 ;
-  wire [2:0] \$185 ;
-  wire [3:0] \$186 ;
-  wire [1:0] \$187 ;
+  wire [1:0] \$182 ;
+  wire [2:0] \$183 ;
+  wire [3:0] \$184 ;
+  wire [1:0] \$185 ;
+  wire [1:0] \$186 ;
+  wire [2:0] \$187 ;
   wire [1:0] \$188 ;
-  wire [2:0] \$189 ;
+  wire [1:0] \$189 ;
   wire \$19 ;
-  wire [1:0] \$190 ;
-  wire [1:0] \$191 ;
-  wire [2:0] \$192 ;
-  wire [3:0] \$193 ;
-  wire [4:0] \$194 ;
-  wire [10:0] \$195 ;
-  wire [5:0] \$196 ;
-  wire [5:0] \$197 ;
-  wire [6:0] \$198 ;
-  wire [11:0] \$199 ;
+  wire [2:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire [10:0] \$193 ;
+  wire [5:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [6:0] \$196 ;
+  wire [11:0] \$197 ;
+  wire [10:0] \$198 ;
+  wire [5:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [10:0] \$200 ;
-  wire [5:0] \$201 ;
-  wire [5:0] \$202 ;
-  wire [6:0] \$203 ;
-  wire [11:0] \$204 ;
-  wire [63:0] \$205 ;
-  wire [1:0] \$206 ;
+  wire [5:0] \$200 ;
+  wire [6:0] \$201 ;
+  wire [11:0] \$202 ;
+  wire [63:0] \$203 ;
+  wire [1:0] \$204 ;
+  wire [1:0] \$205 ;
+  wire [2:0] \$206 ;
   wire [1:0] \$207 ;
-  wire [2:0] \$208 ;
-  wire [1:0] \$209 ;
+  wire [1:0] \$208 ;
+  wire [2:0] \$209 ;
   wire \$21 ;
-  wire [1:0] \$210 ;
-  wire [2:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [1:0] \$213 ;
+  wire [3:0] \$210 ;
+  wire [1:0] \$211 ;
+  wire [1:0] \$212 ;
+  wire [2:0] \$213 ;
   wire [1:0] \$214 ;
-  wire [2:0] \$215 ;
-  wire [1:0] \$216 ;
-  wire [1:0] \$217 ;
-  wire [2:0] \$218 ;
-  wire [3:0] \$219 ;
+  wire [1:0] \$215 ;
+  wire [2:0] \$216 ;
+  wire [3:0] \$217 ;
+  wire [4:0] \$218 ;
+  wire [1:0] \$219 ;
   wire \$22 ;
-  wire [4:0] \$220 ;
-  wire [1:0] \$221 ;
+  wire [1:0] \$220 ;
+  wire [2:0] \$221 ;
   wire [1:0] \$222 ;
-  wire [2:0] \$223 ;
-  wire [1:0] \$224 ;
-  wire [1:0] \$225 ;
-  wire [2:0] \$226 ;
-  wire [3:0] \$227 ;
-  wire [1:0] \$228 ;
+  wire [1:0] \$223 ;
+  wire [2:0] \$224 ;
+  wire [3:0] \$225 ;
+  wire [1:0] \$226 ;
+  wire [1:0] \$227 ;
+  wire [2:0] \$228 ;
   wire [1:0] \$229 ;
   wire \$23 ;
-  wire [2:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [2:0] \$233 ;
-  wire [3:0] \$234 ;
-  wire [4:0] \$235 ;
-  wire [1:0] \$236 ;
+  wire [1:0] \$230 ;
+  wire [2:0] \$231 ;
+  wire [3:0] \$232 ;
+  wire [4:0] \$233 ;
+  wire [1:0] \$234 ;
+  wire [1:0] \$235 ;
+  wire [2:0] \$236 ;
   wire [1:0] \$237 ;
-  wire [2:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire [1:0] \$238 ;
+  wire [2:0] \$239 ;
   wire \$24 ;
-  wire [1:0] \$240 ;
-  wire [2:0] \$241 ;
-  wire [3:0] \$242 ;
-  wire [1:0] \$243 ;
+  wire [3:0] \$240 ;
+  wire [1:0] \$241 ;
+  wire [1:0] \$242 ;
+  wire [2:0] \$243 ;
   wire [1:0] \$244 ;
-  wire [2:0] \$245 ;
-  wire [1:0] \$246 ;
-  wire [1:0] \$247 ;
-  wire [2:0] \$248 ;
-  wire [3:0] \$249 ;
+  wire [1:0] \$245 ;
+  wire [2:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire [4:0] \$248 ;
+  wire [1:0] \$249 ;
   wire \$25 ;
-  wire [4:0] \$250 ;
-  wire [1:0] \$251 ;
+  wire [1:0] \$250 ;
+  wire [2:0] \$251 ;
   wire [1:0] \$252 ;
-  wire [2:0] \$253 ;
-  wire [1:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire [2:0] \$256 ;
-  wire [3:0] \$257 ;
-  wire [1:0] \$258 ;
+  wire [1:0] \$253 ;
+  wire [2:0] \$254 ;
+  wire [3:0] \$255 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire [2:0] \$258 ;
   wire [1:0] \$259 ;
   wire \$26 ;
-  wire [2:0] \$260 ;
-  wire [1:0] \$261 ;
-  wire [1:0] \$262 ;
-  wire [2:0] \$263 ;
-  wire [3:0] \$264 ;
-  wire [4:0] \$265 ;
-  wire [10:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [5:0] \$268 ;
-  wire [6:0] \$269 ;
+  wire [1:0] \$260 ;
+  wire [2:0] \$261 ;
+  wire [3:0] \$262 ;
+  wire [4:0] \$263 ;
+  wire [10:0] \$264 ;
+  wire [5:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire [6:0] \$267 ;
+  wire [11:0] \$268 ;
+  wire [10:0] \$269 ;
   wire \$27 ;
-  wire [11:0] \$270 ;
-  wire [10:0] \$271 ;
-  wire [5:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire [6:0] \$274 ;
-  wire [11:0] \$275 ;
+  wire [5:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [6:0] \$272 ;
+  wire [11:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
@@ -231,21 +231,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  reg [63:0] \$302 ;
-  reg [63:0] \$303 ;
-  wire [63:0] \$304 ;
-  reg [15:0] \$305 ;
-  wire [15:0] \$306 ;
-  wire [63:0] \$307 ;
-  reg [15:0] \$308 ;
-  wire [15:0] \$309 ;
+  reg [63:0] \$300 ;
+  reg [63:0] \$301 ;
+  wire [63:0] \$302 ;
+  reg [15:0] \$303 ;
+  wire [15:0] \$304 ;
+  wire [63:0] \$305 ;
+  reg [15:0] \$306 ;
+  wire [15:0] \$307 ;
+  reg [10:0] \$308 ;
+  wire [10:0] \$309 ;
   wire \$31 ;
-  reg [10:0] \$310 ;
-  wire [10:0] \$311 ;
-  wire [15:0] \$312 ;
-  wire [63:0] \$313 ;
+  wire [15:0] \$310 ;
+  wire [63:0] \$311 ;
+  wire [64:0] \$312 ;
+  wire [64:0] \$313 ;
   wire [64:0] \$314 ;
   wire [64:0] \$315 ;
   wire [64:0] \$316 ;
@@ -253,12 +253,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [64:0] \$318 ;
   wire [64:0] \$319 ;
   wire \$32 ;
-  wire [64:0] \$320 ;
+  wire \$320 ;
   wire [64:0] \$321 ;
-  wire \$322 ;
+  wire [64:0] \$322 ;
   wire [64:0] \$323 ;
-  wire [64:0] \$324 ;
-  wire [64:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -273,22 +273,22 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  reg [15:0] \$339 ;
   wire [63:0] \$34 ;
   wire \$340 ;
-  reg [15:0] \$341 ;
+  wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire [21:0] \$346 ;
-  wire [4:0] \$347 ;
-  wire \$348 ;
-  wire [22:0] \$349 ;
+  wire [21:0] \$344 ;
+  wire [4:0] \$345 ;
+  wire \$346 ;
+  wire [22:0] \$347 ;
+  wire [11:0] \$348 ;
+  wire [12:0] \$349 ;
   wire \$35 ;
-  wire [11:0] \$350 ;
-  wire [12:0] \$351 ;
-  wire [12:0] \$352 ;
+  wire [12:0] \$350 ;
+  wire \$351 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
@@ -298,467 +298,467 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire \$361 ;
+  wire [14:0] \$361 ;
   wire \$362 ;
-  wire \$363 ;
+  wire [10:0] \$363 ;
   wire [10:0] \$364 ;
-  wire [10:0] \$365 ;
-  wire \$366 ;
-  wire [4:0] \$367 ;
-  wire [14:0] \$368 ;
+  wire \$365 ;
+  wire [4:0] \$366 ;
+  wire [14:0] \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
-  reg [15:0] \$371 ;
+  reg [15:0] \$370 ;
+  wire [63:0] \$371 ;
   wire [63:0] \$372 ;
   wire [63:0] \$373 ;
   wire [63:0] \$374 ;
-  wire [63:0] \$375 ;
-  wire [1:0] \$376 ;
+  wire [1:0] \$375 ;
+  wire [63:0] \$376 ;
   wire [63:0] \$377 ;
   wire [63:0] \$378 ;
   wire [63:0] \$379 ;
   wire \$38 ;
-  wire [63:0] \$380 ;
-  wire [1:0] \$381 ;
-  wire [2:0] \$382 ;
+  wire [1:0] \$380 ;
+  wire [2:0] \$381 ;
+  wire [63:0] \$382 ;
   wire [63:0] \$383 ;
   wire [63:0] \$384 ;
   wire [63:0] \$385 ;
-  wire [63:0] \$386 ;
-  wire [1:0] \$387 ;
+  wire [1:0] \$386 ;
+  wire [63:0] \$387 ;
   wire [63:0] \$388 ;
   wire [63:0] \$389 ;
   wire \$39 ;
   wire [63:0] \$390 ;
-  wire [63:0] \$391 ;
-  wire [1:0] \$392 ;
-  wire [2:0] \$393 ;
-  wire [3:0] \$394 ;
+  wire [1:0] \$391 ;
+  wire [2:0] \$392 ;
+  wire [3:0] \$393 ;
+  wire [63:0] \$394 ;
   wire [63:0] \$395 ;
   wire [63:0] \$396 ;
   wire [63:0] \$397 ;
-  wire [63:0] \$398 ;
-  wire [1:0] \$399 ;
+  wire [1:0] \$398 ;
+  wire [63:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire [63:0] \$400 ;
   wire [63:0] \$401 ;
   wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
-  wire [1:0] \$404 ;
-  wire [2:0] \$405 ;
+  wire [1:0] \$403 ;
+  wire [2:0] \$404 ;
+  wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
   wire [63:0] \$408 ;
-  wire [63:0] \$409 ;
+  wire [1:0] \$409 ;
   wire \$41 ;
-  wire [1:0] \$410 ;
+  wire [63:0] \$410 ;
   wire [63:0] \$411 ;
   wire [63:0] \$412 ;
   wire [63:0] \$413 ;
-  wire [63:0] \$414 ;
-  wire [1:0] \$415 ;
-  wire [2:0] \$416 ;
-  wire [3:0] \$417 ;
-  wire [4:0] \$418 ;
+  wire [1:0] \$414 ;
+  wire [2:0] \$415 ;
+  wire [3:0] \$416 ;
+  wire [4:0] \$417 ;
+  wire [63:0] \$418 ;
   wire [63:0] \$419 ;
   wire \$42 ;
   wire [63:0] \$420 ;
   wire [63:0] \$421 ;
-  wire [63:0] \$422 ;
-  wire [1:0] \$423 ;
+  wire [1:0] \$422 ;
+  wire [63:0] \$423 ;
   wire [63:0] \$424 ;
   wire [63:0] \$425 ;
   wire [63:0] \$426 ;
-  wire [63:0] \$427 ;
-  wire [1:0] \$428 ;
-  wire [2:0] \$429 ;
+  wire [1:0] \$427 ;
+  wire [2:0] \$428 ;
+  wire [63:0] \$429 ;
   wire \$43 ;
   wire [63:0] \$430 ;
   wire [63:0] \$431 ;
   wire [63:0] \$432 ;
-  wire [63:0] \$433 ;
-  wire [1:0] \$434 ;
+  wire [1:0] \$433 ;
+  wire [63:0] \$434 ;
   wire [63:0] \$435 ;
   wire [63:0] \$436 ;
   wire [63:0] \$437 ;
-  wire [63:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [1:0] \$438 ;
+  wire [2:0] \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
-  wire [3:0] \$441 ;
+  wire [3:0] \$440 ;
+  wire [63:0] \$441 ;
   wire [63:0] \$442 ;
   wire [63:0] \$443 ;
   wire [63:0] \$444 ;
-  wire [63:0] \$445 ;
-  wire [1:0] \$446 ;
+  wire [1:0] \$445 ;
+  wire [63:0] \$446 ;
   wire [63:0] \$447 ;
   wire [63:0] \$448 ;
   wire [63:0] \$449 ;
   wire \$45 ;
-  wire [63:0] \$450 ;
-  wire [1:0] \$451 ;
-  wire [2:0] \$452 ;
+  wire [1:0] \$450 ;
+  wire [2:0] \$451 ;
+  wire [63:0] \$452 ;
   wire [63:0] \$453 ;
   wire [63:0] \$454 ;
   wire [63:0] \$455 ;
-  wire [63:0] \$456 ;
-  wire [1:0] \$457 ;
+  wire [1:0] \$456 ;
+  wire [63:0] \$457 ;
   wire [63:0] \$458 ;
   wire [63:0] \$459 ;
   wire \$46 ;
   wire [63:0] \$460 ;
-  wire [63:0] \$461 ;
-  wire [1:0] \$462 ;
-  wire [2:0] \$463 ;
-  wire [3:0] \$464 ;
-  wire [4:0] \$465 ;
+  wire [1:0] \$461 ;
+  wire [2:0] \$462 ;
+  wire [3:0] \$463 ;
+  wire [4:0] \$464 ;
+  wire [63:0] \$465 ;
   wire [63:0] \$466 ;
   wire [63:0] \$467 ;
   wire [63:0] \$468 ;
-  wire [63:0] \$469 ;
+  wire [1:0] \$469 ;
   wire \$47 ;
-  wire [1:0] \$470 ;
+  wire [63:0] \$470 ;
   wire [63:0] \$471 ;
   wire [63:0] \$472 ;
   wire [63:0] \$473 ;
-  wire [63:0] \$474 ;
-  wire [1:0] \$475 ;
-  wire [2:0] \$476 ;
+  wire [1:0] \$474 ;
+  wire [2:0] \$475 ;
+  wire [63:0] \$476 ;
   wire [63:0] \$477 ;
   wire [63:0] \$478 ;
   wire [63:0] \$479 ;
   wire \$48 ;
-  wire [63:0] \$480 ;
-  wire [1:0] \$481 ;
+  wire [1:0] \$480 ;
+  wire [63:0] \$481 ;
   wire [63:0] \$482 ;
   wire [63:0] \$483 ;
   wire [63:0] \$484 ;
-  wire [63:0] \$485 ;
-  wire [1:0] \$486 ;
-  wire [2:0] \$487 ;
-  wire [3:0] \$488 ;
+  wire [1:0] \$485 ;
+  wire [2:0] \$486 ;
+  wire [3:0] \$487 ;
+  wire [63:0] \$488 ;
   wire [63:0] \$489 ;
   wire \$49 ;
   wire [63:0] \$490 ;
   wire [63:0] \$491 ;
-  wire [63:0] \$492 ;
-  wire [1:0] \$493 ;
+  wire [1:0] \$492 ;
+  wire [63:0] \$493 ;
   wire [63:0] \$494 ;
   wire [63:0] \$495 ;
   wire [63:0] \$496 ;
-  wire [63:0] \$497 ;
-  wire [1:0] \$498 ;
-  wire [2:0] \$499 ;
+  wire [1:0] \$497 ;
+  wire [2:0] \$498 ;
+  wire [63:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire [63:0] \$500 ;
   wire [63:0] \$501 ;
   wire [63:0] \$502 ;
-  wire [63:0] \$503 ;
-  wire [1:0] \$504 ;
+  wire [1:0] \$503 ;
+  wire [63:0] \$504 ;
   wire [63:0] \$505 ;
   wire [63:0] \$506 ;
   wire [63:0] \$507 ;
-  wire [63:0] \$508 ;
-  wire [1:0] \$509 ;
+  wire [1:0] \$508 ;
+  wire [2:0] \$509 ;
   wire \$51 ;
-  wire [2:0] \$510 ;
-  wire [3:0] \$511 ;
-  wire [4:0] \$512 ;
+  wire [3:0] \$510 ;
+  wire [4:0] \$511 ;
+  wire [63:0] \$512 ;
   wire [63:0] \$513 ;
   wire [63:0] \$514 ;
   wire [63:0] \$515 ;
-  wire [63:0] \$516 ;
-  wire [1:0] \$517 ;
+  wire [1:0] \$516 ;
+  wire [63:0] \$517 ;
   wire [63:0] \$518 ;
   wire [63:0] \$519 ;
   wire \$52 ;
   wire [63:0] \$520 ;
-  wire [63:0] \$521 ;
-  wire [1:0] \$522 ;
-  wire [2:0] \$523 ;
+  wire [1:0] \$521 ;
+  wire [2:0] \$522 ;
+  wire [63:0] \$523 ;
   wire [63:0] \$524 ;
   wire [63:0] \$525 ;
   wire [63:0] \$526 ;
-  wire [63:0] \$527 ;
-  wire [1:0] \$528 ;
+  wire [1:0] \$527 ;
+  wire [63:0] \$528 ;
   wire [63:0] \$529 ;
   wire [14:0] \$53 ;
   wire [63:0] \$530 ;
   wire [63:0] \$531 ;
-  wire [63:0] \$532 ;
-  wire [1:0] \$533 ;
-  wire [2:0] \$534 ;
-  wire [3:0] \$535 ;
+  wire [1:0] \$532 ;
+  wire [2:0] \$533 ;
+  wire [3:0] \$534 ;
+  wire [63:0] \$535 ;
   wire [63:0] \$536 ;
   wire [63:0] \$537 ;
   wire [63:0] \$538 ;
-  wire [63:0] \$539 ;
+  wire [1:0] \$539 ;
   wire [15:0] \$54 ;
-  wire [1:0] \$540 ;
+  wire [63:0] \$540 ;
   wire [63:0] \$541 ;
   wire [63:0] \$542 ;
   wire [63:0] \$543 ;
-  wire [63:0] \$544 ;
-  wire [1:0] \$545 ;
-  wire [2:0] \$546 ;
+  wire [1:0] \$544 ;
+  wire [2:0] \$545 ;
+  wire [63:0] \$546 ;
   wire [63:0] \$547 ;
   wire [63:0] \$548 ;
   wire [63:0] \$549 ;
   wire [14:0] \$55 ;
-  wire [63:0] \$550 ;
-  wire [1:0] \$551 ;
+  wire [1:0] \$550 ;
+  wire [63:0] \$551 ;
   wire [63:0] \$552 ;
   wire [63:0] \$553 ;
   wire [63:0] \$554 ;
-  wire [63:0] \$555 ;
-  wire [1:0] \$556 ;
-  wire [2:0] \$557 ;
-  wire [3:0] \$558 ;
-  wire [4:0] \$559 ;
+  wire [1:0] \$555 ;
+  wire [2:0] \$556 ;
+  wire [3:0] \$557 ;
+  wire [4:0] \$558 ;
+  wire [63:0] \$559 ;
   wire [15:0] \$56 ;
   wire [63:0] \$560 ;
   wire [63:0] \$561 ;
   wire [63:0] \$562 ;
-  wire [63:0] \$563 ;
-  wire [1:0] \$564 ;
+  wire [1:0] \$563 ;
+  wire [63:0] \$564 ;
   wire [63:0] \$565 ;
   wire [63:0] \$566 ;
   wire [63:0] \$567 ;
-  wire [63:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [1:0] \$568 ;
+  wire [2:0] \$569 ;
   wire [14:0] \$57 ;
-  wire [2:0] \$570 ;
+  wire [63:0] \$570 ;
   wire [63:0] \$571 ;
   wire [63:0] \$572 ;
   wire [63:0] \$573 ;
-  wire [63:0] \$574 ;
-  wire [1:0] \$575 ;
+  wire [1:0] \$574 ;
+  wire [63:0] \$575 ;
   wire [63:0] \$576 ;
   wire [63:0] \$577 ;
   wire [63:0] \$578 ;
-  wire [63:0] \$579 ;
+  wire [1:0] \$579 ;
   wire [15:0] \$58 ;
-  wire [1:0] \$580 ;
-  wire [2:0] \$581 ;
-  wire [3:0] \$582 ;
+  wire [2:0] \$580 ;
+  wire [3:0] \$581 ;
+  wire [63:0] \$582 ;
   wire [63:0] \$583 ;
   wire [63:0] \$584 ;
   wire [63:0] \$585 ;
-  wire [63:0] \$586 ;
-  wire [1:0] \$587 ;
+  wire [1:0] \$586 ;
+  wire [63:0] \$587 ;
   wire [63:0] \$588 ;
   wire [63:0] \$589 ;
   wire \$59 ;
   wire [63:0] \$590 ;
-  wire [63:0] \$591 ;
-  wire [1:0] \$592 ;
-  wire [2:0] \$593 ;
+  wire [1:0] \$591 ;
+  wire [2:0] \$592 ;
+  wire [63:0] \$593 ;
   wire [63:0] \$594 ;
   wire [63:0] \$595 ;
   wire [63:0] \$596 ;
-  wire [63:0] \$597 ;
-  wire [1:0] \$598 ;
+  wire [1:0] \$597 ;
+  wire [63:0] \$598 ;
   wire [63:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire [63:0] \$600 ;
   wire [63:0] \$601 ;
-  wire [63:0] \$602 ;
-  wire [1:0] \$603 ;
-  wire [2:0] \$604 ;
-  wire [3:0] \$605 ;
-  wire [4:0] \$606 ;
+  wire [1:0] \$602 ;
+  wire [2:0] \$603 ;
+  wire [3:0] \$604 ;
+  wire [4:0] \$605 ;
+  wire [63:0] \$606 ;
   wire [63:0] \$607 ;
   wire [63:0] \$608 ;
   wire [63:0] \$609 ;
   wire \$61 ;
-  wire [63:0] \$610 ;
-  wire [1:0] \$611 ;
+  wire [1:0] \$610 ;
+  wire [63:0] \$611 ;
   wire [63:0] \$612 ;
   wire [63:0] \$613 ;
   wire [63:0] \$614 ;
-  wire [63:0] \$615 ;
-  wire [1:0] \$616 ;
-  wire [2:0] \$617 ;
+  wire [1:0] \$615 ;
+  wire [2:0] \$616 ;
+  wire [63:0] \$617 ;
   wire [63:0] \$618 ;
   wire [63:0] \$619 ;
   wire \$62 ;
   wire [63:0] \$620 ;
-  wire [63:0] \$621 ;
-  wire [1:0] \$622 ;
+  wire [1:0] \$621 ;
+  wire [63:0] \$622 ;
   wire [63:0] \$623 ;
   wire [63:0] \$624 ;
   wire [63:0] \$625 ;
-  wire [63:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [2:0] \$628 ;
-  wire [3:0] \$629 ;
+  wire [1:0] \$626 ;
+  wire [2:0] \$627 ;
+  wire [3:0] \$628 ;
+  wire [63:0] \$629 ;
   wire \$63 ;
   wire [63:0] \$630 ;
   wire [63:0] \$631 ;
   wire [63:0] \$632 ;
-  wire [63:0] \$633 ;
-  wire [1:0] \$634 ;
+  wire [1:0] \$633 ;
+  wire [63:0] \$634 ;
   wire [63:0] \$635 ;
   wire [63:0] \$636 ;
   wire [63:0] \$637 ;
-  wire [63:0] \$638 ;
-  wire [1:0] \$639 ;
+  wire [1:0] \$638 ;
+  wire [2:0] \$639 ;
   wire \$64 ;
-  wire [2:0] \$640 ;
+  wire [63:0] \$640 ;
   wire [63:0] \$641 ;
   wire [63:0] \$642 ;
   wire [63:0] \$643 ;
-  wire [63:0] \$644 ;
-  wire [1:0] \$645 ;
+  wire [1:0] \$644 ;
+  wire [63:0] \$645 ;
   wire [63:0] \$646 ;
   wire [63:0] \$647 ;
   wire [63:0] \$648 ;
-  wire [63:0] \$649 ;
+  wire [1:0] \$649 ;
   wire \$65 ;
-  wire [1:0] \$650 ;
-  wire [2:0] \$651 ;
-  wire [3:0] \$652 ;
-  wire [4:0] \$653 ;
+  wire [2:0] \$650 ;
+  wire [3:0] \$651 ;
+  wire [4:0] \$652 ;
+  wire [63:0] \$653 ;
   wire [63:0] \$654 ;
   wire [63:0] \$655 ;
   wire [63:0] \$656 ;
-  wire [63:0] \$657 ;
-  wire [1:0] \$658 ;
+  wire [1:0] \$657 ;
+  wire [63:0] \$658 ;
   wire [63:0] \$659 ;
-  wire [14:0] \$66 ;
+  wire \$66 ;
   wire [63:0] \$660 ;
   wire [63:0] \$661 ;
-  wire [63:0] \$662 ;
-  wire [1:0] \$663 ;
-  wire [2:0] \$664 ;
+  wire [1:0] \$662 ;
+  wire [2:0] \$663 ;
+  wire [63:0] \$664 ;
   wire [63:0] \$665 ;
   wire [63:0] \$666 ;
   wire [63:0] \$667 ;
-  wire [63:0] \$668 ;
-  wire [1:0] \$669 ;
-  wire [15:0] \$67 ;
+  wire [1:0] \$668 ;
+  wire [63:0] \$669 ;
+  wire \$67 ;
   wire [63:0] \$670 ;
   wire [63:0] \$671 ;
   wire [63:0] \$672 ;
-  wire [63:0] \$673 ;
-  wire [1:0] \$674 ;
-  wire [2:0] \$675 ;
-  wire [3:0] \$676 ;
+  wire [1:0] \$673 ;
+  wire [2:0] \$674 ;
+  wire [3:0] \$675 ;
+  wire [63:0] \$676 ;
   wire [63:0] \$677 ;
   wire [63:0] \$678 ;
   wire [63:0] \$679 ;
   wire \$68 ;
-  wire [63:0] \$680 ;
-  wire [1:0] \$681 ;
+  wire [1:0] \$680 ;
+  wire [63:0] \$681 ;
   wire [63:0] \$682 ;
   wire [63:0] \$683 ;
   wire [63:0] \$684 ;
-  wire [63:0] \$685 ;
-  wire [1:0] \$686 ;
-  wire [2:0] \$687 ;
+  wire [1:0] \$685 ;
+  wire [2:0] \$686 ;
+  wire [63:0] \$687 ;
   wire [63:0] \$688 ;
   wire [63:0] \$689 ;
   wire \$69 ;
   wire [63:0] \$690 ;
-  wire [63:0] \$691 ;
-  wire [1:0] \$692 ;
+  wire [1:0] \$691 ;
+  wire [63:0] \$692 ;
   wire [63:0] \$693 ;
   wire [63:0] \$694 ;
   wire [63:0] \$695 ;
-  wire [63:0] \$696 ;
-  wire [1:0] \$697 ;
-  wire [2:0] \$698 ;
-  wire [3:0] \$699 ;
+  wire [1:0] \$696 ;
+  wire [2:0] \$697 ;
+  wire [3:0] \$698 ;
+  wire [4:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$700 ;
+  wire [63:0] \$700 ;
   wire [63:0] \$701 ;
   wire [63:0] \$702 ;
   wire [63:0] \$703 ;
-  wire [63:0] \$704 ;
-  wire [1:0] \$705 ;
+  wire [1:0] \$704 ;
+  wire [63:0] \$705 ;
   wire [63:0] \$706 ;
   wire [63:0] \$707 ;
   wire [63:0] \$708 ;
-  wire [63:0] \$709 ;
+  wire [1:0] \$709 ;
   wire \$71 ;
-  wire [1:0] \$710 ;
-  wire [2:0] \$711 ;
+  wire [2:0] \$710 ;
+  wire [63:0] \$711 ;
   wire [63:0] \$712 ;
   wire [63:0] \$713 ;
   wire [63:0] \$714 ;
-  wire [63:0] \$715 ;
-  wire [1:0] \$716 ;
+  wire [1:0] \$715 ;
+  wire [63:0] \$716 ;
   wire [63:0] \$717 ;
   wire [63:0] \$718 ;
   wire [63:0] \$719 ;
   wire \$72 ;
-  wire [63:0] \$720 ;
-  wire [1:0] \$721 ;
-  wire [2:0] \$722 ;
-  wire [3:0] \$723 ;
+  wire [1:0] \$720 ;
+  wire [2:0] \$721 ;
+  wire [3:0] \$722 ;
+  wire [63:0] \$723 ;
   wire [63:0] \$724 ;
   wire [63:0] \$725 ;
   wire [63:0] \$726 ;
-  wire [63:0] \$727 ;
-  wire [1:0] \$728 ;
+  wire [1:0] \$727 ;
+  wire [63:0] \$728 ;
   wire [63:0] \$729 ;
   wire \$73 ;
   wire [63:0] \$730 ;
   wire [63:0] \$731 ;
-  wire [63:0] \$732 ;
-  wire [1:0] \$733 ;
-  wire [2:0] \$734 ;
+  wire [1:0] \$732 ;
+  wire [2:0] \$733 ;
+  wire [63:0] \$734 ;
   wire [63:0] \$735 ;
   wire [63:0] \$736 ;
   wire [63:0] \$737 ;
-  wire [63:0] \$738 ;
-  wire [1:0] \$739 ;
+  wire [1:0] \$738 ;
+  wire [63:0] \$739 ;
   wire \$74 ;
   wire [63:0] \$740 ;
   wire [63:0] \$741 ;
   wire [63:0] \$742 ;
-  wire [63:0] \$743 ;
-  wire [1:0] \$744 ;
-  wire [2:0] \$745 ;
-  wire [3:0] \$746 ;
-  wire [4:0] \$747 ;
+  wire [1:0] \$743 ;
+  wire [2:0] \$744 ;
+  wire [3:0] \$745 ;
+  wire [4:0] \$746 ;
+  wire [5:0] \$747 ;
   wire [5:0] \$748 ;
-  wire [5:0] \$749 ;
-  wire \$75 ;
-  wire [6:0] \$750 ;
-  wire [12:0] \$751 ;
+  wire [6:0] \$749 ;
+  wire [13:0] \$75 ;
+  wire [12:0] \$750 ;
+  wire [5:0] \$751 ;
   wire [5:0] \$752 ;
-  wire [5:0] \$753 ;
-  wire [6:0] \$754 ;
-  wire [12:0] \$755 ;
-  wire \$756 ;
-  wire [4:0] \$757 ;
-  wire \$758 ;
-  wire [11:0] \$759 ;
+  wire [6:0] \$753 ;
+  wire [12:0] \$754 ;
+  wire \$755 ;
+  wire [4:0] \$756 ;
+  wire \$757 ;
+  wire [11:0] \$758 ;
+  wire [16:0] \$759 ;
   wire \$76 ;
-  wire [16:0] \$760 ;
-  wire \$761 ;
-  wire [15:0] \$762 ;
+  wire \$760 ;
+  wire [15:0] \$761 ;
+  wire \$762 ;
   wire \$763 ;
-  wire \$764 ;
+  wire [15:0] \$764 ;
   wire [15:0] \$765 ;
-  wire [15:0] \$766 ;
-  wire \$767 ;
-  wire [16:0] \$768 ;
-  wire \$769 ;
-  wire [13:0] \$77 ;
-  wire [15:0] \$770 ;
+  wire \$766 ;
+  wire [16:0] \$767 ;
+  wire \$768 ;
+  wire [15:0] \$769 ;
+  wire \$77 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire \$776 ;
+  wire [63:0] \$776 ;
   wire [63:0] \$777 ;
   wire [63:0] \$778 ;
   wire [63:0] \$779 ;
@@ -769,114 +769,114 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [63:0] \$783 ;
   wire [63:0] \$784 ;
   wire [63:0] \$785 ;
-  wire [63:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire [4:0] \$791 ;
+  wire [4:0] \$790 ;
+  wire \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
-  wire \$795 ;
-  wire [12:0] \$796 ;
-  wire \$797 ;
+  wire [12:0] \$795 ;
+  wire \$796 ;
+  wire [11:0] \$797 ;
   wire [11:0] \$798 ;
   wire [11:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [11:0] \$800 ;
-  reg \$801 ;
-  reg [9:0] \$802 ;
+  reg \$800 ;
+  reg [9:0] \$801 ;
+  reg \$802 ;
   reg \$803 ;
   reg \$804 ;
-  reg \$805 ;
-  reg [9:0] \$806 ;
+  reg [9:0] \$805 ;
+  reg \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg \$809 ;
-  wire \$81 ;
-  reg [9:0] \$810 ;
+  reg [9:0] \$809 ;
+  wire [12:0] \$81 ;
+  reg \$810 ;
   reg \$811 ;
   reg \$812 ;
-  reg \$813 ;
-  reg [9:0] \$814 ;
-  reg [63:0] \$815 ;
-  reg [15:0] \$816 ;
+  reg [9:0] \$813 ;
+  reg [63:0] \$814 ;
+  reg [15:0] \$815 ;
+  reg [4:0] \$816 ;
   reg [4:0] \$817 ;
   reg [4:0] \$818 ;
   reg [4:0] \$819 ;
-  wire \$82 ;
-  reg [4:0] \$820 ;
-  reg [15:0] \$821 ;
+  wire [13:0] \$82 ;
+  reg [15:0] \$820 ;
+  reg [10:0] \$821 ;
   reg [10:0] \$822 ;
-  reg [10:0] \$823 ;
-  reg [15:0] \$824 ;
-  reg [63:0] \$825 ;
-  reg [15:0] \$826 ;
+  reg [15:0] \$823 ;
+  reg [63:0] \$824 ;
+  reg [15:0] \$825 ;
+  reg [4:0] \$826 ;
   reg [4:0] \$827 ;
   reg [4:0] \$828 ;
   reg [4:0] \$829 ;
-  wire [12:0] \$83 ;
-  reg [4:0] \$830 ;
-  reg [15:0] \$831 ;
+  wire [13:0] \$83 ;
+  reg [15:0] \$830 ;
+  reg [10:0] \$831 ;
   reg [10:0] \$832 ;
-  reg [10:0] \$833 ;
-  reg [15:0] \$834 ;
-  reg \$835 ;
-  reg [9:0] \$836 ;
-  reg [10:0] \$837 ;
+  reg [15:0] \$833 ;
+  reg \$834 ;
+  reg [9:0] \$835 ;
+  reg [10:0] \$836 ;
+  reg \$837 ;
   reg \$838 ;
-  reg \$839 ;
-  wire [13:0] \$84 ;
-  reg [10:0] \$840 ;
+  reg [10:0] \$839 ;
+  wire \$84 ;
+  reg \$840 ;
   reg \$841 ;
   reg \$842 ;
-  reg \$843 ;
+  reg [10:0] \$843 ;
   reg [10:0] \$844 ;
-  reg [10:0] \$845 ;
-  reg \$846 ;
+  reg \$845 ;
+  reg [10:0] \$846 ;
   reg [10:0] \$847 ;
-  reg [10:0] \$848 ;
+  reg [63:0] \$848 ;
   reg [63:0] \$849 ;
   wire [13:0] \$85 ;
-  reg [63:0] \$850 ;
+  reg \$850 ;
   reg \$851 ;
-  reg \$852 ;
-  reg [123:0] \$853 ;
-  reg [15:0] \$854 ;
-  reg [63:0] \$855 ;
-  reg \$856 ;
-  reg [63:0] \$857 ;
-  reg \$858 ;
-  reg [63:0] \$859 ;
+  reg [123:0] \$852 ;
+  reg [15:0] \$853 ;
+  reg [63:0] \$854 ;
+  reg \$855 ;
+  reg [63:0] \$856 ;
+  reg \$857 ;
+  reg [63:0] \$858 ;
+  reg [3:0] \$859 ;
   wire \$86 ;
-  reg [3:0] \$860 ;
-  reg \$861 ;
-  reg [4:0] \$862 ;
-  reg [63:0] \$863 ;
-  reg [3:0] \$864 ;
-  reg \$865 ;
-  reg [21:0] \$866 ;
-  reg [3:0] \$867 ;
-  reg [4:0] \$868 ;
+  reg \$860 ;
+  reg [4:0] \$861 ;
+  reg [63:0] \$862 ;
+  reg [3:0] \$863 ;
+  reg \$864 ;
+  reg [21:0] \$865 ;
+  reg [3:0] \$866 ;
+  reg [4:0] \$867 ;
+  reg [10:0] \$868 ;
   reg [10:0] \$869 ;
-  wire [13:0] \$87 ;
+  wire \$87 ;
   reg [10:0] \$870 ;
-  reg [10:0] \$871 ;
+  reg [15:0] \$871 ;
   reg [15:0] \$872 ;
   reg [15:0] \$873 ;
   reg [15:0] \$874 ;
-  reg [15:0] \$875 ;
-  reg [11:0] \$876 ;
+  reg [11:0] \$875 ;
+  reg [10:0] \$876 ;
   reg [10:0] \$877 ;
-  reg [10:0] \$878 ;
-  reg [11:0] \$879 ;
+  reg [11:0] \$878 ;
+  reg [9:0] \$879 ;
   wire \$88 ;
-  reg [9:0] \$880 ;
-  reg [22:0] \$881 ;
-  reg [3:0] \$882 ;
+  reg [22:0] \$880 ;
+  reg [3:0] \$881 ;
+  reg [13:0] \$882 ;
   reg [9:0] \$883 ;
   reg \$884 ;
   reg [123:0] \$885 ;
@@ -896,7 +896,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [4:0] \$898 ;
   reg [11:0] \$899 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [12:0] \$90 ;
   reg [16:0] \$900 ;
   reg [11:0] \$901 ;
   reg [15:0] \$902 ;
@@ -909,7 +909,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg \$909 ;
   wire \$91 ;
   reg \$910 ;
-  wire [12:0] \$92 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -918,10 +918,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$98 ;
   wire \$99 ;
   reg [11:0] \$signal  = 12'h000;
-  reg \$signal$169  = 1'h0;
-  reg [10:0] \$signal$170  = 11'h000;
-  reg \$signal$171  = 1'h0;
-  reg [10:0] \$signal$172  = 11'h000;
+  reg \$signal$170  = 1'h0;
+  reg [10:0] \$signal$171  = 11'h000;
+  reg \$signal$172  = 1'h0;
+  reg [10:0] \$signal$173  = 11'h000;
   reg [12:0] \$signature__addr ;
   reg [8:0] \$signature__addr$10 ;
   wire [8:0] \$signature__addr$12 ;
@@ -939,14 +939,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [8:0] \$signature__addr$91 ;
   reg [8:0] \$signature__addr$93 ;
   reg [10:0] \$signature__data  = 11'h000;
-  wire [63:0] \$signature__data$143 ;
-  wire [15:0] \$signature__data$146 ;
-  wire [63:0] \$signature__data$155 ;
-  wire [15:0] \$signature__data$157 ;
-  wire [15:0] \$signature__data$178 ;
+  wire [63:0] \$signature__data$144 ;
+  wire [15:0] \$signature__data$147 ;
+  wire [63:0] \$signature__data$156 ;
+  wire [15:0] \$signature__data$158 ;
   wire [15:0] \$signature__data$179 ;
-  wire [10:0] \$signature__data$180 ;
+  wire [15:0] \$signature__data$180 ;
   wire [10:0] \$signature__data$181 ;
+  wire [10:0] \$signature__data$182 ;
   reg [10:0] \$signature__data$28  = 11'h000;
   reg [63:0] \$signature__data$84 ;
   reg [15:0] \$signature__data$86 ;
@@ -976,8 +976,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$122 ;
-  wire \busy$204 ;
+  wire \busy$123 ;
+  wire \busy$205 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1011,11 +1011,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [11:0] \dividend$114 ;
-  reg [11:0] \dividend$118 ;
+  reg [11:0] \dividend$115 ;
+  reg [11:0] \dividend$119 ;
   reg [10:0] divisor = 11'h000;
-  reg [11:0] \divisor$116 ;
-  reg [11:0] \divisor$120 ;
+  reg [11:0] \divisor$117 ;
+  reg [11:0] \divisor$121 ;
   wire done;
   reg [3:0] l_word = 4'h0;
   reg load = 1'h0;
@@ -1027,7 +1027,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [11:0] offset;
-  reg [11:0] \offset$123  = 12'h000;
+  reg [11:0] \offset$124  = 12'h000;
   wire [12:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1044,6 +1044,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* enum_value_1011 = "READ_PARAM" *)
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] op = 4'h0;
+  reg [13:0] p_addr = 14'h0000;
   reg [9:0] p_groups = 10'h000;
   reg [9:0] p_grp = 10'h000;
   reg p_run = 1'h0;
@@ -1055,8 +1056,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg [11:0] q_a = 12'h000;
   reg [11:0] q_r = 12'h000;
   wire [11:0] quotient;
-  wire [11:0] \quotient$203 ;
-  wire [10:0] \quotient$205 ;
+  wire [11:0] \quotient$204 ;
+  wire [10:0] \quotient$206 ;
   wire [11:0] r;
   reg [11:0] r_a = 12'h000;
   reg [4:0] r_part0 = 5'h00;
@@ -1231,8 +1232,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   (* init = 1'h0 *)
   wire sel_load;
   reg start;
-  reg \start$113 ;
-  reg \start$117 ;
+  reg \start$114 ;
+  reg \start$118 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
@@ -1267,7 +1268,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _0_ <= pot0[\$signature__addr$10 ];
   end
-  assign \$signature__data$180  = _0_;
+  assign \$signature__data$181  = _0_;
   (* no_rw_check = 32'd1 *)
   reg [10:0] pot1 [511:0];
   integer pot1__i;
@@ -1283,7 +1284,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _1_ <= pot1[\$signature__addr$10 ];
   end
-  assign \$signature__data$181  = _1_;
+  assign \$signature__data$182  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] spikes [15:0];
   integer spikes__i;
@@ -1315,7 +1316,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _3_ <= thl0[\$signature__addr$10 ];
   end
-  assign \$signature__data$146  = _3_;
+  assign \$signature__data$147  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl1 [511:0];
   integer thl1__i;
@@ -1331,7 +1332,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _4_ <= thl1[\$signature__addr$10 ];
   end
-  assign \$signature__data$157  = _4_;
+  assign \$signature__data$158  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [511:0];
   integer thswap0__i;
@@ -1347,7 +1348,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _5_ <= thswap0[\$signature__addr$10 ];
   end
-  assign \$signature__data$178  = _5_;
+  assign \$signature__data$179  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap1 [511:0];
   integer thswap1__i;
@@ -1363,7 +1364,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _6_ <= thswap1[\$signature__addr$10 ];
   end
-  assign \$signature__data$179  = _6_;
+  assign \$signature__data$180  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] weights0 [8191:0];
   integer weights0__i;
@@ -1379,7 +1380,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _7_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$143  = _7_;
+  assign \$signature__data$144  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [63:0] weights1 [8191:0];
   integer weights1__i;
@@ -1395,885 +1396,886 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk) begin
     _8_ <= weights1[\$signature__addr ];
   end
-  assign \$signature__data$155  = _8_;
+  assign \$signature__data$156  = _8_;
   assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ s5_valid;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = win_base + l_word;
-  assign \$78  = ! s;
-  assign \$79  = ~ busy;
-  assign \$80  = ~ \busy$122 ;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = | remainder;
-  assign \$83  = quotient + \$82 ;
-  assign \$84  = win_base + l_word;
+  assign \$75  = win_base + l_word;
+  assign \$76  = ! s;
+  assign \$77  = ~ busy;
+  assign \$78  = ~ \busy$123 ;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = | remainder;
+  assign \$81  = quotient + \$80 ;
+  assign \$82  = win_base + l_word;
+  assign \$83  = win_base + l_word;
+  assign \$84  = ! lrn_idx[0];
   assign \$85  = win_base + l_word;
-  assign \$86  = ! lrn_idx[0];
-  assign \$87  = win_base + l_word;
-  assign \$89  = l_word == 4'hf;
-  assign \$90  = done | \$89 ;
-  assign \$91  = | r_a;
-  assign \$92  = q_a + \$91 ;
-  assign \$93  = ! lrn_idx[0];
-  assign \$94  = ! lrn_idx[0];
-  assign \$95  = | s;
-  assign \$96  = \$94  & \$95 ;
-  assign \$99  = | s;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = ! add_cls;
-  assign \$102  = add_idx >= 11'h400;
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = ! add_idx[0];
-  assign \$105  = ! add_idx[0];
-  assign \$108  = ! ctrl_state;
-  assign \$109  = ctrl_state == 1'h1;
-  assign \$110  = ctrl_state == 2'h2;
-  assign \$111  = ctrl_state == 2'h3;
-  assign \$112  = ctrl_state == 3'h4;
-  assign \$113  = ctrl_state == 3'h5;
-  assign \$114  = ctrl_state == 3'h6;
-  assign \$115  = ctrl_state == 3'h7;
-  assign \$116  = ctrl_state == 4'h8;
-  assign \$117  = ctrl_state == 4'h9;
-  assign \$118  = ctrl_state == 4'ha;
-  assign \$119  = ctrl_state == 4'hb;
-  assign \$120  = ctrl_state == 4'hc;
-  assign \$121  = ctrl_state == 4'hd;
-  assign \$122  = ctrl_state == 4'he;
-  assign \$123  = ctrl_state == 4'hf;
-  assign \$124  = ctrl_state == 5'h10;
-  assign \$125  = ctrl_state == 5'h11;
-  assign \$126  = ctrl_state == 5'h12;
-  assign \$127  = ctrl_state == 5'h13;
-  assign \$128  = ctrl_state == 5'h14;
-  assign \$129  = ctrl_state == 5'h15;
-  assign \$130  = ctrl_state == 5'h16;
-  assign \$131  = ! p_word;
-  assign \$132  = p_word == 4'hf;
-  assign \$133  = s3_valid & s3_last;
-  assign \$134  = \$signature__data$143  & x_rd__data;
-  assign \$135  = s2_and0[0] + s2_and0[1];
-  assign \$136  = s2_and0[2] + s2_and0[3];
-  assign \$137  = \$135  + \$136 ;
-  assign \$138  = s2_and0[4] + s2_and0[5];
-  assign \$139  = s2_and0[6] + s2_and0[7];
-  assign \$140  = \$138  + \$139 ;
-  assign \$141  = \$137  + \$140 ;
-  assign \$142  = s2_and0[8] + s2_and0[9];
-  assign \$143  = s2_and0[10] + s2_and0[11];
-  assign \$144  = \$142  + \$143 ;
-  assign \$145  = s2_and0[12] + s2_and0[13];
-  assign \$146  = s2_and0[14] + s2_and0[15];
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = \$144  + \$147 ;
-  assign \$149  = \$141  + \$148 ;
-  assign \$150  = s2_and0[16] + s2_and0[17];
-  assign \$151  = s2_and0[18] + s2_and0[19];
-  assign \$152  = \$150  + \$151 ;
-  assign \$153  = s2_and0[20] + s2_and0[21];
-  assign \$154  = s2_and0[22] + s2_and0[23];
-  assign \$155  = \$153  + \$154 ;
-  assign \$156  = \$152  + \$155 ;
-  assign \$157  = s2_and0[24] + s2_and0[25];
-  assign \$158  = s2_and0[26] + s2_and0[27];
-  assign \$159  = \$157  + \$158 ;
-  assign \$160  = s2_and0[28] + s2_and0[29];
-  assign \$161  = s2_and0[30] + s2_and0[31];
-  assign \$162  = \$160  + \$161 ;
-  assign \$163  = \$159  + \$162 ;
-  assign \$164  = \$156  + \$163 ;
-  assign \$165  = s2_and0[32] + s2_and0[33];
-  assign \$166  = s2_and0[34] + s2_and0[35];
-  assign \$167  = \$165  + \$166 ;
-  assign \$168  = s2_and0[36] + s2_and0[37];
-  assign \$169  = s2_and0[38] + s2_and0[39];
-  assign \$170  = \$168  + \$169 ;
-  assign \$171  = \$167  + \$170 ;
-  assign \$172  = s2_and0[40] + s2_and0[41];
-  assign \$173  = s2_and0[42] + s2_and0[43];
-  assign \$174  = \$172  + \$173 ;
-  assign \$175  = s2_and0[44] + s2_and0[45];
-  assign \$176  = s2_and0[46] + s2_and0[47];
-  assign \$177  = \$175  + \$176 ;
-  assign \$178  = \$174  + \$177 ;
-  assign \$179  = \$171  + \$178 ;
-  assign \$180  = s2_and0[48] + s2_and0[49];
-  assign \$181  = s2_and0[50] + s2_and0[51];
-  assign \$182  = \$180  + \$181 ;
-  assign \$183  = s2_and0[52] + s2_and0[53];
-  assign \$184  = s2_and0[54] + s2_and0[55];
-  assign \$185  = \$183  + \$184 ;
-  assign \$186  = \$182  + \$185 ;
-  assign \$187  = s2_and0[56] + s2_and0[57];
-  assign \$188  = s2_and0[58] + s2_and0[59];
-  assign \$189  = \$187  + \$188 ;
-  assign \$190  = s2_and0[60] + s2_and0[61];
-  assign \$191  = s2_and0[62] + s2_and0[63];
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = \$189  + \$192 ;
-  assign \$194  = \$186  + \$193 ;
-  assign \$195  = s3_first ? 11'h000 : acc0;
-  assign \$196  = s3_part0_0 + s3_part0_1;
-  assign \$197  = s3_part0_2 + s3_part0_3;
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = \$195  + \$198 ;
-  assign \$200  = s3_first ? 11'h000 : acc0;
-  assign \$201  = s3_part0_0 + s3_part0_1;
-  assign \$202  = s3_part0_2 + s3_part0_3;
-  assign \$203  = \$201  + \$202 ;
-  assign \$204  = \$200  + \$203 ;
-  assign \$205  = \$signature__data$155  & x_rd__data;
-  assign \$206  = s2_and1[0] + s2_and1[1];
-  assign \$207  = s2_and1[2] + s2_and1[3];
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = s2_and1[4] + s2_and1[5];
-  assign \$210  = s2_and1[6] + s2_and1[7];
-  assign \$211  = \$209  + \$210 ;
-  assign \$212  = \$208  + \$211 ;
-  assign \$213  = s2_and1[8] + s2_and1[9];
-  assign \$214  = s2_and1[10] + s2_and1[11];
-  assign \$215  = \$213  + \$214 ;
-  assign \$216  = s2_and1[12] + s2_and1[13];
-  assign \$217  = s2_and1[14] + s2_and1[15];
-  assign \$218  = \$216  + \$217 ;
-  assign \$219  = \$215  + \$218 ;
-  assign \$220  = \$212  + \$219 ;
-  assign \$221  = s2_and1[16] + s2_and1[17];
-  assign \$222  = s2_and1[18] + s2_and1[19];
-  assign \$223  = \$221  + \$222 ;
-  assign \$224  = s2_and1[20] + s2_and1[21];
-  assign \$225  = s2_and1[22] + s2_and1[23];
-  assign \$226  = \$224  + \$225 ;
-  assign \$227  = \$223  + \$226 ;
-  assign \$228  = s2_and1[24] + s2_and1[25];
-  assign \$229  = s2_and1[26] + s2_and1[27];
-  assign \$230  = \$228  + \$229 ;
-  assign \$231  = s2_and1[28] + s2_and1[29];
-  assign \$232  = s2_and1[30] + s2_and1[31];
-  assign \$233  = \$231  + \$232 ;
-  assign \$234  = \$230  + \$233 ;
-  assign \$235  = \$227  + \$234 ;
-  assign \$236  = s2_and1[32] + s2_and1[33];
-  assign \$237  = s2_and1[34] + s2_and1[35];
-  assign \$238  = \$236  + \$237 ;
-  assign \$239  = s2_and1[36] + s2_and1[37];
-  assign \$240  = s2_and1[38] + s2_and1[39];
-  assign \$241  = \$239  + \$240 ;
-  assign \$242  = \$238  + \$241 ;
-  assign \$243  = s2_and1[40] + s2_and1[41];
-  assign \$244  = s2_and1[42] + s2_and1[43];
-  assign \$245  = \$243  + \$244 ;
-  assign \$246  = s2_and1[44] + s2_and1[45];
-  assign \$247  = s2_and1[46] + s2_and1[47];
-  assign \$248  = \$246  + \$247 ;
-  assign \$249  = \$245  + \$248 ;
-  assign \$250  = \$242  + \$249 ;
-  assign \$251  = s2_and1[48] + s2_and1[49];
-  assign \$252  = s2_and1[50] + s2_and1[51];
-  assign \$253  = \$251  + \$252 ;
-  assign \$254  = s2_and1[52] + s2_and1[53];
-  assign \$255  = s2_and1[54] + s2_and1[55];
-  assign \$256  = \$254  + \$255 ;
-  assign \$257  = \$253  + \$256 ;
-  assign \$258  = s2_and1[56] + s2_and1[57];
-  assign \$259  = s2_and1[58] + s2_and1[59];
-  assign \$260  = \$258  + \$259 ;
-  assign \$261  = s2_and1[60] + s2_and1[61];
-  assign \$262  = s2_and1[62] + s2_and1[63];
-  assign \$263  = \$261  + \$262 ;
-  assign \$264  = \$260  + \$263 ;
-  assign \$265  = \$257  + \$264 ;
-  assign \$266  = s3_first ? 11'h000 : acc1;
-  assign \$267  = s3_part1_0 + s3_part1_1;
-  assign \$268  = s3_part1_2 + s3_part1_3;
-  assign \$269  = \$267  + \$268 ;
-  assign \$270  = \$266  + \$269 ;
-  assign \$271  = s3_first ? 11'h000 : acc1;
-  assign \$272  = s3_part1_0 + s3_part1_1;
-  assign \$273  = s3_part1_2 + s3_part1_3;
-  assign \$274  = \$272  + \$273 ;
-  assign \$275  = \$271  + \$274 ;
-  assign \$276  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$277  = { s4_grp, 1'h0 } < num_neurons;
-  assign \$278  = { s4_grp, 1'h0 } >= cand_lo;
-  assign \$279  = { s4_grp, 1'h0 } < cand_hi;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = cand_all | \$280 ;
-  assign \$282  = \$277  & \$281 ;
-  assign \$283  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$286  = { s4_grp, 1'h1 } < num_neurons;
-  assign \$287  = { s4_grp, 1'h1 } >= cand_lo;
-  assign \$288  = { s4_grp, 1'h1 } < cand_hi;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = cand_all | \$289 ;
-  assign \$291  = \$286  & \$290 ;
-  assign \$292  = $signed({ 1'h0, \$signature__data$28  }) > $signed(s4_thl1);
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = ~ \$signal$169 ;
-  assign \$295  = s5_c_pot1 > \$signal$170 ;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = s5_c_valid1 & \$296 ;
-  assign \$298  = ~ \$signal$171 ;
-  assign \$299  = s5_e_pot1 > \$signal$172 ;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = s5_e_valid1 & \$300 ;
-  assign \$304  = rd_a_sel[0] ? \$303  : 64'h0000000000000000;
-  assign \$306  = rd_a_sel[1] ? \$305  : 16'h0000;
-  assign \$307  = \$304  | { 48'h000000000000, \$306  };
-  assign \$309  = rd_a_sel[2] ? \$308  : 16'h0000;
-  assign \$311  = rd_a_sel[3] ? \$310  : 11'h000;
-  assign \$312  = \$309  | { 5'h00, \$311  };
-  assign \$313  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
-  assign \$314  = - mask;
+  assign \$87  = l_word == 4'hf;
+  assign \$88  = done | \$87 ;
+  assign \$89  = | r_a;
+  assign \$90  = q_a + \$89 ;
+  assign \$91  = ! lrn_idx[0];
+  assign \$92  = ! lrn_idx[0];
+  assign \$93  = | s;
+  assign \$94  = \$92  & \$93 ;
+  assign \$97  = | s;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = ! add_cls;
+  assign \$100  = add_idx >= 11'h400;
+  assign \$101  = \$99  | \$100 ;
+  assign \$102  = ! add_idx[0];
+  assign \$103  = ! add_idx[0];
+  assign \$106  = ! ctrl_state;
+  assign \$107  = ctrl_state == 1'h1;
+  assign \$108  = ctrl_state == 2'h2;
+  assign \$109  = ctrl_state == 2'h3;
+  assign \$110  = ctrl_state == 3'h4;
+  assign \$111  = ctrl_state == 3'h5;
+  assign \$112  = ctrl_state == 3'h6;
+  assign \$113  = ctrl_state == 3'h7;
+  assign \$114  = ctrl_state == 4'h8;
+  assign \$115  = ctrl_state == 4'h9;
+  assign \$116  = ctrl_state == 4'ha;
+  assign \$117  = ctrl_state == 4'hb;
+  assign \$118  = ctrl_state == 4'hc;
+  assign \$119  = ctrl_state == 4'hd;
+  assign \$120  = ctrl_state == 4'he;
+  assign \$121  = ctrl_state == 4'hf;
+  assign \$122  = ctrl_state == 5'h10;
+  assign \$123  = ctrl_state == 5'h11;
+  assign \$124  = ctrl_state == 5'h12;
+  assign \$125  = ctrl_state == 5'h13;
+  assign \$126  = ctrl_state == 5'h14;
+  assign \$127  = ctrl_state == 5'h15;
+  assign \$128  = ctrl_state == 5'h16;
+  assign \$129  = ! p_word;
+  assign \$130  = p_word == 4'hf;
+  assign \$131  = s3_valid & s3_last;
+  assign \$132  = \$signature__data$144  & x_rd__data;
+  assign \$133  = s2_and0[0] + s2_and0[1];
+  assign \$134  = s2_and0[2] + s2_and0[3];
+  assign \$135  = \$133  + \$134 ;
+  assign \$136  = s2_and0[4] + s2_and0[5];
+  assign \$137  = s2_and0[6] + s2_and0[7];
+  assign \$138  = \$136  + \$137 ;
+  assign \$139  = \$135  + \$138 ;
+  assign \$140  = s2_and0[8] + s2_and0[9];
+  assign \$141  = s2_and0[10] + s2_and0[11];
+  assign \$142  = \$140  + \$141 ;
+  assign \$143  = s2_and0[12] + s2_and0[13];
+  assign \$144  = s2_and0[14] + s2_and0[15];
+  assign \$145  = \$143  + \$144 ;
+  assign \$146  = \$142  + \$145 ;
+  assign \$147  = \$139  + \$146 ;
+  assign \$148  = s2_and0[16] + s2_and0[17];
+  assign \$149  = s2_and0[18] + s2_and0[19];
+  assign \$150  = \$148  + \$149 ;
+  assign \$151  = s2_and0[20] + s2_and0[21];
+  assign \$152  = s2_and0[22] + s2_and0[23];
+  assign \$153  = \$151  + \$152 ;
+  assign \$154  = \$150  + \$153 ;
+  assign \$155  = s2_and0[24] + s2_and0[25];
+  assign \$156  = s2_and0[26] + s2_and0[27];
+  assign \$157  = \$155  + \$156 ;
+  assign \$158  = s2_and0[28] + s2_and0[29];
+  assign \$159  = s2_and0[30] + s2_and0[31];
+  assign \$160  = \$158  + \$159 ;
+  assign \$161  = \$157  + \$160 ;
+  assign \$162  = \$154  + \$161 ;
+  assign \$163  = s2_and0[32] + s2_and0[33];
+  assign \$164  = s2_and0[34] + s2_and0[35];
+  assign \$165  = \$163  + \$164 ;
+  assign \$166  = s2_and0[36] + s2_and0[37];
+  assign \$167  = s2_and0[38] + s2_and0[39];
+  assign \$168  = \$166  + \$167 ;
+  assign \$169  = \$165  + \$168 ;
+  assign \$170  = s2_and0[40] + s2_and0[41];
+  assign \$171  = s2_and0[42] + s2_and0[43];
+  assign \$172  = \$170  + \$171 ;
+  assign \$173  = s2_and0[44] + s2_and0[45];
+  assign \$174  = s2_and0[46] + s2_and0[47];
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = \$172  + \$175 ;
+  assign \$177  = \$169  + \$176 ;
+  assign \$178  = s2_and0[48] + s2_and0[49];
+  assign \$179  = s2_and0[50] + s2_and0[51];
+  assign \$180  = \$178  + \$179 ;
+  assign \$181  = s2_and0[52] + s2_and0[53];
+  assign \$182  = s2_and0[54] + s2_and0[55];
+  assign \$183  = \$181  + \$182 ;
+  assign \$184  = \$180  + \$183 ;
+  assign \$185  = s2_and0[56] + s2_and0[57];
+  assign \$186  = s2_and0[58] + s2_and0[59];
+  assign \$187  = \$185  + \$186 ;
+  assign \$188  = s2_and0[60] + s2_and0[61];
+  assign \$189  = s2_and0[62] + s2_and0[63];
+  assign \$190  = \$188  + \$189 ;
+  assign \$191  = \$187  + \$190 ;
+  assign \$192  = \$184  + \$191 ;
+  assign \$193  = s3_first ? 11'h000 : acc0;
+  assign \$194  = s3_part0_0 + s3_part0_1;
+  assign \$195  = s3_part0_2 + s3_part0_3;
+  assign \$196  = \$194  + \$195 ;
+  assign \$197  = \$193  + \$196 ;
+  assign \$198  = s3_first ? 11'h000 : acc0;
+  assign \$199  = s3_part0_0 + s3_part0_1;
+  assign \$200  = s3_part0_2 + s3_part0_3;
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = \$198  + \$201 ;
+  assign \$203  = \$signature__data$156  & x_rd__data;
+  assign \$204  = s2_and1[0] + s2_and1[1];
+  assign \$205  = s2_and1[2] + s2_and1[3];
+  assign \$206  = \$204  + \$205 ;
+  assign \$207  = s2_and1[4] + s2_and1[5];
+  assign \$208  = s2_and1[6] + s2_and1[7];
+  assign \$209  = \$207  + \$208 ;
+  assign \$210  = \$206  + \$209 ;
+  assign \$211  = s2_and1[8] + s2_and1[9];
+  assign \$212  = s2_and1[10] + s2_and1[11];
+  assign \$213  = \$211  + \$212 ;
+  assign \$214  = s2_and1[12] + s2_and1[13];
+  assign \$215  = s2_and1[14] + s2_and1[15];
+  assign \$216  = \$214  + \$215 ;
+  assign \$217  = \$213  + \$216 ;
+  assign \$218  = \$210  + \$217 ;
+  assign \$219  = s2_and1[16] + s2_and1[17];
+  assign \$220  = s2_and1[18] + s2_and1[19];
+  assign \$221  = \$219  + \$220 ;
+  assign \$222  = s2_and1[20] + s2_and1[21];
+  assign \$223  = s2_and1[22] + s2_and1[23];
+  assign \$224  = \$222  + \$223 ;
+  assign \$225  = \$221  + \$224 ;
+  assign \$226  = s2_and1[24] + s2_and1[25];
+  assign \$227  = s2_and1[26] + s2_and1[27];
+  assign \$228  = \$226  + \$227 ;
+  assign \$229  = s2_and1[28] + s2_and1[29];
+  assign \$230  = s2_and1[30] + s2_and1[31];
+  assign \$231  = \$229  + \$230 ;
+  assign \$232  = \$228  + \$231 ;
+  assign \$233  = \$225  + \$232 ;
+  assign \$234  = s2_and1[32] + s2_and1[33];
+  assign \$235  = s2_and1[34] + s2_and1[35];
+  assign \$236  = \$234  + \$235 ;
+  assign \$237  = s2_and1[36] + s2_and1[37];
+  assign \$238  = s2_and1[38] + s2_and1[39];
+  assign \$239  = \$237  + \$238 ;
+  assign \$240  = \$236  + \$239 ;
+  assign \$241  = s2_and1[40] + s2_and1[41];
+  assign \$242  = s2_and1[42] + s2_and1[43];
+  assign \$243  = \$241  + \$242 ;
+  assign \$244  = s2_and1[44] + s2_and1[45];
+  assign \$245  = s2_and1[46] + s2_and1[47];
+  assign \$246  = \$244  + \$245 ;
+  assign \$247  = \$243  + \$246 ;
+  assign \$248  = \$240  + \$247 ;
+  assign \$249  = s2_and1[48] + s2_and1[49];
+  assign \$250  = s2_and1[50] + s2_and1[51];
+  assign \$251  = \$249  + \$250 ;
+  assign \$252  = s2_and1[52] + s2_and1[53];
+  assign \$253  = s2_and1[54] + s2_and1[55];
+  assign \$254  = \$252  + \$253 ;
+  assign \$255  = \$251  + \$254 ;
+  assign \$256  = s2_and1[56] + s2_and1[57];
+  assign \$257  = s2_and1[58] + s2_and1[59];
+  assign \$258  = \$256  + \$257 ;
+  assign \$259  = s2_and1[60] + s2_and1[61];
+  assign \$260  = s2_and1[62] + s2_and1[63];
+  assign \$261  = \$259  + \$260 ;
+  assign \$262  = \$258  + \$261 ;
+  assign \$263  = \$255  + \$262 ;
+  assign \$264  = s3_first ? 11'h000 : acc1;
+  assign \$265  = s3_part1_0 + s3_part1_1;
+  assign \$266  = s3_part1_2 + s3_part1_3;
+  assign \$267  = \$265  + \$266 ;
+  assign \$268  = \$264  + \$267 ;
+  assign \$269  = s3_first ? 11'h000 : acc1;
+  assign \$270  = s3_part1_0 + s3_part1_1;
+  assign \$271  = s3_part1_2 + s3_part1_3;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = \$269  + \$272 ;
+  assign \$274  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$275  = { s4_grp, 1'h0 } < num_neurons;
+  assign \$276  = { s4_grp, 1'h0 } >= cand_lo;
+  assign \$277  = { s4_grp, 1'h0 } < cand_hi;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = cand_all | \$278 ;
+  assign \$280  = \$275  & \$279 ;
+  assign \$281  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$284  = { s4_grp, 1'h1 } < num_neurons;
+  assign \$285  = { s4_grp, 1'h1 } >= cand_lo;
+  assign \$286  = { s4_grp, 1'h1 } < cand_hi;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = cand_all | \$287 ;
+  assign \$289  = \$284  & \$288 ;
+  assign \$290  = $signed({ 1'h0, \$signature__data$28  }) > $signed(s4_thl1);
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = ~ \$signal$170 ;
+  assign \$293  = s5_c_pot1 > \$signal$171 ;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = s5_c_valid1 & \$294 ;
+  assign \$296  = ~ \$signal$172 ;
+  assign \$297  = s5_e_pot1 > \$signal$173 ;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = s5_e_valid1 & \$298 ;
+  assign \$302  = rd_a_sel[0] ? \$301  : 64'h0000000000000000;
+  assign \$304  = rd_a_sel[1] ? \$303  : 16'h0000;
+  assign \$305  = \$302  | { 48'h000000000000, \$304  };
+  assign \$307  = rd_a_sel[2] ? \$306  : 16'h0000;
+  assign \$309  = rd_a_sel[3] ? \$308  : 11'h000;
+  assign \$310  = \$307  | { 5'h00, \$309  };
+  assign \$311  = rd_a_sel[4] ? rd_a_param : 64'h0000000000000000;
+  assign \$312  = - mask;
+  assign \$313  = { 1'h0, mask } & \$312 ;
+  assign \$314  = ~ \$313 ;
   assign \$315  = { 1'h0, mask } & \$314 ;
-  assign \$316  = ~ \$315 ;
+  assign \$316  = - mask;
   assign \$317  = { 1'h0, mask } & \$316 ;
-  assign \$318  = - mask;
+  assign \$318  = ~ \$317 ;
   assign \$319  = { 1'h0, mask } & \$318 ;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = { 1'h0, mask } & \$320 ;
-  assign \$322  = ! \$321 ;
-  assign \$323  = - mask;
-  assign \$324  = { 1'h0, mask } & \$323 ;
-  assign \$325  = { 1'h0, wreg } ^ \$324 ;
-  assign \$326  = cmd__valid & cmd__ready;
-  assign \$327  = cmd__payload[3:0] == 3'h4;
-  assign \$328  = cmd__payload[3:0] == 3'h6;
+  assign \$320  = ! \$319 ;
+  assign \$321  = - mask;
+  assign \$322  = { 1'h0, mask } & \$321 ;
+  assign \$323  = { 1'h0, wreg } ^ \$322 ;
+  assign \$324  = cmd__valid & cmd__ready;
+  assign \$325  = cmd__payload[3:0] == 3'h4;
+  assign \$326  = cmd__payload[3:0] == 3'h6;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = cmd__payload[3:0] == 4'h8;
   assign \$329  = \$327  | \$328 ;
-  assign \$330  = cmd__payload[3:0] == 4'h8;
+  assign \$330  = cmd__payload[3:0] == 4'h9;
   assign \$331  = \$329  | \$330 ;
-  assign \$332  = cmd__payload[3:0] == 4'h9;
+  assign \$332  = cmd__payload[3:0] == 4'hb;
   assign \$333  = \$331  | \$332 ;
-  assign \$334  = cmd__payload[3:0] == 4'hb;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = cmd__payload[3:0] == 3'h4;
-  assign \$337  = cmd__payload[3:0] == 3'h6;
-  assign \$338  = cmd__payload[3:0] == 4'h8;
-  assign \$339  = cmd__payload[3:0] == 4'h9;
-  assign \$340  = cmd__payload[3:0] == 4'hb;
-  assign \$342  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
-  assign \$343  = num_classes != 1'h1;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = cmd__payload[29:19] * divisor;
-  assign \$347  = load_word + 1'h1;
-  assign \$348  = load_word == 4'hf;
-  assign \$349  = cand_lo + divisor;
-  assign \$350  = num_neurons + 2'h2;
-  assign \$351  = \$350  - 1'h1;
-  assign \$353  = | num_neurons;
-  assign \$354  = ~ s1_valid;
-  assign \$355  = ~ s2_valid;
+  assign \$334  = cmd__payload[3:0] == 3'h4;
+  assign \$335  = cmd__payload[3:0] == 3'h6;
+  assign \$336  = cmd__payload[3:0] == 4'h8;
+  assign \$337  = cmd__payload[3:0] == 4'h9;
+  assign \$338  = cmd__payload[3:0] == 4'hb;
+  assign \$340  = $signed(cmd__payload[30:19]) >= $signed(1'h0);
+  assign \$341  = num_classes != 1'h1;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = cmd__payload[29:19] * divisor;
+  assign \$345  = load_word + 1'h1;
+  assign \$346  = load_word == 4'hf;
+  assign \$347  = cand_lo + divisor;
+  assign \$348  = num_neurons + 2'h2;
+  assign \$349  = \$348  - 1'h1;
+  assign \$351  = | num_neurons;
+  assign \$352  = ~ s1_valid;
+  assign \$353  = ~ s2_valid;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = ~ s3_valid;
   assign \$356  = \$354  & \$355 ;
-  assign \$357  = ~ s3_valid;
+  assign \$357  = ~ \$signature__en ;
   assign \$358  = \$356  & \$357 ;
-  assign \$359  = ~ \$signature__en ;
+  assign \$359  = ~ s5_valid;
   assign \$360  = \$358  & \$359 ;
-  assign \$361  = ~ s5_valid;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = p_word == 4'hf;
-  assign \$364  = p_grp + 1'h1;
-  assign \$365  = p_groups - 1'h1;
-  assign \$366  = p_grp == \$365 ;
-  assign \$367  = p_word + 1'h1;
-  assign \$368  = lrn_idx[10:1] * 5'h10;
-  assign \$369  = op == 2'h2;
-  assign \$370  = \$369  & \$signal$171 ;
-  assign \$372  = ~ xreg;
-  assign \$373  = wq & \$372 ;
-  assign \$374  = ~ xreg;
-  assign \$375  = wq & \$374 ;
-  assign \$376  = \$373 [0] + \$375 [1];
-  assign \$377  = ~ xreg;
-  assign \$378  = wq & \$377 ;
-  assign \$379  = ~ xreg;
-  assign \$380  = wq & \$379 ;
-  assign \$381  = \$378 [2] + \$380 [3];
-  assign \$382  = \$376  + \$381 ;
-  assign \$383  = ~ xreg;
-  assign \$384  = wq & \$383 ;
-  assign \$385  = ~ xreg;
-  assign \$386  = wq & \$385 ;
-  assign \$387  = \$384 [4] + \$386 [5];
-  assign \$388  = ~ xreg;
-  assign \$389  = wq & \$388 ;
-  assign \$390  = ~ xreg;
-  assign \$391  = wq & \$390 ;
-  assign \$392  = \$389 [6] + \$391 [7];
-  assign \$393  = \$387  + \$392 ;
-  assign \$394  = \$382  + \$393 ;
-  assign \$395  = ~ xreg;
-  assign \$396  = wq & \$395 ;
-  assign \$397  = ~ xreg;
-  assign \$398  = wq & \$397 ;
-  assign \$399  = \$396 [8] + \$398 [9];
-  assign \$400  = ~ xreg;
-  assign \$401  = wq & \$400 ;
-  assign \$402  = ~ xreg;
-  assign \$403  = wq & \$402 ;
-  assign \$404  = \$401 [10] + \$403 [11];
-  assign \$405  = \$399  + \$404 ;
-  assign \$406  = ~ xreg;
-  assign \$407  = wq & \$406 ;
-  assign \$408  = ~ xreg;
-  assign \$409  = wq & \$408 ;
-  assign \$410  = \$407 [12] + \$409 [13];
-  assign \$411  = ~ xreg;
-  assign \$412  = wq & \$411 ;
-  assign \$413  = ~ xreg;
-  assign \$414  = wq & \$413 ;
-  assign \$415  = \$412 [14] + \$414 [15];
-  assign \$416  = \$410  + \$415 ;
-  assign \$417  = \$405  + \$416 ;
-  assign \$418  = \$394  + \$417 ;
-  assign \$419  = ~ xreg;
-  assign \$420  = wq & \$419 ;
-  assign \$421  = ~ xreg;
-  assign \$422  = wq & \$421 ;
-  assign \$423  = \$420 [16] + \$422 [17];
-  assign \$424  = ~ xreg;
-  assign \$425  = wq & \$424 ;
-  assign \$426  = ~ xreg;
-  assign \$427  = wq & \$426 ;
-  assign \$428  = \$425 [18] + \$427 [19];
-  assign \$429  = \$423  + \$428 ;
-  assign \$430  = ~ xreg;
-  assign \$431  = wq & \$430 ;
-  assign \$432  = ~ xreg;
-  assign \$433  = wq & \$432 ;
-  assign \$434  = \$431 [20] + \$433 [21];
-  assign \$435  = ~ xreg;
-  assign \$436  = wq & \$435 ;
-  assign \$437  = ~ xreg;
-  assign \$438  = wq & \$437 ;
-  assign \$439  = \$436 [22] + \$438 [23];
-  assign \$440  = \$434  + \$439 ;
-  assign \$441  = \$429  + \$440 ;
-  assign \$442  = ~ xreg;
-  assign \$443  = wq & \$442 ;
-  assign \$444  = ~ xreg;
-  assign \$445  = wq & \$444 ;
-  assign \$446  = \$443 [24] + \$445 [25];
-  assign \$447  = ~ xreg;
-  assign \$448  = wq & \$447 ;
-  assign \$449  = ~ xreg;
-  assign \$450  = wq & \$449 ;
-  assign \$451  = \$448 [26] + \$450 [27];
-  assign \$452  = \$446  + \$451 ;
-  assign \$453  = ~ xreg;
-  assign \$454  = wq & \$453 ;
-  assign \$455  = ~ xreg;
-  assign \$456  = wq & \$455 ;
-  assign \$457  = \$454 [28] + \$456 [29];
-  assign \$458  = ~ xreg;
-  assign \$459  = wq & \$458 ;
-  assign \$460  = ~ xreg;
-  assign \$461  = wq & \$460 ;
-  assign \$462  = \$459 [30] + \$461 [31];
-  assign \$463  = \$457  + \$462 ;
-  assign \$464  = \$452  + \$463 ;
-  assign \$465  = \$441  + \$464 ;
-  assign \$466  = ~ xreg;
-  assign \$467  = wq & \$466 ;
-  assign \$468  = ~ xreg;
-  assign \$469  = wq & \$468 ;
-  assign \$470  = \$467 [32] + \$469 [33];
-  assign \$471  = ~ xreg;
-  assign \$472  = wq & \$471 ;
-  assign \$473  = ~ xreg;
-  assign \$474  = wq & \$473 ;
-  assign \$475  = \$472 [34] + \$474 [35];
-  assign \$476  = \$470  + \$475 ;
-  assign \$477  = ~ xreg;
-  assign \$478  = wq & \$477 ;
-  assign \$479  = ~ xreg;
-  assign \$480  = wq & \$479 ;
-  assign \$481  = \$478 [36] + \$480 [37];
-  assign \$482  = ~ xreg;
-  assign \$483  = wq & \$482 ;
-  assign \$484  = ~ xreg;
-  assign \$485  = wq & \$484 ;
-  assign \$486  = \$483 [38] + \$485 [39];
-  assign \$487  = \$481  + \$486 ;
-  assign \$488  = \$476  + \$487 ;
-  assign \$489  = ~ xreg;
-  assign \$490  = wq & \$489 ;
-  assign \$491  = ~ xreg;
-  assign \$492  = wq & \$491 ;
-  assign \$493  = \$490 [40] + \$492 [41];
-  assign \$494  = ~ xreg;
-  assign \$495  = wq & \$494 ;
-  assign \$496  = ~ xreg;
-  assign \$497  = wq & \$496 ;
-  assign \$498  = \$495 [42] + \$497 [43];
-  assign \$499  = \$493  + \$498 ;
-  assign \$500  = ~ xreg;
-  assign \$501  = wq & \$500 ;
-  assign \$502  = ~ xreg;
-  assign \$503  = wq & \$502 ;
-  assign \$504  = \$501 [44] + \$503 [45];
-  assign \$505  = ~ xreg;
-  assign \$506  = wq & \$505 ;
-  assign \$507  = ~ xreg;
-  assign \$508  = wq & \$507 ;
-  assign \$509  = \$506 [46] + \$508 [47];
-  assign \$510  = \$504  + \$509 ;
-  assign \$511  = \$499  + \$510 ;
-  assign \$512  = \$488  + \$511 ;
-  assign \$513  = ~ xreg;
-  assign \$514  = wq & \$513 ;
-  assign \$515  = ~ xreg;
-  assign \$516  = wq & \$515 ;
-  assign \$517  = \$514 [48] + \$516 [49];
-  assign \$518  = ~ xreg;
-  assign \$519  = wq & \$518 ;
-  assign \$520  = ~ xreg;
-  assign \$521  = wq & \$520 ;
-  assign \$522  = \$519 [50] + \$521 [51];
-  assign \$523  = \$517  + \$522 ;
-  assign \$524  = ~ xreg;
-  assign \$525  = wq & \$524 ;
-  assign \$526  = ~ xreg;
-  assign \$527  = wq & \$526 ;
-  assign \$528  = \$525 [52] + \$527 [53];
-  assign \$529  = ~ xreg;
-  assign \$530  = wq & \$529 ;
-  assign \$531  = ~ xreg;
-  assign \$532  = wq & \$531 ;
-  assign \$533  = \$530 [54] + \$532 [55];
-  assign \$534  = \$528  + \$533 ;
-  assign \$535  = \$523  + \$534 ;
-  assign \$536  = ~ xreg;
-  assign \$537  = wq & \$536 ;
-  assign \$538  = ~ xreg;
-  assign \$539  = wq & \$538 ;
-  assign \$540  = \$537 [56] + \$539 [57];
-  assign \$541  = ~ xreg;
-  assign \$542  = wq & \$541 ;
-  assign \$543  = ~ xreg;
-  assign \$544  = wq & \$543 ;
-  assign \$545  = \$542 [58] + \$544 [59];
-  assign \$546  = \$540  + \$545 ;
-  assign \$547  = ~ xreg;
-  assign \$548  = wq & \$547 ;
-  assign \$549  = ~ xreg;
-  assign \$550  = wq & \$549 ;
-  assign \$551  = \$548 [60] + \$550 [61];
-  assign \$552  = ~ xreg;
-  assign \$553  = wq & \$552 ;
-  assign \$554  = ~ xreg;
-  assign \$555  = wq & \$554 ;
-  assign \$556  = \$553 [62] + \$555 [63];
-  assign \$557  = \$551  + \$556 ;
-  assign \$558  = \$546  + \$557 ;
-  assign \$559  = \$535  + \$558 ;
-  assign \$560  = ~ wq;
-  assign \$561  = \$560  & xreg;
-  assign \$562  = ~ wq;
-  assign \$563  = \$562  & xreg;
-  assign \$564  = \$561 [0] + \$563 [1];
-  assign \$565  = ~ wq;
-  assign \$566  = \$565  & xreg;
-  assign \$567  = ~ wq;
-  assign \$568  = \$567  & xreg;
-  assign \$569  = \$566 [2] + \$568 [3];
-  assign \$570  = \$564  + \$569 ;
-  assign \$571  = ~ wq;
-  assign \$572  = \$571  & xreg;
-  assign \$573  = ~ wq;
-  assign \$574  = \$573  & xreg;
-  assign \$575  = \$572 [4] + \$574 [5];
-  assign \$576  = ~ wq;
-  assign \$577  = \$576  & xreg;
-  assign \$578  = ~ wq;
-  assign \$579  = \$578  & xreg;
-  assign \$580  = \$577 [6] + \$579 [7];
-  assign \$581  = \$575  + \$580 ;
-  assign \$582  = \$570  + \$581 ;
-  assign \$583  = ~ wq;
-  assign \$584  = \$583  & xreg;
-  assign \$585  = ~ wq;
-  assign \$586  = \$585  & xreg;
-  assign \$587  = \$584 [8] + \$586 [9];
-  assign \$588  = ~ wq;
-  assign \$589  = \$588  & xreg;
-  assign \$590  = ~ wq;
-  assign \$591  = \$590  & xreg;
-  assign \$592  = \$589 [10] + \$591 [11];
-  assign \$593  = \$587  + \$592 ;
-  assign \$594  = ~ wq;
-  assign \$595  = \$594  & xreg;
-  assign \$596  = ~ wq;
-  assign \$597  = \$596  & xreg;
-  assign \$598  = \$595 [12] + \$597 [13];
-  assign \$599  = ~ wq;
-  assign \$600  = \$599  & xreg;
-  assign \$601  = ~ wq;
-  assign \$602  = \$601  & xreg;
-  assign \$603  = \$600 [14] + \$602 [15];
-  assign \$604  = \$598  + \$603 ;
-  assign \$605  = \$593  + \$604 ;
-  assign \$606  = \$582  + \$605 ;
-  assign \$607  = ~ wq;
-  assign \$608  = \$607  & xreg;
-  assign \$609  = ~ wq;
-  assign \$610  = \$609  & xreg;
-  assign \$611  = \$608 [16] + \$610 [17];
-  assign \$612  = ~ wq;
-  assign \$613  = \$612  & xreg;
-  assign \$614  = ~ wq;
-  assign \$615  = \$614  & xreg;
-  assign \$616  = \$613 [18] + \$615 [19];
-  assign \$617  = \$611  + \$616 ;
-  assign \$618  = ~ wq;
-  assign \$619  = \$618  & xreg;
-  assign \$620  = ~ wq;
-  assign \$621  = \$620  & xreg;
-  assign \$622  = \$619 [20] + \$621 [21];
-  assign \$623  = ~ wq;
-  assign \$624  = \$623  & xreg;
-  assign \$625  = ~ wq;
-  assign \$626  = \$625  & xreg;
-  assign \$627  = \$624 [22] + \$626 [23];
-  assign \$628  = \$622  + \$627 ;
-  assign \$629  = \$617  + \$628 ;
-  assign \$630  = ~ wq;
-  assign \$631  = \$630  & xreg;
-  assign \$632  = ~ wq;
-  assign \$633  = \$632  & xreg;
-  assign \$634  = \$631 [24] + \$633 [25];
-  assign \$635  = ~ wq;
-  assign \$636  = \$635  & xreg;
-  assign \$637  = ~ wq;
-  assign \$638  = \$637  & xreg;
-  assign \$639  = \$636 [26] + \$638 [27];
-  assign \$640  = \$634  + \$639 ;
-  assign \$641  = ~ wq;
-  assign \$642  = \$641  & xreg;
-  assign \$643  = ~ wq;
-  assign \$644  = \$643  & xreg;
-  assign \$645  = \$642 [28] + \$644 [29];
-  assign \$646  = ~ wq;
-  assign \$647  = \$646  & xreg;
-  assign \$648  = ~ wq;
-  assign \$649  = \$648  & xreg;
-  assign \$650  = \$647 [30] + \$649 [31];
-  assign \$651  = \$645  + \$650 ;
-  assign \$652  = \$640  + \$651 ;
-  assign \$653  = \$629  + \$652 ;
-  assign \$654  = ~ wq;
-  assign \$655  = \$654  & xreg;
-  assign \$656  = ~ wq;
-  assign \$657  = \$656  & xreg;
-  assign \$658  = \$655 [32] + \$657 [33];
-  assign \$659  = ~ wq;
-  assign \$660  = \$659  & xreg;
-  assign \$661  = ~ wq;
-  assign \$662  = \$661  & xreg;
-  assign \$663  = \$660 [34] + \$662 [35];
-  assign \$664  = \$658  + \$663 ;
-  assign \$665  = ~ wq;
-  assign \$666  = \$665  & xreg;
-  assign \$667  = ~ wq;
-  assign \$668  = \$667  & xreg;
-  assign \$669  = \$666 [36] + \$668 [37];
-  assign \$670  = ~ wq;
-  assign \$671  = \$670  & xreg;
-  assign \$672  = ~ wq;
-  assign \$673  = \$672  & xreg;
-  assign \$674  = \$671 [38] + \$673 [39];
-  assign \$675  = \$669  + \$674 ;
-  assign \$676  = \$664  + \$675 ;
-  assign \$677  = ~ wq;
-  assign \$678  = \$677  & xreg;
-  assign \$679  = ~ wq;
-  assign \$680  = \$679  & xreg;
-  assign \$681  = \$678 [40] + \$680 [41];
-  assign \$682  = ~ wq;
-  assign \$683  = \$682  & xreg;
-  assign \$684  = ~ wq;
-  assign \$685  = \$684  & xreg;
-  assign \$686  = \$683 [42] + \$685 [43];
-  assign \$687  = \$681  + \$686 ;
-  assign \$688  = ~ wq;
-  assign \$689  = \$688  & xreg;
-  assign \$690  = ~ wq;
-  assign \$691  = \$690  & xreg;
-  assign \$692  = \$689 [44] + \$691 [45];
-  assign \$693  = ~ wq;
-  assign \$694  = \$693  & xreg;
-  assign \$695  = ~ wq;
-  assign \$696  = \$695  & xreg;
-  assign \$697  = \$694 [46] + \$696 [47];
-  assign \$698  = \$692  + \$697 ;
-  assign \$699  = \$687  + \$698 ;
-  assign \$700  = \$676  + \$699 ;
-  assign \$701  = ~ wq;
-  assign \$702  = \$701  & xreg;
-  assign \$703  = ~ wq;
-  assign \$704  = \$703  & xreg;
-  assign \$705  = \$702 [48] + \$704 [49];
-  assign \$706  = ~ wq;
-  assign \$707  = \$706  & xreg;
-  assign \$708  = ~ wq;
-  assign \$709  = \$708  & xreg;
-  assign \$710  = \$707 [50] + \$709 [51];
-  assign \$711  = \$705  + \$710 ;
-  assign \$712  = ~ wq;
-  assign \$713  = \$712  & xreg;
-  assign \$714  = ~ wq;
-  assign \$715  = \$714  & xreg;
-  assign \$716  = \$713 [52] + \$715 [53];
-  assign \$717  = ~ wq;
-  assign \$718  = \$717  & xreg;
-  assign \$719  = ~ wq;
-  assign \$720  = \$719  & xreg;
-  assign \$721  = \$718 [54] + \$720 [55];
-  assign \$722  = \$716  + \$721 ;
-  assign \$723  = \$711  + \$722 ;
-  assign \$724  = ~ wq;
-  assign \$725  = \$724  & xreg;
-  assign \$726  = ~ wq;
-  assign \$727  = \$726  & xreg;
-  assign \$728  = \$725 [56] + \$727 [57];
-  assign \$729  = ~ wq;
-  assign \$730  = \$729  & xreg;
-  assign \$731  = ~ wq;
-  assign \$732  = \$731  & xreg;
-  assign \$733  = \$730 [58] + \$732 [59];
-  assign \$734  = \$728  + \$733 ;
-  assign \$735  = ~ wq;
-  assign \$736  = \$735  & xreg;
-  assign \$737  = ~ wq;
-  assign \$738  = \$737  & xreg;
-  assign \$739  = \$736 [60] + \$738 [61];
-  assign \$740  = ~ wq;
-  assign \$741  = \$740  & xreg;
-  assign \$742  = ~ wq;
-  assign \$743  = \$742  & xreg;
-  assign \$744  = \$741 [62] + \$743 [63];
-  assign \$745  = \$739  + \$744 ;
-  assign \$746  = \$734  + \$745 ;
-  assign \$747  = \$723  + \$746 ;
-  assign \$748  = r_part0 + r_part1;
-  assign \$749  = r_part2 + r_part3;
-  assign \$750  = \$748  + \$749 ;
-  assign \$751  = \$signal  + \$750 ;
-  assign \$752  = a_part0 + a_part1;
-  assign \$753  = a_part2 + a_part3;
-  assign \$754  = \$752  + \$753 ;
-  assign \$755  = n_a + \$754 ;
-  assign \$756  = l_word == 4'hf;
-  assign \$757  = l_word + 1'h1;
-  assign \$758  = \$signal  < n_a;
-  assign \$759  = \$758  ? \$signal  : n_a;
-  assign \$760  = $signed(win_thswap) - $signed(decay);
-  assign \$761  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$762  = \$761  ? win_thswap : { 4'h0, s_ra };
-  assign \$763  = $signed(\$762 ) > $signed(1'h0);
-  assign \$764  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$765  = \$764  ? win_thswap : { 4'h0, s_ra };
-  assign \$766  = \$763  ? \$765  : 16'h0000;
-  assign \$767  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$768  = \$767  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$769  = $signed({ 1'h0, \$signal$172  }) > $signed(thl_cap);
-  assign \$770  = \$769  ? thl_cap : { 5'h00, \$signal$172  };
-  assign \$771  = ! s;
-  assign \$772  = ~ busy;
-  assign \$773  = ~ \busy$122 ;
-  assign \$774  = \$772  & \$773 ;
-  assign \$775  = ~ busy;
-  assign \$776  = ~ \busy$122 ;
-  assign \$777  = ~ wq;
-  assign \$778  = \$777  & xreg;
-  assign \$779  = ~ xreg;
-  assign \$780  = wq & \$779 ;
-  assign \$781  = scan_a ? \$778  : \$780 ;
-  assign \$782  = ~ wq;
-  assign \$783  = \$782  & xreg;
-  assign \$784  = ~ xreg;
-  assign \$785  = wq & \$784 ;
-  assign \$786  = scan_a ? \$783  : \$785 ;
-  assign \$787  = ! \$786 ;
-  assign \$788  = mask_empty | done;
-  assign \$789  = l_word == 4'hf;
-  assign \$790  = done | \$789 ;
-  assign \$791  = l_word + 1'h1;
-  assign \$792  = ~ \busy$204 ;
-  assign \$793  = ! add_cls;
-  assign \$794  = add_idx >= 11'h400;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = add_idx + 1'h1;
-  assign \$797  = add_left == 1'h1;
-  assign \$798  = add_cls - 1'h1;
-  assign \$799  = num_classes + 1'h1;
-  assign \$800  = add_left - 1'h1;
-  always @(posedge clk)
-    s1_valid <= \$801 ;
-  always @(posedge clk)
-    s1_grp <= \$802 ;
-  always @(posedge clk)
-    s1_first <= \$803 ;
-  always @(posedge clk)
-    s1_last <= \$804 ;
-  always @(posedge clk)
-    s2_valid <= \$805 ;
-  always @(posedge clk)
-    s2_grp <= \$806 ;
-  always @(posedge clk)
-    s2_first <= \$807 ;
-  always @(posedge clk)
-    s2_last <= \$808 ;
-  always @(posedge clk)
-    s3_valid <= \$809 ;
-  always @(posedge clk)
-    s3_grp <= \$810 ;
-  always @(posedge clk)
-    s3_first <= \$811 ;
-  always @(posedge clk)
-    s3_last <= \$812 ;
-  always @(posedge clk)
-    \$signature__en  <= \$813 ;
-  always @(posedge clk)
-    s4_grp <= \$814 ;
-  always @(posedge clk)
-    s2_and0 <= \$815 ;
-  always @(posedge clk)
-    s2_thl0 <= \$816 ;
-  always @(posedge clk)
-    s3_part0_0 <= \$817 ;
-  always @(posedge clk)
-    s3_part0_1 <= \$818 ;
-  always @(posedge clk)
-    s3_part0_2 <= \$819 ;
-  always @(posedge clk)
-    s3_part0_3 <= \$820 ;
-  always @(posedge clk)
-    s3_thl0 <= \$821 ;
-  always @(posedge clk)
-    acc0 <= \$822 ;
-  always @(posedge clk)
-    \$signature__data  <= \$823 ;
-  always @(posedge clk)
-    s4_thl0 <= \$824 ;
-  always @(posedge clk)
-    s2_and1 <= \$825 ;
-  always @(posedge clk)
-    s2_thl1 <= \$826 ;
-  always @(posedge clk)
-    s3_part1_0 <= \$827 ;
-  always @(posedge clk)
-    s3_part1_1 <= \$828 ;
-  always @(posedge clk)
-    s3_part1_2 <= \$829 ;
-  always @(posedge clk)
-    s3_part1_3 <= \$830 ;
-  always @(posedge clk)
-    s3_thl1 <= \$831 ;
-  always @(posedge clk)
-    acc1 <= \$832 ;
-  always @(posedge clk)
-    \$signature__data$28  <= \$833 ;
-  always @(posedge clk)
-    s4_thl1 <= \$834 ;
-  always @(posedge clk)
-    s5_valid <= \$835 ;
-  always @(posedge clk)
-    s5_grp <= \$836 ;
-  always @(posedge clk)
-    s5_pot0 <= \$837 ;
-  always @(posedge clk)
-    s5_active0 <= \$838 ;
-  always @(posedge clk)
-    s5_elig0 <= \$839 ;
-  always @(posedge clk)
-    s5_pot1 <= \$840 ;
-  always @(posedge clk)
-    s5_active1 <= \$841 ;
-  always @(posedge clk)
-    s5_elig1 <= \$842 ;
-  always @(posedge clk)
-    \$signal$169  <= \$843 ;
-  always @(posedge clk)
-    \$signal$170  <= \$844 ;
-  always @(posedge clk)
-    dividend <= \$845 ;
-  always @(posedge clk)
-    \$signal$171  <= \$846 ;
-  always @(posedge clk)
-    \$signal$172  <= \$847 ;
-  always @(posedge clk)
-    lrn_idx <= \$848 ;
-  always @(posedge clk)
-    wq <= \$849 ;
-  always @(posedge clk)
-    xreg <= \$850 ;
-  always @(posedge clk)
-    rd_a <= \$851 ;
-  always @(posedge clk)
-    rd_b <= \$852 ;
-  always @(posedge clk)
-    rd_q <= \$853 ;
-  always @(posedge clk)
-    rd_q_b <= \$854 ;
-  always @(posedge clk)
-    rd_q_p <= \$855 ;
-  always @(posedge clk)
-    load <= \$856 ;
-  always @(posedge clk)
-    mask <= \$857 ;
-  always @(posedge clk)
-    mask_empty <= \$858 ;
-  always @(posedge clk)
-    wreg <= \$859 ;
-  always @(posedge clk)
-    rd_a_op <= \$860 ;
-  always @(posedge clk)
-    rd_a_lane <= \$861 ;
-  always @(posedge clk)
-    rd_a_sel <= \$862 ;
-  always @(posedge clk)
-    rd_a_param <= \$863 ;
-  always @(posedge clk)
-    op <= \$864 ;
-  always @(posedge clk)
-    cand_all <= \$865 ;
-  always @(posedge clk)
-    cand_lo <= \$866 ;
-  always @(posedge clk)
-    load_word <= \$867 ;
-  always @(posedge clk)
-    ctrl_state <= \$868 ;
-  always @(posedge clk)
-    num_neurons <= \$869 ;
-  always @(posedge clk)
-    num_classes <= \$870 ;
-  always @(posedge clk)
-    divisor <= \$871 ;
-  always @(posedge clk)
-    thswap_init <= \$872 ;
-  always @(posedge clk)
-    decay <= \$873 ;
-  always @(posedge clk)
-    thswap_min <= \$874 ;
-  always @(posedge clk)
-    thl_cap <= \$875 ;
-  always @(posedge clk)
-    \offset$123  <= \$876 ;
-  always @(posedge clk)
-    add_cls <= \$877 ;
-  always @(posedge clk)
-    add_left <= \$878 ;
-  always @(posedge clk)
-    add_idx <= \$879 ;
-  always @(posedge clk)
-    p_grp <= \$880 ;
-  always @(posedge clk)
-    cand_hi <= \$881 ;
-  always @(posedge clk)
-    p_word <= \$882 ;
+  assign \$361  = p_addr + 1'h1;
+  assign \$362  = p_word == 4'hf;
+  assign \$363  = p_grp + 1'h1;
+  assign \$364  = p_groups - 1'h1;
+  assign \$365  = p_grp == \$364 ;
+  assign \$366  = p_word + 1'h1;
+  assign \$367  = lrn_idx[10:1] * 5'h10;
+  assign \$368  = op == 2'h2;
+  assign \$369  = \$368  & \$signal$172 ;
+  assign \$371  = ~ xreg;
+  assign \$372  = wq & \$371 ;
+  assign \$373  = ~ xreg;
+  assign \$374  = wq & \$373 ;
+  assign \$375  = \$372 [0] + \$374 [1];
+  assign \$376  = ~ xreg;
+  assign \$377  = wq & \$376 ;
+  assign \$378  = ~ xreg;
+  assign \$379  = wq & \$378 ;
+  assign \$380  = \$377 [2] + \$379 [3];
+  assign \$381  = \$375  + \$380 ;
+  assign \$382  = ~ xreg;
+  assign \$383  = wq & \$382 ;
+  assign \$384  = ~ xreg;
+  assign \$385  = wq & \$384 ;
+  assign \$386  = \$383 [4] + \$385 [5];
+  assign \$387  = ~ xreg;
+  assign \$388  = wq & \$387 ;
+  assign \$389  = ~ xreg;
+  assign \$390  = wq & \$389 ;
+  assign \$391  = \$388 [6] + \$390 [7];
+  assign \$392  = \$386  + \$391 ;
+  assign \$393  = \$381  + \$392 ;
+  assign \$394  = ~ xreg;
+  assign \$395  = wq & \$394 ;
+  assign \$396  = ~ xreg;
+  assign \$397  = wq & \$396 ;
+  assign \$398  = \$395 [8] + \$397 [9];
+  assign \$399  = ~ xreg;
+  assign \$400  = wq & \$399 ;
+  assign \$401  = ~ xreg;
+  assign \$402  = wq & \$401 ;
+  assign \$403  = \$400 [10] + \$402 [11];
+  assign \$404  = \$398  + \$403 ;
+  assign \$405  = ~ xreg;
+  assign \$406  = wq & \$405 ;
+  assign \$407  = ~ xreg;
+  assign \$408  = wq & \$407 ;
+  assign \$409  = \$406 [12] + \$408 [13];
+  assign \$410  = ~ xreg;
+  assign \$411  = wq & \$410 ;
+  assign \$412  = ~ xreg;
+  assign \$413  = wq & \$412 ;
+  assign \$414  = \$411 [14] + \$413 [15];
+  assign \$415  = \$409  + \$414 ;
+  assign \$416  = \$404  + \$415 ;
+  assign \$417  = \$393  + \$416 ;
+  assign \$418  = ~ xreg;
+  assign \$419  = wq & \$418 ;
+  assign \$420  = ~ xreg;
+  assign \$421  = wq & \$420 ;
+  assign \$422  = \$419 [16] + \$421 [17];
+  assign \$423  = ~ xreg;
+  assign \$424  = wq & \$423 ;
+  assign \$425  = ~ xreg;
+  assign \$426  = wq & \$425 ;
+  assign \$427  = \$424 [18] + \$426 [19];
+  assign \$428  = \$422  + \$427 ;
+  assign \$429  = ~ xreg;
+  assign \$430  = wq & \$429 ;
+  assign \$431  = ~ xreg;
+  assign \$432  = wq & \$431 ;
+  assign \$433  = \$430 [20] + \$432 [21];
+  assign \$434  = ~ xreg;
+  assign \$435  = wq & \$434 ;
+  assign \$436  = ~ xreg;
+  assign \$437  = wq & \$436 ;
+  assign \$438  = \$435 [22] + \$437 [23];
+  assign \$439  = \$433  + \$438 ;
+  assign \$440  = \$428  + \$439 ;
+  assign \$441  = ~ xreg;
+  assign \$442  = wq & \$441 ;
+  assign \$443  = ~ xreg;
+  assign \$444  = wq & \$443 ;
+  assign \$445  = \$442 [24] + \$444 [25];
+  assign \$446  = ~ xreg;
+  assign \$447  = wq & \$446 ;
+  assign \$448  = ~ xreg;
+  assign \$449  = wq & \$448 ;
+  assign \$450  = \$447 [26] + \$449 [27];
+  assign \$451  = \$445  + \$450 ;
+  assign \$452  = ~ xreg;
+  assign \$453  = wq & \$452 ;
+  assign \$454  = ~ xreg;
+  assign \$455  = wq & \$454 ;
+  assign \$456  = \$453 [28] + \$455 [29];
+  assign \$457  = ~ xreg;
+  assign \$458  = wq & \$457 ;
+  assign \$459  = ~ xreg;
+  assign \$460  = wq & \$459 ;
+  assign \$461  = \$458 [30] + \$460 [31];
+  assign \$462  = \$456  + \$461 ;
+  assign \$463  = \$451  + \$462 ;
+  assign \$464  = \$440  + \$463 ;
+  assign \$465  = ~ xreg;
+  assign \$466  = wq & \$465 ;
+  assign \$467  = ~ xreg;
+  assign \$468  = wq & \$467 ;
+  assign \$469  = \$466 [32] + \$468 [33];
+  assign \$470  = ~ xreg;
+  assign \$471  = wq & \$470 ;
+  assign \$472  = ~ xreg;
+  assign \$473  = wq & \$472 ;
+  assign \$474  = \$471 [34] + \$473 [35];
+  assign \$475  = \$469  + \$474 ;
+  assign \$476  = ~ xreg;
+  assign \$477  = wq & \$476 ;
+  assign \$478  = ~ xreg;
+  assign \$479  = wq & \$478 ;
+  assign \$480  = \$477 [36] + \$479 [37];
+  assign \$481  = ~ xreg;
+  assign \$482  = wq & \$481 ;
+  assign \$483  = ~ xreg;
+  assign \$484  = wq & \$483 ;
+  assign \$485  = \$482 [38] + \$484 [39];
+  assign \$486  = \$480  + \$485 ;
+  assign \$487  = \$475  + \$486 ;
+  assign \$488  = ~ xreg;
+  assign \$489  = wq & \$488 ;
+  assign \$490  = ~ xreg;
+  assign \$491  = wq & \$490 ;
+  assign \$492  = \$489 [40] + \$491 [41];
+  assign \$493  = ~ xreg;
+  assign \$494  = wq & \$493 ;
+  assign \$495  = ~ xreg;
+  assign \$496  = wq & \$495 ;
+  assign \$497  = \$494 [42] + \$496 [43];
+  assign \$498  = \$492  + \$497 ;
+  assign \$499  = ~ xreg;
+  assign \$500  = wq & \$499 ;
+  assign \$501  = ~ xreg;
+  assign \$502  = wq & \$501 ;
+  assign \$503  = \$500 [44] + \$502 [45];
+  assign \$504  = ~ xreg;
+  assign \$505  = wq & \$504 ;
+  assign \$506  = ~ xreg;
+  assign \$507  = wq & \$506 ;
+  assign \$508  = \$505 [46] + \$507 [47];
+  assign \$509  = \$503  + \$508 ;
+  assign \$510  = \$498  + \$509 ;
+  assign \$511  = \$487  + \$510 ;
+  assign \$512  = ~ xreg;
+  assign \$513  = wq & \$512 ;
+  assign \$514  = ~ xreg;
+  assign \$515  = wq & \$514 ;
+  assign \$516  = \$513 [48] + \$515 [49];
+  assign \$517  = ~ xreg;
+  assign \$518  = wq & \$517 ;
+  assign \$519  = ~ xreg;
+  assign \$520  = wq & \$519 ;
+  assign \$521  = \$518 [50] + \$520 [51];
+  assign \$522  = \$516  + \$521 ;
+  assign \$523  = ~ xreg;
+  assign \$524  = wq & \$523 ;
+  assign \$525  = ~ xreg;
+  assign \$526  = wq & \$525 ;
+  assign \$527  = \$524 [52] + \$526 [53];
+  assign \$528  = ~ xreg;
+  assign \$529  = wq & \$528 ;
+  assign \$530  = ~ xreg;
+  assign \$531  = wq & \$530 ;
+  assign \$532  = \$529 [54] + \$531 [55];
+  assign \$533  = \$527  + \$532 ;
+  assign \$534  = \$522  + \$533 ;
+  assign \$535  = ~ xreg;
+  assign \$536  = wq & \$535 ;
+  assign \$537  = ~ xreg;
+  assign \$538  = wq & \$537 ;
+  assign \$539  = \$536 [56] + \$538 [57];
+  assign \$540  = ~ xreg;
+  assign \$541  = wq & \$540 ;
+  assign \$542  = ~ xreg;
+  assign \$543  = wq & \$542 ;
+  assign \$544  = \$541 [58] + \$543 [59];
+  assign \$545  = \$539  + \$544 ;
+  assign \$546  = ~ xreg;
+  assign \$547  = wq & \$546 ;
+  assign \$548  = ~ xreg;
+  assign \$549  = wq & \$548 ;
+  assign \$550  = \$547 [60] + \$549 [61];
+  assign \$551  = ~ xreg;
+  assign \$552  = wq & \$551 ;
+  assign \$553  = ~ xreg;
+  assign \$554  = wq & \$553 ;
+  assign \$555  = \$552 [62] + \$554 [63];
+  assign \$556  = \$550  + \$555 ;
+  assign \$557  = \$545  + \$556 ;
+  assign \$558  = \$534  + \$557 ;
+  assign \$559  = ~ wq;
+  assign \$560  = \$559  & xreg;
+  assign \$561  = ~ wq;
+  assign \$562  = \$561  & xreg;
+  assign \$563  = \$560 [0] + \$562 [1];
+  assign \$564  = ~ wq;
+  assign \$565  = \$564  & xreg;
+  assign \$566  = ~ wq;
+  assign \$567  = \$566  & xreg;
+  assign \$568  = \$565 [2] + \$567 [3];
+  assign \$569  = \$563  + \$568 ;
+  assign \$570  = ~ wq;
+  assign \$571  = \$570  & xreg;
+  assign \$572  = ~ wq;
+  assign \$573  = \$572  & xreg;
+  assign \$574  = \$571 [4] + \$573 [5];
+  assign \$575  = ~ wq;
+  assign \$576  = \$575  & xreg;
+  assign \$577  = ~ wq;
+  assign \$578  = \$577  & xreg;
+  assign \$579  = \$576 [6] + \$578 [7];
+  assign \$580  = \$574  + \$579 ;
+  assign \$581  = \$569  + \$580 ;
+  assign \$582  = ~ wq;
+  assign \$583  = \$582  & xreg;
+  assign \$584  = ~ wq;
+  assign \$585  = \$584  & xreg;
+  assign \$586  = \$583 [8] + \$585 [9];
+  assign \$587  = ~ wq;
+  assign \$588  = \$587  & xreg;
+  assign \$589  = ~ wq;
+  assign \$590  = \$589  & xreg;
+  assign \$591  = \$588 [10] + \$590 [11];
+  assign \$592  = \$586  + \$591 ;
+  assign \$593  = ~ wq;
+  assign \$594  = \$593  & xreg;
+  assign \$595  = ~ wq;
+  assign \$596  = \$595  & xreg;
+  assign \$597  = \$594 [12] + \$596 [13];
+  assign \$598  = ~ wq;
+  assign \$599  = \$598  & xreg;
+  assign \$600  = ~ wq;
+  assign \$601  = \$600  & xreg;
+  assign \$602  = \$599 [14] + \$601 [15];
+  assign \$603  = \$597  + \$602 ;
+  assign \$604  = \$592  + \$603 ;
+  assign \$605  = \$581  + \$604 ;
+  assign \$606  = ~ wq;
+  assign \$607  = \$606  & xreg;
+  assign \$608  = ~ wq;
+  assign \$609  = \$608  & xreg;
+  assign \$610  = \$607 [16] + \$609 [17];
+  assign \$611  = ~ wq;
+  assign \$612  = \$611  & xreg;
+  assign \$613  = ~ wq;
+  assign \$614  = \$613  & xreg;
+  assign \$615  = \$612 [18] + \$614 [19];
+  assign \$616  = \$610  + \$615 ;
+  assign \$617  = ~ wq;
+  assign \$618  = \$617  & xreg;
+  assign \$619  = ~ wq;
+  assign \$620  = \$619  & xreg;
+  assign \$621  = \$618 [20] + \$620 [21];
+  assign \$622  = ~ wq;
+  assign \$623  = \$622  & xreg;
+  assign \$624  = ~ wq;
+  assign \$625  = \$624  & xreg;
+  assign \$626  = \$623 [22] + \$625 [23];
+  assign \$627  = \$621  + \$626 ;
+  assign \$628  = \$616  + \$627 ;
+  assign \$629  = ~ wq;
+  assign \$630  = \$629  & xreg;
+  assign \$631  = ~ wq;
+  assign \$632  = \$631  & xreg;
+  assign \$633  = \$630 [24] + \$632 [25];
+  assign \$634  = ~ wq;
+  assign \$635  = \$634  & xreg;
+  assign \$636  = ~ wq;
+  assign \$637  = \$636  & xreg;
+  assign \$638  = \$635 [26] + \$637 [27];
+  assign \$639  = \$633  + \$638 ;
+  assign \$640  = ~ wq;
+  assign \$641  = \$640  & xreg;
+  assign \$642  = ~ wq;
+  assign \$643  = \$642  & xreg;
+  assign \$644  = \$641 [28] + \$643 [29];
+  assign \$645  = ~ wq;
+  assign \$646  = \$645  & xreg;
+  assign \$647  = ~ wq;
+  assign \$648  = \$647  & xreg;
+  assign \$649  = \$646 [30] + \$648 [31];
+  assign \$650  = \$644  + \$649 ;
+  assign \$651  = \$639  + \$650 ;
+  assign \$652  = \$628  + \$651 ;
+  assign \$653  = ~ wq;
+  assign \$654  = \$653  & xreg;
+  assign \$655  = ~ wq;
+  assign \$656  = \$655  & xreg;
+  assign \$657  = \$654 [32] + \$656 [33];
+  assign \$658  = ~ wq;
+  assign \$659  = \$658  & xreg;
+  assign \$660  = ~ wq;
+  assign \$661  = \$660  & xreg;
+  assign \$662  = \$659 [34] + \$661 [35];
+  assign \$663  = \$657  + \$662 ;
+  assign \$664  = ~ wq;
+  assign \$665  = \$664  & xreg;
+  assign \$666  = ~ wq;
+  assign \$667  = \$666  & xreg;
+  assign \$668  = \$665 [36] + \$667 [37];
+  assign \$669  = ~ wq;
+  assign \$670  = \$669  & xreg;
+  assign \$671  = ~ wq;
+  assign \$672  = \$671  & xreg;
+  assign \$673  = \$670 [38] + \$672 [39];
+  assign \$674  = \$668  + \$673 ;
+  assign \$675  = \$663  + \$674 ;
+  assign \$676  = ~ wq;
+  assign \$677  = \$676  & xreg;
+  assign \$678  = ~ wq;
+  assign \$679  = \$678  & xreg;
+  assign \$680  = \$677 [40] + \$679 [41];
+  assign \$681  = ~ wq;
+  assign \$682  = \$681  & xreg;
+  assign \$683  = ~ wq;
+  assign \$684  = \$683  & xreg;
+  assign \$685  = \$682 [42] + \$684 [43];
+  assign \$686  = \$680  + \$685 ;
+  assign \$687  = ~ wq;
+  assign \$688  = \$687  & xreg;
+  assign \$689  = ~ wq;
+  assign \$690  = \$689  & xreg;
+  assign \$691  = \$688 [44] + \$690 [45];
+  assign \$692  = ~ wq;
+  assign \$693  = \$692  & xreg;
+  assign \$694  = ~ wq;
+  assign \$695  = \$694  & xreg;
+  assign \$696  = \$693 [46] + \$695 [47];
+  assign \$697  = \$691  + \$696 ;
+  assign \$698  = \$686  + \$697 ;
+  assign \$699  = \$675  + \$698 ;
+  assign \$700  = ~ wq;
+  assign \$701  = \$700  & xreg;
+  assign \$702  = ~ wq;
+  assign \$703  = \$702  & xreg;
+  assign \$704  = \$701 [48] + \$703 [49];
+  assign \$705  = ~ wq;
+  assign \$706  = \$705  & xreg;
+  assign \$707  = ~ wq;
+  assign \$708  = \$707  & xreg;
+  assign \$709  = \$706 [50] + \$708 [51];
+  assign \$710  = \$704  + \$709 ;
+  assign \$711  = ~ wq;
+  assign \$712  = \$711  & xreg;
+  assign \$713  = ~ wq;
+  assign \$714  = \$713  & xreg;
+  assign \$715  = \$712 [52] + \$714 [53];
+  assign \$716  = ~ wq;
+  assign \$717  = \$716  & xreg;
+  assign \$718  = ~ wq;
+  assign \$719  = \$718  & xreg;
+  assign \$720  = \$717 [54] + \$719 [55];
+  assign \$721  = \$715  + \$720 ;
+  assign \$722  = \$710  + \$721 ;
+  assign \$723  = ~ wq;
+  assign \$724  = \$723  & xreg;
+  assign \$725  = ~ wq;
+  assign \$726  = \$725  & xreg;
+  assign \$727  = \$724 [56] + \$726 [57];
+  assign \$728  = ~ wq;
+  assign \$729  = \$728  & xreg;
+  assign \$730  = ~ wq;
+  assign \$731  = \$730  & xreg;
+  assign \$732  = \$729 [58] + \$731 [59];
+  assign \$733  = \$727  + \$732 ;
+  assign \$734  = ~ wq;
+  assign \$735  = \$734  & xreg;
+  assign \$736  = ~ wq;
+  assign \$737  = \$736  & xreg;
+  assign \$738  = \$735 [60] + \$737 [61];
+  assign \$739  = ~ wq;
+  assign \$740  = \$739  & xreg;
+  assign \$741  = ~ wq;
+  assign \$742  = \$741  & xreg;
+  assign \$743  = \$740 [62] + \$742 [63];
+  assign \$744  = \$738  + \$743 ;
+  assign \$745  = \$733  + \$744 ;
+  assign \$746  = \$722  + \$745 ;
+  assign \$747  = r_part0 + r_part1;
+  assign \$748  = r_part2 + r_part3;
+  assign \$749  = \$747  + \$748 ;
+  assign \$750  = \$signal  + \$749 ;
+  assign \$751  = a_part0 + a_part1;
+  assign \$752  = a_part2 + a_part3;
+  assign \$753  = \$751  + \$752 ;
+  assign \$754  = n_a + \$753 ;
+  assign \$755  = l_word == 4'hf;
+  assign \$756  = l_word + 1'h1;
+  assign \$757  = \$signal  < n_a;
+  assign \$758  = \$757  ? \$signal  : n_a;
+  assign \$759  = $signed(win_thswap) - $signed(decay);
+  assign \$760  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$761  = \$760  ? win_thswap : { 4'h0, s_ra };
+  assign \$762  = $signed(\$761 ) > $signed(1'h0);
+  assign \$763  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$764  = \$763  ? win_thswap : { 4'h0, s_ra };
+  assign \$765  = \$762  ? \$764  : 16'h0000;
+  assign \$766  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$767  = \$766  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$768  = $signed({ 1'h0, \$signal$173  }) > $signed(thl_cap);
+  assign \$769  = \$768  ? thl_cap : { 5'h00, \$signal$173  };
+  assign \$770  = ! s;
+  assign \$771  = ~ busy;
+  assign \$772  = ~ \busy$123 ;
+  assign \$773  = \$771  & \$772 ;
+  assign \$774  = ~ busy;
+  assign \$775  = ~ \busy$123 ;
+  assign \$776  = ~ wq;
+  assign \$777  = \$776  & xreg;
+  assign \$778  = ~ xreg;
+  assign \$779  = wq & \$778 ;
+  assign \$780  = scan_a ? \$777  : \$779 ;
+  assign \$781  = ~ wq;
+  assign \$782  = \$781  & xreg;
+  assign \$783  = ~ xreg;
+  assign \$784  = wq & \$783 ;
+  assign \$785  = scan_a ? \$782  : \$784 ;
+  assign \$786  = ! \$785 ;
+  assign \$787  = mask_empty | done;
+  assign \$788  = l_word == 4'hf;
+  assign \$789  = done | \$788 ;
+  assign \$790  = l_word + 1'h1;
+  assign \$791  = ~ \busy$205 ;
+  assign \$792  = ! add_cls;
+  assign \$793  = add_idx >= 11'h400;
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = add_idx + 1'h1;
+  assign \$796  = add_left == 1'h1;
+  assign \$797  = add_cls - 1'h1;
+  assign \$798  = num_classes + 1'h1;
+  assign \$799  = add_left - 1'h1;
+  always @(posedge clk)
+    s1_valid <= \$800 ;
+  always @(posedge clk)
+    s1_grp <= \$801 ;
+  always @(posedge clk)
+    s1_first <= \$802 ;
+  always @(posedge clk)
+    s1_last <= \$803 ;
+  always @(posedge clk)
+    s2_valid <= \$804 ;
+  always @(posedge clk)
+    s2_grp <= \$805 ;
+  always @(posedge clk)
+    s2_first <= \$806 ;
+  always @(posedge clk)
+    s2_last <= \$807 ;
+  always @(posedge clk)
+    s3_valid <= \$808 ;
+  always @(posedge clk)
+    s3_grp <= \$809 ;
+  always @(posedge clk)
+    s3_first <= \$810 ;
+  always @(posedge clk)
+    s3_last <= \$811 ;
+  always @(posedge clk)
+    \$signature__en  <= \$812 ;
+  always @(posedge clk)
+    s4_grp <= \$813 ;
+  always @(posedge clk)
+    s2_and0 <= \$814 ;
+  always @(posedge clk)
+    s2_thl0 <= \$815 ;
+  always @(posedge clk)
+    s3_part0_0 <= \$816 ;
+  always @(posedge clk)
+    s3_part0_1 <= \$817 ;
+  always @(posedge clk)
+    s3_part0_2 <= \$818 ;
+  always @(posedge clk)
+    s3_part0_3 <= \$819 ;
+  always @(posedge clk)
+    s3_thl0 <= \$820 ;
+  always @(posedge clk)
+    acc0 <= \$821 ;
+  always @(posedge clk)
+    \$signature__data  <= \$822 ;
+  always @(posedge clk)
+    s4_thl0 <= \$823 ;
+  always @(posedge clk)
+    s2_and1 <= \$824 ;
+  always @(posedge clk)
+    s2_thl1 <= \$825 ;
+  always @(posedge clk)
+    s3_part1_0 <= \$826 ;
+  always @(posedge clk)
+    s3_part1_1 <= \$827 ;
+  always @(posedge clk)
+    s3_part1_2 <= \$828 ;
+  always @(posedge clk)
+    s3_part1_3 <= \$829 ;
+  always @(posedge clk)
+    s3_thl1 <= \$830 ;
+  always @(posedge clk)
+    acc1 <= \$831 ;
+  always @(posedge clk)
+    \$signature__data$28  <= \$832 ;
+  always @(posedge clk)
+    s4_thl1 <= \$833 ;
+  always @(posedge clk)
+    s5_valid <= \$834 ;
+  always @(posedge clk)
+    s5_grp <= \$835 ;
+  always @(posedge clk)
+    s5_pot0 <= \$836 ;
+  always @(posedge clk)
+    s5_active0 <= \$837 ;
+  always @(posedge clk)
+    s5_elig0 <= \$838 ;
+  always @(posedge clk)
+    s5_pot1 <= \$839 ;
+  always @(posedge clk)
+    s5_active1 <= \$840 ;
+  always @(posedge clk)
+    s5_elig1 <= \$841 ;
+  always @(posedge clk)
+    \$signal$170  <= \$842 ;
+  always @(posedge clk)
+    \$signal$171  <= \$843 ;
+  always @(posedge clk)
+    dividend <= \$844 ;
+  always @(posedge clk)
+    \$signal$172  <= \$845 ;
+  always @(posedge clk)
+    \$signal$173  <= \$846 ;
+  always @(posedge clk)
+    lrn_idx <= \$847 ;
+  always @(posedge clk)
+    wq <= \$848 ;
+  always @(posedge clk)
+    xreg <= \$849 ;
+  always @(posedge clk)
+    rd_a <= \$850 ;
+  always @(posedge clk)
+    rd_b <= \$851 ;
+  always @(posedge clk)
+    rd_q <= \$852 ;
+  always @(posedge clk)
+    rd_q_b <= \$853 ;
+  always @(posedge clk)
+    rd_q_p <= \$854 ;
+  always @(posedge clk)
+    load <= \$855 ;
+  always @(posedge clk)
+    mask <= \$856 ;
+  always @(posedge clk)
+    mask_empty <= \$857 ;
+  always @(posedge clk)
+    wreg <= \$858 ;
+  always @(posedge clk)
+    rd_a_op <= \$859 ;
+  always @(posedge clk)
+    rd_a_lane <= \$860 ;
+  always @(posedge clk)
+    rd_a_sel <= \$861 ;
+  always @(posedge clk)
+    rd_a_param <= \$862 ;
+  always @(posedge clk)
+    op <= \$863 ;
+  always @(posedge clk)
+    cand_all <= \$864 ;
+  always @(posedge clk)
+    cand_lo <= \$865 ;
+  always @(posedge clk)
+    load_word <= \$866 ;
+  always @(posedge clk)
+    ctrl_state <= \$867 ;
+  always @(posedge clk)
+    num_neurons <= \$868 ;
+  always @(posedge clk)
+    num_classes <= \$869 ;
+  always @(posedge clk)
+    divisor <= \$870 ;
+  always @(posedge clk)
+    thswap_init <= \$871 ;
+  always @(posedge clk)
+    decay <= \$872 ;
+  always @(posedge clk)
+    thswap_min <= \$873 ;
+  always @(posedge clk)
+    thl_cap <= \$874 ;
+  always @(posedge clk)
+    \offset$124  <= \$875 ;
+  always @(posedge clk)
+    add_cls <= \$876 ;
+  always @(posedge clk)
+    add_left <= \$877 ;
+  always @(posedge clk)
+    add_idx <= \$878 ;
+  always @(posedge clk)
+    p_grp <= \$879 ;
+  always @(posedge clk)
+    cand_hi <= \$880 ;
+  always @(posedge clk)
+    p_word <= \$881 ;
+  always @(posedge clk)
+    p_addr <= \$882 ;
   always @(posedge clk)
     p_groups <= \$883 ;
   always @(posedge clk)
@@ -2394,42 +2396,42 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$60  = ! cmd__payload[4];
   assign \$62  = ! cmd__payload[4];
   assign \$64  = ! cmd__payload[4];
-  assign \$66  = p_grp * 5'h10;
-  assign \$67  = \$66  + p_word;
-  assign \$68  = ~ s1_valid;
-  assign \$69  = ~ s2_valid;
+  assign \$66  = ~ s1_valid;
+  assign \$67  = ~ s2_valid;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ~ s3_valid;
   assign \$70  = \$68  & \$69 ;
-  assign \$71  = ~ s3_valid;
+  assign \$71  = ~ \$signature__en ;
   assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ \$signature__en ;
+  assign \$73  = ~ s5_valid;
   \fc_learning_core_f1024_l2.cls_div  cls_div (
-    .busy(\busy$204 ),
+    .busy(\busy$205 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$205 ),
+    .quotient(\quotient$206 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_f1024_l2.div_a  div_a (
-    .busy(\busy$122 ),
+    .busy(\busy$123 ),
     .clk(clk),
-    .dividend(\dividend$118 ),
-    .\divisor$8 (\divisor$120 ),
-    .quotient(\quotient$203 ),
+    .dividend(\dividend$119 ),
+    .\divisor$8 (\divisor$121 ),
+    .quotient(\quotient$204 ),
     .remainder(\remainder$75 ),
     .rst(rst),
-    .start(\start$117 )
+    .start(\start$118 )
   );
   \fc_learning_core_f1024_l2.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$114 ),
-    .\divisor$8 (\divisor$116 ),
+    .dividend(\dividend$115 ),
+    .\divisor$8 (\divisor$117 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$113 )
+    .start(\start$114 )
   );
   \fc_learning_core_f1024_l2.select  select (
     .advance(advance),
@@ -2449,9 +2451,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$302  = \$signature__data$143 ;
+          \$300  = \$signature__data$144 ;
       1'h1:
-          \$302  = \$signature__data$155 ;
+          \$300  = \$signature__data$156 ;
     endcase
   end
   always @* begin
@@ -2459,9 +2461,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$303  = \$signature__data$143 ;
+          \$301  = \$signature__data$144 ;
       1'h1:
-          \$303  = \$signature__data$155 ;
+          \$301  = \$signature__data$156 ;
     endcase
   end
   always @* begin
@@ -2469,9 +2471,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$305  = \$signature__data$146 ;
+          \$303  = \$signature__data$147 ;
       1'h1:
-          \$305  = \$signature__data$157 ;
+          \$303  = \$signature__data$158 ;
     endcase
   end
   always @* begin
@@ -2479,9 +2481,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$308  = \$signature__data$178 ;
+          \$306  = \$signature__data$179 ;
       1'h1:
-          \$308  = \$signature__data$179 ;
+          \$306  = \$signature__data$180 ;
     endcase
   end
   always @* begin
@@ -2489,9 +2491,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       1'h0:
-          \$310  = \$signature__data$180 ;
+          \$308  = \$signature__data$181 ;
       1'h1:
-          \$310  = \$signature__data$181 ;
+          \$308  = \$signature__data$182 ;
     endcase
   end
   always @* begin
@@ -2499,21 +2501,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$341  = { 5'h00, num_neurons };
+          \$339  = { 5'h00, num_neurons };
       3'h1:
-          \$341  = { 5'h00, num_classes };
+          \$339  = { 5'h00, num_classes };
       3'h2:
-          \$341  = { 5'h00, divisor };
+          \$339  = { 5'h00, divisor };
       3'h3:
-          \$341  = thswap_init;
+          \$339  = thswap_init;
       3'h4:
-          \$341  = decay;
+          \$339  = decay;
       3'h5:
-          \$341  = thswap_min;
+          \$339  = thswap_min;
       3'h6:
-          \$341  = thl_cap;
+          \$339  = thl_cap;
       3'h7:
-          \$341  = { 4'h0, \offset$123  };
+          \$339  = { 4'h0, \offset$124  };
     endcase
   end
   always @* begin
@@ -2521,9 +2523,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
     (* full_case = 32'd1 *)
     casez (lrn_idx[0])
       1'h0:
-          \$371  = \$signature__data$178 ;
+          \$370  = \$signature__data$179 ;
       1'h1:
-          \$371  = \$signature__data$179 ;
+          \$370  = \$signature__data$180 ;
     endcase
   end
   always @* begin
@@ -2602,9 +2604,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$67 [12:0];
+          \$signature__addr  = p_addr[12:0];
       5'h05:
-          \$signature__addr  = \$77 [12:0];
+          \$signature__addr  = \$75 [12:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -2624,7 +2626,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$84 [12:0];
+          \$signature__addr  = \$82 [12:0];
     endcase
   end
   always @* begin
@@ -2704,7 +2706,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$83  = \$85 [12:0];
+          \$signature__addr$83  = \$83 [12:0];
     endcase
   end
   always @* begin
@@ -3000,7 +3002,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$89  = \$87 [12:0];
+          \$signature__addr$89  = \$85 [12:0];
     endcase
   end
   always @* begin
@@ -3318,7 +3320,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$96  = \$86 ;
+          \$signature__en$96  = \$84 ;
     endcase
   end
   always @* begin
@@ -3369,7 +3371,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$97  = \$88 ;
+          \$signature__en$97  = \$86 ;
     endcase
   end
   always @* begin
@@ -3424,16 +3426,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$98  = \$96 ;
+          \$signature__en$98  = \$94 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$103 ) begin
+          if (\$101 ) begin
           end else begin
-            \$signature__en$98  = \$104 ;
+            \$signature__en$98  = \$102 ;
           end
     endcase
   end
@@ -3489,16 +3491,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$99  = \$100 ;
+          \$signature__en$99  = \$98 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$103 ) begin
+          if (\$101 ) begin
           end else begin
-            \$signature__en$99  = \$106 ;
+            \$signature__en$99  = \$104 ;
           end
     endcase
   end
@@ -3556,16 +3558,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$100  = \$93 ;
+          \$signature__en$100  = \$91 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$103 ) begin
+          if (\$101 ) begin
           end else begin
-            \$signature__en$100  = \$105 ;
+            \$signature__en$100  = \$103 ;
           end
     endcase
   end
@@ -3623,16 +3625,16 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$101  = \$97 ;
+          \$signature__en$101  = \$95 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$103 ) begin
+          if (\$101 ) begin
           end else begin
-            \$signature__en$101  = \$107 ;
+            \$signature__en$101  = \$105 ;
           end
     endcase
   end
@@ -3648,14 +3650,14 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$76 ) begin
+          end else if (\$74 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$113  = 1'h0;
+    \start$114  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3679,19 +3681,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$78 ) begin
+          if (\$76 ) begin
           end else begin
-            \start$113  = 1'h1;
+            \start$114  = 1'h1;
           end
       5'h0e:
-          if (\$81 ) begin
-            \start$113  = 1'h1;
+          if (\$79 ) begin
+            \start$114  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$114  = 12'h000;
+    \dividend$115  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3715,19 +3717,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$78 ) begin
+          if (\$76 ) begin
           end else begin
-            \dividend$114  = \$signal ;
+            \dividend$115  = \$signal ;
           end
       5'h0e:
-          if (\$81 ) begin
-            \dividend$114  = \offset$123 ;
+          if (\$79 ) begin
+            \dividend$115  = \offset$124 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$116  = 12'h000;
+    \divisor$117  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3751,19 +3753,19 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$78 ) begin
+          if (\$76 ) begin
           end else begin
-            \divisor$116  = s;
+            \divisor$117  = s;
           end
       5'h0e:
-          if (\$81 ) begin
-            \divisor$116  = \$83 [11:0];
+          if (\$79 ) begin
+            \divisor$117  = \$81 [11:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$117  = 1'h0;
+    \start$118  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3787,63 +3789,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$78 ) begin
+          if (\$76 ) begin
           end else begin
-            \start$117  = 1'h1;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$90 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \start$117  = 1'h1;
-            end
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$118  = 12'h000;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$78 ) begin
-          end else begin
-            \dividend$118  = n_a;
+            \start$118  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -3860,18 +3808,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          if (\$90 ) begin
+          if (\$88 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$118  = offset_out[11:0];
+              \start$118  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$120  = 12'h000;
+    \dividend$119  = 12'h000;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -3895,9 +3843,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$78 ) begin
+          if (\$76 ) begin
           end else begin
-            \divisor$120  = s;
+            \dividend$119  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -3914,321 +3862,375 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          if (\$90 ) begin
+          if (\$88 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$120  = \$92 [11:0];
+              \dividend$119  = offset_out[11:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = p_run;
+    \divisor$121  = 12'h000;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$76 ) begin
+          end else begin
+            \divisor$121  = s;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$88 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \divisor$121  = \$90 [11:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = p_run;
     if (rst) begin
-      \$801  = 1'h0;
+      \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = p_grp;
+    \$801  = p_grp;
     if (rst) begin
-      \$802  = 10'h000;
+      \$801  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \$131 ;
+    \$802  = \$129 ;
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = \$130 ;
     if (rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \$132 ;
+    \$804  = s1_valid;
     if (rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = s1_valid;
+    \$805  = s1_grp;
     if (rst) begin
-      \$805  = 1'h0;
+      \$805  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = s1_grp;
+    \$806  = s1_first;
     if (rst) begin
-      \$806  = 10'h000;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = s1_first;
+    \$807  = s1_last;
     if (rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = s1_last;
+    \$808  = s2_valid;
     if (rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = s2_valid;
+    \$809  = s2_grp;
     if (rst) begin
-      \$809  = 1'h0;
+      \$809  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = s2_grp;
+    \$810  = s2_first;
     if (rst) begin
-      \$810  = 10'h000;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = s2_first;
+    \$811  = s2_last;
     if (rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = s2_last;
+    \$812  = \$131 ;
     if (rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \$133 ;
+    \$813  = s3_grp;
     if (rst) begin
-      \$813  = 1'h0;
+      \$813  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = s3_grp;
+    \$814  = \$132 ;
     if (rst) begin
-      \$814  = 10'h000;
+      \$814  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \$134 ;
+    \$815  = \$signature__data$147 ;
     if (rst) begin
-      \$815  = 64'h0000000000000000;
+      \$815  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \$signature__data$146 ;
+    \$816  = \$147 ;
     if (rst) begin
-      \$816  = 16'h0000;
+      \$816  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \$149 ;
+    \$817  = \$162 ;
     if (rst) begin
       \$817  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \$164 ;
+    \$818  = \$177 ;
     if (rst) begin
       \$818  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \$179 ;
+    \$819  = \$192 ;
     if (rst) begin
       \$819  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \$194 ;
+    \$820  = s2_thl0;
     if (rst) begin
-      \$820  = 5'h00;
+      \$820  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = s2_thl0;
-    if (rst) begin
-      \$821  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = acc0;
+    \$821  = acc0;
     if (s3_valid) begin
-      \$822  = \$199 [10:0];
+      \$821  = \$197 [10:0];
     end
+    if (rst) begin
+      \$821  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = \$202 [10:0];
     if (rst) begin
       \$822  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \$204 [10:0];
+    \$823  = s3_thl0;
     if (rst) begin
-      \$823  = 11'h000;
+      \$823  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = s3_thl0;
+    \$824  = \$203 ;
     if (rst) begin
-      \$824  = 16'h0000;
+      \$824  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \$205 ;
+    \$825  = \$signature__data$158 ;
     if (rst) begin
-      \$825  = 64'h0000000000000000;
+      \$825  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \$signature__data$157 ;
+    \$826  = \$218 ;
     if (rst) begin
-      \$826  = 16'h0000;
+      \$826  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \$220 ;
+    \$827  = \$233 ;
     if (rst) begin
       \$827  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \$235 ;
+    \$828  = \$248 ;
     if (rst) begin
       \$828  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$250 ;
+    \$829  = \$263 ;
     if (rst) begin
       \$829  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \$265 ;
+    \$830  = s2_thl1;
     if (rst) begin
-      \$830  = 5'h00;
+      \$830  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = s2_thl1;
-    if (rst) begin
-      \$831  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = acc1;
+    \$831  = acc1;
     if (s3_valid) begin
-      \$832  = \$270 [10:0];
+      \$831  = \$268 [10:0];
     end
+    if (rst) begin
+      \$831  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = \$273 [10:0];
     if (rst) begin
       \$832  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \$275 [10:0];
+    \$833  = s3_thl1;
     if (rst) begin
-      \$833  = 11'h000;
+      \$833  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = s3_thl1;
+    \$834  = \$signature__en ;
     if (rst) begin
-      \$834  = 16'h0000;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \$signature__en ;
+    \$835  = s4_grp;
     if (rst) begin
-      \$835  = 1'h0;
+      \$835  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = s4_grp;
+    \$836  = \$signature__data ;
     if (rst) begin
-      \$836  = 10'h000;
+      \$836  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \$signature__data ;
+    \$837  = \$274 ;
     if (rst) begin
-      \$837  = 11'h000;
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \$276 ;
+    \$838  = \$282 ;
     if (rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \$284 ;
+    \$839  = \$signature__data$28 ;
     if (rst) begin
-      \$839  = 1'h0;
+      \$839  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \$signature__data$28 ;
+    \$840  = \$283 ;
     if (rst) begin
-      \$840  = 11'h000;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \$285 ;
+    \$841  = \$291 ;
     if (rst) begin
       \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \$293 ;
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \$signal$169 ;
+    \$842  = \$signal$170 ;
     if (s5_valid) begin
-      if (\$297 ) begin
-        \$843  = 1'h1;
+      if (\$295 ) begin
+        \$842  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -4237,18 +4239,30 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$843  = 1'h0;
+          \$842  = 1'h0;
     endcase
     if (rst) begin
-      \$843  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \$signal$170 ;
+    \$843  = \$signal$171 ;
     if (s5_valid) begin
-      if (\$297 ) begin
-        \$844  = s5_c_pot1;
+      if (\$295 ) begin
+        \$843  = s5_c_pot1;
+      end
+    end
+    if (rst) begin
+      \$843  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = dividend;
+    if (s5_valid) begin
+      if (\$295 ) begin
+        \$844  = s5_c_idx1;
       end
     end
     if (rst) begin
@@ -4257,22 +4271,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = dividend;
+    \$845  = \$signal$172 ;
     if (s5_valid) begin
-      if (\$297 ) begin
-        \$845  = s5_c_idx1;
-      end
-    end
-    if (rst) begin
-      \$845  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \$signal$171 ;
-    if (s5_valid) begin
-      if (\$301 ) begin
-        \$846  = 1'h1;
+      if (\$299 ) begin
+        \$845  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -4281,18 +4283,30 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$846  = 1'h0;
+          \$845  = 1'h0;
     endcase
     if (rst) begin
-      \$846  = 1'h0;
+      \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \$signal$172 ;
+    \$846  = \$signal$173 ;
     if (s5_valid) begin
-      if (\$301 ) begin
-        \$847  = s5_e_pot1;
+      if (\$299 ) begin
+        \$846  = s5_e_pot1;
+      end
+    end
+    if (rst) begin
+      \$846  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = lrn_idx;
+    if (s5_valid) begin
+      if (\$299 ) begin
+        \$847  = s5_e_idx1;
       end
     end
     if (rst) begin
@@ -4301,91 +4315,79 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = lrn_idx;
-    if (s5_valid) begin
-      if (\$301 ) begin
-        \$848  = s5_e_idx1;
-      end
-    end
+    \$848  = \$300 ;
     if (rst) begin
-      \$848  = 11'h000;
+      \$848  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \$302 ;
+    \$849  = x_rd__data;
     if (rst) begin
       \$849  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = x_rd__data;
+    \$850  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$850  = 1'h1;
+            end
+          end
+    endcase
     if (rst) begin
-      \$850  = 64'h0000000000000000;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$326 ) begin
-            if (\$335 ) begin
-              \$851  = 1'h1;
-            end
-          end
-    endcase
+    \$851  = rd_b;
+    if (rd_a) begin
+      \$851  = 1'h1;
+    end else if (rsp__ready) begin
+      \$851  = 1'h0;
+    end
     if (rst) begin
       \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = rd_b;
+    \$852  = rd_q;
     if (rd_a) begin
-      \$852  = 1'h1;
-    end else if (rsp__ready) begin
-      \$852  = 1'h0;
+      \$852 [3:0] = rd_a_op;
+      \$852 [67:4] = \$305 ;
     end
     if (rst) begin
-      \$852  = 1'h0;
+      \$852  = 124'h0000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = rd_q;
+    \$853  = rd_q_b;
     if (rd_a) begin
-      \$853 [3:0] = rd_a_op;
-      \$853 [67:4] = \$307 ;
+      \$853  = \$310 ;
     end
     if (rst) begin
-      \$853  = 124'h0000000000000000000000000000000;
+      \$853  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = rd_q_b;
+    \$854  = rd_q_p;
     if (rd_a) begin
-      \$854  = \$312 ;
+      \$854  = \$311 ;
     end
     if (rst) begin
-      \$854  = 16'h0000;
+      \$854  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = rd_q_p;
-    if (rd_a) begin
-      \$855  = \$313 ;
-    end
-    if (rst) begin
-      \$855  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = 1'h0;
+    \$855  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -4412,23 +4414,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
+          if (\$774 ) begin
+            \$855  = 1'h1;
+          end
+      5'h11:
           if (\$775 ) begin
-            \$856  = 1'h1;
-          end
-      5'h11:
-          if (\$776 ) begin
-            \$856  = 1'h1;
+            \$855  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$856  = 1'h0;
+      \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = mask;
+    \$856  = mask;
     if (scan_bits) begin
-      \$857  = \$317 [63:0];
+      \$856  = \$315 [63:0];
     end
     casez (ctrl_state)
       5'h00:
@@ -4464,17 +4466,17 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
-          \$857  = \$781 ;
+          \$856  = \$780 ;
     endcase
     if (rst) begin
-      \$857  = 64'h0000000000000000;
+      \$856  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = mask_empty;
+    \$857  = mask_empty;
     if (scan_bits) begin
-      \$858  = \$322 ;
+      \$857  = \$320 ;
     end
     casez (ctrl_state)
       5'h00:
@@ -4510,18 +4512,18 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
-          \$858  = \$787 ;
+          \$857  = \$786 ;
     endcase
     if (rst) begin
-      \$858  = 1'h0;
+      \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = wreg;
+    \$858  = wreg;
     if (scan_bits) begin
       if (pick) begin
-        \$859  = \$325 [63:0];
+        \$858  = \$323 [63:0];
       end
     end
     casez (ctrl_state)
@@ -4558,149 +4560,149 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h12:
           /* empty */;
       5'h13:
-          \$859  = wq;
+          \$858  = wq;
     endcase
     if (rst) begin
-      \$859  = 64'h0000000000000000;
+      \$858  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = rd_a_op;
+    \$859  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
-            if (\$335 ) begin
-              \$860  = cmd__payload[3:0];
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$859  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$860  = 4'h0;
+      \$859  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = rd_a_lane;
+    \$860  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
-            if (\$335 ) begin
-              \$861  = cmd__payload[4];
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$860  = cmd__payload[4];
             end
           end
     endcase
     if (rst) begin
-      \$861  = 1'h0;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = rd_a_sel;
+    \$861  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
-            if (\$335 ) begin
-              \$862  = { \$340 , \$339 , \$338 , \$337 , \$336  };
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$861  = { \$338 , \$337 , \$336 , \$335 , \$334  };
             end
           end
     endcase
     if (rst) begin
-      \$862  = 5'h00;
+      \$861  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = rd_a_param;
+    \$862  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
-            if (\$335 ) begin
-              \$863  = { \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341 [15], \$341  };
+          if (\$324 ) begin
+            if (\$333 ) begin
+              \$862  = { \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339 [15], \$339  };
             end
           end
     endcase
     if (rst) begin
-      \$863  = 64'h0000000000000000;
+      \$862  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = op;
+    \$863  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$864  = cmd__payload[3:0];
+                  \$863  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$864  = 4'h0;
+      \$863  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = cand_all;
+    \$864  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$865  = \$345 ;
+                  \$864  = \$343 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$865  = 1'h0;
+      \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = cand_lo;
+    \$865  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$866  = \$346 ;
+                  \$865  = \$344 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$866  = 22'h000000;
+      \$865  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = load_word;
+    \$866  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$867  = 4'h1;
+                  \$866  = 4'h1;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            \$867  = \$347 [3:0];
+            \$866  = \$345 [3:0];
           end
     endcase
     if (rst) begin
-      \$867  = 4'h0;
+      \$866  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = ctrl_state;
+    \$867  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$868  = 5'h01;
+                  \$867  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -4710,110 +4712,110 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$868  = 5'h02;
+                  \$867  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$348 ) begin
-              \$868  = 5'h03;
+            if (\$346 ) begin
+              \$867  = 5'h03;
             end
           end
       5'h03:
-          \$868  = 5'h04;
+          \$867  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
+          end else if (\$360 ) begin
             (* full_case = 32'd1 *)
-            if (\$370 ) begin
-              \$868  = 5'h05;
+            if (\$369 ) begin
+              \$867  = 5'h05;
             end else begin
-              \$868  = 5'h06;
+              \$867  = 5'h06;
             end
           end
       5'h05:
-          \$868  = 5'h07;
+          \$867  = 5'h07;
       5'h07:
-          \$868  = 5'h08;
+          \$867  = 5'h08;
       5'h08:
-          \$868  = 5'h09;
+          \$867  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$756 ) begin
-            \$868  = 5'h0a;
+          if (\$755 ) begin
+            \$867  = 5'h0a;
           end else begin
-            \$868  = 5'h05;
+            \$867  = 5'h05;
           end
       5'h0a:
-          \$868  = 5'h0b;
+          \$867  = 5'h0b;
       5'h0b:
-          \$868  = 5'h0c;
+          \$867  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$771 ) begin
-            \$868  = 5'h0d;
+          if (\$770 ) begin
+            \$867  = 5'h0d;
           end else begin
-            \$868  = 5'h0e;
+            \$867  = 5'h0e;
           end
       5'h0e:
-          if (\$774 ) begin
-            \$868  = 5'h0f;
+          if (\$773 ) begin
+            \$867  = 5'h0f;
           end
       5'h0f:
-          if (\$775 ) begin
-            \$868  = 5'h10;
+          if (\$774 ) begin
+            \$867  = 5'h10;
           end
       5'h11:
-          if (\$776 ) begin
-            \$868  = 5'h10;
+          if (\$775 ) begin
+            \$867  = 5'h10;
           end
       5'h10:
-          \$868  = 5'h12;
+          \$867  = 5'h12;
       5'h12:
-          \$868  = 5'h13;
+          \$867  = 5'h13;
       5'h13:
-          \$868  = 5'h14;
+          \$867  = 5'h14;
       5'h14:
-          if (\$788 ) begin
-            \$868  = 5'h15;
+          if (\$787 ) begin
+            \$867  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$790 ) begin
+          if (\$789 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$868  = 5'h0d;
+              \$867  = 5'h0d;
             end else begin
-              \$868  = 5'h11;
+              \$867  = 5'h11;
             end
           end else begin
-            \$868  = 5'h10;
+            \$867  = 5'h10;
           end
       5'h0d:
-          \$868  = 5'h06;
+          \$867  = 5'h06;
       5'h06:
-          if (\$792 ) begin
-            \$868  = 5'h16;
+          if (\$791 ) begin
+            \$867  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$868  = 5'h00;
+            \$867  = 5'h00;
           end
       5'h02:
-          if (\$795 ) begin
-            \$868  = 5'h00;
+          if (\$794 ) begin
+            \$867  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$868  = 5'h00;
+      \$867  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = num_neurons;
+    \$868  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4826,6 +4828,81 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
+                        \$868  = cmd__payload[41:31];
+                  endcase
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          if (\$794 ) begin
+            \$868  = add_idx[10:0];
+          end
+    endcase
+    if (rst) begin
+      \$868  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = num_classes;
+    casez (ctrl_state)
+      5'h00:
+          if (\$324 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  casez (cmd__payload[6:4])
+                    3'h0:
+                        /* empty */;
+                    3'h1:
                         \$869  = cmd__payload[41:31];
                   endcase
             endcase
@@ -4873,8 +4950,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h16:
           /* empty */;
       5'h02:
-          if (\$795 ) begin
-            \$869  = add_idx[10:0];
+          (* full_case = 32'd1 *)
+          if (\$794 ) begin
+          end else begin
+            if (\$796 ) begin
+              \$869  = \$798 [10:0];
+            end
           end
     endcase
     if (rst) begin
@@ -4883,89 +4964,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = num_classes;
+    \$870  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  casez (cmd__payload[6:4])
-                    3'h0:
-                        /* empty */;
-                    3'h1:
-                        \$870  = cmd__payload[41:31];
-                  endcase
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$795 ) begin
-          end else begin
-            if (\$797 ) begin
-              \$870  = \$799 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$870  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = divisor;
-    casez (ctrl_state)
-      5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -4982,21 +4984,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$871  = cmd__payload[41:31];
+                        \$870  = cmd__payload[41:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$871  = 11'h000;
+      \$870  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = thswap_init;
+    \$871  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5015,21 +5017,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$872  = cmd__payload[46:31];
+                        \$871  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$872  = 16'h0000;
+      \$871  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = decay;
+    \$872  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5050,21 +5052,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$873  = cmd__payload[46:31];
+                        \$872  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$873  = 16'h0000;
+      \$872  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = thswap_min;
+    \$873  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5087,21 +5089,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$874  = cmd__payload[46:31];
+                        \$873  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$874  = 16'h0000;
+      \$873  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = thl_cap;
+    \$874  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5126,21 +5128,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$875  = cmd__payload[46:31];
+                        \$874  = cmd__payload[46:31];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$875  = 16'h0000;
+      \$874  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \offset$123 ;
+    \$875  = \offset$124 ;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5168,7 +5170,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$876  = cmd__payload[42:31];
+                        \$875  = cmd__payload[42:31];
                   endcase
             endcase
           end
@@ -5207,9 +5209,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          if (\$790 ) begin
+          if (\$789 ) begin
             if (scan_a) begin
-              \$876  = offset_out[11:0];
+              \$875  = offset_out[11:0];
             end
           end
       5'h0d:
@@ -5219,20 +5221,20 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h16:
           /* empty */;
       5'h02:
-          if (\$795 ) begin
-            \$876  = 12'h000;
+          if (\$794 ) begin
+            \$875  = 12'h000;
           end
     endcase
     if (rst) begin
-      \$876  = 12'h000;
+      \$875  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = add_cls;
+    \$876  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5245,7 +5247,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$877  = cmd__payload[41:31];
+                  \$876  = cmd__payload[41:31];
             endcase
           end
       5'h01:
@@ -5292,10 +5294,89 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$795 ) begin
+          if (\$794 ) begin
           end else begin
-            if (\$797 ) begin
-              \$877  = \$798 [10:0];
+            if (\$796 ) begin
+              \$876  = \$797 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$876  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = add_left;
+    casez (ctrl_state)
+      5'h00:
+          if (\$324 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$877  = divisor;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$794 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$796 ) begin
+              \$877  = divisor;
+            end else begin
+              \$877  = \$799 [10:0];
             end
           end
     endcase
@@ -5305,10 +5386,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = add_left;
+    \$878  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$326 ) begin
+          if (\$324 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -5321,7 +5402,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
               4'ha:
                   /* empty */;
               4'hc:
-                  \$878  = divisor;
+                  \$878  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -5368,152 +5449,92 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$795 ) begin
+          if (\$794 ) begin
           end else begin
-            (* full_case = 32'd1 *)
-            if (\$797 ) begin
-              \$878  = divisor;
-            end else begin
-              \$878  = \$800 [10:0];
-            end
+            \$878  = \$795 [11:0];
           end
     endcase
     if (rst) begin
-      \$878  = 11'h000;
+      \$878  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$326 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$879  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$795 ) begin
-          end else begin
-            \$879  = \$796 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$879  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = p_grp;
+    \$879  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$880  = 10'h000;
+          \$879  = 10'h000;
       5'h04:
           if (p_run) begin
-            if (\$363 ) begin
-              \$880  = \$364 [9:0];
+            if (\$362 ) begin
+              \$879  = \$363 [9:0];
             end
           end
     endcase
     if (rst) begin
-      \$880  = 10'h000;
+      \$879  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = cand_hi;
+    \$880  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$881  = \$349 ;
+          \$880  = \$347 ;
     endcase
     if (rst) begin
-      \$881  = 23'h000000;
+      \$880  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = p_word;
+    \$881  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$882  = 4'h0;
+          \$881  = 4'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$363 ) begin
-              \$882  = 4'h0;
+            if (\$362 ) begin
+              \$881  = 4'h0;
             end else begin
-              \$882  = \$367 [3:0];
+              \$881  = \$366 [3:0];
             end
           end
     endcase
     if (rst) begin
-      \$882  = 4'h0;
+      \$881  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = p_addr;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$882  = 14'h0000;
+      5'h04:
+          if (p_run) begin
+            \$882  = \$361 [13:0];
+          end
+    endcase
+    if (rst) begin
+      \$882  = 14'h0000;
     end
   end
   always @* begin
@@ -5525,7 +5546,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$883  = \$352 [9:0];
+          \$883  = \$350 [9:0];
     endcase
     if (rst) begin
       \$883  = 10'h000;
@@ -5540,11 +5561,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h01:
           /* empty */;
       5'h03:
-          \$884  = \$353 ;
+          \$884  = \$351 ;
       5'h04:
           if (p_run) begin
-            if (\$363 ) begin
-              if (\$366 ) begin
+            if (\$362 ) begin
+              if (\$365 ) begin
                 \$884  = 1'h0;
               end
             end
@@ -5566,10 +5587,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
+          end else if (\$360 ) begin
             \$885 [78:68] = dividend;
-            \$885 [100:90] = \$signal$170 ;
-            \$885 [101] = \$signal$171 ;
+            \$885 [100:90] = \$signal$171 ;
+            \$885 [101] = \$signal$172 ;
             \$885 [112:102] = lrn_idx;
             \$885 [123:113] = 11'h000;
             \$885 [3:0] = op;
@@ -5608,8 +5629,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0d:
           \$885 [123:113] = s[10:0];
       5'h06:
-          if (\$792 ) begin
-            \$885 [89:79] = \quotient$205 ;
+          if (\$791 ) begin
+            \$885 [89:79] = \quotient$206 ;
           end
     endcase
     if (rst) begin
@@ -5628,8 +5649,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
-            \$886  = \$368 [12:0];
+          end else if (\$360 ) begin
+            \$886  = \$367 [12:0];
           end
     endcase
     if (rst) begin
@@ -5648,7 +5669,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
+          end else if (\$360 ) begin
             \$887  = 4'h0;
           end
       5'h05:
@@ -5659,9 +5680,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$756 ) begin
+          if (\$755 ) begin
           end else begin
-            \$887  = \$757 [3:0];
+            \$887  = \$756 [3:0];
           end
       5'h0a:
           /* empty */;
@@ -5672,11 +5693,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$775 ) begin
+          if (\$774 ) begin
             \$887  = 4'h0;
           end
       5'h11:
-          if (\$776 ) begin
+          if (\$775 ) begin
             \$887  = 4'h0;
           end
       5'h10:
@@ -5689,9 +5710,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$790 ) begin
+          if (\$789 ) begin
           end else begin
-            \$887  = \$791 [3:0];
+            \$887  = \$790 [3:0];
           end
     endcase
     if (rst) begin
@@ -5710,7 +5731,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
+          end else if (\$360 ) begin
             \$888  = 12'h000;
           end
       5'h05:
@@ -5720,7 +5741,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$888  = \$751 [11:0];
+          \$888  = \$750 [11:0];
     endcase
     if (rst) begin
       \$888  = 12'h000;
@@ -5738,7 +5759,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$362 ) begin
+          end else if (\$360 ) begin
             \$889  = 12'h000;
           end
       5'h05:
@@ -5748,7 +5769,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h08:
           /* empty */;
       5'h09:
-          \$889  = \$755 [11:0];
+          \$889  = \$754 [11:0];
     endcase
     if (rst) begin
       \$889  = 12'h000;
@@ -5769,7 +5790,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h05:
           /* empty */;
       5'h07:
-          \$890  = \$371 ;
+          \$890  = \$370 ;
     endcase
     if (rst) begin
       \$890  = 16'h0000;
@@ -5792,7 +5813,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$891  = \$418 ;
+          \$891  = \$417 ;
     endcase
     if (rst) begin
       \$891  = 5'h00;
@@ -5815,7 +5836,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$892  = \$465 ;
+          \$892  = \$464 ;
     endcase
     if (rst) begin
       \$892  = 5'h00;
@@ -5838,7 +5859,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$893  = \$512 ;
+          \$893  = \$511 ;
     endcase
     if (rst) begin
       \$893  = 5'h00;
@@ -5861,7 +5882,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$894  = \$559 ;
+          \$894  = \$558 ;
     endcase
     if (rst) begin
       \$894  = 5'h00;
@@ -5884,7 +5905,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$895  = \$606 ;
+          \$895  = \$605 ;
     endcase
     if (rst) begin
       \$895  = 5'h00;
@@ -5907,7 +5928,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$896  = \$653 ;
+          \$896  = \$652 ;
     endcase
     if (rst) begin
       \$896  = 5'h00;
@@ -5930,7 +5951,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$897  = \$700 ;
+          \$897  = \$699 ;
     endcase
     if (rst) begin
       \$897  = 5'h00;
@@ -5953,7 +5974,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h07:
           /* empty */;
       5'h08:
-          \$898  = \$747 ;
+          \$898  = \$746 ;
     endcase
     if (rst) begin
       \$898  = 5'h00;
@@ -5980,7 +6001,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h09:
           /* empty */;
       5'h0a:
-          \$899  = \$759 ;
+          \$899  = \$758 ;
     endcase
     if (rst) begin
       \$899  = 12'h000;
@@ -6007,7 +6028,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h09:
           /* empty */;
       5'h0a:
-          \$900  = \$760 ;
+          \$900  = \$759 ;
     endcase
     if (rst) begin
       \$900  = 17'h00000;
@@ -6036,7 +6057,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0a:
           /* empty */;
       5'h0b:
-          \$901  = \$766 [11:0];
+          \$901  = \$765 [11:0];
     endcase
     if (rst) begin
       \$901  = 12'h000;
@@ -6065,7 +6086,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0a:
           /* empty */;
       5'h0b:
-          \$902  = \$768 [15:0];
+          \$902  = \$767 [15:0];
     endcase
     if (rst) begin
       \$902  = 16'h0000;
@@ -6094,7 +6115,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0a:
           /* empty */;
       5'h0b:
-          \$903  = \$770 ;
+          \$903  = \$769 ;
     endcase
     if (rst) begin
       \$903  = 16'h0000;
@@ -6127,7 +6148,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$774 ) begin
+          if (\$773 ) begin
             \$904  = quotient;
           end
     endcase
@@ -6162,7 +6183,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$774 ) begin
+          if (\$773 ) begin
             \$905  = remainder;
           end
     endcase
@@ -6197,8 +6218,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$774 ) begin
-            \$906  = \quotient$203 ;
+          if (\$773 ) begin
+            \$906  = \quotient$204 ;
           end
     endcase
     if (rst) begin
@@ -6232,7 +6253,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$774 ) begin
+          if (\$773 ) begin
             \$907  = \remainder$75 ;
           end
     endcase
@@ -6269,11 +6290,11 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$775 ) begin
+          if (\$774 ) begin
             \$908  = 1'h0;
           end
       5'h11:
-          if (\$776 ) begin
+          if (\$775 ) begin
             \$908  = 1'h1;
           end
     endcase
@@ -6320,7 +6341,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h13:
           \$909  = 1'h1;
       5'h14:
-          if (\$788 ) begin
+          if (\$787 ) begin
             \$909  = 1'h0;
           end
     endcase
@@ -6373,7 +6394,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$792 ) begin
+          if (\$791 ) begin
             \$910  = 1'h1;
           end
       5'h16:
@@ -6452,12 +6473,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$61  = cmd__payload[4];
   assign \$63  = cmd__payload[4];
   assign \$65  = cmd__payload[4];
-  assign \$88  = lrn_idx[0];
-  assign \$97  = lrn_idx[0];
-  assign \$98  = lrn_idx[0];
-  assign \$106  = add_idx[0];
-  assign \$107  = add_idx[0];
-  assign \$352  = { \$351 [12], \$351 [12:1] };
+  assign \$86  = lrn_idx[0];
+  assign \$95  = lrn_idx[0];
+  assign \$96  = lrn_idx[0];
+  assign \$104  = add_idx[0];
+  assign \$105  = add_idx[0];
+  assign \$350  = { \$349 [12], \$349 [12:1] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -10,155 +10,155 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [7:0] \$1000 ;
+  reg \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
-  reg \$1003 ;
-  reg [7:0] \$1004 ;
-  reg [31:0] \$1005 ;
-  reg [15:0] \$1006 ;
+  reg [7:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  reg [15:0] \$1005 ;
+  reg [4:0] \$1006 ;
   reg [4:0] \$1007 ;
-  reg [4:0] \$1008 ;
-  reg [15:0] \$1009 ;
+  reg [15:0] \$1008 ;
+  reg [6:0] \$1009 ;
   wire \$101 ;
   reg [6:0] \$1010 ;
-  reg [6:0] \$1011 ;
-  reg [15:0] \$1012 ;
-  reg [31:0] \$1013 ;
-  reg [15:0] \$1014 ;
+  reg [15:0] \$1011 ;
+  reg [31:0] \$1012 ;
+  reg [15:0] \$1013 ;
+  reg [4:0] \$1014 ;
   reg [4:0] \$1015 ;
-  reg [4:0] \$1016 ;
-  reg [15:0] \$1017 ;
+  reg [15:0] \$1016 ;
+  reg [6:0] \$1017 ;
   reg [6:0] \$1018 ;
-  reg [6:0] \$1019 ;
+  reg [15:0] \$1019 ;
   wire \$102 ;
-  reg [15:0] \$1020 ;
-  reg [31:0] \$1021 ;
-  reg [15:0] \$1022 ;
+  reg [31:0] \$1020 ;
+  reg [15:0] \$1021 ;
+  reg [4:0] \$1022 ;
   reg [4:0] \$1023 ;
-  reg [4:0] \$1024 ;
-  reg [15:0] \$1025 ;
+  reg [15:0] \$1024 ;
+  reg [6:0] \$1025 ;
   reg [6:0] \$1026 ;
-  reg [6:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [31:0] \$1029 ;
+  reg [15:0] \$1027 ;
+  reg [31:0] \$1028 ;
+  reg [15:0] \$1029 ;
   wire \$103 ;
-  reg [15:0] \$1030 ;
+  reg [4:0] \$1030 ;
   reg [4:0] \$1031 ;
-  reg [4:0] \$1032 ;
-  reg [15:0] \$1033 ;
+  reg [15:0] \$1032 ;
+  reg [6:0] \$1033 ;
   reg [6:0] \$1034 ;
-  reg [6:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [31:0] \$1037 ;
-  reg [15:0] \$1038 ;
+  reg [15:0] \$1035 ;
+  reg [31:0] \$1036 ;
+  reg [15:0] \$1037 ;
+  reg [4:0] \$1038 ;
   reg [4:0] \$1039 ;
   wire \$104 ;
-  reg [4:0] \$1040 ;
-  reg [15:0] \$1041 ;
+  reg [15:0] \$1040 ;
+  reg [6:0] \$1041 ;
   reg [6:0] \$1042 ;
-  reg [6:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [31:0] \$1045 ;
-  reg [15:0] \$1046 ;
+  reg [15:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [15:0] \$1045 ;
+  reg [4:0] \$1046 ;
   reg [4:0] \$1047 ;
-  reg [4:0] \$1048 ;
-  reg [15:0] \$1049 ;
+  reg [15:0] \$1048 ;
+  reg [6:0] \$1049 ;
   wire \$105 ;
   reg [6:0] \$1050 ;
-  reg [6:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [31:0] \$1053 ;
-  reg [15:0] \$1054 ;
+  reg [15:0] \$1051 ;
+  reg [31:0] \$1052 ;
+  reg [15:0] \$1053 ;
+  reg [4:0] \$1054 ;
   reg [4:0] \$1055 ;
-  reg [4:0] \$1056 ;
-  reg [15:0] \$1057 ;
+  reg [15:0] \$1056 ;
+  reg [6:0] \$1057 ;
   reg [6:0] \$1058 ;
-  reg [6:0] \$1059 ;
+  reg [15:0] \$1059 ;
   wire \$106 ;
-  reg [15:0] \$1060 ;
-  reg [31:0] \$1061 ;
-  reg [15:0] \$1062 ;
+  reg [31:0] \$1060 ;
+  reg [15:0] \$1061 ;
+  reg [4:0] \$1062 ;
   reg [4:0] \$1063 ;
-  reg [4:0] \$1064 ;
-  reg [15:0] \$1065 ;
+  reg [15:0] \$1064 ;
+  reg [6:0] \$1065 ;
   reg [6:0] \$1066 ;
-  reg [6:0] \$1067 ;
-  reg [15:0] \$1068 ;
-  reg \$1069 ;
+  reg [15:0] \$1067 ;
+  reg \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
-  reg [7:0] \$1070 ;
-  reg [6:0] \$1071 ;
+  reg [6:0] \$1070 ;
+  reg \$1071 ;
   reg \$1072 ;
-  reg \$1073 ;
-  reg [6:0] \$1074 ;
+  reg [6:0] \$1073 ;
+  reg \$1074 ;
   reg \$1075 ;
-  reg \$1076 ;
-  reg [6:0] \$1077 ;
+  reg [6:0] \$1076 ;
+  reg \$1077 ;
   reg \$1078 ;
-  reg \$1079 ;
+  reg [6:0] \$1079 ;
   wire \$108 ;
-  reg [6:0] \$1080 ;
+  reg \$1080 ;
   reg \$1081 ;
-  reg \$1082 ;
-  reg [6:0] \$1083 ;
+  reg [6:0] \$1082 ;
+  reg \$1083 ;
   reg \$1084 ;
-  reg \$1085 ;
-  reg [6:0] \$1086 ;
+  reg [6:0] \$1085 ;
+  reg \$1086 ;
   reg \$1087 ;
-  reg \$1088 ;
-  reg [6:0] \$1089 ;
+  reg [6:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
   reg \$1090 ;
-  reg \$1091 ;
-  reg [6:0] \$1092 ;
+  reg [6:0] \$1091 ;
+  reg \$1092 ;
   reg \$1093 ;
   reg \$1094 ;
-  reg \$1095 ;
-  reg [6:0] \$1096 ;
-  reg [10:0] \$1097 ;
-  reg \$1098 ;
-  reg [6:0] \$1099 ;
+  reg [6:0] \$1095 ;
+  reg [10:0] \$1096 ;
+  reg \$1097 ;
+  reg [6:0] \$1098 ;
+  reg [10:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [10:0] \$1100 ;
+  reg [31:0] \$1100 ;
   reg [31:0] \$1101 ;
-  reg [31:0] \$1102 ;
+  reg \$1102 ;
   reg \$1103 ;
-  reg \$1104 ;
-  reg [83:0] \$1105 ;
-  reg [15:0] \$1106 ;
-  reg [31:0] \$1107 ;
-  reg \$1108 ;
-  reg [31:0] \$1109 ;
+  reg [83:0] \$1104 ;
+  reg [15:0] \$1105 ;
+  reg [31:0] \$1106 ;
+  reg \$1107 ;
+  reg [31:0] \$1108 ;
+  reg \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg [31:0] \$1111 ;
-  reg [3:0] \$1112 ;
-  reg [2:0] \$1113 ;
-  reg [4:0] \$1114 ;
-  reg [31:0] \$1115 ;
-  reg [3:0] \$1116 ;
-  reg \$1117 ;
-  reg [21:0] \$1118 ;
-  reg \$1119 ;
+  reg [31:0] \$1110 ;
+  reg [3:0] \$1111 ;
+  reg [2:0] \$1112 ;
+  reg [4:0] \$1113 ;
+  reg [31:0] \$1114 ;
+  reg [3:0] \$1115 ;
+  reg \$1116 ;
+  reg [21:0] \$1117 ;
+  reg \$1118 ;
+  reg [4:0] \$1119 ;
   wire \$112 ;
-  reg [4:0] \$1120 ;
+  reg [10:0] \$1120 ;
   reg [10:0] \$1121 ;
   reg [10:0] \$1122 ;
-  reg [10:0] \$1123 ;
+  reg [15:0] \$1123 ;
   reg [15:0] \$1124 ;
   reg [15:0] \$1125 ;
   reg [15:0] \$1126 ;
-  reg [15:0] \$1127 ;
-  reg [7:0] \$1128 ;
+  reg [7:0] \$1127 ;
+  reg [10:0] \$1128 ;
   reg [10:0] \$1129 ;
   wire \$113 ;
-  reg [10:0] \$1130 ;
-  reg [11:0] \$1131 ;
-  reg [7:0] \$1132 ;
-  reg [22:0] \$1133 ;
-  reg \$1134 ;
+  reg [11:0] \$1130 ;
+  reg [7:0] \$1131 ;
+  reg [22:0] \$1132 ;
+  reg \$1133 ;
+  reg [8:0] \$1134 ;
   reg [7:0] \$1135 ;
   reg \$1136 ;
   reg [83:0] \$1137 ;
@@ -269,8 +269,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [9:0] \$192 ;
-  wire [10:0] \$193 ;
+  wire \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -280,17 +280,17 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [8:0] \$201 ;
   wire \$202 ;
-  wire [8:0] \$203 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
+  wire [8:0] \$207 ;
+  wire [8:0] \$208 ;
   wire [8:0] \$209 ;
   wire \$21 ;
-  wire [8:0] \$210 ;
+  wire \$210 ;
   wire [8:0] \$211 ;
   wire \$212 ;
   wire [8:0] \$213 ;
@@ -306,13 +306,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$222 ;
   wire [8:0] \$223 ;
   wire \$224 ;
-  wire [8:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [8:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [8:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -396,337 +396,337 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [31:0] \$308 ;
-  wire [1:0] \$309 ;
+  wire [31:0] \$306 ;
+  wire [1:0] \$307 ;
+  wire [1:0] \$308 ;
+  wire [2:0] \$309 ;
   wire \$31 ;
   wire [1:0] \$310 ;
-  wire [2:0] \$311 ;
-  wire [1:0] \$312 ;
-  wire [1:0] \$313 ;
-  wire [2:0] \$314 ;
-  wire [3:0] \$315 ;
-  wire [1:0] \$316 ;
+  wire [1:0] \$311 ;
+  wire [2:0] \$312 ;
+  wire [3:0] \$313 ;
+  wire [1:0] \$314 ;
+  wire [1:0] \$315 ;
+  wire [2:0] \$316 ;
   wire [1:0] \$317 ;
-  wire [2:0] \$318 ;
-  wire [1:0] \$319 ;
+  wire [1:0] \$318 ;
+  wire [2:0] \$319 ;
   wire \$32 ;
-  wire [1:0] \$320 ;
-  wire [2:0] \$321 ;
-  wire [3:0] \$322 ;
-  wire [4:0] \$323 ;
-  wire [1:0] \$324 ;
+  wire [3:0] \$320 ;
+  wire [4:0] \$321 ;
+  wire [1:0] \$322 ;
+  wire [1:0] \$323 ;
+  wire [2:0] \$324 ;
   wire [1:0] \$325 ;
-  wire [2:0] \$326 ;
-  wire [1:0] \$327 ;
-  wire [1:0] \$328 ;
-  wire [2:0] \$329 ;
+  wire [1:0] \$326 ;
+  wire [2:0] \$327 ;
+  wire [3:0] \$328 ;
+  wire [1:0] \$329 ;
   wire \$33 ;
-  wire [3:0] \$330 ;
-  wire [1:0] \$331 ;
+  wire [1:0] \$330 ;
+  wire [2:0] \$331 ;
   wire [1:0] \$332 ;
-  wire [2:0] \$333 ;
-  wire [1:0] \$334 ;
-  wire [1:0] \$335 ;
-  wire [2:0] \$336 ;
-  wire [3:0] \$337 ;
-  wire [4:0] \$338 ;
-  wire [6:0] \$339 ;
+  wire [1:0] \$333 ;
+  wire [2:0] \$334 ;
+  wire [3:0] \$335 ;
+  wire [4:0] \$336 ;
+  wire [6:0] \$337 ;
+  wire [5:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire [5:0] \$340 ;
-  wire [7:0] \$341 ;
-  wire [6:0] \$342 ;
-  wire [5:0] \$343 ;
-  wire [7:0] \$344 ;
-  wire [31:0] \$345 ;
-  wire [1:0] \$346 ;
+  wire [6:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [7:0] \$342 ;
+  wire [31:0] \$343 ;
+  wire [1:0] \$344 ;
+  wire [1:0] \$345 ;
+  wire [2:0] \$346 ;
   wire [1:0] \$347 ;
-  wire [2:0] \$348 ;
-  wire [1:0] \$349 ;
+  wire [1:0] \$348 ;
+  wire [2:0] \$349 ;
   wire \$35 ;
-  wire [1:0] \$350 ;
-  wire [2:0] \$351 ;
-  wire [3:0] \$352 ;
-  wire [1:0] \$353 ;
+  wire [3:0] \$350 ;
+  wire [1:0] \$351 ;
+  wire [1:0] \$352 ;
+  wire [2:0] \$353 ;
   wire [1:0] \$354 ;
-  wire [2:0] \$355 ;
-  wire [1:0] \$356 ;
-  wire [1:0] \$357 ;
-  wire [2:0] \$358 ;
-  wire [3:0] \$359 ;
+  wire [1:0] \$355 ;
+  wire [2:0] \$356 ;
+  wire [3:0] \$357 ;
+  wire [4:0] \$358 ;
+  wire [1:0] \$359 ;
   wire \$36 ;
-  wire [4:0] \$360 ;
-  wire [1:0] \$361 ;
+  wire [1:0] \$360 ;
+  wire [2:0] \$361 ;
   wire [1:0] \$362 ;
-  wire [2:0] \$363 ;
-  wire [1:0] \$364 ;
-  wire [1:0] \$365 ;
-  wire [2:0] \$366 ;
-  wire [3:0] \$367 ;
-  wire [1:0] \$368 ;
+  wire [1:0] \$363 ;
+  wire [2:0] \$364 ;
+  wire [3:0] \$365 ;
+  wire [1:0] \$366 ;
+  wire [1:0] \$367 ;
+  wire [2:0] \$368 ;
   wire [1:0] \$369 ;
   wire \$37 ;
-  wire [2:0] \$370 ;
-  wire [1:0] \$371 ;
-  wire [1:0] \$372 ;
-  wire [2:0] \$373 ;
-  wire [3:0] \$374 ;
-  wire [4:0] \$375 ;
-  wire [6:0] \$376 ;
-  wire [5:0] \$377 ;
-  wire [7:0] \$378 ;
-  wire [6:0] \$379 ;
+  wire [1:0] \$370 ;
+  wire [2:0] \$371 ;
+  wire [3:0] \$372 ;
+  wire [4:0] \$373 ;
+  wire [6:0] \$374 ;
+  wire [5:0] \$375 ;
+  wire [7:0] \$376 ;
+  wire [6:0] \$377 ;
+  wire [5:0] \$378 ;
+  wire [7:0] \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [7:0] \$381 ;
-  wire [31:0] \$382 ;
-  wire [1:0] \$383 ;
+  wire [31:0] \$380 ;
+  wire [1:0] \$381 ;
+  wire [1:0] \$382 ;
+  wire [2:0] \$383 ;
   wire [1:0] \$384 ;
-  wire [2:0] \$385 ;
-  wire [1:0] \$386 ;
-  wire [1:0] \$387 ;
-  wire [2:0] \$388 ;
-  wire [3:0] \$389 ;
+  wire [1:0] \$385 ;
+  wire [2:0] \$386 ;
+  wire [3:0] \$387 ;
+  wire [1:0] \$388 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
-  wire [1:0] \$390 ;
+  wire [2:0] \$390 ;
   wire [1:0] \$391 ;
-  wire [2:0] \$392 ;
-  wire [1:0] \$393 ;
-  wire [1:0] \$394 ;
-  wire [2:0] \$395 ;
-  wire [3:0] \$396 ;
-  wire [4:0] \$397 ;
-  wire [1:0] \$398 ;
+  wire [1:0] \$392 ;
+  wire [2:0] \$393 ;
+  wire [3:0] \$394 ;
+  wire [4:0] \$395 ;
+  wire [1:0] \$396 ;
+  wire [1:0] \$397 ;
+  wire [2:0] \$398 ;
   wire [1:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [2:0] \$400 ;
-  wire [1:0] \$401 ;
-  wire [1:0] \$402 ;
-  wire [2:0] \$403 ;
-  wire [3:0] \$404 ;
-  wire [1:0] \$405 ;
+  wire [1:0] \$400 ;
+  wire [2:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire [1:0] \$403 ;
+  wire [1:0] \$404 ;
+  wire [2:0] \$405 ;
   wire [1:0] \$406 ;
-  wire [2:0] \$407 ;
-  wire [1:0] \$408 ;
-  wire [1:0] \$409 ;
+  wire [1:0] \$407 ;
+  wire [2:0] \$408 ;
+  wire [3:0] \$409 ;
   wire \$41 ;
-  wire [2:0] \$410 ;
-  wire [3:0] \$411 ;
-  wire [4:0] \$412 ;
-  wire [6:0] \$413 ;
-  wire [5:0] \$414 ;
-  wire [7:0] \$415 ;
-  wire [6:0] \$416 ;
-  wire [5:0] \$417 ;
-  wire [7:0] \$418 ;
-  wire [31:0] \$419 ;
+  wire [4:0] \$410 ;
+  wire [6:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [7:0] \$413 ;
+  wire [6:0] \$414 ;
+  wire [5:0] \$415 ;
+  wire [7:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire [1:0] \$418 ;
+  wire [1:0] \$419 ;
   wire \$42 ;
-  wire [1:0] \$420 ;
+  wire [2:0] \$420 ;
   wire [1:0] \$421 ;
-  wire [2:0] \$422 ;
-  wire [1:0] \$423 ;
-  wire [1:0] \$424 ;
-  wire [2:0] \$425 ;
-  wire [3:0] \$426 ;
-  wire [1:0] \$427 ;
+  wire [1:0] \$422 ;
+  wire [2:0] \$423 ;
+  wire [3:0] \$424 ;
+  wire [1:0] \$425 ;
+  wire [1:0] \$426 ;
+  wire [2:0] \$427 ;
   wire [1:0] \$428 ;
-  wire [2:0] \$429 ;
+  wire [1:0] \$429 ;
   wire \$43 ;
-  wire [1:0] \$430 ;
-  wire [1:0] \$431 ;
-  wire [2:0] \$432 ;
-  wire [3:0] \$433 ;
-  wire [4:0] \$434 ;
-  wire [1:0] \$435 ;
+  wire [2:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [4:0] \$432 ;
+  wire [1:0] \$433 ;
+  wire [1:0] \$434 ;
+  wire [2:0] \$435 ;
   wire [1:0] \$436 ;
-  wire [2:0] \$437 ;
-  wire [1:0] \$438 ;
-  wire [1:0] \$439 ;
+  wire [1:0] \$437 ;
+  wire [2:0] \$438 ;
+  wire [3:0] \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
-  wire [3:0] \$441 ;
-  wire [1:0] \$442 ;
+  wire [1:0] \$440 ;
+  wire [1:0] \$441 ;
+  wire [2:0] \$442 ;
   wire [1:0] \$443 ;
-  wire [2:0] \$444 ;
-  wire [1:0] \$445 ;
-  wire [1:0] \$446 ;
-  wire [2:0] \$447 ;
-  wire [3:0] \$448 ;
-  wire [4:0] \$449 ;
+  wire [1:0] \$444 ;
+  wire [2:0] \$445 ;
+  wire [3:0] \$446 ;
+  wire [4:0] \$447 ;
+  wire [6:0] \$448 ;
+  wire [5:0] \$449 ;
   wire \$45 ;
-  wire [6:0] \$450 ;
-  wire [5:0] \$451 ;
-  wire [7:0] \$452 ;
-  wire [6:0] \$453 ;
-  wire [5:0] \$454 ;
-  wire [7:0] \$455 ;
-  wire [31:0] \$456 ;
-  wire [1:0] \$457 ;
+  wire [7:0] \$450 ;
+  wire [6:0] \$451 ;
+  wire [5:0] \$452 ;
+  wire [7:0] \$453 ;
+  wire [31:0] \$454 ;
+  wire [1:0] \$455 ;
+  wire [1:0] \$456 ;
+  wire [2:0] \$457 ;
   wire [1:0] \$458 ;
-  wire [2:0] \$459 ;
+  wire [1:0] \$459 ;
   wire \$46 ;
-  wire [1:0] \$460 ;
-  wire [1:0] \$461 ;
-  wire [2:0] \$462 ;
-  wire [3:0] \$463 ;
-  wire [1:0] \$464 ;
+  wire [2:0] \$460 ;
+  wire [3:0] \$461 ;
+  wire [1:0] \$462 ;
+  wire [1:0] \$463 ;
+  wire [2:0] \$464 ;
   wire [1:0] \$465 ;
-  wire [2:0] \$466 ;
-  wire [1:0] \$467 ;
-  wire [1:0] \$468 ;
-  wire [2:0] \$469 ;
+  wire [1:0] \$466 ;
+  wire [2:0] \$467 ;
+  wire [3:0] \$468 ;
+  wire [4:0] \$469 ;
   wire \$47 ;
-  wire [3:0] \$470 ;
-  wire [4:0] \$471 ;
-  wire [1:0] \$472 ;
+  wire [1:0] \$470 ;
+  wire [1:0] \$471 ;
+  wire [2:0] \$472 ;
   wire [1:0] \$473 ;
-  wire [2:0] \$474 ;
-  wire [1:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [2:0] \$477 ;
-  wire [3:0] \$478 ;
-  wire [1:0] \$479 ;
+  wire [1:0] \$474 ;
+  wire [2:0] \$475 ;
+  wire [3:0] \$476 ;
+  wire [1:0] \$477 ;
+  wire [1:0] \$478 ;
+  wire [2:0] \$479 ;
   wire \$48 ;
   wire [1:0] \$480 ;
-  wire [2:0] \$481 ;
-  wire [1:0] \$482 ;
-  wire [1:0] \$483 ;
-  wire [2:0] \$484 ;
-  wire [3:0] \$485 ;
-  wire [4:0] \$486 ;
-  wire [6:0] \$487 ;
-  wire [5:0] \$488 ;
-  wire [7:0] \$489 ;
+  wire [1:0] \$481 ;
+  wire [2:0] \$482 ;
+  wire [3:0] \$483 ;
+  wire [4:0] \$484 ;
+  wire [6:0] \$485 ;
+  wire [5:0] \$486 ;
+  wire [7:0] \$487 ;
+  wire [6:0] \$488 ;
+  wire [5:0] \$489 ;
   wire \$49 ;
-  wire [6:0] \$490 ;
-  wire [5:0] \$491 ;
-  wire [7:0] \$492 ;
-  wire [31:0] \$493 ;
-  wire [1:0] \$494 ;
+  wire [7:0] \$490 ;
+  wire [31:0] \$491 ;
+  wire [1:0] \$492 ;
+  wire [1:0] \$493 ;
+  wire [2:0] \$494 ;
   wire [1:0] \$495 ;
-  wire [2:0] \$496 ;
-  wire [1:0] \$497 ;
-  wire [1:0] \$498 ;
-  wire [2:0] \$499 ;
+  wire [1:0] \$496 ;
+  wire [2:0] \$497 ;
+  wire [3:0] \$498 ;
+  wire [1:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [3:0] \$500 ;
-  wire [1:0] \$501 ;
+  wire [1:0] \$500 ;
+  wire [2:0] \$501 ;
   wire [1:0] \$502 ;
-  wire [2:0] \$503 ;
-  wire [1:0] \$504 ;
-  wire [1:0] \$505 ;
-  wire [2:0] \$506 ;
-  wire [3:0] \$507 ;
-  wire [4:0] \$508 ;
-  wire [1:0] \$509 ;
+  wire [1:0] \$503 ;
+  wire [2:0] \$504 ;
+  wire [3:0] \$505 ;
+  wire [4:0] \$506 ;
+  wire [1:0] \$507 ;
+  wire [1:0] \$508 ;
+  wire [2:0] \$509 ;
   wire \$51 ;
   wire [1:0] \$510 ;
-  wire [2:0] \$511 ;
-  wire [1:0] \$512 ;
-  wire [1:0] \$513 ;
-  wire [2:0] \$514 ;
-  wire [3:0] \$515 ;
-  wire [1:0] \$516 ;
+  wire [1:0] \$511 ;
+  wire [2:0] \$512 ;
+  wire [3:0] \$513 ;
+  wire [1:0] \$514 ;
+  wire [1:0] \$515 ;
+  wire [2:0] \$516 ;
   wire [1:0] \$517 ;
-  wire [2:0] \$518 ;
-  wire [1:0] \$519 ;
+  wire [1:0] \$518 ;
+  wire [2:0] \$519 ;
   wire \$52 ;
-  wire [1:0] \$520 ;
-  wire [2:0] \$521 ;
-  wire [3:0] \$522 ;
-  wire [4:0] \$523 ;
-  wire [6:0] \$524 ;
-  wire [5:0] \$525 ;
-  wire [7:0] \$526 ;
-  wire [6:0] \$527 ;
-  wire [5:0] \$528 ;
-  wire [7:0] \$529 ;
+  wire [3:0] \$520 ;
+  wire [4:0] \$521 ;
+  wire [6:0] \$522 ;
+  wire [5:0] \$523 ;
+  wire [7:0] \$524 ;
+  wire [6:0] \$525 ;
+  wire [5:0] \$526 ;
+  wire [7:0] \$527 ;
+  wire [31:0] \$528 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  wire [31:0] \$530 ;
-  wire [1:0] \$531 ;
+  wire [1:0] \$530 ;
+  wire [2:0] \$531 ;
   wire [1:0] \$532 ;
-  wire [2:0] \$533 ;
-  wire [1:0] \$534 ;
-  wire [1:0] \$535 ;
-  wire [2:0] \$536 ;
-  wire [3:0] \$537 ;
-  wire [1:0] \$538 ;
+  wire [1:0] \$533 ;
+  wire [2:0] \$534 ;
+  wire [3:0] \$535 ;
+  wire [1:0] \$536 ;
+  wire [1:0] \$537 ;
+  wire [2:0] \$538 ;
   wire [1:0] \$539 ;
   wire \$54 ;
-  wire [2:0] \$540 ;
-  wire [1:0] \$541 ;
-  wire [1:0] \$542 ;
-  wire [2:0] \$543 ;
-  wire [3:0] \$544 ;
-  wire [4:0] \$545 ;
-  wire [1:0] \$546 ;
+  wire [1:0] \$540 ;
+  wire [2:0] \$541 ;
+  wire [3:0] \$542 ;
+  wire [4:0] \$543 ;
+  wire [1:0] \$544 ;
+  wire [1:0] \$545 ;
+  wire [2:0] \$546 ;
   wire [1:0] \$547 ;
-  wire [2:0] \$548 ;
-  wire [1:0] \$549 ;
+  wire [1:0] \$548 ;
+  wire [2:0] \$549 ;
   wire \$55 ;
-  wire [1:0] \$550 ;
-  wire [2:0] \$551 ;
-  wire [3:0] \$552 ;
-  wire [1:0] \$553 ;
+  wire [3:0] \$550 ;
+  wire [1:0] \$551 ;
+  wire [1:0] \$552 ;
+  wire [2:0] \$553 ;
   wire [1:0] \$554 ;
-  wire [2:0] \$555 ;
-  wire [1:0] \$556 ;
-  wire [1:0] \$557 ;
-  wire [2:0] \$558 ;
-  wire [3:0] \$559 ;
+  wire [1:0] \$555 ;
+  wire [2:0] \$556 ;
+  wire [3:0] \$557 ;
+  wire [4:0] \$558 ;
+  wire [6:0] \$559 ;
   wire \$56 ;
-  wire [4:0] \$560 ;
-  wire [6:0] \$561 ;
-  wire [5:0] \$562 ;
-  wire [7:0] \$563 ;
-  wire [6:0] \$564 ;
-  wire [5:0] \$565 ;
-  wire [7:0] \$566 ;
-  wire [31:0] \$567 ;
-  wire [1:0] \$568 ;
+  wire [5:0] \$560 ;
+  wire [7:0] \$561 ;
+  wire [6:0] \$562 ;
+  wire [5:0] \$563 ;
+  wire [7:0] \$564 ;
+  wire [31:0] \$565 ;
+  wire [1:0] \$566 ;
+  wire [1:0] \$567 ;
+  wire [2:0] \$568 ;
   wire [1:0] \$569 ;
   wire \$57 ;
-  wire [2:0] \$570 ;
-  wire [1:0] \$571 ;
-  wire [1:0] \$572 ;
-  wire [2:0] \$573 ;
-  wire [3:0] \$574 ;
-  wire [1:0] \$575 ;
+  wire [1:0] \$570 ;
+  wire [2:0] \$571 ;
+  wire [3:0] \$572 ;
+  wire [1:0] \$573 ;
+  wire [1:0] \$574 ;
+  wire [2:0] \$575 ;
   wire [1:0] \$576 ;
-  wire [2:0] \$577 ;
-  wire [1:0] \$578 ;
-  wire [1:0] \$579 ;
+  wire [1:0] \$577 ;
+  wire [2:0] \$578 ;
+  wire [3:0] \$579 ;
   wire \$58 ;
-  wire [2:0] \$580 ;
-  wire [3:0] \$581 ;
-  wire [4:0] \$582 ;
-  wire [1:0] \$583 ;
+  wire [4:0] \$580 ;
+  wire [1:0] \$581 ;
+  wire [1:0] \$582 ;
+  wire [2:0] \$583 ;
   wire [1:0] \$584 ;
-  wire [2:0] \$585 ;
-  wire [1:0] \$586 ;
-  wire [1:0] \$587 ;
-  wire [2:0] \$588 ;
-  wire [3:0] \$589 ;
+  wire [1:0] \$585 ;
+  wire [2:0] \$586 ;
+  wire [3:0] \$587 ;
+  wire [1:0] \$588 ;
+  wire [1:0] \$589 ;
   wire \$59 ;
-  wire [1:0] \$590 ;
+  wire [2:0] \$590 ;
   wire [1:0] \$591 ;
-  wire [2:0] \$592 ;
-  wire [1:0] \$593 ;
-  wire [1:0] \$594 ;
-  wire [2:0] \$595 ;
-  wire [3:0] \$596 ;
-  wire [4:0] \$597 ;
-  wire [6:0] \$598 ;
-  wire [5:0] \$599 ;
+  wire [1:0] \$592 ;
+  wire [2:0] \$593 ;
+  wire [3:0] \$594 ;
+  wire [4:0] \$595 ;
+  wire [6:0] \$596 ;
+  wire [5:0] \$597 ;
+  wire [7:0] \$598 ;
+  wire [6:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [7:0] \$600 ;
-  wire [6:0] \$601 ;
-  wire [5:0] \$602 ;
-  wire [7:0] \$603 ;
+  wire [5:0] \$600 ;
+  wire [7:0] \$601 ;
+  wire \$602 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
@@ -813,21 +813,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  wire [31:0] \$686 ;
-  reg [15:0] \$687 ;
-  wire [15:0] \$688 ;
-  wire [31:0] \$689 ;
+  reg [31:0] \$682 ;
+  reg [31:0] \$683 ;
+  wire [31:0] \$684 ;
+  reg [15:0] \$685 ;
+  wire [15:0] \$686 ;
+  wire [31:0] \$687 ;
+  reg [15:0] \$688 ;
+  wire [15:0] \$689 ;
   wire \$69 ;
-  reg [15:0] \$690 ;
-  wire [15:0] \$691 ;
-  reg [6:0] \$692 ;
-  wire [6:0] \$693 ;
-  wire [15:0] \$694 ;
-  wire [31:0] \$695 ;
+  reg [6:0] \$690 ;
+  wire [6:0] \$691 ;
+  wire [15:0] \$692 ;
+  wire [31:0] \$693 ;
+  wire [32:0] \$694 ;
+  wire [32:0] \$695 ;
   wire [32:0] \$696 ;
   wire [32:0] \$697 ;
   wire [32:0] \$698 ;
@@ -836,12 +836,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$70 ;
   wire [32:0] \$700 ;
   wire [32:0] \$701 ;
-  wire [32:0] \$702 ;
+  wire \$702 ;
   wire [32:0] \$703 ;
-  wire \$704 ;
+  wire [32:0] \$704 ;
   wire [32:0] \$705 ;
-  wire [32:0] \$706 ;
-  wire [32:0] \$707 ;
+  wire \$706 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
@@ -857,21 +857,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
+  reg [15:0] \$721 ;
   wire \$722 ;
-  reg [15:0] \$723 ;
+  wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire [21:0] \$728 ;
-  wire [1:0] \$729 ;
+  wire [21:0] \$726 ;
+  wire [1:0] \$727 ;
+  wire \$728 ;
+  wire [22:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire [22:0] \$731 ;
-  wire [11:0] \$732 ;
-  wire [12:0] \$733 ;
-  wire [12:0] \$734 ;
+  wire [11:0] \$730 ;
+  wire [12:0] \$731 ;
+  wire [12:0] \$732 ;
+  wire \$733 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
@@ -881,254 +881,254 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire \$743 ;
+  wire [9:0] \$743 ;
   wire \$744 ;
-  wire \$745 ;
+  wire [8:0] \$745 ;
   wire [8:0] \$746 ;
-  wire [8:0] \$747 ;
-  wire \$748 ;
-  wire [1:0] \$749 ;
+  wire \$747 ;
+  wire [1:0] \$748 ;
+  wire [9:0] \$749 ;
   wire \$75 ;
-  wire [9:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
-  wire \$752 ;
-  reg [15:0] \$753 ;
+  reg [15:0] \$752 ;
+  wire [31:0] \$753 ;
   wire [31:0] \$754 ;
   wire [31:0] \$755 ;
   wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
-  wire [1:0] \$758 ;
+  wire [1:0] \$757 ;
+  wire [31:0] \$758 ;
   wire [31:0] \$759 ;
   wire \$76 ;
   wire [31:0] \$760 ;
   wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [1:0] \$763 ;
-  wire [2:0] \$764 ;
+  wire [1:0] \$762 ;
+  wire [2:0] \$763 ;
+  wire [31:0] \$764 ;
   wire [31:0] \$765 ;
   wire [31:0] \$766 ;
   wire [31:0] \$767 ;
-  wire [31:0] \$768 ;
-  wire [1:0] \$769 ;
+  wire [1:0] \$768 ;
+  wire [31:0] \$769 ;
   wire \$77 ;
   wire [31:0] \$770 ;
   wire [31:0] \$771 ;
   wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [1:0] \$774 ;
-  wire [2:0] \$775 ;
-  wire [3:0] \$776 ;
+  wire [1:0] \$773 ;
+  wire [2:0] \$774 ;
+  wire [3:0] \$775 ;
+  wire [31:0] \$776 ;
   wire [31:0] \$777 ;
   wire [31:0] \$778 ;
   wire [31:0] \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [1:0] \$781 ;
+  wire [1:0] \$780 ;
+  wire [31:0] \$781 ;
   wire [31:0] \$782 ;
   wire [31:0] \$783 ;
   wire [31:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [1:0] \$786 ;
-  wire [2:0] \$787 ;
+  wire [1:0] \$785 ;
+  wire [2:0] \$786 ;
+  wire [31:0] \$787 ;
   wire [31:0] \$788 ;
   wire [31:0] \$789 ;
   wire \$79 ;
   wire [31:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [1:0] \$792 ;
+  wire [1:0] \$791 ;
+  wire [31:0] \$792 ;
   wire [31:0] \$793 ;
   wire [31:0] \$794 ;
   wire [31:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [1:0] \$797 ;
-  wire [2:0] \$798 ;
-  wire [3:0] \$799 ;
+  wire [1:0] \$796 ;
+  wire [2:0] \$797 ;
+  wire [3:0] \$798 ;
+  wire [4:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [4:0] \$800 ;
+  wire [31:0] \$800 ;
   wire [31:0] \$801 ;
   wire [31:0] \$802 ;
   wire [31:0] \$803 ;
-  wire [31:0] \$804 ;
-  wire [1:0] \$805 ;
+  wire [1:0] \$804 ;
+  wire [31:0] \$805 ;
   wire [31:0] \$806 ;
   wire [31:0] \$807 ;
   wire [31:0] \$808 ;
-  wire [31:0] \$809 ;
+  wire [1:0] \$809 ;
   wire \$81 ;
-  wire [1:0] \$810 ;
-  wire [2:0] \$811 ;
+  wire [2:0] \$810 ;
+  wire [31:0] \$811 ;
   wire [31:0] \$812 ;
   wire [31:0] \$813 ;
   wire [31:0] \$814 ;
-  wire [31:0] \$815 ;
-  wire [1:0] \$816 ;
+  wire [1:0] \$815 ;
+  wire [31:0] \$816 ;
   wire [31:0] \$817 ;
   wire [31:0] \$818 ;
   wire [31:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
-  wire [1:0] \$821 ;
-  wire [2:0] \$822 ;
-  wire [3:0] \$823 ;
+  wire [1:0] \$820 ;
+  wire [2:0] \$821 ;
+  wire [3:0] \$822 ;
+  wire [31:0] \$823 ;
   wire [31:0] \$824 ;
   wire [31:0] \$825 ;
   wire [31:0] \$826 ;
-  wire [31:0] \$827 ;
-  wire [1:0] \$828 ;
+  wire [1:0] \$827 ;
+  wire [31:0] \$828 ;
   wire [31:0] \$829 ;
   wire \$83 ;
   wire [31:0] \$830 ;
   wire [31:0] \$831 ;
-  wire [31:0] \$832 ;
-  wire [1:0] \$833 ;
-  wire [2:0] \$834 ;
+  wire [1:0] \$832 ;
+  wire [2:0] \$833 ;
+  wire [31:0] \$834 ;
   wire [31:0] \$835 ;
   wire [31:0] \$836 ;
   wire [31:0] \$837 ;
-  wire [31:0] \$838 ;
-  wire [1:0] \$839 ;
+  wire [1:0] \$838 ;
+  wire [31:0] \$839 ;
   wire \$84 ;
   wire [31:0] \$840 ;
   wire [31:0] \$841 ;
   wire [31:0] \$842 ;
-  wire [31:0] \$843 ;
-  wire [1:0] \$844 ;
-  wire [2:0] \$845 ;
-  wire [3:0] \$846 ;
-  wire [4:0] \$847 ;
+  wire [1:0] \$843 ;
+  wire [2:0] \$844 ;
+  wire [3:0] \$845 ;
+  wire [4:0] \$846 ;
+  wire [31:0] \$847 ;
   wire [31:0] \$848 ;
   wire [31:0] \$849 ;
   wire \$85 ;
   wire [31:0] \$850 ;
-  wire [31:0] \$851 ;
-  wire [1:0] \$852 ;
+  wire [1:0] \$851 ;
+  wire [31:0] \$852 ;
   wire [31:0] \$853 ;
   wire [31:0] \$854 ;
   wire [31:0] \$855 ;
-  wire [31:0] \$856 ;
-  wire [1:0] \$857 ;
-  wire [2:0] \$858 ;
+  wire [1:0] \$856 ;
+  wire [2:0] \$857 ;
+  wire [31:0] \$858 ;
   wire [31:0] \$859 ;
   wire \$86 ;
   wire [31:0] \$860 ;
   wire [31:0] \$861 ;
-  wire [31:0] \$862 ;
-  wire [1:0] \$863 ;
+  wire [1:0] \$862 ;
+  wire [31:0] \$863 ;
   wire [31:0] \$864 ;
   wire [31:0] \$865 ;
   wire [31:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire [1:0] \$868 ;
-  wire [2:0] \$869 ;
+  wire [1:0] \$867 ;
+  wire [2:0] \$868 ;
+  wire [3:0] \$869 ;
   wire \$87 ;
-  wire [3:0] \$870 ;
+  wire [31:0] \$870 ;
   wire [31:0] \$871 ;
   wire [31:0] \$872 ;
   wire [31:0] \$873 ;
-  wire [31:0] \$874 ;
-  wire [1:0] \$875 ;
+  wire [1:0] \$874 ;
+  wire [31:0] \$875 ;
   wire [31:0] \$876 ;
   wire [31:0] \$877 ;
   wire [31:0] \$878 ;
-  wire [31:0] \$879 ;
+  wire [1:0] \$879 ;
   wire \$88 ;
-  wire [1:0] \$880 ;
-  wire [2:0] \$881 ;
+  wire [2:0] \$880 ;
+  wire [31:0] \$881 ;
   wire [31:0] \$882 ;
   wire [31:0] \$883 ;
   wire [31:0] \$884 ;
-  wire [31:0] \$885 ;
-  wire [1:0] \$886 ;
+  wire [1:0] \$885 ;
+  wire [31:0] \$886 ;
   wire [31:0] \$887 ;
   wire [31:0] \$888 ;
   wire [31:0] \$889 ;
   wire \$89 ;
-  wire [31:0] \$890 ;
-  wire [1:0] \$891 ;
-  wire [2:0] \$892 ;
-  wire [3:0] \$893 ;
-  wire [4:0] \$894 ;
+  wire [1:0] \$890 ;
+  wire [2:0] \$891 ;
+  wire [3:0] \$892 ;
+  wire [4:0] \$893 ;
+  wire [31:0] \$894 ;
   wire [31:0] \$895 ;
   wire [31:0] \$896 ;
   wire [31:0] \$897 ;
-  wire [31:0] \$898 ;
-  wire [1:0] \$899 ;
+  wire [1:0] \$898 ;
+  wire [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire [31:0] \$900 ;
   wire [31:0] \$901 ;
   wire [31:0] \$902 ;
-  wire [31:0] \$903 ;
-  wire [1:0] \$904 ;
-  wire [2:0] \$905 ;
+  wire [1:0] \$903 ;
+  wire [2:0] \$904 ;
+  wire [31:0] \$905 ;
   wire [31:0] \$906 ;
   wire [31:0] \$907 ;
   wire [31:0] \$908 ;
-  wire [31:0] \$909 ;
+  wire [1:0] \$909 ;
   wire \$91 ;
-  wire [1:0] \$910 ;
+  wire [31:0] \$910 ;
   wire [31:0] \$911 ;
   wire [31:0] \$912 ;
   wire [31:0] \$913 ;
-  wire [31:0] \$914 ;
-  wire [1:0] \$915 ;
-  wire [2:0] \$916 ;
-  wire [3:0] \$917 ;
+  wire [1:0] \$914 ;
+  wire [2:0] \$915 ;
+  wire [3:0] \$916 ;
+  wire [31:0] \$917 ;
   wire [31:0] \$918 ;
   wire [31:0] \$919 ;
   wire \$92 ;
   wire [31:0] \$920 ;
-  wire [31:0] \$921 ;
-  wire [1:0] \$922 ;
+  wire [1:0] \$921 ;
+  wire [31:0] \$922 ;
   wire [31:0] \$923 ;
   wire [31:0] \$924 ;
   wire [31:0] \$925 ;
-  wire [31:0] \$926 ;
-  wire [1:0] \$927 ;
-  wire [2:0] \$928 ;
+  wire [1:0] \$926 ;
+  wire [2:0] \$927 ;
+  wire [31:0] \$928 ;
   wire [31:0] \$929 ;
   wire \$93 ;
   wire [31:0] \$930 ;
   wire [31:0] \$931 ;
-  wire [31:0] \$932 ;
-  wire [1:0] \$933 ;
+  wire [1:0] \$932 ;
+  wire [31:0] \$933 ;
   wire [31:0] \$934 ;
   wire [31:0] \$935 ;
   wire [31:0] \$936 ;
-  wire [31:0] \$937 ;
-  wire [1:0] \$938 ;
-  wire [2:0] \$939 ;
+  wire [1:0] \$937 ;
+  wire [2:0] \$938 ;
+  wire [3:0] \$939 ;
   wire \$94 ;
-  wire [3:0] \$940 ;
-  wire [4:0] \$941 ;
-  wire [5:0] \$942 ;
-  wire [8:0] \$943 ;
-  wire [5:0] \$944 ;
-  wire [8:0] \$945 ;
-  wire \$946 ;
-  wire [1:0] \$947 ;
-  wire \$948 ;
-  wire [7:0] \$949 ;
+  wire [4:0] \$940 ;
+  wire [5:0] \$941 ;
+  wire [8:0] \$942 ;
+  wire [5:0] \$943 ;
+  wire [8:0] \$944 ;
+  wire \$945 ;
+  wire [1:0] \$946 ;
+  wire \$947 ;
+  wire [7:0] \$948 ;
+  wire [16:0] \$949 ;
   wire \$95 ;
-  wire [16:0] \$950 ;
-  wire \$951 ;
-  wire [15:0] \$952 ;
+  wire \$950 ;
+  wire [15:0] \$951 ;
+  wire \$952 ;
   wire \$953 ;
-  wire \$954 ;
+  wire [15:0] \$954 ;
   wire [15:0] \$955 ;
-  wire [15:0] \$956 ;
-  wire \$957 ;
-  wire [16:0] \$958 ;
-  wire \$959 ;
+  wire \$956 ;
+  wire [16:0] \$957 ;
+  wire \$958 ;
+  wire [15:0] \$959 ;
   wire \$96 ;
-  wire [15:0] \$960 ;
+  wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
   wire \$965 ;
-  wire \$966 ;
+  wire [31:0] \$966 ;
   wire [31:0] \$967 ;
   wire [31:0] \$968 ;
   wire [31:0] \$969 ;
@@ -1139,37 +1139,37 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [31:0] \$973 ;
   wire [31:0] \$974 ;
   wire [31:0] \$975 ;
-  wire [31:0] \$976 ;
+  wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire [1:0] \$981 ;
+  wire [1:0] \$980 ;
+  wire \$981 ;
   wire \$982 ;
   wire \$983 ;
   wire \$984 ;
-  wire \$985 ;
-  wire [12:0] \$986 ;
-  wire \$987 ;
+  wire [12:0] \$985 ;
+  wire \$986 ;
+  wire [11:0] \$987 ;
   wire [11:0] \$988 ;
   wire [11:0] \$989 ;
   wire \$99 ;
-  wire [11:0] \$990 ;
-  reg \$991 ;
-  reg [7:0] \$992 ;
+  reg \$990 ;
+  reg [7:0] \$991 ;
+  reg \$992 ;
   reg \$993 ;
   reg \$994 ;
-  reg \$995 ;
-  reg [7:0] \$996 ;
+  reg [7:0] \$995 ;
+  reg \$996 ;
   reg \$997 ;
   reg \$998 ;
-  reg \$999 ;
+  reg [7:0] \$999 ;
   reg [7:0] \$signal  = 8'h00;
-  reg \$signal$381  = 1'h0;
-  reg [6:0] \$signal$382  = 7'h00;
-  reg \$signal$383  = 1'h0;
-  reg [6:0] \$signal$384  = 7'h00;
+  reg \$signal$382  = 1'h0;
+  reg [6:0] \$signal$383  = 7'h00;
+  reg \$signal$384  = 1'h0;
+  reg [6:0] \$signal$385  = 7'h00;
   reg [7:0] \$signature__addr ;
   reg [6:0] \$signature__addr$10 ;
   wire [6:0] \$signature__addr$12 ;
@@ -1259,23 +1259,22 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [31:0] \$signature__data$234 ;
   reg [15:0] \$signature__data$236 ;
   reg [15:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$305 ;
-  wire [15:0] \$signature__data$308 ;
-  wire [31:0] \$signature__data$315 ;
-  wire [15:0] \$signature__data$317 ;
-  wire [31:0] \$signature__data$324 ;
-  wire [15:0] \$signature__data$326 ;
-  wire [31:0] \$signature__data$333 ;
-  wire [15:0] \$signature__data$335 ;
-  wire [31:0] \$signature__data$342 ;
-  wire [15:0] \$signature__data$344 ;
-  wire [31:0] \$signature__data$351 ;
-  wire [15:0] \$signature__data$353 ;
-  wire [31:0] \$signature__data$360 ;
-  wire [15:0] \$signature__data$362 ;
-  wire [31:0] \$signature__data$369 ;
-  wire [15:0] \$signature__data$371 ;
-  wire [15:0] \$signature__data$390 ;
+  wire [31:0] \$signature__data$306 ;
+  wire [15:0] \$signature__data$309 ;
+  wire [31:0] \$signature__data$316 ;
+  wire [15:0] \$signature__data$318 ;
+  wire [31:0] \$signature__data$325 ;
+  wire [15:0] \$signature__data$327 ;
+  wire [31:0] \$signature__data$334 ;
+  wire [15:0] \$signature__data$336 ;
+  wire [31:0] \$signature__data$343 ;
+  wire [15:0] \$signature__data$345 ;
+  wire [31:0] \$signature__data$352 ;
+  wire [15:0] \$signature__data$354 ;
+  wire [31:0] \$signature__data$361 ;
+  wire [15:0] \$signature__data$363 ;
+  wire [31:0] \$signature__data$370 ;
+  wire [15:0] \$signature__data$372 ;
   wire [15:0] \$signature__data$391 ;
   wire [15:0] \$signature__data$392 ;
   wire [15:0] \$signature__data$393 ;
@@ -1283,7 +1282,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [15:0] \$signature__data$395 ;
   wire [15:0] \$signature__data$396 ;
   wire [15:0] \$signature__data$397 ;
-  wire [6:0] \$signature__data$398 ;
+  wire [15:0] \$signature__data$398 ;
   wire [6:0] \$signature__data$399 ;
   wire [6:0] \$signature__data$400 ;
   wire [6:0] \$signature__data$401 ;
@@ -1291,6 +1290,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [6:0] \$signature__data$403 ;
   wire [6:0] \$signature__data$404 ;
   wire [6:0] \$signature__data$405 ;
+  wire [6:0] \$signature__data$406 ;
   reg [6:0] \$signature__data$52  = 7'h00;
   reg [6:0] \$signature__data$56  = 7'h00;
   reg [6:0] \$signature__data$60  = 7'h00;
@@ -1354,8 +1354,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   (* init = 11'h000 *)
   wire [10:0] best_idx;
   wire busy;
-  wire \busy$284 ;
-  wire \busy$424 ;
+  wire \busy$285 ;
+  wire \busy$425 ;
   reg cand_all = 1'h0;
   reg [22:0] cand_hi = 23'h000000;
   reg [21:0] cand_lo = 22'h000000;
@@ -1389,11 +1389,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [4:0] ctrl_state = 5'h00;
   reg [15:0] decay = 16'h0000;
   reg [10:0] dividend = 11'h000;
-  reg [7:0] \dividend$276 ;
-  reg [7:0] \dividend$280 ;
+  reg [7:0] \dividend$277 ;
+  reg [7:0] \dividend$281 ;
   reg [10:0] divisor = 11'h000;
-  reg [7:0] \divisor$278 ;
-  reg [7:0] \divisor$282 ;
+  reg [7:0] \divisor$279 ;
+  reg [7:0] \divisor$283 ;
   wire done;
   reg l_word = 1'h0;
   reg load = 1'h0;
@@ -1405,7 +1405,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
-  reg [7:0] \offset$285  = 8'h00;
+  reg [7:0] \offset$286  = 8'h00;
   wire [8:0] offset_out;
   (* enum_base_type = "Op" *)
   (* enum_value_0000 = "NOP" *)
@@ -1422,6 +1422,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   (* enum_value_1011 = "READ_PARAM" *)
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] op = 4'h0;
+  reg [8:0] p_addr = 9'h000;
   reg [7:0] p_groups = 8'h00;
   reg [7:0] p_grp = 8'h00;
   reg p_run = 1'h0;
@@ -1433,8 +1434,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg [7:0] q_a = 8'h00;
   reg [7:0] q_r = 8'h00;
   wire [7:0] quotient;
-  wire [7:0] \quotient$423 ;
-  wire [10:0] \quotient$425 ;
+  wire [7:0] \quotient$424 ;
+  wire [10:0] \quotient$426 ;
   wire [7:0] r;
   reg [7:0] r_a = 8'h00;
   reg [4:0] r_part0 = 5'h00;
@@ -1711,8 +1712,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   (* init = 1'h0 *)
   wire sel_load;
   reg start;
-  reg \start$275 ;
-  reg \start$279 ;
+  reg \start$276 ;
+  reg \start$280 ;
   reg [15:0] thl_cap = 16'h0000;
   reg [15:0] thl_new = 16'h0000;
   reg [15:0] thswap_init = 16'h0000;
@@ -1747,7 +1748,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _0_ <= pot0[\$signature__addr$10 ];
   end
-  assign \$signature__data$398  = _0_;
+  assign \$signature__data$399  = _0_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot1 [127:0];
   integer pot1__i;
@@ -1763,7 +1764,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _1_ <= pot1[\$signature__addr$10 ];
   end
-  assign \$signature__data$399  = _1_;
+  assign \$signature__data$400  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot2 [127:0];
   integer pot2__i;
@@ -1779,7 +1780,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _2_ <= pot2[\$signature__addr$10 ];
   end
-  assign \$signature__data$400  = _2_;
+  assign \$signature__data$401  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot3 [127:0];
   integer pot3__i;
@@ -1795,7 +1796,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _3_ <= pot3[\$signature__addr$10 ];
   end
-  assign \$signature__data$401  = _3_;
+  assign \$signature__data$402  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot4 [127:0];
   integer pot4__i;
@@ -1811,7 +1812,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _4_ <= pot4[\$signature__addr$10 ];
   end
-  assign \$signature__data$402  = _4_;
+  assign \$signature__data$403  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot5 [127:0];
   integer pot5__i;
@@ -1827,7 +1828,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _5_ <= pot5[\$signature__addr$10 ];
   end
-  assign \$signature__data$403  = _5_;
+  assign \$signature__data$404  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot6 [127:0];
   integer pot6__i;
@@ -1843,7 +1844,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _6_ <= pot6[\$signature__addr$10 ];
   end
-  assign \$signature__data$404  = _6_;
+  assign \$signature__data$405  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [6:0] pot7 [127:0];
   integer pot7__i;
@@ -1859,7 +1860,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _7_ <= pot7[\$signature__addr$10 ];
   end
-  assign \$signature__data$405  = _7_;
+  assign \$signature__data$406  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] spikes [1:0];
   initial begin
@@ -1890,7 +1891,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _9_ <= thl0[\$signature__addr$10 ];
   end
-  assign \$signature__data$308  = _9_;
+  assign \$signature__data$309  = _9_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl1 [127:0];
   integer thl1__i;
@@ -1906,7 +1907,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _10_ <= thl1[\$signature__addr$10 ];
   end
-  assign \$signature__data$317  = _10_;
+  assign \$signature__data$318  = _10_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl2 [127:0];
   integer thl2__i;
@@ -1922,7 +1923,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _11_ <= thl2[\$signature__addr$10 ];
   end
-  assign \$signature__data$326  = _11_;
+  assign \$signature__data$327  = _11_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl3 [127:0];
   integer thl3__i;
@@ -1938,7 +1939,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _12_ <= thl3[\$signature__addr$10 ];
   end
-  assign \$signature__data$335  = _12_;
+  assign \$signature__data$336  = _12_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl4 [127:0];
   integer thl4__i;
@@ -1954,7 +1955,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _13_ <= thl4[\$signature__addr$10 ];
   end
-  assign \$signature__data$344  = _13_;
+  assign \$signature__data$345  = _13_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl5 [127:0];
   integer thl5__i;
@@ -1970,7 +1971,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _14_ <= thl5[\$signature__addr$10 ];
   end
-  assign \$signature__data$353  = _14_;
+  assign \$signature__data$354  = _14_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl6 [127:0];
   integer thl6__i;
@@ -1986,7 +1987,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _15_ <= thl6[\$signature__addr$10 ];
   end
-  assign \$signature__data$362  = _15_;
+  assign \$signature__data$363  = _15_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thl7 [127:0];
   integer thl7__i;
@@ -2002,7 +2003,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _16_ <= thl7[\$signature__addr$10 ];
   end
-  assign \$signature__data$371  = _16_;
+  assign \$signature__data$372  = _16_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap0 [127:0];
   integer thswap0__i;
@@ -2018,7 +2019,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _17_ <= thswap0[\$signature__addr$10 ];
   end
-  assign \$signature__data$390  = _17_;
+  assign \$signature__data$391  = _17_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap1 [127:0];
   integer thswap1__i;
@@ -2034,7 +2035,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _18_ <= thswap1[\$signature__addr$10 ];
   end
-  assign \$signature__data$391  = _18_;
+  assign \$signature__data$392  = _18_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap2 [127:0];
   integer thswap2__i;
@@ -2050,7 +2051,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _19_ <= thswap2[\$signature__addr$10 ];
   end
-  assign \$signature__data$392  = _19_;
+  assign \$signature__data$393  = _19_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap3 [127:0];
   integer thswap3__i;
@@ -2066,7 +2067,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _20_ <= thswap3[\$signature__addr$10 ];
   end
-  assign \$signature__data$393  = _20_;
+  assign \$signature__data$394  = _20_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap4 [127:0];
   integer thswap4__i;
@@ -2082,7 +2083,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _21_ <= thswap4[\$signature__addr$10 ];
   end
-  assign \$signature__data$394  = _21_;
+  assign \$signature__data$395  = _21_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap5 [127:0];
   integer thswap5__i;
@@ -2098,7 +2099,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _22_ <= thswap5[\$signature__addr$10 ];
   end
-  assign \$signature__data$395  = _22_;
+  assign \$signature__data$396  = _22_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap6 [127:0];
   integer thswap6__i;
@@ -2114,7 +2115,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _23_ <= thswap6[\$signature__addr$10 ];
   end
-  assign \$signature__data$396  = _23_;
+  assign \$signature__data$397  = _23_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] thswap7 [127:0];
   integer thswap7__i;
@@ -2130,7 +2131,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _24_ <= thswap7[\$signature__addr$10 ];
   end
-  assign \$signature__data$397  = _24_;
+  assign \$signature__data$398  = _24_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights0 [255:0];
   initial begin
@@ -2399,7 +2400,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _25_ <= weights0[\$signature__addr ];
   end
-  assign \$signature__data$305  = _25_;
+  assign \$signature__data$306  = _25_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights1 [255:0];
   initial begin
@@ -2668,7 +2669,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _26_ <= weights1[\$signature__addr ];
   end
-  assign \$signature__data$315  = _26_;
+  assign \$signature__data$316  = _26_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights2 [255:0];
   initial begin
@@ -2937,7 +2938,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _27_ <= weights2[\$signature__addr ];
   end
-  assign \$signature__data$324  = _27_;
+  assign \$signature__data$325  = _27_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights3 [255:0];
   initial begin
@@ -3206,7 +3207,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _28_ <= weights3[\$signature__addr ];
   end
-  assign \$signature__data$333  = _28_;
+  assign \$signature__data$334  = _28_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights4 [255:0];
   initial begin
@@ -3475,7 +3476,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _29_ <= weights4[\$signature__addr ];
   end
-  assign \$signature__data$342  = _29_;
+  assign \$signature__data$343  = _29_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights5 [255:0];
   initial begin
@@ -3744,7 +3745,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _30_ <= weights5[\$signature__addr ];
   end
-  assign \$signature__data$351  = _30_;
+  assign \$signature__data$352  = _30_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights6 [255:0];
   initial begin
@@ -4013,7 +4014,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _31_ <= weights6[\$signature__addr ];
   end
-  assign \$signature__data$360  = _31_;
+  assign \$signature__data$361  = _31_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] weights7 [255:0];
   initial begin
@@ -4282,7 +4283,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk) begin
     _32_ <= weights7[\$signature__addr ];
   end
-  assign \$signature__data$369  = _32_;
+  assign \$signature__data$370  = _32_;
   assign \$2  = s5_pot0 > 1'h0;
   assign s5_c_pot0 = \$4  ? s5_pot0 : 7'h00;
   assign \$6  = s5_pot0 > 1'h0;
@@ -4512,1079 +4513,1080 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$189  = cmd__payload[6:4] == 3'h5;
   assign \$190  = cmd__payload[6:4] == 3'h6;
   assign \$191  = cmd__payload[6:4] == 3'h7;
-  assign \$192  = p_grp * 2'h2;
-  assign \$193  = \$192  + p_word;
-  assign \$194  = ~ s1_valid;
-  assign \$195  = ~ s2_valid;
+  assign \$192  = ~ s1_valid;
+  assign \$193  = ~ s2_valid;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ~ s3_valid;
   assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ s3_valid;
+  assign \$197  = ~ \$signature__en ;
   assign \$198  = \$196  & \$197 ;
-  assign \$199  = ~ \$signature__en ;
+  assign \$199  = ~ s5_valid;
   assign \$200  = \$198  & \$199 ;
-  assign \$201  = ~ s5_valid;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = win_base + l_word;
-  assign \$204  = ! s;
-  assign \$205  = ~ busy;
-  assign \$206  = ~ \busy$284 ;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = | remainder;
-  assign \$209  = quotient + \$208 ;
-  assign \$210  = win_base + l_word;
+  assign \$201  = win_base + l_word;
+  assign \$202  = ! s;
+  assign \$203  = ~ busy;
+  assign \$204  = ~ \busy$285 ;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = | remainder;
+  assign \$207  = quotient + \$206 ;
+  assign \$208  = win_base + l_word;
+  assign \$209  = win_base + l_word;
+  assign \$210  = ! lrn_idx[2:0];
   assign \$211  = win_base + l_word;
-  assign \$212  = ! lrn_idx[2:0];
+  assign \$212  = lrn_idx[2:0] == 1'h1;
   assign \$213  = win_base + l_word;
-  assign \$214  = lrn_idx[2:0] == 1'h1;
+  assign \$214  = lrn_idx[2:0] == 2'h2;
   assign \$215  = win_base + l_word;
-  assign \$216  = lrn_idx[2:0] == 2'h2;
+  assign \$216  = lrn_idx[2:0] == 2'h3;
   assign \$217  = win_base + l_word;
-  assign \$218  = lrn_idx[2:0] == 2'h3;
+  assign \$218  = lrn_idx[2:0] == 3'h4;
   assign \$219  = win_base + l_word;
-  assign \$220  = lrn_idx[2:0] == 3'h4;
+  assign \$220  = lrn_idx[2:0] == 3'h5;
   assign \$221  = win_base + l_word;
-  assign \$222  = lrn_idx[2:0] == 3'h5;
+  assign \$222  = lrn_idx[2:0] == 3'h6;
   assign \$223  = win_base + l_word;
-  assign \$224  = lrn_idx[2:0] == 3'h6;
-  assign \$225  = win_base + l_word;
-  assign \$226  = lrn_idx[2:0] == 3'h7;
-  assign \$228  = done | \$227 ;
-  assign \$229  = | r_a;
-  assign \$230  = q_a + \$229 ;
-  assign \$231  = ! lrn_idx[2:0];
-  assign \$232  = ! lrn_idx[2:0];
-  assign \$233  = | s;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = lrn_idx[2:0] == 1'h1;
-  assign \$236  = lrn_idx[2:0] == 1'h1;
-  assign \$237  = | s;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = lrn_idx[2:0] == 2'h2;
-  assign \$240  = lrn_idx[2:0] == 2'h2;
-  assign \$241  = | s;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = lrn_idx[2:0] == 2'h3;
-  assign \$244  = lrn_idx[2:0] == 2'h3;
-  assign \$245  = | s;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = lrn_idx[2:0] == 3'h4;
-  assign \$248  = lrn_idx[2:0] == 3'h4;
-  assign \$249  = | s;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = lrn_idx[2:0] == 3'h5;
-  assign \$252  = lrn_idx[2:0] == 3'h5;
-  assign \$253  = | s;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = lrn_idx[2:0] == 3'h6;
-  assign \$256  = lrn_idx[2:0] == 3'h6;
-  assign \$257  = | s;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = lrn_idx[2:0] == 3'h7;
-  assign \$260  = lrn_idx[2:0] == 3'h7;
-  assign \$261  = | s;
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = ! add_cls;
-  assign \$264  = add_idx >= 11'h400;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = ! add_idx[2:0];
-  assign \$267  = ! add_idx[2:0];
-  assign \$268  = add_idx[2:0] == 1'h1;
-  assign \$269  = add_idx[2:0] == 1'h1;
-  assign \$270  = add_idx[2:0] == 2'h2;
-  assign \$271  = add_idx[2:0] == 2'h2;
-  assign \$272  = add_idx[2:0] == 2'h3;
-  assign \$273  = add_idx[2:0] == 2'h3;
-  assign \$274  = add_idx[2:0] == 3'h4;
-  assign \$275  = add_idx[2:0] == 3'h4;
-  assign \$276  = add_idx[2:0] == 3'h5;
-  assign \$277  = add_idx[2:0] == 3'h5;
-  assign \$278  = add_idx[2:0] == 3'h6;
-  assign \$279  = add_idx[2:0] == 3'h6;
-  assign \$280  = add_idx[2:0] == 3'h7;
-  assign \$281  = add_idx[2:0] == 3'h7;
-  assign \$282  = ! ctrl_state;
-  assign \$283  = ctrl_state == 1'h1;
-  assign \$284  = ctrl_state == 2'h2;
-  assign \$285  = ctrl_state == 2'h3;
-  assign \$286  = ctrl_state == 3'h4;
-  assign \$287  = ctrl_state == 3'h5;
-  assign \$288  = ctrl_state == 3'h6;
-  assign \$289  = ctrl_state == 3'h7;
-  assign \$290  = ctrl_state == 4'h8;
-  assign \$291  = ctrl_state == 4'h9;
-  assign \$292  = ctrl_state == 4'ha;
-  assign \$293  = ctrl_state == 4'hb;
-  assign \$294  = ctrl_state == 4'hc;
-  assign \$295  = ctrl_state == 4'hd;
-  assign \$296  = ctrl_state == 4'he;
-  assign \$297  = ctrl_state == 4'hf;
-  assign \$298  = ctrl_state == 5'h10;
-  assign \$299  = ctrl_state == 5'h11;
-  assign \$300  = ctrl_state == 5'h12;
-  assign \$301  = ctrl_state == 5'h13;
-  assign \$302  = ctrl_state == 5'h14;
-  assign \$303  = ctrl_state == 5'h15;
-  assign \$304  = ctrl_state == 5'h16;
-  assign \$305  = ! p_word;
-  assign \$307  = s3_valid & s3_last;
-  assign \$308  = \$signature__data$305  & x_rd__data;
-  assign \$309  = s2_and0[0] + s2_and0[1];
-  assign \$310  = s2_and0[2] + s2_and0[3];
-  assign \$311  = \$309  + \$310 ;
-  assign \$312  = s2_and0[4] + s2_and0[5];
-  assign \$313  = s2_and0[6] + s2_and0[7];
-  assign \$314  = \$312  + \$313 ;
-  assign \$315  = \$311  + \$314 ;
-  assign \$316  = s2_and0[8] + s2_and0[9];
-  assign \$317  = s2_and0[10] + s2_and0[11];
-  assign \$318  = \$316  + \$317 ;
-  assign \$319  = s2_and0[12] + s2_and0[13];
-  assign \$320  = s2_and0[14] + s2_and0[15];
-  assign \$321  = \$319  + \$320 ;
-  assign \$322  = \$318  + \$321 ;
-  assign \$323  = \$315  + \$322 ;
-  assign \$324  = s2_and0[16] + s2_and0[17];
-  assign \$325  = s2_and0[18] + s2_and0[19];
-  assign \$326  = \$324  + \$325 ;
-  assign \$327  = s2_and0[20] + s2_and0[21];
-  assign \$328  = s2_and0[22] + s2_and0[23];
-  assign \$329  = \$327  + \$328 ;
-  assign \$330  = \$326  + \$329 ;
-  assign \$331  = s2_and0[24] + s2_and0[25];
-  assign \$332  = s2_and0[26] + s2_and0[27];
-  assign \$333  = \$331  + \$332 ;
-  assign \$334  = s2_and0[28] + s2_and0[29];
-  assign \$335  = s2_and0[30] + s2_and0[31];
-  assign \$336  = \$334  + \$335 ;
-  assign \$337  = \$333  + \$336 ;
-  assign \$338  = \$330  + \$337 ;
-  assign \$339  = s3_first ? 7'h00 : acc0;
-  assign \$340  = s3_part0_0 + s3_part0_1;
-  assign \$341  = \$339  + \$340 ;
-  assign \$342  = s3_first ? 7'h00 : acc0;
-  assign \$343  = s3_part0_0 + s3_part0_1;
-  assign \$344  = \$342  + \$343 ;
-  assign \$345  = \$signature__data$315  & x_rd__data;
-  assign \$346  = s2_and1[0] + s2_and1[1];
-  assign \$347  = s2_and1[2] + s2_and1[3];
-  assign \$348  = \$346  + \$347 ;
-  assign \$349  = s2_and1[4] + s2_and1[5];
-  assign \$350  = s2_and1[6] + s2_and1[7];
-  assign \$351  = \$349  + \$350 ;
-  assign \$352  = \$348  + \$351 ;
-  assign \$353  = s2_and1[8] + s2_and1[9];
-  assign \$354  = s2_and1[10] + s2_and1[11];
-  assign \$355  = \$353  + \$354 ;
-  assign \$356  = s2_and1[12] + s2_and1[13];
-  assign \$357  = s2_and1[14] + s2_and1[15];
-  assign \$358  = \$356  + \$357 ;
-  assign \$359  = \$355  + \$358 ;
-  assign \$360  = \$352  + \$359 ;
-  assign \$361  = s2_and1[16] + s2_and1[17];
-  assign \$362  = s2_and1[18] + s2_and1[19];
-  assign \$363  = \$361  + \$362 ;
-  assign \$364  = s2_and1[20] + s2_and1[21];
-  assign \$365  = s2_and1[22] + s2_and1[23];
-  assign \$366  = \$364  + \$365 ;
-  assign \$367  = \$363  + \$366 ;
-  assign \$368  = s2_and1[24] + s2_and1[25];
-  assign \$369  = s2_and1[26] + s2_and1[27];
-  assign \$370  = \$368  + \$369 ;
-  assign \$371  = s2_and1[28] + s2_and1[29];
-  assign \$372  = s2_and1[30] + s2_and1[31];
-  assign \$373  = \$371  + \$372 ;
-  assign \$374  = \$370  + \$373 ;
-  assign \$375  = \$367  + \$374 ;
-  assign \$376  = s3_first ? 7'h00 : acc1;
-  assign \$377  = s3_part1_0 + s3_part1_1;
-  assign \$378  = \$376  + \$377 ;
-  assign \$379  = s3_first ? 7'h00 : acc1;
-  assign \$380  = s3_part1_0 + s3_part1_1;
-  assign \$381  = \$379  + \$380 ;
-  assign \$382  = \$signature__data$324  & x_rd__data;
-  assign \$383  = s2_and2[0] + s2_and2[1];
-  assign \$384  = s2_and2[2] + s2_and2[3];
-  assign \$385  = \$383  + \$384 ;
-  assign \$386  = s2_and2[4] + s2_and2[5];
-  assign \$387  = s2_and2[6] + s2_and2[7];
-  assign \$388  = \$386  + \$387 ;
-  assign \$389  = \$385  + \$388 ;
-  assign \$390  = s2_and2[8] + s2_and2[9];
-  assign \$391  = s2_and2[10] + s2_and2[11];
-  assign \$392  = \$390  + \$391 ;
-  assign \$393  = s2_and2[12] + s2_and2[13];
-  assign \$394  = s2_and2[14] + s2_and2[15];
-  assign \$395  = \$393  + \$394 ;
-  assign \$396  = \$392  + \$395 ;
-  assign \$397  = \$389  + \$396 ;
-  assign \$398  = s2_and2[16] + s2_and2[17];
-  assign \$399  = s2_and2[18] + s2_and2[19];
-  assign \$400  = \$398  + \$399 ;
-  assign \$401  = s2_and2[20] + s2_and2[21];
-  assign \$402  = s2_and2[22] + s2_and2[23];
-  assign \$403  = \$401  + \$402 ;
-  assign \$404  = \$400  + \$403 ;
-  assign \$405  = s2_and2[24] + s2_and2[25];
-  assign \$406  = s2_and2[26] + s2_and2[27];
-  assign \$407  = \$405  + \$406 ;
-  assign \$408  = s2_and2[28] + s2_and2[29];
-  assign \$409  = s2_and2[30] + s2_and2[31];
-  assign \$410  = \$408  + \$409 ;
-  assign \$411  = \$407  + \$410 ;
-  assign \$412  = \$404  + \$411 ;
-  assign \$413  = s3_first ? 7'h00 : acc2;
-  assign \$414  = s3_part2_0 + s3_part2_1;
-  assign \$415  = \$413  + \$414 ;
-  assign \$416  = s3_first ? 7'h00 : acc2;
-  assign \$417  = s3_part2_0 + s3_part2_1;
-  assign \$418  = \$416  + \$417 ;
-  assign \$419  = \$signature__data$333  & x_rd__data;
-  assign \$420  = s2_and3[0] + s2_and3[1];
-  assign \$421  = s2_and3[2] + s2_and3[3];
-  assign \$422  = \$420  + \$421 ;
-  assign \$423  = s2_and3[4] + s2_and3[5];
-  assign \$424  = s2_and3[6] + s2_and3[7];
-  assign \$425  = \$423  + \$424 ;
-  assign \$426  = \$422  + \$425 ;
-  assign \$427  = s2_and3[8] + s2_and3[9];
-  assign \$428  = s2_and3[10] + s2_and3[11];
-  assign \$429  = \$427  + \$428 ;
-  assign \$430  = s2_and3[12] + s2_and3[13];
-  assign \$431  = s2_and3[14] + s2_and3[15];
-  assign \$432  = \$430  + \$431 ;
-  assign \$433  = \$429  + \$432 ;
-  assign \$434  = \$426  + \$433 ;
-  assign \$435  = s2_and3[16] + s2_and3[17];
-  assign \$436  = s2_and3[18] + s2_and3[19];
-  assign \$437  = \$435  + \$436 ;
-  assign \$438  = s2_and3[20] + s2_and3[21];
-  assign \$439  = s2_and3[22] + s2_and3[23];
-  assign \$440  = \$438  + \$439 ;
-  assign \$441  = \$437  + \$440 ;
-  assign \$442  = s2_and3[24] + s2_and3[25];
-  assign \$443  = s2_and3[26] + s2_and3[27];
-  assign \$444  = \$442  + \$443 ;
-  assign \$445  = s2_and3[28] + s2_and3[29];
-  assign \$446  = s2_and3[30] + s2_and3[31];
-  assign \$447  = \$445  + \$446 ;
-  assign \$448  = \$444  + \$447 ;
-  assign \$449  = \$441  + \$448 ;
-  assign \$450  = s3_first ? 7'h00 : acc3;
-  assign \$451  = s3_part3_0 + s3_part3_1;
-  assign \$452  = \$450  + \$451 ;
-  assign \$453  = s3_first ? 7'h00 : acc3;
-  assign \$454  = s3_part3_0 + s3_part3_1;
-  assign \$455  = \$453  + \$454 ;
-  assign \$456  = \$signature__data$342  & x_rd__data;
-  assign \$457  = s2_and4[0] + s2_and4[1];
-  assign \$458  = s2_and4[2] + s2_and4[3];
-  assign \$459  = \$457  + \$458 ;
-  assign \$460  = s2_and4[4] + s2_and4[5];
-  assign \$461  = s2_and4[6] + s2_and4[7];
-  assign \$462  = \$460  + \$461 ;
-  assign \$463  = \$459  + \$462 ;
-  assign \$464  = s2_and4[8] + s2_and4[9];
-  assign \$465  = s2_and4[10] + s2_and4[11];
-  assign \$466  = \$464  + \$465 ;
-  assign \$467  = s2_and4[12] + s2_and4[13];
-  assign \$468  = s2_and4[14] + s2_and4[15];
-  assign \$469  = \$467  + \$468 ;
-  assign \$470  = \$466  + \$469 ;
-  assign \$471  = \$463  + \$470 ;
-  assign \$472  = s2_and4[16] + s2_and4[17];
-  assign \$473  = s2_and4[18] + s2_and4[19];
-  assign \$474  = \$472  + \$473 ;
-  assign \$475  = s2_and4[20] + s2_and4[21];
-  assign \$476  = s2_and4[22] + s2_and4[23];
-  assign \$477  = \$475  + \$476 ;
-  assign \$478  = \$474  + \$477 ;
-  assign \$479  = s2_and4[24] + s2_and4[25];
-  assign \$480  = s2_and4[26] + s2_and4[27];
-  assign \$481  = \$479  + \$480 ;
-  assign \$482  = s2_and4[28] + s2_and4[29];
-  assign \$483  = s2_and4[30] + s2_and4[31];
-  assign \$484  = \$482  + \$483 ;
-  assign \$485  = \$481  + \$484 ;
-  assign \$486  = \$478  + \$485 ;
-  assign \$487  = s3_first ? 7'h00 : acc4;
-  assign \$488  = s3_part4_0 + s3_part4_1;
-  assign \$489  = \$487  + \$488 ;
-  assign \$490  = s3_first ? 7'h00 : acc4;
-  assign \$491  = s3_part4_0 + s3_part4_1;
-  assign \$492  = \$490  + \$491 ;
-  assign \$493  = \$signature__data$351  & x_rd__data;
-  assign \$494  = s2_and5[0] + s2_and5[1];
-  assign \$495  = s2_and5[2] + s2_and5[3];
-  assign \$496  = \$494  + \$495 ;
-  assign \$497  = s2_and5[4] + s2_and5[5];
-  assign \$498  = s2_and5[6] + s2_and5[7];
-  assign \$499  = \$497  + \$498 ;
-  assign \$500  = \$496  + \$499 ;
-  assign \$501  = s2_and5[8] + s2_and5[9];
-  assign \$502  = s2_and5[10] + s2_and5[11];
-  assign \$503  = \$501  + \$502 ;
-  assign \$504  = s2_and5[12] + s2_and5[13];
-  assign \$505  = s2_and5[14] + s2_and5[15];
-  assign \$506  = \$504  + \$505 ;
-  assign \$507  = \$503  + \$506 ;
-  assign \$508  = \$500  + \$507 ;
-  assign \$509  = s2_and5[16] + s2_and5[17];
-  assign \$510  = s2_and5[18] + s2_and5[19];
-  assign \$511  = \$509  + \$510 ;
-  assign \$512  = s2_and5[20] + s2_and5[21];
-  assign \$513  = s2_and5[22] + s2_and5[23];
-  assign \$514  = \$512  + \$513 ;
-  assign \$515  = \$511  + \$514 ;
-  assign \$516  = s2_and5[24] + s2_and5[25];
-  assign \$517  = s2_and5[26] + s2_and5[27];
-  assign \$518  = \$516  + \$517 ;
-  assign \$519  = s2_and5[28] + s2_and5[29];
-  assign \$520  = s2_and5[30] + s2_and5[31];
-  assign \$521  = \$519  + \$520 ;
-  assign \$522  = \$518  + \$521 ;
-  assign \$523  = \$515  + \$522 ;
-  assign \$524  = s3_first ? 7'h00 : acc5;
-  assign \$525  = s3_part5_0 + s3_part5_1;
-  assign \$526  = \$524  + \$525 ;
-  assign \$527  = s3_first ? 7'h00 : acc5;
-  assign \$528  = s3_part5_0 + s3_part5_1;
-  assign \$529  = \$527  + \$528 ;
-  assign \$530  = \$signature__data$360  & x_rd__data;
-  assign \$531  = s2_and6[0] + s2_and6[1];
-  assign \$532  = s2_and6[2] + s2_and6[3];
-  assign \$533  = \$531  + \$532 ;
-  assign \$534  = s2_and6[4] + s2_and6[5];
-  assign \$535  = s2_and6[6] + s2_and6[7];
-  assign \$536  = \$534  + \$535 ;
-  assign \$537  = \$533  + \$536 ;
-  assign \$538  = s2_and6[8] + s2_and6[9];
-  assign \$539  = s2_and6[10] + s2_and6[11];
-  assign \$540  = \$538  + \$539 ;
-  assign \$541  = s2_and6[12] + s2_and6[13];
-  assign \$542  = s2_and6[14] + s2_and6[15];
-  assign \$543  = \$541  + \$542 ;
-  assign \$544  = \$540  + \$543 ;
-  assign \$545  = \$537  + \$544 ;
-  assign \$546  = s2_and6[16] + s2_and6[17];
-  assign \$547  = s2_and6[18] + s2_and6[19];
-  assign \$548  = \$546  + \$547 ;
-  assign \$549  = s2_and6[20] + s2_and6[21];
-  assign \$550  = s2_and6[22] + s2_and6[23];
-  assign \$551  = \$549  + \$550 ;
-  assign \$552  = \$548  + \$551 ;
-  assign \$553  = s2_and6[24] + s2_and6[25];
-  assign \$554  = s2_and6[26] + s2_and6[27];
-  assign \$555  = \$553  + \$554 ;
-  assign \$556  = s2_and6[28] + s2_and6[29];
-  assign \$557  = s2_and6[30] + s2_and6[31];
-  assign \$558  = \$556  + \$557 ;
-  assign \$559  = \$555  + \$558 ;
-  assign \$560  = \$552  + \$559 ;
-  assign \$561  = s3_first ? 7'h00 : acc6;
-  assign \$562  = s3_part6_0 + s3_part6_1;
-  assign \$563  = \$561  + \$562 ;
-  assign \$564  = s3_first ? 7'h00 : acc6;
-  assign \$565  = s3_part6_0 + s3_part6_1;
-  assign \$566  = \$564  + \$565 ;
-  assign \$567  = \$signature__data$369  & x_rd__data;
-  assign \$568  = s2_and7[0] + s2_and7[1];
-  assign \$569  = s2_and7[2] + s2_and7[3];
-  assign \$570  = \$568  + \$569 ;
-  assign \$571  = s2_and7[4] + s2_and7[5];
-  assign \$572  = s2_and7[6] + s2_and7[7];
-  assign \$573  = \$571  + \$572 ;
-  assign \$574  = \$570  + \$573 ;
-  assign \$575  = s2_and7[8] + s2_and7[9];
-  assign \$576  = s2_and7[10] + s2_and7[11];
-  assign \$577  = \$575  + \$576 ;
-  assign \$578  = s2_and7[12] + s2_and7[13];
-  assign \$579  = s2_and7[14] + s2_and7[15];
-  assign \$580  = \$578  + \$579 ;
-  assign \$581  = \$577  + \$580 ;
-  assign \$582  = \$574  + \$581 ;
-  assign \$583  = s2_and7[16] + s2_and7[17];
-  assign \$584  = s2_and7[18] + s2_and7[19];
-  assign \$585  = \$583  + \$584 ;
-  assign \$586  = s2_and7[20] + s2_and7[21];
-  assign \$587  = s2_and7[22] + s2_and7[23];
-  assign \$588  = \$586  + \$587 ;
-  assign \$589  = \$585  + \$588 ;
-  assign \$590  = s2_and7[24] + s2_and7[25];
-  assign \$591  = s2_and7[26] + s2_and7[27];
-  assign \$592  = \$590  + \$591 ;
-  assign \$593  = s2_and7[28] + s2_and7[29];
-  assign \$594  = s2_and7[30] + s2_and7[31];
-  assign \$595  = \$593  + \$594 ;
-  assign \$596  = \$592  + \$595 ;
-  assign \$597  = \$589  + \$596 ;
-  assign \$598  = s3_first ? 7'h00 : acc7;
-  assign \$599  = s3_part7_0 + s3_part7_1;
-  assign \$600  = \$598  + \$599 ;
-  assign \$601  = s3_first ? 7'h00 : acc7;
-  assign \$602  = s3_part7_0 + s3_part7_1;
-  assign \$603  = \$601  + \$602 ;
-  assign \$604  = { s4_grp, 3'h0 } < num_neurons;
-  assign \$605  = { s4_grp, 3'h0 } < num_neurons;
-  assign \$606  = { s4_grp, 3'h0 } >= cand_lo;
-  assign \$607  = { s4_grp, 3'h0 } < cand_hi;
-  assign \$608  = \$606  & \$607 ;
-  assign \$609  = cand_all | \$608 ;
-  assign \$610  = \$605  & \$609 ;
-  assign \$611  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
-  assign \$612  = \$610  & \$611 ;
-  assign \$613  = { s4_grp, 3'h1 } < num_neurons;
-  assign \$614  = { s4_grp, 3'h1 } < num_neurons;
-  assign \$615  = { s4_grp, 3'h1 } >= cand_lo;
-  assign \$616  = { s4_grp, 3'h1 } < cand_hi;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = cand_all | \$617 ;
-  assign \$619  = \$614  & \$618 ;
-  assign \$620  = $signed({ 1'h0, \$signature__data$52  }) > $signed(s4_thl1);
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = { s4_grp, 3'h2 } < num_neurons;
-  assign \$623  = { s4_grp, 3'h2 } < num_neurons;
-  assign \$624  = { s4_grp, 3'h2 } >= cand_lo;
-  assign \$625  = { s4_grp, 3'h2 } < cand_hi;
-  assign \$626  = \$624  & \$625 ;
-  assign \$627  = cand_all | \$626 ;
-  assign \$628  = \$623  & \$627 ;
-  assign \$629  = $signed({ 1'h0, \$signature__data$56  }) > $signed(s4_thl2);
-  assign \$630  = \$628  & \$629 ;
-  assign \$631  = { s4_grp, 3'h3 } < num_neurons;
-  assign \$632  = { s4_grp, 3'h3 } < num_neurons;
-  assign \$633  = { s4_grp, 3'h3 } >= cand_lo;
-  assign \$634  = { s4_grp, 3'h3 } < cand_hi;
-  assign \$635  = \$633  & \$634 ;
-  assign \$636  = cand_all | \$635 ;
-  assign \$637  = \$632  & \$636 ;
-  assign \$638  = $signed({ 1'h0, \$signature__data$60  }) > $signed(s4_thl3);
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = { s4_grp, 3'h4 } < num_neurons;
-  assign \$641  = { s4_grp, 3'h4 } < num_neurons;
-  assign \$642  = { s4_grp, 3'h4 } >= cand_lo;
-  assign \$643  = { s4_grp, 3'h4 } < cand_hi;
-  assign \$644  = \$642  & \$643 ;
-  assign \$645  = cand_all | \$644 ;
-  assign \$646  = \$641  & \$645 ;
-  assign \$647  = $signed({ 1'h0, \$signature__data$64  }) > $signed(s4_thl4);
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = { s4_grp, 3'h5 } < num_neurons;
-  assign \$650  = { s4_grp, 3'h5 } < num_neurons;
-  assign \$651  = { s4_grp, 3'h5 } >= cand_lo;
-  assign \$652  = { s4_grp, 3'h5 } < cand_hi;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = cand_all | \$653 ;
-  assign \$655  = \$650  & \$654 ;
-  assign \$656  = $signed({ 1'h0, \$signature__data$68  }) > $signed(s4_thl5);
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = { s4_grp, 3'h6 } < num_neurons;
-  assign \$659  = { s4_grp, 3'h6 } < num_neurons;
-  assign \$660  = { s4_grp, 3'h6 } >= cand_lo;
-  assign \$661  = { s4_grp, 3'h6 } < cand_hi;
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = cand_all | \$662 ;
-  assign \$664  = \$659  & \$663 ;
-  assign \$665  = $signed({ 1'h0, \$signature__data$72  }) > $signed(s4_thl6);
-  assign \$666  = \$664  & \$665 ;
-  assign \$667  = { s4_grp, 3'h7 } < num_neurons;
-  assign \$668  = { s4_grp, 3'h7 } < num_neurons;
-  assign \$669  = { s4_grp, 3'h7 } >= cand_lo;
-  assign \$670  = { s4_grp, 3'h7 } < cand_hi;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = cand_all | \$671 ;
-  assign \$673  = \$668  & \$672 ;
-  assign \$674  = $signed({ 1'h0, \$signature__data$76  }) > $signed(s4_thl7);
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ~ \$signal$381 ;
-  assign \$677  = s5_c_pot7 > \$signal$382 ;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = s5_c_valid7 & \$678 ;
-  assign \$680  = ~ \$signal$383 ;
-  assign \$681  = s5_e_pot7 > \$signal$384 ;
-  assign \$682  = \$680  | \$681 ;
-  assign \$683  = s5_e_valid7 & \$682 ;
-  assign \$686  = rd_a_sel[0] ? \$685  : 32'd0;
-  assign \$688  = rd_a_sel[1] ? \$687  : 16'h0000;
-  assign \$689  = \$686  | { 16'h0000, \$688  };
-  assign \$691  = rd_a_sel[2] ? \$690  : 16'h0000;
-  assign \$693  = rd_a_sel[3] ? \$692  : 7'h00;
-  assign \$694  = \$691  | { 9'h000, \$693  };
-  assign \$695  = rd_a_sel[4] ? rd_a_param : 32'd0;
-  assign \$696  = - mask;
+  assign \$224  = lrn_idx[2:0] == 3'h7;
+  assign \$226  = done | \$225 ;
+  assign \$227  = | r_a;
+  assign \$228  = q_a + \$227 ;
+  assign \$229  = ! lrn_idx[2:0];
+  assign \$230  = ! lrn_idx[2:0];
+  assign \$231  = | s;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = lrn_idx[2:0] == 1'h1;
+  assign \$234  = lrn_idx[2:0] == 1'h1;
+  assign \$235  = | s;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = lrn_idx[2:0] == 2'h2;
+  assign \$238  = lrn_idx[2:0] == 2'h2;
+  assign \$239  = | s;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = lrn_idx[2:0] == 2'h3;
+  assign \$242  = lrn_idx[2:0] == 2'h3;
+  assign \$243  = | s;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = lrn_idx[2:0] == 3'h4;
+  assign \$246  = lrn_idx[2:0] == 3'h4;
+  assign \$247  = | s;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = lrn_idx[2:0] == 3'h5;
+  assign \$250  = lrn_idx[2:0] == 3'h5;
+  assign \$251  = | s;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = lrn_idx[2:0] == 3'h6;
+  assign \$254  = lrn_idx[2:0] == 3'h6;
+  assign \$255  = | s;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = lrn_idx[2:0] == 3'h7;
+  assign \$258  = lrn_idx[2:0] == 3'h7;
+  assign \$259  = | s;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ! add_cls;
+  assign \$262  = add_idx >= 11'h400;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = ! add_idx[2:0];
+  assign \$265  = ! add_idx[2:0];
+  assign \$266  = add_idx[2:0] == 1'h1;
+  assign \$267  = add_idx[2:0] == 1'h1;
+  assign \$268  = add_idx[2:0] == 2'h2;
+  assign \$269  = add_idx[2:0] == 2'h2;
+  assign \$270  = add_idx[2:0] == 2'h3;
+  assign \$271  = add_idx[2:0] == 2'h3;
+  assign \$272  = add_idx[2:0] == 3'h4;
+  assign \$273  = add_idx[2:0] == 3'h4;
+  assign \$274  = add_idx[2:0] == 3'h5;
+  assign \$275  = add_idx[2:0] == 3'h5;
+  assign \$276  = add_idx[2:0] == 3'h6;
+  assign \$277  = add_idx[2:0] == 3'h6;
+  assign \$278  = add_idx[2:0] == 3'h7;
+  assign \$279  = add_idx[2:0] == 3'h7;
+  assign \$280  = ! ctrl_state;
+  assign \$281  = ctrl_state == 1'h1;
+  assign \$282  = ctrl_state == 2'h2;
+  assign \$283  = ctrl_state == 2'h3;
+  assign \$284  = ctrl_state == 3'h4;
+  assign \$285  = ctrl_state == 3'h5;
+  assign \$286  = ctrl_state == 3'h6;
+  assign \$287  = ctrl_state == 3'h7;
+  assign \$288  = ctrl_state == 4'h8;
+  assign \$289  = ctrl_state == 4'h9;
+  assign \$290  = ctrl_state == 4'ha;
+  assign \$291  = ctrl_state == 4'hb;
+  assign \$292  = ctrl_state == 4'hc;
+  assign \$293  = ctrl_state == 4'hd;
+  assign \$294  = ctrl_state == 4'he;
+  assign \$295  = ctrl_state == 4'hf;
+  assign \$296  = ctrl_state == 5'h10;
+  assign \$297  = ctrl_state == 5'h11;
+  assign \$298  = ctrl_state == 5'h12;
+  assign \$299  = ctrl_state == 5'h13;
+  assign \$300  = ctrl_state == 5'h14;
+  assign \$301  = ctrl_state == 5'h15;
+  assign \$302  = ctrl_state == 5'h16;
+  assign \$303  = ! p_word;
+  assign \$305  = s3_valid & s3_last;
+  assign \$306  = \$signature__data$306  & x_rd__data;
+  assign \$307  = s2_and0[0] + s2_and0[1];
+  assign \$308  = s2_and0[2] + s2_and0[3];
+  assign \$309  = \$307  + \$308 ;
+  assign \$310  = s2_and0[4] + s2_and0[5];
+  assign \$311  = s2_and0[6] + s2_and0[7];
+  assign \$312  = \$310  + \$311 ;
+  assign \$313  = \$309  + \$312 ;
+  assign \$314  = s2_and0[8] + s2_and0[9];
+  assign \$315  = s2_and0[10] + s2_and0[11];
+  assign \$316  = \$314  + \$315 ;
+  assign \$317  = s2_and0[12] + s2_and0[13];
+  assign \$318  = s2_and0[14] + s2_and0[15];
+  assign \$319  = \$317  + \$318 ;
+  assign \$320  = \$316  + \$319 ;
+  assign \$321  = \$313  + \$320 ;
+  assign \$322  = s2_and0[16] + s2_and0[17];
+  assign \$323  = s2_and0[18] + s2_and0[19];
+  assign \$324  = \$322  + \$323 ;
+  assign \$325  = s2_and0[20] + s2_and0[21];
+  assign \$326  = s2_and0[22] + s2_and0[23];
+  assign \$327  = \$325  + \$326 ;
+  assign \$328  = \$324  + \$327 ;
+  assign \$329  = s2_and0[24] + s2_and0[25];
+  assign \$330  = s2_and0[26] + s2_and0[27];
+  assign \$331  = \$329  + \$330 ;
+  assign \$332  = s2_and0[28] + s2_and0[29];
+  assign \$333  = s2_and0[30] + s2_and0[31];
+  assign \$334  = \$332  + \$333 ;
+  assign \$335  = \$331  + \$334 ;
+  assign \$336  = \$328  + \$335 ;
+  assign \$337  = s3_first ? 7'h00 : acc0;
+  assign \$338  = s3_part0_0 + s3_part0_1;
+  assign \$339  = \$337  + \$338 ;
+  assign \$340  = s3_first ? 7'h00 : acc0;
+  assign \$341  = s3_part0_0 + s3_part0_1;
+  assign \$342  = \$340  + \$341 ;
+  assign \$343  = \$signature__data$316  & x_rd__data;
+  assign \$344  = s2_and1[0] + s2_and1[1];
+  assign \$345  = s2_and1[2] + s2_and1[3];
+  assign \$346  = \$344  + \$345 ;
+  assign \$347  = s2_and1[4] + s2_and1[5];
+  assign \$348  = s2_and1[6] + s2_and1[7];
+  assign \$349  = \$347  + \$348 ;
+  assign \$350  = \$346  + \$349 ;
+  assign \$351  = s2_and1[8] + s2_and1[9];
+  assign \$352  = s2_and1[10] + s2_and1[11];
+  assign \$353  = \$351  + \$352 ;
+  assign \$354  = s2_and1[12] + s2_and1[13];
+  assign \$355  = s2_and1[14] + s2_and1[15];
+  assign \$356  = \$354  + \$355 ;
+  assign \$357  = \$353  + \$356 ;
+  assign \$358  = \$350  + \$357 ;
+  assign \$359  = s2_and1[16] + s2_and1[17];
+  assign \$360  = s2_and1[18] + s2_and1[19];
+  assign \$361  = \$359  + \$360 ;
+  assign \$362  = s2_and1[20] + s2_and1[21];
+  assign \$363  = s2_and1[22] + s2_and1[23];
+  assign \$364  = \$362  + \$363 ;
+  assign \$365  = \$361  + \$364 ;
+  assign \$366  = s2_and1[24] + s2_and1[25];
+  assign \$367  = s2_and1[26] + s2_and1[27];
+  assign \$368  = \$366  + \$367 ;
+  assign \$369  = s2_and1[28] + s2_and1[29];
+  assign \$370  = s2_and1[30] + s2_and1[31];
+  assign \$371  = \$369  + \$370 ;
+  assign \$372  = \$368  + \$371 ;
+  assign \$373  = \$365  + \$372 ;
+  assign \$374  = s3_first ? 7'h00 : acc1;
+  assign \$375  = s3_part1_0 + s3_part1_1;
+  assign \$376  = \$374  + \$375 ;
+  assign \$377  = s3_first ? 7'h00 : acc1;
+  assign \$378  = s3_part1_0 + s3_part1_1;
+  assign \$379  = \$377  + \$378 ;
+  assign \$380  = \$signature__data$325  & x_rd__data;
+  assign \$381  = s2_and2[0] + s2_and2[1];
+  assign \$382  = s2_and2[2] + s2_and2[3];
+  assign \$383  = \$381  + \$382 ;
+  assign \$384  = s2_and2[4] + s2_and2[5];
+  assign \$385  = s2_and2[6] + s2_and2[7];
+  assign \$386  = \$384  + \$385 ;
+  assign \$387  = \$383  + \$386 ;
+  assign \$388  = s2_and2[8] + s2_and2[9];
+  assign \$389  = s2_and2[10] + s2_and2[11];
+  assign \$390  = \$388  + \$389 ;
+  assign \$391  = s2_and2[12] + s2_and2[13];
+  assign \$392  = s2_and2[14] + s2_and2[15];
+  assign \$393  = \$391  + \$392 ;
+  assign \$394  = \$390  + \$393 ;
+  assign \$395  = \$387  + \$394 ;
+  assign \$396  = s2_and2[16] + s2_and2[17];
+  assign \$397  = s2_and2[18] + s2_and2[19];
+  assign \$398  = \$396  + \$397 ;
+  assign \$399  = s2_and2[20] + s2_and2[21];
+  assign \$400  = s2_and2[22] + s2_and2[23];
+  assign \$401  = \$399  + \$400 ;
+  assign \$402  = \$398  + \$401 ;
+  assign \$403  = s2_and2[24] + s2_and2[25];
+  assign \$404  = s2_and2[26] + s2_and2[27];
+  assign \$405  = \$403  + \$404 ;
+  assign \$406  = s2_and2[28] + s2_and2[29];
+  assign \$407  = s2_and2[30] + s2_and2[31];
+  assign \$408  = \$406  + \$407 ;
+  assign \$409  = \$405  + \$408 ;
+  assign \$410  = \$402  + \$409 ;
+  assign \$411  = s3_first ? 7'h00 : acc2;
+  assign \$412  = s3_part2_0 + s3_part2_1;
+  assign \$413  = \$411  + \$412 ;
+  assign \$414  = s3_first ? 7'h00 : acc2;
+  assign \$415  = s3_part2_0 + s3_part2_1;
+  assign \$416  = \$414  + \$415 ;
+  assign \$417  = \$signature__data$334  & x_rd__data;
+  assign \$418  = s2_and3[0] + s2_and3[1];
+  assign \$419  = s2_and3[2] + s2_and3[3];
+  assign \$420  = \$418  + \$419 ;
+  assign \$421  = s2_and3[4] + s2_and3[5];
+  assign \$422  = s2_and3[6] + s2_and3[7];
+  assign \$423  = \$421  + \$422 ;
+  assign \$424  = \$420  + \$423 ;
+  assign \$425  = s2_and3[8] + s2_and3[9];
+  assign \$426  = s2_and3[10] + s2_and3[11];
+  assign \$427  = \$425  + \$426 ;
+  assign \$428  = s2_and3[12] + s2_and3[13];
+  assign \$429  = s2_and3[14] + s2_and3[15];
+  assign \$430  = \$428  + \$429 ;
+  assign \$431  = \$427  + \$430 ;
+  assign \$432  = \$424  + \$431 ;
+  assign \$433  = s2_and3[16] + s2_and3[17];
+  assign \$434  = s2_and3[18] + s2_and3[19];
+  assign \$435  = \$433  + \$434 ;
+  assign \$436  = s2_and3[20] + s2_and3[21];
+  assign \$437  = s2_and3[22] + s2_and3[23];
+  assign \$438  = \$436  + \$437 ;
+  assign \$439  = \$435  + \$438 ;
+  assign \$440  = s2_and3[24] + s2_and3[25];
+  assign \$441  = s2_and3[26] + s2_and3[27];
+  assign \$442  = \$440  + \$441 ;
+  assign \$443  = s2_and3[28] + s2_and3[29];
+  assign \$444  = s2_and3[30] + s2_and3[31];
+  assign \$445  = \$443  + \$444 ;
+  assign \$446  = \$442  + \$445 ;
+  assign \$447  = \$439  + \$446 ;
+  assign \$448  = s3_first ? 7'h00 : acc3;
+  assign \$449  = s3_part3_0 + s3_part3_1;
+  assign \$450  = \$448  + \$449 ;
+  assign \$451  = s3_first ? 7'h00 : acc3;
+  assign \$452  = s3_part3_0 + s3_part3_1;
+  assign \$453  = \$451  + \$452 ;
+  assign \$454  = \$signature__data$343  & x_rd__data;
+  assign \$455  = s2_and4[0] + s2_and4[1];
+  assign \$456  = s2_and4[2] + s2_and4[3];
+  assign \$457  = \$455  + \$456 ;
+  assign \$458  = s2_and4[4] + s2_and4[5];
+  assign \$459  = s2_and4[6] + s2_and4[7];
+  assign \$460  = \$458  + \$459 ;
+  assign \$461  = \$457  + \$460 ;
+  assign \$462  = s2_and4[8] + s2_and4[9];
+  assign \$463  = s2_and4[10] + s2_and4[11];
+  assign \$464  = \$462  + \$463 ;
+  assign \$465  = s2_and4[12] + s2_and4[13];
+  assign \$466  = s2_and4[14] + s2_and4[15];
+  assign \$467  = \$465  + \$466 ;
+  assign \$468  = \$464  + \$467 ;
+  assign \$469  = \$461  + \$468 ;
+  assign \$470  = s2_and4[16] + s2_and4[17];
+  assign \$471  = s2_and4[18] + s2_and4[19];
+  assign \$472  = \$470  + \$471 ;
+  assign \$473  = s2_and4[20] + s2_and4[21];
+  assign \$474  = s2_and4[22] + s2_and4[23];
+  assign \$475  = \$473  + \$474 ;
+  assign \$476  = \$472  + \$475 ;
+  assign \$477  = s2_and4[24] + s2_and4[25];
+  assign \$478  = s2_and4[26] + s2_and4[27];
+  assign \$479  = \$477  + \$478 ;
+  assign \$480  = s2_and4[28] + s2_and4[29];
+  assign \$481  = s2_and4[30] + s2_and4[31];
+  assign \$482  = \$480  + \$481 ;
+  assign \$483  = \$479  + \$482 ;
+  assign \$484  = \$476  + \$483 ;
+  assign \$485  = s3_first ? 7'h00 : acc4;
+  assign \$486  = s3_part4_0 + s3_part4_1;
+  assign \$487  = \$485  + \$486 ;
+  assign \$488  = s3_first ? 7'h00 : acc4;
+  assign \$489  = s3_part4_0 + s3_part4_1;
+  assign \$490  = \$488  + \$489 ;
+  assign \$491  = \$signature__data$352  & x_rd__data;
+  assign \$492  = s2_and5[0] + s2_and5[1];
+  assign \$493  = s2_and5[2] + s2_and5[3];
+  assign \$494  = \$492  + \$493 ;
+  assign \$495  = s2_and5[4] + s2_and5[5];
+  assign \$496  = s2_and5[6] + s2_and5[7];
+  assign \$497  = \$495  + \$496 ;
+  assign \$498  = \$494  + \$497 ;
+  assign \$499  = s2_and5[8] + s2_and5[9];
+  assign \$500  = s2_and5[10] + s2_and5[11];
+  assign \$501  = \$499  + \$500 ;
+  assign \$502  = s2_and5[12] + s2_and5[13];
+  assign \$503  = s2_and5[14] + s2_and5[15];
+  assign \$504  = \$502  + \$503 ;
+  assign \$505  = \$501  + \$504 ;
+  assign \$506  = \$498  + \$505 ;
+  assign \$507  = s2_and5[16] + s2_and5[17];
+  assign \$508  = s2_and5[18] + s2_and5[19];
+  assign \$509  = \$507  + \$508 ;
+  assign \$510  = s2_and5[20] + s2_and5[21];
+  assign \$511  = s2_and5[22] + s2_and5[23];
+  assign \$512  = \$510  + \$511 ;
+  assign \$513  = \$509  + \$512 ;
+  assign \$514  = s2_and5[24] + s2_and5[25];
+  assign \$515  = s2_and5[26] + s2_and5[27];
+  assign \$516  = \$514  + \$515 ;
+  assign \$517  = s2_and5[28] + s2_and5[29];
+  assign \$518  = s2_and5[30] + s2_and5[31];
+  assign \$519  = \$517  + \$518 ;
+  assign \$520  = \$516  + \$519 ;
+  assign \$521  = \$513  + \$520 ;
+  assign \$522  = s3_first ? 7'h00 : acc5;
+  assign \$523  = s3_part5_0 + s3_part5_1;
+  assign \$524  = \$522  + \$523 ;
+  assign \$525  = s3_first ? 7'h00 : acc5;
+  assign \$526  = s3_part5_0 + s3_part5_1;
+  assign \$527  = \$525  + \$526 ;
+  assign \$528  = \$signature__data$361  & x_rd__data;
+  assign \$529  = s2_and6[0] + s2_and6[1];
+  assign \$530  = s2_and6[2] + s2_and6[3];
+  assign \$531  = \$529  + \$530 ;
+  assign \$532  = s2_and6[4] + s2_and6[5];
+  assign \$533  = s2_and6[6] + s2_and6[7];
+  assign \$534  = \$532  + \$533 ;
+  assign \$535  = \$531  + \$534 ;
+  assign \$536  = s2_and6[8] + s2_and6[9];
+  assign \$537  = s2_and6[10] + s2_and6[11];
+  assign \$538  = \$536  + \$537 ;
+  assign \$539  = s2_and6[12] + s2_and6[13];
+  assign \$540  = s2_and6[14] + s2_and6[15];
+  assign \$541  = \$539  + \$540 ;
+  assign \$542  = \$538  + \$541 ;
+  assign \$543  = \$535  + \$542 ;
+  assign \$544  = s2_and6[16] + s2_and6[17];
+  assign \$545  = s2_and6[18] + s2_and6[19];
+  assign \$546  = \$544  + \$545 ;
+  assign \$547  = s2_and6[20] + s2_and6[21];
+  assign \$548  = s2_and6[22] + s2_and6[23];
+  assign \$549  = \$547  + \$548 ;
+  assign \$550  = \$546  + \$549 ;
+  assign \$551  = s2_and6[24] + s2_and6[25];
+  assign \$552  = s2_and6[26] + s2_and6[27];
+  assign \$553  = \$551  + \$552 ;
+  assign \$554  = s2_and6[28] + s2_and6[29];
+  assign \$555  = s2_and6[30] + s2_and6[31];
+  assign \$556  = \$554  + \$555 ;
+  assign \$557  = \$553  + \$556 ;
+  assign \$558  = \$550  + \$557 ;
+  assign \$559  = s3_first ? 7'h00 : acc6;
+  assign \$560  = s3_part6_0 + s3_part6_1;
+  assign \$561  = \$559  + \$560 ;
+  assign \$562  = s3_first ? 7'h00 : acc6;
+  assign \$563  = s3_part6_0 + s3_part6_1;
+  assign \$564  = \$562  + \$563 ;
+  assign \$565  = \$signature__data$370  & x_rd__data;
+  assign \$566  = s2_and7[0] + s2_and7[1];
+  assign \$567  = s2_and7[2] + s2_and7[3];
+  assign \$568  = \$566  + \$567 ;
+  assign \$569  = s2_and7[4] + s2_and7[5];
+  assign \$570  = s2_and7[6] + s2_and7[7];
+  assign \$571  = \$569  + \$570 ;
+  assign \$572  = \$568  + \$571 ;
+  assign \$573  = s2_and7[8] + s2_and7[9];
+  assign \$574  = s2_and7[10] + s2_and7[11];
+  assign \$575  = \$573  + \$574 ;
+  assign \$576  = s2_and7[12] + s2_and7[13];
+  assign \$577  = s2_and7[14] + s2_and7[15];
+  assign \$578  = \$576  + \$577 ;
+  assign \$579  = \$575  + \$578 ;
+  assign \$580  = \$572  + \$579 ;
+  assign \$581  = s2_and7[16] + s2_and7[17];
+  assign \$582  = s2_and7[18] + s2_and7[19];
+  assign \$583  = \$581  + \$582 ;
+  assign \$584  = s2_and7[20] + s2_and7[21];
+  assign \$585  = s2_and7[22] + s2_and7[23];
+  assign \$586  = \$584  + \$585 ;
+  assign \$587  = \$583  + \$586 ;
+  assign \$588  = s2_and7[24] + s2_and7[25];
+  assign \$589  = s2_and7[26] + s2_and7[27];
+  assign \$590  = \$588  + \$589 ;
+  assign \$591  = s2_and7[28] + s2_and7[29];
+  assign \$592  = s2_and7[30] + s2_and7[31];
+  assign \$593  = \$591  + \$592 ;
+  assign \$594  = \$590  + \$593 ;
+  assign \$595  = \$587  + \$594 ;
+  assign \$596  = s3_first ? 7'h00 : acc7;
+  assign \$597  = s3_part7_0 + s3_part7_1;
+  assign \$598  = \$596  + \$597 ;
+  assign \$599  = s3_first ? 7'h00 : acc7;
+  assign \$600  = s3_part7_0 + s3_part7_1;
+  assign \$601  = \$599  + \$600 ;
+  assign \$602  = { s4_grp, 3'h0 } < num_neurons;
+  assign \$603  = { s4_grp, 3'h0 } < num_neurons;
+  assign \$604  = { s4_grp, 3'h0 } >= cand_lo;
+  assign \$605  = { s4_grp, 3'h0 } < cand_hi;
+  assign \$606  = \$604  & \$605 ;
+  assign \$607  = cand_all | \$606 ;
+  assign \$608  = \$603  & \$607 ;
+  assign \$609  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = { s4_grp, 3'h1 } < num_neurons;
+  assign \$612  = { s4_grp, 3'h1 } < num_neurons;
+  assign \$613  = { s4_grp, 3'h1 } >= cand_lo;
+  assign \$614  = { s4_grp, 3'h1 } < cand_hi;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = cand_all | \$615 ;
+  assign \$617  = \$612  & \$616 ;
+  assign \$618  = $signed({ 1'h0, \$signature__data$52  }) > $signed(s4_thl1);
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = { s4_grp, 3'h2 } < num_neurons;
+  assign \$621  = { s4_grp, 3'h2 } < num_neurons;
+  assign \$622  = { s4_grp, 3'h2 } >= cand_lo;
+  assign \$623  = { s4_grp, 3'h2 } < cand_hi;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = cand_all | \$624 ;
+  assign \$626  = \$621  & \$625 ;
+  assign \$627  = $signed({ 1'h0, \$signature__data$56  }) > $signed(s4_thl2);
+  assign \$628  = \$626  & \$627 ;
+  assign \$629  = { s4_grp, 3'h3 } < num_neurons;
+  assign \$630  = { s4_grp, 3'h3 } < num_neurons;
+  assign \$631  = { s4_grp, 3'h3 } >= cand_lo;
+  assign \$632  = { s4_grp, 3'h3 } < cand_hi;
+  assign \$633  = \$631  & \$632 ;
+  assign \$634  = cand_all | \$633 ;
+  assign \$635  = \$630  & \$634 ;
+  assign \$636  = $signed({ 1'h0, \$signature__data$60  }) > $signed(s4_thl3);
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = { s4_grp, 3'h4 } < num_neurons;
+  assign \$639  = { s4_grp, 3'h4 } < num_neurons;
+  assign \$640  = { s4_grp, 3'h4 } >= cand_lo;
+  assign \$641  = { s4_grp, 3'h4 } < cand_hi;
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = cand_all | \$642 ;
+  assign \$644  = \$639  & \$643 ;
+  assign \$645  = $signed({ 1'h0, \$signature__data$64  }) > $signed(s4_thl4);
+  assign \$646  = \$644  & \$645 ;
+  assign \$647  = { s4_grp, 3'h5 } < num_neurons;
+  assign \$648  = { s4_grp, 3'h5 } < num_neurons;
+  assign \$649  = { s4_grp, 3'h5 } >= cand_lo;
+  assign \$650  = { s4_grp, 3'h5 } < cand_hi;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = cand_all | \$651 ;
+  assign \$653  = \$648  & \$652 ;
+  assign \$654  = $signed({ 1'h0, \$signature__data$68  }) > $signed(s4_thl5);
+  assign \$655  = \$653  & \$654 ;
+  assign \$656  = { s4_grp, 3'h6 } < num_neurons;
+  assign \$657  = { s4_grp, 3'h6 } < num_neurons;
+  assign \$658  = { s4_grp, 3'h6 } >= cand_lo;
+  assign \$659  = { s4_grp, 3'h6 } < cand_hi;
+  assign \$660  = \$658  & \$659 ;
+  assign \$661  = cand_all | \$660 ;
+  assign \$662  = \$657  & \$661 ;
+  assign \$663  = $signed({ 1'h0, \$signature__data$72  }) > $signed(s4_thl6);
+  assign \$664  = \$662  & \$663 ;
+  assign \$665  = { s4_grp, 3'h7 } < num_neurons;
+  assign \$666  = { s4_grp, 3'h7 } < num_neurons;
+  assign \$667  = { s4_grp, 3'h7 } >= cand_lo;
+  assign \$668  = { s4_grp, 3'h7 } < cand_hi;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = cand_all | \$669 ;
+  assign \$671  = \$666  & \$670 ;
+  assign \$672  = $signed({ 1'h0, \$signature__data$76  }) > $signed(s4_thl7);
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = ~ \$signal$382 ;
+  assign \$675  = s5_c_pot7 > \$signal$383 ;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = s5_c_valid7 & \$676 ;
+  assign \$678  = ~ \$signal$384 ;
+  assign \$679  = s5_e_pot7 > \$signal$385 ;
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = s5_e_valid7 & \$680 ;
+  assign \$684  = rd_a_sel[0] ? \$683  : 32'd0;
+  assign \$686  = rd_a_sel[1] ? \$685  : 16'h0000;
+  assign \$687  = \$684  | { 16'h0000, \$686  };
+  assign \$689  = rd_a_sel[2] ? \$688  : 16'h0000;
+  assign \$691  = rd_a_sel[3] ? \$690  : 7'h00;
+  assign \$692  = \$689  | { 9'h000, \$691  };
+  assign \$693  = rd_a_sel[4] ? rd_a_param : 32'd0;
+  assign \$694  = - mask;
+  assign \$695  = { 1'h0, mask } & \$694 ;
+  assign \$696  = ~ \$695 ;
   assign \$697  = { 1'h0, mask } & \$696 ;
-  assign \$698  = ~ \$697 ;
+  assign \$698  = - mask;
   assign \$699  = { 1'h0, mask } & \$698 ;
-  assign \$700  = - mask;
+  assign \$700  = ~ \$699 ;
   assign \$701  = { 1'h0, mask } & \$700 ;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = { 1'h0, mask } & \$702 ;
-  assign \$704  = ! \$703 ;
-  assign \$705  = - mask;
-  assign \$706  = { 1'h0, mask } & \$705 ;
-  assign \$707  = { 1'h0, wreg } ^ \$706 ;
-  assign \$708  = cmd__valid & cmd__ready;
-  assign \$709  = cmd__payload[3:0] == 3'h4;
-  assign \$710  = cmd__payload[3:0] == 3'h6;
+  assign \$702  = ! \$701 ;
+  assign \$703  = - mask;
+  assign \$704  = { 1'h0, mask } & \$703 ;
+  assign \$705  = { 1'h0, wreg } ^ \$704 ;
+  assign \$706  = cmd__valid & cmd__ready;
+  assign \$707  = cmd__payload[3:0] == 3'h4;
+  assign \$708  = cmd__payload[3:0] == 3'h6;
+  assign \$709  = \$707  | \$708 ;
+  assign \$710  = cmd__payload[3:0] == 4'h8;
   assign \$711  = \$709  | \$710 ;
-  assign \$712  = cmd__payload[3:0] == 4'h8;
+  assign \$712  = cmd__payload[3:0] == 4'h9;
   assign \$713  = \$711  | \$712 ;
-  assign \$714  = cmd__payload[3:0] == 4'h9;
+  assign \$714  = cmd__payload[3:0] == 4'hb;
   assign \$715  = \$713  | \$714 ;
-  assign \$716  = cmd__payload[3:0] == 4'hb;
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = cmd__payload[3:0] == 3'h4;
-  assign \$719  = cmd__payload[3:0] == 3'h6;
-  assign \$720  = cmd__payload[3:0] == 4'h8;
-  assign \$721  = cmd__payload[3:0] == 4'h9;
-  assign \$722  = cmd__payload[3:0] == 4'hb;
-  assign \$724  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
-  assign \$725  = num_classes != 1'h1;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = cmd__payload[26:16] * divisor;
-  assign \$729  = load_word + 1'h1;
-  assign \$731  = cand_lo + divisor;
-  assign \$732  = num_neurons + 4'h8;
-  assign \$733  = \$732  - 1'h1;
-  assign \$735  = | num_neurons;
-  assign \$736  = ~ s1_valid;
-  assign \$737  = ~ s2_valid;
+  assign \$716  = cmd__payload[3:0] == 3'h4;
+  assign \$717  = cmd__payload[3:0] == 3'h6;
+  assign \$718  = cmd__payload[3:0] == 4'h8;
+  assign \$719  = cmd__payload[3:0] == 4'h9;
+  assign \$720  = cmd__payload[3:0] == 4'hb;
+  assign \$722  = $signed(cmd__payload[27:16]) >= $signed(1'h0);
+  assign \$723  = num_classes != 1'h1;
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = ~ \$724 ;
+  assign \$726  = cmd__payload[26:16] * divisor;
+  assign \$727  = load_word + 1'h1;
+  assign \$729  = cand_lo + divisor;
+  assign \$730  = num_neurons + 4'h8;
+  assign \$731  = \$730  - 1'h1;
+  assign \$733  = | num_neurons;
+  assign \$734  = ~ s1_valid;
+  assign \$735  = ~ s2_valid;
+  assign \$736  = \$734  & \$735 ;
+  assign \$737  = ~ s3_valid;
   assign \$738  = \$736  & \$737 ;
-  assign \$739  = ~ s3_valid;
+  assign \$739  = ~ \$signature__en ;
   assign \$740  = \$738  & \$739 ;
-  assign \$741  = ~ \$signature__en ;
+  assign \$741  = ~ s5_valid;
   assign \$742  = \$740  & \$741 ;
-  assign \$743  = ~ s5_valid;
-  assign \$744  = \$742  & \$743 ;
-  assign \$746  = p_grp + 1'h1;
-  assign \$747  = p_groups - 1'h1;
-  assign \$748  = p_grp == \$747 ;
-  assign \$749  = p_word + 1'h1;
-  assign \$750  = lrn_idx[10:3] * 2'h2;
-  assign \$751  = op == 2'h2;
-  assign \$752  = \$751  & \$signal$383 ;
-  assign \$754  = ~ xreg;
-  assign \$755  = wq & \$754 ;
-  assign \$756  = ~ xreg;
-  assign \$757  = wq & \$756 ;
-  assign \$758  = \$755 [0] + \$757 [1];
-  assign \$759  = ~ xreg;
-  assign \$760  = wq & \$759 ;
-  assign \$761  = ~ xreg;
-  assign \$762  = wq & \$761 ;
-  assign \$763  = \$760 [2] + \$762 [3];
-  assign \$764  = \$758  + \$763 ;
-  assign \$765  = ~ xreg;
-  assign \$766  = wq & \$765 ;
-  assign \$767  = ~ xreg;
-  assign \$768  = wq & \$767 ;
-  assign \$769  = \$766 [4] + \$768 [5];
-  assign \$770  = ~ xreg;
-  assign \$771  = wq & \$770 ;
-  assign \$772  = ~ xreg;
-  assign \$773  = wq & \$772 ;
-  assign \$774  = \$771 [6] + \$773 [7];
-  assign \$775  = \$769  + \$774 ;
-  assign \$776  = \$764  + \$775 ;
-  assign \$777  = ~ xreg;
-  assign \$778  = wq & \$777 ;
-  assign \$779  = ~ xreg;
-  assign \$780  = wq & \$779 ;
-  assign \$781  = \$778 [8] + \$780 [9];
-  assign \$782  = ~ xreg;
-  assign \$783  = wq & \$782 ;
-  assign \$784  = ~ xreg;
-  assign \$785  = wq & \$784 ;
-  assign \$786  = \$783 [10] + \$785 [11];
-  assign \$787  = \$781  + \$786 ;
-  assign \$788  = ~ xreg;
-  assign \$789  = wq & \$788 ;
-  assign \$790  = ~ xreg;
-  assign \$791  = wq & \$790 ;
-  assign \$792  = \$789 [12] + \$791 [13];
-  assign \$793  = ~ xreg;
-  assign \$794  = wq & \$793 ;
-  assign \$795  = ~ xreg;
-  assign \$796  = wq & \$795 ;
-  assign \$797  = \$794 [14] + \$796 [15];
-  assign \$798  = \$792  + \$797 ;
-  assign \$799  = \$787  + \$798 ;
-  assign \$800  = \$776  + \$799 ;
-  assign \$801  = ~ xreg;
-  assign \$802  = wq & \$801 ;
-  assign \$803  = ~ xreg;
-  assign \$804  = wq & \$803 ;
-  assign \$805  = \$802 [16] + \$804 [17];
-  assign \$806  = ~ xreg;
-  assign \$807  = wq & \$806 ;
-  assign \$808  = ~ xreg;
-  assign \$809  = wq & \$808 ;
-  assign \$810  = \$807 [18] + \$809 [19];
-  assign \$811  = \$805  + \$810 ;
-  assign \$812  = ~ xreg;
-  assign \$813  = wq & \$812 ;
-  assign \$814  = ~ xreg;
-  assign \$815  = wq & \$814 ;
-  assign \$816  = \$813 [20] + \$815 [21];
-  assign \$817  = ~ xreg;
-  assign \$818  = wq & \$817 ;
-  assign \$819  = ~ xreg;
-  assign \$820  = wq & \$819 ;
-  assign \$821  = \$818 [22] + \$820 [23];
-  assign \$822  = \$816  + \$821 ;
-  assign \$823  = \$811  + \$822 ;
-  assign \$824  = ~ xreg;
-  assign \$825  = wq & \$824 ;
-  assign \$826  = ~ xreg;
-  assign \$827  = wq & \$826 ;
-  assign \$828  = \$825 [24] + \$827 [25];
-  assign \$829  = ~ xreg;
-  assign \$830  = wq & \$829 ;
-  assign \$831  = ~ xreg;
-  assign \$832  = wq & \$831 ;
-  assign \$833  = \$830 [26] + \$832 [27];
-  assign \$834  = \$828  + \$833 ;
-  assign \$835  = ~ xreg;
-  assign \$836  = wq & \$835 ;
-  assign \$837  = ~ xreg;
-  assign \$838  = wq & \$837 ;
-  assign \$839  = \$836 [28] + \$838 [29];
-  assign \$840  = ~ xreg;
-  assign \$841  = wq & \$840 ;
-  assign \$842  = ~ xreg;
-  assign \$843  = wq & \$842 ;
-  assign \$844  = \$841 [30] + \$843 [31];
-  assign \$845  = \$839  + \$844 ;
-  assign \$846  = \$834  + \$845 ;
-  assign \$847  = \$823  + \$846 ;
-  assign \$848  = ~ wq;
-  assign \$849  = \$848  & xreg;
-  assign \$850  = ~ wq;
-  assign \$851  = \$850  & xreg;
-  assign \$852  = \$849 [0] + \$851 [1];
-  assign \$853  = ~ wq;
-  assign \$854  = \$853  & xreg;
-  assign \$855  = ~ wq;
-  assign \$856  = \$855  & xreg;
-  assign \$857  = \$854 [2] + \$856 [3];
-  assign \$858  = \$852  + \$857 ;
-  assign \$859  = ~ wq;
-  assign \$860  = \$859  & xreg;
-  assign \$861  = ~ wq;
-  assign \$862  = \$861  & xreg;
-  assign \$863  = \$860 [4] + \$862 [5];
-  assign \$864  = ~ wq;
-  assign \$865  = \$864  & xreg;
-  assign \$866  = ~ wq;
-  assign \$867  = \$866  & xreg;
-  assign \$868  = \$865 [6] + \$867 [7];
-  assign \$869  = \$863  + \$868 ;
-  assign \$870  = \$858  + \$869 ;
-  assign \$871  = ~ wq;
-  assign \$872  = \$871  & xreg;
-  assign \$873  = ~ wq;
-  assign \$874  = \$873  & xreg;
-  assign \$875  = \$872 [8] + \$874 [9];
-  assign \$876  = ~ wq;
-  assign \$877  = \$876  & xreg;
-  assign \$878  = ~ wq;
-  assign \$879  = \$878  & xreg;
-  assign \$880  = \$877 [10] + \$879 [11];
-  assign \$881  = \$875  + \$880 ;
-  assign \$882  = ~ wq;
-  assign \$883  = \$882  & xreg;
-  assign \$884  = ~ wq;
-  assign \$885  = \$884  & xreg;
-  assign \$886  = \$883 [12] + \$885 [13];
-  assign \$887  = ~ wq;
-  assign \$888  = \$887  & xreg;
-  assign \$889  = ~ wq;
-  assign \$890  = \$889  & xreg;
-  assign \$891  = \$888 [14] + \$890 [15];
-  assign \$892  = \$886  + \$891 ;
-  assign \$893  = \$881  + \$892 ;
-  assign \$894  = \$870  + \$893 ;
-  assign \$895  = ~ wq;
-  assign \$896  = \$895  & xreg;
-  assign \$897  = ~ wq;
-  assign \$898  = \$897  & xreg;
-  assign \$899  = \$896 [16] + \$898 [17];
-  assign \$900  = ~ wq;
-  assign \$901  = \$900  & xreg;
-  assign \$902  = ~ wq;
-  assign \$903  = \$902  & xreg;
-  assign \$904  = \$901 [18] + \$903 [19];
-  assign \$905  = \$899  + \$904 ;
-  assign \$906  = ~ wq;
-  assign \$907  = \$906  & xreg;
-  assign \$908  = ~ wq;
-  assign \$909  = \$908  & xreg;
-  assign \$910  = \$907 [20] + \$909 [21];
-  assign \$911  = ~ wq;
-  assign \$912  = \$911  & xreg;
-  assign \$913  = ~ wq;
-  assign \$914  = \$913  & xreg;
-  assign \$915  = \$912 [22] + \$914 [23];
-  assign \$916  = \$910  + \$915 ;
-  assign \$917  = \$905  + \$916 ;
-  assign \$918  = ~ wq;
-  assign \$919  = \$918  & xreg;
-  assign \$920  = ~ wq;
-  assign \$921  = \$920  & xreg;
-  assign \$922  = \$919 [24] + \$921 [25];
-  assign \$923  = ~ wq;
-  assign \$924  = \$923  & xreg;
-  assign \$925  = ~ wq;
-  assign \$926  = \$925  & xreg;
-  assign \$927  = \$924 [26] + \$926 [27];
-  assign \$928  = \$922  + \$927 ;
-  assign \$929  = ~ wq;
-  assign \$930  = \$929  & xreg;
-  assign \$931  = ~ wq;
-  assign \$932  = \$931  & xreg;
-  assign \$933  = \$930 [28] + \$932 [29];
-  assign \$934  = ~ wq;
-  assign \$935  = \$934  & xreg;
-  assign \$936  = ~ wq;
-  assign \$937  = \$936  & xreg;
-  assign \$938  = \$935 [30] + \$937 [31];
-  assign \$939  = \$933  + \$938 ;
-  assign \$940  = \$928  + \$939 ;
-  assign \$941  = \$917  + \$940 ;
-  assign \$942  = r_part0 + r_part1;
-  assign \$943  = \$signal  + \$942 ;
-  assign \$944  = a_part0 + a_part1;
-  assign \$945  = n_a + \$944 ;
-  assign \$947  = l_word + 1'h1;
-  assign \$948  = \$signal  < n_a;
-  assign \$949  = \$948  ? \$signal  : n_a;
-  assign \$950  = $signed(win_thswap) - $signed(decay);
-  assign \$951  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$952  = \$951  ? win_thswap : { 8'h00, s_ra };
-  assign \$953  = $signed(\$952 ) > $signed(1'h0);
-  assign \$954  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
-  assign \$955  = \$954  ? win_thswap : { 8'h00, s_ra };
-  assign \$956  = \$953  ? \$955  : 16'h0000;
-  assign \$957  = $signed(thswap_next) < $signed(thswap_min);
-  assign \$958  = \$957  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$959  = $signed({ 1'h0, \$signal$384  }) > $signed(thl_cap);
-  assign \$960  = \$959  ? thl_cap : { 9'h000, \$signal$384  };
-  assign \$961  = ! s;
-  assign \$962  = ~ busy;
-  assign \$963  = ~ \busy$284 ;
-  assign \$964  = \$962  & \$963 ;
-  assign \$965  = ~ busy;
-  assign \$966  = ~ \busy$284 ;
-  assign \$967  = ~ wq;
-  assign \$968  = \$967  & xreg;
-  assign \$969  = ~ xreg;
-  assign \$970  = wq & \$969 ;
-  assign \$971  = scan_a ? \$968  : \$970 ;
-  assign \$972  = ~ wq;
-  assign \$973  = \$972  & xreg;
-  assign \$974  = ~ xreg;
-  assign \$975  = wq & \$974 ;
-  assign \$976  = scan_a ? \$973  : \$975 ;
-  assign \$977  = ! \$976 ;
-  assign \$978  = mask_empty | done;
-  assign \$980  = done | \$979 ;
-  assign \$981  = l_word + 1'h1;
-  assign \$982  = ~ \busy$424 ;
-  assign \$983  = ! add_cls;
-  assign \$984  = add_idx >= 11'h400;
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = add_idx + 1'h1;
-  assign \$987  = add_left == 1'h1;
-  assign \$988  = add_cls - 1'h1;
-  assign \$989  = num_classes + 1'h1;
-  assign \$990  = add_left - 1'h1;
-  always @(posedge clk)
-    s1_valid <= \$991 ;
-  always @(posedge clk)
-    s1_grp <= \$992 ;
-  always @(posedge clk)
-    s1_first <= \$993 ;
-  always @(posedge clk)
-    s1_last <= \$994 ;
-  always @(posedge clk)
-    s2_valid <= \$995 ;
-  always @(posedge clk)
-    s2_grp <= \$996 ;
-  always @(posedge clk)
-    s2_first <= \$997 ;
-  always @(posedge clk)
-    s2_last <= \$998 ;
-  always @(posedge clk)
-    s3_valid <= \$999 ;
-  always @(posedge clk)
-    s3_grp <= \$1000 ;
-  always @(posedge clk)
-    s3_first <= \$1001 ;
-  always @(posedge clk)
-    s3_last <= \$1002 ;
-  always @(posedge clk)
-    \$signature__en  <= \$1003 ;
-  always @(posedge clk)
-    s4_grp <= \$1004 ;
-  always @(posedge clk)
-    s2_and0 <= \$1005 ;
-  always @(posedge clk)
-    s2_thl0 <= \$1006 ;
-  always @(posedge clk)
-    s3_part0_0 <= \$1007 ;
-  always @(posedge clk)
-    s3_part0_1 <= \$1008 ;
-  always @(posedge clk)
-    s3_thl0 <= \$1009 ;
-  always @(posedge clk)
-    acc0 <= \$1010 ;
-  always @(posedge clk)
-    \$signature__data  <= \$1011 ;
-  always @(posedge clk)
-    s4_thl0 <= \$1012 ;
+  assign \$743  = p_addr + 1'h1;
+  assign \$745  = p_grp + 1'h1;
+  assign \$746  = p_groups - 1'h1;
+  assign \$747  = p_grp == \$746 ;
+  assign \$748  = p_word + 1'h1;
+  assign \$749  = lrn_idx[10:3] * 2'h2;
+  assign \$750  = op == 2'h2;
+  assign \$751  = \$750  & \$signal$384 ;
+  assign \$753  = ~ xreg;
+  assign \$754  = wq & \$753 ;
+  assign \$755  = ~ xreg;
+  assign \$756  = wq & \$755 ;
+  assign \$757  = \$754 [0] + \$756 [1];
+  assign \$758  = ~ xreg;
+  assign \$759  = wq & \$758 ;
+  assign \$760  = ~ xreg;
+  assign \$761  = wq & \$760 ;
+  assign \$762  = \$759 [2] + \$761 [3];
+  assign \$763  = \$757  + \$762 ;
+  assign \$764  = ~ xreg;
+  assign \$765  = wq & \$764 ;
+  assign \$766  = ~ xreg;
+  assign \$767  = wq & \$766 ;
+  assign \$768  = \$765 [4] + \$767 [5];
+  assign \$769  = ~ xreg;
+  assign \$770  = wq & \$769 ;
+  assign \$771  = ~ xreg;
+  assign \$772  = wq & \$771 ;
+  assign \$773  = \$770 [6] + \$772 [7];
+  assign \$774  = \$768  + \$773 ;
+  assign \$775  = \$763  + \$774 ;
+  assign \$776  = ~ xreg;
+  assign \$777  = wq & \$776 ;
+  assign \$778  = ~ xreg;
+  assign \$779  = wq & \$778 ;
+  assign \$780  = \$777 [8] + \$779 [9];
+  assign \$781  = ~ xreg;
+  assign \$782  = wq & \$781 ;
+  assign \$783  = ~ xreg;
+  assign \$784  = wq & \$783 ;
+  assign \$785  = \$782 [10] + \$784 [11];
+  assign \$786  = \$780  + \$785 ;
+  assign \$787  = ~ xreg;
+  assign \$788  = wq & \$787 ;
+  assign \$789  = ~ xreg;
+  assign \$790  = wq & \$789 ;
+  assign \$791  = \$788 [12] + \$790 [13];
+  assign \$792  = ~ xreg;
+  assign \$793  = wq & \$792 ;
+  assign \$794  = ~ xreg;
+  assign \$795  = wq & \$794 ;
+  assign \$796  = \$793 [14] + \$795 [15];
+  assign \$797  = \$791  + \$796 ;
+  assign \$798  = \$786  + \$797 ;
+  assign \$799  = \$775  + \$798 ;
+  assign \$800  = ~ xreg;
+  assign \$801  = wq & \$800 ;
+  assign \$802  = ~ xreg;
+  assign \$803  = wq & \$802 ;
+  assign \$804  = \$801 [16] + \$803 [17];
+  assign \$805  = ~ xreg;
+  assign \$806  = wq & \$805 ;
+  assign \$807  = ~ xreg;
+  assign \$808  = wq & \$807 ;
+  assign \$809  = \$806 [18] + \$808 [19];
+  assign \$810  = \$804  + \$809 ;
+  assign \$811  = ~ xreg;
+  assign \$812  = wq & \$811 ;
+  assign \$813  = ~ xreg;
+  assign \$814  = wq & \$813 ;
+  assign \$815  = \$812 [20] + \$814 [21];
+  assign \$816  = ~ xreg;
+  assign \$817  = wq & \$816 ;
+  assign \$818  = ~ xreg;
+  assign \$819  = wq & \$818 ;
+  assign \$820  = \$817 [22] + \$819 [23];
+  assign \$821  = \$815  + \$820 ;
+  assign \$822  = \$810  + \$821 ;
+  assign \$823  = ~ xreg;
+  assign \$824  = wq & \$823 ;
+  assign \$825  = ~ xreg;
+  assign \$826  = wq & \$825 ;
+  assign \$827  = \$824 [24] + \$826 [25];
+  assign \$828  = ~ xreg;
+  assign \$829  = wq & \$828 ;
+  assign \$830  = ~ xreg;
+  assign \$831  = wq & \$830 ;
+  assign \$832  = \$829 [26] + \$831 [27];
+  assign \$833  = \$827  + \$832 ;
+  assign \$834  = ~ xreg;
+  assign \$835  = wq & \$834 ;
+  assign \$836  = ~ xreg;
+  assign \$837  = wq & \$836 ;
+  assign \$838  = \$835 [28] + \$837 [29];
+  assign \$839  = ~ xreg;
+  assign \$840  = wq & \$839 ;
+  assign \$841  = ~ xreg;
+  assign \$842  = wq & \$841 ;
+  assign \$843  = \$840 [30] + \$842 [31];
+  assign \$844  = \$838  + \$843 ;
+  assign \$845  = \$833  + \$844 ;
+  assign \$846  = \$822  + \$845 ;
+  assign \$847  = ~ wq;
+  assign \$848  = \$847  & xreg;
+  assign \$849  = ~ wq;
+  assign \$850  = \$849  & xreg;
+  assign \$851  = \$848 [0] + \$850 [1];
+  assign \$852  = ~ wq;
+  assign \$853  = \$852  & xreg;
+  assign \$854  = ~ wq;
+  assign \$855  = \$854  & xreg;
+  assign \$856  = \$853 [2] + \$855 [3];
+  assign \$857  = \$851  + \$856 ;
+  assign \$858  = ~ wq;
+  assign \$859  = \$858  & xreg;
+  assign \$860  = ~ wq;
+  assign \$861  = \$860  & xreg;
+  assign \$862  = \$859 [4] + \$861 [5];
+  assign \$863  = ~ wq;
+  assign \$864  = \$863  & xreg;
+  assign \$865  = ~ wq;
+  assign \$866  = \$865  & xreg;
+  assign \$867  = \$864 [6] + \$866 [7];
+  assign \$868  = \$862  + \$867 ;
+  assign \$869  = \$857  + \$868 ;
+  assign \$870  = ~ wq;
+  assign \$871  = \$870  & xreg;
+  assign \$872  = ~ wq;
+  assign \$873  = \$872  & xreg;
+  assign \$874  = \$871 [8] + \$873 [9];
+  assign \$875  = ~ wq;
+  assign \$876  = \$875  & xreg;
+  assign \$877  = ~ wq;
+  assign \$878  = \$877  & xreg;
+  assign \$879  = \$876 [10] + \$878 [11];
+  assign \$880  = \$874  + \$879 ;
+  assign \$881  = ~ wq;
+  assign \$882  = \$881  & xreg;
+  assign \$883  = ~ wq;
+  assign \$884  = \$883  & xreg;
+  assign \$885  = \$882 [12] + \$884 [13];
+  assign \$886  = ~ wq;
+  assign \$887  = \$886  & xreg;
+  assign \$888  = ~ wq;
+  assign \$889  = \$888  & xreg;
+  assign \$890  = \$887 [14] + \$889 [15];
+  assign \$891  = \$885  + \$890 ;
+  assign \$892  = \$880  + \$891 ;
+  assign \$893  = \$869  + \$892 ;
+  assign \$894  = ~ wq;
+  assign \$895  = \$894  & xreg;
+  assign \$896  = ~ wq;
+  assign \$897  = \$896  & xreg;
+  assign \$898  = \$895 [16] + \$897 [17];
+  assign \$899  = ~ wq;
+  assign \$900  = \$899  & xreg;
+  assign \$901  = ~ wq;
+  assign \$902  = \$901  & xreg;
+  assign \$903  = \$900 [18] + \$902 [19];
+  assign \$904  = \$898  + \$903 ;
+  assign \$905  = ~ wq;
+  assign \$906  = \$905  & xreg;
+  assign \$907  = ~ wq;
+  assign \$908  = \$907  & xreg;
+  assign \$909  = \$906 [20] + \$908 [21];
+  assign \$910  = ~ wq;
+  assign \$911  = \$910  & xreg;
+  assign \$912  = ~ wq;
+  assign \$913  = \$912  & xreg;
+  assign \$914  = \$911 [22] + \$913 [23];
+  assign \$915  = \$909  + \$914 ;
+  assign \$916  = \$904  + \$915 ;
+  assign \$917  = ~ wq;
+  assign \$918  = \$917  & xreg;
+  assign \$919  = ~ wq;
+  assign \$920  = \$919  & xreg;
+  assign \$921  = \$918 [24] + \$920 [25];
+  assign \$922  = ~ wq;
+  assign \$923  = \$922  & xreg;
+  assign \$924  = ~ wq;
+  assign \$925  = \$924  & xreg;
+  assign \$926  = \$923 [26] + \$925 [27];
+  assign \$927  = \$921  + \$926 ;
+  assign \$928  = ~ wq;
+  assign \$929  = \$928  & xreg;
+  assign \$930  = ~ wq;
+  assign \$931  = \$930  & xreg;
+  assign \$932  = \$929 [28] + \$931 [29];
+  assign \$933  = ~ wq;
+  assign \$934  = \$933  & xreg;
+  assign \$935  = ~ wq;
+  assign \$936  = \$935  & xreg;
+  assign \$937  = \$934 [30] + \$936 [31];
+  assign \$938  = \$932  + \$937 ;
+  assign \$939  = \$927  + \$938 ;
+  assign \$940  = \$916  + \$939 ;
+  assign \$941  = r_part0 + r_part1;
+  assign \$942  = \$signal  + \$941 ;
+  assign \$943  = a_part0 + a_part1;
+  assign \$944  = n_a + \$943 ;
+  assign \$946  = l_word + 1'h1;
+  assign \$947  = \$signal  < n_a;
+  assign \$948  = \$947  ? \$signal  : n_a;
+  assign \$949  = $signed(win_thswap) - $signed(decay);
+  assign \$950  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$951  = \$950  ? win_thswap : { 8'h00, s_ra };
+  assign \$952  = $signed(\$951 ) > $signed(1'h0);
+  assign \$953  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
+  assign \$954  = \$953  ? win_thswap : { 8'h00, s_ra };
+  assign \$955  = \$952  ? \$954  : 16'h0000;
+  assign \$956  = $signed(thswap_next) < $signed(thswap_min);
+  assign \$957  = \$956  ? { thswap_min[15], thswap_min } : thswap_next;
+  assign \$958  = $signed({ 1'h0, \$signal$385  }) > $signed(thl_cap);
+  assign \$959  = \$958  ? thl_cap : { 9'h000, \$signal$385  };
+  assign \$960  = ! s;
+  assign \$961  = ~ busy;
+  assign \$962  = ~ \busy$285 ;
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = ~ busy;
+  assign \$965  = ~ \busy$285 ;
+  assign \$966  = ~ wq;
+  assign \$967  = \$966  & xreg;
+  assign \$968  = ~ xreg;
+  assign \$969  = wq & \$968 ;
+  assign \$970  = scan_a ? \$967  : \$969 ;
+  assign \$971  = ~ wq;
+  assign \$972  = \$971  & xreg;
+  assign \$973  = ~ xreg;
+  assign \$974  = wq & \$973 ;
+  assign \$975  = scan_a ? \$972  : \$974 ;
+  assign \$976  = ! \$975 ;
+  assign \$977  = mask_empty | done;
+  assign \$979  = done | \$978 ;
+  assign \$980  = l_word + 1'h1;
+  assign \$981  = ~ \busy$425 ;
+  assign \$982  = ! add_cls;
+  assign \$983  = add_idx >= 11'h400;
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = add_idx + 1'h1;
+  assign \$986  = add_left == 1'h1;
+  assign \$987  = add_cls - 1'h1;
+  assign \$988  = num_classes + 1'h1;
+  assign \$989  = add_left - 1'h1;
+  always @(posedge clk)
+    s1_valid <= \$990 ;
+  always @(posedge clk)
+    s1_grp <= \$991 ;
+  always @(posedge clk)
+    s1_first <= \$992 ;
+  always @(posedge clk)
+    s1_last <= \$993 ;
+  always @(posedge clk)
+    s2_valid <= \$994 ;
+  always @(posedge clk)
+    s2_grp <= \$995 ;
+  always @(posedge clk)
+    s2_first <= \$996 ;
+  always @(posedge clk)
+    s2_last <= \$997 ;
+  always @(posedge clk)
+    s3_valid <= \$998 ;
+  always @(posedge clk)
+    s3_grp <= \$999 ;
+  always @(posedge clk)
+    s3_first <= \$1000 ;
+  always @(posedge clk)
+    s3_last <= \$1001 ;
+  always @(posedge clk)
+    \$signature__en  <= \$1002 ;
+  always @(posedge clk)
+    s4_grp <= \$1003 ;
+  always @(posedge clk)
+    s2_and0 <= \$1004 ;
+  always @(posedge clk)
+    s2_thl0 <= \$1005 ;
+  always @(posedge clk)
+    s3_part0_0 <= \$1006 ;
+  always @(posedge clk)
+    s3_part0_1 <= \$1007 ;
+  always @(posedge clk)
+    s3_thl0 <= \$1008 ;
+  always @(posedge clk)
+    acc0 <= \$1009 ;
+  always @(posedge clk)
+    \$signature__data  <= \$1010 ;
+  always @(posedge clk)
+    s4_thl0 <= \$1011 ;
   always @(posedge clk)
-    s2_and1 <= \$1013 ;
+    s2_and1 <= \$1012 ;
   always @(posedge clk)
-    s2_thl1 <= \$1014 ;
+    s2_thl1 <= \$1013 ;
   always @(posedge clk)
-    s3_part1_0 <= \$1015 ;
+    s3_part1_0 <= \$1014 ;
   always @(posedge clk)
-    s3_part1_1 <= \$1016 ;
+    s3_part1_1 <= \$1015 ;
   always @(posedge clk)
-    s3_thl1 <= \$1017 ;
+    s3_thl1 <= \$1016 ;
   always @(posedge clk)
-    acc1 <= \$1018 ;
+    acc1 <= \$1017 ;
   always @(posedge clk)
-    \$signature__data$52  <= \$1019 ;
+    \$signature__data$52  <= \$1018 ;
   always @(posedge clk)
-    s4_thl1 <= \$1020 ;
+    s4_thl1 <= \$1019 ;
   always @(posedge clk)
-    s2_and2 <= \$1021 ;
+    s2_and2 <= \$1020 ;
   always @(posedge clk)
-    s2_thl2 <= \$1022 ;
+    s2_thl2 <= \$1021 ;
   always @(posedge clk)
-    s3_part2_0 <= \$1023 ;
+    s3_part2_0 <= \$1022 ;
   always @(posedge clk)
-    s3_part2_1 <= \$1024 ;
+    s3_part2_1 <= \$1023 ;
   always @(posedge clk)
-    s3_thl2 <= \$1025 ;
+    s3_thl2 <= \$1024 ;
   always @(posedge clk)
-    acc2 <= \$1026 ;
+    acc2 <= \$1025 ;
   always @(posedge clk)
-    \$signature__data$56  <= \$1027 ;
+    \$signature__data$56  <= \$1026 ;
   always @(posedge clk)
-    s4_thl2 <= \$1028 ;
+    s4_thl2 <= \$1027 ;
   always @(posedge clk)
-    s2_and3 <= \$1029 ;
+    s2_and3 <= \$1028 ;
   always @(posedge clk)
-    s2_thl3 <= \$1030 ;
+    s2_thl3 <= \$1029 ;
   always @(posedge clk)
-    s3_part3_0 <= \$1031 ;
+    s3_part3_0 <= \$1030 ;
   always @(posedge clk)
-    s3_part3_1 <= \$1032 ;
+    s3_part3_1 <= \$1031 ;
   always @(posedge clk)
-    s3_thl3 <= \$1033 ;
+    s3_thl3 <= \$1032 ;
   always @(posedge clk)
-    acc3 <= \$1034 ;
+    acc3 <= \$1033 ;
   always @(posedge clk)
-    \$signature__data$60  <= \$1035 ;
+    \$signature__data$60  <= \$1034 ;
   always @(posedge clk)
-    s4_thl3 <= \$1036 ;
+    s4_thl3 <= \$1035 ;
   always @(posedge clk)
-    s2_and4 <= \$1037 ;
+    s2_and4 <= \$1036 ;
   always @(posedge clk)
-    s2_thl4 <= \$1038 ;
+    s2_thl4 <= \$1037 ;
   always @(posedge clk)
-    s3_part4_0 <= \$1039 ;
+    s3_part4_0 <= \$1038 ;
   always @(posedge clk)
-    s3_part4_1 <= \$1040 ;
+    s3_part4_1 <= \$1039 ;
   always @(posedge clk)
-    s3_thl4 <= \$1041 ;
+    s3_thl4 <= \$1040 ;
   always @(posedge clk)
-    acc4 <= \$1042 ;
+    acc4 <= \$1041 ;
   always @(posedge clk)
-    \$signature__data$64  <= \$1043 ;
+    \$signature__data$64  <= \$1042 ;
   always @(posedge clk)
-    s4_thl4 <= \$1044 ;
+    s4_thl4 <= \$1043 ;
   always @(posedge clk)
-    s2_and5 <= \$1045 ;
+    s2_and5 <= \$1044 ;
   always @(posedge clk)
-    s2_thl5 <= \$1046 ;
+    s2_thl5 <= \$1045 ;
   always @(posedge clk)
-    s3_part5_0 <= \$1047 ;
+    s3_part5_0 <= \$1046 ;
   always @(posedge clk)
-    s3_part5_1 <= \$1048 ;
+    s3_part5_1 <= \$1047 ;
   always @(posedge clk)
-    s3_thl5 <= \$1049 ;
+    s3_thl5 <= \$1048 ;
   always @(posedge clk)
-    acc5 <= \$1050 ;
+    acc5 <= \$1049 ;
   always @(posedge clk)
-    \$signature__data$68  <= \$1051 ;
+    \$signature__data$68  <= \$1050 ;
   always @(posedge clk)
-    s4_thl5 <= \$1052 ;
+    s4_thl5 <= \$1051 ;
   always @(posedge clk)
-    s2_and6 <= \$1053 ;
+    s2_and6 <= \$1052 ;
   always @(posedge clk)
-    s2_thl6 <= \$1054 ;
+    s2_thl6 <= \$1053 ;
   always @(posedge clk)
-    s3_part6_0 <= \$1055 ;
+    s3_part6_0 <= \$1054 ;
   always @(posedge clk)
-    s3_part6_1 <= \$1056 ;
+    s3_part6_1 <= \$1055 ;
   always @(posedge clk)
-    s3_thl6 <= \$1057 ;
+    s3_thl6 <= \$1056 ;
   always @(posedge clk)
-    acc6 <= \$1058 ;
+    acc6 <= \$1057 ;
   always @(posedge clk)
-    \$signature__data$72  <= \$1059 ;
+    \$signature__data$72  <= \$1058 ;
   always @(posedge clk)
-    s4_thl6 <= \$1060 ;
+    s4_thl6 <= \$1059 ;
   always @(posedge clk)
-    s2_and7 <= \$1061 ;
+    s2_and7 <= \$1060 ;
   always @(posedge clk)
-    s2_thl7 <= \$1062 ;
+    s2_thl7 <= \$1061 ;
   always @(posedge clk)
-    s3_part7_0 <= \$1063 ;
+    s3_part7_0 <= \$1062 ;
   always @(posedge clk)
-    s3_part7_1 <= \$1064 ;
+    s3_part7_1 <= \$1063 ;
   always @(posedge clk)
-    s3_thl7 <= \$1065 ;
+    s3_thl7 <= \$1064 ;
   always @(posedge clk)
-    acc7 <= \$1066 ;
+    acc7 <= \$1065 ;
   always @(posedge clk)
-    \$signature__data$76  <= \$1067 ;
+    \$signature__data$76  <= \$1066 ;
   always @(posedge clk)
-    s4_thl7 <= \$1068 ;
+    s4_thl7 <= \$1067 ;
   always @(posedge clk)
-    s5_valid <= \$1069 ;
+    s5_valid <= \$1068 ;
   always @(posedge clk)
-    s5_grp <= \$1070 ;
+    s5_grp <= \$1069 ;
   always @(posedge clk)
-    s5_pot0 <= \$1071 ;
+    s5_pot0 <= \$1070 ;
   always @(posedge clk)
-    s5_active0 <= \$1072 ;
+    s5_active0 <= \$1071 ;
   always @(posedge clk)
-    s5_elig0 <= \$1073 ;
+    s5_elig0 <= \$1072 ;
   always @(posedge clk)
-    s5_pot1 <= \$1074 ;
+    s5_pot1 <= \$1073 ;
   always @(posedge clk)
-    s5_active1 <= \$1075 ;
+    s5_active1 <= \$1074 ;
   always @(posedge clk)
-    s5_elig1 <= \$1076 ;
+    s5_elig1 <= \$1075 ;
   always @(posedge clk)
-    s5_pot2 <= \$1077 ;
+    s5_pot2 <= \$1076 ;
   always @(posedge clk)
-    s5_active2 <= \$1078 ;
+    s5_active2 <= \$1077 ;
   always @(posedge clk)
-    s5_elig2 <= \$1079 ;
+    s5_elig2 <= \$1078 ;
   always @(posedge clk)
-    s5_pot3 <= \$1080 ;
+    s5_pot3 <= \$1079 ;
   always @(posedge clk)
-    s5_active3 <= \$1081 ;
+    s5_active3 <= \$1080 ;
   always @(posedge clk)
-    s5_elig3 <= \$1082 ;
+    s5_elig3 <= \$1081 ;
   always @(posedge clk)
-    s5_pot4 <= \$1083 ;
+    s5_pot4 <= \$1082 ;
   always @(posedge clk)
-    s5_active4 <= \$1084 ;
+    s5_active4 <= \$1083 ;
   always @(posedge clk)
-    s5_elig4 <= \$1085 ;
+    s5_elig4 <= \$1084 ;
   always @(posedge clk)
-    s5_pot5 <= \$1086 ;
+    s5_pot5 <= \$1085 ;
   always @(posedge clk)
-    s5_active5 <= \$1087 ;
+    s5_active5 <= \$1086 ;
   always @(posedge clk)
-    s5_elig5 <= \$1088 ;
+    s5_elig5 <= \$1087 ;
   always @(posedge clk)
-    s5_pot6 <= \$1089 ;
+    s5_pot6 <= \$1088 ;
   always @(posedge clk)
-    s5_active6 <= \$1090 ;
+    s5_active6 <= \$1089 ;
   always @(posedge clk)
-    s5_elig6 <= \$1091 ;
+    s5_elig6 <= \$1090 ;
   always @(posedge clk)
-    s5_pot7 <= \$1092 ;
+    s5_pot7 <= \$1091 ;
   always @(posedge clk)
-    s5_active7 <= \$1093 ;
+    s5_active7 <= \$1092 ;
   always @(posedge clk)
-    s5_elig7 <= \$1094 ;
+    s5_elig7 <= \$1093 ;
   always @(posedge clk)
-    \$signal$381  <= \$1095 ;
+    \$signal$382  <= \$1094 ;
   always @(posedge clk)
-    \$signal$382  <= \$1096 ;
+    \$signal$383  <= \$1095 ;
   always @(posedge clk)
-    dividend <= \$1097 ;
+    dividend <= \$1096 ;
   always @(posedge clk)
-    \$signal$383  <= \$1098 ;
+    \$signal$384  <= \$1097 ;
   always @(posedge clk)
-    \$signal$384  <= \$1099 ;
+    \$signal$385  <= \$1098 ;
   always @(posedge clk)
-    lrn_idx <= \$1100 ;
+    lrn_idx <= \$1099 ;
   always @(posedge clk)
-    wq <= \$1101 ;
+    wq <= \$1100 ;
   always @(posedge clk)
-    xreg <= \$1102 ;
+    xreg <= \$1101 ;
   always @(posedge clk)
-    rd_a <= \$1103 ;
+    rd_a <= \$1102 ;
   always @(posedge clk)
-    rd_b <= \$1104 ;
+    rd_b <= \$1103 ;
   always @(posedge clk)
-    rd_q <= \$1105 ;
+    rd_q <= \$1104 ;
   always @(posedge clk)
-    rd_q_b <= \$1106 ;
+    rd_q_b <= \$1105 ;
   always @(posedge clk)
-    rd_q_p <= \$1107 ;
+    rd_q_p <= \$1106 ;
   always @(posedge clk)
-    load <= \$1108 ;
+    load <= \$1107 ;
   always @(posedge clk)
-    mask <= \$1109 ;
+    mask <= \$1108 ;
   always @(posedge clk)
-    mask_empty <= \$1110 ;
+    mask_empty <= \$1109 ;
   always @(posedge clk)
-    wreg <= \$1111 ;
+    wreg <= \$1110 ;
   always @(posedge clk)
-    rd_a_op <= \$1112 ;
+    rd_a_op <= \$1111 ;
   always @(posedge clk)
-    rd_a_lane <= \$1113 ;
+    rd_a_lane <= \$1112 ;
   always @(posedge clk)
-    rd_a_sel <= \$1114 ;
+    rd_a_sel <= \$1113 ;
   always @(posedge clk)
-    rd_a_param <= \$1115 ;
+    rd_a_param <= \$1114 ;
   always @(posedge clk)
-    op <= \$1116 ;
+    op <= \$1115 ;
   always @(posedge clk)
-    cand_all <= \$1117 ;
+    cand_all <= \$1116 ;
   always @(posedge clk)
-    cand_lo <= \$1118 ;
+    cand_lo <= \$1117 ;
   always @(posedge clk)
-    load_word <= \$1119 ;
+    load_word <= \$1118 ;
   always @(posedge clk)
-    ctrl_state <= \$1120 ;
+    ctrl_state <= \$1119 ;
   always @(posedge clk)
-    num_neurons <= \$1121 ;
+    num_neurons <= \$1120 ;
   always @(posedge clk)
-    num_classes <= \$1122 ;
+    num_classes <= \$1121 ;
   always @(posedge clk)
-    divisor <= \$1123 ;
+    divisor <= \$1122 ;
   always @(posedge clk)
-    thswap_init <= \$1124 ;
+    thswap_init <= \$1123 ;
   always @(posedge clk)
-    decay <= \$1125 ;
+    decay <= \$1124 ;
   always @(posedge clk)
-    thswap_min <= \$1126 ;
+    thswap_min <= \$1125 ;
   always @(posedge clk)
-    thl_cap <= \$1127 ;
+    thl_cap <= \$1126 ;
   always @(posedge clk)
-    \offset$285  <= \$1128 ;
+    \offset$286  <= \$1127 ;
   always @(posedge clk)
-    add_cls <= \$1129 ;
+    add_cls <= \$1128 ;
   always @(posedge clk)
-    add_left <= \$1130 ;
+    add_left <= \$1129 ;
   always @(posedge clk)
-    add_idx <= \$1131 ;
+    add_idx <= \$1130 ;
   always @(posedge clk)
-    p_grp <= \$1132 ;
+    p_grp <= \$1131 ;
   always @(posedge clk)
-    cand_hi <= \$1133 ;
+    cand_hi <= \$1132 ;
   always @(posedge clk)
-    p_word <= \$1134 ;
+    p_word <= \$1133 ;
+  always @(posedge clk)
+    p_addr <= \$1134 ;
   always @(posedge clk)
     p_groups <= \$1135 ;
   always @(posedge clk)
@@ -5634,33 +5636,33 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk)
     res_valid <= \$1158 ;
   \fc_learning_core_l8_w32.cls_div  cls_div (
-    .busy(\busy$424 ),
+    .busy(\busy$425 ),
     .clk(clk),
     .dividend(dividend),
     .\divisor$8 (divisor),
-    .quotient(\quotient$425 ),
+    .quotient(\quotient$426 ),
     .rst(rst),
     .start(start)
   );
   \fc_learning_core_l8_w32.div_a  div_a (
-    .busy(\busy$284 ),
+    .busy(\busy$285 ),
     .clk(clk),
-    .dividend(\dividend$280 ),
-    .\divisor$8 (\divisor$282 ),
-    .quotient(\quotient$423 ),
+    .dividend(\dividend$281 ),
+    .\divisor$8 (\divisor$283 ),
+    .quotient(\quotient$424 ),
     .remainder(\remainder$183 ),
     .rst(rst),
-    .start(\start$279 )
+    .start(\start$280 )
   );
   \fc_learning_core_l8_w32.div_r  div_r (
     .busy(busy),
     .clk(clk),
-    .dividend(\dividend$276 ),
-    .\divisor$8 (\divisor$278 ),
+    .dividend(\dividend$277 ),
+    .\divisor$8 (\divisor$279 ),
     .quotient(quotient),
     .remainder(remainder),
     .rst(rst),
-    .start(\start$275 )
+    .start(\start$276 )
   );
   \fc_learning_core_l8_w32.select  select (
     .advance(advance),
@@ -5680,21 +5682,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (lrn_idx[2:0])
       3'h0:
-          \$684  = \$signature__data$305 ;
+          \$682  = \$signature__data$306 ;
       3'h1:
-          \$684  = \$signature__data$315 ;
+          \$682  = \$signature__data$316 ;
       3'h2:
-          \$684  = \$signature__data$324 ;
+          \$682  = \$signature__data$325 ;
       3'h3:
-          \$684  = \$signature__data$333 ;
+          \$682  = \$signature__data$334 ;
       3'h4:
-          \$684  = \$signature__data$342 ;
+          \$682  = \$signature__data$343 ;
       3'h5:
-          \$684  = \$signature__data$351 ;
+          \$682  = \$signature__data$352 ;
       3'h6:
-          \$684  = \$signature__data$360 ;
+          \$682  = \$signature__data$361 ;
       3'h7:
-          \$684  = \$signature__data$369 ;
+          \$682  = \$signature__data$370 ;
     endcase
   end
   always @* begin
@@ -5702,21 +5704,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$685  = \$signature__data$305 ;
+          \$683  = \$signature__data$306 ;
       3'h1:
-          \$685  = \$signature__data$315 ;
+          \$683  = \$signature__data$316 ;
       3'h2:
-          \$685  = \$signature__data$324 ;
+          \$683  = \$signature__data$325 ;
       3'h3:
-          \$685  = \$signature__data$333 ;
+          \$683  = \$signature__data$334 ;
       3'h4:
-          \$685  = \$signature__data$342 ;
+          \$683  = \$signature__data$343 ;
       3'h5:
-          \$685  = \$signature__data$351 ;
+          \$683  = \$signature__data$352 ;
       3'h6:
-          \$685  = \$signature__data$360 ;
+          \$683  = \$signature__data$361 ;
       3'h7:
-          \$685  = \$signature__data$369 ;
+          \$683  = \$signature__data$370 ;
     endcase
   end
   always @* begin
@@ -5724,21 +5726,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$687  = \$signature__data$308 ;
+          \$685  = \$signature__data$309 ;
       3'h1:
-          \$687  = \$signature__data$317 ;
+          \$685  = \$signature__data$318 ;
       3'h2:
-          \$687  = \$signature__data$326 ;
+          \$685  = \$signature__data$327 ;
       3'h3:
-          \$687  = \$signature__data$335 ;
+          \$685  = \$signature__data$336 ;
       3'h4:
-          \$687  = \$signature__data$344 ;
+          \$685  = \$signature__data$345 ;
       3'h5:
-          \$687  = \$signature__data$353 ;
+          \$685  = \$signature__data$354 ;
       3'h6:
-          \$687  = \$signature__data$362 ;
+          \$685  = \$signature__data$363 ;
       3'h7:
-          \$687  = \$signature__data$371 ;
+          \$685  = \$signature__data$372 ;
     endcase
   end
   always @* begin
@@ -5746,21 +5748,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$690  = \$signature__data$390 ;
+          \$688  = \$signature__data$391 ;
       3'h1:
-          \$690  = \$signature__data$391 ;
+          \$688  = \$signature__data$392 ;
       3'h2:
-          \$690  = \$signature__data$392 ;
+          \$688  = \$signature__data$393 ;
       3'h3:
-          \$690  = \$signature__data$393 ;
+          \$688  = \$signature__data$394 ;
       3'h4:
-          \$690  = \$signature__data$394 ;
+          \$688  = \$signature__data$395 ;
       3'h5:
-          \$690  = \$signature__data$395 ;
+          \$688  = \$signature__data$396 ;
       3'h6:
-          \$690  = \$signature__data$396 ;
+          \$688  = \$signature__data$397 ;
       3'h7:
-          \$690  = \$signature__data$397 ;
+          \$688  = \$signature__data$398 ;
     endcase
   end
   always @* begin
@@ -5768,21 +5770,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (rd_a_lane)
       3'h0:
-          \$692  = \$signature__data$398 ;
+          \$690  = \$signature__data$399 ;
       3'h1:
-          \$692  = \$signature__data$399 ;
+          \$690  = \$signature__data$400 ;
       3'h2:
-          \$692  = \$signature__data$400 ;
+          \$690  = \$signature__data$401 ;
       3'h3:
-          \$692  = \$signature__data$401 ;
+          \$690  = \$signature__data$402 ;
       3'h4:
-          \$692  = \$signature__data$402 ;
+          \$690  = \$signature__data$403 ;
       3'h5:
-          \$692  = \$signature__data$403 ;
+          \$690  = \$signature__data$404 ;
       3'h6:
-          \$692  = \$signature__data$404 ;
+          \$690  = \$signature__data$405 ;
       3'h7:
-          \$692  = \$signature__data$405 ;
+          \$690  = \$signature__data$406 ;
     endcase
   end
   always @* begin
@@ -5790,21 +5792,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (cmd__payload[6:4])
       3'h0:
-          \$723  = { 5'h00, num_neurons };
+          \$721  = { 5'h00, num_neurons };
       3'h1:
-          \$723  = { 5'h00, num_classes };
+          \$721  = { 5'h00, num_classes };
       3'h2:
-          \$723  = { 5'h00, divisor };
+          \$721  = { 5'h00, divisor };
       3'h3:
-          \$723  = thswap_init;
+          \$721  = thswap_init;
       3'h4:
-          \$723  = decay;
+          \$721  = decay;
       3'h5:
-          \$723  = thswap_min;
+          \$721  = thswap_min;
       3'h6:
-          \$723  = thl_cap;
+          \$721  = thl_cap;
       3'h7:
-          \$723  = { 8'h00, \offset$285  };
+          \$721  = { 8'h00, \offset$286  };
     endcase
   end
   always @* begin
@@ -5812,21 +5814,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     (* full_case = 32'd1 *)
     casez (lrn_idx[2:0])
       3'h0:
-          \$753  = \$signature__data$390 ;
+          \$752  = \$signature__data$391 ;
       3'h1:
-          \$753  = \$signature__data$391 ;
+          \$752  = \$signature__data$392 ;
       3'h2:
-          \$753  = \$signature__data$392 ;
+          \$752  = \$signature__data$393 ;
       3'h3:
-          \$753  = \$signature__data$393 ;
+          \$752  = \$signature__data$394 ;
       3'h4:
-          \$753  = \$signature__data$394 ;
+          \$752  = \$signature__data$395 ;
       3'h5:
-          \$753  = \$signature__data$395 ;
+          \$752  = \$signature__data$396 ;
       3'h6:
-          \$753  = \$signature__data$396 ;
+          \$752  = \$signature__data$397 ;
       3'h7:
-          \$753  = \$signature__data$397 ;
+          \$752  = \$signature__data$398 ;
     endcase
   end
   always @* begin
@@ -5905,9 +5907,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h03:
           /* empty */;
       5'h04:
-          \$signature__addr  = \$193 [7:0];
+          \$signature__addr  = p_addr[7:0];
       5'h05:
-          \$signature__addr  = \$203 [7:0];
+          \$signature__addr  = \$201 [7:0];
       5'h07:
           /* empty */;
       5'h08:
@@ -5927,7 +5929,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h11:
           /* empty */;
       5'h10:
-          \$signature__addr  = \$210 [7:0];
+          \$signature__addr  = \$208 [7:0];
     endcase
   end
   always @* begin
@@ -6007,7 +6009,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$191  = \$211 [7:0];
+          \$signature__addr$191  = \$209 [7:0];
     endcase
   end
   always @* begin
@@ -6303,7 +6305,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$197  = \$213 [7:0];
+          \$signature__addr$197  = \$211 [7:0];
     endcase
   end
   always @* begin
@@ -6599,7 +6601,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$203  = \$215 [7:0];
+          \$signature__addr$203  = \$213 [7:0];
     endcase
   end
   always @* begin
@@ -6895,7 +6897,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$209  = \$217 [7:0];
+          \$signature__addr$209  = \$215 [7:0];
     endcase
   end
   always @* begin
@@ -7191,7 +7193,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$215  = \$219 [7:0];
+          \$signature__addr$215  = \$217 [7:0];
     endcase
   end
   always @* begin
@@ -7487,7 +7489,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$221  = \$221 [7:0];
+          \$signature__addr$221  = \$219 [7:0];
     endcase
   end
   always @* begin
@@ -7783,7 +7785,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$227  = \$223 [7:0];
+          \$signature__addr$227  = \$221 [7:0];
     endcase
   end
   always @* begin
@@ -8079,7 +8081,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$233  = \$225 [7:0];
+          \$signature__addr$233  = \$223 [7:0];
     endcase
   end
   always @* begin
@@ -8397,7 +8399,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$240  = \$212 ;
+          \$signature__en$240  = \$210 ;
     endcase
   end
   always @* begin
@@ -8448,7 +8450,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$241  = \$214 ;
+          \$signature__en$241  = \$212 ;
     endcase
   end
   always @* begin
@@ -8499,7 +8501,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$242  = \$216 ;
+          \$signature__en$242  = \$214 ;
     endcase
   end
   always @* begin
@@ -8550,7 +8552,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$243  = \$218 ;
+          \$signature__en$243  = \$216 ;
     endcase
   end
   always @* begin
@@ -8601,7 +8603,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$244  = \$220 ;
+          \$signature__en$244  = \$218 ;
     endcase
   end
   always @* begin
@@ -8652,7 +8654,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$245  = \$222 ;
+          \$signature__en$245  = \$220 ;
     endcase
   end
   always @* begin
@@ -8703,7 +8705,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$246  = \$224 ;
+          \$signature__en$246  = \$222 ;
     endcase
   end
   always @* begin
@@ -8754,7 +8756,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__en$247  = \$226 ;
+          \$signature__en$247  = \$224 ;
     endcase
   end
   always @* begin
@@ -8809,16 +8811,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$248  = \$234 ;
+          \$signature__en$248  = \$232 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$248  = \$266 ;
+            \$signature__en$248  = \$264 ;
           end
     endcase
   end
@@ -8874,16 +8876,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$249  = \$238 ;
+          \$signature__en$249  = \$236 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$249  = \$268 ;
+            \$signature__en$249  = \$266 ;
           end
     endcase
   end
@@ -8939,16 +8941,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$250  = \$242 ;
+          \$signature__en$250  = \$240 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$250  = \$270 ;
+            \$signature__en$250  = \$268 ;
           end
     endcase
   end
@@ -9004,16 +9006,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$251  = \$246 ;
+          \$signature__en$251  = \$244 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$251  = \$272 ;
+            \$signature__en$251  = \$270 ;
           end
     endcase
   end
@@ -9069,16 +9071,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$252  = \$250 ;
+          \$signature__en$252  = \$248 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$252  = \$274 ;
+            \$signature__en$252  = \$272 ;
           end
     endcase
   end
@@ -9134,16 +9136,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$253  = \$254 ;
+          \$signature__en$253  = \$252 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$253  = \$276 ;
+            \$signature__en$253  = \$274 ;
           end
     endcase
   end
@@ -9199,16 +9201,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$254  = \$258 ;
+          \$signature__en$254  = \$256 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$254  = \$278 ;
+            \$signature__en$254  = \$276 ;
           end
     endcase
   end
@@ -9264,16 +9266,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$255  = \$262 ;
+          \$signature__en$255  = \$260 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$255  = \$280 ;
+            \$signature__en$255  = \$278 ;
           end
     endcase
   end
@@ -9331,16 +9333,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$256  = \$231 ;
+          \$signature__en$256  = \$229 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$256  = \$267 ;
+            \$signature__en$256  = \$265 ;
           end
     endcase
   end
@@ -9398,16 +9400,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$257  = \$235 ;
+          \$signature__en$257  = \$233 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$257  = \$269 ;
+            \$signature__en$257  = \$267 ;
           end
     endcase
   end
@@ -9465,16 +9467,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$258  = \$239 ;
+          \$signature__en$258  = \$237 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$258  = \$271 ;
+            \$signature__en$258  = \$269 ;
           end
     endcase
   end
@@ -9532,16 +9534,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$259  = \$243 ;
+          \$signature__en$259  = \$241 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$259  = \$273 ;
+            \$signature__en$259  = \$271 ;
           end
     endcase
   end
@@ -9599,16 +9601,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$260  = \$247 ;
+          \$signature__en$260  = \$245 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$260  = \$275 ;
+            \$signature__en$260  = \$273 ;
           end
     endcase
   end
@@ -9666,16 +9668,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$261  = \$251 ;
+          \$signature__en$261  = \$249 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$261  = \$277 ;
+            \$signature__en$261  = \$275 ;
           end
     endcase
   end
@@ -9733,16 +9735,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$262  = \$255 ;
+          \$signature__en$262  = \$253 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$262  = \$279 ;
+            \$signature__en$262  = \$277 ;
           end
     endcase
   end
@@ -9800,16 +9802,16 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$263  = \$259 ;
+          \$signature__en$263  = \$257 ;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$263 ) begin
           end else begin
-            \$signature__en$263  = \$281 ;
+            \$signature__en$263  = \$279 ;
           end
     endcase
   end
@@ -9825,14 +9827,14 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$202 ) begin
+          end else if (\$200 ) begin
             start = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$275  = 1'h0;
+    \start$276  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9856,19 +9858,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$202 ) begin
           end else begin
-            \start$275  = 1'h1;
+            \start$276  = 1'h1;
           end
       5'h0e:
-          if (\$207 ) begin
-            \start$275  = 1'h1;
+          if (\$205 ) begin
+            \start$276  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$276  = 8'h00;
+    \dividend$277  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9892,19 +9894,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$202 ) begin
           end else begin
-            \dividend$276  = \$signal ;
+            \dividend$277  = \$signal ;
           end
       5'h0e:
-          if (\$207 ) begin
-            \dividend$276  = \offset$285 ;
+          if (\$205 ) begin
+            \dividend$277  = \offset$286 ;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$278  = 8'h00;
+    \divisor$279  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9928,19 +9930,19 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$202 ) begin
           end else begin
-            \divisor$278  = s;
+            \divisor$279  = s;
           end
       5'h0e:
-          if (\$207 ) begin
-            \divisor$278  = \$209 [7:0];
+          if (\$205 ) begin
+            \divisor$279  = \$207 [7:0];
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \start$279  = 1'h0;
+    \start$280  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -9964,63 +9966,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$202 ) begin
           end else begin
-            \start$279  = 1'h1;
-          end
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          if (\$228 ) begin
-            (* full_case = 32'd1 *)
-            if (scan_a) begin
-            end else begin
-              \start$279  = 1'h1;
-            end
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \dividend$280  = 8'h00;
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          (* full_case = 32'd1 *)
-          if (\$204 ) begin
-          end else begin
-            \dividend$280  = n_a;
+            \start$280  = 1'h1;
           end
       5'h0e:
           /* empty */;
@@ -10037,18 +9985,18 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          if (\$228 ) begin
+          if (\$226 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \dividend$280  = offset_out[7:0];
+              \start$280  = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \divisor$282  = 8'h00;
+    \dividend$281  = 8'h00;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -10072,9 +10020,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$204 ) begin
+          if (\$202 ) begin
           end else begin
-            \divisor$282  = s;
+            \dividend$281  = n_a;
           end
       5'h0e:
           /* empty */;
@@ -10091,773 +10039,871 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          if (\$228 ) begin
+          if (\$226 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
             end else begin
-              \divisor$282  = \$230 [7:0];
+              \dividend$281  = offset_out[7:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = p_run;
+    \divisor$283  = 8'h00;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$202 ) begin
+          end else begin
+            \divisor$283  = s;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          if (\$226 ) begin
+            (* full_case = 32'd1 *)
+            if (scan_a) begin
+            end else begin
+              \divisor$283  = \$228 [7:0];
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = p_run;
     if (rst) begin
-      \$991  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = p_grp;
+    \$991  = p_grp;
     if (rst) begin
-      \$992  = 8'h00;
+      \$991  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \$305 ;
+    \$992  = \$303 ;
+    if (rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = \$304 ;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \$306 ;
+    \$994  = s1_valid;
     if (rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = s1_valid;
+    \$995  = s1_grp;
     if (rst) begin
-      \$995  = 1'h0;
+      \$995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s1_grp;
+    \$996  = s1_first;
     if (rst) begin
-      \$996  = 8'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = s1_first;
+    \$997  = s1_last;
     if (rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = s1_last;
+    \$998  = s2_valid;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = s2_valid;
+    \$999  = s2_grp;
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = s2_grp;
+    \$1000  = s2_first;
     if (rst) begin
-      \$1000  = 8'h00;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = s2_first;
+    \$1001  = s2_last;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = s2_last;
+    \$1002  = \$305 ;
     if (rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \$307 ;
+    \$1003  = s3_grp;
     if (rst) begin
-      \$1003  = 1'h0;
+      \$1003  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = s3_grp;
+    \$1004  = \$306 ;
     if (rst) begin
-      \$1004  = 8'h00;
+      \$1004  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \$308 ;
+    \$1005  = \$signature__data$309 ;
     if (rst) begin
-      \$1005  = 32'd0;
+      \$1005  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \$signature__data$308 ;
+    \$1006  = \$321 ;
     if (rst) begin
-      \$1006  = 16'h0000;
+      \$1006  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$323 ;
+    \$1007  = \$336 ;
     if (rst) begin
       \$1007  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \$338 ;
+    \$1008  = s2_thl0;
     if (rst) begin
-      \$1008  = 5'h00;
+      \$1008  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = s2_thl0;
-    if (rst) begin
-      \$1009  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = acc0;
+    \$1009  = acc0;
     if (s3_valid) begin
-      \$1010  = \$341 [6:0];
+      \$1009  = \$339 [6:0];
     end
+    if (rst) begin
+      \$1009  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = \$342 [6:0];
     if (rst) begin
       \$1010  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \$344 [6:0];
+    \$1011  = s3_thl0;
     if (rst) begin
-      \$1011  = 7'h00;
+      \$1011  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = s3_thl0;
+    \$1012  = \$343 ;
     if (rst) begin
-      \$1012  = 16'h0000;
+      \$1012  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \$345 ;
+    \$1013  = \$signature__data$318 ;
     if (rst) begin
-      \$1013  = 32'd0;
+      \$1013  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \$signature__data$317 ;
+    \$1014  = \$358 ;
     if (rst) begin
-      \$1014  = 16'h0000;
+      \$1014  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \$360 ;
+    \$1015  = \$373 ;
     if (rst) begin
       \$1015  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$375 ;
+    \$1016  = s2_thl1;
     if (rst) begin
-      \$1016  = 5'h00;
+      \$1016  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = s2_thl1;
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = acc1;
+    \$1017  = acc1;
     if (s3_valid) begin
-      \$1018  = \$378 [6:0];
+      \$1017  = \$376 [6:0];
     end
+    if (rst) begin
+      \$1017  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = \$379 [6:0];
     if (rst) begin
       \$1018  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$381 [6:0];
+    \$1019  = s3_thl1;
     if (rst) begin
-      \$1019  = 7'h00;
+      \$1019  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = s3_thl1;
+    \$1020  = \$380 ;
     if (rst) begin
-      \$1020  = 16'h0000;
+      \$1020  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \$382 ;
+    \$1021  = \$signature__data$327 ;
     if (rst) begin
-      \$1021  = 32'd0;
+      \$1021  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \$signature__data$326 ;
+    \$1022  = \$395 ;
     if (rst) begin
-      \$1022  = 16'h0000;
+      \$1022  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$397 ;
+    \$1023  = \$410 ;
     if (rst) begin
       \$1023  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \$412 ;
+    \$1024  = s2_thl2;
     if (rst) begin
-      \$1024  = 5'h00;
+      \$1024  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = s2_thl2;
-    if (rst) begin
-      \$1025  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = acc2;
+    \$1025  = acc2;
     if (s3_valid) begin
-      \$1026  = \$415 [6:0];
+      \$1025  = \$413 [6:0];
     end
+    if (rst) begin
+      \$1025  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \$416 [6:0];
     if (rst) begin
       \$1026  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \$418 [6:0];
+    \$1027  = s3_thl2;
     if (rst) begin
-      \$1027  = 7'h00;
+      \$1027  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = s3_thl2;
+    \$1028  = \$417 ;
     if (rst) begin
-      \$1028  = 16'h0000;
+      \$1028  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$419 ;
+    \$1029  = \$signature__data$336 ;
     if (rst) begin
-      \$1029  = 32'd0;
+      \$1029  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \$signature__data$335 ;
+    \$1030  = \$432 ;
     if (rst) begin
-      \$1030  = 16'h0000;
+      \$1030  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \$434 ;
+    \$1031  = \$447 ;
     if (rst) begin
       \$1031  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$449 ;
+    \$1032  = s2_thl3;
     if (rst) begin
-      \$1032  = 5'h00;
+      \$1032  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = s2_thl3;
-    if (rst) begin
-      \$1033  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = acc3;
+    \$1033  = acc3;
     if (s3_valid) begin
-      \$1034  = \$452 [6:0];
+      \$1033  = \$450 [6:0];
     end
+    if (rst) begin
+      \$1033  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = \$453 [6:0];
     if (rst) begin
       \$1034  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \$455 [6:0];
+    \$1035  = s3_thl3;
     if (rst) begin
-      \$1035  = 7'h00;
+      \$1035  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = s3_thl3;
+    \$1036  = \$454 ;
     if (rst) begin
-      \$1036  = 16'h0000;
+      \$1036  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$456 ;
+    \$1037  = \$signature__data$345 ;
     if (rst) begin
-      \$1037  = 32'd0;
+      \$1037  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$signature__data$344 ;
+    \$1038  = \$469 ;
     if (rst) begin
-      \$1038  = 16'h0000;
+      \$1038  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \$471 ;
+    \$1039  = \$484 ;
     if (rst) begin
       \$1039  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$486 ;
+    \$1040  = s2_thl4;
     if (rst) begin
-      \$1040  = 5'h00;
+      \$1040  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = s2_thl4;
-    if (rst) begin
-      \$1041  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = acc4;
+    \$1041  = acc4;
     if (s3_valid) begin
-      \$1042  = \$489 [6:0];
+      \$1041  = \$487 [6:0];
     end
+    if (rst) begin
+      \$1041  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = \$490 [6:0];
     if (rst) begin
       \$1042  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \$492 [6:0];
+    \$1043  = s3_thl4;
     if (rst) begin
-      \$1043  = 7'h00;
+      \$1043  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = s3_thl4;
+    \$1044  = \$491 ;
     if (rst) begin
-      \$1044  = 16'h0000;
+      \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \$493 ;
+    \$1045  = \$signature__data$354 ;
     if (rst) begin
-      \$1045  = 32'd0;
+      \$1045  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \$signature__data$353 ;
+    \$1046  = \$506 ;
     if (rst) begin
-      \$1046  = 16'h0000;
+      \$1046  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \$508 ;
+    \$1047  = \$521 ;
     if (rst) begin
       \$1047  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \$523 ;
+    \$1048  = s2_thl5;
     if (rst) begin
-      \$1048  = 5'h00;
+      \$1048  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = s2_thl5;
-    if (rst) begin
-      \$1049  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = acc5;
+    \$1049  = acc5;
     if (s3_valid) begin
-      \$1050  = \$526 [6:0];
+      \$1049  = \$524 [6:0];
     end
+    if (rst) begin
+      \$1049  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = \$527 [6:0];
     if (rst) begin
       \$1050  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \$529 [6:0];
+    \$1051  = s3_thl5;
     if (rst) begin
-      \$1051  = 7'h00;
+      \$1051  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = s3_thl5;
+    \$1052  = \$528 ;
     if (rst) begin
-      \$1052  = 16'h0000;
+      \$1052  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \$530 ;
+    \$1053  = \$signature__data$363 ;
     if (rst) begin
-      \$1053  = 32'd0;
+      \$1053  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \$signature__data$362 ;
+    \$1054  = \$543 ;
     if (rst) begin
-      \$1054  = 16'h0000;
+      \$1054  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \$545 ;
+    \$1055  = \$558 ;
     if (rst) begin
       \$1055  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \$560 ;
+    \$1056  = s2_thl6;
     if (rst) begin
-      \$1056  = 5'h00;
+      \$1056  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = s2_thl6;
-    if (rst) begin
-      \$1057  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = acc6;
+    \$1057  = acc6;
     if (s3_valid) begin
-      \$1058  = \$563 [6:0];
+      \$1057  = \$561 [6:0];
     end
+    if (rst) begin
+      \$1057  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = \$564 [6:0];
     if (rst) begin
       \$1058  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \$566 [6:0];
+    \$1059  = s3_thl6;
     if (rst) begin
-      \$1059  = 7'h00;
+      \$1059  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = s3_thl6;
+    \$1060  = \$565 ;
     if (rst) begin
-      \$1060  = 16'h0000;
+      \$1060  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \$567 ;
+    \$1061  = \$signature__data$372 ;
     if (rst) begin
-      \$1061  = 32'd0;
+      \$1061  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$signature__data$371 ;
+    \$1062  = \$580 ;
     if (rst) begin
-      \$1062  = 16'h0000;
+      \$1062  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$582 ;
+    \$1063  = \$595 ;
     if (rst) begin
       \$1063  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \$597 ;
+    \$1064  = s2_thl7;
     if (rst) begin
-      \$1064  = 5'h00;
+      \$1064  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = s2_thl7;
-    if (rst) begin
-      \$1065  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = acc7;
+    \$1065  = acc7;
     if (s3_valid) begin
-      \$1066  = \$600 [6:0];
+      \$1065  = \$598 [6:0];
     end
+    if (rst) begin
+      \$1065  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = \$601 [6:0];
     if (rst) begin
       \$1066  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \$603 [6:0];
+    \$1067  = s3_thl7;
     if (rst) begin
-      \$1067  = 7'h00;
+      \$1067  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = s3_thl7;
+    \$1068  = \$signature__en ;
     if (rst) begin
-      \$1068  = 16'h0000;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \$signature__en ;
+    \$1069  = s4_grp;
     if (rst) begin
-      \$1069  = 1'h0;
+      \$1069  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s4_grp;
+    \$1070  = \$signature__data ;
     if (rst) begin
-      \$1070  = 8'h00;
+      \$1070  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$signature__data ;
+    \$1071  = \$602 ;
     if (rst) begin
-      \$1071  = 7'h00;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \$604 ;
+    \$1072  = \$610 ;
     if (rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \$612 ;
+    \$1073  = \$signature__data$52 ;
     if (rst) begin
-      \$1073  = 1'h0;
+      \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$signature__data$52 ;
+    \$1074  = \$611 ;
     if (rst) begin
-      \$1074  = 7'h00;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \$613 ;
+    \$1075  = \$619 ;
     if (rst) begin
       \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \$621 ;
+    \$1076  = \$signature__data$56 ;
     if (rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \$signature__data$56 ;
+    \$1077  = \$620 ;
     if (rst) begin
-      \$1077  = 7'h00;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$622 ;
+    \$1078  = \$628 ;
     if (rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \$630 ;
+    \$1079  = \$signature__data$60 ;
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \$signature__data$60 ;
+    \$1080  = \$629 ;
     if (rst) begin
-      \$1080  = 7'h00;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \$631 ;
+    \$1081  = \$637 ;
     if (rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$639 ;
+    \$1082  = \$signature__data$64 ;
     if (rst) begin
-      \$1082  = 1'h0;
+      \$1082  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \$signature__data$64 ;
+    \$1083  = \$638 ;
     if (rst) begin
-      \$1083  = 7'h00;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$640 ;
+    \$1084  = \$646 ;
     if (rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \$648 ;
+    \$1085  = \$signature__data$68 ;
     if (rst) begin
-      \$1085  = 1'h0;
+      \$1085  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \$signature__data$68 ;
+    \$1086  = \$647 ;
     if (rst) begin
-      \$1086  = 7'h00;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \$649 ;
+    \$1087  = \$655 ;
     if (rst) begin
       \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \$657 ;
+    \$1088  = \$signature__data$72 ;
     if (rst) begin
-      \$1088  = 1'h0;
+      \$1088  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \$signature__data$72 ;
+    \$1089  = \$656 ;
     if (rst) begin
-      \$1089  = 7'h00;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \$658 ;
+    \$1090  = \$664 ;
     if (rst) begin
       \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \$666 ;
+    \$1091  = \$signature__data$76 ;
     if (rst) begin
-      \$1091  = 1'h0;
+      \$1091  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \$signature__data$76 ;
+    \$1092  = \$665 ;
     if (rst) begin
-      \$1092  = 7'h00;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \$667 ;
+    \$1093  = \$673 ;
     if (rst) begin
       \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$675 ;
+    \$1094  = \$signal$382 ;
+    if (s5_valid) begin
+      if (\$677 ) begin
+        \$1094  = 1'h1;
+      end
+    end
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$1094  = 1'h0;
+    endcase
     if (rst) begin
       \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \$signal$381 ;
+    \$1095  = \$signal$383 ;
     if (s5_valid) begin
-      if (\$679 ) begin
-        \$1095  = 1'h1;
+      if (\$677 ) begin
+        \$1095  = s5_c_pot7;
+      end
+    end
+    if (rst) begin
+      \$1095  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = dividend;
+    if (s5_valid) begin
+      if (\$677 ) begin
+        \$1096  = s5_c_idx7;
+      end
+    end
+    if (rst) begin
+      \$1096  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = \$signal$384 ;
+    if (s5_valid) begin
+      if (\$681 ) begin
+        \$1097  = 1'h1;
       end
     end
     casez (ctrl_state)
@@ -10866,155 +10912,111 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h01:
           /* empty */;
       5'h03:
-          \$1095  = 1'h0;
+          \$1097  = 1'h0;
     endcase
     if (rst) begin
-      \$1095  = 1'h0;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \$signal$382 ;
+    \$1098  = \$signal$385 ;
     if (s5_valid) begin
-      if (\$679 ) begin
-        \$1096  = s5_c_pot7;
+      if (\$681 ) begin
+        \$1098  = s5_e_pot7;
       end
     end
     if (rst) begin
-      \$1096  = 7'h00;
+      \$1098  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = dividend;
+    \$1099  = lrn_idx;
     if (s5_valid) begin
-      if (\$679 ) begin
-        \$1097  = s5_c_idx7;
+      if (\$681 ) begin
+        \$1099  = s5_e_idx7;
       end
     end
     if (rst) begin
-      \$1097  = 11'h000;
+      \$1099  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \$signal$383 ;
-    if (s5_valid) begin
-      if (\$683 ) begin
-        \$1098  = 1'h1;
-      end
-    end
-    casez (ctrl_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$1098  = 1'h0;
-    endcase
+    \$1100  = \$682 ;
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \$signal$384 ;
-    if (s5_valid) begin
-      if (\$683 ) begin
-        \$1099  = s5_e_pot7;
-      end
-    end
-    if (rst) begin
-      \$1099  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = lrn_idx;
-    if (s5_valid) begin
-      if (\$683 ) begin
-        \$1100  = s5_e_idx7;
-      end
-    end
-    if (rst) begin
-      \$1100  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \$684 ;
+    \$1101  = x_rd__data;
     if (rst) begin
       \$1101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = x_rd__data;
+    \$1102  = 1'h0;
+    casez (ctrl_state)
+      5'h00:
+          if (\$706 ) begin
+            if (\$715 ) begin
+              \$1102  = 1'h1;
+            end
+          end
+    endcase
     if (rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = 1'h0;
-    casez (ctrl_state)
-      5'h00:
-          if (\$708 ) begin
-            if (\$717 ) begin
-              \$1103  = 1'h1;
-            end
-          end
-    endcase
+    \$1103  = rd_b;
+    if (rd_a) begin
+      \$1103  = 1'h1;
+    end else if (rsp__ready) begin
+      \$1103  = 1'h0;
+    end
     if (rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = rd_b;
+    \$1104  = rd_q;
     if (rd_a) begin
-      \$1104  = 1'h1;
-    end else if (rsp__ready) begin
-      \$1104  = 1'h0;
+      \$1104 [3:0] = rd_a_op;
+      \$1104 [35:4] = \$687 ;
     end
     if (rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 84'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = rd_q;
+    \$1105  = rd_q_b;
     if (rd_a) begin
-      \$1105 [3:0] = rd_a_op;
-      \$1105 [35:4] = \$689 ;
+      \$1105  = \$692 ;
     end
     if (rst) begin
-      \$1105  = 84'h000000000000000000000;
+      \$1105  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = rd_q_b;
+    \$1106  = rd_q_p;
     if (rd_a) begin
-      \$1106  = \$694 ;
+      \$1106  = \$693 ;
     end
     if (rst) begin
-      \$1106  = 16'h0000;
+      \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = rd_q_p;
-    if (rd_a) begin
-      \$1107  = \$695 ;
-    end
-    if (rst) begin
-      \$1107  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = 1'h0;
+    \$1107  = 1'h0;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -11041,23 +11043,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
+          if (\$964 ) begin
+            \$1107  = 1'h1;
+          end
+      5'h11:
           if (\$965 ) begin
-            \$1108  = 1'h1;
-          end
-      5'h11:
-          if (\$966 ) begin
-            \$1108  = 1'h1;
+            \$1107  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1108  = 1'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = mask;
+    \$1108  = mask;
     if (scan_bits) begin
-      \$1109  = \$699 [31:0];
+      \$1108  = \$697 [31:0];
     end
     casez (ctrl_state)
       5'h00:
@@ -11093,17 +11095,17 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h12:
           /* empty */;
       5'h13:
-          \$1109  = \$971 ;
+          \$1108  = \$970 ;
     endcase
     if (rst) begin
-      \$1109  = 32'd0;
+      \$1108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = mask_empty;
+    \$1109  = mask_empty;
     if (scan_bits) begin
-      \$1110  = \$704 ;
+      \$1109  = \$702 ;
     end
     casez (ctrl_state)
       5'h00:
@@ -11139,18 +11141,18 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h12:
           /* empty */;
       5'h13:
-          \$1110  = \$977 ;
+          \$1109  = \$976 ;
     endcase
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = wreg;
+    \$1110  = wreg;
     if (scan_bits) begin
       if (pick) begin
-        \$1111  = \$707 [31:0];
+        \$1110  = \$705 [31:0];
       end
     end
     casez (ctrl_state)
@@ -11187,149 +11189,149 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h12:
           /* empty */;
       5'h13:
-          \$1111  = wq;
+          \$1110  = wq;
     endcase
     if (rst) begin
-      \$1111  = 32'd0;
+      \$1110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = rd_a_op;
+    \$1111  = rd_a_op;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
-            if (\$717 ) begin
-              \$1112  = cmd__payload[3:0];
+          if (\$706 ) begin
+            if (\$715 ) begin
+              \$1111  = cmd__payload[3:0];
             end
           end
     endcase
     if (rst) begin
-      \$1112  = 4'h0;
+      \$1111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = rd_a_lane;
+    \$1112  = rd_a_lane;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
-            if (\$717 ) begin
-              \$1113  = cmd__payload[6:4];
+          if (\$706 ) begin
+            if (\$715 ) begin
+              \$1112  = cmd__payload[6:4];
             end
           end
     endcase
     if (rst) begin
-      \$1113  = 3'h0;
+      \$1112  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = rd_a_sel;
+    \$1113  = rd_a_sel;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
-            if (\$717 ) begin
-              \$1114  = { \$722 , \$721 , \$720 , \$719 , \$718  };
+          if (\$706 ) begin
+            if (\$715 ) begin
+              \$1113  = { \$720 , \$719 , \$718 , \$717 , \$716  };
             end
           end
     endcase
     if (rst) begin
-      \$1114  = 5'h00;
+      \$1113  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = rd_a_param;
+    \$1114  = rd_a_param;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
-            if (\$717 ) begin
-              \$1115  = { \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723 [15], \$723  };
+          if (\$706 ) begin
+            if (\$715 ) begin
+              \$1114  = { \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721 [15], \$721  };
             end
           end
     endcase
     if (rst) begin
-      \$1115  = 32'd0;
+      \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = op;
+    \$1115  = op;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1116  = cmd__payload[3:0];
+                  \$1115  = cmd__payload[3:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$1116  = 4'h0;
+      \$1115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = cand_all;
+    \$1116  = cand_all;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1117  = \$727 ;
+                  \$1116  = \$725 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$1117  = 1'h0;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = cand_lo;
+    \$1117  = cand_lo;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1118  = \$728 ;
+                  \$1117  = \$726 ;
             endcase
           end
     endcase
     if (rst) begin
-      \$1118  = 22'h000000;
+      \$1117  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = load_word;
+    \$1118  = load_word;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1119  = 1'h1;
+                  \$1118  = 1'h1;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            \$1119  = \$729 [0];
+            \$1118  = \$727 [0];
           end
     endcase
     if (rst) begin
-      \$1119  = 1'h0;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = ctrl_state;
+    \$1119  = ctrl_state;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
-                  \$1120  = 5'h01;
+                  \$1119  = 5'h01;
               4'h3:
                   /* empty */;
               4'h5:
@@ -11339,110 +11341,110 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1120  = 5'h02;
+                  \$1119  = 5'h02;
             endcase
           end
       5'h01:
           if (cmd__valid) begin
-            if (\$730 ) begin
-              \$1120  = 5'h03;
+            if (\$728 ) begin
+              \$1119  = 5'h03;
             end
           end
       5'h03:
-          \$1120  = 5'h04;
+          \$1119  = 5'h04;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
+          end else if (\$742 ) begin
             (* full_case = 32'd1 *)
-            if (\$752 ) begin
-              \$1120  = 5'h05;
+            if (\$751 ) begin
+              \$1119  = 5'h05;
             end else begin
-              \$1120  = 5'h06;
+              \$1119  = 5'h06;
             end
           end
       5'h05:
-          \$1120  = 5'h07;
+          \$1119  = 5'h07;
       5'h07:
-          \$1120  = 5'h08;
+          \$1119  = 5'h08;
       5'h08:
-          \$1120  = 5'h09;
+          \$1119  = 5'h09;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$946 ) begin
-            \$1120  = 5'h0a;
+          if (\$945 ) begin
+            \$1119  = 5'h0a;
           end else begin
-            \$1120  = 5'h05;
+            \$1119  = 5'h05;
           end
       5'h0a:
-          \$1120  = 5'h0b;
+          \$1119  = 5'h0b;
       5'h0b:
-          \$1120  = 5'h0c;
+          \$1119  = 5'h0c;
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$961 ) begin
-            \$1120  = 5'h0d;
+          if (\$960 ) begin
+            \$1119  = 5'h0d;
           end else begin
-            \$1120  = 5'h0e;
+            \$1119  = 5'h0e;
           end
       5'h0e:
-          if (\$964 ) begin
-            \$1120  = 5'h0f;
+          if (\$963 ) begin
+            \$1119  = 5'h0f;
           end
       5'h0f:
-          if (\$965 ) begin
-            \$1120  = 5'h10;
+          if (\$964 ) begin
+            \$1119  = 5'h10;
           end
       5'h11:
-          if (\$966 ) begin
-            \$1120  = 5'h10;
+          if (\$965 ) begin
+            \$1119  = 5'h10;
           end
       5'h10:
-          \$1120  = 5'h12;
+          \$1119  = 5'h12;
       5'h12:
-          \$1120  = 5'h13;
+          \$1119  = 5'h13;
       5'h13:
-          \$1120  = 5'h14;
+          \$1119  = 5'h14;
       5'h14:
-          if (\$978 ) begin
-            \$1120  = 5'h15;
+          if (\$977 ) begin
+            \$1119  = 5'h15;
           end
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$980 ) begin
+          if (\$979 ) begin
             (* full_case = 32'd1 *)
             if (scan_a) begin
-              \$1120  = 5'h0d;
+              \$1119  = 5'h0d;
             end else begin
-              \$1120  = 5'h11;
+              \$1119  = 5'h11;
             end
           end else begin
-            \$1120  = 5'h10;
+            \$1119  = 5'h10;
           end
       5'h0d:
-          \$1120  = 5'h06;
+          \$1119  = 5'h06;
       5'h06:
-          if (\$982 ) begin
-            \$1120  = 5'h16;
+          if (\$981 ) begin
+            \$1119  = 5'h16;
           end
       5'h16:
           if (rsp__ready) begin
-            \$1120  = 5'h00;
+            \$1119  = 5'h00;
           end
       5'h02:
-          if (\$985 ) begin
-            \$1120  = 5'h00;
+          if (\$984 ) begin
+            \$1119  = 5'h00;
           end
     endcase
     if (rst) begin
-      \$1120  = 5'h00;
+      \$1119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = num_neurons;
+    \$1120  = num_neurons;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11455,6 +11457,81 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   casez (cmd__payload[6:4])
                     3'h0:
+                        \$1120  = cmd__payload[38:28];
+                  endcase
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          if (\$984 ) begin
+            \$1120  = add_idx[10:0];
+          end
+    endcase
+    if (rst) begin
+      \$1120  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = num_classes;
+    casez (ctrl_state)
+      5'h00:
+          if (\$706 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  casez (cmd__payload[6:4])
+                    3'h0:
+                        /* empty */;
+                    3'h1:
                         \$1121  = cmd__payload[38:28];
                   endcase
             endcase
@@ -11502,8 +11579,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h16:
           /* empty */;
       5'h02:
-          if (\$985 ) begin
-            \$1121  = add_idx[10:0];
+          (* full_case = 32'd1 *)
+          if (\$984 ) begin
+          end else begin
+            if (\$986 ) begin
+              \$1121  = \$988 [10:0];
+            end
           end
     endcase
     if (rst) begin
@@ -11512,89 +11593,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = num_classes;
+    \$1122  = divisor;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  casez (cmd__payload[6:4])
-                    3'h0:
-                        /* empty */;
-                    3'h1:
-                        \$1122  = cmd__payload[38:28];
-                  endcase
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$985 ) begin
-          end else begin
-            if (\$987 ) begin
-              \$1122  = \$989 [10:0];
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1122  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = divisor;
-    casez (ctrl_state)
-      5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11611,21 +11613,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h1:
                         /* empty */;
                     3'h2:
-                        \$1123  = cmd__payload[38:28];
+                        \$1122  = cmd__payload[38:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1123  = 11'h000;
+      \$1122  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = thswap_init;
+    \$1123  = thswap_init;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11644,21 +11646,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h2:
                         /* empty */;
                     3'h3:
-                        \$1124  = cmd__payload[43:28];
+                        \$1123  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1124  = 16'h0000;
+      \$1123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = decay;
+    \$1124  = decay;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11679,21 +11681,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h3:
                         /* empty */;
                     3'h4:
-                        \$1125  = cmd__payload[43:28];
+                        \$1124  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1125  = 16'h0000;
+      \$1124  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = thswap_min;
+    \$1125  = thswap_min;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11716,21 +11718,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h4:
                         /* empty */;
                     3'h5:
-                        \$1126  = cmd__payload[43:28];
+                        \$1125  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1126  = 16'h0000;
+      \$1125  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = thl_cap;
+    \$1126  = thl_cap;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11755,21 +11757,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h5:
                         /* empty */;
                     3'h6:
-                        \$1127  = cmd__payload[43:28];
+                        \$1126  = cmd__payload[43:28];
                   endcase
             endcase
           end
     endcase
     if (rst) begin
-      \$1127  = 16'h0000;
+      \$1126  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = \offset$285 ;
+    \$1127  = \offset$286 ;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11797,7 +11799,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
                     3'h6:
                         /* empty */;
                     3'h7:
-                        \$1128  = cmd__payload[35:28];
+                        \$1127  = cmd__payload[35:28];
                   endcase
             endcase
           end
@@ -11836,9 +11838,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          if (\$980 ) begin
+          if (\$979 ) begin
             if (scan_a) begin
-              \$1128  = offset_out[7:0];
+              \$1127  = offset_out[7:0];
             end
           end
       5'h0d:
@@ -11848,20 +11850,20 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h16:
           /* empty */;
       5'h02:
-          if (\$985 ) begin
-            \$1128  = 8'h00;
+          if (\$984 ) begin
+            \$1127  = 8'h00;
           end
     endcase
     if (rst) begin
-      \$1128  = 8'h00;
+      \$1127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = add_cls;
+    \$1128  = add_cls;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11874,7 +11876,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1129  = cmd__payload[38:28];
+                  \$1128  = cmd__payload[38:28];
             endcase
           end
       5'h01:
@@ -11921,10 +11923,89 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$985 ) begin
+          if (\$984 ) begin
           end else begin
-            if (\$987 ) begin
-              \$1129  = \$988 [10:0];
+            if (\$986 ) begin
+              \$1128  = \$987 [10:0];
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1128  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = add_left;
+    casez (ctrl_state)
+      5'h00:
+          if (\$706 ) begin
+            casez (cmd__payload[3:0])
+              4'h1, 4'h2:
+                  /* empty */;
+              4'h3:
+                  /* empty */;
+              4'h5:
+                  /* empty */;
+              4'h7:
+                  /* empty */;
+              4'ha:
+                  /* empty */;
+              4'hc:
+                  \$1129  = divisor;
+            endcase
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          (* full_case = 32'd1 *)
+          if (\$984 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$986 ) begin
+              \$1129  = divisor;
+            end else begin
+              \$1129  = \$989 [10:0];
             end
           end
     endcase
@@ -11934,10 +12015,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = add_left;
+    \$1130  = add_idx;
     casez (ctrl_state)
       5'h00:
-          if (\$708 ) begin
+          if (\$706 ) begin
             casez (cmd__payload[3:0])
               4'h1, 4'h2:
                   /* empty */;
@@ -11950,7 +12031,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
               4'ha:
                   /* empty */;
               4'hc:
-                  \$1130  = divisor;
+                  \$1130  = { 1'h0, num_neurons };
             endcase
           end
       5'h01:
@@ -11997,152 +12078,92 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h02:
           (* full_case = 32'd1 *)
-          if (\$985 ) begin
+          if (\$984 ) begin
           end else begin
-            (* full_case = 32'd1 *)
-            if (\$987 ) begin
-              \$1130  = divisor;
-            end else begin
-              \$1130  = \$990 [10:0];
-            end
+            \$1130  = \$985 [11:0];
           end
     endcase
     if (rst) begin
-      \$1130  = 11'h000;
+      \$1130  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = add_idx;
-    casez (ctrl_state)
-      5'h00:
-          if (\$708 ) begin
-            casez (cmd__payload[3:0])
-              4'h1, 4'h2:
-                  /* empty */;
-              4'h3:
-                  /* empty */;
-              4'h5:
-                  /* empty */;
-              4'h7:
-                  /* empty */;
-              4'ha:
-                  /* empty */;
-              4'hc:
-                  \$1131  = { 1'h0, num_neurons };
-            endcase
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          (* full_case = 32'd1 *)
-          if (\$985 ) begin
-          end else begin
-            \$1131  = \$986 [11:0];
-          end
-    endcase
-    if (rst) begin
-      \$1131  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = p_grp;
+    \$1131  = p_grp;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1132  = 8'h00;
+          \$1131  = 8'h00;
       5'h04:
           if (p_run) begin
-            if (\$745 ) begin
-              \$1132  = \$746 [7:0];
+            if (\$744 ) begin
+              \$1131  = \$745 [7:0];
             end
           end
     endcase
     if (rst) begin
-      \$1132  = 8'h00;
+      \$1131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = cand_hi;
+    \$1132  = cand_hi;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1133  = \$731 ;
+          \$1132  = \$729 ;
     endcase
     if (rst) begin
-      \$1133  = 23'h000000;
+      \$1132  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = p_word;
+    \$1133  = p_word;
     casez (ctrl_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h03:
-          \$1134  = 1'h0;
+          \$1133  = 1'h0;
       5'h04:
           if (p_run) begin
             (* full_case = 32'd1 *)
-            if (\$745 ) begin
-              \$1134  = 1'h0;
+            if (\$744 ) begin
+              \$1133  = 1'h0;
             end else begin
-              \$1134  = \$749 [0];
+              \$1133  = \$748 [0];
             end
           end
     endcase
     if (rst) begin
-      \$1134  = 1'h0;
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = p_addr;
+    casez (ctrl_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$1134  = 9'h000;
+      5'h04:
+          if (p_run) begin
+            \$1134  = \$743 [8:0];
+          end
+    endcase
+    if (rst) begin
+      \$1134  = 9'h000;
     end
   end
   always @* begin
@@ -12154,7 +12175,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h01:
           /* empty */;
       5'h03:
-          \$1135  = \$734 [7:0];
+          \$1135  = \$732 [7:0];
     endcase
     if (rst) begin
       \$1135  = 8'h00;
@@ -12169,11 +12190,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h01:
           /* empty */;
       5'h03:
-          \$1136  = \$735 ;
+          \$1136  = \$733 ;
       5'h04:
           if (p_run) begin
-            if (\$745 ) begin
-              if (\$748 ) begin
+            if (\$744 ) begin
+              if (\$747 ) begin
                 \$1136  = 1'h0;
               end
             end
@@ -12195,10 +12216,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
+          end else if (\$742 ) begin
             \$1137 [46:36] = dividend;
-            \$1137 [64:58] = \$signal$382 ;
-            \$1137 [65] = \$signal$383 ;
+            \$1137 [64:58] = \$signal$383 ;
+            \$1137 [65] = \$signal$384 ;
             \$1137 [76:66] = lrn_idx;
             \$1137 [83:77] = 7'h00;
             \$1137 [3:0] = op;
@@ -12237,8 +12258,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0d:
           \$1137 [83:77] = s[6:0];
       5'h06:
-          if (\$982 ) begin
-            \$1137 [57:47] = \quotient$425 ;
+          if (\$981 ) begin
+            \$1137 [57:47] = \quotient$426 ;
           end
     endcase
     if (rst) begin
@@ -12257,8 +12278,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
-            \$1138  = \$750 [7:0];
+          end else if (\$742 ) begin
+            \$1138  = \$749 [7:0];
           end
     endcase
     if (rst) begin
@@ -12277,7 +12298,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
+          end else if (\$742 ) begin
             \$1139  = 1'h0;
           end
       5'h05:
@@ -12288,9 +12309,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h09:
           (* full_case = 32'd1 *)
-          if (\$946 ) begin
+          if (\$945 ) begin
           end else begin
-            \$1139  = \$947 [0];
+            \$1139  = \$946 [0];
           end
       5'h0a:
           /* empty */;
@@ -12301,11 +12322,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$965 ) begin
+          if (\$964 ) begin
             \$1139  = 1'h0;
           end
       5'h11:
-          if (\$966 ) begin
+          if (\$965 ) begin
             \$1139  = 1'h0;
           end
       5'h10:
@@ -12318,9 +12339,9 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h15:
           (* full_case = 32'd1 *)
-          if (\$980 ) begin
+          if (\$979 ) begin
           end else begin
-            \$1139  = \$981 [0];
+            \$1139  = \$980 [0];
           end
     endcase
     if (rst) begin
@@ -12339,7 +12360,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
+          end else if (\$742 ) begin
             \$1140  = 8'h00;
           end
       5'h05:
@@ -12349,7 +12370,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h08:
           /* empty */;
       5'h09:
-          \$1140  = \$943 [7:0];
+          \$1140  = \$942 [7:0];
     endcase
     if (rst) begin
       \$1140  = 8'h00;
@@ -12367,7 +12388,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           /* empty */;
       5'h04:
           if (p_run) begin
-          end else if (\$744 ) begin
+          end else if (\$742 ) begin
             \$1141  = 8'h00;
           end
       5'h05:
@@ -12377,7 +12398,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h08:
           /* empty */;
       5'h09:
-          \$1141  = \$945 [7:0];
+          \$1141  = \$944 [7:0];
     endcase
     if (rst) begin
       \$1141  = 8'h00;
@@ -12398,7 +12419,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h05:
           /* empty */;
       5'h07:
-          \$1142  = \$753 ;
+          \$1142  = \$752 ;
     endcase
     if (rst) begin
       \$1142  = 16'h0000;
@@ -12421,7 +12442,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h07:
           /* empty */;
       5'h08:
-          \$1143  = \$800 ;
+          \$1143  = \$799 ;
     endcase
     if (rst) begin
       \$1143  = 5'h00;
@@ -12444,7 +12465,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h07:
           /* empty */;
       5'h08:
-          \$1144  = \$847 ;
+          \$1144  = \$846 ;
     endcase
     if (rst) begin
       \$1144  = 5'h00;
@@ -12467,7 +12488,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h07:
           /* empty */;
       5'h08:
-          \$1145  = \$894 ;
+          \$1145  = \$893 ;
     endcase
     if (rst) begin
       \$1145  = 5'h00;
@@ -12490,7 +12511,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h07:
           /* empty */;
       5'h08:
-          \$1146  = \$941 ;
+          \$1146  = \$940 ;
     endcase
     if (rst) begin
       \$1146  = 5'h00;
@@ -12517,7 +12538,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h09:
           /* empty */;
       5'h0a:
-          \$1147  = \$949 ;
+          \$1147  = \$948 ;
     endcase
     if (rst) begin
       \$1147  = 8'h00;
@@ -12544,7 +12565,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h09:
           /* empty */;
       5'h0a:
-          \$1148  = \$950 ;
+          \$1148  = \$949 ;
     endcase
     if (rst) begin
       \$1148  = 17'h00000;
@@ -12573,7 +12594,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0a:
           /* empty */;
       5'h0b:
-          \$1149  = \$956 [7:0];
+          \$1149  = \$955 [7:0];
     endcase
     if (rst) begin
       \$1149  = 8'h00;
@@ -12602,7 +12623,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0a:
           /* empty */;
       5'h0b:
-          \$1150  = \$958 [15:0];
+          \$1150  = \$957 [15:0];
     endcase
     if (rst) begin
       \$1150  = 16'h0000;
@@ -12631,7 +12652,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0a:
           /* empty */;
       5'h0b:
-          \$1151  = \$960 ;
+          \$1151  = \$959 ;
     endcase
     if (rst) begin
       \$1151  = 16'h0000;
@@ -12664,7 +12685,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$964 ) begin
+          if (\$963 ) begin
             \$1152  = quotient;
           end
     endcase
@@ -12699,7 +12720,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$964 ) begin
+          if (\$963 ) begin
             \$1153  = remainder;
           end
     endcase
@@ -12734,8 +12755,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$964 ) begin
-            \$1154  = \quotient$423 ;
+          if (\$963 ) begin
+            \$1154  = \quotient$424 ;
           end
     endcase
     if (rst) begin
@@ -12769,7 +12790,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0c:
           /* empty */;
       5'h0e:
-          if (\$964 ) begin
+          if (\$963 ) begin
             \$1155  = \remainder$183 ;
           end
     endcase
@@ -12806,11 +12827,11 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0e:
           /* empty */;
       5'h0f:
-          if (\$965 ) begin
+          if (\$964 ) begin
             \$1156  = 1'h0;
           end
       5'h11:
-          if (\$966 ) begin
+          if (\$965 ) begin
             \$1156  = 1'h1;
           end
     endcase
@@ -12857,7 +12878,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h13:
           \$1157  = 1'h1;
       5'h14:
-          if (\$978 ) begin
+          if (\$977 ) begin
             \$1157  = 1'h0;
           end
     endcase
@@ -12910,7 +12931,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h0d:
           /* empty */;
       5'h06:
-          if (\$982 ) begin
+          if (\$981 ) begin
             \$1158  = 1'h1;
           end
       5'h16:
@@ -13034,13 +13055,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$13  = 1'h1;
   assign \$15  = 1'h1;
   assign \$16  = s5_elig0;
-  assign \$227  = l_word;
-  assign \$306  = p_word;
-  assign \$730  = load_word;
-  assign \$734  = { \$733 [12], \$733 [12], \$733 [12], \$733 [12:3] };
-  assign \$745  = p_word;
-  assign \$946  = l_word;
-  assign \$979  = l_word;
+  assign \$225  = l_word;
+  assign \$304  = p_word;
+  assign \$728  = load_word;
+  assign \$732  = { \$731 [12], \$731 [12], \$731 [12], \$731 [12:3] };
+  assign \$744  = p_word;
+  assign \$945  = l_word;
+  assign \$978  = l_word;
 endmodule
 
 (* generator = "Amaranth" *)

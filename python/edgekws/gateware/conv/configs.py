@@ -56,8 +56,11 @@ class Config:
     def spec(self) -> ExtractorSpec:
         return ExtractorSpec.from_model(self.model())
 
-    def extractor(self) -> DSCNNExtractor:
-        return DSCNNExtractor(self.spec(), lanes=self.lanes, act_units=self.act_units)
+    def extractor(self, **kwargs) -> DSCNNExtractor:
+        """The extractor; ``kwargs`` go to :class:`DSCNNExtractor` (for example
+        ``poison_collisions``)."""
+        return DSCNNExtractor(self.spec(), lanes=self.lanes, act_units=self.act_units,
+                              **kwargs)
 
 
 #: module name -> configuration

@@ -64,7 +64,8 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...golden.quant import POT_MAX, POT_MIN, POTENTIAL_BITS
-from ..ram import NO_RW_CHECK
+from ..popcount import at_most_one
+from ..ram import NO_RW_CHECK, checked_reads
 from .spec import ACT_SLOT, PIXEL_BITS, WEIGHT_SLOT, ExtractorSpec, kws_spec
 from .mult import KINDS as MULT_KINDS
 from .mult import registered_product
@@ -138,10 +139,15 @@ class DSCNNExtractor(wiring.Component):
         The lanes' multipliers (:mod:`.mult`): ``"generic"`` (``a * b`` into a
         register), ``"ecp5"`` (MULT18X18D with its output register) or ``"auto"``
         (``"ecp5"`` when elaborated for an ECP5 platform, else ``"generic"``).
+    poison_collisions : bool
+        Simulation check of the memories' ``NO_RW_CHECK``: invert the data of a read
+        that met a write to its address (:class:`~edgekws.gateware.ram.PoisonedRead`).
+        Never for hardware.
     """
 
     def __init__(self, spec: ExtractorSpec | None = None, *, lanes: int = 64,
-                 act_units: int = 4, step_bits: int = 20, mult: str = "auto"):
+                 act_units: int = 4, step_bits: int = 20, mult: str = "auto",
+                 poison_collisions: bool = False):
         # No "created but never used" warning for an object whose checks fail.
         self._MustUse__silence = True
         if spec is None:
@@ -161,6 +167,7 @@ class DSCNNExtractor(wiring.Component):
         if mult not in MULT_KINDS:
             raise ValueError(f"mult must be one of {MULT_KINDS}, not {mult!r}")
         self.mult = mult
+        self.poison_collisions = bool(poison_collisions)
         self.spec = spec
         self.lanes = lanes
         self.act_units = act_units
@@ -238,19 +245,28 @@ class DSCNNExtractor(wiring.Component):
         m.submodules.params = pmem = memory.Memory(shape=self.param_width,
                                                    depth=self.param_depth, init=[],
                                                    attrs=NO_RW_CHECK)
+        # Layer l writes its activations to half l % 2 and reads half (l - 1) % 2,
+        # and starts only once every write of layer l - 1 has landed (its barrier):
+        # no read of a layer meets a write to its address. Layer 0 reads the image;
+        # the activation word read alongside is not used.
         m.submodules.act = amem = memory.Memory(shape=F * ACT_SLOT, depth=self.act_depth,
-                                                init=[])
+                                                init=[], attrs=NO_RW_CHECK)
         img_wr, img_rd = img.write_port(), img.read_port(transparent_for=())
         w_wr, w_rd = wmem.write_port(), wmem.read_port(transparent_for=())
         p_wr, p_rd = pmem.write_port(), pmem.read_port(transparent_for=())
         a_wr, a_rd = amem.write_port(), amem.read_port(transparent_for=())
+        poison = self.poison_collisions
+        w_rd, p_rd, a_rd = checked_reads(m, [(w_rd, w_wr), (p_rd, p_wr), (a_rd, a_wr)],
+                                         poison)
         if spec.pooled:
-            m.submodules.pool = poolm = memory.Memory(
-                shape=A * POTENTIAL_BITS, depth=FA, init=[])
-            pool_wr = poolm.write_port()
             # Read-modify-write over 3 registered stages: the same sums are revisited
-            # only after a whole job (L/A steps and more), so no forwarding is needed.
+            # only after a whole job (L/A steps and more), so no forwarding is needed,
+            # and no read meets a write to its address.
+            m.submodules.pool = poolm = memory.Memory(
+                shape=A * POTENTIAL_BITS, depth=FA, init=[], attrs=NO_RW_CHECK)
+            pool_wr = poolm.write_port()
             pool_rd = poolm.read_port(transparent_for=())
+            pool_rd, = checked_reads(m, [(pool_rd, pool_wr)], poison)
 
         # ------------------------------------------------------------ shared state
         credit = Signal(init=1)      # the post-processor can take the next group's sums
@@ -306,11 +322,11 @@ class DSCNNExtractor(wiring.Component):
                      w_rd.addr.eq(s0_waddr)]
         mac_busy = (s0["valid"] | s1["valid"] | s2["valid"] | s3["valid"] |
                     s4["valid"] | s5["valid"])
-        # nz lags the d registers by a cycle, its first split (``nz_cur``, ``nz_todo``)
-        # by two and ``nz_todo == 0`` by three: they are ready once the MACs were idle
-        # in the three cycles before too (in DRAIN nothing new is issued).
-        nz_ready = Signal(3)
-        m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy, nz_ready[1] & ~mac_busy))
+        # nz lags the d registers by a cycle, its first split (``nz_cur``, ``nz_todo``,
+        # ``nz_todo == 0``) by two: they are ready once the MACs were idle in the two
+        # cycles before too (in DRAIN nothing new is issued).
+        nz_ready = Signal(2)
+        m.d.sync += nz_ready.eq(Cat(~mac_busy, nz_ready[0] & ~mac_busy))
 
         # Depthwise sums of the current position, and their non-zero mask.
         d_regs = [Signal(signed(spec.dw_width), name=f"d{c}", reset_less=True)
@@ -439,8 +455,9 @@ class DSCNNExtractor(wiring.Component):
         # The pointwise walk's end test as a flip-flop (``todo == 0``, derived with
         # each new ``todo``): the 64-input OR in front of the walk's enables was the
         # critical path of the extractor + FC core build (step 15, docs/design.md §3.6).
+        # From ``nz`` as a tree of flags, it is ready with ``nz_todo`` (step 16).
         nz_todo_empty = Signal()
-        m.d.sync += nz_todo_empty.eq(nz_todo == 0)
+        m.d.sync += nz_todo_empty.eq(at_most_one(nz))
 
         # ------------------------------------------------------------ post-processor
         stall = Signal()
@@ -572,12 +589,21 @@ class DSCNNExtractor(wiring.Component):
         done = units[0].o_valid & ~stall
         with m.If(self.trace.valid & self.trace.ready):
             m.d.sync += self.trace.valid.eq(0)
+        # A finished word is written to the activation RAM a cycle after it is packed,
+        # from the trace register and an address register: straight from the
+        # activation units, its route to the block RAM was a critical path (step 16 of
+        # docs/design.md §3.6). ``trace.valid`` rises with the write pending, so
+        # ``pp_busy`` covers it and the barrier waits until it has landed.
+        aw_en = Signal()
+        aw_addr = Signal.like(a_wr.addr, reset_less=True)
+        m.d.sync += aw_en.eq(0)
+        m.d.comb += [a_wr.addr.eq(aw_addr), a_wr.data.eq(self.trace.payload.data),
+                     a_wr.en.eq(aw_en)]
         with m.If(done & ~tag.final):
             m.d.sync += word.eq(new_word)
             with m.If(tag.last):
-                m.d.comb += [a_wr.addr.eq(out_base + tag.pos), a_wr.data.eq(new_word),
-                             a_wr.en.eq(1)]
-                m.d.sync += [self.trace.valid.eq(1), self.trace.payload.layer.eq(tag.layer),
+                m.d.sync += [aw_en.eq(1), aw_addr.eq(out_base + tag.pos),
+                             self.trace.valid.eq(1), self.trace.payload.layer.eq(tag.layer),
                              self.trace.payload.pos.eq(tag.pos),
                              self.trace.payload.data.eq(new_word)]
         with m.If(done & tag.final):
@@ -760,7 +786,7 @@ class DSCNNExtractor(wiring.Component):
                             m.next = f"L{li}_DRAIN"
                     with m.State(f"L{li}_DRAIN"):
                         # The pointwise pass needs every depthwise sum of the position.
-                        with m.If(~mac_busy & nz_ready[2]):
+                        with m.If(~mac_busy & nz_ready[1]):
                             m.d.sync += [cur.eq(nz_cur), todo.eq(nz_todo),
                                          todo_empty.eq(nz_todo_empty), pw_first.eq(1)]
                             m.next = f"L{li}_PW"
@@ -781,9 +807,10 @@ class DSCNNExtractor(wiring.Component):
                             *parts(iss_wa, (group_rom(pw_base, F), idx))]
                         with m.If(~last | credit):
                             m.d.comb += iss["valid"].eq(1)
-                            rest = todo & (todo - 1)
-                            m.d.sync += [cur.eq(todo & -todo), todo.eq(rest),
-                                         todo_empty.eq(rest == 0), pw_first.eq(0)]
+                            # ``rest == 0`` as a tree of flags: behind the subtract's
+                            # carry chain it was the critical path (step 16).
+                            m.d.sync += [cur.eq(todo & -todo), todo.eq(todo & (todo - 1)),
+                                         todo_empty.eq(at_most_one(todo)), pw_first.eq(0)]
                             with m.If(last):
                                 m.d.sync += [credit.eq(0), pw_first.eq(1)]
                                 with m.If(~end_g):
