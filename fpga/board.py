@@ -216,7 +216,7 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
                 command: str = "") -> dict:
     """Build the bitstream; write and return the summary (``timing_met`` false and an
     ``error`` when nextpnr failed, which it does when the clock is missed)."""
-    from build import BOARD_PRE_SYNTH, FPGA_DIR, YOWASP_ENV, summarise
+    from build import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, summarise
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
     plat_name, default_mhz, default_lanes = BOARDS[board]
@@ -235,7 +235,7 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
     error = None
     try:
         plat.build(BoardWrapper(top, fout), name="top", build_dir=str(out),
-                   do_program=False, synth_opts="-abc9", script_after_read=BOARD_PRE_SYNTH,
+                   do_program=False, synth_opts="-abc9", script_after_read=PRE_SYNTH,
                    nextpnr_opts=f"--seed {seed} --router router2 --threads 2 "
                                 "--report report.json")
     except Exception as e:  # nextpnr's exit status: timing missed, or no fit

