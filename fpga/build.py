@@ -34,15 +34,16 @@ FPGA_DIR = REPO / "build" / "fpga"
 KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 
 #: Yosys commands: Amaranth FSM state registers (``<name>_state``) lose their initial
-#: value (``FSM_NO_INIT``) and are marked ``fsm_encoding = "auto"`` (``FSM_ONE_HOT``),
-#: so that yosys' ``fsm`` pass re-encodes every one of them one-hot: one flip-flop per state, and each state decode in front of
-#: the enables and multiplexers is a flip-flop instead of a LUT of the binary code
-#: (docs/design.md §3.6). Without the initial value the pass still skips an FSM whose
-#: state feeds lookups, as the extractor's sequencer does ("users of register don't
-#: seem to benefit from recoding"); the attribute overrides that guess (step 16). Nothing
-#: is lost: every design here starts from its reset, not its initial values (the
-#: board's PLL holds the sync reset until a few cycles after lock, ``board.ECP5PLL``),
-#: and the reset value of each FSM is its initial state.
+#: value (``FSM_NO_INIT``) and are marked ``fsm_encoding = "auto"`` (``FSM_ONE_HOT``), so
+#: that yosys' ``fsm`` pass re-encodes every one of them one-hot: one flip-flop per
+#: state, and each state decode in front of the enables and multiplexers is a flip-flop
+#: instead of a LUT of the binary code (docs/design.md §3.6). Without the initial value
+#: the pass still skips an FSM whose state feeds lookups, as the extractor's sequencer
+#: does in its harness ("users of register don't seem to benefit from recoding"); the
+#: attribute overrides that guess (step 16). Nothing is lost: every design here starts
+#: from its reset, not its initial values (the board's PLL holds the sync reset until a
+#: few cycles after lock, ``board.ECP5PLL``), and the reset value of each FSM is its
+#: initial state.
 FSM_NO_INIT = "setattr -unset init w:*_state"
 FSM_ONE_HOT = f'{FSM_NO_INIT}; setattr -set fsm_encoding "auto" w:*_state'
 

@@ -18,6 +18,7 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import memory
 
 from amaranth_sim import run_sim
+from edgekws.atomicio import atomic_write
 from edgekws.gateware.ram import PoisonedRead, checked_reads
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,9 +37,7 @@ def poisoned_source(name: str, generate) -> Path:
     path = POISONED / f"{name}.v"
     if not path.exists() or path.read_text() != text:
         POISONED.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{id(text)}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write(path, text.encode())   # pytest-xdist workers may write it at once
     return path
 
 

@@ -9,7 +9,8 @@ __all__ = ["NO_RW_CHECK", "PoisonedRead", "checked_reads"]
 #: promises the old data on such a collision, which an ECP5 DP16KD does not give across
 #: its two ports, so yosys emulates it (a multiplexer behind the block RAM output, the
 #: write address and data in about 140 flip-flops). Only for memories whose design never
-#: uses the data of such a read; each use says why.
+#: uses the data of such a read; each use says why, and tests/test_sim_no_rw_check.py
+#: checks it on the design built with :class:`PoisonedRead` ports.
 NO_RW_CHECK = {"no_rw_check": 1}
 
 
