@@ -101,16 +101,63 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire [31:0] \frames$31 ;
   wire [31:0] framing_errors;
   wire [31:0] \framing_errors$35 ;
+  wire [91:0] i__payload;
+  wire [115:0] \i__payload$50 ;
+  wire [10:0] \i__payload$50.cls ;
+  wire [63:0] \i__payload$50.data ;
+  wire [10:0] \i__payload$50.learn_neuron ;
+  wire \i__payload$50.learn_valid ;
+  wire [10:0] \i__payload$50.neuron ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \i__payload$50.op ;
+  wire [6:0] \i__payload$50.pot ;
+  wire [6:0] \i__payload$50.swaps ;
+  wire [10:0] \i__payload.addr ;
+  wire [63:0] \i__payload.data ;
+  wire [11:0] \i__payload.label ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \i__payload.op ;
+  wire \i__payload.word ;
+  wire i__ready;
+  wire \i__ready$53 ;
+  wire i__valid;
+  wire \i__valid$54 ;
   wire [10:0] length;
   wire [42:0] load__payload;
-  wire [42:0] \load__payload$63 ;
-  wire [8:0] \load__payload$63.addr ;
-  wire \load__payload$63.commit ;
-  wire [31:0] \load__payload$63.data ;
+  wire [42:0] \load__payload$75 ;
+  wire [8:0] \load__payload$75.addr ;
+  wire \load__payload$75.commit ;
+  wire [31:0] \load__payload$75.data ;
   (* enum_base_type = "Sel" *)
   (* enum_value_0 = "WEIGHTS" *)
   (* enum_value_1 = "PARAMS" *)
-  wire \load__payload$63.sel ;
+  wire \load__payload$75.sel ;
   wire [8:0] \load__payload.addr ;
   wire \load__payload.commit ;
   wire [31:0] \load__payload.data ;
@@ -119,18 +166,65 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   (* enum_value_1 = "PARAMS" *)
   wire \load__payload.sel ;
   wire load__ready;
-  wire \load__ready$65 ;
+  wire \load__ready$77 ;
   wire load__valid;
-  wire \load__valid$67 ;
+  wire \load__valid$79 ;
+  wire [91:0] o__payload;
+  wire [115:0] \o__payload$57 ;
+  wire [10:0] \o__payload$57.cls ;
+  wire [63:0] \o__payload$57.data ;
+  wire [10:0] \o__payload$57.learn_neuron ;
+  wire \o__payload$57.learn_valid ;
+  wire [10:0] \o__payload$57.neuron ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \o__payload$57.op ;
+  wire [6:0] \o__payload$57.pot ;
+  wire [6:0] \o__payload$57.swaps ;
+  wire [10:0] \o__payload.addr ;
+  wire [63:0] \o__payload.data ;
+  wire [11:0] \o__payload.label ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \o__payload.op ;
+  wire \o__payload.word ;
+  wire o__ready;
+  wire \o__ready$58 ;
+  wire o__valid;
+  wire \o__valid$61 ;
   wire [31:0] offset;
   wire ok;
   wire ok_read;
   wire [7:0] pixels__payload;
-  wire [7:0] \pixels__payload$51 ;
+  wire [7:0] \pixels__payload$63 ;
   wire pixels__ready;
-  wire \pixels__ready$53 ;
+  wire \pixels__ready$65 ;
   wire pixels__valid;
-  wire \pixels__valid$55 ;
+  wire \pixels__valid$67 ;
   wire [7:0] rdata__payload;
   wire rdata__ready;
   wire rdata__valid;
@@ -189,11 +283,11 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire rst;
   wire rx;
   wire [63:0] spikes__payload;
-  wire [63:0] \spikes__payload$57 ;
+  wire [63:0] \spikes__payload$69 ;
   wire spikes__ready;
-  wire \spikes__ready$59 ;
+  wire \spikes__ready$71 ;
   wire spikes__valid;
-  wire \spikes__valid$61 ;
+  wire \spikes__valid$73 ;
   wire trace__ready;
   wire tx;
   input uart_rx;
@@ -207,11 +301,11 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   \edgekws_board.core  core (
     .clk(clk),
     .cmd__payload(cmd__payload),
-    .cmd__ready(fc_cmd__ready),
+    .cmd__ready(o__ready),
     .cmd__valid(cmd__valid),
-    .rsp__payload(fc_rsp__payload),
+    .rsp__payload(\i__payload$50 ),
     .rsp__ready(rsp__ready),
-    .rsp__valid(fc_rsp__valid),
+    .rsp__valid(\i__valid$54 ),
     .rst(rst)
   );
   \edgekws_board.dispatcher  dispatcher (
@@ -230,18 +324,18 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .ext_wdata__ready(ext_wdata__ready),
     .ext_wdata__valid(wdata__valid),
     .ext_write(write),
-    .fc_cmd__payload(cmd__payload),
+    .fc_cmd__payload(i__payload),
     .fc_cmd__ready(fc_cmd__ready),
-    .fc_cmd__valid(cmd__valid),
+    .fc_cmd__valid(i__valid),
     .fc_rsp__payload(fc_rsp__payload),
-    .fc_rsp__ready(rsp__ready),
+    .fc_rsp__ready(\o__ready$58 ),
     .fc_rsp__valid(fc_rsp__valid),
     .frames(frames),
     .framing_errors(framing_errors),
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7642$16 (\$1 ),
+    .\port$7664$16 (\$1 ),
     .rep_addr(rep_addr),
     .rep_busy(rep_busy),
     .rep_data(rep_data),
@@ -271,6 +365,26 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .spikes__payload(spikes__payload),
     .spikes__ready(spikes__ready),
     .spikes__valid(spikes__valid)
+  );
+  \edgekws_board.fc_cmd_slice  fc_cmd_slice (
+    .clk(clk),
+    .i__payload(i__payload),
+    .i__ready(fc_cmd__ready),
+    .i__valid(i__valid),
+    .o__payload(cmd__payload),
+    .o__ready(o__ready),
+    .o__valid(cmd__valid),
+    .rst(rst)
+  );
+  \edgekws_board.fc_rsp_slice  fc_rsp_slice (
+    .clk(clk),
+    .i__payload(\i__payload$50 ),
+    .i__ready(rsp__ready),
+    .i__valid(\i__valid$54 ),
+    .o__payload(fc_rsp__payload),
+    .o__ready(\o__ready$58 ),
+    .o__valid(fc_rsp__valid),
+    .rst(rst)
   );
   \edgekws_board.link  link (
     .clear_counters(clear_counters),
@@ -303,7 +417,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__valid(load__valid),
     .ok(ext_ok),
     .ok_read(ext_ok_read),
-    .\port$7642$16 (\$1 ),
+    .\port$7664$16 (\$1 ),
     .rdata__payload(ext_rdata__payload),
     .rdata__ready(rdata__ready),
     .rdata__valid(ext_rdata__valid),
@@ -332,21 +446,27 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   assign \crc_errors$33  = crc_errors;
   assign \framing_errors$35  = framing_errors;
   assign \clear_counters$37  = clear_counters;
-  assign fc_cmd__payload = cmd__payload;
-  assign cmd__ready = fc_cmd__ready;
-  assign fc_cmd__valid = cmd__valid;
-  assign rsp__payload = fc_rsp__payload;
-  assign fc_rsp__ready = rsp__ready;
-  assign rsp__valid = fc_rsp__valid;
-  assign \pixels__payload$51  = pixels__payload;
-  assign \pixels__ready$53  = pixels__ready;
-  assign \pixels__valid$55  = pixels__valid;
-  assign \spikes__payload$57  = spikes__payload;
-  assign \spikes__ready$59  = spikes__ready;
-  assign \spikes__valid$61  = spikes__valid;
-  assign \load__payload$63  = load__payload;
-  assign \load__ready$65  = load__ready;
-  assign \load__valid$67  = load__valid;
+  assign fc_cmd__payload = i__payload;
+  assign i__ready = fc_cmd__ready;
+  assign fc_cmd__valid = i__valid;
+  assign o__payload = cmd__payload;
+  assign cmd__ready = o__ready;
+  assign o__valid = cmd__valid;
+  assign rsp__payload = \i__payload$50 ;
+  assign \i__ready$53  = rsp__ready;
+  assign rsp__valid = \i__valid$54 ;
+  assign \o__payload$57  = fc_rsp__payload;
+  assign fc_rsp__ready = \o__ready$58 ;
+  assign \o__valid$61  = fc_rsp__valid;
+  assign \pixels__payload$63  = pixels__payload;
+  assign \pixels__ready$65  = pixels__ready;
+  assign \pixels__valid$67  = pixels__valid;
+  assign \spikes__payload$69  = spikes__payload;
+  assign \spikes__ready$71  = spikes__ready;
+  assign \spikes__valid$73  = spikes__valid;
+  assign \load__payload$75  = load__payload;
+  assign \load__ready$77  = load__ready;
+  assign \load__valid$79  = load__valid;
   assign trace__ready = 1'h1;
   assign region = \$1 [7:0];
   assign ext_region = \$1 [7:0];
@@ -364,16 +484,42 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   assign rdata__payload = ext_rdata__payload;
   assign ext_rdata__ready = rdata__ready;
   assign rdata__valid = ext_rdata__valid;
+  assign \i__payload.op  = i__payload[3:0];
+  assign \i__payload.addr  = i__payload[14:4];
+  assign \i__payload.word  = i__payload[15];
+  assign \i__payload.label  = i__payload[27:16];
+  assign \i__payload.data  = i__payload[91:28];
+  assign \fc_cmd__payload.op  = i__payload[3:0];
+  assign \fc_cmd__payload.addr  = i__payload[14:4];
+  assign \fc_cmd__payload.word  = i__payload[15];
+  assign \fc_cmd__payload.label  = i__payload[27:16];
+  assign \fc_cmd__payload.data  = i__payload[91:28];
   assign \cmd__payload.op  = cmd__payload[3:0];
   assign \cmd__payload.addr  = cmd__payload[14:4];
   assign \cmd__payload.word  = cmd__payload[15];
   assign \cmd__payload.label  = cmd__payload[27:16];
   assign \cmd__payload.data  = cmd__payload[91:28];
-  assign \fc_cmd__payload.op  = cmd__payload[3:0];
-  assign \fc_cmd__payload.addr  = cmd__payload[14:4];
-  assign \fc_cmd__payload.word  = cmd__payload[15];
-  assign \fc_cmd__payload.label  = cmd__payload[27:16];
-  assign \fc_cmd__payload.data  = cmd__payload[91:28];
+  assign \o__payload.op  = cmd__payload[3:0];
+  assign \o__payload.addr  = cmd__payload[14:4];
+  assign \o__payload.word  = cmd__payload[15];
+  assign \o__payload.label  = cmd__payload[27:16];
+  assign \o__payload.data  = cmd__payload[91:28];
+  assign \i__payload$50.op  = \i__payload$50 [3:0];
+  assign \i__payload$50.data  = \i__payload$50 [67:4];
+  assign \i__payload$50.neuron  = \i__payload$50 [78:68];
+  assign \i__payload$50.cls  = \i__payload$50 [89:79];
+  assign \i__payload$50.pot  = \i__payload$50 [96:90];
+  assign \i__payload$50.learn_valid  = \i__payload$50 [97];
+  assign \i__payload$50.learn_neuron  = \i__payload$50 [108:98];
+  assign \i__payload$50.swaps  = \i__payload$50 [115:109];
+  assign \rsp__payload.op  = \i__payload$50 [3:0];
+  assign \rsp__payload.data  = \i__payload$50 [67:4];
+  assign \rsp__payload.neuron  = \i__payload$50 [78:68];
+  assign \rsp__payload.cls  = \i__payload$50 [89:79];
+  assign \rsp__payload.pot  = \i__payload$50 [96:90];
+  assign \rsp__payload.learn_valid  = \i__payload$50 [97];
+  assign \rsp__payload.learn_neuron  = \i__payload$50 [108:98];
+  assign \rsp__payload.swaps  = \i__payload$50 [115:109];
   assign \fc_rsp__payload.op  = fc_rsp__payload[3:0];
   assign \fc_rsp__payload.data  = fc_rsp__payload[67:4];
   assign \fc_rsp__payload.neuron  = fc_rsp__payload[78:68];
@@ -382,26 +528,26 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   assign \fc_rsp__payload.learn_valid  = fc_rsp__payload[97];
   assign \fc_rsp__payload.learn_neuron  = fc_rsp__payload[108:98];
   assign \fc_rsp__payload.swaps  = fc_rsp__payload[115:109];
-  assign \rsp__payload.op  = fc_rsp__payload[3:0];
-  assign \rsp__payload.data  = fc_rsp__payload[67:4];
-  assign \rsp__payload.neuron  = fc_rsp__payload[78:68];
-  assign \rsp__payload.cls  = fc_rsp__payload[89:79];
-  assign \rsp__payload.pot  = fc_rsp__payload[96:90];
-  assign \rsp__payload.learn_valid  = fc_rsp__payload[97];
-  assign \rsp__payload.learn_neuron  = fc_rsp__payload[108:98];
-  assign \rsp__payload.swaps  = fc_rsp__payload[115:109];
+  assign \o__payload$57.op  = fc_rsp__payload[3:0];
+  assign \o__payload$57.data  = fc_rsp__payload[67:4];
+  assign \o__payload$57.neuron  = fc_rsp__payload[78:68];
+  assign \o__payload$57.cls  = fc_rsp__payload[89:79];
+  assign \o__payload$57.pot  = fc_rsp__payload[96:90];
+  assign \o__payload$57.learn_valid  = fc_rsp__payload[97];
+  assign \o__payload$57.learn_neuron  = fc_rsp__payload[108:98];
+  assign \o__payload$57.swaps  = fc_rsp__payload[115:109];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];
   assign \load__payload.commit  = load__payload[42];
-  assign \load__payload$63.sel  = load__payload[0];
-  assign \load__payload$63.addr  = load__payload[9:1];
-  assign \load__payload$63.data  = load__payload[41:10];
-  assign \load__payload$63.commit  = load__payload[42];
+  assign \load__payload$75.sel  = load__payload[0];
+  assign \load__payload$75.addr  = load__payload[9:1];
+  assign \load__payload$75.data  = load__payload[41:10];
+  assign \load__payload$75.commit  = load__payload[42];
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.core (rst, rsp__valid, rsp__payload, cmd__ready, cmd__valid, cmd__payload, rsp__ready, clk);
+module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__ready, cmd__payload, cmd__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6631,8 +6777,8 @@ module \edgekws_board.core.select (rst, q, \r$18 , offset, advance, pick, offset
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, pixels__ready, ext_busy, frames, crc_errors, framing_errors, fc_rsp__valid, fc_rsp__payload, fc_cmd__ready, rep_addr, rep_data, rep_we, rep_len, rep_send
-, req_ack, clear_counters, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$7642$16 , spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, fc_cmd__ready, pixels__ready, ext_busy, frames, crc_errors, framing_errors, rep_addr, rep_data, rep_we, rep_len, rep_send, req_ack, clear_counters
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$7664$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -6645,8 +6791,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire [31:0] \$109 ;
+  wire [31:0] \$108 ;
+  wire \$109 ;
   wire [16:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -6654,28 +6800,28 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire [31:0] \$117 ;
+  wire [31:0] \$116 ;
+  wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [23:0] \$119 ;
   reg [7:0] \$12 ;
-  wire [23:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [11:0] \$122 ;
+  wire [24:0] \$120 ;
+  wire [11:0] \$121 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire [32:0] \$126 ;
+  wire [32:0] \$125 ;
+  wire [33:0] \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [33:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [33:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire [11:0] \$133 ;
-  wire [11:0] \$134 ;
-  wire [7:0] \$135 ;
+  wire [33:0] \$132 ;
+  wire \$133 ;
+  wire [15:0] \$134 ;
+  wire [16:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -6685,9 +6831,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  wire [11:0] \$144 ;
+  wire [11:0] \$145 ;
+  wire [7:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
@@ -6704,8 +6850,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [11:0] \$161 ;
-  wire [4:0] \$162 ;
+  wire \$161 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
@@ -6715,144 +6861,144 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [11:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [11:0] \$174 ;
+  wire \$171 ;
+  wire [11:0] \$172 ;
+  wire [4:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
-  wire [8:0] \$176 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire [11:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire [11:0] \$183 ;
+  wire [11:0] \$182 ;
+  wire \$183 ;
   wire \$184 ;
-  wire [8:0] \$185 ;
+  wire [11:0] \$185 ;
   wire \$186 ;
-  wire \$187 ;
+  wire [8:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [3:0] \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [11:0] \$191 ;
   wire \$192 ;
-  wire [11:0] \$193 ;
-  wire \$194 ;
+  wire \$193 ;
+  wire [11:0] \$194 ;
   wire \$195 ;
-  wire [11:0] \$196 ;
-  wire [16:0] \$197 ;
+  wire [8:0] \$196 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [11:0] \$2 ;
   wire [3:0] \$20 ;
-  wire [15:0] \$200 ;
-  wire [16:0] \$201 ;
-  wire [11:0] \$202 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
   wire \$203 ;
   wire [11:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire [11:0] \$207 ;
-  wire \$208 ;
+  wire [16:0] \$208 ;
   wire \$209 ;
   wire [31:0] \$21 ;
   wire \$210 ;
-  wire \$211 ;
+  wire [15:0] \$211 ;
   wire [16:0] \$212 ;
-  wire [16:0] \$213 ;
-  wire [11:0] \$214 ;
+  wire [11:0] \$213 ;
+  wire \$214 ;
   wire [11:0] \$215 ;
   wire \$216 ;
-  wire [1:0] \$217 ;
-  wire \$218 ;
-  wire [11:0] \$219 ;
+  wire \$217 ;
+  wire [11:0] \$218 ;
+  wire \$219 ;
   wire [31:0] \$22 ;
-  wire [1:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [1:0] \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [32:0] \$226 ;
-  wire [32:0] \$227 ;
-  wire \$228 ;
+  wire [16:0] \$223 ;
+  wire [16:0] \$224 ;
+  wire [11:0] \$225 ;
+  wire [11:0] \$226 ;
+  wire \$227 ;
+  wire [1:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire [15:0] \$231 ;
+  wire [11:0] \$230 ;
+  wire [1:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire [1:0] \$234 ;
   wire \$235 ;
-  wire [1:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
+  wire \$236 ;
+  wire [32:0] \$237 ;
+  wire [32:0] \$238 ;
   wire \$239 ;
   wire [31:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
+  wire [15:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire [33:0] \$246 ;
-  wire \$247 ;
+  wire [1:0] \$245 ;
+  wire \$246 ;
+  wire [1:0] \$247 ;
   wire \$248 ;
-  wire [3:0] \$249 ;
+  wire \$249 ;
   wire [31:0] \$25 ;
   wire \$250 ;
-  wire [3:0] \$251 ;
-  wire [33:0] \$252 ;
+  wire \$251 ;
+  wire \$252 ;
   wire \$253 ;
-  wire [33:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire [2:0] \$259 ;
+  wire [3:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [11:0] \$260 ;
-  wire [33:0] \$261 ;
+  wire [3:0] \$260 ;
+  wire \$261 ;
   wire \$262 ;
-  wire [11:0] \$263 ;
-  wire [33:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
+  wire \$263 ;
+  wire [2:0] \$264 ;
+  wire [11:0] \$265 ;
+  wire [33:0] \$266 ;
   wire \$267 ;
   wire [11:0] \$268 ;
-  wire \$269 ;
+  wire [33:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
-  reg [8:0] \$271 ;
+  wire \$271 ;
   wire \$272 ;
-  reg [8:0] \$273 ;
+  wire [11:0] \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
+  reg [8:0] \$276 ;
   wire \$277 ;
-  reg \$278 ;
+  reg [8:0] \$278 ;
   wire \$279 ;
   wire \$28 ;
-  reg [4:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [32:0] \$282 ;
-  wire \$283 ;
-  reg [4:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  reg \$283 ;
+  wire \$284 ;
+  reg [4:0] \$285 ;
+  wire [5:0] \$286 ;
+  wire [32:0] \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  reg [4:0] \$289 ;
   wire \$29 ;
-  wire [11:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [11:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -6862,130 +7008,127 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [33:0] \$303 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [3:0] \$308 ;
-  wire [3:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire [33:0] \$311 ;
+  wire [3:0] \$310 ;
+  wire [3:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [15:0] \$314 ;
-  wire [16:0] \$315 ;
-  wire [16:0] \$316 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [33:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
+  wire [11:0] \$322 ;
+  wire [33:0] \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
+  wire [11:0] \$325 ;
+  wire [33:0] \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [11:0] \$328 ;
+  wire [11:0] \$329 ;
   wire \$33 ;
-  wire [11:0] \$330 ;
-  wire [33:0] \$331 ;
-  wire \$332 ;
-  wire [11:0] \$333 ;
-  wire [33:0] \$334 ;
-  wire \$335 ;
-  wire [11:0] \$336 ;
-  wire [11:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg [31:0] \$332 ;
+  reg [10:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [7:0] \$339 ;
   wire \$34 ;
-  reg [31:0] \$340 ;
-  reg [10:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg [10:0] \$349 ;
   wire \$35 ;
-  reg [31:0] \$350 ;
-  reg \$351 ;
-  reg [10:0] \$352 ;
-  reg [10:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg \$355 ;
-  reg \$356 ;
+  reg [10:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg [10:0] \$354 ;
+  reg [5:0] \$355 ;
+  reg [127:0] \$356 ;
   reg [10:0] \$357 ;
-  reg [5:0] \$358 ;
-  reg [127:0] \$359 ;
+  reg [7:0] \$358 ;
+  reg [7:0] \$359 ;
   wire \$36 ;
-  reg [10:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [159:0] \$363 ;
+  reg [159:0] \$360 ;
+  reg [15:0] \$361 ;
+  reg \$362 ;
+  reg [15:0] \$363 ;
   reg [15:0] \$364 ;
-  reg \$365 ;
+  reg [15:0] \$365 ;
   reg [15:0] \$366 ;
   reg [15:0] \$367 ;
   reg [15:0] \$368 ;
   reg [15:0] \$369 ;
   wire \$37 ;
   reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg \$375 ;
   reg \$376 ;
-  reg \$377 ;
+  reg [32:0] \$377 ;
   reg \$378 ;
   reg \$379 ;
   wire \$38 ;
-  reg [32:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg [3:0] \$383 ;
+  reg [3:0] \$380 ;
+  reg [63:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg \$383 ;
   reg [63:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg \$386 ;
-  reg [63:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
+  reg [15:0] \$385 ;
+  reg [15:0] \$386 ;
+  reg \$387 ;
+  reg [3:0] \$388 ;
+  reg [31:0] \$389 ;
   wire \$39 ;
   reg \$390 ;
-  reg [3:0] \$391 ;
+  reg [63:0] \$391 ;
   reg [31:0] \$392 ;
   reg \$393 ;
-  reg [63:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg \$396 ;
-  reg [7:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [3:0] \$399 ;
+  reg [7:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [3:0] \$396 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [14:0] \$413 ;
+  wire [14:0] \$410 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [2:0] \$44 ;
-  wire [6:0] \$446 ;
-  wire [7:0] \$45 ;
-  wire [7:0] \$453 ;
+  wire [2:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [6:0] \$442 ;
+  wire [7:0] \$449 ;
+  wire [31:0] \$45 ;
   wire [31:0] \$46 ;
-  wire [31:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
+  wire [7:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire \$51 ;
-  wire [11:0] \$52 ;
+  wire \$50 ;
+  wire [11:0] \$51 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -7038,7 +7181,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$98 ;
   wire \$99 ;
   reg [7:0] \$signal  = 8'h00;
-  reg [15:0] \$signal$104  = 16'h0000;
+  reg [15:0] \$signal$109  = 16'h0000;
   reg [32:0] a = 33'h000000000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
@@ -7057,6 +7200,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg [31:0] cyc = 32'd0;
   reg [5:0] dispatch_state = 6'h00;
   reg [159:0] ebuf = 160'h0000000000000000000000000000000000000000;
+  reg end_over_2n = 1'h0;
+  reg end_over_pot = 1'h0;
+  reg end_over_regs = 1'h0;
+  reg end_over_w = 1'h0;
   input ext_busy;
   wire ext_busy;
   output [10:0] ext_length;
@@ -7200,8 +7347,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7642$16 ;
-  wire [39:0] \port$7642$16 ;
+  output [39:0] \port$7664$16 ;
+  wire [39:0] \port$7664$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7260,6 +7407,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg [7:0] stored5 = 8'h00;
   reg [7:0] stored6 = 8'h00;
   reg [7:0] stored7 = 8'h00;
+  reg too_long = 1'h0;
   reg wk = 1'h0;
   reg [63:0] word = 64'h0000000000000000;
   reg [10:0] wp = 11'h000;
@@ -7273,8 +7421,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$10  = plen - 3'h5;
   assign \$11  = \$9  ? { 1'h0, hdr[71:56] } : { \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10 [11], \$10  };
   assign \$13  = | plen;
-  assign \$413  = k * 4'h8;
-  assign \$14  = ebuf >> \$413 ;
+  assign \$410  = k * 4'h8;
+  assign \$14  = ebuf >> \$410 ;
   assign \$16  = ! hdr[23:16];
   assign \$17  = add_total > 11'h400;
   assign \$18  = \$16  | \$17 ;
@@ -7290,422 +7438,424 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$34  = hdr[23:16] < 6'h20;
   assign \$35  = hdr[18:16] < 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = n > 11'h403;
-  assign \$38  = ~ ext_ok_read;
-  assign \$39  = \$37  | \$38 ;
-  assign \$40  = ! n;
-  assign \$41  = i == n;
-  assign \$42  = \$8 [31:0] == cidx;
-  assign \$43  = cvalid & \$42 ;
-  assign \$44  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$446  = \$44  * 4'h8;
-  assign \$45  = cache >> \$446 ;
-  assign \$49  = i == n;
-  assign \$453  = a[3:0] * 4'h8;
-  assign \$50  = ebuf >> \$453 ;
-  assign \$51  = i == n;
-  assign \$52  = 2'h3 + wp;
-  assign \$53  = ! dispatch_state;
-  assign \$54  = dispatch_state == 1'h1;
-  assign \$55  = dispatch_state == 2'h2;
-  assign \$56  = dispatch_state == 2'h3;
-  assign \$57  = dispatch_state == 3'h4;
-  assign \$58  = dispatch_state == 3'h5;
-  assign \$59  = dispatch_state == 3'h6;
-  assign \$60  = dispatch_state == 3'h7;
-  assign \$61  = dispatch_state == 4'h8;
-  assign \$62  = dispatch_state == 4'h9;
-  assign \$63  = dispatch_state == 4'ha;
-  assign \$64  = dispatch_state == 4'hb;
-  assign \$65  = dispatch_state == 4'hc;
-  assign \$66  = dispatch_state == 4'hd;
-  assign \$67  = dispatch_state == 4'he;
-  assign \$68  = dispatch_state == 4'hf;
-  assign \$69  = dispatch_state == 5'h10;
-  assign \$70  = dispatch_state == 5'h11;
-  assign \$71  = dispatch_state == 5'h12;
-  assign \$72  = dispatch_state == 5'h13;
-  assign \$73  = dispatch_state == 5'h14;
-  assign \$74  = dispatch_state == 5'h15;
-  assign \$75  = dispatch_state == 5'h16;
-  assign \$76  = dispatch_state == 5'h17;
-  assign \$77  = dispatch_state == 5'h18;
-  assign \$78  = dispatch_state == 5'h19;
-  assign \$79  = dispatch_state == 5'h1a;
-  assign \$80  = dispatch_state == 5'h1b;
-  assign \$81  = dispatch_state == 5'h1c;
-  assign \$82  = dispatch_state == 5'h1d;
-  assign \$83  = dispatch_state == 5'h1e;
-  assign \$84  = dispatch_state == 5'h1f;
-  assign \$85  = dispatch_state == 6'h20;
-  assign \$86  = dispatch_state == 6'h21;
-  assign \$87  = dispatch_state == 6'h22;
-  assign \$88  = dispatch_state == 6'h23;
-  assign \$89  = dispatch_state == 6'h24;
-  assign \$90  = dispatch_state == 6'h25;
-  assign \$91  = dispatch_state == 6'h26;
-  assign \$92  = dispatch_state == 6'h27;
-  assign \$93  = dispatch_state == 6'h28;
-  assign \$94  = dispatch_state == 6'h29;
-  assign \$95  = dispatch_state == 6'h2a;
-  assign \$96  = dispatch_state == 6'h2b;
-  assign \$97  = dispatch_state == 6'h2c;
-  assign \$98  = dispatch_state == 6'h2d;
-  assign \$99  = dispatch_state == 6'h2e;
-  assign \$100  = dispatch_state == 6'h2f;
-  assign \$101  = dispatch_state == 6'h30;
-  assign \$102  = dispatch_state == 6'h31;
-  assign \$103  = dispatch_state == 6'h32;
-  assign \$104  = reg_num_classes >= 1'h1;
-  assign \$105  = reg_neurons_per_class >= 1'h1;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = reg_num_neurons <= 11'h400;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = reg_num_classes * reg_neurons_per_class;
-  assign \$110  = \$109  == reg_num_neurons;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = hdr[31:16] >= 1'h1;
-  assign \$113  = hdr[47:32] >= 1'h1;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = hdr[127:112] <= 11'h400;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = hdr[31:16] * hdr[47:32];
-  assign \$118  = \$117  == hdr[127:112];
-  assign \$119  = \$116  & \$118 ;
-  assign \$120  = hdr[23:16] * reg_neurons_per_class;
-  assign \$121  = reg_num_neurons + \$120 ;
-  assign \$122  = wp + 1'h1;
-  assign \$123  = keep & rep_we;
-  assign \$124  = rep_addr < 4'h8;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = cyc + 1'h1;
-  assign \$127  = ~ rep_busy;
-  assign \$128  = req_valid & \$127 ;
-  assign \$129  = ~ guard;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = | i;
-  assign \$132  = i == 5'h10;
-  assign \$133  = i + 1'h1;
-  assign \$134  = req_len - 2'h2;
-  assign \$136  = req_status == 3'h5;
-  assign \$137  = | req_status;
-  assign \$138  = hdr[15:8] == 6'h20;
-  assign \$139  = hdr[15:8] == 1'h1;
-  assign \$140  = hdr[15:8] == 6'h22;
-  assign \$141  = hdr[15:8] == 7'h40;
-  assign \$142  = hdr[15:8] == 5'h10;
-  assign \$143  = hdr[15:8] == 5'h11;
-  assign \$144  = hdr[15:8] == 6'h31;
-  assign \$145  = | { \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138  };
-  assign \$146  = ~ \$145 ;
-  assign \$147  = hdr[15:8] == 6'h20;
-  assign \$148  = hdr[15:8] == 1'h1;
-  assign \$149  = hdr[15:8] == 6'h22;
-  assign \$150  = hdr[15:8] == 7'h40;
-  assign \$151  = hdr[15:8] == 5'h10;
-  assign \$152  = hdr[15:8] == 5'h11;
-  assign \$153  = hdr[15:8] == 6'h31;
-  assign \$154  = | { \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147  };
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  & last_valid;
-  assign \$157  = \$signal  == hdr[7:0];
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = last_cmd == hdr[15:8];
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = k + 1'h1;
-  assign \$162  = last_len - 1'h1;
-  assign \$163  = $signed({ 1'h0, k }) == $signed(\$162 );
-  assign \$164  = | plen;
-  assign \$165  = | plen;
-  assign \$166  = | plen;
-  assign \$167  = plen != 4'he;
-  assign \$168  = plen != 1'h1;
-  assign \$169  = ~ geom_ok;
-  assign \$170  = hdr[15:8] == 6'h20;
-  assign \$171  = plen - 1'h1;
-  assign \$172  = plen < 1'h1;
-  assign \$173  = ~ geom_ok;
-  assign \$174  = plen - 1'h1;
-  assign \$175  = hdr[15:8] == 6'h20;
-  assign \$176  = \$175  ? 9'h1ea : 9'h008;
-  assign \$177  = \$174  != \$176 ;
-  assign \$178  = hdr[15:8] == 6'h22;
-  assign \$179  = hdr[15:8] == 6'h21;
-  assign \$180  = plen - 2'h2;
-  assign \$181  = plen < 2'h2;
-  assign \$182  = ~ geom_ok;
-  assign \$183  = plen - 2'h2;
-  assign \$184  = hdr[15:8] == 6'h21;
-  assign \$185  = \$184  ? 9'h1ea : 9'h008;
-  assign \$186  = \$183  != \$185 ;
-  assign \$187  = $signed(hdr[31:16]) < $signed(1'h1);
-  assign \$188  = reg_num_classes > 1'h1;
-  assign \$189  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$187  | \$190 ;
-  assign \$192  = hdr[15:8] == 6'h23;
-  assign \$193  = plen - 3'h5;
-  assign \$194  = plen < 3'h5;
-  assign \$195  = plen != 3'h7;
-  assign \$196  = k + 1'h1;
-  assign \$197  = n - 1'h1;
-  assign \$198  = k == \$197 ;
-  assign \$199  = reg_num_neurons > 11'h400;
-  assign \$200  = \$199  ? 16'h0400 : reg_num_neurons;
-  assign \$202  = k + 1'h1;
-  assign \$203  = k == 10'h3ff;
-  assign \$204  = k + 1'h1;
-  assign \$205  = k == 10'h3ff;
-  assign \$206  = ~ set_learning_ok;
+  assign \$37  = ~ ext_ok_read;
+  assign \$38  = too_long | \$37 ;
+  assign \$39  = ! n;
+  assign \$40  = i == n;
+  assign \$41  = \$8 [31:0] == cidx;
+  assign \$42  = cvalid & \$41 ;
+  assign \$43  = is_w ? a[2:0] : { 2'h0, a[0] };
+  assign \$442  = \$43  * 4'h8;
+  assign \$44  = cache >> \$442 ;
+  assign \$48  = i == n;
+  assign \$449  = a[3:0] * 4'h8;
+  assign \$49  = ebuf >> \$449 ;
+  assign \$50  = i == n;
+  assign \$51  = 2'h3 + wp;
+  assign \$52  = ! dispatch_state;
+  assign \$53  = dispatch_state == 1'h1;
+  assign \$54  = dispatch_state == 2'h2;
+  assign \$55  = dispatch_state == 2'h3;
+  assign \$56  = dispatch_state == 3'h4;
+  assign \$57  = dispatch_state == 3'h5;
+  assign \$58  = dispatch_state == 3'h6;
+  assign \$59  = dispatch_state == 3'h7;
+  assign \$60  = dispatch_state == 4'h8;
+  assign \$61  = dispatch_state == 4'h9;
+  assign \$62  = dispatch_state == 4'ha;
+  assign \$63  = dispatch_state == 4'hb;
+  assign \$64  = dispatch_state == 4'hc;
+  assign \$65  = dispatch_state == 4'hd;
+  assign \$66  = dispatch_state == 4'he;
+  assign \$67  = dispatch_state == 4'hf;
+  assign \$68  = dispatch_state == 5'h10;
+  assign \$69  = dispatch_state == 5'h11;
+  assign \$70  = dispatch_state == 5'h12;
+  assign \$71  = dispatch_state == 5'h13;
+  assign \$72  = dispatch_state == 5'h14;
+  assign \$73  = dispatch_state == 5'h15;
+  assign \$74  = dispatch_state == 5'h16;
+  assign \$75  = dispatch_state == 5'h17;
+  assign \$76  = dispatch_state == 5'h18;
+  assign \$77  = dispatch_state == 5'h19;
+  assign \$78  = dispatch_state == 5'h1a;
+  assign \$79  = dispatch_state == 5'h1b;
+  assign \$80  = dispatch_state == 5'h1c;
+  assign \$81  = dispatch_state == 5'h1d;
+  assign \$82  = dispatch_state == 5'h1e;
+  assign \$83  = dispatch_state == 5'h1f;
+  assign \$84  = dispatch_state == 6'h20;
+  assign \$85  = dispatch_state == 6'h21;
+  assign \$86  = dispatch_state == 6'h22;
+  assign \$87  = dispatch_state == 6'h23;
+  assign \$88  = dispatch_state == 6'h24;
+  assign \$89  = dispatch_state == 6'h25;
+  assign \$90  = dispatch_state == 6'h26;
+  assign \$91  = dispatch_state == 6'h27;
+  assign \$92  = dispatch_state == 6'h28;
+  assign \$93  = dispatch_state == 6'h29;
+  assign \$94  = dispatch_state == 6'h2a;
+  assign \$95  = dispatch_state == 6'h2b;
+  assign \$96  = dispatch_state == 6'h2c;
+  assign \$97  = dispatch_state == 6'h2d;
+  assign \$98  = dispatch_state == 6'h2e;
+  assign \$99  = dispatch_state == 6'h2f;
+  assign \$100  = dispatch_state == 6'h30;
+  assign \$101  = dispatch_state == 6'h31;
+  assign \$102  = dispatch_state == 6'h32;
+  assign \$103  = reg_num_classes >= 1'h1;
+  assign \$104  = reg_neurons_per_class >= 1'h1;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = reg_num_neurons <= 11'h400;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = reg_num_classes * reg_neurons_per_class;
+  assign \$109  = \$108  == reg_num_neurons;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = hdr[31:16] >= 1'h1;
+  assign \$112  = hdr[47:32] >= 1'h1;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = hdr[127:112] <= 11'h400;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = hdr[31:16] * hdr[47:32];
+  assign \$117  = \$116  == hdr[127:112];
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = hdr[23:16] * reg_neurons_per_class;
+  assign \$120  = reg_num_neurons + \$119 ;
+  assign \$121  = wp + 1'h1;
+  assign \$122  = keep & rep_we;
+  assign \$123  = rep_addr < 4'h8;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = cyc + 1'h1;
+  assign \$126  = a + n;
+  assign \$127  = \$126  > 14'h2000;
+  assign \$128  = a + n;
+  assign \$129  = \$128  > 12'h800;
+  assign \$130  = a + n;
+  assign \$131  = \$130  > 5'h10;
+  assign \$132  = a + n;
+  assign \$133  = reg_num_neurons > 11'h400;
+  assign \$134  = \$133  ? 16'h0400 : reg_num_neurons;
+  assign \$136  = \$132  > \$135 ;
+  assign \$137  = n > 11'h403;
+  assign \$138  = ~ rep_busy;
+  assign \$139  = req_valid & \$138 ;
+  assign \$140  = ~ guard;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = | i;
+  assign \$143  = i == 5'h10;
+  assign \$144  = i + 1'h1;
+  assign \$145  = req_len - 2'h2;
+  assign \$147  = req_status == 3'h5;
+  assign \$148  = | req_status;
+  assign \$149  = hdr[15:8] == 6'h20;
+  assign \$150  = hdr[15:8] == 1'h1;
+  assign \$151  = hdr[15:8] == 6'h22;
+  assign \$152  = hdr[15:8] == 7'h40;
+  assign \$153  = hdr[15:8] == 5'h10;
+  assign \$154  = hdr[15:8] == 5'h11;
+  assign \$155  = hdr[15:8] == 6'h31;
+  assign \$156  = | { \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149  };
+  assign \$157  = ~ \$156 ;
+  assign \$158  = hdr[15:8] == 6'h20;
+  assign \$159  = hdr[15:8] == 1'h1;
+  assign \$160  = hdr[15:8] == 6'h22;
+  assign \$161  = hdr[15:8] == 7'h40;
+  assign \$162  = hdr[15:8] == 5'h10;
+  assign \$163  = hdr[15:8] == 5'h11;
+  assign \$164  = hdr[15:8] == 6'h31;
+  assign \$165  = | { \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & last_valid;
+  assign \$168  = \$signal  == hdr[7:0];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = last_cmd == hdr[15:8];
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = k + 1'h1;
+  assign \$173  = last_len - 1'h1;
+  assign \$174  = $signed({ 1'h0, k }) == $signed(\$173 );
+  assign \$175  = | plen;
+  assign \$176  = | plen;
+  assign \$177  = | plen;
+  assign \$178  = plen != 4'he;
+  assign \$179  = plen != 1'h1;
+  assign \$180  = ~ geom_ok;
+  assign \$181  = hdr[15:8] == 6'h20;
+  assign \$182  = plen - 1'h1;
+  assign \$183  = plen < 1'h1;
+  assign \$184  = ~ geom_ok;
+  assign \$185  = plen - 1'h1;
+  assign \$186  = hdr[15:8] == 6'h20;
+  assign \$187  = \$186  ? 9'h1ea : 9'h008;
+  assign \$188  = \$185  != \$187 ;
+  assign \$189  = hdr[15:8] == 6'h22;
+  assign \$190  = hdr[15:8] == 6'h21;
+  assign \$191  = plen - 2'h2;
+  assign \$192  = plen < 2'h2;
+  assign \$193  = ~ geom_ok;
+  assign \$194  = plen - 2'h2;
+  assign \$195  = hdr[15:8] == 6'h21;
+  assign \$196  = \$195  ? 9'h1ea : 9'h008;
+  assign \$197  = \$194  != \$196 ;
+  assign \$198  = $signed(hdr[31:16]) < $signed(1'h1);
+  assign \$199  = reg_num_classes > 1'h1;
+  assign \$200  = $signed(hdr[31:16]) >= $signed({ 1'h0, reg_num_classes });
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = \$198  | \$201 ;
+  assign \$203  = hdr[15:8] == 6'h23;
+  assign \$204  = plen - 3'h5;
+  assign \$205  = plen < 3'h5;
+  assign \$206  = plen != 3'h7;
   assign \$207  = k + 1'h1;
-  assign \$208  = k == 3'h7;
-  assign \$209  = ! hdr[23:16];
-  assign \$210  = add_total > 11'h400;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = reg_num_classes + hdr[23:16];
-  assign \$213  = reg_num_classes + hdr[23:16];
-  assign \$214  = i + 1'h1;
+  assign \$208  = n - 1'h1;
+  assign \$209  = k == \$208 ;
+  assign \$210  = reg_num_neurons > 11'h400;
+  assign \$211  = \$210  ? 16'h0400 : reg_num_neurons;
+  assign \$213  = k + 1'h1;
+  assign \$214  = k == 10'h3ff;
   assign \$215  = k + 1'h1;
-  assign \$216  = k == 3'h7;
-  assign \$217  = wk + 1'h1;
-  assign \$218  = ! wk;
-  assign \$219  = i + 1'h1;
-  assign \$220  = pc + 1'h1;
-  assign \$221  = ! pc;
-  assign \$222  = i == n;
-  assign \$223  = wk + 1'h1;
-  assign \$224  = ! wk;
-  assign \$225  = | fc_rsp__payload[115:109];
-  assign \$226  = cyc + 1'h1;
-  assign \$227  = cyc + 1'h1;
-  assign \$228  = ~ is_learn;
-  assign \$229  = \$228  & hdr[16];
-  assign \$230  = reg_num_neurons > 11'h400;
-  assign \$231  = \$230  ? 16'h0400 : reg_num_neurons;
-  assign \$232  = \$231  <= 9'h1ff;
-  assign \$233  = \$229  & \$232 ;
-  assign \$234  = ok_wait + 1'h1;
-  assign \$235  = ! ok_wait;
-  assign \$236  = ok_wait + 1'h1;
-  assign \$237  = ! ok_wait;
-  assign \$238  = hdr[23:16] == 6'h20;
-  assign \$239  = hdr[23:16] == 6'h21;
-  assign \$240  = hdr[23:16] == 6'h22;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = hdr[23:16] == 6'h30;
-  assign \$243  = hdr[23:16] < 6'h20;
-  assign \$244  = hdr[18:16] < 3'h5;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = a + n;
-  assign \$247  = \$246  > 14'h2000;
-  assign \$248  = hdr[23:16] == 6'h21;
-  assign \$249  = \$248  ? 4'h6 : 4'h8;
+  assign \$216  = k == 10'h3ff;
+  assign \$217  = ~ set_learning_ok;
+  assign \$218  = k + 1'h1;
+  assign \$219  = k == 3'h7;
+  assign \$220  = ! hdr[23:16];
+  assign \$221  = add_total > 11'h400;
+  assign \$222  = \$220  | \$221 ;
+  assign \$223  = reg_num_classes + hdr[23:16];
+  assign \$224  = reg_num_classes + hdr[23:16];
+  assign \$225  = i + 1'h1;
+  assign \$226  = k + 1'h1;
+  assign \$227  = k == 3'h7;
+  assign \$228  = wk + 1'h1;
+  assign \$229  = ! wk;
+  assign \$230  = i + 1'h1;
+  assign \$231  = pc + 1'h1;
+  assign \$232  = ! pc;
+  assign \$233  = i == n;
+  assign \$234  = wk + 1'h1;
+  assign \$235  = ! wk;
+  assign \$236  = | fc_rsp__payload[115:109];
+  assign \$237  = cyc + 1'h1;
+  assign \$238  = cyc + 1'h1;
+  assign \$239  = ~ is_learn;
+  assign \$240  = \$239  & hdr[16];
+  assign \$241  = reg_num_neurons > 11'h400;
+  assign \$242  = \$241  ? 16'h0400 : reg_num_neurons;
+  assign \$243  = \$242  <= 9'h1ff;
+  assign \$244  = \$240  & \$243 ;
+  assign \$245  = ok_wait + 1'h1;
+  assign \$246  = ! ok_wait;
+  assign \$247  = ok_wait + 1'h1;
+  assign \$248  = ! ok_wait;
+  assign \$249  = hdr[23:16] == 6'h20;
   assign \$250  = hdr[23:16] == 6'h21;
-  assign \$251  = \$250  ? 4'h5 : 4'h7;
-  assign \$252  = a + n;
-  assign \$253  = \$252  > 12'h800;
-  assign \$254  = a + n;
-  assign \$255  = \$254  > 5'h10;
-  assign \$256  = i == n;
-  assign \$257  = \$8 [31:0] == cidx;
-  assign \$258  = cvalid & \$257 ;
-  assign \$259  = is_w ? a[2:0] : { 2'h0, a[0] };
-  assign \$260  = i + 1'h1;
-  assign \$261  = a + 1'h1;
-  assign \$262  = i == n;
-  assign \$263  = i + 1'h1;
-  assign \$264  = a + 1'h1;
-  assign \$265  = ebuf[127:112] > 7'h40;
-  assign \$266  = i == n;
-  assign \$267  = ! n;
+  assign \$251  = hdr[23:16] == 6'h22;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = hdr[23:16] == 6'h30;
+  assign \$254  = hdr[23:16] < 6'h20;
+  assign \$255  = hdr[18:16] < 3'h5;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = hdr[23:16] == 6'h21;
+  assign \$258  = \$257  ? 4'h6 : 4'h8;
+  assign \$259  = hdr[23:16] == 6'h21;
+  assign \$260  = \$259  ? 4'h5 : 4'h7;
+  assign \$261  = i == n;
+  assign \$262  = \$8 [31:0] == cidx;
+  assign \$263  = cvalid & \$262 ;
+  assign \$264  = is_w ? a[2:0] : { 2'h0, a[0] };
+  assign \$265  = i + 1'h1;
+  assign \$266  = a + 1'h1;
+  assign \$267  = i == n;
   assign \$268  = i + 1'h1;
-  assign \$269  = hdr[20:19] < 2'h2;
-  assign \$270  = hdr[20:19] == 2'h3;
-  assign \$272  = $signed(\$271 ) > $signed(req_data);
-  assign \$274  = $signed(\$273 ) < $signed(req_data);
-  assign \$275  = \$272  | \$274 ;
-  assign \$276  = i[1:0] == 2'h3;
-  assign \$277  = { req_data, s_acc[31:8] } >= 21'h100000;
-  assign \$279  = ~ \$278 ;
-  assign \$281  = \$280  - 1'h1;
-  assign \$282  = { 1'h0, req_data, s_acc[31:8] } & { \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281 [5], \$281  };
-  assign \$283  = | \$282 ;
-  assign \$285  = \$284  > { req_data, s_acc[31:8] };
-  assign \$286  = \$283  | \$285 ;
-  assign \$287  = \$279  & \$286 ;
-  assign \$288  = \$277  | \$287 ;
-  assign \$289  = i == n;
-  assign \$290  = i + 1'h1;
-  assign \$291  = ~ ext_busy;
-  assign \$292  = hdr[23:16] == 6'h20;
-  assign \$293  = hdr[23:16] == 6'h21;
-  assign \$294  = hdr[23:16] == 6'h22;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = hdr[23:16] == 6'h23;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = hdr[23:16] == 6'h30;
-  assign \$299  = hdr[23:16] < 6'h20;
-  assign \$300  = hdr[18:16] < 3'h5;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = n > 11'h403;
-  assign \$303  = a + n;
-  assign \$304  = \$303  > 14'h2000;
-  assign \$305  = \$302  | \$304 ;
-  assign \$306  = hdr[23:16] == 6'h21;
-  assign \$307  = hdr[23:16] == 6'h22;
-  assign \$308  = \$307  ? 4'h8 : 4'h9;
-  assign \$309  = \$306  ? 4'h6 : \$308 ;
-  assign \$310  = n > 11'h403;
-  assign \$311  = a + n;
+  assign \$269  = a + 1'h1;
+  assign \$270  = ebuf[127:112] > 7'h40;
+  assign \$271  = i == n;
+  assign \$272  = ! n;
+  assign \$273  = i + 1'h1;
+  assign \$274  = hdr[20:19] < 2'h2;
+  assign \$275  = hdr[20:19] == 2'h3;
+  assign \$277  = $signed(\$276 ) > $signed(req_data);
+  assign \$279  = $signed(\$278 ) < $signed(req_data);
+  assign \$280  = \$277  | \$279 ;
+  assign \$281  = i[1:0] == 2'h3;
+  assign \$282  = { req_data, s_acc[31:8] } >= 21'h100000;
+  assign \$284  = ~ \$283 ;
+  assign \$286  = \$285  - 1'h1;
+  assign \$287  = { 1'h0, req_data, s_acc[31:8] } & { \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286  };
+  assign \$288  = | \$287 ;
+  assign \$290  = \$289  > { req_data, s_acc[31:8] };
+  assign \$291  = \$288  | \$290 ;
+  assign \$292  = \$284  & \$291 ;
+  assign \$293  = \$282  | \$292 ;
+  assign \$294  = i == n;
+  assign \$295  = i + 1'h1;
+  assign \$296  = ~ ext_busy;
+  assign \$297  = hdr[23:16] == 6'h20;
+  assign \$298  = hdr[23:16] == 6'h21;
+  assign \$299  = hdr[23:16] == 6'h22;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = hdr[23:16] == 6'h23;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = hdr[23:16] == 6'h30;
+  assign \$304  = hdr[23:16] < 6'h20;
+  assign \$305  = hdr[18:16] < 3'h5;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = too_long | end_over_w;
+  assign \$308  = hdr[23:16] == 6'h21;
+  assign \$309  = hdr[23:16] == 6'h22;
+  assign \$310  = \$309  ? 4'h8 : 4'h9;
+  assign \$311  = \$308  ? 4'h6 : \$310 ;
   assign \$312  = hdr[23:16] == 6'h23;
-  assign \$313  = reg_num_neurons > 11'h400;
-  assign \$314  = \$313  ? 16'h0400 : reg_num_neurons;
-  assign \$316  = \$312  ? \$315  : 17'h00800;
-  assign \$317  = \$311  > \$316 ;
-  assign \$318  = \$310  | \$317 ;
-  assign \$319  = n > 11'h403;
-  assign \$320  = a + n;
-  assign \$321  = \$320  > 5'h10;
-  assign \$322  = \$319  | \$321 ;
-  assign \$323  = n > 11'h403;
-  assign \$324  = ~ ext_ok_read;
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = ! n;
+  assign \$313  = \$312  ? end_over_pot : end_over_2n;
+  assign \$314  = too_long | \$313 ;
+  assign \$315  = too_long | end_over_regs;
+  assign \$316  = ~ ext_ok_read;
+  assign \$317  = too_long | \$316 ;
+  assign \$318  = ! n;
+  assign \$319  = i == n;
+  assign \$320  = \$8 [31:0] == cidx;
+  assign \$321  = cvalid & \$320 ;
+  assign \$322  = i + 1'h1;
+  assign \$323  = a + 1'h1;
+  assign \$324  = i == n;
+  assign \$325  = i + 1'h1;
+  assign \$326  = a + 1'h1;
   assign \$327  = i == n;
-  assign \$328  = \$8 [31:0] == cidx;
-  assign \$329  = cvalid & \$328 ;
-  assign \$330  = i + 1'h1;
-  assign \$331  = a + 1'h1;
-  assign \$332  = i == n;
-  assign \$333  = i + 1'h1;
-  assign \$334  = a + 1'h1;
-  assign \$335  = i == n;
-  assign \$336  = i + 1'h1;
-  assign \$337  = 2'h3 + wp;
+  assign \$328  = i + 1'h1;
+  assign \$329  = 2'h3 + wp;
   always @(posedge clk)
-    geom_ok <= \$338 ;
+    geom_ok <= \$330 ;
   always @(posedge clk)
-    set_learning_ok <= \$339 ;
+    set_learning_ok <= \$331 ;
   always @(posedge clk)
-    add_total <= \$340 ;
+    add_total <= \$332 ;
   always @(posedge clk)
-    wp <= \$341 ;
+    wp <= \$333 ;
   always @(posedge clk)
-    stored0 <= \$342 ;
+    stored0 <= \$334 ;
   always @(posedge clk)
-    stored1 <= \$343 ;
+    stored1 <= \$335 ;
   always @(posedge clk)
-    stored2 <= \$344 ;
+    stored2 <= \$336 ;
   always @(posedge clk)
-    stored3 <= \$345 ;
+    stored3 <= \$337 ;
   always @(posedge clk)
-    stored4 <= \$346 ;
+    stored4 <= \$338 ;
   always @(posedge clk)
-    stored5 <= \$347 ;
+    stored5 <= \$339 ;
   always @(posedge clk)
-    stored6 <= \$348 ;
+    stored6 <= \$340 ;
   always @(posedge clk)
-    stored7 <= \$349 ;
+    stored7 <= \$341 ;
   always @(posedge clk)
-    cyc <= \$350 ;
+    cyc <= \$342 ;
   always @(posedge clk)
-    guard <= \$351 ;
+    end_over_w <= \$343 ;
   always @(posedge clk)
-    i <= \$352 ;
+    end_over_2n <= \$344 ;
   always @(posedge clk)
-    base <= \$353 ;
+    end_over_regs <= \$345 ;
   always @(posedge clk)
-    status <= \$354 ;
+    end_over_pot <= \$346 ;
   always @(posedge clk)
-    keep <= \$355 ;
+    too_long <= \$347 ;
   always @(posedge clk)
-    cvalid <= \$356 ;
+    guard <= \$348 ;
   always @(posedge clk)
-    k <= \$357 ;
+    i <= \$349 ;
   always @(posedge clk)
-    dispatch_state <= \$358 ;
+    base <= \$350 ;
   always @(posedge clk)
-    hdr <= \$359 ;
+    status <= \$351 ;
   always @(posedge clk)
-    plen <= \$360 ;
+    keep <= \$352 ;
   always @(posedge clk)
-    rep_seq <= \$361 ;
+    cvalid <= \$353 ;
   always @(posedge clk)
-    rep_cmd <= \$362 ;
+    k <= \$354 ;
   always @(posedge clk)
-    ebuf <= \$363 ;
+    dispatch_state <= \$355 ;
   always @(posedge clk)
-    n <= \$364 ;
+    hdr <= \$356 ;
   always @(posedge clk)
-    after_emit_pots <= \$365 ;
+    plen <= \$357 ;
   always @(posedge clk)
-    reg_num_neurons <= \$366 ;
+    rep_seq <= \$358 ;
   always @(posedge clk)
-    reg_num_classes <= \$367 ;
+    rep_cmd <= \$359 ;
   always @(posedge clk)
-    reg_neurons_per_class <= \$368 ;
+    ebuf <= \$360 ;
   always @(posedge clk)
-    reg_thswap_init <= \$369 ;
+    n <= \$361 ;
   always @(posedge clk)
-    reg_decay <= \$370 ;
+    after_emit_pots <= \$362 ;
   always @(posedge clk)
-    reg_thswap_min <= \$371 ;
+    reg_num_neurons <= \$363 ;
   always @(posedge clk)
-    reg_thl_cap <= \$372 ;
+    reg_num_classes <= \$364 ;
   always @(posedge clk)
-    reg_offset <= \$373 ;
+    reg_neurons_per_class <= \$365 ;
   always @(posedge clk)
-    infer_cycles <= \$374 ;
+    reg_thswap_init <= \$366 ;
   always @(posedge clk)
-    learn_cycles <= \$375 ;
+    reg_decay <= \$367 ;
   always @(posedge clk)
-    is_learn <= \$376 ;
+    reg_thswap_min <= \$368 ;
   always @(posedge clk)
-    from_frame <= \$377 ;
+    reg_thl_cap <= \$369 ;
   always @(posedge clk)
-    counting <= \$378 ;
+    reg_offset <= \$370 ;
   always @(posedge clk)
-    wk <= \$379 ;
+    infer_cycles <= \$371 ;
   always @(posedge clk)
-    a <= \$380 ;
+    learn_cycles <= \$372 ;
   always @(posedge clk)
-    ok_wait <= \$381 ;
+    is_learn <= \$373 ;
   always @(posedge clk)
-    is_w <= \$382 ;
+    from_frame <= \$374 ;
   always @(posedge clk)
-    fc_rd_op <= \$383 ;
+    counting <= \$375 ;
   always @(posedge clk)
-    word <= \$384 ;
+    wk <= \$376 ;
   always @(posedge clk)
-    pix <= \$385 ;
+    a <= \$377 ;
   always @(posedge clk)
-    pc <= \$386 ;
+    ok_wait <= \$378 ;
   always @(posedge clk)
-    spk <= \$387 ;
+    is_w <= \$379 ;
   always @(posedge clk)
-    \$signal$104  <= \$388 ;
+    fc_rd_op <= \$380 ;
   always @(posedge clk)
-    res_neuron <= \$389 ;
+    word <= \$381 ;
   always @(posedge clk)
-    res_learned <= \$390 ;
+    pix <= \$382 ;
   always @(posedge clk)
-    fc_wr_op <= \$391 ;
+    pc <= \$383 ;
   always @(posedge clk)
-    s_acc <= \$392 ;
+    spk <= \$384 ;
   always @(posedge clk)
-    bad <= \$393 ;
+    \$signal$109  <= \$385 ;
   always @(posedge clk)
-    cache <= \$394 ;
+    res_neuron <= \$386 ;
   always @(posedge clk)
-    cidx <= \$395 ;
+    res_learned <= \$387 ;
   always @(posedge clk)
-    last_valid <= \$396 ;
+    fc_wr_op <= \$388 ;
   always @(posedge clk)
-    \$signal  <= \$397 ;
+    s_acc <= \$389 ;
   always @(posedge clk)
-    last_cmd <= \$398 ;
+    bad <= \$390 ;
   always @(posedge clk)
-    last_len <= \$399 ;
+    cache <= \$391 ;
+  always @(posedge clk)
+    cidx <= \$392 ;
+  always @(posedge clk)
+    last_valid <= \$393 ;
+  always @(posedge clk)
+    \$signal  <= \$394 ;
+  always @(posedge clk)
+    last_cmd <= \$395 ;
+  always @(posedge clk)
+    last_len <= \$396 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$12  = 8'h00;
@@ -7752,82 +7902,82 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$271  = 9'h000;
+    \$276  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$271  = 9'h180;
+          \$276  = 9'h180;
       3'h1:
-          \$271  = 9'h1f9;
+          \$276  = 9'h1f9;
       3'h2:
-          \$271  = 9'h1f9;
+          \$276  = 9'h1f9;
       3'h3:
-          \$271  = 9'h1f9;
+          \$276  = 9'h1f9;
       3'h4:
-          \$271  = 9'h1f9;
+          \$276  = 9'h1f9;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$273  = 9'h000;
+    \$278  = 9'h000;
     casez (hdr[18:16])
       3'h0:
-          \$273  = 9'h07f;
+          \$278  = 9'h07f;
       3'h1:
-          \$273  = 9'h007;
+          \$278  = 9'h007;
       3'h2:
-          \$273  = 9'h007;
+          \$278  = 9'h007;
       3'h3:
-          \$273  = 9'h007;
+          \$278  = 9'h007;
       3'h4:
-          \$273  = 9'h007;
+          \$278  = 9'h007;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$278  = 1'h0;
+    \$283  = 1'h0;
     casez (hdr[18:16])
       3'h0:
-          \$278  = 1'h0;
+          \$283  = 1'h0;
       3'h1:
-          \$278  = 1'h0;
+          \$283  = 1'h0;
       3'h2:
-          \$278  = 1'h0;
+          \$283  = 1'h0;
       3'h3:
-          \$278  = 1'h0;
+          \$283  = 1'h0;
       3'h4:
-          \$278  = 1'h1;
+          \$283  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$280  = 5'h00;
+    \$285  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$280  = 5'h01;
+          \$285  = 5'h01;
       3'h1:
-          \$280  = 5'h01;
+          \$285  = 5'h01;
       3'h2:
-          \$280  = 5'h01;
+          \$285  = 5'h01;
       3'h3:
-          \$280  = 5'h01;
+          \$285  = 5'h01;
       3'h4:
-          \$280  = 5'h01;
+          \$285  = 5'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$284  = 5'h00;
+    \$289  = 5'h00;
     casez (hdr[18:16])
       3'h0:
-          \$284  = 5'h01;
+          \$289  = 5'h01;
       3'h1:
-          \$284  = 5'h01;
+          \$289  = 5'h01;
       3'h2:
-          \$284  = 5'h01;
+          \$289  = 5'h01;
       3'h3:
-          \$284  = 5'h01;
+          \$289  = 5'h01;
       3'h4:
-          \$284  = 5'h01;
+          \$289  = 5'h01;
     endcase
   end
   always @* begin
@@ -7977,7 +8127,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h31:
           /* empty */;
       6'h32:
-          rep_len = \$52 [10:0];
+          rep_len = \$51 [10:0];
     endcase
   end
   always @* begin
@@ -8314,8 +8464,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$41 ) begin
-          end else if (\$43 ) begin
+          if (\$40 ) begin
+          end else if (\$42 ) begin
             put_en = 1'h1;
           end
       6'h2e:
@@ -8324,13 +8474,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$49 ) begin
+          if (\$48 ) begin
           end else begin
             put_en = 1'h1;
           end
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$50 ) begin
           end else begin
             if (ext_rdata__valid) begin
               put_en = 1'h1;
@@ -8427,9 +8577,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$41 ) begin
-          end else if (\$43 ) begin
-            put_data = \$45 ;
+          if (\$40 ) begin
+          end else if (\$42 ) begin
+            put_data = \$44 ;
           end
       6'h2e:
           /* empty */;
@@ -8437,13 +8587,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$49 ) begin
+          if (\$48 ) begin
           end else begin
-            put_data = \$50 ;
+            put_data = \$49 ;
           end
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$50 ) begin
           end else begin
             if (ext_rdata__valid) begin
               put_data = ext_rdata__payload;
@@ -8680,8 +8830,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h2e:
         begin
           fc_cmd__payload[3:0] = fc_rd_op;
-          fc_cmd__payload[14:4] = \$47 [10:0];
-          fc_cmd__payload[15] = \$48 ;
+          fc_cmd__payload[14:4] = \$46 [10:0];
+          fc_cmd__payload[15] = \$47 ;
           fc_cmd__payload[91:28] = 64'h0000000000000000;
         end
     endcase
@@ -9256,8 +9406,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           end else if (\$33 ) begin
           end else if (\$36 ) begin
             (* full_case = 32'd1 *)
-            if (\$39 ) begin
-            end else if (\$40 ) begin
+            if (\$38 ) begin
+            end else if (\$39 ) begin
             end else begin
               ext_read = 1'h1;
             end
@@ -9362,7 +9512,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$51 ) begin
+          if (\$50 ) begin
           end else begin
             ext_rdata__ready = 1'h1;
           end
@@ -9688,88 +9838,88 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$338  = \$111 ;
+    \$330  = \$110 ;
     if (rst) begin
-      \$338  = 1'h0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$339  = \$119 ;
+    \$331  = \$118 ;
     if (rst) begin
-      \$339  = 1'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$340  = { 7'h00, \$121  };
+    \$332  = { 7'h00, \$120  };
     if (rst) begin
-      \$340  = 32'd0;
+      \$332  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$341  = wp;
+    \$333  = wp;
     if (put_en) begin
-      \$341  = \$122 [10:0];
+      \$333  = \$121 [10:0];
     end
     casez (dispatch_state)
       6'h00:
-          \$341  = 11'h000;
+          \$333  = 11'h000;
     endcase
     if (rst) begin
-      \$341  = 11'h000;
+      \$333  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$342  = stored0;
-    if (\$125 ) begin
+    \$334  = stored0;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
-            \$342  = rep_data;
+            \$334  = rep_data;
       endcase
     end
     if (rst) begin
-      \$342  = 8'h00;
+      \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$343  = stored1;
-    if (\$125 ) begin
+    \$335  = stored1;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
         11'h001:
-            \$343  = rep_data;
+            \$335  = rep_data;
       endcase
     end
     if (rst) begin
-      \$343  = 8'h00;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$344  = stored2;
-    if (\$125 ) begin
+    \$336  = stored2;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
         11'h001:
             /* empty */;
         11'h002:
-            \$344  = rep_data;
+            \$336  = rep_data;
       endcase
     end
     if (rst) begin
-      \$344  = 8'h00;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$345  = stored3;
-    if (\$125 ) begin
+    \$337  = stored3;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9778,17 +9928,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h002:
             /* empty */;
         11'h003:
-            \$345  = rep_data;
+            \$337  = rep_data;
       endcase
     end
     if (rst) begin
-      \$345  = 8'h00;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$346  = stored4;
-    if (\$125 ) begin
+    \$338  = stored4;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9799,17 +9949,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h003:
             /* empty */;
         11'h004:
-            \$346  = rep_data;
+            \$338  = rep_data;
       endcase
     end
     if (rst) begin
-      \$346  = 8'h00;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$347  = stored5;
-    if (\$125 ) begin
+    \$339  = stored5;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9822,17 +9972,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h004:
             /* empty */;
         11'h005:
-            \$347  = rep_data;
+            \$339  = rep_data;
       endcase
     end
     if (rst) begin
-      \$347  = 8'h00;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$348  = stored6;
-    if (\$125 ) begin
+    \$340  = stored6;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9847,17 +9997,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h005:
             /* empty */;
         11'h006:
-            \$348  = rep_data;
+            \$340  = rep_data;
       endcase
     end
     if (rst) begin
-      \$348  = 8'h00;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$349  = stored7;
-    if (\$125 ) begin
+    \$341  = stored7;
+    if (\$124 ) begin
       casez (rep_addr)
         11'h000:
             /* empty */;
@@ -9874,18 +10024,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h006:
             /* empty */;
         11'h007:
-            \$349  = rep_data;
+            \$341  = rep_data;
       endcase
     end
     if (rst) begin
-      \$349  = 8'h00;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$350  = cyc;
+    \$342  = cyc;
     if (counting) begin
-      \$350  = \$126 [31:0];
+      \$342  = \$125 [31:0];
     end
     casez (dispatch_state)
       6'h00:
@@ -9912,30 +10062,65 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$172 ) begin
-                end else if (\$173 ) begin
-                end else if (\$177 ) begin
+                if (\$183 ) begin
+                end else if (\$184 ) begin
+                end else if (\$188 ) begin
                 end else begin
-                  \$350  = 32'd0;
+                  \$342  = 32'd0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$181 ) begin
-                end else if (\$182 ) begin
-                end else if (\$186 ) begin
-                end else if (\$191 ) begin
+                if (\$192 ) begin
+                end else if (\$193 ) begin
+                end else if (\$197 ) begin
+                end else if (\$202 ) begin
                 end else begin
-                  \$350  = 32'd0;
+                  \$342  = 32'd0;
                 end
           endcase
     endcase
     if (rst) begin
-      \$350  = 32'd0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$351  = 1'h0;
+    \$343  = \$127 ;
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$344  = \$129 ;
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$345  = \$131 ;
+    if (rst) begin
+      \$345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$346  = \$136 ;
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$347  = \$137 ;
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$348  = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9946,7 +10131,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h04:
           /* empty */;
       6'h06:
-          \$351  = 1'h1;
+          \$348  = 1'h1;
       6'h05:
           /* empty */;
       6'h07:
@@ -10038,24 +10223,24 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h31:
           /* empty */;
       6'h32:
-          \$351  = 1'h1;
+          \$348  = 1'h1;
     endcase
     if (rst) begin
-      \$351  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$352  = i;
+    \$349  = i;
     casez (dispatch_state)
       6'h00:
-          \$352  = 11'h000;
+          \$349  = 11'h000;
       6'h01:
           (* full_case = 32'd1 *)
-          if (\$132 ) begin
-            \$352  = 11'h000;
+          if (\$143 ) begin
+            \$349  = 11'h000;
           end else begin
-            \$352  = \$133 [10:0];
+            \$349  = \$144 [10:0];
           end
       6'h02:
           /* empty */;
@@ -10066,9 +10251,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$352  = 11'h000;
+              \$349  = 11'h000;
             end
           end
       6'h08:
@@ -10084,13 +10269,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0c:
           /* empty */;
       6'h12:
-          \$352  = \$214 [10:0];
+          \$349  = \$225 [10:0];
       6'h13:
           /* empty */;
       6'h0b:
           /* empty */;
       6'h15:
-          \$352  = \$219 [10:0];
+          \$349  = \$230 [10:0];
       6'h16:
           /* empty */;
       6'h17:
@@ -10114,7 +10299,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1e:
           /* empty */;
       6'h22:
-          \$352  = \$260 [10:0];
+          \$349  = \$265 [10:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -10124,31 +10309,31 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1f:
           /* empty */;
       6'h26:
-          \$352  = \$263 [10:0];
+          \$349  = \$268 [10:0];
       6'h25:
           /* empty */;
       6'h20:
-          if (\$266 ) begin
-            \$352  = 11'h000;
+          if (\$271 ) begin
+            \$349  = 11'h000;
           end
       6'h28:
-          \$352  = \$268 [10:0];
+          \$349  = \$273 [10:0];
       6'h27:
           /* empty */;
       6'h29:
           /* empty */;
       6'h2b:
           if (ext_wdata__ready) begin
-            \$352  = \$290 [10:0];
+            \$349  = \$295 [10:0];
           end
       6'h2a:
           /* empty */;
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$327 ) begin
-          end else if (\$329 ) begin
-            \$352  = \$330 [10:0];
+          if (\$319 ) begin
+          end else if (\$321 ) begin
+            \$349  = \$322 [10:0];
           end
       6'h2e:
           /* empty */;
@@ -10156,29 +10341,29 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$332 ) begin
+          if (\$324 ) begin
           end else begin
-            \$352  = \$333 [10:0];
+            \$349  = \$325 [10:0];
           end
       6'h2d:
           (* full_case = 32'd1 *)
-          if (\$335 ) begin
+          if (\$327 ) begin
           end else begin
             if (ext_rdata__valid) begin
-              \$352  = \$336 [10:0];
+              \$349  = \$328 [10:0];
             end
           end
     endcase
     if (rst) begin
-      \$352  = 11'h000;
+      \$349  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$353  = base;
+    \$350  = base;
     casez (dispatch_state)
       6'h00:
-          \$353  = 11'h000;
+          \$350  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
@@ -10200,30 +10385,30 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$353  = 11'h003;
+                \$350  = 11'h003;
             8'h23, 8'h21:
-                \$353  = 11'h004;
+                \$350  = 11'h004;
             8'h10:
-                \$353  = 11'h007;
+                \$350  = 11'h007;
           endcase
     endcase
     if (rst) begin
-      \$353  = 11'h000;
+      \$350  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$354  = status;
+    \$351  = status;
     casez (dispatch_state)
       6'h00:
-          \$354  = 8'h00;
+          \$351  = 8'h00;
       6'h01:
           /* empty */;
       6'h02:
-          if (\$136 ) begin
-            \$354  = 8'h05;
-          end else if (\$137 ) begin
-            \$354  = 8'h01;
+          if (\$147 ) begin
+            \$351  = 8'h05;
+          end else if (\$148 ) begin
+            \$351  = 8'h01;
           end
       6'h04:
           /* empty */;
@@ -10233,55 +10418,55 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           casez (hdr[15:8])
             8'h01:
-                if (\$164 ) begin
-                  \$354  = 8'h03;
+                if (\$175 ) begin
+                  \$351  = 8'h03;
                 end
             8'h40:
-                if (\$165 ) begin
-                  \$354  = 8'h03;
+                if (\$176 ) begin
+                  \$351  = 8'h03;
                 end
             8'h02:
-                if (\$166 ) begin
-                  \$354  = 8'h03;
+                if (\$177 ) begin
+                  \$351  = 8'h03;
                 end
             8'h31:
-                if (\$167 ) begin
-                  \$354  = 8'h03;
+                if (\$178 ) begin
+                  \$351  = 8'h03;
                 end
             8'h30:
-                if (\$168 ) begin
-                  \$354  = 8'h03;
-                end else if (\$169 ) begin
-                  \$354  = 8'h06;
+                if (\$179 ) begin
+                  \$351  = 8'h03;
+                end else if (\$180 ) begin
+                  \$351  = 8'h06;
                 end
             8'h22, 8'h20:
-                if (\$172 ) begin
-                  \$354  = 8'h03;
-                end else if (\$173 ) begin
-                  \$354  = 8'h06;
-                end else if (\$177 ) begin
-                  \$354  = 8'h03;
+                if (\$183 ) begin
+                  \$351  = 8'h03;
+                end else if (\$184 ) begin
+                  \$351  = 8'h06;
+                end else if (\$188 ) begin
+                  \$351  = 8'h03;
                 end
             8'h23, 8'h21:
-                if (\$181 ) begin
-                  \$354  = 8'h03;
-                end else if (\$182 ) begin
-                  \$354  = 8'h06;
-                end else if (\$186 ) begin
-                  \$354  = 8'h03;
-                end else if (\$191 ) begin
-                  \$354  = 8'h04;
+                if (\$192 ) begin
+                  \$351  = 8'h03;
+                end else if (\$193 ) begin
+                  \$351  = 8'h06;
+                end else if (\$197 ) begin
+                  \$351  = 8'h03;
+                end else if (\$202 ) begin
+                  \$351  = 8'h04;
                 end
             8'h10:
-                if (\$194 ) begin
-                  \$354  = 8'h03;
+                if (\$205 ) begin
+                  \$351  = 8'h03;
                 end
             8'h11:
-                if (\$195 ) begin
-                  \$354  = 8'h03;
+                if (\$206 ) begin
+                  \$351  = 8'h03;
                 end
             default:
-                \$354  = 8'h02;
+                \$351  = 8'h02;
           endcase
       6'h07:
           /* empty */;
@@ -10290,14 +10475,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h10:
           /* empty */;
       6'h09:
-          if (\$206 ) begin
-            \$354  = 8'h04;
+          if (\$217 ) begin
+            \$351  = 8'h04;
           end
       6'h11:
           /* empty */;
       6'h0a:
-          if (\$211 ) begin
-            \$354  = 8'h04;
+          if (\$222 ) begin
+            \$351  = 8'h04;
           end
       6'h0c:
           /* empty */;
@@ -10329,26 +10514,26 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h1c:
           (* full_case = 32'd1 *)
-          if (\$238 ) begin
-            if (\$247 ) begin
-              \$354  = 8'h04;
+          if (\$249 ) begin
+            if (end_over_w) begin
+              \$351  = 8'h04;
             end
-          end else if (\$241 ) begin
-            if (\$253 ) begin
-              \$354  = 8'h04;
+          end else if (\$252 ) begin
+            if (end_over_2n) begin
+              \$351  = 8'h04;
             end
-          end else if (\$242 ) begin
-            if (\$255 ) begin
-              \$354  = 8'h04;
+          end else if (\$253 ) begin
+            if (end_over_regs) begin
+              \$351  = 8'h04;
             end
-          end else if (\$245 ) begin
+          end else if (\$256 ) begin
             (* full_case = 32'd1 *)
             if (ext_ok) begin
             end else begin
-              \$354  = 8'h04;
+              \$351  = 8'h04;
             end
           end else begin
-            \$354  = 8'h04;
+            \$351  = 8'h04;
           end
       6'h1e:
           /* empty */;
@@ -10365,13 +10550,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h26:
           /* empty */;
       6'h25:
-          if (\$265 ) begin
-            \$354  = 8'h04;
+          if (\$270 ) begin
+            \$351  = 8'h04;
           end
       6'h20:
-          if (\$266 ) begin
+          if (\$271 ) begin
             if (bad) begin
-              \$354  = 8'h04;
+              \$351  = 8'h04;
             end
           end
       6'h28:
@@ -10386,56 +10571,56 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h1d:
           (* full_case = 32'd1 *)
-          if (\$292 ) begin
-            if (\$305 ) begin
-              \$354  = 8'h04;
+          if (\$297 ) begin
+            if (\$307 ) begin
+              \$351  = 8'h04;
             end
-          end else if (\$297 ) begin
-            if (\$318 ) begin
-              \$354  = 8'h04;
+          end else if (\$302 ) begin
+            if (\$314 ) begin
+              \$351  = 8'h04;
             end
-          end else if (\$298 ) begin
-            if (\$322 ) begin
-              \$354  = 8'h04;
+          end else if (\$303 ) begin
+            if (\$315 ) begin
+              \$351  = 8'h04;
             end
-          end else if (\$301 ) begin
-            if (\$325 ) begin
-              \$354  = 8'h04;
+          end else if (\$306 ) begin
+            if (\$317 ) begin
+              \$351  = 8'h04;
             end
           end else begin
-            \$354  = 8'h04;
+            \$351  = 8'h04;
           end
     endcase
     if (rst) begin
-      \$354  = 8'h00;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$355  = keep;
+    \$352  = keep;
     casez (dispatch_state)
       6'h00:
-          \$355  = 1'h0;
+          \$352  = 1'h0;
       6'h01:
           /* empty */;
       6'h02:
           (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else if (\$137 ) begin
+          if (\$147 ) begin
+          end else if (\$148 ) begin
           end else begin
-            \$355  = \$146 ;
+            \$352  = \$157 ;
           end
     endcase
     if (rst) begin
-      \$355  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$356  = cvalid;
+    \$353  = cvalid;
     casez (dispatch_state)
       6'h00:
-          \$356  = 1'h0;
+          \$353  = 1'h0;
       6'h01:
           /* empty */;
       6'h02:
@@ -10447,9 +10632,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$356  = 1'h0;
+              \$353  = 1'h0;
             end
           end
       6'h08:
@@ -10498,13 +10683,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h21:
           if (fc_cmd__ready) begin
-            \$356  = 1'h0;
+            \$353  = 1'h0;
           end
       6'h23:
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$356  = 1'h1;
+            \$353  = 1'h1;
           end
       6'h1f:
           /* empty */;
@@ -10532,46 +10717,46 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$356  = 1'h1;
+            \$353  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$356  = 1'h0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$357  = k;
+    \$354  = k;
     casez (dispatch_state)
       6'h00:
-          \$357  = 11'h000;
+          \$354  = 11'h000;
       6'h01:
           /* empty */;
       6'h02:
           /* empty */;
       6'h04:
-          \$357  = \$161 [10:0];
+          \$354  = \$172 [10:0];
       6'h06:
           /* empty */;
       6'h05:
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$175 ) begin
                 end else begin
-                  \$357  = 11'h000;
+                  \$354  = 11'h000;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$165 ) begin
+                if (\$176 ) begin
                 end else begin
-                  \$357  = 11'h000;
+                  \$354  = 11'h000;
                 end
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
-                  \$357  = 11'h000;
+                  \$354  = 11'h000;
                 end
             8'h31:
                 /* empty */;
@@ -10579,63 +10764,63 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$172 ) begin
-                end else if (\$173 ) begin
-                end else if (\$177 ) begin
+                if (\$183 ) begin
+                end else if (\$184 ) begin
+                end else if (\$188 ) begin
                 end else begin
-                  \$357  = 11'h000;
+                  \$354  = 11'h000;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$181 ) begin
-                end else if (\$182 ) begin
-                end else if (\$186 ) begin
-                end else if (\$191 ) begin
+                if (\$192 ) begin
+                end else if (\$193 ) begin
+                end else if (\$197 ) begin
+                end else if (\$202 ) begin
                 end else begin
-                  \$357  = 11'h000;
+                  \$354  = 11'h000;
                 end
           endcase
       6'h07:
-          \$357  = \$196 [10:0];
+          \$354  = \$207 [10:0];
       6'h08:
           if (fc_cmd__ready) begin
-            \$357  = \$202 [10:0];
-            if (\$203 ) begin
-              \$357  = 11'h000;
+            \$354  = \$213 [10:0];
+            if (\$214 ) begin
+              \$354  = 11'h000;
             end
           end
       6'h10:
           if (fc_cmd__ready) begin
-            \$357  = \$204 [10:0];
-            if (\$205 ) begin
-              \$357  = 11'h000;
+            \$354  = \$215 [10:0];
+            if (\$216 ) begin
+              \$354  = 11'h000;
             end
           end
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$357  = 11'h000;
+            \$354  = 11'h000;
           end
       6'h11:
           if (fc_cmd__ready) begin
-            \$357  = \$207 [10:0];
+            \$354  = \$218 [10:0];
           end
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$211 ) begin
+          if (\$222 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$357  = 11'h000;
+              \$354  = 11'h000;
             end
           end
       6'h0c:
           /* empty */;
       6'h12:
         begin
-          \$357  = \$215 [10:0];
-          if (\$216 ) begin
-            \$357  = 11'h000;
+          \$354  = \$226 [10:0];
+          if (\$227 ) begin
+            \$354  = 11'h000;
           end
         end
       6'h13:
@@ -10657,7 +10842,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$357  = 11'h000;
+          \$354  = 11'h000;
       6'h0d:
           /* empty */;
       6'h0e:
@@ -10680,10 +10865,450 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$357  = 11'h000;
+            \$354  = 11'h000;
           end
+    endcase
+    if (rst) begin
+      \$354  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$355  = dispatch_state;
+    casez (dispatch_state)
+      6'h00:
+          if (\$141 ) begin
+            \$355  = 6'h01;
+          end
+      6'h01:
+          if (\$143 ) begin
+            \$355  = 6'h02;
+          end
+      6'h02:
+          (* full_case = 32'd1 *)
+          if (\$147 ) begin
+            \$355  = 6'h03;
+          end else if (\$148 ) begin
+            \$355  = 6'h03;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$171 ) begin
+              \$355  = 6'h04;
+            end else begin
+              \$355  = 6'h05;
+            end
+          end
+      6'h04:
+          if (\$174 ) begin
+            \$355  = 6'h06;
+          end
+      6'h06:
+          \$355  = 6'h00;
+      6'h05:
+          (* full_case = 32'd1 *)
+          casez (hdr[15:8])
+            8'h01:
+                (* full_case = 32'd1 *)
+                if (\$175 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h07;
+                end
+            8'h40:
+                (* full_case = 32'd1 *)
+                if (\$176 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h07;
+                end
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$177 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h08;
+                end
+            8'h31:
+                (* full_case = 32'd1 *)
+                if (\$178 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h09;
+                end
+            8'h30:
+                (* full_case = 32'd1 *)
+                if (\$179 ) begin
+                  \$355  = 6'h03;
+                end else if (\$180 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h0a;
+                end
+            8'h22, 8'h20:
+                (* full_case = 32'd1 *)
+                if (\$183 ) begin
+                  \$355  = 6'h03;
+                end else if (\$184 ) begin
+                  \$355  = 6'h03;
+                end else if (\$188 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h0b;
+                  if (\$189 ) begin
+                    \$355  = 6'h0c;
+                  end
+                end
+            8'h23, 8'h21:
+                (* full_case = 32'd1 *)
+                if (\$192 ) begin
+                  \$355  = 6'h03;
+                end else if (\$193 ) begin
+                  \$355  = 6'h03;
+                end else if (\$197 ) begin
+                  \$355  = 6'h03;
+                end else if (\$202 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h0b;
+                  if (\$203 ) begin
+                    \$355  = 6'h0c;
+                  end
+                end
+            8'h10:
+                (* full_case = 32'd1 *)
+                if (\$205 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h0d;
+                end
+            8'h11:
+                (* full_case = 32'd1 *)
+                if (\$206 ) begin
+                  \$355  = 6'h03;
+                end else begin
+                  \$355  = 6'h0e;
+                end
+            default:
+                \$355  = 6'h03;
+          endcase
+      6'h07:
+          if (\$209 ) begin
+            (* full_case = 32'd1 *)
+            if (after_emit_pots) begin
+              \$355  = 6'h0f;
+            end else begin
+              \$355  = 6'h03;
+            end
+          end
+      6'h08:
+          if (fc_cmd__ready) begin
+            if (\$214 ) begin
+              \$355  = 6'h10;
+            end
+          end
+      6'h10:
+          if (fc_cmd__ready) begin
+            if (\$216 ) begin
+              \$355  = 6'h11;
+            end
+          end
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$217 ) begin
+            \$355  = 6'h03;
+          end else begin
+            \$355  = 6'h11;
+          end
+      6'h11:
+          if (fc_cmd__ready) begin
+            if (\$219 ) begin
+              \$355  = 6'h03;
+            end
+          end
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$222 ) begin
+            \$355  = 6'h03;
+          end else begin
+            if (fc_cmd__ready) begin
+              \$355  = 6'h07;
+            end
+          end
+      6'h0c:
+          \$355  = 6'h12;
+      6'h12:
+          (* full_case = 32'd1 *)
+          if (\$227 ) begin
+            \$355  = 6'h13;
+          end else begin
+            \$355  = 6'h0c;
+          end
+      6'h13:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$229 ) begin
+              \$355  = 6'h14;
+            end else begin
+              \$355  = 6'h0c;
+            end
+          end
+      6'h0b:
+          \$355  = 6'h15;
+      6'h15:
+          (* full_case = 32'd1 *)
+          if (\$232 ) begin
+            \$355  = 6'h16;
+          end else begin
+            \$355  = 6'h0b;
+          end
+      6'h16:
+          if (pixels__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$233 ) begin
+              \$355  = 6'h17;
+            end else begin
+              \$355  = 6'h0b;
+            end
+          end
+      6'h17:
+          if (spikes__valid) begin
+            \$355  = 6'h18;
+          end
+      6'h18:
+          if (fc_cmd__ready) begin
+            (* full_case = 32'd1 *)
+            if (\$235 ) begin
+              \$355  = 6'h14;
+            end else begin
+              \$355  = 6'h18;
+            end
+          end
+      6'h14:
+          if (fc_rsp__valid) begin
+            (* full_case = 32'd1 *)
+            if (is_learn) begin
+              \$355  = 6'h19;
+            end else begin
+              \$355  = 6'h1a;
+            end
+          end
+      6'h19:
+          if (fc_cmd__ready) begin
+            \$355  = 6'h1b;
+          end
+      6'h1b:
+          if (fc_rsp__valid) begin
+            \$355  = 6'h1a;
+          end
+      6'h1a:
+          \$355  = 6'h07;
+      6'h0d:
+          if (\$246 ) begin
+            \$355  = 6'h1c;
+          end
+      6'h0e:
+          if (\$248 ) begin
+            \$355  = 6'h1d;
+          end
+      6'h1c:
+          (* full_case = 32'd1 *)
+          if (\$249 ) begin
+            \$355  = 6'h1e;
+            if (end_over_w) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$252 ) begin
+            \$355  = 6'h1e;
+            if (end_over_2n) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$253 ) begin
+            \$355  = 6'h1f;
+            if (end_over_regs) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$256 ) begin
+            (* full_case = 32'd1 *)
+            if (ext_ok) begin
+              \$355  = 6'h20;
+            end else begin
+              \$355  = 6'h03;
+            end
+          end else begin
+            \$355  = 6'h03;
+          end
+      6'h1e:
+          (* full_case = 32'd1 *)
+          if (\$261 ) begin
+            (* full_case = 32'd1 *)
+            if (cvalid) begin
+              \$355  = 6'h21;
+            end else begin
+              \$355  = 6'h03;
+            end
+          end else if (\$263 ) begin
+            \$355  = 6'h22;
+          end else if (cvalid) begin
+            \$355  = 6'h21;
+          end else begin
+            \$355  = 6'h23;
+          end
+      6'h22:
+          \$355  = 6'h1e;
+      6'h21:
+          if (fc_cmd__ready) begin
+            \$355  = 6'h1e;
+          end
+      6'h23:
+          if (fc_cmd__ready) begin
+            \$355  = 6'h24;
+          end
+      6'h24:
+          if (fc_rsp__valid) begin
+            \$355  = 6'h1e;
+          end
+      6'h1f:
+          (* full_case = 32'd1 *)
+          if (\$267 ) begin
+            \$355  = 6'h25;
+          end else begin
+            \$355  = 6'h26;
+          end
+      6'h26:
+          \$355  = 6'h1f;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$270 ) begin
+            \$355  = 6'h03;
+          end else begin
+            \$355  = 6'h11;
+          end
+      6'h20:
+          (* full_case = 32'd1 *)
+          if (\$271 ) begin
+            (* full_case = 32'd1 *)
+            if (bad) begin
+              \$355  = 6'h03;
+            end else if (\$272 ) begin
+              \$355  = 6'h03;
+            end else begin
+              \$355  = 6'h27;
+            end
+          end else begin
+            \$355  = 6'h28;
+          end
+      6'h28:
+          \$355  = 6'h20;
+      6'h27:
+          \$355  = 6'h29;
+      6'h29:
+          (* full_case = 32'd1 *)
+          if (\$294 ) begin
+            \$355  = 6'h2a;
+          end else begin
+            \$355  = 6'h2b;
+          end
+      6'h2b:
+          if (ext_wdata__ready) begin
+            \$355  = 6'h29;
+          end
+      6'h2a:
+          if (\$296 ) begin
+            \$355  = 6'h03;
+          end
+      6'h1d:
+          (* full_case = 32'd1 *)
+          if (\$297 ) begin
+            \$355  = 6'h0f;
+            if (\$307 ) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$302 ) begin
+            \$355  = 6'h0f;
+            if (\$314 ) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$303 ) begin
+            \$355  = 6'h2c;
+            if (\$315 ) begin
+              \$355  = 6'h03;
+            end
+          end else if (\$306 ) begin
+            (* full_case = 32'd1 *)
+            if (\$317 ) begin
+              \$355  = 6'h03;
+            end else if (\$318 ) begin
+              \$355  = 6'h03;
+            end else begin
+              \$355  = 6'h2d;
+            end
+          end else begin
+            \$355  = 6'h03;
+          end
+      6'h0f:
+          (* full_case = 32'd1 *)
+          if (\$319 ) begin
+            \$355  = 6'h03;
+          end else if (\$321 ) begin
+          end else begin
+            \$355  = 6'h2e;
+          end
+      6'h2e:
+          if (fc_cmd__ready) begin
+            \$355  = 6'h2f;
+          end
+      6'h2f:
+          if (fc_rsp__valid) begin
+            \$355  = 6'h0f;
+          end
+      6'h2c:
+          if (\$324 ) begin
+            \$355  = 6'h03;
+          end
+      6'h2d:
+          if (\$327 ) begin
+            \$355  = 6'h2a;
+          end
+      6'h03:
+          \$355  = 6'h30;
+      6'h30:
+          \$355  = 6'h31;
+      6'h31:
+          \$355  = 6'h32;
+      6'h32:
+          \$355  = 6'h00;
+    endcase
+    if (rst) begin
+      \$355  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$356  = hdr;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          if (\$142 ) begin
+            \$356  = { req_data, hdr[127:8] };
+          end
+    endcase
+    if (rst) begin
+      \$356  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$357  = plen;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          \$357  = \$145 [10:0];
     endcase
     if (rst) begin
       \$357  = 11'h000;
@@ -10691,447 +11316,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$358  = dispatch_state;
-    casez (dispatch_state)
-      6'h00:
-          if (\$130 ) begin
-            \$358  = 6'h01;
-          end
-      6'h01:
-          if (\$132 ) begin
-            \$358  = 6'h02;
-          end
-      6'h02:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-            \$358  = 6'h03;
-          end else if (\$137 ) begin
-            \$358  = 6'h03;
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$160 ) begin
-              \$358  = 6'h04;
-            end else begin
-              \$358  = 6'h05;
-            end
-          end
-      6'h04:
-          if (\$163 ) begin
-            \$358  = 6'h06;
-          end
-      6'h06:
-          \$358  = 6'h00;
-      6'h05:
-          (* full_case = 32'd1 *)
-          casez (hdr[15:8])
-            8'h01:
-                (* full_case = 32'd1 *)
-                if (\$164 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h07;
-                end
-            8'h40:
-                (* full_case = 32'd1 *)
-                if (\$165 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h07;
-                end
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$166 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h08;
-                end
-            8'h31:
-                (* full_case = 32'd1 *)
-                if (\$167 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h09;
-                end
-            8'h30:
-                (* full_case = 32'd1 *)
-                if (\$168 ) begin
-                  \$358  = 6'h03;
-                end else if (\$169 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h0a;
-                end
-            8'h22, 8'h20:
-                (* full_case = 32'd1 *)
-                if (\$172 ) begin
-                  \$358  = 6'h03;
-                end else if (\$173 ) begin
-                  \$358  = 6'h03;
-                end else if (\$177 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h0b;
-                  if (\$178 ) begin
-                    \$358  = 6'h0c;
-                  end
-                end
-            8'h23, 8'h21:
-                (* full_case = 32'd1 *)
-                if (\$181 ) begin
-                  \$358  = 6'h03;
-                end else if (\$182 ) begin
-                  \$358  = 6'h03;
-                end else if (\$186 ) begin
-                  \$358  = 6'h03;
-                end else if (\$191 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h0b;
-                  if (\$192 ) begin
-                    \$358  = 6'h0c;
-                  end
-                end
-            8'h10:
-                (* full_case = 32'd1 *)
-                if (\$194 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h0d;
-                end
-            8'h11:
-                (* full_case = 32'd1 *)
-                if (\$195 ) begin
-                  \$358  = 6'h03;
-                end else begin
-                  \$358  = 6'h0e;
-                end
-            default:
-                \$358  = 6'h03;
-          endcase
-      6'h07:
-          if (\$198 ) begin
-            (* full_case = 32'd1 *)
-            if (after_emit_pots) begin
-              \$358  = 6'h0f;
-            end else begin
-              \$358  = 6'h03;
-            end
-          end
-      6'h08:
-          if (fc_cmd__ready) begin
-            if (\$203 ) begin
-              \$358  = 6'h10;
-            end
-          end
-      6'h10:
-          if (fc_cmd__ready) begin
-            if (\$205 ) begin
-              \$358  = 6'h11;
-            end
-          end
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$206 ) begin
-            \$358  = 6'h03;
-          end else begin
-            \$358  = 6'h11;
-          end
-      6'h11:
-          if (fc_cmd__ready) begin
-            if (\$208 ) begin
-              \$358  = 6'h03;
-            end
-          end
-      6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$211 ) begin
-            \$358  = 6'h03;
-          end else begin
-            if (fc_cmd__ready) begin
-              \$358  = 6'h07;
-            end
-          end
-      6'h0c:
-          \$358  = 6'h12;
-      6'h12:
-          (* full_case = 32'd1 *)
-          if (\$216 ) begin
-            \$358  = 6'h13;
-          end else begin
-            \$358  = 6'h0c;
-          end
-      6'h13:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$218 ) begin
-              \$358  = 6'h14;
-            end else begin
-              \$358  = 6'h0c;
-            end
-          end
-      6'h0b:
-          \$358  = 6'h15;
-      6'h15:
-          (* full_case = 32'd1 *)
-          if (\$221 ) begin
-            \$358  = 6'h16;
-          end else begin
-            \$358  = 6'h0b;
-          end
-      6'h16:
-          if (pixels__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$222 ) begin
-              \$358  = 6'h17;
-            end else begin
-              \$358  = 6'h0b;
-            end
-          end
-      6'h17:
-          if (spikes__valid) begin
-            \$358  = 6'h18;
-          end
-      6'h18:
-          if (fc_cmd__ready) begin
-            (* full_case = 32'd1 *)
-            if (\$224 ) begin
-              \$358  = 6'h14;
-            end else begin
-              \$358  = 6'h18;
-            end
-          end
-      6'h14:
-          if (fc_rsp__valid) begin
-            (* full_case = 32'd1 *)
-            if (is_learn) begin
-              \$358  = 6'h19;
-            end else begin
-              \$358  = 6'h1a;
-            end
-          end
-      6'h19:
-          if (fc_cmd__ready) begin
-            \$358  = 6'h1b;
-          end
-      6'h1b:
-          if (fc_rsp__valid) begin
-            \$358  = 6'h1a;
-          end
-      6'h1a:
-          \$358  = 6'h07;
-      6'h0d:
-          if (\$235 ) begin
-            \$358  = 6'h1c;
-          end
-      6'h0e:
-          if (\$237 ) begin
-            \$358  = 6'h1d;
-          end
-      6'h1c:
-          (* full_case = 32'd1 *)
-          if (\$238 ) begin
-            \$358  = 6'h1e;
-            if (\$247 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$241 ) begin
-            \$358  = 6'h1e;
-            if (\$253 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$242 ) begin
-            \$358  = 6'h1f;
-            if (\$255 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$245 ) begin
-            (* full_case = 32'd1 *)
-            if (ext_ok) begin
-              \$358  = 6'h20;
-            end else begin
-              \$358  = 6'h03;
-            end
-          end else begin
-            \$358  = 6'h03;
-          end
-      6'h1e:
-          (* full_case = 32'd1 *)
-          if (\$256 ) begin
-            (* full_case = 32'd1 *)
-            if (cvalid) begin
-              \$358  = 6'h21;
-            end else begin
-              \$358  = 6'h03;
-            end
-          end else if (\$258 ) begin
-            \$358  = 6'h22;
-          end else if (cvalid) begin
-            \$358  = 6'h21;
-          end else begin
-            \$358  = 6'h23;
-          end
-      6'h22:
-          \$358  = 6'h1e;
-      6'h21:
-          if (fc_cmd__ready) begin
-            \$358  = 6'h1e;
-          end
-      6'h23:
-          if (fc_cmd__ready) begin
-            \$358  = 6'h24;
-          end
-      6'h24:
-          if (fc_rsp__valid) begin
-            \$358  = 6'h1e;
-          end
-      6'h1f:
-          (* full_case = 32'd1 *)
-          if (\$262 ) begin
-            \$358  = 6'h25;
-          end else begin
-            \$358  = 6'h26;
-          end
-      6'h26:
-          \$358  = 6'h1f;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$265 ) begin
-            \$358  = 6'h03;
-          end else begin
-            \$358  = 6'h11;
-          end
-      6'h20:
-          (* full_case = 32'd1 *)
-          if (\$266 ) begin
-            (* full_case = 32'd1 *)
-            if (bad) begin
-              \$358  = 6'h03;
-            end else if (\$267 ) begin
-              \$358  = 6'h03;
-            end else begin
-              \$358  = 6'h27;
-            end
-          end else begin
-            \$358  = 6'h28;
-          end
-      6'h28:
-          \$358  = 6'h20;
-      6'h27:
-          \$358  = 6'h29;
-      6'h29:
-          (* full_case = 32'd1 *)
-          if (\$289 ) begin
-            \$358  = 6'h2a;
-          end else begin
-            \$358  = 6'h2b;
-          end
-      6'h2b:
-          if (ext_wdata__ready) begin
-            \$358  = 6'h29;
-          end
-      6'h2a:
-          if (\$291 ) begin
-            \$358  = 6'h03;
-          end
-      6'h1d:
-          (* full_case = 32'd1 *)
-          if (\$292 ) begin
-            \$358  = 6'h0f;
-            if (\$305 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$297 ) begin
-            \$358  = 6'h0f;
-            if (\$318 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$298 ) begin
-            \$358  = 6'h2c;
-            if (\$322 ) begin
-              \$358  = 6'h03;
-            end
-          end else if (\$301 ) begin
-            (* full_case = 32'd1 *)
-            if (\$325 ) begin
-              \$358  = 6'h03;
-            end else if (\$326 ) begin
-              \$358  = 6'h03;
-            end else begin
-              \$358  = 6'h2d;
-            end
-          end else begin
-            \$358  = 6'h03;
-          end
-      6'h0f:
-          (* full_case = 32'd1 *)
-          if (\$327 ) begin
-            \$358  = 6'h03;
-          end else if (\$329 ) begin
-          end else begin
-            \$358  = 6'h2e;
-          end
-      6'h2e:
-          if (fc_cmd__ready) begin
-            \$358  = 6'h2f;
-          end
-      6'h2f:
-          if (fc_rsp__valid) begin
-            \$358  = 6'h0f;
-          end
-      6'h2c:
-          if (\$332 ) begin
-            \$358  = 6'h03;
-          end
-      6'h2d:
-          if (\$335 ) begin
-            \$358  = 6'h2a;
-          end
-      6'h03:
-          \$358  = 6'h30;
-      6'h30:
-          \$358  = 6'h31;
-      6'h31:
-          \$358  = 6'h32;
-      6'h32:
-          \$358  = 6'h00;
-    endcase
-    if (rst) begin
-      \$358  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$359  = hdr;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          if (\$131 ) begin
-            \$359  = { req_data, hdr[127:8] };
-          end
-    endcase
-    if (rst) begin
-      \$359  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$360  = plen;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          \$360  = \$134 [10:0];
-    endcase
-    if (rst) begin
-      \$360  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$361  = rep_seq;
+    \$358  = rep_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11139,19 +11324,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h02:
         begin
-          \$361  = hdr[7:0];
-          if (\$136 ) begin
-            \$361  = 8'hff;
+          \$358  = hdr[7:0];
+          if (\$147 ) begin
+            \$358  = 8'hff;
           end
         end
     endcase
     if (rst) begin
-      \$361  = 8'h00;
+      \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$362  = rep_cmd;
+    \$359  = rep_cmd;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11159,19 +11344,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h02:
         begin
-          \$362  = \$135 ;
-          if (\$136 ) begin
-            \$362  = 8'hff;
+          \$359  = \$146 ;
+          if (\$147 ) begin
+            \$359  = 8'hff;
           end
         end
     endcase
     if (rst) begin
-      \$362  = 8'h00;
+      \$359  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$363  = ebuf;
+    \$360  = ebuf;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11187,15 +11372,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$175 ) begin
                 end else begin
-                  \$363  = 160'h000000000000b71b000a31010001040000400001;
+                  \$360  = 160'h000000000000b71b000a31010001040000400001;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$165 ) begin
+                if (\$176 ) begin
                 end else begin
-                  \$363  = { framing_errors, crc_errors, frames, learn_cycles, infer_cycles };
+                  \$360  = { framing_errors, crc_errors, frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
@@ -11210,10 +11395,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$211 ) begin
+          if (\$222 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$363  = { 143'h000000000000000000000000000000000000, \$213  };
+              \$360  = { 143'h000000000000000000000000000000000000, \$224  };
             end
           end
       6'h0c:
@@ -11239,16 +11424,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$363  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$104  };
+          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$109  };
       6'h0d:
           /* empty */;
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$238 ) begin
-          end else if (\$241 ) begin
-          end else if (\$242 ) begin
-            \$363  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+          if (\$249 ) begin
+          end else if (\$252 ) begin
+          end else if (\$253 ) begin
+            \$360  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
       6'h1e:
           /* empty */;
@@ -11266,37 +11451,37 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$363 [7:0] = req_data;
+                \$360 [7:0] = req_data;
             4'h1:
-                \$363 [15:8] = req_data;
+                \$360 [15:8] = req_data;
             4'h2:
-                \$363 [23:16] = req_data;
+                \$360 [23:16] = req_data;
             4'h3:
-                \$363 [31:24] = req_data;
+                \$360 [31:24] = req_data;
             4'h4:
-                \$363 [39:32] = req_data;
+                \$360 [39:32] = req_data;
             4'h5:
-                \$363 [47:40] = req_data;
+                \$360 [47:40] = req_data;
             4'h6:
-                \$363 [55:48] = req_data;
+                \$360 [55:48] = req_data;
             4'h7:
-                \$363 [63:56] = req_data;
+                \$360 [63:56] = req_data;
             4'h8:
-                \$363 [71:64] = req_data;
+                \$360 [71:64] = req_data;
             4'h9:
-                \$363 [79:72] = req_data;
+                \$360 [79:72] = req_data;
             4'ha:
-                \$363 [87:80] = req_data;
+                \$360 [87:80] = req_data;
             4'hb:
-                \$363 [95:88] = req_data;
+                \$360 [95:88] = req_data;
             4'hc:
-                \$363 [103:96] = req_data;
+                \$360 [103:96] = req_data;
             4'hd:
-                \$363 [111:104] = req_data;
+                \$360 [111:104] = req_data;
             4'he:
-                \$363 [119:112] = req_data;
+                \$360 [119:112] = req_data;
             4'hf:
-                \$363 [127:120] = req_data;
+                \$360 [127:120] = req_data;
           endcase
       6'h25:
           /* empty */;
@@ -11313,19 +11498,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$292 ) begin
-          end else if (\$297 ) begin
-          end else if (\$298 ) begin
-            \$363  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
+          if (\$297 ) begin
+          end else if (\$302 ) begin
+          end else if (\$303 ) begin
+            \$360  = { 32'h00000000, reg_offset, reg_thl_cap, reg_thswap_min, reg_decay, reg_thswap_init, reg_neurons_per_class, reg_num_classes, reg_num_neurons };
           end
     endcase
     if (rst) begin
-      \$363  = 160'h0000000000000000000000000000000000000000;
+      \$360  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$364  = n;
+    \$361  = n;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11341,15 +11526,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$175 ) begin
                 end else begin
-                  \$364  = 16'h000f;
+                  \$361  = 16'h000f;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$165 ) begin
+                if (\$176 ) begin
                 end else begin
-                  \$364  = 16'h0014;
+                  \$361  = 16'h0014;
                 end
             8'h02:
                 /* empty */;
@@ -11358,18 +11543,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$364  = { \$171 [11], \$171 [11], \$171 [11], \$171 [11], \$171  };
+                \$361  = { \$182 [11], \$182 [11], \$182 [11], \$182 [11], \$182  };
             8'h23, 8'h21:
-                \$364  = { \$180 [11], \$180 [11], \$180 [11], \$180 [11], \$180  };
+                \$361  = { \$191 [11], \$191 [11], \$191 [11], \$191 [11], \$191  };
             8'h10:
-                \$364  = { \$193 [11], \$193 [11], \$193 [11], \$193 [11], \$193  };
+                \$361  = { \$204 [11], \$204 [11], \$204 [11], \$204 [11], \$204  };
             8'h11:
-                \$364  = hdr[71:56];
+                \$361  = hdr[71:56];
           endcase
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$364  = \$201 [15:0];
+              \$361  = \$212 [15:0];
             end
           end
       6'h08:
@@ -11382,10 +11567,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$211 ) begin
+          if (\$222 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$364  = 16'h0002;
+              \$361  = 16'h0002;
             end
           end
       6'h0c:
@@ -11411,15 +11596,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$364  = 16'h0005;
+          \$361  = 16'h0005;
     endcase
     if (rst) begin
-      \$364  = 16'h0000;
+      \$361  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$365  = after_emit_pots;
+    \$362  = after_emit_pots;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11435,15 +11620,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           casez (hdr[15:8])
             8'h01:
                 (* full_case = 32'd1 *)
-                if (\$164 ) begin
+                if (\$175 ) begin
                 end else begin
-                  \$365  = 1'h0;
+                  \$362  = 1'h0;
                 end
             8'h40:
                 (* full_case = 32'd1 *)
-                if (\$165 ) begin
+                if (\$176 ) begin
                 end else begin
-                  \$365  = 1'h0;
+                  \$362  = 1'h0;
                 end
           endcase
       6'h07:
@@ -11458,10 +11643,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$211 ) begin
+          if (\$222 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$365  = 1'h0;
+              \$362  = 1'h0;
             end
           end
       6'h0c:
@@ -11487,15 +11672,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$365  = \$233 ;
+          \$362  = \$244 ;
     endcase
     if (rst) begin
-      \$365  = 1'h0;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$366  = reg_num_neurons;
+    \$363  = reg_num_neurons;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11515,7 +11700,313 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
+                end else begin
+                  \$363  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$217 ) begin
+          end else begin
+            \$363  = hdr[127:112];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$222 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$363  = add_total[15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$270 ) begin
+          end else begin
+            \$363  = ebuf[15:0];
+          end
+    endcase
+    if (rst) begin
+      \$363  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$364  = reg_num_classes;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$177 ) begin
+                end else begin
+                  \$364  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$217 ) begin
+          end else begin
+            \$364  = hdr[31:16];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          (* full_case = 32'd1 *)
+          if (\$222 ) begin
+          end else begin
+            if (fc_cmd__ready) begin
+              \$364  = \$223 [15:0];
+            end
+          end
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$270 ) begin
+          end else begin
+            \$364  = ebuf[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$364  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$365  = reg_neurons_per_class;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$177 ) begin
+                end else begin
+                  \$365  = 16'h0000;
+                end
+          endcase
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          (* full_case = 32'd1 *)
+          if (\$217 ) begin
+          end else begin
+            \$365  = hdr[47:32];
+          end
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          (* full_case = 32'd1 *)
+          if (\$270 ) begin
+          end else begin
+            \$365  = ebuf[47:32];
+          end
+    endcase
+    if (rst) begin
+      \$365  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$366  = reg_thswap_init;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          casez (hdr[15:8])
+            8'h01:
+                /* empty */;
+            8'h40:
+                /* empty */;
+            8'h02:
+                (* full_case = 32'd1 *)
+                if (\$177 ) begin
                 end else begin
                   \$366  = 16'h0000;
                 end
@@ -11528,20 +12019,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$366  = hdr[127:112];
+            \$366  = hdr[63:48];
           end
       6'h11:
           /* empty */;
       6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$211 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$366  = add_total[15:0];
-            end
-          end
+          /* empty */;
       6'h0c:
           /* empty */;
       6'h12:
@@ -11588,9 +12073,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$366  = ebuf[15:0];
+            \$366  = ebuf[63:48];
           end
     endcase
     if (rst) begin
@@ -11599,7 +12084,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$367  = reg_num_classes;
+    \$367  = reg_decay;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11619,7 +12104,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
                   \$367  = 16'h0000;
                 end
@@ -11632,20 +12117,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$367  = hdr[31:16];
+            \$367  = hdr[79:64];
           end
       6'h11:
           /* empty */;
       6'h0a:
-          (* full_case = 32'd1 *)
-          if (\$211 ) begin
-          end else begin
-            if (fc_cmd__ready) begin
-              \$367  = \$212 [15:0];
-            end
-          end
+          /* empty */;
       6'h0c:
           /* empty */;
       6'h12:
@@ -11692,9 +12171,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$367  = ebuf[31:16];
+            \$367  = ebuf[79:64];
           end
     endcase
     if (rst) begin
@@ -11703,7 +12182,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$368  = reg_neurons_per_class;
+    \$368  = reg_thswap_min;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11723,7 +12202,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
                   \$368  = 16'h0000;
                 end
@@ -11736,9 +12215,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$368  = hdr[47:32];
+            \$368  = hdr[95:80];
           end
       6'h11:
           /* empty */;
@@ -11790,9 +12269,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$368  = ebuf[47:32];
+            \$368  = ebuf[95:80];
           end
     endcase
     if (rst) begin
@@ -11801,7 +12280,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$369  = reg_thswap_init;
+    \$369  = reg_thl_cap;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11821,7 +12300,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
                   \$369  = 16'h0000;
                 end
@@ -11834,9 +12313,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$369  = hdr[63:48];
+            \$369  = hdr[111:96];
           end
       6'h11:
           /* empty */;
@@ -11888,9 +12367,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$369  = ebuf[63:48];
+            \$369  = ebuf[111:96];
           end
     endcase
     if (rst) begin
@@ -11899,7 +12378,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$370  = reg_decay;
+    \$370  = reg_offset;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -11919,7 +12398,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
                   \$370  = 16'h0000;
                 end
@@ -11932,312 +12411,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h09:
           (* full_case = 32'd1 *)
-          if (\$206 ) begin
+          if (\$217 ) begin
           end else begin
-            \$370  = hdr[79:64];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$265 ) begin
-          end else begin
-            \$370  = ebuf[79:64];
-          end
-    endcase
-    if (rst) begin
-      \$370  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$371  = reg_thswap_min;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$166 ) begin
-                end else begin
-                  \$371  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$206 ) begin
-          end else begin
-            \$371  = hdr[95:80];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$265 ) begin
-          end else begin
-            \$371  = ebuf[95:80];
-          end
-    endcase
-    if (rst) begin
-      \$371  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$372  = reg_thl_cap;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$166 ) begin
-                end else begin
-                  \$372  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$206 ) begin
-          end else begin
-            \$372  = hdr[111:96];
-          end
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          (* full_case = 32'd1 *)
-          if (\$265 ) begin
-          end else begin
-            \$372  = ebuf[111:96];
-          end
-    endcase
-    if (rst) begin
-      \$372  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$373  = reg_offset;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          casez (hdr[15:8])
-            8'h01:
-                /* empty */;
-            8'h40:
-                /* empty */;
-            8'h02:
-                (* full_case = 32'd1 *)
-                if (\$166 ) begin
-                end else begin
-                  \$373  = 16'h0000;
-                end
-          endcase
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          (* full_case = 32'd1 *)
-          if (\$206 ) begin
-          end else begin
-            \$373  = 16'h0000;
+            \$370  = 16'h0000;
           end
       6'h11:
           /* empty */;
       6'h0a:
           (* full_case = 32'd1 *)
-          if (\$211 ) begin
+          if (\$222 ) begin
           end else begin
             if (fc_cmd__ready) begin
-              \$373  = 16'h0000;
+              \$370  = 16'h0000;
             end
           end
       6'h0c:
@@ -12262,7 +12447,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h1b:
           if (fc_rsp__valid) begin
-            \$373  = fc_rsp__payload[19:4];
+            \$370  = fc_rsp__payload[19:4];
           end
       6'h1a:
           /* empty */;
@@ -12288,18 +12473,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h25:
           (* full_case = 32'd1 *)
-          if (\$265 ) begin
+          if (\$270 ) begin
           end else begin
-            \$373  = ebuf[127:112];
+            \$370  = ebuf[127:112];
           end
     endcase
     if (rst) begin
-      \$373  = 16'h0000;
+      \$370  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$374  = infer_cycles;
+    \$371  = infer_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12319,9 +12504,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
-                  \$374  = 32'd0;
+                  \$371  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12357,17 +12542,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             (* full_case = 32'd1 *)
             if (is_learn) begin
             end else begin
-              \$374  = \$227 [31:0];
+              \$371  = \$238 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$374  = 32'd0;
+      \$371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$375  = learn_cycles;
+    \$372  = learn_cycles;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12387,9 +12572,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h02:
                 (* full_case = 32'd1 *)
-                if (\$166 ) begin
+                if (\$177 ) begin
                 end else begin
-                  \$375  = 32'd0;
+                  \$372  = 32'd0;
                 end
           endcase
       6'h07:
@@ -12423,17 +12608,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h14:
           if (fc_rsp__valid) begin
             if (is_learn) begin
-              \$375  = \$226 [31:0];
+              \$372  = \$237 [31:0];
             end
           end
     endcase
     if (rst) begin
-      \$375  = 32'd0;
+      \$372  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$376  = is_learn;
+    \$373  = is_learn;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12458,18 +12643,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$376  = 1'h0;
+                \$373  = 1'h0;
             8'h23, 8'h21:
-                \$376  = 1'h1;
+                \$373  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$376  = 1'h0;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$377  = from_frame;
+    \$374  = from_frame;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12494,18 +12679,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h30:
                 /* empty */;
             8'h22, 8'h20:
-                \$377  = \$170 ;
+                \$374  = \$181 ;
             8'h23, 8'h21:
-                \$377  = \$179 ;
+                \$374  = \$190 ;
           endcase
     endcase
     if (rst) begin
-      \$377  = 1'h0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$378  = counting;
+    \$375  = counting;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12531,20 +12716,20 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$172 ) begin
-                end else if (\$173 ) begin
-                end else if (\$177 ) begin
+                if (\$183 ) begin
+                end else if (\$184 ) begin
+                end else if (\$188 ) begin
                 end else begin
-                  \$378  = 1'h1;
+                  \$375  = 1'h1;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$181 ) begin
-                end else if (\$182 ) begin
-                end else if (\$186 ) begin
-                end else if (\$191 ) begin
+                if (\$192 ) begin
+                end else if (\$193 ) begin
+                end else if (\$197 ) begin
+                end else if (\$202 ) begin
                 end else begin
-                  \$378  = 1'h1;
+                  \$375  = 1'h1;
                 end
           endcase
       6'h07:
@@ -12577,16 +12762,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$378  = 1'h0;
+            \$375  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$378  = 1'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$379  = wk;
+    \$376  = wk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12612,20 +12797,20 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h22, 8'h20:
                 (* full_case = 32'd1 *)
-                if (\$172 ) begin
-                end else if (\$173 ) begin
-                end else if (\$177 ) begin
+                if (\$183 ) begin
+                end else if (\$184 ) begin
+                end else if (\$188 ) begin
                 end else begin
-                  \$379  = 1'h0;
+                  \$376  = 1'h0;
                 end
             8'h23, 8'h21:
                 (* full_case = 32'd1 *)
-                if (\$181 ) begin
-                end else if (\$182 ) begin
-                end else if (\$186 ) begin
-                end else if (\$191 ) begin
+                if (\$192 ) begin
+                end else if (\$193 ) begin
+                end else if (\$197 ) begin
+                end else if (\$202 ) begin
                 end else begin
-                  \$379  = 1'h0;
+                  \$376  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12646,7 +12831,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h13:
           if (fc_cmd__ready) begin
-            \$379  = \$217 [0];
+            \$376  = \$228 [0];
           end
       6'h0b:
           /* empty */;
@@ -12658,16 +12843,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h18:
           if (fc_cmd__ready) begin
-            \$379  = \$223 [0];
+            \$376  = \$234 [0];
           end
     endcase
     if (rst) begin
-      \$379  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$380  = a;
+    \$377  = a;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12696,14 +12881,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             8'h23, 8'h21:
                 /* empty */;
             8'h10:
-                \$380  = { 1'h0, hdr[55:24] };
+                \$377  = { 1'h0, hdr[55:24] };
             8'h11:
-                \$380  = { 1'h0, hdr[55:24] };
+                \$377  = { 1'h0, hdr[55:24] };
           endcase
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$380  = 33'h000000000;
+              \$377  = 33'h000000000;
             end
           end
       6'h08:
@@ -12749,7 +12934,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1e:
           /* empty */;
       6'h22:
-          \$380  = \$261 [32:0];
+          \$377  = \$266 [32:0];
       6'h21:
           /* empty */;
       6'h23:
@@ -12759,7 +12944,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1f:
           /* empty */;
       6'h26:
-          \$380  = \$264 [32:0];
+          \$377  = \$269 [32:0];
       6'h25:
           /* empty */;
       6'h20:
@@ -12777,9 +12962,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1d:
           /* empty */;
       6'h0f:
-          if (\$327 ) begin
-          end else if (\$329 ) begin
-            \$380  = \$331 [32:0];
+          if (\$319 ) begin
+          end else if (\$321 ) begin
+            \$377  = \$323 [32:0];
           end
       6'h2e:
           /* empty */;
@@ -12787,18 +12972,18 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2c:
           (* full_case = 32'd1 *)
-          if (\$332 ) begin
+          if (\$324 ) begin
           end else begin
-            \$380  = \$334 [32:0];
+            \$377  = \$326 [32:0];
           end
     endcase
     if (rst) begin
-      \$380  = 33'h000000000;
+      \$377  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$381  = ok_wait;
+    \$378  = ok_wait;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12828,15 +13013,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 /* empty */;
             8'h10:
                 (* full_case = 32'd1 *)
-                if (\$194 ) begin
+                if (\$205 ) begin
                 end else begin
-                  \$381  = 1'h0;
+                  \$378  = 1'h0;
                 end
             8'h11:
                 (* full_case = 32'd1 *)
-                if (\$195 ) begin
+                if (\$206 ) begin
                 end else begin
-                  \$381  = 1'h0;
+                  \$378  = 1'h0;
                 end
           endcase
       6'h07:
@@ -12876,17 +13061,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1a:
           /* empty */;
       6'h0d:
-          \$381  = \$234 [0];
+          \$378  = \$245 [0];
       6'h0e:
-          \$381  = \$236 [0];
+          \$378  = \$247 [0];
     endcase
     if (rst) begin
-      \$381  = 1'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$382  = is_w;
+    \$379  = is_w;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -12901,9 +13086,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$382  = 1'h0;
+              \$379  = 1'h0;
             end
           end
       6'h08:
@@ -12945,10 +13130,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$238 ) begin
-            \$382  = 1'h1;
-          end else if (\$241 ) begin
-            \$382  = 1'h0;
+          if (\$249 ) begin
+            \$379  = 1'h1;
+          end else if (\$252 ) begin
+            \$379  = 1'h0;
           end
       6'h1e:
           /* empty */;
@@ -12979,19 +13164,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$292 ) begin
-            \$382  = 1'h1;
-          end else if (\$297 ) begin
-            \$382  = 1'h0;
+          if (\$297 ) begin
+            \$379  = 1'h1;
+          end else if (\$302 ) begin
+            \$379  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$382  = 1'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$383  = fc_rd_op;
+    \$380  = fc_rd_op;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13006,9 +13191,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h05:
           /* empty */;
       6'h07:
-          if (\$198 ) begin
+          if (\$209 ) begin
             if (after_emit_pots) begin
-              \$383  = 4'h9;
+              \$380  = 4'h9;
             end
           end
       6'h08:
@@ -13050,10 +13235,10 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0e:
           /* empty */;
       6'h1c:
-          if (\$238 ) begin
-            \$383  = 4'h4;
-          end else if (\$241 ) begin
-            \$383  = \$249 ;
+          if (\$249 ) begin
+            \$380  = 4'h4;
+          end else if (\$252 ) begin
+            \$380  = \$258 ;
           end
       6'h1e:
           /* empty */;
@@ -13084,19 +13269,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h2a:
           /* empty */;
       6'h1d:
-          if (\$292 ) begin
-            \$383  = 4'h4;
-          end else if (\$297 ) begin
-            \$383  = \$309 ;
+          if (\$297 ) begin
+            \$380  = 4'h4;
+          end else if (\$302 ) begin
+            \$380  = \$311 ;
           end
     endcase
     if (rst) begin
-      \$383  = 4'h0;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$384  = word;
+    \$381  = word;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13125,15 +13310,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0c:
           /* empty */;
       6'h12:
-          \$384  = { req_data, word[63:8] };
+          \$381  = { req_data, word[63:8] };
     endcase
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$381  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = pix;
+    \$382  = pix;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13168,15 +13353,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0b:
           /* empty */;
       6'h15:
-          \$385  = req_data;
+          \$382  = req_data;
     endcase
     if (rst) begin
-      \$385  = 8'h00;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$386  = pc;
+    \$383  = pc;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13212,19 +13397,19 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h15:
         begin
-          \$386  = \$220 [0];
-          if (\$221 ) begin
-            \$386  = 1'h0;
+          \$383  = \$231 [0];
+          if (\$232 ) begin
+            \$383  = 1'h0;
           end
         end
     endcase
     if (rst) begin
-      \$386  = 1'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$387  = spk;
+    \$384  = spk;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13264,16 +13449,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h17:
           if (spikes__valid) begin
-            \$387  = spikes__payload;
+            \$384  = spikes__payload;
           end
     endcase
     if (rst) begin
-      \$387  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$388  = \$signal$104 ;
+    \$385  = \$signal$109 ;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13317,16 +13502,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$388  = { 5'h00, fc_rsp__payload[89:79] };
+            \$385  = { 5'h00, fc_rsp__payload[89:79] };
           end
     endcase
     if (rst) begin
-      \$388  = 16'h0000;
+      \$385  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$389  = res_neuron;
+    \$386  = res_neuron;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13370,16 +13555,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$389  = { 5'h00, fc_rsp__payload[78:68] };
+            \$386  = { 5'h00, fc_rsp__payload[78:68] };
           end
     endcase
     if (rst) begin
-      \$389  = 16'h0000;
+      \$386  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$390  = res_learned;
+    \$387  = res_learned;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13423,7 +13608,267 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h14:
           if (fc_rsp__valid) begin
-            \$390  = \$225 ;
+            \$387  = \$236 ;
+          end
+    endcase
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$388  = fc_wr_op;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          if (\$249 ) begin
+            \$388  = 4'h3;
+          end else if (\$252 ) begin
+            \$388  = \$260 ;
+          end
+    endcase
+    if (rst) begin
+      \$388  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$389  = s_acc;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          if (\$249 ) begin
+          end else if (\$252 ) begin
+          end else if (\$253 ) begin
+          end else if (\$256 ) begin
+            if (ext_ok) begin
+              \$389  = 32'd0;
+            end
+          end
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          if (\$274 ) begin
+          end else if (\$275 ) begin
+            \$389  = { req_data, s_acc[31:8] };
+          end
+    endcase
+    if (rst) begin
+      \$389  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$390  = bad;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          if (\$249 ) begin
+          end else if (\$252 ) begin
+          end else if (\$253 ) begin
+          end else if (\$256 ) begin
+            if (ext_ok) begin
+              \$390  = 1'h0;
+            end
+          end
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          if (\$274 ) begin
+            if (\$280 ) begin
+              \$390  = 1'h1;
+            end
+          end else if (\$275 ) begin
+            if (\$281 ) begin
+              if (\$293 ) begin
+                \$390  = 1'h1;
+              end
+            end
           end
     endcase
     if (rst) begin
@@ -13432,267 +13877,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$391  = fc_wr_op;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          if (\$238 ) begin
-            \$391  = 4'h3;
-          end else if (\$241 ) begin
-            \$391  = \$251 ;
-          end
-    endcase
-    if (rst) begin
-      \$391  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$392  = s_acc;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          if (\$238 ) begin
-          end else if (\$241 ) begin
-          end else if (\$242 ) begin
-          end else if (\$245 ) begin
-            if (ext_ok) begin
-              \$392  = 32'd0;
-            end
-          end
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          if (\$269 ) begin
-          end else if (\$270 ) begin
-            \$392  = { req_data, s_acc[31:8] };
-          end
-    endcase
-    if (rst) begin
-      \$392  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$393  = bad;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          if (\$238 ) begin
-          end else if (\$241 ) begin
-          end else if (\$242 ) begin
-          end else if (\$245 ) begin
-            if (ext_ok) begin
-              \$393  = 1'h0;
-            end
-          end
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          if (\$269 ) begin
-            if (\$275 ) begin
-              \$393  = 1'h1;
-            end
-          end else if (\$270 ) begin
-            if (\$276 ) begin
-              if (\$288 ) begin
-                \$393  = 1'h1;
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = cache;
+    \$391  = cache;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13752,23 +13937,23 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h22:
           (* full_case = 32'd1 *)
-          casez (\$259 )
+          casez (\$264 )
             3'h0:
-                \$394 [7:0] = req_data;
+                \$391 [7:0] = req_data;
             3'h1:
-                \$394 [15:8] = req_data;
+                \$391 [15:8] = req_data;
             3'h2:
-                \$394 [23:16] = req_data;
+                \$391 [23:16] = req_data;
             3'h3:
-                \$394 [31:24] = req_data;
+                \$391 [31:24] = req_data;
             3'h4:
-                \$394 [39:32] = req_data;
+                \$391 [39:32] = req_data;
             3'h5:
-                \$394 [47:40] = req_data;
+                \$391 [47:40] = req_data;
             3'h6:
-                \$394 [55:48] = req_data;
+                \$391 [55:48] = req_data;
             3'h7:
-                \$394 [63:56] = req_data;
+                \$391 [63:56] = req_data;
           endcase
       6'h21:
           /* empty */;
@@ -13776,7 +13961,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$394  = fc_rsp__payload[67:4];
+            \$391  = fc_rsp__payload[67:4];
           end
       6'h1f:
           /* empty */;
@@ -13804,16 +13989,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$394  = fc_rsp__payload[67:4];
+            \$391  = fc_rsp__payload[67:4];
           end
     endcase
     if (rst) begin
-      \$394  = 64'h0000000000000000;
+      \$391  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$395  = cidx;
+    \$392  = cidx;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13879,7 +14064,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h24:
           if (fc_rsp__valid) begin
-            \$395  = \$8 [31:0];
+            \$392  = \$8 [31:0];
           end
       6'h1f:
           /* empty */;
@@ -13907,16 +14092,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h2f:
           if (fc_rsp__valid) begin
-            \$395  = \$8 [31:0];
+            \$392  = \$8 [31:0];
           end
     endcase
     if (rst) begin
-      \$395  = 32'd0;
+      \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$396  = last_valid;
+    \$393  = last_valid;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14020,16 +14205,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h32:
           if (keep) begin
-            \$396  = 1'h1;
+            \$393  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$396  = 1'h0;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$397  = \$signal ;
+    \$394  = \$signal ;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14133,16 +14318,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h32:
           if (keep) begin
-            \$397  = rep_seq;
+            \$394  = rep_seq;
           end
     endcase
     if (rst) begin
-      \$397  = 8'h00;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$398  = last_cmd;
+    \$395  = last_cmd;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14246,16 +14431,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h32:
           if (keep) begin
-            \$398  = hdr[15:8];
+            \$395  = hdr[15:8];
           end
     endcase
     if (rst) begin
-      \$398  = 8'h00;
+      \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$399  = last_len;
+    \$396  = last_len;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14359,11 +14544,11 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h32:
           if (keep) begin
-            \$399  = \$337 [3:0];
+            \$396  = \$329 [3:0];
           end
     endcase
     if (rst) begin
-      \$399  = 4'h0;
+      \$396  = 4'h0;
     end
   end
   assign label = hdr[31:16];
@@ -14372,7 +14557,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign ext_offset = hdr[55:24];
   assign req_addr = \$1 [10:0];
   assign ext_length = \$11 [10:0];
-  assign \port$7642$16  = hdr[55:16];
+  assign \port$7664$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -14392,15 +14577,15 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$23  = 1'h0;
   assign \$24  = \$8 [31:0];
   assign \$26  = 1'h0;
-  assign \$46  = \$8 [31:0];
-  assign \$48  = 1'h0;
-  assign \$135 [6:0] = hdr[14:8];
-  assign \$135 [7] = 1'h1;
-  assign \$201  = { \$200 , 1'h0 };
-  assign \$315  = { \$314 , 1'h0 };
+  assign \$45  = \$8 [31:0];
+  assign \$47  = 1'h0;
+  assign \$135  = { \$134 , 1'h0 };
+  assign \$146 [6:0] = hdr[14:8];
+  assign \$146 [7] = 1'h1;
+  assign \$212  = { \$211 , 1'h0 };
   assign \$22  = cidx;
   assign \$25  = \$8 [31:0];
-  assign \$47  = \$8 [31:0];
+  assign \$46  = \$8 [31:0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -23289,8 +23474,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$6502$0 (p_rd__data[51:0]),
-    .\port$6508$0 (pool_rd__data[19:0]),
+    .\port$6514$0 (p_rd__data[51:0]),
+    .\port$6520$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -23304,8 +23489,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$829 ),
     .o_busy(\o_busy$309 ),
-    .\port$6502$52 (p_rd__data[103:52]),
-    .\port$6508$20 (pool_rd__data[39:20]),
+    .\port$6514$52 (p_rd__data[103:52]),
+    .\port$6520$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -23317,8 +23502,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$830 ),
     .o_busy(\o_busy$310 ),
-    .\port$6502$104 (p_rd__data[155:104]),
-    .\port$6508$40 (pool_rd__data[59:40]),
+    .\port$6514$104 (p_rd__data[155:104]),
+    .\port$6520$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -23330,8 +23515,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$831 ),
     .o_busy(\o_busy$311 ),
-    .\port$6502$156 (p_rd__data[207:156]),
-    .\port$6508$60 (pool_rd__data[79:60]),
+    .\port$6514$156 (p_rd__data[207:156]),
+    .\port$6520$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -32764,7 +32949,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$0 , \port$6508$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$0 , \port$6520$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -32901,10 +33086,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6502$0 ;
-  wire [51:0] \port$6502$0 ;
-  input [19:0] \port$6508$0 ;
-  wire [19:0] \port$6508$0 ;
+  input [51:0] \port$6514$0 ;
+  wire [51:0] \port$6514$0 ;
+  input [19:0] \port$6520$0 ;
+  wire [19:0] \port$6520$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33120,7 +33305,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6502$0 [51:32];
+      \$61  = \port$6514$0 [51:32];
     end
   end
   always @* begin
@@ -33320,7 +33505,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6508$0 [19], \port$6508$0  };
+      \$87  = { \port$6520$0 [19], \port$6520$0  };
     end
   end
   always @* begin
@@ -33334,7 +33519,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6502$0 [31:0];
+      \$89  = \port$6514$0 [31:0];
     end
   end
   always @* begin
@@ -33449,9 +33634,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$6502$0 [51:32];
-  assign i_alt = { \port$6508$0 [19], \port$6508$0  };
-  assign i_th = \port$6502$0 [31:0];
+  assign i_step = \port$6514$0 [51:32];
+  assign i_alt = { \port$6520$0 [19], \port$6520$0  };
+  assign i_th = \port$6514$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33472,7 +33657,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$52 , \port$6508$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$52 , \port$6520$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33608,10 +33793,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6502$52 ;
-  wire [51:0] \port$6502$52 ;
-  input [19:0] \port$6508$20 ;
-  wire [19:0] \port$6508$20 ;
+  input [51:0] \port$6514$52 ;
+  wire [51:0] \port$6514$52 ;
+  input [19:0] \port$6520$20 ;
+  wire [19:0] \port$6520$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33825,7 +34010,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6502$52 [51:32];
+      \$61  = \port$6514$52 [51:32];
     end
   end
   always @* begin
@@ -34025,7 +34210,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6508$20 [19], \port$6508$20  };
+      \$87  = { \port$6520$20 [19], \port$6520$20  };
     end
   end
   always @* begin
@@ -34039,7 +34224,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6502$52 [31:0];
+      \$89  = \port$6514$52 [31:0];
     end
   end
   always @* begin
@@ -34155,9 +34340,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6502$52 [51:32];
-  assign i_alt = { \port$6508$20 [19], \port$6508$20  };
-  assign i_th = \port$6502$52 [31:0];
+  assign i_step = \port$6514$52 [51:32];
+  assign i_alt = { \port$6520$20 [19], \port$6520$20  };
+  assign i_th = \port$6514$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34178,7 +34363,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$104 , \port$6508$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$104 , \port$6520$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -34314,10 +34499,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6502$104 ;
-  wire [51:0] \port$6502$104 ;
-  input [19:0] \port$6508$40 ;
-  wire [19:0] \port$6508$40 ;
+  input [51:0] \port$6514$104 ;
+  wire [51:0] \port$6514$104 ;
+  input [19:0] \port$6520$40 ;
+  wire [19:0] \port$6520$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34531,7 +34716,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6502$104 [51:32];
+      \$61  = \port$6514$104 [51:32];
     end
   end
   always @* begin
@@ -34731,7 +34916,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6508$40 [19], \port$6508$40  };
+      \$87  = { \port$6520$40 [19], \port$6520$40  };
     end
   end
   always @* begin
@@ -34745,7 +34930,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6502$104 [31:0];
+      \$89  = \port$6514$104 [31:0];
     end
   end
   always @* begin
@@ -34861,9 +35046,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6502$104 [51:32];
-  assign i_alt = { \port$6508$40 [19], \port$6508$40  };
-  assign i_th = \port$6502$104 [31:0];
+  assign i_step = \port$6514$104 [51:32];
+  assign i_alt = { \port$6520$40 [19], \port$6520$40  };
+  assign i_th = \port$6514$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34884,7 +35069,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$156 , \port$6508$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$156 , \port$6520$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -35020,10 +35205,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6502$156 ;
-  wire [51:0] \port$6502$156 ;
-  input [19:0] \port$6508$60 ;
-  wire [19:0] \port$6508$60 ;
+  input [51:0] \port$6514$156 ;
+  wire [51:0] \port$6514$156 ;
+  input [19:0] \port$6520$60 ;
+  wire [19:0] \port$6520$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -35237,7 +35422,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6502$156 [51:32];
+      \$61  = \port$6514$156 [51:32];
     end
   end
   always @* begin
@@ -35437,7 +35622,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6508$60 [19], \port$6508$60  };
+      \$87  = { \port$6520$60 [19], \port$6520$60  };
     end
   end
   always @* begin
@@ -35451,7 +35636,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6502$156 [31:0];
+      \$89  = \port$6514$156 [31:0];
     end
   end
   always @* begin
@@ -35567,9 +35752,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6502$156 [51:32];
-  assign i_alt = { \port$6508$60 [19], \port$6508$60  };
-  assign i_th = \port$6502$156 [31:0];
+  assign i_step = \port$6514$156 [51:32];
+  assign i_alt = { \port$6520$60 [19], \port$6520$60  };
+  assign i_th = \port$6514$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -35590,8 +35775,368 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6502$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, frames, crc_errors, framing_errors, tx, wp__addr, wp__data, wp__en, rep_len, rep_send, req_ack, clear_counters, rx);
+module \edgekws_board.fc_cmd_slice (rst, i__ready, o__ready, i__valid, i__payload, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg [91:0] \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg [91:0] \$8 ;
+  input clk;
+  wire clk;
+  input [91:0] i__payload;
+  wire [91:0] i__payload;
+  wire [10:0] \i__payload.addr ;
+  wire [63:0] \i__payload.data ;
+  wire [11:0] \i__payload.label ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \i__payload.op ;
+  wire \i__payload.word ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [91:0] o__payload;
+  reg [91:0] o__payload = 92'h00000000000000000000000;
+  wire [10:0] \o__payload.addr ;
+  wire [63:0] \o__payload.data ;
+  wire [11:0] \o__payload.label ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \o__payload.op ;
+  wire \o__payload.word ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  input rst;
+  wire rst;
+  reg [91:0] skid = 92'h00000000000000000000000;
+  wire [10:0] \skid.addr ;
+  wire [63:0] \skid.data ;
+  wire [11:0] \skid.label ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \skid.op ;
+  wire \skid.word ;
+  reg skid_valid = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign \$2  = o__ready | \$1 ;
+  assign \$3  = ~ skid_valid;
+  assign \$4  = i__valid & \$3 ;
+  always @(posedge clk)
+    o__payload <= \$5 ;
+  always @(posedge clk)
+    o__valid <= \$6 ;
+  always @(posedge clk)
+    skid_valid <= \$7 ;
+  always @(posedge clk)
+    skid <= \$8 ;
+  assign i__ready = ~ skid_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$5  = o__payload;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$5  = skid;
+      end else begin
+        \$5  = i__payload;
+      end
+    end
+    if (rst) begin
+      \$5  = 92'h00000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$6  = o__valid;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$6  = 1'h1;
+      end else begin
+        \$6  = i__valid;
+      end
+    end
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$7  = skid_valid;
+    if (\$2 ) begin
+      if (skid_valid) begin
+        \$7  = 1'h0;
+      end
+    end else if (\$4 ) begin
+      \$7  = 1'h1;
+    end
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$8  = skid;
+    if (\$2 ) begin
+    end else if (\$4 ) begin
+      \$8  = i__payload;
+    end
+    if (rst) begin
+      \$8  = 92'h00000000000000000000000;
+    end
+  end
+  assign \o__payload.op  = o__payload[3:0];
+  assign \o__payload.addr  = o__payload[14:4];
+  assign \o__payload.word  = o__payload[15];
+  assign \o__payload.label  = o__payload[27:16];
+  assign \o__payload.data  = o__payload[91:28];
+  assign \skid.op  = skid[3:0];
+  assign \skid.addr  = skid[14:4];
+  assign \skid.word  = skid[15];
+  assign \skid.label  = skid[27:16];
+  assign \skid.data  = skid[91:28];
+  assign \i__payload.op  = i__payload[3:0];
+  assign \i__payload.addr  = i__payload[14:4];
+  assign \i__payload.word  = i__payload[15];
+  assign \i__payload.label  = i__payload[27:16];
+  assign \i__payload.data  = i__payload[91:28];
+endmodule
+
+(* generator = "Amaranth" *)
+module \edgekws_board.fc_rsp_slice (rst, i__ready, i__valid, i__payload, o__ready, o__payload, o__valid, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  wire \$1 ;
+  wire \$2 ;
+  wire \$3 ;
+  wire \$4 ;
+  reg [115:0] \$5 ;
+  reg \$6 ;
+  reg \$7 ;
+  reg [115:0] \$8 ;
+  input clk;
+  wire clk;
+  input [115:0] i__payload;
+  wire [115:0] i__payload;
+  wire [10:0] \i__payload.cls ;
+  wire [63:0] \i__payload.data ;
+  wire [10:0] \i__payload.learn_neuron ;
+  wire \i__payload.learn_valid ;
+  wire [10:0] \i__payload.neuron ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \i__payload.op ;
+  wire [6:0] \i__payload.pot ;
+  wire [6:0] \i__payload.swaps ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [115:0] o__payload;
+  reg [115:0] o__payload = 116'h00000000000000000000000000000;
+  wire [10:0] \o__payload.cls ;
+  wire [63:0] \o__payload.data ;
+  wire [10:0] \o__payload.learn_neuron ;
+  wire \o__payload.learn_valid ;
+  wire [10:0] \o__payload.neuron ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \o__payload.op ;
+  wire [6:0] \o__payload.pot ;
+  wire [6:0] \o__payload.swaps ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  input rst;
+  wire rst;
+  reg [115:0] skid = 116'h00000000000000000000000000000;
+  wire [10:0] \skid.cls ;
+  wire [63:0] \skid.data ;
+  wire [10:0] \skid.learn_neuron ;
+  wire \skid.learn_valid ;
+  wire [10:0] \skid.neuron ;
+  (* enum_base_type = "Op" *)
+  (* enum_value_0000 = "NOP" *)
+  (* enum_value_0001 = "INFER" *)
+  (* enum_value_0010 = "LEARN" *)
+  (* enum_value_0011 = "WRITE_WEIGHT" *)
+  (* enum_value_0100 = "READ_WEIGHT" *)
+  (* enum_value_0101 = "WRITE_THL" *)
+  (* enum_value_0110 = "READ_THL" *)
+  (* enum_value_0111 = "WRITE_THSWAP" *)
+  (* enum_value_1000 = "READ_THSWAP" *)
+  (* enum_value_1001 = "READ_POT" *)
+  (* enum_value_1010 = "WRITE_PARAM" *)
+  (* enum_value_1011 = "READ_PARAM" *)
+  (* enum_value_1100 = "ADD_CLASSES" *)
+  wire [3:0] \skid.op ;
+  wire [6:0] \skid.pot ;
+  wire [6:0] \skid.swaps ;
+  reg skid_valid = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign \$2  = o__ready | \$1 ;
+  assign \$3  = ~ skid_valid;
+  assign \$4  = i__valid & \$3 ;
+  always @(posedge clk)
+    o__payload <= \$5 ;
+  always @(posedge clk)
+    o__valid <= \$6 ;
+  always @(posedge clk)
+    skid_valid <= \$7 ;
+  always @(posedge clk)
+    skid <= \$8 ;
+  assign i__ready = ~ skid_valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$5  = o__payload;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$5  = skid;
+      end else begin
+        \$5  = i__payload;
+      end
+    end
+    if (rst) begin
+      \$5  = 116'h00000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$6  = o__valid;
+    if (\$2 ) begin
+      (* full_case = 32'd1 *)
+      if (skid_valid) begin
+        \$6  = 1'h1;
+      end else begin
+        \$6  = i__valid;
+      end
+    end
+    if (rst) begin
+      \$6  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$7  = skid_valid;
+    if (\$2 ) begin
+      if (skid_valid) begin
+        \$7  = 1'h0;
+      end
+    end else if (\$4 ) begin
+      \$7  = 1'h1;
+    end
+    if (rst) begin
+      \$7  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$8  = skid;
+    if (\$2 ) begin
+    end else if (\$4 ) begin
+      \$8  = i__payload;
+    end
+    if (rst) begin
+      \$8  = 116'h00000000000000000000000000000;
+    end
+  end
+  assign \o__payload.op  = o__payload[3:0];
+  assign \o__payload.data  = o__payload[67:4];
+  assign \o__payload.neuron  = o__payload[78:68];
+  assign \o__payload.cls  = o__payload[89:79];
+  assign \o__payload.pot  = o__payload[96:90];
+  assign \o__payload.learn_valid  = o__payload[97];
+  assign \o__payload.learn_neuron  = o__payload[108:98];
+  assign \o__payload.swaps  = o__payload[115:109];
+  assign \skid.op  = skid[3:0];
+  assign \skid.data  = skid[67:4];
+  assign \skid.neuron  = skid[78:68];
+  assign \skid.cls  = skid[89:79];
+  assign \skid.pot  = skid[96:90];
+  assign \skid.learn_valid  = skid[97];
+  assign \skid.learn_neuron  = skid[108:98];
+  assign \skid.swaps  = skid[115:109];
+  assign \i__payload.op  = i__payload[3:0];
+  assign \i__payload.data  = i__payload[67:4];
+  assign \i__payload.neuron  = i__payload[78:68];
+  assign \i__payload.cls  = i__payload[89:79];
+  assign \i__payload.pot  = i__payload[96:90];
+  assign \i__payload.learn_valid  = i__payload[97];
+  assign \i__payload.learn_neuron  = i__payload[108:98];
+  assign \i__payload.swaps  = i__payload[115:109];
+endmodule
+
+(* generator = "Amaranth" *)
+module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, frames, crc_errors, framing_errors, tx, wp__addr, wp__data, wp__en, rep_len, rep_send, req_ack, clear_counters, rx);
+  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -36886,21 +37431,21 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     .tx(tx)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     pend_after_ack = pend;
     if (\$13 ) begin
       pend_after_ack = \$15 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     head_after_ack = head;
     if (\$13 ) begin
       head_after_ack = \$16 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     count_framing = 1'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -36915,7 +37460,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     complete = 1'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -36936,7 +37481,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     complete_status = 3'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -36957,7 +37502,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     complete_len = 11'h000;
     if (data__valid) begin
       if (\$17 ) begin
@@ -36978,7 +37523,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     count_frame = 1'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -36993,7 +37538,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     count_crc = 1'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -37010,7 +37555,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     emit = 1'h0;
     if (data__valid) begin
       if (\$17 ) begin
@@ -37030,7 +37575,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     emit_byte = 8'h00;
     if (data__valid) begin
       if (\$17 ) begin
@@ -37050,7 +37595,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     next_idx = idx;
     casez (fsm_state)
       4'h0:
@@ -37079,7 +37624,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \data__payload$61  = 8'h00;
     casez (fsm_state)
       4'h0:
@@ -37102,7 +37647,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \data__valid$63  = 1'h0;
     casez (fsm_state)
       4'h0:
@@ -37129,7 +37674,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$529  = \$signature__data ;
     if (emit) begin
       \$529  = d1;
@@ -37139,7 +37684,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$530  = d1;
     if (emit) begin
       \$530  = emit_byte;
@@ -37149,7 +37694,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$531  = dcount;
     if (emit) begin
       \$531  = \$55 [10:0];
@@ -37164,7 +37709,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$532  = crc;
     if (emit) begin
       if (\$56 ) begin
@@ -37181,7 +37726,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$533  = pend_after_ack;
     if (complete) begin
       \$533  = \$130 ;
@@ -37191,7 +37736,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$534  = head_after_ack;
     if (complete) begin
       if (\$135 ) begin
@@ -37203,7 +37748,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$535  = status0;
     if (complete) begin
       if (\$131 ) begin
@@ -37215,7 +37760,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$536  = length0;
     if (complete) begin
       if (\$131 ) begin
@@ -37227,7 +37772,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$537  = status1;
     if (complete) begin
       if (\$132 ) begin
@@ -37239,7 +37784,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$538  = length1;
     if (complete) begin
       if (\$132 ) begin
@@ -37251,7 +37796,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$539  = flen;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37269,7 +37814,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$540  = overflow;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37285,7 +37830,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$541  = rem;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37310,7 +37855,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$542  = code255;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37332,7 +37877,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$543  = nobuf;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37351,7 +37896,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$544  = wr;
     if (data__valid) begin
       if (\$136 ) begin
@@ -37370,7 +37915,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$545  = frames;
     if (clear_counters) begin
       \$545  = 32'd0;
@@ -37382,7 +37927,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$546  = crc_errors;
     if (clear_counters) begin
       \$546  = 32'd0;
@@ -37394,7 +37939,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$547  = framing_errors;
     if (clear_counters) begin
       \$547  = 32'd0;
@@ -37406,35 +37951,35 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$548  = next_idx;
     if (rst) begin
       \$548  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$549  = idx;
     if (rst) begin
       \$549  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$550  = idx1;
     if (rst) begin
       \$550  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$551  = rp__data;
     if (rst) begin
       \$551  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$552  = length;
     casez (fsm_state)
       4'h0:
@@ -37447,7 +37992,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$553  = \crc$69 ;
     casez (fsm_state)
       4'h0:
@@ -37475,7 +38020,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$554  = busy;
     casez (fsm_state)
       4'h0:
@@ -37506,7 +38051,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$555  = fsm_state;
     casez (fsm_state)
       4'h0:
@@ -37557,7 +38102,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$556  = pos;
     casez (fsm_state)
       4'h0:
@@ -37584,7 +38129,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$557  = run;
     casez (fsm_state)
       4'h0:
@@ -37620,7 +38165,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$558  = ends_zero;
     casez (fsm_state)
       4'h0:
@@ -37648,7 +38193,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$559  = ends_full;
     casez (fsm_state)
       4'h0:
@@ -37676,7 +38221,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$560  = left;
     casez (fsm_state)
       4'h0:
@@ -37756,7 +38301,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11 );
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -37827,7 +38372,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     .stage1(rx)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$15  = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -37848,7 +38393,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$16  = timer;
     if (\$1 ) begin
       \$16  = \$2 [1:0];
@@ -37876,7 +38421,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$17  = fsm_state;
     casez (fsm_state)
       3'h0:
@@ -37917,7 +38462,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$18  = bits;
     casez (fsm_state)
       3'h0:
@@ -37940,7 +38485,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$19  = shreg;
     casez (fsm_state)
       3'h0:
@@ -37957,7 +38502,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$20  = data__payload;
     casez (fsm_state)
       3'h0:
@@ -37978,7 +38523,7 @@ module \edgekws_board.link.uart_rx (clk, rst, data__valid, data__payload, \rx$11
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     frame_error = 1'h0;
     casez (fsm_state)
       3'h0:
@@ -38022,7 +38567,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data__valid, tx, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire \$1 ;
   reg [9:0] \$10 ;
   reg [3:0] \$11 ;
@@ -38070,7 +38615,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
   always @(posedge clk)
     timer <= \$12 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$10  = shreg;
     if (\$5 ) begin
       \$10  = { 1'h1, data__payload, 1'h0 };
@@ -38084,7 +38629,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$11  = bits;
     if (\$5 ) begin
       \$11  = 4'ha;
@@ -38098,7 +38643,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$12  = timer;
     if (\$5 ) begin
       \$12  = 2'h3;
@@ -38118,8 +38663,8 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$7642$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$7664$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
   wire [12:0] \$100 ;
@@ -38517,8 +39062,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   output ok_read;
   reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7642$16 ;
-  wire [39:0] \port$7642$16 ;
+  input [39:0] \port$7664$16 ;
+  wire [39:0] \port$7664$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   output [7:0] rdata__payload;
@@ -38927,7 +39472,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7642$16 [39:21];
+  assign \$1  = | \port$7664$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39244,49 +39789,49 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   always @(posedge clk)
     rlane <= \$345 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$318  = \port$7642$16 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$318  = \port$7664$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$319  = length;
     if (rst) begin
       \$319  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$320  = \port$7642$16 [20:8];
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$320  = \port$7664$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$321  = \$1 ;
     if (rst) begin
       \$321  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$322  = hit;
     if (rst) begin
       \$322  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$323  = \$2 ;
     if (rst) begin
       \$323  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$324  = rem;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -39322,7 +39867,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$325  = nbyte;
     casez (ext_loader_state)
       3'h0:
@@ -39357,7 +39902,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$326  = rvalid;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -39385,7 +39930,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$327  = kind_w;
     casez (ext_loader_state)
       3'h0:
@@ -39435,7 +39980,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$328  = rowq;
     casez (ext_loader_state)
       3'h0:
@@ -39491,7 +40036,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$329  = row;
     casez (ext_loader_state)
       3'h0:
@@ -39550,7 +40095,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$330  = g;
     casez (ext_loader_state)
       3'h0:
@@ -39609,7 +40154,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$331  = stride;
     casez (ext_loader_state)
       3'h0:
@@ -39655,7 +40200,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$332  = down;
     casez (ext_loader_state)
       3'h0:
@@ -39701,7 +40246,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$333  = waddr;
     casez (ext_loader_state)
       3'h0:
@@ -39752,7 +40297,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$334  = rsrc;
     casez (ext_loader_state)
       3'h0:
@@ -39802,7 +40347,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$335  = raddr;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -39871,7 +40416,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$336  = is_step;
     casez (ext_loader_state)
       3'h0:
@@ -39921,7 +40466,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$337  = sh_base;
     casez (ext_loader_state)
       3'h0:
@@ -39971,7 +40516,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$338  = p_base;
     casez (ext_loader_state)
       3'h0:
@@ -40021,7 +40566,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$339  = neuron;
     casez (ext_loader_state)
       3'h0:
@@ -40087,7 +40632,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$340  = ext_loader_state;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40152,7 +40697,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$341  = chunk;
     casez (ext_loader_state)
       3'h0:
@@ -40207,7 +40752,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$342  = j;
     casez (ext_loader_state)
       3'h0:
@@ -40228,7 +40773,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$343  = pword;
     casez (ext_loader_state)
       3'h0:
@@ -40255,7 +40800,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$344  = beat;
     casez (ext_loader_state)
       3'h0:
@@ -40282,7 +40827,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$345  = rlane;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40312,7 +40857,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     hit = 1'h0;
     casez (\$signal )
       8'h00:
@@ -40356,7 +40901,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     is_weights = 1'h0;
     casez (\$signal )
       8'h00:
@@ -40400,7 +40945,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     wdata__ready = 1'h0;
     casez (ext_loader_state)
       3'h0:
@@ -40414,7 +40959,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__addr  = 15'h0000;
     casez (ext_loader_state)
       3'h0:
@@ -40427,7 +40972,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__data  = 8'h00;
     casez (ext_loader_state)
       3'h0:
@@ -40440,7 +40985,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__en  = 1'h0;
     casez (ext_loader_state)
       3'h0:
@@ -40453,7 +40998,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     load__valid = 1'h0;
     casez (ext_loader_state)
       3'h0:
@@ -40473,7 +41018,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     load__payload = 43'h00000000000;
     casez (ext_loader_state)
       3'h0:
@@ -40503,7 +41048,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__addr$50  = 9'h000;
     casez (ext_loader_state)
       3'h0:
@@ -40519,7 +41064,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__data$51  = 32'd0;
     casez (ext_loader_state)
       3'h0:
@@ -40535,7 +41080,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__en$52  = 1'h0;
     casez (ext_loader_state)
       3'h0:
@@ -40551,7 +41096,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__addr$53  = 9'h000;
     casez (ext_loader_state)
       3'h0:
@@ -40567,7 +41112,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__data$54  = 20'h00000;
     casez (ext_loader_state)
       3'h0:
@@ -40583,7 +41128,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$signature__en$55  = 1'h0;
     casez (ext_loader_state)
       3'h0:
@@ -40599,7 +41144,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     th_rd__addr = 9'h000;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40622,7 +41167,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     st_rd__addr = 9'h000;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40645,7 +41190,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     th_rd__en = 1'h1;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40668,7 +41213,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     st_rd__en = 1'h1;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40691,7 +41236,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     word = 32'd0;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40721,7 +41266,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     rdata__valid = 1'h0;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40744,7 +41289,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     rdata__payload = 8'h00;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40767,7 +41312,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     w_rd__addr = 15'h0000;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40790,7 +41335,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     w_rd__en = 1'h1;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
@@ -40812,8 +41357,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$7642$16 [7:0];
-  assign offset = \port$7642$16 [39:8];
+  assign region = \port$7664$16 [7:0];
+  assign offset = \port$7664$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

@@ -1,6 +1,11 @@
 """One way to run an amaranth.sim testbench, shared by the gateware tests."""
 from __future__ import annotations
 
+import contextlib
+import gc
+import warnings
+
+from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
 
@@ -14,3 +19,12 @@ def run_sim(dut, *benches, background=(), period: float = 1e-6) -> None:
     for bench in background:
         sim.add_testbench(bench, background=True)
     sim.run()
+
+
+@contextlib.contextmanager
+def refused_quietly():
+    """A component whose constructor raised is never elaborated: no warning for that."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        yield
+        gc.collect()

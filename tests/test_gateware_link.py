@@ -6,15 +6,13 @@ pins at 4 clock cycles per bit.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import random
 import struct
-import warnings
 
 import pytest
-from amaranth.hdl import Module, Signal, UnusedElaboratable
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
+from amaranth_sim import refused_quietly
 from amaranth_sim import run_sim as _run
 
 from edgekws import protocol as p
@@ -423,16 +421,8 @@ def test_crc16_step_matches_protocol():
     sim.run()
 
 
-@contextlib.contextmanager
-def _refused_quietly():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        yield
-        gc.collect()
-
-
 def test_rate_errors_name_the_values():
-    with _refused_quietly():
+    with refused_quietly():
         with pytest.raises(ValueError, match=r"clk_hz=9000000 gives 3 clock cycles per bit "
                                              r"at baud=3000000; at least 4 are needed"):
             PacketLink(clk_hz=9_000_000)

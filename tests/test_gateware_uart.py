@@ -1,27 +1,16 @@
 """UART receiver and transmitter (gateware/uart.py) in amaranth.sim."""
 from __future__ import annotations
 
-import contextlib
-import gc
 import random
-import warnings
 
 import pytest
-from amaranth.hdl import Elaboratable, Module, UnusedElaboratable
+from amaranth.hdl import Elaboratable, Module
+from amaranth_sim import refused_quietly
 from amaranth_sim import run_sim as _run
 
 from edgekws.gateware.uart import MIN_DIVISOR, UARTRx, UARTTx, uart_divisor
 
 BAUD = 115_200
-
-
-@contextlib.contextmanager
-def refused_quietly():
-    """A component whose constructor raised is never elaborated: no warning for that."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        yield
-        gc.collect()
 
 
 def _bits(byte: int) -> list[int]:

@@ -248,6 +248,18 @@ class Dispatcher(wiring.Component):
         idx = Signal(32)
         m.d.comb += idx.eq(Mux(is_w, a >> wlog, a >> 1))
         byte_sel = Mux(is_w, a[:max(wlog, 1)] if wlog else 0, a[0])
+
+        # A WRITE_MEM/READ_MEM's bounds, registered: DISPATCH sets a and n, and
+        # WR_WAIT/RD_WAIT give these a cycle before WR_REGION/RD_REGION decide on them
+        # (the a + n adder and its comparators into the FSM set the 85F board's clock).
+        end = a + n
+        end_over_w, end_over_2n, end_over_regs, end_over_pot, too_long = (
+            Signal(name=name) for name in ("end_over_w", "end_over_2n", "end_over_regs",
+                                           "end_over_pot", "too_long"))
+        m.d.sync += [end_over_w.eq(end > N * self.nb), end_over_2n.eq(end > 2 * N),
+                     end_over_regs.eq(end > 2 * len(regs)),
+                     end_over_pot.eq(end > (n_pot << 1)),
+                     too_long.eq(n > p.MAX_PACKET - 5)]
         cache_byte = cache.word_select(byte_sel, 8)
 
         def fc_access(op, index, data=0):
@@ -617,12 +629,11 @@ class Dispatcher(wiring.Component):
 
             # ------------------------------------------------------- WRITE_MEM
             with m.State("WR_REGION"):
-                end = a + n
                 with m.If(region == R.FC_WEIGHTS):
                     m.d.sync += [is_w.eq(1), fc_rd_op.eq(Op.READ_WEIGHT),
                                  fc_wr_op.eq(Op.WRITE_WEIGHT)]
                     m.next = "FW_NEXT"
-                    with m.If(end > N * self.nb):
+                    with m.If(end_over_w):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif((region == R.FC_THL) | (region == R.FC_THSWAP)):
@@ -631,13 +642,13 @@ class Dispatcher(wiring.Component):
                                  fc_rd_op.eq(Mux(thl, Op.READ_THL, Op.READ_THSWAP)),
                                  fc_wr_op.eq(Mux(thl, Op.WRITE_THL, Op.WRITE_THSWAP))]
                     m.next = "FW_NEXT"
-                    with m.If(end > 2 * N):
+                    with m.If(end_over_2n):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif(region == R.LEARN_REGS):
                     m.d.sync += ebuf.eq(Cat(*regs))
                     m.next = "LR_FETCH"
-                    with m.If(end > 2 * len(regs)):
+                    with m.If(end_over_regs):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif(is_ext):
@@ -748,12 +759,10 @@ class Dispatcher(wiring.Component):
 
             # ------------------------------------------------------- READ_MEM
             with m.State("RD_REGION"):
-                end = a + n
-                too_long = n > p.MAX_PACKET - 5
                 with m.If(region == R.FC_WEIGHTS):
                     m.d.sync += [is_w.eq(1), fc_rd_op.eq(Op.READ_WEIGHT)]
                     m.next = "FR_NEXT"
-                    with m.If(too_long | (end > N * self.nb)):
+                    with m.If(too_long | end_over_w):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif((region == R.FC_THL) | (region == R.FC_THSWAP) |
@@ -763,14 +772,14 @@ class Dispatcher(wiring.Component):
                                                  Mux(region == R.FC_THSWAP, Op.READ_THSWAP,
                                                      Op.READ_POT)))]
                     m.next = "FR_NEXT"
-                    size = Mux(region == R.FC_POTENTIALS, n_pot << 1, 2 * N)
-                    with m.If(too_long | (end > size)):
+                    with m.If(too_long | Mux(region == R.FC_POTENTIALS, end_over_pot,
+                                             end_over_2n)):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif(region == R.LEARN_REGS):
                     m.d.sync += ebuf.eq(Cat(*regs))
                     m.next = "LR_READ"
-                    with m.If(too_long | (end > 2 * len(regs))):
+                    with m.If(too_long | end_over_regs):
                         m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                         m.next = fin
                 with m.Elif(is_ext):

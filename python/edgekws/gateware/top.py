@@ -22,6 +22,7 @@ from .dispatcher import Dispatcher
 from .ext_loader import ExtLoader
 from .fc_core import FCLearningCore
 from .link import PacketLink
+from .skid import RegisterSlice
 
 __all__ = ["BoardTop", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "LINK_PORTS", "CONFIGS",
            "generate_verilog", "main"]
@@ -81,8 +82,14 @@ class BoardTop(wiring.Component):
             src, dst = (link, disp) if name in link.signature.members and \
                 link.signature.members[name].flow == wiring.Out else (disp, link)
             m.d.comb += getattr(dst, name).eq(getattr(src, name))
-        wiring.connect(m, disp.fc_cmd, core.cmd)
-        wiring.connect(m, core.rsp, disp.fc_rsp)
+        # Both handshakes are decoded from FSM states on each side; the slices keep
+        # their round trip out of one clock period (docs/design.md §6).
+        m.submodules.fc_cmd_slice = cmd_slice = RegisterSlice(core.cmd_layout)
+        m.submodules.fc_rsp_slice = rsp_slice = RegisterSlice(core.rsp_layout)
+        wiring.connect(m, disp.fc_cmd, cmd_slice.i)
+        wiring.connect(m, cmd_slice.o, core.cmd)
+        wiring.connect(m, core.rsp, rsp_slice.i)
+        wiring.connect(m, rsp_slice.o, disp.fc_rsp)
         if self.ext is not None:
             ext, loader = self.ext, self.loader
             m.submodules.ext = ext
