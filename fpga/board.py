@@ -39,16 +39,17 @@ __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
            "build_board"]
 
 #: Board name -> (amaranth-boards platform class name, default system clock in MHz,
-#: default extractor MAC lanes): builds that met timing (docs/design.md §6). On the 85F
-#: 64 lanes placed but router2 diverged (45 MHz, before the loader's check was
-#: registered), 32 lanes routed: 54.17 MHz (25/6*13/11; 3 Mbaud = /18) met with 62.9 MHz
-#: post-route once the extractor loader's ok/start arithmetic was registered (a 60 MHz
-#: target reached 58.5). The 25F default predates that change. The 25F
-#: has 28 MULT18X18D: 16 lanes (plus the FC core's and dispatcher's 4) is the largest
-#: power of two that fits.
+#: default extractor MAC lanes, default nextpnr router): builds that met timing
+#: (docs/design.md §6). 85F: 54.17 MHz (25/6*13/11; 3 Mbaud = /18) with 32 lanes, once
+#: the FC core's streams went through register slices and the dispatcher's bounds were
+#: registered; router2 stopped converging on it (overused wires falling to a few
+#: hundred, then rising; three seeds) where router1 routes the same placement. 64 lanes
+#: placed but did not route. The 25F has 28 MULT18X18D: 16 lanes (plus the FC core's
+#: and dispatcher's 4) is the largest power of two that fits; its default predates the
+#: loader's registered check.
 BOARDS = {
-    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32),
-    "ulx3s-25f": ("ULX3S_25F_Platform", 30.0, 16),
+    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32, "router1"),
+    "ulx3s-25f": ("ULX3S_25F_Platform", 30.0, 16, "router2"),
 }
 
 # EHXPLLL limits (Lattice TN1263): phase detector and VCO ranges, output range.
@@ -213,19 +214,24 @@ class BoardWrapper(Elaboratable):
 
 def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
                 design: str | None = None, lanes: int | None = None, seed: int = 1,
-                command: str = "") -> dict:
-    """Build the bitstream; write and return the summary (``timing_met`` false and an
-    ``error`` when nextpnr failed, which it does when the clock is missed)."""
+                router: str | None = None, tag: str = "", command: str = "") -> dict:
+    """Build the bitstream in ``build/fpga/<board>[-<tag>]``; write and return the
+    summary (``timing_met`` false and an ``error`` when nextpnr failed, which it does
+    when the clock is missed). ``freq_mhz``, ``lanes``, ``router``: None for the
+    board's defaults (:data:`BOARDS`)."""
     from build import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, summarise
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
-    plat_name, default_mhz, default_lanes = BOARDS[board]
+    if router not in (None, "router1", "router2"):
+        raise ValueError(f"router must be 'router1' or 'router2', not {router!r}")
+    plat_name, default_mhz, default_lanes, default_router = BOARDS[board]
     lanes = default_lanes if lanes is None else lanes
+    router = default_router if router is None else router
     plat = getattr(importlib.import_module("amaranth_boards.ulx3s"), plat_name)()
     fout = pll_params(25.0, default_mhz if freq_mhz is None else freq_mhz)["fout_mhz"]
     clk_hz = round(fout * 1e6)
     kind, top = _design(design, clk_hz, lanes)
-    out = FPGA_DIR / board
+    out = FPGA_DIR / (f"{board}-{tag}" if tag else board)
     out.mkdir(parents=True, exist_ok=True)
     for k, v in {**YOWASP_ENV, "OPENFPGALOADER": "true"}.items():
         os.environ.setdefault(k, v)
@@ -236,13 +242,14 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
     try:
         plat.build(BoardWrapper(top, fout), name="top", build_dir=str(out),
                    do_program=False, synth_opts="-abc9", script_after_read=PRE_SYNTH,
-                   nextpnr_opts=f"--seed {seed} --router router2 --threads 2 "
+                   nextpnr_opts=f"--seed {seed} --router {router} --threads 2 "
                                 "--report report.json")
     except Exception as e:  # nextpnr's exit status: timing missed, or no fit
         error = f"{type(e).__name__}: {e}"
     summary = {"board": board, "device": plat.device, "package": plat.package,
                "design": kind, "ext_lanes": lanes if kind == "board" else None,
                "clk_mhz": round(fout, 4), "baud": protocol.DEFAULT_BAUDRATE,
+               "seed": seed, "router": router,
                "build_s": round(time.monotonic() - t0, 1), "command": command}
     if (out / "report.json").exists() and error is None:
         summary.update(summarise(out / "report.json"))

@@ -244,6 +244,10 @@ def main(argv=None) -> int:
                          help="what to build (default: the BoardTop if it exists)")
     p_board.add_argument("--lanes", type=int, default=None)
     p_board.add_argument("--seed", type=int, default=1)
+    p_board.add_argument("--router", default=None, choices=("router1", "router2"),
+                         help="nextpnr's router (default: the board's)")
+    p_board.add_argument("--tag", default="",
+                         help="build in build/fpga/BOARD-TAG (runs side by side)")
     args = ap.parse_args(argv)
     command = "python fpga/build.py " + " ".join(sys.argv[1:] if argv is None else argv)
 
@@ -273,7 +277,8 @@ def main(argv=None) -> int:
     else:
         from board import build_board
         s = build_board(args.board, freq_mhz=args.freq, design=args.design,
-                        lanes=args.lanes, seed=args.seed, command=command)
+                        lanes=args.lanes, seed=args.seed, router=args.router,
+                        tag=args.tag, command=command)
     print(json.dumps({k: v for k, v in s.items() if k != "utilization"}, indent=1))
     return 0 if s.get("timing_met", True) else 1
 

@@ -51,6 +51,8 @@ def test_pll_params_refuses(bad, msg):
 def test_unknown_board_and_device():
     with pytest.raises(ValueError, match="board must be one of .* not 'ulx3s-99f'"):
         board.build_board("ulx3s-99f")
+    with pytest.raises(ValueError, match="router must be 'router1' or 'router2', not 'r3'"):
+        board.build_board("ulx3s-85f", router="r3")
     with pytest.raises(ValueError, match="device must be one of .* not '12k'"):
         build.synthesise("", REPO / "build" / "unused", device="12k")
 
