@@ -45,11 +45,11 @@ __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
 #: registered; router2 stopped converging on it (overused wires falling to a few
 #: hundred, then rising; three seeds) where router1 routes the same placement. 64 lanes
 #: placed but did not route. The 25F has 28 MULT18X18D: 16 lanes (plus the FC core's
-#: and dispatcher's 4) is the largest power of two that fits; its default predates the
-#: loader's registered check.
+#: and dispatcher's 4) is the largest power of two that fits; on the same gateware it
+#: meets 54.17 MHz too (57.3 MHz post-route, router2).
 BOARDS = {
     "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32, "router1"),
-    "ulx3s-25f": ("ULX3S_25F_Platform", 30.0, 16, "router2"),
+    "ulx3s-25f": ("ULX3S_25F_Platform", 54.0, 16, "router2"),
 }
 
 # EHXPLLL limits (Lattice TN1263): phase detector and VCO ranges, output range.
