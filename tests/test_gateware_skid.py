@@ -3,8 +3,7 @@ combinational path from ``o.ready`` to ``i.ready``."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
-from amaranth_sim import refused_quietly
+from amaranth_sim import refused_quietly, run_sim
 
 from edgekws.gateware.skid import RegisterSlice
 
@@ -44,10 +43,7 @@ class TB:
             assert self.cycles < 20 * len(self.values), "stalled"
 
     def run(self):
-        sim = Simulator(self.dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(self.bench)
-        sim.run()
+        run_sim(self.dut, self.bench)
 
 
 @pytest.mark.parametrize("width", [1, 8, 45])
