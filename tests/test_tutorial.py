@@ -98,11 +98,16 @@ def test_enrol_sweep_reproduces_the_tutorial(setup, tmp_path):
     old-class accuracy for each speaker."""
     from edgekws.tutorial.enrol_sweep import Setting, report, sweep
     cfg = _with_enrol_corpus(setup, tmp_path, augment_copies=3)
-    rows = sweep(cfg, settings=[Setting(), Setting(passes=2), Setting(num_weights=3)],
+    rows = sweep(cfg, settings=[Setting(), Setting(passes=2), Setting(num_weights=3),
+                                Setting(new_class_bias=1)],
                  progress=False, log=lambda *a: None)
     speakers = list(rows[0].new_correct)
     assert len(speakers) == 2
     for spk in speakers:
+        # The bias only raises the new classes: a new word right without it stays right,
+        # and the learning (hence the native accuracy) is the tutorial's.
+        assert rows[3].new_correct[spk] >= rows[0].new_correct[spk]
+        assert 0 <= rows[0].new_ties[spk] <= rows[0].new_total[spk] - rows[0].new_correct[spk]
         res = run(replace(cfg, speaker=spk), progress=False, log=lambda *a: None)
         assert rows[0].new_correct[spk] == res.new_word_correct
         assert rows[0].new_total[spk] == res.new_word_total == 3 * 3
@@ -110,9 +115,41 @@ def test_enrol_sweep_reproduces_the_tutorial(setup, tmp_path):
         assert rows[0].old_drop[spk] == pytest.approx(drop, abs=1e-9)
         assert rows[0].native_accuracy == res.native_val_accuracy
     assert rows[2].num_weights == 3 and rows[0].num_weights == res.num_weights
+    assert rows[3].native_accuracy == rows[0].native_accuracy
     text = report(rows, command="edgekws enrol-sweep ...")
-    assert text.count("\n| ") == 4 and "2 passes" in text and "num_weights=3" in text
+    assert text.count("\n| ") == 5 and "2 passes" in text and "num_weights=3" in text
+    assert "new-class bias=1" in text and "errors that are ties" in text
 
+
+def _two_neurons():
+    """A spikes-in learning layer of 2 classes x 1 neuron on 4 inputs: neuron 0 is
+    connected to inputs 0 and 1, neuron 1 to inputs 0 and 2."""
+    import numpy as np
+
+    from edgekws.tutorial.edge_learning import learning_head
+    m = learning_head(4, 2, 1, 2, 0.1, seed=0)
+    w = np.zeros((1, 1, 4, 2), np.int8)
+    w[0, 0, [0, 1], 0] = 1
+    w[0, 0, [0, 2], 1] = 1
+    m.layers[-1].set_variable("weights", w)
+    x = np.array([[1, 0, 0, 0], [1, 0, 1, 0], [1, 1, 0, 0]], np.uint8).reshape(3, 1, 1, 4)
+    return m, x
+
+
+def test_lost_on_a_tie_counts_the_ties_that_the_lower_class_wins():
+    import numpy as np
+
+    from edgekws.tutorial.enrol_sweep import bias_new_classes, lost_on_a_tie
+    m, x = _two_neurons()
+    y = np.array([1, 1, 1])
+    # potentials (1, 1): tie, class 0 wins; (1, 2): right; (2, 1): wrong by a margin
+    assert m.predict_classes(x, num_classes=2).tolist() == [0, 1, 0]
+    assert lost_on_a_tie(m, x, y, 2) == 1
+    assert lost_on_a_tie(m, x, np.array([0, 0, 0]), 2) == 0  # sample 2 is lost by 1
+    bias_new_classes(m, 1, 1)  # neuron 1 scores pot + 1
+    assert m.layers[-1].get_variable("threshold").tolist() == [0, -1]
+    assert m.predict_classes(x, num_classes=2).tolist() == [1, 1, 0]
+    assert lost_on_a_tie(m, x, y, 2) == 1  # now (2, 2) on the last sample
 
 def test_enrol_sweep_errors(setup):
     from edgekws.tutorial.enrol_sweep import Setting, report, sweep
@@ -124,6 +161,9 @@ def test_enrol_sweep_errors(setup):
         sweep(cfg, settings=[3])
     with pytest.raises(ValueError, match="passes must be a positive integer, not 0"):
         sweep(cfg, settings=[Setting(passes=0)])
+    with pytest.raises(ValueError, match="new_class_bias must be a non-negative integer, "
+                                         "not -1"):
+        sweep(cfg, settings=[Setting(new_class_bias=-1)])
     with pytest.raises(ValueError, match="speakers must name at least one speaker"):
         sweep(cfg, settings=[Setting()], speakers=[])
     with pytest.raises(ValueError, match="speaker 'nobody' has 0 utterances of 'backward'"):
@@ -146,5 +186,5 @@ def test_enrol_sweep_cli_writes_the_table(setup, tmp_path, capsys):
     text = out.read_text()
     assert text.startswith("Command: `edgekws enrol-sweep --corpus ")
     assert "| the tutorial's | " in text
-    assert text.count("\n| ") == 1 + 1 + 10  # header, the tutorial's, 10 changes
+    assert text.count("\n| ") == 1 + 1 + 11  # header, the tutorial's, 11 changes
     assert text in capsys.readouterr().out + "\n"

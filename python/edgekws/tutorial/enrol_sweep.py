@@ -5,8 +5,11 @@ same flow (offline native learning of the 33 classes, ``add_classes``, learning 
 utterances augmented x40, testing on the speaker's other utterances) for every
 enrolment speaker, with one setting changed at a time from the tutorial's:
 ``num_weights``, neurons per class, learning competition, passes over the enrolment
-set and the augmentation's random draws. The table says what the learning parameters
-can and cannot do for the new words.
+set and the augmentation's random draws, and a bias of the new classes' neurons after
+learning (their ``threshold`` set to minus the bias, which the engine's ``predict``
+subtracts). The table says what the learning parameters can and cannot do for the new
+words, and how many of the errors are ties: the true class's best neuron has exactly the
+winner's potential, and the winner, an older class, has the lower index, which wins ties.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from .edge_learning import (TutorialConfig, accuracy, edge_learn, enrolment_pool
                             learning_head, offline_dataset, spikes_head, split_features,
                             suggest_from_training)
 
-__all__ = ["Setting", "SweepRow", "default_settings", "sweep", "report"]
+__all__ = ["Setting", "SweepRow", "default_settings", "sweep", "report",
+           "bias_new_classes", "lost_on_a_tie"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Setting:
     learning_competition: float | None = None
     passes: int = 1
     augment_seed: int | None = None
+    new_class_bias: int = 0
 
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in (("num_weights", self.num_weights),
@@ -39,6 +44,8 @@ class Setting:
                                          ("learning competition", self.learning_competition),
                                          ("augmentation seed", self.augment_seed))
                  if v is not None]
+        if self.new_class_bias:
+            parts.append(f"new-class bias={self.new_class_bias}")
         if self.passes != 1:
             parts.append(f"{self.passes} passes")
         return ", ".join(parts) or "the tutorial's"
@@ -51,6 +58,7 @@ class SweepRow:
     native_accuracy: float
     new_correct: dict = field(default_factory=dict)   # speaker -> correct
     new_total: dict = field(default_factory=dict)     # speaker -> total
+    new_ties: dict = field(default_factory=dict)      # speaker -> errors that are ties
     old_drop: dict = field(default_factory=dict)      # speaker -> accuracy points lost
 
 
@@ -62,6 +70,7 @@ def default_settings(num_weights: int) -> list[Setting]:
     out += [Setting(learning_competition=v) for v in (0.0, 0.3)]
     out += [Setting(passes=2)]
     out += [Setting(augment_seed=v) for v in (1, 2, 3)]
+    out += [Setting(new_class_bias=1)]
     return out
 
 
@@ -73,6 +82,9 @@ def _check(settings, speakers):
             raise TypeError(f"settings must be Setting objects, not {s!r}")
         if s.passes < 1:
             raise ValueError(f"passes must be a positive integer, not {s.passes!r}")
+        b = s.new_class_bias
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+            raise ValueError(f"new_class_bias must be a non-negative integer, not {b!r}")
     if speakers is not None and not speakers:
         raise ValueError("speakers must name at least one speaker (or be None for all)")
 
@@ -134,14 +146,37 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
             edge = _with_new_classes(head, len(cfg.new_words), cfg.seed)
             learnt, _ = edge_learn(edge, s_enrol, enrol_y, npc, lc, cfg.seed, st.passes)
             K2 = K + len(cfg.new_words)
+            if st.new_class_bias:
+                bias_new_classes(learnt, K * npc, st.new_class_bias)
             pred = learnt.predict_classes(s_test, num_classes=K2)
             row.new_correct[spk] = int(np.sum(pred == test_y))
+            row.new_ties[spk] = lost_on_a_tie(learnt, s_test, test_y, K2)
             row.new_total[spk] = len(test_y)
             row.old_drop[spk] = 100 * (acc - accuracy(learnt, s_val, val.y, K2))
         log(f"{st.label()}: native {100 * acc:.2f} %, new words "
             f"{sum(row.new_correct.values())}/{sum(row.new_total.values())}")
         rows.append(row)
     return rows
+
+
+def bias_new_classes(model: Model, first_neuron: int, bias: int) -> None:
+    """Raise the score of neurons ``first_neuron:`` by ``bias`` in ``predict``: their
+    ``threshold`` becomes ``-bias`` (the engine's ``predict`` is ``(pot - threshold) /
+    act_step``; learning ignores the threshold)."""
+    layer = model.layers[-1]
+    th = layer.get_variable("threshold").copy()
+    th[first_neuron:] = -bias
+    layer.set_variable("threshold", th)
+
+
+def lost_on_a_tie(model: Model, spikes, labels, num_classes: int) -> int:
+    """How many samples are misclassified although their class's best neuron scores as
+    high as the winner (ties go to the lowest neuron index)."""
+    out = model.predict(spikes)
+    best = out.reshape(len(out), num_classes, -1).max(-1)
+    pred = np.argmax(best, -1)
+    mine = best[np.arange(len(best)), labels]
+    return int(np.sum((pred != labels) & (mine == best.max(-1))))
 
 
 def _with_new_classes(head: Model, n: int, seed) -> Model:
@@ -161,14 +196,15 @@ def report(rows: list[SweepRow], command: str = "") -> str:
         raise ValueError("rows must hold at least one sweep row, not an empty list")
     speakers = list(rows[0].new_correct)
     head = ["setting", "num_weights", "native (validation)",
-            *(f"new words, {s}" for s in speakers), "new words, all", "largest old-class drop"]
+            *(f"new words, {s}" for s in speakers), "new words, all", "errors that are ties",
+            "largest old-class drop"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         c, n = sum(r.new_correct.values()), sum(r.new_total.values())
         lines.append("| " + " | ".join([
             r.setting.label(), str(r.num_weights), f"{100 * r.native_accuracy:.2f} %",
             *(f"{r.new_correct[s]}/{r.new_total[s]}" for s in speakers),
-            f"{c}/{n} ({100 * c / n:.1f} %)",
+            f"{c}/{n} ({100 * c / n:.1f} %)", f"{sum(r.new_ties.values())}/{n - c}",
             f"{max(r.old_drop.values()):.2f} points"]) + " |")
     text = "\n".join(lines) + "\n"
     if command:
