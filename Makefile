@@ -29,13 +29,13 @@ sim:
 
 # The long extractor simulation through rtl/dscnn_kws.v, every activation and spike
 # compared with the golden model: the shipped model on the whole validation split of
-# CORPUS (3,520 frames for corpus-s500; features cached in build/features; results in
+# SIM_CORPUS (3,520 frames for corpus-s500; features cached in build/features; results in
 # build/sim-full.json), then 4 random models x 100 images.
-CORPUS ?= build/corpus-s500
+SIM_CORPUS ?= build/corpus-s500
 sim-full:
-	@test -f $(CORPUS)/corpus.json || { echo "no corpus at $(CORPUS): build it with" \
-	  "'$(BIN)/edgekws data synth --out $(CORPUS) --speakers 500' (or set CORPUS=...)"; exit 1; }
-	EDGEKWS_CORPUS=$(CORPUS) EDGEKWS_FEATURES=build/features \
+	@test -f $(SIM_CORPUS)/corpus.json || { echo "no corpus at $(SIM_CORPUS): build it with" \
+	  "'$(BIN)/edgekws data synth --out $(SIM_CORPUS) --speakers 500' (or set SIM_CORPUS=...)"; exit 1; }
+	EDGEKWS_CORPUS=$(SIM_CORPUS) EDGEKWS_FEATURES=build/features \
 	  EDGEKWS_CONV_FULL_OUT=$(abspath build/sim-full.json) $(PYTEST) -p no:xdist -q -s -m slow \
 	  tests/test_sim_conv_extractor.py::test_kws_shipped_model_validation_set \
 	  tests/test_sim_conv_extractor.py::test_kws_extractor_many
@@ -75,7 +75,8 @@ bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md
 
 # The shipped model (python/edgekws/models/ds_cnn_kws.ekws): the synthetic corpus
-# (35 words x 1500 speakers x 2 copies, 105k clips, built once), then float training and
+# (35 words + the 46 words of the extra vocabulary x 1500 speakers x 2 copies, 243k clips,
+# built once; the extra words train a more general extractor), then float training and
 # quantization-aware training of the DS-CNN, conversion to the golden model and reports in
 # $(TRAIN_DIR). Pass options through TRAIN_ARGS, e.g. TRAIN_ARGS="--float-epochs 30".
 # PROTOTYPE_WEIGHT: weight of the binary-prototype head in QAT, which trains the spikes for
@@ -87,7 +88,7 @@ TRAIN_ARGS ?=
 PROTOTYPE_WEIGHT ?= 1
 
 $(CORPUS)/corpus.json:
-	$(BIN)/edgekws data synth --out $(CORPUS)
+	$(BIN)/edgekws data synth --out $(CORPUS) --extra-words
 
 train: $(CORPUS)/corpus.json
 	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR) --model $(KWS_MODEL) \

@@ -81,3 +81,17 @@ def test_synth_small(tmp_path, capsys):
     with pytest.raises(ValueError, match="already holds a corpus"):
         run(["data", "synth", "--out", str(out), "--words", "yes", "--speakers", "1",
              "--quiet"])
+
+
+@pytest.mark.skipif(not espeak.available(), reason="espeakng-loader is not installed")
+def test_synth_extra_words_adds_the_extra_vocabulary(tmp_path, capsys):
+    from edgekws.data.synth import EXTRA_WORDS, WORDS
+    assert len(EXTRA_WORDS) == len(set(EXTRA_WORDS)) == 46
+    assert not set(EXTRA_WORDS) & set(WORDS)  # no Speech Commands word among them
+    out = tmp_path / "corpus"
+    assert run(["data", "synth", "--out", str(out), "--words", "yes", "apple", "--extra-words",
+                "--speakers", "1", "--augmented-copies", "0", "--noise-seconds", "1",
+                "--variants", "1", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("wrote 47 files (47 utterances x 1 copies) of 47 words by 1 speakers")
+    assert (out / "yes").is_dir() and (out / "tiger").is_dir()

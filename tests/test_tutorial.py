@@ -188,3 +188,32 @@ def test_enrol_sweep_cli_writes_the_table(setup, tmp_path, capsys):
     assert "| the tutorial's | " in text
     assert text.count("\n| ") == 1 + 1 + 11  # header, the tutorial's, 11 changes
     assert text in capsys.readouterr().out + "\n"
+    assert main(["enrol-sweep", "--corpus", str(corpus), "--model", str(path),
+                 "--enrol-corpus", str(enrol), "--cache", str(tmp_path / "c"),
+                 "--num-weights", "5", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| num_weights=5 | 5 | " in text and "| num_weights=4 | 4 | " in text
+    assert "| num_weights=6 | 6 | " in text and "the tutorial's" not in text
+
+
+def test_backprop_accuracy_scores_the_tutorials_classes_only():
+    """A Dense head trained on more words is scored over the tutorial's classes."""
+    from edgekws.tutorial.edge_learning import backprop_accuracy
+    m, x = _two_neurons()  # outputs (a, b): (1, 1), (1, 2), (2, 1)
+    assert backprop_accuracy(m, ["a", "b"], ["a", "b"], x, [0, 1, 0]) == 1.0
+    # classes in another order: (b, a) scores (1, 1) -> b (tie, first), (2, 1) -> b, (1, 2) -> a
+    assert backprop_accuracy(m, ["a", "b"], ["b", "a"], x, [0, 0, 1]) == 1.0
+    assert backprop_accuracy(m, ["a", "b"], ["b"], x, [0, 0, 0]) == 1.0
+    assert backprop_accuracy(m, ["a", "b"], ["b", "a"], x, [1, 0, 1]) == pytest.approx(2 / 3)
+    assert backprop_accuracy(m, ["a", "b"], ["a", "c"], x, [0, 0, 0]) is None
+
+
+def test_tutorial_report_says_num_weights_was_given(setup, tmp_path):
+    cfg = replace(_with_enrol_corpus(setup, tmp_path, augment_copies=2), num_weights=3)
+    logs = []
+    res = run(cfg, progress=False, log=logs.append)
+    assert res.num_weights == 3
+    text = (tmp_path / "out" / "tutorial.md").read_text()
+    assert " --num-weights 3`" in text and "| num_weights (given, `--num-weights`) | 3 |" in text
+    assert "int(1.2 x median)" not in text
+    assert any(line.endswith("; 3 given") for line in logs)

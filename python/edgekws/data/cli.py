@@ -24,7 +24,7 @@ __all__ = ["add_cli"]
 
 def add_cli(subparsers) -> None:
     """Register the ``data`` command group on an argparse ``subparsers`` object."""
-    from .synth import WORDS
+    from .synth import EXTRA_WORDS, WORDS
 
     data = subparsers.add_parser("data", help="datasets, synthetic corpus and MFCC features",
                                  description=__doc__,
@@ -36,6 +36,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--words", nargs="+", default=list(WORDS),
                    help="words to speak (default: the 35 Speech Commands words)")
+    p.add_argument("--extra-words", action="store_true",
+                   help=f"also speak the {len(EXTRA_WORDS)} words of the extra vocabulary "
+                   "the shipped model's extractor is trained on (edgekws.data.synth."
+                   "EXTRA_WORDS)")
     p.add_argument("--speakers", type=_positive_int, default=1500,
                    help="number of synthetic speakers (default 1500)")
     p.add_argument("--per-speaker", type=_positive_int, default=1,
@@ -78,9 +82,12 @@ def add_cli(subparsers) -> None:
 
 
 def _cmd_synth(args) -> int:
-    from .synth import SynthConfig, synthesize_corpus
+    from .synth import EXTRA_WORDS, SynthConfig, synthesize_corpus
 
-    config = SynthConfig(words=tuple(args.words), speakers=args.speakers,
+    words = list(args.words)
+    if args.extra_words:
+        words += [w for w in EXTRA_WORDS if w not in words]
+    config = SynthConfig(words=tuple(words), speakers=args.speakers,
                          per_speaker=args.per_speaker, augmented_copies=args.augmented_copies,
                          seed=args.seed, val_fraction=args.val_fraction,
                          test_fraction=args.test_fraction, noise_seconds=args.noise_seconds,

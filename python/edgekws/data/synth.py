@@ -84,6 +84,14 @@ WORDS = ("backward bed bird cat dog down eight five follow forward four go happy
          "left marvin nine no off on one right seven sheila six stop three tree two up visual "
          "wow yes zero").split()
 
+#: An extra vocabulary of everyday words, none of them a Speech Commands word, that the
+#: shipped model's extractor was also trained on: a wider vocabulary gives spikes that tell
+#: unseen words apart (docs/tutorial/native-gap.md, "A wider vocabulary").
+EXTRA_WORDS = ("apple baby black blue book bottle chair city coffee color doctor early east "
+               "family friend garden green hello island kitchen later light money morning "
+               "music never north open orange paper people purple quiet river simple south "
+               "summer table water window winter yellow monkey pizza rabbit tiger").split()
+
 #: eSpeak English accents and their share of speakers.
 ACCENTS = (("en-us", 0.28), ("en", 0.14), ("en-gb-x-rp", 0.10), ("en-gb-scotland", 0.09),
            ("en-gb-x-gbclan", 0.08), ("en-gb-x-gbcwmd", 0.08), ("en-us-nyc", 0.11),

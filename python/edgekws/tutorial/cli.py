@@ -32,6 +32,9 @@ def add_cli(sub) -> None:
     w.add_argument("--speakers", default=None,
                    help="comma-separated enrolment speakers (default: every one with enough "
                    "repetitions)")
+    w.add_argument("--num-weights", type=int, default=None,
+                   help="the unchanged setting's num_weights (default: int(1.2 x median "
+                   "spikes)); the sweep tries it -20 %% and +20 %%")
     w.add_argument("--cache", default=d.cache_dir, help="feature cache folder")
     w.add_argument("--out", default=None, help="write the markdown table here")
     w.add_argument("--seed", type=int, default=0)
@@ -84,7 +87,8 @@ def _sweep(args) -> int:
     from .enrol_sweep import report, sweep
     model = _model(args)
     cfg = TutorialConfig(corpus=args.corpus, model=model, cache_dir=args.cache,
-                         enrol_corpus=args.enrol_corpus, seed=args.seed)
+                         enrol_corpus=args.enrol_corpus, seed=args.seed,
+                         num_weights=args.num_weights)
     speakers = [s for s in args.speakers.split(",") if s] if args.speakers else None
     rows = sweep(cfg, speakers=speakers)
     text = report(rows, command="edgekws " + shlex.join(args.argv))

@@ -270,6 +270,21 @@ def edge_learn(model: Model, spikes, labels, neurons_per_class: int,
 
 
 # -- the flow -----------------------------------------------------------------------------------
+def backprop_accuracy(backprop: Model, model_words, classes, inputs, labels) -> float | None:
+    """Accuracy of the trained Dense head on the tutorial's ``classes``, or None when the
+    model was not trained on all of them.
+
+    A model trained on more words than the tutorial's classes (extra vocabulary for the
+    extractor) is scored on the tutorial's classes only: the argmax over their outputs,
+    as a classifier of those classes would be.
+    """
+    if not set(classes) <= set(model_words):
+        return None
+    cols = [model_words.index(w) for w in classes]
+    out = backprop.predict(inputs).reshape(len(labels), -1)
+    return float(np.mean(np.argmax(out[:, cols], axis=-1) == np.asarray(labels)))
+
+
 def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult:
     extractor, backprop, extra, scaling, spikes_of = front_end(cfg.model)
 
@@ -282,14 +297,17 @@ def run(cfg: TutorialConfig, progress: bool = True, log=print) -> TutorialResult
     log(f"spikes: {len(s_train)} training, {len(s_val)} validation samples")
 
     backprop_acc = None
-    if backprop is not None and extra.get("words") == list(ds.word_to_index):
-        x_val = scaling.to_uint8(val.x)[..., None]
-        backprop_acc = float(np.mean(backprop.predict_classes(x_val) == val.y))
+    if backprop is not None:
+        backprop_acc = backprop_accuracy(backprop, extra.get("words") or [],
+                                         list(ds.word_to_index),
+                                         scaling.to_uint8(val.x)[..., None], val.y)
+    if backprop_acc is not None:
         log(f"backprop (quantized, converted) classifier: {100 * backprop_acc:.2f} %")
 
     stats, suggested = suggest_from_training(s_train, cfg.seed)
     k = cfg.num_weights or suggested
-    log(f"median spikes {stats.median:g} -> num_weights {k}")
+    log(f"median spikes {stats.median:g} -> num_weights {suggested}"
+        + (f"; {k} given" if cfg.num_weights else ""))
 
     head = learning_head(s_train.shape[-1], K, cfg.neurons_per_class, k,
                          cfg.learning_competition, cfg.seed)
@@ -353,12 +371,14 @@ def report(res: TutorialResult, cfg: TutorialConfig) -> str:
     lines = [
         "# Edge-learning tutorial (measured)", "",
         f"Command: `edgekws tutorial --corpus {cfg.corpus} --model {_short(cfg.model)}"
-        + (f" --enrol-corpus {cfg.enrol_corpus}" if cfg.enrol_corpus else "") + "`", "",
+        + (f" --enrol-corpus {cfg.enrol_corpus}" if cfg.enrol_corpus else "")
+        + (f" --num-weights {cfg.num_weights}" if cfg.num_weights else "") + "`", "",
         "| step | result |", "|---|---|",
         f"| offline classes | {res.num_classes} ({res.train_samples:,} training, "
         f"{res.val_samples:,} validation samples) |",
         f"| spikes per sample (median, 10% of training) | {res.median_spikes:g} |",
-        f"| num_weights = int(1.2 x median) | {res.num_weights} |",
+        ("| num_weights (given, `--num-weights`) |" if cfg.num_weights else
+         "| num_weights = int(1.2 x median) |") + f" {res.num_weights} |",
         f"| backprop classifier (quantized, converted), validation | "
         f"{pct(res.backprop_val_accuracy)} |",
         f"| native learning, {res.num_classes} x {cfg.neurons_per_class} neurons, validation | "

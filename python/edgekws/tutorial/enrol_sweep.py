@@ -62,9 +62,10 @@ class SweepRow:
     old_drop: dict = field(default_factory=dict)      # speaker -> accuracy points lost
 
 
-def default_settings(num_weights: int) -> list[Setting]:
-    """The tutorial's setting, then one change at a time around it."""
-    out = [Setting()]
+def default_settings(num_weights: int, given: bool = False) -> list[Setting]:
+    """The tutorial's setting, then one change at a time around it; with ``given``,
+    ``num_weights`` was chosen by the user, and the first row says so."""
+    out = [Setting(num_weights=num_weights) if given else Setting()]
     out += [Setting(num_weights=v) for v in (round(num_weights * 0.8), round(num_weights * 1.2))]
     out += [Setting(neurons_per_class=v) for v in (10, 30)]
     out += [Setting(learning_competition=v) for v in (0.0, 0.3)]
@@ -112,7 +113,8 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
     s_train, s_val = spikes_of(train.x), spikes_of(val.x)
     _, suggested = suggest_from_training(s_train, cfg.seed)
     k0 = cfg.num_weights or suggested
-    settings = default_settings(k0) if settings is None else list(settings)
+    settings = default_settings(k0, cfg.num_weights is not None) if settings is None \
+        else list(settings)
 
     held_out, noises = enrolment_pool(cfg)
     if speakers is None:
