@@ -217,3 +217,52 @@ def test_tutorial_report_says_num_weights_was_given(setup, tmp_path):
     assert " --num-weights 3`" in text and "| num_weights (given, `--num-weights`) | 3 |" in text
     assert "int(1.2 x median)" not in text
     assert any(line.endswith("; 3 given") for line in logs)
+
+
+def test_num_weights_sweep_over_orders_and_draws(setup, tmp_path):
+    """Each num_weights column comes from the tutorial's run (same native accuracy and
+    new words as the one-change sweep), 3 other sample orders and 3 other draws."""
+    import numpy as np
+
+    from edgekws.tutorial.enrol_sweep import (Setting, num_weights_report,
+                                              num_weights_settings, sweep)
+    cfg = _with_enrol_corpus(setup, tmp_path, augment_copies=2)
+    settings = num_weights_settings([2, 3])
+    assert len(settings) == 2 * 7 and settings[0] == Setting(num_weights=2)
+    assert settings[1] == Setting(num_weights=2, sample_order=1)
+    assert settings[4] == Setting(num_weights=2, augment_seed=1)
+    rows = sweep(cfg, settings=settings, progress=False, log=lambda *a: None)
+    plain = sweep(cfg, settings=[Setting(num_weights=3)], progress=False,
+                  log=lambda *a: None)[0]
+    r3 = [r for r in rows if r.num_weights == 3]
+    assert r3[0].native_accuracy == plain.native_accuracy
+    assert r3[0].new_correct == plain.new_correct
+    # another order of the same samples learns something else (in general), the draws don't
+    # touch native learning
+    assert all(r.native_accuracy == r3[0].native_accuracy for r in r3[4:])
+    text = num_weights_report(rows, command="edgekws enrol-sweep ...")
+    lines = text.splitlines()
+    assert lines[2] == "| num_weights | 2 | 3 |"
+    mean3 = 100 * np.mean([r.native_accuracy for r in r3[:4]])
+    assert lines[5].startswith("| native, mean of 4 sample orders | ")
+    assert lines[5].endswith(f" | {mean3:.2f} % |")
+    c = sum(sum(r.new_correct.values()) for r in [r3[0]] + r3[4:])
+    assert f"| {c}/{4 * 2 * 9} (" in lines[6]
+    with pytest.raises(ValueError, match=r"values must be positive integers, not \[0\]"):
+        num_weights_settings([0])
+    with pytest.raises(ValueError, match="expected one row in the tutorial's order"):
+        num_weights_report(rows[1:])
+
+
+def test_num_weights_sweep_cli(setup, tmp_path, capsys):
+    from edgekws.cli import main
+    cfg = _with_enrol_corpus(setup, tmp_path, augment_copies=2)
+    out = tmp_path / "nw.md"
+    args = ["enrol-sweep", "--corpus", cfg.corpus, "--model", cfg.model,
+            "--enrol-corpus", cfg.enrol_corpus, "--cache", cfg.cache_dir]
+    assert main(args + ["--num-weights-values", "2,4", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "--num-weights-values 2,4" in text and "| num_weights | 2 | 4 |" in text
+    assert main(args + ["--num-weights-values", "2,x"]) == 2
+    assert "--num-weights-values must be comma-separated integers, not '2,x'" in \
+        capsys.readouterr().err

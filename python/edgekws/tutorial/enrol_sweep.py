@@ -10,6 +10,12 @@ learning (their ``threshold`` set to minus the bias, which the engine's ``predic
 subtracts). The table says what the learning parameters can and cannot do for the new
 words, and how many of the errors are ties: the true class's best neuron has exactly the
 winner's potential, and the winner, an older class, has the lower index, which wins ties.
+
+:func:`num_weights_settings` and :func:`num_weights_report` (``edgekws enrol-sweep
+--num-weights-values``) compare num_weights values on the tutorial's flow repeated over
+other orders of the training samples and other draws of the augmentation, which is how
+the README's num_weights was chosen (native accuracy on the validation set, averaged over
+the orders).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from .edge_learning import (TutorialConfig, accuracy, edge_learn, enrolment_pool
                             suggest_from_training)
 
 __all__ = ["Setting", "SweepRow", "default_settings", "sweep", "report",
-           "bias_new_classes", "lost_on_a_tie"]
+           "bias_new_classes", "lost_on_a_tie", "num_weights_settings", "num_weights_report"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,15 @@ class Setting:
     passes: int = 1
     augment_seed: int | None = None
     new_class_bias: int = 0
+    sample_order: int | None = None   # seed of a shuffle of the training samples
+
 
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in (("num_weights", self.num_weights),
                                          ("neurons per class", self.neurons_per_class),
                                          ("learning competition", self.learning_competition),
-                                         ("augmentation seed", self.augment_seed))
+                                         ("augmentation seed", self.augment_seed),
+                                         ("sample order", self.sample_order))
                  if v is not None]
         if self.new_class_bias:
             parts.append(f"new-class bias={self.new_class_bias}")
@@ -136,11 +145,15 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
         npc = st.neurons_per_class or cfg.neurons_per_class
         lc = cfg.learning_competition if st.learning_competition is None else \
             st.learning_competition
-        if (k, npc, lc) not in offline:
+        key = (k, npc, lc, st.sample_order)
+        if key not in offline:
+            order = np.arange(len(s_train)) if st.sample_order is None else \
+                np.random.default_rng(st.sample_order).permutation(len(s_train))
             head = learning_head(s_train.shape[-1], K, npc, k, lc, cfg.seed)
-            fit_batches(head, s_train, train.y, progress=progress, desc=st.label())
-            offline[k, npc, lc] = (head, accuracy(head, s_val, val.y, K))
-        head, acc = offline[k, npc, lc]
+            fit_batches(head, s_train[order], train.y[order], progress=progress,
+                        desc=st.label())
+            offline[key] = (head, accuracy(head, s_val, val.y, K))
+        head, acc = offline[key]
         row = SweepRow(st, k, acc)
         for spk in speakers:
             s_enrol, enrol_y, s_test, test_y = enrol_set(
@@ -159,6 +172,62 @@ def sweep(cfg: TutorialConfig, settings=None, speakers=None, progress: bool = Tr
             f"{sum(row.new_correct.values())}/{sum(row.new_total.values())}")
         rows.append(row)
     return rows
+
+
+def num_weights_settings(values, orders: int = 3, draws: int = 3) -> list[Setting]:
+    """For each num_weights: the tutorial's setting, ``orders`` other orders of the
+    training samples and ``draws`` other draws of the enrolment augmentation."""
+    values = list(values)
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+                         for v in values):
+        raise ValueError(f"values must be positive integers, not {values!r}")
+    out = []
+    for k in values:
+        out.append(Setting(num_weights=int(k)))
+        out += [Setting(num_weights=int(k), sample_order=o) for o in range(1, orders + 1)]
+        out += [Setting(num_weights=int(k), augment_seed=a) for a in range(1, draws + 1)]
+    return out
+
+
+def num_weights_report(rows: list[SweepRow], command: str = "") -> str:
+    """One column per num_weights: native accuracy in the tutorial's order and averaged
+    over the sample orders, new words over the augmentation draws (all speakers), and the
+    largest old-class drop, from the rows of :func:`num_weights_settings`."""
+    if not rows:
+        raise ValueError("rows must hold at least one sweep row, not an empty list")
+    ks = list(dict.fromkeys(r.num_weights for r in rows))
+    cols = {}
+    for k in ks:
+        mine = [r for r in rows if r.num_weights == k]
+        base = [r for r in mine if r.setting.sample_order is None
+                and r.setting.augment_seed is None]
+        if len(base) != 1:
+            raise ValueError(f"num_weights {k}: expected one row in the tutorial's order "
+                             f"and draw, found {len(base)}")
+        orders = [r for r in mine if r.setting.augment_seed is None]
+        draws = [r for r in mine if r.setting.sample_order is None]
+        c = sum(sum(r.new_correct.values()) for r in draws)
+        n = sum(sum(r.new_total.values()) for r in draws)
+        cols[k] = [f"{100 * base[0].native_accuracy:.2f} %",
+                   f"{100 * np.mean([r.native_accuracy for r in orders]):.2f} %",
+                   f"{c}/{n} ({100 * c / n:.1f} %)",
+                   f"{max(max(r.old_drop.values()) for r in draws):.2f}"]
+    n_orders = len([r for r in rows if r.num_weights == ks[0]
+                    and r.setting.augment_seed is None])
+    n_draws = len([r for r in rows if r.num_weights == ks[0]
+                   and r.setting.sample_order is None])
+    names = ["native, the tutorial's sample order",
+             f"native, mean of {n_orders} sample orders",
+             f"new words, {n_draws} augmentation draws x all speakers",
+             "largest old-class drop (points)"]
+    lines = ["| num_weights | " + " | ".join(str(k) for k in ks) + " |",
+             "|---|" + "---|" * len(ks)]
+    lines += [f"| {name} | " + " | ".join(cols[k][i] for k in ks) + " |"
+              for i, name in enumerate(names)]
+    text = "\n".join(lines) + "\n"
+    if command:
+        text = f"Command: `{command}`\n\n" + text
+    return text
 
 
 def bias_new_classes(model: Model, first_neuron: int, bias: int) -> None:
