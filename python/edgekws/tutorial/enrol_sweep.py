@@ -45,7 +45,6 @@ class Setting:
     new_class_bias: int = 0
     sample_order: int | None = None   # seed of a shuffle of the training samples
 
-
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in (("num_weights", self.num_weights),
                                          ("neurons per class", self.neurons_per_class),
