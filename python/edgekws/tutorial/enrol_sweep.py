@@ -195,7 +195,7 @@ def num_weights_report(rows: list[SweepRow], command: str = "") -> str:
     if not rows:
         raise ValueError("rows must hold at least one sweep row, not an empty list")
     ks = list(dict.fromkeys(r.num_weights for r in rows))
-    cols = {}
+    cols, counts = {}, None
     for k in ks:
         mine = [r for r in rows if r.num_weights == k]
         base = [r for r in mine if r.setting.sample_order is None
@@ -205,16 +205,14 @@ def num_weights_report(rows: list[SweepRow], command: str = "") -> str:
                              f"and draw, found {len(base)}")
         orders = [r for r in mine if r.setting.augment_seed is None]
         draws = [r for r in mine if r.setting.sample_order is None]
+        counts = counts or (len(orders), len(draws))
         c = sum(sum(r.new_correct.values()) for r in draws)
         n = sum(sum(r.new_total.values()) for r in draws)
         cols[k] = [f"{100 * base[0].native_accuracy:.2f} %",
                    f"{100 * np.mean([r.native_accuracy for r in orders]):.2f} %",
                    f"{c}/{n} ({100 * c / n:.1f} %)",
                    f"{max(max(r.old_drop.values()) for r in draws):.2f}"]
-    n_orders = len([r for r in rows if r.num_weights == ks[0]
-                    and r.setting.augment_seed is None])
-    n_draws = len([r for r in rows if r.num_weights == ks[0]
-                   and r.setting.sample_order is None])
+    n_orders, n_draws = counts  # the first column's, as the labels below say
     names = ["native, the tutorial's sample order",
              f"native, mean of {n_orders} sample orders",
              f"new words, {n_draws} augmentation draws x all speakers",
