@@ -147,7 +147,7 @@ def test_bad_scaling_is_rejected(kwargs, message):
 def test_bad_scaling_inputs_are_rejected():
     with pytest.raises(ValueError, match="not valid JSON"):
         MfccScaling.from_json("{offset")
-    with pytest.raises(ValueError, match="keys 'offset' and 'scale'"):
+    with pytest.raises(ValueError, match="keys 'offset', 'scale' and optionally 'level'"):
         MfccScaling.from_dict({"offset": 1})
     with pytest.raises(ValueError, match="codes must be uint8, not dtype int64"):
         MfccScaling().from_uint8(np.array([1, 2]))

@@ -224,8 +224,17 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
                            lambda x: board.predict_classes(x, progress=False), words))
         frames = np.stack([d.frame for d in dets])
         again = board.predict_classes(frames, progress=False)
-    assert [(f"{d.time:.2f}", d.word) for d in dets] == [tuple(l) for l in lines]
+    assert [(f"{d.time:.2f}", d.word) for d in dets] == [tuple(l[:2]) for l in lines]
     labels = np.array([d.label for d in dets])
+    # The printed score and margin are the golden potentials' (best neuron of the winning
+    # class, and its lead over the next class, as fractions of num_weights).
+    lp = model.learning
+    pots = model.forward(frames).reshape(len(frames), -1)
+    scored = L.score_potentials(pots, lp.num_classes, lp.num_weights)
+    np.testing.assert_array_equal(scored.label, labels)
+    assert [l[2:] for l in lines] == [[f"score {s:.2f}", f"margin {m:.2f}"]
+                                      for s, m in zip(scored.score, scored.margin)]
+    assert np.all(scored.score <= 1.0) and np.all(scored.margin >= 0.0)
     np.testing.assert_array_equal(again, labels)
     np.testing.assert_array_equal(model.predict_classes(frames, num_classes=len(words)), labels)
     np.testing.assert_array_equal(frames, to_frames(np.stack([d.window.samples for d in dets])))

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "edgekws.data.cli",
     "edgekws.train.cli",
     "edgekws.host.cli",
+    "edgekws.evaluate.cli",
 ]
 
 

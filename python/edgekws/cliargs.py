@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float"]
+__all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction"]
 
 
 def _checked(convert, accept, expected: str):
@@ -25,3 +25,4 @@ nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 # NaN compares false with everything, so both float types refuse it.
 positive_float = _checked(float, lambda v: v > 0, "a positive number")
 nonneg_float = _checked(float, lambda v: v >= 0, "a number >= 0")
+fraction = _checked(float, lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")

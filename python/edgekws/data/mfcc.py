@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .level import LEVEL_MODES, normalize_level
+
 __all__ = [
     "MfccParams",
     "MfccScaling",
@@ -245,10 +247,15 @@ class MfccScaling:
         Feature value mapped to code 0.
     scale : float or tuple of float
         Feature step per code; strictly positive.
+    level : str
+        Loudness normalisation applied to each window before quantising
+        (:mod:`edgekws.data.level`): ``"none"`` or ``"c0-max"``. It lives here, with the
+        model's input mapping, so that every path from audio to model input applies it.
     """
 
     offset: float | tuple = 0.0
     scale: float | tuple = 1.0
+    level: str = "none"
 
     def __post_init__(self):
         off = np.asarray(self.offset, dtype=np.float64)
@@ -261,6 +268,8 @@ class MfccScaling:
                 raise ValueError(f"{name} must be finite, not {getattr(self, name)!r}")
         if np.any(sc <= 0):
             raise ValueError(f"scale must be > 0, not {self.scale!r}")
+        if self.level not in LEVEL_MODES:
+            raise ValueError(f"level must be one of {LEVEL_MODES}, not {self.level!r}")
         if off.ndim == 1 and sc.ndim == 1 and off.size != sc.size:
             raise ValueError(f"offset and scale lengths differ: {off.size} != {sc.size}")
         # Normalise to plain floats / tuples so that instances compare and hash well.
@@ -277,7 +286,14 @@ class MfccScaling:
         return off, sc
 
     def to_uint8(self, x) -> np.ndarray:
-        """Quantise float features to uint8 codes (round half up, saturating)."""
+        """Quantise float features to uint8 codes (round half up, saturating), after the
+        loudness normalisation of each ``(frames, coefficients)`` window."""
+        if self.level != "none":
+            x = np.asarray(x, dtype=np.float32)
+            if x.ndim < 2:
+                raise ValueError(f"level normalisation needs (..., frames, coefficients) "
+                                 f"features, not shape {x.shape}")
+            x = normalize_level(x, self.level)
         x = np.asarray(x, dtype=np.float64)
         off, sc = self._arrays(x)
         code = np.floor((x - off) / sc + 0.5)
@@ -292,7 +308,10 @@ class MfccScaling:
         return (off + sc * code.astype(np.float64)).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"offset": _jsonable(self.offset), "scale": _jsonable(self.scale)}
+        out = {"offset": _jsonable(self.offset), "scale": _jsonable(self.scale)}
+        if self.level != "none":  # models made before the field read the same
+            out["level"] = self.level
+        return out
 
     def to_json(self) -> str:
         """JSON text ``{"offset": ..., "scale": ...}``."""
@@ -300,10 +319,12 @@ class MfccScaling:
 
     @classmethod
     def from_dict(cls, data: dict) -> "MfccScaling":
-        if not isinstance(data, dict) or set(data) != {"offset", "scale"}:
-            raise ValueError(f"MFCC scaling must be a dict with keys 'offset' and 'scale', "
-                             f"not {data!r}")
-        return cls(offset=data["offset"], scale=data["scale"])
+        if not isinstance(data, dict) or not {"offset", "scale"} <= set(data) \
+                or not set(data) <= {"offset", "scale", "level"}:
+            raise ValueError(f"MFCC scaling must be a dict with keys 'offset', 'scale' and "
+                             f"optionally 'level', not {data!r}")
+        return cls(offset=data["offset"], scale=data["scale"],
+                   level=data.get("level", "none"))
 
     @classmethod
     def from_json(cls, text: str) -> "MfccScaling":
@@ -319,7 +340,7 @@ def _jsonable(v):
 
 
 def fit_scaling(features, low_percentile: float = 0.5, high_percentile: float = 99.5,
-                per_coefficient: bool = False) -> MfccScaling:
+                per_coefficient: bool = False, level: str = "none") -> MfccScaling:
     """Fit an :class:`MfccScaling` from training features.
 
     Code 0 is put at the ``low_percentile`` and code 255 at the ``high_percentile`` of the
@@ -334,7 +355,13 @@ def fit_scaling(features, low_percentile: float = 0.5, high_percentile: float = 
         Percentiles (0-100) mapped to codes 0 and 255.
     per_coefficient : bool
         One offset/scale per coefficient instead of a single pair.
+    level : str
+        Loudness normalisation (:attr:`MfccScaling.level`), applied before fitting.
     """
+    if level not in LEVEL_MODES:
+        raise ValueError(f"level must be one of {LEVEL_MODES}, not {level!r}")
+    if level != "none":
+        features = normalize_level(np.asarray(features, dtype=np.float32), level)
     x = np.asarray(features, dtype=np.float64)
     if x.size == 0:
         raise ValueError("cannot fit an MFCC scaling on empty features")
@@ -348,5 +375,5 @@ def fit_scaling(features, low_percentile: float = 0.5, high_percentile: float = 
     hi = np.percentile(data, high_percentile, axis=0)
     scale = np.maximum(hi - lo, 1e-6) / 255.0
     if per_coefficient:
-        return MfccScaling(offset=tuple(lo), scale=tuple(scale))
-    return MfccScaling(offset=float(lo), scale=float(scale))
+        return MfccScaling(offset=tuple(lo), scale=tuple(scale), level=level)
+    return MfccScaling(offset=float(lo), scale=float(scale), level=level)

@@ -60,8 +60,13 @@ from pathlib import Path
 import numpy as np
 
 from . import espeak as _espeak
-from .noise import (NOISE_KINDS, band_limit, make_noise, random_eq, reverberate, rms,
-                    room_impulse_response)
+from .acoustics import augmented_copy as _augmented_copy
+from .acoustics import fade as _fade
+from .acoustics import peak_to as _peak_to
+from .acoustics import place as _place
+from .acoustics import trim as _trim
+from .acoustics import trimmed_mask as _trimmed_mask
+from .noise import NOISE_KINDS, make_noise, random_eq
 from .speech_commands import BACKGROUND_NOISE_DIR
 from .wavio import read_wav, resample, write_wav
 
@@ -293,62 +298,6 @@ def _warped_resample(audio, rate, warp):
     return resample(audio, src, SAMPLE_RATE)
 
 
-def _trim(audio, threshold_db=-45.0, margin=0.015):
-    """Cut the ends quieter than ``threshold_db`` below the loudest 5 ms frame, keeping
-    ``margin`` seconds."""
-    frame = 80  # 5 ms
-    n = audio.size // frame
-    if n == 0:
-        return audio
-    env = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1))
-    peak = env.max()
-    if peak <= 0:
-        return audio[:0]
-    active = np.nonzero(env > peak * 10 ** (threshold_db / 20))[0]
-    pad = int(margin * SAMPLE_RATE)
-    start = max(0, active[0] * frame - pad)
-    stop = min(audio.size, (active[-1] + 1) * frame + pad)
-    return audio[start:stop]
-
-
-def _fade(audio, ms=5.0):
-    k = min(audio.size // 2, int(ms * SAMPLE_RATE / 1000))
-    if k > 0:
-        ramp = np.linspace(0.0, 1.0, k)
-        audio = audio.copy()
-        audio[:k] *= ramp
-        audio[-k:] *= ramp[::-1]
-    return audio
-
-
-def _place(audio, rng, centred: bool):
-    """Put ``audio`` in a one-second clip; returns the clip and the start sample."""
-    out = np.zeros(CLIP)
-    audio = audio[:CLIP]
-    room = CLIP - audio.size
-    if room > 0:
-        start = int(rng.triangular(0, room / 2, room)) if centred else int(rng.integers(0, room + 1))
-    else:
-        start = 0
-    out[start:start + audio.size] = audio
-    return out, start
-
-
-def _trimmed_mask(start, length, rng):
-    """1 around the word (random 0-150 ms margins), 0 elsewhere: a recording that was
-    trimmed and zero-padded to one second, as FSDD clips are."""
-    mask = np.zeros(CLIP)
-    a = max(0, start - int(rng.uniform(0, 0.15) * SAMPLE_RATE))
-    b = min(CLIP, start + length + int(rng.uniform(0, 0.15) * SAMPLE_RATE))
-    mask[a:b] = 1.0
-    return mask
-
-
-def _peak_to(audio, level_db):
-    peak = np.max(np.abs(audio))
-    return audio * (10 ** (level_db / 20) / peak) if peak > 0 else audio
-
-
 # ------------------------------------------------------------------------------ workers
 
 _WORKER: dict = {}
@@ -418,50 +367,6 @@ def _clean_copy(speech, speaker, rng):
     if rng.random() < 0.5:
         floor *= _trimmed_mask(start, audio.size, rng)
     return out + floor
-
-
-def _augmented_copy(speech, noises, rng):
-    """Augmented copy: speed change, room echo, colouration, band limit, loudness,
-    position, noise."""
-    audio = speech
-    if rng.random() < 0.5:  # small speed/pitch perturbation
-        src = int(round(SAMPLE_RATE * rng.uniform(0.93, 1.07) / 100.0)) * 100
-        audio = resample(audio, src, SAMPLE_RATE)
-    if rng.random() < 0.6:
-        rir = room_impulse_response(rng.uniform(0.15, 0.8), rng,
-                                    direct_to_reverb_db=rng.uniform(-3.0, 12.0))
-        audio = reverberate(audio, rir)[: int(0.98 * CLIP)]
-    audio = random_eq(audio, rng)
-    channel = rng.random()
-    if channel < 0.35:  # an 8 kHz recording (FSDD, telephone): steep cut below 4 kHz
-        audio = band_limit(audio, low_hz=rng.uniform(30, 300), high_hz=rng.uniform(3300, 3900),
-                           order=8)
-    elif channel < 0.8:
-        high = rng.uniform(2800, 7500) if rng.random() < 0.8 else None
-        audio = band_limit(audio, low_hz=rng.uniform(50, 400), high_hz=high)
-    # A third of the copies are trimmed hard, as a recording cut by an energy threshold:
-    # weak onsets and codas (/s/, /f/, /th/...) go, as in many FSDD clips.
-    hard_trim = rng.random() < 0.3
-    if hard_trim:
-        audio = _trim(audio, threshold_db=rng.uniform(-28.0, -12.0), margin=rng.uniform(0, 0.02))
-    audio = _peak_to(audio, rng.uniform(-22.0, -1.0))
-    active = rms(audio[np.abs(audio) > 0.05 * np.max(np.abs(audio))]) if audio.size else 0.0
-    out, start = _place(audio, rng, centred=False)
-    if noises and rng.random() < 0.85:
-        noise = noises[int(rng.integers(len(noises)))]
-        first = int(rng.integers(0, noise.size - CLIP + 1))
-        cut = noise[first:first + CLIP].astype(np.float64)
-        snr = rng.uniform(0.0, 30.0)
-        background = cut * (active / (rms(cut) + 1e-12) / 10 ** (snr / 20))
-    else:
-        background = 10 ** (rng.uniform(-80, -50) / 20) * rng.standard_normal(CLIP)
-    if hard_trim:  # the noise stops where the recording was cut
-        mask = np.zeros(CLIP)
-        mask[start:start + audio.size] = 1.0
-        background *= mask
-    elif rng.random() < 0.4:
-        background *= _trimmed_mask(start, audio.size, rng)
-    return np.clip(out + background, -1.0, 1.0)
 
 
 def _speaker_task(args):

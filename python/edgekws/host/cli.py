@@ -66,9 +66,25 @@ def add_cli(sub) -> None:
     lo.add_argument("--seed", type=int, default=0)
     lo.set_defaults(func=_load)
 
-    inf = bsub.add_parser("infer", help="print the word the board hears in each WAV file")
+    def score_args(q):
+        from edgekws.cliargs import fraction
+
+        from .listen import DEFAULT_MIN_MARGIN, DEFAULT_MIN_SCORE
+        q.add_argument("--min-score", type=fraction, default=DEFAULT_MIN_SCORE, metavar="FRACTION",
+                       help="reject (print _unknown_) a match whose best neuron sees less "
+                            "than this fraction of its num_weights spikes (default "
+                            f"{DEFAULT_MIN_SCORE:g}, chosen on real streams: "
+                            "docs/real-speech.md)")
+        q.add_argument("--min-margin", type=fraction, default=DEFAULT_MIN_MARGIN,
+                       metavar="FRACTION",
+                       help="reject a match that beats the next class by less than this "
+                            f"fraction of num_weights (default {DEFAULT_MIN_MARGIN:g})")
+
+    inf = bsub.add_parser("infer", help="print the word the board hears in each WAV file, "
+                                        "with its score and margin")
     port_args(inf)
     inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
+    score_args(inf)
     inf.add_argument("files", nargs="+", metavar="FILE.wav")
     inf.set_defaults(func=_infer)
 
@@ -85,8 +101,10 @@ def add_cli(sub) -> None:
                        help="with --mic: sounddevice input device number or name")
         q.add_argument("--window-hop", type=float, default=0.25, metavar="SECONDS",
                        help="look at the last second of audio every SECONDS")
-        q.add_argument("--threshold", type=float, default=-40.0, metavar="DBFS",
-                       help="energy gate: 20 ms blocks quieter than this are silence")
+        from .listen import DEFAULT_GATE_DB
+        q.add_argument("--threshold", type=float, default=DEFAULT_GATE_DB, metavar="DBFS",
+                       help="energy gate: 20 ms blocks quieter than this are silence "
+                            f"(default {DEFAULT_GATE_DB:g})")
         q.add_argument("--refractory", type=float, default=1.0, metavar="SECONDS",
                        help="after a detection, ignore the stream for SECONDS")
 
@@ -107,6 +125,7 @@ def add_cli(sub) -> None:
                                         "of each utterance")
     port_args(li)
     li.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
+    score_args(li)
     stream_args(li, required=True)
     li.set_defaults(func=_listen)
 
@@ -176,25 +195,13 @@ def _read_state(path):
 
 
 def _load(args) -> int:
-    from edgekws.golden import AkidaUnsupervised, FullyConnected, Model
+    from edgekws.golden import Model
     from edgekws.models import shipped_model_path
     from .board import BoardError
+    from .edge import edge_model
     path = args.model or shipped_model_path()
-    model = Model(path)
-    extra = dict(model.extra or {})
-    last = model.layers[-1]
-    if not (isinstance(last, FullyConnected) and last.learning is not None):
-        if isinstance(last, FullyConnected):
-            model.pop_layer()
-        model.add(FullyConnected(args.neurons_per_class, name="edge_layer", activation=False))
-        model.compile(AkidaUnsupervised(num_weights=args.num_weights, num_classes=1,
-                                        learning_competition=args.competition),
-                      seed=args.seed)
-        extra["words"] = [args.first_word]
-        extra.pop("word_to_index", None)
-    model.extra = extra
-    if "mfcc_scaling" not in extra:
-        raise ValueError(f"{path} has no stored MFCC scaling (metadata 'mfcc_scaling')")
+    model = edge_model(Model(path), args.neurons_per_class, args.num_weights,
+                       args.competition, args.first_word, args.seed)
     try:
         with _board(args) as board:
             board.load(model)
@@ -207,14 +214,8 @@ def _load(args) -> int:
 
 
 def _front_end(model):
-    """``(params, scaling, to_frames)`` of a host copy: ``to_frames`` maps float waves to the
-    uint8 MFCC frames the board takes, by the parameters and scaling in its metadata."""
-    import numpy as np
-    from edgekws.data.mfcc import MfccParams, MfccScaling, mfcc
-    params = MfccParams(**model.extra["mfcc"]) if "mfcc" in model.extra else MfccParams()
-    scaling = MfccScaling.from_dict(model.extra["mfcc_scaling"])
-    return params, scaling, lambda w: scaling.to_uint8(
-        mfcc(np.asarray(w, np.float32), params))[..., None]
+    from .edge import front_end
+    return front_end(model)
 
 
 def _frames(model, files):
@@ -255,13 +256,28 @@ def _infer(args) -> int:
     try:
         with _board(args) as board:
             board.attach(model)
-            classes = board.predict_classes(frames)
+            scored = _scorer(args, model, board)(frames)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
-    for f, c in zip(args.files, classes):
-        print(f"{f}\t{words[c] if c < len(words) else c}")
+    from .listen import REJECTED
+    for f, c, sc, mg in zip(args.files, scored.label, scored.score, scored.margin):
+        word = REJECTED if c < 0 else words[c] if c < len(words) else c
+        print(f"{f}\t{word}\tscore {sc:.2f}\tmargin {mg:.2f}")
     return 0
+
+
+def _scorer(args, model, board):
+    """frames -> :class:`~edgekws.host.listen.Scored`: the board's potentials, ranked per
+    class and thresholded by ``--min-score``/``--min-margin``."""
+    from .listen import score_potentials
+    lp = model.learning
+
+    def classify(frames):
+        _, _, pots = board.infer(frames, potentials=True, progress=False)
+        return score_potentials(pots, lp.num_classes, lp.num_weights, args.min_score,
+                                args.min_margin)
+    return classify
 
 
 def _enrol_clips(args, model):
@@ -288,18 +304,15 @@ def _enrol_clips(args, model):
 
 def _enrol(args) -> int:
     import numpy as np
-    from edgekws.data.augment import augment
     from .board import BoardError
     model = _read_state(args.state)
     words = list(model.extra["words"])
     if args.word in words:
         raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
     clips = _enrol_clips(args, model)
-    to_frames = _front_end(model)[2]
-    rng = np.random.default_rng(args.seed)
-    copies = np.concatenate([np.concatenate([c[None], augment(c, args.copies, rng)])
-                             for c in clips])
-    frames = to_frames(copies)
+    from .edge import enrol_frames
+    frames = enrol_frames(clips, args.copies, np.random.default_rng(args.seed),
+                          _front_end(model)[2])
     try:
         with _board(args) as board:
             board.attach(model)
@@ -330,9 +343,9 @@ def _listen(args) -> int:
             board.attach(model)
             print(f"listening to {what} for {', '.join(words)} (Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
-            for d in spot(chunks, seg, to_frames,
-                          lambda x: board.predict_classes(x, progress=False), words):
-                print(f"{d.time:.2f}\t{d.word}", flush=True)
+            for d in spot(chunks, seg, to_frames, _scorer(args, model, board), words):
+                print(f"{d.time:.2f}\t{d.word}\tscore {d.score:.2f}\tmargin {d.margin:.2f}",
+                      flush=True)
                 count += 1
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)

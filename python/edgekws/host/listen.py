@@ -30,7 +30,16 @@ import numpy as np
 from edgekws.data.mfcc import MfccParams
 
 __all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_chunks",
-           "spot", "capture"]
+           "spot", "capture", "Scored", "score_potentials", "REJECTED"]
+
+#: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
+DEFAULT_GATE_DB = -40.0
+#: Rejection defaults of ``infer``/``listen`` (fractions of num_weights).
+DEFAULT_MIN_SCORE = 0.0
+DEFAULT_MIN_MARGIN = 0.0
+
+#: What a rejected window is called (a match too weak for ``--min-score``/``--min-margin``).
+REJECTED = "_unknown_"
 
 #: What a missing microphone stack tells the user.
 MIC_HELP = ("live microphone input needs the sounddevice package and the PortAudio "
@@ -70,13 +79,57 @@ class Window:
 
 
 @dataclasses.dataclass(frozen=True)
+class Scored:
+    """Classes of a batch with how sure the learning layer is of each.
+
+    ``score`` is the winning class's best potential as a fraction of ``num_weights`` (1.0:
+    every spike the neuron listens to is there); ``margin`` is that minus the best other
+    class's, in the same unit. ``label`` is -1 where the match was rejected.
+    """
+
+    label: np.ndarray
+    score: np.ndarray
+    margin: np.ndarray
+
+
+def score_potentials(potentials, num_classes: int, num_weights: int, min_score: float = 0.0,
+                     min_margin: float = 0.0) -> Scored:
+    """Classes, scores and margins from the learning layer's potentials ``(n, N)``.
+
+    Neurons are grouped by class in order (``N // num_classes`` each), as ``add_classes``
+    and the board lay them out; ties go to the lowest class, as the board's winner does.
+    Windows whose score is below ``min_score`` or whose margin is below ``min_margin`` get
+    label -1 (rejected).
+    """
+    pots = np.asarray(potentials)
+    if pots.ndim != 2 or num_classes < 1 or pots.shape[1] % num_classes:
+        raise ValueError(f"potentials of shape {pots.shape} cannot be split into "
+                         f"{num_classes} classes")
+    for name, v in (("min_score", min_score), ("min_margin", min_margin)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise ValueError(f"{name} must be a fraction of num_weights in [0, 1], not {v!r}")
+    best = pots.reshape(len(pots), num_classes, -1).max(axis=2).astype(np.float64)
+    label = best.argmax(axis=1)
+    top = best[np.arange(len(best)), label]
+    other = np.where(np.arange(num_classes)[None] == label[:, None], -np.inf, best).max(axis=1) \
+        if num_classes > 1 else np.zeros(len(best))
+    score = top / num_weights
+    margin = (top - other) / num_weights if num_classes > 1 else score
+    keep = (score >= min_score) & (margin >= min_margin)
+    return Scored(np.where(keep, label, -1), score, margin)
+
+
+@dataclasses.dataclass(frozen=True)
 class Detection:
-    """A fired window and what the board said about it."""
+    """A fired window and what the board said about it (label -1: rejected)."""
 
     window: Window
     frame: np.ndarray   # the uint8 (frames, coefficients, 1) MFCC frame sent to the board
     label: int
     word: str
+    score: float = float("nan")
+    margin: float = float("nan")
 
     @property
     def time(self) -> float:
@@ -103,7 +156,7 @@ class Segmenter:
     """
 
     def __init__(self, params: MfccParams | None = None, hop: float = 0.25,
-                 threshold_db: float = -40.0, min_loud: float = 0.1,
+                 threshold_db: float = DEFAULT_GATE_DB, min_loud: float = 0.1,
                  refractory: float = 1.0):
         self.params = params = params or MfccParams()
         self.rate = params.sample_rate
@@ -281,15 +334,22 @@ def spot(chunks: Iterable, segmenter: Segmenter, to_frames: Callable,
     to_frames : callable
         ``(n, samples)`` float waves -> ``(n, frames, coefficients, 1)`` uint8 frames.
     classify : callable
-        uint8 frames -> class indices, e.g. ``Board.predict_classes``.
+        uint8 frames -> class indices (e.g. ``Board.predict_classes``), or a
+        :class:`Scored` (classes with scores; -1 for a rejected window).
     words : sequence of str
-        Class names; a class without one is shown as its number.
+        Class names; a class without one is shown as its number, a rejected window as
+        :data:`REJECTED`.
     """
     def detect(window):
         frame = to_frames(window.samples[None])
-        label = int(np.asarray(classify(frame))[0])
-        word = words[label] if 0 <= label < len(words) else str(label)
-        return Detection(window, frame[0], label, word)
+        out = classify(frame)
+        if isinstance(out, Scored):
+            label, score, margin = int(out.label[0]), float(out.score[0]), float(out.margin[0])
+        else:
+            label, score, margin = int(np.asarray(out)[0]), float("nan"), float("nan")
+        word = REJECTED if label == -1 else words[label] if 0 <= label < len(words) \
+            else str(label)
+        return Detection(window, frame[0], label, word, score, margin)
 
     for chunk in chunks:
         for w in segmenter.feed(chunk):

@@ -29,7 +29,12 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train + quantize the DS-CNN and write the golden .ekws model",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", required=True, help="corpus folder (Speech Commands layout)")
+    p.add_argument("--root", required=True, nargs="+",
+                   help="corpus folder(s) in the Speech Commands layout; several are trained "
+                        "on together (e.g. an eSpeak corpus and an 'edgekws data mix' corpus)")
+    p.add_argument("--level", choices=("none", "c0-max"), default="none",
+                   help="loudness normalisation of the model input: c0-max moves each "
+                        "window's loudest frame to one level (default none)")
     p.add_argument("--out-dir", default="build/train",
                    help="reports, Keras weights and feature cache (default build/train)")
     p.add_argument("--model", default=None,
@@ -77,7 +82,8 @@ def add_cli(subparsers) -> None:
 def _cmd_train(args) -> int:
     from .pipeline import TrainConfig, run
 
-    config = TrainConfig(root=args.root, out_dir=args.out_dir, model_path=args.model,
+    root = args.root[0] if len(args.root) == 1 else tuple(args.root)
+    config = TrainConfig(root=root, level=args.level, out_dir=args.out_dir, model_path=args.model,
                          cache_dir=args.cache, words=tuple(args.words) if args.words else None,
                          exclude=tuple(args.exclude), silence_percentage=args.silence_percentage,
                          float_epochs=args.float_epochs, qat_epochs=args.qat_epochs,

@@ -39,7 +39,7 @@ METADATA_VERSION = 1
 class TrainConfig:
     """Everything :func:`run` needs (the ``edgekws train`` options)."""
 
-    root: str
+    root: str | tuple
     out_dir: str = "build/train"
     model_path: str | None = None
     cache_dir: str | None = None
@@ -77,6 +77,9 @@ class TrainConfig:
     #: epoch's spikes (``"val_native"``, :mod:`~edgekws.train.native_eval`; measured at
     #: every epoch's end, about 20 s each on the 500-speaker corpus).
     select: str = "val_accuracy"
+    #: Loudness normalisation of the model's input (``MfccScaling.level``: "none" or
+    #: "c0-max", which moves each window's loudest frame to one level).
+    level: str = "none"
 
     def __post_init__(self):
         for name in ("float_epochs", "qat_epochs"):
@@ -229,7 +232,8 @@ def run(config: TrainConfig) -> dict:
     t0 = time.time()
     data = load_corpus(config.root, config.cache_dir, words=config.words,
                        exclude=config.exclude, silence_percentage=config.silence_percentage,
-                       seed=config.seed, workers=config.workers, progress=bool(config.verbose))
+                       seed=config.seed, workers=config.workers, progress=bool(config.verbose),
+                       level=config.level)
     rng = np.random.default_rng(config.seed)
     if config.max_train is not None and len(data.x_train) > config.max_train:
         keep = np.sort(rng.choice(len(data.x_train), config.max_train, replace=False))

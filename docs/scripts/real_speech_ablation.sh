@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The ablation of docs/real-speech.md: what each data source and acoustic effect does to
+# real-speech accuracy, at one small training budget per row (float 6 + QAT 2 epochs, at
+# most 20,000 training samples drawn from the row's corpora, seed 0).
+# Every row is scored on the speakers of folds 0 and 1 of sc-v2-test-dev, which no corpus
+# here contains (edgekws data mix --holdout 0 1), and on FSDD (never trained on).
+# Needs the corpora of the rows (see docs/real-speech.md, "Rebuild"); ROWS picks rows.
+# Usage: docs/scripts/real_speech_ablation.sh [row ...]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+EK=${EK:-.venv/bin/edgekws}
+SC=${SC:-../shared/data/sc-v2-test-dev}
+OUT=${OUT:-build/abl}
+BUDGET=${BUDGET:---float-epochs 6 --qat-epochs 2 --max-train 20000}
+declare -A ROOTS=(
+  [espeak]="build/corpus-s200"
+  [kokoro]="build/corpus-s200 build/mix-kk0"
+  [real]="build/corpus-s200 build/mix-kk0 build/mix-sc0"
+  [acoustics]="build/corpus-s200 build/mix-all"
+  [level]="build/corpus-s200 build/mix-all"
+  [no-reverb]="build/corpus-s200 build/mix-noreverb"
+  [no-noise]="build/corpus-s200 build/mix-nonoise"
+)
+declare -A EXTRA=([level]="--level c0-max")
+for row in "${@:-espeak kokoro real acoustics level}"; do
+  for r in $row; do
+    mkdir -p "$OUT/$r"
+    # shellcheck disable=SC2086
+    $EK train --root ${ROOTS[$r]} --out-dir "$OUT/$r" --cache build/feat $BUDGET \
+        ${EXTRA[$r]:-} --quiet > "$OUT/$r/train.log" 2>&1
+    $EK eval --model "$OUT/$r/ds_cnn_kws.ekws" --speech-commands "$SC" --folds 0 1 --fsdd \
+        --out "$OUT/$r" --quiet > "$OUT/$r/eval.md"
+    grep -E "^\*\*|^- " "$OUT/$r/eval.md" | sed "s/^/$r: /"
+  done
+done

@@ -1,0 +1,191 @@
+"""``edgekws eval``: a trained model on real speech.
+
+Scores the golden model (the shipped one by default) on a Speech Commands folder - the 12
+classes of the canonical test, by class and by speaker, with a confusion matrix - and on
+the FSDD digits. Report a Speech Commands figure only on speakers held out of the model's
+training: ``--folds`` keeps the speakers of those folds (``edgekws data mix --holdout``
+leaves the same folds out of a training corpus).
+
+Examples:
+
+  edgekws eval --speech-commands ../shared/data/sc-v2-test-dev --folds 0 1
+  edgekws eval --fsdd --out build/eval
+  edgekws eval --model build/train/ds_cnn_kws.ekws --fsdd --json
+  edgekws eval --stream --fsdd --speech-commands ../shared/data/sc-v2-test-dev \
+      --noise ../shared/data/sc-background-noise
+
+With --stream, the listener's scenario instead: load, enrol --words from --enrol
+utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
+and a non-keyword stream (other digits, the whole Speech Commands folder, the noise
+recordings); the detection rate and false alarms per hour for every --min-score and
+--min-margin, the best pair at 1 false alarm per hour, and the trade-off plot.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edgekws.cliargs import nonneg_int, positive_int
+
+__all__ = ["add_cli"]
+
+
+def add_cli(subparsers) -> None:
+    """Register ``eval`` on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser("eval", help="accuracy of a model on real speech (12 classes, "
+                              "FSDD digits), per class and per speaker",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None,
+                   help="trained .ekws (default: the shipped python/edgekws/models/"
+                   "ds_cnn_kws.ekws)")
+    p.add_argument("--speech-commands", metavar="DIR",
+                   help="Speech Commands folder (canonical 12-folder test layout or word "
+                   "folders), e.g. ../shared/data/sc-v2-test-dev")
+    p.add_argument("--folds", type=nonneg_int, nargs="+", default=None,
+                   help="only the speakers of these folds (default: every speaker)")
+    p.add_argument("--num-folds", type=positive_int, default=5,
+                   help="speaker folds of the split (default 5)")
+    p.add_argument("--fsdd", nargs="?", const="", metavar="RECORDINGS",
+                   help="the FSDD recordings (default: $EDGEKWS_FSDD or "
+                   "../shared/data/fsdd/recordings)")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="at most this many clips of each set (an even sample)")
+    p.add_argument("--out", default="build/eval",
+                   help="folder for the confusion-matrix PNGs and report.json "
+                   "(default build/eval)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    s = p.add_argument_group("streams (--stream)")
+    s.add_argument("--stream", action="store_true",
+                   help="measure detection rate and false alarms per hour on long streams")
+    s.add_argument("--corpus", metavar="DIR",
+                   help="corpus whose words are learned natively first, as in the tutorial "
+                   "(every word but the enrolled ones): what a non-keyword is matched to")
+    s.add_argument("--cache", default="build/features",
+                   help="feature cache of that corpus (default build/features)")
+    s.add_argument("--noise", metavar="DIR", default=None,
+                   help="real background-noise WAVs for the streams (../shared/data/"
+                   "sc-background-noise)")
+    s.add_argument("--speaker", default="jackson",
+                   help="FSDD speaker who enrols (default jackson)")
+    s.add_argument("--words", nargs="+", default=["one", "five", "nine"],
+                   help="digits to enrol (default one five nine)")
+    s.add_argument("--enrol", type=positive_int, default=4,
+                   help="utterances per word to enrol from (default 4)")
+    s.add_argument("--num-weights", type=positive_int, default=None,
+                   help="num_weights of the learning layer (default: the tutorial's rule, "
+                   "int(1.2 x median spikes))")
+    s.add_argument("--gate", type=float, default=None, metavar="DBFS",
+                   help="the listener's energy gate (default: board listen's)")
+    s.add_argument("--max-false-alarms", type=float, default=1.0, metavar="PER_HOUR",
+                   help="false-alarm budget for the chosen thresholds (default 1 per hour)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _model_path(arg):
+    if arg:
+        if not Path(arg).is_file():
+            raise ValueError(f"--model {arg!r}: no such file")
+        return arg
+    from edgekws.models import shipped_model_path
+    return shipped_model_path()
+
+
+def _cmd_eval(args) -> int:
+    from .real import fsdd_clips, score_model, speech_commands_clips
+    from .report import fsdd_report, markdown, speech_commands_report
+
+    if args.speech_commands is None and args.fsdd is None:
+        raise ValueError("give --speech-commands DIR and/or --fsdd [DIR]")
+    model = _model_path(args.model)
+    if args.stream:
+        return _cmd_stream(args, model)
+    # Read every set before scoring any: a wrong folder fails in seconds, not minutes.
+    sets = []
+    if args.speech_commands is not None:
+        sets.append(("speech_commands", speech_commands_clips(
+            args.speech_commands, folds=args.folds, num_folds=args.num_folds,
+            limit=args.limit)))
+    if args.fsdd is not None:
+        sets.append(("fsdd", fsdd_clips(args.fsdd or None, limit=args.limit)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"model": model}
+    for key, clips in sets:
+        scores = score_model(model, clips, progress=not args.quiet)
+        make = speech_commands_report if key == "speech_commands" else fsdd_report
+        png = out / f"{key}_confusion.png"
+        report[key] = make(scores, png)
+        report[key]["confusion_png"] = str(png)
+        if not args.json:
+            print(markdown(report[key]))
+            print(f"confusion matrix: {png}\n")
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"report: {out / 'report.json'}")
+    return 0
+
+
+def _cmd_stream(args, model) -> int:
+    from edgekws.host.listen import DEFAULT_GATE_DB
+
+    from .stream import StreamSetup, choose, plot_tradeoff, run_streams, sweep
+
+    if args.fsdd is None:
+        raise ValueError("--stream enrols FSDD digits: give --fsdd [DIR]")
+    if not args.corpus or not (Path(args.corpus) / "corpus.json").is_file():
+        raise ValueError(f"--stream needs --corpus, a corpus folder with a corpus.json (build "
+                         f"one with 'edgekws data synth'), not {args.corpus!r}")
+    setup = StreamSetup(model=model, corpus=args.corpus, cache_dir=args.cache,
+                        folds=tuple(args.folds) if args.folds else None,
+                        speech_commands=args.speech_commands,
+                        noise_dir=args.noise, fsdd=args.fsdd or None, speaker=args.speaker,
+                        words=tuple(args.words), enrol=args.enrol,
+                        num_weights=args.num_weights,
+                        gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate)
+    result = run_streams(setup, log=lambda m: print(m, file=sys.stderr))
+    rows = sweep(result, result["num_weights"])
+    best = choose(rows, args.max_false_alarms)
+    free = next(r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_tradeoff(rows, out / "stream_tradeoff.png", best,
+                        f"enrolled {', '.join(args.words)} ({args.speaker}), "
+                        f"num_weights {result['num_weights']}")
+    hours = result["other"].seconds / 3600
+    report = {"model": model, "setup": vars(setup), "keywords": result["keywords"],
+              "enrolment": result["enrolment"],
+              "keyword_minutes": result["keyword"].seconds / 60,
+              "non_keyword_hours": hours, "no_threshold": free, "chosen": best,
+              "sweep": rows, "plot": str(png)}
+    (out / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+
+    def line(name, r):
+        return (f"| {name} | {r['min_score']:.2f} | {r['min_margin']:.2f} | "
+                f"{r['detected']}/{result['keywords']} ({100 * r['detection_rate']:.1f} %) | "
+                f"{r['false_alarms']} ({r['false_alarms_per_hour']:.2f}/h) |")
+    e = result["enrolment"]
+    print(f"enrolment: {e['correct']}/{e['total']} of {args.speaker}'s other recordings "
+          f"({100 * e['correct'] / e['total']:.1f} %); old classes "
+          f"{100 * e['old_before']:.2f} % -> {100 * e['old_after']:.2f} %")
+    print(f"non-keyword stream {hours:.2f} h, keyword stream "
+          f"{result['keyword'].seconds / 60:.1f} min ({result['keywords']} keywords)\n")
+    print("| thresholds | min score | min margin | keywords detected | false alarms |")
+    print("|---|---:|---:|---:|---:|")
+    print(line("none", free))
+    if best is not None:
+        print(line(f"best at <= {args.max_false_alarms:g}/h", best))
+    else:
+        print(f"| no thresholds reach {args.max_false_alarms:g} false alarms per hour | | | | |")
+    print(f"\ntrade-off: {png}; report: {out / 'stream.json'}")
+    return 0

@@ -1,0 +1,164 @@
+"""Real-speech evaluation of a trained model: Speech Commands' 12 classes, and FSDD digits.
+
+Speech Commands is scored as its canonical test is: 10 core words, ``_silence_`` and
+``_unknown_`` (any other word). The model's own classes are mapped onto these 12: a core
+word stays itself, silence is silence, every other word the model knows is "unknown". A
+folder in the canonical test layout (the 12 folders; an ``_unknown_`` clip's name starts
+with its word) or plain word folders are read; ``folds`` keeps only the speakers of those
+folds (:func:`edgekws.data.mix.fold_of`), which is how a figure is reported only on
+speakers held out of a model's training (``edgekws data mix --holdout``).
+
+FSDD (three speakers, digits) is scored among the ten digit classes, and over all classes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CORE_WORDS", "TWELVE", "RealClips", "speech_commands_clips", "fsdd_clips",
+           "Scores", "score_model", "twelve_class_of"]
+
+CORE_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+#: The 12 classes of the Speech Commands test, in the canonical order.
+TWELVE = CORE_WORDS + (SILENCE, UNKNOWN)
+_NAME = re.compile(r"^(?:(?P<word>[a-z]+)_)?(?P<hash>[0-9a-f]{8})_nohash_\d+\.wav$")
+
+
+@dataclasses.dataclass
+class RealClips:
+    """One-second 16 kHz clips with their word and speaker."""
+
+    name: str
+    waves: np.ndarray
+    words: list
+    speakers: list
+    paths: list
+
+    def __len__(self):
+        return len(self.words)
+
+
+def speech_commands_clips(root, folds=None, num_folds: int = 5, limit: int | None = None,
+                          name: str | None = None) -> RealClips:
+    """Read a Speech Commands folder (canonical test layout or word folders).
+
+    Parameters
+    ----------
+    root : path-like
+    folds : sequence of int, optional
+        Keep only the speakers (and silence clips) of these folds.
+    num_folds : int
+        Number of folds of the speaker split.
+    limit : int, optional
+        Keep an evenly spaced sample of at most this many clips.
+    """
+    from edgekws.data.mix import fold_of
+    from edgekws.data.speech_commands import load_sample, Sample
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"Speech Commands folder {str(root)!r} does not exist")
+    if folds is not None:
+        bad = [f for f in folds if not (isinstance(f, int) and 0 <= f < num_folds)]
+        if bad or not folds:
+            raise ValueError(f"folds must be fold numbers in 0..{num_folds - 1}, not "
+                             f"{list(folds)!r}")
+    words, speakers, paths = [], [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not
+                         p.name.startswith("_background")):
+        for wav in sorted(folder.glob("*.wav")):
+            if folder.name == SILENCE:
+                number = int(re.sub(r"\D", "", wav.stem) or 0)
+                word, speaker, fold = SILENCE, "silence", number % num_folds
+            else:
+                m = _NAME.match(wav.name)
+                if not m:
+                    raise ValueError(f"{wav}: name does not match '[word_]{{hash}}_nohash_"
+                                     "{i}.wav'")
+                word = m.group("word") or folder.name
+                speaker, fold = m.group("hash"), fold_of(m.group("hash"), num_folds)
+            if folds is not None and fold not in folds:
+                continue
+            words.append(word)
+            speakers.append(speaker)
+            paths.append(str(wav))
+    if not paths:
+        raise ValueError(f"no clips in {str(root)!r}" + (f" for folds {list(folds)}"
+                                                          if folds is not None else ""))
+    if limit is not None and len(paths) > limit:
+        keep = np.linspace(0, len(paths) - 1, limit).round().astype(int)
+        words, speakers, paths = ([v[i] for i in keep] for v in (words, speakers, paths))
+    waves = np.stack([load_sample(Sample(p, w, 0)) if w != SILENCE else
+                      load_sample(Sample(p, "_word_", 0)) for p, w in zip(paths, words)])
+    label = name or root.name + ("" if folds is None else
+                                 f" (folds {','.join(map(str, folds))} of {num_folds})")
+    return RealClips(label, waves, words, speakers, paths)
+
+
+def fsdd_clips(root=None, limit: int | None = None) -> RealClips:
+    """FSDD recordings (resampled to 16 kHz, centred in one second)."""
+    from edgekws.data.fsdd import list_fsdd, load_fsdd
+
+    samples = list_fsdd(root)
+    if limit is not None and len(samples) > limit:
+        keep = np.linspace(0, len(samples) - 1, limit).round().astype(int)
+        samples = [samples[i] for i in keep]
+    waves, words, speakers = load_fsdd(samples)
+    return RealClips("FSDD", np.asarray(waves, np.float32), list(words), list(speakers),
+                     [s.path for s in samples])
+
+
+def twelve_class_of(word: str) -> str:
+    """The Speech Commands test class of a word."""
+    return word if word in CORE_WORDS or word == SILENCE else UNKNOWN
+
+
+@dataclasses.dataclass
+class Scores:
+    """Per-clip predictions of a model on a :class:`RealClips` set."""
+
+    clips: RealClips
+    model_words: list
+    scores: np.ndarray   # (n, classes) the model's outputs
+    predicted: list      # the model's word for each clip
+
+    def accuracy(self, mask=None) -> float:
+        ok = np.array([p == w for p, w in zip(self.predicted, self.clips.words)])
+        return float(ok[mask].mean() if mask is not None else ok.mean())
+
+    def restricted(self, classes) -> list:
+        """The best of ``classes`` (words of the model) for each clip."""
+        cols = [self.model_words.index(c) for c in classes]
+        return [classes[i] for i in self.scores[:, cols].argmax(1)]
+
+    def twelve(self):
+        """``(truth, predicted)`` in the 12 Speech Commands classes."""
+        return ([twelve_class_of(w) for w in self.clips.words],
+                [twelve_class_of(w) for w in self.predicted])
+
+
+def score_model(model_path, clips: RealClips, batch: int = 500, progress: bool = False
+                ) -> Scores:
+    """Run a trained ``.ekws`` (the golden model, with its stored MFCC scaling) on clips."""
+    from tqdm import tqdm
+
+    from edgekws.data.mfcc import mfcc
+    from edgekws.tutorial.edge_learning import front_end
+
+    _, full, extra, scaling, _ = front_end(model_path)
+    words = list(extra.get("words", []))
+    if full is None or not words:
+        raise ValueError(f"{model_path} has no classifier with word labels (metadata "
+                         "'words'); evaluate a model written by 'edgekws train'")
+    out = []
+    for i in tqdm(range(0, len(clips), batch), disable=not progress, unit="batch",
+                  desc="eval"):
+        x = scaling.to_uint8(mfcc(clips.waves[i:i + batch]))[..., None]
+        out.append(np.asarray(full.predict(x)).reshape(len(x), -1))
+    scores = np.concatenate(out)
+    predicted = [words[i] for i in scores.argmax(1)]
+    return Scores(clips, words, scores, predicted)

@@ -1,0 +1,338 @@
+"""Keyword spotting on long real streams: detection rate against false alarms per hour.
+
+The scenario is a user's: ``board load`` (the model's extractor and a fresh learning
+layer), ``board enrol`` of a few words from ``enrol`` real utterances of one FSDD speaker,
+then ``board listen``. Two streams go through the listener's own segmenter
+(:class:`~edgekws.host.listen.Segmenter`) and scoring
+(:func:`~edgekws.host.listen.score_potentials`):
+
+* the **keyword stream**: that speaker's other recordings of the enrolled words, each at a
+  random peak level between ``levels_db`` (quiet speakers included), 0.6-1.5 s apart, over
+  a faint bed of real background noise;
+* the **non-keyword stream**: every FSDD recording of the other digits (all speakers),
+  every clip of a Speech Commands folder (other words, silence, unknown words) and the
+  real background-noise recordings, as recorded, 0.3-1.0 s apart over the same bed.
+
+A detection is a fired window whose class is an enrolled word and which passes the
+thresholds. On the keyword stream it is a hit when its window holds an utterance of that
+word; on the non-keyword stream every detection is a false alarm. Because the thresholds
+do not change which windows fire, every window is scored once and the thresholds are swept
+afterwards: :func:`sweep` gives the detection rate and false alarms per hour for each
+``(min_score, min_margin)``, and :func:`choose` the best detection rate at a false-alarm
+budget.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["StreamSetup", "Fired", "build_stream", "run_streams", "sweep", "choose",
+           "plot_tradeoff"]
+
+RATE = 16000
+
+
+@dataclasses.dataclass
+class StreamSetup:
+    """What :func:`run_streams` learns, enrols and plays."""
+
+    model: str
+    corpus: str
+    cache_dir: str = "build/features"
+    speech_commands: str | None = None
+    folds: tuple | None = None
+    noise_dir: str | None = None
+    fsdd: str | None = None
+    speaker: str = "jackson"
+    words: tuple = ("one", "five", "nine")
+    enrol: int = 4
+    copies: int = 40
+    neurons_per_class: int = 15
+    num_weights: int | None = None
+    levels_db: tuple = (-35.0, -6.0)
+    gate_db: float = -55.0
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Fired:
+    """Every fired window of one stream, scored without thresholds."""
+
+    seconds: float
+    label: np.ndarray       # the learning layer's class of each window (0: first word)
+    score: np.ndarray
+    margin: np.ndarray
+    truth: list             # the word whose utterance the window holds, or None
+
+
+def _bed(n, noises, rng, level_db=(-62.0, -50.0)):
+    """``n`` samples of real background noise at an RMS drawn from ``level_db`` dBFS."""
+    out = np.zeros(n, np.float64)
+    pos = 0
+    while pos < n:
+        z = noises[int(rng.integers(len(noises)))]
+        take = min(n - pos, z.size)
+        first = int(rng.integers(0, z.size - take + 1))
+        cut = z[first:first + take].astype(np.float64)
+        rms = np.sqrt(np.mean(cut ** 2)) + 1e-12
+        out[pos:pos + take] = cut * (10 ** (rng.uniform(*level_db) / 20) / rms)
+        pos += take
+    return out
+
+
+def build_stream(clips, words, noises, rng, gap=(0.6, 1.5), levels_db=None):
+    """Utterances one after another over a noise bed.
+
+    Parameters
+    ----------
+    clips : list of numpy.ndarray
+        16 kHz float recordings.
+    words : list of str or None
+        What each clip says (None: not a keyword).
+    levels_db : tuple, optional
+        When given, each clip is scaled to a random peak level in this range (dBFS).
+
+    Returns
+    -------
+    stream : numpy.ndarray
+        float32 in [-1, 1].
+    spans : list of (start, stop, word)
+    """
+    pieces, spans, pos = [], [], 0
+    for clip, word in zip(clips, words):
+        silence = int(rng.uniform(*gap) * RATE)
+        x = np.asarray(clip, np.float64)
+        if levels_db is not None and np.max(np.abs(x)) > 0:
+            x = x * (10 ** (rng.uniform(*levels_db) / 20) / np.max(np.abs(x)))
+        pieces += [np.zeros(silence), x]
+        spans.append((pos + silence, pos + silence + x.size, word))
+        pos += silence + x.size
+    pieces.append(np.zeros(RATE))
+    stream = np.concatenate(pieces)
+    if noises:
+        stream = stream + _bed(stream.size, noises, rng)
+    return np.clip(stream, -1.0, 1.0).astype(np.float32), spans
+
+
+def _listen(classify_frames, to_frames, words, stream, spans, gate_db, chunk=4000) -> Fired:
+    """Every window the listener fires on ``stream``, with its class and score."""
+    from edgekws.data.mfcc import MfccParams
+    from edgekws.host.listen import Segmenter, spot
+
+    seg = Segmenter(MfccParams(), threshold_db=gate_db)
+    scored = []
+
+    def classify(frames):
+        out = classify_frames(frames)
+        scored.append(out)
+        return out
+
+    chunks = (stream[i:i + chunk] for i in range(0, stream.size, chunk))
+    starts = np.array([a for a, _, _ in spans])
+    truth = []
+    for d in spot(chunks, seg, to_frames, classify, words):
+        a, b = d.window.start, d.window.start + d.window.samples.size
+        # The utterance the window holds: the one with most of its samples inside.
+        i = int(np.searchsorted(starts, b)) - 1
+        best, word = 0, None
+        for j in range(max(0, i - 2), i + 1):
+            s0, s1, w = spans[j]
+            inside = max(0, min(b, s1) - max(a, s0))
+            if inside > best and inside >= 0.5 * (s1 - s0):
+                best, word = inside, w
+        truth.append(word)
+    cat = (lambda f: np.concatenate([getattr(s, f) for s in scored])) if scored else \
+        (lambda f: np.zeros(0))
+    return Fired(stream.size / RATE, cat("label").astype(int), cat("score"), cat("margin"),
+                 truth)
+
+
+def _background(setup, spikes_of, log):
+    """The tutorial's offline native learning of every corpus word but the enrolled ones
+    (and the edge-learning words the models are trained without): ``(head, num_classes,
+    words, val spikes, val labels)``. The corpus is read as ``edgekws train`` reads it, so
+    its feature cache serves here too."""
+    from edgekws.data.features import cached_features
+    from edgekws.data.speech_commands import load_speech_commands, word_to_index
+    from edgekws.train.dataset import EDGE_WORDS
+    from edgekws.tutorial.edge_learning import (fit_batches, learning_head,
+                                                suggest_from_training)
+
+    ds = load_speech_commands(setup.corpus, exclude=EDGE_WORDS, seed=setup.seed)
+    kept = [w for w in ds.word_to_index if w not in setup.words and w != "_silence_"]
+    mapping = word_to_index(kept)
+    relabel = np.full(len(ds.word_to_index), -1, np.int32)
+    for w, i in ds.word_to_index.items():
+        relabel[i] = mapping.get(w, -1)
+    sets = []
+    for split, name in (("train", "train"), ("val", "val")):
+        fs = cached_features(ds.split(split), setup.cache_dir, name=name, workers=None)
+        y = relabel[fs.y]
+        sets.append((fs.x[y >= 0], y[y >= 0]))
+    (x_train, y_train), (x_val, y_val) = sets
+    s_train, s_val = spikes_of(x_train), spikes_of(x_val)
+    k = setup.num_weights or suggest_from_training(s_train, setup.seed)[1]
+    K = len(mapping)
+    head = learning_head(s_train.shape[-1], K, setup.neurons_per_class, k, 0.1, setup.seed)
+    fit_batches(head, s_train, y_train, progress=False)
+    words = [w for w, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+    log(f"offline native learning: {K} classes of {setup.corpus} ({len(y_train)} samples), "
+        f"num_weights {k}")
+    return head, K, words, s_val, y_val
+
+
+def run_streams(setup: StreamSetup, log=print) -> dict:
+    """Learn the background classes, enrol, play both streams; returns the
+    :class:`Fired` windows, the enrolment accuracy on the speaker's other recordings (as
+    isolated clips) and the old classes' accuracy before and after."""
+    from edgekws.data.fsdd import DIGIT_WORDS, list_fsdd, load_fsdd
+    from edgekws.data.speech_commands import load_noises
+    from edgekws.host.edge import enrol_frames
+    from edgekws.host.listen import score_potentials
+    from edgekws.tutorial.edge_learning import accuracy, front_end
+
+    from .real import speech_commands_clips
+
+    rng = np.random.default_rng(setup.seed)
+    unknown = [w for w in setup.words if w not in DIGIT_WORDS]
+    if unknown:
+        raise ValueError(f"enrolled words must be FSDD digits {DIGIT_WORDS}, not {unknown}")
+    samples = list_fsdd(setup.fsdd)
+    if setup.speaker not in {s.speaker for s in samples}:
+        raise ValueError(f"no FSDD speaker {setup.speaker!r} (have "
+                         f"{sorted({s.speaker for s in samples})})")
+    noise_files = sorted(Path(setup.noise_dir).glob("*.wav")) if setup.noise_dir else []
+    others_sc = speech_commands_clips(setup.speech_commands, folds=setup.folds) \
+        if setup.speech_commands else None
+    extractor, _, _, scaling, encode = front_end(setup.model)
+
+    def to_frames(waves):
+        return scaling.to_uint8(_mfcc(waves))[..., None]
+
+    def spikes(frames):
+        return extractor.forward(frames).reshape(len(frames), 1, 1, -1)
+
+    head, K, words, s_val, y_val = _background(setup, encode, log)
+    before = accuracy(head, s_val, y_val, K)
+    noises = load_noises(noise_files)
+    waves, fwords, _ = load_fsdd(samples)
+    keyword_clips, enrol_x, enrol_y = [], [], []
+    head.add_classes(len(setup.words), seed=setup.seed)
+    for i, w in enumerate(setup.words):
+        mine = sorted((j for j, s in enumerate(samples) if s.word == w and
+                       s.speaker == setup.speaker), key=lambda j: samples[j].index)
+        if len(mine) <= setup.enrol:
+            raise ValueError(f"{setup.speaker!r} has {len(mine)} recordings of {w!r}; "
+                             f"enrolment needs more than {setup.enrol}")
+        frames = enrol_frames([waves[j] for j in mine[:setup.enrol]], setup.copies, rng,
+                              to_frames)
+        enrol_x.append(spikes(frames))
+        enrol_y += [K + i] * len(frames)
+        keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
+    head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
+    words = words + list(setup.words)
+    K2 = len(words)
+    after = accuracy(head, s_val, y_val, K2)
+    lp = head.learning
+
+    def classify_frames(frames):
+        pots = head.forward(spikes(frames))
+        return score_potentials(pots.reshape(len(frames), -1), K2, lp.num_weights)
+
+    iso = classify_frames(to_frames(np.stack([c for c, _ in keyword_clips])))
+    enrol_ok = int(np.sum([words[l] == w for l, (_, w) in zip(iso.label, keyword_clips)]))
+    log(f"enrolled {list(setup.words)} from {setup.enrol} utterances of {setup.speaker}: "
+        f"{enrol_ok}/{len(keyword_clips)} of the speaker's other recordings; old classes "
+        f"{100 * before:.2f} % -> {100 * after:.2f} %")
+    order = rng.permutation(len(keyword_clips))
+    kw_stream, kw_spans = build_stream([keyword_clips[i][0] for i in order],
+                                       [keyword_clips[i][1] for i in order], noises, rng,
+                                       levels_db=setup.levels_db)
+    others = [waves[i] for i, w in enumerate(fwords) if w not in setup.words]
+    if others_sc is not None:
+        others += list(others_sc.waves)
+    others += [z for z in noises]
+    order = rng.permutation(len(others))
+    nk_stream, nk_spans = build_stream([others[i] for i in order], [None] * len(others),
+                                       noises, rng, gap=(0.3, 1.0))
+    log(f"keyword stream {kw_stream.size / RATE / 60:.1f} min ({len(kw_spans)} keywords), "
+        f"non-keyword stream {nk_stream.size / RATE / 3600:.2f} h ({len(nk_spans)} clips)")
+    return {"words": words, "enrolled_from": K, "keywords": len(kw_spans),
+            "num_weights": lp.num_weights,
+            "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
+                          "old_before": before, "old_after": after},
+            "keyword": _listen(classify_frames, to_frames, words, kw_stream, kw_spans,
+                               setup.gate_db),
+            "other": _listen(classify_frames, to_frames, words, nk_stream, nk_spans,
+                             setup.gate_db)}
+
+
+def _mfcc(waves):
+    from edgekws.data.mfcc import mfcc
+    return mfcc(np.asarray(waves, np.float32))
+
+
+def sweep(result: dict, num_weights: int) -> list:
+    """``[{min_score, min_margin, detection_rate, false_alarms_per_hour, ...}]`` over
+    every threshold pair the integer potentials can tell apart."""
+    kw, other, words = result["keyword"], result["other"], result["words"]
+    first = result.get("enrolled_from", 1)   # classes below are not keywords
+    steps = np.arange(num_weights + 1) / num_weights
+    rows = []
+    for ms in steps:
+        for mm in steps[:num_weights // 2 + 1]:
+            def passed(f):
+                return (f.label >= first) & (f.score >= ms - 1e-9) & (f.margin >= mm - 1e-9)
+            ok = passed(kw)
+            hit_words = {i for i, (l, t) in enumerate(zip(kw.label, kw.truth))
+                         if ok[i] and t is not None and words[l] == t}
+            wrong = int(np.sum(ok)) - len(hit_words)
+            fa = int(np.sum(passed(other)))
+            rows.append({"min_score": round(float(ms), 4), "min_margin": round(float(mm), 4),
+                         "detected": len(hit_words),
+                         "detection_rate": len(hit_words) / max(1, result["keywords"]),
+                         "wrong_word_or_extra": wrong, "false_alarms": fa,
+                         "false_alarms_per_hour": fa / (other.seconds / 3600)})
+    return rows
+
+
+def choose(rows: list, max_false_alarms_per_hour: float = 1.0) -> dict | None:
+    """The thresholds with the best detection rate at or under the false-alarm budget
+    (ties: the lower thresholds)."""
+    ok = [r for r in rows if r["false_alarms_per_hour"] <= max_false_alarms_per_hour]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r["detection_rate"], -r["min_score"], -r["min_margin"]))
+
+
+def plot_tradeoff(rows: list, path, chosen: dict | None = None, title: str = "") -> Path:
+    """Detection rate against false alarms per hour, one curve per ``min_margin``."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    margins = sorted({r["min_margin"] for r in rows})
+    for mm in margins[:5]:
+        pts = sorted((r["false_alarms_per_hour"], r["detection_rate"]) for r in rows
+                     if r["min_margin"] == mm)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker=".",
+                label=f"min margin {mm:.2f}")
+    if chosen is not None:
+        ax.plot(chosen["false_alarms_per_hour"], 100 * chosen["detection_rate"], "r*",
+                markersize=14, label=f"default: score {chosen['min_score']:.2f}, "
+                f"margin {chosen['min_margin']:.2f}")
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("false alarms per hour (non-keyword stream)")
+    ax.set_ylabel("keywords detected, %")
+    ax.set_title(title or "Detection rate against false alarms")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,138 @@
+"""edgekws eval: 12-class scoring by speaker fold, scores and rejection, stream trade-off."""
+import json
+
+import numpy as np
+import pytest
+
+from edgekws.cli import main
+from edgekws.data.mfcc import mfcc
+from edgekws.data.mix import fold_of
+from edgekws.data.wavio import write_wav
+from edgekws.evaluate.real import (TWELVE, score_model, speech_commands_clips,
+                                   twelve_class_of)
+from edgekws.evaluate.report import speech_commands_report
+from edgekws.evaluate.stream import Fired, build_stream, choose, sweep
+from edgekws.host.listen import score_potentials
+from edgekws.models import load_pretrained, shipped_model_path
+
+RATE = 16000
+HASHES = ["0a7c2a8d", "1b2c3d4e", "2c3d4e5f", "3d4e5f60", "4e5f6071"]
+
+
+@pytest.fixture
+def layout(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "sc"
+    for d in ("yes", "go", "_unknown_", "_silence_"):
+        (root / d).mkdir(parents=True)
+    t = np.arange(RATE) / RATE
+    for h in HASHES:
+        for word, f0 in (("yes", 300), ("go", 600)):
+            x = 0.3 * np.sin(2 * np.pi * f0 * t) * np.hanning(RATE)
+            write_wav(root / word / f"{h}_nohash_0.wav", x.astype(np.float32))
+    write_wav(root / "_unknown_" / f"bed_{HASHES[0]}_nohash_2.wav",
+              (0.2 * rng.standard_normal(RATE)).astype(np.float32))
+    for i in range(3):
+        write_wav(root / "_silence_" / f"{i}.wav",
+                  (0.001 * rng.standard_normal(RATE)).astype(np.float32))
+    return root
+
+
+def test_twelve_classes():
+    assert TWELVE[-2:] == ("_silence_", "_unknown_") and len(TWELVE) == 12
+    assert [twelve_class_of(w) for w in ("go", "_silence_", "bed", "six")] == \
+        ["go", "_silence_", "_unknown_", "_unknown_"]
+
+
+def test_clips_by_fold(layout):
+    all_clips = speech_commands_clips(layout)
+    assert len(all_clips) == 2 * len(HASHES) + 1 + 3
+    assert "bed" in all_clips.words                  # an unknown clip keeps its word
+    fold = fold_of(HASHES[0])
+    some = speech_commands_clips(layout, folds=[fold])
+    assert set(sp for sp, w in zip(some.speakers, some.words) if w != "_silence_") == \
+        {h for h in HASHES if fold_of(h) == fold}
+    assert some.waves.shape == (len(some), RATE)
+    with pytest.raises(ValueError, match=r"folds must be fold numbers in 0\.\.4, not \[5\]"):
+        speech_commands_clips(layout, folds=[5])
+    with pytest.raises(ValueError, match="does not exist"):
+        speech_commands_clips(layout / "nope")
+
+
+def test_score_model_is_the_golden_model(layout):
+    clips = speech_commands_clips(layout)
+    s = score_model(shipped_model_path(), clips)
+    model = load_pretrained()
+    from edgekws.data.mfcc import MfccScaling
+    scaling = MfccScaling.from_dict(model.extra["mfcc_scaling"])
+    x = scaling.to_uint8(mfcc(clips.waves))[..., None]
+    expect = np.asarray(model.predict(x)).reshape(len(x), -1)
+    np.testing.assert_array_equal(s.scores, expect)
+    assert s.predicted == [model.extra["words"][i] for i in expect.argmax(1)]
+    rep = speech_commands_report(s)
+    truth, pred = s.twelve()
+    assert rep["twelve_class_accuracy"] == pytest.approx(np.mean(np.array(truth) == pred))
+    assert np.sum(rep["confusion"]) == len(clips)
+    assert rep["per_class"]["yes"]["clips"] == len(HASHES)
+
+
+def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
+    assert main(["eval"]) == 2
+    assert "give --speech-commands DIR and/or --fsdd" in capsys.readouterr().err
+    assert main(["eval", "--speech-commands", str(layout / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path / "m.ekws"), "--fsdd"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    out = tmp_path / "ev"
+    assert main(["eval", "--speech-commands", str(layout), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "12 classes:" in text and "| yes | 5 |" in text
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "speech_commands_confusion.png").stat().st_size > 1000
+    assert report["speech_commands"]["clips"] == 2 * len(HASHES) + 4
+
+
+def test_score_potentials_ranks_classes_and_rejects():
+    # 3 classes x 2 neurons, num_weights 10
+    pots = np.array([[9, 1, 5, 2, 0, 3],     # class 0 wins, margin 4
+                     [4, 6, 6, 0, 1, 1],     # tie 6 vs 6: the lower class (0), margin 0
+                     [2, 1, 0, 3, 4, 4]])    # class 2 with 4, margin 1
+    s = score_potentials(pots, 3, 10)
+    np.testing.assert_array_equal(s.label, [0, 0, 2])
+    np.testing.assert_allclose(s.score, [0.9, 0.6, 0.4])
+    np.testing.assert_allclose(s.margin, [0.4, 0.0, 0.1])
+    np.testing.assert_array_equal(score_potentials(pots, 3, 10, min_score=0.5).label,
+                                  [0, 0, -1])
+    np.testing.assert_array_equal(score_potentials(pots, 3, 10, min_margin=0.1).label,
+                                  [0, -1, 2])
+    with pytest.raises(ValueError, match="cannot be split into 4 classes"):
+        score_potentials(pots, 4, 10)
+    with pytest.raises(ValueError, match=r"min_score must be a fraction of num_weights in "
+                                         r"\[0, 1\], not 2"):
+        score_potentials(pots, 3, 10, min_score=2)
+
+
+def test_build_stream_and_sweep():
+    rng = np.random.default_rng(1)
+    clips = [np.ones(4000, np.float32) * 0.5, np.ones(8000, np.float32) * 0.5]
+    stream, spans = build_stream(clips, ["one", None], [], rng, levels_db=(-20.0, -20.0))
+    assert [w for _, _, w in spans] == ["one", None]
+    a, b, _ = spans[0]
+    assert b - a == 4000 and np.max(np.abs(stream[a:b])) == pytest.approx(0.1, rel=1e-3)
+    words = ["_unknown_", "one"]
+    kw = Fired(60.0, np.array([1, 1, 0]), np.array([0.9, 0.5, 0.8]), np.array([0.3, 0.1, 0.2]),
+               ["one", None, "one"])
+    other = Fired(3600.0, np.array([1, 1, 0]), np.array([0.4, 0.7, 0.9]),
+                  np.array([0.1, 0.1, 0.5]), [None] * 3)
+    result = {"keyword": kw, "other": other, "words": words, "keywords": 2}
+    rows = sweep(result, 10)
+    free = next(r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0)
+    assert free["detected"] == 1 and free["false_alarms_per_hour"] == 2.0
+    assert free["wrong_word_or_extra"] == 1
+    best = choose(rows, 0.0)
+    assert best["false_alarms"] == 0 and best["detected"] == 1
+    # the lowest thresholds that drop both false alarms: a margin of 0.2, or a score of 0.8
+    assert (best["min_score"], best["min_margin"]) == (0.0, pytest.approx(0.2))
+    assert any(r["min_score"] == pytest.approx(0.8) and r["min_margin"] == 0 and
+               r["false_alarms"] == 0 and r["detected"] == 1 for r in rows)
+    assert choose([r for r in rows if r["false_alarms"]], 0.5) is None
