@@ -10,7 +10,16 @@ from __future__ import annotations
 import os
 
 from .akida_api import PARAMETERS, model_from_dict
-from .engine import _akida, to_engine
+from .engine import to_engine
+
+
+def _akida(what: str):
+    try:
+        import akida
+    except ImportError:
+        raise ImportError(f"{what} needs the akida package (the Akida Execution Engine): "
+                          "pip install akida==2.19.3") from None
+    return akida
 
 
 def _engine_model(model_or_path):
@@ -18,13 +27,13 @@ def _engine_model(model_or_path):
         path = os.fspath(model_or_path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no Akida model file at {path!r}")
-        akida = _akida()
+        akida = _akida("from_akida")
         try:
             return akida.Model(path)
         except Exception as exc:  # the engine raises bare RuntimeErrors on bad files
             raise ValueError(f"{path!r} is not an Akida model file the installed akida "
                              f"{akida.__version__} can read: {exc}") from None
-    akida = _akida()
+    akida = _akida("from_akida")
     if not isinstance(model_or_path, akida.Model):
         raise TypeError(f"from_akida takes an akida.Model or the path of a .fbz file, not "
                         f"{type(model_or_path).__name__}")
@@ -91,6 +100,7 @@ def to_akida(model, path=None):
     from .model import Model
     if not isinstance(model, Model):
         raise TypeError(f"to_akida takes an edgekws.golden.Model, not {type(model).__name__}")
+    _akida("to_akida")
     eng = to_engine(model)
     if path is not None:
         eng.save(os.fspath(path))
