@@ -269,7 +269,9 @@ class _ConvMixin:
 
     def _pool(self, pot):
         if self.pool_type == PoolType.Max:
-            return ops.max_pool(pot, self.pool_size, self.pool_stride, self._same)
+            # The engine saturates max-pooled potentials to 20 bits (measured; unpooled
+            # convolution potentials are not clipped).
+            return saturate(ops.max_pool(pot, self.pool_size, self.pool_stride, self._same))
         if self.pool_type == PoolType.Average:
             return ops.global_sum_saturating(pot)
         return pot
