@@ -212,14 +212,15 @@ def test_evaluate_refuses_what_the_engine_refuses():
 
 # -- statistics ---------------------------------------------------------------------------------
 def test_statistics_report_the_last_inference_like_the_engine():
-    eng, gold, x, _ = _random_pair(FC_SPEC, 9, n=200)
+    # A convolutional model and 2000 samples: the engine times in whole milliseconds.
+    eng, gold, x, _ = _random_pair(SMALL_CNN, 9, n=200)
     for m in (eng, gold):
         s = m.statistics
         assert s.fps is None and s.powers == {} and s.energy is None
         assert s.inference_clk is None and s.program_clk is None
         assert str(s) == "Average framerate = N/A" and repr(s) == "fps: N/A"
     for m in (eng, gold):
-        m.forward(np.concatenate([x] * 20))
+        m.forward(np.concatenate([x] * 10))
         s = m.statistics
         assert isinstance(s.fps, float) and s.fps > 0
         assert str(s) == f"Average framerate = {s.fps:.2f} fps"
