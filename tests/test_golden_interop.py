@@ -153,3 +153,26 @@ def test_cli_import_and_export(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "akida", None)
     assert main(["model", "import", str(fbz), str(ekws)]) == 2
     assert "from_akida needs the akida package" in capsys.readouterr().err
+
+
+def test_an_imported_akida_model_runs_on_the_emulated_board(tmp_path):
+    """Engine -> .fbz -> golden -> emulated board: same outputs, same learning."""
+    from edgekws.host.board import Board
+    from edgekws.host.emulator import serve_tcp
+    rng = np.random.default_rng(30)
+    eng = akida_ds_cnn(rng, units=15, learning=True)
+    x, labels = _inputs(rng, 40), rng.integers(0, 3, 40).astype(np.int32)
+    eng.fit(x[:20], labels[:20])
+    eng.save(str(tmp_path / "edge.fbz"))
+    eng = akida.Model(str(tmp_path / "edge.fbz"))   # offset 0, as after the import
+    gold = golden.from_akida(tmp_path / "edge.fbz")
+    with serve_tcp(0) as server, Board(server.url, timeout=10.0) as board:
+        board.load(gold)
+        assert_same(eng.forward(x), board.forward(x), "board forward")
+        assert_same(eng.predict_classes(x, num_classes=3), board.predict_classes(x),
+                    "board classes")
+        eng.fit(x[20:], labels[20:])
+        board.fit(x[20:], labels[20:])
+        back = board.to_golden()
+    for name in ("weights", "threshold_learning", "thswap"):
+        assert_same(eng.layers[-1].get_variable(name), back.layers[-1].get_variable(name), name)
