@@ -122,3 +122,14 @@ def test_learning_units_ends_with_a_binary_layer(models):
     g = to_golden(model, learning_units=True)
     last = g.layers[-1]
     assert last.weights_bits == 1 and last.units == 5 and last.input_bits == 1
+
+
+def test_convert_gives_the_same_golden_model(models):
+    from edgekws.convert import convert
+    model, golden, x = models
+    other = convert(model)
+    assert [l.get_config() for l in other.layers] == [l.get_config() for l in golden.layers]
+    for a, b in zip(golden.layers, other.layers):
+        for name in a.get_variable_names():
+            np.testing.assert_array_equal(a.get_variable(name), b.get_variable(name))
+    np.testing.assert_array_equal(golden.predict(x[:50]), other.predict(x[:50]))

@@ -29,9 +29,11 @@ def test_forward_refuses_bad_inputs(x, exc, msg):
 
 @pytest.mark.parametrize("make, msg", [
     (lambda: g.FullyConnected(0), "units must be a positive integer, not 0"),
-    (lambda: g.FullyConnected(4, weights_bits=3), r"weights_bits must be one of \(1, 2, 4\), not 3"),
+    (lambda: g.FullyConnected(4, weights_bits=3), r"weights_bits must be one of \(1, 2, 4, 8\), not 3"),
+    (lambda: g.InputConvolutional((9, 9, 1), (3, 3), 8, weights_bits=9),
+     r"weights_bits must be one of \(1, 2, 3, 4, 5, 6, 7, 8\), not 9"),
     (lambda: g.FullyConnected(4, act_bits=8), r"act_bits must be one of \(1, 2, 4\), not 8"),
-    (lambda: g.InputData((1, 1, 8), input_bits=8), r"input_bits must be one of \(1, 2, 4\), not 8"),
+    (lambda: g.InputData((1, 1, 8), input_bits=9), r"input_bits must be one of \(1, .*, 8\), not 9"),
     (lambda: g.InputData((1, 8)), "input_shape must be three positive integers"),
     (lambda: g.InputConvolutional((9, 9, 1), (4, 3), 8), r"kernel_size must be odd, not \(4, 3\)"),
     (lambda: g.InputConvolutional((9, 9, 1), (3, 3), 8, padding_value=300), "padding_value must be"),

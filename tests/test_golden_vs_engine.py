@@ -105,7 +105,7 @@ def _draw_input_conv(rng):
     return [("InputConvolutional", dict(
         input_shape=shape, kernel_size=k, filters=int(rng.integers(1, 12)),
         kernel_stride=tuple(int(v) for v in rng.integers(1, 4, 2)),
-        weights_bits=int(rng.choice([1, 2, 4, 8])), padding=int(rng.integers(0, 2)),
+        weights_bits=int(rng.integers(1, 9)), padding=int(rng.integers(0, 2)),
         padding_value=int(rng.integers(0, 256)), **ACTS[int(rng.integers(0, 4))], **pool))]
 
 
@@ -132,10 +132,10 @@ def _draw_separable(rng):
     stride = tuple(int(v) for v in rng.integers(1, 4, 2))
     shape = (int(rng.integers(5, 16)), int(rng.integers(5, 16)), int(rng.integers(1, 20)))
     pool = POOLS[int(rng.integers(0, 3))]
-    return [("InputData", dict(input_shape=shape, input_bits=int(rng.choice([1, 2, 4])))),
+    return [("InputData", dict(input_shape=shape, input_bits=int(rng.integers(1, 5)))),
             ("SeparableConvolutional", dict(
                 kernel_size=k, filters=int(rng.integers(1, 20)),
-                weights_bits=int(rng.choice([1, 2, 4])), padding=padding, kernel_stride=stride,
+                weights_bits=int(rng.choice([1, 2, 4, 8])), padding=padding, kernel_stride=stride,
                 **ACTS[int(rng.integers(0, 4))], **pool))]
 
 
@@ -159,6 +159,35 @@ def test_global_average_pool_saturates_in_order():
     x = rng.integers(0, 16, (40, 25, 5, 64)).astype(np.uint8)
     out = gold.forward(x)
     assert (np.abs(out) >= 2**19 - 1).any(), "the test must reach the clamp"
+    assert_same(eng.forward(x), out)
+
+
+@pytest.mark.parametrize("layer", ["InputConvolutional", "SeparableConvolutional"])
+@pytest.mark.parametrize("act", [0, 3])
+def test_max_pooled_potentials_saturate_to_20_bits(layer, act):
+    """Found with 8-bit weights: the engine clips max-pooled potentials to 20 bits,
+    while unpooled convolution potentials stay exact."""
+    conv = dict(kernel_size=(5, 5), filters=4, weights_bits=8, pool_type=1, pool_size=(2, 2),
+                **ACTS[act])
+    spec = ([("InputConvolutional", dict(input_shape=(9, 9, 4), **conv))]
+            if layer == "InputConvolutional" else
+            [("InputData", dict(input_shape=(9, 9, 8), input_bits=4)),
+             ("SeparableConvolutional", conv)])
+    eng, gold = build_pair(spec)
+    rng = np.random.default_rng(act)
+    names = gold.layers[-1].get_variable_names()
+    for name in (n for n in names if n.startswith("weights")):
+        w = rng.integers(40, 128, gold.layers[-1].get_variable(name).shape).astype(np.int8)
+        w[..., 2:] *= -1 if name != "weights" or layer == "InputConvolutional" else 1
+        for m in (eng, gold):
+            m.layers[-1].set_variable(name, w)
+    for m in (eng, gold):
+        m.layers[-1].set_variable("threshold", np.full(4, 500000, np.int32))
+        m.layers[-1].set_variable("act_step", np.full(4, 3000.0, np.float32))
+    x = random_input(gold, rng, 16)
+    out = gold.forward(x)
+    if not ACTS[act].get("activation", True):
+        assert out.max() == 2**19 - 1 and out.min() == -2**19, "the test must reach the clamp"
     assert_same(eng.forward(x), out)
 
 

@@ -6,8 +6,12 @@
     golden = to_golden(keras_model)                 # edgekws.golden.Model
     report = compare(keras_model, golden, x_uint8)  # per-layer and class agreement
 
-See :mod:`edgekws.convert.from_keras` for the mapping.
+    golden = convert(keras_sequential)              # any quantized stack of edgekws blocks
+
+See :mod:`edgekws.convert.from_keras` for the mapping and
+:mod:`edgekws.convert.sequential` for the layers :func:`convert` takes.
 """
 from .from_keras import ConversionError, compare, to_golden
+from .sequential import convert
 
-__all__ = ["to_golden", "compare", "ConversionError"]
+__all__ = ["to_golden", "compare", "convert", "ConversionError"]

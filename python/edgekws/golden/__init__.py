@@ -10,10 +10,15 @@ The API mirrors the ``akida`` Python package::
     model.fit(spikes, labels)
     model.predict_classes(spikes, num_classes=33)
 
+Akida 1.0 models of the ``akida`` package come in with ``from_akida(model_or_path)`` and
+go back with ``to_akida(model)``.
+
 See ``../shared/akida-v1-semantics.md`` for the rules and ``docs/golden.md`` for where
 this model differs from the engine on purpose.
 """
+from .akida_api import LayerParams, LayerType, Statistics, Variables
 from .fileformat import ModelFileError
+from .interop import from_akida, to_akida
 from .layers import (FullyConnected, InputConvolutional, InputData, Layer, Padding, PoolType,
                      SeparableConvolutional)
 from .learning import LearningParams, LearningState
@@ -21,4 +26,5 @@ from .model import AkidaUnsupervised, Model
 
 __all__ = ["Model", "InputData", "InputConvolutional", "SeparableConvolutional",
            "FullyConnected", "Layer", "Padding", "PoolType", "AkidaUnsupervised",
-           "LearningParams", "LearningState", "ModelFileError"]
+           "LearningParams", "LearningState", "ModelFileError", "LayerType", "LayerParams",
+           "Variables", "Statistics", "from_akida", "to_akida"]

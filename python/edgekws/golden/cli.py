@@ -9,6 +9,16 @@ def add_cli(sub) -> None:
     s = msub.add_parser("summary", help="print the layers, shapes and learning parameters")
     s.add_argument("path", help="model file (.ekws)")
     s.set_defaults(func=_summary)
+    i = msub.add_parser("import", help="convert an Akida 1.0 model file (.fbz, needs the akida "
+                                       "package) to a golden model file (.ekws)")
+    i.add_argument("source", help="Akida model file (.fbz) saved by akida.Model.save")
+    i.add_argument("target", help="golden model file to write (.ekws)")
+    i.set_defaults(func=_import)
+    e = msub.add_parser("export", help="convert a golden model file (.ekws) to an Akida model "
+                                       "file (.fbz, needs the akida package)")
+    e.add_argument("source", help="golden model file (.ekws)")
+    e.add_argument("target", help="Akida model file to write (.fbz)")
+    e.set_defaults(func=_export)
 
 
 def _summary(args) -> int:
@@ -21,4 +31,35 @@ def _summary(args) -> int:
         print(f"\nclasses ({len(words)}): {', '.join(words)}")
     if "mfcc_scaling" in extra:
         print("input: MFCC 49x10 mapped to uint8 by the stored scaling (metadata 'mfcc_scaling')")
+    return 0
+
+
+def _akida_or_hint(fn, *a):
+    """``fn(*a)``, turning a missing akida package into one line on stderr (exit 2)."""
+    import sys
+    try:
+        return fn(*a)
+    except ImportError as exc:
+        print(f"edgekws model: error: {exc}", file=sys.stderr)
+        return None
+
+
+def _import(args) -> int:
+    from .interop import from_akida
+    model = _akida_or_hint(from_akida, args.source)
+    if model is None:
+        return 2
+    model.save(args.target)
+    print(f"{args.source} -> {args.target}: {model.layer_count} layers, input "
+          f"{model.input_shape}, output {model.output_shape}")
+    return 0
+
+
+def _export(args) -> int:
+    from .interop import to_akida
+    from .model import Model
+    model = Model(args.source)
+    if _akida_or_hint(to_akida, model, args.target) is None:
+        return 2
+    print(f"{args.source} -> {args.target}: {model.layer_count} layers")
     return 0

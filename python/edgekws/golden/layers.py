@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .quant import (ACT_BITS, ACT_STEP_MIN, INPUT_BITS, saturate, step_activation,
-                    weight_range)
+from .akida_api import LayerApi
+from .quant import (ACT_BITS, ACT_STEP_MIN, INPUT_BITS, LAYER_INPUT_BITS, WEIGHTS_BITS,
+                    saturate, step_activation, weight_range)
 
 
 class Padding(enum.IntEnum):
@@ -65,7 +66,7 @@ def _choice(value, allowed, what):
     return int(value)
 
 
-class Layer:
+class Layer(LayerApi):
     """Common machinery: parameters, variables, shape bookkeeping."""
 
     #: Short type name used in summaries (as akida prints it).
@@ -139,7 +140,7 @@ class Layer:
         if v.dtype.kind not in "iu":
             raise TypeError(f"variable {name!r} must hold integers, not {v.dtype}")
         if name.startswith("weights"):
-            lo, hi = weight_range(self.weights_bits)
+            lo, hi = self.weight_limits()
             if v.size and (v.min() < lo or v.max() > hi):
                 raise ValueError(f"{name} of layer {self.name!r} with weights_bits="
                                  f"{self.weights_bits} must be in [{lo}, {hi}], found "
@@ -147,6 +148,10 @@ class Layer:
         elif v.size and (v.min() < np.iinfo(np.int32).min or v.max() > np.iinfo(np.int32).max):
             raise ValueError(f"{name} of layer {self.name!r} must fit in int32")
         self._vars[name] = v.astype(cur.dtype)
+
+    def weight_limits(self) -> tuple[int, int]:
+        """Inclusive range of this layer's weights."""
+        return weight_range(self.weights_bits)
 
     # -- computation --------------------------------------------------------------------
     def potentials(self, x: np.ndarray) -> np.ndarray:
@@ -217,6 +222,8 @@ class _ConvMixin:
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.filters = _positive(filters, "filters")
         self.padding = _enum(Padding, padding, "padding")
+        if any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f"kernel_size must be odd, not {self.kernel_size!r}")
         self.kernel_stride = _pair(kernel_stride, "kernel_stride")
         self.pool_type = _enum(PoolType, pool_type, "pool_type")
         self.pool_size = _pair(pool_size, "pool_size", allow_negative_one=True)
@@ -262,7 +269,9 @@ class _ConvMixin:
 
     def _pool(self, pot):
         if self.pool_type == PoolType.Max:
-            return ops.max_pool(pot, self.pool_size, self.pool_stride, self._same)
+            # The engine saturates max-pooled potentials to 20 bits (measured; unpooled
+            # convolution potentials are not clipped).
+            return saturate(ops.max_pool(pot, self.pool_size, self.pool_stride, self._same))
         if self.pool_type == PoolType.Average:
             return ops.global_sum_saturating(pot)
         return pot
@@ -289,13 +298,16 @@ class InputConvolutional(_ConvMixin, Layer):
         self.input_shape = _triple(input_shape)
         self._init_conv(kernel_size, filters, padding, kernel_stride, pool_size, pool_type,
                         pool_stride, activation, act_bits)
-        self.weights_bits = _choice(weights_bits, (1, 2, 4, 8), "weights_bits")
-        if any(k % 2 == 0 for k in self.kernel_size):
-            raise ValueError(f"kernel_size must be odd, not {self.kernel_size!r}")
+        # The engine takes any weights_bits here; 3, 5, 6 and 7 allow the full int8 range
+        # (measured), so they are accepted with that range. 0 and > 8 are refused.
+        self.weights_bits = _choice(weights_bits, range(1, 9), "weights_bits")
         if isinstance(padding_value, bool) or not isinstance(padding_value, (int, np.integer)) \
                 or not 0 <= padding_value <= 255:
             raise ValueError(f"padding_value must be an integer in [0, 255], not {padding_value!r}")
         self.padding_value = int(padding_value)
+
+    def weight_limits(self):
+        return weight_range(self.weights_bits if self.weights_bits in WEIGHTS_BITS else 8)
 
     def _variable_specs(self):
         kx, ky = self.kernel_size
@@ -329,14 +341,14 @@ class SeparableConvolutional(_ConvMixin, Layer):
         Layer.__init__(self, name)
         self._init_conv(kernel_size, filters, padding, kernel_stride, pool_size, pool_type,
                         pool_stride, activation, act_bits)
-        self.weights_bits = _choice(weights_bits, (1, 2, 4), "weights_bits")
+        self.weights_bits = _choice(weights_bits, WEIGHTS_BITS, "weights_bits")
         if any(st > k for st, k in zip(self.kernel_stride, self.kernel_size)):
             raise ValueError(f"kernel_stride {self.kernel_stride} cannot be larger than "
                              f"kernel_size {self.kernel_size}")
 
     def _check_input(self):
-        if self.input_bits not in INPUT_BITS:
-            raise ValueError(f"SeparableConvolutional {self.name!r} needs 1, 2 or 4-bit "
+        if self.input_bits not in LAYER_INPUT_BITS:
+            raise ValueError(f"SeparableConvolutional {self.name!r} needs 1 to 4-bit "
                              f"inputs, but the previous layer outputs {self.input_bits}")
 
     def _variable_specs(self):
@@ -367,7 +379,7 @@ class FullyConnected(Layer):
                  act_bits: int = 1):
         super().__init__(name)
         self.units = _positive(units, "units")
-        self.weights_bits = _choice(weights_bits, (1, 2, 4), "weights_bits")
+        self.weights_bits = _choice(weights_bits, WEIGHTS_BITS, "weights_bits")
         if not isinstance(activation, (bool, np.bool_)):
             raise TypeError(f"activation must be True or False, not {activation!r}")
         self.activation = bool(activation)
@@ -378,8 +390,8 @@ class FullyConnected(Layer):
         self.offset = 0
 
     def _check_input(self):
-        if self.input_bits not in INPUT_BITS:
-            raise ValueError(f"FullyConnected {self.name!r} needs 1, 2 or 4-bit inputs, "
+        if self.input_bits not in LAYER_INPUT_BITS:
+            raise ValueError(f"FullyConnected {self.name!r} needs 1 to 4-bit inputs, "
                              f"but the previous layer outputs {self.input_bits}")
 
     @property

@@ -6,6 +6,7 @@ import os
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from . import akida_api as _api
 from . import learning as _learning
 from .layers import FullyConnected, InputConvolutional, InputData, Layer
 from .ops import fc_flatten
@@ -49,6 +50,8 @@ class Model:
         self.extra: dict = {}
         #: Seed or Generator for the random initial weights of compile/add_classes.
         self.rng = np.random.default_rng()
+        #: (frames, seconds) of the last inference call, for :attr:`statistics`.
+        self._last_inference = (0, 0.0)
         if isinstance(layers_or_path, (str, os.PathLike)):
             from .fileformat import load_into
             load_into(self, layers_or_path)
@@ -107,6 +110,7 @@ class Model:
             raise ValueError(f"a layer named {layer.name!r} is already in the model")
         layer._bind(dims, bits)
         layer.output_dims  # noqa: B018 - raises if the geometry does not fit
+        layer._inbound = self._layers[-1] if self._layers else None
         self._layers.append(layer)
 
     def pop_layer(self) -> None:
@@ -114,6 +118,7 @@ class Model:
         self._need_layers()
         layer = self._layers.pop()
         layer.input_dims = None
+        layer._inbound = None
 
     def get_layer(self, name_or_index) -> Layer:
         if isinstance(name_or_index, (int, np.integer)):
@@ -124,9 +129,21 @@ class Model:
         raise ValueError(f"no layer named {name_or_index!r}; layers are "
                          f"{[l.name for l in self._layers]}")
 
+    @property
+    def layer_count(self) -> int:
+        return len(self._layers)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per sample, summed over layers (see ``Layer.macs``)."""
+        return sum(layer.macs for layer in self._layers)
+
     # -- inference ----------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:
         self._need_layers()
+        if len(self._layers) == 1 and isinstance(self._layers[0], InputData):
+            raise ValueError("a model without any neural layer cannot process inputs: add a "
+                             "FullyConnected or SeparableConvolutional layer")
         if not isinstance(x, np.ndarray):
             raise TypeError(f"inputs must be a numpy uint8 array, not {type(x).__name__}")
         if x.dtype != np.uint8:
@@ -149,7 +166,8 @@ class Model:
     def forward(self, inputs: np.ndarray, batch_size: int = 0) -> np.ndarray:
         """Outputs of the last layer: uint8 spikes, or int32 potentials without activation."""
         x = self._check_input(inputs)
-        return self._batched(x, batch_size, lambda b: self._run(b, self._layers))
+        with _api.InferenceClock(self, x.shape[0]):
+            return self._batched(x, batch_size, lambda b: self._run(b, self._layers))
 
     def _batched(self, x, batch_size, fn):
         # Small batches keep each layer's arrays in cache (measured: 64 samples is twice
@@ -175,17 +193,44 @@ class Model:
 
     def predict_classes(self, inputs: np.ndarray, num_classes: int = 0,
                         batch_size: int = 0) -> np.ndarray:
-        """Class of the best neuron; neurons form contiguous blocks of N/num_classes."""
+        """Class of the best neuron at every output position (n*X*Y labels).
+
+        Neurons form contiguous blocks of ``N // num_classes`` (floor division, as the
+        engine; a remainder of neurons joins extra classes past ``num_classes - 1``).
+        """
+        n = self.output_shape[-1] if self._layers else 0
+        _api.neuron_classes(0, n, num_classes)  # check num_classes before the work
         out = self.predict(inputs, batch_size)
-        classes = np.argmax(out.reshape(out.shape[0], -1), axis=-1)
-        n = out.shape[-1]
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, not {num_classes!r}")
-        if num_classes not in (0, n):
-            if n % num_classes:
-                raise ValueError(f"{n} neurons cannot be split evenly into {num_classes} classes")
-            classes = classes // (n // num_classes)
-        return classes
+        return _api.neuron_classes(np.argmax(out, axis=-1).reshape(-1), n, num_classes)
+
+    def evaluate(self, inputs: np.ndarray, labels: np.ndarray, num_classes: int = 0,
+                 batch_size: int = 0) -> float:
+        """Accuracy of the classes read from the last layer's outputs, as the engine.
+
+        Outputs are :meth:`predict` without activation, :meth:`forward` spikes with it.
+        For a spatial last layer the engine's own reading is kept (see
+        :func:`edgekws.golden.akida_api.accuracy`).
+
+        Parameters
+        ----------
+        inputs : ndarray of uint8, (n, X, Y, C)
+        labels : ndarray of int, (n,)
+        num_classes : int
+            0 (one class per neuron) or a divisor of the neurons other than 1.
+        """
+        x = self._check_input(inputs)
+        if x.shape[0] == 0:
+            raise ValueError("evaluate needs at least one sample")
+        labels = _api.check_labels(labels, x.shape[0])
+        _api.check_evaluate_classes(self.output_shape[-1], num_classes)
+        last = self._layers[-1]
+        out = self.forward(x, batch_size) if last.activation else self.predict(x, batch_size)
+        return _api.accuracy(out, labels, num_classes)
+
+    @property
+    def statistics(self) -> _api.Statistics:
+        """Frame rate of the last ``forward``/``predict``/``evaluate`` call."""
+        return _api.Statistics(*self._last_inference)
 
     # -- learning -----------------------------------------------------------------------
     def _learning_layer(self) -> FullyConnected:
@@ -262,6 +307,23 @@ class Model:
         text = format_summary(self)
         print(text, file=file)
         return text
+
+    def to_dict(self) -> dict:
+        """The engine's model dictionary (``akida.Model.from_dict`` reads it)."""
+        return _api.model_to_dict(self)
+
+    def to_json(self) -> str:
+        return _api.model_to_json(self)
+
+    @staticmethod
+    def from_dict(model_dict: dict) -> "Model":
+        """A Model from :meth:`to_dict` or ``akida.Model.to_dict()`` output."""
+        return _api.model_from_dict(model_dict)
+
+    @staticmethod
+    def from_json(model_str: str) -> "Model":
+        import json
+        return _api.model_from_dict(json.loads(model_str))
 
     def save(self, path) -> None:
         """Write the model, its learning state and :attr:`extra` atomically."""

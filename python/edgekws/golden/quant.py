@@ -17,8 +17,12 @@ _F32 = 1 << 24
 
 #: Allowed activation widths.
 ACT_BITS = (1, 2, 4)
-#: Allowed input widths of layers after the first (and of InputData).
-INPUT_BITS = (1, 2, 4)
+#: Allowed InputData widths (what a uint8 input can carry; the engine takes any >= 1).
+INPUT_BITS = tuple(range(1, 9))
+#: Input widths a SeparableConvolutional or FullyConnected layer accepts (engine: <= 4).
+LAYER_INPUT_BITS = (1, 2, 3, 4)
+#: weights_bits of SeparableConvolutional and FullyConnected (InputConvolutional: 1..8).
+WEIGHTS_BITS = (1, 2, 4, 8)
 #: act_step is held as a multiple of 1/16; the engine refuses smaller steps.
 ACT_STEP_DENOM = 16
 ACT_STEP_MIN = 1.0 / ACT_STEP_DENOM

@@ -12,7 +12,6 @@ import numpy as np
 from .layers import (FullyConnected, InputConvolutional, InputData, PoolType,
                      SeparableConvolutional)
 from .model import Model
-from .quant import weight_range
 
 KWS_INPUT_SHAPE = (49, 10, 1)
 KWS_FILTERS = 64
@@ -54,7 +53,7 @@ def randomize(model: Model, probe: np.ndarray, seed=0, step_fractions: bool = Fa
             continue
         for name in layer.get_variable_names():
             if name.startswith("weights"):
-                lo, hi = weight_range(layer.weights_bits)
+                lo, hi = layer.weight_limits()
                 layer.set_variable(name, rng.integers(lo, hi + 1, layer.get_variable(name).shape))
         flat = np.asarray(layer.potentials(x), np.float64).reshape(-1, layer.output_dims[-1])
         F = flat.shape[1]
