@@ -34,6 +34,16 @@ def add_cli(subparsers) -> None:
 
     p = sub.add_parser("synth", help="write a synthetic keyword corpus (Speech Commands layout)")
     p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--engine", choices=("espeak", "kokoro"), default="espeak",
+                   help="espeak: the eSpeak NG corpus (Speech Commands layout, fast); "
+                   "kokoro: Kokoro-82M neural TTS clips with a manifest.csv, for 'data mix "
+                   "--kokoro' (slow: seconds a clip; needs pip install 'edgekws[kokoro]' "
+                   "and make kokoro) (default espeak)")
+    p.add_argument("--kokoro-model", default=None, metavar="ONNX",
+                   help="Kokoro int8 model (default $EDGEKWS_KOKORO_MODEL or "
+                   "build/kokoro/kokoro-v1.0.int8.onnx)")
+    p.add_argument("--kokoro-voices", default=None, metavar="NPZ",
+                   help="Kokoro voice packs (default ../shared/data/kokoro/voices-v1.0.npz)")
     p.add_argument("--words", nargs="+", default=list(WORDS),
                    help="words to speak (default: the 35 Speech Commands words)")
     p.add_argument("--extra-words", action="store_true",
@@ -131,6 +141,15 @@ def _cmd_synth(args) -> int:
     words = list(args.words)
     if args.extra_words:
         words += [w for w in EXTRA_WORDS if w not in words]
+    if args.engine == "kokoro":
+        from .kokoro import synthesize_kokoro
+        info = synthesize_kokoro(args.out, words, speakers=args.speakers, seed=args.seed,
+                                 model=args.kokoro_model, voices=args.kokoro_voices,
+                                 progress=not args.quiet, overwrite=args.overwrite)
+        print(f"wrote {info['files']} Kokoro clips of {info['words']} words by "
+              f"{info['speakers']} speakers to {args.out} in {info['seconds']:.0f} s; mix "
+              f"them in with: edgekws data mix --kokoro {args.out} ...")
+        return 0
     config = SynthConfig(words=tuple(words), speakers=args.speakers,
                          per_speaker=args.per_speaker, augmented_copies=args.augmented_copies,
                          seed=args.seed, val_fraction=args.val_fraction,
