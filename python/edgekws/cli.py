@@ -45,7 +45,7 @@ def _verbosity(parser: argparse.ArgumentParser, top: bool) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("-v", "--verbose", action="count",
                        default=0 if top else argparse.SUPPRESS,
-                       help="more output: TensorFlow's own logs; -vv for more")
+                       help="more output (such as TensorFlow's own logs); -vv for more")
     group.add_argument("-q", "--quiet", action="store_true",
                        default=False if top else argparse.SUPPRESS,
                        help="no progress bars, only results and errors")
