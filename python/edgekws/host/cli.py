@@ -78,7 +78,9 @@ def add_cli(sub) -> None:
     inf = bsub.add_parser("infer", help="print the word the board hears in each WAV file")
     port_args(inf)
     inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
-    inf.add_argument("files", nargs="+", metavar="FILE.wav")
+    inf.add_argument("files", nargs="+", metavar="FILE.wav",
+                     help="16-bit PCM WAV files (any rate: resampled to 16 kHz), one "
+                     "utterance each")
     inf.set_defaults(func=_infer)
 
     def stream_args(q, required):
