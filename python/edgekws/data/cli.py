@@ -91,7 +91,11 @@ def add_cli(subparsers) -> None:
 
 
 def _cmd_synth(args) -> int:
+    from edgekws.extras import require
+
     from .synth import EXTRA_WORDS, SynthConfig, synthesize_corpus
+
+    require("espeakng_loader", None, "edgekws data synth", "espeakng-loader")
 
     words = list(args.words)
     if args.extra_words:
