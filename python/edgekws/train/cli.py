@@ -52,7 +52,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--max-train", type=_positive_int, default=None,
                    help="use at most this many training samples (quick runs)")
     p.add_argument("--seed", type=_nonneg_int, default=0,
-                   help="seed of the weights, the sample order and the silence cuts")
+                   help="seed of the initial weights, the silence cuts and the --max-train subset")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="TensorFlow threads (default: all CPUs)")
     p.add_argument("--workers", type=_positive_int, default=None,
