@@ -126,6 +126,17 @@ def test_verbose_and_quiet_before_or_after_the_command(argv, verbose, quiet):
     assert (args.verbose, args.quiet) == (verbose, quiet)
 
 
+def test_every_command_takes_the_shared_verbose_and_quiet():
+    """No command defines its own --quiet: one with a default of False would undo
+    `edgekws -q COMMAND`."""
+    for name, parser in all_parsers():
+        if name == "edgekws" or any(True for _ in cli._subparsers(parser)):
+            continue
+        for flag in ("-q", "--quiet", "-v", "--verbose"):
+            action = parser._option_string_actions.get(flag)
+            assert action is not None and action.default is argparse.SUPPRESS, (name, flag)
+
+
 def test_verbose_and_quiet_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.build_parser().parse_args(["-v", "-q", "data", "info", "--root", "x"])
