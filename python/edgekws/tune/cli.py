@@ -5,9 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekws.cliargs import class_index
-from edgekws.cliargs import nonneg_int as _nonneg_int
-from edgekws.cliargs import positive_int as _positive_int
+from edgekws.cliargs import class_index, nonneg_int, positive_int
 
 
 def add_cli(sub) -> None:
@@ -33,16 +31,16 @@ def add_cli(sub) -> None:
     npc.add_argument("--words", default=None,
                      help="class names in label order, comma-separated (default: the "
                      "LABELS.words.txt that 'tune spikes' writes beside its labels)")
-    npc.add_argument("--num-weights", type=_positive_int,
+    npc.add_argument("--num-weights", type=positive_int,
                      help="num_weights of the learning layer (default: suggested from the "
                      "spike statistics)")
     npc.add_argument("--neurons", default=None,
                      help="comma-separated neuron counts (default: the tutorial's 2..500)")
-    npc.add_argument("--repetitions", type=_positive_int, default=1,
+    npc.add_argument("--repetitions", type=positive_int, default=1,
                      help="learning runs per neuron count; the best is kept")
     npc.add_argument("--learning-competition", type=float, default=0.1,
                      help="learning_competition of the learning layer")
-    npc.add_argument("--seed", type=_nonneg_int, default=0,
+    npc.add_argument("--seed", type=nonneg_int, default=0,
                      help="seed of the sample order and the initial weights")
     npc.add_argument("--plot", metavar="PNG", help="save the two curves here")
     npc.add_argument("--name", help="the class's name for the plot (default: the "
@@ -58,7 +56,7 @@ def add_cli(sub) -> None:
                     help="corpus split")
     sp.add_argument("--cache", metavar="DIR", default=None,
                     help="feature cache folder (default: the tutorial's, .ekws-cache)")
-    sp.add_argument("--seed", type=_nonneg_int, default=None,
+    sp.add_argument("--seed", type=nonneg_int, default=None,
                     help="silence-cut seed (default: the tutorial's, 0)")
     sp.add_argument("--out", metavar="NPY", required=True, help="spikes, uint8 (n, inputs)")
     sp.add_argument("--labels-out", metavar="NPY",
