@@ -10,11 +10,13 @@ JOBS   ?= 2
 
 .PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault
 
+# Everything ([dev]) at the exact versions CI tests (constraints.txt); pyproject.toml
+# itself only gives compatible ranges. Then `. .venv/bin/activate` (or .venv/bin/edgekws).
 install: $(BIN)/activate
-$(BIN)/activate: pyproject.toml
+$(BIN)/activate: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -c constraints.txt -e ".[dev]"
 	touch $(BIN)/activate
 
 test:

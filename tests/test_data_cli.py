@@ -1,21 +1,18 @@
 """The ``edgekws data`` command group."""
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from edgekws.data import espeak
-from edgekws.data.cli import add_cli
+from edgekws.cli import build_parser
 from edgekws.data.fake import make_fake_speech_commands
 from edgekws.data.wavio import write_wav
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(prog="edgekws")
-    sub = parser.add_subparsers(dest="command")
-    add_cli(sub)
-    args = parser.parse_args(argv)
+    # Through the main parser, which adds the shared -v/-q options to every command.
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -27,11 +24,29 @@ def test_registered_in_the_main_cli():
 
 def test_info(tmp_path, capsys):
     make_fake_speech_commands(tmp_path, words=("up", "down"), speakers=3, per_speaker=1)
-    assert run(["data", "info", "--root", str(tmp_path)]) == 0
+    assert run(["data", "info", "--root", str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["word_to_index"] == {"_silence_": 0, "down": 1, "up": 2}
     assert out["train"]["samples"] == 2 and out["val"]["speakers"] == 1
     assert out["noise_files"] == ["hum.wav", "white_noise.wav"]
+
+
+def test_info_summary(tmp_path, capsys):
+    """Without --json: one line per split and the word list, not the whole JSON."""
+    make_fake_speech_commands(tmp_path, words=("up", "down"), speakers=6, per_speaker=2)
+    assert run(["data", "info", "--root", str(tmp_path), "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert run(["data", "info", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == f"{tmp_path}: 2 words, 2 noise files"
+    assert lines[-2] == "  words: down up"
+    for split in ("train", "val", "test"):
+        line = next(line for line in lines if line.split()[0] == split)
+        samples, speakers = full[split]["samples"], full[split]["speakers"]
+        assert line.split()[1:4] == [str(samples), "clips,", str(speakers)]
+        assert line.endswith(f", {samples // 2} per word")     # two words, equal counts
+    assert len(lines) == 6 and "{" not in out
 
 
 def test_features_build_then_cached(tmp_path, capsys):

@@ -142,6 +142,9 @@ def test_cli_spikes_equal_the_encoder_and_labels_match(tiny_corpus, split, attr,
     words = [s.word for s in items]
     assert "backward" not in words and any(w == "yes" for w in words)
     np.testing.assert_array_equal(labels, [ds.word_to_index[w] for w in words])
+    # The class names beside the labels, in label order (for neurons-per-class --class).
+    names = (tiny_corpus / f"y-{split}.words.txt").read_text().split()
+    assert names == sorted(ds.word_to_index, key=ds.word_to_index.get)
     assert not list(tiny_corpus.glob("*.tmp"))  # atomic writes leave nothing behind
 
 

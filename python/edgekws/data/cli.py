@@ -27,8 +27,7 @@ def add_cli(subparsers) -> None:
     from .synth import EXTRA_WORDS, WORDS
 
     data = subparsers.add_parser("data", help="datasets, synthetic corpus and MFCC features",
-                                 description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 description=__doc__)
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     sub.required = True
 
@@ -51,22 +50,24 @@ def add_cli(subparsers) -> None:
                    "the shipped model's extractor is trained on (edgekws.data.synth."
                    "EXTRA_WORDS)")
     p.add_argument("--speakers", type=_positive_int, default=1500,
-                   help="number of synthetic speakers (default 1500)")
+                   help="number of synthetic speakers")
     p.add_argument("--per-speaker", type=_positive_int, default=1,
-                   help="repetitions of each word per speaker (default 1)")
+                   help="repetitions of each word per speaker")
     p.add_argument("--augmented-copies", type=_nonneg_int, default=1,
-                   help="augmented copies written next to each clean utterance (default 1)")
-    p.add_argument("--seed", type=_nonneg_int, default=0)
+                   help="augmented copies written next to each clean utterance")
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="seed of the voices, words and augmentation: same seed, same corpus")
     p.add_argument("--variants", type=_nonneg_int, default=40,
-                   help="generated eSpeak voice variants (default 40)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--test-fraction", type=float, default=0.1)
+                   help="generated eSpeak voice variants")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="fraction of the speakers in the validation split")
+    p.add_argument("--test-fraction", type=float, default=0.1,
+                   help="fraction of the speakers in the test split")
     p.add_argument("--noise-seconds", type=float, default=60.0,
-                   help="length of each background noise file (default 60)")
+                   help="length of each background noise file, in seconds")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: all CPUs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser(
@@ -110,11 +111,13 @@ def add_cli(subparsers) -> None:
     p.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes (default: all CPUs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_mix)
 
     p = sub.add_parser("info", help="describe a Speech Commands-layout folder")
-    p.add_argument("--root", required=True)
+    p.add_argument("--root", required=True, help="Speech Commands-layout folder")
+    p.add_argument("--json", action="store_true",
+                   help="everything as JSON (word indices, counts per split and word, "
+                   "noise files, corpus.json) instead of the short summary")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("features", help="compute (cached) MFCC features")
@@ -124,19 +127,28 @@ def add_cli(subparsers) -> None:
                      help="the FSDD recordings (default: $EDGEKWS_FSDD or "
                           "../shared/data/fsdd/recordings)")
     p.add_argument("--cache", required=True, help="cache folder for the .npz files")
-    p.add_argument("--words", nargs="+", default=None)
-    p.add_argument("--exclude", nargs="+", default=[])
-    p.add_argument("--silence-percentage", type=float, default=10.0)
+    p.add_argument("--words", nargs="+", default=None,
+                   help="words to include (default: every word folder)")
+    p.add_argument("--exclude", nargs="+", default=[],
+                   help="words to leave out (default: none)")
+    p.add_argument("--silence-percentage", type=float, default=10.0,
+                   help="silence clips cut from the noise files, as a percentage of the "
+                   "word clips")
     p.add_argument("--augment-copies", type=_nonneg_int, default=0,
-                   help="augmented copies of each training clip (default 0)")
-    p.add_argument("--seed", type=_nonneg_int, default=0)
-    p.add_argument("--workers", type=_positive_int, default=None)
-    p.add_argument("--quiet", action="store_true")
+                   help="augmented copies of each training clip")
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="seed of the silence cuts and the augmentation")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: all CPUs)")
     p.set_defaults(func=_cmd_features)
 
 
 def _cmd_synth(args) -> int:
+    from edgekws.extras import require
+
     from .synth import EXTRA_WORDS, SynthConfig, synthesize_corpus
+
+    require("espeakng_loader", None, "edgekws data synth", "espeakng-loader")
 
     words = list(args.words)
     if args.extra_words:
@@ -211,9 +223,28 @@ def _cmd_info(args) -> int:
     corpus = Path(args.root) / "corpus.json"
     if corpus.exists():
         out["corpus"] = json.loads(corpus.read_text(encoding="utf-8"))
-    json.dump(out, sys.stdout, indent=2)
-    print()
+    if args.json:
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        print(_info_summary(out))
     return 0
+
+
+def _info_summary(info: dict) -> str:
+    """A few lines for people: splits, words and noise files of ``data info``'s dict."""
+    words = [w for w in info["word_to_index"] if not w.startswith("_")]
+    lines = [f"{info['root']}: {len(words)} words, {len(info['noise_files'])} noise files"
+             + (" (synthetic corpus, corpus.json)" if "corpus" in info else "")]
+    for split in ("train", "val", "test"):
+        part = info[split]
+        low, high = min(part["words"].values(), default=0), max(part["words"].values(), default=0)
+        spread = f", {low} per word" if low == high else f", {low}-{high} per word"
+        lines.append(f"  {split:5s} {part['samples']:7d} clips, {part['speakers']:5d} "
+                     f"speakers{spread}")
+    lines.append("  words: " + " ".join(words))
+    lines.append("(--json for every count and the class indices)")
+    return "\n".join(lines)
 
 
 def _cmd_features(args) -> int:

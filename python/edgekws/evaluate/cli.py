@@ -81,7 +81,6 @@ def add_cli(subparsers) -> None:
                    help="the listener's energy gate (default: board listen's)")
     s.add_argument("--max-false-alarms", type=float, default=1.0, metavar="PER_HOUR",
                    help="false-alarm budget for the chosen thresholds (default 1 per hour)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_eval)
 
 

@@ -9,7 +9,7 @@ with the word list and the MFCC scaling in its metadata) written by ``load`` and
     edgekws board load --port socket://127.0.0.1:7777 --state board.ekws
     edgekws board enrol --port socket://127.0.0.1:7777 --state board.ekws --word hello a.wav b.wav
     edgekws board infer --port socket://127.0.0.1:7777 --state board.ekws c.wav
-    arecord -f S16_LE -r 16000 -c 1 -t raw | \
+    arecord -f S16_LE -r 16000 -c 1 -t raw | \\
         edgekws board listen --port socket://127.0.0.1:7777 --state board.ekws --stdin
 
 ``listen`` and ``enrol --stdin/--mic/--wav`` cut a live stream into utterances
@@ -21,7 +21,9 @@ import sys
 
 
 def add_cli(sub) -> None:
-    p = sub.add_parser("board", help="drive a board (or its emulator) over the UART protocol")
+    from edgekws.protocol import DEFAULT_BAUDRATE
+    p = sub.add_parser("board", help="drive a board (or its emulator) over the UART protocol",
+                       description=__doc__)
     bsub = p.add_subparsers(dest="board_command", metavar="ACTION")
     bsub.required = True
 
@@ -30,7 +32,8 @@ def add_cli(sub) -> None:
     g.add_argument("--tcp", type=int, metavar="PORT", default=None,
                    help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
     g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    e.add_argument("--max-neurons", type=int, default=1024)
+    e.add_argument("--max-neurons", type=int, default=1024,
+                   help="neurons of the emulated learning core")
     e.set_defaults(func=_emulate)
 
     sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
@@ -44,9 +47,13 @@ def add_cli(sub) -> None:
     def port_args(q):
         q.add_argument("--port", required=True,
                        help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty path")
-        q.add_argument("--baudrate", type=int, default=None)
-        q.add_argument("--timeout", type=float, default=2.0, help="seconds per attempt")
-        q.add_argument("--retries", type=int, default=3)
+        q.add_argument("--baudrate", type=int, default=None,
+                       help=f"serial speed (default: {DEFAULT_BAUDRATE}; not used by "
+                       "socket://)")
+        q.add_argument("--timeout", type=float, default=2.0,
+                       help="seconds to wait for each reply before a retry")
+        q.add_argument("--retries", type=int, default=3,
+                       help="extra attempts after a timeout or a damaged reply")
 
     i = bsub.add_parser("identify", help="print the board's build parameters and counters")
     port_args(i)
@@ -58,12 +65,14 @@ def add_cli(sub) -> None:
                     help="model (.ekws); a model without a learning layer (default: the "
                          "shipped one) gets its extractor and a fresh learning layer")
     lo.add_argument("--state", default="board.ekws", help="host copy to write")
-    lo.add_argument("--neurons-per-class", type=int, default=15)
-    lo.add_argument("--num-weights", type=int, default=12)
+    lo.add_argument("--neurons-per-class", type=int, default=15,
+                    help="neurons per class of a fresh learning layer")
+    lo.add_argument("--num-weights", type=int, default=12,
+                    help="num_weights of a fresh learning layer")
     lo.add_argument("--competition", type=float, default=0.1, help="learning_competition")
     lo.add_argument("--first-word", default="_unknown_",
                     help="name of the fresh layer's single initial class")
-    lo.add_argument("--seed", type=int, default=0)
+    lo.add_argument("--seed", type=int, default=0, help="seed of the fresh layer's weights")
     lo.set_defaults(func=_load)
 
     def score_args(q):
@@ -85,7 +94,9 @@ def add_cli(sub) -> None:
     port_args(inf)
     inf.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
     score_args(inf)
-    inf.add_argument("files", nargs="+", metavar="FILE.wav")
+    inf.add_argument("files", nargs="+", metavar="FILE.wav",
+                     help="16-bit PCM WAV files (any rate: resampled to 16 kHz), one "
+                     "utterance each")
     inf.set_defaults(func=_infer)
 
     def stream_args(q, required):
@@ -112,9 +123,10 @@ def add_cli(sub) -> None:
                                        "or utterances cut from a live stream")
     port_args(en)
     en.add_argument("--state", default="board.ekws", help="host copy (read, then updated)")
-    en.add_argument("--word", required=True)
+    en.add_argument("--word", required=True, help="the new word's name")
     en.add_argument("--copies", type=int, default=40, help="augmented copies per utterance")
-    en.add_argument("--seed", type=int, default=0)
+    en.add_argument("--seed", type=int, default=0,
+                    help="seed of the augmentation and the new neurons")
     en.add_argument("--utterances", type=int, default=4,
                     help="from a stream: how many utterances to capture")
     stream_args(en, required=False)
@@ -132,9 +144,12 @@ def add_cli(sub) -> None:
 
 def _board(args):
     from edgekws import protocol as p
+    from edgekws.extras import require
     from .board import Board
+    require("serial", None, f"edgekws board {args.board_command}", "pyserial")
     return Board(args.port, baudrate=args.baudrate or p.DEFAULT_BAUDRATE,
-                 timeout=args.timeout, retries=args.retries, progress=sys.stderr.isatty())
+                 timeout=args.timeout, retries=args.retries,
+                 progress=sys.stderr.isatty() and not args.quiet)
 
 
 def _emulate(args) -> int:
@@ -148,7 +163,10 @@ def _emulate(args) -> int:
 
 
 def _simulate(args) -> int:
+    from edgekws.extras import require
     from .simboard import serve_simulated
+    for module, name in (("amaranth", "Amaranth"), ("verilator", "Verilator")):
+        require(module, "sim", "edgekws board simulate", name)
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
     server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect)

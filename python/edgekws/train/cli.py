@@ -1,5 +1,7 @@
 """``edgekws train``: train, quantize and convert the DS-CNN on a corpus folder.
 
+Needs the train extra (TensorFlow): pip install 'edgekws[train]'.
+
 Examples::
 
     edgekws train --root build/corpus                        # full run (make train)
@@ -10,8 +12,6 @@ Examples::
         --qat-lr 2e-4 --prototype-weight 1 --out-dir build/train-proto
 """
 from __future__ import annotations
-
-import argparse
 
 from edgekws.cliargs import nonneg_int as _nonneg_int
 from edgekws.cliargs import positive_int as _positive_int
@@ -28,32 +28,36 @@ def add_cli(subparsers) -> None:
 
     p = subparsers.add_parser(
         "train", help="train + quantize the DS-CNN and write the golden .ekws model",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__)
     p.add_argument("--root", required=True, nargs="+",
                    help="corpus folder(s) in the Speech Commands layout; several are trained "
                         "on together (e.g. an eSpeak corpus and an 'edgekws data mix' corpus)")
     p.add_argument("--level", choices=("none", "c0-max"), default="none",
                    help="loudness normalisation of the model input: c0-max moves each "
-                        "window's loudest frame to one level (default none)")
+                        "window's loudest frame to one level")
     p.add_argument("--out-dir", default="build/train",
-                   help="reports, Keras weights and feature cache (default build/train)")
+                   help="reports, Keras weights and feature cache")
     p.add_argument("--model", default=None,
-                   help="output .ekws (default OUT_DIR/ds_cnn_kws.ekws)")
-    p.add_argument("--cache", default=None, help="feature cache (default OUT_DIR/features)")
+                   help="output .ekws (default: OUT_DIR/ds_cnn_kws.ekws)")
+    p.add_argument("--cache", default=None, help="feature cache (default: OUT_DIR/features)")
     p.add_argument("--words", nargs="+", default=None, help="words to learn (default: all)")
     p.add_argument("--exclude", nargs="*", default=list(EDGE_WORDS),
-                   help=f"words left out for edge learning (default {' '.join(EDGE_WORDS)})")
-    p.add_argument("--silence-percentage", type=float, default=10.0)
-    p.add_argument("--float-epochs", type=_nonneg_int, default=20)
-    p.add_argument("--qat-epochs", type=_nonneg_int, default=12)
-    p.add_argument("--batch-size", type=_positive_int, default=100)
+                   help=f"words left out for edge learning (default: {' '.join(EDGE_WORDS)})")
+    p.add_argument("--silence-percentage", type=float, default=10.0,
+                   help="silence clips per split, as a percentage of its word clips")
+    p.add_argument("--float-epochs", type=_nonneg_int, default=20,
+                   help="epochs of float training")
+    p.add_argument("--qat-epochs", type=_nonneg_int, default=12,
+                   help="epochs of quantization-aware training")
+    p.add_argument("--batch-size", type=_positive_int, default=100, help="training batch size")
     p.add_argument("--lr", type=_positive_float, default=1e-3, help="float learning rate")
     p.add_argument("--qat-lr", type=_positive_float, default=5e-4, help="QAT learning rate")
     p.add_argument("--filters", type=_positive_int, default=64,
-                   help="channels per layer (64 in the product)")
+                   help="channels per layer (the shipped model has 64)")
     p.add_argument("--max-train", type=_positive_int, default=None,
                    help="use at most this many training samples (quick runs)")
-    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="seed of the initial weights, the silence cuts and the --max-train subset")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="TensorFlow threads (default: all CPUs)")
     p.add_argument("--workers", type=_positive_int, default=None,
@@ -68,19 +72,26 @@ def add_cli(subparsers) -> None:
                    help="weight of the binary-prototype head's loss during QAT, which "
                         "trains the spikes for the edge-learning layer (0: off)")
     p.add_argument("--prototype-per-class", type=_positive_int, default=15,
-                   help="prototypes per class of that head (default 15)")
+                   help="prototypes per class of that head")
     p.add_argument("--select", choices=SELECT, default="val_accuracy",
                    help="which QAT epoch to keep: best Dense-head validation accuracy, or "
                         "best accuracy of the tutorial's native learning on its spikes "
                         "(val_native, measured every epoch)")
     p.add_argument("--eager", action="store_true",
                    help="run Keras eagerly (no graph tracing; for tiny corpora)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
+    import sys
+
+    from edgekws.extras import require
+
+    require("tensorflow", "train", "edgekws train", "TensorFlow")
+    from . import tfsetup
     from .pipeline import TrainConfig, run
+
+    tfsetup.set_verbosity(args.verbose)
 
     root = args.root[0] if len(args.root) == 1 else tuple(args.root)
     config = TrainConfig(root=root, level=args.level, out_dir=args.out_dir, model_path=args.model,
@@ -90,7 +101,7 @@ def _cmd_train(args) -> int:
                          batch_size=args.batch_size, learning_rate=args.lr,
                          qat_learning_rate=args.qat_lr, filters=args.filters,
                          max_train=args.max_train, seed=args.seed, threads=args.threads,
-                         workers=args.workers, verbose=0 if args.quiet else 1,
+                         workers=args.workers, verbose=_keras_verbose(args.quiet, sys.stdout),
                          eager=args.eager, init_float=args.init_float,
                          init_qat=args.init_qat, prototype_weight=args.prototype_weight,
                          prototype_per_class=args.prototype_per_class,
@@ -106,3 +117,12 @@ def _cmd_train(args) -> int:
           f"{pct(acc['golden']['test'])}; Keras-golden class agreement "
           f"{pct(res['conversion']['class_agreement'])}; model {res['model_path']}")
     return 0
+
+
+def _keras_verbose(quiet: bool, stream) -> int:
+    """Keras ``fit`` verbosity: 0 when quiet; the live progress bar (1) on a terminal;
+    else one plain line per epoch (2), since the bar's colour codes and carriage returns
+    would fill a log file."""
+    if quiet:
+        return 0
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2

@@ -10,17 +10,21 @@ def add_cli(sub) -> None:
     p.add_argument("--corpus", required=True, help="Speech Commands layout folder")
     p.add_argument("--model", default=None,
                    help="trained model (.ekws); default: the model shipped with edgekws")
-    p.add_argument("--out", default=d.out_dir, help=f"report folder (default {d.out_dir})")
+    p.add_argument("--out", default="build/tutorial",
+                   help="report folder (the committed report is docs/tutorial)")
     p.add_argument("--cache", default=d.cache_dir, help="feature cache folder")
-    p.add_argument("--neurons-per-class", type=int, default=d.neurons_per_class)
+    p.add_argument("--neurons-per-class", type=int, default=d.neurons_per_class,
+                   help="neurons per class of the learning layer")
     p.add_argument("--num-weights", type=int, default=None,
-                   help="default: int(1.2 x median spikes)")
+                   help="num_weights of the learning layer (default: int(1.2 x median "
+                   "spikes))")
     p.add_argument("--speaker", default=None, help="enrolment speaker (default: automatic)")
     p.add_argument("--enrol-corpus", default=None,
                    help="corpus with the enrolment speaker's repetitions of the new words")
     p.add_argument("--table", default=",".join(map(str, NEURONS_TABLE)),
-                   help="neurons-per-class table ('' to skip)")
-    p.add_argument("--seed", type=int, default=0)
+                   help="neurons-per-class values of the report's table ('' to skip)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the silence cuts, sample order and augmentation")
     p.set_defaults(func=_run)
 
     w = sub.add_parser("enrol-sweep", help="the tutorial's new-word accuracy for every "
@@ -41,18 +45,22 @@ def add_cli(sub) -> None:
                    "sweep, for each value the tutorial's setting over 4 orders of the "
                    "training samples and 4 draws of the augmentation, one column each")
     w.add_argument("--out", default=None, help="write the markdown table here")
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--seed", type=int, default=0,
+                   help="seed of the silence cuts, sample order and augmentation")
     w.set_defaults(func=_sweep)
 
     r = sub.add_parser("real-speech", help="the model on real FSDD digits, and enrolment of "
                        "left-out digits from 4 real utterances of one speaker")
-    r.add_argument("--corpus", required=True, help="Speech Commands layout folder")
+    r.add_argument("--corpus", required=True,
+                   help="Speech Commands layout folder for the offline learning; build one "
+                   "first, e.g. edgekws data synth --out build/corpus-s500 --speakers 500")
     r.add_argument("--model", default=None, help="trained model (.ekws); default: shipped")
     r.add_argument("--fsdd", default=None, help="FSDD recordings folder "
                    "(default: ../shared/data/fsdd/recordings or $EDGEKWS_FSDD)")
     r.add_argument("--speaker", default="jackson", help="enrolment speaker")
-    r.add_argument("--digits", default="one,five,nine", help="digits to enrol")
-    r.add_argument("--cache", default=d.cache_dir)
+    r.add_argument("--digits", default="one,five,nine",
+                   help="digits to enrol, comma-separated")
+    r.add_argument("--cache", default=d.cache_dir, help="feature cache folder")
     r.add_argument("--out", default=None, help="write the result as JSON here")
     r.set_defaults(func=_real)
 
