@@ -84,13 +84,13 @@ def add_cli(subparsers) -> None:
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--kokoro", metavar="DIR", help="Kokoro clips with manifest.csv "
                    "(../shared/data/kokoro)")
-    p.add_argument("--speech-commands", metavar="DIR", nargs="+", default=[],
+    p.add_argument("--speech-commands", metavar="DIR", nargs="+", default=None,
                    help="real Speech Commands folders to train on (split by speaker folds)")
-    p.add_argument("--val-speech-commands", metavar="DIR", nargs="+", default=[],
+    p.add_argument("--val-speech-commands", metavar="DIR", nargs="+", default=None,
                    help="real Speech Commands folders used for validation only")
-    p.add_argument("--add-clips", metavar="DIR", nargs="+", default=[],
+    p.add_argument("--add-clips", metavar="DIR", nargs="+", default=None,
                    help="folders of pre-made clips with a manifest.csv (path, word, speaker)")
-    p.add_argument("--noise", metavar="DIR", nargs="+", default=[],
+    p.add_argument("--noise", metavar="DIR", nargs="+", default=None,
                    help="folders of real background-noise WAVs (../shared/data/"
                    "sc-background-noise)")
     p.add_argument("--folds", type=_positive_int, default=5,
@@ -101,7 +101,7 @@ def add_cli(subparsers) -> None:
                    help="folds written to the validation list (default none)")
     p.add_argument("--copies", type=_nonneg_int, default=4,
                    help="realistic copies beside each clip (default 4)")
-    p.add_argument("--without", nargs="*", default=[], metavar="EFFECT",
+    p.add_argument("--without", nargs="*", default=None, metavar="EFFECT",
                    help="acoustic effects left out of the copies (for ablations): "
                    "speed reverb colour band trim level noise")
     p.add_argument("--level-db", type=float, nargs=2, default=[-45.0, -10.0],
@@ -182,20 +182,20 @@ def _cmd_mix(args) -> int:
     from .acoustics import Acoustics
     from .mix import build_mix, kokoro_source, manifest_source, speech_commands_source
 
-    acoustics = Acoustics.without(*args.without, level_db=tuple(args.level_db))
+    acoustics = Acoustics.without(*(args.without or ()), level_db=tuple(args.level_db))
     sources = []
     if args.kokoro:
         sources.append(kokoro_source(args.kokoro, "kk", seed=args.seed))
-    named = [(d, False) for d in args.speech_commands] + \
-        [(d, True) for d in args.val_speech_commands]
+    named = [(d, False) for d in args.speech_commands or ()] + \
+        [(d, True) for d in args.val_speech_commands or ()]
     for i, (d, val) in enumerate(named):
         sources.append(speech_commands_source(d, f"sc{i}", folds=args.folds,
                                               holdout=tuple(args.holdout),
                                               val_folds=tuple(args.val_folds), all_val=val))
-    for i, d in enumerate(args.add_clips):
+    for i, d in enumerate(args.add_clips or ()):
         sources.append(manifest_source(d, f"clips{i}", seed=args.seed))
     noise = []
-    for d in args.noise:
+    for d in args.noise or ():
         found = sorted(Path(d).glob("*.wav"))
         if not found:
             raise ValueError(f"--noise {d!r}: no .wav files there")
