@@ -136,3 +136,44 @@ def test_build_stream_and_sweep():
     assert any(r["min_score"] == pytest.approx(0.8) and r["min_margin"] == 0 and
                r["false_alarms"] == 0 and r["detected"] == 1 for r in rows)
     assert choose([r for r in rows if r["false_alarms"]], 0.5) is None
+
+
+def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
+    """A tiny eSpeak corpus as background, fake FSDD digits to enrol and stream; the
+    board check runs the learned model on an emulated board."""
+    corpus = tmp_path / "corpus"
+    assert main(["-q", "data", "synth", "--out", str(corpus), "--speakers", "6", "--words",
+                 "yes", "no", "three", "--noise-seconds", "3", "--workers", "1"]) == 0
+    rec = tmp_path / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    t = np.arange(3200) / 8000
+    for digit, f0 in ((1, 300), (5, 700), (3, 500)):
+        for spk in ("alice", "bob"):
+            for i in range(5):
+                x = 0.4 * np.sin(2 * np.pi * f0 * (1 + 0.01 * i) * t) * np.hanning(t.size)
+                write_wav(rec / f"{digit}_{spk}_{i}.wav",
+                          (x + 0.003 * rng.standard_normal(t.size)).astype(np.float32), 8000)
+    monkeypatch.setenv("EDGEKWS_FSDD", str(tmp_path / "fsdd"))
+    out = tmp_path / "ev"
+    argv = ["-q", "eval", "--stream", "--fsdd", "--corpus", str(corpus), "--cache",
+            str(tmp_path / "cache"), "--speaker", "alice", "--words", "one", "five",
+            "--enrol", "2", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "enrolment:" in text and "| none |" in text
+    report = json.loads((out / "stream.json").read_text())
+    assert report["keywords"] == 6                       # 3 left of each word
+    assert report["board_check"] == {"frames": 6, "equal": True}
+    assert "emulated board: 6 keyword frames, classes and scores equal" in text
+    assert (out / "stream_tradeoff.png").exists()
+    rows = report["sweep"]
+    assert all(0 <= r["detection_rate"] <= 1 for r in rows)
+    # raising the thresholds never adds detections or false alarms
+    by_score = sorted((r for r in rows if r["min_margin"] == 0), key=lambda r: r["min_score"])
+    assert all(a["detected"] >= b["detected"] and a["false_alarms"] >= b["false_alarms"]
+               for a, b in zip(by_score, by_score[1:]))
+    with pytest.raises(ValueError, match="enrolled words must be FSDD digits"):
+        from edgekws.evaluate.stream import StreamSetup, run_streams
+        run_streams(StreamSetup(model=shipped_model_path(), corpus=str(corpus),
+                                words=("yes",)))

@@ -159,7 +159,7 @@ def _cmd_stream(args, model) -> int:
                         f"num_weights {result['num_weights']}")
     hours = result["other"].seconds / 3600
     report = {"model": model, "setup": vars(setup), "keywords": result["keywords"],
-              "enrolment": result["enrolment"],
+              "enrolment": result["enrolment"], "board_check": result["board_check"],
               "keyword_minutes": result["keyword"].seconds / 60,
               "non_keyword_hours": hours, "no_threshold": free, "chosen": best,
               "sweep": rows, "plot": str(png)}
@@ -177,6 +177,10 @@ def _cmd_stream(args, model) -> int:
     print(f"enrolment: {e['correct']}/{e['total']} of {args.speaker}'s other recordings "
           f"({100 * e['correct'] / e['total']:.1f} %); old classes "
           f"{100 * e['old_before']:.2f} % -> {100 * e['old_after']:.2f} %")
+    b = result["board_check"]
+    if b:
+        print(f"emulated board: {b['frames']} keyword frames, classes and scores "
+              f"{'equal to' if b['equal'] else 'DIFFERENT FROM'} the golden model's")
     print(f"non-keyword stream {hours:.2f} h, keyword stream "
           f"{result['keyword'].seconds / 60:.1f} min ({result['keywords']} keywords)\n")
     print("| thresholds | min score | min margin | keywords detected | false alarms |")

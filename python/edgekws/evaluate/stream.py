@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.host.listen import DEFAULT_GATE_DB
+
 __all__ = ["StreamSetup", "Fired", "build_stream", "run_streams", "sweep", "choose",
            "plot_tradeoff"]
 
@@ -52,8 +54,11 @@ class StreamSetup:
     neurons_per_class: int = 15
     num_weights: int | None = None
     levels_db: tuple = (-35.0, -6.0)
-    gate_db: float = -55.0
+    gate_db: float = DEFAULT_GATE_DB
     seed: int = 0
+    #: Keyword clips also run on an emulated board (the host driver over the UART
+    #: protocol, the same extractor and learned layer), compared with the golden model.
+    board_sample: int = 32
 
 
 @dataclasses.dataclass
@@ -243,6 +248,9 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
 
     iso = classify_frames(to_frames(np.stack([c for c, _ in keyword_clips])))
     enrol_ok = int(np.sum([words[l] == w for l, (_, w) in zip(iso.label, keyword_clips)]))
+    board = _board_check(setup, head, to_frames(np.stack(
+        [c for c, _ in keyword_clips[:setup.board_sample]])), classify_frames, log) \
+        if setup.board_sample else None
     log(f"enrolled {list(setup.words)} from {setup.enrol} utterances of {setup.speaker}: "
         f"{enrol_ok}/{len(keyword_clips)} of the speaker's other recordings; old classes "
         f"{100 * before:.2f} % -> {100 * after:.2f} %")
@@ -260,13 +268,35 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     log(f"keyword stream {kw_stream.size / RATE / 60:.1f} min ({len(kw_spans)} keywords), "
         f"non-keyword stream {nk_stream.size / RATE / 3600:.2f} h ({len(nk_spans)} clips)")
     return {"words": words, "enrolled_from": K, "keywords": len(kw_spans),
-            "num_weights": lp.num_weights,
+            "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
                           "old_before": before, "old_after": after},
             "keyword": _listen(classify_frames, to_frames, words, kw_stream, kw_spans,
                                setup.gate_db),
             "other": _listen(classify_frames, to_frames, words, nk_stream, nk_spans,
                              setup.gate_db)}
+
+
+def _board_check(setup, head, frames, classify_frames, log) -> dict:
+    """The learned model (extractor + ``head``'s layer) on an emulated board: its
+    potentials and classes on ``frames`` against the golden model's."""
+    from edgekws.host.board import Board
+    from edgekws.host.emulator import serve_tcp
+    from edgekws.host.listen import score_potentials
+    from edgekws.tutorial.edge_learning import attach_head
+
+    model = attach_head(setup.model, head)
+    lp = head.learning
+    with serve_tcp(0) as server, Board(server.url) as board:
+        board.load(model)
+        pots = board.forward(frames, progress=False).reshape(len(frames), -1)
+    golden = classify_frames(frames)
+    on_board = score_potentials(pots, lp.num_classes, lp.num_weights)
+    equal = bool(np.array_equal(on_board.label, golden.label)
+                 and np.array_equal(on_board.score, golden.score))
+    log(f"emulated board: {len(frames)} keyword frames, classes and scores "
+        f"{'equal to' if equal else 'DIFFERENT FROM'} the golden model's")
+    return {"frames": len(frames), "equal": equal}
 
 
 def _mfcc(waves):

@@ -33,7 +33,7 @@ __all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_
            "spot", "capture", "Scored", "score_potentials", "REJECTED"]
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
-DEFAULT_GATE_DB = -40.0
+DEFAULT_GATE_DB = -55.0
 #: Rejection defaults of ``infer``/``listen`` (fractions of num_weights).
 DEFAULT_MIN_SCORE = 0.0
 DEFAULT_MIN_MARGIN = 0.0
