@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest
 JOBS   ?= 2
 KOKORO_MODEL := build/kokoro/kokoro-v1.0.int8.onnx
 
-.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault kokoro
+.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault kokoro corpora ship
 
 # Everything ([dev]) at the exact versions CI tests (constraints.txt); pyproject.toml
 # itself only gives compatible ranges. Then `. .venv/bin/activate` (or .venv/bin/edgekws).
@@ -45,7 +45,7 @@ sim:
 # compared with the golden model: the shipped model on the whole validation split of
 # SIM_CORPUS (3,520 frames for corpus-s500; features cached in build/features; results in
 # build/sim-full.json), then 4 random models x 100 images.
-SIM_CORPUS ?= build/corpus-s500
+SIM_CORPUS ?= build/corpus-s200
 sim-full:
 	@test -f $(SIM_CORPUS)/corpus.json || { echo "no corpus at $(SIM_CORPUS): build it with" \
 	  "'$(BIN)/edgekws data synth --out $(SIM_CORPUS) --speakers 500' (or set SIM_CORPUS=...)"; exit 1; }
@@ -88,34 +88,47 @@ rtl:
 bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md
 
-# The shipped model (python/edgekws/models/ds_cnn_kws.ekws): the synthetic corpus
-# (35 words + the 46 words of the extra vocabulary x 1500 speakers x 2 copies, 243k clips,
-# built once; the extra words train a more general extractor), then the shipped recipe in
-# two steps: float training and quantization-aware training of the DS-CNN with the
-# binary-prototype head ($(TRAIN_DIR)/base), then TUNE_EPOCHS more QAT epochs with the
-# prototype head's weight TUNE_WEIGHT, keeping the epoch whose spikes learn best natively
-# (--select val_native); conversion to the golden model and reports in $(TRAIN_DIR).
-# Pass options to the first step through TRAIN_ARGS, e.g. TRAIN_ARGS="--float-epochs 16".
-# PROTOTYPE_WEIGHT: weight of the binary-prototype head in QAT, which trains the spikes for
-# the tutorial's native learning (docs/tutorial/native-gap.md); 0 turns it off.
-CORPUS     ?= build/corpus
+# The shipped model, trained on synthetic, neural-TTS and real speech (docs/real-speech.md):
+#  - CORPUS: eSpeak NG, the 35 words + the 46 extra words x 200 speakers x 2 copies;
+#  - MIX: the Kokoro-82M clips and the real Speech Commands clips of ../shared/data, 4
+#    realistic copies each (room, microphone, band, level, real noise), the speakers of
+#    folds HOLDOUT of sc-v2-test-dev left out (they are the held-out test);
+#  - MIX_REAL: the same real clips again with 12 more copies (real speech weighs more);
+# then float training and QAT with the binary-prototype head (native learning for the
+# tutorial), keeping the QAT epoch whose spikes learn best natively (--select val_native),
+# with the c0-max loudness normalisation. Everything lands in TRAIN_DIR; `make ship`
+# copies the model and its report into the package (the only target that does).
+# Time on this 2-core machine: corpora ~6 min, features ~10 min, training ~60 min.
+SHARED     ?= ../shared/data
+CORPUS     ?= build/corpus-s200
+MIX        ?= build/mix-all
+MIX_REAL   ?= build/mix-sc12
+HOLDOUT    ?= 0 1
 TRAIN_DIR  ?= build/train
 KWS_MODEL  ?= python/edgekws/models/ds_cnn_kws.ekws
-TRAIN_ARGS ?=
-PROTOTYPE_WEIGHT ?= 1
-TUNE_EPOCHS ?= 4
-TUNE_WEIGHT ?= 2
+TRAIN_ARGS ?= --float-epochs 12 --qat-epochs 6 --prototype-weight 1 --select val_native
+REAL_ARGS  = --speech-commands $(SHARED)/sc-v2-test-dev --noise $(SHARED)/sc-background-noise \
+	--holdout $(HOLDOUT)
 
 $(CORPUS)/corpus.json:
-	$(BIN)/edgekws data synth --out $(CORPUS) --extra-words
+	$(BIN)/edgekws data synth --out $(CORPUS) --speakers 200 --extra-words
+$(MIX)/corpus.json:
+	@test -d $(SHARED)/kokoro || { echo "no $(SHARED): the real and Kokoro clips live in" \
+	  "../shared/data (see docs/real-speech.md)"; exit 1; }
+	$(BIN)/edgekws data mix --out $(MIX) --overwrite --kokoro $(SHARED)/kokoro $(REAL_ARGS) \
+	    --val-speech-commands $(SHARED)/sc-v1-sample --copies 4
+$(MIX_REAL)/corpus.json:
+	$(BIN)/edgekws data mix --out $(MIX_REAL) --overwrite $(REAL_ARGS) --copies 12 --seed 1
 
-train: $(CORPUS)/corpus.json
-	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR)/base \
-	    --cache $(TRAIN_DIR)/features --prototype-weight $(PROTOTYPE_WEIGHT) $(TRAIN_ARGS)
-	$(BIN)/edgekws train --root $(CORPUS) --out-dir $(TRAIN_DIR) --model $(KWS_MODEL) \
-	    --cache $(TRAIN_DIR)/features --init-qat $(TRAIN_DIR)/base/keras \
-	    --qat-epochs $(TUNE_EPOCHS) --qat-lr 2e-4 --prototype-weight $(TUNE_WEIGHT) \
-	    --select val_native
+corpora: $(CORPUS)/corpus.json $(MIX)/corpus.json $(MIX_REAL)/corpus.json
+
+train: corpora
+	$(BIN)/edgekws train --root $(CORPUS) $(MIX) $(MIX_REAL) --out-dir $(TRAIN_DIR) \
+	    --cache build/features --level c0-max $(TRAIN_ARGS)
+
+ship:
+	@test -f $(TRAIN_DIR)/ds_cnn_kws.ekws || { echo "no $(TRAIN_DIR)/ds_cnn_kws.ekws: run make train"; exit 1; }
+	cp $(TRAIN_DIR)/ds_cnn_kws.ekws $(KWS_MODEL)
 	cp $(TRAIN_DIR)/report.md $(KWS_MODEL:.ekws=.md)
 	cp $(TRAIN_DIR)/confusion.png $(KWS_MODEL:.ekws=.png)
 

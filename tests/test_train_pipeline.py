@@ -123,3 +123,15 @@ def test_bad_option_values(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--root", "x", "--prototype-weight", "-1"])
     assert "expected a number >= 0, not '-1'" in capsys.readouterr().err
+
+
+def test_distribution_is_the_default_strategy_without_several_gpus():
+    from edgekws.train.tfsetup import distribution, tensorflow
+    tf = tensorflow()
+    strategy = distribution()
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        assert isinstance(strategy, tf.distribute.MirroredStrategy)
+        assert strategy.num_replicas_in_sync == len(tf.config.list_physical_devices("GPU"))
+    else:
+        assert strategy is tf.distribute.get_strategy()
+        assert strategy.num_replicas_in_sync == 1

@@ -211,10 +211,19 @@ def model_metadata(data, results: dict | None = None) -> dict:
 
 
 def run(config: TrainConfig) -> dict:
-    """Train, quantize, convert and report; returns the results written to report.json."""
-    from .tfsetup import tensorflow
+    """Train, quantize, convert and report; returns the results written to report.json.
+
+    Everything runs inside :func:`~edgekws.train.tfsetup.distribution`'s scope, so a
+    machine with several GPUs trains on all of them; nothing here assumes a CPU.
+    """
+    from .tfsetup import distribution, tensorflow
 
     tensorflow(config.threads)
+    with distribution().scope():
+        return _run(config)
+
+
+def _run(config: TrainConfig) -> dict:
     from edgekws.convert import compare, to_golden
     from edgekws.golden.fileformat import save
 

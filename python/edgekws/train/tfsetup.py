@@ -108,3 +108,16 @@ def tensorflow(threads: int | None = None):
         _CONFIGURED = threads
         _python_logs()
     return tf
+
+
+def distribution():
+    """The ``tf.distribute`` strategy of this machine: every GPU through
+    ``MirroredStrategy`` when there are two or more (batches are split across them and
+    the gradients summed), else TensorFlow's default (one GPU, or the CPU). Models and
+    optimizers must be built inside its ``scope()``; :func:`edgekws.train.pipeline.run`
+    does that for the whole training."""
+    tf = tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
