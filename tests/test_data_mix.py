@@ -197,3 +197,19 @@ def test_level_normalisation_makes_gain_invisible():
     assert plain.level == "none" and "level" not in plain.to_dict()
     with pytest.raises(ValueError, match=r"level must be one of \('none', 'c0-max'\), not 'agc'"):
         MfccScaling(level="agc")
+
+
+def test_cepstral_mean_normalisation_removes_a_colouration():
+    from edgekws.data.noise import random_eq
+    rng = np.random.default_rng(6)
+    clip = (1e-3 * rng.standard_normal(RATE)).astype(np.float32)
+    clip[2000:2000 + 12800] += _word(rng, 250, 0.8) + _word(rng, 900, 0.8)
+    coloured = random_eq(clip.astype(np.float64), np.random.default_rng(1),
+                         tilt_db_per_octave=4.0).astype(np.float32)
+    a, b = mfcc(clip), mfcc(coloured)
+    plain = np.abs(normalize_level(a, "c0-max") - normalize_level(b, "c0-max"))[:, 1:]
+    cmn = np.abs(normalize_level(a, "c0-max-cmn") - normalize_level(b, "c0-max-cmn"))[:, 1:]
+    assert cmn.mean() < 0.5 * plain.mean()
+    n = normalize_level(a, "c0-max-cmn")
+    np.testing.assert_allclose(n[:, 1:].mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_array_equal(n[:, 0], normalize_level(a, "c0-max")[:, 0])

@@ -18,10 +18,11 @@ declare -A ROOTS=(
   [real]="build/corpus-s200 build/mix-kk0 build/mix-sc0"
   [acoustics]="build/corpus-s200 build/mix-all"
   [level]="build/corpus-s200 build/mix-all"
+  [cmn]="build/corpus-s200 build/mix-all"
   [no-reverb]="build/corpus-s200 build/mix-noreverb"
   [no-noise]="build/corpus-s200 build/mix-nonoise"
 )
-declare -A EXTRA=([level]="--level c0-max")
+declare -A EXTRA=([level]="--level c0-max" [cmn]="--level c0-max-cmn")
 for row in "${@:-espeak kokoro real acoustics level}"; do
   for r in $row; do
     mkdir -p "$OUT/$r"

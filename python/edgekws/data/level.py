@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["LEVEL_MODES", "TARGET_C0", "MAX_BOOST_DB", "normalize_level", "c0_per_db"]
 
-LEVEL_MODES = ("none", "c0-max")
+LEVEL_MODES = ("none", "c0-max", "c0-max-cmn")
 #: Where the loudest frame's c0 lands: about a -5 dBFS word in the default front end.
 TARGET_C0 = 15.0
 #: Largest boost, dB: a window whose loudest frame is more than this below the target is
@@ -44,7 +44,11 @@ def normalize_level(features, mode: str, mel_channels: int = 40) -> np.ndarray:
     features : numpy.ndarray
         float32 MFCCs, the last two axes one window.
     mode : str
-        ``"none"`` (returned unchanged) or ``"c0-max"``.
+        ``"none"`` (returned unchanged), ``"c0-max"``, or ``"c0-max-cmn"``: also cepstral
+        mean normalisation, each coefficient above c0 minus its mean over the window's
+        frames, which removes a fixed microphone or channel colouration (a filter on the
+        waveform adds a constant to every frame's log-mel spectrum, so to every frame's
+        cepstrum).
     mel_channels : int
         The filterbank size the features were made with.
     """
@@ -58,4 +62,7 @@ def normalize_level(features, mode: str, mel_channels: int = 40) -> np.ndarray:
                        np.float32(MAX_BOOST_DB * c0_per_db(mel_channels)))
     out = features.copy()
     out[..., 0] = c0 + shift.astype(np.float32)
+    if mode == "c0-max-cmn":
+        rest = out[..., 1:]
+        out[..., 1:] = rest - rest.mean(axis=-2, keepdims=True, dtype=np.float32)
     return out

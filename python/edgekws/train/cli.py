@@ -32,9 +32,10 @@ def add_cli(subparsers) -> None:
     p.add_argument("--root", required=True, nargs="+",
                    help="corpus folder(s) in the Speech Commands layout; several are trained "
                         "on together (e.g. an eSpeak corpus and an 'edgekws data mix' corpus)")
-    p.add_argument("--level", choices=("none", "c0-max"), default="none",
+    p.add_argument("--level", choices=("none", "c0-max", "c0-max-cmn"), default="none",
                    help="loudness normalisation of the model input: c0-max moves each "
-                        "window's loudest frame to one level")
+                        "window's loudest frame to one level; c0-max-cmn also subtracts each "
+                        "coefficient's mean over the window (a channel's colouration)")
     p.add_argument("--out-dir", default="build/train",
                    help="reports, Keras weights and feature cache")
     p.add_argument("--model", default=None,
