@@ -19,10 +19,12 @@ declare -A ROOTS=(
   [acoustics]="build/corpus-s200 build/mix-all"
   [level]="build/corpus-s200 build/mix-all"
   [cmn]="build/corpus-s200 build/mix-all"
+  [real-x4]="build/corpus-s200 build/mix-all build/mix-sc12"
   [no-reverb]="build/corpus-s200 build/mix-noreverb"
   [no-noise]="build/corpus-s200 build/mix-nonoise"
 )
-declare -A EXTRA=([level]="--level c0-max" [cmn]="--level c0-max-cmn")
+declare -A EXTRA=([level]="--level c0-max" [cmn]="--level c0-max-cmn"
+                 [real-x4]="--level c0-max")
 for row in "${@:-espeak kokoro real acoustics level}"; do
   for r in $row; do
     mkdir -p "$OUT/$r"

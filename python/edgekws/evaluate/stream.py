@@ -155,18 +155,19 @@ def _listen(classify_frames, to_frames, words, stream, spans, gate_db, chunk=400
 
 
 def _background(setup, spikes_of, log):
-    """The tutorial's offline native learning of every corpus word but the enrolled ones
-    (and the edge-learning words the models are trained without): ``(head, num_classes,
-    words, val spikes, val labels)``. The corpus is read as ``edgekws train`` reads it, so
-    its feature cache serves here too."""
+    """The tutorial's offline native learning: the Speech Commands words of the corpus
+    (not the extra vocabulary), but the enrolled ones and the edge-learning words the
+    models are trained without: ``(head, num_classes, words, val spikes, val labels)``. The
+    corpus is read as ``edgekws train`` reads it, so its feature cache serves here too."""
     from edgekws.data.features import cached_features
     from edgekws.data.speech_commands import load_speech_commands, word_to_index
+    from edgekws.data.synth import WORDS
     from edgekws.train.dataset import EDGE_WORDS
     from edgekws.tutorial.edge_learning import (fit_batches, learning_head,
                                                 suggest_from_training)
 
     ds = load_speech_commands(setup.corpus, exclude=EDGE_WORDS, seed=setup.seed)
-    kept = [w for w in ds.word_to_index if w not in setup.words and w != "_silence_"]
+    kept = [w for w in ds.word_to_index if w in WORDS and w not in setup.words]
     mapping = word_to_index(kept)
     relabel = np.full(len(ds.word_to_index), -1, np.int32)
     for w, i in ds.word_to_index.items():
@@ -287,6 +288,10 @@ def _board_check(setup, head, frames, classify_frames, log) -> dict:
 
     model = attach_head(setup.model, head)
     lp = head.learning
+    n = head.layers[-1].units
+    if n > 1024:
+        log(f"emulated board: skipped, {n} neurons exceed the board's 1,024")
+        return {"frames": 0, "equal": None, "skipped": f"{n} neurons > 1024"}
     with serve_tcp(0) as server, Board(server.url) as board:
         board.load(model)
         pots = board.forward(frames, progress=False).reshape(len(frames), -1)
@@ -356,6 +361,7 @@ def plot_tradeoff(rows: list, path, chosen: dict | None = None, title: str = "")
                 f"margin {chosen['min_margin']:.2f}")
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
     ax.set_xlabel("false alarms per hour (non-keyword stream)")
     ax.set_ylabel("keywords detected, %")
     ax.set_title(title or "Detection rate against false alarms")

@@ -34,9 +34,11 @@ __all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
 DEFAULT_GATE_DB = -55.0
-#: Rejection defaults of ``infer``/``listen`` (fractions of num_weights).
+#: Rejection defaults of ``infer``/``listen`` (fractions of num_weights), chosen on real
+#: streams (docs/real-speech.md, ``edgekws eval --stream``): the best detection rate at
+#: 10 false alarms per hour or fewer was a margin of 2/28 with no score threshold.
 DEFAULT_MIN_SCORE = 0.0
-DEFAULT_MIN_MARGIN = 0.0
+DEFAULT_MIN_MARGIN = 0.07
 
 #: What a rejected window is called (a match too weak for ``--min-score``/``--min-margin``).
 REJECTED = "_unknown_"
