@@ -38,6 +38,10 @@ MODEL_MAX_ACTIVATIONS = 2**22
 #: Longest layer name, in characters.
 MODEL_MAX_NAME = 256
 
+# -- numpy arrays (edgekws tune) ---------------------------------------------------------
+#: Largest .npy/.npz file read, in bytes.
+NPY_MAX_BYTES = 512 * 2**20
+
 # -- board servers (edgekws.host.server) -------------------------------------------------
 #: Connections the listening socket queues before refusing.
 SERVER_BACKLOG = 8
