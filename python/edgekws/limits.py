@@ -46,7 +46,7 @@ NPY_MAX_BYTES = 512 * 2**20
 #: Connections the listening socket queues before refusing.
 SERVER_BACKLOG = 8
 #: Clients served at once; one more gets a "busy" line and is closed.
-SERVER_MAX_CLIENTS = 4
+SERVER_MAX_CLIENTS = 8
 #: Seconds a client may stay silent before it is disconnected.
 SERVER_IDLE_SECONDS = 30.0
 #: Seconds a reply may take to be written to a client that does not read.

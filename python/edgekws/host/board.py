@@ -135,10 +135,13 @@ class _PromptPort:
     def read(self, n):
         data = bytearray(self.serial.read(1))
         while data and len(data) < n:
-            waiting = self.serial.in_waiting
-            if not waiting:
-                break
-            chunk = self.serial.read(min(n - len(data), waiting))
+            try:
+                waiting = self.serial.in_waiting
+                if not waiting:
+                    break
+                chunk = self.serial.read(min(n - len(data), waiting))
+            except OSError:
+                break   # the link closed after these bytes: return them; the next read raises
             if not chunk:
                 break
             data += chunk

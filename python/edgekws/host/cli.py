@@ -37,6 +37,7 @@ def add_cli(sub) -> None:
                    help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
     g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
     e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024)
+    _idle_arg(e)
     e.set_defaults(func=_emulate)
 
     sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
@@ -45,6 +46,7 @@ def add_cli(sub) -> None:
                     help="listen on socket://127.0.0.1:PORT (0 = any free)")
     sm.add_argument("--reset-on-connect", action="store_true",
                     help="reset the design whenever a client connects")
+    _idle_arg(sm)
     sm.set_defaults(func=_simulate)
 
     def port_args(q):
@@ -119,6 +121,12 @@ def add_cli(sub) -> None:
     li.set_defaults(func=_listen)
 
 
+def _idle_arg(q):
+    q.add_argument("--idle-timeout", type=timeout_seconds, default=limits.SERVER_IDLE_SECONDS,
+                   metavar="SECONDS", help="TCP: disconnect a client silent this long "
+                   f"(default {limits.SERVER_IDLE_SECONDS:g})")
+
+
 def _board(args):
     from edgekws import protocol as p
     from .board import Board
@@ -129,7 +137,8 @@ def _board(args):
 def _emulate(args) -> int:
     from .emulator import Emulator, serve_pty, serve_tcp
     emu = Emulator(max_neurons=args.max_neurons)
-    server = serve_tcp(args.tcp, emu) if args.tcp is not None else serve_pty(emu)
+    server = serve_tcp(args.tcp, emu, idle=args.idle_timeout) if args.tcp is not None \
+        else serve_pty(emu)
     print(server.url, flush=True)
     print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()
@@ -140,7 +149,8 @@ def _simulate(args) -> int:
     from .simboard import serve_simulated
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
-    server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect)
+    server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect,
+                             idle=args.idle_timeout)
     print(server.url, flush=True)
     print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()

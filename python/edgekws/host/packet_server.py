@@ -28,22 +28,24 @@ class PacketServer:
 
     def __init__(self, handler: Handler):
         self.handler = handler
-        self.decoder = p.FrameDecoder()
-        self._last: tuple[int, int, bytes] | None = None  # seq, cmd, reply bytes
         self.crc_errors = 0
         self.framing_errors = 0
         self.frames = 0
+        self._default = Session(self)
 
     def feed(self, data: bytes) -> bytes:
-        out = bytearray()
-        for frame in self.decoder.feed(data):
-            out += self._serve(frame)
-        return bytes(out)
+        """Serve ``data`` as one stream (the default session)."""
+        return self._default.feed(data)
+
+    def session(self) -> "Session":
+        """A new stream (client) of this server: its own frame decoder and stored reply,
+        the handler and the counters shared."""
+        return Session(self)
 
     def _reply(self, seq, cmd, status, payload=b""):
         return p.encode_packet(seq, (cmd | p.REPLY_BIT) & 0xFF, bytes((status,)) + payload)
 
-    def _serve(self, frame) -> bytes:
+    def _serve(self, frame, session) -> bytes:
         if frame is None:
             self.framing_errors += 1
             return self._reply(0xFF, 0x7F, p.Status.TOO_LONG)
@@ -58,16 +60,33 @@ class PacketServer:
             self.framing_errors += 1
             return b""
         self.frames += 1
-        if cmd not in p.IDEMPOTENT and self._last and self._last[:2] == (seq, cmd):
-            return self._last[2]  # a retry: same answer, not executed twice
+        last = session.last
+        if cmd not in p.IDEMPOTENT and last and last[:2] == (seq, cmd):
+            return last[2]  # a retry: same answer, not executed twice
         try:
             status, reply = self.handler(cmd, payload)
         except KeyError:
             status, reply = p.Status.UNKNOWN_CMD, b""
         out = self._reply(seq, cmd, status, reply)
         if cmd not in p.IDEMPOTENT:
-            self._last = (seq, cmd, out)
+            session.last = (seq, cmd, out)
         return out
+
+
+class Session:
+    """One stream of requests to a :class:`PacketServer` (a serial line, a TCP client)."""
+
+    def __init__(self, server: PacketServer):
+        self.server = server
+        self.decoder = p.FrameDecoder()
+        self.last: tuple[int, int, bytes] | None = None  # seq, cmd, reply bytes
+
+    def feed(self, data: bytes) -> bytes:
+        """The replies to the complete frames in ``data`` (partial frames wait)."""
+        out = bytearray()
+        for frame in self.decoder.feed(data):
+            out += self.server._serve(frame, self)
+        return bytes(out)
 
 
 class LocalPort:

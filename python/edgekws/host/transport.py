@@ -88,7 +88,10 @@ class Transport:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
-            self.serial.write(packet)
+            try:
+                self.serial.write(packet)
+            except OSError as exc:
+                raise BoardError(f"the connection to the board failed: {exc}") from None
             reply = self._await(seq, cmd)
             if isinstance(reply, str):
                 last_problem = reply
@@ -113,7 +116,10 @@ class Transport:
         deadline = time.monotonic() + self.timeout
         problem = f"no reply within {self.timeout} s"
         while time.monotonic() < deadline:
-            data = self.serial.read(4096)
+            try:
+                data = self.serial.read(4096)
+            except OSError as exc:   # pyserial's SerialException too: the link is gone
+                raise BoardError(f"the connection to the board failed: {exc}") from None
             if not data:
                 continue
             for frame in self.decoder.feed(data):
@@ -123,6 +129,8 @@ class Transport:
                 try:
                     rseq, rcmd, body = p.decode_packet(frame)
                 except p.ProtocolError as exc:
+                    if frame.startswith(p.BUSY_TEXT):
+                        raise BoardError(frame.decode("ascii", "replace").strip()) from None
                     problem = f"a corrupted reply ({exc})"
                     continue
                 if rseq == seq and rcmd == (cmd | p.REPLY_BIT) and body:
