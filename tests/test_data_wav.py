@@ -192,3 +192,14 @@ def test_truncated_data_keeps_the_whole_frames(tmp_path):
     got = read_wav(p)
     assert got.size == 10
     assert got[0] == np.float32(0.5 / 32768)
+
+
+def test_a_chunk_size_pointing_outside_the_file_is_a_clean_error(tmp_path):
+    import struct
+    p = tmp_path / "c.wav"
+    # The fmt chunk declares 0x32fd6270 bytes: the reader would seek past the RIFF chunk.
+    data = bytearray(_header(data_bytes=4) + bytes(4))
+    struct.pack_into("<I", data, 16, 0x32FD6270)
+    p.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"c\.wav: not a readable PCM WAV file"):
+        read_wav(p)

@@ -99,6 +99,9 @@ CASES = {
                      r"layers\[0\]\.type: must be one of \['FullyConnected'"),
     "type not a string": (setter("layers", 0, "type", value=["InputData"]),
                           r"layers\[0\]\.type: must be one of"),
+    "no input layer first": (lambda meta: meta["layers"].pop(0),
+                             r"layers\[0\]\.type: the first layer must be InputData or "
+                             r"InputConvolutional, not SeparableConvolutional"),
     "two input layers": (setter("layers", 1, "type", value="InputConvolutional"),
                          r"layers\[1\]\.config\.input_shape: is missing"),
     "wrong dtype": (setter("layers", 0, "variables", "weights", "dtype", value="float64"),

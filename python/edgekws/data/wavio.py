@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import wave
 from functools import lru_cache
 
@@ -33,6 +34,15 @@ def _check_rate(rate, name="sample rate"):
     return int(rate)
 
 
+#: What the standard library's reader raises on a malformed file: its own error, and a
+#: RuntimeError or struct.error when a chunk size points outside its parent chunk.
+_WAVE_ERRORS = (wave.Error, RuntimeError, struct.error)
+
+
+def _reason(exc) -> str:
+    return str(exc) or f"a chunk size points outside the file ({type(exc).__name__})"
+
+
 def _open_wav(path):
     """``(file, wave reader, channels, width, rate, frames)`` of a regular WAV file.
 
@@ -43,12 +53,12 @@ def _open_wav(path):
         reader = wave.open(f, "rb")
         return (f, reader, reader.getnchannels(), reader.getsampwidth(), reader.getframerate(),
                 reader.getnframes())
-    except wave.Error as exc:
-        f.close()
-        raise ValueError(f"{path}: not a readable PCM WAV file ({exc})") from None
     except EOFError:
         f.close()
         raise ValueError(f"{path}: not a readable PCM WAV file (truncated header)") from None
+    except _WAVE_ERRORS as exc:
+        f.close()
+        raise ValueError(f"{path}: not a readable PCM WAV file ({_reason(exc)})") from None
     except BaseException:
         f.close()
         raise
@@ -124,8 +134,8 @@ def read_wav(path, target_rate: int | None = TARGET_RATE) -> np.ndarray:
                 pending = raw[whole:]
                 mono = _to_mono(raw[:whole], channels)
                 parts.append(mono if resampler is None else resampler.feed(mono))
-        except (wave.Error, EOFError) as exc:
-            raise ValueError(f"{path}: not a readable PCM WAV file ({exc})") from None
+        except (EOFError, *_WAVE_ERRORS) as exc:
+            raise ValueError(f"{path}: not a readable PCM WAV file ({_reason(exc)})") from None
     if resampler is None:
         if not any(p.size for p in parts):
             raise ValueError(f"{path}: WAV file holds no samples")

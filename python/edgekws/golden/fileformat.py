@@ -304,11 +304,15 @@ def check_meta(meta, payload_size: int) -> list:
         if cls is None:
             _fail(f"{path}.type", f"must be one of {sorted(LAYER_TYPES)}, not "
                                   f"{_show(entry['type'])}")
+        first = cls.__name__ in ("InputData", "InputConvolutional")
+        if i == 0 and not first:
+            _fail(f"{path}.type", f"the first layer must be InputData or InputConvolutional, "
+                                  f"not {cls.__name__}")
         layer = _build(cls, entry["config"], f"{path}.config")
         if i == 0:
             dims = layer.input_shape
             bits = 8 if cls.__name__ == "InputConvolutional" else layer.in_bits
-        elif cls.__name__ in ("InputData", "InputConvolutional"):
+        elif first:
             _fail(f"{path}.type", f"{cls.__name__} can only be the first layer")
         elif bits is None:
             _fail(f"{path}.type", "no layer can follow one without activation")
