@@ -122,6 +122,9 @@ def read_wav(path, target_rate: int | None = TARGET_RATE) -> np.ndarray:
         if target_rate is not None and rate != target_rate:
             resampler = _Resampler(rate, target_rate)
         parts = []
+        # Without resampling the declared (bounded) length is filled in place: no copy.
+        out = np.empty(nframes, np.float32) if resampler is None else None
+        filled = 0
         frame_bytes = 2 * channels
         pending = b""
         try:
@@ -133,13 +136,19 @@ def read_wav(path, target_rate: int | None = TARGET_RATE) -> np.ndarray:
                 whole = len(raw) - len(raw) % frame_bytes
                 pending = raw[whole:]
                 mono = _to_mono(raw[:whole], channels)
-                parts.append(mono if resampler is None else resampler.feed(mono))
+                if resampler is not None:
+                    parts.append(resampler.feed(mono))
+                    continue
+                if filled + mono.size > out.size:   # pragma: no cover - wave reads no more
+                    raise ValueError(f"{path}: more samples than the header declares")
+                out[filled:filled + mono.size] = mono
+                filled += mono.size
         except (EOFError, *_WAVE_ERRORS) as exc:
             raise ValueError(f"{path}: not a readable PCM WAV file ({_reason(exc)})") from None
     if resampler is None:
-        if not any(p.size for p in parts):
+        if filled == 0:
             raise ValueError(f"{path}: WAV file holds no samples")
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        return out if filled == out.size else out[:filled].copy()
     if resampler.n_in == 0:
         raise ValueError(f"{path}: WAV file holds no samples")
     parts.append(resampler.finish())
