@@ -42,7 +42,7 @@ class Served:
         assert not self.thread.is_alive()
 
 
-def wait_for(cond, seconds=5.0):
+def wait_for(cond, seconds=10.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if cond():
@@ -170,3 +170,16 @@ def test_listen_loopback_checks_the_port():
         listen_loopback(70000)
     with pytest.raises(ValueError, match="not -1"):
         listen_loopback(-1)
+
+
+def test_a_client_arriving_while_the_place_is_taken_waits_for_it():
+    emu = Emulator(extractor=False)
+    served = Served(lambda: PacketSession(emu.server), max_clients=1)
+    try:
+        first = Board(served.url, timeout=1.0)
+        threading.Timer(0.3, first.close).start()   # leaves while the second waits
+        with Board(served.url, timeout=2.0) as second:
+            assert second.info.version == p.PROTOCOL_VERSION
+        assert served.events == []
+    finally:
+        served.close()

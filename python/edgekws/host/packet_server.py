@@ -8,6 +8,7 @@ the emulator use it; the gateware's framer is tested against it.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 from edgekws import protocol as p
@@ -31,16 +32,30 @@ class PacketServer:
         self.crc_errors = 0
         self.framing_errors = 0
         self.frames = 0
-        self._default = Session(self)
+        self._current = Session(self)
 
     def feed(self, data: bytes) -> bytes:
-        """Serve ``data`` as one stream (the default session)."""
-        return self._default.feed(data)
+        """Serve ``data`` on the current stream: the server's own, or the one selected
+        by :meth:`using`."""
+        out = bytearray()
+        session = self._current
+        for frame in session.decoder.feed(data):
+            out += self._serve(frame, session)
+        return bytes(out)
 
     def session(self) -> "Session":
         """A new stream (client) of this server: its own frame decoder and stored reply,
         the handler and the counters shared."""
         return Session(self)
+
+    @contextmanager
+    def using(self, session: "Session"):
+        """Make ``session`` the current stream for :meth:`feed` (one thread at a time)."""
+        previous, self._current = self._current, session
+        try:
+            yield
+        finally:
+            self._current = previous
 
     def _reply(self, seq, cmd, status, payload=b""):
         return p.encode_packet(seq, (cmd | p.REPLY_BIT) & 0xFF, bytes((status,)) + payload)
@@ -83,10 +98,8 @@ class Session:
 
     def feed(self, data: bytes) -> bytes:
         """The replies to the complete frames in ``data`` (partial frames wait)."""
-        out = bytearray()
-        for frame in self.decoder.feed(data):
-            out += self.server._serve(frame, self)
-        return bytes(out)
+        with self.server.using(self):
+            return self.server.feed(data)
 
 
 class LocalPort:

@@ -4,9 +4,9 @@ One thread runs a ``select`` loop over the listening socket and every client, so
 client can hold the others up: each has its own session (its own frame decoder and
 stored reply), a deadline for silence (:data:`~edgekws.limits.SERVER_IDLE_SECONDS`,
 which also ends a frame stopped half-way) and one for a reply it does not read
-(:data:`~edgekws.limits.SERVER_WRITE_SECONDS`). At most ``max_clients`` are served at
-once; one more gets :data:`edgekws.protocol.BUSY_REPLY` (at its first request) and is
-closed, and the listening queue is :data:`~edgekws.limits.SERVER_BACKLOG` long.
+(:data:`~edgekws.limits.SERVER_WRITE_SECONDS` to take all its replies). At most ``max_clients`` are served at
+once; one more waits a second for a place, then gets
+:data:`edgekws.protocol.BUSY_REPLY` and is closed, and the listening queue is :data:`~edgekws.limits.SERVER_BACKLOG` long.
 
 A session is any object with ``on_data(bytes) -> bytes`` (the replies to send),
 ``sockets()`` (more sockets it waits on), ``on_ready(sock) -> bytes or None`` (None:
@@ -48,10 +48,13 @@ class PacketSession:
     """One client of an in-process packet server: its own decoder and stored reply."""
 
     def __init__(self, server):
+        self.server = server
         self.session = server.session()
 
     def on_data(self, data: bytes) -> bytes:
-        return self.session.feed(data)
+        # Through server.feed, so that a server whose feed is wrapped sees every byte.
+        with self.server.using(self.session):
+            return self.server.feed(data)
 
     def sockets(self):
         return ()
@@ -89,10 +92,14 @@ class ProxySession:
         self.backend.close()
 
 
-#: Seconds a refused client waits for its "busy" answer if it sends nothing.
-_REFUSE_SECONDS = 1.0
-#: Reply bytes kept for a client before reading its requests pauses.
-_OUT_LIMIT = 2**20
+#: Seconds a new client waits for a free place before it is told the board is busy.
+_WAIT_SECONDS = 1.0
+#: Reply bytes kept for a client before reading its requests pauses (a client of the
+#: host driver has one reply of at most 1 KB pending).
+_OUT_LIMIT = 2**18
+#: Kernel send buffer of a client connection: replies are small, and a client that does
+#: not read must fill this before its write deadline starts.
+_SNDBUF = 2**16
 
 
 class _Client:
@@ -100,7 +107,7 @@ class _Client:
         self.conn, self.session = conn, session
         self.out = bytearray()
         self.last_read = now       # idle deadline: silence, or a frame stopped half-way
-        self.last_write = now      # write deadline: a reply the client does not take
+        self.drained = now         # write deadline: replies the client does not take
 
 
 def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
@@ -127,7 +134,7 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
     idle = limits.SERVER_IDLE_SECONDS if idle is None else idle
     write_timeout = limits.SERVER_WRITE_SECONDS if write_timeout is None else write_timeout
     clients: list[_Client] = []
-    refused: dict = {}   # connection -> when it was refused
+    waiting: dict = {}   # connection -> when it arrived, while every place is taken
     event = on_event or (lambda what: None)
 
     def drop(c, why=None):
@@ -147,17 +154,14 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
                 for s in c.session.sockets():
                     owners[s] = c
             # A client that does not take its replies is not read either (bounded memory).
-            readable = [listener, *refused, *(s for s, c in owners.items()
-                                              if s is not c.conn or len(c.out) < _OUT_LIMIT)]
+            readable = [listener, *(s for s, c in owners.items()
+                                    if s is not c.conn or len(c.out) < _OUT_LIMIT)]
             writable = [c.conn for c in clients if c.out]
             r, w, _ = select.select(readable, writable, [], 0.05)
             now = time.monotonic()
-            for conn, since in list(refused.items()):
-                if conn in r or now - since > _REFUSE_SECONDS:
-                    del refused[conn]
-                    _refuse(conn)
             if listener in r:
-                _accept(listener, clients, refused, make_session, max_clients, now, event)
+                _accept(listener, waiting, now)
+            _admit(clients, waiting, make_session, max_clients, now, event)
             for sock in r:
                 c = owners.get(sock)
                 if c is None or c not in clients:
@@ -191,45 +195,55 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
                     except OSError:
                         drop(c)
                         continue
-                    if sent:
-                        del c.out[:sent]
-                        c.last_write = now
+                    del c.out[:sent]
                 if not c.out:
-                    c.last_write = now
-                if c.out and now - c.last_write > write_timeout:
+                    c.drained = now
+                # Measured from the last time every reply was taken, not from the last
+                # byte taken: a client that takes a trickle is as stuck as one that does not.
+                if c.out and now - c.drained > write_timeout:
                     drop(c, "write timeout")
                 elif not c.out and now - c.last_read > idle:
                     drop(c, "idle")
     finally:
         for c in list(clients):
             drop(c)
-        for conn in refused:
+        for conn in waiting:
             _refuse(conn)
 
 
-def _accept(listener, clients, refused, make_session, max_clients, now, event):
+def _accept(listener, waiting, now):
+    """Queue a new connection: it gets a place when there is one (see :func:`_admit`)."""
     try:
         conn, _ = listener.accept()
     except OSError:
         return
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SNDBUF)
     conn.setblocking(False)
-    if len(clients) >= max_clients:
-        # Answered at its first request (a serial client drops what arrives before it
-        # is ready to read), or after _REFUSE_SECONDS; a few at most wait for that.
-        if len(refused) < limits.SERVER_BACKLOG:
-            refused[conn] = now
-        else:
+    if len(waiting) >= limits.SERVER_BACKLOG:
+        _refuse(conn)
+    else:
+        waiting[conn] = now
+
+
+def _admit(clients, waiting, make_session, max_clients, now, event):
+    """Give free places to waiting connections, oldest first; one that waited
+    _WAIT_SECONDS (a client that just left is noticed within one loop) is told the board
+    is busy. Its request stays unread meanwhile, and is answered then."""
+    for conn, since in sorted(waiting.items(), key=lambda kv: kv[1]):
+        if len(clients) < max_clients:
+            del waiting[conn]
+            try:
+                session = make_session()
+            except OSError:
+                conn.close()
+                event("backend closed")
+                continue
+            clients.append(_Client(conn, session, now))
+        elif now - since > _WAIT_SECONDS:
+            del waiting[conn]
             _refuse(conn)
-        event("busy")
-        return
-    try:
-        session = make_session()
-    except OSError:
-        conn.close()
-        event("backend closed")
-        return
-    clients.append(_Client(conn, session, now))
+            event("busy")
 
 
 def _refuse(conn):
