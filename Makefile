@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest
 JOBS   ?= 2
 KOKORO_MODEL := build/kokoro/kokoro-v1.0.int8.onnx
 
-.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault kokoro corpora ship
+.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault fuzz kokoro corpora ship
 
 # Everything ([dev]) at the exact versions CI tests (constraints.txt); pyproject.toml
 # itself only gives compatible ranges. Then `. .venv/bin/activate` (or .venv/bin/edgekws).
@@ -80,6 +80,13 @@ fault:
 	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --fault $(FAULT_RATE) --out build/fault-$(SOAK_TARGET).json
 
 # Regenerate the committed Verilog in rtl/ from the Amaranth sources.
+# Mutated model files (checksum recomputed or not), WAV headers and board frames, fixed
+# seeds, FUZZ_INPUTS per target, memory growth capped at 512 MB; prints the outcome table
+# and fails on any traceback, hang or data lost (tests/test_fuzz.py is the short version).
+FUZZ_INPUTS ?= 4000
+fuzz:
+	$(PY) -m edgekws.fuzz --inputs $(FUZZ_INPUTS)
+
 rtl:
 	$(PY) -m edgekws.gateware.generate
 	$(PY) -m edgekws.gateware.conv.generate

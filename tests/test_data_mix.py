@@ -195,7 +195,7 @@ def test_level_normalisation_makes_gain_invisible():
     assert MfccScaling.from_dict(scaling.to_dict()) == scaling
     plain = MfccScaling.from_dict({"offset": 0.0, "scale": 1.0})
     assert plain.level == "none" and "level" not in plain.to_dict()
-    with pytest.raises(ValueError, match=r"level must be one of \('none', 'c0-max'\), not 'agc'"):
+    with pytest.raises(ValueError, match=r"level must be one of \('none', 'c0-max', 'c0-max-cmn'\), not 'agc'"):
         MfccScaling(level="agc")
 
 

@@ -122,3 +122,84 @@ def test_write_errors(tmp_path):
         write_wav(tmp_path / "w.wav", np.zeros((2, 2), np.float32))
     with pytest.raises(ValueError, match="not dtype int32"):
         write_wav(tmp_path / "w.wav", np.zeros(4, np.int32))
+
+
+# -- bounded reading ----------------------------------------------------------------------
+
+def _header(rate=16000, channels=1, bits=16, data_bytes=0):
+    """A RIFF/WAVE header whose data chunk declares ``data_bytes`` (none follow)."""
+    import struct
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt "
+            + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", data_bytes))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rate": 1}, r"sample rate in header is 1 Hz, expected 4000 to 192000 Hz"),
+    ({"rate": 500000}, r"sample rate in header is 500000 Hz, expected 4000 to 192000 Hz"),
+    ({"channels": 9}, r"header declares 9 channels, expected 1 to 8"),
+    ({"bits": 24}, r"sample width is 24 bits, expected 16-bit PCM"),
+    ({"data_bytes": 2**31}, r"header declares 1073741824 frames \(67108.9 s\), more than the "
+                            r"limit of 300 s"),
+])
+def test_header_limits_are_checked_before_reading(tmp_path, kwargs, message):
+    p = tmp_path / "h.wav"
+    p.write_bytes(_header(**kwargs) + bytes(64))
+    with pytest.raises(ValueError, match=message):
+        read_wav(p)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "f.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"f\.wav: WAV file must be a regular file, not a FIFO"):
+        read_wav(fifo)
+    with pytest.raises(ValueError, match="not a FIFO"):
+        wav_info(fifo)
+
+
+@pytest.mark.parametrize("path, kind", [("/dev/zero", "a character device"), (".", "a folder")])
+def test_devices_and_folders_are_refused(path, kind):
+    with pytest.raises(ValueError, match=f"WAV file must be a regular file, not {kind}"):
+        read_wav(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_wav(tmp_path / "missing.wav")
+
+
+@pytest.mark.parametrize("rate, channels", [(44100, 1), (8000, 2), (16000, 1)])
+def test_chunked_reading_equals_reading_at_once(tmp_path, monkeypatch, rate, channels):
+    from edgekws import limits
+    frames = np.random.default_rng(rate).integers(-32768, 32768, (5003, channels)).astype("<i2")
+    _write_raw(tmp_path / "c.wav", frames.tobytes(), rate=rate, channels=channels)
+    whole = frames.astype(np.float32) / 32768.0
+    whole = whole[:, 0] if channels == 1 else whole.mean(axis=1)
+    expected = whole if rate == 16000 else resample(whole, rate, 16000).astype(np.float32)
+    monkeypatch.setattr(limits, "WAV_CHUNK_FRAMES", 97)  # many chunks, none aligned
+    got = read_wav(tmp_path / "c.wav")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert got.shape == expected.shape
+
+
+def test_truncated_data_keeps_the_whole_frames(tmp_path):
+    p = tmp_path / "t.wav"
+    # The header declares 100 stereo frames; 10 and a half follow.
+    p.write_bytes(_header(channels=2, data_bytes=400) + np.arange(21, dtype="<i2").tobytes())
+    got = read_wav(p)
+    assert got.size == 10
+    assert got[0] == np.float32(0.5 / 32768)
+
+
+def test_a_chunk_size_pointing_outside_the_file_is_a_clean_error(tmp_path):
+    import struct
+    p = tmp_path / "c.wav"
+    # The fmt chunk declares 0x32fd6270 bytes: the reader would seek past the RIFF chunk.
+    data = bytearray(_header(data_bytes=4) + bytes(4))
+    struct.pack_into("<I", data, 16, 0x32FD6270)
+    p.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"c\.wav: not a readable PCM WAV file"):
+        read_wav(p)

@@ -3,10 +3,14 @@ value), class names or numbers, and the help formatter."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
+from edgekws import limits
+
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction",
-           "class_index", "HelpFormatter", "plain_text"]
+           "class_index", "HelpFormatter", "plain_text", "int_range", "tcp_port",
+           "timeout_seconds", "word"]
 
 
 def _checked(convert, accept, expected: str):
@@ -97,3 +101,18 @@ def plain_text(doc: str | None) -> str | None:
     for pattern, repl in _REST:
         doc = pattern.sub(repl, doc)
     return doc
+
+
+def int_range(lo: int, hi: int):
+    """An argparse ``type`` for an integer from ``lo`` to ``hi``."""
+    return _checked(int, lambda v: lo <= v <= hi, f"an integer from {lo} to {hi}")
+
+
+#: A TCP port to listen on (0 picks a free one).
+tcp_port = int_range(0, 65535)
+#: Seconds to wait for a board's reply: finite, positive, at most limits.MAX_TIMEOUT.
+timeout_seconds = _checked(float, lambda v: math.isfinite(v) and 0 < v <= limits.MAX_TIMEOUT,
+                           f"a finite number of seconds in (0, {limits.MAX_TIMEOUT:g}]")
+#: A word (class name): printable, not blank, no surrounding spaces, at most 64 characters.
+word = _checked(str, lambda v: 0 < len(v) <= 64 and v.isprintable() and v == v.strip(),
+                "a word of 1 to 64 printable characters without surrounding spaces")

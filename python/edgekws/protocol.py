@@ -38,6 +38,10 @@ DEFAULT_BAUDRATE = 3_000_000
 MAX_PACKET = 1024 + 8
 REPLY_BIT = 0x80
 DELIMITER = 0x00
+#: What a board server sends a client it cannot take (too many clients), then closes:
+#: a delimited line of text, never a valid packet (its CRC does not check).
+BUSY_TEXT = b"edgekws: board busy"
+BUSY_REPLY = b"\x00" + BUSY_TEXT + b" (too many clients); try again later\n\x00"
 
 
 class Cmd(enum.IntEnum):

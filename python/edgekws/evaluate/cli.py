@@ -82,7 +82,7 @@ def add_cli(subparsers) -> None:
     s.add_argument("--max-false-alarms", type=float, nargs="+", default=[1.0, 10.0],
                    metavar="PER_HOUR",
                    help="false-alarm budgets: the best thresholds at each (the plot marks "
-                   "the first)")
+                   "the first) (default: 1 10)")
     p.set_defaults(func=_cmd_eval)
 
 

@@ -29,7 +29,7 @@ from edgekws.golden import learning as _learning
 from edgekws.golden.layers import FullyConnected, InputData
 from edgekws.golden.quant import act_step_units
 
-from .transport import BoardError, Transport
+from .transport import BoardError, Transport, check_timeout
 
 __all__ = ["Board", "BoardInfo", "BoardError", "layer_images", "set_layer_image",
            "pack_spikes", "unpack_spikes"]
@@ -135,10 +135,13 @@ class _PromptPort:
     def read(self, n):
         data = bytearray(self.serial.read(1))
         while data and len(data) < n:
-            waiting = self.serial.in_waiting
-            if not waiting:
-                break
-            chunk = self.serial.read(min(n - len(data), waiting))
+            try:
+                waiting = self.serial.in_waiting
+                if not waiting:
+                    break
+                chunk = self.serial.read(min(n - len(data), waiting))
+            except OSError:
+                break   # the link closed after these bytes: return them; the next read raises
             if not chunk:
                 break
             data += chunk
@@ -176,6 +179,7 @@ class Board:
         if isinstance(port, Transport):
             self.transport = port
         else:
+            check_timeout(timeout)   # before a port is opened
             if isinstance(port, str):
                 port = open_port(port, baudrate)
             self.transport = Transport(port, baudrate=baudrate, timeout=timeout,
@@ -200,8 +204,26 @@ class Board:
     def __exit__(self, *exc):
         self.close()
 
-    def _request(self, cmd, payload=b""):
-        return self.transport.request(cmd, payload)
+    def _request(self, cmd, payload=b"", size=0, check=None):
+        """The reply payload of ``cmd``, which must be ``size`` bytes long and pass
+        ``check`` (see :meth:`Transport.request`)."""
+        def expect(body):
+            if len(body) != size:
+                return f"{len(body)} bytes, expected {size}"
+            return check(body) if check is not None else None
+        return self.transport.request(cmd, payload, expect)
+
+    def _result(self, cmd, payload, N, K, potentials=0):
+        """``(class, winner, learned, rest)`` of an INFER/LEARN reply, checked against
+        the board's ``N`` neurons and ``K`` classes (malformed replies are retried)."""
+        def check(body):
+            c, w, learned = p.RESULT_FORMAT.unpack_from(body)
+            if w >= N or c >= K or learned > 1:
+                return (f"class {c}, winner {w}, learned flag {learned} for {K} classes "
+                        f"of {N} neurons")
+            return None
+        reply = self._request(cmd, payload, p.RESULT_FORMAT.size + 2 * potentials, check)
+        return (*p.RESULT_FORMAT.unpack_from(reply), reply[p.RESULT_FORMAT.size:])
 
     def write_mem(self, region: int, data: bytes, offset: int = 0) -> None:
         """WRITE_MEM in chunks of :data:`protocol.MEM_CHUNK`."""
@@ -215,11 +237,8 @@ class Board:
         out = bytearray()
         for i in range(0, length, p.MEM_CHUNK):
             n = min(p.MEM_CHUNK, length - i)
-            data = self._request(p.Cmd.READ_MEM, p.READ_MEM_FORMAT.pack(int(region), offset + i, n))
-            if len(data) != n:
-                raise BoardError(f"READ_MEM of region {int(region):#x} returned {len(data)} "
-                                 f"bytes instead of {n}")
-            out += data
+            out += self._request(p.Cmd.READ_MEM,
+                                 p.READ_MEM_FORMAT.pack(int(region), offset + i, n), n)
         return bytes(out)
 
     def _progress(self, it, total, desc, progress):
@@ -230,10 +249,7 @@ class Board:
 
     # -- board information -----------------------------------------------------------------
     def identify(self) -> BoardInfo:
-        reply = self._request(p.Cmd.IDENTIFY)
-        if len(reply) != p.IDENTIFY_FORMAT.size:
-            raise BoardError(f"IDENTIFY reply of {len(reply)} bytes, expected "
-                             f"{p.IDENTIFY_FORMAT.size}")
+        reply = self._request(p.Cmd.IDENTIFY, size=p.IDENTIFY_FORMAT.size)
         v = p.IDENTIFY_FORMAT.unpack(reply)
         info = BoardInfo(v[0], v[1], v[2], v[3], bool(v[4]), v[5], v[6], v[7])
         if info.version != p.PROTOCOL_VERSION:
@@ -243,7 +259,7 @@ class Board:
 
     def counters(self) -> dict:
         """Cycle counters of the last inference and learning step, frames and errors."""
-        reply = self._request(p.Cmd.READ_COUNTERS)
+        reply = self._request(p.Cmd.READ_COUNTERS, size=p.COUNTERS_FORMAT.size)
         names = ("infer_cycles", "learn_cycles", "frames", "crc_errors", "framing_errors")
         return dict(zip(names, p.COUNTERS_FORMAT.unpack(reply)))
 
@@ -256,7 +272,13 @@ class Board:
     def registers(self) -> dict:
         data = self.read_mem(p.Region.LEARN_REGS, 2 * len(p.LearnReg))
         vals = struct.unpack(f"<{len(p.LearnReg)}H", data)
-        return {r.name: v for r, v in zip(p.LearnReg, vals)}
+        regs = {r.name: v for r, v in zip(p.LearnReg, vals)}
+        if regs["NUM_NEURONS"] > self.info.max_neurons or regs["NUM_CLASSES"] > max(
+                regs["NUM_NEURONS"], 1):
+            raise BoardError(f"the board's registers hold {regs['NUM_CLASSES']} classes of "
+                             f"{regs['NUM_NEURONS']} neurons; it has "
+                             f"{self.info.max_neurons} neurons")
+        return regs
 
     @property
     def num_classes(self) -> int:
@@ -376,23 +398,19 @@ class Board:
         """``(classes, winners[, potentials (n, N) int32])`` of a batch, one request each."""
         cmd, _, frames = self._frames(inputs)
         regs = self.registers()
-        N = regs["NUM_NEURONS"]
+        N, K = regs["NUM_NEURONS"], regs["NUM_CLASSES"]
         inline = potentials and N <= p.MAX_INLINE_POTENTIALS
         flags = p.FLAG_POTENTIALS if inline else 0
         classes = np.zeros(len(frames), np.int64)
         winners = np.zeros(len(frames), np.int64)
         pots = np.zeros((len(frames), N), np.int32) if potentials else None
         for i, frame in enumerate(self._progress(frames, len(frames), "infer", progress)):
-            reply = self._request(cmd, bytes((flags,)) + frame)
-            c, w, _ = p.RESULT_FORMAT.unpack_from(reply)
+            c, w, _, rest = self._result(cmd, bytes((flags,)) + frame, N, K,
+                                         N if inline else 0)
             classes[i], winners[i] = c, w
-            rest = reply[p.RESULT_FORMAT.size:]
             if potentials:
                 if not inline:
                     rest = self.read_mem(p.Region.FC_POTENTIALS, 2 * N)
-                if len(rest) != 2 * N:
-                    raise BoardError(f"{p.Cmd(cmd).name} returned {len(rest)} bytes of "
-                                     f"potentials for {N} neurons")
                 pots[i] = np.frombuffer(rest, "<u2")
         return (classes, winners, pots) if potentials else (classes, winners)
 
@@ -431,9 +449,10 @@ class Board:
         if lab.size and (lab.min() < -32768 or lab.max() > 32767):
             raise ValueError("labels must fit in int16")
         learned = np.zeros(len(frames), bool)
+        regs = self.registers()
         for i, frame in enumerate(self._progress(frames, len(frames), "learn", progress)):
-            reply = self._request(cmd, p.LABEL_FORMAT.pack(int(lab[i])) + frame)
-            learned[i] = bool(p.RESULT_FORMAT.unpack_from(reply)[2])
+            learned[i] = bool(self._result(cmd, p.LABEL_FORMAT.pack(int(lab[i])) + frame,
+                                           regs["NUM_NEURONS"], regs["NUM_CLASSES"])[2])
         return learned
 
     def add_classes(self, num_add_classes: int, seed=None) -> int:
@@ -454,7 +473,8 @@ class Board:
         w = _learning.random_weights(self.info.num_inputs, int(n) * m,
                                      self._params.num_weights, rng)
         self._write_fc(N, w)
-        reply = self._request(p.Cmd.ADD_CLASSES, p.ADD_CLASSES_FORMAT.pack(int(n)))
+        reply = self._request(p.Cmd.ADD_CLASSES, p.ADD_CLASSES_FORMAT.pack(int(n)),
+                              p.CLASS_COUNT_FORMAT.size)
         (count,) = p.CLASS_COUNT_FORMAT.unpack(reply)
         if count != K + n:
             raise BoardError(f"ADD_CLASSES: the board has {count} classes, expected {K + n}")

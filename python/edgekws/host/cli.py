@@ -19,6 +19,12 @@ from __future__ import annotations
 
 import sys
 
+from edgekws import limits
+from edgekws.cliargs import int_range, positive_int, tcp_port, timeout_seconds, word
+
+#: IDENTIFY and the learning registers count neurons in u16.
+_MAX_NEURONS = 0xFFFF
+
 
 def add_cli(sub) -> None:
     from edgekws.protocol import DEFAULT_BAUDRATE
@@ -29,30 +35,32 @@ def add_cli(sub) -> None:
 
     e = bsub.add_parser("emulate", help="serve a golden-model emulated board; prints its URL")
     g = e.add_mutually_exclusive_group()
-    g.add_argument("--tcp", type=int, metavar="PORT", default=None,
+    g.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
                    help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
     g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    e.add_argument("--max-neurons", type=int, default=1024,
+    e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024,
                    help="neurons of the emulated learning core")
+    _idle_arg(e)
     e.set_defaults(func=_emulate)
 
     sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
                          "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
-    sm.add_argument("--port", type=int, default=0,
+    sm.add_argument("--port", type=tcp_port, default=0,
                     help="listen on socket://127.0.0.1:PORT (0 = any free)")
     sm.add_argument("--reset-on-connect", action="store_true",
                     help="reset the design whenever a client connects")
+    _idle_arg(sm)
     sm.set_defaults(func=_simulate)
 
     def port_args(q):
         q.add_argument("--port", required=True,
                        help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty path")
-        q.add_argument("--baudrate", type=int, default=None,
+        q.add_argument("--baudrate", type=positive_int, default=None,
                        help=f"serial speed (default: {DEFAULT_BAUDRATE}; not used by "
                        "socket://)")
-        q.add_argument("--timeout", type=float, default=2.0,
+        q.add_argument("--timeout", type=timeout_seconds, default=2.0,
                        help="seconds to wait for each reply before a retry")
-        q.add_argument("--retries", type=int, default=3,
+        q.add_argument("--retries", type=int_range(0, 100), default=3,
                        help="extra attempts after a timeout or a damaged reply")
 
     i = bsub.add_parser("identify", help="print the board's build parameters and counters")
@@ -65,12 +73,12 @@ def add_cli(sub) -> None:
                     help="model (.ekws); a model without a learning layer (default: the "
                          "shipped one) gets its extractor and a fresh learning layer")
     lo.add_argument("--state", default="board.ekws", help="host copy to write")
-    lo.add_argument("--neurons-per-class", type=int, default=15,
+    lo.add_argument("--neurons-per-class", type=int_range(1, _MAX_NEURONS), default=15,
                     help="neurons per class of a fresh learning layer")
-    lo.add_argument("--num-weights", type=int, default=12,
+    lo.add_argument("--num-weights", type=positive_int, default=12,
                     help="num_weights of a fresh learning layer")
     lo.add_argument("--competition", type=float, default=0.1, help="learning_competition")
-    lo.add_argument("--first-word", default="_unknown_",
+    lo.add_argument("--first-word", type=word, default="_unknown_",
                     help="name of the fresh layer's single initial class")
     lo.add_argument("--seed", type=int, default=0, help="seed of the fresh layer's weights")
     lo.set_defaults(func=_load)
@@ -123,11 +131,12 @@ def add_cli(sub) -> None:
                                        "or utterances cut from a live stream")
     port_args(en)
     en.add_argument("--state", default="board.ekws", help="host copy (read, then updated)")
-    en.add_argument("--word", required=True, help="the new word's name")
-    en.add_argument("--copies", type=int, default=40, help="augmented copies per utterance")
+    en.add_argument("--word", type=word, required=True, help="the new word's name")
+    en.add_argument("--copies", type=int_range(1, limits.ENROL_MAX_COPIES), default=40,
+                    help="augmented copies per utterance")
     en.add_argument("--seed", type=int, default=0,
                     help="seed of the augmentation and the new neurons")
-    en.add_argument("--utterances", type=int, default=4,
+    en.add_argument("--utterances", type=int_range(1, 100), default=4,
                     help="from a stream: how many utterances to capture")
     stream_args(en, required=False)
     en.add_argument("files", nargs="*", metavar="FILE.wav", help="one utterance per file")
@@ -140,6 +149,12 @@ def add_cli(sub) -> None:
     score_args(li)
     stream_args(li, required=True)
     li.set_defaults(func=_listen)
+
+
+def _idle_arg(q):
+    q.add_argument("--idle-timeout", type=timeout_seconds, default=limits.SERVER_IDLE_SECONDS,
+                   metavar="SECONDS", help="TCP: disconnect a client silent this long "
+                   f"(default {limits.SERVER_IDLE_SECONDS:g})")
 
 
 def _board(args):
@@ -155,7 +170,8 @@ def _board(args):
 def _emulate(args) -> int:
     from .emulator import Emulator, serve_pty, serve_tcp
     emu = Emulator(max_neurons=args.max_neurons)
-    server = serve_tcp(args.tcp, emu) if args.tcp is not None else serve_pty(emu)
+    server = serve_tcp(args.tcp, emu, idle=args.idle_timeout) if args.tcp is not None \
+        else serve_pty(emu)
     print(server.url, flush=True)
     print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()
@@ -169,7 +185,8 @@ def _simulate(args) -> int:
         require(module, "sim", "edgekws board simulate", name)
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
-    server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect)
+    server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect,
+                             idle=args.idle_timeout)
     print(server.url, flush=True)
     print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import threading
 import types
 
@@ -394,48 +393,25 @@ def serve_pty(emulator: Emulator | None = None) -> EmulatorServer:
     return EmulatorServer(emulator, path, run, cleanup)
 
 
-def serve_tcp(port: int = 0, emulator: Emulator | None = None,
-              host: str = "127.0.0.1") -> EmulatorServer:
+def serve_tcp(port: int = 0, emulator: Emulator | None = None, host: str = "127.0.0.1",
+              max_clients: int | None = None, idle: float | None = None,
+              write_timeout: float | None = None) -> EmulatorServer:
     """Serve on loopback TCP; ``url`` is ``socket://127.0.0.1:PORT`` (0 picks a free port).
 
-    One client at a time; a new connection forgets the stored reply of the previous
-    client's last non-idempotent command (its sequence numbers start afresh).
+    Several clients at once (:mod:`edgekws.host.server`: at most ``max_clients``, each
+    dropped after ``idle`` seconds of silence or ``write_timeout`` seconds of not reading
+    its replies; one more is told the board is busy). Each client has its own sequence
+    numbers and stored reply; they share the board.
     """
+    from .server import PacketSession, listen_loopback, serve_sessions
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the emulator only listens on loopback, not {host!r}")
     emulator = emulator or Emulator()
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(1)
+    srv = listen_loopback(port)
     url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
 
     def run(stop):
-        while not stop.is_set():
-            r, _, _ = select.select([srv], [], [], 0.05)
-            if not r:
-                continue
-            conn, _ = srv.accept()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            emulator.server._last = None
-            emulator.server.decoder = p.FrameDecoder()
-            with conn:
-                while not stop.is_set():
-                    r, _, _ = select.select([conn], [], [], 0.05)
-                    if not r:
-                        continue
-                    try:
-                        data = conn.recv(4096)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    reply = emulator.server.feed(data)
-                    if reply:
-                        try:
-                            conn.sendall(reply)
-                        except OSError:
-                            break
+        serve_sessions(srv, lambda: PacketSession(emulator.server), stop,
+                       max_clients=max_clients, idle=idle, write_timeout=write_timeout)
 
     return EmulatorServer(emulator, url, run, srv.close)
-

@@ -8,6 +8,7 @@ the emulator use it; the gateware's framer is tested against it.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 from edgekws import protocol as p
@@ -28,22 +29,38 @@ class PacketServer:
 
     def __init__(self, handler: Handler):
         self.handler = handler
-        self.decoder = p.FrameDecoder()
-        self._last: tuple[int, int, bytes] | None = None  # seq, cmd, reply bytes
         self.crc_errors = 0
         self.framing_errors = 0
         self.frames = 0
+        self._current = Session(self)
 
     def feed(self, data: bytes) -> bytes:
+        """Serve ``data`` on the current stream: the server's own, or the one selected
+        by :meth:`using`."""
         out = bytearray()
-        for frame in self.decoder.feed(data):
-            out += self._serve(frame)
+        session = self._current
+        for frame in session.decoder.feed(data):
+            out += self._serve(frame, session)
         return bytes(out)
+
+    def session(self) -> "Session":
+        """A new stream (client) of this server: its own frame decoder and stored reply,
+        the handler and the counters shared."""
+        return Session(self)
+
+    @contextmanager
+    def using(self, session: "Session"):
+        """Make ``session`` the current stream for :meth:`feed` (one thread at a time)."""
+        previous, self._current = self._current, session
+        try:
+            yield
+        finally:
+            self._current = previous
 
     def _reply(self, seq, cmd, status, payload=b""):
         return p.encode_packet(seq, (cmd | p.REPLY_BIT) & 0xFF, bytes((status,)) + payload)
 
-    def _serve(self, frame) -> bytes:
+    def _serve(self, frame, session) -> bytes:
         if frame is None:
             self.framing_errors += 1
             return self._reply(0xFF, 0x7F, p.Status.TOO_LONG)
@@ -58,16 +75,31 @@ class PacketServer:
             self.framing_errors += 1
             return b""
         self.frames += 1
-        if cmd not in p.IDEMPOTENT and self._last and self._last[:2] == (seq, cmd):
-            return self._last[2]  # a retry: same answer, not executed twice
+        last = session.last
+        if cmd not in p.IDEMPOTENT and last and last[:2] == (seq, cmd):
+            return last[2]  # a retry: same answer, not executed twice
         try:
             status, reply = self.handler(cmd, payload)
         except KeyError:
             status, reply = p.Status.UNKNOWN_CMD, b""
         out = self._reply(seq, cmd, status, reply)
         if cmd not in p.IDEMPOTENT:
-            self._last = (seq, cmd, out)
+            session.last = (seq, cmd, out)
         return out
+
+
+class Session:
+    """One stream of requests to a :class:`PacketServer` (a serial line, a TCP client)."""
+
+    def __init__(self, server: PacketServer):
+        self.server = server
+        self.decoder = p.FrameDecoder()
+        self.last: tuple[int, int, bytes] | None = None  # seq, cmd, reply bytes
+
+    def feed(self, data: bytes) -> bytes:
+        """The replies to the complete frames in ``data`` (partial frames wait)."""
+        with self.server.using(self):
+            return self.server.feed(data)
 
 
 class LocalPort:

@@ -95,12 +95,19 @@ class SimulatedBoard:
     ``connections``, ``bytes_in``, ``bytes_out``, ``uart_framing_errors``.
     """
 
-    def __init__(self, process: subprocess.Popen, url: str, port: int):
+    def __init__(self, process: subprocess.Popen, url: str, port: int, front=None):
         self.process, self.url, self.port = process, url, port
         self.stats: dict = {}
+        self._front = front   # (thread, stop event, listener) of the client front
 
     def close(self) -> dict:
-        """Stop the simulator (SIGTERM) and return its statistics."""
+        """Stop the client front and the simulator (SIGTERM); return its statistics."""
+        if self._front is not None:
+            thread, stop, listener = self._front
+            stop.set()
+            thread.join(timeout=5)
+            listener.close()
+            self._front = None
         proc = self.process
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -145,8 +152,15 @@ class SimulatedBoard:
 
 def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
                     reset_on_connect: bool = False, extra_args=(),
-                    start_timeout: float = 30.0, verbose: bool = False) -> SimulatedBoard:
+                    start_timeout: float = 30.0, verbose: bool = False,
+                    idle: float | None = None) -> SimulatedBoard:
     """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free).
+
+    The bridge itself listens on a private loopback port; clients reach it through the
+    front of :mod:`edgekws.host.server`, which forwards one client at a time (the board
+    has one UART), tells any other that the board is busy, and drops a client silent
+    for ``idle`` seconds (default :data:`edgekws.limits.SERVER_IDLE_SECONDS`) so that a
+    stalled client cannot keep the board from the others.
 
     Parameters
     ----------
@@ -163,9 +177,37 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, not {port!r}")
-    exe = build_simulated_board(verilog, verbose=verbose)
+    from .server import listen_loopback
+    listener = listen_loopback(port)     # the public port is taken before building
+    try:
+        exe = build_simulated_board(verilog, verbose=verbose)
+        proc, bridge_port = _start_bridge(exe, cpb, reset_on_connect, extra_args,
+                                          start_timeout)
+    except BaseException:
+        listener.close()
+        raise
+    front = _start_front(listener, bridge_port, idle)
+    return SimulatedBoard(proc, f"socket://127.0.0.1:{listener.getsockname()[1]}",
+                          listener.getsockname()[1], front)
+
+
+def _start_front(listener, bridge_port: int, idle):
+    """The client front (one client at a time) forwarding to the bridge, on a thread."""
+    import threading
+    from .server import ProxySession, serve_sessions
+    stop = threading.Event()
+    thread = threading.Thread(target=serve_sessions, daemon=True, name="edgekws-simfront",
+                              args=(listener, lambda: ProxySession(("127.0.0.1", bridge_port)),
+                                    stop),
+                              kwargs=dict(max_clients=1, idle=idle))
+    thread.start()
+    return thread, stop, listener
+
+
+def _start_bridge(exe, cpb, reset_on_connect, extra_args, start_timeout):
+    """Start the bridge on a free private port: ``(process, port)``."""
     cpb = cycles_per_bit() if cpb is None else cpb
-    cmd = [str(exe), "--port", str(port), "--cycles-per-bit", str(cpb), *extra_args]
+    cmd = [str(exe), "--port", "0", "--cycles-per-bit", str(cpb), *extra_args]
     if reset_on_connect:
         cmd.append("--reset-on-connect")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -186,4 +228,4 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
         proc.kill()
         proc.wait()
         raise RuntimeError(f"unexpected first line from the simulated board: {line!r}")
-    return SimulatedBoard(proc, match.group(1).decode(), int(match.group(2)))
+    return proc, int(match.group(2))

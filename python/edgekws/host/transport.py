@@ -1,8 +1,11 @@
 """Request/reply over a serial link, with sequence numbers, timeouts and retries."""
 from __future__ import annotations
 
+import math
 import time
+from typing import Callable, Optional
 
+from edgekws import limits
 from edgekws import protocol as p
 
 
@@ -12,6 +15,15 @@ class BoardError(RuntimeError):
     def __init__(self, message, status=None):
         super().__init__(message)
         self.status = status
+
+
+def check_timeout(timeout) -> float:
+    """``timeout`` as float if it is a finite number of seconds in (0, MAX_TIMEOUT]."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not math.isfinite(timeout) or not 0 < timeout <= limits.MAX_TIMEOUT:
+        raise ValueError(f"timeout must be a finite number of seconds in (0, "
+                         f"{limits.MAX_TIMEOUT:g}], not {timeout!r}")
+    return float(timeout)
 
 
 class Transport:
@@ -33,16 +45,15 @@ class Transport:
 
     def __init__(self, port, baudrate: int = p.DEFAULT_BAUDRATE, timeout: float = 2.0,
                  retries: int = 3):
+        timeout = check_timeout(timeout)
         if isinstance(port, str):
             import serial
             self.serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
         else:
             self.serial = port
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, not {timeout!r}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, not {retries!r}")
         self.timeout = timeout
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, not {retries!r}")
         self.retries = retries
         self.seq = 0
         self._last_once = None
@@ -52,8 +63,14 @@ class Transport:
     def close(self):
         self.serial.close()
 
-    def request(self, cmd: int, payload: bytes = b"") -> bytes:
+    def request(self, cmd: int, payload: bytes = b"",
+                expect: Optional[Callable[[bytes], Optional[str]]] = None) -> bytes:
         """Send ``cmd`` and return the reply payload after the status byte.
+
+        ``expect(body)`` says what is wrong with an OK reply's payload (a string), or
+        None if it is fine; a malformed reply is retried like a corrupted one (a retry of
+        a non-idempotent command is answered from the board's stored reply, never
+        executed twice).
 
         Raises :class:`BoardError` on an error status, or when no valid reply came after
         all retries.
@@ -71,7 +88,10 @@ class Transport:
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
-            self.serial.write(packet)
+            try:
+                self.serial.write(packet)
+            except OSError as exc:
+                raise BoardError(f"the connection to the board failed: {exc}") from None
             reply = self._await(seq, cmd)
             if isinstance(reply, str):
                 last_problem = reply
@@ -83,6 +103,10 @@ class Transport:
             if status != p.Status.OK:
                 name = p.Status(status).name if status in iter(p.Status) else str(status)
                 raise BoardError(f"board refused {p.Cmd(cmd).name}: {name}", status)
+            problem = expect(body) if expect is not None else None
+            if problem is not None:
+                last_problem = f"a malformed reply ({problem})"
+                continue
             return body
         raise BoardError(f"{p.Cmd(cmd).name} failed after {self.retries + 1} attempts: "
                          f"{last_problem}")
@@ -92,7 +116,10 @@ class Transport:
         deadline = time.monotonic() + self.timeout
         problem = f"no reply within {self.timeout} s"
         while time.monotonic() < deadline:
-            data = self.serial.read(4096)
+            try:
+                data = self.serial.read(4096)
+            except OSError as exc:   # pyserial's SerialException too: the link is gone
+                raise BoardError(f"the connection to the board failed: {exc}") from None
             if not data:
                 continue
             for frame in self.decoder.feed(data):
@@ -102,6 +129,8 @@ class Transport:
                 try:
                     rseq, rcmd, body = p.decode_packet(frame)
                 except p.ProtocolError as exc:
+                    if frame.startswith(p.BUSY_TEXT):
+                        raise BoardError(frame.decode("ascii", "replace").strip()) from None
                     problem = f"a corrupted reply ({exc})"
                     continue
                 if rseq == seq and rcmd == (cmd | p.REPLY_BIT) and body:

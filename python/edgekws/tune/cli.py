@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws import limits
 from edgekws.cliargs import class_index, nonneg_int, positive_int
 
 
@@ -71,16 +72,24 @@ def _source_args(p):
 
 
 def _load_array(path, key="x"):
+    """Array ``key`` of a .npz file or the array of a .npy file: a regular file within
+    ``limits.NPY_MAX_BYTES`` holding at least one dimension (one row per sample)."""
+    from edgekws.safeopen import open_regular
     try:
-        data = np.load(path, allow_pickle=False)
+        with open_regular(path, "array file", limits.NPY_MAX_BYTES) as f:
+            data = np.load(f, allow_pickle=False)
+            if isinstance(data, np.lib.npyio.NpzFile):
+                if key not in data:
+                    raise ValueError(f"{path!r} has no array {key!r}; it has "
+                                     f"{list(data.keys())}")
+                data = data[key]
     except FileNotFoundError:
         raise FileNotFoundError(f"no such file: {path!r}") from None
-    except ValueError as exc:
+    except (ValueError, EOFError, OSError) as exc:
         raise ValueError(f"{path!r} is not a numpy .npy/.npz file: {exc}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        if key not in data:
-            raise ValueError(f"{path!r} has no array {key!r}; it has {list(data.keys())}")
-        return data[key]
+    if data.ndim == 0:
+        raise ValueError(f"{path!r} holds a single value (a 0-d array); expected one row "
+                         "per sample")
     return data
 
 
@@ -147,7 +156,9 @@ def _neurons_per_class(args) -> int:
         spikes = spikes[y == cls]
         if len(spikes) == 0:
             raise ValueError(f"no sample has class {args.cls}")
-    k = args.num_weights or spike_statistics(spikes).suggested_num_weights
+    k = args.num_weights
+    if k is None:
+        k = spike_statistics(spikes).suggested_num_weights
     neurons = DEFAULT_NEURONS if args.neurons is None else [
         int(v) for v in args.neurons.split(",") if v.strip()]
     res = neurons_per_class_analysis(spikes, k, neurons, args.learning_competition,
