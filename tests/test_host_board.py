@@ -223,3 +223,27 @@ def test_cli_emulate_load_enrol_infer(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+@pytest.mark.parametrize("layer, change, message", [
+    ("separable_2", {"weights_bits": 8}, "layer 'separable_2': 8-bit weights, but the "
+                                         "board's extractor holds at most 4 bits there"),
+    ("separable_1", {"kernel_size": (5, 5)}, "layer 'separable_1': kernel_size \\(5, 5\\), "
+                                             "but the board's extractor has \\(3, 3\\)"),
+    ("conv_0", {"filters": 32}, "layer 'conv_0': filters 32"),
+])
+def test_a_model_that_does_not_fit_the_board_names_what(layer, change, message):
+    """An imported model is checked layer by layer against the board's gateware."""
+    from edgekws.golden.zoo import ds_cnn_kws
+    from edgekws.host.board import _check_extractor
+
+    ref = ds_cnn_kws(units=None)
+    layers = []
+    for l in ref.layers:
+        cfg = dict(l.get_config())
+        shape = cfg.pop("input_shape", None)
+        cfg.update(change if l.name == layer else {})
+        layers.append(type(l)(shape, **cfg) if shape else type(l)(**cfg))
+    _check_extractor(ref.layers)                      # the product itself fits
+    with pytest.raises(ValueError, match=message):
+        _check_extractor(layers)

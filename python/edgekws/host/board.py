@@ -323,6 +323,7 @@ class Board:
                              f"extractor {want}")
         if len(ext) > p.MAX_EXT_LAYERS:
             raise ValueError(f"{len(ext)} extractor layers exceed {p.MAX_EXT_LAYERS}")
+        _check_extractor(ext)
         return ext
 
     def load(self, model) -> None:
@@ -518,3 +519,35 @@ class Board:
             np.ascontiguousarray(weights, np.uint8), thl, thswap, regs["OFFSET"]))
         model.extra = dict(getattr(self._template, "extra", {}) or {})
         return model
+
+
+#: Geometry fields an extractor layer must share with the board's (the gateware is built
+#: for one geometry; weights, thresholds and steps are what a load changes).
+_GEOMETRY = ("kernel_size", "filters", "padding", "kernel_stride", "pool_type", "pool_size",
+             "pool_stride", "activation", "act_bits")
+
+
+def _check_extractor(ext) -> None:
+    """Refuse, naming the layer and the field, an extractor the board's gateware does not
+    run: its layers must be the product DS-CNN's (:func:`edgekws.golden.zoo.ds_cnn_kws`)
+    in kind and geometry, with weights no wider than its weight slots."""
+    from edgekws.golden.zoo import ds_cnn_kws
+
+    board = ds_cnn_kws(units=None).layers
+    if len(ext) != len(board):
+        raise ValueError(f"the model's extractor has {len(ext)} layers; the board's has "
+                         f"{len(board)} (InputConvolutional + {len(board) - 1} "
+                         "SeparableConvolutional)")
+    for mine, theirs in zip(ext, board):
+        where = f"layer {mine.name!r}"
+        if type(mine) is not type(theirs):
+            raise ValueError(f"{where} is {type(mine).__name__}; the board's layer there "
+                             f"is {type(theirs).__name__}")
+        a, b = mine.get_config(), theirs.get_config()
+        for field in _GEOMETRY:
+            if a[field] != b[field]:
+                raise ValueError(f"{where}: {field} {a[field]!r}, but the board's extractor "
+                                 f"has {b[field]!r} there")
+        if mine.weights_bits > theirs.weights_bits:
+            raise ValueError(f"{where}: {mine.weights_bits}-bit weights, but the board's "
+                             f"extractor holds at most {theirs.weights_bits} bits there")
