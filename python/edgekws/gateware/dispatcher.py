@@ -18,7 +18,7 @@ A request is handled in three phases, one state machine:
    then the command: the payload's bulk (memory data, an MFCC frame, spikes) is read
    from the request buffer byte by byte while it executes;
 3. the reply's payload is written while executing; the 3-byte head (seq, cmd | 0x80,
-   status) last, then ``rep_send``.
+   status) last, then ``rep.send``.
 
 The learning registers live twice: in the core (what it computes with) and here as
 u16 shadows (what ``LEARN_REGS`` reads back, and what the checks of INFER, LEARN and
@@ -53,6 +53,8 @@ from edgekws.golden.quant import weight_range
 
 from .ext_loader import OK_LATENCY
 from .fc_core import FCLearningCore, Op
+from .interfaces import (LinkCountersSignature, RegionAccessSignature, ReplyWriteSignature,
+                         RequestReadSignature)
 
 __all__ = ["Dispatcher", "HEADER_BYTES"]
 
@@ -83,11 +85,22 @@ class Dispatcher(wiring.Component):
     clk_hz : int
         The clock, reported by IDENTIFY.
 
-    The ports named like :class:`~edgekws.gateware.link.PacketLink`'s (``req_*``,
-    ``rep_*``, the counters, ``clear_counters``) are its flipped interface; ``fc_cmd``
-    and ``fc_rsp`` connect to the core; ``pixels``, ``spikes`` to the extractor;
-    ``ext_*`` to the :class:`ExtLoader` (``ext_region`` ... ``ext_busy``, as its
-    ``region`` ... ``busy``).
+    Attributes
+    ----------
+    req : ``In(RequestReadSignature())``
+        The request to execute, from the link's ``req``
+        (:class:`~edgekws.gateware.link.PacketLink`).
+    rep : ``Out(ReplyWriteSignature())``
+        Its reply, to the link's ``rep``.
+    counters : ``In(LinkCountersSignature())``
+        The link's frame counters (READ_COUNTERS; RESET clears them).
+    fc_cmd, fc_rsp : streams, out / in
+        To and from the learning core (its ``cmd`` and ``rsp``).
+    pixels, spikes : streams, out / in
+        To and from the extractor (only with one).
+    loader : ``Out(RegionAccessSignature())``
+        WRITE_MEM/READ_MEM of the extractor regions, to the ``access`` of the
+        :class:`~edgekws.gateware.ext_loader.ExtLoader` (only with an extractor).
     """
 
     def __init__(self, core: FCLearningCore, ext=None, *, clk_hz: int):
@@ -107,12 +120,9 @@ class Dispatcher(wiring.Component):
         self.F, self.N = F, core.num_neurons
         self.nb = F // 8
         ports = {
-            "req_valid": In(1), "req_status": In(3), "req_len": In(range(p.MAX_PACKET + 1)),
-            "req_addr": Out(range(p.MAX_PACKET)), "req_data": In(8), "req_ack": Out(1),
-            "rep_addr": Out(range(p.MAX_PACKET)), "rep_data": Out(8), "rep_we": Out(1),
-            "rep_len": Out(range(p.MAX_PACKET + 1)), "rep_send": Out(1), "rep_busy": In(1),
-            "frames": In(32), "crc_errors": In(32), "framing_errors": In(32),
-            "clear_counters": Out(1),
+            "req": In(RequestReadSignature()),
+            "rep": Out(ReplyWriteSignature()),
+            "counters": In(LinkCountersSignature()),
             "fc_cmd": Out(stream.Signature(core.cmd_layout)),
             "fc_rsp": In(stream.Signature(core.rsp_layout)),
         }
@@ -128,12 +138,7 @@ class Dispatcher(wiring.Component):
             ports.update({
                 "pixels": Out(stream.Signature(unsigned(ext.pixel_width))),
                 "spikes": In(stream.Signature(unsigned(F))),
-                "ext_region": Out(8), "ext_offset": Out(32),
-                "ext_length": Out(range(p.MAX_PACKET + 1)), "ext_ok": In(1),
-                "ext_ok_read": In(1),
-                "ext_write": Out(1), "ext_wdata": Out(stream.Signature(8)),
-                "ext_read": Out(1), "ext_rdata": In(stream.Signature(8)),
-                "ext_busy": In(1),
+                "loader": Out(RegionAccessSignature()),
             })
         super().__init__(ports)
         self._MustUse__silence = False
@@ -171,7 +176,7 @@ class Dispatcher(wiring.Component):
         n = Signal(16)                              # bulk length / loop bound
         k = Signal(range(max(N, HEADER_BYTES) + 2))  # small loop counter
         ok_wait = Signal(range(OK_LATENCY))         # cycles waited for the loader's ok
-        m.d.comb += self.req_addr.eq(base + i)
+        m.d.comb += self.req.addr.eq(base + i)
 
         # Payload fields (little-endian), valid once the header is read.
         def u16(at):
@@ -208,9 +213,9 @@ class Dispatcher(wiring.Component):
         head_addr = Signal(2)
         head_data = Signal(8)
         m.d.comb += [
-            self.rep_addr.eq(Mux(head_en, head_addr, 3 + wp)),
-            self.rep_data.eq(Mux(head_en, head_data, put_data)),
-            self.rep_we.eq(put_en | head_en),
+            self.rep.addr.eq(Mux(head_en, head_addr, 3 + wp)),
+            self.rep.data.eq(Mux(head_en, head_data, put_data)),
+            self.rep.we.eq(put_en | head_en),
         ]
         with m.If(put_en):
             m.d.sync += wp.eq(wp + 1)
@@ -221,8 +226,8 @@ class Dispatcher(wiring.Component):
         last_seq, last_cmd = Signal(8), Signal(8)
         last_len = Signal(range(STORED_REPLY + 1))
         stored = Array(Signal(8, name=f"stored{j}") for j in range(STORED_REPLY))
-        with m.If(keep & self.rep_we & (self.rep_addr < STORED_REPLY)):
-            m.d.sync += stored[self.rep_addr].eq(self.rep_data)
+        with m.If(keep & self.rep.we & (self.rep.addr < STORED_REPLY)):
+            m.d.sync += stored[self.rep.addr].eq(self.rep.data)
 
         # Cycle counters.
         cyc = Signal(COUNTER_BITS)
@@ -299,8 +304,8 @@ class Dispatcher(wiring.Component):
             lay = region[:3]
             s_acc = Signal(32)
             bad = Signal()
-            m.d.comb += [self.ext_region.eq(region), self.ext_offset.eq(offset),
-                         self.ext_length.eq(Mux(cmd == C.READ_MEM, rd_len, plen - 5))]
+            m.d.comb += [self.loader.region.eq(region), self.loader.offset.eq(offset),
+                         self.loader.length.eq(Mux(cmd == C.READ_MEM, rd_len, plen - 5))]
             is_ext = (region < 0x20) & (region[:3] < len(layers))
         else:
             is_ext = Const(0, 1)
@@ -337,7 +342,7 @@ class Dispatcher(wiring.Component):
                     with m.If(cmd == spikes_cmd):
                         m.next = "SPK_FETCH"
 
-        guard = Signal()                            # rep_busy follows rep_send a cycle late
+        guard = Signal()                            # rep.busy follows rep.send a cycle late
         m.d.sync += guard.eq(0)
         def fill_cache(prefix):
             """States ``<prefix>_READ``/``_WAIT``: word ``idx`` of the FC core into the
@@ -357,25 +362,25 @@ class Dispatcher(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [i.eq(0), base.eq(0), wp.eq(0), status.eq(p.Status.OK),
                              keep.eq(0), cvalid.eq(0), k.eq(0)]
-                with m.If(self.req_valid & ~self.rep_busy & ~guard):
+                with m.If(self.req.valid & ~self.rep.busy & ~guard):
                     m.next = "HEADER"
             with m.State("HEADER"):
                 # Address i this cycle, its byte the next: shift bytes 0..15 in.
                 with m.If(i != 0):
-                    m.d.sync += hdr.eq(Cat(hdr[8:], self.req_data))
+                    m.d.sync += hdr.eq(Cat(hdr[8:], self.req.data))
                 with m.If(i == HEADER_BYTES):
                     m.d.sync += i.eq(0)
                     m.next = "DECODE"
                 with m.Else():
                     m.d.sync += i.eq(i + 1)
             with m.State("DECODE"):
-                m.d.sync += [plen.eq(self.req_len - 2), rep_seq.eq(seq),
+                m.d.sync += [plen.eq(self.req.len - 2), rep_seq.eq(seq),
                              rep_cmd.eq(cmd | p.REPLY_BIT)]
-                with m.If(self.req_status == p.Status.TOO_LONG):
+                with m.If(self.req.status == p.Status.TOO_LONG):
                     m.d.sync += [rep_seq.eq(0xFF), rep_cmd.eq(0x7F | p.REPLY_BIT),
                                  status.eq(p.Status.TOO_LONG)]
                     m.next = fin
-                with m.Elif(self.req_status != p.Status.OK):
+                with m.Elif(self.req.status != p.Status.OK):
                     m.d.sync += status.eq(p.Status.BAD_CRC)
                     m.next = fin
                 with m.Else():
@@ -388,14 +393,14 @@ class Dispatcher(wiring.Component):
 
             with m.State("REPLAY"):
                 # The stored reply again, the command not executed twice.
-                m.d.comb += [self.rep_addr.eq(k), self.rep_data.eq(stored[k]),
-                             self.rep_we.eq(1)]
+                m.d.comb += [self.rep.addr.eq(k), self.rep.data.eq(stored[k]),
+                             self.rep.we.eq(1)]
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == last_len - 1):
                     m.next = "REPLAY_SEND"
             with m.State("REPLAY_SEND"):
-                m.d.comb += [self.rep_len.eq(last_len), self.rep_send.eq(1),
-                             self.req_ack.eq(1)]
+                m.d.comb += [self.rep.len.eq(last_len), self.rep.send.eq(1),
+                             self.req.ack.eq(1)]
                 m.d.sync += guard.eq(1)
                 m.next = "IDLE"
 
@@ -415,8 +420,8 @@ class Dispatcher(wiring.Component):
                             m.d.sync += refuse(p.Status.BAD_LENGTH)
                             m.next = fin
                         with m.Else():
-                            m.d.sync += [ebuf.eq(Cat(infer_cycles, learn_cycles, self.frames,
-                                                     self.crc_errors, self.framing_errors)),
+                            m.d.sync += [ebuf.eq(Cat(infer_cycles, learn_cycles, self.counters.frames,
+                                                     self.counters.crc_errors, self.counters.framing_errors)),
                                          n.eq(p.COUNTERS_FORMAT.size), after_emit_pots.eq(0),
                                          k.eq(0)]
                             m.next = "EMIT"
@@ -425,7 +430,7 @@ class Dispatcher(wiring.Component):
                             m.d.sync += refuse(p.Status.BAD_LENGTH)
                             m.next = fin
                         with m.Else():
-                            m.d.comb += self.clear_counters.eq(1)
+                            m.d.comb += self.counters.clear.eq(1)
                             m.d.sync += [r.eq(0) for r in regs]
                             m.d.sync += [infer_cycles.eq(0), learn_cycles.eq(0), k.eq(0)]
                             m.next = "RST_THL"
@@ -552,7 +557,7 @@ class Dispatcher(wiring.Component):
             with m.State("SPK_FETCH"):
                 m.next = "SPK_TAKE"
             with m.State("SPK_TAKE"):
-                m.d.sync += [word.eq(Cat(word[8:], self.req_data)), i.eq(i + 1),
+                m.d.sync += [word.eq(Cat(word[8:], self.req.data)), i.eq(i + 1),
                              k.eq(k + 1)]
                 with m.If(k == W // 8 - 1):
                     m.d.sync += k.eq(0)
@@ -567,8 +572,8 @@ class Dispatcher(wiring.Component):
                 with m.State("PIX_FETCH"):
                     m.next = "PIX_TAKE"
                 with m.State("PIX_TAKE"):
-                    m.d.sync += [pix.eq(Cat(pix[8:], self.req_data) if CH > 1
-                                        else self.req_data),
+                    m.d.sync += [pix.eq(Cat(pix[8:], self.req.data) if CH > 1
+                                        else self.req.data),
                                  i.eq(i + 1), pc.eq(pc + 1)]
                     with m.If(pc == CH - 1):
                         m.d.sync += pc.eq(0)
@@ -653,7 +658,7 @@ class Dispatcher(wiring.Component):
                         m.next = fin
                 with m.Elif(is_ext):
                     if has_ext:
-                        with m.If(self.ext_ok):
+                        with m.If(self.loader.ok):
                             m.d.sync += [s_acc.eq(0), bad.eq(0)]
                             m.next = "EC_FETCH"
                         with m.Else():
@@ -677,7 +682,7 @@ class Dispatcher(wiring.Component):
                 with m.Else():
                     m.next = "FW_READ"
             with m.State("FW_MERGE"):
-                m.d.sync += [cache.word_select(byte_sel, 8).eq(self.req_data),
+                m.d.sync += [cache.word_select(byte_sel, 8).eq(self.req.data),
                              i.eq(i + 1), a.eq(a + 1)]
                 m.next = "FW_NEXT"
             with m.State("FW_FLUSH"):
@@ -694,7 +699,7 @@ class Dispatcher(wiring.Component):
                 with m.Else():
                     m.next = "LR_TAKE"
             with m.State("LR_TAKE"):
-                m.d.sync += [ebuf.word_select(a[:4], 8).eq(self.req_data),
+                m.d.sync += [ebuf.word_select(a[:4], 8).eq(self.req.data),
                              i.eq(i + 1), a.eq(a + 1)]
                 m.next = "LR_FETCH"
             with m.State("LR_CHECK"):
@@ -723,7 +728,7 @@ class Dispatcher(wiring.Component):
                     with m.Else():
                         m.next = "EC_TAKE"
                 with m.State("EC_TAKE"):
-                    byte = self.req_data
+                    byte = self.req.data
                     m.d.sync += i.eq(i + 1)
                     with m.If(base_kind < 2):
                         v = byte.as_signed()
@@ -740,7 +745,7 @@ class Dispatcher(wiring.Component):
                                 m.d.sync += bad.eq(1)
                     m.next = "EC_FETCH"
                 with m.State("EW_START"):
-                    m.d.comb += self.ext_write.eq(1)
+                    m.d.comb += self.loader.write.eq(1)
                     m.next = "EW_FETCH"
                 with m.State("EW_FETCH"):
                     with m.If(i == n):
@@ -748,13 +753,13 @@ class Dispatcher(wiring.Component):
                     with m.Else():
                         m.next = "EW_SEND"
                 with m.State("EW_SEND"):
-                    m.d.comb += [self.ext_wdata.valid.eq(1),
-                                 self.ext_wdata.payload.eq(self.req_data)]
-                    with m.If(self.ext_wdata.ready):
+                    m.d.comb += [self.loader.wdata.valid.eq(1),
+                                 self.loader.wdata.payload.eq(self.req.data)]
+                    with m.If(self.loader.wdata.ready):
                         m.d.sync += i.eq(i + 1)
                         m.next = "EW_FETCH"
                 with m.State("EXT_DONE"):
-                    with m.If(~self.ext_busy):
+                    with m.If(~self.loader.busy):
                         m.next = fin
 
             # ------------------------------------------------------- READ_MEM
@@ -784,13 +789,13 @@ class Dispatcher(wiring.Component):
                         m.next = fin
                 with m.Elif(is_ext):
                     if has_ext:
-                        with m.If(too_long | ~self.ext_ok_read):
+                        with m.If(too_long | ~self.loader.ok_read):
                             m.d.sync += refuse(p.Status.BAD_ARGUMENT)
                             m.next = fin
                         with m.Elif(n == 0):
                             m.next = fin           # nothing to ask the loader for
                         with m.Else():
-                            m.d.comb += self.ext_read.eq(1)
+                            m.d.comb += self.loader.read.eq(1)
                             m.next = "ER_TAKE"
                 with m.Else():
                     m.d.sync += refuse(p.Status.BAD_ARGUMENT)
@@ -818,9 +823,9 @@ class Dispatcher(wiring.Component):
                     with m.If(i == n):
                         m.next = "EXT_DONE"
                     with m.Else():
-                        m.d.comb += self.ext_rdata.ready.eq(1)
-                        with m.If(self.ext_rdata.valid):
-                            m.d.comb += [put_en.eq(1), put_data.eq(self.ext_rdata.payload)]
+                        m.d.comb += self.loader.rdata.ready.eq(1)
+                        with m.If(self.loader.rdata.valid):
+                            m.d.comb += [put_en.eq(1), put_data.eq(self.loader.rdata.payload)]
                             m.d.sync += i.eq(i + 1)
 
             # ------------------------------------------------------- the reply's head
@@ -834,8 +839,8 @@ class Dispatcher(wiring.Component):
                 m.d.comb += [head_en.eq(1), head_addr.eq(2), head_data.eq(status)]
                 m.next = "FIN_SEND"
             with m.State("FIN_SEND"):
-                m.d.comb += [self.rep_len.eq(3 + wp), self.rep_send.eq(1),
-                             self.req_ack.eq(1)]
+                m.d.comb += [self.rep.len.eq(3 + wp), self.rep.send.eq(1),
+                             self.req.ack.eq(1)]
                 m.d.sync += guard.eq(1)
                 with m.If(keep):
                     m.d.sync += [last_valid.eq(1), last_seq.eq(rep_seq),
