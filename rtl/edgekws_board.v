@@ -335,7 +335,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7664$16 (\$1 ),
+    .\port$7665$16 (\$1 ),
     .rep__addr(rep__addr),
     .rep__busy(rep__busy),
     .rep__data(rep__data),
@@ -425,7 +425,7 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .load__payload(load__payload),
     .load__ready(load__ready),
     .load__valid(load__valid),
-    .\port$7664$16 (\$1 ),
+    .\port$7665$16 (\$1 ),
     .rst(rst)
   );
   assign rx = uart_rx;
@@ -6778,7 +6778,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, loader__length, fc_cmd__ready, pixels__ready, loader__busy, counters__frames, counters__crc_errors, counters__framing_errors, rep__addr, rep__data, rep__we, rep__len, rep__send, req__ack, counters__clear
-, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7664$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__valid, loader__rdata__payload
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7665$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__valid, loader__rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7180,8 +7180,6 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [7:0] \$signal  = 8'h00;
-  reg [15:0] \$signal$109  = 16'h0000;
   reg [32:0] a = 33'h000000000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
@@ -7308,6 +7306,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire [15:0] label;
   reg [7:0] last_cmd = 8'h00;
   reg [3:0] last_len = 4'h0;
+  reg [7:0] last_seq = 8'h00;
   reg last_valid = 1'h0;
   reg [31:0] learn_cycles = 32'd0;
   input loader__busy;
@@ -7347,8 +7346,8 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7664$16 ;
-  wire [39:0] \port$7664$16 ;
+  output [39:0] \port$7665$16 ;
+  wire [39:0] \port$7665$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7385,6 +7384,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   wire [2:0] req__status;
   input req__valid;
   wire req__valid;
+  reg [15:0] res_cls = 16'h0000;
   reg res_learned = 1'h0;
   reg [15:0] res_neuron = 16'h0000;
   input rst;
@@ -7565,11 +7565,11 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign \$164  = hdr[15:8] == 6'h31;
   assign \$165  = | { \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
   assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  & last_valid;
-  assign \$168  = \$signal  == hdr[7:0];
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = last_cmd == hdr[15:8];
-  assign \$171  = \$169  & \$170 ;
+  assign \$167  = last_seq == hdr[7:0];
+  assign \$168  = last_valid & \$167 ;
+  assign \$169  = last_cmd == hdr[15:8];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  & \$170 ;
   assign \$172  = k + 1'h1;
   assign \$173  = last_len - 1'h1;
   assign \$174  = $signed({ 1'h0, k }) == $signed(\$173 );
@@ -7833,7 +7833,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   always @(posedge clk)
     spk <= \$384 ;
   always @(posedge clk)
-    \$signal$109  <= \$385 ;
+    res_cls <= \$385 ;
   always @(posedge clk)
     res_neuron <= \$386 ;
   always @(posedge clk)
@@ -7851,7 +7851,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   always @(posedge clk)
     last_valid <= \$393 ;
   always @(posedge clk)
-    \$signal  <= \$394 ;
+    last_seq <= \$394 ;
   always @(posedge clk)
     last_cmd <= \$395 ;
   always @(posedge clk)
@@ -11424,7 +11424,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
       6'h1b:
           /* empty */;
       6'h1a:
-          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$109  };
+          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
       6'h0d:
           /* empty */;
       6'h0e:
@@ -13458,7 +13458,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = \$signal$109 ;
+    \$385  = res_cls;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14214,7 +14214,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = \$signal ;
+    \$394  = last_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14557,7 +14557,7 @@ module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__d
   assign loader__offset = hdr[55:24];
   assign req__addr = \$1 [10:0];
   assign loader__length = \$11 [10:0];
-  assign \port$7664$16  = hdr[55:16];
+  assign \port$7665$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -23474,8 +23474,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$6514$0 (p_rd__data[51:0]),
-    .\port$6520$0 (pool_rd__data[19:0]),
+    .\port$6515$0 (p_rd__data[51:0]),
+    .\port$6521$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -23489,8 +23489,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$829 ),
     .o_busy(\o_busy$309 ),
-    .\port$6514$52 (p_rd__data[103:52]),
-    .\port$6520$20 (pool_rd__data[39:20]),
+    .\port$6515$52 (p_rd__data[103:52]),
+    .\port$6521$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -23502,8 +23502,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$830 ),
     .o_busy(\o_busy$310 ),
-    .\port$6514$104 (p_rd__data[155:104]),
-    .\port$6520$40 (pool_rd__data[59:40]),
+    .\port$6515$104 (p_rd__data[155:104]),
+    .\port$6521$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -23515,8 +23515,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$831 ),
     .o_busy(\o_busy$311 ),
-    .\port$6514$156 (p_rd__data[207:156]),
-    .\port$6520$60 (pool_rd__data[79:60]),
+    .\port$6515$156 (p_rd__data[207:156]),
+    .\port$6521$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -32949,7 +32949,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$0 , \port$6520$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$0 , \port$6521$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33086,10 +33086,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$0 ;
-  wire [51:0] \port$6514$0 ;
-  input [19:0] \port$6520$0 ;
-  wire [19:0] \port$6520$0 ;
+  input [51:0] \port$6515$0 ;
+  wire [51:0] \port$6515$0 ;
+  input [19:0] \port$6521$0 ;
+  wire [19:0] \port$6521$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33305,7 +33305,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$0 [51:32];
+      \$61  = \port$6515$0 [51:32];
     end
   end
   always @* begin
@@ -33505,7 +33505,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$0 [19], \port$6520$0  };
+      \$87  = { \port$6521$0 [19], \port$6521$0  };
     end
   end
   always @* begin
@@ -33519,7 +33519,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$0 [31:0];
+      \$89  = \port$6515$0 [31:0];
     end
   end
   always @* begin
@@ -33634,9 +33634,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$6514$0 [51:32];
-  assign i_alt = { \port$6520$0 [19], \port$6520$0  };
-  assign i_th = \port$6514$0 [31:0];
+  assign i_step = \port$6515$0 [51:32];
+  assign i_alt = { \port$6521$0 [19], \port$6521$0  };
+  assign i_th = \port$6515$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33657,7 +33657,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$52 , \port$6520$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$52 , \port$6521$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33793,10 +33793,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$52 ;
-  wire [51:0] \port$6514$52 ;
-  input [19:0] \port$6520$20 ;
-  wire [19:0] \port$6520$20 ;
+  input [51:0] \port$6515$52 ;
+  wire [51:0] \port$6515$52 ;
+  input [19:0] \port$6521$20 ;
+  wire [19:0] \port$6521$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34010,7 +34010,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$52 [51:32];
+      \$61  = \port$6515$52 [51:32];
     end
   end
   always @* begin
@@ -34210,7 +34210,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$20 [19], \port$6520$20  };
+      \$87  = { \port$6521$20 [19], \port$6521$20  };
     end
   end
   always @* begin
@@ -34224,7 +34224,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$52 [31:0];
+      \$89  = \port$6515$52 [31:0];
     end
   end
   always @* begin
@@ -34340,9 +34340,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$52 [51:32];
-  assign i_alt = { \port$6520$20 [19], \port$6520$20  };
-  assign i_th = \port$6514$52 [31:0];
+  assign i_step = \port$6515$52 [51:32];
+  assign i_alt = { \port$6521$20 [19], \port$6521$20  };
+  assign i_th = \port$6515$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34363,7 +34363,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$104 , \port$6520$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$104 , \port$6521$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -34499,10 +34499,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$104 ;
-  wire [51:0] \port$6514$104 ;
-  input [19:0] \port$6520$40 ;
-  wire [19:0] \port$6520$40 ;
+  input [51:0] \port$6515$104 ;
+  wire [51:0] \port$6515$104 ;
+  input [19:0] \port$6521$40 ;
+  wire [19:0] \port$6521$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34716,7 +34716,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$104 [51:32];
+      \$61  = \port$6515$104 [51:32];
     end
   end
   always @* begin
@@ -34916,7 +34916,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$40 [19], \port$6520$40  };
+      \$87  = { \port$6521$40 [19], \port$6521$40  };
     end
   end
   always @* begin
@@ -34930,7 +34930,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$104 [31:0];
+      \$89  = \port$6515$104 [31:0];
     end
   end
   always @* begin
@@ -35046,9 +35046,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$104 [51:32];
-  assign i_alt = { \port$6520$40 [19], \port$6520$40  };
-  assign i_th = \port$6514$104 [31:0];
+  assign i_step = \port$6515$104 [51:32];
+  assign i_alt = { \port$6521$40 [19], \port$6521$40  };
+  assign i_th = \port$6515$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -35069,7 +35069,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$156 , \port$6520$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$156 , \port$6521$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -35205,10 +35205,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$156 ;
-  wire [51:0] \port$6514$156 ;
-  input [19:0] \port$6520$60 ;
-  wire [19:0] \port$6520$60 ;
+  input [51:0] \port$6515$156 ;
+  wire [51:0] \port$6515$156 ;
+  input [19:0] \port$6521$60 ;
+  wire [19:0] \port$6521$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -35422,7 +35422,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$156 [51:32];
+      \$61  = \port$6515$156 [51:32];
     end
   end
   always @* begin
@@ -35622,7 +35622,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$60 [19], \port$6520$60  };
+      \$87  = { \port$6521$60 [19], \port$6521$60  };
     end
   end
   always @* begin
@@ -35636,7 +35636,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$156 [31:0];
+      \$89  = \port$6515$156 [31:0];
     end
   end
   always @* begin
@@ -35752,9 +35752,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$156 [51:32];
-  assign i_alt = { \port$6520$60 [19], \port$6520$60  };
-  assign i_th = \port$6514$156 [31:0];
+  assign i_step = \port$6515$156 [51:32];
+  assign i_alt = { \port$6521$60 [19], \port$6521$60  };
+  assign i_th = \port$6515$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -38663,7 +38663,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, access__rdata__ready, \port$7664$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__valid, access__rdata__payload, clk);
+module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, access__rdata__ready, \port$7665$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__valid, access__rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -39079,8 +39079,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   reg [5:0] nbyte = 6'h00;
   reg [6:0] neuron = 7'h00;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7664$16 ;
-  wire [39:0] \port$7664$16 ;
+  input [39:0] \port$7665$16 ;
+  wire [39:0] \port$7665$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
   reg [10:0] rem = 11'h000;
@@ -39472,7 +39472,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7664$16 [39:21];
+  assign \$1  = | \port$7665$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39790,7 +39790,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = \port$7664$16 [7:0];
+    \$318  = \port$7665$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
@@ -39804,7 +39804,7 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = \port$7664$16 [20:8];
+    \$320  = \port$7665$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -41357,8 +41357,8 @@ module \edgekws_board.loader (rst, access__length, access__busy, access__write, 
           w_rd__en = \$309 ;
     endcase
   end
-  assign access__region = \port$7664$16 [7:0];
-  assign access__offset = \port$7664$16 [39:8];
+  assign access__region = \port$7665$16 [7:0];
+  assign access__offset = \port$7665$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

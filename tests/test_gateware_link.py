@@ -126,7 +126,8 @@ def _consumer(dut, got):
 
 
 def _counters(ctx, dut):
-    return (ctx.get(dut.counters.frames), ctx.get(dut.counters.crc_errors), ctx.get(dut.counters.framing_errors))
+    c = dut.counters
+    return ctx.get(c.frames), ctx.get(c.crc_errors), ctx.get(c.framing_errors)
 
 
 # -- stimulus ---------------------------------------------------------------------------------
