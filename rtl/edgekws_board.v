@@ -7,9 +7,20 @@
 (* generator = "Amaranth" *)
 module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire [39:0] \$1 ;
-  wire busy;
-  wire clear_counters;
-  wire \clear_counters$37 ;
+  wire access__busy;
+  wire [10:0] access__length;
+  wire [31:0] access__offset;
+  wire access__ok;
+  wire access__ok_read;
+  wire [7:0] access__rdata__payload;
+  wire access__rdata__ready;
+  wire access__rdata__valid;
+  wire access__read;
+  wire [7:0] access__region;
+  wire [7:0] access__wdata__payload;
+  wire access__wdata__ready;
+  wire access__wdata__valid;
+  wire access__write;
   input clk;
   wire clk;
   wire [91:0] cmd__payload;
@@ -34,22 +45,14 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire \cmd__payload.word ;
   wire cmd__ready;
   wire cmd__valid;
-  wire [31:0] crc_errors;
-  wire [31:0] \crc_errors$33 ;
-  wire ext_busy;
-  wire [10:0] ext_length;
-  wire [31:0] ext_offset;
-  wire ext_ok;
-  wire ext_ok_read;
-  wire [7:0] ext_rdata__payload;
-  wire ext_rdata__ready;
-  wire ext_rdata__valid;
-  wire ext_read;
-  wire [7:0] ext_region;
-  wire [7:0] ext_wdata__payload;
-  wire ext_wdata__ready;
-  wire ext_wdata__valid;
-  wire ext_write;
+  wire counters__clear;
+  wire \counters__clear$31 ;
+  wire [31:0] counters__crc_errors;
+  wire [31:0] \counters__crc_errors$33 ;
+  wire [31:0] counters__frames;
+  wire [31:0] \counters__frames$35 ;
+  wire [31:0] counters__framing_errors;
+  wire [31:0] \counters__framing_errors$37 ;
   wire [91:0] fc_cmd__payload;
   wire [10:0] \fc_cmd__payload.addr ;
   wire [63:0] \fc_cmd__payload.data ;
@@ -97,10 +100,6 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire [6:0] \fc_rsp__payload.swaps ;
   wire fc_rsp__ready;
   wire fc_rsp__valid;
-  wire [31:0] frames;
-  wire [31:0] \frames$31 ;
-  wire [31:0] framing_errors;
-  wire [31:0] \framing_errors$35 ;
   wire [91:0] i__payload;
   wire [115:0] \i__payload$50 ;
   wire [10:0] \i__payload$50.cls ;
@@ -148,7 +147,6 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire \i__ready$53 ;
   wire i__valid;
   wire \i__valid$54 ;
-  wire [10:0] length;
   wire [42:0] load__payload;
   wire [42:0] \load__payload$75 ;
   wire [8:0] \load__payload$75.addr ;
@@ -169,6 +167,20 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire \load__ready$77 ;
   wire load__valid;
   wire \load__valid$79 ;
+  wire loader__busy;
+  wire [10:0] loader__length;
+  wire [31:0] loader__offset;
+  wire loader__ok;
+  wire loader__ok_read;
+  wire [7:0] loader__rdata__payload;
+  wire loader__rdata__ready;
+  wire loader__rdata__valid;
+  wire loader__read;
+  wire [7:0] loader__region;
+  wire [7:0] loader__wdata__payload;
+  wire loader__wdata__ready;
+  wire loader__wdata__valid;
+  wire loader__write;
   wire [91:0] o__payload;
   wire [115:0] \o__payload$57 ;
   wire [10:0] \o__payload$57.cls ;
@@ -216,44 +228,36 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire \o__ready$58 ;
   wire o__valid;
   wire \o__valid$61 ;
-  wire [31:0] offset;
-  wire ok;
-  wire ok_read;
   wire [7:0] pixels__payload;
   wire [7:0] \pixels__payload$63 ;
   wire pixels__ready;
   wire \pixels__ready$65 ;
   wire pixels__valid;
   wire \pixels__valid$67 ;
-  wire [7:0] rdata__payload;
-  wire rdata__ready;
-  wire rdata__valid;
-  wire read;
-  wire [7:0] region;
-  wire [10:0] rep_addr;
-  wire [10:0] \rep_addr$19 ;
-  wire rep_busy;
-  wire \rep_busy$29 ;
-  wire [7:0] rep_data;
-  wire [7:0] \rep_data$21 ;
-  wire [10:0] rep_len;
-  wire [10:0] \rep_len$25 ;
-  wire rep_send;
-  wire \rep_send$27 ;
-  wire rep_we;
-  wire \rep_we$23 ;
-  wire req_ack;
-  wire \req_ack$17 ;
-  wire [10:0] req_addr;
-  wire [10:0] \req_addr$13 ;
-  wire [7:0] req_data;
-  wire [7:0] \req_data$15 ;
-  wire [10:0] req_len;
-  wire [10:0] \req_len$11 ;
-  wire [2:0] req_status;
-  wire [2:0] \req_status$9 ;
-  wire req_valid;
-  wire \req_valid$7 ;
+  wire [10:0] rep__addr;
+  wire [10:0] \rep__addr$19 ;
+  wire rep__busy;
+  wire \rep__busy$21 ;
+  wire [7:0] rep__data;
+  wire [7:0] \rep__data$23 ;
+  wire [10:0] rep__len;
+  wire [10:0] \rep__len$25 ;
+  wire rep__send;
+  wire \rep__send$27 ;
+  wire rep__we;
+  wire \rep__we$29 ;
+  wire req__ack;
+  wire \req__ack$7 ;
+  wire [10:0] req__addr;
+  wire [10:0] \req__addr$9 ;
+  wire [7:0] req__data;
+  wire [7:0] \req__data$11 ;
+  wire [10:0] req__len;
+  wire [10:0] \req__len$13 ;
+  wire [2:0] req__status;
+  wire [2:0] \req__status$15 ;
+  wire req__valid;
+  wire \req__valid$17 ;
   wire [115:0] rsp__payload;
   wire [10:0] \rsp__payload.cls ;
   wire [63:0] \rsp__payload.data ;
@@ -294,10 +298,6 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   wire uart_rx;
   output uart_tx;
   wire uart_tx;
-  wire [7:0] wdata__payload;
-  wire wdata__ready;
-  wire wdata__valid;
-  wire write;
   \edgekws_board.core  core (
     .clk(clk),
     .cmd__payload(cmd__payload),
@@ -309,45 +309,45 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .rst(rst)
   );
   \edgekws_board.dispatcher  dispatcher (
-    .clear_counters(clear_counters),
     .clk(clk),
-    .crc_errors(crc_errors),
-    .ext_busy(ext_busy),
-    .ext_length(length),
-    .ext_ok(ext_ok),
-    .ext_ok_read(ext_ok_read),
-    .ext_rdata__payload(ext_rdata__payload),
-    .ext_rdata__ready(rdata__ready),
-    .ext_rdata__valid(ext_rdata__valid),
-    .ext_read(read),
-    .ext_wdata__payload(wdata__payload),
-    .ext_wdata__ready(ext_wdata__ready),
-    .ext_wdata__valid(wdata__valid),
-    .ext_write(write),
+    .counters__clear(counters__clear),
+    .counters__crc_errors(counters__crc_errors),
+    .counters__frames(counters__frames),
+    .counters__framing_errors(counters__framing_errors),
     .fc_cmd__payload(i__payload),
     .fc_cmd__ready(fc_cmd__ready),
     .fc_cmd__valid(i__valid),
     .fc_rsp__payload(fc_rsp__payload),
     .fc_rsp__ready(\o__ready$58 ),
     .fc_rsp__valid(fc_rsp__valid),
-    .frames(frames),
-    .framing_errors(framing_errors),
+    .loader__busy(loader__busy),
+    .loader__length(access__length),
+    .loader__ok(loader__ok),
+    .loader__ok_read(loader__ok_read),
+    .loader__rdata__payload(loader__rdata__payload),
+    .loader__rdata__ready(access__rdata__ready),
+    .loader__rdata__valid(loader__rdata__valid),
+    .loader__read(access__read),
+    .loader__wdata__payload(access__wdata__payload),
+    .loader__wdata__ready(loader__wdata__ready),
+    .loader__wdata__valid(access__wdata__valid),
+    .loader__write(access__write),
     .pixels__payload(pixels__payload),
     .pixels__ready(pixels__ready),
     .pixels__valid(pixels__valid),
-    .\port$7664$16 (\$1 ),
-    .rep_addr(rep_addr),
-    .rep_busy(rep_busy),
-    .rep_data(rep_data),
-    .rep_len(rep_len),
-    .rep_send(rep_send),
-    .rep_we(rep_we),
-    .req_ack(req_ack),
-    .req_addr(req_addr),
-    .req_data(req_data),
-    .req_len(req_len),
-    .req_status(req_status),
-    .req_valid(req_valid),
+    .\port$7665$16 (\$1 ),
+    .rep__addr(rep__addr),
+    .rep__busy(rep__busy),
+    .rep__data(rep__data),
+    .rep__len(rep__len),
+    .rep__send(rep__send),
+    .rep__we(rep__we),
+    .req__ack(req__ack),
+    .req__addr(req__addr),
+    .req__data(req__data),
+    .req__len(req__len),
+    .req__status(req__status),
+    .req__valid(req__valid),
     .rst(rst),
     .spikes__payload(spikes__payload),
     .spikes__ready(spikes__ready),
@@ -387,65 +387,65 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
     .rst(rst)
   );
   \edgekws_board.link  link (
-    .clear_counters(clear_counters),
     .clk(clk),
-    .crc_errors(crc_errors),
-    .frames(frames),
-    .framing_errors(framing_errors),
-    .rep_busy(rep_busy),
-    .rep_len(rep_len),
-    .rep_send(rep_send),
-    .req_ack(req_ack),
-    .req_addr(req_addr),
-    .req_data(req_data),
-    .req_len(req_len),
-    .req_status(req_status),
-    .req_valid(req_valid),
+    .counters__clear(counters__clear),
+    .counters__crc_errors(counters__crc_errors),
+    .counters__frames(counters__frames),
+    .counters__framing_errors(counters__framing_errors),
+    .rep__busy(rep__busy),
+    .rep__len(rep__len),
+    .rep__send(rep__send),
+    .req__ack(req__ack),
+    .req__addr(req__addr),
+    .req__data(req__data),
+    .req__len(req__len),
+    .req__status(req__status),
+    .req__valid(req__valid),
     .rst(rst),
     .rx(uart_rx),
     .tx(uart_tx),
-    .wp__addr(rep_addr),
-    .wp__data(rep_data),
-    .wp__en(rep_we)
+    .wp__addr(rep__addr),
+    .wp__data(rep__data),
+    .wp__en(rep__we)
   );
   \edgekws_board.loader  loader (
-    .busy(ext_busy),
+    .access__busy(loader__busy),
+    .access__length(access__length),
+    .access__ok(loader__ok),
+    .access__ok_read(loader__ok_read),
+    .access__rdata__payload(loader__rdata__payload),
+    .access__rdata__ready(access__rdata__ready),
+    .access__rdata__valid(loader__rdata__valid),
+    .access__read(access__read),
+    .access__wdata__payload(access__wdata__payload),
+    .access__wdata__ready(loader__wdata__ready),
+    .access__wdata__valid(access__wdata__valid),
+    .access__write(access__write),
     .clk(clk),
-    .length(length),
     .load__payload(load__payload),
     .load__ready(load__ready),
     .load__valid(load__valid),
-    .ok(ext_ok),
-    .ok_read(ext_ok_read),
-    .\port$7664$16 (\$1 ),
-    .rdata__payload(ext_rdata__payload),
-    .rdata__ready(rdata__ready),
-    .rdata__valid(ext_rdata__valid),
-    .read(read),
-    .rst(rst),
-    .wdata__payload(wdata__payload),
-    .wdata__ready(ext_wdata__ready),
-    .wdata__valid(wdata__valid),
-    .write(write)
+    .\port$7665$16 (\$1 ),
+    .rst(rst)
   );
   assign rx = uart_rx;
   assign tx = uart_tx;
-  assign \req_valid$7  = req_valid;
-  assign \req_status$9  = req_status;
-  assign \req_len$11  = req_len;
-  assign \req_addr$13  = req_addr;
-  assign \req_data$15  = req_data;
-  assign \req_ack$17  = req_ack;
-  assign \rep_addr$19  = rep_addr;
-  assign \rep_data$21  = rep_data;
-  assign \rep_we$23  = rep_we;
-  assign \rep_len$25  = rep_len;
-  assign \rep_send$27  = rep_send;
-  assign \rep_busy$29  = rep_busy;
-  assign \frames$31  = frames;
-  assign \crc_errors$33  = crc_errors;
-  assign \framing_errors$35  = framing_errors;
-  assign \clear_counters$37  = clear_counters;
+  assign \req__ack$7  = req__ack;
+  assign \req__addr$9  = req__addr;
+  assign \req__data$11  = req__data;
+  assign \req__len$13  = req__len;
+  assign \req__status$15  = req__status;
+  assign \req__valid$17  = req__valid;
+  assign \rep__addr$19  = rep__addr;
+  assign \rep__busy$21  = rep__busy;
+  assign \rep__data$23  = rep__data;
+  assign \rep__len$25  = rep__len;
+  assign \rep__send$27  = rep__send;
+  assign \rep__we$29  = rep__we;
+  assign \counters__clear$31  = counters__clear;
+  assign \counters__crc_errors$33  = counters__crc_errors;
+  assign \counters__frames$35  = counters__frames;
+  assign \counters__framing_errors$37  = counters__framing_errors;
   assign fc_cmd__payload = i__payload;
   assign i__ready = fc_cmd__ready;
   assign fc_cmd__valid = i__valid;
@@ -468,22 +468,22 @@ module edgekws_board(clk, rst, uart_tx, uart_rx);
   assign \load__ready$77  = load__ready;
   assign \load__valid$79  = load__valid;
   assign trace__ready = 1'h1;
-  assign region = \$1 [7:0];
-  assign ext_region = \$1 [7:0];
-  assign offset = \$1 [39:8];
-  assign ext_offset = \$1 [39:8];
-  assign ext_length = length;
-  assign ext_write = write;
-  assign ext_read = read;
-  assign ok = ext_ok;
-  assign ok_read = ext_ok_read;
-  assign busy = ext_busy;
-  assign ext_wdata__payload = wdata__payload;
-  assign wdata__ready = ext_wdata__ready;
-  assign ext_wdata__valid = wdata__valid;
-  assign rdata__payload = ext_rdata__payload;
-  assign ext_rdata__ready = rdata__ready;
-  assign rdata__valid = ext_rdata__valid;
+  assign access__busy = loader__busy;
+  assign loader__length = access__length;
+  assign access__offset = \$1 [39:8];
+  assign loader__offset = \$1 [39:8];
+  assign access__ok = loader__ok;
+  assign access__ok_read = loader__ok_read;
+  assign access__rdata__payload = loader__rdata__payload;
+  assign loader__rdata__ready = access__rdata__ready;
+  assign access__rdata__valid = loader__rdata__valid;
+  assign loader__read = access__read;
+  assign access__region = \$1 [7:0];
+  assign loader__region = \$1 [7:0];
+  assign loader__wdata__payload = access__wdata__payload;
+  assign access__wdata__ready = loader__wdata__ready;
+  assign loader__wdata__valid = access__wdata__valid;
+  assign loader__write = access__write;
   assign \i__payload.op  = i__payload[3:0];
   assign \i__payload.addr  = i__payload[14:4];
   assign \i__payload.word  = i__payload[15];
@@ -1337,11 +1337,6 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [7:0] \$signal  = 8'h00;
-  reg \$signal$132  = 1'h0;
-  reg [6:0] \$signal$133  = 7'h00;
-  reg \$signal$134  = 1'h0;
-  reg [6:0] \$signal$135  = 7'h00;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$2 ;
   wire [9:0] \$signature__addr$4 ;
@@ -1373,6 +1368,8 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
+  reg [6:0] best_pot = 7'h00;
+  reg best_valid = 1'h0;
   wire busy;
   wire \busy$165 ;
   wire \busy$94 ;
@@ -1419,9 +1416,12 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   reg load = 1'h0;
   reg load_word = 1'h0;
   reg [10:0] lrn_idx = 11'h000;
+  reg [6:0] lrn_pot = 7'h00;
+  reg lrn_valid = 1'h0;
   reg [63:0] mask = 64'h0000000000000000;
   reg mask_empty = 1'h0;
   reg [7:0] n_a = 8'h00;
+  reg [7:0] n_r = 8'h00;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
@@ -1767,7 +1767,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   assign \$257  = p_word + 1'h1;
   assign \$258  = lrn_idx * 1'h1;
   assign \$259  = op == 2'h2;
-  assign \$260  = \$259  & \$signal$134 ;
+  assign \$260  = \$259  & lrn_valid;
   assign \$262  = ~ xreg;
   assign \$263  = wq & \$262 ;
   assign \$264  = ~ xreg;
@@ -2147,15 +2147,15 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   assign \$638  = r_part0 + r_part1;
   assign \$639  = r_part2 + r_part3;
   assign \$640  = \$638  + \$639 ;
-  assign \$641  = \$signal  + \$640 ;
+  assign \$641  = n_r + \$640 ;
   assign \$642  = a_part0 + a_part1;
   assign \$643  = a_part2 + a_part3;
   assign \$644  = \$642  + \$643 ;
   assign \$645  = n_a + \$644 ;
   assign \$646  = ! l_word;
   assign \$647  = l_word + 1'h1;
-  assign \$648  = \$signal  < n_a;
-  assign \$649  = \$648  ? \$signal  : n_a;
+  assign \$648  = n_r < n_a;
+  assign \$649  = \$648  ? n_r : n_a;
   assign \$650  = $signed(win_thswap) - $signed(decay);
   assign \$651  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
   assign \$652  = \$651  ? win_thswap : { 8'h00, s_ra };
@@ -2165,8 +2165,8 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   assign \$656  = \$653  ? \$655  : 16'h0000;
   assign \$657  = $signed(thswap_next) < $signed(thswap_min);
   assign \$658  = \$657  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$659  = $signed({ 1'h0, \$signal$135  }) > $signed(thl_cap);
-  assign \$660  = \$659  ? thl_cap : { 9'h000, \$signal$135  };
+  assign \$659  = $signed({ 1'h0, lrn_pot }) > $signed(thl_cap);
+  assign \$660  = \$659  ? thl_cap : { 9'h000, lrn_pot };
   assign \$661  = ! s;
   assign \$662  = ~ busy;
   assign \$663  = ~ \busy$94 ;
@@ -2256,15 +2256,15 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   always @(posedge clk)
     s5_elig0 <= \$719 ;
   always @(posedge clk)
-    \$signal$132  <= \$720 ;
+    best_valid <= \$720 ;
   always @(posedge clk)
-    \$signal$133  <= \$721 ;
+    best_pot <= \$721 ;
   always @(posedge clk)
     dividend <= \$722 ;
   always @(posedge clk)
-    \$signal$134  <= \$723 ;
+    lrn_valid <= \$723 ;
   always @(posedge clk)
-    \$signal$135  <= \$724 ;
+    lrn_pot <= \$724 ;
   always @(posedge clk)
     lrn_idx <= \$725 ;
   always @(posedge clk)
@@ -2348,7 +2348,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   always @(posedge clk)
     l_word <= \$765 ;
   always @(posedge clk)
-    \$signal  <= \$766 ;
+    n_r <= \$766 ;
   always @(posedge clk)
     n_a <= \$767 ;
   always @(posedge clk)
@@ -2562,12 +2562,12 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   assign \$180  = \$175  & \$179 ;
   assign \$181  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
   assign \$182  = \$180  & \$181 ;
-  assign \$183  = ~ \$signal$132 ;
-  assign \$184  = s5_c_pot0 > \$signal$133 ;
+  assign \$183  = ~ best_valid;
+  assign \$184  = s5_c_pot0 > best_pot;
   assign \$185  = \$183  | \$184 ;
   assign \$186  = s5_c_valid0 & \$185 ;
-  assign \$187  = ~ \$signal$134 ;
-  assign \$188  = s5_e_pot0 > \$signal$135 ;
+  assign \$187  = ~ lrn_valid;
+  assign \$188  = s5_e_pot0 > lrn_pot;
   assign \$189  = \$187  | \$188 ;
   assign \$190  = s5_e_valid0 & \$189 ;
   assign \$193  = rd_a_sel[0] ? \$192  : 64'h0000000000000000;
@@ -3342,7 +3342,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
           (* full_case = 32'd1 *)
           if (\$55 ) begin
           end else begin
-            \dividend$86  = \$signal ;
+            \dividend$86  = n_r;
           end
       5'h0e:
           if (\$58 ) begin
@@ -3756,7 +3756,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$signal$132 ;
+    \$720  = best_valid;
     if (s5_valid) begin
       if (\$186 ) begin
         \$720  = 1'h1;
@@ -3776,7 +3776,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$signal$133 ;
+    \$721  = best_pot;
     if (s5_valid) begin
       if (\$186 ) begin
         \$721  = s5_c_pot0;
@@ -3800,7 +3800,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$signal$134 ;
+    \$723  = lrn_valid;
     if (s5_valid) begin
       if (\$190 ) begin
         \$723  = 1'h1;
@@ -3820,7 +3820,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$135 ;
+    \$724  = lrn_pot;
     if (s5_valid) begin
       if (\$190 ) begin
         \$724  = s5_e_pot0;
@@ -5118,8 +5118,8 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
           if (p_run) begin
           end else if (\$251 ) begin
             \$763 [78:68] = dividend;
-            \$763 [96:90] = \$signal$133 ;
-            \$763 [97] = \$signal$134 ;
+            \$763 [96:90] = best_pot;
+            \$763 [97] = lrn_valid;
             \$763 [108:98] = lrn_idx;
             \$763 [115:109] = 7'h00;
             \$763 [3:0] = op;
@@ -5250,7 +5250,7 @@ module \edgekws_board.core (rst, rsp__ready, rsp__valid, rsp__payload, cmd__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$signal ;
+    \$766  = n_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6777,8 +6777,8 @@ module \edgekws_board.core.select (rst, q, \r$18 , offset, advance, pick, offset
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, ext_length, fc_cmd__ready, pixels__ready, ext_busy, frames, crc_errors, framing_errors, rep_addr, rep_data, rep_we, rep_len, rep_send, req_ack, clear_counters
-, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, ext_write, ext_wdata__valid, ext_wdata__payload, ext_read, ext_rdata__ready, \port$7664$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, ext_ok, ext_ok_read, ext_wdata__ready, ext_rdata__valid, ext_rdata__payload
+module \edgekws_board.dispatcher (rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, loader__length, fc_cmd__ready, pixels__ready, loader__busy, counters__frames, counters__crc_errors, counters__framing_errors, rep__addr, rep__data, rep__we, rep__len, rep__send, req__ack, counters__clear
+, fc_cmd__valid, fc_cmd__payload, pixels__valid, pixels__payload, spikes__ready, fc_rsp__ready, loader__write, loader__wdata__valid, loader__wdata__payload, loader__read, loader__rdata__ready, \port$7665$16 , fc_rsp__payload, fc_rsp__valid, spikes__valid, spikes__payload, loader__ok, loader__ok_read, loader__wdata__ready, loader__rdata__valid, loader__rdata__payload
 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [11:0] \$1 ;
@@ -7180,8 +7180,6 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [7:0] \$signal  = 8'h00;
-  reg [15:0] \$signal$109  = 16'h0000;
   reg [32:0] a = 33'h000000000;
   reg [31:0] add_total = 32'd0;
   reg after_emit_pots = 1'h0;
@@ -7189,13 +7187,17 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg [10:0] base = 11'h000;
   reg [63:0] cache = 64'h0000000000000000;
   reg [31:0] cidx = 32'd0;
-  output clear_counters;
-  reg clear_counters;
   input clk;
   wire clk;
+  output counters__clear;
+  reg counters__clear;
+  input [31:0] counters__crc_errors;
+  wire [31:0] counters__crc_errors;
+  input [31:0] counters__frames;
+  wire [31:0] counters__frames;
+  input [31:0] counters__framing_errors;
+  wire [31:0] counters__framing_errors;
   reg counting = 1'h0;
-  input [31:0] crc_errors;
-  wire [31:0] crc_errors;
   reg cvalid = 1'h0;
   reg [31:0] cyc = 32'd0;
   reg [5:0] dispatch_state = 6'h00;
@@ -7204,32 +7206,6 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg end_over_pot = 1'h0;
   reg end_over_regs = 1'h0;
   reg end_over_w = 1'h0;
-  input ext_busy;
-  wire ext_busy;
-  output [10:0] ext_length;
-  wire [10:0] ext_length;
-  wire [31:0] ext_offset;
-  input ext_ok;
-  wire ext_ok;
-  input ext_ok_read;
-  wire ext_ok_read;
-  input [7:0] ext_rdata__payload;
-  wire [7:0] ext_rdata__payload;
-  output ext_rdata__ready;
-  reg ext_rdata__ready;
-  input ext_rdata__valid;
-  wire ext_rdata__valid;
-  output ext_read;
-  reg ext_read;
-  wire [7:0] ext_region;
-  output [7:0] ext_wdata__payload;
-  reg [7:0] ext_wdata__payload;
-  input ext_wdata__ready;
-  wire ext_wdata__ready;
-  output ext_wdata__valid;
-  reg ext_wdata__valid;
-  output ext_write;
-  reg ext_write;
   output [91:0] fc_cmd__payload;
   reg [91:0] fc_cmd__payload;
   wire [10:0] \fc_cmd__payload.addr ;
@@ -7313,10 +7289,6 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   (* enum_value_1011 = "READ_PARAM" *)
   (* enum_value_1100 = "ADD_CLASSES" *)
   reg [3:0] fc_wr_op = 4'h0;
-  input [31:0] frames;
-  wire [31:0] frames;
-  input [31:0] framing_errors;
-  wire [31:0] framing_errors;
   reg from_frame = 1'h0;
   reg geom_ok = 1'h0;
   reg guard = 1'h0;
@@ -7334,8 +7306,35 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   wire [15:0] label;
   reg [7:0] last_cmd = 8'h00;
   reg [3:0] last_len = 4'h0;
+  reg [7:0] last_seq = 8'h00;
   reg last_valid = 1'h0;
   reg [31:0] learn_cycles = 32'd0;
+  input loader__busy;
+  wire loader__busy;
+  output [10:0] loader__length;
+  wire [10:0] loader__length;
+  wire [31:0] loader__offset;
+  input loader__ok;
+  wire loader__ok;
+  input loader__ok_read;
+  wire loader__ok_read;
+  input [7:0] loader__rdata__payload;
+  wire [7:0] loader__rdata__payload;
+  output loader__rdata__ready;
+  reg loader__rdata__ready;
+  input loader__rdata__valid;
+  wire loader__rdata__valid;
+  output loader__read;
+  reg loader__read;
+  wire [7:0] loader__region;
+  output [7:0] loader__wdata__payload;
+  reg [7:0] loader__wdata__payload;
+  input loader__wdata__ready;
+  wire loader__wdata__ready;
+  output loader__wdata__valid;
+  reg loader__wdata__valid;
+  output loader__write;
+  reg loader__write;
   reg [15:0] n = 16'h0000;
   reg ok_wait = 1'h0;
   reg pc = 1'h0;
@@ -7347,8 +7346,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   output pixels__valid;
   reg pixels__valid;
   reg [10:0] plen = 11'h000;
-  output [39:0] \port$7664$16 ;
-  wire [39:0] \port$7664$16 ;
+  output [39:0] \port$7665$16 ;
+  wire [39:0] \port$7665$16 ;
   reg [7:0] put_data;
   reg put_en;
   reg [15:0] reg_decay = 16'h0000;
@@ -7359,32 +7358,33 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   reg [15:0] reg_thl_cap = 16'h0000;
   reg [15:0] reg_thswap_init = 16'h0000;
   reg [15:0] reg_thswap_min = 16'h0000;
-  output [10:0] rep_addr;
-  reg [10:0] rep_addr;
-  input rep_busy;
-  wire rep_busy;
+  output [10:0] rep__addr;
+  reg [10:0] rep__addr;
+  input rep__busy;
+  wire rep__busy;
+  output [7:0] rep__data;
+  reg [7:0] rep__data;
+  output [10:0] rep__len;
+  reg [10:0] rep__len;
+  output rep__send;
+  reg rep__send;
+  output rep__we;
+  reg rep__we;
   reg [7:0] rep_cmd = 8'h00;
-  output [7:0] rep_data;
-  reg [7:0] rep_data;
-  output [10:0] rep_len;
-  reg [10:0] rep_len;
-  output rep_send;
-  reg rep_send;
   reg [7:0] rep_seq = 8'h00;
-  output rep_we;
-  reg rep_we;
-  output req_ack;
-  reg req_ack;
-  output [10:0] req_addr;
-  wire [10:0] req_addr;
-  input [7:0] req_data;
-  wire [7:0] req_data;
-  input [10:0] req_len;
-  wire [10:0] req_len;
-  input [2:0] req_status;
-  wire [2:0] req_status;
-  input req_valid;
-  wire req_valid;
+  output req__ack;
+  reg req__ack;
+  output [10:0] req__addr;
+  wire [10:0] req__addr;
+  input [7:0] req__data;
+  wire [7:0] req__data;
+  input [10:0] req__len;
+  wire [10:0] req__len;
+  input [2:0] req__status;
+  wire [2:0] req__status;
+  input req__valid;
+  wire req__valid;
+  reg [15:0] res_cls = 16'h0000;
   reg res_learned = 1'h0;
   reg [15:0] res_neuron = 16'h0000;
   input rst;
@@ -7438,7 +7438,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$34  = hdr[23:16] < 6'h20;
   assign \$35  = hdr[18:16] < 3'h5;
   assign \$36  = \$34  & \$35 ;
-  assign \$37  = ~ ext_ok_read;
+  assign \$37  = ~ loader__ok_read;
   assign \$38  = too_long | \$37 ;
   assign \$39  = ! n;
   assign \$40  = i == n;
@@ -7522,8 +7522,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$119  = hdr[23:16] * reg_neurons_per_class;
   assign \$120  = reg_num_neurons + \$119 ;
   assign \$121  = wp + 1'h1;
-  assign \$122  = keep & rep_we;
-  assign \$123  = rep_addr < 4'h8;
+  assign \$122  = keep & rep__we;
+  assign \$123  = rep__addr < 4'h8;
   assign \$124  = \$122  & \$123 ;
   assign \$125  = cyc + 1'h1;
   assign \$126  = a + n;
@@ -7537,16 +7537,16 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$134  = \$133  ? 16'h0400 : reg_num_neurons;
   assign \$136  = \$132  > \$135 ;
   assign \$137  = n > 11'h403;
-  assign \$138  = ~ rep_busy;
-  assign \$139  = req_valid & \$138 ;
+  assign \$138  = ~ rep__busy;
+  assign \$139  = req__valid & \$138 ;
   assign \$140  = ~ guard;
   assign \$141  = \$139  & \$140 ;
   assign \$142  = | i;
   assign \$143  = i == 5'h10;
   assign \$144  = i + 1'h1;
-  assign \$145  = req_len - 2'h2;
-  assign \$147  = req_status == 3'h5;
-  assign \$148  = | req_status;
+  assign \$145  = req__len - 2'h2;
+  assign \$147  = req__status == 3'h5;
+  assign \$148  = | req__status;
   assign \$149  = hdr[15:8] == 6'h20;
   assign \$150  = hdr[15:8] == 1'h1;
   assign \$151  = hdr[15:8] == 6'h22;
@@ -7565,11 +7565,11 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$164  = hdr[15:8] == 6'h31;
   assign \$165  = | { \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
   assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  & last_valid;
-  assign \$168  = \$signal  == hdr[7:0];
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = last_cmd == hdr[15:8];
-  assign \$171  = \$169  & \$170 ;
+  assign \$167  = last_seq == hdr[7:0];
+  assign \$168  = last_valid & \$167 ;
+  assign \$169  = last_cmd == hdr[15:8];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = \$166  & \$170 ;
   assign \$172  = k + 1'h1;
   assign \$173  = last_len - 1'h1;
   assign \$174  = $signed({ 1'h0, k }) == $signed(\$173 );
@@ -7673,22 +7673,22 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$273  = i + 1'h1;
   assign \$274  = hdr[20:19] < 2'h2;
   assign \$275  = hdr[20:19] == 2'h3;
-  assign \$277  = $signed(\$276 ) > $signed(req_data);
-  assign \$279  = $signed(\$278 ) < $signed(req_data);
+  assign \$277  = $signed(\$276 ) > $signed(req__data);
+  assign \$279  = $signed(\$278 ) < $signed(req__data);
   assign \$280  = \$277  | \$279 ;
   assign \$281  = i[1:0] == 2'h3;
-  assign \$282  = { req_data, s_acc[31:8] } >= 21'h100000;
+  assign \$282  = { req__data, s_acc[31:8] } >= 21'h100000;
   assign \$284  = ~ \$283 ;
   assign \$286  = \$285  - 1'h1;
-  assign \$287  = { 1'h0, req_data, s_acc[31:8] } & { \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286  };
+  assign \$287  = { 1'h0, req__data, s_acc[31:8] } & { \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286 [5], \$286  };
   assign \$288  = | \$287 ;
-  assign \$290  = \$289  > { req_data, s_acc[31:8] };
+  assign \$290  = \$289  > { req__data, s_acc[31:8] };
   assign \$291  = \$288  | \$290 ;
   assign \$292  = \$284  & \$291 ;
   assign \$293  = \$282  | \$292 ;
   assign \$294  = i == n;
   assign \$295  = i + 1'h1;
-  assign \$296  = ~ ext_busy;
+  assign \$296  = ~ loader__busy;
   assign \$297  = hdr[23:16] == 6'h20;
   assign \$298  = hdr[23:16] == 6'h21;
   assign \$299  = hdr[23:16] == 6'h22;
@@ -7708,7 +7708,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   assign \$313  = \$312  ? end_over_pot : end_over_2n;
   assign \$314  = too_long | \$313 ;
   assign \$315  = too_long | end_over_regs;
-  assign \$316  = ~ ext_ok_read;
+  assign \$316  = ~ loader__ok_read;
   assign \$317  = too_long | \$316 ;
   assign \$318  = ! n;
   assign \$319  = i == n;
@@ -7833,7 +7833,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   always @(posedge clk)
     spk <= \$384 ;
   always @(posedge clk)
-    \$signal$109  <= \$385 ;
+    res_cls <= \$385 ;
   always @(posedge clk)
     res_neuron <= \$386 ;
   always @(posedge clk)
@@ -7851,7 +7851,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   always @(posedge clk)
     last_valid <= \$393 ;
   always @(posedge clk)
-    \$signal  <= \$394 ;
+    last_seq <= \$394 ;
   always @(posedge clk)
     last_cmd <= \$395 ;
   always @(posedge clk)
@@ -7982,7 +7982,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    rep_addr = \$3 [10:0];
+    rep__addr = \$3 [10:0];
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -7991,12 +7991,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h02:
           /* empty */;
       6'h04:
-          rep_addr = k;
+          rep__addr = k;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    rep_data = \$4 ;
+    rep__data = \$4 ;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8005,12 +8005,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h02:
           /* empty */;
       6'h04:
-          rep_data = \$12 ;
+          rep__data = \$12 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    rep_we = \$5 ;
+    rep__we = \$5 ;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8019,12 +8019,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h02:
           /* empty */;
       6'h04:
-          rep_we = 1'h1;
+          rep__we = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    rep_len = 11'h000;
+    rep__len = 11'h000;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8035,7 +8035,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h04:
           /* empty */;
       6'h06:
-          rep_len = { 7'h00, last_len };
+          rep__len = { 7'h00, last_len };
       6'h05:
           /* empty */;
       6'h07:
@@ -8127,12 +8127,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h31:
           /* empty */;
       6'h32:
-          rep_len = \$51 [10:0];
+          rep__len = \$51 [10:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    rep_send = 1'h0;
+    rep__send = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8143,7 +8143,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h04:
           /* empty */;
       6'h06:
-          rep_send = 1'h1;
+          rep__send = 1'h1;
       6'h05:
           /* empty */;
       6'h07:
@@ -8235,12 +8235,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h31:
           /* empty */;
       6'h32:
-          rep_send = 1'h1;
+          rep__send = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    req_ack = 1'h0;
+    req__ack = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8251,7 +8251,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h04:
           /* empty */;
       6'h06:
-          req_ack = 1'h1;
+          req__ack = 1'h1;
       6'h05:
           /* empty */;
       6'h07:
@@ -8343,12 +8343,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h31:
           /* empty */;
       6'h32:
-          req_ack = 1'h1;
+          req__ack = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    clear_counters = 1'h0;
+    counters__clear = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -8370,7 +8370,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 (* full_case = 32'd1 *)
                 if (\$13 ) begin
                 end else begin
-                  clear_counters = 1'h1;
+                  counters__clear = 1'h1;
                 end
           endcase
     endcase
@@ -8482,7 +8482,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           if (\$50 ) begin
           end else begin
-            if (ext_rdata__valid) begin
+            if (loader__rdata__valid) begin
               put_en = 1'h1;
             end
           end
@@ -8595,8 +8595,8 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           if (\$50 ) begin
           end else begin
-            if (ext_rdata__valid) begin
-              put_data = ext_rdata__payload;
+            if (loader__rdata__valid) begin
+              put_data = loader__rdata__payload;
             end
           end
     endcase
@@ -9062,7 +9062,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    ext_write = 1'h0;
+    loader__write = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9139,98 +9139,12 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h28:
           /* empty */;
       6'h27:
-          ext_write = 1'h1;
+          loader__write = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    ext_wdata__valid = 1'h0;
-    casez (dispatch_state)
-      6'h00:
-          /* empty */;
-      6'h01:
-          /* empty */;
-      6'h02:
-          /* empty */;
-      6'h04:
-          /* empty */;
-      6'h06:
-          /* empty */;
-      6'h05:
-          /* empty */;
-      6'h07:
-          /* empty */;
-      6'h08:
-          /* empty */;
-      6'h10:
-          /* empty */;
-      6'h09:
-          /* empty */;
-      6'h11:
-          /* empty */;
-      6'h0a:
-          /* empty */;
-      6'h0c:
-          /* empty */;
-      6'h12:
-          /* empty */;
-      6'h13:
-          /* empty */;
-      6'h0b:
-          /* empty */;
-      6'h15:
-          /* empty */;
-      6'h16:
-          /* empty */;
-      6'h17:
-          /* empty */;
-      6'h18:
-          /* empty */;
-      6'h14:
-          /* empty */;
-      6'h19:
-          /* empty */;
-      6'h1b:
-          /* empty */;
-      6'h1a:
-          /* empty */;
-      6'h0d:
-          /* empty */;
-      6'h0e:
-          /* empty */;
-      6'h1c:
-          /* empty */;
-      6'h1e:
-          /* empty */;
-      6'h22:
-          /* empty */;
-      6'h21:
-          /* empty */;
-      6'h23:
-          /* empty */;
-      6'h24:
-          /* empty */;
-      6'h1f:
-          /* empty */;
-      6'h26:
-          /* empty */;
-      6'h25:
-          /* empty */;
-      6'h20:
-          /* empty */;
-      6'h28:
-          /* empty */;
-      6'h27:
-          /* empty */;
-      6'h29:
-          /* empty */;
-      6'h2b:
-          ext_wdata__valid = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    ext_wdata__payload = 8'h00;
+    loader__wdata__valid = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9311,12 +9225,98 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h29:
           /* empty */;
       6'h2b:
-          ext_wdata__payload = req_data;
+          loader__wdata__valid = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    ext_read = 1'h0;
+    loader__wdata__payload = 8'h00;
+    casez (dispatch_state)
+      6'h00:
+          /* empty */;
+      6'h01:
+          /* empty */;
+      6'h02:
+          /* empty */;
+      6'h04:
+          /* empty */;
+      6'h06:
+          /* empty */;
+      6'h05:
+          /* empty */;
+      6'h07:
+          /* empty */;
+      6'h08:
+          /* empty */;
+      6'h10:
+          /* empty */;
+      6'h09:
+          /* empty */;
+      6'h11:
+          /* empty */;
+      6'h0a:
+          /* empty */;
+      6'h0c:
+          /* empty */;
+      6'h12:
+          /* empty */;
+      6'h13:
+          /* empty */;
+      6'h0b:
+          /* empty */;
+      6'h15:
+          /* empty */;
+      6'h16:
+          /* empty */;
+      6'h17:
+          /* empty */;
+      6'h18:
+          /* empty */;
+      6'h14:
+          /* empty */;
+      6'h19:
+          /* empty */;
+      6'h1b:
+          /* empty */;
+      6'h1a:
+          /* empty */;
+      6'h0d:
+          /* empty */;
+      6'h0e:
+          /* empty */;
+      6'h1c:
+          /* empty */;
+      6'h1e:
+          /* empty */;
+      6'h22:
+          /* empty */;
+      6'h21:
+          /* empty */;
+      6'h23:
+          /* empty */;
+      6'h24:
+          /* empty */;
+      6'h1f:
+          /* empty */;
+      6'h26:
+          /* empty */;
+      6'h25:
+          /* empty */;
+      6'h20:
+          /* empty */;
+      6'h28:
+          /* empty */;
+      6'h27:
+          /* empty */;
+      6'h29:
+          /* empty */;
+      6'h2b:
+          loader__wdata__payload = req__data;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    loader__read = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9409,14 +9409,14 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             if (\$38 ) begin
             end else if (\$39 ) begin
             end else begin
-              ext_read = 1'h1;
+              loader__read = 1'h1;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    ext_rdata__ready = 1'h0;
+    loader__rdata__ready = 1'h0;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -9514,7 +9514,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           if (\$50 ) begin
           end else begin
-            ext_rdata__ready = 1'h1;
+            loader__rdata__ready = 1'h1;
           end
     endcase
   end
@@ -9875,9 +9875,9 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$334  = stored0;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
-            \$334  = rep_data;
+            \$334  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9888,11 +9888,11 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$335  = stored1;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
-            \$335  = rep_data;
+            \$335  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9903,13 +9903,13 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$336  = stored2;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
             /* empty */;
         11'h002:
-            \$336  = rep_data;
+            \$336  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9920,7 +9920,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$337  = stored3;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
@@ -9928,7 +9928,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h002:
             /* empty */;
         11'h003:
-            \$337  = rep_data;
+            \$337  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9939,7 +9939,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$338  = stored4;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
@@ -9949,7 +9949,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h003:
             /* empty */;
         11'h004:
-            \$338  = rep_data;
+            \$338  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9960,7 +9960,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$339  = stored5;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
@@ -9972,7 +9972,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h004:
             /* empty */;
         11'h005:
-            \$339  = rep_data;
+            \$339  = rep__data;
       endcase
     end
     if (rst) begin
@@ -9983,7 +9983,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$340  = stored6;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
@@ -9997,7 +9997,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h005:
             /* empty */;
         11'h006:
-            \$340  = rep_data;
+            \$340  = rep__data;
       endcase
     end
     if (rst) begin
@@ -10008,7 +10008,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$341  = stored7;
     if (\$124 ) begin
-      casez (rep_addr)
+      casez (rep__addr)
         11'h000:
             /* empty */;
         11'h001:
@@ -10024,7 +10024,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
         11'h006:
             /* empty */;
         11'h007:
-            \$341  = rep_data;
+            \$341  = rep__data;
       endcase
     end
     if (rst) begin
@@ -10323,7 +10323,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h29:
           /* empty */;
       6'h2b:
-          if (ext_wdata__ready) begin
+          if (loader__wdata__ready) begin
             \$349  = \$295 [10:0];
           end
       6'h2a:
@@ -10349,7 +10349,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           if (\$327 ) begin
           end else begin
-            if (ext_rdata__valid) begin
+            if (loader__rdata__valid) begin
               \$349  = \$328 [10:0];
             end
           end
@@ -10528,7 +10528,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             end
           end else if (\$256 ) begin
             (* full_case = 32'd1 *)
-            if (ext_ok) begin
+            if (loader__ok) begin
             end else begin
               \$351  = 8'h04;
             end
@@ -11131,7 +11131,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             end
           end else if (\$256 ) begin
             (* full_case = 32'd1 *)
-            if (ext_ok) begin
+            if (loader__ok) begin
               \$355  = 6'h20;
             end else begin
               \$355  = 6'h03;
@@ -11211,7 +11211,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
             \$355  = 6'h2b;
           end
       6'h2b:
-          if (ext_wdata__ready) begin
+          if (loader__wdata__ready) begin
             \$355  = 6'h29;
           end
       6'h2a:
@@ -11292,7 +11292,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           /* empty */;
       6'h01:
           if (\$142 ) begin
-            \$356  = { req_data, hdr[127:8] };
+            \$356  = { req__data, hdr[127:8] };
           end
     endcase
     if (rst) begin
@@ -11380,7 +11380,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
                 (* full_case = 32'd1 *)
                 if (\$176 ) begin
                 end else begin
-                  \$360  = { framing_errors, crc_errors, frames, learn_cycles, infer_cycles };
+                  \$360  = { counters__framing_errors, counters__crc_errors, counters__frames, learn_cycles, infer_cycles };
                 end
           endcase
       6'h07:
@@ -11424,7 +11424,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h1b:
           /* empty */;
       6'h1a:
-          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, \$signal$109  };
+          \$360  = { 127'h00000000000000000000000000000000, res_learned, res_neuron, res_cls };
       6'h0d:
           /* empty */;
       6'h0e:
@@ -11451,37 +11451,37 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           casez (a[3:0])
             4'h0:
-                \$360 [7:0] = req_data;
+                \$360 [7:0] = req__data;
             4'h1:
-                \$360 [15:8] = req_data;
+                \$360 [15:8] = req__data;
             4'h2:
-                \$360 [23:16] = req_data;
+                \$360 [23:16] = req__data;
             4'h3:
-                \$360 [31:24] = req_data;
+                \$360 [31:24] = req__data;
             4'h4:
-                \$360 [39:32] = req_data;
+                \$360 [39:32] = req__data;
             4'h5:
-                \$360 [47:40] = req_data;
+                \$360 [47:40] = req__data;
             4'h6:
-                \$360 [55:48] = req_data;
+                \$360 [55:48] = req__data;
             4'h7:
-                \$360 [63:56] = req_data;
+                \$360 [63:56] = req__data;
             4'h8:
-                \$360 [71:64] = req_data;
+                \$360 [71:64] = req__data;
             4'h9:
-                \$360 [79:72] = req_data;
+                \$360 [79:72] = req__data;
             4'ha:
-                \$360 [87:80] = req_data;
+                \$360 [87:80] = req__data;
             4'hb:
-                \$360 [95:88] = req_data;
+                \$360 [95:88] = req__data;
             4'hc:
-                \$360 [103:96] = req_data;
+                \$360 [103:96] = req__data;
             4'hd:
-                \$360 [111:104] = req_data;
+                \$360 [111:104] = req__data;
             4'he:
-                \$360 [119:112] = req_data;
+                \$360 [119:112] = req__data;
             4'hf:
-                \$360 [127:120] = req_data;
+                \$360 [127:120] = req__data;
           endcase
       6'h25:
           /* empty */;
@@ -13310,7 +13310,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0c:
           /* empty */;
       6'h12:
-          \$381  = { req_data, word[63:8] };
+          \$381  = { req__data, word[63:8] };
     endcase
     if (rst) begin
       \$381  = 64'h0000000000000000;
@@ -13353,7 +13353,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h0b:
           /* empty */;
       6'h15:
-          \$382  = req_data;
+          \$382  = req__data;
     endcase
     if (rst) begin
       \$382  = 8'h00;
@@ -13458,7 +13458,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$385  = \$signal$109 ;
+    \$385  = res_cls;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -13743,7 +13743,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           end else if (\$252 ) begin
           end else if (\$253 ) begin
           end else if (\$256 ) begin
-            if (ext_ok) begin
+            if (loader__ok) begin
               \$389  = 32'd0;
             end
           end
@@ -13768,7 +13768,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
       6'h28:
           if (\$274 ) begin
           end else if (\$275 ) begin
-            \$389  = { req_data, s_acc[31:8] };
+            \$389  = { req__data, s_acc[31:8] };
           end
     endcase
     if (rst) begin
@@ -13836,7 +13836,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           end else if (\$252 ) begin
           end else if (\$253 ) begin
           end else if (\$256 ) begin
-            if (ext_ok) begin
+            if (loader__ok) begin
               \$390  = 1'h0;
             end
           end
@@ -13939,21 +13939,21 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
           (* full_case = 32'd1 *)
           casez (\$264 )
             3'h0:
-                \$391 [7:0] = req_data;
+                \$391 [7:0] = req__data;
             3'h1:
-                \$391 [15:8] = req_data;
+                \$391 [15:8] = req__data;
             3'h2:
-                \$391 [23:16] = req_data;
+                \$391 [23:16] = req__data;
             3'h3:
-                \$391 [31:24] = req_data;
+                \$391 [31:24] = req__data;
             3'h4:
-                \$391 [39:32] = req_data;
+                \$391 [39:32] = req__data;
             3'h5:
-                \$391 [47:40] = req_data;
+                \$391 [47:40] = req__data;
             3'h6:
-                \$391 [55:48] = req_data;
+                \$391 [55:48] = req__data;
             3'h7:
-                \$391 [63:56] = req_data;
+                \$391 [63:56] = req__data;
           endcase
       6'h21:
           /* empty */;
@@ -14214,7 +14214,7 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$394  = \$signal ;
+    \$394  = last_seq;
     casez (dispatch_state)
       6'h00:
           /* empty */;
@@ -14553,11 +14553,11 @@ module \edgekws_board.dispatcher (rst, req_valid, req_status, req_len, req_data,
   end
   assign label = hdr[31:16];
   assign idx = \$8 [31:0];
-  assign ext_region = hdr[23:16];
-  assign ext_offset = hdr[55:24];
-  assign req_addr = \$1 [10:0];
-  assign ext_length = \$11 [10:0];
-  assign \port$7664$16  = hdr[55:16];
+  assign loader__region = hdr[23:16];
+  assign loader__offset = hdr[55:24];
+  assign req__addr = \$1 [10:0];
+  assign loader__length = \$11 [10:0];
+  assign \port$7665$16  = hdr[55:16];
   assign \fc_cmd__payload.op  = fc_cmd__payload[3:0];
   assign \fc_cmd__payload.addr  = fc_cmd__payload[14:4];
   assign \fc_cmd__payload.word  = fc_cmd__payload[15];
@@ -23474,8 +23474,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(i_valid),
     .o_act(o_act),
     .o_busy(o_busy),
-    .\port$6514$0 (p_rd__data[51:0]),
-    .\port$6520$0 (pool_rd__data[19:0]),
+    .\port$6515$0 (p_rd__data[51:0]),
+    .\port$6521$0 (pool_rd__data[19:0]),
     .rst(rst),
     .tag6(tag),
     .valid6(o_valid)
@@ -23489,8 +23489,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$242 ),
     .o_act(\o_act$829 ),
     .o_busy(\o_busy$309 ),
-    .\port$6514$52 (p_rd__data[103:52]),
-    .\port$6520$20 (pool_rd__data[39:20]),
+    .\port$6515$52 (p_rd__data[103:52]),
+    .\port$6521$20 (pool_rd__data[39:20]),
     .rst(rst)
   );
   \edgekws_board.ext.step2  step2 (
@@ -23502,8 +23502,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$251 ),
     .o_act(\o_act$830 ),
     .o_busy(\o_busy$310 ),
-    .\port$6514$104 (p_rd__data[155:104]),
-    .\port$6520$40 (pool_rd__data[59:40]),
+    .\port$6515$104 (p_rd__data[155:104]),
+    .\port$6521$40 (pool_rd__data[59:40]),
     .rst(rst)
   );
   \edgekws_board.ext.step3  step3 (
@@ -23515,8 +23515,8 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
     .i_valid(\i_valid$260 ),
     .o_act(\o_act$831 ),
     .o_busy(\o_busy$311 ),
-    .\port$6514$156 (p_rd__data[207:156]),
-    .\port$6520$60 (pool_rd__data[79:60]),
+    .\port$6515$156 (p_rd__data[207:156]),
+    .\port$6521$60 (pool_rd__data[79:60]),
     .rst(rst)
   );
   always @* begin
@@ -32949,7 +32949,7 @@ module \edgekws_board.ext (rst, pixels__ready, pixels__valid, pixels__payload, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$0 , \port$6520$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
+module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$0 , \port$6521$0 , o_busy, o_act, i_tag, i_pot, valid6, tag6, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33086,10 +33086,10 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$0 ;
-  wire [51:0] \port$6514$0 ;
-  input [19:0] \port$6520$0 ;
-  wire [19:0] \port$6520$0 ;
+  input [51:0] \port$6515$0 ;
+  wire [51:0] \port$6515$0 ;
+  input [19:0] \port$6521$0 ;
+  wire [19:0] \port$6521$0 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -33305,7 +33305,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$0 [51:32];
+      \$61  = \port$6515$0 [51:32];
     end
   end
   always @* begin
@@ -33505,7 +33505,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$0 [19], \port$6520$0  };
+      \$87  = { \port$6521$0 [19], \port$6521$0  };
     end
   end
   always @* begin
@@ -33519,7 +33519,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$0 [31:0];
+      \$89  = \port$6515$0 [31:0];
     end
   end
   always @* begin
@@ -33634,9 +33634,9 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
       \$105  = \$46 ;
     end
   end
-  assign i_step = \port$6514$0 [51:32];
-  assign i_alt = { \port$6520$0 [19], \port$6520$0  };
-  assign i_th = \port$6514$0 [31:0];
+  assign i_step = \port$6515$0 [51:32];
+  assign i_alt = { \port$6521$0 [19], \port$6521$0  };
+  assign i_th = \port$6515$0 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -33657,7 +33657,7 @@ module \edgekws_board.ext.step0 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$52 , \port$6520$20 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$52 , \port$6521$20 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -33793,10 +33793,10 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$52 ;
-  wire [51:0] \port$6514$52 ;
-  input [19:0] \port$6520$20 ;
-  wire [19:0] \port$6520$20 ;
+  input [51:0] \port$6515$52 ;
+  wire [51:0] \port$6515$52 ;
+  input [19:0] \port$6521$20 ;
+  wire [19:0] \port$6521$20 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34010,7 +34010,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$52 [51:32];
+      \$61  = \port$6515$52 [51:32];
     end
   end
   always @* begin
@@ -34210,7 +34210,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$20 [19], \port$6520$20  };
+      \$87  = { \port$6521$20 [19], \port$6521$20  };
     end
   end
   always @* begin
@@ -34224,7 +34224,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$52 [31:0];
+      \$89  = \port$6515$52 [31:0];
     end
   end
   always @* begin
@@ -34340,9 +34340,9 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$52 [51:32];
-  assign i_alt = { \port$6520$20 [19], \port$6520$20  };
-  assign i_th = \port$6514$52 [31:0];
+  assign i_step = \port$6515$52 [51:32];
+  assign i_alt = { \port$6521$20 [19], \port$6521$20  };
+  assign i_th = \port$6515$52 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -34363,7 +34363,7 @@ module \edgekws_board.ext.step1 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$104 , \port$6520$40 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$104 , \port$6521$40 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -34499,10 +34499,10 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$104 ;
-  wire [51:0] \port$6514$104 ;
-  input [19:0] \port$6520$40 ;
-  wire [19:0] \port$6520$40 ;
+  input [51:0] \port$6515$104 ;
+  wire [51:0] \port$6515$104 ;
+  input [19:0] \port$6521$40 ;
+  wire [19:0] \port$6521$40 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -34716,7 +34716,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$104 [51:32];
+      \$61  = \port$6515$104 [51:32];
     end
   end
   always @* begin
@@ -34916,7 +34916,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$40 [19], \port$6520$40  };
+      \$87  = { \port$6521$40 [19], \port$6521$40  };
     end
   end
   always @* begin
@@ -34930,7 +34930,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$104 [31:0];
+      \$89  = \port$6515$104 [31:0];
     end
   end
   always @* begin
@@ -35046,9 +35046,9 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$104 [51:32];
-  assign i_alt = { \port$6520$40 [19], \port$6520$40  };
-  assign i_th = \port$6514$104 [31:0];
+  assign i_step = \port$6515$104 [51:32];
+  assign i_alt = { \port$6521$40 [19], \port$6521$40  };
+  assign i_th = \port$6515$104 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -35069,7 +35069,7 @@ module \edgekws_board.ext.step2 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$156 , \port$6520$60 , o_busy, o_act, i_pot, clk);
+module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6515$156 , \port$6521$60 , o_busy, o_act, i_pot, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [20:0] \$1 ;
   wire [22:0] \$10 ;
@@ -35205,10 +35205,10 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
   wire [11:0] o_tag;
   (* init = 1'h0 *)
   wire o_valid;
-  input [51:0] \port$6514$156 ;
-  wire [51:0] \port$6514$156 ;
-  input [19:0] \port$6520$60 ;
-  wire [19:0] \port$6520$60 ;
+  input [51:0] \port$6515$156 ;
+  wire [51:0] \port$6515$156 ;
+  input [19:0] \port$6521$60 ;
+  wire [19:0] \port$6521$60 ;
   reg pos2 = 1'h0;
   reg pos3 = 1'h0;
   reg pos4 = 1'h0;
@@ -35422,7 +35422,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$61  = step0;
     if (ce) begin
-      \$61  = \port$6514$156 [51:32];
+      \$61  = \port$6515$156 [51:32];
     end
   end
   always @* begin
@@ -35622,7 +35622,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$87  = in_alt;
     if (ce) begin
-      \$87  = { \port$6520$60 [19], \port$6520$60  };
+      \$87  = { \port$6521$60 [19], \port$6521$60  };
     end
   end
   always @* begin
@@ -35636,7 +35636,7 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$89  = in_th;
     if (ce) begin
-      \$89  = \port$6514$156 [31:0];
+      \$89  = \port$6515$156 [31:0];
     end
   end
   always @* begin
@@ -35752,9 +35752,9 @@ module \edgekws_board.ext.step3 (rst, ce, i_valid, i_sel_alt, i_top, \port$6514$
     end
   end
   assign i_tag = 12'h000;
-  assign i_step = \port$6514$156 [51:32];
-  assign i_alt = { \port$6520$60 [19], \port$6520$60  };
-  assign i_th = \port$6514$156 [31:0];
+  assign i_step = \port$6515$156 [51:32];
+  assign i_alt = { \port$6521$60 [19], \port$6521$60  };
+  assign i_th = \port$6515$156 [31:0];
   assign o_valid = valid6;
   assign o_tag = tag6;
   assign o_act = \$57 [3:0];
@@ -36135,7 +36135,7 @@ module \edgekws_board.fc_rsp_slice (rst, i__ready, i__valid, i__payload, o__read
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, rep_busy, req_addr, frames, crc_errors, framing_errors, tx, wp__addr, wp__data, wp__en, rep_len, rep_send, req_ack, clear_counters, rx);
+module \edgekws_board.link (clk, rst, req__valid, req__status, req__len, req__data, rep__busy, req__addr, counters__frames, counters__crc_errors, counters__framing_errors, tx, wp__addr, wp__data, wp__en, rep__len, rep__send, req__ack, counters__clear, rx);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -36710,8 +36710,6 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   wire \$signature__en$15 ;
   reg busy = 1'h0;
   wire \busy$60 ;
-  input clear_counters;
-  wire clear_counters;
   input clk;
   wire clk;
   reg code255 = 1'h0;
@@ -36721,10 +36719,16 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   reg count_crc;
   reg count_frame;
   reg count_framing;
+  input counters__clear;
+  wire counters__clear;
+  output [31:0] counters__crc_errors;
+  reg [31:0] counters__crc_errors = 32'd0;
+  output [31:0] counters__frames;
+  reg [31:0] counters__frames = 32'd0;
+  output [31:0] counters__framing_errors;
+  reg [31:0] counters__framing_errors = 32'd0;
   reg [15:0] crc = 16'hffff;
   reg [15:0] \crc$69  = 16'hffff;
-  output [31:0] crc_errors;
-  reg [31:0] crc_errors = 32'd0;
   (* init = 8'h00 *)
   wire [7:0] d0;
   reg [7:0] d1 = 8'h00;
@@ -36742,10 +36746,6 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   reg ends_full = 1'h0;
   reg ends_zero = 1'h0;
   reg [10:0] flen = 11'h000;
-  output [31:0] frames;
-  reg [31:0] frames = 32'd0;
-  output [31:0] framing_errors;
-  reg [31:0] framing_errors = 32'd0;
   reg [3:0] fsm_state = 4'h0;
   reg head = 1'h0;
   reg head_after_ack;
@@ -36762,27 +36762,27 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   reg [1:0] pend_after_ack;
   reg [10:0] pos = 11'h000;
   reg [7:0] rem = 8'h00;
-  wire [10:0] rep_addr;
-  output rep_busy;
-  wire rep_busy;
-  wire [7:0] rep_data;
-  input [10:0] rep_len;
-  wire [10:0] rep_len;
-  input rep_send;
-  wire rep_send;
-  wire rep_we;
-  input req_ack;
-  wire req_ack;
-  input [10:0] req_addr;
-  wire [10:0] req_addr;
-  output [7:0] req_data;
-  wire [7:0] req_data;
-  output [10:0] req_len;
-  wire [10:0] req_len;
-  output [2:0] req_status;
-  wire [2:0] req_status;
-  output req_valid;
-  wire req_valid;
+  wire [10:0] rep__addr;
+  output rep__busy;
+  wire rep__busy;
+  wire [7:0] rep__data;
+  input [10:0] rep__len;
+  wire [10:0] rep__len;
+  input rep__send;
+  wire rep__send;
+  wire rep__we;
+  input req__ack;
+  wire req__ack;
+  input [10:0] req__addr;
+  wire [10:0] req__addr;
+  output [7:0] req__data;
+  wire [7:0] req__data;
+  output [10:0] req__len;
+  wire [10:0] req__len;
+  output [2:0] req__status;
+  wire [2:0] req__status;
+  output req__valid;
+  wire req__valid;
   (* init = 11'h000 *)
   wire [10:0] rp__addr;
   wire [7:0] rp__data;
@@ -36831,7 +36831,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   reg [7:0] _1_;
   always @(posedge clk) begin
-    _1_ <= req_mem0[req_addr];
+    _1_ <= req_mem0[req__addr];
   end
   assign \$signature__data$29  = _1_;
   reg [7:0] req_mem1 [1034:0];
@@ -36846,7 +36846,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   reg [7:0] _2_;
   always @(posedge clk) begin
-    _2_ <= req_mem1[req_addr];
+    _2_ <= req_mem1[req__addr];
   end
   assign \$signature__data$30  = _2_;
   assign \$433  = eidx == length;
@@ -36975,11 +36975,11 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   always @(posedge clk)
     wr <= \$544 ;
   always @(posedge clk)
-    frames <= \$545 ;
+    counters__frames <= \$545 ;
   always @(posedge clk)
-    crc_errors <= \$546 ;
+    counters__crc_errors <= \$546 ;
   always @(posedge clk)
-    framing_errors <= \$547 ;
+    counters__framing_errors <= \$547 ;
   always @(posedge clk)
     idx <= \$548 ;
   always @(posedge clk)
@@ -37019,11 +37019,11 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign \$10  = ~ nobuf;
   assign \$11  = \$9  & \$10 ;
   assign \$signature__en$15  = \$11  & \$12 ;
-  assign req_valid = pend >> head;
-  assign req_status = head ? status1 : status0;
-  assign req_len = head ? length1 : length0;
-  assign req_data = head ? \$signature__data$30  : \$signature__data$29 ;
-  assign \$13  = req_ack & req_valid;
+  assign req__valid = pend >> head;
+  assign req__status = head ? status1 : status0;
+  assign req__len = head ? length1 : length0;
+  assign req__data = head ? \$signature__data$30  : \$signature__data$29 ;
+  assign \$13  = req__ack & req__valid;
   assign \$14  = head ? 2'h1 : 2'h2;
   assign \$15  = pend & \$14 ;
   assign \$16  = ~ head;
@@ -37042,7 +37042,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign \$29  = ! flen;
   assign \$30  = ! rem;
   assign \$31  = ~ code255;
-  assign rep_busy = busy | \busy$60 ;
+  assign rep__busy = busy | \busy$60 ;
   assign \$32  = idx + 1'h1;
   assign \$33  = idx + 1'h1;
   assign \$34  = idx + 1'h1;
@@ -37142,11 +37142,11 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign \$145  = data__payload - 1'h1;
   assign \$146  = data__payload == 8'hff;
   assign \$147  = rem - 1'h1;
-  assign \$148  = frames + 1'h1;
-  assign \$149  = crc_errors + 1'h1;
-  assign \$150  = framing_errors + 1'h1;
+  assign \$148  = counters__frames + 1'h1;
+  assign \$149  = counters__crc_errors + 1'h1;
+  assign \$150  = counters__framing_errors + 1'h1;
   assign \$151  = ~ \busy$60 ;
-  assign \$152  = rep_send & \$151 ;
+  assign \$152  = rep__send & \$151 ;
   assign \$153  = run == 8'hfe;
   assign \$154  = length + 2'h2;
   assign \$155  = eidx >= \$154 ;
@@ -37916,8 +37916,8 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$545  = frames;
-    if (clear_counters) begin
+    \$545  = counters__frames;
+    if (counters__clear) begin
       \$545  = 32'd0;
     end else if (count_frame) begin
       \$545  = \$148 [31:0];
@@ -37928,8 +37928,8 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$546  = crc_errors;
-    if (clear_counters) begin
+    \$546  = counters__crc_errors;
+    if (counters__clear) begin
       \$546  = 32'd0;
     end else if (count_crc) begin
       \$546  = \$149 [31:0];
@@ -37940,8 +37940,8 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$547  = framing_errors;
-    if (clear_counters) begin
+    \$547  = counters__framing_errors;
+    if (counters__clear) begin
       \$547  = 32'd0;
     end else if (count_framing) begin
       \$547  = \$150 [31:0];
@@ -37984,7 +37984,7 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
     casez (fsm_state)
       4'h0:
           if (\$152 ) begin
-            \$552  = rep_len;
+            \$552  = rep__len;
           end
     endcase
     if (rst) begin
@@ -38257,11 +38257,11 @@ module \edgekws_board.link (clk, rst, req_valid, req_status, req_len, req_data, 
   assign d0 = \$signature__data ;
   assign \$signature__addr$13  = \$7 [10:0];
   assign \$signature__data$14  = \$signature__data ;
-  assign \$signature__addr$25  = req_addr;
-  assign \$signature__addr$27  = req_addr;
-  assign rep_addr = wp__addr;
-  assign rep_data = wp__data;
-  assign rep_we = wp__en;
+  assign \$signature__addr$25  = req__addr;
+  assign \$signature__addr$27  = req__addr;
+  assign rep__addr = wp__addr;
+  assign rep__data = wp__data;
+  assign rep__we = wp__en;
   assign rp__addr = idx;
   assign \$12  = wr;
   assign \$57  = crc[8];
@@ -38663,7 +38663,7 @@ module \edgekws_board.link.uart_tx (rst, busy, data__ready, data__payload, data_
 endmodule
 
 (* generator = "Amaranth" *)
-module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__payload, read, rdata__ready, \port$7664$16 , load__ready, ok, ok_read, wdata__ready, load__valid, load__payload, rdata__valid, rdata__payload, clk);
+module \edgekws_board.loader (rst, access__length, access__busy, access__write, access__wdata__valid, access__wdata__payload, access__read, access__rdata__ready, \port$7665$16 , load__ready, access__ok, access__ok_read, access__wdata__ready, load__valid, load__payload, access__rdata__valid, access__rdata__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire \$1 ;
   wire [14:0] \$10 ;
@@ -39022,9 +39022,33 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   reg \$signature__en ;
   reg \$signature__en$52 ;
   reg \$signature__en$55 ;
+  output access__busy;
+  wire access__busy;
+  input [10:0] access__length;
+  wire [10:0] access__length;
+  wire [31:0] access__offset;
+  output access__ok;
+  reg access__ok = 1'h0;
+  output access__ok_read;
+  reg access__ok_read = 1'h0;
+  output [7:0] access__rdata__payload;
+  reg [7:0] access__rdata__payload;
+  input access__rdata__ready;
+  wire access__rdata__ready;
+  output access__rdata__valid;
+  reg access__rdata__valid;
+  input access__read;
+  wire access__read;
+  wire [7:0] access__region;
+  input [7:0] access__wdata__payload;
+  wire [7:0] access__wdata__payload;
+  output access__wdata__ready;
+  reg access__wdata__ready;
+  input access__wdata__valid;
+  wire access__wdata__valid;
+  input access__write;
+  wire access__write;
   reg [4:0] beat = 5'h00;
-  output busy;
-  wire busy;
   reg [31:0] chunk = 32'd0;
   input clk;
   wire clk;
@@ -39039,8 +39063,6 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   reg is_weights;
   reg [2:0] j = 3'h0;
   reg kind_w = 1'h0;
-  input [10:0] length;
-  wire [10:0] length;
   output [42:0] load__payload;
   reg [42:0] load__payload;
   wire [8:0] \load__payload.addr ;
@@ -39056,25 +39078,11 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   reg load__valid;
   reg [5:0] nbyte = 6'h00;
   reg [6:0] neuron = 7'h00;
-  wire [31:0] offset;
-  output ok;
-  reg ok = 1'h0;
-  output ok_read;
-  reg ok_read = 1'h0;
   reg [6:0] p_base = 7'h00;
-  input [39:0] \port$7664$16 ;
-  wire [39:0] \port$7664$16 ;
+  input [39:0] \port$7665$16 ;
+  wire [39:0] \port$7665$16 ;
   reg [223:0] pword = 224'h00000000000000000000000000000000000000000000000000000000;
   reg [14:0] raddr = 15'h0000;
-  output [7:0] rdata__payload;
-  reg [7:0] rdata__payload;
-  input rdata__ready;
-  wire rdata__ready;
-  output rdata__valid;
-  reg rdata__valid;
-  input read;
-  wire read;
-  wire [7:0] region;
   reg [10:0] rem = 11'h000;
   reg [1:0] rlane = 2'h0;
   reg [8:0] row = 9'h000;
@@ -39095,15 +39103,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   wire [7:0] w_rd__data;
   reg w_rd__en;
   reg [14:0] waddr = 15'h0000;
-  input [7:0] wdata__payload;
-  wire [7:0] wdata__payload;
-  output wdata__ready;
-  reg wdata__ready;
-  input wdata__valid;
-  wire wdata__valid;
   reg [31:0] word;
-  input write;
-  wire write;
   reg [19:0] st [319:0];
   integer st__i;
   initial begin
@@ -39472,7 +39472,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     end
   end
   assign w_rd__data = _2_;
-  assign \$1  = | \port$7664$16 [39:21];
+  assign \$1  = | \port$7665$16 [39:21];
   assign \$5  = 1'h0 + \$4 ;
   assign \$8  = 1'h0 + \$7 ;
   assign \$10  = \$8  + 6'h00;
@@ -39528,8 +39528,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   assign \$108  = 14'h3f40 + \$signal$6 ;
   assign \$110  = 11'h400 + \$signal$6 ;
   assign \$112  = 11'h400 + \$signal$6 ;
-  assign \$113  = write & ok;
-  assign \$114  = read & ok_read;
+  assign \$113  = access__write & access__ok;
+  assign \$114  = access__read & access__ok_read;
   assign \$115  = ! rem;
   assign \$116  = rem - 1'h1;
   assign \$117  = waddr + 1'h1;
@@ -39561,7 +39561,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   assign \$144  = neuron + 1'h1;
   assign \$145  = ! rem;
   assign \$146  = ~ rvalid;
-  assign \$147  = \$146  | rdata__ready;
+  assign \$147  = \$146  | access__rdata__ready;
   assign \$148  = | rem;
   assign \$149  = | rem;
   assign \$150  = raddr + 1'h1;
@@ -39718,12 +39718,12 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   assign \$647  = rlane * 4'h8;
   assign \$301  = word >> \$647 ;
   assign \$304  = ~ rvalid;
-  assign \$305  = \$304  | rdata__ready;
+  assign \$305  = \$304  | access__rdata__ready;
   assign \$306  = ~ rvalid;
-  assign \$307  = \$306  | rdata__ready;
+  assign \$307  = \$306  | access__rdata__ready;
   assign \$308  = ~ rvalid;
-  assign \$309  = \$308  | rdata__ready;
-  assign busy = ~ \$310 ;
+  assign \$309  = \$308  | access__rdata__ready;
+  assign access__busy = ~ \$310 ;
   assign \$310  = ! ext_loader_state;
   assign \$311  = ext_loader_state == 1'h1;
   assign \$312  = ext_loader_state == 2'h2;
@@ -39741,9 +39741,9 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   always @(posedge clk)
     i_high <= \$321 ;
   always @(posedge clk)
-    ok <= \$322 ;
+    access__ok <= \$322 ;
   always @(posedge clk)
-    ok_read <= \$323 ;
+    access__ok_read <= \$323 ;
   always @(posedge clk)
     rem <= \$324 ;
   always @(posedge clk)
@@ -39790,21 +39790,21 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
     rlane <= \$345 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$318  = \port$7664$16 [7:0];
+    \$318  = \port$7665$16 [7:0];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$319  = length;
+    \$319  = access__length;
     if (rst) begin
       \$319  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$320  = \port$7664$16 [20:8];
+    \$320  = \port$7665$16 [20:8];
     if (rst) begin
       \$320  = 13'h0000;
     end
@@ -39839,14 +39839,14 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           \$324  = i_length;
       3'h2:
           if (\$115 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$324  = \$116 [10:0];
           end
       3'h4:
           /* empty */;
       3'h1:
           if (\$134 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$324  = \$135 [10:0];
           end
       3'h5:
@@ -39874,7 +39874,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           \$325  = 6'h00;
       3'h2:
           if (\$115 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             (* full_case = 32'd1 *)
             if (\$120 ) begin
             end else begin
@@ -39890,7 +39890,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           end
       3'h1:
           if (\$134 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$325  = \$136 [5:0];
             if (\$137 ) begin
               \$325  = 6'h00;
@@ -40288,7 +40288,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           endcase
       3'h2:
           if (\$115 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$333  = \$117 [14:0];
           end
     endcase
@@ -40648,7 +40648,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
       3'h2:
           if (\$115 ) begin
             \$340  = 3'h0;
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             if (\$120 ) begin
               \$340  = 3'h4;
             end
@@ -40663,7 +40663,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
       3'h1:
           if (\$134 ) begin
             \$340  = 3'h0;
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             if (\$137 ) begin
               \$340  = 3'h5;
             end
@@ -40704,17 +40704,17 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           /* empty */;
       3'h2:
           if (\$115 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             (* full_case = 32'd1 *)
             casez (nbyte[1:0])
               2'h0:
-                  \$341 [7:0] = wdata__payload;
+                  \$341 [7:0] = access__wdata__payload;
               2'h1:
-                  \$341 [15:8] = wdata__payload;
+                  \$341 [15:8] = access__wdata__payload;
               2'h2:
-                  \$341 [23:16] = wdata__payload;
+                  \$341 [23:16] = access__wdata__payload;
               2'h3:
-                  \$341 [31:24] = wdata__payload;
+                  \$341 [31:24] = access__wdata__payload;
             endcase
           end
       3'h4:
@@ -40723,17 +40723,17 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           end
       3'h1:
           if (\$134 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             (* full_case = 32'd1 *)
             casez (nbyte[1:0])
               2'h0:
-                  \$341 [7:0] = wdata__payload;
+                  \$341 [7:0] = access__wdata__payload;
               2'h1:
-                  \$341 [15:8] = wdata__payload;
+                  \$341 [15:8] = access__wdata__payload;
               2'h2:
-                  \$341 [23:16] = wdata__payload;
+                  \$341 [23:16] = access__wdata__payload;
               2'h3:
-                  \$341 [31:24] = wdata__payload;
+                  \$341 [31:24] = access__wdata__payload;
             endcase
           end
       3'h5:
@@ -40946,16 +40946,16 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    wdata__ready = 1'h0;
+    access__wdata__ready = 1'h0;
     casez (ext_loader_state)
       3'h0:
           /* empty */;
       3'h2:
-          wdata__ready = \$287 ;
+          access__wdata__ready = \$287 ;
       3'h4:
           /* empty */;
       3'h1:
-          wdata__ready = \$290 ;
+          access__wdata__ready = \$290 ;
     endcase
   end
   always @* begin
@@ -40966,7 +40966,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           /* empty */;
       3'h2:
           if (\$288 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$signature__addr  = waddr;
           end
     endcase
@@ -40979,8 +40979,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           /* empty */;
       3'h2:
           if (\$288 ) begin
-          end else if (wdata__valid) begin
-            \$signature__data  = wdata__payload;
+          end else if (access__wdata__valid) begin
+            \$signature__data  = access__wdata__payload;
           end
     endcase
   end
@@ -40992,7 +40992,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           /* empty */;
       3'h2:
           if (\$288 ) begin
-          end else if (wdata__valid) begin
+          end else if (access__wdata__valid) begin
             \$signature__en  = 1'h1;
           end
     endcase
@@ -41267,7 +41267,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    rdata__valid = 1'h0;
+    access__rdata__valid = 1'h0;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
@@ -41285,12 +41285,12 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
       3'h7:
           /* empty */;
       3'h3:
-          rdata__valid = rvalid;
+          access__rdata__valid = rvalid;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    rdata__payload = 8'h00;
+    access__rdata__payload = 8'h00;
     (* full_case = 32'd1 *)
     casez (ext_loader_state)
       3'h0:
@@ -41308,7 +41308,7 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
       3'h7:
           /* empty */;
       3'h3:
-          rdata__payload = \$301 ;
+          access__rdata__payload = \$301 ;
     endcase
   end
   always @* begin
@@ -41357,8 +41357,8 @@ module \edgekws_board.loader (rst, length, busy, write, wdata__valid, wdata__pay
           w_rd__en = \$309 ;
     endcase
   end
-  assign region = \port$7664$16 [7:0];
-  assign offset = \port$7664$16 [39:8];
+  assign access__region = \port$7665$16 [7:0];
+  assign access__offset = \port$7665$16 [39:8];
   assign \load__payload.sel  = load__payload[0];
   assign \load__payload.addr  = load__payload[9:1];
   assign \load__payload.data  = load__payload[41:10];

@@ -795,11 +795,6 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [7:0] \$signal  = 8'h00;
-  reg \$signal$132  = 1'h0;
-  reg [6:0] \$signal$133  = 7'h00;
-  reg \$signal$134  = 1'h0;
-  reg [6:0] \$signal$135  = 7'h00;
   reg [9:0] \$signature__addr ;
   reg [9:0] \$signature__addr$10 ;
   wire [9:0] \$signature__addr$12 ;
@@ -831,6 +826,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
+  reg [6:0] best_pot = 7'h00;
+  reg best_valid = 1'h0;
   wire busy;
   wire \busy$165 ;
   wire \busy$96 ;
@@ -877,9 +874,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   reg load = 1'h0;
   reg load_word = 1'h0;
   reg [10:0] lrn_idx = 11'h000;
+  reg [6:0] lrn_pot = 7'h00;
+  reg lrn_valid = 1'h0;
   reg [63:0] mask = 64'h0000000000000000;
   reg mask_empty = 1'h0;
   reg [7:0] n_a = 8'h00;
+  reg [7:0] n_r = 8'h00;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
@@ -1225,7 +1225,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$257  = p_word + 1'h1;
   assign \$258  = lrn_idx * 1'h1;
   assign \$259  = op == 2'h2;
-  assign \$260  = \$259  & \$signal$134 ;
+  assign \$260  = \$259  & lrn_valid;
   assign \$262  = ~ xreg;
   assign \$263  = wq & \$262 ;
   assign \$264  = ~ xreg;
@@ -1605,15 +1605,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$638  = r_part0 + r_part1;
   assign \$639  = r_part2 + r_part3;
   assign \$640  = \$638  + \$639 ;
-  assign \$641  = \$signal  + \$640 ;
+  assign \$641  = n_r + \$640 ;
   assign \$642  = a_part0 + a_part1;
   assign \$643  = a_part2 + a_part3;
   assign \$644  = \$642  + \$643 ;
   assign \$645  = n_a + \$644 ;
   assign \$646  = ! l_word;
   assign \$647  = l_word + 1'h1;
-  assign \$648  = \$signal  < n_a;
-  assign \$649  = \$648  ? \$signal  : n_a;
+  assign \$648  = n_r < n_a;
+  assign \$649  = \$648  ? n_r : n_a;
   assign \$650  = $signed(win_thswap) - $signed(decay);
   assign \$651  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
   assign \$652  = \$651  ? win_thswap : { 8'h00, s_ra };
@@ -1623,8 +1623,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$656  = \$653  ? \$655  : 16'h0000;
   assign \$657  = $signed(thswap_next) < $signed(thswap_min);
   assign \$658  = \$657  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$659  = $signed({ 1'h0, \$signal$135  }) > $signed(thl_cap);
-  assign \$660  = \$659  ? thl_cap : { 9'h000, \$signal$135  };
+  assign \$659  = $signed({ 1'h0, lrn_pot }) > $signed(thl_cap);
+  assign \$660  = \$659  ? thl_cap : { 9'h000, lrn_pot };
   assign \$661  = ! s;
   assign \$662  = ~ busy;
   assign \$663  = ~ \busy$96 ;
@@ -1714,15 +1714,15 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk)
     s5_elig0 <= \$719 ;
   always @(posedge clk)
-    \$signal$132  <= \$720 ;
+    best_valid <= \$720 ;
   always @(posedge clk)
-    \$signal$133  <= \$721 ;
+    best_pot <= \$721 ;
   always @(posedge clk)
     dividend <= \$722 ;
   always @(posedge clk)
-    \$signal$134  <= \$723 ;
+    lrn_valid <= \$723 ;
   always @(posedge clk)
-    \$signal$135  <= \$724 ;
+    lrn_pot <= \$724 ;
   always @(posedge clk)
     lrn_idx <= \$725 ;
   always @(posedge clk)
@@ -1806,7 +1806,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   always @(posedge clk)
     l_word <= \$765 ;
   always @(posedge clk)
-    \$signal  <= \$766 ;
+    n_r <= \$766 ;
   always @(posedge clk)
     n_a <= \$767 ;
   always @(posedge clk)
@@ -2020,12 +2020,12 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   assign \$180  = \$175  & \$179 ;
   assign \$181  = $signed({ 1'h0, \$signature__data  }) > $signed(s4_thl0);
   assign \$182  = \$180  & \$181 ;
-  assign \$183  = ~ \$signal$132 ;
-  assign \$184  = s5_c_pot0 > \$signal$133 ;
+  assign \$183  = ~ best_valid;
+  assign \$184  = s5_c_pot0 > best_pot;
   assign \$185  = \$183  | \$184 ;
   assign \$186  = s5_c_valid0 & \$185 ;
-  assign \$187  = ~ \$signal$134 ;
-  assign \$188  = s5_e_pot0 > \$signal$135 ;
+  assign \$187  = ~ lrn_valid;
+  assign \$188  = s5_e_pot0 > lrn_pot;
   assign \$189  = \$187  | \$188 ;
   assign \$190  = s5_e_valid0 & \$189 ;
   assign \$193  = rd_a_sel[0] ? \$192  : 64'h0000000000000000;
@@ -2800,7 +2800,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           (* full_case = 32'd1 *)
           if (\$55 ) begin
           end else begin
-            \dividend$88  = \$signal ;
+            \dividend$88  = n_r;
           end
       5'h0e:
           if (\$58 ) begin
@@ -3214,7 +3214,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \$signal$132 ;
+    \$720  = best_valid;
     if (s5_valid) begin
       if (\$186 ) begin
         \$720  = 1'h1;
@@ -3234,7 +3234,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \$signal$133 ;
+    \$721  = best_pot;
     if (s5_valid) begin
       if (\$186 ) begin
         \$721  = s5_c_pot0;
@@ -3258,7 +3258,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$signal$134 ;
+    \$723  = lrn_valid;
     if (s5_valid) begin
       if (\$190 ) begin
         \$723  = 1'h1;
@@ -3278,7 +3278,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \$signal$135 ;
+    \$724  = lrn_pot;
     if (s5_valid) begin
       if (\$190 ) begin
         \$724  = s5_e_pot0;
@@ -4576,8 +4576,8 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
           if (p_run) begin
           end else if (\$251 ) begin
             \$763 [78:68] = dividend;
-            \$763 [96:90] = \$signal$133 ;
-            \$763 [97] = \$signal$134 ;
+            \$763 [96:90] = best_pot;
+            \$763 [97] = lrn_valid;
             \$763 [108:98] = lrn_idx;
             \$763 [115:109] = 7'h00;
             \$763 [3:0] = op;
@@ -4708,7 +4708,7 @@ module fc_learning_core(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \$signal ;
+    \$766  = n_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;

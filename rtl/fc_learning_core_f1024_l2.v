@@ -917,11 +917,6 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg [11:0] \$signal  = 12'h000;
-  reg \$signal$170  = 1'h0;
-  reg [10:0] \$signal$171  = 11'h000;
-  reg \$signal$172  = 1'h0;
-  reg [10:0] \$signal$173  = 11'h000;
   reg [12:0] \$signature__addr ;
   reg [8:0] \$signature__addr$10 ;
   wire [8:0] \$signature__addr$12 ;
@@ -933,9 +928,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [8:0] \$signature__addr$21 ;
   wire [8:0] \$signature__addr$27 ;
   reg [12:0] \$signature__addr$83 ;
-  reg [8:0] \$signature__addr$85 ;
+  reg [12:0] \$signature__addr$85 ;
   reg [8:0] \$signature__addr$87 ;
-  reg [12:0] \$signature__addr$89 ;
+  reg [8:0] \$signature__addr$89 ;
   reg [8:0] \$signature__addr$91 ;
   reg [8:0] \$signature__addr$93 ;
   reg [10:0] \$signature__data  = 11'h000;
@@ -949,9 +944,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire [10:0] \$signature__data$182 ;
   reg [10:0] \$signature__data$28  = 11'h000;
   reg [63:0] \$signature__data$84 ;
-  reg [15:0] \$signature__data$86 ;
+  reg [63:0] \$signature__data$86 ;
   reg [15:0] \$signature__data$88 ;
-  reg [63:0] \$signature__data$90 ;
+  reg [15:0] \$signature__data$90 ;
   reg [15:0] \$signature__data$92 ;
   reg [15:0] \$signature__data$94 ;
   reg \$signature__en  = 1'h0;
@@ -975,6 +970,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
+  reg [10:0] best_pot = 11'h000;
+  reg best_valid = 1'h0;
   wire busy;
   wire \busy$123 ;
   wire \busy$205 ;
@@ -1021,9 +1018,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   reg load = 1'h0;
   reg [3:0] load_word = 4'h0;
   reg [10:0] lrn_idx = 11'h000;
+  reg [10:0] lrn_pot = 11'h000;
+  reg lrn_valid = 1'h0;
   reg [63:0] mask = 64'h0000000000000000;
   reg mask_empty = 1'h0;
   reg [11:0] n_a = 12'h000;
+  reg [11:0] n_r = 12'h000;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [11:0] offset;
@@ -1310,7 +1310,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @(posedge clk) begin
     if (\$signature__en$98 )
-      thl0[\$signature__addr$85 ] <= \$signature__data$86 ;
+      thl0[\$signature__addr$87 ] <= \$signature__data$88 ;
   end
   reg [15:0] _3_;
   always @(posedge clk) begin
@@ -1326,7 +1326,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @(posedge clk) begin
     if (\$signature__en$99 )
-      thl1[\$signature__addr$91 ] <= \$signature__data$92 ;
+      thl1[\$signature__addr$89 ] <= \$signature__data$90 ;
   end
   reg [15:0] _4_;
   always @(posedge clk) begin
@@ -1342,7 +1342,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @(posedge clk) begin
     if (\$signature__en$100 )
-      thswap0[\$signature__addr$87 ] <= \$signature__data$88 ;
+      thswap0[\$signature__addr$91 ] <= \$signature__data$92 ;
   end
   reg [15:0] _5_;
   always @(posedge clk) begin
@@ -1390,7 +1390,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @(posedge clk) begin
     if (\$signature__en$97 )
-      weights1[\$signature__addr$89 ] <= \$signature__data$90 ;
+      weights1[\$signature__addr$85 ] <= \$signature__data$86 ;
   end
   reg [63:0] _8_;
   always @(posedge clk) begin
@@ -1414,9 +1414,9 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$89  = | r_a;
   assign \$90  = q_a + \$89 ;
   assign \$91  = ! lrn_idx[0];
-  assign \$92  = ! lrn_idx[0];
-  assign \$93  = | s;
-  assign \$94  = \$92  & \$93 ;
+  assign \$93  = ! lrn_idx[0];
+  assign \$94  = | s;
+  assign \$95  = \$93  & \$94 ;
   assign \$97  = | s;
   assign \$98  = \$96  & \$97 ;
   assign \$99  = ! add_cls;
@@ -1610,12 +1610,12 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$289  = \$284  & \$288 ;
   assign \$290  = $signed({ 1'h0, \$signature__data$28  }) > $signed(s4_thl1);
   assign \$291  = \$289  & \$290 ;
-  assign \$292  = ~ \$signal$170 ;
-  assign \$293  = s5_c_pot1 > \$signal$171 ;
+  assign \$292  = ~ best_valid;
+  assign \$293  = s5_c_pot1 > best_pot;
   assign \$294  = \$292  | \$293 ;
   assign \$295  = s5_c_valid1 & \$294 ;
-  assign \$296  = ~ \$signal$172 ;
-  assign \$297  = s5_e_pot1 > \$signal$173 ;
+  assign \$296  = ~ lrn_valid;
+  assign \$297  = s5_e_pot1 > lrn_pot;
   assign \$298  = \$296  | \$297 ;
   assign \$299  = s5_e_valid1 & \$298 ;
   assign \$302  = rd_a_sel[0] ? \$301  : 64'h0000000000000000;
@@ -1680,7 +1680,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$366  = p_word + 1'h1;
   assign \$367  = lrn_idx[10:1] * 5'h10;
   assign \$368  = op == 2'h2;
-  assign \$369  = \$368  & \$signal$172 ;
+  assign \$369  = \$368  & lrn_valid;
   assign \$371  = ~ xreg;
   assign \$372  = wq & \$371 ;
   assign \$373  = ~ xreg;
@@ -2060,15 +2060,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$747  = r_part0 + r_part1;
   assign \$748  = r_part2 + r_part3;
   assign \$749  = \$747  + \$748 ;
-  assign \$750  = \$signal  + \$749 ;
+  assign \$750  = n_r + \$749 ;
   assign \$751  = a_part0 + a_part1;
   assign \$752  = a_part2 + a_part3;
   assign \$753  = \$751  + \$752 ;
   assign \$754  = n_a + \$753 ;
   assign \$755  = l_word == 4'hf;
   assign \$756  = l_word + 1'h1;
-  assign \$757  = \$signal  < n_a;
-  assign \$758  = \$757  ? \$signal  : n_a;
+  assign \$757  = n_r < n_a;
+  assign \$758  = \$757  ? n_r : n_a;
   assign \$759  = $signed(win_thswap) - $signed(decay);
   assign \$760  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
   assign \$761  = \$760  ? win_thswap : { 4'h0, s_ra };
@@ -2078,8 +2078,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$765  = \$762  ? \$764  : 16'h0000;
   assign \$766  = $signed(thswap_next) < $signed(thswap_min);
   assign \$767  = \$766  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$768  = $signed({ 1'h0, \$signal$173  }) > $signed(thl_cap);
-  assign \$769  = \$768  ? thl_cap : { 5'h00, \$signal$173  };
+  assign \$768  = $signed({ 1'h0, lrn_pot }) > $signed(thl_cap);
+  assign \$769  = \$768  ? thl_cap : { 5'h00, lrn_pot };
   assign \$770  = ! s;
   assign \$771  = ~ busy;
   assign \$772  = ~ \busy$123 ;
@@ -2195,15 +2195,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk)
     s5_elig1 <= \$841 ;
   always @(posedge clk)
-    \$signal$170  <= \$842 ;
+    best_valid <= \$842 ;
   always @(posedge clk)
-    \$signal$171  <= \$843 ;
+    best_pot <= \$843 ;
   always @(posedge clk)
     dividend <= \$844 ;
   always @(posedge clk)
-    \$signal$172  <= \$845 ;
+    lrn_valid <= \$845 ;
   always @(posedge clk)
-    \$signal$173  <= \$846 ;
+    lrn_pot <= \$846 ;
   always @(posedge clk)
     lrn_idx <= \$847 ;
   always @(posedge clk)
@@ -2287,7 +2287,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   always @(posedge clk)
     l_word <= \$887 ;
   always @(posedge clk)
-    \$signal  <= \$888 ;
+    n_r <= \$888 ;
   always @(posedge clk)
     n_a <= \$889 ;
   always @(posedge clk)
@@ -2755,10 +2755,10 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$85  = 9'h000;
+    \$signature__addr$85  = 13'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$85  = cmd__payload[13:5];
+          \$signature__addr$85  = \$58 [12:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -2794,23 +2794,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$85  = lrn_idx[9:1];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$85  = add_idx[9:1];
+          \$signature__addr$85  = \$85 [12:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$86  = 16'h0000;
+    \$signature__data$86  = 64'h0000000000000000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$86  = cmd__payload[46:31];
+          \$signature__data$86  = cmd__payload[94:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -2846,15 +2838,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$86  = thl_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$86  = 16'h0000;
+          \$signature__data$86  = wreg;
     endcase
   end
   always @* begin
@@ -2952,21 +2936,21 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$88  = thswap_new;
+          \$signature__data$88  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$88  = thswap_init;
+          \$signature__data$88  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$89  = 13'h0000;
+    \$signature__addr$89  = 9'h000;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$89  = \$58 [12:0];
+          \$signature__addr$89  = cmd__payload[13:5];
       5'h01:
           /* empty */;
       5'h03:
@@ -3002,15 +2986,23 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$89  = \$85 [12:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$89  = lrn_idx[9:1];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$89  = add_idx[9:1];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$90  = 64'h0000000000000000;
+    \$signature__data$90  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$90  = cmd__payload[94:31];
+          \$signature__data$90  = cmd__payload[46:31];
       5'h01:
           /* empty */;
       5'h03:
@@ -3046,7 +3038,15 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$90  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$90  = thl_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$90  = 16'h0000;
     endcase
   end
   always @* begin
@@ -3144,13 +3144,13 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$92  = thl_new;
+          \$signature__data$92  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$92  = 16'h0000;
+          \$signature__data$92  = thswap_init;
     endcase
   end
   always @* begin
@@ -3426,7 +3426,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$98  = \$94 ;
+          \$signature__en$98  = \$95 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -3625,7 +3625,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$101  = \$95 ;
+          \$signature__en$101  = \$92 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -3719,7 +3719,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           (* full_case = 32'd1 *)
           if (\$76 ) begin
           end else begin
-            \dividend$115  = \$signal ;
+            \dividend$115  = n_r;
           end
       5'h0e:
           if (\$79 ) begin
@@ -4227,7 +4227,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \$signal$170 ;
+    \$842  = best_valid;
     if (s5_valid) begin
       if (\$295 ) begin
         \$842  = 1'h1;
@@ -4247,7 +4247,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \$signal$171 ;
+    \$843  = best_pot;
     if (s5_valid) begin
       if (\$295 ) begin
         \$843  = s5_c_pot1;
@@ -4271,7 +4271,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \$signal$172 ;
+    \$845  = lrn_valid;
     if (s5_valid) begin
       if (\$299 ) begin
         \$845  = 1'h1;
@@ -4291,7 +4291,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \$signal$173 ;
+    \$846  = lrn_pot;
     if (s5_valid) begin
       if (\$299 ) begin
         \$846  = s5_e_pot1;
@@ -5589,8 +5589,8 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
           if (p_run) begin
           end else if (\$360 ) begin
             \$885 [78:68] = dividend;
-            \$885 [100:90] = \$signal$171 ;
-            \$885 [101] = \$signal$172 ;
+            \$885 [100:90] = best_pot;
+            \$885 [101] = lrn_valid;
             \$885 [112:102] = lrn_idx;
             \$885 [123:113] = 11'h000;
             \$885 [3:0] = op;
@@ -5721,7 +5721,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \$signal ;
+    \$888  = n_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;
@@ -6474,7 +6474,7 @@ module fc_learning_core_f1024_l2(cmd__valid, rsp__ready, clk, rst, cmd__ready, r
   assign \$63  = cmd__payload[4];
   assign \$65  = cmd__payload[4];
   assign \$86  = lrn_idx[0];
-  assign \$95  = lrn_idx[0];
+  assign \$92  = lrn_idx[0];
   assign \$96  = lrn_idx[0];
   assign \$104  = add_idx[0];
   assign \$105  = add_idx[0];

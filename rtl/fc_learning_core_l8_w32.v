@@ -1165,11 +1165,6 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg \$997 ;
   reg \$998 ;
   reg [7:0] \$999 ;
-  reg [7:0] \$signal  = 8'h00;
-  reg \$signal$382  = 1'h0;
-  reg [6:0] \$signal$383  = 7'h00;
-  reg \$signal$384  = 1'h0;
-  reg [6:0] \$signal$385  = 7'h00;
   reg [7:0] \$signature__addr ;
   reg [6:0] \$signature__addr$10 ;
   wire [6:0] \$signature__addr$12 ;
@@ -1181,31 +1176,31 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [7:0] \$signature__addr$18 ;
   wire [6:0] \$signature__addr$19 ;
   reg [7:0] \$signature__addr$191 ;
-  reg [6:0] \$signature__addr$193 ;
-  reg [6:0] \$signature__addr$195 ;
+  reg [7:0] \$signature__addr$193 ;
+  reg [7:0] \$signature__addr$195 ;
   reg [7:0] \$signature__addr$197 ;
-  reg [6:0] \$signature__addr$199 ;
+  reg [7:0] \$signature__addr$199 ;
   wire [6:0] \$signature__addr$20 ;
-  reg [6:0] \$signature__addr$201 ;
+  reg [7:0] \$signature__addr$201 ;
   reg [7:0] \$signature__addr$203 ;
-  reg [6:0] \$signature__addr$205 ;
+  reg [7:0] \$signature__addr$205 ;
   reg [6:0] \$signature__addr$207 ;
-  reg [7:0] \$signature__addr$209 ;
+  reg [6:0] \$signature__addr$209 ;
   wire [6:0] \$signature__addr$21 ;
   reg [6:0] \$signature__addr$211 ;
   reg [6:0] \$signature__addr$213 ;
-  reg [7:0] \$signature__addr$215 ;
+  reg [6:0] \$signature__addr$215 ;
   reg [6:0] \$signature__addr$217 ;
   reg [6:0] \$signature__addr$219 ;
   wire [7:0] \$signature__addr$22 ;
-  reg [7:0] \$signature__addr$221 ;
+  reg [6:0] \$signature__addr$221 ;
   reg [6:0] \$signature__addr$223 ;
   reg [6:0] \$signature__addr$225 ;
-  reg [7:0] \$signature__addr$227 ;
+  reg [6:0] \$signature__addr$227 ;
   reg [6:0] \$signature__addr$229 ;
   wire [6:0] \$signature__addr$23 ;
   reg [6:0] \$signature__addr$231 ;
-  reg [7:0] \$signature__addr$233 ;
+  reg [6:0] \$signature__addr$233 ;
   reg [6:0] \$signature__addr$235 ;
   reg [6:0] \$signature__addr$237 ;
   wire [6:0] \$signature__addr$24 ;
@@ -1236,27 +1231,27 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire [6:0] \$signature__addr$75 ;
   reg [6:0] \$signature__data  = 7'h00;
   reg [31:0] \$signature__data$192 ;
-  reg [15:0] \$signature__data$194 ;
-  reg [15:0] \$signature__data$196 ;
+  reg [31:0] \$signature__data$194 ;
+  reg [31:0] \$signature__data$196 ;
   reg [31:0] \$signature__data$198 ;
-  reg [15:0] \$signature__data$200 ;
-  reg [15:0] \$signature__data$202 ;
+  reg [31:0] \$signature__data$200 ;
+  reg [31:0] \$signature__data$202 ;
   reg [31:0] \$signature__data$204 ;
-  reg [15:0] \$signature__data$206 ;
+  reg [31:0] \$signature__data$206 ;
   reg [15:0] \$signature__data$208 ;
-  reg [31:0] \$signature__data$210 ;
+  reg [15:0] \$signature__data$210 ;
   reg [15:0] \$signature__data$212 ;
   reg [15:0] \$signature__data$214 ;
-  reg [31:0] \$signature__data$216 ;
+  reg [15:0] \$signature__data$216 ;
   reg [15:0] \$signature__data$218 ;
   reg [15:0] \$signature__data$220 ;
-  reg [31:0] \$signature__data$222 ;
+  reg [15:0] \$signature__data$222 ;
   reg [15:0] \$signature__data$224 ;
   reg [15:0] \$signature__data$226 ;
-  reg [31:0] \$signature__data$228 ;
+  reg [15:0] \$signature__data$228 ;
   reg [15:0] \$signature__data$230 ;
   reg [15:0] \$signature__data$232 ;
-  reg [31:0] \$signature__data$234 ;
+  reg [15:0] \$signature__data$234 ;
   reg [15:0] \$signature__data$236 ;
   reg [15:0] \$signature__data$238 ;
   wire [31:0] \$signature__data$306 ;
@@ -1353,6 +1348,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   wire advance;
   (* init = 11'h000 *)
   wire [10:0] best_idx;
+  reg [6:0] best_pot = 7'h00;
+  reg best_valid = 1'h0;
   wire busy;
   wire \busy$285 ;
   wire \busy$425 ;
@@ -1399,9 +1396,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   reg load = 1'h0;
   reg load_word = 1'h0;
   reg [10:0] lrn_idx = 11'h000;
+  reg [6:0] lrn_pot = 7'h00;
+  reg lrn_valid = 1'h0;
   reg [31:0] mask = 32'd0;
   reg mask_empty = 1'h0;
   reg [7:0] n_a = 8'h00;
+  reg [7:0] n_r = 8'h00;
   reg [10:0] num_classes = 11'h000;
   reg [10:0] num_neurons = 11'h000;
   wire [7:0] offset;
@@ -1885,7 +1885,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$248 )
-      thl0[\$signature__addr$193 ] <= \$signature__data$194 ;
+      thl0[\$signature__addr$207 ] <= \$signature__data$208 ;
   end
   reg [15:0] _9_;
   always @(posedge clk) begin
@@ -1901,7 +1901,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$249 )
-      thl1[\$signature__addr$199 ] <= \$signature__data$200 ;
+      thl1[\$signature__addr$209 ] <= \$signature__data$210 ;
   end
   reg [15:0] _10_;
   always @(posedge clk) begin
@@ -1917,7 +1917,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$250 )
-      thl2[\$signature__addr$205 ] <= \$signature__data$206 ;
+      thl2[\$signature__addr$211 ] <= \$signature__data$212 ;
   end
   reg [15:0] _11_;
   always @(posedge clk) begin
@@ -1933,7 +1933,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$251 )
-      thl3[\$signature__addr$211 ] <= \$signature__data$212 ;
+      thl3[\$signature__addr$213 ] <= \$signature__data$214 ;
   end
   reg [15:0] _12_;
   always @(posedge clk) begin
@@ -1949,7 +1949,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$252 )
-      thl4[\$signature__addr$217 ] <= \$signature__data$218 ;
+      thl4[\$signature__addr$215 ] <= \$signature__data$216 ;
   end
   reg [15:0] _13_;
   always @(posedge clk) begin
@@ -1965,7 +1965,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$253 )
-      thl5[\$signature__addr$223 ] <= \$signature__data$224 ;
+      thl5[\$signature__addr$217 ] <= \$signature__data$218 ;
   end
   reg [15:0] _14_;
   always @(posedge clk) begin
@@ -1981,7 +1981,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$254 )
-      thl6[\$signature__addr$229 ] <= \$signature__data$230 ;
+      thl6[\$signature__addr$219 ] <= \$signature__data$220 ;
   end
   reg [15:0] _15_;
   always @(posedge clk) begin
@@ -1997,7 +1997,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$255 )
-      thl7[\$signature__addr$235 ] <= \$signature__data$236 ;
+      thl7[\$signature__addr$221 ] <= \$signature__data$222 ;
   end
   reg [15:0] _16_;
   always @(posedge clk) begin
@@ -2013,7 +2013,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$256 )
-      thswap0[\$signature__addr$195 ] <= \$signature__data$196 ;
+      thswap0[\$signature__addr$223 ] <= \$signature__data$224 ;
   end
   reg [15:0] _17_;
   always @(posedge clk) begin
@@ -2029,7 +2029,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$257 )
-      thswap1[\$signature__addr$201 ] <= \$signature__data$202 ;
+      thswap1[\$signature__addr$225 ] <= \$signature__data$226 ;
   end
   reg [15:0] _18_;
   always @(posedge clk) begin
@@ -2045,7 +2045,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$258 )
-      thswap2[\$signature__addr$207 ] <= \$signature__data$208 ;
+      thswap2[\$signature__addr$227 ] <= \$signature__data$228 ;
   end
   reg [15:0] _19_;
   always @(posedge clk) begin
@@ -2061,7 +2061,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$259 )
-      thswap3[\$signature__addr$213 ] <= \$signature__data$214 ;
+      thswap3[\$signature__addr$229 ] <= \$signature__data$230 ;
   end
   reg [15:0] _20_;
   always @(posedge clk) begin
@@ -2077,7 +2077,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$260 )
-      thswap4[\$signature__addr$219 ] <= \$signature__data$220 ;
+      thswap4[\$signature__addr$231 ] <= \$signature__data$232 ;
   end
   reg [15:0] _21_;
   always @(posedge clk) begin
@@ -2093,7 +2093,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$261 )
-      thswap5[\$signature__addr$225 ] <= \$signature__data$226 ;
+      thswap5[\$signature__addr$233 ] <= \$signature__data$234 ;
   end
   reg [15:0] _22_;
   always @(posedge clk) begin
@@ -2109,7 +2109,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$262 )
-      thswap6[\$signature__addr$231 ] <= \$signature__data$232 ;
+      thswap6[\$signature__addr$235 ] <= \$signature__data$236 ;
   end
   reg [15:0] _23_;
   always @(posedge clk) begin
@@ -2663,7 +2663,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$241 )
-      weights1[\$signature__addr$197 ] <= \$signature__data$198 ;
+      weights1[\$signature__addr$193 ] <= \$signature__data$194 ;
   end
   reg [31:0] _26_;
   always @(posedge clk) begin
@@ -2932,7 +2932,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$242 )
-      weights2[\$signature__addr$203 ] <= \$signature__data$204 ;
+      weights2[\$signature__addr$195 ] <= \$signature__data$196 ;
   end
   reg [31:0] _27_;
   always @(posedge clk) begin
@@ -3201,7 +3201,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$243 )
-      weights3[\$signature__addr$209 ] <= \$signature__data$210 ;
+      weights3[\$signature__addr$197 ] <= \$signature__data$198 ;
   end
   reg [31:0] _28_;
   always @(posedge clk) begin
@@ -3470,7 +3470,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$244 )
-      weights4[\$signature__addr$215 ] <= \$signature__data$216 ;
+      weights4[\$signature__addr$199 ] <= \$signature__data$200 ;
   end
   reg [31:0] _29_;
   always @(posedge clk) begin
@@ -3739,7 +3739,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$245 )
-      weights5[\$signature__addr$221 ] <= \$signature__data$222 ;
+      weights5[\$signature__addr$201 ] <= \$signature__data$202 ;
   end
   reg [31:0] _30_;
   always @(posedge clk) begin
@@ -4008,7 +4008,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$246 )
-      weights6[\$signature__addr$227 ] <= \$signature__data$228 ;
+      weights6[\$signature__addr$203 ] <= \$signature__data$204 ;
   end
   reg [31:0] _31_;
   always @(posedge clk) begin
@@ -4277,7 +4277,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @(posedge clk) begin
     if (\$signature__en$247 )
-      weights7[\$signature__addr$233 ] <= \$signature__data$234 ;
+      weights7[\$signature__addr$205 ] <= \$signature__data$206 ;
   end
   reg [31:0] _32_;
   always @(posedge clk) begin
@@ -4550,34 +4550,34 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$227  = | r_a;
   assign \$228  = q_a + \$227 ;
   assign \$229  = ! lrn_idx[2:0];
-  assign \$230  = ! lrn_idx[2:0];
-  assign \$231  = | s;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = lrn_idx[2:0] == 1'h1;
-  assign \$234  = lrn_idx[2:0] == 1'h1;
-  assign \$235  = | s;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = lrn_idx[2:0] == 2'h2;
-  assign \$238  = lrn_idx[2:0] == 2'h2;
-  assign \$239  = | s;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = lrn_idx[2:0] == 2'h3;
-  assign \$242  = lrn_idx[2:0] == 2'h3;
-  assign \$243  = | s;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = lrn_idx[2:0] == 3'h4;
-  assign \$246  = lrn_idx[2:0] == 3'h4;
+  assign \$230  = lrn_idx[2:0] == 1'h1;
+  assign \$231  = lrn_idx[2:0] == 2'h2;
+  assign \$232  = lrn_idx[2:0] == 2'h3;
+  assign \$233  = lrn_idx[2:0] == 3'h4;
+  assign \$234  = lrn_idx[2:0] == 3'h5;
+  assign \$235  = lrn_idx[2:0] == 3'h6;
+  assign \$236  = lrn_idx[2:0] == 3'h7;
+  assign \$237  = ! lrn_idx[2:0];
+  assign \$238  = | s;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = lrn_idx[2:0] == 1'h1;
+  assign \$241  = | s;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = lrn_idx[2:0] == 2'h2;
+  assign \$244  = | s;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = lrn_idx[2:0] == 2'h3;
   assign \$247  = | s;
   assign \$248  = \$246  & \$247 ;
-  assign \$249  = lrn_idx[2:0] == 3'h5;
-  assign \$250  = lrn_idx[2:0] == 3'h5;
-  assign \$251  = | s;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = lrn_idx[2:0] == 3'h6;
-  assign \$254  = lrn_idx[2:0] == 3'h6;
-  assign \$255  = | s;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = lrn_idx[2:0] == 3'h7;
+  assign \$249  = lrn_idx[2:0] == 3'h4;
+  assign \$250  = | s;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = lrn_idx[2:0] == 3'h5;
+  assign \$253  = | s;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = lrn_idx[2:0] == 3'h6;
+  assign \$256  = | s;
+  assign \$257  = \$255  & \$256 ;
   assign \$258  = lrn_idx[2:0] == 3'h7;
   assign \$259  = | s;
   assign \$260  = \$258  & \$259 ;
@@ -4993,12 +4993,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$671  = \$666  & \$670 ;
   assign \$672  = $signed({ 1'h0, \$signature__data$76  }) > $signed(s4_thl7);
   assign \$673  = \$671  & \$672 ;
-  assign \$674  = ~ \$signal$382 ;
-  assign \$675  = s5_c_pot7 > \$signal$383 ;
+  assign \$674  = ~ best_valid;
+  assign \$675  = s5_c_pot7 > best_pot;
   assign \$676  = \$674  | \$675 ;
   assign \$677  = s5_c_valid7 & \$676 ;
-  assign \$678  = ~ \$signal$384 ;
-  assign \$679  = s5_e_pot7 > \$signal$385 ;
+  assign \$678  = ~ lrn_valid;
+  assign \$679  = s5_e_pot7 > lrn_pot;
   assign \$680  = \$678  | \$679 ;
   assign \$681  = s5_e_valid7 & \$680 ;
   assign \$684  = rd_a_sel[0] ? \$683  : 32'd0;
@@ -5061,7 +5061,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$748  = p_word + 1'h1;
   assign \$749  = lrn_idx[10:3] * 2'h2;
   assign \$750  = op == 2'h2;
-  assign \$751  = \$750  & \$signal$384 ;
+  assign \$751  = \$750  & lrn_valid;
   assign \$753  = ~ xreg;
   assign \$754  = wq & \$753 ;
   assign \$755  = ~ xreg;
@@ -5251,12 +5251,12 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$939  = \$927  + \$938 ;
   assign \$940  = \$916  + \$939 ;
   assign \$941  = r_part0 + r_part1;
-  assign \$942  = \$signal  + \$941 ;
+  assign \$942  = n_r + \$941 ;
   assign \$943  = a_part0 + a_part1;
   assign \$944  = n_a + \$943 ;
   assign \$946  = l_word + 1'h1;
-  assign \$947  = \$signal  < n_a;
-  assign \$948  = \$947  ? \$signal  : n_a;
+  assign \$947  = n_r < n_a;
+  assign \$948  = \$947  ? n_r : n_a;
   assign \$949  = $signed(win_thswap) - $signed(decay);
   assign \$950  = $signed(win_thswap) < $signed({ 1'h0, s_ra });
   assign \$951  = \$950  ? win_thswap : { 8'h00, s_ra };
@@ -5266,8 +5266,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   assign \$955  = \$952  ? \$954  : 16'h0000;
   assign \$956  = $signed(thswap_next) < $signed(thswap_min);
   assign \$957  = \$956  ? { thswap_min[15], thswap_min } : thswap_next;
-  assign \$958  = $signed({ 1'h0, \$signal$385  }) > $signed(thl_cap);
-  assign \$959  = \$958  ? thl_cap : { 9'h000, \$signal$385  };
+  assign \$958  = $signed({ 1'h0, lrn_pot }) > $signed(thl_cap);
+  assign \$959  = \$958  ? thl_cap : { 9'h000, lrn_pot };
   assign \$960  = ! s;
   assign \$961  = ~ busy;
   assign \$962  = ~ \busy$285 ;
@@ -5506,15 +5506,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk)
     s5_elig7 <= \$1093 ;
   always @(posedge clk)
-    \$signal$382  <= \$1094 ;
+    best_valid <= \$1094 ;
   always @(posedge clk)
-    \$signal$383  <= \$1095 ;
+    best_pot <= \$1095 ;
   always @(posedge clk)
     dividend <= \$1096 ;
   always @(posedge clk)
-    \$signal$384  <= \$1097 ;
+    lrn_valid <= \$1097 ;
   always @(posedge clk)
-    \$signal$385  <= \$1098 ;
+    lrn_pot <= \$1098 ;
   always @(posedge clk)
     lrn_idx <= \$1099 ;
   always @(posedge clk)
@@ -5598,7 +5598,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   always @(posedge clk)
     l_word <= \$1139 ;
   always @(posedge clk)
-    \$signal  <= \$1140 ;
+    n_r <= \$1140 ;
   always @(posedge clk)
     n_a <= \$1141 ;
   always @(posedge clk)
@@ -6058,10 +6058,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$193  = 7'h00;
+    \$signature__addr$193  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$193  = cmd__payload[13:7];
+          \$signature__addr$193  = \$154 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6097,23 +6097,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$193  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$193  = add_idx[9:3];
+          \$signature__addr$193  = \$211 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$194  = 16'h0000;
+    \$signature__data$194  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$194  = cmd__payload[43:28];
+          \$signature__data$194  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6149,23 +6141,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$194  = thl_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$194  = 16'h0000;
+          \$signature__data$194  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$195  = 7'h00;
+    \$signature__addr$195  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$195  = cmd__payload[13:7];
+          \$signature__addr$195  = \$156 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6201,23 +6185,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$195  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$195  = add_idx[9:3];
+          \$signature__addr$195  = \$213 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$196  = 16'h0000;
+    \$signature__data$196  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$196  = cmd__payload[43:28];
+          \$signature__data$196  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6253,15 +6229,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$196  = thswap_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$196  = thswap_init;
+          \$signature__data$196  = wreg;
     endcase
   end
   always @* begin
@@ -6269,7 +6237,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     \$signature__addr$197  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$197  = \$154 [7:0];
+          \$signature__addr$197  = \$158 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6305,7 +6273,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$197  = \$211 [7:0];
+          \$signature__addr$197  = \$215 [7:0];
     endcase
   end
   always @* begin
@@ -6354,10 +6322,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$199  = 7'h00;
+    \$signature__addr$199  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$199  = cmd__payload[13:7];
+          \$signature__addr$199  = \$160 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6393,23 +6361,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$199  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$199  = add_idx[9:3];
+          \$signature__addr$199  = \$217 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$200  = 16'h0000;
+    \$signature__data$200  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$200  = cmd__payload[43:28];
+          \$signature__data$200  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6445,23 +6405,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$200  = thl_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$200  = 16'h0000;
+          \$signature__data$200  = wreg;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$201  = 7'h00;
+    \$signature__addr$201  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$201  = cmd__payload[13:7];
+          \$signature__addr$201  = \$162 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6497,23 +6449,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$201  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$201  = add_idx[9:3];
+          \$signature__addr$201  = \$219 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$202  = 16'h0000;
+    \$signature__data$202  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$202  = cmd__payload[43:28];
+          \$signature__data$202  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6549,15 +6493,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$202  = thswap_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$202  = thswap_init;
+          \$signature__data$202  = wreg;
     endcase
   end
   always @* begin
@@ -6565,7 +6501,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
     \$signature__addr$203  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$203  = \$156 [7:0];
+          \$signature__addr$203  = \$164 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6601,7 +6537,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$203  = \$213 [7:0];
+          \$signature__addr$203  = \$221 [7:0];
     endcase
   end
   always @* begin
@@ -6650,10 +6586,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$205  = 7'h00;
+    \$signature__addr$205  = 8'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$205  = cmd__payload[13:7];
+          \$signature__addr$205  = \$166 [7:0];
       5'h01:
           /* empty */;
       5'h03:
@@ -6689,23 +6625,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__addr$205  = lrn_idx[9:3];
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__addr$205  = add_idx[9:3];
+          \$signature__addr$205  = \$223 [7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$206  = 16'h0000;
+    \$signature__data$206  = 32'd0;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$206  = cmd__payload[43:28];
+          \$signature__data$206  = cmd__payload[59:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6741,15 +6669,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          /* empty */;
-      5'h0d:
-          \$signature__data$206  = thl_new;
-      5'h06:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h02:
-          \$signature__data$206  = 16'h0000;
+          \$signature__data$206  = wreg;
     endcase
   end
   always @* begin
@@ -6847,21 +6767,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$208  = thswap_new;
+          \$signature__data$208  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$208  = thswap_init;
+          \$signature__data$208  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$209  = 8'h00;
+    \$signature__addr$209  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$209  = \$158 [7:0];
+          \$signature__addr$209  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -6897,15 +6817,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$209  = \$215 [7:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$209  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$209  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$210  = 32'd0;
+    \$signature__data$210  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$210  = cmd__payload[59:28];
+          \$signature__data$210  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -6941,7 +6869,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$210  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$210  = thl_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$210  = 16'h0000;
     endcase
   end
   always @* begin
@@ -7143,21 +7079,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$214  = thswap_new;
+          \$signature__data$214  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$214  = thswap_init;
+          \$signature__data$214  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$215  = 8'h00;
+    \$signature__addr$215  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$215  = \$160 [7:0];
+          \$signature__addr$215  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -7193,15 +7129,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$215  = \$217 [7:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$215  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$215  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$216  = 32'd0;
+    \$signature__data$216  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$216  = cmd__payload[59:28];
+          \$signature__data$216  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -7237,7 +7181,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$216  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$216  = thl_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$216  = 16'h0000;
     endcase
   end
   always @* begin
@@ -7439,21 +7391,21 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$220  = thswap_new;
+          \$signature__data$220  = thl_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$220  = thswap_init;
+          \$signature__data$220  = 16'h0000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$221  = 8'h00;
+    \$signature__addr$221  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$221  = \$162 [7:0];
+          \$signature__addr$221  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -7489,15 +7441,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$221  = \$219 [7:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$221  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$221  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$222  = 32'd0;
+    \$signature__data$222  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$222  = cmd__payload[59:28];
+          \$signature__data$222  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -7533,7 +7493,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$222  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$222  = thl_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$222  = 16'h0000;
     endcase
   end
   always @* begin
@@ -7631,13 +7599,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$224  = thl_new;
+          \$signature__data$224  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$224  = 16'h0000;
+          \$signature__data$224  = thswap_init;
     endcase
   end
   always @* begin
@@ -7746,10 +7714,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$227  = 8'h00;
+    \$signature__addr$227  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$227  = \$164 [7:0];
+          \$signature__addr$227  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -7785,15 +7753,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$227  = \$221 [7:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$227  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$227  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$228  = 32'd0;
+    \$signature__data$228  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$228  = cmd__payload[59:28];
+          \$signature__data$228  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -7829,7 +7805,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$228  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$228  = thswap_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$228  = thswap_init;
     endcase
   end
   always @* begin
@@ -7927,13 +7911,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$230  = thl_new;
+          \$signature__data$230  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$230  = 16'h0000;
+          \$signature__data$230  = thswap_init;
     endcase
   end
   always @* begin
@@ -8042,10 +8026,10 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__addr$233  = 8'h00;
+    \$signature__addr$233  = 7'h00;
     casez (ctrl_state)
       5'h00:
-          \$signature__addr$233  = \$166 [7:0];
+          \$signature__addr$233  = cmd__payload[13:7];
       5'h01:
           /* empty */;
       5'h03:
@@ -8081,15 +8065,23 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__addr$233  = \$223 [7:0];
+          /* empty */;
+      5'h0d:
+          \$signature__addr$233  = lrn_idx[9:3];
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__addr$233  = add_idx[9:3];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signature__data$234  = 32'd0;
+    \$signature__data$234  = 16'h0000;
     casez (ctrl_state)
       5'h00:
-          \$signature__data$234  = cmd__payload[59:28];
+          \$signature__data$234  = cmd__payload[43:28];
       5'h01:
           /* empty */;
       5'h03:
@@ -8125,7 +8117,15 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h14:
           /* empty */;
       5'h15:
-          \$signature__data$234  = wreg;
+          /* empty */;
+      5'h0d:
+          \$signature__data$234  = thswap_new;
+      5'h06:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h02:
+          \$signature__data$234  = thswap_init;
     endcase
   end
   always @* begin
@@ -8223,13 +8223,13 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__data$236  = thl_new;
+          \$signature__data$236  = thswap_new;
       5'h06:
           /* empty */;
       5'h16:
           /* empty */;
       5'h02:
-          \$signature__data$236  = 16'h0000;
+          \$signature__data$236  = thswap_init;
     endcase
   end
   always @* begin
@@ -8811,7 +8811,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$248  = \$232 ;
+          \$signature__en$248  = \$239 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -8876,7 +8876,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$249  = \$236 ;
+          \$signature__en$249  = \$242 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -8941,7 +8941,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$250  = \$240 ;
+          \$signature__en$250  = \$245 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9006,7 +9006,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$251  = \$244 ;
+          \$signature__en$251  = \$248 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9071,7 +9071,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$252  = \$248 ;
+          \$signature__en$252  = \$251 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9136,7 +9136,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$253  = \$252 ;
+          \$signature__en$253  = \$254 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9201,7 +9201,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$254  = \$256 ;
+          \$signature__en$254  = \$257 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9400,7 +9400,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$257  = \$233 ;
+          \$signature__en$257  = \$230 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9467,7 +9467,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$258  = \$237 ;
+          \$signature__en$258  = \$231 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9534,7 +9534,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$259  = \$241 ;
+          \$signature__en$259  = \$232 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9601,7 +9601,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$260  = \$245 ;
+          \$signature__en$260  = \$233 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9668,7 +9668,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$261  = \$249 ;
+          \$signature__en$261  = \$234 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9735,7 +9735,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$262  = \$253 ;
+          \$signature__en$262  = \$235 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9802,7 +9802,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
       5'h15:
           /* empty */;
       5'h0d:
-          \$signature__en$263  = \$257 ;
+          \$signature__en$263  = \$236 ;
       5'h06:
           /* empty */;
       5'h16:
@@ -9896,7 +9896,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           (* full_case = 32'd1 *)
           if (\$202 ) begin
           end else begin
-            \dividend$277  = \$signal ;
+            \dividend$277  = n_r;
           end
       5'h0e:
           if (\$205 ) begin
@@ -10856,7 +10856,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \$signal$382 ;
+    \$1094  = best_valid;
     if (s5_valid) begin
       if (\$677 ) begin
         \$1094  = 1'h1;
@@ -10876,7 +10876,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \$signal$383 ;
+    \$1095  = best_pot;
     if (s5_valid) begin
       if (\$677 ) begin
         \$1095  = s5_c_pot7;
@@ -10900,7 +10900,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \$signal$384 ;
+    \$1097  = lrn_valid;
     if (s5_valid) begin
       if (\$681 ) begin
         \$1097  = 1'h1;
@@ -10920,7 +10920,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \$signal$385 ;
+    \$1098  = lrn_pot;
     if (s5_valid) begin
       if (\$681 ) begin
         \$1098  = s5_e_pot7;
@@ -12218,8 +12218,8 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
           if (p_run) begin
           end else if (\$742 ) begin
             \$1137 [46:36] = dividend;
-            \$1137 [64:58] = \$signal$383 ;
-            \$1137 [65] = \$signal$384 ;
+            \$1137 [64:58] = best_pot;
+            \$1137 [65] = lrn_valid;
             \$1137 [76:66] = lrn_idx;
             \$1137 [83:77] = 7'h00;
             \$1137 [3:0] = op;
@@ -12350,7 +12350,7 @@ module fc_learning_core_l8_w32(cmd__valid, rsp__ready, clk, rst, cmd__ready, rsp
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = \$signal ;
+    \$1140  = n_r;
     casez (ctrl_state)
       5'h00:
           /* empty */;

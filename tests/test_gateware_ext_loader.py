@@ -160,47 +160,47 @@ class Bench:
     async def access(self, region, offset, length):
         """Present the access; ``(ok, ok_read)`` once they answer it (OK_LATENCY cycles)."""
         ctx, dut = self.ctx, self.dut
-        ctx.set(dut.region, region)
-        ctx.set(dut.offset, offset)
-        ctx.set(dut.length, length)
+        ctx.set(dut.access.region, region)
+        ctx.set(dut.access.offset, offset)
+        ctx.set(dut.access.length, length)
         for _ in range(OK_LATENCY):
-            self.before = ctx.get(dut.ok), ctx.get(dut.ok_read)
+            self.before = ctx.get(dut.access.ok), ctx.get(dut.access.ok_read)
             await self.cycle()
-        return ctx.get(dut.ok), ctx.get(dut.ok_read)
+        return ctx.get(dut.access.ok), ctx.get(dut.access.ok_read)
 
     async def write(self, region, offset, data):
         ctx, dut = self.ctx, self.dut
         ok, _ = await self.access(region, offset, len(data))
         assert ok, (region, offset, len(data))
-        ctx.set(dut.write, 1)
+        ctx.set(dut.access.write, 1)
         await self.cycle()
-        ctx.set(dut.write, 0)
+        ctx.set(dut.access.write, 0)
         i = 0
-        while ctx.get(dut.busy):
+        while ctx.get(dut.access.busy):
             valid = i < len(data) and self.rng.random() < self.p_valid
-            ctx.set(dut.wdata.valid, valid)
-            ctx.set(dut.wdata.payload, data[i] if i < len(data) else 0)
-            if valid and ctx.get(dut.wdata.ready):
+            ctx.set(dut.access.wdata.valid, valid)
+            ctx.set(dut.access.wdata.payload, data[i] if i < len(data) else 0)
+            if valid and ctx.get(dut.access.wdata.ready):
                 i += 1
             await self.cycle()
-        ctx.set(dut.wdata.valid, 0)
+        ctx.set(dut.access.wdata.valid, 0)
         assert i == len(data), (region, offset, i, len(data))
 
     async def read(self, region, offset, length):
         ctx, dut = self.ctx, self.dut
         _, ok = await self.access(region, offset, length)
         assert ok, (region, offset, length)
-        ctx.set(dut.read, 1)
+        ctx.set(dut.access.read, 1)
         await self.cycle()
-        ctx.set(dut.read, 0)
+        ctx.set(dut.access.read, 0)
         out = bytearray()
-        while ctx.get(dut.busy):
+        while ctx.get(dut.access.busy):
             ready = self.rng.random() < self.p_ready
-            ctx.set(dut.rdata.ready, ready)
-            if ready and ctx.get(dut.rdata.valid):
-                out.append(ctx.get(dut.rdata.payload))
+            ctx.set(dut.access.rdata.ready, ready)
+            if ready and ctx.get(dut.access.rdata.valid):
+                out.append(ctx.get(dut.access.rdata.payload))
             await self.cycle()
-        ctx.set(dut.rdata.ready, 0)
+        ctx.set(dut.access.rdata.ready, 0)
         return bytes(out)
 
 
@@ -314,15 +314,15 @@ def test_ok_cases():
                 assert (ok, ok_read) == (models[rb].ok(region, off, n),
                                          models[rb].ok(region, off, n, read=True))
                 if not ok:
-                    b.ctx.set(b.dut.write, 1)
+                    b.ctx.set(b.dut.access.write, 1)
                     await b.cycle()
-                    b.ctx.set(b.dut.write, 0)
+                    b.ctx.set(b.dut.access.write, 0)
                 if not ok_read:
-                    b.ctx.set(b.dut.read, 1)
+                    b.ctx.set(b.dut.access.read, 1)
                     await b.cycle()
-                    b.ctx.set(b.dut.read, 0)
+                    b.ctx.set(b.dut.access.read, 0)
                 await b.cycle()
-                assert not b.ctx.get(b.dut.busy), (region, off, n)
+                assert not b.ctx.get(b.dut.access.busy), (region, off, n)
             # A zero-length write is served and ends at once.
             await b.write(R.EXT_THRESHOLD, 0, b"")
         b = _simulate(dut, run)

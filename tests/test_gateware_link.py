@@ -88,26 +88,26 @@ def _sender(dut, stream, *, idle_after=lambda frame_len: 0, done=None):
 
 
 async def _send_reply(ctx, dut, body):
-    """Write ``body`` into the reply RAM, then pulse ``rep_send`` (as the dispatcher does)."""
+    """Write ``body`` into the reply RAM, then pulse ``rep.send`` (as the dispatcher does)."""
     for a, b in enumerate(body):
-        ctx.set(dut.rep_addr, a)
-        ctx.set(dut.rep_data, b)
-        ctx.set(dut.rep_we, 1)
+        ctx.set(dut.rep.addr, a)
+        ctx.set(dut.rep.data, b)
+        ctx.set(dut.rep.we, 1)
         await ctx.tick()
-    ctx.set(dut.rep_we, 0)
-    ctx.set(dut.rep_len, len(body))
-    ctx.set(dut.rep_send, 1)
+    ctx.set(dut.rep.we, 0)
+    ctx.set(dut.rep.len, len(body))
+    ctx.set(dut.rep.send, 1)
     await ctx.tick()
-    ctx.set(dut.rep_send, 0)
+    ctx.set(dut.rep.send, 0)
 
 
 async def _read_request(ctx, dut):
-    status, length = ctx.get(dut.req_status), ctx.get(dut.req_len)
+    status, length = ctx.get(dut.req.status), ctx.get(dut.req.len)
     data = bytearray()
     for a in range(length):
-        ctx.set(dut.req_addr, a)
+        ctx.set(dut.req.addr, a)
         await ctx.tick()
-        data.append(ctx.get(dut.req_data))
+        data.append(ctx.get(dut.req.data))
     return status, bytes(data)
 
 
@@ -115,18 +115,19 @@ def _consumer(dut, got):
     """Background bench: reads every request as soon as it is valid, then acks it."""
     async def bench(ctx):
         while True:
-            if not ctx.get(dut.req_valid):
-                await ctx.changed(dut.req_valid)  # cheaper than polling every cycle
+            if not ctx.get(dut.req.valid):
+                await ctx.changed(dut.req.valid)  # cheaper than polling every cycle
                 continue
             got.append(await _read_request(ctx, dut))
-            ctx.set(dut.req_ack, 1)
+            ctx.set(dut.req.ack, 1)
             await ctx.tick()
-            ctx.set(dut.req_ack, 0)
+            ctx.set(dut.req.ack, 0)
     return bench
 
 
 def _counters(ctx, dut):
-    return (ctx.get(dut.frames), ctx.get(dut.crc_errors), ctx.get(dut.framing_errors))
+    c = dut.counters
+    return ctx.get(c.frames), ctx.get(c.crc_errors), ctx.get(c.framing_errors)
 
 
 # -- stimulus ---------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def _check_against_model(stream):
         await _sender(dut, stream, idle_after=_idle_after)(ctx)
         await ctx.tick().repeat(MAX_BODY + 50)   # the last request is read
         counters.append(_counters(ctx, dut))
-        assert not ctx.get(dut.req_valid)
+        assert not ctx.get(dut.req.valid)
 
     _run(dut, main, background=[_consumer(dut, got)])
     assert len(got) == len(want)
@@ -257,22 +258,22 @@ def test_ping_pong_and_third_frame_dropped():
 
     async def main(ctx):
         await _sender(dut, pkts[0] + pkts[1] + pkts[2])(ctx)
-        assert ctx.get(dut.req_valid)
+        assert ctx.get(dut.req.valid)
         assert _counters(ctx, dut) == (2, 0, 1)
         # held until the ack, oldest first
         for i in range(2):
             await ctx.tick().repeat(5)
-            assert ctx.get(dut.req_valid) and ctx.get(dut.req_status) == p.Status.OK
+            assert ctx.get(dut.req.valid) and ctx.get(dut.req.status) == p.Status.OK
             status, data = await _read_request(ctx, dut)
             assert data == p.cobs_decode(pkts[i][1:-1])[:-2]
-            ctx.set(dut.req_ack, 1)
+            ctx.set(dut.req.ack, 1)
             await ctx.tick()
-            ctx.set(dut.req_ack, 0)
-        assert not ctx.get(dut.req_valid)
+            ctx.set(dut.req.ack, 0)
+        assert not ctx.get(dut.req.valid)
         # an ack while nothing waits changes nothing
-        ctx.set(dut.req_ack, 1)
+        ctx.set(dut.req.ack, 1)
         await ctx.tick()
-        ctx.set(dut.req_ack, 0)
+        ctx.set(dut.req.ack, 0)
         # both buffers are free again: two more frames fill them; a third, with a bad
         # CRC, is dropped too and counted as a framing error, not a CRC error
         bad = bytearray(pkts[1])
@@ -283,15 +284,15 @@ def test_ping_pong_and_third_frame_dropped():
         seen = []
         for _ in range(2):
             seen.append(await _read_request(ctx, dut))
-            ctx.set(dut.req_ack, 1)
+            ctx.set(dut.req.ack, 1)
             await ctx.tick()
-            ctx.set(dut.req_ack, 0)
+            ctx.set(dut.req.ack, 0)
             await ctx.tick()
         assert [d for _, d in seen] == [p.cobs_decode(k[1:-1])[:-2] for k in (pkts[3], pkts[0])]
-        assert not ctx.get(dut.req_valid)
-        ctx.set(dut.clear_counters, 1)
+        assert not ctx.get(dut.req.valid)
+        ctx.set(dut.counters.clear, 1)
         await ctx.tick()
-        ctx.set(dut.clear_counters, 0)
+        ctx.set(dut.counters.clear, 0)
         assert _counters(ctx, dut) == (0, 0, 0)
 
     _run(dut, main)
@@ -306,15 +307,15 @@ def test_ack_frees_a_buffer():
     async def main(ctx):
         await _sender(dut, pkts[0] + pkts[1])(ctx)
         got.append(await _read_request(ctx, dut))
-        ctx.set(dut.req_ack, 1)
+        ctx.set(dut.req.ack, 1)
         await ctx.tick()
-        ctx.set(dut.req_ack, 0)
+        ctx.set(dut.req.ack, 0)
         await _sender(dut, pkts[2])(ctx)
         for _ in range(2):
             got.append(await _read_request(ctx, dut))
-            ctx.set(dut.req_ack, 1)
+            ctx.set(dut.req.ack, 1)
             await ctx.tick()
-            ctx.set(dut.req_ack, 0)
+            ctx.set(dut.req.ack, 0)
             await ctx.tick()
         assert _counters(ctx, dut) == (3, 0, 0)
 
@@ -350,7 +351,7 @@ def test_reply_path_sends_encode_packet_bytes():
             await _send_reply(ctx, dut, body)
             # record the line while busy, and a little after
             levels = []
-            async for _, _, busy, tx in ctx.tick().sample(dut.rep_busy, dut.tx):
+            async for _, _, busy, tx in ctx.tick().sample(dut.rep.busy, dut.tx):
                 if not busy:
                     break
                 levels.append(tx)
@@ -373,7 +374,7 @@ def test_reply_path_sends_encode_packet_bytes():
 
 
 def test_reply_while_receiving_and_send_ignored_while_busy():
-    """Reply and request paths run at once; a rep_send while busy is ignored."""
+    """Reply and request paths run at once; a rep.send while busy is ignored."""
     req = p.encode_packet(3, p.Cmd.INFER, bytes(range(30)))
     body = bytes((3, p.Cmd.INFER | p.REPLY_BIT, 0)) + bytes(range(1, 40))
     dut = PacketLink(clk_hz=CLK_HZ, baud=BAUD)
@@ -382,15 +383,15 @@ def test_reply_while_receiving_and_send_ignored_while_busy():
     async def reply(ctx):
         await _send_reply(ctx, dut, body)
         cycle = 0
-        async for _, _, busy, tx in ctx.tick().sample(dut.rep_busy, dut.tx):
+        async for _, _, busy, tx in ctx.tick().sample(dut.rep.busy, dut.tx):
             if not busy:
                 break
             levels.append(tx)
             cycle += 1
-            ctx.set(dut.rep_send, cycle in (8, 9))   # a second pulse, ignored
-            ctx.set(dut.rep_len, 3)
+            ctx.set(dut.rep.send, cycle in (8, 9))   # a second pulse, ignored
+            ctx.set(dut.rep.len, 3)
         await ctx.tick().repeat(40 * DIV)
-        assert ctx.get(dut.tx) == 1 and not ctx.get(dut.rep_busy)
+        assert ctx.get(dut.tx) == 1 and not ctx.get(dut.rep.busy)
 
     async def request(ctx):
         await _sender(dut, req)(ctx)

@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .conv.step import THRESHOLD_BITS
+from .interfaces import RegionAccessSignature
 
 __all__ = ["OK_LATENCY", "ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
 
@@ -235,40 +236,31 @@ class ExtLoader(wiring.Component):
 
     Attributes
     ----------
-    region, offset, length : Signal, in
-        The access: :class:`protocol.Region` value, byte offset, byte count.
-    ok : Signal, out
-        Registered, :data:`OK_LATENCY` cycles behind the inputs: a *write* of
-        ``(region, offset, length)`` is served: the region
-        exists for this extractor (``EXT_WEIGHTS_PW`` only for separable layers), it
-        holds ``offset + length`` bytes, and offset and length are multiples of
-        ``ext.lanes`` (weights) or 4 (thresholds, steps). A zero length is served
-        (nothing is written).
-    ok_read : Signal, out
-        Registered like ``ok``: a *read* is served: as ``ok``, and for the weight
-        regions only with ``weight_readback``.
-    write : Signal, in
-        Pulse (while not ``busy`` and ``ok``; ignored otherwise): start the access;
-        the ``length`` bytes then come on ``wdata``. ``region``, ``offset`` and
-        ``length`` must have been stable for :data:`OK_LATENCY` cycles before the
-        pulse (the cycle in which ``ok`` answers them) and during it.
-    wdata : stream of 8 bits, in
-        The bytes of the write, in order (``ready`` only while bytes are still due).
-        Step values keep their low ``ext.step_bits`` bits: the dispatcher refuses
-        larger ones before starting the write.
+    access : ``In(RegionAccessSignature())``
+        The WRITE_MEM/READ_MEM access (:class:`.interfaces.RegionAccessSignature`):
+
+        * ``ok`` says a *write* of ``(region, offset, length)`` is served: the region
+          exists for this extractor (``EXT_WEIGHTS_PW`` only for separable layers), it
+          holds ``offset + length`` bytes, and offset and length are multiples of
+          ``ext.lanes`` (weights) or 4 (thresholds, steps); a zero length is served
+          (nothing is written). ``ok_read``: a *read* is served, as ``ok``, and for the
+          weight regions only with ``weight_readback``. Both are registered,
+          :data:`OK_LATENCY` cycles behind the inputs.
+        * ``write`` (while not ``busy`` and ``ok``; ignored otherwise) starts the write:
+          ``region``, ``offset`` and ``length`` must have been stable for
+          :data:`OK_LATENCY` cycles before the pulse and during it; the ``length`` bytes
+          then come on ``wdata`` (``ready`` only while bytes are still due). Step values
+          keep their low ``ext.step_bits`` bits: the dispatcher refuses larger ones before
+          starting the write.
+        * ``read`` (while not ``busy`` and ``ok_read``) sends ``length`` bytes on
+          ``rdata``: the golden layout of what was last written (zeros after reset; a
+          step as u32 of its low ``ext.step_bits`` bits). The inputs are held as for
+          ``write``.
+        * ``busy``: from the cycle after ``write``/``read`` until the last ``load`` beat
+          or ``rdata`` byte has been taken.
     load : stream of ``ext.load_layout``, out
         To :attr:`DSCNNExtractor.load`. A weight row is sent once its ``lanes`` bytes
         are in; a threshold or step rewrites its whole parameter word.
-    read : Signal, in
-        Pulse (while not ``busy`` and ``ok_read``; ignored otherwise): start the access
-        and send its ``length`` bytes on ``rdata``; the inputs are held as for
-        ``write``.
-    rdata : stream of 8 bits, out
-        The bytes read, in order: the golden layout of what was last written (zeros
-        after reset; a step as u32 of its low ``ext.step_bits`` bits).
-    busy : Signal, out
-        From the cycle after ``write``/``read`` until the last ``load`` beat or
-        ``rdata`` byte has been taken.
     """
 
     def __init__(self, ext: DSCNNExtractor, *, weight_readback: bool = True):
@@ -279,23 +271,14 @@ class ExtLoader(wiring.Component):
         self.infos = regions(ext)
         self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
         super().__init__({
-            "region": In(8),
-            "offset": In(32),
-            "length": In(range(protocol.MAX_PACKET + 1)),
-            "ok": Out(1),
-            "ok_read": Out(1),
-            "write": In(1),
-            "wdata": In(stream.Signature(8)),
+            "access": In(RegionAccessSignature()),
             "load": Out(stream.Signature(ext.load_layout)),
-            "read": In(1),
-            "rdata": Out(stream.Signature(8)),
-            "busy": Out(1),
         })
         self._MustUse__silence = False
 
     def elaborate(self, platform):
         m = Module()
-        ext = self.ext
+        ext, acc = self.ext, self.access
         F, L, G, A = ext.spec.filters, ext.lanes, ext.groups, ext.act_units
         n_layers = len(ext.spec.layers)
         slot, step_bits = ext.param_slot, ext.step_bits
@@ -320,8 +303,8 @@ class ExtLoader(wiring.Component):
         i_region, i_length = Signal(8), Signal(range(protocol.MAX_PACKET + 1))
         nbits = max(max_size, 2).bit_length()
         i_off, i_high = Signal(nbits), Signal()            # offset below/above 2**nbits
-        m.d.sync += [i_region.eq(self.region), i_length.eq(self.length),
-                     i_off.eq(self.offset[:nbits]), i_high.eq(self.offset[nbits:] != 0)]
+        m.d.sync += [i_region.eq(acc.region), i_length.eq(acc.length),
+                     i_off.eq(acc.offset[:nbits]), i_high.eq(acc.offset[nbits:] != 0)]
         # A huge offset must not wrap into range: its high bits refuse it.
         end = Signal(nbits + 1)
         m.d.comb += end.eq(i_off + i_length)
@@ -334,8 +317,8 @@ class ExtLoader(wiring.Component):
                     aligned = ((i_off[:a] == 0) & (i_length[:a] == 0)) if a else 1
                     m.d.comb += [hit.eq(aligned & ~i_high & (end <= r.size)),
                                  is_weights.eq(r.kind == "weights")]
-        m.d.sync += [self.ok.eq(hit),
-                     self.ok_read.eq(hit & (~is_weights if not self.weight_readback
+        m.d.sync += [acc.ok.eq(hit),
+                     acc.ok_read.eq(hit & (~is_weights if not self.weight_readback
                                             else 1))]
 
         # -- state ----------------------------------------------------------------
@@ -394,23 +377,23 @@ class ExtLoader(wiring.Component):
                                              neuron.eq(off >> _log2(VALUE_BYTES)),
                                              rsrc.eq(1 if r.kind == "threshold" else 2),
                                              raddr.eq(VALUE_BYTES * r.shadow + off)]
-                with m.If(self.write & self.ok):
+                with m.If(acc.write & acc.ok):
                     m.next = "P_BYTES"
                     with m.If(kind_w):
                         m.next = "W_BYTES"
-                with m.Elif(self.read & self.ok_read):
+                with m.Elif(acc.read & acc.ok_read):
                     m.next = "READ"
 
             # -- weights: collect 4 bytes (or the row's end), send one beat --------
             with m.State("W_BYTES"):
-                m.d.comb += self.wdata.ready.eq(rem != 0)
+                m.d.comb += acc.wdata.ready.eq(rem != 0)
                 with m.If(rem == 0):
                     m.next = "IDLE"                          # a zero-length write
-                with m.Elif(self.wdata.valid):
-                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(self.wdata.payload),
+                with m.Elif(acc.wdata.valid):
+                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
                                  rem.eq(rem - 1), waddr.eq(waddr + 1)]
                     if self.weight_readback:
-                        m.d.comb += [w_wr.addr.eq(waddr), w_wr.data.eq(self.wdata.payload),
+                        m.d.comb += [w_wr.addr.eq(waddr), w_wr.data.eq(acc.wdata.payload),
                                      w_wr.en.eq(1)]
                     with m.If((nbyte[:2] == 3) | (nbyte == L - 1)):
                         m.next = "W_BEAT"
@@ -437,11 +420,11 @@ class ExtLoader(wiring.Component):
 
             # -- thresholds / steps: collect a value, store it, rewrite its word ---
             with m.State("P_BYTES"):
-                m.d.comb += self.wdata.ready.eq(rem != 0)
+                m.d.comb += acc.wdata.ready.eq(rem != 0)
                 with m.If(rem == 0):
                     m.next = "IDLE"
-                with m.Elif(self.wdata.valid):
-                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(self.wdata.payload),
+                with m.Elif(acc.wdata.valid):
+                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
                                  rem.eq(rem - 1), nbyte.eq(nbyte + 1)]
                     with m.If(nbyte[:2] == VALUE_BYTES - 1):
                         m.d.sync += nbyte.eq(0)
@@ -483,7 +466,7 @@ class ExtLoader(wiring.Component):
 
             # -- reads: one byte a cycle, the read port holding while rdata waits ---
             with m.State("READ"):
-                advance = ~rvalid | self.rdata.ready
+                advance = ~rvalid | acc.rdata.ready
                 word = Signal(32)
                 with m.Switch(rsrc):
                     if self.weight_readback:
@@ -493,8 +476,8 @@ class ExtLoader(wiring.Component):
                         m.d.comb += word.eq(th_rd.data)
                     with m.Case(2):
                         m.d.comb += word.eq(st_rd.data)
-                m.d.comb += [self.rdata.valid.eq(rvalid),
-                             self.rdata.payload.eq(word.word_select(rlane, 8)),
+                m.d.comb += [acc.rdata.valid.eq(rvalid),
+                             acc.rdata.payload.eq(word.word_select(rlane, 8)),
                              th_rd.addr.eq(raddr >> 2), st_rd.addr.eq(raddr >> 2),
                              th_rd.en.eq(advance), st_rd.en.eq(advance)]
                 if self.weight_readback:
@@ -507,5 +490,5 @@ class ExtLoader(wiring.Component):
                     with m.Else():
                         m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += acc.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -200,16 +200,47 @@ class FCLearningCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        F, N, L, W = self.num_inputs, self.num_neurons, self.lanes, self.width
-        WPN, G = self.words, self.groups
-        LW = exact_log2(L)
-        PW, IW, VW = self.pot_width, self.idx_width, VAR_WIDTH
-        CW = bits_for(F) + 1                      # counts, offsets, q, r, s
+        _CoreLogic(self, m).build()
+        return m
 
-        cmd, rsp = self.cmd, self.rsp
-        cp = cmd.payload
 
-        # ---------------------------------------------------------------- storage
+class _CoreLogic:
+    """:class:`FCLearningCore`'s datapath and its ``ctrl`` state machine, built into
+    ``m``: one method per part (memories, potential pass, winner reduction, learning
+    datapath, host reads) and per group of states (host commands, the pass, the
+    learning counts, the candidate walk, the result, ADD_CLASSES)."""
+
+    def __init__(self, core: FCLearningCore, m: Module):
+        self.core, self.m = core, m
+        self.F, self.N, self.L, self.W = (core.num_inputs, core.num_neurons, core.lanes,
+                                          core.width)
+        self.WPN, self.G = core.words, core.groups
+        self.LW = exact_log2(self.L)
+        self.PW, self.IW, self.VW = core.pot_width, core.idx_width, VAR_WIDTH
+        self.CW = bits_for(self.F) + 1              # counts, offsets, q, r, s
+        self.cmd, self.rsp = core.cmd, core.rsp
+        self.cp = core.cmd.payload
+        self._memories()
+        self._registers()
+        self._potential_pass()
+        self._winner_reduction()
+        m.submodules.cls_div = self.cls_div = SeqDivider(self.IW)
+        m.d.comb += [self.cls_div.dividend.eq(self.best_idx),
+                     self.cls_div.divisor.eq(self.per_class)]
+        self._learning_datapath()
+        self._host_reads()
+        self._write_ports()
+        self._candidate_walk()
+
+    def split(self, neuron):
+        """(lane, group) of a neuron index."""
+        return neuron[:self.LW] if self.LW else Const(0, 1), neuron[self.LW:]
+
+    # -- datapath ------------------------------------------------------------------------
+    def _memories(self):
+        """Per lane: weights, threshold_learning, thswap, potentials; the sample's
+        spike words; their shared read addresses."""
+        m, L, W, G, WPN, VW, PW = self.m, self.L, self.W, self.G, self.WPN, self.VW, self.PW
         # No read whose data is used meets a write to the same address: host writes
         # (IDLE, ADD), the pass's potential writes, the walk's SCAN_WRITE and
         # L_UPDATE each leave the read ports' data unused in the next cycle. So
@@ -236,63 +267,65 @@ class FCLearningCore(wiring.Component):
         m.submodules.spikes = xmem = memory.Memory(shape=W, depth=WPN, init=[],
                                                    attrs=NO_RW_CHECK)
         x_rd = xmem.read_port(transparent_for=())
-        x_wr = xmem.write_port()
-        poison = self.poison_collisions
-        wrd = checked_reads(m, zip(wrd, wwr), poison)
-        thl_rd = checked_reads(m, zip(thl_rd, thl_wr), poison)
-        swp_rd = checked_reads(m, zip(swp_rd, swp_wr), poison)
-        pot_rd = checked_reads(m, zip(pot_rd, pot_wr), poison)
-        x_rd, = checked_reads(m, [(x_rd, x_wr)], poison)
+        self.x_wr = xmem.write_port()
+        poison = self.core.poison_collisions
+        self.wrd = wrd = checked_reads(m, zip(wrd, wwr), poison)
+        self.thl_rd = thl_rd = checked_reads(m, zip(thl_rd, thl_wr), poison)
+        self.swp_rd = swp_rd = checked_reads(m, zip(swp_rd, swp_wr), poison)
+        self.pot_rd = pot_rd = checked_reads(m, zip(pot_rd, pot_wr), poison)
+        self.x_rd, = checked_reads(m, [(x_rd, self.x_wr)], poison)
+        self.wwr, self.thl_wr, self.swp_wr, self.pot_wr = wwr, thl_wr, swp_wr, pot_wr
 
         # Shared addresses: the pass reads the same address in every lane; host reads
         # and learning use one lane and ignore the others.
-        w_addr = Signal(range(max(G * WPN, 2)))
-        v_addr = Signal(range(max(G, 2)))         # thl / thswap / pot
+        self.w_addr = Signal(range(max(G * WPN, 2)))
+        self.v_addr = Signal(range(max(G, 2)))      # thl / thswap / pot
         for l in range(L):
-            for port, addr in ((wrd[l], w_addr), (thl_rd[l], v_addr),
-                               (swp_rd[l], v_addr), (pot_rd[l], v_addr)):
+            for port, addr in ((wrd[l], self.w_addr), (thl_rd[l], self.v_addr),
+                               (swp_rd[l], self.v_addr), (pot_rd[l], self.v_addr)):
                 m.d.comb += port.addr.eq(addr)
-        x_addr = Signal(range(max(WPN, 2)))
-        m.d.comb += x_rd.addr.eq(x_addr)
+        self.x_addr = Signal(range(max(WPN, 2)))
+        m.d.comb += self.x_rd.addr.eq(self.x_addr)
 
-        # ------------------------------------------------------------- registers
-        num_neurons = Signal(range(N + 1))
-        num_classes = Signal(range(N + 1))
-        per_class = Signal(range(N + 1))
-        thswap_init = Signal(signed(VW))
-        decay = Signal(signed(VW))
-        thswap_min = Signal(signed(VW))
-        thl_cap = Signal(signed(VW))
-        offset = Signal(CW)
-        params = Array([num_neurons, num_classes, per_class, thswap_init, decay,
-                        thswap_min, thl_cap, offset])
-
-        def split(neuron):
-            """(lane, group) of a neuron index."""
-            return neuron[:LW] if LW else Const(0, 1), neuron[LW:]
-
-        # ----------------------------------------------------------- sample input
-        op = Signal(Op)
-        cand_all = Signal()
+    def _registers(self):
+        """The parameters (:class:`Param` order) and the sample's command state."""
+        N, VW, IW = self.N, self.VW, self.IW
+        self.num_neurons = Signal(range(N + 1))
+        self.num_classes = Signal(range(N + 1))
+        self.per_class = Signal(range(N + 1))
+        self.thswap_init = Signal(signed(VW))
+        self.decay = Signal(signed(VW))
+        self.thswap_min = Signal(signed(VW))
+        self.thl_cap = Signal(signed(VW))
+        self.offset = Signal(self.CW)
+        self.params = Array([self.num_neurons, self.num_classes, self.per_class,
+                             self.thswap_init, self.decay, self.thswap_min, self.thl_cap,
+                             self.offset])
+        # The sample: its op, the learning candidates' block, the words loaded.
+        self.op = Signal(Op)
+        self.cand_all = Signal()
         # Full width: a label >= NUM_CLASSES must give an empty block, not wrap.
-        cand_lo = Signal(2 * IW)
-        cand_hi = Signal(2 * IW + 1)
-        load_word = Signal(range(max(WPN, 2)))
+        self.cand_lo = Signal(2 * IW)
+        self.cand_hi = Signal(2 * IW + 1)
+        self.load_word = Signal(range(max(self.WPN, 2)))
 
-        # --------------------------------------------------------------- pass
+    def _potential_pass(self):
+        """Stages 0-3 of the pass: every active neuron's potential, written to the
+        potential memories (stage 4)."""
+        m, L, W, G, WPN, PW, VW = self.m, self.L, self.W, self.G, self.WPN, self.PW, self.VW
         # Pipeline: s0 issue addresses | s1 memory data, AND with the spikes |
         # s2 popcounts of 16-bit slices | s3 sum and accumulate | s4 eligibility |
         # s5 reduce.
         # Block RAM outputs are slow (about 6 ns on ECP5), so nothing but an AND
         # follows them before a register.
-        p_run = Signal()
-        p_grp = Signal(range(G + 1))
-        p_word = Signal(range(max(WPN, 2)))
-        p_groups = Signal(range(G + 1))
+        self.p_run = p_run = Signal()
+        self.p_grp = p_grp = Signal(range(G + 1))
+        self.p_word = p_word = Signal(range(max(WPN, 2)))
+        self.p_groups = Signal(range(G + 1))
         # The pass's weight address as a counter of its own (p_grp * WPN + p_word): the
         # adder, shared with the host's address, sat in front of the weight RAMs on a
         # critical path (step 16 of docs/design.md §3.6).
-        p_addr = Signal(range(max(G * WPN + 1, 2)))
+        self.p_addr = Signal(range(max(G * WPN + 1, 2)))
 
         def stage(n):
             return (Signal(name=f"s{n}_valid"), Signal(name=f"s{n}_first"),
@@ -302,7 +335,9 @@ class FCLearningCore(wiring.Component):
         s2_valid, s2_first, s2_last, s2_grp = stage(2)
         s3_valid, s3_first, s3_last, s3_grp = stage(3)
         s4_valid, _, _, s4_grp = stage(4)
-        m.d.comb += x_addr.eq(p_word)
+        self.pipe_valid = [s1_valid, s2_valid, s3_valid, s4_valid]
+        self.s4_valid, self.s4_grp = s4_valid, s4_grp
+        m.d.comb += self.x_addr.eq(p_word)
         m.d.sync += [s1_valid.eq(p_run), s1_grp.eq(p_grp),
                      s1_first.eq(p_word == 0), s1_last.eq(p_word == WPN - 1)]
         m.d.sync += [s2_valid.eq(s1_valid), s2_grp.eq(s1_grp),
@@ -311,8 +346,8 @@ class FCLearningCore(wiring.Component):
                      s3_first.eq(s2_first), s3_last.eq(s2_last)]
         m.d.sync += [s4_valid.eq(s3_valid & s3_last), s4_grp.eq(s3_grp)]
         acc = [Signal(PW, name=f"acc{l}") for l in range(L)]
-        s4_pot = [Signal(PW, name=f"s4_pot{l}") for l in range(L)]
-        s4_thl = [Signal(signed(VW), name=f"s4_thl{l}") for l in range(L)]
+        self.s4_pot = s4_pot = [Signal(PW, name=f"s4_pot{l}") for l in range(L)]
+        self.s4_thl = s4_thl = [Signal(signed(VW), name=f"s4_thl{l}") for l in range(L)]
         for l in range(L):
             s2_and = Signal(W, name=f"s2_and{l}")
             s2_thl = Signal(signed(VW), name=f"s2_thl{l}")
@@ -320,37 +355,48 @@ class FCLearningCore(wiring.Component):
             parts = popcount_parts(s2_and)
             s3_parts = [Signal(len(v), name=f"s3_part{l}_{i}") for i, v in enumerate(parts)]
             # popcount of AND: this word's contribution to the potential.
-            m.d.sync += [s2_and.eq(wrd[l].data & x_rd.data), s2_thl.eq(thl_rd[l].data)]
+            m.d.sync += [s2_and.eq(self.wrd[l].data & self.x_rd.data),
+                         s2_thl.eq(self.thl_rd[l].data)]
             m.d.sync += [a.eq(b) for a, b in zip(s3_parts, parts)]
             m.d.sync += s3_thl.eq(s2_thl)
             total = Mux(s3_first, 0, acc[l]) + add_tree(s3_parts)
             with m.If(s3_valid):
                 m.d.sync += acc[l].eq(total)
             m.d.sync += [s4_pot[l].eq(total), s4_thl[l].eq(s3_thl)]
-            m.d.comb += [pot_wr[l].addr.eq(s4_grp), pot_wr[l].data.eq(s4_pot[l]),
-                         pot_wr[l].en.eq(s4_valid)]
+            m.d.comb += [self.pot_wr[l].addr.eq(s4_grp), self.pot_wr[l].data.eq(s4_pot[l]),
+                         self.pot_wr[l].en.eq(s4_valid)]
 
+    def _winner_reduction(self):
+        """Stages 4-5: the winner and the learning winner, reduced in neuron order."""
+        m, L, LW, PW, IW = self.m, self.L, self.LW, self.PW, self.IW
+        s4_grp, s4_pot, s4_thl = self.s4_grp, self.s4_pot, self.s4_thl
         # Stage 4: per lane, is the neuron active, and eligible for learning
         # (candidate block, pot > threshold_learning)? Stage 5: reduce the lanes in
         # index order, then against the running best (strictly greater replaces,
         # so ties keep the lowest index).
-        s5_valid = Signal()
-        m.d.sync += s5_valid.eq(s4_valid)
+        self.s5_valid = s5_valid = Signal()
+        m.d.sync += s5_valid.eq(self.s4_valid)
         s5_pot = [Signal(PW, name=f"s5_pot{l}") for l in range(L)]
         s5_active = [Signal(name=f"s5_active{l}") for l in range(L)]
         s5_elig = [Signal(name=f"s5_elig{l}") for l in range(L)]
-        s5_grp = Signal.like(p_grp)
+        s5_grp = Signal.like(self.p_grp)
         m.d.sync += s5_grp.eq(s4_grp)
         for l in range(L):
             j = Signal(IW + 1, name=f"s4_neuron{l}")
             m.d.comb += j.eq(Cat(Const(l, LW), s4_grp) if LW else s4_grp)
-            active = j < num_neurons
-            cand = cand_all | ((j >= cand_lo) & (j < cand_hi))
+            active = j < self.num_neurons
+            cand = self.cand_all | ((j >= self.cand_lo) & (j < self.cand_hi))
             m.d.sync += [s5_pot[l].eq(s4_pot[l]), s5_active[l].eq(active),
                          s5_elig[l].eq(active & cand & (s4_pot[l] > s4_thl[l]))]
 
-        best_valid, best_pot, best_idx = Signal(), Signal(PW), Signal(IW)
-        lrn_valid, lrn_pot, lrn_idx = Signal(), Signal(PW), Signal(IW)
+        # The running winner and learning winner of the pass.
+        best_valid, best_pot, best_idx = (Signal(name="best_valid"),
+                                          Signal(PW, name="best_pot"),
+                                          Signal(IW, name="best_idx"))
+        lrn_valid, lrn_pot, lrn_idx = (Signal(name="lrn_valid"), Signal(PW, name="lrn_pot"),
+                                       Signal(IW, name="lrn_idx"))
+        self.best_valid, self.best_pot, self.best_idx = best_valid, best_pot, best_idx
+        self.lrn_valid, self.lrn_pot, self.lrn_idx = lrn_valid, lrn_pot, lrn_idx
         c_valid, c_pot, c_idx = Const(0, 1), Const(0, PW), Const(0, IW)
         e_valid, e_pot, e_idx = Const(0, 1), Const(0, PW), Const(0, IW)
         for l in range(L):
@@ -376,43 +422,48 @@ class FCLearningCore(wiring.Component):
             with m.If(e_valid & (~lrn_valid | (e_pot > lrn_pot))):
                 m.d.sync += [lrn_valid.eq(1), lrn_pot.eq(e_pot), lrn_idx.eq(e_idx)]
 
-        # ---------------------------------------------------------- class divider
-        m.submodules.cls_div = cls_div = SeqDivider(IW)
-        m.d.comb += [cls_div.dividend.eq(best_idx), cls_div.divisor.eq(per_class)]
-
-        # ---------------------------------------------------------- learning unit
-        win_lane, win_grp = split(lrn_idx)
-        win_base = Signal(range(max(G * WPN, 2)))
-        win_thswap = Signal(signed(VW))
-        l_word = Signal(range(max(WPN, 2)))
-        n_r, n_a = Signal(CW), Signal(CW)
-        s_ra = Signal(CW)
-        s_cnt = Signal(CW)
-        q_r, r_r, q_a, r_a = (Signal(CW, name=n) for n in ("q_r", "r_r", "q_a", "r_a"))
-        scan_a = Signal()                         # 0: R list, 1: A list
-        wreg = Signal(W)
-        xreg = Signal(W)                          # the spike word read with wq
-        mask = Signal(W)
+    def _learning_datapath(self):
+        """The learning unit's registers, dividers and spread selector, and the
+        winner's words read into ``wq``/``xreg``."""
+        m, W, VW, CW, WPN, G = self.m, self.W, self.VW, self.CW, self.WPN, self.G
+        self.win_lane, self.win_grp = self.split(self.lrn_idx)
+        self.win_base = Signal(range(max(G * WPN, 2)))
+        self.win_thswap = Signal(signed(VW))
+        self.l_word = Signal(range(max(WPN, 2)))
+        self.n_r, self.n_a = Signal(CW, name="n_r"), Signal(CW, name="n_a")
+        self.s_ra = Signal(CW)
+        self.s_cnt = Signal(CW)
+        self.q_r, self.r_r, self.q_a, self.r_a = (Signal(CW, name=n)
+                                                  for n in ("q_r", "r_r", "q_a", "r_a"))
+        self.scan_a = Signal()                      # 0: R list, 1: A list
+        self.wreg = Signal(W)
+        self.xreg = Signal(W)                       # the spike word read with wq
+        self.mask = Signal(W)
         # ``mask == 0`` and "in SCAN_BITS" as flip-flops: decoded in front of the
         # selector's ``advance``, they were two of the five LUT levels ahead of its
         # flip-flop enables (docs/design.md §3.6, step 15).
-        mask_empty = Signal()
-        scan_bits = Signal()
-        sel_load = Signal()                       # load the selector (registered)
-        r_parts = [Signal(len(v), name=f"r_part{i}") for i, v in enumerate(popcount_parts(wreg))]
-        a_parts = [Signal(len(v), name=f"a_part{i}") for i, v in enumerate(popcount_parts(wreg))]
-        m.submodules.div_r = div_r = SeqDivider(CW)
-        m.submodules.div_a = div_a = SeqDivider(CW)
-        m.submodules.select = sel = SpreadSelector(CW)
+        self.mask_empty = Signal()
+        self.scan_bits = Signal()
+        self.sel_load = Signal()                    # load the selector (registered)
+        self.r_parts, self.a_parts = (
+            [Signal(len(v), name=f"{x}_part{i}")
+             for i, v in enumerate(popcount_parts(self.wreg))] for x in "ra")
+        m.submodules.div_r = self.div_r = SeqDivider(CW)
+        m.submodules.div_a = self.div_a = SeqDivider(CW)
+        m.submodules.select = self.sel = SpreadSelector(CW)
 
-        w_data = Array(p.data for p in wrd)[win_lane]
+        w_data = Array(p.data for p in self.wrd)[self.win_lane]
         # The winner's weight word straight out of the block RAM into a register: behind
         # wreg's multiplexer the RAM's 5.8 ns clock-to-out limited Fmax.
-        wq = Signal(W)
-        m.d.sync += [wq.eq(w_data), xreg.eq(x_rd.data)]
-        low = mask & -mask                        # lowest candidate bit, one-hot
+        self.wq = Signal(W)
+        m.d.sync += [self.wq.eq(w_data), self.xreg.eq(self.x_rd.data)]
+        self.low = self.mask & -self.mask           # lowest candidate bit, one-hot
 
-        # ----------------------------------------------------------- host reads
+    def _host_reads(self):
+        """The read pipeline (stage A: the ports' data, stage B: the response) and the
+        response stream, shared with INFER/LEARN's result."""
+        m, LW, VW, PW, rsp = self.m, self.LW, self.VW, self.PW, self.rsp
+        dw = self.core.data_width
         # Reads are pipelined: stage A is the cycle in which the memory read ports
         # show the data, stage B a response register, so that no block RAM output
         # drives rsp.payload combinationally (that path limited Fmax). A read is
@@ -420,298 +471,337 @@ class FCLearningCore(wiring.Component):
         # ports need no output-hold enable: that enable, fanned out to every block
         # RAM, was the critical path of the extractor + FC core build (docs/design.md
         # §3.6, step 15). Reads run at one per two cycles.
-        rd_a = Signal()                           # a read result is in the ports
-        rd_a_op = Signal(Op)
+        self.rd_a = rd_a = Signal()                 # a read result is in the ports
+        self.rd_a_op = Signal(Op)
         # One-hot source of the read data, decoded when the read is accepted. Stage B
         # keeps the data as the OR of three registers (two pairs of block RAM outputs,
         # the parameter), ORed at rsp.payload: one LUT between a block RAM output
         # (5.8 ns clock-to-out) and a flip-flop; the op-decoded multiplexer was four.
-        rd_sources = (Op.READ_WEIGHT, Op.READ_THL, Op.READ_THSWAP, Op.READ_POT,
-                      Op.READ_PARAM)
-        rd_a_sel = Signal(len(rd_sources))
-        rd_a_lane = Signal(max(LW, 1))
-        rd_a_param = Signal(self.data_width)
-        rd_b = Signal()                           # a read response is in rd_q
-        rd_q = Signal(self.rsp_layout)
-        rd_q_b = Signal(max(VW, PW))              # rd_q.data | rd_q_b | rd_q_p: the data
-        rd_q_p = Signal(self.data_width)          # signed parameters read sign-extended
-        lane_sel = rd_a_lane if LW else Const(0, 1)
-        rd_values = [Mux(rd_a_sel[k], v, 0) for k, v in enumerate((
-            Array(p.data for p in wrd)[lane_sel],
-            Array(p.data for p in thl_rd)[lane_sel].as_unsigned(),
-            Array(p.data for p in swp_rd)[lane_sel].as_unsigned(),
-            Array(p.data for p in pot_rd)[lane_sel],
-            rd_a_param))]
-        read_ok = ~rd_a & (~rd_b | rsp.ready)
+        self.rd_sources = (Op.READ_WEIGHT, Op.READ_THL, Op.READ_THSWAP, Op.READ_POT,
+                           Op.READ_PARAM)
+        self.rd_a_sel = Signal(len(self.rd_sources))
+        self.rd_a_lane = Signal(max(LW, 1))
+        self.rd_a_param = Signal(dw)
+        self.rd_b = rd_b = Signal()                 # a read response is in rd_q
+        rd_q = Signal(self.core.rsp_layout)
+        rd_q_b = Signal(max(VW, PW))                # rd_q.data | rd_q_b | rd_q_p: the data
+        rd_q_p = Signal(dw)                         # signed parameters read sign-extended
+        lane_sel = self.rd_a_lane if LW else Const(0, 1)
+        rd_values = [Mux(self.rd_a_sel[k], v, 0) for k, v in enumerate((
+            Array(p.data for p in self.wrd)[lane_sel],
+            Array(p.data for p in self.thl_rd)[lane_sel].as_unsigned(),
+            Array(p.data for p in self.swp_rd)[lane_sel].as_unsigned(),
+            Array(p.data for p in self.pot_rd)[lane_sel],
+            self.rd_a_param))]
+        self.read_ok = ~rd_a & (~rd_b | rsp.ready)
         m.d.sync += rd_a.eq(0)
         with m.If(rd_a):
-            m.d.sync += [rd_b.eq(1), rd_q.op.eq(rd_a_op),
+            m.d.sync += [rd_b.eq(1), rd_q.op.eq(self.rd_a_op),
                          rd_q.data.eq(rd_values[0] | rd_values[1]),
                          rd_q_b.eq(rd_values[2] | rd_values[3]), rd_q_p.eq(rd_values[4])]
         with m.Elif(rsp.ready):
             m.d.sync += rd_b.eq(0)
 
         # Result of INFER / LEARN (never at the same time as a read response).
-        res_valid = Signal()
-        res = Signal(self.rsp_layout)
+        self.res_valid = Signal()
+        self.res = Signal(self.core.rsp_layout)
         with m.If(rd_b):
             m.d.comb += [rsp.valid.eq(1), rsp.payload.eq(rd_q),
                          rsp.payload.data.eq(rd_q.data | rd_q_b | rd_q_p)]
         with m.Else():
-            m.d.comb += [rsp.valid.eq(res_valid), rsp.payload.eq(res)]
+            m.d.comb += [rsp.valid.eq(self.res_valid), rsp.payload.eq(self.res)]
 
-        # Defaults for the write ports.
-        c_lane, c_grp = split(cp.addr[:IW])
-        add_left = Signal(range(N + 1))           # ADD_CLASSES: new neurons left
-        add_cls = Signal(range(N + 1))
-        add_idx = Signal(IW + 1)
-        a_lane, a_grp = split(add_idx[:IW])
+    def _write_ports(self):
+        """Lanes and groups of the host's and ADD_CLASSES' writes; the learning rule's
+        new thresholds."""
+        N, IW, VW = self.N, self.IW, self.VW
+        self.c_lane, self.c_grp = self.split(self.cp.addr[:IW])
+        self.add_left = Signal(range(N + 1))        # ADD_CLASSES: new neurons left
+        self.add_cls = Signal(range(N + 1))
+        self.add_idx = Signal(IW + 1)
+        self.a_lane, self.a_grp = self.split(self.add_idx[:IW])
 
         # Learning-time rule arithmetic, registered in L_S and L_S2 (the subtraction,
         # its clamp and the fan-out to every lane's write port in one cycle were a
         # critical path, docs/design.md §3.6, step 15).
-        thswap_next = Signal(signed(VW + 1))
-        thswap_new = Signal(signed(VW))
-        thl_new = Signal(signed(VW))
+        self.thswap_next = Signal(signed(VW + 1))
+        self.thswap_new = Signal(signed(VW))
+        self.thl_new = Signal(signed(VW))
 
-        # The candidate-bit walk of SCAN_BITS, outside the FSM so that its enables
-        # come from flip-flops (``scan_bits``, ``mask_empty``, the selector's flags).
-        m.d.comb += [sel.load.eq(sel_load), sel.s.eq(s_cnt),
-                     sel.q.eq(Mux(scan_a, q_a, q_r)), sel.r.eq(Mux(scan_a, r_a, r_r)),
-                     sel.offset.eq(Mux(scan_a, div_a.remainder, div_r.remainder)),
-                     sel.advance.eq(scan_bits & ~mask_empty)]
-        m.d.sync += sel_load.eq(0)
-        with m.If(scan_bits):
+    def _candidate_walk(self):
+        """The candidate-bit walk of SCAN_BITS, outside the FSM so that its enables
+        come from flip-flops (``scan_bits``, ``mask_empty``, the selector's flags)."""
+        m, sel, scan_a = self.m, self.sel, self.scan_a
+        m.d.comb += [sel.load.eq(self.sel_load), sel.s.eq(self.s_cnt),
+                     sel.q.eq(Mux(scan_a, self.q_a, self.q_r)),
+                     sel.r.eq(Mux(scan_a, self.r_a, self.r_r)),
+                     sel.offset.eq(Mux(scan_a, self.div_a.remainder, self.div_r.remainder)),
+                     sel.advance.eq(self.scan_bits & ~self.mask_empty)]
+        m.d.sync += self.sel_load.eq(0)
+        with m.If(self.scan_bits):
             # wreg and mask are updated outside the ``mask == 0`` test (``low`` is 0
             # then, and ``pick`` is 0 once ``done``: the same values).
-            rest = mask & ~low
-            m.d.sync += [mask.eq(rest), mask_empty.eq(rest == 0)]
+            rest = self.mask & ~self.low
+            m.d.sync += [self.mask.eq(rest), self.mask_empty.eq(rest == 0)]
             with m.If(sel.pick):
-                m.d.sync += wreg.eq(wreg ^ low)
+                m.d.sync += self.wreg.eq(self.wreg ^ self.low)
 
-        with m.FSM(name="ctrl"):
-            with m.State("IDLE"):
-                # Other commands wait until no read is in flight.
-                is_read = ((cp.op == Op.READ_WEIGHT) | (cp.op == Op.READ_THL) |
-                           (cp.op == Op.READ_THSWAP) | (cp.op == Op.READ_POT) |
-                           (cp.op == Op.READ_PARAM))
-                m.d.comb += [
-                    cmd.ready.eq(Mux(is_read, read_ok, ~rd_a & ~rd_b)),
-                    w_addr.eq(c_grp * WPN + cp.word),
-                    v_addr.eq(c_grp),
-                    x_wr.addr.eq(0),
-                    x_wr.data.eq(cp.data[:W]),
-                ]
-                for l in range(L):
-                    m.d.comb += [
-                        wwr[l].addr.eq(c_grp * WPN + cp.word), wwr[l].data.eq(cp.data[:W]),
-                        thl_wr[l].addr.eq(c_grp), thl_wr[l].data.eq(cp.data[:VW]),
-                        swp_wr[l].addr.eq(c_grp), swp_wr[l].data.eq(cp.data[:VW]),
-                    ]
-                with m.If(cmd.valid & cmd.ready):
-                    with m.If(is_read):
-                        m.d.sync += [rd_a.eq(1), rd_a_op.eq(cp.op), rd_a_lane.eq(c_lane),
-                                     rd_a_sel.eq(Cat(cp.op == o for o in rd_sources)),
-                                     rd_a_param.eq(params[cp.addr[:3]])]
-                    with m.Switch(cp.op):
-                        with m.Case(Op.INFER, Op.LEARN):
-                            m.d.comb += x_wr.en.eq(1)
-                            cls_ok = (cp.label >= 0) & (num_classes != 1)
-                            m.d.sync += [
-                                op.eq(cp.op),
-                                cand_all.eq(~cls_ok),
-                                cand_lo.eq(cp.label.as_unsigned()[:IW] * per_class),
-                                load_word.eq(1),
-                            ]
-                            if WPN == 1:
-                                m.next = "PASS_START"
-                            else:
-                                m.next = "LOAD"
-                        with m.Case(Op.WRITE_WEIGHT):
-                            for l in range(L):
-                                m.d.comb += wwr[l].en.eq(c_lane == l)
-                        with m.Case(Op.WRITE_THL):
-                            for l in range(L):
-                                m.d.comb += thl_wr[l].en.eq(c_lane == l)
-                        with m.Case(Op.WRITE_THSWAP):
-                            for l in range(L):
-                                m.d.comb += swp_wr[l].en.eq(c_lane == l)
-                        with m.Case(Op.WRITE_PARAM):
-                            m.d.sync += params[cp.addr[:3]].eq(cp.data)
-                        with m.Case(Op.ADD_CLASSES):
-                            m.d.sync += [add_cls.eq(cp.data), add_left.eq(per_class),
-                                         add_idx.eq(num_neurons)]
-                            m.next = "ADD"
+    # -- the state machine ---------------------------------------------------------------
+    def build(self):
+        with self.m.FSM(name="ctrl"):
+            self._host_commands()
+            self._pass_control()
+            self._learning_counts()
+            self._learning_walk()
+            self._results()
+            self._add_classes()
 
-            with m.State("LOAD"):
-                # Remaining spike words of the sample.
-                m.d.comb += [cmd.ready.eq(1), x_wr.addr.eq(load_word),
-                             x_wr.data.eq(cp.data[:W]), x_wr.en.eq(cmd.valid)]
-                with m.If(cmd.valid):
-                    m.d.sync += load_word.eq(load_word + 1)
-                    with m.If(load_word == WPN - 1):
-                        m.next = "PASS_START"
+    def _lane_writes(self, ports, lane, **fields):
+        """Drive ``addr``/``data`` of every lane's write port in ``ports`` and enable
+        the one of ``lane`` (none if ``lane`` is None)."""
+        for l, port in enumerate(ports):
+            self.m.d.comb += [getattr(port, k).eq(v) for k, v in fields.items()]
+            if lane is not None:
+                self.m.d.comb += port.en.eq(lane == l)
 
-            with m.State("PASS_START"):
-                m.d.sync += [best_valid.eq(0), lrn_valid.eq(0), p_grp.eq(0),
-                             cand_hi.eq(cand_lo + per_class),
-                             p_word.eq(0), p_addr.eq(0),
-                             p_groups.eq((num_neurons + L - 1) >> LW),
-                             p_run.eq(num_neurons != 0)]
-                m.next = "PASS"
+    def _host_commands(self):
+        """IDLE (one command: the host's reads and writes, the start of a sample or of
+        ADD_CLASSES) and LOAD (a sample's further spike words)."""
+        m, cmd, cp, W, WPN, VW = self.m, self.cmd, self.cp, self.W, self.WPN, self.VW
+        x_wr, c_lane, c_grp = self.x_wr, self.c_lane, self.c_grp
+        with m.State("IDLE"):
+            # Other commands wait until no read is in flight.
+            is_read = ((cp.op == Op.READ_WEIGHT) | (cp.op == Op.READ_THL) |
+                       (cp.op == Op.READ_THSWAP) | (cp.op == Op.READ_POT) |
+                       (cp.op == Op.READ_PARAM))
+            m.d.comb += [
+                cmd.ready.eq(Mux(is_read, self.read_ok, ~self.rd_a & ~self.rd_b)),
+                self.w_addr.eq(c_grp * WPN + cp.word),
+                self.v_addr.eq(c_grp),
+                x_wr.addr.eq(0),
+                x_wr.data.eq(cp.data[:W]),
+            ]
+            self._lane_writes(self.wwr, None, addr=c_grp * WPN + cp.word, data=cp.data[:W])
+            self._lane_writes(self.thl_wr, None, addr=c_grp, data=cp.data[:VW])
+            self._lane_writes(self.swp_wr, None, addr=c_grp, data=cp.data[:VW])
+            with m.If(cmd.valid & cmd.ready):
+                with m.If(is_read):
+                    m.d.sync += [self.rd_a.eq(1), self.rd_a_op.eq(cp.op),
+                                 self.rd_a_lane.eq(c_lane),
+                                 self.rd_a_sel.eq(Cat(cp.op == o for o in self.rd_sources)),
+                                 self.rd_a_param.eq(self.params[cp.addr[:3]])]
+                with m.Switch(cp.op):
+                    with m.Case(Op.INFER, Op.LEARN):
+                        m.d.comb += x_wr.en.eq(1)
+                        cls_ok = (cp.label >= 0) & (self.num_classes != 1)
+                        m.d.sync += [
+                            self.op.eq(cp.op),
+                            self.cand_all.eq(~cls_ok),
+                            self.cand_lo.eq(cp.label.as_unsigned()[:self.IW] * self.per_class),
+                            self.load_word.eq(1),
+                        ]
+                        if WPN == 1:
+                            m.next = "PASS_START"
+                        else:
+                            m.next = "LOAD"
+                    for op, ports in ((Op.WRITE_WEIGHT, self.wwr), (Op.WRITE_THL, self.thl_wr),
+                                      (Op.WRITE_THSWAP, self.swp_wr)):
+                        with m.Case(op):
+                            for l in range(self.L):
+                                m.d.comb += ports[l].en.eq(c_lane == l)
+                    with m.Case(Op.WRITE_PARAM):
+                        m.d.sync += self.params[cp.addr[:3]].eq(cp.data)
+                    with m.Case(Op.ADD_CLASSES):
+                        m.d.sync += [self.add_cls.eq(cp.data),
+                                     self.add_left.eq(self.per_class),
+                                     self.add_idx.eq(self.num_neurons)]
+                        m.next = "ADD"
 
-            with m.State("PASS"):
-                m.d.comb += [w_addr.eq(p_addr), v_addr.eq(p_grp)]
-                with m.If(p_run):
-                    m.d.sync += p_addr.eq(p_addr + 1)
-                    with m.If(p_word == WPN - 1):
-                        m.d.sync += [p_word.eq(0), p_grp.eq(p_grp + 1)]
-                        with m.If(p_grp == p_groups - 1):
-                            m.d.sync += p_run.eq(0)
-                    with m.Else():
-                        m.d.sync += p_word.eq(p_word + 1)
-                with m.Elif(~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid & ~s5_valid):
-                    m.d.comb += cls_div.start.eq(1)
-                    m.d.sync += [res.neuron.eq(best_idx), res.pot.eq(best_pot),
-                                 res.learn_valid.eq(lrn_valid),
-                                 res.learn_neuron.eq(lrn_idx), res.swaps.eq(0),
-                                 res.op.eq(op), res.data.eq(0),
-                                 win_base.eq(win_grp * WPN), l_word.eq(0),
-                                 n_r.eq(0), n_a.eq(0)]
-                    with m.If((op == Op.LEARN) & lrn_valid):
-                        m.next = "L_COUNT"
-                    with m.Else():
-                        m.next = "RESULT_WAIT"
+        with m.State("LOAD"):
+            # Remaining spike words of the sample.
+            load_word = self.load_word
+            m.d.comb += [cmd.ready.eq(1), x_wr.addr.eq(load_word),
+                         x_wr.data.eq(cp.data[:W]), x_wr.en.eq(cmd.valid)]
+            with m.If(cmd.valid):
+                m.d.sync += load_word.eq(load_word + 1)
+                with m.If(load_word == WPN - 1):
+                    m.next = "PASS_START"
 
-            # --- learning: count R and A over the winner's words, read its thswap
-            with m.State("L_COUNT"):
-                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word),
-                             v_addr.eq(win_grp)]
-                m.next = "L_COUNT_REG"
-            with m.State("L_COUNT_REG"):
-                m.d.sync += win_thswap.eq(Array(p.data for p in swp_rd)[win_lane])
-                m.next = "L_COUNT_PARTS"
-            with m.State("L_COUNT_PARTS"):   # wq, xreg: the words read in L_COUNT
-                m.d.sync += [a.eq(b) for a, b in zip(r_parts, popcount_parts(wq & ~xreg))]
-                m.d.sync += [a.eq(b) for a, b in zip(a_parts, popcount_parts(~wq & xreg))]
-                m.next = "L_COUNT_ACC"
-            with m.State("L_COUNT_ACC"):
-                m.d.sync += [n_r.eq(n_r + add_tree(r_parts)),
-                             n_a.eq(n_a + add_tree(a_parts))]
-                with m.If(l_word == WPN - 1):
-                    m.next = "L_S"
+    def _pass_control(self):
+        """PASS_START, PASS: the potential pass's addresses; at its end the result's
+        fields and the choice between learning and the result."""
+        m, L, WPN = self.m, self.L, self.WPN
+        p_run, p_grp, p_word, p_addr = self.p_run, self.p_grp, self.p_word, self.p_addr
+        res = self.res
+        s1_valid, s2_valid, s3_valid, s4_valid = self.pipe_valid
+        with m.State("PASS_START"):
+            m.d.sync += [self.best_valid.eq(0), self.lrn_valid.eq(0), p_grp.eq(0),
+                         self.cand_hi.eq(self.cand_lo + self.per_class),
+                         p_word.eq(0), p_addr.eq(0),
+                         self.p_groups.eq((self.num_neurons + L - 1) >> self.LW),
+                         p_run.eq(self.num_neurons != 0)]
+            m.next = "PASS"
+
+        with m.State("PASS"):
+            m.d.comb += [self.w_addr.eq(p_addr), self.v_addr.eq(p_grp)]
+            with m.If(p_run):
+                m.d.sync += p_addr.eq(p_addr + 1)
+                with m.If(p_word == WPN - 1):
+                    m.d.sync += [p_word.eq(0), p_grp.eq(p_grp + 1)]
+                    with m.If(p_grp == self.p_groups - 1):
+                        m.d.sync += p_run.eq(0)
                 with m.Else():
-                    m.d.sync += l_word.eq(l_word + 1)
+                    m.d.sync += p_word.eq(p_word + 1)
+            with m.Elif(~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid & ~self.s5_valid):
+                m.d.comb += self.cls_div.start.eq(1)
+                m.d.sync += [res.neuron.eq(self.best_idx), res.pot.eq(self.best_pot),
+                             res.learn_valid.eq(self.lrn_valid),
+                             res.learn_neuron.eq(self.lrn_idx), res.swaps.eq(0),
+                             res.op.eq(self.op), res.data.eq(0),
+                             self.win_base.eq(self.win_grp * WPN), self.l_word.eq(0),
+                             self.n_r.eq(0), self.n_a.eq(0)]
+                with m.If((self.op == Op.LEARN) & self.lrn_valid):
                     m.next = "L_COUNT"
-            with m.State("L_S"):
-                # s = min(thswap, |R|, |A|) over two cycles (a three-way min followed
-                # by the divider set-up was the critical path); nothing to do if s <= 0.
-                m.d.sync += [s_ra.eq(Mux(n_r < n_a, n_r, n_a)),
-                             thswap_next.eq(win_thswap - decay)]
-                m.next = "L_S2"
-            with m.State("L_S2"):
-                s_val = Mux(win_thswap < s_ra, win_thswap, s_ra)
-                m.d.sync += [s_cnt.eq(Mux(s_val > 0, s_val, 0)),
-                             thswap_new.eq(Mux(thswap_next < thswap_min, thswap_min,
-                                               thswap_next)),
-                             thl_new.eq(Mux(lrn_pot > thl_cap, thl_cap, lrn_pot))]
-                m.next = "L_S3"
-            with m.State("L_S3"):
-                with m.If(s_cnt == 0):
+                with m.Else():
+                    m.next = "RESULT_WAIT"
+
+    def _learning_counts(self):
+        """L_COUNT ... L_MOD_A: R and A counted over the winner's words, its thswap
+        read; s, the divisions of the rule, and the selector loaded for the R list."""
+        m, WPN = self.m, self.WPN
+        l_word, n_r, n_a, s_cnt = self.l_word, self.n_r, self.n_a, self.s_cnt
+        div_r, div_a, win_thswap = self.div_r, self.div_a, self.win_thswap
+        wq, xreg = self.wq, self.xreg
+        with m.State("L_COUNT"):
+            m.d.comb += [self.w_addr.eq(self.win_base + l_word), self.x_addr.eq(l_word),
+                         self.v_addr.eq(self.win_grp)]
+            m.next = "L_COUNT_REG"
+        with m.State("L_COUNT_REG"):
+            m.d.sync += win_thswap.eq(Array(p.data for p in self.swp_rd)[self.win_lane])
+            m.next = "L_COUNT_PARTS"
+        with m.State("L_COUNT_PARTS"):   # wq, xreg: the words read in L_COUNT
+            m.d.sync += [a.eq(b) for a, b in zip(self.r_parts, popcount_parts(wq & ~xreg))]
+            m.d.sync += [a.eq(b) for a, b in zip(self.a_parts, popcount_parts(~wq & xreg))]
+            m.next = "L_COUNT_ACC"
+        with m.State("L_COUNT_ACC"):
+            m.d.sync += [n_r.eq(n_r + add_tree(self.r_parts)),
+                         n_a.eq(n_a + add_tree(self.a_parts))]
+            with m.If(l_word == WPN - 1):
+                m.next = "L_S"
+            with m.Else():
+                m.d.sync += l_word.eq(l_word + 1)
+                m.next = "L_COUNT"
+        with m.State("L_S"):
+            # s = min(thswap, |R|, |A|) over two cycles (a three-way min followed
+            # by the divider set-up was the critical path); nothing to do if s <= 0.
+            m.d.sync += [self.s_ra.eq(Mux(n_r < n_a, n_r, n_a)),
+                         self.thswap_next.eq(win_thswap - self.decay)]
+            m.next = "L_S2"
+        with m.State("L_S2"):
+            s_val = Mux(win_thswap < self.s_ra, win_thswap, self.s_ra)
+            thswap_next, thswap_min, thl_cap = self.thswap_next, self.thswap_min, self.thl_cap
+            m.d.sync += [s_cnt.eq(Mux(s_val > 0, s_val, 0)),
+                         self.thswap_new.eq(Mux(thswap_next < thswap_min, thswap_min,
+                                                thswap_next)),
+                         self.thl_new.eq(Mux(self.lrn_pot > thl_cap, thl_cap, self.lrn_pot))]
+            m.next = "L_S3"
+        with m.State("L_S3"):
+            with m.If(s_cnt == 0):
+                m.next = "L_UPDATE"
+            with m.Else():
+                m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(n_r),
+                             div_r.divisor.eq(s_cnt),
+                             div_a.start.eq(1), div_a.dividend.eq(n_a),
+                             div_a.divisor.eq(s_cnt)]
+                m.next = "L_DIV"
+        with m.State("L_DIV"):
+            with m.If(~div_r.busy & ~div_a.busy):
+                m.d.sync += [self.q_r.eq(div_r.quotient), self.r_r.eq(div_r.remainder),
+                             self.q_a.eq(div_a.quotient), self.r_a.eq(div_a.remainder)]
+                # The R list's first group wraps the offset counter.
+                m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(self.offset),
+                             div_r.divisor.eq(div_r.quotient + (div_r.remainder != 0))]
+                m.next = "L_MOD_R"
+        for state, div, a_list in (("L_MOD_R", div_r, 0), ("L_MOD_A", div_a, 1)):
+            with m.State(state):
+                with m.If(~div.busy):
+                    m.d.sync += [self.sel_load.eq(1), self.scan_a.eq(a_list), l_word.eq(0)]
+                    m.next = "SCAN_READ"
+
+    def _learning_walk(self):
+        """SCAN_READ ... SCAN_WRITE: walk the candidate bits of one word of the winner,
+        lowest first, and write it back; after the R list the A list."""
+        m, WPN, l_word, sel, scan_a = self.m, self.WPN, self.l_word, self.sel, self.scan_a
+        wq, xreg = self.wq, self.xreg
+        with m.State("SCAN_READ"):
+            m.d.comb += [self.w_addr.eq(self.win_base + l_word), self.x_addr.eq(l_word)]
+            m.next = "SCAN_LOAD"
+        with m.State("SCAN_LOAD"):       # the words reach wq and xreg
+            m.next = "SCAN_MASK"
+        with m.State("SCAN_MASK"):
+            first = Mux(scan_a, ~wq & xreg, wq & ~xreg)
+            m.d.sync += [self.wreg.eq(wq), self.mask.eq(first),
+                         self.mask_empty.eq(first == 0), self.scan_bits.eq(1)]
+            m.next = "SCAN_BITS"
+        with m.State("SCAN_BITS"):       # the walk itself is outside the FSM
+            with m.If(self.mask_empty | sel.done):
+                m.d.sync += self.scan_bits.eq(0)
+                m.next = "SCAN_WRITE"
+        with m.State("SCAN_WRITE"):
+            self._lane_writes(self.wwr, self.win_lane, addr=self.win_base + l_word,
+                              data=self.wreg)
+            with m.If(sel.done | (l_word == WPN - 1)):
+                with m.If(scan_a):
+                    m.d.sync += self.offset.eq(sel.offset_out)
                     m.next = "L_UPDATE"
                 with m.Else():
-                    m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(n_r),
-                                 div_r.divisor.eq(s_cnt),
-                                 div_a.start.eq(1), div_a.dividend.eq(n_a),
-                                 div_a.divisor.eq(s_cnt)]
-                    m.next = "L_DIV"
-            with m.State("L_DIV"):
-                with m.If(~div_r.busy & ~div_a.busy):
-                    m.d.sync += [q_r.eq(div_r.quotient), r_r.eq(div_r.remainder),
-                                 q_a.eq(div_a.quotient), r_a.eq(div_a.remainder)]
-                    # The R list's first group wraps the offset counter.
-                    m.d.comb += [div_r.start.eq(1), div_r.dividend.eq(offset),
-                                 div_r.divisor.eq(div_r.quotient +
-                                                  (div_r.remainder != 0))]
-                    m.next = "L_MOD_R"
-            with m.State("L_MOD_R"):
-                with m.If(~div_r.busy):
-                    m.d.sync += [sel_load.eq(1), scan_a.eq(0), l_word.eq(0)]
-                    m.next = "SCAN_READ"
-            with m.State("L_MOD_A"):
-                with m.If(~div_a.busy):
-                    m.d.sync += [sel_load.eq(1), scan_a.eq(1), l_word.eq(0)]
-                    m.next = "SCAN_READ"
+                    m.d.comb += [self.div_a.start.eq(1),
+                                 self.div_a.dividend.eq(sel.offset_out),
+                                 self.div_a.divisor.eq(self.q_a + (self.r_a != 0))]
+                    m.next = "L_MOD_A"
+            with m.Else():
+                m.d.sync += l_word.eq(l_word + 1)
+                m.next = "SCAN_READ"
 
-            # --- learning: walk the candidate bits of one word, lowest first
-            with m.State("SCAN_READ"):
-                m.d.comb += [w_addr.eq(win_base + l_word), x_addr.eq(l_word)]
-                m.next = "SCAN_LOAD"
-            with m.State("SCAN_LOAD"):       # the words reach wq and xreg
-                m.next = "SCAN_MASK"
-            with m.State("SCAN_MASK"):
-                first = Mux(scan_a, ~wq & xreg, wq & ~xreg)
-                m.d.sync += [wreg.eq(wq), mask.eq(first), mask_empty.eq(first == 0),
-                             scan_bits.eq(1)]
-                m.next = "SCAN_BITS"
-            with m.State("SCAN_BITS"):       # the walk itself is above the FSM
-                with m.If(mask_empty | sel.done):
-                    m.d.sync += scan_bits.eq(0)
-                    m.next = "SCAN_WRITE"
-            with m.State("SCAN_WRITE"):
-                for l in range(L):
-                    m.d.comb += [wwr[l].addr.eq(win_base + l_word), wwr[l].data.eq(wreg),
-                                 wwr[l].en.eq(win_lane == l)]
-                with m.If(sel.done | (l_word == WPN - 1)):
-                    with m.If(scan_a):
-                        m.d.sync += offset.eq(sel.offset_out)
-                        m.next = "L_UPDATE"
-                    with m.Else():
-                        m.d.comb += [div_a.start.eq(1), div_a.dividend.eq(sel.offset_out),
-                                     div_a.divisor.eq(q_a + (r_a != 0))]
-                        m.next = "L_MOD_A"
+    def _results(self):
+        """L_UPDATE (the winner's thswap and threshold_learning), RESULT_WAIT (the
+        class division), RESULT (the response)."""
+        m, L, win_lane, win_grp = self.m, self.L, self.win_lane, self.win_grp
+        with m.State("L_UPDATE"):
+            self._lane_writes(self.swp_wr, win_lane, addr=win_grp, data=self.thswap_new)
+            for l in range(L):
+                m.d.comb += [self.thl_wr[l].addr.eq(win_grp),
+                             self.thl_wr[l].data.eq(self.thl_new),
+                             self.thl_wr[l].en.eq((win_lane == l) & (self.s_cnt != 0))]
+            m.d.sync += self.res.swaps.eq(self.s_cnt)
+            m.next = "RESULT_WAIT"
+
+        with m.State("RESULT_WAIT"):
+            with m.If(~self.cls_div.busy):
+                m.d.sync += [self.res.cls.eq(self.cls_div.quotient), self.res_valid.eq(1)]
+                m.next = "RESULT"
+        with m.State("RESULT"):
+            with m.If(self.rsp.ready):
+                m.d.sync += self.res_valid.eq(0)
+                m.next = "IDLE"
+
+    def _add_classes(self):
+        """ADD: the new neurons start with thl = 0, thswap = thswap_init."""
+        m, N, a_lane = self.m, self.N, self.a_lane
+        add_idx, add_left, add_cls = self.add_idx, self.add_left, self.add_cls
+        with m.State("ADD"):
+            self._lane_writes(self.thl_wr, None, addr=self.a_grp, data=0)
+            self._lane_writes(self.swp_wr, None, addr=self.a_grp, data=self.thswap_init)
+            with m.If((add_cls == 0) | (add_idx >= N)):
+                m.d.sync += [self.num_neurons.eq(add_idx), self.offset.eq(0)]
+                m.next = "IDLE"
+            with m.Else():
+                for l in range(self.L):
+                    m.d.comb += [self.thl_wr[l].en.eq(a_lane == l),
+                                 self.swp_wr[l].en.eq(a_lane == l)]
+                m.d.sync += add_idx.eq(add_idx + 1)
+                with m.If(add_left == 1):
+                    m.d.sync += [add_left.eq(self.per_class), add_cls.eq(add_cls - 1),
+                                 self.num_classes.eq(self.num_classes + 1)]
                 with m.Else():
-                    m.d.sync += l_word.eq(l_word + 1)
-                    m.next = "SCAN_READ"
-
-            with m.State("L_UPDATE"):
-                for l in range(L):
-                    m.d.comb += [
-                        swp_wr[l].addr.eq(win_grp), swp_wr[l].data.eq(thswap_new),
-                        swp_wr[l].en.eq(win_lane == l),
-                        thl_wr[l].addr.eq(win_grp), thl_wr[l].data.eq(thl_new),
-                        thl_wr[l].en.eq((win_lane == l) & (s_cnt != 0)),
-                    ]
-                m.d.sync += res.swaps.eq(s_cnt)
-                m.next = "RESULT_WAIT"
-
-            with m.State("RESULT_WAIT"):
-                with m.If(~cls_div.busy):
-                    m.d.sync += [res.cls.eq(cls_div.quotient), res_valid.eq(1)]
-                    m.next = "RESULT"
-            with m.State("RESULT"):
-                with m.If(rsp.ready):
-                    m.d.sync += res_valid.eq(0)
-                    m.next = "IDLE"
-
-            # --- ADD_CLASSES: new neurons start with thl = 0, thswap = thswap_init
-            with m.State("ADD"):
-                for l in range(L):
-                    m.d.comb += [
-                        thl_wr[l].addr.eq(a_grp), thl_wr[l].data.eq(0),
-                        swp_wr[l].addr.eq(a_grp), swp_wr[l].data.eq(thswap_init),
-                    ]
-                with m.If((add_cls == 0) | (add_idx >= N)):
-                    m.d.sync += [num_neurons.eq(add_idx), offset.eq(0)]
-                    m.next = "IDLE"
-                with m.Else():
-                    for l in range(L):
-                        m.d.comb += [thl_wr[l].en.eq(a_lane == l),
-                                     swp_wr[l].en.eq(a_lane == l)]
-                    m.d.sync += add_idx.eq(add_idx + 1)
-                    with m.If(add_left == 1):
-                        m.d.sync += [add_left.eq(per_class), add_cls.eq(add_cls - 1),
-                                     num_classes.eq(num_classes + 1)]
-                    with m.Else():
-                        m.d.sync += add_left.eq(add_left - 1)
-        return m
+                    m.d.sync += add_left.eq(add_left - 1)

@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from edgekws import protocol
 from edgekws.protocol import CRC_INIT, CRC_POLY, DELIMITER, MAX_PACKET, FrameDecoder, Status
 
+from .interfaces import LinkCountersSignature, ReplyWriteSignature, RequestReadSignature
 from .uart import UARTRx, UARTTx, uart_divisor
 
 __all__ = ["PacketLink", "crc16_step", "MAX_BODY"]
@@ -69,33 +70,18 @@ class PacketLink(wiring.Component):
     ----------
     rx, tx : Signal
         UART pins, 8N1, idle high.
-    req_valid : Signal, out
-        A received request waits (oldest first); held until ``req_ack``.
-    req_status : Signal(3), out
-        ``Status.OK``, ``BAD_CRC`` (the bytes are the decoded ones, so seq/cmd can be
-        echoed) or ``TOO_LONG`` (no bytes).
-    req_len : Signal, out
-        Bytes of ``seq | cmd | payload``, CRC stripped; 0 for TOO_LONG. Up to
-        :data:`MAX_BODY` for a CRC-valid frame longer than any ``encode_packet`` output.
-    req_addr, req_data : Signal
-        Read port of the waiting request: ``req_data`` is the byte at the ``req_addr`` of
-        the previous cycle.
-    req_ack : Signal, in
-        Pulse: the waiting request is done; its buffer takes the next frame.
-    rep_addr, rep_data, rep_we : Signal, in
-        Write port of the reply buffer (``seq, cmd | 0x80, status, payload...``).
-    rep_len, rep_send : Signal, in
-        ``rep_send`` pulses send ``rep_len`` reply bytes with CRC-16 appended as
-        ``00 COBS(...) 00``; ignored while ``rep_busy``.
-    rep_busy : Signal, out
-        From the cycle after ``rep_send`` until the last stop bit has left.
-    frames, crc_errors, framing_errors : Signal(32), out
-        As :class:`~edgekws.host.packet_server.PacketServer` counts them; ``framing_errors``
-        also counts the frames dropped because both request buffers were waiting. A byte
-        with a bad UART stop bit is dropped before framing (its frame then fails its COBS
-        or CRC check and is counted as such).
-    clear_counters : Signal, in
-        Pulse: zero the three counters (wins over a count in the same cycle).
+    req : ``Out(RequestReadSignature())``
+        The oldest received request (:class:`.interfaces.RequestReadSignature`): ``len``
+        is up to :data:`MAX_BODY` for a CRC-valid frame longer than any
+        ``encode_packet`` output; ``data`` follows ``addr`` by one cycle.
+    rep : ``In(ReplyWriteSignature())``
+        The reply buffer and its send (:class:`.interfaces.ReplyWriteSignature`).
+    counters : ``Out(LinkCountersSignature())``
+        Frames, CRC errors and framing errors (:class:`.interfaces.LinkCountersSignature`)
+        as :class:`~edgekws.host.packet_server.PacketServer` counts them;
+        ``framing_errors`` also counts the frames dropped because both request buffers
+        were waiting. A byte with a bad UART stop bit is dropped before framing (its frame
+        then fails its COBS or CRC check and is counted as such).
     """
 
     def __init__(self, *, clk_hz: int, baud: int = protocol.DEFAULT_BAUDRATE):
@@ -105,24 +91,11 @@ class PacketLink(wiring.Component):
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
-            "req_valid": Out(1),
-            "req_status": Out(3),
-            "req_len": Out(range(MAX_PACKET + 1)),
-            "req_addr": In(range(MAX_PACKET)),
-            "req_data": Out(8),
-            "req_ack": In(1),
-            "rep_addr": In(range(MAX_PACKET)),
-            "rep_data": In(8),
-            "rep_we": In(1),
-            "rep_len": In(range(MAX_PACKET + 1)),
-            "rep_send": In(1),
-            "rep_busy": Out(1),
-            "frames": Out(32),
-            "crc_errors": Out(32),
-            "framing_errors": Out(32),
-            "clear_counters": In(1),
+            "req": Out(RequestReadSignature()),
+            "rep": In(ReplyWriteSignature()),
+            "counters": Out(LinkCountersSignature()),
         })
-        assert MAX_BODY < 2 ** len(self.req_len)  # the port widths carry MAX_BODY
+        assert MAX_BODY < 2 ** len(self.req.len)  # the port widths carry MAX_BODY
 
     def elaborate(self, platform):
         m = Module()
@@ -175,13 +148,13 @@ class PacketLink(wiring.Component):
                          wp.en.eq(emit & (dcount >= 2) & ~nobuf & (wr == s))]
 
         # The request port and its acknowledgement.
-        ack = self.req_ack & self.req_valid
-        m.d.comb += [self.req_valid.eq(pend.bit_select(head, 1)),
-                     self.req_status.eq(Mux(head, status[1], status[0])),
-                     self.req_len.eq(Mux(head, length[1], length[0]))]
+        ack = self.req.ack & self.req.valid
+        m.d.comb += [self.req.valid.eq(pend.bit_select(head, 1)),
+                     self.req.status.eq(Mux(head, status[1], status[0])),
+                     self.req.len.eq(Mux(head, length[1], length[0]))]
         for s, (_, rp) in enumerate(mems):
-            m.d.comb += rp.addr.eq(self.req_addr)
-        m.d.comb += self.req_data.eq(Mux(head, mems[1][1].data, mems[0][1].data))
+            m.d.comb += rp.addr.eq(self.req.addr)
+        m.d.comb += self.req.data.eq(Mux(head, mems[1][1].data, mems[0][1].data))
 
         complete = Signal()
         complete_status = Signal(3)
@@ -248,10 +221,11 @@ class PacketLink(wiring.Component):
                         m.d.comb += [emit.eq(1), emit_byte.eq(byte)]
                         m.d.sync += rem.eq(rem - 1)
 
-        counters = ((self.frames, count_frame), (self.crc_errors, count_crc),
-                    (self.framing_errors, count_framing))
+        counters = ((self.counters.frames, count_frame),
+                    (self.counters.crc_errors, count_crc),
+                    (self.counters.framing_errors, count_framing))
         for counter, inc in counters:
-            with m.If(self.clear_counters):
+            with m.If(self.counters.clear):
                 m.d.sync += counter.eq(0)
             with m.Elif(inc):
                 m.d.sync += counter.eq(counter + 1)
@@ -262,8 +236,8 @@ class PacketLink(wiring.Component):
         m.submodules.rep_mem = mem
         wp = mem.write_port()
         rp = mem.read_port()
-        m.d.comb += [wp.addr.eq(self.rep_addr), wp.data.eq(self.rep_data),
-                     wp.en.eq(self.rep_we)]
+        m.d.comb += [wp.addr.eq(self.rep.addr), wp.data.eq(self.rep.data),
+                     wp.en.eq(self.rep.we)]
 
         total = MAX_PACKET + 2
         length = Signal(range(MAX_PACKET + 1))   # reply bytes without the CRC
@@ -293,12 +267,12 @@ class PacketLink(wiring.Component):
         settled = eidx == idx                    # `byte` is the one at `idx`
 
         busy = Signal()
-        m.d.comb += self.rep_busy.eq(busy | utx.busy)
+        m.d.comb += self.rep.busy.eq(busy | utx.busy)
         m.d.comb += utx.data.payload.eq(0)
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.rep_send & ~utx.busy):
-                    m.d.sync += [length.eq(self.rep_len), crc.eq(CRC_INIT), busy.eq(1)]
+                with m.If(self.rep.send & ~utx.busy):
+                    m.d.sync += [length.eq(self.rep.len), crc.eq(CRC_INIT), busy.eq(1)]
                     m.next = "LEAD"
             with m.State("LEAD"):
                 # The read address does not wait for the UART here and in CODE: the

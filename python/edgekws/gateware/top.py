@@ -24,18 +24,13 @@ from .fc_core import FCLearningCore
 from .link import PacketLink
 from .skid import RegisterSlice
 
-__all__ = ["BoardTop", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "LINK_PORTS", "CONFIGS",
+__all__ = ["BoardTop", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "CONFIGS",
            "generate_verilog", "main"]
 
 #: The simulation build: 12 MHz and 3 Mbaud, 4 clock cycles per UART bit.
 SIM_CLK_HZ = 12_000_000
 SIM_BAUD = 3_000_000
 SIM_DIVISOR = SIM_CLK_HZ // SIM_BAUD
-
-#: The link's request/reply ports, wired one to one to the dispatcher's.
-LINK_PORTS = ("req_valid", "req_status", "req_len", "req_addr", "req_data", "req_ack",
-              "rep_addr", "rep_data", "rep_we", "rep_len", "rep_send", "rep_busy",
-              "frames", "crc_errors", "framing_errors", "clear_counters")
 
 
 class BoardTop(wiring.Component):
@@ -78,10 +73,9 @@ class BoardTop(wiring.Component):
         m.submodules.core = core
         m.submodules.dispatcher = disp
         m.d.comb += [link.rx.eq(self.uart_rx), self.uart_tx.eq(link.tx)]
-        for name in LINK_PORTS:
-            src, dst = (link, disp) if name in link.signature.members and \
-                link.signature.members[name].flow == wiring.Out else (disp, link)
-            m.d.comb += getattr(dst, name).eq(getattr(src, name))
+        wiring.connect(m, link.req, disp.req)
+        wiring.connect(m, disp.rep, link.rep)
+        wiring.connect(m, link.counters, disp.counters)
         # Both handshakes are decoded from FSM states on each side; the slices keep
         # their round trip out of one clock period (docs/design.md §6).
         m.submodules.fc_cmd_slice = cmd_slice = RegisterSlice(core.cmd_layout)
@@ -98,12 +92,7 @@ class BoardTop(wiring.Component):
             wiring.connect(m, ext.spikes, disp.spikes)
             wiring.connect(m, loader.load, ext.load)
             m.d.comb += ext.trace.ready.eq(1)
-            for name in ("region", "offset", "length", "write", "read"):
-                m.d.comb += getattr(loader, name).eq(getattr(disp, "ext_" + name))
-            for name in ("ok", "ok_read", "busy"):
-                m.d.comb += getattr(disp, "ext_" + name).eq(getattr(loader, name))
-            wiring.connect(m, disp.ext_wdata, loader.wdata)
-            wiring.connect(m, loader.rdata, disp.ext_rdata)
+            wiring.connect(m, disp.loader, loader.access)
         return m
 
 
