@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 __all__ = [
     "DEFAULT_MIN_PLASTICITY",
+    "MAX_LEARNING_NEURONS",
     "LearningParams",
     "LearningState",
     "spread_select",
@@ -35,6 +36,10 @@ __all__ = [
 #: The engine's default ``min_plasticity`` is the float32 value 0.1, seen as a double.
 DEFAULT_MIN_PLASTICITY = float(np.float32(0.1))
 
+
+#: Most neurons a learning layer may grow to with :func:`add_classes`, checked before
+#: allocating: 64 times the board's 1,024, and 16 MB of weights per 256 inputs.
+MAX_LEARNING_NEURONS = 1 << 16
 
 #: Samples per block of the potential matmul in :func:`learn`; patches after a weight
 #: change cost O(chunk), the matmul's fixed cost is paid once per chunk.
@@ -316,6 +321,9 @@ def _check_labels(labels, n: int, num_classes: int) -> list[int]:
     if lab.shape[0] != n:
         raise ValueError(f"got {lab.shape[0]} labels for {n} samples: give one label "
                          "per sample or a single label for all")
+    if lab.size and lab.min() < -1:
+        raise ValueError(f"label {int(lab.min())} is out of range: labels are 0..{num_classes - 1}"
+                         ", or -1 for any neuron (the board refuses the others)")
     if num_classes > 1 and lab.size and lab.max() >= num_classes:
         raise ValueError(f"label {int(lab.max())} is out of range: the layer has "
                          f"{num_classes} classes (labels 0..{num_classes - 1}, or -1 "
@@ -483,6 +491,9 @@ def add_classes(params: LearningParams, state: LearningState, num_new: int,
         raise ValueError(f"number of classes to add must be a positive integer, not {num_new!r}")
     F, N = state.weights.shape
     m = N // params.num_classes
+    if N + int(num_new) * m > MAX_LEARNING_NEURONS:
+        raise ValueError(f"cannot add {num_new!r} classes of {m} neurons to a layer of {N}: "
+                         f"a learning layer has at most {MAX_LEARNING_NEURONS} neurons")
     extra = random_weights(F, int(num_new) * m, params.num_weights, rng)
     new_params = params.with_classes(params.num_classes + int(num_new))
     new_state = LearningState(
