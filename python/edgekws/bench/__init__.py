@@ -5,10 +5,13 @@ A suite is a module with ``TITLE`` and ``run(quick: bool) -> list[Row]``; it is 
 """
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import dataclass
 
 #: Suites in report order.
 SUITES = [
+    "edgekws.bench.mfcc",
     "edgekws.bench.golden",
     "edgekws.bench.fc_core",
     "edgekws.gateware.conv.bench",
@@ -24,3 +27,25 @@ class Row:
     ratio: str = ""
     command: str = ""
     note: str = ""
+
+
+#: Runs behind every min/median/max figure.
+RUNS = 5
+
+
+def spread(values, fmt="{:.3g}") -> str:
+    """``min / median / max`` of measured values, each formatted with ``fmt``."""
+    v = list(values)
+    return " / ".join(fmt.format(x) for x in (min(v), statistics.median(v), max(v)))
+
+
+def ratios(reference, ours) -> str:
+    """Run-by-run speed-ups ``reference[i] / ours[i]`` as ``min / median / max``."""
+    return spread([r / o for r, o in zip(reference, ours)], "{:.2f}x") + " (min / median / max)"
+
+
+def timed(fn, clock=time.perf_counter):
+    """``(seconds, result)`` of one call of ``fn``."""
+    t = clock()
+    out = fn()
+    return clock() - t, out

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edgekws.bench import Row
+from edgekws.bench import RUNS, Row, ratios, spread
 
 TITLE = "Golden model vs the akida engine (Akida Execution Engine 2.19.3, software backend)"
 
@@ -22,14 +22,6 @@ def _timed(fn):
     return time.perf_counter() - t, out
 
 
-def _best(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t, out = _timed(fn)
-        best = min(best, t)
-    return best, out
-
-
 def _forward_rows(quick):
     from edgekws.golden.engine import to_engine
     from edgekws.golden.zoo import ds_cnn_kws, mfcc_like_inputs, randomize
@@ -37,15 +29,20 @@ def _forward_rows(quick):
     model = randomize(ds_cnn_kws(33), mfcc_like_inputs(256, seed=1), seed=2)
     eng = to_engine(model)
     x = mfcc_like_inputs(n, seed=3)
-    tg, og = _best(lambda: model.forward(x), 1 if quick else 3)
-    te, oe = _best(lambda: eng.forward(x), 1 if quick else 2)
+    runs = 1 if quick else RUNS
+    tg, te = [], []
+    for _ in range(runs):  # interleaved: a change of machine load hits both sides
+        t, og = _timed(lambda: model.forward(x))
+        tg.append(t)
+        t, oe = _timed(lambda: eng.forward(x))
+        te.append(t)
     exact = bool(np.array_equal(oe, og))
-    return [Row(f"DS-CNN forward, {n:,} samples (49x10x1 -> 64 spikes -> FC 33)",
-                f"{tg:.2f} s ({1e3 * tg / n:.3f} ms/sample)",
-                f"engine {te:.2f} s ({1e3 * te / n:.3f} ms/sample)", f"{te / tg:.2f}x faster",
+    return [Row(f"DS-CNN forward, {n:,} samples (49x10x1 -> 64 spikes -> FC 33), s",
+                spread(tg, "{:.2f}"), f"engine {spread(te, '{:.2f}')} s", ratios(te, tg),
                 "make bench",
-                f"bit-exact: {'yes' if exact else 'NO'}; random calibrated weights, "
-                "MFCC-like inputs; best of runs, each after a 1 s pause")]
+                f"{1e3 * np.median(tg) / n:.3f} ms/sample (median); bit-exact: "
+                f"{'yes' if exact else 'NO'}; random calibrated weights, MFCC-like inputs; "
+                f"min / median / max of {runs} runs, each after a 1 s pause")]
 
 
 def _fit_rows(quick):
@@ -71,18 +68,19 @@ def _fit_rows(quick):
 
     # Each side's runs back to back, so that both are measured warm: alternating them made
     # each re-fault the 186 MB of potentials the other had just freed (measured).
-    reps = 1 if quick else 3
-    pairs = [fresh_pair() for _ in range(reps)]
-    tg = min(_timed(lambda: g.fit(x, y))[0] for g, _ in pairs)
-    te = min(_timed(lambda: e.fit(x, y))[0] for _, e in pairs)
-    g, e = pairs[-1]
+    runs = 1 if quick else RUNS
+    pairs = [fresh_pair() for _ in range(runs)]
+    tg = [_timed(lambda: g.fit(x, y))[0] for g, _ in pairs]
+    te = [_timed(lambda: e.fit(x, y))[0] for _, e in pairs]
     exact = all(np.array_equal(e.layers[-1].get_variable(v), g.layers[-1].get_variable(v))
-                for v in ("weights", "threshold_learning", "thswap"))
+                for g, e in pairs for v in ("weights", "threshold_learning", "thswap"))
     return [Row(f"native learning fit, {n:,} x 64-bit spikes into {K} classes x {m} neurons, "
-                f"num_weights {k}", f"{tg:.2f} s ({1e6 * tg / n:.1f} us/sample)",
-                f"engine {te:.2f} s ({1e6 * te / n:.1f} us/sample)", f"{te / tg:.2f}x faster",
-                "make bench", f"bit-exact weights/thl/thswap: {'yes' if exact else 'NO'}; "
-                "clustered random spikes; best of 3 runs, each after a 1 s pause")]
+                f"num_weights {k}, s", spread(tg, "{:.2f}"), f"engine {spread(te, '{:.2f}')} s",
+                ratios(te, tg), "make bench",
+                f"{1e6 * np.median(tg) / n:.1f} us/sample (median); bit-exact weights/thl/"
+                f"thswap in every run: {'yes' if exact else 'NO'}; clustered random spikes; "
+                f"a fresh model per run, min / median / max of {runs} runs, each after a "
+                "1 s pause")]
 
 
 def run(quick: bool = False):
