@@ -17,6 +17,12 @@ frames of 10 coefficients.
 
 The stored :class:`MfccScaling` then maps these float features to the ``uint8`` codes that
 the 8-bit input layer consumes.
+
+:func:`mfcc` computes the features a few clips at a time from strided views of the
+waveforms, transforming and weighing only the FFT bins inside the filterbank; its float32
+output equals that of :func:`mfcc_reference` (the first implementation, kept for tests and
+benchmarks). :func:`frames_to_mfcc` is its per-frame half, which the streaming front end
+(:mod:`edgekws.data.mfcc_stream`) calls once per 20 ms hop.
 """
 from __future__ import annotations
 
