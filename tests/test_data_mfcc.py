@@ -125,6 +125,7 @@ def test_fast_path_equals_reference_on_synthetic_clips():
     _assert_same_features(waves[:3], MfccParams(window=400, stride=160, mel_channels=32,
                                                  lower_hz=60.0, upper_hz=7600.0,
                                                  coefficients=13))
+    _assert_same_features(waves[:2], MfccParams(lower_hz=20.0, upper_hz=21.0))  # no bin
 
 
 def _real_clips(count):

@@ -203,6 +203,8 @@ def _band(params: MfccParams) -> tuple[int, int, np.ndarray]:
     (the others have all-zero rows) and the filterbank restricted to them."""
     fbank = _filterbank(params)
     used = np.flatnonzero(fbank.any(axis=1))
+    if not used.size:  # a band narrower than a bin: every channel sits at the floor
+        return 0, 0, fbank[:0]
     first, stop = int(used[0]), int(used[-1]) + 1
     return first, stop, np.ascontiguousarray(fbank[first:stop])
 
@@ -244,7 +246,8 @@ def frames_to_mfcc(frames, params: MfccParams | None = None) -> np.ndarray:
     # Products of at most one clip's frames (as the reference's), both so that the float
     # sums are the reference's and because OpenBLAS would thread larger ones, which costs
     # far more than it gains when another process keeps the cores busy (measured).
-    mel = np.sqrt(power, dtype=np.float64).reshape((-1,) + power.shape[-2:]) @ fbank
+    stacked = (math.prod(power.shape[:-2]),) + power.shape[-2:]
+    mel = np.sqrt(power, dtype=np.float64).reshape(stacked) @ fbank
     np.log(np.maximum(mel, _FILTERBANK_FLOOR, out=mel), out=mel)
     return (mel @ _dct(params)).astype(np.float32).reshape(lead + (params.coefficients,))
 
