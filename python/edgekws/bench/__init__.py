@@ -49,3 +49,23 @@ def timed(fn, clock=time.perf_counter):
     t = clock()
     out = fn()
     return clock() - t, out
+
+
+class Timings:
+    """Wall-clock and CPU seconds (all threads of this process) of repeated calls.
+
+    The CPU figures say how much work a call took whatever else the machine is running;
+    the wall-clock ones are what a user waits for on this machine at that moment.
+    """
+
+    def __init__(self):
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def __call__(self, fn):
+        """Time one call of ``fn``; its result."""
+        c, t = time.process_time(), time.perf_counter()
+        out = fn()
+        self.wall.append(time.perf_counter() - t)
+        self.cpu.append(time.process_time() - c)
+        return out

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edgekws.bench import RUNS, Row, ratios, spread
+from edgekws.bench import RUNS, Row, Timings, ratios, spread
 
 TITLE = "Golden model vs the akida engine (Akida Execution Engine 2.19.3, software backend)"
 
@@ -15,11 +15,15 @@ TITLE = "Golden model vs the akida engine (Akida Execution Engine 2.19.3, softwa
 SETTLE_S = 1.0
 
 
-def _timed(fn):
+def _settled(timings, fn):
+    """``timings(fn)`` after the settling pause."""
     time.sleep(SETTLE_S)
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+    return timings(fn)
+
+
+def _cpu_note(ours, engine):
+    return (f"CPU time (all threads) {spread(ours.cpu, '{:.2f}')} s vs "
+            f"{spread(engine.cpu, '{:.2f}')} s, {ratios(engine.cpu, ours.cpu)}")
 
 
 def _forward_rows(quick):
@@ -30,17 +34,16 @@ def _forward_rows(quick):
     eng = to_engine(model)
     x = mfcc_like_inputs(n, seed=3)
     runs = 1 if quick else RUNS
-    tg, te = [], []
+    tg, te = Timings(), Timings()
     for _ in range(runs):  # interleaved: a change of machine load hits both sides
-        t, og = _timed(lambda: model.forward(x))
-        tg.append(t)
-        t, oe = _timed(lambda: eng.forward(x))
-        te.append(t)
+        og = _settled(tg, lambda: model.forward(x))
+        oe = _settled(te, lambda: eng.forward(x))
     exact = bool(np.array_equal(oe, og))
     return [Row(f"DS-CNN forward, {n:,} samples (49x10x1 -> 64 spikes -> FC 33), s",
-                spread(tg, "{:.2f}"), f"engine {spread(te, '{:.2f}')} s", ratios(te, tg),
-                "make bench",
-                f"{1e3 * np.median(tg) / n:.3f} ms/sample (median); bit-exact: "
+                spread(tg.wall, "{:.2f}"), f"engine {spread(te.wall, '{:.2f}')} s",
+                ratios(te.wall, tg.wall), "make bench",
+                f"{1e3 * np.median(tg.wall) / n:.3f} ms/sample (median); "
+                f"{_cpu_note(tg, te)}; bit-exact: "
                 f"{'yes' if exact else 'NO'}; random calibrated weights, MFCC-like inputs; "
                 f"min / median / max of {runs} runs, each after a 1 s pause")]
 
@@ -70,14 +73,18 @@ def _fit_rows(quick):
     # each re-fault the 186 MB of potentials the other had just freed (measured).
     runs = 1 if quick else RUNS
     pairs = [fresh_pair() for _ in range(runs)]
-    tg = [_timed(lambda: g.fit(x, y))[0] for g, _ in pairs]
-    te = [_timed(lambda: e.fit(x, y))[0] for _, e in pairs]
+    tg, te = Timings(), Timings()
+    for g, _ in pairs:
+        _settled(tg, lambda: g.fit(x, y))
+    for _, e in pairs:
+        _settled(te, lambda: e.fit(x, y))
     exact = all(np.array_equal(e.layers[-1].get_variable(v), g.layers[-1].get_variable(v))
                 for g, e in pairs for v in ("weights", "threshold_learning", "thswap"))
     return [Row(f"native learning fit, {n:,} x 64-bit spikes into {K} classes x {m} neurons, "
-                f"num_weights {k}, s", spread(tg, "{:.2f}"), f"engine {spread(te, '{:.2f}')} s",
-                ratios(te, tg), "make bench",
-                f"{1e6 * np.median(tg) / n:.1f} us/sample (median); bit-exact weights/thl/"
+                f"num_weights {k}, s", spread(tg.wall, "{:.2f}"),
+                f"engine {spread(te.wall, '{:.2f}')} s", ratios(te.wall, tg.wall), "make bench",
+                f"{1e6 * np.median(tg.wall) / n:.1f} us/sample (median); {_cpu_note(tg, te)}; "
+                f"bit-exact weights/thl/"
                 f"thswap in every run: {'yes' if exact else 'NO'}; clustered random spikes; "
                 f"a fresh model per run, min / median / max of {runs} runs, each after a "
                 "1 s pause")]
