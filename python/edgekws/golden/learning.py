@@ -270,7 +270,8 @@ class _Output:
         if int(np.prod(shape)) * 4 < _OUTPUT_THREAD_BYTES:
             self._array = np.empty(shape, np.int32)
             return
-        self._queue = queue.SimpleQueue()
+        # Bounded, so that a starved writer holds at most 64 MB of chunks.
+        self._queue = queue.Queue(maxsize=(64 << 20) // (4 * max(1, _CHUNK * shape[1])) + 1)
         self._thread = threading.Thread(target=self._write, name="edgekws-fit-output",
                                         daemon=True)
         self._thread.start()
@@ -301,6 +302,7 @@ class _Output:
             self._queue = None
 
     def result(self) -> np.ndarray:
+        """The whole output, once the writer has finished; its error, if it failed."""
         if self._queue is not None:
             self._queue.put(None)
             self._thread.join()
