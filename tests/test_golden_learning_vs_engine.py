@@ -179,10 +179,17 @@ def test_to_engine_continues_learning_identically():
     _assert_state(eng, gold, "after handing over")
 
 
-def test_output_written_by_the_second_thread_is_the_engines(monkeypatch):
-    """Large fits write their potentials from a second thread: force it on a small one."""
+def test_output_allocated_by_a_second_thread_is_the_engines(monkeypatch):
+    """Large fits allocate their output in a second thread: force it on a small one."""
     from edgekws.golden import learning
     monkeypatch.setattr(learning, "_OUTPUT_THREAD_BYTES", 0)
+    slow = learning._large_empty
+
+    def late_allocation(shape, dtype):  # so that the finished chunks wait in the list
+        import time
+        time.sleep(0.3)
+        return slow(shape, dtype)
+    monkeypatch.setattr(learning, "_large_empty", late_allocation)
     rng = np.random.default_rng(30)
     opt = dict(num_weights=10, num_classes=5, learning_competition=0.1)
     eng, gold = _learning_pair((1, 1, 40), 5 * 3, opt, rng)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import mmap
-import queue
 import threading
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
@@ -249,66 +248,59 @@ def _large_empty(shape, dtype) -> np.ndarray:
     return np.frombuffer(buf, dtype).reshape(shape)
 
 
-#: Outputs from this size on are written by a second thread (see :class:`_Output`).
+#: Outputs from this size on are allocated by a second thread (see :class:`_Output`).
 _OUTPUT_THREAD_BYTES = 8 << 20
 
 
 class _Output:
-    """The ``(n, N)`` int32 potentials that ``fit`` returns, written by a second thread.
+    """The ``(n, N)`` int32 potentials that ``fit`` returns, allocated beside the rule.
 
-    The output is only returned, never read by the rule: allocating it (186 MB for the
-    tutorial's 94,000 x 495, see :func:`_large_empty`) and copying each chunk into it
-    run beside the sequential rule on another core, and :meth:`result` waits for them.
-    Small outputs are written in place, without a thread.
+    Faulting in a large output (186 MB for the tutorial's 94,000 x 495, see
+    :func:`_large_empty`) is one system call that releases the GIL: a second thread makes
+    it while the sequential rule runs, and the chunks finished meanwhile wait in a list.
+    The thread never needs the GIL back, as a thread copying the chunks would after
+    every copy (and the rule would then stall at each hand-over on a busy machine).
+    Small outputs are allocated at once.
     """
 
     def __init__(self, shape):
-        self._shape = shape
-        self._array = None
-        self._error = None
-        self._queue = None
+        self._array = self._ready = self._error = self._thread = None
+        self._pending: list[tuple[int, np.ndarray]] = []
         if int(np.prod(shape)) * 4 < _OUTPUT_THREAD_BYTES:
             self._array = np.empty(shape, np.int32)
             return
-        # Bounded, so that a starved writer holds at most 64 MB of chunks.
-        self._queue = queue.Queue(maxsize=(64 << 20) // (4 * max(1, _CHUNK * shape[1])) + 1)
-        self._thread = threading.Thread(target=self._write, name="edgekws-fit-output",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._allocate, args=(shape,), daemon=True,
+                                        name="edgekws-fit-output")
         self._thread.start()
 
-    def _write(self):
+    def _allocate(self, shape):
         try:
-            out = _large_empty(self._shape, np.int32)
-            while (item := self._queue.get()) is not None:
-                start, values = item
-                out[start:start + len(values)] = values
-            self._array = out
-        except BaseException as exc:  # re-raised by result() in the caller's thread
+            self._ready = _large_empty(shape, np.int32)
+        except BaseException as exc:  # raised by put() or result() in the caller's thread
             self._error = exc
-            while self._queue.get() is not None:  # let put() calls go on until the end
-                pass
+
+    def _take(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._array = self._ready
+        for start, values in self._pending:
+            self._array[start:start + len(values)] = values
+        self._pending = []
 
     def put(self, start: int, values: np.ndarray) -> None:
         """Rows ``start:start + len(values)`` (exact integers in float32); not copied."""
-        if self._queue is None:
-            self._array[start:start + len(values)] = values
-        else:
-            self._queue.put((start, values))
-
-    def abandon(self) -> None:
-        """Stop the writer without waiting for a result (the caller is failing)."""
-        if self._queue is not None:
-            self._queue.put(None)
-            self._queue = None
+        if self._array is None:
+            if self._thread.is_alive():
+                self._pending.append((start, values))
+                return
+            self._take()
+        self._array[start:start + len(values)] = values
 
     def result(self) -> np.ndarray:
-        """The whole output, once the writer has finished; its error, if it failed."""
-        if self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._queue = None
-            if self._error is not None:
-                raise self._error
+        """The whole output (the allocation's error, if it failed)."""
+        if self._array is None:
+            self._take()
         return self._array
 
 
@@ -446,98 +438,94 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
     xf = x.astype(np.float32)  # exact: potentials are at most F < 2**24
     w_f32 = state.weights.astype(np.float32)  # kept in step with the bit sets
     nbytes = (F + 7) // 8
-    try:
-        for c0 in range(0, n, _CHUNK):
-            c1 = min(n, c0 + _CHUNK)
-            # Potentials of the whole chunk against the weights at its start; columns of
-            # neurons that learn inside the chunk are patched below. The rule itself only
-            # needs the candidate block, computed from the live bit sets.
-            chunk_pots = xf[c0:c1] @ w_f32
-            # Winner of every sample from the chunk-start weights and thresholds, in one
-            # vectorised pass (eligible = pot > threshold_learning; highest pot; first index
-            # on ties). It stays exact for a sample until a neuron of its block learns (the
-            # block is then "dirty" and the sample is decided from the live bit sets).
-            thl_now = np.asarray(thl, np.float32)
-            lab_c = lab_arr[c0:c1]
-            rows = np.arange(c1 - c0)
-            unblocked = K == 1 or bool((lab_c < 0).any())
-            if unblocked:  # label -1 or a single class: the best over all neurons
-                masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
-                win_all = masked.argmax(axis=1)
-                best_all = masked[rows, win_all]
-            if K > 1:
-                # Only the label's block is masked: a K-fold smaller pass than the whole chunk.
-                col = np.maximum(lab_c, 0)
-                mine = chunk_pots.reshape(c1 - c0, K, m)[rows, col]  # (chunk, m)
-                thl_mine = thl_now.reshape(K, m)[col]
-                mine = np.where(mine > thl_mine, mine, np.float32(-1))
-                win_blk = mine.argmax(axis=1)
-                pre_best = mine[rows, win_blk].astype(np.int64)
-                pre_win = col * m + win_blk
-                if unblocked:
-                    pre_best = np.where(lab_c >= 0, pre_best, best_all.astype(np.int64))
-                    pre_win = np.where(lab_c >= 0, pre_win, win_all)
+    for c0 in range(0, n, _CHUNK):
+        c1 = min(n, c0 + _CHUNK)
+        # Potentials of the whole chunk against the weights at its start; columns of
+        # neurons that learn inside the chunk are patched below. The rule itself only
+        # needs the candidate block, computed from the live bit sets.
+        chunk_pots = xf[c0:c1] @ w_f32
+        # Winner of every sample from the chunk-start weights and thresholds, in one
+        # vectorised pass (eligible = pot > threshold_learning; highest pot; first index
+        # on ties). It stays exact for a sample until a neuron of its block learns (the
+        # block is then "dirty" and the sample is decided from the live bit sets).
+        thl_now = np.asarray(thl, np.float32)
+        lab_c = lab_arr[c0:c1]
+        rows = np.arange(c1 - c0)
+        unblocked = K == 1 or bool((lab_c < 0).any())
+        if unblocked:  # label -1 or a single class: the best over all neurons
+            masked = np.where(chunk_pots > thl_now, chunk_pots, np.float32(-1))
+            win_all = masked.argmax(axis=1)
+            best_all = masked[rows, win_all]
+        if K > 1:
+            # Only the label's block is masked: a K-fold smaller pass than the whole chunk.
+            col = np.maximum(lab_c, 0)
+            mine = chunk_pots.reshape(c1 - c0, K, m)[rows, col]  # (chunk, m)
+            thl_mine = thl_now.reshape(K, m)[col]
+            mine = np.where(mine > thl_mine, mine, np.float32(-1))
+            win_blk = mine.argmax(axis=1)
+            pre_best = mine[rows, win_blk].astype(np.int64)
+            pre_win = col * m + win_blk
+            if unblocked:
+                pre_best = np.where(lab_c >= 0, pre_best, best_all.astype(np.int64))
+                pre_win = np.where(lab_c >= 0, pre_win, win_all)
+        else:
+            pre_best, pre_win = best_all.astype(np.int64), win_all
+        # Only two kinds of sample need the sequential rule: those with a winner at the
+        # chunk start (``visit``), and those whose block (any block, for unblocked
+        # labels) has changed since; the latter join the heap when their group first
+        # changes. The other samples of the chunk are never touched in Python.
+        group = np.where(lab_c >= 0, lab_c, K) if K > 1 else np.full(c1 - c0, K)
+        visit = np.flatnonzero(pre_best >= 0).tolist()  # ascending: already a heap
+        pre_best = pre_best.tolist()
+        pre_win = pre_win.tolist()
+        dirty = [False] * (K + 1)       # dirty[K]: the group of unblocked samples
+        changed: list[tuple[int, int, int]] = []
+        last = -1
+        while visit:
+            i = heappop(visit)
+            if i == last:
+                continue
+            last = i
+            t = c0 + i
+            label = lab[t]
+            blocked = K > 1 and label >= 0
+            xv = xs[t]
+            if not dirty[label if blocked else K]:
+                best, win = pre_best[i], pre_win[i]
             else:
-                pre_best, pre_win = best_all.astype(np.int64), win_all
-            # Only two kinds of sample need the sequential rule: those with a winner at the
-            # chunk start (``visit``), and those whose block (any block, for unblocked
-            # labels) has changed since; the latter join the heap when their group first
-            # changes. The other samples of the chunk are never touched in Python.
-            group = np.where(lab_c >= 0, lab_c, K) if K > 1 else np.full(c1 - c0, K)
-            visit = np.flatnonzero(pre_best >= 0).tolist()  # ascending: already a heap
-            pre_best = pre_best.tolist()
-            pre_win = pre_win.tolist()
-            dirty = [False] * (K + 1)       # dirty[K]: the group of unblocked samples
-            changed: list[tuple[int, int, int]] = []
-            last = -1
-            while visit:
-                i = heappop(visit)
-                if i == last:
+                lo, hi = (label * m, label * m + m) if blocked else (0, N)
+                best, win = -1, -1
+                for j in range(lo, hi):
+                    pj = (xv & ws[j]).bit_count()
+                    if pj > thl[j] and pj > best:
+                        best, win = pj, j
+                if win < 0:
                     continue
-                last = i
-                t = c0 + i
-                label = lab[t]
-                blocked = K > 1 and label >= 0
-                xv = xs[t]
-                if not dirty[label if blocked else K]:
-                    best, win = pre_best[i], pre_win[i]
-                else:
-                    lo, hi = (label * m, label * m + m) if blocked else (0, N)
-                    best, win = -1, -1
-                    for j in range(lo, hi):
-                        pj = (xv & ws[j]).bit_count()
-                        if pj > thl[j] and pj > best:
-                            best, win = pj, j
-                    if win < 0:
-                        continue
-                w = ws[win]
-                r_bits = w & ~xv
-                a_bits = xv & ~w
-                s = min(thswap[win], r_bits.bit_count(), a_bits.bit_count())
-                if s > 0:
-                    w, offset = _swap(w, r_bits, a_bits, s, offset)
-                    ws[win] = w
-                    thl[win] = min(best, cap)
-                    changed.append((t, win, w))
-                    for g in (win // m, K):
-                        if not dirty[g]:
-                            dirty[g] = True
-                            for later in (np.flatnonzero(group[i + 1:] == g) + (i + 1)).tolist():
-                                heappush(visit, later)
-                thswap[win] = max(thswap[win] - decay, thswap_min)
-            if changed:
-                # One matmul gives every changed neuron's potentials on the whole chunk; each
-                # change then overwrites its neuron's column after its sample, in order, so
-                # a later change of the same neuron wins for the samples after it.
-                after = _bits_to_matrix([w for _, _, w in changed], F, nbytes).astype(np.float32)
-                patch = xf[c0:c1] @ after
-                for e, (t, j, _) in enumerate(changed):
-                    chunk_pots[t + 1 - c0:, j] = patch[t + 1 - c0:, e]
-                    w_f32[:, j] = after[:, e]
-            pots.put(c0, chunk_pots)
-    except BaseException:
-        pots.abandon()
-        raise
+            w = ws[win]
+            r_bits = w & ~xv
+            a_bits = xv & ~w
+            s = min(thswap[win], r_bits.bit_count(), a_bits.bit_count())
+            if s > 0:
+                w, offset = _swap(w, r_bits, a_bits, s, offset)
+                ws[win] = w
+                thl[win] = min(best, cap)
+                changed.append((t, win, w))
+                for g in (win // m, K):
+                    if not dirty[g]:
+                        dirty[g] = True
+                        for later in (np.flatnonzero(group[i + 1:] == g) + (i + 1)).tolist():
+                            heappush(visit, later)
+            thswap[win] = max(thswap[win] - decay, thswap_min)
+        if changed:
+            # One matmul gives every changed neuron's potentials on the whole chunk; each
+            # change then overwrites its neuron's column after its sample, in order, so
+            # a later change of the same neuron wins for the samples after it.
+            after = _bits_to_matrix([w for _, _, w in changed], F, nbytes).astype(np.float32)
+            patch = xf[c0:c1] @ after
+            for e, (t, j, _) in enumerate(changed):
+                chunk_pots[t + 1 - c0:, j] = patch[t + 1 - c0:, e]
+                w_f32[:, j] = after[:, e]
+        pots.put(c0, chunk_pots)
 
     state.weights = _bits_to_matrix(ws, F, nbytes)
     state.threshold_learning = np.asarray(thl, np.int32)
