@@ -1,10 +1,15 @@
 """MFCC front end: agreement with TensorFlow's ops, shapes, errors, uint8 scaling."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgekws.data.mfcc import MfccParams, MfccScaling, fit_scaling, mfcc, pad_or_crop
+from edgekws.data.mfcc import (MfccParams, MfccScaling, fit_scaling, frames_to_mfcc, mfcc,
+                               mfcc_reference, pad_or_crop)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def _test_waves():
@@ -84,6 +89,64 @@ def test_bad_waveforms_are_rejected(bad, message):
 def test_bad_params_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MfccParams(**kwargs)
+
+
+# ------------------------------------------------------------ fast path == reference
+
+
+def _shipped_scaling():
+    from edgekws.golden import Model
+    extra = Model(str(REPO / "python" / "edgekws" / "models" / "ds_cnn_kws.ekws")).extra
+    return MfccScaling.from_dict(extra["mfcc_scaling"])
+
+
+def _assert_same_features(waves, params=None):
+    fast, ref = mfcc(waves, params), mfcc_reference(waves, params)
+    assert fast.dtype == ref.dtype == np.float32
+    np.testing.assert_array_equal(fast, ref)
+    if params is None:
+        scaling = _shipped_scaling()
+        np.testing.assert_array_equal(scaling.to_uint8(fast), scaling.to_uint8(ref))
+
+
+def test_fast_path_equals_reference_on_synthetic_clips():
+    rng = np.random.default_rng(7)
+    t = np.arange(16000) / 16000
+    levels = 10.0 ** rng.uniform(-5, -0.5, (21, 1))
+    noise = np.clip(levels * rng.standard_normal((21, 16000)), -1, 1)
+    tones = 0.3 * np.sin(2 * np.pi * rng.uniform(50, 7000, (6, 1)) * t)
+    # 29 clips: not a multiple of the internal chunk, with silence and a full-scale square.
+    waves = np.concatenate([noise, tones, np.zeros((1, 16000)),
+                            np.sign(np.sin(2 * np.pi * 300 * t))[None]]).astype(np.float32)
+    _assert_same_features(waves)
+    _assert_same_features(waves[3])
+    _assert_same_features((waves[:5] * 32767).astype(np.int16))
+    _assert_same_features(waves[:4, :9000].astype(np.float64))  # short, float64
+    _assert_same_features(waves[:3], MfccParams(window=400, stride=160, mel_channels=32,
+                                                 lower_hz=60.0, upper_hz=7600.0,
+                                                 coefficients=13))
+    _assert_same_features(waves[:2], MfccParams(lower_hz=20.0, upper_hz=21.0))  # no bin
+
+
+def _real_clips(count):
+    from edgekws.data.wavio import read_wav
+    files = sorted(SHARED_DATA.glob("sc-v2-test-dev/*/*.wav"))
+    files += sorted(SHARED_DATA.glob("kokoro/*/*.wav"))
+    if not files:
+        pytest.skip(f"no real clips under {SHARED_DATA} (sc-v2-test-dev/, kokoro/)")
+    pick = files[::max(1, len(files) // count)][:count]
+    return np.stack([pad_or_crop(read_wav(f), 16000) for f in pick]).astype(np.float32)
+
+
+def test_fast_path_equals_reference_on_real_clips():
+    _assert_same_features(_real_clips(150))
+
+
+def test_frames_to_mfcc_is_the_per_frame_half_of_mfcc():
+    wave = _test_waves()[0].astype(np.float64)
+    p = MfccParams()
+    frames = np.stack([wave[i * p.stride:i * p.stride + p.window] for i in range(p.frames)])
+    np.testing.assert_array_equal(frames_to_mfcc(frames), mfcc(wave))
 
 
 # ------------------------------------------------------------------ uint8 scaling

@@ -123,3 +123,78 @@ def test_learning_preconditions():
         m.add_classes(0)
     with pytest.raises(ValueError, match="cannot add a layer after a compiled learning layer"):
         m.add(g.FullyConnected(2))
+
+
+# ------------------------------------------------------------- issue #20, item 6
+
+
+def _learning_model(K=2, m=2):
+    model = fc_model(units=K * m, activation=False)
+    model.compile(g.AkidaUnsupervised(num_weights=2, num_classes=K), seed=0)
+    return model
+
+
+@pytest.mark.parametrize("labels", [-2, -10 ** 6, np.array([0, -2], np.int32)])
+@pytest.mark.parametrize("K", [1, 2])
+def test_fit_refuses_labels_below_minus_one(labels, K):
+    model = _learning_model(K=K)
+    before = model.layers[-1].get_variable("weights")
+    with pytest.raises(ValueError, match=r"label -[0-9]+ is out of range: labels are 0\.\.[01], "
+                                         "or -1 for any neuron"):
+        model.fit(np.ones((2, 1, 1, 8), np.uint8), labels)
+    np.testing.assert_array_equal(model.layers[-1].get_variable("weights"), before)
+
+
+@pytest.mark.parametrize("value", [1e30, 2.0 ** 54 * 1.01, np.inf])
+def test_act_step_too_large_for_int64_is_refused(value):
+    layer = fc_model(units=4, act_bits=4).layers[-1]
+    match = "at least 1/16" if value == np.inf else r"act_step must be at most 2\*\*54"
+    with pytest.raises(ValueError, match=match):
+        layer.set_variable("act_step", np.full(4, value, np.float32))
+
+
+def test_largest_act_step_computes_without_overflow():
+    import warnings
+    for bits in (1, 2, 4):
+        model = fc_model(bits=4, units=3, act_bits=bits)
+        layer = model.layers[-1]
+        layer.set_variable("weights", np.full((1, 1, 8, 3), 1, np.int8))
+        layer.set_variable("act_step", np.full(3, 2.0 ** 54, np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = model.forward(np.full((2, 1, 1, 8), 15, np.uint8))
+        assert out.tolist() == [[[[1, 1, 1]]]] * 2  # potential 120 > threshold 0: one step
+
+
+def test_negative_thswap_is_refused():
+    layer = _learning_model().layers[-1]
+    with pytest.raises(ValueError, match="thswap of layer .* must be >= 0, found -1"):
+        layer.set_variable("thswap", np.array([3, -1, 3, 3], np.int32))
+
+
+def test_empty_batches_are_refused_clearly():
+    empty = np.zeros((0, 1, 1, 8), np.uint8)
+    with pytest.raises(ValueError, match=r"inputs are empty: shape \(0, 1, 1, 8\) has no samples"):
+        fc_model(activation=False).forward(empty)
+    with pytest.raises(ValueError, match="inputs are empty"):
+        fc_model(activation=False).predict(empty)
+    with pytest.raises(ValueError, match="inputs are empty"):
+        _learning_model().fit(empty, np.zeros(0, np.int32))
+
+
+def test_add_classes_is_bounded_before_allocating():
+    from edgekws.golden.learning import MAX_LEARNING_NEURONS
+    model = _learning_model()
+    with pytest.raises(ValueError, match="cannot add 1000000 classes of 2 neurons to a layer of "
+                                         f"4: a learning layer has at most {MAX_LEARNING_NEURONS}"):
+        model.add_classes(10 ** 6)
+    assert model.layers[-1].units == 4
+    model.add_classes((MAX_LEARNING_NEURONS - 4) // 2)  # exactly up to the bound is fine
+    assert model.layers[-1].units == MAX_LEARNING_NEURONS
+
+
+@pytest.mark.parametrize("index", [100, 2, -3])
+def test_get_layer_out_of_range(index):
+    with pytest.raises(ValueError, match=rf"No layer at index {index}: the model has 2 layers"):
+        fc_model().get_layer(index)
+    assert fc_model().get_layer(-1).name == fc_model().get_layer(1).name

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edgekws.bench import Row
+from edgekws.bench import RUNS, Row, Timings, ratios, spread
 
 TITLE = "Golden model vs the akida engine (Akida Execution Engine 2.19.3, software backend)"
 
@@ -15,19 +15,15 @@ TITLE = "Golden model vs the akida engine (Akida Execution Engine 2.19.3, softwa
 SETTLE_S = 1.0
 
 
-def _timed(fn):
+def _settled(timings, fn):
+    """``timings(fn)`` after the settling pause."""
     time.sleep(SETTLE_S)
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+    return timings(fn)
 
 
-def _best(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t, out = _timed(fn)
-        best = min(best, t)
-    return best, out
+def _cpu_note(ours, engine):
+    return (f"CPU time (all threads) {spread(ours.cpu, '{:.2f}')} s vs "
+            f"{spread(engine.cpu, '{:.2f}')} s, {ratios(engine.cpu, ours.cpu)}")
 
 
 def _forward_rows(quick):
@@ -37,15 +33,19 @@ def _forward_rows(quick):
     model = randomize(ds_cnn_kws(33), mfcc_like_inputs(256, seed=1), seed=2)
     eng = to_engine(model)
     x = mfcc_like_inputs(n, seed=3)
-    tg, og = _best(lambda: model.forward(x), 1 if quick else 3)
-    te, oe = _best(lambda: eng.forward(x), 1 if quick else 2)
+    runs = 1 if quick else RUNS
+    tg, te = Timings(), Timings()
+    for _ in range(runs):  # interleaved: a change of machine load hits both sides
+        og = _settled(tg, lambda: model.forward(x))
+        oe = _settled(te, lambda: eng.forward(x))
     exact = bool(np.array_equal(oe, og))
-    return [Row(f"DS-CNN forward, {n:,} samples (49x10x1 -> 64 spikes -> FC 33)",
-                f"{tg:.2f} s ({1e3 * tg / n:.3f} ms/sample)",
-                f"engine {te:.2f} s ({1e3 * te / n:.3f} ms/sample)", f"{te / tg:.2f}x faster",
-                "make bench",
-                f"bit-exact: {'yes' if exact else 'NO'}; random calibrated weights, "
-                "MFCC-like inputs; best of runs, each after a 1 s pause")]
+    return [Row(f"DS-CNN forward, {n:,} samples (49x10x1 -> 64 spikes -> FC 33), s",
+                spread(tg.wall, "{:.2f}"), f"engine {spread(te.wall, '{:.2f}')} s",
+                ratios(te.wall, tg.wall), "make bench",
+                f"{1e3 * np.median(tg.wall) / n:.3f} ms/sample (median); "
+                f"{_cpu_note(tg, te)}; bit-exact: "
+                f"{'yes' if exact else 'NO'}; random calibrated weights, MFCC-like inputs; "
+                f"min / median / max of {runs} runs, each after a 1 s pause")]
 
 
 def _fit_rows(quick):
@@ -71,18 +71,23 @@ def _fit_rows(quick):
 
     # Each side's runs back to back, so that both are measured warm: alternating them made
     # each re-fault the 186 MB of potentials the other had just freed (measured).
-    reps = 1 if quick else 3
-    pairs = [fresh_pair() for _ in range(reps)]
-    tg = min(_timed(lambda: g.fit(x, y))[0] for g, _ in pairs)
-    te = min(_timed(lambda: e.fit(x, y))[0] for _, e in pairs)
-    g, e = pairs[-1]
+    runs = 1 if quick else RUNS
+    pairs = [fresh_pair() for _ in range(runs)]
+    tg, te = Timings(), Timings()
+    for g, _ in pairs:
+        _settled(tg, lambda: g.fit(x, y))
+    for _, e in pairs:
+        _settled(te, lambda: e.fit(x, y))
     exact = all(np.array_equal(e.layers[-1].get_variable(v), g.layers[-1].get_variable(v))
-                for v in ("weights", "threshold_learning", "thswap"))
+                for g, e in pairs for v in ("weights", "threshold_learning", "thswap"))
     return [Row(f"native learning fit, {n:,} x 64-bit spikes into {K} classes x {m} neurons, "
-                f"num_weights {k}", f"{tg:.2f} s ({1e6 * tg / n:.1f} us/sample)",
-                f"engine {te:.2f} s ({1e6 * te / n:.1f} us/sample)", f"{te / tg:.2f}x faster",
-                "make bench", f"bit-exact weights/thl/thswap: {'yes' if exact else 'NO'}; "
-                "clustered random spikes; best of 3 runs, each after a 1 s pause")]
+                f"num_weights {k}, s", spread(tg.wall, "{:.2f}"),
+                f"engine {spread(te.wall, '{:.2f}')} s", ratios(te.wall, tg.wall), "make bench",
+                f"{1e6 * np.median(tg.wall) / n:.1f} us/sample (median); {_cpu_note(tg, te)}; "
+                f"bit-exact weights/thl/"
+                f"thswap in every run: {'yes' if exact else 'NO'}; clustered random spikes; "
+                f"a fresh model per run, min / median / max of {runs} runs, each after a "
+                "1 s pause")]
 
 
 def run(quick: bool = False):

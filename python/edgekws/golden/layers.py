@@ -16,6 +16,11 @@ from .akida_api import LayerApi
 from .quant import (ACT_BITS, ACT_STEP_MIN, INPUT_BITS, LAYER_INPUT_BITS, WEIGHTS_BITS,
                     saturate, step_activation, weight_range)
 
+#: Largest act_step accepted, so that the activation's integer steps (``floor(16 act_step)``
+#: times up to 15) fit int64; any step above 2**32 already acts like 2**32 on 32-bit
+#: potentials.
+ACT_STEP_MAX = float(2 ** 54)
+
 
 class Padding(enum.IntEnum):
     """Convolution padding, numbered as in ``akida.Padding``."""
@@ -135,6 +140,10 @@ class Layer(LayerApi):
             if v.size and (not np.all(np.isfinite(v)) or v.min() < ACT_STEP_MIN):
                 raise ValueError(f"act_step must be at least 1/16, found {v.min()!r} "
                                  f"in layer {self.name!r}")
+            if v.size and v.max() > ACT_STEP_MAX:
+                raise ValueError(f"act_step must be at most 2**54 (its 1/16 units times "
+                                 f"up to 15 must fit int64), found {float(v.max())!r} in layer "
+                                 f"{self.name!r}")
             self._vars[name] = v.astype(np.float32)
             return
         if v.dtype.kind not in "iu":
@@ -147,6 +156,9 @@ class Layer(LayerApi):
                                  f"values in [{v.min()}, {v.max()}]")
         elif v.size and (v.min() < np.iinfo(np.int32).min or v.max() > np.iinfo(np.int32).max):
             raise ValueError(f"{name} of layer {self.name!r} must fit in int32")
+        if name == "thswap" and v.size and v.min() < 0:
+            raise ValueError(f"thswap of layer {self.name!r} counts the swaps a neuron may "
+                             f"make and must be >= 0, found {int(v.min())}")
         self._vars[name] = v.astype(cur.dtype)
 
     def weight_limits(self) -> tuple[int, int]:

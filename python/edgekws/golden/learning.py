@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 import mmap
+import threading
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 __all__ = [
     "DEFAULT_MIN_PLASTICITY",
+    "MAX_LEARNING_NEURONS",
     "LearningParams",
     "LearningState",
     "spread_select",
@@ -34,6 +37,10 @@ __all__ = [
 #: The engine's default ``min_plasticity`` is the float32 value 0.1, seen as a double.
 DEFAULT_MIN_PLASTICITY = float(np.float32(0.1))
 
+
+#: Most neurons a learning layer may grow to with :func:`add_classes`, checked before
+#: allocating: 64 times the board's 1,024, and 16 MB of weights per 256 inputs.
+MAX_LEARNING_NEURONS = 1 << 16
 
 #: Samples per block of the potential matmul in :func:`learn`; patches after a weight
 #: change cost O(chunk), the matmul's fixed cost is paid once per chunk.
@@ -214,6 +221,12 @@ def random_weights(num_inputs: int, num_neurons: int, num_weights: int,
 def _bitsets_from_rows(rows: np.ndarray) -> list[int]:
     """Each row of 0/1 as a Python int, bit ``i`` = element ``i``."""
     packed = np.packbits(rows.astype(np.uint8, copy=False), axis=1, bitorder="little")
+    if packed.shape[1] <= 8:
+        # Up to 64 inputs: one little-endian uint64 per row, and tolist() makes the ints
+        # in C (ten times faster than int.from_bytes per row on 94,000 rows).
+        words = np.zeros((packed.shape[0], 8), np.uint8)
+        words[:, :packed.shape[1]] = packed
+        return words.view("<u8")[:, 0].tolist()
     return [int.from_bytes(r.tobytes(), "little") for r in packed]
 
 
@@ -235,6 +248,62 @@ def _large_empty(shape, dtype) -> np.ndarray:
     return np.frombuffer(buf, dtype).reshape(shape)
 
 
+#: Outputs from this size on are allocated by a second thread (see :class:`_Output`).
+_OUTPUT_THREAD_BYTES = 8 << 20
+
+
+class _Output:
+    """The ``(n, N)`` int32 potentials that ``fit`` returns, allocated beside the rule.
+
+    Faulting in a large output (186 MB for the tutorial's 94,000 x 495, see
+    :func:`_large_empty`) is one system call that releases the GIL: a second thread makes
+    it while the sequential rule runs, and the chunks finished meanwhile wait in a list.
+    The thread never needs the GIL back, as a thread copying the chunks would after
+    every copy (and the rule would then stall at each hand-over on a busy machine).
+    Small outputs are allocated at once.
+    """
+
+    def __init__(self, shape):
+        self._array = self._ready = self._error = self._thread = None
+        self._pending: list[tuple[int, np.ndarray]] = []
+        if int(np.prod(shape)) * 4 < _OUTPUT_THREAD_BYTES:
+            self._array = np.empty(shape, np.int32)
+            return
+        self._thread = threading.Thread(target=self._allocate, args=(shape,), daemon=True,
+                                        name="edgekws-fit-output")
+        self._thread.start()
+
+    def _allocate(self, shape):
+        try:
+            self._ready = _large_empty(shape, np.int32)
+        except BaseException as exc:  # raised by put() or result() in the caller's thread
+            self._error = exc
+
+    def _take(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._array = self._ready
+        for start, values in self._pending:
+            self._array[start:start + len(values)] = values
+        self._pending = []
+
+    def put(self, start: int, values: np.ndarray) -> None:
+        """Rows ``start:start + len(values)`` (exact integers in float32); not copied."""
+        if self._array is None:
+            if self._thread.is_alive():
+                self._pending.append((start, values))
+                return
+            self._take()
+        self._array[start:start + len(values)] = values
+
+    def result(self) -> np.ndarray:
+        """The whole output (the allocation's error, if it failed)."""
+        if self._array is None:
+            self._take()
+        return self._array
+
+
 def _bits_to_matrix(bitsets: list[int], F: int, nbytes: int) -> np.ndarray:
     """Inverse of :func:`_bitsets_from_rows`, transposed: ``(F, len(bitsets))`` 0/1."""
     raw = np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in bitsets), np.uint8)
@@ -247,46 +316,56 @@ _BYTE_BITS = [tuple(i for i in range(8) if (b >> i) & 1) for b in range(256)]
 _POS_TABLES: list[list[tuple[int, ...]]] = []
 
 
-def _pos_table(k: int) -> list[tuple[int, ...]]:
-    while len(_POS_TABLES) <= k:
+def _pos_tables(nbytes: int) -> list[list[tuple[int, ...]]]:
+    """The byte tables of the first ``nbytes`` bytes of a word."""
+    while len(_POS_TABLES) < nbytes:
         base = 8 * len(_POS_TABLES)
         _POS_TABLES.append([tuple(base + i for i in bits) for bits in _BYTE_BITS])
-    return _POS_TABLES[k]
+    return _POS_TABLES
 
 
 def _bit_positions(v: int) -> list[int]:
     """Ascending positions of the set bits of ``v`` (byte tables: 2x a bit loop)."""
+    tables = _pos_tables((v.bit_length() + 7) // 8)
     out: list[int] = []
     k = 0
     while v:
         byte = v & 255
         if byte:
-            out += _pos_table(k)[byte]
+            out += tables[k][byte]
         v >>= 8
         k += 1
     return out
 
 
+def _picks(pos: list[int], s: int, offset: int) -> tuple[int, int]:
+    """:func:`spread_select` of ``s`` of ``pos`` as one bit mask, and the new offset.
+
+    Inside a run of equal groups of size ``S`` the sequential offset is
+    ``(offset + j) % S`` (it is only wrapped when it reaches ``S``, and then it is exactly
+    ``S``), so each pick is computed directly: ``s`` independent terms instead of a loop
+    with a branch.
+    """
+    q, r = divmod(len(pos), s)
+    mask = 0
+    start = 0
+    for size, count in ((q + 1, r), (q, s - r)):
+        if count:
+            mask |= sum([1 << pos[start + j * size + (offset + j) % size]
+                         for j in range(count)])
+            offset = (offset + count - 1) % size + 1
+            start += count * size
+    return mask, offset
+
+
 def _swap(w: int, r_bits: int, a_bits: int, s: int, offset: int) -> tuple[int, int]:
     """Remove ``s`` spread-selected R connections, add ``s`` A ones (one learning step).
 
-    :func:`spread_select` inlined (this runs once per learning event) and the picks
-    gathered into one bit mask per list.
+    The offset runs on from the R picks to the A picks, as in the engine.
     """
-    for bits, add in ((r_bits, False), (a_bits, True)):
-        pos = _bit_positions(bits)
-        q, r = divmod(len(pos), s)
-        start = 0
-        mask = 0
-        for j in range(s):
-            size = q + 1 if j < r else q
-            if offset >= size:
-                offset %= size
-            mask |= 1 << pos[start + offset]
-            offset += 1
-            start += size
-        w = (w | mask) if add else (w & ~mask)
-    return w, offset
+    remove, offset = _picks(_bit_positions(r_bits), s, offset)
+    add, offset = _picks(_bit_positions(a_bits), s, offset)
+    return (w & ~remove) | add, offset
 
 
 def _check_labels(labels, n: int, num_classes: int) -> list[int]:
@@ -299,6 +378,9 @@ def _check_labels(labels, n: int, num_classes: int) -> list[int]:
     if lab.shape[0] != n:
         raise ValueError(f"got {lab.shape[0]} labels for {n} samples: give one label "
                          "per sample or a single label for all")
+    if lab.size and lab.min() < -1:
+        raise ValueError(f"label {int(lab.min())} is out of range: labels are 0..{num_classes - 1}"
+                         ", or -1 for any neuron (the board refuses the others)")
     if num_classes > 1 and lab.size and lab.max() >= num_classes:
         raise ValueError(f"label {int(lab.max())} is out of range: the layer has "
                          f"{num_classes} classes (labels 0..{num_classes - 1}, or -1 "
@@ -352,7 +434,7 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
     thswap = [int(v) for v in state.thswap]
     offset = int(state.offset)
     decay, thswap_min, cap = params.decay, params.thswap_min, params.thl_cap
-    pots = _large_empty((n, N), np.int32)
+    pots = _Output((n, N))
     xf = x.astype(np.float32)  # exact: potentials are at most F < 2**24
     w_f32 = state.weights.astype(np.float32)  # kept in step with the bit sets
     nbytes = (F + 7) // 8
@@ -388,20 +470,28 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
                 pre_win = np.where(lab_c >= 0, pre_win, win_all)
         else:
             pre_best, pre_win = best_all.astype(np.int64), win_all
+        # Only two kinds of sample need the sequential rule: those with a winner at the
+        # chunk start (``visit``), and those whose block (any block, for unblocked
+        # labels) has changed since; the latter join the heap when their group first
+        # changes. The other samples of the chunk are never touched in Python.
+        group = np.where(lab_c >= 0, lab_c, K) if K > 1 else np.full(c1 - c0, K)
+        visit = np.flatnonzero(pre_best >= 0).tolist()  # ascending: already a heap
         pre_best = pre_best.tolist()
         pre_win = pre_win.tolist()
-        dirty = [False] * K
-        any_dirty = False
+        dirty = [False] * (K + 1)       # dirty[K]: the group of unblocked samples
         changed: list[tuple[int, int, int]] = []
-        for t in range(c0, c1):
+        last = -1
+        while visit:
+            i = heappop(visit)
+            if i == last:
+                continue
+            last = i
+            t = c0 + i
             label = lab[t]
             blocked = K > 1 and label >= 0
             xv = xs[t]
-            if not (dirty[label] if blocked else any_dirty):
-                best = pre_best[t - c0]
-                if best < 0:
-                    continue
-                win = pre_win[t - c0]
+            if not dirty[label if blocked else K]:
+                best, win = pre_best[i], pre_win[i]
             else:
                 lo, hi = (label * m, label * m + m) if blocked else (0, N)
                 best, win = -1, -1
@@ -420,7 +510,11 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
                 ws[win] = w
                 thl[win] = min(best, cap)
                 changed.append((t, win, w))
-                dirty[win // m] = any_dirty = True
+                for g in (win // m, K):
+                    if not dirty[g]:
+                        dirty[g] = True
+                        for later in (np.flatnonzero(group[i + 1:] == g) + (i + 1)).tolist():
+                            heappush(visit, later)
             thswap[win] = max(thswap[win] - decay, thswap_min)
         if changed:
             # One matmul gives every changed neuron's potentials on the whole chunk; each
@@ -431,13 +525,13 @@ def _learn(params: LearningParams, state: LearningState, spikes, labels=-1) -> n
             for e, (t, j, _) in enumerate(changed):
                 chunk_pots[t + 1 - c0:, j] = patch[t + 1 - c0:, e]
                 w_f32[:, j] = after[:, e]
-        pots[c0:c1] = chunk_pots.astype(np.int32)
+        pots.put(c0, chunk_pots)
 
     state.weights = _bits_to_matrix(ws, F, nbytes)
     state.threshold_learning = np.asarray(thl, np.int32)
     state.thswap = np.asarray(thswap, np.int32)
     state.offset = offset
-    return pots
+    return pots.result()
 
 
 def add_classes(params: LearningParams, state: LearningState, num_new: int,
@@ -454,6 +548,9 @@ def add_classes(params: LearningParams, state: LearningState, num_new: int,
         raise ValueError(f"number of classes to add must be a positive integer, not {num_new!r}")
     F, N = state.weights.shape
     m = N // params.num_classes
+    if N + int(num_new) * m > MAX_LEARNING_NEURONS:
+        raise ValueError(f"cannot add {num_new!r} classes of {m} neurons to a layer of {N}: "
+                         f"a learning layer has at most {MAX_LEARNING_NEURONS} neurons")
     extra = random_weights(F, int(num_new) * m, params.num_weights, rng)
     new_params = params.with_classes(params.num_classes + int(num_new))
     new_state = LearningState(

@@ -122,6 +122,10 @@ class Model:
 
     def get_layer(self, name_or_index) -> Layer:
         if isinstance(name_or_index, (int, np.integer)):
+            n = len(self._layers)
+            if not -n <= name_or_index < n:
+                raise ValueError(f"No layer at index {name_or_index}: the model has {n} "
+                                 f"layers (indices 0..{n - 1}, or -1..-{n} from the end)")
             return self._layers[name_or_index]
         for layer in self._layers:
             if layer.name == name_or_index:
@@ -152,6 +156,9 @@ class Model:
         if x.ndim != 4 or x.shape[1:] != want:
             raise ValueError(f"inputs must have shape (n, {want[0]}, {want[1]}, {want[2]}), "
                              f"not {x.shape}")
+        if x.shape[0] == 0:  # the engine fails with "dimension 0 set to 0"
+            raise ValueError(f"inputs are empty: shape {x.shape} has no samples, give at "
+                             "least one")
         first = self._layers[0]
         if isinstance(first, InputData) and x.size and x.max() >= (1 << first.in_bits):
             raise ValueError(f"input values must be in [0, {(1 << first.in_bits) - 1}] for "

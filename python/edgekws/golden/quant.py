@@ -85,10 +85,10 @@ def step_activation(pot, threshold, act_step, act_bits: int) -> np.ndarray:
     if pot.dtype == np.float32 and np.abs(th).max(initial=0) < _F32 \
             and (16 * cap).max(initial=0) < _F32:
         d = pot - th.astype(np.float32)
-        np.minimum(d, cap.astype(np.float32), out=d)
-        np.maximum(d, 0.0, out=d)   # d <= 0 gives 0 either way
-        d *= 16.0
-        d /= S.astype(np.float32)
+        np.clip(d, np.float32(0), cap.astype(np.float32), out=d)  # d <= 0 gives 0 either way
+        # d / (S/16) is the same correctly rounded quotient as 16 d / S (both operands
+        # only scaled by 16, exactly), one pass fewer.
+        d /= (S / 16).astype(np.float32)
         np.ceil(d, out=d)
         np.minimum(d, top, out=d)
         return d.astype(np.uint8)
