@@ -300,22 +300,8 @@ def mfcc_reference(waves, params: MfccParams | None = None) -> np.ndarray:
     """Today's MFCC front end, kept as the reference of :func:`mfcc` (same arguments).
 
     It frames whole batches of 256 waveforms through a fancy index and transforms all 513
-    FFT bins; :func:`mfcc` gives the same float32 features several times faster.
-
-    Parameters
-    ----------
-    waves : array_like
-        ``(samples,)`` or ``(batch, samples)``; float in [-1, 1] (as ``decode_wav`` gives) or
-        int16 (scaled by 1/32768). Each waveform is zero-padded or cropped to
-        ``params.clip_samples`` first.
-    params : MfccParams, optional
-        Front-end parameters; the defaults give 49 x 10 features per second.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32, ``(frames, coefficients)`` for one waveform or
-        ``(batch, frames, coefficients)`` for a batch.
+    FFT bins; :func:`mfcc` gives the same float32 features several times faster. Parameters
+    and result as :func:`mfcc`.
     """
     params = params or MfccParams()
     arr = _check_waves(waves)
