@@ -357,7 +357,7 @@ def plot_tradeoff(rows: list, path, chosen: dict | None = None, title: str = "")
                 label=f"min margin {mm:.2f}")
     if chosen is not None:
         ax.plot(chosen["false_alarms_per_hour"], 100 * chosen["detection_rate"], "r*",
-                markersize=14, label=f"default: score {chosen['min_score']:.2f}, "
+                markersize=14, label=f"chosen: score {chosen['min_score']:.2f}, "
                 f"margin {chosen['min_margin']:.2f}")
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("symlog", linthresh=1.0)
