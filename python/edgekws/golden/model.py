@@ -225,9 +225,7 @@ class Model:
         num_classes : int
             0 (one class per neuron) or a divisor of the neurons other than 1.
         """
-        x = self._check_input(inputs)
-        if x.shape[0] == 0:
-            raise ValueError("evaluate needs at least one sample")
+        x = self._check_input(inputs)     # refuses an empty batch, as forward does
         labels = _api.check_labels(labels, x.shape[0])
         _api.check_evaluate_classes(self.output_shape[-1], num_classes)
         last = self._layers[-1]
