@@ -216,8 +216,8 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
     # The same stream through the library, with the frames the board was sent.
     model = Model(state)
     words = model.extra["words"]
-    from edgekws.host.cli import _front_end
-    to_frames = _front_end(model)[2]
+    from edgekws.host.edge import front_end
+    to_frames = front_end(model)[2]
     with Board(url) as board:
         board.attach(model)
         dets = list(L.spot(chunks_of(stream, 4000), L.Segmenter(), to_frames,

@@ -13,7 +13,6 @@ FSDD (three speakers, digits) is scored among the ten digit classes, and over al
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ CORE_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 #: The 12 classes of the Speech Commands test, in the canonical order.
 TWELVE = CORE_WORDS + (SILENCE, UNKNOWN)
-_NAME = re.compile(r"^(?:(?P<word>[a-z]+)_)?(?P<hash>[0-9a-f]{8})_nohash_\d+\.wav$")
 
 
 @dataclasses.dataclass
@@ -56,44 +54,30 @@ def speech_commands_clips(root, folds=None, num_folds: int = 5, limit: int | Non
     limit : int, optional
         Keep an evenly spaced sample of at most this many clips.
     """
-    from edgekws.data.mix import fold_of
-    from edgekws.data.speech_commands import load_sample, Sample
+    from edgekws.data.mix import speech_commands_source
+    from edgekws.data.speech_commands import Sample, load_waves
 
     root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"Speech Commands folder {str(root)!r} does not exist")
     if folds is not None:
         bad = [f for f in folds if not (isinstance(f, int) and 0 <= f < num_folds)]
         if bad or not folds:
             raise ValueError(f"folds must be fold numbers in 0..{num_folds - 1}, not "
                              f"{list(folds)!r}")
-    words, speakers, paths = [], [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not
-                         p.name.startswith("_background")):
-        for wav in sorted(folder.glob("*.wav")):
-            if folder.name == SILENCE:
-                number = int(re.sub(r"\D", "", wav.stem) or 0)
-                word, speaker, fold = SILENCE, "silence", number % num_folds
-            else:
-                m = _NAME.match(wav.name)
-                if not m:
-                    raise ValueError(f"{wav}: name does not match '[word_]{{hash}}_nohash_"
-                                     "{i}.wav'")
-                word = m.group("word") or folder.name
-                speaker, fold = m.group("hash"), fold_of(m.group("hash"), num_folds)
-            if folds is not None and fold not in folds:
-                continue
-            words.append(word)
-            speakers.append(speaker)
-            paths.append(str(wav))
-    if not paths:
+    # The corpus builder's reading of the folder; the folds asked for are its "held out".
+    src = speech_commands_source(root, "eval", folds=num_folds,
+                                 holdout=tuple(folds) if folds is not None else ())
+    kept = [c for c in src.clips if folds is None or c.split == "holdout"]
+    if not kept:
         raise ValueError(f"no clips in {str(root)!r}" + (f" for folds {list(folds)}"
                                                           if folds is not None else ""))
+    words = [c.word for c in kept]
+    speakers = ["silence" if c.word == SILENCE else c.speaker for c in kept]
+    paths = [c.path for c in kept]
     if limit is not None and len(paths) > limit:
         keep = np.linspace(0, len(paths) - 1, limit).round().astype(int)
         words, speakers, paths = ([v[i] for i in keep] for v in (words, speakers, paths))
-    waves = np.stack([load_sample(Sample(p, w, 0)) if w != SILENCE else
-                      load_sample(Sample(p, "_word_", 0)) for p, w in zip(paths, words)])
+    # Every clip as a recording, silence too (not a cut of a noise file).
+    waves = load_waves([Sample(p, "_clip_", 0) for p in paths])
     label = name or root.name + ("" if folds is None else
                                  f" (folds {','.join(map(str, folds))} of {num_folds})")
     return RealClips(label, waves, words, speakers, paths)

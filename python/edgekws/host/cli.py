@@ -236,7 +236,7 @@ def _load(args) -> int:
     from .edge import edge_model
     path = args.model or shipped_model_path()
     model = edge_model(Model(path), args.neurons_per_class, args.num_weights,
-                       args.competition, args.first_word, args.seed)
+                       args.competition, args.first_word, args.seed, source=path)
     try:
         with _board(args) as board:
             board.load(model)
@@ -248,14 +248,10 @@ def _load(args) -> int:
     return 0
 
 
-def _front_end(model):
-    from .edge import front_end
-    return front_end(model)
-
-
 def _frames(model, files):
     from edgekws.data.wavio import read_wav
-    params, scaling, to_frames = _front_end(model)
+    from .edge import front_end
+    params, scaling, to_frames = front_end(model)
     waves = [read_wav(f, params.sample_rate) for f in files]
     return waves, params, scaling, to_frames
 
@@ -295,10 +291,9 @@ def _infer(args) -> int:
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
-    from .listen import REJECTED
+    from .listen import word_of
     for f, c, sc, mg in zip(args.files, scored.label, scored.score, scored.margin):
-        word = REJECTED if c < 0 else words[c] if c < len(words) else c
-        print(f"{f}\t{word}\tscore {sc:.2f}\tmargin {mg:.2f}")
+        print(f"{f}\t{word_of(int(c), words)}\tscore {sc:.2f}\tmargin {mg:.2f}")
     return 0
 
 
@@ -318,6 +313,7 @@ def _scorer(args, model, board):
 def _enrol_clips(args, model):
     """One-second clips to enrol from: the WAV files, or utterances cut from a stream."""
     from edgekws.data.mfcc import pad_or_crop
+    from .edge import front_end
     from .listen import capture
     streamed = bool(args.wav or args.stdin or args.mic)
     if bool(args.files) == streamed:
@@ -327,7 +323,7 @@ def _enrol_clips(args, model):
     if args.files:
         waves, params, _, _ = _frames(model, args.files)
         return [pad_or_crop(w[None], params.clip_samples)[0] for w in waves]
-    seg = _segmenter(args, _front_end(model)[0])
+    seg = _segmenter(args, front_end(model)[0])
     chunks, what = _stream(args, seg)
     n = args.utterances
     print(f"say {args.word!r} {n} times, with a pause between ({what})", file=sys.stderr,
@@ -340,14 +336,14 @@ def _enrol_clips(args, model):
 def _enrol(args) -> int:
     import numpy as np
     from .board import BoardError
+    from .edge import enrol_frames, front_end
     model = _read_state(args.state)
     words = list(model.extra["words"])
     if args.word in words:
         raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
     clips = _enrol_clips(args, model)
-    from .edge import enrol_frames
     frames = enrol_frames(clips, args.copies, np.random.default_rng(args.seed),
-                          _front_end(model)[2])
+                          front_end(model)[2])
     try:
         with _board(args) as board:
             board.attach(model)
@@ -366,9 +362,10 @@ def _enrol(args) -> int:
 
 def _listen(args) -> int:
     from .board import BoardError
+    from .edge import front_end
     from .listen import spot
     model = _read_state(args.state)
-    params, _, to_frames = _front_end(model)
+    params, _, to_frames = front_end(model)
     words = model.extra["words"]
     seg = _segmenter(args, params)
     chunks, what = _stream(args, seg)

@@ -9,10 +9,12 @@ __all__ = ["edge_model", "front_end", "enrol_frames"]
 
 
 def edge_model(model, neurons_per_class: int = 15, num_weights: int = 12,
-               competition: float = 0.1, first_word: str = "_unknown_", seed: int = 0):
+               competition: float = 0.1, first_word: str = "_unknown_", seed: int = 0,
+               source: str = "the model"):
     """The model ``board load`` puts on the board: a model whose last layer already learns
     is kept; otherwise its classifier (if any) is replaced by a fresh 1-bit learning layer
-    of one class named ``first_word``. Returns the model (``.extra['words']`` set)."""
+    of one class named ``first_word``. Returns the model (``.extra['words']`` set);
+    ``source`` names it in errors (its file)."""
     from edgekws.golden import AkidaUnsupervised, FullyConnected
 
     extra = dict(model.extra or {})
@@ -27,7 +29,7 @@ def edge_model(model, neurons_per_class: int = 15, num_weights: int = 12,
         extra.pop("word_to_index", None)
     model.extra = extra
     if "mfcc_scaling" not in extra:
-        raise ValueError("the model has no stored MFCC scaling (metadata 'mfcc_scaling')")
+        raise ValueError(f"{source} has no stored MFCC scaling (metadata 'mfcc_scaling')")
     return model
 
 

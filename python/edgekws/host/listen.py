@@ -30,7 +30,7 @@ import numpy as np
 from edgekws.data.mfcc import MfccParams
 
 __all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_chunks",
-           "spot", "capture", "Scored", "score_potentials", "REJECTED"]
+           "spot", "capture", "Scored", "score_potentials", "word_of", "REJECTED"]
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
 DEFAULT_GATE_DB = -55.0
@@ -92,6 +92,11 @@ class Scored:
     label: np.ndarray
     score: np.ndarray
     margin: np.ndarray
+
+
+def word_of(label: int, words) -> str:
+    """The name printed for a class: its word, :data:`REJECTED` for -1, else its number."""
+    return REJECTED if label == -1 else words[label] if 0 <= label < len(words) else str(label)
 
 
 def score_potentials(potentials, num_classes: int, num_weights: int, min_score: float = 0.0,
@@ -349,9 +354,7 @@ def spot(chunks: Iterable, segmenter: Segmenter, to_frames: Callable,
             label, score, margin = int(out.label[0]), float(out.score[0]), float(out.margin[0])
         else:
             label, score, margin = int(np.asarray(out)[0]), float("nan"), float("nan")
-        word = REJECTED if label == -1 else words[label] if 0 <= label < len(words) \
-            else str(label)
-        return Detection(window, frame[0], label, word, score, margin)
+        return Detection(window, frame[0], label, word_of(label, words), score, margin)
 
     for chunk in chunks:
         for w in segmenter.feed(chunk):
