@@ -224,7 +224,7 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
                            lambda x: board.predict_classes(x, progress=False), words))
         frames = np.stack([d.frame for d in dets])
         again = board.predict_classes(frames, progress=False)
-    assert [(f"{d.time:.2f}", d.word) for d in dets] == [tuple(l[:2]) for l in lines]
+    assert [f"{d.time:.2f}" for d in dets] == [l[0] for l in lines]
     labels = np.array([d.label for d in dets])
     # The printed score and margin are the golden potentials' (best neuron of the winning
     # class, and its lead over the next class, as fractions of num_weights).
@@ -235,6 +235,11 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
     assert [l[2:] for l in lines] == [[f"score {s:.2f}", f"margin {m:.2f}"]
                                       for s, m in zip(scored.score, scored.margin)]
     assert np.all(scored.score <= 1.0) and np.all(scored.margin >= 0.0)
+    # The printed word: the class, unless the default thresholds reject the match.
+    kept = L.score_potentials(pots, lp.num_classes, lp.num_weights, L.DEFAULT_MIN_SCORE,
+                              L.DEFAULT_MIN_MARGIN)
+    said = [L.word_of(int(c), words) for c in kept.label]
+    assert [l[1] for l in lines] == said
     np.testing.assert_array_equal(again, labels)
     np.testing.assert_array_equal(model.predict_classes(frames, num_classes=len(words)), labels)
     np.testing.assert_array_equal(frames, to_frames(np.stack([d.window.samples for d in dets])))
@@ -248,7 +253,7 @@ def test_listen_matches_board_golden_and_infer(board_state, capsys, monkeypatch,
         write_wav(wavs[-1], d.window.samples)
     code, out, err = run_cli(["board", "infer", "--port", url, "--state", state, *wavs], capsys)
     assert code == 0, err
-    assert [l.split("\t")[1] for l in out.splitlines()] == [d.word for d in dets]
+    assert [l.split("\t")[1] for l in out.splitlines()] == said
     # (Not asserted, as it is the model's quality rather than the listener's: the words.)
     truth = ["one", "five", "five", "one"]
     print("detected", [d.word for d in dets], "spoken", truth)
