@@ -95,6 +95,32 @@ def test_fine_tune_with_the_prototype_head(trained, tmp_path):
     assert [l.name for l in Model(str(ft / "ds_cnn_kws.ekws")).layers][-1] == "dense_5"
 
 
+def test_spec_augment_fine_tune_stays_exact(trained, tmp_path):
+    """--spec-augment masks the training windows; the converted model is still exact."""
+    _, out, _ = trained
+    ft = tmp_path / "sa"
+    rc = cli.main(["train", "--root", str(out.parent / "corpus"), "--out-dir", str(ft),
+                   "--cache", str(out / "features"), "--init-qat", str(out / "keras"),
+                   "--qat-epochs", "1", "--spec-augment", "2", "6", "1", "2", "--filters", "8",
+                   "--batch-size", "16", "--threads", "1", "--workers", "1", "--eager",
+                   "--quiet"])
+    assert rc == 0
+    rep = json.loads((ft / "report.json").read_text())
+    assert rep["config"]["spec_augment"] == {"time_masks": 2, "time_width": 6,
+                                             "freq_masks": 1, "freq_width": 2}
+    assert len(rep["history"]["qat"]["loss"]) == 1
+    assert rep["conversion"]["class_agreement"] == 1.0
+    assert rep["conversion"]["logits_equal"] == 1.0
+
+
+def test_spec_augment_wider_than_the_window_is_refused_before_work(tmp_path, capsys):
+    rc = cli.main(["train", "--root", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "o"),
+                   "--spec-augment", "1", "60", "0", "0", "--quiet"])
+    assert rc == 2
+    assert "time_width must be at most the window's 49 frames, not 60" in \
+        capsys.readouterr().err
+
+
 def test_init_qat_needs_a_quantized_model(trained, tmp_path, capsys):
     _, out, _ = trained
     rc = cli.main(["train", "--root", str(out.parent / "corpus"), "--out-dir",

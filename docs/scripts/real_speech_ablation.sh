@@ -22,9 +22,16 @@ declare -A ROOTS=(
   [real-x4]="build/corpus-s200 build/mix-all build/mix-sc12"
   [no-reverb]="build/corpus-s200 build/mix-noreverb"
   [no-noise]="build/corpus-s200 build/mix-nonoise"
+  [specaug]="build/corpus-s200 build/mix-all build/mix-sc12"
+  [sc-words]="build/corpus-s200 build/mix-all build/mix-sc12"
 )
+# The 32 Speech Commands words the mixed corpora hold (the eSpeak corpus adds 45 more).
+SC_WORDS="bed bird cat dog down eight five four go happy house learn left marvin nine no off
+ on one right seven sheila six stop three tree two up visual wow yes zero"
 declare -A EXTRA=([level]="--level c0-max" [cmn]="--level c0-max-cmn"
-                 [real-x4]="--level c0-max")
+                 [real-x4]="--level c0-max"
+                 [specaug]="--level c0-max --spec-augment 2 6 1 2"
+                 [sc-words]="--level c0-max --words $SC_WORDS")
 for row in "${@:-espeak kokoro real acoustics level}"; do
   for r in $row; do
     mkdir -p "$OUT/$r"

@@ -78,6 +78,11 @@ def add_cli(subparsers) -> None:
                    help="which QAT epoch to keep: best Dense-head validation accuracy, or "
                         "best accuracy of the tutorial's native learning on its spikes "
                         "(val_native, measured every epoch)")
+    p.add_argument("--spec-augment", type=_nonneg_int, nargs=4, default=None,
+                   metavar=("TM", "TW", "FM", "FW"),
+                   help="mask every training window: TM time masks of up to TW frames and "
+                        "FM coefficient masks of up to FW coefficients, filled with the "
+                        "window's mean (e.g. 2 6 1 2; default: off)")
     p.add_argument("--eager", action="store_true",
                    help="run Keras eagerly (no graph tracing; for tiny corpora)")
     p.set_defaults(func=_cmd_train)
@@ -91,6 +96,7 @@ def _cmd_train(args) -> int:
     require("tensorflow", "train", "edgekws train", "TensorFlow")
     from . import tfsetup
     from .pipeline import TrainConfig, run
+    from .specaugment import SpecAugment
 
     tfsetup.set_verbosity(args.verbose)
 
@@ -106,7 +112,9 @@ def _cmd_train(args) -> int:
                          eager=args.eager, init_float=args.init_float,
                          init_qat=args.init_qat, prototype_weight=args.prototype_weight,
                          prototype_per_class=args.prototype_per_class,
-                         select=args.select)
+                         select=args.select,
+                         spec_augment=SpecAugment.from_list(args.spec_augment)
+                         if args.spec_augment else None)
     res = run(config)
     acc = res["accuracy"]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import EDGE_WORDS
+from .specaugment import AugmentedBatches, SpecAugment
 
 #: Epoch-selection metrics of QAT (:attr:`TrainConfig.select`).
 SELECT = ("val_accuracy", "val_native")
@@ -80,6 +81,9 @@ class TrainConfig:
     #: Loudness normalisation of the model's input (``MfccScaling.level``: "none" or
     #: "c0-max", which moves each window's loudest frame to one level).
     level: str = "none"
+    #: Masks drawn on every training window (float and QAT), or None:
+    #: :class:`~edgekws.train.specaugment.SpecAugment`.
+    spec_augment: SpecAugment | None = None
 
     def __post_init__(self):
         for name in ("float_epochs", "qat_epochs"):
@@ -107,6 +111,13 @@ class TrainConfig:
             raise ValueError("give init_float or init_qat, not both")
         if self.max_train is not None and self.max_train < 1:
             raise ValueError(f"max_train must be a positive integer, not {self.max_train!r}")
+        if self.spec_augment is not None and not isinstance(self.spec_augment, SpecAugment):
+            raise ValueError(f"spec_augment must be a SpecAugment or None, not "
+                             f"{self.spec_augment!r}")
+        if self.spec_augment is not None:
+            from edgekws.data.mfcc import MfccParams
+
+            self.spec_augment.check_shape(*MfccParams().shape)
         if self.model_path is None:
             self.model_path = str(Path(self.out_dir) / "ds_cnn_kws.ekws")
         if self.cache_dir is None:
@@ -114,9 +125,10 @@ class TrainConfig:
 
 
 def _fit(model, data, epochs, lr, batch_size, verbose, keep_best, eager=False,
-         monitor="val_accuracy", extra_callbacks=()):
+         monitor="val_accuracy", extra_callbacks=(), augment=None, seed=0):
     """Keras fit with a cosine-decayed Adam; optionally restore the epoch with the best
-    ``monitor`` (a validation metric that ``extra_callbacks`` may add to the logs)."""
+    ``monitor`` (a validation metric that ``extra_callbacks`` may add to the logs) and
+    mask the training windows with ``augment`` (a :class:`SpecAugment`)."""
     import keras
 
     from .model import compile_model
@@ -129,8 +141,12 @@ def _fit(model, data, epochs, lr, batch_size, verbose, keep_best, eager=False,
     best = _BestWeights(monitor) if keep_best else None
     if best is not None:
         callbacks.append(best)
-    history = model.fit(data.x_train.astype(np.float32), data.y_train, epochs=epochs,
-                        batch_size=batch_size, shuffle=True, verbose=verbose,
+    if augment is None:
+        train = {"x": data.x_train.astype(np.float32), "y": data.y_train,
+                 "batch_size": batch_size, "shuffle": True}
+    else:
+        train = {"x": AugmentedBatches(data.x_train, data.y_train, batch_size, augment, seed)}
+    history = model.fit(**train, epochs=epochs, verbose=verbose,
                         validation_data=(data.x_val.astype(np.float32), data.y_val),
                         callbacks=callbacks)
     if best is not None and best.weights is not None:
@@ -288,7 +304,8 @@ def _run(config: TrainConfig) -> dict:
         results["history"]["float"], _ = _fit(model, data, config.float_epochs,
                                                config.learning_rate, config.batch_size,
                                                config.verbose, keep_best=False,
-                                               eager=config.eager)
+                                               eager=config.eager,
+                                               augment=config.spec_augment, seed=config.seed)
     if not config.init_qat:
         recalibrate_float_bn(model, x_calib)
         save_keras(model, out / "keras-float")
@@ -318,7 +335,7 @@ def _run(config: TrainConfig) -> dict:
         results["history"]["qat"], results["qat_best_epoch"] = _fit(
             target, data, config.qat_epochs, config.qat_learning_rate, config.batch_size,
             config.verbose, keep_best=True, eager=config.eager, monitor=config.select,
-            extra_callbacks=extra)
+            extra_callbacks=extra, augment=config.spec_augment, seed=config.seed + 1)
     times["qat"] = time.time() - t0
     results["accuracy"]["quantized"] = {"val": _accuracy(model, data.x_val, data.y_val),
                                         "test": _accuracy(model, data.x_test, data.y_test)}
