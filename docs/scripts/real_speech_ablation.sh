@@ -24,6 +24,9 @@ declare -A ROOTS=(
   [no-noise]="build/corpus-s200 build/mix-nonoise"
   [specaug]="build/corpus-s200 build/mix-all build/mix-sc12"
   [sc-words]="build/corpus-s200 build/mix-all build/mix-sc12"
+  [specaug-mild]="build/corpus-s200 build/mix-all build/mix-sc12"
+  [real-x4-seed1]="build/corpus-s200 build/mix-all build/mix-sc12"
+  [sc-words-seed1]="build/corpus-s200 build/mix-all build/mix-sc12"
 )
 # The 32 Speech Commands words the mixed corpora hold (the eSpeak corpus adds 45 more).
 SC_WORDS="bed bird cat dog down eight five four go happy house learn left marvin nine no off
@@ -31,7 +34,10 @@ SC_WORDS="bed bird cat dog down eight five four go happy house learn left marvin
 declare -A EXTRA=([level]="--level c0-max" [cmn]="--level c0-max-cmn"
                  [real-x4]="--level c0-max"
                  [specaug]="--level c0-max --spec-augment 2 6 1 2"
-                 [sc-words]="--level c0-max --words $SC_WORDS")
+                 [sc-words]="--level c0-max --words $SC_WORDS"
+                 [specaug-mild]="--level c0-max --spec-augment 1 4 0 0"
+                 [real-x4-seed1]="--level c0-max --seed 1"
+                 [sc-words-seed1]="--level c0-max --words $SC_WORDS --seed 1")
 for row in "${@:-espeak kokoro real acoustics level}"; do
   for r in $row; do
     mkdir -p "$OUT/$r"
