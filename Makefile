@@ -37,9 +37,11 @@ test:
 test-slow:
 	$(PYTEST) -n $(JOBS) -q -m slow
 
-# The cocotb testbenches on Verilator (also part of `make test`).
+# The cocotb testbenches on Verilator (also part of `make test`). WAVES=1 writes a VCD
+# of each run to build/waves/<test module>-<cocotb test>.vcd (a separate traced build).
+WAVES ?=
 sim:
-	$(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
+	EDGEKWS_WAVES=$(WAVES) $(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
 
 # The long extractor simulation through rtl/dscnn_kws.v, every activation and spike
 # compared with the golden model: the shipped model on the whole validation split of

