@@ -134,6 +134,9 @@ def test_registers_after_reset_and_length_errors(spikes_dut):
         await bus_write(ctx, bus, wb.Reg.REQ_LEN, p.MAX_PACKET + 1)
         await bus_write(ctx, bus, wb.Reg.CTRL, wb.Ctrl.START)
         seen["status_long"] = await bus_read(ctx, bus, wb.Reg.STATUS)
+        await bus_write(ctx, bus, wb.Reg.REQ_LEN, (1 << 16) + 2)     # not taken mod 2**11
+        await bus_write(ctx, bus, wb.Reg.CTRL, wb.Ctrl.START)
+        seen["status_wrap"] = await bus_read(ctx, bus, wb.Reg.STATUS)
         # Byte selects: only the selected bytes of a request word are written.
         await bus_write(ctx, bus, wb.REQ_WINDOW, 0x00000107)          # seq 7, IDENTIFY
         await bus_write(ctx, bus, wb.REQ_WINDOW, 0xFFFF0000, sel=0b1100)
@@ -149,7 +152,8 @@ def test_registers_after_reset_and_length_errors(spikes_dut):
     assert seen["id"] == wb.ID_VALUE == int.from_bytes(b"EKWS", "little")
     assert seen["status0"] == 0
     assert seen["len"] == 1
-    assert seen["status_short"] == seen["status_long"] == wb.Status.LEN_ERROR
+    assert seen["status_short"] == seen["status_long"] == seen["status_wrap"] == \
+        wb.Status.LEN_ERROR
     assert seen["status_busy"] & wb.Status.BUSY and not seen["status_busy"] & 0b110
     ident = emulator_reply(Emulator(extractor=False, clock_hz=CLK_HZ), req(7, C.IDENTIFY))
     assert seen["rep_len"] == len(ident)

@@ -194,7 +194,7 @@ class _Mailbox:
                      rep.busy.eq(0)]
 
         # Registers.
-        req_len = Signal(range(p.MAX_PACKET + 1))
+        req_len = Signal(32)        # all 32 bits: a too large length is refused, not wrapped
         rep_len = Signal(range(p.MAX_PACKET + 1))
         busy, done, len_error, result_valid = Signal(), Signal(), Signal(), Signal()
         result = Signal(32)
@@ -211,8 +211,8 @@ class _Mailbox:
             m.d.sync += head.word_select(rep.addr[:ceil_log2(len(head) // 8)], 8).eq(rep.data)
         cmd, status = head[8:15], head[16:24]
         is_result = Signal()
-        m.d.comb += is_result.eq((status == p.Status.OK) &
-                                 functools.reduce(operator.or_, [cmd == c for c in _RESULT_CMDS]))
+        m.d.comb += is_result.eq((status == p.Status.OK) & functools.reduce(
+            operator.or_, [cmd == c for c in _RESULT_CMDS]))
         with m.If(rep.send):
             m.d.sync += [busy.eq(0), done.eq(1), rep_len.eq(rep.len),
                          result_valid.eq(is_result),
