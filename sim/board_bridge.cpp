@@ -3,6 +3,10 @@
 //
 //   board_bridge --cycles-per-bit 4 [--port 0] [--reset-on-connect]
 //                [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]
+//                [--waves FILE.vcd]
+//
+// --waves needs a build with Verilator's --trace (serve_simulated(waves=...)); the VCD
+// time counts half clock periods of simulated cycles (idle stretches are not in it).
 //
 // Prints `listening socket://127.0.0.1:PORT` on stdout once the socket is bound, and
 // `cycles=... sim_seconds=... cycles_per_s=...` when stopped (SIGTERM/SIGINT).
@@ -20,6 +24,9 @@
 // poll() until the host sends something, so an idle simulated board costs no CPU.
 #include <verilated.h>
 #include "Vedgekws_board.h"
+#if VM_TRACE
+#include <verilated_vcd_c.h>
+#endif
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -54,13 +61,15 @@ struct Options {
     uint64_t reply_wait_cycles = 1000000;
     uint32_t poll_cycles = 256;             // socket poll period while busy
     uint32_t reset_cycles = 16;
+    std::string waves;                      // VCD file ("" = none)
 };
 
 [[noreturn]] void usage(const char* msg) {
     std::fprintf(stderr,
                  "board_bridge: %s\n"
                  "usage: board_bridge --cycles-per-bit N [--port P] [--reset-on-connect]\n"
-                 "       [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]\n",
+                 "       [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]\n"
+                 "       [--waves FILE.vcd]\n",
                  msg);
     std::exit(2);
 }
@@ -88,12 +97,16 @@ Options parse(int argc, char** argv) {
         else if (a == "--busy-cycles") o.busy_cycles = parse_u64(a.c_str(), value());
         else if (a == "--reply-wait-cycles") o.reply_wait_cycles = parse_u64(a.c_str(), value());
         else if (a == "--poll-cycles") o.poll_cycles = uint32_t(parse_u64(a.c_str(), value()));
+        else if (a == "--waves") o.waves = value();
         else if (a.rfind("+verilator", 0) == 0) continue;
         else usage(("unknown option '" + a + "'").c_str());
     }
     if (o.cycles_per_bit < 2) usage("--cycles-per-bit must be at least 2");
     if (o.port > 65535) usage("--port must be in 0..65535");
     if (o.poll_cycles < 1) o.poll_cycles = 1;
+#if !VM_TRACE
+    if (!o.waves.empty()) usage("--waves needs a build with --trace");
+#endif
     return o;
 }
 
@@ -211,7 +224,20 @@ int main(int argc, char** argv) {
 
     auto ctx = std::make_unique<VerilatedContext>();
     ctx->commandArgs(argc, argv);
+    if (!opt.waves.empty()) ctx->traceEverOn(true);   // before the model is built
     auto top = std::make_unique<Vedgekws_board>(ctx.get());
+#if VM_TRACE
+    std::unique_ptr<VerilatedVcdC> tfp;
+    if (!opt.waves.empty()) {
+        tfp = std::make_unique<VerilatedVcdC>();
+        top->trace(tfp.get(), 99);
+        tfp->open(opt.waves.c_str());
+        if (!tfp->isOpen()) usage(("cannot write --waves " + opt.waves).c_str());
+    }
+    auto dump = [&](uint64_t t) { if (tfp) tfp->dump(t); };
+#else
+    auto dump = [](uint64_t) {};
+#endif
 
     int port = 0;
     int lfd = listen_loopback(opt.port, &port);
@@ -296,8 +322,10 @@ int main(int argc, char** argv) {
             top->uart_rx = drv.tick();
             top->clk = 1;
             top->eval();
+            dump(2 * cycle);
             top->clk = 0;
             top->eval();
+            dump(2 * cycle + 1);
             ++cycle;
             uint8_t b;
             if (mon.tick(top->uart_tx & 1, &b)) {
@@ -312,6 +340,9 @@ int main(int argc, char** argv) {
         service(0);
     }
     top->final();
+#if VM_TRACE
+    if (tfp) tfp->close();
+#endif
     if (cfd >= 0) ::close(cfd);
     ::close(lfd);
     std::printf("cycles=%llu sim_seconds=%.3f cycles_per_s=%.0f connections=%llu "

@@ -60,6 +60,9 @@ __all__ = [
     "run_tests",
     "build_and_test",
     "build_exe",
+    "WAVES_DIR",
+    "waves_requested",
+    "waves_file",
 ]
 
 #: The repository root (``sim/`` is one level below it).
@@ -68,6 +71,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIM_DIR = Path(__file__).resolve().parent
 #: Where Verilator builds are cached (``build/`` is git-ignored).
 BUILD_ROOT = Path(os.environ.get("EDGEKWS_SIM_BUILD", REPO_ROOT / "build" / "sim"))
+
+#: Where simulations with ``waves`` write their VCD (``make sim WAVES=1``).
+WAVES_DIR = REPO_ROOT / "build" / "waves"
 
 #: Verilator options used for every build (on top of cocotb's own).
 VERILATOR_ARGS = (
@@ -218,6 +224,19 @@ def build(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
     return build_dir
 
 
+def waves_requested() -> bool:
+    """Whether ``EDGEKWS_WAVES`` asks every simulation for waves (``make sim WAVES=1``)."""
+    return os.environ.get("EDGEKWS_WAVES", "") not in ("", "0")
+
+
+def waves_file(test_module: str, testcase=None) -> Path:
+    """The VCD a simulation of ``test_module`` with waves writes:
+    ``build/waves/<test_module>[-<testcase>...].vcd`` (the last run of that name wins).
+    VCD needs nothing more; FST would need Debian's liblz4-dev."""
+    cases = [testcase] if isinstance(testcase, str) else list(testcase or [])
+    return WAVES_DIR / ("-".join([test_module, *cases]) + ".vcd")
+
+
 def run_tests(build_dir: str | os.PathLike, toplevel: str, test_module: str, *,
               testcase: str | Sequence[str] | None = None,
               extra_env: Mapping[str, str] | None = None,
@@ -242,11 +261,15 @@ def run_tests(build_dir: str | os.PathLike, toplevel: str, test_module: str, *,
     test_dir.mkdir(parents=True)
     results = test_dir / "results.xml"
     runner = get_runner("verilator")
+    vcd = waves_file(test_module, testcase) if waves else None
+    if vcd is not None:
+        vcd.parent.mkdir(parents=True, exist_ok=True)
     with _patched_environ(toolchain_env()):
         try:
             runner.test(test_module=test_module, hdl_toplevel=toplevel,
                         build_dir=build_dir, test_dir=test_dir, testcase=testcase,
                         hdl_toplevel_lang="verilog",
+                        test_args=["--trace-file", str(vcd)] if vcd else [],
                         extra_env=dict(extra_env or {}), seed=seed, waves=waves,
                         results_xml=str(results), timescale=("1ns", "1ps"))
         except SystemExit as exc:  # cocotb's way of reporting failures under pytest
@@ -267,7 +290,7 @@ def build_and_test(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
                    testcase: str | Sequence[str] | None = None,
                    extra_env: Mapping[str, str] | None = None,
                    test_dirs: Sequence[str | os.PathLike] = (),
-                   seed: int | None = None, waves: bool = False) -> Path:
+                   seed: int | None = None, waves: bool | None = None) -> Path:
     """:func:`build` (cached) then :func:`run_tests`; return the results file.
 
     Parameters
@@ -291,9 +314,12 @@ def build_and_test(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
         from pytest to the cocotb test module.
     seed : int, optional
         ``COCOTB_RANDOM_SEED``.
-    waves : bool
-        Dump ``dump.vcd`` (builds a separate, traced model).
+    waves : bool, optional
+        Write a VCD, ``build/waves/<test_module>[-<testcase>].vcd`` (builds a separate,
+        traced model); default: :func:`waves_requested`.
     """
+    if waves is None:
+        waves = waves_requested()
     build_dir = build(toplevel, verilog_sources, build_args, waves=waves,
                       public_all=public_all)
     return run_tests(build_dir, toplevel, test_module, testcase=testcase,

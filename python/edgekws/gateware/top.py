@@ -24,7 +24,7 @@ from .fc_core import FCLearningCore
 from .link import PacketLink
 from .skid import RegisterSlice
 
-__all__ = ["BoardTop", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "CONFIGS",
+__all__ = ["BoardTop", "Engine", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "CONFIGS",
            "generate_verilog", "main"]
 
 #: The simulation build: 12 MHz and 3 Mbaud, 4 clock cycles per UART bit.
@@ -33,7 +33,55 @@ SIM_BAUD = 3_000_000
 SIM_DIVISOR = SIM_CLK_HZ // SIM_BAUD
 
 
-class BoardTop(wiring.Component):
+class Engine:
+    """The board without its link: learning core, dispatcher and (optionally) the
+    extractor and its loader, built and wired the same way for every front (the UART
+    link of :class:`BoardTop`, the bus mailbox of
+    :class:`~edgekws.gateware.wishbone.WishboneKWS`).
+
+    A mixin of those components: :meth:`__init__` creates the blocks as attributes
+    ``core``, ``ext``, ``loader``, ``dispatcher``; :meth:`add_engine` adds them to a
+    module and connects them to the front's request, reply and counter interfaces.
+    Parameters as for :class:`BoardTop`.
+    """
+
+    def __init__(self, *, clk_hz: int, num_inputs: int = 64, num_neurons: int = 1024,
+                 fc_lanes: int = 1, extractor: bool = True, ext_lanes: int = 64):
+        self.core = FCLearningCore(num_inputs, num_neurons, lanes=fc_lanes)
+        self.ext = DSCNNExtractor(lanes=ext_lanes) if extractor else None
+        self.loader = ExtLoader(self.ext) if extractor else None
+        self.dispatcher = Dispatcher(self.core, self.ext, clk_hz=clk_hz)
+
+    def add_engine(self, m, req, rep, counters):
+        """Add the blocks to ``m`` and connect the dispatcher to the front's ``req``
+        (``Out(RequestReadSignature())``), ``rep`` (``In(ReplyWriteSignature())``) and
+        ``counters`` (``Out(LinkCountersSignature())``)."""
+        core, disp = self.core, self.dispatcher
+        m.submodules.core = core
+        m.submodules.dispatcher = disp
+        wiring.connect(m, req, disp.req)
+        wiring.connect(m, disp.rep, rep)
+        wiring.connect(m, counters, disp.counters)
+        # Both handshakes are decoded from FSM states on each side; the slices keep
+        # their round trip out of one clock period (docs/design.md §6).
+        m.submodules.fc_cmd_slice = cmd_slice = RegisterSlice(core.cmd_layout)
+        m.submodules.fc_rsp_slice = rsp_slice = RegisterSlice(core.rsp_layout)
+        wiring.connect(m, disp.fc_cmd, cmd_slice.i)
+        wiring.connect(m, cmd_slice.o, core.cmd)
+        wiring.connect(m, core.rsp, rsp_slice.i)
+        wiring.connect(m, rsp_slice.o, disp.fc_rsp)
+        if self.ext is not None:
+            ext, loader = self.ext, self.loader
+            m.submodules.ext = ext
+            m.submodules.loader = loader
+            wiring.connect(m, disp.pixels, ext.pixels)
+            wiring.connect(m, ext.spikes, disp.spikes)
+            wiring.connect(m, loader.load, ext.load)
+            m.d.comb += ext.trace.ready.eq(1)
+            wiring.connect(m, disp.loader, loader.access)
+
+
+class BoardTop(wiring.Component, Engine):
     """The whole board.
 
     Parameters
@@ -60,39 +108,17 @@ class BoardTop(wiring.Component):
                  num_neurons: int = 1024, fc_lanes: int = 1, extractor: bool = True,
                  ext_lanes: int = 64):
         self.link = PacketLink(clk_hz=clk_hz, baud=baud)
-        self.core = FCLearningCore(num_inputs, num_neurons, lanes=fc_lanes)
-        self.ext = DSCNNExtractor(lanes=ext_lanes) if extractor else None
-        self.loader = ExtLoader(self.ext) if extractor else None
-        self.dispatcher = Dispatcher(self.core, self.ext, clk_hz=clk_hz)
+        Engine.__init__(self, clk_hz=clk_hz, num_inputs=num_inputs,
+                        num_neurons=num_neurons, fc_lanes=fc_lanes, extractor=extractor,
+                        ext_lanes=ext_lanes)
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1)})
 
     def elaborate(self, platform):
         m = Module()
-        link, core, disp = self.link, self.core, self.dispatcher
+        link = self.link
         m.submodules.link = link
-        m.submodules.core = core
-        m.submodules.dispatcher = disp
         m.d.comb += [link.rx.eq(self.uart_rx), self.uart_tx.eq(link.tx)]
-        wiring.connect(m, link.req, disp.req)
-        wiring.connect(m, disp.rep, link.rep)
-        wiring.connect(m, link.counters, disp.counters)
-        # Both handshakes are decoded from FSM states on each side; the slices keep
-        # their round trip out of one clock period (docs/design.md §6).
-        m.submodules.fc_cmd_slice = cmd_slice = RegisterSlice(core.cmd_layout)
-        m.submodules.fc_rsp_slice = rsp_slice = RegisterSlice(core.rsp_layout)
-        wiring.connect(m, disp.fc_cmd, cmd_slice.i)
-        wiring.connect(m, cmd_slice.o, core.cmd)
-        wiring.connect(m, core.rsp, rsp_slice.i)
-        wiring.connect(m, rsp_slice.o, disp.fc_rsp)
-        if self.ext is not None:
-            ext, loader = self.ext, self.loader
-            m.submodules.ext = ext
-            m.submodules.loader = loader
-            wiring.connect(m, disp.pixels, ext.pixels)
-            wiring.connect(m, ext.spikes, disp.spikes)
-            wiring.connect(m, loader.load, ext.load)
-            m.d.comb += ext.trace.ready.eq(1)
-            wiring.connect(m, disp.loader, loader.access)
+        self.add_engine(m, link.req, link.rep, link.counters)
         return m
 
 

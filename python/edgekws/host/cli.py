@@ -24,6 +24,8 @@ from edgekws.cliargs import int_range, positive_int, tcp_port, timeout_seconds, 
 
 #: IDENTIFY and the learning registers count neurons in u16.
 _MAX_NEURONS = 0xFFFF
+#: ``board simulate --waves`` without a file name: under the (git-ignored) build folder.
+WAVES_DEFAULT = "build/waves/board.vcd"
 
 
 def add_cli(sub) -> None:
@@ -49,6 +51,9 @@ def add_cli(sub) -> None:
                     help="listen on socket://127.0.0.1:PORT (0 = any free)")
     sm.add_argument("--reset-on-connect", action="store_true",
                     help="reset the design whenever a client connects")
+    sm.add_argument("--waves", nargs="?", const=WAVES_DEFAULT, default=None, metavar="VCD",
+                    help="write a VCD of every simulated cycle (a traced build; default "
+                    f"file {WAVES_DEFAULT}); complete when the board stops")
     _idle_arg(sm)
     sm.set_defaults(func=_simulate)
 
@@ -186,7 +191,7 @@ def _simulate(args) -> int:
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
     server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect,
-                             idle=args.idle_timeout)
+                             idle=args.idle_timeout, waves=args.waves)
     print(server.url, flush=True)
     print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
     server.wait()

@@ -70,11 +70,12 @@ def cycles_per_bit(clk_hz: int | None = None, baud: int | None = None) -> int:
 
 
 def build_simulated_board(verilog=None, toplevel: str = TOPLEVEL,
-                          verbose: bool = False) -> Path:
+                          verbose: bool = False, waves: bool = False) -> Path:
     """Build (or find in the cache) the bridge executable for ``verilog``.
 
     ``verilog`` is a path or a list of paths (default ``rtl/edgekws_board.v``); a clear
-    error names a missing file.
+    error names a missing file. ``waves`` builds the traced variant (Verilator
+    ``--trace``, a separate cached build), whose ``--waves FILE`` writes a VCD.
     """
     sources = [DEFAULT_VERILOG] if verilog is None else (
         [verilog] if isinstance(verilog, (str, os.PathLike)) else list(verilog))
@@ -83,7 +84,8 @@ def build_simulated_board(verilog=None, toplevel: str = TOPLEVEL,
         if not s.exists():
             raise FileNotFoundError(f"no Verilog at {s}: generate the board top first "
                                     "(make rtl)")
-    return _sim_runner().build_exe(toplevel, sources, [BRIDGE_CPP], name="board_bridge",
+    return _sim_runner().build_exe(toplevel, sources, [BRIDGE_CPP],
+                                   ["--trace"] if waves else [], name="board_bridge",
                                    verbose=verbose)
 
 
@@ -153,7 +155,7 @@ class SimulatedBoard:
 def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
                     reset_on_connect: bool = False, extra_args=(),
                     start_timeout: float = 30.0, verbose: bool = False,
-                    idle: float | None = None) -> SimulatedBoard:
+                    idle: float | None = None, waves=None) -> SimulatedBoard:
     """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free).
 
     The bridge itself listens on a private loopback port; clients reach it through the
@@ -174,13 +176,19 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
         Pulse ``rst`` whenever a client connects.
     extra_args : sequence of str
         More bridge options (``--busy-cycles``, ``--reply-wait-cycles``, ``--poll-cycles``).
+    waves : path, optional
+        Write a VCD of every simulated cycle there (a traced build; its folder is
+        created). Complete once the board is closed.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, not {port!r}")
     from .server import listen_loopback
     listener = listen_loopback(port)     # the public port is taken before building
     try:
-        exe = build_simulated_board(verilog, verbose=verbose)
+        exe = build_simulated_board(verilog, verbose=verbose, waves=waves is not None)
+        if waves is not None:
+            Path(waves).parent.mkdir(parents=True, exist_ok=True)
+            extra_args = [*extra_args, "--waves", str(Path(waves).resolve())]
         proc, bridge_port = _start_bridge(exe, cpb, reset_on_connect, extra_args,
                                           start_timeout)
     except BaseException:
