@@ -54,6 +54,9 @@ DEFAULT_HOP = 0.1
 DEFAULT_CENTRE = 0.2
 DEFAULT_WINS = 2
 DEFAULT_OF = 3
+#: The hit rule's vote thresholds (fractions of num_weights), chosen with the above.
+LISTEN_MIN_SCORE = 0.0
+LISTEN_MIN_MARGIN = 0.07
 #: Seconds after a detection in which no word fires.
 DEFAULT_REFRACTORY = 1.0
 
@@ -456,7 +459,7 @@ def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Ca
         When a word fires (default: the listener defaults, refractory 1 s).
     """
     if rule is None:
-        rule = HitRule(DEFAULT_WINS, DEFAULT_OF, DEFAULT_MIN_SCORE, DEFAULT_MIN_MARGIN,
+        rule = HitRule(DEFAULT_WINS, DEFAULT_OF, LISTEN_MIN_SCORE, LISTEN_MIN_MARGIN,
                        refractory_windows(DEFAULT_REFRACTORY, listener))
     state = rule.start()
 
