@@ -148,7 +148,7 @@ def add_cli(sub) -> None:
     port_args(li)
     li.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
     stream_args(li, required=True, hop=L.DEFAULT_HOP)
-    from edgekws.cliargs import fraction, nonneg_float, positive_int
+    from edgekws.cliargs import fraction, nonneg_float
     h = li.add_argument_group("hit rule (docs/real-speech.md): a word fires when it wins "
                               "--wins of the last --of windows with --min-score and "
                               "--min-margin, then nothing for --refractory seconds")
