@@ -17,8 +17,11 @@ Examples:
 With --stream, the listener's scenario instead: load, enrol --words from --enrol
 utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
 and a non-keyword stream (other digits, the whole Speech Commands folder, the noise
-recordings); the detection rate and false alarms per hour for every --min-score and
---min-margin, the best pair at 1 false alarm per hour, and the trade-off plot.
+recordings) through board listen's windows (one every --hop) and hit rule; the detection
+rate and false alarms per hour for every centring tolerance (--centres), rule (--votes
+N/M: a word wins N of the last M windows) and --min-score/--min-margin pair, the best
+rule at each --max-false-alarms budget, and the trade-off plot (--baseline: an earlier
+run's curve on it too).
 """
 from __future__ import annotations
 

@@ -377,7 +377,8 @@ def frontier(rows: list) -> list:
     """``[(false alarms per hour, detection rate)]``: the best detection rate at each
     false-alarm rate or under, over all the rows (the curve a tuned rule can reach)."""
     out, best = [], -1.0
-    for fa, rate in sorted((r["false_alarms_per_hour"], r["detection_rate"]) for r in rows):
+    for fa, rate in sorted((r["false_alarms_per_hour"], -r["detection_rate"]) for r in rows):
+        rate = -rate
         if rate > best:
             out.append((fa, rate))
             best = rate
