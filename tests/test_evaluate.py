@@ -194,8 +194,8 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     assert all(0 <= r["detection_rate"] <= 1 for r in rows)
     k = report["sweep"][0]
     nw = round(1 / min(r["min_score"] for r in rows if r["min_score"] > 0))
-    assert len(rows) == 5 * 8 * (nw + 1) * (nw // 2 + 1)       # centres x votes x thresholds
-    assert {(r["wins"], r["of"]) for r in rows} >= {(1, 1), (2, 3), (4, 5)} and k["centre"] == 0.05
+    assert len(rows) == 5 * 13 * (nw + 1) * (nw // 2 + 1)      # centres x votes x thresholds
+    assert {(r["wins"], r["of"]) for r in rows} >= {(1, 1), (2, 3), (4, 5)} and k["centre"] == 0.1
     # The chosen rule at each budget is the sweep's best there.
     for budget, chosen in report["chosen"].items():
         ok = [r["detected"] for r in rows if r["false_alarms_per_hour"] <= float(budget)]

@@ -421,7 +421,8 @@ def test_stream_errors_name_the_problem(board_state, tmp_path, capsys, monkeypat
         assert err.startswith("edgekws board: error: ") and re.search(message, err), (extra, err)
     with pytest.raises(SystemExit):
         run_cli([*common, "--stdin", "--centre", "-1"], capsys)
-    assert "argument --centre: expected a number >= 0, not '-1'" in capsys.readouterr().err
+    assert ("argument --centre: expected a number of seconds >= 0 or 'any', not '-1'"
+            in capsys.readouterr().err)
     enrol = ["board", "enrol", "--port", url, "--state", state, "--word", "new"]
     code, _, err = run_cli([*enrol, "--stdin", _write(tmp_path / "a.wav")], capsys, b"",
                            monkeypatch)

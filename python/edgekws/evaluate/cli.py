@@ -30,7 +30,8 @@ import json
 import sys
 from pathlib import Path
 
-from edgekws.cliargs import nonneg_float, nonneg_int, positive_float, positive_int
+from edgekws.cliargs import (nonneg_float, nonneg_int, positive_float, positive_int,
+                             seconds_or_any)
 
 __all__ = ["add_cli"]
 
@@ -86,12 +87,12 @@ def add_cli(subparsers) -> None:
                    help="seconds between the listener's windows (default: board listen's)")
     s.add_argument("--refractory", type=nonneg_float, default=None, metavar="SECONDS",
                    help="no detection this long after one (default: board listen's)")
-    s.add_argument("--centres", type=centre_arg, nargs="+", default=None, metavar="SECONDS",
-                   help="centring tolerances to sweep, 'any' for none (default: 0.05 0.1 0.2 "
-                   "0.3 any)")
+    s.add_argument("--centres", type=seconds_or_any, nargs="+", default=None, metavar="SECONDS",
+                   help="centring tolerances to sweep, 'any' for none (default: 0.1 0.2 0.3 "
+                   "0.4 any)")
     s.add_argument("--votes", type=votes_arg, nargs="+", default=None, metavar="N/M",
                    help="hit rules to sweep: a word wins N of the last M windows (default: "
-                   "1/1 2/2 2/3 3/3 2/4 3/4 3/5 4/5)")
+                   "1/1 2/2 2/3 3/3 2/4 3/4 3/5 4/5 3/6 4/6 5/6 4/7 5/7)")
     s.add_argument("--baseline", metavar="STREAM_JSON", default=None,
                    help="an earlier run's stream.json, drawn on the plot as 'before'")
     s.add_argument("--max-false-alarms", type=float, nargs="+", default=[1.0, 2.0, 10.0],
@@ -99,13 +100,6 @@ def add_cli(subparsers) -> None:
                    help="false-alarm budgets: the best rule at each (the plot marks "
                    "the first) (default: 1 2 10)")
     p.set_defaults(func=_cmd_eval)
-
-
-def centre_arg(text):
-    """``--centres`` value: seconds >= 0, or ``any`` (None)."""
-    if text == "any":
-        return None
-    return nonneg_float(text)
 
 
 def votes_arg(text):
@@ -169,7 +163,8 @@ def _cmd_eval(args) -> int:
 def _cmd_stream(args, model) -> int:
     from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
-    from .stream import CENTRES, VOTES, StreamSetup, choose, plot_tradeoff, run_streams, sweep
+    from .stream import (CENTRES, VOTES, StreamSetup, choose, listener_row, plot_tradeoff,
+                         run_streams, sweep)
 
     if args.fsdd is None:
         raise ValueError("--stream enrols FSDD digits: give --fsdd [DIR]")
@@ -213,6 +208,7 @@ def _cmd_stream(args, model) -> int:
               "enrolment": result["enrolment"], "board_check": result["board_check"],
               "keyword_minutes": result["keyword"].seconds / 60,
               "non_keyword_hours": hours, "no_threshold": free,
+              "listen_default": listener_row(rows),
               "chosen": {str(b): c for b, c in budgets.items()},
               "sweep": rows, "plot": str(png)}
     (out / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -242,6 +238,8 @@ def _cmd_stream(args, model) -> int:
           "false alarms |")
     print("|---|---|---|---:|---:|---:|---:|")
     print(line("no thresholds", free))
+    if report["listen_default"] is not None:
+        print(line("board listen's default", report["listen_default"]))
     for b, c in budgets.items():
         if c is not None:
             print(line(f"best at <= {b:g}/h", c))

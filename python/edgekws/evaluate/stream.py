@@ -32,13 +32,14 @@ from edgekws.host.hitrule import HitRule
 from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
 __all__ = ["StreamSetup", "Scanned", "build_stream", "run_streams", "sweep", "choose",
-           "frontier", "plot_tradeoff", "CENTRES", "VOTES"]
+           "frontier", "listener_row", "plot_tradeoff", "CENTRES", "VOTES"]
 
 RATE = 16000
 #: Centring tolerances (seconds; None: any window through the gate) and ``(wins, of)``
 #: pairs that :func:`sweep` tries by default.
-CENTRES = (0.05, 0.1, 0.2, 0.3, None)
-VOTES = ((1, 1), (2, 2), (2, 3), (3, 3), (2, 4), (3, 4), (3, 5), (4, 5))
+CENTRES = (0.1, 0.2, 0.3, 0.4, None)
+VOTES = ((1, 1), (2, 2), (2, 3), (3, 3), (2, 4), (3, 4), (3, 5), (4, 5), (3, 6), (4, 6),
+         (5, 6), (4, 7), (5, 7))
 
 
 @dataclasses.dataclass
@@ -371,6 +372,17 @@ def choose(rows: list, max_false_alarms_per_hour: float = 1.0) -> dict | None:
     return max(ok, key=lambda r: (r["detection_rate"], -r["wrong_word_or_extra"],
                                   -r.get("of", 1), -r.get("wins", 1), -r["min_score"],
                                   -r["min_margin"]))
+
+
+def listener_row(rows: list) -> dict | None:
+    """The row of ``board listen``'s default rule (its thresholds rounded up to the grid:
+    the same windows vote), or None when the sweep did not try its centring and votes."""
+    from edgekws.host import listen as L
+    same = [r for r in rows if (r["centre"], r["wins"], r["of"]) ==
+            (L.DEFAULT_CENTRE, L.DEFAULT_WINS, L.DEFAULT_OF)
+            and r["min_score"] >= L.LISTEN_MIN_SCORE - 5e-5
+            and r["min_margin"] >= L.LISTEN_MIN_MARGIN - 5e-5]
+    return min(same, key=lambda r: (r["min_score"], r["min_margin"]), default=None)
 
 
 def frontier(rows: list) -> list:

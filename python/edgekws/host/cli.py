@@ -148,7 +148,7 @@ def add_cli(sub) -> None:
     port_args(li)
     li.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
     stream_args(li, required=True, hop=L.DEFAULT_HOP)
-    from edgekws.cliargs import fraction, nonneg_float
+    from edgekws.cliargs import fraction, seconds_or_any
     h = li.add_argument_group("hit rule (docs/real-speech.md): a word fires when it wins "
                               "--wins of the last --of windows with --min-score and "
                               "--min-margin, then nothing for --refractory seconds")
@@ -163,9 +163,10 @@ def add_cli(sub) -> None:
     h.add_argument("--min-margin", type=fraction, default=L.LISTEN_MIN_MARGIN,
                    metavar="FRACTION", help="... and beats the next class by this fraction "
                    f"of num_weights (default {L.LISTEN_MIN_MARGIN:g})")
-    h.add_argument("--centre", type=nonneg_float, default=L.DEFAULT_CENTRE,
+    h.add_argument("--centre", type=seconds_or_any, default=L.DEFAULT_CENTRE,
                    metavar="SECONDS", help="classify only windows whose sound is centred "
-                   f"within SECONDS of their middle (default {L.DEFAULT_CENTRE:g})")
+                   "within SECONDS of their middle, or 'any' (default "
+                   f"{'any' if L.DEFAULT_CENTRE is None else f'{L.DEFAULT_CENTRE:g}'})")
     li.set_defaults(func=_listen)
 
 
