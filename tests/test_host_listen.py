@@ -243,10 +243,18 @@ def test_listener_features_equal_the_per_window_path(hop, chunk):
 
 def test_listener_gate_and_centring():
     stream, spans = _silent_stream()
+    gate = L.Listener()
+
+    def centred_at(samples):
+        return gate._centre(L._block_power(samples, gate.block))
     every = [w for w in L.Listener(centre=None).feed(stream)]
     centred = [w for w in L.Listener(centre=0.1).feed(stream)]
     assert [w.start for w in every] == [w.start for w in centred]
     for a, b in zip(every, centred):
+        # The offset from the block powers computed once equals the window's own.
+        centre = centred_at(a.samples)
+        assert a.offset == (centre - RATE / 2) / RATE if centre is not None else \
+            np.isnan(a.offset)
         assert np.isnan(a.offset) == (a.features is None)      # heard = through the gate
         assert b.offset == a.offset or (np.isnan(a.offset) and np.isnan(b.offset))
         assert (b.features is not None) == (abs(a.offset) <= 0.1)

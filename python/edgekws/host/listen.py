@@ -181,17 +181,21 @@ def _float_chunk(chunk) -> np.ndarray:
     raise ValueError(f"audio chunks must be int16 or float, not dtype {x.dtype}")
 
 
-def _loud_centre(window, block: int, power_floor: float, min_samples: float) -> float | None:
-    """Energy centre (samples from the window start) of the blocks of ``window`` whose mean
-    power reaches ``power_floor``, or None when they hold fewer than ``min_samples``."""
-    n = window.size // block
-    blocks = window[:n * block].astype(np.float64).reshape(n, block)
-    power = np.mean(blocks ** 2, axis=1)
+def _block_power(samples, block: int) -> np.ndarray:
+    """float64 mean power of each whole ``block`` of samples."""
+    n = samples.size // block
+    return np.mean(samples[:n * block].astype(np.float64).reshape(n, block) ** 2, axis=1)
+
+
+def _loud_centre(power, block: int, power_floor: float, min_samples: float) -> float | None:
+    """Energy centre (samples from the window start) of the blocks of a window (their
+    ``power``) that reach ``power_floor``, or None when they hold fewer than
+    ``min_samples``."""
     loud = power >= power_floor
     if loud.sum() * block < min_samples:
         return None
     weights = np.where(loud, power, 0.0)
-    centres = (np.arange(n) + 0.5) * block
+    centres = (np.arange(power.size) + 0.5) * block
     return float(np.dot(weights, centres) / weights.sum())
 
 
@@ -216,8 +220,9 @@ class _Gate:
         self.min_loud = _positive("min_loud", min_loud)
         self._power_floor = 10.0 ** (self.threshold_db / 10.0)
 
-    def _centre(self, window) -> float | None:
-        return _loud_centre(window, self.block, self._power_floor, self.min_loud * self.rate)
+    def _centre(self, power) -> float | None:
+        """The energy centre of a window from its blocks' power (see _loud_centre)."""
+        return _loud_centre(power, self.block, self._power_floor, self.min_loud * self.rate)
 
 
 class Segmenter(_Gate):
@@ -252,7 +257,7 @@ class Segmenter(_Gate):
     def _look(self) -> Window | None:
         if self._last_fire is not None and self.end - self._last_fire < self.refractory:
             return None
-        centre = self._centre(self._buffer)
+        centre = self._centre(_block_power(self._buffer, self.block))
         if centre is None or centre > self.clip / 2 + self.hop / 2:
             return None
         self._last_fire = self.end
@@ -319,6 +324,10 @@ class Listener(_Gate):
         self._feats = self._mfcc.push(self._tail)      # windows from index self._first on
         self._first = 0
         self.end = 0
+        # Power of each 20 ms block, computed once: blocks of the stream padded with its
+        # second of silence, from block self._block0 on (every window starts on a block).
+        self._powers = np.zeros(self.clip // self.block)
+        self._block0 = 0
 
     def feed(self, chunk) -> list:
         """Append audio (int16, or float in [-1, 1]); the :class:`Window` of every hop it
@@ -326,10 +335,16 @@ class Listener(_Gate):
         x = _float_chunk(chunk)
         self._feats = np.concatenate([self._feats, self._mfcc.push(x)])
         buf = np.concatenate([self._tail, x])    # stream samples self.end - clip ...
+        # New whole blocks: padded sample p is buf[p - self.end].
+        done = (self._block0 + len(self._powers)) * self.block
+        new = _block_power(buf[done - self.end:], self.block)
+        self._powers = np.concatenate([self._powers, new])
+        n = self.clip // self.block
         out = []
         for e in range((self.end // self.hop + 1) * self.hop, self.end + x.size + 1, self.hop):
             window = buf[e - self.end:e - self.end + self.clip]
-            centre = self._centre(window)
+            first = e // self.block - self._block0     # the window's first block
+            centre = self._centre(self._powers[first:first + n])
             offset = float("nan") if centre is None else (centre - self.clip / 2) / self.rate
             heard = centre is not None and (self.centre is None or abs(offset) <= self.centre)
             # StreamingMfcc's window e/hop ends at stream sample e: the second of silence
@@ -343,6 +358,10 @@ class Listener(_Gate):
         keep = min(self.end // self.hop + 1, self._mfcc.windows_out)
         self._feats = self._feats[keep - self._first:]
         self._first = keep
+        drop = max(0, (self.end // self.hop + 1) * self.hop // self.block - self._block0)
+        drop = min(drop, len(self._powers))
+        self._powers = self._powers[drop:]
+        self._block0 += drop
         return out
 
     def flush(self) -> list:
