@@ -16,6 +16,7 @@ SUITES = [
     "edgekws.bench.golden",
     "edgekws.bench.fc_core",
     "edgekws.gateware.conv.bench",
+    "edgekws.bench.board_latency",
 ]
 
 
