@@ -3,10 +3,17 @@
 //
 //   board_bridge --cycles-per-bit 4 [--port 0] [--reset-on-connect]
 //                [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]
-//                [--waves FILE.vcd]
+//                [--waves FILE.vcd] [--trace FILE]
 //
 // --waves needs a build with Verilator's --trace (serve_simulated(waves=...)); the VCD
 // time counts half clock periods of simulated cycles (idle stretches are not in it).
+//
+// --trace writes one line per COBS frame on the wire, with clock cycles:
+// `in FIRST LAST BYTES` for a host frame (FIRST: its first start bit on uart_rx; LAST:
+// the end of its delimiter's stop bit, when the design has every byte) and
+// `out FIRST LAST BYTES` for a reply (FIRST: the first start bit on uart_tx; LAST: the
+// middle of its delimiter's stop bit, when the byte is read). A request's compute time
+// is then its reply's FIRST minus its LAST, and the link time the rest.
 //
 // Prints `listening socket://127.0.0.1:PORT` on stdout once the socket is bound, and
 // `cycles=... sim_seconds=... cycles_per_s=...` when stopped (SIGTERM/SIGINT).
@@ -62,6 +69,7 @@ struct Options {
     uint32_t poll_cycles = 256;             // socket poll period while busy
     uint32_t reset_cycles = 16;
     std::string waves;                      // VCD file ("" = none)
+    std::string trace;                      // --trace FILE (empty: none)
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -69,7 +77,7 @@ struct Options {
                  "board_bridge: %s\n"
                  "usage: board_bridge --cycles-per-bit N [--port P] [--reset-on-connect]\n"
                  "       [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]\n"
-                 "       [--waves FILE.vcd]\n",
+                 "       [--waves FILE.vcd] [--trace FILE]\n",
                  msg);
     std::exit(2);
 }
@@ -98,6 +106,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--reply-wait-cycles") o.reply_wait_cycles = parse_u64(a.c_str(), value());
         else if (a == "--poll-cycles") o.poll_cycles = uint32_t(parse_u64(a.c_str(), value()));
         else if (a == "--waves") o.waves = value();
+        else if (a == "--trace") o.trace = value();
         else if (a.rfind("+verilator", 0) == 0) continue;
         else usage(("unknown option '" + a + "'").c_str());
     }
@@ -118,20 +127,27 @@ struct UartDriver {
     uint32_t count = 0;
     uint8_t byte = 0;
     uint8_t line = 1;
+    int started = -1;      // the byte whose start bit began this cycle, else -1
+    int finished = -1;     // the byte whose stop bit ended this cycle, else -1
     bool busy() const { return bit >= 0 || !queue.empty(); }
     // Called once per clock cycle; returns the level for this cycle.
     uint8_t tick() {
+        started = finished = -1;
         if (bit < 0) {
             if (queue.empty()) return line = 1;
             byte = queue.front();
             queue.pop_front();
             bit = 0;
             count = 0;
+            started = byte;
         }
         line = bit == 0 ? 0 : bit <= 8 ? (byte >> (bit - 1)) & 1 : 1;
         if (++count == cpb) {
             count = 0;
-            if (++bit > 9) bit = -1;
+            if (++bit > 9) {
+                bit = -1;
+                finished = byte;
+            }
         }
         return line;
     }
@@ -145,14 +161,17 @@ struct UartMonitor {
     uint8_t byte = 0;
     uint8_t prev = 1;
     uint64_t framing_errors = 0;
+    bool started = false;  // a start edge this cycle
     bool busy() const { return bit >= 0; }
     // Returns true (and sets *out) when a byte has been received.
     bool tick(uint8_t level, uint8_t* out) {
         bool got = false;
+        started = false;
         if (bit < 0) {
             if (prev == 1 && level == 0) {  // falling edge: start bit
                 bit = 0;
                 count = 0;
+                started = true;
             }
         } else {
             ++count;
@@ -176,6 +195,24 @@ struct UartMonitor {
         }
         prev = level;
         return got;
+    }
+};
+
+// --trace: the cycles of each frame's first start bit and of its delimiter.
+struct FrameTrace {
+    const char* name;
+    uint64_t first = 0, bytes = 0;
+    void start(uint64_t cycle) {
+        if (bytes == 0) first = cycle;
+    }
+    void byte(uint8_t b, uint64_t cycle, FILE* f) {
+        ++bytes;
+        if (b != 0) return;
+        if (bytes > 1)   // a delimiter after at least one other byte ends a frame
+            std::fprintf(f, "%s %llu %llu %llu\n", name, (unsigned long long)first,
+                         (unsigned long long)cycle, (unsigned long long)bytes);
+        if (bytes > 1) std::fflush(f);
+        bytes = 0;
     }
 };
 
@@ -246,6 +283,13 @@ int main(int argc, char** argv) {
 
     UartDriver drv{opt.cycles_per_bit};
     UartMonitor mon{opt.cycles_per_bit};
+    FrameTrace trace_in{"in"}, trace_out{"out"};
+    FILE* trace = nullptr;
+    if (!opt.trace.empty() && !(trace = std::fopen(opt.trace.c_str(), "w"))) {
+        std::fprintf(stderr, "board_bridge: cannot write --trace %s: %s\n",
+                     opt.trace.c_str(), std::strerror(errno));
+        return 2;
+    }
     FrameCounter sent, replied;
     std::vector<uint8_t> outbox;
     int cfd = -1;
@@ -327,12 +371,19 @@ int main(int argc, char** argv) {
             top->eval();
             dump(2 * cycle + 1);
             ++cycle;
+            if (trace) {
+                if (drv.started >= 0) trace_in.start(cycle);
+                if (drv.finished >= 0) trace_in.byte(uint8_t(drv.finished), cycle, trace);
+            }
             uint8_t b;
-            if (mon.tick(top->uart_tx & 1, &b)) {
+            bool got = mon.tick(top->uart_tx & 1, &b);
+            if (trace && mon.started) trace_out.start(cycle);
+            if (got) {
                 outbox.push_back(b);
                 replied.feed(b);
                 ++bytes_out;
                 last_activity = cycle;
+                if (trace) trace_out.byte(b, cycle, trace);
             }
         }
         sim_seconds += std::chrono::duration<double>(clock::now() - t0).count();
@@ -343,6 +394,7 @@ int main(int argc, char** argv) {
 #if VM_TRACE
     if (tfp) tfp->close();
 #endif
+    if (trace) std::fclose(trace);
     if (cfd >= 0) ::close(cfd);
     ::close(lfd);
     std::printf("cycles=%llu sim_seconds=%.3f cycles_per_s=%.0f connections=%llu "

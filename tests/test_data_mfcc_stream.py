@@ -64,3 +64,33 @@ def test_bad_chunks_are_refused(bad, message):
 def test_params_must_be_mfcc_params():
     with pytest.raises(TypeError, match="params must be an MfccParams, not 16000"):
         StreamingMfcc(16000)
+
+
+@pytest.mark.parametrize("chunk", [320, 1600, 4000])
+def test_digital_silence_and_one_hop_at_a_time_are_bit_identical(chunk):
+    """Exact zeros give coefficients of about 1e-15 whose last bits depend on how many rows
+    OpenBLAS multiplies at once: the window-shaped products keep them equal to mfcc()'s."""
+    audio = _stream(2.5, seed=4)
+    audio[8000:24000] = 0.0
+    stream = StreamingMfcc()
+    got = np.concatenate([stream.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)])
+    want = _expected(audio, MfccParams())
+    assert np.any(np.abs(want[25]) < 1e-12)     # the silent second is in the test
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("every", [1, 3, 5, 12])
+def test_every_kth_window(every):
+    audio = _stream(2.7, seed=5)
+    stream = StreamingMfcc(every=every)
+    got = np.concatenate([stream.push(c) for c in np.array_split(audio, 23)])
+    want = _expected(audio, MfccParams())[::every]
+    np.testing.assert_array_equal(got, want)
+    assert stream.windows_out == len(want)
+
+
+@pytest.mark.parametrize("every", [0, -2, 1.5, True])
+def test_every_must_be_a_positive_integer(every):
+    with pytest.raises(ValueError, match=f"every must be a positive number of hops, not "
+                                         f"{every!r}"):
+        StreamingMfcc(every=every)

@@ -11,7 +11,7 @@ from edgekws.data.wavio import write_wav
 from edgekws.evaluate.real import (TWELVE, score_model, speech_commands_clips,
                                    twelve_class_of)
 from edgekws.evaluate.report import speech_commands_report
-from edgekws.evaluate.stream import Fired, build_stream, choose, sweep
+from edgekws.evaluate.stream import Scanned, build_stream, choose, frontier, sweep
 from edgekws.host.listen import score_potentials
 from edgekws.models import load_pretrained, shipped_model_path
 
@@ -120,22 +120,45 @@ def test_build_stream_and_sweep():
     a, b, _ = spans[0]
     assert b - a == 4000 and np.max(np.abs(stream[a:b])) == pytest.approx(0.1, rel=1e-3)
     words = ["_unknown_", "one"]
-    kw = Fired(60.0, np.array([1, 1, 0]), np.array([0.9, 0.5, 0.8]), np.array([0.3, 0.1, 0.2]),
-               ["one", None, "one"])
-    other = Fired(3600.0, np.array([1, 1, 0]), np.array([0.4, 0.7, 0.9]),
-                  np.array([0.1, 0.1, 0.5]), [None] * 3)
-    result = {"keyword": kw, "other": other, "words": words, "keywords": 2}
-    rows = sweep(result, 10)
-    free = next(r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0)
-    assert free["detected"] == 1 and free["false_alarms_per_hour"] == 2.0
-    assert free["wrong_word_or_extra"] == 1
+    nan = float("nan")
+    # Keyword stream: utterance 0 in windows 0-2, utterance 1 in windows 4-5 (window 4 heard
+    # as the background class 0, window 5 off-centre by 0.3 s).
+    kw = Scanned(60.0, 0.1, np.array([1, 1, 1, -1, 0, 1]),
+                 np.array([0.9, 0.9, 0.5, 0, 0.8, 0.9]), np.array([0.3, 0.3, 0.1, 0, 0.2, 0.3]),
+                 np.array([0, 0.05, 0.15, nan, 0, 0.3]), np.array([0, 0, 0, -1, 1, 1]),
+                 ["one", "one"])
+    other = Scanned(3600.0, 0.1, np.array([1, 1, 0, 1]), np.array([0.4, 0.7, 0.9, 0.7]),
+                    np.array([0.1, 0.1, 0.5, 0.1]), np.zeros(4), np.full(4, -1), [None])
+    np.testing.assert_array_equal(kw.heard(0.1), [1, 1, -1, -1, 0, -1])
+    result = {"keyword": kw, "other": other, "words": words, "keywords": 2,
+              "enrolled_from": 1}
+    rows = sweep(result, 10, centres=(0.1, None), votes=((1, 1), (2, 2)), refractory=0.3)
+    assert len(rows) == 2 * 2 * 11 * 6
+
+    def row(centre, wins, of, ms, mm):
+        [r] = [r for r in rows if (r["centre"], r["wins"], r["of"]) == (centre, wins, of)
+               and r["min_score"] == pytest.approx(ms) and r["min_margin"] == pytest.approx(mm)]
+        return r["detected"], r["false_alarms"], r["wrong_word_or_extra"]
+    # No thresholds, one window: a hit at window 0; the class-0 hit at window 4 (after the
+    # 3-window refractory period) is no keyword; on the other stream a false alarm at 0.
+    assert row(None, 1, 1, 0, 0) == (1, 1, 0)
+    # Two of two: windows 0 and 1 agree (a hit at 1); on the other stream windows 0 and 1.
+    assert row(None, 2, 2, 0, 0) == (1, 1, 0)
+    # A score of 0.9: window 4 does not vote, so window 5 (utterance 1) fires after the
+    # refractory period; the other stream's only vote is class 0's.
+    assert row(None, 1, 1, 0.9, 0) == (2, 0, 0)
+    # ... unless the centring tolerance drops window 5.
+    assert row(0.1, 1, 1, 0.9, 0) == (1, 0, 0)
     best = choose(rows, 0.0)
-    assert best["false_alarms"] == 0 and best["detected"] == 1
-    # the lowest thresholds that drop both false alarms: a margin of 0.2, or a score of 0.8
-    assert (best["min_score"], best["min_margin"]) == (0.0, pytest.approx(0.2))
-    assert any(r["min_score"] == pytest.approx(0.8) and r["min_margin"] == 0 and
-               r["false_alarms"] == 0 and r["detected"] == 1 for r in rows)
+    assert (best["centre"], best["wins"], best["of"], best["detected"], best["false_alarms"]) \
+        == (None, 1, 1, 2, 0)
+    # (ties: the lowest score threshold first, so a margin of 0.3 rather than a score of 0.9)
+    assert (best["min_score"], best["min_margin"]) == (0.0, pytest.approx(0.3))
     assert choose([r for r in rows if r["false_alarms"]], 0.5) is None
+    assert frontier(rows) == [(0.0, 1.0)]
+    assert frontier([r for r in rows if r["of"] == 2]) == [(0.0, 0.5)]
+    with pytest.raises(ValueError, match="votes must name at least one"):
+        sweep(result, 10, votes=())
 
 
 def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
@@ -161,7 +184,7 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
             "--enrol", "2", "--out", str(out)]
     assert main(argv) == 0, capsys.readouterr().err
     text = capsys.readouterr().out
-    assert "enrolment:" in text and "| none |" in text
+    assert "enrolment:" in text and "| no thresholds |" in text
     report = json.loads((out / "stream.json").read_text())
     assert report["keywords"] == 6                       # 3 left of each word
     assert report["board_check"] == {"frames": 6, "equal": True}
@@ -169,10 +192,23 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     assert (out / "stream_tradeoff.png").exists()
     rows = report["sweep"]
     assert all(0 <= r["detection_rate"] <= 1 for r in rows)
-    # raising the thresholds never adds detections or false alarms
-    by_score = sorted((r for r in rows if r["min_margin"] == 0), key=lambda r: r["min_score"])
-    assert all(a["detected"] >= b["detected"] and a["false_alarms"] >= b["false_alarms"]
-               for a, b in zip(by_score, by_score[1:]))
+    k = report["sweep"][0]
+    nw = round(1 / min(r["min_score"] for r in rows if r["min_score"] > 0))
+    assert len(rows) == 5 * 13 * (nw + 1) * (nw // 2 + 1)      # centres x votes x thresholds
+    assert {(r["wins"], r["of"]) for r in rows} >= {(1, 1), (2, 3), (4, 5)} and k["centre"] == 0.1
+    # The chosen rule at each budget is the sweep's best there.
+    for budget, chosen in report["chosen"].items():
+        ok = [r["detected"] for r in rows if r["false_alarms_per_hour"] <= float(budget)]
+        assert chosen is None if not ok else chosen["detected"] == max(ok)
+    # A hop off the MFCC stride or a bad rule is refused before any work.
+    for extra, message in ((["--hop", "0.25"], "hop must be a multiple of the 20 ms"),
+                           (["--baseline", str(tmp_path / "none.json")],
+                            "not a stream.json of 'edgekws eval --stream'")):
+        assert main(argv + extra) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(argv + ["--votes", "3/2"])
+    assert "expected N/M with 1 <= N <= M, not '3/2'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="enrolled words must be FSDD digits"):
         from edgekws.evaluate.stream import StreamSetup, run_streams
         run_streams(StreamSetup(model=shipped_model_path(), corpus=str(corpus),

@@ -9,6 +9,7 @@ import re
 from edgekws import limits
 
 __all__ = ["positive_int", "nonneg_int", "positive_float", "nonneg_float", "fraction",
+           "seconds_or_any",
            "class_index", "HelpFormatter", "plain_text", "int_range", "tcp_port",
            "timeout_seconds", "word"]
 
@@ -33,6 +34,13 @@ nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _checked(float, lambda v: v > 0, "a positive number")
 nonneg_float = _checked(float, lambda v: v >= 0, "a number >= 0")
 fraction = _checked(float, lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]")
+
+
+def seconds_or_any(text):
+    """Seconds >= 0, or ``any`` (None: no limit)."""
+    if text == "any":
+        return None
+    return _checked(float, lambda v: v >= 0, "a number of seconds >= 0 or 'any'")(text)
 
 
 def class_index(text: str, words=None) -> int:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 #: Suites in report order.
 SUITES = [
     "edgekws.bench.mfcc",
+    "edgekws.bench.listen",
     "edgekws.bench.golden",
     "edgekws.bench.fc_core",
     "edgekws.gateware.conv.bench",
+    "edgekws.bench.board_latency",
 ]
 
 

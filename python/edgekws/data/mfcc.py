@@ -236,15 +236,32 @@ def frames_to_mfcc(frames, params: MfccParams | None = None) -> np.ndarray:
     buffer is reused, zero-padded once.
     """
     params = params or MfccParams()
-    first, stop, fbank = _band(params)
+    return power_to_mfcc(frames_to_power(frames, params), params)
+
+
+def frames_to_power(frames, params: MfccParams) -> np.ndarray:
+    """float32 ``(..., bins)`` power spectra of analysis frames, only the bins the
+    filterbank weighs (the first step of :func:`frames_to_mfcc`; each frame on its own)."""
+    first, stop, _ = _band(params)
     lead = frames.shape[:-1]
     padded = np.zeros(lead + (params.fft_length,))
     np.multiply(frames, _window(params.window), out=padded[..., :params.window])
     # The real and imaginary parts side by side, as float64 pairs, squared in one pass.
     pairs = np.fft.rfft(padded, axis=-1).view(np.float64)[..., 2 * first:2 * stop]
     squares = pairs * pairs
-    power = np.add(squares[..., 0::2], squares[..., 1::2], dtype=np.float64,
-                   out=np.empty(lead + (stop - first,), np.float32))
+    return np.add(squares[..., 0::2], squares[..., 1::2], dtype=np.float64,
+                  out=np.empty(lead + (stop - first,), np.float32))
+
+
+def power_to_mfcc(power, params: MfccParams) -> np.ndarray:
+    """float32 ``(..., coefficients)`` MFCC of :func:`frames_to_power`'s spectra.
+
+    The matrix products run on stacks of the last two axes: their float sums depend on
+    the number of rows (OpenBLAS picks its kernels by shape), so features equal
+    :func:`mfcc`'s only when the spectra come as ``(..., frames, bins)`` windows too.
+    """
+    _, _, fbank = _band(params)
+    lead = power.shape[:-1]
     # Products of at most one clip's frames (as the reference's), both so that the float
     # sums are the reference's and because OpenBLAS would thread larger ones, which costs
     # far more than it gains when another process keeps the cores busy (measured).

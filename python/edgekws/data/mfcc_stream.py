@@ -1,9 +1,13 @@
-"""Streaming MFCC: each 20 ms hop's frame computed once, the one-second window slid by a hop.
+"""Streaming MFCC: each 20 ms hop's frame transformed once, the one-second window slid by a hop.
 
 A host loop that recomputes :func:`~edgekws.data.mfcc.mfcc` on every one-second window
 transforms each frame 49 times. :class:`StreamingMfcc` takes audio in chunks of any size,
-computes the frame of each hop once, as soon as its 40 ms of samples are in, and keeps the
-last 49 frames: every hop completes a new window, equal to ``mfcc()`` of the same second.
+computes the power spectrum of each hop's frame once, as soon as its 40 ms of samples are
+in, and keeps the last 49: every hop completes a new window, equal to ``mfcc()`` of the
+same second. The filterbank and DCT products run per window, on its 49 spectra: OpenBLAS
+sums a product in an order that depends on its number of rows, so only a window-shaped
+product gives ``mfcc()``'s features bit for bit (a product of the few new frames alone
+differs in the last bits, visibly so in digital silence).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from edgekws.data.mfcc import MfccParams, frames_to_mfcc
+from edgekws.data.mfcc import MfccParams, frames_to_power, power_to_mfcc
 
 __all__ = ["StreamingMfcc"]
 
@@ -26,12 +30,17 @@ class StreamingMfcc:
     ----------
     params : MfccParams, optional
         Front-end parameters; the defaults give 49 x 10 windows every 20 ms.
+    every : int
+        Return only the windows ``k`` that are multiples of ``every`` (one every ``every``
+        hops): a listener that looks every 0.1 s needs no others, and their products cost
+        more than their frames.
 
     Attributes
     ----------
     params : MfccParams
     windows_out : int
-        Windows returned so far; the next one starts at sample ``windows_out * stride``.
+        Windows returned so far; the next one starts at sample
+        ``windows_out * every * stride``.
 
     Examples
     --------
@@ -44,18 +53,22 @@ class StreamingMfcc:
     (3, 49, 10)
     """
 
-    def __init__(self, params: MfccParams | None = None):
+    def __init__(self, params: MfccParams | None = None, every: int = 1):
         if params is not None and not isinstance(params, MfccParams):
             raise TypeError(f"params must be an MfccParams, not {params!r}")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive number of hops, not {every!r}")
         self.params = params or MfccParams()
+        self.every = int(every)
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream: the next sample pushed is sample 0."""
         p = self.params
         self._samples = np.zeros(0)      # from the start of the next frame to compute
-        self._frames = np.zeros((0, p.coefficients), np.float32)  # the last frames - 1
+        self._power = frames_to_power(np.zeros((0, p.window)), p)  # the last frames - 1
         self.windows_out = 0
+        self._hops = 0                   # windows completed, returned or not
 
     def push(self, chunk) -> np.ndarray:
         """Append audio; the windows that it completed.
@@ -78,21 +91,24 @@ class StreamingMfcc:
         x = _samples(chunk)
         data = np.concatenate([self._samples, x])
         ready = 0 if len(data) < p.window else 1 + (len(data) - p.window) // p.stride
+        power = self._power
         if ready:
             step = data.strides[0]
             frames = np.lib.stride_tricks.as_strided(
                 data, (ready, p.window), (p.stride * step, step), writeable=False)
-            frames = np.concatenate([self._frames, frames_to_mfcc(frames, p)])
-        else:
-            frames = self._frames
+            power = np.concatenate([power, frames_to_power(frames, p)])
         self._samples = data[ready * p.stride:].copy()
-        self._frames = frames[max(0, len(frames) - (p.frames - 1)):].copy()
-        if len(frames) < p.frames:
+        self._power = power[max(0, len(power) - (p.frames - 1)):].copy()
+        if len(power) < p.frames:
             return np.zeros((0,) + p.shape, np.float32)
-        out = np.lib.stride_tricks.sliding_window_view(frames, p.frames, axis=0)
-        self.windows_out += len(out)
-        # sliding_window_view puts the window axis last: back to (windows, frames, coeffs).
-        return np.ascontiguousarray(out.transpose(0, 2, 1))
+        windows = np.lib.stride_tricks.sliding_window_view(power, p.frames, axis=0)
+        # Only the windows whose index is a multiple of `every`.
+        first = -self._hops % self.every
+        self._hops += len(windows)
+        windows = windows[first::self.every]
+        self.windows_out += len(windows)
+        # sliding_window_view puts the window axis last: back to (windows, frames, bins).
+        return power_to_mfcc(np.ascontiguousarray(windows.transpose(0, 2, 1)), p)
 
     def windows(self, chunks: Iterable) -> Iterator[np.ndarray]:
         """Each ``(frames, coefficients)`` window of a stream of chunks, as it completes."""

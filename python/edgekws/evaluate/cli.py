@@ -17,8 +17,11 @@ Examples:
 With --stream, the listener's scenario instead: load, enrol --words from --enrol
 utterances of one FSDD --speaker, then a keyword stream (that speaker's other recordings)
 and a non-keyword stream (other digits, the whole Speech Commands folder, the noise
-recordings); the detection rate and false alarms per hour for every --min-score and
---min-margin, the best pair at 1 false alarm per hour, and the trade-off plot.
+recordings) through board listen's windows (one every --hop) and hit rule; the detection
+rate and false alarms per hour for every centring tolerance (--centres), rule (--votes
+N/M: a word wins N of the last M windows) and --min-score/--min-margin pair, the best
+rule at each --max-false-alarms budget, and the trade-off plot (--baseline: an earlier
+run's curve on it too).
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ import json
 import sys
 from pathlib import Path
 
-from edgekws.cliargs import nonneg_int, positive_int
+from edgekws.cliargs import (nonneg_float, nonneg_int, positive_float, positive_int,
+                             seconds_or_any)
 
 __all__ = ["add_cli"]
 
@@ -79,11 +83,34 @@ def add_cli(subparsers) -> None:
                    "int(1.2 x median spikes))")
     s.add_argument("--gate", type=float, default=None, metavar="DBFS",
                    help="the listener's energy gate (default: board listen's)")
-    s.add_argument("--max-false-alarms", type=float, nargs="+", default=[1.0, 10.0],
+    s.add_argument("--hop", type=positive_float, default=None, metavar="SECONDS",
+                   help="seconds between the listener's windows (default: board listen's)")
+    s.add_argument("--refractory", type=nonneg_float, default=None, metavar="SECONDS",
+                   help="no detection this long after one (default: board listen's)")
+    s.add_argument("--centres", type=seconds_or_any, nargs="+", default=None, metavar="SECONDS",
+                   help="centring tolerances to sweep, 'any' for none (default: 0.1 0.2 0.3 "
+                   "0.4 any)")
+    s.add_argument("--votes", type=votes_arg, nargs="+", default=None, metavar="N/M",
+                   help="hit rules to sweep: a word wins N of the last M windows (default: "
+                   "1/1 2/2 2/3 3/3 2/4 3/4 3/5 4/5 3/6 4/6 5/6 4/7 5/7)")
+    s.add_argument("--baseline", metavar="STREAM_JSON", default=None,
+                   help="an earlier run's stream.json, drawn on the plot as 'before'")
+    s.add_argument("--max-false-alarms", type=float, nargs="+", default=[1.0, 2.0, 10.0],
                    metavar="PER_HOUR",
-                   help="false-alarm budgets: the best thresholds at each (the plot marks "
-                   "the first) (default: 1 10)")
+                   help="false-alarm budgets: the best rule at each (the plot marks "
+                   "the first) (default: 1 2 10)")
     p.set_defaults(func=_cmd_eval)
+
+
+def votes_arg(text):
+    """``--votes`` value ``N/M``: a word wins N of the last M windows (1 <= N <= M)."""
+    try:
+        wins, of = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N/M (e.g. 2/3), not {text!r}") from None
+    if not 1 <= wins <= of:
+        raise argparse.ArgumentTypeError(f"expected N/M with 1 <= N <= M, not {text!r}")
+    return wins, of
 
 
 def _model_path(arg):
@@ -134,37 +161,54 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_stream(args, model) -> int:
-    from edgekws.host.listen import DEFAULT_GATE_DB
+    from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
-    from .stream import StreamSetup, choose, plot_tradeoff, run_streams, sweep
+    from .stream import (CENTRES, VOTES, StreamSetup, choose, listener_row, plot_tradeoff,
+                         run_streams, sweep)
 
     if args.fsdd is None:
         raise ValueError("--stream enrols FSDD digits: give --fsdd [DIR]")
     if not args.corpus or not (Path(args.corpus) / "corpus.json").is_file():
         raise ValueError(f"--stream needs --corpus, a corpus folder with a corpus.json (build "
                          f"one with 'edgekws data synth'), not {args.corpus!r}")
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = json.loads(Path(args.baseline).read_text(encoding="utf-8"))["sweep"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"--baseline {args.baseline!r}: not a stream.json of 'edgekws "
+                             f"eval --stream' ({exc})") from None
     setup = StreamSetup(model=model, corpus=args.corpus, cache_dir=args.cache,
                         folds=tuple(args.folds) if args.folds else None,
                         speech_commands=args.speech_commands,
                         noise_dir=args.noise, fsdd=args.fsdd or None, speaker=args.speaker,
                         words=tuple(args.words), enrol=args.enrol,
                         num_weights=args.num_weights,
-                        gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate)
+                        gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
+                        hop=DEFAULT_HOP if args.hop is None else args.hop)
+    # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.
+    from edgekws.host.listen import Listener
+    Listener(hop=setup.hop, threshold_db=setup.gate_db)
+    refractory = DEFAULT_REFRACTORY if args.refractory is None else args.refractory
     result = run_streams(setup, log=lambda m: print(m, file=sys.stderr))
-    rows = sweep(result, result["num_weights"])
+    rows = sweep(result, result["num_weights"], centres=args.centres or CENTRES,
+                 votes=args.votes or VOTES, refractory=refractory)
     budgets = {b: choose(rows, b) for b in args.max_false_alarms}
     best = budgets[args.max_false_alarms[0]]
-    free = next(r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0)
+    free = max((r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0
+                and r["of"] == 1 and r["centre"] is None), key=lambda r: r["detected"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     png = plot_tradeoff(rows, out / "stream_tradeoff.png", best,
                         f"enrolled {', '.join(args.words)} ({args.speaker}), "
-                        f"num_weights {result['num_weights']}")
+                        f"num_weights {result['num_weights']}", baseline=baseline)
     hours = result["other"].seconds / 3600
-    report = {"model": model, "setup": vars(setup), "keywords": result["keywords"],
+    report = {"model": model, "setup": vars(setup), "refractory": refractory,
+              "keywords": result["keywords"],
               "enrolment": result["enrolment"], "board_check": result["board_check"],
               "keyword_minutes": result["keyword"].seconds / 60,
               "non_keyword_hours": hours, "no_threshold": free,
+              "listen_default": listener_row(rows),
               "chosen": {str(b): c for b, c in budgets.items()},
               "sweep": rows, "plot": str(png)}
     (out / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -174,9 +218,11 @@ def _cmd_stream(args, model) -> int:
         return 0
 
     def line(name, r):
-        return (f"| {name} | {r['min_score']:.2f} | {r['min_margin']:.2f} | "
-                f"{r['detected']}/{result['keywords']} ({100 * r['detection_rate']:.1f} %) | "
-                f"{r['false_alarms']} ({r['false_alarms_per_hour']:.2f}/h) |")
+        centre = "any" if r["centre"] is None else f"{r['centre']:g} s"
+        return (f"| {name} | {r['wins']} of {r['of']} | {centre} | {r['min_score']:.2f} | "
+                f"{r['min_margin']:.2f} | {r['detected']}/{result['keywords']} "
+                f"({100 * r['detection_rate']:.1f} %) | {r['false_alarms']} "
+                f"({r['false_alarms_per_hour']:.2f}/h) |")
     e = result["enrolment"]
     print(f"enrolment: {e['correct']}/{e['total']} of {args.speaker}'s other recordings "
           f"({100 * e['correct'] / e['total']:.1f} %); old classes "
@@ -186,14 +232,18 @@ def _cmd_stream(args, model) -> int:
         print(f"emulated board: {b['frames']} keyword frames, classes and scores "
               f"{'equal to' if b['equal'] else 'DIFFERENT FROM'} the golden model's")
     print(f"non-keyword stream {hours:.2f} h, keyword stream "
-          f"{result['keyword'].seconds / 60:.1f} min ({result['keywords']} keywords)\n")
-    print("| thresholds | min score | min margin | keywords detected | false alarms |")
-    print("|---|---:|---:|---:|---:|")
-    print(line("none", free))
+          f"{result['keyword'].seconds / 60:.1f} min ({result['keywords']} keywords); a "
+          f"window every {setup.hop:g} s, refractory {refractory:g} s\n")
+    print("| rule | votes | centring | min score | min margin | keywords detected | "
+          "false alarms |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    print(line("no thresholds", free))
+    if report["listen_default"] is not None:
+        print(line("board listen's default", report["listen_default"]))
     for b, c in budgets.items():
         if c is not None:
             print(line(f"best at <= {b:g}/h", c))
         else:
-            print(f"| no thresholds reach {b:g} false alarms per hour | | | | |")
+            print(f"| no rule reaches {b:g} false alarms per hour | | | | | | |")
     print(f"\ntrade-off: {png}; report: {out / 'stream.json'}")
     return 0

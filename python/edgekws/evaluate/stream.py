@@ -2,9 +2,10 @@
 
 The scenario is a user's: ``board load`` (the model's extractor and a fresh learning
 layer), ``board enrol`` of a few words from ``enrol`` real utterances of one FSDD speaker,
-then ``board listen``. Two streams go through the listener's own segmenter
-(:class:`~edgekws.host.listen.Segmenter`) and scoring
-(:func:`~edgekws.host.listen.score_potentials`):
+then ``board listen``. Two streams go through the listener's own windows
+(:class:`~edgekws.host.listen.Listener`: one every hop, MFCC from the streaming front end,
+the energy gate), scoring (:func:`~edgekws.host.listen.score_potentials`) and hit rule
+(:class:`~edgekws.host.hitrule.HitRule`):
 
 * the **keyword stream**: that speaker's other recordings of the enrolled words, each at a
   random peak level between ``levels_db`` (quiet speakers included), 0.6-1.5 s apart, over
@@ -13,13 +14,12 @@ then ``board listen``. Two streams go through the listener's own segmenter
   every clip of a Speech Commands folder (other words, silence, unknown words) and the
   real background-noise recordings, as recorded, 0.3-1.0 s apart over the same bed.
 
-A detection is a fired window whose class is an enrolled word and which passes the
-thresholds. On the keyword stream it is a hit when its window holds an utterance of that
-word; on the non-keyword stream every detection is a false alarm. Because the thresholds
-do not change which windows fire, every window is scored once and the thresholds are swept
-afterwards: :func:`sweep` gives the detection rate and false alarms per hour for each
-``(min_score, min_margin)``, and :func:`choose` the best detection rate at a false-alarm
-budget.
+A detection is a hit of the rule whose class is an enrolled word. On the keyword stream it
+is correct when its window holds an utterance of that word (each utterance counts once);
+on the non-keyword stream every detection is a false alarm. Every window through the gate
+is classified once, with its energy centre recorded; :func:`sweep` then applies the hit
+rule for every centring tolerance, ``wins`` of ``of`` and ``(min_score, min_margin)``, and
+:func:`choose` picks the best detection rate at a false-alarm budget.
 """
 from __future__ import annotations
 
@@ -28,12 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekws.host.listen import DEFAULT_GATE_DB
+from edgekws.host.hitrule import HitRule
+from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
-__all__ = ["StreamSetup", "Fired", "build_stream", "run_streams", "sweep", "choose",
-           "plot_tradeoff"]
+__all__ = ["StreamSetup", "Scanned", "build_stream", "run_streams", "sweep", "choose",
+           "frontier", "listener_row", "plot_tradeoff", "CENTRES", "VOTES"]
 
 RATE = 16000
+#: Centring tolerances (seconds; None: any window through the gate) and ``(wins, of)``
+#: pairs that :func:`sweep` tries by default.
+CENTRES = (0.1, 0.2, 0.3, 0.4, None)
+VOTES = ((1, 1), (2, 2), (2, 3), (3, 3), (2, 4), (3, 4), (3, 5), (4, 5), (3, 6), (4, 6),
+         (5, 6), (4, 7), (5, 7))
 
 
 @dataclasses.dataclass
@@ -55,6 +61,7 @@ class StreamSetup:
     num_weights: int | None = None
     levels_db: tuple = (-35.0, -6.0)
     gate_db: float = DEFAULT_GATE_DB
+    hop: float = DEFAULT_HOP
     seed: int = 0
     #: Keyword clips also run on an emulated board (the host driver over the UART
     #: protocol, the same extractor and learned layer), compared with the golden model.
@@ -62,14 +69,24 @@ class StreamSetup:
 
 
 @dataclasses.dataclass
-class Fired:
-    """Every fired window of one stream, scored without thresholds."""
+class Scanned:
+    """Every window of one stream (one per hop), classified where the gate let it through."""
 
     seconds: float
-    label: np.ndarray       # the learning layer's class of each window (0: first word)
+    hop: float              # seconds between windows
+    label: np.ndarray       # the learning layer's class (0: first word); -1: not classified
     score: np.ndarray
     margin: np.ndarray
-    truth: list             # the word whose utterance the window holds, or None
+    offset: np.ndarray      # seconds from the middle to the energy centre (NaN: gate closed)
+    truth: np.ndarray       # the utterance the window holds (index into words), or -1
+    words: list             # what each utterance says (None: not a keyword)
+
+    def heard(self, centre: float | None) -> np.ndarray:
+        """Labels with the windows outside a centring tolerance set to -1."""
+        if centre is None:
+            return self.label
+        return np.where(np.abs(np.nan_to_num(self.offset, nan=np.inf)) <= centre,
+                        self.label, -1)
 
 
 def _bed(n, noises, rng, level_db=(-62.0, -50.0)):
@@ -121,37 +138,46 @@ def build_stream(clips, words, noises, rng, gap=(0.6, 1.5), levels_db=None):
     return np.clip(stream, -1.0, 1.0).astype(np.float32), spans
 
 
-def _listen(classify_frames, to_frames, words, stream, spans, gate_db, chunk=4000) -> Fired:
-    """Every window the listener fires on ``stream``, with its class and score."""
-    from edgekws.data.mfcc import MfccParams
-    from edgekws.host.listen import Segmenter, spot
+def _scan(classify_frames, params, scaling, stream, spans, gate_db, hop, chunk=4000,
+          batch=2048) -> Scanned:
+    """Every window the listener makes of ``stream``, classified when the gate let it
+    through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards)."""
+    from edgekws.host.listen import Listener
 
-    seg = Segmenter(MfccParams(), threshold_db=gate_db)
-    scored = []
-
-    def classify(frames):
-        out = classify_frames(frames)
-        scored.append(out)
-        return out
-
-    chunks = (stream[i:i + chunk] for i in range(0, stream.size, chunk))
-    starts = np.array([a for a, _, _ in spans])
-    truth = []
-    for d in spot(chunks, seg, to_frames, classify, words):
-        a, b = d.window.start, d.window.start + d.window.samples.size
-        # The utterance the window holds: the one with most of its samples inside.
-        i = int(np.searchsorted(starts, b)) - 1
-        best, word = 0, None
+    listener = Listener(params, hop=hop, threshold_db=gate_db, centre=None)
+    starts, offsets, feats = [], [], []
+    for i in range(0, stream.size, chunk):
+        windows = listener.feed(stream[i:i + chunk])
+        if i + chunk >= stream.size:
+            windows += listener.flush()
+        for w in windows:
+            starts.append(w.start)
+            offsets.append(w.offset)
+            if w.features is not None:
+                feats.append(w.features)
+    heard = ~np.isnan(np.asarray(offsets))
+    label = np.full(len(starts), -1)
+    score, margin = np.zeros(len(starts)), np.zeros(len(starts))
+    where = np.flatnonzero(heard)
+    for k in range(0, len(where), batch):
+        out = classify_frames(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
+        idx = where[k:k + batch]
+        label[idx], score[idx], margin[idx] = out.label, out.score, out.margin
+    # The utterance each window holds: the one with most of its samples inside, if at
+    # least half of them are.
+    first = np.array([a for a, _, _ in spans])
+    truth = np.full(len(starts), -1)
+    for n, a in enumerate(starts):
+        b = a + params.clip_samples
+        i = int(np.searchsorted(first, b)) - 1
+        best = 0
         for j in range(max(0, i - 2), i + 1):
-            s0, s1, w = spans[j]
+            s0, s1, _ = spans[j]
             inside = max(0, min(b, s1) - max(a, s0))
             if inside > best and inside >= 0.5 * (s1 - s0):
-                best, word = inside, w
-        truth.append(word)
-    cat = (lambda f: np.concatenate([getattr(s, f) for s in scored])) if scored else \
-        (lambda f: np.zeros(0))
-    return Fired(stream.size / RATE, cat("label").astype(int), cat("score"), cat("margin"),
-                 truth)
+                best, truth[n] = inside, j
+    return Scanned(stream.size / RATE, hop, label, score, margin, np.asarray(offsets),
+                   truth, [w for _, _, w in spans])
 
 
 def _background(setup, spikes_of, log):
@@ -214,7 +240,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     others_sc = speech_commands_clips(setup.speech_commands, folds=setup.folds) \
         if setup.speech_commands else None
     extractor, _, _, _, encode = front_end(setup.model)
-    to_frames = host_front_end(extractor)[2]      # what board infer/enrol/listen send
+    params, scaling, to_frames = host_front_end(extractor)   # what the board is sent
 
     def spikes(frames):
         return extractor.forward(frames).reshape(len(frames), 1, 1, -1)
@@ -271,10 +297,10 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
             "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
                           "old_before": before, "old_after": after},
-            "keyword": _listen(classify_frames, to_frames, words, kw_stream, kw_spans,
-                               setup.gate_db),
-            "other": _listen(classify_frames, to_frames, words, nk_stream, nk_spans,
-                             setup.gate_db)}
+            "keyword": _scan(classify_frames, params, scaling, kw_stream, kw_spans,
+                             setup.gate_db, setup.hop),
+            "other": _scan(classify_frames, params, scaling, nk_stream, nk_spans,
+                           setup.gate_db, setup.hop)}
 
 
 def _board_check(setup, head, frames, classify_frames, log) -> dict:
@@ -303,56 +329,96 @@ def _board_check(setup, head, frames, classify_frames, log) -> dict:
     return {"frames": len(frames), "equal": equal}
 
 
-def sweep(result: dict, num_weights: int) -> list:
-    """``[{min_score, min_margin, detection_rate, false_alarms_per_hour, ...}]`` over
-    every threshold pair the integer potentials can tell apart."""
+def sweep(result: dict, num_weights: int, centres=CENTRES, votes=VOTES,
+          refractory: float = DEFAULT_REFRACTORY) -> list:
+    """``[{centre, wins, of, min_score, min_margin, detection_rate, false_alarms_per_hour,
+    ...}]``: the hit rule for every centring tolerance, ``(wins, of)`` pair and threshold
+    pair the integer potentials can tell apart, with ``refractory`` seconds after a hit."""
     kw, other, words = result["keyword"], result["other"], result["words"]
     first = result.get("enrolled_from", 1)   # classes below are not keywords
+    if not votes:
+        raise ValueError("votes must name at least one (wins, of) pair, not an empty list")
     steps = np.arange(num_weights + 1) / num_weights
+    hop_windows = int(round(refractory / kw.hop))
     rows = []
-    for ms in steps:
-        for mm in steps[:num_weights // 2 + 1]:
-            def passed(f):
-                return (f.label >= first) & (f.score >= ms - 1e-9) & (f.margin >= mm - 1e-9)
-            ok = passed(kw)
-            hit_words = {i for i, (l, t) in enumerate(zip(kw.label, kw.truth))
-                         if ok[i] and t is not None and words[l] == t}
-            wrong = int(np.sum(ok)) - len(hit_words)
-            fa = int(np.sum(passed(other)))
-            rows.append({"min_score": round(float(ms), 4), "min_margin": round(float(mm), 4),
-                         "detected": len(hit_words),
-                         "detection_rate": len(hit_words) / max(1, result["keywords"]),
-                         "wrong_word_or_extra": wrong, "false_alarms": fa,
-                         "false_alarms_per_hour": fa / (other.seconds / 3600)})
+    for centre in centres:
+        kw_label, other_label = kw.heard(centre), other.heard(centre)
+        for wins, of in votes:
+            for ms in steps:
+                for mm in steps[:num_weights // 2 + 1]:
+                    rule = HitRule(wins, of, ms, mm, hop_windows)
+                    fired = rule.hits(kw_label, kw.score, kw.margin)
+                    fired = fired[kw_label[fired] >= first]
+                    hit = {int(kw.truth[i]) for i in fired if kw.truth[i] >= 0 and
+                           kw.words[kw.truth[i]] == words[kw_label[i]]}
+                    fa = rule.hits(other_label, other.score, other.margin)
+                    fa = int(np.sum(other_label[fa] >= first))
+                    rows.append({"centre": centre, "wins": wins, "of": of,
+                                 "min_score": round(float(ms), 4),
+                                 "min_margin": round(float(mm), 4), "detected": len(hit),
+                                 "detection_rate": len(hit) / max(1, result["keywords"]),
+                                 "wrong_word_or_extra": len(fired) - len(hit),
+                                 "false_alarms": fa,
+                                 "false_alarms_per_hour": fa / (other.seconds / 3600)})
     return rows
 
 
 def choose(rows: list, max_false_alarms_per_hour: float = 1.0) -> dict | None:
-    """The thresholds with the best detection rate at or under the false-alarm budget
-    (ties: the lower thresholds)."""
+    """The rule with the best detection rate at or under the false-alarm budget (ties: the
+    fewest wrong or extra detections, then the fewest votes and the lowest thresholds)."""
     ok = [r for r in rows if r["false_alarms_per_hour"] <= max_false_alarms_per_hour]
     if not ok:
         return None
-    return max(ok, key=lambda r: (r["detection_rate"], -r["min_score"], -r["min_margin"]))
+    return max(ok, key=lambda r: (r["detection_rate"], -r["wrong_word_or_extra"],
+                                  -r.get("of", 1), -r.get("wins", 1), -r["min_score"],
+                                  -r["min_margin"]))
 
 
-def plot_tradeoff(rows: list, path, chosen: dict | None = None, title: str = "") -> Path:
-    """Detection rate against false alarms per hour, one curve per ``min_margin``."""
+def listener_row(rows: list) -> dict | None:
+    """The row of ``board listen``'s default rule (its thresholds rounded up to the grid:
+    the same windows vote), or None when the sweep did not try its centring and votes."""
+    from edgekws.host import listen as L
+    same = [r for r in rows if (r["centre"], r["wins"], r["of"]) ==
+            (L.DEFAULT_CENTRE, L.DEFAULT_WINS, L.DEFAULT_OF)
+            and r["min_score"] >= L.LISTEN_MIN_SCORE - 5e-5
+            and r["min_margin"] >= L.LISTEN_MIN_MARGIN - 5e-5]
+    return min(same, key=lambda r: (r["min_score"], r["min_margin"]), default=None)
+
+
+def frontier(rows: list) -> list:
+    """``[(false alarms per hour, detection rate)]``: the best detection rate at each
+    false-alarm rate or under, over all the rows (the curve a tuned rule can reach)."""
+    out, best = [], -1.0
+    for fa, rate in sorted((r["false_alarms_per_hour"], -r["detection_rate"]) for r in rows):
+        rate = -rate
+        if rate > best:
+            out.append((fa, rate))
+            best = rate
+    return out
+
+
+def plot_tradeoff(rows: list, path, chosen: dict | None = None, title: str = "",
+                  baseline: list | None = None) -> Path:
+    """Detection rate against false alarms per hour: the best over every rule of the sweep,
+    over the single-window rules (1 of 1), and over a ``baseline`` sweep's rows."""
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    margins = sorted({r["min_margin"] for r in rows})
-    for mm in margins[:5]:
-        pts = sorted((r["false_alarms_per_hour"], r["detection_rate"]) for r in rows
-                     if r["min_margin"] == mm)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker=".",
-                label=f"min margin {mm:.2f}")
+    curves = [("hit rule: best of the sweep", rows),
+              ("one window (1 of 1)", [r for r in rows if r.get("of", 1) == 1])]
+    if baseline:
+        curves.append(("before: centred window, thresholds", baseline))
+    for name, some in curves:
+        pts = frontier(some)
+        ax.step([p[0] for p in pts], [100 * p[1] for p in pts], where="post", marker=".",
+                label=name)
     if chosen is not None:
         ax.plot(chosen["false_alarms_per_hour"], 100 * chosen["detection_rate"], "r*",
-                markersize=14, label=f"chosen: score {chosen['min_score']:.2f}, "
-                f"margin {chosen['min_margin']:.2f}")
+                markersize=14, label=f"chosen: {chosen.get('wins', 1)} of "
+                f"{chosen.get('of', 1)}, centre {chosen.get('centre')}, score "
+                f"{chosen['min_score']:.2f}, margin {chosen['min_margin']:.2f}")
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(left=0)

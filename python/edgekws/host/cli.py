@@ -112,7 +112,7 @@ def add_cli(sub) -> None:
                      "utterance each")
     inf.set_defaults(func=_infer)
 
-    def stream_args(q, required):
+    def stream_args(q, required, hop=0.25):
         g = q.add_mutually_exclusive_group(required=required)
         g.add_argument("--wav", metavar="FILE",
                        help="a 16 kHz mono 16-bit WAV recording, streamed as if live")
@@ -123,7 +123,7 @@ def add_cli(sub) -> None:
                        help="the microphone (needs pip install 'edgekws[mic]' and PortAudio)")
         q.add_argument("--device", default=None,
                        help="with --mic: sounddevice input device number or name")
-        q.add_argument("--window-hop", type=float, default=0.25, metavar="SECONDS",
+        q.add_argument("--window-hop", type=float, default=hop, metavar="SECONDS",
                        help="look at the last second of audio every SECONDS")
         from .listen import DEFAULT_GATE_DB
         q.add_argument("--threshold", type=float, default=DEFAULT_GATE_DB, metavar="DBFS",
@@ -147,12 +147,31 @@ def add_cli(sub) -> None:
     en.add_argument("files", nargs="*", metavar="FILE.wav", help="one utterance per file")
     en.set_defaults(func=_enrol)
 
+    from . import listen as L
     li = bsub.add_parser("listen", help="spot words in a live stream: print time and word "
                                         "of each utterance")
     port_args(li)
     li.add_argument("--state", default="board.ekws", help="host copy written by load/enrol")
-    score_args(li)
-    stream_args(li, required=True)
+    stream_args(li, required=True, hop=L.DEFAULT_HOP)
+    from edgekws.cliargs import fraction, seconds_or_any
+    h = li.add_argument_group("hit rule (docs/real-speech.md): a word fires when it wins "
+                              "--wins of the last --of windows with --min-score and "
+                              "--min-margin, then nothing for --refractory seconds")
+    h.add_argument("--wins", type=positive_int, default=L.DEFAULT_WINS, metavar="N",
+                   help=f"votes a word needs (default {L.DEFAULT_WINS})")
+    h.add_argument("--of", type=positive_int, default=L.DEFAULT_OF, metavar="M",
+                   help=f"windows looked back over (default {L.DEFAULT_OF})")
+    h.add_argument("--min-score", type=fraction, default=L.LISTEN_MIN_SCORE,
+                   metavar="FRACTION", help="a window votes only when its best neuron sees "
+                   "at least this fraction of its num_weights spikes (default "
+                   f"{L.LISTEN_MIN_SCORE:g})")
+    h.add_argument("--min-margin", type=fraction, default=L.LISTEN_MIN_MARGIN,
+                   metavar="FRACTION", help="... and beats the next class by this fraction "
+                   f"of num_weights (default {L.LISTEN_MIN_MARGIN:g})")
+    h.add_argument("--centre", type=seconds_or_any, default=L.DEFAULT_CENTRE,
+                   metavar="SECONDS", help="classify only windows whose sound is centred "
+                   "within SECONDS of their middle, or 'any' (default "
+                   f"{'any' if L.DEFAULT_CENTRE is None else f'{L.DEFAULT_CENTRE:g}'})")
     li.set_defaults(func=_listen)
 
 
@@ -292,7 +311,7 @@ def _infer(args) -> int:
     try:
         with _board(args) as board:
             board.attach(model)
-            scored = _scorer(args, model, board)(frames)
+            scored = _scorer(model, board, args.min_score, args.min_margin)(frames)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
@@ -302,16 +321,15 @@ def _infer(args) -> int:
     return 0
 
 
-def _scorer(args, model, board):
+def _scorer(model, board, min_score=0.0, min_margin=0.0):
     """frames -> :class:`~edgekws.host.listen.Scored`: the board's potentials, ranked per
-    class and thresholded by ``--min-score``/``--min-margin``."""
+    class and thresholded by ``min_score``/``min_margin``."""
     from .listen import score_potentials
     lp = model.learning
 
     def classify(frames):
         _, _, pots = board.infer(frames, potentials=True, progress=False)
-        return score_potentials(pots, lp.num_classes, lp.num_weights, args.min_score,
-                                args.min_margin)
+        return score_potentials(pots, lp.num_classes, lp.num_weights, min_score, min_margin)
     return classify
 
 
@@ -368,19 +386,25 @@ def _enrol(args) -> int:
 def _listen(args) -> int:
     from .board import BoardError
     from .edge import front_end
-    from .listen import spot
+    from .hitrule import HitRule
+    from .listen import Listener, refractory_windows, spot
     model = _read_state(args.state)
-    params, _, to_frames = front_end(model)
+    params, scaling, _ = front_end(model)
     words = model.extra["words"]
-    seg = _segmenter(args, params)
-    chunks, what = _stream(args, seg)
+    listener = Listener(params, hop=args.window_hop, threshold_db=args.threshold,
+                        centre=args.centre)
+    rule = HitRule(args.wins, args.of, args.min_score, args.min_margin,
+                   refractory_windows(args.refractory, listener))
+    chunks, what = _stream(args, listener)
     count = 0
     try:
         with _board(args) as board:
             board.attach(model)
             print(f"listening to {what} for {', '.join(words)} (Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
-            for d in spot(chunks, seg, to_frames, _scorer(args, model, board), words):
+            scorer = _scorer(model, board)   # thresholds: the hit rule's
+            for d in spot(chunks, listener, lambda f: scaling.to_uint8(f)[..., None], scorer,
+                          words, rule):
                 print(f"{d.time:.2f}\t{d.word}\tscore {d.score:.2f}\tmargin {d.margin:.2f}",
                       flush=True)
                 count += 1

@@ -1,21 +1,25 @@
 """Keyword spotting on a continuous audio stream (``edgekws board listen``, ``enrol --stdin``).
 
 A stream of 16 kHz mono audio (raw ``s16le`` from a pipe, a WAV file read chunk by chunk as
-if it were live, or a microphone through ``sounddevice``) is kept in a one-second ring
-buffer. Every hop (0.25 s by default) the :class:`Segmenter` looks at the buffer's energy in
-20 ms blocks:
+if it were live, or a microphone through ``sounddevice``) is cut into one-second windows.
 
-* **energy gate** -- blocks below ``threshold_db`` (dBFS) are silence; a window with less
-  than ``min_loud`` seconds of loud blocks is skipped, so silence never reaches the board;
-* **centring** -- the window fires once the energy centre of its loud blocks has moved to
-  within half a hop of the window's middle. Clips are centred in training (Speech Commands
-  words, FSDD's ``align='center'``), so the board sees an utterance where it expects one;
-* **refractory period** -- after a window fires, none fires for ``refractory`` seconds, so
-  one utterance is one detection.
+``listen`` (:class:`Listener`, :func:`spot`) looks at the last second every hop (0.1 s):
 
-A fired window is turned into the model's uint8 MFCC frame by the caller's ``to_frames``
-(the host CLI passes the very function ``edgekws board infer`` uses) and classified on the
-board. :func:`capture` uses the same segmentation to cut utterances for enrolment.
+* **features once** -- the MFCC of each 20 ms hop is computed once
+  (:class:`~edgekws.data.mfcc_stream.StreamingMfcc`) and every window is made of frames
+  already computed, equal to ``mfcc()`` of the same second;
+* **energy gate** -- 20 ms blocks below ``threshold_db`` (dBFS) are silence; a window with
+  less than ``min_loud`` seconds of loud blocks never reaches the board;
+* **centring** -- a window is heard (classified on the board) only when the energy centre
+  of its loud blocks is within ``centre`` seconds of its middle: clips are centred in
+  training, so the board sees an utterance where it expects one;
+* **hit rule** -- a word fires when it wins ``wins`` of the last ``of`` windows with a score
+  and margin above the thresholds, then nothing fires for a refractory period
+  (:mod:`edgekws.host.hitrule`).
+
+``enrol`` cuts utterances with the :class:`Segmenter`: every hop it fires the first window
+whose energy centre reached the middle, then waits ``refractory`` seconds
+(:func:`capture`).
 """
 from __future__ import annotations
 
@@ -28,9 +32,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from edgekws.data.mfcc import MfccParams
+from edgekws.host.hitrule import HitRule, check_fraction
 
-__all__ = ["Window", "Detection", "Segmenter", "raw_chunks", "wav_chunks", "mic_chunks",
-           "spot", "capture", "Scored", "score_potentials", "word_of", "REJECTED"]
+__all__ = ["Window", "Detection", "Segmenter", "Listener", "raw_chunks", "wav_chunks",
+           "mic_chunks", "spot", "refractory_windows", "capture", "Scored",
+           "score_potentials", "word_of", "REJECTED"]
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
 DEFAULT_GATE_DB = -55.0
@@ -39,6 +45,22 @@ DEFAULT_GATE_DB = -55.0
 #: 10 false alarms per hour or fewer was a margin of 2/28 with no score threshold.
 DEFAULT_MIN_SCORE = 0.0
 DEFAULT_MIN_MARGIN = 0.07
+
+#: ``listen``'s windows: one every DEFAULT_HOP seconds, heard (classified) when the energy
+#: centre of its loud blocks is within DEFAULT_CENTRE seconds of its middle; a word fires when
+#: it wins DEFAULT_WINS of the last DEFAULT_OF windows with LISTEN_MIN_SCORE and
+#: LISTEN_MIN_MARGIN (:mod:`edgekws.host.hitrule`). Chosen on real streams as the previous
+#: defaults were (docs/real-speech.md, ``edgekws eval --stream``): the best detection rate
+#: at 10 false alarms per hour or fewer, 95/138 at 9.5/h (a margin of 1/28 and a score of
+#: 18/28 with the shipped model's num_weights).
+DEFAULT_HOP = 0.1
+DEFAULT_CENTRE = 0.4
+DEFAULT_WINS = 4
+DEFAULT_OF = 5
+LISTEN_MIN_SCORE = 0.64
+LISTEN_MIN_MARGIN = 0.035
+#: Seconds after a detection in which no word fires.
+DEFAULT_REFRACTORY = 1.0
 
 #: What a rejected window is called (a match too weak for ``--min-score``/``--min-margin``).
 REJECTED = "_unknown_"
@@ -73,6 +95,12 @@ class Window:
     start: int
     samples: np.ndarray
     rate: int
+    #: float32 ``(frames, coefficients)`` MFCC of a window the :class:`Listener` classifies
+    #: (None: the gate kept it from the board).
+    features: np.ndarray | None = None
+    #: Seconds from the window's middle to the energy centre of its loud blocks (NaN: too
+    #: little loud sound).
+    offset: float = float("nan")
 
     @property
     def time(self) -> float:
@@ -112,10 +140,8 @@ def score_potentials(potentials, num_classes: int, num_weights: int, min_score: 
     if pots.ndim != 2 or num_classes < 1 or pots.shape[1] % num_classes:
         raise ValueError(f"potentials of shape {pots.shape} cannot be split into "
                          f"{num_classes} classes")
-    for name, v in (("min_score", min_score), ("min_margin", min_margin)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                math.isfinite(v) and 0.0 <= v <= 1.0):
-            raise ValueError(f"{name} must be a fraction of num_weights in [0, 1], not {v!r}")
+    min_score = check_fraction("min_score", min_score)
+    min_margin = check_fraction("min_margin", min_margin)
     best = pots.reshape(len(pots), num_classes, -1).max(axis=2).astype(np.float64)
     label = best.argmax(axis=1)
     top = best[np.arange(len(best)), label]
@@ -143,7 +169,63 @@ class Detection:
         return self.window.time
 
 
-class Segmenter:
+def _float_chunk(chunk) -> np.ndarray:
+    """An audio chunk as float32 in [-1, 1) (int16 scaled as ``read_wav`` scales)."""
+    x = np.asarray(chunk)
+    if x.ndim != 1:
+        raise ValueError(f"audio chunks must be 1-D (mono), not shape {x.shape}")
+    if x.dtype == np.int16:
+        return x.astype(np.float32) / 32768.0
+    if np.issubdtype(x.dtype, np.floating):
+        return x.astype(np.float32, copy=False)
+    raise ValueError(f"audio chunks must be int16 or float, not dtype {x.dtype}")
+
+
+def _block_power(samples, block: int) -> np.ndarray:
+    """float64 mean power of each whole ``block`` of samples."""
+    n = samples.size // block
+    return np.mean(samples[:n * block].astype(np.float64).reshape(n, block) ** 2, axis=1)
+
+
+def _loud_centre(power, block: int, power_floor: float, min_samples: float) -> float | None:
+    """Energy centre (samples from the window start) of the blocks of a window (their
+    ``power``) that reach ``power_floor``, or None when they hold fewer than
+    ``min_samples``."""
+    loud = power >= power_floor
+    if loud.sum() * block < min_samples:
+        return None
+    weights = np.where(loud, power, 0.0)
+    centres = (np.arange(power.size) + 0.5) * block
+    return float(np.dot(weights, centres) / weights.sum())
+
+
+class _Gate:
+    """What the :class:`Segmenter` and the :class:`Listener` share: the window, the hop
+    and the energy gate (parameters as documented there)."""
+
+    def __init__(self, params, hop, threshold_db, min_loud):
+        self.params = params = params or MfccParams()
+        self.rate = params.sample_rate
+        self.clip = params.clip_samples
+        self.block = params.stride
+        hop = _positive("hop", hop)
+        self.hop = int(round(hop * self.rate))
+        if not 0 < self.hop <= self.clip:
+            raise ValueError(f"hop must be between 1/{self.rate} s and the "
+                             f"{self.clip / self.rate:g} s window, not {hop!r}")
+        if isinstance(threshold_db, bool) or not isinstance(threshold_db, (int, float)) or not (
+                math.isfinite(threshold_db) and threshold_db <= 0):
+            raise ValueError(f"threshold must be a level in dBFS (<= 0), not {threshold_db!r}")
+        self.threshold_db = float(threshold_db)
+        self.min_loud = _positive("min_loud", min_loud)
+        self._power_floor = 10.0 ** (self.threshold_db / 10.0)
+
+    def _centre(self, power) -> float | None:
+        """The energy centre of a window from its blocks' power (see _loud_centre)."""
+        return _loud_centre(power, self.block, self._power_floor, self.min_loud * self.rate)
+
+
+class Segmenter(_Gate):
     """Cuts a stream into one-second windows centred on utterances (see the module doc).
 
     Parameters
@@ -165,44 +247,17 @@ class Segmenter:
     def __init__(self, params: MfccParams | None = None, hop: float = 0.25,
                  threshold_db: float = DEFAULT_GATE_DB, min_loud: float = 0.1,
                  refractory: float = 1.0):
-        self.params = params = params or MfccParams()
-        self.rate = params.sample_rate
-        self.clip = params.clip_samples
-        self.block = params.stride
-        hop = _positive("hop", hop)
-        self.hop = int(round(hop * self.rate))
-        if not 0 < self.hop <= self.clip:
-            raise ValueError(f"hop must be between 1/{self.rate} s and the "
-                             f"{self.clip / self.rate:g} s window, not {hop!r}")
-        if isinstance(threshold_db, bool) or not isinstance(threshold_db, (int, float)) or not (
-                math.isfinite(threshold_db) and threshold_db <= 0):
-            raise ValueError(f"threshold must be a level in dBFS (<= 0), not {threshold_db!r}")
-        self.threshold_db = float(threshold_db)
-        self.min_loud = _positive("min_loud", min_loud)
+        super().__init__(params, hop, threshold_db, min_loud)
         self.refractory = int(round(_positive("refractory", refractory) * self.rate))
-        self._power_floor = 10.0 ** (self.threshold_db / 10.0)
         self._buffer = np.zeros(self.clip, np.float32)   # the ring: silence before the stream
         self._pending = np.zeros(0, np.float32)
         self.end = 0                   # stream samples shifted into the buffer so far
         self._last_fire = None         # buffer end of the last fired window
 
-    def _centre(self) -> float | None:
-        """Energy centre (samples from the window start) of the loud blocks, or None when
-        the window has too little loud sound."""
-        n = self.clip // self.block
-        blocks = self._buffer[:n * self.block].astype(np.float64).reshape(n, self.block)
-        power = np.mean(blocks ** 2, axis=1)
-        loud = power >= self._power_floor
-        if loud.sum() * self.block < self.min_loud * self.rate:
-            return None
-        weights = np.where(loud, power, 0.0)
-        centres = (np.arange(n) + 0.5) * self.block
-        return float(np.dot(weights, centres) / weights.sum())
-
     def _look(self) -> Window | None:
         if self._last_fire is not None and self.end - self._last_fire < self.refractory:
             return None
-        centre = self._centre()
+        centre = self._centre(_block_power(self._buffer, self.block))
         if centre is None or centre > self.clip / 2 + self.hop / 2:
             return None
         self._last_fire = self.end
@@ -210,16 +265,7 @@ class Segmenter:
 
     def feed(self, chunk) -> list:
         """Append audio (int16, or float in [-1, 1]); the windows that fired meanwhile."""
-        x = np.asarray(chunk)
-        if x.ndim != 1:
-            raise ValueError(f"audio chunks must be 1-D (mono), not shape {x.shape}")
-        if x.dtype == np.int16:
-            x = x.astype(np.float32) / 32768.0     # as read_wav scales
-        elif np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float32, copy=False)
-        else:
-            raise ValueError(f"audio chunks must be int16 or float, not dtype {x.dtype}")
-        data = np.concatenate([self._pending, x])
+        data = np.concatenate([self._pending, _float_chunk(chunk)])
         fired = []
         used = 0
         while data.size - used >= self.hop:
@@ -235,6 +281,91 @@ class Segmenter:
     def flush(self) -> list:
         """End of a finite stream: one second of silence, so that an utterance at the very
         end still reaches the middle of a window."""
+        return self.feed(np.zeros(self.clip, np.float32))
+
+
+class Listener(_Gate):
+    """Every hop's one-second window of a stream, its MFCC computed once per 20 ms.
+
+    Window ``e`` ends at stream sample ``e * hop`` (samples before the stream are silence,
+    as in the :class:`Segmenter`). A window through the energy gate whose loud blocks are
+    centred within ``centre`` seconds of its middle is **heard**: it carries its float MFCC
+    (:class:`~edgekws.data.mfcc_stream.StreamingMfcc`, equal to ``mfcc()`` of the same
+    second) for the board; the others carry ``features=None``.
+
+    Parameters
+    ----------
+    params : MfccParams, optional
+    hop : float
+        Seconds between windows; a multiple of the MFCC stride (20 ms), so that every
+        window is made of frames already computed.
+    threshold_db, min_loud : float
+        The energy gate, as the :class:`Segmenter`'s.
+    centre : float or None
+        Seconds; None hears every window through the gate.
+    """
+
+    def __init__(self, params: MfccParams | None = None, hop: float = DEFAULT_HOP,
+                 threshold_db: float = DEFAULT_GATE_DB, min_loud: float = 0.1,
+                 centre: float | None = DEFAULT_CENTRE):
+        from edgekws.data.mfcc_stream import StreamingMfcc
+        super().__init__(params, hop, threshold_db, min_loud)
+        if self.hop % self.params.stride:
+            stride_ms = 1000 * self.params.stride / self.rate
+            raise ValueError(f"hop must be a multiple of the {stride_ms:g} ms MFCC stride, "
+                             f"not {hop!r}")
+        if centre is not None and (isinstance(centre, bool) or not isinstance(
+                centre, (int, float)) or not (math.isfinite(centre) and centre >= 0)):
+            raise ValueError(f"centre must be a number of seconds >= 0 (or None: any), "
+                             f"not {centre!r}")
+        self.centre = None if centre is None else float(centre)
+        self._mfcc = StreamingMfcc(self.params, every=self.hop // self.params.stride)
+        self._tail = np.zeros(self.clip, np.float32)   # the last second before self.end
+        self._feats = self._mfcc.push(self._tail)      # windows from index self._first on
+        self._first = 0
+        self.end = 0
+        # Power of each 20 ms block, computed once: blocks of the stream padded with its
+        # second of silence, from block self._block0 on (every window starts on a block).
+        self._powers = np.zeros(self.clip // self.block)
+        self._block0 = 0
+
+    def feed(self, chunk) -> list:
+        """Append audio (int16, or float in [-1, 1]); the :class:`Window` of every hop it
+        completed."""
+        x = _float_chunk(chunk)
+        self._feats = np.concatenate([self._feats, self._mfcc.push(x)])
+        buf = np.concatenate([self._tail, x])    # stream samples self.end - clip ...
+        # New whole blocks: padded sample p is buf[p - self.end].
+        done = (self._block0 + len(self._powers)) * self.block
+        new = _block_power(buf[done - self.end:], self.block)
+        self._powers = np.concatenate([self._powers, new])
+        n = self.clip // self.block
+        out = []
+        for e in range((self.end // self.hop + 1) * self.hop, self.end + x.size + 1, self.hop):
+            window = buf[e - self.end:e - self.end + self.clip]
+            first = e // self.block - self._block0     # the window's first block
+            centre = self._centre(self._powers[first:first + n])
+            offset = float("nan") if centre is None else (centre - self.clip / 2) / self.rate
+            heard = centre is not None and (self.centre is None or abs(offset) <= self.centre)
+            # StreamingMfcc's window e/hop ends at stream sample e: the second of silence
+            # pushed first shifts its samples by one clip.
+            feats = self._feats[e // self.hop - self._first] if heard else None
+            out.append(Window(e - self.clip, window, self.rate, feats, offset))
+        self.end += x.size
+        self._tail = buf[buf.size - self.clip:]
+        # Keep the MFCC windows from the next window's on (self._first + len(self._feats)
+        # is always the number of windows StreamingMfcc returned).
+        keep = min(self.end // self.hop + 1, self._mfcc.windows_out)
+        self._feats = self._feats[keep - self._first:]
+        self._first = keep
+        drop = max(0, (self.end // self.hop + 1) * self.hop // self.block - self._block0)
+        drop = min(drop, len(self._powers))
+        self._powers = self._powers[drop:]
+        self._block0 += drop
+        return out
+
+    def flush(self) -> list:
+        """End of a finite stream: one second of silence (see :meth:`Segmenter.flush`)."""
         return self.feed(np.zeros(self.clip, np.float32))
 
 
@@ -328,39 +459,58 @@ def mic_chunks(chunk_samples: int, device=None, rate: int = 16000) -> Iterator[n
 
 
 # -- consumers -------------------------------------------------------------------------------
-def spot(chunks: Iterable, segmenter: Segmenter, to_frames: Callable,
-         classify: Callable, words) -> Iterator[Detection]:
+def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Callable,
+         words, rule: HitRule | None = None) -> Iterator[Detection]:
     """Detections of a stream, as they happen.
 
     Parameters
     ----------
     chunks : iterable of array
         The audio (a source above).
-    segmenter : Segmenter
-        Decides which windows are utterances.
+    listener : Listener
+        Cuts it into windows and says which are heard.
     to_frames : callable
-        ``(n, samples)`` float waves -> ``(n, frames, coefficients, 1)`` uint8 frames.
+        Float MFCC ``(n, frames, coefficients)`` -> the model's uint8 frames ``(n, frames,
+        coefficients, 1)`` (its scaling: ``MfccScaling.to_uint8`` and a channel axis).
     classify : callable
-        uint8 frames -> class indices (e.g. ``Board.predict_classes``), or a
-        :class:`Scored` (classes with scores; -1 for a rejected window).
+        uint8 frames -> :class:`Scored` (e.g. :func:`score_potentials` of the board's
+        potentials); label -1 for a window rejected there.
     words : sequence of str
-        Class names; a class without one is shown as its number, a rejected window as
-        :data:`REJECTED`.
+        Class names; a class without one is shown as its number.
+    rule : HitRule, optional
+        When a word fires (default: the listener defaults, refractory 1 s).
     """
-    def detect(window):
-        frame = to_frames(window.samples[None])
-        out = classify(frame)
-        if isinstance(out, Scored):
+    if rule is None:
+        rule = HitRule(DEFAULT_WINS, DEFAULT_OF, LISTEN_MIN_SCORE, LISTEN_MIN_MARGIN,
+                       refractory_windows(DEFAULT_REFRACTORY, listener))
+    state = rule.start()
+
+    def look(windows):
+        for w in windows:
+            if w.features is None:
+                state.push(-1)
+                continue
+            frame = to_frames(w.features[None])
+            out = classify(frame)
+            if not isinstance(out, Scored):
+                raise TypeError(f"classify must return a Scored (classes with scores), not "
+                                f"{type(out).__name__}")
             label, score, margin = int(out.label[0]), float(out.score[0]), float(out.margin[0])
-        else:
-            label, score, margin = int(np.asarray(out)[0]), float("nan"), float("nan")
-        return Detection(window, frame[0], label, word_of(label, words), score, margin)
+            fired = state.push(label, score, margin)
+            if fired >= 0:
+                yield Detection(w, frame[0], fired, word_of(fired, words), score, margin)
 
     for chunk in chunks:
-        for w in segmenter.feed(chunk):
-            yield detect(w)
-    for w in segmenter.flush():
-        yield detect(w)
+        yield from look(listener.feed(chunk))
+    yield from look(listener.flush())
+
+
+def refractory_windows(seconds: float, listener: Listener) -> int:
+    """A refractory period in seconds as a number of the listener's windows (rounded)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+            math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"refractory must be a number of seconds >= 0, not {seconds!r}")
+    return int(round(seconds * listener.rate / listener.hop))
 
 
 def capture(chunks: Iterable, segmenter: Segmenter, count: int,

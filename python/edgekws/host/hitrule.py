@@ -1,0 +1,136 @@
+"""When a stream of scored windows says a word: the hit rule of ``board listen``.
+
+A listener classifies one-second windows every hop (0.1 s). One window is a weak witness:
+an utterance of another word, half inside a window, can match a keyword as well as the
+keyword does. The standard remedy of streaming keyword spotters is to ask several
+consecutive windows. A window **votes** for its class when it was classified at all (the
+energy gate let it through) and passes ``min_score`` and ``min_margin``; a word **fires**
+at the window where it has ``wins`` votes among the last ``of`` windows (that window
+included, and voting for it); after a hit no word fires for ``refractory`` windows, so one
+utterance is one detection.
+
+:class:`HitRule` holds the parameters; :meth:`HitRule.hits` applies them to whole arrays
+(the stream evaluation sweeps them this way), :class:`HitState` window by window (the live
+listener); both give the same hits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+import numpy as np
+
+__all__ = ["HitRule", "HitState", "check_fraction"]
+
+
+def check_fraction(name: str, value) -> float:
+    """``value`` as a float if it is a fraction of num_weights in [0, 1]; else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
+            math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a fraction of num_weights in [0, 1], not {value!r}")
+    return float(value)
+
+
+def _count(name: str, value, low: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be {what}, not {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class HitRule:
+    """A word fires when it wins ``wins`` of the last ``of`` windows (see the module doc).
+
+    Parameters
+    ----------
+    wins : int
+        Votes a word needs, >= 1.
+    of : int
+        Windows looked back over (the current one included), >= ``wins``.
+    min_score, min_margin : float
+        A window votes only when its score and its margin reach these (fractions of
+        num_weights, as :func:`~edgekws.host.listen.score_potentials` gives them).
+    refractory : int
+        Windows after a hit in which no word fires.
+    """
+
+    wins: int = 1
+    of: int = 1
+    min_score: float = 0.0
+    min_margin: float = 0.0
+    refractory: int = 0
+
+    def __post_init__(self):
+        wins = _count("wins", self.wins, 1, "a positive integer")
+        if isinstance(self.of, bool) or not isinstance(self.of, (int, np.integer)) \
+                or self.of < wins:
+            raise ValueError(f"of must be an integer >= wins ({wins}): a word cannot win "
+                             f"{wins} of fewer windows, not {self.of!r}")
+        refractory = _count("refractory", self.refractory, 0,
+                            "a number of windows >= 0")
+        for name, value in (("wins", wins), ("of", int(self.of)), ("refractory", refractory),
+                            ("min_score", check_fraction("min_score", self.min_score)),
+                            ("min_margin", check_fraction("min_margin", self.min_margin))):
+            object.__setattr__(self, name, value)
+
+    def votes(self, label, score, margin) -> np.ndarray:
+        """Which windows vote for their class (label -1: a window that was not classified)."""
+        label = np.asarray(label)
+        return (label >= 0) & (np.asarray(score) >= self.min_score) & (
+            np.asarray(margin) >= self.min_margin)
+
+    def hits(self, label, score, margin) -> np.ndarray:
+        """Indices of the windows at which a word fires (its class is ``label[i]``).
+
+        Parameters
+        ----------
+        label, score, margin : array_like
+            One entry per window, in stream order, equal length.
+        """
+        label = np.asarray(label)
+        n = len(label)
+        if not (np.ndim(label) == 1 and np.shape(score) == np.shape(margin) == (n,)):
+            raise ValueError(f"label, score and margin must be 1-D and of one length, not "
+                             f"shapes {np.shape(label)}, {np.shape(score)}, {np.shape(margin)}")
+        vote = self.votes(label, score, margin)
+        # Votes of the same class as window i among windows i-of+1 .. i.
+        count = vote.astype(np.int32)
+        for back in range(1, min(self.of, n)):
+            count[back:] += vote[:-back] & (label[:-back] == label[back:])
+        candidates = np.flatnonzero(vote & (count >= self.wins))
+        out = []
+        at = 0
+        while at < len(candidates):
+            i = int(candidates[at])
+            out.append(i)
+            at = int(np.searchsorted(candidates, i + self.refractory + 1))
+        return np.asarray(out, dtype=np.int64)
+
+    def start(self) -> "HitState":
+        """A window-by-window copy of the rule, for a live stream."""
+        return HitState(self)
+
+
+class HitState:
+    """:class:`HitRule` applied one window at a time (``board listen``)."""
+
+    def __init__(self, rule: HitRule):
+        if not isinstance(rule, HitRule):
+            raise TypeError(f"rule must be a HitRule, not {rule!r}")
+        self.rule = rule
+        self._recent = deque(maxlen=rule.of)   # the class each recent window voted for, or -1
+        self._quiet = 0                        # windows still in the refractory period
+
+    def push(self, label: int, score: float = 0.0, margin: float = 0.0) -> int:
+        """The next window (label -1: not classified); the class that fires now, or -1."""
+        r = self.rule
+        voted = int(label) if r.votes(label, score, margin) else -1
+        self._recent.append(voted)
+        if self._quiet:
+            self._quiet -= 1
+            return -1
+        if voted < 0 or sum(v == voted for v in self._recent) < r.wins:
+            return -1
+        self._quiet = r.refractory
+        return voted
