@@ -14,7 +14,7 @@ SUITES = [
     "edgekws.bench.mfcc",
     "edgekws.bench.golden",
     "edgekws.bench.fc_core",
-    "edgekws.gateware.conv.bench",
+    "edgekws.bench.extractor",
 ]
 
 
