@@ -185,3 +185,10 @@ def test_fsm_no_init_lets_yosys_recode(tmp_path):
     assert "don't seem to benefit from recoding" in logs["no-init"]
     assert "Extracting FSM `\\ctrl_state'" in logs["pre"]
     assert "mapping auto encoding to `one-hot`" in logs["pre"]
+
+
+def test_cli_names_a_bad_board(capsys):
+    assert edgekws_main(["fpga", "build", "board", "--board", "ulx3s-99f"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgekws fpga: error: board must be one of ['ulx3s-25f', "
+                          "'ulx3s-85f'], not 'ulx3s-99f'")
