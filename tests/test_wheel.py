@@ -126,8 +126,9 @@ def test_board_emulate_load_infer(venv, tmp_path):
         res = run([venv / "edgekws", "board", "infer", "--port", url, "--state", state,
                    wav_path], cwd=tmp_path)
         assert res.returncode == 0, res.stderr
-        name, word = res.stdout.rstrip("\n").split("\t")
+        name, word, score, margin = res.stdout.rstrip("\n").split("\t")
         assert name == str(wav_path) and word == "_unknown_"   # the fresh layer's one class
+        assert score.startswith("score ") and margin.startswith("margin ")
     finally:
         server.terminate()
         server.wait(timeout=30)
