@@ -211,6 +211,7 @@ def _system_rows(r: dict, cmd: str) -> list:
         Row("extractor + FC core Fmax (MHz)", f"{fmax}", "100", command=s["command"],
             note="post-route, one placement"),
         Row("latency per keyword, extractor + FC core INFER, at that Fmax (us)",
-            f"{cycles / fmax:.1f}", "500", command=f"{cmd} + python -m edgekws.bench.fc_core_cycles",
+            f"{cycles / fmax:.1f}", "500",
+            command=f"{cmd} + python -m edgekws.bench.fc_core_cycles",
             note=f"{r['cycles_latency']} + {fc:.0f} cycles"),
     ]
