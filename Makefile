@@ -59,12 +59,12 @@ sim-full:
 # ECP5 bitstream with YoWASP: build/fpga/$(BOARD)/top.bit (logs, report.json and
 # summary.json beside it); fails when timing is not met. BOARD: ulx3s-85f, ulx3s-25f.
 # FPGA_ARGS e.g. "--freq 40 --lanes 16" or "--design fc" (defaults per board in
-# fpga/board.py: 54 MHz on both, 32 lanes on the 85F, 16 on the 25F).
+# python/edgekws/fpga/board.py: 54 MHz on both, 32 lanes on the 85F, 16 on the 25F).
 # Flash: openFPGALoader -b ulx3s build/fpga/$(BOARD)/top.bit
 BOARD     ?= ulx3s-85f
 FPGA_ARGS ?=
 fpga:
-	nice $(PY) fpga/build.py board --board $(BOARD) $(FPGA_ARGS)
+	nice $(BIN)/edgekws fpga build board --board $(BOARD) $(FPGA_ARGS)
 
 # The simulated board (rtl/edgekws_board.v in Verilator, UART on loopback TCP) under
 # many requests: SOAK_FRAMES mixed INFER_SPIKES/LEARN_SPIKES with a full INFER every 50th,
@@ -91,7 +91,6 @@ fusesoc:
 	    $(PY) -m edgekws.gateware.fusesoc run --target $(FUSESOC_TARGET) edgekws:edgekws:$$c \
 	    || exit 1; done
 
-# Regenerate the committed Verilog in rtl/ from the Amaranth sources.
 # Mutated model files (checksum recomputed or not), WAV headers and board frames, fixed
 # seeds, FUZZ_INPUTS per target, memory growth capped at 512 MB; prints the outcome table
 # and fails on any traceback, hang or data lost (tests/test_fuzz.py is the short version).
@@ -99,10 +98,10 @@ FUZZ_INPUTS ?= 4000
 fuzz:
 	$(PY) -m edgekws.fuzz --inputs $(FUZZ_INPUTS)
 
+# Regenerate the committed Verilog in rtl/ from the Amaranth sources
+# (`edgekws rtl check` only compares).
 rtl:
-	$(PY) -m edgekws.gateware.generate
-	$(PY) -m edgekws.gateware.conv.generate
-	$(PY) -m edgekws.gateware.top
+	$(BIN)/edgekws rtl generate
 
 bench:
 	$(PY) -m edgekws.bench --out docs/benchmarks.md

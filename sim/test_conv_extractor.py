@@ -34,7 +34,7 @@ import cocotb
 
 from edgekws.gateware.conv import host
 from edgekws.gateware.conv.configs import CONFIGS
-from edgekws.golden.zoo import mfcc_like_inputs, randomize
+from edgekws.gateware.conv.stimulus import images, random_model
 
 from conv_driver import TB
 
@@ -56,25 +56,6 @@ def _config():
     ext = cfg.extractor()
     ext._MustUse__silence = True      # only its layouts are used here
     return name, cfg, ext, scen
-
-
-def images(shape, n, seed) -> np.ndarray:
-    """MFCC-like images for the product shape; for other shapes smooth random images
-    with some all-zero rows (so zero inputs and zero activations occur)."""
-    if tuple(shape) == (49, 10, 1):
-        return mfcc_like_inputs(n, seed)
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0, 1, (n, *shape))
-    x = 0.5 * x + 0.25 * np.roll(x, 1, 1) + 0.25 * np.roll(x, -1, 1)
-    x = np.clip(np.round(x * 60 + 110), 0, 255)
-    x[:, rng.integers(0, shape[0], 2)] = 0
-    return x.astype(np.uint8)
-
-
-def random_model(cfg, seed):
-    model = cfg.model()
-    spec = cfg.spec()
-    return randomize(model, images(spec.image_shape, 48, seed + 1000), seed=seed)
 
 
 def check_sample(ext, layers, x, traces, spikes_payload, n, wants=None):

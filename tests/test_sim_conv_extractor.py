@@ -6,16 +6,14 @@ activations and the spikes compared with the golden model. Run just these with
 ``pytest tests/test_sim_conv_extractor.py`` (``-m slow`` for the long runs).
 """
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from edgekws.verilator.runner import build_and_test
 
-from sim.runner import build_and_test  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(config: str, out: Path | None = None, **scenario) -> dict | None:
@@ -23,8 +21,8 @@ def run(config: str, out: Path | None = None, **scenario) -> dict | None:
     if out is not None:
         env["EDGEKWS_CONV_OUT"] = str(out)
     build_and_test(toplevel=config, verilog_sources=[REPO / "rtl" / f"{config}.v"],
-                   test_module="test_conv_extractor", testcase="extractor",
-                   extra_env=env)
+                   test_module="test_conv_extractor", test_dirs=[REPO / "sim"],
+                   testcase="extractor", extra_env=env)
     return json.loads(out.read_text()) if out is not None else None
 
 
@@ -74,10 +72,10 @@ def _scaling():
     return MfccScaling.from_dict(Model(SHIPPED).extra["mfcc_scaling"])
 
 
-def test_given_frames_shapes_and_errors(tmp_path):
+def test_given_frames_shapes_and_errors(tmp_path, monkeypatch):
     """The bench's reading of the scenario's ``inputs``: both frame shapes, and errors
     naming the bad dtype or shape."""
-    sys.path.insert(0, str(REPO / "sim"))
+    monkeypatch.syspath_prepend(REPO / "sim")   # the testbench and its driver
     from test_conv_extractor import given_frames
     shape = (49, 10, 1)
     for k, a in enumerate([np.arange(2 * 490).reshape(2, 49, 10),

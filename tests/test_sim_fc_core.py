@@ -6,15 +6,13 @@ Run just these with ``pytest tests/test_sim_fc_core.py`` (``-m slow`` for the lo
 runs).
 """
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from edgekws.verilator.runner import build_and_test
 
-from sim.runner import build_and_test  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(config: str, testcase: str, **scenario):
@@ -22,6 +20,7 @@ def run(config: str, testcase: str, **scenario):
         toplevel=config,
         verilog_sources=[REPO / "rtl" / f"{config}.v"],
         test_module="test_fc_core",
+        test_dirs=[REPO / "sim"],
         testcase=testcase,
         extra_env={"EDGEKWS_FC_CONFIG": config,
                    "EDGEKWS_FC_SCENARIO": json.dumps(scenario)},
@@ -107,8 +106,8 @@ def test_learning_f1024_long():
 
 
 def test_bench_function():
-    """``sim.bench_fc_core.measure_fc_core`` (used by the benchmark script) works."""
-    from sim.bench_fc_core import measure_fc_core
+    """``edgekws.bench.fc_core_cycles.measure_fc_core`` (used by ``make bench``) works."""
+    from edgekws.bench.fc_core_cycles import measure_fc_core
     res = measure_fc_core(num_classes=4, per_class=4, samples=5)
     assert res["bound_cycles"] == 16
     assert res["bound_cycles"] <= res["infer_cycles_mean"] <= res["learn_cycles_max"]

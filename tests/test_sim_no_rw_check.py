@@ -10,7 +10,6 @@ committed Verilog's compare it with the golden model. A used colliding read woul
 change a result.
 """
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,9 @@ from amaranth_sim import run_sim
 from edgekws.atomicio import atomic_write
 from edgekws.gateware.ram import PoisonedRead, checked_reads
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from edgekws.verilator.runner import build_and_test
 
-from sim.runner import build_and_test  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 POISONED = REPO / "build" / "poisoned"
 
@@ -92,7 +90,8 @@ def test_fc_core_poisoned(config, testcase, scenario):
     from edgekws.gateware.generate import generate_verilog
     build_and_test(toplevel=config,
                    verilog_sources=[poisoned_source(config, generate_verilog)],
-                   test_module="test_fc_core", testcase=testcase,
+                   test_module="test_fc_core", test_dirs=[REPO / "sim"],
+                   testcase=testcase,
                    extra_env={"EDGEKWS_FC_CONFIG": config,
                               "EDGEKWS_FC_SCENARIO": json.dumps(scenario)})
 
@@ -111,7 +110,7 @@ def test_extractor_poisoned(tmp_path, config, scenario):
                                                     backpressure=0.1))}
     build_and_test(toplevel=config,
                    verilog_sources=[poisoned_source(config, generate_verilog)],
-                   test_module="test_conv_extractor", testcase="extractor",
-                   extra_env=env)
+                   test_module="test_conv_extractor", test_dirs=[REPO / "sim"],
+                   testcase="extractor", extra_env=env)
     r = json.loads(out.read_text())
     assert r["samples"] == scenario["samples"] * scenario["models"]

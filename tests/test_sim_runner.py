@@ -1,12 +1,10 @@
-"""The Verilator/cocotb helper of ``sim/runner.py`` (no simulator needed)."""
+"""The Verilator/cocotb helper :mod:`edgekws.verilator.runner` (no simulator needed)."""
 import os
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from edgekws.verilator.runner import _public_ports_vlt, _top_ports, toolchain_env
 
-from sim.runner import _public_ports_vlt, _top_ports, toolchain_env  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_toolchain_env_puts_the_wheel_on_path():

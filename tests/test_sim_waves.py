@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from edgekws.cli import build_parser
+from edgekws.host import cli as host_cli
+from edgekws.locations import build_dir
+from edgekws.verilator import runner
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from sim import runner  # noqa: E402
-
-from edgekws.cli import build_parser  # noqa: E402
-from edgekws.host import cli as host_cli  # noqa: E402
 
 
 def check_vcd(path: Path, signal: str) -> None:
@@ -36,7 +34,7 @@ def test_waves_requested_by_the_environment(monkeypatch, value, wanted):
 
 
 def test_waves_file_names():
-    assert runner.waves_file("test_fc_core") == REPO / "build/waves/test_fc_core.vcd"
+    assert runner.waves_file("test_fc_core") == build_dir() / "waves/test_fc_core.vcd"
     assert runner.waves_file("test_fc_core", "inference").name == "test_fc_core-inference.vcd"
     assert runner.waves_file("m", ["a", "b"]).name == "m-a-b.vcd"
 
@@ -49,7 +47,7 @@ def test_cocotb_run_with_waves_writes_a_vcd(monkeypatch):
     vcd.unlink(missing_ok=True)
     runner.build_and_test("fc_learning_core", [REPO / "rtl" / "fc_learning_core.v"],
                           "test_fc_core", testcase="label_out_of_range",
-                          extra_env={"EDGEKWS_FC_CONFIG": "fc_learning_core"})
+                          test_dirs=[REPO / "sim"], extra_env={"EDGEKWS_FC_CONFIG": "fc_learning_core"})
     check_vcd(vcd, "cmd__valid")
 
 

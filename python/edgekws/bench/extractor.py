@@ -3,7 +3,7 @@ what zero-skipping saves, simulation speed, and the FPGA figures.
 
 :func:`measure` is the entry point for ``make bench``::
 
-    from edgekws.gateware.conv.bench import measure
+    from edgekws.bench.extractor import measure
     r = measure(samples=20)           # Verilator run of rtl/dscnn_kws.v
     r["ratio_to_mac_bound"], r["latency_us_at_fmax"]
 
@@ -13,21 +13,20 @@ what zero-skipping saves, simulation speed, and the FPGA figures.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ...golden import ops
-from .configs import CONFIGS
-from .extractor import DSCNNExtractor
-from .synth import SYNTH_DIR
+from ..fpga.flow import SYNTH_DIR
+from ..gateware.conv.configs import CONFIGS
+from ..gateware.conv.extractor import DSCNNExtractor
+from ..golden import ops
+from ..locations import rtl_dir, testbench_dir
 
 __all__ = ["op_counts", "measure", "run", "TITLE"]
 
 TITLE = "DS-CNN feature extractor (gateware, Verilator)"
-REPO = Path(__file__).resolve().parents[4]
 
 
 def op_counts(ext: DSCNNExtractor, model, x: np.ndarray) -> dict:
@@ -38,7 +37,7 @@ def op_counts(ext: DSCNNExtractor, model, x: np.ndarray) -> dict:
     pointwise steps, only the channels whose depthwise sum is not zero (at least one
     op per position and group).
     """
-    from .host import conv_layers
+    from ..gateware.conv.host import conv_layers
     layers = conv_layers(ext, model)
     G = ext.groups
     a = x[None]
@@ -69,13 +68,13 @@ def op_counts(ext: DSCNNExtractor, model, x: np.ndarray) -> dict:
 
 def _depthwise(layer, a):
     """The golden depthwise sums of a separable layer."""
-    from ...golden.layers import Padding
+    from ..golden.layers import Padding
     return ops.depthwise_conv(a, layer.get_variable("weights"), layer.kernel_stride,
                               layer.padding == Padding.Same, (1 << layer.input_bits) - 1)
 
 
 def _read_summary(name: str) -> dict | None:
-    """``build/synth/<name>/summary.json`` (written by ``fpga/build.py``), or None."""
+    """``build/synth/<name>/summary.json`` (written by ``edgekws fpga build``), or None."""
     path = SYNTH_DIR / name / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -87,8 +86,8 @@ def _fmax(summary: dict) -> float | None:
 
 def _synth_summary(config: str, lanes: int, act_units: int, run_synth: bool) -> dict | None:
     if run_synth:
-        from .synth import synthesise
-        return synthesise(config, lanes=lanes, act_units=act_units)
+        from ..fpga.flow import synth_extractor
+        return synth_extractor(config, lanes=lanes, act_units=act_units)
     return _read_summary(f"{config}_l{lanes}_a{act_units}")
 
 
@@ -117,18 +116,17 @@ def measure(samples: int = 20, *, seed: int = 0, config: str = "dscnn_kws",
         image), ``sim_cycles_per_s``, ``sim_s_per_inference``, ``synth`` (LUT, FF,
         BRAM, DSP, Fmax; or None), ``latency_us_at_fmax``.
     """
-    sys.path.insert(0, str(REPO))
-    sys.path.insert(0, str(REPO / "sim"))
-    from sim.runner import build_and_test
-    from test_conv_extractor import images, random_model   # the bench's own helpers
+    from ..gateware.conv.stimulus import images, random_model
+    from ..verilator.runner import build_and_test
 
     cfg = CONFIGS[config]
     ext = cfg.extractor()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.json"
         scen = dict(seed=seed, samples=samples, models=1, idle=0.0, backpressure=0.0)
-        build_and_test(toplevel=config, verilog_sources=[REPO / "rtl" / f"{config}.v"],
-                       test_module="test_conv_extractor", testcase="extractor",
+        build_and_test(toplevel=config, verilog_sources=[rtl_dir() / f"{config}.v"],
+                       test_module="test_conv_extractor", test_dirs=[testbench_dir()],
+                       testcase="extractor",
                        extra_env={"EDGEKWS_CONV_CONFIG": config,
                                   "EDGEKWS_CONV_SCENARIO": json.dumps(scen),
                                   "EDGEKWS_CONV_OUT": str(out)})
@@ -164,11 +162,10 @@ def measure(samples: int = 20, *, seed: int = 0, config: str = "dscnn_kws",
 
 
 def run(quick: bool = False):
-    """Rows for :mod:`edgekws.bench` (add ``"edgekws.gateware.conv.bench"`` to its
-    ``SUITES``)."""
-    from ...bench import Row
+    """Rows for :mod:`edgekws.bench` (one of its ``SUITES``)."""
+    from . import Row
     r = measure(samples=5 if quick else 20)
-    cmd = "edgekws.gateware.conv.bench.measure()"
+    cmd = "edgekws.bench.extractor.measure()"
     rows = [
         Row("extractor cycles per inference (back to back)",
             f"{r['cycles_per_inference']:.0f}", f"{r['mac_bound']:.0f} (MACs / lanes)",
@@ -196,15 +193,15 @@ def run(quick: bool = False):
 
 
 def _system_rows(r: dict, cmd: str) -> list:
-    """Extractor + FC core in one placement (``python fpga/build.py system``): resources,
+    """Extractor + FC core in one placement (``edgekws fpga build system``): resources,
     Fmax, and a keyword's latency there: the extractor's latency plus the core's
-    INFER, measured in simulation now (``REPO`` is on ``sys.path`` since ``measure``)."""
-    from ...bench import Row
+    INFER, measured in simulation now."""
+    from . import Row
     s = _read_summary(f"system_l{r['lanes']}")
     fmax = _fmax(s) if s else None
     if not fmax or not s.get("routed", True):
         return []
-    from sim.bench_fc_core import measure_fc_core
+    from .fc_core_cycles import measure_fc_core
     fc = measure_fc_core(samples=10)["infer_cycles_mean"]
     cycles = r["cycles_latency"] + fc
     return [
@@ -214,6 +211,7 @@ def _system_rows(r: dict, cmd: str) -> list:
         Row("extractor + FC core Fmax (MHz)", f"{fmax}", "100", command=s["command"],
             note="post-route, one placement"),
         Row("latency per keyword, extractor + FC core INFER, at that Fmax (us)",
-            f"{cycles / fmax:.1f}", "500", command=f"{cmd} + python -m sim.bench_fc_core",
+            f"{cycles / fmax:.1f}", "500",
+            command=f"{cmd} + python -m edgekws.bench.fc_core_cycles",
             note=f"{r['cycles_latency']} + {fc:.0f} cycles"),
     ]

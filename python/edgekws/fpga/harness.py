@@ -1,10 +1,10 @@
-"""Few-pin harnesses that keep a whole design alive for synthesis (fpga/build.py).
+"""Few-pin harnesses that keep a whole design alive for synthesis (:mod:`.flow`).
 
 The cores' stream payloads are wider than the package's I/O: each input payload is a
 shift register fed from one pin, each output payload is loaded into a shift register
 read out on one pin, so no bit can be optimised away. The harness adds one flip-flop
 per payload bit and a few LUTs. These are measurement wrappers, not products: the
-board build (fpga/board.py) uses the real top with its UART.
+board build (:mod:`.board`) uses the real top with its UART.
 """
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
 """Cycle counts and simulator speed of the FullyConnected learning core.
 
-For the benchmark script::
+For the benchmark suite (:mod:`edgekws.bench.fc_core`)::
 
-    from sim.bench_fc_core import measure_fc_core
+    from edgekws.bench.fc_core_cycles import measure_fc_core
     measure_fc_core()   # -> dict, see below
 
-or ``python -m sim.bench_fc_core [--classes 64 --per-class 16 --samples 200]``.
+or ``python -m edgekws.bench.fc_core_cycles [--classes 64 --per-class 16 --samples 200]``.
+It runs the ``bench`` test of the cocotb testbench ``sim/test_fc_core.py``, so it needs a
+source checkout.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .runner import REPO_ROOT, build, run_tests
+from edgekws.locations import rtl_dir, testbench_dir
+from edgekws.verilator.runner import build, run_tests
 
 __all__ = ["measure_fc_core"]
 
@@ -39,17 +42,17 @@ def measure_fc_core(config: str = "fc_learning_core", num_classes: int = 64,
         running and Python only waiting), ``build_s`` (Verilator build, cached builds report the
         original time) and the configuration.
     """
-    src = REPO_ROOT / "rtl" / f"{config}.v"
-    build_dir = build(config, [src])
+    tb_dir = testbench_dir()
+    build_dir = build(config, [rtl_dir() / f"{config}.v"])
     scenario = dict(seed=seed, num_classes=num_classes, per_class=per_class,
                     samples=samples, unlabeled=0.1)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
         t0 = time.monotonic()
-        run_tests(build_dir, config, "test_fc_core", testcase="bench", extra_env={
-            "EDGEKWS_FC_CONFIG": config,
-            "EDGEKWS_FC_SCENARIO": json.dumps(scenario),
-            "EDGEKWS_FC_BENCH_OUT": str(out)})
+        run_tests(build_dir, config, "test_fc_core", testcase="bench", test_dirs=[tb_dir],
+                  extra_env={"EDGEKWS_FC_CONFIG": config,
+                             "EDGEKWS_FC_SCENARIO": json.dumps(scenario),
+                             "EDGEKWS_FC_BENCH_OUT": str(out)})
         res = json.loads(out.read_text())
     res["wall_s"] = round(time.monotonic() - t0, 2)
     res["build_s"] = float((build_dir / "build_time.txt").read_text())

@@ -58,8 +58,8 @@ def corpus_spikes(model, corpus, split: str = "train", cache_dir=None, seed: int
     progress : bool
         Show progress bars (MFCCs when not cached, then spikes).
     """
-    from edgekws.tutorial.edge_learning import (SPLITS, TutorialConfig, front_end,
-                                                 offline_dataset, split_features)
+    from .edge_learning import SPLITS, TutorialConfig, front_end, offline_dataset, \
+        split_features
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}, not {split!r}")

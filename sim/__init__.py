@@ -1,1 +1,0 @@
-"""Simulation of the gateware: Verilator/cocotb helper (:mod:`sim.runner`), benches."""
