@@ -37,7 +37,12 @@ def add_cli(sub) -> None:
     g = e.add_mutually_exclusive_group()
     g.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
                    help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
-    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default; "
+                   "mode 0600: this user only)")
+    g.add_argument("--unix", metavar="PATH", default=None,
+                   help="listen on a Unix-domain socket (mode 0600: this user only); "
+                   "clients use --port unix://PATH")
+    _token_arg(e)
     e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024,
                    help="neurons of the emulated learning core")
     _idle_arg(e)
@@ -45,8 +50,13 @@ def add_cli(sub) -> None:
 
     sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
                          "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
-    sm.add_argument("--port", type=tcp_port, default=0,
-                    help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    g = sm.add_mutually_exclusive_group()
+    g.add_argument("--port", type=tcp_port, default=0,
+                   help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    g.add_argument("--unix", metavar="PATH", default=None,
+                   help="listen on a Unix-domain socket (mode 0600: this user only); "
+                   "clients use --port unix://PATH")
+    _token_arg(sm)
     sm.add_argument("--reset-on-connect", action="store_true",
                     help="reset the design whenever a client connects")
     _idle_arg(sm)
@@ -54,7 +64,10 @@ def add_cli(sub) -> None:
 
     def port_args(q):
         q.add_argument("--port", required=True,
-                       help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty path")
+                       help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty "
+                       "path, or unix://PATH")
+        q.add_argument("--token-file", metavar="FILE", default=None,
+                       help="the token file of a board server started with --token-file")
         q.add_argument("--baudrate", type=positive_int, default=None,
                        help=f"serial speed (default: {DEFAULT_BAUDRATE}; not used by "
                        "socket://)")
@@ -151,6 +164,25 @@ def add_cli(sub) -> None:
     li.set_defaults(func=_listen)
 
 
+def _token_arg(q):
+    q.add_argument("--token-file", metavar="FILE", default=None,
+                   help="serve only clients that hold the token in FILE (created, mode "
+                   "0600, if missing; clients give the same --token-file)")
+
+
+def _access(args):
+    """``(token or None, what to tell the user)`` of a server's --token-file/--unix."""
+    from .access import load_or_create_token
+    tcp = args.unix is None and (args.board_command == "simulate" or args.tcp is not None)
+    if args.token_file is None:
+        return None, ("any local user can use this board: on a shared machine serve with "
+                      "--unix PATH or --token-file FILE") if tcp else None
+    if not tcp and args.unix is None:
+        raise ValueError("--token-file applies to --tcp or --unix, not to a pty")
+    token = load_or_create_token(args.token_file)
+    return token, f"clients need --token-file {args.token_file}"
+
+
 def _idle_arg(q):
     q.add_argument("--idle-timeout", type=timeout_seconds, default=limits.SERVER_IDLE_SECONDS,
                    metavar="SECONDS", help="TCP: disconnect a client silent this long "
@@ -164,16 +196,23 @@ def _board(args):
     require("serial", None, f"edgekws board {args.board_command}", "pyserial")
     return Board(args.port, baudrate=args.baudrate or p.DEFAULT_BAUDRATE,
                  timeout=args.timeout, retries=args.retries,
-                 progress=sys.stderr.isatty() and not args.quiet)
+                 progress=sys.stderr.isatty() and not args.quiet,
+                 token_file=args.token_file)
 
 
 def _emulate(args) -> int:
-    from .emulator import Emulator, serve_pty, serve_tcp
+    from .emulator import Emulator, serve_pty, serve_tcp, serve_unix
+    token, note = _access(args)
     emu = Emulator(max_neurons=args.max_neurons)
-    server = serve_tcp(args.tcp, emu, idle=args.idle_timeout) if args.tcp is not None \
-        else serve_pty(emu)
+    if args.unix is not None:
+        server = serve_unix(args.unix, emu, idle=args.idle_timeout, token=token)
+    elif args.tcp is not None:
+        server = serve_tcp(args.tcp, emu, idle=args.idle_timeout, token=token)
+    else:
+        server = serve_pty(emu)
     print(server.url, flush=True)
-    print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print("emulated board ready (Ctrl-C to stop)" + (f"; {note}" if note else ""),
+          file=sys.stderr, flush=True)
     server.wait()
     return 0
 
@@ -185,10 +224,12 @@ def _simulate(args) -> int:
         require(module, "sim", "edgekws board simulate", name)
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
+    token, note = _access(args)
     server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect,
-                             idle=args.idle_timeout)
+                             idle=args.idle_timeout, unix=args.unix, token=token)
     print(server.url, flush=True)
-    print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print("simulated board ready (Ctrl-C to stop)" + (f"; {note}" if note else ""),
+          file=sys.stderr, flush=True)
     server.wait()
     st = server.stats
     if st:
