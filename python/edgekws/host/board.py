@@ -354,7 +354,25 @@ class Board:
 
     def load(self, model) -> None:
         """Write ``model`` (extractor layers, learning FC and its state) to the board."""
-        ext = self._check_model(model)
+        self._write_model(model, self._check_model(model))
+
+    def restore_learning(self, model) -> None:
+        """Write back only the learning layer of ``model``, which the board holds
+        otherwise (same extractor, same learning parameters): its registers, weights,
+        thresholds and offset, as :meth:`load` writes them. Classes added on the board
+        since are dropped. This is how an interrupted enrolment is undone
+        (:mod:`edgekws.host.enrolment`)."""
+        self._check_model(model)
+        lp = model.layers[-1].learning
+        regs = self.registers()
+        bad = {k: (regs[k], getattr(lp, name)) for name, k in _PARAM_REGS
+               if regs[k] != getattr(lp, name)}
+        if bad:
+            raise ValueError("the board does not hold this model's learning layer (board, "
+                             f"model): {bad}; load it first")
+        self._write_model(model, [])
+
+    def _write_model(self, model, ext) -> None:
         fc = model.layers[-1]
         lp = fc.learning
         N, K = fc.units, lp.num_classes
@@ -388,8 +406,7 @@ class Board:
         lp = fc.learning
         regs = self.registers()
         want = {"NUM_NEURONS": fc.units, "NUM_CLASSES": lp.num_classes,
-                "THSWAP_INIT": lp.thswap_init, "DECAY": lp.decay,
-                "THSWAP_MIN": lp.thswap_min, "THL_CAP": lp.thl_cap}
+                **{k: getattr(lp, name) for name, k in _PARAM_REGS}}
         bad = {k: (regs[k], v) for k, v in want.items() if regs[k] != v}
         if bad:
             raise ValueError("the board does not hold this model (board, model): "
@@ -520,8 +537,7 @@ class Board:
                              f"{getattr(self._params, 'num_classes', None)}: another host "
                              "changed it")
         lp = self._params
-        for name, reg in (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
-                          ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP")):
+        for name, reg in _PARAM_REGS:
             if getattr(lp, name) != regs[reg]:
                 raise BoardError(f"the board's {reg} is {regs[reg]}, the loaded model's "
                                  f"{getattr(lp, name)}")
@@ -546,6 +562,10 @@ class Board:
         model.extra = dict(getattr(self._template, "extra", {}) or {})
         return model
 
+
+#: (LearningParams field, learning register) pairs a load sets and nothing changes after.
+_PARAM_REGS = (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
+               ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP"))
 
 #: Geometry fields an extractor layer must share with the board's (the gateware is built
 #: for one geometry; weights, thresholds and steps are what a load changes).

@@ -254,11 +254,6 @@ def _identify(args) -> int:
     return 0
 
 
-def _save(model, path):
-    from edgekws.golden.fileformat import save
-    save(model, path, extra=getattr(model, "extra", None))
-
-
 def _read_state(path):
     from edgekws.golden import Model
     model = Model(path)
@@ -278,13 +273,19 @@ def _load(args) -> int:
     path = args.model or shipped_model_path()
     model = edge_model(Model(path), args.neurons_per_class, args.num_weights,
                        args.competition, args.first_word, args.seed, source=path)
+    from .enrolment import discard_journal, save_state
     try:
         with _board(args) as board:
             board.load(model)
-            _save(board.to_golden(), args.state)
+            save_state(board.to_golden(), args.state)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
+    dropped = discard_journal(args.state)
+    if dropped is not None:
+        print(f"edgekws board: discarded the journal of the interrupted enrolment of "
+              f"{dropped.word!r} (the board and {args.state} were loaded anew)",
+              file=sys.stderr)
     print(f"loaded {path} ({model.learning.num_classes} classes); host copy {args.state}")
     return 0
 
@@ -324,14 +325,14 @@ def _infer(args) -> int:
     from edgekws.data.mfcc import pad_or_crop
     import numpy as np
     frames = to_frames(np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves]))
-    words = model.extra["words"]
     try:
         with _board(args) as board:
-            board.attach(model)
+            model = _attach(board, model, args.state)
             scored = _scorer(args, model, board)(frames)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
+    words = model.extra["words"]
     from .listen import word_of
     for f, c, sc, mg in zip(args.files, scored.label, scored.score, scored.margin):
         print(f"{f}\t{word_of(int(c), words)}\tscore {sc:.2f}\tmargin {mg:.2f}")
@@ -374,28 +375,41 @@ def _enrol_clips(args, model):
     return [w.samples for w in windows]
 
 
+def _attach(board, model, state):
+    """Finish an interrupted enrolment of ``state`` on ``board`` if there is one
+    (:mod:`edgekws.host.enrolment`), then attach the host copy; returns it."""
+    from .enrolment import recover
+    model = recover(board, model, state,
+                    say=lambda line: print(f"edgekws board: {line}", file=sys.stderr))
+    board.attach(model)
+    return model
+
+
+def _check_new_word(word, model):
+    words = list(model.extra["words"])
+    if word in words:
+        raise ValueError(f"the word {word!r} is already class {words.index(word)}")
+
+
 def _enrol(args) -> int:
     import numpy as np
     from .board import BoardError
     from .edge import enrol_frames, front_end
+    from .enrolment import enrol_and_save
     model = _read_state(args.state)
-    words = list(model.extra["words"])
-    if args.word in words:
-        raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
+    _check_new_word(args.word, model)
     clips = _enrol_clips(args, model)
     frames = enrol_frames(clips, args.copies, np.random.default_rng(args.seed),
                           front_end(model)[2])
     try:
         with _board(args) as board:
-            board.attach(model)
-            label = board.add_classes(1, seed=args.seed) - 1
-            learned = board.fit(frames, label)
-            back = board.to_golden()
+            model = _attach(board, model, args.state)
+            _check_new_word(args.word, model)
+            _, label, learned = enrol_and_save(board, model, args.state, args.word, frames,
+                                               args.seed)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
-    back.extra = dict(model.extra, words=words + [args.word])
-    _save(back, args.state)
     print(f"enrolled {args.word!r} as class {label} from {len(frames)} frames "
           f"({int(learned.sum())} learning steps); host copy {args.state}")
     return 0
@@ -407,13 +421,13 @@ def _listen(args) -> int:
     from .listen import spot
     model = _read_state(args.state)
     params, _, to_frames = front_end(model)
-    words = model.extra["words"]
     seg = _segmenter(args, params)
     chunks, what = _stream(args, seg)
     count = 0
     try:
         with _board(args) as board:
-            board.attach(model)
+            model = _attach(board, model, args.state)
+            words = model.extra["words"]
             print(f"listening to {what} for {', '.join(words)} (Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
             for d in spot(chunks, seg, to_frames, _scorer(args, model, board), words):
