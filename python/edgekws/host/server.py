@@ -129,8 +129,9 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
         Default to :data:`~edgekws.limits.SERVER_MAX_CLIENTS`, ``SERVER_IDLE_SECONDS``
         and ``SERVER_WRITE_SECONDS``.
     on_event : callable, optional
-        Called with ``"busy"``, ``"idle"``, ``"write timeout"`` or ``"backend closed"``
-        when a client is refused or dropped (for logs and tests).
+        Called with ``"busy"``, ``"idle"``, ``"write timeout"``, ``"backend closed"`` or
+        ``"denied"`` (a finished session) when a client is refused or dropped (for logs
+        and tests).
     """
     import select
     max_clients = limits.SERVER_MAX_CLIENTS if max_clients is None else max_clients
@@ -207,6 +208,7 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
                         clients.remove(c)
                         c.session.close()
                         _close_gently(c.conn)
+                        event("denied")
                         continue
                 # Measured from the last time every reply was taken, not from the last
                 # byte taken: a client that takes a trickle is as stuck as one that does not.
