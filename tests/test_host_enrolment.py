@@ -126,7 +126,6 @@ def test_a_journal_left_after_the_save_is_dropped(tmp_path, wavs, capsys):
         assert main(["board", "enrol", "--port", server.url, "--state", str(state),
                      "--word", "hum", "--copies", "1", wavs[0]]) == 0
         # As if killed after the save, before the journal was removed.
-        model = Model(str(saved))
         enrolment.write_journal(state, enrolment.Journal(
             "hum", 0, np.zeros((2, 49, 10, 1), np.uint8), enrolment._digest(saved)))
         capsys.readouterr()
@@ -147,7 +146,6 @@ def test_a_journal_left_after_the_save_is_dropped(tmp_path, wavs, capsys):
         assert "discarded the journal of the interrupted enrolment of 'other'" in \
             capsys.readouterr().err
         assert not enrolment.journal_path(state).exists()
-        del model
 
 
 def test_a_board_that_moved_on_is_not_replayed_onto(tmp_path, wavs, capsys):
@@ -192,3 +190,34 @@ def test_an_enrolment_too_big_for_its_journal_is_refused_before_it_starts(monkey
         enrolment.enrol_and_save(None, None, tmp_path / "s", "w",
                                  np.zeros((2, 49, 10, 1), np.uint8), 0)
     assert not os.path.exists(enrolment.journal_path(tmp_path / "s"))
+
+
+def test_a_recovery_killed_while_rewinding_is_recovered_again(tmp_path):
+    """A journal, and a board with the old class count over half-written weights: the
+    recovery rewinds anyway, and replays to exactly the uninterrupted result."""
+    from edgekws.golden.fileformat import to_bytes
+    from edgekws.host.board import Board
+    from test_host_board import spikes_model
+    x = (np.random.default_rng(2).random((12, 1, 1, 64)) < 0.3).astype(np.uint8)
+    start = spikes_model(2, 5)
+    start.extra = {"words": ["a", "b"]}
+    results = []
+    for interrupted in (False, True):
+        state = tmp_path / f"{interrupted}.ekws"
+        enrolment.save_state(start, state)
+        with serve_tcp(0, Emulator(extractor=False)) as server, Board(server.url) as board:
+            board.load(start)
+            if interrupted:
+                enrolment.write_journal(state, enrolment.Journal(
+                    "hum", 5, x, enrolment._digest(state)))
+                board.write_mem(p.Region.FC_WEIGHTS, np.random.default_rng(0).integers(
+                    0, 256, 10 * 8, dtype=np.uint8).tobytes())
+                lines = []
+                model = enrolment.recover(board, Model(str(state)), state, lines.append)
+                assert lines[0].startswith("recovered the enrolment of 'hum'")
+            else:
+                board.attach(start)
+                model = enrolment.enrol_and_save(board, start, state, "hum", x, 5)[0]
+            results.append((to_bytes(Model(str(state)), extra=model.extra),
+                            to_bytes(board.to_golden())))
+    assert results[0] == results[1]

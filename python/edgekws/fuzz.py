@@ -65,10 +65,15 @@ class Tally:
     target: str
     counts: dict = field(default_factory=lambda: dict.fromkeys(Outcome.ALL, 0))
     examples: list = field(default_factory=list)
+    #: Where the inputs landed, for the kill rows (e.g. ``{"recovered": 31}``).
+    where: dict = field(default_factory=dict)
 
     @property
     def tried(self) -> int:
         return sum(self.counts.values())
+
+    def landed(self, where: str) -> None:
+        self.where[where] = self.where.get(where, 0) + 1
 
     def add(self, outcome: str, example: str | None = None) -> None:
         self.counts[outcome] += 1
@@ -613,6 +618,8 @@ def fuzz_kill_saves(n: int, seed: int = 0, folder=None) -> Tally:
                 proc.kill()
                 proc.wait()
                 proc.stdout.close()
+            tally.landed("mid-save (a temporary left)" if any(
+                f.endswith(".tmp") for f in os.listdir(tmp)) else "between saves")
             try:
                 back = Model(path)
             except ModelFileError as exc:
@@ -725,10 +732,13 @@ def fuzz_kill_enrolments(n: int, seed: int = 0, folder=None) -> Tally:
                 proc.kill()
                 proc.wait()
                 proc.stdout.close()
+            journal = journal_path(state).exists()
             try:
                 got = held()
             except ValueError:
                 return Outcome.REFUSED
+            tally.landed("recovered (journal found)" if journal else
+                         "finished" if got == want else "not started")
             # Killed before its journal was written, it has not touched the board.
             if got in (want, before) and not journal_path(state).exists():
                 return Outcome.ACCEPTED
@@ -802,6 +812,9 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     tallies = run(args.inputs, args.seed, args.driver_inputs, args.kills, args.sim_frames)
     print(format_table(tallies))
+    for t in tallies:
+        if t.where:
+            print(f"{t.target}: " + ", ".join(f"{n} {k}" for k, n in sorted(t.where.items())))
     print(f"seed {args.seed}, {time.monotonic() - t0:.1f} s, address space limited to "
           f"{args.memory_mb} MB above the start, peak RSS {_peak_rss_mb():.0f} MB")
     bad = 0

@@ -32,7 +32,8 @@ from edgekws import protocol as p
 from edgekws.safeopen import open_regular
 
 __all__ = ["TOKEN_BYTES", "read_token", "load_or_create_token", "AuthSession", "guarded",
-           "authenticate", "listen_unix", "close_listener", "unix_path", "tcp_address", "SocketPort", "CHALLENGE_TEXT"]
+           "authenticate", "listen_unix", "close_listener", "unix_path", "tcp_address",
+           "SocketPort", "CHALLENGE_TEXT"]
 
 #: Random bytes of a token (stored as hex).
 TOKEN_BYTES = 32

@@ -276,16 +276,17 @@ def _load(args) -> int:
     from .enrolment import discard_journal, save_state
     try:
         with _board(args) as board:
+            # The board and the host copy start anew: an interrupted enrolment is void.
+            dropped = discard_journal(args.state)
+            if dropped is not None:
+                print(f"edgekws board: discarded the journal of the interrupted enrolment "
+                      f"of {dropped.word!r} (the board and {args.state} are loaded anew)",
+                      file=sys.stderr)
             board.load(model)
             save_state(board.to_golden(), args.state)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
-    dropped = discard_journal(args.state)
-    if dropped is not None:
-        print(f"edgekws board: discarded the journal of the interrupted enrolment of "
-              f"{dropped.word!r} (the board and {args.state} were loaded anew)",
-              file=sys.stderr)
     print(f"loaded {path} ({model.learning.num_classes} classes); host copy {args.state}")
     return 0
 

@@ -13,8 +13,7 @@ the board; the journal is removed once the new host copy is saved.
 The next command that opens the board with that host copy (``infer``, ``enrol``,
 ``listen``) calls :func:`recover`. If the journal's host copy is still the current one,
 the board is rewound to it (:meth:`~edgekws.host.board.Board.restore_learning`: its
-learning layer written back, the half-made class dropped; nothing is rewound if the
-board never got the class) and the enrolment is replayed: the same seed draws the same
+learning layer written back, a half-made class dropped) and the enrolment is replayed: the same seed draws the same
 new neurons and the learning rule is deterministic, so the result is exactly what the
 uninterrupted enrolment would have saved, however far it got. If the host copy was
 saved already (killed just before the journal was removed), the journal is dropped.
@@ -176,14 +175,14 @@ def recover(board, model, state, say=print):
     N, K = fc.units, fc.learning.num_classes
     regs = board.registers()
     held = (regs["NUM_CLASSES"], regs["NUM_NEURONS"])
-    if held == (K + 1, N + N // K):
-        board.restore_learning(model)     # drop the half-learned class
-    elif held != (K, N):
+    if held not in ((K, N), (K + 1, N + N // K)):
         raise ValueError(f"the board holds {held[0]} classes of {held[1]} neurons; the "
                          f"enrolment of {word!r} interrupted earlier (journal {path}) "
                          f"started from {K} classes of {N} neurons: it cannot be replayed "
                          "here; `edgekws board load` the board again (the word is lost)")
-    board.attach(model)
+    # Always rewound, also with K classes: a recovery killed while rewinding leaves K
+    # classes over half-written weights.
+    board.restore_learning(model)
     back, label, _ = enrol_on_board(board, model, word, journal.frames, journal.seed)
     save_state(back, state)
     discard_journal(state)
