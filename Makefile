@@ -92,11 +92,16 @@ fusesoc:
 	    || exit 1; done
 
 # Mutated model files (checksum recomputed or not), WAV headers and board frames, fixed
-# seeds, FUZZ_INPUTS per target, memory growth capped at 512 MB; prints the outcome table
-# and fails on any traceback, hang or data lost (tests/test_fuzz.py is the short version).
+# seeds, FUZZ_INPUTS per target, memory growth capped at 512 MB; also the host driver
+# against misbehaving boards, FUZZ_KILLS kill -9 of saves and of enrolments, and
+# FUZZ_SIM_FRAMES frames to the simulated board (skipped without Verilator); prints the
+# outcome table and fails on any traceback, hang or data lost (tests/test_fuzz.py is the
+# short version).
 FUZZ_INPUTS ?= 4000
+FUZZ_KILLS ?= 40
+FUZZ_SIM_FRAMES ?= 200
 fuzz:
-	$(PY) -m edgekws.fuzz --inputs $(FUZZ_INPUTS)
+	$(PY) -m edgekws.fuzz --inputs $(FUZZ_INPUTS) --kills $(FUZZ_KILLS) --sim-frames $(FUZZ_SIM_FRAMES)
 
 # Regenerate the committed Verilog in rtl/ from the Amaranth sources
 # (`edgekws rtl check` only compares).

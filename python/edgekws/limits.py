@@ -55,5 +55,8 @@ SERVER_WRITE_SECONDS = 5.0
 # -- command line (edgekws.cliargs) ------------------------------------------------------
 #: Most copies of a recording ``board enrol`` makes (augmented copies kept in memory).
 ENROL_MAX_COPIES = 1_000
+#: Largest enrolment journal (``STATE.enrol``: the frames of one enrolment, base64), in
+#: bytes; an enrolment with more frames is refused before it starts.
+ENROL_JOURNAL_MAX_BYTES = 96 * 2**20
 #: Longest timeout accepted for a board request, in seconds.
 MAX_TIMEOUT = 3600.0

@@ -38,10 +38,20 @@ DEFAULT_BAUDRATE = 3_000_000
 MAX_PACKET = 1024 + 8
 REPLY_BIT = 0x80
 DELIMITER = 0x00
-#: What a board server sends a client it cannot take (too many clients), then closes:
-#: a delimited line of text, never a valid packet (its CRC does not check).
-BUSY_TEXT = b"edgekws: board busy"
-BUSY_REPLY = b"\x00" + BUSY_TEXT + b" (too many clients); try again later\n\x00"
+#: Start of a line of text a board server (not the board) sends a client: delimited like
+#: a packet but never a valid one (its CRC does not check; ``cmd`` would be 0x67, which
+#: has no reply bit).
+SERVER_TEXT = b"edgekws: "
+
+
+def server_line(text: str) -> bytes:
+    """The bytes of a server's text line ``edgekws: <text>``."""
+    return b"\x00" + SERVER_TEXT + text.encode("ascii", "replace") + b"\n\x00"
+
+
+#: What a board server sends a client it cannot take (too many clients), then closes.
+BUSY_TEXT = SERVER_TEXT + b"board busy"
+BUSY_REPLY = server_line("board busy (too many clients); try again later")
 
 
 class Cmd(enum.IntEnum):

@@ -3,7 +3,7 @@
 ::
 
     from edgekws.host.board import Board
-    with Board("socket://127.0.0.1:7777") as board:       # or /dev/ttyUSB1, a pty path
+    with Board("socket://127.0.0.1:7777") as board:  # or /dev/ttyUSB1, a pty, unix://PATH
         board.load(model)          # golden Model: extractor + compiled learning FC
         classes = board.predict_classes(frames)            # uint8 (n, 49, 10, 1)
         board.add_classes(1, seed=0)
@@ -151,8 +151,26 @@ class _PromptPort:
         self.serial.close()
 
 
-def open_port(port, baudrate: int = p.DEFAULT_BAUDRATE):
-    """A prompt serial object for any pyserial URL (``socket://``, a device, a pty)."""
+def open_port(port, baudrate: int = p.DEFAULT_BAUDRATE, token_file=None,
+              timeout: float = 2.0):
+    """A prompt serial object for any pyserial URL (``socket://``, a device, a pty) or a
+    ``unix://PATH`` board server; with ``token_file`` the server's token challenge is
+    answered first (:mod:`edgekws.host.access`)."""
+    from .access import SocketPort, authenticate, read_token, tcp_address, unix_path
+    token = read_token(token_file) if token_file is not None else None
+    # pyserial's socket:// drops what arrives before the first read: the token challenge.
+    own = unix_path(port) is not None or (token is not None and tcp_address(port))
+    port = SocketPort(port) if own else _open_serial(port, baudrate)
+    if token is not None:
+        try:
+            authenticate(port, token, timeout)
+        except BaseException:
+            port.close()
+            raise
+    return port
+
+
+def _open_serial(port, baudrate):
     import serial
     try:
         s = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
@@ -172,16 +190,20 @@ class Board:
         As for :class:`Transport` (``timeout`` per attempt, in seconds).
     progress : bool
         Default for the ``progress`` argument of the batch methods (tqdm bars).
+    token_file : path, optional
+        The token file of a board server started with one (``--token-file``).
     """
 
     def __init__(self, port, baudrate: int = p.DEFAULT_BAUDRATE, timeout: float = 2.0,
-                 retries: int = 3, progress: bool = False):
+                 retries: int = 3, progress: bool = False, token_file=None):
         if isinstance(port, Transport):
             self.transport = port
         else:
             check_timeout(timeout)   # before a port is opened
             if isinstance(port, str):
-                port = open_port(port, baudrate)
+                port = open_port(port, baudrate, token_file, timeout)
+            elif token_file is not None:
+                raise ValueError("token_file needs a port URL, not an open port object")
             self.transport = Transport(port, baudrate=baudrate, timeout=timeout,
                                        retries=retries)
             # A random first seq: a board still holding the stored reply of another
@@ -190,7 +212,11 @@ class Board:
         self.progress = progress
         #: Random source of add_classes when no seed is given.
         self.rng = np.random.default_rng()
-        self.info = self.identify()
+        try:
+            self.info = self.identify()
+        except BaseException:
+            self.close()
+            raise
         self._template = None    # the loaded golden model (structure, float act_steps)
         self._params = None      # its LearningParams, kept up to date by add_classes
 
@@ -328,7 +354,25 @@ class Board:
 
     def load(self, model) -> None:
         """Write ``model`` (extractor layers, learning FC and its state) to the board."""
-        ext = self._check_model(model)
+        self._write_model(model, self._check_model(model))
+
+    def restore_learning(self, model) -> None:
+        """Write back only the learning layer of ``model``, which the board holds
+        otherwise (same extractor, same learning parameters): its registers, weights,
+        thresholds and offset, as :meth:`load` writes them. Classes added on the board
+        since are dropped. This is how an interrupted enrolment is undone
+        (:mod:`edgekws.host.enrolment`)."""
+        self._check_model(model)
+        lp = model.layers[-1].learning
+        regs = self.registers()
+        bad = {k: (regs[k], getattr(lp, name)) for name, k in _PARAM_REGS
+               if regs[k] != getattr(lp, name)}
+        if bad:
+            raise ValueError("the board does not hold this model's learning layer (board, "
+                             f"model): {bad}; load it first")
+        self._write_model(model, [])
+
+    def _write_model(self, model, ext) -> None:
         fc = model.layers[-1]
         lp = fc.learning
         N, K = fc.units, lp.num_classes
@@ -362,8 +406,7 @@ class Board:
         lp = fc.learning
         regs = self.registers()
         want = {"NUM_NEURONS": fc.units, "NUM_CLASSES": lp.num_classes,
-                "THSWAP_INIT": lp.thswap_init, "DECAY": lp.decay,
-                "THSWAP_MIN": lp.thswap_min, "THL_CAP": lp.thl_cap}
+                **{k: getattr(lp, name) for name, k in _PARAM_REGS}}
         bad = {k: (regs[k], v) for k, v in want.items() if regs[k] != v}
         if bad:
             raise ValueError("the board does not hold this model (board, model): "
@@ -494,8 +537,7 @@ class Board:
                              f"{getattr(self._params, 'num_classes', None)}: another host "
                              "changed it")
         lp = self._params
-        for name, reg in (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
-                          ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP")):
+        for name, reg in _PARAM_REGS:
             if getattr(lp, name) != regs[reg]:
                 raise BoardError(f"the board's {reg} is {regs[reg]}, the loaded model's "
                                  f"{getattr(lp, name)}")
@@ -520,6 +562,10 @@ class Board:
         model.extra = dict(getattr(self._template, "extra", {}) or {})
         return model
 
+
+#: (LearningParams field, learning register) pairs a load sets and nothing changes after.
+_PARAM_REGS = (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
+               ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP"))
 
 #: Geometry fields an extractor layer must share with the board's (the gateware is built
 #: for one geometry; weights, thresholds and steps are what a load changes).

@@ -39,7 +39,12 @@ def add_cli(sub) -> None:
     g = e.add_mutually_exclusive_group()
     g.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
                    help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
-    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default; "
+                   "mode 0600: this user only)")
+    g.add_argument("--unix", metavar="PATH", default=None,
+                   help="listen on a Unix-domain socket (mode 0600: this user only); "
+                   "clients use --port unix://PATH")
+    _token_arg(e)
     e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024,
                    help="neurons of the emulated learning core")
     _idle_arg(e)
@@ -47,8 +52,13 @@ def add_cli(sub) -> None:
 
     sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
                          "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
-    sm.add_argument("--port", type=tcp_port, default=0,
-                    help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    g = sm.add_mutually_exclusive_group()
+    g.add_argument("--port", type=tcp_port, default=0,
+                   help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    g.add_argument("--unix", metavar="PATH", default=None,
+                   help="listen on a Unix-domain socket (mode 0600: this user only); "
+                   "clients use --port unix://PATH")
+    _token_arg(sm)
     sm.add_argument("--reset-on-connect", action="store_true",
                     help="reset the design whenever a client connects")
     sm.add_argument("--waves", nargs="?", const=WAVES_DEFAULT, default=None, metavar="VCD",
@@ -59,7 +69,10 @@ def add_cli(sub) -> None:
 
     def port_args(q):
         q.add_argument("--port", required=True,
-                       help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty path")
+                       help="pyserial URL: /dev/ttyUSB1, socket://127.0.0.1:7777, a pty "
+                       "path, or unix://PATH")
+        q.add_argument("--token-file", metavar="FILE", default=None,
+                       help="the token file of a board server started with --token-file")
         q.add_argument("--baudrate", type=positive_int, default=None,
                        help=f"serial speed (default: {DEFAULT_BAUDRATE}; not used by "
                        "socket://)")
@@ -175,6 +188,25 @@ def add_cli(sub) -> None:
     li.set_defaults(func=_listen)
 
 
+def _token_arg(q):
+    q.add_argument("--token-file", metavar="FILE", default=None,
+                   help="serve only clients that hold the token in FILE (created, mode "
+                   "0600, if missing; clients give the same --token-file)")
+
+
+def _access(args):
+    """``(token or None, what to tell the user)`` of a server's --token-file/--unix."""
+    from .access import load_or_create_token
+    tcp = args.unix is None and (args.board_command == "simulate" or args.tcp is not None)
+    if args.token_file is None:
+        return None, ("any local user can use this board: on a shared machine serve with "
+                      "--unix PATH or --token-file FILE") if tcp else None
+    if not tcp and args.unix is None:
+        raise ValueError("--token-file applies to --tcp or --unix, not to a pty")
+    token = load_or_create_token(args.token_file)
+    return token, f"clients need --token-file {args.token_file}"
+
+
 def _idle_arg(q):
     q.add_argument("--idle-timeout", type=timeout_seconds, default=limits.SERVER_IDLE_SECONDS,
                    metavar="SECONDS", help="TCP: disconnect a client silent this long "
@@ -188,16 +220,23 @@ def _board(args):
     require("serial", None, f"edgekws board {args.board_command}", "pyserial")
     return Board(args.port, baudrate=args.baudrate or p.DEFAULT_BAUDRATE,
                  timeout=args.timeout, retries=args.retries,
-                 progress=sys.stderr.isatty() and not args.quiet)
+                 progress=sys.stderr.isatty() and not args.quiet,
+                 token_file=args.token_file)
 
 
 def _emulate(args) -> int:
-    from .emulator import Emulator, serve_pty, serve_tcp
+    from .emulator import Emulator, serve_pty, serve_tcp, serve_unix
+    token, note = _access(args)
     emu = Emulator(max_neurons=args.max_neurons)
-    server = serve_tcp(args.tcp, emu, idle=args.idle_timeout) if args.tcp is not None \
-        else serve_pty(emu)
+    if args.unix is not None:
+        server = serve_unix(args.unix, emu, idle=args.idle_timeout, token=token)
+    elif args.tcp is not None:
+        server = serve_tcp(args.tcp, emu, idle=args.idle_timeout, token=token)
+    else:
+        server = serve_pty(emu)
     print(server.url, flush=True)
-    print("emulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print("emulated board ready (Ctrl-C to stop)" + (f"; {note}" if note else ""),
+          file=sys.stderr, flush=True)
     server.wait()
     return 0
 
@@ -209,10 +248,13 @@ def _simulate(args) -> int:
         require(module, "sim", "edgekws board simulate", name)
     print("building the simulated board (cached after the first time) ...", file=sys.stderr,
           flush=True)
+    token, note = _access(args)
     server = serve_simulated(args.port, reset_on_connect=args.reset_on_connect,
-                             idle=args.idle_timeout, waves=args.waves)
+                             idle=args.idle_timeout, waves=args.waves, unix=args.unix,
+                             token=token)
     print(server.url, flush=True)
-    print("simulated board ready (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    print("simulated board ready (Ctrl-C to stop)" + (f"; {note}" if note else ""),
+          file=sys.stderr, flush=True)
     server.wait()
     st = server.stats
     if st:
@@ -237,11 +279,6 @@ def _identify(args) -> int:
     return 0
 
 
-def _save(model, path):
-    from edgekws.golden.fileformat import save
-    save(model, path, extra=getattr(model, "extra", None))
-
-
 def _read_state(path):
     from edgekws.golden import Model
     model = Model(path)
@@ -261,10 +298,17 @@ def _load(args) -> int:
     path = args.model or shipped_model_path()
     model = edge_model(Model(path), args.neurons_per_class, args.num_weights,
                        args.competition, args.first_word, args.seed, source=path)
+    from .enrolment import discard_journal, save_state
     try:
         with _board(args) as board:
+            # The board and the host copy start anew: an interrupted enrolment is void.
+            dropped = discard_journal(args.state)
+            if dropped is not None:
+                print(f"edgekws board: discarded the journal of the interrupted enrolment "
+                      f"of {dropped.word!r} (the board and {args.state} are loaded anew)",
+                      file=sys.stderr)
             board.load(model)
-            _save(board.to_golden(), args.state)
+            save_state(board.to_golden(), args.state)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
@@ -307,14 +351,14 @@ def _infer(args) -> int:
     from edgekws.data.mfcc import pad_or_crop
     import numpy as np
     frames = to_frames(np.stack([pad_or_crop(w[None], params.clip_samples)[0] for w in waves]))
-    words = model.extra["words"]
     try:
         with _board(args) as board:
-            board.attach(model)
+            model = _attach(board, model, args.state)
             scored = _scorer(model, board, args.min_score, args.min_margin)(frames)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
+    words = model.extra["words"]
     from .listen import word_of
     for f, c, sc, mg in zip(args.files, scored.label, scored.score, scored.margin):
         print(f"{f}\t{word_of(int(c), words)}\tscore {sc:.2f}\tmargin {mg:.2f}")
@@ -356,28 +400,41 @@ def _enrol_clips(args, model):
     return [w.samples for w in windows]
 
 
+def _attach(board, model, state):
+    """Finish an interrupted enrolment of ``state`` on ``board`` if there is one
+    (:mod:`edgekws.host.enrolment`), then attach the host copy; returns it."""
+    from .enrolment import recover
+    model = recover(board, model, state,
+                    say=lambda line: print(f"edgekws board: {line}", file=sys.stderr))
+    board.attach(model)
+    return model
+
+
+def _check_new_word(word, model):
+    words = list(model.extra["words"])
+    if word in words:
+        raise ValueError(f"the word {word!r} is already class {words.index(word)}")
+
+
 def _enrol(args) -> int:
     import numpy as np
     from .board import BoardError
     from .edge import enrol_frames, front_end
+    from .enrolment import enrol_and_save
     model = _read_state(args.state)
-    words = list(model.extra["words"])
-    if args.word in words:
-        raise ValueError(f"the word {args.word!r} is already class {words.index(args.word)}")
+    _check_new_word(args.word, model)
     clips = _enrol_clips(args, model)
     frames = enrol_frames(clips, args.copies, np.random.default_rng(args.seed),
                           front_end(model)[2])
     try:
         with _board(args) as board:
-            board.attach(model)
-            label = board.add_classes(1, seed=args.seed) - 1
-            learned = board.fit(frames, label)
-            back = board.to_golden()
+            model = _attach(board, model, args.state)
+            _check_new_word(args.word, model)
+            _, label, learned = enrol_and_save(board, model, args.state, args.word, frames,
+                                               args.seed)
     except BoardError as exc:
         print(f"edgekws board: error: {exc}", file=sys.stderr)
         return 1
-    back.extra = dict(model.extra, words=words + [args.word])
-    _save(back, args.state)
     print(f"enrolled {args.word!r} as class {label} from {len(frames)} frames "
           f"({int(learned.sum())} learning steps); host copy {args.state}")
     return 0
@@ -390,7 +447,6 @@ def _listen(args) -> int:
     from .listen import Listener, refractory_windows, spot
     model = _read_state(args.state)
     params, scaling, _ = front_end(model)
-    words = model.extra["words"]
     listener = Listener(params, hop=args.window_hop, threshold_db=args.threshold,
                         centre=args.centre)
     rule = HitRule(args.wins, args.of, args.min_score, args.min_margin,
@@ -399,7 +455,8 @@ def _listen(args) -> int:
     count = 0
     try:
         with _board(args) as board:
-            board.attach(model)
+            model = _attach(board, model, args.state)
+            words = model.extra["words"]
             print(f"listening to {what} for {', '.join(words)} (Ctrl-C to stop)",
                   file=sys.stderr, flush=True)
             scorer = _scorer(model, board)   # thresholds: the hit rule's

@@ -30,7 +30,7 @@ from edgekws.golden.quant import weight_range
 from .board import layer_images, set_layer_image, unpack_spikes
 from .packet_server import PacketServer
 
-__all__ = ["Emulator", "serve_pty", "serve_tcp", "EmulatorServer"]
+__all__ = ["Emulator", "serve_pty", "serve_tcp", "serve_unix", "EmulatorServer"]
 
 #: Largest step the extractor's step activation takes (``step_bits`` of the product).
 STEP_BITS = 20
@@ -368,6 +368,8 @@ def serve_pty(emulator: Emulator | None = None) -> EmulatorServer:
     emulator = emulator or Emulator()
     master, slave = os.openpty()
     tty.setraw(slave)
+    # A pty slave is group-writable (tty group: `write`, `wall`): keep it this user's.
+    os.fchmod(slave, 0o600)
     path = os.ttyname(slave)
 
     def run(stop):
@@ -395,23 +397,43 @@ def serve_pty(emulator: Emulator | None = None) -> EmulatorServer:
 
 def serve_tcp(port: int = 0, emulator: Emulator | None = None, host: str = "127.0.0.1",
               max_clients: int | None = None, idle: float | None = None,
-              write_timeout: float | None = None) -> EmulatorServer:
+              write_timeout: float | None = None, token: bytes | None = None) -> EmulatorServer:
     """Serve on loopback TCP; ``url`` is ``socket://127.0.0.1:PORT`` (0 picks a free port).
 
     Several clients at once (:mod:`edgekws.host.server`: at most ``max_clients``, each
     dropped after ``idle`` seconds of silence or ``write_timeout`` seconds of not reading
     its replies; one more is told the board is busy). Each client has its own sequence
-    numbers and stored reply; they share the board.
+    numbers and stored reply; they share the board. With a ``token``
+    (:func:`edgekws.host.access.load_or_create_token`) only clients that prove they hold
+    it are served.
     """
-    from .server import PacketSession, listen_loopback, serve_sessions
+    from .server import listen_loopback
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"the emulator only listens on loopback, not {host!r}")
-    emulator = emulator or Emulator()
     srv = listen_loopback(port)
-    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+    return _serve(srv, f"socket://127.0.0.1:{srv.getsockname()[1]}", srv.close, emulator,
+                  token, max_clients=max_clients, idle=idle, write_timeout=write_timeout)
+
+
+def serve_unix(path, emulator: Emulator | None = None, max_clients: int | None = None,
+               idle: float | None = None, write_timeout: float | None = None,
+               token: bytes | None = None) -> EmulatorServer:
+    """Serve on a Unix-domain socket at ``path`` (mode 0600: this user only); ``url`` is
+    ``unix://PATH``. Otherwise as :func:`serve_tcp`; the socket file is removed on close."""
+    from .access import close_listener, listen_unix
+    srv = listen_unix(path)
+    return _serve(srv, f"unix://{os.path.abspath(path)}", lambda: close_listener(srv),
+                  emulator, token, max_clients=max_clients, idle=idle,
+                  write_timeout=write_timeout)
+
+
+def _serve(listener, url, cleanup, emulator, token, **limits) -> EmulatorServer:
+    from .access import guarded
+    from .server import PacketSession, serve_sessions
+    emulator = emulator or Emulator()
+    make = guarded(lambda: PacketSession(emulator.server), token)
 
     def run(stop):
-        serve_sessions(srv, lambda: PacketSession(emulator.server), stop,
-                       max_clients=max_clients, idle=idle, write_timeout=write_timeout)
+        serve_sessions(listener, make, stop, **limits)
 
-    return EmulatorServer(emulator, url, run, srv.close)
+    return EmulatorServer(emulator, url, run, cleanup)

@@ -10,7 +10,10 @@ once; one more waits a second for a place, then gets
 
 A session is any object with ``on_data(bytes) -> bytes`` (the replies to send),
 ``sockets()`` (more sockets it waits on), ``on_ready(sock) -> bytes or None`` (None:
-the session is over) and ``close()``. :class:`PacketSession` serves an in-process
+the session is over) and ``close()``; it may have ``greeting`` (bytes sent when the
+client is admitted) and ``finished`` (true: send what is pending, then close; see
+:class:`edgekws.host.access.AuthSession`). The listening socket may be TCP or
+Unix-domain (:func:`edgekws.host.access.listen_unix`). :class:`PacketSession` serves an in-process
 :class:`~edgekws.host.packet_server.PacketServer` (the emulator; any number of
 clients); :class:`ProxySession` forwards bytes to another TCP server (the Verilator
 bridge, which has one UART and so takes one client).
@@ -126,8 +129,9 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
         Default to :data:`~edgekws.limits.SERVER_MAX_CLIENTS`, ``SERVER_IDLE_SECONDS``
         and ``SERVER_WRITE_SECONDS``.
     on_event : callable, optional
-        Called with ``"busy"``, ``"idle"``, ``"write timeout"`` or ``"backend closed"``
-        when a client is refused or dropped (for logs and tests).
+        Called with ``"busy"``, ``"idle"``, ``"write timeout"``, ``"backend closed"`` or
+        ``"denied"`` (a finished session) when a client is refused or dropped (for logs
+        and tests).
     """
     import select
     max_clients = limits.SERVER_MAX_CLIENTS if max_clients is None else max_clients
@@ -175,6 +179,8 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
                         drop(c)
                         continue
                     c.last_read = now
+                    if getattr(c.session, "finished", False):
+                        continue   # refused: what it sends now is dropped
                     try:
                         c.out += c.session.on_data(data)
                     except OSError:
@@ -198,6 +204,12 @@ def serve_sessions(listener: socket.socket, make_session: Callable[[], object],
                     del c.out[:sent]
                 if not c.out:
                     c.drained = now
+                    if getattr(c.session, "finished", False):
+                        clients.remove(c)
+                        c.session.close()
+                        _close_gently(c.conn)
+                        event("denied")
+                        continue
                 # Measured from the last time every reply was taken, not from the last
                 # byte taken: a client that takes a trickle is as stuck as one that does not.
                 if c.out and now - c.drained > write_timeout:
@@ -217,7 +229,8 @@ def _accept(listener, waiting, now):
         conn, _ = listener.accept()
     except OSError:
         return
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if conn.family in (socket.AF_INET, socket.AF_INET6):
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SNDBUF)
     conn.setblocking(False)
     if len(waiting) >= limits.SERVER_BACKLOG:
@@ -239,7 +252,9 @@ def _admit(clients, waiting, make_session, max_clients, now, event):
                 conn.close()
                 event("backend closed")
                 continue
-            clients.append(_Client(conn, session, now))
+            client = _Client(conn, session, now)
+            client.out += getattr(session, "greeting", b"")
+            clients.append(client)
         elif now - since > _WAIT_SECONDS:
             del waiting[conn]
             _refuse(conn)
@@ -247,8 +262,13 @@ def _admit(clients, waiting, make_session, max_clients, now, event):
 
 
 def _refuse(conn):
-    """Answer BUSY_REPLY and close. What the client sent is read first: closing with
-    unread data resets the connection, and the reset would discard the answer."""
+    """Answer BUSY_REPLY and close (see :func:`_close_gently`)."""
+    _close_gently(conn, p.BUSY_REPLY)
+
+
+def _close_gently(conn, last: bytes = b""):
+    """Send ``last`` and close. What the client sent is read first: closing with unread
+    data resets the connection, and the reset would discard the answer."""
     try:
         for _ in range(16):
             if not conn.recv(65536):
@@ -256,7 +276,8 @@ def _refuse(conn):
     except OSError:
         pass
     try:
-        conn.send(p.BUSY_REPLY)
+        if last:
+            conn.send(last)
         conn.shutdown(socket.SHUT_WR)
     except OSError:
         pass

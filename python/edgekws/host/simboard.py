@@ -100,7 +100,8 @@ class SimulatedBoard:
             thread, stop, listener = self._front
             stop.set()
             thread.join(timeout=5)
-            listener.close()
+            from .access import close_listener
+            close_listener(listener)
             self._front = None
         proc = self.process
         if proc.poll() is None:
@@ -147,8 +148,10 @@ class SimulatedBoard:
 def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
                     reset_on_connect: bool = False, extra_args=(),
                     start_timeout: float = 30.0, verbose: bool = False,
-                    idle: float | None = None, waves=None) -> SimulatedBoard:
-    """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free).
+                    idle: float | None = None, waves=None, unix=None,
+                    token: bytes | None = None) -> SimulatedBoard:
+    """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free),
+    or on the Unix-domain socket ``unix`` (a path; mode 0600).
 
     The bridge itself listens on a private loopback port; clients reach it through the
     front of :mod:`edgekws.host.server`, which forwards one client at a time (the board
@@ -171,11 +174,17 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     waves : path, optional
         Write a VCD of every simulated cycle there (a traced build; its folder is
         created). Complete once the board is closed.
+    token : bytes, optional
+        Serve only clients that hold it (:mod:`edgekws.host.access`).
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, not {port!r}")
+    from .access import close_listener, listen_unix
     from .server import listen_loopback
-    listener = listen_loopback(port)     # the public port is taken before building
+    # The public port is taken before building.
+    listener = listen_unix(unix) if unix is not None else listen_loopback(port)
+    url = f"unix://{os.path.abspath(unix)}" if unix is not None else \
+        f"socket://127.0.0.1:{listener.getsockname()[1]}"
     try:
         exe = build_simulated_board(verilog, verbose=verbose, waves=waves is not None)
         if waves is not None:
@@ -184,21 +193,22 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
         proc, bridge_port = _start_bridge(exe, cpb, reset_on_connect, extra_args,
                                           start_timeout)
     except BaseException:
-        listener.close()
+        close_listener(listener)
         raise
-    front = _start_front(listener, bridge_port, idle)
-    return SimulatedBoard(proc, f"socket://127.0.0.1:{listener.getsockname()[1]}",
-                          listener.getsockname()[1], front)
+    front = _start_front(listener, bridge_port, idle, token)
+    return SimulatedBoard(proc, url, None if unix is not None else listener.getsockname()[1],
+                          front)
 
 
-def _start_front(listener, bridge_port: int, idle):
+def _start_front(listener, bridge_port: int, idle, token=None):
     """The client front (one client at a time) forwarding to the bridge, on a thread."""
     import threading
+    from .access import guarded
     from .server import ProxySession, serve_sessions
     stop = threading.Event()
+    make = guarded(lambda: ProxySession(("127.0.0.1", bridge_port)), token)
     thread = threading.Thread(target=serve_sessions, daemon=True, name="edgekws-simfront",
-                              args=(listener, lambda: ProxySession(("127.0.0.1", bridge_port)),
-                                    stop),
+                              args=(listener, make, stop),
                               kwargs=dict(max_clients=1, idle=idle))
     thread.start()
     return thread, stop, listener

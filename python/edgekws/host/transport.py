@@ -129,8 +129,8 @@ class Transport:
                 try:
                     rseq, rcmd, body = p.decode_packet(frame)
                 except p.ProtocolError as exc:
-                    if frame.startswith(p.BUSY_TEXT):
-                        raise BoardError(frame.decode("ascii", "replace").strip()) from None
+                    if frame.startswith(p.SERVER_TEXT):
+                        raise BoardError(_server_message(frame)) from None
                     problem = f"a corrupted reply ({exc})"
                     continue
                 if rseq == seq and rcmd == (cmd | p.REPLY_BIT) and body:
@@ -139,3 +139,11 @@ class Transport:
                     return body
                 # A stale reply to an earlier attempt: ignore it.
         return problem
+
+
+def _server_message(frame: bytes) -> str:
+    """What a board server's text line (busy, access denied) tells the user."""
+    if frame.startswith(p.SERVER_TEXT + b"token required"):
+        return ("this board server needs a token: connect with --token-file FILE (the "
+                "file it was started with; Board(..., token_file=FILE))")
+    return frame.decode("ascii", "replace").strip()
