@@ -278,31 +278,53 @@ class ExtLoader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ext, acc = self.ext, self.access
-        F, L, G, A = ext.spec.filters, ext.lanes, ext.groups, ext.act_units
-        n_layers = len(ext.spec.layers)
-        slot, step_bits = ext.param_slot, ext.step_bits
-        n_wchunks, n_pchunks = ext.chunks(Sel.WEIGHTS), ext.chunks(Sel.PARAMS)
-        max_size = max(r.size for r in self.infos)
+        _LoaderLogic(self, m).build()
+        return m
 
-        # -- shadows --------------------------------------------------------------
-        m.submodules.th = th_mem = memory.Memory(shape=THRESHOLD_BITS, depth=n_layers * F,
-                                                 init=[])
-        m.submodules.st = st_mem = memory.Memory(shape=step_bits, depth=n_layers * F,
-                                                 init=[])
+
+class _LoaderLogic:
+    """:class:`ExtLoader`'s shadows, access check, state registers and state machine,
+    built into ``m``: one method per part and per group of states (start of an access,
+    weight bytes, threshold/step values, reads)."""
+
+    def __init__(self, loader: ExtLoader, m: Module):
+        self.loader, self.m = loader, m
+        ext = self.ext = loader.ext
+        self.acc = loader.access
+        self.F, self.L, self.G, self.A = (ext.spec.filters, ext.lanes, ext.groups,
+                                          ext.act_units)
+        self.n_layers = len(ext.spec.layers)
+        self.readback = loader.weight_readback
+        self._shadows()
+        self._access_check()
+        self._registers()
+
+    def _shadows(self):
+        """The threshold and step shadows (by neuron) and, with readback, the weight
+        bytes."""
+        m, ext, loader = self.m, self.ext, self.loader
+        n = self.n_layers * self.F
+        m.submodules.th = th_mem = memory.Memory(shape=THRESHOLD_BITS, depth=n, init=[])
+        m.submodules.st = st_mem = memory.Memory(shape=ext.step_bits, depth=n, init=[])
         th_wr, th_rd = th_mem.write_port(), th_mem.read_port(transparent_for=())
         st_wr, st_rd = st_mem.write_port(), st_mem.read_port(transparent_for=())
-        if self.weight_readback:
-            m.submodules.wsh = w_mem = memory.Memory(shape=8, depth=self.w_bytes, init=[])
+        self.th_wr, self.th_rd, self.st_wr, self.st_rd = th_wr, th_rd, st_wr, st_rd
+        if self.readback:
+            m.submodules.wsh = w_mem = memory.Memory(shape=8, depth=loader.w_bytes,
+                                                     init=[])
             w_wr, w_rd = w_mem.write_port(), w_mem.read_port(transparent_for=())
+            self.w_wr, self.w_rd = w_wr, w_rd
 
-        # -- access check -------------------------------------------------------
+    def _access_check(self):
+        """``ok``/``ok_read`` of the access, :data:`OK_LATENCY` cycles behind it."""
+        m, acc, infos = self.m, self.acc, self.loader.infos
         # Stage 1 registers the inputs; stage 2 registers the check and, while idle,
         # the start values of every state register, so a write/read pulse only
         # changes state (see OK_LATENCY).
         i_region, i_length = Signal(8), Signal(range(protocol.MAX_PACKET + 1))
-        nbits = max(max_size, 2).bit_length()
+        nbits = max(max(r.size for r in infos), 2).bit_length()
         i_off, i_high = Signal(nbits), Signal()            # offset below/above 2**nbits
+        self.i_region, self.i_length, self.i_off = i_region, i_length, i_off
         m.d.sync += [i_region.eq(acc.region), i_length.eq(acc.length),
                      i_off.eq(acc.offset[:nbits]), i_high.eq(acc.offset[nbits:] != 0)]
         # A huge offset must not wrap into range: its high bits refuse it.
@@ -311,184 +333,207 @@ class ExtLoader(wiring.Component):
         hit = Signal()
         is_weights = Signal()
         with m.Switch(i_region):
-            for r in self.infos:
+            for r in infos:
                 with m.Case(r.region):
                     a = _log2(r.align)
                     aligned = ((i_off[:a] == 0) & (i_length[:a] == 0)) if a else 1
                     m.d.comb += [hit.eq(aligned & ~i_high & (end <= r.size)),
                                  is_weights.eq(r.kind == "weights")]
         m.d.sync += [acc.ok.eq(hit),
-                     acc.ok_read.eq(hit & (~is_weights if not self.weight_readback
-                                            else 1))]
+                     acc.ok_read.eq(hit & (~is_weights if not self.readback else 1))]
 
-        # -- state ----------------------------------------------------------------
-        rem = Signal(range(protocol.MAX_PACKET + 1))      # bytes still due
-        nbyte = Signal(range(max(L, VALUE_BYTES)))        # byte within row / value
-        chunk = Signal(LOAD_CHUNK)
+    def _registers(self):
+        """The state of an access: what is due, where it goes."""
+        ext, F, L, G, A = self.ext, self.F, self.L, self.G, self.A
+        w_bytes, n_layers = self.loader.w_bytes, self.n_layers
+        n_wchunks, n_pchunks = ext.chunks(Sel.WEIGHTS), ext.chunks(Sel.PARAMS)
+        self.rem = Signal(range(protocol.MAX_PACKET + 1))      # bytes still due
+        self.nbyte = Signal(range(max(L, VALUE_BYTES)))        # byte within row / value
+        self.chunk = Signal(LOAD_CHUNK)
         # weights
-        row = Signal(range(ext.w_depth + 1))
-        rowq = Signal(range(ext.w_depth + 1))             # the row of lane group 0
-        g = Signal(range(max(G, 2)))
-        stride = Signal(range(ext.w_depth + 1))
-        down = Signal()
-        waddr = Signal(range(max(self.w_bytes, 2)))
+        self.row = Signal(range(ext.w_depth + 1))
+        self.rowq = Signal(range(ext.w_depth + 1))             # the row of lane group 0
+        self.g = Signal(range(max(G, 2)))
+        self.stride = Signal(range(ext.w_depth + 1))
+        self.down = Signal()
+        self.waddr = Signal(range(max(w_bytes, 2)))
         # thresholds / steps
-        is_step = Signal()
-        sh_base = Signal(range(n_layers * F + 1))
-        p_base = Signal(range(max(ext.param_depth, 2)))
-        neuron = Signal(range(F + 1))
-        j = Signal(range(A + 1))
-        pword = Signal(n_pchunks * LOAD_CHUNK)
-        beat = Signal(range(max(n_wchunks, n_pchunks) + 1))
+        self.is_step = Signal()
+        self.sh_base = Signal(range(n_layers * F + 1))
+        self.p_base = Signal(range(max(ext.param_depth, 2)))
+        self.neuron = Signal(range(F + 1))
+        self.j = Signal(range(A + 1))
+        self.pword = Signal(n_pchunks * LOAD_CHUNK)
+        self.beat = Signal(range(max(n_wchunks, n_pchunks) + 1))
         # reads
-        raddr = Signal(range(max(self.w_bytes, VALUE_BYTES * n_layers * F) + 1))
-        rsrc = Signal(2)                                   # 0 weights, 1 thr, 2 step
-        rvalid = Signal()
-        rlane = Signal(2)
+        self.raddr = Signal(range(max(w_bytes, VALUE_BYTES * n_layers * F) + 1))
+        self.rsrc = Signal(2)                                   # 0 weights, 1 thr, 2 step
+        self.rvalid = Signal()
+        self.rlane = Signal(2)
+        self.kind_w = Signal()                                  # the region holds weights
 
-        lp = self.load.payload
-        off = i_off
-        kind_w = Signal()                                  # the region holds weights
-
+    def build(self):
+        m = self.m
         with m.FSM(name="ext_loader") as fsm:
             with m.State("IDLE"):
-                # Start values of the access on the inputs (registered, see OK_LATENCY).
-                m.d.sync += [rem.eq(i_length), nbyte.eq(0), rvalid.eq(0)]
-                with m.Switch(i_region):
-                    for r in self.infos:
-                        with m.Case(r.region):
-                            if r.kind == "weights":
-                                t = off >> _log2(L)
-                                gi = t[:_log2(G)] if G > 1 else Const(0, 1)
-                                q = t >> _log2(G)
-                                c = r.base + r.first
-                                rq = (c - q) if r.down else (c + q)
-                                m.d.sync += [kind_w.eq(1), rowq.eq(rq),
-                                             row.eq(rq + gi * r.stride),
-                                             g.eq(gi), stride.eq(r.stride),
-                                             down.eq(r.down),
-                                             waddr.eq(r.shadow + off)]
-                                if self.weight_readback:
-                                    m.d.sync += [rsrc.eq(0), raddr.eq(r.shadow + off)]
-                            else:
-                                m.d.sync += [kind_w.eq(0), is_step.eq(r.kind == "step"),
-                                             sh_base.eq(r.shadow),
-                                             p_base.eq(r.param_base),
-                                             neuron.eq(off >> _log2(VALUE_BYTES)),
-                                             rsrc.eq(1 if r.kind == "threshold" else 2),
-                                             raddr.eq(VALUE_BYTES * r.shadow + off)]
-                with m.If(acc.write & acc.ok):
-                    m.next = "P_BYTES"
-                    with m.If(kind_w):
-                        m.next = "W_BYTES"
-                with m.Elif(acc.read & acc.ok_read):
-                    m.next = "READ"
+                self._start()
+            self._weight_states()
+            self._value_states()
+            self._read_state()
+        m.d.comb += self.acc.busy.eq(~fsm.ongoing("IDLE"))
 
-            # -- weights: collect 4 bytes (or the row's end), send one beat --------
-            with m.State("W_BYTES"):
-                m.d.comb += acc.wdata.ready.eq(rem != 0)
-                with m.If(rem == 0):
-                    m.next = "IDLE"                          # a zero-length write
-                with m.Elif(acc.wdata.valid):
-                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
-                                 rem.eq(rem - 1), waddr.eq(waddr + 1)]
-                    if self.weight_readback:
-                        m.d.comb += [w_wr.addr.eq(waddr), w_wr.data.eq(acc.wdata.payload),
-                                     w_wr.en.eq(1)]
-                    with m.If((nbyte[:2] == 3) | (nbyte == L - 1)):
-                        m.next = "W_BEAT"
+    def _start(self):
+        """In ``IDLE``: the start values of the access on the inputs (registered, see
+        :data:`OK_LATENCY`), and the start of a write or read."""
+        m, acc, L, G, off = self.m, self.acc, self.L, self.G, self.i_off
+        m.d.sync += [self.rem.eq(self.i_length), self.nbyte.eq(0), self.rvalid.eq(0)]
+        with m.Switch(self.i_region):
+            for r in self.loader.infos:
+                with m.Case(r.region):
+                    if r.kind == "weights":
+                        t = off >> _log2(L)
+                        gi = t[:_log2(G)] if G > 1 else Const(0, 1)
+                        q = t >> _log2(G)
+                        c = r.base + r.first
+                        rq = (c - q) if r.down else (c + q)
+                        m.d.sync += [self.kind_w.eq(1), self.rowq.eq(rq),
+                                     self.row.eq(rq + gi * r.stride),
+                                     self.g.eq(gi), self.stride.eq(r.stride),
+                                     self.down.eq(r.down),
+                                     self.waddr.eq(r.shadow + off)]
+                        if self.readback:
+                            m.d.sync += [self.rsrc.eq(0), self.raddr.eq(r.shadow + off)]
+                    else:
+                        m.d.sync += [self.kind_w.eq(0), self.is_step.eq(r.kind == "step"),
+                                     self.sh_base.eq(r.shadow),
+                                     self.p_base.eq(r.param_base),
+                                     self.neuron.eq(off >> _log2(VALUE_BYTES)),
+                                     self.rsrc.eq(1 if r.kind == "threshold" else 2),
+                                     self.raddr.eq(VALUE_BYTES * r.shadow + off)]
+        with m.If(acc.write & acc.ok):
+            m.next = "P_BYTES"
+            with m.If(self.kind_w):
+                m.next = "W_BYTES"
+        with m.Elif(acc.read & acc.ok_read):
+            m.next = "READ"
+
+    def _weight_states(self):
+        """Weights: collect 4 bytes (or the row's end), send one beat."""
+        m, acc, L, G = self.m, self.acc, self.L, self.G
+        load, lp = self.loader.load, self.loader.load.payload
+        rem, nbyte, chunk, row, rowq, g = (self.rem, self.nbyte, self.chunk, self.row,
+                                           self.rowq, self.g)
+        with m.State("W_BYTES"):
+            m.d.comb += acc.wdata.ready.eq(rem != 0)
+            with m.If(rem == 0):
+                m.next = "IDLE"                          # a zero-length write
+            with m.Elif(acc.wdata.valid):
+                m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
+                             rem.eq(rem - 1), self.waddr.eq(self.waddr + 1)]
+                if self.readback:
+                    m.d.comb += [self.w_wr.addr.eq(self.waddr),
+                                 self.w_wr.data.eq(acc.wdata.payload), self.w_wr.en.eq(1)]
+                with m.If((nbyte[:2] == 3) | (nbyte == L - 1)):
+                    m.next = "W_BEAT"
+                with m.Else():
+                    m.d.sync += nbyte.eq(nbyte + 1)
+
+        with m.State("W_BEAT"):
+            commit = nbyte == L - 1
+            m.d.comb += [load.valid.eq(1), lp.sel.eq(Sel.WEIGHTS),
+                         lp.addr.eq(row), lp.data.eq(chunk), lp.commit.eq(commit)]
+            with m.If(load.ready):
+                m.d.sync += [chunk.eq(0), nbyte.eq(nbyte + 1)]
+                with m.If(commit):
+                    m.d.sync += nbyte.eq(0)
+                    # Next run: the next lane group, or the next tap/channel.
+                    with m.If(g == G - 1):
+                        nq = Mux(self.down, rowq - 1, rowq + 1)
+                        m.d.sync += [g.eq(0), rowq.eq(nq), row.eq(nq)]
                     with m.Else():
-                        m.d.sync += nbyte.eq(nbyte + 1)
+                        m.d.sync += [g.eq(g + 1), row.eq(row + self.stride)]
+                m.next = "W_BYTES"
+                with m.If(rem == 0):
+                    m.next = "IDLE"
 
-            with m.State("W_BEAT"):
-                commit = nbyte == L - 1
-                m.d.comb += [self.load.valid.eq(1), lp.sel.eq(Sel.WEIGHTS),
-                             lp.addr.eq(row), lp.data.eq(chunk), lp.commit.eq(commit)]
-                with m.If(self.load.ready):
-                    m.d.sync += [chunk.eq(0), nbyte.eq(nbyte + 1)]
-                    with m.If(commit):
-                        m.d.sync += nbyte.eq(0)
-                        # Next run: the next lane group, or the next tap/channel.
-                        with m.If(g == G - 1):
-                            nq = Mux(down, rowq - 1, rowq + 1)
-                            m.d.sync += [g.eq(0), rowq.eq(nq), row.eq(nq)]
-                        with m.Else():
-                            m.d.sync += [g.eq(g + 1), row.eq(row + stride)]
-                    m.next = "W_BYTES"
+    def _value_states(self):
+        """Thresholds / steps: collect a value, store it, rewrite its word."""
+        m, acc, A, ext = self.m, self.acc, self.A, self.ext
+        load, lp = self.loader.load, self.loader.load.payload
+        rem, nbyte, chunk, neuron, j = self.rem, self.nbyte, self.chunk, self.neuron, self.j
+        sh_base, pword, beat, slot = self.sh_base, self.pword, self.beat, ext.param_slot
+        th_wr, th_rd, st_wr, st_rd = self.th_wr, self.th_rd, self.st_wr, self.st_rd
+        n_pchunks = ext.chunks(Sel.PARAMS)
+        with m.State("P_BYTES"):
+            m.d.comb += acc.wdata.ready.eq(rem != 0)
+            with m.If(rem == 0):
+                m.next = "IDLE"
+            with m.Elif(acc.wdata.valid):
+                m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
+                             rem.eq(rem - 1), nbyte.eq(nbyte + 1)]
+                with m.If(nbyte[:2] == VALUE_BYTES - 1):
+                    m.d.sync += nbyte.eq(0)
+                    m.next = "P_STORE"
+
+        with m.State("P_STORE"):
+            m.d.comb += [th_wr.addr.eq(sh_base + neuron), th_wr.data.eq(chunk),
+                         th_wr.en.eq(~self.is_step),
+                         st_wr.addr.eq(sh_base + neuron), st_wr.data.eq(chunk),
+                         st_wr.en.eq(self.is_step)]
+            m.d.sync += j.eq(0)
+            m.next = "P_GATHER"
+
+        with m.State("P_GATHER"):
+            # Read the word's act_units neurons (one a cycle, data a cycle later)
+            # and shift them in: the first read ends in slot 0.
+            n0 = Cat(Const(0, _log2(A)), neuron[_log2(A):]) if A > 1 else neuron
+            m.d.comb += [th_rd.addr.eq(sh_base + n0 + j), st_rd.addr.eq(sh_base + n0 + j),
+                         th_rd.en.eq(1), st_rd.en.eq(1)]
+            m.d.sync += j.eq(j + 1)
+            with m.If(j != 0):
+                m.d.sync += pword.eq(Cat(pword[slot:A * slot], th_rd.data, st_rd.data))
+            with m.If(j == A):
+                m.d.sync += beat.eq(0)
+                m.next = "P_BEAT"
+
+        with m.State("P_BEAT"):
+            commit = beat == n_pchunks - 1
+            m.d.comb += [load.valid.eq(1), lp.sel.eq(Sel.PARAMS),
+                         lp.addr.eq(self.p_base + (neuron >> _log2(A))),
+                         lp.data.eq(pword[:LOAD_CHUNK]), lp.commit.eq(commit)]
+            with m.If(load.ready):
+                m.d.sync += [pword.eq(pword >> LOAD_CHUNK), beat.eq(beat + 1)]
+                with m.If(commit):
+                    m.d.sync += [neuron.eq(neuron + 1), chunk.eq(0)]
+                    m.next = "P_BYTES"
                     with m.If(rem == 0):
                         m.next = "IDLE"
 
-            # -- thresholds / steps: collect a value, store it, rewrite its word ---
-            with m.State("P_BYTES"):
-                m.d.comb += acc.wdata.ready.eq(rem != 0)
-                with m.If(rem == 0):
+    def _read_state(self):
+        """Reads: one byte a cycle, the read port holding while ``rdata`` waits."""
+        m, acc, rem, raddr, rsrc = self.m, self.acc, self.rem, self.raddr, self.rsrc
+        th_rd, st_rd = self.th_rd, self.st_rd
+        with m.State("READ"):
+            advance = ~self.rvalid | acc.rdata.ready
+            word = Signal(32)
+            with m.Switch(rsrc):
+                if self.readback:
+                    with m.Case(0):
+                        m.d.comb += word.eq(self.w_rd.data)
+                with m.Case(1):
+                    m.d.comb += word.eq(th_rd.data)
+                with m.Case(2):
+                    m.d.comb += word.eq(st_rd.data)
+            m.d.comb += [acc.rdata.valid.eq(self.rvalid),
+                         acc.rdata.payload.eq(word.word_select(self.rlane, 8)),
+                         th_rd.addr.eq(raddr >> 2), st_rd.addr.eq(raddr >> 2),
+                         th_rd.en.eq(advance), st_rd.en.eq(advance)]
+            if self.readback:
+                m.d.comb += [self.w_rd.addr.eq(raddr), self.w_rd.en.eq(advance)]
+            with m.If(advance):
+                m.d.sync += self.rvalid.eq(rem != 0)
+                with m.If(rem != 0):
+                    m.d.sync += [raddr.eq(raddr + 1), rem.eq(rem - 1),
+                                 self.rlane.eq(Mux(rsrc == 0, 0, raddr[:2]))]
+                with m.Else():
                     m.next = "IDLE"
-                with m.Elif(acc.wdata.valid):
-                    m.d.sync += [chunk.word_select(nbyte[:2], 8).eq(acc.wdata.payload),
-                                 rem.eq(rem - 1), nbyte.eq(nbyte + 1)]
-                    with m.If(nbyte[:2] == VALUE_BYTES - 1):
-                        m.d.sync += nbyte.eq(0)
-                        m.next = "P_STORE"
-
-            with m.State("P_STORE"):
-                m.d.comb += [th_wr.addr.eq(sh_base + neuron), th_wr.data.eq(chunk),
-                             th_wr.en.eq(~is_step),
-                             st_wr.addr.eq(sh_base + neuron), st_wr.data.eq(chunk),
-                             st_wr.en.eq(is_step)]
-                m.d.sync += j.eq(0)
-                m.next = "P_GATHER"
-
-            with m.State("P_GATHER"):
-                # Read the word's act_units neurons (one a cycle, data a cycle later)
-                # and shift them in: the first read ends in slot 0.
-                n0 = Cat(Const(0, _log2(A)), neuron[_log2(A):]) if A > 1 else neuron
-                m.d.comb += [th_rd.addr.eq(sh_base + n0 + j), st_rd.addr.eq(sh_base + n0 + j),
-                             th_rd.en.eq(1), st_rd.en.eq(1)]
-                m.d.sync += j.eq(j + 1)
-                with m.If(j != 0):
-                    m.d.sync += pword.eq(Cat(pword[slot:A * slot], th_rd.data, st_rd.data))
-                with m.If(j == A):
-                    m.d.sync += beat.eq(0)
-                    m.next = "P_BEAT"
-
-            with m.State("P_BEAT"):
-                commit = beat == n_pchunks - 1
-                m.d.comb += [self.load.valid.eq(1), lp.sel.eq(Sel.PARAMS),
-                             lp.addr.eq(p_base + (neuron >> _log2(A))),
-                             lp.data.eq(pword[:LOAD_CHUNK]), lp.commit.eq(commit)]
-                with m.If(self.load.ready):
-                    m.d.sync += [pword.eq(pword >> LOAD_CHUNK), beat.eq(beat + 1)]
-                    with m.If(commit):
-                        m.d.sync += [neuron.eq(neuron + 1), chunk.eq(0)]
-                        m.next = "P_BYTES"
-                        with m.If(rem == 0):
-                            m.next = "IDLE"
-
-            # -- reads: one byte a cycle, the read port holding while rdata waits ---
-            with m.State("READ"):
-                advance = ~rvalid | acc.rdata.ready
-                word = Signal(32)
-                with m.Switch(rsrc):
-                    if self.weight_readback:
-                        with m.Case(0):
-                            m.d.comb += word.eq(w_rd.data)
-                    with m.Case(1):
-                        m.d.comb += word.eq(th_rd.data)
-                    with m.Case(2):
-                        m.d.comb += word.eq(st_rd.data)
-                m.d.comb += [acc.rdata.valid.eq(rvalid),
-                             acc.rdata.payload.eq(word.word_select(rlane, 8)),
-                             th_rd.addr.eq(raddr >> 2), st_rd.addr.eq(raddr >> 2),
-                             th_rd.en.eq(advance), st_rd.en.eq(advance)]
-                if self.weight_readback:
-                    m.d.comb += [w_rd.addr.eq(raddr), w_rd.en.eq(advance)]
-                with m.If(advance):
-                    m.d.sync += rvalid.eq(rem != 0)
-                    with m.If(rem != 0):
-                        m.d.sync += [raddr.eq(raddr + 1), rem.eq(rem - 1),
-                                     rlane.eq(Mux(rsrc == 0, 0, raddr[:2]))]
-                    with m.Else():
-                        m.next = "IDLE"
-
-        m.d.comb += acc.busy.eq(~fsm.ongoing("IDLE"))
-        return m
