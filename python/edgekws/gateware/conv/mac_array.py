@@ -134,7 +134,8 @@ class MacArray:
         # activations are zero-extended), so it is computed once and registered in one
         # copy per group of LANE_GROUP lanes: a single register would fan out to every
         # DSP of the array (6-9 ns of routing on the ECP5-85F). The copies are marked
-        # ``keep`` and the FPGA flow (edgekws.fpga.flow) keeps such flip-flops from being merged.
+        # ``keep`` and the FPGA flow (edgekws.fpga.flow) keeps such flip-flops from being
+        # merged.
         self.bcast = bcast = Signal(signed(spec.operand_width), name="a_bcast")
         with m.Switch(s2["kind"]):
             with m.Case(_Kind.CONV):

@@ -44,6 +44,7 @@ def times(index, k: int, n: int):
 
 def keep_copies(name: str, lanes: int, **kw) -> list:
     """One flip-flop per group of :data:`LANE_GROUP` lanes (``keep``), where one register
-    would fan out to every lane of the array; the FPGA flow (``edgekws.fpga.flow``) keeps them unmerged."""
+    would fan out to every lane of the array; the FPGA flow (``edgekws.fpga.flow``) keeps
+    them unmerged."""
     return [Signal(name=f"{name}_c{k}", attrs={"keep": 1}, **kw)
             for k in range(-(-lanes // LANE_GROUP))]
