@@ -167,8 +167,9 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     the temporary folder) and on no TCP port, since it checks no token; clients reach
     it through the front of :mod:`edgekws.host.server`, which forwards one client at a
     time (the board has one UART), tells any other that the board is busy, and drops a
-    client silent for ``idle`` seconds (default :data:`edgekws.limits.SERVER_IDLE_SECONDS`) so that a
-    stalled client cannot keep the board from the others.
+    client silent for ``idle`` seconds (default
+    :data:`edgekws.limits.SERVER_IDLE_SECONDS`) so that a stalled client cannot keep the
+    board from the others.
 
     Parameters
     ----------
