@@ -275,6 +275,12 @@ int main(int argc, char** argv) {
     auto dump = [](uint64_t) {};
 #endif
 
+    FILE* trace = nullptr;   // opened first: a bad path leaves no socket behind
+    if (!opt.trace.empty() && !(trace = std::fopen(opt.trace.c_str(), "w"))) {
+        std::fprintf(stderr, "board_bridge: cannot write --trace %s: %s\n",
+                     opt.trace.c_str(), std::strerror(errno));
+        return 2;
+    }
     int lfd = listen_unix(opt.unix_path);
     std::printf("listening unix://%s\n", opt.unix_path.c_str());
     std::fflush(stdout);
@@ -282,12 +288,6 @@ int main(int argc, char** argv) {
     UartDriver drv{opt.cycles_per_bit};
     UartMonitor mon{opt.cycles_per_bit};
     FrameTrace trace_in{"in"}, trace_out{"out"};
-    FILE* trace = nullptr;
-    if (!opt.trace.empty() && !(trace = std::fopen(opt.trace.c_str(), "w"))) {
-        std::fprintf(stderr, "board_bridge: cannot write --trace %s: %s\n",
-                     opt.trace.c_str(), std::strerror(errno));
-        return 2;
-    }
     FrameCounter sent, replied;
     std::vector<uint8_t> outbox;
     int cfd = -1;
