@@ -72,7 +72,9 @@ def test_bridge_trace_on_a_loopback_design(tmp_path):
         assert abs(r0 - q0) <= 1                                # the echo starts at once
         assert 0 < q1 - r1 <= 4                                 # half a stop bit earlier
     exe = build_simulated_board(verilog)
-    res = subprocess.run([str(exe), "--cycles-per-bit", "4", "--trace",
+    sock = tmp_path / "bridge.sock"
+    res = subprocess.run([str(exe), "--cycles-per-bit", "4", "--unix", str(sock), "--trace",
                           str(tmp_path / "no" / "such" / "dir.txt")], capture_output=True,
                          text=True, timeout=30)
     assert res.returncode == 2 and "cannot write --trace" in res.stderr
+    assert not sock.exists()        # refused before it listens

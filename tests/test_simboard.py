@@ -1,9 +1,10 @@
-"""The simulated board: Verilator top-level + UART bridge on loopback TCP, driven by the
-unchanged Board driver; the same test bodies run against the golden emulator.
+"""The simulated board: Verilator top-level + UART bridge behind the loopback front, driven
+by the unchanged Board driver; the same test bodies run against the golden emulator.
 
 * The bridge itself is checked on a loopback stand-in (``uart_tx = uart_rx``): every
   byte comes back bit-exact through two bit-level UART conversions, reconnection works,
-  the statistics add up and an idle bridge sleeps.
+  the statistics add up and an idle bridge sleeps. The bridge (no token check) listens
+  on no TCP port, only on a socket in a folder of the owner's.
 * The Board tests (identify, load the shipped model, infer real FSDD frames, add
   classes, fit, read back) compare every frame's classes, potentials and learned flag,
   and the read-back model, with the golden model, for ``emulator`` and ``simulated``.
@@ -18,6 +19,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import time
 
@@ -96,14 +98,81 @@ def test_bridge_loopback_bit_exact(loopback_v, cpb):
     assert stats["cycles_per_s"] > 0
 
 
+def _socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:     # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    return inodes
+
+
+def _tcp_listening_ports(pid):
+    """The TCP ports (IPv4 and IPv6) on which process ``pid`` holds a listening socket."""
+    inodes, ports = _socket_inodes(pid), set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                field = line.split()
+                if field[3] == "0A" and field[9] in inodes:     # 0A: TCP_LISTEN
+                    ports.add(int(field[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _unix_listening_paths(pid):
+    """The socket paths on which process ``pid`` listens (``/proc/net/unix``)."""
+    inodes, paths = _socket_inodes(pid), []
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            field = line.split()
+            if int(field[3], 16) & 0x10000 and field[6] in inodes and len(field) > 7:
+                paths.append(field[7])              # 0x10000: __SO_ACCEPTCON, listening
+    return paths
+
+
+@pytest.mark.parametrize("front", ["tcp", "tcp+token", "unix+token"])
+def test_bridge_listens_on_no_tcp_port(loopback_v, tmp_path, front):
+    """Only the public front listens on TCP: the bridge behind it (which has no token
+    check) is reachable only through a socket in a folder of the owner's alone."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc")
+    token = b"k" * 32 if "token" in front else None
+    unix = tmp_path / "front.sock" if front.startswith("unix") else None
+    before = _tcp_listening_ports(os.getpid())
+    with serve_simulated(0, verilog=loopback_v, cpb=4, token=token, unix=unix) as sim:
+        assert _tcp_listening_ports(sim.process.pid) == set()
+        public = set() if unix else {sim.port}
+        assert _tcp_listening_ports(os.getpid()) - before == public
+        private = _unix_listening_paths(sim.process.pid)
+        assert len(private) == 1
+        folder = os.path.dirname(private[0])
+        st = os.stat(folder)
+        assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid()
+        if token is None:       # the front still reaches the bridge
+            with socket.create_connection(("127.0.0.1", sim.port)) as s:
+                s.sendall(b"\x00through\x00")
+                assert _recv_exactly(s, 9) == b"\x00through\x00"
+    assert not os.path.exists(folder)
+
+
 def test_bridge_bad_arguments(loopback_v):
     exe = build_simulated_board(loopback_v)
     res = subprocess.run([str(exe), "--cycles-per-bit", "1"], capture_output=True, text=True)
     assert res.returncode == 2
     assert "--cycles-per-bit must be at least 2" in res.stderr
-    res = subprocess.run([str(exe), "--cycles-per-bit", "4", "--port", "x"],
+    res = subprocess.run([str(exe), "--cycles-per-bit", "x"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "--cycles-per-bit must be a non-negative integer, not 'x'" in res.stderr
+    res = subprocess.run([str(exe), "--cycles-per-bit", "4"], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "--unix needs a socket path of 1 to 107 bytes, not ''" in res.stderr
+    # TCP is gone: the bridge checks no token, so it must not be reachable by anyone.
+    res = subprocess.run([str(exe), "--cycles-per-bit", "4", "--port", "0"],
                          capture_output=True, text=True)
-    assert res.returncode == 2 and "--port must be a non-negative integer, not 'x'" in res.stderr
+    assert res.returncode == 2 and "unknown option '--port'" in res.stderr
     with pytest.raises(ValueError, match="port must be in 0..65535, not 70000"):
         serve_simulated(70000, verilog=loopback_v, cpb=4)
     with pytest.raises(FileNotFoundError, match="no Verilog at .*nothing.v"):

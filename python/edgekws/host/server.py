@@ -15,11 +15,12 @@ client is admitted) and ``finished`` (true: send what is pending, then close; se
 :class:`edgekws.host.access.AuthSession`). The listening socket may be TCP or
 Unix-domain (:func:`edgekws.host.access.listen_unix`). :class:`PacketSession` serves an in-process
 :class:`~edgekws.host.packet_server.PacketServer` (the emulator; any number of
-clients); :class:`ProxySession` forwards bytes to another TCP server (the Verilator
-bridge, which has one UART and so takes one client).
+clients); :class:`ProxySession` forwards bytes to another server (the Verilator
+bridge on its private Unix-domain socket, which has one UART and so takes one client).
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -70,11 +71,21 @@ class PacketSession:
 
 
 class ProxySession:
-    """One client forwarded byte for byte to the TCP server at ``address``."""
+    """One client forwarded byte for byte to the server at ``address``: ``(host, port)``
+    for TCP, a path for a Unix-domain socket."""
 
     def __init__(self, address):
-        self.backend = socket.create_connection(address, timeout=5)
-        self.backend.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(address, tuple):
+            self.backend = socket.create_connection(address, timeout=5)
+            self.backend.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            self.backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.backend.settimeout(5)
+                self.backend.connect(os.fspath(address))
+            except OSError:
+                self.backend.close()
+                raise
         self.backend.settimeout(limits.SERVER_WRITE_SECONDS)
 
     def on_data(self, data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""The simulated board: the gateware top-level in Verilator, its UART on loopback TCP.
+"""The simulated board: the gateware top-level in Verilator, its UART behind a server.
 
 ::
 
@@ -10,8 +10,12 @@
 ``rtl/edgekws_board.v`` (module ``edgekws_board``: ``clk``, ``rst``, ``uart_rx``,
 ``uart_tx``; an installed wheel carries a copy, :func:`edgekws.locations.rtl_dir`) is
 compiled with ``board_bridge.cpp`` (:mod:`edgekws.verilator`), a C++ main that clocks the design
-and shifts every UART bit to and from one TCP client at the gateware's own cycles per
-bit (``SIM_CLK_HZ / SIM_BAUD`` of ``edgekws.gateware.top``). The host side is the
+and shifts every UART bit to and from one client of a Unix-domain socket at the
+gateware's own cycles per bit (``SIM_CLK_HZ / SIM_BAUD`` of ``edgekws.gateware.top``).
+That socket is private (in a folder of mode 0700 made for it, removed on close); the
+only client is the front of :mod:`edgekws.host.server` in this process, which serves
+the public loopback port or Unix socket with the checks of :mod:`edgekws.host.access`.
+The host side is the
 unchanged :class:`~edgekws.host.board.Board` over pyserial's ``socket://``: what runs
 against the emulator (:func:`edgekws.host.emulator.serve_tcp`) runs against this, and
 the returned object has the same shape (``url``, ``close()``, ``wait()``, a context
@@ -26,8 +30,10 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +48,6 @@ DEFAULT_VERILOG = rtl_dir() / f"{TOPLEVEL}.v"
 #: The C++ harness, package data of :mod:`edgekws.verilator`.
 BRIDGE_CPP = PACKAGE_DIR / "verilator" / "board_bridge.cpp"
 
-_LISTEN = re.compile(rb"listening (socket://127\.0\.0\.1:(\d+))")
 _STATS = re.compile(r"(\w+)=([0-9.]+)")
 
 
@@ -89,10 +94,12 @@ class SimulatedBoard:
     ``connections``, ``bytes_in``, ``bytes_out``, ``uart_framing_errors``.
     """
 
-    def __init__(self, process: subprocess.Popen, url: str, port: int, front=None):
+    def __init__(self, process: subprocess.Popen, url: str, port: int, front=None,
+                 private: str | None = None):
         self.process, self.url, self.port = process, url, port
         self.stats: dict = {}
         self._front = front   # (thread, stop event, listener) of the client front
+        self._private = private   # the folder of the bridge's socket
 
     def close(self) -> dict:
         """Stop the client front and the simulator (SIGTERM); return its statistics."""
@@ -111,6 +118,9 @@ class SimulatedBoard:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
         if proc.stdout is not None and not proc.stdout.closed:
             rest = proc.stdout.read().decode(errors="replace")
             proc.stdout.close()
@@ -153,11 +163,13 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     """Build if needed, start the simulated board on ``127.0.0.1:port`` (0 = any free),
     or on the Unix-domain socket ``unix`` (a path; mode 0600).
 
-    The bridge itself listens on a private loopback port; clients reach it through the
-    front of :mod:`edgekws.host.server`, which forwards one client at a time (the board
-    has one UART), tells any other that the board is busy, and drops a client silent
-    for ``idle`` seconds (default :data:`edgekws.limits.SERVER_IDLE_SECONDS`) so that a
-    stalled client cannot keep the board from the others.
+    The bridge itself listens on a Unix-domain socket in a private folder (mode 0700, in
+    the temporary folder) and on no TCP port, since it checks no token; clients reach
+    it through the front of :mod:`edgekws.host.server`, which forwards one client at a
+    time (the board has one UART), tells any other that the board is busy, and drops a
+    client silent for ``idle`` seconds (default
+    :data:`edgekws.limits.SERVER_IDLE_SECONDS`) so that a stalled client cannot keep the
+    board from the others.
 
     Parameters
     ----------
@@ -185,28 +197,32 @@ def serve_simulated(port: int = 0, *, verilog=None, cpb: int | None = None,
     listener = listen_unix(unix) if unix is not None else listen_loopback(port)
     url = f"unix://{os.path.abspath(unix)}" if unix is not None else \
         f"socket://127.0.0.1:{listener.getsockname()[1]}"
+    private = None
     try:
         exe = build_simulated_board(verilog, verbose=verbose, waves=waves is not None)
         if waves is not None:
             Path(waves).parent.mkdir(parents=True, exist_ok=True)
             extra_args = [*extra_args, "--waves", str(Path(waves).resolve())]
-        proc, bridge_port = _start_bridge(exe, cpb, reset_on_connect, extra_args,
-                                          start_timeout)
+        private = tempfile.mkdtemp(prefix="edgekws-sim-")     # mode 0700
+        bridge = os.path.join(private, "bridge.sock")
+        proc = _start_bridge(exe, bridge, cpb, reset_on_connect, extra_args, start_timeout)
     except BaseException:
         close_listener(listener)
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
         raise
-    front = _start_front(listener, bridge_port, idle, token)
+    front = _start_front(listener, bridge, idle, token)
     return SimulatedBoard(proc, url, None if unix is not None else listener.getsockname()[1],
-                          front)
+                          front, private)
 
 
-def _start_front(listener, bridge_port: int, idle, token=None):
+def _start_front(listener, bridge: str, idle, token=None):
     """The client front (one client at a time) forwarding to the bridge, on a thread."""
     import threading
     from .access import guarded
     from .server import ProxySession, serve_sessions
     stop = threading.Event()
-    make = guarded(lambda: ProxySession(("127.0.0.1", bridge_port)), token)
+    make = guarded(lambda: ProxySession(bridge), token)
     thread = threading.Thread(target=serve_sessions, daemon=True, name="edgekws-simfront",
                               args=(listener, make, stop),
                               kwargs=dict(max_clients=1, idle=idle))
@@ -214,10 +230,14 @@ def _start_front(listener, bridge_port: int, idle, token=None):
     return thread, stop, listener
 
 
-def _start_bridge(exe, cpb, reset_on_connect, extra_args, start_timeout):
-    """Start the bridge on a free private port: ``(process, port)``."""
+def _start_bridge(exe, path, cpb, reset_on_connect, extra_args, start_timeout):
+    """Start the bridge on the Unix-domain socket ``path``; return the process once it
+    listens."""
+    if len(os.fsencode(path)) > 100:
+        raise ValueError(f"the simulated board's socket path must be at most 100 bytes, "
+                         f"not {path!r}: set TMPDIR to a shorter folder")
     cpb = cycles_per_bit() if cpb is None else cpb
-    cmd = [str(exe), "--port", "0", "--cycles-per-bit", str(cpb), *extra_args]
+    cmd = [str(exe), "--unix", path, "--cycles-per-bit", str(cpb), *extra_args]
     if reset_on_connect:
         cmd.append("--reset-on-connect")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -233,9 +253,8 @@ def _start_bridge(exe, cpb, reset_on_connect, extra_args, start_timeout):
             raise RuntimeError(f"the simulated board did not start (exit {proc.returncode}, "
                                f"output {line!r}); command: {' '.join(cmd)}")
         line += chunk
-    match = _LISTEN.search(line)
-    if not match:
+    if line.strip() != b"listening unix://" + os.fsencode(path):
         proc.kill()
         proc.wait()
         raise RuntimeError(f"unexpected first line from the simulated board: {line!r}")
-    return proc, int(match.group(2))
+    return proc

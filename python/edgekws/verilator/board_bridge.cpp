@@ -1,7 +1,7 @@
 // The simulated board: the Verilated top-level `edgekws_board` with its UART pins
-// bridged, bit by bit, to one loopback TCP client (pyserial `socket://127.0.0.1:PORT`).
+// bridged, bit by bit, to one client of a Unix-domain socket.
 //
-//   board_bridge --cycles-per-bit 4 [--port 0] [--reset-on-connect]
+//   board_bridge --cycles-per-bit 4 --unix PATH [--reset-on-connect]
 //                [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]
 //                [--waves FILE.vcd] [--trace FILE]
 //
@@ -15,8 +15,12 @@
 // middle of its delimiter's stop bit, when the byte is read). A request's compute time
 // is then its reply's FIRST minus its LAST, and the link time the rest.
 //
-// Prints `listening socket://127.0.0.1:PORT` on stdout once the socket is bound, and
+// Prints `listening unix://PATH` on stdout once the socket is bound, and
 // `cycles=... sim_seconds=... cycles_per_s=...` when stopped (SIGTERM/SIGINT).
+//
+// Why a Unix socket and no TCP port: the bridge checks no token, and a loopback port is
+// open to every local user. edgekws.host.simboard puts PATH in a folder of mode 0700
+// made for it, and its front (which does the access checks) is the only client.
 //
 // Why a C++ main and not cocotb: a per-cycle Python loop runs at ~70k cycles/s; the
 // board has to shift every UART bit and run whole inferences, so the loop stays in C++.
@@ -35,7 +39,6 @@
 #include <verilated_vcd_c.h>
 #endif
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -45,11 +48,10 @@
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <vector>
 
@@ -59,7 +61,7 @@ volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
 struct Options {
-    int port = 0;
+    std::string unix_path;                  // --unix PATH (required)
     uint32_t cycles_per_bit = 0;
     bool reset_on_connect = false;
     uint64_t busy_cycles = 20000;           // keep the clock running after activity
@@ -75,7 +77,7 @@ struct Options {
 [[noreturn]] void usage(const char* msg) {
     std::fprintf(stderr,
                  "board_bridge: %s\n"
-                 "usage: board_bridge --cycles-per-bit N [--port P] [--reset-on-connect]\n"
+                 "usage: board_bridge --cycles-per-bit N --unix PATH [--reset-on-connect]\n"
                  "       [--busy-cycles N] [--reply-wait-cycles N] [--poll-cycles N]\n"
                  "       [--waves FILE.vcd] [--trace FILE]\n",
                  msg);
@@ -99,7 +101,7 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) usage((a + " needs a value").c_str());
             return argv[++i];
         };
-        if (a == "--port") o.port = int(parse_u64("--port", value()));
+        if (a == "--unix") o.unix_path = value();
         else if (a == "--cycles-per-bit") o.cycles_per_bit = uint32_t(parse_u64(a.c_str(), value()));
         else if (a == "--reset-on-connect") o.reset_on_connect = true;
         else if (a == "--busy-cycles") o.busy_cycles = parse_u64(a.c_str(), value());
@@ -111,7 +113,10 @@ Options parse(int argc, char** argv) {
         else usage(("unknown option '" + a + "'").c_str());
     }
     if (o.cycles_per_bit < 2) usage("--cycles-per-bit must be at least 2");
-    if (o.port > 65535) usage("--port must be in 0..65535");
+    if (o.unix_path.empty() || o.unix_path.size() >= sizeof(sockaddr_un{}.sun_path))
+        usage(("--unix needs a socket path of 1 to " +
+               std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes, not '" +
+               o.unix_path + "'").c_str());
     if (o.poll_cycles < 1) o.poll_cycles = 1;
 #if !VM_TRACE
     if (!o.waves.empty()) usage("--waves needs a build with --trace");
@@ -230,24 +235,18 @@ struct FrameCounter {
     }
 };
 
-int listen_loopback(int port, int* bound) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+int listen_unix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) { std::perror("board_bridge: socket"); std::exit(1); }
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only, never 0.0.0.0
-    addr.sin_port = htons(uint16_t(port));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);   // length checked in parse
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-        std::fprintf(stderr, "board_bridge: cannot bind 127.0.0.1:%d: %s\n", port,
+        std::fprintf(stderr, "board_bridge: cannot bind %s: %s\n", path.c_str(),
                      std::strerror(errno));
         std::exit(1);
     }
     if (::listen(fd, 1) < 0) { std::perror("board_bridge: listen"); std::exit(1); }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    *bound = ntohs(addr.sin_port);
     return fd;
 }
 
@@ -276,20 +275,19 @@ int main(int argc, char** argv) {
     auto dump = [](uint64_t) {};
 #endif
 
-    int port = 0;
-    int lfd = listen_loopback(opt.port, &port);
-    std::printf("listening socket://127.0.0.1:%d\n", port);
-    std::fflush(stdout);
-
-    UartDriver drv{opt.cycles_per_bit};
-    UartMonitor mon{opt.cycles_per_bit};
-    FrameTrace trace_in{"in"}, trace_out{"out"};
-    FILE* trace = nullptr;
+    FILE* trace = nullptr;   // opened first: a bad path leaves no socket behind
     if (!opt.trace.empty() && !(trace = std::fopen(opt.trace.c_str(), "w"))) {
         std::fprintf(stderr, "board_bridge: cannot write --trace %s: %s\n",
                      opt.trace.c_str(), std::strerror(errno));
         return 2;
     }
+    int lfd = listen_unix(opt.unix_path);
+    std::printf("listening unix://%s\n", opt.unix_path.c_str());
+    std::fflush(stdout);
+
+    UartDriver drv{opt.cycles_per_bit};
+    UartMonitor mon{opt.cycles_per_bit};
+    FrameTrace trace_in{"in"}, trace_out{"out"};
     FrameCounter sent, replied;
     std::vector<uint8_t> outbox;
     int cfd = -1;
@@ -325,8 +323,6 @@ int main(int argc, char** argv) {
         if (cfd < 0) {
             int c = ::accept(lfd, nullptr, nullptr);
             if (c < 0) return;
-            int one = 1;
-            ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             cfd = c;
             ++connections;
             last_activity = cycle;
@@ -397,6 +393,7 @@ int main(int argc, char** argv) {
     if (trace) std::fclose(trace);
     if (cfd >= 0) ::close(cfd);
     ::close(lfd);
+    ::unlink(opt.unix_path.c_str());
     std::printf("cycles=%llu sim_seconds=%.3f cycles_per_s=%.0f connections=%llu "
                 "bytes_in=%llu bytes_out=%llu uart_framing_errors=%llu\n",
                 (unsigned long long)cycle, sim_seconds,
