@@ -2,11 +2,11 @@
 
 ``NO_RW_CHECK`` lets yosys assume that no read of a memory meets a write to the same
 address in the same cycle, so it drops the emulation of the old data that such a read
-returns (docs/design.md §3.6, steps 15 and 16). Each memory marked so is argued to never
-*use* the data of a colliding read. Here the argument is checked: the gateware is built
-with ``poison_collisions=True``, which inverts the data of every read that met a write
-(:class:`edgekws.gateware.ram.PoisonedRead`), and the same cocotb benches as the
-committed Verilog's compare it with the golden model. A used colliding read would
+returns (docs/design/timing-closure.md §3.6, steps 15 and 16). Each memory marked so is
+argued to never *use* the data of a colliding read. Here the argument is checked: the
+gateware is built with ``poison_collisions=True``, which inverts the data of every read
+that met a write (:class:`edgekws.gateware.ram.PoisonedRead`), and the same cocotb benches
+as the committed Verilog's compare it with the golden model. A used colliding read would
 change a result.
 """
 import json

@@ -1,9 +1,8 @@
 """The DS-CNN feature extractor: InputConvolutional then separable layers, Akida 1.0
 integer semantics, bit-exact with :mod:`edgekws.golden`.
 
-Architecture (details and measurements in ``docs/design.md``, "DS-CNN feature
-extractor")
------------------------------------------------------------------------------------
+Architecture (details and measurements in ``docs/design/extractor.md``)
+-----------------------------------------------------------------------
 One MAC array of ``lanes`` multiply-accumulate lanes runs the layers one after the
 other. Lane ``l`` works on filter (or, in a depthwise step, channel) ``g*lanes + l``
 of group ``g``. Every cycle the sequencer issues at most one *op* to the array:
@@ -238,7 +237,7 @@ class DSCNNExtractor(wiring.Component):
         # Weights and parameters are written by the loader only while idle (the write
         # lands before the sequencer's first read), so no read they answer meets a
         # write: ``NO_RW_CHECK`` spares yosys' emulation of a collision, which sat on
-        # a critical path (docs/design.md §3.6, step 15).
+        # a critical path (docs/design/timing-closure.md §3.6, step 15).
         m.submodules.weights = wmem = memory.Memory(shape=self.w_width,
                                                     depth=self.w_depth, init=[],
                                                     attrs=NO_RW_CHECK)
@@ -350,7 +349,8 @@ class DSCNNExtractor(wiring.Component):
                 for k in range(len(banks))]
         # Each bank has its own copy of the low bits of c (``keep``): one register
         # selecting in all banks was the critical route once the zero test was off
-        # the accumulator's path (6 ns to a far bank, step 9 of docs/design.md §3.6).
+        # the accumulator's path (6 ns to a far bank, step 9 of
+        # docs/design/timing-closure.md §3.6).
         c_lo = [Signal(lo_bits, name=f"s0_c_lo{k}", reset_less=True, attrs={"keep": 1})
                 for k in range(len(banks))]
         m.d.sync += [cl.eq(iss["c"][:lo_bits]) for cl in c_lo]
@@ -380,7 +380,7 @@ class DSCNNExtractor(wiring.Component):
 
         # The lanes' operand select, decoded from s1 into one register per group of
         # lanes: decoded from ``s2_kind`` it drove 256 LUTs across the DSP rows (9.8 ns
-        # of routing, step 12 of docs/design.md §3.6).
+        # of routing, step 12 of docs/design/timing-closure.md §3.6).
         is_dw = copies("is_dw")
         m.d.sync += [c.eq(s1["kind"] == _Kind.DW) for c in is_dw]
         hi_copies = [Signal(OW - ACT_SLOT, name=f"opa_hi{k}", reset_less=True,
@@ -402,8 +402,8 @@ class DSCNNExtractor(wiring.Component):
             # Stage 5: the product again, in a fabric flip-flop that the placer can put
             # beside the lane's adder. Straight from the DSP, the route out of the
             # DSP row was in front of the adder and its fan-out (acc, d, shadow): 10.3
-            # ns of routing in the extractor + FC core build (step 14, docs/design.md
-            # §3.6).
+            # ns of routing in the extractor + FC core build (step 14,
+            # docs/design/timing-closure.md §3.6).
             prod_f = Signal.like(prod, name=f"prodf{l}")
             m.d.sync += prod_f.eq(prod)
             prods.append(prod_f)
@@ -444,17 +444,18 @@ class DSCNNExtractor(wiring.Component):
                     m.d.sync += d_regs[c].eq(total[l])
         # The non-zero mask is tested on the registered sums, one cycle after they land
         # (DRAIN waits that cycle): behind the accumulate adder's carry chain it was
-        # the critical path (step 8 of docs/design.md §3.6, 11.1 ns).
+        # the critical path (step 8 of docs/design/timing-closure.md §3.6, 11.1 ns).
         m.d.sync += [nz[c].eq(d_regs[c] != 0) for c in range(F)]
         # The mask's first split (lowest channel, the rest), registered: nz sits by the
         # lanes' d registers, and its route into the subtract's carry chain and on to
         # ``todo`` was the critical path of the extractor + FC core build (6 ns + 4 ns
-        # of routing, step 14 of docs/design.md §3.6).
+        # of routing, step 14 of docs/design/timing-closure.md §3.6).
         nz_cur, nz_todo = Signal(F), Signal(F)
         m.d.sync += [nz_cur.eq(nz & -nz), nz_todo.eq(nz & (nz - 1))]
         # The pointwise walk's end test as a flip-flop (``todo == 0``, derived with
         # each new ``todo``): the 64-input OR in front of the walk's enables was the
-        # critical path of the extractor + FC core build (step 15, docs/design.md §3.6).
+        # critical path of the extractor + FC core build (step 15,
+        # docs/design/timing-closure.md §3.6).
         # From ``nz`` as a tree of flags, it is ready with ``nz_todo`` (step 16).
         nz_todo_empty = Signal()
         m.d.sync += nz_todo_empty.eq(at_most_one(nz))
@@ -465,7 +466,7 @@ class DSCNNExtractor(wiring.Component):
         # ``job_active`` is the post-processor's state; ``job_shift`` are copies of it
         # enabling the shadow shift, one per group of lanes. The state has no lanes to
         # drive: shared with group 0's enables it was 4 ns of routing away from the
-        # post-processor's control (step 11 of docs/design.md §3.6).
+        # post-processor's control (step 11 of docs/design/timing-closure.md §3.6).
         job_active = Signal()
         job_shift = copies("job_active")
         job_active_c = [job_active, *job_shift]
@@ -592,8 +593,8 @@ class DSCNNExtractor(wiring.Component):
         # A finished word is written to the activation RAM a cycle after it is packed,
         # from the trace register and an address register: straight from the
         # activation units, its route to the block RAM was a critical path (step 16 of
-        # docs/design.md §3.6). ``trace.valid`` rises with the write pending, so
-        # ``pp_busy`` covers it and the barrier waits until it has landed.
+        # docs/design/timing-closure.md §3.6). ``trace.valid`` rises with the write
+        # pending, so ``pp_busy`` covers it and the barrier waits until it has landed.
         aw_en = Signal()
         aw_addr = Signal.like(a_wr.addr, reset_less=True)
         m.d.sync += aw_en.eq(0)
