@@ -131,3 +131,25 @@ def test_generated_verilog_is_marked_generated():
     assert {v: attrs[f"rtl/{v}", "diff"] for v in verilog} == \
         {v: "unspecified" for v in verilog}
     assert attrs["rtl/tb/board_smoke.sv", "linguist-generated"] == "unspecified"
+
+
+def named_paths(markdown: str) -> list:
+    """The repository paths written in backticks (``python/...``, ``tests/...``,
+    ``sim/...``, ``rtl/...``; a pytest node id counts as its file), patterns left out."""
+    out = []
+    for token in re.findall(r"`([^`\s]+)`", markdown):
+        path = token.split("::")[0]
+        if re.match(r"(python|tests|sim|rtl)/", path) and not re.search(r"[*<>\[{|]", path):
+            out.append(path)
+    return out
+
+
+def test_named_paths():
+    assert named_paths("`rtl/dscnn_*.v` `tests/a.py::test_b` `python/x/` `build/y`") == \
+        ["tests/a.py", "python/x/"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
+def test_paths_named_in_the_docs_exist(doc):
+    """A moved or renamed file leaves no stale path in the docs."""
+    assert [p for p in named_paths(doc.read_text()) if not (REPO / p).exists()] == []
