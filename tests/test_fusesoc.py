@@ -13,7 +13,7 @@ import pytest
 
 from edgekws import protocol as p
 from edgekws.gateware import fusesoc as fs
-from edgekws.gateware.conv.configs import CONFIGS as CONV_CONFIGS
+from edgekws.gateware.conv.generate import CONFIGS as CONV_CONFIGS
 from edgekws.gateware.generate import CONFIGS as FC_CONFIGS
 from edgekws.gateware.generate import RTL_DIR
 from edgekws.gateware.top import CONFIGS as BOARD_CONFIGS

@@ -1,8 +1,9 @@
 """Verilator + cocotb simulations of the DS-CNN feature extractor (``sim/``).
 
-Each test builds (once, cached) the committed Verilog in ``rtl/`` and runs the cocotb
-test of ``sim/test_conv_extractor.py``: random models and images, every layer's
-activations and the spikes compared with the golden model. Run just these with
+Each test builds (once, cached) the Verilog of a configuration and runs the cocotb test
+of ``sim/test_conv_extractor.py``: random models and images, every layer's activations
+and the spikes compared with the golden model. The product's Verilog is the committed
+``rtl/dscnn_kws.v``; the small configurations' is generated into ``build/test-rtl/``. Run just these with
 ``pytest tests/test_sim_conv_extractor.py`` (``-m slow`` for the long runs).
 """
 import json
@@ -12,15 +13,24 @@ import numpy as np
 import pytest
 
 from edgekws.verilator.runner import build_and_test
+from generated_rtl import generated_source
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def verilog(config: str) -> Path:
+    """The committed Verilog of ``config``, or (not committed) a freshly generated one."""
+    from edgekws.gateware.conv.generate import CONFIGS, generate_verilog
+    if config in CONFIGS:
+        return REPO / "rtl" / f"{config}.v"
+    return generated_source(config, generate_verilog, "test-rtl")
 
 
 def run(config: str, out: Path | None = None, **scenario) -> dict | None:
     env = {"EDGEKWS_CONV_CONFIG": config, "EDGEKWS_CONV_SCENARIO": json.dumps(scenario)}
     if out is not None:
         env["EDGEKWS_CONV_OUT"] = str(out)
-    build_and_test(toplevel=config, verilog_sources=[REPO / "rtl" / f"{config}.v"],
+    build_and_test(toplevel=config, verilog_sources=[verilog(config)],
                    test_module="test_conv_extractor", test_dirs=[REPO / "sim"],
                    testcase="extractor", extra_env=env)
     return json.loads(out.read_text()) if out is not None else None

@@ -2,11 +2,11 @@
 
 ``NO_RW_CHECK`` lets yosys assume that no read of a memory meets a write to the same
 address in the same cycle, so it drops the emulation of the old data that such a read
-returns (docs/design.md §3.6, steps 15 and 16). Each memory marked so is argued to never
-*use* the data of a colliding read. Here the argument is checked: the gateware is built
-with ``poison_collisions=True``, which inverts the data of every read that met a write
-(:class:`edgekws.gateware.ram.PoisonedRead`), and the same cocotb benches as the
-committed Verilog's compare it with the golden model. A used colliding read would
+returns (docs/design/timing-closure.md §3.6, steps 15 and 16). Each memory marked so is
+argued to never *use* the data of a colliding read. Here the argument is checked: the
+gateware is built with ``poison_collisions=True``, which inverts the data of every read
+that met a write (:class:`edgekws.gateware.ram.PoisonedRead`), and the same cocotb benches
+as the committed Verilog's compare it with the golden model. A used colliding read would
 change a result.
 """
 import json
@@ -17,25 +17,18 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import memory
 
 from amaranth_sim import run_sim
-from edgekws.atomicio import atomic_write
 from edgekws.gateware.ram import PoisonedRead, checked_reads
 
 from edgekws.verilator.runner import build_and_test
+from generated_rtl import generated_source
 
 REPO = Path(__file__).resolve().parent.parent
 
-POISONED = REPO / "build" / "poisoned"
-
 
 def poisoned_source(name: str, generate) -> Path:
-    """The poisoned Verilog of configuration ``name``, written once per content (the
-    Verilator build is cached by content)."""
-    text = generate(name, poison=True)
-    assert "poison_collisions=True" in text.splitlines()[1]
-    path = POISONED / f"{name}.v"
-    if not path.exists() or path.read_text() != text:
-        POISONED.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, text.encode())   # pytest-xdist workers may write it at once
+    """The poisoned Verilog of configuration ``name`` in ``build/poisoned/``."""
+    path = generated_source(name, generate, "poisoned", poison=True)
+    assert "poison_collisions=True" in path.read_text().splitlines()[1]
     return path
 
 

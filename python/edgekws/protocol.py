@@ -270,7 +270,7 @@ class Region(enum.IntEnum):
     ``2**(4 - act_bits)``) is refused whole. The extractor's memories read back as zeros
     until written; load every region of a layer before inferring with it.
 
-    FullyConnected learning core (``docs/design.md`` §1.2):
+    FullyConnected learning core (``docs/design/fc-core.md`` §1.2):
 
     * ``FC_WEIGHTS``: neuron ``n`` at ``n * ceil(F / 8)``; bit ``i`` of the neuron's bytes
       (LSB first) is input ``i`` (= WRITE_WEIGHT/READ_WEIGHT words, little-endian).

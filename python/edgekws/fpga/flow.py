@@ -45,13 +45,13 @@ KEEP_FFS = "proc; setattr -set keep 1 a:keep %ci1 c:* %i"
 #: value (``FSM_NO_INIT``) and are marked ``fsm_encoding = "auto"`` (``FSM_ONE_HOT``), so
 #: that yosys' ``fsm`` pass re-encodes every one of them one-hot: one flip-flop per
 #: state, and each state decode in front of the enables and multiplexers is a flip-flop
-#: instead of a LUT of the binary code (docs/design.md §3.6). Without the initial value
-#: the pass still skips an FSM whose state feeds lookups, as the extractor's sequencer
-#: does in its harness ("users of register don't seem to benefit from recoding"); the
-#: attribute overrides that guess (step 16). Nothing is lost: every design here starts
-#: from its reset, not its initial values (the board's PLL holds the sync reset until a
-#: few cycles after lock, ``board.ECP5PLL``), and the reset value of each FSM is its
-#: initial state.
+#: instead of a LUT of the binary code (docs/design/timing-closure.md §3.6). Without the
+#: initial value the pass still skips an FSM whose state feeds lookups, as the extractor's
+#: sequencer does in its harness ("users of register don't seem to benefit from recoding");
+#: the attribute overrides that guess (step 16). Nothing is lost: every design here starts
+#: from its reset, not its initial values (the board's PLL holds the sync reset until a few
+#: cycles after lock, ``board.ECP5PLL``), and the reset value of each FSM is its initial
+#: state.
 FSM_NO_INIT = "setattr -unset init w:*_state"
 FSM_ONE_HOT = f'{FSM_NO_INIT}; setattr -set fsm_encoding "auto" w:*_state'
 
@@ -140,7 +140,7 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
            "--timing-allow-fail"]
     # The heap placer's timing weight and criticality exponent (nextpnr's defaults: 10
     # and 2): raised, the placer pulls the 64 lanes' critical nets together instead of
-    # leaving them to the router (docs/design.md §3.6, step 13).
+    # leaving them to the router (docs/design/timing-closure.md §3.6, step 13).
     if timing_weight is not None:
         pnr += ["--placer-heap-timingweight", str(_positive("timing_weight", timing_weight))]
     if critexp is not None:
@@ -162,12 +162,12 @@ def _positive(name: str, value) -> int:
     return value
 
 
-#: Placement that met 100 MHz on the extractor (step 13 of docs/design.md §3.6): seed 4
-#: with the heap placer's timing weight 30 and criticality exponent 4. nextpnr is
-#: deterministic given the netlist, the seed and these options.
+#: Placement that met 100 MHz on the extractor (step 13 of docs/design/timing-closure.md
+#: §3.6): seed 4 with the heap placer's timing weight 30 and criticality exponent 4.
+#: nextpnr is deterministic given the netlist, the seed and these options.
 EXT_PLACEMENT = dict(seed=4, timing_weight=30, critexp=4)
 #: The extractor + FC core harness: the same options, seed 2, the better of seeds 1-2 on
-#: step 16's netlist (102.6 MHz; seed 1: 94.5 MHz; docs/design.md §3.6).
+#: step 16's netlist (102.6 MHz; seed 1: 94.5 MHz; docs/design/timing-closure.md §3.6).
 SYSTEM_PLACEMENT = dict(EXT_PLACEMENT, seed=2)
 
 

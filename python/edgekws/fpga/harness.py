@@ -95,7 +95,7 @@ class SystemHarness(wiring.Component):
     other commands come from a shift register when no spike beat waits. The command
     is registered before the core, as the board's dispatcher issues it from its own
     registers (a multiplexer on the spike handshake in front of the core's command
-    decode was a path of this harness only, docs/design.md §3.6 step 15)."""
+    decode was a path of this harness only, docs/design/timing-closure.md §3.6 step 15)."""
 
     def __init__(self, *, lanes: int | None = None, config: str = "dscnn_kws",
                  mult: str = "ecp5"):

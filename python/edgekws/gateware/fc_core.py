@@ -10,8 +10,8 @@
   :func:`edgekws.golden.learning.learn` (``akida-v1-semantics.md`` §6.3) to the
   winner among the eligible neurons of the label's block.
 
-Architecture (see ``docs/design.md``)
--------------------------------------
+Architecture (see ``docs/design/fc-core.md``)
+---------------------------------------------
 * ``lanes`` weight memories, each ``width`` bits wide: neuron ``j`` lives in lane
   ``j % lanes``, its ``num_inputs / width`` words at consecutive addresses. Every
   cycle of the potential pass reads one word in each lane and adds the popcount of
@@ -245,7 +245,7 @@ class _CoreLogic:
         # (IDLE, ADD), the pass's potential writes, the walk's SCAN_WRITE and
         # L_UPDATE each leave the read ports' data unused in the next cycle. So
         # ``NO_RW_CHECK`` spares yosys' emulation of a collision, which sat on the
-        # critical paths (docs/design.md §3.6, step 15).
+        # critical paths (docs/design/timing-closure.md §3.6, step 15).
         wrd, wwr, thl_rd, thl_wr, swp_rd, swp_wr, pot_rd, pot_wr = ([] for _ in range(8))
         for l in range(L):
             wmem = memory.Memory(shape=W, depth=G * WPN, init=[], attrs=NO_RW_CHECK)
@@ -324,7 +324,7 @@ class _CoreLogic:
         self.p_groups = Signal(range(G + 1))
         # The pass's weight address as a counter of its own (p_grp * WPN + p_word): the
         # adder, shared with the host's address, sat in front of the weight RAMs on a
-        # critical path (step 16 of docs/design.md §3.6).
+        # critical path (step 16 of docs/design/timing-closure.md §3.6).
         self.p_addr = Signal(range(max(G * WPN + 1, 2)))
 
         def stage(n):
@@ -441,7 +441,7 @@ class _CoreLogic:
         self.mask = Signal(W)
         # ``mask == 0`` and "in SCAN_BITS" as flip-flops: decoded in front of the
         # selector's ``advance``, they were two of the five LUT levels ahead of its
-        # flip-flop enables (docs/design.md §3.6, step 15).
+        # flip-flop enables (docs/design/timing-closure.md §3.6, step 15).
         self.mask_empty = Signal()
         self.scan_bits = Signal()
         self.sel_load = Signal()                    # load the selector (registered)
@@ -469,8 +469,8 @@ class _CoreLogic:
         # drives rsp.payload combinationally (that path limited Fmax). A read is
         # accepted only when B will be free as A moves on, so A never waits and the
         # ports need no output-hold enable: that enable, fanned out to every block
-        # RAM, was the critical path of the extractor + FC core build (docs/design.md
-        # §3.6, step 15). Reads run at one per two cycles.
+        # RAM, was the critical path of the extractor + FC core build
+        # (docs/design/timing-closure.md §3.6, step 15). Reads run at one per two cycles.
         self.rd_a = rd_a = Signal()                 # a read result is in the ports
         self.rd_a_op = Signal(Op)
         # One-hot source of the read data, decoded when the read is accepted. Stage B
@@ -523,7 +523,7 @@ class _CoreLogic:
 
         # Learning-time rule arithmetic, registered in L_S and L_S2 (the subtraction,
         # its clamp and the fan-out to every lane's write port in one cycle were a
-        # critical path, docs/design.md §3.6, step 15).
+        # critical path, docs/design/timing-closure.md §3.6, step 15).
         self.thswap_next = Signal(signed(VW + 1))
         self.thswap_new = Signal(signed(VW))
         self.thl_new = Signal(signed(VW))

@@ -57,7 +57,8 @@ def crc16_step(crc, byte):
 
 
 class PacketLink(wiring.Component):
-    """UART + COBS/CRC framing of :mod:`edgekws.protocol` (``docs/design.md`` §4).
+    """UART + COBS/CRC framing of :mod:`edgekws.protocol`
+    (``docs/design/link-and-dispatcher.md`` §4).
 
     Parameters
     ----------
@@ -249,12 +250,12 @@ class PacketLink(wiring.Component):
         ends_zero = Signal()                     # the block ended at a zero (skip it)
         ends_full = Signal()                     # ... after 254 bytes (no implied zero)
 
-        # Registers on both sides of the block RAM (Fmax, docs/design.md §4): its read
-        # address is the register `idx`, its output goes straight into `dq` (clock-to-out
-        # 5.8 ns). So `dq` is always the byte at `eidx`, `idx` two cycles late. SCAN
-        # advances `idx` whatever the byte (CODE rewinds it to `pos`), so the address
-        # never depends on the data read, and SCAN still looks at one byte per cycle
-        # (`eidx` = `idx` - 2 there; PRIME and PRIME1 set that up).
+        # Registers on both sides of the block RAM (Fmax, docs/design/link-and-dispatcher.md
+        # §4): its read address is the register `idx`, its output goes straight into `dq`
+        # (clock-to-out 5.8 ns). So `dq` is always the byte at `eidx`, `idx` two cycles
+        # late. SCAN advances `idx` whatever the byte (CODE rewinds it to `pos`), so the
+        # address never depends on the data read, and SCAN still looks at one byte per
+        # cycle (`eidx` = `idx` - 2 there; PRIME and PRIME1 set that up).
         next_idx = Signal.like(idx)
         idx1 = Signal.like(idx)
         eidx = Signal.like(idx)

@@ -29,7 +29,7 @@ def at_most_one(value) -> Value:
     Each node keeps two flags of its half, *any* bit set and *several* set; the
     test ``v & (v - 1) == 0`` gives the same answer behind a ``len(value)``-bit
     subtract, whose carry chain (and the wide OR after it) was a critical path
-    (docs/design.md §3.6, step 16).
+    (docs/design/timing-closure.md §3.6, step 16).
     """
     value = Value.cast(value)
     nodes = [(value[i], Const(0, 1)) for i in range(len(value))]

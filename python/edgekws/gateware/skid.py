@@ -3,7 +3,8 @@
 Between two blocks whose stream handshakes are decoded from their state (the dispatcher
 drives the FC core's command from its FSM, the core's ``cmd.ready`` depends on the
 command's op and on its response's ``ready``), the valid/ready round trip is one
-combinational path through both; on the 85F board it set the clock (docs/design.md §6).
+combinational path through both; on the 85F board it set the clock
+(docs/design/fpga-builds.md §6).
 The slice cuts it in both directions for one cycle of latency, keeping one transfer a
 cycle (a two-entry skid buffer).
 """

@@ -72,7 +72,7 @@ class SpreadSelector(wiring.Component):
         # group) are kept as flags, each derived when its operands change: behind
         # ``advance`` the flip-flop enables are then two LUTs deep, where the
         # comparators in front of them made this the critical path of the extractor +
-        # FC core build (docs/design.md §3.6, step 15).
+        # FC core build (docs/design/timing-closure.md §3.6, step 15).
         at_pick = Signal()              # pos == o
         at_end = Signal()               # pos == size_m1
         in_last = Signal()              # the current group is group s - 1

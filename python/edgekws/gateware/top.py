@@ -63,7 +63,7 @@ class Engine:
         wiring.connect(m, disp.rep, rep)
         wiring.connect(m, counters, disp.counters)
         # Both handshakes are decoded from FSM states on each side; the slices keep
-        # their round trip out of one clock period (docs/design.md §6).
+        # their round trip out of one clock period (docs/design/fpga-builds.md §6).
         m.submodules.fc_cmd_slice = cmd_slice = RegisterSlice(core.cmd_layout)
         m.submodules.fc_rsp_slice = rsp_slice = RegisterSlice(core.rsp_layout)
         wiring.connect(m, disp.fc_cmd, cmd_slice.i)

@@ -1,11 +1,12 @@
-"""The extractor configurations that are turned into Verilog (``rtl/dscnn_*.v``).
+"""The extractor configurations that are turned into Verilog and simulated.
 
 Each configuration is a golden model *skeleton* (geometry only, weights at zero) and
 the extractor's parameters. Besides the product (``dscnn_kws``), two small
 configurations with odd shapes exercise what the product geometry does not: several
 lane groups, multi-channel images, non-square kernels and strides, a non-zero
 ``padding_value``, ``Valid`` padding, 2-bit activations and a last layer without
-pooling. Their Verilog is small, so their Verilator builds are quick.
+pooling. Their Verilog is small, so their Verilator builds are quick; it is not committed
+(the tests generate it into ``build/``), only the product's ``rtl/dscnn_kws.v`` is.
 """
 from __future__ import annotations
 

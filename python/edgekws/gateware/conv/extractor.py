@@ -1,9 +1,8 @@
 """The DS-CNN feature extractor: InputConvolutional then separable layers, Akida 1.0
 integer semantics, bit-exact with :mod:`edgekws.golden`.
 
-Architecture (details and measurements in ``docs/design.md``, "DS-CNN feature
-extractor")
------------------------------------------------------------------------------------
+Architecture (details and measurements in ``docs/design/extractor.md``)
+-----------------------------------------------------------------------
 One MAC array of ``lanes`` multiply-accumulate lanes runs the layers one after the
 other. Lane ``l`` works on filter (or, in a depthwise step, channel) ``g*lanes + l``
 of group ``g``. Every cycle the sequencer issues at most one *op* to the array:
@@ -218,7 +217,7 @@ class _Memories:
         # Weights and parameters are written by the loader only while idle (the write
         # lands before the sequencer's first read), so no read they answer meets a
         # write: ``NO_RW_CHECK`` spares yosys' emulation of a collision, which sat on
-        # a critical path (docs/design.md §3.6, step 15).
+        # a critical path (docs/design/timing-closure.md §3.6, step 15).
         m.submodules.weights = wmem = memory.Memory(shape=ext.w_width,
                                                     depth=ext.w_depth, init=[],
                                                     attrs=NO_RW_CHECK)

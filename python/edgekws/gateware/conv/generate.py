@@ -1,17 +1,24 @@
-"""Write the committed Verilog of the DS-CNN extractor (``rtl/dscnn_*.v``).
+"""Write the committed Verilog of the DS-CNN extractor (``rtl/dscnn_kws.v``).
 
 Run ``python -m edgekws.gateware.conv.generate`` (``--check`` only compares) after any
 change to the extractor; ``tests/test_gateware_conv_extractor.py`` fails while
-``rtl/`` is stale. The configurations are in :mod:`.configs`.
+``rtl/`` is stale. The configurations are in :mod:`.configs`: only the product's
+Verilog is committed (:data:`CONFIGS`); the small ones the simulations use are generated
+by :func:`generate_verilog` into ``build/`` when a test needs them.
 """
 from __future__ import annotations
 
 import sys
 
 from ..generate import _compact_zero_init, generator_main
-from .configs import CONFIGS
+from .configs import CONFIGS as ALL_CONFIGS
 
-__all__ = ["generate_verilog", "main"]
+__all__ = ["CONFIGS", "generate_verilog", "main"]
+
+#: module name -> configuration, of the Verilog committed in ``rtl/`` (and shipped in
+#: the wheel): the product. :func:`generate_verilog` also takes the other names of
+#: :data:`.configs.CONFIGS`.
+CONFIGS = {name: ALL_CONFIGS[name] for name in ("dscnn_kws",)}
 
 
 def generate_verilog(name: str, *, poison: bool = False) -> str:
@@ -19,7 +26,7 @@ def generate_verilog(name: str, *, poison: bool = False) -> str:
     check of its ``NO_RW_CHECK`` memories (never committed, see
     :class:`~edgekws.gateware.ram.PoisonedRead`)."""
     from amaranth.back import verilog
-    cfg = CONFIGS[name]
+    cfg = ALL_CONFIGS[name]
     text = verilog.convert(cfg.extractor(poison_collisions=poison), name=name,
                            emit_src=False)
     extra = ", poison_collisions=True" if poison else ""

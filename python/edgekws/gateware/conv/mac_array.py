@@ -117,7 +117,7 @@ class MacArray:
                 for k in range(len(banks))]
         # Each bank has its own copy of the low bits of c (``keep``): one register
         # selecting in all banks was the critical route once the zero test was off
-        # the accumulator's path (6 ns to a far bank, step 9 of docs/design.md §3.6).
+        # the accumulator's path (6 ns to a far bank, step 9 of docs/design/timing-closure.md §3.6).
         c_lo = [Signal(lo_bits, name=f"s0_c_lo{k}", reset_less=True, attrs={"keep": 1})
                 for k in range(len(banks))]
         m.d.sync += [cl.eq(iss["c"][:lo_bits]) for cl in c_lo]
@@ -150,7 +150,7 @@ class MacArray:
         bcast, w_q = self.bcast, self.w_q
         # The lanes' operand select, decoded from s1 into one register per group of
         # lanes: decoded from ``s2_kind`` it drove 256 LUTs across the DSP rows (9.8 ns
-        # of routing, step 12 of docs/design.md §3.6).
+        # of routing, step 12 of docs/design/timing-closure.md §3.6).
         is_dw = keep_copies("is_dw", L)
         m.d.sync += [c.eq(self.s1["kind"] == _Kind.DW) for c in is_dw]
         hi_copies = [Signal(OW - ACT_SLOT, name=f"opa_hi{k}", reset_less=True,
@@ -172,8 +172,8 @@ class MacArray:
             # Stage 5: the product again, in a fabric flip-flop that the placer can put
             # beside the lane's adder. Straight from the DSP, the route out of the
             # DSP row was in front of the adder and its fan-out (acc, d, shadow): 10.3
-            # ns of routing in the extractor + FC core build (step 14, docs/design.md
-            # §3.6).
+            # ns of routing in the extractor + FC core build (step 14,
+            # docs/design/timing-closure.md §3.6).
             prod_f = Signal.like(prod, name=f"prodf{l}")
             m.d.sync += prod_f.eq(prod)
             prods.append(prod_f)
@@ -222,18 +222,18 @@ class MacArray:
         m, F, nz = self.m, self.F, self.nz
         # The non-zero mask is tested on the registered sums, one cycle after they land
         # (DRAIN waits that cycle): behind the accumulate adder's carry chain it was
-        # the critical path (step 8 of docs/design.md §3.6, 11.1 ns).
+        # the critical path (step 8 of docs/design/timing-closure.md §3.6, 11.1 ns).
         m.d.sync += [nz[c].eq(self.d_regs[c] != 0) for c in range(F)]
         # The mask's first split (lowest channel, the rest), registered: nz sits by the
         # lanes' d registers, and its route into the subtract's carry chain and on to
         # ``todo`` was the critical path of the extractor + FC core build (6 ns + 4 ns
-        # of routing, step 14 of docs/design.md §3.6).
+        # of routing, step 14 of docs/design/timing-closure.md §3.6).
         nz_cur, nz_todo = Signal(F), Signal(F)
         self.nz_cur, self.nz_todo = nz_cur, nz_todo
         m.d.sync += [nz_cur.eq(nz & -nz), nz_todo.eq(nz & (nz - 1))]
         # The pointwise walk's end test as a flip-flop (``todo == 0``, derived with
         # each new ``todo``): the 64-input OR in front of the walk's enables was the
-        # critical path of the extractor + FC core build (step 15, docs/design.md §3.6).
+        # critical path of the extractor + FC core build (step 15, docs/design/timing-closure.md §3.6).
         # From ``nz`` as a tree of flags, it is ready with ``nz_todo`` (step 16).
         nz_todo_empty = Signal()
         self.nz_todo_empty = nz_todo_empty

@@ -62,7 +62,7 @@ class PostProcessor:
         # ``job_active`` is the post-processor's state; ``job_shift`` are copies of it
         # enabling the shadow shift, one per group of lanes. The state has no lanes to
         # drive: shared with group 0's enables it was 4 ns of routing away from the
-        # post-processor's control (step 11 of docs/design.md §3.6).
+        # post-processor's control (step 11 of docs/design/timing-closure.md §3.6).
         job_active = Signal()
         job_shift = keep_copies("job_active", L)
         job_active_c = [job_active, *job_shift]
@@ -213,7 +213,7 @@ class PostProcessor:
         # A finished word is written to the activation RAM a cycle after it is packed,
         # from the trace register and an address register: straight from the
         # activation units, its route to the block RAM was a critical path (step 16 of
-        # docs/design.md §3.6). ``trace.valid`` rises with the write pending, so
+        # docs/design/timing-closure.md §3.6). ``trace.valid`` rises with the write pending, so
         # ``pp_busy`` covers it and the barrier waits until it has landed.
         a_wr = self.mems.a_wr
         aw_en = Signal()
