@@ -577,7 +577,8 @@ _GEOMETRY = ("kernel_size", "filters", "padding", "kernel_stride", "pool_type", 
 def _check_extractor(ext) -> None:
     """Refuse, naming the layer and the field, an extractor the board's gateware does not
     run: its layers must be the product DS-CNN's (:func:`edgekws.golden.zoo.ds_cnn_kws`)
-    in kind and geometry, with weights no wider than its weight slots."""
+    in kind and geometry (padding_value included), with weights no wider than its weight
+    slots and act_steps its step memory holds."""
     from edgekws.golden.zoo import ds_cnn_kws
 
     board = ds_cnn_kws(units=None).layers
@@ -598,7 +599,8 @@ def _check_extractor(ext) -> None:
         if mine.weights_bits > theirs.weights_bits:
             raise ValueError(f"{where}: {mine.weights_bits}-bit weights, but the board's "
                              f"extractor holds at most {theirs.weights_bits} bits there")
-        _check_steps(mine, where)
+    for layer in ext:   # the values once the whole geometry fits
+        _check_steps(layer, f"layer {layer.name!r}")
 
 
 def _check_steps(layer, where) -> None:
