@@ -66,3 +66,64 @@ def assert_same(a, b, what="outputs"):
     bad = np.argwhere(a != b)
     assert bad.size == 0, (f"{what}: {len(bad)} of {a.size} elements differ, first at "
                            f"{bad[:3].tolist()}: engine {a[tuple(bad[0])]} golden {b[tuple(bad[0])]}")
+
+
+# -- a DS-CNN built in the engine alone --------------------------------------------------------
+WEIGHT_RANGE = {1: (0, 1), 2: (-1, 1), 4: (-7, 7), 8: (-128, 127)}
+
+
+def engine_potentials(eng, i, x):
+    """The engine's potentials of layer ``i``: layers 0..i with the activation of i off."""
+    d = eng.to_dict()
+    d["layers"] = d["layers"][:i + 1]
+    d["layers"][-1]["parameters"]["activation"] = 0
+    d["learning"] = None
+    d["output_shape"] = None
+    return akida.Model.from_dict(d).forward(x)
+
+
+def akida_ds_cnn(rng, units=33, learning=False, probe=None, changes=None):
+    """A DS-CNN (the board's topology) in the akida package with random, lively variables.
+
+    Weights come from ``rng``; thresholds and act_steps from the engine's own potentials
+    on ``probe`` (uint8 ``(n, 49, 10, 1)``, default 48 random frames), so no golden code
+    takes part in making the model golden must then reproduce. ``changes`` maps a layer
+    name to constructor arguments that replace the board's (a model that does not fit).
+    """
+    Same, Avg = akida.Padding.Same, akida.PoolType.Average
+    kw = {"conv_0": dict(input_shape=(49, 10, 1), kernel_size=(5, 5), filters=64,
+                         kernel_stride=(2, 2), weights_bits=8, act_bits=4, padding=Same)}
+    for i in range(1, 5):
+        kw[f"separable_{i}"] = dict(kernel_size=(3, 3), filters=64, weights_bits=4,
+                                    act_bits=4 if i < 4 else 1,
+                                    **({"pool_type": Avg} if i == 4 else {}))
+    kw["dense_5"] = dict(units=units, weights_bits=1, activation=False)
+    for name, change in (changes or {}).items():
+        kw[name].update(change)
+    eng = akida.Model()
+    eng.add(akida.InputConvolutional(name="conv_0", **kw.pop("conv_0")))
+    for name in ("separable_1", "separable_2", "separable_3", "separable_4"):
+        eng.add(akida.SeparableConvolutional(name=name, **kw.pop(name)))
+    eng.add(akida.FullyConnected(name="dense_5", **kw.pop("dense_5")))
+    x = rng.integers(0, 256, (48, 49, 10, 1)).astype(np.uint8) if probe is None else probe
+    for i, layer in enumerate(eng.layers):
+        bits = layer.parameters.weights_bits
+        for name in layer.get_variable_names():
+            if name.startswith("weights"):
+                lo, hi = WEIGHT_RANGE[bits]
+                shape = layer.get_variable(name).shape
+                layer.set_variable(name, rng.integers(lo, hi + 1, shape).astype(np.int8))
+        if i == len(eng.layers) - 1:
+            break
+        F = layer.parameters.filters
+        pot = engine_potentials(eng, i, x).reshape(-1, F).astype(np.float64)
+        th = np.array([np.quantile(pot[:, f], rng.uniform(0.3, 0.7)) for f in range(F)])
+        step = np.maximum(pot.std(axis=0), 1.0) / 6 + rng.uniform(0, 1, F)
+        layer.set_variable("threshold", th.astype(np.int32))
+        layer.set_variable("act_step", step.astype(np.float32))
+    if learning:
+        eng.compile(akida.AkidaUnsupervised(**({"num_weights": 20, "num_classes": 3,
+                                                "initial_plasticity": 0.8,
+                                                "min_plasticity": 0.2}
+                                               if learning is True else learning)))
+    return eng

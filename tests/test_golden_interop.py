@@ -1,8 +1,9 @@
 """Akida 1.0 models built in the ``akida`` package, imported into the golden model and back.
 
-The DS-CNN here gets its weights from its own generator and its thresholds from the
-engine's own potentials (a truncated copy of the model with the activation off), so no
-golden code takes part in making the model that golden must then reproduce.
+The DS-CNN (:func:`akida_twins.akida_ds_cnn`) gets its weights from its own generator and
+its thresholds from the engine's own potentials (a truncated copy of the model with the
+activation off), so no golden code takes part in making the model that golden must then
+reproduce.
 """
 from __future__ import annotations
 
@@ -12,57 +13,10 @@ import numpy as np
 import pytest
 
 import edgekws.golden as golden
-from akida_twins import assert_same
+from akida_twins import akida_ds_cnn, assert_same, engine_potentials
 from edgekws.cli import main
 
 akida = pytest.importorskip("akida")
-
-WEIGHT_RANGE = {1: (0, 1), 2: (-1, 1), 4: (-7, 7), 8: (-128, 127)}
-
-
-def _engine_potentials(eng, i, x):
-    """The engine's potentials of layer ``i``: layers 0..i with the activation of i off."""
-    d = eng.to_dict()
-    d["layers"] = d["layers"][:i + 1]
-    d["layers"][-1]["parameters"]["activation"] = 0
-    d["learning"] = None
-    d["output_shape"] = None
-    return akida.Model.from_dict(d).forward(x)
-
-
-def akida_ds_cnn(rng, units=33, learning=False):
-    """A DS-CNN (the board's topology) in the akida package with random, lively variables."""
-    Same, Avg = akida.Padding.Same, akida.PoolType.Average
-    eng = akida.Model()
-    eng.add(akida.InputConvolutional(input_shape=(49, 10, 1), kernel_size=(5, 5), filters=64,
-                                     kernel_stride=(2, 2), weights_bits=8, act_bits=4,
-                                     padding=Same, name="conv_0"))
-    for i in range(1, 4):
-        eng.add(akida.SeparableConvolutional(kernel_size=(3, 3), filters=64, weights_bits=4,
-                                             act_bits=4, name=f"separable_{i}"))
-    eng.add(akida.SeparableConvolutional(kernel_size=(3, 3), filters=64, weights_bits=4,
-                                         act_bits=1, pool_type=Avg, name="separable_4"))
-    eng.add(akida.FullyConnected(units=units, weights_bits=1, activation=False,
-                                 name="dense_5"))
-    x = rng.integers(0, 256, (48, 49, 10, 1)).astype(np.uint8)
-    for i, layer in enumerate(eng.layers):
-        bits = layer.parameters.weights_bits
-        for name in layer.get_variable_names():
-            if name.startswith("weights"):
-                lo, hi = WEIGHT_RANGE[bits]
-                shape = layer.get_variable(name).shape
-                layer.set_variable(name, rng.integers(lo, hi + 1, shape).astype(np.int8))
-        if i == len(eng.layers) - 1:
-            break
-        pot = _engine_potentials(eng, i, x).reshape(-1, 64).astype(np.float64)
-        th = np.array([np.quantile(pot[:, f], rng.uniform(0.3, 0.7)) for f in range(64)])
-        step = np.maximum(pot.std(axis=0), 1.0) / 6 + rng.uniform(0, 1, 64)
-        layer.set_variable("threshold", th.astype(np.int32))
-        layer.set_variable("act_step", step.astype(np.float32))
-    if learning:
-        eng.compile(akida.AkidaUnsupervised(num_weights=20, num_classes=3,
-                                            initial_plasticity=0.8, min_plasticity=0.2))
-    return eng
 
 
 def _inputs(rng, n):
@@ -74,7 +28,7 @@ def test_imported_ds_cnn_runs_as_in_the_engine_and_exports_back():
     eng = akida_ds_cnn(rng)
     gold = golden.from_akida(eng)
     x = _inputs(rng, 150)
-    spikes = _engine_potentials(eng, 4, x) > np.asarray(eng.layers[4].get_variable("threshold"))
+    spikes = engine_potentials(eng, 4, x) > np.asarray(eng.layers[4].get_variable("threshold"))
     assert 0.05 < spikes.mean() < 0.95, "the model must produce a useful spike density"
     assert_same(eng.forward(x), gold.forward(x), "forward")
     assert_same(eng.predict(x), gold.predict(x), "predict")

@@ -245,6 +245,9 @@ READ_MEM_FORMAT = struct.Struct("<BIH")
 MEM_CHUNK = 960
 #: Extractor layers addressable (regions ``EXT_* + layer``).
 MAX_EXT_LAYERS = 8
+#: Width of the extractor's integer step ``S`` (the ``step_bits`` of the board's
+#: extractor): a step of ``2**EXT_STEP_BITS`` or more does not fit.
+EXT_STEP_BITS = 20
 
 
 class Region(enum.IntEnum):
@@ -266,8 +269,8 @@ class Region(enum.IntEnum):
     the extractor's MAC lanes (64 on the board, the ``ext_lanes`` of the emulator) for
     ``EXT_WEIGHTS``/``EXT_WEIGHTS_PW``, of 4 for ``EXT_THRESHOLD``/``EXT_STEP``. A write
     whose values the layer cannot hold (a weight outside its ``weights_bits`` range, a
-    step ``>= 2**20``, or for ``act_bits`` > 1 a step that is not a positive multiple of
-    ``2**(4 - act_bits)``) is refused whole. The extractor's memories read back as zeros
+    step ``>= 2**EXT_STEP_BITS``, or for ``act_bits`` > 1 a step that is not a positive
+    multiple of ``2**(4 - act_bits)``) is refused whole. The extractor's memories read back as zeros
     until written; load every region of a layer before inferring with it.
 
     FullyConnected learning core (``docs/design/fc-core.md`` §1.2):

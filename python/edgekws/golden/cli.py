@@ -13,6 +13,11 @@ def add_cli(sub) -> None:
                                        "package) to a golden model file (.ekws)")
     i.add_argument("source", help="Akida model file (.fbz) saved by akida.Model.save")
     i.add_argument("target", help="golden model file to write (.ekws)")
+    i.add_argument("--front-end", metavar="MODEL.ekws", default=None,
+                   help="golden model file whose MFCC front end (metadata 'mfcc' and "
+                        "'mfcc_scaling': how audio becomes the uint8 input) the imported "
+                        "model takes, or 'shipped' for the shipped model's; `board load` "
+                        "needs one (default: none)")
     i.set_defaults(func=_import)
     e = msub.add_parser("export", help="convert a golden model file (.ekws) to an Akida model "
                                        "file (.fbz, needs the akida package)")
@@ -44,11 +49,31 @@ def _akida_or_hint(fn, *a):
         return None
 
 
+#: Metadata of a model's MFCC front end (what ``--front-end`` copies).
+FRONT_END_KEYS = ("mfcc", "mfcc_scaling")
+
+
+def _front_end(path) -> dict:
+    """The front-end metadata of the golden model file ``path`` (or 'shipped')."""
+    from .model import Model
+    if path == "shipped":
+        from edgekws.models import shipped_model_path
+        path = shipped_model_path()
+    extra = Model(path).extra or {}
+    if "mfcc_scaling" not in extra:
+        raise ValueError(f"--front-end: {path} has no MFCC front end (metadata "
+                         "'mfcc_scaling')")
+    return {k: extra[k] for k in FRONT_END_KEYS if k in extra}
+
+
 def _import(args) -> int:
     from .interop import from_akida
+    # The front end is read first: a bad --front-end fails before the import's work.
+    front = _front_end(args.front_end) if args.front_end is not None else {}
     model = _akida_or_hint(from_akida, args.source)
     if model is None:
         return 2
+    model.extra = {**(model.extra or {}), **front}
     model.save(args.target)
     print(f"{args.source} -> {args.target}: {model.layer_count} layers, input "
           f"{model.input_shape}, output {model.output_shape}")

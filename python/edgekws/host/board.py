@@ -568,15 +568,17 @@ _PARAM_REGS = (("thswap_init", "THSWAP_INIT"), ("decay", "DECAY"),
                ("thswap_min", "THSWAP_MIN"), ("thl_cap", "THL_CAP"))
 
 #: Geometry fields an extractor layer must share with the board's (the gateware is built
-#: for one geometry; weights, thresholds and steps are what a load changes).
+#: for one geometry; weights, thresholds and steps are what a load changes). The
+#: InputConvolutional's padding_value is built in too (separable layers have none).
 _GEOMETRY = ("kernel_size", "filters", "padding", "kernel_stride", "pool_type", "pool_size",
-             "pool_stride", "activation", "act_bits")
+             "pool_stride", "activation", "act_bits", "padding_value")
 
 
 def _check_extractor(ext) -> None:
     """Refuse, naming the layer and the field, an extractor the board's gateware does not
     run: its layers must be the product DS-CNN's (:func:`edgekws.golden.zoo.ds_cnn_kws`)
-    in kind and geometry, with weights no wider than its weight slots."""
+    in kind and geometry (padding_value included), with weights no wider than its weight
+    slots and act_steps its step memory holds."""
     from edgekws.golden.zoo import ds_cnn_kws
 
     board = ds_cnn_kws(units=None).layers
@@ -591,9 +593,27 @@ def _check_extractor(ext) -> None:
                              f"is {type(theirs).__name__}")
         a, b = mine.get_config(), theirs.get_config()
         for field in _GEOMETRY:
-            if a[field] != b[field]:
-                raise ValueError(f"{where}: {field} {a[field]!r}, but the board's extractor "
-                                 f"has {b[field]!r} there")
+            if a.get(field) != b.get(field):
+                raise ValueError(f"{where}: {field} {a.get(field)!r}, but the board's "
+                                 f"extractor has {b.get(field)!r} there")
         if mine.weights_bits > theirs.weights_bits:
             raise ValueError(f"{where}: {mine.weights_bits}-bit weights, but the board's "
                              f"extractor holds at most {theirs.weights_bits} bits there")
+    for layer in ext:   # the values once the whole geometry fits
+        _check_steps(layer, f"layer {layer.name!r}")
+
+
+def _check_steps(layer, where) -> None:
+    """Refuse an act_step whose integer step the extractor's step memory cannot hold
+    (``1 <= act_step_units < 2**(EXT_STEP_BITS - 4 + act_bits)``), naming the neuron."""
+    if layer.act_bits == 1:
+        return   # 1-bit outputs are pot > threshold: the step is not used
+    act_step = layer.get_variable("act_step")
+    units = act_step_units(act_step)
+    top = 1 << (p.EXT_STEP_BITS - 4 + layer.act_bits)
+    bad = np.nonzero((units < 1) | (units >= top))[0]
+    if bad.size:
+        f = int(bad[0])
+        raise ValueError(f"{where} neuron {f}: act_step {float(act_step[f])!r}, but the "
+                         f"board's extractor takes act_steps in [1/16, {top // 16}) "
+                         f"({p.EXT_STEP_BITS}-bit integer steps)")

@@ -12,8 +12,9 @@ def edge_model(model, neurons_per_class: int = 15, num_weights: int = 12,
                competition: float = 0.1, first_word: str = "_unknown_", seed: int = 0,
                source: str = "the model"):
     """The model ``board load`` puts on the board: a model whose last layer already learns
-    is kept; otherwise its classifier (if any) is replaced by a fresh 1-bit learning layer
-    of one class named ``first_word``. Returns the model (``.extra['words']`` set);
+    is kept (its classes named ``"0"``, ``"1"``, ... when it has no ``words``); otherwise
+    its classifier (if any) is replaced by a fresh 1-bit learning layer of one class named
+    ``first_word``. Returns the model (``.extra['words']`` set);
     ``source`` names it in errors (its file)."""
     from edgekws.golden import AkidaUnsupervised, FullyConnected
 
@@ -27,9 +28,15 @@ def edge_model(model, neurons_per_class: int = 15, num_weights: int = 12,
                                         learning_competition=competition), seed=seed)
         extra["words"] = [first_word]
         extra.pop("word_to_index", None)
+    elif "words" not in extra:
+        # A learning layer without names (an imported Akida model): its classes are
+        # named by their numbers, which is what infer prints and enrol extends.
+        extra["words"] = [str(k) for k in range(last.learning.num_classes)]
     model.extra = extra
     if "mfcc_scaling" not in extra:
-        raise ValueError(f"{source} has no stored MFCC scaling (metadata 'mfcc_scaling')")
+        raise ValueError(f"{source} has no stored MFCC scaling (metadata 'mfcc_scaling'); "
+                         "an imported model gets one from `edgekws model import "
+                         "--front-end`")
     return model
 
 

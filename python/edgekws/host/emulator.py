@@ -33,7 +33,7 @@ from .packet_server import PacketServer
 __all__ = ["Emulator", "serve_pty", "serve_tcp", "serve_unix", "EmulatorServer"]
 
 #: Largest step the extractor's step activation takes (``step_bits`` of the product).
-STEP_BITS = 20
+STEP_BITS = p.EXT_STEP_BITS
 
 
 def _values_fit(layer, base, data) -> bool:
