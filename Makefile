@@ -129,12 +129,7 @@ MIX_REAL   ?= build/mix-sc12
 HOLDOUT    ?= 0 1
 TRAIN_DIR  ?= build/train
 KWS_MODEL  ?= python/edgekws/models/ds_cnn_kws.ekws
-# The 32 Speech Commands words the mixed corpora hold: the eSpeak corpus's 45 extra words
-# are left out of the shipped model (they cost the 12-class test, docs/real-speech.md).
-WORDS      ?= bed bird cat dog down eight five four go happy house learn left marvin nine \
-              no off on one right seven sheila six stop three tree two up visual wow yes zero
-TRAIN_ARGS ?= --float-epochs 12 --qat-epochs 6 --prototype-weight 1 --select val_native \
-              --words $(WORDS)
+TRAIN_ARGS ?= --float-epochs 12 --qat-epochs 6 --prototype-weight 1 --select val_native
 REAL_ARGS  = --speech-commands $(SHARED)/sc-v2-test-dev --noise $(SHARED)/sc-background-noise \
 	--holdout $(HOLDOUT)
 
