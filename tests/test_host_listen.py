@@ -169,7 +169,7 @@ def test_segmenter_errors():
         L.Segmenter(refractory=float("nan"))
     with pytest.raises(ValueError, match=r"\(mono\), not shape \(10, 2\)"):
         L.Segmenter().feed(np.zeros((10, 2), np.int16))
-    with pytest.raises(ValueError, match=r"int16 or float, not dtype int32"):
+    with pytest.raises(ValueError, match=r"float in \[-1, 1\] or int16, not dtype int32"):
         L.Segmenter().feed(np.zeros(10, np.int32))
     with pytest.raises(ValueError, match=r"ended after 0 of 2 utterances"):
         L.capture([np.zeros(RATE, np.int16)], L.Segmenter(), 2)
@@ -275,7 +275,7 @@ def test_listener_errors():
     with pytest.raises(ValueError, match=r"centre must be a number of seconds >= 0 \(or None: "
                                          r"any\), not -0.1"):
         L.Listener(centre=-0.1)
-    with pytest.raises(ValueError, match=r"int16 or float, not dtype int32"):
+    with pytest.raises(ValueError, match=r"float in \[-1, 1\] or int16, not dtype int32"):
         L.Listener().feed(np.zeros(10, np.int32))
     with pytest.raises(ValueError, match=r"refractory must be a number of seconds >= 0, "
                                          r"not -1"):

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgekws.data.mfcc import MfccParams, frames_to_power, power_to_mfcc
 
-__all__ = ["StreamingMfcc"]
+__all__ = ["StreamingMfcc", "chunk_samples"]
 
 
 class StreamingMfcc:
@@ -88,7 +88,7 @@ class StreamingMfcc:
             after its last frame, if any, do not change its features).
         """
         p = self.params
-        x = _samples(chunk)
+        x = chunk_samples(chunk)
         data = np.concatenate([self._samples, x])
         ready = 0 if len(data) < p.window else 1 + (len(data) - p.window) // p.stride
         power = self._power
@@ -116,15 +116,16 @@ class StreamingMfcc:
             yield from self.push(chunk)
 
 
-def _samples(chunk) -> np.ndarray:
-    """One chunk as float64 samples, scaled and checked as ``mfcc`` checks waveforms."""
+def chunk_samples(chunk, dtype=np.float64) -> np.ndarray:
+    """One audio chunk (int16, or float in [-1, 1]) as ``dtype`` samples, int16 scaled as
+    ``read_wav`` scales it, checked as ``mfcc`` checks waveforms."""
     x = np.asarray(chunk)
     if x.ndim != 1:
         raise ValueError(f"audio chunks must be 1-D (mono), not shape {x.shape}")
     if x.dtype == np.int16:
-        return x.astype(np.float64) / 32768.0
+        return (x.astype(np.float64) / 32768.0).astype(dtype, copy=False)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"audio chunks must be float in [-1, 1] or int16, not dtype {x.dtype}")
     if not np.all(np.isfinite(x)):
         raise ValueError("audio chunk contains NaN or infinite values")
-    return x.astype(np.float64)
+    return x.astype(dtype, copy=False)

@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from edgekws.data.mfcc import MfccParams
+from edgekws.data.mfcc_stream import chunk_samples
 from edgekws.host.hitrule import HitRule, check_fraction
 
 __all__ = ["Window", "Detection", "Segmenter", "Listener", "raw_chunks", "wav_chunks",
@@ -169,18 +170,6 @@ class Detection:
         return self.window.time
 
 
-def _float_chunk(chunk) -> np.ndarray:
-    """An audio chunk as float32 in [-1, 1) (int16 scaled as ``read_wav`` scales)."""
-    x = np.asarray(chunk)
-    if x.ndim != 1:
-        raise ValueError(f"audio chunks must be 1-D (mono), not shape {x.shape}")
-    if x.dtype == np.int16:
-        return x.astype(np.float32) / 32768.0
-    if np.issubdtype(x.dtype, np.floating):
-        return x.astype(np.float32, copy=False)
-    raise ValueError(f"audio chunks must be int16 or float, not dtype {x.dtype}")
-
-
 def _block_power(samples, block: int) -> np.ndarray:
     """float64 mean power of each whole ``block`` of samples."""
     n = samples.size // block
@@ -265,7 +254,7 @@ class Segmenter(_Gate):
 
     def feed(self, chunk) -> list:
         """Append audio (int16, or float in [-1, 1]); the windows that fired meanwhile."""
-        data = np.concatenate([self._pending, _float_chunk(chunk)])
+        data = np.concatenate([self._pending, chunk_samples(chunk, np.float32)])
         fired = []
         used = 0
         while data.size - used >= self.hop:
@@ -332,7 +321,7 @@ class Listener(_Gate):
     def feed(self, chunk) -> list:
         """Append audio (int16, or float in [-1, 1]); the :class:`Window` of every hop it
         completed."""
-        x = _float_chunk(chunk)
+        x = chunk_samples(chunk, np.float32)
         self._feats = np.concatenate([self._feats, self._mfcc.push(x)])
         buf = np.concatenate([self._tail, x])    # stream samples self.end - clip ...
         # New whole blocks: padded sample p is buf[p - self.end].
