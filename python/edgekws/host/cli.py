@@ -35,37 +35,7 @@ def add_cli(sub) -> None:
     bsub = p.add_subparsers(dest="board_command", metavar="ACTION")
     bsub.required = True
 
-    e = bsub.add_parser("emulate", help="serve a golden-model emulated board; prints its URL")
-    g = e.add_mutually_exclusive_group()
-    g.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
-                   help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
-    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default; "
-                   "mode 0600: this user only)")
-    g.add_argument("--unix", metavar="PATH", default=None,
-                   help="listen on a Unix-domain socket (mode 0600: this user only); "
-                   "clients use --port unix://PATH")
-    _token_arg(e)
-    e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024,
-                   help="neurons of the emulated learning core")
-    _idle_arg(e)
-    e.set_defaults(func=_emulate)
-
-    sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
-                         "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
-    g = sm.add_mutually_exclusive_group()
-    g.add_argument("--port", type=tcp_port, default=0,
-                   help="listen on socket://127.0.0.1:PORT (0 = any free)")
-    g.add_argument("--unix", metavar="PATH", default=None,
-                   help="listen on a Unix-domain socket (mode 0600: this user only); "
-                   "clients use --port unix://PATH")
-    _token_arg(sm)
-    sm.add_argument("--reset-on-connect", action="store_true",
-                    help="reset the design whenever a client connects")
-    sm.add_argument("--waves", nargs="?", const=WAVES_DEFAULT, default=None, metavar="VCD",
-                    help="write a VCD of every simulated cycle (a traced build; default "
-                    f"file {WAVES_DEFAULT}); complete when the board stops")
-    _idle_arg(sm)
-    sm.set_defaults(func=_simulate)
+    _add_server_commands(bsub)
 
     def port_args(q):
         q.add_argument("--port", required=True,
@@ -186,6 +156,43 @@ def add_cli(sub) -> None:
                    "within SECONDS of their middle, or 'any' (default "
                    f"{'any' if L.DEFAULT_CENTRE is None else f'{L.DEFAULT_CENTRE:g}'})")
     li.set_defaults(func=_listen)
+
+
+def _add_server_commands(bsub) -> None:
+    """``board emulate`` and ``board simulate``: the two board servers."""
+    e = bsub.add_parser("emulate", help="serve a golden-model emulated board; prints its URL")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
+                   help="listen on socket://127.0.0.1:PORT (loopback only; 0 = any free)")
+    g.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default; "
+                   "mode 0600: this user only)")
+    _unix_arg(g)
+    _token_arg(e)
+    e.add_argument("--max-neurons", type=int_range(1, _MAX_NEURONS), default=1024,
+                   help="neurons of the emulated learning core")
+    _idle_arg(e)
+    e.set_defaults(func=_emulate)
+
+    sm = bsub.add_parser("simulate", help="serve the Verilator-simulated gateware top "
+                         "(rtl/edgekws_board.v) on loopback TCP; prints its URL")
+    g = sm.add_mutually_exclusive_group()
+    g.add_argument("--port", type=tcp_port, default=0,
+                   help="listen on socket://127.0.0.1:PORT (0 = any free)")
+    _unix_arg(g)
+    _token_arg(sm)
+    sm.add_argument("--reset-on-connect", action="store_true",
+                    help="reset the design whenever a client connects")
+    sm.add_argument("--waves", nargs="?", const=WAVES_DEFAULT, default=None, metavar="VCD",
+                    help="write a VCD of every simulated cycle (a traced build; default "
+                    f"file {WAVES_DEFAULT}); complete when the board stops")
+    _idle_arg(sm)
+    sm.set_defaults(func=_simulate)
+
+
+def _unix_arg(group) -> None:
+    group.add_argument("--unix", metavar="PATH", default=None,
+                       help="listen on a Unix-domain socket (mode 0600: this user only); "
+                       "clients use --port unix://PATH")
 
 
 def _token_arg(q):
