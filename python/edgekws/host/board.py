@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekws import protocol as p
+from edgekws.checks import check_int
 from edgekws.golden import learning as _learning
 from edgekws.golden.layers import FullyConnected, InputData
 from edgekws.golden.quant import act_step_units
@@ -505,9 +506,7 @@ class Board:
         Returns the new class count."""
         if self._params is None:
             raise ValueError("add_classes needs a model loaded with load()")
-        n = num_add_classes
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < 256:
-            raise ValueError(f"number of classes to add must be in 1..255, not {n!r}")
+        n = check_int("number of classes to add", num_add_classes, 1, 255, expected="in 1..255")
         regs = self.registers()
         N, K, m = regs["NUM_NEURONS"], regs["NUM_CLASSES"], regs["NEURONS_PER_CLASS"]
         if N + n * m > self.info.max_neurons:
