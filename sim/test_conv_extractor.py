@@ -35,6 +35,7 @@ import cocotb
 from edgekws.gateware.conv import host
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.stimulus import images, random_model
+from edgekws.gateware.unused import never_elaborated
 
 from conv_driver import TB
 
@@ -54,7 +55,7 @@ def _config():
     scen.update(json.loads(os.environ.get("EDGEKWS_CONV_SCENARIO", "{}")))
     cfg = CONFIGS[name]
     ext = cfg.extractor()
-    ext._MustUse__silence = True      # only its layouts are used here
+    never_elaborated(ext)      # only its layouts are used here
     return name, cfg, ext, scen
 
 

@@ -11,15 +11,11 @@ from edgekws.gateware.conv import host
 from edgekws.gateware.conv.configs import CONFIGS, unit_a
 from edgekws.gateware.conv.generate import generate_verilog
 from edgekws.gateware.generate import RTL_DIR
+from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.layers import (FullyConnected, InputConvolutional, InputData,
                                    PoolType, SeparableConvolutional)
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import ds_cnn_kws, mfcc_like_inputs, randomize
-
-
-def _silent(ext):
-    ext._MustUse__silence = True
-    return ext
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -109,7 +105,7 @@ def test_spec_from_ekws_file(tmp_path):
 
 def test_host_images_match_layout():
     cfg = CONFIGS["dscnn_unit_a"]
-    ext = _silent(cfg.extractor())
+    ext = never_elaborated(cfg.extractor())
     rng = np.random.default_rng(0)
     model = randomize(unit_a(), rng.integers(0, 256, (16, 13, 7, 2)).astype(np.uint8), 1)
     w = host.weight_words(ext, model)
@@ -127,14 +123,14 @@ def test_host_images_match_layout():
 
 
 def test_host_refuses_other_geometry():
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
     with pytest.raises(ValueError, match="geometry differs"):
         host.weight_words(ext, ds_cnn_kws(units=None))
 
 
 def test_host_refuses_wide_step():
     m = randomize(ds_cnn_kws(units=None), mfcc_like_inputs(8), 0)
-    ext = _silent(DSCNNExtractor(lanes=64))
+    ext = never_elaborated(DSCNNExtractor(lanes=64))
     steps = m.layers[2].get_variable("act_step")
     steps[5] = 70000.0
     m.layers[2].set_variable("act_step", steps)
@@ -148,6 +144,6 @@ def test_host_refuses_wide_step():
 
 
 def test_pixel_beats_check_shape():
-    ext = _silent(DSCNNExtractor(lanes=64))
+    ext = never_elaborated(DSCNNExtractor(lanes=64))
     with pytest.raises(ValueError, match="image must be uint8 of shape \\(49, 10, 1\\)"):
         host.pixel_beats(ext, np.zeros((49, 10), np.uint8))

@@ -16,17 +16,13 @@ from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, host
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.extractor import LOAD_CHUNK, Sel
 from edgekws.gateware.ext_loader import OK_LATENCY, ExtLoader, ExtLoaderModel, regions
+from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.layers import InputConvolutional, SeparableConvolutional
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import mfcc_like_inputs, randomize
 from edgekws.host.board import layer_images
 
 R = protocol.Region
-
-
-def _silent(x):
-    x._MustUse__silence = True
-    return x
 
 
 def _random_model(name, seed):
@@ -94,7 +90,7 @@ class Sink:
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_sink_matches_host_layout(name):
     """The test's sink is the extractor's loader: host.load_beats fill it as designed."""
-    ext = _silent(CONFIGS[name].extractor())
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, 1)
     sink = Sink(ext)
     for b in host.load_beats(ext, model):
@@ -106,7 +102,7 @@ def test_sink_matches_host_layout(name):
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_model_any_order_any_chunking(name, seed):
-    ext = _silent(CONFIGS[name].extractor())
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, seed)
     images = _images(ext, model)
     ldr = ExtLoaderModel(ext)
@@ -120,7 +116,7 @@ def test_model_any_order_any_chunking(name, seed):
 
 def test_model_rewrites_keep_the_other_half():
     """A threshold write keeps the step of the same neuron and its word neighbours."""
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
     ldr = ExtLoaderModel(ext)
     ldr.write(R.EXT_STEP + 1, 0, (5).to_bytes(4, "little") + (7).to_bytes(4, "little"))
     ldr.write(R.EXT_THRESHOLD + 1, 4, (-3).to_bytes(4, "little", signed=True))
@@ -134,7 +130,7 @@ def test_model_rewrites_keep_the_other_half():
 def test_mem_chunk_aligns_with_the_regions():
     """The Board's WRITE_MEM/READ_MEM chunks must fall on region alignments."""
     for name in CONFIGS:
-        ext = _silent(CONFIGS[name].extractor())
+        ext = never_elaborated(CONFIGS[name].extractor())
         for r in regions(ext):
             assert protocol.MEM_CHUNK % r.align == 0, (name, r.region, protocol.MEM_CHUNK)
 
@@ -222,7 +218,7 @@ def _simulate(dut, bench_fn, seed=0):
 def test_random_orders_and_chunkings(name):
     """Every region in random aligned pieces, shuffled, with random stalls on both
     streams; then the whole images read back, also in pieces."""
-    ext = _silent(CONFIGS[name].extractor())
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, 3)
     images = _images(ext, model)
     rng = random.Random(3)
@@ -249,7 +245,7 @@ def test_kws_load_in_board_chunks():
     """The product extractor: the Board's order (per layer, in MEM_CHUNK pieces),
     without stalls, gives load_beats' memory images; the beat count is load_beats' plus
     the parameter-word rewrites."""
-    ext = _silent(DSCNNExtractor())
+    ext = never_elaborated(DSCNNExtractor())
     model = _random_model("dscnn_kws", 0)
     images = _images(ext, model)
     dut = ExtLoader(ext)
@@ -271,7 +267,7 @@ def test_kws_load_in_board_chunks():
 
 def test_ok_cases():
     """``ok``/``ok_read`` against the model; refused accesses start nothing."""
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
     info = {r.region: r for r in regions(ext)}
     wsz, tsz = info[R.EXT_WEIGHTS].size, info[R.EXT_THRESHOLD].size
     L = ext.lanes
@@ -330,7 +326,7 @@ def test_ok_cases():
 
 
 def test_without_weight_readback_params_still_read():
-    ext = _silent(CONFIGS["dscnn_unit_b"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_b"].extractor())
     model = _random_model("dscnn_unit_b", 5)
     images = _images(ext, model)
     dut = ExtLoader(ext, weight_readback=False)
@@ -351,7 +347,7 @@ def test_without_weight_readback_params_still_read():
 def test_step_keeps_step_bits():
     """A step wider than step_bits keeps its low bits, in the word and on readback
     (the dispatcher refuses such steps; this is what the hardware holds)."""
-    ext = _silent(DSCNNExtractor(CONFIGS["dscnn_unit_b"].spec(), lanes=8, act_units=8,
+    ext = never_elaborated(DSCNNExtractor(CONFIGS["dscnn_unit_b"].spec(), lanes=8, act_units=8,
                                  step_bits=5))
     data = (0x25).to_bytes(4, "little") + (0xFFFFFFFF).to_bytes(4, "little")
     model = ExtLoaderModel(ext)
@@ -374,7 +370,7 @@ def _ext(filters, lanes, n_sep=1):
     for i in range(n_sep):
         m.add(SeparableConvolutional((3, 3), filters, name=f"sep_{i}", weights_bits=4,
                                      act_bits=4))
-    return _silent(DSCNNExtractor(ExtractorSpec.from_model(m), lanes=lanes, act_units=1))
+    return never_elaborated(DSCNNExtractor(ExtractorSpec.from_model(m), lanes=lanes, act_units=1))
 
 
 @pytest.mark.parametrize("make, exc, match", [

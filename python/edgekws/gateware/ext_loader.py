@@ -31,6 +31,7 @@ from .. import protocol
 from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .conv.step import THRESHOLD_BITS
 from .interfaces import RegionAccessSignature
+from .unused import checking_arguments
 
 __all__ = ["OK_LATENCY", "ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
 
@@ -264,17 +265,16 @@ class ExtLoader(wiring.Component):
     """
 
     def __init__(self, ext: DSCNNExtractor, *, weight_readback: bool = True):
-        self._MustUse__silence = True
-        _check(ext, weight_readback)
-        self.ext = ext
-        self.weight_readback = weight_readback
-        self.infos = regions(ext)
-        self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
-        super().__init__({
-            "access": In(RegionAccessSignature()),
-            "load": Out(stream.Signature(ext.load_layout)),
-        })
-        self._MustUse__silence = False
+        with checking_arguments(self):
+            _check(ext, weight_readback)
+            self.ext = ext
+            self.weight_readback = weight_readback
+            self.infos = regions(ext)
+            self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
+            super().__init__({
+                "access": In(RegionAccessSignature()),
+                "load": Out(stream.Signature(ext.load_layout)),
+            })
 
     def elaborate(self, platform):
         m = Module()
