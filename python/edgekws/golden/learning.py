@@ -96,6 +96,7 @@ class LearningParams:
     def __post_init__(self):
         for name in ("num_weights", "num_classes"):
             object.__setattr__(self, name, check_int(name, getattr(self, name)))
+        k = self.num_weights
         for name in ("initial_plasticity", "learning_competition", "min_plasticity",
                      "plasticity_decay"):
             object.__setattr__(self, name, _check_fraction(name, getattr(self, name)))
