@@ -263,7 +263,7 @@ class Region(enum.IntEnum):
     """Memory regions of WRITE_MEM/READ_MEM; ``offset`` is in bytes, little-endian values.
 
     Extractor, layer ``l`` (0 = InputConvolutional, 1.. = SeparableConvolutional) at
-    region ``EXT_* + l`` (what ``gateware/conv/host.py`` loads through the ``load``
+    region ``EXT_* + l`` (what ``gateware/conv/codec.py`` loads through the ``load``
     stream, before its re-layout into lane words):
 
     * ``EXT_WEIGHTS``: the golden ``weights`` variable as int8 in C order, ``(kx, ky, C,

@@ -1,4 +1,4 @@
-"""Host side of the extractor: memory images and stream beats from a golden model.
+"""The extractor's stream codec: memory images and stream beats from a golden model.
 
 The gateware holds the geometry; everything a trained model changes (weights,
 thresholds, steps) is loaded through the ``load`` stream. This module turns a golden
