@@ -32,9 +32,10 @@ import numpy as np
 
 import cocotb
 
-from edgekws.gateware.conv import host
+from edgekws.gateware.conv import codec
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.stimulus import images, random_model
+from edgekws.gateware.unused import never_elaborated
 
 from conv_driver import TB
 
@@ -54,7 +55,7 @@ def _config():
     scen.update(json.loads(os.environ.get("EDGEKWS_CONV_SCENARIO", "{}")))
     cfg = CONFIGS[name]
     ext = cfg.extractor()
-    ext._MustUse__silence = True      # only its layouts are used here
+    never_elaborated(ext)      # only its layouts are used here
     return name, cfg, ext, scen
 
 
@@ -86,7 +87,7 @@ def check_sample(ext, layers, x, traces, spikes_payload, n, wants=None):
             checked += flat.size
         a = want
     if ext.spec.pooled:
-        got = host.decode_spikes(ext, spikes_payload)
+        got = codec.decode_spikes(ext, spikes_payload)
         want = a[0, 0, 0]
         assert np.array_equal(got, want), \
             f"sample {n} spikes differ at {np.nonzero(got != want)[0].tolist()}: " \
@@ -120,10 +121,10 @@ def extractor_model(path):
 async def run_given(dut, name, ext, scen, tb):
     """The scenario's model on the scenario's frames; see the module docstring."""
     model = extractor_model(scen["model"])
-    layers = host.conv_layers(ext, model)
+    layers = codec.conv_layers(ext, model)
     xs = given_frames(scen["inputs"], ext.spec.image_shape)
     chunk = int(scen.get("chunk", 64))
-    await tb.load(host.load_beats(ext, model))
+    await tb.load(codec.load_beats(ext, model))
     t0 = time.monotonic()
     c0 = tb.cycle()
     total = mismatches = 0
@@ -136,9 +137,9 @@ async def run_given(dut, name, ext, scen, tb):
         for layer in layers:
             a = layer.call(a)
             wants.append(a)
-        await tb.images([host.pixel_beats(ext, x) for x in batch])
+        await tb.images([codec.pixel_beats(ext, x) for x in batch])
         await tb.wait_spikes(s0 + len(batch))
-        traces = [host.decode_trace(ext, p) for _, p in tb.traces]
+        traces = [codec.decode_trace(ext, p) for _, p in tb.traces]
         del tb.traces[:]               # the drain keeps appending to this same list
         traced = wants[:len(layers) - 1] if ext.spec.pooled else wants
         per_sample = sum(int(np.prod(w.shape[1:-1])) for w in traced)
@@ -189,14 +190,14 @@ async def extractor(dut):
     measures = []
     for k in range(scen["models"]):
         model = random_model(cfg, scen["seed"] * 100 + k)
-        layers = host.conv_layers(ext, model)
-        await tb.load(host.load_beats(ext, model))
+        layers = codec.conv_layers(ext, model)
+        await tb.load(codec.load_beats(ext, model))
         xs = images(ext.spec.image_shape, scen["samples"], scen["seed"] * 100 + k)
         n_trace0 = len(tb.traces)
         p0 = len(tb.pixels_done)
-        await tb.images([host.pixel_beats(ext, x) for x in xs])
+        await tb.images([codec.pixel_beats(ext, x) for x in xs])
         await tb.wait_spikes(n_done + len(xs))
-        traces = [host.decode_trace(ext, p) for _, p in tb.traces[n_trace0:]]
+        traces = [codec.decode_trace(ext, p) for _, p in tb.traces[n_trace0:]]
         for n, x in enumerate(xs):
             total += check_sample(ext, layers, x, traces, tb.spikes[n_done + n][1], n)
         assert not traces, f"{len(traces)} unexpected trace beats"

@@ -30,6 +30,7 @@ from cocotb.utils import get_sim_time
 
 from edgekws.gateware.fc_core import FCLearningCore, Op
 from edgekws.gateware.generate import CONFIGS
+from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.learning import (LearningParams, LearningState, add_classes,
                                      learn, random_weights)
 from edgekws.golden.ops import exact_matmul
@@ -58,7 +59,7 @@ def _config():
     scen = dict(SCENARIO)
     scen.update(json.loads(os.environ.get("EDGEKWS_FC_SCENARIO", "{}")))
     core = FCLearningCore(**CONFIGS[name])
-    core._MustUse__silence = True   # only its layouts are used here, never elaborated
+    never_elaborated(core)   # only its layouts are used here
     return name, core, scen
 
 

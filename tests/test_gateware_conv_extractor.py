@@ -7,20 +7,16 @@ import numpy as np
 import pytest
 
 from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, kws_spec
-from edgekws.gateware.conv import host
+from edgekws.gateware.conv import codec
 from edgekws.gateware.conv.configs import CONFIGS, unit_a
 from edgekws.gateware.conv.generate import CONFIGS as COMMITTED
 from edgekws.gateware.conv.generate import generate_verilog
 from edgekws.gateware.generate import RTL_DIR
+from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.layers import (FullyConnected, InputConvolutional, InputData,
                                    PoolType, SeparableConvolutional)
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import ds_cnn_kws, mfcc_like_inputs, randomize
-
-
-def _silent(ext):
-    ext._MustUse__silence = True
-    return ext
 
 
 @pytest.mark.parametrize("name", sorted(COMMITTED))
@@ -110,45 +106,45 @@ def test_spec_from_ekws_file(tmp_path):
 
 def test_host_images_match_layout():
     cfg = CONFIGS["dscnn_unit_a"]
-    ext = _silent(cfg.extractor())
+    ext = never_elaborated(cfg.extractor())
     rng = np.random.default_rng(0)
     model = randomize(unit_a(), rng.integers(0, 256, (16, 13, 7, 2)).astype(np.uint8), 1)
-    w = host.weight_words(ext, model)
+    w = codec.weight_words(ext, model)
     assert len(w) == ext.w_depth and max(w) < 1 << ext.w_width
     # Depthwise rows hold the flipped kernel: tap (0, 0) is weights[2, 2].
     wd = model.layers[1].get_variable("weights")
     dw_base = ext.w_base[1][0]
     lane0 = w[dw_base] & 0xFF
     assert (lane0 - 256 if lane0 > 127 else lane0) == wd[2, 2, 0, 0]
-    beats = host.load_beats(ext, model)
-    assert len(beats) == (ext.w_depth * ext.chunks(host.Sel.WEIGHTS) +
-                          ext.param_depth * ext.chunks(host.Sel.PARAMS))
-    px = host.pixel_beats(ext, rng.integers(0, 256, (13, 7, 2)).astype(np.uint8))
+    beats = codec.load_beats(ext, model)
+    assert len(beats) == (ext.w_depth * ext.chunks(codec.Sel.WEIGHTS) +
+                          ext.param_depth * ext.chunks(codec.Sel.PARAMS))
+    px = codec.pixel_beats(ext, rng.integers(0, 256, (13, 7, 2)).astype(np.uint8))
     assert len(px) == 13 * 7 and max(px) < 1 << 16
 
 
 def test_host_refuses_other_geometry():
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
     with pytest.raises(ValueError, match="geometry differs"):
-        host.weight_words(ext, ds_cnn_kws(units=None))
+        codec.weight_words(ext, ds_cnn_kws(units=None))
 
 
 def test_host_refuses_wide_step():
     m = randomize(ds_cnn_kws(units=None), mfcc_like_inputs(8), 0)
-    ext = _silent(DSCNNExtractor(lanes=64))
+    ext = never_elaborated(DSCNNExtractor(lanes=64))
     steps = m.layers[2].get_variable("act_step")
     steps[5] = 70000.0
     m.layers[2].set_variable("act_step", steps)
     with pytest.raises(ValueError, match="layer 'separable_2' neuron 5: act_step 70000.0"):
-        host.param_words(ext, m)
+        codec.param_words(ext, m)
     # 1-bit layers ignore the step: any act_step is fine there.
     steps = m.layers[4].get_variable("act_step")
     steps[:] = 1e9
     m.layers[4].set_variable("act_step", steps)
-    assert host.integer_steps(m.layers[4], 20).tolist() == [1] * 64
+    assert codec.integer_steps(m.layers[4], 20).tolist() == [1] * 64
 
 
 def test_pixel_beats_check_shape():
-    ext = _silent(DSCNNExtractor(lanes=64))
+    ext = never_elaborated(DSCNNExtractor(lanes=64))
     with pytest.raises(ValueError, match="image must be uint8 of shape \\(49, 10, 1\\)"):
-        host.pixel_beats(ext, np.zeros((49, 10), np.uint8))
+        codec.pixel_beats(ext, np.zeros((49, 10), np.uint8))

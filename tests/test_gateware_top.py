@@ -114,15 +114,15 @@ def pkt(seq, cmd, payload=b""):
 
 
 def wmem(seq, region, offset, data):
-    return pkt(seq, C.WRITE_MEM, p.MEM_HEADER.pack(region, offset) + bytes(data))
+    return pkt(seq, C.WRITE_MEM, p.write_mem_payload(region, offset, data))
 
 
 def rmem(seq, region, offset, length):
-    return pkt(seq, C.READ_MEM, p.READ_MEM_FORMAT.pack(region, offset, length))
+    return pkt(seq, C.READ_MEM, p.read_mem_payload(region, offset, length))
 
 
 def set_learning(seq, K, m, thswap_init=3, decay=1, thswap_min=1, cap=40, N=None):
-    return pkt(seq, C.SET_LEARNING, p.LEARNING_FORMAT.pack(
+    return pkt(seq, C.SET_LEARNING, p.set_learning_payload(
         K, m, thswap_init, decay, thswap_min, cap, K * m if N is None else N))
 
 
@@ -139,7 +139,7 @@ def test_identify_status_errors_and_framing():
         pkt(3, 0x55),                                # UNKNOWN_CMD
         pkt(4, 0x85, b"\x01\x02"),                   # UNKNOWN_CMD, bit 7 set
         pkt(5, C.INFER, bytes(491)),                 # no extractor: UNKNOWN_CMD
-        pkt(6, C.LEARN_SPIKES, struct.pack("<h", 0) + bytes(8)),   # NOT_READY
+        pkt(6, C.LEARN_SPIKES, p.learn_payload(0, bytes(8))),   # NOT_READY
         pkt(7, C.INFER_SPIKES, b""),                 # BAD_LENGTH before NOT_READY
         pkt(8, C.ADD_CLASSES, b"\x01"),              # NOT_READY
         set_learning(10, 2, 5, N=11),                # BAD_ARGUMENT: K * m != N
@@ -219,22 +219,22 @@ def learning_session(rng, K=4, m=5, F=64):
     seq += 1
     for k in range(4, 10):
         label = [0, 1, 2, 3, -1, 2][k - 4]
-        reqs.append(pkt(seq, C.LEARN_SPIKES, struct.pack("<h", label) + xs[k]))
+        reqs.append(pkt(seq, C.LEARN_SPIKES, p.learn_payload(label, xs[k])))
         if k == 6:
             reqs.append(reqs[-1])                                 # a retry: not again
         seq += 1
-    reqs.append(pkt(seq, C.LEARN_SPIKES, struct.pack("<h", 1) + bytes(nb)))  # no A bits
+    reqs.append(pkt(seq, C.LEARN_SPIKES, p.learn_payload(1, bytes(nb))))  # no A bits
     seq += 1
-    reqs += [pkt(seq, C.LEARN_SPIKES, struct.pack("<h", K) + xs[10]),    # label >= K
-             pkt(seq + 1, C.LEARN_SPIKES, struct.pack("<h", -2) + xs[10]),
-             pkt(seq + 1, C.LEARN_SPIKES, struct.pack("<h", -2) + xs[10]),  # replayed
+    reqs += [pkt(seq, C.LEARN_SPIKES, p.learn_payload(K, xs[10])),    # label >= K
+             pkt(seq + 1, C.LEARN_SPIKES, p.learn_payload(-2, xs[10])),
+             pkt(seq + 1, C.LEARN_SPIKES, p.learn_payload(-2, xs[10])),  # replayed
              rmem(seq + 2, R.FC_POTENTIALS, 0, 2 * N),
              wmem(seq + 3, R.FC_WEIGHTS, N * nb, wbytes[N * nb:]),
              pkt(seq + 4, C.ADD_CLASSES, b"\2"),
              pkt(seq + 4, C.ADD_CLASSES, b"\2"),                          # replayed
              pkt(seq + 5, C.ADD_CLASSES, b"\0"),                          # n = 0
              pkt(seq + 6, C.ADD_CLASSES, bytes([250])),                   # too many
-             pkt(seq + 7, C.LEARN_SPIKES, struct.pack("<h", 5) + xs[11]),
+             pkt(seq + 7, C.LEARN_SPIKES, p.learn_payload(5, xs[11])),
              pkt(seq + 8, C.INFER_SPIKES, b"\1" + xs[11]),
              rmem(seq + 9, R.LEARN_REGS, 0, 16),
              rmem(seq + 10, R.FC_THSWAP, 0, 2 * (N + 2 * m)),
@@ -282,13 +282,13 @@ def test_retry_of_each_non_idempotent_command_is_replayed():
     rng = np.random.default_rng(8)
     x = np.packbits((rng.random(64) < 0.4).astype(np.uint8), bitorder="little").tobytes()
     w = np.packbits(random_weights(64, 8, 10, rng).T, axis=1, bitorder="little").tobytes()
-    learn = pkt(40, C.LEARN_SPIKES, struct.pack("<h", 1) + x)
+    learn = pkt(40, C.LEARN_SPIKES, p.learn_payload(1, x))
     reqs = [pkt(1, C.RESET), pkt(1, C.RESET), set_learning(2, 2, 2, thswap_init=5),
             wmem(3, R.FC_WEIGHTS, 0, w), wmem(3, R.FC_THSWAP, 0, bytes([5, 0]) * 8),
             learn, learn, rmem(41, R.FC_WEIGHTS, 0, 32), learn,
             pkt(40, C.INFER_SPIKES, b"\1" + x), pkt(40, C.INFER_SPIKES, b"\1" + x),
             pkt(42, C.ADD_CLASSES, b"\1"), pkt(42, C.ADD_CLASSES, b"\1"),
-            pkt(42, C.LEARN_SPIKES, struct.pack("<h", 2) + x),  # same seq, new command
+            pkt(42, C.LEARN_SPIKES, p.learn_payload(2, x)),  # same seq, new command
             pkt(43, 0x60), pkt(43, 0x60), rmem(44, R.LEARN_REGS, 0, 16)]
     got, exp = both(spikes_top(), spikes_emulator(), reqs)
     assert reply(exp[5])[3][4] == 1, "the first LEARN must learn"
@@ -378,8 +378,8 @@ def test_infer_through_the_extractor(ext_top):
     reqs = [set_learning(1, 3, 2), wmem(2, R.FC_WEIGHTS, 0, w),
             wmem(3, R.EXT_THRESHOLD + 4, 0, th),
             pkt(4, C.INFER, b"\1" + frame),
-            pkt(5, C.LEARN, struct.pack("<h", 2) + frame),
-            pkt(6, C.LEARN, struct.pack("<h", 2) + frame[:-1]),      # BAD_LENGTH
+            pkt(5, C.LEARN, p.learn_payload(2, frame)),
+            pkt(6, C.LEARN, p.learn_payload(2, frame[:-1])),      # BAD_LENGTH
             pkt(7, C.READ_COUNTERS)]
     got, exp = both(ext_top, Emulator(clock_hz=SIM_CLK_HZ), reqs)
     pots = np.frombuffer(reply(exp[3])[3][5:], "<u2")

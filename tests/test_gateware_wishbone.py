@@ -170,15 +170,15 @@ def test_learning_session_matches_emulator(spikes_dut):
     xs = [np.packbits(rng.random(F) < 0.3, bitorder="little").tobytes() for _ in range(4)]
     requests = [
         req(1, C.IDENTIFY),
-        req(2, C.SET_LEARNING, p.LEARNING_FORMAT.pack(K, m, 3, 1, 1, 40, K * m)),
-        req(3, C.WRITE_MEM, p.MEM_HEADER.pack(R.FC_WEIGHTS, 0) + w.tobytes()),
-        req(4, C.INFER_SPIKES, bytes([p.FLAG_POTENTIALS]) + xs[0]),
+        req(2, C.SET_LEARNING, p.set_learning_payload(K, m, 3, 1, 1, 40, K * m)),
+        req(3, C.WRITE_MEM, p.write_mem_payload(R.FC_WEIGHTS, 0, w.tobytes())),
+        req(4, C.INFER_SPIKES, p.infer_payload(xs[0], potentials=True)),
         req(5, C.INFER_SPIKES, b"\0" + xs[1]),
         req(6, C.LEARN_SPIKES, (1).to_bytes(2, "little", signed=True) + xs[2]),
         req(7, C.INFER_SPIKES, b"\1" + xs[2]),
         req(8, C.INFER_SPIKES, b"\1" + xs[3][:-1]),                    # BAD_LENGTH
         req(9, C.INFER, b"\1" + bytes(490)),                            # no extractor
-        req(10, C.READ_MEM, p.READ_MEM_FORMAT.pack(R.FC_POTENTIALS, 0, 2 * K * m)),
+        req(10, C.READ_MEM, p.read_mem_payload(R.FC_POTENTIALS, 0, 2 * K * m)),
         req(11, C.READ_COUNTERS),
     ]
     emu = Emulator(extractor=False, clock_hz=CLK_HZ)

@@ -125,7 +125,7 @@ def test_learning_preconditions():
         m.add(g.FullyConnected(2))
 
 
-# ------------------------------------------------------------- issue #20, item 6
+# ---------------------------------------------- edge cases: labels, extreme steps, empty batches
 
 
 def _learning_model(K=2, m=2):

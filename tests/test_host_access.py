@@ -58,7 +58,7 @@ def test_a_client_without_the_token_is_refused_and_disturbs_no_one(tmp_path, tok
         port = int(server.url.rsplit(":", 1)[1])
         intruder = socket.create_connection(("127.0.0.1", port))
         intruder.sendall(p.encode_packet(1, p.Cmd.RESET) + p.encode_packet(
-            2, p.Cmd.WRITE_MEM, p.MEM_HEADER.pack(p.Region.FC_WEIGHTS, 0) + b"\xff" * 64))
+            2, p.Cmd.WRITE_MEM, p.write_mem_payload(p.Region.FC_WEIGHTS, 0, b"\xff" * 64)))
         said = read_lines(intruder)
         intruder.close()
         assert said.startswith(b"\x00edgekws: token required (challenge ")

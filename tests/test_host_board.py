@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import os
-import struct
 import subprocess
 import sys
 
@@ -141,9 +140,9 @@ def test_unknown_command_and_not_ready():
     assert p.decode_packet(reply[1:-1])[2][0] == p.Status.UNKNOWN_CMD
     t = Transport(FaultyLink(server), timeout=0.05)
     with pytest.raises(BoardError, match="LEARN_SPIKES: NOT_READY"):
-        t.request(p.Cmd.LEARN_SPIKES, struct.pack("<h", 0) + bytes(8))
+        t.request(p.Cmd.LEARN_SPIKES, p.learn_payload(0, bytes(8)))
     with pytest.raises(BoardError, match="SET_LEARNING: BAD_ARGUMENT"):
-        t.request(p.Cmd.SET_LEARNING, p.LEARNING_FORMAT.pack(2, 5, 1, 1, 1, 1, 11))
+        t.request(p.Cmd.SET_LEARNING, p.set_learning_payload(2, 5, 1, 1, 1, 1, 11))
 
 
 def spikes_model(classes, neurons, seed=0) -> Model:

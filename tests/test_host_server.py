@@ -134,7 +134,7 @@ def test_a_client_that_does_not_read_is_dropped_after_the_write_deadline():
         deaf = socket.socket()
         deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         deaf.connect(("127.0.0.1", served.port))
-        request = b"".join(p.encode_packet(i % 256, p.Cmd.READ_MEM, p.READ_MEM_FORMAT.pack(
+        request = b"".join(p.encode_packet(i % 256, p.Cmd.READ_MEM, p.read_mem_payload(
             p.Region.FC_WEIGHTS, 0, p.MEM_CHUNK)) for i in range(256))
         deaf.settimeout(0.5)
         sent = 0

@@ -1,6 +1,9 @@
 """The UART protocol shared by host and gateware: CRC, COBS, packets, resynchronisation."""
 from __future__ import annotations
 
+import __future__
+import types
+
 import numpy as np
 import pytest
 
@@ -76,3 +79,36 @@ def test_bad_arguments_are_named():
         p.decode_packet(p.cobs_encode(b"\x01\x02"))
     with pytest.raises(p.ProtocolError, match="runs past the end"):
         p.cobs_decode(b"\x05\x01")
+
+
+def test_all_names_every_public_definition():
+    def defined_here(v):
+        if isinstance(v, (type, types.FunctionType)):
+            return v.__module__ == p.__name__
+        return not isinstance(v, (types.ModuleType, __future__._Feature))
+
+    public = {n for n, v in vars(p).items() if not n.startswith("_") and defined_here(v)}
+    assert public == set(p.__all__)
+
+
+def test_request_payloads_hold_the_documented_fields():
+    assert p.write_mem_payload(p.Region.FC_THL, 0x123, b"ab") == b"\x21\x23\x01\x00\x00ab"
+    assert p.read_mem_payload(p.Region.EXT_STEP + 2, 4, 960) == b"\x1a\x04\x00\x00\x00\xc0\x03"
+    assert p.infer_payload(b"\x05") == b"\x00\x05"
+    assert p.infer_payload(b"\x05", potentials=True) == b"\x01\x05"
+    assert p.learn_payload(-1, b"\x07") == b"\xff\xff\x07"
+    assert p.add_classes_payload(3) == b"\x03"
+    assert p.set_learning_payload(2, 5, 3, 1, 1, 40, 10) == \
+        bytes([2, 0, 5, 0, 3, 0, 1, 0, 1, 0, 40, 0, 10, 0])
+
+
+def test_memory_payloads_split_into_chunks():
+    data = bytes(range(256)) * 8                                  # 2048 bytes: 960 + 960 + 128
+    writes = p.write_mem_payloads(p.Region.FC_WEIGHTS, data, offset=64)
+    assert [p.MEM_HEADER.unpack_from(w) for w in writes] == [(0x20, 64), (0x20, 1024),
+                                                             (0x20, 1984)]
+    assert b"".join(w[p.MEM_HEADER.size:] for w in writes) == data
+    reads = p.read_mem_payloads(p.Region.FC_WEIGHTS, 2048)
+    assert [(p.READ_MEM_FORMAT.unpack(r), n) for r, n in reads] == [
+        ((0x20, 0, 960), 960), ((0x20, 960, 960), 960), ((0x20, 1920, 128), 128)]
+    assert p.write_mem_payloads(0x20, b"") == [] and p.read_mem_payloads(0x20, 0) == []

@@ -27,9 +27,21 @@ from __future__ import annotations
 import enum
 import struct
 
-__all__ = ["PROTOCOL_VERSION", "DEFAULT_BAUDRATE", "MAX_PACKET", "Cmd", "Status",
-           "crc16", "cobs_encode", "cobs_decode", "encode_packet", "decode_packet",
-           "FrameDecoder", "ProtocolError", "REPLY_BIT", "IDEMPOTENT"]
+__all__ = [
+    # framing
+    "PROTOCOL_VERSION", "DEFAULT_BAUDRATE", "MAX_PACKET", "REPLY_BIT", "DELIMITER",
+    "SERVER_TEXT", "BUSY_TEXT", "BUSY_REPLY", "server_line", "Cmd", "Status", "IDEMPOTENT",
+    "ProtocolError", "CRC_POLY", "CRC_INIT", "crc16", "cobs_encode", "cobs_decode",
+    "encode_packet", "decode_packet", "FrameDecoder",
+    # payload layouts
+    "IDENTIFY_FORMAT", "LEARNING_FORMAT", "RESULT_FORMAT", "COUNTERS_FORMAT",
+    "FLAG_POTENTIALS", "MEM_HEADER", "READ_MEM_FORMAT", "MEM_CHUNK", "MAX_EXT_LAYERS",
+    "Region", "LearnReg", "LABEL_FORMAT", "ADD_CLASSES_FORMAT", "CLASS_COUNT_FORMAT",
+    "MAX_INLINE_POTENTIALS",
+    # request payloads
+    "write_mem_payload", "read_mem_payload", "write_mem_payloads", "read_mem_payloads",
+    "infer_payload", "learn_payload", "add_classes_payload", "set_learning_payload",
+]
 
 PROTOCOL_VERSION = 1
 #: 3 Mbaud: the fastest rate the FTDI bridges of common boards (FT231X, FT2232H) support.
@@ -254,7 +266,7 @@ class Region(enum.IntEnum):
     """Memory regions of WRITE_MEM/READ_MEM; ``offset`` is in bytes, little-endian values.
 
     Extractor, layer ``l`` (0 = InputConvolutional, 1.. = SeparableConvolutional) at
-    region ``EXT_* + l`` (what ``gateware/conv/host.py`` loads through the ``load``
+    region ``EXT_* + l`` (what ``gateware/conv/codec.py`` loads through the ``load``
     stream, before its re-layout into lane words):
 
     * ``EXT_WEIGHTS``: the golden ``weights`` variable as int8 in C order, ``(kx, ky, C,
@@ -263,7 +275,7 @@ class Region(enum.IntEnum):
     * ``EXT_WEIGHTS_PW``: ``weights_pw`` ``(1, 1, C, F)`` int8 (separable layers only).
     * ``EXT_THRESHOLD``: int32 per neuron.
     * ``EXT_STEP``: the integer step ``S = act_step_units(act_step) << (4 - act_bits)`` as
-      u32 per neuron (``S = 1`` for 1-bit layers, as ``integer_steps`` gives).
+      u32 per neuron (``S = 1`` for 1-bit layers): :func:`edgekws.golden.quant.integer_step`.
 
     Extractor accesses (reads and writes) are aligned: offset and length multiples of
     the extractor's MAC lanes (64 on the board, the ``ext_lanes`` of the emulator) for
@@ -322,3 +334,51 @@ CLASS_COUNT_FORMAT = struct.Struct("<H")
 #: when they fit in the reply (at most MAX_INLINE_POTENTIALS), else none: read
 #: FC_POTENTIALS then.
 MAX_INLINE_POTENTIALS = (MAX_PACKET - 4 - 1 - RESULT_FORMAT.size) // 2
+
+
+# -- request payloads: built here only, for the driver, the soak test and the tests ----------
+def write_mem_payload(region: int, offset: int, data: bytes = b"") -> bytes:
+    """WRITE_MEM: ``region``, ``offset``, then ``data``."""
+    return MEM_HEADER.pack(int(region), int(offset)) + bytes(data)
+
+
+def read_mem_payload(region: int, offset: int, length: int) -> bytes:
+    """READ_MEM of ``length`` bytes at ``offset`` of ``region``."""
+    return READ_MEM_FORMAT.pack(int(region), int(offset), int(length))
+
+
+def write_mem_payloads(region: int, data: bytes, offset: int = 0) -> list[bytes]:
+    """The WRITE_MEM payloads of ``data`` at ``offset``, :data:`MEM_CHUNK` bytes each."""
+    data = bytes(data)
+    return [write_mem_payload(region, offset + i, data[i:i + MEM_CHUNK])
+            for i in range(0, len(data), MEM_CHUNK)]
+
+
+def read_mem_payloads(region: int, length: int, offset: int = 0) -> list[tuple[bytes, int]]:
+    """``[(payload, chunk length)]`` of the READ_MEMs of ``length`` bytes at ``offset``."""
+    return [(read_mem_payload(region, offset + i, min(MEM_CHUNK, length - i)),
+             min(MEM_CHUNK, length - i)) for i in range(0, length, MEM_CHUNK)]
+
+
+def infer_payload(data: bytes, potentials: bool = False) -> bytes:
+    """INFER (an MFCC frame) or INFER_SPIKES (spike bytes), with FLAG_POTENTIALS when
+    ``potentials``."""
+    return bytes((FLAG_POTENTIALS if potentials else 0,)) + bytes(data)
+
+
+def learn_payload(label: int, data: bytes) -> bytes:
+    """LEARN (an MFCC frame) or LEARN_SPIKES (spike bytes) with ``label`` (-1: any neuron)."""
+    return LABEL_FORMAT.pack(int(label)) + bytes(data)
+
+
+def add_classes_payload(count: int) -> bytes:
+    """ADD_CLASSES of ``count`` classes."""
+    return ADD_CLASSES_FORMAT.pack(int(count))
+
+
+def set_learning_payload(num_classes: int, neurons_per_class: int, thswap_init: int,
+                         decay: int, thswap_min: int, thl_cap: int, neurons: int) -> bytes:
+    """SET_LEARNING: the learning registers (:data:`LEARNING_FORMAT`); ``neurons`` is the
+    number of active neurons."""
+    return LEARNING_FORMAT.pack(num_classes, neurons_per_class, thswap_init, decay,
+                                thswap_min, thl_cap, neurons)

@@ -37,7 +37,7 @@ def op_counts(ext: DSCNNExtractor, model, x: np.ndarray) -> dict:
     pointwise steps, only the channels whose depthwise sum is not zero (at least one
     op per position and group).
     """
-    from ..gateware.conv.host import conv_layers
+    from ..gateware.conv.codec import conv_layers
     layers = conv_layers(ext, model)
     G = ext.groups
     a = x[None]

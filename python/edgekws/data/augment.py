@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 __all__ = ["time_shift", "mix_noise", "augment", "augment_batch"]
 
 SAMPLE_RATE = 16000
@@ -90,8 +92,7 @@ def augment(wave, n_copies: int = 40, rng=None, noises=(), time_shift_ms: float 
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1 or wave.size == 0:
         raise ValueError(f"wave must be a non-empty 1-D array, not shape {wave.shape}")
-    if isinstance(n_copies, bool) or not isinstance(n_copies, (int, np.integer)) or n_copies < 1:
-        raise ValueError(f"n_copies must be a positive integer, not {n_copies!r}")
+    check_int("n_copies", n_copies)
     if not 0.0 <= noise_probability <= 1.0:
         raise ValueError(f"noise_probability must be in [0, 1], not {noise_probability!r}")
     if time_shift_ms < 0:

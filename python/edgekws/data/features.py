@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekws.atomicio import atomic_write
+from edgekws.checks import check_int
 
 from .augment import augment
 from .fsdd import CLIP, FsddSample, fit_clip
@@ -154,9 +155,7 @@ def compute_features(items, labels=None, params: MfccParams | None = None,
     params = params or MfccParams()
     items = list(items)
     y = _labels(items, labels)
-    if isinstance(augment_copies, bool) or not isinstance(augment_copies, int) \
-            or augment_copies < 0:
-        raise ValueError(f"augment_copies must be an integer >= 0, not {augment_copies!r}")
+    check_int("augment_copies", augment_copies, 0)
     if not items:
         raise ValueError("no items to compute features for")
     workers = workers or os.cpu_count() or 1

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 from .acoustics import peak_to, trim
 from .wavio import resample, write_wav
 
@@ -105,8 +107,7 @@ def kokoro_speakers(packs, count: int, seed: int = 0, english_only: bool = True)
     """``count`` speakers: every pack once (English packs only by default), then blends of
     two distinct packs with a weight in [0.3, 0.7], each with a speed in [0.85, 1.15] and
     a pitch factor in [0.94, 1.06], all drawn from ``seed``."""
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive integer, not {count!r}")
+    count = check_int("count", count)
     pool = sorted(p for p in packs if not english_only or p[:2] in ("af", "am", "bf", "bm"))
     if len(pool) < 2:
         raise ValueError(f"need at least two voice packs, have {pool!r}")

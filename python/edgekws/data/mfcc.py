@@ -33,6 +33,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 from .level import LEVEL_MODES, normalize_level
 
 __all__ = [
@@ -86,9 +88,7 @@ class MfccParams:
     def __post_init__(self):
         for name in ("sample_rate", "clip_samples", "window", "stride", "mel_channels",
                      "coefficients"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+            check_int(name, getattr(self, name))
         if self.window > self.clip_samples:
             raise ValueError(f"window ({self.window}) must not exceed clip_samples "
                              f"({self.clip_samples})")

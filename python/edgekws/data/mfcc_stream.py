@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from edgekws.checks import check_int
 from edgekws.data.mfcc import MfccParams, frames_to_power, power_to_mfcc
 
 __all__ = ["StreamingMfcc", "chunk_samples"]
@@ -56,10 +57,8 @@ class StreamingMfcc:
     def __init__(self, params: MfccParams | None = None, every: int = 1):
         if params is not None and not isinstance(params, MfccParams):
             raise TypeError(f"params must be an MfccParams, not {params!r}")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive number of hops, not {every!r}")
+        self.every = check_int("every", every, expected="a positive number of hops")
         self.params = params or MfccParams()
-        self.every = int(every)
         self.reset()
 
     def reset(self) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekws.atomicio import atomic_write
+from edgekws.checks import check_int
 
 from .acoustics import ALL, Acoustics, augmented_copy, peak_to, place, trim
 from .speech_commands import BACKGROUND_NOISE_DIR, SILENCE
@@ -97,8 +98,7 @@ def fold_of(speaker_hash: str, folds: int = 5) -> int:
     >>> fold_of("0a7c2a8d")
     2
     """
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
-        raise ValueError(f"folds must be a positive integer, not {folds!r}")
+    folds = check_int("folds", folds)
     try:
         return int(speaker_hash[:8], 16) % folds
     except ValueError:
@@ -269,8 +269,7 @@ def build_mix(out, sources, noise_files=(), copies: int = 4, acoustics: Acoustic
     acoustics : Acoustics
         The effects of those copies.
     """
-    if isinstance(copies, bool) or not isinstance(copies, int) or not 0 <= copies <= 64:
-        raise ValueError(f"copies must be an integer in 0..64, not {copies!r}")
+    check_int("copies", copies, 0, 64, expected="an integer in 0..64")
     if not sources:
         raise ValueError("no sources: give --kokoro, --speech-commands or --add-clips")
     names = [s.name for s in sources]

@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 from . import espeak as _espeak
 from .acoustics import augmented_copy as _augmented_copy
 from .acoustics import fade as _fade
@@ -140,12 +142,8 @@ class SynthConfig:
             raise ValueError(f"words are not unique: {list(words)!r}")
         for name, low in (("speakers", 1), ("per_speaker", 1), ("augmented_copies", 0),
                           ("variants", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, not {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
-                or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, not {self.seed!r}")
+            check_int(name, getattr(self, name), low, expected=f"an integer >= {low}")
+        check_int("seed", self.seed, 0, expected="a non-negative integer")
         for name in ("val_fraction", "test_fraction"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
@@ -439,8 +437,7 @@ def synthesize_corpus(out, config: SynthConfig | None = None, workers: int | Non
     config = config or SynthConfig()
     if workers is None:
         workers = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    workers = check_int("workers", workers)
     if not _espeak.available():
         raise ValueError("speech synthesis needs the 'espeakng-loader' package "
                          "(pip install espeakng-loader==0.2.4)")

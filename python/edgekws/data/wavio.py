@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgekws import limits
+from edgekws.checks import check_int
 from edgekws.safeopen import open_regular
 
 __all__ = ["read_wav", "write_wav", "resample", "wav_info", "check_wav_header"]
@@ -29,9 +30,7 @@ TARGET_RATE = 16000
 
 
 def _check_rate(rate, name="sample rate"):
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-        raise ValueError(f"{name} must be a positive integer, not {rate!r}")
-    return int(rate)
+    return check_int(name, rate)
 
 
 #: What the standard library's reader raises on a malformed file: its own error, and a

@@ -3,7 +3,7 @@
 :class:`Dispatcher` sits between the :class:`~edgekws.gateware.link.PacketLink` (request
 and reply buffers), the learning core (:class:`~edgekws.gateware.fc_core.FCLearningCore`
 ``cmd``/``rsp`` streams), the extractor (``pixels``/``spikes``) and the extractor's
-loader (:class:`~edgekws.gateware.ext_loader.ExtLoader`). Its replies are byte for byte
+loader (:class:`~edgekws.gateware.extractor_loader.ExtractorLoader`). Its replies are byte for byte
 those of the golden-backed :class:`edgekws.host.emulator.Emulator` behind a
 :class:`~edgekws.host.packet_server.PacketServer`, which is its reference model (and
 ``tests/test_gateware_top.py`` compares the two on the same requests).
@@ -57,7 +57,7 @@ from amaranth.utils import exact_log2
 from edgekws import protocol as p
 from edgekws.golden.quant import weight_range
 
-from .ext_loader import OK_LATENCY
+from .extractor_loader import OK_LATENCY
 from .fc_core import FCLearningCore, Op
 from .interfaces import (LinkCountersSignature, RegionAccessSignature, ReplyWriteSignature,
                          RequestReadSignature)
@@ -106,7 +106,7 @@ class Dispatcher(wiring.Component):
         To and from the extractor (only with one).
     loader : ``Out(RegionAccessSignature())``
         WRITE_MEM/READ_MEM of the extractor regions, to the ``access`` of the
-        :class:`~edgekws.gateware.ext_loader.ExtLoader` (only with an extractor).
+        :class:`~edgekws.gateware.extractor_loader.ExtractorLoader` (only with an extractor).
     """
 
     def __init__(self, core: FCLearningCore, ext=None, *, clk_hz: int):

@@ -3,6 +3,8 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from edgekws.checks import check_int
+
 __all__ = ["SeqDivider"]
 
 
@@ -31,9 +33,7 @@ class SeqDivider(wiring.Component):
     """
 
     def __init__(self, width: int):
-        if not isinstance(width, int) or width <= 0:
-            raise ValueError(f"width must be a positive integer, not {width!r}")
-        self.width = width
+        self.width = width = check_int("width", width)
         super().__init__({
             "start": In(1),
             "dividend": In(width),

@@ -1,7 +1,7 @@
 """Write the committed Verilog of the gateware (``rtl/*.v``).
 
 Run ``python -m edgekws.gateware.generate`` (or ``--check`` to only compare) after any
-change to the gateware; ``tests/test_rtl_generated.py`` fails while ``rtl/`` is stale.
+change to the gateware; ``tests/test_rtl_fc_core.py`` fails while ``rtl/`` is stale.
 
 Each entry of :data:`CONFIGS` is one Verilog module (and file) of
 :class:`~edgekws.gateware.fc_core.FCLearningCore`:

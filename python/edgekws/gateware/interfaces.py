@@ -2,7 +2,7 @@
 
 :class:`~edgekws.gateware.link.PacketLink` and
 :class:`~edgekws.gateware.dispatcher.Dispatcher` meet in three interfaces, the dispatcher
-and :class:`~edgekws.gateware.ext_loader.ExtLoader` in one; ``BoardTop`` joins each pair
+and :class:`~edgekws.gateware.extractor_loader.ExtractorLoader` in one; ``BoardTop`` joins each pair
 with ``wiring.connect``. Every signature is written from the side that starts the
 transfer (``Out`` members are driven by it):
 
@@ -10,7 +10,7 @@ transfer (``Out`` members are driven by it):
 * :class:`ReplyWriteSignature`: ``Dispatcher.rep`` (``Out``), ``PacketLink.rep`` (``In``);
 * :class:`LinkCountersSignature`: ``PacketLink.counters`` (``Out``),
   ``Dispatcher.counters`` (``In``);
-* :class:`RegionAccessSignature`: ``Dispatcher.loader`` (``Out``), ``ExtLoader.access``
+* :class:`RegionAccessSignature`: ``Dispatcher.loader`` (``Out``), ``ExtractorLoader.access``
   (``In``).
 
 None of them has parameters: their widths are those of :mod:`edgekws.protocol`.
@@ -123,7 +123,7 @@ class RegionAccessSignature(_Fixed):
         The access: :class:`~edgekws.protocol.Region` value, byte offset, byte count.
     ok, ok_read : ``In(1)``
         A write (``ok``) or a read (``ok_read``) of ``region, offset, length`` is served;
-        registered, :data:`~edgekws.gateware.ext_loader.OK_LATENCY` cycles behind them.
+        registered, :data:`~edgekws.gateware.extractor_loader.OK_LATENCY` cycles behind them.
     write : ``Out(1)``
         Pulse (while not ``busy`` and ``ok``): start the write; the ``length`` bytes then
         come on ``wdata``. The access must be held from ``OK_LATENCY`` cycles before.

@@ -17,6 +17,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from edgekws.checks import check_int
+
 __all__ = ["SpreadSelector"]
 
 
@@ -45,9 +47,7 @@ class SpreadSelector(wiring.Component):
     """
 
     def __init__(self, width: int):
-        if not isinstance(width, int) or width <= 0:
-            raise ValueError(f"width must be a positive integer, not {width!r}")
-        self.width = width
+        self.width = width = check_int("width", width)
         super().__init__({
             "load": In(1),
             "q": In(width),

@@ -19,10 +19,10 @@ from edgekws import protocol as p
 
 from .conv.extractor import DSCNNExtractor
 from .dispatcher import Dispatcher
-from .ext_loader import ExtLoader
+from .extractor_loader import ExtractorLoader
 from .fc_core import FCLearningCore
 from .link import PacketLink
-from .skid import RegisterSlice
+from .register_slice import RegisterSlice
 
 __all__ = ["BoardTop", "Engine", "SIM_CLK_HZ", "SIM_BAUD", "SIM_DIVISOR", "CONFIGS",
            "generate_verilog", "main"]
@@ -49,7 +49,7 @@ class Engine:
                  fc_lanes: int = 1, extractor: bool = True, ext_lanes: int = 64):
         self.core = FCLearningCore(num_inputs, num_neurons, lanes=fc_lanes)
         self.ext = DSCNNExtractor(lanes=ext_lanes) if extractor else None
-        self.loader = ExtLoader(self.ext) if extractor else None
+        self.loader = ExtractorLoader(self.ext) if extractor else None
         self.dispatcher = Dispatcher(self.core, self.ext, clk_hz=clk_hz)
 
     def add_engine(self, m, req, rep, counters):

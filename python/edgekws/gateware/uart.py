@@ -4,6 +4,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from edgekws.checks import check_int
+
 __all__ = ["uart_divisor", "UARTRx", "UARTTx", "MAX_RATE_ERROR", "MIN_DIVISOR"]
 
 #: Largest relative baud-rate error accepted: 8N1 samples the stop bit 9.5 bits after the
@@ -23,10 +25,7 @@ def uart_divisor(clk_hz: int, baud: int) -> int:
         cycles per bit result, or if the rounded divisor misses ``baud`` by more than
         :data:`MAX_RATE_ERROR`.
     """
-    if not isinstance(clk_hz, int) or isinstance(clk_hz, bool) or clk_hz <= 0:
-        raise ValueError(f"clk_hz must be a positive integer, not {clk_hz!r}")
-    if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
-        raise ValueError(f"baud must be a positive integer, not {baud!r}")
+    clk_hz, baud = check_int("clk_hz", clk_hz), check_int("baud", baud)
     divisor = (2 * clk_hz + baud) // (2 * baud)  # round half up, exact in integers
     if divisor < MIN_DIVISOR:
         raise ValueError(f"clk_hz={clk_hz} gives {clk_hz / baud:.3g} clock cycles per bit "

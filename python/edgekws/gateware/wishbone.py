@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from edgekws import protocol as p
+from edgekws.checks import check_int
 
 from .interfaces import LinkCountersSignature, ReplyWriteSignature, RequestReadSignature
 from .top import Engine
@@ -99,9 +100,7 @@ class WishboneSignature(wiring.Signature):
     """
 
     def __init__(self, addr_width: int, data_width: int = 32):
-        if isinstance(addr_width, bool) or not isinstance(addr_width, int) or \
-                addr_width <= 0:
-            raise ValueError(f"addr_width must be a positive integer, not {addr_width!r}")
+        addr_width = check_int("addr_width", addr_width)
         if data_width not in (8, 16, 32, 64) or isinstance(data_width, bool):
             raise ValueError(f"data_width must be 8, 16, 32 or 64, not {data_width!r}")
         self.addr_width, self.data_width = addr_width, data_width

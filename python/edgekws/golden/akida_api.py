@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 #: The akida release whose v1 semantics the golden model mirrors (written by to_dict).
 AKIDA_VERSION = "2.19.3"
 
@@ -266,10 +268,8 @@ def model_to_json(model) -> str:
 # -- evaluation and statistics -----------------------------------------------------------------
 def neuron_classes(index, neurons: int, num_classes: int):
     """Class of each neuron index: contiguous blocks of ``neurons // num_classes``."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or not 0 <= num_classes <= neurons:
-        raise ValueError(f"num_classes must be an integer in [0, {neurons}] (0: one class "
-                         f"per neuron), not {num_classes!r}")
+    check_int("num_classes", num_classes, 0, neurons,
+              expected=f"an integer in [0, {neurons}] (0: one class per neuron)")
     if num_classes in (0, neurons):
         return index
     return index // (neurons // num_classes)

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 from . import ops
 from .akida_api import LayerApi
 from .quant import (ACT_BITS, ACT_STEP_MIN, INPUT_BITS, LAYER_INPUT_BITS, WEIGHTS_BITS,
@@ -57,12 +59,6 @@ def _pair(value, what, allow_negative_one=False):
     if not ok:
         raise ValueError(f"{what} must be a pair of positive integers, not {value!r}")
     return (a, b)
-
-
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def _choice(value, allowed, what):
@@ -232,7 +228,7 @@ class _ConvMixin:
     def _init_conv(self, kernel_size, filters, padding, kernel_stride, pool_size,
                    pool_type, pool_stride, activation, act_bits):
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.filters = _positive(filters, "filters")
+        self.filters = check_int("filters", filters)
         self.padding = _enum(Padding, padding, "padding")
         if any(k % 2 == 0 for k in self.kernel_size):
             raise ValueError(f"kernel_size must be odd, not {self.kernel_size!r}")
@@ -313,10 +309,7 @@ class InputConvolutional(_ConvMixin, Layer):
         # The engine takes any weights_bits here; 3, 5, 6 and 7 allow the full int8 range
         # (measured), so they are accepted with that range. 0 and > 8 are refused.
         self.weights_bits = _choice(weights_bits, range(1, 9), "weights_bits")
-        if isinstance(padding_value, bool) or not isinstance(padding_value, (int, np.integer)) \
-                or not 0 <= padding_value <= 255:
-            raise ValueError(f"padding_value must be an integer in [0, 255], not {padding_value!r}")
-        self.padding_value = int(padding_value)
+        self.padding_value = check_int("padding_value", padding_value, 0, 255)
 
     def weight_limits(self):
         return weight_range(self.weights_bits if self.weights_bits in WEIGHTS_BITS else 8)
@@ -390,7 +383,7 @@ class FullyConnected(Layer):
     def __init__(self, units, name: str = "", weights_bits: int = 1, activation: bool = True,
                  act_bits: int = 1):
         super().__init__(name)
-        self.units = _positive(units, "units")
+        self.units = check_int("units", units)
         self.weights_bits = _choice(weights_bits, WEIGHTS_BITS, "weights_bits")
         if not isinstance(activation, (bool, np.bool_)):
             raise TypeError(f"activation must be True or False, not {activation!r}")

@@ -23,6 +23,8 @@ from heapq import heappop, heappush
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from edgekws.checks import check_int
+
 __all__ = [
     "DEFAULT_MIN_PLASTICITY",
     "MAX_LEARNING_NEURONS",
@@ -92,14 +94,9 @@ class LearningParams:
     thl_cap: int = field(init=False)
 
     def __post_init__(self):
+        for name in ("num_weights", "num_classes"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
         k = self.num_weights
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"num_weights must be a positive integer, not {k!r}")
-        c = self.num_classes
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c <= 0:
-            raise ValueError(f"num_classes must be a positive integer, not {c!r}")
-        object.__setattr__(self, "num_weights", int(k))
-        object.__setattr__(self, "num_classes", int(c))
         for name in ("initial_plasticity", "learning_competition", "min_plasticity",
                      "plasticity_decay"):
             object.__setattr__(self, name, _check_fraction(name, getattr(self, name)))
@@ -544,8 +541,7 @@ def add_classes(params: LearningParams, state: LearningState, num_new: int,
     (500/500 random runs, ``docs/learning.md``); its layer handles taken before
     ``add_classes`` go stale, which is what made it look inconsistent.
     """
-    if isinstance(num_new, bool) or not isinstance(num_new, (int, np.integer)) or num_new <= 0:
-        raise ValueError(f"number of classes to add must be a positive integer, not {num_new!r}")
+    num_new = check_int("number of classes to add", num_new)
     F, N = state.weights.shape
     m = N // params.num_classes
     if N + int(num_new) * m > MAX_LEARNING_NEURONS:

@@ -50,6 +50,18 @@ def act_step_units(act_step) -> np.ndarray:
     return np.floor(np.asarray(act_step, np.float64) * ACT_STEP_DENOM).astype(np.int64)
 
 
+def integer_step(act_step, act_bits: int) -> np.ndarray:
+    """The integer step ``S = floor(16 act_step) * 2**(4 - act_bits)`` of each neuron.
+
+    The unit the hardware divides by (:func:`step_activation`, the extractor's step
+    memory, the ``EXT_STEP`` region). With 1-bit activations the output is
+    ``pot > threshold`` whatever the step, so ``S`` is 1 there.
+    """
+    if act_bits == 1:
+        return np.ones(np.shape(act_step), np.int64)
+    return act_step_units(act_step) << (4 - act_bits)
+
+
 def step_activation(pot, threshold, act_step, act_bits: int) -> np.ndarray:
     """Akida's quantized step ReLU.
 
@@ -72,7 +84,7 @@ def step_activation(pot, threshold, act_step, act_bits: int) -> np.ndarray:
         raise ValueError(f"act_bits must be one of {ACT_BITS}, not {act_bits!r}")
     pot = np.asarray(pot)
     th = np.asarray(threshold, np.int64)
-    S = act_step_units(act_step) << (4 - act_bits)
+    S = integer_step(act_step, act_bits)
     if act_bits == 1:
         # ceil(16 d / S) >= 1 exactly when d > 0, whatever the step.
         return (pot > th).astype(np.uint8) if pot.dtype.kind in "iu" else \

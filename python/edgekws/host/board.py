@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekws import protocol as p
+from edgekws.checks import check_int
 from edgekws.golden import learning as _learning
 from edgekws.golden.layers import FullyConnected, InputData
-from edgekws.golden.quant import act_step_units
+from edgekws.golden.quant import integer_step
 
 from .transport import BoardError, Transport, check_timeout
 
@@ -49,17 +50,6 @@ class BoardInfo:
 
 
 # -- region codecs, shared with the emulator ---------------------------------------------------
-def integer_step(layer) -> np.ndarray:
-    """``S = act_step_units(act_step) << (4 - act_bits)``, 1 for 1-bit layers (u32)."""
-    b = layer.act_bits
-    if b == 1:
-        return np.ones(layer.filters, np.int64)
-    S = act_step_units(layer.get_variable("act_step")) << (4 - b)
-    if S.max(initial=0) >= 1 << 32:
-        raise ValueError(f"layer {layer.name!r}: act_step too large for the u32 step")
-    return S
-
-
 def layer_images(layer) -> dict:
     """``{region base: bytes}`` of one extractor layer (see :class:`protocol.Region`)."""
     R = p.Region
@@ -68,7 +58,10 @@ def layer_images(layer) -> dict:
         out[R.EXT_WEIGHTS_PW] = np.ascontiguousarray(layer.get_variable("weights_pw"),
                                                      np.int8).tobytes()
     out[R.EXT_THRESHOLD] = layer.get_variable("threshold").astype("<i4").tobytes()
-    out[R.EXT_STEP] = integer_step(layer).astype("<u4").tobytes()
+    S = integer_step(layer.get_variable("act_step"), layer.act_bits)
+    if S.max(initial=0) >= 1 << 32:
+        raise ValueError(f"layer {layer.name!r}: act_step too large for the u32 step")
+    out[R.EXT_STEP] = S.astype("<u4").tobytes()
     return out
 
 
@@ -89,7 +82,7 @@ def set_layer_image(layer, base: int, data: bytes, keep_act_step=None) -> None:
         S = np.frombuffer(data, "<u4").astype(np.int64)
         b = layer.act_bits
         if keep_act_step is not None and np.array_equal(
-                integer_step_of(keep_act_step, b), S if b != 1 else np.ones_like(S)):
+                integer_step(keep_act_step, b), S if b != 1 else np.ones_like(S)):
             layer.set_variable("act_step", keep_act_step)
             return
         if b == 1:
@@ -102,12 +95,6 @@ def set_layer_image(layer, base: int, data: bytes, keep_act_step=None) -> None:
         layer.set_variable("act_step", (units / 16.0).astype(np.float32))
     else:
         raise ValueError(f"region {base:#x} is not an extractor region")
-
-
-def integer_step_of(act_step, act_bits) -> np.ndarray:
-    if act_bits == 1:
-        return np.ones(np.shape(act_step), np.int64)
-    return act_step_units(act_step) << (4 - act_bits)
 
 
 def pack_spikes(x: np.ndarray) -> bytes:
@@ -253,19 +240,13 @@ class Board:
 
     def write_mem(self, region: int, data: bytes, offset: int = 0) -> None:
         """WRITE_MEM in chunks of :data:`protocol.MEM_CHUNK`."""
-        data = bytes(data)
-        for i in range(0, len(data), p.MEM_CHUNK):
-            self._request(p.Cmd.WRITE_MEM, p.MEM_HEADER.pack(int(region), offset + i)
-                          + data[i:i + p.MEM_CHUNK])
+        for payload in p.write_mem_payloads(region, data, offset):
+            self._request(p.Cmd.WRITE_MEM, payload)
 
     def read_mem(self, region: int, length: int, offset: int = 0) -> bytes:
         """READ_MEM in chunks; checks that every chunk has the asked length."""
-        out = bytearray()
-        for i in range(0, length, p.MEM_CHUNK):
-            n = min(p.MEM_CHUNK, length - i)
-            out += self._request(p.Cmd.READ_MEM,
-                                 p.READ_MEM_FORMAT.pack(int(region), offset + i, n), n)
-        return bytes(out)
+        return b"".join(self._request(p.Cmd.READ_MEM, payload, n)
+                        for payload, n in p.read_mem_payloads(region, length, offset))
 
     def _progress(self, it, total, desc, progress):
         if self.progress if progress is None else progress:
@@ -385,7 +366,7 @@ class Board:
             v = getattr(state, name)
             if v.size and (v.min() < -32768 or v.max() > 32767):
                 raise ValueError(f"{name} does not fit the core's 16-bit memory")
-        self._request(p.Cmd.SET_LEARNING, p.LEARNING_FORMAT.pack(
+        self._request(p.Cmd.SET_LEARNING, p.set_learning_payload(
             K, N // K, lp.thswap_init, lp.decay, lp.thswap_min, lp.thl_cap, N))
         for li, layer in enumerate(ext):
             for base, data in layer_images(layer).items():
@@ -444,12 +425,11 @@ class Board:
         regs = self.registers()
         N, K = regs["NUM_NEURONS"], regs["NUM_CLASSES"]
         inline = potentials and N <= p.MAX_INLINE_POTENTIALS
-        flags = p.FLAG_POTENTIALS if inline else 0
         classes = np.zeros(len(frames), np.int64)
         winners = np.zeros(len(frames), np.int64)
         pots = np.zeros((len(frames), N), np.int32) if potentials else None
         for i, frame in enumerate(self._progress(frames, len(frames), "infer", progress)):
-            c, w, _, rest = self._result(cmd, bytes((flags,)) + frame, N, K,
+            c, w, _, rest = self._result(cmd, p.infer_payload(frame, inline), N, K,
                                          N if inline else 0)
             classes[i], winners[i] = c, w
             if potentials:
@@ -495,7 +475,7 @@ class Board:
         learned = np.zeros(len(frames), bool)
         regs = self.registers()
         for i, frame in enumerate(self._progress(frames, len(frames), "learn", progress)):
-            learned[i] = bool(self._result(cmd, p.LABEL_FORMAT.pack(int(lab[i])) + frame,
+            learned[i] = bool(self._result(cmd, p.learn_payload(lab[i], frame),
                                            regs["NUM_NEURONS"], regs["NUM_CLASSES"])[2])
         return learned
 
@@ -505,9 +485,7 @@ class Board:
         Returns the new class count."""
         if self._params is None:
             raise ValueError("add_classes needs a model loaded with load()")
-        n = num_add_classes
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < 256:
-            raise ValueError(f"number of classes to add must be in 1..255, not {n!r}")
+        n = check_int("number of classes to add", num_add_classes, 1, 255, expected="in 1..255")
         regs = self.registers()
         N, K, m = regs["NUM_NEURONS"], regs["NUM_CLASSES"], regs["NEURONS_PER_CLASS"]
         if N + n * m > self.info.max_neurons:
@@ -517,7 +495,7 @@ class Board:
         w = _learning.random_weights(self.info.num_inputs, int(n) * m,
                                      self._params.num_weights, rng)
         self._write_fc(N, w)
-        reply = self._request(p.Cmd.ADD_CLASSES, p.ADD_CLASSES_FORMAT.pack(int(n)),
+        reply = self._request(p.Cmd.ADD_CLASSES, p.add_classes_payload(n),
                               p.CLASS_COUNT_FORMAT.size)
         (count,) = p.CLASS_COUNT_FORMAT.unpack(reply)
         if count != K + n:

@@ -32,6 +32,7 @@ import numpy as np
 
 from edgekws import limits
 from edgekws.atomicio import atomic_write
+from edgekws.checks import is_int
 from edgekws.safeopen import open_regular
 
 __all__ = ["Journal", "journal_path", "write_journal", "read_journal", "discard_journal",
@@ -93,12 +94,12 @@ def read_journal(state) -> Journal | None:
     word, seed, sha, shape = (meta.get(k) for k in ("word", "seed", "state_sha256", "shape"))
     if not isinstance(word, str) or not word:
         raise bad(f"word must be a non-empty string, not {word!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not is_int(seed):
         raise bad(f"seed must be an integer, not {seed!r}")
     if not isinstance(sha, str) or len(sha) != 64:
         raise bad("state_sha256 must be 64 hex digits")
     if not (isinstance(shape, list) and 1 <= len(shape) <= 4 and all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+            is_int(n) and n >= 1 for n in shape)):
         raise bad(f"shape must be 1 to 4 positive integers, not {shape!r}")
     try:
         data = base64.b64decode(meta.get("frames", ""), validate=True)

@@ -16,26 +16,19 @@ listener); both give the same hits.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import deque
 
 import numpy as np
+
+from edgekws.checks import check_int, check_number
 
 __all__ = ["HitRule", "HitState", "check_fraction"]
 
 
 def check_fraction(name: str, value) -> float:
     """``value`` as a float if it is a fraction of num_weights in [0, 1]; else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
-            math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{name} must be a fraction of num_weights in [0, 1], not {value!r}")
-    return float(value)
-
-
-def _count(name: str, value, low: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be {what}, not {value!r}")
-    return int(value)
+    return check_number(name, value, "a fraction of num_weights in [0, 1]",
+                        minimum=0.0, maximum=1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,14 +55,12 @@ class HitRule:
     refractory: int = 0
 
     def __post_init__(self):
-        wins = _count("wins", self.wins, 1, "a positive integer")
-        if isinstance(self.of, bool) or not isinstance(self.of, (int, np.integer)) \
-                or self.of < wins:
-            raise ValueError(f"of must be an integer >= wins ({wins}): a word cannot win "
-                             f"{wins} of fewer windows, not {self.of!r}")
-        refractory = _count("refractory", self.refractory, 0,
-                            "a number of windows >= 0")
-        for name, value in (("wins", wins), ("of", int(self.of)), ("refractory", refractory),
+        wins = check_int("wins", self.wins)
+        of = check_int("of", self.of, wins, expected=f"an integer >= wins ({wins}): a word "
+                       f"cannot win {wins} of fewer windows")
+        refractory = check_int("refractory", self.refractory, 0,
+                               expected="a number of windows >= 0")
+        for name, value in (("wins", wins), ("of", of), ("refractory", refractory),
                             ("min_score", check_fraction("min_score", self.min_score)),
                             ("min_margin", check_fraction("min_margin", self.min_margin))):
             object.__setattr__(self, name, value)

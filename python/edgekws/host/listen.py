@@ -24,13 +24,13 @@ whose energy centre reached the middle, then waits ``refractory`` seconds
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import sys
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from edgekws.checks import check_int, check_number
 from edgekws.data.mfcc import MfccParams
 from edgekws.data.mfcc_stream import chunk_samples
 from edgekws.host.hitrule import HitRule, check_fraction
@@ -73,10 +73,7 @@ MIC_HELP = ("live microphone input needs the sounddevice package and the PortAud
 
 
 def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-    return float(value)
+    return check_number(name, value, "a positive number of seconds", above=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,10 +199,8 @@ class _Gate:
         if not 0 < self.hop <= self.clip:
             raise ValueError(f"hop must be between 1/{self.rate} s and the "
                              f"{self.clip / self.rate:g} s window, not {hop!r}")
-        if isinstance(threshold_db, bool) or not isinstance(threshold_db, (int, float)) or not (
-                math.isfinite(threshold_db) and threshold_db <= 0):
-            raise ValueError(f"threshold must be a level in dBFS (<= 0), not {threshold_db!r}")
-        self.threshold_db = float(threshold_db)
+        self.threshold_db = check_number("threshold", threshold_db, "a level in dBFS (<= 0)",
+                                         maximum=0)
         self.min_loud = _positive("min_loud", min_loud)
         self._power_floor = 10.0 ** (self.threshold_db / 10.0)
 
@@ -303,11 +298,8 @@ class Listener(_Gate):
             stride_ms = 1000 * self.params.stride / self.rate
             raise ValueError(f"hop must be a multiple of the {stride_ms:g} ms MFCC stride, "
                              f"not {hop!r}")
-        if centre is not None and (isinstance(centre, bool) or not isinstance(
-                centre, (int, float)) or not (math.isfinite(centre) and centre >= 0)):
-            raise ValueError(f"centre must be a number of seconds >= 0 (or None: any), "
-                             f"not {centre!r}")
-        self.centre = None if centre is None else float(centre)
+        self.centre = None if centre is None else check_number(
+            "centre", centre, "a number of seconds >= 0 (or None: any)", minimum=0)
         self._mfcc = StreamingMfcc(self.params, every=self.hop // self.params.stride)
         self._tail = np.zeros(self.clip, np.float32)   # the last second before self.end
         self._feats = self._mfcc.push(self._tail)      # windows from index self._first on
@@ -496,9 +488,7 @@ def spot(chunks: Iterable, listener: Listener, to_frames: Callable, classify: Ca
 
 def refractory_windows(seconds: float, listener: Listener) -> int:
     """A refractory period in seconds as a number of the listener's windows (rounded)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
-            math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"refractory must be a number of seconds >= 0, not {seconds!r}")
+    seconds = check_number("refractory", seconds, "a number of seconds >= 0", minimum=0)
     return int(round(seconds * listener.rate / listener.hop))
 
 
@@ -511,8 +501,7 @@ def capture(chunks: Iterable, segmenter: Segmenter, count: int,
     ValueError
         If the stream ends before ``count`` utterances were heard.
     """
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"number of utterances must be a positive integer, not {count!r}")
+    count = check_int("number of utterances", count)
     got = []
 
     def take(windows):

@@ -28,14 +28,14 @@ from typing import Callable
 
 from edgekws import limits
 from edgekws import protocol as p
+from edgekws.checks import check_int
 
 __all__ = ["serve_sessions", "listen_loopback", "PacketSession", "ProxySession"]
 
 
 def listen_loopback(port: int, backlog: int | None = None) -> socket.socket:
     """A listening TCP socket on 127.0.0.1:``port`` (0 = any free port)."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
+    port = check_int("port", port, 0, 65535, expected="an integer from 0 to 65535")
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -180,11 +180,8 @@ def _read_state(request, N, F):
     """``[(region, bytes)]`` of the learning state, read with ``request(cmd, payload)``."""
     out = []
     for region, length in _regions(N, F):
-        data = bytearray()
-        for off in range(0, length, p.MEM_CHUNK):
-            n = min(p.MEM_CHUNK, length - off)
-            data += request(p.Cmd.READ_MEM, p.READ_MEM_FORMAT.pack(region, off, n))
-        out.append((region, bytes(data)))
+        out.append((region, b"".join(request(p.Cmd.READ_MEM, payload)
+                                     for payload, _ in p.read_mem_payloads(region, length))))
     return out
 
 
@@ -201,9 +198,8 @@ def _adopt(ref: Emulator, state):
     """Make the reference hold the board's learning state (after a failed LEARN)."""
     request = _ref_request(ref)
     for region, data in state:
-        for off in range(0, len(data), p.MEM_CHUNK):
-            request(p.Cmd.WRITE_MEM, p.MEM_HEADER.pack(region, off)
-                    + data[off:off + p.MEM_CHUNK])
+        for payload in p.write_mem_payloads(region, data):
+            request(p.Cmd.WRITE_MEM, payload)
 
 
 def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
@@ -232,13 +228,13 @@ def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
     # Time one request of each kind on the clean link: a fault costs one timeout, so
     # the timeouts follow the board's speed (the simulated board is slow) unless given.
     t0 = time.monotonic()
-    transport.request(p.Cmd.INFER_SPIKES, bytes((0,)) + pack_spikes(np.ones(F, np.uint8)))
+    transport.request(p.Cmd.INFER_SPIKES, p.infer_payload(pack_spikes(np.ones(F, np.uint8))))
     t_spikes = time.monotonic() - t0
     if timeout is None:       # generous: a shared machine's scheduling varies a lot
         timeout = max(0.5, 10 * t_spikes)
     if mfcc is not None and infer_every:
         t0 = time.monotonic()
-        transport.request(p.Cmd.INFER, bytes((0,)) + mfcc[0].tobytes())
+        transport.request(p.Cmd.INFER, p.infer_payload(mfcc[0].tobytes()))
         t_infer = time.monotonic() - t0
         if infer_timeout is None:
             infer_timeout = max(5.0, 5 * t_infer)
@@ -270,15 +266,15 @@ def soak(url: str, frames: int, *, fault: float = 0.0, infer_every: int = 50,
         full = mfcc is not None and infer_every and i % infer_every == infer_every - 1
         if full:
             cmd = p.Cmd.INFER
-            payload = bytes((p.FLAG_POTENTIALS,)) + mfcc[int(rng.integers(len(mfcc)))].tobytes()
+            payload = p.infer_payload(mfcc[int(rng.integers(len(mfcc)))].tobytes(), True)
             transport.timeout = infer_timeout
         else:
             spikes = pack_spikes(rng.random(F) < 0.3)
             if rng.random() < 0.5:
-                cmd, payload = p.Cmd.INFER_SPIKES, bytes((p.FLAG_POTENTIALS,)) + spikes
+                cmd, payload = p.Cmd.INFER_SPIKES, p.infer_payload(spikes, True)
             else:
                 label = int(rng.integers(-1, K))
-                cmd, payload = p.Cmd.LEARN_SPIKES, p.LABEL_FORMAT.pack(label) + spikes
+                cmd, payload = p.Cmd.LEARN_SPIKES, p.learn_payload(label, spikes)
             transport.timeout = timeout
         port.damaged = 0
         port.recent.clear()

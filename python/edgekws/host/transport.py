@@ -1,12 +1,12 @@
 """Request/reply over a serial link, with sequence numbers, timeouts and retries."""
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, Optional
 
 from edgekws import limits
 from edgekws import protocol as p
+from edgekws.checks import check_int, check_number
 
 
 class BoardError(RuntimeError):
@@ -19,11 +19,8 @@ class BoardError(RuntimeError):
 
 def check_timeout(timeout) -> float:
     """``timeout`` as float if it is a finite number of seconds in (0, MAX_TIMEOUT]."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-            or not math.isfinite(timeout) or not 0 < timeout <= limits.MAX_TIMEOUT:
-        raise ValueError(f"timeout must be a finite number of seconds in (0, "
-                         f"{limits.MAX_TIMEOUT:g}], not {timeout!r}")
-    return float(timeout)
+    return check_number("timeout", timeout, f"a finite number of seconds in (0, "
+                        f"{limits.MAX_TIMEOUT:g}]", above=0, maximum=limits.MAX_TIMEOUT)
 
 
 class Transport:
@@ -52,9 +49,7 @@ class Transport:
         else:
             self.serial = port
         self.timeout = timeout
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an integer >= 0, not {retries!r}")
-        self.retries = retries
+        self.retries = check_int("retries", retries, 0)
         self.seq = 0
         self._last_once = None
         self.decoder = p.FrameDecoder()

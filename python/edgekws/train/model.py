@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 from .layers import QBlock, QConvBlock, QDense, QSeparableBlock
 from .quant import best_step
 from .tfsetup import tensorflow
@@ -51,14 +53,8 @@ class DSCNN(keras.Model):
     def __init__(self, num_classes: int, filters: int = 64, input_shape=INPUT_SHAPE,
                  name: str = "ds_cnn_kws", **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, not {num_classes!r}")
-        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) \
-                or filters < 1:
-            raise ValueError(f"filters must be a positive integer, not {filters!r}")
-        self.num_classes = int(num_classes)
-        self.filters = int(filters)
+        self.num_classes = check_int("num_classes", num_classes, 2)
+        self.filters = check_int("filters", filters)
         self.input_dims = tuple(int(v) for v in input_shape)
         self.blocks = [QConvBlock(self.filters, 5, 2, weight_bits=8, act_bits=4, name="conv_0")]
         for i in range(1, 4):

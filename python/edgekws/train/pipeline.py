@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekws.checks import check_int, check_number
+
 from .dataset import EDGE_WORDS
 from .specaugment import AugmentedBatches, SpecAugment
 
@@ -87,30 +89,18 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("float_epochs", "qat_epochs"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, not {v!r}")
-        for name in ("batch_size", "filters", "calibration_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
+            check_int(name, getattr(self, name), 0)
+        for name in ("batch_size", "filters", "calibration_samples", "prototype_per_class"):
+            check_int(name, getattr(self, name))
         for name in ("learning_rate", "qat_learning_rate"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"{name} must be > 0, not {v!r}")
-        if isinstance(self.prototype_weight, bool) or \
-                not isinstance(self.prototype_weight, (int, float)) or \
-                not self.prototype_weight >= 0:
-            raise ValueError(f"prototype_weight must be >= 0, not {self.prototype_weight!r}")
-        v = self.prototype_per_class
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"prototype_per_class must be a positive integer, not {v!r}")
+            check_number(name, getattr(self, name), "> 0", above=0)
+        check_number("prototype_weight", self.prototype_weight, ">= 0", minimum=0)
         if self.select not in SELECT:
             raise ValueError(f"select must be one of {SELECT}, not {self.select!r}")
         if self.init_float and self.init_qat:
             raise ValueError("give init_float or init_qat, not both")
-        if self.max_train is not None and self.max_train < 1:
-            raise ValueError(f"max_train must be a positive integer, not {self.max_train!r}")
+        if self.max_train is not None:
+            check_int("max_train", self.max_train)
         if self.spec_augment is not None and not isinstance(self.spec_augment, SpecAugment):
             raise ValueError(f"spec_augment must be a SpecAugment or None, not "
                              f"{self.spec_augment!r}")

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgekws.checks import check_int, check_number
+
 from .quant import straight_through
 from .tfsetup import tensorflow
 
@@ -70,20 +72,12 @@ class PrototypeHead(keras.layers.Layer):
     def __init__(self, num_classes: int, per_class: int = 15, num_weights: int | None = None,
                  temperature: float = 0.1, softness: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        for name, v in (("num_classes", num_classes), ("per_class", per_class)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        if num_weights is not None and (isinstance(num_weights, bool) or
-                                        not isinstance(num_weights, (int, np.integer))
-                                        or num_weights < 1):
-            raise ValueError(f"num_weights must be a positive integer or None, "
-                             f"not {num_weights!r}")
+        self.num_classes = check_int("num_classes", num_classes)
+        self.per_class = check_int("per_class", per_class)
+        self.num_weights = None if num_weights is None else check_int(
+            "num_weights", num_weights, expected="a positive integer or None")
         for name, v in (("temperature", temperature), ("softness", softness)):
-            if not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"{name} must be > 0, not {v!r}")
-        self.num_classes = int(num_classes)
-        self.per_class = int(per_class)
-        self.num_weights = None if num_weights is None else int(num_weights)
+            check_number(name, v, "> 0", above=0)
         self.temperature = float(temperature)
         self.softness = float(softness)
 

@@ -16,6 +16,8 @@ import dataclasses
 
 import numpy as np
 
+from edgekws.checks import check_int
+
 __all__ = ["SpecAugment", "AugmentedBatches"]
 
 
@@ -39,9 +41,7 @@ class SpecAugment:
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{f.name} must be an integer >= 0, not {v!r}")
+            check_int(f.name, getattr(self, f.name), 0)
 
     @classmethod
     def from_list(cls, values) -> "SpecAugment":

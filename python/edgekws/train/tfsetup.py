@@ -13,6 +13,8 @@ import logging
 import os
 import sys
 
+from edgekws.checks import check_int
+
 _CONFIGURED = None
 #: ``edgekws -v`` count: 0 keeps TensorFlow to errors that stop the run.
 _VERBOSITY = 0
@@ -32,8 +34,7 @@ def set_verbosity(verbose: int = 0) -> None:
     A ``TF_CPP_MIN_LOG_LEVEL`` set in the environment is left as the user set it.
     """
     global _VERBOSITY
-    if isinstance(verbose, bool) or not isinstance(verbose, int) or verbose < 0:
-        raise ValueError(f"verbose must be an integer >= 0, not {verbose!r}")
+    verbose = check_int("verbose", verbose, 0)
     _VERBOSITY = min(verbose, 2)
     if not _USER_CPP_LEVEL:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = _CPP_LEVEL[_VERBOSITY]
@@ -98,8 +99,7 @@ def tensorflow(threads: int | None = None):
         if threads is None:
             env = os.environ.get("EDGEKWS_TF_THREADS")
             threads = int(env) if env else (os.cpu_count() or 1)
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, not {threads!r}")
+        threads = check_int("threads", threads)
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekws.checks import check_int
 from edgekws.golden.learning import LearningParams, LearningState, learn, random_weights
 
 #: The tutorial's list of neuron counts.
@@ -83,8 +84,7 @@ def neurons_per_class_analysis(spikes, num_weights: int, neurons=DEFAULT_NEURONS
     counts = np.asarray(list(neurons), dtype=np.int64)
     if counts.size == 0 or counts.min() <= 0:
         raise ValueError(f"neuron counts must be positive integers, not {list(neurons)!r}")
-    if isinstance(repetitions, bool) or int(repetitions) != repetitions or repetitions < 1:
-        raise ValueError(f"repetitions must be a positive integer, not {repetitions!r}")
+    repetitions = check_int("repetitions", repetitions)
     params = LearningParams.create(num_weights, learning_competition=learning_competition)
     rng = np.random.default_rng(seed)
     losses = np.zeros((counts.size, repetitions))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekws.checks import check_int, is_int
 from edgekws.golden.model import Model
 
 from .edge_learning import (TutorialConfig, accuracy, edge_learn, enrolment_pool,
@@ -89,11 +90,8 @@ def _check(settings, speakers):
     for s in settings or ():
         if not isinstance(s, Setting):
             raise TypeError(f"settings must be Setting objects, not {s!r}")
-        if s.passes < 1:
-            raise ValueError(f"passes must be a positive integer, not {s.passes!r}")
-        b = s.new_class_bias
-        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
-            raise ValueError(f"new_class_bias must be a non-negative integer, not {b!r}")
+        check_int("passes", s.passes)
+        check_int("new_class_bias", s.new_class_bias, 0, expected="a non-negative integer")
     if speakers is not None and not speakers:
         raise ValueError("speakers must name at least one speaker (or be None for all)")
 
@@ -177,8 +175,7 @@ def num_weights_settings(values, orders: int = 3, draws: int = 3) -> list[Settin
     """For each num_weights: the tutorial's setting, ``orders`` other orders of the
     training samples and ``draws`` other draws of the enrolment augmentation."""
     values = list(values)
-    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-                         for v in values):
+    if not values or not all(is_int(v) and v >= 1 for v in values):
         raise ValueError(f"values must be positive integers, not {values!r}")
     out = []
     for k in values:

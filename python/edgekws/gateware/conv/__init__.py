@@ -1,4 +1,4 @@
-"""DS-CNN feature extractor gateware (issue 6): see :mod:`.extractor`."""
+"""DS-CNN feature extractor gateware: see :mod:`.extractor`."""
 from .extractor import DSCNNExtractor, Sel
 from .spec import ExtractorSpec, LayerGeom, kws_spec
 from .step import StepActivation

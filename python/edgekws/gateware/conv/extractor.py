@@ -45,7 +45,7 @@ Interfaces
     Writes the weight and parameter memories, 32 bits a beat: beats are shifted into
     an assembly register and ``commit`` writes the assembled word to ``sel`` at
     ``addr``. Accepted only while the extractor is idle. The host side is
-    :mod:`edgekws.gateware.conv.host`.
+    :mod:`edgekws.gateware.conv.codec`.
 ``pixels`` (in)
     The uint8 image, one beat per position in C order of ``(x, y)`` (``C*8`` bits,
     channel ``c`` in bits ``8c..8c+7``). The image memory is free again once the

@@ -24,6 +24,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...checks import check_int
+from ..unused import checking_arguments
+
 __all__ = ["StepActivation", "THRESHOLD_BITS"]
 
 #: Thresholds are the engine's int32.
@@ -61,26 +64,24 @@ class StepActivation(wiring.Component):
     LATENCY = 7
 
     def __init__(self, pot_width: int, step_bits: int, tag_width: int = 1):
-        self._MustUse__silence = True     # no "never used" warning when a check fails
-        for name, v in (("pot_width", pot_width), ("step_bits", step_bits),
-                        ("tag_width", tag_width)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        if pot_width >= THRESHOLD_BITS:
-            raise ValueError(f"pot_width must be below {THRESHOLD_BITS}, not {pot_width!r}")
-        self.pot_width = pot_width
-        self.step_bits = step_bits
-        self.tag_width = tag_width
-        super().__init__({
-            "ce": In(1, init=1),
-            "i_valid": In(1), "i_pot": In(signed(pot_width)),
-            "i_alt": In(signed(pot_width)), "i_sel_alt": In(1),
-            "i_th": In(signed(THRESHOLD_BITS)), "i_step": In(unsigned(step_bits)),
-            "i_top": In(4), "i_tag": In(tag_width),
-            "o_valid": Out(1), "o_act": Out(4), "o_tag": Out(tag_width),
-            "o_busy": Out(1),
-        })
-        self._MustUse__silence = False
+        with checking_arguments(self):
+            for name, v in (("pot_width", pot_width), ("step_bits", step_bits),
+                            ("tag_width", tag_width)):
+                check_int(name, v)
+            if pot_width >= THRESHOLD_BITS:
+                raise ValueError(f"pot_width must be below {THRESHOLD_BITS}, not {pot_width!r}")
+            self.pot_width = pot_width
+            self.step_bits = step_bits
+            self.tag_width = tag_width
+            super().__init__({
+                "ce": In(1, init=1),
+                "i_valid": In(1), "i_pot": In(signed(pot_width)),
+                "i_alt": In(signed(pot_width)), "i_sel_alt": In(1),
+                "i_th": In(signed(THRESHOLD_BITS)), "i_step": In(unsigned(step_bits)),
+                "i_top": In(4), "i_tag": In(tag_width),
+                "o_valid": Out(1), "o_act": Out(4), "o_tag": Out(tag_width),
+                "o_busy": Out(1),
+            })
 
     def elaborate(self, platform):
         m = Module()

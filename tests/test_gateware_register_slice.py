@@ -5,7 +5,7 @@ import random
 import pytest
 from amaranth_sim import refused_quietly, run_sim
 
-from edgekws.gateware.skid import RegisterSlice
+from edgekws.gateware.register_slice import RegisterSlice
 
 
 class TB:

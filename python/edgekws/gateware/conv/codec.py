@@ -1,4 +1,4 @@
-"""Host side of the extractor: memory images and stream beats from a golden model.
+"""The extractor's stream codec: memory images and stream beats from a golden model.
 
 The gateware holds the geometry; everything a trained model changes (weights,
 thresholds, steps) is loaded through the ``load`` stream. This module turns a golden
@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ...golden.quant import act_step_units
+from ...golden.quant import integer_step
 from .extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .spec import ACT_SLOT, PIXEL_BITS, WEIGHT_SLOT, ExtractorSpec
 from .step import THRESHOLD_BITS
@@ -38,21 +38,16 @@ def conv_layers(ext: DSCNNExtractor, model) -> list:
 
 
 def integer_steps(layer, step_bits: int) -> np.ndarray:
-    """The integer step ``S = floor(16 act_step) * 2**(4 - act_bits)`` of every neuron.
-
-    With 1-bit activations the output is ``pot > threshold`` whatever the step, so
-    ``S`` is set to 1. Otherwise ``S`` must fit in ``step_bits``.
+    """:func:`~edgekws.golden.quant.integer_step` of every neuron, checked to fit in
+    ``step_bits``.
 
     Raises
     ------
     ValueError
         Naming the layer, the neuron and the act_step that does not fit.
     """
-    b = layer.act_bits
     act_step = layer.get_variable("act_step")
-    S = act_step_units(act_step) << (4 - b)
-    if b == 1:
-        return np.ones_like(S)
+    S = integer_step(act_step, layer.act_bits)
     bad = np.nonzero(S >= (1 << step_bits))[0]
     if bad.size:
         f = int(bad[0])

@@ -4,9 +4,9 @@ The host writes an extractor layer as the golden model stores it
 (:class:`edgekws.protocol.Region`: ``EXT_WEIGHTS``, ``EXT_WEIGHTS_PW``,
 ``EXT_THRESHOLD``, ``EXT_STEP`` + layer, the bytes of
 :func:`edgekws.host.board.layer_images`); :class:`.DSCNNExtractor` takes ``load`` beats
-in its own memory layout (:mod:`edgekws.gateware.conv.host`: lane words, flipped
+in its own memory layout (:mod:`edgekws.gateware.conv.codec`: lane words, flipped
 depthwise kernels, ``threshold | S << THRESHOLD_BITS`` parameter words). The
-:class:`ExtLoader` translates on the fly, so the board needs no host-side re-layout and
+:class:`ExtractorLoader` translates on the fly, so the board needs no host-side re-layout and
 any aligned piece of any region can be written in any order.
 
 Why the layouts line up: in a golden weights array the filter (or, depthwise, the
@@ -16,7 +16,7 @@ the row number needs computing. A threshold and a step share one parameter word 
 ``act_units - 1`` other neurons, so both are kept in a shadow memory and every neuron
 write rewrites its whole parameter word (read-modify-write).
 
-:class:`ExtLoaderModel` is the pure-Python model of the component, used by the tests;
+:class:`ExtractorLoaderModel` is the pure-Python model of the component, used by the tests;
 :func:`regions` is the region table both share.
 """
 from __future__ import annotations
@@ -31,8 +31,9 @@ from .. import protocol
 from .conv.extractor import LOAD_CHUNK, DSCNNExtractor, Sel
 from .conv.step import THRESHOLD_BITS
 from .interfaces import RegionAccessSignature
+from .unused import checking_arguments
 
-__all__ = ["OK_LATENCY", "ExtLoader", "ExtLoaderModel", "RegionInfo", "regions"]
+__all__ = ["OK_LATENCY", "ExtractorLoader", "ExtractorLoaderModel", "RegionInfo", "regions"]
 
 #: Cycles from ``region``/``offset``/``length`` to the ``ok``/``ok_read`` that answer
 #: them: the inputs are registered, then the check and the start arithmetic are (so
@@ -95,7 +96,7 @@ class RegionInfo:
 
 
 def regions(ext: DSCNNExtractor) -> list[RegionInfo]:
-    """The extractor regions of ``ext``, in the layouts of :mod:`.conv.host`."""
+    """The extractor regions of ``ext``, in the layouts of :mod:`.conv.codec`."""
     R = protocol.Region
     F, L, A = ext.spec.filters, ext.lanes, ext.act_units
     out = []
@@ -139,7 +140,7 @@ def _check(ext, weight_readback):
     # divides lanes, so it is one too; step_bits <= 26 fits the u32 step).
     for name, v in (("lanes", ext.lanes), ("groups", ext.groups)):
         if not _is_pow2(v):
-            raise ValueError(f"ExtLoader needs a power-of-two ext.{name}, not {v!r}")
+            raise ValueError(f"ExtractorLoader needs a power-of-two ext.{name}, not {v!r}")
 
 
 def _ok(info: RegionInfo | None, offset: int, length: int) -> bool:
@@ -147,11 +148,11 @@ def _ok(info: RegionInfo | None, offset: int, length: int) -> bool:
             and 0 <= offset and 0 <= length and offset + length <= info.size)
 
 
-class ExtLoaderModel:
-    """Pure-Python model of :class:`ExtLoader` and of the extractor memories it writes.
+class ExtractorLoaderModel:
+    """Pure-Python model of :class:`ExtractorLoader` and of the extractor memories it writes.
 
     ``weights`` and ``params`` are the extractor's memory images (Python ints, as
-    :func:`.conv.host.weight_words` / :func:`.conv.host.param_words`), ``threshold`` and
+    :func:`.conv.codec.weight_words` / :func:`.conv.codec.param_words`), ``threshold`` and
     ``step`` the shadow (per layer and neuron, the step masked to ``ext.step_bits``).
     """
 
@@ -217,7 +218,7 @@ class ExtLoaderModel:
         return b"".join(v.to_bytes(VALUE_BYTES, "little") for v in vals)
 
 
-class ExtLoader(wiring.Component):
+class ExtractorLoader(wiring.Component):
     """Writes (and reads back) the extractor's regions in the protocol's golden layout.
 
     Parameters
@@ -264,17 +265,16 @@ class ExtLoader(wiring.Component):
     """
 
     def __init__(self, ext: DSCNNExtractor, *, weight_readback: bool = True):
-        self._MustUse__silence = True
-        _check(ext, weight_readback)
-        self.ext = ext
-        self.weight_readback = weight_readback
-        self.infos = regions(ext)
-        self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
-        super().__init__({
-            "access": In(RegionAccessSignature()),
-            "load": Out(stream.Signature(ext.load_layout)),
-        })
-        self._MustUse__silence = False
+        with checking_arguments(self):
+            _check(ext, weight_readback)
+            self.ext = ext
+            self.weight_readback = weight_readback
+            self.infos = regions(ext)
+            self.w_bytes = sum(r.size for r in self.infos if r.kind == "weights")
+            super().__init__({
+                "access": In(RegionAccessSignature()),
+                "load": Out(stream.Signature(ext.load_layout)),
+            })
 
     def elaborate(self, platform):
         m = Module()
@@ -283,11 +283,11 @@ class ExtLoader(wiring.Component):
 
 
 class _LoaderLogic:
-    """:class:`ExtLoader`'s shadows, access check, state registers and state machine,
+    """:class:`ExtractorLoader`'s shadows, access check, state registers and state machine,
     built into ``m``: one method per part and per group of states (start of an access,
     weight bytes, threshold/step values, reads)."""
 
-    def __init__(self, loader: ExtLoader, m: Module):
+    def __init__(self, loader: ExtractorLoader, m: Module):
         self.loader, self.m = loader, m
         ext = self.ext = loader.ext
         self.acc = loader.access

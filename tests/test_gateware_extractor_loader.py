@@ -1,9 +1,9 @@
-"""ExtLoader: golden-layout extractor regions -> DSCNNExtractor ``load`` beats.
+"""ExtractorLoader: golden-layout extractor regions -> DSCNNExtractor ``load`` beats.
 
 The component is simulated with amaranth.sim; its ``load`` stream goes to a Python sink
 that assembles beats exactly as the extractor does (checked against
-:func:`host.load_beats`), and the resulting memory images are compared bit for bit with
-:func:`host.weight_words` / :func:`host.param_words` of a random model.
+:func:`codec.load_beats`), and the resulting memory images are compared bit for bit with
+:func:`codec.weight_words` / :func:`codec.param_words` of a random model.
 """
 import random
 
@@ -12,21 +12,18 @@ import pytest
 from amaranth.sim import Simulator
 
 from edgekws import protocol
-from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, host
+from edgekws.gateware.conv import DSCNNExtractor, ExtractorSpec, codec
 from edgekws.gateware.conv.configs import CONFIGS
 from edgekws.gateware.conv.extractor import LOAD_CHUNK, Sel
-from edgekws.gateware.ext_loader import OK_LATENCY, ExtLoader, ExtLoaderModel, regions
+from edgekws.gateware.extractor_loader import (OK_LATENCY, ExtractorLoader, ExtractorLoaderModel,
+                                               regions)
+from edgekws.gateware.unused import never_elaborated
 from edgekws.golden.layers import InputConvolutional, SeparableConvolutional
 from edgekws.golden.model import Model
 from edgekws.golden.zoo import mfcc_like_inputs, randomize
 from edgekws.host.board import layer_images
 
 R = protocol.Region
-
-
-def _silent(x):
-    x._MustUse__silence = True
-    return x
 
 
 def _random_model(name, seed):
@@ -70,7 +67,7 @@ class Sink:
 
     def __init__(self, ext):
         self.ext = ext
-        self.fo = host.field_offsets(ext.load_layout)
+        self.fo = codec.field_offsets(ext.load_layout)
         self.n = max(ext.chunks(Sel.WEIGHTS), ext.chunks(Sel.PARAMS))
         self.asm = 0
         self.mem = {Sel.WEIGHTS: [0] * ext.w_depth, Sel.PARAMS: [0] * ext.param_depth}
@@ -93,35 +90,35 @@ class Sink:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_sink_matches_host_layout(name):
-    """The test's sink is the extractor's loader: host.load_beats fill it as designed."""
-    ext = _silent(CONFIGS[name].extractor())
+    """The test's sink is the extractor's loader: codec.load_beats fill it as designed."""
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, 1)
     sink = Sink(ext)
-    for b in host.load_beats(ext, model):
+    for b in codec.load_beats(ext, model):
         sink.take(b)
-    assert sink.mem[Sel.WEIGHTS] == host.weight_words(ext, model)
-    assert sink.mem[Sel.PARAMS] == host.param_words(ext, model)
+    assert sink.mem[Sel.WEIGHTS] == codec.weight_words(ext, model)
+    assert sink.mem[Sel.PARAMS] == codec.param_words(ext, model)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("seed", [0, 1])
 def test_model_any_order_any_chunking(name, seed):
-    ext = _silent(CONFIGS[name].extractor())
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, seed)
     images = _images(ext, model)
-    ldr = ExtLoaderModel(ext)
+    ldr = ExtractorLoaderModel(ext)
     for region, off, data in _pieces(ext, images, random.Random(seed), protocol.MEM_CHUNK):
         ldr.write(region, off, data)
-    assert ldr.weights == host.weight_words(ext, model)
-    assert ldr.params == host.param_words(ext, model)
+    assert ldr.weights == codec.weight_words(ext, model)
+    assert ldr.params == codec.param_words(ext, model)
     for region, data in images.items():
         assert ldr.read(region, 0, len(data)) == data
 
 
 def test_model_rewrites_keep_the_other_half():
     """A threshold write keeps the step of the same neuron and its word neighbours."""
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
-    ldr = ExtLoaderModel(ext)
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
+    ldr = ExtractorLoaderModel(ext)
     ldr.write(R.EXT_STEP + 1, 0, (5).to_bytes(4, "little") + (7).to_bytes(4, "little"))
     ldr.write(R.EXT_THRESHOLD + 1, 4, (-3).to_bytes(4, "little", signed=True))
     slot = ext.param_slot
@@ -134,14 +131,14 @@ def test_model_rewrites_keep_the_other_half():
 def test_mem_chunk_aligns_with_the_regions():
     """The Board's WRITE_MEM/READ_MEM chunks must fall on region alignments."""
     for name in CONFIGS:
-        ext = _silent(CONFIGS[name].extractor())
+        ext = never_elaborated(CONFIGS[name].extractor())
         for r in regions(ext):
             assert protocol.MEM_CHUNK % r.align == 0, (name, r.region, protocol.MEM_CHUNK)
 
 
 # -- simulation ---------------------------------------------------------------------------
 class Bench:
-    """Drives an ExtLoader cycle by cycle: write/read accesses, random back-pressure."""
+    """Drives an ExtractorLoader cycle by cycle: write/read accesses, random back-pressure."""
 
     def __init__(self, ctx, dut, rng, p_valid=0.8, p_ready=0.7):
         self.ctx, self.dut, self.rng = ctx, dut, rng
@@ -222,13 +219,13 @@ def _simulate(dut, bench_fn, seed=0):
 def test_random_orders_and_chunkings(name):
     """Every region in random aligned pieces, shuffled, with random stalls on both
     streams; then the whole images read back, also in pieces."""
-    ext = _silent(CONFIGS[name].extractor())
+    ext = never_elaborated(CONFIGS[name].extractor())
     model = _random_model(name, 3)
     images = _images(ext, model)
     rng = random.Random(3)
     pieces = _pieces(ext, images, rng, 48)
     reads = _pieces(ext, images, rng, 40)
-    dut = ExtLoader(ext)
+    dut = ExtractorLoader(ext)
     got = {}
 
     async def run(b):
@@ -239,8 +236,8 @@ def test_random_orders_and_chunkings(name):
         for region, off, data in reads:
             got[(region, off)] = await b.read(region, off, len(data))
     b = _simulate(dut, run, seed=3)
-    assert b.sink.mem[Sel.WEIGHTS] == host.weight_words(ext, model)
-    assert b.sink.mem[Sel.PARAMS] == host.param_words(ext, model)
+    assert b.sink.mem[Sel.WEIGHTS] == codec.weight_words(ext, model)
+    assert b.sink.mem[Sel.PARAMS] == codec.param_words(ext, model)
     for region, off, data in reads:
         assert got[(region, off)] == data, (region, off)
 
@@ -249,10 +246,10 @@ def test_kws_load_in_board_chunks():
     """The product extractor: the Board's order (per layer, in MEM_CHUNK pieces),
     without stalls, gives load_beats' memory images; the beat count is load_beats' plus
     the parameter-word rewrites."""
-    ext = _silent(DSCNNExtractor())
+    ext = never_elaborated(DSCNNExtractor())
     model = _random_model("dscnn_kws", 0)
     images = _images(ext, model)
-    dut = ExtLoader(ext)
+    dut = ExtractorLoader(ext)
     chunk = protocol.MEM_CHUNK
 
     async def run(b):
@@ -262,8 +259,8 @@ def test_kws_load_in_board_chunks():
         for region in (R.EXT_WEIGHTS + 1, R.EXT_THRESHOLD + 4):
             assert await b.read(region, 0, len(images[region])) == images[region]
     b = _simulate(dut, run, seed=0)
-    assert b.sink.mem[Sel.WEIGHTS] == host.weight_words(ext, model)
-    assert b.sink.mem[Sel.PARAMS] == host.param_words(ext, model)
+    assert b.sink.mem[Sel.WEIGHTS] == codec.weight_words(ext, model)
+    assert b.sink.mem[Sel.PARAMS] == codec.param_words(ext, model)
     neurons = len(ext.spec.layers) * ext.spec.filters
     assert b.sink.beats == (ext.w_depth * ext.chunks(Sel.WEIGHTS)
                             + 2 * neurons * ext.chunks(Sel.PARAMS))
@@ -271,7 +268,7 @@ def test_kws_load_in_board_chunks():
 
 def test_ok_cases():
     """``ok``/``ok_read`` against the model; refused accesses start nothing."""
-    ext = _silent(CONFIGS["dscnn_unit_a"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_a"].extractor())
     info = {r.region: r for r in regions(ext)}
     wsz, tsz = info[R.EXT_WEIGHTS].size, info[R.EXT_THRESHOLD].size
     L = ext.lanes
@@ -297,9 +294,9 @@ def test_ok_cases():
         (R.FC_WEIGHTS, 0, 1, 0, 0),
         (0xFF, 0, 0, 0, 0),
     ]
-    models = {rb: ExtLoaderModel(ext, weight_readback=rb) for rb in (True, False)}
+    models = {rb: ExtractorLoaderModel(ext, weight_readback=rb) for rb in (True, False)}
     for rb in (True, False):
-        dut = ExtLoader(ext, weight_readback=rb)
+        dut = ExtractorLoader(ext, weight_readback=rb)
 
         async def run(b):
             # The answer to the previous access; first, to the reset inputs (0, 0, 0).
@@ -330,10 +327,10 @@ def test_ok_cases():
 
 
 def test_without_weight_readback_params_still_read():
-    ext = _silent(CONFIGS["dscnn_unit_b"].extractor())
+    ext = never_elaborated(CONFIGS["dscnn_unit_b"].extractor())
     model = _random_model("dscnn_unit_b", 5)
     images = _images(ext, model)
-    dut = ExtLoader(ext, weight_readback=False)
+    dut = ExtractorLoader(ext, weight_readback=False)
     got = {}
 
     async def run(b):
@@ -342,8 +339,8 @@ def test_without_weight_readback_params_still_read():
         for region in (R.EXT_THRESHOLD + 1, R.EXT_STEP + 2):
             got[region] = await b.read(region, 0, len(images[region]))
     b = _simulate(dut, run, seed=5)
-    assert b.sink.mem[Sel.WEIGHTS] == host.weight_words(ext, model)
-    assert b.sink.mem[Sel.PARAMS] == host.param_words(ext, model)
+    assert b.sink.mem[Sel.WEIGHTS] == codec.weight_words(ext, model)
+    assert b.sink.mem[Sel.PARAMS] == codec.param_words(ext, model)
     for region, data in got.items():
         assert data == images[region]
 
@@ -351,17 +348,17 @@ def test_without_weight_readback_params_still_read():
 def test_step_keeps_step_bits():
     """A step wider than step_bits keeps its low bits, in the word and on readback
     (the dispatcher refuses such steps; this is what the hardware holds)."""
-    ext = _silent(DSCNNExtractor(CONFIGS["dscnn_unit_b"].spec(), lanes=8, act_units=8,
+    ext = never_elaborated(DSCNNExtractor(CONFIGS["dscnn_unit_b"].spec(), lanes=8, act_units=8,
                                  step_bits=5))
     data = (0x25).to_bytes(4, "little") + (0xFFFFFFFF).to_bytes(4, "little")
-    model = ExtLoaderModel(ext)
+    model = ExtractorLoaderModel(ext)
     model.write(R.EXT_STEP, 0, data)
     got = {}
 
     async def run(b):
         await b.write(R.EXT_STEP, 0, data)
         got["r"] = await b.read(R.EXT_STEP, 0, 8)
-    b = _simulate(ExtLoader(ext), run)
+    b = _simulate(ExtractorLoader(ext), run)
     assert got["r"] == model.read(R.EXT_STEP, 0, 8) == bytes([5, 0, 0, 0, 31, 0, 0, 0])
     assert b.sink.mem[Sel.PARAMS] == model.params
 
@@ -374,21 +371,21 @@ def _ext(filters, lanes, n_sep=1):
     for i in range(n_sep):
         m.add(SeparableConvolutional((3, 3), filters, name=f"sep_{i}", weights_bits=4,
                                      act_bits=4))
-    return _silent(DSCNNExtractor(ExtractorSpec.from_model(m), lanes=lanes, act_units=1))
+    return never_elaborated(DSCNNExtractor(ExtractorSpec.from_model(m), lanes=lanes, act_units=1))
 
 
 @pytest.mark.parametrize("make, exc, match", [
-    (lambda: ExtLoader("ext"), TypeError, "ext must be a DSCNNExtractor, not 'ext'"),
-    (lambda: ExtLoader(_ext(8, 8), weight_readback=1), TypeError,
+    (lambda: ExtractorLoader("ext"), TypeError, "ext must be a DSCNNExtractor, not 'ext'"),
+    (lambda: ExtractorLoader(_ext(8, 8), weight_readback=1), TypeError,
      "weight_readback must be a bool, not 1"),
-    (lambda: ExtLoader(_ext(12, 12)), ValueError,
-     "ExtLoader needs a power-of-two ext.lanes, not 12"),
-    (lambda: ExtLoader(_ext(12, 4)), ValueError,
-     "ExtLoader needs a power-of-two ext.groups, not 3"),
-    (lambda: ExtLoader(_ext(8, 8, n_sep=8)), ValueError,
+    (lambda: ExtractorLoader(_ext(12, 12)), ValueError,
+     "ExtractorLoader needs a power-of-two ext.lanes, not 12"),
+    (lambda: ExtractorLoader(_ext(12, 4)), ValueError,
+     "ExtractorLoader needs a power-of-two ext.groups, not 3"),
+    (lambda: ExtractorLoader(_ext(8, 8, n_sep=8)), ValueError,
      "the extractor has 9 layers, more than the protocol's MAX_EXT_LAYERS=8"),
-    (lambda: ExtLoaderModel(_ext(12, 12)), ValueError,
-     "ExtLoader needs a power-of-two ext.lanes, not 12"),
+    (lambda: ExtractorLoaderModel(_ext(12, 12)), ValueError,
+     "ExtractorLoader needs a power-of-two ext.lanes, not 12"),
 ])
 def test_constructor_errors(make, exc, match):
     with pytest.raises(exc, match=match):
@@ -400,7 +397,7 @@ def test_connects_to_the_extractor():
     from amaranth.hdl import Fragment, Module
     from amaranth.lib import wiring
     ext = CONFIGS["dscnn_unit_b"].extractor()
-    ldr = ExtLoader(ext)
+    ldr = ExtractorLoader(ext)
     m = Module()
     m.submodules.ext, m.submodules.ldr = ext, ldr
     wiring.connect(m, ldr.load, ext.load)
