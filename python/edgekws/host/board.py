@@ -28,7 +28,7 @@ from edgekws import protocol as p
 from edgekws.checks import check_int
 from edgekws.golden import learning as _learning
 from edgekws.golden.layers import FullyConnected, InputData
-from edgekws.golden.quant import integer_step
+from edgekws.golden.quant import act_step_units, integer_step
 
 from .transport import BoardError, Transport, check_timeout
 
