@@ -192,3 +192,39 @@ def test_cli_names_a_bad_board(capsys):
     err = capsys.readouterr().err
     assert err.startswith("edgekws fpga: error: board must be one of ['ulx3s-25f', "
                           "'ulx3s-85f'], not 'ulx3s-99f'")
+
+
+def _board_opts(monkeypatch, tmp_path, **kw):
+    """The nextpnr options and summary of ``board.build_board`` (the platform's build
+    replaced: no tools run)."""
+    from amaranth_boards import ulx3s
+    seen = []
+    for name in ("ULX3S_85F_Platform", "ULX3S_25F_Platform"):
+        monkeypatch.setattr(getattr(ulx3s, name), "build",
+                            lambda self, *a, **k: seen.append(k["nextpnr_opts"].split()))
+    monkeypatch.setattr(board, "FPGA_DIR", tmp_path)
+    monkeypatch.setattr(board.os, "environ", dict(board.os.environ))
+    summary = board.build_board(design="fc", **kw)
+    return seen[-1], summary
+
+
+@pytest.mark.parametrize("name", sorted(board.BOARDS))
+def test_board_placement_defaults_and_overrides(monkeypatch, tmp_path, name):
+    placement = board.BOARDS[name][4]
+    opts, s = _board_opts(monkeypatch, tmp_path, board=name)
+    for key, flag in (("timing_weight", "--placer-heap-timingweight"),
+                      ("critexp", "--placer-heap-critexp")):
+        if key in placement:
+            assert opts[opts.index(flag) + 1] == str(placement[key])
+        else:
+            assert flag not in opts
+        assert s[key] == placement.get(key)
+    opts, s = _board_opts(monkeypatch, tmp_path, board=name, timing_weight=12, critexp=3)
+    assert opts[opts.index("--placer-heap-timingweight") + 1] == "12"
+    assert opts[opts.index("--placer-heap-critexp") + 1] == "3"
+    assert (s["timing_weight"], s["critexp"]) == (12, 3)
+
+
+def test_board_placement_refused(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="critexp must be a positive integer, not 0"):
+        _board_opts(monkeypatch, tmp_path, critexp=0)

@@ -35,7 +35,7 @@ from amaranth.lib import wiring
 
 from edgekws import protocol
 
-from .flow import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, summarise
+from .flow import FPGA_DIR, PRE_SYNTH, YOWASP_ENV, placer_opts, summarise
 
 __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
            "build_board"]
@@ -50,8 +50,8 @@ __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
 #: dispatcher's 4) is the largest power of two that fits; on the same gateware it meets
 #: 54.17 MHz too (57.3 MHz post-route, router2).
 BOARDS = {
-    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32, "router1"),
-    "ulx3s-25f": ("ULX3S_25F_Platform", 54.0, 16, "router2"),
+    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32, "router1", {}),
+    "ulx3s-25f": ("ULX3S_25F_Platform", 54.0, 16, "router2", {}),
 }
 
 # EHXPLLL limits (Lattice TN1263): phase detector and VCO ranges, output range.
@@ -216,19 +216,25 @@ class BoardWrapper(Elaboratable):
 
 def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
                 design: str | None = None, lanes: int | None = None, seed: int = 1,
-                router: str | None = None, tag: str = "", command: str = "") -> dict:
+                router: str | None = None, timing_weight: int | None = None,
+                critexp: int | None = None, tag: str = "", command: str = "") -> dict:
     """Build the bitstream in ``build/fpga/<board>[-<tag>]``; write and return the
     summary (``timing_met`` false and an ``error`` when nextpnr failed, which it does
     when the clock is missed). ``freq_mhz``, ``lanes``, ``router``: None for the
-    board's defaults (:data:`BOARDS`)."""
+    board's defaults (:data:`BOARDS`), as are ``timing_weight`` and ``critexp``, the
+    heap placer's ``--placer-heap-timingweight`` and ``--placer-heap-critexp`` (a board
+    without them gets nextpnr's, 10 and 2)."""
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
     if router not in (None, "router1", "router2"):
         raise ValueError(f"router must be 'router1' or 'router2', not {router!r}")
-    plat_name, default_mhz, default_lanes, default_router = BOARDS[board]
+    plat_name, default_mhz, default_lanes, default_router, placement = BOARDS[board]
     lanes = default_lanes if lanes is None else lanes
     router = default_router if router is None else router
+    timing_weight = placement.get("timing_weight") if timing_weight is None else timing_weight
+    critexp = placement.get("critexp") if critexp is None else critexp
     plat = getattr(importlib.import_module("amaranth_boards.ulx3s"), plat_name)()
+    placer = placer_opts(timing_weight, critexp)
     fout = pll_params(25.0, default_mhz if freq_mhz is None else freq_mhz)["fout_mhz"]
     clk_hz = round(fout * 1e6)
     kind, top = _design(design, clk_hz, lanes)
@@ -244,13 +250,14 @@ def build_board(board: str = "ulx3s-85f", *, freq_mhz: float | None = None,
         plat.build(BoardWrapper(top, fout), name="top", build_dir=str(out),
                    do_program=False, synth_opts="-abc9", script_after_read=PRE_SYNTH,
                    nextpnr_opts=f"--seed {seed} --router {router} --threads 2 "
-                                "--report report.json")
+                                f"--report report.json{placer}")
     except Exception as e:  # nextpnr's exit status: timing missed, or no fit
         error = f"{type(e).__name__}: {e}"
     summary = {"board": board, "device": plat.device, "package": plat.package,
                "design": kind, "ext_lanes": lanes if kind == "board" else None,
                "clk_mhz": round(fout, 4), "baud": protocol.DEFAULT_BAUDRATE,
-               "seed": seed, "router": router,
+               "seed": seed, "router": router, "timing_weight": timing_weight,
+               "critexp": critexp,
                "build_s": round(time.monotonic() - t0, 1), "command": command}
     if (out / "report.json").exists() and error is None:
         summary.update(summarise(out / "report.json"))

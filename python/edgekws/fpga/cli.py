@@ -61,6 +61,10 @@ def add_cli(sub) -> None:
     p_board.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr's seed")
     p_board.add_argument("--router", default=None, choices=("router1", "router2"),
                          help="nextpnr's router (default: the board's)")
+    p_board.add_argument("--timing-weight", type=positive_int, default=None,
+                         help="nextpnr --placer-heap-timingweight (default: the board's)")
+    p_board.add_argument("--critexp", type=positive_int, default=None,
+                         help="nextpnr --placer-heap-critexp (default: the board's)")
     p_board.add_argument("--tag", default="",
                          help="build in build/fpga/BOARD-TAG (runs side by side)")
     for q in (p_ext, p_fc, p_sys, p_board):
@@ -120,6 +124,7 @@ def _build(args) -> int:
     else:
         s = board.build_board(args.board, freq_mhz=args.freq, design=args.design,
                               lanes=args.lanes, seed=args.seed, router=args.router,
+                              timing_weight=args.timing_weight, critexp=args.critexp,
                               tag=args.tag, command=command)
     print(json.dumps({k: v for k, v in s.items() if k != "utilization"}, indent=1))
     return 0 if s.get("timing_met", True) else 1

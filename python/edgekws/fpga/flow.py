@@ -31,6 +31,7 @@ from edgekws.locations import build_dir
 
 __all__ = ["SYNTH_DIR", "FPGA_DIR", "KEEP_FFS", "FSM_NO_INIT", "FSM_ONE_HOT", "PRE_SYNTH",
            "YOWASP_ENV", "DEVICES", "EXT_PLACEMENT", "SYSTEM_PLACEMENT", "tool", "run",
+           "placer_opts",
            "critical_paths", "summarise", "synthesise", "synth_extractor", "synth_fc",
            "synth_system"]
 
@@ -138,13 +139,7 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
            "--json", "top.json", "--freq", str(freq), "--seed", str(seed),
            "--report", "report.json", "--router", router, "--threads", str(threads),
            "--timing-allow-fail"]
-    # The heap placer's timing weight and criticality exponent (nextpnr's defaults: 10
-    # and 2): raised, the placer pulls the 64 lanes' critical nets together instead of
-    # leaving them to the router (docs/design/timing-closure.md §3.6, step 13).
-    if timing_weight is not None:
-        pnr += ["--placer-heap-timingweight", str(_positive("timing_weight", timing_weight))]
-    if critexp is not None:
-        pnr += ["--placer-heap-critexp", str(_positive("critexp", critexp))]
+    pnr += placer_opts(timing_weight, critexp).split()
     if not route:
         pnr.append("--no-route")
     t_pnr = run(pnr, out, "nextpnr.log")
@@ -154,6 +149,19 @@ def synthesise(verilog: str, out: Path, *, device: str = "85k", package: str = "
                "command": command}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def placer_opts(timing_weight: int | None = None, critexp: int | None = None) -> str:
+    """nextpnr-ecp5 options for the heap placer's timing weight and criticality
+    exponent (None: nextpnr's defaults, 10 and 2), with a leading space, or "".
+    Raised, the placer pulls the 64 lanes' critical nets together instead of leaving
+    them to the router (docs/design/timing-closure.md §3.6, step 13)."""
+    out = ""
+    if timing_weight is not None:
+        out += f" --placer-heap-timingweight {_positive('timing_weight', timing_weight)}"
+    if critexp is not None:
+        out += f" --placer-heap-critexp {_positive('critexp', critexp)}"
+    return out
 
 
 def _positive(name: str, value) -> int:
