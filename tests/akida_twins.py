@@ -122,8 +122,15 @@ def akida_ds_cnn(rng, units=33, learning=False, probe=None, changes=None):
         layer.set_variable("threshold", th.astype(np.int32))
         layer.set_variable("act_step", step.astype(np.float32))
     if learning:
-        eng.compile(akida.AkidaUnsupervised(**({"num_weights": 20, "num_classes": 3,
-                                                "initial_plasticity": 0.8,
-                                                "min_plasticity": 0.2}
-                                               if learning is True else learning)))
+        params = {"num_weights": 20, "num_classes": 3, "initial_plasticity": 0.8,
+                  "min_plasticity": 0.2} if learning is True else learning
+        eng.compile(akida.AkidaUnsupervised(**params))
+        # The engine draws each neuron's initial connections with a generator that cannot
+        # be seeded (akida-v1-semantics.md §8): draw them from ``rng`` instead, so that a
+        # model (and which classes win on it) is the same in every run.
+        dense = eng.layers[-1]
+        w = np.zeros_like(dense.get_variable("weights"))
+        for j in range(w.shape[3]):
+            w[0, 0, rng.choice(w.shape[2], params["num_weights"], replace=False), j] = 1
+        dense.set_variable("weights", w)
     return eng
