@@ -67,6 +67,7 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...checks import check_int
 from ...golden.quant import POTENTIAL_BITS
 from ..ram import NO_RW_CHECK, checked_reads
 from .mac_array import MacArray
@@ -89,10 +90,9 @@ class Sel(enum.Enum, shape=1):
 
 
 def _check_int(name, value, lo=1, hi=None):
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or \
-            (hi is not None and value > hi):
-        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be an integer {rng}, not {value!r}")
+    # The extractor's messages say "an integer >= 1" where check_int says "a positive
+    # integer"; the check itself is the package's one.
+    check_int(name, value, lo, hi, expected=None if hi is not None else f"an integer >= {lo}")
 
 
 class DSCNNExtractor(wiring.Component):
