@@ -8,8 +8,8 @@ from edgekws.cli import main
 from edgekws.data.mfcc import mfcc
 from edgekws.data.mix import fold_of
 from edgekws.data.wavio import write_wav
-from edgekws.evaluate.real import (TWELVE, score_model, speech_commands_clips,
-                                   twelve_class_of)
+from edgekws.evaluate.real import (TWELVE, RealClips, Scores, choose_unknown_offset,
+                                   score_model, speech_commands_clips, twelve_class_of)
 from edgekws.evaluate.report import speech_commands_report
 from edgekws.evaluate.stream import Scanned, build_stream, choose, frontier, sweep
 from edgekws.host.listen import score_potentials
@@ -90,6 +90,62 @@ def test_eval_cli_checks_before_work(layout, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert (out / "speech_commands_confusion.png").stat().st_size > 1000
     assert report["speech_commands"]["clips"] == 2 * len(HASHES) + 4
+
+
+def _scores(truth, rows, words=("yes", "no", "bed", "cat")):
+    clips = RealClips("t", np.zeros((len(truth), 4)), list(truth), ["s"] * len(truth),
+                      [""] * len(truth))
+    scores = np.asarray(rows, np.float32)
+    return Scores(clips, list(words), scores, [words[i] for i in scores.argmax(1)])
+
+
+def test_unknown_offset_lowers_the_words_outside_the_twelve():
+    # "bed" and "cat" are unknown words; clip 1 is a "no" that "cat" beats by 1.5.
+    s = _scores(["yes", "no", "bed"], [[5, 1, 2, 0], [0, 3, 1, 4.5], [0, 1, 4, 2]])
+    assert s.twelve() == (["yes", "no", "_unknown_"], ["yes", "_unknown_", "_unknown_"])
+    assert s.twelve(2.0)[1] == ["yes", "no", "_unknown_"]     # bed 4 - 2 still beats no 1
+    assert s.twelve(3.5)[1] == ["yes", "no", "no"]
+    assert s.twelve(-10.0)[1] == ["_unknown_"] * 3
+    assert s.predicted == ["yes", "cat", "bed"]                 # the scores are untouched
+    assert s.balanced_twelve() == pytest.approx((1 + 0 + 1) / 3)
+    assert s.balanced_twelve(2.0) == 1.0
+
+
+def test_choose_unknown_offset_is_class_balanced():
+    # Nine unknown clips that a positive offset loses, one "no" that it wins: plain
+    # accuracy prefers 0, the class-balanced one prefers the smallest offset that saves
+    # the "no" (1.75 > 1.6 on the grid) and keeps every unknown clip (margin 2).
+    s = _scores(["no"] + ["bed"] * 9, [[0, 3, 1, 4.6]] + [[0, 1, 3, 0]] * 9)
+    offset, table = choose_unknown_offset(s)
+    assert offset == 1.75 and dict(table)[0.0] == pytest.approx(0.5)
+    assert dict(table)[offset] == 1.0
+    # Every offset in a tie: the one nearest 0.
+    assert choose_unknown_offset(s, grid=(-1.0, 1.0, 0.5))[0] == 0.5
+    with pytest.raises(ValueError, match="at least two of the 12 classes"):
+        choose_unknown_offset(_scores(["bed"], [[0, 1, 3, 0]]))
+    with pytest.raises(ValueError, match="grid is empty"):
+        choose_unknown_offset(s, grid=())
+
+
+def test_eval_cli_calibrates_the_offset(layout, tmp_path, capsys):
+    assert main(["eval", "--fsdd", "--calibrate-on", str(layout)]) == 2
+    assert "give --speech-commands DIR too" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--speech-commands", str(layout), "--calibrate-on", str(layout),
+              "--unknown-offset", "1"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    out = tmp_path / "ev"
+    assert main(["eval", "--speech-commands", str(layout), "--calibrate-on", str(layout),
+                 "--out", str(out), "--quiet"]) == 0
+    assert "unknown-word offset" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    chosen = report["calibration"]["unknown_offset"]
+    assert report["speech_commands"]["unknown_offset"] == chosen
+    s = score_model(shipped_model_path(), speech_commands_clips(layout))
+    assert chosen == choose_unknown_offset(s)[0]
+    truth, pred = s.twelve(chosen)
+    assert report["speech_commands"]["twelve_class_accuracy"] == pytest.approx(
+        np.mean(np.array(truth) == pred))
 
 
 def test_score_potentials_ranks_classes_and_rejects():

@@ -9,6 +9,8 @@ leaves the same folds out of a training corpus).
 Examples:
 
   edgekws eval --speech-commands ../shared/data/sc-v2-test-dev --folds 0 1
+  edgekws eval --speech-commands ../shared/data/sc-v2-test-dev --folds 0 1 \
+      --calibrate-on ../shared/data/sc-v1-sample
   edgekws eval --fsdd --out build/eval
   edgekws eval --model build/train/ds_cnn_kws.ekws --fsdd --json
   edgekws eval --stream --fsdd --speech-commands ../shared/data/sc-v2-test-dev \
@@ -61,6 +63,14 @@ def add_cli(subparsers) -> None:
                    help="folder for the confusion-matrix PNGs and report.json "
                    "(default build/eval)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    c = p.add_mutually_exclusive_group()
+    c.add_argument("--unknown-offset", type=float, default=0.0, metavar="SCORE",
+                   help="lower the scores of the words outside the 12 classes by this much "
+                   "before the 12-class decision (default 0: the plain argmax)")
+    c.add_argument("--calibrate-on", metavar="DIR", default=None,
+                   help="choose --unknown-offset on this Speech Commands folder of OTHER "
+                   "speakers (best class-balanced 12-class accuracy), e.g. "
+                   "../shared/data/sc-v1-sample")
     s = p.add_argument_group("streams (--stream)")
     s.add_argument("--stream", action="store_true",
                    help="measure detection rate and false alarms per hour on long streams")
@@ -123,7 +133,7 @@ def _model_path(arg):
 
 
 def _cmd_eval(args) -> int:
-    from .real import fsdd_clips, score_model, speech_commands_clips
+    from .real import choose_unknown_offset, fsdd_clips, score_model, speech_commands_clips
     from .report import fsdd_report, markdown, speech_commands_report
 
     if args.speech_commands is None and args.fsdd is None:
@@ -139,14 +149,28 @@ def _cmd_eval(args) -> int:
             limit=args.limit)))
     if args.fsdd is not None:
         sets.append(("fsdd", fsdd_clips(args.fsdd or None, limit=args.limit)))
+    calibration = speech_commands_clips(args.calibrate_on) if args.calibrate_on else None
+    if calibration is not None and args.speech_commands is None:
+        raise ValueError("--calibrate-on chooses the 12-class decision's offset: give "
+                         "--speech-commands DIR too")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": model}
+    offset = args.unknown_offset
+    if calibration is not None:
+        offset, table = choose_unknown_offset(
+            score_model(model, calibration, progress=not args.quiet))
+        report["calibration"] = {"set": calibration.name, "clips": len(calibration),
+                                 "unknown_offset": offset, "balanced_accuracy": table}
+        if not args.json:
+            print(f"unknown-word offset {offset:g}, chosen on {calibration.name} "
+                  f"({len(calibration)} clips): class-balanced 12-class accuracy "
+                  f"{100 * dict(table)[0.0]:.1f} % at 0 -> {100 * dict(table)[offset]:.1f} %")
     for key, clips in sets:
         scores = score_model(model, clips, progress=not args.quiet)
-        make = speech_commands_report if key == "speech_commands" else fsdd_report
         png = out / f"{key}_confusion.png"
-        report[key] = make(scores, png)
+        report[key] = speech_commands_report(scores, png, offset) \
+            if key == "speech_commands" else fsdd_report(scores, png)
         report[key]["confusion_png"] = str(png)
         if not args.json:
             print(markdown(report[key]))

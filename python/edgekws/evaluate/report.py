@@ -30,10 +30,11 @@ def _confusion(truth, pred, classes, path, title):
     return cm.tolist()
 
 
-def speech_commands_report(s: Scores, png=None) -> dict:
+def speech_commands_report(s: Scores, png=None, unknown_offset: float = 0.0) -> dict:
     """12-class, core-word and all-class accuracy, per class and per speaker; the 12-class
-    confusion matrix (and its PNG at ``png``)."""
-    truth, pred = s.twelve()
+    confusion matrix (and its PNG at ``png``). ``unknown_offset``: see
+    :mod:`edgekws.evaluate.real` (the all-class accuracy does not use it)."""
+    truth, pred = s.twelve(unknown_offset)
     ok = np.array([t == p for t, p in zip(truth, pred)])
     core = np.array([t in CORE_WORDS for t in truth])
     known = np.array([w in s.model_words for w in s.clips.words])
@@ -45,6 +46,7 @@ def speech_commands_report(s: Scores, png=None) -> dict:
         "set": s.clips.name, "clips": len(truth),
         "speakers": len(per_speaker),
         "twelve_class_accuracy": twelve,
+        "unknown_offset": float(unknown_offset),
         "core_word_accuracy": float(ok[core].mean()) if core.any() else None,
         "all_class_accuracy": s.accuracy(known) if known.any() else None,
         "all_class_clips": int(known.sum()),
@@ -81,6 +83,8 @@ def fsdd_report(s: Scores, png=None) -> dict:
 def markdown(report: dict, worst_speakers: int = 5) -> str:
     """A short human summary: the headline figures and the per-class table."""
     lines = [f"**{report['set']}**: {report['clips']} clips"]
+    if report.get("unknown_offset"):
+        lines[0] += f" (unknown-word offset {report['unknown_offset']:g})"
     for key, label in (("twelve_class_accuracy", "12 classes"),
                        ("core_word_accuracy", "10 core words"),
                        ("digit_accuracy", "among the ten digits"),
