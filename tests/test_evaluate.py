@@ -11,8 +11,9 @@ from edgekws.data.wavio import write_wav
 from edgekws.evaluate.real import (TWELVE, RealClips, Scores, choose_unknown_offset,
                                    score_model, speech_commands_clips, twelve_class_of)
 from edgekws.evaluate.report import speech_commands_report
-from edgekws.evaluate.stream import Scanned, build_stream, choose, frontier, sweep
-from edgekws.host.listen import score_potentials
+from edgekws.evaluate.stream import (Scanned, build_stream, choose, frontier, sweep,
+                                     sweep_average)
+from edgekws.host.listen import class_potentials, score_classes, score_potentials
 from edgekws.models import load_pretrained, shipped_model_path
 
 RATE = 16000
@@ -217,6 +218,57 @@ def test_build_stream_and_sweep():
         sweep(result, 10, votes=())
 
 
+def _scanned(classes, heard, offset, truth, words, seconds):
+    s = score_classes(classes, 10)
+    label = np.where(heard, s.label, -1)
+    return Scanned(seconds, 0.1, label, s.score, s.margin, np.where(heard, offset, np.nan),
+                   np.asarray(truth), words, np.where(heard[:, None], classes, 0))
+
+
+def test_sweep_average_of_one_window_is_one_vote():
+    rng = np.random.default_rng(3)
+    n, K = 400, 4
+    result = {"words": ["a", "b", "one", "two"], "keywords": 20, "enrolled_from": 2}
+    for key, seconds, words in (("keyword", 40.0, ["one", "two"] * 10), ("other", 3600.0,
+                                                                            [None])):
+        truth = np.where(rng.random(n) < 0.5, rng.integers(0, len(words), n), -1)
+        result[key] = _scanned(rng.integers(0, 11, (n, K)), rng.random(n) < 0.8,
+                               rng.uniform(-0.5, 0.5, n), truth, words, seconds)
+    votes = sweep(result, 10, votes=((1, 1),), refractory=0.5)
+    averaged = sweep_average(result, 10, averages=(1,), refractory=0.5)
+    assert len(votes) == len(averaged) == 5 * 11 * 6
+    keys = ("centre", "min_score", "min_margin", "detected", "false_alarms",
+            "wrong_word_or_extra")
+    assert [tuple(r[k] for k in keys) for r in votes] == \
+        [tuple(r[k] for k in keys) for r in averaged]
+    assert {r["rule"] for r in averaged} == {"average"}
+    with pytest.raises(ValueError, match=r"averages must be window counts >= 1, not \[0\]"):
+        sweep_average(result, 10, averages=(0,))
+
+
+def test_sweep_average_adds_up_windows():
+    # Class 1 (a keyword) scores 6 and 8 of 10 in two windows of utterance 0, and class 0
+    # scores 7 then 2: one window alone is a tie-breaker away, the mean of two is clear.
+    classes = np.array([[7, 6], [2, 8], [0, 0], [0, 0]])
+    heard = np.array([True, True, False, False])
+    kw = _scanned(classes, heard, np.zeros(4), [0, 0, -1, -1], ["one"], 60.0)
+    other = _scanned(np.zeros((4, 2), int), np.zeros(4, bool), np.zeros(4), [-1] * 4,
+                     [None], 3600.0)
+    result = {"keyword": kw, "other": other, "words": ["x", "one"], "keywords": 1,
+              "enrolled_from": 1}
+    rows = sweep_average(result, 10, centres=(None,), averages=(1, 2), refractory=0.0)
+
+    def row(of, ms, mm):
+        [r] = [r for r in rows if r["of"] == of and r["min_score"] == pytest.approx(ms)
+               and r["min_margin"] == pytest.approx(mm)]
+        return r["detected"]
+    # Means of two at window 1: class 0 4.5, class 1 7: score 0.7, margin 0.25 (-> 0.2 on
+    # the grid); a single window 1 has score 0.8, margin 0.6.
+    assert row(2, 0.7, 0.2) == 1 and row(2, 0.8, 0.0) == 0
+    assert row(1, 0.8, 0.5) == 1
+    assert class_potentials(np.array([[1, 5, 2, 2]]), 2).tolist() == [[5, 2]]
+
+
 def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     """A tiny eSpeak corpus as background, fake FSDD digits to enrol and stream; the
     board check runs the learned model on an emulated board."""
@@ -238,7 +290,7 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     argv = ["-q", "eval", "--stream", "--fsdd", "--corpus", str(corpus), "--cache",
             str(tmp_path / "cache"), "--speaker", "alice", "--words", "one", "five",
             "--enrol", "2", "--out", str(out)]
-    assert main(argv) == 0, capsys.readouterr().err
+    assert main(argv + ["--average", "1", "3"]) == 0, capsys.readouterr().err
     text = capsys.readouterr().out
     assert "enrolment:" in text and "| no thresholds |" in text
     report = json.loads((out / "stream.json").read_text())
@@ -256,6 +308,10 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     for budget, chosen in report["chosen"].items():
         ok = [r["detected"] for r in rows if r["false_alarms_per_hour"] <= float(budget)]
         assert chosen is None if not ok else chosen["detected"] == max(ok)
+    averaged = report["averaged"]["sweep"]
+    assert {r["of"] for r in averaged} == {1, 3} and len(averaged) == 5 * 2 * (nw + 1) * (
+        nw // 2 + 1)
+    assert "mean of" in text
     # A hop off the MFCC stride or a bad rule is refused before any work.
     for extra, message in ((["--hop", "0.25"], "hop must be a multiple of the 20 ms"),
                            (["--baseline", str(tmp_path / "none.json")],

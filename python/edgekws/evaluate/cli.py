@@ -103,6 +103,9 @@ def add_cli(subparsers) -> None:
     s.add_argument("--votes", type=votes_arg, nargs="+", default=None, metavar="N/M",
                    help="hit rules to sweep: a word wins N of the last M windows (default: "
                    "1/1 2/2 2/3 3/3 2/4 3/4 3/5 4/5 3/6 4/6 5/6 4/7 5/7)")
+    s.add_argument("--average", type=positive_int, nargs="*", default=None, metavar="M",
+                   help="also sweep a rule of averaged scores: each class's score averaged "
+                   "over the last M windows (default with no value: 1 to 7)")
     s.add_argument("--baseline", metavar="STREAM_JSON", default=None,
                    help="an earlier run's stream.json, drawn on the plot as 'before'")
     s.add_argument("--max-false-alarms", type=float, nargs="+", default=[1.0, 2.0, 10.0],
@@ -187,8 +190,8 @@ def _cmd_eval(args) -> int:
 def _cmd_stream(args, model) -> int:
     from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
-    from .stream import (CENTRES, VOTES, StreamSetup, choose, listener_row, plot_tradeoff,
-                         run_streams, sweep)
+    from .stream import (AVERAGES, CENTRES, VOTES, StreamSetup, choose, listener_row,
+                         plot_tradeoff, run_streams, sweep, sweep_average)
 
     if args.fsdd is None:
         raise ValueError("--stream enrols FSDD digits: give --fsdd [DIR]")
@@ -218,6 +221,12 @@ def _cmd_stream(args, model) -> int:
     rows = sweep(result, result["num_weights"], centres=args.centres or CENTRES,
                  votes=args.votes or VOTES, refractory=refractory)
     budgets = {b: choose(rows, b) for b in args.max_false_alarms}
+    averaged = None
+    if args.average is not None:
+        avg_rows = sweep_average(result, result["num_weights"], centres=args.centres or CENTRES,
+                                 averages=args.average or AVERAGES, refractory=refractory)
+        averaged = {"chosen": {str(b): choose(avg_rows, b) for b in args.max_false_alarms},
+                    "sweep": avg_rows}
     best = budgets[args.max_false_alarms[0]]
     free = max((r for r in rows if r["min_score"] == 0 and r["min_margin"] == 0
                 and r["of"] == 1 and r["centre"] is None), key=lambda r: r["detected"])
@@ -234,7 +243,7 @@ def _cmd_stream(args, model) -> int:
               "non_keyword_hours": hours, "no_threshold": free,
               "listen_default": listener_row(rows),
               "chosen": {str(b): c for b, c in budgets.items()},
-              "sweep": rows, "plot": str(png)}
+              "sweep": rows, "averaged": averaged, "plot": str(png)}
     (out / "stream.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -243,7 +252,9 @@ def _cmd_stream(args, model) -> int:
 
     def line(name, r):
         centre = "any" if r["centre"] is None else f"{r['centre']:g} s"
-        return (f"| {name} | {r['wins']} of {r['of']} | {centre} | {r['min_score']:.2f} | "
+        votes = f"mean of {r['of']}" if r.get("rule") == "average" else \
+            f"{r['wins']} of {r['of']}"
+        return (f"| {name} | {votes} | {centre} | {r['min_score']:.2f} | "
                 f"{r['min_margin']:.2f} | {r['detected']}/{result['keywords']} "
                 f"({100 * r['detection_rate']:.1f} %) | {r['false_alarms']} "
                 f"({r['false_alarms_per_hour']:.2f}/h) |")
@@ -269,5 +280,8 @@ def _cmd_stream(args, model) -> int:
             print(line(f"best at <= {b:g}/h", c))
         else:
             print(f"| no rule reaches {b:g} false alarms per hour | | | | | | |")
+    for b, c in (averaged or {}).get("chosen", {}).items():
+        if c is not None:
+            print(line(f"averaged scores, best at <= {float(b):g}/h", c))
     print(f"\ntrade-off: {png}; report: {out / 'stream.json'}")
     return 0

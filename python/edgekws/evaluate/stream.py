@@ -28,11 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekws.host.hitrule import HitRule
+from edgekws.host.hitrule import HitRule, refractory_hits
 from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
-__all__ = ["StreamSetup", "Scanned", "build_stream", "run_streams", "sweep", "choose",
-           "frontier", "listener_row", "plot_tradeoff", "CENTRES", "VOTES"]
+__all__ = ["StreamSetup", "Scanned", "build_stream", "run_streams", "sweep", "sweep_average",
+           "choose", "frontier", "listener_row", "plot_tradeoff", "CENTRES", "VOTES",
+           "AVERAGES"]
 
 RATE = 16000
 #: Centring tolerances (seconds; None: any window through the gate) and ``(wins, of)``
@@ -80,6 +81,14 @@ class Scanned:
     offset: np.ndarray      # seconds from the middle to the energy centre (NaN: gate closed)
     truth: np.ndarray       # the utterance the window holds (index into words), or -1
     words: list             # what each utterance says (None: not a keyword)
+    #: Each class's best potential ``(windows, classes)`` (0 where the gate was closed):
+    #: what :func:`sweep_average` averages over windows.
+    classes: np.ndarray | None = None
+
+    def centred(self, centre: float | None) -> np.ndarray:
+        """Which windows were classified and are centred within ``centre`` seconds."""
+        offset = np.nan_to_num(self.offset, nan=np.inf)
+        return np.isfinite(offset) if centre is None else np.abs(offset) <= centre
 
     def heard(self, centre: float | None) -> np.ndarray:
         """Labels with the windows outside a centring tolerance set to -1."""
@@ -138,11 +147,12 @@ def build_stream(clips, words, noises, rng, gap=(0.6, 1.5), levels_db=None):
     return np.clip(stream, -1.0, 1.0).astype(np.float32), spans
 
 
-def _scan(classify_frames, params, scaling, stream, spans, gate_db, hop, chunk=4000,
-          batch=2048) -> Scanned:
+def _scan(potentials_of, num_weights, params, scaling, stream, spans, gate_db, hop,
+          chunk=4000, batch=2048) -> Scanned:
     """Every window the listener makes of ``stream``, classified when the gate let it
-    through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards)."""
-    from edgekws.host.listen import Listener
+    through (any centring: :meth:`Scanned.heard` applies a tolerance afterwards);
+    ``potentials_of(frames)`` gives each class's best potential."""
+    from edgekws.host.listen import Listener, score_classes
 
     listener = Listener(params, hop=hop, threshold_db=gate_db, centre=None)
     starts, offsets, feats = [], [], []
@@ -158,11 +168,16 @@ def _scan(classify_frames, params, scaling, stream, spans, gate_db, hop, chunk=4
     heard = ~np.isnan(np.asarray(offsets))
     label = np.full(len(starts), -1)
     score, margin = np.zeros(len(starts)), np.zeros(len(starts))
+    classes = None
     where = np.flatnonzero(heard)
     for k in range(0, len(where), batch):
-        out = classify_frames(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
+        best = potentials_of(scaling.to_uint8(np.stack(feats[k:k + batch]))[..., None])
+        if classes is None:
+            classes = np.zeros((len(starts), best.shape[1]), np.int32)
+        out = score_classes(best, num_weights)
         idx = where[k:k + batch]
         label[idx], score[idx], margin[idx] = out.label, out.score, out.margin
+        classes[idx] = best
     # The utterance each window holds: the one with most of its samples inside, if at
     # least half of them are.
     first = np.array([a for a, _, _ in spans])
@@ -177,7 +192,7 @@ def _scan(classify_frames, params, scaling, stream, spans, gate_db, hop, chunk=4
             if inside > best and inside >= 0.5 * (s1 - s0):
                 best, truth[n] = inside, j
     return Scanned(stream.size / RATE, hop, label, score, margin, np.asarray(offsets),
-                   truth, [w for _, _, w in spans])
+                   truth, [w for _, _, w in spans], classes)
 
 
 def _background(setup, spikes_of, log):
@@ -223,7 +238,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     from edgekws.data.speech_commands import load_noises
     from edgekws.host.edge import enrol_frames
     from edgekws.host.edge import front_end as host_front_end
-    from edgekws.host.listen import score_potentials
+    from edgekws.host.listen import class_potentials, score_classes
     from edgekws.tutorial.edge_learning import accuracy, front_end
 
     from .real import speech_commands_clips
@@ -268,9 +283,11 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     after = accuracy(head, s_val, y_val, K2)
     lp = head.learning
 
+    def potentials_of(frames):
+        return class_potentials(head.forward(spikes(frames)).reshape(len(frames), -1), K2)
+
     def classify_frames(frames):
-        pots = head.forward(spikes(frames))
-        return score_potentials(pots.reshape(len(frames), -1), K2, lp.num_weights)
+        return score_classes(potentials_of(frames), lp.num_weights)
 
     iso = classify_frames(to_frames(np.stack([c for c, _ in keyword_clips])))
     enrol_ok = int(np.sum([words[l] == w for l, (_, w) in zip(iso.label, keyword_clips)]))
@@ -297,10 +314,10 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
             "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
                           "old_before": before, "old_after": after},
-            "keyword": _scan(classify_frames, params, scaling, kw_stream, kw_spans,
-                             setup.gate_db, setup.hop),
-            "other": _scan(classify_frames, params, scaling, nk_stream, nk_spans,
-                           setup.gate_db, setup.hop)}
+            "keyword": _scan(potentials_of, lp.num_weights, params, scaling, kw_stream,
+                             kw_spans, setup.gate_db, setup.hop),
+            "other": _scan(potentials_of, lp.num_weights, params, scaling, nk_stream,
+                           nk_spans, setup.gate_db, setup.hop)}
 
 
 def _board_check(setup, head, frames, classify_frames, log) -> dict:
@@ -329,13 +346,25 @@ def _board_check(setup, head, frames, classify_frames, log) -> dict:
     return {"frames": len(frames), "equal": equal}
 
 
+def _tally(result, fired_kw, kw_label, fired_other, other_label) -> dict:
+    """Detections and false alarms of the windows that fired on each stream."""
+    kw, words = result["keyword"], result["words"]
+    first = result.get("enrolled_from", 1)   # classes below are not keywords
+    fired = fired_kw[kw_label[fired_kw] >= first]
+    hit = {int(kw.truth[i]) for i in fired if kw.truth[i] >= 0 and
+           kw.words[kw.truth[i]] == words[kw_label[i]]}
+    fa = int(np.sum(other_label[fired_other] >= first))
+    return {"detected": len(hit), "detection_rate": len(hit) / max(1, result["keywords"]),
+            "wrong_word_or_extra": len(fired) - len(hit), "false_alarms": fa,
+            "false_alarms_per_hour": fa / (result["other"].seconds / 3600)}
+
+
 def sweep(result: dict, num_weights: int, centres=CENTRES, votes=VOTES,
           refractory: float = DEFAULT_REFRACTORY) -> list:
     """``[{centre, wins, of, min_score, min_margin, detection_rate, false_alarms_per_hour,
     ...}]``: the hit rule for every centring tolerance, ``(wins, of)`` pair and threshold
     pair the integer potentials can tell apart, with ``refractory`` seconds after a hit."""
-    kw, other, words = result["keyword"], result["other"], result["words"]
-    first = result.get("enrolled_from", 1)   # classes below are not keywords
+    kw, other = result["keyword"], result["other"]
     if not votes:
         raise ValueError("votes must name at least one (wins, of) pair, not an empty list")
     steps = np.arange(num_weights + 1) / num_weights
@@ -347,19 +376,62 @@ def sweep(result: dict, num_weights: int, centres=CENTRES, votes=VOTES,
             for ms in steps:
                 for mm in steps[:num_weights // 2 + 1]:
                     rule = HitRule(wins, of, ms, mm, hop_windows)
-                    fired = rule.hits(kw_label, kw.score, kw.margin)
-                    fired = fired[kw_label[fired] >= first]
-                    hit = {int(kw.truth[i]) for i in fired if kw.truth[i] >= 0 and
-                           kw.words[kw.truth[i]] == words[kw_label[i]]}
-                    fa = rule.hits(other_label, other.score, other.margin)
-                    fa = int(np.sum(other_label[fa] >= first))
-                    rows.append({"centre": centre, "wins": wins, "of": of,
+                    rows.append({"rule": "votes", "centre": centre, "wins": wins, "of": of,
                                  "min_score": round(float(ms), 4),
-                                 "min_margin": round(float(mm), 4), "detected": len(hit),
-                                 "detection_rate": len(hit) / max(1, result["keywords"]),
-                                 "wrong_word_or_extra": len(fired) - len(hit),
-                                 "false_alarms": fa,
-                                 "false_alarms_per_hour": fa / (other.seconds / 3600)})
+                                 "min_margin": round(float(mm), 4), **_tally(
+                                     result, rule.hits(kw_label, kw.score, kw.margin),
+                                     kw_label, rule.hits(other_label, other.score,
+                                                         other.margin), other_label)})
+    return rows
+
+
+#: Window counts :func:`sweep_average` averages over by default.
+AVERAGES = (1, 2, 3, 4, 5, 6, 7)
+
+
+def _averaged(scanned: Scanned, centre, windows: int):
+    """Per-class potentials summed over the last ``windows`` windows (uncentred and
+    unclassified windows add 0): ``(centred, label, top sum, top minus the runner-up)``."""
+    if scanned.classes is None:
+        raise ValueError("these streams were scanned without per-class potentials; rerun "
+                         "run_streams to average them")
+    centred = scanned.centred(centre)
+    c = np.cumsum(np.where(centred[:, None], scanned.classes, 0), axis=0, dtype=np.int64)
+    total = c.copy()
+    total[windows:] -= c[:-windows]
+    label = total.argmax(axis=1)           # ties: the lowest class, as the board's winner
+    rows = np.arange(len(total))
+    top = total[rows, label]
+    total[rows, label] = np.iinfo(np.int64).min
+    second = total.max(axis=1) if total.shape[1] > 1 else np.zeros(len(total), np.int64)
+    return centred, label, top, top - second
+
+
+def sweep_average(result: dict, num_weights: int, centres=CENTRES, averages=AVERAGES,
+                  refractory: float = DEFAULT_REFRACTORY) -> list:
+    """The rows of :func:`sweep` for a rule of averaged scores instead of votes: at each
+    centred window, every class's best potential is averaged over the last ``of`` windows
+    (``averages``); the best class fires when its average score and its margin over the
+    runner-up reach ``min_score``/``min_margin`` (same units and grid as :func:`sweep`)."""
+    kw, other = result["keyword"], result["other"]
+    if not averages or any(int(a) != a or a < 1 for a in averages):
+        raise ValueError(f"averages must be window counts >= 1, not {list(averages)!r}")
+    hop_windows = int(round(refractory / kw.hop))
+    rows = []
+    for centre in centres:
+        for of in averages:
+            k = _averaged(kw, centre, int(of))
+            o = _averaged(other, centre, int(of))
+            # Exact in integers: an average of at least s/num_weights is a sum >= s * of.
+            for s in range(num_weights + 1):
+                for m in range(num_weights // 2 + 1):
+                    fired = [refractory_hits(np.flatnonzero(
+                        centred & (top >= s * of) & (gap >= m * of)), hop_windows)
+                        for centred, _, top, gap in (k, o)]
+                    rows.append({"rule": "average", "centre": centre, "wins": of, "of": of,
+                                 "min_score": round(s / num_weights, 4),
+                                 "min_margin": round(m / num_weights, 4),
+                                 **_tally(result, fired[0], k[1], fired[1], o[1])})
     return rows
 
 

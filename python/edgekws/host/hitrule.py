@@ -22,7 +22,7 @@ import numpy as np
 
 from edgekws.checks import check_int, check_number
 
-__all__ = ["HitRule", "HitState", "check_fraction"]
+__all__ = ["HitRule", "HitState", "check_fraction", "refractory_hits"]
 
 
 def check_fraction(name: str, value) -> float:
@@ -89,18 +89,22 @@ class HitRule:
         count = vote.astype(np.int32)
         for back in range(1, min(self.of, n)):
             count[back:] += vote[:-back] & (label[:-back] == label[back:])
-        candidates = np.flatnonzero(vote & (count >= self.wins))
-        out = []
-        at = 0
-        while at < len(candidates):
-            i = int(candidates[at])
-            out.append(i)
-            at = int(np.searchsorted(candidates, i + self.refractory + 1))
-        return np.asarray(out, dtype=np.int64)
+        return refractory_hits(np.flatnonzero(vote & (count >= self.wins)), self.refractory)
 
     def start(self) -> "HitState":
         """A window-by-window copy of the rule, for a live stream."""
         return HitState(self)
+
+
+def refractory_hits(candidates, refractory: int) -> np.ndarray:
+    """The windows that fire among sorted ``candidates``: the first, then the first one
+    more than ``refractory`` windows after the last hit, and so on."""
+    out, at = [], 0
+    while at < len(candidates):
+        i = int(candidates[at])
+        out.append(i)
+        at = int(np.searchsorted(candidates, i + refractory + 1))
+    return np.asarray(out, dtype=np.int64)
 
 
 class HitState:

@@ -37,7 +37,7 @@ from edgekws.host.hitrule import HitRule, check_fraction
 
 __all__ = ["Window", "Detection", "Segmenter", "Listener", "raw_chunks", "wav_chunks",
            "mic_chunks", "spot", "refractory_windows", "capture", "Scored",
-           "score_potentials", "word_of", "REJECTED"]
+           "score_potentials", "class_potentials", "score_classes", "word_of", "REJECTED"]
 
 #: Energy gate of ``listen``/``enrol`` streams, dBFS per 20 ms block.
 DEFAULT_GATE_DB = -55.0
@@ -125,22 +125,27 @@ def word_of(label: int, words) -> str:
     return REJECTED if label == -1 else words[label] if 0 <= label < len(words) else str(label)
 
 
-def score_potentials(potentials, num_classes: int, num_weights: int, min_score: float = 0.0,
-                     min_margin: float = 0.0) -> Scored:
-    """Classes, scores and margins from the learning layer's potentials ``(n, N)``.
-
-    Neurons are grouped by class in order (``N // num_classes`` each), as ``add_classes``
-    and the board lay them out; ties go to the lowest class, as the board's winner does.
-    Windows whose score is below ``min_score`` or whose margin is below ``min_margin`` get
-    label -1 (rejected).
-    """
+def class_potentials(potentials, num_classes: int) -> np.ndarray:
+    """Each class's best potential ``(n, num_classes)`` from the learning layer's
+    potentials ``(n, N)``; neurons are grouped by class in order (``N // num_classes``
+    each), as ``add_classes`` and the board lay them out."""
     pots = np.asarray(potentials)
     if pots.ndim != 2 or num_classes < 1 or pots.shape[1] % num_classes:
         raise ValueError(f"potentials of shape {pots.shape} cannot be split into "
                          f"{num_classes} classes")
+    return pots.reshape(len(pots), num_classes, -1).max(axis=2)
+
+
+def score_classes(best, num_weights: int, min_score: float = 0.0,
+                  min_margin: float = 0.0) -> Scored:
+    """Classes, scores and margins from per-class scores ``(n, K)`` in potential units
+    (:func:`class_potentials`, or an average of them over windows); ties go to the
+    lowest class, as the board's winner does. Windows whose score is below ``min_score``
+    or whose margin is below ``min_margin`` get label -1 (rejected)."""
     min_score = check_fraction("min_score", min_score)
     min_margin = check_fraction("min_margin", min_margin)
-    best = pots.reshape(len(pots), num_classes, -1).max(axis=2).astype(np.float64)
+    best = np.asarray(best, dtype=np.float64)
+    num_classes = best.shape[1]
     label = best.argmax(axis=1)
     top = best[np.arange(len(best)), label]
     other = np.where(np.arange(num_classes)[None] == label[:, None], -np.inf, best).max(axis=1) \
@@ -149,6 +154,14 @@ def score_potentials(potentials, num_classes: int, num_weights: int, min_score: 
     margin = (top - other) / num_weights if num_classes > 1 else score
     keep = (score >= min_score) & (margin >= min_margin)
     return Scored(np.where(keep, label, -1), score, margin)
+
+
+def score_potentials(potentials, num_classes: int, num_weights: int, min_score: float = 0.0,
+                     min_margin: float = 0.0) -> Scored:
+    """Classes, scores and margins from the learning layer's potentials ``(n, N)``:
+    :func:`score_classes` of :func:`class_potentials`."""
+    best = class_potentials(potentials, num_classes)
+    return score_classes(best, num_weights, min_score, min_margin)
 
 
 @dataclasses.dataclass(frozen=True)
