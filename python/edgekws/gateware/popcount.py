@@ -12,15 +12,7 @@ def popcount(value) -> Value:
     adders, each only as wide as its partial count.
     """
     value = Value.cast(value)
-    terms = [value[i] for i in range(len(value))]
-    if not terms:
-        return Const(0, 1)
-    while len(terms) > 1:
-        paired = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        if len(terms) % 2:
-            paired.append(terms[-1])
-        terms = paired
-    return terms[0]
+    return add_tree([value[i] for i in range(len(value))])
 
 
 def at_most_one(value) -> Value:
