@@ -1,4 +1,5 @@
 """edgekws eval: 12-class scoring by speaker fold, scores and rejection, stream trade-off."""
+import dataclasses
 import json
 
 import numpy as np
@@ -269,7 +270,35 @@ def test_sweep_average_adds_up_windows():
     assert class_potentials(np.array([[1, 5, 2, 2]]), 2).tolist() == [[5, 2]]
 
 
-def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
+def test_a_filler_class_fires_nothing():
+    # Classes: 0 background, 1 the keyword "one", 2 the filler. The other stream's window
+    # 0 goes to the filler, window 2 to the keyword: one false alarm, not two.
+    kw = _scanned(np.array([[0, 9, 2], [0, 2, 9]]), np.ones(2, bool), np.zeros(2), [0, 1],
+                  ["one", "one"], 60.0)
+    other = _scanned(np.array([[0, 2, 9], [0, 0, 0], [1, 8, 2]]), np.array([1, 0, 1], bool),
+                     np.zeros(3), [-1] * 3, [None], 3600.0)
+    result = {"keyword": kw, "other": other, "words": ["x", "one", "_filler_"],
+              "keywords": 2, "enrolled_from": 1, "enrolled_to": 2}
+    [row] = [r for r in sweep(result, 10, centres=(None,), votes=((1, 1),), refractory=0.0)
+             if r["min_score"] == 0 and r["min_margin"] == 0]
+    assert (row["detected"], row["false_alarms"], row["wrong_word_or_extra"]) == (1, 1, 0)
+
+
+def test_filler_folds_must_not_be_the_streamed_speakers(layout):
+    from edgekws.evaluate.stream import StreamSetup, filler_clips
+    rng = np.random.default_rng(0)
+    setup = StreamSetup(model="m", corpus="c", speech_commands=str(layout), folds=(0, 1),
+                        filler=str(layout), filler_folds=(1, 2))
+    with pytest.raises(ValueError, match=r"must be other speakers than the streamed folds"):
+        filler_clips(setup, rng)
+    with pytest.raises(ValueError, match=r"must be other speakers"):
+        filler_clips(dataclasses.replace(setup, filler_folds=None), rng)
+    waves = filler_clips(dataclasses.replace(setup, speech_commands=None, folds=None,
+                                             filler_folds=None, filler_clips=4), rng)
+    assert waves.shape == (4, RATE)        # words only: 11 word clips, 3 silence clips
+
+
+def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys, layout):
     """A tiny eSpeak corpus as background, fake FSDD digits to enrol and stream; the
     board check runs the learned model on an emulated board."""
     corpus = tmp_path / "corpus"
@@ -290,11 +319,13 @@ def test_stream_evaluation_end_to_end(tmp_path, monkeypatch, capsys):
     argv = ["-q", "eval", "--stream", "--fsdd", "--corpus", str(corpus), "--cache",
             str(tmp_path / "cache"), "--speaker", "alice", "--words", "one", "five",
             "--enrol", "2", "--out", str(out)]
-    assert main(argv + ["--average", "1", "3"]) == 0, capsys.readouterr().err
+    assert main(argv + ["--average", "1", "3", "--filler", str(layout), "--filler-clips",
+                        "5"]) == 0, capsys.readouterr().err
     text = capsys.readouterr().out
     assert "enrolment:" in text and "| no thresholds |" in text
     report = json.loads((out / "stream.json").read_text())
     assert report["keywords"] == 6                       # 3 left of each word
+    assert report["setup"]["filler"] == str(layout)
     assert report["board_check"] == {"frames": 6, "equal": True}
     assert "emulated board: 6 keyword frames, classes and scores equal" in text
     assert (out / "stream_tradeoff.png").exists()

@@ -103,6 +103,14 @@ def add_cli(subparsers) -> None:
     s.add_argument("--votes", type=votes_arg, nargs="+", default=None, metavar="N/M",
                    help="hit rules to sweep: a word wins N of the last M windows (default: "
                    "1/1 2/2 2/3 3/3 2/4 3/4 3/5 4/5 3/6 4/6 5/6 4/7 5/7)")
+    s.add_argument("--filler", metavar="DIR", default=None,
+                   help="learn a filler class from word clips of this Speech Commands folder "
+                   "(other speech: windows it wins fire nothing), e.g. ../shared/data/"
+                   "sc-v2-test-dev with --filler-folds 2 3 4")
+    s.add_argument("--filler-folds", type=nonneg_int, nargs="+", default=None,
+                   help="only the speakers of these folds for the filler (never --folds)")
+    s.add_argument("--filler-clips", type=positive_int, default=600,
+                   help="clips the filler class learns from (default 600)")
     s.add_argument("--average", type=positive_int, nargs="*", default=None, metavar="M",
                    help="also sweep a rule of averaged scores: each class's score averaged "
                    "over the last M windows (default with no value: 1 to 7)")
@@ -210,7 +218,9 @@ def _cmd_stream(args, model) -> int:
                         speech_commands=args.speech_commands,
                         noise_dir=args.noise, fsdd=args.fsdd or None, speaker=args.speaker,
                         words=tuple(args.words), enrol=args.enrol,
-                        num_weights=args.num_weights,
+                        num_weights=args.num_weights, filler=args.filler,
+                        filler_folds=tuple(args.filler_folds) if args.filler_folds else None,
+                        filler_clips=args.filler_clips,
                         gate_db=DEFAULT_GATE_DB if args.gate is None else args.gate,
                         hop=DEFAULT_HOP if args.hop is None else args.hop)
     # The listener checks the hop (a multiple of the 20 ms MFCC stride) before any work.

@@ -33,7 +33,7 @@ from edgekws.host.listen import DEFAULT_GATE_DB, DEFAULT_HOP, DEFAULT_REFRACTORY
 
 __all__ = ["StreamSetup", "Scanned", "build_stream", "run_streams", "sweep", "sweep_average",
            "choose", "frontier", "listener_row", "plot_tradeoff", "CENTRES", "VOTES",
-           "AVERAGES"]
+           "AVERAGES", "FILLER", "filler_clips"]
 
 RATE = 16000
 #: Centring tolerances (seconds; None: any window through the gate) and ``(wins, of)``
@@ -67,6 +67,13 @@ class StreamSetup:
     #: Keyword clips also run on an emulated board (the host driver over the UART
     #: protocol, the same extractor and learned layer), compared with the golden model.
     board_sample: int = 32
+    #: A filler class: ``filler_clips`` words (not silence) of this Speech Commands
+    #: folder, of the speakers of ``filler_folds`` (never the folds streamed), learned as
+    #: one more class after the enrolled words; it wins windows of other speech, which
+    #: then fire nothing (see :func:`filler_clips`).
+    filler: str | None = None
+    filler_folds: tuple | None = None
+    filler_clips: int = 600
 
 
 @dataclasses.dataclass
@@ -230,6 +237,30 @@ def _background(setup, spikes_of, log):
     return head, K, words, s_val, y_val
 
 
+#: The name of the filler class.
+FILLER = "_filler_"
+
+
+def filler_clips(setup: StreamSetup, rng) -> np.ndarray:
+    """The filler class's clips ``(n, 16000)``: ``setup.filler_clips`` word clips of the
+    speakers of ``setup.filler_folds`` in ``setup.filler``, drawn at random."""
+    from .real import speech_commands_clips
+
+    same = setup.speech_commands is not None and \
+        Path(setup.filler).resolve() == Path(setup.speech_commands).resolve()
+    if same and (setup.filler_folds is None or setup.folds is None or
+                 set(setup.folds) & set(setup.filler_folds)):
+        raise ValueError(f"the filler's folds ({setup.filler_folds}) must be other speakers "
+                         f"than the streamed folds ({setup.folds}) of {setup.filler!r}: it "
+                         "would learn the non-keyword stream's own speakers")
+    clips = speech_commands_clips(setup.filler, folds=setup.filler_folds)
+    words = np.flatnonzero([w != "_silence_" for w in clips.words])
+    if not len(words):
+        raise ValueError(f"{setup.filler!r} has no word clips for a filler class")
+    pick = rng.choice(words, min(setup.filler_clips, len(words)), replace=False)
+    return clips.waves[np.sort(pick)]
+
+
 def run_streams(setup: StreamSetup, log=print) -> dict:
     """Learn the background classes, enrol, play both streams; returns the
     :class:`Fired` windows, the enrolment accuracy on the speaker's other recordings (as
@@ -254,6 +285,8 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     noise_files = sorted(Path(setup.noise_dir).glob("*.wav")) if setup.noise_dir else []
     others_sc = speech_commands_clips(setup.speech_commands, folds=setup.folds) \
         if setup.speech_commands else None
+    # Read before any long work: a wrong folder fails in seconds.
+    filler = filler_clips(setup, np.random.default_rng(setup.seed)) if setup.filler else None
     extractor, _, _, _, encode = front_end(setup.model)
     params, scaling, to_frames = host_front_end(extractor)   # what the board is sent
 
@@ -265,7 +298,7 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
     noises = load_noises(noise_files)
     waves, fwords, _ = load_fsdd(samples)
     keyword_clips, enrol_x, enrol_y = [], [], []
-    head.add_classes(len(setup.words), seed=setup.seed)
+    head.add_classes(len(setup.words) + bool(setup.filler), seed=setup.seed)
     for i, w in enumerate(setup.words):
         mine = sorted((j for j, s in enumerate(samples) if s.word == w and
                        s.speaker == setup.speaker), key=lambda j: samples[j].index)
@@ -277,8 +310,11 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
         enrol_x.append(spikes(frames))
         enrol_y += [K + i] * len(frames)
         keyword_clips += [(waves[j], w) for j in mine[setup.enrol:]]
+    if filler is not None:
+        enrol_x.append(spikes(to_frames(filler)))
+        enrol_y += [K + len(setup.words)] * len(filler)
     head.fit(np.concatenate(enrol_x), np.asarray(enrol_y))
-    words = words + list(setup.words)
+    words = words + list(setup.words) + ([FILLER] if setup.filler else [])
     K2 = len(words)
     after = accuracy(head, s_val, y_val, K2)
     lp = head.learning
@@ -310,7 +346,8 @@ def run_streams(setup: StreamSetup, log=print) -> dict:
                                        noises, rng, gap=(0.3, 1.0))
     log(f"keyword stream {kw_stream.size / RATE / 60:.1f} min ({len(kw_spans)} keywords), "
         f"non-keyword stream {nk_stream.size / RATE / 3600:.2f} h ({len(nk_spans)} clips)")
-    return {"words": words, "enrolled_from": K, "keywords": len(kw_spans),
+    return {"words": words, "enrolled_from": K, "enrolled_to": K + len(setup.words),
+            "keywords": len(kw_spans),
             "num_weights": lp.num_weights, "board_check": board,
             "enrolment": {"correct": enrol_ok, "total": len(keyword_clips),
                           "old_before": before, "old_after": after},
@@ -349,11 +386,16 @@ def _board_check(setup, head, frames, classify_frames, log) -> dict:
 def _tally(result, fired_kw, kw_label, fired_other, other_label) -> dict:
     """Detections and false alarms of the windows that fired on each stream."""
     kw, words = result["keyword"], result["words"]
-    first = result.get("enrolled_from", 1)   # classes below are not keywords
-    fired = fired_kw[kw_label[fired_kw] >= first]
+    # The keywords are the enrolled classes: not the background ones below, nor a filler.
+    first = result.get("enrolled_from", 1)
+    last = result.get("enrolled_to", len(words))
+
+    def keyword(label):
+        return (label >= first) & (label < last)
+    fired = fired_kw[keyword(kw_label[fired_kw])]
     hit = {int(kw.truth[i]) for i in fired if kw.truth[i] >= 0 and
            kw.words[kw.truth[i]] == words[kw_label[i]]}
-    fa = int(np.sum(other_label[fired_other] >= first))
+    fa = int(np.sum(keyword(other_label[fired_other])))
     return {"detected": len(hit), "detection_rate": len(hit) / max(1, result["keywords"]),
             "wrong_word_or_extra": len(fired) - len(hit), "false_alarms": fa,
             "false_alarms_per_hour": fa / (result["other"].seconds / 3600)}
