@@ -1,6 +1,6 @@
 """Bitstreams for the ULX3S (ECP5 25F / 85F) through amaranth-boards.
 
-    edgekws fpga build board --board ulx3s-85f [--freq 45] [--lanes 32] [--design board|fc]
+    edgekws fpga build board --board ulx3s-85f [--freq 45] [--lanes 64] [--design board|fc]
     make fpga BOARD=ulx3s-85f
 
 The design runs in one clock domain made by an EHXPLLL from the board's 25 MHz
@@ -43,15 +43,15 @@ __all__ = ["pll_params", "ECP5PLL", "BoardWrapper", "FCByteBridge", "BOARDS",
 #: Board name -> (amaranth-boards platform class name, default system clock in MHz,
 #: default extractor MAC lanes, default nextpnr router, heap placer options as
 #: ``timing_weight``/``critexp`` (empty: nextpnr's)): builds that met timing
-#: (docs/design/fpga-builds.md §6). 85F: 54.17 MHz (25/6*13/11; 3 Mbaud = /18) with 32 lanes, once
-#: the FC core's streams went through register slices and the dispatcher's bounds were
-#: registered; router2 stopped converging on it (overused wires falling to a few
-#: hundred, then rising; three seeds) where router1 routes the same placement. 64 lanes
-#: placed but did not route. The 25F has 28 MULT18X18D: 16 lanes (plus the FC core's
+#: (docs/design/fpga-builds.md §6). 85F: 54.17 MHz (25/6*13/11; 3 Mbaud = /18) with 64 lanes
+#: (57.8 MHz post-route with router1; 32 lanes reach 63.8 MHz at half the extractor's
+#: speed); router2 stopped converging on the board (overused wires falling to a few
+#: hundred, then rising; three seeds) where router1 routes the same placement. The 25F
+#: has 28 MULT18X18D: 16 lanes (plus the FC core's
 #: and dispatcher's 4) is the largest power of two that fits; on the same gateware it
 #: meets 54.17 MHz too (57.3 MHz post-route, router2).
 BOARDS = {
-    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 32, "router1", {}),
+    "ulx3s-85f": ("ULX3S_85F_Platform", 54.0, 64, "router1", {}),
     "ulx3s-25f": ("ULX3S_25F_Platform", 54.0, 16, "router2", {}),
 }
 
