@@ -53,8 +53,9 @@ def rtl_dir() -> Path:
 
 
 def testbench_dir() -> Path:
-    """``sim/`` of the source checkout: the cocotb testbenches (and their drivers) that
-    the benchmarks run.
+    """``sim/`` of the source checkout: one file per hardware block with its cocotb
+    testbench and the pytest tests that run it (``edgekws sim``; the benchmarks run
+    some of its cocotb tests), and the stream source and sink they share.
 
     Raises
     ------
