@@ -66,6 +66,7 @@ def testbench_dir() -> Path:
     root = source_tree()
     if root is None:
         raise FileNotFoundError(
-            f"the cocotb testbenches are in sim/ of an edgekws source checkout, and "
-            f"{PACKAGE_DIR} is an installed package: run this from a clone")
+            f"the cocotb testbenches ship with the source tree (sim/ of an edgekws "
+            f"checkout), not with the installed package in {PACKAGE_DIR}: run this "
+            f"from a clone of the repository")
     return root / "sim"
