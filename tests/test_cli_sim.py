@@ -1,6 +1,8 @@
 """``edgekws sim`` (:mod:`edgekws.verilator.cli`): the pytest run it makes of the
 testbenches in ``sim/``, its errors, and one real run of a test that needs no simulator."""
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,33 @@ def test_blocks_are_the_files_of_sim():
     found = blocks(SIM)
     assert {"fc_core", "conv_extractor", "wishbone"} <= set(found)
     assert found == sorted(p.stem[5:] for p in SIM.glob("test_*.py"))
+
+
+def cocotb_tests(path: Path) -> set:
+    """The names of the ``@cocotb.test()`` coroutines of ``path``."""
+    return {f.name for f in ast.walk(ast.parse(path.read_text()))
+            if isinstance(f, ast.AsyncFunctionDef)
+            and any(ast.unparse(d).startswith("cocotb.test") for d in f.decorator_list)}
+
+
+def test_pytest_collects_the_pytest_tests_of_sim_and_no_cocotb_test():
+    """The cocotb tests share their files with the pytest tests that run them: pytest
+    must not take them for its own (they have no ``test_`` prefix)."""
+    cocotb_names = set().union(*map(cocotb_tests, SIM.glob("test_*.py")))
+    assert {"readback", "learning", "extractor", "session", "random_pauses"} <= cocotb_names
+    # `make test` collects sim/ too (tomllib would need Python 3.11).
+    assert re.search(r'^testpaths = \[.*"sim".*\]$', (REPO / "pyproject.toml").read_text(),
+                     re.M)
+    res = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                          "-p", "no:cacheprovider", "-m", "slow or not slow", "sim"], cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=str(REPO / "python")),
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr
+    nodes = [line for line in res.stdout.splitlines() if line.startswith("sim/")]
+    names = {n.split("::")[1].split("[")[0] for n in nodes}
+    assert {f"sim/test_{b}.py" for b in blocks(SIM)} == {n.split("::")[0] for n in nodes}
+    assert "test_learning_f64_add_classes" in names and not names & cocotb_names
+    assert all(name.startswith("test_") for name in names)
 
 
 def test_parser_defaults():
